@@ -1,0 +1,25 @@
+/**
+ * Runs one program from `examples/` by name: `npm run example -- <name>`.
+ * With no name, lists the examples.
+ */
+import { spawnSync } from "node:child_process"
+import { readdirSync } from "node:fs"
+import { dirname, join } from "node:path"
+import { fileURLToPath } from "node:url"
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..")
+const names = readdirSync(join(root, "examples"))
+  .filter((file) => file.endsWith(".ts"))
+  .map((file) => file.slice(0, -3))
+  .sort()
+
+const [name, ...rest] = process.argv.slice(2)
+if (name === undefined || !names.includes(name)) {
+  if (name !== undefined) console.error(`unknown example "${name}"`)
+  console.error(`examples: ${names.join(", ")}\nrun one with: npm run example -- <name>`)
+  process.exit(name === undefined ? 0 : 1)
+}
+const result = spawnSync(process.execPath, ["--import", "tsx", join(root, "examples", `${name}.ts`), ...rest], {
+  stdio: "inherit"
+})
+process.exit(result.status ?? 1)
