@@ -1,0 +1,442 @@
+/**
+ * The provider-neutral chat model: requests, responses and stream chunks as
+ * `effect/Schema` values. Every provider adapter maps its wire format to and
+ * from these.
+ *
+ * @since 0.1.0
+ */
+import { Effect, Schema, Stream } from "effect"
+
+// ---------------------------------------------------------------------------
+// Content and messages
+// ---------------------------------------------------------------------------
+
+/**
+ * A text part of a user message.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const TextPart = Schema.Struct({ type: Schema.Literal("text"), text: Schema.String })
+
+/**
+ * An image part of a user message: an `https:` URL or a `data:` URL.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ImagePart = Schema.Struct({
+  type: Schema.Literal("image"),
+  url: Schema.String,
+  mediaType: Schema.optional(Schema.String)
+})
+
+/**
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ContentPart = Schema.Union(TextPart, ImagePart)
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ContentPart = typeof ContentPart.Type
+
+/**
+ * A tool call the model made: `arguments` is the JSON text the model wrote.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ToolCall = Schema.Struct({ id: Schema.String, name: Schema.String, arguments: Schema.String })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ToolCall extends Schema.Schema.Type<typeof ToolCall> {}
+
+/**
+ * @since 0.1.0
+ * @category schemas
+ */
+export const SystemMessage = Schema.Struct({ role: Schema.Literal("system"), content: Schema.String })
+
+/**
+ * @since 0.1.0
+ * @category schemas
+ */
+export const UserMessage = Schema.Struct({
+  role: Schema.Literal("user"),
+  content: Schema.Union(Schema.String, Schema.Array(ContentPart))
+})
+
+/**
+ * @since 0.1.0
+ * @category schemas
+ */
+export const AssistantMessage = Schema.Struct({
+  role: Schema.Literal("assistant"),
+  content: Schema.optional(Schema.String),
+  toolCalls: Schema.optional(Schema.Array(ToolCall))
+})
+
+/**
+ * The result of a tool call, sent back to the model.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ToolMessage = Schema.Struct({
+  role: Schema.Literal("tool"),
+  toolCallId: Schema.String,
+  content: Schema.String
+})
+
+/**
+ * One message of a conversation.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Message = Schema.Union(SystemMessage, UserMessage, AssistantMessage, ToolMessage)
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Message = typeof Message.Type
+
+/**
+ * A tool the model may call; `parameters` is a JSON Schema object.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ToolDefinition = Schema.Struct({
+  name: Schema.String,
+  description: Schema.optional(Schema.String),
+  parameters: Schema.Record({ key: Schema.String, value: Schema.Unknown })
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ToolDefinition extends Schema.Schema.Type<typeof ToolDefinition> {}
+
+/**
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ToolChoice = Schema.Union(
+  Schema.Literal("auto", "none", "required"),
+  Schema.Struct({ name: Schema.String })
+)
+
+// ---------------------------------------------------------------------------
+// Request
+// ---------------------------------------------------------------------------
+
+/**
+ * A chat completion request, the same for every provider.
+ *
+ * `metadata` is free-form and never sent upstream: routers read it (for
+ * example `metadata.task` or `metadata.tier` to pick a chain).
+ *
+ * @example
+ * import { Chat } from "effect-llm-failover/llm"
+ *
+ * const request: Chat.ChatRequest = {
+ *   messages: [
+ *     { role: "system", content: "You are terse." },
+ *     { role: "user", content: "Name a prime." }
+ *   ],
+ *   maxTokens: 16
+ * }
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ChatRequest = Schema.Struct({
+  messages: Schema.NonEmptyArray(Message),
+  temperature: Schema.optional(Schema.Number.pipe(Schema.between(0, 2))),
+  topP: Schema.optional(Schema.Number.pipe(Schema.between(0, 1))),
+  maxTokens: Schema.optional(Schema.Int.pipe(Schema.positive())),
+  stop: Schema.optional(Schema.Array(Schema.String)),
+  tools: Schema.optional(Schema.Array(ToolDefinition)),
+  toolChoice: Schema.optional(ToolChoice),
+  metadata: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String }))
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ChatRequest extends Schema.Schema.Type<typeof ChatRequest> {}
+
+// ---------------------------------------------------------------------------
+// Response
+// ---------------------------------------------------------------------------
+
+/**
+ * Tokens a call consumed.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Usage = Schema.Struct({
+  inputTokens: Schema.NonNegativeInt,
+  outputTokens: Schema.NonNegativeInt
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Usage extends Schema.Schema.Type<typeof Usage> {}
+
+/**
+ * Why the model stopped.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const FinishReason = Schema.Literal("stop", "length", "tool_calls", "content_filter", "error", "unknown")
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type FinishReason = typeof FinishReason.Type
+
+/**
+ * A whole chat completion.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ChatResponse = Schema.Struct({
+  id: Schema.String,
+  provider: Schema.String,
+  model: Schema.String,
+  text: Schema.String,
+  toolCalls: Schema.Array(ToolCall),
+  finishReason: FinishReason,
+  usage: Usage
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ChatResponse extends Schema.Schema.Type<typeof ChatResponse> {}
+
+// ---------------------------------------------------------------------------
+// Stream chunks
+// ---------------------------------------------------------------------------
+
+/**
+ * A piece of the answer's text.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const TextDelta = Schema.TaggedStruct("TextDelta", { text: Schema.String })
+
+/**
+ * A piece of a tool call: `index` identifies the call within the response;
+ * `id` and `name` come with its first piece, `arguments` is appended.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ToolCallDelta = Schema.TaggedStruct("ToolCallDelta", {
+  index: Schema.NonNegativeInt,
+  id: Schema.optional(Schema.String),
+  name: Schema.optional(Schema.String),
+  arguments: Schema.String
+})
+
+/**
+ * The model stopped, and why.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Finish = Schema.TaggedStruct("Finish", { reason: FinishReason })
+
+/**
+ * The tokens consumed (some providers send this after `Finish`).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const UsageChunk = Schema.TaggedStruct("Usage", { usage: Usage })
+
+/**
+ * One event of a streamed completion.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ChatChunk = Schema.Union(TextDelta, ToolCallDelta, Finish, UsageChunk)
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ChatChunk = typeof ChatChunk.Type
+
+/**
+ * Whether a chunk carries content the caller can see (text or a tool call):
+ * once one has been sent, a stream can no longer fail over invisibly.
+ *
+ * @example
+ * import { Chat } from "effect-llm-failover/llm"
+ *
+ * Chat.isContent({ _tag: "TextDelta", text: "Hi" }) // true
+ * Chat.isContent({ _tag: "Finish", reason: "stop" }) // false
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const isContent = (chunk: ChatChunk): boolean =>
+  chunk._tag === "TextDelta" ? chunk.text.length > 0 : chunk._tag === "ToolCallDelta"
+
+// ---------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------
+
+/**
+ * A request of one user message (and an optional system prompt).
+ *
+ * @example
+ * import { Chat } from "effect-llm-failover/llm"
+ *
+ * const request = Chat.prompt("Summarise this.", { system: "Be brief.", maxTokens: 100 })
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const prompt = (
+  text: string,
+  options: Omit<ChatRequest, "messages"> & { readonly system?: string } = {}
+): ChatRequest => {
+  const { system, ...rest } = options
+  return {
+    ...rest,
+    messages:
+      system === undefined
+        ? [{ role: "user", content: text }]
+        : [
+            { role: "system", content: system },
+            { role: "user", content: text }
+          ]
+  }
+}
+
+/**
+ * The text of a message's content, with image parts left out.
+ *
+ * @example
+ * import { Chat } from "effect-llm-failover/llm"
+ *
+ * Chat.messageText({ role: "user", content: [{ type: "text", text: "a" }, { type: "text", text: "b" }] }) // "ab"
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const messageText = (message: Message): string => {
+  switch (message.role) {
+    case "system":
+    case "tool":
+      return message.content
+    case "assistant":
+      return message.content ?? ""
+    case "user":
+      return typeof message.content === "string"
+        ? message.content
+        : message.content.map((part) => (part.type === "text" ? part.text : "")).join("")
+  }
+}
+
+/**
+ * A folds-as-you-go accumulator of stream chunks into a {@link ChatResponse}.
+ *
+ * @example
+ * import { Chat } from "effect-llm-failover/llm"
+ *
+ * const acc = Chat.accumulator({ id: "1", provider: "p", model: "m" })
+ * acc.add({ _tag: "TextDelta", text: "Hel" })
+ * acc.add({ _tag: "TextDelta", text: "lo" })
+ * acc.add({ _tag: "Finish", reason: "stop" })
+ * acc.response().text // "Hello"
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const accumulator = (header: { readonly id: string; readonly provider: string; readonly model: string }) => {
+  let text = ""
+  const calls: Array<{ id: string; name: string; arguments: string }> = []
+  let finishReason: FinishReason = "unknown"
+  let usage: Usage = { inputTokens: 0, outputTokens: 0 }
+  return {
+    /** Folds one chunk in. */
+    add(chunk: ChatChunk): void {
+      switch (chunk._tag) {
+        case "TextDelta":
+          text += chunk.text
+          break
+        case "ToolCallDelta": {
+          const call = (calls[chunk.index] ??= { id: "", name: "", arguments: "" })
+          if (chunk.id !== undefined) call.id = chunk.id
+          if (chunk.name !== undefined) call.name = chunk.name
+          call.arguments += chunk.arguments
+          break
+        }
+        case "Finish":
+          finishReason = chunk.reason
+          break
+        case "Usage":
+          usage = chunk.usage
+          break
+      }
+    },
+    /** The text so far. */
+    text: (): string => text,
+    /** The response the chunks so far make up. */
+    response: (): ChatResponse => ({
+      ...header,
+      text,
+      toolCalls: calls.filter((call) => call !== undefined),
+      finishReason,
+      usage
+    })
+  }
+}
+
+/**
+ * Runs a stream to its end and folds it into one {@link ChatResponse}.
+ *
+ * @example
+ * import { Effect, Stream } from "effect"
+ * import { Chat } from "effect-llm-failover/llm"
+ *
+ * const response = Chat.collect(
+ *   Stream.make({ _tag: "TextDelta", text: "Hi" } as const, { _tag: "Finish", reason: "stop" } as const),
+ *   { id: "1", provider: "p", model: "m" }
+ * )
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const collect = <E, R>(
+  stream: Stream.Stream<ChatChunk, E, R>,
+  header: { readonly id: string; readonly provider: string; readonly model: string }
+): Effect.Effect<ChatResponse, E, R> =>
+  Effect.suspend(() => {
+    const acc = accumulator(header)
+    return Stream.runForEach(stream, (chunk) => Effect.sync(() => acc.add(chunk))).pipe(Effect.map(acc.response))
+  })

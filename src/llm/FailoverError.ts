@@ -1,0 +1,130 @@
+/**
+ * The errors a failover chain can end with. A chain never lets a retriable
+ * provider error escape: it either succeeds, fails with a fatal error the
+ * request itself caused, or fails with {@link ChainExhausted} carrying every
+ * attempt.
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+import { ProviderError } from "./ProviderError.js"
+
+/**
+ * Why the router did not call a target at all.
+ *
+ * - `circuit-open`: its circuit breaker is open.
+ * - `bulkhead-full`: it has too many calls in flight.
+ * - `budget-exhausted`: the retry budget refused a retry or hedge.
+ * - `context-too-small`: the prompt does not fit its context window.
+ * - `rate-limit`: a local or shared rate limit for the target was reached.
+ * - `deadline`: the request's total deadline had passed.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const RejectionReason = Schema.Literal(
+  "circuit-open",
+  "bulkhead-full",
+  "budget-exhausted",
+  "context-too-small",
+  "rate-limit",
+  "deadline"
+)
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type RejectionReason = typeof RejectionReason.Type
+
+/**
+ * A target the router passed over without calling it.
+ *
+ * @example
+ * import { Duration } from "effect"
+ * import { Rejected } from "effect-llm-failover/llm"
+ *
+ * const skipped = new Rejected({
+ *   provider: "anthropic", model: "claude-sonnet-4-5", reason: "circuit-open",
+ *   message: "circuit open for 25 seconds", retryAfter: Duration.seconds(25)
+ * })
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class Rejected extends Schema.TaggedError<Rejected>("effect-llm-failover/Rejected")("Rejected", {
+  provider: Schema.String,
+  model: Schema.String,
+  reason: RejectionReason,
+  message: Schema.String,
+  retryAfter: Schema.optional(Schema.DurationFromMillis)
+}) {}
+
+/**
+ * One try of one target, as recorded by the router.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Attempt = Schema.Struct({
+  /** The target's name in the chain (its model alias). */
+  target: Schema.String,
+  provider: Schema.String,
+  model: Schema.String,
+  /** The error, or absent when the attempt succeeded. */
+  error: Schema.optional(Schema.Union(ProviderError, Rejected)),
+  duration: Schema.DurationFromMillis
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Attempt extends Schema.Schema.Type<typeof Attempt> {}
+
+/**
+ * Every target of a chain was tried (or passed over) and none answered.
+ *
+ * @example
+ * import { ChainExhausted } from "effect-llm-failover/llm"
+ *
+ * const error = new ChainExhausted({ chain: "default", message: "all 3 targets failed", attempts: [] })
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ChainExhausted extends Schema.TaggedError<ChainExhausted>("effect-llm-failover/ChainExhausted")(
+  "ChainExhausted",
+  {
+    chain: Schema.String,
+    message: Schema.String,
+    attempts: Schema.Array(Attempt)
+  }
+) {}
+
+/**
+ * A stream failed after content had already been sent to the caller, so it
+ * could not fail over invisibly. `partialText` is what was sent.
+ *
+ * @example
+ * import { StreamInterrupted, ServerError } from "effect-llm-failover/llm"
+ *
+ * const error = new StreamInterrupted({
+ *   chain: "default", provider: "openai", model: "gpt-4.1", message: "stream failed after 12 chunks",
+ *   partialText: "The answer is", cause: new ServerError({ provider: "openai", model: "gpt-4.1", message: "reset" })
+ * })
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class StreamInterrupted extends Schema.TaggedError<StreamInterrupted>("effect-llm-failover/StreamInterrupted")(
+  "StreamInterrupted",
+  {
+    chain: Schema.String,
+    provider: Schema.String,
+    model: Schema.String,
+    message: Schema.String,
+    partialText: Schema.String,
+    cause: ProviderError
+  }
+) {}

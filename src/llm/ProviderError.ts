@@ -1,0 +1,492 @@
+/**
+ * The errors a provider call can fail with, split in the types into the
+ * three groups the router acts on:
+ *
+ * - {@link Retriable}: retry on the same target (by schedule and budget),
+ *   then fail over: `RateLimited`, `Overloaded`, `ServerError`, `Timeout`,
+ *   `TransportError`, `MalformedResponse`.
+ * - {@link Skippable}: do not retry, go to the next target at once:
+ *   `Unauthorized`, `ModelNotFound`, `ContextLengthExceeded`.
+ * - {@link Fatal}: the request itself is at fault, so it would fail
+ *   everywhere: `InvalidRequest`, `ContentFiltered` (which a content-policy
+ *   chain may still take).
+ *
+ * Every error carries `provider`, `model` and a `message` that never holds a
+ * secret; HTTP-born errors also carry the `status`.
+ *
+ * @since 0.1.0
+ */
+import { Duration, Option, Predicate, Schema } from "effect"
+
+const fields = {
+  /** The provider that failed, e.g. `"openai"`. */
+  provider: Schema.String,
+  /** The model id that was asked, e.g. `"gpt-4.1-mini"`. */
+  model: Schema.String,
+  /** A human-readable reason. Never contains a secret. */
+  message: Schema.String,
+  /** The HTTP status, when the failure came from one. */
+  status: Schema.optional(Schema.Number)
+}
+
+const retryAfterField = {
+  /** How long the provider asked us to wait (Retry-After, retry-after-ms). */
+  retryAfter: Schema.optional(Schema.DurationFromMillis)
+}
+
+/**
+ * The provider is rate limiting us (HTTP 429, Gemini `RESOURCE_EXHAUSTED`).
+ *
+ * @example
+ * import { Duration } from "effect"
+ * import { RateLimited } from "effect-llm-failover/llm"
+ *
+ * const error = new RateLimited({
+ *   provider: "openai", model: "gpt-4.1-mini", message: "slow down",
+ *   status: 429, retryAfter: Duration.seconds(2)
+ * })
+ *
+ * @since 0.1.0
+ * @category retriable
+ */
+export class RateLimited extends Schema.TaggedError<RateLimited>("effect-llm-failover/RateLimited")("RateLimited", {
+  ...fields,
+  ...retryAfterField
+}) {}
+
+/**
+ * The provider is overloaded (HTTP 503, Anthropic 529 or an in-stream
+ * `overloaded_error`).
+ *
+ * @example
+ * import { Overloaded } from "effect-llm-failover/llm"
+ *
+ * const error = new Overloaded({ provider: "anthropic", model: "claude-sonnet-4-5", message: "Overloaded", status: 529 })
+ *
+ * @since 0.1.0
+ * @category retriable
+ */
+export class Overloaded extends Schema.TaggedError<Overloaded>("effect-llm-failover/Overloaded")("Overloaded", {
+  ...fields,
+  ...retryAfterField
+}) {}
+
+/**
+ * Any other 5xx answer.
+ *
+ * @example
+ * import { ServerError } from "effect-llm-failover/llm"
+ *
+ * const error = new ServerError({ provider: "openai", model: "gpt-4.1", message: "Bad gateway", status: 502 })
+ *
+ * @since 0.1.0
+ * @category retriable
+ */
+export class ServerError extends Schema.TaggedError<ServerError>("effect-llm-failover/ServerError")("ServerError", {
+  ...fields
+}) {}
+
+/**
+ * Where in a call a deadline passed.
+ *
+ * - `connect`: no response headers in time.
+ * - `first-token`: a stream sent no content in time.
+ * - `idle`: a stream went quiet between chunks for too long.
+ * - `attempt`: one attempt took longer than its per-attempt timeout.
+ * - `total`: the request's deadline across every attempt and target.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const TimeoutPhase = Schema.Literal("connect", "first-token", "idle", "attempt", "total")
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type TimeoutPhase = typeof TimeoutPhase.Type
+
+/**
+ * A deadline passed.
+ *
+ * @example
+ * import { Duration } from "effect"
+ * import { Timeout } from "effect-llm-failover/llm"
+ *
+ * const error = new Timeout({
+ *   provider: "gemini", model: "gemini-2.5-flash", message: "no first token in 10 seconds",
+ *   phase: "first-token", after: Duration.seconds(10)
+ * })
+ *
+ * @since 0.1.0
+ * @category retriable
+ */
+export class Timeout extends Schema.TaggedError<Timeout>("effect-llm-failover/Timeout")("Timeout", {
+  ...fields,
+  phase: TimeoutPhase,
+  /** The deadline that passed. */
+  after: Schema.optional(Schema.DurationFromMillis)
+}) {}
+
+/**
+ * The connection failed: refused, reset, DNS, TLS.
+ *
+ * @example
+ * import { TransportError } from "effect-llm-failover/llm"
+ *
+ * const error = new TransportError({ provider: "openai", model: "gpt-4.1", message: "socket hang up", code: "ECONNRESET" })
+ *
+ * @since 0.1.0
+ * @category retriable
+ */
+export class TransportError extends Schema.TaggedError<TransportError>("effect-llm-failover/TransportError")(
+  "TransportError",
+  {
+    ...fields,
+    /** A system error code such as `ECONNREFUSED`, when known. */
+    code: Schema.optional(Schema.String)
+  }
+) {}
+
+/**
+ * The provider answered with something we could not read: bad JSON, a bad
+ * SSE event, or a stream that ended without its terminal event.
+ *
+ * @example
+ * import { MalformedResponse } from "effect-llm-failover/llm"
+ *
+ * const error = new MalformedResponse({ provider: "anthropic", model: "claude-haiku-4-5", message: "stream ended before message_stop" })
+ *
+ * @since 0.1.0
+ * @category retriable
+ */
+export class MalformedResponse extends Schema.TaggedError<MalformedResponse>("effect-llm-failover/MalformedResponse")(
+  "MalformedResponse",
+  { ...fields }
+) {}
+
+/**
+ * The key was refused (HTTP 401 or 403). The key itself never appears.
+ *
+ * @example
+ * import { Unauthorized } from "effect-llm-failover/llm"
+ *
+ * const error = new Unauthorized({ provider: "openai", model: "gpt-4.1", message: "Incorrect API key provided", status: 401 })
+ *
+ * @since 0.1.0
+ * @category skippable
+ */
+export class Unauthorized extends Schema.TaggedError<Unauthorized>("effect-llm-failover/Unauthorized")(
+  "Unauthorized",
+  { ...fields }
+) {}
+
+/**
+ * The model does not exist at this provider (HTTP 404).
+ *
+ * @example
+ * import { ModelNotFound } from "effect-llm-failover/llm"
+ *
+ * const error = new ModelNotFound({ provider: "openai", model: "gpt-5-ultra", message: "The model does not exist", status: 404 })
+ *
+ * @since 0.1.0
+ * @category skippable
+ */
+export class ModelNotFound extends Schema.TaggedError<ModelNotFound>("effect-llm-failover/ModelNotFound")(
+  "ModelNotFound",
+  { ...fields }
+) {}
+
+/**
+ * The prompt does not fit this model's context window. The router skips to a
+ * target whose window fits.
+ *
+ * @example
+ * import { ContextLengthExceeded } from "effect-llm-failover/llm"
+ *
+ * const error = new ContextLengthExceeded({
+ *   provider: "openai", model: "gpt-4.1-mini", message: "maximum context length is 128000 tokens", status: 400,
+ *   contextWindow: 128000
+ * })
+ *
+ * @since 0.1.0
+ * @category skippable
+ */
+export class ContextLengthExceeded extends Schema.TaggedError<ContextLengthExceeded>(
+  "effect-llm-failover/ContextLengthExceeded"
+)("ContextLengthExceeded", {
+  ...fields,
+  /** The model's window, when the provider said it. */
+  contextWindow: Schema.optional(Schema.Number),
+  /** The tokens the request needed, when the provider said it. */
+  requestedTokens: Schema.optional(Schema.Number)
+}) {}
+
+/**
+ * The provider refused on content policy (or stopped with a SAFETY finish).
+ *
+ * @example
+ * import { ContentFiltered } from "effect-llm-failover/llm"
+ *
+ * const error = new ContentFiltered({ provider: "gemini", model: "gemini-2.5-flash", message: "blocked", reason: "SAFETY" })
+ *
+ * @since 0.1.0
+ * @category fatal
+ */
+export class ContentFiltered extends Schema.TaggedError<ContentFiltered>("effect-llm-failover/ContentFiltered")(
+  "ContentFiltered",
+  {
+    ...fields,
+    /** The provider's own category or finish reason. */
+    reason: Schema.optional(Schema.String)
+  }
+) {}
+
+/**
+ * Any other 4xx: the request is at fault and would fail everywhere.
+ *
+ * @example
+ * import { InvalidRequest } from "effect-llm-failover/llm"
+ *
+ * const error = new InvalidRequest({ provider: "openai", model: "gpt-4.1", message: "temperature must be <= 2", status: 400 })
+ *
+ * @since 0.1.0
+ * @category fatal
+ */
+export class InvalidRequest extends Schema.TaggedError<InvalidRequest>("effect-llm-failover/InvalidRequest")(
+  "InvalidRequest",
+  { ...fields }
+) {}
+
+/**
+ * Errors worth retrying on the same target, then failing over.
+ *
+ * @since 0.1.0
+ * @category groups
+ */
+export type Retriable = RateLimited | Overloaded | ServerError | Timeout | TransportError | MalformedResponse
+
+/**
+ * Errors that skip the target at once, without a retry.
+ *
+ * @since 0.1.0
+ * @category groups
+ */
+export type Skippable = Unauthorized | ModelNotFound | ContextLengthExceeded
+
+/**
+ * Errors that end the request: it would fail on every target.
+ *
+ * @since 0.1.0
+ * @category groups
+ */
+export type Fatal = InvalidRequest | ContentFiltered
+
+/**
+ * Every error a provider call can fail with.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ProviderError = Retriable | Skippable | Fatal
+
+/**
+ * The schema of {@link ProviderError}, to encode errors on the wire or decode
+ * them back.
+ *
+ * @example
+ * import { Schema } from "effect"
+ * import { ProviderError, ServerError } from "effect-llm-failover/llm"
+ *
+ * const json = Schema.encodeSync(ProviderError)(new ServerError({ provider: "p", model: "m", message: "boom", status: 500 }))
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ProviderError: Schema.Union<
+  [
+    typeof RateLimited,
+    typeof Overloaded,
+    typeof ServerError,
+    typeof Timeout,
+    typeof TransportError,
+    typeof MalformedResponse,
+    typeof Unauthorized,
+    typeof ModelNotFound,
+    typeof ContextLengthExceeded,
+    typeof ContentFiltered,
+    typeof InvalidRequest
+  ]
+> = Schema.Union(
+  RateLimited,
+  Overloaded,
+  ServerError,
+  Timeout,
+  TransportError,
+  MalformedResponse,
+  Unauthorized,
+  ModelNotFound,
+  ContextLengthExceeded,
+  ContentFiltered,
+  InvalidRequest
+)
+
+/**
+ * The `_tag` of every error in each group.
+ *
+ * @since 0.1.0
+ * @category groups
+ */
+export const groups = {
+  retriable: ["RateLimited", "Overloaded", "ServerError", "Timeout", "TransportError", "MalformedResponse"],
+  skippable: ["Unauthorized", "ModelNotFound", "ContextLengthExceeded"],
+  fatal: ["InvalidRequest", "ContentFiltered"]
+} as const satisfies {
+  readonly retriable: ReadonlyArray<Retriable["_tag"]>
+  readonly skippable: ReadonlyArray<Skippable["_tag"]>
+  readonly fatal: ReadonlyArray<Fatal["_tag"]>
+}
+
+const retriableTags: ReadonlySet<string> = new Set(groups.retriable)
+const skippableTags: ReadonlySet<string> = new Set(groups.skippable)
+const fatalTags: ReadonlySet<string> = new Set(groups.fatal)
+
+const hasTagIn =
+  (tags: ReadonlySet<string>) =>
+  (u: unknown): boolean =>
+    Predicate.hasProperty(u, "_tag") && typeof u._tag === "string" && tags.has(u._tag)
+
+/**
+ * Whether an error is worth retrying on the same target.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { isRetriable, type ProviderError } from "effect-llm-failover/llm"
+ *
+ * declare const call: Effect.Effect<string, ProviderError>
+ * const retried = call.pipe(Effect.retry({ times: 2, while: isRetriable }))
+ *
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isRetriable: (u: unknown) => u is Retriable = hasTagIn(retriableTags) as (u: unknown) => u is Retriable
+
+/**
+ * Whether an error skips the target without a retry.
+ *
+ * @example
+ * import { isSkippable, ModelNotFound } from "effect-llm-failover/llm"
+ *
+ * isSkippable(new ModelNotFound({ provider: "p", model: "m", message: "no" })) // true
+ *
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isSkippable: (u: unknown) => u is Skippable = hasTagIn(skippableTags) as (u: unknown) => u is Skippable
+
+/**
+ * Whether an error ends the request on every target.
+ *
+ * @example
+ * import { isFatal, InvalidRequest } from "effect-llm-failover/llm"
+ *
+ * isFatal(new InvalidRequest({ provider: "p", model: "m", message: "bad" })) // true
+ *
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isFatal: (u: unknown) => u is Fatal = hasTagIn(fatalTags) as (u: unknown) => u is Fatal
+
+/**
+ * Whether a value is any {@link ProviderError}.
+ *
+ * @example
+ * import { isProviderError } from "effect-llm-failover/llm"
+ *
+ * isProviderError(new Error("plain")) // false
+ *
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isProviderError = (u: unknown): u is ProviderError => isRetriable(u) || isSkippable(u) || isFatal(u)
+
+/**
+ * The delay a provider asked for, if the error carries one.
+ *
+ * @example
+ * import { Duration, Option } from "effect"
+ * import { retryAfter, RateLimited } from "effect-llm-failover/llm"
+ *
+ * retryAfter(new RateLimited({ provider: "p", model: "m", message: "429", retryAfter: Duration.seconds(3) }))
+ * // Option.some(Duration.seconds(3))
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const retryAfter = (error: ProviderError): Option.Option<Duration.Duration> =>
+  (error._tag === "RateLimited" || error._tag === "Overloaded") && error.retryAfter !== undefined
+    ? Option.some(error.retryAfter)
+    : Option.none()
+
+/**
+ * The context of an HTTP failure, for {@link fromStatus}.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export interface StatusContext {
+  readonly provider: string
+  readonly model: string
+  readonly message: string
+  readonly retryAfter?: Duration.Duration | undefined
+}
+
+/**
+ * Maps an HTTP error status to exactly one error class, by status alone:
+ *
+ * | status | class |
+ * |---|---|
+ * | 401, 403 | `Unauthorized` |
+ * | 404 | `ModelNotFound` |
+ * | 408 | `Timeout` (phase `attempt`: the server gave up waiting) |
+ * | 409 | `ServerError` (a transient conflict; the providers' SDKs retry it) |
+ * | 413 | `ContextLengthExceeded` (the request is too large for this target) |
+ * | 429 | `RateLimited` |
+ * | 503, 529 | `Overloaded` |
+ * | other 5xx | `ServerError` |
+ * | other 4xx | `InvalidRequest` |
+ *
+ * Adapters refine a 400 by its body first (context length, content filter).
+ *
+ * @example
+ * import { fromStatus } from "effect-llm-failover/llm"
+ *
+ * fromStatus(529, { provider: "anthropic", model: "claude-sonnet-4-5", message: "Overloaded" })._tag // "Overloaded"
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromStatus = (status: number, context: StatusContext): ProviderError => {
+  const { provider, model, message } = context
+  const base = { provider, model, message, status }
+  const withRetryAfter = context.retryAfter === undefined ? base : { ...base, retryAfter: context.retryAfter }
+  switch (status) {
+    case 401:
+    case 403:
+      return new Unauthorized(base)
+    case 404:
+      return new ModelNotFound(base)
+    case 408:
+      return new Timeout({ ...base, phase: "attempt" })
+    case 409:
+      return new ServerError(base)
+    case 413:
+      return new ContextLengthExceeded(base)
+    case 429:
+      return new RateLimited(withRetryAfter)
+    case 503:
+    case 529:
+      return new Overloaded(withRetryAfter)
+  }
+  return status >= 500 ? new ServerError(base) : new InvalidRequest(base)
+}

@@ -1,0 +1,130 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Duration, Effect, Option, Schema, Stream } from "effect"
+import {
+  Chat,
+  ContextLengthExceeded,
+  fromStatus,
+  InvalidRequest,
+  isFatal,
+  isProviderError,
+  isRetriable,
+  isSkippable,
+  ModelInfo,
+  ProviderError,
+  RateLimited,
+  retryAfter,
+  ServerError,
+  Tokens
+} from "../src/llm/index.js"
+
+describe("Chat", () => {
+  it("decodes a request and rejects an empty conversation", () => {
+    const decode = Schema.decodeUnknownEither(Chat.ChatRequest)
+    expect(decode({ messages: [{ role: "user", content: "hi" }], maxTokens: 10 })._tag).toBe("Right")
+    expect(decode({ messages: [] })._tag).toBe("Left")
+    expect(decode({ messages: [{ role: "user", content: "hi" }], temperature: 3 })._tag).toBe("Left")
+    expect(decode({ messages: [{ role: "robot", content: "hi" }] })._tag).toBe("Left")
+  })
+
+  it("builds a prompt with and without a system message", () => {
+    expect(Chat.prompt("q").messages).toEqual([{ role: "user", content: "q" }])
+    const request = Chat.prompt("q", { system: "s", maxTokens: 5 })
+    expect(request.messages).toEqual([
+      { role: "system", content: "s" },
+      { role: "user", content: "q" }
+    ])
+    expect(request.maxTokens).toBe(5)
+    expect("system" in request).toBe(false)
+  })
+
+  it("tells content chunks from bookkeeping chunks", () => {
+    expect(Chat.isContent({ _tag: "TextDelta", text: "a" })).toBe(true)
+    expect(Chat.isContent({ _tag: "TextDelta", text: "" })).toBe(false)
+    expect(Chat.isContent({ _tag: "ToolCallDelta", index: 0, arguments: "" })).toBe(true)
+    expect(Chat.isContent({ _tag: "Finish", reason: "stop" })).toBe(false)
+    expect(Chat.isContent({ _tag: "Usage", usage: { inputTokens: 1, outputTokens: 1 } })).toBe(false)
+  })
+
+  it.effect("collects a stream of text and tool-call pieces into a response", () =>
+    Effect.gen(function* () {
+      const response = yield* Chat.collect(
+        Stream.make<ReadonlyArray<Chat.ChatChunk>>(
+          { _tag: "TextDelta", text: "Hel" },
+          { _tag: "ToolCallDelta", index: 0, id: "c1", name: "f", arguments: '{"a"' },
+          { _tag: "TextDelta", text: "lo" },
+          { _tag: "ToolCallDelta", index: 0, arguments: ":1}" },
+          { _tag: "Finish", reason: "tool_calls" },
+          { _tag: "Usage", usage: { inputTokens: 3, outputTokens: 4 } }
+        ),
+        { id: "r", provider: "p", model: "m" }
+      )
+      expect(response).toEqual({
+        id: "r",
+        provider: "p",
+        model: "m",
+        text: "Hello",
+        toolCalls: [{ id: "c1", name: "f", arguments: '{"a":1}' }],
+        finishReason: "tool_calls",
+        usage: { inputTokens: 3, outputTokens: 4 }
+      })
+    })
+  )
+
+  it("reads the text of every kind of message", () => {
+    expect(Chat.messageText({ role: "assistant" })).toBe("")
+    expect(Chat.messageText({ role: "tool", toolCallId: "1", content: "x" })).toBe("x")
+    expect(
+      Chat.messageText({ role: "user", content: [{ type: "image", url: "data:," }, { type: "text", text: "t" }] })
+    ).toBe("t")
+  })
+})
+
+describe("ProviderError", () => {
+  const ctx = { provider: "p", model: "m", message: "boom" }
+
+  it("puts every error in exactly one group", () => {
+    for (const status of [400, 401, 404, 408, 413, 429, 500, 503, 529]) {
+      const error = fromStatus(status, ctx)
+      const groups = [isRetriable(error), isSkippable(error), isFatal(error)].filter(Boolean)
+      expect(groups).toHaveLength(1)
+      expect(isProviderError(error)).toBe(true)
+    }
+    expect(isProviderError(new Error("x"))).toBe(false)
+    expect(isRetriable({ _tag: "Nope" })).toBe(false)
+  })
+
+  it("keeps the Retry-After it is given, and only on rate-limit and overload errors", () => {
+    const limited = fromStatus(429, { ...ctx, retryAfter: Duration.seconds(7) })
+    expect(limited).toBeInstanceOf(RateLimited)
+    expect(retryAfter(limited)).toEqual(Option.some(Duration.seconds(7)))
+    expect(retryAfter(fromStatus(500, { ...ctx, retryAfter: Duration.seconds(7) }))).toEqual(Option.none())
+    expect(fromStatus(413, ctx)).toBeInstanceOf(ContextLengthExceeded)
+    expect(fromStatus(418, ctx)).toBeInstanceOf(InvalidRequest)
+    expect(fromStatus(599, ctx)).toBeInstanceOf(ServerError)
+  })
+
+  it("round-trips through its schema", () => {
+    const error = new RateLimited({ ...ctx, status: 429, retryAfter: Duration.millis(1500) })
+    const encoded = Schema.encodeSync(ProviderError)(error)
+    expect(encoded).toMatchObject({ _tag: "RateLimited", retryAfter: 1500 })
+    const decoded = Schema.decodeUnknownSync(ProviderError)(encoded)
+    expect(decoded).toBeInstanceOf(RateLimited)
+    expect(decoded.message).toBe("boom")
+  })
+})
+
+describe("ModelInfo and Tokens", () => {
+  it("prices usage per million tokens", () => {
+    expect(ModelInfo.cost({ input: 3, output: 15 }, { inputTokens: 1_000_000, outputTokens: 0 })).toBe(3)
+    expect(ModelInfo.cost({ input: 3, output: 15 }, { inputTokens: 1_000, outputTokens: 500 })).toBeCloseTo(0.0105, 10)
+  })
+
+  it("estimates tokens, growing with the text and the output budget", () => {
+    const short = Tokens.estimate(Chat.prompt("hi"))
+    const long = Tokens.estimate(Chat.prompt("hi ".repeat(1000)))
+    expect(long).toBeGreaterThan(700)
+    expect(long).toBeGreaterThan(short)
+    expect(Tokens.required(Chat.prompt("hi", { maxTokens: 100 }))).toBe(short + 100)
+    expect(Tokens.required(Chat.prompt("hi"), 50)).toBe(short + 50)
+  })
+})
