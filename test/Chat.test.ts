@@ -48,7 +48,7 @@ describe("Chat", () => {
   it.effect("collects a stream of text and tool-call pieces into a response", () =>
     Effect.gen(function* () {
       const response = yield* Chat.collect(
-        Stream.make<ReadonlyArray<Chat.ChatChunk>>(
+        Stream.make<Array<Chat.ChatChunk>>(
           { _tag: "TextDelta", text: "Hel" },
           { _tag: "ToolCallDelta", index: 0, id: "c1", name: "f", arguments: '{"a"' },
           { _tag: "TextDelta", text: "lo" },
