@@ -9,6 +9,18 @@ import { promisify } from "node:util"
 import { describe, expect, it } from "vitest"
 
 const run = promisify(execFile)
+
+/**
+ * Examples run against 127.0.0.1 only: provider keys are removed from their
+ * environment, so `provider-real` prints that it skipped. Set
+ * LLM_FAILOVER_LIVE=1 to let it call the real APIs with your keys.
+ */
+const liveKeys = ["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"]
+const exampleEnv = (): NodeJS.ProcessEnv => {
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: "1" }
+  if (process.env["LLM_FAILOVER_LIVE"] !== "1") for (const key of liveKeys) delete env[key]
+  return env
+}
 const root = join(import.meta.dirname, "..")
 const examples = readdirSync(join(root, "examples"))
   .filter((file) => file.endsWith(".ts"))
@@ -23,7 +35,7 @@ describe("examples", () => {
     const { stdout } = await run(process.execPath, ["--import", "tsx", join(root, "examples", file)], {
       cwd: root,
       timeout: 60_000,
-      env: { ...process.env, NO_COLOR: "1" }
+      env: exampleEnv()
     })
     expect(stdout.length).toBeGreaterThan(0)
   })

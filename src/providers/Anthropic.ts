@@ -1,0 +1,189 @@
+/**
+ * The Anthropic Messages adapter, over `@effect/platform`'s `HttpClient`.
+ *
+ * Sends the key as `x-api-key` with `anthropic-version: 2023-06-01`, lifts
+ * system messages into the top-level `system` field, always sends
+ * `max_tokens` (the API requires it), caps the temperature at 1
+ * (Anthropic's maximum, so a request meant for any provider is not refused),
+ * and maps tool calls to `tool_use` / `tool_result` blocks. Streams end on
+ * `message_stop`; one that ends before it fails with `MalformedResponse`.
+ * HTTP 529 and an in-stream `overloaded_error` are `Overloaded`; "prompt is
+ * too long" is `ContextLengthExceeded`; a `refusal` stop is
+ * `ContentFiltered`.
+ *
+ * @since 0.1.0
+ */
+import type * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as ConfigError from "effect/ConfigError"
+import * as Effect from "effect/Effect"
+import type * as Layer from "effect/Layer"
+import type * as LanguageModel from "../llm/LanguageModel.js"
+import type { ProviderError } from "../llm/ProviderError.js"
+import * as Wire from "./internal/anthropicWire.js"
+import * as Http from "./internal/http.js"
+import * as Models from "./internal/models.js"
+import * as Shared from "./internal/options.js"
+import type * as InternalTimeouts from "./internal/timeouts.js"
+
+/**
+ * Anthropic's API root, the default `baseUrl`.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultBaseUrl = "https://api.anthropic.com/v1"
+
+/**
+ * The API version sent in `anthropic-version` unless `version` says another.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultVersion = "2023-06-01"
+
+/**
+ * The `max_tokens` sent when neither the request nor `maxTokens` sets one.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultMaxTokens = 4096
+
+/**
+ * The deadlines of a call, as consecutive phases: `connect` until the
+ * response headers (default 60 seconds; a non-streamed answer sends its
+ * headers only when it is complete, so this bounds its whole generation),
+ * `firstToken` from the headers to a stream's first content chunk (default
+ * 60 seconds; pings do not count), `idle` the longest gap between two chunks
+ * after that, or to read a JSON body (default 30 seconds). Each passes as a
+ * `Timeout` error with its phase, and aborts the request.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Timeouts extends InternalTimeouts.Timeouts {}
+
+/**
+ * What to call and how.
+ *
+ * - `model`: the model id, e.g. `"claude-sonnet-4-5"`.
+ * - `apiKey`: sent as `x-api-key`.
+ * - `baseUrl`: default {@link defaultBaseUrl}.
+ * - `provider`: the name in `info` and errors, default `"anthropic"`.
+ * - `info`: overrides of the context window (default: a table of known
+ *   models, else 200,000), output cap and price.
+ * - `maxTokens`: the `max_tokens` of requests that set none (default
+ *   {@link defaultMaxTokens}).
+ * - `version`: the `anthropic-version` header (default {@link defaultVersion}).
+ * - `headers` (e.g. `anthropic-beta`), `timeouts`, `transformClient`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options extends Shared.CommonOptions {
+  readonly maxTokens?: number | undefined
+  readonly version?: string | undefined
+}
+
+/**
+ * The options of {@link layerConfig}: the key is a `Config`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConfigOptions extends Omit<Options, "apiKey"> {
+  /** Default `Config.redacted("ANTHROPIC_API_KEY")`. */
+  readonly apiKey?: Shared.ApiKeyConfig | undefined
+}
+
+const path = "/messages"
+
+/**
+ * Builds the adapter for one model from the ambient `HttpClient`.
+ *
+ * @example
+ * import { NodeHttpClient } from "@effect/platform-node"
+ * import { Effect, Redacted } from "effect"
+ * import { Chat } from "effect-llm-failover/llm"
+ * import { Anthropic } from "effect-llm-failover/providers"
+ *
+ * const program = Effect.gen(function* () {
+ *   const model = yield* Anthropic.make({ model: "claude-haiku-4-5", apiKey: Redacted.make("sk-ant-...") })
+ *   const response = yield* model.complete(Chat.prompt("Say hi", { system: "Be brief." }))
+ *   return response.text
+ * }).pipe(Effect.provide(NodeHttpClient.layerUndici))
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options): Effect.Effect<LanguageModel.Service<ProviderError>, never, HttpClient.HttpClient> => {
+  const provider = options.provider ?? "anthropic"
+  const version = options.version ?? defaultVersion
+  const info = Models.infoFor(provider, options.model, 200_000, options.info)
+  const maxTokens = options.maxTokens ?? defaultMaxTokens
+  return Effect.map(
+    Http.makeEndpoint({
+      provider,
+      model: options.model,
+      baseUrl: options.baseUrl ?? defaultBaseUrl,
+      apiKey: options.apiKey,
+      auth: (key) => ({ "x-api-key": key }),
+      headers: { "anthropic-version": version, ...options.headers },
+      timeouts: options.timeouts,
+      transformClient: options.transformClient
+    }),
+    (endpoint) => ({
+      info,
+      complete: (request) =>
+        Http.postJson(endpoint, path, Wire.encodeRequest(request, options.model, maxTokens, false), (text) =>
+          Wire.decodeResponse(endpoint, text)
+        ),
+      stream: (request) =>
+        Http.postStream(
+          endpoint,
+          HttpClientRequest.post(path).pipe(
+            HttpClientRequest.bodyUnsafeJson(Wire.encodeRequest(request, options.model, maxTokens, true))
+          ),
+          () => Wire.streamDecoder(endpoint)
+        )
+    })
+  )
+}
+
+/**
+ * The adapter as the `LanguageModel` service.
+ *
+ * @example
+ * import { NodeHttpClient } from "@effect/platform-node"
+ * import { Layer, Redacted } from "effect"
+ * import { Anthropic } from "effect-llm-failover/providers"
+ *
+ * const Claude = Anthropic.layer({ model: "claude-sonnet-4-5", apiKey: Redacted.make("sk-ant-...") }).pipe(
+ *   Layer.provide(NodeHttpClient.layerUndici)
+ * )
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient> =>
+  Shared.layer(make, options)
+
+/**
+ * The adapter as the `LanguageModel` service, its key read through `Config`
+ * (default `ANTHROPIC_API_KEY`).
+ *
+ * @example
+ * import { NodeHttpClient } from "@effect/platform-node"
+ * import { Layer } from "effect"
+ * import { Anthropic } from "effect-llm-failover/providers"
+ *
+ * const Claude = Anthropic.layerConfig({ model: "claude-haiku-4-5" }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  options: ConfigOptions
+): Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, HttpClient.HttpClient> =>
+  Shared.layerConfig(make, options, "ANTHROPIC_API_KEY")

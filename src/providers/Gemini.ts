@@ -1,0 +1,167 @@
+/**
+ * The Google Gemini adapter (Generative Language API), over
+ * `@effect/platform`'s `HttpClient`.
+ *
+ * Calls `POST {baseUrl}/models/{model}:generateContent` and
+ * `:streamGenerateContent?alt=sse` with the key in `x-goog-api-key` (never in
+ * the URL), roles `user` / `model`, system messages in `systemInstruction`,
+ * tools as `functionDeclarations`. A stream ends on the event whose candidate
+ * has a `finishReason`; one that ends before it fails with
+ * `MalformedResponse`. `RESOURCE_EXHAUSTED` is `RateLimited` (its
+ * `RetryInfo` delay kept); a SAFETY-like finish or a blocked prompt is
+ * `ContentFiltered`; "input token count ... exceeds the maximum" is
+ * `ContextLengthExceeded`.
+ *
+ * @since 0.1.0
+ */
+import type * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as ConfigError from "effect/ConfigError"
+import * as Effect from "effect/Effect"
+import type * as Layer from "effect/Layer"
+import type * as LanguageModel from "../llm/LanguageModel.js"
+import type { ProviderError } from "../llm/ProviderError.js"
+import * as Wire from "./internal/geminiWire.js"
+import * as Http from "./internal/http.js"
+import * as Models from "./internal/models.js"
+import * as Shared from "./internal/options.js"
+import type * as InternalTimeouts from "./internal/timeouts.js"
+
+/**
+ * The Generative Language API root, the default `baseUrl`.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultBaseUrl = "https://generativelanguage.googleapis.com/v1beta"
+
+/**
+ * The deadlines of a call, as consecutive phases: `connect` until the
+ * response headers (default 60 seconds; a non-streamed answer sends its
+ * headers only when it is complete, so this bounds its whole generation),
+ * `firstToken` from the headers to a stream's first content chunk (default
+ * 60 seconds), `idle` the longest gap between two chunks after that, or to
+ * read a JSON body (default 30 seconds). Each passes as a `Timeout` error
+ * with its phase, and aborts the request.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Timeouts extends InternalTimeouts.Timeouts {}
+
+/**
+ * What to call and how.
+ *
+ * - `model`: the model id, e.g. `"gemini-2.5-flash"` (a `models/` prefix is
+ *   accepted).
+ * - `apiKey`: sent as `x-goog-api-key`.
+ * - `baseUrl`: default {@link defaultBaseUrl}.
+ * - `provider`: the name in `info` and errors, default `"gemini"`.
+ * - `info`: overrides of the context window (default: a table of known
+ *   models, else 1,048,576), output cap and price.
+ * - `headers`, `timeouts`, `transformClient`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options extends Shared.CommonOptions {}
+
+/**
+ * The options of {@link layerConfig}: the key is a `Config`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConfigOptions extends Omit<Options, "apiKey"> {
+  /** Default `Config.redacted("GEMINI_API_KEY")`. */
+  readonly apiKey?: Shared.ApiKeyConfig | undefined
+}
+
+/**
+ * Builds the adapter for one model from the ambient `HttpClient`.
+ *
+ * @example
+ * import { NodeHttpClient } from "@effect/platform-node"
+ * import { Effect, Redacted } from "effect"
+ * import { Chat } from "effect-llm-failover/llm"
+ * import { Gemini } from "effect-llm-failover/providers"
+ *
+ * const program = Effect.gen(function* () {
+ *   const model = yield* Gemini.make({ model: "gemini-2.5-flash", apiKey: Redacted.make("AIza...") })
+ *   const response = yield* model.complete(Chat.prompt("Say hi"))
+ *   return response.text
+ * }).pipe(Effect.provide(NodeHttpClient.layerUndici))
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options): Effect.Effect<LanguageModel.Service<ProviderError>, never, HttpClient.HttpClient> => {
+  const provider = options.provider ?? "gemini"
+  const model = options.model.replace(/^models\//, "")
+  const info = Models.infoFor(provider, model, 1_048_576, options.info)
+  const generate = `/models/${model}:generateContent`
+  const streamGenerate = `/models/${model}:streamGenerateContent`
+  return Effect.map(
+    Http.makeEndpoint({
+      provider,
+      model,
+      baseUrl: options.baseUrl ?? defaultBaseUrl,
+      apiKey: options.apiKey,
+      auth: (key) => ({ "x-goog-api-key": key }),
+      headers: options.headers,
+      timeouts: options.timeouts,
+      transformClient: options.transformClient
+    }),
+    (endpoint) => ({
+      info,
+      complete: (request) =>
+        Http.postJson(endpoint, generate, Wire.encodeRequest(request), (text) => Wire.decodeResponse(endpoint, text)),
+      stream: (request) =>
+        Http.postStream(
+          endpoint,
+          HttpClientRequest.post(streamGenerate).pipe(
+            HttpClientRequest.setUrlParam("alt", "sse"),
+            HttpClientRequest.bodyUnsafeJson(Wire.encodeRequest(request))
+          ),
+          () => Wire.streamDecoder(endpoint)
+        )
+    })
+  )
+}
+
+/**
+ * The adapter as the `LanguageModel` service.
+ *
+ * @example
+ * import { NodeHttpClient } from "@effect/platform-node"
+ * import { Layer, Redacted } from "effect"
+ * import { Gemini } from "effect-llm-failover/providers"
+ *
+ * const Flash = Gemini.layer({ model: "gemini-2.5-flash", apiKey: Redacted.make("AIza...") }).pipe(
+ *   Layer.provide(NodeHttpClient.layerUndici)
+ * )
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient> =>
+  Shared.layer(make, options)
+
+/**
+ * The adapter as the `LanguageModel` service, its key read through `Config`
+ * (default `GEMINI_API_KEY`).
+ *
+ * @example
+ * import { NodeHttpClient } from "@effect/platform-node"
+ * import { Layer } from "effect"
+ * import { Gemini } from "effect-llm-failover/providers"
+ *
+ * const Flash = Gemini.layerConfig({ model: "gemini-2.5-flash" }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  options: ConfigOptions
+): Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, HttpClient.HttpClient> =>
+  Shared.layerConfig(make, options, "GEMINI_API_KEY")

@@ -1,0 +1,179 @@
+/**
+ * The OpenAI Chat Completions adapter, over `@effect/platform`'s
+ * `HttpClient`. With `baseUrl` it speaks to every OpenAI-compatible server:
+ * Groq, DeepSeek, OpenRouter, Together, vLLM, Ollama (without a key it sends
+ * no `Authorization` header).
+ *
+ * Streams ask for `stream_options.include_usage`, so they end with a usage
+ * chunk, then `data: [DONE]`; a stream that ends before `[DONE]` fails with
+ * `MalformedResponse`. A `content_filter` finish or a refusal fails with
+ * `ContentFiltered`; a 400 `context_length_exceeded` with
+ * `ContextLengthExceeded`.
+ *
+ * @since 0.1.0
+ */
+import type * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as ConfigError from "effect/ConfigError"
+import * as Effect from "effect/Effect"
+import type * as Layer from "effect/Layer"
+import type * as LanguageModel from "../llm/LanguageModel.js"
+import type { ProviderError } from "../llm/ProviderError.js"
+import * as Http from "./internal/http.js"
+import * as Models from "./internal/models.js"
+import * as Shared from "./internal/options.js"
+import type * as InternalTimeouts from "./internal/timeouts.js"
+import * as Wire from "./internal/openAiWire.js"
+
+/**
+ * OpenAI's own API root, the default `baseUrl`.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultBaseUrl = "https://api.openai.com/v1"
+
+/**
+ * The deadlines of a call, as consecutive phases: `connect` until the
+ * response headers (default 60 seconds; a non-streamed answer sends its
+ * headers only when it is complete, so this bounds its whole generation),
+ * `firstToken` from the headers to a stream's first content chunk (default
+ * 60 seconds), `idle` the longest gap between two chunks after that, or to
+ * read a JSON body (default 30 seconds). Each passes as a `Timeout` error
+ * with its phase, and aborts the request.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Timeouts extends InternalTimeouts.Timeouts {}
+
+/**
+ * What to call and how.
+ *
+ * - `model`: the model id sent upstream.
+ * - `apiKey`: sent as `Authorization: Bearer`; absent, no header is sent.
+ * - `baseUrl`: default {@link defaultBaseUrl}; e.g.
+ *   `"https://api.groq.com/openai/v1"` or `"http://localhost:11434/v1"`.
+ * - `provider`: the name in `info` and errors, default `"openai"` (say
+ *   `"groq"` for Groq).
+ * - `info`: overrides of the context window (default: a table of known
+ *   models, else 128,000), output cap and price (default: known list
+ *   prices, else zero).
+ * - `headers`, `timeouts`, `transformClient`: see {@link Timeouts}.
+ * - `maxTokensField`: where `maxTokens` goes; default
+ *   `"max_completion_tokens"` for OpenAI itself (its reasoning models refuse
+ *   `max_tokens`) and `"max_tokens"` for any other `baseUrl`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options extends Shared.CommonOptions {
+  readonly maxTokensField?: "max_tokens" | "max_completion_tokens" | undefined
+}
+
+/**
+ * The options of {@link layerConfig}: the key is a `Config`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConfigOptions extends Omit<Options, "apiKey"> {
+  /** Default `Config.redacted("OPENAI_API_KEY")`. */
+  readonly apiKey?: Shared.ApiKeyConfig | undefined
+}
+
+const path = "/chat/completions"
+
+/**
+ * Builds the adapter for one model from the ambient `HttpClient`.
+ *
+ * @example
+ * import { NodeHttpClient } from "@effect/platform-node"
+ * import { Effect, Redacted } from "effect"
+ * import { Chat } from "effect-llm-failover/llm"
+ * import { OpenAi } from "effect-llm-failover/providers"
+ *
+ * const program = Effect.gen(function* () {
+ *   const model = yield* OpenAi.make({ model: "gpt-4.1-mini", apiKey: Redacted.make("sk-...") })
+ *   const response = yield* model.complete(Chat.prompt("Say hi"))
+ *   return response.text
+ * }).pipe(Effect.provide(NodeHttpClient.layerUndici))
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options): Effect.Effect<LanguageModel.Service<ProviderError>, never, HttpClient.HttpClient> => {
+  const provider = options.provider ?? "openai"
+  const baseUrl = options.baseUrl ?? defaultBaseUrl
+  const field = options.maxTokensField ?? (baseUrl === defaultBaseUrl ? "max_completion_tokens" : "max_tokens")
+  return Effect.map(
+    Http.makeEndpoint({
+      provider,
+      model: options.model,
+      baseUrl,
+      apiKey: options.apiKey,
+      auth: (key) => ({ authorization: `Bearer ${key}` }),
+      headers: options.headers,
+      timeouts: options.timeouts,
+      transformClient: options.transformClient
+    }),
+    (endpoint) => ({
+      info: Models.infoFor(provider, options.model, 128_000, options.info),
+      complete: (request) =>
+        Http.postJson(endpoint, path, Wire.encodeRequest(request, options.model, field, false), (text) =>
+          Wire.decodeResponse(endpoint, text)
+        ),
+      stream: (request) =>
+        Http.postStream(
+          endpoint,
+          HttpClientRequest.post(path).pipe(
+            HttpClientRequest.bodyUnsafeJson(Wire.encodeRequest(request, options.model, field, true))
+          ),
+          () => Wire.streamDecoder(endpoint)
+        )
+    })
+  )
+}
+
+/**
+ * The adapter as the `LanguageModel` service.
+ *
+ * @example
+ * import { NodeHttpClient } from "@effect/platform-node"
+ * import { Layer } from "effect"
+ * import { OpenAi } from "effect-llm-failover/providers"
+ *
+ * // any OpenAI-compatible server: here a local Ollama, without a key
+ * const Ollama = OpenAi.layer({ model: "llama3.2", baseUrl: "http://localhost:11434/v1", provider: "ollama" }).pipe(
+ *   Layer.provide(NodeHttpClient.layerUndici)
+ * )
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient> =>
+  Shared.layer(make, options)
+
+/**
+ * The adapter as the `LanguageModel` service, its key read through `Config`
+ * (default `OPENAI_API_KEY`), so it never sits in code.
+ *
+ * @example
+ * import { NodeHttpClient } from "@effect/platform-node"
+ * import { Config, Layer } from "effect"
+ * import { OpenAi } from "effect-llm-failover/providers"
+ *
+ * const Groq = OpenAi.layerConfig({
+ *   model: "llama-3.3-70b-versatile",
+ *   provider: "groq",
+ *   baseUrl: "https://api.groq.com/openai/v1",
+ *   apiKey: Config.redacted("GROQ_API_KEY")
+ * }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  options: ConfigOptions
+): Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, HttpClient.HttpClient> =>
+  Shared.layerConfig(make, options, "OPENAI_API_KEY")

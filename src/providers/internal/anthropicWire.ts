@@ -1,0 +1,343 @@
+/**
+ * The Anthropic Messages wire format: request encoding (system lifted out of
+ * the messages, `max_tokens` always sent, tool results as user
+ * `tool_result` blocks), the message schema, and the SSE event decoder.
+ *
+ * @internal
+ */
+import * as Either from "effect/Either"
+import * as Schema from "effect/Schema"
+import type { ChatChunk, ChatRequest, ChatResponse, ContentPart, FinishReason, Message } from "../../llm/Chat.js"
+import type { ProviderError } from "../../llm/ProviderError.js"
+import * as Errors from "./errors.js"
+import * as Http from "./http.js"
+
+// ---------------------------------------------------------------------------
+// Request
+// ---------------------------------------------------------------------------
+
+type Block = Record<string, unknown>
+type WireMessage = { role: "user" | "assistant"; content: Array<Block> }
+
+const dataUrl = /^data:([^;,]+);base64,(.*)$/s
+
+const imageBlock = (url: string): Block => {
+  const match = dataUrl.exec(url)
+  return match === null
+    ? { type: "image", source: { type: "url", url } }
+    : { type: "image", source: { type: "base64", media_type: match[1], data: match[2] } }
+}
+
+const userBlocks = (content: string | ReadonlyArray<ContentPart>): Array<Block> =>
+  typeof content === "string"
+    ? [{ type: "text", text: content }]
+    : content.map((part) => (part.type === "text" ? { type: "text", text: part.text } : imageBlock(part.url)))
+
+/**
+ * A tool call's JSON arguments as the object Anthropic and Gemini want; text
+ * that is not a JSON object becomes `{}`.
+ *
+ * @internal
+ */
+export const argumentsObject = (text: string): Record<string, unknown> => {
+  try {
+    const value: unknown = JSON.parse(text)
+    return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {}
+  } catch {
+    return {}
+  }
+}
+
+const toWire = (message: Exclude<Message, { role: "system" }>): WireMessage => {
+  switch (message.role) {
+    case "user":
+      return { role: "user", content: userBlocks(message.content) }
+    case "assistant": {
+      const blocks: Array<Block> = message.content ? [{ type: "text", text: message.content }] : []
+      for (const call of message.toolCalls ?? []) {
+        blocks.push({ type: "tool_use", id: call.id, name: call.name, input: argumentsObject(call.arguments) })
+      }
+      return { role: "assistant", content: blocks }
+    }
+    case "tool":
+      return { role: "user", content: [{ type: "tool_result", tool_use_id: message.toolCallId, content: message.content }] }
+  }
+}
+
+/** Joins consecutive turns of one role (tool results follow a user turn), drops empty ones. */
+const mergeTurns = (messages: ReadonlyArray<WireMessage>): Array<WireMessage> => {
+  const merged: Array<WireMessage> = []
+  for (const message of messages) {
+    if (message.content.length === 0) continue
+    const last = merged[merged.length - 1]
+    if (last !== undefined && last.role === message.role) last.content.push(...message.content)
+    else merged.push({ role: message.role, content: [...message.content] })
+  }
+  return merged
+}
+
+/** A turn of one text block is sent as a plain string. */
+const compact = (message: WireMessage): Record<string, unknown> => {
+  const only = message.content.length === 1 ? message.content[0] : undefined
+  return only !== undefined && only.type === "text" ? { role: message.role, content: only.text } : message
+}
+
+const encodeToolChoice = (choice: NonNullable<ChatRequest["toolChoice"]>): unknown => {
+  if (typeof choice !== "string") return { type: "tool", name: choice.name }
+  return choice === "required" ? { type: "any" } : { type: choice }
+}
+
+/**
+ * The JSON body of a Messages request. `max_tokens` is required by the API:
+ * the request's, else `defaultMaxTokens`. The temperature is capped at 1,
+ * Anthropic's maximum, so a request meant for any provider is not refused.
+ *
+ * @internal
+ */
+export const encodeRequest = (
+  request: ChatRequest,
+  model: string,
+  defaultMaxTokens: number,
+  stream: boolean
+): Record<string, unknown> => {
+  const system: Array<string> = []
+  const turns: Array<WireMessage> = []
+  for (const message of request.messages) {
+    if (message.role === "system") system.push(message.content)
+    else turns.push(toWire(message))
+  }
+  const body: Record<string, unknown> = {
+    model,
+    max_tokens: request.maxTokens ?? defaultMaxTokens,
+    messages: mergeTurns(turns).map(compact)
+  }
+  if (system.length > 0) body.system = system.join("\n\n")
+  if (request.temperature !== undefined) body.temperature = Math.min(request.temperature, 1)
+  if (request.topP !== undefined) body.top_p = request.topP
+  if (request.stop !== undefined && request.stop.length > 0) body.stop_sequences = request.stop
+  if (request.tools !== undefined && request.tools.length > 0) {
+    body.tools = request.tools.map((tool) => ({
+      name: tool.name,
+      ...(tool.description !== undefined ? { description: tool.description } : {}),
+      input_schema: tool.parameters
+    }))
+  }
+  if (request.toolChoice !== undefined) body.tool_choice = encodeToolChoice(request.toolChoice)
+  if (stream) body.stream = true
+  return body
+}
+
+// ---------------------------------------------------------------------------
+// Response
+// ---------------------------------------------------------------------------
+
+const OptionalCount = Schema.optional(Schema.NullOr(Schema.Number))
+
+const UsageWire = Schema.Struct({
+  input_tokens: OptionalCount,
+  output_tokens: OptionalCount,
+  cache_creation_input_tokens: OptionalCount,
+  cache_read_input_tokens: OptionalCount
+})
+
+type UsageWire = typeof UsageWire.Type
+
+const MessageWire = Schema.Struct({
+  id: Schema.optional(Schema.String),
+  model: Schema.optional(Schema.String),
+  content: Schema.Array(
+    Schema.Struct({
+      type: Schema.String,
+      text: Schema.optional(Schema.String),
+      id: Schema.optional(Schema.String),
+      name: Schema.optional(Schema.String),
+      input: Schema.optional(Schema.Unknown)
+    })
+  ),
+  stop_reason: Schema.optional(Schema.NullOr(Schema.String)),
+  usage: Schema.optional(UsageWire)
+})
+
+/** Input tokens in all: Anthropic counts cache writes and reads apart. */
+const inputTokens = (usage: UsageWire | undefined): number =>
+  (usage?.input_tokens ?? 0) + (usage?.cache_creation_input_tokens ?? 0) + (usage?.cache_read_input_tokens ?? 0)
+
+const finishReasons: Readonly<Record<string, FinishReason>> = {
+  end_turn: "stop",
+  stop_sequence: "stop",
+  max_tokens: "length",
+  model_context_window_exceeded: "length",
+  tool_use: "tool_calls"
+}
+
+const finishReason = (reason: string | null | undefined): FinishReason =>
+  (reason != null ? finishReasons[reason] : undefined) ?? "unknown"
+
+const refused = (context: Errors.Context) =>
+  Errors.contentFiltered(context, "refusal", `${context.provider} refused on its usage policy (stop_reason "refusal")`)
+
+const decodeMessage = Http.jsonDecoder(MessageWire)
+
+const toResponse = (context: Errors.Context, message: typeof MessageWire.Type): Either.Either<ChatResponse, ProviderError> => {
+  if (message.stop_reason === "refusal") return Either.left(refused(context))
+  let text = ""
+  const toolCalls: Array<{ id: string; name: string; arguments: string }> = []
+  for (const block of message.content) {
+    if (block.type === "text") text += block.text ?? ""
+    else if (block.type === "tool_use") {
+      toolCalls.push({ id: block.id ?? "", name: block.name ?? "", arguments: JSON.stringify(block.input ?? {}) })
+    }
+  }
+  return Either.right({
+    id: message.id ?? Http.freshId(context.provider),
+    provider: context.provider,
+    model: message.model ?? context.model,
+    text,
+    toolCalls,
+    finishReason: finishReason(message.stop_reason),
+    usage: { inputTokens: inputTokens(message.usage), outputTokens: message.usage?.output_tokens ?? 0 }
+  })
+}
+
+/**
+ * Reads a JSON message; a `refusal` stop is a `ContentFiltered` error.
+ *
+ * @internal
+ */
+export const decodeResponse = (context: Errors.Context, text: string): Either.Either<ChatResponse, ProviderError> =>
+  Either.flatMap(decodeMessage(context, text, "message"), (message) => toResponse(context, message))
+
+// ---------------------------------------------------------------------------
+// Stream
+// ---------------------------------------------------------------------------
+
+const MessageStart = Schema.Struct({
+  message: Schema.Struct({ id: Schema.optional(Schema.String), usage: Schema.optional(UsageWire) })
+})
+const BlockStart = Schema.Struct({
+  index: Schema.Number,
+  content_block: Schema.Struct({
+    type: Schema.String,
+    text: Schema.optional(Schema.String),
+    id: Schema.optional(Schema.String),
+    name: Schema.optional(Schema.String)
+  })
+})
+const BlockDelta = Schema.Struct({
+  index: Schema.Number,
+  delta: Schema.Union(
+    Schema.Struct({ type: Schema.Literal("text_delta"), text: Schema.String }),
+    Schema.Struct({ type: Schema.Literal("input_json_delta"), partial_json: Schema.String }),
+    Schema.Struct({ type: Schema.String.pipe(Schema.filter((t) => t !== "text_delta" && t !== "input_json_delta")) })
+  )
+})
+const MessageDelta = Schema.Struct({
+  delta: Schema.Struct({ stop_reason: Schema.optional(Schema.NullOr(Schema.String)) }),
+  usage: Schema.optional(UsageWire)
+})
+const EventType = Schema.Struct({ type: Schema.String })
+
+const decodeType = Http.valueDecoder(EventType)
+const decodeMessageStart = Http.valueDecoder(MessageStart)
+const decodeBlockStart = Http.valueDecoder(BlockStart)
+const decodeBlockDelta = Http.valueDecoder(BlockDelta)
+const decodeMessageDelta = Http.valueDecoder(MessageDelta)
+
+/** The state of one streamed message. */
+class StreamState {
+  inputTokens = 0
+  outputTokens = 0
+  private nextTool = 0
+  private readonly toolOfBlock = new Map<number, number>()
+
+  constructor(readonly context: Errors.Context) {}
+
+  onValue(type: string, value: unknown, out: Array<ChatChunk>): boolean | ProviderError {
+    switch (type) {
+      case "message_start":
+        return this.step(decodeMessageStart(this.context, value, type), (event) => {
+          this.inputTokens = inputTokens(event.message.usage)
+          this.outputTokens = event.message.usage?.output_tokens ?? 0
+        })
+      case "content_block_start":
+        return this.step(decodeBlockStart(this.context, value, type), (event) => this.blockStart(event, out))
+      case "content_block_delta":
+        return this.step(decodeBlockDelta(this.context, value, type), (event) => this.blockDelta(event, out))
+      case "message_delta":
+        return this.messageDelta(value, out)
+      case "message_stop":
+        out.push({ _tag: "Usage", usage: { inputTokens: this.inputTokens, outputTokens: this.outputTokens } })
+        return true
+      case "error":
+        return Errors.fromStreamError(this.context, value)
+      default:
+        // ping, content_block_stop and event types added after this was written
+        return false
+    }
+  }
+
+  private step<A>(decoded: Either.Either<A, ProviderError>, apply: (a: A) => void): false | ProviderError {
+    if (Either.isLeft(decoded)) return decoded.left
+    apply(decoded.right)
+    return false
+  }
+
+  private blockStart(event: typeof BlockStart.Type, out: Array<ChatChunk>): void {
+    const block = event.content_block
+    if (block.type === "text" && block.text) out.push({ _tag: "TextDelta", text: block.text })
+    if (block.type !== "tool_use") return
+    const index = this.nextTool++
+    this.toolOfBlock.set(event.index, index)
+    out.push({
+      _tag: "ToolCallDelta",
+      index,
+      ...(block.id !== undefined ? { id: block.id } : {}),
+      ...(block.name !== undefined ? { name: block.name } : {}),
+      arguments: ""
+    })
+  }
+
+  private blockDelta(event: typeof BlockDelta.Type, out: Array<ChatChunk>): void {
+    const delta = event.delta
+    if ("text" in delta) {
+      if (delta.text.length > 0) out.push({ _tag: "TextDelta", text: delta.text })
+    } else if ("partial_json" in delta) {
+      const index = this.toolOfBlock.get(event.index)
+      if (index !== undefined) out.push({ _tag: "ToolCallDelta", index, arguments: delta.partial_json })
+    }
+  }
+
+  private messageDelta(value: unknown, out: Array<ChatChunk>): false | ProviderError {
+    const decoded = decodeMessageDelta(this.context, value, "message_delta")
+    if (Either.isLeft(decoded)) return decoded.left
+    const { delta, usage } = decoded.right
+    if (usage?.output_tokens != null) this.outputTokens = usage.output_tokens
+    if (usage?.input_tokens != null) this.inputTokens = inputTokens(usage)
+    if (delta.stop_reason === "refusal") return refused(this.context)
+    if (delta.stop_reason != null) out.push({ _tag: "Finish", reason: finishReason(delta.stop_reason) })
+    return false
+  }
+}
+
+/**
+ * Decodes the SSE events of a streamed message up to `message_stop`: text
+ * and tool-use blocks become deltas (tool calls numbered in order of their
+ * blocks), `message_delta` the finish, `message_stop` the usage; pings and
+ * unknown event types are skipped; an `error` event (e.g.
+ * `overloaded_error`) fails the stream.
+ *
+ * @internal
+ */
+export const streamDecoder = (context: Errors.Context): Http.EventDecoder => {
+  const state = new StreamState(context)
+  return {
+    terminal: "message_stop",
+    onEvent: (event, out) => {
+      const parsed = Http.parseJson(context, event.data, "a stream event")
+      if (Either.isLeft(parsed)) return parsed.left
+      const typed = decodeType(context, parsed.right, "stream event")
+      if (Either.isLeft(typed)) return typed.left
+      return state.onValue(typed.right.type, parsed.right, out)
+    }
+  }
+}

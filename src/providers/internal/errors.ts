@@ -1,0 +1,351 @@
+/**
+ * Mapping every foreign failure (an HTTP status and its error body, an
+ * in-stream error event, a transport error) to exactly one `ProviderError`,
+ * always through `fromStatus`, after refining a 400 by its body.
+ *
+ * @internal
+ */
+import type * as HttpClientError from "@effect/platform/HttpClientError"
+import type * as Duration from "effect/Duration"
+import * as Predicate from "effect/Predicate"
+import {
+  ContentFiltered,
+  ContextLengthExceeded,
+  fromStatus,
+  InvalidRequest,
+  MalformedResponse,
+  Overloaded,
+  type ProviderError,
+  RateLimited,
+  Timeout,
+  type TimeoutPhase,
+  TransportError
+} from "../../llm/ProviderError.js"
+import * as RetryAfter from "./retryAfter.js"
+
+/**
+ * Who failed, and the secret that must never show in a message.
+ *
+ * @internal
+ */
+export interface Context {
+  readonly provider: string
+  readonly model: string
+  readonly secret: string | undefined
+}
+
+/**
+ * The fields of a provider's error body, whichever of the wire shapes it came
+ * in: OpenAI `{error:{message,type,code}}`, Anthropic
+ * `{type:"error",error:{type,message}}`, Gemini `{error:{code,message,status,
+ * details}}` (sometimes inside an array), vLLM `{object:"error",message,type,
+ * code}`, Ollama `{error:"..."}`.
+ *
+ * @internal
+ */
+export interface ErrorInfo {
+  readonly message: string
+  /** OpenAI `code` (`context_length_exceeded`, ...). */
+  readonly code?: string
+  /** OpenAI or Anthropic `type` (`invalid_request_error`, `overloaded_error`, ...). */
+  readonly type?: string
+  /** Google's canonical status name (`RESOURCE_EXHAUSTED`, ...). */
+  readonly status?: string
+  /** An HTTP status the body itself names (Gemini `code`, vLLM `code`). */
+  readonly httpStatus?: number
+  /** Google `RetryInfo.retryDelay`. */
+  readonly retryDelay?: Duration.Duration
+}
+
+const maxMessage = 500
+
+const truncate = (text: string): string => (text.length > maxMessage ? `${text.slice(0, maxMessage)}...` : text)
+
+/**
+ * Removes the secret from a text that came from outside (an upstream error
+ * message may echo part of a key).
+ *
+ * @internal
+ */
+export const scrub = (text: string, secret: string | undefined): string =>
+  secret === undefined || secret.length === 0 ? text : text.split(secret).join("[redacted]")
+
+const stringField = (record: Record<string, unknown>, key: string): string | undefined => {
+  const value = record[key]
+  return typeof value === "string" && value.length > 0 ? value : undefined
+}
+
+const retryDelayOf = (details: unknown): Duration.Duration | undefined => {
+  if (!Array.isArray(details)) return undefined
+  for (const detail of details) {
+    if (Predicate.isRecord(detail) && typeof detail.retryDelay === "string") {
+      return RetryAfter.fromProtobufDuration(detail.retryDelay)
+    }
+  }
+  return undefined
+}
+
+const fromErrorObject = (error: Record<string, unknown>, outer: Record<string, unknown>): ErrorInfo => {
+  const code = error.code
+  const retryDelay = retryDelayOf(error.details)
+  const type = stringField(error, "type") ?? stringField(outer, "type")
+  const status = stringField(error, "status")
+  return {
+    message: stringField(error, "message") ?? stringField(outer, "message") ?? "",
+    ...(typeof code === "string" && code.length > 0 ? { code } : {}),
+    ...(typeof code === "number" ? { httpStatus: code } : {}),
+    ...(type !== undefined && type !== "error" ? { type } : {}),
+    ...(status !== undefined ? { status } : {}),
+    ...(retryDelay !== undefined ? { retryDelay } : {})
+  }
+}
+
+/**
+ * Reads the error fields from a parsed error body, or `undefined` when it has
+ * none.
+ *
+ * @internal
+ */
+export const infoFromValue = (value: unknown): ErrorInfo | undefined => {
+  const body = Array.isArray(value) ? value[0] : value
+  if (!Predicate.isRecord(body)) return undefined
+  const error = body.error
+  if (Predicate.isRecord(error)) return fromErrorObject(error, body)
+  if (typeof error === "string") return { message: error }
+  if (body.object === "error" || typeof body.message === "string") return fromErrorObject(body, body)
+  return undefined
+}
+
+/**
+ * Reads the error fields from an error body's text.
+ *
+ * @internal
+ */
+export const infoFromText = (text: string): ErrorInfo | undefined => {
+  try {
+    return infoFromValue(JSON.parse(text))
+  } catch {
+    return undefined
+  }
+}
+
+/** The HTTP status each provider's error type or Google status name stands for. */
+const statusOfName: Readonly<Record<string, number>> = {
+  invalid_request_error: 400,
+  authentication_error: 401,
+  permission_error: 403,
+  not_found_error: 404,
+  request_too_large: 413,
+  rate_limit_error: 429,
+  api_error: 500,
+  server_error: 500,
+  overloaded_error: 529,
+  INVALID_ARGUMENT: 400,
+  FAILED_PRECONDITION: 400,
+  OUT_OF_RANGE: 400,
+  UNAUTHENTICATED: 401,
+  PERMISSION_DENIED: 403,
+  NOT_FOUND: 404,
+  ABORTED: 409,
+  RESOURCE_EXHAUSTED: 429,
+  CANCELLED: 499,
+  INTERNAL: 500,
+  UNKNOWN: 500,
+  UNAVAILABLE: 503,
+  DEADLINE_EXCEEDED: 504
+}
+
+const contextLengthCodes: ReadonlySet<string> = new Set(["context_length_exceeded", "string_above_max_length"])
+const contextLengthText =
+  /context[_ ]length|context window|maximum context|prompt is too long|too many (?:input )?tokens|input token count|exceeds? (?:the )?context limit|reduce the length of the (?:messages|prompt)|input is too long/i
+
+const contentFilterCodes: ReadonlySet<string> = new Set([
+  "content_filter",
+  "content_policy_violation",
+  "invalid_prompt",
+  "responsible_ai_policy_violation"
+])
+const contentFilterText = /content (?:management )?polic|content[_ ]filter|safety system|usage polic|blocked by content/i
+
+type Window = { readonly contextWindow?: number; readonly requestedTokens?: number }
+
+/** The wordings that carry numbers: OpenAI (and vLLM), Anthropic, Gemini. */
+const windowPatterns: ReadonlyArray<readonly [RegExp, (m: RegExpExecArray) => Window]> = [
+  [
+    /maximum context length is (\d+) tokens.*?(?:resulted in|requested) (\d+) tokens/is,
+    (m) => ({ contextWindow: Number(m[1]), requestedTokens: Number(m[2]) })
+  ],
+  [/maximum context length is (\d+) tokens/i, (m) => ({ contextWindow: Number(m[1]) })],
+  [
+    /prompt is too long: (\d+) tokens > (\d+) maximum/i,
+    (m) => ({ requestedTokens: Number(m[1]), contextWindow: Number(m[2]) })
+  ],
+  [
+    /(\d+) \+ (\d+) > (\d+)/,
+    (m) => ({ requestedTokens: Number(m[1]) + Number(m[2]), contextWindow: Number(m[3]) })
+  ],
+  [
+    /input token count \((\d+)\) exceeds the maximum number of tokens allowed \((\d+)\)/i,
+    (m) => ({ requestedTokens: Number(m[1]), contextWindow: Number(m[2]) })
+  ]
+]
+
+const windowOf = (message: string): Window => {
+  for (const [pattern, read] of windowPatterns) {
+    const match = pattern.exec(message)
+    if (match !== null) return read(match)
+  }
+  return {}
+}
+
+const isContextLength = (info: ErrorInfo | undefined, message: string): boolean =>
+  (info?.code !== undefined && contextLengthCodes.has(info.code)) || contextLengthText.test(message)
+
+const isContentFilter = (info: ErrorInfo | undefined, message: string): boolean =>
+  (info?.code !== undefined && contentFilterCodes.has(info.code)) ||
+  (info?.type !== undefined && contentFilterCodes.has(info.type)) ||
+  contentFilterText.test(message)
+
+/** Statuses whose body may say the real cause is the context window or a policy. */
+const refinable = (status: number): boolean => status === 400 || status === 422
+
+/**
+ * Maps a failure to exactly one error: the HTTP status (or, in a stream, the
+ * status the error's type stands for) through `fromStatus`, after a 400 is
+ * refined by its body to `ContextLengthExceeded` or `ContentFiltered`, and a
+ * Google `RESOURCE_EXHAUSTED` or an Anthropic `overloaded_error` is taken
+ * for what it says whatever the status.
+ *
+ * @internal
+ */
+export const classify = (
+  context: Context,
+  httpStatus: number | undefined,
+  info: ErrorInfo | undefined,
+  retryAfter: Duration.Duration | undefined,
+  fallbackMessage: string
+): ProviderError => {
+  const message = scrub(truncate(info?.message || fallbackMessage), context.secret)
+  const wait = retryAfter ?? info?.retryDelay
+  const base = { provider: context.provider, model: context.model, message }
+  const named = info?.status ?? info?.type
+  const status =
+    httpStatus ?? info?.httpStatus ?? (named !== undefined ? statusOfName[named] : undefined) ?? 500
+  if (info?.status === "RESOURCE_EXHAUSTED") {
+    return new RateLimited({ ...base, status, ...(wait !== undefined ? { retryAfter: wait } : {}) })
+  }
+  if (info?.type === "overloaded_error") {
+    return new Overloaded({ ...base, status, ...(wait !== undefined ? { retryAfter: wait } : {}) })
+  }
+  if (refinable(status)) {
+    if (isContextLength(info, message)) return new ContextLengthExceeded({ ...base, status, ...windowOf(message) })
+    if (isContentFilter(info, message)) {
+      const reason = info?.code ?? info?.type
+      return new ContentFiltered({ ...base, status, ...(reason !== undefined ? { reason } : {}) })
+    }
+  }
+  return fromStatus(status, { ...base, retryAfter: wait })
+}
+
+/**
+ * Maps a non-2xx answer: its status, headers (Retry-After) and body text.
+ *
+ * @internal
+ */
+export const fromResponse = (
+  context: Context,
+  status: number,
+  headers: Readonly<Record<string, string | undefined>>,
+  body: string,
+  nowMillis: number
+): ProviderError =>
+  classify(
+    context,
+    status,
+    infoFromText(body),
+    RetryAfter.fromHeaders(headers, nowMillis),
+    body.trim().length > 0 ? body.trim() : `HTTP ${status}`
+  )
+
+/**
+ * Maps an error event inside a stream (no HTTP status of its own).
+ *
+ * @internal
+ */
+export const fromStreamError = (context: Context, value: unknown): ProviderError =>
+  classify(context, undefined, infoFromValue(value), undefined, "error event in the stream")
+
+/** Undici's codes for what Node's own client reports as system errors. */
+const normalizedCodes: Readonly<Record<string, string>> = {
+  UND_ERR_SOCKET: "ECONNRESET",
+  UND_ERR_CLOSED: "ECONNRESET",
+  UND_ERR_CONNECT_TIMEOUT: "ETIMEDOUT"
+}
+
+const codeOf = (cause: unknown): string | undefined => {
+  for (let current = cause, depth = 0; Predicate.isRecord(current) && depth < 5; depth++) {
+    if (typeof current.code === "string") return normalizedCodes[current.code] ?? current.code
+    const errors = current.errors
+    current = Array.isArray(errors) && errors.length > 0 ? errors[0] : current.cause
+  }
+  return undefined
+}
+
+const messageOf = (cause: unknown): string =>
+  Predicate.isRecord(cause) && typeof cause.message === "string" && cause.message.length > 0
+    ? cause.message
+    : String(cause)
+
+/**
+ * Maps a transport or body-read failure of `@effect/platform`'s client.
+ *
+ * @internal
+ */
+export const fromHttpClientError = (context: Context, error: HttpClientError.HttpClientError): ProviderError => {
+  const base = { provider: context.provider, model: context.model }
+  const code = codeOf(error.cause)
+  const detail = scrub(truncate(messageOf(error.cause)), context.secret)
+  switch (error.reason) {
+    case "Transport":
+      return new TransportError({
+        ...base,
+        message: `${context.provider} request failed: ${detail}`,
+        ...(code !== undefined ? { code } : {})
+      })
+    case "InvalidUrl":
+      return new TransportError({ ...base, message: `invalid ${context.provider} URL: ${detail}`, code: "ERR_INVALID_URL" })
+    case "Encode":
+      return new InvalidRequest({ ...base, message: `could not encode the request: ${detail}` })
+    case "Decode":
+      return code !== undefined
+        ? new TransportError({ ...base, message: `${context.provider} connection failed mid-response: ${detail}`, code })
+        : new MalformedResponse({ ...base, message: `could not read the ${context.provider} response: ${detail}` })
+    case "StatusCode":
+    case "EmptyBody":
+      return new MalformedResponse({ ...base, message: `unexpected ${context.provider} response: ${detail}` })
+  }
+}
+
+/**
+ * A deadline passed.
+ *
+ * @internal
+ */
+export const timeout = (context: Context, phase: TimeoutPhase, after: Duration.Duration, what: string): Timeout =>
+  new Timeout({ provider: context.provider, model: context.model, phase, after, message: what })
+
+/**
+ * The answer could not be read.
+ *
+ * @internal
+ */
+export const malformed = (context: Context, message: string): MalformedResponse =>
+  new MalformedResponse({ provider: context.provider, model: context.model, message: scrub(truncate(message), context.secret) })
+
+/**
+ * The provider refused on policy, or stopped for it.
+ *
+ * @internal
+ */
+export const contentFiltered = (context: Context, reason: string, message: string): ContentFiltered =>
+  new ContentFiltered({ provider: context.provider, model: context.model, reason, message })

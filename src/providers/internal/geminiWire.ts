@@ -1,0 +1,313 @@
+/**
+ * The Gemini `generateContent` wire format: request encoding (roles `user`
+ * and `model`, system messages lifted into `systemInstruction`, tools as
+ * `functionDeclarations`, tool results as `functionResponse` parts), the
+ * response schema, and the SSE decoder of `streamGenerateContent?alt=sse`.
+ *
+ * @internal
+ */
+import * as Either from "effect/Either"
+import * as Schema from "effect/Schema"
+import type { ChatRequest, ChatResponse, ContentPart, FinishReason, Message, ToolCall } from "../../llm/Chat.js"
+import type { ProviderError } from "../../llm/ProviderError.js"
+import { argumentsObject } from "./anthropicWire.js"
+import * as Errors from "./errors.js"
+import * as Http from "./http.js"
+
+// ---------------------------------------------------------------------------
+// Request
+// ---------------------------------------------------------------------------
+
+type Part = Record<string, unknown>
+type Content = { role: "user" | "model"; parts: Array<Part> }
+
+const dataUrl = /^data:([^;,]+);base64,(.*)$/s
+
+const imagePart = (part: Extract<ContentPart, { type: "image" }>): Part => {
+  const match = dataUrl.exec(part.url)
+  return match === null
+    ? { fileData: { fileUri: part.url, ...(part.mediaType !== undefined ? { mimeType: part.mediaType } : {}) } }
+    : { inlineData: { mimeType: match[1], data: match[2] } }
+}
+
+const userParts = (content: string | ReadonlyArray<ContentPart>): Array<Part> =>
+  typeof content === "string"
+    ? [{ text: content }]
+    : content.map((part) => (part.type === "text" ? { text: part.text } : imagePart(part)))
+
+/** A tool result names its function, not its call: find the call's name. */
+const toolNames = (messages: ReadonlyArray<Message>): Map<string, string> => {
+  const names = new Map<string, string>()
+  for (const message of messages) {
+    if (message.role === "assistant") for (const call of message.toolCalls ?? []) names.set(call.id, call.name)
+  }
+  return names
+}
+
+const responseObject = (content: string): Record<string, unknown> => {
+  try {
+    const value: unknown = JSON.parse(content)
+    return typeof value === "object" && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : { result: value }
+  } catch {
+    return { result: content }
+  }
+}
+
+const toWire = (message: Exclude<Message, { role: "system" }>, names: Map<string, string>): Content => {
+  switch (message.role) {
+    case "user":
+      return { role: "user", parts: userParts(message.content) }
+    case "assistant": {
+      const parts: Array<Part> = message.content ? [{ text: message.content }] : []
+      for (const call of message.toolCalls ?? []) {
+        parts.push({ functionCall: { name: call.name, args: argumentsObject(call.arguments) } })
+      }
+      return { role: "model", parts }
+    }
+    case "tool":
+      return {
+        role: "user",
+        parts: [
+          {
+            functionResponse: {
+              name: names.get(message.toolCallId) ?? message.toolCallId,
+              response: responseObject(message.content)
+            }
+          }
+        ]
+      }
+  }
+}
+
+const mergeTurns = (contents: ReadonlyArray<Content>): Array<Content> => {
+  const merged: Array<Content> = []
+  for (const content of contents) {
+    if (content.parts.length === 0) continue
+    const last = merged[merged.length - 1]
+    if (last !== undefined && last.role === content.role) last.parts.push(...content.parts)
+    else merged.push({ role: content.role, parts: [...content.parts] })
+  }
+  return merged
+}
+
+const encodeToolChoice = (choice: NonNullable<ChatRequest["toolChoice"]>): unknown => {
+  if (typeof choice !== "string") return { functionCallingConfig: { mode: "ANY", allowedFunctionNames: [choice.name] } }
+  return { functionCallingConfig: { mode: choice === "required" ? "ANY" : choice === "none" ? "NONE" : "AUTO" } }
+}
+
+const generationConfig = (request: ChatRequest): Record<string, unknown> | undefined => {
+  const config: Record<string, unknown> = {}
+  if (request.temperature !== undefined) config.temperature = request.temperature
+  if (request.topP !== undefined) config.topP = request.topP
+  if (request.maxTokens !== undefined) config.maxOutputTokens = request.maxTokens
+  if (request.stop !== undefined && request.stop.length > 0) config.stopSequences = request.stop
+  return Object.keys(config).length > 0 ? config : undefined
+}
+
+/**
+ * The JSON body of a `generateContent` request (the model goes in the URL).
+ *
+ * @internal
+ */
+export const encodeRequest = (request: ChatRequest): Record<string, unknown> => {
+  const names = toolNames(request.messages)
+  const system: Array<string> = []
+  const contents: Array<Content> = []
+  for (const message of request.messages) {
+    if (message.role === "system") system.push(message.content)
+    else contents.push(toWire(message, names))
+  }
+  const body: Record<string, unknown> = { contents: mergeTurns(contents) }
+  if (system.length > 0) body.systemInstruction = { parts: [{ text: system.join("\n\n") }] }
+  const config = generationConfig(request)
+  if (config !== undefined) body.generationConfig = config
+  if (request.tools !== undefined && request.tools.length > 0) {
+    body.tools = [
+      {
+        functionDeclarations: request.tools.map((tool) => ({
+          name: tool.name,
+          ...(tool.description !== undefined ? { description: tool.description } : {}),
+          parameters: tool.parameters
+        }))
+      }
+    ]
+  }
+  if (request.toolChoice !== undefined) body.toolConfig = encodeToolChoice(request.toolChoice)
+  return body
+}
+
+// ---------------------------------------------------------------------------
+// Response
+// ---------------------------------------------------------------------------
+
+const Count = Schema.optional(Schema.Number)
+
+const GenerateContentResponse = Schema.Struct({
+  candidates: Schema.optional(
+    Schema.Array(
+      Schema.Struct({
+        content: Schema.optional(
+          Schema.Struct({
+            parts: Schema.optional(
+              Schema.Array(
+                Schema.Struct({
+                  text: Schema.optional(Schema.String),
+                  thought: Schema.optional(Schema.Boolean),
+                  functionCall: Schema.optional(
+                    Schema.Struct({ id: Schema.optional(Schema.String), name: Schema.String, args: Schema.optional(Schema.Unknown) })
+                  )
+                })
+              )
+            )
+          })
+        ),
+        finishReason: Schema.optional(Schema.String)
+      })
+    )
+  ),
+  promptFeedback: Schema.optional(Schema.Struct({ blockReason: Schema.optional(Schema.String) })),
+  usageMetadata: Schema.optional(
+    Schema.Struct({ promptTokenCount: Count, candidatesTokenCount: Count, thoughtsTokenCount: Count })
+  ),
+  responseId: Schema.optional(Schema.String),
+  modelVersion: Schema.optional(Schema.String),
+  error: Schema.optional(Schema.Unknown)
+})
+
+type GenerateContentResponse = typeof GenerateContentResponse.Type
+type Candidate = NonNullable<GenerateContentResponse["candidates"]>[number]
+
+/** Finishes that mean the provider stopped on policy. */
+const filteredFinishes: ReadonlySet<string> = new Set([
+  "SAFETY",
+  "RECITATION",
+  "BLOCKLIST",
+  "PROHIBITED_CONTENT",
+  "SPII",
+  "IMAGE_SAFETY"
+])
+
+const finishReason = (reason: string, sawToolCall: boolean): FinishReason => {
+  switch (reason) {
+    case "STOP":
+      return sawToolCall ? "tool_calls" : "stop"
+    case "MAX_TOKENS":
+      return "length"
+    case "MALFORMED_FUNCTION_CALL":
+      return "error"
+    default:
+      return "unknown"
+  }
+}
+
+/** Output tokens in all: thinking tokens are billed as output. */
+const usageOf = (metadata: GenerateContentResponse["usageMetadata"]) => ({
+  inputTokens: metadata?.promptTokenCount ?? 0,
+  outputTokens: (metadata?.candidatesTokenCount ?? 0) + (metadata?.thoughtsTokenCount ?? 0)
+})
+
+const blocked = (context: Errors.Context, reason: string) =>
+  Errors.contentFiltered(context, reason, `${context.provider} blocked the prompt (${reason})`)
+
+const stoppedOnPolicy = (context: Errors.Context, reason: string) =>
+  Errors.contentFiltered(context, reason, `${context.provider} stopped the answer on policy (finishReason ${reason})`)
+
+/** The refusals an answer can carry: a blocked prompt or a policy finish. */
+const refusal = (context: Errors.Context, response: GenerateContentResponse, candidate: Candidate | undefined) => {
+  const blockReason = response.promptFeedback?.blockReason
+  if (blockReason !== undefined && blockReason !== "BLOCK_REASON_UNSPECIFIED") return blocked(context, blockReason)
+  const finish = candidate?.finishReason
+  return finish !== undefined && filteredFinishes.has(finish) ? stoppedOnPolicy(context, finish) : undefined
+}
+
+const callId = (call: { readonly id?: string | undefined }, index: number): string => call.id ?? `call_${index}`
+
+const decodeGenerateContent = Http.jsonDecoder(GenerateContentResponse)
+
+const toResponse = (
+  context: Errors.Context,
+  response: GenerateContentResponse
+): Either.Either<ChatResponse, ProviderError> => {
+  const candidate = response.candidates?.[0]
+  const refused = refusal(context, response, candidate)
+  if (refused !== undefined) return Either.left(refused)
+  if (candidate === undefined) return Either.left(Errors.malformed(context, `${context.provider} sent no candidate`))
+  let text = ""
+  const toolCalls: Array<ToolCall> = []
+  for (const part of candidate.content?.parts ?? []) {
+    if (part.text !== undefined && part.thought !== true) text += part.text
+    if (part.functionCall !== undefined) {
+      const call = part.functionCall
+      toolCalls.push({ id: callId(call, toolCalls.length), name: call.name, arguments: JSON.stringify(call.args ?? {}) })
+    }
+  }
+  return Either.right({
+    id: response.responseId ?? Http.freshId(context.provider),
+    provider: context.provider,
+    model: response.modelVersion ?? context.model,
+    text,
+    toolCalls,
+    finishReason: finishReason(candidate.finishReason ?? "", toolCalls.length > 0),
+    usage: usageOf(response.usageMetadata)
+  })
+}
+
+/**
+ * Reads a JSON answer; a blocked prompt or a policy finish (SAFETY, ...) is
+ * a `ContentFiltered` error.
+ *
+ * @internal
+ */
+export const decodeResponse = (context: Errors.Context, text: string): Either.Either<ChatResponse, ProviderError> =>
+  Either.flatMap(decodeGenerateContent(context, text, "answer"), (response) => toResponse(context, response))
+
+// ---------------------------------------------------------------------------
+// Stream
+// ---------------------------------------------------------------------------
+
+const decodeEvent = Http.eventDecoder(GenerateContentResponse)
+
+/**
+ * Decodes the SSE events of `streamGenerateContent?alt=sse`, each a whole
+ * `GenerateContentResponse`; the one whose candidate has a `finishReason` is
+ * the terminal event (it carries the final usage). Function calls come whole,
+ * one `ToolCallDelta` each.
+ *
+ * @internal
+ */
+export const streamDecoder = (context: Errors.Context): Http.EventDecoder => {
+  let tools = 0
+  return {
+    terminal: "a candidate with a finishReason",
+    onEvent: (event, out) => {
+      const decoded = decodeEvent(context, event)
+      if (Either.isLeft(decoded)) return decoded.left
+      const response = decoded.right
+      if (response.error != null) return Errors.fromStreamError(context, response)
+      const candidate = response.candidates?.[0]
+      const refused = refusal(context, response, candidate)
+      if (refused !== undefined) return refused
+      for (const part of candidate?.content?.parts ?? []) {
+        if (part.text && part.thought !== true) out.push({ _tag: "TextDelta", text: part.text })
+        if (part.functionCall !== undefined) {
+          const call = part.functionCall
+          const index = tools++
+          out.push({
+            _tag: "ToolCallDelta",
+            index,
+            id: callId(call, index),
+            name: call.name,
+            arguments: JSON.stringify(call.args ?? {})
+          })
+        }
+      }
+      const finish = candidate?.finishReason
+      if (finish === undefined || finish === "FINISH_REASON_UNSPECIFIED") return false
+      out.push({ _tag: "Finish", reason: finishReason(finish, tools > 0) })
+      out.push({ _tag: "Usage", usage: usageOf(response.usageMetadata) })
+      return true
+    }
+  }
+}

@@ -1,0 +1,266 @@
+/**
+ * The OpenAI Chat Completions wire format (also spoken by Groq, DeepSeek,
+ * OpenRouter, Together, vLLM, Ollama): request encoding, response and
+ * stream-chunk schemas, and their mapping to the neutral chat model.
+ *
+ * @internal
+ */
+import * as Either from "effect/Either"
+import * as Schema from "effect/Schema"
+import type { ChatChunk, ChatRequest, ChatResponse, ContentPart, FinishReason, Message } from "../../llm/Chat.js"
+import type { ProviderError } from "../../llm/ProviderError.js"
+import * as Errors from "./errors.js"
+import * as Http from "./http.js"
+
+// ---------------------------------------------------------------------------
+// Request
+// ---------------------------------------------------------------------------
+
+/** @internal */
+export type MaxTokensField = "max_tokens" | "max_completion_tokens"
+
+const userContent = (content: string | ReadonlyArray<ContentPart>): unknown =>
+  typeof content === "string"
+    ? content
+    : content.map((part) =>
+        part.type === "text" ? { type: "text", text: part.text } : { type: "image_url", image_url: { url: part.url } }
+      )
+
+const encodeMessage = (message: Message): Record<string, unknown> => {
+  switch (message.role) {
+    case "system":
+      return { role: "system", content: message.content }
+    case "user":
+      return { role: "user", content: userContent(message.content) }
+    case "assistant":
+      return {
+        role: "assistant",
+        content: message.content ?? null,
+        ...(message.toolCalls !== undefined && message.toolCalls.length > 0
+          ? {
+              tool_calls: message.toolCalls.map((call) => ({
+                id: call.id,
+                type: "function",
+                function: { name: call.name, arguments: call.arguments }
+              }))
+            }
+          : {})
+      }
+    case "tool":
+      return { role: "tool", tool_call_id: message.toolCallId, content: message.content }
+  }
+}
+
+const encodeToolChoice = (choice: NonNullable<ChatRequest["toolChoice"]>): unknown =>
+  typeof choice === "string" ? choice : { type: "function", function: { name: choice.name } }
+
+/**
+ * The JSON body of a chat completion request.
+ *
+ * @internal
+ */
+export const encodeRequest = (
+  request: ChatRequest,
+  model: string,
+  maxTokensField: MaxTokensField,
+  stream: boolean
+): Record<string, unknown> => {
+  const body: Record<string, unknown> = { model, messages: request.messages.map(encodeMessage) }
+  if (request.temperature !== undefined) body.temperature = request.temperature
+  if (request.topP !== undefined) body.top_p = request.topP
+  if (request.maxTokens !== undefined) body[maxTokensField] = request.maxTokens
+  if (request.stop !== undefined && request.stop.length > 0) body.stop = request.stop
+  if (request.tools !== undefined && request.tools.length > 0) {
+    body.tools = request.tools.map((tool) => ({
+      type: "function",
+      function: {
+        name: tool.name,
+        ...(tool.description !== undefined ? { description: tool.description } : {}),
+        parameters: tool.parameters
+      }
+    }))
+  }
+  if (request.toolChoice !== undefined) body.tool_choice = encodeToolChoice(request.toolChoice)
+  if (stream) {
+    body.stream = true
+    body.stream_options = { include_usage: true }
+  }
+  return body
+}
+
+// ---------------------------------------------------------------------------
+// Response
+// ---------------------------------------------------------------------------
+
+const OptionalString = Schema.optional(Schema.NullOr(Schema.String))
+
+const UsageWire = Schema.Struct({ prompt_tokens: Schema.Number, completion_tokens: Schema.Number })
+
+const ToolCallWire = Schema.Struct({
+  id: Schema.String,
+  function: Schema.Struct({ name: Schema.String, arguments: Schema.String })
+})
+
+const Completion = Schema.Struct({
+  id: Schema.optional(Schema.String),
+  model: Schema.optional(Schema.String),
+  choices: Schema.Array(
+    Schema.Struct({
+      message: Schema.Struct({
+        content: OptionalString,
+        refusal: OptionalString,
+        tool_calls: Schema.optional(Schema.NullOr(Schema.Array(ToolCallWire)))
+      }),
+      finish_reason: OptionalString
+    })
+  ),
+  usage: Schema.optional(Schema.NullOr(UsageWire))
+})
+
+const finishReasons: Readonly<Record<string, FinishReason>> = {
+  stop: "stop",
+  length: "length",
+  tool_calls: "tool_calls",
+  function_call: "tool_calls",
+  content_filter: "content_filter"
+}
+
+const finishReason = (reason: string | null | undefined): FinishReason =>
+  (reason != null ? finishReasons[reason] : undefined) ?? "unknown"
+
+const usage = (wire: typeof UsageWire.Type | null | undefined) =>
+  wire == null
+    ? { inputTokens: 0, outputTokens: 0 }
+    : { inputTokens: wire.prompt_tokens, outputTokens: wire.completion_tokens }
+
+const filtered = (context: Errors.Context, reason: string, text: string | null | undefined) =>
+  Errors.contentFiltered(
+    context,
+    reason,
+    reason === "refusal" && text ? `${context.provider} refused: ${text}` : `${context.provider} stopped on its content filter`
+  )
+
+const decodeCompletion = Http.jsonDecoder(Completion)
+
+/**
+ * Reads a JSON chat completion; a content-filter finish or a refusal is a
+ * `ContentFiltered` error.
+ *
+ * @internal
+ */
+export const decodeResponse = (context: Errors.Context, text: string): Either.Either<ChatResponse, ProviderError> =>
+  Either.flatMap(decodeCompletion(context, text, "chat completion"), (completion) => toResponse(context, completion))
+
+const toResponse = (
+  context: Errors.Context,
+  completion: typeof Completion.Type
+): Either.Either<ChatResponse, ProviderError> => {
+  const choice = completion.choices[0]
+  if (choice === undefined) return Either.left(Errors.malformed(context, `${context.provider} sent a completion without choices`))
+  if (choice.finish_reason === "content_filter") return Either.left(filtered(context, "content_filter", undefined))
+  if (choice.message.refusal) return Either.left(filtered(context, "refusal", choice.message.refusal))
+  return Either.right({
+    id: completion.id ?? Http.freshId(context.provider),
+    provider: context.provider,
+    model: completion.model ?? context.model,
+    text: choice.message.content ?? "",
+    toolCalls: (choice.message.tool_calls ?? []).map((call) => ({
+      id: call.id,
+      name: call.function.name,
+      arguments: call.function.arguments
+    })),
+    finishReason: finishReason(choice.finish_reason),
+    usage: usage(completion.usage)
+  })
+}
+
+// ---------------------------------------------------------------------------
+// Stream
+// ---------------------------------------------------------------------------
+
+const StreamChunk = Schema.Struct({
+  choices: Schema.optional(
+    Schema.NullOr(
+      Schema.Array(
+        Schema.Struct({
+          index: Schema.optional(Schema.Number),
+          delta: Schema.optional(
+            Schema.NullOr(
+              Schema.Struct({
+                content: OptionalString,
+                refusal: OptionalString,
+                tool_calls: Schema.optional(
+                  Schema.NullOr(
+                    Schema.Array(
+                      Schema.Struct({
+                        index: Schema.Number,
+                        id: OptionalString,
+                        function: Schema.optional(
+                          Schema.NullOr(Schema.Struct({ name: OptionalString, arguments: OptionalString }))
+                        )
+                      })
+                    )
+                  )
+                )
+              })
+            )
+          ),
+          finish_reason: OptionalString
+        })
+      )
+    )
+  ),
+  usage: Schema.optional(Schema.NullOr(UsageWire)),
+  error: Schema.optional(Schema.Unknown)
+})
+
+type StreamChoice = NonNullable<(typeof StreamChunk.Type)["choices"]>[number]
+
+const decodeStreamChunk = Http.eventDecoder(StreamChunk)
+
+const pushChoice = (context: Errors.Context, choice: StreamChoice, out: Array<ChatChunk>): ProviderError | undefined => {
+  const delta = choice.delta
+  if (delta?.refusal) return filtered(context, "refusal", delta.refusal)
+  if (delta?.content) out.push({ _tag: "TextDelta", text: delta.content })
+  if (delta?.tool_calls) {
+    for (const call of delta.tool_calls) {
+      const name = call.function?.name
+      out.push({
+        _tag: "ToolCallDelta",
+        index: call.index,
+        ...(call.id ? { id: call.id } : {}),
+        ...(name ? { name } : {}),
+        arguments: call.function?.arguments ?? ""
+      })
+    }
+  }
+  if (choice.finish_reason === "content_filter") return filtered(context, "content_filter", undefined)
+  if (choice.finish_reason) out.push({ _tag: "Finish", reason: finishReason(choice.finish_reason) })
+  return undefined
+}
+
+/**
+ * Decodes the `data:` chunks of a streamed completion, up to `[DONE]`; with
+ * `include_usage` the last chunk before it has no choices and the usage.
+ *
+ * @internal
+ */
+export const streamDecoder = (context: Errors.Context): Http.EventDecoder => ({
+  terminal: "data: [DONE]",
+  onEvent: (event, out) => {
+    if (event.data === "[DONE]") return true
+    const decoded = decodeStreamChunk(context, event)
+    if (Either.isLeft(decoded)) return decoded.left
+    const chunk = decoded.right
+    if (chunk.error != null) return Errors.fromStreamError(context, chunk)
+    if (chunk.choices) {
+      for (const choice of chunk.choices) {
+        if ((choice.index ?? 0) !== 0) continue
+        const failure = pushChoice(context, choice, out)
+        if (failure !== undefined) return failure
+      }
+    }
+    if (chunk.usage) out.push({ _tag: "Usage", usage: usage(chunk.usage) })
+    return false
+  }
+})

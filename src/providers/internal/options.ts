@@ -1,0 +1,70 @@
+/**
+ * The options every HTTP adapter takes, and the layer plumbing they share.
+ *
+ * @internal
+ */
+import type * as HttpClient from "@effect/platform/HttpClient"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Redacted from "effect/Redacted"
+import * as LanguageModel from "../../llm/LanguageModel.js"
+import type { ProviderError } from "../../llm/ProviderError.js"
+import type { InfoOverrides } from "./models.js"
+import type { Timeouts } from "./timeouts.js"
+
+/**
+ * @internal
+ */
+export interface CommonOptions {
+  /** The model id sent upstream, e.g. `"gpt-4.1-mini"`. */
+  readonly model: string
+  /** The API key. Absent: no auth header is sent (local servers). */
+  readonly apiKey?: Redacted.Redacted | undefined
+  /** The URL the endpoint paths are appended to, version included. */
+  readonly baseUrl?: string | undefined
+  /** The provider's name in `info` and in errors. */
+  readonly provider?: string | undefined
+  /** Overrides of the model's context window, output cap and price. */
+  readonly info?: InfoOverrides | undefined
+  /** Extra headers sent with every request. */
+  readonly headers?: Readonly<Record<string, string>> | undefined
+  /** The connect, first-token and idle deadlines. */
+  readonly timeouts?: Timeouts | undefined
+  /** A last transform of the configured client (e.g. a proxy or tracing). */
+  readonly transformClient?: ((client: HttpClient.HttpClient) => HttpClient.HttpClient) | undefined
+}
+
+/**
+ * The key as a `Config`, for `layerConfig`: `undefined` sends no key.
+ *
+ * @internal
+ */
+export type ApiKeyConfig = Config.Config<Redacted.Redacted | undefined> | Config.Config<Redacted.Redacted>
+
+/**
+ * The `LanguageModel` layer of an adapter.
+ *
+ * @internal
+ */
+export const layer = <O>(
+  make: (options: O) => Effect.Effect<LanguageModel.Service<ProviderError>, never, HttpClient.HttpClient>,
+  options: O
+): Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient> =>
+  Layer.effect(LanguageModel.LanguageModel, make(options))
+
+/**
+ * The `LanguageModel` layer of an adapter, its key read through `Config`.
+ *
+ * @internal
+ */
+export const layerConfig = <O extends CommonOptions>(
+  make: (options: O) => Effect.Effect<LanguageModel.Service<ProviderError>, never, HttpClient.HttpClient>,
+  options: Omit<O, "apiKey"> & { readonly apiKey?: ApiKeyConfig | undefined },
+  variable: string
+): Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, HttpClient.HttpClient> =>
+  Layer.effect(
+    LanguageModel.LanguageModel,
+    Effect.flatMap(options.apiKey ?? Config.redacted(variable), (apiKey) => make({ ...options, apiKey } as unknown as O))
+  )

@@ -1,0 +1,251 @@
+/**
+ * Where a circuit breaker keeps its state, and how a shared backend mirrors it.
+ *
+ * A breaker's state (closed, open until T, half-open, isolated) lives in a
+ * local `Ref` that every call reads, so the hot path never leaves the
+ * process. A store hands out that `Ref` when a breaker registers, and may
+ * mirror it across instances:
+ *
+ * - it observes every transition the breaker makes locally
+ *   (`Cell.onTransition`), e.g. to publish "opened until T" to Redis;
+ * - it pushes transitions made elsewhere into the breaker
+ *   (`Registration.apply`), e.g. another instance opened this breaker until
+ *   T, so this instance opens until T too. Applied transitions reach the
+ *   breaker's `changes` stream with reason `"remote"` and are not echoed back
+ *   to `onTransition`.
+ *
+ * The default, {@link memory}, keeps the state in process and mirrors nothing.
+ *
+ * @since 0.1.0
+ */
+import { Context, Effect, Layer, Ref } from "effect"
+
+/**
+ * The states of a breaker. `isolated` is held open by hand until a reset.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Status = "closed" | "open" | "half-open" | "isolated"
+
+/**
+ * The state a breaker keeps in its store: the part a mirror replicates.
+ * (Counters of the sliding windows stay local to each instance.)
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface State {
+  readonly status: Status
+  /** Bumped by every transition; results of calls admitted in an older generation are ignored. */
+  readonly generation: number
+  /** When `open`: the deadline, in epoch millis by the Effect `Clock`. Otherwise 0. */
+  readonly openUntil: number
+  /** Trips since the last recovery (half-open to closed); drives the open-duration backoff. */
+  readonly trips: number
+  /** When `half-open`: probe calls admitted and still running. Otherwise 0. */
+  readonly probes: number
+  /** When `half-open`: probe calls that succeeded. Otherwise 0. */
+  readonly probeSuccesses: number
+}
+
+/**
+ * Why a transition happened.
+ *
+ * - `"consecutive-failures"`, `"failure-rate"`, `"slow-call-rate"` (or a custom
+ *   strategy's reason): closed to open;
+ * - `"deadline"`: the open deadline passed (open to half-open);
+ * - `"probe-failure"`: a half-open probe failed (half-open to open);
+ * - `"probes-succeeded"`: every probe succeeded (half-open to closed);
+ * - `"forced"`, `"isolated"`, `"reset"`: `forceOpen`, `isolate`, `reset`;
+ * - `"remote"`: applied from a mirror through {@link Registration.apply}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type TransitionReason =
+  | "consecutive-failures"
+  | "failure-rate"
+  | "slow-call-rate"
+  | "deadline"
+  | "probe-failure"
+  | "probes-succeeded"
+  | "forced"
+  | "isolated"
+  | "reset"
+  | "remote"
+  | (string & {})
+
+/**
+ * One change of a breaker's state, as published on `breaker.changes` and
+ * passed to {@link Cell.onTransition}. `from` equals `to` only when
+ * `forceOpen` (or a remote open) moves the deadline of an open breaker.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Transition {
+  /** The breaker's name. */
+  readonly name: string
+  readonly from: Status
+  readonly to: Status
+  /** When it happened, in epoch millis by the Effect `Clock`. */
+  readonly at: number
+  readonly reason: TransitionReason
+  /** The generation the breaker entered: orders transitions of one breaker. */
+  readonly generation: number
+  /** Trips since the last recovery, after this transition. */
+  readonly trips: number
+  /** Present when `to` is `"open"`: the deadline in epoch millis. */
+  readonly openUntil?: number
+}
+
+/**
+ * A transition made by another instance, to apply locally.
+ *
+ * - `open`: open until `openUntil` (epoch millis). A deadline earlier than the
+ *   local one is ignored; an isolated breaker stays isolated. `trips`, when
+ *   given, replaces the local trip count so both instances back off alike.
+ * - `isolated`: isolate. `closed`: reset.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RemoteTransition =
+  | { readonly to: "open"; readonly openUntil: number; readonly trips?: number }
+  | { readonly to: "isolated" }
+  | { readonly to: "closed" }
+
+/**
+ * What a breaker tells its store when it registers.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Registration {
+  readonly name: string
+  /** The state to start from, unless the store knows better (e.g. a mirror that is already open). */
+  readonly initial: State
+  /**
+   * Applies a transition made elsewhere. Call it, once `register` has
+   * returned, whenever the mirror reports one.
+   */
+  readonly apply: (remote: RemoteTransition) => Effect.Effect<void>
+}
+
+/**
+ * What a store gives a registered breaker.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Cell {
+  /** The local state every call reads and writes. Only the breaker writes to it. */
+  readonly ref: Ref.Ref<State>
+  /**
+   * Sees every local transition, in order, synchronously inside the atomic
+   * state update that made it, so no transition is missed or reordered,
+   * whatever happens to the fiber that caused it. Keep it quick and
+   * non-blocking: hand the transition to a queue (`Queue.unsafeOffer`)
+   * that a fiber of the store drains. Anything it throws is ignored.
+   */
+  readonly onTransition: (transition: Transition) => void
+}
+
+/**
+ * A place to keep breaker state. Implement `register` to mirror breakers
+ * across instances; {@link make} covers the usual case.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface BreakerStore {
+  readonly register: (registration: Registration) => Effect.Effect<Cell>
+}
+
+/**
+ * The default store: state in a local `Ref`, mirrored nowhere.
+ *
+ * @example
+ * ```ts
+ * import { BreakerStore, CircuitBreaker } from "effect-llm-failover/resilience"
+ *
+ * const breaker = CircuitBreaker.make({ name: "search", store: BreakerStore.memory })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const memory: BreakerStore = {
+  register: (registration) => Effect.map(Ref.make(registration.initial), (ref) => ({ ref, onTransition: noTransition }))
+}
+
+const noTransition = (_: Transition): void => {}
+
+/**
+ * A store with local state and hooks for mirroring: `onRegister` receives
+ * each breaker's registration (keep its `apply` to push remote transitions
+ * in), `onTransition` sees every local transition.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Queue } from "effect"
+ * import { BreakerStore } from "effect-llm-failover/resilience"
+ *
+ * // Queues every transition for a fiber to publish (e.g. to Redis), and
+ * // keeps each breaker's `apply` to push in what other instances publish.
+ * const program = Effect.gen(function*() {
+ *   const outbox = yield* Queue.unbounded<BreakerStore.Transition>()
+ *   const breakers = new Map<string, BreakerStore.Registration["apply"]>()
+ *   const store = BreakerStore.make({
+ *     onRegister: (r) => Effect.sync(() => breakers.set(r.name, r.apply)),
+ *     onTransition: (t) => Queue.unsafeOffer(outbox, t)
+ *   })
+ *   return { store, outbox, breakers }
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (hooks: {
+  readonly onRegister?: (registration: Registration) => Effect.Effect<void>
+  readonly onTransition?: (transition: Transition) => void
+}): BreakerStore => ({
+  register: (registration) =>
+    Effect.gen(function*() {
+      if (hooks.onRegister !== undefined) yield* hooks.onRegister(registration)
+      const ref = yield* Ref.make(registration.initial)
+      return { ref, onTransition: hooks.onTransition ?? noTransition }
+    })
+})
+
+/**
+ * The store breakers use when their options name none. Provide it to move
+ * every breaker made inside onto a shared backend.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { BreakerStore, CircuitBreaker } from "effect-llm-failover/resilience"
+ *
+ * const program = CircuitBreaker.make({ name: "search" }).pipe(
+ *   Effect.provide(BreakerStore.layer(BreakerStore.memory))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category context
+ */
+export class CurrentBreakerStore extends Context.Tag("effect-llm-failover/resilience/BreakerStore")<
+  CurrentBreakerStore,
+  BreakerStore
+>() {}
+
+/**
+ * A layer providing {@link CurrentBreakerStore}.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (store: BreakerStore): Layer.Layer<CurrentBreakerStore> => Layer.succeed(CurrentBreakerStore, store)

@@ -1,0 +1,327 @@
+/**
+ * A bulkhead caps how many effects run at once, with weighted permits and an
+ * optional bounded, fair FIFO queue for the calls that must wait.
+ *
+ * Fairness: a call takes permits at once only when nobody is queued and
+ * enough permits are free; otherwise it joins the tail of the queue. Permits
+ * go to the head of the queue as soon as it fits, so a heavy waiter at the
+ * head holds back lighter waiters behind it until enough permits are free:
+ * it is never starved by them (strict FIFO, no barging).
+ *
+ * @since 0.1.0
+ */
+import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import { dual } from "effect/Function"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import { PermitPool, Waiter } from "./internal/bulkhead.js"
+
+/**
+ * Identifies a {@link Bulkhead}.
+ *
+ * @since 0.1.0
+ * @category type ids
+ */
+export const TypeId: unique symbol = Symbol.for("effect-llm-failover/Bulkhead")
+
+/**
+ * The type of {@link TypeId}.
+ *
+ * @since 0.1.0
+ * @category type ids
+ */
+export type TypeId = typeof TypeId
+
+/**
+ * Why a bulkhead turned a call away: `"full"` when every permit is taken and
+ * the queue is full (or the call weighs more than the whole capacity),
+ * `"queue-timeout"` when it waited in the queue longer than `queueTimeout`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type RejectionReason = "full" | "queue-timeout"
+
+/**
+ * The call was not admitted by the bulkhead; the wrapped effect never ran.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Bulkhead } from "effect-llm-failover/resilience"
+ *
+ * const program = Effect.gen(function* () {
+ *   const bulkhead = yield* Bulkhead.make({ maxConcurrent: 1 })
+ *   yield* Effect.fork(bulkhead.run(Effect.never))
+ *   yield* Effect.yieldNow()
+ *   // the only permit is taken and there is no queue: rejected with "full"
+ *   return yield* bulkhead.run(Effect.succeed("admitted")).pipe(
+ *     Effect.catchTag("BulkheadRejected", (e) => Effect.succeed(e.reason))
+ *   )
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class BulkheadRejected extends Schema.TaggedError<BulkheadRejected>()("BulkheadRejected", {
+  reason: Schema.Literal("full", "queue-timeout"),
+  message: Schema.String
+}) {}
+
+/**
+ * Options of {@link make}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface BulkheadOptions {
+  /** Permits available at once (a positive integer). */
+  readonly maxConcurrent: number
+  /** Calls that may wait for permits; more are rejected with `"full"`. Default 0. */
+  readonly maxQueued?: number
+  /** Longest wait in the queue before rejection with `"queue-timeout"`. Default: no limit. */
+  readonly queueTimeout?: Duration.DurationInput
+}
+
+/**
+ * Options of one call through a bulkhead.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RunOptions {
+  /** Permits this call holds while it runs (a positive integer). Default 1. */
+  readonly weight?: number
+}
+
+/**
+ * A bulkhead's occupancy at one instant.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface BulkheadStats {
+  /** Calls holding permits. */
+  readonly active: number
+  /** Calls waiting in the queue. */
+  readonly queued: number
+  /** Free permits. */
+  readonly available: number
+}
+
+/**
+ * A concurrency limiter with weighted permits and a fair FIFO queue.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Bulkhead {
+  readonly [TypeId]: TypeId
+  /** The capacity, in permits. */
+  readonly maxConcurrent: number
+  /** The queue's capacity, in calls. */
+  readonly maxQueued: number
+  /**
+   * Runs `effect` while holding `weight` permits (default 1), waiting in the
+   * queue if needed. Permits are released however the effect ends, and an
+   * interrupted waiter leaves the queue at once.
+   */
+  readonly run: <A, E, R>(
+    effect: Effect.Effect<A, E, R>,
+    options?: RunOptions
+  ) => Effect.Effect<A, E | BulkheadRejected, R>
+  /**
+   * Takes 1 permit, waiting in the queue if needed, and holds it until the
+   * enclosing `Scope` closes: for work whose lifetime is a scope rather than
+   * one effect, such as a stream.
+   */
+  readonly acquire: Effect.Effect<void, BulkheadRejected, Scope.Scope>
+  /** Like `acquire`, for `weight` permits (a positive integer). */
+  readonly acquireWeighted: (weight: number) => Effect.Effect<void, BulkheadRejected, Scope.Scope>
+  /** The current occupancy. */
+  readonly stats: Effect.Effect<BulkheadStats>
+}
+
+/**
+ * Creates a bulkhead. Invalid options (a non-positive or fractional
+ * `maxConcurrent`, a negative `maxQueued`) are a defect.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Bulkhead } from "effect-llm-failover/resilience"
+ *
+ * const program = Effect.gen(function* () {
+ *   const bulkhead = yield* Bulkhead.make({ maxConcurrent: 4, maxQueued: 16, queueTimeout: "2 seconds" })
+ *   const answer = yield* bulkhead.run(Effect.succeed(42))
+ *   const heavy = yield* bulkhead.run(Effect.succeed("big"), { weight: 3 })
+ *   return [answer, heavy] as const
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: BulkheadOptions): Effect.Effect<Bulkhead> =>
+  Effect.suspend(() => {
+    const maxQueued = options.maxQueued ?? 0
+    if (!isPositiveInteger(options.maxConcurrent)) {
+      return illegal(`Bulkhead: maxConcurrent must be a positive integer, got ${options.maxConcurrent}`)
+    }
+    if (!(maxQueued === Infinity || (Number.isInteger(maxQueued) && maxQueued >= 0))) {
+      return illegal(`Bulkhead: maxQueued must be a non-negative integer, got ${maxQueued}`)
+    }
+    const queueTimeout = options.queueTimeout === undefined ? undefined : Duration.decode(options.queueTimeout)
+    return Effect.succeed<Bulkhead>(new BulkheadImpl(options.maxConcurrent, maxQueued, queueTimeout))
+  })
+
+/**
+ * Runs an effect through a bulkhead: the data-first form of `bulkhead.run`,
+ * also usable in a pipe.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Bulkhead } from "effect-llm-failover/resilience"
+ *
+ * const program = Effect.gen(function* () {
+ *   const bulkhead = yield* Bulkhead.make({ maxConcurrent: 2 })
+ *   const a = yield* Effect.succeed(1).pipe(Bulkhead.run(bulkhead))
+ *   const b = yield* Bulkhead.run(Effect.succeed(2), bulkhead, { weight: 2 })
+ *   return a + b
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const run: {
+  (
+    bulkhead: Bulkhead,
+    options?: RunOptions
+  ): <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | BulkheadRejected, R>
+  <A, E, R>(
+    effect: Effect.Effect<A, E, R>,
+    bulkhead: Bulkhead,
+    options?: RunOptions
+  ): Effect.Effect<A, E | BulkheadRejected, R>
+} = dual(
+  (args) => Effect.isEffect(args[0]),
+  <A, E, R>(
+    effect: Effect.Effect<A, E, R>,
+    bulkhead: Bulkhead,
+    options?: RunOptions
+  ): Effect.Effect<A, E | BulkheadRejected, R> => bulkhead.run(effect, options)
+)
+
+const isPositiveInteger = (n: number): boolean => Number.isInteger(n) && n > 0
+
+const illegal = (message: string): Effect.Effect<never> => Effect.die(new Cause.IllegalArgumentException(message))
+
+class BulkheadImpl implements Bulkhead {
+  readonly [TypeId]: TypeId = TypeId
+  private readonly pool: PermitPool
+  private readonly releaseOne: Effect.Effect<void>
+  readonly acquire: Effect.Effect<void, BulkheadRejected, Scope.Scope>
+
+  constructor(
+    readonly maxConcurrent: number,
+    readonly maxQueued: number,
+    private readonly queueTimeout: Duration.Duration | undefined
+  ) {
+    const pool = new PermitPool(maxConcurrent, maxQueued)
+    this.pool = pool
+    this.releaseOne = Effect.sync(() => pool.release(1))
+    this.acquire = this.acquireWeighted(1)
+  }
+
+  readonly stats: Effect.Effect<BulkheadStats> = Effect.sync(() => ({
+    active: this.pool.active,
+    queued: this.pool.queued,
+    available: this.pool.available
+  }))
+
+  run<A, E, R>(effect: Effect.Effect<A, E, R>, options?: RunOptions): Effect.Effect<A, E | BulkheadRejected, R> {
+    const weight = options?.weight ?? 1
+    const refused = this.refuse(weight)
+    if (refused !== undefined) return refused
+    const pool = this.pool
+    const release = this.releaseFor(weight)
+    return Effect.uninterruptibleMask((restore) =>
+      pool.tryAcquire(weight)
+        ? Effect.ensuring(restore(effect), release)
+        : Effect.flatMap(restore(this.wait(weight)), () => Effect.ensuring(restore(effect), release))
+    )
+  }
+
+  acquireWeighted(weight: number): Effect.Effect<void, BulkheadRejected, Scope.Scope> {
+    const refused = this.refuse(weight)
+    if (refused !== undefined) return refused
+    const pool = this.pool
+    const release = this.releaseFor(weight)
+    const releaseLater = Effect.addFinalizer(() => release)
+    return Effect.uninterruptibleMask((restore) =>
+      pool.tryAcquire(weight) ? releaseLater : Effect.zipRight(restore(this.wait(weight)), releaseLater)
+    )
+  }
+
+  /** Turns away a weight that is invalid (a defect) or larger than the capacity. */
+  private refuse(weight: number): Effect.Effect<never, BulkheadRejected> | undefined {
+    if (weight === 1) return undefined
+    if (!isPositiveInteger(weight)) return illegal(`Bulkhead: weight must be a positive integer, got ${weight}`)
+    if (weight > this.maxConcurrent) {
+      return Effect.fail(
+        new BulkheadRejected({
+          reason: "full",
+          message: `weight ${weight} exceeds the bulkhead's capacity of ${this.maxConcurrent}`
+        })
+      )
+    }
+    return undefined
+  }
+
+  private releaseFor(weight: number): Effect.Effect<void> {
+    const pool = this.pool
+    return weight === 1 ? this.releaseOne : Effect.sync(() => pool.release(weight))
+  }
+
+  /** Queues for `weight` permits; succeeds once they are held. */
+  private wait(weight: number): Effect.Effect<void, BulkheadRejected> {
+    return Effect.suspend(() => {
+      const pool = this.pool
+      const waiter = new Waiter(weight)
+      const waiting = Effect.async<void, BulkheadRejected>((resume) => {
+        waiter.onGrant = () => resume(Effect.void)
+        if (pool.enqueue(waiter) === "full") {
+          resume(Effect.fail(this.full()))
+        }
+        return Effect.sync(() => pool.cancel(waiter))
+      })
+      if (this.queueTimeout === undefined) return waiting
+      return waiting.pipe(
+        Effect.timeoutFail({ duration: this.queueTimeout, onTimeout: () => this.timedOut() }),
+        // A grant and the timeout can land in the same instant: if the waiter
+        // was granted (and not given back by its canceler), it holds the permits.
+        Effect.catchAll((error) => waiter.state === "granted" ? Effect.void : Effect.fail(error))
+      )
+    })
+  }
+
+  private full(): BulkheadRejected {
+    return new BulkheadRejected({
+      reason: "full",
+      message: `bulkhead full: ${this.pool.available} of ${this.maxConcurrent} permits free and ` +
+        `${this.pool.queued} of ${this.maxQueued} queue places taken`
+    })
+  }
+
+  private timedOut(): BulkheadRejected {
+    return new BulkheadRejected({
+      reason: "queue-timeout",
+      message: `waited longer than ${Duration.format(this.queueTimeout ?? Duration.zero)} for a bulkhead permit`
+    })
+  }
+}

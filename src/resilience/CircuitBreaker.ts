@@ -1,0 +1,527 @@
+/**
+ * A circuit breaker for any effect: stops calling a dependency that keeps
+ * failing, and lets a few probe calls through once it may have recovered.
+ *
+ * ## States
+ *
+ * - `closed`: every call runs. Each outcome feeds the trip strategies; when
+ *   one of them says so, the breaker opens.
+ * - `open`: calls fail at once with {@link CircuitOpen}, without running,
+ *   until the open deadline. The open duration of the n-th trip since the
+ *   last recovery is `min(cap, base * factor^(n - 1))`.
+ * - `half-open`: after the deadline, exactly `halfOpenProbes` calls are
+ *   admitted as probes; the rest are rejected. A successful probe keeps its
+ *   slot, an ignored (e.g. interrupted) one gives it back. When
+ *   `halfOpenProbes` probes have succeeded the breaker closes (and the trip
+ *   count starts over); the first probe that fails re-opens it for the next,
+ *   longer, duration. A
+ *   successful probe slower than a slow-call strategy's `slowCallDuration`
+ *   counts as failed. The move from open to half-open is made lazily, by the
+ *   first `acquire`, `protect`, `isAvailable` or `snapshot` after the deadline.
+ * - `isolated`: held open by {@link CircuitBreaker.isolate} until
+ *   {@link CircuitBreaker.reset}.
+ *
+ * ## Outcomes
+ *
+ * Each call's `Exit` is classified `"success"`, `"failure"` or `"ignored"`
+ * (default: success, failure, and interruption ignored). Ignored calls change
+ * nothing, except that an ignored probe frees its half-open slot.
+ *
+ * A call belongs to the generation of the state that admitted it; every
+ * transition starts a new generation, and results of older generations are
+ * dropped. So a success from before a trip cannot close the breaker, and a
+ * failure from before a reset does not count against the fresh window.
+ *
+ * ## Defaults
+ *
+ * | option           | default                                     |
+ * |------------------|---------------------------------------------|
+ * | `name`           | `"circuit-breaker"`                         |
+ * | `trip`           | `consecutiveFailures(5)`                    |
+ * | `openDuration`   | `{ base: "30 seconds", factor: 2, cap: "5 minutes" }` |
+ * | `halfOpenProbes` | `1`                                         |
+ * | `classify`       | {@link defaultClassifier}                   |
+ * | `store`          | the provided {@link BreakerStore.CurrentBreakerStore}, else {@link BreakerStore.memory} |
+ *
+ * All times are read from the Effect `Clock` of the context the breaker was
+ * made in (one time base for every caller), so `TestClock` drives them.
+ *
+ * @since 0.1.0
+ */
+import type { Queue, Scope, Stream } from "effect"
+import { Cause, Duration, Effect, Exit, Schema } from "effect"
+import { dual } from "effect/Function"
+import type * as BreakerStore from "./BreakerStore.js"
+import * as internal from "./internal/circuitBreaker.js"
+import * as consecutive from "./internal/circuitBreakerConsecutive.js"
+import * as rate from "./internal/circuitBreakerRate.js"
+import * as window from "./internal/window.js"
+
+/**
+ * The breaker's states. See {@link BreakerStore.Status}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Status = BreakerStore.Status
+
+/**
+ * A change of state, as published on {@link CircuitBreaker.changes}. See
+ * {@link BreakerStore.Transition}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Transition = BreakerStore.Transition
+
+/**
+ * The error of a call the breaker rejected without running it.
+ *
+ * - `name`: the breaker's name;
+ * - `retryAfter`: how long until the breaker would admit a call again:
+ *   the time left until the open deadline; zero when half-open with every
+ *   probe slot taken (a slot may free at any moment); infinite when isolated.
+ *
+ * @example
+ * ```ts
+ * import { Duration, Effect } from "effect"
+ * import { CircuitBreaker } from "effect-llm-failover/resilience"
+ *
+ * const fallback = <A, R>(call: Effect.Effect<A, CircuitBreaker.CircuitOpen, R>) =>
+ *   call.pipe(
+ *     Effect.catchTag("CircuitOpen", (e) =>
+ *       Effect.logWarning(`${e.name} is open for ${Duration.format(e.retryAfter)}`).pipe(
+ *         Effect.zipRight(Effect.fail(e))
+ *       ))
+ *   )
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CircuitOpen extends Schema.TaggedError<CircuitOpen>()("CircuitOpen", {
+  name: Schema.String,
+  retryAfter: Schema.Duration
+}) {
+  override get message(): string {
+    return Duration.isFinite(this.retryAfter)
+      ? `Circuit breaker "${this.name}" is open; retry after ${Duration.format(this.retryAfter)}`
+      : `Circuit breaker "${this.name}" is isolated until it is reset`
+  }
+}
+
+/**
+ * How one call counts: `"failure"` and `"success"` feed the trip strategies
+ * and settle probes; `"ignored"` changes nothing (and frees a probe slot).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Outcome = "success" | "failure" | "ignored"
+
+/**
+ * Classifies a call's `Exit`. Example: ignore a client error, which says
+ * nothing about the dependency's health.
+ *
+ * @example
+ * ```ts
+ * import { Cause, Exit, Option } from "effect"
+ * import { CircuitBreaker } from "effect-llm-failover/resilience"
+ *
+ * class BadRequest { readonly _tag = "BadRequest" }
+ * class Unavailable { readonly _tag = "Unavailable" }
+ *
+ * const classify: CircuitBreaker.Classifier<BadRequest | Unavailable> = (exit) =>
+ *   Exit.isFailure(exit) &&
+ *     Option.exists(Cause.failureOption(exit.cause), (e) => e._tag === "BadRequest")
+ *     ? "ignored"
+ *     : CircuitBreaker.defaultClassifier(exit)
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Classifier<E = unknown> = (exit: Exit.Exit<unknown, E>) => Outcome
+
+/**
+ * The default {@link Classifier}: success is `"success"`, a failure or defect
+ * is `"failure"`, and an interruption (alone) is `"ignored"`.
+ *
+ * @since 0.1.0
+ * @category classifiers
+ */
+export const defaultClassifier: Classifier = (exit) =>
+  Exit.isSuccess(exit) ? "success" : Cause.isInterruptedOnly(exit.cause) ? "ignored" : "failure"
+
+/**
+ * Why a strategy trips: the `reason` of the closed-to-open transition.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type TripReason = "consecutive-failures" | "failure-rate" | "slow-call-rate" | (string & {})
+
+/**
+ * Figures a windowed strategy reports in a {@link Snapshot}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface WindowMetrics {
+  readonly callsInWindow?: number
+  /** Failed calls / calls in the window, 0..1. */
+  readonly failureRate?: number
+  /** Slow calls / calls in the window, 0..1. */
+  readonly slowCallRate?: number
+}
+
+/**
+ * One breaker's instance of a trip rule. Strategies are small mutable
+ * objects, driven synchronously inside the breaker's atomic state update,
+ * so they need no synchronisation of their own; keep every method O(1) and
+ * allocation-free, as `record` runs on every call.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "effect-llm-failover/resilience"
+ *
+ * // Opens on the first failure slower than 10 seconds.
+ * class SlowFailure implements CircuitBreaker.TripStrategy {
+ *   readonly usesTime = true
+ *   record(failed: boolean, durationMillis: number) {
+ *     return failed && durationMillis > 10_000 ? "slow-failure" : undefined
+ *   }
+ *   rejectsProbe() { return false }
+ *   reset() {}
+ *   metrics() { return undefined }
+ * }
+ *
+ * const policy: CircuitBreaker.TripPolicy = { make: () => new SlowFailure() }
+ * ```
+ *
+ * @since 0.1.0
+ * @category strategies
+ */
+export interface TripStrategy {
+  /**
+   * True when `record` reads its `durationMillis`. When no strategy does,
+   * the breaker does not time closed-state calls and passes 0.
+   */
+  readonly usesTime: boolean
+  /**
+   * Counts one success or failure made while closed (ignored calls are not
+   * counted). Returns the reason to open, or `undefined` to stay closed.
+   */
+  record(failed: boolean, durationMillis: number, nowMillis: number): TripReason | undefined
+  /** Whether a half-open probe that succeeded in `durationMillis` still counts as failed (e.g. too slow). */
+  rejectsProbe(durationMillis: number): boolean
+  /** Forgets every call: the breaker (re)entered closed. */
+  reset(nowMillis: number): void
+  /** Figures for {@link Snapshot}, if this strategy keeps any. */
+  metrics(nowMillis: number): WindowMetrics | undefined
+}
+
+/**
+ * A trip rule: makes a fresh {@link TripStrategy} for each breaker.
+ *
+ * @since 0.1.0
+ * @category strategies
+ */
+export interface TripPolicy {
+  readonly make: () => TripStrategy
+}
+
+/**
+ * Opens after `threshold` failures in a row.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "effect-llm-failover/resilience"
+ *
+ * const breaker = CircuitBreaker.make({ trip: CircuitBreaker.consecutiveFailures(3) })
+ * ```
+ *
+ * @since 0.1.0
+ * @category strategies
+ */
+export const consecutiveFailures = (threshold: number): TripPolicy => consecutive.consecutiveFailures(threshold)
+
+/**
+ * The calls a rate strategy looks at: the last N calls
+ * ({@link countWindow}) or the calls of the last period ({@link timeWindow}).
+ *
+ * @since 0.1.0
+ * @category windows
+ */
+export type SlidingWindow =
+  | { readonly _tag: "CountWindow"; readonly size: number }
+  | { readonly _tag: "TimeWindow"; readonly durationMillis: number; readonly buckets: number }
+
+/**
+ * The last `size` calls (a ring buffer).
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "effect-llm-failover/resilience"
+ *
+ * const last100 = CircuitBreaker.countWindow(100)
+ * ```
+ *
+ * @since 0.1.0
+ * @category windows
+ */
+export const countWindow = (size: number): SlidingWindow => window.countWindow(size)
+
+/**
+ * The calls of the last `duration`, kept in `buckets` equal buckets
+ * (default 10) that expire whole: the window spans between
+ * `duration - duration / buckets` and `duration` of history.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "effect-llm-failover/resilience"
+ *
+ * const lastMinute = CircuitBreaker.timeWindow("60 seconds", 10) // 6-second buckets
+ * ```
+ *
+ * @since 0.1.0
+ * @category windows
+ */
+export const timeWindow = (duration: Duration.DurationInput, buckets: number = 10): SlidingWindow =>
+  window.timeWindow(Duration.toMillis(Duration.decode(duration)), buckets)
+
+/**
+ * Options of {@link failureRate}.
+ *
+ * @since 0.1.0
+ * @category strategies
+ */
+export interface FailureRateOptions {
+  /** Opens when failed / counted calls in the window is at least this, in (0, 1]. */
+  readonly threshold: number
+  readonly window: SlidingWindow
+  /** No trip before the window holds this many calls. Default 10 (at most the size of a count window). */
+  readonly minimumCalls?: number
+}
+
+/**
+ * Opens when the failure rate over the window reaches `threshold`, once the
+ * window holds `minimumCalls` calls. Checked after every counted call.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "effect-llm-failover/resilience"
+ *
+ * // Half of the calls of the last minute failed, out of at least 20.
+ * const trip = CircuitBreaker.failureRate({
+ *   threshold: 0.5,
+ *   window: CircuitBreaker.timeWindow("1 minute"),
+ *   minimumCalls: 20
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category strategies
+ */
+export const failureRate = (options: FailureRateOptions): TripPolicy => rate.failureRate(options)
+
+/**
+ * Options of {@link slowCallRate}.
+ *
+ * @since 0.1.0
+ * @category strategies
+ */
+export interface SlowCallRateOptions extends FailureRateOptions {
+  /** A call that takes longer than this is slow, whether it succeeded or failed. */
+  readonly slowCallDuration: Duration.DurationInput
+}
+
+/**
+ * Opens when the share of slow calls over the window reaches `threshold`,
+ * once the window holds `minimumCalls` calls. A half-open probe that
+ * succeeds but is slow counts as failed.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "effect-llm-failover/resilience"
+ *
+ * const trip = CircuitBreaker.slowCallRate({
+ *   threshold: 0.8,
+ *   slowCallDuration: "5 seconds",
+ *   window: CircuitBreaker.countWindow(50)
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category strategies
+ */
+export const slowCallRate = (options: SlowCallRateOptions): TripPolicy => rate.slowCallRate(options)
+
+/**
+ * How long the breaker stays open: `min(cap, base * factor^(n - 1))` for
+ * the n-th trip since the last recovery.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface OpenDuration {
+  /** Default 30 seconds. */
+  readonly base?: Duration.DurationInput
+  /** Default 2 (at least 1). */
+  readonly factor?: number
+  /** Default 5 minutes. */
+  readonly cap?: Duration.DurationInput
+}
+
+/**
+ * Options of {@link make}. Every field is optional; see the module docs for
+ * the defaults.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options<E = unknown> {
+  /** Names the breaker in {@link CircuitOpen}, transitions and snapshots. */
+  readonly name?: string
+  /** When to open; several policies open on the first that trips. */
+  readonly trip?: TripPolicy | ReadonlyArray<TripPolicy>
+  readonly openDuration?: OpenDuration
+  /** Probes admitted at a time when half-open, and successes needed to close. */
+  readonly halfOpenProbes?: number
+  readonly classify?: Classifier<E>
+  readonly store?: BreakerStore.BreakerStore
+}
+
+/**
+ * A permit to make one call, from {@link CircuitBreaker.acquire}. Record the
+ * call's outcome exactly once; later records are no-ops. A permit never
+ * recorded keeps a half-open probe slot taken, so record `"ignored"` when
+ * giving up on a call.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Permit<E = unknown> {
+  /**
+   * Records the outcome. `duration` defaults to the time since the permit
+   * was acquired (0 when no strategy reads durations).
+   */
+  readonly record: (outcome: Outcome, duration?: Duration.DurationInput) => Effect.Effect<void>
+  /** Classifies the exit with the breaker's classifier, then records it. */
+  readonly recordExit: (exit: Exit.Exit<unknown, E>) => Effect.Effect<void>
+}
+
+/**
+ * A breaker's state at one moment.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Snapshot extends WindowMetrics {
+  readonly name: string
+  readonly state: Status
+  /** How long until a call would be admitted; see {@link CircuitOpen}. Zero when one would be now. */
+  readonly retryAfter: Duration.Duration
+  /** When open: the deadline, in epoch millis by the Effect `Clock`. */
+  readonly openUntil?: number
+  /** Failures in a row since the last success (closed state). */
+  readonly consecutiveFailures: number
+  /** Trips since the last recovery. */
+  readonly trips: number
+  /** Probes running, when half-open. */
+  readonly probesInFlight: number
+  readonly generation: number
+}
+
+/**
+ * A circuit breaker. Make one with {@link make}; share it between every
+ * caller of the dependency it guards.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CircuitBreaker<E = unknown> {
+  readonly name: string
+  /**
+   * Runs `self` if the breaker admits it, records its outcome, and fails
+   * with {@link CircuitOpen} otherwise (without running it).
+   */
+  readonly protect: <A, E1 extends E, R>(self: Effect.Effect<A, E1, R>) => Effect.Effect<A, E1 | CircuitOpen, R>
+  /** Admission for calls that cannot be wrapped as one effect (e.g. streams). */
+  readonly acquire: Effect.Effect<Permit<E>, CircuitOpen>
+  /** Whether a call would be admitted now, without taking a permit. */
+  readonly isAvailable: Effect.Effect<boolean>
+  readonly snapshot: Effect.Effect<Snapshot>
+  /** Every transition from when the stream starts running, in order. */
+  readonly changes: Stream.Stream<Transition>
+  /**
+   * A subscription to every transition from when this effect completes, in
+   * order: use it when no transition may be missed between starting a
+   * consumer and the next call.
+   */
+  readonly subscribe: Effect.Effect<Queue.Dequeue<Transition>, never, Scope.Scope>
+  /**
+   * Opens until now + `duration` (e.g. a server's Retry-After), or keeps a
+   * later deadline. Does not count as a trip. No effect when isolated.
+   */
+  readonly forceOpen: (duration: Duration.DurationInput) => Effect.Effect<void>
+  /** Holds the breaker open until {@link CircuitBreaker.reset}. */
+  readonly isolate: Effect.Effect<void>
+  /** Closes the breaker and clears every counter and the trip count. */
+  readonly reset: Effect.Effect<void>
+}
+
+/**
+ * Makes a circuit breaker.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { CircuitBreaker } from "effect-llm-failover/resilience"
+ *
+ * const program = Effect.gen(function*() {
+ *   const breaker = yield* CircuitBreaker.make({
+ *     name: "search",
+ *     trip: [
+ *       CircuitBreaker.consecutiveFailures(5),
+ *       CircuitBreaker.failureRate({ threshold: 0.5, window: CircuitBreaker.countWindow(100) })
+ *     ],
+ *     openDuration: { base: "10 seconds", factor: 2, cap: "2 minutes" }
+ *   })
+ *   return yield* breaker.protect(Effect.succeed("result"))
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <E = unknown>(options: Options<E> = {}): Effect.Effect<CircuitBreaker<E>> => internal.make(options)
+
+/**
+ * Runs an effect through a breaker: `CircuitBreaker.protect(effect, breaker)`
+ * or `effect.pipe(CircuitBreaker.protect(breaker))`. Same as
+ * `breaker.protect(effect)`.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { CircuitBreaker } from "effect-llm-failover/resilience"
+ *
+ * const program = Effect.gen(function*() {
+ *   const breaker = yield* CircuitBreaker.make({ name: "search" })
+ *   const a = yield* Effect.succeed(1).pipe(CircuitBreaker.protect(breaker))
+ *   const b = yield* CircuitBreaker.protect(Effect.succeed(2), breaker)
+ *   return a + b
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const protect: {
+  <E>(breaker: CircuitBreaker<E>): <A, E1 extends E, R>(self: Effect.Effect<A, E1, R>) => Effect.Effect<A, E1 | CircuitOpen, R>
+  <A, E1 extends E, R, E>(self: Effect.Effect<A, E1, R>, breaker: CircuitBreaker<E>): Effect.Effect<A, E1 | CircuitOpen, R>
+} = dual(
+  2,
+  <A, E1 extends E, R, E>(self: Effect.Effect<A, E1, R>, breaker: CircuitBreaker<E>) => breaker.protect(self)
+)

@@ -1,0 +1,231 @@
+/**
+ * Rolling health windows per key: success rate, approximate latency and
+ * time-to-first-token quantiles, and a degraded flag, over the last `window`
+ * of Effect's `Clock` (so `TestClock` drives expiry).
+ *
+ * The window is a ring of `buckets` time buckets of `window / buckets` each;
+ * a bucket expires whole, so a sample counts for between
+ * `window - window / buckets` and `window`. Recording is O(1) and memory per
+ * key is fixed (a log-scale histogram per bucket), whatever the traffic.
+ *
+ * Quantiles are nearest-rank and approximate: a reported quantile is within
+ * {@link RELATIVE_ACCURACY} (2%) of the exact nearest-rank quantile of the
+ * recorded values, for values between 10 µs and 10,000 s (outside that range
+ * values are clamped to it; exactly zero is reported as zero).
+ *
+ * Keys are compared like `Map` keys (SameValueZero): use strings or numbers.
+ *
+ * @since 0.1.0
+ */
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import { dual } from "effect/Function"
+import type * as Option from "effect/Option"
+import * as internal from "./internal/health.js"
+import * as quantile from "./internal/quantile.js"
+
+/**
+ * Identifies a {@link HealthTracker}.
+ *
+ * @since 0.1.0
+ * @category type ids
+ */
+export const TypeId: unique symbol = internal.TypeId
+
+/**
+ * The type of {@link TypeId}.
+ *
+ * @since 0.1.0
+ * @category type ids
+ */
+export type TypeId = typeof TypeId
+
+/**
+ * The bound on the relative error of every reported quantile: 0.02 (2%).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const RELATIVE_ACCURACY: number = quantile.RELATIVE_ACCURACY
+
+/**
+ * Options of {@link make}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface HealthOptions {
+  /** How far back the window reaches. Default 60 seconds. */
+  readonly window?: Duration.DurationInput
+  /** Time buckets in the window (a positive integer). Default 12. */
+  readonly buckets?: number
+  /** A key whose success rate is below this (0..1) is degraded. Default 0.8. */
+  readonly degradedBelow?: number
+  /** Calls in the window before a key can be degraded. Default 5. */
+  readonly minimumCalls?: number
+  /** If set, a key whose p95 latency is above this is degraded. */
+  readonly degradedLatency?: Duration.DurationInput
+}
+
+/**
+ * One finished call.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface HealthSample {
+  readonly success: boolean
+  /** How long the call took. Only successful calls feed the latency quantiles. */
+  readonly latency: Duration.DurationInput
+  /** How long until the first chunk of a streamed answer arrived, when known. */
+  readonly timeToFirstToken?: Duration.DurationInput
+}
+
+/**
+ * Approximate latency quantiles of the successful calls in the window.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LatencyQuantiles {
+  readonly p50: Duration.Duration
+  readonly p95: Duration.Duration
+  readonly p99: Duration.Duration
+}
+
+/**
+ * Approximate time-to-first-token quantiles in the window.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TimeToFirstTokenQuantiles {
+  readonly p50: Duration.Duration
+  readonly p95: Duration.Duration
+}
+
+/**
+ * The health of one key over the window.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface HealthSnapshot {
+  readonly calls: number
+  readonly successes: number
+  readonly failures: number
+  /** successes / calls; 1 when there were no calls. */
+  readonly successRate: number
+  /** None when no successful call is in the window. */
+  readonly latency: Option.Option<LatencyQuantiles>
+  /** None when no call in the window reported a time to first token. */
+  readonly timeToFirstToken: Option.Option<TimeToFirstTokenQuantiles>
+  /**
+   * At least `minimumCalls` calls, and a success rate below `degradedBelow`
+   * or (if `degradedLatency` is set) a p95 latency above it.
+   */
+  readonly degraded: boolean
+}
+
+/**
+ * Rolling health windows, one per key.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface HealthTracker<K> {
+  readonly [TypeId]: TypeId
+  /** Records one finished call for `key`, at the clock's current time. */
+  readonly record: (key: K, sample: HealthSample) => Effect.Effect<void>
+  /** The health of `key` now (an empty snapshot for an unknown key). */
+  readonly snapshot: (key: K) => Effect.Effect<HealthSnapshot>
+  /** The health of every key ever recorded. */
+  readonly snapshotAll: Effect.Effect<ReadonlyMap<K, HealthSnapshot>>
+}
+
+/**
+ * Creates a health tracker. Invalid options are a defect.
+ *
+ * @example
+ * ```ts
+ * import { Duration, Effect } from "effect"
+ * import { Health } from "effect-llm-failover/resilience"
+ *
+ * const program = Effect.gen(function* () {
+ *   const health = yield* Health.make<string>({ window: "1 minute", degradedLatency: "5 seconds" })
+ *   yield* health.record("openai", { success: true, latency: Duration.millis(420) })
+ *   yield* health.record("openai", { success: false, latency: Duration.seconds(30) })
+ *   const snapshot = yield* health.snapshot("openai")
+ *   return snapshot.successRate // 0.5
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <K>(options: HealthOptions = {}): Effect.Effect<HealthTracker<K>> =>
+  Effect.suspend(() => {
+    const windowMillis = Duration.toMillis(options.window ?? Duration.minutes(1))
+    const buckets = options.buckets ?? 12
+    const degradedBelow = options.degradedBelow ?? 0.8
+    const minimumCalls = options.minimumCalls ?? 5
+    const problem = !(windowMillis > 0 && Number.isFinite(windowMillis))
+      ? `window must be a positive finite duration`
+      : !(Number.isInteger(buckets) && buckets > 0)
+      ? `buckets must be a positive integer, got ${buckets}`
+      : !(degradedBelow >= 0 && degradedBelow <= 1)
+      ? `degradedBelow must be between 0 and 1, got ${degradedBelow}`
+      : !(Number.isInteger(minimumCalls) && minimumCalls >= 0)
+      ? `minimumCalls must be a non-negative integer, got ${minimumCalls}`
+      : undefined
+    if (problem !== undefined) return Effect.die(new Cause.IllegalArgumentException(`Health: ${problem}`))
+    return Effect.succeed<HealthTracker<K>>(
+      new internal.HealthTrackerImpl<K>({
+        windowMillis,
+        buckets,
+        degradedBelow,
+        minimumCalls,
+        degradedLatencyMillis: options.degradedLatency === undefined
+          ? undefined
+          : Duration.toMillis(options.degradedLatency)
+      })
+    )
+  })
+
+/**
+ * Runs an effect and records its outcome and latency (measured with the
+ * `Clock`) for `key`. A failure or a defect counts as a failed call; an
+ * interruption is not recorded.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Health } from "effect-llm-failover/resilience"
+ *
+ * const program = Effect.gen(function* () {
+ *   const health = yield* Health.make<string>()
+ *   yield* Effect.succeed("answer").pipe(Health.track(health, "primary"))
+ *   return yield* health.snapshot("primary") // calls: 1, successes: 1
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const track: {
+  <K>(tracker: HealthTracker<K>, key: K): <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  <A, E, R, K>(effect: Effect.Effect<A, E, R>, tracker: HealthTracker<K>, key: K): Effect.Effect<A, E, R>
+} = dual(
+  (args) => Effect.isEffect(args[0]),
+  <A, E, R, K>(effect: Effect.Effect<A, E, R>, tracker: HealthTracker<K>, key: K): Effect.Effect<A, E, R> =>
+    Effect.flatMap(Clock.currentTimeMillis, (start) =>
+      Effect.onExit(effect, (exit) =>
+        Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)
+          ? Effect.void
+          : Effect.flatMap(Clock.currentTimeMillis, (end) =>
+            tracker.record(key, { success: Exit.isSuccess(exit), latency: Duration.millis(end - start) })
+          )))
+)

@@ -1,0 +1,98 @@
+/**
+ * Retries an effect with jittered exponential backoff, a server's
+ * Retry-After, a predicate for which errors are worth retrying and an
+ * optional shared {@link RetryBudget}.
+ *
+ * On each failure, in order:
+ *
+ * 1. an error that `while` rejects fails at once and leaves the budget alone
+ *    (gRPC A6 counts only retryable failures);
+ * 2. the failure is recorded in the budget;
+ * 3. after `maxAttempts` calls, or when the error's Retry-After is longer
+ *    than `retryAfterCap`, or when the budget says no, the error is returned;
+ * 4. otherwise `onRetry` runs, the fiber sleeps
+ *    `max(backoff delay, Retry-After)` and calls again.
+ *
+ * Every success is recorded in the budget. Defects and interruptions are
+ * never retried.
+ *
+ * @since 0.1.0
+ */
+import { Effect } from "effect"
+import type { Duration, Option } from "effect"
+import { dual } from "effect/Function"
+import type { BackoffOptions } from "./Backoff.js"
+import * as internal from "./internal/retry.js"
+import type { RetryBudget } from "./RetryBudget.js"
+
+/**
+ * What `onRetry` is told before each retry.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RetryInfo<E> {
+  /** The error of the call that just failed. */
+  readonly error: E
+  /** The 1-based number of the call that failed, which is also this retry's number. */
+  readonly attempt: number
+  /** How long the fiber will now sleep: `max(backoff delay, Retry-After)`. */
+  readonly delay: Duration.Duration
+}
+
+/**
+ * Retry settings: the {@link BackoffOptions} (`maxAttempts` counts the first
+ * call) plus the fields below. Every field is optional.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RetryOptions<E> extends BackoffOptions {
+  /** Which errors are retried. Default: all. */
+  readonly while?: (error: E) => boolean
+  /** The delay a failure asks for (Retry-After, retry-after-ms), if any. */
+  readonly retryAfter?: (error: E) => Option.Option<Duration.Duration>
+  /** A Retry-After longer than this ends the retries at once. Default: `cap`. */
+  readonly retryAfterCap?: Duration.DurationInput
+  /** A budget shared with other callers; retries happen only while it allows. */
+  readonly budget?: RetryBudget
+  /** Runs before each retry's sleep, e.g. to log or count it. */
+  readonly onRetry?: (info: RetryInfo<E>) => Effect.Effect<void>
+}
+
+/**
+ * Runs an effect up to `maxAttempts` times and returns its first success, or
+ * the last error once it gives up. The error type is unchanged.
+ *
+ * @example
+ * import { Data, Duration, Effect, Option } from "effect"
+ * import { Retry, RetryBudget } from "effect-llm-failover/resilience"
+ *
+ * class Unavailable extends Data.TaggedError("Unavailable")<{ retryAfter?: Duration.Duration }> {}
+ * class BadInput extends Data.TaggedError("BadInput") {}
+ * declare const call: Effect.Effect<string, Unavailable | BadInput>
+ *
+ * const program = Effect.gen(function*() {
+ *   const budget = yield* RetryBudget.make()
+ *   return yield* call.pipe(
+ *     Retry.retry({
+ *       base: "100 millis",
+ *       maxAttempts: 4,
+ *       jitter: "full",
+ *       while: (e) => e._tag === "Unavailable",
+ *       retryAfter: (e) => Option.fromNullable(e._tag === "Unavailable" ? e.retryAfter : undefined),
+ *       retryAfterCap: "5 seconds",
+ *       budget,
+ *       onRetry: ({ attempt, delay }) => Effect.log(`retry ${attempt} in ${Duration.format(delay)}`)
+ *     })
+ *   )
+ * })
+ *
+ * @throws RangeError when the backoff options are invalid (see `Backoff.schedule`).
+ * @since 0.1.0
+ * @category combinators
+ */
+export const retry: {
+  <E>(options?: RetryOptions<NoInfer<E>>): <A, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  <A, E, R>(self: Effect.Effect<A, E, R>, options?: RetryOptions<NoInfer<E>>): Effect.Effect<A, E, R>
+} = dual((args) => Effect.isEffect(args[0]), internal.retry)

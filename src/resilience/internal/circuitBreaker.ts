@@ -1,0 +1,490 @@
+/**
+ * The circuit breaker's state machine.
+ *
+ * Every state change happens inside one `Ref.modify` on the store's cell.
+ * The update function runs synchronously and exactly once, so it also
+ * drives the mutable trip strategies and hands each transition, in order,
+ * to the `PubSub` and the store's hook: an update is atomic, and nothing
+ * that happens to the calling fiber afterwards can lose a transition.
+ *
+ * The closed-state success path of `protect` costs one `Ref` read (a
+ * preallocated effect), one ticket, `Effect.exit` around the call and one
+ * `Ref.modify` that updates the strategies in O(1), writes nothing back
+ * without a transition, and returns the call's value. The clock, captured
+ * at `make`, is read synchronously.
+ *
+ * @internal
+ */
+import type { Clock, Queue, Scope, Stream } from "effect"
+import { Cause, Duration, Effect, Exit, FiberId, Option, PubSub, Stream as S } from "effect"
+import type { Cell, Registration, RemoteTransition, State, Transition, TransitionReason } from "../BreakerStore.js"
+import { CurrentBreakerStore, memory } from "../BreakerStore.js"
+import type {
+  CircuitBreaker,
+  Classifier,
+  Options,
+  Outcome,
+  Permit,
+  Snapshot,
+  TripPolicy,
+  TripReason,
+  TripStrategy,
+  WindowMetrics
+} from "../CircuitBreaker.js"
+import { CircuitOpen, consecutiveFailures, defaultClassifier } from "../CircuitBreaker.js"
+
+/** Resolved options. @internal */
+export interface Config<E> {
+  readonly name: string
+  readonly baseMillis: number
+  readonly factor: number
+  readonly capMillis: number
+  readonly halfOpenProbes: number
+  readonly classify: Classifier<E>
+  readonly strategies: ReadonlyArray<TripStrategy>
+  /** Some strategy reads durations or times, so closed-state calls read the clock. */
+  readonly usesTime: boolean
+  /** The classifier does not ignore interruptions, so `protect` must observe them. */
+  readonly countsInterruption: boolean
+}
+
+/** What an admission returns: the caller's result, and the new state. */
+type Admission = readonly [Effect.Effect<Ticket, CircuitOpen>, State]
+
+const closedState = (generation: number): State => ({
+  status: "closed",
+  generation,
+  openUntil: 0,
+  trips: 0,
+  probes: 0,
+  probeSuccesses: 0
+})
+
+/** @internal */
+export const initialState: State = closedState(0)
+
+/**
+ * One admitted call: the generation that admitted it, when (0 when the
+ * breaker does not time closed-state calls), and whether its outcome was
+ * recorded.
+ *
+ * @internal
+ */
+export class Ticket {
+  settled = false
+  constructor(readonly generation: number, readonly startedAt: number) {}
+}
+
+const succeedTrue = Effect.succeed(true)
+
+/** @internal */
+export class BreakerImpl<E> implements CircuitBreaker<E> {
+  readonly name: string
+  readonly changes: Stream.Stream<Transition>
+  readonly subscribe: Effect.Effect<Queue.Dequeue<Transition>, never, Scope.Scope>
+  readonly acquire: Effect.Effect<Permit<E>, CircuitOpen>
+  readonly isAvailable: Effect.Effect<boolean>
+  readonly snapshot: Effect.Effect<Snapshot>
+  readonly isolate: Effect.Effect<void>
+  readonly reset: Effect.Effect<void>
+  /** Admission in any state, without the permit wrapper. */
+  private readonly admit: Effect.Effect<Ticket, CircuitOpen>
+  /** Failures in a row while closed, for snapshots. */
+  private consecutiveFailures = 0
+
+  constructor(
+    readonly config: Config<E>,
+    private readonly cell: Cell,
+    private readonly pubsub: PubSub.PubSub<Transition>,
+    private readonly clock: Clock.Clock
+  ) {
+    this.name = config.name
+    this.changes = S.fromPubSub(pubsub)
+    this.subscribe = PubSub.subscribe(pubsub)
+    const admitSlow = Effect.flatten(this.update((state, now): Admission => this.admitAt(state, now)))
+    this.admit = Effect.flatMap(
+      cell.ref,
+      (state) => state.status === "closed" ? Effect.succeed(this.ticket(state.generation)) : admitSlow
+    )
+    this.acquire = Effect.uninterruptible(Effect.map(this.admit, (ticket) => new PermitImpl(this, ticket)))
+    const availableSlow = this.update((state) => [this.admits(state), state])
+    this.isAvailable = Effect.flatMap(cell.ref, (state) => state.status === "closed" ? succeedTrue : availableSlow)
+    this.snapshot = this.update((state, now) => [this.snapshotOf(state, now), state])
+    this.isolate = this.update((state, now) => [undefined, this.isolateAt(state, now, "isolated", true)])
+    this.reset = this.update((state, now) => [undefined, this.resetAt(state, now, "reset", true)])
+  }
+
+  /**
+   * Two fast paths skip the uninterruptible region that admission otherwise
+   * runs in: a rejection before the open deadline (nothing to undo), and a
+   * closed breaker whose classifier ignores interruptions (a closed-state
+   * ticket holds no slot, and an interrupted call would be ignored anyway).
+   */
+  readonly protect = <A, E1 extends E, R>(self: Effect.Effect<A, E1, R>): Effect.Effect<A, E1 | CircuitOpen, R> =>
+    Effect.flatMap(this.cell.ref, (state): Effect.Effect<A, E1 | CircuitOpen, R> => {
+      switch (state.status) {
+        case "closed":
+          if (!this.config.countsInterruption) return this.run(self, this.ticket(state.generation))
+          break
+        case "open": {
+          const now = this.now()
+          if (now < state.openUntil) return this.reject(Duration.millis(state.openUntil - now))
+          break
+        }
+        case "isolated":
+          return this.reject(Duration.infinity)
+      }
+      return Effect.uninterruptibleMask((restore) => Effect.flatMap(this.admit, (ticket) => this.run(restore(self), ticket)))
+    })
+
+  readonly forceOpen = (duration: Duration.DurationInput): Effect.Effect<void> => {
+    const millis = Duration.toMillis(Duration.decode(duration))
+    return this.update((state, now) => [undefined, this.openAt(state, now, now + millis, state.trips, "forced", true)])
+  }
+
+  /** Applies a transition pushed by the store's mirror. */
+  readonly applyRemote = (remote: RemoteTransition): Effect.Effect<void> =>
+    this.update((state, now) => {
+      switch (remote.to) {
+        case "open":
+          return [undefined, this.openAt(state, now, remote.openUntil, remote.trips ?? state.trips, "remote", false)]
+        case "isolated":
+          return [undefined, this.isolateAt(state, now, "remote", false)]
+        case "closed":
+          return [undefined, this.resetAt(state, now, "remote", false)]
+      }
+    })
+
+  /** Records a ticket's outcome (only its first). */
+  settle(ticket: Ticket, outcome: Outcome, durationMillis: number | undefined): Effect.Effect<void> {
+    return this.update((state, now) => [undefined, this.settleAt(state, ticket, outcome, durationMillis, now)])
+  }
+
+  /** Runs an admitted call and records its exit; a success's value comes straight from the update. */
+  private run<A, E1 extends E, R>(self: Effect.Effect<A, E1, R>, ticket: Ticket): Effect.Effect<A, E1, R> {
+    return Effect.flatMap(Effect.exit(self), (exit) =>
+      exit._tag === "Success"
+        ? this.update((state, now) => [exit.value, this.settleExit(state, ticket, exit, now)])
+        : Effect.flatten(this.update((state, now) => [exit, this.settleExit(state, ticket, exit, now)])))
+  }
+
+  private settleExit<A, E1 extends E>(state: State, ticket: Ticket, exit: Exit.Exit<A, E1>, now: number): State {
+    return this.settleAt(state, ticket, this.config.classify(exit), undefined, now)
+  }
+
+  private now(): number {
+    return this.clock.unsafeCurrentTimeMillis()
+  }
+
+  private ticket(generation: number): Ticket {
+    return new Ticket(generation, this.config.usesTime ? this.now() : 0)
+  }
+
+  /**
+   * One atomic state update at the current time, after first moving an
+   * open breaker whose deadline passed to half-open.
+   */
+  private update<A>(f: (state: State, now: number) => readonly [A, State]): Effect.Effect<A> {
+    return this.cell.ref.modify((state) => {
+      const now = this.now()
+      return f(state.status === "open" && now >= state.openUntil ? this.toHalfOpen(state, now) : state, now)
+    })
+  }
+
+  // ---- admission -----------------------------------------------------------
+
+  /** Admits or rejects a call; `update` has already moved an expired open state to half-open. */
+  private admitAt(state: State, now: number): Admission {
+    switch (state.status) {
+      case "closed":
+        return [Effect.succeed(new Ticket(state.generation, now)), state]
+      case "half-open":
+        return this.admits(state)
+          ? [Effect.succeed(new Ticket(state.generation, now)), { ...state, probes: state.probes + 1 }]
+          : [this.reject(Duration.zero), state]
+      case "open":
+        return [this.reject(Duration.millis(state.openUntil - now)), state]
+      case "isolated":
+        return [this.reject(Duration.infinity), state]
+    }
+  }
+
+  private admits(state: State): boolean {
+    switch (state.status) {
+      case "closed":
+        return true
+      case "half-open":
+        return state.probes + state.probeSuccesses < this.config.halfOpenProbes
+      case "open":
+      case "isolated":
+        return false
+    }
+  }
+
+  private reject(retryAfter: Duration.Duration): Effect.Effect<never, CircuitOpen> {
+    return Effect.fail(new CircuitOpen({ name: this.config.name, retryAfter }, { disableValidation: true }))
+  }
+
+  // ---- outcomes ------------------------------------------------------------
+
+  private settleAt(
+    state: State,
+    ticket: Ticket,
+    outcome: Outcome,
+    durationMillis: number | undefined,
+    now: number
+  ): State {
+    if (ticket.settled) return state
+    ticket.settled = true
+    // A result from an older generation must not touch the current state.
+    if (ticket.generation !== state.generation) return state
+    const duration = durationMillis ?? (this.config.usesTime ? now - ticket.startedAt : 0)
+    // Open and isolated admit nothing, so a matching generation is closed or half-open.
+    return state.status === "closed"
+      ? this.settleClosed(state, outcome, duration, now)
+      : this.settleProbe(state, outcome, duration, now)
+  }
+
+  private settleClosed(state: State, outcome: Outcome, duration: number, now: number): State {
+    if (outcome === "ignored") return state
+    const failed = outcome === "failure"
+    this.consecutiveFailures = failed ? this.consecutiveFailures + 1 : 0
+    const strategies = this.config.strategies
+    let reason: TripReason | undefined
+    // Every strategy sees every outcome, so each window stays complete.
+    for (let i = 0; i < strategies.length; i++) {
+      const tripped = strategies[i]!.record(failed, duration, now)
+      if (reason === undefined) reason = tripped
+    }
+    if (reason === undefined) return state
+    return this.transition(state, this.tripped(state, now), reason, now, true)
+  }
+
+  private settleProbe(state: State, outcome: Outcome, duration: number, now: number): State {
+    if (outcome === "ignored") return { ...state, probes: state.probes - 1 }
+    if (outcome === "failure" || this.rejectsProbe(duration)) {
+      return this.transition(state, this.tripped(state, now), "probe-failure", now, true)
+    }
+    const probeSuccesses = state.probeSuccesses + 1
+    if (probeSuccesses >= this.config.halfOpenProbes) {
+      return this.transition(state, closedState(state.generation + 1), "probes-succeeded", now, true)
+    }
+    return { ...state, probes: state.probes - 1, probeSuccesses }
+  }
+
+  private rejectsProbe(duration: number): boolean {
+    const strategies = this.config.strategies
+    for (let i = 0; i < strategies.length; i++) {
+      if (strategies[i]!.rejectsProbe(duration)) return true
+    }
+    return false
+  }
+
+  // ---- transitions ---------------------------------------------------------
+
+  private toHalfOpen(state: State, now: number): State {
+    const halfOpen: State = { ...state, status: "half-open", generation: state.generation + 1, openUntil: 0 }
+    return this.transition(state, halfOpen, "deadline", now, true)
+  }
+
+  /** The open state of one more trip, for its backed-off duration. */
+  private tripped(state: State, now: number): State {
+    const trips = state.trips + 1
+    return this.openState(state, now + this.openMillis(trips), trips)
+  }
+
+  private openState(state: State, openUntil: number, trips: number): State {
+    return { status: "open", generation: state.generation + 1, openUntil, trips, probes: 0, probeSuccesses: 0 }
+  }
+
+  /** Opens until `openUntil`, unless isolated or already open for longer. */
+  private openAt(
+    state: State,
+    now: number,
+    openUntil: number,
+    trips: number,
+    reason: TransitionReason,
+    local: boolean
+  ): State {
+    if (state.status === "isolated" || (state.status === "open" && state.openUntil >= openUntil)) return state
+    return this.transition(state, this.openState(state, openUntil, trips), reason, now, local)
+  }
+
+  private isolateAt(state: State, now: number, reason: TransitionReason, local: boolean): State {
+    if (state.status === "isolated") return state
+    const isolated: State = {
+      ...state,
+      status: "isolated",
+      generation: state.generation + 1,
+      openUntil: 0,
+      probes: 0,
+      probeSuccesses: 0
+    }
+    return this.transition(state, isolated, reason, now, local)
+  }
+
+  private resetAt(state: State, now: number, reason: TransitionReason, local: boolean): State {
+    return this.transition(state, closedState(state.generation + 1), reason, now, local)
+  }
+
+  /**
+   * Enters `to`: clears the counters when entering closed, and publishes the
+   * transition unless nothing observable changed (a reset of a closed
+   * breaker). Local transitions also go to the store's hook.
+   */
+  private transition(from: State, to: State, reason: TransitionReason, now: number, local: boolean): State {
+    if (to.status === "closed") this.clearCounters(now)
+    if (from.status === to.status && to.status !== "open") return to
+    const transition: Transition = {
+      name: this.config.name,
+      from: from.status,
+      to: to.status,
+      at: now,
+      reason,
+      generation: to.generation,
+      trips: to.trips,
+      ...(to.status === "open" ? { openUntil: to.openUntil } : {})
+    }
+    this.pubsub.unsafeOffer(transition)
+    if (local) {
+      try {
+        this.cell.onTransition(transition)
+      } catch {
+        // A store's failure must not break the breaker (documented on Cell).
+      }
+    }
+    return to
+  }
+
+  private clearCounters(now: number): void {
+    this.consecutiveFailures = 0
+    const strategies = this.config.strategies
+    for (let i = 0; i < strategies.length; i++) strategies[i]!.reset(now)
+  }
+
+  private openMillis(trips: number): number {
+    const { baseMillis, capMillis, factor } = this.config
+    return Math.min(capMillis, baseMillis * Math.pow(factor, trips - 1))
+  }
+
+  // ---- observation ---------------------------------------------------------
+
+  private snapshotOf(state: State, now: number): Snapshot {
+    return {
+      name: this.config.name,
+      state: state.status,
+      retryAfter: this.retryAfterOf(state, now),
+      ...(state.status === "open" ? { openUntil: state.openUntil } : {}),
+      consecutiveFailures: this.consecutiveFailures,
+      trips: state.trips,
+      probesInFlight: state.probes,
+      generation: state.generation,
+      ...this.metrics(now)
+    }
+  }
+
+  private retryAfterOf(state: State, now: number): Duration.Duration {
+    switch (state.status) {
+      case "closed":
+      case "half-open":
+        return Duration.zero
+      case "open":
+        return Duration.millis(Math.max(0, state.openUntil - now))
+      case "isolated":
+        return Duration.infinity
+    }
+  }
+
+  /** Each figure from the first strategy that reports it. */
+  private metrics(now: number): WindowMetrics {
+    let merged: WindowMetrics = {}
+    for (const strategy of this.config.strategies) {
+      const metrics = strategy.metrics(now)
+      if (metrics !== undefined) merged = { ...metrics, ...merged }
+    }
+    return merged
+  }
+}
+
+/** The public permit: a ticket with bound methods. @internal */
+class PermitImpl<E> implements Permit<E> {
+  constructor(private readonly breaker: BreakerImpl<E>, private readonly ticket: Ticket) {}
+
+  readonly record = (outcome: Outcome, duration?: Duration.DurationInput): Effect.Effect<void> =>
+    this.breaker.settle(
+      this.ticket,
+      outcome,
+      duration === undefined ? undefined : Duration.toMillis(Duration.decode(duration))
+    )
+
+  readonly recordExit = (exit: Exit.Exit<unknown, E>): Effect.Effect<void> =>
+    Effect.suspend(() => this.breaker.settle(this.ticket, this.breaker.config.classify(exit), undefined))
+}
+
+// ---- construction ------------------------------------------------------------
+
+const millisOf = (input: Duration.DurationInput): number => Duration.toMillis(Duration.decode(input))
+
+const invalid = (message: string) => Effect.die(new Cause.IllegalArgumentException(`CircuitBreaker.make: ${message}`))
+
+/** Whether the classifier counts an interrupted call; a classifier that throws is assumed to. */
+const countsInterruption = <E>(classify: Classifier<E>): boolean => {
+  try {
+    return classify(Exit.interrupt(FiberId.none)) !== "ignored"
+  } catch {
+    return true
+  }
+}
+
+const isPolicies = (trip: TripPolicy | ReadonlyArray<TripPolicy>): trip is ReadonlyArray<TripPolicy> => Array.isArray(trip)
+
+const resolveConfig = <E>(options: Options<E>): Effect.Effect<Config<E>> =>
+  Effect.suspend(() => {
+    const name = options.name ?? "circuit-breaker"
+    const halfOpenProbes = options.halfOpenProbes ?? 1
+    const baseMillis = millisOf(options.openDuration?.base ?? "30 seconds")
+    const factor = options.openDuration?.factor ?? 2
+    const capMillis = millisOf(options.openDuration?.cap ?? "5 minutes")
+    if (!Number.isSafeInteger(halfOpenProbes) || halfOpenProbes < 1) {
+      return invalid(`halfOpenProbes must be a positive integer, got ${halfOpenProbes}`)
+    }
+    if (!(factor >= 1 && Number.isFinite(factor))) return invalid(`openDuration.factor must be >= 1, got ${factor}`)
+    if (!Number.isFinite(baseMillis)) return invalid("openDuration.base must be finite")
+    const policies = options.trip === undefined ? [consecutiveFailures(5)] : isPolicies(options.trip) ? options.trip : [options.trip]
+    const strategies = policies.map((policy) => policy.make())
+    const classify: Classifier<E> = options.classify ?? defaultClassifier
+    return Effect.succeed({
+      name,
+      baseMillis,
+      factor,
+      capMillis,
+      halfOpenProbes,
+      classify,
+      strategies,
+      usesTime: strategies.some((strategy) => strategy.usesTime),
+      countsInterruption: countsInterruption(classify)
+    })
+  })
+
+/** @internal */
+export const make = <E>(options: Options<E>): Effect.Effect<CircuitBreaker<E>> =>
+  Effect.gen(function*() {
+    const config = yield* resolveConfig(options)
+    const clock = yield* Effect.clock
+    const store = options.store ?? Option.getOrElse(yield* Effect.serviceOption(CurrentBreakerStore), () => memory)
+    const pubsub = yield* PubSub.unbounded<Transition>()
+    let breaker: BreakerImpl<E> | undefined
+    const registration: Registration = {
+      name: config.name,
+      initial: initialState,
+      apply: (remote) =>
+        Effect.suspend(() =>
+          breaker === undefined
+            ? Effect.dieMessage(`breaker "${config.name}": apply called before register returned`)
+            : breaker.applyRemote(remote)
+        )
+    }
+    const cell = yield* store.register(registration)
+    breaker = new BreakerImpl(config, cell, pubsub, clock)
+    return breaker
+  })

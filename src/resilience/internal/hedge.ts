@@ -1,0 +1,160 @@
+/**
+ * The engines behind `Hedge`: a delayed hedge (alternatives started one after
+ * another, after a delay or at once on a failure) and a race (all at once).
+ * Both fail with the typed errors of every alternative, in index order; the
+ * public module wraps them in `HedgeFailed`.
+ *
+ * @internal
+ */
+import type { NonEmptyReadonlyArray } from "effect/Array"
+import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+
+/** A successful alternative and its index. @internal */
+export interface Indexed<A> {
+  readonly value: A
+  readonly index: number
+}
+
+/** Resolved options of a delayed hedge. @internal */
+export interface HedgeConfig {
+  /** The delay before alternative `index` (>= 1) starts, counted from the start of the previous one. */
+  readonly delay: (index: number) => Duration.Duration
+  readonly maxParallel: number
+  readonly allow: Effect.Effect<boolean> | undefined
+}
+
+/**
+ * The outcomes of the alternatives that did not succeed. A typed failure is
+ * kept at its index; anything else (a defect, an interruption the alternative
+ * caused itself) is gathered into `defects`, which wins over typed errors when
+ * every alternative has ended.
+ *
+ * @internal
+ */
+export class Failures<E> {
+  private readonly errors: Array<E>
+  private defects: Cause.Cause<never> = Cause.empty
+  private ended = 0
+
+  constructor(readonly total: number) {
+    this.errors = new Array<E>(total)
+  }
+
+  /** Records how alternative `index` failed; true once every alternative has ended. */
+  record(index: number, cause: Cause.Cause<E>): boolean {
+    const untyped = Cause.stripFailures(cause)
+    if (Cause.isEmpty(untyped)) {
+      this.errors[index] = Option.getOrThrow(Cause.failureOption(cause))
+    } else {
+      this.defects = Cause.parallel(this.defects, untyped)
+    }
+    this.ended++
+    return this.ended === this.total
+  }
+
+  /** How many alternatives have ended without success. */
+  get count(): number {
+    return this.ended
+  }
+
+  /** The cause to end with once every alternative has failed. */
+  cause(): Cause.Cause<NonEmptyReadonlyArray<E>> {
+    return Cause.isEmpty(this.defects)
+      ? Cause.fail(this.errors as unknown as NonEmptyReadonlyArray<E>)
+      : this.defects
+  }
+}
+
+/**
+ * Starts alternative 0, then the next one after `delay` (if fewer than
+ * `maxParallel` run and `allow` agrees) or at once when a running one fails.
+ * The first success wins; the others are interrupted and awaited, so their
+ * finalizers have run before this effect completes.
+ *
+ * @internal
+ */
+export const hedge = <A, E, R>(
+  alternatives: NonEmptyReadonlyArray<Effect.Effect<A, E, R>>,
+  config: HedgeConfig
+): Effect.Effect<Indexed<A>, NonEmptyReadonlyArray<E>, R> =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.gen(function*() {
+      const total = alternatives.length
+      const done = yield* Deferred.make<Indexed<A>, NonEmptyReadonlyArray<E>>()
+      const failed = yield* Queue.unbounded<void>()
+      const failures = new Failures<E>(total)
+      const fibers: Array<Fiber.RuntimeFiber<unknown>> = []
+      let started = 0
+
+      const attempt = (index: number) =>
+        Effect.matchCauseEffect(alternatives[index]!, {
+          onSuccess: (value) => Deferred.succeed(done, { value, index }),
+          onFailure: (cause) =>
+            failures.record(index, cause)
+              ? Deferred.failCause(done, failures.cause())
+              : Queue.offer(failed, undefined)
+        })
+
+      const start = Effect.suspend(() => {
+        const index = started++
+        return Effect.map(Effect.forkDaemon(Effect.interruptible(attempt(index))), (fiber) => {
+          fibers.push(fiber)
+        })
+      })
+
+      // A delay-triggered hedge needs a free parallel slot and the caller's consent;
+      // without them it waits for a failure instead.
+      const mayHedge = Effect.suspend(() =>
+        started - failures.count >= config.maxParallel
+          ? Effect.succeed(false)
+          : config.allow ?? Effect.succeed(true)
+      )
+      const delayElapsed = (index: number) =>
+        Effect.sleep(config.delay(index)).pipe(
+          Effect.zipRight(mayHedge),
+          Effect.flatMap((ok) => ok ? Effect.void : Effect.never)
+        )
+      const launcher = Effect.suspend(function loop(): Effect.Effect<void, never, R> {
+        if (started >= total) return Effect.void
+        return Effect.race(Queue.take(failed), delayElapsed(started)).pipe(
+          Effect.zipRight(start),
+          Effect.zipRight(Effect.suspend(loop))
+        )
+      })
+
+      yield* start
+      const launcherFiber = yield* Effect.forkDaemon(Effect.interruptible(launcher))
+      const stopAll = Effect.zipRight(
+        Fiber.interrupt(launcherFiber),
+        Effect.suspend(() => Fiber.interruptAll(fibers))
+      )
+      return yield* Effect.ensuring(restore(Deferred.await(done)), stopAll)
+    })
+  )
+
+/**
+ * Starts every alternative at once with `Effect.raceAll`: the first success
+ * wins, the others are interrupted and awaited.
+ *
+ * @internal
+ */
+export const race = <A, E, R>(
+  alternatives: NonEmptyReadonlyArray<Effect.Effect<A, E, R>>
+): Effect.Effect<Indexed<A>, NonEmptyReadonlyArray<E>, R> =>
+  Effect.suspend(() => {
+    const failures = new Failures<E>(alternatives.length)
+    const indexed = alternatives.map((alternative, index) =>
+      alternative.pipe(
+        Effect.map((value): Indexed<A> => ({ value, index })),
+        Effect.tapErrorCause((cause) => Effect.sync(() => failures.record(index, cause)))
+      )
+    )
+    // raceAll fails only once every alternative has failed
+    return Effect.catchAllCause(Effect.raceAll(indexed), () => Effect.failCause(failures.cause()))
+  })

@@ -1,0 +1,147 @@
+/**
+ * What the router tells operators, as it happens: every attempt, every
+ * fallback, every refusal of the retry budget and every degraded answer.
+ * Subscribe with `Router.events`; metrics, logs and alerts are built on it.
+ *
+ * @since 0.1.0
+ */
+import type { Duration } from "effect"
+import type { Usage } from "../llm/Chat.js"
+import type { Rejected } from "../llm/FailoverError.js"
+import type { ProviderError } from "../llm/ProviderError.js"
+
+interface Base {
+  /** The chain serving the request. */
+  readonly chain: string
+  /** A per-router sequence number of the request. */
+  readonly requestId: number
+  /** Epoch milliseconds, from Effect's `Clock`. */
+  readonly at: number
+}
+
+interface TargetFields extends Base {
+  readonly target: string
+  readonly provider: string
+  readonly model: string
+}
+
+/**
+ * A call to a target is starting (`attempt` counts from 1 on each target).
+ *
+ * @since 0.1.0
+ * @category events
+ */
+export interface AttemptStarted extends TargetFields {
+  readonly _tag: "AttemptStarted"
+  readonly attempt: number
+}
+
+/**
+ * A call to a target, or the router's refusal to call it, failed.
+ *
+ * @since 0.1.0
+ * @category events
+ */
+export interface AttemptFailed extends TargetFields {
+  readonly _tag: "AttemptFailed"
+  readonly attempt: number
+  readonly error: ProviderError | Rejected
+  readonly duration: Duration.Duration
+}
+
+/**
+ * A call to a target succeeded (for a stream: its first content arrived).
+ *
+ * @since 0.1.0
+ * @category events
+ */
+export interface AttemptSucceeded extends TargetFields {
+  readonly _tag: "AttemptSucceeded"
+  readonly attempt: number
+  readonly duration: Duration.Duration
+  /** Absent for a stream, whose usage is known only at its end. */
+  readonly usage?: Usage
+  readonly cost?: number
+  /** A background shadow call: it never served the caller. */
+  readonly shadow: boolean
+}
+
+/**
+ * The router moved on from one target to the next.
+ *
+ * @since 0.1.0
+ * @category events
+ */
+export interface Fallback extends Base {
+  readonly _tag: "Fallback"
+  readonly from: string
+  readonly to: string
+  /** The `_tag` of the error that made it move. */
+  readonly reason: string
+}
+
+/**
+ * The retry budget refused a retry or a hedge on a target.
+ *
+ * @since 0.1.0
+ * @category events
+ */
+export interface BudgetExhausted extends Base {
+  readonly _tag: "BudgetExhausted"
+  readonly target: string
+}
+
+/**
+ * Every target failed and the router answered from degraded mode.
+ *
+ * @since 0.1.0
+ * @category events
+ */
+export interface DegradedResponse extends Base {
+  readonly _tag: "DegradedResponse"
+  readonly source: "cache" | "static"
+}
+
+/**
+ * A request finished, served or not.
+ *
+ * @since 0.1.0
+ * @category events
+ */
+export interface RequestFinished extends Base {
+  readonly _tag: "RequestFinished"
+  readonly outcome: "success" | "degraded" | "failure"
+  /** The target that served it, if one did. */
+  readonly target?: string
+  readonly fallbacks: number
+  readonly latency: Duration.Duration
+  readonly cost: number
+  /** What the request cost over what the chain's first target would have charged. */
+  readonly costDelta: number
+}
+
+/**
+ * Everything the router reports.
+ *
+ * @example
+ * import { Effect, Stream } from "effect"
+ * import { Router } from "effect-llm-failover/router"
+ *
+ * const logFallbacks = Effect.gen(function* () {
+ *   const router = yield* Router.Router
+ *   yield* Stream.runForEach(router.events, (event) =>
+ *     event._tag === "Fallback" ? Effect.logWarning(`fallback ${event.from} -> ${event.to}`) : Effect.void
+ *   )
+ * })
+ *
+ * @since 0.1.0
+ * @category events
+ */
+export type RouterEvent =
+  | AttemptStarted
+  | AttemptFailed
+  | AttemptSucceeded
+  | Fallback
+  | BudgetExhausted
+  | DegradedResponse
+  | RequestFinished

@@ -1,0 +1,245 @@
+/**
+ * The resilience policy the router wraps around each target: retries,
+ * timeouts, circuit breaker, bulkhead and retry budget. A policy is plain
+ * data; defaults come first, a chain's policy overrides them, and a target's
+ * policy overrides both. Breaker, bulkhead and budget belong to the target
+ * itself (one provider model is one failure domain, whichever chain calls
+ * it), so only the defaults and the target's own policy set them.
+ *
+ * @since 0.1.0
+ */
+import { Duration } from "effect"
+import type { BackoffOptions } from "../resilience/Backoff.js"
+import type { BulkheadOptions } from "../resilience/Bulkhead.js"
+import * as CircuitBreaker from "../resilience/CircuitBreaker.js"
+import type { RetryBudgetOptions } from "../resilience/RetryBudget.js"
+
+/**
+ * Retries on the same target: backoff settings (`maxAttempts` counts the
+ * first call) plus the longest Retry-After worth waiting for; a longer one
+ * fails over at once.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RetryPolicy extends BackoffOptions {
+  readonly retryAfterCap?: Duration.DurationInput
+}
+
+/**
+ * Deadlines: per attempt, to a stream's first content chunk, and for the
+ * whole request across every attempt and target.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TimeoutPolicy {
+  readonly attempt?: Duration.DurationInput
+  readonly firstToken?: Duration.DurationInput
+  readonly total?: Duration.DurationInput
+}
+
+/**
+ * Hedging: start the next target when the current one has not answered
+ * after `delay` (fixed, or `"p95"`: the primary's observed 95th percentile
+ * latency), at most `maxHedges` extra calls.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface HedgePolicy {
+  readonly delay: Duration.DurationInput | "p95"
+  readonly maxHedges?: number
+}
+
+/**
+ * The calls a rate trip looks at: a number is the last N calls, a duration
+ * the calls of that last period.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type WindowPolicy = number | Duration.DurationInput
+
+/**
+ * When a target's circuit breaker opens, as plain data (a config file can
+ * hold it): N consecutive failures, and optionally a failure rate or a
+ * slow-call rate over a window, after a minimum of calls. Open durations
+ * back off from `openDuration.base` by `factor` up to `cap`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface BreakerPolicy {
+  /** Failures in a row that open it (default 5; 0 turns this trip off). */
+  readonly consecutiveFailures?: number
+  readonly failureRate?: {
+    readonly threshold: number
+    readonly window: WindowPolicy
+    readonly minimumCalls?: number
+  }
+  readonly slowCallRate?: {
+    readonly threshold: number
+    readonly slowCall: Duration.DurationInput
+    readonly window: WindowPolicy
+    readonly minimumCalls?: number
+  }
+  readonly openDuration?: CircuitBreaker.OpenDuration
+  readonly halfOpenProbes?: number
+}
+
+const slidingWindow = (window: WindowPolicy): CircuitBreaker.SlidingWindow =>
+  typeof window === "number" ? CircuitBreaker.countWindow(window) : CircuitBreaker.timeWindow(window)
+
+/**
+ * The circuit-breaker options a {@link BreakerPolicy} stands for.
+ *
+ * @example
+ * import { Policy } from "effect-llm-failover/router"
+ *
+ * const options = Policy.breakerOptions({ consecutiveFailures: 3, failureRate: { threshold: 0.5, window: "1 minute" } })
+ *
+ * @since 0.1.0
+ * @category conversions
+ */
+export const breakerOptions = (policy: BreakerPolicy): CircuitBreaker.Options => {
+  const trip: Array<CircuitBreaker.TripPolicy> = []
+  const consecutive = policy.consecutiveFailures ?? 5
+  if (consecutive > 0) trip.push(CircuitBreaker.consecutiveFailures(consecutive))
+  if (policy.failureRate !== undefined) {
+    const { threshold, window, minimumCalls } = policy.failureRate
+    trip.push(
+      CircuitBreaker.failureRate({
+        threshold,
+        window: slidingWindow(window),
+        ...(minimumCalls === undefined ? {} : { minimumCalls })
+      })
+    )
+  }
+  if (policy.slowCallRate !== undefined) {
+    const { threshold, window, minimumCalls, slowCall } = policy.slowCallRate
+    trip.push(
+      CircuitBreaker.slowCallRate({
+        threshold,
+        slowCallDuration: slowCall,
+        window: slidingWindow(window),
+        ...(minimumCalls === undefined ? {} : { minimumCalls })
+      })
+    )
+  }
+  return {
+    trip,
+    ...(policy.openDuration === undefined ? {} : { openDuration: policy.openDuration }),
+    ...(policy.halfOpenProbes === undefined ? {} : { halfOpenProbes: policy.halfOpenProbes })
+  }
+}
+
+/**
+ * A target's or the router's whole policy; every field is optional.
+ *
+ * @example
+ * import type { Policy } from "effect-llm-failover/router"
+ *
+ * const policy: Policy.Policy = {
+ *   retry: { maxAttempts: 2, base: "250 millis", jitter: "full", retryAfterCap: "5 seconds" },
+ *   timeouts: { attempt: "30 seconds", firstToken: "8 seconds", total: "60 seconds" },
+ *   breaker: { consecutiveFailures: 3, openDuration: { base: "30 seconds", cap: "5 minutes" } },
+ *   bulkhead: { maxConcurrent: 64, maxQueued: 128 }
+ * }
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Policy {
+  readonly retry?: RetryPolicy
+  readonly timeouts?: TimeoutPolicy
+  readonly breaker?: BreakerPolicy
+  /** `false` turns the bulkhead off. */
+  readonly bulkhead?: BulkheadOptions | false
+  readonly budget?: RetryBudgetOptions
+}
+
+/**
+ * The part of a policy a chain may override.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ChainPolicy = Pick<Policy, "retry" | "timeouts">
+
+/**
+ * The router's defaults: 2 attempts a target with full-jitter backoff from
+ * 200 ms, Retry-After honoured up to 10 s; 60 s an attempt, 20 s to the first
+ * token, 120 s in all; the breaker's and budget's own defaults; a bulkhead
+ * of 256 concurrent calls and 256 queued a target.
+ *
+ * @since 0.1.0
+ * @category defaults
+ */
+export const defaults = {
+  retry: { maxAttempts: 2, base: "200 millis", factor: 2, cap: "10 seconds", jitter: "full", retryAfterCap: "10 seconds" },
+  timeouts: { attempt: "60 seconds", firstToken: "20 seconds", total: "120 seconds" },
+  breaker: {},
+  bulkhead: { maxConcurrent: 256, maxQueued: 256 },
+  budget: {}
+} as const satisfies Required<Policy>
+
+/**
+ * A policy with every section present, as the router runs it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Resolved {
+  readonly retry: RetryPolicy
+  readonly timeouts: {
+    readonly attempt: Duration.Duration
+    readonly firstToken: Duration.Duration
+    readonly total: Duration.Duration
+  }
+  readonly breaker: BreakerPolicy
+  readonly bulkhead: BulkheadOptions | false
+  readonly budget: RetryBudgetOptions
+}
+
+const section = <K extends keyof Policy>(key: K, layers: ReadonlyArray<Policy | undefined>): Policy[K] => {
+  let merged: Policy[K] | undefined = undefined
+  for (const layer of layers) {
+    const value = layer?.[key]
+    if (value === undefined) continue
+    merged =
+      value === false || merged === false || merged === undefined
+        ? value
+        : ({ ...(merged as object), ...(value as object) } as Policy[K])
+  }
+  return merged as Policy[K]
+}
+
+/**
+ * Merges policies, later ones winning field by field within each section.
+ *
+ * @example
+ * import { Policy } from "effect-llm-failover/router"
+ *
+ * const resolved = Policy.resolve(Policy.defaults, { retry: { maxAttempts: 3 } })
+ * resolved.retry.maxAttempts // 3
+ * resolved.retry.base // "200 millis"
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const resolve = (...layers: ReadonlyArray<Policy | undefined>): Resolved => {
+  const all = [defaults, ...layers]
+  const timeouts = section("timeouts", all)!
+  return {
+    retry: section("retry", all)!,
+    timeouts: {
+      attempt: Duration.decode(timeouts.attempt ?? defaults.timeouts.attempt),
+      firstToken: Duration.decode(timeouts.firstToken ?? defaults.timeouts.firstToken),
+      total: Duration.decode(timeouts.total ?? defaults.timeouts.total)
+    },
+    breaker: section("breaker", all)!,
+    bulkhead: section("bulkhead", all)!,
+    budget: section("budget", all)!
+  }
+}

@@ -1,0 +1,475 @@
+/**
+ * The router: failover chains of LLM targets, each wrapped in its resilience
+ * policy, with strategies, racing, hedging, streaming fallback and degraded
+ * mode. It provides `LanguageModel`, so app code that asks a
+ * `LanguageModel` gets failover without changing.
+ *
+ * @since 0.1.0
+ */
+import { Cause, Chunk, Context, Data, Duration, Effect, Layer, Option, PubSub, Ref, Scope, Stream } from "effect"
+import type { ChatChunk, ChatRequest, ChatResponse } from "../llm/Chat.js"
+import type { ChainExhausted, StreamInterrupted } from "../llm/FailoverError.js"
+import * as LanguageModel from "../llm/LanguageModel.js"
+import type { ContentFiltered, ProviderError } from "../llm/ProviderError.js"
+import { InvalidRequest } from "../llm/ProviderError.js"
+import * as Bulkhead from "../resilience/Bulkhead.js"
+import * as CircuitBreaker from "../resilience/CircuitBreaker.js"
+import * as Health from "../resilience/Health.js"
+import * as RetryBudget from "../resilience/RetryBudget.js"
+import type { Classifier } from "./Classifier.js"
+import * as DegradedCache from "./DegradedCache.js"
+import type { RouterEvent } from "./Events.js"
+import * as engine from "./internal/engine.js"
+import * as Policy from "./Policy.js"
+import * as Strategy from "./Strategy.js"
+
+// ---------------------------------------------------------------------------
+// Configuration
+// ---------------------------------------------------------------------------
+
+/**
+ * A target: one model at one provider, and its own policy.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export interface TargetConfig {
+  /** The model: a provider adapter, or any `LanguageModel.Service`. */
+  readonly model: LanguageModel.Service<ProviderError>
+  /** Its weight for the `weighted` strategy (default 1). */
+  readonly weight?: number
+  /** Overrides of the router's policy for this target. */
+  readonly policy?: Policy.Policy
+}
+
+/**
+ * A chain: the targets to try for a request, and how.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export interface ChainConfig {
+  /** Target names, primary first. */
+  readonly targets: ReadonlyArray<string>
+  /** How to order the targets per request (default `"priority"`). */
+  readonly strategy?: Strategy.Name | Strategy.Strategy
+  /** Overrides of retries and timeouts for this chain's requests. */
+  readonly policy?: Policy.ChainPolicy
+  /** Race the first N targets (in strategy order) at once. */
+  readonly race?: number
+  /** Hedge the first target with the next ones after a delay. */
+  readonly hedge?: Policy.HedgePolicy
+  /** The chain to try when a target refuses on content policy. */
+  readonly contentPolicy?: string
+  /** A static answer for degraded mode, when every target failed. */
+  readonly fallbackResponse?: string
+  /** Resume a stream that fails mid-way on the next target (default `false`). */
+  readonly continueStreams?: boolean
+}
+
+/**
+ * The router's whole configuration.
+ *
+ * @example
+ * import { Router } from "effect-llm-failover/router"
+ *
+ * declare const sonnet: LanguageModel.Service<ProviderError>
+ * declare const mini: LanguageModel.Service<ProviderError>
+ *
+ * const config: Router.Config = {
+ *   targets: { sonnet: { model: sonnet }, mini: { model: mini } },
+ *   chains: {
+ *     default: ["sonnet", "mini"],
+ *     budget: { targets: ["mini", "sonnet"], strategy: "cost" }
+ *   },
+ *   policy: { retry: { maxAttempts: 2 } }
+ * }
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export interface Config {
+  readonly targets: Readonly<Record<string, TargetConfig>>
+  readonly chains: Readonly<Record<string, ChainConfig | ReadonlyArray<string>>>
+  /** The chain for requests no classifier places (default: `"default"`, or the first chain). */
+  readonly defaultChain?: string
+  /** Picks a chain per request (task, tier). */
+  readonly classifier?: Classifier
+  /** The router-wide policy over the built-in defaults. */
+  readonly policy?: Policy.Policy
+  /** The health windows behind health-, latency- and p95-aware decisions. */
+  readonly health?: Health.HealthOptions
+  /** Degraded mode's last-known-good cache (`false` turns it off). */
+  readonly cache?: DegradedCache.Options | false
+  /** The share of served requests copied to a fallback target in the background (default 0). */
+  readonly shadowRate?: number
+}
+
+/**
+ * The router's configuration was inconsistent; `problems` lists every one.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class RouterConfigError extends Data.TaggedError("RouterConfigError")<{
+  readonly problems: ReadonlyArray<string>
+}> {
+  override get message() {
+    return `invalid router config:\n${this.problems.map((p) => `  - ${p}`).join("\n")}`
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Results
+// ---------------------------------------------------------------------------
+
+/**
+ * What happened while serving a request: who answered, every attempt with
+ * its error and duration, the fallbacks it took, its latency, usage and cost,
+ * and what it cost over the chain's first target.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Meta = engine.Meta
+
+/**
+ * A completion and how it was served.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Result {
+  readonly response: ChatResponse
+  readonly meta: Meta
+}
+
+/**
+ * A stream that has started: the metadata known at its first content chunk,
+ * the chunks (the first ones included), and the final metadata (with usage
+ * and cost) once the stream has ended.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StreamResult {
+  readonly meta: Meta
+  readonly chunks: Stream.Stream<ChatChunk, StreamInterrupted>
+  readonly done: Effect.Effect<Meta>
+}
+
+/**
+ * What a chain can fail with: only the request's own faults, or every
+ * target exhausted. A retriable provider error cannot escape a chain.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ChainError = InvalidRequest | ContentFiltered | ChainExhausted
+
+/**
+ * Options of one request.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RequestOptions {
+  /** The chain to use; without it the classifier, then the default chain, decide. */
+  readonly chain?: string
+}
+
+/**
+ * One target's live state, for dashboards.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TargetStatus {
+  readonly name: string
+  readonly provider: string
+  readonly model: string
+  readonly breaker: CircuitBreaker.Snapshot
+  readonly health: Health.HealthSnapshot
+}
+
+// ---------------------------------------------------------------------------
+// Service
+// ---------------------------------------------------------------------------
+
+/**
+ * The router's interface.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  /** One completion, with how it was served. */
+  readonly complete: (request: ChatRequest, options?: RequestOptions) => Effect.Effect<Result, ChainError>
+  /**
+   * A streamed completion. The effect succeeds once the first content chunk
+   * is in (so a failure before it falls back invisibly); the stream's
+   * resources live in the caller's scope.
+   */
+  readonly stream: (request: ChatRequest, options?: RequestOptions) => Effect.Effect<StreamResult, ChainError, Scope.Scope>
+  /** A `LanguageModel` over one chain (default: per request, as the classifier says). */
+  readonly languageModel: (chain?: string) => LanguageModel.Service<ChainError | StreamInterrupted>
+  /** The chain a request would use. */
+  readonly chainFor: (request: ChatRequest, options?: RequestOptions) => string | undefined
+  /** Every event, live, for as long as the stream is consumed. */
+  readonly events: Stream.Stream<RouterEvent>
+  /** Each target's breaker and health, now. */
+  readonly status: Effect.Effect<ReadonlyArray<TargetStatus>>
+  /** The configured chains' names. Each target is also a one-target chain under its own name. */
+  readonly chains: ReadonlyArray<string>
+  /** The targets' names (model aliases). */
+  readonly targets: ReadonlyArray<string>
+  /** Each target's circuit breaker, e.g. to isolate one by hand. */
+  readonly breaker: (target: string) => CircuitBreaker.CircuitBreaker | undefined
+}
+
+/**
+ * The router service tag.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class Router extends Context.Tag("effect-llm-failover/Router")<Router, Service>() {}
+
+const validate = (config: Config): ReadonlyArray<string> => {
+  const problems: Array<string> = []
+  const targetNames = new Set(Object.keys(config.targets))
+  const chainNames = Object.keys(config.chains)
+  if (chainNames.length === 0) problems.push("chains: at least one chain is needed")
+  for (const [name, raw] of Object.entries(config.chains)) {
+    const chain = normaliseChain(raw)
+    if (chain.targets.length === 0) problems.push(`chains.${name}: a chain needs at least one target`)
+    chain.targets.forEach((target, i) => {
+      if (!targetNames.has(target)) problems.push(`chains.${name}.targets[${i}]: unknown target "${target}"`)
+    })
+    if (chain.contentPolicy !== undefined && !(chain.contentPolicy in config.chains)) {
+      problems.push(`chains.${name}.contentPolicy: unknown chain "${chain.contentPolicy}"`)
+    }
+    if (chain.race !== undefined && (!Number.isInteger(chain.race) || chain.race < 1)) {
+      problems.push(`chains.${name}.race: must be a whole number of at least 1`)
+    }
+    if (chain.race !== undefined && chain.race > 1 && chain.hedge !== undefined) {
+      problems.push(`chains.${name}: race and hedge cannot both be set`)
+    }
+  }
+  if (config.defaultChain !== undefined && !(config.defaultChain in config.chains)) {
+    problems.push(`defaultChain: unknown chain "${config.defaultChain}"`)
+  }
+  for (const [name, target] of Object.entries(config.targets)) {
+    if (target.weight !== undefined && !(target.weight >= 0)) problems.push(`targets.${name}.weight: must be >= 0`)
+  }
+  if (config.shadowRate !== undefined && !(config.shadowRate >= 0 && config.shadowRate <= 1)) {
+    problems.push("shadowRate: must be between 0 and 1")
+  }
+  return problems
+}
+
+const normaliseChain = (raw: ChainConfig | ReadonlyArray<string>): ChainConfig =>
+  Array.isArray(raw) ? { targets: raw as ReadonlyArray<string> } : (raw as ChainConfig)
+
+const classifyExit = (exit: { readonly _tag: string; readonly cause?: unknown }, error: unknown) =>
+  exit._tag === "Success" ? "success" : error === undefined ? "ignored" : engine.classify(error as ProviderError)
+
+/**
+ * Builds a router. Its background work (shadow calls) lives in the scope.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { Chat } from "effect-llm-failover/llm"
+ * import { Router } from "effect-llm-failover/router"
+ *
+ * const program = Effect.gen(function* () {
+ *   const router = yield* Router.make(config)
+ *   const { response, meta } = yield* router.complete(Chat.prompt("Hello"))
+ *   yield* Effect.log(`${meta.provider}/${meta.model} answered after ${meta.fallbacks} fallbacks`)
+ * }).pipe(Effect.scoped)
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (config: Config): Effect.Effect<Service, RouterConfigError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const problems = validate(config)
+    if (problems.length > 0) return yield* Effect.fail(new RouterConfigError({ problems }))
+
+    const targets = new Map<string, engine.Target>()
+    for (const [name, target] of Object.entries(config.targets)) {
+      const policy = Policy.resolve(config.policy, target.policy)
+      targets.set(name, {
+        name,
+        model: target.model,
+        info: target.model.info,
+        weight: target.weight ?? 1,
+        policy,
+        breaker: yield* CircuitBreaker.make({
+          ...Policy.breakerOptions(policy.breaker),
+          name,
+          classify: (exit) => classifyExit(exit, exit._tag === "Failure" ? firstFailure(exit.cause) : undefined)
+        }),
+        bulkhead: policy.bulkhead === false ? undefined : yield* Bulkhead.make(policy.bulkhead),
+        budget: yield* RetryBudget.make(policy.budget)
+      })
+    }
+
+    const chains = new Map<string, engine.Chain>()
+    // Every target is also a chain of its own, under its name, unless a chain
+    // already has that name: a request can name a model alias directly.
+    const implicit = Object.keys(config.targets)
+      .filter((name) => !(name in config.chains))
+      .map((name) => [name, { targets: [name] }] as const)
+    for (const [name, raw] of [...Object.entries(config.chains), ...implicit]) {
+      const chain = normaliseChain(raw)
+      const members = chain.targets.map((targetName, priority) => {
+        const target = targets.get(targetName)!
+        return {
+          target,
+          priority,
+          policy: Policy.resolve(config.policy, target === undefined ? undefined : config.targets[targetName]?.policy, chain.policy)
+        }
+      })
+      const strategy = chain.strategy ?? "priority"
+      chains.set(name, {
+        name,
+        members,
+        strategy: typeof strategy === "function" ? strategy : Strategy.byName(strategy),
+        race: chain.race ?? 1,
+        hedge: chain.hedge,
+        contentPolicy: chain.contentPolicy,
+        fallbackResponse: chain.fallbackResponse,
+        continueStreams: chain.continueStreams ?? false,
+        total: members.reduce((max, m) => Duration.max(max, m.policy.timeouts.total), Duration.zero)
+      })
+    }
+
+    const defaultChain = config.defaultChain ?? ("default" in config.chains ? "default" : Object.keys(config.chains)[0]!)
+    const shared: engine.Shared = {
+      chains,
+      health: yield* Health.make<string>(config.health ?? {}),
+      cache: config.cache === false ? undefined : yield* DegradedCache.make(config.cache ?? {}),
+      events: yield* PubSub.sliding<RouterEvent>(4_096),
+      requestIds: yield* Ref.make(0),
+      shadowRate: config.shadowRate ?? 0,
+      scope: yield* Scope.Scope
+    }
+
+    const chainFor = (request: ChatRequest, options?: RequestOptions): string | undefined => {
+      if (options?.chain !== undefined) return chains.has(options.chain) ? options.chain : undefined
+      const picked = config.classifier?.(request)
+      return picked !== undefined && chains.has(picked) ? picked : defaultChain
+    }
+
+    const unknownChain = (name: string | undefined) =>
+      new InvalidRequest({ provider: "router", model: name ?? "", message: `unknown chain "${name}"` })
+
+    const resolveChain = (request: ChatRequest, options?: RequestOptions) => {
+      const name = chainFor(request, options)
+      const chain = name === undefined ? undefined : chains.get(name)
+      return chain === undefined ? Effect.fail(unknownChain(options?.chain)) : Effect.succeed(chain)
+    }
+
+    const complete: Service["complete"] = (request, options) =>
+      Effect.flatMap(resolveChain(request, options), (chain) => engine.complete(shared, chain, request))
+
+    const stream: Service["stream"] = (request, options) =>
+      Effect.flatMap(resolveChain(request, options), (chain) => engine.stream(shared, chain, request))
+
+    const languageModel: Service["languageModel"] = (chain) => {
+      const options = chain === undefined ? undefined : { chain }
+      const first = chains.get(chain ?? defaultChain)!.members[0]!.target
+      return {
+        info: first.info,
+        complete: (request) => Effect.map(complete(request, options), (result) => result.response),
+        stream: (request) => Stream.unwrapScoped(Effect.map(stream(request, options), (result) => result.chunks))
+      }
+    }
+
+    const status = Effect.forEach([...targets.values()], (target) =>
+      Effect.zipWith(target.breaker.snapshot, shared.health.snapshot(target.name), (breaker, health) => ({
+        name: target.name,
+        provider: target.info.provider,
+        model: target.info.model,
+        breaker,
+        health
+      }))
+    )
+
+    return {
+      complete,
+      stream,
+      languageModel,
+      chainFor,
+      events: Stream.fromPubSub(shared.events),
+      status,
+      chains: Object.keys(config.chains),
+      targets: [...targets.keys()],
+      breaker: (name) => targets.get(name)?.breaker
+    } satisfies Service
+  })
+
+const firstFailure = (cause: Cause.Cause<unknown>) => Option.getOrUndefined(Chunk.head(Cause.failures(cause)))
+
+/**
+ * A layer providing both the `Router` and, over its default chain (or the
+ * classifier's pick per request), the `LanguageModel`.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { Chat, LanguageModel } from "effect-llm-failover/llm"
+ * import { Router } from "effect-llm-failover/router"
+ *
+ * // unchanged app code: it asks a LanguageModel and gets failover
+ * const app = LanguageModel.complete(Chat.prompt("Hello"))
+ * const runnable = app.pipe(Effect.provide(Router.layer(config)))
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (config: Config): Layer.Layer<Router | LanguageModel.LanguageModel, RouterConfigError> =>
+  Layer.scopedContext(
+    Effect.map(make(config), (router) =>
+      Context.make(Router, router).pipe(Context.add(LanguageModel.LanguageModel, router.languageModel()))
+    )
+  )
+
+/**
+ * One completion through the `Router` in context.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { Chat } from "effect-llm-failover/llm"
+ * import { Router } from "effect-llm-failover/router"
+ *
+ * const program = Router.complete(Chat.prompt("Hi"), { chain: "premium" }).pipe(
+ *   Effect.tap(({ meta }) => Effect.log(`served by ${meta.target}`))
+ * )
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const complete = (request: ChatRequest, options?: RequestOptions): Effect.Effect<Result, ChainError, Router> =>
+  Effect.flatMap(Router, (router) => router.complete(request, options))
+
+/**
+ * A streamed completion through the `Router` in context.
+ *
+ * @example
+ * import { Effect, Stream } from "effect"
+ * import { Chat } from "effect-llm-failover/llm"
+ * import { Router } from "effect-llm-failover/router"
+ *
+ * const program = Effect.scoped(
+ *   Effect.flatMap(Router.stream(Chat.prompt("Tell a story")), ({ chunks }) => Stream.runDrain(chunks))
+ * )
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const stream = (
+  request: ChatRequest,
+  options?: RequestOptions
+): Effect.Effect<StreamResult, ChainError, Router | Scope.Scope> =>
+  Effect.flatMap(Router, (router) => router.stream(request, options))

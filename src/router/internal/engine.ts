@@ -1,0 +1,870 @@
+/**
+ * The router's engine: runs one request through a chain.
+ *
+ * A chain is a list of steps (a single target, a race group or a hedge
+ * group) folded with `orElse` semantics: a step that fails with `Next` hands
+ * over to the following step, a fatal error (`InvalidRequest`,
+ * `ContentFiltered`) ends the chain. Each target runs under its policy:
+ * context-window check, circuit breaker, bulkhead, per-attempt timeout, and
+ * retries with jittered backoff and Retry-After bounded by a retry budget.
+ *
+ * @internal
+ */
+import { Cause, Chunk, Clock, Data, Duration, Effect, Option, PubSub, Random, Ref, Scope, Stream } from "effect"
+import type { ChatChunk, ChatRequest, ChatResponse, Usage } from "../../llm/Chat.js"
+import * as Chat from "../../llm/Chat.js"
+import type { Attempt } from "../../llm/FailoverError.js"
+import { ChainExhausted, Rejected, StreamInterrupted } from "../../llm/FailoverError.js"
+import type { Service as LanguageModelService } from "../../llm/LanguageModel.js"
+import type { ModelInfo } from "../../llm/ModelInfo.js"
+import { cost as priceOf } from "../../llm/ModelInfo.js"
+import type { ContentFiltered, InvalidRequest, ProviderError } from "../../llm/ProviderError.js"
+import { isRetriable, retryAfter, Timeout } from "../../llm/ProviderError.js"
+import * as Tokens from "../../llm/Tokens.js"
+import type { Bulkhead } from "../../resilience/Bulkhead.js"
+import type { CircuitBreaker } from "../../resilience/CircuitBreaker.js"
+import * as Hedge from "../../resilience/Hedge.js"
+import type { HealthTracker } from "../../resilience/Health.js"
+import * as Retry from "../../resilience/Retry.js"
+import type { RetryBudget } from "../../resilience/RetryBudget.js"
+import type * as DegradedCache from "../DegradedCache.js"
+import type { RouterEvent } from "../Events.js"
+import type * as Policy from "../Policy.js"
+import type * as Strategy from "../Strategy.js"
+import { inChildScope } from "./scope.js"
+
+// ---------------------------------------------------------------------------
+// Runtime model
+// ---------------------------------------------------------------------------
+
+/** A target with its live resilience state. @internal */
+export interface Target {
+  readonly name: string
+  readonly model: LanguageModelService<ProviderError>
+  readonly info: ModelInfo
+  readonly weight: number
+  readonly breaker: CircuitBreaker
+  readonly bulkhead: Bulkhead | undefined
+  readonly budget: RetryBudget
+  readonly policy: Policy.Resolved
+}
+
+/** A chain's member: a target with the policy the chain runs it under. @internal */
+export interface Member {
+  readonly target: Target
+  readonly priority: number
+  readonly policy: Policy.Resolved
+}
+
+/** @internal */
+export interface Chain {
+  readonly name: string
+  readonly members: ReadonlyArray<Member>
+  readonly strategy: Strategy.Strategy
+  readonly race: number
+  readonly hedge: Policy.HedgePolicy | undefined
+  readonly contentPolicy: string | undefined
+  readonly fallbackResponse: string | undefined
+  readonly continueStreams: boolean
+  readonly total: Duration.Duration
+}
+
+/** What the router shares across requests. @internal */
+export interface Shared {
+  readonly chains: ReadonlyMap<string, Chain>
+  readonly health: HealthTracker<string>
+  readonly cache: DegradedCache.DegradedCache | undefined
+  readonly events: PubSub.PubSub<RouterEvent>
+  readonly requestIds: Ref.Ref<number>
+  readonly shadowRate: number
+  readonly scope: Scope.Scope
+}
+
+/** The outcome metadata of a request. @internal */
+export interface Meta {
+  readonly chain: string
+  readonly target: string
+  readonly provider: string
+  readonly model: string
+  readonly attempts: ReadonlyArray<Attempt>
+  readonly fallbacks: number
+  readonly latency: Duration.Duration
+  readonly usage: Usage
+  readonly cost: number
+  readonly costDelta: number
+  readonly degraded?: "cache" | "static"
+  readonly continued?: boolean
+}
+
+/** @internal */
+export type ChainError = InvalidRequest | ContentFiltered | ChainExhausted
+
+type Fatal = InvalidRequest | ContentFiltered
+
+/** A target is done for this request: go to the next one. */
+class Next extends Data.TaggedError("Next")<{ readonly target: string; readonly reason: string }> {}
+
+/** The request's total deadline passed. */
+class Deadline extends Data.TaggedError("Deadline") {}
+
+// ---------------------------------------------------------------------------
+// Per-request state
+// ---------------------------------------------------------------------------
+
+interface RequestState {
+  readonly id: number
+  readonly chain: Chain
+  readonly request: ChatRequest
+  readonly required: number
+  readonly startedAt: number
+  readonly attempts: Array<Attempt>
+  /** After a target reported ContextLengthExceeded: only larger windows are tried. */
+  minWindow: number
+  /** The member being called right now, for the deadline's record. */
+  current: Member | undefined
+}
+
+const newState = (shared: Shared, chain: Chain, request: ChatRequest) =>
+  Effect.zipWith(Ref.updateAndGet(shared.requestIds, (n) => n + 1), Clock.currentTimeMillis, (id, now) => ({
+    id,
+    chain,
+    request,
+    required: Tokens.required(request),
+    startedAt: now,
+    attempts: [],
+    minWindow: 0,
+    current: undefined
+  } satisfies RequestState as RequestState))
+
+const emit = (shared: Shared, event: RouterEvent): Effect.Effect<void> => PubSub.publish(shared.events, event)
+
+const targetFields = (state: RequestState, target: Target) => ({
+  chain: state.chain.name,
+  requestId: state.id,
+  target: target.name,
+  provider: target.info.provider,
+  model: target.info.model
+})
+
+// ---------------------------------------------------------------------------
+// Ordering
+// ---------------------------------------------------------------------------
+
+const estimatedCost = (info: ModelInfo, request: ChatRequest, inputTokens: number) =>
+  priceOf(info.price, { inputTokens, outputTokens: request.maxTokens ?? 256 })
+
+/** The chain's members in the order its strategy picks for this request. @internal */
+export const order = (shared: Shared, chain: Chain, request: ChatRequest): Effect.Effect<ReadonlyArray<Member>> =>
+  Effect.gen(function* () {
+    const inputTokens = Tokens.estimate(request)
+    const candidates: Array<Strategy.Candidate & { readonly member: Member }> = []
+    for (const member of chain.members) {
+      const { target } = member
+      const available = yield* target.breaker.isAvailable
+      const health = yield* shared.health.snapshot(target.name)
+      candidates.push({
+        member,
+        name: target.name,
+        info: target.info,
+        priority: member.priority,
+        weight: target.weight,
+        available,
+        degraded: health.degraded,
+        latencyMs: Option.match(health.latency, { onNone: () => undefined, onSome: (q) => Duration.toMillis(q.p50) }),
+        estimatedCost: estimatedCost(target.info, request, inputTokens)
+      })
+    }
+    const draws: Array<number> = []
+    for (let i = 0; i < candidates.length; i++) draws.push(yield* Random.next)
+    let next = 0
+    const ordered = chain.strategy(candidates, { request, random: () => draws[next++ % draws.length] ?? 0 })
+    return ordered.map((candidate) => (candidate as (typeof candidates)[number]).member)
+  })
+
+// ---------------------------------------------------------------------------
+// One target
+// ---------------------------------------------------------------------------
+
+const fits = (state: RequestState, target: Target) =>
+  target.info.contextWindow > state.minWindow && state.required <= target.info.contextWindow
+
+const record = (state: RequestState, target: Target, duration: Duration.Duration, error?: ProviderError | Rejected) =>
+  state.attempts.push({
+    target: target.name,
+    provider: target.info.provider,
+    model: target.info.model,
+    duration,
+    ...(error === undefined ? {} : { error })
+  })
+
+/** Whether an outcome says something about the target's health (the request's own faults do not). */
+const countsForHealth = (error: ProviderError | Rejected) =>
+  error._tag !== "Rejected" &&
+  error._tag !== "InvalidRequest" &&
+  error._tag !== "ContentFiltered" &&
+  error._tag !== "ContextLengthExceeded"
+
+const rejectedFrom = (target: Target, error: { readonly _tag: string; readonly retryAfter?: Duration.Duration }): Rejected =>
+  new Rejected({
+    provider: target.info.provider,
+    model: target.info.model,
+    reason: error._tag === "CircuitOpen" ? "circuit-open" : "bulkhead-full",
+    message: error._tag === "CircuitOpen" ? `circuit open for ${target.name}` : `too many calls in flight to ${target.name}`,
+    ...(error.retryAfter === undefined ? {} : { retryAfter: error.retryAfter })
+  })
+
+/**
+ * Wraps one call with the bookkeeping every attempt needs: events, the
+ * attempt record, health, and honouring a long Retry-After by opening the
+ * breaker for it.
+ */
+const observed = <A, R>(
+  shared: Shared,
+  state: RequestState,
+  member: Member,
+  attempt: number,
+  call: Effect.Effect<A, ProviderError | Rejected, R>,
+  onSuccess: (value: A) => { readonly usage?: Usage; readonly timeToFirstToken?: Duration.Duration }
+): Effect.Effect<A, ProviderError | Rejected, R> => {
+  const { target } = member
+  return Effect.gen(function* () {
+    const fields = targetFields(state, target)
+    const start = yield* Clock.currentTimeMillis
+    state.current = member
+    yield* emit(shared, { _tag: "AttemptStarted", ...fields, at: start, attempt })
+    const exit = yield* Effect.exit(call)
+    const end = yield* Clock.currentTimeMillis
+    const duration = Duration.millis(end - start)
+    if (exit._tag === "Success") {
+      record(state, target, duration)
+      const extra = onSuccess(exit.value)
+      yield* shared.health.record(target.name, {
+        success: true,
+        latency: duration,
+        ...(extra.timeToFirstToken === undefined ? {} : { timeToFirstToken: extra.timeToFirstToken })
+      })
+      yield* emit(shared, {
+        _tag: "AttemptSucceeded",
+        ...fields,
+        at: end,
+        attempt,
+        duration,
+        shadow: false,
+        ...(extra.usage === undefined ? {} : { usage: extra.usage, cost: priceOf(target.info.price, extra.usage) })
+      })
+      return exit.value
+    }
+    const failure = Option.getOrUndefined(Chunk.head(Cause.failures(exit.cause)))
+    if (failure === undefined) return yield* Effect.failCause(exit.cause) // interrupted or died: nothing to record
+    record(state, target, duration, failure)
+    if (countsForHealth(failure)) yield* shared.health.record(target.name, { success: false, latency: duration })
+    yield* emit(shared, { _tag: "AttemptFailed", ...fields, at: end, attempt, error: failure, duration })
+    const pushback = failure._tag === "Rejected" ? Option.none() : retryAfter(failure)
+    if (Option.isSome(pushback) && Duration.greaterThan(pushback.value, member.policy.retry.retryAfterCap ?? "10 seconds")) {
+      yield* target.breaker.forceOpen(pushback.value)
+    }
+    return yield* Effect.fail(failure)
+  })
+}
+
+
+/** Retries one member's calls by its policy, then settles the outcome as success, `Next` or fatal. */
+const runMember = <A, R>(
+  shared: Shared,
+  state: RequestState,
+  member: Member,
+  once: (attempt: number) => Effect.Effect<A, ProviderError | Rejected, R>
+): Effect.Effect<A, Next | Fatal, R> =>
+  Effect.suspend(() => {
+    const { target } = member
+    if (!fits(state, target)) {
+      const error = new Rejected({
+        provider: target.info.provider,
+        model: target.info.model,
+        reason: "context-too-small",
+        message: `about ${state.required} tokens do not fit ${target.name}'s window of ${target.info.contextWindow}`
+      })
+      record(state, target, Duration.zero, error)
+      return Effect.fail(new Next({ target: target.name, reason: "ContextLengthExceeded" }))
+    }
+    let attempt = 0
+    const budget: RetryBudget = {
+      ...target.budget,
+      recordSuccess: target.budget.recordSuccess,
+      recordFailure: target.budget.recordFailure,
+      tokens: target.budget.tokens,
+      tryAcquire: Effect.tap(target.budget.tryAcquire, (allowed) =>
+        allowed
+          ? Effect.void
+          : Effect.flatMap(Clock.currentTimeMillis, (at) =>
+              emit(shared, { _tag: "BudgetExhausted", chain: state.chain.name, requestId: state.id, at, target: target.name })
+            )
+      )
+    }
+    const { retryAfterCap, ...backoff } = member.policy.retry
+    return Effect.suspend(() => once(++attempt)).pipe(
+      Retry.retry({
+        ...backoff,
+        ...(retryAfterCap === undefined ? {} : { retryAfterCap }),
+        while: isRetriable,
+        retryAfter: (error) => (error._tag === "Rejected" ? Option.none() : retryAfter(error)),
+        budget
+      }),
+      Effect.catchAll((error): Effect.Effect<never, Next | Fatal> => {
+        switch (error._tag) {
+          case "InvalidRequest":
+          case "ContentFiltered":
+            return Effect.fail(error)
+          case "ContextLengthExceeded":
+            state.minWindow = Math.max(state.minWindow, target.info.contextWindow)
+            break
+        }
+        return Effect.fail(new Next({ target: target.name, reason: error._tag === "Rejected" ? error.reason : error._tag }))
+      })
+    )
+  })
+
+const guard = <A, R>(target: Target, call: Effect.Effect<A, ProviderError, R>) => {
+  const bulkheaded = target.bulkhead === undefined ? call : target.bulkhead.run(call)
+  return target.breaker.protect(bulkheaded).pipe(
+    Effect.catchTags({
+      CircuitOpen: (error) => Effect.fail(rejectedFrom(target, error)),
+      BulkheadRejected: () => Effect.fail(rejectedFrom(target, { _tag: "BulkheadRejected" }))
+    })
+  ) as Effect.Effect<A, ProviderError | Rejected, R>
+}
+
+const attemptTimeout = (member: Member, phase: "attempt" | "first-token", after: Duration.Duration) =>
+  new Timeout({
+    provider: member.target.info.provider,
+    model: member.target.info.model,
+    message: `no ${phase === "attempt" ? "answer" : "first token"} from ${member.target.name} within ${Duration.format(after)}`,
+    phase,
+    after
+  })
+
+/** One whole completion from one member. @internal */
+const completeOnce = (shared: Shared, state: RequestState, member: Member) => (attempt: number) =>
+  observed(
+    shared,
+    state,
+    member,
+    attempt,
+    guard(
+      member.target,
+      Effect.timeoutFail(member.target.model.complete(state.request), {
+        duration: member.policy.timeouts.attempt,
+        onTimeout: () => attemptTimeout(member, "attempt", member.policy.timeouts.attempt)
+      })
+    ),
+    (response: ChatResponse) => ({ usage: response.usage })
+  )
+
+// ---------------------------------------------------------------------------
+// Streams: one member, up to its first content chunk
+// ---------------------------------------------------------------------------
+
+/** A stream that has produced its first content: the head chunks and the rest to pull. @internal */
+export interface Started {
+  readonly member: Member
+  readonly head: ReadonlyArray<ChatChunk>
+  readonly pull: Effect.Effect<Chunk.Chunk<ChatChunk>, Option.Option<ProviderError>>
+  readonly finish: (error: ProviderError | undefined) => Effect.Effect<void>
+  readonly timeToFirstToken: Duration.Duration
+  readonly done: boolean
+}
+
+const streamOnce =
+  (shared: Shared, state: RequestState, member: Member) =>
+  (attempt: number): Effect.Effect<Started, ProviderError | Rejected, Scope.Scope> => {
+    const { target } = member
+    const open = Effect.gen(function* () {
+      const permit = yield* target.breaker.acquire.pipe(
+        Effect.catchTag("CircuitOpen", (error) => Effect.fail(rejectedFrom(target, error)))
+      )
+      if (target.bulkhead !== undefined) {
+        yield* target.bulkhead.acquire.pipe(
+          Effect.catchTag("BulkheadRejected", () => Effect.fail(rejectedFrom(target, { _tag: "BulkheadRejected" })))
+        )
+      }
+      const start = yield* Clock.currentTimeMillis
+      const pull = yield* Stream.toPull(target.model.stream(state.request))
+      const head: Array<ChatChunk> = []
+      const firstToken = member.policy.timeouts.firstToken
+      const readHead = Effect.gen(function* () {
+        while (true) {
+          const chunk = yield* Effect.either(pull)
+          if (chunk._tag === "Left") {
+            if (Option.isSome(chunk.left)) return yield* Effect.fail(chunk.left.value)
+            return true // ended before any content: an empty answer
+          }
+          for (const c of chunk.right) head.push(c)
+          if (Chunk.some(chunk.right, Chat.isContent)) return false
+        }
+      })
+      const exit = yield* Effect.exit(
+        Effect.timeoutFail(readHead, { duration: firstToken, onTimeout: () => attemptTimeout(member, "first-token", firstToken) })
+      )
+      const ttft = Duration.millis((yield* Clock.currentTimeMillis) - start)
+      if (exit._tag === "Failure") {
+        const elapsed = Duration.millis((yield* Clock.currentTimeMillis) - start)
+        const failure = Option.getOrUndefined(Chunk.head(Cause.failures(exit.cause)))
+        yield* permit.record(failure === undefined ? "ignored" : classify(failure), elapsed)
+        return yield* Effect.failCause(exit.cause)
+      }
+      let finished = false
+      const finish = (error: ProviderError | undefined) =>
+        Effect.suspend(() => {
+          if (finished) return Effect.void
+          finished = true
+          return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            permit.record(error === undefined ? "success" : classify(error), Duration.millis(now - start))
+          )
+        })
+      yield* Effect.addFinalizer(() => finish(undefined))
+      const done = exit.value
+      if (done) yield* finish(undefined)
+      return { member, head, pull, finish, timeToFirstToken: ttft, done } satisfies Started
+    })
+    return observed(shared, state, member, attempt, inChildScope(open), (started: Started) => ({
+      timeToFirstToken: started.timeToFirstToken
+    })) as Effect.Effect<Started, ProviderError | Rejected, Scope.Scope>
+  }
+
+/** How a provider error counts for the breaker: the request's own faults are ignored. @internal */
+export const classify = (error: ProviderError): "failure" | "ignored" =>
+  error._tag === "InvalidRequest" || error._tag === "ContentFiltered" || error._tag === "ContextLengthExceeded"
+    ? "ignored"
+    : "failure"
+
+// ---------------------------------------------------------------------------
+// Steps and the chain
+// ---------------------------------------------------------------------------
+
+type Runner<A, R> = (member: Member) => Effect.Effect<A, Next | Fatal, R>
+
+interface Step<A, R> {
+  readonly first: Member
+  readonly run: Effect.Effect<A, Next | Fatal, R>
+}
+
+/** The outcome of a group of members run together: fatal if any was fatal, else `Next`. */
+const settleGroup = (errors: ReadonlyArray<Next | Fatal>, last: Member): Next | Fatal =>
+  errors.find((error): error is Fatal => error._tag !== "Next") ??
+  new Next({ target: last.target.name, reason: errors.at(-1)?._tag === "Next" ? (errors.at(-1) as Next).reason : "failed" })
+
+/** Races the members at once: the first success wins and the losers are interrupted. */
+const raceStep = <A, R>(members: ReadonlyArray<Member>, run: Runner<A, R>): Step<A, R> => ({
+  first: members[0]!,
+  run: Effect.suspend(() => {
+    const errors: Array<Next | Fatal> = []
+    const racers = members.map((member) => Effect.tapError(run(member), (error) => Effect.sync(() => errors.push(error))))
+    return Effect.raceAll(racers).pipe(Effect.mapError(() => settleGroup(errors, members.at(-1)!)))
+  })
+})
+
+/** Hedges the members: the next starts after the delay, or at once when one fails. */
+const hedgeStep = <A, R>(
+  shared: Shared,
+  members: ReadonlyArray<Member>,
+  hedge: Policy.HedgePolicy,
+  run: Runner<A, R>
+): Step<A, R> => ({
+  first: members[0]!,
+  run: Effect.gen(function* () {
+    const delay = hedge.delay === "p95" ? yield* p95Delay(shared, members[0]!) : Duration.decode(hedge.delay)
+    const [head, ...rest] = members.map((member, index) =>
+      index === 0
+        ? run(member)
+        : // a hedge spends the hedged target's retry budget
+          Effect.flatMap(member.target.budget.tryAcquire, (allowed) =>
+            allowed ? run(member) : Effect.fail(new Next({ target: member.target.name, reason: "budget-exhausted" }))
+          )
+    )
+    return yield* Hedge.run([head!, ...rest], { delay }).pipe(
+      Effect.mapError((failed) => settleGroup(failed.errors as ReadonlyArray<Next | Fatal>, members.at(-1)!))
+    )
+  })
+})
+
+const p95Delay = (shared: Shared, member: Member) =>
+  Effect.map(shared.health.snapshot(member.target.name), (snapshot) =>
+    Option.match(snapshot.latency, { onNone: () => Duration.seconds(2), onSome: (q) => q.p95 })
+  )
+
+/** Splits the ordered members into steps by the chain's race and hedge settings. */
+const steps = <A, R>(shared: Shared, chain: Chain, ordered: ReadonlyArray<Member>, run: Runner<A, R>): Array<Step<A, R>> => {
+  const result: Array<Step<A, R>> = []
+  let rest = ordered
+  if (chain.race > 1 && ordered.length > 1) {
+    result.push(raceStep(ordered.slice(0, chain.race), run))
+    rest = ordered.slice(chain.race)
+  } else if (chain.hedge !== undefined && ordered.length > 1) {
+    const size = 1 + Math.max(1, chain.hedge.maxHedges ?? 1)
+    result.push(hedgeStep(shared, ordered.slice(0, size), chain.hedge, run))
+    rest = ordered.slice(size)
+  }
+  for (const member of rest) result.push({ first: member, run: run(member) })
+  return result
+}
+
+/** Folds the steps with `orElse` semantics: `Next` moves on (and says so), fatal errors end the chain. */
+const fold = <A, R>(shared: Shared, state: RequestState, all: ReadonlyArray<Step<A, R>>): Effect.Effect<A, Next | Fatal, R> =>
+  all.reduce<Effect.Effect<A, Next | Fatal, R> | undefined>(
+    (chain, step) =>
+      chain === undefined
+        ? step.run
+        : Effect.catchTag(chain, "Next", (previous) =>
+            Effect.zipRight(
+              Effect.flatMap(Clock.currentTimeMillis, (at) =>
+                emit(shared, {
+                  _tag: "Fallback",
+                  chain: state.chain.name,
+                  requestId: state.id,
+                  at,
+                  from: previous.target,
+                  to: step.first.target.name,
+                  reason: previous.reason
+                })
+              ),
+              step.run
+            )
+          ),
+    undefined
+  ) ?? Effect.fail(new Next({ target: state.chain.name, reason: "empty chain" }))
+
+/** Runs the chain under its total deadline. */
+const runChain = <A, R>(shared: Shared, state: RequestState, run: Runner<A, R>): Effect.Effect<A, Next | Fatal, R> =>
+  Effect.gen(function* () {
+    const ordered = yield* order(shared, state.chain, state.request)
+    return yield* fold(shared, state, steps(shared, state.chain, ordered, run))
+  }).pipe(
+    Effect.timeoutFail({ duration: state.chain.total, onTimeout: () => new Deadline() }),
+    Effect.catchTag("Deadline", () =>
+      Effect.suspend(() => {
+        const member = state.current
+        if (member !== undefined) {
+          record(state, member.target, Duration.zero, attemptTimeout(member, "attempt", state.chain.total).pipe((t) =>
+            new Timeout({ ...t, phase: "total", message: `the request's deadline of ${Duration.format(state.chain.total)} passed` })
+          ))
+        }
+        return Effect.fail(new Next({ target: member?.target.name ?? state.chain.name, reason: "deadline" }))
+      })
+    )
+  )
+
+const distinctTargets = (attempts: ReadonlyArray<Attempt>, except: string) => {
+  const seen = new Set<string>()
+  for (const attempt of attempts) if (attempt.target !== except) seen.add(attempt.target)
+  return seen.size
+}
+
+const metaFor = (state: RequestState, member: Member, usage: Usage, now: number): Meta => {
+  const first = state.chain.members[0]!.target
+  const cost = priceOf(member.target.info.price, usage)
+  return {
+    chain: state.chain.name,
+    target: member.target.name,
+    provider: member.target.info.provider,
+    model: member.target.info.model,
+    attempts: state.attempts,
+    fallbacks: distinctTargets(state.attempts, member.target.name),
+    latency: Duration.millis(now - state.startedAt),
+    usage,
+    cost,
+    costDelta: cost - priceOf(first.info.price, usage)
+  }
+}
+
+const exhausted = (state: RequestState) =>
+  new ChainExhausted({
+    chain: state.chain.name,
+    message: `every target of chain "${state.chain.name}" failed: ${summary(state.attempts)}`,
+    attempts: state.attempts
+  })
+
+const summary = (attempts: ReadonlyArray<Attempt>) => {
+  const last = new Map<string, string>()
+  for (const attempt of attempts) {
+    if (attempt.error !== undefined) {
+      last.set(attempt.target, attempt.error._tag === "Rejected" ? attempt.error.reason : attempt.error._tag)
+    }
+  }
+  return [...last].map(([target, reason]) => `${target} (${reason})`).join(", ") || "no target was tried"
+}
+
+/** Degraded mode: the last good answer to this request, or the chain's static answer. */
+const degraded = (shared: Shared, state: RequestState) =>
+  Effect.gen(function* () {
+    const cached = shared.cache === undefined ? undefined : yield* shared.cache.get(state.request)
+    const source = cached !== undefined ? "cache" : state.chain.fallbackResponse !== undefined ? "static" : undefined
+    if (source === undefined) return Option.none<{ response: ChatResponse; meta: Meta }>()
+    const now = yield* Clock.currentTimeMillis
+    const response: ChatResponse = cached ?? {
+      id: `degraded-${state.id}`,
+      provider: "degraded",
+      model: "static",
+      text: state.chain.fallbackResponse!,
+      toolCalls: [],
+      finishReason: "stop",
+      usage: { inputTokens: 0, outputTokens: 0 }
+    }
+    yield* emit(shared, { _tag: "DegradedResponse", chain: state.chain.name, requestId: state.id, at: now, source })
+    return Option.some({
+      response,
+      meta: {
+        chain: state.chain.name,
+        target: source,
+        provider: response.provider,
+        model: response.model,
+        attempts: state.attempts,
+        fallbacks: distinctTargets(state.attempts, ""),
+        latency: Duration.millis(now - state.startedAt),
+        usage: { inputTokens: 0, outputTokens: 0 },
+        cost: 0,
+        costDelta: 0,
+        degraded: source
+      } satisfies Meta
+    })
+  })
+
+const finished = (shared: Shared, state: RequestState, outcome: "success" | "degraded" | "failure", meta?: Meta) =>
+  Effect.flatMap(Clock.currentTimeMillis, (at) =>
+    emit(shared, {
+      _tag: "RequestFinished",
+      chain: state.chain.name,
+      requestId: state.id,
+      at,
+      outcome,
+      ...(meta === undefined || meta.degraded !== undefined ? {} : { target: meta.target }),
+      fallbacks: meta?.fallbacks ?? distinctTargets(state.attempts, ""),
+      latency: Duration.millis(at - state.startedAt),
+      cost: meta?.cost ?? 0,
+      costDelta: meta?.costDelta ?? 0
+    })
+  )
+
+/** Sends a sampled copy of a served request to the chain's next target, in the background. */
+const shadow = (shared: Shared, state: RequestState, served: Member) =>
+  Effect.gen(function* () {
+    if (shared.shadowRate <= 0) return
+    if ((yield* Random.next) >= shared.shadowRate) return
+    const member = state.chain.members.find((m) => m !== served && fits(state, m.target))
+    if (member === undefined) return
+    const call = Effect.gen(function* () {
+      const start = yield* Clock.currentTimeMillis
+      const exit = yield* Effect.exit(guard(member.target, member.target.model.complete(state.request)))
+      const end = yield* Clock.currentTimeMillis
+      const latency = Duration.millis(end - start)
+      if (exit._tag === "Success") {
+        yield* shared.health.record(member.target.name, { success: true, latency })
+        yield* emit(shared, {
+          _tag: "AttemptSucceeded",
+          ...targetFields(state, member.target),
+          at: end,
+          attempt: 1,
+          duration: latency,
+          usage: exit.value.usage,
+          cost: priceOf(member.target.info.price, exit.value.usage),
+          shadow: true
+        })
+      } else {
+        const failure = Option.getOrUndefined(Chunk.head(Cause.failures(exit.cause)))
+        if (failure !== undefined && countsForHealth(failure)) {
+          yield* shared.health.record(member.target.name, { success: false, latency })
+        }
+      }
+    })
+    yield* Effect.forkIn(call, shared.scope)
+  })
+
+/** One completion through a chain. @internal */
+export const complete = (
+  shared: Shared,
+  chain: Chain,
+  request: ChatRequest,
+  depth = 0
+): Effect.Effect<{ readonly response: ChatResponse; readonly meta: Meta }, ChainError> =>
+  Effect.gen(function* () {
+    const state = yield* newState(shared, chain, request)
+    const exit = yield* Effect.exit(
+      runChain(shared, state, (member) => runMember(shared, state, member, completeOnce(shared, state, member)).pipe(
+        Effect.map((response) => ({ response, member }))
+      ))
+    )
+    if (exit._tag === "Success") {
+      const { response, member } = exit.value
+      const meta = metaFor(state, member, response.usage, yield* Clock.currentTimeMillis)
+      if (shared.cache !== undefined) yield* shared.cache.set(request, response)
+      yield* finished(shared, state, "success", meta)
+      yield* shadow(shared, state, member)
+      return { response, meta }
+    }
+    const failure = Option.getOrUndefined(Chunk.head(Cause.failures(exit.cause)))
+    if (failure === undefined) return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
+    if (failure._tag === "ContentFiltered" && chain.contentPolicy !== undefined && depth === 0) {
+      const policyChain = shared.chains.get(chain.contentPolicy)
+      if (policyChain !== undefined) return yield* complete(shared, policyChain, request, depth + 1)
+    }
+    if (failure._tag !== "Next") {
+      yield* finished(shared, state, "failure")
+      return yield* Effect.fail(failure)
+    }
+    const fallback = yield* degraded(shared, state)
+    if (Option.isSome(fallback)) {
+      yield* finished(shared, state, "degraded", fallback.value.meta)
+      return fallback.value
+    }
+    yield* finished(shared, state, "failure")
+    return yield* Effect.fail(exhausted(state))
+  })
+
+// ---------------------------------------------------------------------------
+// Streaming through a chain
+// ---------------------------------------------------------------------------
+
+/** A started stream: its metadata so far, the chunks, and the final metadata once it ends. @internal */
+export interface StreamStart {
+  readonly meta: Meta
+  readonly chunks: Stream.Stream<ChatChunk, StreamInterrupted>
+  readonly done: Effect.Effect<Meta>
+}
+
+/** Starts a stream through a chain, falling back freely until the first content chunk. @internal */
+export const stream = (
+  shared: Shared,
+  chain: Chain,
+  request: ChatRequest,
+  depth = 0
+): Effect.Effect<StreamStart, ChainError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const state = yield* newState(shared, chain, request)
+    const exit = yield* Effect.exit(
+      runChain(shared, state, (member) => runMember(shared, state, member, streamOnce(shared, state, member)))
+    )
+    if (exit._tag === "Success") return yield* streamFrom(shared, state, exit.value, depth)
+    const failure = Option.getOrUndefined(Chunk.head(Cause.failures(exit.cause)))
+    if (failure === undefined) return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
+    if (failure._tag === "ContentFiltered" && chain.contentPolicy !== undefined && depth === 0) {
+      const policyChain = shared.chains.get(chain.contentPolicy)
+      if (policyChain !== undefined) return yield* stream(shared, policyChain, request, depth + 1)
+    }
+    if (failure._tag !== "Next") {
+      yield* finished(shared, state, "failure")
+      return yield* Effect.fail(failure)
+    }
+    const fallback = yield* degraded(shared, state)
+    if (Option.isSome(fallback)) {
+      const { response, meta } = fallback.value
+      yield* finished(shared, state, "degraded", meta)
+      return {
+        meta,
+        chunks: Stream.make<Array<ChatChunk>>({ _tag: "TextDelta", text: response.text }, { _tag: "Finish", reason: "stop" }),
+        done: Effect.succeed(meta)
+      } satisfies StreamStart
+    }
+    yield* finished(shared, state, "failure")
+    return yield* Effect.fail(exhausted(state))
+  })
+
+/**
+ * The usage of a stream: what the provider reported, or, for a stream cut
+ * before its usage arrived, an estimate from the prompt and the text sent.
+ */
+const usageOf = (request: ChatRequest, acc: ReturnType<typeof Chat.accumulator>, error: ProviderError | undefined): Usage => {
+  const reported = acc.response().usage
+  if (error === undefined || reported.outputTokens > 0 || acc.text().length === 0) return reported
+  return { inputTokens: Tokens.estimate(request), outputTokens: Math.ceil(acc.text().length / 4) }
+}
+
+/** The metadata of a stream that resumed on another target: both parts, as one request. */
+const joined = (first: Meta, resumed: Meta): Meta => ({
+  ...resumed,
+  chain: first.chain,
+  attempts: [...first.attempts, ...resumed.attempts],
+  fallbacks: first.fallbacks + resumed.fallbacks + 1,
+  latency: Duration.sum(first.latency, resumed.latency),
+  usage: {
+    inputTokens: first.usage.inputTokens + resumed.usage.inputTokens,
+    outputTokens: first.usage.outputTokens + resumed.usage.outputTokens
+  },
+  cost: first.cost + resumed.cost,
+  costDelta: first.costDelta + resumed.costDelta,
+  continued: true
+})
+
+const continuation = (request: ChatRequest, partial: string): ChatRequest => ({
+  ...request,
+  messages: [
+    ...request.messages,
+    { role: "assistant", content: partial },
+    { role: "user", content: "Continue exactly where your previous message stopped. Do not repeat any of it." }
+  ]
+})
+
+const streamFrom = (shared: Shared, state: RequestState, started: Started, depth: number) =>
+  Effect.gen(function* () {
+    const { member } = started
+    const now = yield* Clock.currentTimeMillis
+    const acc = Chat.accumulator({ id: `${state.chain.name}-${state.id}`, provider: member.target.info.provider, model: member.target.info.model })
+    for (const chunk of started.head) acc.add(chunk)
+    const initial = metaFor(state, member, { inputTokens: 0, outputTokens: 0 }, now)
+    const scope = yield* Scope.Scope
+    let final: Meta = initial
+    // A stream that fails mid-way may resume on the next target (opt-in); its
+    // request then finishes when the continuation does.
+    const mayContinue = state.chain.continueStreams && depth === 0
+    const settle = (error: ProviderError | undefined) =>
+      Effect.gen(function* () {
+        yield* started.finish(error)
+        const end = yield* Clock.currentTimeMillis
+        final = metaFor(state, member, usageOf(state.request, acc, error), end)
+        yield* shared.health.record(member.target.name, {
+          success: error === undefined,
+          latency: Duration.sum(Duration.millis(end - now), started.timeToFirstToken),
+          timeToFirstToken: started.timeToFirstToken
+        })
+        if (error === undefined || !mayContinue) yield* finished(shared, state, error === undefined ? "success" : "failure", final)
+      })
+    const rest: Stream.Stream<ChatChunk, ProviderError> = started.done
+      ? Stream.empty
+      : Stream.repeatEffectChunkOption(started.pull)
+    const onFailure = (error: ProviderError): Stream.Stream<ChatChunk, StreamInterrupted> => {
+      const partial = acc.text()
+      const interrupted = new StreamInterrupted({
+        chain: state.chain.name,
+        provider: member.target.info.provider,
+        model: member.target.info.model,
+        message: `${member.target.name} failed after content was sent: ${error.message}`,
+        partialText: partial,
+        cause: error
+      })
+      if (!mayContinue) return Stream.fail(interrupted)
+      const others: Chain = { ...state.chain, members: state.chain.members.filter((m) => m !== member) }
+      return Stream.unwrap(
+        stream(shared, others, continuation(state.request, partial), depth + 1).pipe(
+          Scope.extend(scope),
+          Effect.map((next) =>
+            Stream.concat(
+              next.chunks,
+              Stream.execute(Effect.flatMap(next.done, (resumed) => Effect.sync(() => (final = joined(final, resumed)))))
+            )
+          ),
+          Effect.catchAll(() =>
+            Effect.as(finished(shared, state, "failure", final), Stream.fail(interrupted))
+          )
+        )
+      )
+    }
+    const chunks = Stream.fromIterable(started.head).pipe(
+      Stream.concat(Stream.tap(rest, (chunk) => Effect.sync(() => acc.add(chunk)))),
+      Stream.tapError((error) => settle(error)),
+      Stream.onDone(() => settle(undefined)),
+      Stream.catchAll(onFailure)
+    )
+    return {
+      meta: initial,
+      chunks,
+      done: Effect.sync(() => final)
+    } satisfies StreamStart
+  })

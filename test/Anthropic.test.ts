@@ -1,0 +1,293 @@
+/**
+ * The Anthropic Messages adapter against the mock server: the exact wire
+ * request (system lifted, max_tokens always sent, tool_use / tool_result
+ * blocks), JSON and streamed answers with usage, and Anthropic's own failure
+ * shapes (529, in-stream overloaded_error, "prompt is too long", refusal).
+ * (The fault matrix shared by the three adapters is in HttpErrors.test.ts.)
+ */
+import { NodeHttpClient } from "@effect/platform-node"
+import { describe, expect, layer } from "@effect/vitest"
+import { ConfigProvider, Effect, Layer, Redacted, Stream } from "effect"
+import * as Chat from "../src/llm/Chat.js"
+import * as LanguageModel from "../src/llm/LanguageModel.js"
+import * as Anthropic from "../src/providers/Anthropic.js"
+import * as MockServer from "../src/testing/MockServer.js"
+
+const key = Redacted.make("sk-ant-test")
+
+/** An SSE body the mock sends as is, to feed the decoder events it never makes. */
+const sse = (...events: ReadonlyArray<{ readonly type: string; readonly [key: string]: unknown }>) =>
+  MockServer.status(200, {
+    body: events.map((event) => `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`).join("")
+  })
+
+layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Anthropic", (it) => {
+  describe("wire request", () => {
+    it.scoped("lifts system messages, always sends max_tokens, maps tools, results and images", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const model = yield* Anthropic.make({
+          model: "claude-sonnet-4-5",
+          apiKey: key,
+          baseUrl: server.baseUrls.anthropic,
+          headers: { "anthropic-beta": "tools-2024" }
+        })
+        yield* model.complete({
+          messages: [
+            { role: "system", content: "Be terse." },
+            { role: "system", content: "Answer in English." },
+            {
+              role: "user",
+              content: [
+                { type: "text", text: "Look:" },
+                { type: "image", url: "data:image/png;base64,iVBORw0KGgo=" },
+                { type: "image", url: "https://example.com/cat.png" }
+              ]
+            },
+            {
+              role: "assistant",
+              content: "Let me check.",
+              toolCalls: [
+                { id: "toolu_1", name: "lookup", arguments: "{\"q\":\"cat\"}" },
+                { id: "toolu_2", name: "lookup", arguments: "not json" }
+              ]
+            },
+            { role: "tool", toolCallId: "toolu_1", content: "a cat" },
+            { role: "tool", toolCallId: "toolu_2", content: "no idea" },
+            { role: "user", content: "So?" }
+          ],
+          temperature: 1.5,
+          topP: 0.5,
+          stop: ["\n\nHuman:"],
+          tools: [{ name: "lookup", description: "Look up", parameters: { type: "object" } }],
+          toolChoice: "required"
+        })
+        const [sent] = server.requests()
+        expect(sent?.path).toBe("/v1/messages")
+        expect(sent?.headers["x-api-key"]).toBe("sk-ant-test")
+        expect(sent?.headers["anthropic-version"]).toBe("2023-06-01")
+        expect(sent?.headers["anthropic-beta"]).toBe("tools-2024")
+        expect(sent?.headers.authorization).toBeUndefined()
+        expect(sent?.body).toEqual({
+          model: "claude-sonnet-4-5",
+          max_tokens: 4096,
+          system: "Be terse.\n\nAnswer in English.",
+          messages: [
+            {
+              role: "user",
+              content: [
+                { type: "text", text: "Look:" },
+                { type: "image", source: { type: "base64", media_type: "image/png", data: "iVBORw0KGgo=" } },
+                { type: "image", source: { type: "url", url: "https://example.com/cat.png" } }
+              ]
+            },
+            {
+              role: "assistant",
+              content: [
+                { type: "text", text: "Let me check." },
+                { type: "tool_use", id: "toolu_1", name: "lookup", input: { q: "cat" } },
+                { type: "tool_use", id: "toolu_2", name: "lookup", input: {} }
+              ]
+            },
+            {
+              role: "user",
+              content: [
+                { type: "tool_result", tool_use_id: "toolu_1", content: "a cat" },
+                { type: "tool_result", tool_use_id: "toolu_2", content: "no idea" },
+                { type: "text", text: "So?" }
+              ]
+            }
+          ],
+          temperature: 1,
+          top_p: 0.5,
+          stop_sequences: ["\n\nHuman:"],
+          tools: [{ name: "lookup", description: "Look up", input_schema: { type: "object" } }],
+          tool_choice: { type: "any" }
+        })
+      })
+    )
+
+    it.scoped("max_tokens comes from the request, else the maxTokens option; tool choices map", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const model = yield* Anthropic.make({ model: "m", baseUrl: server.url, maxTokens: 1000, version: "2099-01-01" })
+        yield* model.complete(Chat.prompt("a"))
+        yield* model.complete(Chat.prompt("b", { maxTokens: 12, toolChoice: { name: "f" } }))
+        yield* Stream.runDrain(model.stream(Chat.prompt("c", { toolChoice: "none" })))
+        const bodies = server.requests().map((r) => r.body as Record<string, unknown>)
+        expect(bodies.map((b) => [b.max_tokens, b.tool_choice, b.stream])).toEqual([
+          [1000, undefined, undefined],
+          [12, { type: "tool", name: "f" }, undefined],
+          [1000, { type: "none" }, true]
+        ])
+        expect(bodies[0]?.messages).toEqual([{ role: "user", content: "a" }])
+        expect(server.requests()[0]?.headers["anthropic-version"]).toBe("2099-01-01")
+        expect(server.requests()[2]?.headers.accept).toBe("text/event-stream")
+      })
+    )
+  })
+
+  describe("answers", () => {
+    const reply: MockServer.Reply = {
+      text: "Two tools.",
+      toolCalls: [
+        { id: "toolu_a", name: "one", arguments: { x: 1 } },
+        { id: "toolu_b", name: "two", arguments: { y: "z" } }
+      ],
+      usage: { inputTokens: 30, outputTokens: 12 }
+    }
+
+    it.scoped("reads a JSON message with text, tool calls and usage", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make({ reply })
+        const model = yield* Anthropic.make({ model: "claude-haiku-4-5", apiKey: key, baseUrl: server.url })
+        expect(yield* model.complete(Chat.prompt("hi"))).toEqual({
+          id: "msg_mock_0",
+          provider: "anthropic",
+          model: "claude-haiku-4-5",
+          text: "Two tools.",
+          toolCalls: [
+            { id: "toolu_a", name: "one", arguments: "{\"x\":1}" },
+            { id: "toolu_b", name: "two", arguments: "{\"y\":\"z\"}" }
+          ],
+          finishReason: "tool_calls",
+          usage: { inputTokens: 30, outputTokens: 12 }
+        })
+      })
+    )
+
+    it.scoped("streams text, numbers tool calls in block order, skips pings, ends on message_stop with usage", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make({ reply })
+        const model = yield* Anthropic.make({ model: "claude-haiku-4-5", apiKey: key, baseUrl: server.url })
+        const chunks = Array.from(yield* Stream.runCollect(model.stream(Chat.prompt("hi"))))
+        expect(chunks).toEqual([
+          { _tag: "TextDelta", text: "Two " },
+          { _tag: "TextDelta", text: "tools." },
+          { _tag: "ToolCallDelta", index: 0, id: "toolu_a", name: "one", arguments: "" },
+          { _tag: "ToolCallDelta", index: 0, arguments: "{\"x" },
+          { _tag: "ToolCallDelta", index: 0, arguments: "\":1}" },
+          { _tag: "ToolCallDelta", index: 1, id: "toolu_b", name: "two", arguments: "" },
+          { _tag: "ToolCallDelta", index: 1, arguments: "{\"y\"" },
+          { _tag: "ToolCallDelta", index: 1, arguments: ":\"z\"}" },
+          { _tag: "Finish", reason: "tool_calls" },
+          { _tag: "Usage", usage: { inputTokens: 30, outputTokens: 12 } }
+        ])
+      })
+    )
+
+    it.scoped("counts cache reads and writes as input, skips thinking and unknown events", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make({
+          faults: [
+            MockServer.status(200, {
+              body: {
+                id: "msg_1",
+                model: "claude-sonnet-4-5",
+                content: [{ type: "thinking", thinking: "hmm" }, { type: "text", text: "ok" }],
+                stop_reason: "max_tokens",
+                usage: { input_tokens: 5, output_tokens: 9, cache_creation_input_tokens: 100, cache_read_input_tokens: 1000 }
+              }
+            }),
+            sse(
+              { type: "message_start", message: { id: "msg_2", usage: { input_tokens: 4, cache_read_input_tokens: 6 } } },
+              { type: "content_block_start", index: 0, content_block: { type: "thinking", thinking: "" } },
+              { type: "content_block_delta", index: 0, delta: { type: "thinking_delta", thinking: "hmm" } },
+              { type: "content_block_delta", index: 0, delta: { type: "signature_delta", signature: "sig" } },
+              { type: "content_block_stop", index: 0 },
+              { type: "some_future_event", detail: 1 },
+              { type: "content_block_start", index: 1, content_block: { type: "text", text: "Hi" } },
+              { type: "content_block_delta", index: 1, delta: { type: "text_delta", text: "!" } },
+              { type: "message_delta", delta: { stop_reason: "end_turn" }, usage: { output_tokens: 3 } },
+              { type: "message_stop" }
+            )
+          ]
+        })
+        const model = yield* Anthropic.make({ model: "claude-sonnet-4-5", baseUrl: server.url })
+        const json = yield* model.complete(Chat.prompt("hi"))
+        expect([json.text, json.finishReason, json.usage]).toEqual(["ok", "length", { inputTokens: 1105, outputTokens: 9 }])
+        const streamed = yield* Chat.collect(model.stream(Chat.prompt("hi")), { id: "", provider: "", model: "" })
+        expect([streamed.text, streamed.finishReason, streamed.usage]).toEqual([
+          "Hi!",
+          "stop",
+          { inputTokens: 10, outputTokens: 3 }
+        ])
+      })
+    )
+  })
+
+  describe("failures", () => {
+    it.scoped("HTTP 529 and an in-stream overloaded_error are Overloaded", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make({
+          faults: [MockServer.status(529, { retryAfter: { seconds: 4 } }), MockServer.streamError(5)]
+        })
+        const model = yield* Anthropic.make({ model: "m", baseUrl: server.url })
+        const status = yield* Effect.flip(model.complete(Chat.prompt("hi")))
+        expect(status).toMatchObject({ _tag: "Overloaded", status: 529, message: "Overloaded" })
+        const text: Array<string> = []
+        const inStream = yield* Effect.flip(
+          Stream.runForEach(model.stream(Chat.prompt("hi")), (chunk) =>
+            Effect.sync(() => chunk._tag === "TextDelta" && text.push(chunk.text))
+          )
+        )
+        expect(inStream).toMatchObject({ _tag: "Overloaded", message: "Overloaded" })
+        expect(text).toEqual(["Hello ", "from "])
+      })
+    )
+
+    it.scoped("'prompt is too long' is ContextLengthExceeded with both numbers", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make({ faults: [MockServer.contextLengthExceeded] })
+        const model = yield* Anthropic.make({ model: "m", baseUrl: server.url })
+        expect(yield* Effect.flip(model.complete(Chat.prompt("hi")))).toMatchObject({
+          _tag: "ContextLengthExceeded",
+          contextWindow: 200000,
+          requestedTokens: 208310
+        })
+      })
+    )
+
+    it.scoped("a refusal stop is ContentFiltered, JSON and streaming", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make({ reply: { text: "I won't", finishReason: "content_filter" } })
+        const model = yield* Anthropic.make({ model: "m", baseUrl: server.url })
+        const json = yield* Effect.flip(model.complete(Chat.prompt("hi")))
+        const streamed = yield* Effect.flip(Stream.runDrain(model.stream(Chat.prompt("hi"))))
+        for (const error of [json, streamed]) expect(error).toMatchObject({ _tag: "ContentFiltered", reason: "refusal" })
+      })
+    )
+
+    it.scoped("a known event of the wrong shape is MalformedResponse", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make({
+          faults: [
+            sse(
+              { type: "message_start", message: { id: "m" } },
+              { type: "content_block_delta", index: 0, delta: { type: "text_delta" } }
+            )
+          ]
+        })
+        const model = yield* Anthropic.make({ model: "m", baseUrl: server.url })
+        const error = yield* Effect.flip(Stream.runDrain(model.stream(Chat.prompt("hi"))))
+        expect(error._tag).toBe("MalformedResponse")
+        expect(error.message).toContain("content_block_delta")
+      })
+    )
+  })
+
+  it.scoped("info defaults to known windows and prices; layerConfig reads ANTHROPIC_API_KEY", () =>
+    Effect.gen(function* () {
+      const sonnet = yield* Anthropic.make({ model: "claude-sonnet-4-5-20250929" })
+      expect([sonnet.info.contextWindow, sonnet.info.price]).toEqual([200_000, { input: 3, output: 15 }])
+      expect((yield* Anthropic.make({ model: "claude-next" })).info.contextWindow).toBe(200_000)
+
+      const server = yield* MockServer.make()
+      const config = Layer.setConfigProvider(ConfigProvider.fromMap(new Map([["ANTHROPIC_API_KEY", "sk-ant-env"]])))
+      yield* LanguageModel.complete(Chat.prompt("hi")).pipe(
+        Effect.provide(Anthropic.layerConfig({ model: "m", baseUrl: server.url }).pipe(Layer.provide(config)))
+      )
+      expect(server.requests()[0]?.headers["x-api-key"]).toBe("sk-ant-env")
+    })
+  )
+})

@@ -1,0 +1,950 @@
+import { assert, describe, expect, it } from "@effect/vitest"
+import {
+  Cause,
+  Chunk,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  Option,
+  Queue,
+  Ref,
+  Schema,
+  Stream,
+  TestClock
+} from "effect"
+import * as BreakerStore from "../src/resilience/BreakerStore.js"
+import * as CircuitBreaker from "../src/resilience/CircuitBreaker.js"
+
+// ---------------------------------------------------------------------------
+// helpers
+// ---------------------------------------------------------------------------
+
+const fail = Effect.fail("boom" as const)
+const succeed = Effect.succeed("ok" as const)
+
+/** Runs `n` calls through the breaker, ignoring their results. */
+const calls = <E>(breaker: CircuitBreaker.CircuitBreaker<E>, n: number, call: Effect.Effect<unknown, E>) =>
+  Effect.forEach(Array.from({ length: n }), () => Effect.exit(breaker.protect(call)), { discard: true })
+
+/**
+ * The CircuitOpen a rejected call failed with. Anything else is a defect
+ * described in words (not the value, which may hold the whole runtime).
+ */
+const rejection = <A, E>(effect: Effect.Effect<A, E | CircuitBreaker.CircuitOpen>) =>
+  Effect.flatMap(Effect.exit(effect), (exit) => {
+    const error = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
+    return Option.isSome(error) && error.value instanceof CircuitBreaker.CircuitOpen
+      ? Effect.succeed(error.value)
+      : Effect.dieMessage(`expected CircuitOpen, got ${Exit.isSuccess(exit) ? "a success" : Cause.pretty(exit.cause)}`)
+  })
+
+const millis = (duration: Duration.Duration) => Duration.toMillis(duration)
+
+/** Lets forked fibers run until `condition` holds (bounded, so a bug fails fast). */
+const eventually = <E, R>(condition: Effect.Effect<boolean, E, R>, label: string) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 200; i++) {
+      if (yield* condition) return
+      yield* Effect.yieldNow()
+    }
+    return yield* Effect.dieMessage(`condition never held: ${label}`)
+  })
+
+/** A breaker tripped by `threshold` consecutive failures, opened by them. */
+const tripped = (options: CircuitBreaker.Options = {}, threshold = 1) =>
+  Effect.gen(function*() {
+    const breaker = yield* CircuitBreaker.make({ trip: CircuitBreaker.consecutiveFailures(threshold), ...options })
+    yield* calls(breaker, threshold, fail)
+    assert.strictEqual((yield* breaker.snapshot).state, "open")
+    return breaker
+  })
+
+// ---------------------------------------------------------------------------
+// closed -> open
+// ---------------------------------------------------------------------------
+
+describe("CircuitBreaker", () => {
+  describe("consecutive failures", () => {
+    it.effect("the default trips on the 5th failure in a row, for 30 seconds", () =>
+      Effect.gen(function*() {
+        const breaker = yield* CircuitBreaker.make({ name: "upstream" })
+        yield* calls(breaker, 4, fail)
+        let snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.state, "closed")
+        assert.strictEqual(snapshot.consecutiveFailures, 4)
+        yield* calls(breaker, 1, fail)
+        snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.state, "open")
+        assert.strictEqual(snapshot.trips, 1)
+        assert.strictEqual(snapshot.openUntil, 30_000)
+        assert.strictEqual(millis(snapshot.retryAfter), 30_000)
+      }))
+
+    it.effect("a success starts the count over", () =>
+      Effect.gen(function*() {
+        const breaker = yield* CircuitBreaker.make({ trip: CircuitBreaker.consecutiveFailures(3) })
+        yield* calls(breaker, 2, fail)
+        yield* calls(breaker, 1, succeed)
+        yield* calls(breaker, 2, fail)
+        const snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.state, "closed")
+        assert.strictEqual(snapshot.consecutiveFailures, 2)
+        yield* calls(breaker, 1, fail)
+        assert.strictEqual((yield* breaker.snapshot).state, "open")
+      }))
+
+    it.effect("a defect is a failure", () =>
+      Effect.gen(function*() {
+        const breaker = yield* CircuitBreaker.make({ trip: CircuitBreaker.consecutiveFailures(2) })
+        yield* calls(breaker, 2, Effect.die("bug"))
+        assert.strictEqual((yield* breaker.snapshot).state, "open")
+      }))
+  })
+
+  describe("open", () => {
+    it.effect("rejects with CircuitOpen carrying the name and the time left, without running the call", () =>
+      Effect.gen(function*() {
+        const breaker = yield* tripped({ name: "search", openDuration: { base: "10 seconds" } })
+        yield* TestClock.adjust("4 seconds")
+        const ran = yield* Ref.make(0)
+        const error = yield* rejection(breaker.protect(Ref.update(ran, (n) => n + 1)))
+        assert.strictEqual(error._tag, "CircuitOpen")
+        assert.strictEqual(error.name, "search")
+        assert.strictEqual(millis(error.retryAfter), 6_000)
+        assert.match(error.message, /"search" is open; retry after 6s/)
+        assert.strictEqual(yield* Ref.get(ran), 0)
+        assert.isFalse(yield* breaker.isAvailable)
+        const acquired = yield* rejection(breaker.acquire)
+        assert.strictEqual(millis(acquired.retryAfter), 6_000)
+      }))
+
+    it("CircuitOpen is a Schema.TaggedError that round-trips", () => {
+        const error = new CircuitBreaker.CircuitOpen({ name: "x", retryAfter: Duration.seconds(3) })
+        const encoded = Schema.encodeSync(CircuitBreaker.CircuitOpen)(error)
+        const decoded = Schema.decodeUnknownSync(CircuitBreaker.CircuitOpen)(JSON.parse(JSON.stringify(encoded)))
+        assert.strictEqual(decoded.name, "x")
+        assert.isTrue(Duration.equals(decoded.retryAfter, Duration.seconds(3)))
+        assert.instanceOf(decoded, CircuitBreaker.CircuitOpen)
+    })
+
+    it.effect("becomes half-open at the deadline, not before", () =>
+      Effect.gen(function*() {
+        const breaker = yield* tripped({ openDuration: { base: "10 seconds" } })
+        yield* TestClock.adjust(Duration.millis(9_999))
+        assert.isFalse(yield* breaker.isAvailable)
+        assert.strictEqual((yield* breaker.snapshot).state, "open")
+        yield* TestClock.adjust(Duration.millis(1))
+        assert.isTrue(yield* breaker.isAvailable)
+        const snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.state, "half-open")
+        assert.strictEqual(millis(snapshot.retryAfter), 0)
+      }))
+  })
+
+  // -------------------------------------------------------------------------
+  // half-open
+  // -------------------------------------------------------------------------
+
+  describe("half-open", () => {
+    it.effect("a successful probe closes the breaker and resets the trip count", () =>
+      Effect.gen(function*() {
+        const breaker = yield* tripped({ openDuration: { base: "10 seconds" } })
+        yield* TestClock.adjust("10 seconds")
+        assert.strictEqual(yield* breaker.protect(succeed), "ok")
+        const snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.state, "closed")
+        assert.strictEqual(snapshot.trips, 0)
+        // the next trip starts from the base duration again
+        yield* calls(breaker, 1, fail)
+        assert.strictEqual((yield* breaker.snapshot).openUntil, 10_000 + 10_000)
+      }))
+
+    it.effect("a failed probe re-opens for the backed-off duration, up to the cap", () =>
+      Effect.gen(function*() {
+        const breaker = yield* tripped({ openDuration: { base: "10 seconds", factor: 3, cap: "60 seconds" } })
+        const expected = [30_000, 60_000, 60_000]
+        for (const duration of expected) {
+          const before = yield* breaker.snapshot
+          yield* TestClock.adjust(before.retryAfter)
+          const now = before.openUntil!
+          yield* calls(breaker, 1, fail)
+          const after = yield* breaker.snapshot
+          assert.strictEqual(after.state, "open")
+          assert.strictEqual(after.openUntil, now + duration)
+          assert.strictEqual(millis(after.retryAfter), duration)
+        }
+        assert.strictEqual((yield* breaker.snapshot).trips, 4)
+      }))
+
+    it.effect("admits exactly halfOpenProbes concurrent probes and rejects the rest", () =>
+      Effect.gen(function*() {
+        const breaker = yield* tripped({ halfOpenProbes: 3, openDuration: { base: "5 seconds" } })
+        yield* TestClock.adjust("5 seconds")
+        const gate = yield* Deferred.make<void>()
+        const started = yield* Ref.make(0)
+        const probe = Effect.zipRight(Ref.update(started, (n) => n + 1), Deferred.await(gate))
+        const fibers = yield* Effect.forEach(
+          Array.from({ length: 10 }),
+          () => Effect.fork(Effect.exit(breaker.protect(probe)))
+        )
+        // the rejected ones finish without waiting for the gate
+        const done = () => fibers.filter((fiber) => fiber.unsafePoll() !== null)
+        yield* eventually(Effect.sync(() => done().length === 7), "7 calls rejected")
+        assert.strictEqual(yield* Ref.get(started), 3)
+        const rejected = done()
+        for (const fiber of rejected) {
+          const exit = yield* Fiber.join(fiber)
+          assert.isTrue(Exit.isFailure(exit))
+          const error = Option.getOrThrow(Cause.failureOption((exit as Exit.Failure<unknown, unknown>).cause))
+          assert.instanceOf(error, CircuitBreaker.CircuitOpen)
+          assert.strictEqual(millis((error as CircuitBreaker.CircuitOpen).retryAfter), 0)
+        }
+        assert.strictEqual((yield* breaker.snapshot).probesInFlight, 3)
+        assert.isFalse(yield* breaker.isAvailable)
+        yield* Deferred.succeed(gate, undefined)
+        yield* Effect.forEach(fibers, Fiber.join, { discard: true })
+        assert.strictEqual(yield* Ref.get(started), 3)
+        assert.strictEqual((yield* breaker.snapshot).state, "closed")
+      }))
+
+    it.effect("closes only once every probe succeeded; a later probe failure re-opens", () =>
+      Effect.gen(function*() {
+        const breaker = yield* tripped({ halfOpenProbes: 3, openDuration: { base: "5 seconds" } })
+        yield* TestClock.adjust("5 seconds")
+        const permits = [yield* breaker.acquire, yield* breaker.acquire, yield* breaker.acquire]
+        yield* rejection(breaker.acquire)
+        yield* permits[0]!.record("success")
+        yield* permits[1]!.record("success")
+        let snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.state, "half-open")
+        assert.strictEqual(snapshot.probesInFlight, 1)
+        // successful probes keep their slots: still nothing else admitted
+        yield* rejection(breaker.acquire)
+        yield* permits[2]!.record("failure")
+        snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.state, "open")
+        assert.strictEqual(snapshot.trips, 2)
+        assert.strictEqual(millis(snapshot.retryAfter), 10_000)
+      }))
+
+    it.effect("an ignored probe frees its slot without changing state", () =>
+      Effect.gen(function*() {
+        const breaker = yield* tripped({ openDuration: { base: "5 seconds" } })
+        yield* TestClock.adjust("5 seconds")
+        const probe = yield* breaker.acquire
+        yield* rejection(breaker.acquire)
+        yield* probe.record("ignored")
+        const snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.state, "half-open")
+        assert.strictEqual(snapshot.probesInFlight, 0)
+        assert.isTrue(yield* breaker.isAvailable)
+        assert.strictEqual(yield* breaker.protect(succeed), "ok")
+        assert.strictEqual((yield* breaker.snapshot).state, "closed")
+      }))
+
+    it.effect("an interrupted probe frees its slot", () =>
+      Effect.gen(function*() {
+        const breaker = yield* tripped({ openDuration: { base: "5 seconds" } })
+        yield* TestClock.adjust("5 seconds")
+        const started = yield* Deferred.make<void>()
+        const fiber = yield* Effect.fork(breaker.protect(Effect.zipRight(Deferred.succeed(started, undefined), Effect.never)))
+        yield* Deferred.await(started)
+        assert.strictEqual((yield* breaker.snapshot).probesInFlight, 1)
+        yield* Fiber.interrupt(fiber)
+        const snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.state, "half-open")
+        assert.strictEqual(snapshot.probesInFlight, 0)
+        assert.strictEqual(yield* breaker.protect(succeed), "ok")
+      }))
+  })
+
+  // -------------------------------------------------------------------------
+  // rate strategies
+  // -------------------------------------------------------------------------
+
+  describe("failure rate", () => {
+    it.effect("over a count window: trips at the threshold once minimumCalls are in", () =>
+      Effect.gen(function*() {
+        const breaker = yield* CircuitBreaker.make({
+          trip: CircuitBreaker.failureRate({ threshold: 0.5, window: CircuitBreaker.countWindow(4), minimumCalls: 4 })
+        })
+        yield* calls(breaker, 1, fail)
+        yield* calls(breaker, 1, succeed)
+        yield* calls(breaker, 1, fail) // 2 of 3 failed, but only 3 calls
+        let snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.state, "closed")
+        assert.strictEqual(snapshot.callsInWindow, 3)
+        assert.closeTo(snapshot.failureRate!, 2 / 3, 1e-9)
+        yield* calls(breaker, 1, succeed) // 2 of 4 = 0.5
+        snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.state, "open")
+        assert.strictEqual(snapshot.trips, 1)
+      }))
+
+    it.effect("over a count window: old calls slide out", () =>
+      Effect.gen(function*() {
+        const breaker = yield* CircuitBreaker.make({
+          trip: CircuitBreaker.failureRate({ threshold: 0.75, window: CircuitBreaker.countWindow(4) })
+        })
+        // F F S S: 0.5; then S: window F S S S = 0.25; then F F: S S F F = 0.5
+        yield* calls(breaker, 2, fail)
+        yield* calls(breaker, 3, succeed)
+        yield* calls(breaker, 2, fail)
+        let snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.state, "closed")
+        assert.strictEqual(snapshot.callsInWindow, 4)
+        assert.strictEqual(snapshot.failureRate, 0.5)
+        yield* calls(breaker, 1, fail) // S F F F = 0.75
+        snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.state, "open")
+      }))
+
+    it.effect("minimumCalls is respected even at a 100% failure rate", () =>
+      Effect.gen(function*() {
+        const breaker = yield* CircuitBreaker.make({
+          trip: CircuitBreaker.failureRate({ threshold: 0.1, window: CircuitBreaker.countWindow(20), minimumCalls: 6 })
+        })
+        yield* calls(breaker, 5, fail)
+        assert.strictEqual((yield* breaker.snapshot).state, "closed")
+        yield* calls(breaker, 1, fail)
+        assert.strictEqual((yield* breaker.snapshot).state, "open")
+      }))
+
+    it.effect("over a time window: trips on the calls of the period", () =>
+      Effect.gen(function*() {
+        const breaker = yield* CircuitBreaker.make({
+          trip: CircuitBreaker.failureRate({
+            threshold: 1,
+            window: CircuitBreaker.timeWindow("60 seconds", 6),
+            minimumCalls: 4
+          })
+        })
+        yield* calls(breaker, 2, fail)
+        yield* TestClock.adjust("30 seconds")
+        yield* calls(breaker, 1, fail)
+        assert.strictEqual((yield* breaker.snapshot).state, "closed")
+        yield* TestClock.adjust("29 seconds")
+        yield* calls(breaker, 1, fail)
+        const snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.state, "open")
+        assert.strictEqual(snapshot.callsInWindow, 4)
+      }))
+
+    it.effect("over a time window: old buckets expire", () =>
+      Effect.gen(function*() {
+        const breaker = yield* CircuitBreaker.make({
+          trip: CircuitBreaker.failureRate({
+            threshold: 1,
+            window: CircuitBreaker.timeWindow("60 seconds", 6),
+            minimumCalls: 4
+          })
+        })
+        yield* calls(breaker, 3, fail) // bucket [0, 10s)
+        yield* TestClock.adjust("55 seconds") // bucket [50s, 60s): window still spans [0, 60s)
+        assert.strictEqual((yield* breaker.snapshot).callsInWindow, 3)
+        yield* TestClock.adjust("5 seconds") // bucket [60s, 70s): the first bucket is gone
+        assert.strictEqual((yield* breaker.snapshot).callsInWindow, 0)
+        yield* calls(breaker, 3, fail)
+        let snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.state, "closed")
+        assert.strictEqual(snapshot.callsInWindow, 3)
+        // a long silence clears every bucket at once
+        yield* TestClock.adjust("10 minutes")
+        yield* calls(breaker, 3, fail)
+        snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.state, "closed")
+        assert.strictEqual(snapshot.callsInWindow, 3)
+        yield* calls(breaker, 1, fail)
+        assert.strictEqual((yield* breaker.snapshot).state, "open")
+      }))
+  })
+
+  describe("slow-call rate", () => {
+    const slowBreaker = (threshold: number) =>
+      CircuitBreaker.make({
+        openDuration: { base: "10 seconds" },
+        trip: CircuitBreaker.slowCallRate({
+          threshold,
+          slowCallDuration: "1 second",
+          window: CircuitBreaker.countWindow(4),
+          minimumCalls: 4
+        })
+      })
+
+    /** A call that takes `duration` of TestClock time and then ends with `result`. */
+    const timed = <E>(
+      breaker: CircuitBreaker.CircuitBreaker,
+      duration: Duration.DurationInput,
+      result: Effect.Effect<unknown, E>
+    ) =>
+      Effect.gen(function*() {
+        const fiber = yield* Effect.fork(Effect.exit(breaker.protect(Effect.zipRight(Effect.sleep(duration), result))))
+        yield* TestClock.adjust(duration)
+        return yield* Fiber.join(fiber)
+      })
+
+    it.effect("counts slow calls, successful or not, and trips at the threshold", () =>
+      Effect.gen(function*() {
+        const breaker = yield* slowBreaker(0.5)
+        yield* timed(breaker, "2 seconds", succeed)
+        yield* timed(breaker, "1 second", succeed) // exactly the limit: not slow
+        yield* timed(breaker, "10 millis", fail)
+        let snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.state, "closed")
+        assert.closeTo(snapshot.slowCallRate!, 1 / 3, 1e-9)
+        yield* timed(breaker, "3 seconds", fail) // 2 of 4 slow
+        snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.state, "open")
+        assert.strictEqual(snapshot.slowCallRate, 0.5)
+      }))
+
+    it.effect("a slow successful probe re-opens the breaker", () =>
+      Effect.gen(function*() {
+        const breaker = yield* slowBreaker(1)
+        for (let i = 0; i < 4; i++) yield* timed(breaker, "2 seconds", succeed)
+        assert.strictEqual((yield* breaker.snapshot).state, "open")
+        yield* TestClock.adjust("10 seconds")
+        const exit = yield* timed(breaker, "2 seconds", succeed)
+        assert.deepStrictEqual(exit, Exit.succeed("ok"))
+        let snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.state, "open")
+        assert.strictEqual(snapshot.trips, 2)
+        yield* TestClock.adjust(snapshot.retryAfter)
+        yield* timed(breaker, "500 millis", succeed)
+        snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.state, "closed")
+      }))
+
+    it.effect("permits record an explicit duration", () =>
+      Effect.gen(function*() {
+        const breaker = yield* slowBreaker(1)
+        for (let i = 0; i < 4; i++) {
+          const permit = yield* breaker.acquire
+          yield* permit.record("success", "5 seconds")
+        }
+        assert.strictEqual((yield* breaker.snapshot).state, "open")
+      }))
+  })
+
+  it.effect("several strategies: the first to trip opens, every one counts every call", () =>
+    Effect.gen(function*() {
+      const transitions: Array<CircuitBreaker.Transition> = []
+      const breaker = yield* CircuitBreaker.make({
+        trip: [
+          CircuitBreaker.consecutiveFailures(3),
+          CircuitBreaker.failureRate({ threshold: 0.5, window: CircuitBreaker.countWindow(10), minimumCalls: 10 })
+        ],
+        store: BreakerStore.make({ onTransition: (t) => transitions.push(t) })
+      })
+      yield* calls(breaker, 2, fail)
+      yield* calls(breaker, 1, succeed)
+      const snapshot = yield* breaker.snapshot
+      assert.strictEqual(snapshot.callsInWindow, 3)
+      assert.closeTo(snapshot.failureRate!, 2 / 3, 1e-9)
+      yield* calls(breaker, 3, fail)
+      assert.deepStrictEqual(transitions.map((t) => t.reason), ["consecutive-failures"])
+    }))
+
+  // -------------------------------------------------------------------------
+  // manual control
+  // -------------------------------------------------------------------------
+
+  describe("manual control", () => {
+    it.effect("forceOpen opens until now + duration without counting a trip", () =>
+      Effect.gen(function*() {
+        const breaker = yield* CircuitBreaker.make({ openDuration: { base: "10 seconds" } })
+        yield* TestClock.adjust("1 second")
+        yield* breaker.forceOpen("20 seconds")
+        let snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.state, "open")
+        assert.strictEqual(snapshot.openUntil, 21_000)
+        assert.strictEqual(snapshot.trips, 0)
+        assert.strictEqual(millis((yield* rejection(breaker.protect(succeed))).retryAfter), 20_000)
+        // a shorter force keeps the later deadline; a longer one extends it
+        yield* breaker.forceOpen("5 seconds")
+        assert.strictEqual((yield* breaker.snapshot).openUntil, 21_000)
+        yield* breaker.forceOpen("30 seconds")
+        assert.strictEqual((yield* breaker.snapshot).openUntil, 31_000)
+        // the probe after a forced open backs off from the base
+        yield* TestClock.adjust("30 seconds")
+        yield* calls(breaker, 1, fail)
+        snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.trips, 1)
+        assert.strictEqual(millis(snapshot.retryAfter), 10_000)
+      }))
+
+    it.effect("isolate holds the breaker open until reset", () =>
+      Effect.gen(function*() {
+        const breaker = yield* CircuitBreaker.make({ name: "db" })
+        yield* breaker.isolate
+        yield* TestClock.adjust("1 day")
+        const error = yield* rejection(breaker.protect(succeed))
+        assert.isFalse(Duration.isFinite(error.retryAfter))
+        assert.match(error.message, /isolated/)
+        assert.isFalse(yield* breaker.isAvailable)
+        yield* breaker.forceOpen("1 second")
+        assert.strictEqual((yield* breaker.snapshot).state, "isolated")
+        yield* breaker.reset
+        assert.strictEqual((yield* breaker.snapshot).state, "closed")
+        assert.strictEqual(yield* breaker.protect(succeed), "ok")
+      }))
+
+    it.effect("reset closes and clears every counter and the trip count", () =>
+      Effect.gen(function*() {
+        const breaker = yield* CircuitBreaker.make({
+          trip: [
+            CircuitBreaker.consecutiveFailures(3),
+            CircuitBreaker.failureRate({ threshold: 0.5, window: CircuitBreaker.countWindow(4) })
+          ],
+          openDuration: { base: "10 seconds" }
+        })
+        yield* calls(breaker, 3, fail)
+        yield* TestClock.adjust("10 seconds")
+        yield* calls(breaker, 1, fail) // probe fails: trip 2
+        assert.strictEqual((yield* breaker.snapshot).trips, 2)
+        yield* breaker.reset
+        let snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.state, "closed")
+        assert.strictEqual(snapshot.trips, 0)
+        assert.strictEqual(snapshot.consecutiveFailures, 0)
+        assert.strictEqual(snapshot.callsInWindow, 0)
+        yield* calls(breaker, 2, fail)
+        yield* breaker.reset
+        yield* calls(breaker, 2, fail)
+        snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.state, "closed")
+        assert.strictEqual(snapshot.consecutiveFailures, 2)
+      }))
+  })
+
+  // -------------------------------------------------------------------------
+  // outcomes
+  // -------------------------------------------------------------------------
+
+  describe("classifier", () => {
+    class BadRequest {
+      readonly _tag = "BadRequest"
+    }
+    class Unavailable {
+      readonly _tag = "Unavailable"
+    }
+    const classify: CircuitBreaker.Classifier<BadRequest | Unavailable> = (exit) =>
+      Exit.isFailure(exit) && Option.exists(Cause.failureOption(exit.cause), (e) => e._tag === "BadRequest")
+        ? "ignored"
+        : CircuitBreaker.defaultClassifier(exit)
+
+    it.effect("ignored errors change nothing", () =>
+      Effect.gen(function*() {
+        const breaker = yield* CircuitBreaker.make({ trip: CircuitBreaker.consecutiveFailures(2), classify })
+        yield* calls(breaker, 1, Effect.fail(new Unavailable()))
+        yield* calls(breaker, 10, Effect.fail(new BadRequest()))
+        let snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.state, "closed")
+        assert.strictEqual(snapshot.consecutiveFailures, 1)
+        yield* calls(breaker, 1, Effect.fail(new Unavailable()))
+        snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.state, "open")
+      }))
+
+    it.effect("interruption is ignored by default", () =>
+      Effect.gen(function*() {
+        const breaker = yield* CircuitBreaker.make({ trip: CircuitBreaker.consecutiveFailures(1) })
+        const fiber = yield* Effect.fork(breaker.protect(Effect.never))
+        yield* Effect.yieldNow()
+        yield* Fiber.interrupt(fiber)
+        const snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.state, "closed")
+        assert.strictEqual(snapshot.consecutiveFailures, 0)
+      }))
+
+    it.effect("a classifier may count interruption as a failure", () =>
+      Effect.gen(function*() {
+        const breaker = yield* CircuitBreaker.make({
+          trip: CircuitBreaker.consecutiveFailures(1),
+          classify: (exit) => Exit.isSuccess(exit) ? "success" : "failure"
+        })
+        const started = yield* Deferred.make<void>()
+        const fiber = yield* Effect.fork(breaker.protect(Effect.zipRight(Deferred.succeed(started, undefined), Effect.never)))
+        yield* Deferred.await(started)
+        yield* Fiber.interrupt(fiber)
+        assert.strictEqual((yield* breaker.snapshot).state, "open")
+      }))
+
+    it.effect("recordExit classifies with the breaker's classifier", () =>
+      Effect.gen(function*() {
+        const breaker = yield* CircuitBreaker.make({ trip: CircuitBreaker.consecutiveFailures(1), classify })
+        const ignored = yield* breaker.acquire
+        yield* ignored.recordExit(Exit.fail(new BadRequest()))
+        assert.strictEqual((yield* breaker.snapshot).state, "closed")
+        const failed = yield* breaker.acquire
+        yield* failed.recordExit(Exit.fail(new Unavailable()))
+        assert.strictEqual((yield* breaker.snapshot).state, "open")
+      }))
+  })
+
+  describe("permits", () => {
+    it.effect("record only the first outcome", () =>
+      Effect.gen(function*() {
+        const breaker = yield* CircuitBreaker.make({ trip: CircuitBreaker.consecutiveFailures(2) })
+        const permit = yield* breaker.acquire
+        yield* permit.record("failure")
+        yield* permit.record("failure")
+        yield* permit.record("failure")
+        assert.strictEqual((yield* breaker.snapshot).consecutiveFailures, 1)
+      }))
+
+    it.effect("a probe permit recorded twice counts one success", () =>
+      Effect.gen(function*() {
+        const breaker = yield* tripped({ halfOpenProbes: 2, openDuration: { base: "1 second" } })
+        yield* TestClock.adjust("1 second")
+        const permit = yield* breaker.acquire
+        yield* permit.record("success")
+        yield* permit.record("success")
+        const snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.state, "half-open")
+      }))
+
+    it.effect("a permit's default duration is the time since it was acquired", () =>
+      Effect.gen(function*() {
+        const breaker = yield* CircuitBreaker.make({
+          trip: CircuitBreaker.slowCallRate({
+            threshold: 1,
+            slowCallDuration: "1 second",
+            window: CircuitBreaker.countWindow(1)
+          })
+        })
+        const fast = yield* breaker.acquire
+        yield* TestClock.adjust("1 second")
+        yield* fast.record("success")
+        assert.strictEqual((yield* breaker.snapshot).state, "closed")
+        const slow = yield* breaker.acquire
+        yield* TestClock.adjust("1001 millis")
+        yield* slow.record("success")
+        assert.strictEqual((yield* breaker.snapshot).state, "open")
+      }))
+  })
+
+  // -------------------------------------------------------------------------
+  // late results
+  // -------------------------------------------------------------------------
+
+  describe("late results", () => {
+    it.effect("a success admitted before a trip does not close the open breaker", () =>
+      Effect.gen(function*() {
+        const breaker = yield* CircuitBreaker.make({ trip: CircuitBreaker.consecutiveFailures(2) })
+        const gate = yield* Deferred.make<void>()
+        const started = yield* Deferred.make<void>()
+        const slow = yield* Effect.fork(
+          breaker.protect(Effect.zipRight(Deferred.succeed(started, undefined), Effect.as(Deferred.await(gate), "late")))
+        )
+        yield* Deferred.await(started)
+        yield* calls(breaker, 2, fail)
+        const before = yield* breaker.snapshot
+        assert.strictEqual(before.state, "open")
+        yield* Deferred.succeed(gate, undefined)
+        assert.strictEqual(yield* Fiber.join(slow), "late")
+        const after = yield* breaker.snapshot
+        assert.strictEqual(after.state, "open")
+        assert.strictEqual(after.generation, before.generation)
+        assert.strictEqual(after.consecutiveFailures, 2)
+      }))
+
+    it.effect("a success from a closed period does not settle a later half-open state", () =>
+      Effect.gen(function*() {
+        const breaker = yield* CircuitBreaker.make({
+          trip: CircuitBreaker.consecutiveFailures(1),
+          openDuration: { base: "1 second" }
+        })
+        const old = yield* breaker.acquire
+        yield* calls(breaker, 1, fail)
+        yield* TestClock.adjust("1 second")
+        const probe = yield* breaker.acquire
+        yield* old.record("success")
+        let snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.state, "half-open")
+        assert.strictEqual(snapshot.probesInFlight, 1)
+        yield* probe.record("success")
+        snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.state, "closed")
+      }))
+
+    it.effect("a failure admitted before a reset does not count against the fresh window", () =>
+      Effect.gen(function*() {
+        const breaker = yield* CircuitBreaker.make({
+          trip: [
+            CircuitBreaker.consecutiveFailures(1),
+            CircuitBreaker.failureRate({ threshold: 0.5, window: CircuitBreaker.countWindow(5), minimumCalls: 1 })
+          ]
+        })
+        const old = yield* breaker.acquire
+        yield* breaker.reset
+        yield* old.record("failure")
+        const snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.state, "closed")
+        assert.strictEqual(snapshot.consecutiveFailures, 0)
+        assert.strictEqual(snapshot.callsInWindow, 0)
+      }))
+
+    it.effect("a probe from an earlier half-open period does not close a later one", () =>
+      Effect.gen(function*() {
+        const breaker = yield* tripped({ halfOpenProbes: 2, openDuration: { base: "1 second" } })
+        yield* TestClock.adjust("1 second")
+        const stale = yield* breaker.acquire
+        const failing = yield* breaker.acquire
+        yield* failing.record("failure") // re-opens for 2 seconds
+        yield* TestClock.adjust("2 seconds")
+        const fresh = yield* breaker.acquire
+        yield* stale.record("success")
+        let snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.state, "half-open")
+        assert.strictEqual(snapshot.probesInFlight, 1)
+        yield* fresh.record("success")
+        yield* (yield* breaker.acquire).record("success")
+        snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.state, "closed")
+      }))
+  })
+
+  // -------------------------------------------------------------------------
+  // observation
+  // -------------------------------------------------------------------------
+
+  describe("changes", () => {
+    it.scoped("emits every transition in order, with its reason", () =>
+      Effect.gen(function*() {
+        const breaker = yield* CircuitBreaker.make({
+          name: "llm",
+          trip: CircuitBreaker.consecutiveFailures(1),
+          openDuration: { base: "10 seconds" }
+        })
+        const subscription = yield* breaker.subscribe
+        yield* calls(breaker, 1, fail) // closed -> open at 0
+        yield* TestClock.adjust("10 seconds")
+        yield* calls(breaker, 1, fail) // open -> half-open -> open at 10s
+        yield* TestClock.adjust("20 seconds")
+        yield* calls(breaker, 1, succeed) // open -> half-open -> closed at 30s
+        yield* breaker.forceOpen("5 seconds")
+        yield* breaker.isolate
+        yield* breaker.reset
+        yield* breaker.reset // nothing observable: no transition
+        const transitions = Chunk.toArray(yield* Queue.takeAll(subscription))
+        assert.deepStrictEqual(
+          transitions.map((t) => [t.from, t.to, t.reason, t.at, t.openUntil]),
+          [
+            ["closed", "open", "consecutive-failures", 0, 10_000],
+            ["open", "half-open", "deadline", 10_000, undefined],
+            ["half-open", "open", "probe-failure", 10_000, 30_000],
+            ["open", "half-open", "deadline", 30_000, undefined],
+            ["half-open", "closed", "probes-succeeded", 30_000, undefined],
+            ["closed", "open", "forced", 30_000, 35_000],
+            ["open", "isolated", "isolated", 30_000, undefined],
+            ["isolated", "closed", "reset", 30_000, undefined]
+          ]
+        )
+        assert.isTrue(transitions.every((t) => t.name === "llm"))
+        const generations = transitions.map((t) => t.generation)
+        assert.deepStrictEqual(generations, [...generations].sort((a, b) => a - b))
+        assert.deepStrictEqual(transitions.map((t) => t.trips), [1, 1, 2, 2, 0, 0, 0, 0])
+      }))
+
+    it.effect("changes is a Stream of the same transitions", () =>
+      Effect.gen(function*() {
+        const breaker = yield* CircuitBreaker.make({ trip: CircuitBreaker.consecutiveFailures(1) })
+        const collected = yield* Effect.fork(Stream.runCollect(Stream.take(breaker.changes, 2)))
+        // let the stream subscribe before anything happens
+        for (let i = 0; i < 5; i++) yield* Effect.yieldNow()
+        yield* calls(breaker, 1, fail)
+        yield* breaker.reset
+        const transitions = Chunk.toArray(yield* Fiber.join(collected))
+        assert.deepStrictEqual(transitions.map((t) => t.to), ["open", "closed"])
+      }))
+  })
+
+  // -------------------------------------------------------------------------
+  // store
+  // -------------------------------------------------------------------------
+
+  describe("store", () => {
+    /** A mirror that records local transitions and keeps each breaker's `apply`. */
+    const mirror = Effect.gen(function*() {
+      const seen: Array<CircuitBreaker.Transition> = []
+      const registrations = yield* Ref.make<Array<BreakerStore.Registration>>([])
+      const store = BreakerStore.make({
+        onRegister: (registration) => Ref.update(registrations, (rs) => [...rs, registration]),
+        onTransition: (transition) => seen.push(transition)
+      })
+      return { store, seen, registrations }
+    })
+
+    it.effect("observes every local transition, in order", () =>
+      Effect.gen(function*() {
+        const { seen, store } = yield* mirror
+        const breaker = yield* CircuitBreaker.make({
+          name: "a",
+          store,
+          trip: CircuitBreaker.consecutiveFailures(1),
+          openDuration: { base: "1 second" }
+        })
+        yield* calls(breaker, 1, fail)
+        yield* TestClock.adjust("1 second")
+        yield* calls(breaker, 1, succeed)
+        assert.deepStrictEqual(seen.map((t) => `${t.from}>${t.to}`), [
+          "closed>open",
+          "open>half-open",
+          "half-open>closed"
+        ])
+        assert.strictEqual(seen[0]!.openUntil, 1_000)
+      }))
+
+    it.scoped("a remote open opens this breaker until its deadline, without echoing it", () =>
+      Effect.gen(function*() {
+        const { registrations, seen, store } = yield* mirror
+        const breaker = yield* CircuitBreaker.make({ name: "shared", store, openDuration: { base: "5 seconds" } })
+        const subscription = yield* breaker.subscribe
+        const [registration] = yield* Ref.get(registrations)
+        assert.strictEqual(registration!.name, "shared")
+        assert.strictEqual(registration!.initial.status, "closed")
+        yield* TestClock.adjust("1 second")
+        yield* registration!.apply({ to: "open", openUntil: 16_000, trips: 3 })
+        const error = yield* rejection(breaker.protect(succeed))
+        assert.strictEqual(millis(error.retryAfter), 15_000)
+        assert.strictEqual((yield* breaker.snapshot).trips, 3)
+        // an earlier remote deadline does not shorten the local one
+        yield* registration!.apply({ to: "open", openUntil: 2_000 })
+        assert.strictEqual((yield* breaker.snapshot).openUntil, 16_000)
+        const remote = Chunk.toArray(yield* Queue.takeAll(subscription))
+        assert.deepStrictEqual(remote.map((t) => [t.from, t.to, t.reason, t.openUntil]), [["closed", "open", "remote", 16_000]])
+        assert.deepStrictEqual(seen, [])
+        // the backoff continues from the remote trip count
+        yield* TestClock.adjust("15 seconds")
+        yield* calls(breaker, 5, fail)
+        assert.strictEqual(millis((yield* breaker.snapshot).retryAfter), 5_000 * 2 ** 3)
+        yield* registration!.apply({ to: "isolated" })
+        assert.strictEqual((yield* breaker.snapshot).state, "isolated")
+        yield* registration!.apply({ to: "closed" })
+        assert.strictEqual((yield* breaker.snapshot).state, "closed")
+      }))
+
+    it.effect("a store hook that throws does not break the breaker", () =>
+      Effect.gen(function*() {
+        const store = BreakerStore.make({
+          onTransition: () => {
+            throw new Error("mirror down")
+          }
+        })
+        const breaker = yield* CircuitBreaker.make({ store, trip: CircuitBreaker.consecutiveFailures(1) })
+        yield* calls(breaker, 1, fail)
+        assert.strictEqual((yield* breaker.snapshot).state, "open")
+        yield* breaker.reset
+        assert.strictEqual(yield* breaker.protect(succeed), "ok")
+      }))
+
+    it.effect("the provided CurrentBreakerStore is used when the options name none", () =>
+      Effect.gen(function*() {
+        const { registrations, store } = yield* mirror
+        yield* CircuitBreaker.make({ name: "from-context" }).pipe(Effect.provide(BreakerStore.layer(store)))
+        assert.deepStrictEqual((yield* Ref.get(registrations)).map((r) => r.name), ["from-context"])
+      }))
+
+    it.effect("a store may start a breaker from a state it already knows", () =>
+      Effect.gen(function*() {
+        const hydrated: BreakerStore.BreakerStore = {
+          register: (registration) =>
+            Effect.map(
+              Ref.make<BreakerStore.State>({ ...registration.initial, status: "open", openUntil: 7_000, trips: 1 }),
+              (ref) => ({ ref, onTransition: () => {} })
+            )
+        }
+        const breaker = yield* CircuitBreaker.make({ store: hydrated })
+        assert.strictEqual(millis((yield* rejection(breaker.protect(succeed))).retryAfter), 7_000)
+      }))
+  })
+
+  // -------------------------------------------------------------------------
+  // API
+  // -------------------------------------------------------------------------
+
+  describe("api", () => {
+    it.effect("protect comes data-first, data-last and as a method", () =>
+      Effect.gen(function*() {
+        const breaker = yield* CircuitBreaker.make({ trip: CircuitBreaker.consecutiveFailures(3) })
+        const a: Effect.Effect<number, CircuitBreaker.CircuitOpen> = Effect.succeed(1).pipe(CircuitBreaker.protect(breaker))
+        const b: Effect.Effect<number, "boom" | CircuitBreaker.CircuitOpen> = CircuitBreaker.protect(
+          Effect.as(fail, 2),
+          breaker
+        )
+        const c = breaker.protect(Effect.succeed(3))
+        assert.strictEqual(yield* a, 1)
+        assert.deepStrictEqual(yield* Effect.flip(b), "boom")
+        assert.strictEqual(yield* c, 3)
+        assert.strictEqual((yield* breaker.snapshot).consecutiveFailures, 0)
+      }))
+
+    it.effect("isAvailable follows the state", () =>
+      Effect.gen(function*() {
+        const breaker = yield* CircuitBreaker.make({
+          trip: CircuitBreaker.consecutiveFailures(1),
+          openDuration: { base: "1 second" }
+        })
+        assert.isTrue(yield* breaker.isAvailable)
+        yield* calls(breaker, 1, fail)
+        assert.isFalse(yield* breaker.isAvailable)
+        yield* TestClock.adjust("1 second")
+        assert.isTrue(yield* breaker.isAvailable)
+        const probe = yield* breaker.acquire
+        assert.isFalse(yield* breaker.isAvailable)
+        yield* probe.record("success")
+        assert.isTrue(yield* breaker.isAvailable)
+      }))
+
+    it.effect("default name and snapshot fields", () =>
+      Effect.gen(function*() {
+        const breaker = yield* CircuitBreaker.make()
+        assert.strictEqual(breaker.name, "circuit-breaker")
+        const snapshot = yield* breaker.snapshot
+        assert.deepStrictEqual(snapshot, {
+          name: "circuit-breaker",
+          state: "closed",
+          retryAfter: Duration.zero,
+          consecutiveFailures: 0,
+          trips: 0,
+          probesInFlight: 0,
+          generation: 0
+        })
+      }))
+
+    it.effect("invalid options are defects; invalid strategies throw", () =>
+      Effect.gen(function*() {
+        const exit = yield* Effect.exit(CircuitBreaker.make({ halfOpenProbes: 0 }))
+        assert.isTrue(Exit.isFailure(exit) && Cause.isDie(exit.cause))
+        const factor = yield* Effect.exit(CircuitBreaker.make({ openDuration: { factor: 0.5 } }))
+        assert.isTrue(Exit.isFailure(factor) && Cause.isDie(factor.cause))
+        expect(() => CircuitBreaker.consecutiveFailures(0)).toThrow(RangeError)
+        expect(() => CircuitBreaker.failureRate({ threshold: 0, window: CircuitBreaker.countWindow(5) })).toThrow(
+          RangeError
+        )
+        expect(() => CircuitBreaker.failureRate({ threshold: 1.5, window: CircuitBreaker.countWindow(5) })).toThrow(
+          RangeError
+        )
+        expect(() =>
+          CircuitBreaker.failureRate({ threshold: 0.5, window: CircuitBreaker.countWindow(5), minimumCalls: 6 })
+        ).toThrow(RangeError)
+        expect(() => CircuitBreaker.countWindow(0)).toThrow(RangeError)
+        expect(() => CircuitBreaker.timeWindow("0 seconds")).toThrow(RangeError)
+        expect(() => CircuitBreaker.timeWindow("1 minute", 0)).toThrow(RangeError)
+      }))
+
+    it.effect("each breaker gets fresh strategies from a shared policy", () =>
+      Effect.gen(function*() {
+        const policy = CircuitBreaker.consecutiveFailures(2)
+        const a = yield* CircuitBreaker.make({ trip: policy })
+        const b = yield* CircuitBreaker.make({ trip: policy })
+        yield* calls(a, 1, fail)
+        yield* calls(b, 1, fail)
+        assert.strictEqual((yield* a.snapshot).state, "closed")
+        assert.strictEqual((yield* b.snapshot).state, "closed")
+      }))
+  })
+})

@@ -1,0 +1,255 @@
+/**
+ * The Gemini adapter against the mock server: the exact wire request (roles
+ * user/model, systemInstruction, functionDeclarations, functionResponse by
+ * name, the key in a header and never in the URL), JSON and streamed
+ * answers (CRLF-framed SSE) with usage, and Gemini's own failure shapes
+ * (RESOURCE_EXHAUSTED with RetryInfo, SAFETY finishes, blocked prompts, the
+ * input-token-count error). (The fault matrix shared by the three adapters
+ * is in HttpErrors.test.ts.)
+ */
+import { NodeHttpClient } from "@effect/platform-node"
+import { describe, expect, layer } from "@effect/vitest"
+import { ConfigProvider, Duration, Effect, Layer, Redacted, Stream } from "effect"
+import * as Chat from "../src/llm/Chat.js"
+import * as LanguageModel from "../src/llm/LanguageModel.js"
+import * as Gemini from "../src/providers/Gemini.js"
+import * as MockServer from "../src/testing/MockServer.js"
+
+const key = Redacted.make("AIza-test-key")
+
+layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gemini", (it) => {
+  describe("wire request", () => {
+    it.scoped("uses roles user/model, systemInstruction, functionDeclarations and functionResponse by name", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const model = yield* Gemini.make({ model: "models/gemini-2.5-flash", apiKey: key, baseUrl: server.baseUrls.gemini })
+        yield* model.complete({
+          messages: [
+            { role: "system", content: "Be terse." },
+            {
+              role: "user",
+              content: [
+                { type: "text", text: "Weather here?" },
+                { type: "image", url: "data:image/jpeg;base64,/9j/4AAQ" },
+                { type: "image", url: "gs://bucket/map.png", mediaType: "image/png" }
+              ]
+            },
+            {
+              role: "assistant",
+              content: "Checking.",
+              toolCalls: [{ id: "call_0", name: "weather", arguments: "{\"city\":\"Paris\"}" }]
+            },
+            { role: "tool", toolCallId: "call_0", content: "{\"celsius\":21}" },
+            { role: "tool", toolCallId: "unknown", content: "plain text" },
+            { role: "user", content: "Thanks" }
+          ],
+          temperature: 1.5,
+          topP: 0.8,
+          maxTokens: 256,
+          stop: ["STOP"],
+          tools: [{ name: "weather", parameters: { type: "object", properties: { city: { type: "string" } } } }],
+          toolChoice: { name: "weather" }
+        })
+        const [sent] = server.requests()
+        expect(sent?.path).toBe("/v1beta/models/gemini-2.5-flash:generateContent")
+        expect(sent?.query).toEqual({})
+        expect(sent?.headers["x-goog-api-key"]).toBe("AIza-test-key")
+        expect(sent?.headers.authorization).toBeUndefined()
+        expect(sent?.body).toEqual({
+          contents: [
+            {
+              role: "user",
+              parts: [
+                { text: "Weather here?" },
+                { inlineData: { mimeType: "image/jpeg", data: "/9j/4AAQ" } },
+                { fileData: { fileUri: "gs://bucket/map.png", mimeType: "image/png" } }
+              ]
+            },
+            {
+              role: "model",
+              parts: [{ text: "Checking." }, { functionCall: { name: "weather", args: { city: "Paris" } } }]
+            },
+            {
+              role: "user",
+              parts: [
+                { functionResponse: { name: "weather", response: { celsius: 21 } } },
+                { functionResponse: { name: "unknown", response: { result: "plain text" } } },
+                { text: "Thanks" }
+              ]
+            }
+          ],
+          systemInstruction: { parts: [{ text: "Be terse." }] },
+          generationConfig: { temperature: 1.5, topP: 0.8, maxOutputTokens: 256, stopSequences: ["STOP"] },
+          tools: [
+            {
+              functionDeclarations: [
+                { name: "weather", parameters: { type: "object", properties: { city: { type: "string" } } } }
+              ]
+            }
+          ],
+          toolConfig: { functionCallingConfig: { mode: "ANY", allowedFunctionNames: ["weather"] } }
+        })
+      })
+    )
+
+    it.scoped("streams from :streamGenerateContent?alt=sse and sends no empty generationConfig", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const model = yield* Gemini.make({ model: "gemini-2.5-pro", apiKey: key, baseUrl: server.url })
+        yield* Stream.runDrain(model.stream(Chat.prompt("hi", { toolChoice: "none" })))
+        const [sent] = server.requests()
+        expect(sent?.path).toBe("/models/gemini-2.5-pro:streamGenerateContent")
+        expect(sent?.query).toEqual({ alt: "sse" })
+        expect(sent?.headers.accept).toBe("text/event-stream")
+        expect(sent?.body).toEqual({
+          contents: [{ role: "user", parts: [{ text: "hi" }] }],
+          toolConfig: { functionCallingConfig: { mode: "NONE" } }
+        })
+      })
+    )
+  })
+
+  describe("answers", () => {
+    const reply: MockServer.Reply = {
+      text: "Sunny and warm",
+      toolCalls: [{ name: "weather", arguments: { city: "Rome" } }],
+      usage: { inputTokens: 8, outputTokens: 5 }
+    }
+
+    it.scoped("reads a JSON answer with text, function calls and usage", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make({ reply })
+        const model = yield* Gemini.make({ model: "gemini-2.5-flash", apiKey: key, baseUrl: server.url })
+        expect(yield* model.complete(Chat.prompt("hi"))).toEqual({
+          id: "resp-mock-0",
+          provider: "gemini",
+          model: "gemini-2.5-flash",
+          text: "Sunny and warm",
+          toolCalls: [{ id: "call_0", name: "weather", arguments: "{\"city\":\"Rome\"}" }],
+          finishReason: "tool_calls",
+          usage: { inputTokens: 8, outputTokens: 5 }
+        })
+      })
+    )
+
+    it.scoped("streams CRLF-framed events, a whole function call each, and ends on the finish with usage", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make({ reply })
+        const model = yield* Gemini.make({ model: "gemini-2.5-flash", apiKey: key, baseUrl: server.url })
+        expect(Array.from(yield* Stream.runCollect(model.stream(Chat.prompt("hi"))))).toEqual([
+          { _tag: "TextDelta", text: "Sunny " },
+          { _tag: "TextDelta", text: "and " },
+          { _tag: "TextDelta", text: "warm" },
+          { _tag: "ToolCallDelta", index: 0, id: "call_0", name: "weather", arguments: "{\"city\":\"Rome\"}" },
+          { _tag: "Finish", reason: "tool_calls" },
+          { _tag: "Usage", usage: { inputTokens: 8, outputTokens: 5 } }
+        ])
+      })
+    )
+
+    it.scoped("counts thinking tokens as output and leaves thought parts out of the text", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make({
+          faults: [
+            MockServer.status(200, {
+              body: {
+                candidates: [
+                  {
+                    content: { role: "model", parts: [{ text: "plan...", thought: true }, { text: "Answer." }] },
+                    finishReason: "MAX_TOKENS"
+                  }
+                ],
+                usageMetadata: { promptTokenCount: 3, candidatesTokenCount: 4, thoughtsTokenCount: 20 }
+              }
+            })
+          ]
+        })
+        const model = yield* Gemini.make({ model: "gemini-2.5-pro", baseUrl: server.url })
+        const response = yield* model.complete(Chat.prompt("hi"))
+        expect([response.text, response.finishReason, response.usage]).toEqual([
+          "Answer.",
+          "length",
+          { inputTokens: 3, outputTokens: 24 }
+        ])
+      })
+    )
+  })
+
+  describe("failures", () => {
+    it.scoped("RESOURCE_EXHAUSTED is RateLimited, its RetryInfo delay kept", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make({
+          faults: [MockServer.status(429, { retryAfter: { seconds: 37 } }), MockServer.status(429)]
+        })
+        const model = yield* Gemini.make({ model: "m", baseUrl: server.url })
+        const withDelay = yield* Effect.flip(model.complete(Chat.prompt("hi")))
+        expect(withDelay._tag === "RateLimited" && withDelay.retryAfter).toEqual(Duration.seconds(37))
+        expect(server.requests()[0]?.headers["retry-after"]).toBeUndefined()
+        const plain = yield* Effect.flip(Stream.runDrain(model.stream(Chat.prompt("hi"))))
+        expect(plain).toMatchObject({ _tag: "RateLimited", status: 429 })
+      })
+    )
+
+    it.scoped("a SAFETY finish and a blocked prompt are ContentFiltered, JSON and streaming", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make({ reply: { text: "Partial answer", finishReason: "content_filter" } })
+        const model = yield* Gemini.make({ model: "m", baseUrl: server.url })
+        const finishes = [
+          yield* Effect.flip(model.complete(Chat.prompt("hi"))),
+          yield* Effect.flip(Stream.runDrain(model.stream(Chat.prompt("hi"))))
+        ]
+        for (const error of finishes) expect(error).toMatchObject({ _tag: "ContentFiltered", reason: "SAFETY" })
+        server.enqueue(MockServer.refuse, MockServer.refuse)
+        const blocked = [
+          yield* Effect.flip(model.complete(Chat.prompt("hi"))),
+          yield* Effect.flip(Stream.runDrain(model.stream(Chat.prompt("hi"))))
+        ]
+        for (const error of blocked) {
+          expect(error).toMatchObject({ _tag: "ContentFiltered", reason: "SAFETY" })
+          expect(error.message).toContain("blocked the prompt")
+        }
+      })
+    )
+
+    it.scoped("'input token count exceeds the maximum' is ContextLengthExceeded with both numbers", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make({ faults: [MockServer.contextLengthExceeded] })
+        const model = yield* Gemini.make({ model: "m", baseUrl: server.url })
+        expect(yield* Effect.flip(model.complete(Chat.prompt("hi")))).toMatchObject({
+          _tag: "ContextLengthExceeded",
+          contextWindow: 1048576,
+          requestedTokens: 1200293
+        })
+      })
+    )
+
+    it.scoped("an answer without candidates is MalformedResponse; an in-stream error fails the stream", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make({
+          faults: [MockServer.status(200, { body: { usageMetadata: {} } }), MockServer.streamError(2)]
+        })
+        const model = yield* Gemini.make({ model: "m", baseUrl: server.url })
+        expect((yield* Effect.flip(model.complete(Chat.prompt("hi"))))._tag).toBe("MalformedResponse")
+        expect(yield* Effect.flip(Stream.runDrain(model.stream(Chat.prompt("hi"))))).toMatchObject({
+          _tag: "Overloaded",
+          status: 503
+        })
+      })
+    )
+  })
+
+  it.scoped("info defaults to known windows and prices; layerConfig reads GEMINI_API_KEY", () =>
+    Effect.gen(function* () {
+      const flash = yield* Gemini.make({ model: "gemini-2.5-flash-lite" })
+      expect([flash.info.contextWindow, flash.info.price]).toEqual([1_048_576, { input: 0.1, output: 0.4 }])
+      expect((yield* Gemini.make({ model: "gemini-9" })).info.contextWindow).toBe(1_048_576)
+
+      const server = yield* MockServer.make()
+      const config = Layer.setConfigProvider(ConfigProvider.fromMap(new Map([["GEMINI_API_KEY", "AIza-env"]])))
+      yield* LanguageModel.complete(Chat.prompt("hi")).pipe(
+        Effect.provide(Gemini.layerConfig({ model: "m", baseUrl: server.url }).pipe(Layer.provide(config)))
+      )
+      expect(server.requests()[0]?.headers["x-goog-api-key"]).toBe("AIza-env")
+    })
+  )
+})

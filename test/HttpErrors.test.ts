@@ -1,0 +1,470 @@
+/**
+ * Every fault a provider can throw at us, over real HTTP on 127.0.0.1, for
+ * each of the three adapters: which error class it becomes, that the key
+ * never shows, that deadlines fire with their phase and that interrupting a
+ * call aborts its request upstream. Plus the pieces under it: Retry-After
+ * parsing, error-body classification and the SSE parser.
+ */
+import type * as HttpClient from "@effect/platform/HttpClient"
+import { NodeHttpClient } from "@effect/platform-node"
+import { describe, expect, it, layer } from "@effect/vitest"
+import { Duration, Effect, Fiber, Redacted, Stream } from "effect"
+import * as net from "node:net"
+import * as Chat from "../src/llm/Chat.js"
+import type * as LanguageModel from "../src/llm/LanguageModel.js"
+import type { ProviderError } from "../src/llm/ProviderError.js"
+import * as Anthropic from "../src/providers/Anthropic.js"
+import * as Gemini from "../src/providers/Gemini.js"
+import * as Errors from "../src/providers/internal/errors.js"
+import * as RetryAfter from "../src/providers/internal/retryAfter.js"
+import { type SseEvent, SseParser } from "../src/providers/internal/sse.js"
+import * as OpenAi from "../src/providers/OpenAi.js"
+import * as MockServer from "../src/testing/MockServer.js"
+
+const key = "sk-test-0123456789-SECRET"
+
+/** Deadlines no healthy local answer comes near, even on a loaded machine. */
+const relaxed = { connect: "5 seconds", firstToken: "5 seconds", idle: "5 seconds" } as const
+
+/** One tiny real deadline, the phase under test; the others relaxed. */
+const tiny = (phase: "connect" | "firstToken" | "idle") => ({ ...relaxed, [phase]: "200 millis" })
+
+interface Adapter {
+  readonly name: "openai" | "anthropic" | "gemini"
+  readonly make: (options: {
+    readonly model: string
+    readonly baseUrl: string
+    readonly apiKey: Redacted.Redacted
+    readonly timeouts: OpenAi.Timeouts
+  }) => Effect.Effect<LanguageModel.Service<ProviderError>, never, HttpClient.HttpClient>
+  /** Stream events the mock sends before the first content event. */
+  readonly beforeContent: number
+  /** What its in-stream error event becomes. */
+  readonly streamErrorTag: ProviderError["_tag"]
+}
+
+const adapters: ReadonlyArray<Adapter> = [
+  { name: "openai", make: OpenAi.make, beforeContent: 1, streamErrorTag: "ServerError" },
+  { name: "anthropic", make: Anthropic.make, beforeContent: 3, streamErrorTag: "Overloaded" },
+  { name: "gemini", make: Gemini.make, beforeContent: 0, streamErrorTag: "Overloaded" }
+]
+
+const request = Chat.prompt("Tell me a story.", { system: "Be brief." })
+
+const expectNoKey = (error: ProviderError) => {
+  expect(error.message).not.toContain(key)
+  expect(JSON.stringify(error)).not.toContain(key)
+  expect(String(error)).not.toContain(key)
+}
+
+/** A port nobody listens on. */
+const closedPort = Effect.promise(
+  () =>
+    new Promise<number>((resolve) => {
+      const server = net.createServer()
+      server.listen(0, "127.0.0.1", () => {
+        const { port } = server.address() as net.AddressInfo
+        server.close(() => resolve(port))
+      })
+    })
+)
+
+// live services: the deadlines under test are real (and tiny)
+layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("HTTP faults", (it) => {
+  describe.each(adapters)("$name", (adapter) => {
+    const setup = (options: MockServer.Options = {}) =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make({ apiKey: key, ...options })
+        const connect = (timeouts: OpenAi.Timeouts) =>
+          adapter.make({ model: "test-model", baseUrl: server.url, apiKey: Redacted.make(key), timeouts })
+        const model = yield* connect(relaxed)
+        const complete = Effect.flip(model.complete(request))
+        const stream = Effect.flip(Stream.runDrain(model.stream(request)))
+        return { server, model, connect, complete, stream }
+      })
+
+    const statuses: ReadonlyArray<readonly [number, ProviderError["_tag"]]> = [
+      [400, "InvalidRequest"],
+      [401, "Unauthorized"],
+      [403, "Unauthorized"],
+      [404, "ModelNotFound"],
+      [408, "Timeout"],
+      [409, "ServerError"],
+      [413, "ContextLengthExceeded"],
+      [422, "InvalidRequest"],
+      [429, "RateLimited"],
+      [500, "ServerError"],
+      [502, "ServerError"],
+      [503, "Overloaded"],
+      [504, "ServerError"],
+      [529, "Overloaded"]
+    ]
+
+    it.scoped("maps each error status, JSON and streaming, through fromStatus", () =>
+      Effect.gen(function* () {
+        const { complete, server, stream } = yield* setup()
+        for (const [status, tag] of statuses) {
+          server.enqueue(MockServer.status(status), MockServer.status(status))
+          const errors = [yield* complete, yield* stream]
+          for (const error of errors) {
+            expect([status, error._tag]).toEqual([status, tag])
+            expect(error.status).toBe(status)
+            expect(error.provider).toBe(adapter.name)
+            expect(error.model).toBe("test-model")
+            expectNoKey(error)
+          }
+        }
+      })
+    )
+
+    it.scoped("reads Retry-After in seconds, as an HTTP date, and retry-after-ms", () =>
+      Effect.gen(function* () {
+        const { complete, server, stream } = yield* setup()
+        server.enqueue(MockServer.status(429, { retryAfter: { seconds: 7 } }))
+        const seconds = yield* complete
+        expect(seconds._tag === "RateLimited" && seconds.retryAfter).toEqual(Duration.seconds(7))
+
+        server.enqueue(MockServer.status(503, { retryAfter: { ms: 1500 } }))
+        const ms = yield* stream
+        expect(ms._tag === "Overloaded" && ms.retryAfter).toEqual(Duration.millis(1500))
+
+        server.enqueue(MockServer.status(429, { retryAfter: { date: new Date(Date.now() + 30_000) } }))
+        const date = yield* complete
+        const waited = date._tag === "RateLimited" && date.retryAfter ? Duration.toMillis(date.retryAfter) : -1
+        // an HTTP date has whole seconds
+        expect(waited).toBeGreaterThan(27_000)
+        expect(waited).toBeLessThanOrEqual(30_000)
+
+        server.enqueue(MockServer.status(500, { retryAfter: { seconds: 3 } }))
+        expect((yield* complete)._tag).toBe("ServerError")
+      })
+    )
+
+    it.scoped("refines a 400 by its body: context length and content policy", () =>
+      Effect.gen(function* () {
+        const { complete, server, stream } = yield* setup()
+        server.enqueue(MockServer.contextLengthExceeded, MockServer.contextLengthExceeded)
+        for (const error of [yield* complete, yield* stream]) {
+          expect(error._tag).toBe("ContextLengthExceeded")
+          if (error._tag === "ContextLengthExceeded") {
+            expect(error.contextWindow).toBeGreaterThan(0)
+            expect(error.requestedTokens).toBeGreaterThan(error.contextWindow ?? 0)
+          }
+        }
+        server.enqueue(MockServer.refuse, MockServer.refuse)
+        for (const error of [yield* complete, yield* stream]) {
+          expect(error._tag).toBe("ContentFiltered")
+          expectNoKey(error)
+        }
+      })
+    )
+
+    it.scoped("maps resets and refused connections to TransportError with a code", () =>
+      Effect.gen(function* () {
+        const { complete, server, stream } = yield* setup()
+        server.enqueue(MockServer.reset, MockServer.reset, MockServer.resetAfter(adapter.beforeContent + 1))
+        for (const error of [yield* complete, yield* stream, yield* stream]) {
+          expect(error._tag).toBe("TransportError")
+          expect(error._tag === "TransportError" && error.code).toBe("ECONNRESET")
+          expectNoKey(error)
+        }
+        const port = yield* closedPort
+        const nowhere = yield* adapter.make({
+          model: "test-model",
+          baseUrl: `http://127.0.0.1:${port}`,
+          apiKey: Redacted.make(key),
+          timeouts: relaxed
+        })
+        const refused = yield* Effect.flip(nowhere.complete(request))
+        expect(refused._tag).toBe("TransportError")
+        expect(refused._tag === "TransportError" && refused.code).toBe("ECONNREFUSED")
+        expectNoKey(refused)
+      })
+    )
+
+    it.scoped("maps bad JSON, bad events and truncated answers to MalformedResponse", () =>
+      Effect.gen(function* () {
+        const { complete, server, stream } = yield* setup()
+        server.enqueue(
+          MockServer.malformed(),
+          MockServer.malformed(adapter.beforeContent + 1),
+          MockServer.truncate(),
+          MockServer.truncate(),
+          MockServer.truncate(adapter.beforeContent)
+        )
+        const errors = [yield* complete, yield* stream, yield* complete, yield* stream, yield* stream]
+        expect(errors.map((error) => error._tag)).toEqual(Array(5).fill("MalformedResponse"))
+        expect(errors[3]?.message).toContain("stream ended before")
+      })
+    )
+
+    it.scoped("fails a stream on the provider's in-stream error event, even after content", () =>
+      Effect.gen(function* () {
+        const { model, server, stream } = yield* setup()
+        server.enqueue(MockServer.streamError(), MockServer.streamError(adapter.beforeContent + 2))
+        expect((yield* stream)._tag).toBe(adapter.streamErrorTag)
+        const chunks: Array<Chat.ChatChunk> = []
+        const late = yield* Effect.flip(
+          Stream.runForEach(model.stream(request), (chunk) => Effect.sync(() => chunks.push(chunk)))
+        )
+        expect(late._tag).toBe(adapter.streamErrorTag)
+        expect(chunks.some(Chat.isContent)).toBe(true)
+      })
+    )
+
+    it.scoped("times out each phase and aborts the request upstream", () =>
+      Effect.gen(function* () {
+        const { connect, server } = yield* setup()
+        const models = {
+          connect: yield* connect(tiny("connect")),
+          firstToken: yield* connect(tiny("firstToken")),
+          idle: yield* connect(tiny("idle"))
+        }
+        server.enqueue(
+          MockServer.stall,
+          MockServer.stallAfter(adapter.beforeContent),
+          MockServer.stallAfter(adapter.beforeContent + 1),
+          MockServer.stallAfter(0)
+        )
+        const errors = [
+          yield* Effect.flip(models.connect.complete(request)),
+          yield* Effect.flip(Stream.runDrain(models.firstToken.stream(request))),
+          yield* Effect.flip(Stream.runDrain(models.idle.stream(request))),
+          // a JSON body that stops half way
+          yield* Effect.flip(models.idle.complete(request))
+        ]
+        const phases = errors.map((error) =>
+          error._tag === "Timeout" ? [error.phase, Duration.toMillis(error.after ?? Duration.zero)] : [error._tag]
+        )
+        expect(phases).toEqual([
+          ["connect", 200],
+          ["first-token", 200],
+          ["idle", 200],
+          ["idle", 200]
+        ])
+        const aborted = yield* MockServer.awaitAborted(server, 4).pipe(Effect.timeout("2 seconds"))
+        expect(aborted.map((r) => r.index)).toEqual([0, 1, 2, 3])
+      })
+    )
+
+    it.scoped("interrupting a call aborts its request upstream", () =>
+      Effect.gen(function* () {
+        const { model, server } = yield* setup({ tokenDelay: "20 millis", reply: { text: "a b c d e f g h i j k l" } })
+        server.enqueue(MockServer.stall)
+        const pending = yield* Effect.fork(model.complete(request))
+        yield* MockServer.awaitRequests(server, 1)
+        yield* Fiber.interrupt(pending)
+        yield* MockServer.awaitAborted(server, 1).pipe(Effect.timeout("2 seconds"))
+
+        // a stream read only in part is cut off too
+        const firstTwo = yield* Stream.runCollect(model.stream(request).pipe(Stream.filter(Chat.isContent), Stream.take(2)))
+        expect(firstTwo.length).toBe(2)
+        yield* MockServer.awaitAborted(server, 2).pipe(Effect.timeout("2 seconds"))
+
+        // and an interrupted stream consumer
+        const consumer = yield* Effect.fork(Stream.runDrain(model.stream(request)))
+        yield* MockServer.awaitRequests(server, 3)
+        yield* Effect.sleep("50 millis")
+        yield* Fiber.interrupt(consumer)
+        const aborted = yield* MockServer.awaitAborted(server, 3).pipe(Effect.timeout("2 seconds"))
+        expect(aborted.map((r) => r.index)).toEqual([0, 1, 2])
+
+        // a stream read to its end is not
+        const whole = yield* Chat.collect(model.stream(request), { id: "", provider: "", model: "" })
+        expect(whole.text).toBe("a b c d e f g h i j k l")
+        expect(server.aborted().length).toBe(3)
+      })
+    )
+
+    it.scoped("never shows the key, even when the provider echoes it", () =>
+      Effect.gen(function* () {
+        const { complete, server, stream } = yield* setup()
+        server.enqueue(
+          MockServer.status(500, { message: `upstream failed for key ${key}` }),
+          MockServer.status(400, { body: `bad request from ${key}` })
+        )
+        for (const error of [yield* complete, yield* stream]) {
+          expect(error.message).toContain("[redacted]")
+          expectNoKey(error)
+        }
+        const wrongKey = yield* adapter.make({
+          model: "test-model",
+          baseUrl: server.url,
+          apiKey: Redacted.make(`${key}-WRONG`),
+          timeouts: relaxed
+        })
+        const unauthorized = yield* Effect.flip(wrongKey.complete(request))
+        expect(unauthorized._tag).toBe("Unauthorized")
+        expect(unauthorized.message).toContain("Incorrect API key provided: [redacted]")
+        expect(unauthorized.message).not.toContain(`${key}-WRONG`)
+      })
+    )
+  })
+})
+
+describe("Retry-After", () => {
+  const now = Date.parse("2025-06-01T12:00:00Z")
+
+  it("reads delta seconds, fractional seconds, HTTP dates and retry-after-ms", () => {
+    expect(RetryAfter.fromHeaders({ "retry-after": "5" }, now)).toEqual(Duration.seconds(5))
+    expect(RetryAfter.fromHeaders({ "retry-after": " 1.5 " }, now)).toEqual(Duration.millis(1500))
+    expect(RetryAfter.fromHeaders({ "retry-after": "Sun, 01 Jun 2025 12:00:30 GMT" }, now)).toEqual(Duration.seconds(30))
+    expect(RetryAfter.fromHeaders({ "retry-after-ms": "250" }, now)).toEqual(Duration.millis(250))
+  })
+
+  it("prefers retry-after-ms, clamps past dates to zero and ignores garbage", () => {
+    expect(RetryAfter.fromHeaders({ "retry-after-ms": "100", "retry-after": "9" }, now)).toEqual(Duration.millis(100))
+    expect(RetryAfter.fromHeaders({ "retry-after-ms": "soon", "retry-after": "9" }, now)).toEqual(Duration.seconds(9))
+    expect(RetryAfter.fromHeaders({ "retry-after": "Sun, 01 Jun 2025 11:00:00 GMT" }, now)).toEqual(Duration.zero)
+    expect(RetryAfter.fromHeaders({ "retry-after": "tomorrow-ish" }, now)).toBeUndefined()
+    expect(RetryAfter.fromHeaders({ "retry-after": "-3" }, now)).toBeUndefined()
+    expect(RetryAfter.fromHeaders({}, now)).toBeUndefined()
+  })
+
+  it("reads Google's RetryInfo delays", () => {
+    expect(RetryAfter.fromProtobufDuration("37s")).toEqual(Duration.seconds(37))
+    expect(RetryAfter.fromProtobufDuration("0.25s")).toEqual(Duration.millis(250))
+    expect(RetryAfter.fromProtobufDuration("37")).toBeUndefined()
+  })
+})
+
+describe("error bodies", () => {
+  const context = { provider: "p", model: "m", secret: key }
+  const classify = (status: number | undefined, body: unknown) =>
+    Errors.classify(context, status, Errors.infoFromValue(body), undefined, "fallback")
+
+  it("reads the OpenAI, Anthropic, Gemini, vLLM and Ollama shapes", () => {
+    expect(Errors.infoFromValue({ error: { message: "m", type: "t", code: "c" } })).toEqual({
+      message: "m",
+      type: "t",
+      code: "c"
+    })
+    expect(Errors.infoFromValue({ type: "error", error: { type: "overloaded_error", message: "Overloaded" } })).toEqual({
+      message: "Overloaded",
+      type: "overloaded_error"
+    })
+    expect(
+      Errors.infoFromValue([
+        {
+          error: {
+            code: 429,
+            message: "quota",
+            status: "RESOURCE_EXHAUSTED",
+            details: [{ "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay: "12s" }]
+          }
+        }
+      ])
+    ).toEqual({ message: "quota", httpStatus: 429, status: "RESOURCE_EXHAUSTED", retryDelay: Duration.seconds(12) })
+    expect(Errors.infoFromValue({ object: "error", message: "too long", type: "BadRequestError", code: 400 })).toEqual({
+      message: "too long",
+      type: "BadRequestError",
+      httpStatus: 400
+    })
+    expect(Errors.infoFromValue({ error: "model 'x' not found" })).toEqual({ message: "model 'x' not found" })
+    expect(Errors.infoFromValue("nope")).toBeUndefined()
+  })
+
+  it("takes the status an in-stream error's type stands for", () => {
+    expect(classify(undefined, { type: "error", error: { type: "overloaded_error", message: "x" } })._tag).toBe(
+      "Overloaded"
+    )
+    expect(classify(undefined, { type: "error", error: { type: "rate_limit_error", message: "x" } })._tag).toBe(
+      "RateLimited"
+    )
+    expect(classify(undefined, { error: { code: 503, message: "x", status: "UNAVAILABLE" } })._tag).toBe("Overloaded")
+    expect(classify(undefined, { error: { message: "x", type: "server_error" } })._tag).toBe("ServerError")
+    expect(classify(undefined, {})._tag).toBe("ServerError")
+  })
+
+  it("keeps RESOURCE_EXHAUSTED's RetryInfo and an overloaded_error whatever the status", () => {
+    const limited = classify(400, {
+      error: {
+        code: 429,
+        message: "quota",
+        status: "RESOURCE_EXHAUSTED",
+        details: [{ "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay: "12s" }]
+      }
+    })
+    expect(limited._tag === "RateLimited" && limited.retryAfter).toEqual(Duration.seconds(12))
+    expect(classify(500, { type: "error", error: { type: "overloaded_error", message: "x" } })._tag).toBe("Overloaded")
+  })
+
+  it("recognizes every provider's context-length wording, with its numbers", () => {
+    const cases: ReadonlyArray<readonly [string, number | undefined, number | undefined]> = [
+      [
+        "This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens.",
+        8192,
+        9000
+      ],
+      ["This model's maximum context length is 4096 tokens. However, you requested 5000 tokens (4000 in the messages, 1000 in the completion).", 4096, 5000],
+      ["prompt is too long: 208310 tokens > 200000 maximum", 200000, 208310],
+      ["input length and `max_tokens` exceed context limit: 188240 + 21333 > 200000, decrease input length", 200000, 209573],
+      ["The input token count (1200293) exceeds the maximum number of tokens allowed (1048576).", 1048576, 1200293],
+      ["Please reduce the length of the messages or completion.", undefined, undefined]
+    ]
+    for (const [message, contextWindow, requestedTokens] of cases) {
+      const error = classify(400, { error: { message } })
+      expect(error._tag).toBe("ContextLengthExceeded")
+      if (error._tag === "ContextLengthExceeded") {
+        expect([error.contextWindow, error.requestedTokens]).toEqual([contextWindow, requestedTokens])
+      }
+    }
+    expect(classify(400, { error: { message: "x", code: "context_length_exceeded" } })._tag).toBe(
+      "ContextLengthExceeded"
+    )
+    // only a 400 (or 422) is refined: a 500 that mentions the context stays a ServerError
+    expect(classify(500, { error: { message: "prompt is too long: 3 tokens > 2 maximum" } })._tag).toBe("ServerError")
+  })
+
+  it("recognizes content-policy refusals by code or wording", () => {
+    const byCode = classify(400, { error: { message: "rejected", code: "content_policy_violation" } })
+    expect(byCode._tag === "ContentFiltered" && byCode.reason).toBe("content_policy_violation")
+    expect(
+      classify(400, {
+        error: { message: "The response was filtered due to the prompt triggering Azure OpenAI's content management policy." }
+      })._tag
+    ).toBe("ContentFiltered")
+    expect(classify(400, { error: { message: "temperature must be <= 2" } })._tag).toBe("InvalidRequest")
+  })
+
+  it("scrubs the key from any message, and uses the body text when it is not JSON", () => {
+    const error = Errors.fromResponse(context, 502, {}, `<html>bad gateway for ${key}</html>`, 0)
+    expect(error._tag).toBe("ServerError")
+    expect(error.message).toBe("<html>bad gateway for [redacted]</html>")
+    expect(Errors.fromResponse(context, 503, {}, "", 0).message).toBe("HTTP 503")
+  })
+})
+
+describe("SSE parser", () => {
+  const parse = (...pieces: ReadonlyArray<string>): Array<SseEvent> => {
+    const parser = new SseParser()
+    const out: Array<SseEvent> = []
+    for (const piece of pieces) parser.feed(piece, out)
+    return out
+  }
+
+  it("dispatches on blank lines, with event names and joined data lines", () => {
+    expect(parse("event: a\ndata: 1\n\ndata: x\ndata: y\n\n")).toEqual([
+      { event: "a", data: "1" },
+      { event: "message", data: "x\ny" }
+    ])
+  })
+
+  it("accepts CRLF, CR and LF, also when a CRLF is split between reads", () => {
+    expect(parse("data: 1\r\n\r\ndata: 2\r\r", "data: 3\r", "\n\r", "\n")).toEqual([
+      { event: "message", data: "1" },
+      { event: "message", data: "2" },
+      { event: "message", data: "3" }
+    ])
+  })
+
+  it("joins fields split between reads and keeps a value's own colons", () => {
+    expect(parse("da", "ta: {\"a\":", "1}\n", "\n")).toEqual([{ event: "message", data: "{\"a\":1}" }])
+    expect(parse("data:no-space\n\n")).toEqual([{ event: "message", data: "no-space" }])
+  })
+
+  it("skips comments and events without data, and drops an unterminated last event", () => {
+    expect(parse(": keep-alive\n\nevent: ping\n\nid: 3\nretry: 10\n\ndata: last")).toEqual([])
+    expect(parse("data: [DONE]\n\n")).toEqual([{ event: "message", data: "[DONE]" }])
+  })
+})

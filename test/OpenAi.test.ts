@@ -1,0 +1,333 @@
+/**
+ * The OpenAI Chat Completions adapter against the mock server: the exact
+ * wire request, JSON and streamed answers with usage and tool calls, and
+ * OpenAI's own failure shapes. (The fault matrix shared by the three
+ * adapters is in HttpErrors.test.ts.)
+ */
+import * as Headers from "@effect/platform/Headers"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import { NodeHttpClient } from "@effect/platform-node"
+import { describe, expect, layer } from "@effect/vitest"
+import { Config, ConfigError, ConfigProvider, Effect, Either, FiberRef, Layer, Redacted, Stream } from "effect"
+import * as Chat from "../src/llm/Chat.js"
+import * as LanguageModel from "../src/llm/LanguageModel.js"
+import * as OpenAi from "../src/providers/OpenAi.js"
+import * as MockServer from "../src/testing/MockServer.js"
+
+const key = Redacted.make("sk-openai-test")
+
+const conversation: Chat.ChatRequest = {
+  messages: [
+    { role: "system", content: "You are terse." },
+    {
+      role: "user",
+      content: [
+        { type: "text", text: "What is in this picture?" },
+        { type: "image", url: "https://example.com/cat.png" }
+      ]
+    },
+    { role: "assistant", toolCalls: [{ id: "call_1", name: "lookup", arguments: "{\"q\":\"cat\"}" }] },
+    { role: "tool", toolCallId: "call_1", content: "a cat" },
+    { role: "user", content: "So?" }
+  ],
+  temperature: 0.2,
+  topP: 0.9,
+  maxTokens: 64,
+  stop: ["END"],
+  tools: [{ name: "lookup", description: "Look a thing up", parameters: { type: "object", properties: {} } }],
+  toolChoice: { name: "lookup" }
+}
+
+const toolReply: MockServer.Reply = {
+  text: "It is a cat.",
+  toolCalls: [{ id: "call_9", name: "lookup", arguments: { q: "breed" } }],
+  usage: { inputTokens: 42, outputTokens: 7 }
+}
+
+layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("OpenAi", (it) => {
+  describe("wire request", () => {
+    it.scoped("maps messages, parts, tool calls and results, options and tools", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const model = yield* OpenAi.make({
+          model: "gpt-4.1-mini",
+          apiKey: key,
+          baseUrl: server.baseUrls.openai,
+          headers: { "openai-organization": "org-1" }
+        })
+        yield* model.complete(conversation)
+        const [sent] = server.requests()
+        expect(sent?.path).toBe("/v1/chat/completions")
+        expect(sent?.headers.authorization).toBe("Bearer sk-openai-test")
+        expect(sent?.headers["openai-organization"]).toBe("org-1")
+        expect(sent?.headers.accept).toBe("application/json")
+        expect(sent?.headers["content-type"]).toBe("application/json")
+        expect(sent?.body).toEqual({
+          model: "gpt-4.1-mini",
+          messages: [
+            { role: "system", content: "You are terse." },
+            {
+              role: "user",
+              content: [
+                { type: "text", text: "What is in this picture?" },
+                { type: "image_url", image_url: { url: "https://example.com/cat.png" } }
+              ]
+            },
+            {
+              role: "assistant",
+              content: null,
+              tool_calls: [{ id: "call_1", type: "function", function: { name: "lookup", arguments: "{\"q\":\"cat\"}" } }]
+            },
+            { role: "tool", tool_call_id: "call_1", content: "a cat" },
+            { role: "user", content: "So?" }
+          ],
+          temperature: 0.2,
+          top_p: 0.9,
+          max_tokens: 64,
+          stop: ["END"],
+          tools: [
+            {
+              type: "function",
+              function: { name: "lookup", description: "Look a thing up", parameters: { type: "object", properties: {} } }
+            }
+          ],
+          tool_choice: { type: "function", function: { name: "lookup" } }
+        })
+      })
+    )
+
+    it.scoped("asks a stream for its usage and for server-sent events", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const model = yield* OpenAi.make({ model: "gpt-4o", apiKey: key, baseUrl: server.url })
+        yield* Stream.runDrain(model.stream(Chat.prompt("hi", { toolChoice: "required" })))
+        const [sent] = server.requests()
+        expect(sent?.path).toBe("/chat/completions")
+        expect(sent?.headers.accept).toBe("text/event-stream")
+        expect(sent?.body).toEqual({
+          model: "gpt-4o",
+          messages: [{ role: "user", content: "hi" }],
+          tool_choice: "required",
+          stream: true,
+          stream_options: { include_usage: true }
+        })
+      })
+    )
+
+    it.scoped("sends max_completion_tokens to OpenAI itself, max_tokens elsewhere, or what it is told", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        // reach "api.openai.com" through transformClient, which must run last
+        const toMock = HttpClient.mapRequest((request: HttpClientRequest.HttpClientRequest) =>
+          HttpClientRequest.setUrl(request, request.url.replace(OpenAi.defaultBaseUrl, server.baseUrls.openai))
+        )
+        const official = yield* OpenAi.make({ model: "o4-mini", apiKey: key, transformClient: toMock })
+        const compatible = yield* OpenAi.make({ model: "llama", baseUrl: server.url })
+        const told = yield* OpenAi.make({ model: "x", baseUrl: server.url, maxTokensField: "max_completion_tokens" })
+        const request = Chat.prompt("hi", { maxTokens: 5 })
+        yield* official.complete(request)
+        yield* compatible.complete(request)
+        yield* told.complete(request)
+        const bodies = server.requests().map((r) => r.body as Record<string, unknown>)
+        expect(bodies.map((b) => [b.max_tokens, b.max_completion_tokens])).toEqual([
+          [undefined, 5],
+          [5, undefined],
+          [undefined, 5]
+        ])
+        expect(server.requests()[0]?.path).toBe("/v1/chat/completions")
+      })
+    )
+
+    it.scoped("sends no Authorization header without a key (Ollama, vLLM)", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const model = yield* OpenAi.make({ model: "llama3.2", baseUrl: server.url, provider: "ollama" })
+        const response = yield* model.complete(Chat.prompt("hi"))
+        expect(response.provider).toBe("ollama")
+        expect(server.requests()[0]?.headers.authorization).toBeUndefined()
+      })
+    )
+
+    it.scoped("redacts the auth headers in the client's spans and logs while it calls", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const seen: Array<ReadonlyArray<string | RegExp>> = []
+        const model = yield* OpenAi.make({
+          model: "m",
+          apiKey: key,
+          baseUrl: server.url,
+          transformClient: HttpClient.tapRequest(() =>
+            Effect.map(FiberRef.get(Headers.currentRedactedNames), (names) => seen.push(names))
+          )
+        })
+        yield* model.complete(Chat.prompt("hi"))
+        expect(seen[0]).toEqual(expect.arrayContaining(["authorization", "x-api-key", "x-goog-api-key", "api-key"]))
+      })
+    )
+  })
+
+  describe("answers", () => {
+    it.scoped("reads a JSON completion with text, tool calls and usage", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make({ reply: toolReply })
+        const model = yield* OpenAi.make({ model: "gpt-4.1", apiKey: key, baseUrl: server.url })
+        const response = yield* model.complete(Chat.prompt("hi"))
+        expect(response).toEqual({
+          id: "chatcmpl-mock-0",
+          provider: "openai",
+          model: "gpt-4.1",
+          text: "It is a cat.",
+          toolCalls: [{ id: "call_9", name: "lookup", arguments: "{\"q\":\"breed\"}" }],
+          finishReason: "tool_calls",
+          usage: { inputTokens: 42, outputTokens: 7 }
+        })
+      })
+    )
+
+    it.scoped("streams text and tool-call deltas, then the finish, then the usage", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make({ reply: toolReply })
+        const model = yield* OpenAi.make({ model: "gpt-4.1", apiKey: key, baseUrl: server.url })
+        const chunks = Array.from(yield* Stream.runCollect(model.stream(Chat.prompt("hi"))))
+        expect(chunks).toEqual([
+          { _tag: "TextDelta", text: "It " },
+          { _tag: "TextDelta", text: "is " },
+          { _tag: "TextDelta", text: "a " },
+          { _tag: "TextDelta", text: "cat." },
+          { _tag: "ToolCallDelta", index: 0, id: "call_9", name: "lookup", arguments: "" },
+          { _tag: "ToolCallDelta", index: 0, arguments: "{\"q\":\"" },
+          { _tag: "ToolCallDelta", index: 0, arguments: "breed\"}" },
+          { _tag: "Finish", reason: "tool_calls" },
+          { _tag: "Usage", usage: { inputTokens: 42, outputTokens: 7 } }
+        ])
+        const collected = yield* Chat.collect(model.stream(Chat.prompt("hi")), { id: "s", provider: "openai", model: "gpt-4.1" })
+        expect(collected.toolCalls).toEqual([{ id: "call_9", name: "lookup", arguments: "{\"q\":\"breed\"}" }])
+        expect(collected.text).toBe("It is a cat.")
+      })
+    )
+
+    it.scoped("maps finish reasons, and reads a null content as empty text", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make({ reply: { text: "", finishReason: "length" } })
+        const model = yield* OpenAi.make({ model: "m", baseUrl: server.url })
+        const response = yield* model.complete(Chat.prompt("hi"))
+        expect([response.text, response.finishReason]).toEqual(["", "length"])
+      })
+    )
+  })
+
+  describe("failures", () => {
+    it.scoped("a content_filter finish or a refusal is ContentFiltered", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make({ reply: { text: "Some of it", finishReason: "content_filter" } })
+        const model = yield* OpenAi.make({ model: "m", baseUrl: server.url })
+        const json = yield* Effect.flip(model.complete(Chat.prompt("hi")))
+        expect(json._tag === "ContentFiltered" && json.reason).toBe("content_filter")
+        const streamed = yield* Effect.flip(Stream.runDrain(model.stream(Chat.prompt("hi"))))
+        expect(streamed._tag === "ContentFiltered" && streamed.reason).toBe("content_filter")
+
+        server.enqueue(
+          MockServer.status(200, {
+            body: {
+              id: "x",
+              choices: [{ message: { content: null, refusal: "I can't help with that." }, finish_reason: "stop" }]
+            }
+          })
+        )
+        const refused = yield* Effect.flip(model.complete(Chat.prompt("hi")))
+        expect(refused._tag === "ContentFiltered" && [refused.reason, refused.message]).toEqual([
+          "refusal",
+          "openai refused: I can't help with that."
+        ])
+      })
+    )
+
+    it.scoped("context_length_exceeded is ContextLengthExceeded with the window and the tokens asked", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make({ faults: [MockServer.contextLengthExceeded] })
+        const model = yield* OpenAi.make({ model: "gpt-4o", baseUrl: server.url })
+        const error = yield* Effect.flip(model.complete(Chat.prompt("hi")))
+        expect(error).toMatchObject({
+          _tag: "ContextLengthExceeded",
+          status: 400,
+          contextWindow: 128000,
+          requestedTokens: 130000
+        })
+      })
+    )
+
+    it.scoped("a completion without choices or of the wrong shape is MalformedResponse", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make({
+          faults: [
+            MockServer.status(200, { body: { id: "x", choices: [] } }),
+            MockServer.status(200, { body: { id: "x", choices: [{ message: { content: 3 } }] } })
+          ]
+        })
+        const model = yield* OpenAi.make({ model: "m", baseUrl: server.url })
+        const empty = yield* Effect.flip(model.complete(Chat.prompt("hi")))
+        const wrong = yield* Effect.flip(model.complete(Chat.prompt("hi")))
+        expect([empty._tag, wrong._tag]).toEqual(["MalformedResponse", "MalformedResponse"])
+        expect(wrong.message).toContain("unexpected chat completion")
+      })
+    )
+  })
+
+  describe("info and layers", () => {
+    it.scoped("knows list prices and windows, takes overrides and falls back for unknown models", () =>
+      Effect.gen(function* () {
+        const known = yield* OpenAi.make({ model: "gpt-4.1-mini-2025-04-14" })
+        expect(known.info).toEqual({
+          provider: "openai",
+          model: "gpt-4.1-mini-2025-04-14",
+          contextWindow: 1_047_576,
+          maxOutputTokens: 32_768,
+          price: { input: 0.4, output: 1.6 }
+        })
+        const unknown = yield* OpenAi.make({ model: "my-finetune", provider: "together" })
+        expect(unknown.info).toEqual({
+          provider: "together",
+          model: "my-finetune",
+          contextWindow: 128_000,
+          price: { input: 0, output: 0 }
+        })
+        const overridden = yield* OpenAi.make({
+          model: "gpt-4o",
+          info: { contextWindow: 64_000, price: { input: 1, output: 2 } }
+        })
+        expect([overridden.info.contextWindow, overridden.info.price]).toEqual([64_000, { input: 1, output: 2 }])
+      })
+    )
+
+    it.scoped("layerConfig reads OPENAI_API_KEY and provides LanguageModel; a missing key is a ConfigError", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const withKey = Layer.setConfigProvider(ConfigProvider.fromMap(new Map([["OPENAI_API_KEY", "sk-from-env"]])))
+        const text = yield* LanguageModel.complete(Chat.prompt("hi")).pipe(
+          Effect.map((response) => response.text),
+          Effect.provide(OpenAi.layerConfig({ model: "m", baseUrl: server.url }).pipe(Layer.provide(withKey)))
+        )
+        expect(text).toBe("Hello from the mock server.")
+        expect(server.requests()[0]?.headers.authorization).toBe("Bearer sk-from-env")
+
+        const empty = Layer.setConfigProvider(ConfigProvider.fromMap(new Map()))
+        const missing = yield* Effect.either(
+          Layer.build(OpenAi.layerConfig({ model: "m", baseUrl: server.url }).pipe(Layer.provide(empty)))
+        )
+        expect(Either.isLeft(missing) && ConfigError.isMissingDataOnly(missing.left)).toBe(true)
+        expect(Either.isLeft(missing) && String(missing.left)).toContain("OPENAI_API_KEY")
+
+        const keyless = yield* LanguageModel.complete(Chat.prompt("hi")).pipe(
+          Effect.provide(
+            OpenAi.layerConfig({ model: "m", baseUrl: server.url, apiKey: Config.succeed(undefined) }).pipe(
+              Layer.provide(empty)
+            )
+          )
+        )
+        expect(keyless.provider).toBe("openai")
+        expect(server.requests()[1]?.headers.authorization).toBeUndefined()
+      })
+    )
+  })
+})

@@ -1,0 +1,709 @@
+import { describe, expect, expectTypeOf, it } from "@effect/vitest"
+import { Cause, Chunk, Duration, Effect, Exit, Fiber, Layer, Option, Random, Stream, TestClock } from "effect"
+import type { ChainExhausted, InvalidRequest, StreamInterrupted } from "../src/llm/index.js"
+import { Chat, ContentFiltered, LanguageModel } from "../src/llm/index.js"
+import * as Simulated from "../src/providers/Simulated.js"
+import type { RouterEvent } from "../src/router/Events.js"
+import * as Router from "../src/router/Router.js"
+
+const sim = (name: string, options: Partial<Simulated.Options> = {}) =>
+  Simulated.make({ provider: name, model: `${name}-model`, latency: "100 millis", tokenDelay: "10 millis", ...options })
+
+const prices = {
+  premium: { input: 3, output: 15 },
+  cheap: { input: 0.15, output: 0.6 }
+}
+
+/** Forks the effect, moves virtual time on, and returns its exit. */
+const settle = <A, E>(effect: Effect.Effect<A, E>, by: Duration.DurationInput = "5 minutes") =>
+  Effect.gen(function* () {
+    const fiber = yield* Effect.fork(effect)
+    yield* TestClock.adjust(by)
+    return yield* Fiber.await(fiber)
+  })
+
+const succeeded = <A, E>(exit: Exit.Exit<A, E>): A => {
+  if (Exit.isSuccess(exit)) return exit.value
+  throw new Error(`expected success, got ${String(exit.cause)}`)
+}
+
+const failedWith = <A, E>(exit: Exit.Exit<A, E>): E => {
+  const error = Exit.isFailure(exit) ? Option.getOrUndefined(Chunk.head(Cause.failures(exit.cause))) : undefined
+  if (error === undefined) throw new Error(`expected a typed failure, got ${Exit.isSuccess(exit) ? "success" : String(exit.cause)}`)
+  return error
+}
+
+/** A target that refuses every request on content policy. */
+const refusingModel = () =>
+  Effect.map(sim("strict"), (base) => ({
+    ...base,
+    complete: () => Effect.fail(new ContentFiltered({ provider: "strict", model: "strict-model", message: "refused" }))
+  }))
+
+const fastRetry = { retry: { maxAttempts: 2, base: "100 millis", cap: "1 second", jitter: "none" } } as const
+
+describe("Router: sequential fallback", () => {
+  it.scoped("a hard-down primary falls back to the secondary and says so in the metadata", () =>
+    Effect.gen(function* () {
+      const primary = yield* sim("anthropic", { faults: [{ status: 529 }] })
+      const secondary = yield* sim("openai")
+      const router = yield* Router.make({
+        targets: { sonnet: { model: primary }, mini: { model: secondary } },
+        chains: { default: ["sonnet", "mini"] },
+        policy: fastRetry
+      })
+      const { response, meta } = succeeded(yield* settle(router.complete(Chat.prompt("hello there"))))
+      expect(response.provider).toBe("openai")
+      expect(meta).toMatchObject({ chain: "default", target: "mini", provider: "openai", fallbacks: 1 })
+      // two attempts on the primary (maxAttempts 2), then one on the secondary
+      expect(meta.attempts.map((a) => [a.target, a.error?._tag ?? "ok"])).toEqual([
+        ["sonnet", "Overloaded"],
+        ["sonnet", "Overloaded"],
+        ["mini", "ok"]
+      ])
+      expect((yield* primary.stats).calls).toBe(2)
+    })
+  )
+
+  it.scoped("the breaker opens after its threshold and later requests go straight to the fallback", () =>
+    Effect.gen(function* () {
+      const primary = yield* sim("anthropic", { faults: [{ status: 500 }] })
+      const secondary = yield* sim("openai")
+      const router = yield* Router.make({
+        targets: { sonnet: { model: primary }, mini: { model: secondary } },
+        chains: { default: ["sonnet", "mini"] },
+        policy: { retry: { maxAttempts: 1 }, breaker: { consecutiveFailures: 3, openDuration: { base: "30 seconds" } } }
+      })
+      for (let i = 0; i < 3; i++) succeeded(yield* settle(router.complete(Chat.prompt(`q${i}`)), "1 second"))
+      expect((yield* primary.stats).calls).toBe(3)
+      const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("after")), "1 second"))
+      expect((yield* primary.stats).calls).toBe(3)
+      expect(meta.attempts[0]?.error).toMatchObject({ _tag: "Rejected", reason: "circuit-open" })
+      expect(meta.target).toBe("mini")
+      // after the open duration a probe reaches the primary again
+      yield* TestClock.adjust("30 seconds")
+      succeeded(yield* settle(router.complete(Chat.prompt("probe")), "1 second"))
+      expect((yield* primary.stats).calls).toBe(4)
+    })
+  )
+
+  it.scoped("a Retry-After beyond the cap fails over at once instead of waiting", () =>
+    Effect.gen(function* () {
+      const primary = yield* sim("anthropic", { faults: [{ status: 429, retryAfter: "30 seconds" }] })
+      const secondary = yield* sim("openai")
+      const router = yield* Router.make({
+        targets: { sonnet: { model: primary }, mini: { model: secondary } },
+        chains: { default: ["sonnet", "mini"] },
+        policy: { retry: { maxAttempts: 3, retryAfterCap: "5 seconds" } }
+      })
+      const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("hi")), "1 second"))
+      expect(meta.target).toBe("mini")
+      expect((yield* primary.stats).calls).toBe(1)
+      // 50 ms for the 429, 100 ms for the answer: no 30 s wait
+      expect(Duration.toMillis(meta.latency)).toBe(150)
+      // the Retry-After holds the primary's breaker open: the next request does not call it
+      const next = succeeded(yield* settle(router.complete(Chat.prompt("again")), "1 second"))
+      expect(next.meta.attempts[0]?.error).toMatchObject({ _tag: "Rejected", reason: "circuit-open" })
+      expect((yield* primary.stats).calls).toBe(1)
+    })
+  )
+
+  it.scoped("a Retry-After within the cap is waited for on the same target", () =>
+    Effect.gen(function* () {
+      const primary = yield* sim("anthropic", { faults: [{ to: "1 second", status: 429, retryAfter: "2 seconds" }] })
+      const secondary = yield* sim("openai")
+      const router = yield* Router.make({
+        targets: { sonnet: { model: primary }, mini: { model: secondary } },
+        chains: { default: ["sonnet", "mini"] },
+        policy: { retry: { maxAttempts: 2, base: "100 millis", jitter: "none", retryAfterCap: "5 seconds" } }
+      })
+      const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("hi"))))
+      expect(meta.target).toBe("sonnet")
+      expect(Duration.toMillis(meta.latency)).toBe(50 + 2_000 + 100)
+      expect((yield* secondary.stats).calls).toBe(0)
+    })
+  )
+
+  it.scoped("Unauthorized and ModelNotFound skip the target without a retry", () =>
+    Effect.gen(function* () {
+      const a = yield* sim("a", { faults: [{ status: 401 }] })
+      const b = yield* sim("b", { faults: [{ status: 404 }] })
+      const c = yield* sim("c")
+      const router = yield* Router.make({
+        targets: { a: { model: a }, b: { model: b }, c: { model: c } },
+        chains: { default: ["a", "b", "c"] },
+        policy: { retry: { maxAttempts: 3 } }
+      })
+      const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("hi"))))
+      expect(meta.target).toBe("c")
+      expect(meta.fallbacks).toBe(2)
+      expect((yield* a.stats).calls).toBe(1)
+      expect((yield* b.stats).calls).toBe(1)
+    })
+  )
+
+  it.scoped("InvalidRequest fails at once: the next target is never called", () =>
+    Effect.gen(function* () {
+      const a = yield* sim("a", { faults: [{ status: 400 }] })
+      const b = yield* sim("b")
+      const router = yield* Router.make({ targets: { a: { model: a }, b: { model: b } }, chains: { default: ["a", "b"] } })
+      const error = failedWith(yield* settle(router.complete(Chat.prompt("hi"))))
+      expect(error._tag).toBe("InvalidRequest")
+      expect((yield* b.stats).calls).toBe(0)
+    })
+  )
+
+  it.scoped("every target down: ChainExhausted carries every attempt", () =>
+    Effect.gen(function* () {
+      const a = yield* sim("a", { faults: [{ status: 503 }] })
+      const b = yield* sim("b", { faults: [{ reset: true }] })
+      const router = yield* Router.make({
+        targets: { a: { model: a }, b: { model: b } },
+        chains: { default: ["a", "b"] },
+        policy: { ...fastRetry },
+        cache: false
+      })
+      const error = failedWith(yield* settle(router.complete(Chat.prompt("hi"))))
+      expect(error._tag).toBe("ChainExhausted")
+      if (error._tag !== "ChainExhausted") return
+      expect(error.attempts.map((a) => a.error?._tag)).toEqual(["Overloaded", "Overloaded", "TransportError", "TransportError"])
+      expect(error.message).toContain("a (Overloaded)")
+      expect(error.message).toContain("b (TransportError)")
+    })
+  )
+
+  it.scoped("the request's total deadline ends the chain", () =>
+    Effect.gen(function* () {
+      const slow = yield* sim("slow", { latency: "1 minute" })
+      const router = yield* Router.make({
+        targets: { slow: { model: slow } },
+        chains: { default: ["slow"] },
+        policy: { timeouts: { attempt: "2 minutes", total: "10 seconds" } },
+        cache: false
+      })
+      const error = failedWith(yield* settle(router.complete(Chat.prompt("hi"))))
+      expect(error._tag).toBe("ChainExhausted")
+      if (error._tag !== "ChainExhausted") return
+      expect(error.attempts.at(-1)?.error).toMatchObject({ _tag: "Timeout", phase: "total" })
+    })
+  )
+
+  it.scoped("a per-attempt timeout counts as a retriable failure", () =>
+    Effect.gen(function* () {
+      const slow = yield* sim("slow", { latency: "1 minute" })
+      const fast = yield* sim("fast")
+      const router = yield* Router.make({
+        targets: { slow: { model: slow }, fast: { model: fast } },
+        chains: { default: ["slow", "fast"] },
+        policy: { retry: { maxAttempts: 1 }, timeouts: { attempt: "5 seconds" } }
+      })
+      const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("hi"))))
+      expect(meta.target).toBe("fast")
+      expect(meta.attempts[0]?.error).toMatchObject({ _tag: "Timeout", phase: "attempt" })
+      expect(Duration.toMillis(meta.latency)).toBe(5_100)
+    })
+  )
+})
+
+describe("Router: context windows and content policy", () => {
+  it.scoped("skips targets whose window is too small before calling them", () =>
+    Effect.gen(function* () {
+      const small = yield* sim("small", { info: { contextWindow: 1_000 } })
+      const large = yield* sim("large", { info: { contextWindow: 1_000_000 } })
+      const router = yield* Router.make({
+        targets: { small: { model: small }, large: { model: large } },
+        chains: { default: ["small", "large"] }
+      })
+      const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("word ".repeat(2_000)))))
+      expect(meta.target).toBe("large")
+      expect(meta.attempts[0]?.error).toMatchObject({ _tag: "Rejected", reason: "context-too-small" })
+      expect((yield* small.stats).calls).toBe(0)
+    })
+  )
+
+  it.scoped("after a provider's ContextLengthExceeded only larger windows are tried", () =>
+    Effect.gen(function* () {
+      const a = yield* sim("a", { info: { contextWindow: 8_000 }, faults: [{ status: 413 }] })
+      const b = yield* sim("b", { info: { contextWindow: 8_000 } })
+      const c = yield* sim("c", { info: { contextWindow: 200_000 } })
+      const router = yield* Router.make({
+        targets: { a: { model: a }, b: { model: b }, c: { model: c } },
+        chains: { default: ["a", "b", "c"] }
+      })
+      const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("hi"))))
+      expect(meta.target).toBe("c")
+      expect((yield* a.stats).calls).toBe(1)
+      expect((yield* b.stats).calls).toBe(0)
+    })
+  )
+
+  it.scoped("ContentFiltered goes to the content-policy chain when one is configured, else fails", () =>
+    Effect.gen(function* () {
+      const lenient = yield* sim("lenient")
+      const router = yield* Router.make({
+        targets: { refusing: { model: yield* refusingModel() }, lenient: { model: lenient } },
+        chains: {
+          default: { targets: ["refusing"], contentPolicy: "lenient" },
+          plain: ["refusing"],
+          lenient: ["lenient"]
+        }
+      })
+      const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("edgy"))))
+      expect(meta.chain).toBe("lenient")
+      const error = failedWith(yield* settle(router.complete(Chat.prompt("edgy"), { chain: "plain" })))
+      expect(error._tag).toBe("ContentFiltered")
+    })
+  )
+})
+
+
+describe("Router: racing and hedging", () => {
+  it.scoped("racing sends to N targets at once; the first success wins and the losers are interrupted", () =>
+    Effect.gen(function* () {
+      const slow = yield* sim("slow", { latency: "3 seconds" })
+      const fast = yield* sim("fast", { latency: "200 millis" })
+      const router = yield* Router.make({
+        targets: { slow: { model: slow }, fast: { model: fast } },
+        chains: { default: { targets: ["slow", "fast"], race: 2 } }
+      })
+      const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("hi"))))
+      expect(meta.target).toBe("fast")
+      expect(Duration.toMillis(meta.latency)).toBe(200)
+      const stats = yield* slow.stats
+      expect(stats.calls).toBe(1)
+      expect(stats.interrupted).toBe(1)
+      // the interrupted loser does not count against its breaker or health
+      expect((yield* router.breaker("slow")!.snapshot).consecutiveFailures).toBe(0)
+    })
+  )
+
+  it.scoped("a race whose racers all fail goes on to the rest of the chain", () =>
+    Effect.gen(function* () {
+      const a = yield* sim("a", { faults: [{ status: 500 }] })
+      const b = yield* sim("b", { faults: [{ status: 500 }] })
+      const c = yield* sim("c")
+      const router = yield* Router.make({
+        targets: { a: { model: a }, b: { model: b }, c: { model: c } },
+        chains: { default: { targets: ["a", "b", "c"], race: 2 } },
+        policy: { retry: { maxAttempts: 1 } }
+      })
+      const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("hi"))))
+      expect(meta.target).toBe("c")
+      expect(meta.fallbacks).toBe(2)
+    })
+  )
+
+  it.scoped("hedging starts the next target after the delay and interrupts the slow primary", () =>
+    Effect.gen(function* () {
+      const slow = yield* sim("slow", { latency: "10 seconds" })
+      const fast = yield* sim("fast", { latency: "300 millis" })
+      const router = yield* Router.make({
+        targets: { slow: { model: slow }, fast: { model: fast } },
+        chains: { default: { targets: ["slow", "fast"], hedge: { delay: "1 second" } } }
+      })
+      const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("hi"))))
+      expect(meta.target).toBe("fast")
+      expect(Duration.toMillis(meta.latency)).toBe(1_300)
+      expect((yield* slow.stats).interrupted).toBe(1)
+    })
+  )
+
+  it.scoped("a fast primary wins before the hedge delay: the hedge target is never called", () =>
+    Effect.gen(function* () {
+      const primary = yield* sim("primary", { latency: "200 millis" })
+      const backup = yield* sim("backup")
+      const router = yield* Router.make({
+        targets: { primary: { model: primary }, backup: { model: backup } },
+        chains: { default: { targets: ["primary", "backup"], hedge: { delay: "1 second" } } }
+      })
+      const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("hi"))))
+      expect(meta.target).toBe("primary")
+      expect((yield* backup.stats).calls).toBe(0)
+    })
+  )
+
+  it.scoped("a p95 hedge delay follows the primary's observed latency", () =>
+    Effect.gen(function* () {
+      const primary = yield* sim("primary", { latency: "400 millis", faults: [{ from: "10 seconds", latency: "20 seconds" }] })
+      const backup = yield* sim("backup", { latency: "100 millis" })
+      const router = yield* Router.make({
+        targets: { primary: { model: primary }, backup: { model: backup } },
+        chains: { default: { targets: ["primary", "backup"], hedge: { delay: "p95" } } }
+      })
+      for (let i = 0; i < 10; i++) succeeded(yield* settle(router.complete(Chat.prompt(`warm ${i}`)), "1 second"))
+      yield* TestClock.adjust("10 seconds")
+      const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("now slow"))))
+      expect(meta.target).toBe("backup")
+      // hedged at the primary's p95 (about 400 ms), answered 100 ms later
+      expect(Duration.toMillis(meta.latency)).toBeGreaterThanOrEqual(480)
+      expect(Duration.toMillis(meta.latency)).toBeLessThanOrEqual(530)
+    })
+  )
+})
+
+describe("Router: streaming", () => {
+  const drain = (router: Router.Service, request: Chat.ChatRequest) =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const started = yield* router.stream(request)
+        const chunks = yield* Stream.runCollect(started.chunks).pipe(Effect.either)
+        return { started, chunks, done: yield* started.done }
+      })
+    )
+
+  it.scoped("a stream that fails before its first chunk falls back invisibly", () =>
+    Effect.gen(function* () {
+      const down = yield* sim("down", { faults: [{ status: 529 }] })
+      const up = yield* sim("up")
+      const router = yield* Router.make({
+        targets: { down: { model: down }, up: { model: up } },
+        chains: { default: ["down", "up"] },
+        policy: fastRetry
+      })
+      const { started, chunks, done } = succeeded(yield* settle(drain(router, Chat.prompt("tell me a story"))))
+      expect(started.meta.target).toBe("up")
+      expect(chunks._tag).toBe("Right")
+      if (chunks._tag !== "Right") return
+      const text = Chunk.toArray(chunks.right)
+        .flatMap((c) => (c._tag === "TextDelta" ? [c.text] : []))
+        .join("")
+      expect(text.length).toBeGreaterThan(0)
+      expect(Chunk.toArray(chunks.right).some((c) => c._tag === "Finish")).toBe(true)
+      expect(done.usage.outputTokens).toBeGreaterThan(0)
+      expect(done.cost).toBe(0)
+    })
+  )
+
+  it.scoped("a stream that fails after content has been sent raises StreamInterrupted with the partial text", () =>
+    Effect.gen(function* () {
+      const cut = yield* sim("cut", { faults: [{ cutAfterTokens: 3 }], reply: "one two three four five six" })
+      const other = yield* sim("other")
+      const router = yield* Router.make({ targets: { cut: { model: cut }, other: { model: other } }, chains: { default: ["cut", "other"] } })
+      const finishedEvents = yield* Effect.forkScoped(
+        Stream.runCollect(Stream.take(Stream.filter(router.events, (e) => e._tag === "RequestFinished"), 1))
+      )
+      yield* Effect.yieldNow()
+      const { chunks, started } = succeeded(yield* settle(drain(router, Chat.prompt("count"))))
+      const [finishedEvent] = Chunk.toArray(yield* Fiber.join(finishedEvents))
+      expect(finishedEvent).toMatchObject({ _tag: "RequestFinished", outcome: "failure" })
+      expect(chunks._tag).toBe("Left")
+      if (chunks._tag !== "Left") return
+      expect(chunks.left).toMatchObject({ _tag: "StreamInterrupted", provider: "cut" })
+      expect(chunks.left.partialText).toBe("one two three")
+      expect((yield* other.stats).calls).toBe(0)
+      // the request finished as a failure, with the cut stream's tokens estimated
+      const done = yield* started.done
+      expect(done.usage.outputTokens).toBeGreaterThan(0)
+    })
+  )
+
+  it.scoped("continue mode resumes a broken stream on the next target", () =>
+    Effect.gen(function* () {
+      const cut = yield* sim("cut", { faults: [{ cutAfterTokens: 2 }], reply: "alpha beta gamma delta" })
+      const other = yield* sim("other", { reply: " gamma delta" })
+      const router = yield* Router.make({
+        targets: { cut: { model: cut }, other: { model: other } },
+        chains: { default: { targets: ["cut", "other"], continueStreams: true } }
+      })
+      const { chunks, done } = succeeded(yield* settle(drain(router, Chat.prompt("letters"))))
+      expect(chunks._tag).toBe("Right")
+      if (chunks._tag !== "Right") return
+      const text = Chunk.toArray(chunks.right)
+        .flatMap((c) => (c._tag === "TextDelta" ? [c.text] : []))
+        .join("")
+      expect(text).toBe("alpha beta gamma delta")
+      // the final metadata covers both parts: who finished it, every attempt, all the tokens
+      expect(done).toMatchObject({ continued: true, target: "other", fallbacks: 1 })
+      expect(done.attempts.map((a) => a.target)).toEqual(["cut", "other"])
+      expect(done.usage.outputTokens).toBeGreaterThanOrEqual(4)
+      expect((yield* other.calls).length).toBe(1)
+    })
+  )
+
+  it.scoped("a first-token timeout counts as a failure and falls back", () =>
+    Effect.gen(function* () {
+      const stalled = yield* sim("stalled", { latency: "1 minute" })
+      const ok = yield* sim("ok")
+      const router = yield* Router.make({
+        targets: { stalled: { model: stalled }, ok: { model: ok } },
+        chains: { default: ["stalled", "ok"] },
+        policy: { retry: { maxAttempts: 1 }, timeouts: { firstToken: "2 seconds" } }
+      })
+      const { started } = succeeded(yield* settle(drain(router, Chat.prompt("hi"))))
+      expect(started.meta.target).toBe("ok")
+      expect(started.meta.attempts[0]?.error).toMatchObject({ _tag: "Timeout", phase: "first-token" })
+      expect((yield* stalled.stats).interrupted).toBe(1)
+    })
+  )
+})
+
+describe("Router: degraded mode", () => {
+  it.scoped("answers from the last-known-good cache when every target is down", () =>
+    Effect.gen(function* () {
+      const flaky = yield* sim("flaky", { faults: [{ from: "1 minute", status: 503 }] })
+      const router = yield* Router.make({
+        targets: { flaky: { model: flaky } },
+        chains: { default: ["flaky"] },
+        policy: fastRetry,
+        cache: { ttl: "10 minutes" }
+      })
+      const first = succeeded(yield* settle(router.complete(Chat.prompt("What is  Effect?")), "1 second"))
+      yield* TestClock.adjust("2 minutes")
+      const again = succeeded(yield* settle(router.complete(Chat.prompt("What is Effect?"))))
+      expect(again.meta.degraded).toBe("cache")
+      expect(again.response.text).toBe(first.response.text)
+      // past the TTL the cached answer is gone
+      yield* TestClock.adjust("20 minutes")
+      const error = failedWith(yield* settle(router.complete(Chat.prompt("What is Effect?"))))
+      expect(error._tag).toBe("ChainExhausted")
+    })
+  )
+
+  it.scoped("answers with the chain's static response when nothing is cached", () =>
+    Effect.gen(function* () {
+      const down = yield* sim("down", { faults: [{ status: 503 }] })
+      const router = yield* Router.make({
+        targets: { down: { model: down } },
+        chains: { default: { targets: ["down"], fallbackResponse: "We are having trouble; try again soon." } },
+        policy: fastRetry
+      })
+      const { response, meta } = succeeded(yield* settle(router.complete(Chat.prompt("anything"))))
+      expect(response.text).toBe("We are having trouble; try again soon.")
+      expect(meta.degraded).toBe("static")
+      expect(meta.attempts.length).toBe(2)
+    })
+  )
+})
+
+describe("Router: strategies and classification", () => {
+  it.scoped("health-aware: a degraded primary goes to the end of the chain, not away", () =>
+    Effect.gen(function* () {
+      const gray = yield* sim("gray", { faults: [{ errorRate: 0.6, status: 500 }], seed: 7 })
+      const healthy = yield* sim("healthy")
+      const router = yield* Router.make({
+        targets: { gray: { model: gray }, healthy: { model: healthy } },
+        chains: { default: { targets: ["gray", "healthy"], strategy: "health" } },
+        policy: { retry: { maxAttempts: 1 }, breaker: { consecutiveFailures: 100 } },
+        health: { minimumCalls: 5, degradedBelow: 0.8 }
+      })
+      for (let i = 0; i < 20; i++) yield* settle(router.complete(Chat.prompt(`q${i}`)), "1 second")
+      const before = (yield* gray.stats).calls
+      for (let i = 0; i < 10; i++) {
+        const { meta } = succeeded(yield* settle(router.complete(Chat.prompt(`r${i}`)), "1 second"))
+        expect(meta.target).toBe("healthy")
+      }
+      expect((yield* gray.stats).calls).toBe(before)
+    })
+  )
+
+  it.scoped("weighted: targets are drawn first in proportion to their weights", () =>
+    Effect.gen(function* () {
+      const a = yield* sim("a")
+      const b = yield* sim("b")
+      const router = yield* Router.make({
+        targets: { a: { model: a, weight: 3 }, b: { model: b, weight: 1 } },
+        chains: { default: { targets: ["a", "b"], strategy: "weighted" } },
+        cache: false
+      })
+      // the distribution itself is checked over 20,000 draws in Strategy.test.ts
+      const served = { a: 0, b: 0 }
+      for (let i = 0; i < 60; i++) {
+        const { meta } = succeeded(yield* settle(router.complete(Chat.prompt(`q${i}`)), "1 second"))
+        served[meta.target as "a" | "b"]++
+      }
+      expect(served.a).toBeGreaterThan(served.b)
+      expect(served.b).toBeGreaterThan(0)
+    }).pipe(Effect.withRandom(Random.make(42)))
+  )
+
+  it.scoped("cost: the cheapest target first, and the metadata says what a fallback cost", () =>
+    Effect.gen(function* () {
+      const premium = yield* sim("premium", { info: { price: prices.premium } })
+      const cheap = yield* sim("cheap", { info: { price: prices.cheap }, faults: [{ to: "2 seconds", status: 500 }] })
+      const router = yield* Router.make({
+        targets: { premium: { model: premium }, cheap: { model: cheap } },
+        chains: { default: { targets: ["premium", "cheap"], strategy: "cost" }, plain: ["cheap", "premium"] },
+        policy: { retry: { maxAttempts: 1 } }
+      })
+      // the cheap target is down for a second: the fallback to premium costs more than the chain's first target
+      const during = succeeded(yield* settle(router.complete(Chat.prompt("hi"), { chain: "plain" }), "1 second"))
+      expect(during.meta.target).toBe("premium")
+      expect(during.meta.cost).toBeGreaterThan(0)
+      expect(during.meta.costDelta).toBeCloseTo(
+        during.meta.cost -
+          (during.meta.usage.inputTokens * prices.cheap.input + during.meta.usage.outputTokens * prices.cheap.output) / 1e6,
+        12
+      )
+      yield* TestClock.adjust("2 seconds")
+      const after = succeeded(yield* settle(router.complete(Chat.prompt("hi again"))))
+      expect(after.meta.target).toBe("cheap")
+    })
+  )
+
+  it.scoped("latency: the fastest observed target first", () =>
+    Effect.gen(function* () {
+      const slow = yield* sim("slow", { latency: "2 seconds" })
+      const fast = yield* sim("fast", { latency: "100 millis" })
+      const router = yield* Router.make({
+        targets: { slow: { model: slow }, fast: { model: fast } },
+        chains: { default: { targets: ["slow", "fast"], strategy: "latency" }, warm: ["fast"] },
+        cache: false
+      })
+      // no data yet: configured order
+      expect(succeeded(yield* settle(router.complete(Chat.prompt("a")), "3 seconds")).meta.target).toBe("slow")
+      succeeded(yield* settle(router.complete(Chat.prompt("b"), { chain: "warm" }), "1 second"))
+      expect(succeeded(yield* settle(router.complete(Chat.prompt("d")), "1 second")).meta.target).toBe("fast")
+    })
+  )
+
+  it.scoped("a classifier picks task chains and quality tiers", () =>
+    Effect.gen(function* () {
+      const opus = yield* sim("opus")
+      const mini = yield* sim("mini")
+      const { heuristic, defaultTiers } = yield* Effect.promise(() => import("../src/router/Classifier.js"))
+      const router = yield* Router.make({
+        targets: { opus: { model: opus }, mini: { model: mini } },
+        chains: {
+          default: ["opus", "mini"],
+          premium: ["opus", "mini"],
+          standard: ["mini", "opus"],
+          budget: ["mini"],
+          code_generation: ["opus"]
+        },
+        classifier: heuristic({ tiers: defaultTiers })
+      })
+      expect(router.chainFor(Chat.prompt("Translate 'hello' to Spanish"))).toBe("budget")
+      expect(router.chainFor(Chat.prompt("Compare the trade-offs of two designs"))).toBe("premium")
+      expect(router.chainFor(Chat.prompt("hi", { metadata: { task: "code_generation" } }))).toBe("code_generation")
+      expect(router.chainFor(Chat.prompt("hi", { metadata: { task: "unknown_task" } }))).toBe("default")
+      const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("List three colours"))))
+      expect(meta.chain).toBe("budget")
+      expect(meta.target).toBe("mini")
+      // every target is a one-target chain under its own name
+      const direct = succeeded(yield* settle(router.complete(Chat.prompt("hi"), { chain: "opus" })))
+      expect(direct.meta).toMatchObject({ chain: "opus", target: "opus" })
+      expect(router.chains).not.toContain("opus")
+      const unknown = failedWith(yield* settle(router.complete(Chat.prompt("hi"), { chain: "nope" })))
+      expect(unknown).toMatchObject({ _tag: "InvalidRequest" })
+    })
+  )
+})
+
+describe("Router: budget, shadow traffic, events and the LanguageModel layer", () => {
+  it.scoped("under a full outage the retry budget bounds retries", () =>
+    Effect.gen(function* () {
+      const down = yield* sim("down", { faults: [{ status: 503 }] })
+      const router = yield* Router.make({
+        targets: { down: { model: down } },
+        chains: { default: ["down"] },
+        policy: {
+          retry: { maxAttempts: 5, base: "10 millis", jitter: "none" },
+          breaker: { consecutiveFailures: 0 },
+          budget: { maxTokens: 10, tokenRatio: 0.1 }
+        },
+        cache: false
+      })
+      for (let i = 0; i < 20; i++) yield* settle(router.complete(Chat.prompt(`q${i}`)), "10 seconds")
+      // 20 first calls, and retries only while tokens > 5: 4 retries in all
+      expect((yield* down.stats).calls).toBe(24)
+    })
+  )
+
+  it.scoped("shadow traffic keeps a fallback's health fresh without changing the response", () =>
+    Effect.gen(function* () {
+      const primary = yield* sim("primary")
+      const shadowed = yield* sim("shadowed", { info: { price: prices.cheap } })
+      const router = yield* Router.make({
+        targets: { primary: { model: primary }, shadowed: { model: shadowed } },
+        chains: { default: ["primary", "shadowed"] },
+        shadowRate: 1
+      })
+      const events = yield* Effect.forkScoped(Stream.runCollect(Stream.take(router.events, 4)))
+      yield* Effect.yieldNow()
+      const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("hi")), "1 second"))
+      expect(meta.target).toBe("primary")
+      const seen = Chunk.toArray(yield* Fiber.join(events))
+      expect((yield* shadowed.stats).calls).toBe(1)
+      const shadowEvent = seen.find((e): e is Extract<RouterEvent, { _tag: "AttemptSucceeded" }> =>
+        e._tag === "AttemptSucceeded" && e.shadow
+      )
+      expect(shadowEvent?.target).toBe("shadowed")
+      expect(shadowEvent?.cost).toBeGreaterThan(0)
+      const status = yield* router.status
+      expect(status.find((s) => s.name === "shadowed")?.health.calls).toBe(1)
+    })
+  )
+
+  it.scoped("events report attempts, fallbacks and the finished request in order", () =>
+    Effect.gen(function* () {
+      const down = yield* sim("down", { faults: [{ status: 500 }] })
+      const up = yield* sim("up")
+      const router = yield* Router.make({
+        targets: { down: { model: down }, up: { model: up } },
+        chains: { default: ["down", "up"] },
+        policy: { retry: { maxAttempts: 1 } }
+      })
+      const events = yield* Effect.forkScoped(Stream.runCollect(Stream.take(router.events, 6)))
+      yield* Effect.yieldNow()
+      succeeded(yield* settle(router.complete(Chat.prompt("hi"))))
+      const tags = Chunk.toArray(yield* Fiber.join(events)).map((e) => e._tag)
+      expect(tags).toEqual([
+        "AttemptStarted",
+        "AttemptFailed",
+        "Fallback",
+        "AttemptStarted",
+        "AttemptSucceeded",
+        "RequestFinished"
+      ])
+    })
+  )
+
+  it.effect("Router.layer provides LanguageModel: app code gets failover without changing", () =>
+    Effect.gen(function* () {
+      const down = yield* sim("down", { faults: [{ status: 503 }] })
+      const up = yield* sim("up")
+      const app = LanguageModel.complete(Chat.prompt("hello"))
+      const exit = yield* settle(
+        app.pipe(
+          Effect.provide(
+            Router.layer({ targets: { down: { model: down }, up: { model: up } }, chains: { default: ["down", "up"] } })
+          )
+        )
+      )
+      expect(succeeded(exit).provider).toBe("up")
+    })
+  )
+
+  it.effect("an inconsistent config reports every problem", () =>
+    Effect.gen(function* () {
+      const a = yield* sim("a")
+      const error = yield* Effect.flip(
+        Effect.scoped(
+          Router.make({
+            targets: { a: { model: a } },
+            chains: { default: ["a", "gpt5"], other: { targets: [], contentPolicy: "missing", race: 0 } },
+            defaultChain: "nope"
+          })
+        )
+      )
+      expect(error.problems).toEqual([
+        'chains.default.targets[1]: unknown target "gpt5"',
+        "chains.other: a chain needs at least one target",
+        'chains.other.contentPolicy: unknown chain "missing"',
+        "chains.other.race: must be a whole number of at least 1",
+        'defaultChain: unknown chain "nope"'
+      ])
+    })
+  )
+
+  it("the chain's error channel holds only fatal errors and ChainExhausted", () => {
+    type CompleteError = Effect.Effect.Error<ReturnType<Router.Service["complete"]>>
+    expectTypeOf<CompleteError>().toEqualTypeOf<InvalidRequest | ContentFiltered | ChainExhausted>()
+    type StreamChunksError = Stream.Stream.Error<Router.StreamResult["chunks"]>
+    expectTypeOf<StreamChunksError>().toEqualTypeOf<StreamInterrupted>()
+    // no retriable error can escape
+    expectTypeOf<Extract<CompleteError, { _tag: "RateLimited" | "Overloaded" | "ServerError" | "Timeout" }>>().toBeNever()
+  })
+})
+
+void Layer
