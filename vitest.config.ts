@@ -7,6 +7,7 @@ export default defineConfig({
     hookTimeout: 30_000,
     // fast-check property tests and HTTP tests share the two cores
     pool: "forks",
-    sequence: { concurrent: false }
+    sequence: { concurrent: false },
+    maxConcurrency: 3
   }
 })

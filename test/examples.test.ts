@@ -26,7 +26,8 @@ const examples = readdirSync(join(root, "examples"))
   .filter((file) => file.endsWith(".ts"))
   .sort()
 
-describe("examples", () => {
+// Each example is its own process, mostly waiting on startup: run a few at once.
+describe.concurrent("examples", () => {
   it("has examples", () => {
     expect(examples.length).toBeGreaterThan(0)
   })
