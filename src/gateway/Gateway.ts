@@ -1,0 +1,287 @@
+/**
+ * The OpenAI-compatible HTTP gateway: the router's failover behind
+ * `POST /v1/chat/completions`, so an app in any language, with any OpenAI
+ * client, gets fallback chains by changing its base URL.
+ *
+ * Routes:
+ * - `POST /v1/chat/completions`: `model` names a chain or a model alias;
+ *   JSON or, with `stream: true`, server-sent events ending in
+ *   `data: [DONE]`. A stream that fails after content was sent ends with an
+ *   `data: {"error": ...}` event and no `[DONE]`.
+ * - `GET /v1/models`, `GET /v1/models/{id}`: every chain and model alias.
+ * - `GET /healthz` (the process is alive), `GET /readyz` (serving; 503
+ *   while draining). Neither needs a key.
+ *
+ * Served answers carry `x-llm-chain`, `x-llm-target`, `x-llm-provider`,
+ * `x-llm-model`, `x-llm-attempts`, `x-llm-fallbacks` (and `x-llm-degraded`
+ * for a degraded answer); every answer carries `x-request-id`. Errors are
+ * OpenAI's `{ "error": { "message", "type", "param", "code" } }`:
+ *
+ * | status | when | `code` |
+ * |---|---|---|
+ * | 400 | bad JSON, a wrong field (`param` names it), `n` > 1 | `null` |
+ * | 400 | a provider refused the request as invalid | `invalid_request` |
+ * | 400 | a provider refused on content policy | `content_filter` |
+ * | 401 | missing or wrong `Authorization: Bearer` key | `invalid_api_key` |
+ * | 404 | unknown `model` / unknown URL | `model_not_found` / `unknown_url` |
+ * | 405 | a known URL with the wrong method | `method_not_allowed` |
+ * | 413 | body over `maxBodyBytes` | `request_too_large` |
+ * | 415 | not `Content-Type: application/json` | `unsupported_media_type` |
+ * | 429 | every target rate limited (with `Retry-After`) | `rate_limit_exceeded` |
+ * | 429 | the gateway's own queue is full (with `Retry-After`) | `gateway_busy` |
+ * | 503 | every target failed (`error.attempts` lists them) | `chain_exhausted` |
+ * | 503 | shutting down | `shutting_down` |
+ * | 504 | `requestTimeout` passed | `request_timeout` |
+ *
+ * Once a stream has started (status 200 sent), a failure arrives as a last
+ * `data: {"error": {...}}` event instead, without `[DONE]`: `code`
+ * `stream_interrupted` when the provider failed after content was sent,
+ * `request_timeout` when `requestTimeout` passed.
+ *
+ * Each request is logged in one line through Effect's `Logger` (method,
+ * path, status, chain, target, fallbacks, attempts, ms, request id, and the
+ * error code for a failure); never a key, never prompt text.
+ *
+ * @since 0.1.0
+ */
+import type * as HttpApp from "@effect/platform/HttpApp"
+import type { ServeError } from "@effect/platform/HttpServerError"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import * as Router from "../router/Router.js"
+import * as App from "./internal/app.js"
+import * as InternalServer from "./internal/server.js"
+
+/**
+ * How to run the gateway.
+ *
+ * - `router`: the router that serves requests (see `Router.make`).
+ * - `keys`: the gateway's own keys, sent by clients as
+ *   `Authorization: Bearer <key>`; none means no auth (fine on 127.0.0.1).
+ * - `maxBodyBytes`: the largest request body (default 1 MiB).
+ * - `maxConcurrent`, `maxQueued`: a bulkhead over chat requests: at most
+ *   `maxConcurrent` at once, `maxQueued` waiting (default: as many as
+ *   `maxConcurrent`); past that, 429. Without `maxConcurrent`, no limit.
+ * - `requestTimeout`: the total time a chat request may take, streams
+ *   included (default: none; the router's own deadlines still apply).
+ * - `host`: default `"127.0.0.1"`; say `"0.0.0.0"` to listen on every
+ *   interface, and set `keys` then.
+ * - `port`: default 8787; 0 picks a free port (see {@link Server.port}).
+ * - `drainTimeout`: on shutdown, how long requests in flight may take to
+ *   finish before their connections are closed (default 30 seconds).
+ *
+ * A size or count that is not a positive whole number is a defect.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly router: Router.Service
+  readonly keys?: ReadonlyArray<Redacted.Redacted>
+  readonly maxBodyBytes?: number
+  readonly maxConcurrent?: number
+  readonly maxQueued?: number
+  readonly requestTimeout?: Duration.DurationInput
+  readonly host?: string
+  readonly port?: number
+  readonly drainTimeout?: Duration.DurationInput
+}
+
+/**
+ * The defaults of {@link Options}.
+ *
+ * @since 0.1.0
+ * @category defaults
+ */
+export const defaults = {
+  maxBodyBytes: 1_048_576,
+  host: "127.0.0.1",
+  port: 8787,
+  drainTimeout: Duration.seconds(30)
+} as const
+
+/**
+ * A running gateway.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Server {
+  /** The host it listens on. */
+  readonly host: string
+  /** The port it is bound to (the one picked, when asked for port 0). */
+  readonly port: number
+  /** `http://host:port`; an OpenAI client's `baseURL` is this plus `/v1`. */
+  readonly url: string
+  /** Requests being served now. */
+  readonly inFlight: Effect.Effect<number>
+  /** Whether it is shutting down. */
+  readonly draining: Effect.Effect<boolean>
+}
+
+/**
+ * The running gateway, as a service.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class Gateway extends Context.Tag("effect-llm-failover/Gateway")<Gateway, Server>() {}
+
+const resolve = (options: Options): InternalServer.ServerSettings => {
+  const positive = (name: string, n: number | undefined) => {
+    if (n !== undefined && !(Number.isInteger(n) && n > 0)) throw new RangeError(`Gateway: ${name} must be a positive integer, got ${n}`)
+  }
+  positive("maxBodyBytes", options.maxBodyBytes)
+  positive("maxConcurrent", options.maxConcurrent)
+  if (options.maxQueued !== undefined && !(Number.isInteger(options.maxQueued) && options.maxQueued >= 0)) {
+    throw new RangeError(`Gateway: maxQueued must be a whole number, got ${options.maxQueued}`)
+  }
+  return {
+    router: options.router,
+    keys: options.keys,
+    maxBodyBytes: options.maxBodyBytes ?? defaults.maxBodyBytes,
+    maxConcurrent: options.maxConcurrent,
+    maxQueued: options.maxQueued ?? options.maxConcurrent ?? 0,
+    requestTimeout: options.requestTimeout === undefined ? undefined : Duration.decode(options.requestTimeout),
+    host: options.host ?? defaults.host,
+    port: options.port ?? defaults.port,
+    drainTimeout: options.drainTimeout === undefined ? defaults.drainTimeout : Duration.decode(options.drainTimeout)
+  }
+}
+
+/**
+ * The gateway as an `HttpApp`, to serve on a server of your own or to test
+ * without one. `host`, `port` and `drainTimeout` do not apply to it.
+ *
+ * @example
+ * import { HttpServer } from "@effect/platform"
+ * import { Effect } from "effect"
+ * import { Gateway } from "effect-llm-failover/gateway"
+ * import type { Router } from "effect-llm-failover/router"
+ *
+ * declare const router: Router.Service
+ * const served = Effect.flatMap(Gateway.app({ router }), (app) => HttpServer.serveEffect(app))
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const app = (options: Options): Effect.Effect<HttpApp.Default> =>
+  Effect.suspend(() => App.make(resolve(options), { draining: false }))
+
+/**
+ * Starts the gateway on Node in the scope. Closing the scope shuts it down
+ * gracefully: it stops accepting connections, `/readyz` answers 503, the
+ * requests in flight finish (up to `drainTimeout`), then it closes.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { Gateway } from "effect-llm-failover/gateway"
+ * import type { Router } from "effect-llm-failover/router"
+ *
+ * declare const router: Router.Service
+ * const program = Effect.gen(function* () {
+ *   const gateway = yield* Gateway.make({ router, port: 0 })
+ *   const res = yield* Effect.promise(() => fetch(`${gateway.url}/v1/models`))
+ *   return yield* Effect.promise(() => res.json())
+ * }).pipe(Effect.scoped)
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options): Effect.Effect<Server, ServeError, Scope.Scope> =>
+  Effect.suspend(() => InternalServer.start(resolve(options)))
+
+/**
+ * The gateway as a layer: it serves while the layer is alive and drains
+ * when it is released.
+ *
+ * @example
+ * import { Effect, Layer } from "effect"
+ * import { Gateway } from "effect-llm-failover/gateway"
+ * import type { Router } from "effect-llm-failover/router"
+ *
+ * declare const router: Router.Service
+ * const main = Effect.flatMap(Gateway.Gateway, (gateway) => Effect.log(`serving on ${gateway.url}`)).pipe(
+ *   Effect.zipRight(Effect.never),
+ *   Effect.provide(Gateway.layer({ router, port: 8080 }))
+ * )
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<Gateway, ServeError> => Layer.scoped(Gateway, make(options))
+
+/**
+ * The gateway as a layer over the `Router` in context.
+ *
+ * @example
+ * import { Layer } from "effect"
+ * import { Gateway } from "effect-llm-failover/gateway"
+ * import { Router } from "effect-llm-failover/router"
+ *
+ * declare const config: Router.Config
+ * const live = Gateway.layerRouter({ port: 8080 }).pipe(Layer.provide(Router.layer(config)))
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerRouter = (options: Omit<Options, "router">): Layer.Layer<Gateway, ServeError, Router.Router> =>
+  Layer.scoped(Gateway, Effect.flatMap(Router.Router, (router) => make({ ...options, router })))
+
+/**
+ * Options of {@link serve}: the gateway's, and the signals that shut it down
+ * (default `SIGTERM` and `SIGINT`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ServeOptions extends Options {
+  readonly signals?: ReadonlyArray<NodeJS.Signals>
+}
+
+const firstSignal = (signals: ReadonlyArray<NodeJS.Signals>): Effect.Effect<NodeJS.Signals> =>
+  Effect.async<NodeJS.Signals>((resume) => {
+    const handlers = signals.map((signal) => {
+      const handler = () => resume(Effect.succeed(signal))
+      process.once(signal, handler)
+      return [signal, handler] as const
+    })
+    return Effect.sync(() => {
+      for (const [signal, handler] of handlers) process.off(signal, handler)
+    })
+  })
+
+/**
+ * Runs the gateway until a shutdown signal (or until interrupted), then
+ * drains it and returns. Logs the URL it listens on.
+ *
+ * @example
+ * import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
+ * import { Effect } from "effect"
+ * import { Gateway } from "effect-llm-failover/gateway"
+ * import { Router } from "effect-llm-failover/router"
+ *
+ * declare const config: Router.Config
+ * const main = Effect.gen(function* () {
+ *   const router = yield* Router.make(config)
+ *   yield* Gateway.serve({ router, port: 8080 })
+ * }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici))
+ *
+ * NodeRuntime.runMain(main)
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const serve = (options: ServeOptions): Effect.Effect<void, ServeError> =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const server = yield* make(options)
+      yield* Effect.logInfo(`gateway listening on ${server.url}`)
+      const signal = yield* firstSignal(options.signals ?? ["SIGTERM", "SIGINT"])
+      yield* Effect.logInfo(`gateway received ${signal}`)
+    })
+  )

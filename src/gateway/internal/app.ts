@@ -1,0 +1,351 @@
+/**
+ * The gateway's HTTP app: the OpenAI-compatible routes over a router, auth,
+ * limits, error mapping and one log line per request.
+ *
+ * @internal
+ */
+import * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpBody from "@effect/platform/HttpBody"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import type { RouteNotFound } from "@effect/platform/HttpServerError"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
+import * as Stream from "effect/Stream"
+import { randomUUID } from "node:crypto"
+import type { StreamInterrupted } from "../../llm/FailoverError.js"
+import * as Bulkhead from "../../resilience/Bulkhead.js"
+import type * as Router from "../../router/Router.js"
+import * as Auth from "./auth.js"
+import * as Body from "./body.js"
+import * as Errors from "./errors.js"
+import * as WireRequest from "./request.js"
+import * as WireResponse from "./response.js"
+
+/** The gateway's resolved settings. @internal */
+export interface Settings {
+  readonly router: Router.Service
+  readonly keys: ReadonlyArray<Redacted.Redacted> | undefined
+  readonly maxBodyBytes: number
+  readonly maxConcurrent: number | undefined
+  readonly maxQueued: number
+  readonly requestTimeout: Duration.Duration | undefined
+}
+
+/** What the server shares with the app: whether it is shutting down. @internal */
+export interface Lifecycle {
+  draining: boolean
+}
+
+// ---------------------------------------------------------------------------
+// The per-request log record
+// ---------------------------------------------------------------------------
+
+/** What one request's log line says beyond method, path, status and time. */
+interface RequestLog {
+  chain?: string
+  target?: string
+  fallbacks?: number
+  attempts?: number
+  degraded?: string
+  error?: string
+  param?: string
+  outcome?: string
+  completed?: boolean
+}
+
+class CurrentLog extends Context.Tag("effect-llm-failover/gateway/RequestLog")<CurrentLog, RequestLog>() {}
+
+const noteMeta = (log: RequestLog, meta: Router.Meta): void => {
+  log.chain = meta.chain
+  log.target = meta.target
+  log.fallbacks = meta.fallbacks
+  log.attempts = meta.attempts.length
+  if (meta.degraded !== undefined) log.degraded = meta.degraded
+}
+
+const noteFailure = (log: RequestLog, failure: Errors.Failure): void => {
+  log.error = failure.code ?? failure.type
+  if (failure.param !== null) log.param = Errors.printable(failure.param, 100)
+}
+
+const logLine = (method: string, path: string, status: number, requestId: string, startedAt: number, log: RequestLog) =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    const message = `${method} ${path} ${status}`
+    const annotations: Record<string, unknown> = { requestId, status, ms: now - startedAt }
+    for (const [key, value] of Object.entries(log)) if (value !== undefined && key !== "completed") annotations[key] = value
+    const line = status >= 500 ? Effect.logWarning(message) : Effect.logInfo(message)
+    return Effect.annotateLogs(line, annotations)
+  })
+
+// ---------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------
+
+const requestIdPattern = /^[\w.:-]{1,128}$/
+
+const requestIdOf = (header: string | undefined): string =>
+  header !== undefined && requestIdPattern.test(header) ? header : `req_${randomUUID().replaceAll("-", "")}`
+
+const pathOf = (url: string): string => Errors.printable(url.split("?", 1)[0] ?? "/", 200)
+
+const unixSeconds = Effect.map(Clock.currentTimeMillis, (ms) => Math.floor(ms / 1000))
+
+const header = (value: string): string => Errors.printable(value, 200)
+
+/** The `x-llm-*` headers of a served request. @internal */
+export const metaHeaders = (meta: Router.Meta): Record<string, string> => ({
+  "x-llm-chain": header(meta.chain),
+  "x-llm-target": header(meta.target),
+  "x-llm-provider": header(meta.provider),
+  "x-llm-model": header(meta.model),
+  "x-llm-attempts": String(meta.attempts.length),
+  "x-llm-fallbacks": String(meta.fallbacks),
+  ...(meta.degraded !== undefined ? { "x-llm-degraded": meta.degraded } : {})
+})
+
+/** The JSON answer to a failure. @internal */
+export const failureResponse = (failure: Errors.Failure): HttpServerResponse.HttpServerResponse =>
+  HttpServerResponse.unsafeJson(Errors.body(failure), {
+    status: failure.status,
+    ...(failure.headers !== undefined ? { headers: failure.headers } : {})
+  })
+
+/** Known routes and their methods, to tell a wrong method (405) from an unknown URL (404). */
+const routes: ReadonlyArray<readonly [RegExp, ReadonlyArray<string>]> = [
+  [/^\/v1\/chat\/completions$/, ["POST"]],
+  [/^\/v1\/models(\/.+)?$/, ["GET"]],
+  [/^\/(healthz|readyz)$/, ["GET"]]
+]
+
+const notFound = (method: string, path: string): Errors.Failure => {
+  const route = routes.find(([pattern]) => pattern.test(path))
+  return route === undefined ? Errors.unknownUrl(method, path) : Errors.methodNotAllowed(method, path, route[1])
+}
+
+// ---------------------------------------------------------------------------
+// The app
+// ---------------------------------------------------------------------------
+
+/**
+ * Builds the app. It never fails: every error is an OpenAI error JSON.
+ *
+ * @internal
+ */
+export const make = (settings: Settings, lifecycle: Lifecycle): Effect.Effect<HttpApp.Default> =>
+  Effect.gen(function* () {
+    const { router, requestTimeout: timeout } = settings
+    const authorize = Auth.make(settings.keys)
+    const bulkhead =
+      settings.maxConcurrent === undefined
+        ? undefined
+        : yield* Bulkhead.make({ maxConcurrent: settings.maxConcurrent, maxQueued: settings.maxQueued })
+    const names = new Set([...router.chains, ...router.targets])
+    const startedAt = yield* unixSeconds
+
+    const requireKey = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+      const verdict = authorize(request.headers["authorization"])
+      return verdict === "ok" ? Effect.void : Effect.fail(Errors.unauthorized(verdict === "wrong"))
+    })
+
+    // -- models -------------------------------------------------------------
+
+    const modelEntry = (id: string) => ({
+      id,
+      object: "model",
+      created: startedAt,
+      owned_by: router.chains.includes(id) ? "effect-llm-failover" : router.languageModel(id).info.provider
+    })
+    const modelList = { object: "list", data: [...names].map(modelEntry) }
+
+    const listModels = Effect.as(requireKey, HttpServerResponse.unsafeJson(modelList))
+
+    const getModel = Effect.gen(function* () {
+      yield* requireKey
+      const id = (yield* HttpRouter.params)["id"] ?? ""
+      if (!names.has(id)) return yield* Effect.fail(Errors.modelNotFound(id))
+      return HttpServerResponse.unsafeJson(modelEntry(id))
+    })
+
+    // -- chat completions ---------------------------------------------------
+
+    const readRequest = (request: HttpServerRequest.HttpServerRequest) =>
+      Effect.gen(function* () {
+        const length = request.headers["content-length"]
+        if (length !== undefined && Number(length) > settings.maxBodyBytes) {
+          return yield* Effect.fail(Errors.tooLarge(settings.maxBodyBytes))
+        }
+        const mediaType = request.headers["content-type"]?.split(";", 1)[0]?.trim().toLowerCase()
+        if (mediaType !== "application/json") return yield* Effect.fail(Errors.unsupportedMediaType())
+        if (bulkhead !== undefined) yield* Effect.mapError(bulkhead.acquire, Errors.busy)
+        const bytes = yield* Body.read(request, settings.maxBodyBytes).pipe(
+          Effect.catchTags({
+            TooLarge: () => Effect.fail(Errors.tooLarge(settings.maxBodyBytes)),
+            ReadFailed: () => Effect.fail(Errors.badRequest("The request body could not be read.", null))
+          })
+        )
+        const decoded = Either.flatMap(WireRequest.parseJson(bytes), WireRequest.decode)
+        if (Either.isLeft(decoded)) return yield* Effect.fail(Errors.badRequest(decoded.left.message, decoded.left.param))
+        return decoded.right
+      })
+
+    const completed = (decoded: WireRequest.Decoded, log: RequestLog) =>
+      Effect.gen(function* () {
+        const { response, meta } = yield* Effect.mapError(
+          router.complete(decoded.request, { chain: decoded.model }),
+          Errors.fromChainError
+        )
+        noteMeta(log, meta)
+        const body = WireResponse.completion(completionId(), yield* unixSeconds, response)
+        return HttpServerResponse.unsafeJson(body, { headers: metaHeaders(meta) })
+      })
+
+    const streamFailure = (error: StreamInterrupted | Errors.Failure): Errors.Failure =>
+      error._tag === "GatewayFailure"
+        ? error
+        : new Errors.Failure({
+            status: 502,
+            type: "server_error",
+            code: "stream_interrupted",
+            param: null,
+            message: `The stream from ${error.provider}/${error.model} failed after content was sent (${error.cause._tag}); the answer is incomplete.`
+          })
+
+    const streamed = (decoded: WireRequest.Decoded, log: RequestLog, deadline: Deadline | undefined) =>
+      Effect.gen(function* () {
+        const started = yield* Effect.mapError(router.stream(decoded.request, { chain: decoded.model }), Errors.fromChainError)
+        noteMeta(log, started.meta)
+        const encoder = new WireResponse.ChunkEncoder(completionId(), yield* unixSeconds, started.meta.model, decoded.includeUsage)
+        const rest = Stream.concat(
+          Stream.filterMap(started.chunks, (chunk) => Option.fromNullable(encoder.chunk(chunk))),
+          Stream.fromEffect(
+            Effect.map(started.done, (meta) => {
+              noteMeta(log, meta)
+              return encoder.end(meta.usage)
+            })
+          )
+        )
+        const bounded = deadline === undefined ? rest : Stream.interruptWhen(rest, deadlineFailure(deadline))
+        const events = Stream.make(encoder.start()).pipe(
+          Stream.concat(bounded),
+          Stream.catchAll((error) => {
+            const failure = streamFailure(error)
+            noteFailure(log, failure)
+            log.outcome = failure.code ?? "failed"
+            return Stream.make(WireResponse.sseEvent(Errors.body(failure)))
+          }),
+          Stream.onEnd(Effect.sync(() => (log.completed = true))),
+          Stream.encodeText
+        )
+        return HttpServerResponse.stream(events, {
+          contentType: "text/event-stream",
+          headers: { ...metaHeaders(started.meta), "cache-control": "no-cache", "x-accel-buffering": "no" }
+        })
+      })
+
+    const chatCompletions = Effect.gen(function* () {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      const log = yield* CurrentLog
+      const start = yield* Clock.currentTimeMillis
+      yield* requireKey
+      if (lifecycle.draining) return yield* Effect.fail(Errors.shuttingDown())
+      const decoded = yield* readRequest(request)
+      log.chain = Errors.printable(decoded.model, 100)
+      if (!names.has(decoded.model)) return yield* Effect.fail(Errors.modelNotFound(decoded.model))
+      const deadline = timeout === undefined ? undefined : { at: start + Duration.toMillis(timeout), limit: timeout }
+      return decoded.stream ? yield* streamed(decoded, log, deadline) : yield* completed(decoded, log)
+    }).pipe((handler) =>
+      timeout === undefined
+        ? handler
+        : Effect.timeoutFail(handler, { duration: timeout, onTimeout: () => Errors.timedOut(timeout) })
+    )
+
+    // -- health -------------------------------------------------------------
+
+    const healthz = Effect.succeed(HttpServerResponse.unsafeJson({ status: "ok" }))
+    const readyz = Effect.sync(() =>
+      lifecycle.draining
+        ? HttpServerResponse.unsafeJson({ status: "draining" }, { status: 503, headers: { connection: "close" } })
+        : HttpServerResponse.unsafeJson({ status: "ready" })
+    )
+
+    const routed = HttpRouter.empty.pipe(
+      HttpRouter.post("/v1/chat/completions", chatCompletions),
+      HttpRouter.get("/v1/models", listModels),
+      HttpRouter.get("/v1/models/:id", getModel),
+      HttpRouter.get("/healthz", healthz),
+      HttpRouter.get("/readyz", readyz)
+    )
+
+    return withRequestLog(routed)
+  })
+
+const completionId = (): string => `chatcmpl-${randomUUID().replaceAll("-", "")}`
+
+/** When a request must be done by (epoch ms), and the limit that set it. */
+interface Deadline {
+  readonly at: number
+  readonly limit: Duration.Duration
+}
+
+/** Fails once the deadline passes. */
+const deadlineFailure = (deadline: Deadline) =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    Effect.zipRight(Effect.sleep(Duration.millis(Math.max(0, deadline.at - now))), Effect.fail(Errors.timedOut(deadline.limit)))
+  )
+
+/**
+ * Wraps the routes: a request id, failures and defects as OpenAI error JSON,
+ * and exactly one log line per request, written when its answer is done (for
+ * a stream, when the stream ends or its client leaves).
+ */
+const withRequestLog = <R>(
+  app: HttpApp.Default<Errors.Failure | RouteNotFound, R>
+): HttpApp.Default<never, Exclude<R, CurrentLog>> =>
+  Effect.gen(function* () {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const startedAt = yield* Clock.currentTimeMillis
+    const requestId = requestIdOf(request.headers["x-request-id"])
+    const method = request.method
+    const path = pathOf(request.url)
+    const log: RequestLog = {}
+    const line = (status: number) => logLine(method, path, status, requestId, startedAt, log)
+
+    const response = yield* app.pipe(
+      Effect.provideService(CurrentLog, log),
+      Effect.catchTag("RouteNotFound", () => Effect.fail(notFound(method, path))),
+      Effect.catchAll((failure) => {
+        noteFailure(log, failure)
+        return Effect.succeed(failureResponse(failure))
+      }),
+      Effect.catchAllDefect((defect) => {
+        log.error = "internal_error"
+        log.outcome = Errors.printable(defect instanceof Error ? defect.message : String(defect), 200)
+        return Effect.succeed(failureResponse(Errors.internal()))
+      }),
+      Effect.onInterrupt(() => {
+        log.outcome = "client-closed"
+        return line(499)
+      })
+    )
+    const identified = HttpServerResponse.setHeader(response, "x-request-id", requestId)
+    const body = identified.body
+    if (body._tag !== "Stream") {
+      yield* line(identified.status)
+      return identified
+    }
+    const logged = Stream.ensuring(
+      body.stream,
+      Effect.suspend(() => {
+        if (log.completed !== true && log.outcome === undefined) log.outcome = "client-closed"
+        return line(identified.status)
+      })
+    )
+    return HttpServerResponse.setBody(identified, HttpBody.stream(logged, body.contentType, body.contentLength))
+  })

@@ -1,0 +1,287 @@
+/**
+ * Every way a gateway request can fail, as an HTTP status and OpenAI's error
+ * JSON `{ "error": { "message", "type", "param", "code" } }`, and the
+ * mapping of the router's errors onto them.
+ *
+ * Messages name fields, targets, error tags and statuses; they never hold a
+ * key, an upstream's own error text (which may quote a key) or prompt text.
+ *
+ * @internal
+ */
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import type { Attempt, ChainExhausted, Rejected } from "../../llm/FailoverError.js"
+import type { ProviderError } from "../../llm/ProviderError.js"
+import type { ChainError } from "../../router/Router.js"
+
+/**
+ * A request the gateway answers with an error.
+ *
+ * @internal
+ */
+export class Failure extends Data.TaggedError("GatewayFailure")<{
+  readonly status: number
+  readonly type: string
+  readonly code: string | null
+  readonly param: string | null
+  readonly message: string
+  readonly headers?: Readonly<Record<string, string>>
+  /** Extra fields of the `error` object (e.g. the attempts of an exhausted chain). */
+  readonly details?: Readonly<Record<string, unknown>>
+}> {}
+
+/** The JSON body of a failure. @internal */
+export const body = (failure: Failure) => ({
+  error: {
+    message: failure.message,
+    type: failure.type,
+    param: failure.param,
+    code: failure.code,
+    ...failure.details
+  }
+})
+
+const invalidRequest = (status: number, message: string, code: string | null, param: string | null = null, headers?: Record<string, string>) =>
+  new Failure({ status, type: "invalid_request_error", code, param, message, ...(headers ? { headers } : {}) })
+
+/** 400: a field is wrong, or the body is not JSON. @internal */
+export const badRequest = (message: string, param: string | null): Failure => invalidRequest(400, message, null, param)
+
+/** 401: no key, or not one of the gateway's keys. @internal */
+export const unauthorized = (sent: boolean): Failure =>
+  invalidRequest(
+    401,
+    sent
+      ? "Incorrect API key provided."
+      : "You didn't provide an API key. Send it in the Authorization header: 'Authorization: Bearer YOUR_KEY'.",
+    "invalid_api_key",
+    null,
+    { "www-authenticate": 'Bearer realm="gateway"' }
+  )
+
+/** 404: no chain and no model alias of that name. @internal */
+export const modelNotFound = (model: string): Failure =>
+  invalidRequest(
+    404,
+    `The model '${printable(model, 100)}' does not exist: name a chain or a model alias (GET /v1/models lists them).`,
+    "model_not_found",
+    "model"
+  )
+
+/** 404: no such route. @internal */
+export const unknownUrl = (method: string, path: string): Failure =>
+  invalidRequest(404, `Unknown request URL: ${method} ${printable(path, 200)}.`, "unknown_url")
+
+/** 405: the route exists, with other methods. @internal */
+export const methodNotAllowed = (method: string, path: string, allowed: ReadonlyArray<string>): Failure =>
+  invalidRequest(405, `Method ${method} is not allowed on ${path}: use ${allowed.join(" or ")}.`, "method_not_allowed", null, {
+    allow: allowed.join(", ")
+  })
+
+/** 413: the body is larger than the limit. The connection closes: its rest is never read. @internal */
+export const tooLarge = (limit: number): Failure =>
+  invalidRequest(413, `The request body is larger than the limit of ${limit} bytes.`, "request_too_large", null, {
+    connection: "close"
+  })
+
+/** 415: the body is not declared as JSON. @internal */
+export const unsupportedMediaType = (): Failure =>
+  invalidRequest(415, "The Content-Type must be application/json.", "unsupported_media_type", null, { connection: "close" })
+
+/** 429: the gateway's own queue is full. @internal */
+export const busy = (): Failure =>
+  new Failure({
+    status: 429,
+    type: "rate_limit_exceeded",
+    code: "gateway_busy",
+    param: null,
+    message: "The gateway is at its limit of concurrent requests and its queue is full. Retry shortly.",
+    headers: { "retry-after": "1" }
+  })
+
+/** 503: the gateway is shutting down. @internal */
+export const shuttingDown = (): Failure =>
+  new Failure({
+    status: 503,
+    type: "server_error",
+    code: "shutting_down",
+    param: null,
+    message: "The gateway is shutting down. Retry on another instance.",
+    headers: { connection: "close", "retry-after": "1" }
+  })
+
+/** 504: the gateway's own deadline for the request passed. @internal */
+export const timedOut = (after: Duration.Duration): Failure =>
+  new Failure({
+    status: 504,
+    type: "timeout",
+    code: "request_timeout",
+    param: null,
+    message: `The request did not finish within the gateway's limit of ${Duration.format(after)}.`
+  })
+
+/** 500: a bug. The details go to the log, not to the client. @internal */
+export const internal = (): Failure =>
+  new Failure({ status: 500, type: "server_error", code: "internal_error", param: null, message: "The gateway failed unexpectedly." })
+
+// ---------------------------------------------------------------------------
+// The router's errors
+// ---------------------------------------------------------------------------
+
+/** Text safe for a message or a log: printable ASCII, bounded. @internal */
+export const printable = (text: string, max: number): string => {
+  const clean = text.replace(/[^\x20-\x7e]/g, "?")
+  return clean.length > max ? `${clean.slice(0, max)}...` : clean
+}
+
+/** One target's last failure, in words and as data. @internal */
+export interface TargetFailure {
+  readonly target: string
+  readonly provider: string
+  readonly model: string
+  readonly error: string
+  readonly status?: number
+  readonly reason?: string
+  readonly retryAfterSeconds?: number
+}
+
+const retryAfterOf = (error: ProviderError | Rejected): Duration.Duration | undefined =>
+  error._tag === "RateLimited" || error._tag === "Overloaded" || error._tag === "Rejected" ? error.retryAfter : undefined
+
+const reasonOf = (error: ProviderError | Rejected): string | undefined => {
+  switch (error._tag) {
+    case "Rejected":
+      return error.reason
+    case "Timeout":
+      return error.phase
+    case "TransportError":
+      return error.code
+    default:
+      return undefined
+  }
+}
+
+const wholeSeconds = (duration: Duration.Duration): number => Math.ceil(Duration.toMillis(duration) / 1000)
+
+/** Each target's last failure, in the order the targets were first tried. @internal */
+export const lastFailures = (attempts: ReadonlyArray<Attempt>): ReadonlyArray<TargetFailure & { readonly cause: ProviderError | Rejected }> => {
+  const last = new Map<string, Attempt & { readonly error: ProviderError | Rejected }>()
+  for (const attempt of attempts) {
+    if (attempt.error !== undefined) {
+      last.delete(attempt.target) // keep first-tried order only for targets' final errors
+      last.set(attempt.target, attempt as Attempt & { readonly error: ProviderError | Rejected })
+    }
+  }
+  return [...last.values()].map((attempt) => {
+    const error = attempt.error
+    const status = error._tag === "Rejected" ? undefined : error.status
+    const reason = reasonOf(error)
+    const retryAfter = retryAfterOf(error)
+    return {
+      target: attempt.target,
+      provider: attempt.provider,
+      model: attempt.model,
+      error: error._tag,
+      ...(status !== undefined ? { status } : {}),
+      ...(reason !== undefined ? { reason } : {}),
+      ...(retryAfter !== undefined ? { retryAfterSeconds: wholeSeconds(retryAfter) } : {}),
+      cause: error
+    }
+  })
+}
+
+/** Whether a failure only asks the caller to come back later. */
+const isPushback = (error: ProviderError | Rejected): boolean => {
+  switch (error._tag) {
+    case "RateLimited":
+      return true
+    case "Overloaded":
+      return error.retryAfter !== undefined
+    case "Rejected":
+      return error.reason === "rate-limit" || (error.reason === "circuit-open" && error.retryAfter !== undefined)
+    default:
+      return false
+  }
+}
+
+/**
+ * When every target of an exhausted chain was rate limited (or asked to
+ * wait: an overload with Retry-After, an open circuit with its wait), the
+ * Retry-After to send: the smallest wait in whole seconds, rounded up (1
+ * when no target said how long). Otherwise `undefined`.
+ *
+ * @internal
+ */
+export const retryAfterSeconds = (attempts: ReadonlyArray<Attempt>): number | undefined => {
+  const failures = lastFailures(attempts)
+  if (failures.length === 0 || !failures.every((f) => isPushback(f.cause))) return undefined
+  let smallest: number | undefined
+  for (const failure of failures) {
+    const wait = retryAfterOf(failure.cause)
+    if (wait !== undefined) smallest = Math.min(smallest ?? Infinity, Duration.toMillis(wait))
+  }
+  return smallest === undefined ? 1 : Math.ceil(smallest / 1000)
+}
+
+const describe = (failure: TargetFailure): string => {
+  const detail = [failure.status, failure.reason].filter((x) => x !== undefined).join(", ")
+  return `${failure.target} (${failure.error}${detail.length > 0 ? ` ${detail}` : ""})`
+}
+
+const exhausted = (error: ChainExhausted): Failure => {
+  const failures = lastFailures(error.attempts)
+  const list = failures.map(describe).join(", ") || "no target could be tried"
+  const attempts = failures.map(({ cause: _, ...rest }) => rest)
+  const headers = { "x-llm-chain": printable(error.chain, 200), "x-llm-attempts": String(error.attempts.length) }
+  const wait = retryAfterSeconds(error.attempts)
+  if (wait !== undefined) {
+    return new Failure({
+      status: 429,
+      type: "rate_limit_exceeded",
+      code: "rate_limit_exceeded",
+      param: null,
+      message: `Every target of '${error.chain}' is rate limited: ${list}. Retry after ${wait} seconds.`,
+      headers: { ...headers, "retry-after": String(wait) },
+      details: { attempts }
+    })
+  }
+  return new Failure({
+    status: 503,
+    type: "server_error",
+    code: "chain_exhausted",
+    param: null,
+    message: `Every target of '${error.chain}' failed: ${list}.`,
+    headers,
+    details: { attempts }
+  })
+}
+
+/**
+ * The answer to a router failure: 400 for a request every provider would
+ * refuse (`content_filter` for a policy refusal), 429 or 503 for an
+ * exhausted chain.
+ *
+ * @internal
+ */
+export const fromChainError = (error: ChainError): Failure => {
+  switch (error._tag) {
+    case "InvalidRequest":
+      return new Failure({
+        status: 400,
+        type: "invalid_request_error",
+        code: "invalid_request",
+        param: null,
+        message: `The provider refused the request as invalid (${error.provider}${error.status === undefined ? "" : ` ${error.status}`}): ${printable(error.message, 500)}`
+      })
+    case "ContentFiltered":
+      return new Failure({
+        status: 400,
+        type: "invalid_request_error",
+        code: "content_filter",
+        param: null,
+        message: `The provider (${error.provider}) refused the request on its content policy.`
+      })
+    case "ChainExhausted":
+      return exhausted(error)
+  }
+}

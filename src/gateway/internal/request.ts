@@ -1,0 +1,356 @@
+/**
+ * Reads an OpenAI Chat Completions request body into the neutral
+ * `ChatRequest`, with OpenAI's own wording for what is wrong and which field
+ * (`param`) it is. Messages never quote a client's text back, so they are
+ * safe to log.
+ *
+ * Unknown fields are ignored (OpenAI clients send `seed`, `presence_penalty`,
+ * `n: 1`...); `n` above 1 is refused, since the gateway returns one choice.
+ *
+ * @internal
+ */
+import * as Either from "effect/Either"
+import type { ChatRequest, ContentPart, Message, ToolCall, ToolDefinition } from "../../llm/Chat.js"
+
+/** The largest `max_tokens` accepted: past any model's output window, so only nonsense is refused. @internal */
+export const maxTokensLimit = 1_048_576
+
+/** The deepest JSON nesting accepted (a tool's JSON Schema rarely passes 10). @internal */
+export const maxDepth = 64
+
+/** A field that is not what OpenAI's API allows. @internal */
+export class InvalidField {
+  readonly _tag = "InvalidField"
+  constructor(
+    readonly param: string | null,
+    readonly message: string
+  ) {}
+}
+
+/** A decoded request: the chain or model alias it names, the neutral request, and how to answer. @internal */
+export interface Decoded {
+  readonly model: string
+  readonly request: ChatRequest
+  readonly stream: boolean
+  readonly includeUsage: boolean
+}
+
+type Json = Readonly<Record<string, unknown>>
+
+// The validators below throw `InvalidField` and `decode` catches it at its
+// boundary: a field-by-field reader with early exit reads best that way.
+const invalid = (param: string | null, message: string): never => {
+  throw new InvalidField(param, message)
+}
+
+const kind = (u: unknown): string => {
+  if (u === null) return "null"
+  if (Array.isArray(u)) return "an array"
+  switch (typeof u) {
+    case "string":
+      return "a string"
+    case "number":
+      return Number.isInteger(u) ? "an integer" : "a number"
+    case "boolean":
+      return "a boolean"
+    case "object":
+      return "an object"
+    default:
+      return typeof u
+  }
+}
+
+const wrongType = (param: string, expected: string, got: unknown): never =>
+  invalid(param, `Invalid type for '${param}': expected ${expected}, but got ${kind(got)} instead.`)
+
+const missing = (param: string): never => invalid(param, `Missing required parameter: '${param}'.`)
+
+const isObject = (u: unknown): u is Json => typeof u === "object" && u !== null && !Array.isArray(u)
+
+const object = (u: unknown, param: string): Json => (isObject(u) ? u : wrongType(param, "an object", u))
+
+const array = (u: unknown, param: string): ReadonlyArray<unknown> =>
+  Array.isArray(u) ? u : wrongType(param, "an array", u)
+
+const string = (u: unknown, param: string): string => (typeof u === "string" ? u : wrongType(param, "a string", u))
+
+const requiredString = (obj: Json, key: string, param: string): string =>
+  obj[key] === undefined ? missing(param) : string(obj[key], param)
+
+/** A field that may be absent or `null` (some clients send `null` for "not set"). */
+const present = (obj: Json, key: string): boolean => obj[key] !== undefined && obj[key] !== null
+
+const numberIn = (u: unknown, param: string, min: number, max: number): number => {
+  if (typeof u !== "number" || !Number.isFinite(u)) return wrongType(param, "a number", u)
+  if (u < min) return invalid(param, `Invalid '${param}': expected a value >= ${min}, but got ${u} instead.`)
+  if (u > max) return invalid(param, `Invalid '${param}': expected a value <= ${max}, but got ${u} instead.`)
+  return u
+}
+
+const integerIn = (u: unknown, param: string, min: number, max: number): number =>
+  typeof u === "number" && Number.isInteger(u) ? numberIn(u, param, min, max) : wrongType(param, "an integer", u)
+
+const boolean = (u: unknown, param: string): boolean => (typeof u === "boolean" ? u : wrongType(param, "a boolean", u))
+
+// ---------------------------------------------------------------------------
+// Content
+// ---------------------------------------------------------------------------
+
+/** Text content: a string, or an array of text parts (joined). */
+const textContent = (u: unknown, param: string, allowRefusal = false): string => {
+  if (typeof u === "string") return u
+  if (!Array.isArray(u)) return wrongType(param, "a string or an array of text parts", u)
+  let text = ""
+  u.forEach((raw, i) => {
+    const p = `${param}[${i}]`
+    const part = object(raw, p)
+    const type = requiredString(part, "type", `${p}.type`)
+    if (type === "text") text += requiredString(part, "text", `${p}.text`)
+    else if (allowRefusal && type === "refusal") text += requiredString(part, "refusal", `${p}.refusal`)
+    else invalid(`${p}.type`, `Invalid value for '${p}.type': only 'text' parts are supported here.`)
+  })
+  return text
+}
+
+const dataUrlMediaType = (url: string): string | undefined => {
+  const match = /^data:([\w.+-]+\/[\w.+-]+)[;,]/.exec(url)
+  return match?.[1]
+}
+
+const imagePart = (part: Json, p: string): ContentPart => {
+  const raw = part["image_url"]
+  if (raw === undefined) return missing(`${p}.image_url`)
+  const url = typeof raw === "string" ? raw : requiredString(object(raw, `${p}.image_url`), "url", `${p}.image_url.url`)
+  if (url.length === 0) return invalid(`${p}.image_url.url`, `Invalid '${p}.image_url.url': empty URL.`)
+  const mediaType = dataUrlMediaType(url)
+  return mediaType === undefined ? { type: "image", url } : { type: "image", url, mediaType }
+}
+
+const userContent = (u: unknown, param: string): string | ReadonlyArray<ContentPart> => {
+  if (typeof u === "string") return u
+  if (!Array.isArray(u)) return wrongType(param, "a string or an array of content parts", u)
+  if (u.length === 0) return invalid(param, `Invalid '${param}': expected an array with at least one content part.`)
+  return u.map((raw, i): ContentPart => {
+    const p = `${param}[${i}]`
+    const part = object(raw, p)
+    const type = requiredString(part, "type", `${p}.type`)
+    switch (type) {
+      case "text":
+        return { type: "text", text: requiredString(part, "text", `${p}.text`) }
+      case "image_url":
+        return imagePart(part, p)
+      default:
+        return invalid(`${p}.type`, `Invalid value for '${p}.type': supported content parts are 'text' and 'image_url'.`)
+    }
+  })
+}
+
+// ---------------------------------------------------------------------------
+// Messages
+// ---------------------------------------------------------------------------
+
+const toolCall = (raw: unknown, p: string): ToolCall => {
+  const call = object(raw, p)
+  if (present(call, "type") && call["type"] !== "function") {
+    invalid(`${p}.type`, `Invalid value for '${p}.type': only 'function' tool calls are supported.`)
+  }
+  if (call["function"] === undefined) return missing(`${p}.function`)
+  const fn = object(call["function"], `${p}.function`)
+  return {
+    id: requiredString(call, "id", `${p}.id`),
+    name: requiredString(fn, "name", `${p}.function.name`),
+    arguments: present(fn, "arguments") ? string(fn["arguments"], `${p}.function.arguments`) : ""
+  }
+}
+
+const assistantMessage = (message: Json, p: string): Message => {
+  const content = present(message, "content") ? textContent(message["content"], `${p}.content`, true) : undefined
+  const calls = present(message, "tool_calls")
+    ? array(message["tool_calls"], `${p}.tool_calls`).map((raw, i) => toolCall(raw, `${p}.tool_calls[${i}]`))
+    : undefined
+  return {
+    role: "assistant",
+    ...(content !== undefined ? { content } : {}),
+    ...(calls !== undefined && calls.length > 0 ? { toolCalls: calls } : {})
+  }
+}
+
+const message = (raw: unknown, p: string): Message => {
+  const m = object(raw, p)
+  if (m["role"] === undefined) return missing(`${p}.role`)
+  const role = string(m["role"], `${p}.role`)
+  const content = (): unknown => (m["content"] === undefined ? missing(`${p}.content`) : m["content"])
+  switch (role) {
+    case "system":
+    case "developer":
+      return { role: "system", content: textContent(content(), `${p}.content`) }
+    case "user":
+      return { role: "user", content: userContent(content(), `${p}.content`) }
+    case "assistant":
+      return assistantMessage(m, p)
+    case "tool":
+      return {
+        role: "tool",
+        toolCallId: requiredString(m, "tool_call_id", `${p}.tool_call_id`),
+        content: textContent(content(), `${p}.content`)
+      }
+    default:
+      return invalid(
+        `${p}.role`,
+        `Invalid value for '${p}.role': supported roles are 'system', 'developer', 'user', 'assistant' and 'tool'.`
+      )
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Tools
+// ---------------------------------------------------------------------------
+
+const emptyParameters: Readonly<Record<string, unknown>> = { type: "object", properties: {} }
+
+const tool = (raw: unknown, p: string): ToolDefinition => {
+  const t = object(raw, p)
+  if (t["type"] !== "function") invalid(`${p}.type`, `Invalid value for '${p}.type': only 'function' tools are supported.`)
+  if (t["function"] === undefined) return missing(`${p}.function`)
+  const fn = object(t["function"], `${p}.function`)
+  const description = present(fn, "description") ? string(fn["description"], `${p}.function.description`) : undefined
+  return {
+    name: requiredString(fn, "name", `${p}.function.name`),
+    ...(description !== undefined ? { description } : {}),
+    parameters: present(fn, "parameters") ? object(fn["parameters"], `${p}.function.parameters`) : emptyParameters
+  }
+}
+
+const toolChoice = (u: unknown): NonNullable<ChatRequest["toolChoice"]> => {
+  if (u === "auto" || u === "none" || u === "required") return u
+  if (typeof u === "string") {
+    return invalid("tool_choice", "Invalid value for 'tool_choice': expected 'none', 'auto', 'required' or a function.")
+  }
+  const choice = object(u, "tool_choice")
+  if (choice["type"] !== "function") {
+    invalid("tool_choice.type", "Invalid value for 'tool_choice.type': only 'function' is supported.")
+  }
+  if (choice["function"] === undefined) return missing("tool_choice.function")
+  return { name: requiredString(object(choice["function"], "tool_choice.function"), "name", "tool_choice.function.name") }
+}
+
+// ---------------------------------------------------------------------------
+// The request
+// ---------------------------------------------------------------------------
+
+const maxTokens = (body: Json): number | undefined => {
+  const key = present(body, "max_completion_tokens") ? "max_completion_tokens" : present(body, "max_tokens") ? "max_tokens" : undefined
+  return key === undefined ? undefined : integerIn(body[key], key, 1, maxTokensLimit)
+}
+
+const stop = (u: unknown): ReadonlyArray<string> =>
+  typeof u === "string" ? [u] : Array.isArray(u) ? u.map((s, i) => string(s, `stop[${i}]`)) : wrongType("stop", "a string or an array of strings", u)
+
+const metadata = (body: Json): Record<string, string> | undefined => {
+  const out: Record<string, string> = {}
+  let any = false
+  if (present(body, "metadata")) {
+    for (const [key, value] of Object.entries(object(body["metadata"], "metadata"))) {
+      out[key] = string(value, `metadata.${key}`)
+      any = true
+    }
+  }
+  if (present(body, "user")) {
+    out["user"] = string(body["user"], "user")
+    any = true
+  }
+  return any ? out : undefined
+}
+
+const streamOptions = (body: Json): boolean => {
+  if (!present(body, "stream_options")) return false
+  const options = object(body["stream_options"], "stream_options")
+  return present(options, "include_usage") ? boolean(options["include_usage"], "stream_options.include_usage") : false
+}
+
+const decodeBody = (body: unknown): Decoded => {
+  const b = isObject(body) ? body : invalid(null, `Invalid request body: expected a JSON object, but got ${kind(body)} instead.`)
+  const model = requiredString(b, "model", "model")
+  if (model.length === 0) invalid("model", "Invalid 'model': expected a model or chain name.")
+  if (b["messages"] === undefined) missing("messages")
+  const messages = array(b["messages"], "messages").map((raw, i) => message(raw, `messages[${i}]`))
+  const [first, ...rest] = messages
+  if (first === undefined) return invalid("messages", "Invalid 'messages': expected an array with at least one message.")
+  if (present(b, "n") && integerIn(b["n"], "n", 1, Number.MAX_SAFE_INTEGER) !== 1) {
+    invalid("n", "Invalid 'n': this gateway returns one choice; 'n' must be 1.")
+  }
+  const tokens = maxTokens(b)
+  const tools = present(b, "tools") ? array(b["tools"], "tools").map((raw, i) => tool(raw, `tools[${i}]`)) : undefined
+  const meta = metadata(b)
+  const request: ChatRequest = {
+    messages: [first, ...rest],
+    ...(present(b, "temperature") ? { temperature: numberIn(b["temperature"], "temperature", 0, 2) } : {}),
+    ...(present(b, "top_p") ? { topP: numberIn(b["top_p"], "top_p", 0, 1) } : {}),
+    ...(tokens !== undefined ? { maxTokens: tokens } : {}),
+    ...(present(b, "stop") ? { stop: stop(b["stop"]) } : {}),
+    ...(tools !== undefined && tools.length > 0 ? { tools } : {}),
+    ...(present(b, "tool_choice") ? { toolChoice: toolChoice(b["tool_choice"]) } : {}),
+    ...(meta !== undefined ? { metadata: meta } : {})
+  }
+  const stream = present(b, "stream") ? boolean(b["stream"], "stream") : false
+  return { model, request, stream, includeUsage: stream && streamOptions(b) }
+}
+
+/**
+ * Decodes a parsed JSON body; the left side says which field is wrong.
+ *
+ * @internal
+ */
+export const decode = (body: unknown): Either.Either<Decoded, InvalidField> => {
+  try {
+    return Either.right(decodeBody(body))
+  } catch (error) {
+    if (error instanceof InvalidField) return Either.left(error)
+    throw error
+  }
+}
+
+/**
+ * Whether a parsed JSON value nests deeper than `limit` arrays and objects,
+ * checked without recursion (a 1 MiB body can nest half a million deep).
+ *
+ * @internal
+ */
+export const deeperThan = (value: unknown, limit: number): boolean => {
+  const stack: Array<{ readonly value: unknown; readonly depth: number }> = [{ value, depth: 0 }]
+  while (stack.length > 0) {
+    const { value: current, depth } = stack.pop()!
+    if (typeof current !== "object" || current === null) continue
+    if (depth + 1 > limit) return true
+    const children = Array.isArray(current) ? current : Object.values(current)
+    for (const child of children) if (typeof child === "object" && child !== null) stack.push({ value: child, depth: depth + 1 })
+  }
+  return false
+}
+
+/**
+ * Parses a body as UTF-8 JSON, or says why it is not.
+ *
+ * @internal
+ */
+export const parseJson = (bytes: Uint8Array): Either.Either<unknown, InvalidField> => {
+  let text: string
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes)
+  } catch {
+    return Either.left(new InvalidField(null, "The request body is not valid UTF-8."))
+  }
+  if (text.trim().length === 0) return Either.left(new InvalidField(null, "The request body is empty: expected a JSON object."))
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    return Either.left(
+      new InvalidField(null, "We could not parse the JSON body of your request: expected a JSON object (is it valid JSON?).")
+    )
+  }
+  if (deeperThan(value, maxDepth)) {
+    return Either.left(new InvalidField(null, `The JSON body nests deeper than ${maxDepth} levels.`))
+  }
+  return Either.right(value)
+}

@@ -1,0 +1,150 @@
+/**
+ * Writes neutral responses and stream chunks in OpenAI's Chat Completions
+ * wire format: the `chat.completion` JSON and the `chat.completion.chunk`
+ * server-sent events, ending with `data: [DONE]`.
+ *
+ * @internal
+ */
+import type { ChatChunk, ChatResponse, FinishReason, ToolCall, Usage } from "../../llm/Chat.js"
+
+/** OpenAI's finish reasons; `error` and `unknown` have no OpenAI word, so they read as a plain stop. @internal */
+export const finishReason = (reason: FinishReason, hasToolCalls: boolean): string => {
+  switch (reason) {
+    case "stop":
+    case "length":
+    case "tool_calls":
+    case "content_filter":
+      return reason
+    default:
+      return hasToolCalls ? "tool_calls" : "stop"
+  }
+}
+
+/** @internal */
+export const usageJson = (usage: Usage) => ({
+  prompt_tokens: usage.inputTokens,
+  completion_tokens: usage.outputTokens,
+  total_tokens: usage.inputTokens + usage.outputTokens
+})
+
+const toolCallJson = (call: ToolCall) => ({
+  id: call.id,
+  type: "function",
+  function: { name: call.name, arguments: call.arguments }
+})
+
+/**
+ * The `chat.completion` body of a whole answer.
+ *
+ * @internal
+ */
+export const completion = (id: string, created: number, response: ChatResponse) => {
+  const hasToolCalls = response.toolCalls.length > 0
+  return {
+    id,
+    object: "chat.completion",
+    created,
+    model: response.model,
+    choices: [
+      {
+        index: 0,
+        message: {
+          role: "assistant",
+          content: response.text.length === 0 && hasToolCalls ? null : response.text,
+          refusal: null,
+          ...(hasToolCalls ? { tool_calls: response.toolCalls.map(toolCallJson) } : {})
+        },
+        logprobs: null,
+        finish_reason: finishReason(response.finishReason, hasToolCalls)
+      }
+    ],
+    usage: usageJson(response.usage),
+    system_fingerprint: null
+  }
+}
+
+/** One server-sent event carrying `data`. @internal */
+export const sseEvent = (data: unknown): string => `data: ${JSON.stringify(data)}\n\n`
+
+/** The event that ends a successful stream. @internal */
+export const sseDone = "data: [DONE]\n\n"
+
+/**
+ * Turns a stream of neutral chunks into `chat.completion.chunk` events:
+ * a role delta first, text and tool-call deltas, one finish chunk, a usage
+ * chunk when the client asked for it, then `[DONE]`. Mutable by design: one
+ * encoder serves one stream, in order.
+ *
+ * @internal
+ */
+export class ChunkEncoder {
+  private finished = false
+  private toolCalls = false
+
+  constructor(
+    readonly id: string,
+    readonly created: number,
+    readonly model: string,
+    readonly includeUsage: boolean
+  ) {}
+
+  private event(choices: ReadonlyArray<unknown>, usage: Usage | null = null): string {
+    return sseEvent({
+      id: this.id,
+      object: "chat.completion.chunk",
+      created: this.created,
+      model: this.model,
+      system_fingerprint: null,
+      choices,
+      ...(this.includeUsage ? { usage: usage === null ? null : usageJson(usage) } : {})
+    })
+  }
+
+  private delta(delta: unknown, finish: string | null = null): string {
+    return this.event([{ index: 0, delta, logprobs: null, finish_reason: finish }])
+  }
+
+  /** The first event: the assistant's role. */
+  start(): string {
+    return this.delta({ role: "assistant", content: "", refusal: null })
+  }
+
+  /** The event for one chunk, if it has one (usage waits for the end). */
+  chunk(chunk: ChatChunk): string | undefined {
+    switch (chunk._tag) {
+      case "TextDelta":
+        return chunk.text.length === 0 ? undefined : this.delta({ content: chunk.text })
+      case "ToolCallDelta": {
+        this.toolCalls = true
+        const first = chunk.id !== undefined || chunk.name !== undefined
+        return this.delta({
+          tool_calls: [
+            {
+              index: chunk.index,
+              ...(chunk.id !== undefined ? { id: chunk.id } : {}),
+              ...(first ? { type: "function" } : {}),
+              function: { ...(chunk.name !== undefined ? { name: chunk.name } : {}), arguments: chunk.arguments }
+            }
+          ]
+        })
+      }
+      case "Finish":
+        if (this.finished) return undefined
+        this.finished = true
+        return this.delta({}, finishReason(chunk.reason, this.toolCalls))
+      case "Usage":
+        return undefined
+    }
+  }
+
+  /** The closing events: a finish chunk if none was sent, the usage if asked, then `[DONE]`. */
+  end(usage: Usage): string {
+    let out = ""
+    if (!this.finished) {
+      this.finished = true
+      out += this.delta({}, this.toolCalls ? "tool_calls" : "stop")
+    }
+    if (this.includeUsage) out += this.event([], usage)
+    return out + sseDone
+  }
+}

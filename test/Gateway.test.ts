@@ -1,0 +1,576 @@
+/**
+ * The gateway as a client sees it: started on 127.0.0.1 (port 0) over a
+ * router of real adapters (OpenAI and Anthropic) pointed at mock upstream
+ * servers, and driven by the official `openai` npm client. Covers JSON and
+ * streamed answers, failover visible in the headers, the model list, client
+ * aborts reaching upstream, auth, rate limits with Retry-After, exhausted
+ * chains, mid-stream failures, timeouts, the bulkhead, and graceful drain.
+ */
+import { NodeHttpClient } from "@effect/platform-node"
+import { describe, expect, layer } from "@effect/vitest"
+import { Effect, Exit, Fiber, Logger, Redacted, Scope } from "effect"
+import OpenAI from "openai"
+import * as Gateway from "../src/gateway/Gateway.js"
+import * as Anthropic from "../src/providers/Anthropic.js"
+import * as OpenAi from "../src/providers/OpenAi.js"
+import * as Router from "../src/router/Router.js"
+import * as MockServer from "../src/testing/MockServer.js"
+
+const upstreamKey = "sk-upstream-secret-123"
+const prompt = "What is the airspeed velocity of an unladen swallow?"
+const question = [{ role: "user" as const, content: prompt }]
+
+interface Setup {
+  /** The primary upstream (OpenAI wire format) and the secondary (Anthropic). */
+  readonly primary: MockServer.MockServer
+  readonly secondary: MockServer.MockServer
+  readonly gateway: Gateway.Server
+  readonly client: OpenAI
+}
+
+interface SetupOptions {
+  readonly primary?: MockServer.Options
+  readonly secondary?: MockServer.Options
+  readonly gateway?: Omit<Gateway.Options, "router">
+  readonly apiKey?: string
+  /** The scope the gateway alone lives in (default: the test's), to shut it down mid-test. */
+  readonly gatewayScope?: Scope.Scope
+}
+
+/** Two upstreams, a router with the chain `default` = [primary, secondary], and the gateway over it. */
+const setup = (options: SetupOptions = {}) =>
+  Effect.gen(function* () {
+    const primary = yield* MockServer.make(options.primary)
+    const secondary = yield* MockServer.make(options.secondary)
+    const gpt = yield* OpenAi.make({ model: "gpt-4.1-mini", apiKey: Redacted.make(upstreamKey), baseUrl: primary.baseUrls.openai })
+    const claude = yield* Anthropic.make({
+      model: "claude-haiku-4-5",
+      apiKey: Redacted.make(upstreamKey),
+      baseUrl: secondary.baseUrls.anthropic
+    })
+    const router = yield* Router.make({
+      targets: { primary: { model: gpt }, secondary: { model: claude } },
+      chains: { default: ["primary", "secondary"] },
+      policy: { retry: { maxAttempts: 1 } }
+    })
+    const started = Gateway.make({ router, port: 0, ...options.gateway })
+    const gateway = yield* options.gatewayScope === undefined ? started : Scope.extend(started, options.gatewayScope)
+    const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: options.apiKey ?? "unused", maxRetries: 0, timeout: 10_000 })
+    return { primary, secondary, gateway, client } satisfies Setup
+  })
+
+const promise = <A>(f: () => Promise<A>) => Effect.promise(f)
+
+/** The rejection of a promise that must fail. */
+const rejection = (f: () => Promise<unknown>) =>
+  Effect.promise(() =>
+    f().then(
+      () => {
+        throw new Error("expected the call to fail")
+      },
+      (error: unknown) => error
+    )
+  )
+
+/** Records every log line (message and annotations). */
+const captureLogs = () => {
+  const lines: Array<{ readonly message: string; readonly annotations: Record<string, unknown> }> = []
+  const logger = Logger.make(({ annotations, message }) => {
+    const text = Array.isArray(message) ? message.join(" ") : String(message)
+    lines.push({ message: text, annotations: Object.fromEntries(annotations) })
+  })
+  return { lines, layer: Logger.replace(Logger.defaultLogger, logger) }
+}
+
+const requestLines = <L extends { readonly message: string }>(lines: ReadonlyArray<L>) => lines.filter((l) => /^[A-Z]+ \/\S* \d{3}$/.test(l.message))
+
+layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it) => {
+  describe("chat completions", () => {
+    it.scoped("answers a JSON completion in OpenAI's format, with the router's headers", () =>
+      Effect.gen(function* () {
+        const { client, primary } = yield* setup({
+          primary: { reply: { text: "About 11 metres a second.", usage: { inputTokens: 12, outputTokens: 6 } } }
+        })
+        const { data, response } = yield* promise(() =>
+          client.chat.completions
+            .create({
+              model: "default",
+              messages: [{ role: "system", content: "Be brief." }, ...question],
+              temperature: 0.3,
+              max_tokens: 40,
+              stop: "END",
+              n: 1,
+              seed: 7,
+              user: "user-1"
+            })
+            .withResponse()
+        )
+        expect(data.object).toBe("chat.completion")
+        expect(data.id).toMatch(/^chatcmpl-/)
+        expect(data.model).toBe("gpt-4.1-mini")
+        expect(data.choices[0]?.message).toMatchObject({ role: "assistant", content: "About 11 metres a second." })
+        expect(data.choices[0]?.finish_reason).toBe("stop")
+        expect(data.usage).toEqual({ prompt_tokens: 12, completion_tokens: 6, total_tokens: 18 })
+        expect(response.headers.get("x-llm-provider")).toBe("openai")
+        expect(response.headers.get("x-llm-model")).toBe("gpt-4.1-mini")
+        expect(response.headers.get("x-llm-chain")).toBe("default")
+        expect(response.headers.get("x-llm-attempts")).toBe("1")
+        expect(response.headers.get("x-llm-fallbacks")).toBe("0")
+        expect(response.headers.get("x-request-id")).toMatch(/^req_/)
+        // the upstream got the request mapped back to its own wire format
+        const sent = primary.requests()[0]?.body as Record<string, unknown>
+        expect(sent).toMatchObject({
+          model: "gpt-4.1-mini",
+          messages: [
+            { role: "system", content: "Be brief." },
+            { role: "user", content: prompt }
+          ],
+          temperature: 0.3,
+          max_tokens: 40,
+          stop: ["END"]
+        })
+        expect(primary.requests()[0]?.headers["authorization"]).toBe(`Bearer ${upstreamKey}`)
+      })
+    )
+
+    it.scoped("passes tools through and returns the model's tool calls", () =>
+      Effect.gen(function* () {
+        const { client, primary } = yield* setup({
+          primary: { reply: { toolCalls: [{ id: "call_1", name: "weather", arguments: { city: "Paris" } }] } }
+        })
+        const completion = yield* promise(() =>
+          client.chat.completions.create({
+            model: "primary",
+            messages: [{ role: "user", content: "Weather in Paris?" }],
+            tools: [{ type: "function", function: { name: "weather", parameters: { type: "object", properties: { city: { type: "string" } } } } }],
+            tool_choice: { type: "function", function: { name: "weather" } }
+          })
+        )
+        expect(completion.choices[0]?.finish_reason).toBe("tool_calls")
+        expect(completion.choices[0]?.message.tool_calls).toEqual([
+          { id: "call_1", type: "function", function: { name: "weather", arguments: '{"city":"Paris"}' } }
+        ])
+        expect(primary.requests()[0]?.body).toMatchObject({
+          tools: [{ type: "function", function: { name: "weather" } }],
+          tool_choice: { type: "function", function: { name: "weather" } }
+        })
+      })
+    )
+
+    it.scoped("streams chunks the client reads with for await, then usage and [DONE]", () =>
+      Effect.gen(function* () {
+        const { client } = yield* setup({
+          primary: { reply: { text: "It depends on the swallow.", usage: { inputTokens: 9, outputTokens: 5 } }, tokenDelay: "2 millis" }
+        })
+        const { data: stream, response } = yield* promise(() =>
+          client.chat.completions
+            .create({ model: "default", messages: question, stream: true, stream_options: { include_usage: true } })
+            .withResponse()
+        )
+        expect(response.headers.get("content-type")).toContain("text/event-stream")
+        expect(response.headers.get("x-llm-provider")).toBe("openai")
+        expect(response.headers.get("x-llm-fallbacks")).toBe("0")
+        const chunks = yield* promise(async () => {
+          const all: Array<OpenAI.ChatCompletionChunk> = []
+          for await (const chunk of stream) all.push(chunk)
+          return all
+        })
+        expect(chunks[0]?.choices[0]?.delta.role).toBe("assistant")
+        expect(chunks.every((c) => c.object === "chat.completion.chunk" && c.id === chunks[0]?.id)).toBe(true)
+        const text = chunks.map((c) => c.choices[0]?.delta.content ?? "").join("")
+        expect(text).toBe("It depends on the swallow.")
+        expect(chunks.filter((c) => c.choices[0]?.finish_reason === "stop")).toHaveLength(1)
+        const last = chunks.at(-1)!
+        expect(last.choices).toEqual([])
+        expect(last.usage).toEqual({ prompt_tokens: 9, completion_tokens: 5, total_tokens: 14 })
+      })
+    )
+
+    it.scoped("streams tool calls as deltas the client can assemble", () =>
+      Effect.gen(function* () {
+        const { client } = yield* setup({
+          primary: { reply: { toolCalls: [{ id: "call_7", name: "lookup", arguments: { q: "swallow" } }] } }
+        })
+        const stream = yield* promise(() =>
+          client.chat.completions.create({ model: "default", messages: question, stream: true })
+        )
+        const chunks = yield* promise(async () => {
+          const all: Array<OpenAI.ChatCompletionChunk> = []
+          for await (const chunk of stream) all.push(chunk)
+          return all
+        })
+        const deltas = chunks.flatMap((c) => c.choices[0]?.delta.tool_calls ?? [])
+        expect(deltas[0]).toMatchObject({ index: 0, id: "call_7", type: "function", function: { name: "lookup" } })
+        expect(deltas.map((d) => d.function?.arguments ?? "").join("")).toBe('{"q":"swallow"}')
+        expect(chunks.at(-1)?.choices[0]?.finish_reason).toBe("tool_calls")
+        expect(chunks.some((c) => c.usage != null)).toBe(false) // no usage chunk unless asked
+      })
+    )
+  })
+
+  describe("failover", () => {
+    it.scoped("falls back from a failing upstream, and the headers say so", () =>
+      Effect.gen(function* () {
+        const { client, primary, secondary } = yield* setup({
+          primary: { faults: [MockServer.status(503)] },
+          secondary: { reply: { text: "From the fallback." } }
+        })
+        const { data, response } = yield* promise(() =>
+          client.chat.completions.create({ model: "default", messages: question }).withResponse()
+        )
+        expect(data.choices[0]?.message.content).toBe("From the fallback.")
+        expect(data.model).toBe("claude-haiku-4-5")
+        expect(response.headers.get("x-llm-provider")).toBe("anthropic")
+        expect(response.headers.get("x-llm-target")).toBe("secondary")
+        expect(response.headers.get("x-llm-attempts")).toBe("2")
+        expect(response.headers.get("x-llm-fallbacks")).toBe("1")
+        expect([primary.count(), secondary.count()]).toEqual([1, 1])
+      })
+    )
+
+    it.scoped("a stream falls back before its first token, and its headers name the target that served", () =>
+      Effect.gen(function* () {
+        const { client } = yield* setup({
+          primary: { faults: [MockServer.truncate(0)] },
+          secondary: { reply: { text: "Streamed by Claude." } }
+        })
+        const { data: stream, response } = yield* promise(() =>
+          client.chat.completions.create({ model: "default", messages: question, stream: true }).withResponse()
+        )
+        expect(response.headers.get("x-llm-provider")).toBe("anthropic")
+        expect(response.headers.get("x-llm-fallbacks")).toBe("1")
+        const text = yield* promise(async () => {
+          let all = ""
+          for await (const chunk of stream) all += chunk.choices[0]?.delta.content ?? ""
+          return all
+        })
+        expect(text).toBe("Streamed by Claude.")
+      })
+    )
+
+    it.scoped("every target rate limited: 429 with the smallest Retry-After", () =>
+      Effect.gen(function* () {
+        const { client } = yield* setup({
+          primary: { faults: [MockServer.status(429, { retryAfter: { seconds: 7 } })] },
+          secondary: { faults: [MockServer.status(429, { retryAfter: { ms: 2_500 } })] }
+        })
+        const error = yield* rejection(() => client.chat.completions.create({ model: "default", messages: question }))
+        expect(error).toBeInstanceOf(OpenAI.RateLimitError)
+        const apiError = error as InstanceType<typeof OpenAI.RateLimitError>
+        expect(apiError.status).toBe(429)
+        expect(apiError.headers.get("retry-after")).toBe("3")
+        expect(apiError.code).toBe("rate_limit_exceeded")
+        expect(apiError.message).toContain("primary (RateLimited 429)")
+      })
+    )
+
+    it.scoped("an exhausted chain: 503 whose JSON names each failed target, without secrets or prompt text", () =>
+      Effect.gen(function* () {
+        const { client } = yield* setup({
+          primary: { faults: [MockServer.status(500, { message: `upstream broke, key ${upstreamKey}` })] },
+          secondary: { faults: [MockServer.status(401)] }
+        })
+        const error = yield* rejection(() => client.chat.completions.create({ model: "default", messages: question }))
+        expect(error).toBeInstanceOf(OpenAI.InternalServerError)
+        const apiError = error as InstanceType<typeof OpenAI.InternalServerError>
+        expect(apiError.status).toBe(503)
+        const body = apiError.error as { message: string; code: string; attempts: Array<Record<string, unknown>> }
+        expect(body.code).toBe("chain_exhausted")
+        expect(body.attempts).toEqual([
+          { target: "primary", provider: "openai", model: "gpt-4.1-mini", error: "ServerError", status: 500 },
+          { target: "secondary", provider: "anthropic", model: "claude-haiku-4-5", error: "Unauthorized", status: 401 }
+        ])
+        expect(body.message).toBe("Every target of 'default' failed: primary (ServerError 500), secondary (Unauthorized 401).")
+        const raw = JSON.stringify(apiError.error)
+        expect(raw).not.toContain(upstreamKey)
+        expect(raw).not.toContain("swallow")
+      })
+    )
+
+    it.scoped("a provider's content-policy refusal is a 400 with code content_filter", () =>
+      Effect.gen(function* () {
+        const { client, secondary } = yield* setup({ primary: { faults: [MockServer.refuse] } })
+        const error = yield* rejection(() => client.chat.completions.create({ model: "default", messages: question }))
+        expect(error).toBeInstanceOf(OpenAI.BadRequestError)
+        expect((error as InstanceType<typeof OpenAI.BadRequestError>).code).toBe("content_filter")
+        expect(secondary.count()).toBe(0) // a refusal would happen everywhere: no fallback
+      })
+    )
+
+    it.scoped("a stream that fails after content ends with an error event and no [DONE]", () =>
+      Effect.gen(function* () {
+        const { client, gateway, primary } = yield* setup({
+          primary: { faults: [MockServer.resetAfter(3)], reply: { text: "one two three four five six" } }
+        })
+        const stream = yield* promise(() => client.chat.completions.create({ model: "default", messages: question, stream: true }))
+        const seen: Array<string> = []
+        const error = yield* rejection(async () => {
+          for await (const chunk of stream) seen.push(chunk.choices[0]?.delta.content ?? "")
+        })
+        expect(error).toBeInstanceOf(OpenAI.APIError)
+        expect((error as InstanceType<typeof OpenAI.APIError>).message).toContain("failed after content was sent")
+        expect(seen.join("").length).toBeGreaterThan(0)
+        // the raw wire: content events, then the error event last, and never [DONE]
+        primary.enqueue(MockServer.resetAfter(3))
+        const raw = yield* promise(() =>
+          fetch(`${gateway.url}/v1/chat/completions`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ model: "default", messages: question, stream: true })
+          }).then((res) => res.text())
+        )
+        const events = raw.split("\n\n").filter((e) => e.length > 0)
+        expect(events.length).toBeGreaterThan(2)
+        expect(JSON.parse(events.at(-1)!.slice("data: ".length))).toMatchObject({
+          error: { type: "server_error", code: "stream_interrupted" }
+        })
+        expect(raw).not.toContain("[DONE]")
+      })
+    )
+
+    it.scoped("a stream past the request timeout ends with a timeout error event, and upstream is aborted", () =>
+      Effect.gen(function* () {
+        const { client, primary } = yield* setup({
+          primary: { reply: { text: "one two three four five six seven eight" }, tokenDelay: "100 millis" },
+          gateway: { requestTimeout: "250 millis" }
+        })
+        const stream = yield* promise(() => client.chat.completions.create({ model: "default", messages: question, stream: true }))
+        const error = yield* rejection(async () => {
+          for await (const _ of stream) {
+            // read until the gateway gives up
+          }
+        })
+        expect((error as InstanceType<typeof OpenAI.APIError>).message).toContain("did not finish within")
+        const aborted = yield* MockServer.awaitAborted(primary, 1).pipe(Effect.timeout("2 seconds"))
+        expect(aborted).toHaveLength(1)
+      })
+    )
+
+    it.scoped("a degraded answer (every target down, static fallback) says so in x-llm-degraded", () =>
+      Effect.gen(function* () {
+        const upstream = yield* MockServer.make({ faultFor: () => MockServer.status(500) })
+        const model = yield* OpenAi.make({ model: "gpt-4.1-mini", baseUrl: upstream.baseUrls.openai })
+        const router = yield* Router.make({
+          targets: { gpt: { model } },
+          chains: { default: { targets: ["gpt"], fallbackResponse: "Service is busy, try later." } },
+          policy: { retry: { maxAttempts: 1 } },
+          cache: false
+        })
+        const gateway = yield* Gateway.make({ router, port: 0 })
+        const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: "unused", maxRetries: 0 })
+        const { data, response } = yield* promise(() =>
+          client.chat.completions.create({ model: "default", messages: question }).withResponse()
+        )
+        expect(data.choices[0]?.message.content).toBe("Service is busy, try later.")
+        expect(response.headers.get("x-llm-degraded")).toBe("static")
+        expect(response.headers.get("x-llm-attempts")).toBe("1")
+      })
+    )
+  })
+
+  describe("models, auth, limits", () => {
+    it.scoped("lists every chain and model alias", () =>
+      Effect.gen(function* () {
+        const { client } = yield* setup()
+        const models = yield* promise(async () => {
+          const ids: Array<string> = []
+          for await (const model of client.models.list()) ids.push(model.id)
+          return ids
+        })
+        expect(models).toEqual(["default", "primary", "secondary"])
+        const one = yield* promise(() => client.models.retrieve("secondary"))
+        expect(one).toMatchObject({ id: "secondary", object: "model", owned_by: "anthropic" })
+      })
+    )
+
+    it.scoped("a model alias is a one-target chain", () =>
+      Effect.gen(function* () {
+        const { client, primary } = yield* setup()
+        const { response } = yield* promise(() =>
+          client.chat.completions.create({ model: "secondary", messages: question }).withResponse()
+        )
+        expect(response.headers.get("x-llm-chain")).toBe("secondary")
+        expect(response.headers.get("x-llm-provider")).toBe("anthropic")
+        expect(primary.count()).toBe(0)
+      })
+    )
+
+    it.scoped("with keys: 401 without a key or with a wrong one, 200 with a right one", () =>
+      Effect.gen(function* () {
+        const keys = [Redacted.make("gw-key-one"), Redacted.make("gw-key-two")]
+        const { client, gateway, primary } = yield* setup({ gateway: { keys }, apiKey: "gw-key-two" })
+        const ok = yield* promise(() => client.chat.completions.create({ model: "default", messages: question }))
+        expect(ok.choices[0]?.message.content).toBe("Hello from the mock server.")
+
+        const wrong = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: "gw-key-three", maxRetries: 0 })
+        const error = yield* rejection(() => wrong.chat.completions.create({ model: "default", messages: question }))
+        expect(error).toBeInstanceOf(OpenAI.AuthenticationError)
+        expect((error as InstanceType<typeof OpenAI.AuthenticationError>).code).toBe("invalid_api_key")
+        expect(JSON.stringify((error as InstanceType<typeof OpenAI.AuthenticationError>).error)).not.toContain("gw-key")
+
+        const bare = yield* promise(() => fetch(`${gateway.url}/v1/models`))
+        expect(bare.status).toBe(401)
+        expect(((yield* promise(() => bare.json())) as { error: { code: string } }).error.code).toBe("invalid_api_key")
+        expect((yield* promise(() => fetch(`${gateway.url}/healthz`))).status).toBe(200) // health needs no key
+        expect(primary.count()).toBe(1) // refused requests never reached upstream
+      })
+    )
+
+    it.scoped("the gateway's own bulkhead: past its queue, 429 with Retry-After", () =>
+      Effect.gen(function* () {
+        const { client, primary } = yield* setup({
+          primary: { faults: [MockServer.stall] },
+          gateway: { maxConcurrent: 1, maxQueued: 0 }
+        })
+        const controller = new AbortController()
+        const held = client.chat.completions.create({ model: "default", messages: question }, { signal: controller.signal })
+        held.catch(() => undefined)
+        yield* MockServer.awaitRequests(primary, 1).pipe(Effect.timeout("2 seconds"))
+        const error = yield* rejection(() => client.chat.completions.create({ model: "default", messages: question }))
+        expect((error as InstanceType<typeof OpenAI.RateLimitError>).status).toBe(429)
+        expect((error as InstanceType<typeof OpenAI.RateLimitError>).code).toBe("gateway_busy")
+        expect((error as InstanceType<typeof OpenAI.RateLimitError>).headers.get("retry-after")).toBe("1")
+        controller.abort()
+        yield* MockServer.awaitAborted(primary, 1).pipe(Effect.timeout("2 seconds"))
+        // the permit came back with the aborted request
+        const after = yield* promise(() => client.chat.completions.create({ model: "default", messages: question }))
+        expect(after.choices[0]?.message.content).toBe("Hello from the mock server.")
+      })
+    )
+
+    it.scoped("the total request timeout: 504, and the upstream call is aborted", () =>
+      Effect.gen(function* () {
+        const { client, primary } = yield* setup({
+          primary: { faults: [MockServer.stall] },
+          gateway: { requestTimeout: "300 millis" }
+        })
+        const error = yield* rejection(() => client.chat.completions.create({ model: "default", messages: question }))
+        expect((error as InstanceType<typeof OpenAI.APIError>).status).toBe(504)
+        expect((error as InstanceType<typeof OpenAI.APIError>).code).toBe("request_timeout")
+        const aborted = yield* MockServer.awaitAborted(primary, 1).pipe(Effect.timeout("2 seconds"))
+        expect(aborted).toHaveLength(1)
+      })
+    )
+  })
+
+  describe("cancellation", () => {
+    it.scoped("a client abort cancels the request and aborts the upstream call", () =>
+      Effect.gen(function* () {
+        const logs = captureLogs()
+        const { client, primary, secondary } = yield* setup({ primary: { faults: [MockServer.stall] } }).pipe(
+          Effect.provide(logs.layer)
+        )
+        const controller = new AbortController()
+        const call = client.chat.completions.create({ model: "default", messages: question }, { signal: controller.signal })
+        const settled = call.then(
+          () => "answered",
+          (error: unknown) => (error instanceof OpenAI.APIUserAbortError ? "aborted" : String(error))
+        )
+        yield* MockServer.awaitRequests(primary, 1).pipe(Effect.timeout("2 seconds"))
+        controller.abort()
+        expect(yield* promise(() => settled)).toBe("aborted")
+        const aborted = yield* MockServer.awaitAborted(primary, 1).pipe(Effect.timeout("2 seconds"))
+        expect(aborted.map((r) => r.index)).toEqual([0])
+        expect(secondary.count()).toBe(0) // cancelled, not failed over
+        yield* Effect.sleep("50 millis")
+        expect(requestLines(logs.lines).map((l) => [l.message, l.annotations["outcome"]])).toEqual([
+          ["POST /v1/chat/completions 499", "client-closed"]
+        ])
+      })
+    )
+
+    it.scoped("a client leaving a stream mid-way aborts the upstream stream", () =>
+      Effect.gen(function* () {
+        const { client, primary } = yield* setup({ primary: { faults: [MockServer.stallAfter(3)] } })
+        const controller = new AbortController()
+        const stream = yield* promise(() =>
+          client.chat.completions.create({ model: "default", messages: question, stream: true }, { signal: controller.signal })
+        )
+        const first = yield* promise(() => stream[Symbol.asyncIterator]().next())
+        expect(first.done).toBe(false)
+        controller.abort()
+        const aborted = yield* MockServer.awaitAborted(primary, 1).pipe(Effect.timeout("2 seconds"))
+        expect(aborted).toHaveLength(1)
+      })
+    )
+  })
+
+  describe("shutdown", () => {
+    it.scoped("drains: a slow request in flight completes; new connections are refused", () =>
+      Effect.gen(function* () {
+        const scope = yield* Scope.make()
+        const { client, gateway } = yield* setup({
+          primary: { reply: { text: "one two three four five six seven eight nine ten" }, tokenDelay: "30 millis" },
+          gatewayScope: scope
+        })
+        const stream = yield* promise(() => client.chat.completions.create({ model: "default", messages: question, stream: true }))
+        const iterator = stream[Symbol.asyncIterator]()
+        const first = yield* promise(() => iterator.next())
+        expect(first.done).toBe(false)
+
+        const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+        while (!(yield* gateway.draining)) yield* Effect.sleep("5 millis")
+        expect(yield* gateway.inFlight).toBe(1)
+        const refused = yield* rejection(() => fetch(`${gateway.url}/readyz`))
+        expect(String((refused as Error & { cause?: { code?: string } }).cause?.code)).toBe("ECONNREFUSED")
+
+        const rest = yield* promise(async () => {
+          let text = ""
+          for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
+            text += next.value.choices[0]?.delta.content ?? ""
+          }
+          return text
+        })
+        expect(`${first.value.choices[0]?.delta.content ?? ""}${rest}`).toBe("one two three four five six seven eight nine ten")
+        yield* Fiber.join(closing).pipe(Effect.timeout("2 seconds"))
+        expect(yield* gateway.inFlight).toBe(0)
+      })
+    )
+
+    it.scoped("past the drain timeout, requests still in flight are cut and their upstream calls aborted", () =>
+      Effect.gen(function* () {
+        const scope = yield* Scope.make()
+        const { client, primary } = yield* setup({
+          primary: { faults: [MockServer.stall] },
+          gateway: { drainTimeout: "200 millis" },
+          gatewayScope: scope
+        })
+        const call = client.chat.completions.create({ model: "default", messages: question })
+        const settled = call.then(
+          () => "answered",
+          () => "failed"
+        )
+        yield* MockServer.awaitRequests(primary, 1).pipe(Effect.timeout("2 seconds"))
+        const started = Date.now()
+        yield* Scope.close(scope, Exit.void).pipe(Effect.timeout("2 seconds"))
+        expect(Date.now() - started).toBeGreaterThanOrEqual(150)
+        expect(yield* promise(() => settled)).toBe("failed")
+        const aborted = yield* MockServer.awaitAborted(primary, 1).pipe(Effect.timeout("2 seconds"))
+        expect(aborted).toHaveLength(1)
+      })
+    )
+
+    it.scoped("serve: runs until SIGTERM, logs its URL, serves, then drains and returns", () =>
+      Effect.gen(function* () {
+        const logs = captureLogs()
+        const listeners = process.listenerCount("SIGTERM")
+        const upstream = yield* MockServer.make({ reply: { text: "served" } })
+        const model = yield* OpenAi.make({ model: "gpt-4.1-mini", baseUrl: upstream.baseUrls.openai })
+        const router = yield* Router.make({ targets: { gpt: { model } }, chains: { default: ["gpt"] } })
+        const fiber = yield* Effect.fork(Gateway.serve({ router, port: 0 }).pipe(Effect.provide(logs.layer)))
+        while (!logs.lines.some((l) => l.message.startsWith("gateway listening on "))) yield* Effect.sleep("5 millis")
+        const url = logs.lines.find((l) => l.message.startsWith("gateway listening on "))!.message.slice(21)
+        expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+        const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: "unused", maxRetries: 0 })
+        const answer = yield* promise(() => client.chat.completions.create({ model: "default", messages: question }))
+        expect(answer.choices[0]?.message.content).toBe("served")
+        process.emit("SIGTERM")
+        yield* Fiber.join(fiber).pipe(Effect.timeout("2 seconds"))
+        expect(logs.lines.map((l) => l.message)).toContain("gateway received SIGTERM")
+        expect(logs.lines.map((l) => l.message)).toContain("gateway stopped")
+        expect(process.listenerCount("SIGTERM")).toBe(listeners) // its handler is gone
+        yield* rejection(() => fetch(`${url}/healthz`))
+      })
+    )
+  })
+})
