@@ -241,6 +241,8 @@ export const layerRouter = (options: Omit<Options, "router">): Layer.Layer<Gatew
  */
 export interface ServeOptions extends Options {
   readonly signals?: ReadonlyArray<NodeJS.Signals>
+  /** Runs once the server listens, e.g. to print how to reach it. */
+  readonly onListening?: (server: Server) => Effect.Effect<void>
 }
 
 const firstSignal = (signals: ReadonlyArray<NodeJS.Signals>): Effect.Effect<NodeJS.Signals> =>
@@ -281,6 +283,7 @@ export const serve = (options: ServeOptions): Effect.Effect<void, ServeError> =>
     Effect.gen(function* () {
       const server = yield* make(options)
       yield* Effect.logInfo(`gateway listening on ${server.url}`)
+      if (options.onListening !== undefined) yield* options.onListening(server)
       const signal = yield* firstSignal(options.signals ?? ["SIGTERM", "SIGINT"])
       yield* Effect.logInfo(`gateway received ${signal}`)
     })

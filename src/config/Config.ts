@@ -1,0 +1,457 @@
+/**
+ * The config file: one `effect/Schema` for a YAML or JSON file that names
+ * providers, models, chains and their resilience policy, and turns into a
+ * `Router.Config` and the gateway's settings.
+ *
+ * ```yaml
+ * providers:
+ *   openai:    { type: openai, apiKey: "env:OPENAI_API_KEY" }        # baseUrl optional
+ *   local:     { type: openai, baseUrl: "http://127.0.0.1:11434/v1" } # any OpenAI-compatible server
+ *   anthropic: { type: anthropic, apiKey: "env:ANTHROPIC_API_KEY" }
+ *   gemini:    { type: gemini, apiKey: "env:GEMINI_API_KEY" }
+ *   sim:       { type: simulated, latency: { p50: "400 millis", p99: "2 seconds" }, faults: [] }
+ * models:
+ *   sonnet: { provider: anthropic, model: claude-sonnet-4-5, contextWindow: 200000, price: { input: 3, output: 15 } }
+ *   mini:   { provider: openai, model: gpt-4.1-mini, price: { input: 0.4, output: 1.6 } }
+ * chains:
+ *   default: [sonnet, mini]
+ *   premium: { strategy: priority, targets: [sonnet, mini], hedge: { delay: p95 } }
+ * policy: { retry: { maxAttempts: 2 }, timeouts: { total: "60 seconds" } }
+ * gateway: { keys: ["env:GATEWAY_KEY"], port: 8787 }
+ * ```
+ *
+ * **Sections** (unknown keys are errors, at every level):
+ *
+ * - `providers` (required): by name, each with a `type`:
+ *   - `openai` (and every OpenAI-compatible server via `baseUrl`),
+ *     `anthropic`, `gemini`: `apiKey` (a secret, optional for local
+ *     servers), `baseUrl`, `name` (the provider's name in errors and
+ *     metadata; default: its key here), `headers`, `timeouts` (transport:
+ *     `connect`, `firstToken`, `idle`); openai also `maxTokensField`,
+ *     anthropic also `maxTokens` and `version`.
+ *   - `simulated`: the simulated provider's settings (`latency`, `faults`,
+ *     `tokensPerSecond`, `tokenDelay`, `errorDelay`, `reply`,
+ *     `outputTokens`, `seed`, `history`; see `Simulated.Config`), plus
+ *     `name`. A fault may repeat: `{ repeat: { every: "3 minutes", until:
+ *     "24 hours" }, fault: { from: "1 minute", to: "2 minutes", status: 529 } }`
+ *     is the window [1, 2) minutes, then [4, 5), [7, 8), ... while a window
+ *     starts before `until` (default 24 hours). Times count from when the
+ *     router is built.
+ * - `models` (required): by alias; each is one router target: `provider`,
+ *   `model` (the id sent upstream; default: the alias), `contextWindow`,
+ *   `maxOutputTokens`, `price` (`{ input, output }`, US dollars per million
+ *   tokens; these override the adapter's table), `weight`, and `policy`
+ *   (this model's overrides: `retry`, `timeouts`, `breaker`, `bulkhead`,
+ *   `budget`).
+ * - `chains`: by name, a list of model aliases (primary first), or
+ *   `{ targets, strategy, policy (retry, timeouts), race, hedge,
+ *   contentPolicy, fallbackResponse, continueStreams }`. Without `chains`,
+ *   one chain `default` holds every model in file order. Every model is also
+ *   a one-model chain under its own alias; a chain with the same name as a
+ *   model is allowed and wins for requests that name it.
+ * - `defaultChain`: the chain for requests nothing else places (default
+ *   `default`, else the first chain).
+ * - `tiers`: `{ simple, moderate, complex }`, a chain (or model) for each
+ *   complexity: turns on the heuristic complexity classifier. Requests may
+ *   always pick a chain by `metadata.chain`, `metadata.task` or
+ *   `metadata.tier`.
+ * - `policy`: the defaults for every model and chain: `retry`, `timeouts`,
+ *   `breaker`, `bulkhead` (`false` turns it off), `budget`, and `hedge`
+ *   (`{ delay: duration | "p95", maxHedges }`: hedging for every chain of
+ *   two or more models that does not race and sets no `hedge` of its own; a
+ *   chain's `hedge` is merged over it, `hedge: false` opts out).
+ * - `health`, `cache` (`false` turns degraded mode's cache off),
+ *   `shadowRate`: as in `Router.Config`.
+ * - `gateway`: `keys` (secrets clients must present), `host`, `port`,
+ *   `maxBodyBytes`, `maxConcurrent`, `maxQueued`, `requestTimeout`, `drainTimeout`; see
+ *   {@link gatewaySettings} for the defaults.
+ *
+ * **Durations** are Effect duration strings (`"400 millis"`, `"2 seconds"`,
+ * `"5 minutes"`) or numbers of milliseconds; a breaker's rate `window` is a
+ * number of calls when it is a number.
+ *
+ * **Secrets** (`apiKey`, `gateway.keys`): `"env:NAME"` reads the
+ * environment variable NAME through Effect's `Config` (so an
+ * `Effect.withConfigProvider` applies); anything else is the secret itself,
+ * allowed, with a warning. Either way the value is `Redacted`, and no
+ * problem message, warning or log holds it.
+ *
+ * **Problems** are all reported at once, each at its path with its line:
+ * schema mistakes, unset variables, unknown names (a model's provider, a
+ * chain's models, `contentPolicy`, `defaultChain`, `tiers`) and syntax
+ * errors.
+ *
+ * @since 0.1.0
+ */
+import * as FileSystem from "@effect/platform/FileSystem"
+import type * as HttpClient from "@effect/platform/HttpClient"
+import { Duration, Effect, Either, ParseResult, Schema } from "effect"
+import type * as Redacted from "effect/Redacted"
+import type * as Router from "../router/Router.js"
+import * as build from "./internal/build.js"
+import * as problems from "./internal/problems.js"
+import * as references from "./internal/references.js"
+import * as schema from "./internal/schema.js"
+import * as secret from "./internal/secret.js"
+import * as text from "./internal/text.js"
+
+// ---------------------------------------------------------------------------
+// Schema
+// ---------------------------------------------------------------------------
+
+/**
+ * The schema of a config file (see the module docs for the format). Its
+ * decoded type is {@link ConfigFile}: durations are `Duration`s, secrets
+ * `Redacted`, repeated faults expanded. Decoding reads `env:` secrets through
+ * Effect's `Config`. Unknown keys are errors. Names are not cross-checked
+ * here: {@link parse} does that.
+ *
+ * @example
+ * import { Effect, Schema } from "effect"
+ * import { Config } from "effect-llm-failover/config"
+ *
+ * const file = Schema.decodeUnknown(Config.FileSchema)({
+ *   providers: { sim: { type: "simulated", latency: "300 millis" } },
+ *   models: { echo: { provider: "sim" } }
+ * })
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const FileSchema: Schema.Schema<ConfigFile, typeof schema.File.Encoded> = schema.File
+
+/**
+ * A decoded config file.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConfigFile extends Schema.Schema.Type<typeof schema.File> {}
+
+/**
+ * One provider of a decoded config: openai, anthropic, gemini or simulated
+ * (by `type`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ProviderEntry = ConfigFile["providers"][string]
+
+/**
+ * One model alias of a decoded config.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ModelEntry = ConfigFile["models"][string]
+
+/**
+ * One chain of a decoded config: a list of model aliases or the full form.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ChainEntry = NonNullable<ConfigFile["chains"]>[string]
+
+// ---------------------------------------------------------------------------
+// Problems
+// ---------------------------------------------------------------------------
+
+/**
+ * One problem of a config: `path` (`chains.default[1]`; empty for the whole
+ * document), `message` (never holding a secret), and `line` / `column` in
+ * the file when known.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Problem: typeof problems.Problem = problems.Problem
+
+/**
+ * One problem of a config, decoded: its path, message, and place in the file.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Problem extends Schema.Schema.Type<typeof Problem> {}
+
+/**
+ * A problem as one line: `chains.default[1]: unknown model "gpt5" (line 12, column 20)`.
+ *
+ * @example
+ * import { Config } from "effect-llm-failover/config"
+ *
+ * Config.formatProblem({ path: "defaultChain", message: 'unknown chain "main"', line: 3, column: 15 })
+ * // 'defaultChain: unknown chain "main" (line 3, column 15)'
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const formatProblem: (problem: Problem) => string = problems.formatProblem
+
+/**
+ * The config is invalid: `problems` lists every mistake, each at its path;
+ * `message` lists them one per line (print it, not a stack trace).
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { Config } from "effect-llm-failover/config"
+ *
+ * const program = Config.parse("providers: {}\nmodels: {}\n").pipe(
+ *   Effect.catchTag("ConfigError", (error) => Effect.logError(error.message))
+ * )
+ * // invalid config (2 problems):
+ * //   providers: at least one provider is needed (line 1, column 12)
+ * //   models: at least one model is needed (line 2, column 9)
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ConfigError extends Schema.TaggedError<ConfigError>("effect-llm-failover/ConfigError")("ConfigError", {
+  /** The file (or a label) the config came from, when known. */
+  source: Schema.optionalWith(Schema.String, { exact: true }),
+  problems: Schema.Array(Problem)
+}) {
+  override get message(): string {
+    const from = this.source === undefined ? "" : ` ${this.source}`
+    const count = this.problems.length === 1 ? "1 problem" : `${this.problems.length} problems`
+    return `invalid config${from} (${count}):\n${this.problems.map((p) => `  ${formatProblem(p)}`).join("\n")}`
+  }
+}
+
+const configError = (found: ReadonlyArray<Problem>, source: string | undefined) =>
+  new ConfigError({ problems: found, ...(source === undefined ? {} : { source }) })
+
+// ---------------------------------------------------------------------------
+// Parsing
+// ---------------------------------------------------------------------------
+
+/**
+ * A config's text format.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Format = "yaml" | "json"
+
+/**
+ * Options of {@link parse}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ParseOptions {
+  /** Default: by the source's extension (`.json`, `.yaml`, `.yml`), else by content (`{` is JSON). */
+  readonly format?: Format
+  /** Where the text came from (a path), for messages and format detection. */
+  readonly source?: string
+}
+
+/**
+ * A parsed config and its warnings (problems that do not stop it, such as
+ * a secret written literally in the file). Log the warnings.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Parsed {
+  readonly config: ConfigFile
+  readonly warnings: ReadonlyArray<Problem>
+}
+
+const literalWarning = "a secret written in the file: prefer \"env:NAME\" so the file holds none"
+
+/**
+ * Parses and validates a config's text: syntax, schema, secrets (read
+ * through Effect's `Config`) and cross-references, every problem at once.
+ *
+ * @example
+ * import { ConfigProvider, Effect } from "effect"
+ * import { Config } from "effect-llm-failover/config"
+ *
+ * const yaml = `
+ * providers:
+ *   openai: { type: openai, apiKey: "env:OPENAI_API_KEY" }
+ * models:
+ *   mini: { provider: openai, model: gpt-4.1-mini }
+ * chains:
+ *   default: [mini]
+ * `
+ * const program = Config.parse(yaml, { source: "router.yaml" }).pipe(
+ *   Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["OPENAI_API_KEY", "sk-test"]])))
+ * )
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const parse = (input: string, options: ParseOptions = {}): Effect.Effect<Parsed, ConfigError> =>
+  Effect.suspend(() => {
+    const source = options.source
+    const format = options.format ?? text.detectFormat(input, source)
+    const parsed = text.parseText(input, format)
+    if (Either.isLeft(parsed)) {
+      const secrets = secret.suspectedSecrets(text.partialValue(input))
+      const found = parsed.left.map((p) => ({ ...p, message: secret.scrub(p.message, secrets) }))
+      return Effect.fail(configError(found, source))
+    }
+    return validate(parsed.right, source)
+  })
+
+const rootProblem = (value: unknown): string | undefined =>
+  value === null || value === undefined
+    ? `the config is empty: it needs at least ${schema.topLevelKeys.slice(0, 2).join(" and ")}`
+    : typeof value !== "object" || Array.isArray(value)
+    ? `the config must be a mapping of ${schema.topLevelKeys.join(", ")}`
+    : undefined
+
+const decodeFile = Schema.decodeUnknown(schema.File, { errors: "all", onExcessProperty: "error" })
+
+const validate = (parsed: text.Parsed, source: string | undefined): Effect.Effect<Parsed, ConfigError> => {
+  const empty = rootProblem(parsed.value)
+  if (empty !== undefined) return Effect.fail(configError([{ path: "", message: empty }], source))
+  const secrets = secret.suspectedSecrets(parsed.value)
+  const dangling = references.check(parsed.value)
+  const finish = (raw: ReadonlyArray<problems.RawProblem>) => problems.finish(raw, secrets, parsed.locate)
+  return decodeFile(parsed.value).pipe(
+    Effect.either,
+    Effect.flatMap((decoded) => {
+      const issues = Either.isLeft(decoded)
+        ? problems.fromIssues(ParseResult.ArrayFormatter.formatErrorSync(decoded.left))
+        : []
+      const found = finish([...issues, ...dangling])
+      if (found.length > 0 || Either.isLeft(decoded)) return Effect.fail(configError(found, source))
+      const warnings = finish(secret.literalSecrets(parsed.value).map((path) => ({ path, message: literalWarning })))
+      return Effect.succeed({ config: decoded.right, warnings })
+    })
+  )
+}
+
+/**
+ * Reads and parses a config file (YAML or JSON, by extension or content).
+ *
+ * @example
+ * import { NodeFileSystem } from "@effect/platform-node"
+ * import { Effect } from "effect"
+ * import { Config } from "effect-llm-failover/config"
+ *
+ * const program = Config.load("examples/configs/demo.yaml").pipe(Effect.provide(NodeFileSystem.layer))
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const load = (path: string): Effect.Effect<Parsed, ConfigError, FileSystem.FileSystem> =>
+  Effect.flatMap(FileSystem.FileSystem, (fs) =>
+    fs.readFileString(path).pipe(
+      Effect.mapError((error) =>
+        configError([{ path: "", message: `cannot read the file: ${error.message}` }], path)
+      ),
+      Effect.flatMap((content) => parse(content, { source: path }))
+    )
+  )
+
+// ---------------------------------------------------------------------------
+// Conversions
+// ---------------------------------------------------------------------------
+
+/**
+ * The router's configuration: each model alias becomes a target whose
+ * `LanguageModel` is its provider's adapter (OpenAI, Anthropic, Gemini over
+ * the ambient `HttpClient`, or a simulated provider) with the model id and
+ * the model's info (context window, output cap, price) over the adapter's
+ * defaults. Chains, the default policy, health, cache and shadow rate carry
+ * over; the classifier is `Classifier.heuristic` (with `tiers` when given).
+ * Simulated fault windows count from now. Names are checked again (a
+ * `ConfigFile` built by hand may dangle).
+ *
+ * @example
+ * import { NodeHttpClient } from "@effect/platform-node"
+ * import { Effect } from "effect"
+ * import { Config } from "effect-llm-failover/config"
+ * import { Router } from "effect-llm-failover/router"
+ *
+ * const router = Effect.gen(function* () {
+ *   const { config } = yield* Config.parse(yaml)
+ *   return yield* Router.make(yield* Config.toRouterConfig(config))
+ * }).pipe(Effect.provide(NodeHttpClient.layerUndici))
+ *
+ * @since 0.1.0
+ * @category conversions
+ */
+export const toRouterConfig = (
+  file: ConfigFile
+): Effect.Effect<Router.Config, ConfigError, HttpClient.HttpClient> =>
+  Effect.suspend(() => {
+    const dangling = references.check(file)
+    return dangling.length > 0
+      ? Effect.fail(configError(problems.finish(dangling, [], () => undefined), undefined))
+      : build.routerConfig(file)
+  })
+
+/**
+ * The gateway's settings: `keys`, `host`, `port` and `maxBodyBytes` always
+ * set; the rest only when the file sets them, so the gateway's own defaults
+ * apply otherwise. The shape of `Gateway.Options` without the router:
+ * `Gateway.make({ router, ...Config.gatewaySettings(file) })`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface GatewaySettings {
+  /** The keys clients must present (`Authorization: Bearer`); empty: no auth. */
+  readonly keys: ReadonlyArray<Redacted.Redacted<string>>
+  readonly host: string
+  readonly port: number
+  /** The largest request body accepted, in bytes. */
+  readonly maxBodyBytes: number
+  /** Chat requests served at once (absent: no limit). */
+  readonly maxConcurrent?: number
+  /** Chat requests that may wait for a slot; more are refused. */
+  readonly maxQueued?: number
+  /** The longest a chat request may take end to end. */
+  readonly requestTimeout?: Duration.Duration
+  /** On shutdown, how long requests in flight may take to finish. */
+  readonly drainTimeout?: Duration.Duration
+}
+
+/**
+ * The defaults of the settings that always have a value: no keys,
+ * `127.0.0.1:8787`, bodies up to 1 MiB.
+ *
+ * @since 0.1.0
+ * @category defaults
+ */
+export const gatewayDefaults = {
+  keys: [],
+  host: "127.0.0.1",
+  port: 8787,
+  maxBodyBytes: 1_048_576
+} as const satisfies Partial<GatewaySettings>
+
+/**
+ * The `gateway` section of a config, over {@link gatewayDefaults}.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { Config } from "effect-llm-failover/config"
+ * import { Gateway } from "effect-llm-failover/gateway"
+ * import { Router } from "effect-llm-failover/router"
+ *
+ * const serve = Effect.gen(function* () {
+ *   const { config } = yield* Config.parse(yaml)
+ *   const router = yield* Router.make(yield* Config.toRouterConfig(config))
+ *   return yield* Gateway.make({ router, ...Config.gatewaySettings(config) })
+ * })
+ *
+ * @since 0.1.0
+ * @category conversions
+ */
+export const gatewaySettings = (file: ConfigFile): GatewaySettings => {
+  const { keys, host, port, maxBodyBytes, ...rest } = file.gateway ?? {}
+  return {
+    keys: keys ?? gatewayDefaults.keys,
+    host: host ?? gatewayDefaults.host,
+    port: port ?? gatewayDefaults.port,
+    maxBodyBytes: maxBodyBytes ?? gatewayDefaults.maxBodyBytes,
+    ...rest
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * Cross-references: every name a config uses must be defined. The checks
+ * read the raw document defensively (whatever shape it has), so they run
+ * even when the schema rejected other parts, and every problem is reported
+ * in one pass.
+ *
+ * - `models.<m>.provider` names a provider;
+ * - chain members (`chains.<c>[i]` or `chains.<c>.targets[i]`) name models;
+ * - `chains.<c>.contentPolicy` and `defaultChain` name chains;
+ * - `tiers.<t>` names a chain or a model (each model is also a one-model
+ *   chain under its own name; a chain of the same name wins).
+ *
+ * @internal
+ */
+import type { RawProblem } from "./problems.js"
+import { isRecord } from "./shape.js"
+
+/** The Levenshtein distance of two short strings. */
+const distance = (a: string, b: string): number => {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i]
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)
+      current.push(Math.min(previous[j]! + 1, current[j - 1]! + 1, substitution))
+    }
+    previous = current
+  }
+  return previous[b.length]!
+}
+
+/** `(did you mean "openai"?)` for a close name, else the known names (when few). */
+const hint = (name: string, known: ReadonlyArray<string>, plural: string): string => {
+  // a name of one or two letters is too short to guess from
+  const limit = name.length <= 2 ? 0 : Math.max(1, Math.floor(name.length / 3))
+  const close = known
+    .map((candidate) => ({ candidate, d: distance(name.toLowerCase(), candidate.toLowerCase()) }))
+    .filter(({ d }) => d > 0 && d <= limit)
+    .sort((a, b) => a.d - b.d)[0]
+  if (close !== undefined) return ` (did you mean "${close.candidate}"?)`
+  if (known.length === 0) return ` (no ${plural} are defined)`
+  return known.length <= 12 ? ` (known ${plural}: ${known.join(", ")})` : ""
+}
+
+const keysOf = (value: unknown): ReadonlyArray<string> => (isRecord(value) ? Object.keys(value) : [])
+
+/** The default chain's name when the file has no `chains`: one chain of every model. @internal */
+export const implicitChain = "default"
+
+/**
+ * Every dangling reference in a raw config.
+ *
+ * @internal
+ */
+export const check = (raw: unknown): ReadonlyArray<RawProblem> => {
+  if (!isRecord(raw)) return []
+  const problems: Array<RawProblem> = []
+  const providers = keysOf(raw["providers"])
+  const models = keysOf(raw["models"])
+  const chains = raw["chains"] === undefined ? [implicitChain] : keysOf(raw["chains"])
+  const unknown = (
+    path: ReadonlyArray<PropertyKey>,
+    kind: string,
+    name: string,
+    known: ReadonlyArray<string>,
+    plural = `${kind}s`
+  ) => problems.push({ path, message: `unknown ${kind} "${name}"${hint(name, known, plural)}` })
+
+  if (isRecord(raw["providers"]) && isRecord(raw["models"])) {
+    for (const [alias, model] of Object.entries(raw["models"])) {
+      const provider = isRecord(model) ? model["provider"] : undefined
+      if (typeof provider === "string" && !providers.includes(provider)) {
+        unknown(["models", alias, "provider"], "provider", provider, providers)
+      }
+    }
+  }
+
+  if (isRecord(raw["chains"])) {
+    for (const [name, chain] of Object.entries(raw["chains"])) {
+      const [targets, at] = Array.isArray(chain)
+        ? [chain, ["chains", name]]
+        : isRecord(chain) && Array.isArray(chain["targets"])
+        ? [chain["targets"], ["chains", name, "targets"]]
+        : [[], []]
+      targets.forEach((target: unknown, i: number) => {
+        if (typeof target === "string" && isRecord(raw["models"]) && !models.includes(target)) {
+          unknown([...at, i], "model", target, models)
+        }
+      })
+      const contentPolicy = isRecord(chain) ? chain["contentPolicy"] : undefined
+      if (typeof contentPolicy === "string" && !chains.includes(contentPolicy)) {
+        unknown(["chains", name, "contentPolicy"], "chain", contentPolicy, chains)
+      }
+    }
+  }
+
+  const defaultChain = raw["defaultChain"]
+  if (typeof defaultChain === "string" && !chains.includes(defaultChain)) {
+    unknown(["defaultChain"], "chain", defaultChain, chains)
+  }
+
+  if (isRecord(raw["tiers"])) {
+    const routable = [...new Set([...chains, ...models])]
+    for (const [tier, target] of Object.entries(raw["tiers"])) {
+      if (typeof target === "string" && !routable.includes(target)) {
+        unknown(["tiers", tier], "chain or model", target, routable, "chains and models")
+      }
+    }
+  }
+  return problems
+}

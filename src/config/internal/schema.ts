@@ -1,0 +1,430 @@
+/**
+ * The config file's schema, piece by piece. The public module
+ * (`../Config.ts`) documents the format; this file only defines it.
+ *
+ * @internal
+ */
+import { Duration, ParseResult, Schema } from "effect"
+import * as ModelInfo from "../../llm/ModelInfo.js"
+import * as Simulated from "../../providers/Simulated.js"
+import * as Backoff from "../../resilience/Backoff.js"
+import type * as Strategy from "../../router/Strategy.js"
+import { Secret } from "./secret.js"
+import { byShape, isRecord, optional, show, struct } from "./shape.js"
+
+// ---------------------------------------------------------------------------
+// Scalars
+// ---------------------------------------------------------------------------
+
+const ConfigDuration = Simulated.ConfigDuration
+
+const PositiveDuration = ConfigDuration.pipe(
+  Schema.filter((d) => Duration.greaterThan(d, Duration.zero) || "must be longer than zero")
+)
+
+const PositiveInt = Schema.Int.pipe(Schema.positive())
+
+const NonNegativeInt = Schema.NonNegativeInt
+
+/** A share between 0 and 1. */
+const Share = Schema.Number.pipe(Schema.between(0, 1))
+
+const Name = Schema.String.pipe(Schema.filter((s) => s.length > 0 || "must not be empty"))
+
+const HttpUrl = Schema.String.pipe(
+  Schema.filter((s) => {
+    try {
+      const url = new URL(s)
+      return url.protocol === "http:" || url.protocol === "https:" || "must be an http:// or https:// URL"
+    } catch {
+      return "must be an http:// or https:// URL"
+    }
+  })
+)
+
+const nonEmptyRecord = <V extends Schema.Schema.AnyNoContext>(value: V, what: string) =>
+  Schema.Record({ key: Schema.String, value }).pipe(
+    Schema.filter((record) => Object.keys(record).length > 0 || `at least one ${what} is needed`)
+  )
+
+// ---------------------------------------------------------------------------
+// Policy
+// ---------------------------------------------------------------------------
+
+const Retry = struct("a retry policy (maxAttempts, base, factor, cap, jitter, retryAfterCap)", {
+  maxAttempts: optional(PositiveInt),
+  base: optional(ConfigDuration),
+  factor: optional(Schema.Number.pipe(Schema.finite(), Schema.positive())),
+  cap: optional(ConfigDuration),
+  jitter: optional(Schema.Literal(...Backoff.jitters)),
+  retryAfterCap: optional(ConfigDuration)
+})
+
+const Timeouts = struct("timeouts (attempt, firstToken, total)", {
+  attempt: optional(PositiveDuration),
+  firstToken: optional(PositiveDuration),
+  total: optional(PositiveDuration)
+})
+
+const CallCount = PositiveInt
+const Window = byShape([CallCount, PositiveDuration], (input) =>
+  typeof input === "number"
+    ? CallCount
+    : typeof input === "string"
+    ? PositiveDuration
+    : `Expected a number of calls (e.g. 20) or a duration (e.g. "1 minute"), actual ${show(input)}`
+)
+
+const Threshold = Schema.Number.pipe(
+  Schema.filter((n) => (n > 0 && n <= 1) || "must be more than 0 and at most 1")
+)
+
+const minimumWithinWindow = (rate: { readonly window: number | Duration.Duration; readonly minimumCalls?: number }) =>
+  typeof rate.window !== "number" || rate.minimumCalls === undefined || rate.minimumCalls <= rate.window ||
+  `minimumCalls (${rate.minimumCalls}) exceeds the window of ${rate.window} calls`
+
+const FailureRate = struct("a failure-rate trip (threshold, window, minimumCalls)", {
+  threshold: Threshold,
+  window: Window,
+  minimumCalls: optional(PositiveInt)
+}).pipe(Schema.filter(minimumWithinWindow))
+
+const SlowCallRate = struct("a slow-call-rate trip (threshold, slowCall, window, minimumCalls)", {
+  threshold: Threshold,
+  slowCall: PositiveDuration,
+  window: Window,
+  minimumCalls: optional(PositiveInt)
+}).pipe(Schema.filter(minimumWithinWindow))
+
+const OpenDuration = struct("open durations (base, factor, cap)", {
+  base: optional(ConfigDuration),
+  factor: optional(Schema.Number.pipe(Schema.finite(), Schema.greaterThanOrEqualTo(1))),
+  cap: optional(ConfigDuration)
+})
+
+const Breaker = struct(
+  "a breaker policy (consecutiveFailures, failureRate, slowCallRate, openDuration, halfOpenProbes)",
+  {
+    consecutiveFailures: optional(NonNegativeInt),
+    failureRate: optional(FailureRate),
+    slowCallRate: optional(SlowCallRate),
+    openDuration: optional(OpenDuration),
+    halfOpenProbes: optional(PositiveInt)
+  }
+)
+
+const BulkheadOptions = struct("a bulkhead (maxConcurrent, maxQueued, queueTimeout)", {
+  maxConcurrent: PositiveInt,
+  maxQueued: optional(NonNegativeInt),
+  queueTimeout: optional(PositiveDuration)
+})
+
+const Off = Schema.Literal(false)
+
+/** `false`, or the options of something that can be turned off. */
+const orOff = <S extends Schema.Schema.AnyNoContext>(schema: S, what: string) =>
+  byShape([Off, schema], (input) =>
+    input === false ? Off : isRecord(input) ? schema : `Expected false (off) or ${what}, actual ${show(input)}`
+  )
+
+const Bulkhead = orOff(BulkheadOptions, "{ maxConcurrent, maxQueued, queueTimeout }")
+
+const Budget = struct("a retry budget (maxTokens, tokenRatio)", {
+  maxTokens: optional(Schema.Number.pipe(Schema.finite(), Schema.greaterThanOrEqualTo(0.001))),
+  tokenRatio: optional(Schema.Number.pipe(Schema.finite(), Schema.greaterThanOrEqualTo(0.001)))
+})
+
+const P95 = Schema.Literal("p95")
+
+const HedgeDelay = byShape([P95, ConfigDuration], (input) =>
+  input === "p95"
+    ? P95
+    : typeof input === "string" || typeof input === "number"
+    ? ConfigDuration
+    : `Expected "p95" or a duration, actual ${show(input)}`
+)
+
+/** @internal */
+export const Hedge = struct("a hedge (delay, maxHedges)", {
+  delay: optional(HedgeDelay),
+  maxHedges: optional(PositiveInt)
+})
+
+const policyFields = {
+  retry: optional(Retry),
+  timeouts: optional(Timeouts),
+  breaker: optional(Breaker),
+  bulkhead: optional(Bulkhead),
+  budget: optional(Budget)
+}
+
+const ModelPolicy = struct("a policy (retry, timeouts, breaker, bulkhead, budget)", policyFields)
+
+const DefaultPolicy = struct("a policy (retry, timeouts, breaker, bulkhead, budget, hedge)", {
+  ...policyFields,
+  hedge: optional(Hedge)
+})
+
+const ChainPolicy = struct("a chain policy (retry, timeouts)", {
+  retry: optional(Retry),
+  timeouts: optional(Timeouts)
+})
+
+// ---------------------------------------------------------------------------
+// Providers
+// ---------------------------------------------------------------------------
+
+const httpFields = {
+  apiKey: optional(Secret),
+  baseUrl: optional(HttpUrl),
+  name: optional(Name),
+  headers: optional(Schema.Record({ key: Schema.String, value: Schema.String })),
+  timeouts: optional(
+    struct("transport timeouts (connect, firstToken, idle)", {
+      connect: optional(PositiveDuration),
+      firstToken: optional(PositiveDuration),
+      idle: optional(PositiveDuration)
+    })
+  )
+}
+
+const OpenAiProvider = struct("an openai provider", {
+  type: Schema.Literal("openai"),
+  ...httpFields,
+  maxTokensField: optional(Schema.Literal("max_tokens", "max_completion_tokens"))
+})
+
+const AnthropicProvider = struct("an anthropic provider", {
+  type: Schema.Literal("anthropic"),
+  ...httpFields,
+  maxTokens: optional(PositiveInt),
+  version: optional(Name)
+})
+
+const GeminiProvider = struct("a gemini provider", {
+  type: Schema.Literal("gemini"),
+  ...httpFields
+})
+
+const Latency = byShape([Simulated.LatencyDistribution, ConfigDuration], (input) =>
+  isRecord(input) ? Simulated.LatencyDistribution : ConfigDuration
+)
+
+const faultKinds = {
+  status: Simulated.StatusFault,
+  latency: Simulated.SlowFault,
+  reset: Simulated.ResetFault,
+  cutAfterTokens: Simulated.CutFault
+} as const
+
+const faultKindNames = Object.keys(faultKinds) as ReadonlyArray<keyof typeof faultKinds>
+
+const oneKind = "one of status, latency, reset or cutAfterTokens"
+
+/** A fault, its kind told by which of its kind keys it has (exactly one). */
+const Fault = byShape(Object.values(faultKinds), (input) => {
+  if (!isRecord(input)) return `Expected a fault ({ from, to, and ${oneKind} }), actual ${show(input)}`
+  const kinds = faultKindNames.filter((kind) => kind in input)
+  if (kinds.length === 1) return faultKinds[kinds[0]!]
+  return `a fault needs exactly ${oneKind}${kinds.length > 1 ? `, not ${kinds.join(" and ")}` : ""}`
+})
+
+/** A repeated fault is expanded into at most this many windows. */
+const maxWindows = 10_000
+
+const Repeat = struct("a repetition (every, until)", {
+  every: PositiveDuration,
+  until: optional(PositiveDuration)
+})
+
+const defaultUntil = Duration.hours(24)
+
+/** The windows of a repeated fault: `[from + k * every, to + k * every)` while the start is before `until`. */
+const windowCount = (fault: Simulated.Fault, repeat: typeof Repeat.Type) => {
+  const from = Duration.toMillis(fault.from ?? Duration.zero)
+  const until = Duration.toMillis(repeat.until ?? defaultUntil)
+  return Math.max(0, Math.ceil((until - from) / Duration.toMillis(repeat.every)))
+}
+
+const RepeatedFault = struct("a repeated fault ({ repeat: { every, until }, fault })", {
+  repeat: Repeat,
+  fault: Fault
+}).pipe(
+  Schema.filter(({ fault, repeat }) => {
+    if (fault.to === undefined) return "a repeated fault needs an end (`to`)"
+    const count = windowCount(fault, repeat)
+    if (count === 0) return "the fault starts after `until`: it would never happen"
+    return count <= maxWindows || `repeats ${count} times; at most ${maxWindows} windows are allowed`
+  })
+)
+
+const shift = (fault: Simulated.Fault, by: number): Simulated.Fault => ({
+  ...fault,
+  from: Duration.sum(fault.from ?? Duration.zero, Duration.millis(by)),
+  ...(fault.to === undefined ? {} : { to: Duration.sum(fault.to, Duration.millis(by)) })
+})
+
+const FaultArray = Schema.typeSchema(Schema.Array(Simulated.Fault))
+
+const RepeatedFaults = Schema.transformOrFail(RepeatedFault, FaultArray, {
+  strict: true,
+  decode: ({ fault, repeat }) => {
+    const every = Duration.toMillis(repeat.every)
+    return ParseResult.succeed(Array.from({ length: windowCount(fault, repeat) }, (_, k) => shift(fault, k * every)))
+  },
+  encode: (faults, _, ast) =>
+    ParseResult.fail(new ParseResult.Forbidden(ast, faults, "expanded fault windows have no repeated form"))
+})
+
+const FaultEntry = byShape([RepeatedFaults, Fault], (input) =>
+  isRecord(input) && "repeat" in input ? RepeatedFaults : Fault
+)
+
+/** Faults in the file: single faults and repeated ones; decoded as one flat schedule. */
+const Faults = Schema.transform(Schema.Array(FaultEntry), FaultArray, {
+  strict: false,
+  decode: (entries) => entries.flatMap((entry) => (Array.isArray(entry) ? entry : [entry])),
+  encode: (faults) => faults
+})
+
+const simulatedFields = Simulated.Config.omit("provider", "model", "info", "latency", "faults").fields
+
+const SimulatedProvider = struct("a simulated provider", {
+  type: Schema.Literal("simulated"),
+  name: optional(Name),
+  latency: optional(Latency),
+  faults: optional(Faults),
+  ...simulatedFields
+})
+
+const providerTypes = {
+  openai: OpenAiProvider,
+  anthropic: AnthropicProvider,
+  gemini: GeminiProvider,
+  simulated: SimulatedProvider
+} as const
+
+/** @internal */
+export const providerTypeNames = Object.keys(providerTypes) as ReadonlyArray<keyof typeof providerTypes>
+
+/** Only checks `type`, to report an unknown one at its own path and nothing else. */
+const UnknownType = Schema.Struct({
+  type: Schema.Unknown.pipe(
+    Schema.filter((type) =>
+      type === undefined
+        ? `is required: one of ${providerTypeNames.join(", ")}`
+        : `unknown provider type ${show(type)} (expected one of: ${providerTypeNames.join(", ")})`
+    )
+  )
+}).annotations({ parseOptions: { onExcessProperty: "ignore" } })
+
+const Provider = byShape([OpenAiProvider, AnthropicProvider, GeminiProvider, SimulatedProvider], (input) => {
+  if (!isRecord(input)) return `Expected a provider ({ type: ${providerTypeNames.join(" | ")}, ... }), actual ${show(input)}`
+  const type = input["type"]
+  return typeof type === "string" && type in providerTypes
+    ? providerTypes[type as keyof typeof providerTypes]
+    : (UnknownType as unknown as typeof OpenAiProvider)
+})
+
+// ---------------------------------------------------------------------------
+// Models and chains
+// ---------------------------------------------------------------------------
+
+const Price = struct("a price in US dollars per million tokens ({ input, output })", ModelInfo.Price.fields)
+
+/** @internal */
+export const Model = struct("a model (provider, model, contextWindow, maxOutputTokens, price, weight, policy)", {
+  provider: Name,
+  model: optional(Name),
+  contextWindow: optional(PositiveInt),
+  maxOutputTokens: optional(PositiveInt),
+  price: optional(Price),
+  weight: optional(Schema.Number.pipe(Schema.finite(), Schema.nonNegative())),
+  policy: optional(ModelPolicy)
+})
+
+const strategyNames = ["priority", "weighted", "health", "latency", "cost"] as const satisfies ReadonlyArray<Strategy.Name>
+
+const Targets = Schema.Array(Name).pipe(Schema.filter((targets) => targets.length > 0 || "a chain needs at least one model"))
+
+const ChainOptions = struct(
+  "a chain (targets, strategy, policy, race, hedge, contentPolicy, fallbackResponse, continueStreams)",
+  {
+    targets: Targets,
+    strategy: optional(Schema.Literal(...strategyNames)),
+    policy: optional(ChainPolicy),
+    race: optional(PositiveInt),
+    hedge: optional(orOff(Hedge, "{ delay, maxHedges }")),
+    contentPolicy: optional(Name),
+    fallbackResponse: optional(Schema.String),
+    continueStreams: optional(Schema.Boolean)
+  }
+).pipe(
+  Schema.filter(
+    (chain) =>
+      !((chain.race ?? 1) > 1 && chain.hedge !== undefined && chain.hedge !== false) || "race and hedge cannot both be set"
+  )
+)
+
+const Chain = byShape([Targets, ChainOptions], (input) =>
+  Array.isArray(input)
+    ? Targets
+    : isRecord(input)
+    ? ChainOptions
+    : `Expected a list of model names, or { targets, strategy, ... }, actual ${show(input)}`
+)
+
+// ---------------------------------------------------------------------------
+// The rest
+// ---------------------------------------------------------------------------
+
+const Tiers = struct("tiers ({ simple, moderate, complex }: a chain for each)", {
+  simple: Name,
+  moderate: Name,
+  complex: Name
+})
+
+const Health = struct("health windows (window, buckets, degradedBelow, minimumCalls, degradedLatency)", {
+  window: optional(PositiveDuration),
+  buckets: optional(PositiveInt),
+  degradedBelow: optional(Share),
+  minimumCalls: optional(NonNegativeInt),
+  degradedLatency: optional(PositiveDuration)
+})
+
+const Cache = orOff(
+  struct("a cache (ttl, maxEntries)", { ttl: optional(PositiveDuration), maxEntries: optional(PositiveInt) }),
+  "{ ttl, maxEntries }"
+)
+
+/** @internal */
+export const Gateway = struct(
+  "the gateway's settings (keys, host, port, maxBodyBytes, maxConcurrent, maxQueued, requestTimeout, drainTimeout)",
+  {
+    keys: optional(Schema.Array(Secret)),
+    host: optional(Name),
+    port: optional(Schema.Int.pipe(Schema.between(0, 65_535))),
+    maxBodyBytes: optional(PositiveInt),
+    maxConcurrent: optional(PositiveInt),
+    maxQueued: optional(NonNegativeInt),
+    requestTimeout: optional(PositiveDuration),
+    drainTimeout: optional(ConfigDuration)
+  }
+)
+
+/** @internal */
+export const File = struct("a config: a mapping of providers, models, chains, policy, ...", {
+  providers: nonEmptyRecord(Provider, "provider"),
+  models: nonEmptyRecord(Model, "model"),
+  chains: optional(Schema.Record({ key: Schema.String, value: Chain })),
+  defaultChain: optional(Name),
+  tiers: optional(Tiers),
+  policy: optional(DefaultPolicy),
+  health: optional(Health),
+  cache: optional(Cache),
+  shadowRate: optional(Share),
+  gateway: optional(Gateway)
+})
+
+/** The top-level keys, for messages. @internal */
+export const topLevelKeys: ReadonlyArray<string> = Object.keys(File.fields)

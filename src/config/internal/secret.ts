@@ -1,0 +1,112 @@
+/**
+ * Secrets in the config file: `"env:NAME"` reads the environment variable
+ * NAME through Effect's `Config` (so the ambient `ConfigProvider` applies and
+ * tests can supply a map); anything else is the secret itself, allowed but
+ * worth a warning. Either way the decoded value is `Redacted`, and no
+ * message ever carries it.
+ *
+ * @internal
+ */
+import { Config, Effect, ParseResult, Redacted, Schema } from "effect"
+import { isRecord } from "./shape.js"
+
+const prefix = "env:"
+const variableName = /^[A-Za-z_][A-Za-z0-9_]*$/
+
+const expected = `Expected a string: "env:NAME" to read the environment variable NAME, or the secret itself`
+
+/**
+ * A secret: `"env:NAME"` or a literal. Decoding reads the variable through
+ * `Config.redacted`; a secret has no file form, so encoding fails.
+ *
+ * @internal
+ */
+export const Secret: Schema.Schema<Redacted.Redacted<string>, string> = Schema.transformOrFail(
+  Schema.String.annotations({ message: () => expected }),
+  Schema.RedactedFromSelf(Schema.String),
+  {
+    strict: true,
+    decode: (input, _, ast) => {
+      if (!input.startsWith(prefix)) return ParseResult.succeed(Redacted.make(input))
+      const name = input.slice(prefix.length)
+      if (!variableName.test(name)) {
+        const message = `"${input}" does not name an environment variable: write env:NAME (letters, digits, _)`
+        return ParseResult.fail(new ParseResult.Type(ast, input, message))
+      }
+      return Effect.matchEffect(Config.redacted(name), {
+        onFailure: () => ParseResult.fail(new ParseResult.Type(ast, input, `environment variable ${name} is not set`)),
+        onSuccess: (secret) =>
+          Redacted.value(secret).length === 0
+            ? ParseResult.fail(new ParseResult.Type(ast, input, `environment variable ${name} is empty`))
+            : ParseResult.succeed(secret)
+      })
+    },
+    encode: (secret, _, ast) =>
+      ParseResult.fail(new ParseResult.Forbidden(ast, secret, "a secret has no file form: write env:NAME by hand"))
+  }
+).annotations({ identifier: "Secret" })
+
+/**
+ * The places of secrets written literally in a raw (undecoded) config: each
+ * provider's `apiKey` and each of the gateway's `keys`.
+ *
+ * @internal
+ */
+export const literalSecrets = (raw: unknown): ReadonlyArray<ReadonlyArray<PropertyKey>> => {
+  const found: Array<ReadonlyArray<PropertyKey>> = []
+  const isLiteral = (value: unknown) => typeof value === "string" && !value.startsWith(prefix)
+  if (!isRecord(raw)) return found
+  if (isRecord(raw["providers"])) {
+    for (const [name, provider] of Object.entries(raw["providers"])) {
+      if (isRecord(provider) && isLiteral(provider["apiKey"])) found.push(["providers", name, "apiKey"])
+    }
+  }
+  const gateway = raw["gateway"]
+  if (isRecord(gateway) && Array.isArray(gateway["keys"])) {
+    gateway["keys"].forEach((key, i) => {
+      if (isLiteral(key)) found.push(["gateway", "keys", i])
+    })
+  }
+  return found
+}
+
+const secretKey = /key|secret|token|password|credential|auth/i
+
+/**
+ * Every string in a raw config that may be a secret: any string under a key
+ * whose name suggests one (`apiKey`, `keys`, `token`, ...), at any depth.
+ * Messages are scrubbed of these before they are shown.
+ *
+ * @internal
+ */
+export const suspectedSecrets = (raw: unknown): ReadonlyArray<string> => {
+  const found = new Set<string>()
+  const collect = (value: unknown, underSecretKey: boolean): void => {
+    if (typeof value === "string") {
+      if (underSecretKey && value.length >= 4 && !value.startsWith(prefix)) found.add(value)
+    } else if (Array.isArray(value)) {
+      for (const item of value) collect(item, underSecretKey)
+    } else if (isRecord(value)) {
+      for (const [key, item] of Object.entries(value)) collect(item, underSecretKey || secretKey.test(key))
+    }
+  }
+  collect(raw, false)
+  // longest first, so a secret containing another is replaced whole
+  return [...found].sort((a, b) => b.length - a.length)
+}
+
+/**
+ * Replaces every suspected secret in a message with `<redacted>`; JSON-escaped
+ * forms (as a message quoting a value prints them) are replaced too.
+ *
+ * @internal
+ */
+export const scrub = (message: string, secrets: ReadonlyArray<string>): string => {
+  let out = message
+  for (const secret of secrets) {
+    out = out.split(secret).join("<redacted>")
+    const escaped = JSON.stringify(secret).slice(1, -1)
+    if (escaped !== secret) out = out.split(escaped).join("<redacted>")
+  }
+  return out
+}

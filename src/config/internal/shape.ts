@@ -1,0 +1,77 @@
+/**
+ * Schema helpers for a hand-written config file: strict mappings with a
+ * readable "expected" line, optional fields that stay absent, and choices
+ * decided by the input's shape so that a mistake is reported once, inside
+ * the alternative the user meant, instead of once per alternative.
+ *
+ * @internal
+ */
+import { ParseResult, Schema } from "effect"
+
+/** An optional field that is absent when not given, never `undefined`. @internal */
+export const optional = <S extends Schema.Schema.All>(schema: S) => Schema.optionalWith(schema, { exact: true })
+
+/** Whether a value is a plain mapping (not an array, not null). @internal */
+export const isRecord = (input: unknown): input is Readonly<Record<string, unknown>> =>
+  typeof input === "object" && input !== null && !Array.isArray(input)
+
+/**
+ * A value as it appears in a message, JSON-like. It is not shortened here:
+ * messages are scrubbed of secrets first and shortened after, so a secret
+ * is never cut in two where the scrubber cannot see it.
+ *
+ * @internal
+ */
+export const show = (input: unknown): string => {
+  if (input === undefined) return "nothing"
+  try {
+    return JSON.stringify(input) ?? String(input)
+  } catch {
+    return String(input)
+  }
+}
+
+/**
+ * A mapping whose unknown keys are errors, and which, when given something
+ * else than a mapping, says what it wanted in words (`what`) rather than by
+ * printing its whole type.
+ *
+ * @internal
+ */
+export const struct = <Fields extends Schema.Struct.Fields>(what: string, fields: Fields) =>
+  Schema.Struct(fields).annotations({
+    parseOptions: { onExcessProperty: "error" },
+    message: (issue) => ({
+      message: `Expected ${what}, actual ${show(issue.actual)}`,
+      override: false
+    })
+  })
+
+/**
+ * A choice between schemas made by looking at the input: `pick` returns the
+ * schema the input is meant for, or a message when it fits none. The result
+ * decodes like that schema (its issues keep their paths) and encodes through
+ * the union of the choices.
+ *
+ * @internal
+ */
+export const byShape = <const Members extends ReadonlyArray<Schema.Schema.AnyNoContext>>(
+  members: Members,
+  pick: (input: unknown) => Members[number] | string
+): Schema.Schema<Schema.Schema.Type<Members[number]>, Schema.Schema.Encoded<Members[number]>> => {
+  const union = Schema.Union(...members) as unknown as Schema.Schema<
+    Schema.Schema.Type<Members[number]>,
+    Schema.Schema.Encoded<Members[number]>
+  >
+  const schema = Schema.transformOrFail(Schema.Unknown, Schema.typeSchema(union), {
+    strict: true,
+    decode: (input, options, ast) => {
+      const chosen = pick(input)
+      return typeof chosen === "string"
+        ? ParseResult.fail(new ParseResult.Type(ast, input, chosen))
+        : ParseResult.decodeUnknown(chosen)(input, options)
+    },
+    encode: (value, options) => ParseResult.encodeUnknown(union)(value, options)
+  })
+  return schema as unknown as Schema.Schema<Schema.Schema.Type<Members[number]>, Schema.Schema.Encoded<Members[number]>>
+}

@@ -1,0 +1,100 @@
+/**
+ * The command line as a user runs it: `npm start` serves the demo gateway
+ * and answers a completion; `validate` reports every problem of a bad file.
+ */
+import { spawn, spawnSync } from "node:child_process"
+import { writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { describe, expect, it } from "vitest"
+
+const root = join(import.meta.dirname, "..")
+const npm = process.platform === "win32" ? "npm.cmd" : "npm"
+
+const cli = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = {}) =>
+  spawnSync(process.execPath, ["--import", "tsx", join(root, "src/cli/bin.ts"), ...args], {
+    cwd: root,
+    encoding: "utf8",
+    timeout: 60_000,
+    env: { ...process.env, ...env }
+  })
+
+/** Stand-in keys: validate reads them from the environment, never calls anyone. */
+const fakeKeys = {
+  OPENAI_API_KEY: "sk-test",
+  ANTHROPIC_API_KEY: "sk-ant-test",
+  GEMINI_API_KEY: "g-test",
+  GATEWAY_KEY: "gw-test"
+}
+
+describe("llm-failover CLI", () => {
+  it("npm start serves the demo gateway, answers a completion, and stops on SIGTERM", async () => {
+    // `npm start` exactly as the README says, on a free port
+    const child = spawn(npm, ["start", "--", "--port", "0"], { cwd: root, detached: true, stdio: ["ignore", "pipe", "pipe"] })
+    let output = ""
+    child.stdout.on("data", (chunk) => (output += chunk))
+    child.stderr.on("data", (chunk) => (output += chunk))
+    // npm itself dies of the signal; the server under it drains and exits: wait for every pipe to close
+    const closed = new Promise<void>((resolve) => child.on("close", () => resolve()))
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no URL printed:\n${output}`)), 45_000)
+        const check = () => {
+          const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output)
+          if (match) {
+            clearTimeout(timer)
+            resolve(match[1]!)
+          } else setTimeout(check, 50)
+        }
+        check()
+      })
+      expect(output).toContain("curl -i")
+      expect(output).toContain('new OpenAI({ baseURL: "')
+      const response = await fetch(`${url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model: "default", messages: [{ role: "user", content: "Say hello" }] })
+      })
+      expect(response.status).toBe(200)
+      expect(response.headers.get("x-llm-provider")).toBeTruthy()
+      expect(response.headers.get("x-llm-fallbacks")).toBe("0")
+      const body = (await response.json()) as { choices: Array<{ message: { content: string } }> }
+      expect(body.choices[0]!.message.content.length).toBeGreaterThan(0)
+    } finally {
+      process.kill(-child.pid!, "SIGTERM")
+    }
+    await closed
+    expect(output).toMatch(/draining \d+ request\(s\) in flight/)
+    expect(output).toContain("gateway stopped")
+  }, 60_000)
+
+  it("validate accepts every shipped config", () => {
+    for (const file of ["demo.yaml", "real-providers.yaml", "local-openai-compatible.yaml"]) {
+      const result = cli(["validate", "--config", join("examples/configs", file)], fakeKeys)
+      expect(result.status, result.stderr).toBe(0)
+      expect(result.stdout).toContain("valid")
+    }
+  })
+
+  it("validate reports every problem at its path, without a stack trace, and exits 1", () => {
+    const file = join(tmpdir(), `bad-${process.pid}.yaml`)
+    writeFileSync(
+      file,
+      [
+        "providers:",
+        "  openai: { type: openai, apiKey: sk-live-secret-123456789 }",
+        "models:",
+        "  mini: { provider: opeani, price: { input: -1, output: 1 } }",
+        "chains:",
+        "  default: [mini, gpt5]"
+      ].join("\n")
+    )
+    const result = cli(["validate", "--config", file])
+    expect(result.status).toBe(1)
+    expect(result.stderr).toContain('models.mini.provider: unknown provider "opeani"')
+    expect(result.stderr).toContain('chains.default[1]: unknown model "gpt5"')
+    expect(result.stderr).toContain("models.mini.price.input")
+    expect(result.stderr).not.toMatch(/^\s+at /m)
+    expect(result.stderr + result.stdout).not.toContain("sk-live-secret-123456789")
+  })
+})

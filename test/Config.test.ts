@@ -1,0 +1,662 @@
+import { FetchHttpClient, FileSystem } from "@effect/platform"
+import { NodeFileSystem } from "@effect/platform-node"
+import { describe, expect, it } from "@effect/vitest"
+import { ConfigProvider, Duration, Effect, Either, Exit, FastCheck as fc, Fiber, Redacted, Schema, TestClock } from "effect"
+import { Config, Demo } from "../src/config/index.js"
+import type * as Gateway from "../src/gateway/Gateway.js"
+import { Chat } from "../src/llm/index.js"
+import * as Simulated from "../src/providers/Simulated.js"
+import * as Router from "../src/router/Router.js"
+
+const fakeKeys = new Map([
+  ["OPENAI_API_KEY", "sk-openai-FAKE-0001"],
+  ["ANTHROPIC_API_KEY", "sk-ant-FAKE-0002"],
+  ["GEMINI_API_KEY", "AIza-FAKE-0003"],
+  ["GATEWAY_KEY", "gw-FAKE-0004"]
+])
+
+/** Supplies environment variables through Effect's ConfigProvider. */
+const withEnv =
+  (env: ReadonlyMap<string, string>) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    Effect.withConfigProvider(effect, ConfigProvider.fromMap(new Map(env)))
+
+const parseOk = (text: string, options?: Config.ParseOptions, env: ReadonlyMap<string, string> = fakeKeys) =>
+  Config.parse(text, options).pipe(withEnv(env))
+
+const parseFail = (text: string, options?: Config.ParseOptions, env: ReadonlyMap<string, string> = fakeKeys) =>
+  Config.parse(text, options).pipe(withEnv(env), Effect.flip)
+
+const paths = (error: Config.ConfigError) => error.problems.map((p) => p.path)
+
+const minimal = `
+providers:
+  sim: { type: simulated, latency: "300 millis" }
+models:
+  echo: { provider: sim }
+`
+
+describe("Config.parse: formats", () => {
+  const yaml = `
+providers:
+  openai: { type: openai, apiKey: "env:OPENAI_API_KEY" }
+  sim: { type: simulated, latency: { p50: "400 millis", p99: "2 seconds" }, faults: [] }
+models:
+  mini: { provider: openai, model: gpt-4.1-mini, price: { input: 0.4, output: 1.6 } }
+  echo: { provider: sim, contextWindow: 8000 }
+chains:
+  default: [mini, echo]
+  premium: { strategy: priority, targets: [echo, mini] }
+policy: { retry: { maxAttempts: 3, jitter: equal }, timeouts: { total: "1 minute" } }
+`
+  const json = JSON.stringify({
+    providers: {
+      openai: { type: "openai", apiKey: "env:OPENAI_API_KEY" },
+      sim: { type: "simulated", latency: { p50: "400 millis", p99: "2 seconds" }, faults: [] }
+    },
+    models: {
+      mini: { provider: "openai", model: "gpt-4.1-mini", price: { input: 0.4, output: 1.6 } },
+      echo: { provider: "sim", contextWindow: 8000 }
+    },
+    chains: { default: ["mini", "echo"], premium: { strategy: "priority", targets: ["echo", "mini"] } },
+    policy: { retry: { maxAttempts: 3, jitter: "equal" }, timeouts: { total: "1 minute" } }
+  }, null, 2)
+
+  /** The decoded config with its secret unwrapped, to compare two decodes. */
+  const comparable = ({ config }: Config.Parsed) => {
+    const openai = config.providers["openai"]
+    const key = openai?.type === "openai" && openai.apiKey !== undefined ? Redacted.value(openai.apiKey) : undefined
+    return { ...config, providers: { ...config.providers, openai: { ...openai, apiKey: key } } }
+  }
+
+  it.effect("YAML and JSON decode to the same config", () =>
+    Effect.gen(function* () {
+      const fromYaml = yield* parseOk(yaml, { source: "router.yaml" })
+      const fromJson = yield* parseOk(json, { source: "router.json" })
+      expect(comparable(fromJson)).toEqual(comparable(fromYaml))
+      expect(fromYaml.config.models["mini"]).toEqual({
+        provider: "openai",
+        model: "gpt-4.1-mini",
+        price: { input: 0.4, output: 1.6 }
+      })
+      expect(fromYaml.config.chains?.["premium"]).toEqual({ strategy: "priority", targets: ["echo", "mini"] })
+      expect(fromYaml.config.policy?.retry).toEqual({ maxAttempts: 3, jitter: "equal" })
+    })
+  )
+
+  it.effect("detects the format by extension, else by content, and keeps JSON strict", () =>
+    Effect.gen(function* () {
+      // JSON without a source is recognised by its opening brace
+      const detected = yield* parseOk(json)
+      expect(Object.keys(detected.config.models)).toEqual(["mini", "echo"])
+      // YAML-only syntax in a .json file is an error, located
+      const error = yield* parseFail("{ providers: { sim: { type: simulated } }, # comment\n}", { source: "x.json" })
+      expect(error.source).toBe("x.json")
+      expect(error.problems).toHaveLength(1)
+      expect(error.problems[0]?.message).toMatch(/^not valid JSON/)
+    })
+  )
+
+  it.effect("durations are Effect duration strings or numbers of milliseconds", () =>
+    Effect.gen(function* () {
+      const { config } = yield* parseOk(`${minimal}
+policy:
+  timeouts: { attempt: "30 seconds", firstToken: 2500, total: "2 minutes" }
+  retry: { base: 250, cap: "5 seconds" }
+`)
+      expect(config.policy?.timeouts).toEqual({
+        attempt: Duration.seconds(30),
+        firstToken: Duration.millis(2500),
+        total: Duration.minutes(2)
+      })
+      expect(config.policy?.retry).toEqual({ base: Duration.millis(250), cap: Duration.seconds(5) })
+
+      const error = yield* parseFail(`${minimal}
+policy:
+  timeouts: { attempt: "soon", firstToken: -5, total: 0 }
+`)
+      expect(paths(error)).toEqual(["policy.timeouts.attempt", "policy.timeouts.firstToken", "policy.timeouts.total"])
+      expect(error.problems[0]?.message).toMatch(/Expected a duration such as "30 seconds".*got "soon"/)
+      expect(error.problems[2]?.message).toBe("must be longer than zero")
+    })
+  )
+
+  it.prop(
+    "a number of milliseconds and its duration string decode alike",
+    { millis: fc.integer({ min: 1, max: 1e9 }) },
+    ({ millis }) => {
+      const decode = Schema.decodeUnknownSync(Config.FileSchema)
+      const at = (total: number | string) =>
+        decode({
+          providers: { sim: { type: "simulated" } },
+          models: { echo: { provider: "sim" } },
+          policy: { timeouts: { attempt: total } }
+        }).policy?.timeouts?.attempt
+      const fromNumber = at(millis)
+      expect(fromNumber).toEqual(Duration.millis(millis))
+      expect(at(`${millis} millis`)).toEqual(fromNumber)
+    },
+    { fastCheck: { numRuns: 1000 } }
+  )
+})
+
+describe("Config.parse: problems", () => {
+  const manyMistakes = `providers:
+  openai: { type: openai, apiKey: "env:OPENAI_API_KEY" }
+  anthropic: { type: anthropic, apiKey: "env:ANTHROPIC_API_KEY" }
+models:
+  mini: { provider: opeani, model: gpt-4.1-mini, price: { input: -1, output: 1.6 } }
+  sonnet: { provider: anthropic, contextWindow: "large" }
+chains:
+  default: [sonnet, gpt5]
+  premium: { targets: [sonnet], contentPolicy: strict }
+defaultChain: main
+policy:
+  timeouts: { total: "forever" }
+state: { url: "redis://127.0.0.1:6379" }
+`
+
+  it.effect("reports every mistake at once, each at its exact path and line", () =>
+    Effect.gen(function* () {
+      const error = yield* parseFail(manyMistakes, { source: "many.yaml" }, new Map([["ANTHROPIC_API_KEY", "k"]]))
+      expect(error._tag).toBe("ConfigError")
+      expect(error.problems.map(Config.formatProblem)).toEqual([
+        "providers.openai.apiKey: environment variable OPENAI_API_KEY is not set (line 2, column 35)",
+        'models.mini.provider: unknown provider "opeani" (did you mean "openai"?) (line 5, column 21)',
+        "models.mini.price.input: Expected a non-negative number, actual -1 (line 5, column 66)",
+        'models.sonnet.contextWindow: Expected number, actual "large" (line 6, column 49)',
+        'chains.default[1]: unknown model "gpt5" (known models: mini, sonnet) (line 8, column 21)',
+        'chains.premium.contentPolicy: unknown chain "strict" (known chains: default, premium) (line 9, column 48)',
+        'defaultChain: unknown chain "main" (known chains: default, premium) (line 10, column 15)',
+        'policy.timeouts.total: Expected a duration such as "30 seconds", "250 millis" or "2 minutes", or a number of milliseconds, got "forever" (line 12, column 22)',
+        "state: unknown key (expected one of: providers, models, chains, defaultChain, tiers, policy, health, cache, shadowRate, gateway) (line 13, column 8)"
+      ])
+      expect(error.message).toBe(
+        `invalid config many.yaml (9 problems):\n${error.problems.map((p) => `  ${Config.formatProblem(p)}`).join("\n")}`
+      )
+      // a readable list, never a stack trace
+      expect(error.message).not.toMatch(/\n\s+at /)
+    })
+  )
+
+  it.effect("a YAML syntax error is reported with its line and column", () =>
+    Effect.gen(function* () {
+      const error = yield* parseFail("providers:\n  sim: { type: simulated }\nmodels:\n  echo: { provider: sim ]\n")
+      expect(error.problems).toEqual([
+        {
+          path: "",
+          message: "Flow map in block collection must be sufficiently indented and end with a }",
+          line: 4,
+          column: 25
+        }
+      ])
+      expect(Config.formatProblem(error.problems[0]!)).toBe(
+        "line 4, column 25: Flow map in block collection must be sufficiently indented and end with a }"
+      )
+    })
+  )
+
+  it.effect("duplicate keys, an empty file and a non-mapping are problems too", () =>
+    Effect.gen(function* () {
+      const duplicate = yield* parseFail(`${minimal}models:\n  other: { provider: sim }\n`)
+      expect(duplicate.problems[0]).toMatchObject({ path: "", line: 6, message: "Map keys must be unique" })
+      const empty = yield* parseFail("# nothing here\n")
+      expect(empty.problems).toEqual([{ path: "", message: "the config is empty: it needs at least providers and models" }])
+      const list = yield* parseFail("- a\n- b\n")
+      expect(list.problems[0]?.message).toMatch(/^the config must be a mapping of providers, models/)
+    })
+  )
+
+  it.effect("checks every name: providers, chain members, contentPolicy, defaultChain and tiers", () =>
+    Effect.gen(function* () {
+      const error = yield* parseFail(`
+providers:
+  sim: { type: simulated }
+models:
+  alpha: { provider: sim }
+  beta: { provider: sims }
+chains:
+  main: { targets: [alpha, betta, c], contentPolicy: main }
+tiers: { simple: alpha, moderate: main, complex: premium }
+defaultChain: default
+`)
+      expect(error.problems.map((p) => `${p.path}: ${p.message}`)).toEqual([
+        'models.beta.provider: unknown provider "sims" (did you mean "sim"?)',
+        'chains.main.targets[1]: unknown model "betta" (did you mean "beta"?)',
+        'chains.main.targets[2]: unknown model "c" (known models: alpha, beta)',
+        'tiers.complex: unknown chain or model "premium" (known chains and models: main, alpha, beta)',
+        'defaultChain: unknown chain "default" (known chains: main)'
+      ])
+    })
+  )
+
+  it.effect("a chain may share a model's name (the chain wins); without chains, one default chain holds every model", () =>
+    Effect.gen(function* () {
+      const { config } = yield* parseOk(`
+providers:
+  sim: { type: simulated }
+models:
+  fast: { provider: sim }
+  slow: { provider: sim }
+chains:
+  fast: [slow, fast]
+`)
+      const routerConfig = yield* Config.toRouterConfig(config)
+      expect(routerConfig.chains["fast"]).toEqual(["slow", "fast"])
+      const implicit = yield* Config.toRouterConfig((yield* parseOk(minimal)).config)
+      expect(implicit.chains).toEqual({ default: ["echo"] })
+    }).pipe(Effect.provide(FetchHttpClient.layer))
+  )
+
+  it.effect("reports problems inside providers, faults and policies at their paths", () =>
+    Effect.gen(function* () {
+      const error = yield* parseFail(`
+providers:
+  weird: { type: opeani }
+  local: { type: openai, baseUrl: "ftp://example" }
+  sim:
+    type: simulated
+    latency: { p50: "2 seconds", p99: "1 second" }
+    faults:
+      - { from: "1 minute", to: "2 minutes", status: 700 }
+      - { status: 500, latency: "3 seconds" }
+      - repeat: { every: "3 minutes" }
+        fault: { from: "1 minute", status: 529 }
+models:
+  a: { provider: sim, policy: { retry: { jitter: wild }, breaker: { failureRate: { threshold: 0.5, window: 10, minimumCalls: 20 } } } }
+chains:
+  default: { targets: [a], strategy: fastest, race: 2, hedge: { delay: p95 } }
+  other: 5
+  both: { targets: [a], race: 2, hedge: { delay: p95 } }
+policy: { bulkhead: true }
+gateway: { port: 70000 }
+`)
+      expect(error.problems.map((p) => `${p.path}: ${p.message}`)).toEqual([
+        'providers.weird.type: unknown provider type "opeani" (expected one of: openai, anthropic, gemini, simulated)',
+        "providers.local.baseUrl: must be an http:// or https:// URL",
+        "providers.sim.latency: p99 must not be below p50",
+        "providers.sim.faults[0].status: Expected a number between 400 and 599, actual 700",
+        "providers.sim.faults[1]: a fault needs exactly one of status, latency, reset or cutAfterTokens, not status and latency",
+        "providers.sim.faults[2]: a repeated fault needs an end (`to`)",
+        'models.a.policy.retry.jitter: Expected "none" | "full" | "equal" | "decorrelated" | "proportional", actual "wild"',
+        "models.a.policy.breaker.failureRate: minimumCalls (20) exceeds the window of 10 calls",
+        'chains.default.strategy: Expected "priority" | "weighted" | "health" | "latency" | "cost", actual "fastest"',
+        "chains.other: Expected a list of model names, or { targets, strategy, ... }, actual 5",
+        "chains.both: race and hedge cannot both be set",
+        "policy.bulkhead: Expected false (off) or { maxConcurrent, maxQueued, queueTimeout }, actual true",
+        "gateway.port: Expected a number between 0 and 65535, actual 70000"
+      ])
+    })
+  )
+})
+
+describe("Config.parse: secrets", () => {
+  const envSecret = "sk-env-SECRET-0001"
+  const literalSecret = "sk-literal-SECRET-0002"
+  const gatewaySecret = "gw-literal-SECRET-0003"
+  const env = new Map([["OPENAI_API_KEY", envSecret]])
+  const good = `
+providers:
+  openai: { type: openai, apiKey: "env:OPENAI_API_KEY" }
+  anthropic: { type: anthropic, apiKey: "${literalSecret}" }
+models:
+  mini: { provider: openai, model: gpt-4.1-mini }
+  haiku: { provider: anthropic, model: claude-haiku-4-5 }
+gateway: { keys: ["env:OPENAI_API_KEY", "${gatewaySecret}"] }
+`
+  const secrets = [envSecret, literalSecret, gatewaySecret]
+  const expectNoSecret = (text: string) => {
+    for (const secret of secrets) expect(text).not.toContain(secret)
+  }
+
+  it.effect("decodes env: and literal secrets as Redacted, warning about the literal ones", () =>
+    Effect.gen(function* () {
+      const parsed = yield* parseOk(good, {}, env)
+      const openai = parsed.config.providers["openai"]!
+      const anthropic = parsed.config.providers["anthropic"]!
+      expect(openai.type === "openai" && Redacted.isRedacted(openai.apiKey)).toBe(true)
+      expect(openai.type === "openai" && openai.apiKey !== undefined && Redacted.value(openai.apiKey)).toBe(envSecret)
+      expect(anthropic.type === "anthropic" && anthropic.apiKey !== undefined && Redacted.value(anthropic.apiKey)).toBe(
+        literalSecret
+      )
+      const keys = Config.gatewaySettings(parsed.config).keys.map(Redacted.value)
+      expect(keys).toEqual([envSecret, gatewaySecret])
+      expect(parsed.warnings.map((w) => w.path)).toEqual(["providers.anthropic.apiKey", "gateway.keys[1]"])
+      expect(parsed.warnings[0]?.message).toMatch(/prefer "env:NAME"/)
+      expectNoSecret(JSON.stringify(parsed))
+      expectNoSecret(String(parsed.config.providers["openai"]))
+    })
+  )
+
+  it.effect("no secret appears in an error, its message or its JSON", () =>
+    Effect.gen(function* () {
+      // mistakes whose messages would quote the values next to the secrets
+      const bad = `
+providers:
+  openai: { type: openai, apiKey: "env:OPENAI_API_KEY", headers: { x-team: 5 } }
+  anthropic: { type: anthropic, apiKey: "${literalSecret}", maxTokens: -1 }
+  broken: { type: gemini, apiKey: ["${literalSecret}"] }
+models:
+  mini: { provider: openai, model: gpt-4.1-mini, price: "${literalSecret}" }
+gateway: { keys: "${gatewaySecret}" }
+`
+      const error = yield* parseFail(bad, {}, env)
+      expect(paths(error)).toEqual([
+        "providers.openai.headers.x-team",
+        "providers.anthropic.maxTokens",
+        "providers.broken.apiKey",
+        "models.mini.price",
+        "gateway.keys"
+      ])
+      expect(error.problems.map((p) => p.message)).toContain(
+        `Expected a string: "env:NAME" to read the environment variable NAME, or the secret itself`
+      )
+      // a secret pasted anywhere else is scrubbed as well
+      expect(error.problems.find((p) => p.path === "gateway.keys")?.message).toContain("<redacted>")
+      expect(error.problems.find((p) => p.path === "models.mini.price")?.message).toContain("<redacted>")
+      expectNoSecret(String(error))
+      expectNoSecret(error.message)
+      expectNoSecret(JSON.stringify(error))
+      expectNoSecret(JSON.stringify(error.problems))
+
+      // a syntax error on a line holding a secret does not quote the line
+      const syntax = yield* parseFail(`providers:\n  a: { type: openai, apiKey: "${literalSecret}" ]\n`, {}, env)
+      expect(syntax.problems[0]?.line).toBe(2)
+      expectNoSecret(syntax.message)
+    })
+  )
+
+  it.effect("an env: reference must name a variable, and the variable must be set and not empty", () =>
+    Effect.gen(function* () {
+      const error = yield* parseFail(
+        `
+providers:
+  a: { type: openai, apiKey: "env:" }
+  b: { type: openai, apiKey: "env:MISSING_KEY" }
+  c: { type: openai, apiKey: "env:EMPTY_KEY" }
+models:
+  m: { provider: a }
+`,
+        {},
+        new Map([["EMPTY_KEY", ""]])
+      )
+      expect(error.problems.map((p) => `${p.path}: ${p.message}`)).toEqual([
+        'providers.a.apiKey: "env:" does not name an environment variable: write env:NAME (letters, digits, _)',
+        "providers.b.apiKey: environment variable MISSING_KEY is not set",
+        "providers.c.apiKey: environment variable EMPTY_KEY is empty"
+      ])
+    })
+  )
+})
+
+describe("Config.load and the example configs", () => {
+  const dir = "examples/configs"
+
+  it.scoped("every example config validates without warnings and builds a router", () =>
+    Effect.gen(function* () {
+      const fs = yield* FileSystem.FileSystem
+      const files = (yield* fs.readDirectory(dir)).filter((f) => /\.(ya?ml|json)$/.test(f)).sort()
+      expect(files).toEqual(["demo.yaml", "local-openai-compatible.yaml", "real-providers.yaml"])
+      for (const file of files) {
+        const { config, warnings } = yield* Config.load(`${dir}/${file}`).pipe(withEnv(fakeKeys))
+        expect(warnings).toEqual([])
+        const router = yield* Router.make(yield* Config.toRouterConfig(config))
+        expect(router.targets).toEqual(Object.keys(config.models))
+      }
+    }).pipe(Effect.provide([NodeFileSystem.layer, FetchHttpClient.layer]))
+  )
+
+  it.effect("the real-providers example reports each missing key at its path", () =>
+    Effect.gen(function* () {
+      const error = yield* Config.load(`${dir}/real-providers.yaml`).pipe(withEnv(new Map()), Effect.flip)
+      expect(error.problems.map(Config.formatProblem).map((line) => line.replace(/ \(line.*$/, ""))).toEqual([
+        "providers.anthropic.apiKey: environment variable ANTHROPIC_API_KEY is not set",
+        "providers.openai.apiKey: environment variable OPENAI_API_KEY is not set",
+        "providers.gemini.apiKey: environment variable GEMINI_API_KEY is not set",
+        "gateway.keys[0]: environment variable GATEWAY_KEY is not set"
+      ])
+    }).pipe(Effect.provide(NodeFileSystem.layer))
+  )
+
+  it.effect("a file that cannot be read is a ConfigError naming it", () =>
+    Effect.gen(function* () {
+      const error = yield* Config.load(`${dir}/missing.yaml`).pipe(Effect.flip)
+      expect(error.source).toBe(`${dir}/missing.yaml`)
+      expect(error.problems[0]?.message).toMatch(/^cannot read the file: /)
+    }).pipe(Effect.provide(NodeFileSystem.layer))
+  )
+
+  it.effect("examples/configs/demo.yaml is the embedded demo config, word for word", () =>
+    Effect.gen(function* () {
+      const fs = yield* FileSystem.FileSystem
+      expect(yield* fs.readFileString(`${dir}/demo.yaml`)).toBe(Demo.text)
+    }).pipe(Effect.provide(NodeFileSystem.layer))
+  )
+})
+
+describe("Config.toRouterConfig", () => {
+  it.effect("makes each model a target over its provider's adapter, with the model's info", () =>
+    Effect.gen(function* () {
+      const { config } = yield* parseOk(`
+providers:
+  openai: { type: openai, apiKey: "env:OPENAI_API_KEY" }
+  local: { type: openai, baseUrl: "http://127.0.0.1:11434/v1" }
+  claude: { type: anthropic, name: anthropic, apiKey: "env:ANTHROPIC_API_KEY" }
+  gemini: { type: gemini, apiKey: "env:GEMINI_API_KEY" }
+  sim: { type: simulated, name: acme }
+models:
+  mini: { provider: openai, model: gpt-4.1-mini, weight: 3, policy: { retry: { maxAttempts: 4 } } }
+  llama3.2: { provider: local, contextWindow: 131072, price: { input: 0, output: 0 } }
+  sonnet: { provider: claude, model: claude-sonnet-4-5, price: { input: 2.5, output: 12 } }
+  flash: { provider: gemini, model: gemini-2.5-flash }
+  echo: { provider: sim, model: echo-1, contextWindow: 4096, maxOutputTokens: 512 }
+`)
+      const routerConfig = yield* Config.toRouterConfig(config)
+      const info = (alias: string) => routerConfig.targets[alias]?.model.info
+      expect(info("mini")).toMatchObject({ provider: "openai", model: "gpt-4.1-mini", price: { input: 0.4, output: 1.6 } })
+      expect(info("llama3.2")).toEqual({
+        provider: "local",
+        model: "llama3.2",
+        contextWindow: 131_072,
+        price: { input: 0, output: 0 }
+      })
+      expect(info("sonnet")).toMatchObject({ provider: "anthropic", price: { input: 2.5, output: 12 } })
+      expect(info("flash")).toMatchObject({ provider: "gemini", model: "gemini-2.5-flash" })
+      expect(info("echo")).toEqual({
+        provider: "acme",
+        model: "echo-1",
+        contextWindow: 4096,
+        maxOutputTokens: 512,
+        price: { input: 0, output: 0 }
+      })
+      expect(routerConfig.targets["mini"]).toMatchObject({ weight: 3, policy: { retry: { maxAttempts: 4 } } })
+      expect(routerConfig.chains).toEqual({ default: ["mini", "llama3.2", "sonnet", "flash", "echo"] })
+    }).pipe(Effect.provide(FetchHttpClient.layer))
+  )
+
+  it.effect("applies the default hedge to chains that neither race nor opt out, merging a chain's own", () =>
+    Effect.gen(function* () {
+      const { config } = yield* parseOk(`
+providers:
+  sim: { type: simulated }
+models:
+  a: { provider: sim }
+  b: { provider: sim }
+chains:
+  plain: [a, b]
+  single: [a]
+  tuned: { targets: [a, b], hedge: { maxHedges: 2 }, policy: { timeouts: { total: "30 seconds" } } }
+  off: { targets: [a, b], hedge: false }
+  racing: { targets: [a, b], race: 2 }
+tiers: { simple: single, moderate: plain, complex: tuned }
+policy: { hedge: { delay: "800 millis" }, retry: { maxAttempts: 3 } }
+cache: false
+shadowRate: 0.1
+`)
+      const routerConfig = yield* Config.toRouterConfig(config)
+      const hedge = { delay: Duration.millis(800) }
+      expect(routerConfig.chains).toEqual({
+        plain: { targets: ["a", "b"], hedge },
+        single: ["a"],
+        tuned: { targets: ["a", "b"], hedge: { ...hedge, maxHedges: 2 }, policy: { timeouts: { total: Duration.seconds(30) } } },
+        off: { targets: ["a", "b"] },
+        racing: { targets: ["a", "b"], race: 2 }
+      })
+      expect(routerConfig.policy).toEqual({ retry: { maxAttempts: 3 } })
+      expect(routerConfig).toMatchObject({ cache: false, shadowRate: 0.1 })
+      const classify = routerConfig.classifier!
+      expect(classify(Chat.prompt("List three colours"))).toBe("single")
+      expect(classify(Chat.prompt("Compare these two designs"))).toBe("tuned")
+      expect(classify(Chat.prompt("hi", { metadata: { chain: "off" } }))).toBe("off")
+    }).pipe(Effect.provide(FetchHttpClient.layer))
+  )
+
+  it.effect("checks names again for a config built by hand", () =>
+    Effect.gen(function* () {
+      const { config } = yield* parseOk(minimal)
+      const dangling: Config.ConfigFile = { ...config, chains: { default: ["echo", "ghost"] } }
+      const error = yield* Effect.flip(Config.toRouterConfig(dangling))
+      expect(error.problems.map((p) => `${p.path}: ${p.message}`)).toEqual([
+        'chains.default[1]: unknown model "ghost" (known models: echo)'
+      ])
+    }).pipe(Effect.provide(FetchHttpClient.layer))
+  )
+})
+
+describe("Config.gatewaySettings", () => {
+  it.effect("fills in the defaults and keeps what the file sets", () =>
+    Effect.gen(function* () {
+      const defaults = Config.gatewaySettings((yield* parseOk(minimal)).config)
+      expect(defaults).toEqual({ keys: [], host: "127.0.0.1", port: 8787, maxBodyBytes: 1_048_576 })
+      const { config } = yield* parseOk(`${minimal}
+gateway:
+  keys: ["env:GATEWAY_KEY"]
+  host: 0.0.0.0
+  port: 0
+  maxBodyBytes: 65536
+  maxConcurrent: 8
+  maxQueued: 16
+  requestTimeout: "30 seconds"
+`)
+      const settings = Config.gatewaySettings(config)
+      // the gateway takes these as they are
+      const options: Omit<Gateway.Options, "router"> = settings
+      expect(options).toMatchObject({
+        host: "0.0.0.0",
+        port: 0,
+        maxBodyBytes: 65_536,
+        maxConcurrent: 8,
+        maxQueued: 16,
+        requestTimeout: Duration.seconds(30)
+      })
+      expect(settings.keys.map(Redacted.value)).toEqual(["gw-FAKE-0004"])
+    })
+  )
+})
+
+describe("Simulated faults in a config", () => {
+  const decodeFaults = (faults: ReadonlyArray<unknown>) =>
+    Schema.decodeUnknownEither(Config.FileSchema)({
+      providers: { sim: { type: "simulated", faults } },
+      models: { m: { provider: "sim" } }
+    }).pipe(
+      Either.map((file) => {
+        const sim = file.providers["sim"]
+        return sim?.type === "simulated" ? (sim.faults ?? []) : []
+      })
+    )
+
+  it.prop(
+    "a repeated fault expands into windows of the same length, `every` apart, starting before `until`",
+    {
+      every: fc.integer({ min: 60_000, max: 3_600_000 }),
+      from: fc.integer({ min: 0, max: 3_600_000 }),
+      length: fc.integer({ min: 1, max: 1_000_000 }),
+      until: fc.integer({ min: 3_600_001, max: 12 * 3_600_000 })
+    },
+    ({ every, from, length, until }) => {
+      const windows = Either.getOrThrow(
+        decodeFaults([{ repeat: { every, until }, fault: { from, to: from + length, status: 503 } }])
+      )
+      expect(windows).toHaveLength(Math.ceil((until - from) / every))
+      windows.forEach((fault, k) => {
+        expect(Duration.toMillis(fault.from!)).toBe(from + k * every)
+        expect(Duration.toMillis(fault.to!)).toBe(from + k * every + length)
+        expect(fault).toMatchObject({ status: 503 })
+      })
+      expect(Duration.toMillis(windows.at(-1)!.from!)).toBeLessThan(until)
+    },
+    { fastCheck: { numRuns: 1000 } }
+  )
+
+  it("refuses a repetition that would never happen or make too many windows", () => {
+    const problem = (faults: ReadonlyArray<unknown>) =>
+      Either.match(decodeFaults(faults), { onLeft: (e) => e.message, onRight: () => "decoded" })
+    expect(problem([{ repeat: { every: "1 minute", until: "1 hour" }, fault: { from: "2 hours", to: "3 hours", status: 503 } }]))
+      .toContain("the fault starts after `until`")
+    expect(problem([{ repeat: { every: 1, until: "1 hour" }, fault: { from: 0, to: 1, status: 503 } }])).toContain(
+      "repeats 3600000 times; at most 10000 windows are allowed"
+    )
+  })
+})
+
+describe("Demo", () => {
+  const minute = 60_000
+
+  it.effect("the primary's provider goes down for one minute in every three, from minute 1, for 24 hours", () =>
+    Effect.gen(function* () {
+      const { config } = yield* Demo.config
+      const sonnet = config.models["sonnet"]!
+      const provider = config.providers[sonnet.provider]!
+      expect(provider.type).toBe("simulated")
+      const faults = provider.type === "simulated" ? (provider.faults ?? []) : []
+      const model = yield* Simulated.make({ provider: "anthropic", model: "sonnet", faults, epoch: 0 })
+      const downMinutes: Array<number> = []
+      for (let m = 0; m < 24 * 60 + 10; m++) {
+        if (!model.canServe(m * minute + 30_000)) downMinutes.push(m)
+      }
+      expect(downMinutes).toHaveLength(480)
+      expect(downMinutes.slice(0, 4)).toEqual([1, 4, 7, 10])
+      expect(downMinutes.every((m) => m % 3 === 1)).toBe(true)
+      expect(downMinutes.at(-1)).toBe(1438)
+      // the outage holds the whole minute, and ends with it
+      expect(model.canServe(minute - 1)).toBe(true)
+      expect(model.canServe(minute)).toBe(false)
+      expect(model.canServe(2 * minute - 1)).toBe(false)
+      expect(model.canServe(2 * minute)).toBe(true)
+      // and the primary leads the default and premium chains
+      const chains = config.chains ?? {}
+      const first = (chain: Config.ChainEntry | undefined) =>
+        Array.isArray(chain) ? chain[0] : (chain as { readonly targets: ReadonlyArray<string> }).targets[0]
+      expect(first(chains["default"])).toBe("sonnet")
+      expect(first(chains["premium"])).toBe("sonnet")
+      expect(Object.keys(chains)).toEqual(["default", "premium", "budget"])
+      expect(Object.values(config.providers).every((p) => p.type === "simulated")).toBe(true)
+    })
+  )
+
+  it.scoped("a router built from the demo answers from the primary, then fails over during its first outage", () =>
+    Effect.gen(function* () {
+      const { config } = yield* Demo.config
+      const router = yield* Router.make(yield* Config.toRouterConfig(config))
+
+      const settle = <A, E>(effect: Effect.Effect<A, E>) =>
+        Effect.gen(function* () {
+          const fiber = yield* Effect.fork(effect)
+          yield* TestClock.adjust("30 seconds")
+          const exit = yield* Fiber.await(fiber)
+          if (Exit.isFailure(exit)) throw new Error(`expected success, got ${String(exit.cause)}`)
+          return exit.value
+        })
+
+      const before = yield* settle(router.complete(Chat.prompt("hello")))
+      expect(before.meta).toMatchObject({ chain: "default", target: "sonnet", provider: "anthropic", fallbacks: 0 })
+      expect(before.response.text.length).toBeGreaterThan(0)
+
+      yield* TestClock.adjust("45 seconds") // 75 seconds in: inside the outage [60 s, 120 s)
+      const during = yield* settle(router.complete(Chat.prompt("hello again")))
+      expect(during.meta).toMatchObject({ chain: "default", target: "mini", provider: "openai", fallbacks: 1 })
+      expect(during.meta.attempts[0]).toMatchObject({ target: "sonnet", error: { _tag: "Overloaded", status: 529 } })
+    }).pipe(Effect.provide(FetchHttpClient.layer))
+  )
+})
