@@ -1,0 +1,75 @@
+/**
+ * Loads this project's modules as they ship: emitted by the TypeScript
+ * compiler, not transformed on the fly by tsx.
+ *
+ * Why: tsx runs esbuild with `keepNames`, which wraps every function
+ * expression in `__name(fn, "name")`, an `Object.defineProperty` call each
+ * time the expression is evaluated. Code that builds closures per call (as
+ * combinators do) would pay for that under `tsx` and never in production,
+ * while the libraries we compare against load untransformed from
+ * node_modules. So a suite imports `src/` through `importCompiled`, which
+ * emits every `src/**\/*.ts` file with the compiler's own per-file emitter
+ * (`transpileModule`, the JavaScript `npm run build` would write, without
+ * type-checking) into `.bench-tmp/dist-<pid>/` (gitignored; one directory
+ * per process, so concurrent runs cannot delete each other's modules,
+ * removed when the process exits) and imports from there.
+ */
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { dirname, join, relative } from "node:path"
+import { pathToFileURL } from "node:url"
+import ts from "typescript"
+import { root } from "./machine.js"
+
+const outDir = join(root, ".bench-tmp", `dist-${process.pid}`)
+
+const sources = (dir: string): Array<string> =>
+  readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name)
+    if (entry.isDirectory()) return sources(path)
+    return entry.name.endsWith(".ts") && !entry.name.endsWith(".d.ts") ? [path] : []
+  })
+
+const compilerOptions = (): ts.CompilerOptions => {
+  const configPath = join(root, "tsconfig.json")
+  const config = ts.readConfigFile(configPath, (path) => ts.sys.readFile(path))
+  if (config.error !== undefined) throw new Error(ts.flattenDiagnosticMessageText(config.error.messageText, "\n"))
+  const parsed = ts.parseJsonConfigFileContent(config.config, ts.sys, root)
+  return {
+    ...parsed.options,
+    // every file is ESM ("type": "module"); say so, as a lone file cannot tell
+    module: ts.ModuleKind.ES2022,
+    moduleResolution: ts.ModuleResolutionKind.Bundler,
+    noEmit: false,
+    declaration: false,
+    declarationMap: false,
+    sourceMap: false
+  }
+}
+
+let emitted = false
+
+/** Emits every file under `src/` to `<outDir>/src/` (once per process). */
+const emit = (): void => {
+  if (emitted) return
+  const options = compilerOptions()
+  process.once("exit", () => rmSync(outDir, { recursive: true, force: true }))
+  for (const file of sources(join(root, "src"))) {
+    const output = ts.transpileModule(readFileSync(file, "utf8"), { compilerOptions: options, fileName: file })
+    const target = join(outDir, relative(root, file)).replace(/\.ts$/, ".js")
+    mkdirSync(dirname(target), { recursive: true })
+    writeFileSync(target, output.outputText)
+  }
+  emitted = true
+}
+
+/**
+ * Imports a module of this project, compiled, by its path from the
+ * repository root (`"src/resilience/index.ts"`). Type it with the source:
+ * `await importCompiled<typeof import("../src/resilience/index.js")>(...)`.
+ */
+export const importCompiled = async <Module>(sourcePath: string): Promise<Module> => {
+  emit()
+  const target = join(outDir, sourcePath.replace(/\.ts$/, ".js"))
+  const loaded: unknown = await import(pathToFileURL(target).href)
+  return loaded as Module
+}
