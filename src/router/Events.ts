@@ -103,14 +103,15 @@ export interface DegradedResponse extends Base {
 }
 
 /**
- * A request finished, served or not.
+ * A request finished: served, answered from degraded mode, failed, or
+ * cancelled (its caller stopped waiting or stopped reading its stream).
  *
  * @since 0.1.0
  * @category events
  */
 export interface RequestFinished extends Base {
   readonly _tag: "RequestFinished"
-  readonly outcome: "success" | "degraded" | "failure"
+  readonly outcome: "success" | "degraded" | "failure" | "cancelled"
   /** The target that served it, if one did. */
   readonly target?: string
   readonly fallbacks: number

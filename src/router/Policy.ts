@@ -1,10 +1,13 @@
 /**
  * The resilience policy the router wraps around each target: retries,
  * timeouts, circuit breaker, bulkhead and retry budget. A policy is plain
- * data; defaults come first, a chain's policy overrides them, and a target's
- * policy overrides both. Breaker, bulkhead and budget belong to the target
- * itself (one provider model is one failure domain, whichever chain calls
- * it), so only the defaults and the target's own policy set them.
+ * data, merged field by field in this order, later winning: the built-in
+ * defaults, the router's policy, the target's policy, then the chain's.
+ * A chain's policy wins because a chain is the request's intent (a
+ * latency-critical tier sets tight timeouts for every target in it).
+ * Breaker, bulkhead and budget belong to the target itself (one provider
+ * model is one failure domain, whichever chain calls it), so a chain cannot
+ * set them: only the defaults, the router's and the target's policy do.
  *
  * @since 0.1.0
  */

@@ -12,6 +12,7 @@ import type { ChainExhausted, StreamInterrupted } from "../llm/FailoverError.js"
 import * as LanguageModel from "../llm/LanguageModel.js"
 import type { ContentFiltered, ProviderError } from "../llm/ProviderError.js"
 import { InvalidRequest } from "../llm/ProviderError.js"
+import * as Backoff from "../resilience/Backoff.js"
 import * as Bulkhead from "../resilience/Bulkhead.js"
 import * as CircuitBreaker from "../resilience/CircuitBreaker.js"
 import * as Health from "../resilience/Health.js"
@@ -235,32 +236,78 @@ export interface Service {
  */
 export class Router extends Context.Tag("effect-llm-failover/Router")<Router, Service>() {}
 
+const has = (record: object, key: string) => Object.prototype.hasOwnProperty.call(record, key)
+
+const isWhole = (n: unknown, min: number) => typeof n === "number" && Number.isInteger(n) && n >= min
+
+/** Problems with one policy's values, which would otherwise surface as defects on the first request. */
+const policyProblems = (path: string, policy: Policy.Policy | undefined): Array<string> => {
+  const problems: Array<string> = []
+  if (policy === undefined) return problems
+  const { retry, bulkhead, breaker, budget } = policy
+  if (retry?.maxAttempts !== undefined && !(retry.maxAttempts === Infinity || isWhole(retry.maxAttempts, 1))) {
+    problems.push(`${path}.retry.maxAttempts: must be a whole number of at least 1`)
+  }
+  if (retry?.factor !== undefined && !(retry.factor > 0)) problems.push(`${path}.retry.factor: must be above 0`)
+  if (retry?.jitter !== undefined && !Backoff.jitters.includes(retry.jitter)) {
+    problems.push(`${path}.retry.jitter: must be one of ${Backoff.jitters.join(", ")}`)
+  }
+  if (bulkhead !== undefined && bulkhead !== false) {
+    if (!isWhole(bulkhead.maxConcurrent, 1)) problems.push(`${path}.bulkhead.maxConcurrent: must be a whole number of at least 1`)
+    if (bulkhead.maxQueued !== undefined && !isWhole(bulkhead.maxQueued, 0)) {
+      problems.push(`${path}.bulkhead.maxQueued: must be a whole number of at least 0`)
+    }
+  }
+  if (breaker?.consecutiveFailures !== undefined && !isWhole(breaker.consecutiveFailures, 0)) {
+    problems.push(`${path}.breaker.consecutiveFailures: must be a whole number (0 turns it off)`)
+  }
+  if (breaker?.halfOpenProbes !== undefined && !isWhole(breaker.halfOpenProbes, 1)) {
+    problems.push(`${path}.breaker.halfOpenProbes: must be a whole number of at least 1`)
+  }
+  for (const key of ["failureRate", "slowCallRate"] as const) {
+    const rate = breaker?.[key]
+    if (rate !== undefined && !(rate.threshold > 0 && rate.threshold <= 1)) {
+      problems.push(`${path}.breaker.${key}.threshold: must be in (0, 1]`)
+    }
+  }
+  for (const key of ["maxTokens", "tokenRatio"] as const) {
+    const value = budget?.[key]
+    if (value !== undefined && !(value >= 0.001 && Number.isFinite(value))) problems.push(`${path}.budget.${key}: must be at least 0.001`)
+  }
+  return problems
+}
+
 const validate = (config: Config): ReadonlyArray<string> => {
   const problems: Array<string> = []
-  const targetNames = new Set(Object.keys(config.targets))
   const chainNames = Object.keys(config.chains)
   if (chainNames.length === 0) problems.push("chains: at least one chain is needed")
+  problems.push(...policyProblems("policy", config.policy))
   for (const [name, raw] of Object.entries(config.chains)) {
     const chain = normaliseChain(raw)
     if (chain.targets.length === 0) problems.push(`chains.${name}: a chain needs at least one target`)
     chain.targets.forEach((target, i) => {
-      if (!targetNames.has(target)) problems.push(`chains.${name}.targets[${i}]: unknown target "${target}"`)
+      if (!has(config.targets, target)) problems.push(`chains.${name}.targets[${i}]: unknown target "${target}"`)
     })
-    if (chain.contentPolicy !== undefined && !(chain.contentPolicy in config.chains)) {
+    if (chain.contentPolicy !== undefined && !has(config.chains, chain.contentPolicy)) {
       problems.push(`chains.${name}.contentPolicy: unknown chain "${chain.contentPolicy}"`)
     }
-    if (chain.race !== undefined && (!Number.isInteger(chain.race) || chain.race < 1)) {
+    if (chain.race !== undefined && !isWhole(chain.race, 1)) {
       problems.push(`chains.${name}.race: must be a whole number of at least 1`)
     }
     if (chain.race !== undefined && chain.race > 1 && chain.hedge !== undefined) {
       problems.push(`chains.${name}: race and hedge cannot both be set`)
     }
+    if (chain.hedge?.maxHedges !== undefined && !isWhole(chain.hedge.maxHedges, 1)) {
+      problems.push(`chains.${name}.hedge.maxHedges: must be a whole number of at least 1`)
+    }
+    problems.push(...policyProblems(`chains.${name}.policy`, chain.policy))
   }
-  if (config.defaultChain !== undefined && !(config.defaultChain in config.chains)) {
+  if (config.defaultChain !== undefined && !has(config.chains, config.defaultChain)) {
     problems.push(`defaultChain: unknown chain "${config.defaultChain}"`)
   }
   for (const [name, target] of Object.entries(config.targets)) {
     if (target.weight !== undefined && !(target.weight >= 0)) problems.push(`targets.${name}.weight: must be >= 0`)
+    problems.push(...policyProblems(`targets.${name}.policy`, target.policy))
   }
   if (config.shadowRate !== undefined && !(config.shadowRate >= 0 && config.shadowRate <= 1)) {
     problems.push("shadowRate: must be between 0 and 1")
@@ -270,6 +317,8 @@ const validate = (config: Config): ReadonlyArray<string> => {
 
 const normaliseChain = (raw: ChainConfig | ReadonlyArray<string>): ChainConfig =>
   Array.isArray(raw) ? { targets: raw as ReadonlyArray<string> } : (raw as ChainConfig)
+
+const firstFailure = (cause: Cause.Cause<unknown>) => Option.getOrUndefined(Chunk.head(Cause.failures(cause)))
 
 const classifyExit = (exit: { readonly _tag: string; readonly cause?: unknown }, error: unknown) =>
   exit._tag === "Success" ? "success" : error === undefined ? "ignored" : engine.classify(error as ProviderError)
@@ -319,7 +368,7 @@ export const make = (config: Config): Effect.Effect<Service, RouterConfigError, 
     // Every target is also a chain of its own, under its name, unless a chain
     // already has that name: a request can name a model alias directly.
     const implicit = Object.keys(config.targets)
-      .filter((name) => !(name in config.chains))
+      .filter((name) => !has(config.chains, name))
       .map((name) => [name, { targets: [name] }] as const)
     for (const [name, raw] of [...Object.entries(config.chains), ...implicit]) {
       const chain = normaliseChain(raw)
@@ -345,7 +394,7 @@ export const make = (config: Config): Effect.Effect<Service, RouterConfigError, 
       })
     }
 
-    const defaultChain = config.defaultChain ?? ("default" in config.chains ? "default" : Object.keys(config.chains)[0]!)
+    const defaultChain = config.defaultChain ?? (has(config.chains, "default") ? "default" : Object.keys(config.chains)[0]!)
     const shared: engine.Shared = {
       chains,
       health: yield* Health.make<string>(config.health ?? {}),
@@ -379,7 +428,9 @@ export const make = (config: Config): Effect.Effect<Service, RouterConfigError, 
 
     const languageModel: Service["languageModel"] = (chain) => {
       const options = chain === undefined ? undefined : { chain }
-      const first = chains.get(chain ?? defaultChain)!.members[0]!.target
+      const named = chains.get(chain ?? defaultChain)
+      if (named === undefined) throw new Error(`Router.languageModel: unknown chain "${chain}"`)
+      const first = named.members[0]!.target
       return {
         info: first.info,
         complete: (request) => Effect.map(complete(request, options), (result) => result.response),
@@ -410,7 +461,6 @@ export const make = (config: Config): Effect.Effect<Service, RouterConfigError, 
     } satisfies Service
   })
 
-const firstFailure = (cause: Cause.Cause<unknown>) => Option.getOrUndefined(Chunk.head(Cause.failures(cause)))
 
 /**
  * A layer providing both the `Router` and, over its default chain (or the

@@ -10,7 +10,7 @@
  *
  * @internal
  */
-import { Cause, Chunk, Clock, Data, Duration, Effect, Option, PubSub, Random, Ref, Scope, Stream } from "effect"
+import { Cause, Chunk, Clock, Data, Deferred, Duration, Effect, Option, PubSub, Random, Ref, Scope, Stream } from "effect"
 import type { ChatChunk, ChatRequest, ChatResponse, Usage } from "../../llm/Chat.js"
 import * as Chat from "../../llm/Chat.js"
 import type { Attempt } from "../../llm/FailoverError.js"
@@ -120,21 +120,48 @@ interface RequestState {
   readonly attempts: Array<Attempt>
   /** After a target reported ContextLengthExceeded: only larger windows are tried. */
   minWindow: number
-  /** The member being called right now, for the deadline's record. */
-  current: Member | undefined
+  /** The calls in flight and when each started, for the deadline's record. */
+  readonly inFlight: Map<Member, number>
+  /** A continuation of another request: it reports no `RequestFinished` of its own. */
+  readonly quiet: boolean
+  /** Whether degraded mode may answer (not for a stream's continuation). */
+  readonly degradedAllowed: boolean
 }
 
-const newState = (shared: Shared, chain: Chain, request: ChatRequest) =>
-  Effect.zipWith(Ref.updateAndGet(shared.requestIds, (n) => n + 1), Clock.currentTimeMillis, (id, now) => ({
-    id,
-    chain,
-    request,
-    required: Tokens.required(request),
-    startedAt: now,
-    attempts: [],
-    minWindow: 0,
-    current: undefined
-  } satisfies RequestState as RequestState))
+/** What a request hands to the chain that takes it over (a content-policy chain, a continuation). */
+export interface Inherited {
+  readonly id: number
+  readonly startedAt: number
+  readonly attempts: Array<Attempt>
+  readonly quiet: boolean
+  readonly degradedAllowed: boolean
+}
+
+const newState = (shared: Shared, chain: Chain, request: ChatRequest, inherited?: Inherited) =>
+  Effect.zipWith(
+    inherited === undefined ? Ref.updateAndGet(shared.requestIds, (n) => n + 1) : Effect.succeed(inherited.id),
+    Clock.currentTimeMillis,
+    (id, now): RequestState => ({
+      id,
+      chain,
+      request,
+      required: Tokens.required(request),
+      startedAt: inherited?.startedAt ?? now,
+      attempts: inherited?.attempts ?? [],
+      minWindow: 0,
+      inFlight: new Map(),
+      quiet: inherited?.quiet ?? false,
+      degradedAllowed: inherited?.degradedAllowed ?? true
+    })
+  )
+
+const inherit = (state: RequestState, overrides: Partial<Pick<Inherited, "quiet" | "degradedAllowed">> = {}): Inherited => ({
+  id: state.id,
+  startedAt: state.startedAt,
+  attempts: state.attempts,
+  quiet: overrides.quiet ?? state.quiet,
+  degradedAllowed: overrides.degradedAllowed ?? state.degradedAllowed
+})
 
 const emit = (shared: Shared, event: RouterEvent): Effect.Effect<void> => PubSub.publish(shared.events, event)
 
@@ -224,25 +251,24 @@ const observed = <A, R>(
   member: Member,
   attempt: number,
   call: Effect.Effect<A, ProviderError | Rejected, R>,
-  onSuccess: (value: A) => { readonly usage?: Usage; readonly timeToFirstToken?: Duration.Duration }
+  onSuccess: (value: A) => { readonly usage?: Usage },
+  /** A stream records its health once, when it ends; a completion when it returns. */
+  healthOnSuccess = true
 ): Effect.Effect<A, ProviderError | Rejected, R> => {
   const { target } = member
   return Effect.gen(function* () {
     const fields = targetFields(state, target)
     const start = yield* Clock.currentTimeMillis
-    state.current = member
+    state.inFlight.set(member, start)
     yield* emit(shared, { _tag: "AttemptStarted", ...fields, at: start, attempt })
     const exit = yield* Effect.exit(call)
+    state.inFlight.delete(member)
     const end = yield* Clock.currentTimeMillis
     const duration = Duration.millis(end - start)
     if (exit._tag === "Success") {
       record(state, target, duration)
       const extra = onSuccess(exit.value)
-      yield* shared.health.record(target.name, {
-        success: true,
-        latency: duration,
-        ...(extra.timeToFirstToken === undefined ? {} : { timeToFirstToken: extra.timeToFirstToken })
-      })
+      if (healthOnSuccess) yield* shared.health.record(target.name, { success: true, latency: duration })
       yield* emit(shared, {
         _tag: "AttemptSucceeded",
         ...fields,
@@ -324,9 +350,14 @@ const runMember = <A, R>(
     )
   })
 
+/**
+ * The bulkhead wraps the breaker, not the other way round: local load
+ * shedding says nothing about the provider's health, so it must never reach
+ * the breaker, and time queued must not count as a slow call.
+ */
 const guard = <A, R>(target: Target, call: Effect.Effect<A, ProviderError, R>) => {
-  const bulkheaded = target.bulkhead === undefined ? call : target.bulkhead.run(call)
-  return target.breaker.protect(bulkheaded).pipe(
+  const protectedCall = target.breaker.protect(call)
+  return (target.bulkhead === undefined ? protectedCall : target.bulkhead.run(protectedCall)).pipe(
     Effect.catchTags({
       CircuitOpen: (error) => Effect.fail(rejectedFrom(target, error)),
       BulkheadRejected: () => Effect.fail(rejectedFrom(target, { _tag: "BulkheadRejected" }))
@@ -369,24 +400,37 @@ export interface Started {
   readonly member: Member
   readonly head: ReadonlyArray<ChatChunk>
   readonly pull: Effect.Effect<Chunk.Chunk<ChatChunk>, Option.Option<ProviderError>>
-  readonly finish: (error: ProviderError | undefined) => Effect.Effect<void>
+  /** Records the stream's outcome with its breaker once, then releases its resources. */
+  readonly settle: (outcome: "success" | "failure" | "ignored") => Effect.Effect<void>
+  readonly startedAt: number
   readonly timeToFirstToken: Duration.Duration
+  /** The provider ended the stream before any content: the head is the whole answer. */
   readonly done: boolean
 }
 
+/**
+ * Opens one member's stream and reads up to its first content chunk, in a
+ * scope of its own: a bulkhead slot, then a breaker permit whose release is
+ * registered as it is taken (an attempt cut short, by a deadline or a lost
+ * race, records `ignored` and frees a half-open probe slot), then the
+ * upstream stream. A failure before content records the failure and closes
+ * the scope at once; a success hands the scope to the stream, which closes
+ * it when it settles.
+ */
 const streamOnce =
   (shared: Shared, state: RequestState, member: Member) =>
   (attempt: number): Effect.Effect<Started, ProviderError | Rejected, Scope.Scope> => {
     const { target } = member
-    const open = Effect.gen(function* () {
-      const permit = yield* target.breaker.acquire.pipe(
-        Effect.catchTag("CircuitOpen", (error) => Effect.fail(rejectedFrom(target, error)))
-      )
+    const open = (close: Effect.Effect<void>) => Effect.gen(function* () {
       if (target.bulkhead !== undefined) {
         yield* target.bulkhead.acquire.pipe(
           Effect.catchTag("BulkheadRejected", () => Effect.fail(rejectedFrom(target, { _tag: "BulkheadRejected" })))
         )
       }
+      const permit = yield* Effect.acquireRelease(
+        target.breaker.acquire.pipe(Effect.catchTag("CircuitOpen", (error) => Effect.fail(rejectedFrom(target, error)))),
+        (permit) => permit.record("ignored")
+      )
       const start = yield* Clock.currentTimeMillis
       const pull = yield* Stream.toPull(target.model.stream(state.request))
       const head: Array<ChatChunk> = []
@@ -405,30 +449,19 @@ const streamOnce =
       const exit = yield* Effect.exit(
         Effect.timeoutFail(readHead, { duration: firstToken, onTimeout: () => attemptTimeout(member, "first-token", firstToken) })
       )
-      const ttft = Duration.millis((yield* Clock.currentTimeMillis) - start)
+      const elapsed = Duration.millis((yield* Clock.currentTimeMillis) - start)
       if (exit._tag === "Failure") {
-        const elapsed = Duration.millis((yield* Clock.currentTimeMillis) - start)
         const failure = Option.getOrUndefined(Chunk.head(Cause.failures(exit.cause)))
         yield* permit.record(failure === undefined ? "ignored" : classify(failure), elapsed)
         return yield* Effect.failCause(exit.cause)
       }
-      let finished = false
-      const finish = (error: ProviderError | undefined) =>
-        Effect.suspend(() => {
-          if (finished) return Effect.void
-          finished = true
-          return Effect.flatMap(Clock.currentTimeMillis, (now) =>
-            permit.record(error === undefined ? "success" : classify(error), Duration.millis(now - start))
-          )
-        })
-      yield* Effect.addFinalizer(() => finish(undefined))
-      const done = exit.value
-      if (done) yield* finish(undefined)
-      return { member, head, pull, finish, timeToFirstToken: ttft, done } satisfies Started
+      const settle = (outcome: "success" | "failure" | "ignored") =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Effect.zipRight(permit.record(outcome, Duration.millis(now - start)), close)
+        )
+      return { member, head, pull, settle, startedAt: start, timeToFirstToken: elapsed, done: exit.value } satisfies Started
     })
-    return observed(shared, state, member, attempt, inChildScope(open), (started: Started) => ({
-      timeToFirstToken: started.timeToFirstToken
-    })) as Effect.Effect<Started, ProviderError | Rejected, Scope.Scope>
+    return observed(shared, state, member, attempt, inChildScope(open), () => ({}), false)
   }
 
 /** How a provider error counts for the breaker: the request's own faults are ignored. @internal */
@@ -448,45 +481,59 @@ interface Step<A, R> {
   readonly run: Effect.Effect<A, Next | Fatal, R>
 }
 
-/** The outcome of a group of members run together: fatal if any was fatal, else `Next`. */
-const settleGroup = (errors: ReadonlyArray<Next | Fatal>, last: Member): Next | Fatal =>
-  errors.find((error): error is Fatal => error._tag !== "Next") ??
-  new Next({ target: last.target.name, reason: errors.at(-1)?._tag === "Next" ? (errors.at(-1) as Next).reason : "failed" })
+/**
+ * Runs a group of members together (a race or a hedge). A fatal error from
+ * any of them ends the whole group at once, as it would end a sequential
+ * chain: the request itself is at fault, so no other target may answer it.
+ */
+const group = <A, R>(
+  members: ReadonlyArray<Member>,
+  run: Runner<A, R>,
+  together: (alternatives: ReadonlyArray<Effect.Effect<A, Next, R>>) => Effect.Effect<A, unknown, R>
+): Effect.Effect<A, Next | Fatal, R> =>
+  Effect.gen(function* () {
+    const fatal = yield* Deferred.make<never, Fatal>()
+    const reasons: Array<string> = []
+    const alternatives = members.map((member) =>
+      run(member).pipe(
+        Effect.catchAll((error) =>
+          error._tag === "Next"
+            ? Effect.zipRight(Effect.sync(() => reasons.push(error.reason)), Effect.fail(error))
+            : Effect.zipRight(Deferred.fail(fatal, error), Effect.never)
+        )
+      )
+    )
+    return yield* Effect.raceFirst(
+      together(alternatives).pipe(
+        Effect.mapError(
+          () => new Next({ target: members.map((m) => m.target.name).join("+"), reason: reasons.at(-1) ?? "failed" })
+        )
+      ),
+      Deferred.await(fatal)
+    )
+  })
 
 /** Races the members at once: the first success wins and the losers are interrupted. */
 const raceStep = <A, R>(members: ReadonlyArray<Member>, run: Runner<A, R>): Step<A, R> => ({
   first: members[0]!,
-  run: Effect.suspend(() => {
-    const errors: Array<Next | Fatal> = []
-    const racers = members.map((member) => Effect.tapError(run(member), (error) => Effect.sync(() => errors.push(error))))
-    return Effect.raceAll(racers).pipe(Effect.mapError(() => settleGroup(errors, members.at(-1)!)))
-  })
+  run: group(members, run, (alternatives) => Effect.raceAll(alternatives))
 })
 
-/** Hedges the members: the next starts after the delay, or at once when one fails. */
-const hedgeStep = <A, R>(
-  shared: Shared,
-  members: ReadonlyArray<Member>,
-  hedge: Policy.HedgePolicy,
-  run: Runner<A, R>
-): Step<A, R> => ({
+/** Hedges the members: the next starts after the delay (if its budget allows), or at once when one fails. */
+const hedgeStep = <A, R>(shared: Shared, members: ReadonlyArray<Member>, hedge: Policy.HedgePolicy, run: Runner<A, R>): Step<A, R> => ({
   first: members[0]!,
   run: Effect.gen(function* () {
     const delay = hedge.delay === "p95" ? yield* p95Delay(shared, members[0]!) : Duration.decode(hedge.delay)
-    const [head, ...rest] = members.map((member, index) =>
-      index === 0
-        ? run(member)
-        : // a hedge spends the hedged target's retry budget
-          Effect.flatMap(member.target.budget.tryAcquire, (allowed) =>
-            allowed ? run(member) : Effect.fail(new Next({ target: member.target.name, reason: "budget-exhausted" }))
-          )
-    )
-    return yield* Hedge.run([head!, ...rest], { delay }).pipe(
-      Effect.mapError((failed) => settleGroup(failed.errors as ReadonlyArray<Next | Fatal>, members.at(-1)!))
+    let started = 0
+    // a delay-triggered hedge spends the budget of the target it would start
+    const allow = Effect.suspend(() => members[Math.min(started, members.length - 1)]!.target.budget.tryAcquire)
+    return yield* group(members, (member) => Effect.suspend(() => (started++, run(member))), (alternatives) =>
+      Hedge.run(alternatives as [Effect.Effect<A, Next, R>, ...Array<Effect.Effect<A, Next, R>>], { delay, allow })
     )
   })
 })
 
+/** The primary's observed p95 latency; 2 seconds while it has no successful call in its window. */
 const p95Delay = (shared: Shared, member: Member) =>
   Effect.map(shared.health.snapshot(member.target.name), (snapshot) =>
     Option.match(snapshot.latency, { onNone: () => Duration.seconds(2), onSome: (q) => q.p95 })
@@ -500,13 +547,18 @@ const steps = <A, R>(shared: Shared, chain: Chain, ordered: ReadonlyArray<Member
     result.push(raceStep(ordered.slice(0, chain.race), run))
     rest = ordered.slice(chain.race)
   } else if (chain.hedge !== undefined && ordered.length > 1) {
-    const size = 1 + Math.max(1, chain.hedge.maxHedges ?? 1)
+    const size = 1 + (chain.hedge.maxHedges ?? 1)
     result.push(hedgeStep(shared, ordered.slice(0, size), chain.hedge, run))
     rest = ordered.slice(size)
   }
   for (const member of rest) result.push({ first: member, run: run(member) })
   return result
 }
+
+const fallbackEvent = (shared: Shared, state: RequestState, from: string, to: string, reason: string) =>
+  Effect.flatMap(Clock.currentTimeMillis, (at) =>
+    emit(shared, { _tag: "Fallback", chain: state.chain.name, requestId: state.id, at, from, to, reason })
+  )
 
 /** Folds the steps with `orElse` semantics: `Next` moves on (and says so), fatal errors end the chain. */
 const fold = <A, R>(shared: Shared, state: RequestState, all: ReadonlyArray<Step<A, R>>): Effect.Effect<A, Next | Fatal, R> =>
@@ -515,25 +567,12 @@ const fold = <A, R>(shared: Shared, state: RequestState, all: ReadonlyArray<Step
       chain === undefined
         ? step.run
         : Effect.catchTag(chain, "Next", (previous) =>
-            Effect.zipRight(
-              Effect.flatMap(Clock.currentTimeMillis, (at) =>
-                emit(shared, {
-                  _tag: "Fallback",
-                  chain: state.chain.name,
-                  requestId: state.id,
-                  at,
-                  from: previous.target,
-                  to: step.first.target.name,
-                  reason: previous.reason
-                })
-              ),
-              step.run
-            )
+            Effect.zipRight(fallbackEvent(shared, state, previous.target, step.first.target.name, previous.reason), step.run)
           ),
     undefined
   ) ?? Effect.fail(new Next({ target: state.chain.name, reason: "empty chain" }))
 
-/** Runs the chain under its total deadline. */
+/** Runs the chain under its total deadline; calls in flight when it passes are recorded as `Timeout(total)`. */
 const runChain = <A, R>(shared: Shared, state: RequestState, run: Runner<A, R>): Effect.Effect<A, Next | Fatal, R> =>
   Effect.gen(function* () {
     const ordered = yield* order(shared, state.chain, state.request)
@@ -541,23 +580,35 @@ const runChain = <A, R>(shared: Shared, state: RequestState, run: Runner<A, R>):
   }).pipe(
     Effect.timeoutFail({ duration: state.chain.total, onTimeout: () => new Deadline() }),
     Effect.catchTag("Deadline", () =>
-      Effect.suspend(() => {
-        const member = state.current
-        if (member !== undefined) {
-          record(state, member.target, Duration.zero, attemptTimeout(member, "attempt", state.chain.total).pipe((t) =>
-            new Timeout({ ...t, phase: "total", message: `the request's deadline of ${Duration.format(state.chain.total)} passed` })
-          ))
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        for (const [member, start] of state.inFlight) {
+          record(
+            state,
+            member.target,
+            Duration.millis(now - start),
+            new Timeout({
+              provider: member.target.info.provider,
+              model: member.target.info.model,
+              message: `the request's deadline of ${Duration.format(state.chain.total)} passed`,
+              phase: "total",
+              after: state.chain.total
+            })
+          )
         }
-        return Effect.fail(new Next({ target: member?.target.name ?? state.chain.name, reason: "deadline" }))
+        state.inFlight.clear()
+        return Effect.fail(new Next({ target: state.chain.name, reason: "deadline" }))
       })
     )
   )
 
-const distinctTargets = (attempts: ReadonlyArray<Attempt>, except: string) => {
+const distinctTargets = (attempts: ReadonlyArray<Attempt>, except?: string) => {
   const seen = new Set<string>()
   for (const attempt of attempts) if (attempt.target !== except) seen.add(attempt.target)
   return seen.size
 }
+
+/** Fallbacks of a request nobody served: every target it moved on from, so one less than it tried. */
+const failedFallbacks = (attempts: ReadonlyArray<Attempt>) => Math.max(0, distinctTargets(attempts) - 1)
 
 const metaFor = (state: RequestState, member: Member, usage: Usage, now: number): Meta => {
   const first = state.chain.members[0]!.target
@@ -576,10 +627,12 @@ const metaFor = (state: RequestState, member: Member, usage: Usage, now: number)
   }
 }
 
-const exhausted = (state: RequestState) =>
+const exhausted = (state: RequestState, deadline: boolean) =>
   new ChainExhausted({
     chain: state.chain.name,
-    message: `every target of chain "${state.chain.name}" failed: ${summary(state.attempts)}`,
+    message: `every target of chain "${state.chain.name}" failed: ${summary(state.attempts)}${
+      deadline ? `; the request's deadline of ${Duration.format(state.chain.total)} passed` : ""
+    }`,
     attempts: state.attempts
   })
 
@@ -596,6 +649,7 @@ const summary = (attempts: ReadonlyArray<Attempt>) => {
 /** Degraded mode: the last good answer to this request, or the chain's static answer. */
 const degraded = (shared: Shared, state: RequestState) =>
   Effect.gen(function* () {
+    if (!state.degradedAllowed) return Option.none<{ response: ChatResponse; meta: Meta }>()
     const cached = shared.cache === undefined ? undefined : yield* shared.cache.get(state.request)
     const source = cached !== undefined ? "cache" : state.chain.fallbackResponse !== undefined ? "static" : undefined
     if (source === undefined) return Option.none<{ response: ChatResponse; meta: Meta }>()
@@ -618,7 +672,7 @@ const degraded = (shared: Shared, state: RequestState) =>
         provider: response.provider,
         model: response.model,
         attempts: state.attempts,
-        fallbacks: distinctTargets(state.attempts, ""),
+        fallbacks: failedFallbacks(state.attempts),
         latency: Duration.millis(now - state.startedAt),
         usage: { inputTokens: 0, outputTokens: 0 },
         cost: 0,
@@ -628,69 +682,95 @@ const degraded = (shared: Shared, state: RequestState) =>
     })
   })
 
-const finished = (shared: Shared, state: RequestState, outcome: "success" | "degraded" | "failure", meta?: Meta) =>
-  Effect.flatMap(Clock.currentTimeMillis, (at) =>
-    emit(shared, {
-      _tag: "RequestFinished",
-      chain: state.chain.name,
-      requestId: state.id,
-      at,
-      outcome,
-      ...(meta === undefined || meta.degraded !== undefined ? {} : { target: meta.target }),
-      fallbacks: meta?.fallbacks ?? distinctTargets(state.attempts, ""),
-      latency: Duration.millis(at - state.startedAt),
-      cost: meta?.cost ?? 0,
-      costDelta: meta?.costDelta ?? 0
-    })
-  )
+type Outcome = "success" | "degraded" | "failure" | "cancelled"
 
-/** Sends a sampled copy of a served request to the chain's next target, in the background. */
+const finished = (shared: Shared, state: RequestState, outcome: Outcome, meta?: Meta) =>
+  state.quiet
+    ? Effect.void
+    : Effect.flatMap(Clock.currentTimeMillis, (at) =>
+        emit(shared, {
+          _tag: "RequestFinished",
+          chain: state.chain.name,
+          requestId: state.id,
+          at,
+          outcome,
+          ...(meta === undefined || meta.degraded !== undefined ? {} : { target: meta.target }),
+          fallbacks: meta?.fallbacks ?? failedFallbacks(state.attempts),
+          latency: Duration.millis(at - state.startedAt),
+          cost: meta?.cost ?? 0,
+          costDelta: meta?.costDelta ?? 0
+        })
+      )
+
+/**
+ * Sends a sampled copy of a served request to the chain's next target, in
+ * the background, to keep its health data fresh. Only to a target whose
+ * breaker is closed and whose bulkhead has a free slot; bounded by its
+ * attempt timeout; its outcome feeds health, never the breaker.
+ */
 const shadow = (shared: Shared, state: RequestState, served: Member) =>
   Effect.gen(function* () {
     if (shared.shadowRate <= 0) return
     if ((yield* Random.next) >= shared.shadowRate) return
     const member = state.chain.members.find((m) => m !== served && fits(state, m.target))
     if (member === undefined) return
-    const call = Effect.gen(function* () {
+    const { target } = member
+    if ((yield* target.breaker.snapshot).state !== "closed") return
+    if (target.bulkhead !== undefined && (yield* target.bulkhead.stats).available === 0) return
+    const timeout = member.policy.timeouts.attempt
+    const call = target.model.complete(state.request).pipe(
+      Effect.timeoutFail({ duration: timeout, onTimeout: () => attemptTimeout(member, "attempt", timeout) })
+    )
+    const measured = Effect.gen(function* () {
       const start = yield* Clock.currentTimeMillis
-      const exit = yield* Effect.exit(guard(member.target, member.target.model.complete(state.request)))
+      const exit = yield* Effect.exit(target.bulkhead === undefined ? call : target.bulkhead.run(call))
       const end = yield* Clock.currentTimeMillis
       const latency = Duration.millis(end - start)
       if (exit._tag === "Success") {
-        yield* shared.health.record(member.target.name, { success: true, latency })
+        yield* shared.health.record(target.name, { success: true, latency })
         yield* emit(shared, {
           _tag: "AttemptSucceeded",
-          ...targetFields(state, member.target),
+          ...targetFields(state, target),
           at: end,
           attempt: 1,
           duration: latency,
           usage: exit.value.usage,
-          cost: priceOf(member.target.info.price, exit.value.usage),
+          cost: priceOf(target.info.price, exit.value.usage),
           shadow: true
         })
-      } else {
-        const failure = Option.getOrUndefined(Chunk.head(Cause.failures(exit.cause)))
-        if (failure !== undefined && countsForHealth(failure)) {
-          yield* shared.health.record(member.target.name, { success: false, latency })
-        }
+        return
+      }
+      const failure = Option.getOrUndefined(Chunk.head(Cause.failures(exit.cause)))
+      if (failure !== undefined && failure._tag !== "BulkheadRejected" && countsForHealth(failure)) {
+        yield* shared.health.record(target.name, { success: false, latency })
       }
     })
-    yield* Effect.forkIn(call, shared.scope)
+    yield* Effect.forkIn(measured, shared.scope)
   })
+
+/** Hands a request refused on content policy to the chain's content-policy chain, as one request. */
+const contentPolicyChain = (shared: Shared, state: RequestState, failure: Fatal | Next, depth: number) => {
+  if (failure._tag !== "ContentFiltered" || state.chain.contentPolicy === undefined || depth > 0) return undefined
+  const next = shared.chains.get(state.chain.contentPolicy)
+  if (next === undefined) return undefined
+  const from = state.attempts.at(-1)?.target ?? state.chain.name
+  return { next, announce: fallbackEvent(shared, state, from, next.members[0]!.target.name, "ContentFiltered") }
+}
 
 /** One completion through a chain. @internal */
 export const complete = (
   shared: Shared,
   chain: Chain,
   request: ChatRequest,
-  depth = 0
+  depth = 0,
+  inherited?: Inherited
 ): Effect.Effect<{ readonly response: ChatResponse; readonly meta: Meta }, ChainError> =>
   Effect.gen(function* () {
-    const state = yield* newState(shared, chain, request)
+    const state = yield* newState(shared, chain, request, inherited)
     const exit = yield* Effect.exit(
-      runChain(shared, state, (member) => runMember(shared, state, member, completeOnce(shared, state, member)).pipe(
-        Effect.map((response) => ({ response, member }))
-      ))
+      runChain(shared, state, (member) =>
+        runMember(shared, state, member, completeOnce(shared, state, member)).pipe(Effect.map((response) => ({ response, member })))
+      ).pipe(Effect.onInterrupt(() => finished(shared, state, "cancelled")))
     )
     if (exit._tag === "Success") {
       const { response, member } = exit.value
@@ -702,9 +782,10 @@ export const complete = (
     }
     const failure = Option.getOrUndefined(Chunk.head(Cause.failures(exit.cause)))
     if (failure === undefined) return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
-    if (failure._tag === "ContentFiltered" && chain.contentPolicy !== undefined && depth === 0) {
-      const policyChain = shared.chains.get(chain.contentPolicy)
-      if (policyChain !== undefined) return yield* complete(shared, policyChain, request, depth + 1)
+    const handOver = contentPolicyChain(shared, state, failure, depth)
+    if (handOver !== undefined) {
+      yield* handOver.announce
+      return yield* complete(shared, handOver.next, request, depth + 1, inherit(state))
     }
     if (failure._tag !== "Next") {
       yield* finished(shared, state, "failure")
@@ -716,7 +797,7 @@ export const complete = (
       return fallback.value
     }
     yield* finished(shared, state, "failure")
-    return yield* Effect.fail(exhausted(state))
+    return yield* Effect.fail(exhausted(state, failure.reason === "deadline"))
   })
 
 // ---------------------------------------------------------------------------
@@ -735,19 +816,23 @@ export const stream = (
   shared: Shared,
   chain: Chain,
   request: ChatRequest,
-  depth = 0
+  depth = 0,
+  inherited?: Inherited
 ): Effect.Effect<StreamStart, ChainError, Scope.Scope> =>
   Effect.gen(function* () {
-    const state = yield* newState(shared, chain, request)
+    const state = yield* newState(shared, chain, request, inherited)
     const exit = yield* Effect.exit(
-      runChain(shared, state, (member) => runMember(shared, state, member, streamOnce(shared, state, member)))
+      runChain(shared, state, (member) => runMember(shared, state, member, streamOnce(shared, state, member))).pipe(
+        Effect.onInterrupt(() => finished(shared, state, "cancelled"))
+      )
     )
     if (exit._tag === "Success") return yield* streamFrom(shared, state, exit.value, depth)
     const failure = Option.getOrUndefined(Chunk.head(Cause.failures(exit.cause)))
     if (failure === undefined) return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
-    if (failure._tag === "ContentFiltered" && chain.contentPolicy !== undefined && depth === 0) {
-      const policyChain = shared.chains.get(chain.contentPolicy)
-      if (policyChain !== undefined) return yield* stream(shared, policyChain, request, depth + 1)
+    const handOver = contentPolicyChain(shared, state, failure, depth)
+    if (handOver !== undefined) {
+      yield* handOver.announce
+      return yield* stream(shared, handOver.next, request, depth + 1, inherit(state))
     }
     if (failure._tag !== "Next") {
       yield* finished(shared, state, "failure")
@@ -764,16 +849,16 @@ export const stream = (
       } satisfies StreamStart
     }
     yield* finished(shared, state, "failure")
-    return yield* Effect.fail(exhausted(state))
+    return yield* Effect.fail(exhausted(state, failure.reason === "deadline"))
   })
 
 /**
  * The usage of a stream: what the provider reported, or, for a stream cut
  * before its usage arrived, an estimate from the prompt and the text sent.
  */
-const usageOf = (request: ChatRequest, acc: ReturnType<typeof Chat.accumulator>, error: ProviderError | undefined): Usage => {
+const usageOf = (request: ChatRequest, acc: ReturnType<typeof Chat.accumulator>, ended: boolean): Usage => {
   const reported = acc.response().usage
-  if (error === undefined || reported.outputTokens > 0 || acc.text().length === 0) return reported
+  if (ended || reported.outputTokens > 0 || acc.text().length === 0) return reported
   return { inputTokens: Tokens.estimate(request), outputTokens: Math.ceil(acc.text().length / 4) }
 }
 
@@ -781,9 +866,9 @@ const usageOf = (request: ChatRequest, acc: ReturnType<typeof Chat.accumulator>,
 const joined = (first: Meta, resumed: Meta): Meta => ({
   ...resumed,
   chain: first.chain,
-  attempts: [...first.attempts, ...resumed.attempts],
-  fallbacks: first.fallbacks + resumed.fallbacks + 1,
-  latency: Duration.sum(first.latency, resumed.latency),
+  attempts: resumed.attempts,
+  fallbacks: distinctTargets(resumed.attempts, resumed.target),
+  latency: resumed.latency,
   usage: {
     inputTokens: first.usage.inputTokens + resumed.usage.inputTokens,
     outputTokens: first.usage.outputTokens + resumed.usage.outputTokens
@@ -805,61 +890,105 @@ const continuation = (request: ChatRequest, partial: string): ChatRequest => ({
 const streamFrom = (shared: Shared, state: RequestState, started: Started, depth: number) =>
   Effect.gen(function* () {
     const { member } = started
-    const now = yield* Clock.currentTimeMillis
     const acc = Chat.accumulator({ id: `${state.chain.name}-${state.id}`, provider: member.target.info.provider, model: member.target.info.model })
     for (const chunk of started.head) acc.add(chunk)
-    const initial = metaFor(state, member, { inputTokens: 0, outputTokens: 0 }, now)
+    const initial = metaFor(state, member, { inputTokens: 0, outputTokens: 0 }, yield* Clock.currentTimeMillis)
     const scope = yield* Scope.Scope
-    let final: Meta = initial
-    // A stream that fails mid-way may resume on the next target (opt-in); its
+    // A stream that fails mid-way may resume on the next target (opt-in); the
     // request then finishes when the continuation does.
     const mayContinue = state.chain.continueStreams && depth === 0
+    let final: Meta = initial
+    let ended = started.done
+    let settled = false
+
+    /**
+     * Settles the stream once, however it ends: the provider finished it
+     * (success), failed it (failure), or the consumer stopped reading or was
+     * interrupted (cancelled: ignored by the breaker and health).
+     */
     const settle = (error: ProviderError | undefined) =>
-      Effect.gen(function* () {
-        yield* started.finish(error)
-        const end = yield* Clock.currentTimeMillis
-        final = metaFor(state, member, usageOf(state.request, acc, error), end)
-        yield* shared.health.record(member.target.name, {
-          success: error === undefined,
-          latency: Duration.sum(Duration.millis(end - now), started.timeToFirstToken),
-          timeToFirstToken: started.timeToFirstToken
+      Effect.suspend(() => {
+        if (settled) return Effect.void
+        settled = true
+        const outcome: Outcome = error !== undefined ? "failure" : ended ? "success" : "cancelled"
+        return Effect.gen(function* () {
+          yield* started.settle(outcome === "success" ? "success" : outcome === "failure" ? classify(error!) : "ignored")
+          const end = yield* Clock.currentTimeMillis
+          final = metaFor(state, member, usageOf(state.request, acc, ended), end)
+          if (outcome !== "cancelled" && (error === undefined || countsForHealth(error))) {
+            yield* shared.health.record(member.target.name, {
+              success: outcome === "success",
+              latency: Duration.millis(end - started.startedAt),
+              timeToFirstToken: started.timeToFirstToken
+            })
+          }
+          if (outcome !== "failure" || !mayContinue) yield* finished(shared, state, outcome, final)
         })
-        if (error === undefined || !mayContinue) yield* finished(shared, state, error === undefined ? "success" : "failure", final)
       })
+
     const rest: Stream.Stream<ChatChunk, ProviderError> = started.done
       ? Stream.empty
-      : Stream.repeatEffectChunkOption(started.pull)
+      : Stream.repeatEffectChunkOption(started.pull).pipe(
+          Stream.tap((chunk) => Effect.sync(() => acc.add(chunk))),
+          Stream.concat(Stream.execute(Effect.sync(() => (ended = true))))
+        )
+
     const onFailure = (error: ProviderError): Stream.Stream<ChatChunk, StreamInterrupted> => {
       const partial = acc.text()
-      const interrupted = new StreamInterrupted({
-        chain: state.chain.name,
-        provider: member.target.info.provider,
-        model: member.target.info.model,
-        message: `${member.target.name} failed after content was sent: ${error.message}`,
-        partialText: partial,
-        cause: error
-      })
-      if (!mayContinue) return Stream.fail(interrupted)
+      const interrupted = (cause: ProviderError, text: string, at: Member) =>
+        new StreamInterrupted({
+          chain: state.chain.name,
+          provider: at.target.info.provider,
+          model: at.target.info.model,
+          message: `${at.target.name} failed after content was sent: ${cause.message}`,
+          partialText: text,
+          cause
+        })
+      if (!mayContinue) return Stream.fail(interrupted(error, partial, member))
+      // the continuation's attempts join this request's: count its fallbacks over both
+      const failedMeta = (): Meta => ({ ...final, fallbacks: failedFallbacks(state.attempts) })
       const others: Chain = { ...state.chain, members: state.chain.members.filter((m) => m !== member) }
+      const resumed = stream(shared, others, continuation(state.request, partial), depth + 1, inherit(state, { quiet: true, degradedAllowed: false }))
       return Stream.unwrap(
-        stream(shared, others, continuation(state.request, partial), depth + 1).pipe(
+        resumed.pipe(
           Scope.extend(scope),
           Effect.map((next) =>
-            Stream.concat(
-              next.chunks,
-              Stream.execute(Effect.flatMap(next.done, (resumed) => Effect.sync(() => (final = joined(final, resumed)))))
+            next.chunks.pipe(
+              // the caller saw both parts: its partial text is all of it
+              Stream.mapError(
+                (inner) =>
+                  new StreamInterrupted({
+                    chain: inner.chain,
+                    provider: inner.provider,
+                    model: inner.model,
+                    message: inner.message,
+                    partialText: partial + inner.partialText,
+                    cause: inner.cause
+                  })
+              ),
+              Stream.concat(
+                Stream.execute(
+                  Effect.flatMap(next.done, (resumedMeta) =>
+                    Effect.suspend(() => {
+                      final = joined(final, resumedMeta)
+                      return finished(shared, state, "success", final)
+                    })
+                  )
+                )
+              ),
+              Stream.tapError(() => finished(shared, state, "failure", failedMeta()))
             )
           ),
-          Effect.catchAll(() =>
-            Effect.as(finished(shared, state, "failure", final), Stream.fail(interrupted))
-          )
+          Effect.catchAll(() => Effect.as(finished(shared, state, "failure", failedMeta()), Stream.fail(interrupted(error, partial, member))))
         )
       )
     }
+
     const chunks = Stream.fromIterable(started.head).pipe(
-      Stream.concat(Stream.tap(rest, (chunk) => Effect.sync(() => acc.add(chunk)))),
-      Stream.tapError((error) => settle(error)),
-      Stream.onDone(() => settle(undefined)),
+      Stream.concat(rest),
+      Stream.ensuringWith((exit) =>
+        settle(exit._tag === "Failure" ? Option.getOrUndefined(Chunk.head(Cause.failures(exit.cause))) : undefined)
+      ),
       Stream.catchAll(onFailure)
     )
     return {

@@ -1,0 +1,339 @@
+/**
+ * Regressions found in review: each test pins a behaviour the router once got wrong.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Cause, Chunk, Duration, Effect, Exit, Fiber, Option, Stream, TestClock } from "effect"
+import type { ChatChunk, ChatRequest, ChatResponse } from "../src/llm/Chat.js"
+import { Chat, ContentFiltered, InvalidRequest, ServerError } from "../src/llm/index.js"
+import type { Service } from "../src/llm/LanguageModel.js"
+import type { ProviderError } from "../src/llm/ProviderError.js"
+import type { RouterEvent } from "../src/router/Events.js"
+import * as Router from "../src/router/Router.js"
+
+const response = (name: string, text = "ok"): ChatResponse => ({
+  id: `${name}-1`,
+  provider: name,
+  model: `${name}-m`,
+  text,
+  toolCalls: [],
+  finishReason: "stop",
+  usage: { inputTokens: 10, outputTokens: 5 }
+})
+
+const text = (t: string): ChatChunk => ({ _tag: "TextDelta", text: t })
+const finish: ChatChunk = { _tag: "Finish", reason: "stop" }
+
+/** A model whose calls are scripted by call number; it counts its calls. */
+const fake = (
+  name: string,
+  script: {
+    readonly complete?: (n: number, request: ChatRequest) => Effect.Effect<ChatResponse, ProviderError>
+    readonly stream?: (n: number, request: ChatRequest) => Stream.Stream<ChatChunk, ProviderError>
+  } = {}
+): Service<ProviderError> & { readonly calls: () => number } => {
+  let calls = 0
+  return {
+    info: { provider: name, model: `${name}-m`, contextWindow: 100_000, price: { input: 1, output: 2 } },
+    calls: () => calls,
+    complete: (request) => Effect.suspend(() => (script.complete ?? (() => Effect.succeed(response(name))))(++calls, request)),
+    stream: (request) => Stream.suspend(() => (script.stream ?? (() => Stream.make(text(name), finish)))(++calls, request))
+  }
+}
+
+const serverError = (name: string) => new ServerError({ provider: name, model: `${name}-m`, message: "cut", status: 500 })
+const failsAfter = (name: string, sent: string) => Stream.concat(Stream.make(text(sent)), Stream.fail(serverError(name)))
+
+const collectEvents = (router: Router.Service) =>
+  Effect.gen(function* () {
+    const seen: Array<RouterEvent> = []
+    yield* Effect.forkScoped(Stream.runForEach(router.events, (event) => Effect.sync(() => seen.push(event))))
+    yield* Effect.yieldNow()
+    return seen
+  })
+
+const finishedOf = (seen: ReadonlyArray<RouterEvent>) =>
+  seen.flatMap((e) => (e._tag === "RequestFinished" ? [{ id: e.requestId, outcome: e.outcome, fallbacks: e.fallbacks }] : []))
+
+const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
+  const error = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
+  if (error === undefined) throw new Error(`expected a typed failure, got ${String(exit)}`)
+  return error
+}
+
+describe("Router regressions: breakers and bulkheads", () => {
+  it.scoped("a full bulkhead sheds load without opening the target's breaker", () =>
+    Effect.gen(function* () {
+      const slow = fake("a", { complete: () => Effect.as(Effect.sleep("1 second"), response("a")) })
+      const router = yield* Router.make({
+        targets: {
+          a: { model: slow, policy: { bulkhead: { maxConcurrent: 1, maxQueued: 0 }, breaker: { consecutiveFailures: 3 } } },
+          b: { model: fake("b") }
+        },
+        chains: { default: ["a", "b"] },
+        policy: { retry: { maxAttempts: 1 } }
+      })
+      const fibers = yield* Effect.forEach([1, 2, 3, 4], (i) => Effect.fork(router.complete(Chat.prompt(`q${i}`))), {
+        concurrency: "unbounded"
+      })
+      yield* TestClock.adjust("2 seconds")
+      const results = yield* Effect.forEach(fibers, Fiber.join)
+      expect(results.map((r) => r.meta.target).sort()).toEqual(["a", "b", "b", "b"])
+      expect((yield* router.breaker("a")!.snapshot).state).toBe("closed")
+    })
+  )
+
+  it.scoped("a streaming probe cut by the deadline before its first token frees its half-open slot", () =>
+    Effect.gen(function* () {
+      let down = true
+      const a = fake("a", {
+        complete: () => (down ? Effect.fail(serverError("a")) : Effect.succeed(response("a"))),
+        stream: () => Stream.fromEffect(Effect.as(Effect.sleep("10 seconds"), text("late")))
+      })
+      const router = yield* Router.make({
+        targets: { a: { model: a, policy: { breaker: { consecutiveFailures: 1, openDuration: { base: "1 second" } } } } },
+        chains: { default: ["a"] },
+        policy: { retry: { maxAttempts: 1 }, timeouts: { total: "2 seconds", firstToken: "1 minute" } },
+        cache: false
+      })
+      yield* Effect.exit(router.complete(Chat.prompt("trip")))
+      yield* TestClock.adjust("1500 millis")
+      const fiber = yield* Effect.fork(Effect.scoped(router.stream(Chat.prompt("probe"))))
+      yield* TestClock.adjust("3 seconds")
+      expect(Exit.isFailure(yield* Fiber.await(fiber))).toBe(true)
+      const snapshot = yield* router.breaker("a")!.snapshot
+      expect(snapshot.probesInFlight).toBe(0)
+      // the next call is admitted as a probe and closes the breaker
+      down = false
+      const ok = yield* Effect.fork(router.complete(Chat.prompt("recover")))
+      yield* TestClock.adjust("1 second")
+      expect((yield* Fiber.join(ok)).meta.target).toBe("a")
+      expect((yield* router.breaker("a")!.snapshot).state).toBe("closed")
+    })
+  )
+
+  it.scoped("drained streams give their bulkhead slots back at once", () =>
+    Effect.gen(function* () {
+      const router = yield* Router.make({
+        targets: { a: { model: fake("a"), policy: { bulkhead: { maxConcurrent: 2, maxQueued: 0 } } } },
+        chains: { default: ["a"] }
+      })
+      for (let i = 0; i < 5; i++) {
+        const started = yield* router.stream(Chat.prompt(`s${i}`))
+        yield* Stream.runDrain(started.chunks)
+        expect((yield* started.done).target).toBe("a")
+      }
+    })
+  )
+})
+
+describe("Router regressions: how requests end", () => {
+  it.scoped("a consumer that stops reading cancels the request: ignored by the breaker, reported once", () =>
+    Effect.gen(function* () {
+      const router = yield* Router.make({
+        targets: { a: { model: fake("a", { stream: () => Stream.make(text("one"), text("two"), text("three"), finish) }) } },
+        chains: { default: ["a"] }
+      })
+      const seen = yield* collectEvents(router)
+      const partial = yield* Effect.scoped(
+        Effect.flatMap(router.stream(Chat.prompt("hi")), (s) => Stream.runCollect(Stream.take(s.chunks, 1)))
+      )
+      expect(Chunk.size(partial)).toBe(1)
+      yield* Effect.yieldNow()
+      expect(finishedOf(seen)).toEqual([{ id: 1, outcome: "cancelled", fallbacks: 0 }])
+      expect((yield* router.breaker("a")!.snapshot).consecutiveFailures).toBe(0)
+      // one health sample per stream, and none for a cancelled one
+      expect((yield* router.status).find((s) => s.name === "a")!.health.calls).toBe(0)
+      yield* Effect.scoped(Effect.flatMap(router.stream(Chat.prompt("again")), (s) => Stream.runDrain(s.chunks)))
+      expect((yield* router.status).find((s) => s.name === "a")!.health.calls).toBe(1)
+    })
+  )
+
+  it.scoped("an interrupted completion reports itself cancelled", () =>
+    Effect.gen(function* () {
+      const router = yield* Router.make({
+        targets: { a: { model: fake("a", { complete: () => Effect.as(Effect.sleep("1 minute"), response("a")) }) } },
+        chains: { default: ["a"] }
+      })
+      const seen = yield* collectEvents(router)
+      const fiber = yield* Effect.fork(router.complete(Chat.prompt("hi")))
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.interrupt(fiber)
+      expect(finishedOf(seen)).toEqual([{ id: 1, outcome: "cancelled", fallbacks: 0 }])
+    })
+  )
+
+  it.scoped("a failed single-target request reports no fallback", () =>
+    Effect.gen(function* () {
+      const router = yield* Router.make({
+        targets: { a: { model: fake("a", { complete: () => Effect.fail(serverError("a")) }) } },
+        chains: { default: ["a"] },
+        policy: { retry: { maxAttempts: 1 } },
+        cache: false
+      })
+      const seen = yield* collectEvents(router)
+      yield* Effect.exit(router.complete(Chat.prompt("hi")))
+      yield* Effect.yieldNow()
+      expect(finishedOf(seen)).toEqual([{ id: 1, outcome: "failure", fallbacks: 0 }])
+    })
+  )
+
+  it.scoped("a deadline that passes during a backoff records no phantom attempt", () =>
+    Effect.gen(function* () {
+      const a = fake("a", { complete: () => Effect.fail(serverError("a")) })
+      const router = yield* Router.make({
+        targets: { a: { model: a } },
+        chains: { default: ["a"] },
+        policy: { retry: { maxAttempts: 3, base: "10 seconds", jitter: "none" }, timeouts: { total: "5 seconds" } },
+        cache: false
+      })
+      const fiber = yield* Effect.fork(router.complete(Chat.prompt("hi")))
+      yield* TestClock.adjust("10 seconds")
+      const error = failureOf(yield* Fiber.await(fiber))
+      expect(error._tag).toBe("ChainExhausted")
+      if (error._tag !== "ChainExhausted") return
+      expect(a.calls()).toBe(1)
+      expect(error.attempts.map((x) => x.error?._tag)).toEqual(["ServerError"])
+      expect(error.message).toContain("deadline")
+    })
+  )
+
+  it.scoped("a deadline records every call in flight with its real duration", () =>
+    Effect.gen(function* () {
+      const slow = (name: string) => fake(name, { complete: () => Effect.as(Effect.sleep("1 minute"), response(name)) })
+      const router = yield* Router.make({
+        targets: { a: { model: slow("a") }, b: { model: slow("b") } },
+        chains: { default: { targets: ["a", "b"], hedge: { delay: "1 second" } } },
+        policy: { timeouts: { total: "5 seconds" } },
+        cache: false
+      })
+      const fiber = yield* Effect.fork(router.complete(Chat.prompt("hi")))
+      yield* TestClock.adjust("10 seconds")
+      const error = failureOf(yield* Fiber.await(fiber))
+      if (error._tag !== "ChainExhausted") throw new Error(error._tag)
+      expect(error.attempts.map((x) => [x.target, Duration.toMillis(x.duration)]).sort()).toEqual([
+        ["a", 5_000],
+        ["b", 4_000]
+      ])
+    })
+  )
+})
+
+describe("Router regressions: fatal errors, content policy and continuations", () => {
+  it.scoped("a fatal error in a hedge group ends the chain: the hedge may not answer", () =>
+    Effect.gen(function* () {
+      for (const fatal of [
+        new ContentFiltered({ provider: "a", model: "a-m", message: "refused" }),
+        new InvalidRequest({ provider: "a", model: "a-m", message: "bad", status: 400 })
+      ]) {
+        const b = fake("b", { complete: () => Effect.as(Effect.sleep("10 millis"), response("b")) })
+        const router = yield* Router.make({
+          targets: { a: { model: fake("a", { complete: () => Effect.fail(fatal) }) }, b: { model: b } },
+          chains: { default: { targets: ["a", "b"], hedge: { delay: "10 seconds" } } }
+        })
+        const fiber = yield* Effect.fork(router.complete(Chat.prompt("hi")))
+        yield* TestClock.adjust("1 minute")
+        expect(failureOf(yield* Fiber.await(fiber))._tag).toBe(fatal._tag)
+        expect(b.calls()).toBe(0)
+      }
+    })
+  )
+
+  it.scoped("the content-policy chain's answer keeps the refusing attempt, as one request", () =>
+    Effect.gen(function* () {
+      const refusing = fake("strict", {
+        complete: () => Effect.fail(new ContentFiltered({ provider: "strict", model: "strict-m", message: "no" }))
+      })
+      const router = yield* Router.make({
+        targets: { strict: { model: refusing }, lenient: { model: fake("lenient") } },
+        chains: { default: { targets: ["strict"], contentPolicy: "open" }, open: ["lenient"] }
+      })
+      const seen = yield* collectEvents(router)
+      const { meta } = yield* router.complete(Chat.prompt("edgy"))
+      expect(meta.attempts.map((a) => [a.target, a.error?._tag ?? "ok"])).toEqual([
+        ["strict", "ContentFiltered"],
+        ["lenient", "ok"]
+      ])
+      expect(meta.fallbacks).toBe(1)
+      yield* Effect.yieldNow()
+      expect(seen.filter((e) => e._tag === "Fallback").length).toBe(1)
+      expect(finishedOf(seen)).toEqual([{ id: 1, outcome: "success", fallbacks: 1 }])
+    })
+  )
+
+  it.scoped("a continuation never splices the chain's canned answer onto a partial one", () =>
+    Effect.gen(function* () {
+      const router = yield* Router.make({
+        targets: {
+          a: { model: fake("a", { stream: () => failsAfter("a", "The capital of France is ") }) },
+          b: { model: fake("b", { stream: () => Stream.fail(serverError("b")) }) }
+        },
+        chains: {
+          default: { targets: ["a", "b"], continueStreams: true, fallbackResponse: "Service busy, try later." }
+        },
+        policy: { retry: { maxAttempts: 1 } }
+      })
+      const s = yield* router.stream(Chat.prompt("capital?"))
+      const error = failureOf(yield* Effect.exit(Stream.runCollect(s.chunks)))
+      expect(error).toMatchObject({ _tag: "StreamInterrupted", partialText: "The capital of France is " })
+    })
+  )
+
+  it.scoped("a continuation that fails after content reports everything the caller received", () =>
+    Effect.gen(function* () {
+      const router = yield* Router.make({
+        targets: {
+          a: { model: fake("a", { stream: () => failsAfter("a", "Hello ") }) },
+          b: { model: fake("b", { stream: () => failsAfter("b", "world") }) }
+        },
+        chains: { default: { targets: ["a", "b"], continueStreams: true } },
+        policy: { retry: { maxAttempts: 1 } }
+      })
+      const seen = yield* collectEvents(router)
+      const s = yield* router.stream(Chat.prompt("hi"))
+      const error = failureOf(yield* Effect.exit(Stream.runCollect(s.chunks)))
+      expect(error).toMatchObject({ _tag: "StreamInterrupted", partialText: "Hello world" })
+      yield* Effect.yieldNow()
+      expect(finishedOf(seen)).toEqual([{ id: 1, outcome: "failure", fallbacks: 1 }])
+    })
+  )
+
+  it.scoped("a continued stream finishes its one request once", () =>
+    Effect.gen(function* () {
+      const router = yield* Router.make({
+        targets: {
+          a: { model: fake("a", { stream: () => failsAfter("a", "Hello ") }) },
+          b: { model: fake("b", { stream: () => Stream.make(text("world"), finish) }) }
+        },
+        chains: { default: { targets: ["a", "b"], continueStreams: true } },
+        policy: { retry: { maxAttempts: 1 } }
+      })
+      const seen = yield* collectEvents(router)
+      const s = yield* router.stream(Chat.prompt("hi"))
+      yield* Stream.runDrain(s.chunks)
+      yield* Effect.yieldNow()
+      expect(finishedOf(seen)).toEqual([{ id: 1, outcome: "success", fallbacks: 1 }])
+      expect(yield* s.done).toMatchObject({ target: "b", continued: true })
+    })
+  )
+})
+
+describe("Router regressions: validation", () => {
+  it.effect("invalid policy values are config problems, not defects on the first request", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(
+        Effect.scoped(
+          Router.make({
+            targets: { a: { model: fake("a"), policy: { bulkhead: { maxConcurrent: 0 } } } },
+            chains: { default: { targets: ["a"], policy: { retry: { maxAttempts: 0 } } } },
+            policy: { breaker: { halfOpenProbes: 0 } }
+          })
+        )
+      )
+      expect(error.problems).toEqual([
+        "policy.breaker.halfOpenProbes: must be a whole number of at least 1",
+        "chains.default.policy.retry.maxAttempts: must be a whole number of at least 1",
+        "targets.a.policy.bulkhead.maxConcurrent: must be a whole number of at least 1"
+      ])
+    })
+  )
+})
