@@ -1,0 +1,254 @@
+/**
+ * The fallback-rate alert: fallback is invisible to users, so operators are
+ * told when too many requests need it.
+ *
+ * The rate is the share of finished requests that fell back (to another
+ * target, or to degraded mode) over a sliding window of Effect's `Clock`
+ * (a ring of time buckets: `TestClock` drives it). The alert is raised once
+ * when, with at least `minimumRequests` in the window, the rate reaches
+ * `threshold`; it is resolved once when, with at least `minimumRequests`,
+ * the rate falls below `resolveBelow`, or when the window empties. Between
+ * the two the state holds, so a rate hovering around the threshold does not
+ * flap. Each change is one event on the alert's stream and one log line (a
+ * warning when raised, info when resolved).
+ *
+ * The window is evaluated on every finished request and once per bucket,
+ * so an alert resolves as its window drains even without traffic.
+ *
+ * @since 0.1.0
+ */
+import type { Queue, Scope } from "effect"
+import { Cause, Clock, Duration, Effect, Option, PubSub, Stream } from "effect"
+import type { RouterEvent } from "../router/Events.js"
+import { fellBack } from "./internal/events.js"
+import { Counts } from "./internal/window.js"
+
+/**
+ * Options of {@link fallbackRate}.
+ *
+ * | option | default |
+ * |---|---|
+ * | `threshold` | `0.05` (5%) |
+ * | `resolveBelow` | `threshold * 0.8` |
+ * | `window` | 5 minutes |
+ * | `buckets` | 10 |
+ * | `minimumRequests` | 20 |
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface FallbackRateOptions {
+  /** Raise when the fallback rate reaches this, in (0, 1]. */
+  readonly threshold?: number
+  /** Resolve when the rate falls below this, in [0, threshold]. */
+  readonly resolveBelow?: number
+  /** How far back the rate looks. */
+  readonly window?: Duration.DurationInput
+  /** Time buckets in the window (a positive integer). */
+  readonly buckets?: number
+  /** No decision on fewer requests in the window (a positive integer). */
+  readonly minimumRequests?: number
+  /** Only this chain's requests count (default: every chain's). */
+  readonly chain?: string
+}
+
+/**
+ * The figures of the alert's window at one moment.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface WindowState {
+  readonly requests: number
+  readonly fallbacks: number
+  /** fallbacks / requests; 0 with no request. */
+  readonly rate: number
+}
+
+/**
+ * The alert was raised: the fallback rate reached the threshold.
+ *
+ * @since 0.1.0
+ * @category events
+ */
+export interface AlertRaised extends WindowState {
+  readonly _tag: "AlertRaised"
+  readonly alert: string
+  /** Epoch millis, by Effect's `Clock`. */
+  readonly at: number
+  readonly threshold: number
+  readonly windowMillis: number
+}
+
+/**
+ * The alert was resolved: the fallback rate fell back below `resolveBelow`.
+ *
+ * @since 0.1.0
+ * @category events
+ */
+export interface AlertResolved extends WindowState {
+  readonly _tag: "AlertResolved"
+  readonly alert: string
+  readonly at: number
+  readonly resolveBelow: number
+  readonly windowMillis: number
+  /** When the alert it resolves was raised. */
+  readonly raisedAt: number
+}
+
+/**
+ * A change of an alert's state.
+ *
+ * @since 0.1.0
+ * @category events
+ */
+export type AlertEvent = AlertRaised | AlertResolved
+
+/**
+ * A running fallback-rate alert.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface FallbackRateAlert {
+  /** `"fallback-rate"`, or `"fallback-rate:<chain>"` for one chain. */
+  readonly name: string
+  /** Counts a finished request (other events are ignored) and re-evaluates. */
+  readonly record: (event: RouterEvent) => Effect.Effect<void>
+  /** Re-evaluates the window now. */
+  readonly evaluate: Effect.Effect<void>
+  /** Every raise and resolve from when the stream starts running. */
+  readonly events: Stream.Stream<AlertEvent>
+  /** A subscription to every raise and resolve from when this effect completes. */
+  readonly subscribe: Effect.Effect<Queue.Dequeue<AlertEvent>, never, Scope.Scope>
+  /** The raise in force, if any. */
+  readonly active: Effect.Effect<Option.Option<AlertRaised>>
+  /** The window's figures now. */
+  readonly window: Effect.Effect<WindowState>
+}
+
+const validate = (threshold: number, resolveBelow: number, windowMillis: number, buckets: number, minimum: number) =>
+  !(threshold > 0 && threshold <= 1)
+    ? `threshold must be in (0, 1], got ${threshold}`
+    : !(resolveBelow >= 0 && resolveBelow <= threshold)
+    ? `resolveBelow must be in [0, threshold], got ${resolveBelow}`
+    : !(windowMillis > 0 && Number.isFinite(windowMillis))
+    ? `window must be a positive finite duration`
+    : !(Number.isInteger(buckets) && buckets > 0)
+    ? `buckets must be a positive integer, got ${buckets}`
+    : !(Number.isInteger(minimum) && minimum > 0)
+    ? `minimumRequests must be a positive integer, got ${minimum}`
+    : undefined
+
+const percent = (rate: number) => `${(rate * 100).toFixed(1)}%`
+
+/**
+ * Starts a fallback-rate alert. Feed it router events with `record`; its
+ * periodic evaluation runs in the scope. Invalid options are a defect.
+ *
+ * @example
+ * import { Effect, Stream } from "effect"
+ * import { Alerts } from "effect-llm-failover/observability"
+ * import { Router } from "effect-llm-failover/router"
+ *
+ * const program = Effect.gen(function* () {
+ *   const router = yield* Router.Router
+ *   const alert = yield* Alerts.fallbackRate({ threshold: 0.1, window: "10 minutes", minimumRequests: 50 })
+ *   yield* Effect.forkScoped(Stream.runForEach(router.events, alert.record))
+ *   yield* Effect.forkScoped(
+ *     Stream.runForEach(alert.events, (event) => Effect.log(`${event._tag}: ${event.rate}`))
+ *   )
+ * })
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fallbackRate = (options: FallbackRateOptions = {}): Effect.Effect<FallbackRateAlert, never, Scope.Scope> =>
+  Effect.suspend(() => {
+    const threshold = options.threshold ?? 0.05
+    const resolveBelow = options.resolveBelow ?? threshold * 0.8
+    const windowMillis = Duration.toMillis(options.window ?? Duration.minutes(5))
+    const buckets = options.buckets ?? 10
+    const minimum = options.minimumRequests ?? 20
+    const problem = validate(threshold, resolveBelow, windowMillis, buckets, minimum)
+    if (problem !== undefined) return Effect.die(new Cause.IllegalArgumentException(`Alerts.fallbackRate: ${problem}`))
+    const name = options.chain === undefined ? "fallback-rate" : `fallback-rate:${options.chain}`
+    return Effect.gen(function* () {
+      const pubsub = yield* PubSub.sliding<AlertEvent>(256)
+      const counts = new Counts<"requests" | "fallbacks">(windowMillis, buckets)
+      let raised: AlertRaised | undefined
+
+      const stateAt = (now: number): WindowState => {
+        const requests = counts.get(now, "requests")
+        const fallbacks = counts.get(now, "fallbacks")
+        return { requests, fallbacks, rate: requests === 0 ? 0 : fallbacks / requests }
+      }
+
+      /** Decides synchronously, so two evaluations can never both raise. */
+      const decide = (now: number): AlertEvent | undefined => {
+        const state = stateAt(now)
+        if (raised === undefined) {
+          if (state.requests < minimum || state.rate < threshold) return undefined
+          raised = { _tag: "AlertRaised", alert: name, at: now, threshold, windowMillis: counts.windowMillis, ...state }
+          return raised
+        }
+        const recovered = state.requests === 0 || (state.requests >= minimum && state.rate < resolveBelow)
+        if (!recovered) return undefined
+        const resolved: AlertResolved = {
+          _tag: "AlertResolved",
+          alert: name,
+          at: now,
+          resolveBelow,
+          windowMillis: counts.windowMillis,
+          raisedAt: raised.at,
+          ...state
+        }
+        raised = undefined
+        return resolved
+      }
+
+      const announce = (event: AlertEvent): Effect.Effect<void> => {
+        const annotations = {
+          alert: event.alert,
+          rate: percent(event.rate),
+          requests: event.requests,
+          fallbacks: event.fallbacks,
+          window: Duration.format(Duration.millis(event.windowMillis))
+        }
+        const log = event._tag === "AlertRaised"
+          ? Effect.logWarning(`LLM fallback rate ${percent(event.rate)} reached the alert threshold ${percent(event.threshold)}`)
+          : Effect.logInfo(`LLM fallback rate ${percent(event.rate)} is back below ${percent(event.resolveBelow)}`)
+        return Effect.zipRight(PubSub.publish(pubsub, event), Effect.annotateLogs(log, annotations))
+      }
+
+      const evaluateAt = (now: number) => {
+        const event = decide(now)
+        return event === undefined ? Effect.void : announce(event)
+      }
+
+      const evaluate = Effect.flatMap(Clock.currentTimeMillis, evaluateAt)
+
+      const record = (event: RouterEvent): Effect.Effect<void> => {
+        if (event._tag !== "RequestFinished") return Effect.void
+        if (options.chain !== undefined && event.chain !== options.chain) return Effect.void
+        return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          counts.add(now, "requests")
+          if (fellBack(event)) counts.add(now, "fallbacks")
+          return evaluateAt(now)
+        })
+      }
+
+      const bucketMillis = Math.max(1, Math.ceil(windowMillis / buckets))
+      yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(Duration.millis(bucketMillis)), evaluate)))
+
+      return {
+        name,
+        record,
+        evaluate,
+        events: Stream.fromPubSub(pubsub),
+        subscribe: PubSub.subscribe(pubsub),
+        active: Effect.sync(() => Option.fromNullable(raised)),
+        window: Effect.map(Clock.currentTimeMillis, stateAt)
+      } satisfies FallbackRateAlert
+    })
+  })

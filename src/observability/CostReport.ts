@@ -1,0 +1,481 @@
+/**
+ * What the router spent: per model and per chain, requests, tokens in and
+ * out, cost, and the extra cost fallbacks caused; background shadow calls
+ * apart. Served as JSON on `GET /v1/usage` (with `?since=`), fetched and
+ * decoded by {@link fetch} (the CLI's `report` command).
+ *
+ * - `cost` is what served requests cost (the router's `meta.cost`): the sum
+ *   over requests equals the sum of the report's `totals.cost`.
+ * - `fallbackExtraCost` sums `costDelta` (cost over the chain's first
+ *   target) of requests that fell back: positive when fallbacks cost more,
+ *   negative when they saved.
+ * - Tokens are those of the served answer, as the provider reported them.
+ *   A streamed answer's usage is known only to its caller (`done`), not to
+ *   the router's events, so streamed requests add their cost but no tokens.
+ * - `byModel` lists the model that served; a request no target served
+ *   (failed, or answered in degraded mode) is only in `byChain`.
+ *
+ * The ledger keeps all-time totals and, for `since`, per-bucket totals
+ * (default one-minute buckets over 24 hours); `since` is rounded down to its
+ * bucket, and the report's `from` says where it really starts.
+ *
+ * @since 0.1.0
+ */
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import type * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import type { Redacted } from "effect"
+import { Clock, Duration, Effect, Schema } from "effect"
+import type { Usage } from "../llm/Chat.js"
+import type { RouterEvent } from "../router/Events.js"
+import type { TargetStatus } from "../router/Router.js"
+import { fellBack, targetsOf } from "./internal/events.js"
+import { BoundedMap, Ring } from "./internal/window.js"
+
+const lineFields = {
+  requests: Schema.Number,
+  /** Requests that fell back (to another target or to degraded mode). */
+  fallbackRequests: Schema.Number,
+  inputTokens: Schema.Number,
+  outputTokens: Schema.Number,
+  /** US dollars. */
+  cost: Schema.Number,
+  /** Sum of `costDelta` over requests that fell back, in US dollars. */
+  fallbackExtraCost: Schema.Number
+}
+
+/**
+ * Figures of a set of requests.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Line = Schema.Struct(lineFields)
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Line extends Schema.Schema.Type<typeof Line> {}
+
+/**
+ * The requests one model served.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ModelLine = Schema.Struct({ provider: Schema.String, model: Schema.String, ...lineFields })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ModelLine extends Schema.Schema.Type<typeof ModelLine> {}
+
+/**
+ * The requests of one chain.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ChainLine = Schema.Struct({ chain: Schema.String, ...lineFields })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ChainLine extends Schema.Schema.Type<typeof ChainLine> {}
+
+const shadowFields = {
+  calls: Schema.Number,
+  inputTokens: Schema.Number,
+  outputTokens: Schema.Number,
+  cost: Schema.Number
+}
+
+/**
+ * Shadow calls to one model: copies of served requests, never served.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ShadowLine = Schema.Struct({ provider: Schema.String, model: Schema.String, ...shadowFields })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ShadowLine extends Schema.Schema.Type<typeof ShadowLine> {}
+
+/**
+ * The usage report, as `GET /v1/usage` sends it.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Report = Schema.Struct({
+  currency: Schema.Literal("USD"),
+  /** Start of the period, epoch millis. */
+  from: Schema.Number,
+  /** End of the period (when the report was made), epoch millis. */
+  to: Schema.Number,
+  totals: Line,
+  byModel: Schema.Array(ModelLine),
+  byChain: Schema.Array(ChainLine),
+  shadow: Schema.Struct({ totals: Schema.Struct(shadowFields), byModel: Schema.Array(ShadowLine) })
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Report extends Schema.Schema.Type<typeof Report> {}
+
+/**
+ * Options of {@link ledger}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LedgerOptions {
+  /** The router's targets (from `router.status`): resolves a target to its provider and model. */
+  readonly targets: ReadonlyArray<Pick<TargetStatus, "name" | "provider" | "model">>
+  /** The granularity of `since`. Default 1 minute. */
+  readonly bucket?: Duration.DurationInput
+  /** How far back `since` can reach. Default 24 hours. */
+  readonly retention?: Duration.DurationInput
+}
+
+/**
+ * Options of a report.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ReportOptions {
+  /** Only requests from this instant on (epoch millis); default: since the ledger started. */
+  readonly since?: number
+}
+
+/**
+ * Adds up what requests cost.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Ledger {
+  /** Counts one router event. */
+  readonly record: (event: RouterEvent) => Effect.Effect<void>
+  /** The report now. */
+  readonly report: (options?: ReportOptions) => Effect.Effect<Report>
+}
+
+interface MutableLine {
+  requests: number
+  fallbackRequests: number
+  inputTokens: number
+  outputTokens: number
+  cost: number
+  fallbackExtraCost: number
+}
+
+interface MutableShadow {
+  calls: number
+  inputTokens: number
+  outputTokens: number
+  cost: number
+}
+
+/** One period's figures: served by chain and target, shadow by provider and model. */
+interface Period {
+  readonly served: Map<string, { readonly chain: string; readonly target: string | undefined; readonly line: MutableLine }>
+  readonly shadow: Map<string, { readonly provider: string; readonly model: string; readonly line: MutableShadow }>
+}
+
+const emptyLine = (): MutableLine => ({
+  requests: 0,
+  fallbackRequests: 0,
+  inputTokens: 0,
+  outputTokens: 0,
+  cost: 0,
+  fallbackExtraCost: 0
+})
+const emptyShadow = (): MutableShadow => ({ calls: 0, inputTokens: 0, outputTokens: 0, cost: 0 })
+const emptyPeriod = (): Period => ({ served: new Map(), shadow: new Map() })
+
+const addLine = (into: MutableLine, from: Line) => {
+  into.requests += from.requests
+  into.fallbackRequests += from.fallbackRequests
+  into.inputTokens += from.inputTokens
+  into.outputTokens += from.outputTokens
+  into.cost += from.cost
+  into.fallbackExtraCost += from.fallbackExtraCost
+}
+
+const addShadow = (into: MutableShadow, from: MutableShadow) => {
+  into.calls += from.calls
+  into.inputTokens += from.inputTokens
+  into.outputTokens += from.outputTokens
+  into.cost += from.cost
+}
+
+const served = (period: Period, chain: string, target: string | undefined) => {
+  const key = `${chain}\u0000${target ?? ""}`
+  let entry = period.served.get(key)
+  if (entry === undefined) {
+    entry = { chain, target, line: emptyLine() }
+    period.served.set(key, entry)
+  }
+  return entry.line
+}
+
+const shadowOf = (period: Period, provider: string, model: string) => {
+  const key = `${provider}\u0000${model}`
+  let entry = period.shadow.get(key)
+  if (entry === undefined) {
+    entry = { provider, model, line: emptyShadow() }
+    period.shadow.set(key, entry)
+  }
+  return entry.line
+}
+
+const byCostThenName = <A extends { readonly cost: number }>(name: (a: A) => string) => (a: A, b: A) =>
+  b.cost - a.cost || name(a).localeCompare(name(b))
+
+/**
+ * A ledger to feed with router events (as `Observability.attach` does).
+ *
+ * @example
+ * import { Effect, Stream } from "effect"
+ * import { CostReport } from "effect-llm-failover/observability"
+ * import { Router } from "effect-llm-failover/router"
+ *
+ * const program = Effect.gen(function* () {
+ *   const router = yield* Router.Router
+ *   const ledger = yield* CostReport.ledger({ targets: yield* router.status })
+ *   yield* Effect.forkScoped(Stream.runForEach(router.events, ledger.record))
+ *   // ... later
+ *   const report = yield* ledger.report()
+ *   console.log(`spent $${report.totals.cost.toFixed(4)}, of which fallbacks $${report.totals.fallbackExtraCost.toFixed(4)}`)
+ * })
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const ledger = (options: LedgerOptions): Effect.Effect<Ledger> =>
+  Effect.map(Clock.currentTimeMillis, (startedAt) => {
+    const targets = targetsOf(options.targets)
+    const bucketMillis = Math.max(1, Duration.toMillis(options.bucket ?? Duration.minutes(1)))
+    const retentionMillis = Duration.toMillis(options.retention ?? Duration.hours(24))
+    const ring = new Ring<Period>(bucketMillis, Math.max(1, Math.ceil(retentionMillis / bucketMillis)), emptyPeriod)
+    const allTime = emptyPeriod()
+    /** The served answer's usage, until its request finishes. */
+    const pending = new BoundedMap<number, { readonly target: string; readonly usage: Usage }>(10_000)
+
+    const onFinished = (event: Extract<RouterEvent, { _tag: "RequestFinished" }>) => {
+      const usage = pending.get(event.requestId)
+      pending.delete(event.requestId)
+      const tokens = usage !== undefined && usage.target === event.target ? usage.usage : undefined
+      const fell = fellBack(event)
+      const line: Line = {
+        requests: 1,
+        fallbackRequests: fell ? 1 : 0,
+        inputTokens: tokens?.inputTokens ?? 0,
+        outputTokens: tokens?.outputTokens ?? 0,
+        cost: event.cost,
+        fallbackExtraCost: fell ? event.costDelta : 0
+      }
+      for (const period of [allTime, ring.current(event.at)]) addLine(served(period, event.chain, event.target), line)
+    }
+
+    const onShadow = (event: Extract<RouterEvent, { _tag: "AttemptSucceeded" }>) => {
+      const line: MutableShadow = {
+        calls: 1,
+        inputTokens: event.usage?.inputTokens ?? 0,
+        outputTokens: event.usage?.outputTokens ?? 0,
+        cost: event.cost ?? 0
+      }
+      for (const period of [allTime, ring.current(event.at)]) addShadow(shadowOf(period, event.provider, event.model), line)
+    }
+
+    const record = (event: RouterEvent): Effect.Effect<void> =>
+      Effect.sync(() => {
+        if (event._tag === "RequestFinished") onFinished(event)
+        else if (event._tag === "AttemptSucceeded") {
+          if (event.shadow) onShadow(event)
+          else if (event.usage !== undefined) pending.set(event.requestId, { target: event.target, usage: event.usage })
+        }
+      })
+
+    const summarise = (periods: ReadonlyArray<Period>, from: number, to: number): Report => {
+      const totals = emptyLine()
+      const models = new Map<string, ModelLine & MutableLine>()
+      const chains = new Map<string, ChainLine & MutableLine>()
+      const shadowTotals = emptyShadow()
+      const shadows = new Map<string, ShadowLine & MutableShadow>()
+      for (const period of periods) {
+        for (const { chain, target, line } of period.served.values()) {
+          addLine(totals, line)
+          let c = chains.get(chain)
+          if (c === undefined) chains.set(chain, (c = { chain, ...emptyLine() }))
+          addLine(c, line)
+          const info = target === undefined ? undefined : targets.get(target) ?? { provider: "unknown", model: target }
+          if (info === undefined) continue
+          const key = `${info.provider}\u0000${info.model}`
+          let m = models.get(key)
+          if (m === undefined) models.set(key, (m = { provider: info.provider, model: info.model, ...emptyLine() }))
+          addLine(m, line)
+        }
+        for (const { provider, model, line } of period.shadow.values()) {
+          addShadow(shadowTotals, line)
+          const key = `${provider}\u0000${model}`
+          let s = shadows.get(key)
+          if (s === undefined) shadows.set(key, (s = { provider, model, ...emptyShadow() }))
+          addShadow(s, line)
+        }
+      }
+      return {
+        currency: "USD",
+        from,
+        to,
+        totals,
+        byModel: [...models.values()].sort(byCostThenName((m) => `${m.provider}/${m.model}`)),
+        byChain: [...chains.values()].sort(byCostThenName((c) => c.chain)),
+        shadow: {
+          totals: shadowTotals,
+          byModel: [...shadows.values()].sort(byCostThenName((s) => `${s.provider}/${s.model}`))
+        }
+      }
+    }
+
+    const report = (reportOptions: ReportOptions = {}) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        if (reportOptions.since === undefined) return summarise([allTime], startedAt, now)
+        const since = reportOptions.since
+        const periods = ring.fold(now, [] as Array<Period>, (acc, period) => (acc.push(period), acc), since)
+        return summarise(periods, Math.min(now, Math.max(ring.coveredFrom(now, since), startedAt)), now)
+      })
+
+    return { record, report } satisfies Ledger
+  })
+
+// ---------------------------------------------------------------------------
+// HTTP
+// ---------------------------------------------------------------------------
+
+/**
+ * Reads `since` from a query string value: epoch milliseconds, or an ISO
+ * 8601 date. `undefined` when the value is neither.
+ *
+ * @example
+ * import { CostReport } from "effect-llm-failover/observability"
+ *
+ * CostReport.parseSince("1735689600000") // 1735689600000
+ * CostReport.parseSince("2025-01-01T00:00:00Z") // 1735689600000
+ * CostReport.parseSince("yesterday") // undefined
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const parseSince = (value: string): number | undefined => {
+  const trimmed = value.trim()
+  if (/^\d+$/.test(trimmed)) return Number(trimmed)
+  if (!/^\d{4}-\d{2}-\d{2}/.test(trimmed)) return undefined
+  const parsed = Date.parse(trimmed)
+  return Number.isNaN(parsed) ? undefined : parsed
+}
+
+const badRequest = (message: string) =>
+  HttpServerResponse.unsafeJson(
+    { error: { message, type: "invalid_request_error", param: "since", code: null } },
+    { status: 400 }
+  )
+
+/**
+ * `GET /v1/usage[?since=<epoch millis | ISO date>]` over a report function.
+ *
+ * @example
+ * import { HttpRouter } from "@effect/platform"
+ * import { CostReport } from "effect-llm-failover/observability"
+ *
+ * declare const ledger: CostReport.Ledger
+ * const routes = HttpRouter.empty.pipe(HttpRouter.get("/v1/usage", CostReport.handler(ledger.report)))
+ *
+ * @since 0.1.0
+ * @category handlers
+ */
+export const handler = (report: (options?: ReportOptions) => Effect.Effect<Report>): HttpApp.Default =>
+  Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+    const raw = new URL(request.url, "http://localhost").searchParams.get("since")
+    const since = raw === null ? undefined : parseSince(raw)
+    if (raw !== null && since === undefined) {
+      return Effect.succeed(badRequest("`since` must be epoch milliseconds or an ISO 8601 date"))
+    }
+    return Effect.map(report(since === undefined ? {} : { since }), (body) =>
+      HttpServerResponse.unsafeJson(body, { headers: { "cache-control": "no-store" } }))
+  })
+
+/**
+ * Fetching or decoding a usage report failed. The message names the URL's
+ * origin and path and the HTTP status, never a key.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class UsageFetchError extends Schema.TaggedError<UsageFetchError>("effect-llm-failover/UsageFetchError")(
+  "UsageFetchError",
+  { message: Schema.String, status: Schema.optional(Schema.Number) }
+) {}
+
+/**
+ * Options of {@link fetch}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface FetchOptions {
+  readonly since?: number
+  /** Sent as a bearer token, when the gateway requires one. */
+  readonly apiKey?: Redacted.Redacted
+}
+
+/**
+ * Gets a usage report over HTTP (`url` is the endpoint, e.g.
+ * `http://127.0.0.1:8080/v1/usage`) and decodes it.
+ *
+ * @example
+ * import { FetchHttpClient } from "@effect/platform"
+ * import { Effect } from "effect"
+ * import { CostReport } from "effect-llm-failover/observability"
+ *
+ * const program = CostReport.fetch("http://127.0.0.1:8080/v1/usage", { since: Date.now() - 3_600_000 }).pipe(
+ *   Effect.tap((report) => Effect.log(`last hour: $${report.totals.cost.toFixed(4)}`)),
+ *   Effect.provide(FetchHttpClient.layer)
+ * )
+ *
+ * @since 0.1.0
+ * @category client
+ */
+export const fetch = (url: string, options: FetchOptions = {}): Effect.Effect<Report, UsageFetchError, HttpClient.HttpClient> =>
+  Effect.gen(function* () {
+    const parsed = yield* Effect.try({
+      try: () => new URL(url),
+      catch: () => new UsageFetchError({ message: "not a valid usage URL" })
+    })
+    const where = `${parsed.origin}${parsed.pathname}`
+    let request = HttpClientRequest.get(parsed).pipe(HttpClientRequest.acceptJson)
+    if (options.since !== undefined) request = HttpClientRequest.setUrlParam(request, "since", String(options.since))
+    if (options.apiKey !== undefined) request = HttpClientRequest.bearerToken(request, options.apiKey)
+    const response = yield* HttpClient.execute(request).pipe(
+      Effect.mapError(() => new UsageFetchError({ message: `could not reach ${where}` }))
+    )
+    if (response.status < 200 || response.status >= 300) {
+      return yield* new UsageFetchError({ message: `${where} answered HTTP ${response.status}`, status: response.status })
+    }
+    return yield* HttpClientResponse.schemaBodyJson(Report)(response).pipe(
+      Effect.mapError(() => new UsageFetchError({ message: `${where} did not send a usage report`, status: response.status }))
+    )
+  })

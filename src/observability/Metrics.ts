@@ -1,0 +1,381 @@
+/**
+ * The router's metrics, as Effect `Metric`s: requests, attempts, fallbacks,
+ * circuit-breaker states, latency and time-to-first-token histograms,
+ * tokens, cost, retry-budget exhaustion, rejections and degraded answers.
+ *
+ * They live in Effect's process-wide metric registry, so `Metric.snapshot`,
+ * `@effect/opentelemetry` and {@link Prometheus.render} all see them. A
+ * {@link Recorder} turns router events into updates of these metrics.
+ *
+ * ## Labels
+ *
+ * Label values come only from names in the router's config (chain, target,
+ * provider, model), error tags, rejection reasons and fixed enums; never
+ * from a prompt, a response, an error message or a key. Constant labels
+ * (`RecorderOptions.labels`) are added to every series, e.g. to tell two
+ * routers of one process apart.
+ *
+ * | metric | type | labels |
+ * |---|---|---|
+ * | `llm_requests_total` | counter | chain, outcome (success, degraded, failure, cancelled) |
+ * | `llm_request_duration_seconds` | histogram | chain, outcome |
+ * | `llm_attempts_total` | counter | provider, model, outcome (success, error, rejected), reason (error tag or rejection reason; absent on success) |
+ * | `llm_attempt_duration_seconds` | histogram | provider, model, outcome (success, error) |
+ * | `llm_time_to_first_token_seconds` | histogram | provider, model |
+ * | `llm_fallbacks_total` | counter | chain, from, to, reason |
+ * | `llm_fallback_extra_cost_usd_total` | counter | chain |
+ * | `llm_circuit_breaker_state` | gauge | target, provider, model (0 closed, 1 half-open, 2 open, 3 isolated) |
+ * | `llm_circuit_breaker_transitions_total` | counter | target, from, to |
+ * | `llm_tokens_total` | counter | provider, model, direction (input, output): completions, shadow calls included (a stream's usage is not in the router's events) |
+ * | `llm_cost_usd_total` | counter | provider, model, kind (served, shadow) |
+ * | `llm_rejections_total` | counter | target, reason (circuit-open, bulkhead-full, ...) |
+ * | `llm_retry_budget_exhausted_total` | counter | chain, target |
+ * | `llm_degraded_responses_total` | counter | chain, source (cache, static) |
+ * | `llm_fallback_rate` | gauge | (none): the alert window's fallback rate |
+ * | `llm_alert_active` | gauge | alert |
+ *
+ * @since 0.1.0
+ */
+import { Duration, Effect, Metric, MetricBoundaries } from "effect"
+import type { RouterEvent } from "../router/Events.js"
+import type { TargetStatus } from "../router/Router.js"
+import type * as CircuitBreaker from "../resilience/CircuitBreaker.js"
+import { errorClass, fellBack, targetsOf } from "./internal/events.js"
+import { Series } from "./internal/series.js"
+
+/**
+ * The latency buckets, in seconds: 50 ms to 2 minutes, spaced for LLM calls
+ * (a short answer in under a second, a long generation in tens of seconds).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const latencyBuckets: ReadonlyArray<number> = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120]
+
+const boundaries = MetricBoundaries.fromIterable(latencyBuckets)
+
+const counter = (name: string, description: string) => Metric.counter(name, { description, incremental: true })
+
+/**
+ * Finished requests, by chain and outcome.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const requests = counter("llm_requests_total", "LLM requests finished, by chain and outcome")
+
+/**
+ * Request latency in seconds (all attempts and fallbacks), by chain and outcome.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const requestDuration = Metric.histogram(
+  "llm_request_duration_seconds",
+  boundaries,
+  "LLM request latency in seconds, all attempts included, by chain and outcome"
+)
+
+/**
+ * Attempts on targets, by provider, model, outcome and reason.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const attempts = counter(
+  "llm_attempts_total",
+  "Attempts on LLM targets, by provider, model, outcome (success, error, rejected) and reason (error tag or rejection reason)"
+)
+
+/**
+ * Attempt latency in seconds, by provider, model and outcome (streams: see
+ * {@link timeToFirstToken}).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const attemptDuration = Metric.histogram(
+  "llm_attempt_duration_seconds",
+  boundaries,
+  "LLM attempt latency in seconds, by provider, model and outcome"
+)
+
+/**
+ * Time to the first content chunk of streamed answers, in seconds.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const timeToFirstToken = Metric.histogram(
+  "llm_time_to_first_token_seconds",
+  boundaries,
+  "Time to the first content chunk of streamed LLM answers in seconds, by provider and model"
+)
+
+/**
+ * Fallbacks from one target to the next, by chain, from, to and reason.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const fallbacks = counter("llm_fallbacks_total", "Fallbacks from one LLM target to the next, by chain, from, to and reason")
+
+/**
+ * What fallbacks cost over the chain's first target, in US dollars (only
+ * requests that cost more; the cost report has the signed sum).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const fallbackExtraCost = counter(
+  "llm_fallback_extra_cost_usd_total",
+  "Extra cost in US dollars of requests served after a fallback, over the chain's first target, by chain"
+)
+
+/**
+ * Each target's circuit breaker: 0 closed, 1 half-open, 2 open, 3 isolated.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const breakerState = Metric.gauge("llm_circuit_breaker_state", {
+  description: "Circuit breaker state per LLM target: 0 closed, 1 half-open, 2 open, 3 isolated"
+})
+
+/**
+ * Circuit-breaker transitions, by target, from and to.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const breakerTransitions = counter(
+  "llm_circuit_breaker_transitions_total",
+  "Circuit breaker transitions per LLM target, by from and to state"
+)
+
+/**
+ * Tokens, by provider, model and direction (input, output).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const tokens = counter("llm_tokens_total", "LLM tokens, by provider, model and direction (input, output)")
+
+/**
+ * Cost in US dollars, by provider, model and kind (served, shadow).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const cost = counter("llm_cost_usd_total", "LLM cost in US dollars, by provider, model and kind (served, shadow)")
+
+/**
+ * Targets passed over without a call, by target and reason.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const rejections = counter(
+  "llm_rejections_total",
+  "LLM targets passed over without a call, by target and reason (circuit-open, bulkhead-full, budget-exhausted, ...)"
+)
+
+/**
+ * Retries or hedges the retry budget refused, by chain and target.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const budgetExhausted = counter(
+  "llm_retry_budget_exhausted_total",
+  "Retries or hedges refused by the retry budget, by chain and target"
+)
+
+/**
+ * Answers from degraded mode, by chain and source (cache, static).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const degradedResponses = counter(
+  "llm_degraded_responses_total",
+  "LLM answers served from degraded mode, by chain and source (cache, static)"
+)
+
+/**
+ * The share of requests that fell back over the fallback-rate alert's window.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const fallbackRate = Metric.gauge("llm_fallback_rate", {
+  description: "Share of LLM requests that fell back over the alert window (0..1)"
+})
+
+/**
+ * Whether an alert is raised (1) or not (0), by alert.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const alertActive = Metric.gauge("llm_alert_active", { description: "Whether an alert is raised (1) or not (0)" })
+
+/**
+ * The gauge value of a breaker state: 0 closed, 1 half-open, 2 open, 3 isolated.
+ *
+ * @example
+ * import { Metrics } from "effect-llm-failover/observability"
+ *
+ * Metrics.breakerStateValue("open") // 2
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const breakerStateValue = (state: CircuitBreaker.Status): number => {
+  switch (state) {
+    case "closed":
+      return 0
+    case "half-open":
+      return 1
+    case "open":
+      return 2
+    case "isolated":
+      return 3
+  }
+}
+
+/**
+ * Options of {@link recorder}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RecorderOptions {
+  /** The router's targets (from `router.status`): resolves a target name to its provider and model. */
+  readonly targets: ReadonlyArray<Pick<TargetStatus, "name" | "provider" | "model">>
+  /** Constant labels added to every series, e.g. `{ router: "main" }`. */
+  readonly labels?: Readonly<Record<string, string>>
+}
+
+/**
+ * Updates the metrics from what a router reports.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Recorder {
+  /** Counts one router event. */
+  readonly record: (event: RouterEvent) => Effect.Effect<void>
+  /** Counts one breaker transition and sets the breaker's gauge. */
+  readonly transition: (transition: CircuitBreaker.Transition) => Effect.Effect<void>
+  /** Sets every breaker gauge from the router's status. */
+  readonly breakers: (status: ReadonlyArray<TargetStatus>) => Effect.Effect<void>
+  /** Sets the fallback-rate gauge and one alert's gauge. */
+  readonly alert: (name: string, active: boolean, rate: number) => Effect.Effect<void>
+}
+
+const seconds = (duration: Duration.Duration) => Duration.toMillis(duration) / 1000
+
+/**
+ * A recorder of router events into the metrics above.
+ *
+ * @example
+ * import { Effect, Stream } from "effect"
+ * import { Metrics } from "effect-llm-failover/observability"
+ * import { Router } from "effect-llm-failover/router"
+ *
+ * const program = Effect.gen(function* () {
+ *   const router = yield* Router.Router
+ *   const recorder = Metrics.recorder({ targets: yield* router.status, labels: { router: "main" } })
+ *   yield* Effect.forkScoped(Stream.runForEach(router.events, recorder.record))
+ * })
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const recorder = (options: RecorderOptions): Recorder => {
+  const series = new Series(options.labels)
+  const targets = targetsOf(options.targets)
+  const unknown = { provider: "unknown", model: "unknown" }
+
+  const record = (event: RouterEvent): Effect.Effect<void> => {
+    switch (event._tag) {
+      case "AttemptStarted":
+        return Effect.void
+      case "AttemptSucceeded": {
+        const at = { provider: event.provider, model: event.model }
+        const updates: Array<Effect.Effect<void>> = []
+        if (!event.shadow) {
+          updates.push(Metric.increment(series.of(attempts, { ...at, outcome: "success" })))
+          updates.push(
+            event.usage === undefined
+              ? Metric.update(series.of(timeToFirstToken, at), seconds(event.duration))
+              : Metric.update(series.of(attemptDuration, { ...at, outcome: "success" }), seconds(event.duration))
+          )
+        }
+        if (event.usage !== undefined) {
+          updates.push(Metric.incrementBy(series.of(tokens, { ...at, direction: "input" }), event.usage.inputTokens))
+          updates.push(Metric.incrementBy(series.of(tokens, { ...at, direction: "output" }), event.usage.outputTokens))
+        }
+        if (event.shadow && event.cost !== undefined) {
+          updates.push(Metric.incrementBy(series.of(cost, { ...at, kind: "shadow" }), event.cost))
+        }
+        return Effect.all(updates, { discard: true })
+      }
+      case "AttemptFailed": {
+        const at = { provider: event.provider, model: event.model }
+        const reason = errorClass(event.error)
+        if (event.error._tag === "Rejected") {
+          return Effect.zipRight(
+            Metric.increment(series.of(attempts, { ...at, outcome: "rejected", reason })),
+            Metric.increment(series.of(rejections, { target: event.target, reason }))
+          )
+        }
+        return Effect.zipRight(
+          Metric.increment(series.of(attempts, { ...at, outcome: "error", reason })),
+          Metric.update(series.of(attemptDuration, { ...at, outcome: "error" }), seconds(event.duration))
+        )
+      }
+      case "Fallback":
+        return Metric.increment(
+          series.of(fallbacks, { chain: event.chain, from: event.from, to: event.to, reason: event.reason })
+        )
+      case "BudgetExhausted":
+        return Metric.increment(series.of(budgetExhausted, { chain: event.chain, target: event.target }))
+      case "DegradedResponse":
+        return Metric.increment(series.of(degradedResponses, { chain: event.chain, source: event.source }))
+      case "RequestFinished": {
+        const labels = { chain: event.chain, outcome: event.outcome }
+        const updates: Array<Effect.Effect<void>> = [
+          Metric.increment(series.of(requests, labels)),
+          Metric.update(series.of(requestDuration, labels), seconds(event.latency))
+        ]
+        if (event.target !== undefined && event.cost > 0) {
+          const target = targets.get(event.target) ?? unknown
+          updates.push(Metric.incrementBy(series.of(cost, { ...target, kind: "served" }), event.cost))
+        }
+        if (fellBack(event) && event.costDelta > 0) {
+          updates.push(Metric.incrementBy(series.of(fallbackExtraCost, { chain: event.chain }), event.costDelta))
+        }
+        return Effect.all(updates, { discard: true })
+      }
+    }
+  }
+
+  const setBreaker = (name: string, state: CircuitBreaker.Status) => {
+    const target = targets.get(name) ?? unknown
+    return Metric.set(series.of(breakerState, { target: name, ...target }), breakerStateValue(state))
+  }
+
+  return {
+    record,
+    transition: (t) =>
+      Effect.zipRight(
+        Metric.increment(series.of(breakerTransitions, { target: t.name, from: t.from, to: t.to })),
+        setBreaker(t.name, t.to)
+      ),
+    breakers: (status) => Effect.forEach(status, (s) => setBreaker(s.name, s.breaker.state), { discard: true }),
+    alert: (name, active, rate) =>
+      Effect.zipRight(Metric.set(series.of(fallbackRate, {}), rate), Metric.set(series.of(alertActive, { alert: name }), active ? 1 : 0))
+  }
+}

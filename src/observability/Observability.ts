@@ -1,0 +1,257 @@
+/**
+ * One call to make a router observable: fallback stays invisible to users
+ * and becomes very visible to operators.
+ *
+ * `attach(router)` subscribes to the router's events and to every target's
+ * circuit breaker, and keeps, for as long as its scope lives:
+ *
+ * - the {@link Metrics} (Effect `Metric`s), exposed as Prometheus text;
+ * - log lines and spans through Effect's `Logger` and `Tracer` ({@link Telemetry});
+ * - the health dashboard's data ({@link HealthSnapshot}) and its page ({@link StatusPage});
+ * - the fallback-rate alert ({@link Alerts});
+ * - the cost ledger ({@link CostReport}).
+ *
+ * It also gives the HTTP handlers a server mounts: `GET /metrics`,
+ * `GET /status`, `GET /status.json` and `GET /v1/usage` ({@link paths},
+ * {@link httpRouter}).
+ *
+ * Events are handled by background fibers, a moment after the router
+ * publishes them; {@link Service.flush} waits until everything published so
+ * far is counted.
+ *
+ * @since 0.1.0
+ */
+import type * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import type { Scope } from "effect"
+import { Context, Effect, Layer, Option, Stream } from "effect"
+import type * as CircuitBreaker from "../resilience/CircuitBreaker.js"
+import type { RouterEvent } from "../router/Events.js"
+import * as Router from "../router/Router.js"
+import * as Alerts from "./Alerts.js"
+import * as CostReport from "./CostReport.js"
+import * as HealthSnapshot from "./HealthSnapshot.js"
+import { awaitIdle, forkQueue, forkStream } from "./internal/consumer.js"
+import * as Metrics from "./Metrics.js"
+import * as Prometheus from "./Prometheus.js"
+import * as StatusPage from "./StatusPage.js"
+import * as Telemetry from "./Telemetry.js"
+
+/**
+ * Options of {@link attach}; every part has its defaults.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Constant labels on every metric series of this router, e.g. `{ router: "main" }`. */
+  readonly labels?: Readonly<Record<string, string>>
+  /** The fallback-rate alert (`false`: none). Default 5% over 5 minutes, from 20 requests. */
+  readonly alert?: Alerts.FallbackRateOptions | false
+  /** The health window and how many recent fallbacks to keep. */
+  readonly health?: Omit<HealthSnapshot.Options, "alerts">
+  /** The cost ledger's buckets and retention. */
+  readonly cost?: Omit<CostReport.LedgerOptions, "targets">
+  /** The status page's title and refresh period. */
+  readonly statusPage?: StatusPage.Options
+  /** Logs and spans. */
+  readonly telemetry?: Telemetry.Options
+  /** The Prometheus prefix and `target_info`. */
+  readonly prometheus?: Prometheus.Options
+}
+
+/**
+ * The HTTP handlers to mount (see {@link paths}).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Handlers {
+  /** Prometheus text, `text/plain; version=0.0.4`. */
+  readonly metrics: HttpApp.Default
+  /** The HTML dashboard, refreshing itself. */
+  readonly status: HttpApp.Default
+  /** The dashboard's data as JSON ({@link HealthSnapshot.Snapshot}). */
+  readonly statusJson: HttpApp.Default
+  /** The cost report as JSON ({@link CostReport.Report}), `?since=` epoch millis or ISO date. */
+  readonly usage: HttpApp.Default
+}
+
+/**
+ * Where the handlers are meant to be mounted, all `GET`.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const paths = {
+  metrics: "/metrics",
+  status: "/status",
+  statusJson: "/status.json",
+  usage: "/v1/usage"
+} as const
+
+/**
+ * A router made observable.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  /** The Prometheus text of every metric, breaker and alert gauges refreshed first. */
+  readonly render: Effect.Effect<string>
+  /** The health dashboard's data now. */
+  readonly snapshot: Effect.Effect<HealthSnapshot.Snapshot>
+  /** The last fallbacks, newest first. */
+  readonly recentFallbacks: Effect.Effect<ReadonlyArray<HealthSnapshot.FallbackRecord>>
+  /** The fallback-rate alert, unless turned off. */
+  readonly alert: Option.Option<Alerts.FallbackRateAlert>
+  /** Every alert raised or resolved, from when the stream starts running (empty without an alert). */
+  readonly alerts: Stream.Stream<Alerts.AlertEvent>
+  /** What the router spent. */
+  readonly costReport: (options?: CostReport.ReportOptions) => Effect.Effect<CostReport.Report>
+  readonly handlers: Handlers
+  /** Waits until every event and transition published so far has been handled. */
+  readonly flush: Effect.Effect<void>
+}
+
+/**
+ * The observability service tag, for {@link layer}.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class Observability extends Context.Tag("effect-llm-failover/Observability")<Observability, Service>() {}
+
+/** Subscribes to every target's breaker now, so no transition after `attach` is missed. */
+const subscribeBreakers = (router: Router.Service) =>
+  Effect.forEach(router.targets, (name) => {
+    const breaker: CircuitBreaker.CircuitBreaker | undefined = router.breaker(name)
+    return breaker === undefined ? Effect.succeed([]) : Effect.map(breaker.subscribe, (queue) => [queue])
+  }).pipe(Effect.map((queues) => queues.flat()))
+
+/**
+ * Makes a router observable for the life of the scope.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { Chat } from "effect-llm-failover/llm"
+ * import { Observability } from "effect-llm-failover/observability"
+ * import { Router } from "effect-llm-failover/router"
+ *
+ * declare const config: Router.Config
+ *
+ * const program = Effect.gen(function* () {
+ *   const router = yield* Router.make(config)
+ *   const observability = yield* Observability.attach(router, { alert: { threshold: 0.05 } })
+ *   yield* router.complete(Chat.prompt("Hello"))
+ *   yield* observability.flush
+ *   console.log(yield* observability.render)
+ *   console.log((yield* observability.costReport()).totals.cost)
+ * }).pipe(Effect.scoped)
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const attach = (router: Router.Service, options: Options = {}): Effect.Effect<Service, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const transitions = yield* subscribeBreakers(router)
+    const initial = yield* router.status
+    const recorder = Metrics.recorder({ targets: initial, ...(options.labels === undefined ? {} : { labels: options.labels }) })
+    const telemetry = yield* Telemetry.make(options.telemetry)
+    const alert = options.alert === false ? undefined : yield* Alerts.fallbackRate(options.alert)
+    const health = yield* HealthSnapshot.tracker(router, { ...options.health, alerts: alert === undefined ? [] : [alert] })
+    const ledger = yield* CostReport.ledger({ ...options.cost, targets: initial })
+    const prometheus = yield* Prometheus.make(options.prometheus)
+    yield* recorder.breakers(initial)
+
+    const handle = (event: RouterEvent) =>
+      Effect.all(
+        [
+          recorder.record(event),
+          health.record(event),
+          ledger.record(event),
+          alert === undefined ? Effect.void : alert.record(event),
+          telemetry.record(event)
+        ],
+        { discard: true }
+      ).pipe(Effect.catchAllDefect((defect) => Effect.logError("observability: an event could not be handled", defect)))
+
+    const onTransition = (t: CircuitBreaker.Transition) =>
+      Effect.zipRight(recorder.transition(t), telemetry.transition(t))
+
+    const fibers = [
+      yield* forkStream(router.events, handle),
+      ...(yield* Effect.forEach(transitions, (queue) => forkQueue(queue, onTransition)))
+    ]
+
+    const refreshGauges = Effect.gen(function* () {
+      yield* Effect.flatMap(router.status, recorder.breakers)
+      if (alert !== undefined) {
+        const window = yield* alert.window
+        const active = yield* alert.active
+        yield* recorder.alert(alert.name, Option.isSome(active), window.rate)
+      }
+    })
+
+    const render = Effect.zipRight(refreshGauges, prometheus.render)
+    const costReport = (reportOptions?: CostReport.ReportOptions) => ledger.report(reportOptions)
+
+    return {
+      render,
+      snapshot: health.snapshot,
+      recentFallbacks: health.recentFallbacks,
+      alert: Option.fromNullable(alert),
+      alerts: alert === undefined ? Stream.empty : alert.events,
+      costReport,
+      handlers: {
+        metrics: Prometheus.respond(render),
+        status: StatusPage.handler(health.snapshot, options.statusPage),
+        statusJson: StatusPage.jsonHandler(health.snapshot),
+        usage: CostReport.handler(costReport)
+      },
+      flush: Effect.forEach(fibers, awaitIdle, { discard: true })
+    } satisfies Service
+  })
+
+/**
+ * A layer making the `Router` in context observable.
+ *
+ * @example
+ * import { Effect, Layer } from "effect"
+ * import { Observability } from "effect-llm-failover/observability"
+ * import { Router } from "effect-llm-failover/router"
+ *
+ * declare const config: Router.Config
+ *
+ * const live = Observability.layer({ labels: { router: "main" } }).pipe(Layer.provideMerge(Router.layer(config)))
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options = {}): Layer.Layer<Observability, never, Router.Router> =>
+  Layer.scoped(Observability, Effect.flatMap(Router.Router, (router) => attach(router, options)))
+
+/**
+ * The four handlers as an `HttpRouter` at {@link paths}, to mount or concat
+ * into a server's router.
+ *
+ * @example
+ * import { HttpRouter } from "@effect/platform"
+ * import { Effect } from "effect"
+ * import { Observability } from "effect-llm-failover/observability"
+ *
+ * declare const observability: Observability.Service
+ * declare const api: HttpRouter.HttpRouter
+ *
+ * const app = HttpRouter.concat(api, Observability.httpRouter(observability))
+ *
+ * @since 0.1.0
+ * @category handlers
+ */
+export const httpRouter = (service: Pick<Service, "handlers">): HttpRouter.HttpRouter =>
+  HttpRouter.empty.pipe(
+    HttpRouter.get(paths.metrics, service.handlers.metrics),
+    HttpRouter.get(paths.status, service.handlers.status),
+    HttpRouter.get(paths.statusJson, service.handlers.statusJson),
+    HttpRouter.get(paths.usage, service.handlers.usage)
+  )

@@ -1,0 +1,309 @@
+/**
+ * Logs and traces from router events and breaker transitions, through
+ * Effect's own `Logger` and `Tracer`.
+ *
+ * ## Logs
+ *
+ * | what | level | annotations |
+ * |---|---|---|
+ * | a fallback | warning | chain, from, to, reason, requestId |
+ * | the retry budget refused a retry | warning | chain, target |
+ * | a degraded answer | warning | chain, source |
+ * | a request failed on every target it tried | warning | chain, fallbacks, requestId |
+ * | an attempt failed | debug | chain, target, provider, model, attempt, error |
+ * | a breaker opened or was isolated | warning | target, from, to, reason, trips |
+ * | a breaker went half-open or closed | info | target, from, to, reason |
+ *
+ * Lines hold names from the router's config, error tags and numbers only:
+ * never a prompt, an answer, an error message or a key.
+ *
+ * ## Spans
+ *
+ * With tracing on, each finished request becomes an `llm.request` span
+ * (kind `client`; attributes `llm.chain`, `llm.outcome`, `llm.target`,
+ * `llm.fallbacks`, `llm.cost_usd`) with one `llm.attempt` child per attempt
+ * (`llm.target`, `llm.provider`, `llm.model`, `llm.attempt`, `llm.outcome`,
+ * `llm.error`) and a `fallback` span event per fallback; a shadow call is an
+ * `llm.shadow` span. Their times are the events' (Effect's `Clock`), so the
+ * spans are built after the fact with explicit start and end times, through
+ * the `Tracer` in context when {@link make} ran (e.g. OpenTelemetry's, from
+ * `@effect/opentelemetry`). They are roots: the router's events do not carry
+ * the caller's span.
+ *
+ * @since 0.1.0
+ */
+import type { Tracer } from "effect"
+import { Context, Duration, Effect, Exit, FiberId, Option } from "effect"
+import type * as CircuitBreaker from "../resilience/CircuitBreaker.js"
+import type { RouterEvent } from "../router/Events.js"
+import { errorClass } from "./internal/events.js"
+import { BoundedMap } from "./internal/window.js"
+
+/**
+ * Options of {@link make}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Write the log lines above (default `true`). */
+  readonly logs?: boolean
+  /** Build spans (default `true`). */
+  readonly tracing?: boolean
+  /** Requests whose attempts are held until they finish, at most (default 1,000; the oldest are dropped). */
+  readonly maxPendingRequests?: number
+}
+
+/**
+ * Turns router events and breaker transitions into logs and spans.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Telemetry {
+  readonly record: (event: RouterEvent) => Effect.Effect<void>
+  readonly transition: (transition: CircuitBreaker.Transition) => Effect.Effect<void>
+}
+
+/**
+ * The log line of one router event, if it has one.
+ *
+ * @example
+ * import { Effect, Stream } from "effect"
+ * import { Telemetry } from "effect-llm-failover/observability"
+ * import { Router } from "effect-llm-failover/router"
+ *
+ * const logFallbacks = Effect.flatMap(Router.Router, (router) => Stream.runForEach(router.events, Telemetry.logEvent))
+ *
+ * @since 0.1.0
+ * @category logging
+ */
+export const logEvent = (event: RouterEvent): Effect.Effect<void> => {
+  switch (event._tag) {
+    case "Fallback":
+      return Effect.logWarning(`LLM fallback from ${event.from} to ${event.to} (${event.reason})`).pipe(
+        Effect.annotateLogs({
+          chain: event.chain,
+          from: event.from,
+          to: event.to,
+          reason: event.reason,
+          requestId: event.requestId
+        })
+      )
+    case "BudgetExhausted":
+      return Effect.logWarning(`LLM retry budget of ${event.target} exhausted`).pipe(
+        Effect.annotateLogs({ chain: event.chain, target: event.target })
+      )
+    case "DegradedResponse":
+      return Effect.logWarning(`LLM degraded response (${event.source}) on chain ${event.chain}`).pipe(
+        Effect.annotateLogs({ chain: event.chain, source: event.source })
+      )
+    case "AttemptFailed":
+      return Effect.logDebug(`LLM attempt on ${event.target} failed (${errorClass(event.error)})`).pipe(
+        Effect.annotateLogs({
+          chain: event.chain,
+          target: event.target,
+          provider: event.provider,
+          model: event.model,
+          attempt: event.attempt,
+          error: errorClass(event.error)
+        })
+      )
+    case "RequestFinished":
+      return event.outcome === "failure" && event.fallbacks > 0
+        ? Effect.logWarning(`LLM request failed on every target of chain ${event.chain}`).pipe(
+          Effect.annotateLogs({ chain: event.chain, fallbacks: event.fallbacks, requestId: event.requestId })
+        )
+        : Effect.void
+    default:
+      return Effect.void
+  }
+}
+
+/**
+ * The log line of one breaker transition: a warning when it opens or is
+ * isolated, info otherwise.
+ *
+ * @example
+ * import { Effect, Stream } from "effect"
+ * import { Telemetry } from "effect-llm-failover/observability"
+ * import { Router } from "effect-llm-failover/router"
+ *
+ * const logBreaker = Effect.flatMap(Router.Router, (router) =>
+ *   Stream.runForEach(router.breaker("sonnet")!.changes, Telemetry.logTransition)
+ * )
+ *
+ * @since 0.1.0
+ * @category logging
+ */
+export const logTransition = (t: CircuitBreaker.Transition): Effect.Effect<void> => {
+  const annotations = { target: t.name, from: t.from, to: t.to, reason: t.reason, trips: t.trips }
+  const opened = t.to === "open" || t.to === "isolated"
+  const message = `circuit breaker of ${t.name}: ${t.from} -> ${t.to} (${t.reason})`
+  return Effect.annotateLogs(opened ? Effect.logWarning(message) : Effect.logInfo(message), annotations)
+}
+
+interface PendingAttempt {
+  readonly target: string
+  readonly provider: string
+  readonly model: string
+  readonly attempt: number
+  readonly start: number
+  end: number | undefined
+  error: string | undefined
+}
+
+interface PendingRequest {
+  readonly attempts: Array<PendingAttempt>
+  readonly fallbacks: Array<Extract<RouterEvent, { _tag: "Fallback" }>>
+}
+
+const nanos = (millis: number): bigint => BigInt(Math.round(millis)) * 1_000_000n
+
+const ok = Exit.void
+const failed = (error: string) => Exit.fail(error)
+
+/**
+ * Builds spans from router events with explicit times, through `tracer`.
+ */
+const spanBuilder = (tracer: Tracer.Tracer, maxPending: number) => {
+  const pending = new BoundedMap<number, PendingRequest>(maxPending)
+  const requestOf = (id: number) => {
+    let request = pending.get(id)
+    if (request === undefined) {
+      request = { attempts: [], fallbacks: [] }
+      pending.set(id, request)
+    }
+    return request
+  }
+
+  const span = (
+    name: string,
+    parent: Option.Option<Tracer.AnySpan>,
+    start: number,
+    attributes: Record<string, unknown>
+  ) => tracer.span(name, parent, Context.empty(), [], nanos(start), "client", { attributes })
+
+  const settle = (
+    event: Extract<RouterEvent, { _tag: "AttemptFailed" | "AttemptSucceeded" }>,
+    error: string | undefined
+  ) => {
+    const { attempts } = requestOf(event.requestId)
+    let open: PendingAttempt | undefined
+    for (let i = attempts.length - 1; i >= 0 && open === undefined; i--) {
+      const a = attempts[i]!
+      if (a.end === undefined && a.target === event.target && a.attempt === event.attempt) open = a
+    }
+    const attempt = open ?? {
+      target: event.target,
+      provider: event.provider,
+      model: event.model,
+      attempt: event.attempt,
+      start: event.at - Duration.toMillis(event.duration),
+      end: undefined,
+      error: undefined
+    }
+    if (open === undefined) attempts.push(attempt)
+    attempt.end = event.at
+    attempt.error = error
+  }
+
+  const finish = (event: Extract<RouterEvent, { _tag: "RequestFinished" }>) => {
+    const request = pending.get(event.requestId) ?? { attempts: [], fallbacks: [] }
+    pending.delete(event.requestId)
+    const root = span("llm.request", Option.none(), event.at - Duration.toMillis(event.latency), {
+      "llm.chain": event.chain,
+      "llm.request_id": event.requestId,
+      "llm.outcome": event.outcome,
+      "llm.fallbacks": event.fallbacks,
+      "llm.cost_usd": event.cost,
+      ...(event.target === undefined ? {} : { "llm.target": event.target })
+    })
+    for (const fallback of request.fallbacks) {
+      root.event("fallback", nanos(fallback.at), { from: fallback.from, to: fallback.to, reason: fallback.reason })
+    }
+    for (const attempt of request.attempts) {
+      const child = span("llm.attempt", Option.some(root), attempt.start, {
+        "llm.target": attempt.target,
+        "llm.provider": attempt.provider,
+        "llm.model": attempt.model,
+        "llm.attempt": attempt.attempt,
+        "llm.outcome": attempt.end === undefined ? "interrupted" : attempt.error === undefined ? "success" : "error",
+        ...(attempt.error === undefined ? {} : { "llm.error": attempt.error })
+      })
+      child.end(nanos(attempt.end ?? event.at), attempt.error === undefined ? ok : failed(attempt.error))
+    }
+    root.end(
+      nanos(event.at),
+      event.outcome === "failure" ? failed("failure") : event.outcome === "cancelled" ? Exit.interrupt(FiberId.none) : ok
+    )
+  }
+
+  return (event: RouterEvent): void => {
+    switch (event._tag) {
+      case "AttemptStarted":
+        requestOf(event.requestId).attempts.push({
+          target: event.target,
+          provider: event.provider,
+          model: event.model,
+          attempt: event.attempt,
+          start: event.at,
+          end: undefined,
+          error: undefined
+        })
+        return
+      case "AttemptFailed":
+        return settle(event, errorClass(event.error))
+      case "AttemptSucceeded": {
+        if (!event.shadow) return settle(event, undefined)
+        const shadow = span("llm.shadow", Option.none(), event.at - Duration.toMillis(event.duration), {
+          "llm.chain": event.chain,
+          "llm.request_id": event.requestId,
+          "llm.target": event.target,
+          "llm.provider": event.provider,
+          "llm.model": event.model,
+          ...(event.cost === undefined ? {} : { "llm.cost_usd": event.cost })
+        })
+        shadow.end(nanos(event.at), ok)
+        return
+      }
+      case "Fallback":
+        requestOf(event.requestId).fallbacks.push(event)
+        return
+      case "RequestFinished":
+        return finish(event)
+      default:
+        return
+    }
+  }
+}
+
+/**
+ * Logs and spans for a router's events, with the `Tracer` in context now.
+ *
+ * @example
+ * import { Effect, Stream } from "effect"
+ * import { Telemetry } from "effect-llm-failover/observability"
+ * import { Router } from "effect-llm-failover/router"
+ *
+ * const program = Effect.gen(function* () {
+ *   const router = yield* Router.Router
+ *   const telemetry = yield* Telemetry.make({ tracing: true })
+ *   yield* Effect.forkScoped(Stream.runForEach(router.events, telemetry.record))
+ * })
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options = {}): Effect.Effect<Telemetry> =>
+  Effect.map(Effect.tracer, (tracer) => {
+    const logs = options.logs ?? true
+    const spans = (options.tracing ?? true) ? spanBuilder(tracer, options.maxPendingRequests ?? 1_000) : undefined
+    return {
+      record: (event) => {
+        const log = logs ? logEvent(event) : Effect.void
+        return spans === undefined ? log : Effect.zipRight(Effect.sync(() => spans(event)), log)
+      },
+      transition: (t) => (logs ? logTransition(t) : Effect.void)
+    }
+  })

@@ -1,0 +1,901 @@
+/**
+ * Observability over routers of simulated providers, in virtual time:
+ * Prometheus text parsed strictly and checked against the router's own
+ * results, the fallback-rate alert's crossing, recovery and hysteresis, the
+ * cost report against each request's `meta.cost`, the health snapshot,
+ * spans, the HTTP handlers over real HTTP on 127.0.0.1, and that no label,
+ * log line, span or page ever holds a key or a prompt's text.
+ */
+import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
+import { describe, expect, it } from "@effect/vitest"
+import type { Tracer } from "effect"
+import {
+  Chunk,
+  Context,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  Logger,
+  LogLevel,
+  Option,
+  Queue,
+  Redacted,
+  Stream,
+  TestClock,
+  Tracer as EffectTracer
+} from "effect"
+import { createServer } from "node:http"
+import { Chat } from "../src/llm/index.js"
+import * as Alerts from "../src/observability/Alerts.js"
+import * as CostReport from "../src/observability/CostReport.js"
+import * as HealthSnapshot from "../src/observability/HealthSnapshot.js"
+import * as Observability from "../src/observability/Observability.js"
+import * as Prometheus from "../src/observability/Prometheus.js"
+import * as StatusPage from "../src/observability/StatusPage.js"
+import * as OpenAi from "../src/providers/OpenAi.js"
+import * as Simulated from "../src/providers/Simulated.js"
+import type { RouterEvent } from "../src/router/Events.js"
+import * as Router from "../src/router/Router.js"
+import * as MockServer from "../src/testing/MockServer.js"
+
+// ---------------------------------------------------------------------------
+// A strict parser of the Prometheus text format 0.0.4
+// ---------------------------------------------------------------------------
+
+interface Sample {
+  readonly name: string
+  readonly labels: Readonly<Record<string, string>>
+  readonly value: number
+}
+
+interface Family {
+  readonly name: string
+  type: string | undefined
+  help: string | undefined
+  readonly samples: Array<Sample>
+}
+
+const metricName = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/
+const labelName = /^[a-zA-Z_][a-zA-Z0-9_]*/
+const floatValue = /^(?:[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|[+-]?Inf|NaN)$/
+const types = new Set(["counter", "gauge", "histogram", "summary", "untyped"])
+
+class ParseFailure extends Error {}
+
+const parseValue = (text: string, where: string): number => {
+  if (!floatValue.test(text)) throw new ParseFailure(`${where}: bad value ${JSON.stringify(text)}`)
+  return text.endsWith("Inf") ? (text.startsWith("-") ? -Infinity : Infinity) : Number(text)
+}
+
+/** Parses `{a="x",b="y\"z"}` from `at` (the `{`); returns the labels and the index after `}`. */
+const parseLabels = (line: string, at: number, where: string): [Record<string, string>, number] => {
+  const labels: Record<string, string> = {}
+  let i = at + 1
+  while (line[i] !== "}") {
+    const name = labelName.exec(line.slice(i))?.[0]
+    if (name === undefined) throw new ParseFailure(`${where}: bad label name at ${i}`)
+    if (name in labels) throw new ParseFailure(`${where}: duplicate label ${name}`)
+    i += name.length
+    if (line.slice(i, i + 2) !== '="') throw new ParseFailure(`${where}: expected =" after ${name}`)
+    i += 2
+    let value = ""
+    for (;;) {
+      const c = line[i]
+      if (c === undefined) throw new ParseFailure(`${where}: unterminated label value`)
+      i++
+      if (c === '"') break
+      if (c !== "\\") {
+        value += c
+        continue
+      }
+      const escaped = line[i++]
+      if (escaped === "\\") value += "\\"
+      else if (escaped === '"') value += '"'
+      else if (escaped === "n") value += "\n"
+      else throw new ParseFailure(`${where}: bad escape \\${escaped}`)
+    }
+    labels[name] = value
+    if (line[i] === ",") i++
+    else if (line[i] !== "}") throw new ParseFailure(`${where}: expected , or } at ${i}`)
+  }
+  return [labels, i + 1]
+}
+
+const seriesKey = (name: string, labels: Readonly<Record<string, string>>) =>
+  `${name}${JSON.stringify(Object.entries(labels).sort(([a], [b]) => a.localeCompare(b)))}`
+
+/** Checks a histogram's buckets: cumulative, ending with +Inf, which equals `_count`. */
+const checkHistogram = (family: Family) => {
+  const groups = new Map<string, { buckets: Array<[number, number]>; count?: number; sum?: number }>()
+  for (const sample of family.samples) {
+    const { le, ...rest } = sample.labels
+    const key = seriesKey("", rest)
+    const group = groups.get(key) ?? { buckets: [] }
+    groups.set(key, group)
+    if (sample.name === `${family.name}_bucket`) {
+      if (le === undefined) throw new ParseFailure(`${family.name}: bucket without le`)
+      group.buckets.push([parseValue(le, family.name), sample.value])
+    } else if (sample.name === `${family.name}_count`) group.count = sample.value
+    else if (sample.name === `${family.name}_sum`) group.sum = sample.value
+    else throw new ParseFailure(`${family.name}: unexpected sample ${sample.name}`)
+  }
+  for (const group of groups.values()) {
+    const sorted = [...group.buckets].sort((a, b) => a[0] - b[0])
+    sorted.forEach(([, n], i) => {
+      if (i > 0 && n < sorted[i - 1]![1]) throw new ParseFailure(`${family.name}: buckets not cumulative`)
+    })
+    const last = sorted.at(-1)
+    if (last === undefined || last[0] !== Infinity) throw new ParseFailure(`${family.name}: no +Inf bucket`)
+    if (group.count !== last[1]) throw new ParseFailure(`${family.name}: +Inf bucket ${last[1]} != count ${group.count}`)
+    if (group.sum === undefined) throw new ParseFailure(`${family.name}: no _sum`)
+  }
+}
+
+const familyOf = (families: Map<string, Family>, sample: string): string => {
+  for (const suffix of ["_bucket", "_sum", "_count"]) {
+    if (!sample.endsWith(suffix)) continue
+    const base = sample.slice(0, -suffix.length)
+    const type = families.get(base)?.type
+    if (type === "histogram" || type === "summary") return base
+  }
+  return sample
+}
+
+/** Parses Prometheus text strictly: any deviation from format 0.0.4 throws. */
+const parsePrometheus = (text: string) => {
+  const families = new Map<string, Family>()
+  const series = new Set<string>()
+  const finished = new Set<string>()
+  let current: string | undefined
+  const enter = (name: string, where: string) => {
+    if (current === name) return
+    if (finished.has(name)) throw new ParseFailure(`${where}: family ${name} is not contiguous`)
+    if (current !== undefined) finished.add(current)
+    current = name
+  }
+  const familyNamed = (name: string) => {
+    let family = families.get(name)
+    if (family === undefined) {
+      family = { name, type: undefined, help: undefined, samples: [] }
+      families.set(name, family)
+    }
+    return family
+  }
+  text.split("\n").forEach((line, index) => {
+    const where = `line ${index + 1}`
+    if (line.trim() === "") return
+    if (line.startsWith("#")) {
+      const directive = /^#\s*(HELP|TYPE)\s/.exec(line)
+      if (directive === null) return // a plain comment
+      const match = /^# (HELP|TYPE) (\S+) (.*)$/.exec(line)
+      if (match === null || !metricName.test(match[2]!)) throw new ParseFailure(`${where}: malformed ${directive[1]}`)
+      const [, kind, name, rest] = match as unknown as [string, string, string, string]
+      enter(name, where)
+      const family = familyNamed(name)
+      if (kind === "TYPE") {
+        if (!types.has(rest)) throw new ParseFailure(`${where}: unknown type ${rest}`)
+        if (family.type !== undefined) throw new ParseFailure(`${where}: second TYPE for ${name}`)
+        if (family.samples.length > 0) throw new ParseFailure(`${where}: TYPE after samples of ${name}`)
+        family.type = rest
+      } else {
+        if (family.help !== undefined) throw new ParseFailure(`${where}: second HELP for ${name}`)
+        family.help = rest
+      }
+      return
+    }
+    const name = /^[a-zA-Z_:][a-zA-Z0-9_:]*/.exec(line)?.[0]
+    if (name === undefined) throw new ParseFailure(`${where}: bad metric name`)
+    let i = name.length
+    let labels: Record<string, string> = {}
+    if (line[i] === "{") [labels, i] = parseLabels(line, i, where)
+    const tail = line.slice(i)
+    const parts = /^ (\S+)(?: (-?\d+))?$/.exec(tail)
+    if (parts === null) throw new ParseFailure(`${where}: bad sample tail ${JSON.stringify(tail)}`)
+    const sample = { name, labels, value: parseValue(parts[1]!, where) }
+    const key = seriesKey(name, labels)
+    if (series.has(key)) throw new ParseFailure(`${where}: duplicate series ${key}`)
+    series.add(key)
+    const familyName = familyOf(families, name)
+    enter(familyName, where)
+    const family = familyNamed(familyName)
+    if (family.type === "counter" && !(name.endsWith("_total") && name === familyName)) {
+      throw new ParseFailure(`${where}: counter sample ${name} of family ${familyName}`)
+    }
+    family.samples.push(sample)
+  })
+  for (const family of families.values()) if (family.type === "histogram") checkHistogram(family)
+  return {
+    families,
+    /** The value of the one series with exactly these labels. */
+    value: (name: string, labels: Readonly<Record<string, string>>): number | undefined => {
+      const family = families.get(familyOf(families, name))
+      return family?.samples.find((s) => s.name === name && seriesKey("", s.labels) === seriesKey("", labels))?.value
+    },
+    /** Every series of `name` whose labels include `labels`. */
+    select: (name: string, labels: Readonly<Record<string, string>>): ReadonlyArray<Sample> =>
+      (families.get(familyOf(families, name))?.samples ?? []).filter(
+        (s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)
+      )
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------
+
+const premium = { input: 3, output: 15 }
+const cheap = { input: 0.15, output: 0.6 }
+
+const sim = (name: string, options: Partial<Simulated.Options> = {}) =>
+  Simulated.make({ provider: name, model: `${name}-model`, latency: "100 millis", tokenDelay: "10 millis", ...options })
+
+/** Forks the effect, moves virtual time on, and returns its exit. */
+const settle = <A, E>(effect: Effect.Effect<A, E>, by: Duration.DurationInput = "5 seconds") =>
+  Effect.gen(function* () {
+    const fiber = yield* Effect.fork(effect)
+    yield* TestClock.adjust(by)
+    return yield* Fiber.await(fiber)
+  })
+
+const succeeded = <A, E>(exit: Exit.Exit<A, E>): A => {
+  if (Exit.isSuccess(exit)) return exit.value
+  throw new Error(`expected success, got ${String(exit.cause)}`)
+}
+
+const sum = (values: ReadonlyArray<number>) => values.reduce((a, b) => a + b, 0)
+
+/** Every log line (level, message, annotations), at every level. */
+const captureLogs = () => {
+  const lines: Array<{ readonly level: string; readonly message: string; readonly annotations: Record<string, unknown> }> = []
+  const logger = Logger.make(({ annotations, logLevel, message }) => {
+    const text = Array.isArray(message) ? message.map(String).join(" ") : String(message)
+    lines.push({ level: logLevel.label, message: text, annotations: Object.fromEntries(annotations) })
+  })
+  return { lines, layer: Logger.replace(Logger.defaultLogger, logger) }
+}
+
+interface CapturedSpan {
+  readonly name: string
+  readonly parent: CapturedSpan | undefined
+  readonly start: bigint
+  end: bigint | undefined
+  exit: Exit.Exit<unknown, unknown> | undefined
+  readonly attributes: Map<string, unknown>
+  readonly events: Array<{ readonly name: string; readonly attributes: Record<string, unknown> | undefined }>
+}
+
+/** A tracer that keeps every span it makes. */
+const captureSpans = () => {
+  const spans: Array<CapturedSpan> = []
+  let ids = 0
+  const tracer = EffectTracer.make({
+    span: (name, parent, _context, links, startTime, kind, options) => {
+      const parentSpan = Option.getOrUndefined(parent) as (Tracer.Span & { readonly captured: CapturedSpan }) | undefined
+      const captured: CapturedSpan = {
+        name,
+        parent: parentSpan?.captured,
+        start: startTime,
+        end: undefined,
+        exit: undefined,
+        attributes: new Map(Object.entries(options?.attributes ?? {})),
+        events: []
+      }
+      spans.push(captured)
+      const spanId = String(++ids)
+      const span: Tracer.Span & { readonly captured: CapturedSpan } = {
+        _tag: "Span",
+        captured,
+        name,
+        spanId,
+        traceId: parentSpan?.traceId ?? spanId,
+        parent,
+        context: Context.empty(),
+        get status() {
+          return captured.end === undefined
+            ? { _tag: "Started" as const, startTime }
+            : { _tag: "Ended" as const, startTime, endTime: captured.end, exit: captured.exit! }
+        },
+        attributes: captured.attributes,
+        links,
+        sampled: true,
+        kind,
+        end: (endTime, exit) => {
+          captured.end = endTime
+          captured.exit = exit
+        },
+        attribute: (key, value) => {
+          captured.attributes.set(key, value)
+        },
+        event: (eventName, _startTime, attributes) => {
+          captured.events.push({ name: eventName, attributes })
+        },
+        addLinks: () => {}
+      }
+      return span
+    },
+    context: (f) => f()
+  })
+  return { spans, tracer }
+}
+
+const millisOf = (nanos: bigint | undefined) => (nanos === undefined ? undefined : Number(nanos / 1_000_000n))
+
+/** A fake finished request, for feeding an alert directly. */
+const finished = (requestId: number, fellBack: boolean): RouterEvent => ({
+  _tag: "RequestFinished",
+  chain: "default",
+  requestId,
+  at: 0,
+  outcome: "success",
+  target: fellBack ? "mini" : "sonnet",
+  fallbacks: fellBack ? 1 : 0,
+  latency: Duration.millis(100),
+  cost: 0,
+  costDelta: 0
+})
+
+const drain = <A>(queue: Queue.Dequeue<A>) => Effect.map(Queue.takeAll(queue), Chunk.toArray)
+
+// ---------------------------------------------------------------------------
+// Prometheus
+// ---------------------------------------------------------------------------
+
+describe("Prometheus exposition", () => {
+  it.scoped("after traffic through a failing primary, /metrics holds exactly the router's counts", () =>
+    Effect.gen(function* () {
+      const primary = yield* sim("anthropic", { faults: [{ status: 529 }], info: { price: premium } })
+      const secondary = yield* sim("openai", { info: { price: cheap } })
+      const router = yield* Router.make({
+        targets: { sonnet: { model: primary }, mini: { model: secondary } },
+        chains: { default: ["sonnet", "mini"] },
+        policy: {
+          retry: { maxAttempts: 2, base: "100 millis", jitter: "none" },
+          breaker: { consecutiveFailures: 4, openDuration: { base: "10 minutes" } }
+        }
+      })
+      const run = { run: "prometheus" }
+      const observability = yield* Observability.attach(router, { labels: run })
+      const results = []
+      for (let i = 0; i < 5; i++) results.push(succeeded(yield* settle(router.complete(Chat.prompt(`question ${i}`)))))
+      yield* observability.flush
+      const metrics = parsePrometheus(yield* observability.render)
+
+      // every request was served by the secondary after a fallback
+      expect(results.map((r) => r.meta.target)).toEqual(["mini", "mini", "mini", "mini", "mini"])
+      expect(metrics.value("llm_requests_total", { ...run, chain: "default", outcome: "success" })).toBe(5)
+      expect(metrics.select("llm_requests_total", run)).toHaveLength(1)
+
+      // attempts by provider and error tag (or rejection reason), exactly as the router recorded them
+      const expected = new Map<string, number>()
+      for (const { meta } of results) {
+        for (const a of meta.attempts) {
+          const outcome = a.error === undefined ? "success" : a.error._tag === "Rejected" ? "rejected" : "error"
+          const reason = a.error === undefined ? "" : a.error._tag === "Rejected" ? a.error.reason : a.error._tag
+          const key = `${a.provider}|${a.model}|${outcome}|${reason}`
+          expected.set(key, (expected.get(key) ?? 0) + 1)
+        }
+      }
+      const seen = new Map(
+        metrics.select("llm_attempts_total", run).map((s) => [
+          `${s.labels["provider"]}|${s.labels["model"]}|${s.labels["outcome"]}|${s.labels["reason"] ?? ""}`,
+          s.value
+        ])
+      )
+      expect(seen).toEqual(expected)
+      // two requests of two Overloaded attempts opened the breaker; the other three were rejected by it
+      expect(expected.get("anthropic|anthropic-model|error|Overloaded")).toBe(4)
+      expect(expected.get("anthropic|anthropic-model|rejected|circuit-open")).toBe(3)
+      expect(metrics.value("llm_rejections_total", { ...run, target: "sonnet", reason: "circuit-open" })).toBe(3)
+
+      // fallbacks from -> to, by reason
+      expect(metrics.value("llm_fallbacks_total", { ...run, chain: "default", from: "sonnet", to: "mini", reason: "Overloaded" }))
+        .toBe(2)
+      expect(metrics.value("llm_fallbacks_total", { ...run, chain: "default", from: "sonnet", to: "mini", reason: "circuit-open" }))
+        .toBe(3)
+
+      // breakers: the primary open (2), the secondary closed (0), one transition
+      const breaker = (target: string, provider: string) =>
+        metrics.value("llm_circuit_breaker_state", { ...run, target, provider, model: `${provider}-model` })
+      expect(breaker("sonnet", "anthropic")).toBe(2)
+      expect(breaker("mini", "openai")).toBe(0)
+      expect(metrics.value("llm_circuit_breaker_transitions_total", { ...run, target: "sonnet", from: "closed", to: "open" }))
+        .toBe(1)
+
+      // cost and tokens add up to the results' metadata
+      const cost = metrics.value("llm_cost_usd_total", { ...run, provider: "openai", model: "openai-model", kind: "served" })
+      expect(cost).toBeCloseTo(sum(results.map((r) => r.meta.cost)), 15)
+      expect(cost).toBeGreaterThan(0)
+      expect(metrics.value("llm_tokens_total", { ...run, provider: "openai", model: "openai-model", direction: "input" }))
+        .toBe(sum(results.map((r) => r.meta.usage.inputTokens)))
+      expect(metrics.value("llm_tokens_total", { ...run, provider: "openai", model: "openai-model", direction: "output" }))
+        .toBe(sum(results.map((r) => r.meta.usage.outputTokens)))
+      expect(metrics.value("llm_fallback_extra_cost_usd_total", { ...run, chain: "default" })).toBeUndefined() // it saved money
+
+      // latency histograms, in seconds: five 100 ms successes on the secondary
+      const latency = { ...run, provider: "openai", model: "openai-model", outcome: "success" }
+      expect(metrics.families.get("llm_attempt_duration_seconds")?.type).toBe("histogram")
+      expect(metrics.value("llm_attempt_duration_seconds_count", latency)).toBe(5)
+      expect(metrics.value("llm_attempt_duration_seconds_sum", latency)).toBeCloseTo(0.5, 9)
+      expect(metrics.value("llm_attempt_duration_seconds_bucket", { ...latency, le: "0.05" })).toBe(0)
+      expect(metrics.value("llm_attempt_duration_seconds_bucket", { ...latency, le: "0.1" })).toBe(5)
+      expect(metrics.value("llm_attempt_duration_seconds_bucket", { ...latency, le: "120" })).toBe(5)
+      expect(metrics.families.get("llm_requests_total")?.type).toBe("counter")
+      expect(metrics.families.get("llm_circuit_breaker_state")?.type).toBe("gauge")
+      // the alert's gauges (5 requests: below its minimum, so not raised)
+      expect(metrics.value("llm_fallback_rate", run)).toBe(1)
+      expect(metrics.value("llm_alert_active", { ...run, alert: "fallback-rate" })).toBe(0)
+    }))
+
+  it.scoped("a stream's time to first token is its own histogram; a degraded answer and the retry budget are counted", () =>
+    Effect.gen(function* () {
+      const a = yield* sim("a", { faults: [{ status: 503 }] })
+      const b = yield* sim("b", { latency: "300 millis", info: { price: cheap } })
+      const router = yield* Router.make({
+        targets: { a: { model: a }, b: { model: b } },
+        chains: { default: ["a", "b"], down: { targets: ["a"], fallbackResponse: "Sorry, try later." } },
+        policy: {
+          retry: { maxAttempts: 3, base: "10 millis", jitter: "none" },
+          budget: { maxTokens: 2 },
+          breaker: { consecutiveFailures: 100 }
+        },
+        cache: false
+      })
+      const run = { run: "stream" }
+      const observability = yield* Observability.attach(router, { labels: run })
+      const streamed = Effect.scoped(
+        Effect.flatMap(router.stream(Chat.prompt("stream please")), (result) =>
+          Effect.zipRight(Stream.runDrain(result.chunks), result.done))
+      )
+      const meta = succeeded(yield* settle(streamed, "1 minute"))
+      expect(meta.target).toBe("b")
+      succeeded(yield* settle(router.complete(Chat.prompt("hi"), { chain: "down" }), "1 minute"))
+      yield* observability.flush
+      const metrics = parsePrometheus(yield* observability.render)
+      const ttft = { ...run, provider: "b", model: "b-model" }
+      expect(metrics.value("llm_time_to_first_token_seconds_count", ttft)).toBe(1)
+      expect(metrics.value("llm_time_to_first_token_seconds_bucket", { ...ttft, le: "0.25" })).toBe(0)
+      expect(metrics.value("llm_time_to_first_token_seconds_bucket", { ...ttft, le: "0.5" })).toBe(1)
+      expect(metrics.value("llm_degraded_responses_total", { ...run, chain: "down", source: "static" })).toBe(1)
+      expect(metrics.value("llm_requests_total", { ...run, chain: "down", outcome: "degraded" })).toBe(1)
+      // a budget of 2 tokens: the first failure leaves 1, not above half, so no retry is allowed
+      expect(sum(metrics.select("llm_retry_budget_exhausted_total", { ...run, target: "a" }).map((s) => s.value))).toBe(2)
+      // a stream's cost is counted when it ends
+      expect(meta.cost).toBeGreaterThan(0)
+      expect(metrics.value("llm_cost_usd_total", { ...run, provider: "b", model: "b-model", kind: "served" }))
+        .toBeCloseTo(meta.cost, 15)
+    }))
+
+  it.effect("Prometheus.render exposes any Effect metric, escaping label values", () =>
+    Effect.gen(function* () {
+      const { Metric } = yield* Effect.promise(() => import("effect"))
+      const counter = Metric.counter("observability_test_jobs_total", { description: "test jobs", incremental: true })
+      yield* Metric.incrementBy(Metric.tagged(counter, "queue", 'we"ird\\name\nline'), 3)
+      const text = yield* Prometheus.render
+      const metrics = parsePrometheus(text)
+      expect(metrics.families.get("observability_test_jobs_total")).toMatchObject({ type: "counter", help: "test jobs" })
+      expect(metrics.value("observability_test_jobs_total", { queue: 'we"ird\\name\nline' })).toBe(3)
+      expect(text).not.toMatch(/^# UNIT/m)
+    }))
+})
+
+// ---------------------------------------------------------------------------
+// Alerts
+// ---------------------------------------------------------------------------
+
+describe("fallback-rate alert", () => {
+  it.scoped("an outage raises one alert when the rate crosses 5% and resolves it once after recovery", () =>
+    Effect.gen(function* () {
+      const logs = captureLogs()
+      const primary = yield* sim("anthropic", { faults: [{ from: "2 minutes", to: "6 minutes", status: 503 }] })
+      const secondary = yield* sim("openai")
+      const router = yield* Router.make({
+        targets: { sonnet: { model: primary }, mini: { model: secondary } },
+        chains: { default: ["sonnet", "mini"] },
+        policy: { retry: { maxAttempts: 1 }, breaker: { consecutiveFailures: 3, openDuration: { base: "30 seconds" } } }
+      })
+      const observability = yield* Observability.attach(router, { labels: { run: "alert" } }).pipe(Effect.provide(logs.layer))
+      const alerts = yield* Option.getOrThrow(observability.alert).subscribe
+      const seen: Array<Alerts.AlertEvent & { readonly request: number }> = []
+      // one request every 5 seconds for 25 minutes: 300 requests
+      for (let i = 0; i < 300; i++) {
+        succeeded(yield* settle(router.complete(Chat.prompt(`q${i}`)), "5 seconds"))
+        yield* observability.flush
+        for (const event of yield* drain(alerts)) seen.push({ ...event, request: i })
+      }
+      expect(seen.map((e) => e._tag)).toEqual(["AlertRaised", "AlertResolved"])
+      const [raised, resolved] = seen as unknown as [Alerts.AlertRaised, Alerts.AlertResolved]
+      // raised on crossing: during the outage, with the window's rate at or above 5%, soon after it began
+      expect(raised.at).toBeGreaterThanOrEqual(120_000)
+      expect(raised.at).toBeLessThan(150_000)
+      expect(raised.rate).toBeGreaterThanOrEqual(0.05)
+      expect(raised.requests).toBeGreaterThanOrEqual(20)
+      // resolved after the outage, once the window's rate fell below 4%
+      expect(resolved.at).toBeGreaterThan(360_000)
+      expect(resolved.rate).toBeLessThan(0.04)
+      expect(resolved.raisedAt).toBe(raised.at)
+      // one warning when raised, one info line when resolved
+      const alertLines = logs.lines.filter((l) => l.annotations["alert"] === "fallback-rate")
+      expect(alertLines.map((l) => l.level)).toEqual(["WARN", "INFO"])
+      expect(Option.isNone(yield* Option.getOrThrow(observability.alert).active)).toBe(true)
+    }), { timeout: 60_000 })
+
+  it.scoped("hysteresis: a rate hovering between resolveBelow and the threshold neither re-raises nor resolves", () =>
+    Effect.gen(function* () {
+      const alert = yield* Alerts.fallbackRate({ threshold: 0.05, resolveBelow: 0.04, window: "5 minutes", minimumRequests: 20 })
+      const events = yield* alert.subscribe
+      let id = 0
+      /** One request a second; `every` > 0 makes one in `every` fall back. */
+      const traffic = (seconds: number, every: number) =>
+        Effect.gen(function* () {
+          for (let i = 0; i < seconds; i++) {
+            id++
+            yield* alert.record(finished(id, every > 0 && id % every === 0))
+            yield* TestClock.adjust("1 second")
+          }
+        })
+      yield* traffic(300, 0) // 0%
+      expect(yield* drain(events)).toEqual([])
+      yield* traffic(300, 10) // 10%: crosses once
+      const raised = yield* drain(events)
+      expect(raised.map((e) => e._tag)).toEqual(["AlertRaised"])
+      yield* traffic(600, 22) // about 4.5%: between the two thresholds
+      expect(yield* drain(events)).toEqual([])
+      expect(Option.isSome(yield* alert.active)).toBe(true)
+      const hovering = yield* alert.window
+      expect(hovering.rate).toBeGreaterThan(0.04)
+      expect(hovering.rate).toBeLessThan(0.05)
+      yield* traffic(300, 0) // 0%: resolves once
+      expect((yield* drain(events)).map((e) => e._tag)).toEqual(["AlertResolved"])
+      yield* traffic(300, 0)
+      expect(yield* drain(events)).toEqual([])
+    }))
+
+  it.scoped("an alert resolves when its window empties, without traffic (TestClock drives the window)", () =>
+    Effect.gen(function* () {
+      const alert = yield* Alerts.fallbackRate({ minimumRequests: 5, window: "1 minute", buckets: 6 })
+      const events = yield* alert.subscribe
+      for (let i = 0; i < 5; i++) yield* alert.record(finished(i, true))
+      expect((yield* drain(events)).map((e) => e._tag)).toEqual(["AlertRaised"])
+      yield* TestClock.adjust("50 seconds")
+      expect(yield* drain(events)).toEqual([])
+      yield* TestClock.adjust("20 seconds")
+      const [resolved] = yield* drain(events)
+      expect(resolved).toMatchObject({ _tag: "AlertResolved", requests: 0, fallbacks: 0, rate: 0 })
+    }))
+
+  it.effect("invalid options are a defect", () =>
+    Effect.gen(function* () {
+      const exit = yield* Effect.exit(Effect.scoped(Alerts.fallbackRate({ threshold: 0.05, resolveBelow: 0.06 })))
+      expect(Exit.isFailure(exit) && String(exit.cause)).toContain("resolveBelow")
+    }))
+})
+
+// ---------------------------------------------------------------------------
+// Cost report
+// ---------------------------------------------------------------------------
+
+describe("cost report", () => {
+  it.scoped("adds up to the requests' own costs, with fallbacks' extra cost and shadow calls apart", () =>
+    Effect.gen(function* () {
+      // the cheap primary is down for the first minute: requests then go to the premium secondary
+      const primary = yield* sim("openai", { info: { price: cheap }, faults: [{ to: "1 minute", status: 500 }] })
+      const secondary = yield* sim("anthropic", { info: { price: premium } })
+      const router = yield* Router.make({
+        targets: { mini: { model: primary }, sonnet: { model: secondary } },
+        chains: { default: ["mini", "sonnet"], premium: ["sonnet"] },
+        policy: { retry: { maxAttempts: 1 }, breaker: { consecutiveFailures: 1000 } },
+        shadowRate: 1
+      })
+      const shadowCosts: Array<number> = []
+      yield* Effect.forkScoped(
+        Stream.runForEach(router.events, (e) =>
+          Effect.sync(() => {
+            if (e._tag === "AttemptSucceeded" && e.shadow) shadowCosts.push(e.cost ?? 0)
+          }))
+      )
+      yield* Effect.yieldNow()
+      const observability = yield* Observability.attach(router, { labels: { run: "cost" } })
+      const results: Array<Router.Result> = []
+      for (let i = 0; i < 24; i++) {
+        const options = i % 4 === 3 ? { chain: "premium" } : {}
+        results.push(succeeded(yield* settle(router.complete(Chat.prompt(`question number ${i}`), options), "5 seconds")))
+      }
+      yield* observability.flush
+      const report = yield* observability.costReport()
+
+      expect(report.currency).toBe("USD")
+      expect(report.totals.requests).toBe(24)
+      expect(report.totals.cost).toBeCloseTo(sum(results.map((r) => r.meta.cost)), 15)
+      expect(report.totals.inputTokens).toBe(sum(results.map((r) => r.meta.usage.inputTokens)))
+      expect(report.totals.outputTokens).toBe(sum(results.map((r) => r.meta.usage.outputTokens)))
+      const fellBack = results.filter((r) => r.meta.fallbacks > 0)
+      expect(fellBack.length).toBeGreaterThan(0)
+      expect(report.totals.fallbackRequests).toBe(fellBack.length)
+      expect(report.totals.fallbackExtraCost).toBeCloseTo(sum(fellBack.map((r) => r.meta.costDelta)), 15)
+      expect(report.totals.fallbackExtraCost).toBeGreaterThan(0) // falling back to the premium model cost more
+
+      // per model and per chain, each adds up to its own requests
+      for (const line of report.byModel) {
+        const mine = results.filter((r) => r.meta.provider === line.provider && r.meta.model === line.model)
+        expect(line.requests).toBe(mine.length)
+        expect(line.cost).toBeCloseTo(sum(mine.map((r) => r.meta.cost)), 15)
+      }
+      expect(sum(report.byModel.map((l) => l.requests))).toBe(24)
+      for (const line of report.byChain) {
+        const mine = results.filter((r) => r.meta.chain === line.chain)
+        expect(line.requests).toBe(mine.length)
+        expect(line.cost).toBeCloseTo(sum(mine.map((r) => r.meta.cost)), 15)
+      }
+      expect(report.byChain.map((l) => l.chain).sort()).toEqual(["default", "premium"])
+
+      // shadow calls: counted apart, never in the served totals
+      expect(shadowCosts.length).toBeGreaterThan(0)
+      expect(report.shadow.totals.calls).toBe(shadowCosts.length)
+      expect(report.shadow.totals.cost).toBeCloseTo(sum(shadowCosts), 15)
+
+      // since: only the requests of the last minute (buckets of one minute)
+      const now = yield* TestClock.currentTimeMillis
+      const recent = yield* observability.costReport({ since: now - 60_000 })
+      const inPeriod = results.length - Math.floor((now - 60_000) / 60_000) * 12
+      expect(recent.from).toBe(Math.floor((now - 60_000) / 60_000) * 60_000)
+      expect(recent.totals.requests).toBe(inPeriod)
+      expect(recent.totals.requests).toBeLessThan(24)
+    }))
+})
+
+// ---------------------------------------------------------------------------
+// Health snapshot and status page
+// ---------------------------------------------------------------------------
+
+describe("health snapshot", () => {
+  it.scoped("states by breaker and health, windowed error counts, and a bounded list of recent fallbacks", () =>
+    Effect.gen(function* () {
+      const down = yield* sim("down", { faults: [{ status: 503 }] })
+      const flaky = yield* sim("flaky", { faults: [{ to: "20 seconds", status: 500 }] })
+      const ok = yield* sim("ok")
+      const router = yield* Router.make({
+        targets: {
+          down: { model: down, policy: { breaker: { openDuration: { base: "10 minutes" } } } },
+          flaky: { model: flaky },
+          ok: { model: ok }
+        },
+        chains: { default: ["down", "ok"], flaky: ["flaky", "ok"] },
+        policy: { retry: { maxAttempts: 1 }, breaker: { consecutiveFailures: 2, openDuration: { base: "1 minute" } } }
+      })
+      const health = yield* HealthSnapshot.make(router, { recentFallbacks: 3, window: "5 minutes" })
+      for (let i = 0; i < 3; i++) succeeded(yield* settle(router.complete(Chat.prompt("a")), "1 second"))
+      for (let i = 0; i < 2; i++) succeeded(yield* settle(router.complete(Chat.prompt("b"), { chain: "flaky" }), "1 second"))
+      // latency quantiles come from the router's health window (one minute by default)
+      const early = (yield* health.snapshot).targets.find((t) => t.name === "ok")!
+      expect(early.latencyMillis!.p50).toBeCloseTo(100, -1)
+      expect(early.latencyMillis!.p95).toBeCloseTo(100, -1)
+      // flaky's breaker opened at about 4 s for a minute; past its deadline it is half-open (degraded)
+      yield* TestClock.adjust("62 seconds")
+      const snapshot = yield* health.snapshot
+      const byName = Object.fromEntries(snapshot.targets.map((t) => [t.name, t]))
+      expect(byName["down"]).toMatchObject({
+        state: "down",
+        breaker: { state: "open", trips: 1 },
+        calls: 2,
+        failures: 2,
+        rejections: 1,
+        successRate: 0,
+        errors: { Overloaded: 2, "circuit-open": 1 }
+      })
+      expect(byName["down"]!.breaker.retryInMillis).toBeGreaterThan(0)
+      expect(byName["flaky"]).toMatchObject({ state: "degraded", breaker: { state: "half-open", retryInMillis: null } })
+      expect(byName["ok"]).toMatchObject({ state: "healthy", calls: 5, successes: 5, successRate: 1, errors: {} })
+      // the last three fallbacks, newest first
+      expect(snapshot.recentFallbacks.map((f) => [f.chain, f.from, f.reason])).toEqual([
+        ["flaky", "flaky", "ServerError"],
+        ["flaky", "flaky", "ServerError"],
+        ["default", "down", "circuit-open"]
+      ])
+      // JSON round trip through the schema
+      expect(yield* HealthSnapshot.decode(JSON.parse(HealthSnapshot.toJson(snapshot)))).toEqual(snapshot)
+
+      // isolated: down, with no retry time
+      yield* router.breaker("ok")!.isolate
+      const isolated = (yield* health.snapshot).targets.find((t) => t.name === "ok")!
+      expect(isolated).toMatchObject({ state: "down", breaker: { state: "isolated", retryInMillis: null } })
+
+      // after the window the error counts are gone
+      yield* TestClock.adjust("6 minutes")
+      const later = yield* health.snapshot
+      expect(later.targets.find((t) => t.name === "down")).toMatchObject({ calls: 0, errors: {}, successRate: null })
+    }))
+
+  it("the status page escapes every text and colours each state", () => {
+    const evil = `<img src=x onerror="alert('x')">&`
+    const snapshot: HealthSnapshot.Snapshot = {
+      at: Date.UTC(2025, 0, 1),
+      windowMillis: 300_000,
+      targets: [
+        {
+          name: evil,
+          provider: "p",
+          model: "m",
+          state: "down",
+          breaker: { state: "open", retryInMillis: 25_000, trips: 1, consecutiveFailures: 3 },
+          calls: 4,
+          successes: 1,
+          failures: 3,
+          rejections: 2,
+          successRate: 0.25,
+          latencyMillis: { p50: 120, p95: 950 },
+          timeToFirstTokenMillis: null,
+          errors: { [evil]: 2 }
+        }
+      ],
+      recentFallbacks: [{ at: Date.UTC(2025, 0, 1), requestId: 7, chain: evil, from: evil, to: "b", reason: "Overloaded" }],
+      alerts: [{ alert: "fallback-rate", since: 0, rate: 0.5, threshold: 0.05, requests: 40, fallbacks: 20 }]
+    }
+    const html = StatusPage.render(snapshot, { title: `Status ${evil}` })
+    expect(html).not.toContain("<img")
+    expect(html).not.toContain(`onerror="`)
+    expect(html).toContain("&lt;img src=x onerror=&quot;alert(&#39;x&#39;)&quot;&gt;&amp;")
+    expect(html).toContain(`class="badge state-down" data-state="down"`)
+    expect(html).toContain(`class="badge breaker-open" data-breaker="open"`)
+    expect(html).toContain(">25 s<")
+    expect(html).toContain("fell back")
+    expect(html).toMatch(/<meta http-equiv="refresh" content="5">/)
+    // no external asset: no element that loads one, no url() in the style
+    expect(html).not.toMatch(/<(link|img|iframe|object|embed|video|audio|source)\b/i)
+    expect(html).not.toMatch(/<script[^>]*\ssrc=/i)
+    expect(html).not.toContain("url(")
+  })
+})
+
+// ---------------------------------------------------------------------------
+// Spans
+// ---------------------------------------------------------------------------
+
+describe("spans", () => {
+  it.scoped("one llm.request span per request with an llm.attempt child per attempt, at the events' times", () =>
+    Effect.gen(function* () {
+      const { spans, tracer } = captureSpans()
+      const primary = yield* sim("anthropic", { faults: [{ status: 529 }] })
+      const secondary = yield* sim("openai")
+      const router = yield* Router.make({
+        targets: { sonnet: { model: primary }, mini: { model: secondary } },
+        chains: { default: ["sonnet", "mini"] },
+        policy: { retry: { maxAttempts: 1 } }
+      })
+      const observability = yield* Observability.attach(router, { labels: { run: "spans" } }).pipe(Effect.withTracer(tracer))
+      const start = yield* TestClock.currentTimeMillis
+      const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("traced"))))
+      yield* observability.flush
+      const request = spans.find((s) => s.name === "llm.request")!
+      expect(request.parent).toBeUndefined()
+      expect(millisOf(request.start)).toBe(start)
+      expect(millisOf(request.end)).toBe(start + Duration.toMillis(meta.latency))
+      expect(Object.fromEntries(request.attributes)).toMatchObject({
+        "llm.chain": "default",
+        "llm.outcome": "success",
+        "llm.target": "mini",
+        "llm.fallbacks": 1
+      })
+      expect(request.events).toEqual([{ name: "fallback", attributes: { from: "sonnet", to: "mini", reason: "Overloaded" } }])
+      const attempts = spans.filter((s) => s.name === "llm.attempt")
+      expect(attempts.map((s) => s.parent)).toEqual([request, request])
+      expect(attempts.map((s) => [s.attributes.get("llm.target"), s.attributes.get("llm.outcome"), s.attributes.get("llm.error")]))
+        .toEqual([["sonnet", "error", "Overloaded"], ["mini", "success", undefined]])
+      expect(attempts.map((s) => millisOf(s.end)! - millisOf(s.start)!)).toEqual(meta.attempts.map((a) => Duration.toMillis(a.duration)))
+      expect(Exit.isFailure(attempts[0]!.exit!)).toBe(true)
+      expect(Exit.isSuccess(attempts[1]!.exit!)).toBe(true)
+    }))
+})
+
+// ---------------------------------------------------------------------------
+// No secret, no prompt
+// ---------------------------------------------------------------------------
+
+describe("secrets and prompts", () => {
+  it.scoped("no metric label, log line, span, page or report holds a key or a prompt's text", () =>
+    Effect.gen(function* () {
+      const key = "sk-live-SECRET-4b9d0f7e"
+      const marker = "PROMPT-MARKER-91c3e2a7"
+      const logs = captureLogs()
+      const { spans, tracer } = captureSpans()
+      // a: rejects our key and quotes it back; b: a 500 whose message echoes the prompt; c: answers
+      const a = yield* MockServer.make({ apiKey: "the-right-key" })
+      const b = yield* MockServer.make({ faultFor: () => MockServer.status(500, { message: `cannot process "${marker}"` }) })
+      const router = yield* Router.make({
+        targets: {
+          a: { model: yield* OpenAi.make({ model: "gpt-a", apiKey: Redacted.make(key), baseUrl: a.baseUrls.openai }) },
+          b: { model: yield* OpenAi.make({ model: "gpt-b", apiKey: Redacted.make(key), baseUrl: b.baseUrls.openai }) },
+          c: { model: yield* sim("sim", { latency: "0 millis" }) }
+        },
+        chains: { default: ["a", "b", "c"] },
+        policy: { retry: { maxAttempts: 1 } }
+      })
+      const observability = yield* Observability.attach(router, { labels: { run: "secrets" }, alert: { minimumRequests: 1 } })
+        .pipe(Effect.withTracer(tracer), Effect.provide(logs.layer))
+      const results: Array<Router.Result> = []
+      for (let i = 0; i < 3; i++) results.push(yield* router.complete(Chat.prompt(`Summarise ${marker} number ${i}`)))
+      yield* observability.flush
+
+      // the secrets really went through the router: its errors carry them
+      const errors = JSON.stringify(results.flatMap((r) => r.meta.attempts.map((x) => x.error?.message ?? "")))
+      expect(errors).toContain(marker)
+      expect(results.every((r) => r.meta.target === "c" && r.meta.fallbacks === 2)).toBe(true)
+
+      const metrics = parsePrometheus(yield* observability.render)
+      const labels = [...metrics.families.values()].flatMap((f) => f.samples.flatMap((s) => Object.values(s.labels)))
+      expect(labels).toContain("Unauthorized")
+      expect(labels).toContain("ServerError")
+      const html = yield* Effect.map(observability.snapshot, (s) => StatusPage.render(s))
+      const everything = [
+        ...labels,
+        ...logs.lines.map((l) => `${l.message} ${JSON.stringify(l.annotations)}`),
+        ...spans.map((s) => `${s.name} ${JSON.stringify(Object.fromEntries(s.attributes))} ${JSON.stringify(s.events)} ${String(s.exit)}`),
+        html,
+        JSON.stringify(yield* observability.snapshot),
+        JSON.stringify(yield* observability.costReport())
+      ].join("\n")
+      expect(logs.lines.filter((l) => l.level === "WARN").length).toBeGreaterThanOrEqual(6) // the fallbacks were logged
+      expect(everything).not.toContain(marker)
+      expect(everything).not.toContain(key)
+      expect(everything).not.toContain("SECRET")
+    }).pipe(
+      Effect.provide(NodeHttpClient.layerUndici),
+      Effect.provide(Logger.minimumLogLevel(LogLevel.All))
+    ), { timeout: 30_000 })
+})
+
+// ---------------------------------------------------------------------------
+// HTTP handlers
+// ---------------------------------------------------------------------------
+
+describe("HTTP handlers", () => {
+  it.scoped("serves /metrics, /status, /status.json and /v1/usage, and CostReport.fetch decodes the report", () =>
+    Effect.gen(function* () {
+      const primary = yield* sim("anthropic", { faults: [{ status: 503 }] })
+      const secondary = yield* sim("openai")
+      const router = yield* Router.make({
+        targets: { sonnet: { model: primary }, mini: { model: secondary } },
+        chains: { default: ["sonnet", "mini"] },
+        policy: { retry: { maxAttempts: 1 } }
+      })
+      const observability = yield* Observability.attach(router, { labels: { run: "http" } })
+      for (let i = 0; i < 3; i++) succeeded(yield* settle(router.complete(Chat.prompt(`q${i}`))))
+      yield* observability.flush
+
+      const server = yield* NodeHttpServer.make(() => createServer(), { host: "127.0.0.1", port: 0 })
+      yield* server.serve(Observability.httpRouter(observability))
+      const port = server.address._tag === "TcpAddress" ? server.address.port : 0
+      const base = `http://127.0.0.1:${port}`
+      const get = (path: string) =>
+        Effect.promise(async () => {
+          const res = await fetch(`${base}${path}`)
+          return { status: res.status, type: res.headers.get("content-type"), body: await res.text() }
+        })
+
+      const metrics = yield* get(Observability.paths.metrics)
+      expect(metrics).toMatchObject({ status: 200, type: Prometheus.contentType })
+      expect(parsePrometheus(metrics.body).value("llm_requests_total", { run: "http", chain: "default", outcome: "success" })).toBe(3)
+
+      const status = yield* get(Observability.paths.status)
+      expect(status).toMatchObject({ status: 200, type: "text/html; charset=utf-8" })
+      expect(status.body).toContain(`data-target="sonnet"`)
+
+      const json = yield* get(Observability.paths.statusJson)
+      const snapshot = yield* HealthSnapshot.decode(JSON.parse(json.body))
+      expect(snapshot.targets.map((t) => t.name)).toEqual(["sonnet", "mini"])
+      expect(snapshot.recentFallbacks).toHaveLength(3)
+
+      const fetched = yield* CostReport.fetch(`${base}${Observability.paths.usage}`)
+      expect(fetched).toEqual(yield* observability.costReport())
+      expect(fetched.totals.requests).toBe(3)
+      const future = yield* CostReport.fetch(`${base}${Observability.paths.usage}`, { since: 3_600_000 })
+      expect(future.totals.requests).toBe(0)
+      const iso = yield* get(`${Observability.paths.usage}?since=1970-01-01T00:00:00Z`)
+      expect(JSON.parse(iso.body).totals.requests).toBe(3)
+
+      const bad = yield* get(`${Observability.paths.usage}?since=yesterday`)
+      expect(bad.status).toBe(400)
+      const failure = yield* Effect.flip(CostReport.fetch(`${base}/nowhere`))
+      expect(failure).toMatchObject({ _tag: "UsageFetchError", status: 404 })
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+})
