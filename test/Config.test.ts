@@ -7,6 +7,7 @@ import type * as Gateway from "../src/gateway/Gateway.js"
 import { Chat } from "../src/llm/index.js"
 import * as Simulated from "../src/providers/Simulated.js"
 import * as Router from "../src/router/Router.js"
+import * as MockServer from "../src/testing/MockServer.js"
 
 const fakeKeys = new Map([
   ["OPENAI_API_KEY", "sk-openai-FAKE-0001"],
@@ -248,6 +249,17 @@ chains:
     }).pipe(Effect.provide(FetchHttpClient.layer))
   )
 
+  it.effect("an empty chains map is a mistake at chains (leaving chains out is one default chain)", () =>
+    Effect.gen(function* () {
+      const error = yield* parseFail(`${minimal}chains: {}\n`)
+      expect(error.problems.map(Config.formatProblem)).toEqual([
+        "chains: at least one chain is needed (leave chains out for one chain `default` of every model) (line 6, column 9)"
+      ])
+      const { config } = yield* parseOk(minimal)
+      expect(config.chains).toBeUndefined()
+    })
+  )
+
   it.effect("reports problems inside providers, faults and policies at their paths", () =>
     Effect.gen(function* () {
       const error = yield* parseFail(`
@@ -364,6 +376,67 @@ gateway: { keys: "${gatewaySecret}" }
       expect(syntax.problems[0]?.line).toBe(2)
       expectNoSecret(syntax.message)
     })
+  )
+
+  const withHeaders = (baseUrl: string) => `
+providers:
+  portkey:
+    type: openai
+    baseUrl: "${baseUrl}"
+    apiKey: "env:OPENAI_API_KEY"
+    headers:
+      x-portkey-api-key: "env:PORTKEY_KEY"
+      helicone-auth: "Bearer ${literalSecret}"
+      x-session-token: "${literalSecret}"
+      x-title: "My app"
+models:
+  mini: { provider: portkey, model: gpt-4.1-mini }
+`
+  const portkeySecret = "pk-env-SECRET-0004"
+  const headerEnv = new Map([...env, ["PORTKEY_KEY", portkeySecret]])
+
+  it.effect("provider headers: env: values are read like secrets, literal credentials warn, all are Redacted", () =>
+    Effect.gen(function* () {
+      const parsed = yield* parseOk(withHeaders("https://api.portkey.ai/v1"), {}, headerEnv)
+      const provider = parsed.config.providers["portkey"]!
+      const headers = provider.type === "openai" ? provider.headers! : {}
+      expect(Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, Redacted.value(value)]))).toEqual({
+        "x-portkey-api-key": portkeySecret,
+        "helicone-auth": `Bearer ${literalSecret}`,
+        "x-session-token": literalSecret,
+        "x-title": "My app"
+      })
+      // a literal credential warns (by its name or its Bearer value); a plain header does not
+      expect(parsed.warnings.map((w) => `${w.path}: ${w.message}`)).toEqual([
+        'providers.portkey.headers.helicone-auth: a secret written in the file: prefer "env:NAME" so the file holds none',
+        'providers.portkey.headers.x-session-token: a secret written in the file: prefer "env:NAME" so the file holds none'
+      ])
+      expect(JSON.stringify(parsed)).not.toContain(portkeySecret)
+      expectNoSecret(JSON.stringify(parsed))
+
+      const unset = yield* parseFail(withHeaders("https://api.portkey.ai/v1"), {}, env)
+      expect(unset.problems.map((p) => `${p.path}: ${p.message} (line ${p.line})`)).toEqual([
+        "providers.portkey.headers.x-portkey-api-key: environment variable PORTKEY_KEY is not set (line 8)"
+      ])
+      expectNoSecret(unset.message)
+    })
+  )
+
+  it.live("the adapter sends each header with its resolved value", () =>
+    Effect.gen(function* () {
+      const upstream = yield* MockServer.make({ reply: { text: "hi" } })
+      const { config } = yield* parseOk(withHeaders(upstream.baseUrls.openai), {}, headerEnv)
+      const router = yield* Router.make(yield* Config.toRouterConfig(config))
+      yield* router.complete(Chat.prompt("hello"))
+      const sent = upstream.requests()[0]?.headers
+      expect(sent).toMatchObject({
+        authorization: `Bearer ${envSecret}`,
+        "x-portkey-api-key": portkeySecret,
+        "helicone-auth": `Bearer ${literalSecret}`,
+        "x-session-token": literalSecret,
+        "x-title": "My app"
+      })
+    }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer))
   )
 
   it.effect("an env: reference must name a variable, and the variable must be set and not empty", () =>
@@ -520,6 +593,148 @@ shadowRate: 0.1
         'chains.default[1]: unknown model "ghost" (known models: echo)'
       ])
     }).pipe(Effect.provide(FetchHttpClient.layer))
+  )
+})
+
+describe("Config.check", () => {
+  it.effect("a parsed config has no problems; one changed by hand has each refused value at its path", () =>
+    Effect.gen(function* () {
+      const { config } = yield* parseOk(`
+providers:
+  sim: { type: simulated }
+models:
+  a: { provider: sim }
+  b: { provider: sim }
+chains:
+  plain: [a, b]
+  racing: { targets: [a, b], race: 2 }
+policy: { retry: { maxAttempts: 2 }, hedge: { delay: "100 millis" } }
+`)
+      expect(Config.check(config)).toEqual([])
+      const tuned: Config.ConfigFile = {
+        ...config,
+        chains: { plain: ["a", "b"], racing: { targets: ["a", "b"], race: 0 } },
+        policy: {
+          retry: { maxAttempts: 1.5, base: Duration.infinity },
+          bulkhead: { maxConcurrent: 0, maxQueued: -1 },
+          breaker: { failureRate: { threshold: 2, window: 10 }, halfOpenProbes: 0, openDuration: { factor: 0.5 } },
+          hedge: { maxHedges: 0 }
+        },
+        health: { window: Duration.infinity }
+      }
+      const expected = [
+        "chains.racing.race: Expected a positive number, actual 0",
+        "policy.retry.maxAttempts: Expected an integer, actual 1.5",
+        "policy.retry.base: must be finite",
+        "policy.breaker.failureRate.threshold: must be more than 0 and at most 1",
+        "policy.breaker.openDuration.factor: Expected a number greater than or equal to 1, actual 0.5",
+        "policy.breaker.halfOpenProbes: Expected a positive number, actual 0",
+        "policy.bulkhead.maxConcurrent: Expected a positive number, actual 0",
+        "policy.bulkhead.maxQueued: Expected a non-negative number, actual -1",
+        "policy.hedge.maxHedges: Expected a positive number, actual 0",
+        "health.window: must be finite"
+      ]
+      expect(Config.check(tuned).map(Config.formatProblem)).toEqual(expected)
+      const error = yield* Effect.flip(Config.toRouterConfig(tuned))
+      expect(error.problems.map(Config.formatProblem)).toEqual(expected)
+
+      const noChains = yield* Effect.flip(Config.toRouterConfig({ ...config, chains: {} }))
+      expect(paths(noChains)).toEqual(["chains"])
+      // a value that fits no alternative keeps its message
+      const weird = { ...config, policy: { bulkhead: true } } as unknown as Config.ConfigFile
+      expect(Config.check(weird).map(Config.formatProblem)).toEqual([
+        "policy.bulkhead: Expected false | a bulkhead (maxConcurrent, maxQueued, queueTimeout), actual true"
+      ])
+    }).pipe(Effect.provide(FetchHttpClient.layer))
+  )
+
+  const wholeAtLeast = (min: number) => (n: number) => Number.isInteger(n) && n >= min
+  /** The router's rules for the values the property varies, by path. */
+  const rules = {
+    "policy.retry.maxAttempts": wholeAtLeast(1),
+    "policy.bulkhead.maxConcurrent": wholeAtLeast(1),
+    "policy.bulkhead.maxQueued": wholeAtLeast(0),
+    "policy.breaker.failureRate.threshold": (n: number) => n > 0 && n <= 1,
+    "policy.breaker.halfOpenProbes": wholeAtLeast(1),
+    "policy.hedge.maxHedges": wholeAtLeast(1),
+    "chains.racing.race": wholeAtLeast(1)
+  }
+  /** Mostly valid (so that a good share of runs builds a router), sometimes below `min` or fractional. */
+  const count = (min: number) =>
+    fc.oneof(
+      { arbitrary: fc.integer({ min, max: min + 3 }), weight: 5 },
+      { arbitrary: fc.integer({ min: min - 3, max: min - 1 }), weight: 1 },
+      { arbitrary: fc.double({ min: -1, max: 4, noNaN: true }), weight: 1 }
+    )
+  const share = fc.oneof(
+    { arbitrary: fc.double({ min: 0.01, max: 1, noNaN: true }), weight: 6 },
+    { arbitrary: fc.double({ min: -0.5, max: 1.5, noNaN: true }), weight: 1 }
+  )
+
+  it.live.prop(
+    "parse and check refuse exactly the values the router refuses; what they accept builds a router that serves",
+    {
+      maxAttempts: count(1),
+      maxConcurrent: count(1),
+      maxQueued: count(0),
+      threshold: share,
+      halfOpenProbes: count(1),
+      maxHedges: count(1),
+      race: count(1)
+    },
+    ({ halfOpenProbes, maxAttempts, maxConcurrent, maxHedges, maxQueued, race, threshold }) =>
+      Effect.gen(function* () {
+        const values: Record<keyof typeof rules, number> = {
+          "policy.retry.maxAttempts": maxAttempts,
+          "policy.bulkhead.maxConcurrent": maxConcurrent,
+          "policy.bulkhead.maxQueued": maxQueued,
+          "policy.breaker.failureRate.threshold": threshold,
+          "policy.breaker.halfOpenProbes": halfOpenProbes,
+          "policy.hedge.maxHedges": maxHedges,
+          "chains.racing.race": race
+        }
+        const refused = Object.entries(rules)
+          .filter(([path, valid]) => !valid(values[path as keyof typeof rules]))
+          .map(([path]) => path)
+          .sort()
+        const policy = {
+          retry: { maxAttempts },
+          bulkhead: { maxConcurrent, maxQueued },
+          breaker: { failureRate: { threshold, window: 10 }, halfOpenProbes },
+          hedge: { delay: "100 millis", maxHedges }
+        }
+        const file = {
+          providers: { sim: { type: "simulated", latency: 0, tokenDelay: 0 } },
+          models: { a: { provider: "sim" }, b: { provider: "sim" } },
+          chains: { plain: ["a", "b"], racing: { targets: ["a", "b"], race } },
+          defaultChain: "plain",
+          policy
+        }
+        // the file path: parse
+        const parsed = yield* Effect.either(parseOk(JSON.stringify(file), { format: "json" }))
+        expect(Either.match(parsed, { onLeft: (e) => paths(e).sort(), onRight: () => [] })).toEqual(refused)
+        // the hand-built path: check and toRouterConfig
+        const handBuilt = {
+          ...file,
+          providers: { sim: { type: "simulated", latency: Duration.zero, tokenDelay: Duration.zero } },
+          policy: { ...policy, hedge: { delay: Duration.millis(100), maxHedges } }
+        } as Config.ConfigFile
+        expect(Config.check(handBuilt).map((p) => p.path).sort()).toEqual(refused)
+        const built = yield* Effect.either(Config.toRouterConfig(handBuilt))
+        expect(Either.isLeft(built)).toBe(refused.length > 0)
+        if (Either.isLeft(built) || Either.isLeft(parsed)) return
+        // accepted: the router builds and both chains serve (the simulated provider answers at once)
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const router = yield* Router.make(yield* Config.toRouterConfig(parsed.right.config))
+            for (const chain of ["plain", "racing"]) {
+              const { meta } = yield* router.complete(Chat.prompt("hi"), { chain })
+              expect(meta.chain).toBe(chain)
+            }
+          })
+        )
+      }).pipe(Effect.provide(FetchHttpClient.layer)),
+    { fastCheck: { numRuns: 1000 } }
   )
 })
 

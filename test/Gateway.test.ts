@@ -7,10 +7,12 @@
  * chains, mid-stream failures, timeouts, the bulkhead, and graceful drain.
  */
 import { NodeHttpClient } from "@effect/platform-node"
-import { describe, expect, layer } from "@effect/vitest"
-import { Effect, Exit, Fiber, Logger, Redacted, Scope } from "effect"
+import { describe, expect, it, layer } from "@effect/vitest"
+import { Duration, Effect, Exit, FastCheck as fc, Fiber, Logger, Redacted, Scope } from "effect"
 import OpenAI from "openai"
 import * as Gateway from "../src/gateway/Gateway.js"
+import * as Errors from "../src/gateway/internal/errors.js"
+import { ChainExhausted, Overloaded, RateLimited, Rejected, ServerError } from "../src/llm/index.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import * as Router from "../src/router/Router.js"
@@ -24,6 +26,7 @@ interface Setup {
   /** The primary upstream (OpenAI wire format) and the secondary (Anthropic). */
   readonly primary: MockServer.MockServer
   readonly secondary: MockServer.MockServer
+  readonly router: Router.Service
   readonly gateway: Gateway.Server
   readonly client: OpenAI
 }
@@ -32,6 +35,8 @@ interface SetupOptions {
   readonly primary?: MockServer.Options
   readonly secondary?: MockServer.Options
   readonly gateway?: Omit<Gateway.Options, "router">
+  /** The router's default policy (default: one attempt a target). */
+  readonly policy?: Router.Config["policy"]
   readonly apiKey?: string
   /** The scope the gateway alone lives in (default: the test's), to shut it down mid-test. */
   readonly gatewayScope?: Scope.Scope
@@ -51,12 +56,12 @@ const setup = (options: SetupOptions = {}) =>
     const router = yield* Router.make({
       targets: { primary: { model: gpt }, secondary: { model: claude } },
       chains: { default: ["primary", "secondary"] },
-      policy: { retry: { maxAttempts: 1 } }
+      policy: options.policy ?? { retry: { maxAttempts: 1 } }
     })
     const started = Gateway.make({ router, port: 0, ...options.gateway })
     const gateway = yield* options.gatewayScope === undefined ? started : Scope.extend(started, options.gatewayScope)
     const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: options.apiKey ?? "unused", maxRetries: 0, timeout: 10_000 })
-    return { primary, secondary, gateway, client } satisfies Setup
+    return { primary, secondary, router, gateway, client } satisfies Setup
   })
 
 const promise = <A>(f: () => Promise<A>) => Effect.promise(f)
@@ -287,6 +292,65 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
       })
     )
 
+    it.scoped("every circuit open after server errors: 503 chain_exhausted with the shortest wait as Retry-After", () =>
+      Effect.gen(function* () {
+        const { client } = yield* setup({
+          primary: { faults: [MockServer.status(500)] },
+          secondary: { faults: [MockServer.status(500)] },
+          policy: {
+            retry: { maxAttempts: 1 },
+            breaker: { consecutiveFailures: 1, openDuration: { base: "30 seconds" } }
+          }
+        })
+        const first = yield* rejection(() => client.chat.completions.create({ model: "default", messages: question }))
+        expect((first as InstanceType<typeof OpenAI.APIError>).status).toBe(503)
+        expect((first as InstanceType<typeof OpenAI.APIError>).headers?.get("retry-after")).toBeNull()
+
+        const error = yield* rejection(() => client.chat.completions.create({ model: "default", messages: question }))
+        expect(error).toBeInstanceOf(OpenAI.InternalServerError)
+        const apiError = error as InstanceType<typeof OpenAI.InternalServerError>
+        expect(apiError.status).toBe(503) // not 429: nobody asked to slow down, the targets are failing
+        expect(apiError.code).toBe("chain_exhausted")
+        const wait = Number(apiError.headers.get("retry-after"))
+        expect(wait).toBeGreaterThanOrEqual(29)
+        expect(wait).toBeLessThanOrEqual(30)
+        const body = apiError.error as { message: string; attempts: Array<Record<string, unknown>> }
+        expect(body.message).toBe(
+          `Every target of 'default' failed: primary (Rejected circuit-open), secondary (Rejected circuit-open). Retry after ${wait} seconds.`
+        )
+        const waits = body.attempts.map((a) => a["retryAfterSeconds"] as number)
+        expect(Math.min(...waits)).toBe(wait)
+      })
+    )
+
+    it.scoped("every target isolated: 503 without Retry-After, and no Infinity anywhere", () =>
+      Effect.gen(function* () {
+        const { client, primary, router } = yield* setup()
+        yield* router.breaker("primary")!.isolate
+        yield* router.breaker("secondary")!.isolate
+        const response = yield* promise(() =>
+          fetch(`${client.baseURL}/chat/completions`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ model: "default", messages: question })
+          })
+        )
+        const text = yield* promise(() => response.text())
+        expect(response.status).toBe(503)
+        expect(response.headers.get("retry-after")).toBeNull()
+        expect(text).not.toMatch(/Infinity|NaN|retryAfterSeconds/)
+        expect(JSON.parse(text).error).toMatchObject({
+          code: "chain_exhausted",
+          message: "Every target of 'default' failed: primary (Rejected circuit-open), secondary (Rejected circuit-open).",
+          attempts: [
+            { target: "primary", error: "Rejected", reason: "circuit-open" },
+            { target: "secondary", error: "Rejected", reason: "circuit-open" }
+          ]
+        })
+        expect(primary.count()).toBe(0)
+      })
+    )
+
     it.scoped("a provider's content-policy refusal is a 400 with code content_filter", () =>
       Effect.gen(function* () {
         const { client, secondary } = yield* setup({ primary: { faults: [MockServer.refuse] } })
@@ -380,6 +444,43 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
         expect(models).toEqual(["default", "primary", "secondary"])
         const one = yield* promise(() => client.models.retrieve("secondary"))
         expect(one).toMatchObject({ id: "secondary", object: "model", owned_by: "anthropic" })
+      })
+    )
+
+    it.scoped("a model alias with a slash (OpenRouter style) is served by GET /v1/models/{id}, raw or percent-encoded", () =>
+      Effect.gen(function* () {
+        const upstream = yield* MockServer.make()
+        const model = yield* OpenAi.make({ model: "gpt-4o", baseUrl: upstream.baseUrls.openai })
+        const router = yield* Router.make({
+          targets: { "openai/gpt-4o": { model }, "meta-llama/llama-3.1-8b:free": { model } },
+          chains: { default: ["openai/gpt-4o"] }
+        })
+        const gateway = yield* Gateway.make({ router, port: 0 })
+        const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: "unused", maxRetries: 0 })
+        const get = (path: string) =>
+          promise(async () => {
+            const response = await fetch(`${gateway.url}${path}`)
+            return { status: response.status, body: (await response.json()) as Record<string, any> }
+          })
+
+        for (const path of ["/v1/models/openai/gpt-4o", "/v1/models/openai%2Fgpt-4o", "/v1/models/openai%2fgpt-4o"]) {
+          const { body, status } = yield* get(path)
+          expect([path, status]).toEqual([path, 200])
+          expect(body).toMatchObject({ id: "openai/gpt-4o", object: "model", owned_by: "openai" })
+        }
+        const free = yield* get(`/v1/models/${encodeURIComponent("meta-llama/llama-3.1-8b:free")}`)
+        expect(free.body["id"]).toBe("meta-llama/llama-3.1-8b:free")
+        // the official client
+        expect(yield* promise(() => client.models.retrieve("openai/gpt-4o"))).toMatchObject({ id: "openai/gpt-4o" })
+        const missing = yield* get("/v1/models/openai/gpt-5")
+        expect(missing.status).toBe(404)
+        expect(missing.body["error"]).toMatchObject({ code: "model_not_found", param: "model" })
+        expect(missing.body["error"].message).toContain("'openai/gpt-5'")
+        // and it names a chain for completions
+        const { response } = yield* promise(() =>
+          client.chat.completions.create({ model: "openai/gpt-4o", messages: question }).withResponse()
+        )
+        expect(response.headers.get("x-llm-chain")).toBe("openai/gpt-4o")
       })
     )
 
@@ -573,4 +674,108 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
       })
     )
   })
+})
+
+describe("an exhausted chain's answer", () => {
+  type Failed = RateLimited | Overloaded | ServerError | Rejected
+  const who = (i: number) => ({ provider: `p${i}`, model: `m${i}` })
+  const waitOf = (retryAfter: Duration.Duration | undefined) => (retryAfter === undefined ? {} : { retryAfter })
+  const rateLimited = (i: number, retryAfter?: Duration.Duration) =>
+    new RateLimited({ ...who(i), message: "slow down", status: 429, ...waitOf(retryAfter) })
+  const overloaded = (i: number, retryAfter?: Duration.Duration) =>
+    new Overloaded({ ...who(i), message: "busy", status: 503, ...waitOf(retryAfter) })
+  const serverError = (i: number) => new ServerError({ ...who(i), message: "broke", status: 500 })
+  const circuitOpen = (i: number, retryAfter?: Duration.Duration) =>
+    new Rejected({ ...who(i), reason: "circuit-open", message: "circuit open", ...waitOf(retryAfter) })
+  const bulkheadFull = (i: number) => new Rejected({ ...who(i), reason: "bulkhead-full", message: "full" })
+
+  /** The gateway's answer when target `t<i>` failed with `errors[i]`. */
+  const answer = (errors: ReadonlyArray<Failed>) =>
+    Errors.fromChainError(
+      new ChainExhausted({
+        chain: "default",
+        message: "exhausted",
+        attempts: errors.map((error, i) => ({ target: `t${i}`, ...who(i), error, duration: Duration.millis(5) }))
+      })
+    )
+
+  it("an isolated target (an infinite wait) is a 503 without Retry-After", () => {
+    const failure = answer([circuitOpen(0, Duration.infinity)])
+    expect(failure).toMatchObject({ status: 503, code: "chain_exhausted", message: "Every target of 'default' failed: t0 (Rejected circuit-open)." })
+    expect(failure.headers?.["retry-after"]).toBeUndefined()
+    expect(JSON.stringify(Errors.body(failure))).not.toMatch(/retryAfterSeconds|Infinity|NaN/)
+  })
+
+  it("a half-open rejection (no wait left) is a 503 without Retry-After", () => {
+    const failure = answer([circuitOpen(0, Duration.zero), circuitOpen(1, Duration.seconds(20))])
+    expect(failure.status).toBe(503)
+    expect(failure.headers?.["retry-after"]).toBeUndefined()
+  })
+
+  it("circuits that reopen: a 503 whose Retry-After is the shortest wait, even beside a rate limit", () => {
+    const failure = answer([circuitOpen(0, Duration.millis(24_200)), rateLimited(1, Duration.seconds(40))])
+    expect(failure).toMatchObject({ status: 503, code: "chain_exhausted" })
+    expect(failure.headers?.["retry-after"]).toBe("25")
+    expect(failure.message).toBe("Every target of 'default' failed: t0 (Rejected circuit-open), t1 (RateLimited 429). Retry after 25 seconds.")
+    expect(answer([circuitOpen(0, Duration.seconds(25)), serverError(1)]).headers?.["retry-after"]).toBeUndefined()
+  })
+
+  it("only targets asking to wait make a 429: rate limits (the provider's or the router's own) and overloads with Retry-After", () => {
+    const limited = answer([rateLimited(0), overloaded(1, Duration.millis(2_500))])
+    expect(limited).toMatchObject({ status: 429, code: "rate_limit_exceeded" })
+    expect(limited.headers?.["retry-after"]).toBe("3")
+    expect(limited.message).toContain("is rate limited")
+    expect(answer([rateLimited(0, Duration.zero)]).headers?.["retry-after"]).toBe("1")
+    expect(answer([rateLimited(0), overloaded(1)]).status).toBe(503)
+    expect(answer([rateLimited(0), bulkheadFull(1)]).status).toBe(503)
+    const throttled = new Rejected({ ...who(0), reason: "rate-limit", message: "local limit", retryAfter: Duration.seconds(4) })
+    expect(answer([throttled]).headers?.["retry-after"]).toBe("4")
+  })
+
+  const wait = fc.oneof(
+    fc.constant(undefined),
+    fc.constant(Duration.zero),
+    fc.constant(Duration.infinity),
+    fc.integer({ min: 1, max: 10_000_000 }).map(Duration.millis)
+  )
+  const failed = (i: number): fc.Arbitrary<Failed> =>
+    fc.oneof(
+      wait.map((w) => rateLimited(i, w)),
+      wait.map((w) => overloaded(i, w)),
+      wait.map((w) => circuitOpen(i, w)),
+      fc.constant(serverError(i)),
+      fc.constant(bulkheadFull(i))
+    )
+  const failures = fc.integer({ min: 1, max: 4 }).chain((n) => fc.tuple(...Array.from({ length: n }, (_, i) => failed(i))))
+
+  const usable = (error: Failed) => {
+    const retryAfter = "retryAfter" in error ? error.retryAfter : undefined
+    if (retryAfter === undefined || !Duration.isFinite(retryAfter)) return undefined
+    const millis = Duration.toMillis(retryAfter)
+    return millis > 0 ? millis : undefined
+  }
+  const asksToWait = (error: Failed) =>
+    error._tag === "RateLimited" || (error._tag === "Overloaded" && error.retryAfter !== undefined)
+
+  it.prop(
+    "429 only when every provider asked to wait; Retry-After a whole number of seconds >= 1 or absent; never Infinity or NaN",
+    { errors: failures },
+    ({ errors }) => {
+      const failure = answer(errors)
+      const header = failure.headers?.["retry-after"]
+      const waits = errors.map(usable)
+      const known = waits.filter((w): w is number => w !== undefined)
+      if (errors.every(asksToWait)) {
+        expect(failure.status).toBe(429)
+        expect(header).toBe(String(known.length === 0 ? 1 : Math.ceil(Math.min(...known) / 1000)))
+      } else {
+        expect(failure.status).toBe(503)
+        expect(header).toBe(known.length === errors.length ? String(Math.ceil(Math.min(...known) / 1000)) : undefined)
+      }
+      if (header !== undefined) expect(header).toMatch(/^[1-9]\d*$/)
+      const text = `${failure.message} ${JSON.stringify(Errors.body(failure))} ${JSON.stringify(failure.headers)}`
+      expect(text).not.toMatch(/Infinity|NaN|"retryAfterSeconds":null/)
+    },
+    { fastCheck: { numRuns: 1000 } }
+  )
 })

@@ -177,6 +177,9 @@ const cases: ReadonlyArray<Case> = [
   { name: "a text/plain Content-Type", headers: { "content-type": "text/plain" }, body: JSON.stringify(good), status: 415, code: "unsupported_media_type" },
   { name: "GET on the chat endpoint", method: "GET", headers: {}, status: 405, code: "method_not_allowed", header: ["allow", "POST"] },
   { name: "DELETE on the model list", method: "DELETE", path: "/v1/models", headers: {}, status: 405, code: "method_not_allowed", header: ["allow", "GET"] },
+  { name: "an unknown model id with a slash", method: "GET", path: "/v1/models/openai/gpt-9", headers: {}, status: 404, param: "model", code: "model_not_found", message: /'openai\/gpt-9'/ },
+  { name: "a model id with broken percent-encoding", method: "GET", path: "/v1/models/%E0%A4%A", headers: {}, status: 400, message: /not valid percent-encoding/ },
+  { name: "DELETE on a model", method: "DELETE", path: "/v1/models/openai/gpt-4o", headers: {}, status: 405, code: "method_not_allowed", header: ["allow", "GET"] },
   { name: "an unknown path", method: "GET", path: "/v1/completions", headers: {}, status: 404, code: "unknown_url" },
   { name: "a POST to an unknown path", path: "/admin/shutdown", body: JSON.stringify(good), status: 404, code: "unknown_url" }
 ]

@@ -26,7 +26,8 @@
  *   - `openai` (and every OpenAI-compatible server via `baseUrl`),
  *     `anthropic`, `gemini`: `apiKey` (a secret, optional for local
  *     servers), `baseUrl`, `name` (the provider's name in errors and
- *     metadata; default: its key here), `headers`, `timeouts` (transport:
+ *     metadata; default: its key here), `headers` (sent with every request;
+ *     each value a secret, see below), `timeouts` (transport:
  *     `connect`, `firstToken`, `idle`); openai also `maxTokensField`,
  *     anthropic also `maxTokens` and `version`.
  *   - `simulated`: the simulated provider's settings (`latency`, `faults`,
@@ -46,9 +47,10 @@
  * - `chains`: by name, a list of model aliases (primary first), or
  *   `{ targets, strategy, policy (retry, timeouts), race, hedge,
  *   contentPolicy, fallbackResponse, continueStreams }`. Without `chains`,
- *   one chain `default` holds every model in file order. Every model is also
- *   a one-model chain under its own alias; a chain with the same name as a
- *   model is allowed and wins for requests that name it.
+ *   one chain `default` holds every model in file order (`chains: {}` is a
+ *   mistake). Every model is also a one-model chain under its own alias; a
+ *   chain with the same name as a model is allowed and wins for requests
+ *   that name it.
  * - `defaultChain`: the chain for requests nothing else places (default
  *   `default`, else the first chain).
  * - `tiers`: `{ simple, moderate, complex }`, a chain (or model) for each
@@ -70,16 +72,21 @@
  * `"5 minutes"`) or numbers of milliseconds; a breaker's rate `window` is a
  * number of calls when it is a number.
  *
- * **Secrets** (`apiKey`, `gateway.keys`): `"env:NAME"` reads the
- * environment variable NAME through Effect's `Config` (so an
- * `Effect.withConfigProvider` applies); anything else is the secret itself,
- * allowed, with a warning. Either way the value is `Redacted`, and no
- * problem message, warning or log holds it.
+ * **Secrets** (`apiKey`, `gateway.keys`, and every value of a provider's
+ * `headers`): `"env:NAME"` reads the environment variable NAME through
+ * Effect's `Config` (so an `Effect.withConfigProvider` applies); anything
+ * else is the secret itself, allowed, with a warning (for a header, only
+ * when it carries a credential: `authorization`, `*-key`, `*-token`,
+ * `*auth*`, ..., or a `Bearer` / `Basic` value). Either way the value is
+ * `Redacted` (the adapter gets it resolved), and no problem message,
+ * warning or log holds it.
  *
  * **Problems** are all reported at once, each at its path with its line:
- * schema mistakes, unset variables, unknown names (a model's provider, a
- * chain's models, `contentPolicy`, `defaultChain`, `tiers`) and syntax
- * errors.
+ * schema mistakes (including every policy value the router would refuse),
+ * unset variables, unknown names (a model's provider, a chain's models,
+ * `contentPolicy`, `defaultChain`, `tiers`) and syntax errors. A config that
+ * parses builds a router; {@link check} applies the same rules to a
+ * `ConfigFile` built by hand.
  *
  * @since 0.1.0
  */
@@ -353,15 +360,51 @@ export const load = (path: string): Effect.Effect<Parsed, ConfigError, FileSyste
 // Conversions
 // ---------------------------------------------------------------------------
 
+const validateFile = Schema.validateEither(Schema.typeSchema(schema.File), { errors: "all", onExcessProperty: "error" })
+
+/**
+ * Every problem of a decoded config, each at its path: the values the router
+ * would refuse (`retry.maxAttempts` a whole number >= 1, a bulkhead's
+ * `maxConcurrent` a positive integer and `maxQueued` >= 0, breaker
+ * thresholds in (0, 1], `hedge.maxHedges` and `race` >= 1, an empty
+ * `chains`, an infinite backoff base, ...) and unknown names. A config from
+ * {@link parse} has none; this is for one built or changed by hand, and
+ * {@link toRouterConfig} runs it first. Problems have no line (there is no
+ * file) and never hold a secret.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { Config } from "effect-llm-failover/config"
+ *
+ * const program = Effect.gen(function* () {
+ *   const { config } = yield* Config.parse(yaml)
+ *   const tuned: Config.ConfigFile = { ...config, policy: { retry: { maxAttempts: 0 } } }
+ *   Config.check(tuned).map(Config.formatProblem)
+ *   // ["policy.retry.maxAttempts: Expected a positive number, actual 0"]
+ * })
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const check = (file: ConfigFile): ReadonlyArray<Problem> => {
+  const validated = validateFile(file)
+  const issues = Either.isLeft(validated)
+    ? problems.dropOtherAlternatives(problems.fromIssues(ParseResult.ArrayFormatter.formatErrorSync(validated.left)))
+    : []
+  return problems.finish([...issues, ...references.check(file)], [], () => undefined)
+}
+
 /**
  * The router's configuration: each model alias becomes a target whose
  * `LanguageModel` is its provider's adapter (OpenAI, Anthropic, Gemini over
- * the ambient `HttpClient`, or a simulated provider) with the model id and
- * the model's info (context window, output cap, price) over the adapter's
- * defaults. Chains, the default policy, health, cache and shadow rate carry
- * over; the classifier is `Classifier.heuristic` (with `tiers` when given).
- * Simulated fault windows count from now. Names are checked again (a
- * `ConfigFile` built by hand may dangle).
+ * the ambient `HttpClient`, or a simulated provider) with the model id,
+ * its provider's headers (their secrets resolved) and the model's info
+ * (context window, output cap, price) over the adapter's defaults. Chains,
+ * the default policy, health, cache and shadow rate carry over; the
+ * classifier is `Classifier.heuristic` (with `tiers` when given). Simulated
+ * fault windows count from now. The config is checked again first
+ * ({@link check}: a `ConfigFile` built by hand may hold values the router
+ * refuses, or dangling names), so a config that passes builds a router.
  *
  * @example
  * import { NodeHttpClient } from "@effect/platform-node"
@@ -381,10 +424,8 @@ export const toRouterConfig = (
   file: ConfigFile
 ): Effect.Effect<Router.Config, ConfigError, HttpClient.HttpClient> =>
   Effect.suspend(() => {
-    const dangling = references.check(file)
-    return dangling.length > 0
-      ? Effect.fail(configError(problems.finish(dangling, [], () => undefined), undefined))
-      : build.routerConfig(file)
+    const found = check(file)
+    return found.length > 0 ? Effect.fail(configError(found, undefined)) : build.routerConfig(file)
   })
 
 /**

@@ -9,6 +9,9 @@
  *   `data: [DONE]`. A stream that fails after content was sent ends with an
  *   `data: {"error": ...}` event and no `[DONE]`.
  * - `GET /v1/models`, `GET /v1/models/{id}`: every chain and model alias.
+ *   The id is the rest of the path, percent-decoded, so an alias with a
+ *   slash works raw or encoded (`/v1/models/openai/gpt-4o`,
+ *   `/v1/models/openai%2Fgpt-4o`).
  * - `GET /healthz` (the process is alive), `GET /readyz` (serving; 503
  *   while draining). Neither needs a key.
  *
@@ -19,7 +22,7 @@
  *
  * | status | when | `code` |
  * |---|---|---|
- * | 400 | bad JSON, a wrong field (`param` names it), `n` > 1 | `null` |
+ * | 400 | bad JSON, a wrong field (`param` names it), `n` > 1, a URL with broken percent-encoding | `null` |
  * | 400 | a provider refused the request as invalid | `invalid_request` |
  * | 400 | a provider refused on content policy | `content_filter` |
  * | 401 | missing or wrong `Authorization: Bearer` key | `invalid_api_key` |
@@ -27,9 +30,9 @@
  * | 405 | a known URL with the wrong method | `method_not_allowed` |
  * | 413 | body over `maxBodyBytes` | `request_too_large` |
  * | 415 | not `Content-Type: application/json` | `unsupported_media_type` |
- * | 429 | every target rate limited (with `Retry-After`) | `rate_limit_exceeded` |
+ * | 429 | every provider asked to wait: rate limited, or overloaded with a Retry-After (with `Retry-After`) | `rate_limit_exceeded` |
  * | 429 | the gateway's own queue is full (with `Retry-After`) | `gateway_busy` |
- * | 503 | every target failed (`error.attempts` lists them) | `chain_exhausted` |
+ * | 503 | every target failed or was passed over (open circuit, full bulkhead; `error.attempts` lists them), with `Retry-After` when every one gave a finite wait (e.g. circuits that reopen) | `chain_exhausted` |
  * | 503 | shutting down | `shutting_down` |
  * | 504 | `requestTimeout` passed | `request_timeout` |
  *

@@ -104,6 +104,23 @@ const mergeAlternatives = (found: ReadonlyArray<RawProblem>): ReadonlyArray<RawP
   return merged
 }
 
+const isPrefix = (prefix: ReadonlyArray<PropertyKey>, path: ReadonlyArray<PropertyKey>): boolean =>
+  prefix.length < path.length && prefix.every((key, i) => key === path[i])
+
+/**
+ * Drops what a union's other alternatives say: an "Expected X, actual Y" at a
+ * path that also has problems deeper down. Those come from the alternative
+ * the value was meant for (a chain given as `{ targets, race: 0 }` is not the
+ * list form either, and that is no news). A value that fits no alternative
+ * has no deeper problems and keeps its message.
+ *
+ * @internal
+ */
+export const dropOtherAlternatives = (found: ReadonlyArray<RawProblem>): ReadonlyArray<RawProblem> =>
+  found.filter(
+    (problem) => !expectedActual.test(problem.message) || !found.some((other) => isPrefix(problem.path, other.path))
+  )
+
 const maxMessage = 300
 
 /**

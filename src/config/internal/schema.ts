@@ -9,7 +9,7 @@ import * as ModelInfo from "../../llm/ModelInfo.js"
 import * as Simulated from "../../providers/Simulated.js"
 import * as Backoff from "../../resilience/Backoff.js"
 import type * as Strategy from "../../router/Strategy.js"
-import { Secret } from "./secret.js"
+import { HeaderValue, Secret } from "./secret.js"
 import { byShape, isRecord, optional, show, struct } from "./shape.js"
 
 // ---------------------------------------------------------------------------
@@ -21,6 +21,15 @@ const ConfigDuration = Simulated.ConfigDuration
 const PositiveDuration = ConfigDuration.pipe(
   Schema.filter((d) => Duration.greaterThan(d, Duration.zero) || "must be longer than zero")
 )
+
+// A file cannot write an infinite duration; a config built by hand can, and
+// the router refuses one where it needs a number (a backoff's or an open
+// duration's base, a time window). These filters catch it in `Config.check`.
+const finite = (d: Duration.Duration) => Duration.isFinite(d) || "must be finite"
+
+const FiniteDuration = ConfigDuration.pipe(Schema.filter(finite))
+
+const PositiveFiniteDuration = PositiveDuration.pipe(Schema.filter(finite))
 
 const PositiveInt = Schema.Int.pipe(Schema.positive())
 
@@ -53,7 +62,7 @@ const nonEmptyRecord = <V extends Schema.Schema.AnyNoContext>(value: V, what: st
 
 const Retry = struct("a retry policy (maxAttempts, base, factor, cap, jitter, retryAfterCap)", {
   maxAttempts: optional(PositiveInt),
-  base: optional(ConfigDuration),
+  base: optional(FiniteDuration),
   factor: optional(Schema.Number.pipe(Schema.finite(), Schema.positive())),
   cap: optional(ConfigDuration),
   jitter: optional(Schema.Literal(...Backoff.jitters)),
@@ -67,11 +76,11 @@ const Timeouts = struct("timeouts (attempt, firstToken, total)", {
 })
 
 const CallCount = PositiveInt
-const Window = byShape([CallCount, PositiveDuration], (input) =>
+const Window = byShape([CallCount, PositiveFiniteDuration], (input) =>
   typeof input === "number"
     ? CallCount
     : typeof input === "string"
-    ? PositiveDuration
+    ? PositiveFiniteDuration
     : `Expected a number of calls (e.g. 20) or a duration (e.g. "1 minute"), actual ${show(input)}`
 )
 
@@ -97,7 +106,7 @@ const SlowCallRate = struct("a slow-call-rate trip (threshold, slowCall, window,
 }).pipe(Schema.filter(minimumWithinWindow))
 
 const OpenDuration = struct("open durations (base, factor, cap)", {
-  base: optional(ConfigDuration),
+  base: optional(FiniteDuration),
   factor: optional(Schema.Number.pipe(Schema.finite(), Schema.greaterThanOrEqualTo(1))),
   cap: optional(ConfigDuration)
 })
@@ -178,7 +187,7 @@ const httpFields = {
   apiKey: optional(Secret),
   baseUrl: optional(HttpUrl),
   name: optional(Name),
-  headers: optional(Schema.Record({ key: Schema.String, value: Schema.String })),
+  headers: optional(Schema.Record({ key: Schema.String, value: HeaderValue })),
   timeouts: optional(
     struct("transport timeouts (connect, firstToken, idle)", {
       connect: optional(PositiveDuration),
@@ -374,6 +383,14 @@ const Chain = byShape([Targets, ChainOptions], (input) =>
     : `Expected a list of model names, or { targets, strategy, ... }, actual ${show(input)}`
 )
 
+/** Chains by name. Absent means one chain `default` of every model; present, it must name one. */
+const Chains = Schema.Record({ key: Schema.String, value: Chain }).pipe(
+  Schema.filter(
+    (chains) =>
+      Object.keys(chains).length > 0 || "at least one chain is needed (leave chains out for one chain `default` of every model)"
+  )
+)
+
 // ---------------------------------------------------------------------------
 // The rest
 // ---------------------------------------------------------------------------
@@ -385,7 +402,7 @@ const Tiers = struct("tiers ({ simple, moderate, complex }: a chain for each)", 
 })
 
 const Health = struct("health windows (window, buckets, degradedBelow, minimumCalls, degradedLatency)", {
-  window: optional(PositiveDuration),
+  window: optional(PositiveFiniteDuration),
   buckets: optional(PositiveInt),
   degradedBelow: optional(Share),
   minimumCalls: optional(NonNegativeInt),
@@ -416,7 +433,7 @@ export const Gateway = struct(
 export const File = struct("a config: a mapping of providers, models, chains, policy, ...", {
   providers: nonEmptyRecord(Provider, "provider"),
   models: nonEmptyRecord(Model, "model"),
-  chains: optional(Schema.Record({ key: Schema.String, value: Chain })),
+  chains: optional(Chains),
   defaultChain: optional(Name),
   tiers: optional(Tiers),
   policy: optional(DefaultPolicy),

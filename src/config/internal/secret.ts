@@ -1,9 +1,10 @@
 /**
- * Secrets in the config file: `"env:NAME"` reads the environment variable
- * NAME through Effect's `Config` (so the ambient `ConfigProvider` applies and
- * tests can supply a map); anything else is the secret itself, allowed but
- * worth a warning. Either way the decoded value is `Redacted`, and no
- * message ever carries it.
+ * Secrets in the config file (API keys, gateway keys, provider header
+ * values): `"env:NAME"` reads the environment variable NAME through Effect's
+ * `Config` (so the ambient `ConfigProvider` applies and tests can supply a
+ * map); anything else is the secret itself, allowed but worth a warning
+ * (for a header, only when it carries a credential). Either way the decoded
+ * value is `Redacted`, and no message ever carries it.
  *
  * @internal
  */
@@ -15,16 +16,11 @@ const variableName = /^[A-Za-z_][A-Za-z0-9_]*$/
 
 const expected = `Expected a string: "env:NAME" to read the environment variable NAME, or the secret itself`
 
-/**
- * A secret: `"env:NAME"` or a literal. Decoding reads the variable through
- * `Config.redacted`; a secret has no file form, so encoding fails.
- *
- * @internal
- */
-export const Secret: Schema.Schema<Redacted.Redacted<string>, string> = Schema.transformOrFail(
-  Schema.String.annotations({ message: () => expected }),
-  Schema.RedactedFromSelf(Schema.String),
-  {
+const expectedHeader = `Expected a string: the header's value, or "env:NAME" to read it from the environment variable NAME`
+
+/** `"env:NAME"` read through `Config.redacted`, or a literal; `expectedMessage` is the message for a non-string. */
+const secretOf = (expectedMessage: string): Schema.Schema<Redacted.Redacted<string>, string> =>
+  Schema.transformOrFail(Schema.String.annotations({ message: () => expectedMessage }), Schema.RedactedFromSelf(Schema.String), {
     strict: true,
     decode: (input, _, ast) => {
       if (!input.startsWith(prefix)) return ParseResult.succeed(Redacted.make(input))
@@ -43,22 +39,61 @@ export const Secret: Schema.Schema<Redacted.Redacted<string>, string> = Schema.t
     },
     encode: (secret, _, ast) =>
       ParseResult.fail(new ParseResult.Forbidden(ast, secret, "a secret has no file form: write env:NAME by hand"))
-  }
-).annotations({ identifier: "Secret" })
+  })
+
+/**
+ * A secret: `"env:NAME"` or a literal. Decoding reads the variable through
+ * `Config.redacted`; a secret has no file form, so encoding fails.
+ *
+ * @internal
+ */
+export const Secret: Schema.Schema<Redacted.Redacted<string>, string> = secretOf(expected).annotations({
+  identifier: "Secret"
+})
+
+/**
+ * A provider header's value: like {@link Secret} (`"env:NAME"` or a
+ * literal, decoded as `Redacted`), since headers often carry keys (a
+ * gateway's `x-portkey-api-key`, `helicone-auth`).
+ *
+ * @internal
+ */
+export const HeaderValue: Schema.Schema<Redacted.Redacted<string>, string> = secretOf(expectedHeader).annotations({
+  identifier: "HeaderValue"
+})
+
+const credentialHeaderName = /auth|key$|token$|secret|password|credential|^cookie$/i
+const credentialScheme = /^(bearer|basic)\s+\S/i
+
+/**
+ * Whether a header carries a credential, by its name (`authorization`,
+ * `api-key`, `x-portkey-api-key`, `helicone-auth`, `x-session-token`, ...)
+ * or by its value (`Bearer ...`, `Basic ...`).
+ *
+ * @internal
+ */
+export const isCredentialHeader = (name: string, value: string): boolean =>
+  credentialHeaderName.test(name) || credentialScheme.test(value)
 
 /**
  * The places of secrets written literally in a raw (undecoded) config: each
- * provider's `apiKey` and each of the gateway's `keys`.
+ * provider's `apiKey`, each of its `headers` that carries a credential (see
+ * {@link isCredentialHeader}), and each of the gateway's `keys`.
  *
  * @internal
  */
 export const literalSecrets = (raw: unknown): ReadonlyArray<ReadonlyArray<PropertyKey>> => {
   const found: Array<ReadonlyArray<PropertyKey>> = []
-  const isLiteral = (value: unknown) => typeof value === "string" && !value.startsWith(prefix)
+  const isLiteral = (value: unknown): value is string => typeof value === "string" && !value.startsWith(prefix)
   if (!isRecord(raw)) return found
   if (isRecord(raw["providers"])) {
     for (const [name, provider] of Object.entries(raw["providers"])) {
-      if (isRecord(provider) && isLiteral(provider["apiKey"])) found.push(["providers", name, "apiKey"])
+      if (!isRecord(provider)) continue
+      if (isLiteral(provider["apiKey"])) found.push(["providers", name, "apiKey"])
+      if (!isRecord(provider["headers"])) continue
+      for (const [header, value] of Object.entries(provider["headers"])) {
+        if (isLiteral(value) && isCredentialHeader(header, value)) found.push(["providers", name, "headers", header])
+      }
     }
   }
   const gateway = raw["gateway"]
@@ -74,7 +109,8 @@ const secretKey = /key|secret|token|password|credential|auth/i
 
 /**
  * Every string in a raw config that may be a secret: any string under a key
- * whose name suggests one (`apiKey`, `keys`, `token`, ...), at any depth.
+ * whose name suggests one (`apiKey`, `keys`, `token`, ...), at any depth,
+ * and any `Bearer ...` / `Basic ...` credential.
  * Messages are scrubbed of these before they are shown.
  *
  * @internal
@@ -83,7 +119,8 @@ export const suspectedSecrets = (raw: unknown): ReadonlyArray<string> => {
   const found = new Set<string>()
   const collect = (value: unknown, underSecretKey: boolean): void => {
     if (typeof value === "string") {
-      if (underSecretKey && value.length >= 4 && !value.startsWith(prefix)) found.add(value)
+      const suspect = underSecretKey || credentialScheme.test(value)
+      if (suspect && value.length >= 4 && !value.startsWith(prefix)) found.add(value)
     } else if (Array.isArray(value)) {
       for (const item of value) collect(item, underSecretKey)
     } else if (isRecord(value)) {

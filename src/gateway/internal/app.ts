@@ -124,9 +124,17 @@ const routes: ReadonlyArray<readonly [RegExp, ReadonlyArray<string>]> = [
   [/^\/(healthz|readyz)$/, ["GET"]]
 ]
 
+/**
+ * The answer when no route matched: 405 for a known path asked with another
+ * method, 400 for a known path and method whose URL could not be decoded
+ * (bad percent-encoding), 404 otherwise.
+ */
 const notFound = (method: string, path: string): Errors.Failure => {
   const route = routes.find(([pattern]) => pattern.test(path))
-  return route === undefined ? Errors.unknownUrl(method, path) : Errors.methodNotAllowed(method, path, route[1])
+  if (route === undefined) return Errors.unknownUrl(method, path)
+  return route[1].includes(method === "HEAD" ? "GET" : method)
+    ? Errors.badRequest(`The request URL is not valid percent-encoding: ${path}.`, null)
+    : Errors.methodNotAllowed(method, path, route[1])
 }
 
 // ---------------------------------------------------------------------------
@@ -166,9 +174,11 @@ export const make = (settings: Settings, lifecycle: Lifecycle): Effect.Effect<Ht
 
     const listModels = Effect.as(requireKey, HttpServerResponse.unsafeJson(modelList))
 
+    // The id is the rest of the path, percent-decoded by the router, so an
+    // alias with a slash ("openai/gpt-4o") works sent raw or as "openai%2Fgpt-4o".
     const getModel = Effect.gen(function* () {
       yield* requireKey
-      const id = (yield* HttpRouter.params)["id"] ?? ""
+      const id = (yield* HttpRouter.params)["*"] ?? ""
       if (!names.has(id)) return yield* Effect.fail(Errors.modelNotFound(id))
       return HttpServerResponse.unsafeJson(modelEntry(id))
     })
@@ -278,7 +288,7 @@ export const make = (settings: Settings, lifecycle: Lifecycle): Effect.Effect<Ht
     const routed = HttpRouter.empty.pipe(
       HttpRouter.post("/v1/chat/completions", chatCompletions),
       HttpRouter.get("/v1/models", listModels),
-      HttpRouter.get("/v1/models/:id", getModel),
+      HttpRouter.get("/v1/models/*", getModel),
       HttpRouter.get("/healthz", healthz),
       HttpRouter.get("/readyz", readyz)
     )

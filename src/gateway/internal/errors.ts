@@ -161,7 +161,17 @@ const reasonOf = (error: ProviderError | Rejected): string | undefined => {
   }
 }
 
-const wholeSeconds = (duration: Duration.Duration): number => Math.ceil(Duration.toMillis(duration) / 1000)
+/**
+ * A wait worth telling a client, in milliseconds: finite and positive. An
+ * isolated breaker's infinite wait and a half-open breaker's zero are not.
+ */
+const usableWait = (duration: Duration.Duration | undefined): number | undefined => {
+  if (duration === undefined || !Duration.isFinite(duration)) return undefined
+  const millis = Duration.toMillis(duration)
+  return millis > 0 ? millis : undefined
+}
+
+const wholeSeconds = (millis: number): number => Math.ceil(millis / 1000)
 
 /** Each target's last failure, in the order the targets were first tried. @internal */
 export const lastFailures = (attempts: ReadonlyArray<Attempt>): ReadonlyArray<TargetFailure & { readonly cause: ProviderError | Rejected }> => {
@@ -177,6 +187,7 @@ export const lastFailures = (attempts: ReadonlyArray<Attempt>): ReadonlyArray<Ta
     const status = error._tag === "Rejected" ? undefined : error.status
     const reason = reasonOf(error)
     const retryAfter = retryAfterOf(error)
+    const finite = retryAfter !== undefined && Duration.isFinite(retryAfter) ? Duration.toMillis(retryAfter) : undefined
     return {
       target: attempt.target,
       provider: attempt.provider,
@@ -184,13 +195,18 @@ export const lastFailures = (attempts: ReadonlyArray<Attempt>): ReadonlyArray<Ta
       error: error._tag,
       ...(status !== undefined ? { status } : {}),
       ...(reason !== undefined ? { reason } : {}),
-      ...(retryAfter !== undefined ? { retryAfterSeconds: wholeSeconds(retryAfter) } : {}),
+      ...(finite !== undefined ? { retryAfterSeconds: wholeSeconds(finite) } : {}),
       cause: error
     }
   })
 }
 
-/** Whether a failure only asks the caller to come back later. */
+/**
+ * Whether a failure only asks the caller to come back later: a provider's
+ * rate limit, an overload with a Retry-After, or the router's own rate limit
+ * for the target. An open circuit is not: it may have been opened by server
+ * errors, and an isolated one never reopens by itself.
+ */
 const isPushback = (error: ProviderError | Rejected): boolean => {
   switch (error._tag) {
     case "RateLimited":
@@ -198,29 +214,48 @@ const isPushback = (error: ProviderError | Rejected): boolean => {
     case "Overloaded":
       return error.retryAfter !== undefined
     case "Rejected":
-      return error.reason === "rate-limit" || (error.reason === "circuit-open" && error.retryAfter !== undefined)
+      return error.reason === "rate-limit"
     default:
       return false
   }
 }
 
-/**
- * When every target of an exhausted chain was rate limited (or asked to
- * wait: an overload with Retry-After, an open circuit with its wait), the
- * Retry-After to send: the smallest wait in whole seconds, rounded up (1
- * when no target said how long). Otherwise `undefined`.
- *
- * @internal
- */
-export const retryAfterSeconds = (attempts: ReadonlyArray<Attempt>): number | undefined => {
-  const failures = lastFailures(attempts)
-  if (failures.length === 0 || !failures.every((f) => isPushback(f.cause))) return undefined
-  let smallest: number | undefined
+/** What an exhausted chain tells the client about coming back. */
+interface Advice {
+  /** Every target only asked to come back later: answer 429, not 503. */
+  readonly rateLimited: boolean
+  /** The Retry-After to send, in whole seconds (>= 1), if any. */
+  readonly retryAfter?: number
+}
+
+type Failed = { readonly cause: ProviderError | Rejected }
+
+/** The smallest usable wait of the failures, in whole seconds; `undefined` if one of them has none. */
+const commonWait = (failures: ReadonlyArray<Failed>): number | undefined => {
+  let smallest = Infinity
   for (const failure of failures) {
-    const wait = retryAfterOf(failure.cause)
-    if (wait !== undefined) smallest = Math.min(smallest ?? Infinity, Duration.toMillis(wait))
+    const wait = usableWait(retryAfterOf(failure.cause))
+    if (wait === undefined) return undefined
+    smallest = Math.min(smallest, wait)
   }
-  return smallest === undefined ? 1 : Math.ceil(smallest / 1000)
+  return failures.length === 0 ? undefined : wholeSeconds(smallest)
+}
+
+/**
+ * How an exhausted chain asks the client to come back. When every target's
+ * last failure was a rate limit (see `isPushback`), it is rate limited and
+ * Retry-After is the smallest wait in whole seconds, rounded up (1 when no
+ * target said how long). Otherwise it is not, and Retry-After is sent only
+ * when every target gave a finite, positive wait (e.g. open circuits that
+ * close again): the smallest of them.
+ */
+const advice = (failures: ReadonlyArray<Failed>): Advice => {
+  if (failures.length > 0 && failures.every((f) => isPushback(f.cause))) {
+    const waits = failures.filter((f) => usableWait(retryAfterOf(f.cause)) !== undefined)
+    return { rateLimited: true, retryAfter: commonWait(waits) ?? 1 }
+  }
+  const wait = commonWait(failures)
+  return wait === undefined ? { rateLimited: false } : { rateLimited: false, retryAfter: wait }
 }
 
 const describe = (failure: TargetFailure): string => {
@@ -232,28 +267,32 @@ const exhausted = (error: ChainExhausted): Failure => {
   const failures = lastFailures(error.attempts)
   const list = failures.map(describe).join(", ") || "no target could be tried"
   const attempts = failures.map(({ cause: _, ...rest }) => rest)
-  const headers = { "x-llm-chain": printable(error.chain, 200), "x-llm-attempts": String(error.attempts.length) }
-  const wait = retryAfterSeconds(error.attempts)
-  if (wait !== undefined) {
-    return new Failure({
-      status: 429,
-      type: "rate_limit_exceeded",
-      code: "rate_limit_exceeded",
-      param: null,
-      message: `Every target of '${error.chain}' is rate limited: ${list}. Retry after ${wait} seconds.`,
-      headers: { ...headers, "retry-after": String(wait) },
-      details: { attempts }
-    })
+  const headers: Record<string, string> = {
+    "x-llm-chain": printable(error.chain, 200),
+    "x-llm-attempts": String(error.attempts.length)
   }
-  return new Failure({
-    status: 503,
-    type: "server_error",
-    code: "chain_exhausted",
-    param: null,
-    message: `Every target of '${error.chain}' failed: ${list}.`,
-    headers,
-    details: { attempts }
-  })
+  const { rateLimited, retryAfter } = advice(failures)
+  const retry = retryAfter === undefined ? "" : ` Retry after ${retryAfter} seconds.`
+  if (retryAfter !== undefined) headers["retry-after"] = String(retryAfter)
+  return rateLimited
+    ? new Failure({
+        status: 429,
+        type: "rate_limit_exceeded",
+        code: "rate_limit_exceeded",
+        param: null,
+        message: `Every target of '${error.chain}' is rate limited: ${list}.${retry}`,
+        headers,
+        details: { attempts }
+      })
+    : new Failure({
+        status: 503,
+        type: "server_error",
+        code: "chain_exhausted",
+        param: null,
+        message: `Every target of '${error.chain}' failed: ${list}.${retry}`,
+        headers,
+        details: { attempts }
+      })
 }
 
 /**
