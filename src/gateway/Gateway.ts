@@ -92,6 +92,32 @@ export interface Options {
   readonly host?: string
   readonly port?: number
   readonly drainTimeout?: Duration.DurationInput
+  /**
+   * Extra `GET` routes served beside the API, e.g. observability's
+   * `/metrics`, `/status` and `/v1/usage`. Only those with `requireKey` ask
+   * for the gateway key (a Prometheus scraper or the status page's refresh
+   * sends none).
+   */
+  readonly routes?: ReadonlyArray<Route>
+}
+
+/**
+ * An extra `GET` route of the gateway.
+ *
+ * @example
+ * import { HttpServerResponse } from "@effect/platform"
+ * import { Effect } from "effect"
+ * import type { Gateway } from "effect-llm-failover/gateway"
+ *
+ * const version: Gateway.Route = { path: "/version", handler: Effect.succeed(HttpServerResponse.text("0.1.0")) }
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Route {
+  readonly path: string
+  readonly handler: HttpApp.Default
+  readonly requireKey?: boolean
 }
 
 /**
@@ -152,7 +178,8 @@ const resolve = (options: Options): InternalServer.ServerSettings => {
     requestTimeout: options.requestTimeout === undefined ? undefined : Duration.decode(options.requestTimeout),
     host: options.host ?? defaults.host,
     port: options.port ?? defaults.port,
-    drainTimeout: options.drainTimeout === undefined ? defaults.drainTimeout : Duration.decode(options.drainTimeout)
+    drainTimeout: options.drainTimeout === undefined ? defaults.drainTimeout : Duration.decode(options.drainTimeout),
+    routes: options.routes ?? []
   }
 }
 

@@ -36,6 +36,7 @@ export interface Settings {
   readonly maxConcurrent: number | undefined
   readonly maxQueued: number
   readonly requestTimeout: Duration.Duration | undefined
+  readonly routes: ReadonlyArray<{ readonly path: string; readonly handler: HttpApp.Default; readonly requireKey?: boolean }>
 }
 
 /** What the server shares with the app: whether it is shutting down. @internal */
@@ -285,12 +286,16 @@ export const make = (settings: Settings, lifecycle: Lifecycle): Effect.Effect<Ht
         : HttpServerResponse.unsafeJson({ status: "ready" })
     )
 
-    const routed = HttpRouter.empty.pipe(
-      HttpRouter.post("/v1/chat/completions", chatCompletions),
-      HttpRouter.get("/v1/models", listModels),
-      HttpRouter.get("/v1/models/*", getModel),
-      HttpRouter.get("/healthz", healthz),
-      HttpRouter.get("/readyz", readyz)
+    const routed = settings.routes.reduce(
+      (app, route) =>
+        HttpRouter.get(app, route.path as HttpRouter.PathInput, route.requireKey === true ? Effect.zipRight(requireKey, route.handler) : route.handler),
+      HttpRouter.empty.pipe(
+        HttpRouter.post("/v1/chat/completions", chatCompletions),
+        HttpRouter.get("/v1/models", listModels),
+        HttpRouter.get("/v1/models/*", getModel),
+        HttpRouter.get("/healthz", healthz),
+        HttpRouter.get("/readyz", readyz)
+      )
     )
 
     return withRequestLog(routed)
