@@ -60,6 +60,16 @@ describe("llm-failover CLI", () => {
       expect(response.headers.get("x-llm-fallbacks")).toBe("0")
       const body = (await response.json()) as { choices: Array<{ message: { content: string } }> }
       expect(body.choices[0]!.message.content.length).toBeGreaterThan(0)
+      // the operators' views are mounted beside the API
+      const metrics = await (await fetch(`${url}/metrics`)).text()
+      expect(metrics).toMatch(/^llm_requests_total\{[^}]*chain="default"[^}]*\} 1$/m)
+      const status = await fetch(`${url}/status`)
+      expect(status.status).toBe(200)
+      expect(await status.text()).toContain("sonnet")
+      // `report` reads the running gateway's cost report
+      const report = cli(["report", "--url", url])
+      expect(report.status, report.stderr).toBe(0)
+      expect(report.stdout).toMatch(/^chain default\s+1\s+0\s/m)
     } finally {
       process.kill(-child.pid!, "SIGTERM")
     }

@@ -1,16 +1,23 @@
 /**
  * The `llm-failover` command line: `serve` runs the gateway from a config
  * file (or the embedded demo), `validate` checks a config and reports every
- * problem at its path.
+ * problem at its path, `simulate` replays an incident against a policy in
+ * virtual time, and `report` prints a running gateway's cost report.
  *
  * @since 0.1.0
  */
 import { Command, Options } from "@effect/cli"
-import { Console, Effect, Option } from "effect"
+import { Console, Effect, Option, Redacted } from "effect"
 import * as Config from "../config/Config.js"
 import * as Demo from "../config/Demo.js"
 import * as Gateway from "../gateway/Gateway.js"
+import * as CostReport from "../observability/CostReport.js"
+import * as Observability from "../observability/Observability.js"
 import * as Router from "../router/Router.js"
+import * as Report from "../simulator/Report.js"
+import * as Scenario from "../simulator/Scenario.js"
+import * as Simulator from "../simulator/Simulator.js"
+import type * as VirtualTime from "../simulator/VirtualTime.js"
 
 const configOption = Options.file("config").pipe(
   Options.withAlias("c"),
@@ -84,6 +91,9 @@ export const banner = (options: {
           ``
         ]
       : []),
+    `Operators: ${options.url}/status (health at a glance), ${options.url}/metrics (Prometheus),`,
+    `${options.url}/v1/usage (tokens and cost, and what fallbacks cost).`,
+    ``,
     `Ctrl-C (or SIGTERM) drains requests in flight and stops.`,
     ``
   ].join("\n")
@@ -102,7 +112,14 @@ const serve = Command.make(
       yield* logWarnings(parsed)
       const settings = Config.gatewaySettings(parsed.config)
       const router = yield* Router.make(yield* Config.toRouterConfig(parsed.config))
+      const observability = yield* Observability.attach(router)
       yield* Gateway.serve({
+        routes: [
+          { path: "/metrics", handler: observability.handlers.metrics },
+          { path: "/status", handler: observability.handlers.status },
+          { path: "/status.json", handler: observability.handlers.statusJson },
+          { path: "/v1/usage", handler: observability.handlers.usage, requireKey: true }
+        ],
         ...settings,
         ...Option.match(port, { onNone: () => ({}), onSome: (p) => ({ port: p }) }),
         ...Option.match(host, { onNone: () => ({}), onSome: (h) => ({ host: h }) }),
@@ -134,6 +151,111 @@ const validate = Command.make("validate", { config: configOption }, ({ config })
   }).pipe(Effect.catchTag("ConfigError", reportProblems))
 ).pipe(Command.withDescription("check a config file and report every problem at its path"))
 
+/** What a simulation cost in real time, for the terminal only: the report itself never varies. */
+const footer = (stats: ReadonlyArray<VirtualTime.Stats>) => {
+  const real = stats.reduce((sum, s) => sum + s.realMillis, 0)
+  const virtual = stats.reduce((sum, s) => sum + s.virtualMillis, 0)
+  const wakeUps = stats.reduce((sum, s) => sum + s.wakeUps, 0)
+  return `\n(${(virtual / 60_000).toFixed(1)} virtual minutes in ${(real / 1000).toFixed(1)} s of real time, ${wakeUps.toLocaleString("en-US")} clock wake-ups)`
+}
+
+/** An invalid scenario or a run that could not happen: the message, and exit code 1. */
+const simulationFailed = (error: { readonly message: string }) =>
+  Effect.zipRight(
+    Console.error(error.message),
+    Effect.sync(() => {
+      process.exitCode = 1
+    })
+  )
+
+const simulate = Command.make(
+  "simulate",
+  {
+    scenario: Options.file("scenario").pipe(Options.withAlias("s"), Options.withDescription("the scenario file (YAML or JSON)")),
+    json: Options.boolean("json").pipe(Options.withDescription("print the report as JSON")),
+    compare: Options.boolean("compare").pipe(
+      Options.withDescription("run the scenario under the naive, default and its own policy, side by side")
+    )
+  },
+  ({ compare, json, scenario }) =>
+    Effect.gen(function* () {
+      const loaded = yield* Scenario.load(scenario)
+      if (compare) {
+        const { comparison, stats } = yield* Simulator.compare(loaded)
+        yield* Console.log(json ? Report.comparisonToJson(comparison) : Report.formatComparison(comparison) + footer(stats))
+      } else {
+        const { report, stats } = yield* Simulator.run(loaded)
+        yield* Console.log(json ? Report.toJson(report) : Report.format(report) + footer([stats]))
+      }
+    }).pipe(Effect.catchTags({ ScenarioError: simulationFailed, SimulationError: simulationFailed }))
+).pipe(Command.withDescription("replay a provider incident against a fallback policy, in virtual time"))
+
+const dollars = (n: number) => `$${n.toFixed(6)}`
+
+/**
+ * A cost report as a table a person reads: per model and per chain, requests,
+ * fallbacks, tokens, cost, and the extra cost fallbacks caused.
+ *
+ * @example
+ * import { Cli } from "effect-llm-failover/cli"
+ *
+ * declare const report: import("effect-llm-failover/observability").CostReport.Report
+ * console.log(Cli.formatUsage(report))
+ *
+ * @since 0.1.0
+ * @category output
+ */
+export const formatUsage = (report: CostReport.Report): string => {
+  const row = (name: string, line: CostReport.Report["totals"]) =>
+    [
+      name.padEnd(36),
+      String(line.requests).padStart(9),
+      String(line.fallbackRequests).padStart(10),
+      String(line.inputTokens).padStart(10),
+      String(line.outputTokens).padStart(10),
+      dollars(line.cost).padStart(12),
+      dollars(line.fallbackExtraCost).padStart(14)
+    ].join(" ")
+  const header = [
+    "".padEnd(36),
+    "requests".padStart(9),
+    "fallbacks".padStart(10),
+    "tokens in".padStart(10),
+    "tokens out".padStart(10),
+    "cost".padStart(12),
+    "fallback cost".padStart(14)
+  ].join(" ")
+  return [
+    `usage from ${new Date(report.from).toISOString()} to ${new Date(report.to).toISOString()} (${report.currency})`,
+    header,
+    ...report.byModel.map((line) => row(`${line.provider}/${line.model}`, line)),
+    ...report.byChain.map((line) => row(`chain ${line.chain}`, line)),
+    row("total", report.totals),
+    `shadow calls: ${report.shadow.totals.calls}, ${dollars(report.shadow.totals.cost)}`
+  ].join("\n")
+}
+
+const report = Command.make(
+  "report",
+  {
+    url: Options.text("url").pipe(
+      Options.withDescription("the gateway's base URL"),
+      Options.withDefault("http://127.0.0.1:8787")
+    ),
+    since: Options.text("since").pipe(Options.withDescription("from when: epoch millis or an ISO date"), Options.optional),
+    json: Options.boolean("json").pipe(Options.withDescription("print the report as JSON"))
+  },
+  ({ json, since, url }) =>
+    Effect.gen(function* () {
+      const key = process.env["GATEWAY_KEY"]
+      const usage = yield* CostReport.fetch(`${url.replace(/\/+$/, "")}/v1/usage`, {
+        ...Option.match(since, { onNone: () => ({}), onSome: (s) => ({ since: /^\d+$/.test(s) ? Number(s) : Date.parse(s) }) }),
+        ...(key === undefined || key === "" ? {} : { apiKey: Redacted.make(key) })
+      })
+      yield* Console.log(json ? JSON.stringify(usage, null, 2) : formatUsage(usage))
+    }).pipe(Effect.catchTag("UsageFetchError", simulationFailed))
+).pipe(Command.withDescription("tokens and cost per model and chain from a running gateway (key from GATEWAY_KEY)"))
+
 /**
  * The `llm-failover` command and its subcommands.
  *
@@ -153,7 +275,7 @@ const validate = Command.make("validate", { config: configOption }, ({ config })
  */
 export const command = Command.make("llm-failover").pipe(
   Command.withDescription("resilient multi-provider LLM calls: gateway and tools"),
-  Command.withSubcommands([serve, validate])
+  Command.withSubcommands([serve, validate, simulate, report])
 )
 
 /**

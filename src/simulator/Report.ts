@@ -1,0 +1,258 @@
+/**
+ * What a simulation measured, against an oracle that knows the fault
+ * schedule: availability, latency, upstream and wasted calls, cost, fallback
+ * rate, a table of targets, a per-minute timeline, and the issue's targets
+ * checked one by one. A report is plain data with a `Schema`, so `--json`
+ * prints it encoded, and two runs of one scenario give equal reports.
+ *
+ * **Definitions**
+ *
+ * - `availability`: requests a target answered / requests. An answer from
+ *   degraded mode (cache or static) is counted apart (`degraded`), not as
+ *   available.
+ * - `oracleAvailability`: requests for which some target of the chain could
+ *   have answered at their arrival (`canServe`) / requests.
+ * - `latency`: percentiles (nearest rank) over the answered requests, from
+ *   arrival to the answer (for a stream: to its end), in milliseconds.
+ * - `oracleLatency`: per servable request, the fastest servable target (the
+ *   lowest median latency at the arrival, slow faults included), and one
+ *   draw from its latency distribution; percentiles over those.
+ * - `upstreamCalls`: calls that reached a simulated provider. `wastedCalls`:
+ *   calls that reached one inside a window where it could not answer.
+ * - `cost`: what the providers bill: every upstream call that returned an
+ *   answer (hedge losers and shadows included). `oracleCost`: per servable
+ *   request, its cheapest servable target.
+ * - `fallbackRate`: answered requests that another target than the chain's
+ *   first (its primary) answered / answered requests. A hedge won by the
+ *   second target counts; for a chain ordered by a strategy (cost,
+ *   weighted, ...) it is the share not answered by the first target listed.
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+import * as text from "./internal/format.js"
+
+const Count = Schema.NonNegativeInt
+
+/**
+ * Latency percentiles in milliseconds; `null` when nothing was answered.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Percentiles = Schema.Struct({
+  p50: Schema.NullOr(Schema.Number),
+  p95: Schema.NullOr(Schema.Number),
+  p99: Schema.NullOr(Schema.Number)
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Percentiles extends Schema.Schema.Type<typeof Percentiles> {}
+
+/**
+ * One window in which a target could not answer, and what it cost: the
+ * calls wasted in it and how many the breaker target allows (its trip
+ * threshold plus its half-open probes in the window).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Outage = Schema.Struct({
+  /** Milliseconds since the start. */
+  from: Schema.Number,
+  to: Schema.Number,
+  wasted: Count,
+  /** Times the breaker let probes through in the window. */
+  halfOpens: Count,
+  allowed: Count
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Outage extends Schema.Schema.Type<typeof Outage> {}
+
+/**
+ * One target: its upstream calls and their outcomes, the router's attempts
+ * on it by error class, the refusals (breaker open, bulkhead full), wasted
+ * calls, breaker openings, and its timeline row.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Target = Schema.Struct({
+  name: Schema.String,
+  provider: Schema.String,
+  model: Schema.String,
+  calls: Count,
+  succeeded: Count,
+  failed: Count,
+  /** Calls the router abandoned: a timeout, or a hedge or race that another target won. */
+  cancelled: Count,
+  served: Count,
+  failures: Schema.Record({ key: Schema.String, value: Count }),
+  rejected: Schema.Record({ key: Schema.String, value: Count }),
+  wasted: Count,
+  breakerOpens: Count,
+  budgetRefusals: Count,
+  cost: Schema.Number,
+  outages: Schema.Array(Outage),
+  /** One character a column (`s`: every call answered, their median over 4 times the target's usual latency): see {@link legend}. */
+  timeline: Schema.String
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Target extends Schema.Schema.Type<typeof Target> {}
+
+/**
+ * One target of the issue, checked: `met` is `null` when it does not apply
+ * (e.g. the load-amplification target when some target was always up).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Check = Schema.Struct({
+  name: Schema.String,
+  met: Schema.NullOr(Schema.Boolean),
+  detail: Schema.String
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Check extends Schema.Schema.Type<typeof Check> {}
+
+/**
+ * The report of one scenario under one policy.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Report = Schema.Struct({
+  scenario: Schema.String,
+  description: Schema.optionalWith(Schema.String, { exact: true }),
+  policy: Schema.String,
+  seed: Schema.Int,
+  /** Milliseconds of traffic (requests arrive in [0, duration)). */
+  duration: Schema.Number,
+  /** Milliseconds until the last request ended. */
+  end: Schema.Number,
+  chain: Schema.String,
+  chainTargets: Schema.Array(Schema.String),
+  stream: Schema.Boolean,
+  requests: Count,
+  served: Count,
+  degraded: Count,
+  failed: Count,
+  availability: Schema.Number,
+  oracleAvailability: Schema.Number,
+  latency: Percentiles,
+  oracleLatency: Percentiles,
+  upstreamCalls: Count,
+  wastedCalls: Count,
+  cost: Schema.Number,
+  oracleCost: Schema.Number,
+  fallbackRate: Schema.Number,
+  /** Minutes each timeline column stands for. */
+  minutesPerColumn: Schema.Int,
+  /**
+   * The requests' row: how the requests arriving in each column fared (`s`:
+   * all answered, their median latency over 4 times the oracle's).
+   */
+  timeline: Schema.String,
+  targets: Schema.Array(Target),
+  checks: Schema.Array(Check)
+}).annotations({ identifier: "SimulationReport" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Report extends Schema.Schema.Type<typeof Report> {}
+
+/**
+ * One scenario under several policies.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Comparison = Schema.Struct({
+  scenario: Schema.String,
+  reports: Schema.Array(Report)
+}).annotations({ identifier: "SimulationComparison" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Comparison extends Schema.Schema.Type<typeof Comparison> {}
+
+/**
+ * The timeline's characters.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const legend = text.legend
+
+/**
+ * A report as text for a terminal: the figures beside the oracle's, the
+ * target table, the timeline and the checks.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { Report, Simulator } from "effect-llm-failover/simulator"
+ *
+ * declare const scenario: Simulator.Scenario
+ * const printed = Effect.map(Simulator.run(scenario), ({ report }) => console.log(Report.format(report)))
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const format: (report: Report) => string = text.report
+
+/**
+ * Several reports of one scenario side by side, one column per policy.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { Report, Simulator } from "effect-llm-failover/simulator"
+ *
+ * declare const scenario: Simulator.Scenario
+ * const printed = Effect.map(Simulator.compare(scenario), ({ comparison }) => console.log(Report.formatComparison(comparison)))
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const formatComparison: (comparison: Comparison) => string = text.comparison
+
+/**
+ * A report as JSON text (Schema-encoded, pretty-printed).
+ *
+ * @example
+ * import { Report } from "effect-llm-failover/simulator"
+ *
+ * declare const report: Report.Report
+ * const json = Report.toJson(report)
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const toJson = (report: Report): string => JSON.stringify(Schema.encodeSync(Report)(report), null, 2)
+
+/**
+ * A comparison as JSON text (Schema-encoded, pretty-printed).
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const comparisonToJson = (comparison: Comparison): string =>
+  JSON.stringify(Schema.encodeSync(Comparison)(comparison), null, 2)

@@ -1,0 +1,275 @@
+/**
+ * A scenario: a provider incident to replay against a fallback policy. It is
+ * a config file, in the same format `llm-failover serve` reads, whose
+ * providers are all `simulated` with fault schedules, plus the traffic to
+ * send (`load`) and a `seed`:
+ *
+ * ```yaml
+ * name: primary-down
+ * description: the primary answers 529 for 20 minutes
+ * seed: 7
+ * load:
+ *   duration: "1 hour"
+ *   requestsPerSecond: 3
+ *   promptTokens: 500        # default 500
+ *   completionTokens: 200    # default 200
+ *   stream: false            # default false: complete
+ *   chain: default           # default: the router's choice (classifier, then defaultChain)
+ *   arrivals: poisson        # or even; default poisson
+ * providers:
+ *   anthropic: { type: simulated, latency: { p50: "700 millis", p99: "3 seconds" },
+ *                faults: [{ from: "10 minutes", to: "30 minutes", status: 529 }] }
+ *   openai: { type: simulated, latency: { p50: "500 millis", p99: "2 seconds" } }
+ * models:
+ *   sonnet: { provider: anthropic, price: { input: 3, output: 15 } }
+ *   mini: { provider: openai, price: { input: 0.4, output: 1.6 } }
+ * chains: { default: [sonnet, mini] }
+ * policy: { breaker: { consecutiveFailures: 3 } }
+ * ```
+ *
+ * **Arrivals** are a pure function of the seed: `poisson` draws exponential
+ * gaps of mean `1 / requestsPerSecond`; `even` spaces requests
+ * `1 / requestsPerSecond` apart and moves each by a uniform offset within
+ * half a gap. Times are whole milliseconds. Every request has its own prompt
+ * of about `promptTokens` tokens (so degraded mode's cache never answers one
+ * from another) and asks for `completionTokens` tokens (`maxTokens`); each
+ * simulated provider that sets no `outputTokens` answers exactly that many.
+ *
+ * **Randomness**: the seed drives the arrivals, the router's `Random`
+ * (backoff jitter, weighted strategies, shadow sampling) and the oracle's
+ * latency samples. Each simulated provider draws from its own `seed` (set it
+ * in the provider's entry; by default a hash of its provider and model), so
+ * a provider's behaviour does not change when the scenario's seed does.
+ *
+ * @since 0.1.0
+ */
+import * as FileSystem from "@effect/platform/FileSystem"
+import { Duration, Effect, Schema } from "effect"
+import * as Config from "../config/Config.js"
+import * as references from "../config/internal/references.js"
+import * as arrivalTimes from "./internal/arrivals.js"
+import * as internal from "./internal/scenario.js"
+
+/**
+ * The traffic of a scenario, decoded, with its defaults applied.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Load {
+  readonly duration: Duration.Duration
+  readonly requestsPerSecond: number
+  readonly promptTokens: number
+  readonly completionTokens: number
+  readonly stream: boolean
+  /** The chain every request names; absent: the router picks as it would for an unnamed request. */
+  readonly chain?: string
+  readonly arrivals: "poisson" | "even"
+}
+
+/**
+ * A decoded scenario: its name, seed, load, and the config the router is
+ * built from.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Scenario {
+  readonly name: string
+  readonly description?: string
+  readonly seed: number
+  readonly load: Load
+  readonly config: Config.ConfigFile
+}
+
+/**
+ * The defaults of a scenario's optional fields.
+ *
+ * @since 0.1.0
+ * @category defaults
+ */
+export const defaults = {
+  seed: 1,
+  promptTokens: 500,
+  completionTokens: 200,
+  stream: false,
+  arrivals: "poisson"
+} as const
+
+/**
+ * The scenario is invalid: every problem, each at its path and line (the
+ * same problems a config reports, plus those of `load` and `seed`, and any
+ * provider that is not simulated).
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { Scenario } from "effect-llm-failover/simulator"
+ *
+ * const program = Scenario.parse("providers: {}\n").pipe(
+ *   Effect.catchTag("ScenarioError", (error) => Effect.logError(error.message))
+ * )
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ScenarioError extends Schema.TaggedError<ScenarioError>("effect-llm-failover/ScenarioError")(
+  "ScenarioError",
+  {
+    source: Schema.optionalWith(Schema.String, { exact: true }),
+    problems: Schema.Array(Config.Problem)
+  }
+) {
+  override get message(): string {
+    const from = this.source === undefined ? "" : ` ${this.source}`
+    const count = this.problems.length === 1 ? "1 problem" : `${this.problems.length} problems`
+    return `invalid scenario${from} (${count}):\n${this.problems.map((p) => `  ${Config.formatProblem(p)}`).join("\n")}`
+  }
+}
+
+/**
+ * Options of {@link parse}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ParseOptions {
+  /** Where the text came from (a path): names the scenario when it has no `name`, and picks the format. */
+  readonly source?: string
+  readonly format?: Config.Format
+}
+
+const nameFrom = (source: string | undefined): string => {
+  if (source === undefined) return "scenario"
+  const file = source.split(/[\\/]/).pop() ?? source
+  return file.replace(/\.(ya?ml|json)$/i, "") || "scenario"
+}
+
+const fromFile = (file: internal.File, source: string | undefined): Scenario => {
+  const load = file.load
+  return {
+    name: file.name ?? nameFrom(source),
+    ...(file.description === undefined ? {} : { description: file.description }),
+    seed: file.seed ?? defaults.seed,
+    load: {
+      duration: load.duration,
+      requestsPerSecond: load.requestsPerSecond,
+      promptTokens: load.promptTokens ?? defaults.promptTokens,
+      completionTokens: load.completionTokens ?? defaults.completionTokens,
+      stream: load.stream ?? defaults.stream,
+      arrivals: load.arrivals ?? defaults.arrivals,
+      ...(load.chain === undefined ? {} : { chain: load.chain })
+    },
+    config: internal.configOf(file)
+  }
+}
+
+/**
+ * Parses a scenario's text (YAML or JSON) and checks it.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { Scenario } from "effect-llm-failover/simulator"
+ *
+ * const scenario = Scenario.parse(`
+ * seed: 3
+ * load: { duration: "10 minutes", requestsPerSecond: 2 }
+ * providers:
+ *   a: { type: simulated, faults: [{ from: "2 minutes", to: "4 minutes", status: 529 }] }
+ *   b: { type: simulated }
+ * models: { primary: { provider: a }, backup: { provider: b } }
+ * chains: { default: [primary, backup] }
+ * `)
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const parse = (input: string, options: ParseOptions = {}): Effect.Effect<Scenario, ScenarioError> =>
+  internal.parse(input, options.source, options.format).pipe(
+    Effect.mapBoth({
+      onFailure: (found) => new ScenarioError({ problems: found, ...(options.source === undefined ? {} : { source: options.source }) }),
+      onSuccess: (file) => fromFile(file, options.source)
+    })
+  )
+
+/**
+ * Reads and parses a scenario file.
+ *
+ * @example
+ * import { NodeFileSystem } from "@effect/platform-node"
+ * import { Effect } from "effect"
+ * import { Scenario } from "effect-llm-failover/simulator"
+ *
+ * const scenario = Scenario.load("examples/scenarios/primary-down.yaml").pipe(Effect.provide(NodeFileSystem.layer))
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const load = (path: string): Effect.Effect<Scenario, ScenarioError, FileSystem.FileSystem> =>
+  Effect.flatMap(FileSystem.FileSystem, (fs) =>
+    fs.readFileString(path).pipe(
+      Effect.mapError(
+        (error) => new ScenarioError({ source: path, problems: [{ path: "", message: `cannot read the file: ${error.message}` }] })
+      ),
+      Effect.flatMap((content) => parse(content, { source: path }))
+    )
+  )
+
+/**
+ * The arrival times of a scenario's requests, in milliseconds from the
+ * start, ascending; a pure function of the seed.
+ *
+ * @example
+ * import { Scenario } from "effect-llm-failover/simulator"
+ *
+ * declare const scenario: Scenario.Scenario
+ * const times = Scenario.arrivals(scenario) // e.g. [312, 790, 1207, ...]
+ *
+ * @since 0.1.0
+ * @category arrivals
+ */
+export const arrivals = (scenario: Scenario): ReadonlyArray<number> =>
+  arrivalTimes.times(
+    scenario.load.arrivals,
+    scenario.load.requestsPerSecond,
+    Duration.toMillis(scenario.load.duration),
+    scenario.seed
+  )
+
+/**
+ * The same scenario with its traffic cut to at most `duration` (faults
+ * after it then never matter). Useful for a quick look at a long scenario.
+ *
+ * @example
+ * import { Scenario } from "effect-llm-failover/simulator"
+ *
+ * declare const scenario: Scenario.Scenario
+ * const firstTenMinutes = Scenario.withHorizon(scenario, "10 minutes")
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const withHorizon = (scenario: Scenario, duration: Duration.DurationInput): Scenario => ({
+  ...scenario,
+  load: { ...scenario.load, duration: Duration.min(scenario.load.duration, Duration.decode(duration)) }
+})
+
+/**
+ * The names of the models of a chain (or a model alias) in a scenario's
+ * config, primary first; a config without chains has one chain, `default`,
+ * of every model in file order.
+ *
+ * @example
+ * import { Scenario } from "effect-llm-failover/simulator"
+ *
+ * declare const scenario: Scenario.Scenario
+ * Scenario.chainTargets(scenario.config, "default") // ["sonnet", "mini"]
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const chainTargets = (config: Config.ConfigFile, chain: string): ReadonlyArray<string> => {
+  const chains = config.chains ?? { [references.implicitChain]: Object.keys(config.models) }
+  const entry = chains[chain]
+  if (entry === undefined) return chain in config.models ? [chain] : []
+  return Array.isArray(entry) ? (entry as ReadonlyArray<string>) : (entry as { readonly targets: ReadonlyArray<string> }).targets
+}

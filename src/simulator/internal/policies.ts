@@ -1,0 +1,73 @@
+/**
+ * The policies `--compare` runs a scenario under, as rewrites of its config:
+ * the same providers, models and chains, different resilience.
+ *
+ * @internal
+ */
+import type * as Config from "../../config/Config.js"
+
+type Chains = NonNullable<Config.ConfigFile["chains"]>
+type ChainOptions = Exclude<Chains[string], ReadonlyArray<string>>
+
+/** A breaker threshold no outage reaches: the breaker never opens. @internal */
+export const unreachable = 1_000_000_000
+
+const withoutModelPolicies = (models: Config.ConfigFile["models"]): Config.ConfigFile["models"] =>
+  Object.fromEntries(
+    Object.entries(models).map(([alias, model]) => {
+      const { policy: _policy, ...rest } = model
+      return [alias, rest]
+    })
+  )
+
+/** Chains with their targets (and, unless `keepStrategy` is false, their strategy) and nothing else. */
+const plainChains = (chains: Chains | undefined, keepStrategy: boolean): Chains | undefined => {
+  if (chains === undefined) return undefined
+  return Object.fromEntries(
+    Object.entries(chains).map(([name, chain]) => {
+      if (Array.isArray(chain)) return [name, chain]
+      const options = chain as ChainOptions
+      const kept = {
+        targets: options.targets,
+        ...(keepStrategy && options.strategy !== undefined ? { strategy: options.strategy } : {}),
+        ...(options.contentPolicy === undefined ? {} : { contentPolicy: options.contentPolicy }),
+        ...(options.fallbackResponse === undefined ? {} : { fallbackResponse: options.fallbackResponse })
+      }
+      return [name, kept]
+    })
+  ) as Chains
+}
+
+const topology = (file: Config.ConfigFile, keepStrategy: boolean): Config.ConfigFile => {
+  const { policy: _policy, shadowRate: _shadow, chains, models, ...rest } = file
+  const plain = plainChains(chains, keepStrategy)
+  return { ...rest, models: withoutModelPolicies(models), ...(plain === undefined ? {} : { chains: plain }) }
+}
+
+/**
+ * The router's defaults: every policy section removed (the top-level one,
+ * each model's, each chain's, hedging, racing, shadow traffic); chains keep
+ * their targets and strategy.
+ *
+ * @internal
+ */
+export const defaults = (file: Config.ConfigFile): Config.ConfigFile => topology(file, true)
+
+/**
+ * The basic loop of a hand-written fallback: each target in chain order,
+ * one retry (two attempts), no circuit breaker (a threshold never reached),
+ * no retry budget (a bucket too large to empty), no bulkhead, no degraded
+ * answers; timeouts and Retry-After handling as the router's defaults.
+ *
+ * @internal
+ */
+export const naive = (file: Config.ConfigFile): Config.ConfigFile => ({
+  ...topology(file, false),
+  cache: false,
+  policy: {
+    retry: { maxAttempts: 2 },
+    breaker: { consecutiveFailures: unreachable },
+    budget: { maxTokens: unreachable },
+    bulkhead: false
+  }
+})

@@ -1,0 +1,34 @@
+/**
+ * Counter-based draws for the simulator: every number is a pure function of
+ * `(seed, stream, index)`, so an arrival time or an oracle's latency sample
+ * does not depend on how many other draws came before it.
+ *
+ * @internal
+ */
+
+const twoPow32 = 4294967296
+
+/** A 32-bit integer finaliser with full avalanche (Wellons' "lowbias32"). */
+const mix32 = (input: number): number => {
+  let x = input >>> 0
+  x ^= x >>> 16
+  x = Math.imul(x, 0x7feb352d)
+  x ^= x >>> 15
+  x = Math.imul(x, 0x846ca68b)
+  x ^= x >>> 16
+  return x >>> 0
+}
+
+/** The draw streams, so arrivals and oracle samples never share numbers. @internal */
+export const streams = { arrival: 1, jitter: 2, oracleLatency: 3 } as const
+
+/** A uniform number in the open interval (0, 1). @internal */
+export const uniform = (seed: number, stream: number, index: number): number => {
+  const base = mix32(mix32((seed | 0) ^ 0x9e3779b9) + Math.imul(stream, 0x85ebca6b))
+  const h = mix32(base ^ mix32(index >>> 0) ^ Math.imul(Math.floor(index / twoPow32), 0xc2b2ae35))
+  return (h + 0.5) / twoPow32
+}
+
+/** A standard normal draw (Box-Muller over two uniforms of the stream). @internal */
+export const standardNormal = (seed: number, stream: number, index: number): number =>
+  Math.sqrt(-2 * Math.log(uniform(seed, stream, 2 * index))) * Math.cos(2 * Math.PI * uniform(seed, stream, 2 * index + 1))

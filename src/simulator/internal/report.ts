@@ -1,0 +1,325 @@
+/**
+ * From what a run gathered to its report: the oracle per request, the
+ * figures, the target table, outages and wasted calls, the timeline, and
+ * the issue's targets checked.
+ *
+ * @internal
+ */
+import { Duration } from "effect"
+import type * as Config from "../../config/Config.js"
+import { cost as priceOf } from "../../llm/ModelInfo.js"
+import type * as Simulated from "../../providers/Simulated.js"
+import type * as CircuitBreaker from "../../resilience/CircuitBreaker.js"
+import * as Policy from "../../router/Policy.js"
+import type * as Report from "../Report.js"
+import * as Scenario from "../Scenario.js"
+import * as oracle from "./oracle.js"
+import { unreachable } from "./policies.js"
+import type { Raw, RequestRecord, TargetRecord } from "./run.js"
+import * as timeline from "./timeline.js"
+
+// ---------------------------------------------------------------------------
+// Figures
+// ---------------------------------------------------------------------------
+
+/** Nearest-rank percentiles of a sorted list; `null` for an empty one. @internal */
+export const percentiles = (sorted: ReadonlyArray<number>): Report.Percentiles => {
+  const at = (q: number) => (sorted.length === 0 ? null : sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)]!)
+  return { p50: at(0.5), p95: at(0.95), p99: at(0.99) }
+}
+
+const ascending = (a: number, b: number) => a - b
+
+/** A window `[from, to)` in milliseconds since the start. @internal */
+export interface Window {
+  readonly from: number
+  readonly to: number
+}
+
+/** Every offset from the run's start in `[0, end)` where some target's schedule may change. */
+const boundaries = (sims: ReadonlyArray<Simulated.Service>, start: number, end: number): ReadonlyArray<number> => {
+  const points = new Set<number>([0])
+  for (const sim of sims) {
+    const shift = sim.epoch - start
+    for (const fault of sim.faults) {
+      const from = shift + Duration.toMillis(fault.from ?? Duration.zero)
+      const to = fault.to === undefined ? Infinity : shift + Duration.toMillis(fault.to)
+      if (from > 0 && from < end) points.add(from)
+      if (to > 0 && to < end) points.add(to)
+    }
+  }
+  return [...points].sort(ascending)
+}
+
+/**
+ * The windows of `[0, end)` (offsets from the run's `start`) in which
+ * `down(offset)` holds, merged; `down` is asked once per segment between
+ * schedule boundaries, at the segment's start.
+ *
+ * @internal
+ */
+export const windows = (
+  sims: ReadonlyArray<Simulated.Service>,
+  start: number,
+  end: number,
+  down: (offset: number) => boolean
+): ReadonlyArray<Window> => {
+  const points = boundaries(sims, start, end)
+  const out: Array<Window> = []
+  points.forEach((from, i) => {
+    const to = points[i + 1] ?? end
+    if (to <= from || !down(from)) return
+    const last = out[out.length - 1]
+    if (last !== undefined && last.to === from) out[out.length - 1] = { from: last.from, to }
+    else out.push({ from, to })
+  })
+  return out
+}
+
+const inside = (w: Window, offset: number) => offset >= w.from && offset < w.to
+
+// ---------------------------------------------------------------------------
+// Targets
+// ---------------------------------------------------------------------------
+
+/** The breaker yardstick of the wasted-calls target: its trip threshold and probes per half-open spell. */
+interface Yardstick {
+  readonly threshold: number
+  readonly probes: number
+  /** True when the policy's breaker cannot trip and the router's default breaker is the yardstick. */
+  readonly substituted: boolean
+}
+
+const defaultThreshold = 5
+
+/**
+ * The trip threshold of a target's breaker: its consecutive failures, else
+ * the minimum calls of its rate trip; a breaker that cannot trip is measured
+ * against the router's default (5 failures, 1 probe).
+ */
+const yardstick = (file: Config.ConfigFile, name: string): Yardstick => {
+  const breaker = Policy.resolve(file.policy, file.models[name]?.policy).breaker
+  const consecutive = breaker.consecutiveFailures ?? defaultThreshold
+  const rate = breaker.failureRate?.minimumCalls ?? (breaker.failureRate === undefined ? undefined : 10)
+  const threshold = consecutive > 0 ? consecutive : rate ?? unreachable
+  return threshold >= unreachable
+    ? { threshold: defaultThreshold, probes: 1, substituted: true }
+    : { threshold, probes: breaker.halfOpenProbes ?? 1, substituted: false }
+}
+
+/** The spans the breaker was open (or isolated), in milliseconds since the start. */
+const openSpans = (transitions: ReadonlyArray<CircuitBreaker.Transition>, start: number, end: number): ReadonlyArray<Window> => {
+  const spans: Array<Window> = []
+  transitions.forEach((t, i) => {
+    const next = transitions[i + 1]?.at ?? start + end
+    if (t.to === "open") spans.push({ from: t.at - start, to: Math.min(next, t.openUntil ?? next) - start })
+    else if (t.to === "isolated") spans.push({ from: t.at - start, to: next - start })
+  })
+  return spans
+}
+
+interface TargetFigures {
+  readonly report: Report.Target
+  readonly outages: ReadonlyArray<Window>
+}
+
+const callCost = (sim: Simulated.Service, call: Simulated.Call, inputTokens: number) =>
+  priceOf(sim.info.price, { inputTokens, outputTokens: call.tokens })
+
+const targetFigures = (
+  file: Config.ConfigFile,
+  raw: Raw,
+  record: TargetRecord,
+  columns: timeline.Columns,
+  usual: number
+): TargetFigures => {
+  const { sim, calls, transitions } = record
+  const start = raw.start
+  const outages = windows([sim], start, raw.end, (offset) => !sim.canServe(start + offset))
+  const gauge = yardstick(file, record.name)
+  let succeeded = 0
+  let failed = 0
+  let cancelled = 0
+  let wasted = 0
+  let cost = 0
+  for (const call of calls) {
+    if (call.outcome === "succeeded") {
+      succeeded++
+      cost += callCost(sim, call, raw.inputTokens)
+    } else if (call.outcome === "failed") failed++
+    else if (call.outcome === "interrupted") cancelled++
+    if (!sim.canServe(call.startedAt)) wasted++
+  }
+  const outageReports = outages.map((w): Report.Outage => {
+    const wastedIn = calls.filter((c) => !sim.canServe(c.startedAt) && inside(w, c.startedAt - start)).length
+    const halfOpens = transitions.filter((t) => t.to === "half-open" && inside(w, t.at - start)).length
+    return { from: w.from, to: w.to, wasted: wastedIn, halfOpens, allowed: gauge.threshold + gauge.probes * halfOpens }
+  })
+  return {
+    outages,
+    report: {
+      name: record.name,
+      provider: sim.info.provider,
+      model: sim.info.model,
+      calls: calls.length,
+      succeeded,
+      failed,
+      cancelled,
+      served: record.attempts.served,
+      failures: sortedRecord(record.attempts.failures),
+      rejected: sortedRecord(record.attempts.rejected),
+      wasted,
+      breakerOpens: transitions.filter((t) => t.to === "open" && t.from !== "open").length,
+      budgetRefusals: record.budgetRefusals,
+      cost,
+      outages: outageReports,
+      timeline: timeline.targetRow(columns, calls, start, openSpans(transitions, start, raw.end), usual)
+    }
+  }
+}
+
+const sortedRecord = (record: Readonly<Record<string, number>>): Record<string, number> =>
+  Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+
+// ---------------------------------------------------------------------------
+// Checks
+// ---------------------------------------------------------------------------
+
+const percent = (share: number) => `${(share * 100).toFixed(2)}%`
+
+const availabilityCheck = (availability: number, oracleShare: number): Report.Check => {
+  const gap = (oracleShare - availability) * 100
+  return {
+    name: "availability within 0.1 pp of the oracle",
+    met: gap <= 0.1 + 1e-9,
+    detail: `${percent(availability)} vs the oracle's ${percent(oracleShare)} (${gap.toFixed(2)} pp short)`
+  }
+}
+
+const wastedCheck = (file: Config.ConfigFile, targets: ReadonlyArray<Report.Target>): Report.Check => {
+  const outages = targets.flatMap((t) => t.outages.map((o) => ({ target: t.name, ...o })))
+  if (outages.length === 0) return { name: "wasted calls per outage within the breaker's bound", met: null, detail: "no outage" }
+  const over = outages.filter((o) => o.wasted > o.allowed)
+  const worst = [...outages].sort((a, b) => b.wasted - b.allowed - (a.wasted - a.allowed))[0]!
+  const substituted = targets.filter((t) => yardstick(file, t.name).substituted).map((t) => t.name)
+  const note = substituted.length > 0 ? `; no breaker on ${substituted.join(", ")}: measured against the default (5 + probes)` : ""
+  return {
+    name: "wasted calls per outage within the breaker's bound",
+    met: over.length === 0,
+    detail: `${over.length} of ${outages.length} outages over; worst: ${worst.target} at ${minutes(worst.from)} wasted ${worst.wasted} (allowed ${worst.allowed})${note}`
+  }
+}
+
+const minutes = (millis: number) => `${Math.floor(millis / 60_000)}:${String(Math.floor((millis % 60_000) / 1000)).padStart(2, "0")}`
+
+const latencyCheck = (latency: Report.Percentiles, oracleLatency: Report.Percentiles): Report.Check => {
+  const name = "p99 latency at most 1.25x the oracle's"
+  if (latency.p99 === null || oracleLatency.p99 === null) return { name, met: null, detail: "nothing was answered" }
+  const ratio = oracleLatency.p99 > 0 ? latency.p99 / oracleLatency.p99 : latency.p99 > 0 ? Infinity : 1
+  return { name, met: ratio <= 1.25, detail: `${Math.round(latency.p99)} ms vs the oracle's ${Math.round(oracleLatency.p99)} ms (${ratio.toFixed(2)}x)` }
+}
+
+const amplificationCheck = (
+  raw: Raw,
+  sims: ReadonlyArray<Simulated.Service>,
+  requests: ReadonlyArray<RequestRecord>
+): Report.Check => {
+  const name = "upstream calls at most 1.2x requests while every target is down"
+  const allDown = windows(sims, raw.start, raw.end, (offset) => sims.every((sim) => !sim.canServe(raw.start + offset)))
+  const arrived = requests.filter((r) => allDown.some((w) => inside(w, r.at))).length
+  if (arrived === 0) return { name, met: null, detail: "no request arrived while every target was down" }
+  let calls = 0
+  for (const target of raw.targets) {
+    for (const call of target.calls) if (allDown.some((w) => inside(w, call.startedAt - raw.start))) calls++
+  }
+  const ratio = calls / arrived
+  return { name, met: ratio <= 1.2, detail: `${calls} calls for ${arrived} requests (${ratio.toFixed(2)}x)` }
+}
+
+// ---------------------------------------------------------------------------
+// The report
+// ---------------------------------------------------------------------------
+
+/**
+ * The report of one run.
+ *
+ * @internal
+ */
+export const build = (scenario: Scenario.Scenario, policy: string, file: Config.ConfigFile, raw: Raw): Report.Report => {
+  const duration = Duration.toMillis(scenario.load.duration)
+  const byName = new Map(raw.targets.map((t) => [t.name, t]))
+  const chainTargets = Scenario.chainTargets(scenario.config, raw.chain).filter((name) => byName.has(name))
+  const oracleTargets = chainTargets.map((name) =>
+    oracle.target(file, name, byName.get(name)!.sim, {
+      inputTokens: raw.inputTokens,
+      completionTokens: scenario.load.completionTokens,
+      stream: scenario.load.stream
+    })
+  )
+  const latencies: Array<number> = []
+  const oracleLatencies: Array<number> = []
+  const oracleByRequest = new Array<number | undefined>(raw.requests.length)
+  let served = 0
+  let degraded = 0
+  let fellBack = 0
+  let servable = 0
+  let oracleCost = 0
+  for (const request of raw.requests) {
+    const verdict = oracle.verdict(oracleTargets, raw.start + request.at, request.index, scenario.seed)
+    if (verdict.servable) {
+      servable++
+      oracleLatencies.push(verdict.latency)
+      oracleByRequest[request.index] = verdict.latency
+      oracleCost += verdict.cost
+    }
+    if (request.outcome === "served") {
+      served++
+      latencies.push(request.latency)
+      if (request.target !== chainTargets[0]) fellBack++
+    } else if (request.outcome === "degraded") degraded++
+  }
+  const columns = timeline.columns(duration)
+  const targets = raw.targets.map((t) => {
+    const usual = oracle.usualLatency(file, t.name, { completionTokens: scenario.load.completionTokens, stream: scenario.load.stream })
+    return targetFigures(file, raw, t, columns, usual).report
+  })
+  const requests = raw.requests.length
+  const availability = requests === 0 ? 1 : served / requests
+  const oracleAvailability = requests === 0 ? 1 : servable / requests
+  const latency = percentiles(latencies.sort(ascending))
+  const oracleLatency = percentiles(oracleLatencies.sort(ascending))
+  const chainSims = chainTargets.map((name) => byName.get(name)!.sim)
+  return {
+    scenario: scenario.name,
+    ...(scenario.description === undefined ? {} : { description: scenario.description }),
+    policy,
+    seed: scenario.seed,
+    duration,
+    end: raw.end,
+    chain: raw.chain,
+    chainTargets,
+    stream: scenario.load.stream,
+    requests,
+    served,
+    degraded,
+    failed: requests - served - degraded,
+    availability,
+    oracleAvailability,
+    latency,
+    oracleLatency,
+    upstreamCalls: targets.reduce((sum, t) => sum + t.calls, 0),
+    wastedCalls: targets.reduce((sum, t) => sum + t.wasted, 0),
+    cost: targets.reduce((sum, t) => sum + t.cost, 0),
+    oracleCost,
+    fallbackRate: served === 0 ? 0 : fellBack / served,
+    minutesPerColumn: columns.minutes,
+    timeline: timeline.requestRow(columns, raw.requests, oracleByRequest),
+    targets,
+    checks: [
+      availabilityCheck(availability, oracleAvailability),
+      wastedCheck(file, targets),
+      latencyCheck(latency, oracleLatency),
+      amplificationCheck(raw, chainSims, raw.requests)
+    ]
+  }
+}

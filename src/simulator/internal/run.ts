@@ -1,0 +1,262 @@
+/**
+ * One run of a scenario under one policy, inside virtual time: builds the
+ * real router from the config, sends the scenario's traffic, and gathers
+ * what happened (every request's outcome, every upstream call, every breaker
+ * transition). The figures are computed from this afterwards (`report.ts`).
+ *
+ * @internal
+ */
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientError from "@effect/platform/HttpClientError"
+import type { Scope } from "effect"
+import { Cause, Chunk, Clock, Duration, Effect, Exit, FiberSet, Option, Queue, Random, Stream } from "effect"
+import * as Config from "../../config/Config.js"
+import type { ChatRequest } from "../../llm/Chat.js"
+import type { Attempt } from "../../llm/FailoverError.js"
+import * as Tokens from "../../llm/Tokens.js"
+import type * as Simulated from "../../providers/Simulated.js"
+import type * as CircuitBreaker from "../../resilience/CircuitBreaker.js"
+import * as Router from "../../router/Router.js"
+import type * as Scenario from "../Scenario.js"
+
+/** Every call a simulated provider makes is kept: wasted calls are counted from them. */
+const keepEveryCall = 1_000_000_000
+
+/** A request's outcome: served by a target, answered from degraded mode, or failed. @internal */
+export type Outcome = "served" | "degraded" | "failed"
+
+/** One request, as the load generator saw it. @internal */
+export interface RequestRecord {
+  /** The request's number, from 0, in arrival order. */
+  readonly index: number
+  /** Arrival, milliseconds since the start. */
+  readonly at: number
+  readonly outcome: Outcome
+  /** Milliseconds from arrival to the answer (for a stream: to its end) or the failure. */
+  readonly latency: number
+  /** The target that answered (absent unless `served`). */
+  readonly target?: string
+}
+
+/** What the router's attempts say about one target. @internal */
+export interface AttemptCounts {
+  served: number
+  /** Failed attempts by error class (`Overloaded`, `Timeout`, ...). */
+  readonly failures: Record<string, number>
+  /** Attempts the router refused without calling (`circuit-open`, `bulkhead-full`, ...). */
+  readonly rejected: Record<string, number>
+}
+
+/** One target's simulated provider and everything recorded about it. @internal */
+export interface TargetRecord {
+  readonly name: string
+  readonly sim: Simulated.Service
+  readonly calls: ReadonlyArray<Simulated.Call>
+  readonly attempts: AttemptCounts
+  readonly transitions: ReadonlyArray<CircuitBreaker.Transition>
+  readonly budgetRefusals: number
+}
+
+/** Everything one run gathered. @internal */
+export interface Raw {
+  /** The virtual instant the run started (the simulated providers' epoch). */
+  readonly start: number
+  /** Milliseconds from the start to the last request's end. */
+  readonly end: number
+  /** The chain the requests used, and its targets. */
+  readonly chain: string
+  readonly requests: ReadonlyArray<RequestRecord>
+  readonly targets: ReadonlyArray<TargetRecord>
+  /** The input tokens of each request. */
+  readonly inputTokens: number
+}
+
+/** The file the router is built from: every call kept, answers of the load's size. */
+export const prepare = (file: Config.ConfigFile, load: Scenario.Load): Config.ConfigFile => ({
+  ...file,
+  providers: Object.fromEntries(
+    Object.entries(file.providers).map(([key, provider]) => [
+      key,
+      provider.type === "simulated"
+        ? {
+            ...provider,
+            history: keepEveryCall,
+            ...(provider.outputTokens === undefined ? { outputTokens: load.completionTokens } : {})
+          }
+        : provider
+    ])
+  )
+})
+
+/** A scenario never touches the network: a call through this client is a bug. */
+const noNetwork = HttpClient.make((request) =>
+  Effect.fail(
+    new HttpClientError.RequestError({ request, reason: "Transport", description: "a simulation has no network" })
+  )
+)
+
+const filler = "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor "
+
+/** Request `index`'s prompt: its own text (no cache hit across requests), about `promptTokens` tokens. */
+export const requestFor = (index: number, load: Scenario.Load): ChatRequest => {
+  const head = `request ${String(index).padStart(9, "0")}: `
+  const length = Math.max(head.length, (load.promptTokens - 4) * 4)
+  const body = filler.repeat(Math.ceil(length / filler.length))
+  return { messages: [{ role: "user", content: (head + body).slice(0, length) }], maxTokens: load.completionTokens }
+}
+
+const isSimulated = (model: unknown): model is Simulated.Service =>
+  typeof model === "object" && model !== null && "canServe" in model && "calls" in model && "epoch" in model
+
+const emptyCounts = (): AttemptCounts => ({ served: 0, failures: {}, rejected: {} })
+
+const count = (record: Record<string, number>, key: string) => {
+  record[key] = (record[key] ?? 0) + 1
+}
+
+const tally = (counts: Map<string, AttemptCounts>, attempts: ReadonlyArray<Attempt>) => {
+  for (const attempt of attempts) {
+    const target = counts.get(attempt.target)
+    if (target === undefined) continue
+    const error = attempt.error
+    if (error === undefined) target.served++
+    else if (error._tag === "Rejected") count(target.rejected, error.reason)
+    else count(target.failures, error._tag)
+  }
+}
+
+interface Settled {
+  readonly outcome: Outcome
+  readonly target?: string
+  readonly attempts: ReadonlyArray<Attempt>
+}
+
+const firstFailure = <E>(cause: Cause.Cause<E>): E | undefined => Option.getOrUndefined(Chunk.head(Cause.failures(cause)))
+
+const settledFrom = (meta: Router.Meta): Settled =>
+  meta.degraded === undefined
+    ? { outcome: "served", target: meta.target, attempts: meta.attempts }
+    : { outcome: "degraded", attempts: meta.attempts }
+
+const failedFrom = (error: unknown): Settled => ({
+  outcome: "failed",
+  attempts:
+    typeof error === "object" && error !== null && "attempts" in error ? (error.attempts as ReadonlyArray<Attempt>) : []
+})
+
+/** One completion through the router, settled into what the report needs. */
+const completeOnce = (router: Router.Service, request: ChatRequest, options: Router.RequestOptions) =>
+  Effect.map(Effect.exit(router.complete(request, options)), (exit) =>
+    Exit.isSuccess(exit) ? settledFrom(exit.value.meta) : failedFrom(firstFailure(exit.cause))
+  )
+
+/** One stream through the router, read to its end. */
+const streamOnce = (router: Router.Service, request: ChatRequest, options: Router.RequestOptions) =>
+  Effect.scoped(
+    Effect.flatMap(Effect.exit(router.stream(request, options)), (started) => {
+      if (Exit.isFailure(started)) return Effect.succeed(failedFrom(firstFailure(started.cause)))
+      const { chunks, done } = started.value
+      return Effect.flatMap(Effect.exit(Stream.runDrain(chunks)), (drained) =>
+        Effect.map(done, (meta): Settled =>
+          Exit.isSuccess(drained) ? settledFrom(meta) : { outcome: "failed", attempts: meta.attempts }
+        )
+      )
+    })
+  )
+
+/** The scenario's traffic through one router; returns when every request has ended. */
+const traffic = (
+  router: Router.Service,
+  scenario: Scenario.Scenario,
+  times: ReadonlyArray<number>,
+  chain: string,
+  counts: Map<string, AttemptCounts>
+): Effect.Effect<ReadonlyArray<RequestRecord>, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const options = { chain }
+    const requests = new Array<RequestRecord>(times.length)
+    const fibers = yield* FiberSet.make<void, never>()
+    const start = yield* Clock.currentTimeMillis
+    const once = scenario.load.stream ? streamOnce : completeOnce
+    for (let index = 0; index < times.length; index++) {
+      const at = times[index]!
+      const wait = start + at - (yield* Clock.currentTimeMillis)
+      if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
+      const request = requestFor(index, scenario.load)
+      yield* FiberSet.run(
+        fibers,
+        Effect.flatMap(once(router, request, options), (settled) =>
+          Effect.map(Clock.currentTimeMillis, (now) => {
+            tally(counts, settled.attempts)
+            const latency = now - start - at
+            const { outcome, target } = settled
+            requests[index] = { index, at, outcome, latency, ...(target === undefined ? {} : { target }) }
+          })
+        )
+      )
+    }
+    yield* FiberSet.awaitEmpty(fibers)
+    return requests
+  })
+
+/** Counts the retry budget's refusals per target, from the router's events. */
+const countRefusals = (router: Router.Service, refusals: Map<string, number>) =>
+  Effect.forkScoped(
+    Stream.runForEach(router.events, (event) =>
+      Effect.sync(() => {
+        if (event._tag === "BudgetExhausted") refusals.set(event.target, (refusals.get(event.target) ?? 0) + 1)
+      })
+    )
+  )
+
+/**
+ * Runs the scenario's traffic against the router built from `file`. Must run
+ * in virtual time (the caller provides the clock); the seed drives the
+ * router's `Random`.
+ *
+ * @internal
+ */
+export const run = (
+  scenario: Scenario.Scenario,
+  file: Config.ConfigFile,
+  times: ReadonlyArray<number>
+): Effect.Effect<Raw, Router.RouterConfigError | Config.ConfigError> =>
+  Effect.gen(function* () {
+    const start = yield* Clock.currentTimeMillis
+    const routerConfig = yield* Config.toRouterConfig(prepare(file, scenario.load))
+    const router = yield* Router.make(routerConfig)
+    const chain = scenario.load.chain ?? router.chainFor(requestFor(0, scenario.load)) ?? "default"
+    const sims = Object.entries(routerConfig.targets).flatMap(([name, target]) =>
+      isSimulated(target.model) ? [[name, target.model] as const] : []
+    )
+    const queues = yield* Effect.forEach(sims, ([name]) => router.breaker(name)!.subscribe)
+    const refusals = new Map<string, number>()
+    yield* countRefusals(router, refusals)
+    const counts = new Map(sims.map(([name]) => [name, emptyCounts()]))
+    const requests = yield* traffic(router, scenario, times, chain, counts)
+    const end = (yield* Clock.currentTimeMillis) - start
+    // a timer due now fires once every fiber has run: the events consumer has caught up
+    yield* Effect.sleep(Duration.zero)
+    const targets = yield* Effect.forEach(sims, ([name, sim], i) =>
+      Effect.zipWith(sim.calls, Queue.takeAll(queues[i]!), (calls, transitions) => ({
+        name,
+        sim,
+        calls,
+        attempts: counts.get(name)!,
+        transitions: Chunk.toReadonlyArray(transitions),
+        budgetRefusals: refusals.get(name) ?? 0
+      }))
+    )
+    return {
+      start,
+      end,
+      chain,
+      requests,
+      targets,
+      inputTokens: Tokens.estimate(requestFor(0, scenario.load))
+    } satisfies Raw
+  }).pipe(
+    Effect.scoped,
+    Effect.withRandom(Random.make(scenario.seed)),
+    Effect.provideService(HttpClient.HttpClient, noNetwork)
+  )

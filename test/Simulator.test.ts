@@ -1,0 +1,344 @@
+import { FetchHttpClient } from "@effect/platform"
+import { NodeContext } from "@effect/platform-node"
+import { describe, expect, it } from "@effect/vitest"
+import { Console, Duration, Effect, Schema } from "effect"
+import { mkdtempSync, readdirSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import * as Cli from "../src/cli/Cli.js"
+import * as Report from "../src/simulator/Report.js"
+import * as Scenario from "../src/simulator/Scenario.js"
+import * as Simulator from "../src/simulator/Simulator.js"
+
+/**
+ * Four minutes of traffic, one request a second, evenly spaced: request i
+ * arrives in [i - 0.5 s, i + 0.5 s), so a window of whole minutes holds the
+ * requests of its seconds, give or take one at each edge. 239.5 seconds of
+ * traffic is exactly 240 requests.
+ */
+const small = (body: string, load = "") => `
+seed: 5
+load: { duration: "239500 millis", requestsPerSecond: 1, arrivals: even, promptTokens: 100, completionTokens: 20${load} }
+${body}`
+
+/** One target, hard down during minute 1, no retry and no breaker: every request in the window fails. */
+const singleTarget = small(`
+providers:
+  p: { type: simulated, latency: "200 millis", faults: [{ from: "1 minute", to: "2 minutes", status: 529 }] }
+models:
+  primary: { provider: p, price: { input: 1, output: 10 } }
+policy:
+  retry: { maxAttempts: 1 }
+  breaker: { consecutiveFailures: 0 }
+`)
+
+/**
+ * Two targets; the primary is down during minute 1, and its breaker trips on
+ * 2 failures and stays open past the run. Latency and error delay are equal
+ * (50 ms), so calls end in the order they start.
+ */
+const twoTargets = small(`
+providers:
+  a: { type: simulated, latency: "50 millis", faults: [{ from: "1 minute", to: "2 minutes", status: 529 }] }
+  b: { type: simulated, latency: "300 millis" }
+models:
+  primary: { provider: a, price: { input: 3, output: 15 } }
+  backup: { provider: b, price: { input: 0.5, output: 1.5 } }
+chains: { default: [primary, backup] }
+policy:
+  retry: { maxAttempts: 1 }
+  breaker: { consecutiveFailures: 2, openDuration: { base: "1 hour", cap: "1 hour" } }
+`)
+
+const parse = (text: string) => Scenario.parse(text, { source: "test.yaml" })
+
+const run = (text: string, policy?: Simulator.PolicyName) =>
+  Effect.flatMap(parse(text), (scenario) =>
+    Effect.map(Simulator.run(scenario, policy === undefined ? {} : { policy }), ({ report }) => ({ scenario, report }))
+  )
+
+const inWindow = (scenario: Scenario.Scenario, from: number, to: number) =>
+  Scenario.arrivals(scenario).filter((at) => at >= from && at < to).length
+
+const target = (report: Report.Report, name: string) => report.targets.find((t) => t.name === name)!
+
+describe("Simulator: figures of a known outage", () => {
+  it.effect("one target down for a minute: availability and the oracle's both miss exactly that minute", () =>
+    Effect.gen(function* () {
+      const { report, scenario } = yield* run(singleTarget)
+      const down = inWindow(scenario, 60_000, 120_000)
+      expect(down).toBeGreaterThanOrEqual(59)
+      expect(down).toBeLessThanOrEqual(61)
+      expect(report.requests).toBe(240)
+      expect(report.failed).toBe(down)
+      expect(report.availability).toBe((240 - down) / 240)
+      expect(report.oracleAvailability).toBe((240 - down) / 240)
+      // one call per request, and every call in the window wasted
+      expect(report.upstreamCalls).toBe(240)
+      expect(report.wastedCalls).toBe(down)
+      expect(target(report, "primary").failures).toEqual({ Overloaded: down })
+      // a fixed latency: every answer took exactly 200 ms, as the oracle says
+      expect(report.latency).toEqual({ p50: 200, p95: 200, p99: 200 })
+      expect(report.oracleLatency).toEqual({ p50: 200, p95: 200, p99: 200 })
+      // the price: 100 input and 20 output tokens per answer at $1 and $10 per million
+      expect(report.cost).toBeCloseTo(((240 - down) * (100 * 1 + 20 * 10)) / 1e6, 12)
+      expect(report.oracleCost).toBeCloseTo(report.cost, 12)
+    })
+  )
+
+  it.effect("the breaker trips on its threshold: exactly 2 wasted calls, the rest go straight to the backup", () =>
+    Effect.gen(function* () {
+      const { report, scenario } = yield* run(twoTargets)
+      const before = inWindow(scenario, 0, 60_000)
+      const primary = target(report, "primary")
+      const backup = target(report, "backup")
+      expect(report.availability).toBe(1)
+      expect(report.oracleAvailability).toBe(1)
+      expect(primary).toMatchObject({ calls: before + 2, served: before, wasted: 2, breakerOpens: 1 })
+      expect(primary.failures).toEqual({ Overloaded: 2 })
+      expect(primary.rejected).toEqual({ "circuit-open": 240 - before - 2 })
+      expect(backup).toMatchObject({ calls: 240 - before, served: 240 - before, wasted: 0 })
+      expect(report.upstreamCalls).toBe(242)
+      expect(report.wastedCalls).toBe(2)
+      expect(primary.outages).toEqual([{ from: 60_000, to: 120_000, wasted: 2, halfOpens: 0, allowed: 2 }])
+      expect(report.fallbackRate).toBe((240 - before) / 240)
+      // the router stays on the backup (300 ms) once the breaker is open; the oracle knows the
+      // primary (50 ms) is back after minute 1. Both p99s are the backup's latency.
+      expect(report.latency).toEqual({ p50: 300, p95: 300, p99: 300 })
+      expect(report.oracleLatency).toEqual({ p50: 50, p95: 300, p99: 300 })
+      expect(report.checks.map((c) => [c.name, c.met])).toEqual([
+        ["availability within 0.1 pp of the oracle", true],
+        ["wasted calls per outage within the breaker's bound", true],
+        ["p99 latency at most 1.25x the oracle's", true],
+        ["upstream calls at most 1.2x requests while every target is down", null]
+      ])
+    })
+  )
+
+  it.effect("a stream's latency runs to its last token, and the oracle's does too", () =>
+    Effect.gen(function* () {
+      const { report } = yield* run(
+        small(
+          `
+providers:
+  p: { type: simulated, latency: "200 millis", tokenDelay: "10 millis" }
+models:
+  m: { provider: p }
+`,
+          ", stream: true"
+        )
+      )
+      // first token at 200 ms, then 19 more 10 ms apart
+      expect(report.stream).toBe(true)
+      expect(report.served).toBe(240)
+      expect(report.latency).toEqual({ p50: 390, p95: 390, p99: 390 })
+      expect(report.oracleLatency).toEqual({ p50: 390, p95: 390, p99: 390 })
+    })
+  )
+})
+
+describe("Simulator: determinism and the timeline", () => {
+  it.effect("the same scenario and seed give identical reports; another seed gives other arrivals", () =>
+    Effect.gen(function* () {
+      const poisson = twoTargets.replace("arrivals: even", "arrivals: poisson").replace("latency: \"300 millis\"", "latency: { p50: \"300 millis\", p99: \"2 seconds\" }")
+      const first = yield* run(poisson)
+      const second = yield* run(poisson)
+      expect(Report.toJson(second.report)).toBe(Report.toJson(first.report))
+      expect(second.report).toEqual(first.report)
+      const reseeded = yield* run(poisson.replace("seed: 5", "seed: 6"))
+      expect(Scenario.arrivals(reseeded.scenario)).not.toEqual(Scenario.arrivals(first.scenario))
+      expect(reseeded.report.oracleLatency).not.toEqual(first.report.oracleLatency)
+    })
+  )
+
+  it.effect("the timeline shows the outage minute: failed without a breaker, open with one", () =>
+    Effect.gen(function* () {
+      const single = (yield* run(singleTarget)).report
+      expect(single.minutesPerColumn).toBe(1)
+      expect(single.timeline).toBe("=X==")
+      expect(target(single, "primary").timeline).toBe("=X==")
+      const two = (yield* run(twoTargets)).report
+      // after the outage the oracle answers from the primary in 50 ms, the router stays on the
+      // backup (300 ms, its breaker open for an hour): answered, but over 4x slower
+      expect(two.timeline).toBe("==ss")
+      expect(target(two, "primary").timeline).toBe("=ooo")
+      expect(target(two, "backup").timeline).toBe(".===")
+      const text = Report.format(two)
+      expect(text).toContain("Timeline (one column per minute")
+      expect(text).toMatch(/primary\s+=ooo/)
+      expect(text).toContain("MET   availability within 0.1 pp of the oracle")
+    })
+  )
+
+  it.effect("a report survives its JSON encoding", () =>
+    Effect.gen(function* () {
+      const { report } = yield* run(twoTargets)
+      const decoded = Schema.decodeUnknownSync(Report.Report)(JSON.parse(Report.toJson(report)))
+      expect(decoded).toEqual(report)
+    })
+  )
+})
+
+describe("Simulator: policies", () => {
+  /** Primary hard down for two of five minutes at 2 requests a second. */
+  const hardDown = `
+seed: 3
+load: { duration: "5 minutes", requestsPerSecond: 2, promptTokens: 100, completionTokens: 20 }
+providers:
+  a: { type: simulated, latency: { p50: "300 millis", p99: "1 second" }, faults: [{ from: "1 minute", to: "3 minutes", status: 529 }] }
+  b: { type: simulated, latency: { p50: "400 millis", p99: "1500 millis" } }
+models:
+  primary: { provider: a }
+  backup: { provider: b }
+chains: { default: [primary, backup] }
+policy:
+  breaker: { consecutiveFailures: 3, openDuration: { base: "20 seconds", cap: "1 minute" } }
+`
+
+  it.effect("compare runs naive, default and the scenario's own policy; naive wastes more calls than default", () =>
+    Effect.gen(function* () {
+      const scenario = yield* parse(hardDown)
+      const { comparison, stats } = yield* Simulator.compare(scenario)
+      expect(comparison.reports.map((r) => r.policy)).toEqual(["naive", "default", "scenario"])
+      expect(stats).toHaveLength(3)
+      const [naive, byDefault, own] = comparison.reports as [Report.Report, Report.Report, Report.Report]
+      // the naive loop calls the dead primary twice per request for two minutes
+      expect(naive.wastedCalls).toBeGreaterThan(400)
+      expect(naive.wastedCalls).toBeGreaterThan(10 * byDefault.wastedCalls)
+      expect(naive.upstreamCalls).toBeGreaterThan(byDefault.upstreamCalls)
+      expect(target(naive, "primary").breakerOpens).toBe(0)
+      expect(target(byDefault, "primary").breakerOpens).toBeGreaterThan(0)
+      // its own policy (open 20 s, then 40 s, at most a minute) finds the primary back sooner than the
+      // default's (30 s, 60 s, 120 s ...): the primary serves more
+      expect(target(own, "primary").served).toBeGreaterThan(target(byDefault, "primary").served)
+      for (const report of comparison.reports) expect(report.availability).toBe(1)
+      const text = Report.formatComparison(comparison)
+      expect(text).toMatch(/naive\s+default\s+scenario/)
+      expect(text).toMatch(/wasted calls\s+\d[\d,]*\s+\d+\s+\d+/)
+    })
+  )
+
+  it("the naive and default rewrites keep the chains and drop every policy", () => {
+    const scenario = Effect.runSync(parse(hardDown.replace("chains: { default: [primary, backup] }", "chains: { default: { targets: [primary, backup], strategy: cost, hedge: { delay: \"1 second\" } } }")))
+    const byDefault = Simulator.configFor(scenario, "default")
+    expect(byDefault.policy).toBeUndefined()
+    expect(byDefault.chains).toEqual({ default: { targets: ["primary", "backup"], strategy: "cost" } })
+    const naive = Simulator.configFor(scenario, "naive")
+    expect(naive.chains).toEqual({ default: { targets: ["primary", "backup"] } })
+    expect(naive.policy).toMatchObject({ retry: { maxAttempts: 2 }, bulkhead: false })
+    expect(naive.cache).toBe(false)
+    expect(Simulator.configFor(scenario, "scenario")).toBe(scenario.config)
+  })
+})
+
+describe("Scenario: parsing", () => {
+  it.effect("reports every problem at its path and line: real providers, an unknown chain, a bad load", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(
+        parse(
+          [
+            "load: { duration: \"1 hour\", requestsPerSecond: -2, chain: premium }",
+            "providers:",
+            "  openai: { type: openai, apiKey: \"env:OPENAI_API_KEY\" }",
+            "models:",
+            "  mini: { provider: openai }"
+          ].join("\n")
+        )
+      )
+      expect(error).toBeInstanceOf(Scenario.ScenarioError)
+      const paths = error.problems.map((p) => p.path)
+      expect(paths).toContain("providers.openai.type")
+      expect(paths).toContain("load.chain")
+      expect(paths).toContain("load.requestsPerSecond")
+      expect(error.problems.find((p) => p.path === "providers.openai.type")).toMatchObject({ line: 3 })
+      expect(error.message).toContain('must be "simulated"')
+    })
+  )
+
+  it.effect("a scenario without load is invalid; defaults fill the rest", () =>
+    Effect.gen(function* () {
+      const missing = yield* Effect.flip(parse("providers: { p: { type: simulated } }\nmodels: { m: { provider: p } }\n"))
+      expect(missing.problems).toContainEqual(expect.objectContaining({ path: "load", message: "is required" }))
+      const scenario = yield* parse(
+        "load: { duration: \"2 minutes\", requestsPerSecond: 1 }\nproviders: { p: { type: simulated } }\nmodels: { m: { provider: p } }\n"
+      )
+      expect(scenario).toMatchObject({
+        name: "test",
+        seed: Scenario.defaults.seed,
+        load: { promptTokens: 500, completionTokens: 200, stream: false, arrivals: "poisson" }
+      })
+      expect(Duration.toMillis(scenario.load.duration)).toBe(120_000)
+      expect(Scenario.chainTargets(scenario.config, "default")).toEqual(["m"])
+    })
+  )
+})
+
+describe("Simulator: the scenario library", () => {
+  const dir = join(import.meta.dirname, "..", "examples", "scenarios")
+  const files = readdirSync(dir).filter((file) => file.endsWith(".yaml")).sort()
+
+  it("has the incidents of the issue", () => {
+    expect(files).toEqual([
+      "all-down.yaml",
+      "flapping.yaml",
+      "gray-failure.yaml",
+      "latency-spike.yaml",
+      "primary-down.yaml",
+      "rate-limit-storm.yaml",
+      "shared-provider.yaml"
+    ])
+  })
+
+  /** The first fault's start in a scenario, so a short run still covers the incident's first minutes. */
+  const firstFault = (scenario: Scenario.Scenario) =>
+    Math.min(
+      ...Object.values(scenario.config.providers).flatMap((p) =>
+        p.type === "simulated" ? (p.faults ?? []).map((f) => Duration.toMillis(f.from ?? Duration.zero)) : []
+      )
+    )
+
+  it.effect.each(files)("%s parses and runs: an hour of traffic, cut to the incident's first minutes", (file) =>
+    Effect.gen(function* () {
+      const scenario = yield* Scenario.load(join(dir, file))
+      expect(Duration.toMillis(scenario.load.duration)).toBe(3_600_000)
+      const start = firstFault(scenario)
+      const { report } = yield* Simulator.run(Scenario.withHorizon(scenario, Duration.millis(start + 120_000)))
+      expect(report.requests).toBeGreaterThan(0)
+      const failures = report.targets.reduce(
+        (sum, t) => sum + Object.values(t.failures).reduce((a, b) => a + b, 0),
+        0
+      )
+      // the incident happened: some attempt failed (an error, or a timeout on a slow call)
+      expect(failures).toBeGreaterThan(0)
+      expect(report.checks).toHaveLength(4)
+    }).pipe(Effect.provide(NodeContext.layer))
+  )
+})
+
+describe("Simulator: the command line", () => {
+  /** Runs the command line with `Console.log` captured. */
+  const cli = (args: ReadonlyArray<string>) =>
+    Effect.gen(function* () {
+      const lines: Array<string> = []
+      const base = yield* Console.consoleWith(Effect.succeed)
+      const capture: Console.Console = { ...base, log: (...parts) => Effect.sync(() => void lines.push(parts.map(String).join(" "))) }
+      yield* Cli.run(["node", "llm-failover", ...args]).pipe(Effect.withConsole(capture), Effect.provide(FetchHttpClient.layer))
+      return lines.join("\n")
+    })
+
+  it.effect("simulate --json prints the report; --compare --json prints the comparison", () =>
+    Effect.gen(function* () {
+      const file = join(mkdtempSync(join(tmpdir(), "scenario-")), "two-targets.yaml")
+      writeFileSync(file, twoTargets)
+      const json = yield* cli(["simulate", "--scenario", file, "--json"])
+      const report = Schema.decodeUnknownSync(Report.Report)(JSON.parse(json))
+      expect(report).toMatchObject({ scenario: "two-targets", policy: "scenario", requests: 240, wastedCalls: 2 })
+      const compared = yield* cli(["simulate", "-s", file, "--compare", "--json"])
+      const comparison = Schema.decodeUnknownSync(Report.Comparison)(JSON.parse(compared))
+      expect(comparison.reports.map((r) => r.policy)).toEqual(["naive", "default", "scenario"])
+      const text = yield* cli(["simulate", "-s", file])
+      expect(text).toContain("Scenario two-targets under the scenario policy (seed 5)")
+      expect(text).toMatch(/primary\s+=ooo/)
+    }).pipe(Effect.provide(NodeContext.layer))
+  )
+})
