@@ -11,9 +11,11 @@
  * jitter (cockatiel's default generator); a breaker that opens after 5
  * consecutive failures for 30 s; a bulkhead of 100 with a queue of 1000; a
  * 1 s timeout that fails the call at the deadline whatever the function does
- * (`Effect.timeoutFail`, as the router uses; cockatiel's `Aggressive`
- * strategy, with `Cooperative` shown beside it). Policies nest as the
- * router nests them: retry(breaker(bulkhead(timeout(call)))).
+ * (our `Timeout.timeoutFail`; cockatiel's `Aggressive` strategy, with
+ * `Cooperative` shown beside it). Policies nest as the router nests them:
+ * retry(breaker(bulkhead(timeout(call)))). As on cockatiel's side, each
+ * policy is built once (`Retry.make`, `Timeout.timeoutFail(options)`) and
+ * applied to every call.
  *
  * Ours is measured the two ways Effect code calls it:
  *
@@ -24,9 +26,12 @@
  *   non-Effect caller pays.
  *
  * In both, the policies are applied to a fresh effect of the call on every
- * call (`Retry.retry(breaker.protect(bulkhead.run(Effect.timeoutFail(...))))`),
- * the analogue of `policy.execute(fn)` and what the router does per request;
- * the composition is also measured prebuilt once and rerun, as a lower bound.
+ * call (`retry(breaker.protect(bulkhead.run(timeout(...))))`), the analogue
+ * of `policy.execute(fn)` and what the router does per request; the
+ * composition is also measured prebuilt once and rerun, as a lower bound,
+ * and as it was built before `Retry.make` and `Timeout` existed
+ * (`Retry.retry` with options decoded per call around `Effect.timeoutFail`),
+ * for comparison.
  * Calls are sequential: one in flight, so the bulkhead never queues.
  *
  * Our modules are loaded compiled (see `lib/compiled.ts`), as they ship.
@@ -55,6 +60,7 @@ import { measure, ratio } from "./lib/measure.js"
 import type { Suite, SuiteContext, SuiteResult, Table } from "./lib/suite.js"
 
 type Resilience = typeof import("../src/resilience/index.js")
+type TimeoutModule = typeof import("../src/resilience/Timeout.js")
 
 // ---- the call and the settings ---------------------------------------------
 
@@ -78,7 +84,7 @@ const clock: Clock = "cpu"
 
 class AttemptTimeout extends Data.TaggedError("AttemptTimeout") {}
 
-/** Retry options as the router passes them (strings, decoded per call). */
+/** Retry options as the router writes them (strings: `Retry.make` decodes them once). */
 const retryOptions: RetryOptions<unknown> = {
   base: `${settings.backoff.initialMillis} millis`,
   factor: settings.backoff.factor,
@@ -97,7 +103,8 @@ type Policy = <A, E>(self: Effect.Effect<A, E>) => Effect.Effect<A, unknown>
 /** A fresh effect of the call, as a caller builds one per request. */
 const callEffect = () => Effect.tryPromise(call)
 
-const timeout: Policy = (self) => Effect.timeoutFail(self, { duration: timeoutDuration, onTimeout })
+/** The timeout as it was before `Timeout` existed: Effect's own. */
+const effectTimeout: Policy = (self) => Effect.timeoutFail(self, { duration: timeoutDuration, onTimeout })
 
 const makeBreaker = (lib: Resilience) =>
   lib.CircuitBreaker.make({
@@ -109,31 +116,50 @@ const makeBreaker = (lib: Resilience) =>
 const makeBulkhead = (lib: Resilience) => lib.Bulkhead.make(settings.bulkhead)
 
 interface Ours {
-  /** The composition's breaker and bulkhead, checked after the run. */
-  readonly breaker: CircuitBreaker.CircuitBreaker
-  readonly bulkhead: Bulkhead.Bulkhead
+  /** The compositions' breakers and bulkheads, checked after the run. */
+  readonly breakers: ReadonlyArray<CircuitBreaker.CircuitBreaker>
+  readonly bulkheads: ReadonlyArray<Bulkhead.Bulkhead>
   readonly composed: Policy
+  /** The composition as built before `Retry.make` and `Timeout`. */
+  readonly composedBefore: Policy
   readonly composedNoTimeout: Policy
   readonly retry: Policy
+  /** `Retry.retry` with the options written out, resolved at every call. */
+  readonly retryPerCall: Policy
   readonly breakerOnly: Policy
   readonly bulkheadOnly: Policy
   readonly timeout: Policy
+  readonly effectTimeout: Policy
 }
 
 /** Our policies; every case gets its own breaker and bulkhead, as on cockatiel's side. */
-const ours = (lib: Resilience): Ours => {
-  const [breaker, bulkhead, breaker2, bulkhead2, breaker3, bulkhead3] = Effect.runSync(
-    Effect.all([makeBreaker(lib), makeBulkhead(lib), makeBreaker(lib), makeBulkhead(lib), makeBreaker(lib), makeBulkhead(lib)])
+const ours = (lib: Resilience, T: TimeoutModule): Ours => {
+  const [breaker, bulkhead, breaker2, bulkhead2, breaker3, bulkhead3, breaker4, bulkhead4] = Effect.runSync(
+    Effect.all([
+      makeBreaker(lib),
+      makeBulkhead(lib),
+      makeBreaker(lib),
+      makeBulkhead(lib),
+      makeBreaker(lib),
+      makeBulkhead(lib),
+      makeBreaker(lib),
+      makeBulkhead(lib)
+    ])
   )
+  const retry = lib.Retry.make(retryOptions)
+  const timeout: Policy = T.timeoutFail({ duration: timeoutDuration, onTimeout })
   return {
-    breaker,
-    bulkhead,
-    composed: (self) => lib.Retry.retry(breaker.protect(bulkhead.run(timeout(self))), retryOptions),
-    composedNoTimeout: (self) => lib.Retry.retry(breaker2.protect(bulkhead2.run(self)), retryOptions),
-    retry: (self) => lib.Retry.retry(self, retryOptions),
+    breakers: [breaker, breaker2, breaker3, breaker4],
+    bulkheads: [bulkhead, bulkhead2, bulkhead3, bulkhead4],
+    composed: (self) => retry(breaker.protect(bulkhead.run(timeout(self)))),
+    composedBefore: (self) => lib.Retry.retry(breaker4.protect(bulkhead4.run(effectTimeout(self))), retryOptions),
+    composedNoTimeout: (self) => retry(breaker2.protect(bulkhead2.run(self))),
+    retry,
+    retryPerCall: (self) => lib.Retry.retry(self, retryOptions),
     breakerOnly: (self) => breaker3.protect(self),
     bulkheadOnly: (self) => bulkhead3.run(self),
-    timeout
+    timeout,
+    effectTimeout
   }
 }
 
@@ -232,6 +258,7 @@ const groups = (o: Ours, t: Theirs): ReadonlyArray<ReadonlyArray<Case>> => {
       inProgram("composed/ours-a-prebuilt", () => prebuilt),
       perPromise("composed/ours-b", () => o.composed(callEffect())),
       perPromise("composed/ours-b-prebuilt", () => prebuilt),
+      inProgram("composed/ours-a-before", () => o.composedBefore(callEffect())),
       via("composed/cockatiel", t.composed)
     ],
     [
@@ -243,7 +270,13 @@ const groups = (o: Ours, t: Theirs): ReadonlyArray<ReadonlyArray<Case>> => {
       inProgram(`${name}/ours-a`, () => o[name](callEffect())),
       perPromise(`${name}/ours-b`, () => o[name](callEffect())),
       via(`${name}/cockatiel`, t[name]),
-      ...(name === "timeout" ? [via("timeout/cockatiel-cooperative", t.timeoutCooperative)] : [])
+      ...(name === "retry" ? [inProgram("retry/ours-a-per-call", () => o.retryPerCall(callEffect()))] : []),
+      ...(name === "timeout"
+        ? [
+          via("timeout/cockatiel-cooperative", t.timeoutCooperative),
+          inProgram("timeout/effect-a", () => o.effectTimeout(callEffect()))
+        ]
+        : [])
     ]),
     [
       {
@@ -272,10 +305,17 @@ const checkBefore = async (o: Ours, t: Theirs): Promise<void> => {
 
 /** Every call stayed on the success path: breakers closed, bulkheads empty. */
 const checkAfter = async (o: Ours, t: Theirs): Promise<void> => {
-  const snapshot = await Effect.runPromise(o.breaker.snapshot)
-  const stats = await Effect.runPromise(o.bulkhead.stats)
-  if (snapshot.state !== "closed" || snapshot.consecutiveFailures !== 0 || stats.active !== 0 || stats.queued !== 0) {
-    throw new Error(`our policies left the success path: ${JSON.stringify({ state: snapshot.state, stats })}`)
+  for (const breaker of o.breakers) {
+    const snapshot = await Effect.runPromise(breaker.snapshot)
+    if (snapshot.state !== "closed" || snapshot.consecutiveFailures !== 0) {
+      throw new Error(`our breaker left the success path: ${JSON.stringify(snapshot)}`)
+    }
+  }
+  for (const bulkhead of o.bulkheads) {
+    const stats = await Effect.runPromise(bulkhead.stats)
+    if (stats.active !== 0 || stats.queued !== 0) {
+      throw new Error(`our bulkhead left the success path: ${JSON.stringify(stats)}`)
+    }
   }
   if (t.breaker.state !== 0 /* CircuitState.Closed */) throw new Error("cockatiel's breaker left the closed state")
 }
@@ -335,7 +375,8 @@ const tables = (m: ReadonlyMap<string, Measured>, mem: Memory): { readonly table
       composedRow("(a) in a program, policies applied per call [headline]", "composed/ours-a"),
       composedRow("(a) in a program, composition prebuilt once", "composed/ours-a-prebuilt"),
       composedRow("(b) Effect.runPromise per call, applied per call", "composed/ours-b"),
-      composedRow("(b) Effect.runPromise per call, prebuilt once", "composed/ours-b-prebuilt")
+      composedRow("(b) Effect.runPromise per call, prebuilt once", "composed/ours-b-prebuilt"),
+      composedRow("(a) as built before: Retry.retry per call, Effect.timeoutFail", "composed/ours-a-before")
     ],
     note: `${note} Headline: ${describeHeadline(headline)}.`
   }
@@ -374,6 +415,27 @@ const tables = (m: ReadonlyMap<string, Measured>, mem: Memory): { readonly table
     ],
     note: "(a): in a program; (b): one Effect.runPromise per call. Every figure includes the call itself: see the floors."
   }
+  const before: Table = {
+    title: "the primitives replaced, against their replacements, (a) in a program",
+    columns: ["before", "per call", "now", "per call", "before / now"],
+    rows: [
+      [
+        "Retry.retry(call, options): options resolved per call",
+        ns("retry/ours-a-per-call"),
+        "Retry.make(options), applied per call",
+        ns("retry/ours-a"),
+        vs("retry/ours-a-per-call", "retry/ours-a")
+      ],
+      [
+        "Effect.timeoutFail",
+        ns("timeout/effect-a"),
+        "Timeout.timeoutFail",
+        ns("timeout/ours-a"),
+        vs("timeout/effect-a", "timeout/ours-a")
+      ]
+    ],
+    note: "Each pair measured in the same rounds; above 1 means the replacement is cheaper."
+  }
   const floors: Table = {
     title: "floors: the call with no policy",
     columns: ["how", "per call"],
@@ -405,7 +467,7 @@ const tables = (m: ReadonlyMap<string, Measured>, mem: Memory): { readonly table
     ],
     note: `Heap growth after making and keeping ${instances} instances, divided by ${instances}.`
   }
-  return { tables: [composed, noTimeout, alone, floors, added, memoryTable], headline }
+  return { tables: [composed, noTimeout, alone, before, floors, added, memoryTable], headline }
 }
 
 // ---- the suite --------------------------------------------------------------
@@ -419,7 +481,8 @@ const rounded = (m: Measured) => ({
 const run = async (context: SuiteContext): Promise<SuiteResult> => {
   context.log("  compiling src/ for the benchmark")
   const lib = await importCompiled<Resilience>("src/resilience/index.ts")
-  const o = ours(lib)
+  const timeoutModule = await importCompiled<TimeoutModule>("src/resilience/Timeout.ts")
+  const o = ours(lib, timeoutModule)
   const t = theirs()
   await checkBefore(o, t)
   const measured = await measure(groups(o, t), { ...measureOptions, log: context.log })

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Deferred, Effect, Exit, Fiber, Option, Ref, Scope, TestClock } from "effect"
+import { Cause, Deferred, Effect, Exit, FastCheck as fc, Fiber, Option, Ref, Scope, TestClock } from "effect"
 import * as Bulkhead from "../src/resilience/Bulkhead.js"
 import { PermitPool, Waiter } from "../src/resilience/internal/bulkhead.js"
 
@@ -365,4 +365,50 @@ describe("Bulkhead", () => {
       assert.strictEqual(pool.queued, 1)
     })
   })
+})
+
+describe("Bulkhead permits under interruption", () => {
+  const callArb = fc.record({
+    weight: fc.integer({ min: 1, max: 3 }),
+    turns: fc.integer({ min: 0, max: 5 }),
+    outcome: fc.constantFrom("succeed", "fail", "die"),
+    interruptAfter: fc.option(fc.integer({ min: 0, max: 6 }), { nil: undefined })
+  })
+
+  // `it.live`: no clock is involved, and 1000 cases each building the test
+  // services would take seconds
+  it.live.prop(
+    "whatever ends each call (its result, a defect, an interruption queued or running), every permit comes back",
+    { capacity: fc.integer({ min: 1, max: 4 }), maxQueued: fc.integer({ min: 0, max: 4 }), calls: fc.array(callArb, { maxLength: 8 }) },
+    ({ calls, capacity, maxQueued }) =>
+      Effect.gen(function*() {
+        const bulkhead = yield* Bulkhead.make({ maxConcurrent: capacity, maxQueued })
+        let running = 0
+        let maxRunning = 0
+        const body = (turns: number, outcome: string, weight: number) =>
+          Effect.acquireUseRelease(
+            Effect.sync(() => {
+              running += weight
+              maxRunning = Math.max(maxRunning, running)
+            }),
+            () =>
+              Effect.zipRight(
+                Effect.repeatN(Effect.yieldNow(), turns),
+                outcome === "succeed" ? Effect.void : outcome === "fail" ? Effect.fail("boom") : Effect.die("bug")
+              ),
+            () => Effect.sync(() => (running -= weight))
+          )
+        const fibers = yield* Effect.forEach(calls, (call) =>
+          Effect.fork(bulkhead.run(body(call.turns, call.outcome, call.weight), { weight: call.weight })))
+        yield* Effect.forEach(calls, (call, i) =>
+          call.interruptAfter === undefined
+            ? Effect.void
+            : Effect.fork(Effect.zipRight(Effect.repeatN(Effect.yieldNow(), call.interruptAfter), Fiber.interrupt(fibers[i]!))))
+        yield* Effect.forEach(fibers, Fiber.await, { discard: true })
+        assert.deepStrictEqual(yield* bulkhead.stats, { active: 0, queued: 0, available: capacity })
+        assert.isAtMost(maxRunning, capacity)
+        assert.strictEqual(running, 0)
+      }),
+    { fastCheck: { numRuns: 1000 } }
+  )
 })

@@ -454,3 +454,90 @@ describe("CircuitBreaker properties", () => {
     runs
   )
 })
+
+// ---------------------------------------------------------------------------
+// 4. the store's Ref is never behind the breaker
+// ---------------------------------------------------------------------------
+
+describe("CircuitBreaker properties (store)", () => {
+  it.prop(
+    "after every operation the store's Ref holds the state the breaker decides from",
+    {
+      trip: fc.array(policyArb, { minLength: 1, maxLength: 3 }),
+      openDuration: openDurationArb,
+      halfOpenProbes: fc.integer({ min: 1, max: 3 }),
+      ops: fc.array(opArb, { minLength: 1, maxLength: 60 })
+    },
+    ({ halfOpenProbes, openDuration, ops, trip }) =>
+      Effect.runSync(withManualClock((clock) => Effect.gen(function*() {
+        let cell: Ref.Ref<BreakerStore.State> | undefined
+        let apply: BreakerStore.Registration["apply"] | undefined
+        const store: BreakerStore.BreakerStore = {
+          register: (registration) =>
+            Effect.map(Ref.make(registration.initial), (ref) => {
+              cell = ref
+              apply = registration.apply
+              return { ref, onTransition: () => {} }
+            })
+        }
+        const breaker = yield* CircuitBreaker.make({
+          trip,
+          halfOpenProbes,
+          classify,
+          store,
+          openDuration: {
+            base: Duration.millis(openDuration.base),
+            factor: openDuration.factor,
+            cap: Duration.millis(openDuration.cap)
+          }
+        })
+        for (const op of ops) {
+          switch (op._tag) {
+            case "call":
+              yield* Effect.exit(breaker.protect(resultOf(op.outcome)))
+              break
+            case "permit":
+              yield* Effect.exit(Effect.flatMap(breaker.acquire, (permit) => permit.record(op.outcome, Duration.millis(op.millis))))
+              break
+            case "advance":
+              yield* clock.adjust(op.millis)
+              break
+            case "toDeadline": {
+              const state = yield* Ref.get(cell!)
+              const now = yield* Clock.currentTimeMillis
+              if (state.status === "open" && state.openUntil + op.offset > now) {
+                yield* clock.adjust(state.openUntil + op.offset - now)
+              }
+              break
+            }
+            case "forceOpen":
+              yield* breaker.forceOpen(Duration.millis(op.millis))
+              break
+            case "remoteOpen":
+              yield* apply!({ to: "open", openUntil: (yield* Clock.currentTimeMillis) + op.millis })
+              break
+            case "isolate":
+              yield* breaker.isolate
+              break
+            case "reset":
+              yield* breaker.reset
+              break
+          }
+          const stored = yield* Ref.get(cell!)
+          const now = yield* Clock.currentTimeMillis
+          const snapshot = yield* breaker.snapshot
+          if (stored.status === "open" && now >= stored.openUntil) {
+            // the snapshot makes the lazy move to half-open itself
+            assert.strictEqual(snapshot.state, "half-open")
+            assert.strictEqual(snapshot.generation, stored.generation + 1)
+          } else {
+            assert.deepStrictEqual(
+              [snapshot.state, snapshot.generation, snapshot.trips, snapshot.probesInFlight, snapshot.openUntil],
+              [stored.status, stored.generation, stored.trips, stored.probes, stored.status === "open" ? stored.openUntil : undefined]
+            )
+          }
+        }
+      }))),
+    runs
+  )
+})

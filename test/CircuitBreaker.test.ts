@@ -948,3 +948,117 @@ describe("CircuitBreaker", () => {
       }))
   })
 })
+
+// ---------------------------------------------------------------------------
+// the hot path: a plain copy of the state, outcomes recorded synchronously
+// ---------------------------------------------------------------------------
+
+describe("CircuitBreaker (state kept in place, written to the store)", () => {
+  /** A store that hands out a Ref the test can read. */
+  const readableStore = Effect.gen(function*() {
+    const cells: Array<Ref.Ref<BreakerStore.State>> = []
+    const store: BreakerStore.BreakerStore = {
+      register: (registration) =>
+        Effect.map(Ref.make(registration.initial), (ref) => {
+          cells.push(ref)
+          return { ref, onTransition: () => {} }
+        })
+    }
+    return { store, cells }
+  })
+
+  it.effect("the store's Ref holds every state the breaker enters, once the call that caused it returns", () =>
+    Effect.gen(function*() {
+      const { cells, store } = yield* readableStore
+      const breaker = yield* CircuitBreaker.make({
+        store,
+        trip: CircuitBreaker.consecutiveFailures(2),
+        openDuration: { base: "1 second" }
+      })
+      const cell = cells[0]!
+      const stored = Effect.map(Ref.get(cell), (s) => `${s.status}@${s.generation}`)
+      const seen = Effect.map(breaker.snapshot, (s) => `${s.state}@${s.generation}`)
+
+      yield* calls(breaker, 1, fail)
+      assert.strictEqual(yield* stored, "closed@0")
+      yield* calls(breaker, 1, fail) // trips: the outcome's callback changed the state
+      assert.strictEqual(yield* stored, "open@1")
+      assert.strictEqual(yield* stored, yield* seen)
+      yield* TestClock.adjust("1 second")
+      assert.isTrue(yield* breaker.isAvailable) // moves to half-open
+      assert.strictEqual(yield* stored, "half-open@2")
+      const probe = yield* breaker.acquire
+      assert.strictEqual((yield* Ref.get(cell)).probes, 1)
+      yield* probe.record("success")
+      assert.strictEqual(yield* stored, "closed@3")
+      yield* breaker.isolate
+      assert.strictEqual(yield* stored, "isolated@4")
+      yield* breaker.reset
+      assert.strictEqual(yield* stored, "closed@5")
+      assert.strictEqual(yield* stored, yield* seen)
+    }))
+
+  it.effect("a trip is seen by the very next call, and a result from before it is dropped", () =>
+    Effect.gen(function*() {
+      const breaker = yield* CircuitBreaker.make({ trip: CircuitBreaker.consecutiveFailures(1) })
+      const gate = yield* Deferred.make<void>()
+      const late = yield* Effect.fork(breaker.protect(Effect.zipRight(Deferred.await(gate), fail)))
+      yield* Effect.yieldNow()
+      yield* calls(breaker, 1, fail)
+      const error = yield* rejection(breaker.protect(succeed))
+      assert.strictEqual(millis(error.retryAfter), 30_000)
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.await(late)
+      const snapshot = yield* breaker.snapshot
+      assert.strictEqual(snapshot.state, "open")
+      assert.strictEqual(snapshot.trips, 1)
+      assert.strictEqual(snapshot.generation, 1)
+    }))
+
+  it.effect("a custom classifier gets the call's Exit on the closed path, value and cause alike", () =>
+    Effect.gen(function*() {
+      const seen: Array<string> = []
+      const breaker = yield* CircuitBreaker.make<string>({
+        trip: CircuitBreaker.consecutiveFailures(2),
+        classify: (exit) => {
+          seen.push(Exit.isSuccess(exit) ? `success ${String(exit.value)}` : `failure ${Cause.squash(exit.cause)}`)
+          // an empty answer is as bad as an error; an error "busy" says nothing
+          if (Exit.isSuccess(exit)) return exit.value === "" ? "failure" : "success"
+          if (Cause.isInterruptedOnly(exit.cause)) return "ignored" // so closed calls take the fast path
+          return Option.contains(Cause.failureOption(exit.cause), "busy") ? "ignored" : "failure"
+        }
+      })
+      seen.length = 0 // `make` asked it about an interruption
+      assert.strictEqual(yield* breaker.protect(Effect.succeed("")), "")
+      yield* Effect.exit(breaker.protect(Effect.fail("busy")))
+      assert.strictEqual((yield* breaker.snapshot).consecutiveFailures, 1)
+      assert.strictEqual(yield* breaker.protect(Effect.succeed("")), "")
+      assert.strictEqual((yield* breaker.snapshot).state, "open")
+      assert.deepStrictEqual(seen, ["success ", "failure busy", "success "])
+    }))
+
+  it.effect("a defect still trips by default, and the call's cause comes back unchanged", () =>
+    Effect.gen(function*() {
+      const breaker = yield* CircuitBreaker.make({ trip: CircuitBreaker.consecutiveFailures(1) })
+      const exit = yield* Effect.exit(breaker.protect(Effect.die("bug")))
+      assert.isTrue(Exit.isFailure(exit) && Cause.isDie(exit.cause) && Cause.squash(exit.cause) === "bug")
+      assert.strictEqual((yield* breaker.snapshot).state, "open")
+    }))
+
+  it.scoped("transitions before the first subscriber reach nobody; every subscriber sees the later ones", () =>
+    Effect.gen(function*() {
+      const breaker = yield* CircuitBreaker.make({ trip: CircuitBreaker.consecutiveFailures(1) })
+      yield* calls(breaker, 1, fail) // closed -> open, with nobody listening
+      const first = yield* breaker.subscribe
+      const second = yield* breaker.subscribe
+      const streamed = yield* Effect.fork(Stream.runCollect(Stream.take(breaker.changes, 2)))
+      for (let i = 0; i < 5; i++) yield* Effect.yieldNow()
+      yield* breaker.reset
+      yield* calls(breaker, 1, fail)
+      const expected = [["open", "closed"], ["closed", "open"]]
+      for (const queue of [first, second]) {
+        assert.deepStrictEqual(Chunk.toArray(yield* Queue.takeAll(queue)).map((t) => [t.from, t.to]), expected)
+      }
+      assert.deepStrictEqual(Chunk.toArray(yield* Fiber.join(streamed)).map((t) => [t.from, t.to]), expected)
+    }))
+})

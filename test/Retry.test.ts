@@ -370,3 +370,94 @@ describe("Retry.retry", () => {
       expect(calls).toBe(3)
     }))
 })
+
+describe("Retry.make", () => {
+  /** A call that fails `failures` times, then succeeds with the number of calls, recording when each ran. */
+  const failingThenSucceeding = (failures: number) => {
+    const calls: Array<number> = []
+    const effect = Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      calls.push(now)
+      return calls.length > failures ? Effect.succeed(calls.length) : Effect.fail(new Failure({ attempt: calls.length }))
+    })
+    return { calls, effect }
+  }
+
+  it.prop(
+    "a policy made once and applied call after call behaves as Retry.retry applied to each call",
+    {
+      options: backoffArb,
+      failures: fc.array(fc.integer({ min: 0, max: 12 }), { minLength: 1, maxLength: 4 }),
+      seed: fc.integer()
+    },
+    ({ failures, options, seed }) => {
+      const runAll = (apply: (effect: Effect.Effect<number, Failure>) => Effect.Effect<number, Failure>) => {
+        const timelines: Array<ReadonlyArray<number>> = []
+        const program = Effect.forEach(failures, (n) => {
+          const { calls, effect } = failingThenSucceeding(n)
+          timelines.push(calls)
+          return Effect.exit(apply(effect))
+        })
+        const exit = runVirtual(program, seed)
+        return { exit, timelines }
+      }
+      const policy = Retry.make<Failure>(options)
+
+      const made = runAll((effect) => policy(effect))
+      const retried = runAll((effect) => Retry.retry(effect, options))
+
+      expect(made).toStrictEqual(retried)
+      // each application starts its own count of attempts
+      made.timelines.forEach((calls, i) => expect(calls).toHaveLength(Math.min(failures[i]! + 1, options.maxAttempts)))
+    },
+    { fastCheck: { numRuns: 1000 } }
+  )
+
+  it.effect("per-call options replace the budget and onRetry for that call only", () =>
+    Effect.gen(function*() {
+      const policyBudget = yield* RetryBudget.make({ maxTokens: 100 })
+      const callBudget = yield* RetryBudget.make({ maxTokens: 100 })
+      const seen: Array<string> = []
+      const policy = Retry.make<Failure>({
+        base: 0,
+        maxAttempts: 3,
+        budget: policyBudget,
+        onRetry: ({ attempt }) => Effect.sync(() => seen.push(`policy ${attempt}`))
+      })
+
+      yield* Effect.exit(
+        policy(alwaysFailing().effect, {
+          budget: callBudget,
+          onRetry: ({ attempt }) => Effect.sync(() => seen.push(`call ${attempt}`))
+        })
+      )
+      expect(seen).toEqual(["call 1", "call 2"])
+      expect(yield* callBudget.tokens).toBe(97)
+      expect(yield* policyBudget.tokens).toBe(100)
+
+      yield* Effect.exit(policy(alwaysFailing().effect))
+      expect(seen).toEqual(["call 1", "call 2", "policy 1", "policy 2"])
+      expect(yield* policyBudget.tokens).toBe(97)
+      expect(yield* callBudget.tokens).toBe(97)
+    }))
+
+  it.effect("a per-call budget that refuses stops that call's retries only", () =>
+    Effect.gen(function*() {
+      const dry = RetryBudget.unsafeMake({ maxTokens: 1 }) // one failure leaves 0 tokens: no retry
+      const policy = Retry.make<Failure>({ base: 0, maxAttempts: 4 })
+
+      const throttled = alwaysFailing()
+      yield* Effect.exit(policy(throttled.effect, { budget: dry }))
+      expect(throttled.calls).toHaveLength(1)
+
+      const free = alwaysFailing()
+      yield* Effect.exit(policy(free.effect))
+      expect(free.calls).toHaveLength(4)
+    }))
+
+  it("invalid options throw when the policy is made, not when it is applied", () => {
+    expect(() => Retry.make({ maxAttempts: 0 })).toThrow(RangeError)
+    expect(() => Retry.make({ factor: -1 })).toThrow(RangeError)
+    expect(() => Retry.retry({ jitter: "wild" as Backoff.Jitter })).toThrow(RangeError)
+    expect(() => Retry.make({ maxAttempts: 2 })).not.toThrow()
+  })
+})

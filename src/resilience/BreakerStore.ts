@@ -1,10 +1,11 @@
 /**
  * Where a circuit breaker keeps its state, and how a shared backend mirrors it.
  *
- * A breaker's state (closed, open until T, half-open, isolated) lives in a
- * local `Ref` that every call reads, so the hot path never leaves the
- * process. A store hands out that `Ref` when a breaker registers, and may
- * mirror it across instances:
+ * A breaker's state (closed, open until T, half-open, isolated) is kept in
+ * process, so the hot path never leaves it: the breaker decides from its
+ * own copy and writes every state it enters to a local `Ref`. A store hands
+ * out that `Ref` when a breaker registers (its value then is the state the
+ * breaker starts from), and may mirror it across instances:
  *
  * - it observes every transition the breaker makes locally
  *   (`Cell.onTransition`), e.g. to publish "opened until T" to Redis;
@@ -140,7 +141,14 @@ export interface Registration {
  * @category models
  */
 export interface Cell {
-  /** The local state every call reads and writes. Only the breaker writes to it. */
+  /**
+   * The local state. Its value when `register` returns is the state the
+   * breaker starts from; after that, the breaker writes its state here after
+   * every change, so the `Ref` always ends at the latest one (a change made
+   * by a call's outcome is written in the call's next step, so another
+   * change may overtake it). Every transition, in order, is what
+   * `onTransition` sees. Only the breaker writes to it.
+   */
   readonly ref: Ref.Ref<State>
   /**
    * Sees every local transition, in order, synchronously inside the atomic

@@ -221,10 +221,29 @@ const isPositiveInteger = (n: number): boolean => Number.isInteger(n) && n > 0
 
 const illegal = (message: string): Effect.Effect<never> => Effect.die(new Cause.IllegalArgumentException(message))
 
+/** The arms of a `matchCauseEffect` that give `weight` permits back to `pool`, then pass the exit on. */
+interface ReleasingArms<A, E> {
+  readonly onFailure: (cause: Cause.Cause<E>) => Effect.Effect<never, E>
+  readonly onSuccess: (value: A) => Effect.Effect<A>
+}
+
+const releasing = <A, E>(pool: PermitPool, weight: number): ReleasingArms<A, E> => ({
+  onFailure: (cause) => {
+    pool.release(weight)
+    return Effect.failCause(cause)
+  },
+  onSuccess: (value) => {
+    pool.release(weight)
+    return Effect.succeed(value)
+  }
+})
+
 class BulkheadImpl implements Bulkhead {
   readonly [TypeId]: TypeId = TypeId
   private readonly pool: PermitPool
   private readonly releaseOne: Effect.Effect<void>
+  /** `matchCauseEffect` arms that give 1 permit back, whichever way the call ended (they pass any value on). */
+  private readonly releasingOne: ReleasingArms<unknown, unknown>
   readonly acquire: Effect.Effect<void, BulkheadRejected, Scope.Scope>
 
   constructor(
@@ -235,6 +254,7 @@ class BulkheadImpl implements Bulkhead {
     const pool = new PermitPool(maxConcurrent, maxQueued)
     this.pool = pool
     this.releaseOne = Effect.sync(() => pool.release(1))
+    this.releasingOne = releasing(pool, 1)
     this.acquire = this.acquireWeighted(1)
   }
 
@@ -244,16 +264,23 @@ class BulkheadImpl implements Bulkhead {
     available: this.pool.available
   }))
 
+  /**
+   * One uninterruptible region: take the permits (at once, or by waiting
+   * interruptibly in the queue), then run the effect interruptibly and give
+   * the permits back synchronously in whichever arm of `matchCauseEffect`
+   * its exit takes. Nothing can interrupt the fiber between the grant and
+   * the release being registered.
+   */
   run<A, E, R>(effect: Effect.Effect<A, E, R>, options?: RunOptions): Effect.Effect<A, E | BulkheadRejected, R> {
     const weight = options?.weight ?? 1
     const refused = this.refuse(weight)
     if (refused !== undefined) return refused
     const pool = this.pool
-    const release = this.releaseFor(weight)
+    const arms = weight === 1 ? (this.releasingOne as ReleasingArms<A, E>) : releasing<A, E>(pool, weight)
     return Effect.uninterruptibleMask((restore) =>
       pool.tryAcquire(weight)
-        ? Effect.ensuring(restore(effect), release)
-        : Effect.flatMap(restore(this.wait(weight)), () => Effect.ensuring(restore(effect), release))
+        ? Effect.matchCauseEffect(restore(effect), arms)
+        : Effect.flatMap(restore(this.wait(weight)), () => Effect.matchCauseEffect(restore(effect), arms))
     )
   }
 

@@ -20,7 +20,6 @@
  */
 import { Effect } from "effect"
 import type { Duration, Option } from "effect"
-import { dual } from "effect/Function"
 import type { BackoffOptions } from "./Backoff.js"
 import * as internal from "./internal/retry.js"
 import type { RetryBudget } from "./RetryBudget.js"
@@ -61,8 +60,71 @@ export interface RetryOptions<E> extends BackoffOptions {
 }
 
 /**
+ * Settings that may differ from one call to the next through the same
+ * {@link RetryPolicy}: they replace the policy's own for that call only.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PerCallOptions<E> {
+  /** The budget of this call (e.g. one wrapped to report this request's throttling). */
+  readonly budget?: RetryBudget
+  /** Runs before each retry's sleep of this call (e.g. to log it with the request's id). */
+  readonly onRetry?: (info: RetryInfo<E>) => Effect.Effect<void>
+}
+
+/**
+ * A retry policy resolved once by {@link make}: apply it to every call. The
+ * options were decoded and validated when it was made, so applying it only
+ * builds the call's retry loop.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RetryPolicy<E> {
+  <A, E1 extends E, R>(self: Effect.Effect<A, E1, R>, perCall?: PerCallOptions<E>): Effect.Effect<A, E1, R>
+}
+
+/**
+ * Resolves retry options once (durations decoded, defaults applied, options
+ * validated) into a reusable {@link RetryPolicy}. Prefer it to
+ * {@link retry} with options written out at each call when the same policy
+ * guards many calls, as a router's per-target policy does: building the
+ * policy is the costly part, and it happens here only once.
+ *
+ * `policy(effect)` behaves exactly as `Retry.retry(effect, options)`;
+ * `policy(effect, { budget, onRetry })` replaces those two settings for that
+ * call only.
+ *
+ * @example
+ * import { Data, Effect } from "effect"
+ * import { Retry, RetryBudget } from "effect-llm-failover/resilience"
+ *
+ * class Unavailable extends Data.TaggedError("Unavailable") {}
+ * declare const call: (prompt: string) => Effect.Effect<string, Unavailable>
+ *
+ * const program = Effect.gen(function*() {
+ *   const budget = yield* RetryBudget.make()
+ *   const policy = Retry.make<Unavailable>({ base: "100 millis", maxAttempts: 3, jitter: "decorrelated", budget })
+ *   const a = yield* policy(call("first"))
+ *   const b = yield* call("second").pipe(policy)
+ *   const c = yield* policy(call("third"), { onRetry: ({ attempt }) => Effect.log(`third, retry ${attempt}`) })
+ *   return [a, b, c]
+ * })
+ *
+ * @throws RangeError when the backoff options are invalid (see `Backoff.schedule`).
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <E = unknown>(options?: RetryOptions<E>): RetryPolicy<E> => internal.make(options)
+
+/**
  * Runs an effect up to `maxAttempts` times and returns its first success, or
  * the last error once it gives up. The error type is unchanged.
+ *
+ * The data-last form, `Retry.retry(options)`, resolves the options once and
+ * returns a {@link RetryPolicy}, like {@link make}; the data-first form
+ * resolves them at each call.
  *
  * @example
  * import { Data, Duration, Effect, Option } from "effect"
@@ -95,4 +157,6 @@ export interface RetryOptions<E> extends BackoffOptions {
 export const retry: {
   <E>(options?: RetryOptions<NoInfer<E>>): <A, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   <A, E, R>(self: Effect.Effect<A, E, R>, options?: RetryOptions<NoInfer<E>>): Effect.Effect<A, E, R>
-} = dual((args) => Effect.isEffect(args[0]), internal.retry)
+} = (...args: ReadonlyArray<any>): any =>
+  // `dual` by hand: its data-last form would resolve the options at every application
+  Effect.isEffect(args[0]) ? internal.make(args[1])(args[0]) : internal.make(args[0])

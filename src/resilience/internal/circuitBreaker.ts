@@ -1,22 +1,27 @@
 /**
  * The circuit breaker's state machine.
  *
- * Every state change happens inside one `Ref.modify` on the store's cell.
- * The update function runs synchronously and exactly once, so it also
- * drives the mutable trip strategies and hands each transition, in order,
- * to the `PubSub` and the store's hook: an update is atomic, and nothing
- * that happens to the calling fiber afterwards can lose a transition.
+ * The breaker's state lives in a plain field, `state`, which is the truth
+ * for every decision; the store's `Ref` is written after every change (in
+ * the same step by `update`, in the next step by `flush`), so it always
+ * ends at the latest state.
+ * Every change is made synchronously, in one fiber step, by the fiber that
+ * caused it, so it is atomic: JavaScript runs one fiber step at a time. The
+ * same step drives the mutable trip strategies and hands each transition,
+ * in order, to the `PubSub` and the store's hook, so nothing that happens to
+ * the calling fiber afterwards can lose a transition.
  *
- * The closed-state success path of `protect` costs one `Ref` read (a
- * preallocated effect), one ticket, `Effect.exit` around the call and one
- * `Ref.modify` that updates the strategies in O(1), writes nothing back
- * without a transition, and returns the call's value. The clock, captured
- * at `make`, is read synchronously.
+ * The closed-state success path of `protect` reads the field, makes one
+ * ticket and runs the call under one `matchCauseEffect` whose callback
+ * records the outcome synchronously (O(1) in the strategies); it touches
+ * the `Ref` only when the outcome trips the breaker. An `Exit` is built for
+ * the classifier only when the classifier is a custom one. The clock,
+ * captured at `make`, is read synchronously.
  *
  * @internal
  */
 import type { Clock, Queue, Scope, Stream } from "effect"
-import { Cause, Duration, Effect, Exit, FiberId, Option, PubSub, Stream as S } from "effect"
+import { Cause, Duration, Effect, Exit, FiberId, Option, PubSub, Ref, Stream as S } from "effect"
 import type { Cell, Registration, RemoteTransition, State, Transition, TransitionReason } from "../BreakerStore.js"
 import { CurrentBreakerStore, memory } from "../BreakerStore.js"
 import type {
@@ -80,8 +85,6 @@ const succeedTrue = Effect.succeed(true)
 /** @internal */
 export class BreakerImpl<E> implements CircuitBreaker<E> {
   readonly name: string
-  readonly changes: Stream.Stream<Transition>
-  readonly subscribe: Effect.Effect<Queue.Dequeue<Transition>, never, Scope.Scope>
   readonly acquire: Effect.Effect<Permit<E>, CircuitOpen>
   readonly isAvailable: Effect.Effect<boolean>
   readonly snapshot: Effect.Effect<Snapshot>
@@ -89,29 +92,54 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
   readonly reset: Effect.Effect<void>
   /** Admission in any state, without the permit wrapper. */
   private readonly admit: Effect.Effect<Ticket, CircuitOpen>
+  /** Writes `state` to the store's `Ref`, after a change made outside `update`. */
+  private readonly flush: Effect.Effect<void>
+  /** The classifier is the default one: outcomes are read from the cause, no `Exit` built. */
+  private readonly defaultClassify: boolean
   /** Failures in a row while closed, for snapshots. */
   private consecutiveFailures = 0
+  /** Made on the first subscription: with no subscriber, a transition has nobody to reach. */
+  private hub: PubSub.PubSub<Transition> | undefined = undefined
 
   constructor(
     readonly config: Config<E>,
     private readonly cell: Cell,
-    private readonly pubsub: PubSub.PubSub<Transition>,
-    private readonly clock: Clock.Clock
+    private readonly clock: Clock.Clock,
+    /** The current state; see the module docs. */
+    private state: State
   ) {
     this.name = config.name
-    this.changes = S.fromPubSub(pubsub)
-    this.subscribe = PubSub.subscribe(pubsub)
+    this.defaultClassify = config.classify === defaultClassifier
+    this.flush = Ref.update(cell.ref, () => this.state)
     const admitSlow = Effect.flatten(this.update((state, now): Admission => this.admitAt(state, now)))
-    this.admit = Effect.flatMap(
-      cell.ref,
-      (state) => state.status === "closed" ? Effect.succeed(this.ticket(state.generation)) : admitSlow
+    this.admit = Effect.suspend(() =>
+      this.state.status === "closed" ? Effect.succeed(this.ticket(this.state.generation)) : admitSlow
     )
     this.acquire = Effect.uninterruptible(Effect.map(this.admit, (ticket) => new PermitImpl(this, ticket)))
     const availableSlow = this.update((state) => [this.admits(state), state])
-    this.isAvailable = Effect.flatMap(cell.ref, (state) => state.status === "closed" ? succeedTrue : availableSlow)
+    this.isAvailable = Effect.suspend(() => this.state.status === "closed" ? succeedTrue : availableSlow)
     this.snapshot = this.update((state, now) => [this.snapshotOf(state, now), state])
     this.isolate = this.update((state, now) => [undefined, this.isolateAt(state, now, "isolated", true)])
     this.reset = this.update((state, now) => [undefined, this.resetAt(state, now, "reset", true)])
+  }
+
+  /** Every transition from when the stream starts running, in order. */
+  get changes(): Stream.Stream<Transition> {
+    return S.unwrap(Effect.map(this.pubsub, (hub) => S.fromPubSub(hub)))
+  }
+
+  /** A subscription to every transition from when it completes, in order. */
+  get subscribe(): Effect.Effect<Queue.Dequeue<Transition>, never, Scope.Scope> {
+    return Effect.flatMap(this.pubsub, PubSub.subscribe)
+  }
+
+  /** The transition `PubSub`, made by the first subscriber. */
+  private get pubsub(): Effect.Effect<PubSub.PubSub<Transition>> {
+    return Effect.suspend(() =>
+      this.hub !== undefined
+        ? Effect.succeed(this.hub)
+        : Effect.map(PubSub.unbounded<Transition>(), (made) => (this.hub ??= made))
+    )
   }
 
   /**
@@ -121,7 +149,8 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
    * ticket holds no slot, and an interrupted call would be ignored anyway).
    */
   readonly protect = <A, E1 extends E, R>(self: Effect.Effect<A, E1, R>): Effect.Effect<A, E1 | CircuitOpen, R> =>
-    Effect.flatMap(this.cell.ref, (state): Effect.Effect<A, E1 | CircuitOpen, R> => {
+    Effect.suspend((): Effect.Effect<A, E1 | CircuitOpen, R> => {
+      const state = this.state
       switch (state.status) {
         case "closed":
           if (!this.config.countsInterruption) return this.run(self, this.ticket(state.generation))
@@ -157,19 +186,47 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
 
   /** Records a ticket's outcome (only its first). */
   settle(ticket: Ticket, outcome: Outcome, durationMillis: number | undefined): Effect.Effect<void> {
-    return this.update((state, now) => [undefined, this.settleAt(state, ticket, outcome, durationMillis, now)])
+    return Effect.suspend(() => this.settleNow(ticket, outcome, durationMillis) ? this.flush : Effect.void)
   }
 
-  /** Runs an admitted call and records its exit; a success's value comes straight from the update. */
+  /**
+   * Runs an admitted call and records its outcome synchronously in the
+   * callback its exit takes; the `Ref` is written only if the state changed.
+   */
   private run<A, E1 extends E, R>(self: Effect.Effect<A, E1, R>, ticket: Ticket): Effect.Effect<A, E1, R> {
-    return Effect.flatMap(Effect.exit(self), (exit) =>
-      exit._tag === "Success"
-        ? this.update((state, now) => [exit.value, this.settleExit(state, ticket, exit, now)])
-        : Effect.flatten(this.update((state, now) => [exit, this.settleExit(state, ticket, exit, now)])))
+    return Effect.matchCauseEffect(self, {
+      onSuccess: (value) => {
+        if (this.defaultClassify) return this.recorded(ticket, "success", Effect.succeed(value))
+        const exit = Exit.succeed(value)
+        return this.recorded(ticket, this.config.classify(exit), exit)
+      },
+      onFailure: (cause) => {
+        if (this.defaultClassify) {
+          return this.recorded(ticket, Cause.isInterruptedOnly(cause) ? "ignored" : "failure", Effect.failCause(cause))
+        }
+        const exit = Exit.failCause(cause)
+        return this.recorded(ticket, this.config.classify(exit), exit)
+      }
+    })
   }
 
-  private settleExit<A, E1 extends E>(state: State, ticket: Ticket, exit: Exit.Exit<A, E1>, now: number): State {
-    return this.settleAt(state, ticket, this.config.classify(exit), undefined, now)
+  /** Records `outcome` for `ticket`, then returns `result` (after writing the `Ref` if the state changed). */
+  private recorded<A, E1>(ticket: Ticket, outcome: Outcome, result: Effect.Effect<A, E1>): Effect.Effect<A, E1> {
+    return this.settleNow(ticket, outcome, undefined) ? Effect.zipRight(this.flush, result) : result
+  }
+
+  /**
+   * Records a ticket's outcome (only its first) in `state`, synchronously.
+   * Returns whether the state changed. An open or isolated state never
+   * matches a ticket's generation (every transition starts a new one), so
+   * an expired open deadline need not be looked at here.
+   */
+  private settleNow(ticket: Ticket, outcome: Outcome, durationMillis: number | undefined): boolean {
+    const state = this.state
+    const next = this.settleAt(state, ticket, outcome, durationMillis, this.now())
+    if (next === state) return false
+    this.state = next
+    return true
   }
 
   private now(): number {
@@ -182,12 +239,16 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
 
   /**
    * One atomic state update at the current time, after first moving an
-   * open breaker whose deadline passed to half-open.
+   * open breaker whose deadline passed to half-open: computes the next state
+   * from `state` and writes it to both `state` and the store's `Ref`.
    */
   private update<A>(f: (state: State, now: number) => readonly [A, State]): Effect.Effect<A> {
-    return this.cell.ref.modify((state) => {
+    return this.cell.ref.modify(() => {
       const now = this.now()
-      return f(state.status === "open" && now >= state.openUntil ? this.toHalfOpen(state, now) : state, now)
+      const current = this.state
+      const result = f(current.status === "open" && now >= current.openUntil ? this.toHalfOpen(current, now) : current, now)
+      this.state = result[1]
+      return result
     })
   }
 
@@ -345,7 +406,7 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
       trips: to.trips,
       ...(to.status === "open" ? { openUntil: to.openUntil } : {})
     }
-    this.pubsub.unsafeOffer(transition)
+    this.hub?.unsafeOffer(transition)
     if (local) {
       try {
         this.cell.onTransition(transition)
@@ -472,7 +533,6 @@ export const make = <E>(options: Options<E>): Effect.Effect<CircuitBreaker<E>> =
     const config = yield* resolveConfig(options)
     const clock = yield* Effect.clock
     const store = options.store ?? Option.getOrElse(yield* Effect.serviceOption(CurrentBreakerStore), () => memory)
-    const pubsub = yield* PubSub.unbounded<Transition>()
     let breaker: BreakerImpl<E> | undefined
     const registration: Registration = {
       name: config.name,
@@ -485,6 +545,7 @@ export const make = <E>(options: Options<E>): Effect.Effect<CircuitBreaker<E>> =
         )
     }
     const cell = yield* store.register(registration)
-    breaker = new BreakerImpl(config, cell, pubsub, clock)
+    // the store may start from a state it knows (e.g. a mirror already open)
+    breaker = new BreakerImpl(config, cell, clock, yield* Ref.get(cell.ref))
     return breaker
   })
