@@ -374,11 +374,8 @@ export const make = (config: Config): Effect.Effect<Service, RouterConfigError, 
       const chain = normaliseChain(raw)
       const members = chain.targets.map((targetName, priority) => {
         const target = targets.get(targetName)!
-        return {
-          target,
-          priority,
-          policy: Policy.resolve(config.policy, target === undefined ? undefined : config.targets[targetName]?.policy, chain.policy)
-        }
+        const policy = Policy.resolve(config.policy, config.targets[targetName]?.policy, chain.policy)
+        return { target, priority, policy, retry: engine.memberRetry(policy) }
       })
       const strategy = chain.strategy ?? "priority"
       chains.set(name, {

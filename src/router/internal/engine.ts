@@ -26,6 +26,7 @@ import type { CircuitBreaker } from "../../resilience/CircuitBreaker.js"
 import * as Hedge from "../../resilience/Hedge.js"
 import type { HealthTracker } from "../../resilience/Health.js"
 import * as Retry from "../../resilience/Retry.js"
+import * as Deadlines from "../../resilience/Timeout.js"
 import type { RetryBudget } from "../../resilience/RetryBudget.js"
 import type * as DegradedCache from "../DegradedCache.js"
 import type { RouterEvent } from "../Events.js"
@@ -54,6 +55,19 @@ export interface Member {
   readonly target: Target
   readonly priority: number
   readonly policy: Policy.Resolved
+  /** Its retry policy, resolved once. */
+  readonly retry: Retry.RetryPolicy<ProviderError | Rejected>
+}
+
+/** A member's retry policy: retriable errors only, honouring Retry-After up to its cap. @internal */
+export const memberRetry = (policy: Policy.Resolved): Retry.RetryPolicy<ProviderError | Rejected> => {
+  const { retryAfterCap, ...backoff } = policy.retry
+  return Retry.make<ProviderError | Rejected>({
+    ...backoff,
+    ...(retryAfterCap === undefined ? {} : { retryAfterCap }),
+    while: isRetriable,
+    retryAfter: (error) => (error._tag === "Rejected" ? Option.none() : retryAfter(error))
+  })
 }
 
 /** @internal */
@@ -314,11 +328,9 @@ const runMember = <A, R>(
       return Effect.fail(new Next({ target: target.name, reason: "ContextLengthExceeded" }))
     }
     let attempt = 0
+    // the target's budget, saying when it refuses a retry
     const budget: RetryBudget = {
       ...target.budget,
-      recordSuccess: target.budget.recordSuccess,
-      recordFailure: target.budget.recordFailure,
-      tokens: target.budget.tokens,
       tryAcquire: Effect.tap(target.budget.tryAcquire, (allowed) =>
         allowed
           ? Effect.void
@@ -327,15 +339,7 @@ const runMember = <A, R>(
             )
       )
     }
-    const { retryAfterCap, ...backoff } = member.policy.retry
-    return Effect.suspend(() => once(++attempt)).pipe(
-      Retry.retry({
-        ...backoff,
-        ...(retryAfterCap === undefined ? {} : { retryAfterCap }),
-        while: isRetriable,
-        retryAfter: (error) => (error._tag === "Rejected" ? Option.none() : retryAfter(error)),
-        budget
-      }),
+    return member.retry(Effect.suspend(() => once(++attempt)), { budget }).pipe(
       Effect.catchAll((error): Effect.Effect<never, Next | Fatal> => {
         switch (error._tag) {
           case "InvalidRequest":
@@ -383,7 +387,7 @@ const completeOnce = (shared: Shared, state: RequestState, member: Member) => (a
     attempt,
     guard(
       member.target,
-      Effect.timeoutFail(member.target.model.complete(state.request), {
+      Deadlines.timeoutFail(member.target.model.complete(state.request), {
         duration: member.policy.timeouts.attempt,
         onTimeout: () => attemptTimeout(member, "attempt", member.policy.timeouts.attempt)
       })
@@ -447,7 +451,7 @@ const streamOnce =
         }
       })
       const exit = yield* Effect.exit(
-        Effect.timeoutFail(readHead, { duration: firstToken, onTimeout: () => attemptTimeout(member, "first-token", firstToken) })
+        Deadlines.timeoutFail(readHead, { duration: firstToken, onTimeout: () => attemptTimeout(member, "first-token", firstToken) })
       )
       const elapsed = Duration.millis((yield* Clock.currentTimeMillis) - start)
       if (exit._tag === "Failure") {
@@ -578,7 +582,7 @@ const runChain = <A, R>(shared: Shared, state: RequestState, run: Runner<A, R>):
     const ordered = yield* order(shared, state.chain, state.request)
     return yield* fold(shared, state, steps(shared, state.chain, ordered, run))
   }).pipe(
-    Effect.timeoutFail({ duration: state.chain.total, onTimeout: () => new Deadline() }),
+    Deadlines.timeoutFail({ duration: state.chain.total, onTimeout: () => new Deadline() }),
     Effect.catchTag("Deadline", () =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         for (const [member, start] of state.inFlight) {
@@ -719,7 +723,7 @@ const shadow = (shared: Shared, state: RequestState, served: Member) =>
     if (target.bulkhead !== undefined && (yield* target.bulkhead.stats).available === 0) return
     const timeout = member.policy.timeouts.attempt
     const call = target.model.complete(state.request).pipe(
-      Effect.timeoutFail({ duration: timeout, onTimeout: () => attemptTimeout(member, "attempt", timeout) })
+      Deadlines.timeoutFail({ duration: timeout, onTimeout: () => attemptTimeout(member, "attempt", timeout) })
     )
     const measured = Effect.gen(function* () {
       const start = yield* Clock.currentTimeMillis
