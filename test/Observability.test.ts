@@ -15,7 +15,6 @@ import {
   Duration,
   Effect,
   Exit,
-  Fiber,
   Logger,
   LogLevel,
   Option,
@@ -34,10 +33,10 @@ import * as Observability from "../src/observability/Observability.js"
 import * as Prometheus from "../src/observability/Prometheus.js"
 import * as StatusPage from "../src/observability/StatusPage.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
-import * as Simulated from "../src/providers/Simulated.js"
 import type { RouterEvent } from "../src/router/Events.js"
 import * as Router from "../src/router/Router.js"
 import * as MockServer from "../src/testing/MockServer.js"
+import { settler, sim, succeeded } from "./support/virtual.js"
 
 // ---------------------------------------------------------------------------
 // A strict parser of the Prometheus text format 0.0.4
@@ -227,21 +226,7 @@ const parsePrometheus = (text: string) => {
 const premium = { input: 3, output: 15 }
 const cheap = { input: 0.15, output: 0.6 }
 
-const sim = (name: string, options: Partial<Simulated.Options> = {}) =>
-  Simulated.make({ provider: name, model: `${name}-model`, latency: "100 millis", tokenDelay: "10 millis", ...options })
-
-/** Forks the effect, moves virtual time on, and returns its exit. */
-const settle = <A, E>(effect: Effect.Effect<A, E>, by: Duration.DurationInput = "5 seconds") =>
-  Effect.gen(function* () {
-    const fiber = yield* Effect.fork(effect)
-    yield* TestClock.adjust(by)
-    return yield* Fiber.await(fiber)
-  })
-
-const succeeded = <A, E>(exit: Exit.Exit<A, E>): A => {
-  if (Exit.isSuccess(exit)) return exit.value
-  throw new Error(`expected success, got ${String(exit.cause)}`)
-}
+const settle = settler("5 seconds")
 
 const sum = (values: ReadonlyArray<number>) => values.reduce((a, b) => a + b, 0)
 

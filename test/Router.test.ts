@@ -1,36 +1,16 @@
 import { describe, expect, expectTypeOf, it } from "@effect/vitest"
-import { Cause, Chunk, Duration, Effect, Exit, Fiber, Layer, Option, Random, Stream, TestClock } from "effect"
+import { Chunk, Duration, Effect, Fiber, Random, Stream, TestClock } from "effect"
 import type { ChainExhausted, InvalidRequest, StreamInterrupted } from "../src/llm/index.js"
 import { Chat, ContentFiltered, LanguageModel } from "../src/llm/index.js"
-import * as Simulated from "../src/providers/Simulated.js"
 import type { RouterEvent } from "../src/router/Events.js"
 import * as Router from "../src/router/Router.js"
+import { failedWith, settler, sim, succeeded } from "./support/virtual.js"
 
-const sim = (name: string, options: Partial<Simulated.Options> = {}) =>
-  Simulated.make({ provider: name, model: `${name}-model`, latency: "100 millis", tokenDelay: "10 millis", ...options })
+const settle = settler("5 minutes")
 
 const prices = {
   premium: { input: 3, output: 15 },
   cheap: { input: 0.15, output: 0.6 }
-}
-
-/** Forks the effect, moves virtual time on, and returns its exit. */
-const settle = <A, E>(effect: Effect.Effect<A, E>, by: Duration.DurationInput = "5 minutes") =>
-  Effect.gen(function* () {
-    const fiber = yield* Effect.fork(effect)
-    yield* TestClock.adjust(by)
-    return yield* Fiber.await(fiber)
-  })
-
-const succeeded = <A, E>(exit: Exit.Exit<A, E>): A => {
-  if (Exit.isSuccess(exit)) return exit.value
-  throw new Error(`expected success, got ${String(exit.cause)}`)
-}
-
-const failedWith = <A, E>(exit: Exit.Exit<A, E>): E => {
-  const error = Exit.isFailure(exit) ? Option.getOrUndefined(Chunk.head(Cause.failures(exit.cause))) : undefined
-  if (error === undefined) throw new Error(`expected a typed failure, got ${Exit.isSuccess(exit) ? "success" : String(exit.cause)}`)
-  return error
 }
 
 /** A target that refuses every request on content policy. */
@@ -705,5 +685,3 @@ describe("Router: budget, shadow traffic, events and the LanguageModel layer", (
     expectTypeOf<Extract<CompleteError, { _tag: "RateLimited" | "Overloaded" | "ServerError" | "Timeout" }>>().toBeNever()
   })
 })
-
-void Layer

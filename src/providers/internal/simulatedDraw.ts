@@ -12,10 +12,11 @@
 /** The z-score of the 99th percentile of the standard normal distribution. */
 export const z99 = 2.326347874
 
-const twoPow32 = 4294967296
+/** @internal */
+export const twoPow32 = 4294967296
 
 /** A 32-bit integer finaliser with full avalanche (Wellons' "lowbias32"). */
-const mix32 = (input: number): number => {
+export const mix32 = (input: number): number => {
   let x = input >>> 0
   x ^= x >>> 16
   x = Math.imul(x, 0x7feb352d)

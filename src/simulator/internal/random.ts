@@ -5,19 +5,7 @@
  *
  * @internal
  */
-
-const twoPow32 = 4294967296
-
-/** A 32-bit integer finaliser with full avalanche (Wellons' "lowbias32"). */
-const mix32 = (input: number): number => {
-  let x = input >>> 0
-  x ^= x >>> 16
-  x = Math.imul(x, 0x7feb352d)
-  x ^= x >>> 15
-  x = Math.imul(x, 0x846ca68b)
-  x ^= x >>> 16
-  return x >>> 0
-}
+import { mix32, twoPow32 } from "../../providers/internal/simulatedDraw.js"
 
 /** The draw streams, so arrivals and oracle samples never share numbers. @internal */
 export const streams = { arrival: 1, jitter: 2, oracleLatency: 3 } as const
