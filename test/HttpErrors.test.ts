@@ -16,6 +16,7 @@ import type { ProviderError } from "../src/llm/ProviderError.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
 import * as Gemini from "../src/providers/Gemini.js"
 import * as Errors from "../src/providers/internal/errors.js"
+import * as Http from "../src/providers/internal/http.js"
 import * as RetryAfter from "../src/providers/internal/retryAfter.js"
 import { type SseEvent, SseParser } from "../src/providers/internal/sse.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
@@ -432,6 +433,97 @@ describe("error bodies", () => {
     expect(error._tag).toBe("ServerError")
     expect(error.message).toBe("<html>bad gateway for [redacted]</html>")
     expect(Errors.fromResponse(context, 503, {}, "", 0).message).toBe("HTTP 503")
+  })
+
+  it("scrubs every secret in every form before cutting a long message, so no prefix is left", () => {
+    const header = "hdr/SECRET +v=\\q"
+    const several = { provider: "p", model: "m", secret: [key, header] }
+    // the key straddles the 500-character cut: scrubbed first, none of it survives
+    const long = Errors.fromResponse(several, 500, {}, `${"x".repeat(495)}${key} and more`, 0)
+    expect(long.message).toBe(`${"x".repeat(495)}[reda...`)
+    expect(long.message).not.toContain("sk-t")
+    // as is, JSON-escaped (in a raw body), percent- and form-encoded (in an echoed URL)
+    const forms = [header, JSON.stringify(header).slice(1, -1), encodeURIComponent(header), new URLSearchParams({ h: header }).toString().slice(2)]
+    expect(new Set(forms).size).toBe(4)
+    for (const form of forms) {
+      const error = Errors.fromResponse(several, 502, {}, `echo: ${form} / ${key}`, 0)
+      expect(error.message).toBe("echo: [redacted] / [redacted]")
+    }
+    // a secret that holds another is replaced whole
+    expect(Errors.scrub("a sk-test-0123456789-SECRET-LONG b", [key, `${key}-LONG`])).toBe("a [redacted] b")
+    // an empty secret replaces nothing
+    expect(Errors.scrub("nothing to hide", [""])).toBe("nothing to hide")
+  })
+
+  it("classifies on the upstream's words, shows them scrubbed", () => {
+    const short = { provider: "p", model: "m", secret: ["8192"] }
+    const error = Errors.classify(
+      short,
+      400,
+      Errors.infoFromValue({ error: { message: "This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens." } }),
+      undefined,
+      "fallback"
+    )
+    expect(error._tag).toBe("ContextLengthExceeded")
+    if (error._tag === "ContextLengthExceeded") expect([error.contextWindow, error.requestedTokens]).toEqual([8192, 9000])
+    expect(error.message).toBe("This model's maximum context length is [redacted] tokens. However, your messages resulted in 9000 tokens.")
+  })
+
+  it("scrubs the fields that come from outside: a refusal's reason, a transport error's code", () => {
+    const filtered = classify(400, { error: { message: `blocked by content filter for ${key}`, code: `policy-${key}` } })
+    expect(filtered._tag).toBe("ContentFiltered")
+    expect(JSON.stringify(filtered)).not.toContain(key)
+    expect(filtered._tag === "ContentFiltered" && filtered.reason).toBe("policy-[redacted]")
+    const refused = Errors.contentFiltered(context, `SAFETY ${key}`, `blocked ${key}`)
+    expect([refused.reason, refused.message]).toEqual(["SAFETY [redacted]", "blocked [redacted]"])
+  })
+})
+
+describe("secret headers", () => {
+  const auth = (value: string) => ({ authorization: `Bearer ${value}` })
+
+  it("reads Redacted values out, and sorts out the secrets and the names to redact", () => {
+    const resolved = Http.resolveHeaders(
+      {
+        "X-Proxy-Key": Redacted.make("proxy-secret"),
+        "OpenAI-Organization": Redacted.make("org-secret"),
+        "Helicone-Cache-Enabled": "true",
+        "x-session-token": "plain-but-credential",
+        "x-forwarded-for": "Bearer plain-by-value",
+        "x-empty": Redacted.make("")
+      },
+      Redacted.make(key),
+      auth
+    )
+    expect(resolved.headers).toEqual({
+      "X-Proxy-Key": "proxy-secret",
+      "OpenAI-Organization": "org-secret",
+      "Helicone-Cache-Enabled": "true",
+      "x-session-token": "plain-but-credential",
+      "x-forwarded-for": "Bearer plain-by-value",
+      "x-empty": "",
+      authorization: `Bearer ${key}`
+    })
+    expect([...resolved.secrets].sort()).toEqual(
+      [key, "proxy-secret", "org-secret", "plain-but-credential", "Bearer plain-by-value"].sort()
+    )
+    expect(resolved.redactedNames).toEqual(
+      expect.arrayContaining([...Http.authHeaderNames, "x-proxy-key", "openai-organization", "x-session-token", "x-forwarded-for", "x-empty"])
+    )
+    expect(resolved.redactedNames).not.toContain("helicone-cache-enabled")
+  })
+
+  it("without a key: no auth header, the static auth names still redacted", () => {
+    const resolved = Http.resolveHeaders({ "anthropic-beta": "tools" }, undefined, auth)
+    expect(resolved.headers).toEqual({ "anthropic-beta": "tools" })
+    expect(resolved.secrets).toEqual([])
+    expect([...resolved.redactedNames].sort()).toEqual([...Http.authHeaderNames].sort())
+  })
+
+  it("the key's own header wins over a user header of the same name", () => {
+    const resolved = Http.resolveHeaders({ authorization: Redacted.make("Bearer other") }, Redacted.make(key), auth)
+    expect(resolved.headers.authorization).toBe(`Bearer ${key}`)
+    expect(resolved.secrets).toEqual(expect.arrayContaining([key, "Bearer other"]))
   })
 })
 

@@ -76,7 +76,25 @@ export interface Timeouts extends InternalTimeouts.Timeouts {}
  * - `maxTokens`: the `max_tokens` of requests that set none (default
  *   {@link defaultMaxTokens}).
  * - `version`: the `anthropic-version` header (default {@link defaultVersion}).
- * - `headers` (e.g. `anthropic-beta`), `timeouts`, `transformClient`.
+ * - `headers`: extra headers sent with every request, e.g. `anthropic-beta`
+ *   (a plain string). A `Redacted` value is a secret (a gateway's key): its
+ *   header is redacted in the HTTP client's spans and logs during the call
+ *   (not globally), and its value, like the key's, is scrubbed from every
+ *   error. A plain value under a credential's name (`*auth*`, `*-key`,
+ *   `*-token`) or with a `Bearer` / `Basic` value is treated as a secret too.
+ * - `timeouts`, `transformClient`.
+ *
+ * @example
+ * import { Redacted } from "effect"
+ * import { Anthropic } from "effect-llm-failover/providers"
+ *
+ * // through a gateway that wants its own key beside Anthropic's
+ * const options: Anthropic.Options = {
+ *   model: "claude-sonnet-4-5",
+ *   apiKey: Redacted.make("sk-ant-..."),
+ *   baseUrl: "https://gateway.example.com/anthropic/v1",
+ *   headers: { "x-portkey-api-key": Redacted.make("pk-..."), "anthropic-beta": "prompt-caching-2024-07-31" }
+ * }
  *
  * @since 0.1.0
  * @category models

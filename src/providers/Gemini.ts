@@ -54,12 +54,31 @@ export interface Timeouts extends InternalTimeouts.Timeouts {}
  *
  * - `model`: the model id, e.g. `"gemini-2.5-flash"` (a `models/` prefix is
  *   accepted).
- * - `apiKey`: sent as `x-goog-api-key`.
+ * - `apiKey`: sent as `x-goog-api-key`, never as a `key` query parameter, so
+ *   no logged or traced URL holds it.
  * - `baseUrl`: default {@link defaultBaseUrl}.
  * - `provider`: the name in `info` and errors, default `"gemini"`.
  * - `info`: overrides of the context window (default: a table of known
  *   models, else 1,048,576), output cap and price.
- * - `headers`, `timeouts`, `transformClient`.
+ * - `headers`: extra headers sent with every request. A `Redacted` value is
+ *   a secret: its header is redacted in the HTTP client's spans and logs
+ *   during the call (not globally), and its value, like the key's, is
+ *   scrubbed from every error. A plain value under a credential's name
+ *   (`*auth*`, `*-key`, `*-token`) or with a `Bearer` / `Basic` value is
+ *   treated as a secret too.
+ * - `timeouts`, `transformClient`.
+ *
+ * @example
+ * import { Redacted } from "effect"
+ * import { Gemini } from "effect-llm-failover/providers"
+ *
+ * // through a proxy that checks its own token
+ * const options: Gemini.Options = {
+ *   model: "gemini-2.5-flash",
+ *   apiKey: Redacted.make("AIza..."),
+ *   baseUrl: "https://llm-proxy.example.com/v1beta",
+ *   headers: { "x-proxy-token": Redacted.make("tok-...") }
+ * }
  *
  * @since 0.1.0
  * @category models

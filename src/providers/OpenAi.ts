@@ -59,10 +59,33 @@ export interface Timeouts extends InternalTimeouts.Timeouts {}
  * - `info`: overrides of the context window (default: a table of known
  *   models, else 128,000), output cap and price (default: known list
  *   prices, else zero).
- * - `headers`, `timeouts`, `transformClient`: see {@link Timeouts}.
+ * - `headers`: extra headers sent with every request. A `Redacted` value is
+ *   a secret (`OpenAI-Organization`, a proxy's `x-api-key`,
+ *   `Helicone-Auth`): its header is redacted in the HTTP client's spans and
+ *   logs during the call (not globally), and its value, like the key's, is
+ *   scrubbed from every error. A plain string is sent as is, and treated as
+ *   a secret too when its name or value says credential (`*auth*`, `*-key`,
+ *   `*-token`, `Bearer ...`).
+ * - `timeouts`, `transformClient`: see {@link Timeouts}.
  * - `maxTokensField`: where `maxTokens` goes; default
  *   `"max_completion_tokens"` for OpenAI itself (its reasoning models refuse
  *   `max_tokens`) and `"max_tokens"` for any other `baseUrl`.
+ *
+ * @example
+ * import { Redacted } from "effect"
+ * import { OpenAi } from "effect-llm-failover/providers"
+ *
+ * // through Helicone: its key is a secret header, the organization too
+ * const options: OpenAi.Options = {
+ *   model: "gpt-4.1-mini",
+ *   apiKey: Redacted.make("sk-..."),
+ *   baseUrl: "https://oai.helicone.ai/v1",
+ *   headers: {
+ *     "Helicone-Auth": Redacted.make("Bearer sk-helicone-..."),
+ *     "OpenAI-Organization": Redacted.make("org-..."),
+ *     "Helicone-Cache-Enabled": "true"
+ *   }
+ * }
  *
  * @since 0.1.0
  * @category models

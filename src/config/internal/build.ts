@@ -6,7 +6,7 @@
  * @internal
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
-import { Effect, Redacted } from "effect"
+import { Effect } from "effect"
 import type * as LanguageModel from "../../llm/LanguageModel.js"
 import type { ProviderError } from "../../llm/ProviderError.js"
 import * as Anthropic from "../../providers/Anthropic.js"
@@ -31,14 +31,6 @@ const defined = <A extends Record<string, unknown>>(fields: A): { [K in keyof A]
   const out: Record<string, unknown> = {}
   for (const [key, value] of Object.entries(fields)) if (value !== undefined) out[key] = value
   return out as { [K in keyof A]?: Exclude<A[K], undefined> }
-}
-
-/** The headers as the adapter sends them: each value read out of its `Redacted`. */
-const headersOf = (headers: Readonly<Record<string, Redacted.Redacted<string>>> | undefined) => {
-  if (headers === undefined) return undefined
-  const out: Record<string, string> = {}
-  for (const [name, value] of Object.entries(headers)) out[name] = Redacted.value(value)
-  return out
 }
 
 /** The model's info overrides: its window, output cap and price over the adapter's table. */
@@ -71,7 +63,7 @@ export const adapter = (
         info,
         apiKey: provider.apiKey,
         baseUrl: provider.baseUrl,
-        headers: headersOf(provider.headers),
+        headers: provider.headers,
         timeouts: provider.timeouts
       }
       if (provider.type === "openai") return OpenAi.make({ ...common, maxTokensField: provider.maxTokensField })

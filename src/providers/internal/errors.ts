@@ -24,14 +24,16 @@ import {
 import * as RetryAfter from "./retryAfter.js"
 
 /**
- * Who failed, and the secret that must never show in a message.
+ * Who failed, and the secrets that must never show in an error: the API key
+ * and the value of every header that carries a secret (one, several or
+ * none).
  *
  * @internal
  */
 export interface Context {
   readonly provider: string
   readonly model: string
-  readonly secret: string | undefined
+  readonly secret: string | ReadonlyArray<string> | undefined
 }
 
 /**
@@ -61,14 +63,45 @@ const maxMessage = 500
 
 const truncate = (text: string): string => (text.length > maxMessage ? `${text.slice(0, maxMessage)}...` : text)
 
+/** The forms a secret may take in a text: as is, escaped in JSON, percent- or form-encoded in a URL. */
+const formsOf = (secret: string): ReadonlyArray<string> => [
+  secret,
+  JSON.stringify(secret).slice(1, -1),
+  encodeURIComponent(secret),
+  new URLSearchParams({ s: secret }).toString().slice(2)
+]
+
 /**
- * Removes the secret from a text that came from outside (an upstream error
- * message may echo part of a key).
+ * Every form of every secret, longest first (so a secret that holds another
+ * is replaced whole), empty ones dropped.
  *
  * @internal
  */
-export const scrub = (text: string, secret: string | undefined): string =>
-  secret === undefined || secret.length === 0 ? text : text.split(secret).join("[redacted]")
+export const secretForms = (secret: string | ReadonlyArray<string> | undefined): ReadonlyArray<string> => {
+  if (secret === undefined) return []
+  const forms = new Set<string>()
+  for (const one of typeof secret === "string" ? [secret] : secret) {
+    if (one.length > 0) for (const form of formsOf(one)) forms.add(form)
+  }
+  return [...forms].sort((a, b) => b.length - a.length)
+}
+
+/**
+ * Removes the secrets from a text that came from outside (an upstream error
+ * message may echo a key or a header's value), in each form they may take
+ * (as is, JSON-escaped, URL-encoded). Scrub before truncating: a cut could
+ * leave a secret's prefix that no longer matches.
+ *
+ * @internal
+ */
+export const scrub = (text: string, secret: string | ReadonlyArray<string> | undefined): string => {
+  let out = text
+  for (const form of secretForms(secret)) out = out.split(form).join("[redacted]")
+  return out
+}
+
+/** A text from outside, safe to show: scrubbed, then cut to its first 500 characters. */
+const safe = (text: string, secret: string | ReadonlyArray<string> | undefined): string => truncate(scrub(text, secret))
 
 const stringField = (record: Record<string, unknown>, key: string): string | undefined => {
   const value = record[key]
@@ -225,7 +258,10 @@ export const classify = (
   retryAfter: Duration.Duration | undefined,
   fallbackMessage: string
 ): ProviderError => {
-  const message = scrub(truncate(info?.message || fallbackMessage), context.secret)
+  // classified on the upstream's own words, shown scrubbed: a scrubbed secret
+  // must not change the class nor the numbers read from the text
+  const raw = truncate(info?.message || fallbackMessage)
+  const message = safe(info?.message || fallbackMessage, context.secret)
   const wait = retryAfter ?? info?.retryDelay
   const base = { provider: context.provider, model: context.model, message }
   const named = info?.status ?? info?.type
@@ -238,10 +274,10 @@ export const classify = (
     return new Overloaded({ ...base, status, ...(wait !== undefined ? { retryAfter: wait } : {}) })
   }
   if (refinable(status)) {
-    if (isContextLength(info, message)) return new ContextLengthExceeded({ ...base, status, ...windowOf(message) })
-    if (isContentFilter(info, message)) {
+    if (isContextLength(info, raw)) return new ContextLengthExceeded({ ...base, status, ...windowOf(raw) })
+    if (isContentFilter(info, raw)) {
       const reason = info?.code ?? info?.type
-      return new ContentFiltered({ ...base, status, ...(reason !== undefined ? { reason } : {}) })
+      return new ContentFiltered({ ...base, status, ...(reason !== undefined ? { reason: safe(reason, context.secret) } : {}) })
     }
   }
   return fromStatus(status, { ...base, retryAfter: wait })
@@ -303,8 +339,9 @@ const messageOf = (cause: unknown): string =>
  */
 export const fromHttpClientError = (context: Context, error: HttpClientError.HttpClientError): ProviderError => {
   const base = { provider: context.provider, model: context.model }
-  const code = codeOf(error.cause)
-  const detail = scrub(truncate(messageOf(error.cause)), context.secret)
+  const foreignCode = codeOf(error.cause)
+  const code = foreignCode === undefined ? undefined : safe(foreignCode, context.secret)
+  const detail = safe(messageOf(error.cause), context.secret)
   switch (error.reason) {
     case "Transport":
       return new TransportError({
@@ -332,7 +369,7 @@ export const fromHttpClientError = (context: Context, error: HttpClientError.Htt
  * @internal
  */
 export const timeout = (context: Context, phase: TimeoutPhase, after: Duration.Duration, what: string): Timeout =>
-  new Timeout({ provider: context.provider, model: context.model, phase, after, message: what })
+  new Timeout({ provider: context.provider, model: context.model, phase, after, message: safe(what, context.secret) })
 
 /**
  * The answer could not be read.
@@ -340,7 +377,7 @@ export const timeout = (context: Context, phase: TimeoutPhase, after: Duration.D
  * @internal
  */
 export const malformed = (context: Context, message: string): MalformedResponse =>
-  new MalformedResponse({ provider: context.provider, model: context.model, message: scrub(truncate(message), context.secret) })
+  new MalformedResponse({ provider: context.provider, model: context.model, message: safe(message, context.secret) })
 
 /**
  * The provider refused on policy, or stopped for it.
@@ -348,4 +385,9 @@ export const malformed = (context: Context, message: string): MalformedResponse 
  * @internal
  */
 export const contentFiltered = (context: Context, reason: string, message: string): ContentFiltered =>
-  new ContentFiltered({ provider: context.provider, model: context.model, reason, message })
+  new ContentFiltered({
+    provider: context.provider,
+    model: context.model,
+    reason: safe(reason, context.secret),
+    message: safe(message, context.secret)
+  })

@@ -1,8 +1,10 @@
 /**
  * What the three adapters share: one configured base client (URL prefix,
- * auth and user headers, the auth header names redacted, an optional user
- * transform), a JSON call and an SSE call that map every foreign failure to
- * a `ProviderError` where it enters and enforce the three deadlines.
+ * auth and user headers, an optional user transform), the names of the
+ * headers that carry secrets redacted in the client's spans and logs while
+ * a request runs (locally, never globally), a JSON call and an SSE call that
+ * map every foreign failure to a `ProviderError` where it enters, scrubbed of
+ * every secret, and enforce the three deadlines.
  *
  * @internal
  */
@@ -25,6 +27,7 @@ import * as Stream from "effect/Stream"
 import type { ChatChunk } from "../../llm/Chat.js"
 import type { ProviderError, TimeoutPhase } from "../../llm/ProviderError.js"
 import * as Errors from "./errors.js"
+import type * as Shared from "./options.js"
 import * as Sse from "./sse.js"
 import * as Timeouts from "./timeouts.js"
 
@@ -36,10 +39,75 @@ import * as Timeouts from "./timeouts.js"
  */
 export const authHeaderNames: ReadonlyArray<string> = ["authorization", "x-api-key", "x-goog-api-key", "api-key"]
 
-const addAuthNames = (names: ReadonlyArray<string | RegExp>): ReadonlyArray<string | RegExp> => {
-  const missing = authHeaderNames.filter((name) => !names.includes(name))
-  return missing.length === 0 ? names : [...names, ...missing]
+const credentialName = /auth|key$|token$|secret|password|credential|^cookie$/i
+const credentialScheme = /^(?:bearer|basic)\s+\S/i
+
+/**
+ * Whether a plain header carries a credential all the same, by its name
+ * (`authorization`, `x-portkey-api-key`, `helicone-auth`,
+ * `x-session-token`, ...) or by its value (`Bearer ...`, `Basic ...`).
+ *
+ * @internal
+ */
+export const isCredentialHeader = (name: string, value: string): boolean =>
+  credentialName.test(name) || credentialScheme.test(value)
+
+/**
+ * The headers an endpoint sends, as the wire wants them, and what of them
+ * is secret.
+ *
+ * @internal
+ */
+export interface ResolvedHeaders {
+  /** Every header with its real value: the user's, then the auth headers over them. */
+  readonly headers: Readonly<Record<string, string>>
+  /** The lower-cased names to redact in the client's spans and logs. */
+  readonly redactedNames: ReadonlyArray<string>
+  /** The secret values (the key, then each secret header's), to scrub from errors. */
+  readonly secrets: ReadonlyArray<string>
 }
+
+/**
+ * Reads each header out of its `Redacted` and sorts out the secrets: the key,
+ * every `Redacted` value, and every plain value that carries a credential
+ * ({@link isCredentialHeader}). Their names join {@link authHeaderNames} and
+ * the auth headers' own names in the list to redact.
+ *
+ * @internal
+ */
+export const resolveHeaders = (
+  headers: Readonly<Record<string, Shared.HeaderValue>> | undefined,
+  apiKey: Redacted.Redacted | undefined,
+  auth: (key: string) => Record<string, string>
+): ResolvedHeaders => {
+  const out: Record<string, string> = {}
+  const names = new Set(authHeaderNames)
+  const secrets = new Set<string>()
+  const key = apiKey === undefined ? undefined : Redacted.value(apiKey)
+  if (key !== undefined && key.length > 0) secrets.add(key)
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    const plain = Redacted.isRedacted(value) ? Redacted.value(value as Redacted.Redacted<string>) : value
+    out[name] = plain
+    if (Redacted.isRedacted(value) || isCredentialHeader(name, plain)) {
+      names.add(name.toLowerCase())
+      if (plain.length > 0) secrets.add(plain)
+    }
+  }
+  if (key !== undefined) {
+    for (const [name, value] of Object.entries(auth(key))) {
+      out[name] = value
+      names.add(name.toLowerCase())
+    }
+  }
+  return { headers: out, redactedNames: [...names], secrets: [...secrets] }
+}
+
+const addNames =
+  (extra: ReadonlyArray<string>) =>
+  (names: ReadonlyArray<string | RegExp>): ReadonlyArray<string | RegExp> => {
+    const missing = extra.filter((name) => !names.includes(name))
+    return missing.length === 0 ? names : [...names, ...missing]
+  }
 
 /**
  * Everything one adapter instance needs to call its provider.
@@ -49,6 +117,8 @@ const addAuthNames = (names: ReadonlyArray<string | RegExp>): ReadonlyArray<stri
 export interface Endpoint extends Errors.Context {
   readonly client: HttpClient.HttpClient
   readonly timeouts: Timeouts.Resolved
+  /** Adds the names of the secret headers to the client's redacted names. */
+  readonly redactNames: (names: ReadonlyArray<string | RegExp>) => ReadonlyArray<string | RegExp>
 }
 
 /**
@@ -63,7 +133,7 @@ export interface EndpointOptions {
   readonly apiKey: Redacted.Redacted | undefined
   /** The auth headers built from the key's value. */
   readonly auth: (key: string) => Record<string, string>
-  readonly headers?: Readonly<Record<string, string>> | undefined
+  readonly headers?: Readonly<Record<string, Shared.HeaderValue>> | undefined
   readonly timeouts?: Timeouts.Timeouts | undefined
   readonly transformClient?: ((client: HttpClient.HttpClient) => HttpClient.HttpClient) | undefined
 }
@@ -75,8 +145,7 @@ export interface EndpointOptions {
  */
 export const makeEndpoint = (options: EndpointOptions): Effect.Effect<Endpoint, never, HttpClient.HttpClient> =>
   Effect.map(HttpClient.HttpClient, (base) => {
-    const secret = options.apiKey === undefined ? undefined : Redacted.value(options.apiKey)
-    const headers = { ...options.headers, ...(secret === undefined ? {} : options.auth(secret)) }
+    const { headers, redactedNames, secrets } = resolveHeaders(options.headers, options.apiKey, options.auth)
     const prefix = options.baseUrl.replace(/\/+$/, "")
     const client = base.pipe(
       HttpClient.mapRequest((request) =>
@@ -87,9 +156,10 @@ export const makeEndpoint = (options: EndpointOptions): Effect.Effect<Endpoint, 
     return {
       provider: options.provider,
       model: options.model,
-      secret,
+      secret: secrets,
       client,
-      timeouts: Timeouts.resolve(options.timeouts)
+      timeouts: Timeouts.resolve(options.timeouts),
+      redactNames: addNames(redactedNames)
     }
   })
 
@@ -118,7 +188,7 @@ const send = (
       duration: endpoint.timeouts.connect,
       onTimeout: () => timeoutError(endpoint, "connect", endpoint.timeouts.connect)
     }),
-    Effect.locallyWith(Headers.currentRedactedNames, addAuthNames)
+    Effect.locallyWith(Headers.currentRedactedNames, endpoint.redactNames)
   )
 
 /** Reads a whole body as text, within the idle deadline. */

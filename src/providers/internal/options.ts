@@ -15,6 +15,16 @@ import type { InfoOverrides } from "./models.js"
 import type { Timeouts } from "./timeouts.js"
 
 /**
+ * An extra header's value: `Redacted` for a secret (a proxy's key,
+ * `Helicone-Auth`, an organization id read from the environment), which is
+ * then redacted in the HTTP client's spans and logs and scrubbed from every
+ * error; a plain string for the rest (`anthropic-beta`).
+ *
+ * @internal
+ */
+export type HeaderValue = string | Redacted.Redacted<string>
+
+/**
  * @internal
  */
 export interface CommonOptions {
@@ -28,8 +38,13 @@ export interface CommonOptions {
   readonly provider?: string | undefined
   /** Overrides of the model's context window, output cap and price. */
   readonly info?: InfoOverrides | undefined
-  /** Extra headers sent with every request. */
-  readonly headers?: Readonly<Record<string, string>> | undefined
+  /**
+   * Extra headers sent with every request: a `Redacted` value is a secret
+   * (redacted in spans and logs, scrubbed from errors), and so is a plain one
+   * under a credential's name (`authorization`, `*-key`, `*-token`,
+   * `*auth*`, ...).
+   */
+  readonly headers?: Readonly<Record<string, HeaderValue>> | undefined
   /** The connect, first-token and idle deadlines. */
   readonly timeouts?: Timeouts | undefined
   /** A last transform of the configured client (e.g. a proxy or tracing). */

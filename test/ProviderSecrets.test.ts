@@ -1,0 +1,344 @@
+/**
+ * Secrets end to end, for the three HTTP adapters: the API key and every
+ * secret header (a `Redacted` value, or a plain one under a credential's
+ * name) reach the upstream with their real values, are redacted in the HTTP
+ * client's spans and logs during the call (and only during it), and never
+ * show in a `ProviderError` (message, fields, `String`, JSON, encoded form,
+ * pretty cause), whatever form the upstream echoes them in.
+ */
+import * as Headers from "@effect/platform/Headers"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import { NodeHttpClient } from "@effect/platform-node"
+import { describe, expect, layer } from "@effect/vitest"
+import {
+  Cause,
+  Context,
+  Effect,
+  type Exit,
+  FiberRef,
+  Inspectable,
+  Logger,
+  Option,
+  Redacted,
+  Schema,
+  Stream,
+  Tracer
+} from "effect"
+import * as Chat from "../src/llm/Chat.js"
+import type * as LanguageModel from "../src/llm/LanguageModel.js"
+import { ProviderError } from "../src/llm/ProviderError.js"
+import * as Anthropic from "../src/providers/Anthropic.js"
+import * as Gemini from "../src/providers/Gemini.js"
+import * as OpenAi from "../src/providers/OpenAi.js"
+import * as MockServer from "../src/testing/MockServer.js"
+
+// Every secret holds "SECRET", so a test can also look for any part of one.
+// `/`, `+`, `=` and `\` make the JSON-escaped and URL-encoded forms differ.
+const apiKey = "sk-KEY-SECRET-7f3a/b+c="
+const proxyKey = "PROXY-SECRET-91\\x/y="
+const heliconeAuth = "Bearer HELICONE-SECRET-42"
+const sessionToken = "SESSION-SECRET-plain" // plain, but under a credential's name
+const traceTag = "visible-tag-123" // plain and not a credential: shown as is
+const secrets = [apiKey, proxyKey, heliconeAuth, sessionToken]
+
+const headers = {
+  "X-Proxy-Key": Redacted.make(proxyKey),
+  "Helicone-Auth": Redacted.make(heliconeAuth),
+  "x-session-token": sessionToken,
+  "x-trace-tag": traceTag
+}
+const secretHeaderNames = ["x-proxy-key", "helicone-auth", "x-session-token"]
+
+const relaxed = { connect: "5 seconds", firstToken: "5 seconds", idle: "5 seconds" } as const
+
+interface Adapter {
+  readonly name: "openai" | "anthropic" | "gemini"
+  readonly make: (options: {
+    readonly model: string
+    readonly baseUrl: string
+    readonly apiKey: Redacted.Redacted
+    readonly headers: typeof headers
+    readonly timeouts: OpenAi.Timeouts
+    readonly transformClient?: ((client: HttpClient.HttpClient) => HttpClient.HttpClient) | undefined
+  }) => Effect.Effect<LanguageModel.Service<ProviderError>, never, HttpClient.HttpClient>
+  /** The header the key travels in, and its value there. */
+  readonly keyHeader: string
+  readonly keyValue: string
+}
+
+const adapters: ReadonlyArray<Adapter> = [
+  { name: "openai", make: OpenAi.make, keyHeader: "authorization", keyValue: `Bearer ${apiKey}` },
+  { name: "anthropic", make: Anthropic.make, keyHeader: "x-api-key", keyValue: apiKey },
+  { name: "gemini", make: Gemini.make, keyHeader: "x-goog-api-key", keyValue: apiKey }
+]
+
+const request = Chat.prompt("hi")
+
+type Form = "raw" | "json" | "url"
+
+const render = (value: string, form: Form): string =>
+  form === "raw" ? value : form === "json" ? JSON.stringify(value).slice(1, -1) : encodeURIComponent(value)
+
+/** What a careless upstream says back: the headers it got (the secret ones and the trace tag), in one form. */
+const echo = (seen: MockServer.RecordedRequest, keyHeader: string, form: Form): string =>
+  [keyHeader, ...secretHeaderNames, "x-trace-tag"]
+    .map((name) => `${name}=${render(seen.headers[name] ?? "", form)}`)
+    .join(" ")
+
+/** Every text a `ProviderError` can turn into. */
+const textsOf = (error: ProviderError): ReadonlyArray<string> => [
+  error.message,
+  String(error),
+  JSON.stringify(error),
+  JSON.stringify(Schema.encodeSync(ProviderError)(error)),
+  Cause.pretty(Cause.fail(error)),
+  Inspectable.toStringUnknown(error),
+  ...Object.values(error).map((value) => String(value))
+]
+
+const expectNoSecret = (error: ProviderError) => {
+  for (const text of textsOf(error)) {
+    expect(text).not.toContain("SECRET")
+    for (const secret of secrets) {
+      for (const form of ["raw", "json", "url"] as const) expect(text).not.toContain(render(secret, form))
+    }
+  }
+}
+
+const redactions = (text: string): number => text.split("[redacted]").length - 1
+
+interface CapturedSpan {
+  readonly name: string
+  readonly attributes: Map<string, unknown>
+}
+
+/** A tracer that keeps every span's name and attributes. */
+const captureSpans = () => {
+  const spans: Array<CapturedSpan> = []
+  let ids = 0
+  const tracer = Tracer.make({
+    span: (name, parent, _context, links, startTime, kind, options) => {
+      const captured: CapturedSpan = { name, attributes: new Map(Object.entries(options?.attributes ?? {})) }
+      spans.push(captured)
+      const spanId = String(++ids)
+      let ended: { endTime: bigint; exit: Exit.Exit<unknown, unknown> } | undefined
+      const span: Tracer.Span = {
+        _tag: "Span",
+        name,
+        spanId,
+        traceId: Option.match(parent, { onNone: () => spanId, onSome: (p) => p.traceId }),
+        parent,
+        context: Context.empty(),
+        get status() {
+          return ended === undefined
+            ? { _tag: "Started" as const, startTime }
+            : { _tag: "Ended" as const, startTime, endTime: ended.endTime, exit: ended.exit }
+        },
+        attributes: captured.attributes,
+        links,
+        sampled: true,
+        kind,
+        end: (endTime, exit) => {
+          ended = { endTime, exit }
+        },
+        attribute: (key, value) => {
+          captured.attributes.set(key, value)
+        },
+        event: () => {},
+        addLinks: () => {}
+      }
+      return span
+    },
+    context: (f) => f()
+  })
+  return { spans, tracer }
+}
+
+/** The request headers an HTTP client span recorded, by lower-cased name. */
+const requestHeadersOf = (span: CapturedSpan): Record<string, unknown> => {
+  const prefix = "http.request.header."
+  const out: Record<string, unknown> = {}
+  for (const [key, value] of span.attributes) if (key.startsWith(prefix)) out[key.slice(prefix.length)] = value
+  return out
+}
+
+const httpSpans = (spans: ReadonlyArray<CapturedSpan>) => spans.filter((span) => span.attributes.has("http.request.method"))
+
+layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("provider secrets", (it) => {
+  describe.each(adapters)("$name", (adapter) => {
+    const connect = (
+      server: MockServer.MockServer,
+      transformClient?: (client: HttpClient.HttpClient) => HttpClient.HttpClient
+    ) =>
+      adapter.make({
+        model: "test-model",
+        baseUrl: server.url,
+        apiKey: Redacted.make(apiKey),
+        headers,
+        timeouts: relaxed,
+        transformClient
+      })
+
+    it.scoped("sends the key and every header upstream with its real value, the key never in the URL", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const model = yield* connect(server)
+        yield* model.complete(request)
+        yield* Stream.runDrain(model.stream(request))
+        const sent = server.requests()
+        expect(sent.length).toBe(2)
+        for (const seen of sent) {
+          expect(seen.headers[adapter.keyHeader]).toBe(adapter.keyValue)
+          expect(seen.headers["x-proxy-key"]).toBe(proxyKey)
+          expect(seen.headers["helicone-auth"]).toBe(heliconeAuth)
+          expect(seen.headers["x-session-token"]).toBe(sessionToken)
+          expect(seen.headers["x-trace-tag"]).toBe(traceTag)
+          // no key in the path or the query (Gemini accepts `?key=`: never used)
+          expect(seen.path).not.toContain("SECRET")
+          expect(Object.keys(seen.query)).not.toContain("key")
+          expect(JSON.stringify(seen.query)).not.toContain("SECRET")
+        }
+      })
+    )
+
+    const echoed = (seen: MockServer.RecordedRequest, form: Form) => echo(seen, adapter.keyHeader, form)
+
+    /** A failure that quotes the headers back: its name, the call it fails, the error it must become. */
+    const faults: ReadonlyArray<
+      readonly [
+        string,
+        "complete" | "stream",
+        ProviderError["_tag"],
+        (seen: MockServer.RecordedRequest, form: Form) => MockServer.Fault
+      ]
+    > = [
+      [
+        "a JSON error message",
+        "complete",
+        "Unauthorized",
+        (seen, form) => MockServer.status(401, { message: `rejected: ${echoed(seen, form)}` })
+      ],
+      [
+        "a text error body",
+        "complete",
+        "ServerError",
+        (seen, form) => MockServer.status(502, { body: `bad gateway: ${echoed(seen, form)}` })
+      ],
+      [
+        "a 200 that is not JSON",
+        "complete",
+        "MalformedResponse",
+        (seen, form) => MockServer.status(200, { body: `not json: ${echoed(seen, form)}` })
+      ],
+      [
+        "a streamed call's error status",
+        "stream",
+        "RateLimited",
+        (seen, form) => MockServer.status(429, { message: `slow down: ${echoed(seen, form)}` })
+      ],
+      [
+        "a stream event that is not JSON",
+        "stream",
+        "MalformedResponse",
+        (seen, form) => MockServer.status(200, { body: `data: not json: ${echoed(seen, form)}\n\n` })
+      ]
+    ]
+
+    describe.each(["raw", "json", "url"] as const)("echoed %s", (form) => {
+      it.scoped.each(faults)("scrubs every secret from %s", ([, call, tag, fault]) =>
+        Effect.gen(function* () {
+          const server = yield* MockServer.make({ faultFor: (_, seen) => fault(seen, form) })
+          const model = yield* connect(server)
+          const error = yield* Effect.flip(
+            call === "complete" ? model.complete(request) : Stream.runDrain(model.stream(request))
+          )
+          expect(error._tag).toBe(tag)
+          expectNoSecret(error)
+          // the echo did come back: each of the four secrets replaced, the plain tag kept
+          expect(redactions(error.message)).toBeGreaterThanOrEqual(4)
+          expect(error.message).toContain(`x-trace-tag=${render(traceTag, form)}`)
+        })
+      )
+    })
+
+    it.scoped("scrubs an Unauthorized that quotes back a wrong key", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make({ apiKey: "the-right-key" })
+        const error = yield* Effect.flip((yield* connect(server)).complete(request))
+        expect(error._tag).toBe("Unauthorized")
+        expect(error.message).toContain("Incorrect API key provided: [redacted]")
+        expectNoSecret(error)
+      })
+    )
+
+    it.scoped("redacts the secret headers in the HTTP client's span, and only during the call", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const model = yield* connect(server)
+        const { spans, tracer } = captureSpans()
+        yield* model.complete(request).pipe(Effect.withTracer(tracer))
+        yield* Stream.runDrain(model.stream(request)).pipe(Effect.withTracer(tracer))
+        const calls = httpSpans(spans)
+        expect(calls.length).toBe(2)
+        for (const span of calls) {
+          const recorded = requestHeadersOf(span)
+          for (const name of [adapter.keyHeader, ...secretHeaderNames]) expect(recorded[name]).toBe("<redacted>")
+          expect(recorded["x-trace-tag"]).toBe(traceTag)
+          expect(String(span.attributes.get("url.full"))).toContain(server.url)
+          const everything = JSON.stringify([...span.attributes].map(([key, value]) => [key, String(value)]))
+          expect(everything).not.toContain("SECRET")
+        }
+
+        // the same headers sent by the bare client, outside the adapter: recorded as they are
+        const client = yield* HttpClient.HttpClient
+        const before = yield* FiberRef.get(Headers.currentRedactedNames)
+        yield* client
+          .execute(
+            HttpClientRequest.post(`${server.url}/v1/chat/completions`).pipe(
+              HttpClientRequest.setHeaders({ "x-proxy-key": proxyKey, "helicone-auth": heliconeAuth }),
+              HttpClientRequest.bodyUnsafeJson({ model: "m", messages: [] })
+            )
+          )
+          .pipe(Effect.withTracer(tracer), Effect.scoped)
+        const bare = requestHeadersOf(httpSpans(spans)[2]!)
+        expect(bare["x-proxy-key"]).toBe(proxyKey)
+        expect(bare["helicone-auth"]).toBe(heliconeAuth)
+        // nothing was added to the global list
+        expect(before).not.toContain("x-proxy-key")
+        expect(before).not.toContain("helicone-auth")
+      })
+    )
+
+    it.scoped("a request logged during the call shows the secret headers redacted", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const lines: Array<string> = []
+        const redactedHeaders: Array<Record<string, string | Redacted.Redacted>> = []
+        const logger = Logger.make(({ message }) => {
+          lines.push(Inspectable.toStringUnknown(message))
+        })
+        const model = yield* connect(
+          server,
+          HttpClient.tapRequest((sent) =>
+            Effect.zipRight(
+              Effect.map(FiberRef.get(Headers.currentRedactedNames), (names) =>
+                redactedHeaders.push(Headers.redact(sent.headers, names))
+              ),
+              Effect.logInfo("sending", sent)
+            )
+          )
+        )
+        yield* model.complete(request).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+        expect(redactedHeaders.length).toBe(1)
+        const seen = redactedHeaders[0]!
+        for (const name of [adapter.keyHeader, ...secretHeaderNames]) expect(Redacted.isRedacted(seen[name])).toBe(true)
+        expect(seen["x-trace-tag"]).toBe(traceTag)
+        const logged = lines.join("\n")
+        expect(logged).toContain("x-proxy-key")
+        expect(logged).toContain(traceTag)
+        expect(logged).not.toContain("SECRET")
+      })
+    )
+  })
+})
