@@ -118,4 +118,70 @@ describe("RetryBudget", () => {
       expect(yield* budget.tryAcquire).toBe(true)
       expect(yield* budget.tokens).toBe(Infinity)
     }))
+
+  describe("named budgets and stores", () => {
+    const recordingStore = () => {
+      const changes: Array<number> = []
+      const registrations: Array<RetryBudget.Registration> = []
+      const store: RetryBudget.Store = {
+        register: (registration) =>
+          Effect.sync(() => {
+            registrations.push(registration)
+            return { onChange: (delta) => changes.push(delta) }
+          })
+      }
+      return { store, changes, registrations }
+    }
+
+    it.effect("a named budget reports every change after clamping, and takes the shared count", () =>
+      Effect.gen(function*() {
+        const { changes, registrations, store } = recordingStore()
+        const budget = yield* RetryBudget.make({ name: "gpt", maxTokens: 4, tokenRatio: 0.5 }).pipe(
+          Effect.provide(RetryBudget.layer(store))
+        )
+        expect(registrations.map((r) => [r.name, r.maxTokens, r.tokenRatio])).toEqual([["gpt", 4, 0.5]])
+        yield* budget.recordSuccess // full: moves nothing, reports nothing
+        yield* budget.recordFailure
+        yield* budget.recordSuccess
+        expect(changes).toEqual([-1, 0.5])
+        // another instance saw an outage: the shared count is 1
+        yield* registrations[0]!.apply(1)
+        expect(yield* budget.tokens).toBe(1)
+        expect(yield* budget.tryAcquire).toBe(false)
+        yield* budget.recordFailure
+        yield* budget.recordFailure // already 0: reports nothing
+        expect(changes).toEqual([-1, 0.5, -1])
+        yield* registrations[0]!.apply(99) // clamped to the capacity
+        expect(yield* budget.tokens).toBe(4)
+      }))
+
+    it.effect("an unnamed budget never registers, and a named one without a store stays local", () =>
+      Effect.gen(function*() {
+        const { registrations, store } = recordingStore()
+        const unnamed = yield* RetryBudget.make({ maxTokens: 2 }).pipe(Effect.provide(RetryBudget.layer(store)))
+        yield* unnamed.recordFailure
+        expect(registrations).toEqual([])
+        const local = yield* RetryBudget.make({ name: "x", maxTokens: 2 })
+        yield* local.recordFailure
+        expect(yield* local.tokens).toBe(1)
+        const explicit = yield* RetryBudget.make({ name: "y", store })
+        expect(registrations.map((r) => r.name)).toEqual(["y"])
+        expect(yield* explicit.tokens).toBe(10)
+      }))
+
+    it.effect("a store that throws does not break the budget", () =>
+      Effect.gen(function*() {
+        const store: RetryBudget.Store = {
+          register: () =>
+            Effect.succeed({
+              onChange: () => {
+                throw new Error("down")
+              }
+            })
+        }
+        const budget = yield* RetryBudget.make({ name: "z", maxTokens: 2, store })
+        yield* budget.recordFailure
+        expect(yield* budget.tokens).toBe(1)
+      }))
+  })
 })

@@ -132,6 +132,28 @@ export interface Registration {
    * returned, whenever the mirror reports one.
    */
   readonly apply: (remote: RemoteTransition) => Effect.Effect<void>
+  /**
+   * Records calls made elsewhere, as if they had just ended here: their
+   * failures and successes count in the breaker's trip windows (in a closed
+   * state only), so instances sharing a target trip on their combined
+   * traffic. Within one batch, failures are recorded before successes.
+   */
+  readonly applyOutcomes?: (outcomes: Outcomes) => Effect.Effect<void>
+}
+
+/**
+ * Calls that ended on one instance since its last report, as a store
+ * mirrors them: only calls the breaker counted (not ignored ones), and only
+ * while it was closed.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Outcomes {
+  readonly successes: number
+  readonly failures: number
+  /** Of the successes and failures, those slower than the breaker's slow-call threshold. */
+  readonly slow: number
 }
 
 /**
@@ -158,6 +180,12 @@ export interface Cell {
    * that a fiber of the store drains. Anything it throws is ignored.
    */
   readonly onTransition: (transition: Transition) => void
+  /**
+   * Sees every call outcome the breaker counts while closed, synchronously
+   * (keep it quick: add to a counter). Optional: a store that mirrors only
+   * transitions leaves it out.
+   */
+  readonly onOutcome?: (failed: boolean, slow: boolean) => void
 }
 
 /**

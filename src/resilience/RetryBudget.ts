@@ -31,7 +31,7 @@
  *
  * @since 0.1.0
  */
-import { Effect } from "effect"
+import { Context, Effect, Layer, Option } from "effect"
 import * as internal from "./internal/budget.js"
 
 /**
@@ -69,7 +69,94 @@ export interface RetryBudgetOptions {
   readonly maxTokens?: number
   /** Tokens refunded per success. Default 0.1. Up to 3 decimal places. */
   readonly tokenRatio?: number
+  /**
+   * Names the budget so that a {@link Store} can share it across instances
+   * (e.g. the router names each target's budget after the target). A budget
+   * without a name, or made without a store, stays in process.
+   */
+  readonly name?: string
+  /** Where a named budget is mirrored. Default: the provided {@link CurrentStore}, if any. */
+  readonly store?: Store
 }
+
+/**
+ * What a named budget tells its store when it is made.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Registration {
+  readonly name: string
+  readonly maxTokens: number
+  readonly tokenRatio: number
+  /**
+   * Sets the local count (clamped to `[0, maxTokens]`), e.g. to the shared
+   * count plus the local changes the store has not sent yet.
+   */
+  readonly apply: (tokens: number) => Effect.Effect<void>
+}
+
+/**
+ * What a store gives a named budget.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Mirror {
+  /**
+   * Sees every local change in tokens (after clamping; negative for a
+   * failure), synchronously. Keep it quick; anything it throws is ignored.
+   */
+  readonly onChange: (deltaTokens: number) => void
+}
+
+/**
+ * Where named budgets are shared. A store that sums every instance's
+ * changes into one count and sends it back gives the instances one A6
+ * bucket: an outage seen by one instance throttles the retries of all.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Store {
+  readonly register: (registration: Registration) => Effect.Effect<Mirror>
+}
+
+/**
+ * The store named budgets use when their options name none.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { RetryBudget } from "effect-llm-failover/resilience"
+ *
+ * // a store that only logs what it would share
+ * const logging: RetryBudget.Store = {
+ *   register: (r) => Effect.succeed({ onChange: (delta) => console.log(r.name, delta) })
+ * }
+ * const program = RetryBudget.make({ name: "gpt-4o" }).pipe(Effect.provide(RetryBudget.layer(logging)))
+ * ```
+ *
+ * @since 0.1.0
+ * @category context
+ */
+export class CurrentStore extends Context.Tag("effect-llm-failover/resilience/RetryBudget/Store")<CurrentStore, Store>() {}
+
+/**
+ * A layer providing {@link CurrentStore}.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { RetryBudget } from "effect-llm-failover/resilience"
+ *
+ * const silent = RetryBudget.layer({ register: () => Effect.succeed({ onChange: () => {} }) })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (store: Store): Layer.Layer<CurrentStore> => Layer.succeed(CurrentStore, store)
 
 /**
  * Creates a full budget.
@@ -89,8 +176,15 @@ export interface RetryBudgetOptions {
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options?: RetryBudgetOptions): Effect.Effect<RetryBudget> =>
-  Effect.sync(() => internal.unsafeMake(options))
+export const make = (options?: RetryBudgetOptions): Effect.Effect<RetryBudget> => {
+  const name = options?.name
+  if (name === undefined) return Effect.sync(() => internal.unsafeMake(options))
+  if (options?.store !== undefined) return internal.mirrored(name, options, options.store)
+  return Effect.flatMap(
+    Effect.serviceOption(CurrentStore),
+    (store) => Option.isSome(store) ? internal.mirrored(name, options, store.value) : Effect.sync(() => internal.unsafeMake(options))
+  )
+}
 
 /**
  * Creates a full budget outside of `Effect`, e.g. for a module-level value.

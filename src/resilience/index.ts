@@ -1,6 +1,6 @@
 /**
  * Generic resilience combinators for any Effect: backoff schedules, retries
- * bounded by a retry budget, circuit breakers, bulkheads, hedging, health
+ * bounded by a retry budget, circuit breakers, bulkheads, rate limits, hedging, health
  * windows and chaos injection. Nothing here knows about LLMs.
  *
  * @since 0.1.0
@@ -11,6 +11,7 @@ export * as Bulkhead from "./Bulkhead.js"
 export * as Chaos from "./Chaos.js"
 export * as CircuitBreaker from "./CircuitBreaker.js"
 export * as Health from "./Health.js"
+export * as RateLimit from "./RateLimit.js"
 export * as Hedge from "./Hedge.js"
 export * as Retry from "./Retry.js"
 export * as RetryBudget from "./RetryBudget.js"

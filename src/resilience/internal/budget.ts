@@ -20,7 +20,7 @@
  * @internal
  */
 import { Effect } from "effect"
-import type { RetryBudget, RetryBudgetOptions } from "../RetryBudget.js"
+import type { Mirror, Registration, RetryBudget, RetryBudgetOptions, Store } from "../RetryBudget.js"
 
 const perToken = 1000
 
@@ -37,6 +37,11 @@ const invalid = (field: string, value: number, rule: string): never => {
  * @internal
  */
 export const unsafeMake = (options: RetryBudgetOptions | undefined): RetryBudget => {
+  const { maxMilli, ratioMilli } = validate(options)
+  return tokenBucket(maxMilli, ratioMilli)
+}
+
+const validate = (options: RetryBudgetOptions | undefined): { maxMilli: number; ratioMilli: number } => {
   const maxTokens = options?.maxTokens ?? defaults.maxTokens
   const tokenRatio = options?.tokenRatio ?? defaults.tokenRatio
   if (!(Math.round(maxTokens * perToken) >= 1 && Number.isFinite(maxTokens))) {
@@ -45,8 +50,56 @@ export const unsafeMake = (options: RetryBudgetOptions | undefined): RetryBudget
   if (!(Math.round(tokenRatio * perToken) >= 1 && Number.isFinite(tokenRatio))) {
     invalid("tokenRatio", tokenRatio, "finite and at least 0.001")
   }
-  return tokenBucket(Math.round(maxTokens * perToken), Math.round(tokenRatio * perToken))
+  return { maxMilli: Math.round(maxTokens * perToken), ratioMilli: Math.round(tokenRatio * perToken) }
 }
+
+/**
+ * A bucket whose every change (as the tokens it really moved, after
+ * clamping) goes to the store's mirror, and whose count the store may set to
+ * the shared one.
+ *
+ * @internal
+ */
+export const mirrored = (name: string, options: RetryBudgetOptions | undefined, store: Store): Effect.Effect<RetryBudget> =>
+  Effect.suspend(() => {
+    const { maxMilli, ratioMilli } = validate(options)
+    let milli = maxMilli
+    let mirror: Mirror | undefined
+    const change = (next: number): void => {
+      const clamped = next < 0 ? 0 : next > maxMilli ? maxMilli : next
+      const delta = clamped - milli
+      milli = clamped
+      if (delta !== 0 && mirror !== undefined) {
+        try {
+          mirror.onChange(delta / perToken)
+        } catch {
+          // a store's failure must not break the budget
+        }
+      }
+    }
+    const registration: Registration = {
+      name,
+      maxTokens: maxMilli / perToken,
+      tokenRatio: ratioMilli / perToken,
+      apply: (tokens) =>
+        Effect.sync(() => {
+          if (!Number.isFinite(tokens)) return
+          const next = Math.round(tokens * perToken)
+          milli = next < 0 ? 0 : next > maxMilli ? maxMilli : next
+        })
+    }
+    return Effect.map(store.register(registration), (registered): RetryBudget => {
+      mirror = registered
+      return {
+        maxTokens: maxMilli / perToken,
+        tokenRatio: ratioMilli / perToken,
+        recordSuccess: Effect.sync(() => change(milli + ratioMilli)),
+        recordFailure: Effect.sync(() => change(milli - perToken)),
+        tryAcquire: Effect.sync(() => 2 * milli > maxMilli),
+        tokens: Effect.sync(() => milli / perToken)
+      }
+    })
+  })
 
 /** A closure rather than a class, so spreading a budget copies only its public face. */
 const tokenBucket = (maxMilli: number, ratioMilli: number): RetryBudget => {

@@ -1,0 +1,249 @@
+/**
+ * Requests-per-minute and tokens-per-minute limits that never wait: a call
+ * over its limit is refused at once, with the time until room frees up, so a
+ * router can skip the target as it skips one whose breaker is open.
+ *
+ * (Effect's `RateLimiter` delays a call until it fits; in front of a
+ * fallback chain a refusal is what is wanted, because the next target can
+ * answer now.)
+ *
+ * Usage is counted in a sliding window (one minute by default) cut into
+ * epoch-aligned buckets (12 of 5 seconds by default): usage leaves the window
+ * one bucket at a time. An admission counts one request and the request's
+ * estimated tokens; `adjust` corrects the tokens once the real usage is known.
+ * A token limit refuses a request once the window's tokens plus its estimate
+ * would pass it, except in an empty window (a request larger than the whole
+ * limit still gets through alone).
+ *
+ * Counting is local and synchronous. A {@link Store} can mirror it across
+ * instances: it sees every local count and pushes in the other instances'
+ * counts per bucket, which admissions then add to their own. The default
+ * store mirrors nothing.
+ *
+ * @since 0.1.0
+ */
+import { Context, type Duration, Effect, Layer, Option } from "effect"
+import * as internal from "./internal/rateLimit.js"
+
+/**
+ * The limits of one target. A missing limit is no limit.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Limits {
+  /** Requests per window (per minute by default). */
+  readonly rpm?: number
+  /** Tokens (prompt plus completion) per window. */
+  readonly tpm?: number
+}
+
+/**
+ * Settings of a limiter.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options extends Limits {
+  /** The limited thing, e.g. a router target; a shared store keys its counts by it. */
+  readonly name: string
+  /** The window's length. Default one minute. */
+  readonly window?: Duration.DurationInput
+  /** Buckets the window is cut into. Default 12. */
+  readonly buckets?: number
+  /** Where counts are mirrored. Default: the provided {@link CurrentStore}, else {@link memory}. */
+  readonly store?: Store
+}
+
+/**
+ * The answer to an admission.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Admission =
+  | { readonly _tag: "Admitted" }
+  | {
+    readonly _tag: "Limited"
+    /** Which limit refused the request. */
+    readonly limit: "rpm" | "tpm"
+    /** When the oldest counted bucket leaves the window. */
+    readonly retryAfter: Duration.Duration
+  }
+
+/**
+ * Usage within the window, over every instance the store has reported.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Usage {
+  readonly requests: number
+  readonly tokens: number
+}
+
+/**
+ * A rate limiter.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RateLimiter {
+  readonly name: string
+  readonly limits: Limits
+  /** Admits one request and counts it with its estimated tokens, or refuses it. Never waits. */
+  readonly tryAcquire: (estimatedTokens: number) => Effect.Effect<Admission>
+  /** Adds `tokenDelta` tokens (negative to take back an over-estimate) to the current bucket. */
+  readonly adjust: (tokenDelta: number) => Effect.Effect<void>
+  /** Usage within the window now. */
+  readonly usage: Effect.Effect<Usage>
+}
+
+/**
+ * One local count, as a store sees it: deltas in the bucket starting at `start` (epoch millis).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Count {
+  readonly start: number
+  readonly requests: number
+  readonly tokens: number
+}
+
+/**
+ * The other instances' totals in one bucket, as a store reports them.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RemoteBucket {
+  readonly start: number
+  readonly requests: number
+  readonly tokens: number
+}
+
+/**
+ * What a limiter tells its store when it is made.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Registration {
+  readonly name: string
+  readonly limits: Limits
+  /** Bucket length in millis; bucket starts are multiples of it. */
+  readonly bucketMillis: number
+  /** Buckets in the window. */
+  readonly buckets: number
+  /**
+   * Replaces the other instances' totals of the buckets given (older ones
+   * are ignored). `share`, when given, is this instance's part (e.g. `1/n`
+   * of `n` live instances) of the room left now: until the next report the
+   * limiter admits no more than that part, so instances that cannot see each
+   * other's latest counts cannot together overshoot the limit.
+   */
+  readonly apply: (remote: ReadonlyArray<RemoteBucket>, share?: number) => Effect.Effect<void>
+}
+
+/**
+ * What a store gives a limiter.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Mirror {
+  /**
+   * Sees every local count, synchronously. Keep it quick: hand the count to a
+   * queue a fiber of the store drains. Anything it throws is ignored.
+   */
+  readonly onCount: (count: Count) => void
+}
+
+/**
+ * Where limiters mirror their counts.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Store {
+  readonly register: (registration: Registration) => Effect.Effect<Mirror>
+}
+
+/**
+ * Creates a limiter.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { RateLimit } from "effect-llm-failover/resilience"
+ *
+ * const program = Effect.gen(function*() {
+ *   const limiter = yield* RateLimit.make({ name: "gpt-4o", rpm: 2 })
+ *   yield* limiter.tryAcquire(100) // Admitted
+ *   yield* limiter.tryAcquire(100) // Admitted
+ *   const third = yield* limiter.tryAcquire(100)
+ *   return third._tag // "Limited", with limit "rpm" and a retryAfter
+ * })
+ * ```
+ *
+ * @throws RangeError (as a defect) unless limits are finite and at least 1
+ * and the window holds at least 1 ms per bucket.
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options): Effect.Effect<RateLimiter> =>
+  options.store !== undefined
+    ? internal.make(options, options.store)
+    : Effect.flatMap(Effect.serviceOption(CurrentStore), (store) => internal.make(options, Option.getOrElse(store, () => memory)))
+
+/**
+ * The default store: counts stay in this process.
+ *
+ * @example
+ * ```ts
+ * import { RateLimit } from "effect-llm-failover/resilience"
+ *
+ * const limiter = RateLimit.make({ name: "gpt-4o", rpm: 500, store: RateLimit.memory })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const memory: Store = {
+  register: () => Effect.succeed({ onCount: () => {} })
+}
+
+/**
+ * The store limiters use when their options name none. Provide it (e.g. with
+ * a Redis-backed store) to share every limit made inside.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { RateLimit } from "effect-llm-failover/resilience"
+ *
+ * const program = RateLimit.make({ name: "gpt-4o", rpm: 500 }).pipe(
+ *   Effect.provide(RateLimit.layer(RateLimit.memory))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category context
+ */
+export class CurrentStore extends Context.Tag("effect-llm-failover/resilience/RateLimit/Store")<CurrentStore, Store>() {}
+
+/**
+ * A layer providing {@link CurrentStore}.
+ *
+ * @example
+ * ```ts
+ * import { RateLimit } from "effect-llm-failover/resilience"
+ *
+ * const SharedLimits = RateLimit.layer(RateLimit.memory)
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (store: Store): Layer.Layer<CurrentStore> => Layer.succeed(CurrentStore, store)

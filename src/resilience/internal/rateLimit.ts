@@ -1,0 +1,202 @@
+/**
+ * The sliding-window counter behind `RateLimit`.
+ *
+ * The window is cut into `buckets` slots aligned to the epoch
+ * (`start = floor(now / size) * size`), so every instance that shares a
+ * limit agrees on the slots without talking. A slot holds this instance's
+ * counts and the latest counts a store reported for every other instance.
+ * An admission sums the slots that started within the window, so usage leaves
+ * the window one slot at a time (the window is between `window - size` and
+ * `window` long).
+ *
+ * Counts live in plain arrays updated inside `Effect.sync`, which runs to
+ * completion on the one JavaScript thread: each read-modify-write is atomic
+ * with respect to every other fiber, as with a `Ref`, for less.
+ *
+ * @internal
+ */
+import { type Clock, Duration, Effect } from "effect"
+import type * as RateLimit from "../RateLimit.js"
+
+/** @internal */
+export const defaults = { window: Duration.minutes(1), buckets: 12 } as const
+
+const invalid = (name: string, field: string, value: unknown, rule: string): never => {
+  throw new RangeError(`RateLimit "${name}": ${field} must be ${rule}, got ${String(value)}`)
+}
+
+const positiveLimit = (name: string, field: string, value: number | undefined): number => {
+  if (value === undefined) return Infinity
+  if (!(Number.isFinite(value) && value >= 1)) invalid(name, field, value, "a finite number of at least 1")
+  return value
+}
+
+/** Makes a limiter mirrored by `store`. @internal */
+export const make = (options: RateLimit.Options, store: RateLimit.Store): Effect.Effect<RateLimit.RateLimiter> =>
+  Effect.gen(function*() {
+    const rpm = positiveLimit(options.name, "rpm", options.rpm)
+    const tpm = positiveLimit(options.name, "tpm", options.tpm)
+    const windowMillis = Duration.toMillis(options.window ?? defaults.window)
+    const buckets = options.buckets ?? defaults.buckets
+    if (!Number.isSafeInteger(buckets) || buckets < 1) invalid(options.name, "buckets", buckets, "a positive integer")
+    const size = Math.floor(windowMillis / buckets)
+    if (!(size >= 1)) invalid(options.name, "window", windowMillis, "at least one millisecond per bucket")
+    const clock = yield* Effect.clock
+    const counter = new Counter(options.name, rpm, tpm, size, buckets, clock)
+    const mirror = yield* store.register({
+      name: options.name,
+      limits: { ...(options.rpm !== undefined ? { rpm } : {}), ...(options.tpm !== undefined ? { tpm } : {}) },
+      bucketMillis: size,
+      buckets,
+      apply: (remote, share) => Effect.sync(() => counter.applyRemote(remote, share))
+    })
+    counter.mirror = mirror
+    return counter.service()
+  })
+
+/** One slot of the ring. @internal */
+interface Slot {
+  start: number
+  requests: number
+  tokens: number
+  remoteRequests: number
+  remoteTokens: number
+}
+
+/** @internal */
+export class Counter {
+  mirror: RateLimit.Mirror | undefined
+  private readonly slots: Array<Slot>
+  /** This instance's part of the room left at the last report (1 until a store reports a share). */
+  private share = 1
+  /** Usage at the last report, over every instance. */
+  private reported = { requests: 0, tokens: 0 }
+  /** Admitted here since the last report. */
+  private since = { requests: 0, tokens: 0 }
+
+  constructor(
+    readonly name: string,
+    readonly rpm: number,
+    readonly tpm: number,
+    readonly size: number,
+    readonly count: number,
+    readonly clock: Clock.Clock
+  ) {
+    this.slots = Array.from({ length: count }, () => ({ start: -1, requests: 0, tokens: 0, remoteRequests: 0, remoteTokens: 0 }))
+  }
+
+  /** The slot for the bucket starting at `start`, cleared if it held an older bucket. */
+  private slot(start: number): Slot {
+    const slot = this.slots[Math.floor(start / this.size) % this.count]!
+    if (slot.start !== start) {
+      slot.start = start
+      slot.requests = 0
+      slot.tokens = 0
+      slot.remoteRequests = 0
+      slot.remoteTokens = 0
+    }
+    return slot
+  }
+
+  private bucketStart(now: number): number {
+    return Math.floor(now / this.size) * this.size
+  }
+
+  /** Usage in the window ending at `now`, and when its oldest counted slot leaves it. */
+  usage(now: number): { requests: number; tokens: number; oldest: number } {
+    const first = this.bucketStart(now) - (this.count - 1) * this.size
+    let requests = 0
+    let tokens = 0
+    let oldest = Infinity
+    for (const slot of this.slots) {
+      if (slot.start < first) continue
+      const r = slot.requests + slot.remoteRequests
+      const t = slot.tokens + slot.remoteTokens
+      requests += r
+      tokens += t
+      if ((r > 0 || t > 0) && slot.start < oldest) oldest = slot.start
+    }
+    return { requests, tokens, oldest }
+  }
+
+  tryAcquire(estimatedTokens: number): RateLimit.Admission {
+    const now = this.clock.unsafeCurrentTimeMillis()
+    const used = this.usage(now)
+    const limit = used.requests + 1 > this.rpm || !this.withinShare(this.rpm - this.reported.requests, this.since.requests)
+      ? "rpm"
+      : used.tokens > 0 &&
+          (used.tokens + estimatedTokens > this.tpm || !this.withinShare(this.tpm - this.reported.tokens, this.since.tokens))
+      ? "tpm"
+      : undefined
+    if (limit !== undefined) {
+      // the oldest counted slot leaves the window `count` slots after it started
+      const leaves = (Number.isFinite(used.oldest) ? used.oldest : this.bucketStart(now)) + this.count * this.size
+      return { _tag: "Limited", limit, retryAfter: Duration.millis(Math.max(1, leaves - now)) }
+    }
+    this.add(now, 1, estimatedTokens)
+    return admitted
+  }
+
+  /**
+   * Between two reports, each of `n` instances may take a `1/n` part of the
+   * room that was left at the last one, so that together they cannot pass
+   * the limit by more than about one request each before they hear of each
+   * other's counts.
+   */
+  private withinShare(room: number, taken: number): boolean {
+    return this.share >= 1 || taken < Math.max(0, room) * this.share
+  }
+
+  add(now: number, requests: number, tokens: number): void {
+    this.since.requests += requests
+    this.since.tokens += tokens
+    const start = this.bucketStart(now)
+    const slot = this.slot(start)
+    slot.requests += requests
+    slot.tokens += tokens
+    if (this.mirror !== undefined) {
+      try {
+        this.mirror.onCount({ start, requests, tokens })
+      } catch {
+        // a store's failure must not break the limiter
+      }
+    }
+  }
+
+  applyRemote(remote: ReadonlyArray<RateLimit.RemoteBucket>, share: number | undefined): void {
+    const now = this.clock.unsafeCurrentTimeMillis()
+    const first = this.bucketStart(now) - (this.count - 1) * this.size
+    for (const bucket of remote) {
+      if (bucket.start < first || bucket.start % this.size !== 0) continue
+      const slot = this.slot(bucket.start)
+      slot.remoteRequests = bucket.requests
+      slot.remoteTokens = bucket.tokens
+    }
+    if (share !== undefined && share > 0) this.share = Math.min(1, share)
+    const { requests, tokens } = this.usage(now)
+    this.reported = { requests, tokens }
+    this.since = { requests: 0, tokens: 0 }
+  }
+
+  service(): RateLimit.RateLimiter {
+    const limits = {
+      ...(Number.isFinite(this.rpm) ? { rpm: this.rpm } : {}),
+      ...(Number.isFinite(this.tpm) ? { tpm: this.tpm } : {})
+    }
+    return {
+      name: this.name,
+      limits,
+      tryAcquire: (estimatedTokens) => Effect.sync(() => this.tryAcquire(Math.max(0, estimatedTokens))),
+      adjust: (tokenDelta) =>
+        Effect.sync(() => {
+          if (tokenDelta !== 0 && Number.isFinite(tokenDelta)) this.add(this.clock.unsafeCurrentTimeMillis(), 0, tokenDelta)
+        }),
+      usage: Effect.sync(() => {
+        const { requests, tokens } = this.usage(this.clock.unsafeCurrentTimeMillis())
+        return { requests, tokens }
+      })
+    }
+  }
+}
+
+const admitted: RateLimit.Admission = { _tag: "Admitted" }

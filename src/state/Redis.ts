@@ -1,0 +1,228 @@
+/**
+ * A Redis connection as an Effect service, over ioredis.
+ *
+ * Built for state that must never hold up a request: commands fail at once
+ * while the server is unreachable (no offline queue), every command has a
+ * deadline, and the client reconnects by itself in the background with
+ * backoff. Two connections are kept, one for commands and one for pub/sub
+ * (a subscribed connection can run nothing else); subscriptions survive
+ * reconnects.
+ *
+ * @since 0.1.0
+ */
+import { Context, Duration, Effect, Layer, Redacted, Schema, type Scope, Stream, SubscriptionRef } from "effect"
+import { Redis as IoRedis } from "ioredis"
+
+/**
+ * A Redis command failed: the server is unreachable, slow past the command
+ * deadline, or answered with an error. The message never holds the URL's
+ * password.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class RedisError extends Schema.TaggedError<RedisError>()("RedisError", {
+  operation: Schema.String,
+  message: Schema.String
+}) {}
+
+/**
+ * Connection settings.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** `redis://[user:password@]host:port[/db]`; `Redacted` when it holds a password. */
+  readonly url: string | Redacted.Redacted<string>
+  /** Deadline of each connection attempt. Default 1 second. */
+  readonly connectTimeout?: Duration.DurationInput
+  /** Deadline of each command. Default 500 ms. */
+  readonly commandTimeout?: Duration.DurationInput
+  /** Longest pause between reconnection attempts (they back off from 50 ms). Default 2 seconds. */
+  readonly maxReconnectDelay?: Duration.DurationInput
+}
+
+/**
+ * The client.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RedisClient {
+  /** Runs commands on the command connection, with its deadline; failures are `RedisError`s. */
+  readonly use: <A>(operation: string, f: (redis: IoRedis) => Promise<A>) => Effect.Effect<A, RedisError>
+  /** Publishes on a channel. */
+  readonly publish: (channel: string, message: string) => Effect.Effect<void, RedisError>
+  /**
+   * Calls `onMessage` for every message on `channel`, from now until the
+   * client's scope closes, across reconnects. It does not wait for the server.
+   */
+  readonly subscribe: (channel: string, onMessage: (message: string) => void) => Effect.Effect<void>
+  /** Whether the command connection is up now, and every change of it. */
+  readonly connected: SubscriptionRef.SubscriptionRef<boolean>
+}
+
+/**
+ * The service tag.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Redis } from "effect-llm-failover/state"
+ *
+ * const ping = Effect.gen(function*() {
+ *   const redis = yield* Redis.Redis
+ *   return yield* redis.use("ping", (client) => client.ping())
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category context
+ */
+export class Redis extends Context.Tag("effect-llm-failover/state/Redis")<Redis, RedisClient>() {}
+
+/**
+ * Opens the two connections (without waiting for them: a server that is down
+ * now is reconnected to later) and closes them with the scope.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Redis } from "effect-llm-failover/state"
+ *
+ * const program = Effect.gen(function*() {
+ *   const redis = yield* Redis.make({ url: "redis://127.0.0.1:6379" })
+ *   yield* redis.use("set", (client) => client.set("greeting", "hello", "PX", 10_000))
+ * }).pipe(Effect.scoped)
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options): Effect.Effect<RedisClient, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const url = Redacted.isRedacted(options.url) ? Redacted.value(options.url) : options.url
+    const password = passwordOf(url)
+    const scrub = (text: string) => (password === undefined ? text : text.split(password).join("<redacted>"))
+    const commandTimeout = Duration.toMillis(options.commandTimeout ?? "500 millis")
+    const maxDelay = Duration.toMillis(options.maxReconnectDelay ?? "2 seconds")
+    const settings = {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      connectTimeout: Duration.toMillis(options.connectTimeout ?? "1 second"),
+      commandTimeout,
+      retryStrategy: (attempt: number) => Math.min(50 * 2 ** Math.min(attempt, 10), maxDelay),
+      // ioredis logs "Unhandled error event" for every failed reconnect unless someone listens
+      showFriendlyErrorStack: false
+    }
+    const commands = new IoRedis(url, settings)
+    const subscriber = new IoRedis(url, { ...settings, autoResubscribe: true })
+    commands.on("error", () => {})
+    subscriber.on("error", () => {})
+
+    const connected = yield* SubscriptionRef.make(false)
+    const runtime = yield* Effect.runtime<never>()
+    const setConnected = (value: boolean) => Effect.runFork(SubscriptionRef.set(connected, value).pipe(Effect.provide(runtime)))
+    commands.on("ready", () => setConnected(true))
+    commands.on("close", () => setConnected(false))
+
+    const handlers = new Map<string, Array<(message: string) => void>>()
+    subscriber.on("message", (channel: string, message: string) => {
+      for (const handler of handlers.get(channel) ?? []) {
+        try {
+          handler(message)
+        } catch {
+          // a handler's failure must not stop the others
+        }
+      }
+    })
+    // a channel subscribed while the server was down is subscribed on the next ready
+    subscriber.on("ready", () => {
+      const channels = [...handlers.keys()]
+      if (channels.length > 0) subscriber.subscribe(...channels).catch(() => {})
+    })
+
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        handlers.clear()
+        commands.disconnect()
+        subscriber.disconnect()
+      })
+    )
+    // connecting starts now; a failure here is retried by ioredis itself
+    commands.connect().catch(() => {})
+    subscriber.connect().catch(() => {})
+
+    const use = <A>(operation: string, f: (redis: IoRedis) => Promise<A>): Effect.Effect<A, RedisError> =>
+      Effect.tryPromise({
+        try: () => f(commands),
+        catch: (error) => new RedisError({ operation, message: scrub(error instanceof Error ? error.message : String(error)) })
+      }).pipe(
+        Effect.timeoutFail({
+          duration: Duration.millis(commandTimeout + 50),
+          onTimeout: () => new RedisError({ operation, message: `no answer within ${commandTimeout} ms` })
+        })
+      )
+
+    return {
+      use,
+      publish: (channel, message) => Effect.asVoid(use("publish", (redis) => redis.publish(channel, message))),
+      subscribe: (channel, onMessage) =>
+        Effect.sync(() => {
+          const existing = handlers.get(channel)
+          if (existing !== undefined) {
+            existing.push(onMessage)
+            return
+          }
+          handlers.set(channel, [onMessage])
+          if (subscriber.status === "ready") subscriber.subscribe(channel).catch(() => {})
+        }),
+      connected
+    }
+  })
+
+/**
+ * A layer providing {@link Redis}.
+ *
+ * @example
+ * ```ts
+ * import { Redacted } from "effect"
+ * import { Redis } from "effect-llm-failover/state"
+ *
+ * const RedisLive = Redis.layer({ url: Redacted.make("redis://:secret@127.0.0.1:6379") })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<Redis> => Layer.scoped(Redis, make(options))
+
+/**
+ * Every change of the connection's state, starting with the current one.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Stream } from "effect"
+ * import { Redis } from "effect-llm-failover/state"
+ *
+ * const logChanges = Effect.gen(function*() {
+ *   const redis = yield* Redis.Redis
+ *   yield* Stream.runForEach(Redis.connectionChanges(redis), (up) => Effect.log(up ? "redis up" : "redis down"))
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const connectionChanges = (client: RedisClient): Stream.Stream<boolean> => Stream.changes(client.connected.changes)
+
+const passwordOf = (url: string): string | undefined => {
+  try {
+    const password = decodeURIComponent(new URL(url).password)
+    return password === "" ? undefined : password
+  } catch {
+    return undefined
+  }
+}

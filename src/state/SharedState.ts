@@ -1,0 +1,206 @@
+/**
+ * One view of provider health across many instances: circuit breakers,
+ * rate limits and retry budgets shared through Redis.
+ *
+ * Provide {@link layer} (or {@link layerRedis}) around a router, or around
+ * anything that makes breakers, rate limiters or named retry budgets, and
+ * they are shared by every instance using the same Redis and namespace:
+ *
+ * - a breaker one instance opens is open on the others within one sync
+ *   interval (100 ms by default) plus a round trip, until the same deadline;
+ *   an instance that starts late starts open; a recovery closes it everywhere;
+ * - a rate limit (`rpm`, `tpm`) counts every instance's requests and tokens;
+ * - a named retry budget is one gRPC A6 bucket for all instances, so an
+ *   outage one of them sees throttles the retries of all.
+ *
+ * The hot path never waits on Redis: decisions are made from local state,
+ * and one fiber per instance sends what changed and reads back what the
+ * others wrote, in one pipelined round trip per interval (plus a pub/sub
+ * channel for breaker transitions). If Redis is down or slow, every instance
+ * keeps serving on its local state, logs one warning, and resyncs when Redis
+ * is back. Every key has a TTL.
+ *
+ * Not shared: health windows (latency and error-rate statistics stay per
+ * instance) and half-open probing (each instance probes on its own).
+ *
+ * @since 0.1.0
+ */
+import { Context, type Duration, Effect, Layer, type Scope } from "effect"
+import * as BreakerStore from "../resilience/BreakerStore.js"
+import * as RateLimit from "../resilience/RateLimit.js"
+import * as RetryBudget from "../resilience/RetryBudget.js"
+import * as internal from "./internal/sync.js"
+import * as Redis from "./Redis.js"
+
+/**
+ * Settings.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Prefix of every key and of the channel: instances share state only within one namespace. Default `"llm-failover"`. */
+  readonly namespace?: string
+  /** This instance's id. Default: a random UUID. */
+  readonly instance?: string
+  /** How often changes are sent and the others' read. Default 100 ms. */
+  readonly syncInterval?: Duration.DurationInput
+  /** How long an isolation is kept in Redis for instances that start later. Default 1 hour. */
+  readonly isolatedTtl?: Duration.DurationInput
+  /** How long an untouched retry budget is kept (it starts full after that). Default 10 minutes. */
+  readonly budgetTtl?: Duration.DurationInput
+}
+
+/**
+ * What an instance knows of its sync.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Status {
+  readonly instance: string
+  /** Whether the last sync reached Redis. */
+  readonly connected: boolean
+  /** Syncs that reached Redis, and syncs that did not. */
+  readonly syncs: number
+  readonly failures: number
+  /** Breaker transitions received from other instances. */
+  readonly received: number
+  /** When the last successful sync ended, epoch millis. */
+  readonly lastSync?: number
+  /** Breakers, limiters and budgets registered. */
+  readonly breakers: number
+  readonly limits: number
+  readonly budgets: number
+}
+
+/**
+ * The shared state of one instance: the three stores, and its status.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  readonly instance: string
+  readonly breakers: BreakerStore.BreakerStore
+  readonly limits: RateLimit.Store
+  readonly budgets: RetryBudget.Store
+  readonly status: Effect.Effect<Status>
+  /** Runs one sync now, whatever the interval (its failure is only counted). */
+  readonly sync: Effect.Effect<void>
+}
+
+/**
+ * The service tag.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { SharedState } from "effect-llm-failover/state"
+ *
+ * const connected = Effect.map(SharedState.SharedState, (state) => state.status)
+ * ```
+ *
+ * @since 0.1.0
+ * @category context
+ */
+export class SharedState extends Context.Tag("effect-llm-failover/state/SharedState")<SharedState, Service>() {}
+
+/**
+ * Starts syncing over the provided {@link Redis.Redis} connection until the
+ * scope closes.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { BreakerStore, CircuitBreaker } from "effect-llm-failover/resilience"
+ * import { Redis, SharedState } from "effect-llm-failover/state"
+ *
+ * const program = Effect.gen(function*() {
+ *   const shared = yield* SharedState.make({ namespace: "checkout" })
+ *   const breaker = yield* CircuitBreaker.make({ name: "gpt-4o", store: shared.breakers })
+ *   return breaker
+ * }).pipe(Effect.provide(Redis.layer({ url: "redis://127.0.0.1:6379" })), Effect.scoped)
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options?: Options): Effect.Effect<Service, never, Redis.Redis | Scope.Scope> =>
+  Effect.flatMap(Redis.Redis, (redis) => internal.make(redis, options))
+
+/**
+ * The context an instance's state provides: itself and its three stores, so
+ * that every breaker, rate limiter and named retry budget made inside uses
+ * them.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Router } from "effect-llm-failover/router"
+ * import { SharedState } from "effect-llm-failover/state"
+ *
+ * declare const config: Router.Config
+ * const program = Effect.gen(function*() {
+ *   const shared = yield* SharedState.make()
+ *   return yield* Router.make(config).pipe(Effect.provide(SharedState.context(shared)))
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category context
+ */
+export const context = (
+  state: Service
+): Context.Context<SharedState | BreakerStore.CurrentBreakerStore | RateLimit.CurrentStore | RetryBudget.CurrentStore> =>
+  Context.make(SharedState, state).pipe(
+    Context.add(BreakerStore.CurrentBreakerStore, state.breakers),
+    Context.add(RateLimit.CurrentStore, state.limits),
+    Context.add(RetryBudget.CurrentStore, state.budgets)
+  )
+
+/**
+ * A layer sharing every breaker, rate limiter and named retry budget made
+ * inside it, over the provided {@link Redis.Redis}.
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { Redis, SharedState } from "effect-llm-failover/state"
+ *
+ * const Shared = SharedState.layer({ namespace: "gateway" }).pipe(
+ *   Layer.provide(Redis.layer({ url: "redis://127.0.0.1:6379" }))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options?: Options
+): Layer.Layer<SharedState | BreakerStore.CurrentBreakerStore | RateLimit.CurrentStore | RetryBudget.CurrentStore, never, Redis.Redis> =>
+  Layer.scopedContext(Effect.map(make(options), context))
+
+/**
+ * {@link layer} with its own Redis connection.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Router } from "effect-llm-failover/router"
+ * import { SharedState } from "effect-llm-failover/state"
+ *
+ * declare const config: Router.Config
+ * // every instance running this shares breakers, limits and budgets
+ * const program = Router.make(config).pipe(
+ *   Effect.provide(SharedState.layerRedis({ url: "redis://127.0.0.1:6379" }))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerRedis = (
+  options: Options & Redis.Options
+): Layer.Layer<SharedState | BreakerStore.CurrentBreakerStore | RateLimit.CurrentStore | RetryBudget.CurrentStore> =>
+  layer(options).pipe(Layer.provide(Redis.layer(options)))

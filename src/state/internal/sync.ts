@@ -1,0 +1,374 @@
+/**
+ * The Redis mirror behind `SharedState`.
+ *
+ * Nothing here is on a request's path: breakers, limiters and budgets keep
+ * deciding from their local state, and hand what changes to this module
+ * synchronously (a map write). One fiber, every `syncInterval`, sends it all
+ * in one pipeline and reads back what the other instances wrote:
+ *
+ * - breakers: the latest local transition per breaker is written to
+ *   `<ns>:breaker:<name>` (open until T with a TTL past T; isolated with a
+ *   long TTL; closed deletes the key) and published on `<ns>:events`, which
+ *   every instance applies as it arrives. A breaker registering, or every
+ *   breaker after Redis comes back, reads its key, so a late instance starts
+ *   open when the others are;
+ * - rate limits: per target and bucket, a hash `<ns>:rl:<name>:<start>` with
+ *   the total requests (`r`) and tokens (`t`) of every instance, expiring
+ *   with the window; an instance adds its own counts and subtracts them from
+ *   what it reads back, leaving the others';
+ * - retry budgets: `<ns>:budget:<name>` holds one A6 count in thousandths;
+ *   each instance sends its changes through a script that clamps them, and
+ *   sets its local count to the result plus what changed meanwhile.
+ *
+ * If a sync fails (Redis down, slow, or answering errors) what it carried is
+ * kept for the next one (pending counts out of the window are dropped, and
+ * only the latest transition per breaker is kept, so nothing grows), a
+ * warning is logged once, and the first sync that succeeds again logs the
+ * recovery and re-reads every breaker.
+ *
+ * @internal
+ */
+import { Duration, Effect, Ref, Schedule, type Scope } from "effect"
+import type * as BreakerStore from "../../resilience/BreakerStore.js"
+import type * as RateLimit from "../../resilience/RateLimit.js"
+import type * as RetryBudget from "../../resilience/RetryBudget.js"
+import type { RedisClient } from "../Redis.js"
+import type { Options, Service, Status } from "../SharedState.js"
+
+const budgetScript = `
+local max = tonumber(ARGV[2])
+local v = tonumber(redis.call('GET', KEYS[1]))
+if not v then v = max end
+v = v + tonumber(ARGV[1])
+if v < 0 then v = 0 end
+if v > max then v = max end
+redis.call('SET', KEYS[1], tostring(v), 'PX', ARGV[3])
+return tostring(v)`
+
+interface BreakerMessage {
+  readonly from: string
+  readonly name: string
+  readonly to: "open" | "isolated" | "closed"
+  readonly openUntil?: number
+  readonly trips?: number
+}
+
+interface Limiter {
+  readonly registration: RateLimit.Registration
+  /** Counts not sent yet, per bucket start. */
+  readonly pending: Map<number, { requests: number; tokens: number }>
+  /** This instance's counts Redis holds, per bucket start. */
+  readonly sent: Map<number, { requests: number; tokens: number }>
+}
+
+interface Budget {
+  readonly registration: RetryBudget.Registration
+  /** Thousandths changed locally and not sent yet. */
+  pending: number
+}
+
+type Reply = [error: Error | null, result: unknown]
+
+/** @internal */
+export const make = (redis: RedisClient, options: Options | undefined): Effect.Effect<Service, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const namespace = options?.namespace ?? "llm-failover"
+    const instance = options?.instance ?? crypto.randomUUID()
+    const interval = Duration.decode(options?.syncInterval ?? "100 millis")
+    const isolatedTtl = Duration.toMillis(options?.isolatedTtl ?? "1 hour")
+    const budgetTtl = Duration.toMillis(options?.budgetTtl ?? "10 minutes")
+    const channel = `${namespace}:events`
+    const instancesKey = `${namespace}:instances`
+    // an instance is live while its heartbeats are fresh: a few intervals, at least two seconds
+    const liveFor = Math.max(2_000, Duration.toMillis(interval) * 5)
+    const breakerKey = (name: string) => `${namespace}:breaker:${name}`
+    const clock = yield* Effect.clock
+    const startedAt = clock.unsafeCurrentTimeMillis()
+
+    const breakers = new Map<string, BreakerStore.Registration["apply"]>()
+    const outbox = new Map<string, BreakerStore.Transition>()
+    const toRead = new Set<string>()
+    const limiters = new Map<string, Limiter>()
+    const budgets = new Map<string, Budget>()
+    const status = { connected: false, down: false, syncs: 0, failures: 0, lastSync: 0, received: 0 }
+
+    /** Applies another instance's transition (or, `fromKey`, any state read back from Redis). */
+    const applyMessage = (message: BreakerMessage, fromKey = false): Effect.Effect<void> => {
+      const apply = breakers.get(message.name)
+      if (apply === undefined || (message.from === instance && !fromKey)) return Effect.void
+      status.received++
+      switch (message.to) {
+        case "open":
+          return message.openUntil === undefined ? Effect.void : apply({
+            to: "open",
+            openUntil: message.openUntil,
+            ...(message.trips !== undefined ? { trips: message.trips } : {})
+          })
+        case "isolated":
+          return apply({ to: "isolated" })
+        case "closed":
+          return apply({ to: "closed" })
+      }
+    }
+
+    const runtime = yield* Effect.runtime<never>()
+    yield* redis.subscribe(channel, (raw) => {
+      const message = parse(raw)
+      if (message !== undefined) Effect.runFork(applyMessage(message).pipe(Effect.provide(runtime)))
+    })
+
+    const breakerStore: BreakerStore.BreakerStore = {
+      register: (registration) =>
+        Effect.map(Ref.make(registration.initial), (ref): BreakerStore.Cell => {
+          breakers.set(registration.name, registration.apply)
+          toRead.add(registration.name)
+          return {
+            ref,
+            // half-open is each instance's own business: its probes are local
+            onTransition: (t) => (t.to === "half-open" ? undefined : void outbox.set(t.name, t))
+          }
+        })
+    }
+
+    const limitStore: RateLimit.Store = {
+      register: (registration) =>
+        Effect.sync(() => {
+          const limiter: Limiter = { registration, pending: new Map(), sent: new Map() }
+          limiters.set(registration.name, limiter)
+          return {
+            onCount: (count) => {
+              const bucket = limiter.pending.get(count.start)
+              if (bucket === undefined) limiter.pending.set(count.start, { requests: count.requests, tokens: count.tokens })
+              else {
+                bucket.requests += count.requests
+                bucket.tokens += count.tokens
+              }
+            }
+          }
+        })
+    }
+
+    const budgetStore: RetryBudget.Store = {
+      register: (registration) =>
+        Effect.sync(() => {
+          const budget: Budget = { registration, pending: 0 }
+          budgets.set(registration.name, budget)
+          return { onChange: (delta) => (budget.pending += Math.round(delta * 1000)) }
+        })
+    }
+
+    /** One round trip: everything pending out, everything shared in. */
+    const sync = Effect.gen(function*() {
+      const now = clock.unsafeCurrentTimeMillis()
+      const transitions = [...outbox.values()]
+      outbox.clear()
+      const reads = [...toRead]
+      toRead.clear()
+      const sends = [...limiters.values()].map((limiter) => {
+        const { bucketMillis, buckets } = limiter.registration
+        const first = Math.floor(now / bucketMillis) * bucketMillis - (buckets - 1) * bucketMillis
+        const counts = [...limiter.pending].filter(([start]) => start >= first)
+        limiter.pending.clear()
+        for (const start of limiter.sent.keys()) if (start < first) limiter.sent.delete(start)
+        const window = Array.from({ length: buckets }, (_, i) => first + i * bucketMillis)
+        return { limiter, counts, window }
+      })
+      const budgetSends = [...budgets.values()].map((budget) => {
+        const delta = budget.pending
+        budget.pending = 0
+        return { budget, delta }
+      })
+
+      const replies = yield* redis.use("sync", (client) => {
+        const pipeline = client.pipeline()
+        for (const t of transitions) {
+          const message = toMessage(instance, t)
+          if (message.to === "closed") pipeline.del(breakerKey(t.name))
+          else {
+            const ttl = message.to === "open" ? Math.max(1, (message.openUntil ?? now) - now) + 1_000 : isolatedTtl
+            pipeline.set(breakerKey(t.name), JSON.stringify(message), "PX", ttl)
+          }
+          pipeline.publish(channel, JSON.stringify(message))
+        }
+        // the heartbeat: which instances are live (for rate-limit shares); it also makes every sync reach Redis
+        pipeline.hset(instancesKey, instance, String(now))
+        pipeline.pexpire(instancesKey, liveFor * 3)
+        pipeline.hgetall(instancesKey)
+        if (reads.length > 0) pipeline.mget(...reads.map(breakerKey))
+        for (const { counts, limiter, window } of sends) {
+          const { bucketMillis, buckets, name } = limiter.registration
+          const ttl = (buckets + 2) * bucketMillis
+          for (const [start, count] of counts) {
+            const key = `${namespace}:rl:${name}:${start}`
+            pipeline.hincrby(key, "r", count.requests)
+            pipeline.hincrbyfloat(key, "t", count.tokens)
+            pipeline.pexpire(key, ttl)
+          }
+          for (const start of window) pipeline.hmget(`${namespace}:rl:${name}:${start}`, "r", "t")
+        }
+        for (const { budget, delta } of budgetSends) {
+          const max = Math.round(budget.registration.maxTokens * 1000)
+          pipeline.eval(budgetScript, 1, `${namespace}:budget:${budget.registration.name}`, delta, max, budgetTtl)
+        }
+        return (pipeline.exec() as Promise<Array<Reply> | null>).then((replies) => {
+          // a connection lost mid-pipeline fails every command alike: that is a failed sync
+          const first = replies?.[0]?.[0]
+          if (first != null && replies!.every(([error]) => error !== null)) throw first
+          return replies
+        })
+      }).pipe(
+        Effect.tapError(() =>
+          Effect.sync(() => {
+            // keep what was not sent, newer changes first
+            for (const t of transitions) if (!outbox.has(t.name)) outbox.set(t.name, t)
+            for (const name of reads) toRead.add(name)
+            for (const { counts, limiter } of sends) {
+              for (const [start, count] of counts) {
+                const bucket = limiter.pending.get(start)
+                if (bucket === undefined) limiter.pending.set(start, count)
+                else {
+                  bucket.requests += count.requests
+                  bucket.tokens += count.tokens
+                }
+              }
+            }
+            for (const { budget, delta } of budgetSends) budget.pending += delta
+          })
+        )
+      )
+
+      let index = 0
+      const next = (): Reply => (replies ?? [])[index++] ?? [new Error("no reply"), null]
+      index += transitions.length * 2
+      next()
+      next()
+      const [heartbeatError, seen] = next()
+      let live = 1
+      if (heartbeatError === null && typeof seen === "object" && seen !== null) {
+        const stale: Array<string> = []
+        live = 0
+        for (const [id, at] of Object.entries(seen as Record<string, string>)) {
+          if (now - Number(at) <= liveFor) live++
+          else if (now - Number(at) > liveFor * 2) stale.push(id)
+        }
+        live = Math.max(1, live)
+        if (stale.length > 0) yield* Effect.ignore(redis.use("prune", (client) => client.hdel(instancesKey, ...stale)))
+      }
+      if (reads.length > 0) {
+        const [error, values] = next()
+        if (error === null && Array.isArray(values)) {
+          for (const raw of values) {
+            const message = typeof raw === "string" ? parse(raw) : undefined
+            if (message !== undefined) yield* applyMessage(message, true)
+          }
+        } else for (const name of reads) toRead.add(name)
+      }
+      for (const { counts, limiter, window } of sends) {
+        for (const [start, count] of counts) {
+          const [incr] = next()
+          next()
+          next()
+          if (incr === null) {
+            const sent = limiter.sent.get(start)
+            if (sent === undefined) limiter.sent.set(start, { ...count })
+            else {
+              sent.requests += count.requests
+              sent.tokens += count.tokens
+            }
+          } else limiter.pending.set(start, count)
+        }
+        const remote: Array<RateLimit.RemoteBucket> = []
+        for (const start of window) {
+          const [error, value] = next()
+          if (error !== null || !Array.isArray(value)) continue
+          const own = limiter.sent.get(start)
+          remote.push({
+            start,
+            requests: Math.max(0, Number(value[0] ?? 0) - (own?.requests ?? 0)),
+            tokens: Math.max(0, Number(value[1] ?? 0) - (own?.tokens ?? 0))
+          })
+        }
+        yield* limiter.registration.apply(remote, 1 / live)
+      }
+      for (const { budget, delta } of budgetSends) {
+        const [error, value] = next()
+        if (error !== null) {
+          budget.pending += delta
+          continue
+        }
+        // the shared count plus what changed here during the round trip
+        yield* budget.registration.apply((Number(value) + budget.pending) / 1000)
+      }
+      return reads.length
+    })
+
+    const loop = sync.pipe(
+      Effect.matchEffect({
+        onFailure: (error) =>
+          Effect.suspend(() => {
+            status.failures++
+            status.connected = false
+            // the first connection takes a moment: that is no outage
+            if (status.down || (status.syncs === 0 && clock.unsafeCurrentTimeMillis() - startedAt < 2_000)) return Effect.void
+            status.down = true
+            return Effect.logWarning(
+              `shared state: Redis unreachable (${error.message}); serving on local state until it is back`
+            )
+          }),
+        onSuccess: () =>
+          Effect.suspend(() => {
+            status.syncs++
+            status.connected = true
+            status.lastSync = clock.unsafeCurrentTimeMillis()
+            if (!status.down) return Effect.void
+            status.down = false
+            // re-read every breaker: others may have opened some meanwhile
+            for (const name of breakers.keys()) toRead.add(name)
+            return Effect.logInfo("shared state: Redis is back; resyncing")
+          })
+      }),
+      Effect.repeat(Schedule.spaced(interval))
+    )
+    yield* Effect.forkScoped(loop)
+
+    return {
+      instance,
+      breakers: breakerStore,
+      limits: limitStore,
+      budgets: budgetStore,
+      status: Effect.sync((): Status => ({
+        instance,
+        connected: status.connected,
+        syncs: status.syncs,
+        failures: status.failures,
+        received: status.received,
+        ...(status.lastSync > 0 ? { lastSync: status.lastSync } : {}),
+        breakers: breakers.size,
+        limits: limiters.size,
+        budgets: budgets.size
+      })),
+      sync: Effect.asVoid(Effect.either(sync))
+    }
+  })
+
+const toMessage = (from: string, t: BreakerStore.Transition): BreakerMessage =>
+  t.to === "open"
+    ? { from, name: t.name, to: "open", ...(t.openUntil !== undefined ? { openUntil: t.openUntil } : {}), trips: t.trips }
+    : t.to === "isolated"
+    ? { from, name: t.name, to: "isolated" }
+    : { from, name: t.name, to: "closed" }
+
+const parse = (raw: string): BreakerMessage | undefined => {
+  try {
+    const value: unknown = JSON.parse(raw)
+    if (typeof value !== "object" || value === null) return undefined
+    const v = value as Record<string, unknown>
+    if (typeof v.from !== "string" || typeof v.name !== "string") return undefined
+    if (v.to !== "open" && v.to !== "isolated" && v.to !== "closed") return undefined
+    if (v.openUntil !== undefined && typeof v.openUntil !== "number") return undefined
+    if (v.trips !== undefined && typeof v.trips !== "number") return undefined
+    return v as unknown as BreakerMessage
+  } catch {
+    return undefined
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * A private `redis-server` for tests: on 127.0.0.1, on a free port, keeping
+ * nothing on disk, stoppable and restartable on the same port mid-test.
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import { createServer, Socket } from "node:net"
+
+/** Why the Redis tests cannot run here, or undefined when they can. */
+export const unavailable: string | undefined = (() => {
+  const probe = spawnSync("redis-server", ["--version"], { encoding: "utf8" })
+  if (probe.error !== undefined || probe.status !== 0) {
+    return "redis-server is not installed (Debian: apt-get install redis-server); the shared-state tests against a real Redis were skipped"
+  }
+  return undefined
+})()
+
+const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))))
+    })
+  })
+
+const answersPing = (port: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    const socket = new Socket()
+    const done = (ok: boolean) => {
+      socket.destroy()
+      resolve(ok)
+    }
+    socket.setTimeout(200, () => done(false))
+    socket.once("error", () => done(false))
+    socket.connect(port, "127.0.0.1", () => socket.write("PING\r\n"))
+    socket.once("data", (data) => done(data.toString().startsWith("+PONG")))
+  })
+
+/** A running private server. */
+export interface TestRedis {
+  readonly port: number
+  readonly url: string
+  /** Stops the server (SIGKILL: like a crash), and waits until its port is closed. */
+  readonly stop: () => Promise<void>
+  /** Starts it again on the same port (empty: it keeps nothing). */
+  readonly start: () => Promise<void>
+  /** Runs one command with redis-cli-free plain RESP, for assertions (e.g. TTLs). */
+  readonly command: (...args: ReadonlyArray<string>) => Promise<string>
+}
+
+/** Starts a private server; wait for it with `await`. Stop it with `stop()` in `afterAll`. */
+export const startRedis = async (): Promise<TestRedis> => {
+  const port = await freePort()
+  let child: ChildProcess | undefined
+  const start = async () => {
+    child = spawn(
+      "redis-server",
+      ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "warning"],
+      { stdio: "ignore" }
+    )
+    for (let i = 0; i < 200; i++) {
+      if (await answersPing(port)) return
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    throw new Error(`redis-server did not answer on 127.0.0.1:${port} within 2 s`)
+  }
+  const stop = async () => {
+    const running = child
+    child = undefined
+    if (running === undefined || running.exitCode !== null) return
+    await new Promise<void>((resolve) => {
+      running.once("exit", () => resolve())
+      running.kill("SIGKILL")
+    })
+  }
+  const command = (...args: ReadonlyArray<string>) =>
+    new Promise<string>((resolve, reject) => {
+      const socket = new Socket()
+      let reply = ""
+      socket.setTimeout(1_000, () => {
+        socket.destroy()
+        reject(new Error("redis command timed out"))
+      })
+      socket.once("error", reject)
+      socket.connect(port, "127.0.0.1", () =>
+        socket.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join("")}`)
+      )
+      socket.on("data", (data) => {
+        reply += data.toString()
+        // one-line replies are all the tests use (+OK, :n, $-1, -ERR); bulk strings end in a second CRLF
+        const lines = reply.split("\r\n")
+        const complete = reply.startsWith("$") && !reply.startsWith("$-1") ? lines.length >= 3 : lines.length >= 2
+        if (complete) {
+          socket.destroy()
+          resolve(reply.startsWith("$") ? (lines[1] ?? "") : lines[0]!.slice(reply.startsWith("$-1") ? 0 : 1))
+        }
+      })
+    })
+  await start()
+  return { port, url: `redis://127.0.0.1:${port}`, stop, start, command }
+}
