@@ -154,7 +154,7 @@ chains:
 defaultChain: main
 policy:
   timeouts: { total: "forever" }
-state: { url: "redis://127.0.0.1:6379" }
+stats: { url: "redis://127.0.0.1:6379" }
 `
 
   it.effect("reports every mistake at once, each at its exact path and line", () =>
@@ -170,7 +170,7 @@ state: { url: "redis://127.0.0.1:6379" }
         'chains.premium.contentPolicy: unknown chain "strict" (known chains: default, premium) (line 9, column 48)',
         'defaultChain: unknown chain "main" (known chains: default, premium) (line 10, column 15)',
         'policy.timeouts.total: Expected a duration such as "30 seconds", "250 millis" or "2 minutes", or a number of milliseconds, got "forever" (line 12, column 22)',
-        "state: unknown key (expected one of: providers, models, chains, defaultChain, tiers, policy, health, cache, shadowRate, gateway) (line 13, column 8)"
+        "stats: unknown key (expected one of: providers, models, chains, defaultChain, tiers, policy, health, cache, shadowRate, gateway, state) (line 13, column 8)"
       ])
       expect(error.message).toBe(
         `invalid config many.yaml (9 problems):\n${error.problems.map((p) => `  ${Config.formatProblem(p)}`).join("\n")}`
@@ -874,4 +874,41 @@ describe("Demo", () => {
       expect(during.meta.attempts[0]).toMatchObject({ target: "sonnet", error: { _tag: "Overloaded", status: 529 } })
     }).pipe(Effect.provide(FetchHttpClient.layer))
   )
+})
+
+describe("Config: rate limits and shared state", () => {
+  it.effect("models take rpm and tpm; state takes a Redis URL as a secret", () =>
+    Effect.gen(function* () {
+      const { config } = yield* parseOk(`
+providers:
+  sim: { type: simulated }
+models:
+  echo: { provider: sim, rpm: 500, tpm: 200000 }
+state: { redis: "env:REDIS_URL", namespace: checkout, syncInterval: "50 millis" }
+`, undefined, new Map([...fakeKeys, ["REDIS_URL", "redis://:hunter2@127.0.0.1:6379"]]))
+      expect(config.models["echo"]).toMatchObject({ rpm: 500, tpm: 200000 })
+      expect(Redacted.isRedacted(config.state?.redis)).toBe(true)
+      expect(String(config.state?.redis)).not.toContain("hunter2")
+      expect(config.state?.namespace).toBe("checkout")
+      expect(Duration.toMillis(config.state!.syncInterval!)).toBe(50)
+      expect(Config.sharedState(config)).toBeDefined()
+      const { config: local } = yield* parseOk(minimal)
+      expect(Config.sharedState(local)).toBeUndefined()
+    }))
+
+  it.effect("bad limits and a bad state are problems at their paths", () =>
+    Effect.gen(function* () {
+      const error = yield* parseFail(`
+providers:
+  sim: { type: simulated }
+models:
+  echo: { provider: sim, rpm: 0, tpm: 1.5 }
+state: { redis: "http://127.0.0.1:6379", syncInterval: "0 millis" }
+`)
+      expect(paths(error)).toEqual(["models.echo.rpm", "models.echo.tpm", "state.syncInterval"])
+      const url = yield* parseFail(`${minimal}state: { redis: "http://127.0.0.1:6379" }\n`)
+      expect(url.problems.map((p) => [p.path, p.message])).toEqual([["state", "redis must be a redis:// or rediss:// URL"]])
+      const missing = yield* parseFail(`${minimal}state: { namespace: x }\n`)
+      expect(paths(missing)).toEqual(["state.redis"])
+    }))
 })

@@ -285,7 +285,8 @@ describe("Simulator: the scenario library", () => {
       "latency-spike.yaml",
       "primary-down.yaml",
       "rate-limit-storm.yaml",
-      "shared-provider.yaml"
+      "shared-provider.yaml",
+      "two-instances.yaml"
     ])
   })
 

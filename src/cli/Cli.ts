@@ -7,7 +7,7 @@
  * @since 0.1.0
  */
 import { Command, Options } from "@effect/cli"
-import { Console, Effect, Option, Redacted } from "effect"
+import { Console, Effect, Layer, Option, Redacted } from "effect"
 import * as Config from "../config/Config.js"
 import * as Demo from "../config/Demo.js"
 import * as Gateway from "../gateway/Gateway.js"
@@ -111,7 +111,12 @@ const serve = Command.make(
       const parsed = yield* loadConfig(config)
       yield* logWarnings(parsed)
       const settings = Config.gatewaySettings(parsed.config)
-      const router = yield* Router.make(yield* Config.toRouterConfig(parsed.config))
+      const shared = Config.sharedState(parsed.config)
+      const makeRouter = Effect.flatMap(Config.toRouterConfig(parsed.config), Router.make)
+      // shared state lives as long as the server: built in its scope, provided to the router
+      const router = yield* (shared === undefined
+        ? makeRouter
+        : Effect.flatMap(Layer.build(shared), (context) => Effect.provide(makeRouter, context)))
       const observability = yield* Observability.attach(router)
       yield* Gateway.serve({
         routes: [

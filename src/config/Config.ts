@@ -41,9 +41,11 @@
  * - `models` (required): by alias; each is one router target: `provider`,
  *   `model` (the id sent upstream; default: the alias), `contextWindow`,
  *   `maxOutputTokens`, `price` (`{ input, output }`, US dollars per million
- *   tokens; these override the adapter's table), `weight`, and `policy`
- *   (this model's overrides: `retry`, `timeouts`, `breaker`, `bulkhead`,
- *   `budget`).
+ *   tokens; these override the adapter's table), `weight`, `rpm` and `tpm`
+ *   (requests and tokens per minute: over either, the router skips the
+ *   model as it skips one whose breaker is open; shared by every instance
+ *   with `state`), and `policy` (this model's overrides: `retry`,
+ *   `timeouts`, `breaker`, `bulkhead`, `budget`).
  * - `chains`: by name, a list of model aliases (primary first), or
  *   `{ targets, strategy, policy (retry, timeouts), race, hedge,
  *   contentPolicy, fallbackResponse, continueStreams }`. Without `chains`,
@@ -67,6 +69,9 @@
  * - `gateway`: `keys` (secrets clients must present), `host`, `port`,
  *   `maxBodyBytes`, `maxConcurrent`, `maxQueued`, `requestTimeout`, `drainTimeout`; see
  *   {@link gatewaySettings} for the defaults.
+ * - `state`: `{ redis, namespace, syncInterval }`: share breakers, rate
+ *   limits and retry budgets with every instance using the same Redis and
+ *   namespace; see {@link sharedState}. Without it, all state is in process.
  *
  * **Durations** are Effect duration strings (`"400 millis"`, `"2 seconds"`,
  * `"5 minutes"`) or numbers of milliseconds; a breaker's rate `window` is a
@@ -92,9 +97,13 @@
  */
 import * as FileSystem from "@effect/platform/FileSystem"
 import type * as HttpClient from "@effect/platform/HttpClient"
-import { Duration, Effect, Either, ParseResult, Schema } from "effect"
+import { Duration, Effect, Either, type Layer, ParseResult, Schema } from "effect"
 import type * as Redacted from "effect/Redacted"
+import type * as BreakerStore from "../resilience/BreakerStore.js"
+import type * as RateLimit from "../resilience/RateLimit.js"
+import type * as RetryBudget from "../resilience/RetryBudget.js"
 import type * as Router from "../router/Router.js"
+import * as SharedState from "../state/SharedState.js"
 import * as build from "./internal/build.js"
 import * as problems from "./internal/problems.js"
 import * as references from "./internal/references.js"
@@ -495,4 +504,48 @@ export const gatewaySettings = (file: ConfigFile): GatewaySettings => {
     maxBodyBytes: maxBodyBytes ?? gatewayDefaults.maxBodyBytes,
     ...rest
   }
+}
+
+/**
+ * The shared-state layer a config's `state` section asks for (breakers, rate
+ * limits and retry budgets shared through Redis by every instance with the
+ * same `state`), or `undefined` without one: everything stays in process.
+ * Provide it around `Router.make`.
+ *
+ * ```yaml
+ * state:
+ *   redis: env:REDIS_URL        # or "redis://127.0.0.1:6379"; a Redacted secret either way
+ *   namespace: checkout          # default "llm-failover": instances share state within one namespace
+ *   syncInterval: "100 millis"   # default
+ * ```
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { Config } from "effect-llm-failover/config"
+ * import { Router } from "effect-llm-failover/router"
+ *
+ * declare const config: Config.ConfigFile
+ * const program = Effect.gen(function* () {
+ *   const shared = Config.sharedState(config)
+ *   const make = Effect.flatMap(Config.toRouterConfig(config), Router.make)
+ *   return yield* (shared === undefined ? make : Effect.provide(make, shared))
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category conversions
+ */
+export const sharedState = (
+  file: ConfigFile
+): Layer.Layer<
+  SharedState.SharedState | BreakerStore.CurrentBreakerStore | RateLimit.CurrentStore | RetryBudget.CurrentStore
+> | undefined => {
+  const state = file.state
+  if (state === undefined) return undefined
+  return SharedState.layerRedis({
+    url: state.redis,
+    ...(state.namespace !== undefined ? { namespace: state.namespace } : {}),
+    ...(state.syncInterval !== undefined ? { syncInterval: state.syncInterval } : {})
+  })
 }

@@ -16,6 +16,9 @@
  *   stream: false            # default false: complete
  *   chain: default           # default: the router's choice (classifier, then defaultChain)
  *   arrivals: poisson        # or even; default poisson
+ *   instances: 1             # routers the traffic is spread over (round robin); default 1
+ *   shared: false            # with instances > 1: do they share breakers and retry budgets (as on Redis)?
+ *   propagation: "100 millis" # with shared: how long a change takes to reach the other instances
  * providers:
  *   anthropic: { type: simulated, latency: { p50: "700 millis", p99: "3 seconds" },
  *                faults: [{ from: "10 minutes", to: "30 minutes", status: 529 }] }
@@ -65,6 +68,12 @@ export interface Load {
   /** The chain every request names; absent: the router picks as it would for an unnamed request. */
   readonly chain?: string
   readonly arrivals: "poisson" | "even"
+  /** Router instances the requests are spread over, round robin (each its own breakers and budgets). */
+  readonly instances: number
+  /** Whether the instances share breaker state and retry budgets, as `SharedState` does on Redis. */
+  readonly shared: boolean
+  /** With `shared`: the delay before a change on one instance reaches the others. */
+  readonly propagation: Duration.Duration
 }
 
 /**
@@ -93,7 +102,10 @@ export const defaults = {
   promptTokens: 500,
   completionTokens: 200,
   stream: false,
-  arrivals: "poisson"
+  arrivals: "poisson",
+  instances: 1,
+  shared: false,
+  propagation: "100 millis"
 } as const
 
 /**
@@ -157,6 +169,9 @@ const fromFile = (file: internal.File, source: string | undefined): Scenario => 
       completionTokens: load.completionTokens ?? defaults.completionTokens,
       stream: load.stream ?? defaults.stream,
       arrivals: load.arrivals ?? defaults.arrivals,
+      instances: load.instances ?? defaults.instances,
+      shared: load.shared ?? defaults.shared,
+      propagation: load.propagation ?? Duration.decode(defaults.propagation),
       ...(load.chain === undefined ? {} : { chain: load.chain })
     },
     config: internal.configOf(file)

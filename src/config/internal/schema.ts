@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import { Duration, ParseResult, Schema } from "effect"
+import { Duration, ParseResult, Redacted, Schema } from "effect"
 import * as ModelInfo from "../../llm/ModelInfo.js"
 import * as Simulated from "../../providers/Simulated.js"
 import * as Backoff from "../../resilience/Backoff.js"
@@ -342,13 +342,15 @@ const Provider = byShape([OpenAiProvider, AnthropicProvider, GeminiProvider, Sim
 const Price = struct("a price in US dollars per million tokens ({ input, output })", ModelInfo.Price.fields)
 
 /** @internal */
-export const Model = struct("a model (provider, model, contextWindow, maxOutputTokens, price, weight, policy)", {
+export const Model = struct("a model (provider, model, contextWindow, maxOutputTokens, price, weight, rpm, tpm, policy)", {
   provider: Name,
   model: optional(Name),
   contextWindow: optional(PositiveInt),
   maxOutputTokens: optional(PositiveInt),
   price: optional(Price),
   weight: optional(Schema.Number.pipe(Schema.finite(), Schema.nonNegative())),
+  rpm: optional(PositiveInt),
+  tpm: optional(PositiveInt),
   policy: optional(ModelPolicy)
 })
 
@@ -430,6 +432,18 @@ export const Gateway = struct(
 )
 
 /** @internal */
+export const State = struct("shared state (redis, namespace, syncInterval)", {
+  redis: Secret,
+  namespace: optional(Name),
+  syncInterval: optional(PositiveDuration)
+}).pipe(
+  Schema.filter((state) => {
+    const url = Redacted.value(state.redis)
+    return /^rediss?:\/\//.test(url) || `redis must be a redis:// or rediss:// URL`
+  })
+)
+
+/** @internal */
 export const File = struct("a config: a mapping of providers, models, chains, policy, ...", {
   providers: nonEmptyRecord(Provider, "provider"),
   models: nonEmptyRecord(Model, "model"),
@@ -440,7 +454,8 @@ export const File = struct("a config: a mapping of providers, models, chains, po
   health: optional(Health),
   cache: optional(Cache),
   shadowRate: optional(Share),
-  gateway: optional(Gateway)
+  gateway: optional(Gateway),
+  state: optional(State)
 })
 
 /** The top-level keys, for messages. @internal */

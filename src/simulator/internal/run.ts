@@ -16,8 +16,11 @@ import type { Attempt } from "../../llm/FailoverError.js"
 import * as Tokens from "../../llm/Tokens.js"
 import type * as Simulated from "../../providers/Simulated.js"
 import type * as CircuitBreaker from "../../resilience/CircuitBreaker.js"
+import * as BreakerStore from "../../resilience/BreakerStore.js"
+import * as RetryBudget from "../../resilience/RetryBudget.js"
 import * as Router from "../../router/Router.js"
 import type * as Scenario from "../Scenario.js"
+import * as Hub from "./hub.js"
 
 /** Every call a simulated provider makes is kept: wasted calls are counted from them. */
 const keepEveryCall = 1_000_000_000
@@ -164,9 +167,9 @@ const streamOnce = (router: Router.Service, request: ChatRequest, options: Route
     })
   )
 
-/** The scenario's traffic through one router; returns when every request has ended. */
+/** The scenario's traffic, round robin over the routers; returns when every request has ended. */
 const traffic = (
-  router: Router.Service,
+  routers: ReadonlyArray<Router.Service>,
   scenario: Scenario.Scenario,
   times: ReadonlyArray<number>,
   chain: string,
@@ -185,7 +188,7 @@ const traffic = (
       const request = requestFor(index, scenario.load)
       yield* FiberSet.run(
         fibers,
-        Effect.flatMap(once(router, request, options), (settled) =>
+        Effect.flatMap(once(routers[index % routers.length]!, request, options), (settled) =>
           Effect.map(Clock.currentTimeMillis, (now) => {
             tally(counts, settled.attempts)
             const latency = now - start - at
@@ -224,16 +227,29 @@ export const run = (
   Effect.gen(function* () {
     const start = yield* Clock.currentTimeMillis
     const routerConfig = yield* Config.toRouterConfig(prepare(file, scenario.load))
-    const router = yield* Router.make(routerConfig)
+    // every instance is its own router over the same upstreams; shared ones see each other through the hub
+    const { instances, propagation, shared } = scenario.load
+    const hub = shared && instances > 1 ? yield* Hub.make(propagation) : undefined
+    const routers = yield* Effect.forEach(Array.from({ length: instances }, (_, i) => i), (i) => {
+      const make = Router.make(routerConfig)
+      if (hub === undefined) return make
+      const stores = hub.stores(i)
+      return make.pipe(
+        Effect.provideService(BreakerStore.CurrentBreakerStore, stores.breakers),
+        Effect.provideService(RetryBudget.CurrentStore, stores.budgets)
+      )
+    })
+    const router = routers[0]!
     const chain = scenario.load.chain ?? router.chainFor(requestFor(0, scenario.load)) ?? "default"
     const sims = Object.entries(routerConfig.targets).flatMap(([name, target]) =>
       isSimulated(target.model) ? [[name, target.model] as const] : []
     )
+    // the timeline shows the first instance's breakers
     const queues = yield* Effect.forEach(sims, ([name]) => router.breaker(name)!.subscribe)
     const refusals = new Map<string, number>()
-    yield* countRefusals(router, refusals)
+    yield* Effect.forEach(routers, (r) => countRefusals(r, refusals), { discard: true })
     const counts = new Map(sims.map(([name]) => [name, emptyCounts()]))
-    const requests = yield* traffic(router, scenario, times, chain, counts)
+    const requests = yield* traffic(routers, scenario, times, chain, counts)
     const end = (yield* Clock.currentTimeMillis) - start
     // a timer due now fires once every fiber has run: the events consumer has caught up
     yield* Effect.sleep(Duration.zero)

@@ -27,7 +27,7 @@ const PositiveDuration = Simulated.ConfigDuration.pipe(
 
 /** @internal */
 export const Load = struct(
-  "the load (duration, requestsPerSecond, promptTokens, completionTokens, stream, chain, arrivals)",
+  "the load (duration, requestsPerSecond, promptTokens, completionTokens, stream, chain, arrivals, instances, shared, propagation)",
   {
     duration: PositiveDuration,
     requestsPerSecond: Schema.Number.pipe(Schema.finite(), Schema.positive()),
@@ -35,7 +35,10 @@ export const Load = struct(
     completionTokens: optional(PositiveInt),
     stream: optional(Schema.Boolean),
     chain: optional(Schema.String.pipe(Schema.minLength(1))),
-    arrivals: optional(Schema.Literal("poisson", "even"))
+    arrivals: optional(Schema.Literal("poisson", "even")),
+    instances: optional(PositiveInt.pipe(Schema.lessThanOrEqualTo(16))),
+    shared: optional(Schema.Boolean),
+    propagation: optional(Simulated.ConfigDuration)
   }
 ).pipe(
   Schema.filter((load) => {
