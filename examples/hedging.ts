@@ -95,8 +95,8 @@ const program = Effect.gen(function* () {
   }
   const stats = yield* primary.stats
   yield* Console.log(
-    `\nthe hedge delay follows the primary's p95 over the last 60 s; an interrupted call is not measured, so late in` +
-      `\nthe spike no primary call has finished in the window and the delay falls back to 2 s.`
+    `\nthe hedge delay follows the primary's p95 over the last 60 s; a primary call that loses its hedge counts as` +
+      `\na slow sample at the delay it outlasted, so through the spike the delay holds where it was when the spike began.`
   )
   yield* Console.log(`primary calls interrupted by a faster hedge: ${stats.interrupted}; backup calls: ${(yield* backup.stats).calls} for ${REQUESTS} requests`)
 

@@ -95,6 +95,55 @@ describe("CircuitBreaker", () => {
         assert.strictEqual((yield* breaker.snapshot).state, "open")
       }))
 
+    it.effect("a success of a call that started before the latest failure does not start the count over", () =>
+      Effect.gen(function*() {
+        // Issue 7 (a): a slow call admitted before an outage, succeeding during it, hid the outage's failures.
+        const breaker = yield* CircuitBreaker.make({ trip: CircuitBreaker.consecutiveFailures(3) })
+        const release = yield* Deferred.make<void>()
+        const slow = yield* Effect.fork(breaker.protect(Effect.as(Deferred.await(release), "late")))
+        yield* Effect.yieldNow()
+        yield* TestClock.adjust("1 second")
+        yield* calls(breaker, 2, fail) // the outage begins
+        yield* Deferred.succeed(release, undefined)
+        assert.strictEqual(yield* Fiber.join(slow), "late")
+        let snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.state, "closed")
+        assert.strictEqual(snapshot.consecutiveFailures, 2)
+        yield* calls(breaker, 1, fail)
+        snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.state, "open")
+        assert.strictEqual(snapshot.trips, 1)
+      }))
+
+    it.effect("a success of a call that started after the latest failure does start the count over", () =>
+      Effect.gen(function*() {
+        const breaker = yield* CircuitBreaker.make({ trip: CircuitBreaker.consecutiveFailures(3) })
+        yield* calls(breaker, 2, fail)
+        yield* TestClock.adjust("1 second")
+        const release = yield* Deferred.make<void>()
+        const fresh = yield* Effect.fork(breaker.protect(Effect.as(Deferred.await(release), "fresh")))
+        yield* Effect.yieldNow()
+        yield* TestClock.adjust("1 second")
+        yield* Deferred.succeed(release, undefined)
+        assert.strictEqual(yield* Fiber.join(fresh), "fresh")
+        assert.strictEqual((yield* breaker.snapshot).consecutiveFailures, 0)
+        yield* calls(breaker, 2, fail)
+        assert.strictEqual((yield* breaker.snapshot).state, "closed")
+      }))
+
+    it.effect("a call abandoned as slow neither counts as a failure nor starts the count over", () =>
+      Effect.gen(function*() {
+        const breaker = yield* CircuitBreaker.make({ trip: CircuitBreaker.consecutiveFailures(3) })
+        yield* calls(breaker, 2, fail)
+        for (let i = 0; i < 5; i++) yield* (yield* breaker.acquire).record("slow", "10 seconds")
+        let snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.state, "closed")
+        assert.strictEqual(snapshot.consecutiveFailures, 2)
+        yield* calls(breaker, 1, fail)
+        snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.state, "open")
+      }))
+
     it.effect("a defect is a failure", () =>
       Effect.gen(function*() {
         const breaker = yield* CircuitBreaker.make({ trip: CircuitBreaker.consecutiveFailures(2) })
@@ -417,6 +466,51 @@ describe("CircuitBreaker", () => {
         assert.strictEqual(snapshot.state, "closed")
       }))
 
+    it.effect("a call abandoned as slow counts as slow whatever its duration, and never as a failure", () =>
+      Effect.gen(function*() {
+        const breaker = yield* CircuitBreaker.make({
+          trip: [
+            CircuitBreaker.slowCallRate({
+              threshold: 0.5,
+              slowCallDuration: "10 seconds",
+              window: CircuitBreaker.countWindow(4),
+              minimumCalls: 4
+            }),
+            CircuitBreaker.failureRate({ threshold: 0.5, window: CircuitBreaker.countWindow(4), minimumCalls: 2 })
+          ]
+        })
+        yield* calls(breaker, 2, succeed)
+        yield* (yield* breaker.acquire).record("slow", "2 seconds")
+        let snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.state, "closed")
+        assert.closeTo(snapshot.slowCallRate!, 1 / 3, 1e-9)
+        assert.strictEqual(snapshot.failureRate, 0) // the failure-rate window did not count it
+        assert.strictEqual(snapshot.callsInWindow, 3) // the slow-call window's figure comes first
+        yield* (yield* breaker.acquire).record("slow", "2 seconds")
+        snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.state, "open")
+        assert.strictEqual(snapshot.slowCallRate, 0.5)
+      }))
+
+    it.effect("a probe abandoned as slow re-opens a slow-call breaker, and frees its slot otherwise", () =>
+      Effect.gen(function*() {
+        const slowAware = yield* slowBreaker(1)
+        for (let i = 0; i < 4; i++) yield* (yield* slowAware.acquire).record("success", "5 seconds")
+        yield* TestClock.adjust("10 seconds")
+        yield* (yield* slowAware.acquire).record("slow", "10 millis")
+        assert.strictEqual((yield* slowAware.snapshot).state, "open")
+
+        const plain = yield* CircuitBreaker.make({ trip: CircuitBreaker.consecutiveFailures(1), openDuration: { base: "10 seconds" } })
+        yield* calls(plain, 1, fail)
+        yield* TestClock.adjust("10 seconds")
+        yield* (yield* plain.acquire).record("slow", "5 seconds")
+        const snapshot = yield* plain.snapshot
+        assert.strictEqual(snapshot.state, "half-open")
+        assert.strictEqual(snapshot.probesInFlight, 0)
+        yield* (yield* plain.acquire).record("success")
+        assert.strictEqual((yield* plain.snapshot).state, "closed")
+      }))
+
     it.effect("permits record an explicit duration", () =>
       Effect.gen(function*() {
         const breaker = yield* slowBreaker(1)
@@ -522,6 +616,42 @@ describe("CircuitBreaker", () => {
   // -------------------------------------------------------------------------
   // outcomes
   // -------------------------------------------------------------------------
+
+  describe("early probes", () => {
+    it.scoped("acquireProbe admits one probe before the deadline; its failure re-opens for the next duration", () =>
+      Effect.gen(function*() {
+        const breaker = yield* tripped({ openDuration: { base: "10 seconds", factor: 2, cap: "1 minute" } })
+        const changes = yield* breaker.subscribe
+        yield* TestClock.adjust("1 second")
+        yield* rejection(breaker.acquire) // the deadline has not passed
+        const probe = yield* breaker.acquireProbe
+        let snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.state, "half-open")
+        assert.strictEqual(snapshot.probesInFlight, 1)
+        yield* rejection(breaker.acquireProbe) // one probe at a time
+        yield* probe.record("failure")
+        snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.state, "open")
+        assert.strictEqual(snapshot.openUntil, 1_000 + 20_000)
+        const seen = Chunk.toReadonlyArray(yield* Queue.takeAll(changes))
+        assert.deepStrictEqual(seen.map((t) => [t.from, t.to, t.reason]), [
+          ["open", "half-open", "early-probe"],
+          ["half-open", "open", "probe-failure"]
+        ])
+      }))
+
+    it.effect("an early probe's success closes the breaker; closed and isolated breakers admit as acquire does", () =>
+      Effect.gen(function*() {
+        const breaker = yield* tripped()
+        yield* (yield* breaker.acquireProbe).record("success")
+        assert.strictEqual((yield* breaker.snapshot).state, "closed")
+        yield* (yield* breaker.acquireProbe).record("success") // closed: a plain admission
+        assert.strictEqual((yield* breaker.snapshot).state, "closed")
+        yield* breaker.isolate
+        const error = yield* rejection(breaker.acquireProbe)
+        assert.isFalse(Duration.isFinite(error.retryAfter))
+      }))
+  })
 
   describe("classifier", () => {
     class BadRequest {

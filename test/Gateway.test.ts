@@ -292,11 +292,13 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
       })
     )
 
-    it.scoped("every circuit open after server errors: 503 chain_exhausted with the shortest wait as Retry-After", () =>
+    it.scoped("every circuit open after server errors: one early probe, and meanwhile 503 chain_exhausted naming each wait", () =>
       Effect.gen(function* () {
-        const { client } = yield* setup({
-          primary: { faults: [MockServer.status(500)] },
+        const { client, primary, secondary } = yield* setup({
+          // primary: fails, then hangs as the early probe of the second request
+          primary: { faults: [MockServer.status(500), MockServer.stall] },
           secondary: { faults: [MockServer.status(500)] },
+          gateway: { drainTimeout: "100 millis" },
           policy: {
             retry: { maxAttempts: 1 },
             breaker: { consecutiveFailures: 1, openDuration: { base: "30 seconds" } }
@@ -306,20 +308,39 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
         expect((first as InstanceType<typeof OpenAI.APIError>).status).toBe(503)
         expect((first as InstanceType<typeof OpenAI.APIError>).headers?.get("retry-after")).toBeNull()
 
+        // every breaker open: the next request probes the target whose deadline is nearest (primary) at once
+        const probe = yield* Effect.fork(
+          Effect.promise((signal) =>
+            fetch(`${client.baseURL}/chat/completions`, {
+              method: "POST",
+              headers: { "content-type": "application/json" },
+              body: JSON.stringify({ model: "default", messages: question }),
+              signal
+            }).catch(() => undefined)
+          )
+        )
+        yield* promise(() => primary.whenReceived(2))
+
+        // one probe per chain at a time: this one is refused by both breakers without an upstream call
         const error = yield* rejection(() => client.chat.completions.create({ model: "default", messages: question }))
         expect(error).toBeInstanceOf(OpenAI.InternalServerError)
         const apiError = error as InstanceType<typeof OpenAI.InternalServerError>
         expect(apiError.status).toBe(503) // not 429: nobody asked to slow down, the targets are failing
         expect(apiError.code).toBe("chain_exhausted")
-        const wait = Number(apiError.headers.get("retry-after"))
-        expect(wait).toBeGreaterThanOrEqual(29)
-        expect(wait).toBeLessThanOrEqual(30)
+        // primary is half-open, its probe may answer any moment: no Retry-After for the whole chain
+        expect(apiError.headers.get("retry-after")).toBeNull()
         const body = apiError.error as { message: string; attempts: Array<Record<string, unknown>> }
         expect(body.message).toBe(
-          `Every target of 'default' failed: primary (Rejected circuit-open), secondary (Rejected circuit-open). Retry after ${wait} seconds.`
+          "Every target of 'default' failed: primary (Rejected circuit-open), secondary (Rejected circuit-open)."
         )
-        const waits = body.attempts.map((a) => a["retryAfterSeconds"] as number)
-        expect(Math.min(...waits)).toBe(wait)
+        expect(body.attempts[0]?.["retryAfterSeconds"]).toBe(0)
+        // the secondary stays open for its 30 seconds, and says so
+        const wait = body.attempts[1]?.["retryAfterSeconds"] as number
+        expect(wait).toBeGreaterThanOrEqual(29)
+        expect(wait).toBeLessThanOrEqual(30)
+        yield* Fiber.interrupt(probe)
+        expect(primary.count()).toBe(2)
+        expect(secondary.count()).toBe(1)
       })
     )
 

@@ -71,11 +71,32 @@ describe("Health", () => {
         calls: 0,
         successes: 0,
         failures: 0,
+        slow: 0,
         successRate: 1,
         latency: Option.none(),
         timeToFirstToken: Option.none(),
         degraded: false
       })
+    }))
+
+  it.effect("a slow sample feeds the latency quantiles and the slow count, never calls or the success rate", () =>
+    Effect.gen(function*() {
+      const tracker = yield* Health.make<string>({ minimumCalls: 3, degradedLatency: "2 seconds" })
+      yield* tracker.record("a", { success: true, latency: Duration.millis(100) })
+      for (let i = 0; i < 3; i++) yield* tracker.record("a", { success: false, slow: true, latency: Duration.seconds(3) })
+      const snapshot = yield* tracker.snapshot("a")
+      assert.strictEqual(snapshot.calls, 1)
+      assert.strictEqual(snapshot.failures, 0)
+      assert.strictEqual(snapshot.slow, 3)
+      assert.strictEqual(snapshot.successRate, 1)
+      const latency = Option.getOrThrow(snapshot.latency)
+      assert.isAtMost(relativeError(latency.p50, 3_000), BOUND)
+      assert.isTrue(snapshot.degraded, "1 call and 3 slow samples reach minimumCalls; p95 of 3 s is above 2 s")
+      // slow samples alone still give quantiles
+      yield* tracker.record("b", { success: false, slow: true, latency: Duration.seconds(4) })
+      const only = yield* tracker.snapshot("b")
+      assert.strictEqual(only.calls, 0)
+      assert.isAtMost(relativeError(Option.getOrThrow(only.latency).p99, 4_000), BOUND)
     }))
 
   it.effect("buckets expire as the clock moves", () =>

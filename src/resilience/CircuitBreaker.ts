@@ -17,7 +17,8 @@
  *   longer, duration. A
  *   successful probe slower than a slow-call strategy's `slowCallDuration`
  *   counts as failed. The move from open to half-open is made lazily, by the
- *   first `acquire`, `protect`, `isAvailable` or `snapshot` after the deadline.
+ *   first `acquire`, `protect`, `isAvailable` or `snapshot` after the deadline,
+ *   or early, before it, by {@link CircuitBreaker.acquireProbe}.
  * - `isolated`: held open by {@link CircuitBreaker.isolate} until
  *   {@link CircuitBreaker.reset}.
  *
@@ -26,6 +27,13 @@
  * Each call's `Exit` is classified `"success"`, `"failure"` or `"ignored"`
  * (default: success, failure, and interruption ignored). Ignored calls change
  * nothing, except that an ignored probe frees its half-open slot.
+ *
+ * A fourth outcome, `"slow"`, is for a call its caller abandoned after it
+ * had run too long (e.g. it lost a hedge or a race to a faster
+ * alternative): it is known to be slow, but it neither succeeded nor failed.
+ * Only slow-call strategies count it (as a slow call); consecutive-failure
+ * and failure-rate counting skip it. As a half-open probe it fails the probe
+ * when a slow-call strategy says so, and otherwise frees its slot.
  *
  * A call belongs to the generation of the state that admitted it; every
  * transition starts a new generation, and results of older generations are
@@ -112,12 +120,32 @@ export class CircuitOpen extends Schema.TaggedError<CircuitOpen>()("CircuitOpen"
 
 /**
  * How one call counts: `"failure"` and `"success"` feed the trip strategies
- * and settle probes; `"ignored"` changes nothing (and frees a probe slot).
+ * and settle probes; `"ignored"` changes nothing (and frees a probe slot);
+ * `"slow"` is a call abandoned after running too long (see the module docs):
+ * a slow call for slow-call strategies, nothing for the others.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { CircuitBreaker } from "effect-llm-failover/resilience"
+ *
+ * // a hedged call that lost to a faster backup after 3 seconds: slow, not failed
+ * const lostHedge = (permit: CircuitBreaker.Permit) => permit.record("slow", "3 seconds")
+ * ```
  *
  * @since 0.1.0
  * @category models
  */
-export type Outcome = "success" | "failure" | "ignored"
+export type Outcome = "success" | "failure" | "ignored" | "slow"
+
+/**
+ * The outcome of a call a {@link TripStrategy} counts: every
+ * {@link Outcome} but `"ignored"`, which never reaches a strategy.
+ *
+ * @since 0.1.0
+ * @category strategies
+ */
+export type CountedOutcome = Exclude<Outcome, "ignored">
 
 /**
  * Classifies a call's `Exit`. Example: ignore a client error, which says
@@ -188,8 +216,8 @@ export interface WindowMetrics {
  * // Opens on the first failure slower than 10 seconds.
  * class SlowFailure implements CircuitBreaker.TripStrategy {
  *   readonly usesTime = true
- *   record(failed: boolean, durationMillis: number) {
- *     return failed && durationMillis > 10_000 ? "slow-failure" : undefined
+ *   record(outcome: CircuitBreaker.CountedOutcome, durationMillis: number) {
+ *     return outcome === "failure" && durationMillis > 10_000 ? "slow-failure" : undefined
  *   }
  *   rejectsProbe() { return false }
  *   reset() {}
@@ -204,17 +232,32 @@ export interface WindowMetrics {
  */
 export interface TripStrategy {
   /**
-   * True when `record` reads its `durationMillis`. When no strategy does,
-   * the breaker does not time closed-state calls and passes 0.
+   * True when `record` reads its `durationMillis` or `startedAtMillis`. When
+   * no strategy does, the breaker does not time closed-state calls and
+   * passes 0 for both.
    */
   readonly usesTime: boolean
   /**
-   * Counts one success or failure made while closed (ignored calls are not
-   * counted). Returns the reason to open, or `undefined` to stay closed.
+   * Counts one call made while closed (ignored calls are not counted):
+   * `outcome` is how it ended, `durationMillis` how long it ran,
+   * `nowMillis` the time it ended and `startedAtMillis` the time it was
+   * admitted (so a strategy can tell a call that started before some
+   * earlier outcome from one that started after it). Calls that overlap
+   * reach `record` in the order they end. Returns the reason to open, or
+   * `undefined` to stay closed.
    */
-  record(failed: boolean, durationMillis: number, nowMillis: number): TripReason | undefined
-  /** Whether a half-open probe that succeeded in `durationMillis` still counts as failed (e.g. too slow). */
-  rejectsProbe(durationMillis: number): boolean
+  record(
+    outcome: CountedOutcome,
+    durationMillis: number,
+    nowMillis: number,
+    startedAtMillis: number
+  ): TripReason | undefined
+  /**
+   * Whether a half-open probe that succeeded, or was abandoned as slow, in
+   * `durationMillis` still counts as failed (e.g. too slow). A slow probe
+   * that no strategy rejects frees its slot, like an ignored one.
+   */
+  rejectsProbe(outcome: "success" | "slow", durationMillis: number): boolean
   /** Forgets every call: the breaker (re)entered closed. */
   reset(nowMillis: number): void
   /** Figures for {@link Snapshot}, if this strategy keeps any. */
@@ -232,7 +275,11 @@ export interface TripPolicy {
 }
 
 /**
- * Opens after `threshold` failures in a row.
+ * Opens after `threshold` failures in a row. A success resets the count
+ * only if it started at or after the latest counted failure: a slow call
+ * admitted before an outage began, that succeeds once the outage is under
+ * way, says nothing about the dependency now, so it does not hide the
+ * failures. Abandoned slow calls (outcome `"slow"`) neither count nor reset.
  *
  * @example
  * ```ts
@@ -338,8 +385,10 @@ export interface SlowCallRateOptions extends FailureRateOptions {
 
 /**
  * Opens when the share of slow calls over the window reaches `threshold`,
- * once the window holds `minimumCalls` calls. A half-open probe that
- * succeeds but is slow counts as failed.
+ * once the window holds `minimumCalls` calls. A call is slow when it ran
+ * longer than `slowCallDuration`, or when its caller abandoned it as slow
+ * (outcome `"slow"`, e.g. it lost a hedge), however long it ran. A half-open
+ * probe that succeeds but is slow, or is abandoned as slow, counts as failed.
  *
  * @example
  * ```ts
@@ -449,6 +498,21 @@ export interface CircuitBreaker<E = unknown> {
   readonly protect: <A, E1 extends E, R>(self: Effect.Effect<A, E1, R>) => Effect.Effect<A, E1 | CircuitOpen, R>
   /** Admission for calls that cannot be wrapped as one effect (e.g. streams). */
   readonly acquire: Effect.Effect<Permit<E>, CircuitOpen>
+  /**
+   * Admission as an early probe: like {@link CircuitBreaker.acquire}, except
+   * that an open breaker does not wait for its deadline: it moves to
+   * half-open at once (transition reason `"early-probe"`) and admits this
+   * call as its probe. The probe settles like any other: enough successes
+   * close the breaker, a failure re-opens it for its next (backed-off)
+   * duration. An isolated breaker still rejects, and so does a half-open one
+   * whose probe slots are taken.
+   *
+   * For a caller with no alternative left, e.g. a router whose every target
+   * is open: one early probe to the target whose deadline is nearest finds
+   * a recovery at once, instead of failing every request until a deadline
+   * passes. Keep such probes rare (one in flight at a time).
+   */
+  readonly acquireProbe: Effect.Effect<Permit<E>, CircuitOpen>
   /** Whether a call would be admitted now, without taking a permit. */
   readonly isAvailable: Effect.Effect<boolean>
   readonly snapshot: Effect.Effect<Snapshot>

@@ -71,17 +71,37 @@ export interface HealthOptions {
 }
 
 /**
- * One finished call.
+ * One finished call, or one abandoned as slow.
+ *
+ * A slow sample (`slow: true`) is a call its caller gave up on after it had
+ * run `latency`, because it was too slow (e.g. it lost a hedge or a race to
+ * a faster alternative). It neither succeeded nor failed, so it is not one
+ * of the `calls` and leaves the success rate alone; its `latency` is a lower
+ * bound of how long it would have taken, and it feeds the latency quantiles
+ * (so the window keeps the slow tail that abandoning calls would otherwise
+ * hide) and the snapshot's `slow` count.
+ *
+ * @example
+ * ```ts
+ * import { Duration } from "effect"
+ * import type { Health } from "effect-llm-failover/resilience"
+ *
+ * const answered: Health.HealthSample = { success: true, latency: Duration.millis(800) }
+ * const lostHedge: Health.HealthSample = { success: false, slow: true, latency: Duration.seconds(3) }
+ * ```
  *
  * @since 0.1.0
  * @category models
  */
 export interface HealthSample {
+  /** Whether the call succeeded (not read for a slow sample). */
   readonly success: boolean
-  /** How long the call took. Only successful calls feed the latency quantiles. */
+  /** How long the call took. Successful calls and slow samples feed the latency quantiles. */
   readonly latency: Duration.DurationInput
   /** How long until the first chunk of a streamed answer arrived, when known. */
   readonly timeToFirstToken?: Duration.DurationInput
+  /** The call was abandoned as slow after `latency`; see above. */
+  readonly slow?: boolean
 }
 
 /**
@@ -114,18 +134,22 @@ export interface TimeToFirstTokenQuantiles {
  * @category models
  */
 export interface HealthSnapshot {
+  /** Calls that ended (succeeded or failed); slow samples are not among them. */
   readonly calls: number
   readonly successes: number
   readonly failures: number
+  /** Calls abandoned as slow (see {@link HealthSample}). */
+  readonly slow: number
   /** successes / calls; 1 when there were no calls. */
   readonly successRate: number
-  /** None when no successful call is in the window. */
+  /** Over successful calls and slow samples; None when the window holds neither. */
   readonly latency: Option.Option<LatencyQuantiles>
   /** None when no call in the window reported a time to first token. */
   readonly timeToFirstToken: Option.Option<TimeToFirstTokenQuantiles>
   /**
    * At least `minimumCalls` calls, and a success rate below `degradedBelow`
-   * or (if `degradedLatency` is set) a p95 latency above it.
+   * or (if `degradedLatency` is set) at least `minimumCalls` calls and slow
+   * samples together, and a p95 latency above it.
    */
   readonly degraded: boolean
 }

@@ -360,7 +360,10 @@ export const make = (config: Config): Effect.Effect<Service, RouterConfigError, 
           classify: (exit) => classifyExit(exit, exit._tag === "Failure" ? firstFailure(exit.cause) : undefined)
         }),
         bulkhead: policy.bulkhead === false ? undefined : yield* Bulkhead.make(policy.bulkhead),
-        budget: yield* RetryBudget.make(policy.budget)
+        budget: yield* RetryBudget.make(policy.budget),
+        slowCallMillis: policy.breaker.slowCallRate === undefined
+          ? undefined
+          : Duration.toMillis(Duration.decode(policy.breaker.slowCallRate.slowCall))
       })
     }
 
@@ -387,7 +390,8 @@ export const make = (config: Config): Effect.Effect<Service, RouterConfigError, 
         contentPolicy: chain.contentPolicy,
         fallbackResponse: chain.fallbackResponse,
         continueStreams: chain.continueStreams ?? false,
-        total: members.reduce((max, m) => Duration.max(max, m.policy.timeouts.total), Duration.zero)
+        total: members.reduce((max, m) => Duration.max(max, m.policy.timeouts.total), Duration.zero),
+        probing: { inFlight: false }
       })
     }
 

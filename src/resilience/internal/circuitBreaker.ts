@@ -86,6 +86,7 @@ const succeedTrue = Effect.succeed(true)
 export class BreakerImpl<E> implements CircuitBreaker<E> {
   readonly name: string
   readonly acquire: Effect.Effect<Permit<E>, CircuitOpen>
+  readonly acquireProbe: Effect.Effect<Permit<E>, CircuitOpen>
   readonly isAvailable: Effect.Effect<boolean>
   readonly snapshot: Effect.Effect<Snapshot>
   readonly isolate: Effect.Effect<void>
@@ -96,8 +97,10 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
   private readonly flush: Effect.Effect<void>
   /** The classifier is the default one: outcomes are read from the cause, no `Exit` built. */
   private readonly defaultClassify: boolean
-  /** Failures in a row while closed, for snapshots. */
+  /** Failures in a row while closed, for snapshots (counted as `consecutiveFailures` counts them). */
   private consecutiveFailures = 0
+  /** When the latest failure counted in `consecutiveFailures` was recorded. */
+  private lastFailureAt = Number.NEGATIVE_INFINITY
   /** Made on the first subscription: with no subscriber, a transition has nobody to reach. */
   private hub: PubSub.PubSub<Transition> | undefined = undefined
 
@@ -116,6 +119,13 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
       this.state.status === "closed" ? Effect.succeed(this.ticket(this.state.generation)) : admitSlow
     )
     this.acquire = Effect.uninterruptible(Effect.map(this.admit, (ticket) => new PermitImpl(this, ticket)))
+    const admitEarly = Effect.flatten(this.update((state, now): Admission => this.admitAt(this.early(state, now), now)))
+    this.acquireProbe = Effect.uninterruptible(
+      Effect.map(
+        Effect.suspend(() => this.state.status === "closed" ? Effect.succeed(this.ticket(this.state.generation)) : admitEarly),
+        (ticket) => new PermitImpl(this, ticket)
+      )
+    )
     const availableSlow = this.update((state) => [this.admits(state), state])
     this.isAvailable = Effect.suspend(() => this.state.status === "closed" ? succeedTrue : availableSlow)
     this.snapshot = this.update((state, now) => [this.snapshotOf(state, now), state])
@@ -302,19 +312,24 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
     const duration = durationMillis ?? (this.config.usesTime ? now - ticket.startedAt : 0)
     // Open and isolated admit nothing, so a matching generation is closed or half-open.
     return state.status === "closed"
-      ? this.settleClosed(state, outcome, duration, now)
+      ? this.settleClosed(state, outcome, duration, now, ticket.startedAt)
       : this.settleProbe(state, outcome, duration, now)
   }
 
-  private settleClosed(state: State, outcome: Outcome, duration: number, now: number): State {
+  private settleClosed(state: State, outcome: Outcome, duration: number, now: number, startedAt: number): State {
     if (outcome === "ignored") return state
-    const failed = outcome === "failure"
-    this.consecutiveFailures = failed ? this.consecutiveFailures + 1 : 0
+    if (outcome === "failure") {
+      this.consecutiveFailures++
+      this.lastFailureAt = now
+    } else if (outcome === "success" && (!this.config.usesTime || startedAt >= this.lastFailureAt)) {
+      // untimed breakers (no start times) reset on any success
+      this.consecutiveFailures = 0
+    }
     const strategies = this.config.strategies
     let reason: TripReason | undefined
     // Every strategy sees every outcome, so each window stays complete.
     for (let i = 0; i < strategies.length; i++) {
-      const tripped = strategies[i]!.record(failed, duration, now)
+      const tripped = strategies[i]!.record(outcome, duration, now, startedAt)
       if (reason === undefined) reason = tripped
     }
     if (reason === undefined) return state
@@ -323,9 +338,11 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
 
   private settleProbe(state: State, outcome: Outcome, duration: number, now: number): State {
     if (outcome === "ignored") return { ...state, probes: state.probes - 1 }
-    if (outcome === "failure" || this.rejectsProbe(duration)) {
+    if (outcome === "failure" || this.rejectsProbe(outcome, duration)) {
       return this.transition(state, this.tripped(state, now), "probe-failure", now, true)
     }
+    // a probe abandoned as slow that no strategy rejects proves nothing: it frees its slot
+    if (outcome === "slow") return { ...state, probes: state.probes - 1 }
     const probeSuccesses = state.probeSuccesses + 1
     if (probeSuccesses >= this.config.halfOpenProbes) {
       return this.transition(state, closedState(state.generation + 1), "probes-succeeded", now, true)
@@ -333,19 +350,24 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
     return { ...state, probes: state.probes - 1, probeSuccesses }
   }
 
-  private rejectsProbe(duration: number): boolean {
+  private rejectsProbe(outcome: "success" | "slow", duration: number): boolean {
     const strategies = this.config.strategies
     for (let i = 0; i < strategies.length; i++) {
-      if (strategies[i]!.rejectsProbe(duration)) return true
+      if (strategies[i]!.rejectsProbe(outcome, duration)) return true
     }
     return false
   }
 
   // ---- transitions ---------------------------------------------------------
 
-  private toHalfOpen(state: State, now: number): State {
+  private toHalfOpen(state: State, now: number, reason: TransitionReason = "deadline"): State {
     const halfOpen: State = { ...state, status: "half-open", generation: state.generation + 1, openUntil: 0 }
-    return this.transition(state, halfOpen, "deadline", now, true)
+    return this.transition(state, halfOpen, reason, now, true)
+  }
+
+  /** For an early probe: an open breaker goes half-open now, before its deadline. */
+  private early(state: State, now: number): State {
+    return state.status === "open" ? this.toHalfOpen(state, now, "early-probe") : state
   }
 
   /** The open state of one more trip, for its backed-off duration. */
@@ -419,6 +441,7 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
 
   private clearCounters(now: number): void {
     this.consecutiveFailures = 0
+    this.lastFailureAt = Number.NEGATIVE_INFINITY
     const strategies = this.config.strategies
     for (let i = 0; i < strategies.length; i++) strategies[i]!.reset(now)
   }

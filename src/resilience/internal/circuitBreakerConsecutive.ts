@@ -1,18 +1,29 @@
-import type { TripPolicy, TripReason, TripStrategy, WindowMetrics } from "../CircuitBreaker.js"
+import type { CountedOutcome, TripPolicy, TripReason, TripStrategy, WindowMetrics } from "../CircuitBreaker.js"
 
 /**
- * Opens after `threshold` failures in a row; any success starts the count over.
+ * Opens after `threshold` failures in a row. A success starts the count
+ * over only if the call started at or after the latest counted failure: a
+ * call admitted before that failure (say, a slow one that began before an
+ * outage and succeeds during it) says nothing about the dependency since
+ * then. An abandoned slow call neither counts nor resets.
  *
  * @internal
  */
 export class ConsecutiveFailures implements TripStrategy {
-  readonly usesTime = false
+  readonly usesTime = true
   private count = 0
+  /** When the latest counted failure was recorded; -Infinity before any. */
+  private lastFailureAt = Number.NEGATIVE_INFINITY
 
   constructor(readonly threshold: number) {}
 
-  record(failed: boolean): TripReason | undefined {
-    this.count = failed ? this.count + 1 : 0
+  record(outcome: CountedOutcome, _durationMillis: number, nowMillis: number, startedAtMillis: number): TripReason | undefined {
+    if (outcome === "failure") {
+      this.count++
+      this.lastFailureAt = nowMillis
+    } else if (outcome === "success" && startedAtMillis >= this.lastFailureAt) {
+      this.count = 0
+    }
     return this.count >= this.threshold ? "consecutive-failures" : undefined
   }
 
@@ -22,6 +33,7 @@ export class ConsecutiveFailures implements TripStrategy {
 
   reset(): void {
     this.count = 0
+    this.lastFailureAt = Number.NEGATIVE_INFINITY
   }
 
   metrics(): WindowMetrics | undefined {

@@ -1,5 +1,6 @@
 import { Duration } from "effect"
 import type {
+  CountedOutcome,
   FailureRateOptions,
   SlidingWindow,
   SlowCallRateOptions,
@@ -33,12 +34,15 @@ abstract class RateStrategy implements TripStrategy {
     this.window = Window.make(spec)
   }
 
-  protected abstract isBad(failed: boolean, durationMillis: number): boolean
-  abstract rejectsProbe(durationMillis: number): boolean
+  /** Whether the call is bad, or `undefined` when this strategy does not count it at all. */
+  protected abstract isBad(outcome: CountedOutcome, durationMillis: number): boolean | undefined
+  abstract rejectsProbe(outcome: "success" | "slow", durationMillis: number): boolean
   protected abstract rateMetrics(calls: number, rate: number): WindowMetrics
 
-  record(failed: boolean, durationMillis: number, nowMillis: number): TripReason | undefined {
-    this.window.record(this.isBad(failed, durationMillis), nowMillis)
+  record(outcome: CountedOutcome, durationMillis: number, nowMillis: number): TripReason | undefined {
+    const bad = this.isBad(outcome, durationMillis)
+    if (bad === undefined) return undefined
+    this.window.record(bad, nowMillis)
     const calls = this.window.calls(nowMillis)
     if (calls < this.minimumCalls) return undefined
     return this.window.bad(nowMillis) / calls >= this.threshold ? this.reason : undefined
@@ -54,7 +58,7 @@ abstract class RateStrategy implements TripStrategy {
   }
 }
 
-/** A failed call is bad. @internal */
+/** A failed call is bad; an abandoned slow call is not counted (it neither failed nor succeeded). @internal */
 export class FailureRate extends RateStrategy {
   readonly usesTime: boolean
 
@@ -63,8 +67,8 @@ export class FailureRate extends RateStrategy {
     this.usesTime = this.window.usesTime
   }
 
-  protected isBad(failed: boolean): boolean {
-    return failed
+  protected isBad(outcome: CountedOutcome): boolean | undefined {
+    return outcome === "slow" ? undefined : outcome === "failure"
   }
 
   rejectsProbe(): boolean {
@@ -76,7 +80,10 @@ export class FailureRate extends RateStrategy {
   }
 }
 
-/** A call slower than `slowCallMillis` is bad, whether it succeeded or failed. @internal */
+/**
+ * A call slower than `slowCallMillis` is bad, whether it succeeded or failed,
+ * and so is a call abandoned as slow, however long it ran. @internal
+ */
 export class SlowCallRate extends RateStrategy {
   readonly usesTime = true
 
@@ -84,12 +91,12 @@ export class SlowCallRate extends RateStrategy {
     super(spec, threshold, minimumCalls, "slow-call-rate")
   }
 
-  protected isBad(_failed: boolean, durationMillis: number): boolean {
-    return durationMillis > this.slowCallMillis
+  protected isBad(outcome: CountedOutcome, durationMillis: number): boolean {
+    return outcome === "slow" || durationMillis > this.slowCallMillis
   }
 
-  rejectsProbe(durationMillis: number): boolean {
-    return durationMillis > this.slowCallMillis
+  rejectsProbe(outcome: "success" | "slow", durationMillis: number): boolean {
+    return outcome === "slow" || durationMillis > this.slowCallMillis
   }
 
   protected rateMetrics(callsInWindow: number, slowCallRate: number): WindowMetrics {

@@ -73,6 +73,8 @@ export class KeyWindow {
   readonly epochs: Float64Array
   readonly calls: Uint32Array
   readonly successes: Uint32Array
+  /** Calls abandoned as slow: not in `calls`, but in the latency histogram. */
+  readonly slow: Uint32Array
   readonly latency: Histograms
   readonly timeToFirstToken: Histograms
 
@@ -80,6 +82,7 @@ export class KeyWindow {
     this.epochs = new Float64Array(buckets).fill(-Infinity)
     this.calls = new Uint32Array(buckets)
     this.successes = new Uint32Array(buckets)
+    this.slow = new Uint32Array(buckets)
     this.latency = new Histograms(buckets)
     this.timeToFirstToken = new Histograms(buckets)
   }
@@ -91,6 +94,7 @@ export class KeyWindow {
       this.epochs[slot] = epoch
       this.calls[slot] = 0
       this.successes[slot] = 0
+      this.slow[slot] = 0
       this.latency.clear(slot)
       this.timeToFirstToken.clear(slot)
     }
@@ -108,7 +112,7 @@ export class KeyWindow {
   }
 
   get size(): number {
-    return this.epochs.length + this.calls.length + this.successes.length + this.latency.size +
+    return this.epochs.length + this.calls.length + this.successes.length + this.slow.length + this.latency.size +
       this.timeToFirstToken.size
   }
 }
@@ -117,6 +121,7 @@ const empty: HealthSnapshot = {
   calls: 0,
   successes: 0,
   failures: 0,
+  slow: 0,
   successRate: 1,
   latency: Option.none(),
   timeToFirstToken: Option.none(),
@@ -159,6 +164,11 @@ export class HealthTrackerImpl<K> implements HealthTracker<K> {
       this.windows.set(key, window)
     }
     const slot = window.slotFor(Math.floor(now / this.bucketMillis))
+    if (sample.slow === true) {
+      window.slow[slot]!++
+      window.latency.add(slot, Duration.toMillis(sample.latency))
+      return
+    }
     window.calls[slot]!++
     if (sample.success) {
       window.successes[slot]!++
@@ -175,22 +185,25 @@ export class HealthTrackerImpl<K> implements HealthTracker<K> {
     const slots = window.liveSlots(Math.floor(now / this.bucketMillis))
     let calls = 0
     let successes = 0
+    let slow = 0
     for (const slot of slots) {
       calls += window.calls[slot]!
       successes += window.successes[slot]!
+      slow += window.slow[slot]!
     }
-    if (calls === 0) return empty
+    if (calls === 0 && slow === 0) return empty
     const latency = window.latency.quantiles(slots, LATENCY_QS)
     const ttft = window.timeToFirstToken.quantiles(slots, TTFT_QS)
-    const successRate = successes / calls
+    const successRate = calls === 0 ? 1 : successes / calls
     return {
       calls,
       successes,
       failures: calls - successes,
+      slow,
       successRate,
       latency: latency === undefined ? Option.none() : Option.some(toLatency(latency)),
       timeToFirstToken: ttft === undefined ? Option.none() : Option.some(toTimeToFirstToken(ttft)),
-      degraded: this.isDegraded(calls, successRate, latency)
+      degraded: this.isDegraded(calls, slow, successRate, latency)
     }
   }
 
@@ -201,11 +214,12 @@ export class HealthTrackerImpl<K> implements HealthTracker<K> {
     return size
   }
 
-  private isDegraded(calls: number, successRate: number, latency: Array<number> | undefined): boolean {
+  /** The success rate needs `minimumCalls` calls; the p95 latency as many calls and slow samples. */
+  private isDegraded(calls: number, slow: number, successRate: number, latency: Array<number> | undefined): boolean {
     const { degradedBelow, degradedLatencyMillis, minimumCalls } = this.config
-    if (calls < minimumCalls) return false
-    if (successRate < degradedBelow) return true
-    return degradedLatencyMillis !== undefined && latency !== undefined && latency[1]! > degradedLatencyMillis
+    if (calls >= minimumCalls && successRate < degradedBelow) return true
+    return calls + slow >= minimumCalls && degradedLatencyMillis !== undefined && latency !== undefined &&
+      latency[1]! > degradedLatencyMillis
   }
 }
 

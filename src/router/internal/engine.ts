@@ -22,7 +22,7 @@ import type { ContentFiltered, InvalidRequest, ProviderError } from "../../llm/P
 import { isRetriable, retryAfter, Timeout } from "../../llm/ProviderError.js"
 import * as Tokens from "../../llm/Tokens.js"
 import type { Bulkhead } from "../../resilience/Bulkhead.js"
-import type { CircuitBreaker } from "../../resilience/CircuitBreaker.js"
+import type { CircuitBreaker, CircuitOpen, Permit } from "../../resilience/CircuitBreaker.js"
 import * as Hedge from "../../resilience/Hedge.js"
 import type { HealthTracker } from "../../resilience/Health.js"
 import * as Retry from "../../resilience/Retry.js"
@@ -48,6 +48,8 @@ export interface Target {
   readonly bulkhead: Bulkhead | undefined
   readonly budget: RetryBudget
   readonly policy: Policy.Resolved
+  /** Its breaker's slow-call threshold in ms, if the breaker has a slow-call trip. */
+  readonly slowCallMillis: number | undefined
 }
 
 /** A chain's member: a target with the policy the chain runs it under. @internal */
@@ -81,6 +83,12 @@ export interface Chain {
   readonly fallbackResponse: string | undefined
   readonly continueStreams: boolean
   readonly total: Duration.Duration
+  /**
+   * Whether one of this chain's requests has an early probe in flight (see
+   * `earlyProbe`): at most one at a time per chain. Shared by every copy of
+   * the chain (a stream's continuation runs on a copy).
+   */
+  readonly probing: { inFlight: boolean }
 }
 
 /** What the router shares across requests. @internal */
@@ -140,6 +148,12 @@ interface RequestState {
   readonly quiet: boolean
   /** Whether degraded mode may answer (not for a stream's continuation). */
   readonly degradedAllowed: boolean
+  /** The member this request probes early, every breaker of the chain being open; see `earlyProbe`. */
+  earlyProbe: Member | undefined
+  /** A member of the request's race or hedge has won: the calls interrupted from now on lost to it. */
+  groupWon: boolean
+  /** In a hedge: its delay, in ms; a loser that ran longer was slow. */
+  hedgeDelay: number | undefined
 }
 
 /** What a request hands to the chain that takes it over (a content-policy chain, a continuation). */
@@ -165,7 +179,10 @@ const newState = (shared: Shared, chain: Chain, request: ChatRequest, inherited?
       minWindow: 0,
       inFlight: new Map(),
       quiet: inherited?.quiet ?? false,
-      degradedAllowed: inherited?.degradedAllowed ?? true
+      degradedAllowed: inherited?.degradedAllowed ?? true,
+      earlyProbe: undefined,
+      groupWon: false,
+      hedgeDelay: undefined
     })
   )
 
@@ -355,12 +372,87 @@ const runMember = <A, R>(
   })
 
 /**
+ * Whether a call interrupted after running `elapsed` ms lost to a faster
+ * member of its race or hedge and ran long enough to count as slow: longer
+ * than the hedge delay (the alternative that beat it started after it had
+ * run that long), or than its breaker's slow-call threshold. A call cut by
+ * a deadline or by its caller lost to nobody and is not slow.
+ */
+const lostSlow = (state: RequestState, target: Target, elapsed: number) =>
+  state.groupWon && elapsed > Math.min(state.hedgeDelay ?? Infinity, target.slowCallMillis ?? Infinity)
+
+/**
+ * Records a call that lost its race or hedge after `elapsed` ms as slow: in
+ * its breaker's slow-call window, and in health. In a hedge, health gets the
+ * hedge delay as its latency (still a lower bound of the loser's): a hedge
+ * delay of "p95" reads the same window, and the loser's full run (delay plus
+ * the winner's latency) would raise the next delay by a winner's latency
+ * on every hedge of a spike, with no end.
+ */
+const recordLostSlow = (shared: Shared, state: RequestState, target: Target, permit: Permit, elapsed: number) =>
+  Effect.zipRight(
+    permit.record("slow", Duration.millis(elapsed)),
+    shared.health.record(target.name, {
+      success: false,
+      slow: true,
+      latency: Duration.millis(Math.min(elapsed, state.hedgeDelay ?? elapsed))
+    })
+  )
+
+/** Gives back the chain's early-probe slot, if this request holds it. */
+const releaseProbe = (state: RequestState) =>
+  Effect.sync(() => {
+    if (state.earlyProbe === undefined) return
+    state.earlyProbe = undefined
+    state.chain.probing.inFlight = false
+  })
+
+/** The breaker's admission for this attempt: an early probe for the request's first attempt on its probe target. */
+const admission = (state: RequestState, member: Member, attempt: number) =>
+  attempt === 1 && state.earlyProbe === member ? member.target.breaker.acquireProbe : member.target.breaker.acquire
+
+/**
+ * Runs one call under the target's breaker, with a permit: a success or a
+ * failure is recorded as the breaker's classifier would record it, an
+ * interruption is ignored, except that a call that lost its race or hedge
+ * after running long enough is recorded as slow (see `lostSlow`).
+ */
+const breakerCall = <A, R>(
+  shared: Shared,
+  state: RequestState,
+  member: Member,
+  attempt: number,
+  call: Effect.Effect<A, ProviderError, R>
+): Effect.Effect<A, ProviderError | CircuitOpen, R> => {
+  const { target } = member
+  const early = attempt === 1 && state.earlyProbe === member
+  const run = Effect.uninterruptibleMask((restore) =>
+    Effect.flatMap(admission(state, member, attempt), (permit) =>
+      Effect.flatMap(Clock.currentTimeMillis, (start) =>
+        Effect.onExit(restore(call), (exit) => {
+          if (exit._tag === "Success") return permit.record("success")
+          const failure = Option.getOrUndefined(Chunk.head(Cause.failures(exit.cause)))
+          if (failure !== undefined) return permit.record(classify(failure))
+          return Effect.flatMap(Clock.currentTimeMillis, (end) =>
+            Cause.isInterruptedOnly(exit.cause) && lostSlow(state, target, end - start)
+              ? recordLostSlow(shared, state, target, permit, end - start)
+              : permit.record("ignored")
+          )
+        })
+      )
+    )
+  )
+  return early ? Effect.ensuring(run, releaseProbe(state)) : run
+}
+
+/**
  * The bulkhead wraps the breaker, not the other way round: local load
  * shedding says nothing about the provider's health, so it must never reach
  * the breaker, and time queued must not count as a slow call.
  */
-const guard = <A, R>(target: Target, call: Effect.Effect<A, ProviderError, R>) => {
-  const protectedCall = target.breaker.protect(call)
+const guard = <A, R>(shared: Shared, state: RequestState, member: Member, attempt: number, call: Effect.Effect<A, ProviderError, R>) => {
+  const { target } = member
+  const protectedCall = breakerCall(shared, state, member, attempt, call)
   return (target.bulkhead === undefined ? protectedCall : target.bulkhead.run(protectedCall)).pipe(
     Effect.catchTags({
       CircuitOpen: (error) => Effect.fail(rejectedFrom(target, error)),
@@ -386,7 +478,10 @@ const completeOnce = (shared: Shared, state: RequestState, member: Member) => (a
     member,
     attempt,
     guard(
-      member.target,
+      shared,
+      state,
+      member,
+      attempt,
       Deadlines.timeoutFail(member.target.model.complete(state.request), {
         duration: member.policy.timeouts.attempt,
         onTimeout: () => attemptTimeout(member, "attempt", member.policy.timeouts.attempt)
@@ -431,11 +526,24 @@ const streamOnce =
           Effect.catchTag("BulkheadRejected", () => Effect.fail(rejectedFrom(target, { _tag: "BulkheadRejected" })))
         )
       }
+      // the outcome is recorded once: a failure or the stream's end records it; an attempt
+      // cut short records nothing itself, and its release then says ignored, or slow if it lost
+      let recorded = false
+      let start = 0
       const permit = yield* Effect.acquireRelease(
-        target.breaker.acquire.pipe(Effect.catchTag("CircuitOpen", (error) => Effect.fail(rejectedFrom(target, error)))),
-        (permit) => permit.record("ignored")
+        admission(state, member, attempt).pipe(
+          Effect.catchTag("CircuitOpen", (error) => Effect.fail(rejectedFrom(target, error)))
+        ),
+        (permit) =>
+          Effect.suspend(() => {
+            if (recorded) return Effect.void
+            recorded = true
+            return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+              lostSlow(state, target, now - start) ? recordLostSlow(shared, state, target, permit, now - start) : permit.record("ignored")
+            )
+          })
       )
-      const start = yield* Clock.currentTimeMillis
+      start = yield* Clock.currentTimeMillis
       const pull = yield* Stream.toPull(target.model.stream(state.request))
       const head: Array<ChatChunk> = []
       const firstToken = member.policy.timeouts.firstToken
@@ -456,13 +564,15 @@ const streamOnce =
       const elapsed = Duration.millis((yield* Clock.currentTimeMillis) - start)
       if (exit._tag === "Failure") {
         const failure = Option.getOrUndefined(Chunk.head(Cause.failures(exit.cause)))
+        recorded = true
         yield* permit.record(failure === undefined ? "ignored" : classify(failure), elapsed)
         return yield* Effect.failCause(exit.cause)
       }
       const settle = (outcome: "success" | "failure" | "ignored") =>
-        Effect.flatMap(Clock.currentTimeMillis, (now) =>
-          Effect.zipRight(permit.record(outcome, Duration.millis(now - start)), close)
-        )
+        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          recorded = true
+          return Effect.zipRight(permit.record(outcome, Duration.millis(now - start)), close)
+        })
       return { member, head, pull, settle, startedAt: start, timeToFirstToken: elapsed, done: exit.value } satisfies Started
     })
     return observed(shared, state, member, attempt, inChildScope(open), () => ({}), false)
@@ -491,6 +601,7 @@ interface Step<A, R> {
  * chain: the request itself is at fault, so no other target may answer it.
  */
 const group = <A, R>(
+  state: RequestState,
   members: ReadonlyArray<Member>,
   run: Runner<A, R>,
   together: (alternatives: ReadonlyArray<Effect.Effect<A, Next, R>>) => Effect.Effect<A, unknown, R>
@@ -500,6 +611,8 @@ const group = <A, R>(
     const reasons: Array<string> = []
     const alternatives = members.map((member) =>
       run(member).pipe(
+        // set before the losers are interrupted, so each can tell it lost (see `lostSlow`)
+        Effect.tap(() => Effect.sync(() => (state.groupWon = true))),
         Effect.catchAll((error) =>
           error._tag === "Next"
             ? Effect.zipRight(Effect.sync(() => reasons.push(error.reason)), Effect.fail(error))
@@ -518,20 +631,27 @@ const group = <A, R>(
   })
 
 /** Races the members at once: the first success wins and the losers are interrupted. */
-const raceStep = <A, R>(members: ReadonlyArray<Member>, run: Runner<A, R>): Step<A, R> => ({
+const raceStep = <A, R>(state: RequestState, members: ReadonlyArray<Member>, run: Runner<A, R>): Step<A, R> => ({
   first: members[0]!,
-  run: group(members, run, (alternatives) => Effect.raceAll(alternatives))
+  run: group(state, members, run, (alternatives) => Effect.raceAll(alternatives))
 })
 
 /** Hedges the members: the next starts after the delay (if its budget allows), or at once when one fails. */
-const hedgeStep = <A, R>(shared: Shared, members: ReadonlyArray<Member>, hedge: Policy.HedgePolicy, run: Runner<A, R>): Step<A, R> => ({
+const hedgeStep = <A, R>(
+  shared: Shared,
+  state: RequestState,
+  members: ReadonlyArray<Member>,
+  hedge: Policy.HedgePolicy,
+  run: Runner<A, R>
+): Step<A, R> => ({
   first: members[0]!,
   run: Effect.gen(function* () {
     const delay = hedge.delay === "p95" ? yield* p95Delay(shared, members[0]!) : Duration.decode(hedge.delay)
+    state.hedgeDelay = Duration.toMillis(delay)
     let started = 0
     // a delay-triggered hedge spends the budget of the target it would start
     const allow = Effect.suspend(() => members[Math.min(started, members.length - 1)]!.target.budget.tryAcquire)
-    return yield* group(members, (member) => Effect.suspend(() => (started++, run(member))), (alternatives) =>
+    return yield* group(state, members, (member) => Effect.suspend(() => (started++, run(member))), (alternatives) =>
       Hedge.run(alternatives as [Effect.Effect<A, Next, R>, ...Array<Effect.Effect<A, Next, R>>], { delay, allow })
     )
   })
@@ -544,15 +664,16 @@ const p95Delay = (shared: Shared, member: Member) =>
   )
 
 /** Splits the ordered members into steps by the chain's race and hedge settings. */
-const steps = <A, R>(shared: Shared, chain: Chain, ordered: ReadonlyArray<Member>, run: Runner<A, R>): Array<Step<A, R>> => {
+const steps = <A, R>(shared: Shared, state: RequestState, ordered: ReadonlyArray<Member>, run: Runner<A, R>): Array<Step<A, R>> => {
+  const { chain } = state
   const result: Array<Step<A, R>> = []
   let rest = ordered
   if (chain.race > 1 && ordered.length > 1) {
-    result.push(raceStep(ordered.slice(0, chain.race), run))
+    result.push(raceStep(state, ordered.slice(0, chain.race), run))
     rest = ordered.slice(chain.race)
   } else if (chain.hedge !== undefined && ordered.length > 1) {
     const size = 1 + (chain.hedge.maxHedges ?? 1)
-    result.push(hedgeStep(shared, ordered.slice(0, size), chain.hedge, run))
+    result.push(hedgeStep(shared, state, ordered.slice(0, size), chain.hedge, run))
     rest = ordered.slice(size)
   }
   for (const member of rest) result.push({ first: member, run: run(member) })
@@ -576,12 +697,52 @@ const fold = <A, R>(shared: Shared, state: RequestState, all: ReadonlyArray<Step
     undefined
   ) ?? Effect.fail(new Next({ target: state.chain.name, reason: "empty chain" }))
 
+/**
+ * When no member of the chain would admit a call (every breaker open or
+ * isolated, none half-open with a probe running) nobody would probe until
+ * the nearest deadline passes, and every request would fail meanwhile. So
+ * one request at a time per chain probes early: the member whose open
+ * deadline is nearest goes first, and its first attempt takes an early
+ * probe (`acquireProbe`). Its retries, and every other member, are refused
+ * by their breakers as before, so such a request makes at most one upstream
+ * call, and the chain at most one at a time.
+ */
+const earlyProbe = (state: RequestState, ordered: ReadonlyArray<Member>): Effect.Effect<ReadonlyArray<Member>> =>
+  Effect.gen(function* () {
+    const { chain } = state
+    if (chain.probing.inFlight) return ordered
+    let nearest: { readonly member: Member; readonly openUntil: number } | undefined = undefined
+    for (const member of ordered) {
+      if (!fits(state, member.target)) continue
+      const snapshot = yield* member.target.breaker.snapshot
+      switch (snapshot.state) {
+        case "closed":
+        case "half-open":
+          // a call would be admitted, or a probe is already running
+          return ordered
+        case "open":
+          if (nearest === undefined || snapshot.openUntil! < nearest.openUntil) {
+            nearest = { member, openUntil: snapshot.openUntil! }
+          }
+          break
+        case "isolated":
+          break
+      }
+    }
+    // the check and the claim are one synchronous step: no other request can claim in between
+    if (nearest === undefined || chain.probing.inFlight) return ordered
+    chain.probing.inFlight = true
+    state.earlyProbe = nearest.member
+    return [nearest.member, ...ordered.filter((member) => member !== nearest.member)]
+  })
+
 /** Runs the chain under its total deadline; calls in flight when it passes are recorded as `Timeout(total)`. */
 const runChain = <A, R>(shared: Shared, state: RequestState, run: Runner<A, R>): Effect.Effect<A, Next | Fatal, R> =>
   Effect.gen(function* () {
-    const ordered = yield* order(shared, state.chain, state.request)
-    return yield* fold(shared, state, steps(shared, state.chain, ordered, run))
+    const ordered = yield* earlyProbe(state, yield* order(shared, state.chain, state.request))
+    return yield* fold(shared, state, steps(shared, state, ordered, run))
   }).pipe(
+    Effect.ensuring(releaseProbe(state)),
     Deadlines.timeoutFail({ duration: state.chain.total, onTimeout: () => new Deadline() }),
     Effect.catchTag("Deadline", () =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
