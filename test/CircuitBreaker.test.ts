@@ -957,6 +957,122 @@ describe("CircuitBreaker", () => {
         assert.strictEqual((yield* breaker.snapshot).state, "closed")
       }))
 
+    it.effect("reports each call counted while closed, by kind and start, and not probes or ignored calls", () =>
+      Effect.gen(function*() {
+        const seen: Array<[string, BreakerStore.OutcomeKind, number]> = []
+        const store = BreakerStore.make({ onOutcome: (name, kind, startedAt) => seen.push([name, kind, startedAt]) })
+        const breaker = yield* CircuitBreaker.make({
+          name: "a",
+          store,
+          trip: [
+            CircuitBreaker.consecutiveFailures(3),
+            CircuitBreaker.slowCallRate({
+              threshold: 1,
+              window: CircuitBreaker.countWindow(100),
+              minimumCalls: 100,
+              slowCallDuration: "2 seconds"
+            })
+          ],
+          openDuration: { base: "1 second" }
+        })
+        yield* calls(breaker, 1, succeed)
+        yield* TestClock.adjust("1 second")
+        yield* breaker.protect(Effect.delay(succeed, "3 seconds")).pipe(Effect.fork, Effect.tap(() => TestClock.adjust("3 seconds")), Effect.flatMap(Fiber.join))
+        yield* calls(breaker, 1, fail)
+        yield* Effect.exit(breaker.protect(Effect.interrupt))
+        const permit = yield* breaker.acquire
+        yield* permit.record("slow", "5 seconds")
+        assert.deepStrictEqual(seen, [
+          ["a", "success", 0],
+          ["a", "slowSuccess", 1_000],
+          ["a", "failure", 4_000],
+          ["a", "abandoned", 4_000]
+        ])
+        // open, then a probe: nothing more is reported
+        yield* calls(breaker, 2, fail)
+        yield* TestClock.adjust("1 second")
+        yield* calls(breaker, 1, succeed)
+        assert.strictEqual(seen.length, 6)
+      }))
+
+    it.effect("outcomes of other instances count toward a trip; a success that started before the latest failure does not reset it", () =>
+      Effect.gen(function*() {
+        const { registrations, seen, store } = yield* mirror
+        const breaker = yield* CircuitBreaker.make({ name: "shared", store, trip: CircuitBreaker.consecutiveFailures(3) })
+        const [registration] = yield* Ref.get(registrations)
+        const batch = (fields: Partial<BreakerStore.Outcomes>): BreakerStore.Outcomes => ({
+          ...BreakerStore.emptyOutcomes(),
+          ...fields
+        })
+        yield* TestClock.adjust("10 seconds")
+        yield* registration!.applyOutcomes(batch({ failures: 2 }))
+        assert.strictEqual((yield* breaker.snapshot).consecutiveFailures, 2)
+        // a remote success that began before those failures says nothing about now
+        yield* registration!.applyOutcomes(batch({ successes: 1, successStartedAt: 9_000 }))
+        assert.strictEqual((yield* breaker.snapshot).consecutiveFailures, 2)
+        // one more local failure trips, and the trip is this breaker's own: the store sees it
+        yield* calls(breaker, 1, fail)
+        assert.strictEqual((yield* breaker.snapshot).state, "open")
+        assert.deepStrictEqual(seen.map((t) => [t.to, t.reason]), [["open", "consecutive-failures"]])
+        // a success that started after the latest failure resets the count
+        yield* breaker.reset
+        yield* registration!.applyOutcomes(batch({ failures: 2 }))
+        yield* TestClock.adjust("1 second")
+        yield* registration!.applyOutcomes(batch({ successes: 1, successStartedAt: 10_500 }))
+        assert.strictEqual((yield* breaker.snapshot).consecutiveFailures, 0)
+        // within a batch, failures count first: a success that started after them ends their run
+        yield* registration!.applyOutcomes(batch({ failures: 2, successes: 1, successStartedAt: 11_000 }))
+        assert.strictEqual((yield* breaker.snapshot).consecutiveFailures, 0)
+        yield* registration!.applyOutcomes(batch({ failures: 2, successes: 1, successStartedAt: 9_000 }))
+        assert.strictEqual((yield* breaker.snapshot).consecutiveFailures, 2)
+        // remote slow calls reach a slow-call window
+        const slowBreaker = yield* CircuitBreaker.make({
+          name: "slow",
+          store,
+          trip: CircuitBreaker.slowCallRate({
+            threshold: 0.5,
+            window: CircuitBreaker.countWindow(10),
+            minimumCalls: 4,
+            slowCallDuration: "1 second"
+          })
+        })
+        const slowRegistration = (yield* Ref.get(registrations)).find((r) => r.name === "slow")!
+        yield* slowRegistration.applyOutcomes(batch({ successes: 2, slowSuccesses: 1, abandoned: 1, successStartedAt: 11_000 }))
+        assert.strictEqual((yield* slowBreaker.snapshot).state, "open")
+      }))
+
+    it.effect("another instance probing holds this breaker open, and a half-open one that has not probed goes back to open", () =>
+      Effect.gen(function*() {
+        const { registrations, store } = yield* mirror
+        const breaker = yield* CircuitBreaker.make({
+          name: "p",
+          store,
+          trip: CircuitBreaker.consecutiveFailures(1),
+          openDuration: { base: "10 seconds" }
+        })
+        const [registration] = yield* Ref.get(registrations)
+        yield* calls(breaker, 1, fail)
+        yield* TestClock.adjust("9 seconds")
+        yield* registration!.apply({ to: "probing", until: 12_000 })
+        assert.strictEqual((yield* breaker.snapshot).openUntil, 12_000)
+        // past the deadline, half-open with no probe yet: back to open
+        yield* TestClock.adjust("4 seconds")
+        assert.strictEqual((yield* breaker.snapshot).state, "half-open")
+        yield* registration!.apply({ to: "probing", until: 15_000 })
+        assert.strictEqual((yield* breaker.snapshot).state, "open")
+        assert.strictEqual((yield* breaker.snapshot).openUntil, 15_000)
+        // a probe of ours under way: left alone
+        yield* TestClock.adjust("2 seconds")
+        const permit = yield* breaker.acquire
+        yield* registration!.apply({ to: "probing", until: 20_000 })
+        assert.strictEqual((yield* breaker.snapshot).state, "half-open")
+        yield* permit.record("success")
+        assert.strictEqual((yield* breaker.snapshot).state, "closed")
+        // and a closed breaker is never opened by it
+        yield* registration!.apply({ to: "probing", until: 30_000 })
+        assert.strictEqual((yield* breaker.snapshot).state, "closed")
+      }))
+
     it.effect("a store hook that throws does not break the breaker", () =>
       Effect.gen(function*() {
         const store = BreakerStore.make({

@@ -49,7 +49,7 @@ describe.skipIf(unavailable !== undefined)(`SharedState on a real Redis${unavail
 
   const freshNamespace = () => `test-${process.pid}-${++namespaces}`
 
-  it.scopedLive("a breaker opened on one instance is open on the other within one second, until the same deadline", () =>
+  it.scopedLive("a breaker opened on one instance is open on the other within one second, until its deadline plus the probe grace", () =>
     Effect.gen(function*() {
       const ns = freshNamespace()
       const a = yield* instance(ns, "a")
@@ -65,12 +65,44 @@ describe.skipIf(unavailable !== undefined)(`SharedState on a real Redis${unavail
       const took = yield* eventually(Effect.map(breakerB.snapshot, (s) => s.state === "open"), 1_000)
       expect(took).toBeLessThan(1_000)
       const openB = yield* breakerB.snapshot
-      expect(openB.openUntil).toBe(openedA.openUntil)
+      // the opener probes first: the other waits 2 seconds (probeGrace) longer
+      expect(openB.openUntil).toBe(openedA.openUntil! + 2_000)
       expect(yield* breakerB.isAvailable).toBe(false)
 
       // a recovery (here a reset) closes it everywhere
       yield* breakerA.reset
       yield* eventually(Effect.map(breakerB.snapshot, (s) => s.state === "closed"), 1_000)
+    }))
+
+  it.scopedLive("failures on two instances add up to one trip; a probe on one holds the other open", () =>
+    Effect.gen(function*() {
+      const ns = freshNamespace()
+      const a = yield* instance(ns, "a")
+      const b = yield* instance(ns, "b")
+      const options = { name: "claude", trip: CircuitBreaker.consecutiveFailures(3), openDuration: { base: "300 millis" } }
+      const breakerA = yield* CircuitBreaker.make({ ...options, store: a.breakers })
+      const breakerB = yield* CircuitBreaker.make({ ...options, store: b.breakers })
+      yield* eventually(Effect.map(b.status, (s) => s.connected))
+
+      yield* Effect.exit(breakerA.protect(Effect.fail("boom")))
+      yield* Effect.exit(breakerA.protect(Effect.fail("boom")))
+      // A's two failures reach B within a sync
+      yield* eventually(Effect.map(breakerB.snapshot, (s) => s.consecutiveFailures === 2), 1_000)
+      expect((yield* breakerA.snapshot).consecutiveFailures).toBe(2)
+      // so B's first failure is the third: B trips, and A follows
+      yield* Effect.exit(breakerB.protect(Effect.fail("boom")))
+      expect((yield* breakerB.snapshot).state).toBe("open")
+      yield* eventually(Effect.map(breakerA.snapshot, (s) => s.state === "open"), 1_000)
+
+      // B, the opener, probes first: A, held by its grace, hears of the probe and waits longer
+      const openA = (yield* breakerA.snapshot).openUntil!
+      yield* eventually(Effect.map(breakerB.snapshot, (s) => s.state === "half-open"), 1_000)
+      const probe = yield* breakerB.acquire
+      yield* eventually(Effect.map(breakerA.snapshot, (s) => s.state === "open" && s.openUntil! > openA), 1_000)
+      // the probe fails: open again on both
+      yield* probe.record("failure")
+      expect((yield* breakerB.snapshot).state).toBe("open")
+      expect((yield* breakerA.snapshot).state).toBe("open")
     }))
 
   it.scopedLive("an instance that starts after the opening starts open", () =>

@@ -35,9 +35,10 @@ describe.concurrent("examples", () => {
   it.each(examples)("%s runs and exits 0", async (file) => {
     const { stdout } = await run(process.execPath, ["--import", "tsx", join(root, "examples", file)], {
       cwd: root,
-      timeout: 60_000,
+      timeout: 90_000,
       env: exampleEnv()
     })
     expect(stdout.length).toBeGreaterThan(0)
-  })
+    // the simulator's examples replay hours of traffic: up to 20 s alone, longer beside the other tests
+  }, 100_000)
 })

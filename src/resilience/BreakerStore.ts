@@ -108,6 +108,10 @@ export interface Transition {
  *   local one is ignored; an isolated breaker stays isolated. `trips`, when
  *   given, replaces the local trip count so both instances back off alike.
  * - `isolated`: isolate. `closed`: reset.
+ * - `probing`: another instance is probing the target (it went half-open
+ *   there). An open breaker stays open until at least `until`, and a
+ *   half-open one that has admitted no probe yet goes back to open until
+ *   then, so one probe serves every instance; any other state is left alone.
  *
  * @since 0.1.0
  * @category models
@@ -116,6 +120,7 @@ export type RemoteTransition =
   | { readonly to: "open"; readonly openUntil: number; readonly trips?: number }
   | { readonly to: "isolated" }
   | { readonly to: "closed" }
+  | { readonly to: "probing"; readonly until: number }
 
 /**
  * What a breaker tells its store when it registers.
@@ -133,18 +138,35 @@ export interface Registration {
    */
   readonly apply: (remote: RemoteTransition) => Effect.Effect<void>
   /**
-   * Records calls made elsewhere, as if they had just ended here: their
-   * failures and successes count in the breaker's trip windows (in a closed
-   * state only), so instances sharing a target trip on their combined
-   * traffic. Within one batch, failures are recorded before successes.
+   * Counts calls made elsewhere, as if they had just ended here: in a
+   * closed state only, they feed the breaker's trip strategies, so
+   * instances that share a target trip on their combined traffic. Within
+   * one batch, failures are counted first, then successes as if each had
+   * started at `successStartedAt` (so a success that started before the
+   * latest failure known here, say one that began before an outage, does not
+   * end a run of consecutive failures), and a slow call is counted as slower
+   * than any slow-call threshold. A trip they
+   * cause is this breaker's own: it reaches `onTransition` like any other.
    */
-  readonly applyOutcomes?: (outcomes: Outcomes) => Effect.Effect<void>
+  readonly applyOutcomes: (outcomes: Outcomes) => Effect.Effect<void>
 }
 
 /**
  * Calls that ended on one instance since its last report, as a store
- * mirrors them: only calls the breaker counted (not ignored ones), and only
- * while it was closed.
+ * mirrors them: only those its breaker counted while closed (no ignored
+ * call, no half-open probe). A call is slow when a slow-call strategy of
+ * the breaker says so; `abandoned` are calls given up as slow (outcome
+ * `"slow"`, e.g. a hedge that lost).
+ *
+ * @example
+ * ```ts
+ * import type { BreakerStore } from "effect-llm-failover/resilience"
+ *
+ * // since the last report: 3 failures, one of them slow, and nothing else
+ * const batch: BreakerStore.Outcomes = {
+ *   successes: 0, failures: 2, slowSuccesses: 0, slowFailures: 1, abandoned: 0, successStartedAt: 0
+ * }
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -152,9 +174,98 @@ export interface Registration {
 export interface Outcomes {
   readonly successes: number
   readonly failures: number
-  /** Of the successes and failures, those slower than the breaker's slow-call threshold. */
-  readonly slow: number
+  readonly slowSuccesses: number
+  readonly slowFailures: number
+  readonly abandoned: number
+  /** The latest start (epoch millis) of the batch's successes, slow or not; 0 when it has none. */
+  readonly successStartedAt: number
 }
+
+/**
+ * How one counted call ended, as {@link Cell.onOutcome} reports it:
+ * `"abandoned"` is the outcome `"slow"` of the breaker (a call given up as
+ * slow).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type OutcomeKind = "success" | "failure" | "slowSuccess" | "slowFailure" | "abandoned"
+
+/**
+ * An empty batch of outcomes, and how to add one call to a batch: what a
+ * store that mirrors outcomes accumulates between reports.
+ *
+ * @example
+ * ```ts
+ * import { BreakerStore } from "effect-llm-failover/resilience"
+ *
+ * const batch = BreakerStore.emptyOutcomes()
+ * BreakerStore.addOutcome(batch, "failure", Date.now() - 800)
+ * console.log(BreakerStore.outcomeCount(batch)) // 1
+ * ```
+ *
+ * @since 0.1.0
+ * @category outcomes
+ */
+export const emptyOutcomes = (): { -readonly [K in keyof Outcomes]: number } => ({
+  successes: 0,
+  failures: 0,
+  slowSuccesses: 0,
+  slowFailures: 0,
+  abandoned: 0,
+  successStartedAt: 0
+})
+
+const fieldOf: Readonly<Record<OutcomeKind, Exclude<keyof Outcomes, "successStartedAt">>> = {
+  success: "successes",
+  failure: "failures",
+  slowSuccess: "slowSuccesses",
+  slowFailure: "slowFailures",
+  abandoned: "abandoned"
+}
+
+/**
+ * Adds one call, started at `startedAt` (epoch millis), to a batch made by
+ * {@link emptyOutcomes}.
+ *
+ * @example
+ * ```ts
+ * import { BreakerStore } from "effect-llm-failover/resilience"
+ *
+ * const batch = BreakerStore.emptyOutcomes()
+ * BreakerStore.addOutcome(batch, "slowFailure", Date.now() - 12_000)
+ * ```
+ *
+ * @since 0.1.0
+ * @category outcomes
+ */
+export const addOutcome = (
+  batch: { -readonly [K in keyof Outcomes]: number },
+  kind: OutcomeKind,
+  startedAt: number
+): void => {
+  batch[fieldOf[kind]]++
+  if ((kind === "success" || kind === "slowSuccess") && startedAt > batch.successStartedAt) {
+    batch.successStartedAt = startedAt
+  }
+}
+
+/**
+ * How many calls a batch holds.
+ *
+ * @example
+ * ```ts
+ * import { BreakerStore } from "effect-llm-failover/resilience"
+ *
+ * const batch = { successes: 1, failures: 2, slowSuccesses: 0, slowFailures: 0, abandoned: 1, successStartedAt: 0 }
+ * BreakerStore.outcomeCount(batch) // 4
+ * ```
+ *
+ * @since 0.1.0
+ * @category outcomes
+ */
+export const outcomeCount = (batch: Outcomes): number =>
+  batch.successes + batch.failures + batch.slowSuccesses + batch.slowFailures + batch.abandoned
 
 /**
  * What a store gives a registered breaker.
@@ -181,11 +292,13 @@ export interface Cell {
    */
   readonly onTransition: (transition: Transition) => void
   /**
-   * Sees every call outcome the breaker counts while closed, synchronously
-   * (keep it quick: add to a counter). Optional: a store that mirrors only
-   * transitions leaves it out.
+   * Sees every call the breaker counts while closed (not the calls of
+   * other instances it is told about through `applyOutcomes`),
+   * synchronously: keep it quick (add it to a batch, see
+   * {@link addOutcome}). Optional: a store that mirrors only transitions
+   * leaves it out. Anything it throws is ignored.
    */
-  readonly onOutcome?: (failed: boolean, slow: boolean) => void
+  readonly onOutcome?: (kind: OutcomeKind, startedAt: number) => void
 }
 
 /**
@@ -247,12 +360,19 @@ const noTransition = (_: Transition): void => {}
 export const make = (hooks: {
   readonly onRegister?: (registration: Registration) => Effect.Effect<void>
   readonly onTransition?: (transition: Transition) => void
+  /** Sees every call a breaker counts while closed, by the breaker's name (see {@link Cell.onOutcome}). */
+  readonly onOutcome?: (name: string, kind: OutcomeKind, startedAt: number) => void
 }): BreakerStore => ({
   register: (registration) =>
     Effect.gen(function*() {
       if (hooks.onRegister !== undefined) yield* hooks.onRegister(registration)
       const ref = yield* Ref.make(registration.initial)
-      return { ref, onTransition: hooks.onTransition ?? noTransition }
+      const onOutcome = hooks.onOutcome
+      return {
+        ref,
+        onTransition: hooks.onTransition ?? noTransition,
+        ...(onOutcome === undefined ? {} : { onOutcome: (kind: OutcomeKind, startedAt: number) => onOutcome(registration.name, kind, startedAt) })
+      }
     })
 })
 

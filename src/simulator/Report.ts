@@ -54,8 +54,10 @@ export interface Percentiles extends Schema.Schema.Type<typeof Percentiles> {}
 
 /**
  * One window in which a target could not answer, and what it cost: the
- * calls wasted in it and how many the breaker target allows (its trip
- * threshold plus its half-open probes in the window).
+ * calls wasted in it and how many the breaker target allows: its trip
+ * threshold (once per instance that learns of the outage alone: each of
+ * them without shared state, one with it) plus its half-open probes in the
+ * window, on every instance.
  *
  * @since 0.1.0
  * @category schemas
@@ -65,7 +67,7 @@ export const Outage = Schema.Struct({
   from: Schema.Number,
   to: Schema.Number,
   wasted: Count,
-  /** Times the breaker let probes through in the window. */
+  /** Times the target's breakers, on every instance, went half-open in the window. */
   halfOpens: Count,
   allowed: Count
 })

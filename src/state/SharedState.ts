@@ -49,6 +49,13 @@ export interface Options {
   readonly isolatedTtl?: Duration.DurationInput
   /** How long an untouched retry budget is kept (it starts full after that). Default 10 minutes. */
   readonly budgetTtl?: Duration.DurationInput
+  /**
+   * How long past another instance's open deadline this one waits before it
+   * probes the target itself: the opener probes first, and its result (open
+   * again, or closed) reaches the others before their grace ends, so one
+   * probe serves every instance. Default 2 seconds.
+   */
+  readonly probeGrace?: Duration.DurationInput
 }
 
 /**

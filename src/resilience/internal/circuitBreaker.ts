@@ -22,11 +22,12 @@
  */
 import type { Clock, Queue, Scope, Stream } from "effect"
 import { Cause, Duration, Effect, Exit, FiberId, Option, PubSub, Ref, Stream as S } from "effect"
-import type { Cell, Registration, RemoteTransition, State, Transition, TransitionReason } from "../BreakerStore.js"
+import type { Cell, OutcomeKind, Outcomes, Registration, RemoteTransition, State, Transition, TransitionReason } from "../BreakerStore.js"
 import { CurrentBreakerStore, memory } from "../BreakerStore.js"
 import type {
   CircuitBreaker,
   Classifier,
+  CountedOutcome,
   Options,
   Outcome,
   Permit,
@@ -191,7 +192,38 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
           return [undefined, this.isolateAt(state, now, "remote", false)]
         case "closed":
           return [undefined, this.resetAt(state, now, "remote", false)]
+        case "probing":
+          return [undefined, this.holdFor(state, now, remote.until)]
       }
+    })
+
+  /** Another instance probes: stay open until `until`, or go back to open if no probe of ours has started. */
+  private holdFor(state: State, now: number, until: number): State {
+    if (state.status === "open") return this.openAt(state, now, until, state.trips, "remote", false)
+    if (state.status === "half-open" && state.probes === 0 && state.probeSuccesses === 0 && until > now) {
+      return this.transition(state, this.openState(state, until, state.trips), "remote", now, false)
+    }
+    return state
+  }
+
+  /**
+   * Counts calls of other instances (see `Registration.applyOutcomes`): in
+   * a closed state only, failures first, each as if it had just ended, then
+   * successes as if started at the batch's `successStartedAt`; a slow one as
+   * slower than any threshold. They are not reported back to the store.
+   */
+  readonly applyOutcomes = (outcomes: Outcomes): Effect.Effect<void> =>
+    this.update((state, now) => {
+      let next = state
+      const count = (outcome: CountedOutcome, duration: number, n: number, startedAt: number) => {
+        for (let i = 0; i < n && next.status === "closed"; i++) next = this.countClosed(next, outcome, duration, now, startedAt)
+      }
+      count("failure", 0, outcomes.failures, now)
+      count("failure", Infinity, outcomes.slowFailures, now)
+      count("slow", Infinity, outcomes.abandoned, now)
+      count("success", 0, outcomes.successes, outcomes.successStartedAt)
+      count("success", Infinity, outcomes.slowSuccesses, outcomes.successStartedAt)
+      return [undefined, next]
     })
 
   /** Records a ticket's outcome (only its first). */
@@ -318,6 +350,26 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
 
   private settleClosed(state: State, outcome: Outcome, duration: number, now: number, startedAt: number): State {
     if (outcome === "ignored") return state
+    const onOutcome = this.cell.onOutcome
+    if (onOutcome !== undefined) {
+      try {
+        onOutcome(this.kindOf(outcome, duration), this.config.usesTime ? startedAt : now - duration)
+      } catch {
+        // A store's failure must not break the breaker (documented on Cell).
+      }
+    }
+    return this.countClosed(state, outcome, duration, now, startedAt)
+  }
+
+  /** How a store sees a counted call: slow when a slow-call strategy would reject it as a probe. */
+  private kindOf(outcome: CountedOutcome, duration: number): OutcomeKind {
+    if (outcome === "slow") return "abandoned"
+    const slow = this.config.usesTime && this.rejectsProbe("success", duration)
+    return outcome === "success" ? (slow ? "slowSuccess" : "success") : (slow ? "slowFailure" : "failure")
+  }
+
+  /** Counts one call in a closed state: the strategies see it, and may trip. */
+  private countClosed(state: State, outcome: CountedOutcome, duration: number, now: number, startedAt: number): State {
     if (outcome === "failure") {
       this.consecutiveFailures++
       this.lastFailureAt = now
@@ -565,6 +617,12 @@ export const make = <E>(options: Options<E>): Effect.Effect<CircuitBreaker<E>> =
           breaker === undefined
             ? Effect.dieMessage(`breaker "${config.name}": apply called before register returned`)
             : breaker.applyRemote(remote)
+        ),
+      applyOutcomes: (outcomes) =>
+        Effect.suspend(() =>
+          breaker === undefined
+            ? Effect.dieMessage(`breaker "${config.name}": applyOutcomes called before register returned`)
+            : breaker.applyOutcomes(outcomes)
         )
     }
     const cell = yield* store.register(registration)

@@ -1,16 +1,19 @@
 /**
  * Shared state between the simulated instances of one run, as `SharedState`
  * keeps it on Redis, in virtual time: a breaker transition made on one
- * instance reaches the others after `propagation` (what a sync interval plus
- * a round trip costs in production), with the same rules (half-open stays
- * local; open carries its deadline, plus a grace for the opener to probe
- * first, and its trip count), and the retry budgets of
- * one target are one A6 bucket whose count reaches every instance after the
- * same delay.
+ * instance reaches the others after a round trip (`SharedState` sends it at
+ * once), with the same rules (open carries its deadline, plus a grace for
+ * the opener to probe first, and its trip count; half-open holds the others
+ * open for that grace while its probe runs); the calls a breaker counts while closed
+ * reach the same breaker of the other instances as one batch per
+ * `propagation` (a sync interval plus a round trip: `SharedState` sends
+ * them once per sync); and the retry
+ * budgets of one target are one A6 bucket whose count reaches every
+ * instance after the same delay.
  *
  * @internal
  */
-import { Duration, Effect, Runtime } from "effect"
+import { Clock, Duration, Effect, Runtime } from "effect"
 import * as BreakerStore from "../../resilience/BreakerStore.js"
 import type * as RetryBudget from "../../resilience/RetryBudget.js"
 
@@ -22,19 +25,24 @@ export interface Hub {
 
 /**
  * The instance that opened a breaker probes it first: the others take its
- * deadline plus a grace, and hear of the probe's result (open again, or
- * closed) before their own deadline passes, so one probe serves them all.
+ * deadline plus a grace (`SharedState`'s default `probeGrace`), and hear of
+ * the probe's result (open again, or closed) before their own deadline
+ * passes, so one probe serves them all.
  */
-const probeGrace = 1_000
+const probeGrace = 2_000
 
-const remoteOf = (t: BreakerStore.Transition): BreakerStore.RemoteTransition | undefined =>
+/** A round trip to Redis and back through pub/sub on a local network: how long a transition takes to arrive. */
+const roundTrip = Duration.millis(2)
+
+/** What the other instances apply, when it reaches them at `now`. */
+const remoteOf = (t: BreakerStore.Transition, now: number): BreakerStore.RemoteTransition | undefined =>
   t.to === "open"
     ? t.openUntil === undefined ? undefined : { to: "open", openUntil: t.openUntil + probeGrace, trips: t.trips }
     : t.to === "isolated"
     ? { to: "isolated" }
     : t.to === "closed"
     ? { to: "closed" }
-    : undefined
+    : { to: "probing", until: now + probeGrace }
 
 /** @internal */
 export const make = (propagation: Duration.DurationInput): Effect.Effect<Hub> =>
@@ -42,10 +50,12 @@ export const make = (propagation: Duration.DurationInput): Effect.Effect<Hub> =>
     const delay = Duration.decode(propagation)
     // the run's runtime: its virtual clock times the delays
     const fork = Runtime.runFork(yield* Effect.runtime<never>())
-    const breakers = new Map<string, Array<{ readonly index: number; readonly apply: BreakerStore.Registration["apply"] }>>()
+    const breakers = new Map<string, Array<{ readonly index: number; readonly registration: BreakerStore.Registration }>>()
+    /** Outcomes counted on one instance and not yet delivered, by `${index}\u0000${name}`. */
+    const pending = new Map<string, ReturnType<typeof BreakerStore.emptyOutcomes>>()
     const budgets = new Map<string, { milli: number; readonly max: number; readonly members: Array<{ readonly index: number; readonly apply: RetryBudget.Registration["apply"] }> }>()
-    const later = (effect: Effect.Effect<void>) => {
-      fork(Effect.delay(effect, delay))
+    const later = (effect: Effect.Effect<void>, after: Duration.Duration = delay) => {
+      fork(Effect.delay(effect, after))
     }
 
     return {
@@ -54,14 +64,35 @@ export const make = (propagation: Duration.DurationInput): Effect.Effect<Hub> =>
           onRegister: (registration) =>
             Effect.sync(() => {
               const members = breakers.get(registration.name) ?? []
-              members.push({ index, apply: registration.apply })
+              members.push({ index, registration })
               breakers.set(registration.name, members)
             }),
           onTransition: (transition) => {
-            const remote = remoteOf(transition)
-            if (remote === undefined) return
             const others = (breakers.get(transition.name) ?? []).filter((m) => m.index !== index)
-            later(Effect.forEach(others, (m) => m.apply(remote), { discard: true }))
+            later(
+              Effect.flatMap(Clock.currentTimeMillis, (now) => {
+                const remote = remoteOf(transition, now)
+                return remote === undefined
+                  ? Effect.void
+                  : Effect.forEach(others, (m) => m.registration.apply(remote), { discard: true })
+              }),
+              Duration.min(roundTrip, delay)
+            )
+          },
+          onOutcome: (name, kind, startedAt) => {
+            const key = `${index}\u0000${name}`
+            let batch = pending.get(key)
+            if (batch === undefined) {
+              // the first outcome of a batch schedules its delivery; the rest join it
+              pending.set(key, batch = BreakerStore.emptyOutcomes())
+              const sent = batch
+              later(Effect.suspend(() => {
+                pending.delete(key)
+                const others = (breakers.get(name) ?? []).filter((m) => m.index !== index)
+                return Effect.forEach(others, (m) => m.registration.applyOutcomes(sent), { discard: true })
+              }))
+            }
+            BreakerStore.addOutcome(batch, kind, startedAt)
           }
         }),
         budgets: {

@@ -152,8 +152,9 @@ const targetFigures = (
   }
   const outageReports = outages.map((w): Report.Outage => {
     const wastedIn = calls.filter((c) => !sim.canServe(c.startedAt) && inside(w, c.startedAt - start)).length
-    const halfOpens = transitions.filter((t) => t.to === "half-open" && inside(w, t.at - start)).length
-    return { from: w.from, to: w.to, wasted: wastedIn, halfOpens, allowed: gauge.threshold + gauge.probes * halfOpens }
+    // every instance's probe spells; instances that do not share state each pay the threshold to learn
+    const halfOpens = record.halfOpens.filter((at) => inside(w, at - start)).length
+    return { from: w.from, to: w.to, wasted: wastedIn, halfOpens, allowed: gauge.threshold * raw.learners + gauge.probes * halfOpens }
   })
   return {
     outages,

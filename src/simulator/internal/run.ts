@@ -57,6 +57,8 @@ export interface TargetRecord {
   readonly calls: ReadonlyArray<Simulated.Call>
   readonly attempts: AttemptCounts
   readonly transitions: ReadonlyArray<CircuitBreaker.Transition>
+  /** When a breaker of this target went half-open, on every instance (a probe spell each). */
+  readonly halfOpens: ReadonlyArray<number>
   readonly budgetRefusals: number
 }
 
@@ -72,6 +74,9 @@ export interface Raw {
   readonly targets: ReadonlyArray<TargetRecord>
   /** The input tokens of each request. */
   readonly inputTokens: number
+  /** Routers that took the load, and how many of them learn of an outage separately (1 when they share state). */
+  readonly instances: number
+  readonly learners: number
 }
 
 /** The file the router is built from: every call kept, answers of the load's size. */
@@ -244,8 +249,11 @@ export const run = (
     const sims = Object.entries(routerConfig.targets).flatMap(([name, target]) =>
       isSimulated(target.model) ? [[name, target.model] as const] : []
     )
-    // the timeline shows the first instance's breakers
+    // the timeline shows the first instance's breakers; probe spells are counted on all
     const queues = yield* Effect.forEach(sims, ([name]) => router.breaker(name)!.subscribe)
+    const others = yield* Effect.forEach(sims, ([name]) =>
+      Effect.forEach(routers.slice(1), (r) => r.breaker(name)!.subscribe)
+    )
     const refusals = new Map<string, number>()
     yield* Effect.forEach(routers, (r) => countRefusals(r, refusals), { discard: true })
     const counts = new Map(sims.map(([name]) => [name, emptyCounts()]))
@@ -254,14 +262,21 @@ export const run = (
     // a timer due now fires once every fiber has run: the events consumer has caught up
     yield* Effect.sleep(Duration.zero)
     const targets = yield* Effect.forEach(sims, ([name, sim], i) =>
-      Effect.zipWith(sim.calls, Queue.takeAll(queues[i]!), (calls, transitions) => ({
-        name,
-        sim,
-        calls,
-        attempts: counts.get(name)!,
-        transitions: Chunk.toReadonlyArray(transitions),
-        budgetRefusals: refusals.get(name) ?? 0
-      }))
+      Effect.gen(function* () {
+        const calls = yield* sim.calls
+        const transitions = Chunk.toReadonlyArray(yield* Queue.takeAll(queues[i]!))
+        const rest = yield* Effect.forEach(others[i]!, (queue) => Effect.map(Queue.takeAll(queue), Chunk.toReadonlyArray))
+        const halfOpens = [transitions, ...rest].flatMap((ts) => ts.filter((t) => t.to === "half-open").map((t) => t.at))
+        return {
+          name,
+          sim,
+          calls,
+          attempts: counts.get(name)!,
+          transitions,
+          halfOpens,
+          budgetRefusals: refusals.get(name) ?? 0
+        } satisfies TargetRecord
+      })
     )
     return {
       start,
@@ -269,7 +284,9 @@ export const run = (
       chain,
       requests,
       targets,
-      inputTokens: Tokens.estimate(requestFor(0, scenario.load))
+      inputTokens: Tokens.estimate(requestFor(0, scenario.load)),
+      instances,
+      learners: hub === undefined ? instances : 1
     } satisfies Raw
   }).pipe(
     Effect.scoped,

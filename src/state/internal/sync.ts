@@ -6,12 +6,20 @@
  * synchronously (a map write). One fiber, every `syncInterval`, sends it all
  * in one pipeline and reads back what the other instances wrote:
  *
- * - breakers: the latest local transition per breaker is written to
+ * - breakers: the latest local transition per breaker (which wakes the
+ *   fiber at once, without waiting for the interval) is written to
  *   `<ns>:breaker:<name>` (open until T with a TTL past T; isolated with a
  *   long TTL; closed deletes the key) and published on `<ns>:events`, which
- *   every instance applies as it arrives. A breaker registering, or every
+ *   every instance applies as it arrives (an open one with a grace past its
+ *   deadline, so the opener probes first; a half-open one, published as
+ *   `probing` and never stored, holds the others open for that grace while
+ *   its probe runs). A breaker registering, or every
  *   breaker after Redis comes back, reads its key, so a late instance starts
- *   open when the others are;
+ *   open when the others are. The calls each breaker counted while closed
+ *   go out too, as one `outcomes` message per sync on the same channel, and
+ *   the other instances count them in their own breakers, so a target that
+ *   fails for everyone trips on the combined traffic (these counts are
+ *   perishable: a failed sync drops them);
  * - rate limits: per target and bucket, a hash `<ns>:rl:<name>:<start>` with
  *   the total requests (`r`) and tokens (`t`) of every instance, expiring
  *   with the window; an instance adds its own counts and subtracts them from
@@ -28,8 +36,8 @@
  *
  * @internal
  */
-import { Duration, Effect, Ref, Schedule, type Scope } from "effect"
-import type * as BreakerStore from "../../resilience/BreakerStore.js"
+import { Duration, Effect, Queue, Ref, type Scope } from "effect"
+import * as BreakerStore from "../../resilience/BreakerStore.js"
 import type * as RateLimit from "../../resilience/RateLimit.js"
 import type * as RetryBudget from "../../resilience/RetryBudget.js"
 import type { RedisClient } from "../Redis.js"
@@ -48,10 +56,19 @@ return tostring(v)`
 interface BreakerMessage {
   readonly from: string
   readonly name: string
-  readonly to: "open" | "isolated" | "closed"
+  readonly to: "open" | "isolated" | "closed" | "probing"
   readonly openUntil?: number
   readonly trips?: number
 }
+
+/** The calls one instance's breakers counted since its last sync, per breaker. */
+interface OutcomesMessage {
+  readonly from: string
+  readonly kind: "outcomes"
+  readonly breakers: Readonly<Record<string, BreakerStore.Outcomes>>
+}
+
+type Message = BreakerMessage | OutcomesMessage
 
 interface Limiter {
   readonly registration: RateLimit.Registration
@@ -77,6 +94,9 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
     const interval = Duration.decode(options?.syncInterval ?? "100 millis")
     const isolatedTtl = Duration.toMillis(options?.isolatedTtl ?? "1 hour")
     const budgetTtl = Duration.toMillis(options?.budgetTtl ?? "10 minutes")
+    const probeGrace = Duration.toMillis(options?.probeGrace ?? "2 seconds")
+    /** Wakes the sync fiber before its interval ends: a breaker transition goes out at once. */
+    const wake = yield* Queue.sliding<void>(1)
     const channel = `${namespace}:events`
     const instancesKey = `${namespace}:instances`
     // an instance is live while its heartbeats are fresh: a few intervals, at least two seconds
@@ -85,8 +105,10 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
     const clock = yield* Effect.clock
     const startedAt = clock.unsafeCurrentTimeMillis()
 
-    const breakers = new Map<string, BreakerStore.Registration["apply"]>()
+    const breakers = new Map<string, BreakerStore.Registration>()
     const outbox = new Map<string, BreakerStore.Transition>()
+    /** Calls counted locally since the last sync, per breaker: perishable, dropped if a sync fails. */
+    let outcomes = new Map<string, ReturnType<typeof BreakerStore.emptyOutcomes>>()
     const toRead = new Set<string>()
     const limiters = new Map<string, Limiter>()
     const budgets = new Map<string, Budget>()
@@ -94,38 +116,64 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
 
     /** Applies another instance's transition (or, `fromKey`, any state read back from Redis). */
     const applyMessage = (message: BreakerMessage, fromKey = false): Effect.Effect<void> => {
-      const apply = breakers.get(message.name)
+      const apply = breakers.get(message.name)?.apply
       if (apply === undefined || (message.from === instance && !fromKey)) return Effect.void
       status.received++
       switch (message.to) {
         case "open":
           return message.openUntil === undefined ? Effect.void : apply({
             to: "open",
-            openUntil: message.openUntil,
+            // the opener probes first (see `probeGrace`)
+            openUntil: message.openUntil + (message.from === instance ? 0 : probeGrace),
             ...(message.trips !== undefined ? { trips: message.trips } : {})
           })
         case "isolated":
           return apply({ to: "isolated" })
         case "closed":
           return apply({ to: "closed" })
+        case "probing":
+          return apply({ to: "probing", until: clock.unsafeCurrentTimeMillis() + probeGrace })
       }
+    }
+
+    /** Counts another instance's calls in the breakers registered here. */
+    const applyOutcomes = (message: OutcomesMessage): Effect.Effect<void> => {
+      if (message.from === instance) return Effect.void
+      const applies: Array<Effect.Effect<void>> = []
+      for (const [name, batch] of Object.entries(message.breakers)) {
+        const registration = breakers.get(name)
+        if (registration !== undefined) applies.push(registration.applyOutcomes(batch))
+      }
+      if (applies.length > 0) status.received++
+      return Effect.all(applies, { discard: true })
     }
 
     const runtime = yield* Effect.runtime<never>()
     yield* redis.subscribe(channel, (raw) => {
       const message = parse(raw)
-      if (message !== undefined) Effect.runFork(applyMessage(message).pipe(Effect.provide(runtime)))
+      if (message === undefined) return
+      const effect = "kind" in message ? applyOutcomes(message) : applyMessage(message)
+      Effect.runFork(effect.pipe(Effect.provide(runtime)))
     })
 
     const breakerStore: BreakerStore.BreakerStore = {
       register: (registration) =>
         Effect.map(Ref.make(registration.initial), (ref): BreakerStore.Cell => {
-          breakers.set(registration.name, registration.apply)
+          breakers.set(registration.name, registration)
           toRead.add(registration.name)
+          const name = registration.name
           return {
             ref,
-            // half-open is each instance's own business: its probes are local
-            onTransition: (t) => (t.to === "half-open" ? undefined : void outbox.set(t.name, t))
+            // half-open goes out as "probing": the others hold off while this instance probes
+            onTransition: (t) => {
+              outbox.set(t.name, t)
+              wake.unsafeOffer(undefined)
+            },
+            onOutcome: (kind, startedAt) => {
+              let batch = outcomes.get(name)
+              if (batch === undefined) outcomes.set(name, batch = BreakerStore.emptyOutcomes())
+              BreakerStore.addOutcome(batch, kind, startedAt)
+            }
           }
         })
     }
@@ -162,6 +210,8 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
       const now = clock.unsafeCurrentTimeMillis()
       const transitions = [...outbox.values()]
       outbox.clear()
+      const counted = outcomes
+      outcomes = new Map()
       const reads = [...toRead]
       toRead.clear()
       const sends = [...limiters.values()].map((limiter) => {
@@ -184,10 +234,14 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
         for (const t of transitions) {
           const message = toMessage(instance, t)
           if (message.to === "closed") pipeline.del(breakerKey(t.name))
-          else {
+          else if (message.to !== "probing") {
             const ttl = message.to === "open" ? Math.max(1, (message.openUntil ?? now) - now) + 1_000 : isolatedTtl
             pipeline.set(breakerKey(t.name), JSON.stringify(message), "PX", ttl)
           }
+          pipeline.publish(channel, JSON.stringify(message))
+        }
+        if (counted.size > 0) {
+          const message: OutcomesMessage = { from: instance, kind: "outcomes", breakers: Object.fromEntries(counted) }
           pipeline.publish(channel, JSON.stringify(message))
         }
         // the heartbeat: which instances are live (for rate-limit shares); it also makes every sync reach Redis
@@ -259,7 +313,7 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
         if (error === null && Array.isArray(values)) {
           for (const raw of values) {
             const message = typeof raw === "string" ? parse(raw) : undefined
-            if (message !== undefined) yield* applyMessage(message, true)
+            if (message !== undefined && !("kind" in message)) yield* applyMessage(message, true)
           }
         } else for (const name of reads) toRead.add(name)
       }
@@ -327,7 +381,9 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
             return Effect.logInfo("shared state: Redis is back; resyncing")
           })
       }),
-      Effect.repeat(Schedule.spaced(interval))
+      // the next sync after the interval, or at once when a transition wakes it
+      Effect.zipRight(Effect.raceFirst(Effect.sleep(interval), Queue.take(wake))),
+      Effect.forever
     )
     yield* Effect.forkScoped(loop)
 
@@ -356,15 +412,33 @@ const toMessage = (from: string, t: BreakerStore.Transition): BreakerMessage =>
     ? { from, name: t.name, to: "open", ...(t.openUntil !== undefined ? { openUntil: t.openUntil } : {}), trips: t.trips }
     : t.to === "isolated"
     ? { from, name: t.name, to: "isolated" }
+    : t.to === "half-open"
+    ? { from, name: t.name, to: "probing" }
     : { from, name: t.name, to: "closed" }
 
-const parse = (raw: string): BreakerMessage | undefined => {
+const outcomeFields = ["successes", "failures", "slowSuccesses", "slowFailures", "abandoned", "successStartedAt"] as const
+
+const isOutcomes = (value: unknown): value is BreakerStore.Outcomes =>
+  typeof value === "object" && value !== null &&
+  outcomeFields.every((field) => {
+    const n = (value as Record<string, unknown>)[field]
+    return typeof n === "number" && Number.isInteger(n) && n >= 0
+  })
+
+/** A message of the events channel, or `undefined` for anything malformed (another version, a stranger). */
+const parse = (raw: string): Message | undefined => {
   try {
     const value: unknown = JSON.parse(raw)
     if (typeof value !== "object" || value === null) return undefined
     const v = value as Record<string, unknown>
-    if (typeof v.from !== "string" || typeof v.name !== "string") return undefined
-    if (v.to !== "open" && v.to !== "isolated" && v.to !== "closed") return undefined
+    if (typeof v.from !== "string") return undefined
+    if (v.kind === "outcomes") {
+      const batches = v.breakers
+      if (typeof batches !== "object" || batches === null || !Object.values(batches).every(isOutcomes)) return undefined
+      return v as unknown as OutcomesMessage
+    }
+    if (typeof v.name !== "string") return undefined
+    if (v.to !== "open" && v.to !== "isolated" && v.to !== "closed" && v.to !== "probing") return undefined
     if (v.openUntil !== undefined && typeof v.openUntil !== "number") return undefined
     if (v.trips !== undefined && typeof v.trips !== "number") return undefined
     return v as unknown as BreakerMessage
