@@ -185,6 +185,83 @@ describe("Router: sequential fallback", () => {
   )
 })
 
+describe("Router: rate limits per target", () => {
+  it.scoped("past its rpm a target is skipped like an open breaker, without a call, and comes back with the window", () =>
+    Effect.gen(function* () {
+      const primary = yield* sim("anthropic")
+      const secondary = yield* sim("openai")
+      const router = yield* Router.make({
+        targets: { sonnet: { model: primary, rpm: 2 }, mini: { model: secondary } },
+        chains: { default: ["sonnet", "mini"] },
+        policy: fastRetry
+      })
+      const targets: Array<string> = []
+      for (let i = 0; i < 3; i++) targets.push(succeeded(yield* settle(router.complete(Chat.prompt(`q${i}`)), "1 second")).meta.target)
+      expect(targets).toEqual(["sonnet", "sonnet", "mini"])
+      expect((yield* primary.stats).calls).toBe(2)
+      const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("again")), "1 second"))
+      const refused = meta.attempts[0]!
+      expect(refused.target).toBe("sonnet")
+      expect(refused.error).toMatchObject({ _tag: "Rejected", reason: "rate-limit" })
+      // the wait is until the oldest request leaves the one-minute window
+      const wait = Duration.toMillis((refused.error as { retryAfter: Duration.Duration }).retryAfter)
+      expect(wait).toBeGreaterThan(50_000)
+      expect(wait).toBeLessThanOrEqual(60_000)
+      // no retry on a refusal: one rejection, then the secondary
+      expect(meta.attempts.map((a) => a.target)).toEqual(["sonnet", "mini"])
+      // the breaker never heard of it
+      expect((yield* router.breaker("sonnet")!.snapshot).state).toBe("closed")
+      yield* TestClock.adjust("1 minute")
+      expect(succeeded(yield* settle(router.complete(Chat.prompt("later")), "1 second")).meta.target).toBe("sonnet")
+      // an isolated target is refused by its breaker before the limiter counts anything: one slot is still free
+      yield* router.breaker("sonnet")!.isolate
+      for (let i = 0; i < 3; i++) {
+        expect(succeeded(yield* settle(router.complete(Chat.prompt(`isolated ${i}`)), "1 second")).meta.target).toBe("mini")
+      }
+      yield* router.breaker("sonnet")!.reset
+      expect(succeeded(yield* settle(router.complete(Chat.prompt("back")), "1 second")).meta.target).toBe("sonnet")
+    })
+  )
+
+  it.scoped("tpm counts the estimate up front and the real usage after", () =>
+    Effect.gen(function* () {
+      // answers of exactly 50 tokens, whatever room the request reserves
+      const primary = yield* sim("anthropic", { outputTokens: 50 })
+      const secondary = yield* sim("openai")
+      const router = yield* Router.make({
+        targets: { sonnet: { model: primary, tpm: 2_000 }, mini: { model: secondary } },
+        chains: { default: ["sonnet", "mini"] },
+        policy: fastRetry
+      })
+      const question = "a long question ".repeat(150) // about 600 tokens
+      const asking = (maxTokens: number) => ({ ...Chat.prompt(question), maxTokens })
+      const served = (maxTokens: number) =>
+        Effect.map(settle(router.complete(asking(maxTokens)), "1 second"), (exit) => succeeded(exit).meta)
+      // up front: 600 + 900 reserved; after: 600 + 50 used
+      expect((yield* served(900)).target).toBe("sonnet")
+      // a second one reserving as much does not fit the estimate (1,500 + 1,500 > 2,000) ...
+      const refused = yield* served(900)
+      expect(refused.target).toBe("mini")
+      expect(refused.attempts[0]!.error).toMatchObject({ _tag: "Rejected", reason: "rate-limit" })
+      // ... but one reserving 500 fits what the real usage left (650 + 1,100 <= 2,000; the estimate alone would not)
+      expect((yield* served(500)).target).toBe("sonnet")
+    })
+  )
+
+  it.effect("rpm and tpm must be whole numbers of at least 1", () =>
+    Effect.gen(function* () {
+      const model = yield* sim("openai")
+      const error = yield* Effect.flip(
+        Router.make({ targets: { a: { model, rpm: 0, tpm: 1.5 } }, chains: { default: ["a"] } }).pipe(Effect.scoped)
+      )
+      expect(error.problems).toEqual([
+        "targets.a.rpm: must be a whole number of at least 1",
+        "targets.a.tpm: must be a whole number of at least 1"
+      ])
+    })
+  )
+})
+
 describe("Router: context windows and content policy", () => {
   it.scoped("skips targets whose window is too small before calling them", () =>
     Effect.gen(function* () {

@@ -5,7 +5,7 @@
  * connection between two instances. Each wait is bounded and polls.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Logger, Ref, type Scope } from "effect"
+import { Duration, Effect, Layer, Logger, Ref, type Scope } from "effect"
 import { Chat } from "../src/llm/index.js"
 import * as CircuitBreaker from "../src/resilience/CircuitBreaker.js"
 import * as RateLimit from "../src/resilience/RateLimit.js"
@@ -79,7 +79,7 @@ describe.skipIf(unavailable !== undefined)(`SharedState on a real Redis${unavail
       const ns = freshNamespace()
       const a = yield* instance(ns, "a")
       const b = yield* instance(ns, "b")
-      const options = { name: "claude", trip: CircuitBreaker.consecutiveFailures(3), openDuration: { base: "300 millis" } }
+      const options = { name: "claude", trip: CircuitBreaker.consecutiveFailures(3), openDuration: { base: Duration.millis(300) } }
       const breakerA = yield* CircuitBreaker.make({ ...options, store: a.breakers })
       const breakerB = yield* CircuitBreaker.make({ ...options, store: b.breakers })
       yield* eventually(Effect.map(b.status, (s) => s.connected))
@@ -153,6 +153,38 @@ describe.skipIf(unavailable !== undefined)(`SharedState on a real Redis${unavail
       expect(meta.target).toBe("backup")
       const primary = meta.attempts.filter((attempt) => attempt.target === "primary")
       expect(primary.map((attempt) => attempt.error?._tag === "Rejected" && attempt.error.reason)).toEqual(["circuit-open"])
+    }))
+
+  it.scopedLive("two routers: a target's rpm from config holds across both; past it, both fail over to the backup", () =>
+    Effect.gen(function*() {
+      const ns = freshNamespace()
+      const primary = yield* sim("primary", { latency: "1 millis" })
+      const config: Router.Config = {
+        targets: {
+          primary: { model: primary, rpm: 10 },
+          backup: { model: yield* sim("backup", { latency: "1 millis" }) }
+        },
+        chains: { default: ["primary", "backup"] },
+        policy: { retry: { maxAttempts: 1 } }
+      }
+      const router = (name: string) =>
+        Effect.gen(function*() {
+          const shared = yield* instance(ns, name)
+          yield* eventually(Effect.map(shared.status, (s) => s.connected))
+          return yield* Router.make(config).pipe(Effect.provide(SharedState.context(shared)))
+        })
+      const routers = [yield* router("a"), yield* router("b")]
+      const served = { primary: 0, backup: 0 }
+      // 15 requests each, 20 ms apart: the limit is reached within a few syncs
+      for (let i = 0; i < 15; i++) {
+        for (const r of routers) served[(yield* r.complete(Chat.prompt(`q${i}`))).meta.target as "primary" | "backup"]++
+        yield* Effect.sleep("20 millis")
+      }
+      // each instance may overshoot by what it admits between syncs
+      expect((yield* primary.stats).calls).toBe(served.primary)
+      expect(served.primary).toBeGreaterThanOrEqual(10)
+      expect(served.primary).toBeLessThanOrEqual(12)
+      expect(served.backup).toBe(30 - served.primary)
     }))
 
   it.scopedLive("a shared rpm limit holds across two instances within a small tolerance", () =>

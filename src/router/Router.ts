@@ -16,6 +16,7 @@ import * as Backoff from "../resilience/Backoff.js"
 import * as Bulkhead from "../resilience/Bulkhead.js"
 import * as CircuitBreaker from "../resilience/CircuitBreaker.js"
 import * as Health from "../resilience/Health.js"
+import * as RateLimit from "../resilience/RateLimit.js"
 import * as RetryBudget from "../resilience/RetryBudget.js"
 import type { Classifier } from "./Classifier.js"
 import * as DegradedCache from "./DegradedCache.js"
@@ -41,6 +42,15 @@ export interface TargetConfig {
   readonly weight?: number
   /** Overrides of the router's policy for this target. */
   readonly policy?: Policy.Policy
+  /**
+   * Its requests per minute: past it, the target is skipped like an open
+   * breaker (a `Rejected` with reason `"rate-limit"` and the wait, and the
+   * request fails over at once). Shared across instances when a
+   * `RateLimit.CurrentStore` is provided (`SharedState`).
+   */
+  readonly rpm?: number
+  /** Its tokens per minute (prompt and answer): the estimate counts up front, the real usage corrects it. */
+  readonly tpm?: number
 }
 
 /**
@@ -307,6 +317,10 @@ const validate = (config: Config): ReadonlyArray<string> => {
   }
   for (const [name, target] of Object.entries(config.targets)) {
     if (target.weight !== undefined && !(target.weight >= 0)) problems.push(`targets.${name}.weight: must be >= 0`)
+    for (const limit of ["rpm", "tpm"] as const) {
+      const value = target[limit]
+      if (value !== undefined && !isWhole(value, 1)) problems.push(`targets.${name}.${limit}: must be a whole number of at least 1`)
+    }
     problems.push(...policyProblems(`targets.${name}.policy`, target.policy))
   }
   if (config.shadowRate !== undefined && !(config.shadowRate >= 0 && config.shadowRate <= 1)) {
@@ -360,7 +374,15 @@ export const make = (config: Config): Effect.Effect<Service, RouterConfigError, 
           classify: (exit) => classifyExit(exit, exit._tag === "Failure" ? firstFailure(exit.cause) : undefined)
         }),
         bulkhead: policy.bulkhead === false ? undefined : yield* Bulkhead.make(policy.bulkhead),
-        budget: yield* RetryBudget.make(policy.budget),
+        // named after the target: one budget per target, shared across instances under a RetryBudget.CurrentStore
+        budget: yield* RetryBudget.make({ ...policy.budget, name }),
+        limiter: target.rpm === undefined && target.tpm === undefined
+          ? undefined
+          : yield* RateLimit.make({
+            name,
+            ...(target.rpm === undefined ? {} : { rpm: target.rpm }),
+            ...(target.tpm === undefined ? {} : { tpm: target.tpm })
+          }),
         slowCallMillis: policy.breaker.slowCallRate === undefined
           ? undefined
           : Duration.toMillis(Duration.decode(policy.breaker.slowCallRate.slowCall))

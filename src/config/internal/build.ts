@@ -131,7 +131,7 @@ export const routerConfig = (file: File): Effect.Effect<Router.Config, never, Ht
       const provider = file.providers[model.provider]!
       targets[alias] = {
         model: yield* adapter(alias, model, model.provider, provider),
-        ...defined({ weight: model.weight, policy: model.policy })
+        ...defined({ weight: model.weight, policy: model.policy, rpm: model.rpm, tpm: model.tpm })
       }
     }
     const { hedge: defaultHedge, ...policy } = file.policy ?? {}

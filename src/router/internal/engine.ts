@@ -25,6 +25,7 @@ import type { Bulkhead } from "../../resilience/Bulkhead.js"
 import type { CircuitBreaker, CircuitOpen, Permit } from "../../resilience/CircuitBreaker.js"
 import * as Hedge from "../../resilience/Hedge.js"
 import type { HealthTracker } from "../../resilience/Health.js"
+import type * as RateLimit from "../../resilience/RateLimit.js"
 import * as Retry from "../../resilience/Retry.js"
 import * as Deadlines from "../../resilience/Timeout.js"
 import type { RetryBudget } from "../../resilience/RetryBudget.js"
@@ -50,6 +51,8 @@ export interface Target {
   readonly policy: Policy.Resolved
   /** Its breaker's slow-call threshold in ms, if the breaker has a slow-call trip. */
   readonly slowCallMillis: number | undefined
+  /** Its requests- and tokens-per-minute limit, if it has one. */
+  readonly limiter: RateLimit.RateLimiter | undefined
 }
 
 /** A chain's member: a target with the policy the chain runs it under. @internal */
@@ -262,14 +265,62 @@ const countsForHealth = (error: ProviderError | Rejected) =>
   error._tag !== "ContentFiltered" &&
   error._tag !== "ContextLengthExceeded"
 
-const rejectedFrom = (target: Target, error: { readonly _tag: string; readonly retryAfter?: Duration.Duration }): Rejected =>
-  new Rejected({
-    provider: target.info.provider,
-    model: target.info.model,
-    reason: error._tag === "CircuitOpen" ? "circuit-open" : "bulkhead-full",
-    message: error._tag === "CircuitOpen" ? `circuit open for ${target.name}` : `too many calls in flight to ${target.name}`,
-    ...(error.retryAfter === undefined ? {} : { retryAfter: error.retryAfter })
-  })
+/** Why the router passed over a target without calling it, before it is a `Rejected`. */
+type Refusal =
+  | { readonly _tag: "CircuitOpen"; readonly retryAfter?: Duration.Duration }
+  | { readonly _tag: "BulkheadRejected" }
+  | TargetLimited
+
+/** The target's own rate limit (`rpm`, `tpm`) has no room for this request. */
+class TargetLimited extends Data.TaggedError("TargetLimited")<{
+  readonly limit: "rpm" | "tpm"
+  readonly retryAfter: Duration.Duration
+}> {}
+
+const rejectedFrom = (target: Target, error: Refusal): Rejected => {
+  switch (error._tag) {
+    case "CircuitOpen":
+      return new Rejected({
+        provider: target.info.provider,
+        model: target.info.model,
+        reason: "circuit-open",
+        message: `circuit open for ${target.name}`,
+        ...(error.retryAfter === undefined ? {} : { retryAfter: error.retryAfter })
+      })
+    case "BulkheadRejected":
+      return new Rejected({
+        provider: target.info.provider,
+        model: target.info.model,
+        reason: "bulkhead-full",
+        message: `too many calls in flight to ${target.name}`
+      })
+    case "TargetLimited":
+      return new Rejected({
+        provider: target.info.provider,
+        model: target.info.model,
+        reason: "rate-limit",
+        message: `${target.name} is at its ${error.limit} limit`,
+        retryAfter: error.retryAfter
+      })
+  }
+}
+
+/**
+ * Takes room for one request of about `tokens` tokens under the target's
+ * rate limit, or fails with `TargetLimited`.
+ */
+const admitRate = (target: Target, tokens: number): Effect.Effect<void, TargetLimited> =>
+  target.limiter === undefined
+    ? Effect.void
+    : Effect.flatMap(target.limiter.tryAcquire(tokens), (admission) =>
+        admission._tag === "Admitted"
+          ? Effect.void
+          : Effect.fail(new TargetLimited({ limit: admission.limit, retryAfter: admission.retryAfter }))
+      )
+
+/** Corrects the target's token count once the real usage of a call admitted for `estimated` tokens is known. */
+const settleTokens = (target: Target, estimated: number, usage: Usage) =>
+  target.limiter === undefined ? Effect.void : target.limiter.adjust(usage.inputTokens + usage.outputTokens - estimated)
 
 /**
  * Wraps one call with the bookkeeping every attempt needs: events, the
@@ -423,12 +474,15 @@ const breakerCall = <A, R>(
   member: Member,
   attempt: number,
   call: Effect.Effect<A, ProviderError, R>
-): Effect.Effect<A, ProviderError | CircuitOpen, R> => {
+): Effect.Effect<A, ProviderError | CircuitOpen | TargetLimited, R> => {
   const { target } = member
   const early = attempt === 1 && state.earlyProbe === member
   const run = Effect.uninterruptibleMask((restore) =>
     Effect.flatMap(admission(state, member, attempt), (permit) =>
-      Effect.flatMap(Clock.currentTimeMillis, (start) =>
+      // the breaker first: an open breaker takes no room under the rate limit; a limited call frees its permit
+      Effect.zipRight(
+        Effect.tapError(admitRate(target, state.required), () => permit.record("ignored")),
+        Effect.flatMap(Clock.currentTimeMillis, (start) =>
         Effect.onExit(restore(call), (exit) => {
           if (exit._tag === "Success") return permit.record("success")
           const failure = Option.getOrUndefined(Chunk.head(Cause.failures(exit.cause)))
@@ -439,7 +493,7 @@ const breakerCall = <A, R>(
               : permit.record("ignored")
           )
         })
-      )
+      ))
     )
   )
   return early ? Effect.ensuring(run, releaseProbe(state)) : run
@@ -456,7 +510,8 @@ const guard = <A, R>(shared: Shared, state: RequestState, member: Member, attemp
   return (target.bulkhead === undefined ? protectedCall : target.bulkhead.run(protectedCall)).pipe(
     Effect.catchTags({
       CircuitOpen: (error) => Effect.fail(rejectedFrom(target, error)),
-      BulkheadRejected: () => Effect.fail(rejectedFrom(target, { _tag: "BulkheadRejected" }))
+      BulkheadRejected: () => Effect.fail(rejectedFrom(target, { _tag: "BulkheadRejected" })),
+      TargetLimited: (error) => Effect.fail(rejectedFrom(target, error))
     })
   ) as Effect.Effect<A, ProviderError | Rejected, R>
 }
@@ -485,7 +540,7 @@ const completeOnce = (shared: Shared, state: RequestState, member: Member) => (a
       Deadlines.timeoutFail(member.target.model.complete(state.request), {
         duration: member.policy.timeouts.attempt,
         onTimeout: () => attemptTimeout(member, "attempt", member.policy.timeouts.attempt)
-      })
+      }).pipe(Effect.tap((response) => settleTokens(member.target, state.required, response.usage)))
     ),
     (response: ChatResponse) => ({ usage: response.usage })
   )
@@ -529,7 +584,8 @@ const streamOnce =
       // the outcome is recorded once: a failure or the stream's end records it; an attempt
       // cut short records nothing itself, and its release then says ignored, or slow if it lost
       let recorded = false
-      let start = 0
+      /** When the upstream call started; undefined while it has not (e.g. refused by the rate limit). */
+      let start: number | undefined = undefined
       const permit = yield* Effect.acquireRelease(
         admission(state, member, attempt).pipe(
           Effect.catchTag("CircuitOpen", (error) => Effect.fail(rejectedFrom(target, error)))
@@ -538,12 +594,18 @@ const streamOnce =
           Effect.suspend(() => {
             if (recorded) return Effect.void
             recorded = true
+            const began = start
             return Effect.flatMap(Clock.currentTimeMillis, (now) =>
-              lostSlow(state, target, now - start) ? recordLostSlow(shared, state, target, permit, now - start) : permit.record("ignored")
+              began !== undefined && lostSlow(state, target, now - began)
+                ? recordLostSlow(shared, state, target, permit, now - began)
+                : permit.record("ignored")
             )
           })
       )
-      start = yield* Clock.currentTimeMillis
+      // the breaker first: an open breaker takes no room under the rate limit (a limited attempt's release frees its permit)
+      yield* admitRate(target, state.required).pipe(Effect.mapError((error) => rejectedFrom(target, error)))
+      const began = yield* Clock.currentTimeMillis
+      start = began
       const pull = yield* Stream.toPull(target.model.stream(state.request))
       const head: Array<ChatChunk> = []
       const firstToken = member.policy.timeouts.firstToken
@@ -561,7 +623,7 @@ const streamOnce =
       const exit = yield* Effect.exit(
         Deadlines.timeoutFail(readHead, { duration: firstToken, onTimeout: () => attemptTimeout(member, "first-token", firstToken) })
       )
-      const elapsed = Duration.millis((yield* Clock.currentTimeMillis) - start)
+      const elapsed = Duration.millis((yield* Clock.currentTimeMillis) - began)
       if (exit._tag === "Failure") {
         const failure = Option.getOrUndefined(Chunk.head(Cause.failures(exit.cause)))
         recorded = true
@@ -571,9 +633,9 @@ const streamOnce =
       const settle = (outcome: "success" | "failure" | "ignored") =>
         Effect.flatMap(Clock.currentTimeMillis, (now) => {
           recorded = true
-          return Effect.zipRight(permit.record(outcome, Duration.millis(now - start)), close)
+          return Effect.zipRight(permit.record(outcome, Duration.millis(now - began)), close)
         })
-      return { member, head, pull, settle, startedAt: start, timeToFirstToken: elapsed, done: exit.value } satisfies Started
+      return { member, head, pull, settle, startedAt: began, timeToFirstToken: elapsed, done: exit.value } satisfies Started
     })
     return observed(shared, state, member, attempt, inChildScope(open), () => ({}), false)
   }
@@ -1079,7 +1141,9 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
         return Effect.gen(function* () {
           yield* started.settle(outcome === "success" ? "success" : outcome === "failure" ? classify(error!) : "ignored")
           const end = yield* Clock.currentTimeMillis
-          final = metaFor(state, member, usageOf(state.request, acc, ended), end)
+          const usage = usageOf(state.request, acc, ended)
+          final = metaFor(state, member, usage, end)
+          yield* settleTokens(member.target, state.required, usage)
           if (outcome !== "cancelled" && (error === undefined || countsForHealth(error))) {
             yield* shared.health.record(member.target.name, {
               success: outcome === "success",

@@ -229,20 +229,27 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
         return { budget, delta }
       })
 
+      /** Commands queued before the heartbeat, whose replies the reading below skips. */
+      let leading = 0
       const replies = yield* redis.use("sync", (client) => {
         const pipeline = client.pipeline()
         for (const t of transitions) {
           const message = toMessage(instance, t)
-          if (message.to === "closed") pipeline.del(breakerKey(t.name))
-          else if (message.to !== "probing") {
+          if (message.to === "closed") {
+            pipeline.del(breakerKey(t.name))
+            leading++
+          } else if (message.to !== "probing") {
             const ttl = message.to === "open" ? Math.max(1, (message.openUntil ?? now) - now) + 1_000 : isolatedTtl
             pipeline.set(breakerKey(t.name), JSON.stringify(message), "PX", ttl)
+            leading++
           }
           pipeline.publish(channel, JSON.stringify(message))
+          leading++
         }
         if (counted.size > 0) {
           const message: OutcomesMessage = { from: instance, kind: "outcomes", breakers: Object.fromEntries(counted) }
           pipeline.publish(channel, JSON.stringify(message))
+          leading++
         }
         // the heartbeat: which instances are live (for rate-limit shares); it also makes every sync reach Redis
         pipeline.hset(instancesKey, instance, String(now))
@@ -293,7 +300,7 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
 
       let index = 0
       const next = (): Reply => (replies ?? [])[index++] ?? [new Error("no reply"), null]
-      index += transitions.length * 2
+      index += leading
       next()
       next()
       const [heartbeatError, seen] = next()
