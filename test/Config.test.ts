@@ -888,7 +888,7 @@ state: { redis: "env:REDIS_URL", namespace: checkout, syncInterval: "50 millis" 
 `, undefined, new Map([...fakeKeys, ["REDIS_URL", "redis://:hunter2@127.0.0.1:6379"]]))
       expect(config.models["echo"]).toMatchObject({ rpm: 500, tpm: 200000 })
       // the router's target gets them
-      const routerConfig = yield* Config.toRouterConfig(config)
+      const routerConfig = yield* Config.toRouterConfig(config).pipe(Effect.provide(FetchHttpClient.layer))
       expect(routerConfig.targets["echo"]).toMatchObject({ rpm: 500, tpm: 200000 })
       expect(Redacted.isRedacted(config.state?.redis)).toBe(true)
       expect(String(config.state?.redis)).not.toContain("hunter2")

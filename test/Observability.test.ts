@@ -449,6 +449,13 @@ describe("Prometheus exposition", () => {
       expect(meta.cost).toBeGreaterThan(0)
       expect(metrics.value("llm_cost_usd_total", { ...run, provider: "b", model: "b-model", kind: "served" }))
         .toBeCloseTo(meta.cost, 15)
+      // and so are its tokens, in the metrics and in the cost report
+      const report = yield* observability.costReport()
+      const line = report.byModel.find((l) => l.model === "b-model")!
+      expect(line).toMatchObject({ requests: 1, inputTokens: meta.usage.inputTokens, outputTokens: meta.usage.outputTokens })
+      expect(meta.usage.outputTokens).toBeGreaterThan(0)
+      expect(metrics.value("llm_tokens_total", { ...run, provider: "b", model: "b-model", direction: "input" })).toBe(meta.usage.inputTokens)
+      expect(metrics.value("llm_tokens_total", { ...run, provider: "b", model: "b-model", direction: "output" })).toBe(meta.usage.outputTokens)
     }))
 
   it.effect("Prometheus.render exposes any Effect metric, escaping label values", () =>
@@ -769,6 +776,20 @@ describe("spans", () => {
       expect(attempts.map((s) => millisOf(s.end)! - millisOf(s.start)!)).toEqual(meta.attempts.map((a) => Duration.toMillis(a.duration)))
       expect(Exit.isFailure(attempts[0]!.exit!)).toBe(true)
       expect(Exit.isSuccess(attempts[1]!.exit!)).toBe(true)
+    }))
+
+  it.scoped("a request made inside the caller's span is its child, in the caller's trace", () =>
+    Effect.gen(function* () {
+      const { spans, tracer } = captureSpans()
+      const router = yield* Router.make({ targets: { mini: { model: yield* sim("openai") } }, chains: { default: ["mini"] } })
+      const observability = yield* Observability.attach(router, { labels: { run: "parent" } }).pipe(Effect.withTracer(tracer))
+      const handler = router.complete(Chat.prompt("inside")).pipe(Effect.withSpan("checkout.handler"), Effect.withTracer(tracer))
+      succeeded(yield* settle(handler))
+      yield* observability.flush
+      const caller = spans.find((s) => s.name === "checkout.handler")!
+      const request = spans.find((s) => s.name === "llm.request")!
+      expect(request.parent).toBe(caller)
+      expect(spans.find((s) => s.name === "llm.attempt")!.parent).toBe(request)
     }))
 })
 

@@ -278,7 +278,8 @@ export const ledger = (options: LedgerOptions): Effect.Effect<Ledger> =>
     const onFinished = (event: Extract<RouterEvent, { _tag: "RequestFinished" }>) => {
       const usage = pending.get(event.requestId)
       pending.delete(event.requestId)
-      const tokens = usage !== undefined && usage.target === event.target ? usage.usage : undefined
+      // the request's own usage (a stream's only source); else its serving attempt's
+      const tokens = event.usage ?? (usage !== undefined && usage.target === event.target ? usage.usage : undefined)
       const fell = fellBack(event)
       const line: Line = {
         requests: 1,

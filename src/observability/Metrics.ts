@@ -26,7 +26,7 @@
  * | `llm_fallback_extra_cost_usd_total` | counter | chain |
  * | `llm_circuit_breaker_state` | gauge | target, provider, model (0 closed, 1 half-open, 2 open, 3 isolated) |
  * | `llm_circuit_breaker_transitions_total` | counter | target, from, to |
- * | `llm_tokens_total` | counter | provider, model, direction (input, output): completions, shadow calls included (a stream's usage is not in the router's events) |
+ * | `llm_tokens_total` | counter | provider, model, direction (input, output): of every served answer, streams included (counted when the request finishes), and of shadow calls |
  * | `llm_cost_usd_total` | counter | provider, model, kind (served, shadow) |
  * | `llm_rejections_total` | counter | target, reason (circuit-open, bulkhead-full, ...) |
  * | `llm_retry_budget_exhausted_total` | counter | chain, target |
@@ -313,7 +313,8 @@ export const recorder = (options: RecorderOptions): Recorder => {
               : Metric.update(series.of(attemptDuration, { ...at, outcome: "success" }), seconds(event.duration))
           )
         }
-        if (event.usage !== undefined) {
+        // a served answer's tokens are counted once its request finishes (a stream's are known only then)
+        if (event.shadow && event.usage !== undefined) {
           updates.push(Metric.incrementBy(series.of(tokens, { ...at, direction: "input" }), event.usage.inputTokens))
           updates.push(Metric.incrementBy(series.of(tokens, { ...at, direction: "output" }), event.usage.outputTokens))
         }
@@ -350,9 +351,13 @@ export const recorder = (options: RecorderOptions): Recorder => {
           Metric.increment(series.of(requests, labels)),
           Metric.update(series.of(requestDuration, labels), seconds(event.latency))
         ]
-        if (event.target !== undefined && event.cost > 0) {
-          const target = targets.get(event.target) ?? unknown
+        const target = event.target === undefined ? undefined : targets.get(event.target) ?? unknown
+        if (target !== undefined && event.cost > 0) {
           updates.push(Metric.incrementBy(series.of(cost, { ...target, kind: "served" }), event.cost))
+        }
+        if (target !== undefined && event.usage !== undefined) {
+          updates.push(Metric.incrementBy(series.of(tokens, { ...target, direction: "input" }), event.usage.inputTokens))
+          updates.push(Metric.incrementBy(series.of(tokens, { ...target, direction: "output" }), event.usage.outputTokens))
         }
         if (fellBack(event) && event.costDelta > 0) {
           updates.push(Metric.incrementBy(series.of(fallbackExtraCost, { chain: event.chain }), event.costDelta))

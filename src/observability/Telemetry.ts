@@ -27,8 +27,9 @@
  * `llm.shadow` span. Their times are the events' (Effect's `Clock`), so the
  * spans are built after the fact with explicit start and end times, through
  * the `Tracer` in context when {@link make} ran (e.g. OpenTelemetry's, from
- * `@effect/opentelemetry`). They are roots: the router's events do not carry
- * the caller's span.
+ * `@effect/opentelemetry`). A request made inside a span of the caller's
+ * (`Effect.withSpan`) is that span's child, so it sits in the caller's trace;
+ * otherwise it is a root.
  *
  * @since 0.1.0
  */
@@ -211,7 +212,7 @@ const spanBuilder = (tracer: Tracer.Tracer, maxPending: number) => {
   const finish = (event: Extract<RouterEvent, { _tag: "RequestFinished" }>) => {
     const request = pending.get(event.requestId) ?? { attempts: [], fallbacks: [] }
     pending.delete(event.requestId)
-    const root = span("llm.request", Option.none(), event.at - Duration.toMillis(event.latency), {
+    const root = span("llm.request", Option.fromNullable(event.parentSpan), event.at - Duration.toMillis(event.latency), {
       "llm.chain": event.chain,
       "llm.request_id": event.requestId,
       "llm.outcome": event.outcome,

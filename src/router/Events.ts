@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import type { Duration } from "effect"
+import type { Duration, Tracer } from "effect"
 import type { Usage } from "../llm/Chat.js"
 import type { Rejected } from "../llm/FailoverError.js"
 import type { ProviderError } from "../llm/ProviderError.js"
@@ -119,6 +119,15 @@ export interface RequestFinished extends Base {
   readonly cost: number
   /** What the request cost over what the chain's first target would have charged. */
   readonly costDelta: number
+  /**
+   * The tokens of the answer that served it (both parts of a continued
+   * stream), absent when no target served it. For a stream this is the only
+   * event that carries its usage: its `AttemptSucceeded` comes at the first
+   * token.
+   */
+  readonly usage?: Usage
+  /** The caller's span when the request started, if it ran inside one: tracing makes the request its child. */
+  readonly parentSpan?: Tracer.AnySpan
 }
 
 /**

@@ -10,6 +10,7 @@
  *
  * @internal
  */
+import type { Tracer } from "effect"
 import { Cause, Chunk, Clock, Data, Deferred, Duration, Effect, Option, PubSub, Random, Ref, Scope, Stream } from "effect"
 import type { ChatChunk, ChatRequest, ChatResponse, Usage } from "../../llm/Chat.js"
 import * as Chat from "../../llm/Chat.js"
@@ -153,6 +154,8 @@ interface RequestState {
   readonly degradedAllowed: boolean
   /** The member this request probes early, every breaker of the chain being open; see `earlyProbe`. */
   earlyProbe: Member | undefined
+  /** The caller's span when the request started, if it was inside one. */
+  readonly parentSpan: Option.Option<Tracer.AnySpan>
   /** A member of the request's race or hedge has won: the calls interrupted from now on lost to it. */
   groupWon: boolean
   /** In a hedge: its delay, in ms; a loser that ran longer was slow. */
@@ -162,6 +165,7 @@ interface RequestState {
 /** What a request hands to the chain that takes it over (a content-policy chain, a continuation). */
 export interface Inherited {
   readonly id: number
+  readonly parentSpan: Option.Option<Tracer.AnySpan>
   readonly startedAt: number
   readonly attempts: Array<Attempt>
   readonly quiet: boolean
@@ -170,10 +174,14 @@ export interface Inherited {
 
 const newState = (shared: Shared, chain: Chain, request: ChatRequest, inherited?: Inherited) =>
   Effect.zipWith(
-    inherited === undefined ? Ref.updateAndGet(shared.requestIds, (n) => n + 1) : Effect.succeed(inherited.id),
+    Effect.zip(
+      inherited === undefined ? Ref.updateAndGet(shared.requestIds, (n) => n + 1) : Effect.succeed(inherited.id),
+      inherited === undefined ? Effect.option(Effect.currentParentSpan) : Effect.succeed(inherited.parentSpan)
+    ),
     Clock.currentTimeMillis,
-    (id, now): RequestState => ({
+    ([id, parentSpan], now): RequestState => ({
       id,
+      parentSpan,
       chain,
       request,
       required: Tokens.required(request),
@@ -191,6 +199,7 @@ const newState = (shared: Shared, chain: Chain, request: ChatRequest, inherited?
 
 const inherit = (state: RequestState, overrides: Partial<Pick<Inherited, "quiet" | "degradedAllowed">> = {}): Inherited => ({
   id: state.id,
+  parentSpan: state.parentSpan,
   startedAt: state.startedAt,
   attempts: state.attempts,
   quiet: overrides.quiet ?? state.quiet,
@@ -921,11 +930,12 @@ const finished = (shared: Shared, state: RequestState, outcome: Outcome, meta?: 
           requestId: state.id,
           at,
           outcome,
-          ...(meta === undefined || meta.degraded !== undefined ? {} : { target: meta.target }),
+          ...(meta === undefined || meta.degraded !== undefined ? {} : { target: meta.target, usage: meta.usage }),
           fallbacks: meta?.fallbacks ?? failedFallbacks(state.attempts),
           latency: Duration.millis(at - state.startedAt),
           cost: meta?.cost ?? 0,
-          costDelta: meta?.costDelta ?? 0
+          costDelta: meta?.costDelta ?? 0,
+          ...(Option.isSome(state.parentSpan) ? { parentSpan: state.parentSpan.value } : {})
         })
       )
 

@@ -1,15 +1,18 @@
 /**
  * Shared state between the simulated instances of one run, as `SharedState`
- * keeps it on Redis, in virtual time: a breaker transition made on one
- * instance reaches the others after a round trip (`SharedState` sends it at
- * once), with the same rules (open carries its deadline, plus a grace for
- * the opener to probe first, and its trip count; half-open holds the others
- * open for that grace while its probe runs); the calls a breaker counts while closed
- * reach the same breaker of the other instances as one batch per
- * `propagation` (a sync interval plus a round trip: `SharedState` sends
- * them once per sync); and the retry
- * budgets of one target are one A6 bucket whose count reaches every
- * instance after the same delay.
+ * keeps it on Redis, in virtual time:
+ *
+ * - a breaker transition made on one instance reaches the others after a
+ *   round trip (`SharedState` sends it at once), with the same rules (open
+ *   carries its deadline, plus a grace for the opener to probe first, and its
+ *   trip count; half-open holds the others open for that grace while its
+ *   probe runs);
+ * - the calls a breaker counts while closed reach the same breaker of the
+ *   other instances as one batch per `propagation` (a sync interval plus a
+ *   round trip: `SharedState` sends them once per sync), or within 10 ms of
+ *   a failure, which wakes the sync;
+ * - the retry budgets of one target are one A6 bucket whose count reaches
+ *   every instance after `propagation`.
  *
  * @internal
  */
@@ -34,6 +37,9 @@ const probeGrace = 2_000
 /** A round trip to Redis and back through pub/sub on a local network: how long a transition takes to arrive. */
 const roundTrip = Duration.millis(2)
 
+/** `SharedState`'s least gap between two syncs, when a failure wakes it before its interval. */
+const minSyncGap = Duration.millis(10)
+
 /** What the other instances apply, when it reaches them at `now`. */
 const remoteOf = (t: BreakerStore.Transition, now: number): BreakerStore.RemoteTransition | undefined =>
   t.to === "open"
@@ -52,7 +58,7 @@ export const make = (propagation: Duration.DurationInput): Effect.Effect<Hub> =>
     const fork = Runtime.runFork(yield* Effect.runtime<never>())
     const breakers = new Map<string, Array<{ readonly index: number; readonly registration: BreakerStore.Registration }>>()
     /** Outcomes counted on one instance and not yet delivered, by `${index}\u0000${name}`. */
-    const pending = new Map<string, ReturnType<typeof BreakerStore.emptyOutcomes>>()
+    const pending = new Map<string, { readonly outcomes: ReturnType<typeof BreakerStore.emptyOutcomes>; urgent: boolean }>()
     const budgets = new Map<string, { milli: number; readonly max: number; readonly members: Array<{ readonly index: number; readonly apply: RetryBudget.Registration["apply"] }> }>()
     const later = (effect: Effect.Effect<void>, after: Duration.Duration = delay) => {
       fork(Effect.delay(effect, after))
@@ -81,18 +87,26 @@ export const make = (propagation: Duration.DurationInput): Effect.Effect<Hub> =>
           },
           onOutcome: (name, kind, startedAt) => {
             const key = `${index}\u0000${name}`
-            let batch = pending.get(key)
-            if (batch === undefined) {
-              // the first outcome of a batch schedules its delivery; the rest join it
-              pending.set(key, batch = BreakerStore.emptyOutcomes())
-              const sent = batch
-              later(Effect.suspend(() => {
+            let entry = pending.get(key)
+            const deliver = (batch: typeof entry) =>
+              Effect.suspend(() => {
+                // delivered once, by whichever of its schedules comes first
+                if (batch === undefined || pending.get(key) !== batch) return Effect.void
                 pending.delete(key)
                 const others = (breakers.get(name) ?? []).filter((m) => m.index !== index)
-                return Effect.forEach(others, (m) => m.registration.applyOutcomes(sent), { discard: true })
-              }))
+                return Effect.forEach(others, (m) => m.registration.applyOutcomes(batch.outcomes), { discard: true })
+              })
+            if (entry === undefined) {
+              // the first outcome of a batch schedules its delivery with the next sync; the rest join it
+              pending.set(key, entry = { outcomes: BreakerStore.emptyOutcomes(), urgent: false })
+              later(deliver(entry))
             }
-            BreakerStore.addOutcome(batch, kind, startedAt)
+            BreakerStore.addOutcome(entry.outcomes, kind, startedAt)
+            if (!entry.urgent && (kind === "failure" || kind === "slowFailure")) {
+              // a failure wakes the sync: it goes out within the minimum gap between syncs
+              entry.urgent = true
+              later(deliver(entry), Duration.min(Duration.sum(minSyncGap, roundTrip), delay))
+            }
           }
         }),
         budgets: {

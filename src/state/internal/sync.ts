@@ -16,7 +16,8 @@
  *   its probe runs). A breaker registering, or every
  *   breaker after Redis comes back, reads its key, so a late instance starts
  *   open when the others are. The calls each breaker counted while closed
- *   go out too, as one `outcomes` message per sync on the same channel, and
+ *   go out too, as one `outcomes` message per sync on the same channel (a
+ *   failure wakes the fiber, at most once per 10 ms), and
  *   the other instances count them in their own breakers, so a target that
  *   fails for everyone trips on the combined traffic (these counts are
  *   perishable: a failed sync drops them);
@@ -95,8 +96,9 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
     const isolatedTtl = Duration.toMillis(options?.isolatedTtl ?? "1 hour")
     const budgetTtl = Duration.toMillis(options?.budgetTtl ?? "10 minutes")
     const probeGrace = Duration.toMillis(options?.probeGrace ?? "2 seconds")
-    /** Wakes the sync fiber before its interval ends: a breaker transition goes out at once. */
+    /** Wakes the sync fiber before its interval ends: a breaker transition or failure goes out at once. */
     const wake = yield* Queue.sliding<void>(1)
+    const minGap = Duration.min(Duration.millis(10), interval)
     const channel = `${namespace}:events`
     const instancesKey = `${namespace}:instances`
     // an instance is live while its heartbeats are fresh: a few intervals, at least two seconds
@@ -173,6 +175,8 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
               let batch = outcomes.get(name)
               if (batch === undefined) outcomes.set(name, batch = BreakerStore.emptyOutcomes())
               BreakerStore.addOutcome(batch, kind, startedAt)
+              // a failure is news: it goes out with the next sync, made early
+              if (kind === "failure" || kind === "slowFailure") wake.unsafeOffer(undefined)
             }
           }
         })
@@ -388,8 +392,9 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
             return Effect.logInfo("shared state: Redis is back; resyncing")
           })
       }),
-      // the next sync after the interval, or at once when a transition wakes it
-      Effect.zipRight(Effect.raceFirst(Effect.sleep(interval), Queue.take(wake))),
+      // the next sync after the interval, or sooner when a transition or a failure wakes it
+      // (at most one sync per `minGap`: a burst of failures goes out as one batch)
+      Effect.zipRight(Effect.raceFirst(Effect.sleep(interval), Effect.zipRight(Queue.take(wake), Effect.sleep(minGap)))),
       Effect.forever
     )
     yield* Effect.forkScoped(loop)
