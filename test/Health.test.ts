@@ -232,6 +232,46 @@ describe("Health", () => {
       assert.isTrue(snapshot.degraded)
     }))
 
+  it.effect("a named tracker shows its store every sample, and records other instances' samples at their own times", () =>
+    Effect.gen(function*() {
+      const sent: Array<[string, Health.WireSample]> = []
+      let registration: Health.Registration | undefined
+      const store: Health.Store = {
+        register: (r) => Effect.sync(() => (registration = r, { onSample: (key, sample) => void sent.push([key, sample]) }))
+      }
+      // 60 s in 12 buckets of 5 s
+      const tracker = yield* Health.make<string>({ name: "targets", minimumCalls: 1 }).pipe(
+        Effect.provideService(Health.CurrentStore, store)
+      )
+      assert.strictEqual(registration!.name, "targets")
+      yield* TestClock.adjust("20 seconds")
+      yield* tracker.record("a", { success: true, latency: Duration.millis(300), timeToFirstToken: Duration.millis(90) })
+      yield* tracker.record("a", { success: false, slow: true, latency: Duration.seconds(2) })
+      assert.deepStrictEqual(sent, [
+        ["a", { outcome: 1, latency: 300, timeToFirstToken: 90, at: 20_000 }],
+        ["a", { outcome: 2, latency: 2_000, at: 20_000 }]
+      ])
+      // another instance's: a failure 10 s ago counts; one 70 s ago is out of the window
+      yield* registration!.apply("a", [
+        { outcome: 0, latency: 500, at: 10_000 },
+        { outcome: 1, latency: 400, at: -50_000 }
+      ])
+      const snapshot = yield* tracker.snapshot("a")
+      assert.strictEqual(snapshot.calls, 2)
+      assert.strictEqual(snapshot.failures, 1)
+      assert.strictEqual(snapshot.slow, 1)
+      // it expires with its own bucket (10 s), not with the time it arrived
+      yield* TestClock.adjust("51 seconds")
+      assert.strictEqual((yield* tracker.snapshot("a")).failures, 0)
+      assert.strictEqual((yield* tracker.snapshot("a")).calls, 1)
+      // none of the remote samples went back to the store
+      assert.strictEqual(sent.length, 2)
+      // an unnamed tracker stays local, whatever store is provided
+      const local = yield* Health.make<string>().pipe(Effect.provideService(Health.CurrentStore, store))
+      yield* local.record("a", { success: true, latency: Duration.millis(1) })
+      assert.strictEqual(sent.length, 2)
+    }))
+
   it.effect("invalid options are defects", () =>
     Effect.gen(function*() {
       for (

@@ -187,6 +187,28 @@ describe.skipIf(unavailable !== undefined)(`SharedState on a real Redis${unavail
       expect(served.backup).toBe(30 - served.primary)
     }))
 
+  it.scopedLive("two routers: health windows hold both instances' calls", () =>
+    Effect.gen(function*() {
+      const ns = freshNamespace()
+      const config: Router.Config = {
+        targets: { primary: { model: yield* sim("primary", { latency: "1 millis" }) } },
+        chains: { default: ["primary"] }
+      }
+      const router = (name: string) =>
+        Effect.gen(function*() {
+          const shared = yield* instance(ns, name)
+          yield* eventually(Effect.map(shared.status, (s) => s.connected))
+          return yield* Router.make(config).pipe(Effect.provide(SharedState.context(shared)))
+        })
+      const a = yield* router("a")
+      const b = yield* router("b")
+      const calls = (r: Router.Service) => Effect.map(r.status, (all) => all.find((s) => s.name === "primary")!.health.calls)
+      for (let i = 0; i < 3; i++) yield* a.complete(Chat.prompt(`a${i}`))
+      yield* b.complete(Chat.prompt("b"))
+      // each sees the other's calls after a sync: 4 on both
+      yield* eventually(Effect.map(Effect.all([calls(a), calls(b)]), ([x, y]) => x === 4 && y === 4), 1_000)
+    }))
+
   it.scopedLive("a shared rpm limit holds across two instances within a small tolerance", () =>
     Effect.gen(function*() {
       const ns = freshNamespace()

@@ -23,7 +23,8 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import { dual } from "effect/Function"
-import type * as Option from "effect/Option"
+import * as Context from "effect/Context"
+import * as Option from "effect/Option"
 import * as internal from "./internal/health.js"
 import * as quantile from "./internal/quantile.js"
 
@@ -68,7 +69,92 @@ export interface HealthOptions {
   readonly minimumCalls?: number
   /** If set, a key whose p95 latency is above this is degraded. */
   readonly degradedLatency?: Duration.DurationInput
+  /**
+   * Names the tracker for a {@link Store}: trackers of the same name on
+   * several instances share their samples (string keys only). Without a
+   * name the tracker stays local.
+   */
+  readonly name?: string
+  /** Where a named tracker's samples are mirrored. Default: the provided {@link CurrentStore}, if any. */
+  readonly store?: Store
 }
+
+/**
+ * One sample as a store carries it between instances: `outcome` 1 for a
+ * success, 0 for a failure, 2 for a slow sample; `latency` and
+ * `timeToFirstToken` in milliseconds; `at` the epoch millis it was recorded.
+ *
+ * @since 0.1.0
+ * @category stores
+ */
+export interface WireSample {
+  readonly outcome: 0 | 1 | 2
+  readonly latency: number
+  readonly timeToFirstToken?: number
+  readonly at: number
+}
+
+/**
+ * What a named tracker tells its store when it is made.
+ *
+ * @since 0.1.0
+ * @category stores
+ */
+export interface Registration {
+  readonly name: string
+  /** Records samples of other instances, each in the bucket of its own `at` (older than the window: dropped). */
+  readonly apply: (key: string, samples: ReadonlyArray<WireSample>) => Effect.Effect<void>
+}
+
+/**
+ * What a store gives a named tracker: a hook that sees every local sample,
+ * synchronously (keep it quick; anything it throws is ignored).
+ *
+ * @since 0.1.0
+ * @category stores
+ */
+export interface Mirror {
+  readonly onSample: (key: string, sample: WireSample) => void
+}
+
+/**
+ * A place to share named trackers' samples across instances
+ * (`SharedState` implements it on Redis).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Health } from "effect-llm-failover/resilience"
+ *
+ * // a store that only counts what it would send
+ * let seen = 0
+ * const counting: Health.Store = { register: () => Effect.succeed({ onSample: () => void seen++ }) }
+ * const tracker = Health.make<string>({ name: "targets", store: counting })
+ * ```
+ *
+ * @since 0.1.0
+ * @category stores
+ */
+export interface Store {
+  readonly register: (registration: Registration) => Effect.Effect<Mirror>
+}
+
+/**
+ * The store named trackers use when their options name none.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Health } from "effect-llm-failover/resilience"
+ *
+ * declare const store: Health.Store
+ * const tracker = Health.make<string>({ name: "targets" }).pipe(Effect.provideService(Health.CurrentStore, store))
+ * ```
+ *
+ * @since 0.1.0
+ * @category stores
+ */
+export class CurrentStore extends Context.Tag("effect-llm-failover/resilience/Health/Store")<CurrentStore, Store>() {}
 
 /**
  * One finished call, or one abandoned as slow.
@@ -206,17 +292,36 @@ export const make = <K>(options: HealthOptions = {}): Effect.Effect<HealthTracke
       ? `minimumCalls must be a non-negative integer, got ${minimumCalls}`
       : undefined
     if (problem !== undefined) return Effect.die(new Cause.IllegalArgumentException(`Health: ${problem}`))
-    return Effect.succeed<HealthTracker<K>>(
-      new internal.HealthTrackerImpl<K>({
-        windowMillis,
-        buckets,
-        degradedBelow,
-        minimumCalls,
-        degradedLatencyMillis: options.degradedLatency === undefined
-          ? undefined
-          : Duration.toMillis(options.degradedLatency)
-      })
-    )
+    const tracker = new internal.HealthTrackerImpl<K>({
+      windowMillis,
+      buckets,
+      degradedBelow,
+      minimumCalls,
+      degradedLatencyMillis: options.degradedLatency === undefined
+        ? undefined
+        : Duration.toMillis(options.degradedLatency)
+    })
+    const name = options.name
+    if (name === undefined) return Effect.succeed<HealthTracker<K>>(tracker)
+    const store = options.store === undefined
+      ? Effect.map(Effect.serviceOption(CurrentStore), Option.getOrUndefined)
+      : Effect.succeed(options.store)
+    return Effect.flatMap(store, (store) =>
+      store === undefined
+        ? Effect.succeed<HealthTracker<K>>(tracker)
+        : Effect.map(
+          store.register({
+            name,
+            apply: (key, samples) =>
+              Effect.clockWith((clock) =>
+                Effect.sync(() => tracker.applyRemote(key as K, samples, clock.unsafeCurrentTimeMillis()))
+              )
+          }),
+          (mirror): HealthTracker<K> => {
+            tracker.mirror = mirror
+            return tracker
+          }
+        ))
   })
 
 /**

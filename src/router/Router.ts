@@ -420,7 +420,8 @@ export const make = (config: Config): Effect.Effect<Service, RouterConfigError, 
     const defaultChain = config.defaultChain ?? (has(config.chains, "default") ? "default" : Object.keys(config.chains)[0]!)
     const shared: engine.Shared = {
       chains,
-      health: yield* Health.make<string>(config.health ?? {}),
+      // named, so SharedState shares its samples across instances
+      health: yield* Health.make<string>({ name: "targets", ...config.health }),
       cache: config.cache === false ? undefined : yield* DegradedCache.make(config.cache ?? {}),
       events: yield* PubSub.sliding<RouterEvent>(4_096),
       requestIds: yield* Ref.make(0),

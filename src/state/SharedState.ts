@@ -1,14 +1,21 @@
 /**
  * One view of provider health across many instances: circuit breakers,
- * rate limits and retry budgets shared through Redis.
+ * health windows, rate limits and retry budgets shared through Redis.
  *
  * Provide {@link layer} (or {@link layerRedis}) around a router, or around
- * anything that makes breakers, rate limiters or named retry budgets, and
- * they are shared by every instance using the same Redis and namespace:
+ * anything that makes breakers, named health trackers, rate limiters or
+ * named retry budgets, and they are shared by every instance using the same
+ * Redis and namespace:
  *
- * - a breaker one instance opens is open on the others within one sync
- *   interval (100 ms by default) plus a round trip, until the same deadline;
- *   an instance that starts late starts open; a recovery closes it everywhere;
+ * - every call a breaker counts reaches the same breaker on the others with
+ *   the next sync (a failure wakes it), so they trip on their combined
+ *   traffic; a breaker one instance opens is open on the others after one
+ *   round trip, until the same deadline plus `probeGrace`, so the opener
+ *   probes first; a probe running anywhere holds the others back; an
+ *   instance that starts late starts open; a recovery closes it everywhere;
+ * - a named health tracker (the router's is `"targets"`) records the others'
+ *   samples too, so health-, latency- and cost-aware routing rank targets on
+ *   every instance's calls (up to 1,000 samples per target per sync from each);
  * - a rate limit (`rpm`, `tpm`) counts every instance's requests and tokens;
  * - a named retry budget is one gRPC A6 bucket for all instances, so an
  *   outage one of them sees throttles the retries of all.
@@ -20,13 +27,14 @@
  * keeps serving on its local state, logs one warning, and resyncs when Redis
  * is back. Every key has a TTL.
  *
- * Not shared: health windows (latency and error-rate statistics stay per
- * instance) and half-open probing (each instance probes on its own).
+ * Not shared: bulkheads (concurrency is each instance's own) and the
+ * degraded-mode cache.
  *
  * @since 0.1.0
  */
 import { Context, type Duration, Effect, Layer, type Scope } from "effect"
 import * as BreakerStore from "../resilience/BreakerStore.js"
+import * as Health from "../resilience/Health.js"
 import * as RateLimit from "../resilience/RateLimit.js"
 import * as RetryBudget from "../resilience/RetryBudget.js"
 import * as internal from "./internal/sync.js"
@@ -71,8 +79,10 @@ export interface Status {
   /** Syncs that reached Redis, and syncs that did not. */
   readonly syncs: number
   readonly failures: number
-  /** Breaker transitions received from other instances. */
+  /** Messages received from other instances (transitions, outcomes, health samples). */
   readonly received: number
+  /** Health samples not sent because a key passed its 1,000 per sync. */
+  readonly droppedSamples: number
   /** When the last successful sync ended, epoch millis. */
   readonly lastSync?: number
   /** Breakers, limiters and budgets registered. */
@@ -82,7 +92,7 @@ export interface Status {
 }
 
 /**
- * The shared state of one instance: the three stores, and its status.
+ * The shared state of one instance: its four stores, and its status.
  *
  * @since 0.1.0
  * @category models
@@ -92,6 +102,7 @@ export interface Service {
   readonly breakers: BreakerStore.BreakerStore
   readonly limits: RateLimit.Store
   readonly budgets: RetryBudget.Store
+  readonly health: Health.Store
   readonly status: Effect.Effect<Status>
   /** Runs one sync now, whatever the interval (its failure is only counted). */
   readonly sync: Effect.Effect<void>
@@ -159,11 +170,12 @@ export const make = (options?: Options): Effect.Effect<Service, never, Redis.Red
  */
 export const context = (
   state: Service
-): Context.Context<SharedState | BreakerStore.CurrentBreakerStore | RateLimit.CurrentStore | RetryBudget.CurrentStore> =>
+): Context.Context<SharedState | BreakerStore.CurrentBreakerStore | RateLimit.CurrentStore | RetryBudget.CurrentStore | Health.CurrentStore> =>
   Context.make(SharedState, state).pipe(
     Context.add(BreakerStore.CurrentBreakerStore, state.breakers),
     Context.add(RateLimit.CurrentStore, state.limits),
-    Context.add(RetryBudget.CurrentStore, state.budgets)
+    Context.add(RetryBudget.CurrentStore, state.budgets),
+    Context.add(Health.CurrentStore, state.health)
   )
 
 /**
@@ -185,7 +197,7 @@ export const context = (
  */
 export const layer = (
   options?: Options
-): Layer.Layer<SharedState | BreakerStore.CurrentBreakerStore | RateLimit.CurrentStore | RetryBudget.CurrentStore, never, Redis.Redis> =>
+): Layer.Layer<SharedState | BreakerStore.CurrentBreakerStore | RateLimit.CurrentStore | RetryBudget.CurrentStore | Health.CurrentStore, never, Redis.Redis> =>
   Layer.scopedContext(Effect.map(make(options), context))
 
 /**
@@ -209,5 +221,5 @@ export const layer = (
  */
 export const layerRedis = (
   options: Options & Redis.Options
-): Layer.Layer<SharedState | BreakerStore.CurrentBreakerStore | RateLimit.CurrentStore | RetryBudget.CurrentStore> =>
+): Layer.Layer<SharedState | BreakerStore.CurrentBreakerStore | RateLimit.CurrentStore | RetryBudget.CurrentStore | Health.CurrentStore> =>
   layer(options).pipe(Layer.provide(Redis.layer(options)))

@@ -14,8 +14,10 @@ import type {
   HealthSnapshot,
   HealthTracker,
   LatencyQuantiles,
+  Mirror,
   TimeToFirstTokenQuantiles,
-  TypeId as HealthTypeId
+  TypeId as HealthTypeId,
+  WireSample
 } from "../Health.js"
 import { BIN_COUNT, binOf, quantiles } from "./quantile.js"
 
@@ -87,9 +89,10 @@ export class KeyWindow {
     this.timeToFirstToken = new Histograms(buckets)
   }
 
-  /** The slot for bucket `epoch`, cleared first if it held an older bucket. */
-  slotFor(epoch: number): number {
+  /** The slot for bucket `epoch`, cleared first if it held an older bucket; `undefined` if it holds a newer one. */
+  slotFor(epoch: number): number | undefined {
     const slot = ((epoch % this.buckets) + this.buckets) % this.buckets
+    if (this.epochs[slot]! > epoch) return undefined
     if (this.epochs[slot] !== epoch) {
       this.epochs[slot] = epoch
       this.calls[slot] = 0
@@ -133,6 +136,8 @@ export class HealthTrackerImpl<K> implements HealthTracker<K> {
   readonly [TypeId]: HealthTypeId = TypeId
   private readonly windows = new Map<K, KeyWindow>()
   private readonly bucketMillis: number
+  /** Set when a store mirrors this tracker: it sees every local sample. */
+  mirror: Mirror | undefined = undefined
 
   constructor(readonly config: HealthConfig) {
     this.bucketMillis = config.windowMillis / config.buckets
@@ -158,12 +163,38 @@ export class HealthTrackerImpl<K> implements HealthTracker<K> {
   )
 
   unsafeRecord(key: K, sample: HealthSample, now: number): void {
+    this.add(key, sample, Math.floor(now / this.bucketMillis))
+    if (this.mirror === undefined) return
+    try {
+      this.mirror.onSample(String(key), toWire(sample, now))
+    } catch {
+      // a store's failure must not break the tracker
+    }
+  }
+
+  /**
+   * Records samples of other instances, at `now`, each in the bucket of its
+   * own time: one from the future (clock skew) counts now, one whose bucket
+   * left the window or was already replaced by a newer one is dropped.
+   */
+  applyRemote(key: K, samples: ReadonlyArray<WireSample>, now: number): void {
+    const current = Math.floor(now / this.bucketMillis)
+    for (const sample of samples) {
+      const epoch = Math.min(current, Math.floor(sample.at / this.bucketMillis))
+      if (epoch <= current - this.config.buckets) continue
+      this.add(key, fromWire(sample), epoch)
+    }
+  }
+
+  /** Adds a sample to bucket `epoch` (ignored when that bucket's slot already holds a newer one). */
+  private add(key: K, sample: HealthSample, epoch: number): void {
     let window = this.windows.get(key)
     if (window === undefined) {
       window = new KeyWindow(this.config.buckets)
       this.windows.set(key, window)
     }
-    const slot = window.slotFor(Math.floor(now / this.bucketMillis))
+    const slot = window.slotFor(epoch)
+    if (slot === undefined) return
     if (sample.slow === true) {
       window.slow[slot]!++
       window.latency.add(slot, Duration.toMillis(sample.latency))
@@ -232,4 +263,21 @@ const toLatency = ([p50, p95, p99]: Array<number>): LatencyQuantiles => ({
 const toTimeToFirstToken = ([p50, p95]: Array<number>): TimeToFirstTokenQuantiles => ({
   p50: Duration.millis(p50!),
   p95: Duration.millis(p95!)
+})
+
+/** A sample as stores carry it. @internal */
+export const toWire = (sample: HealthSample, at: number): WireSample => {
+  const outcome = sample.slow === true ? 2 : sample.success ? 1 : 0
+  const latency = Duration.toMillis(sample.latency)
+  return sample.timeToFirstToken === undefined
+    ? { outcome, latency, at }
+    : { outcome, latency, timeToFirstToken: Duration.toMillis(sample.timeToFirstToken), at }
+}
+
+/** A carried sample, back as one to record. @internal */
+export const fromWire = (sample: WireSample): HealthSample => ({
+  success: sample.outcome === 1,
+  latency: Duration.millis(sample.latency),
+  ...(sample.outcome === 2 ? { slow: true } : {}),
+  ...(sample.timeToFirstToken === undefined ? {} : { timeToFirstToken: Duration.millis(sample.timeToFirstToken) })
 })

@@ -12,18 +12,25 @@
  *   round trip: `SharedState` sends them once per sync), or within 10 ms of
  *   a failure, which wakes the sync;
  * - the retry budgets of one target are one A6 bucket whose count reaches
- *   every instance after `propagation`.
+ *   every instance after `propagation`;
+ * - a named health tracker's samples reach the same tracker on the others
+ *   as one batch per `propagation`.
  *
  * @internal
  */
 import { Clock, Duration, Effect, Runtime } from "effect"
 import * as BreakerStore from "../../resilience/BreakerStore.js"
+import type * as Health from "../../resilience/Health.js"
 import type * as RetryBudget from "../../resilience/RetryBudget.js"
 
 /** @internal */
 export interface Hub {
   /** The stores of instance `index`. */
-  readonly stores: (index: number) => { readonly breakers: BreakerStore.BreakerStore; readonly budgets: RetryBudget.Store }
+  readonly stores: (index: number) => {
+    readonly breakers: BreakerStore.BreakerStore
+    readonly budgets: RetryBudget.Store
+    readonly health: Health.Store
+  }
 }
 
 /**
@@ -64,8 +71,39 @@ export const make = (propagation: Duration.DurationInput): Effect.Effect<Hub> =>
       fork(Effect.delay(effect, after))
     }
 
+    const trackers = new Map<string, Array<{ readonly index: number; readonly registration: Health.Registration }>>()
+    /** Health samples taken on one instance and not yet delivered, by `${index}\u0000${name}`. */
+    const samples = new Map<string, Map<string, Array<Health.WireSample>>>()
+
     return {
       stores: (index) => ({
+        health: {
+          register: (registration) =>
+            Effect.sync(() => {
+              const members = trackers.get(registration.name) ?? []
+              members.push({ index, registration })
+              trackers.set(registration.name, members)
+              const key = `${index}\u0000${registration.name}`
+              return {
+                onSample: (target, sample) => {
+                  let batch = samples.get(key)
+                  if (batch === undefined) {
+                    samples.set(key, batch = new Map())
+                    const sent = batch
+                    later(Effect.suspend(() => {
+                      samples.delete(key)
+                      const others = (trackers.get(registration.name) ?? []).filter((m) => m.index !== index)
+                      return Effect.forEach(others, (m) =>
+                        Effect.forEach(sent, ([k, list]) => m.registration.apply(k, list), { discard: true }), { discard: true })
+                    }))
+                  }
+                  const list = batch.get(target)
+                  if (list === undefined) batch.set(target, [sample])
+                  else list.push(sample)
+                }
+              }
+            })
+        },
         breakers: BreakerStore.make({
           onRegister: (registration) =>
             Effect.sync(() => {

@@ -17,6 +17,7 @@ import * as Tokens from "../../llm/Tokens.js"
 import type * as Simulated from "../../providers/Simulated.js"
 import type * as CircuitBreaker from "../../resilience/CircuitBreaker.js"
 import * as BreakerStore from "../../resilience/BreakerStore.js"
+import * as Health from "../../resilience/Health.js"
 import * as RetryBudget from "../../resilience/RetryBudget.js"
 import * as Router from "../../router/Router.js"
 import type * as Scenario from "../Scenario.js"
@@ -241,7 +242,8 @@ export const run = (
       const stores = hub.stores(i)
       return make.pipe(
         Effect.provideService(BreakerStore.CurrentBreakerStore, stores.breakers),
-        Effect.provideService(RetryBudget.CurrentStore, stores.budgets)
+        Effect.provideService(RetryBudget.CurrentStore, stores.budgets),
+        Effect.provideService(Health.CurrentStore, stores.health)
       )
     })
     const router = routers[0]!

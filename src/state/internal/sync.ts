@@ -39,6 +39,7 @@
  */
 import { Duration, Effect, Queue, Ref, type Scope } from "effect"
 import * as BreakerStore from "../../resilience/BreakerStore.js"
+import type * as Health from "../../resilience/Health.js"
 import type * as RateLimit from "../../resilience/RateLimit.js"
 import type * as RetryBudget from "../../resilience/RetryBudget.js"
 import type { RedisClient } from "../Redis.js"
@@ -69,7 +70,20 @@ interface OutcomesMessage {
   readonly breakers: Readonly<Record<string, BreakerStore.Outcomes>>
 }
 
-type Message = BreakerMessage | OutcomesMessage
+/** Samples of one instance's named health tracker since its last sync, per key, as [outcome, latency, ttft | null, at]. */
+interface HealthMessage {
+  readonly from: string
+  readonly kind: "health"
+  readonly name: string
+  readonly samples: Readonly<Record<string, ReadonlyArray<HealthTuple>>>
+}
+
+type HealthTuple = readonly [outcome: 0 | 1 | 2, latency: number, timeToFirstToken: number | null, at: number]
+
+/** Samples sent per key and sync, at most: past it, the rest of that interval's are dropped (and counted). */
+const maxSamples = 1_000
+
+type Message = BreakerMessage | OutcomesMessage | HealthMessage
 
 interface Limiter {
   readonly registration: RateLimit.Registration
@@ -114,7 +128,9 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
     const toRead = new Set<string>()
     const limiters = new Map<string, Limiter>()
     const budgets = new Map<string, Budget>()
-    const status = { connected: false, down: false, syncs: 0, failures: 0, lastSync: 0, received: 0 }
+    /** Named health trackers, and their samples not sent yet, per key (perishable, like outcomes). */
+    const trackers = new Map<string, { readonly registration: Health.Registration; samples: Map<string, Array<HealthTuple>> }>()
+    const status = { connected: false, down: false, syncs: 0, failures: 0, lastSync: 0, received: 0, droppedSamples: 0 }
 
     /** Applies another instance's transition (or, `fromKey`, any state read back from Redis). */
     const applyMessage = (message: BreakerMessage, fromKey = false): Effect.Effect<void> => {
@@ -150,11 +166,26 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
       return Effect.all(applies, { discard: true })
     }
 
+    /** Records another instance's health samples in the tracker of the same name here. */
+    const applyHealth = (message: HealthMessage): Effect.Effect<void> => {
+      const tracker = trackers.get(message.name)
+      if (message.from === instance || tracker === undefined) return Effect.void
+      return Effect.forEach(Object.entries(message.samples), ([key, tuples]) =>
+        tracker.registration.apply(
+          key,
+          tuples.map(([outcome, latency, ttft, at]) => (ttft === null ? { outcome, latency, at } : { outcome, latency, timeToFirstToken: ttft, at }))
+        ), { discard: true })
+    }
+
     const runtime = yield* Effect.runtime<never>()
     yield* redis.subscribe(channel, (raw) => {
       const message = parse(raw)
       if (message === undefined) return
-      const effect = "kind" in message ? applyOutcomes(message) : applyMessage(message)
+      const effect = !("kind" in message)
+        ? applyMessage(message)
+        : message.kind === "outcomes"
+        ? applyOutcomes(message)
+        : applyHealth(message)
       Effect.runFork(effect.pipe(Effect.provide(runtime)))
     })
 
@@ -209,6 +240,23 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
         })
     }
 
+    const healthStore: Health.Store = {
+      register: (registration) =>
+        Effect.sync(() => {
+          const tracker = { registration, samples: new Map<string, Array<HealthTuple>>() }
+          trackers.set(registration.name, tracker)
+          return {
+            onSample: (key, sample) => {
+              let list = tracker.samples.get(key)
+              if (list === undefined) tracker.samples.set(key, list = [])
+              if (list.length < maxSamples) {
+                list.push([sample.outcome, sample.latency, sample.timeToFirstToken ?? null, sample.at])
+              } else status.droppedSamples++
+            }
+          }
+        })
+    }
+
     /** One round trip: everything pending out, everything shared in. */
     const sync = Effect.gen(function*() {
       const now = clock.unsafeCurrentTimeMillis()
@@ -216,6 +264,12 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
       outbox.clear()
       const counted = outcomes
       outcomes = new Map()
+      const healthSends: Array<HealthMessage> = []
+      for (const [name, tracker] of trackers) {
+        if (tracker.samples.size === 0) continue
+        healthSends.push({ from: instance, kind: "health", name, samples: Object.fromEntries(tracker.samples) })
+        tracker.samples = new Map()
+      }
       const reads = [...toRead]
       toRead.clear()
       const sends = [...limiters.values()].map((limiter) => {
@@ -252,6 +306,10 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
         }
         if (counted.size > 0) {
           const message: OutcomesMessage = { from: instance, kind: "outcomes", breakers: Object.fromEntries(counted) }
+          pipeline.publish(channel, JSON.stringify(message))
+          leading++
+        }
+        for (const message of healthSends) {
           pipeline.publish(channel, JSON.stringify(message))
           leading++
         }
@@ -404,12 +462,14 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
       breakers: breakerStore,
       limits: limitStore,
       budgets: budgetStore,
+      health: healthStore,
       status: Effect.sync((): Status => ({
         instance,
         connected: status.connected,
         syncs: status.syncs,
         failures: status.failures,
         received: status.received,
+        droppedSamples: status.droppedSamples,
         ...(status.lastSync > 0 ? { lastSync: status.lastSync } : {}),
         breakers: breakers.size,
         limits: limiters.size,
@@ -437,6 +497,11 @@ const isOutcomes = (value: unknown): value is BreakerStore.Outcomes =>
     return typeof n === "number" && Number.isInteger(n) && n >= 0
   })
 
+const isHealthTuple = (value: unknown): value is HealthTuple =>
+  Array.isArray(value) && value.length === 4 && (value[0] === 0 || value[0] === 1 || value[0] === 2) &&
+  typeof value[1] === "number" && value[1] >= 0 && (value[2] === null || (typeof value[2] === "number" && value[2] >= 0)) &&
+  typeof value[3] === "number"
+
 /** A message of the events channel, or `undefined` for anything malformed (another version, a stranger). */
 const parse = (raw: string): Message | undefined => {
   try {
@@ -444,6 +509,11 @@ const parse = (raw: string): Message | undefined => {
     if (typeof value !== "object" || value === null) return undefined
     const v = value as Record<string, unknown>
     if (typeof v.from !== "string") return undefined
+    if (v.kind === "health") {
+      if (typeof v.name !== "string" || typeof v.samples !== "object" || v.samples === null) return undefined
+      if (!Object.values(v.samples).every((list) => Array.isArray(list) && list.every(isHealthTuple))) return undefined
+      return v as unknown as HealthMessage
+    }
     if (v.kind === "outcomes") {
       const batches = v.breakers
       if (typeof batches !== "object" || batches === null || !Object.values(batches).every(isOutcomes)) return undefined
