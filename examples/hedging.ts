@@ -57,6 +57,9 @@ const program = Effect.gen(function* () {
   const router = yield* Router.make({
     targets: { primary: { model: primary }, backup: { model: backup } },
     chains: { default: { targets: ["primary", "backup"], hedge: { delay: "p95" } } },
+    // hedging alone, so every request still reaches the primary; by default the breaker would also
+    // open once half the primary's calls of a minute lost their hedge, and skip it for a while
+    policy: { breaker: { slowCallRate: false } },
     cache: false
   })
 

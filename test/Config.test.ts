@@ -243,7 +243,8 @@ chains:
   fast: [slow, fast]
 `)
       const routerConfig = yield* Config.toRouterConfig(config)
-      expect(routerConfig.chains["fast"]).toEqual(["slow", "fast"])
+      // chains of two or more models hedge at the primary's p95 by default
+      expect(routerConfig.chains["fast"]).toEqual({ targets: ["slow", "fast"], hedge: { delay: "p95" } })
       const implicit = yield* Config.toRouterConfig((yield* parseOk(minimal)).config)
       expect(implicit.chains).toEqual({ default: ["echo"] })
     }).pipe(Effect.provide(FetchHttpClient.layer))
@@ -543,7 +544,31 @@ models:
         price: { input: 0, output: 0 }
       })
       expect(routerConfig.targets["mini"]).toMatchObject({ weight: 3, policy: { retry: { maxAttempts: 4 } } })
-      expect(routerConfig.chains).toEqual({ default: ["mini", "llama3.2", "sonnet", "flash", "echo"] })
+      expect(routerConfig.chains).toEqual({
+        default: { targets: ["mini", "llama3.2", "sonnet", "flash", "echo"], hedge: { delay: "p95" } }
+      })
+    }).pipe(Effect.provide(FetchHttpClient.layer))
+  )
+
+  it.effect("policy.hedge: false turns the default hedge off for every chain", () =>
+    Effect.gen(function* () {
+      const { config } = yield* parseOk(`
+providers:
+  sim: { type: simulated }
+models:
+  a: { provider: sim }
+  b: { provider: sim }
+chains:
+  plain: [a, b]
+  own: { targets: [a, b], hedge: { delay: "2 seconds" } }
+policy: { hedge: false, breaker: { slowCallRate: false } }
+`)
+      const routerConfig = yield* Config.toRouterConfig(config)
+      expect(routerConfig.chains).toEqual({
+        plain: ["a", "b"],
+        own: { targets: ["a", "b"], hedge: { delay: Duration.seconds(2) } }
+      })
+      expect(routerConfig.policy).toEqual({ breaker: { slowCallRate: false } })
     }).pipe(Effect.provide(FetchHttpClient.layer))
   )
 

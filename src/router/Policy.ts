@@ -81,12 +81,13 @@ export interface BreakerPolicy {
     readonly window: WindowPolicy
     readonly minimumCalls?: number
   }
+  /** Default: half the calls of the last minute (5 at least) slower than 60 s or lost hedges; `false` turns it off. */
   readonly slowCallRate?: {
     readonly threshold: number
     readonly slowCall: Duration.DurationInput
     readonly window: WindowPolicy
     readonly minimumCalls?: number
-  }
+  } | false
   readonly openDuration?: CircuitBreaker.OpenDuration
   readonly halfOpenProbes?: number
 }
@@ -119,7 +120,7 @@ export const breakerOptions = (policy: BreakerPolicy): CircuitBreaker.Options =>
       })
     )
   }
-  if (policy.slowCallRate !== undefined) {
+  if (policy.slowCallRate !== undefined && policy.slowCallRate !== false) {
     const { threshold, window, minimumCalls, slowCall } = policy.slowCallRate
     trip.push(
       CircuitBreaker.slowCallRate({
@@ -173,8 +174,12 @@ export type ChainPolicy = Pick<Policy, "retry" | "timeouts">
 /**
  * The router's defaults: 2 attempts a target with full-jitter backoff from
  * 200 ms, Retry-After honoured up to 10 s; 60 s an attempt, 20 s to the first
- * token, 120 s in all; the breaker's and budget's own defaults; a bulkhead
- * of 256 concurrent calls and 256 queued a target.
+ * token, 120 s in all; a breaker that opens on 5 failures in a row (its own
+ * default) or when half the calls of the last minute (5 at least) were slow:
+ * slower than the attempt timeout, or abandoned as slow because they lost a
+ * hedge, so a target that keeps losing its hedges during a latency spike is
+ * skipped until it recovers; the budget's own defaults; a bulkhead of 256
+ * concurrent calls and 256 queued a target.
  *
  * @since 0.1.0
  * @category defaults
@@ -182,7 +187,7 @@ export type ChainPolicy = Pick<Policy, "retry" | "timeouts">
 export const defaults = {
   retry: { maxAttempts: 2, base: "200 millis", factor: 2, cap: "10 seconds", jitter: "full", retryAfterCap: "10 seconds" },
   timeouts: { attempt: "60 seconds", firstToken: "20 seconds", total: "120 seconds" },
-  breaker: {},
+  breaker: { slowCallRate: { threshold: 0.5, slowCall: "60 seconds", window: "1 minute", minimumCalls: 5 } },
   bulkhead: { maxConcurrent: 256, maxQueued: 256 },
   budget: {}
 } as const satisfies Required<Policy>

@@ -276,7 +276,7 @@ const policyProblems = (path: string, policy: Policy.Policy | undefined): Array<
   }
   for (const key of ["failureRate", "slowCallRate"] as const) {
     const rate = breaker?.[key]
-    if (rate !== undefined && !(rate.threshold > 0 && rate.threshold <= 1)) {
+    if (rate !== undefined && rate !== false && !(rate.threshold > 0 && rate.threshold <= 1)) {
       problems.push(`${path}.breaker.${key}.threshold: must be in (0, 1]`)
     }
   }
@@ -383,7 +383,7 @@ export const make = (config: Config): Effect.Effect<Service, RouterConfigError, 
             ...(target.rpm === undefined ? {} : { rpm: target.rpm }),
             ...(target.tpm === undefined ? {} : { tpm: target.tpm })
           }),
-        slowCallMillis: policy.breaker.slowCallRate === undefined
+        slowCallMillis: policy.breaker.slowCallRate === undefined || policy.breaker.slowCallRate === false
           ? undefined
           : Duration.toMillis(Duration.decode(policy.breaker.slowCallRate.slowCall))
       })

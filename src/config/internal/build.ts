@@ -79,6 +79,15 @@ export const adapter = (
   }
 }
 
+/**
+ * The hedge of a config's chains when its `policy` names none: the next
+ * target is asked too once the primary has taken longer than its own p95
+ * latency (so about one request in twenty is hedged while all is well, and
+ * nearly all during a latency spike, whose tail it caps near p95 plus the
+ * backup's latency). `policy: { hedge: false }` turns it off.
+ */
+const defaultHedgePolicy: Hedge = { delay: "p95" }
+
 const hedgeOf = (hedge: Hedge): Policy.HedgePolicy => ({
   delay: hedge.delay ?? "p95",
   ...defined({ maxHedges: hedge.maxHedges })
@@ -134,7 +143,9 @@ export const routerConfig = (file: File): Effect.Effect<Router.Config, never, Ht
         ...defined({ weight: model.weight, policy: model.policy, rpm: model.rpm, tpm: model.tpm })
       }
     }
-    const { hedge: defaultHedge, ...policy } = file.policy ?? {}
+    const { hedge, ...policy } = file.policy ?? {}
+    // chains of two or more models hedge at the primary's p95 unless the config says otherwise
+    const defaultHedge = hedge === false ? undefined : hedge ?? defaultHedgePolicy
     const chains: Record<string, Router.ChainConfig | ReadonlyArray<string>> = {}
     for (const [name, chain] of Object.entries(file.chains ?? { [implicitChain]: Object.keys(file.models) })) {
       chains[name] = chainOf(chain, defaultHedge)

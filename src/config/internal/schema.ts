@@ -98,6 +98,14 @@ const FailureRate = struct("a failure-rate trip (threshold, window, minimumCalls
   minimumCalls: optional(PositiveInt)
 }).pipe(Schema.filter(minimumWithinWindow))
 
+const Off = Schema.Literal(false)
+
+/** `false`, or the options of something that can be turned off. */
+const orOff = <S extends Schema.Schema.AnyNoContext>(schema: S, what: string) =>
+  byShape([Off, schema], (input) =>
+    input === false ? Off : isRecord(input) ? schema : `Expected false (off) or ${what}, actual ${show(input)}`
+  )
+
 const SlowCallRate = struct("a slow-call-rate trip (threshold, slowCall, window, minimumCalls)", {
   threshold: Threshold,
   slowCall: PositiveDuration,
@@ -116,7 +124,7 @@ const Breaker = struct(
   {
     consecutiveFailures: optional(NonNegativeInt),
     failureRate: optional(FailureRate),
-    slowCallRate: optional(SlowCallRate),
+    slowCallRate: optional(orOff(SlowCallRate, "{ threshold, slowCall, window, minimumCalls }")),
     openDuration: optional(OpenDuration),
     halfOpenProbes: optional(PositiveInt)
   }
@@ -127,14 +135,6 @@ const BulkheadOptions = struct("a bulkhead (maxConcurrent, maxQueued, queueTimeo
   maxQueued: optional(NonNegativeInt),
   queueTimeout: optional(PositiveDuration)
 })
-
-const Off = Schema.Literal(false)
-
-/** `false`, or the options of something that can be turned off. */
-const orOff = <S extends Schema.Schema.AnyNoContext>(schema: S, what: string) =>
-  byShape([Off, schema], (input) =>
-    input === false ? Off : isRecord(input) ? schema : `Expected false (off) or ${what}, actual ${show(input)}`
-  )
 
 const Bulkhead = orOff(BulkheadOptions, "{ maxConcurrent, maxQueued, queueTimeout }")
 
@@ -171,7 +171,7 @@ const ModelPolicy = struct("a policy (retry, timeouts, breaker, bulkhead, budget
 
 const DefaultPolicy = struct("a policy (retry, timeouts, breaker, bulkhead, budget, hedge)", {
   ...policyFields,
-  hedge: optional(Hedge)
+  hedge: optional(orOff(Hedge, "{ delay, maxHedges }"))
 })
 
 const ChainPolicy = struct("a chain policy (retry, timeouts)", {

@@ -55,7 +55,8 @@ export const defaults = (file: Config.ConfigFile): Config.ConfigFile => topology
 
 /**
  * The basic loop of a hand-written fallback: each target in chain order,
- * one retry (two attempts), no circuit breaker (a threshold never reached),
+ * one retry (two attempts), no hedge, no circuit breaker (no slow-call trip,
+ * a failure threshold never reached),
  * no retry budget (a bucket too large to empty), no bulkhead, no degraded
  * answers; timeouts and Retry-After handling as the router's defaults.
  *
@@ -66,8 +67,9 @@ export const naive = (file: Config.ConfigFile): Config.ConfigFile => ({
   cache: false,
   policy: {
     retry: { maxAttempts: 2 },
-    breaker: { consecutiveFailures: unreachable },
+    breaker: { consecutiveFailures: unreachable, slowCallRate: false },
     budget: { maxTokens: unreachable },
-    bulkhead: false
+    bulkhead: false,
+    hedge: false
   }
 })
