@@ -10,13 +10,16 @@
 import { loadavg } from "node:os"
 import { performance } from "node:perf_hooks"
 import { render } from "./lib/format.js"
-import { describe, machine } from "./lib/machine.js"
+import { describe, machine, revision } from "./lib/machine.js"
 import { write } from "./lib/results.js"
+import { suite as gateway } from "./gateway.js"
+import { suite as gatewayParts } from "./gateway-parts.js"
 import type { Suite } from "./lib/suite.js"
 import { suite as resilience } from "./resilience.js"
+import { suite as scenarios } from "./scenarios.js"
 
 /** Every suite, in the order `npm run bench` runs them. */
-const suites: ReadonlyArray<Suite> = [resilience]
+const suites: ReadonlyArray<Suite> = [resilience, gateway, gatewayParts, scenarios]
 
 /** Packages whose versions every result file records, beside each suite's own. */
 const recordedPackages = ["effect", "typescript", "tsx"]
@@ -38,6 +41,7 @@ const select = (names: ReadonlyArray<string>): ReadonlyArray<Suite> | string => 
 const runSuite = async (suite: Suite): Promise<void> => {
   const log = (line: string) => process.stderr.write(`${line}\n`)
   const startedAt = new Date()
+  const source = revision()
   const loadBefore = loadavg()
   const start = performance.now()
   log(`[${suite.name}] ${suite.description}`)
@@ -49,7 +53,8 @@ const runSuite = async (suite: Suite): Promise<void> => {
     `## ${suite.name}`,
     "",
     `${startedAt.toISOString()}, ${seconds.toFixed(1)} s; ${describe(host)}; ` +
-    `load average ${load.before[0]!.toFixed(1)} before, ${load.after[0]!.toFixed(1)} after`,
+    `load average ${load.before[0]!.toFixed(1)} before, ${load.after[0]!.toFixed(1)} after; ` +
+    `source ${source.commit}${source.changedInSrc.length === 0 ? "" : ` with ${source.changedInSrc.length} file(s) under src/ changed`}`,
     "",
     ...result.tables.flatMap((table) => [render(table), ""]),
     ...(result.summary ?? [])
@@ -62,6 +67,7 @@ const runSuite = async (suite: Suite): Promise<void> => {
     seconds,
     command: `npm run bench -- ${suite.name}`,
     machine: host,
+    revision: source,
     load,
     ...result
   })

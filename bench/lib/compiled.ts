@@ -48,17 +48,23 @@ const compilerOptions = (): ts.CompilerOptions => {
 
 let emitted = false
 
+let options: ts.CompilerOptions | undefined
+
+/** Emits one file, by its absolute path, to the same place under `outDir`; returns where. */
+const emitFile = (file: string): string => {
+  options ??= compilerOptions()
+  const output = ts.transpileModule(readFileSync(file, "utf8"), { compilerOptions: options, fileName: file })
+  const target = join(outDir, relative(root, file)).replace(/\.ts$/, ".js")
+  mkdirSync(dirname(target), { recursive: true })
+  writeFileSync(target, output.outputText)
+  return target
+}
+
 /** Emits every file under `src/` to `<outDir>/src/` (once per process). */
 const emit = (): void => {
   if (emitted) return
-  const options = compilerOptions()
   process.once("exit", () => rmSync(outDir, { recursive: true, force: true }))
-  for (const file of sources(join(root, "src"))) {
-    const output = ts.transpileModule(readFileSync(file, "utf8"), { compilerOptions: options, fileName: file })
-    const target = join(outDir, relative(root, file)).replace(/\.ts$/, ".js")
-    mkdirSync(dirname(target), { recursive: true })
-    writeFileSync(target, output.outputText)
-  }
+  for (const file of sources(join(root, "src"))) emitFile(file)
   emitted = true
 }
 
@@ -72,4 +78,17 @@ export const importCompiled = async <Module>(sourcePath: string): Promise<Module
   const target = join(outDir, sourcePath.replace(/\.ts$/, ".js"))
   const loaded: unknown = await import(pathToFileURL(target).href)
   return loaded as Module
+}
+
+/**
+ * The path of a module of this project, compiled, to run in a child process
+ * (`node <path>`): every `src/` file is emitted first, and `sourcePath`
+ * (from the repository root) too when it lies elsewhere, e.g. a server
+ * entry under `bench/lib/servers/`, whose relative imports of `src/` then
+ * resolve inside the same compiled tree. The tree is removed when this
+ * process exits, so stop the children first.
+ */
+export const compiledPath = (sourcePath: string): string => {
+  emit()
+  return sourcePath.startsWith("src/") ? join(outDir, sourcePath.replace(/\.ts$/, ".js")) : emitFile(join(root, sourcePath))
 }

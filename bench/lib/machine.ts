@@ -2,6 +2,7 @@
  * The machine and software a benchmark ran on, for the result JSON and for
  * BENCHMARKS.md.
  */
+import { execFileSync } from "node:child_process"
 import { readFileSync } from "node:fs"
 import * as os from "node:os"
 import { dirname, join } from "node:path"
@@ -60,3 +61,25 @@ export const machine = (packages: ReadonlyArray<string>): Machine => ({
 export const describe = (m: Machine): string =>
   `${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node} (V8 ${m.v8}), ${m.os}; ` +
   Object.entries(m.packages).map(([name, version]) => `${name} ${version}`).join(", ")
+
+/** The source a run measured: the commit checked out, and the files under `src/` changed since (uncommitted). */
+export interface Revision {
+  readonly commit: string
+  readonly changedInSrc: ReadonlyArray<string>
+}
+
+/** Reads the revision with `git` (read-only commands); "unknown" outside a work tree. */
+export const revision = (): Revision => {
+  const git = (args: ReadonlyArray<string>) =>
+    execFileSync("git", args, { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim()
+  try {
+    const commit = git(["rev-parse", "--short=12", "HEAD"])
+    const changedInSrc = git(["status", "--porcelain", "--", "src"])
+      .split("\n")
+      .filter((line) => line !== "")
+      .map((line) => line.slice(3))
+    return { commit, changedInSrc }
+  } catch {
+    return { commit: "unknown", changedInSrc: [] }
+  }
+}

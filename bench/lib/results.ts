@@ -4,7 +4,7 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import type { Machine } from "./machine.js"
+import type { Machine, Revision } from "./machine.js"
 import { root } from "./machine.js"
 import type { SuiteResult } from "./suite.js"
 
@@ -20,6 +20,8 @@ export interface ResultFile extends SuiteResult {
   /** How to run this suite again. */
   readonly command: string
   readonly machine: Machine
+  /** The source measured: commit and uncommitted changes under `src/` when the suite started. */
+  readonly revision: Revision
   /** `os.loadavg()` (1, 5, 15 minutes) when the suite started and ended: the machine may be shared. */
   readonly load: { readonly before: ReadonlyArray<number>; readonly after: ReadonlyArray<number> }
 }
