@@ -262,6 +262,45 @@ describe("Router: rate limits per target", () => {
   )
 })
 
+describe("Router: early probes when every breaker is open", () => {
+  it.scoped("one request probes the target whose deadline is nearest, at most once a second, and finds the recovery", () =>
+    Effect.gen(function* () {
+      // both down for the first 10 seconds; failures come back in 100 ms
+      const primary = yield* sim("anthropic", { faults: [{ to: "10 seconds", status: 503 }] })
+      const secondary = yield* sim("openai", { faults: [{ to: "10 seconds", status: 503 }] })
+      const router = yield* Router.make({
+        targets: { sonnet: { model: primary }, mini: { model: secondary } },
+        chains: { default: ["sonnet", "mini"] },
+        policy: { retry: { maxAttempts: 1 }, breaker: { consecutiveFailures: 1, openDuration: { base: "1 minute" } } },
+        cache: false
+      })
+      // the first request opens both breakers (sonnet first, so its deadline is nearest)
+      failedWith(yield* settle(router.complete(Chat.prompt("q0")), "1 second"))
+      expect([(yield* primary.stats).calls, (yield* secondary.stats).calls]).toEqual([1, 1])
+      // the next one probes sonnet early (one call), and two at once make one probe between them
+      const [a, b] = yield* settle(
+        Effect.all([router.complete(Chat.prompt("q1")), router.complete(Chat.prompt("q2"))], { concurrency: 2, mode: "either" }),
+        "200 millis"
+      ).pipe(Effect.map((exit) => (exit._tag === "Success" ? exit.value : [])))
+      expect([a?._tag, b?._tag]).toEqual(["Left", "Left"])
+      expect([(yield* primary.stats).calls, (yield* secondary.stats).calls]).toEqual([2, 1])
+      // the failed probe re-opened sonnet for its next (backed-off) duration: mini's deadline is nearest now,
+      // but within a second of the last probe nobody probes
+      failedWith(yield* settle(router.complete(Chat.prompt("q3")), "100 millis"))
+      expect([(yield* primary.stats).calls, (yield* secondary.stats).calls]).toEqual([2, 1])
+      yield* TestClock.adjust("1 second")
+      failedWith(yield* settle(router.complete(Chat.prompt("q4")), "1 second"))
+      expect([(yield* primary.stats).calls, (yield* secondary.stats).calls]).toEqual([2, 2])
+      // once the providers are back, the next early probe answers and closes its breaker, long before any deadline
+      yield* TestClock.adjust("10 seconds")
+      const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("q5")), "1 second"))
+      expect(meta.target).toBe("sonnet")
+      expect((yield* router.breaker("sonnet")!.snapshot).state).toBe("closed")
+      expect((yield* router.breaker("mini")!.snapshot).state).toBe("open")
+    })
+  )
+})
+
 describe("Router: context windows and content policy", () => {
   it.scoped("skips targets whose window is too small before calling them", () =>
     Effect.gen(function* () {

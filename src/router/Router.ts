@@ -413,7 +413,7 @@ export const make = (config: Config): Effect.Effect<Service, RouterConfigError, 
         fallbackResponse: chain.fallbackResponse,
         continueStreams: chain.continueStreams ?? false,
         total: members.reduce((max, m) => Duration.max(max, m.policy.timeouts.total), Duration.zero),
-        probing: { inFlight: false }
+        probing: { inFlight: false, lastAt: Number.NEGATIVE_INFINITY }
       })
     }
 

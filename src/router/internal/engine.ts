@@ -92,7 +92,7 @@ export interface Chain {
    * `earlyProbe`): at most one at a time per chain. Shared by every copy of
    * the chain (a stream's continuation runs on a copy).
    */
-  readonly probing: { inFlight: boolean }
+  readonly probing: { inFlight: boolean; lastAt: number }
 }
 
 /** What the router shares across requests. @internal */
@@ -776,12 +776,20 @@ const fold = <A, R>(shared: Shared, state: RequestState, all: ReadonlyArray<Step
  * deadline is nearest goes first, and its first attempt takes an early
  * probe (`acquireProbe`). Its retries, and every other member, are refused
  * by their breakers as before, so such a request makes at most one upstream
- * call, and the chain at most one at a time.
+ * call, and the chain at most one at a time, and at most one a second
+ * (`earlyProbeSpacing`): a recovery is found within a second, and a chain
+ * whose providers are all down sends them one call a second, whatever the
+ * traffic.
  */
+/** The least time between two early probes of one chain, in ms. */
+const earlyProbeSpacing = 1_000
+
 const earlyProbe = (state: RequestState, ordered: ReadonlyArray<Member>): Effect.Effect<ReadonlyArray<Member>> =>
   Effect.gen(function* () {
     const { chain } = state
     if (chain.probing.inFlight) return ordered
+    const now = yield* Clock.currentTimeMillis
+    if (now - chain.probing.lastAt < earlyProbeSpacing) return ordered
     let nearest: { readonly member: Member; readonly openUntil: number } | undefined = undefined
     for (const member of ordered) {
       if (!fits(state, member.target)) continue
@@ -801,8 +809,9 @@ const earlyProbe = (state: RequestState, ordered: ReadonlyArray<Member>): Effect
       }
     }
     // the check and the claim are one synchronous step: no other request can claim in between
-    if (nearest === undefined || chain.probing.inFlight) return ordered
+    if (nearest === undefined || chain.probing.inFlight || now - chain.probing.lastAt < earlyProbeSpacing) return ordered
     chain.probing.inFlight = true
+    chain.probing.lastAt = now
     state.earlyProbe = nearest.member
     return [nearest.member, ...ordered.filter((member) => member !== nearest.member)]
   })
