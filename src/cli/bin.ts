@@ -10,5 +10,6 @@ import * as Cli from "./Cli.js"
 
 Cli.run(process.argv).pipe(
   Effect.provide(Layer.mergeAll(NodeContext.layer, NodeHttpClient.layerUndici)),
-  NodeRuntime.runMain({ disableErrorReporting: false })
+  // one line a log record (logfmt), not the pretty logger's several writes: cheaper per request, and greppable
+  NodeRuntime.runMain({ disableErrorReporting: false, disablePrettyLogger: true })
 )
