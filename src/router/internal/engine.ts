@@ -11,7 +11,7 @@
  * @internal
  */
 import type { Tracer } from "effect"
-import { Cause, Chunk, Clock, Data, Deferred, Duration, Effect, Option, PubSub, Random, Ref, Scope, Stream } from "effect"
+import { Cause, Chunk, Clock, Data, Deferred, Duration, Effect, Exit, Option, PubSub, Random, Ref, Scope, Stream } from "effect"
 import type { ChatChunk, ChatRequest, ChatResponse, Usage } from "../../llm/Chat.js"
 import * as Chat from "../../llm/Chat.js"
 import type { Attempt } from "../../llm/FailoverError.js"
@@ -486,24 +486,24 @@ const breakerCall = <A, R>(
 ): Effect.Effect<A, ProviderError | CircuitOpen | TargetLimited, R> => {
   const { target } = member
   const early = attempt === 1 && state.earlyProbe === member
+  /** Records how the call ended, `start` being when it began. */
+  const settle = (permit: Permit, start: number) => (exit: Exit.Exit<A, ProviderError>) => {
+    if (exit._tag === "Success") return permit.record("success")
+    const failure = Option.getOrUndefined(Chunk.head(Cause.failures(exit.cause)))
+    if (failure !== undefined) return permit.record(classify(failure))
+    return Effect.flatMap(Clock.currentTimeMillis, (end) =>
+      Cause.isInterruptedOnly(exit.cause) && lostSlow(state, target, end - start)
+        ? recordLostSlow(shared, state, target, permit, end - start)
+        : permit.record("ignored"))
+  }
   const run = Effect.uninterruptibleMask((restore) =>
-    Effect.flatMap(admission(state, member, attempt), (permit) =>
+    Effect.gen(function* () {
+      const permit = yield* admission(state, member, attempt)
       // the breaker first: an open breaker takes no room under the rate limit; a limited call frees its permit
-      Effect.zipRight(
-        Effect.tapError(admitRate(target, state.required), () => permit.record("ignored")),
-        Effect.flatMap(Clock.currentTimeMillis, (start) =>
-        Effect.onExit(restore(call), (exit) => {
-          if (exit._tag === "Success") return permit.record("success")
-          const failure = Option.getOrUndefined(Chunk.head(Cause.failures(exit.cause)))
-          if (failure !== undefined) return permit.record(classify(failure))
-          return Effect.flatMap(Clock.currentTimeMillis, (end) =>
-            Cause.isInterruptedOnly(exit.cause) && lostSlow(state, target, end - start)
-              ? recordLostSlow(shared, state, target, permit, end - start)
-              : permit.record("ignored")
-          )
-        })
-      ))
-    )
+      yield* Effect.tapError(admitRate(target, state.required), () => permit.record("ignored"))
+      const start = yield* Clock.currentTimeMillis
+      return yield* Effect.onExit(restore(call), settle(permit, start))
+    })
   )
   return early ? Effect.ensuring(run, releaseProbe(state)) : run
 }
