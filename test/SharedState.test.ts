@@ -47,6 +47,14 @@ describe.skipIf(unavailable !== undefined)(`SharedState on a real Redis${unavail
       return yield* SharedState.make({ namespace, instance: name, syncInterval: "50 millis" }).pipe(Effect.provide(connection))
     })
 
+  /** A router over `config` whose breakers, limits, budgets and health are shared in `namespace`, once connected. */
+  const sharedRouter = (namespace: string, name: string, config: Router.Config) =>
+    Effect.gen(function*() {
+      const shared = yield* instance(namespace, name)
+      yield* eventually(Effect.map(shared.status, (s) => s.connected))
+      return yield* Router.make(config).pipe(Effect.provide(SharedState.context(shared)))
+    })
+
   const freshNamespace = () => `test-${process.pid}-${++namespaces}`
 
   it.scopedLive("a breaker opened on one instance is open on the other within one second, until its deadline plus the probe grace", () =>
@@ -134,12 +142,7 @@ describe.skipIf(unavailable !== undefined)(`SharedState on a real Redis${unavail
         chains: { default: ["primary", "backup"] },
         policy: { retry: { maxAttempts: 1 }, breaker: { consecutiveFailures: 3 } }
       }
-      const router = (name: string) =>
-        Effect.gen(function*() {
-          const shared = yield* instance(ns, name)
-          yield* eventually(Effect.map(shared.status, (s) => s.connected))
-          return yield* Router.make(config).pipe(Effect.provide(SharedState.context(shared)))
-        })
+      const router = (name: string) => sharedRouter(ns, name, config)
       const a = yield* router("a")
       const b = yield* router("b")
       for (let i = 0; i < 3; i++) {
@@ -167,12 +170,7 @@ describe.skipIf(unavailable !== undefined)(`SharedState on a real Redis${unavail
         chains: { default: ["primary", "backup"] },
         policy: { retry: { maxAttempts: 1 } }
       }
-      const router = (name: string) =>
-        Effect.gen(function*() {
-          const shared = yield* instance(ns, name)
-          yield* eventually(Effect.map(shared.status, (s) => s.connected))
-          return yield* Router.make(config).pipe(Effect.provide(SharedState.context(shared)))
-        })
+      const router = (name: string) => sharedRouter(ns, name, config)
       const routers = [yield* router("a"), yield* router("b")]
       const served = { primary: 0, backup: 0 }
       // 15 requests each, 20 ms apart: the limit is reached within a few syncs
@@ -194,12 +192,7 @@ describe.skipIf(unavailable !== undefined)(`SharedState on a real Redis${unavail
         targets: { primary: { model: yield* sim("primary", { latency: "1 millis" }) } },
         chains: { default: ["primary"] }
       }
-      const router = (name: string) =>
-        Effect.gen(function*() {
-          const shared = yield* instance(ns, name)
-          yield* eventually(Effect.map(shared.status, (s) => s.connected))
-          return yield* Router.make(config).pipe(Effect.provide(SharedState.context(shared)))
-        })
+      const router = (name: string) => sharedRouter(ns, name, config)
       const a = yield* router("a")
       const b = yield* router("b")
       const calls = (r: Router.Service) => Effect.map(r.status, (all) => all.find((s) => s.name === "primary")!.health.calls)
