@@ -178,10 +178,10 @@ describe.skipIf(unavailable !== undefined)(`SharedState on a real Redis${unavail
         for (const r of routers) served[(yield* r.complete(Chat.prompt(`q${i}`))).meta.target as "primary" | "backup"]++
         yield* Effect.sleep("20 millis")
       }
-      // each instance may overshoot by what it admits between syncs
+      // each instance may pass the limit by a request or two before it hears of the other's last ones
       expect((yield* primary.stats).calls).toBe(served.primary)
       expect(served.primary).toBeGreaterThanOrEqual(10)
-      expect(served.primary).toBeLessThanOrEqual(12)
+      expect(served.primary).toBeLessThanOrEqual(13)
       expect(served.backup).toBe(30 - served.primary)
     }))
 
