@@ -19,14 +19,14 @@
  * request; they are rougher than each figure, as each side is measured
  * on its own and the machine is shared.
  */
-import { mkdirSync, rmSync, writeFileSync } from "node:fs"
+import { mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import * as chat from "./lib/chat.js"
 import { compiledPath } from "./lib/compiled.js"
 import * as load from "./lib/load.js"
 import { root } from "./lib/machine.js"
 import type { Child, ForkedChild } from "./lib/processes.js"
-import { cpuMillis, freePort, logDir, RssSampler, rssKiB, startNode } from "./lib/processes.js"
+import { cpuMillis, freePort, RssSampler, rssKiB, startNode, tearDown } from "./lib/processes.js"
 import type { Cell, Suite, SuiteContext, SuiteResult } from "./lib/suite.js"
 
 const timing = {
@@ -251,11 +251,7 @@ const run = async ({ log }: SuiteContext): Promise<SuiteResult> => {
     succeeded = true
     return { tables, data: { timing, variants, idleRssKiB: Object.fromEntries(idle), ...data } }
   } finally {
-    await Promise.all(started.map((child) => child.stop()))
-    log(`stopped ${started.map((c) => `${c.name} (pid ${c.pid})`).join(", ")}`)
-    rmSync(workDir, { recursive: true, force: true })
-    if (succeeded) rmSync(logDir, { recursive: true, force: true })
-    else log(`the children's output: ${logDir}`)
+    await tearDown(started, workDir, succeeded, log)
   }
 }
 

@@ -44,7 +44,7 @@
  * shared machine. Figures pool the rounds; the range of per-round ratios
  * shows the spread.
  */
-import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
+import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { pathToFileURL } from "node:url"
 import type { Counts } from "./lib/chat.js"
@@ -53,7 +53,7 @@ import { compiledPath } from "./lib/compiled.js"
 import * as load from "./lib/load.js"
 import { root } from "./lib/machine.js"
 import type { Child, ForkedChild } from "./lib/processes.js"
-import { cpuMillis, freePort, listeningAddresses, logDir, RssSampler, rssKiB, startNode } from "./lib/processes.js"
+import { cpuMillis, freePort, listeningAddresses, logDir, RssSampler, rssKiB, startNode, tearDown } from "./lib/processes.js"
 import type { Cell, Suite, SuiteContext, SuiteResult, Table } from "./lib/suite.js"
 
 // ---- settings --------------------------------------------------------------
@@ -417,12 +417,7 @@ const run = async ({ log }: SuiteContext): Promise<SuiteResult> => {
     succeeded = true
     return result
   } finally {
-    await Promise.all(started.map((child) => child.stop()))
-    log(`stopped ${started.map((c) => `${c.name} (pid ${c.pid})`).join(", ")}`)
-    rmSync(workDir, { recursive: true, force: true })
-    // the children's output is kept when something failed, to read why
-    if (succeeded) rmSync(logDir, { recursive: true, force: true })
-    else log(`the children's output: ${logDir}`)
+    await tearDown(started, workDir, succeeded, log)
   }
 }
 

@@ -7,7 +7,7 @@
  * exits, so a failed run leaves nothing listening.
  */
 import { type ChildProcess, fork, spawn } from "node:child_process"
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync } from "node:fs"
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs"
 import { createServer } from "node:net"
 import { join } from "node:path"
 import { root } from "./machine.js"
@@ -315,4 +315,21 @@ export const listeningAddresses = (pid: number): ReadonlyArray<string> => {
     }
   }
   return found
+}
+
+/**
+ * A suite's teardown: stops every child, removes `workDir`, and removes the
+ * children's output too unless the suite failed (it is kept to read why).
+ */
+export const tearDown = async (
+  started: ReadonlyArray<Child>,
+  workDir: string,
+  succeeded: boolean,
+  log: (line: string) => void
+): Promise<void> => {
+  await Promise.all(started.map((child) => child.stop()))
+  log(`stopped ${started.map((c) => `${c.name} (pid ${c.pid})`).join(", ")}`)
+  rmSync(workDir, { recursive: true, force: true })
+  if (succeeded) rmSync(logDir, { recursive: true, force: true })
+  else log(`the children's output: ${logDir}`)
 }
