@@ -201,7 +201,7 @@ export type OutcomeKind = "success" | "failure" | "slowSuccess" | "slowFailure" 
  *
  * const batch = BreakerStore.emptyOutcomes()
  * BreakerStore.addOutcome(batch, "failure", Date.now() - 800)
- * console.log(BreakerStore.outcomeCount(batch)) // 1
+ * console.log(batch.failures) // 1
  * ```
  *
  * @since 0.1.0
@@ -249,23 +249,6 @@ export const addOutcome = (
     batch.successStartedAt = startedAt
   }
 }
-
-/**
- * How many calls a batch holds.
- *
- * @example
- * ```ts
- * import { BreakerStore } from "effect-llm-failover/resilience"
- *
- * const batch = { successes: 1, failures: 2, slowSuccesses: 0, slowFailures: 0, abandoned: 1, successStartedAt: 0 }
- * BreakerStore.outcomeCount(batch) // 4
- * ```
- *
- * @since 0.1.0
- * @category outcomes
- */
-export const outcomeCount = (batch: Outcomes): number =>
-  batch.successes + batch.failures + batch.slowSuccesses + batch.slowFailures + batch.abandoned
 
 /**
  * What a store gives a registered breaker.
