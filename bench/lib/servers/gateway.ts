@@ -96,6 +96,7 @@ const main = Effect.gen(function* () {
 }).pipe(Effect.scoped)
 
 main.pipe(
+  (self) => process.env["BENCH_NOTRACE"] === "1" ? Effect.withTracerEnabled(self, false) : self,
   Logger.withMinimumLogLevel(level),
   Effect.provide(Layer.mergeAll(NodeContext.layer, NodeHttpClient.layerUndici)),
   NodeRuntime.runMain

@@ -13,6 +13,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Cause from "effect/Cause"
 import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
@@ -25,6 +26,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import type { ChatChunk } from "../../llm/Chat.js"
+import * as Deadline from "../../resilience/Timeout.js"
 import type { ProviderError, TimeoutPhase } from "../../llm/ProviderError.js"
 import * as Errors from "./errors.js"
 import type * as Shared from "./options.js"
@@ -184,7 +186,7 @@ const send = (
 ): Effect.Effect<HttpClientResponse.HttpClientResponse, ProviderError> =>
   endpoint.client.execute(request).pipe(
     Effect.mapError(mapHttpError(endpoint)),
-    Effect.timeoutFail({
+    Deadline.timeoutFail({
       duration: endpoint.timeouts.connect,
       onTimeout: () => timeoutError(endpoint, "connect", endpoint.timeouts.connect)
     }),
@@ -198,7 +200,7 @@ const readText = (
 ): Effect.Effect<string, ProviderError> =>
   response.text.pipe(
     Effect.mapError(mapHttpError(endpoint)),
-    Effect.timeoutFail({
+    Deadline.timeoutFail({
       duration: endpoint.timeouts.idle,
       onTimeout: () => timeoutError(endpoint, "idle", endpoint.timeouts.idle)
     })
@@ -298,40 +300,63 @@ const writeAll = (out: Array<ChatChunk>) =>
   out.length === 0 ? Channel.void : Channel.write(Chunk.unsafeFromArray(out))
 
 /**
- * Decodes SSE events into chunks until the terminal event; a body that ends
- * before it fails with `MalformedResponse`.
+ * Decodes an SSE body into chat chunks until the terminal event, in one
+ * stage: UTF-8 text, SSE events and the adapter's decoder run in one
+ * channel, one step per chunk of bytes (a stream of stages costs its
+ * overhead per chunk for each stage). A failure of the body is mapped by
+ * `mapError`; a body that ends before the terminal event fails with
+ * `MalformedResponse`.
  *
  * @internal
  */
-export const decodeEvents = <E>(
+export const decodeSse = <E>(
   endpoint: Errors.Context,
-  events: Stream.Stream<Sse.SseEvent, E>,
+  bytes: Stream.Stream<Uint8Array, E>,
+  mapError: (error: E) => ProviderError,
   makeDecoder: () => EventDecoder
-): Stream.Stream<ChatChunk, E | ProviderError> =>
+): Stream.Stream<ChatChunk, ProviderError> =>
   Stream.suspend(() => {
     const decoder = makeDecoder()
-    const loop: Channel.Channel<
-      Chunk.Chunk<ChatChunk>,
-      Chunk.Chunk<Sse.SseEvent>,
-      E | ProviderError,
-      E,
-      unknown,
-      unknown
-    > = Channel.readWithCause({
-      onInput: (input: Chunk.Chunk<Sse.SseEvent>) => {
-        const out: Array<ChatChunk> = []
-        for (const event of input) {
-          const step = decoder.onEvent(event, out)
-          if (step === false) continue
-          return step === true ? writeAll(out) : Channel.zipRight(writeAll(out), Channel.fail(step))
+    const parser = new Sse.SseParser()
+    const text = new TextDecoder()
+    const events: Array<Sse.SseEvent> = []
+    /** Feeds decoded text through the parser and the decoder; what the channel does next. */
+    const step = (
+      input: string,
+      out: Array<ChatChunk>
+    ): "more" | "done" | ProviderError => {
+      parser.feed(input, events)
+      try {
+        for (const event of events) {
+          const result = decoder.onEvent(event, out)
+          if (result === true) return "done"
+          if (result !== false) return result
         }
-        return Channel.zipRight(writeAll(out), loop)
-      },
-      onFailure: Channel.failCause,
-      onDone: () =>
-        Channel.fail(Errors.malformed(endpoint, `${endpoint.provider} stream ended before ${decoder.terminal}`))
-    })
-    return Stream.pipeThroughChannelOrFail(events, loop)
+        return "more"
+      } finally {
+        events.length = 0
+      }
+    }
+    const loop: Channel.Channel<Chunk.Chunk<ChatChunk>, Chunk.Chunk<Uint8Array>, ProviderError, E, unknown, unknown> =
+      Channel.readWithCause({
+        onInput: (input: Chunk.Chunk<Uint8Array>) => {
+          const out: Array<ChatChunk> = []
+          for (const part of input) {
+            const next = step(text.decode(part, { stream: true }), out)
+            if (next === "more") continue
+            return next === "done" ? writeAll(out) : Channel.zipRight(writeAll(out), Channel.fail(next))
+          }
+          return out.length === 0 ? loop : Channel.zipRight(writeAll(out), loop)
+        },
+        onFailure: (cause) => Channel.failCause(Cause.map(cause, mapError)),
+        onDone: () => {
+          const out: Array<ChatChunk> = []
+          const next = step(text.decode(), out)
+          const ended = Errors.malformed(endpoint, `${endpoint.provider} stream ended before ${decoder.terminal}`)
+          return next === "done" ? writeAll(out) : Channel.zipRight(writeAll(out), Channel.fail(next === "more" ? ended : next))
+        }
+      })
+    return Stream.fromChannel(Channel.pipeTo(Stream.toChannel(bytes), loop))
   })
 
 /**
@@ -352,7 +377,7 @@ export const postStream = (
         isSuccess(response.status)
           ? Effect.succeed(
               Timeouts.withDeadlines(
-                decodeEvents(endpoint, Sse.events(Stream.mapError(response.stream, mapHttpError(endpoint))), makeDecoder),
+                decodeSse(endpoint, response.stream, mapHttpError(endpoint), makeDecoder),
                 endpoint.timeouts,
                 (phase, after) => timeoutError(endpoint, phase, after)
               )

@@ -7,9 +7,6 @@
  *
  * @internal
  */
-import * as Chunk from "effect/Chunk"
-import * as Stream from "effect/Stream"
-
 /** @internal */
 export interface SseEvent {
   /** The `event:` field, `"message"` when absent. */
@@ -76,21 +73,3 @@ export class SseParser {
     this.hasData = false
   }
 }
-
-/**
- * Decodes a body of bytes into its server-sent events.
- *
- * @internal
- */
-export const events = <E, R>(bytes: Stream.Stream<Uint8Array, E, R>): Stream.Stream<SseEvent, E, R> =>
-  Stream.suspend(() => {
-    const parser = new SseParser()
-    return bytes.pipe(
-      Stream.decodeText(),
-      Stream.mapChunks((texts) => {
-        const out: Array<SseEvent> = []
-        for (const text of texts) parser.feed(text, out)
-        return Chunk.unsafeFromArray(out)
-      })
-    )
-  })

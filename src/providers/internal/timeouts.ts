@@ -10,11 +10,11 @@
  * @internal
  */
 import * as Chunk from "effect/Chunk"
-import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
+import * as Deadline from "../../resilience/internal/timeout.js"
 import { type ChatChunk, isContent } from "../../llm/Chat.js"
 import type { ProviderError, TimeoutPhase } from "../../llm/ProviderError.js"
 
@@ -71,27 +71,24 @@ export const withDeadlines = <E>(
   Stream.unwrapScoped(
     Effect.gen(function* () {
       const pull = yield* Stream.toPull(stream)
+      const clock = yield* Effect.clock
       const firstTokenMillis = Duration.toMillis(timeouts.firstToken)
       const idleMillis = Duration.toMillis(timeouts.idle)
       let sawContent = false
-      let deadline = (yield* Clock.currentTimeMillis) + firstTokenMillis
+      let deadline = clock.unsafeCurrentTimeMillis() + firstTokenMillis
       const timedOut = () =>
         Option.some(sawContent ? onTimeout("idle", timeouts.idle) : onTimeout("first-token", timeouts.firstToken))
-      const next: Effect.Effect<Chunk.Chunk<ChatChunk>, Option.Option<E | ProviderError>> = Effect.flatMap(
-        Clock.currentTimeMillis,
-        (now) =>
-          Effect.flatMap(
-            Effect.timeoutFail(pull, { duration: Math.max(0, deadline - now), onTimeout: timedOut }),
-            (chunk) => {
-              if (Chunk.isEmpty(chunk)) return next
-              if (!sawContent && !hasContent(chunk)) return Effect.succeed(chunk)
-              sawContent = true
-              return Effect.map(Clock.currentTimeMillis, (at) => {
-                deadline = at + idleMillis
-                return chunk
-              })
-            }
-          )
+      const next: Effect.Effect<Chunk.Chunk<ChatChunk>, Option.Option<E | ProviderError>> = Effect.suspend(() =>
+        Effect.flatMap(
+          Deadline.timeoutFail(pull, Duration.millis(Math.max(0, deadline - clock.unsafeCurrentTimeMillis())), timedOut),
+          (chunk) => {
+            if (Chunk.isEmpty(chunk)) return next
+            if (!sawContent && !hasContent(chunk)) return Effect.succeed(chunk)
+            sawContent = true
+            deadline = clock.unsafeCurrentTimeMillis() + idleMillis
+            return Effect.succeed(chunk)
+          }
+        )
       )
       return Stream.repeatEffectChunkOption(next)
     })
