@@ -18,6 +18,7 @@ import * as Report from "../simulator/Report.js"
 import * as Scenario from "../simulator/Scenario.js"
 import * as Simulator from "../simulator/Simulator.js"
 import type * as VirtualTime from "../simulator/VirtualTime.js"
+import * as LogLines from "./internal/logLines.js"
 
 const configOption = Options.file("config").pipe(
   Options.withAlias("c"),
@@ -141,7 +142,13 @@ const serve = Command.make(
             })
           )
       })
-    }).pipe(Effect.scoped, Effect.withTracerEnabled(false), Effect.catchTag("ConfigError", reportProblems))
+    }).pipe(
+      Effect.scoped,
+      Effect.withTracerEnabled(false),
+      Effect.catchTag("ConfigError", reportProblems),
+      // one write per batch of log lines, not per line
+      Effect.provide(LogLines.layer)
+    )
 ).pipe(Command.withDescription("serve the OpenAI-compatible gateway (without --config: the demo)"))
 
 const validate = Command.make("validate", { config: configOption }, ({ config }) =>

@@ -19,7 +19,7 @@
  */
 import type { Queue, Scope } from "effect"
 import { Cause, Clock, Duration, Effect, Option, PubSub, Stream } from "effect"
-import type { RouterEvent } from "../router/Events.js"
+import type { Listener, RouterEvent } from "../router/Events.js"
 import { fellBack } from "./internal/events.js"
 import { Counts } from "./internal/window.js"
 
@@ -115,6 +115,8 @@ export interface FallbackRateAlert {
   readonly name: string
   /** Counts a finished request (other events are ignored) and re-evaluates. */
   readonly record: (event: RouterEvent) => Effect.Effect<void>
+  /** As `record`, at once, for `Router.listen` (a raise or resolve is the effect it returns). */
+  readonly listener: Listener
   /** Re-evaluates the window now. */
   readonly evaluate: Effect.Effect<void>
   /** Every raise and resolve from when the stream starts running. */
@@ -228,14 +230,28 @@ export const fallbackRate = (options: FallbackRateOptions = {}): Effect.Effect<F
 
       const evaluate = Effect.flatMap(Clock.currentTimeMillis, evaluateAt)
 
-      const record = (event: RouterEvent): Effect.Effect<void> => {
-        if (event._tag !== "RequestFinished") return Effect.void
-        if (options.chain !== undefined && event.chain !== options.chain) return Effect.void
-        return Effect.flatMap(Clock.currentTimeMillis, (now) => {
-          counts.add(now, "requests")
-          if (fellBack(event)) counts.add(now, "fallbacks")
-          return evaluateAt(now)
-        })
+      /** Counts a finished request at `now`; the raise or resolve it causes, if any. */
+      const countAt = (event: RouterEvent, now: number): AlertEvent | undefined => {
+        if (event._tag !== "RequestFinished") return undefined
+        if (options.chain !== undefined && event.chain !== options.chain) return undefined
+        counts.add(now, "requests")
+        if (fellBack(event)) counts.add(now, "fallbacks")
+        return decide(now)
+      }
+
+      const record = (event: RouterEvent): Effect.Effect<void> =>
+        event._tag !== "RequestFinished"
+          ? Effect.void
+          : Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            const change = countAt(event, now)
+            return change === undefined ? Effect.void : announce(change)
+          })
+
+      const clock = yield* Effect.clock
+      const listener = (event: RouterEvent): Effect.Effect<void> | void => {
+        if (event._tag !== "RequestFinished") return
+        const change = countAt(event, clock.unsafeCurrentTimeMillis())
+        return change === undefined ? undefined : announce(change)
       }
 
       const bucketMillis = Math.max(1, Math.ceil(windowMillis / buckets))
@@ -244,6 +260,7 @@ export const fallbackRate = (options: FallbackRateOptions = {}): Effect.Effect<F
       return {
         name,
         record,
+        listener,
         evaluate,
         events: Stream.fromPubSub(pubsub),
         subscribe: PubSub.subscribe(pubsub),

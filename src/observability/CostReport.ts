@@ -30,7 +30,7 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import type { Redacted } from "effect"
 import { Clock, Duration, Effect, Schema } from "effect"
 import type { Usage } from "../llm/Chat.js"
-import type { RouterEvent } from "../router/Events.js"
+import type { Listener, RouterEvent } from "../router/Events.js"
 import type { TargetStatus } from "../router/Router.js"
 import { fellBack, targetsOf } from "./internal/events.js"
 import { BoundedMap, Ring } from "./internal/window.js"
@@ -169,6 +169,8 @@ export interface ReportOptions {
 export interface Ledger {
   /** Counts one router event. */
   readonly record: (event: RouterEvent) => Effect.Effect<void>
+  /** As `record`, at once, for `Router.listen`. */
+  readonly listener: Listener
   /** The report now. */
   readonly report: (options?: ReportOptions) => Effect.Effect<Report>
 }
@@ -302,14 +304,14 @@ export const ledger = (options: LedgerOptions): Effect.Effect<Ledger> =>
       for (const period of [allTime, ring.current(event.at)]) addShadow(shadowOf(period, event.provider, event.model), line)
     }
 
-    const record = (event: RouterEvent): Effect.Effect<void> =>
-      Effect.sync(() => {
-        if (event._tag === "RequestFinished") onFinished(event)
-        else if (event._tag === "AttemptSucceeded") {
-          if (event.shadow) onShadow(event)
-          else if (event.usage !== undefined) pending.set(event.requestId, { target: event.target, usage: event.usage })
-        }
-      })
+    const listener = (event: RouterEvent): void => {
+      if (event._tag === "RequestFinished") onFinished(event)
+      else if (event._tag === "AttemptSucceeded") {
+        if (event.shadow) onShadow(event)
+        else if (event.usage !== undefined) pending.set(event.requestId, { target: event.target, usage: event.usage })
+      }
+    }
+    const record = (event: RouterEvent): Effect.Effect<void> => Effect.sync(() => listener(event))
 
     const summarise = (periods: ReadonlyArray<Period>, from: number, to: number): Report => {
       const totals = emptyLine()
@@ -360,7 +362,7 @@ export const ledger = (options: LedgerOptions): Effect.Effect<Ledger> =>
         return summarise(periods, Math.min(now, Math.max(ring.coveredFrom(now, since), startedAt)), now)
       })
 
-    return { record, report } satisfies Ledger
+    return { record, listener, report } satisfies Ledger
   })
 
 // ---------------------------------------------------------------------------

@@ -20,7 +20,7 @@
  */
 import type { Scope } from "effect"
 import { Clock, Duration, Effect, Option, Schema } from "effect"
-import type { RouterEvent } from "../router/Events.js"
+import type { Listener, RouterEvent } from "../router/Events.js"
 import type * as Router from "../router/Router.js"
 import type * as Alerts from "./Alerts.js"
 import { forkStream } from "./internal/consumer.js"
@@ -183,6 +183,8 @@ export interface Options {
 export interface Tracker {
   /** Counts one router event. */
   readonly record: (event: RouterEvent) => Effect.Effect<void>
+  /** As `record`, at once, for `Router.listen`. */
+  readonly listener: Listener
   /** The dashboard now. */
   readonly snapshot: Effect.Effect<Snapshot>
   /** The last fallbacks, newest first. */
@@ -236,8 +238,7 @@ export const tracker = (router: Pick<Router.Service, "status">, options: Options
       return c
     }
 
-    const record = (event: RouterEvent): Effect.Effect<void> =>
-      Effect.sync(() => {
+    const listener = (event: RouterEvent): void => {
         switch (event._tag) {
           case "AttemptSucceeded": {
             const c = countsOf(event.target)
@@ -267,7 +268,7 @@ export const tracker = (router: Pick<Router.Service, "status">, options: Options
             })
             return
         }
-      })
+      }
 
     const recentFallbacks = Effect.sync(() => fallbacks.toArray().reverse())
 
@@ -335,7 +336,7 @@ export const tracker = (router: Pick<Router.Service, "status">, options: Options
       } satisfies Snapshot
     })
 
-    return { record, snapshot, recentFallbacks } satisfies Tracker
+    return { record: (event) => Effect.sync(() => listener(event)), listener, snapshot, recentFallbacks } satisfies Tracker
   })
 
 /**

@@ -36,8 +36,9 @@
  *
  * @since 0.1.0
  */
-import { Duration, Effect, Metric, MetricBoundaries } from "effect"
-import type { RouterEvent } from "../router/Events.js"
+import type { MetricLabel } from "effect"
+import { Duration, Effect, FiberRef, Metric, MetricBoundaries } from "effect"
+import type { Listener, RouterEvent } from "../router/Events.js"
 import type { TargetStatus } from "../router/Router.js"
 import type * as CircuitBreaker from "../resilience/CircuitBreaker.js"
 import { errorClass, fellBack, targetsOf } from "./internal/events.js"
@@ -266,6 +267,11 @@ export interface RecorderOptions {
 export interface Recorder {
   /** Counts one router event. */
   readonly record: (event: RouterEvent) => Effect.Effect<void>
+  /**
+   * Counts one router event at once, for `Router.listen`: as `record`,
+   * without the emitting fiber's metric labels (`labels` applies).
+   */
+  readonly listener: Listener
   /** Counts one breaker transition and sets the breaker's gauge. */
   readonly transition: (transition: CircuitBreaker.Transition) => Effect.Effect<void>
   /** Sets every breaker gauge from the router's status. */
@@ -275,6 +281,8 @@ export interface Recorder {
 }
 
 const seconds = (duration: Duration.Duration) => Duration.toMillis(duration) / 1000
+
+const noTags: ReadonlyArray<MetricLabel.MetricLabel> = []
 
 /**
  * A recorder of router events into the metrics above.
@@ -298,74 +306,64 @@ export const recorder = (options: RecorderOptions): Recorder => {
   const targets = targetsOf(options.targets)
   const unknown = { provider: "unknown", model: "unknown" }
 
-  const record = (event: RouterEvent): Effect.Effect<void> => {
+  /** Counts one event, with `tags` added to every series (a fiber's metric labels). */
+  const count = (event: RouterEvent, tags: ReadonlyArray<MetricLabel.MetricLabel>): void => {
+    const add = <In>(metric: Metric.Metric<any, In, any>, labels: Readonly<Record<string, string>>, input: In) =>
+      series.of(metric, labels).unsafeUpdate(input, tags)
     switch (event._tag) {
       case "AttemptStarted":
-        return Effect.void
+        return
       case "AttemptSucceeded": {
         const at = { provider: event.provider, model: event.model }
-        const updates: Array<Effect.Effect<void>> = []
         if (!event.shadow) {
-          updates.push(Metric.increment(series.of(attempts, { ...at, outcome: "success" })))
-          updates.push(
-            event.usage === undefined
-              ? Metric.update(series.of(timeToFirstToken, at), seconds(event.duration))
-              : Metric.update(series.of(attemptDuration, { ...at, outcome: "success" }), seconds(event.duration))
-          )
+          add(attempts, { ...at, outcome: "success" }, 1)
+          if (event.usage === undefined) add(timeToFirstToken, at, seconds(event.duration))
+          else add(attemptDuration, { ...at, outcome: "success" }, seconds(event.duration))
         }
         // a served answer's tokens are counted once its request finishes (a stream's are known only then)
         if (event.shadow && event.usage !== undefined) {
-          updates.push(Metric.incrementBy(series.of(tokens, { ...at, direction: "input" }), event.usage.inputTokens))
-          updates.push(Metric.incrementBy(series.of(tokens, { ...at, direction: "output" }), event.usage.outputTokens))
+          add(tokens, { ...at, direction: "input" }, event.usage.inputTokens)
+          add(tokens, { ...at, direction: "output" }, event.usage.outputTokens)
         }
-        if (event.shadow && event.cost !== undefined) {
-          updates.push(Metric.incrementBy(series.of(cost, { ...at, kind: "shadow" }), event.cost))
-        }
-        return Effect.all(updates, { discard: true })
+        if (event.shadow && event.cost !== undefined) add(cost, { ...at, kind: "shadow" }, event.cost)
+        return
       }
       case "AttemptFailed": {
         const at = { provider: event.provider, model: event.model }
         const reason = errorClass(event.error)
         if (event.error._tag === "Rejected") {
-          return Effect.zipRight(
-            Metric.increment(series.of(attempts, { ...at, outcome: "rejected", reason })),
-            Metric.increment(series.of(rejections, { target: event.target, reason }))
-          )
+          add(attempts, { ...at, outcome: "rejected", reason }, 1)
+          add(rejections, { target: event.target, reason }, 1)
+          return
         }
-        return Effect.zipRight(
-          Metric.increment(series.of(attempts, { ...at, outcome: "error", reason })),
-          Metric.update(series.of(attemptDuration, { ...at, outcome: "error" }), seconds(event.duration))
-        )
+        add(attempts, { ...at, outcome: "error", reason }, 1)
+        add(attemptDuration, { ...at, outcome: "error" }, seconds(event.duration))
+        return
       }
       case "Fallback":
-        return Metric.increment(
-          series.of(fallbacks, { chain: event.chain, from: event.from, to: event.to, reason: event.reason })
-        )
+        return add(fallbacks, { chain: event.chain, from: event.from, to: event.to, reason: event.reason }, 1)
       case "BudgetExhausted":
-        return Metric.increment(series.of(budgetExhausted, { chain: event.chain, target: event.target }))
+        return add(budgetExhausted, { chain: event.chain, target: event.target }, 1)
       case "DegradedResponse":
-        return Metric.increment(series.of(degradedResponses, { chain: event.chain, source: event.source }))
+        return add(degradedResponses, { chain: event.chain, source: event.source }, 1)
       case "RequestFinished": {
         const labels = { chain: event.chain, outcome: event.outcome }
-        const updates: Array<Effect.Effect<void>> = [
-          Metric.increment(series.of(requests, labels)),
-          Metric.update(series.of(requestDuration, labels), seconds(event.latency))
-        ]
+        add(requests, labels, 1)
+        add(requestDuration, labels, seconds(event.latency))
         const target = event.target === undefined ? undefined : targets.get(event.target) ?? unknown
-        if (target !== undefined && event.cost > 0) {
-          updates.push(Metric.incrementBy(series.of(cost, { ...target, kind: "served" }), event.cost))
-        }
+        if (target !== undefined && event.cost > 0) add(cost, { ...target, kind: "served" }, event.cost)
         if (target !== undefined && event.usage !== undefined) {
-          updates.push(Metric.incrementBy(series.of(tokens, { ...target, direction: "input" }), event.usage.inputTokens))
-          updates.push(Metric.incrementBy(series.of(tokens, { ...target, direction: "output" }), event.usage.outputTokens))
+          add(tokens, { ...target, direction: "input" }, event.usage.inputTokens)
+          add(tokens, { ...target, direction: "output" }, event.usage.outputTokens)
         }
-        if (fellBack(event) && event.costDelta > 0) {
-          updates.push(Metric.incrementBy(series.of(fallbackExtraCost, { chain: event.chain }), event.costDelta))
-        }
-        return Effect.all(updates, { discard: true })
+        if (fellBack(event) && event.costDelta > 0) add(fallbackExtraCost, { chain: event.chain }, event.costDelta)
+        return
       }
     }
   }
+
+  const record = (event: RouterEvent): Effect.Effect<void> =>
+    FiberRef.getWith(FiberRef.currentMetricLabels, (tags) => Effect.sync(() => count(event, tags)))
 
   const setBreaker = (name: string, state: CircuitBreaker.Status) => {
     const target = targets.get(name) ?? unknown
@@ -374,6 +372,7 @@ export const recorder = (options: RecorderOptions): Recorder => {
 
   return {
     record,
+    listener: (event) => count(event, noTags),
     transition: (t) =>
       Effect.zipRight(
         Metric.increment(series.of(breakerTransitions, { target: t.name, from: t.from, to: t.to })),

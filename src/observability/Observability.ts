@@ -2,8 +2,8 @@
  * One call to make a router observable: fallback stays invisible to users
  * and becomes very visible to operators.
  *
- * `attach(router)` subscribes to the router's events and to every target's
- * circuit breaker, and keeps, for as long as its scope lives:
+ * `attach(router)` listens to the router's events and subscribes to every
+ * target's circuit breaker, and keeps, for as long as its scope lives:
  *
  * - the {@link Metrics} (Effect `Metric`s), exposed as Prometheus text;
  * - log lines and spans through Effect's `Logger` and `Tracer` ({@link Telemetry});
@@ -15,23 +15,26 @@
  * `GET /status`, `GET /status.json` and `GET /v1/usage` ({@link paths},
  * {@link httpRouter}).
  *
- * Events are handled by background fibers, a moment after the router
- * publishes them; {@link Service.flush} waits until everything published so
- * far is counted.
+ * Events are counted as the router emits them, in the request's fiber
+ * (`Router.listen`: counters, windows and spans, with no queue or fiber
+ * between the router and them). What an event makes happen beyond that (a
+ * log line, an alert raised or resolved) and breaker transitions are
+ * handled by background fibers in `attach`'s context (its logger), a moment
+ * later; {@link Service.flush} waits until everything so far is handled.
  *
  * @since 0.1.0
  */
 import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import type { Scope } from "effect"
-import { Context, Effect, Layer, Option, Stream } from "effect"
+import { Context, Effect, Layer, Option, Queue, Stream } from "effect"
+import type { Listener } from "../router/Events.js"
 import type * as CircuitBreaker from "../resilience/CircuitBreaker.js"
-import type { RouterEvent } from "../router/Events.js"
 import * as Router from "../router/Router.js"
 import * as Alerts from "./Alerts.js"
 import * as CostReport from "./CostReport.js"
 import * as HealthSnapshot from "./HealthSnapshot.js"
-import { awaitIdle, forkQueue, forkStream } from "./internal/consumer.js"
+import { awaitIdle, forkQueue } from "./internal/consumer.js"
 import * as Metrics from "./Metrics.js"
 import * as Prometheus from "./Prometheus.js"
 import * as StatusPage from "./StatusPage.js"
@@ -110,7 +113,7 @@ export interface Service {
   /** What the router spent. */
   readonly costReport: (options?: CostReport.ReportOptions) => Effect.Effect<CostReport.Report>
   readonly handlers: Handlers
-  /** Waits until every event and transition published so far has been handled. */
+  /** Waits until every event and transition so far has been handled: its log lines written, its alerts raised. */
   readonly flush: Effect.Effect<void>
 }
 
@@ -164,23 +167,23 @@ export const attach = (router: Router.Service, options: Options = {}): Effect.Ef
     const prometheus = yield* Prometheus.make(options.prometheus)
     yield* recorder.breakers(initial)
 
-    const handle = (event: RouterEvent) =>
-      Effect.all(
-        [
-          recorder.record(event),
-          health.record(event),
-          ledger.record(event),
-          alert === undefined ? Effect.void : alert.record(event),
-          telemetry.record(event)
-        ],
-        { discard: true }
-      ).pipe(Effect.catchAllDefect((defect) => Effect.logError("observability: an event could not be handled", defect)))
+    // counted in the emitting fiber; what a listener asks to run (log lines, alerts) runs in a fiber of ours
+    const later = yield* Queue.unbounded<Effect.Effect<void>>()
+    const deferring = (listener: Listener): Listener => (event) => {
+      const follow = listener(event)
+      if (follow !== undefined) later.unsafeOffer(follow)
+    }
+    for (const listener of [recorder.listener, health.listener, ledger.listener, alert?.listener, telemetry.listener]) {
+      if (listener !== undefined) yield* router.listen(deferring(listener))
+    }
+    const runLater = (effect: Effect.Effect<void>) =>
+      Effect.catchAllCause(effect, (cause) => Effect.logError("observability: an event could not be handled", cause))
 
     const onTransition = (t: CircuitBreaker.Transition) =>
       Effect.zipRight(recorder.transition(t), telemetry.transition(t))
 
     const fibers = [
-      yield* forkStream(router.events, handle),
+      yield* forkQueue(later, runLater),
       ...(yield* Effect.forEach(transitions, (queue) => forkQueue(queue, onTransition)))
     ]
 

@@ -36,7 +36,7 @@
 import type { Tracer } from "effect"
 import { Context, Duration, Effect, Exit, FiberId, Option } from "effect"
 import type * as CircuitBreaker from "../resilience/CircuitBreaker.js"
-import type { RouterEvent } from "../router/Events.js"
+import type { Listener, RouterEvent } from "../router/Events.js"
 import { errorClass } from "./internal/events.js"
 import { BoundedMap } from "./internal/window.js"
 
@@ -63,6 +63,8 @@ export interface Options {
  */
 export interface Telemetry {
   readonly record: (event: RouterEvent) => Effect.Effect<void>
+  /** As `record`, for `Router.listen`: the spans at once, the log line as the effect it returns. */
+  readonly listener: Listener
   readonly transition: (transition: CircuitBreaker.Transition) => Effect.Effect<void>
 }
 
@@ -120,6 +122,12 @@ export const logEvent = (event: RouterEvent): Effect.Effect<void> => {
       return Effect.void
   }
 }
+
+/** Whether `logEvent` has a line for this event. */
+const hasLogLine = (event: RouterEvent): boolean =>
+  event._tag === "RequestFinished"
+    ? event.outcome === "failure" && event.fallbacks > 0
+    : event._tag !== "AttemptStarted" && event._tag !== "AttemptSucceeded"
 
 /**
  * The log line of one breaker transition: a warning when it opens or is
@@ -304,6 +312,10 @@ export const make = (options: Options = {}): Effect.Effect<Telemetry> =>
       record: (event) => {
         const log = logs ? logEvent(event) : Effect.void
         return spans === undefined ? log : Effect.zipRight(Effect.sync(() => spans(event)), log)
+      },
+      listener: (event) => {
+        if (spans !== undefined) spans(event)
+        return logs && hasLogLine(event) ? logEvent(event) : undefined
       },
       transition: (t) => (logs ? logTransition(t) : Effect.void)
     }

@@ -1,11 +1,12 @@
 /**
  * What the router tells operators, as it happens: every attempt, every
  * fallback, every refusal of the retry budget and every degraded answer.
- * Subscribe with `Router.events`; metrics, logs and alerts are built on it.
+ * Subscribe with `Router.events`, or record them synchronously with
+ * `Router.listen`; metrics, logs and alerts are built on it.
  *
  * @since 0.1.0
  */
-import type { Duration, Tracer } from "effect"
+import type { Duration, Effect, Tracer } from "effect"
 import type { Usage } from "../llm/Chat.js"
 import type { Rejected } from "../llm/FailoverError.js"
 import type { ProviderError } from "../llm/ProviderError.js"
@@ -155,3 +156,25 @@ export type RouterEvent =
   | BudgetExhausted
   | DegradedResponse
   | RequestFinished
+
+/**
+ * A synchronous recorder of router events, for `Router.Service.listen`: it
+ * is called with each event in the fiber that emits it, before the event
+ * reaches `events`, so it must be quick and must not block (count, add to a
+ * window, build a span). It may return an effect to run there (a log line,
+ * an alert), or nothing.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { type Events, Router } from "effect-llm-failover/router"
+ *
+ * let fallbacks = 0
+ * const countFallbacks: Events.Listener = (event) => {
+ *   if (event._tag === "Fallback") fallbacks++
+ * }
+ * const program = Effect.scoped(Effect.flatMap(Router.Router, (router) => router.listen(countFallbacks)))
+ *
+ * @since 0.1.0
+ * @category events
+ */
+export type Listener = (event: RouterEvent) => Effect.Effect<void> | void

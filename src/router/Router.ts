@@ -20,7 +20,7 @@ import * as RateLimit from "../resilience/RateLimit.js"
 import * as RetryBudget from "../resilience/RetryBudget.js"
 import type { Classifier } from "./Classifier.js"
 import * as DegradedCache from "./DegradedCache.js"
-import type { RouterEvent } from "./Events.js"
+import type { Listener, RouterEvent } from "./Events.js"
 import * as engine from "./internal/engine.js"
 import * as Policy from "./Policy.js"
 import * as Strategy from "./Strategy.js"
@@ -228,6 +228,14 @@ export interface Service {
   readonly chainFor: (request: ChatRequest, options?: RequestOptions) => string | undefined
   /** Every event, live, for as long as the stream is consumed. */
   readonly events: Stream.Stream<RouterEvent>
+  /**
+   * Calls `listener` with every event, synchronously, in the fiber that
+   * emits it, until the scope closes: for recorders cheap enough to run
+   * inside a request (counters, windows, spans), without a fiber or a queue
+   * between the router and them. A listener that throws is logged and the
+   * request goes on. `Observability.attach` records through this.
+   */
+  readonly listen: (listener: Listener) => Effect.Effect<void, never, Scope.Scope>
   /** Each target's breaker and health, now. */
   readonly status: Effect.Effect<ReadonlyArray<TargetStatus>>
   /** The configured chains' names. Each target is also a one-target chain under its own name. */
@@ -424,6 +432,7 @@ export const make = (config: Config): Effect.Effect<Service, RouterConfigError, 
       health: yield* Health.make<string>({ name: "targets", ...config.health }),
       cache: config.cache === false ? undefined : yield* DegradedCache.make(config.cache ?? {}),
       events: yield* PubSub.sliding<RouterEvent>(4_096),
+      listeners: [],
       requestIds: yield* Ref.make(0),
       shadowRate: config.shadowRate ?? 0,
       scope: yield* Scope.Scope
@@ -478,6 +487,17 @@ export const make = (config: Config): Effect.Effect<Service, RouterConfigError, 
       languageModel,
       chainFor,
       events: Stream.fromPubSub(shared.events),
+      listen: (listener) =>
+        Effect.acquireRelease(
+          Effect.sync(() => {
+            // copied on change: an emit in progress keeps the array it started with
+            shared.listeners = [...shared.listeners, listener]
+          }),
+          () =>
+            Effect.sync(() => {
+              shared.listeners = shared.listeners.filter((l) => l !== listener)
+            })
+        ),
       status,
       chains: Object.keys(config.chains),
       targets: [...targets.keys()],

@@ -10,15 +10,16 @@ import * as HttpRouter from "@effect/platform/HttpRouter"
 import type { RouteNotFound } from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
+import type { ChatChunk } from "../../llm/Chat.js"
 import type { StreamInterrupted } from "../../llm/FailoverError.js"
 import * as Bulkhead from "../../resilience/Bulkhead.js"
 import type * as Router from "../../router/Router.js"
@@ -233,8 +234,14 @@ export const make = (settings: Settings, lifecycle: Lifecycle): Effect.Effect<Ht
         const started = yield* Effect.mapError(router.stream(decoded.request, { chain: decoded.model }), Errors.fromChainError)
         noteMeta(log, started.meta)
         const encoder = new WireResponse.ChunkEncoder(completionId(), yield* unixSeconds, started.meta.model, decoded.includeUsage)
+        // the events of one read go out in one write
+        const encodeChunks = (chunks: Chunk.Chunk<ChatChunk>): Chunk.Chunk<string> => {
+          let text = ""
+          for (const chunk of chunks) text += encoder.chunk(chunk) ?? ""
+          return text === "" ? Chunk.empty() : Chunk.of(text)
+        }
         const rest = Stream.concat(
-          Stream.filterMap(started.chunks, (chunk) => Option.fromNullable(encoder.chunk(chunk))),
+          Stream.mapChunks(started.chunks, encodeChunks),
           Stream.fromEffect(
             Effect.map(started.done, (meta) => {
               noteMeta(log, meta)

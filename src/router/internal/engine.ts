@@ -31,7 +31,7 @@ import * as Retry from "../../resilience/Retry.js"
 import * as Deadlines from "../../resilience/Timeout.js"
 import type { RetryBudget } from "../../resilience/RetryBudget.js"
 import type * as DegradedCache from "../DegradedCache.js"
-import type { RouterEvent } from "../Events.js"
+import type { Listener, RouterEvent } from "../Events.js"
 import type * as Policy from "../Policy.js"
 import type * as Strategy from "../Strategy.js"
 import { inChildScope } from "./scope.js"
@@ -101,6 +101,8 @@ export interface Shared {
   readonly health: HealthTracker<string>
   readonly cache: DegradedCache.DegradedCache | undefined
   readonly events: PubSub.PubSub<RouterEvent>
+  /** The synchronous listeners (`Router.listen`); replaced, never mutated, on change. */
+  listeners: ReadonlyArray<Listener>
   readonly requestIds: Ref.Ref<number>
   readonly shadowRate: number
   readonly scope: Scope.Scope
@@ -206,7 +208,25 @@ const inherit = (state: RequestState, overrides: Partial<Pick<Inherited, "quiet"
   degradedAllowed: overrides.degradedAllowed ?? state.degradedAllowed
 })
 
-const emit = (shared: Shared, event: RouterEvent): Effect.Effect<void> => PubSub.publish(shared.events, event)
+const listenerFailed = (cause: Cause.Cause<unknown>) => Effect.logError("router: an event listener failed", cause)
+
+/** Hands `event` to every listener, runs what they return, then publishes it to `events`. */
+const emit = (shared: Shared, event: RouterEvent): Effect.Effect<void> => Effect.suspend(() => notify(shared, event))
+
+const notify = (shared: Shared, event: RouterEvent): Effect.Effect<void> => {
+  let follow: Effect.Effect<void> | undefined
+  for (const listener of shared.listeners) {
+    let result: Effect.Effect<void> | void
+    try {
+      result = listener(event)
+    } catch (defect) {
+      result = listenerFailed(Cause.die(defect))
+    }
+    if (result !== undefined) follow = follow === undefined ? result : Effect.zipRight(follow, result)
+  }
+  const publish = PubSub.publish(shared.events, event)
+  return follow === undefined ? publish : Effect.zipRight(Effect.catchAllCause(follow, listenerFailed), publish)
+}
 
 const targetFields = (state: RequestState, target: Target) => ({
   chain: state.chain.name,
@@ -1177,7 +1197,10 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
     const rest: Stream.Stream<ChatChunk, ProviderError> = started.done
       ? Stream.empty
       : Stream.repeatEffectChunkOption(started.pull).pipe(
-          Stream.tap((chunk) => Effect.sync(() => acc.add(chunk))),
+          Stream.mapChunks((chunks) => {
+            for (const chunk of chunks) acc.add(chunk)
+            return chunks
+          }),
           Stream.concat(Stream.execute(Effect.sync(() => (ended = true))))
         )
 

@@ -1,0 +1,70 @@
+/**
+ * The log lines of `serve`: logfmt, one line a record, as Effect's default
+ * logger writes them, but batched: the records of one turn of the event
+ * loop go out in one write to stdout (a gateway logs a line a request; a
+ * write each cost a busy gateway a system call a request). A batch waits
+ * for the end of its turn (`setImmediate`) or 64 KiB, whichever comes
+ * first; closing the scope, or the process exiting, writes what is left.
+ *
+ * @internal
+ */
+import { Effect, Layer, Logger } from "effect"
+import { writeSync } from "node:fs"
+
+const maxPending = 64 * 1024
+
+class Batch {
+  private pending = ""
+  private scheduled = false
+
+  readonly add = (line: string): void => {
+    this.pending += line + "\n"
+    if (this.pending.length >= maxPending) return this.flush()
+    if (!this.scheduled) {
+      this.scheduled = true
+      setImmediate(this.flush)
+    }
+  }
+
+  readonly flush = (): void => {
+    this.scheduled = false
+    if (this.pending === "") return
+    const out = this.pending
+    this.pending = ""
+    process.stdout.write(out)
+  }
+
+  /** At exit no callback runs any more: write what is left at once. */
+  readonly flushSync = (): void => {
+    if (this.pending === "") return
+    const out = this.pending
+    this.pending = ""
+    try {
+      writeSync(1, out)
+    } catch {
+      // stdout is gone: nothing left to tell
+    }
+  }
+}
+
+/**
+ * Replaces the default logger with the batched logfmt logger for the scope
+ * of the layer.
+ *
+ * @internal
+ */
+export const layer: Layer.Layer<never> = Logger.replaceScoped(
+  Logger.defaultLogger,
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const batch = new Batch()
+      process.once("exit", batch.flushSync)
+      return { batch, logger: Logger.map(Logger.logfmtLogger, batch.add) }
+    }),
+    ({ batch }) =>
+      Effect.sync(() => {
+        process.removeListener("exit", batch.flushSync)
+        batch.flushSync()
+      })
+  ).pipe(Effect.map(({ logger }) => logger))
+)
