@@ -84,7 +84,7 @@ const main = Effect.gen(function* () {
   const router = process.env["BENCH_ROUTER"] === "stub" ? (yield* stubbed(real)).stub : real
   const routes: Array<Gateway.Route> = []
   if (process.env["BENCH_OBSERVABILITY"] === "1") {
-    const observability = yield* Observability.attach(router)
+    const observability = yield* Observability.attach(router, { telemetry: { tracing: false } })
     routes.push(
       { path: "/metrics", handler: observability.handlers.metrics },
       { path: "/status", handler: observability.handlers.status },
@@ -96,7 +96,8 @@ const main = Effect.gen(function* () {
 }).pipe(Effect.scoped)
 
 main.pipe(
-  (self) => process.env["BENCH_NOTRACE"] === "1" ? Effect.withTracerEnabled(self, false) : self,
+  // as serve: no exporter, so no spans
+  Effect.withTracerEnabled(false),
   Logger.withMinimumLogLevel(level),
   Effect.provide(Layer.mergeAll(NodeContext.layer, NodeHttpClient.layerUndici)),
   NodeRuntime.runMain

@@ -13,19 +13,18 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
-import * as Cause from "effect/Cause"
-import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { identity } from "effect/Function"
+import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import type { ChatChunk } from "../../llm/Chat.js"
+import { type ChatChunk, isContent } from "../../llm/Chat.js"
 import * as Deadline from "../../resilience/Timeout.js"
 import type { ProviderError, TimeoutPhase } from "../../llm/ProviderError.js"
 import * as Errors from "./errors.js"
@@ -296,68 +295,99 @@ export interface EventDecoder {
   readonly terminal: string
 }
 
-const writeAll = (out: Array<ChatChunk>) =>
-  out.length === 0 ? Channel.void : Channel.write(Chunk.unsafeFromArray(out))
-
 /**
- * Decodes an SSE body into chat chunks until the terminal event, in one
- * stage: UTF-8 text, SSE events and the adapter's decoder run in one
- * channel, one step per chunk of bytes (a stream of stages costs its
- * overhead per chunk for each stage). A failure of the body is mapped by
- * `mapError`; a body that ends before the terminal event fails with
- * `MalformedResponse`.
+ * Decodes an SSE body into chat chunks until the terminal event, within the
+ * first-token and idle deadlines, in one stream stage: each read of the
+ * body, under the deadline in force, is decoded at once (UTF-8 text, SSE
+ * events, the adapter's decoder) into the chunks it holds. (A stream of
+ * stages costs its overhead per read for each stage.)
+ *
+ * - The first content chunk must come within `firstToken` of the start;
+ *   after it, two reads that bring content must be at most `idle` apart.
+ *   Events that bring none (a role delta, a heartbeat) do not reset it.
+ * - A failure of the body is mapped by `mapError`; a body that ends before
+ *   the terminal event fails with `MalformedResponse`, after the chunks it
+ *   did hold.
+ * - Interrupting the pull closes the body (and so aborts the HTTP request).
  *
  * @internal
  */
 export const decodeSse = <E>(
   endpoint: Errors.Context,
   bytes: Stream.Stream<Uint8Array, E>,
-  mapError: (error: E) => ProviderError,
-  makeDecoder: () => EventDecoder
+  options: {
+    readonly mapError: (error: E) => ProviderError
+    readonly makeDecoder: () => EventDecoder
+    readonly timeouts: Timeouts.Resolved
+    readonly onTimeout: (phase: TimeoutPhase, after: Duration.Duration) => ProviderError
+  }
 ): Stream.Stream<ChatChunk, ProviderError> =>
-  Stream.suspend(() => {
-    const decoder = makeDecoder()
-    const parser = new Sse.SseParser()
-    const text = new TextDecoder()
-    const events: Array<Sse.SseEvent> = []
-    /** Feeds decoded text through the parser and the decoder; what the channel does next. */
-    const step = (
-      input: string,
-      out: Array<ChatChunk>
-    ): "more" | "done" | ProviderError => {
-      parser.feed(input, events)
-      try {
+  Stream.unwrapScoped(
+    Effect.gen(function* () {
+      const pull = Effect.mapError(yield* Stream.toPull(bytes), Option.map(options.mapError))
+      const clock = yield* Effect.clock
+      const { firstToken, idle } = options.timeouts
+      const idleMillis = Duration.toMillis(idle)
+      const decoder = options.makeDecoder()
+      const parser = new Sse.SseParser()
+      const text = new TextDecoder()
+      const events: Array<Sse.SseEvent> = []
+      let sawContent = false
+      let deadline = clock.unsafeCurrentTimeMillis() + Duration.toMillis(firstToken)
+      /** Set once the stream has nothing more to give: its end (`none`) or the failure due after the chunks out. */
+      let last: Option.Option<ProviderError> | undefined
+      const timedOut = () =>
+        Option.some(sawContent ? options.onTimeout("idle", idle) : options.onTimeout("first-token", firstToken))
+
+      /** Decodes `input` into `out`; sets `last` on the terminal event or a bad one. */
+      const decode = (input: string, out: Array<ChatChunk>): void => {
+        parser.feed(input, events)
         for (const event of events) {
-          const result = decoder.onEvent(event, out)
-          if (result === true) return "done"
-          if (result !== false) return result
+          const step = decoder.onEvent(event, out)
+          if (step === false) continue
+          last = step === true ? Option.none() : Option.some(step)
+          break
         }
-        return "more"
-      } finally {
         events.length = 0
       }
-    }
-    const loop: Channel.Channel<Chunk.Chunk<ChatChunk>, Chunk.Chunk<Uint8Array>, ProviderError, E, unknown, unknown> =
-      Channel.readWithCause({
-        onInput: (input: Chunk.Chunk<Uint8Array>) => {
-          const out: Array<ChatChunk> = []
-          for (const part of input) {
-            const next = step(text.decode(part, { stream: true }), out)
-            if (next === "more") continue
-            return next === "done" ? writeAll(out) : Channel.zipRight(writeAll(out), Channel.fail(next))
-          }
-          return out.length === 0 ? loop : Channel.zipRight(writeAll(out), loop)
-        },
-        onFailure: (cause) => Channel.failCause(Cause.map(cause, mapError)),
-        onDone: () => {
-          const out: Array<ChatChunk> = []
-          const next = step(text.decode(), out)
-          const ended = Errors.malformed(endpoint, `${endpoint.provider} stream ended before ${decoder.terminal}`)
-          return next === "done" ? writeAll(out) : Channel.zipRight(writeAll(out), Channel.fail(next === "more" ? ended : next))
+
+      /** Hands over what a read decoded, if anything, else reads on. */
+      const emit = (out: Array<ChatChunk>): Effect.Effect<Chunk.Chunk<ChatChunk>, Option.Option<ProviderError>> => {
+        if (out.length > 0) {
+          if (!sawContent && out.some(isContent)) sawContent = true
+          if (sawContent) deadline = clock.unsafeCurrentTimeMillis() + idleMillis
+          return Effect.succeed(Chunk.unsafeFromArray(out))
         }
+        return last === undefined ? next : Effect.fail(last)
+      }
+
+      const next: Effect.Effect<Chunk.Chunk<ChatChunk>, Option.Option<ProviderError>> = Effect.suspend(() => {
+        if (last !== undefined) return Effect.fail(last)
+        const remaining = Duration.millis(Math.max(0, deadline - clock.unsafeCurrentTimeMillis()))
+        return Effect.matchEffect(Deadline.timeoutFail(pull, { duration: remaining, onTimeout: timedOut }), {
+          onFailure: (error) => {
+            if (Option.isSome(error)) return Effect.fail(error)
+            // the body ended: what the decoder still held, then the end or the missing terminal event
+            const out: Array<ChatChunk> = []
+            decode(text.decode(), out)
+            last ??= Option.some(
+              Errors.malformed(endpoint, `${endpoint.provider} stream ended before ${decoder.terminal}`)
+            )
+            return emit(out)
+          },
+          onSuccess: (chunk) => {
+            const out: Array<ChatChunk> = []
+            for (const part of chunk) {
+              decode(text.decode(part, { stream: true }), out)
+              if (last !== undefined) break
+            }
+            return emit(out)
+          }
+        })
       })
-    return Stream.fromChannel(Channel.pipeTo(Stream.toChannel(bytes), loop))
-  })
+      return Stream.repeatEffectChunkOption(next)
+    })
+  )
 
 /**
  * POSTs a JSON body and streams the SSE answer as chat chunks, within the
@@ -376,11 +406,12 @@ export const postStream = (
       (response): Effect.Effect<Stream.Stream<ChatChunk, ProviderError>, ProviderError> =>
         isSuccess(response.status)
           ? Effect.succeed(
-              Timeouts.withDeadlines(
-                decodeSse(endpoint, response.stream, mapHttpError(endpoint), makeDecoder),
-                endpoint.timeouts,
-                (phase, after) => timeoutError(endpoint, phase, after)
-              )
+              decodeSse(endpoint, response.stream, {
+                mapError: mapHttpError(endpoint),
+                makeDecoder,
+                timeouts: endpoint.timeouts,
+                onTimeout: (phase, after) => timeoutError(endpoint, phase, after)
+              })
             )
           : failResponse(endpoint, response)
     )
