@@ -13,17 +13,18 @@
  * - `BENCH_LOG_LEVEL`: the minimum log level (`"info"` as `serve` by
  *   default, `"none"` for no log line at all).
  * - `BENCH_ROUTER`: `"stub"` puts a router in front of the real one whose
- *   `complete` answers at once with the result of one real call made at
- *   start (no upstream call per request): what the gateway's HTTP side
- *   costs alone. `BENCH_SERVER=platform` serves that canned answer from a
+ *   `complete` and `stream` answer at once with the results of one real
+ *   call and one real stream made at start (no upstream call per request):
+ *   what the gateway's HTTP side costs alone. `BENCH_SERVER=platform` serves that canned answer from a
  *   bare `@effect/platform` Node server instead (one route, no gateway):
  *   the floor the gateway stands on.
  */
 import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeContext, NodeHttpClient, NodeHttpServer, NodeRuntime } from "@effect/platform-node"
-import { Effect, Layer, Logger, LogLevel } from "effect"
+import { Chunk, Effect, Layer, Logger, LogLevel, Stream } from "effect"
 import { createServer } from "node:http"
 import * as Config from "../../../src/config/Config.js"
+import * as Chat from "../../../src/llm/Chat.js"
 import * as Gateway from "../../../src/gateway/Gateway.js"
 import * as Observability from "../../../src/observability/Observability.js"
 import * as Router from "../../../src/router/Router.js"
@@ -43,12 +44,33 @@ const levels: Readonly<Record<string, LogLevel.LogLevel>> = {
 const level = levels[process.env["BENCH_LOG_LEVEL"] ?? "info"]
 if (level === undefined) throw new Error(`BENCH_LOG_LEVEL must be one of ${Object.keys(levels).join(", ")}`)
 
-/** The answer of one real call through `router`, then a router that gives it back at once for `complete`. */
+/**
+ * The answers of one real call and one real stream through `router`, then
+ * a router that gives them back at once: `complete` the answer, `stream`
+ * the stream's chunks, all at once.
+ */
 const stubbed = (router: Router.Service) =>
   Effect.gen(function* () {
     const chain = router.chains[0]!
-    const canned = yield* router.complete({ messages: [{ role: "user", content: "Say hello" }] }, { chain })
-    const stub: Router.Service = { ...router, complete: () => Effect.succeed(canned) }
+    const request = Chat.prompt("Say hello")
+    const canned = yield* router.complete(request, { chain })
+    const streamed = yield* Effect.scoped(
+      Effect.flatMap(router.stream(request, { chain }), (started) =>
+        Effect.zip(Stream.runCollect(started.chunks), started.done).pipe(
+          Effect.map(([chunks, meta]) => ({ chunks: Chunk.toReadonlyArray(chunks), meta }))
+        )
+      )
+    )
+    const stub: Router.Service = {
+      ...router,
+      complete: () => Effect.succeed(canned),
+      stream: () =>
+        Effect.succeed({
+          meta: streamed.meta,
+          chunks: Stream.fromIterable(streamed.chunks),
+          done: Effect.succeed(streamed.meta)
+        })
+    }
     return { stub, canned }
   })
 

@@ -16,12 +16,14 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
 import type { ChatChunk } from "../../llm/Chat.js"
 import type { StreamInterrupted } from "../../llm/FailoverError.js"
 import * as Bulkhead from "../../resilience/Bulkhead.js"
+import * as Deadlines from "../../resilience/Timeout.js"
 import type * as Router from "../../router/Router.js"
 import * as Auth from "./auth.js"
 import * as Body from "./body.js"
@@ -234,37 +236,77 @@ export const make = (settings: Settings, lifecycle: Lifecycle): Effect.Effect<Ht
         const started = yield* Effect.mapError(router.stream(decoded.request, { chain: decoded.model }), Errors.fromChainError)
         noteMeta(log, started.meta)
         const encoder = new WireResponse.ChunkEncoder(completionId(), yield* unixSeconds, started.meta.model, decoded.includeUsage)
-        // the events of one read go out in one write
-        const encodeChunks = (chunks: Chunk.Chunk<ChatChunk>): Chunk.Chunk<string> => {
-          let text = ""
-          for (const chunk of chunks) text += encoder.chunk(chunk) ?? ""
-          return text === "" ? Chunk.empty() : Chunk.of(text)
-        }
-        const rest = Stream.concat(
-          Stream.mapChunks(started.chunks, encodeChunks),
-          Stream.fromEffect(
-            Effect.map(started.done, (meta) => {
-              noteMeta(log, meta)
-              return encoder.end(meta.usage)
-            })
-          )
-        )
-        const bounded = deadline === undefined ? rest : Stream.interruptWhen(rest, deadlineFailure(deadline))
-        const events = Stream.make(encoder.start()).pipe(
-          Stream.concat(bounded),
-          Stream.catchAll((error) => {
-            const failure = streamFailure(error)
-            noteFailure(log, failure)
-            log.outcome = failure.code ?? "failed"
-            return Stream.make(WireResponse.sseEvent(Errors.body(failure)))
-          }),
-          Stream.onEnd(Effect.sync(() => (log.completed = true))),
-          Stream.encodeText
-        )
+        const events = yield* sseEvents(started, encoder, log, deadline)
         return HttpServerResponse.stream(events, {
           contentType: "text/event-stream",
           headers: { ...metaHeaders(started.meta), "cache-control": "no-cache", "x-accel-buffering": "no" }
         })
+      })
+
+    /**
+     * The SSE body of a stream, as one stage (a stream of stages costs its
+     * overhead per chunk for each stage): the role event, then the events
+     * of each chunk the router hands over, in one write per chunk, then the
+     * closing events; a failure after the first event (the stream was
+     * interrupted, or the request's deadline passed) ends it with an error
+     * event.
+     */
+    const sseEvents = (
+      started: Router.StreamResult,
+      encoder: WireResponse.ChunkEncoder,
+      log: RequestLog,
+      deadline: Deadline | undefined
+    ) =>
+      Effect.gen(function* () {
+        const pull = yield* Stream.toPull(started.chunks)
+        const clock = yield* Effect.clock
+        const bounded: Effect.Effect<Chunk.Chunk<ChatChunk>, Option.Option<StreamInterrupted | Errors.Failure>> =
+          deadline === undefined
+            ? pull
+            : Effect.suspend(() =>
+                Deadlines.timeoutFail(pull, {
+                  duration: Duration.millis(Math.max(0, deadline.at - clock.unsafeCurrentTimeMillis())),
+                  onTimeout: () => Option.some(Errors.timedOut(deadline.limit))
+                })
+              )
+        const utf8 = new TextEncoder()
+        const send = (text: string) => Effect.succeed(Chunk.of(utf8.encode(text)))
+        let phase: "start" | "body" | "last" | "ended" = "start"
+        const failed = (error: StreamInterrupted | Errors.Failure) => {
+          phase = "last"
+          const failure = streamFailure(error)
+          noteFailure(log, failure)
+          log.outcome = failure.code ?? "failed"
+          return send(WireResponse.sseEvent(Errors.body(failure)))
+        }
+        const finished = Effect.map(started.done, (meta) => {
+          phase = "last"
+          noteMeta(log, meta)
+          return Chunk.of(utf8.encode(encoder.end(meta.usage)))
+        })
+        const step: Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Option<never>> = Effect.suspend(() => {
+          switch (phase) {
+            case "start":
+              phase = "body"
+              return send(encoder.start())
+            case "body":
+              return Effect.matchEffect(bounded, {
+                onSuccess: (chunks) => {
+                  let text = ""
+                  for (const chunk of chunks) text += encoder.chunk(chunk) ?? ""
+                  return text === "" ? step : send(text)
+                },
+                onFailure: (error) => (Option.isSome(error) ? failed(error.value) : finished)
+              })
+            case "last":
+              phase = "ended"
+              log.completed = true
+              return Effect.fail(Option.none())
+            case "ended":
+              return Effect.fail(Option.none())
+          }
+        })
+        return Stream.repeatEffectChunkOption(step)
       })
 
     const chatCompletions = Effect.gen(function* () {
@@ -315,12 +357,6 @@ interface Deadline {
   readonly at: number
   readonly limit: Duration.Duration
 }
-
-/** Fails once the deadline passes. */
-const deadlineFailure = (deadline: Deadline) =>
-  Effect.flatMap(Clock.currentTimeMillis, (now) =>
-    Effect.zipRight(Effect.sleep(Duration.millis(Math.max(0, deadline.at - now))), Effect.fail(Errors.timedOut(deadline.limit)))
-  )
 
 /**
  * Wraps the routes: a request id, failures and defects as OpenAI error JSON,
