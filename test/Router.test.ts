@@ -1,5 +1,5 @@
 import { describe, expect, expectTypeOf, it } from "@effect/vitest"
-import { Chunk, Duration, Effect, Fiber, Random, Stream, TestClock } from "effect"
+import { Chunk, Duration, Effect, Exit, Fiber, Logger, Random, Scope, Stream, TestClock } from "effect"
 import type { ChainExhausted, InvalidRequest, StreamInterrupted } from "../src/llm/index.js"
 import { Chat, ContentFiltered, LanguageModel } from "../src/llm/index.js"
 import type { RouterEvent } from "../src/router/Events.js"
@@ -751,6 +751,46 @@ describe("Router: budget, shadow traffic, events and the LanguageModel layer", (
         "AttemptSucceeded",
         "RequestFinished"
       ])
+    })
+  )
+
+  it.scoped("listeners see every event at once, in order, before the stream; one that throws is logged and the request goes on", () =>
+    Effect.gen(function* () {
+      const down = yield* sim("down", { faults: [{ status: 500 }] })
+      const up = yield* sim("up")
+      const router = yield* Router.make({
+        targets: { down: { model: down }, up: { model: up } },
+        chains: { default: ["down", "up"] },
+        policy: { retry: { maxAttempts: 1 } }
+      })
+      const heard: Array<string> = []
+      const streamed = yield* Effect.forkScoped(Stream.runCollect(Stream.take(router.events, 6)))
+      yield* Effect.yieldNow()
+      const logged: Array<string> = []
+      const listenerScope = yield* Scope.make()
+      yield* router.listen((event) => {
+        heard.push(event._tag)
+        // what a listener returns runs in the emitting fiber
+        return event._tag === "Fallback" ? Effect.sync(() => logged.push(`${event.from} -> ${event.to}`)) : undefined
+      }).pipe(Scope.extend(listenerScope))
+      yield* router.listen((event) => {
+        if (event._tag === "AttemptStarted") throw new Error("listener bug")
+      }).pipe(Scope.extend(listenerScope))
+      const errors: Array<string> = []
+      const logger = Logger.make(({ logLevel, message }) => {
+        if (logLevel._tag === "Error") errors.push(String(Array.isArray(message) ? message[0] : message))
+      })
+      succeeded(yield* settle(router.complete(Chat.prompt("hi"))).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger))))
+      const tags = ["AttemptStarted", "AttemptFailed", "Fallback", "AttemptStarted", "AttemptSucceeded", "RequestFinished"]
+      // all heard by the time the request returns: no fiber in between
+      expect(heard).toEqual(tags)
+      expect(logged).toEqual(["down -> up"])
+      expect(errors).toEqual(["router: an event listener failed", "router: an event listener failed"])
+      expect(Chunk.toArray(yield* Fiber.join(streamed)).map((e) => e._tag)).toEqual(tags)
+      // closing the scope removes the listeners
+      yield* Scope.close(listenerScope, Exit.void)
+      succeeded(yield* settle(router.complete(Chat.prompt("again"))))
+      expect(heard).toEqual(tags)
     })
   )
 

@@ -64,7 +64,7 @@ export const layer: Layer.Layer<never> = Logger.replaceScoped(
     ({ batch }) =>
       Effect.sync(() => {
         process.removeListener("exit", batch.flushSync)
-        batch.flushSync()
+        batch.flush()
       })
   ).pipe(Effect.map(({ logger }) => logger))
 )

@@ -295,9 +295,6 @@ export interface EventDecoder {
   readonly terminal: string
 }
 
-/** How long a stream's body is read for its end after its terminal event. */
-const drainGrace = Duration.seconds(1)
-
 /**
  * Decodes an SSE body into chat chunks until the terminal event, within the
  * first-token and idle deadlines, in one stream stage: each read of the
@@ -311,9 +308,6 @@ const drainGrace = Duration.seconds(1)
  * - A failure of the body is mapped by `mapError`; a body that ends before
  *   the terminal event fails with `MalformedResponse`, after the chunks it
  *   did hold.
- * - After the terminal event the rest of the body is read and dropped (it
- *   is usually nothing but its end), for up to a second: a body closed
- *   before its end costs its connection, and the next call a new one.
  * - Interrupting the pull closes the body (and so aborts the HTTP request).
  *
  * @internal
@@ -342,8 +336,6 @@ export const decodeSse = <E>(
       let deadline = clock.unsafeCurrentTimeMillis() + Duration.toMillis(firstToken)
       /** Set once the stream has nothing more to give: its end (`none`) or the failure due after the chunks out. */
       let last: Option.Option<ProviderError> | undefined
-      /** The terminal event came: what is left of the body is read and dropped. */
-      let terminal = false
       const timedOut = () =>
         Option.some(sawContent ? options.onTimeout("idle", idle) : options.onTimeout("first-token", firstToken))
 
@@ -353,8 +345,7 @@ export const decodeSse = <E>(
         for (const event of events) {
           const step = decoder.onEvent(event, out)
           if (step === false) continue
-          if (step === true) terminal = true
-          else last = Option.some(step)
+          last = step === true ? Option.none() : Option.some(step)
           break
         }
         events.length = 0
@@ -370,15 +361,8 @@ export const decodeSse = <E>(
         return last === undefined ? next : Effect.fail(last)
       }
 
-      /** Reads the body to its end, or for `drainGrace`, and ends the stream: the answer is complete either way. */
-      const drain: Effect.Effect<never, Option.Option<ProviderError>> = Effect.matchEffect(
-        Deadline.timeoutFail(pull, { duration: drainGrace, onTimeout: Option.none }),
-        { onFailure: () => Effect.fail(Option.none()), onSuccess: () => drain }
-      )
-
       const next: Effect.Effect<Chunk.Chunk<ChatChunk>, Option.Option<ProviderError>> = Effect.suspend(() => {
         if (last !== undefined) return Effect.fail(last)
-        if (terminal) return drain
         const remaining = Duration.millis(Math.max(0, deadline - clock.unsafeCurrentTimeMillis()))
         return Effect.matchEffect(Deadline.timeoutFail(pull, { duration: remaining, onTimeout: timedOut }), {
           onFailure: (error) => {
@@ -386,19 +370,16 @@ export const decodeSse = <E>(
             // the body ended: what the decoder still held, then the end or the missing terminal event
             const out: Array<ChatChunk> = []
             decode(text.decode(), out)
-            if (!terminal) {
-              last ??= Option.some(
-                Errors.malformed(endpoint, `${endpoint.provider} stream ended before ${decoder.terminal}`)
-              )
-            }
-            last ??= Option.none()
+            last ??= Option.some(
+              Errors.malformed(endpoint, `${endpoint.provider} stream ended before ${decoder.terminal}`)
+            )
             return emit(out)
           },
           onSuccess: (chunk) => {
             const out: Array<ChatChunk> = []
             for (const part of chunk) {
               decode(text.decode(part, { stream: true }), out)
-              if (last !== undefined || terminal) break
+              if (last !== undefined) break
             }
             return emit(out)
           }

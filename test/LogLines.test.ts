@@ -1,0 +1,41 @@
+/**
+ * `serve`'s log lines: logfmt, one line a record, written in one batch per
+ * turn of the event loop, and nothing left behind when the scope closes.
+ */
+import { afterEach, describe, expect, it, vi } from "@effect/vitest"
+import { Effect } from "effect"
+import * as LogLines from "../src/cli/internal/logLines.js"
+
+const nextTurn = Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
+
+describe("serve's log lines", () => {
+  afterEach(() => {
+    vi.restoreAllMocks()
+  })
+
+  it.live("writes the records of one turn in one write, in order, as logfmt lines", () =>
+    Effect.gen(function* () {
+      const writes: Array<string> = []
+      vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => {
+        writes.push(String(chunk))
+        return true
+      })
+      const program = Effect.gen(function* () {
+        yield* Effect.logInfo("one")
+        yield* Effect.logWarning("two").pipe(Effect.annotateLogs({ chain: "default" }))
+        yield* Effect.logInfo("three")
+        expect(writes).toEqual([]) // nothing yet: the batch waits for the end of the turn
+        yield* nextTurn
+        expect(writes).toHaveLength(1)
+        yield* Effect.logInfo("four")
+      })
+      yield* Effect.scoped(program.pipe(Effect.provide(LogLines.layer)))
+      // the scope closed: what was left went out at once
+      expect(writes).toHaveLength(2)
+      const lines = writes.join("").split("\n").filter((line) => line !== "")
+      expect(lines).toHaveLength(4)
+      expect(lines[0]).toMatch(/^timestamp=\S+ level=INFO fiber=#\d+ message=one$/)
+      expect(lines[1]).toMatch(/level=WARN .*message=two chain=default$/)
+      expect(lines.map((line) => /message=(\w+)/.exec(line)?.[1])).toEqual(["one", "two", "three", "four"])
+    }))
+})
