@@ -730,39 +730,33 @@ describe("Router: budget, shadow traffic, events and the LanguageModel layer", (
     })
   )
 
+  /** A chain whose first target fails every call: each request falls back once. */
+  const fallingBack = Effect.gen(function* () {
+    const down = yield* sim("down", { faults: [{ status: 500 }] })
+    const up = yield* sim("up")
+    return yield* Router.make({
+      targets: { down: { model: down }, up: { model: up } },
+      chains: { default: ["down", "up"] },
+      policy: { retry: { maxAttempts: 1 } }
+    })
+  })
+
+  /** The events of one request through `fallingBack`, in order. */
+  const fallbackEvents = ["AttemptStarted", "AttemptFailed", "Fallback", "AttemptStarted", "AttemptSucceeded", "RequestFinished"]
+
   it.scoped("events report attempts, fallbacks and the finished request in order", () =>
     Effect.gen(function* () {
-      const down = yield* sim("down", { faults: [{ status: 500 }] })
-      const up = yield* sim("up")
-      const router = yield* Router.make({
-        targets: { down: { model: down }, up: { model: up } },
-        chains: { default: ["down", "up"] },
-        policy: { retry: { maxAttempts: 1 } }
-      })
+      const router = yield* fallingBack
       const events = yield* Effect.forkScoped(Stream.runCollect(Stream.take(router.events, 6)))
       yield* Effect.yieldNow()
       succeeded(yield* settle(router.complete(Chat.prompt("hi"))))
-      const tags = Chunk.toArray(yield* Fiber.join(events)).map((e) => e._tag)
-      expect(tags).toEqual([
-        "AttemptStarted",
-        "AttemptFailed",
-        "Fallback",
-        "AttemptStarted",
-        "AttemptSucceeded",
-        "RequestFinished"
-      ])
+      expect(Chunk.toArray(yield* Fiber.join(events)).map((e) => e._tag)).toEqual(fallbackEvents)
     })
   )
 
   it.scoped("listeners see every event at once, in order, before the stream; one that throws is logged and the request goes on", () =>
     Effect.gen(function* () {
-      const down = yield* sim("down", { faults: [{ status: 500 }] })
-      const up = yield* sim("up")
-      const router = yield* Router.make({
-        targets: { down: { model: down }, up: { model: up } },
-        chains: { default: ["down", "up"] },
-        policy: { retry: { maxAttempts: 1 } }
-      })
+      const router = yield* fallingBack
       const heard: Array<string> = []
       const streamed = yield* Effect.forkScoped(Stream.runCollect(Stream.take(router.events, 6)))
       yield* Effect.yieldNow()
@@ -781,16 +775,15 @@ describe("Router: budget, shadow traffic, events and the LanguageModel layer", (
         if (logLevel._tag === "Error") errors.push(String(Array.isArray(message) ? message[0] : message))
       })
       succeeded(yield* settle(router.complete(Chat.prompt("hi"))).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger))))
-      const tags = ["AttemptStarted", "AttemptFailed", "Fallback", "AttemptStarted", "AttemptSucceeded", "RequestFinished"]
       // all heard by the time the request returns: no fiber in between
-      expect(heard).toEqual(tags)
+      expect(heard).toEqual(fallbackEvents)
       expect(logged).toEqual(["down -> up"])
       expect(errors).toEqual(["router: an event listener failed", "router: an event listener failed"])
-      expect(Chunk.toArray(yield* Fiber.join(streamed)).map((e) => e._tag)).toEqual(tags)
+      expect(Chunk.toArray(yield* Fiber.join(streamed)).map((e) => e._tag)).toEqual(fallbackEvents)
       // closing the scope removes the listeners
       yield* Scope.close(listenerScope, Exit.void)
       succeeded(yield* settle(router.complete(Chat.prompt("again"))))
-      expect(heard).toEqual(tags)
+      expect(heard).toEqual(fallbackEvents)
     })
   )
 
