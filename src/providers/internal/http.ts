@@ -302,9 +302,10 @@ export interface EventDecoder {
  * events, the adapter's decoder) into the chunks it holds. (A stream of
  * stages costs its overhead per read for each stage.)
  *
- * - The first content chunk must come within `firstToken` of the start;
- *   after it, two reads that bring content must be at most `idle` apart.
- *   Events that bring none (a role delta, a heartbeat) do not reset it.
+ * - The first content chunk must come within `firstToken` of the start
+ *   (chunks without content do not count); after it, two reads that bring
+ *   chunks must be at most `idle` apart (a read that brings none, such as a
+ *   heartbeat comment, does not count).
  * - A failure of the body is mapped by `mapError`; a body that ends before
  *   the terminal event fails with `MalformedResponse`, after the chunks it
  *   did hold.
