@@ -230,29 +230,18 @@ export const fallbackRate = (options: FallbackRateOptions = {}): Effect.Effect<F
 
       const evaluate = Effect.flatMap(Clock.currentTimeMillis, evaluateAt)
 
-      /** Counts a finished request at `now`; the raise or resolve it causes, if any. */
-      const countAt = (event: RouterEvent, now: number): AlertEvent | undefined => {
+      const clock = yield* Effect.clock
+      /** Counts a finished request now; the raise or resolve it causes is the effect it returns. */
+      const listener = (event: RouterEvent): Effect.Effect<void> | undefined => {
         if (event._tag !== "RequestFinished") return undefined
         if (options.chain !== undefined && event.chain !== options.chain) return undefined
+        const now = clock.unsafeCurrentTimeMillis()
         counts.add(now, "requests")
         if (fellBack(event)) counts.add(now, "fallbacks")
-        return decide(now)
-      }
-
-      const record = (event: RouterEvent): Effect.Effect<void> =>
-        event._tag !== "RequestFinished"
-          ? Effect.void
-          : Effect.flatMap(Clock.currentTimeMillis, (now) => {
-            const change = countAt(event, now)
-            return change === undefined ? Effect.void : announce(change)
-          })
-
-      const clock = yield* Effect.clock
-      const listener = (event: RouterEvent): Effect.Effect<void> | void => {
-        if (event._tag !== "RequestFinished") return
-        const change = countAt(event, clock.unsafeCurrentTimeMillis())
+        const change = decide(now)
         return change === undefined ? undefined : announce(change)
       }
+      const record = (event: RouterEvent): Effect.Effect<void> => Effect.suspend(() => listener(event) ?? Effect.void)
 
       const bucketMillis = Math.max(1, Math.ceil(windowMillis / buckets))
       yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(Duration.millis(bucketMillis)), evaluate)))

@@ -306,57 +306,62 @@ export const recorder = (options: RecorderOptions): Recorder => {
   const targets = targetsOf(options.targets)
   const unknown = { provider: "unknown", model: "unknown" }
 
+  const add = <In>(
+    tags: ReadonlyArray<MetricLabel.MetricLabel>,
+    metric: Metric.Metric<any, In, any>,
+    labels: Readonly<Record<string, string>>,
+    input: In
+  ) => series.of(metric, labels).unsafeUpdate(input, tags)
+
   /** Counts one event, with `tags` added to every series (a fiber's metric labels). */
   const count = (event: RouterEvent, tags: ReadonlyArray<MetricLabel.MetricLabel>): void => {
-    const add = <In>(metric: Metric.Metric<any, In, any>, labels: Readonly<Record<string, string>>, input: In) =>
-      series.of(metric, labels).unsafeUpdate(input, tags)
     switch (event._tag) {
       case "AttemptStarted":
         return
       case "AttemptSucceeded": {
         const at = { provider: event.provider, model: event.model }
         if (!event.shadow) {
-          add(attempts, { ...at, outcome: "success" }, 1)
-          if (event.usage === undefined) add(timeToFirstToken, at, seconds(event.duration))
-          else add(attemptDuration, { ...at, outcome: "success" }, seconds(event.duration))
+          add(tags, attempts, { ...at, outcome: "success" }, 1)
+          if (event.usage === undefined) add(tags, timeToFirstToken, at, seconds(event.duration))
+          else add(tags, attemptDuration, { ...at, outcome: "success" }, seconds(event.duration))
         }
         // a served answer's tokens are counted once its request finishes (a stream's are known only then)
         if (event.shadow && event.usage !== undefined) {
-          add(tokens, { ...at, direction: "input" }, event.usage.inputTokens)
-          add(tokens, { ...at, direction: "output" }, event.usage.outputTokens)
+          add(tags, tokens, { ...at, direction: "input" }, event.usage.inputTokens)
+          add(tags, tokens, { ...at, direction: "output" }, event.usage.outputTokens)
         }
-        if (event.shadow && event.cost !== undefined) add(cost, { ...at, kind: "shadow" }, event.cost)
+        if (event.shadow && event.cost !== undefined) add(tags, cost, { ...at, kind: "shadow" }, event.cost)
         return
       }
       case "AttemptFailed": {
         const at = { provider: event.provider, model: event.model }
         const reason = errorClass(event.error)
         if (event.error._tag === "Rejected") {
-          add(attempts, { ...at, outcome: "rejected", reason }, 1)
-          add(rejections, { target: event.target, reason }, 1)
+          add(tags, attempts, { ...at, outcome: "rejected", reason }, 1)
+          add(tags, rejections, { target: event.target, reason }, 1)
           return
         }
-        add(attempts, { ...at, outcome: "error", reason }, 1)
-        add(attemptDuration, { ...at, outcome: "error" }, seconds(event.duration))
+        add(tags, attempts, { ...at, outcome: "error", reason }, 1)
+        add(tags, attemptDuration, { ...at, outcome: "error" }, seconds(event.duration))
         return
       }
       case "Fallback":
-        return add(fallbacks, { chain: event.chain, from: event.from, to: event.to, reason: event.reason }, 1)
+        return add(tags, fallbacks, { chain: event.chain, from: event.from, to: event.to, reason: event.reason }, 1)
       case "BudgetExhausted":
-        return add(budgetExhausted, { chain: event.chain, target: event.target }, 1)
+        return add(tags, budgetExhausted, { chain: event.chain, target: event.target }, 1)
       case "DegradedResponse":
-        return add(degradedResponses, { chain: event.chain, source: event.source }, 1)
+        return add(tags, degradedResponses, { chain: event.chain, source: event.source }, 1)
       case "RequestFinished": {
         const labels = { chain: event.chain, outcome: event.outcome }
-        add(requests, labels, 1)
-        add(requestDuration, labels, seconds(event.latency))
+        add(tags, requests, labels, 1)
+        add(tags, requestDuration, labels, seconds(event.latency))
         const target = event.target === undefined ? undefined : targets.get(event.target) ?? unknown
-        if (target !== undefined && event.cost > 0) add(cost, { ...target, kind: "served" }, event.cost)
+        if (target !== undefined && event.cost > 0) add(tags, cost, { ...target, kind: "served" }, event.cost)
         if (target !== undefined && event.usage !== undefined) {
-          add(tokens, { ...target, direction: "input" }, event.usage.inputTokens)
-          add(tokens, { ...target, direction: "output" }, event.usage.outputTokens)
+          add(tags, tokens, { ...target, direction: "input" }, event.usage.inputTokens)
+          add(tags, tokens, { ...target, direction: "output" }, event.usage.outputTokens)
         }
-        if (fellBack(event) && event.costDelta > 0) add(fallbackExtraCost, { chain: event.chain }, event.costDelta)
+        if (fellBack(event) && event.costDelta > 0) add(tags, fallbackExtraCost, { chain: event.chain }, event.costDelta)
         return
       }
     }

@@ -81,7 +81,10 @@ export interface Telemetry {
  * @since 0.1.0
  * @category logging
  */
-export const logEvent = (event: RouterEvent): Effect.Effect<void> => {
+export const logEvent = (event: RouterEvent): Effect.Effect<void> => logLine(event) ?? Effect.void
+
+/** The log line of one router event, or `undefined` when it has none. */
+const logLine = (event: RouterEvent): Effect.Effect<void> | undefined => {
   switch (event._tag) {
     case "Fallback":
       return Effect.logWarning(`LLM fallback from ${event.from} to ${event.to} (${event.reason})`).pipe(
@@ -117,17 +120,11 @@ export const logEvent = (event: RouterEvent): Effect.Effect<void> => {
         ? Effect.logWarning(`LLM request failed on every target of chain ${event.chain}`).pipe(
           Effect.annotateLogs({ chain: event.chain, fallbacks: event.fallbacks, requestId: event.requestId })
         )
-        : Effect.void
+        : undefined
     default:
-      return Effect.void
+      return undefined
   }
 }
-
-/** Whether `logEvent` has a line for this event. */
-const hasLogLine = (event: RouterEvent): boolean =>
-  event._tag === "RequestFinished"
-    ? event.outcome === "failure" && event.fallbacks > 0
-    : event._tag !== "AttemptStarted" && event._tag !== "AttemptSucceeded"
 
 /**
  * The log line of one breaker transition: a warning when it opens or is
@@ -308,15 +305,13 @@ export const make = (options: Options = {}): Effect.Effect<Telemetry> =>
   Effect.map(Effect.tracer, (tracer) => {
     const logs = options.logs ?? true
     const spans = (options.tracing ?? true) ? spanBuilder(tracer, options.maxPendingRequests ?? 1_000) : undefined
+    const listener = (event: RouterEvent): Effect.Effect<void> | undefined => {
+      if (spans !== undefined) spans(event)
+      return logs ? logLine(event) : undefined
+    }
     return {
-      record: (event) => {
-        const log = logs ? logEvent(event) : Effect.void
-        return spans === undefined ? log : Effect.zipRight(Effect.sync(() => spans(event)), log)
-      },
-      listener: (event) => {
-        if (spans !== undefined) spans(event)
-        return logs && hasLogLine(event) ? logEvent(event) : undefined
-      },
+      record: (event) => Effect.suspend(() => listener(event) ?? Effect.void),
+      listener,
       transition: (t) => (logs ? logTransition(t) : Effect.void)
     }
   })

@@ -26,21 +26,23 @@ class Batch {
     }
   }
 
-  readonly flush = (): void => {
-    this.scheduled = false
-    if (this.pending === "") return
+  /** What is waiting, now taken: the next lines start a new batch. */
+  private take(): string {
     const out = this.pending
     this.pending = ""
-    process.stdout.write(out)
+    return out
+  }
+
+  readonly flush = (): void => {
+    this.scheduled = false
+    if (this.pending !== "") process.stdout.write(this.take())
   }
 
   /** At exit no callback runs any more: write what is left at once. */
   readonly flushSync = (): void => {
     if (this.pending === "") return
-    const out = this.pending
-    this.pending = ""
     try {
-      writeSync(1, out)
+      writeSync(1, this.take())
     } catch {
       // stdout is gone: nothing left to tell
     }

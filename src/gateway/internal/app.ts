@@ -279,10 +279,10 @@ export const make = (settings: Settings, lifecycle: Lifecycle): Effect.Effect<Ht
           log.outcome = failure.code ?? "failed"
           return send(WireResponse.sseEvent(Errors.body(failure)))
         }
-        const finished = Effect.map(started.done, (meta) => {
+        const finished = Effect.flatMap(started.done, (meta) => {
           phase = "last"
           noteMeta(log, meta)
-          return Chunk.of(utf8.encode(encoder.end(meta.usage)))
+          return send(encoder.end(meta.usage))
         })
         const step: Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Option<never>> = Effect.suspend(() => {
           switch (phase) {
