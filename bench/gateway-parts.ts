@@ -14,7 +14,8 @@
  *    parses the body and answers canned JSON.
  *
  * Variants 2 to 5 run `bench/lib/servers/gateway.ts` (the config, router
- * and `Gateway.serve` of `serve`); 5 answers non-streaming requests only
+ * and `Gateway.serve` of `serve`, bundled as `serve` ships, with the same
+ * heap growth); 5 answers non-streaming requests only
  * (4 streams a canned stream's chunks, all at once). The differences between neighbours are what a part costs a
  * request; they are rougher than each figure, as each side is measured
  * on its own and the machine is shared.
@@ -22,7 +23,7 @@
 import { mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import * as chat from "./lib/chat.js"
-import { compiledPath } from "./lib/compiled.js"
+import { bundledPath } from "./lib/compiled.js"
 import * as load from "./lib/load.js"
 import { root } from "./lib/machine.js"
 import type { Child, ForkedChild } from "./lib/processes.js"
@@ -97,8 +98,8 @@ interface Figures {
 const workDir = join(root, ".bench-tmp", `gateway-parts-${process.pid}`)
 
 const startVariants = async (mockUrl: string, started: Array<Child>, log: (line: string) => void) => {
-  const bin = compiledPath("src/cli/bin.ts")
-  const server = compiledPath("bench/lib/servers/gateway.ts")
+  const bin = await bundledPath("src/cli/bin.ts")
+  const server = await bundledPath("bench/lib/servers/gateway.ts")
   const running: Array<Running> = []
   for (const variant of variants) {
     const port = await freePort()

@@ -22,10 +22,11 @@
  * one attempt a target, and its circuit breaker never opens, so the primary
  * is called every time, as Portkey calls it).
  *
- * - Ours: `node <compiled src/cli/bin.ts> serve --config <file>`, the
- *   command line as shipped (observability on; a log record a request, two
- *   with a fallback, each printed as 6 to 9 lines by the pretty logger to
- *   its stdout, here a file).
+ * - Ours: `node <bundled src/cli/bin.ts> serve --config <file>`, the
+ *   command line as shipped: bundled by `scripts/bundle.ts`, as
+ *   `npm run build` and `npm start` bundle it, with its default heap growth
+ *   and observability on (a logfmt line a request, two with a fallback,
+ *   written to its stdout, here a file).
  * - Portkey: `node --import <bench/lib/servers/loopback.ts, compiled>
  *   node_modules/@portkey-ai/gateway/build/start-server.js --port=N
  *   --headless`; the preload binds its server to 127.0.0.1 (it listens on
@@ -49,7 +50,7 @@ import { join } from "node:path"
 import { pathToFileURL } from "node:url"
 import type { Counts } from "./lib/chat.js"
 import * as chat from "./lib/chat.js"
-import { compiledPath } from "./lib/compiled.js"
+import { bundledPath, compiledPath } from "./lib/compiled.js"
 import * as load from "./lib/load.js"
 import { root } from "./lib/machine.js"
 import type { Child, ForkedChild } from "./lib/processes.js"
@@ -170,7 +171,7 @@ const start = async (log: (line: string) => void, started: Array<Child>): Promis
   mkdirSync(workDir, { recursive: true })
   log("compiling src/ and the servers' entries")
   const loopback = compiledPath("bench/lib/servers/loopback.ts")
-  const bin = compiledPath("src/cli/bin.ts")
+  const bin = await bundledPath("src/cli/bin.ts")
 
   const { mock, url: mockUrl } = await chat.startMock()
   started.push(mock)

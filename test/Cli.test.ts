@@ -107,4 +107,14 @@ describe("llm-failover CLI", () => {
     expect(result.stderr).not.toMatch(/^\s+at /m)
     expect(result.stderr + result.stdout).not.toContain("sk-live-secret-123456789")
   })
+
+  it("a bad argument gets its message and exit code 1, not a log record of the same", () => {
+    const growth = cli(["serve", "--heap-growth", "500"])
+    expect(growth.status).toBe(1)
+    expect(growth.stderr + growth.stdout).toContain("--heap-growth must be a whole number from 0 to 300")
+    const port = cli(["serve", "--port", "abc"])
+    expect(port.status).toBe(1)
+    expect(port.stderr + port.stdout).toContain("'abc' is not a integer")
+    for (const result of [growth, port]) expect(result.stderr + result.stdout).not.toMatch(/level=ERROR|_tag/)
+  })
 })

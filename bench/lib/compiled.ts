@@ -18,6 +18,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "nod
 import { dirname, join, relative } from "node:path"
 import { pathToFileURL } from "node:url"
 import ts from "typescript"
+import { bundle } from "../../scripts/bundle.js"
 import { root } from "./machine.js"
 
 const outDir = join(root, ".bench-tmp", `dist-${process.pid}`)
@@ -47,6 +48,14 @@ const compilerOptions = (): ts.CompilerOptions => {
 }
 
 let emitted = false
+let removing = false
+
+/** Removes `outDir` when this process exits (registered once). */
+const removeAtExit = (): void => {
+  if (removing) return
+  process.once("exit", () => rmSync(outDir, { recursive: true, force: true }))
+  removing = true
+}
 
 let options: ts.CompilerOptions | undefined
 
@@ -63,7 +72,7 @@ const emitFile = (file: string): string => {
 /** Emits every file under `src/` to `<outDir>/src/` (once per process). */
 const emit = (): void => {
   if (emitted) return
-  process.once("exit", () => rmSync(outDir, { recursive: true, force: true }))
+  removeAtExit()
   for (const file of sources(join(root, "src"))) emitFile(file)
   emitted = true
 }
@@ -91,4 +100,15 @@ export const importCompiled = async <Module>(sourcePath: string): Promise<Module
 export const compiledPath = (sourcePath: string): string => {
   emit()
   return sourcePath.startsWith("src/") ? join(outDir, sourcePath.replace(/\.ts$/, ".js")) : emitFile(join(root, sourcePath))
+}
+
+/**
+ * An entry (by its path from the repository root) bundled as the
+ * executable ships (`scripts/bundle.ts`, what `npm run build` and
+ * `npm start` run): `src/cli/bin.ts` is `llm-failover` itself. Bundled
+ * into the same per-process directory, removed when this process exits.
+ */
+export const bundledPath = async (sourcePath: string): Promise<string> => {
+  removeAtExit()
+  return bundle(join(outDir, "bundled", sourcePath.replace(/\.ts$/, ".mjs")), sourcePath)
 }

@@ -18,6 +18,7 @@ import * as Report from "../simulator/Report.js"
 import * as Scenario from "../simulator/Scenario.js"
 import * as Simulator from "../simulator/Simulator.js"
 import type * as VirtualTime from "../simulator/VirtualTime.js"
+import * as HeapGrowth from "./internal/heapGrowth.js"
 import * as LogLines from "./internal/logLines.js"
 
 const configOption = Options.file("config").pipe(
@@ -105,10 +106,21 @@ const serve = Command.make(
   {
     config: Options.optional(configOption),
     port: Options.integer("port").pipe(Options.withDescription("the port (0 picks a free one)"), Options.optional),
-    host: Options.text("host").pipe(Options.withDescription("the address to bind (default 127.0.0.1)"), Options.optional)
+    host: Options.text("host").pipe(Options.withDescription("the address to bind (default 127.0.0.1)"), Options.optional),
+    heapGrowth: Options.integer("heap-growth").pipe(
+      Options.withDescription(
+        `how far the heap may grow past what is live before a full collection, in percent (0: V8's own policy, which lets it grow up to 4x under load)`
+      ),
+      Options.filterMap(
+        (percent) => (percent >= 0 && percent <= HeapGrowth.maxPercent ? Option.some(percent) : Option.none()),
+        `--heap-growth must be a whole number from 0 to ${HeapGrowth.maxPercent}`
+      ),
+      Options.withDefault(HeapGrowth.defaultPercent)
+    )
   },
-  ({ config, host, port }) =>
+  ({ config, heapGrowth, host, port }) =>
     Effect.gen(function* () {
+      yield* HeapGrowth.set(heapGrowth)
       const parsed = yield* loadConfig(config)
       yield* logWarnings(parsed)
       const settings = Config.gatewaySettings(parsed.config)

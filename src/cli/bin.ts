@@ -4,11 +4,18 @@
  *
  * @since 0.1.0
  */
+import { ValidationError } from "@effect/cli"
 import { NodeContext, NodeHttpClient, NodeRuntime } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import * as Cli from "./Cli.js"
 
 Cli.run(process.argv).pipe(
+  // a bad argument: the command line printed what is wrong; exit 1 without a log record of the same
+  Effect.catchIf(ValidationError.isValidationError, () =>
+    Effect.sync(() => {
+      process.exitCode = 1
+    })
+  ),
   Effect.provide(Layer.mergeAll(NodeContext.layer, NodeHttpClient.layerUndici)),
   // one line a log record (logfmt), not the pretty logger's several writes: cheaper per request, and greppable
   NodeRuntime.runMain({ disableErrorReporting: false, disablePrettyLogger: true })

@@ -23,6 +23,7 @@ import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@
 import { NodeContext, NodeHttpClient, NodeHttpServer, NodeRuntime } from "@effect/platform-node"
 import { Chunk, Effect, Layer, Logger, LogLevel, Stream } from "effect"
 import { createServer } from "node:http"
+import * as HeapGrowth from "../../../src/cli/internal/heapGrowth.js"
 import * as Config from "../../../src/config/Config.js"
 import * as Chat from "../../../src/llm/Chat.js"
 import * as Gateway from "../../../src/gateway/Gateway.js"
@@ -118,6 +119,8 @@ const main = Effect.gen(function* () {
 }).pipe(Effect.scoped)
 
 main.pipe(
+  // as serve: the same heap growth
+  Effect.zipLeft(HeapGrowth.set(HeapGrowth.defaultPercent)),
   // as serve: no exporter, so no spans
   Effect.withTracerEnabled(false),
   Logger.withMinimumLogLevel(level),
