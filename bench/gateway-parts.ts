@@ -11,7 +11,9 @@
  * 4. the gateway's HTTP side alone: a router whose `complete` answers at
  *    once with a canned result (no upstream call, no policies);
  * 5. the floor: a bare `@effect/platform` Node server, one route that
- *    parses the body and answers canned JSON.
+ *    parses the body and answers canned JSON;
+ * 6. and, against 1, `serve` with V8's own heap growth (`--heap-growth 0`):
+ *    what `serve`'s default growth saves in memory and costs in CPU.
  *
  * Variants 2 to 5 run `bench/lib/servers/gateway.ts` (the config, router
  * and `Gateway.serve` of `serve`, bundled as `serve` ships, with the same
@@ -32,8 +34,8 @@ import type { Cell, Suite, SuiteContext, SuiteResult } from "./lib/suite.js"
 
 const timing = {
   warmupSeconds: 2,
-  runSeconds: 2,
-  rounds: 2,
+  runSeconds: 3,
+  rounds: 3,
   loadConnections: 50,
   latencyConnections: 1
 } as const
@@ -43,6 +45,10 @@ interface Variant {
   readonly label: string
   /** `undefined`: the real command line; else the environment of `servers/gateway.ts`. */
   readonly env: Readonly<Record<string, string>> | undefined
+  /** More arguments of `serve` (the real command line only). */
+  readonly serveArgs?: ReadonlyArray<string>
+  /** The variant "the part adds" is measured against, when not the next row (which then is not measured against this one). */
+  readonly against?: string
   /** Whether it serves streams (the stub and the floor do not). */
   readonly streams: boolean
   /** Whether a response costs an upstream call. */
@@ -78,6 +84,15 @@ const variants: ReadonlyArray<Variant> = [
     env: { BENCH_SERVER: "platform", BENCH_LOG_LEVEL: "none" },
     streams: false,
     upstream: false
+  },
+  {
+    id: "v8-heap",
+    label: "6. serve with V8's own heap growth (against 1)",
+    env: undefined,
+    serveArgs: ["--heap-growth", "0"],
+    against: "serve",
+    streams: true,
+    upstream: true
   }
 ]
 
@@ -107,7 +122,7 @@ const startVariants = async (mockUrl: string, started: Array<Child>, log: (line:
     writeFileSync(config, chat.gatewayConfig(mockUrl, port))
     const child = await startNode({
       name: variant.id,
-      args: variant.env === undefined ? [bin, "serve", "--config", config] : [server],
+      args: variant.env === undefined ? [bin, "serve", "--config", config, ...(variant.serveArgs ?? [])] : [server],
       env: {
         BENCH_UPSTREAM_KEY: chat.upstreamKey,
         ...(variant.env === undefined ? {} : { ...variant.env, BENCH_CONFIG: config, BENCH_PORT: String(port) })
@@ -214,7 +229,13 @@ const run = async ({ log }: SuiteContext): Promise<SuiteResult> => {
       }
       const rows: Array<ReadonlyArray<Cell>> = here.map((r, i) => {
         const f = figures.get(r.variant.id)!
-        const next = here[i + 1] === undefined ? undefined : figures.get(here[i + 1]!.variant.id)
+        const following = here[i + 1]
+        const next =
+          r.variant.against !== undefined
+            ? figures.get(r.variant.against)
+            : following === undefined || following.variant.against !== undefined
+              ? undefined
+              : figures.get(following.variant.id)
         const adds = (a: number | undefined, b: number | undefined) =>
           a === undefined || b === undefined ? "" : ms(a - b)
         return [
@@ -245,7 +266,7 @@ const run = async ({ log }: SuiteContext): Promise<SuiteResult> => {
         rows,
         note:
           `${timing.rounds} rounds of ${timing.runSeconds} s a variant at each connection count, after a ` +
-          `${timing.warmupSeconds} s warm-up. "The part adds": this row's CPU a response minus the next row's.`
+          `${timing.warmupSeconds} s warm-up. "The part adds": this row's CPU a response minus the next row's (row 6: minus row 1's).`
       })
       data[label] = Object.fromEntries(figures)
     }

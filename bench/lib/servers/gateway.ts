@@ -118,9 +118,9 @@ const main = Effect.gen(function* () {
   yield* Gateway.serve({ ...Config.gatewaySettings(parsed.config), router, routes, port: Number(env("BENCH_PORT")) })
 }).pipe(Effect.scoped)
 
-main.pipe(
-  // as serve: the same heap growth
-  Effect.zipLeft(HeapGrowth.set(HeapGrowth.defaultPercent)),
+// as serve: the same heap growth, set before the server starts
+HeapGrowth.set(HeapGrowth.defaultPercent).pipe(
+  Effect.zipRight(main),
   // as serve: no exporter, so no spans
   Effect.withTracerEnabled(false),
   Logger.withMinimumLogLevel(level),
