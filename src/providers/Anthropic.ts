@@ -14,7 +14,6 @@
  * @since 0.1.0
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
@@ -153,18 +152,12 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service<Prov
     }),
     (endpoint) => ({
       info,
-      complete: (request) =>
-        Http.postJson(endpoint, path, Wire.encodeRequest(request, options.model, maxTokens, false), (text) =>
-          Wire.decodeResponse(endpoint, text)
-        ),
-      stream: (request) =>
-        Http.postStream(
-          endpoint,
-          HttpClientRequest.post(path).pipe(
-            HttpClientRequest.bodyUnsafeJson(Wire.encodeRequest(request, options.model, maxTokens, true))
-          ),
-          () => Wire.streamDecoder(endpoint)
-        )
+      ...Http.chatCalls(endpoint, {
+        path,
+        encode: (request, stream) => Wire.encodeRequest(request, options.model, maxTokens, stream),
+        decodeResponse: Wire.decodeResponse,
+        streamDecoder: Wire.streamDecoder
+      })
     })
   )
 }

@@ -15,7 +15,6 @@
  * @since 0.1.0
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
@@ -133,17 +132,14 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service<Prov
     }),
     (endpoint) => ({
       info,
-      complete: (request) =>
-        Http.postJson(endpoint, generate, Wire.encodeRequest(request), (text) => Wire.decodeResponse(endpoint, text)),
-      stream: (request) =>
-        Http.postStream(
-          endpoint,
-          HttpClientRequest.post(streamGenerate).pipe(
-            HttpClientRequest.setUrlParam("alt", "sse"),
-            HttpClientRequest.bodyUnsafeJson(Wire.encodeRequest(request))
-          ),
-          () => Wire.streamDecoder(endpoint)
-        )
+      ...Http.chatCalls(endpoint, {
+        path: generate,
+        streamPath: streamGenerate,
+        streamUrlParams: { alt: "sse" },
+        encode: (request) => Wire.encodeRequest(request),
+        decodeResponse: Wire.decodeResponse,
+        streamDecoder: Wire.streamDecoder
+      })
     })
   )
 }

@@ -24,7 +24,8 @@ import * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { type ChatChunk, isContent } from "../../llm/Chat.js"
+import { type ChatChunk, type ChatRequest, type ChatResponse, isContent } from "../../llm/Chat.js"
+import type * as LanguageModel from "../../llm/LanguageModel.js"
 import * as Deadline from "../../resilience/Timeout.js"
 import type { ProviderError, TimeoutPhase } from "../../llm/ProviderError.js"
 import * as Errors from "./errors.js"
@@ -417,6 +418,48 @@ export const postStream = (
           : failResponse(endpoint, response)
     )
   )
+
+/**
+ * How an adapter speaks its provider's wire: where it POSTs, how a request
+ * is encoded, how an answer and a stream's events are decoded.
+ *
+ * @internal
+ */
+export interface Wire {
+  /** The path of a completion, under the base URL. */
+  readonly path: string
+  /** The path of a stream, if not `path`. */
+  readonly streamPath?: string | undefined
+  /** Query parameters of a stream (Gemini's `alt=sse`). */
+  readonly streamUrlParams?: Readonly<Record<string, string>> | undefined
+  readonly encode: (request: ChatRequest, stream: boolean) => unknown
+  readonly decodeResponse: (context: Errors.Context, text: string) => Either.Either<ChatResponse, ProviderError>
+  readonly streamDecoder: (context: Errors.Context) => EventDecoder
+}
+
+/**
+ * An adapter's two calls on its endpoint: `complete` POSTs the encoded
+ * request and decodes the JSON answer; `stream` POSTs it for SSE and
+ * decodes the events, with a fresh decoder each call.
+ *
+ * @internal
+ */
+export const chatCalls = (
+  endpoint: Endpoint,
+  wire: Wire
+): Pick<LanguageModel.Service<ProviderError>, "complete" | "stream"> => ({
+  complete: (request) =>
+    postJson(endpoint, wire.path, wire.encode(request, false), (text) => wire.decodeResponse(endpoint, text)),
+  stream: (request) =>
+    postStream(
+      endpoint,
+      HttpClientRequest.post(wire.streamPath ?? wire.path).pipe(
+        HttpClientRequest.setUrlParams(wire.streamUrlParams ?? {}),
+        HttpClientRequest.bodyUnsafeJson(wire.encode(request, true))
+      ),
+      () => wire.streamDecoder(endpoint)
+    )
+})
 
 /**
  * Parses an SSE event's data as JSON and decodes it with a schema.
