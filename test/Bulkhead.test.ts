@@ -2,16 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Cause, Deferred, Effect, Exit, FastCheck as fc, Fiber, Option, Ref, Scope, TestClock } from "effect"
 import * as Bulkhead from "../src/resilience/Bulkhead.js"
 import { PermitPool, Waiter } from "../src/resilience/internal/bulkhead.js"
-
-/** Lets forked fibers run until `condition` holds (bounded, so a bug fails fast). */
-const eventually = <E, R>(condition: Effect.Effect<boolean, E, R>, label: string) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < 200; i++) {
-      if (yield* condition) return
-      yield* Effect.yieldNow()
-    }
-    return yield* Effect.dieMessage(`condition never held: ${label}`)
-  })
+import { eventually } from "./support/fibers.js"
 
 const statsAre = (bulkhead: Bulkhead.Bulkhead, expected: Partial<Bulkhead.BulkheadStats>) =>
   eventually(

@@ -122,6 +122,14 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { arbitrary: fc.constant({ _tag: "reset" as const }), weight: 1 }
 )
 
+/** A breaker (its trip policies, open duration and probes) and the operations run on it. */
+const breakerRun = {
+  trip: fc.array(policyArb, { minLength: 1, maxLength: 3 }),
+  openDuration: openDurationArb,
+  halfOpenProbes: fc.integer({ min: 1, max: 3 }),
+  ops: fc.array(opArb, { minLength: 1, maxLength: 60 })
+}
+
 /** Where the transitions seen so far leave the breaker: blocked until a deadline, or admitting. */
 const blockedUntil = (last: CircuitBreaker.Transition | undefined): number | undefined =>
   last === undefined ? undefined : last.to === "open" ? last.openUntil : last.to === "isolated" ? Infinity : undefined
@@ -129,12 +137,7 @@ const blockedUntil = (last: CircuitBreaker.Transition | undefined): number | und
 describe("CircuitBreaker properties", () => {
   it.prop(
     "never admits a call while open before its deadline, and always admits while closed",
-    {
-      trip: fc.array(policyArb, { minLength: 1, maxLength: 3 }),
-      openDuration: openDurationArb,
-      halfOpenProbes: fc.integer({ min: 1, max: 3 }),
-      ops: fc.array(opArb, { minLength: 1, maxLength: 60 })
-    },
+    breakerRun,
     ({ halfOpenProbes, openDuration, ops, trip }) =>
       Effect.runSync(withManualClock((clock) => Effect.scoped(Effect.gen(function*() {
         let apply: BreakerStore.Registration["apply"] | undefined
@@ -462,12 +465,7 @@ describe("CircuitBreaker properties", () => {
 describe("CircuitBreaker properties (store)", () => {
   it.prop(
     "after every operation the store's Ref holds the state the breaker decides from",
-    {
-      trip: fc.array(policyArb, { minLength: 1, maxLength: 3 }),
-      openDuration: openDurationArb,
-      halfOpenProbes: fc.integer({ min: 1, max: 3 }),
-      ops: fc.array(opArb, { minLength: 1, maxLength: 60 })
-    },
+    breakerRun,
     ({ halfOpenProbes, openDuration, ops, trip }) =>
       Effect.runSync(withManualClock((clock) => Effect.gen(function*() {
         let cell: Ref.Ref<BreakerStore.State> | undefined

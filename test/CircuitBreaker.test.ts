@@ -16,6 +16,7 @@ import {
 } from "effect"
 import * as BreakerStore from "../src/resilience/BreakerStore.js"
 import * as CircuitBreaker from "../src/resilience/CircuitBreaker.js"
+import { eventually } from "./support/fibers.js"
 
 // ---------------------------------------------------------------------------
 // helpers
@@ -41,16 +42,6 @@ const rejection = <A, E>(effect: Effect.Effect<A, E | CircuitBreaker.CircuitOpen
   })
 
 const millis = (duration: Duration.Duration) => Duration.toMillis(duration)
-
-/** Lets forked fibers run until `condition` holds (bounded, so a bug fails fast). */
-const eventually = <E, R>(condition: Effect.Effect<boolean, E, R>, label: string) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < 200; i++) {
-      if (yield* condition) return
-      yield* Effect.yieldNow()
-    }
-    return yield* Effect.dieMessage(`condition never held: ${label}`)
-  })
 
 /** A breaker tripped by `threshold` consecutive failures, opened by them. */
 const tripped = (options: CircuitBreaker.Options = {}, threshold = 1) =>

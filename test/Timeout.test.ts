@@ -14,6 +14,7 @@ import {
   TestClock
 } from "effect"
 import * as Timeout from "../src/resilience/Timeout.js"
+import { eventually } from "./support/fibers.js"
 
 // ---------------------------------------------------------------------------
 // helpers
@@ -42,14 +43,23 @@ const thenReadLog = <A, E>(effect: Effect.Effect<A, E>, log: Log) =>
 const failureOf = <A, E>(exit: Exit.Exit<A, E>): E | undefined =>
   Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
 
-/** Lets forked fibers run until `condition` holds (bounded, so a bug fails fast). */
-const eventually = <E, R>(condition: Effect.Effect<boolean, E, R>, label: string) =>
+/**
+ * Forks `guard` around a call that never ends (and logs "aborted", after
+ * many scheduler turns, when interrupted), waits until the call started,
+ * then interrupts the caller: the caller's exit, the log right after it,
+ * and the log itself.
+ */
+const interruptCaller = (guard: (call: Effect.Effect<never>) => Effect.Effect<unknown, unknown>) =>
   Effect.gen(function*() {
-    for (let i = 0; i < 200; i++) {
-      if (yield* condition) return
-      yield* Effect.yieldNow()
-    }
-    return yield* Effect.dieMessage(`condition never held: ${label}`)
+    const log = yield* makeLog
+    const started = yield* Ref.make(false)
+    const call = Effect.zipRight(Ref.set(started, true), Effect.never).pipe(
+      Effect.onInterrupt(() => slowFinalizer(log, "aborted"))
+    )
+    const fiber = yield* Effect.fork(guard(call))
+    yield* eventually(Ref.get(started), "the call started")
+    const exit = yield* Fiber.interrupt(fiber)
+    return { exit, entries: yield* Ref.get(log), log }
   })
 
 /** Waits real time: only for the tests about the live clock, and a few milliseconds at most. */
@@ -208,16 +218,11 @@ describe("Timeout.timeoutFail under TestClock", () => {
 
   it.effect("interrupting the caller interrupts the call and waits for its finalizers", () =>
     Effect.gen(function*() {
-      const log = yield* makeLog
-      const started = yield* Ref.make(false)
-      const call = Effect.zipRight(Ref.set(started, true), Effect.never).pipe(
-        Effect.onInterrupt(() => slowFinalizer(log, "aborted"))
+      const { entries, exit, log } = yield* interruptCaller((call) =>
+        Timeout.timeoutFail(call, { duration: "1 second", onTimeout })
       )
-      const fiber = yield* Effect.fork(Timeout.timeoutFail(call, { duration: "1 second", onTimeout }))
-      yield* eventually(Ref.get(started), "the call started")
-      const exit = yield* Fiber.interrupt(fiber)
       assert.isTrue(Exit.isInterrupted(exit))
-      assert.deepStrictEqual(yield* Ref.get(log), ["aborted"])
+      assert.deepStrictEqual(entries, ["aborted"])
       // the deadline passing later changes nothing
       yield* TestClock.adjust("2 seconds")
       assert.deepStrictEqual(yield* Ref.get(log), ["aborted"])
@@ -225,19 +230,12 @@ describe("Timeout.timeoutFail under TestClock", () => {
 
   it.effect("interrupting the caller interrupts the call even when forks go elsewhere (Effect.daemonChildren)", () =>
     Effect.gen(function*() {
-      const log = yield* makeLog
-      const started = yield* Ref.make(false)
-      const call = Effect.zipRight(Ref.set(started, true), Effect.never).pipe(
-        Effect.onInterrupt(() => slowFinalizer(log, "aborted"))
-      )
-      const fiber = yield* Effect.fork(
+      // no time passes: the caller does not wait for the deadline
+      const { entries, exit } = yield* interruptCaller((call) =>
         Effect.daemonChildren(Timeout.timeoutFail(call, { duration: "1 hour", onTimeout }))
       )
-      yield* eventually(Ref.get(started), "the call started")
-      // no time passes: the caller does not wait for the deadline
-      const exit = yield* Fiber.interrupt(fiber)
       assert.isTrue(Exit.isInterrupted(exit))
-      assert.deepStrictEqual(yield* Ref.get(log), ["aborted"])
+      assert.deepStrictEqual(entries, ["aborted"])
     }))
 
   it.effect("an uninterruptible call runs to its end, then the result is the timeout error (as Effect.timeoutFail)", () =>
@@ -425,35 +423,23 @@ describe("Timeout.timeoutFail under the live clock", () => {
 
   it.live("interrupting the caller interrupts the call, waits for its finalizers and disarms the timer", () =>
     Effect.gen(function*() {
-      const log = yield* makeLog
-      const started = yield* Ref.make(false)
-      const call = Effect.zipRight(Ref.set(started, true), Effect.never).pipe(
-        Effect.onInterrupt(() => slowFinalizer(log, "aborted"))
-      )
       const before = activeTimers()
-      const fiber = yield* Effect.fork(Timeout.timeoutFail(call, { duration: "50 millis", onTimeout }))
-      yield* eventually(Ref.get(started), "the call started")
-      const exit = yield* Fiber.interrupt(fiber)
+      const { entries, exit } = yield* interruptCaller((call) =>
+        Timeout.timeoutFail(call, { duration: "50 millis", onTimeout })
+      )
       assert.isTrue(Exit.isInterrupted(exit))
-      assert.deepStrictEqual(yield* Ref.get(log), ["aborted"])
+      assert.deepStrictEqual(entries, ["aborted"])
       expect(activeTimers()).toBeLessThanOrEqual(before)
     }))
 
   it.live("interrupting the caller interrupts the call at once even under Effect.daemonChildren", () =>
     Effect.gen(function*() {
-      const log = yield* makeLog
-      const started = yield* Ref.make(false)
-      const call = Effect.zipRight(Ref.set(started, true), Effect.never).pipe(
-        Effect.onInterrupt(() => slowFinalizer(log, "aborted"))
-      )
       const before = activeTimers()
-      const fiber = yield* Effect.fork(
+      const { entries, exit } = yield* interruptCaller((call) =>
         Effect.daemonChildren(Timeout.timeoutFail(call, { duration: "1 hour", onTimeout }))
       )
-      yield* eventually(Ref.get(started), "the call started")
-      const exit = yield* Fiber.interrupt(fiber)
       assert.isTrue(Exit.isInterrupted(exit))
-      assert.deepStrictEqual(yield* Ref.get(log), ["aborted"])
+      assert.deepStrictEqual(entries, ["aborted"])
       expect(activeTimers()).toBeLessThanOrEqual(before)
     }))
 
