@@ -10,8 +10,7 @@
  *
  * @internal
  */
-import type { Tracer } from "effect"
-import { Cause, Chunk, Clock, Data, Deferred, Duration, Effect, Exit, Option, PubSub, Random, Ref, Scope, Stream } from "effect"
+import { Cause, Chunk, Clock, Data, Deferred, Duration, Effect, Exit, Option, PubSub, Random, Ref, Scope, Stream, Tracer } from "effect"
 import type { ChatChunk, ChatRequest, ChatResponse, Usage } from "../../llm/Chat.js"
 import * as Chat from "../../llm/Chat.js"
 import type { Attempt } from "../../llm/FailoverError.js"
@@ -178,7 +177,8 @@ const newState = (shared: Shared, chain: Chain, request: ChatRequest, inherited?
   Effect.zipWith(
     Effect.zip(
       inherited === undefined ? Ref.updateAndGet(shared.requestIds, (n) => n + 1) : Effect.succeed(inherited.id),
-      inherited === undefined ? Effect.option(Effect.currentParentSpan) : Effect.succeed(inherited.parentSpan)
+      // the caller's span, if any (`Effect.currentParentSpan` builds an exception, stack and all, when there is none)
+      inherited === undefined ? Effect.serviceOption(Tracer.ParentSpan) : Effect.succeed(inherited.parentSpan)
     ),
     Clock.currentTimeMillis,
     ([id, parentSpan], now): RequestState => ({
