@@ -239,36 +239,37 @@ export const tracker = (router: Pick<Router.Service, "status">, options: Options
     }
 
     const listener = (event: RouterEvent): void => {
-        switch (event._tag) {
-          case "AttemptSucceeded": {
-            const c = countsOf(event.target)
-            c.add(event.at, CALLS)
-            c.add(event.at, SUCCESSES)
-            return
-          }
-          case "AttemptFailed": {
-            const c = countsOf(event.target)
-            const cls = errorClass(event.error)
-            c.add(event.at, cls)
-            if (event.error._tag === "Rejected") c.add(event.at, REJECTIONS)
-            else if (!ownFaults.has(cls)) {
-              c.add(event.at, CALLS)
-              c.add(event.at, FAILURES)
-            }
-            return
-          }
-          case "Fallback":
-            fallbacks.push({
-              at: event.at,
-              requestId: event.requestId,
-              chain: event.chain,
-              from: event.from,
-              to: event.to,
-              reason: event.reason
-            })
-            return
+      switch (event._tag) {
+        case "AttemptSucceeded": {
+          const c = countsOf(event.target)
+          c.add(event.at, CALLS)
+          c.add(event.at, SUCCESSES)
+          return
         }
+        case "AttemptFailed": {
+          const c = countsOf(event.target)
+          const cls = errorClass(event.error)
+          c.add(event.at, cls)
+          if (event.error._tag === "Rejected") c.add(event.at, REJECTIONS)
+          else if (!ownFaults.has(cls)) {
+            c.add(event.at, CALLS)
+            c.add(event.at, FAILURES)
+          }
+          return
+        }
+        case "Fallback":
+          fallbacks.push({
+            at: event.at,
+            requestId: event.requestId,
+            chain: event.chain,
+            from: event.from,
+            to: event.to,
+            reason: event.reason
+          })
+          return
       }
+    }
+    const record = (event: RouterEvent): Effect.Effect<void> => Effect.sync(() => listener(event))
 
     const recentFallbacks = Effect.sync(() => fallbacks.toArray().reverse())
 
@@ -336,7 +337,7 @@ export const tracker = (router: Pick<Router.Service, "status">, options: Options
       } satisfies Snapshot
     })
 
-    return { record: (event) => Effect.sync(() => listener(event)), listener, snapshot, recentFallbacks } satisfies Tracker
+    return { record, listener, snapshot, recentFallbacks } satisfies Tracker
   })
 
 /**

@@ -447,19 +447,20 @@ export interface Wire {
 export const chatCalls = (
   endpoint: Endpoint,
   wire: Wire
-): Pick<LanguageModel.Service<ProviderError>, "complete" | "stream"> => ({
-  complete: (request) =>
-    postJson(endpoint, wire.path, wire.encode(request, false), (text) => wire.decodeResponse(endpoint, text)),
-  stream: (request) =>
-    postStream(
-      endpoint,
-      HttpClientRequest.post(wire.streamPath ?? wire.path).pipe(
-        HttpClientRequest.setUrlParams(wire.streamUrlParams ?? {}),
-        HttpClientRequest.bodyUnsafeJson(wire.encode(request, true))
-      ),
-      () => wire.streamDecoder(endpoint)
-    )
-})
+): Pick<LanguageModel.Service<ProviderError>, "complete" | "stream"> => {
+  // a stream's request but for its body, made once: requests are immutable
+  const streamPost = HttpClientRequest.post(wire.streamPath ?? wire.path)
+  const streamRequest =
+    wire.streamUrlParams === undefined ? streamPost : HttpClientRequest.setUrlParams(streamPost, wire.streamUrlParams)
+  return {
+    complete: (request) =>
+      postJson(endpoint, wire.path, wire.encode(request, false), (text) => wire.decodeResponse(endpoint, text)),
+    stream: (request) =>
+      postStream(endpoint, HttpClientRequest.bodyUnsafeJson(streamRequest, wire.encode(request, true)), () =>
+        wire.streamDecoder(endpoint)
+      )
+  }
+}
 
 /**
  * Parses an SSE event's data as JSON and decodes it with a schema.
