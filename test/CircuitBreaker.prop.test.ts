@@ -257,14 +257,14 @@ describe("CircuitBreaker properties", () => {
   interface Running {
     readonly fiber: Fiber.RuntimeFiber<unknown>
     readonly release: Deferred.Deferred<Outcome>
-    /** The state and generation the call saw when it started running. */
-    readonly info: { state?: CircuitBreaker.Status; generation?: number }
+    /** The state, generation and failures in a row the call saw when it started running. */
+    readonly info: { state?: CircuitBreaker.Status; generation?: number; failures?: number }
   }
 
   // Forked calls need the async runtime, so this property runs its cases
   // itself: `it.effect.prop` would build the test services anew for each
   // of the 1000 cases, which costs more than the cases.
-  it.effect("the half-open state never has more than halfOpenProbes probes in flight", () =>
+  it.effect("never more than halfOpenProbes probes in flight when half-open, nor more than one when closed one failure short", () =>
     Effect.promise(() =>
       fc.assert(
         fc.asyncProperty(
@@ -305,6 +305,7 @@ describe("CircuitBreaker properties", () => {
             const snapshot = yield* breaker.snapshot
             info.state = snapshot.state
             info.generation = snapshot.generation
+            info.failures = snapshot.consecutiveFailures
             yield* Deferred.succeed(started, undefined)
             return yield* resultOf(yield* Deferred.await(release))
           })
@@ -322,7 +323,14 @@ describe("CircuitBreaker properties", () => {
             r.info.state === "half-open" && r.info.generation === snapshot.generation
           ).length
           assert.isAtMost(probes, halfOpenProbes)
+          // calls admitted while closed one failure short of the threshold: one at a time
+          const trials = running.filter((r) =>
+            r.info.state === "closed" && r.info.generation === snapshot.generation && threshold > 1 &&
+            r.info.failures === threshold - 1
+          ).length
+          assert.isAtMost(trials, 1)
           if (snapshot.state === "half-open") assert.strictEqual(snapshot.probesInFlight, probes)
+          else if (snapshot.state === "closed") assert.strictEqual(snapshot.probesInFlight, trials)
           else assert.strictEqual(snapshot.probesInFlight, 0)
         })
 

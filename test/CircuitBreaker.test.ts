@@ -301,6 +301,131 @@ describe("CircuitBreaker", () => {
   })
 
   // -------------------------------------------------------------------------
+  // closed, one failure short of a trip
+  // -------------------------------------------------------------------------
+
+  describe("one failure short of a trip", () => {
+    /** A breaker that trips on 3 failures in a row, with 2 counted. */
+    const twoShort = (options: CircuitBreaker.Options = {}) =>
+      Effect.gen(function*() {
+        const breaker = yield* CircuitBreaker.make({ trip: CircuitBreaker.consecutiveFailures(3), ...options })
+        yield* calls(breaker, 2, fail)
+        return breaker
+      })
+
+    it.effect("admits one call at a time; the rest are rejected with a zero wait, and a failure of that call trips", () =>
+      Effect.gen(function*() {
+        const breaker = yield* twoShort()
+        const trial = yield* breaker.acquire
+        const error = yield* rejection(breaker.protect(succeed))
+        assert.strictEqual(millis(error.retryAfter), 0)
+        yield* rejection(breaker.acquire)
+        assert.isFalse(yield* breaker.isAvailable)
+        let snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.state, "closed")
+        assert.strictEqual(snapshot.consecutiveFailures, 2)
+        assert.strictEqual(snapshot.probesInFlight, 1)
+        yield* trial.record("failure")
+        snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.state, "open")
+        assert.strictEqual(snapshot.probesInFlight, 0)
+      }))
+
+    it.effect("a success of that call ends the streak, and calls run side by side again", () =>
+      Effect.gen(function*() {
+        const breaker = yield* twoShort()
+        const trial = yield* breaker.acquire
+        yield* rejection(breaker.acquire)
+        yield* trial.record("success")
+        const snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.consecutiveFailures, 0)
+        assert.strictEqual(snapshot.probesInFlight, 0)
+        const permits = [yield* breaker.acquire, yield* breaker.acquire, yield* breaker.acquire]
+        assert.lengthOf(permits, 3)
+        assert.isTrue(yield* breaker.isAvailable)
+      }))
+
+    it.effect("calls admitted before the streak reached it still count, and may trip the breaker", () =>
+      Effect.gen(function*() {
+        const breaker = yield* CircuitBreaker.make({ trip: CircuitBreaker.consecutiveFailures(3) })
+        const early = [yield* breaker.acquire, yield* breaker.acquire, yield* breaker.acquire]
+        yield* early[0]!.record("failure")
+        yield* early[1]!.record("failure")
+        const trial = yield* breaker.acquire
+        yield* rejection(breaker.acquire)
+        // the last call of before the streak fails first: the third failure in a row
+        yield* early[2]!.record("failure")
+        assert.strictEqual((yield* breaker.snapshot).state, "open")
+        // the trial's late result belongs to the closed generation and is dropped
+        yield* trial.record("success")
+        assert.strictEqual((yield* breaker.snapshot).state, "open")
+      }))
+
+    it.effect("an interrupted call frees the slot without counting", () =>
+      Effect.gen(function*() {
+        const breaker = yield* twoShort()
+        const started = yield* Deferred.make<void>()
+        const fiber = yield* Effect.fork(breaker.protect(Effect.zipRight(Deferred.succeed(started, undefined), Effect.never)))
+        yield* Deferred.await(started)
+        yield* rejection(breaker.protect(succeed))
+        yield* Fiber.interrupt(fiber)
+        const snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.consecutiveFailures, 2)
+        assert.strictEqual(snapshot.probesInFlight, 0)
+        assert.strictEqual(yield* breaker.protect(succeed), "ok")
+      }))
+
+    it.effect("an early probe is held to the same slot", () =>
+      Effect.gen(function*() {
+        const breaker = yield* twoShort()
+        const trial = yield* breaker.acquireProbe
+        yield* rejection(breaker.acquireProbe)
+        yield* trial.record("ignored")
+        yield* breaker.acquireProbe
+      }))
+
+    it.effect("failures reported by another instance put it one short as well", () =>
+      Effect.gen(function*() {
+        let applyOutcomes: BreakerStore.Registration["applyOutcomes"] | undefined
+        const store = BreakerStore.make({ onRegister: (r) => Effect.sync(() => void (applyOutcomes = r.applyOutcomes)) })
+        const breaker = yield* CircuitBreaker.make({ trip: CircuitBreaker.consecutiveFailures(3), store })
+        yield* applyOutcomes!({
+          failures: 2,
+          slowFailures: 0,
+          abandoned: 0,
+          successes: 0,
+          slowSuccesses: 0,
+          successStartedAt: 0
+        })
+        yield* breaker.acquire
+        yield* rejection(breaker.acquire)
+      }))
+
+    it.effect("not with probeBeforeTrip: false, a threshold of 1, or a rate strategy alone", () =>
+      Effect.gen(function*() {
+        const off = yield* twoShort({ probeBeforeTrip: false })
+        yield* off.acquire
+        yield* off.acquire
+        assert.isTrue(yield* off.isAvailable)
+        assert.strictEqual((yield* off.snapshot).probesInFlight, 0)
+
+        const one = yield* CircuitBreaker.make({ trip: CircuitBreaker.consecutiveFailures(1) })
+        yield* one.acquire
+        yield* one.acquire
+
+        const rate = yield* CircuitBreaker.make({
+          trip: CircuitBreaker.failureRate({ threshold: 0.5, window: CircuitBreaker.countWindow(4), minimumCalls: 4 })
+        })
+        yield* calls(rate, 2, succeed)
+        yield* calls(rate, 1, fail)
+        // one more failure would make 2 of 4: the rate strategy does not say so, so both run
+        yield* rate.acquire
+        yield* rate.acquire
+        assert.strictEqual((yield* rate.snapshot).state, "closed")
+      }))
+  })
+
+  // -------------------------------------------------------------------------
   // rate strategies
   // -------------------------------------------------------------------------
 

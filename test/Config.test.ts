@@ -276,7 +276,7 @@ providers:
       - repeat: { every: "3 minutes" }
         fault: { from: "1 minute", status: 529 }
 models:
-  a: { provider: sim, policy: { retry: { jitter: wild }, breaker: { failureRate: { threshold: 0.5, window: 10, minimumCalls: 20 } } } }
+  a: { provider: sim, policy: { retry: { jitter: wild }, breaker: { failureRate: { threshold: 0.5, window: 10, minimumCalls: 20 }, probeBeforeTrip: "yes" } } }
 chains:
   default: { targets: [a], strategy: fastest, race: 2, hedge: { delay: p95 } }
   other: 5
@@ -293,6 +293,7 @@ gateway: { port: 70000 }
         "providers.sim.faults[2]: a repeated fault needs an end (`to`)",
         'models.a.policy.retry.jitter: Expected "none" | "full" | "equal" | "decorrelated" | "proportional", actual "wild"',
         "models.a.policy.breaker.failureRate: minimumCalls (20) exceeds the window of 10 calls",
+        'models.a.policy.breaker.probeBeforeTrip: Expected boolean, actual "yes"',
         'chains.default.strategy: Expected "priority" | "weighted" | "health" | "latency" | "cost", actual "fastest"',
         "chains.other: Expected a list of model names, or { targets, strategy, ... }, actual 5",
         "chains.both: race and hedge cannot both be set",

@@ -5,7 +5,15 @@
  * ## States
  *
  * - `closed`: every call runs. Each outcome feeds the trip strategies; when
- *   one of them says so, the breaker opens.
+ *   one of them says so, the breaker opens. One failure short of a trip
+ *   (the last failure of a {@link consecutiveFailures} streak but one), the
+ *   breaker admits one call at a time, as it does probes: the others are
+ *   rejected with a zero `retryAfter` until that call settles. So the calls
+ *   that reach a dependency that went down are bounded by the threshold,
+ *   however many arrive while the last failures are on their way back,
+ *   instead of by the traffic of that moment. A success (of a call started
+ *   after the latest failure) ends the streak; `probeBeforeTrip: false`
+ *   turns this off.
  * - `open`: calls fail at once with {@link CircuitOpen}, without running,
  *   until the open deadline. The open duration of the n-th trip since the
  *   last recovery is `min(cap, base * factor^(n - 1))`.
@@ -42,14 +50,15 @@
  *
  * ## Defaults
  *
- * | option           | default                                     |
- * |------------------|---------------------------------------------|
- * | `name`           | `"circuit-breaker"`                         |
- * | `trip`           | `consecutiveFailures(5)`                    |
- * | `openDuration`   | `{ base: "30 seconds", factor: 2, cap: "5 minutes" }` |
- * | `halfOpenProbes` | `1`                                         |
- * | `classify`       | {@link defaultClassifier}                   |
- * | `store`          | the provided {@link BreakerStore.CurrentBreakerStore}, else {@link BreakerStore.memory} |
+ * | option            | default                                                                                 |
+ * |-------------------|-----------------------------------------------------------------------------------------|
+ * | `name`            | `"circuit-breaker"`                                                                     |
+ * | `trip`            | `consecutiveFailures(5)`                                                                |
+ * | `openDuration`    | `{ base: "30 seconds", factor: 2, cap: "5 minutes" }`                                   |
+ * | `halfOpenProbes`  | `1`                                                                                     |
+ * | `probeBeforeTrip` | `true`                                                                                  |
+ * | `classify`        | {@link defaultClassifier}                                                               |
+ * | `store`           | the provided {@link BreakerStore.CurrentBreakerStore}, else {@link BreakerStore.memory} |
  *
  * All times are read from the Effect `Clock` of the context the breaker was
  * made in (one time base for every caller), so `TestClock` drives them.
@@ -262,6 +271,14 @@ export interface TripStrategy {
   reset(nowMillis: number): void
   /** Figures for {@link Snapshot}, if this strategy keeps any. */
   metrics(nowMillis: number): WindowMetrics | undefined
+  /**
+   * Optional: whether one more failure would trip it now. While one
+   * strategy says so, the closed breaker admits one call at a time (see
+   * the module docs). {@link consecutiveFailures} implements it; the rate
+   * strategies do not, as a rate that hovers near its threshold in a gray
+   * failure would hold every caller to one call at a time for as long.
+   */
+  oneFailureShort?(): boolean
 }
 
 /**
@@ -439,6 +456,13 @@ export interface Options<E = unknown> {
   readonly halfOpenProbes?: number
   readonly classify?: Classifier<E>
   readonly store?: BreakerStore.BreakerStore
+  /**
+   * One failure short of a trip, admit one call at a time (default `true`;
+   * see the module docs). Turn it off for a dependency that has no
+   * alternative and whose callers would rather wait on a failing call than
+   * be turned away while a streak is being decided.
+   */
+  readonly probeBeforeTrip?: boolean
 }
 
 /**
@@ -477,7 +501,10 @@ export interface Snapshot extends WindowMetrics {
   readonly consecutiveFailures: number
   /** Trips since the last recovery. */
   readonly trips: number
-  /** Probes running, when half-open. */
+  /**
+   * Probes running: when half-open, and when closed the one call admitted
+   * one failure short of a trip (at most 1), until it settles.
+   */
   readonly probesInFlight: number
   readonly generation: number
 }

@@ -90,6 +90,8 @@ export interface BreakerPolicy {
   } | false
   readonly openDuration?: CircuitBreaker.OpenDuration
   readonly halfOpenProbes?: number
+  /** One failure short of a trip, admit one call at a time (default true; see `CircuitBreaker`). */
+  readonly probeBeforeTrip?: boolean
 }
 
 const slidingWindow = (window: WindowPolicy): CircuitBreaker.SlidingWindow =>
@@ -134,7 +136,8 @@ export const breakerOptions = (policy: BreakerPolicy): CircuitBreaker.Options =>
   return {
     trip,
     ...(policy.openDuration === undefined ? {} : { openDuration: policy.openDuration }),
-    ...(policy.halfOpenProbes === undefined ? {} : { halfOpenProbes: policy.halfOpenProbes })
+    ...(policy.halfOpenProbes === undefined ? {} : { halfOpenProbes: policy.halfOpenProbes }),
+    ...(policy.probeBeforeTrip === undefined ? {} : { probeBeforeTrip: policy.probeBeforeTrip })
   }
 }
 

@@ -120,13 +120,14 @@ const OpenDuration = struct("open durations (base, factor, cap)", {
 })
 
 const Breaker = struct(
-  "a breaker policy (consecutiveFailures, failureRate, slowCallRate, openDuration, halfOpenProbes)",
+  "a breaker policy (consecutiveFailures, failureRate, slowCallRate, openDuration, halfOpenProbes, probeBeforeTrip)",
   {
     consecutiveFailures: optional(NonNegativeInt),
     failureRate: optional(FailureRate),
     slowCallRate: optional(orOff(SlowCallRate, "{ threshold, slowCall, window, minimumCalls }")),
     openDuration: optional(OpenDuration),
-    halfOpenProbes: optional(PositiveInt)
+    halfOpenProbes: optional(PositiveInt),
+    probeBeforeTrip: optional(Schema.Boolean)
   }
 )
 

@@ -52,6 +52,8 @@ export interface Config<E> {
   readonly usesTime: boolean
   /** The classifier does not ignore interruptions, so `protect` must observe them. */
   readonly countsInterruption: boolean
+  /** The strategies that say when one more failure would trip them (none when `probeBeforeTrip` is off). */
+  readonly edgeStrategies: ReadonlyArray<TripStrategy>
 }
 
 /** What an admission returns: the caller's result, and the new state. */
@@ -102,6 +104,13 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
   private consecutiveFailures = 0
   /** When the latest failure counted in `consecutiveFailures` was recorded. */
   private lastFailureAt = Number.NEGATIVE_INFINITY
+  /**
+   * Closed, and one failure short of a trip (some strategy's
+   * `oneFailureShort`): calls are admitted one at a time, as probes are.
+   */
+  private guarded = false
+  /** The call admitted while `guarded`, until it settles or the breaker leaves this closed generation. */
+  private trial: Ticket | undefined = undefined
   /** Made on the first subscription: with no subscriber, a transition has nobody to reach. */
   private hub: PubSub.PubSub<Transition> | undefined = undefined
 
@@ -117,18 +126,20 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
     this.flush = Ref.update(cell.ref, () => this.state)
     const admitSlow = Effect.flatten(this.update((state, now): Admission => this.admitAt(state, now)))
     this.admit = Effect.suspend(() =>
-      this.state.status === "closed" ? Effect.succeed(this.ticket(this.state.generation)) : admitSlow
+      this.state.status === "closed" && !this.guarded ? Effect.succeed(this.ticket(this.state.generation)) : admitSlow
     )
     this.acquire = Effect.uninterruptible(Effect.map(this.admit, (ticket) => new PermitImpl(this, ticket)))
     const admitEarly = Effect.flatten(this.update((state, now): Admission => this.admitAt(this.early(state, now), now)))
     this.acquireProbe = Effect.uninterruptible(
       Effect.map(
-        Effect.suspend(() => this.state.status === "closed" ? Effect.succeed(this.ticket(this.state.generation)) : admitEarly),
+        Effect.suspend(() =>
+          this.state.status === "closed" && !this.guarded ? Effect.succeed(this.ticket(this.state.generation)) : admitEarly
+        ),
         (ticket) => new PermitImpl(this, ticket)
       )
     )
     const availableSlow = this.update((state) => [this.admits(state), state])
-    this.isAvailable = Effect.suspend(() => this.state.status === "closed" ? succeedTrue : availableSlow)
+    this.isAvailable = Effect.suspend(() => this.state.status === "closed" && !this.guarded ? succeedTrue : availableSlow)
     this.snapshot = this.update((state, now) => [this.snapshotOf(state, now), state])
     this.isolate = this.update((state, now) => [undefined, this.isolateAt(state, now, "isolated", true)])
     this.reset = this.update((state, now) => [undefined, this.resetAt(state, now, "reset", true)])
@@ -156,15 +167,16 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
   /**
    * Two fast paths skip the uninterruptible region that admission otherwise
    * runs in: a rejection before the open deadline (nothing to undo), and a
-   * closed breaker whose classifier ignores interruptions (a closed-state
-   * ticket holds no slot, and an interrupted call would be ignored anyway).
+   * closed breaker, not guarded, whose classifier ignores interruptions
+   * (such a ticket holds no slot, and an interrupted call would be ignored
+   * anyway).
    */
   readonly protect = <A, E1 extends E, R>(self: Effect.Effect<A, E1, R>): Effect.Effect<A, E1 | CircuitOpen, R> =>
     Effect.suspend((): Effect.Effect<A, E1 | CircuitOpen, R> => {
       const state = this.state
       switch (state.status) {
         case "closed":
-          if (!this.config.countsInterruption) return this.run(self, this.ticket(state.generation))
+          if (!this.config.countsInterruption && !this.guarded) return this.run(self, this.ticket(state.generation))
           break
         case "open": {
           const now = this.now()
@@ -299,8 +311,13 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
   /** Admits or rejects a call; `update` has already moved an expired open state to half-open. */
   private admitAt(state: State, now: number): Admission {
     switch (state.status) {
-      case "closed":
-        return [Effect.succeed(new Ticket(state.generation, now)), state]
+      case "closed": {
+        if (!this.guarded) return [Effect.succeed(new Ticket(state.generation, now)), state]
+        if (this.trial !== undefined) return [this.reject(Duration.zero), state]
+        const trial = new Ticket(state.generation, now)
+        this.trial = trial
+        return [Effect.succeed(trial), state]
+      }
       case "half-open":
         return this.admits(state)
           ? [Effect.succeed(new Ticket(state.generation, now)), { ...state, probes: state.probes + 1 }]
@@ -315,7 +332,7 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
   private admits(state: State): boolean {
     switch (state.status) {
       case "closed":
-        return true
+        return !this.guarded || this.trial === undefined
       case "half-open":
         return state.probes + state.probeSuccesses < this.config.halfOpenProbes
       case "open":
@@ -339,6 +356,7 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
   ): State {
     if (ticket.settled) return state
     ticket.settled = true
+    if (ticket === this.trial) this.trial = undefined
     // A result from an older generation must not touch the current state.
     if (ticket.generation !== state.generation) return state
     const duration = durationMillis ?? (this.config.usesTime ? now - ticket.startedAt : 0)
@@ -384,8 +402,19 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
       const tripped = strategies[i]!.record(outcome, duration, now, startedAt)
       if (reason === undefined) reason = tripped
     }
-    if (reason === undefined) return state
+    if (reason === undefined) {
+      this.guarded = this.oneFailureShort()
+      return state
+    }
     return this.transition(state, this.tripped(state, now), reason, now, true)
+  }
+
+  private oneFailureShort(): boolean {
+    const strategies = this.config.edgeStrategies
+    for (let i = 0; i < strategies.length; i++) {
+      if (strategies[i]!.oneFailureShort!()) return true
+    }
+    return false
   }
 
   private settleProbe(state: State, outcome: Outcome, duration: number, now: number): State {
@@ -468,6 +497,9 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
    * breaker). Local transitions also go to the store's hook.
    */
   private transition(from: State, to: State, reason: TransitionReason, now: number, local: boolean): State {
+    // every transition starts a new generation, which no trial belongs to
+    this.guarded = false
+    this.trial = undefined
     if (to.status === "closed") this.clearCounters(now)
     if (from.status === to.status && to.status !== "open") return to
     const transition: Transition = {
@@ -513,7 +545,7 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
       ...(state.status === "open" ? { openUntil: state.openUntil } : {}),
       consecutiveFailures: this.consecutiveFailures,
       trips: state.trips,
-      probesInFlight: state.probes,
+      probesInFlight: state.probes + (this.trial === undefined ? 0 : 1),
       generation: state.generation,
       ...this.metrics(now)
     }
@@ -589,6 +621,9 @@ const resolveConfig = <E>(options: Options<E>): Effect.Effect<Config<E>> =>
     const policies = options.trip === undefined ? [consecutiveFailures(5)] : isPolicies(options.trip) ? options.trip : [options.trip]
     const strategies = policies.map((policy) => policy.make())
     const classify: Classifier<E> = options.classify ?? defaultClassifier
+    const edgeStrategies = options.probeBeforeTrip === false
+      ? []
+      : strategies.filter((strategy) => strategy.oneFailureShort !== undefined)
     return Effect.succeed({
       name,
       baseMillis,
@@ -598,7 +633,8 @@ const resolveConfig = <E>(options: Options<E>): Effect.Effect<Config<E>> =>
       classify,
       strategies,
       usesTime: strategies.some((strategy) => strategy.usesTime),
-      countsInterruption: countsInterruption(classify)
+      countsInterruption: countsInterruption(classify),
+      edgeStrategies
     })
   })
 

@@ -31,6 +31,10 @@ export class ConsecutiveFailures implements TripStrategy {
     return false
   }
 
+  oneFailureShort(): boolean {
+    return this.count > 0 && this.count === this.threshold - 1
+  }
+
   reset(): void {
     this.count = 0
     this.lastFailureAt = Number.NEGATIVE_INFINITY
