@@ -270,6 +270,7 @@ describe("CircuitBreaker properties", () => {
         fc.asyncProperty(
           fc.record({
             threshold: fc.integer({ min: 1, max: 3 }),
+            probeBeforeTrip: fc.boolean(),
             halfOpenProbes: fc.integer({ min: 1, max: 4 }),
             base: fc.integer({ min: 1, max: 5_000 }),
             ops: fc.array(probeOpArb, { minLength: 1, maxLength: 60 })
@@ -281,8 +282,9 @@ describe("CircuitBreaker properties", () => {
     ))
 
   const probesStayBounded = (
-    { base, halfOpenProbes, ops, threshold }: {
+    { base, halfOpenProbes, ops, probeBeforeTrip, threshold }: {
       readonly threshold: number
+      readonly probeBeforeTrip: boolean
       readonly halfOpenProbes: number
       readonly base: number
       readonly ops: ReadonlyArray<ProbeOp>
@@ -293,6 +295,7 @@ describe("CircuitBreaker properties", () => {
           trip: CircuitBreaker.consecutiveFailures(threshold),
           halfOpenProbes,
           classify,
+          probeBeforeTrip,
           openDuration: { base: Duration.millis(base) }
         })
         let running: Array<Running> = []
@@ -328,9 +331,9 @@ describe("CircuitBreaker properties", () => {
             r.info.state === "closed" && r.info.generation === snapshot.generation && threshold > 1 &&
             r.info.failures === threshold - 1
           ).length
-          assert.isAtMost(trials, 1)
+          assert.isAtMost(trials, probeBeforeTrip ? 1 : Infinity)
           if (snapshot.state === "half-open") assert.strictEqual(snapshot.probesInFlight, probes)
-          else if (snapshot.state === "closed") assert.strictEqual(snapshot.probesInFlight, trials)
+          else if (snapshot.state === "closed") assert.strictEqual(snapshot.probesInFlight, probeBeforeTrip ? trials : 0)
           else assert.strictEqual(snapshot.probesInFlight, 0)
         })
 

@@ -305,10 +305,14 @@ describe("CircuitBreaker", () => {
   // -------------------------------------------------------------------------
 
   describe("one failure short of a trip", () => {
-    /** A breaker that trips on 3 failures in a row, with 2 counted. */
+    /** A breaker that trips on 3 failures in a row, with 2 counted, with probeBeforeTrip unless told otherwise. */
     const twoShort = (options: CircuitBreaker.Options = {}) =>
       Effect.gen(function*() {
-        const breaker = yield* CircuitBreaker.make({ trip: CircuitBreaker.consecutiveFailures(3), ...options })
+        const breaker = yield* CircuitBreaker.make({
+          trip: CircuitBreaker.consecutiveFailures(3),
+          probeBeforeTrip: true,
+          ...options
+        })
         yield* calls(breaker, 2, fail)
         return breaker
       })
@@ -347,7 +351,7 @@ describe("CircuitBreaker", () => {
 
     it.effect("calls admitted before the streak reached it still count, and may trip the breaker", () =>
       Effect.gen(function*() {
-        const breaker = yield* CircuitBreaker.make({ trip: CircuitBreaker.consecutiveFailures(3) })
+        const breaker = yield* CircuitBreaker.make({ trip: CircuitBreaker.consecutiveFailures(3), probeBeforeTrip: true })
         const early = [yield* breaker.acquire, yield* breaker.acquire, yield* breaker.acquire]
         yield* early[0]!.record("failure")
         yield* early[1]!.record("failure")
@@ -388,7 +392,7 @@ describe("CircuitBreaker", () => {
       Effect.gen(function*() {
         let applyOutcomes: BreakerStore.Registration["applyOutcomes"] | undefined
         const store = BreakerStore.make({ onRegister: (r) => Effect.sync(() => void (applyOutcomes = r.applyOutcomes)) })
-        const breaker = yield* CircuitBreaker.make({ trip: CircuitBreaker.consecutiveFailures(3), store })
+        const breaker = yield* CircuitBreaker.make({ trip: CircuitBreaker.consecutiveFailures(3), probeBeforeTrip: true, store })
         yield* applyOutcomes!({
           failures: 2,
           slowFailures: 0,
@@ -401,20 +405,56 @@ describe("CircuitBreaker", () => {
         yield* rejection(breaker.acquire)
       }))
 
-    it.effect("not with probeBeforeTrip: false, a threshold of 1, or a rate strategy alone", () =>
+    it.effect("acquireLastResort is not held back by a trial", () =>
       Effect.gen(function*() {
-        const off = yield* twoShort({ probeBeforeTrip: false })
+        const breaker = yield* twoShort()
+        const trial = yield* breaker.acquire
+        yield* rejection(breaker.acquire)
+        const last = yield* breaker.acquireLastResort
+        assert.strictEqual((yield* breaker.snapshot).probesInFlight, 1)
+        // it counts as any closed-state call: its failure is the third in a row
+        yield* last.record("failure")
+        assert.strictEqual((yield* breaker.snapshot).state, "open")
+        yield* trial.record("success")
+        // and once open, it is refused as acquire is
+        const error = yield* rejection(breaker.acquireLastResort)
+        assert.strictEqual(millis(error.retryAfter), 30_000)
+      }))
+
+    it.effect("a classifier that throws frees the trial's slot, and its throw is a defect", () =>
+      Effect.gen(function*() {
+        const classify: CircuitBreaker.Classifier<string> = (exit) => {
+          if (Exit.isFailure(exit) && Option.contains(Cause.failureOption(exit.cause), "weird")) throw new Error("unclassifiable")
+          return CircuitBreaker.defaultClassifier(exit)
+        }
+        const breaker = yield* CircuitBreaker.make({ trip: CircuitBreaker.consecutiveFailures(3), probeBeforeTrip: true, classify })
+        yield* calls(breaker, 2, Effect.fail("bad"))
+        const exit = yield* Effect.exit(breaker.protect(Effect.fail("weird")))
+        assert.isTrue(Exit.isFailure(exit) && Cause.isDie(exit.cause))
+        assert.strictEqual((yield* breaker.snapshot).probesInFlight, 0)
+        const permit = yield* breaker.acquire
+        const recorded = yield* Effect.exit(permit.recordExit(Exit.fail("weird")))
+        assert.isTrue(Exit.isFailure(recorded) && Cause.isDie(recorded.cause))
+        assert.strictEqual((yield* breaker.snapshot).probesInFlight, 0)
+        assert.strictEqual(yield* breaker.protect(Effect.succeed("ok")), "ok")
+      }))
+
+    it.effect("not by default, nor with a threshold of 1 or a rate strategy alone", () =>
+      Effect.gen(function*() {
+        const off = yield* CircuitBreaker.make({ trip: CircuitBreaker.consecutiveFailures(3) })
+        yield* calls(off, 2, fail)
         yield* off.acquire
         yield* off.acquire
         assert.isTrue(yield* off.isAvailable)
         assert.strictEqual((yield* off.snapshot).probesInFlight, 0)
 
-        const one = yield* CircuitBreaker.make({ trip: CircuitBreaker.consecutiveFailures(1) })
+        const one = yield* CircuitBreaker.make({ trip: CircuitBreaker.consecutiveFailures(1), probeBeforeTrip: true })
         yield* one.acquire
         yield* one.acquire
 
         const rate = yield* CircuitBreaker.make({
-          trip: CircuitBreaker.failureRate({ threshold: 0.5, window: CircuitBreaker.countWindow(4), minimumCalls: 4 })
+          trip: CircuitBreaker.failureRate({ threshold: 0.5, window: CircuitBreaker.countWindow(4), minimumCalls: 4 }),
+          probeBeforeTrip: true
         })
         yield* calls(rate, 2, succeed)
         yield* calls(rate, 1, fail)

@@ -67,6 +67,72 @@ describe("Router: sequential fallback", () => {
     })
   )
 
+  describe("one failure short of a trip", () => {
+    /** A primary that fails for its first 5 seconds, tripping on 3 failures in a row; 2 of them counted by the end. */
+    const twoShort = (chain: ReadonlyArray<string>) =>
+      Effect.gen(function* () {
+        const primary = yield* sim("anthropic", { faults: [{ from: "0 seconds", to: "5 seconds", status: 500 }] })
+        const secondary = yield* sim("openai")
+        const router = yield* Router.make({
+          targets: { sonnet: { model: primary }, mini: { model: secondary } },
+          chains: { default: chain },
+          policy: { retry: { maxAttempts: 1 }, breaker: { consecutiveFailures: 3 } }
+        })
+        for (let i = 0; i < 2; i++) yield* settle(router.complete(Chat.prompt(`q${i}`)), "1 second")
+        yield* TestClock.adjust("5 seconds")
+        expect((yield* router.status)[0]?.breaker).toMatchObject({ name: "sonnet", state: "closed", consecutiveFailures: 2 })
+        return { router, primary }
+      })
+
+    /** Two requests at once: the first is the primary's trial. */
+    const twoAtOnce = (router: Router.Service) =>
+      Effect.gen(function* () {
+        const first = yield* Effect.fork(router.complete(Chat.prompt("first")))
+        const second = yield* Effect.fork(router.complete(Chat.prompt("second")))
+        yield* TestClock.adjust("5 seconds")
+        return [succeeded(yield* Fiber.await(first)).meta, succeeded(yield* Fiber.await(second)).meta] as const
+      })
+
+    it.scoped("the primary takes one request at a time; the others go to the next target meanwhile", () =>
+      Effect.gen(function* () {
+        const { primary, router } = yield* twoShort(["sonnet", "mini"])
+        const [first, second] = yield* twoAtOnce(router)
+        expect(first.target).toBe("sonnet")
+        expect(second.target).toBe("mini")
+        expect(second.attempts[0]?.error).toMatchObject({ _tag: "Rejected", reason: "circuit-open" })
+        expect((yield* primary.stats).calls).toBe(3)
+        // the trial's success ended the streak: both reach the primary again
+        const [third, fourth] = yield* twoAtOnce(router)
+        expect([third.target, fourth.target]).toEqual(["sonnet", "sonnet"])
+      })
+    )
+
+    it.scoped("a request with no other target is not held back", () =>
+      Effect.gen(function* () {
+        const { primary, router } = yield* twoShort(["sonnet"])
+        const [first, second] = yield* twoAtOnce(router)
+        expect([first.target, second.target]).toEqual(["sonnet", "sonnet"])
+        expect((yield* primary.stats).calls).toBe(4)
+      })
+    )
+
+    it.scoped("probeBeforeTrip: false lets every request through", () =>
+      Effect.gen(function* () {
+        const primary = yield* sim("anthropic", { faults: [{ from: "0 seconds", to: "5 seconds", status: 500 }] })
+        const router = yield* Router.make({
+          targets: { sonnet: { model: primary }, mini: { model: yield* sim("openai") } },
+          chains: { default: ["sonnet", "mini"] },
+          policy: { retry: { maxAttempts: 1 }, breaker: { consecutiveFailures: 3, probeBeforeTrip: false } }
+        })
+        for (let i = 0; i < 2; i++) yield* settle(router.complete(Chat.prompt(`q${i}`)), "1 second")
+        yield* TestClock.adjust("5 seconds")
+        expect((yield* router.status)[0]?.breaker).toMatchObject({ name: "sonnet", consecutiveFailures: 2 })
+        const [first, second] = yield* twoAtOnce(router)
+        expect([first.target, second.target]).toEqual(["sonnet", "sonnet"])
+      })
+    )
+  })
+
   it.scoped("a Retry-After beyond the cap fails over at once instead of waiting", () =>
     Effect.gen(function* () {
       const primary = yield* sim("anthropic", { faults: [{ status: 429, retryAfter: "30 seconds" }] })

@@ -4,16 +4,22 @@
  *
  * ## States
  *
- * - `closed`: every call runs. Each outcome feeds the trip strategies; when
- *   one of them says so, the breaker opens. One failure short of a trip
- *   (the last failure of a {@link consecutiveFailures} streak but one), the
- *   breaker admits one call at a time, as it does probes: the others are
- *   rejected with a zero `retryAfter` until that call settles. So the calls
- *   that reach a dependency that went down are bounded by the threshold,
- *   however many arrive while the last failures are on their way back,
- *   instead of by the traffic of that moment. A success (of a call started
- *   after the latest failure) ends the streak; `probeBeforeTrip: false`
- *   turns this off.
+ * - `closed`: calls run. Each outcome feeds the trip strategies; when one
+ *   of them says so, the breaker opens.
+ *
+ *   With `probeBeforeTrip` (off by default; the router turns it on), a
+ *   breaker one failure short of a trip (one failure short of a
+ *   {@link consecutiveFailures} threshold) admits one call at a time, its
+ *   trial, as it admits probes: the others are rejected with a zero
+ *   `retryAfter` until the trial settles, and a caller with an alternative
+ *   goes there. Once a streak stands one failure short, a dependency that
+ *   went down gets one more call, not every call of a burst that arrives
+ *   while the last failures are on their way back. (Calls admitted before
+ *   that point are not held back.) A success of a call started after the
+ *   latest failure ends the streak. The trial keeps its slot until it
+ *   settles, even past the streak's end; a caller with no alternative
+ *   takes {@link CircuitBreaker.acquireLastResort}, which the rule does not
+ *   hold back.
  * - `open`: calls fail at once with {@link CircuitOpen}, without running,
  *   until the open deadline. The open duration of the n-th trip since the
  *   last recovery is `min(cap, base * factor^(n - 1))`.
@@ -56,7 +62,7 @@
  * | `trip`            | `consecutiveFailures(5)`                                                                |
  * | `openDuration`    | `{ base: "30 seconds", factor: 2, cap: "5 minutes" }`                                   |
  * | `halfOpenProbes`  | `1`                                                                                     |
- * | `probeBeforeTrip` | `true`                                                                                  |
+ * | `probeBeforeTrip` | `false`                                                                                 |
  * | `classify`        | {@link defaultClassifier}                                                               |
  * | `store`           | the provided {@link BreakerStore.CurrentBreakerStore}, else {@link BreakerStore.memory} |
  *
@@ -97,7 +103,8 @@ export type Transition = BreakerStore.Transition
  * - `name`: the breaker's name;
  * - `retryAfter`: how long until the breaker would admit a call again:
  *   the time left until the open deadline; zero when half-open with every
- *   probe slot taken (a slot may free at any moment); infinite when isolated.
+ *   probe slot taken, or closed with a trial running (see `probeBeforeTrip`;
+ *   a slot may free at any moment); infinite when isolated.
  *
  * @example
  * ```ts
@@ -457,10 +464,11 @@ export interface Options<E = unknown> {
   readonly classify?: Classifier<E>
   readonly store?: BreakerStore.BreakerStore
   /**
-   * One failure short of a trip, admit one call at a time (default `true`;
-   * see the module docs). Turn it off for a dependency that has no
-   * alternative and whose callers would rather wait on a failing call than
-   * be turned away while a streak is being decided.
+   * One failure short of a trip, admit one call at a time (default
+   * `false`; see the module docs). For callers that have somewhere else to
+   * go (the router turns it on for its targets): it sends them there while
+   * a streak is being decided, instead of to a dependency that may have
+   * gone down.
    */
   readonly probeBeforeTrip?: boolean
 }
@@ -468,8 +476,9 @@ export interface Options<E = unknown> {
 /**
  * A permit to make one call, from {@link CircuitBreaker.acquire}. Record the
  * call's outcome exactly once; later records are no-ops. A permit never
- * recorded keeps a half-open probe slot taken, so record `"ignored"` when
- * giving up on a call.
+ * recorded keeps a half-open probe slot taken (or, with `probeBeforeTrip`,
+ * a closed breaker's trial slot, which no deadline frees), so record
+ * `"ignored"` when giving up on a call.
  *
  * @since 0.1.0
  * @category models
@@ -502,8 +511,9 @@ export interface Snapshot extends WindowMetrics {
   /** Trips since the last recovery. */
   readonly trips: number
   /**
-   * Probes running: when half-open, and when closed the one call admitted
-   * one failure short of a trip (at most 1), until it settles.
+   * Probes running: when half-open, and when closed the trial (see
+   * `probeBeforeTrip`; at most 1) until it settles, which may be after its
+   * streak ended.
    */
   readonly probesInFlight: number
   readonly generation: number
@@ -532,7 +542,8 @@ export interface CircuitBreaker<E = unknown> {
    * call as its probe. The probe settles like any other: enough successes
    * close the breaker, a failure re-opens it for its next (backed-off)
    * duration. An isolated breaker still rejects, and so does a half-open one
-   * whose probe slots are taken.
+   * whose probe slots are taken; a closed breaker admits as `acquire` does
+   * (so one with a trial running rejects too).
    *
    * For a caller with no alternative left, e.g. a router whose every target
    * is open: one early probe to the target whose deadline is nearest finds
@@ -540,6 +551,15 @@ export interface CircuitBreaker<E = unknown> {
    * passes. Keep such probes rare (one in flight at a time).
    */
   readonly acquireProbe: Effect.Effect<Permit<E>, CircuitOpen>
+  /**
+   * Admission for a caller with no alternative left: like
+   * {@link CircuitBreaker.acquire}, except that a closed breaker admits the
+   * call even while a trial runs (see `probeBeforeTrip`). The rule exists
+   * to send callers elsewhere while a streak is decided; with nowhere else
+   * to go, the call runs as it would without the rule. Open, half-open and
+   * isolated breakers admit as `acquire` does.
+   */
+  readonly acquireLastResort: Effect.Effect<Permit<E>, CircuitOpen>
   /** Whether a call would be admitted now, without taking a permit. */
   readonly isAvailable: Effect.Effect<boolean>
   readonly snapshot: Effect.Effect<Snapshot>

@@ -90,7 +90,12 @@ export interface BreakerPolicy {
   } | false
   readonly openDuration?: CircuitBreaker.OpenDuration
   readonly halfOpenProbes?: number
-  /** One failure short of a trip, admit one call at a time (default true; see `CircuitBreaker`). */
+  /**
+   * One failure short of a trip, admit one call at a time, and send the
+   * other requests to the chain's next target meanwhile (default true; see
+   * `CircuitBreaker`'s `probeBeforeTrip`). A request for which no other
+   * target is available is not held back.
+   */
   readonly probeBeforeTrip?: boolean
 }
 
@@ -137,7 +142,7 @@ export const breakerOptions = (policy: BreakerPolicy): CircuitBreaker.Options =>
     trip,
     ...(policy.openDuration === undefined ? {} : { openDuration: policy.openDuration }),
     ...(policy.halfOpenProbes === undefined ? {} : { halfOpenProbes: policy.halfOpenProbes }),
-    ...(policy.probeBeforeTrip === undefined ? {} : { probeBeforeTrip: policy.probeBeforeTrip })
+    probeBeforeTrip: policy.probeBeforeTrip ?? true
   }
 }
 

@@ -90,6 +90,7 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
   readonly name: string
   readonly acquire: Effect.Effect<Permit<E>, CircuitOpen>
   readonly acquireProbe: Effect.Effect<Permit<E>, CircuitOpen>
+  readonly acquireLastResort: Effect.Effect<Permit<E>, CircuitOpen>
   readonly isAvailable: Effect.Effect<boolean>
   readonly snapshot: Effect.Effect<Snapshot>
   readonly isolate: Effect.Effect<void>
@@ -129,6 +130,14 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
       this.state.status === "closed" && !this.guarded ? Effect.succeed(this.ticket(this.state.generation)) : admitSlow
     )
     this.acquire = Effect.uninterruptible(Effect.map(this.admit, (ticket) => new PermitImpl(this, ticket)))
+    this.acquireLastResort = Effect.uninterruptible(
+      Effect.map(
+        Effect.suspend(() =>
+          this.state.status === "closed" ? Effect.succeed(this.ticket(this.state.generation)) : admitSlow
+        ),
+        (ticket) => new PermitImpl(this, ticket)
+      )
+    )
     const admitEarly = Effect.flatten(this.update((state, now): Admission => this.admitAt(this.early(state, now), now)))
     this.acquireProbe = Effect.uninterruptible(
       Effect.map(
@@ -251,17 +260,30 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
     return Effect.matchCauseEffect(self, {
       onSuccess: (value) => {
         if (this.defaultClassify) return this.recorded(ticket, "success", Effect.succeed(value))
-        const exit = Exit.succeed(value)
-        return this.recorded(ticket, this.config.classify(exit), exit)
+        return this.classified(ticket, Exit.succeed(value))
       },
       onFailure: (cause) => {
         if (this.defaultClassify) {
           return this.recorded(ticket, Cause.isInterruptedOnly(cause) ? "ignored" : "failure", Effect.failCause(cause))
         }
-        const exit = Exit.failCause(cause)
-        return this.recorded(ticket, this.config.classify(exit), exit)
+        return this.classified(ticket, Exit.failCause(cause))
       }
     })
+  }
+
+  /**
+   * Records `exit` as the custom classifier says, then returns it. A
+   * classifier that throws is a defect of the call, and the ticket is
+   * settled as ignored first, so that it holds no slot.
+   */
+  private classified<A, E1 extends E>(ticket: Ticket, exit: Exit.Exit<A, E1>): Effect.Effect<A, E1> {
+    let outcome: Outcome
+    try {
+      outcome = this.config.classify(exit)
+    } catch (defect) {
+      return this.recorded(ticket, "ignored", Effect.die(defect))
+    }
+    return this.recorded(ticket, outcome, exit)
   }
 
   /** Records `outcome` for `ticket`, then returns `result` (after writing the `Ref` if the state changed). */
@@ -585,8 +607,17 @@ class PermitImpl<E> implements Permit<E> {
       duration === undefined ? undefined : Duration.toMillis(Duration.decode(duration))
     )
 
+  /** A classifier that throws: the permit is recorded as ignored (it holds no slot), and the throw is a defect. */
   readonly recordExit = (exit: Exit.Exit<unknown, E>): Effect.Effect<void> =>
-    Effect.suspend(() => this.breaker.settle(this.ticket, this.breaker.config.classify(exit), undefined))
+    Effect.suspend(() => {
+      let outcome: Outcome
+      try {
+        outcome = this.breaker.config.classify(exit)
+      } catch (defect) {
+        return Effect.zipRight(this.breaker.settle(this.ticket, "ignored", undefined), Effect.die(defect))
+      }
+      return this.breaker.settle(this.ticket, outcome, undefined)
+    })
 }
 
 // ---- construction ------------------------------------------------------------
@@ -621,9 +652,9 @@ const resolveConfig = <E>(options: Options<E>): Effect.Effect<Config<E>> =>
     const policies = options.trip === undefined ? [consecutiveFailures(5)] : isPolicies(options.trip) ? options.trip : [options.trip]
     const strategies = policies.map((policy) => policy.make())
     const classify: Classifier<E> = options.classify ?? defaultClassifier
-    const edgeStrategies = options.probeBeforeTrip === false
-      ? []
-      : strategies.filter((strategy) => strategy.oneFailureShort !== undefined)
+    const edgeStrategies = options.probeBeforeTrip === true
+      ? strategies.filter((strategy) => strategy.oneFailureShort !== undefined)
+      : []
     return Effect.succeed({
       name,
       baseMillis,

@@ -155,6 +155,8 @@ interface RequestState {
   readonly degradedAllowed: boolean
   /** The member this request probes early, every breaker of the chain being open; see `earlyProbe`. */
   earlyProbe: Member | undefined
+  /** The members with no available member after them, once ordered; see `lastResorts`. */
+  lastResorts: ReadonlySet<Member>
   /** The caller's span when the request started, if it was inside one. */
   readonly parentSpan: Option.Option<Tracer.AnySpan>
   /** A member of the request's race or hedge has won: the calls interrupted from now on lost to it. */
@@ -172,6 +174,8 @@ export interface Inherited {
   readonly quiet: boolean
   readonly degradedAllowed: boolean
 }
+
+const noMembers: ReadonlySet<Member> = new Set()
 
 const newState = (shared: Shared, chain: Chain, request: ChatRequest, inherited?: Inherited) =>
   Effect.zipWith(
@@ -194,6 +198,7 @@ const newState = (shared: Shared, chain: Chain, request: ChatRequest, inherited?
       quiet: inherited?.quiet ?? false,
       degradedAllowed: inherited?.degradedAllowed ?? true,
       earlyProbe: undefined,
+      lastResorts: noMembers,
       groupWon: false,
       hedgeDelay: undefined
     })
@@ -243,8 +248,12 @@ const targetFields = (state: RequestState, target: Target) => ({
 const estimatedCost = (info: ModelInfo, request: ChatRequest, inputTokens: number) =>
   priceOf(info.price, { inputTokens, outputTokens: request.maxTokens ?? 256 })
 
-/** The chain's members in the order its strategy picks for this request. @internal */
-export const order = (shared: Shared, chain: Chain, request: ChatRequest): Effect.Effect<ReadonlyArray<Member>> =>
+/** The chain's members in the order its strategy picks for this request, and those whose breakers would admit a call. @internal */
+export const order = (
+  shared: Shared,
+  chain: Chain,
+  request: ChatRequest
+): Effect.Effect<{ readonly ordered: ReadonlyArray<Member>; readonly available: ReadonlySet<Member> }> =>
   Effect.gen(function* () {
     const inputTokens = Tokens.estimate(request)
     const candidates: Array<Strategy.Candidate & { readonly member: Member }> = []
@@ -268,8 +277,28 @@ export const order = (shared: Shared, chain: Chain, request: ChatRequest): Effec
     for (let i = 0; i < candidates.length; i++) draws.push(yield* Random.next)
     let next = 0
     const ordered = chain.strategy(candidates, { request, random: () => draws[next++ % draws.length] ?? 0 })
-    return ordered.map((candidate) => (candidate as (typeof candidates)[number]).member)
+    return {
+      ordered: ordered.map((candidate) => (candidate as (typeof candidates)[number]).member),
+      available: new Set(candidates.filter((candidate) => candidate.available).map((candidate) => candidate.member))
+    }
   })
+
+/**
+ * The members after which no available member that fits the request is
+ * left: if one of them refuses the request, no other target would take
+ * it. Their breakers do not hold them back while a trial runs
+ * (`acquireLastResort`).
+ */
+const lastResorts = (state: RequestState, ordered: ReadonlyArray<Member>, available: ReadonlySet<Member>) => {
+  const last = new Set<Member>()
+  let later = false
+  for (let i = ordered.length - 1; i >= 0; i--) {
+    const member = ordered[i]!
+    if (!later) last.add(member)
+    if (available.has(member) && fits(state, member.target)) later = true
+  }
+  return last
+}
 
 // ---------------------------------------------------------------------------
 // One target
@@ -487,9 +516,17 @@ const releaseProbe = (state: RequestState) =>
     state.chain.probing.inFlight = false
   })
 
-/** The breaker's admission for this attempt: an early probe for the request's first attempt on its probe target. */
+/**
+ * The breaker's admission for this attempt: an early probe for the
+ * request's first attempt on its probe target; for a member with no
+ * available member after it, an admission a trial does not hold back.
+ */
 const admission = (state: RequestState, member: Member, attempt: number) =>
-  attempt === 1 && state.earlyProbe === member ? member.target.breaker.acquireProbe : member.target.breaker.acquire
+  attempt === 1 && state.earlyProbe === member
+    ? member.target.breaker.acquireProbe
+    : state.lastResorts.has(member)
+    ? member.target.breaker.acquireLastResort
+    : member.target.breaker.acquire
 
 /**
  * Runs one call under the target's breaker, with a permit: a success or a
@@ -839,7 +876,9 @@ const earlyProbe = (state: RequestState, ordered: ReadonlyArray<Member>): Effect
 /** Runs the chain under its total deadline; calls in flight when it passes are recorded as `Timeout(total)`. */
 const runChain = <A, R>(shared: Shared, state: RequestState, run: Runner<A, R>): Effect.Effect<A, Next | Fatal, R> =>
   Effect.gen(function* () {
-    const ordered = yield* earlyProbe(state, yield* order(shared, state.chain, state.request))
+    const { available, ordered: byStrategy } = yield* order(shared, state.chain, state.request)
+    const ordered = yield* earlyProbe(state, byStrategy)
+    state.lastResorts = lastResorts(state, ordered, available)
     return yield* fold(shared, state, steps(shared, state, ordered, run))
   }).pipe(
     Effect.ensuring(releaseProbe(state)),
@@ -981,7 +1020,9 @@ const shadow = (shared: Shared, state: RequestState, served: Member) =>
     const member = state.chain.members.find((m) => m !== served && fits(state, m.target))
     if (member === undefined) return
     const { target } = member
-    if ((yield* target.breaker.snapshot).state !== "closed") return
+    // closed, and no trial running (a closed breaker with a probe in flight holds its other calls back)
+    const breaker = yield* target.breaker.snapshot
+    if (breaker.state !== "closed" || breaker.probesInFlight > 0) return
     if (target.bulkhead !== undefined && (yield* target.bulkhead.stats).available === 0) return
     const timeout = member.policy.timeouts.attempt
     const call = target.model.complete(state.request).pipe(
