@@ -4,6 +4,8 @@
  */
 import { spawn, spawnSync } from "node:child_process"
 import { writeFileSync } from "node:fs"
+import type { AddressInfo } from "node:net"
+import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
@@ -86,6 +88,22 @@ describe("llm-failover CLI", () => {
     }
   })
 
+  it("validate reads a simulator scenario as simulate does, and counts the implicit default chain", () => {
+    const scenario = cli(["validate", "--config", "examples/scenarios/flapping.yaml"])
+    expect(scenario.status, scenario.stderr).toBe(0)
+    expect(scenario.stdout).toMatch(/flapping\.yaml: valid scenario \(\d+ providers, \d+ models, \d+ chains; 1h at 2 requests a second\)/)
+    const bad = join(tmpdir(), `bad-scenario-${process.pid}.yaml`)
+    writeFileSync(bad, ["seed: 1", "load: { duration: soon, requestsPerSecond: 2 }", "providers: { a: { type: simulated } }", "models: { m: { provider: a } }"].join("\n"))
+    const refused = cli(["validate", "--config", bad])
+    expect(refused.status).toBe(1)
+    expect(refused.stderr).toContain("load.duration")
+    const plain = join(tmpdir(), `no-chains-${process.pid}.yaml`)
+    writeFileSync(plain, ["providers: { a: { type: simulated } }", "models: { m: { provider: a } }"].join("\n"))
+    const implicit = cli(["validate", "--config", plain])
+    expect(implicit.status, implicit.stderr).toBe(0)
+    expect(implicit.stdout).toContain("valid (1 providers, 1 models, 1 chain (default: every model))")
+  })
+
   it("validate reports every problem at its path, without a stack trace, and exits 1", () => {
     const file = join(tmpdir(), `bad-${process.pid}.yaml`)
     writeFileSync(
@@ -115,6 +133,26 @@ describe("llm-failover CLI", () => {
     const port = cli(["serve", "--port", "abc"])
     expect(port.status).toBe(1)
     expect(port.stderr + port.stdout).toContain("'abc' is not a integer")
-    for (const result of [growth, port]) expect(result.stderr + result.stdout).not.toMatch(/level=ERROR|_tag/)
+    const since = cli(["report", "--since", "garbage"])
+    expect(since.status).toBe(1)
+    expect(since.stderr + since.stdout).toContain("--since must be epoch milliseconds or an ISO 8601 date")
+    const range = cli(["serve", "--port", "99999"])
+    expect(range.status).toBe(1)
+    expect(range.stderr + range.stdout).toContain("--port must be a whole number from 0 to 65535")
+    for (const result of [growth, port, since, range]) expect(result.stderr + result.stdout).not.toMatch(/level=ERROR|_tag/)
+  })
+
+  it("a port already taken is one line and exit code 1, not a stack trace", async () => {
+    const taken = createServer()
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve))
+    try {
+      const port = (taken.address() as AddressInfo).port
+      const result = cli(["serve", "--port", String(port)])
+      expect(result.status).toBe(1)
+      expect(result.stderr).toContain(`llm-failover serve: cannot listen: listen EADDRINUSE: address already in use 127.0.0.1:${port}`)
+      expect(result.stderr + result.stdout).not.toMatch(/level=ERROR|    at /)
+    } finally {
+      await new Promise<void>((resolve) => taken.close(() => resolve()))
+    }
   })
 })

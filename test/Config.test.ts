@@ -150,7 +150,7 @@ models:
   sonnet: { provider: anthropic, contextWindow: "large" }
 chains:
   default: [sonnet, gpt5]
-  premium: { targets: [sonnet], contentPolicy: strict }
+  premium: { targets: [sonnet, sonnet], contentPolicy: strict }
 defaultChain: main
 policy:
   timeouts: { total: "forever" }
@@ -167,13 +167,14 @@ stats: { url: "redis://127.0.0.1:6379" }
         "models.mini.price.input: Expected a non-negative number, actual -1 (line 5, column 66)",
         'models.sonnet.contextWindow: Expected number, actual "large" (line 6, column 49)',
         'chains.default[1]: unknown model "gpt5" (known models: mini, sonnet) (line 8, column 21)',
-        'chains.premium.contentPolicy: unknown chain "strict" (known chains: default, premium) (line 9, column 48)',
+        "chains.premium.targets[1]: model \"sonnet\" is already in this chain (at 0); retries belong in its policy's retry (line 9, column 32)",
+        'chains.premium.contentPolicy: unknown chain "strict" (known chains: default, premium) (line 9, column 56)',
         'defaultChain: unknown chain "main" (known chains: default, premium) (line 10, column 15)',
         'policy.timeouts.total: Expected a duration such as "30 seconds", "250 millis" or "2 minutes", or a number of milliseconds, got "forever" (line 12, column 22)',
         "stats: unknown key (expected one of: providers, models, chains, defaultChain, tiers, policy, health, cache, shadowRate, gateway, state) (line 13, column 8)"
       ])
       expect(error.message).toBe(
-        `invalid config many.yaml (9 problems):\n${error.problems.map((p) => `  ${Config.formatProblem(p)}`).join("\n")}`
+        `invalid config many.yaml (10 problems):\n${error.problems.map((p) => `  ${Config.formatProblem(p)}`).join("\n")}`
       )
       // a readable list, never a stack trace
       expect(error.message).not.toMatch(/\n\s+at /)

@@ -9,6 +9,7 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it, layer } from "@effect/vitest"
 import { Duration, Effect, Exit, FastCheck as fc, Fiber, Logger, Redacted, Scope } from "effect"
+import * as Net from "node:net"
 import OpenAI from "openai"
 import * as Gateway from "../src/gateway/Gateway.js"
 import * as Errors from "../src/gateway/internal/errors.js"
@@ -454,6 +455,33 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
   })
 
   describe("models, auth, limits", () => {
+    it.scoped("a body that stalls mid-way gets 408 within bodyTimeout, and the gateway goes on serving", () =>
+      Effect.gen(function* () {
+        const { client, gateway } = yield* setup({ gateway: { bodyTimeout: "200 millis" } })
+        const answer = yield* promise(
+          () =>
+            new Promise<string>((resolve, reject) => {
+              const socket = Net.connect(gateway.port, "127.0.0.1")
+              let text = ""
+              socket.setEncoding("utf8")
+              socket.on("data", (chunk: string) => (text += chunk))
+              socket.on("close", () => resolve(text))
+              socket.on("error", reject)
+              // 9 bytes of the 500 promised, then nothing
+              socket.write(
+                "POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 500\r\n\r\n{\"model\":"
+              )
+            })
+        )
+        expect(answer).toMatch(/^HTTP\/1\.1 408 /)
+        expect(answer.toLowerCase()).toContain("connection: close")
+        const body = JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4)) as { error: { code: string; message: string } }
+        expect(body.error).toMatchObject({ code: "request_timeout", message: "The request body did not arrive within 200ms." })
+        const next = yield* promise(() => client.chat.completions.create({ model: "default", messages: question }))
+        expect(next.choices[0]?.message.content).toBeTruthy()
+      })
+    )
+
     it.scoped("lists every chain and model alias", () =>
       Effect.gen(function* () {
         const { client } = yield* setup()

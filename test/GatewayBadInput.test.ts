@@ -152,6 +152,15 @@ const cases: ReadonlyArray<Case> = [
   { name: "a fractional max_tokens", body: withFields({ max_tokens: 1.5 }), status: 400, param: "max_tokens", message: /expected an integer/ },
   { name: "n above 1", body: withFields({ n: 3 }), status: 400, param: "n", message: /one choice/ },
   { name: "stream that is a string", body: withFields({ stream: "yes" }), status: 400, param: "stream" },
+  { name: "stream_options that is a number (not streaming)", body: withFields({ stream_options: 5 }), status: 400, param: "stream_options" },
+  {
+    name: "a request no target's context window holds",
+    body: withFields({ max_tokens: 1_000_000 }),
+    status: 400,
+    param: "messages",
+    code: "context_length_exceeded",
+    message: /does not fit the context window of any target of 'default'/
+  },
   { name: "a tool that is not a function", body: withFields({ tools: [{ type: "retrieval" }] }), status: 400, param: "tools[0].type" },
   { name: "metadata with a non-string value", body: withFields({ metadata: { priority: 1 } }), status: 400, param: "metadata.priority" },
   { name: "deeply nested JSON (200,000 levels)", body: deeplyNested(200_000), status: 400, message: /nests deeper than 64/ },

@@ -903,5 +903,8 @@ describe("HTTP handlers", () => {
       expect(bad.status).toBe(400)
       const failure = yield* Effect.flip(CostReport.fetch(`${base}/nowhere`))
       expect(failure).toMatchObject({ _tag: "UsageFetchError", status: 404 })
+      // the gateway's reason comes along
+      const refused = yield* Effect.flip(CostReport.fetch(`${base}${Observability.paths.usage}`, { since: Number.NaN }))
+      expect(refused.message).toMatch(/answered HTTP 400: `since` must be epoch milliseconds or an ISO 8601 date/)
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
 })

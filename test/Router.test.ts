@@ -3,6 +3,7 @@ import { Chunk, Duration, Effect, Exit, Fiber, Logger, Random, Scope, Stream, Te
 import type { ChainExhausted, InvalidRequest, StreamInterrupted } from "../src/llm/index.js"
 import { Chat, ContentFiltered, LanguageModel } from "../src/llm/index.js"
 import type { RouterEvent } from "../src/router/Events.js"
+import * as DegradedCache from "../src/router/DegradedCache.js"
 import * as Router from "../src/router/Router.js"
 import { failedWith, settler, sim, succeeded } from "./support/virtual.js"
 
@@ -618,6 +619,34 @@ describe("Router: degraded mode", () => {
       yield* TestClock.adjust("20 minutes")
       const error = failedWith(yield* settle(router.complete(Chat.prompt("What is Effect?"))))
       expect(error._tag).toBe("ChainExhausted")
+    })
+  )
+
+  it.scoped("a chain's cached answers are its own: another chain never answers with them", () =>
+    Effect.gen(function* () {
+      const up = yield* sim("up")
+      const down = yield* sim("down", { faults: [{ status: 503 }] })
+      const router = yield* Router.make({
+        targets: { up: { model: up }, down: { model: down } },
+        chains: { default: ["up"], dead: ["down"] },
+        policy: fastRetry
+      })
+      succeeded(yield* settle(router.complete(Chat.prompt("hi"), { chain: "default" }), "1 second"))
+      const error = failedWith(yield* settle(router.complete(Chat.prompt("hi"), { chain: "dead" })))
+      expect(error._tag).toBe("ChainExhausted")
+      // the chain that answered still has it
+      expect(succeeded(yield* settle(router.complete(Chat.prompt("hi"), { chain: "default" }), "1 second")).meta.degraded).toBeUndefined()
+    })
+  )
+
+  it.effect("DegradedCache keeps partitions apart", () =>
+    Effect.gen(function* () {
+      const cache = yield* DegradedCache.make()
+      const answer = { id: "x", provider: "p", model: "m", text: "cached", toolCalls: [], finishReason: "stop", usage: { inputTokens: 1, outputTokens: 1 } } as const
+      yield* cache.set(Chat.prompt("hi"), answer, "premium")
+      expect(yield* cache.get(Chat.prompt("hi"), "premium")).toEqual(answer)
+      expect(yield* cache.get(Chat.prompt("hi"), "budget")).toBeUndefined()
+      expect(yield* cache.get(Chat.prompt("hi"))).toBeUndefined()
     })
   )
 

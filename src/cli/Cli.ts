@@ -7,7 +7,9 @@
  * @since 0.1.0
  */
 import { Command, Options } from "@effect/cli"
-import { Console, Effect, Layer, Option, Redacted } from "effect"
+import type { ServeError } from "@effect/platform/HttpServerError"
+import { FileSystem } from "@effect/platform"
+import { Console, Duration, Effect, Layer, Option, Redacted } from "effect"
 import * as Config from "../config/Config.js"
 import * as Demo from "../config/Demo.js"
 import * as Gateway from "../gateway/Gateway.js"
@@ -36,6 +38,17 @@ const loadConfig = (path: Option.Option<string>) =>
 const reportProblems = (error: Config.ConfigError) =>
   Effect.zipRight(
     Console.error(error.message),
+    Effect.sync(() => {
+      process.exitCode = 1
+    })
+  )
+
+/** A server that cannot listen (the port taken, a host that is no address here): one line, exit 1. */
+const reportListenFailure = (error: ServeError) =>
+  Effect.zipRight(
+    Console.error(
+      `llm-failover serve: cannot listen: ${error.cause instanceof Error ? error.cause.message : String(error.cause)}`
+    ),
     Effect.sync(() => {
       process.exitCode = 1
     })
@@ -105,7 +118,14 @@ const serve = Command.make(
   "serve",
   {
     config: Options.optional(configOption),
-    port: Options.integer("port").pipe(Options.withDescription("the port (0 picks a free one)"), Options.optional),
+    port: Options.integer("port").pipe(
+      Options.withDescription("the port (0 picks a free one)"),
+      Options.filterMap(
+        (port) => (port >= 0 && port <= 65535 ? Option.some(port) : Option.none()),
+        "--port must be a whole number from 0 to 65535"
+      ),
+      Options.optional
+    ),
     host: Options.text("host").pipe(Options.withDescription("the address to bind (default 127.0.0.1)"), Options.optional),
     heapGrowth: Options.integer("heap-growth").pipe(
       Options.withDescription(
@@ -158,23 +178,39 @@ const serve = Command.make(
       Effect.scoped,
       Effect.withTracerEnabled(false),
       Effect.catchTag("ConfigError", reportProblems),
+      Effect.catchTag("ServeError", reportListenFailure),
       // one write per batch of log lines, not per line
       Effect.provide(LogLines.layer)
     )
 ).pipe(Command.withDescription("serve the OpenAI-compatible gateway (without --config: the demo)"))
 
+/** What a valid config holds, in words; without `chains`, one default chain holds every model. */
+const contents = (config: Config.ConfigFile): string => {
+  const chains = config.chains === undefined ? "1 chain (default: every model)" : `${Object.keys(config.chains).length} chains`
+  return `${Object.keys(config.providers).length} providers, ${Object.keys(config.models).length} models, ${chains}`
+}
+
+/** Whether a file's text is a scenario's (a top-level `load` or `seed`), which `simulate` reads, not a config. */
+const looksLikeScenario = (text: string): boolean =>
+  /^(load|seed)\s*:/m.test(text) || (text.trimStart().startsWith("{") && /"(load|seed)"\s*:/.test(text))
+
 const validate = Command.make("validate", { config: configOption }, ({ config }) =>
   Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const text = yield* Effect.orElseSucceed(fs.readFileString(config), () => "")
+    if (looksLikeScenario(text)) {
+      // a scenario: the config it holds and its load, checked as `simulate` would read them
+      const scenario = yield* Scenario.parse(text, { source: config })
+      const { duration, requestsPerSecond } = scenario.load
+      return yield* Console.log(
+        `${config}: valid scenario (${contents(scenario.config)}; ${Duration.format(duration)} at ${requestsPerSecond} requests a second)`
+      )
+    }
     const parsed = yield* Config.load(config)
     for (const warning of parsed.warnings) yield* Console.log(`warning: ${Config.formatProblem(warning)}`)
-    const { chains, models, providers } = parsed.config
-    yield* Console.log(
-      `${config}: valid (${Object.keys(providers).length} providers, ${Object.keys(models).length} models, ${
-        Object.keys(chains ?? {}).length
-      } chains)`
-    )
-  }).pipe(Effect.catchTag("ConfigError", reportProblems))
-).pipe(Command.withDescription("check a config file and report every problem at its path"))
+    yield* Console.log(`${config}: valid (${contents(parsed.config)})`)
+  }).pipe(Effect.catchTags({ ConfigError: reportProblems, ScenarioError: simulationFailed }))
+).pipe(Command.withDescription("check a config file (or a simulator scenario) and report every problem at its path"))
 
 /** What a simulation cost in real time, for the terminal only: the report itself never varies. */
 const footer = (stats: ReadonlyArray<VirtualTime.Stats>) => {
@@ -267,14 +303,21 @@ const report = Command.make(
       Options.withDescription("the gateway's base URL"),
       Options.withDefault("http://127.0.0.1:8787")
     ),
-    since: Options.text("since").pipe(Options.withDescription("from when: epoch millis or an ISO date"), Options.optional),
+    since: Options.text("since").pipe(
+      Options.withDescription("from when: epoch millis or an ISO date"),
+      Options.filterMap((text) => {
+        const millis = /^\d+$/.test(text) ? Number(text) : Date.parse(text)
+        return Number.isFinite(millis) ? Option.some(millis) : Option.none()
+      }, "--since must be epoch milliseconds or an ISO 8601 date"),
+      Options.optional
+    ),
     json: Options.boolean("json").pipe(Options.withDescription("print the report as JSON"))
   },
   ({ json, since, url }) =>
     Effect.gen(function* () {
       const key = process.env["GATEWAY_KEY"]
       const usage = yield* CostReport.fetch(`${url.replace(/\/+$/, "")}/v1/usage`, {
-        ...Option.match(since, { onNone: () => ({}), onSome: (s) => ({ since: /^\d+$/.test(s) ? Number(s) : Date.parse(s) }) }),
+        ...Option.match(since, { onNone: () => ({}), onSome: (millis) => ({ since: millis }) }),
         ...(key === undefined || key === "" ? {} : { apiKey: Redacted.make(key) })
       })
       yield* Console.log(json ? JSON.stringify(usage, null, 2) : formatUsage(usage))

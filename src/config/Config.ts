@@ -67,7 +67,7 @@
  * - `health`, `cache` (`false` turns degraded mode's cache off),
  *   `shadowRate`: as in `Router.Config`.
  * - `gateway`: `keys` (secrets clients must present), `host`, `port`,
- *   `maxBodyBytes`, `maxConcurrent`, `maxQueued`, `requestTimeout`, `drainTimeout`; see
+ *   `maxBodyBytes`, `bodyTimeout`, `maxConcurrent`, `maxQueued`, `requestTimeout`, `drainTimeout`; see
  *   {@link gatewaySettings} for the defaults.
  * - `state`: `{ redis, namespace, syncInterval }`: share breakers, rate
  *   limits and retry budgets with every instance using the same Redis and
@@ -453,6 +453,8 @@ export interface GatewaySettings {
   readonly port: number
   /** The largest request body accepted, in bytes. */
   readonly maxBodyBytes: number
+  /** How long a request body may take to arrive (absent: the gateway's default, 30 seconds). */
+  readonly bodyTimeout?: Duration.Duration
   /** Chat requests served at once (absent: no limit). */
   readonly maxConcurrent?: number
   /** Chat requests that may wait for a slot; more are refused. */

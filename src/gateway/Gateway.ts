@@ -28,6 +28,7 @@
  * | 401 | missing or wrong `Authorization: Bearer` key | `invalid_api_key` |
  * | 404 | unknown `model` / unknown URL | `model_not_found` / `unknown_url` |
  * | 405 | a known URL with the wrong method | `method_not_allowed` |
+ * | 408 | the body did not arrive within `bodyTimeout` | `request_timeout` |
  * | 413 | body over `maxBodyBytes` | `request_too_large` |
  * | 415 | not `Content-Type: application/json` | `unsupported_media_type` |
  * | 429 | every provider asked to wait: rate limited, or overloaded with a Retry-After (with `Retry-After`) | `rate_limit_exceeded` |
@@ -66,6 +67,9 @@ import * as InternalServer from "./internal/server.js"
  * - `keys`: the gateway's own keys, sent by clients as
  *   `Authorization: Bearer <key>`; none means no auth (fine on 127.0.0.1).
  * - `maxBodyBytes`: the largest request body (default 1 MiB).
+ * - `bodyTimeout`: how long a request body may take to arrive once the
+ *   headers did (default 30 seconds); past it, 408 and the connection
+ *   closes, so a client that stalls mid-body holds nothing for long.
  * - `maxConcurrent`, `maxQueued`: a bulkhead over chat requests: at most
  *   `maxConcurrent` at once, `maxQueued` waiting (default: as many as
  *   `maxConcurrent`); past that, 429. Without `maxConcurrent`, no limit.
@@ -86,6 +90,7 @@ export interface Options {
   readonly router: Router.Service
   readonly keys?: ReadonlyArray<Redacted.Redacted>
   readonly maxBodyBytes?: number
+  readonly bodyTimeout?: Duration.DurationInput
   readonly maxConcurrent?: number
   readonly maxQueued?: number
   readonly requestTimeout?: Duration.DurationInput
@@ -128,6 +133,7 @@ export interface Route {
  */
 export const defaults = {
   maxBodyBytes: 1_048_576,
+  bodyTimeout: Duration.seconds(30),
   host: "127.0.0.1",
   port: 8787,
   drainTimeout: Duration.seconds(30)
@@ -173,6 +179,7 @@ const resolve = (options: Options): InternalServer.ServerSettings => {
     router: options.router,
     keys: options.keys,
     maxBodyBytes: options.maxBodyBytes ?? defaults.maxBodyBytes,
+    bodyTimeout: options.bodyTimeout === undefined ? defaults.bodyTimeout : Duration.decode(options.bodyTimeout),
     maxConcurrent: options.maxConcurrent,
     maxQueued: options.maxQueued ?? options.maxConcurrent ?? 0,
     requestTimeout: options.requestTimeout === undefined ? undefined : Duration.decode(options.requestTimeout),

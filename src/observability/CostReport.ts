@@ -445,6 +445,13 @@ export interface FetchOptions {
   readonly apiKey?: Redacted.Redacted
 }
 
+/** The message of an error body in OpenAI's shape (`{ error: { message } }`), if it is one, cut to one short line. */
+const errorMessage = (body: unknown): string | undefined => {
+  const error = typeof body === "object" && body !== null ? (body as { readonly error?: unknown }).error : undefined
+  const message = typeof error === "object" && error !== null ? (error as { readonly message?: unknown }).message : undefined
+  return typeof message === "string" ? message.replace(/\s+/g, " ").slice(0, 300) : undefined
+}
+
 /**
  * Gets a usage report over HTTP (`url` is the endpoint, e.g.
  * `http://127.0.0.1:8080/v1/usage`) and decodes it.
@@ -476,7 +483,12 @@ export const fetch = (url: string, options: FetchOptions = {}): Effect.Effect<Re
       Effect.mapError(() => new UsageFetchError({ message: `could not reach ${where}` }))
     )
     if (response.status < 200 || response.status >= 300) {
-      return yield* new UsageFetchError({ message: `${where} answered HTTP ${response.status}`, status: response.status })
+      // the gateway says why in OpenAI's error JSON: pass its message on
+      const reason = yield* Effect.orElseSucceed(Effect.map(response.json, errorMessage), () => undefined)
+      return yield* new UsageFetchError({
+        message: `${where} answered HTTP ${response.status}${reason === undefined ? "" : `: ${reason}`}`,
+        status: response.status
+      })
     }
     return yield* HttpClientResponse.schemaBodyJson(Report)(response).pipe(
       Effect.mapError(() => new UsageFetchError({ message: `${where} did not send a usage report`, status: response.status }))

@@ -2,8 +2,10 @@
  * Degraded mode's memory: the last good answer to each request, so that when
  * every target of a chain is down the router can still answer a request it
  * has answered before. Keys are normalised requests (messages and sampling
- * settings, not metadata); entries expire after a TTL and the cache is
- * bounded, dropping the least recently used entry first.
+ * settings, not metadata) within a partition (the router's is the chain's
+ * name, so a chain never answers with another chain's model); entries
+ * expire after a TTL and the cache is bounded, dropping the least recently
+ * used entry first.
  *
  * @since 0.1.0
  */
@@ -26,10 +28,10 @@ export interface Options {
  * @category models
  */
 export interface DegradedCache {
-  /** Remembers a good answer to a request. */
-  readonly set: (request: ChatRequest, response: ChatResponse) => Effect.Effect<void>
-  /** The remembered answer, if there is one that has not expired. */
-  readonly get: (request: ChatRequest) => Effect.Effect<ChatResponse | undefined>
+  /** Remembers a good answer to a request, in `partition` (default: one shared by every caller). */
+  readonly set: (request: ChatRequest, response: ChatResponse, partition?: string) => Effect.Effect<void>
+  /** The remembered answer in `partition`, if there is one that has not expired. */
+  readonly get: (request: ChatRequest, partition?: string) => Effect.Effect<ChatResponse | undefined>
   /** How many answers it holds. */
   readonly size: Effect.Effect<number>
 }
@@ -77,6 +79,9 @@ const normalise = (message: ChatRequest["messages"][number]): unknown => {
   }
 }
 
+/** A request's key within a partition (JSON has no raw control characters, so the separator cannot collide). */
+const partitioned = (partition: string, request: ChatRequest) => `${partition}\u0000${key(request)}`
+
 /**
  * Makes a cache. Time is Effect's `Clock`, so tests drive expiry with
  * `TestClock`.
@@ -88,7 +93,7 @@ const normalise = (message: ChatRequest["messages"][number]): unknown => {
  *
  * const program = Effect.gen(function* () {
  *   const cache = yield* DegradedCache.make({ ttl: "10 minutes", maxEntries: 500 })
- *   return yield* cache.get(Chat.prompt("hello"))
+ *   return yield* cache.get(Chat.prompt("hello"), "default")
  * })
  *
  * @since 0.1.0
@@ -101,16 +106,16 @@ export const make = (options: Options = {}): Effect.Effect<DegradedCache> =>
     // A Map keeps insertion order: re-inserting on use makes it an LRU.
     const entries = new Map<string, { readonly response: ChatResponse; readonly expires: number }>()
     return {
-      set: (request, response) =>
+      set: (request, response, partition = "") =>
         Effect.map(Clock.currentTimeMillis, (now) => {
-          const k = key(request)
+          const k = partitioned(partition, request)
           entries.delete(k)
           entries.set(k, { response, expires: now + ttl })
           if (entries.size > maxEntries) entries.delete(entries.keys().next().value!)
         }),
-      get: (request) =>
+      get: (request, partition = "") =>
         Effect.map(Clock.currentTimeMillis, (now) => {
-          const k = key(request)
+          const k = partitioned(partition, request)
           const entry = entries.get(k)
           if (entry === undefined) return undefined
           entries.delete(k)

@@ -85,6 +85,12 @@ export const check = (raw: unknown): ReadonlyArray<RawProblem> => {
       targets.forEach((target: unknown, i: number) => {
         if (typeof target === "string" && isRecord(raw["models"]) && !models.includes(target)) {
           unknown([...at, i], "model", target, models)
+        } else if (typeof target === "string" && targets.indexOf(target) < i) {
+          // a target once a chain: retries of one target are its policy's `retry`
+          problems.push({
+            path: [...at, i],
+            message: `model "${target}" is already in this chain (at ${targets.indexOf(target)}); retries belong in its policy's retry`
+          })
         }
       })
       const contentPolicy = isRecord(chain) ? chain["contentPolicy"] : undefined

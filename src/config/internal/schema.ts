@@ -419,12 +419,13 @@ const Cache = orOff(
 
 /** @internal */
 export const Gateway = struct(
-  "the gateway's settings (keys, host, port, maxBodyBytes, maxConcurrent, maxQueued, requestTimeout, drainTimeout)",
+  "the gateway's settings (keys, host, port, maxBodyBytes, bodyTimeout, maxConcurrent, maxQueued, requestTimeout, drainTimeout)",
   {
     keys: optional(Schema.Array(Secret)),
     host: optional(Name),
     port: optional(Schema.Int.pipe(Schema.between(0, 65_535))),
     maxBodyBytes: optional(PositiveInt),
+    bodyTimeout: optional(PositiveDuration),
     maxConcurrent: optional(PositiveInt),
     maxQueued: optional(NonNegativeInt),
     requestTimeout: optional(PositiveDuration),

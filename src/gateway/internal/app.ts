@@ -36,6 +36,7 @@ export interface Settings {
   readonly router: Router.Service
   readonly keys: ReadonlyArray<Redacted.Redacted> | undefined
   readonly maxBodyBytes: number
+  readonly bodyTimeout: Duration.Duration
   readonly maxConcurrent: number | undefined
   readonly maxQueued: number
   readonly requestTimeout: Duration.Duration | undefined
@@ -198,9 +199,10 @@ export const make = (settings: Settings, lifecycle: Lifecycle): Effect.Effect<Ht
         const mediaType = request.headers["content-type"]?.split(";", 1)[0]?.trim().toLowerCase()
         if (mediaType !== "application/json") return yield* Effect.fail(Errors.unsupportedMediaType())
         if (bulkhead !== undefined) yield* Effect.mapError(bulkhead.acquire, Errors.busy)
-        const bytes = yield* Body.read(request, settings.maxBodyBytes).pipe(
+        const bytes = yield* Body.read(request, settings.maxBodyBytes, settings.bodyTimeout).pipe(
           Effect.catchTags({
             TooLarge: () => Effect.fail(Errors.tooLarge(settings.maxBodyBytes)),
+            TimedOut: () => Effect.fail(Errors.bodyTimedOut(settings.bodyTimeout)),
             ReadFailed: () => Effect.fail(Errors.badRequest("The request body could not be read.", null))
           })
         )

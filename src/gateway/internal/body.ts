@@ -1,13 +1,15 @@
 /**
- * Reads a request body up to a byte limit. On Node the reader stops at the
- * limit without destroying the socket, so the client still gets its 413
- * (the connection then closes, its rest unread); elsewhere it reads the
- * platform's body stream with the same limit.
+ * Reads a request body up to a byte limit and within a deadline. On Node
+ * the reader stops at the limit or the deadline without destroying the
+ * socket, so the client still gets its 413 or 408 (the connection then
+ * closes, its rest unread); its deadline is one timer, no fiber. Elsewhere
+ * it reads the platform's body stream with the same limit and deadline.
  *
  * @internal
  */
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import * as Http from "node:http"
@@ -18,11 +20,22 @@ export class TooLarge extends Data.TaggedError("TooLarge")<{}> {}
 /** The body could not be read (the client went away mid-body). @internal */
 export class ReadFailed extends Data.TaggedError("ReadFailed")<{}> {}
 
-const readNode = (source: Http.IncomingMessage, limit: number): Effect.Effect<Uint8Array, TooLarge | ReadFailed> =>
-  Effect.async<Uint8Array, TooLarge | ReadFailed>((resume) => {
+/** The body did not arrive before the deadline. @internal */
+export class TimedOut extends Data.TaggedError("TimedOut")<{}> {}
+
+type ReadError = TooLarge | ReadFailed | TimedOut
+
+const readNode = (source: Http.IncomingMessage, limit: number, timeout: Duration.Duration): Effect.Effect<Uint8Array, ReadError> =>
+  Effect.async<Uint8Array, ReadError>((resume) => {
     const chunks: Array<Buffer> = []
     let size = 0
+    const timer = setTimeout(() => {
+      cleanup()
+      source.pause()
+      resume(Effect.fail(new TimedOut()))
+    }, Duration.toMillis(timeout))
     const cleanup = () => {
+      clearTimeout(timer)
       source.off("data", onData)
       source.off("end", onEnd)
       source.off("error", onError)
@@ -51,7 +64,11 @@ const readNode = (source: Http.IncomingMessage, limit: number): Effect.Effect<Ui
     return Effect.sync(cleanup)
   })
 
-const readStream = (request: HttpServerRequest.HttpServerRequest, limit: number): Effect.Effect<Uint8Array, TooLarge | ReadFailed> =>
+const readStream = (
+  request: HttpServerRequest.HttpServerRequest,
+  limit: number,
+  timeout: Duration.Duration
+): Effect.Effect<Uint8Array, ReadError> =>
   Effect.suspend(() => {
     const chunks: Array<Uint8Array> = []
     let size = 0
@@ -71,14 +88,22 @@ const readStream = (request: HttpServerRequest.HttpServerRequest, limit: number)
           offset += chunk.length
         }
         return out
-      })
+      }),
+      Effect.timeoutFail({ duration: timeout, onTimeout: () => new TimedOut() })
     )
   })
 
 /**
- * The whole body, failing with `TooLarge` as soon as it passes `limit` bytes.
+ * The whole body, failing with `TooLarge` as soon as it passes `limit`
+ * bytes, and with `TimedOut` if it has not all arrived within `timeout`.
  *
  * @internal
  */
-export const read = (request: HttpServerRequest.HttpServerRequest, limit: number): Effect.Effect<Uint8Array, TooLarge | ReadFailed> =>
-  request.source instanceof Http.IncomingMessage ? readNode(request.source, limit) : readStream(request, limit)
+export const read = (
+  request: HttpServerRequest.HttpServerRequest,
+  limit: number,
+  timeout: Duration.Duration
+): Effect.Effect<Uint8Array, ReadError> =>
+  request.source instanceof Http.IncomingMessage
+    ? readNode(request.source, limit, timeout)
+    : readStream(request, limit, timeout)

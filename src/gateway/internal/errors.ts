@@ -84,6 +84,12 @@ export const tooLarge = (limit: number): Failure =>
     connection: "close"
   })
 
+/** 408: the body did not arrive in time; the connection closes, its rest unread. @internal */
+export const bodyTimedOut = (after: Duration.Duration): Failure =>
+  invalidRequest(408, `The request body did not arrive within ${Duration.format(after)}.`, "request_timeout", null, {
+    connection: "close"
+  })
+
 /** 415: the body is not declared as JSON. @internal */
 export const unsupportedMediaType = (): Failure =>
   invalidRequest(415, "The Content-Type must be application/json.", "unsupported_media_type", null, { connection: "close" })
@@ -263,6 +269,10 @@ const describe = (failure: TargetFailure): string => {
   return `${failure.target} (${failure.error}${detail.length > 0 ? ` ${detail}` : ""})`
 }
 
+/** A failure saying the request is too long: a provider's, or the router's before calling (the window is too small). */
+const tooLong = (error: ProviderError | Rejected): boolean =>
+  error._tag === "ContextLengthExceeded" || (error._tag === "Rejected" && error.reason === "context-too-small")
+
 const exhausted = (error: ChainExhausted): Failure => {
   const failures = lastFailures(error.attempts)
   const list = failures.map(describe).join(", ") || "no target could be tried"
@@ -270,6 +280,18 @@ const exhausted = (error: ChainExhausted): Failure => {
   const headers: Record<string, string> = {
     "x-llm-chain": printable(error.chain, 200),
     "x-llm-attempts": String(error.attempts.length)
+  }
+  if (failures.length > 0 && failures.every((f) => tooLong(f.cause))) {
+    // the request's own fault: no target's window holds it, and a retry would not change that
+    return new Failure({
+      status: 400,
+      type: "invalid_request_error",
+      code: "context_length_exceeded",
+      param: "messages",
+      message: `The request does not fit the context window of any target of '${error.chain}': ${list}.`,
+      headers,
+      details: { attempts }
+    })
   }
   const { rateLimited, retryAfter } = advice(failures)
   const retry = retryAfter === undefined ? "" : ` Retry after ${retryAfter} seconds.`
@@ -297,8 +319,8 @@ const exhausted = (error: ChainExhausted): Failure => {
 
 /**
  * The answer to a router failure: 400 for a request every provider would
- * refuse (`content_filter` for a policy refusal), 429 or 503 for an
- * exhausted chain.
+ * refuse (`content_filter` for a policy refusal, `context_length_exceeded`
+ * when no target's window holds it), 429 or 503 for an exhausted chain.
  *
  * @internal
  */

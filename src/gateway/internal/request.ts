@@ -293,7 +293,9 @@ const decodeBody = (body: unknown): Decoded => {
     ...(meta !== undefined ? { metadata: meta } : {})
   }
   const stream = present(b, "stream") ? boolean(b["stream"], "stream") : false
-  return { model, request, stream, includeUsage: stream && streamOptions(b) }
+  // checked whether or not the request streams: a malformed field is refused either way
+  const includeUsage = streamOptions(b)
+  return { model, request, stream, includeUsage: stream && includeUsage }
 }
 
 /**

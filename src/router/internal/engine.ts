@@ -954,7 +954,7 @@ const summary = (attempts: ReadonlyArray<Attempt>) => {
 const degraded = (shared: Shared, state: RequestState) =>
   Effect.gen(function* () {
     if (!state.degradedAllowed) return Option.none<{ response: ChatResponse; meta: Meta }>()
-    const cached = shared.cache === undefined ? undefined : yield* shared.cache.get(state.request)
+    const cached = shared.cache === undefined ? undefined : yield* shared.cache.get(state.request, state.chain.name)
     const source = cached !== undefined ? "cache" : state.chain.fallbackResponse !== undefined ? "static" : undefined
     if (source === undefined) return Option.none<{ response: ChatResponse; meta: Meta }>()
     const now = yield* Clock.currentTimeMillis
@@ -1082,7 +1082,7 @@ export const complete = (
     if (exit._tag === "Success") {
       const { response, member } = exit.value
       const meta = metaFor(state, member, response.usage, yield* Clock.currentTimeMillis)
-      if (shared.cache !== undefined) yield* shared.cache.set(request, response)
+      if (shared.cache !== undefined) yield* shared.cache.set(request, response, chain.name)
       yield* finished(shared, state, "success", meta)
       yield* shadow(shared, state, member)
       return { response, meta }
