@@ -12,6 +12,7 @@ import { performance } from "node:perf_hooks"
 import { render } from "./lib/format.js"
 import { describe, machine, revision } from "./lib/machine.js"
 import { write } from "./lib/results.js"
+import { suite as allocations } from "./allocations.js"
 import { suite as gateway } from "./gateway.js"
 import { suite as gatewayParts } from "./gateway-parts.js"
 import type { Suite } from "./lib/suite.js"
@@ -19,7 +20,7 @@ import { suite as resilience } from "./resilience.js"
 import { suite as scenarios } from "./scenarios.js"
 
 /** Every suite, in the order `npm run bench` runs them. */
-const suites: ReadonlyArray<Suite> = [resilience, gateway, gatewayParts, scenarios]
+const suites: ReadonlyArray<Suite> = [resilience, allocations, gateway, gatewayParts, scenarios]
 
 /** Packages whose versions every result file records, beside each suite's own. */
 const recordedPackages = ["effect", "typescript", "tsx"]

@@ -1,0 +1,249 @@
+/**
+ * What a chat call allocates, layer by layer, in this process: the HTTP
+ * client alone, a provider adapter (OpenAI's) over it, and the router over
+ * that adapter, each as a completion and as a stream, against the gateway
+ * benchmark's mock upstream (in a process of its own, on 127.0.0.1).
+ *
+ * Allocation is the figure here, not time: V8's sampling heap profiler,
+ * keeping the objects collected by either GC, counts the bytes a call
+ * allocates, whatever the machine's load, so the figures move only when the
+ * code does. (What a call allocates is what the collector must clear, a
+ * fifth of the gateway's CPU under load, and what fills the young
+ * generation.) CPU time a call is measured too, in separate rounds without
+ * the profiler; it varies with the load, as in every suite.
+ *
+ * Every row is 50 calls at a time, as the gateway suite's load. A stream is
+ * read the way its consumer in this package reads it: `Stream.toPull`, one
+ * pull after another, to the end. The mock sends the whole answer at once,
+ * so a stream is one read of the body: what it costs is the stream's
+ * machinery, not a per-event cost.
+ *
+ * Our modules are loaded compiled (see `lib/compiled.ts`), as they ship.
+ */
+import { NodeHttpClient } from "@effect/platform-node"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import { Effect, Option, Redacted, Stream } from "effect"
+import type { Scope } from "effect"
+import { Session } from "node:inspector/promises"
+import * as chat from "./lib/chat.js"
+import { importCompiled } from "./lib/compiled.js"
+import { bytes, times } from "./lib/format.js"
+import type { ForkedChild } from "./lib/processes.js"
+import type { Cell, Suite, SuiteContext, SuiteResult } from "./lib/suite.js"
+
+type ConfigModule = typeof import("../src/config/index.js")
+type ProvidersModule = typeof import("../src/providers/index.js")
+type RouterModule = typeof import("../src/router/index.js")
+type LlmModule = typeof import("../src/llm/index.js")
+
+const timing = {
+  concurrency: 50,
+  warmupCalls: 500,
+  /** Calls under the heap profiler. */
+  profiledCalls: 2_000,
+  /** V8's mean sampling interval, in bytes: smaller samples more objects. */
+  samplingInterval: 1_024,
+  cpuRounds: 3,
+  cpuCallsPerRound: 1_000
+} as const
+
+/** One call of one layer, as an effect that needs a scope (a stream's). */
+type Call = Effect.Effect<unknown, unknown, Scope.Scope>
+
+interface Layer {
+  readonly label: string
+  readonly complete: Call
+  readonly stream: Call
+}
+
+/** Reads a stream to its end, one pull after another. */
+const pullToEnd = <A, E, R>(stream: Stream.Stream<A, E, R>): Effect.Effect<void, E, R | Scope.Scope> =>
+  Effect.flatMap(Stream.toPull(stream), (pull) =>
+    Effect.forever(pull).pipe(
+      Effect.catchAll((end): Effect.Effect<void, E> => (Option.isNone(end) ? Effect.void : Effect.fail(end.value)))
+    ))
+
+const layersOver = (url: string) =>
+  Effect.gen(function* () {
+    const [Config, Providers, Router, Llm] = yield* Effect.promise(() =>
+      Promise.all([
+        importCompiled<ConfigModule>("src/config/index.ts"),
+        importCompiled<ProvidersModule>("src/providers/index.ts"),
+        importCompiled<RouterModule>("src/router/index.ts"),
+        importCompiled<LlmModule>("src/llm/index.ts")
+      ])
+    )
+    const client = yield* HttpClient.HttpClient
+    const post = (stream: boolean) =>
+      client.execute(
+        HttpClientRequest.bodyUnsafeJson(HttpClientRequest.post(`${url}/v1/chat/completions`), {
+          model: chat.upstreamModel,
+          stream,
+          messages: [{ role: "user", content: "hello" }]
+        })
+      )
+    const provider = yield* Providers.OpenAi.make({
+      model: chat.upstreamModel,
+      baseUrl: `${url}/v1`,
+      apiKey: Redacted.make(chat.upstreamKey)
+    })
+    // the gateway suite's config: no retry, no breaker trip, no hedge
+    const { config } = yield* Config.Config.parse(chat.gatewayConfig(url, 1))
+    const router = yield* Router.Router.make(yield* Config.Config.toRouterConfig(config))
+    const request = Llm.Chat.prompt("hello")
+    const layers: ReadonlyArray<Layer> = [
+      {
+        label: "HTTP client (@effect/platform, undici)",
+        complete: Effect.flatMap(post(false), (response) => response.text),
+        stream: Effect.flatMap(post(true), (response) => pullToEnd(response.stream))
+      },
+      {
+        label: "provider adapter (OpenAi), over it",
+        complete: provider.complete(request),
+        stream: pullToEnd(provider.stream(request))
+      },
+      {
+        label: "router (one target), over the adapter",
+        complete: router.complete(request, { chain: "healthy" }),
+        stream: Effect.flatMap(router.stream(request, { chain: "healthy" }), (started) => pullToEnd(started.chunks))
+      }
+    ]
+    return layers
+  })
+
+/** `n` calls, `concurrency` at a time. */
+const calls = (call: Call, n: number) =>
+  Effect.forEach(Array.from({ length: n }), () => Effect.scoped(call), {
+    concurrency: timing.concurrency,
+    discard: true
+  })
+
+/** Bytes allocated a call, by the sampling heap profiler over `profiledCalls` calls. */
+const allocatedPerCall = (session: Session, call: Call) =>
+  Effect.gen(function* () {
+    yield* Effect.promise(() =>
+      session.post("HeapProfiler.startSampling", {
+        samplingInterval: timing.samplingInterval,
+        includeObjectsCollectedByMajorGC: true,
+        includeObjectsCollectedByMinorGC: true
+      })
+    )
+    yield* calls(call, timing.profiledCalls)
+    const { profile } = yield* Effect.promise(() => session.post("HeapProfiler.stopSampling"))
+    let total = 0
+    const walk = (node: { readonly selfSize: number; readonly children: ReadonlyArray<typeof node> }): void => {
+      total += node.selfSize
+      for (const child of node.children) walk(child)
+    }
+    walk(profile.head)
+    return total / timing.profiledCalls
+  })
+
+/** CPU time a call in µs, the median of `cpuRounds` rounds. */
+const cpuPerCall = (call: Call) =>
+  Effect.gen(function* () {
+    const rounds: Array<number> = []
+    for (let round = 0; round < timing.cpuRounds; round++) {
+      const before = process.cpuUsage()
+      yield* calls(call, timing.cpuCallsPerRound)
+      const used = process.cpuUsage(before)
+      rounds.push((used.user + used.system) / timing.cpuCallsPerRound)
+    }
+    return rounds.sort((a, b) => a - b)[Math.floor(rounds.length / 2)]!
+  })
+
+interface Figures {
+  readonly label: string
+  readonly completeBytes: number
+  readonly streamBytes: number
+  readonly completeCpuUs: number
+  readonly streamCpuUs: number
+}
+
+const measureAll = (url: string, log: (line: string) => void) =>
+  Effect.gen(function* () {
+    const layers = yield* layersOver(url)
+    const session = new Session()
+    session.connect()
+    const figures: Array<Figures> = []
+    for (const layer of layers) {
+      yield* calls(layer.complete, timing.warmupCalls)
+      yield* calls(layer.stream, timing.warmupCalls)
+      const completeBytes = yield* allocatedPerCall(session, layer.complete)
+      const streamBytes = yield* allocatedPerCall(session, layer.stream)
+      const completeCpuUs = yield* cpuPerCall(layer.complete)
+      const streamCpuUs = yield* cpuPerCall(layer.stream)
+      log(`  ${layer.label}: ${bytes(completeBytes)} a completion, ${bytes(streamBytes)} a stream`)
+      figures.push({ label: layer.label, completeBytes, streamBytes, completeCpuUs, streamCpuUs })
+    }
+    session.disconnect()
+    return figures
+  }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici))
+
+const micros = (us: number) => (us < 1_000 ? `${us.toFixed(0)} µs` : `${(us / 1_000).toFixed(2)} ms`)
+
+const run = async ({ log }: SuiteContext): Promise<SuiteResult> => {
+  process.env["BENCH_UPSTREAM_KEY"] = chat.upstreamKey
+  let mock: ForkedChild | undefined
+  try {
+    const started = await chat.startMock()
+    mock = started.mock
+    const figures = await Effect.runPromise(measureAll(started.url, log))
+    const rows: Array<ReadonlyArray<Cell>> = figures.map((f, i) => {
+      const below = figures[i - 1]
+      return [
+        f.label,
+        bytes(f.completeBytes),
+        below === undefined ? "" : bytes(f.completeBytes - below.completeBytes),
+        bytes(f.streamBytes),
+        below === undefined ? "" : bytes(f.streamBytes - below.streamBytes),
+        times(f.streamBytes / f.completeBytes),
+        micros(f.completeCpuUs),
+        micros(f.streamCpuUs)
+      ]
+    })
+    const top = figures[figures.length - 1]!
+    const adapter = figures[1]!
+    const client = figures[0]!
+    return {
+      tables: [
+        {
+          title: "Allocated a call, layer by layer (50 calls at a time)",
+          columns: [
+            "layer",
+            "a completion",
+            "the layer adds",
+            "a stream",
+            "the layer adds",
+            "stream / completion",
+            "CPU a completion",
+            "CPU a stream"
+          ],
+          rows,
+          note:
+            `Bytes allocated a call (collected or not) by V8's sampling heap profiler (mean interval ${timing.samplingInterval} B), ` +
+            `over ${timing.profiledCalls} calls a row after ${timing.warmupCalls} to warm up; the layer adds: this row minus the row above. ` +
+            `CPU: this process's CPU time a call, the median of ${timing.cpuRounds} rounds of ${timing.cpuCallsPerRound} calls, ` +
+            "without the profiler (the mock upstream runs in another process). A stream is read as its consumer reads it, pull by pull."
+        }
+      ],
+      summary: [
+        `Through the router a stream allocates ${times(top.streamBytes / top.completeBytes)} what a completion does ` +
+        `(${bytes(top.streamBytes)} against ${bytes(top.completeBytes)}); the router adds ` +
+        `${bytes(top.streamBytes - adapter.streamBytes)} to a stream and ${bytes(top.completeBytes - adapter.completeBytes)} to a completion, ` +
+        `the adapter ${bytes(adapter.streamBytes - client.streamBytes)} and ${bytes(adapter.completeBytes - client.completeBytes)}.`
+      ],
+      data: { timing, figures }
+    }
+  } finally {
+    await mock?.stop()
+  }
+}
+
+/** The allocation suite. */
+export const suite: Suite = {
+  name: "allocations",
+  description: "bytes allocated (and CPU) a chat call, layer by layer in process: HTTP client, provider adapter, router; completion and stream",
+  run
+}
