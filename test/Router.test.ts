@@ -614,6 +614,8 @@ describe("Router: degraded mode", () => {
       yield* TestClock.adjust("2 minutes")
       const again = succeeded(yield* settle(router.complete(Chat.prompt("What is Effect?"))))
       expect(again.meta.degraded).toBe("cache")
+      // the one target was tried and moved on from: one fallback, as the usage report counts it
+      expect(again.meta.fallbacks).toBe(1)
       expect(again.response.text).toBe(first.response.text)
       // past the TTL the cached answer is gone
       yield* TestClock.adjust("20 minutes")

@@ -976,7 +976,8 @@ const degraded = (shared: Shared, state: RequestState) =>
         provider: response.provider,
         model: response.model,
         attempts: state.attempts,
-        fallbacks: failedFallbacks(state.attempts),
+        // degraded mode answered: every target tried was moved on from
+        fallbacks: distinctTargets(state.attempts),
         latency: Duration.millis(now - state.startedAt),
         usage: { inputTokens: 0, outputTokens: 0 },
         cost: 0,
