@@ -127,19 +127,18 @@ describe("llm-failover CLI", () => {
   })
 
   it("a bad argument gets its message and exit code 1, not a log record of the same", () => {
-    const growth = cli(["serve", "--heap-growth", "500"])
-    expect(growth.status).toBe(1)
-    expect(growth.stderr + growth.stdout).toContain("--heap-growth must be a whole number from 0 to 300")
-    const port = cli(["serve", "--port", "abc"])
-    expect(port.status).toBe(1)
-    expect(port.stderr + port.stdout).toContain("'abc' is not a integer")
-    const since = cli(["report", "--since", "garbage"])
-    expect(since.status).toBe(1)
-    expect(since.stderr + since.stdout).toContain("--since must be epoch milliseconds or an ISO 8601 date")
-    const range = cli(["serve", "--port", "99999"])
-    expect(range.status).toBe(1)
-    expect(range.stderr + range.stdout).toContain("--port must be a whole number from 0 to 65535")
-    for (const result of [growth, port, since, range]) expect(result.stderr + result.stdout).not.toMatch(/level=ERROR|_tag/)
+    const cases: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
+      [["serve", "--heap-growth", "500"], "--heap-growth must be a whole number from 0 to 300"],
+      [["serve", "--port", "abc"], "'abc' is not a integer"],
+      [["serve", "--port", "99999"], "--port must be a whole number from 0 to 65535"],
+      [["report", "--since", "garbage"], "--since must be epoch milliseconds or an ISO 8601 date"]
+    ]
+    for (const [args, message] of cases) {
+      const result = cli(args)
+      expect(result.status, args.join(" ")).toBe(1)
+      expect(result.stderr + result.stdout).toContain(message)
+      expect(result.stderr + result.stdout).not.toMatch(/level=ERROR|_tag/)
+    }
   })
 
   it("a port already taken is one line and exit code 1, not a stack trace", async () => {

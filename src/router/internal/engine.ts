@@ -155,8 +155,10 @@ interface RequestState {
   readonly degradedAllowed: boolean
   /** The member this request probes early, every breaker of the chain being open; see `earlyProbe`. */
   earlyProbe: Member | undefined
-  /** The members with no available member after them, once ordered; see `lastResorts`. */
-  lastResorts: ReadonlySet<Member>
+  /** The chain's members in the order this request tries them, once ordered. */
+  ordered: ReadonlyArray<Member>
+  /** Those whose breakers would not admit a call when it was ordered (undefined: none); see `isLastResort`. */
+  unavailable: ReadonlySet<Member> | undefined
   /** The caller's span when the request started, if it was inside one. */
   readonly parentSpan: Option.Option<Tracer.AnySpan>
   /** A member of the request's race or hedge has won: the calls interrupted from now on lost to it. */
@@ -174,8 +176,6 @@ export interface Inherited {
   readonly quiet: boolean
   readonly degradedAllowed: boolean
 }
-
-const noMembers: ReadonlySet<Member> = new Set()
 
 const newState = (shared: Shared, chain: Chain, request: ChatRequest, inherited?: Inherited) =>
   Effect.zipWith(
@@ -198,7 +198,8 @@ const newState = (shared: Shared, chain: Chain, request: ChatRequest, inherited?
       quiet: inherited?.quiet ?? false,
       degradedAllowed: inherited?.degradedAllowed ?? true,
       earlyProbe: undefined,
-      lastResorts: noMembers,
+      ordered: [],
+      unavailable: undefined,
       groupWon: false,
       hedgeDelay: undefined
     })
@@ -253,7 +254,7 @@ export const order = (
   shared: Shared,
   chain: Chain,
   request: ChatRequest
-): Effect.Effect<{ readonly ordered: ReadonlyArray<Member>; readonly available: ReadonlySet<Member> }> =>
+): Effect.Effect<{ readonly ordered: ReadonlyArray<Member>; readonly unavailable: ReadonlySet<Member> | undefined }> =>
   Effect.gen(function* () {
     const inputTokens = Tokens.estimate(request)
     const candidates: Array<Strategy.Candidate & { readonly member: Member }> = []
@@ -279,25 +280,26 @@ export const order = (
     const ordered = chain.strategy(candidates, { request, random: () => draws[next++ % draws.length] ?? 0 })
     return {
       ordered: ordered.map((candidate) => (candidate as (typeof candidates)[number]).member),
-      available: new Set(candidates.filter((candidate) => candidate.available).map((candidate) => candidate.member))
+      // made only when some breaker refuses: most requests find every one closed
+      unavailable: candidates.every((candidate) => candidate.available)
+        ? undefined
+        : new Set(candidates.filter((candidate) => !candidate.available).map((candidate) => candidate.member))
     }
   })
 
 /**
- * The members after which no available member that fits the request is
- * left: if one of them refuses the request, no other target would take
- * it. Their breakers do not hold them back while a trial runs
+ * Whether no member after this one, in the request's order, is available
+ * and fits the request: if this one refuses the request, no other target
+ * would take it. Its breaker then does not hold it back while a trial runs
  * (`acquireLastResort`).
  */
-const lastResorts = (state: RequestState, ordered: ReadonlyArray<Member>, available: ReadonlySet<Member>) => {
-  const last = new Set<Member>()
-  let later = false
-  for (let i = ordered.length - 1; i >= 0; i--) {
-    const member = ordered[i]!
-    if (!later) last.add(member)
-    if (available.has(member) && fits(state, member.target)) later = true
+const isLastResort = (state: RequestState, member: Member): boolean => {
+  const { ordered, unavailable } = state
+  for (let i = ordered.indexOf(member) + 1; i < ordered.length; i++) {
+    const later = ordered[i]!
+    if (unavailable?.has(later) !== true && fits(state, later.target)) return false
   }
-  return last
+  return true
 }
 
 // ---------------------------------------------------------------------------
@@ -524,7 +526,7 @@ const releaseProbe = (state: RequestState) =>
 const admission = (state: RequestState, member: Member, attempt: number) =>
   attempt === 1 && state.earlyProbe === member
     ? member.target.breaker.acquireProbe
-    : state.lastResorts.has(member)
+    : isLastResort(state, member)
     ? member.target.breaker.acquireLastResort
     : member.target.breaker.acquire
 
@@ -876,9 +878,10 @@ const earlyProbe = (state: RequestState, ordered: ReadonlyArray<Member>): Effect
 /** Runs the chain under its total deadline; calls in flight when it passes are recorded as `Timeout(total)`. */
 const runChain = <A, R>(shared: Shared, state: RequestState, run: Runner<A, R>): Effect.Effect<A, Next | Fatal, R> =>
   Effect.gen(function* () {
-    const { available, ordered: byStrategy } = yield* order(shared, state.chain, state.request)
+    const { ordered: byStrategy, unavailable } = yield* order(shared, state.chain, state.request)
     const ordered = yield* earlyProbe(state, byStrategy)
-    state.lastResorts = lastResorts(state, ordered, available)
+    state.ordered = ordered
+    state.unavailable = unavailable
     return yield* fold(shared, state, steps(shared, state, ordered, run))
   }).pipe(
     Effect.ensuring(releaseProbe(state)),
