@@ -641,6 +641,22 @@ describe("cost report", () => {
 // ---------------------------------------------------------------------------
 
 describe("health snapshot", () => {
+  it.scoped("a target whose few calls all failed is degraded, though too few for the router to judge", () =>
+    Effect.gen(function* () {
+      const failing = yield* sim("failing", { faults: [{ status: 500 }] })
+      const router = yield* Router.make({
+        targets: { failing: { model: failing }, ok: { model: yield* sim("ok") } },
+        chains: { default: ["failing", "ok"] },
+        policy: { retry: { maxAttempts: 1 }, breaker: { consecutiveFailures: 10 } },
+        health: { minimumCalls: 5 }
+      })
+      const health = yield* HealthSnapshot.make(router)
+      for (let i = 0; i < 3; i++) succeeded(yield* settle(router.complete(Chat.prompt(`q${i}`)), "1 second"))
+      const byName = Object.fromEntries((yield* health.snapshot).targets.map((t) => [t.name, t]))
+      expect(byName["failing"]).toMatchObject({ state: "degraded", calls: 3, failures: 3, breaker: { state: "closed", consecutiveFailures: 3 } })
+      expect(byName["ok"]).toMatchObject({ state: "healthy", calls: 3 })
+    }))
+
   it.scoped("states by breaker and health, windowed error counts, and a bounded list of recent fallbacks", () =>
     Effect.gen(function* () {
       const down = yield* sim("down", { faults: [{ status: 503 }] })

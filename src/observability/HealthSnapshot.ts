@@ -6,8 +6,11 @@
  * decode it on the other side of the wire.
  *
  * - `state`: `down` when the breaker is open or isolated; `degraded` when it
- *   is half-open or the router's own health window says degraded (the same
- *   judgement health-aware routing uses); else `healthy`.
+ *   is half-open, when the router's own health window says degraded (the
+ *   same judgement health-aware routing uses, which waits for a minimum of
+ *   calls), or when the breaker counts failures in a row and this window
+ *   holds calls but no success (too few calls for the router to judge, all
+ *   of them failed); else `healthy`.
  * - `calls`, `successRate` and `errors` count this module's window (default
  *   5 minutes) of attempt events. As in the router's health, calls leave out
  *   rejections (the target was not called) and the request's own faults
@@ -204,6 +207,10 @@ const millis = (d: Duration.Duration) => Duration.toMillis(d)
 const stateOf = (breaker: Router.TargetStatus["breaker"]["state"], degraded: boolean): TargetState =>
   breaker === "open" || breaker === "isolated" ? "down" : breaker === "half-open" || degraded ? "degraded" : "healthy"
 
+/** Calls in the window, every one failed, and the latest still unanswered by a success: not healthy, whatever the count. */
+const failingOnly = (status: Router.TargetStatus, calls: number, successes: number): boolean =>
+  calls > 0 && successes === 0 && status.breaker.consecutiveFailures > 0
+
 /**
  * A tracker to feed with router events yourself (as `Observability.attach` does).
  *
@@ -284,7 +291,7 @@ export const tracker = (router: Pick<Router.Service, "status">, options: Options
         name: status.name,
         provider: status.provider,
         model: status.model,
-        state: stateOf(status.breaker.state, status.health.degraded),
+        state: stateOf(status.breaker.state, status.health.degraded || failingOnly(status, calls, successes)),
         breaker: {
           state: status.breaker.state,
           retryInMillis: status.breaker.state === "open" && Duration.isFinite(retryAfter) ? millis(retryAfter) : null,
