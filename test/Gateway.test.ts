@@ -629,9 +629,12 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
       })
     )
 
-    it.scoped("a client leaving a stream mid-way aborts the upstream stream", () =>
+    it.scoped("a client leaving a stream mid-way aborts the upstream stream, and its one log line says so", () =>
       Effect.gen(function* () {
-        const { client, primary } = yield* setup({ primary: { faults: [MockServer.stallAfter(3)] } })
+        const logs = captureLogs()
+        const { client, primary } = yield* setup({ primary: { faults: [MockServer.stallAfter(3)] } }).pipe(
+          Effect.provide(logs.layer)
+        )
         const controller = new AbortController()
         const stream = yield* promise(() =>
           client.chat.completions.create({ model: "default", messages: question, stream: true }, { signal: controller.signal })
@@ -641,6 +644,10 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
         controller.abort()
         const aborted = yield* MockServer.awaitAborted(primary, 1).pipe(Effect.timeout("2 seconds"))
         expect(aborted).toHaveLength(1)
+        yield* Effect.sleep("50 millis")
+        expect(requestLines(logs.lines).map((l) => [l.message, l.annotations["outcome"]])).toEqual([
+          ["POST /v1/chat/completions 200", "client-closed"]
+        ])
       })
     )
   })

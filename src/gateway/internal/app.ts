@@ -20,6 +20,7 @@ import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
+import * as Http from "node:http"
 import type { ChatChunk } from "../../llm/Chat.js"
 import type { StreamInterrupted } from "../../llm/FailoverError.js"
 import * as Bulkhead from "../../resilience/Bulkhead.js"
@@ -28,6 +29,7 @@ import type * as Router from "../../router/Router.js"
 import * as Auth from "./auth.js"
 import * as Body from "./body.js"
 import * as Errors from "./errors.js"
+import * as NodeBody from "./nodeBody.js"
 import * as WireRequest from "./request.js"
 import * as WireResponse from "./response.js"
 
@@ -308,7 +310,9 @@ export const make = (settings: Settings, lifecycle: Lifecycle): Effect.Effect<Ht
               return Effect.fail(Option.none())
           }
         })
-        return Stream.repeatEffectChunkOption(step)
+        const events = Stream.repeatEffectChunkOption(step)
+        ssePulls.set(events, step)
+        return events
       })
 
     const chatCompletions = Effect.gen(function* () {
@@ -351,6 +355,12 @@ export const make = (settings: Settings, lifecycle: Lifecycle): Effect.Effect<Ht
 
     return withRequestLog(routed)
   })
+
+/**
+ * The pull each SSE body is made of, by the body's stream: on Node the
+ * response is written from the pull itself (see `NodeBody`).
+ */
+const ssePulls = new WeakMap<Stream.Stream<Uint8Array>, NodeBody.Pull>()
 
 const completionId = (): string => `chatcmpl-${randomUUID().replaceAll("-", "")}`
 
@@ -400,12 +410,18 @@ const withRequestLog = <R>(
       yield* line(identified.status)
       return identified
     }
-    const logged = Stream.ensuring(
-      body.stream,
-      Effect.suspend(() => {
-        if (log.completed !== true && log.outcome === undefined) log.outcome = "client-closed"
-        return line(identified.status)
-      })
+    // a stream's line is written when it ends or its client leaves
+    const done = Effect.suspend(() => {
+      if (log.completed !== true && log.outcome === undefined) log.outcome = "client-closed"
+      return line(identified.status)
+    })
+    const pull = ssePulls.get(body.stream as Stream.Stream<Uint8Array>)
+    if (pull !== undefined && request.source instanceof Http.IncomingMessage) {
+      const readable = NodeBody.readable(yield* Effect.runtime<never>(), pull, done)
+      return HttpServerResponse.setBody(identified, HttpBody.raw(readable, { contentType: body.contentType }))
+    }
+    return HttpServerResponse.setBody(
+      identified,
+      HttpBody.stream(Stream.ensuring(body.stream, done), body.contentType, body.contentLength)
     )
-    return HttpServerResponse.setBody(identified, HttpBody.stream(logged, body.contentType, body.contentLength))
   })
