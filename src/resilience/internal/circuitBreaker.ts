@@ -126,27 +126,20 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
     this.defaultClassify = config.classify === defaultClassifier
     this.flush = Ref.update(cell.ref, () => this.state)
     const admitSlow = Effect.flatten(this.update((state, now): Admission => this.admitAt(state, now)))
-    this.admit = Effect.suspend(() =>
-      this.state.status === "closed" && !this.guarded ? Effect.succeed(this.ticket(this.state.generation)) : admitSlow
-    )
-    this.acquire = Effect.uninterruptible(Effect.map(this.admit, (ticket) => new PermitImpl(this, ticket)))
-    this.acquireLastResort = Effect.uninterruptible(
-      Effect.map(
-        Effect.suspend(() =>
-          this.state.status === "closed" ? Effect.succeed(this.ticket(this.state.generation)) : admitSlow
-        ),
-        (ticket) => new PermitImpl(this, ticket)
-      )
-    )
     const admitEarly = Effect.flatten(this.update((state, now): Admission => this.admitAt(this.early(state, now), now)))
-    this.acquireProbe = Effect.uninterruptible(
-      Effect.map(
-        Effect.suspend(() =>
-          this.state.status === "closed" && !this.guarded ? Effect.succeed(this.ticket(this.state.generation)) : admitEarly
-        ),
-        (ticket) => new PermitImpl(this, ticket)
+    /** A closed breaker's ticket at once, unless `heldByTrial` and a trial rule is in force (`guarded`); else `otherwise`. */
+    const closedOr = (heldByTrial: boolean, otherwise: Effect.Effect<Ticket, CircuitOpen>) =>
+      Effect.suspend(() =>
+        this.state.status === "closed" && !(heldByTrial && this.guarded)
+          ? Effect.succeed(this.ticket(this.state.generation))
+          : otherwise
       )
-    )
+    const permit = (admission: Effect.Effect<Ticket, CircuitOpen>) =>
+      Effect.uninterruptible(Effect.map(admission, (ticket) => new PermitImpl(this, ticket)))
+    this.admit = closedOr(true, admitSlow)
+    this.acquire = permit(this.admit)
+    this.acquireLastResort = permit(closedOr(false, admitSlow))
+    this.acquireProbe = permit(closedOr(true, admitEarly))
     const availableSlow = this.update((state) => [this.admits(state), state])
     this.isAvailable = Effect.suspend(() => this.state.status === "closed" && !this.guarded ? succeedTrue : availableSlow)
     this.snapshot = this.update((state, now) => [this.snapshotOf(state, now), state])

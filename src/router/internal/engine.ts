@@ -249,7 +249,7 @@ const targetFields = (state: RequestState, target: Target) => ({
 const estimatedCost = (info: ModelInfo, request: ChatRequest, inputTokens: number) =>
   priceOf(info.price, { inputTokens, outputTokens: request.maxTokens ?? 256 })
 
-/** The chain's members in the order its strategy picks for this request, and those whose breakers would admit a call. @internal */
+/** The chain's members in the order its strategy picks for this request, and those whose breakers would not admit a call. @internal */
 export const order = (
   shared: Shared,
   chain: Chain,
