@@ -10,7 +10,7 @@
  *
  * @internal
  */
-import { Cause, Chunk, Clock, Data, Deferred, Duration, Effect, Exit, Option, PubSub, Random, Ref, Scope, Stream, Tracer } from "effect"
+import { Cause, Channel, Chunk, Clock, Data, Deferred, Duration, Effect, Exit, Option, PubSub, Random, Ref, Scope, Stream, Tracer } from "effect"
 import type { ChatChunk, ChatRequest, ChatResponse, Usage } from "../../llm/Chat.js"
 import * as Chat from "../../llm/Chat.js"
 import type { Attempt } from "../../llm/FailoverError.js"
@@ -1239,16 +1239,6 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
         })
       })
 
-    const rest: Stream.Stream<ChatChunk, ProviderError> = started.done
-      ? Stream.empty
-      : Stream.repeatEffectChunkOption(started.pull).pipe(
-          Stream.mapChunks((chunks) => {
-            for (const chunk of chunks) acc.add(chunk)
-            return chunks
-          }),
-          Stream.concat(Stream.execute(Effect.sync(() => (ended = true))))
-        )
-
     const onFailure = (error: ProviderError): Stream.Stream<ChatChunk, StreamInterrupted> => {
       const partial = acc.text()
       const interrupted = (cause: ProviderError, text: string, at: Member) =>
@@ -1300,12 +1290,37 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
       )
     }
 
-    const chunks = Stream.fromIterable(started.head).pipe(
-      Stream.concat(rest),
-      Stream.ensuringWith((exit) =>
-        settle(exit._tag === "Failure" ? Option.getOrUndefined(Chunk.head(Cause.failures(exit.cause))) : undefined)
-      ),
-      Stream.catchAll(onFailure)
+    type Out = Channel.Channel<Chunk.Chunk<ChatChunk>, unknown, StreamInterrupted, unknown, void, unknown>
+    /**
+     * The rest of the stream after the head, one pull of the provider's
+     * stream a step, in one stage: each step accumulates what it pulled,
+     * and the end settles the stream (success), as does a failure, which
+     * then fails the stream or hands it to its continuation.
+     */
+    const next = (): Out =>
+      Channel.unwrap(
+        Effect.matchCauseEffect(started.pull, {
+          onSuccess: (chunks) => {
+            for (const chunk of chunks) acc.add(chunk)
+            return Effect.succeed(Channel.flatMap(Channel.write(chunks), next))
+          },
+          onFailure: (cause) => {
+            const failure = Chunk.head(Cause.failures(cause))
+            // interrupted or died: the stream's finalizer settles it (cancelled)
+            if (Option.isNone(failure)) return Effect.failCause(cause as Cause.Cause<never>)
+            const error = Option.getOrUndefined(failure.value)
+            if (error === undefined) ended = true
+            return Effect.as(settle(error), error === undefined ? Channel.void : Stream.toChannel(onFailure(error)))
+          }
+        })
+      )
+    const head: Out = started.head.length === 0 ? Channel.void : Channel.write(Chunk.unsafeFromArray(started.head.slice()))
+    const chunks = Stream.fromChannel(
+      Channel.ensuring(
+        started.done ? Channel.flatMap(head, () => Channel.fromEffect(settle(undefined))) : Channel.flatMap(head, next),
+        // the consumer stopped reading, or the stream was interrupted: cancelled, unless it settled already
+        settle(undefined)
+      )
     )
     return {
       meta: initial,
