@@ -10,7 +10,7 @@
  *
  * @internal
  */
-import { Cause, Channel, Chunk, Clock, Data, Deferred, Duration, Effect, Exit, Option, PubSub, Random, Ref, Scope, Stream, Tracer } from "effect"
+import { Cause, Channel, Chunk, Clock, Data, Deferred, Duration, Effect, Either, ExecutionStrategy, Exit, Option, PubSub, Random, Ref, Scope, Stream, Tracer } from "effect"
 import type { ChatChunk, ChatRequest, ChatResponse, Usage } from "../../llm/Chat.js"
 import * as Chat from "../../llm/Chat.js"
 import type { Attempt } from "../../llm/FailoverError.js"
@@ -33,7 +33,6 @@ import type * as DegradedCache from "../DegradedCache.js"
 import type { Listener, RouterEvent } from "../Events.js"
 import type * as Policy from "../Policy.js"
 import type * as Strategy from "../Strategy.js"
-import { inChildScope } from "./scope.js"
 
 // ---------------------------------------------------------------------------
 // Runtime model
@@ -621,7 +620,8 @@ const completeOnce = (shared: Shared, state: RequestState, member: Member) => (a
 export interface Started {
   readonly member: Member
   readonly head: ReadonlyArray<ChatChunk>
-  readonly pull: Effect.Effect<Chunk.Chunk<ChatChunk>, Option.Option<ProviderError>>
+  /** The next chunks of the provider's stream (`Right`), or its end (`Left`). */
+  readonly pull: Effect.Effect<Either.Either<Chunk.Chunk<ChatChunk>, unknown>, ProviderError>
   /** Records the stream's outcome with its breaker once, then releases its resources. */
   readonly settle: (outcome: "success" | "failure" | "ignored") => Effect.Effect<void>
   readonly startedAt: number
@@ -638,14 +638,20 @@ export interface Started {
  * upstream stream. A failure before content records the failure and closes
  * the scope at once; a success hands the scope to the stream, which closes
  * it when it settles.
+ *
+ * The scope is handed to each resource explicitly rather than provided as
+ * the `Scope` service (`Scope.extend`, `acquireRelease`, `Stream.toPull`):
+ * this is a stream's hot path, and each of those costs a change of the
+ * fiber's context or a capture of its `FiberRef`s.
  */
 const streamOnce =
   (shared: Shared, state: RequestState, member: Member) =>
   (attempt: number): Effect.Effect<Started, ProviderError | Rejected, Scope.Scope> => {
     const { target } = member
-    const open = (close: Effect.Effect<void>) => Effect.gen(function* () {
+    const open = (scope: Scope.CloseableScope) => Effect.gen(function* () {
       if (target.bulkhead !== undefined) {
         yield* target.bulkhead.acquire.pipe(
+          Effect.provideService(Scope.Scope, scope),
           Effect.catchTag("BulkheadRejected", () => Effect.fail(rejectedFrom(target, { _tag: "BulkheadRejected" })))
         )
       }
@@ -654,38 +660,34 @@ const streamOnce =
       let recorded = false
       /** When the upstream call started; undefined while it has not (e.g. refused by the rate limit). */
       let start: number | undefined = undefined
-      const permit = yield* Effect.acquireRelease(
-        admission(state, member, attempt).pipe(
-          Effect.catchTag("CircuitOpen", (error) => Effect.fail(rejectedFrom(target, error)))
-        ),
-        (permit) =>
-          Effect.suspend(() => {
-            if (recorded) return Effect.void
-            recorded = true
-            const began = start
-            return Effect.flatMap(Clock.currentTimeMillis, (now) =>
-              began !== undefined && lostSlow(state, target, now - began)
-                ? recordLostSlow(shared, state, target, permit, now - began)
-                : permit.record("ignored")
-            )
-          })
-      )
+      const release = (permit: Permit) =>
+        Effect.suspend(() => {
+          if (recorded) return Effect.void
+          recorded = true
+          const began = start
+          return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            began !== undefined && lostSlow(state, target, now - began)
+              ? recordLostSlow(shared, state, target, permit, now - began)
+              : permit.record("ignored")
+          )
+        })
+      // the release is registered as the permit is taken, with no interruption between
+      const permit = yield* Effect.uninterruptible(
+        Effect.tap(admission(state, member, attempt), (permit) => Scope.addFinalizer(scope, release(permit)))
+      ).pipe(Effect.catchTag("CircuitOpen", (error) => Effect.fail(rejectedFrom(target, error))))
       // the breaker first: an open breaker takes no room under the rate limit (a limited attempt's release frees its permit)
       yield* admitRate(target, state.required).pipe(Effect.mapError((error) => rejectedFrom(target, error)))
       const began = yield* Clock.currentTimeMillis
       start = began
-      const pull = yield* Stream.toPull(target.model.stream(state.request))
+      const pull = yield* Channel.toPullIn(Stream.toChannel(target.model.stream(state.request)), scope)
       const head: Array<ChatChunk> = []
       const firstToken = member.policy.timeouts.firstToken
       const readHead = Effect.gen(function* () {
         while (true) {
-          const chunk = yield* Effect.either(pull)
-          if (chunk._tag === "Left") {
-            if (Option.isSome(chunk.left)) return yield* Effect.fail(chunk.left.value)
-            return true // ended before any content: an empty answer
-          }
-          for (const c of chunk.right) head.push(c)
-          if (Chunk.some(chunk.right, Chat.isContent)) return false
+          const next = yield* pull
+          if (next._tag === "Left") return true // ended before any content: an empty answer
+          for (const c of next.right) head.push(c)
+          if (Chunk.some(next.right, Chat.isContent)) return false
         }
       })
       const exit = yield* Effect.exit(
@@ -701,11 +703,16 @@ const streamOnce =
       const settle = (outcome: "success" | "failure" | "ignored") =>
         Effect.flatMap(Clock.currentTimeMillis, (now) => {
           recorded = true
-          return Effect.zipRight(permit.record(outcome, Duration.millis(now - began)), close)
+          return Effect.zipRight(permit.record(outcome, Duration.millis(now - began)), Scope.close(scope, Exit.void))
         })
       return { member, head, pull, settle, startedAt: began, timeToFirstToken: elapsed, done: exit.value } satisfies Started
     })
-    return observed(shared, state, member, attempt, inChildScope(open), () => ({}), false)
+    const opened = Effect.flatMap(Scope.Scope, (parent) =>
+      Effect.flatMap(Scope.fork(parent, ExecutionStrategy.sequential), (scope) =>
+        Effect.onExit(open(scope), (exit) => (Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit)))
+      )
+    )
+    return observed(shared, state, member, attempt, opened, () => ({}), false)
   }
 
 /** How a provider error counts for the breaker: the request's own faults are ignored. @internal */
@@ -1300,17 +1307,19 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
     const next = (): Out =>
       Channel.unwrap(
         Effect.matchCauseEffect(started.pull, {
-          onSuccess: (chunks) => {
-            for (const chunk of chunks) acc.add(chunk)
-            return Effect.succeed(Channel.flatMap(Channel.write(chunks), next))
+          onSuccess: (next_) => {
+            if (next_._tag === "Left") {
+              ended = true
+              return Effect.as(settle(undefined), Channel.void)
+            }
+            for (const chunk of next_.right) acc.add(chunk)
+            return Effect.succeed(Channel.flatMap(Channel.write(next_.right), next))
           },
           onFailure: (cause) => {
             const failure = Chunk.head(Cause.failures(cause))
             // interrupted or died: the stream's finalizer settles it (cancelled)
             if (Option.isNone(failure)) return Effect.failCause(cause as Cause.Cause<never>)
-            const error = Option.getOrUndefined(failure.value)
-            if (error === undefined) ended = true
-            return Effect.as(settle(error), error === undefined ? Channel.void : Stream.toChannel(onFailure(error)))
+            return Effect.as(settle(failure.value), Stream.toChannel(onFailure(failure.value)))
           }
         })
       )
