@@ -237,10 +237,33 @@ const MessageDelta = Schema.Struct({
 })
 const EventType = Schema.Struct({ type: Schema.String })
 
-const decodeType = Http.valueDecoder(EventType)
+/** An event's type, checked without the schema (see `Http.valueDecoder`). @internal */
+export const isEventType = (value: unknown): value is typeof EventType.Type =>
+  Http.isPlainObject(value) && typeof value["type"] === "string"
+
+/**
+ * The usual `content_block_delta`, a text or tool-input delta, checked
+ * without the schema (see `Http.valueDecoder`): a value this accepts,
+ * `BlockDelta` decodes to the same fields.
+ *
+ * @internal
+ */
+export const isBlockDelta = (value: unknown): value is typeof BlockDelta.Type => {
+  if (!Http.isPlainObject(value) || typeof value["index"] !== "number") return false
+  const delta = value["delta"]
+  if (!Http.isPlainObject(delta)) return false
+  return delta["type"] === "text_delta"
+    ? typeof delta["text"] === "string"
+    : delta["type"] === "input_json_delta" && typeof delta["partial_json"] === "string"
+}
+
+/** @internal */
+export const schemas = { EventType, BlockDelta }
+
+const decodeType = Http.valueDecoder(EventType, isEventType)
 const decodeMessageStart = Http.valueDecoder(MessageStart)
 const decodeBlockStart = Http.valueDecoder(BlockStart)
-const decodeBlockDelta = Http.valueDecoder(BlockDelta)
+const decodeBlockDelta = Http.valueDecoder(BlockDelta, isBlockDelta)
 const decodeMessageDelta = Http.valueDecoder(MessageDelta)
 
 /** The state of one streamed message. */

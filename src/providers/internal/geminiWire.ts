@@ -267,7 +267,52 @@ export const decodeResponse = (context: Errors.Context, text: string): Either.Ei
 // Stream
 // ---------------------------------------------------------------------------
 
-const decodeEvent = Http.eventDecoder(GenerateContentResponse)
+const isOptional = (value: unknown, kind: "string" | "number" | "boolean") => value === undefined || typeof value === kind
+
+const isPart = (part: unknown): boolean => {
+  if (!Http.isPlainObject(part) || !isOptional(part["text"], "string") || !isOptional(part["thought"], "boolean")) return false
+  const call = part["functionCall"]
+  return call === undefined || (Http.isPlainObject(call) && typeof call["name"] === "string" && isOptional(call["id"], "string"))
+}
+
+const isCandidate = (candidate: unknown): boolean => {
+  if (!Http.isPlainObject(candidate) || !isOptional(candidate["finishReason"], "string")) return false
+  const content = candidate["content"]
+  if (content === undefined) return true
+  if (!Http.isPlainObject(content)) return false
+  const parts = content["parts"]
+  return parts === undefined || (Array.isArray(parts) && parts.every(isPart))
+}
+
+/**
+ * The usual shape of a `generateContent` stream event, checked without the
+ * schema (see `Http.valueDecoder`): a value this accepts,
+ * `GenerateContentResponse` decodes to the same fields.
+ *
+ * @internal
+ */
+export const isGenerateContentResponse = (value: unknown): value is GenerateContentResponse => {
+  if (!Http.isPlainObject(value) || !isOptional(value["responseId"], "string") || !isOptional(value["modelVersion"], "string")) {
+    return false
+  }
+  const candidates = value["candidates"]
+  if (candidates !== undefined && !(Array.isArray(candidates) && candidates.every(isCandidate))) return false
+  const feedback = value["promptFeedback"]
+  if (feedback !== undefined && !(Http.isPlainObject(feedback) && isOptional(feedback["blockReason"], "string"))) return false
+  const usage = value["usageMetadata"]
+  return (
+    usage === undefined ||
+    (Http.isPlainObject(usage) &&
+      isOptional(usage["promptTokenCount"], "number") &&
+      isOptional(usage["candidatesTokenCount"], "number") &&
+      isOptional(usage["thoughtsTokenCount"], "number"))
+  )
+}
+
+/** @internal */
+export const GenerateContentResponseSchema = GenerateContentResponse
+
+const decodeEvent = Http.eventDecoder(GenerateContentResponse, isGenerateContentResponse)
 
 /**
  * Decodes the SSE events of `streamGenerateContent?alt=sse`, each a whole

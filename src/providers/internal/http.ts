@@ -237,14 +237,25 @@ export const parseJson = (context: Errors.Context, text: string, what: string): 
  * A decoder of parsed JSON by a schema, mapping failures to
  * `MalformedResponse`.
  *
+ * With `accepts`, a plain check of the usual shape comes first: a value it
+ * accepts is taken as it is (its excess properties are kept, not stripped:
+ * nothing reads them), and only the others go through the schema, which
+ * also words the error. Stream events are decoded on every read of a
+ * stream, and the schema allocates about 4 KiB an event doing it, where the
+ * check allocates nothing. `accepts` must accept no value the schema would
+ * refuse or change: `test/WireChecks.prop.test.ts` holds each one to its
+ * schema.
+ *
  * @internal
  */
-export const valueDecoder = <A, I>(schema: Schema.Schema<A, I>) => {
+export const valueDecoder = <A, I>(schema: Schema.Schema<A, I>, accepts?: (value: unknown) => value is A) => {
   const decode = Schema.decodeUnknownEither(schema)
   return (context: Errors.Context, value: unknown, what: string): Either.Either<A, ProviderError> =>
-    Either.mapLeft(decode(value), (error) =>
-      Errors.malformed(context, `${context.provider} sent an unexpected ${what}: ${describeParseError(error)}`)
-    )
+    accepts !== undefined && accepts(value)
+      ? Either.right(value)
+      : Either.mapLeft(decode(value), (error) =>
+          Errors.malformed(context, `${context.provider} sent an unexpected ${what}: ${describeParseError(error)}`)
+        )
 }
 
 /**
@@ -462,15 +473,32 @@ export const chatCalls = (
 }
 
 /**
- * Parses an SSE event's data as JSON and decodes it with a schema.
+ * Parses an SSE event's data as JSON and decodes it with a schema, after
+ * the plain check `accepts`, if any (see `valueDecoder`).
  *
  * @internal
  */
-export const eventDecoder = <A, I>(schema: Schema.Schema<A, I>) => {
-  const decode = jsonDecoder(schema)
+export const eventDecoder = <A, I>(schema: Schema.Schema<A, I>, accepts?: (value: unknown) => value is A) => {
+  const decode = valueDecoder(schema, accepts)
   return (context: Errors.Context, event: Sse.SseEvent): Either.Either<A, ProviderError> =>
-    decode(context, event.data, "stream event")
+    Either.flatMap(parseJson(context, event.data, "stream event"), (value) => decode(context, value, "stream event"))
 }
+
+/**
+ * For `accepts` checks (see `valueDecoder`): a plain object, not an array.
+ *
+ * @internal
+ */
+export const isPlainObject = (value: unknown): value is { readonly [key: string]: unknown } =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
+
+/** For `accepts` checks: absent, null or a string. @internal */
+export const isOptionalString = (value: unknown): value is string | null | undefined =>
+  value === undefined || value === null || typeof value === "string"
+
+/** For `accepts` checks: absent or a number. @internal */
+export const isOptionalNumber = (value: unknown): value is number | undefined =>
+  value === undefined || typeof value === "number"
 
 /**
  * A fresh id for an answer whose provider sent none.

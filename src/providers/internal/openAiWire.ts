@@ -216,7 +216,50 @@ const StreamChunk = Schema.Struct({
 
 type StreamChoice = NonNullable<(typeof StreamChunk.Type)["choices"]>[number]
 
-const decodeStreamChunk = Http.eventDecoder(StreamChunk)
+const isToolCallDelta = (call: unknown): boolean => {
+  if (!Http.isPlainObject(call) || typeof call["index"] !== "number" || !Http.isOptionalString(call["id"])) return false
+  const fn = call["function"]
+  return (
+    fn === undefined ||
+    fn === null ||
+    (Http.isPlainObject(fn) && Http.isOptionalString(fn["name"]) && Http.isOptionalString(fn["arguments"]))
+  )
+}
+
+const isStreamChoice = (choice: unknown): boolean => {
+  if (!Http.isPlainObject(choice) || !Http.isOptionalNumber(choice["index"]) || !Http.isOptionalString(choice["finish_reason"])) {
+    return false
+  }
+  const delta = choice["delta"]
+  if (delta === undefined || delta === null) return true
+  if (!Http.isPlainObject(delta) || !Http.isOptionalString(delta["content"]) || !Http.isOptionalString(delta["refusal"])) return false
+  const calls = delta["tool_calls"]
+  return calls === undefined || calls === null || (Array.isArray(calls) && calls.every(isToolCallDelta))
+}
+
+/**
+ * The usual shape of a stream chunk, checked without the schema (see
+ * `Http.eventDecoder`): a value this accepts, `StreamChunk` decodes to the
+ * same fields.
+ *
+ * @internal
+ */
+export const isStreamChunk = (value: unknown): value is typeof StreamChunk.Type => {
+  if (!Http.isPlainObject(value)) return false
+  const choices = value["choices"]
+  if (choices !== undefined && choices !== null && !(Array.isArray(choices) && choices.every(isStreamChoice))) return false
+  const wire = value["usage"]
+  return (
+    wire === undefined ||
+    wire === null ||
+    (Http.isPlainObject(wire) && typeof wire["prompt_tokens"] === "number" && typeof wire["completion_tokens"] === "number")
+  )
+}
+
+/** @internal */
+export const StreamChunkSchema = StreamChunk
+
+const decodeStreamChunk = Http.eventDecoder(StreamChunk, isStreamChunk)
 
 const pushChoice = (context: Errors.Context, choice: StreamChoice, out: Array<ChatChunk>): ProviderError | undefined => {
   const delta = choice.delta
