@@ -1307,13 +1307,13 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
     const next = (): Out =>
       Channel.unwrap(
         Effect.matchCauseEffect(started.pull, {
-          onSuccess: (next_) => {
-            if (next_._tag === "Left") {
+          onSuccess: (pulled) => {
+            if (pulled._tag === "Left") {
               ended = true
               return Effect.as(settle(undefined), Channel.void)
             }
-            for (const chunk of next_.right) acc.add(chunk)
-            return Effect.succeed(Channel.flatMap(Channel.write(next_.right), next))
+            for (const chunk of pulled.right) acc.add(chunk)
+            return Effect.succeed(Channel.flatMap(Channel.write(pulled.right), next))
           },
           onFailure: (cause) => {
             const failure = Chunk.head(Cause.failures(cause))
