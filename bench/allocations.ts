@@ -18,6 +18,13 @@
  * so a stream is one read of the body: what it costs is the stream's
  * machinery, not a per-event cost.
  *
+ * A second table follows one long answer the way a real one arrives: 100
+ * words, one stream event a word, 2 ms apart (a second mock, `tokenDelay`),
+ * so that each event is a read of its own, one stream at a time. Its
+ * figures a stream over its events are the cost of a read, which is what a
+ * long answer pays a token, where the first table's stream is mostly the
+ * cost of opening one.
+ *
  * Our modules are loaded compiled (see `lib/compiled.ts`), as they ship.
  */
 import { NodeHttpClient } from "@effect/platform-node"
@@ -39,6 +46,12 @@ type LlmModule = typeof import("../src/llm/index.js")
 
 const timing = {
   concurrency: 50,
+  /** The long answer: its words (one event each, plus the role, finish and end events) and their pace, streams one at a time. */
+  longWords: 100,
+  longTokenDelayMillis: 2,
+  longWarmupCalls: 10,
+  longProfiledCalls: 30,
+  longCpuCallsPerRound: 20,
   warmupCalls: 500,
   /** Calls under the heap profiler. */
   profiledCalls: 2_000,
@@ -113,14 +126,11 @@ const layersOver = (url: string) =>
   })
 
 /** `n` calls, `concurrency` at a time. */
-const calls = (call: Call, n: number) =>
-  Effect.forEach(Array.from({ length: n }), () => Effect.scoped(call), {
-    concurrency: timing.concurrency,
-    discard: true
-  })
+const calls = (call: Call, n: number, concurrency: number = timing.concurrency) =>
+  Effect.forEach(Array.from({ length: n }), () => Effect.scoped(call), { concurrency, discard: true })
 
 /** Bytes allocated a call, by the sampling heap profiler over `profiledCalls` calls. */
-const allocatedPerCall = (session: Session, call: Call) =>
+const allocatedPerCall = (session: Session, call: Call, n: number = timing.profiledCalls, concurrency?: number) =>
   Effect.gen(function* () {
     yield* Effect.promise(() =>
       session.post("HeapProfiler.startSampling", {
@@ -129,7 +139,7 @@ const allocatedPerCall = (session: Session, call: Call) =>
         includeObjectsCollectedByMinorGC: true
       })
     )
-    yield* calls(call, timing.profiledCalls)
+    yield* calls(call, n, concurrency)
     const { profile } = yield* Effect.promise(() => session.post("HeapProfiler.stopSampling"))
     let total = 0
     const walk = (node: { readonly selfSize: number; readonly children: ReadonlyArray<typeof node> }): void => {
@@ -137,18 +147,18 @@ const allocatedPerCall = (session: Session, call: Call) =>
       for (const child of node.children) walk(child)
     }
     walk(profile.head)
-    return total / timing.profiledCalls
+    return total / n
   })
 
 /** CPU time a call in µs, the median of `cpuRounds` rounds. */
-const cpuPerCall = (call: Call) =>
+const cpuPerCall = (call: Call, n: number = timing.cpuCallsPerRound, concurrency?: number) =>
   Effect.gen(function* () {
     const rounds: Array<number> = []
     for (let round = 0; round < timing.cpuRounds; round++) {
       const before = process.cpuUsage()
-      yield* calls(call, timing.cpuCallsPerRound)
+      yield* calls(call, n, concurrency)
       const used = process.cpuUsage(before)
-      rounds.push((used.user + used.system) / timing.cpuCallsPerRound)
+      rounds.push((used.user + used.system) / n)
     }
     return rounds.sort((a, b) => a - b)[Math.floor(rounds.length / 2)]!
   })
@@ -181,15 +191,61 @@ const measureAll = (url: string, log: (line: string) => void) =>
     return figures
   }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici))
 
+interface LongFigures {
+  readonly label: string
+  readonly streamBytes: number
+  readonly streamCpuUs: number
+}
+
+/** The long answer's streams, one at a time, through each layer. */
+const measureLong = (url: string, log: (line: string) => void) =>
+  Effect.gen(function* () {
+    const layers = yield* layersOver(url)
+    const session = new Session()
+    session.connect()
+    const figures: Array<LongFigures> = []
+    for (const layer of layers) {
+      yield* calls(layer.stream, timing.longWarmupCalls, 1)
+      const streamBytes = yield* allocatedPerCall(session, layer.stream, timing.longProfiledCalls, 1)
+      const streamCpuUs = yield* cpuPerCall(layer.stream, timing.longCpuCallsPerRound, 1)
+      log(`  long answer, ${layer.label}: ${bytes(streamBytes)} a stream`)
+      figures.push({ label: layer.label, streamBytes, streamCpuUs })
+    }
+    session.disconnect()
+    return figures
+  }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici))
+
+/** The long answer's events: the role, one a word, the finish, and the end (`[DONE]`). */
+const longEvents = timing.longWords + 3
+
 const micros = (us: number) => (us < 1_000 ? `${us.toFixed(0)} µs` : `${(us / 1_000).toFixed(2)} ms`)
 
 const run = async ({ log }: SuiteContext): Promise<SuiteResult> => {
   process.env["BENCH_UPSTREAM_KEY"] = chat.upstreamKey
   let mock: ForkedChild | undefined
+  let paced: ForkedChild | undefined
   try {
     const started = await chat.startMock()
     mock = started.mock
     const figures = await Effect.runPromise(measureAll(started.url, log))
+    const long = await chat.startMock({
+      text: Array.from({ length: timing.longWords }, (_, i) => `word${i}`).join(" "),
+      tokenDelayMillis: timing.longTokenDelayMillis
+    })
+    paced = long.mock
+    const longFigures = await Effect.runPromise(measureLong(long.url, log))
+    const longRows: Array<ReadonlyArray<Cell>> = longFigures.map((f, i) => {
+      const below = longFigures[i - 1]
+      return [
+        f.label,
+        bytes(f.streamBytes),
+        below === undefined ? "" : bytes(f.streamBytes - below.streamBytes),
+        bytes(f.streamBytes / longEvents),
+        below === undefined ? "" : bytes((f.streamBytes - below.streamBytes) / longEvents),
+        micros(f.streamCpuUs),
+        micros(f.streamCpuUs / longEvents)
+      ]
+    })
     const rows: Array<ReadonlyArray<Cell>> = figures.map((f, i) => {
       const below = figures[i - 1]
       return [
@@ -204,6 +260,7 @@ const run = async ({ log }: SuiteContext): Promise<SuiteResult> => {
       ]
     })
     const top = figures[figures.length - 1]!
+    const longTop = longFigures[longFigures.length - 1]!
     const adapter = figures[1]!
     const client = figures[0]!
     return {
@@ -226,18 +283,35 @@ const run = async ({ log }: SuiteContext): Promise<SuiteResult> => {
             `over ${timing.profiledCalls} calls a row after ${timing.warmupCalls} to warm up; the layer adds: this row minus the row above. ` +
             `CPU: this process's CPU time a call, the median of ${timing.cpuRounds} rounds of ${timing.cpuCallsPerRound} calls, ` +
             "without the profiler (the mock upstream runs in another process). A stream is read as its consumer reads it, pull by pull."
+        },
+        {
+          title: `A long answer: ${longEvents} events, ${timing.longTokenDelayMillis} ms apart, one stream at a time`,
+          columns: ["layer", "a stream", "the layer adds", "an event", "the layer adds an event", "CPU a stream", "CPU an event"],
+          rows: longRows,
+          note:
+            `The same layers against a second mock that answers ${timing.longWords} words, one stream event a word ` +
+            `(${longEvents} events with the role, the finish and [DONE]), ${timing.longTokenDelayMillis} ms apart, so that ` +
+            "each event is a read of its own; one stream at a time. Bytes: " +
+            `${timing.longProfiledCalls} streams under the profiler after ${timing.longWarmupCalls}; CPU: the median of ` +
+            `${timing.cpuRounds} rounds of ${timing.longCpuCallsPerRound}. An event's figure is the stream's over its events: ` +
+            "what a long answer pays a token."
         }
       ],
       summary: [
         `Through the router a stream allocates ${times(top.streamBytes / top.completeBytes)} what a completion does ` +
         `(${bytes(top.streamBytes)} against ${bytes(top.completeBytes)}); the router adds ` +
         `${bytes(top.streamBytes - adapter.streamBytes)} to a stream and ${bytes(top.completeBytes - adapter.completeBytes)} to a completion, ` +
-        `the adapter ${bytes(adapter.streamBytes - client.streamBytes)} and ${bytes(adapter.completeBytes - client.completeBytes)}.`
+        `the adapter ${bytes(adapter.streamBytes - client.streamBytes)} and ${bytes(adapter.completeBytes - client.completeBytes)}.`,
+        `A long answer costs ${bytes(longTop.streamBytes / longEvents)} and ${micros(longTop.streamCpuUs / longEvents)} of CPU an event ` +
+        `through the router: the HTTP client ${bytes(longFigures[0]!.streamBytes / longEvents)}, ` +
+        `the adapter ${bytes((longFigures[1]!.streamBytes - longFigures[0]!.streamBytes) / longEvents)}, ` +
+        `the router ${bytes((longTop.streamBytes - longFigures[1]!.streamBytes) / longEvents)}.`
       ],
-      data: { timing, figures }
+      data: { timing, figures, longFigures }
     }
   } finally {
     await mock?.stop()
+    await paced?.stop()
   }
 }
 

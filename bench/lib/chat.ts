@@ -148,13 +148,20 @@ export const upstreamProblem = (failover: boolean, responses: number, connection
 
 /**
  * Starts the mock upstream (`servers/mock.ts`, compiled) in a process of its
- * own; resolves with it and its URL once it listens.
+ * own; resolves with it and its URL once it listens. By default it answers
+ * `replyText` with a stream's events all at once; `text` and
+ * `tokenDelayMillis` give it another answer and a pause between events.
  */
-export const startMock = async (): Promise<{ readonly mock: ForkedChild; readonly url: string }> => {
+export const startMock = async (
+  options: { readonly text?: string; readonly tokenDelayMillis?: number } = {}
+): Promise<{ readonly mock: ForkedChild; readonly url: string }> => {
   const { child, ready } = await forkNode<{ readonly url: string }>({
     name: "mock",
     modulePath: compiledPath("bench/lib/servers/mock.ts"),
-    env: { BENCH_REPLY_TEXT: replyText }
+    env: {
+      BENCH_REPLY_TEXT: options.text ?? replyText,
+      ...(options.tokenDelayMillis === undefined ? {} : { BENCH_TOKEN_DELAY_MS: String(options.tokenDelayMillis) })
+    }
   })
   return { mock: child, url: ready.url }
 }

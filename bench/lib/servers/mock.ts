@@ -5,7 +5,8 @@
  * OpenAI Chat Completions (JSON and SSE). A request under `/down/` (base URL
  * `<url>/down/v1`) is answered 503 (OpenAI's error body, no Retry-After);
  * every other one gets the reply, whose text is the `BENCH_REPLY_TEXT`
- * environment variable.
+ * environment variable; a stream's events are `BENCH_TOKEN_DELAY_MS` apart
+ * (0, all at once, by default).
  *
  * Messages: it sends `{ type: "ready", url }` once it listens; it answers
  * `{ type: "counts" }` with `{ type: "counts", healthy, down }`, the
@@ -17,6 +18,7 @@ import * as MockServer from "../../../src/testing/MockServer.js"
 
 const text = process.env["BENCH_REPLY_TEXT"]
 if (text === undefined || text === "") throw new Error("BENCH_REPLY_TEXT is not set")
+const tokenDelay = Number(process.env["BENCH_TOKEN_DELAY_MS"] ?? 0)
 
 let healthy = 0
 let down = 0
@@ -24,6 +26,7 @@ const unavailable = MockServer.status(503)
 
 const server = await MockServer.start({
   reply: { text },
+  tokenDelay: `${tokenDelay} millis`,
   faultFor: (_index, request) => {
     if (request.path.startsWith("/down/")) {
       down++
