@@ -213,6 +213,28 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("HTTP faults", 
       })
     )
 
+    it.scoped("a long stream that goes quiet late times out idle, and every chunk before is delivered", () =>
+      Effect.gen(function* () {
+        // one event every 2 ms, each a read of its own: the reads after the second are read ahead
+        const words = Array.from({ length: 12 }, (_, i) => `w${i}`)
+        const { connect, server } = yield* setup({ reply: { text: words.join(" ") }, tokenDelay: "2 millis" })
+        const model = yield* connect({ ...relaxed, idle: "200 millis" })
+        server.enqueue(MockServer.stallAfter(adapter.beforeContent + 10))
+        const texts: Array<string> = []
+        const error = yield* Effect.flip(
+          Stream.runForEach(model.stream(request), (chunk) =>
+            Effect.sync(() => {
+              if (chunk._tag === "TextDelta") texts.push(chunk.text)
+            })
+          )
+        )
+        expect(error._tag === "Timeout" ? [error.phase, Duration.toMillis(error.after ?? Duration.zero)] : error._tag).toEqual(["idle", 200])
+        expect(texts.join("").trim().split(/\s+/)).toEqual(words.slice(0, 10))
+        const aborted = yield* MockServer.awaitAborted(server, 1).pipe(Effect.timeout("2 seconds"))
+        expect(aborted).toHaveLength(1)
+      })
+    )
+
     it.scoped("times out each phase and aborts the request upstream", () =>
       Effect.gen(function* () {
         const { connect, server } = yield* setup()

@@ -26,6 +26,8 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { type ChatChunk, type ChatRequest, type ChatResponse, isContent } from "../../llm/Chat.js"
 import type * as LanguageModel from "../../llm/LanguageModel.js"
+import * as ReadAhead from "../../resilience/internal/readAhead.js"
+import { isLive } from "../../resilience/internal/timeout.js"
 import * as Deadline from "../../resilience/Timeout.js"
 import type { ProviderError, TimeoutPhase } from "../../llm/ProviderError.js"
 import * as Errors from "./errors.js"
@@ -307,6 +309,9 @@ export interface EventDecoder {
   readonly terminal: string
 }
 
+/** Reads a stream makes under `timeoutFail` before it reads ahead (see `decodeSse`). */
+const readsBeforeReadAhead = 2
+
 /**
  * Decodes an SSE body into chat chunks until the terminal event, within the
  * first-token and idle deadlines, in one stream stage: each read of the
@@ -326,6 +331,13 @@ export interface EventDecoder {
  *   the terminal event fails with `MalformedResponse`, after the chunks it
  *   did hold.
  * - Interrupting the pull closes the body (and so aborts the HTTP request).
+ * - Each read runs under `timeoutFail` (a fiber forked for it) at first.
+ *   On the live clock, from the third read on, the body is read one read
+ *   ahead by a fiber of the stream's scope instead, and each read awaited
+ *   under a plain timer (`ReadAhead`): a long answer reads once a token,
+ *   and a fiber a read was a fifth of what its adapter allocated (8 of 41
+ *   KiB a read). A short answer, one or two reads, would pay more for the
+ *   reader (32 KiB) than it saves.
  *
  * @internal
  */
@@ -343,6 +355,11 @@ export const decodeSse = <E>(
     Effect.gen(function* () {
       const pull = Effect.mapError(yield* Stream.toPull(yield* body), Option.map(options.mapError))
       const clock = yield* Effect.clock
+      const scope = yield* Effect.scope
+      const live = isLive(clock)
+      /** Read ahead from the third read on (see below); reads so far. */
+      let ahead: ReadAhead.ReadAhead<Chunk.Chunk<Uint8Array>, Option.Option<ProviderError>> | undefined
+      let reads = 0
       const { firstToken, idle } = options.timeouts
       const idleMillis = Duration.toMillis(idle)
       const decoder = options.makeDecoder()
@@ -380,8 +397,18 @@ export const decodeSse = <E>(
 
       const next: Effect.Effect<Chunk.Chunk<ChatChunk>, Option.Option<ProviderError>> = Effect.suspend(() => {
         if (last !== undefined) return Effect.fail(last)
-        const remaining = Duration.millis(Math.max(0, deadline - clock.unsafeCurrentTimeMillis()))
-        return Effect.matchEffect(Deadline.timeoutFail(pull, { duration: remaining, onTimeout: timedOut }), {
+        const remaining = Math.max(0, deadline - clock.unsafeCurrentTimeMillis())
+        reads++
+        const read =
+          ahead !== undefined
+            ? ahead.take(remaining, timedOut)
+            : live && reads > readsBeforeReadAhead
+            ? Effect.flatMap(ReadAhead.start(pull, scope), (started) => {
+                ahead = started
+                return started.take(remaining, timedOut)
+              })
+            : Deadline.timeoutFail(pull, { duration: Duration.millis(remaining), onTimeout: timedOut })
+        return Effect.matchEffect(read, {
           onFailure: (error) => {
             if (Option.isSome(error)) return Effect.fail(error)
             // the body ended: what the decoder still held, then the end or the missing terminal event

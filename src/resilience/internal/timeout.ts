@@ -38,8 +38,8 @@ const maxTimerMillis = 2 ** 31 - 1
 /** The class of Effect's live clock: any instance of it sleeps on `setTimeout`. */
 const liveClockClass = Context.get(DefaultServices.liveServices, Clock.Clock).constructor
 
-/** Whether `clock` is Effect's live clock, so a raw `setTimeout` keeps time exactly as its `sleep` would. */
-const isLive = (clock: Clock.Clock): boolean => clock.constructor === liveClockClass
+/** Whether `clock` is Effect's live clock, so a raw `setTimeout` keeps time exactly as its `sleep` would. @internal */
+export const isLive = (clock: Clock.Clock): boolean => clock.constructor === liveClockClass
 
 /**
  * The deadline of one call: the child running it, its timer, and whether
