@@ -171,13 +171,21 @@ interface Figures {
   readonly streamCpuUs: number
 }
 
-const measureAll = (url: string, log: (line: string) => void) =>
+/** Runs `measure` on each layer over `url`, with a profiler session open throughout. */
+const eachLayer = <F>(url: string, measure: (session: Session, layer: Layer) => Effect.Effect<F, unknown, Scope.Scope>) =>
   Effect.gen(function* () {
     const layers = yield* layersOver(url)
     const session = new Session()
     session.connect()
-    const figures: Array<Figures> = []
-    for (const layer of layers) {
+    const figures: Array<F> = []
+    for (const layer of layers) figures.push(yield* measure(session, layer))
+    session.disconnect()
+    return figures
+  }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici))
+
+const measureAll = (url: string, log: (line: string) => void) =>
+  eachLayer(url, (session, layer) =>
+    Effect.gen(function* () {
       yield* calls(layer.complete, timing.warmupCalls)
       yield* calls(layer.stream, timing.warmupCalls)
       const completeBytes = yield* allocatedPerCall(session, layer.complete)
@@ -185,11 +193,9 @@ const measureAll = (url: string, log: (line: string) => void) =>
       const completeCpuUs = yield* cpuPerCall(layer.complete)
       const streamCpuUs = yield* cpuPerCall(layer.stream)
       log(`  ${layer.label}: ${bytes(completeBytes)} a completion, ${bytes(streamBytes)} a stream`)
-      figures.push({ label: layer.label, completeBytes, streamBytes, completeCpuUs, streamCpuUs })
-    }
-    session.disconnect()
-    return figures
-  }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici))
+      return { label: layer.label, completeBytes, streamBytes, completeCpuUs, streamCpuUs } satisfies Figures
+    })
+  )
 
 interface LongFigures {
   readonly label: string
@@ -199,21 +205,23 @@ interface LongFigures {
 
 /** The long answer's streams, one at a time, through each layer. */
 const measureLong = (url: string, log: (line: string) => void) =>
-  Effect.gen(function* () {
-    const layers = yield* layersOver(url)
-    const session = new Session()
-    session.connect()
-    const figures: Array<LongFigures> = []
-    for (const layer of layers) {
+  eachLayer(url, (session, layer) =>
+    Effect.gen(function* () {
       yield* calls(layer.stream, timing.longWarmupCalls, 1)
       const streamBytes = yield* allocatedPerCall(session, layer.stream, timing.longProfiledCalls, 1)
       const streamCpuUs = yield* cpuPerCall(layer.stream, timing.longCpuCallsPerRound, 1)
       log(`  long answer, ${layer.label}: ${bytes(streamBytes)} a stream`)
-      figures.push({ label: layer.label, streamBytes, streamCpuUs })
-    }
-    session.disconnect()
-    return figures
-  }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici))
+      return { label: layer.label, streamBytes, streamCpuUs } satisfies LongFigures
+    })
+  )
+
+/** A table's rows, one a layer, each made with the layer below it (none for the first). */
+const layerRows = <F>(figures: ReadonlyArray<F>, row: (f: F, below: F | undefined) => ReadonlyArray<Cell>) =>
+  figures.map((f, i) => row(f, figures[i - 1]))
+
+/** What a layer adds to the one below, in bytes (divided by `per`); blank for the first layer. */
+const addedBytes = (value: number, below: number | undefined, per = 1) =>
+  below === undefined ? "" : bytes((value - below) / per)
 
 /** The long answer's events: the role, one a word, the finish, and the end (`[DONE]`). */
 const longEvents = timing.longWords + 3
@@ -234,31 +242,25 @@ const run = async ({ log }: SuiteContext): Promise<SuiteResult> => {
     })
     paced = long.mock
     const longFigures = await Effect.runPromise(measureLong(long.url, log))
-    const longRows: Array<ReadonlyArray<Cell>> = longFigures.map((f, i) => {
-      const below = longFigures[i - 1]
-      return [
-        f.label,
-        bytes(f.streamBytes),
-        below === undefined ? "" : bytes(f.streamBytes - below.streamBytes),
-        bytes(f.streamBytes / longEvents),
-        below === undefined ? "" : bytes((f.streamBytes - below.streamBytes) / longEvents),
-        micros(f.streamCpuUs),
-        micros(f.streamCpuUs / longEvents)
-      ]
-    })
-    const rows: Array<ReadonlyArray<Cell>> = figures.map((f, i) => {
-      const below = figures[i - 1]
-      return [
-        f.label,
-        bytes(f.completeBytes),
-        below === undefined ? "" : bytes(f.completeBytes - below.completeBytes),
-        bytes(f.streamBytes),
-        below === undefined ? "" : bytes(f.streamBytes - below.streamBytes),
-        times(f.streamBytes / f.completeBytes),
-        micros(f.completeCpuUs),
-        micros(f.streamCpuUs)
-      ]
-    })
+    const longRows = layerRows(longFigures, (f, below) => [
+      f.label,
+      bytes(f.streamBytes),
+      addedBytes(f.streamBytes, below?.streamBytes),
+      bytes(f.streamBytes / longEvents),
+      addedBytes(f.streamBytes, below?.streamBytes, longEvents),
+      micros(f.streamCpuUs),
+      micros(f.streamCpuUs / longEvents)
+    ])
+    const rows = layerRows(figures, (f, below) => [
+      f.label,
+      bytes(f.completeBytes),
+      addedBytes(f.completeBytes, below?.completeBytes),
+      bytes(f.streamBytes),
+      addedBytes(f.streamBytes, below?.streamBytes),
+      times(f.streamBytes / f.completeBytes),
+      micros(f.completeCpuUs),
+      micros(f.streamCpuUs)
+    ])
     const top = figures[figures.length - 1]!
     const longTop = longFigures[longFigures.length - 1]!
     const adapter = figures[1]!
