@@ -262,12 +262,13 @@ export const valueDecoder = <A, I>(schema: Schema.Schema<A, I>, accepts?: (value
 
 /**
  * A decoder of JSON text by a schema, mapping failures to
- * `MalformedResponse`.
+ * `MalformedResponse`; after the plain check `accepts`, if any (see
+ * `valueDecoder`).
  *
  * @internal
  */
-export const jsonDecoder = <A, I>(schema: Schema.Schema<A, I>) => {
-  const decode = valueDecoder(schema)
+export const jsonDecoder = <A, I>(schema: Schema.Schema<A, I>, accepts?: (value: unknown) => value is A) => {
+  const decode = valueDecoder(schema, accepts)
   return (context: Errors.Context, text: string, what: string): Either.Either<A, ProviderError> =>
     Either.flatMap(parseJson(context, text, what), (value) => decode(context, value, what))
 }
@@ -506,9 +507,9 @@ export const chatCalls = (
  * @internal
  */
 export const eventDecoder = <A, I>(schema: Schema.Schema<A, I>, accepts?: (value: unknown) => value is A) => {
-  const decode = valueDecoder(schema, accepts)
+  const decode = jsonDecoder(schema, accepts)
   return (context: Errors.Context, event: Sse.SseEvent): Either.Either<A, ProviderError> =>
-    Either.flatMap(parseJson(context, event.data, "stream event"), (value) => decode(context, value, "stream event"))
+    decode(context, event.data, "stream event")
 }
 
 /**
