@@ -267,16 +267,14 @@ export const decodeResponse = (context: Errors.Context, text: string): Either.Ei
 // Stream
 // ---------------------------------------------------------------------------
 
-const isOptional = (value: unknown, kind: "string" | "number" | "boolean") => value === undefined || typeof value === kind
-
 const isPart = (part: unknown): boolean => {
-  if (!Http.isPlainObject(part) || !isOptional(part["text"], "string") || !isOptional(part["thought"], "boolean")) return false
+  if (!Http.isPlainObject(part) || !Http.isOptional(part["text"], "string") || !Http.isOptional(part["thought"], "boolean")) return false
   const call = part["functionCall"]
-  return call === undefined || (Http.isPlainObject(call) && typeof call["name"] === "string" && isOptional(call["id"], "string"))
+  return call === undefined || (Http.isPlainObject(call) && typeof call["name"] === "string" && Http.isOptional(call["id"], "string"))
 }
 
 const isCandidate = (candidate: unknown): boolean => {
-  if (!Http.isPlainObject(candidate) || !isOptional(candidate["finishReason"], "string")) return false
+  if (!Http.isPlainObject(candidate) || !Http.isOptional(candidate["finishReason"], "string")) return false
   const content = candidate["content"]
   if (content === undefined) return true
   if (!Http.isPlainObject(content)) return false
@@ -292,20 +290,20 @@ const isCandidate = (candidate: unknown): boolean => {
  * @internal
  */
 export const isGenerateContentResponse = (value: unknown): value is GenerateContentResponse => {
-  if (!Http.isPlainObject(value) || !isOptional(value["responseId"], "string") || !isOptional(value["modelVersion"], "string")) {
+  if (!Http.isPlainObject(value) || !Http.isOptional(value["responseId"], "string") || !Http.isOptional(value["modelVersion"], "string")) {
     return false
   }
   const candidates = value["candidates"]
   if (candidates !== undefined && !(Array.isArray(candidates) && candidates.every(isCandidate))) return false
   const feedback = value["promptFeedback"]
-  if (feedback !== undefined && !(Http.isPlainObject(feedback) && isOptional(feedback["blockReason"], "string"))) return false
+  if (feedback !== undefined && !(Http.isPlainObject(feedback) && Http.isOptional(feedback["blockReason"], "string"))) return false
   const usage = value["usageMetadata"]
   return (
     usage === undefined ||
     (Http.isPlainObject(usage) &&
-      isOptional(usage["promptTokenCount"], "number") &&
-      isOptional(usage["candidatesTokenCount"], "number") &&
-      isOptional(usage["thoughtsTokenCount"], "number"))
+      Http.isOptional(usage["promptTokenCount"], "number") &&
+      Http.isOptional(usage["candidatesTokenCount"], "number") &&
+      Http.isOptional(usage["thoughtsTokenCount"], "number"))
   )
 }
 

@@ -524,9 +524,9 @@ export const isPlainObject = (value: unknown): value is { readonly [key: string]
 export const isOptionalString = (value: unknown): value is string | null | undefined =>
   value === undefined || value === null || typeof value === "string"
 
-/** For `accepts` checks: absent or a number. @internal */
-export const isOptionalNumber = (value: unknown): value is number | undefined =>
-  value === undefined || typeof value === "number"
+/** For `accepts` checks: absent, or of the type `kind` (`typeof`'s name for it). @internal */
+export const isOptional = (value: unknown, kind: "string" | "number" | "boolean"): boolean =>
+  value === undefined || typeof value === kind
 
 /**
  * A fresh id for an answer whose provider sent none.

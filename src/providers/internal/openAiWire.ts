@@ -227,7 +227,7 @@ const isToolCallDelta = (call: unknown): boolean => {
 }
 
 const isStreamChoice = (choice: unknown): boolean => {
-  if (!Http.isPlainObject(choice) || !Http.isOptionalNumber(choice["index"]) || !Http.isOptionalString(choice["finish_reason"])) {
+  if (!Http.isPlainObject(choice) || !Http.isOptional(choice["index"], "number") || !Http.isOptionalString(choice["finish_reason"])) {
     return false
   }
   const delta = choice["delta"]
