@@ -20,6 +20,7 @@ import * as Http from "../src/providers/internal/http.js"
 import * as RetryAfter from "../src/providers/internal/retryAfter.js"
 import { type SseEvent, SseParser } from "../src/providers/internal/sse.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
+import * as UndiciHttpClient from "../src/providers/UndiciHttpClient.js"
 import * as MockServer from "../src/testing/MockServer.js"
 
 const key = "sk-test-0123456789-SECRET"
@@ -70,8 +71,17 @@ const closedPort = Effect.promise(
     })
 )
 
+/**
+ * Both clients the adapters are used with: the platform's undici client and
+ * this package's (whose streams the adapters read from the Node `Readable`).
+ */
+const clients = [
+  { name: "NodeHttpClient.layerUndici", layer: NodeHttpClient.layerUndici },
+  { name: "UndiciHttpClient.layer", layer: UndiciHttpClient.layer }
+] as const
+
 // live services: the deadlines under test are real (and tiny)
-layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("HTTP faults", (it) => {
+for (const client of clients) layer(client.layer, { excludeTestServices: true })(`HTTP faults (${client.name})`, (it) => {
   describe.each(adapters)("$name", (adapter) => {
     const setup = (options: MockServer.Options = {}) =>
       Effect.gen(function* () {

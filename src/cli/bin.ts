@@ -5,8 +5,9 @@
  * @since 0.1.0
  */
 import { ValidationError } from "@effect/cli"
-import { NodeContext, NodeHttpClient, NodeRuntime } from "@effect/platform-node"
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
+import * as UndiciHttpClient from "../providers/UndiciHttpClient.js"
 import * as Cli from "./Cli.js"
 
 Cli.run(process.argv).pipe(
@@ -16,7 +17,8 @@ Cli.run(process.argv).pipe(
       process.exitCode = 1
     })
   ),
-  Effect.provide(Layer.mergeAll(NodeContext.layer, NodeHttpClient.layerUndici)),
+  // the lean undici client: a provider call costs less than through the platform's (BENCHMARKS.md)
+  Effect.provide(Layer.mergeAll(NodeContext.layer, UndiciHttpClient.layer)),
   // one line a log record (logfmt), not the pretty logger's several writes: cheaper per request, and greppable
   NodeRuntime.runMain({ disableErrorReporting: false, disablePrettyLogger: true })
 )

@@ -10,7 +10,7 @@
  */
 import * as Headers from "@effect/platform/Headers"
 import * as HttpClient from "@effect/platform/HttpClient"
-import type * as HttpClientError from "@effect/platform/HttpClientError"
+import * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Chunk from "effect/Chunk"
@@ -32,8 +32,10 @@ import * as Deadline from "../../resilience/Timeout.js"
 import type { ProviderError, TimeoutPhase } from "../../llm/ProviderError.js"
 import * as Errors from "./errors.js"
 import type * as Shared from "./options.js"
+import * as ReadableReader from "./readableReader.js"
 import * as Sse from "./sse.js"
 import * as Timeouts from "./timeouts.js"
+import * as UndiciHttpClient from "../UndiciHttpClient.js"
 
 /**
  * The header names that carry keys across the three providers (and Azure's
@@ -195,18 +197,23 @@ const send = (
     Effect.locallyWith(Headers.currentRedactedNames, endpoint.redactNames)
   )
 
-/** Reads a whole body as text, within the idle deadline. */
+/**
+ * Reads a whole body as text, within the idle deadline: on the live clock,
+ * a response of `UndiciHttpClient` under a plain timer, any other under
+ * `timeoutFail` (a fiber forked for the read).
+ */
 const readText = (
   endpoint: Endpoint,
   response: HttpClientResponse.HttpClientResponse
 ): Effect.Effect<string, ProviderError> =>
-  response.text.pipe(
-    Effect.mapError(mapHttpError(endpoint)),
-    Deadline.timeoutFail({
-      duration: endpoint.timeouts.idle,
-      onTimeout: () => timeoutError(endpoint, "idle", endpoint.timeouts.idle)
-    })
-  )
+  Effect.clockWith((clock) => {
+    const { idle } = endpoint.timeouts
+    const onTimeout = () => timeoutError(endpoint, "idle", idle)
+    const timed = isLive(clock) ? UndiciHttpClient.textWithin(response, Duration.toMillis(idle), onTimeout) : undefined
+    return timed !== undefined
+      ? Effect.mapError(timed, (error) => (error._tag === "ResponseError" ? mapHttpError(endpoint)(error) : error))
+      : response.text.pipe(Effect.mapError(mapHttpError(endpoint)), Deadline.timeoutFail({ duration: idle, onTimeout }))
+  })
 
 /** Fails with the error a non-2xx answer stands for. */
 const failResponse = (
@@ -320,7 +327,7 @@ const readsBeforeReadAhead = 2
  * events, the adapter's decoder) into the chunks it holds. (A stream of
  * stages costs its overhead per read for each stage.)
  *
- * - `body` is the response's body once its headers have come: the request
+ * - `response` is the answer once its headers have come: the request
  *   itself runs in the stream's own stage too (a `Stream.unwrap` around
  *   it cost a stream about 60 KiB of allocation, 10% of the adapter's). It
  *   fails the stream as it fails (a non-2xx answer, no connection).
@@ -332,21 +339,25 @@ const readsBeforeReadAhead = 2
  *   the terminal event fails with `MalformedResponse`, after the chunks it
  *   did hold.
  * - Interrupting the pull closes the body (and so aborts the HTTP request).
- * - Each read runs under `timeoutFail` (a fiber forked for it) at first.
- *   On the live clock, from the third read on, the body is read one read
- *   ahead by a fiber of the stream's scope instead, and each read awaited
- *   under a plain timer (`ReadAhead`): a long answer reads once a token,
- *   and a fiber a read was a fifth of what its adapter allocated (8 of 41
- *   KiB a read). A short answer, one or two reads, would pay more for the
- *   reader (32 KiB) than it saves.
+ * - How a read waits, on the live clock: a response of this package's
+ *   undici client (`UndiciHttpClient`) is read from its Node `Readable`,
+ *   each read one `Effect.async` under a plain timer (`ReadableReader`).
+ *   Any other body is read as its `Stream`: each read under `timeoutFail`
+ *   (a fiber forked for it) at first, then, from the third read on, one
+ *   read ahead by a fiber of the stream's scope, each read awaited under a
+ *   plain timer (`ReadAhead`): a long answer reads once a token, and a
+ *   fiber a read was a fifth of what its adapter allocated (8 of 41 KiB a
+ *   read), where a short answer, one or two reads, would pay more for the
+ *   reader (32 KiB) than it saves. On any other clock (virtual time), every
+ *   read is the `Stream`'s, under `timeoutFail`.
  *
  * @internal
  */
-export const decodeSse = <E>(
+export const decodeSse = (
   endpoint: Errors.Context,
-  body: Effect.Effect<Stream.Stream<Uint8Array, E>, ProviderError>,
+  response: Effect.Effect<HttpClientResponse.HttpClientResponse, ProviderError>,
   options: {
-    readonly mapError: (error: E) => ProviderError
+    readonly mapError: (error: HttpClientError.ResponseError) => ProviderError
     readonly makeDecoder: () => EventDecoder
     readonly timeouts: Timeouts.Resolved
     readonly onTimeout: (phase: TimeoutPhase, after: Duration.Duration) => ProviderError
@@ -354,12 +365,25 @@ export const decodeSse = <E>(
 ): Stream.Stream<ChatChunk, ProviderError> =>
   Stream.unwrapScoped(
     Effect.gen(function* () {
-      const pull = Effect.mapError(yield* Stream.toPull(yield* body), Option.map(options.mapError))
+      const answer = yield* response
       const clock = yield* Effect.clock
       const scope = yield* Effect.scope
       const live = isLive(clock)
-      /** Read ahead from the third read on (see below); reads so far. */
-      let ahead: ReadAhead.ReadAhead<Chunk.Chunk<Uint8Array>, Option.Option<ProviderError>> | undefined
+      const readable = live ? UndiciHttpClient.readableOf(answer) : undefined
+      /** The reader waiting on a timer: the `Readable`'s, or the stream's read ahead from its third read on; reads so far. */
+      let ahead: ReadAhead.ReadAhead<Chunk.Chunk<Uint8Array>, Option.Option<ProviderError>> | undefined =
+        readable === undefined
+          ? undefined
+          : yield* ReadableReader.make(
+              readable,
+              (cause) =>
+                options.mapError(
+                  new HttpClientError.ResponseError({ request: answer.request, response: answer, reason: "Decode", cause })
+                ),
+              scope
+            )
+      const pull =
+        ahead === undefined ? Effect.mapError(yield* Stream.toPull(answer.stream), Option.map(options.mapError)) : undefined
       let reads = 0
       const { firstToken, idle } = options.timeouts
       const idleMillis = Duration.toMillis(idle)
@@ -404,11 +428,11 @@ export const decodeSse = <E>(
           ahead !== undefined
             ? ahead.take(remaining, timedOut)
             : live && reads > readsBeforeReadAhead
-            ? Effect.flatMap(ReadAhead.start(pull, scope), (started) => {
+            ? Effect.flatMap(ReadAhead.start(pull!, scope), (started) => {
                 ahead = started
                 return started.take(remaining, timedOut)
               })
-            : Deadline.timeoutFail(pull, { duration: Duration.millis(remaining), onTimeout: timedOut })
+            : Deadline.timeoutFail(pull!, { duration: Duration.millis(remaining), onTimeout: timedOut })
         return Effect.matchEffect(read, {
           onFailure: (error) => {
             if (Option.isSome(error)) return Effect.fail(error)
@@ -448,7 +472,7 @@ export const postStream = (
   decodeSse(
     endpoint,
     Effect.flatMap(send(endpoint, request.pipe(HttpClientRequest.accept("text/event-stream"))), (response) =>
-      isSuccess(response.status) ? Effect.succeed(response.stream) : failResponse(endpoint, response)),
+      isSuccess(response.status) ? Effect.succeed(response) : failResponse(endpoint, response)),
     {
       mapError: mapHttpError(endpoint),
       makeDecoder,

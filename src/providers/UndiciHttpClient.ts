@@ -1,0 +1,350 @@
+/**
+ * An `HttpClient` on undici that costs a call less than
+ * `@effect/platform-node`'s `NodeHttpClient.layerUndici`, for the hot path
+ * of a gateway: the same `HttpClient` service, requests, responses and
+ * errors, so every adapter, `HttpClient` combinator and test works with
+ * either.
+ *
+ * What it leaves out, per call, when tracing is off:
+ *
+ * - the `AbortController` abort at the end of every streamed body (an
+ *   `AbortError` `DOMException` with a stack, and an abort event through
+ *   undici's listeners). A body read to its end needs no abort; a body left
+ *   early is destroyed, which aborts its request all the same;
+ * - the wrapper response, and an effect run synchronously to cache each
+ *   response's text.
+ *
+ * A call whose span would go somewhere goes through the platform's own
+ * undici client on the same dispatcher, so its span, attributes and trace
+ * headers are exactly the platform's: that is, when tracing is enabled, the
+ * tracer is not Effect's built-in one (an exporter's, as
+ * `@effect/opentelemetry` installs), and the request is not excluded by
+ * `HttpClient.currentTracerDisabledWhen`. Under Effect's built-in tracer,
+ * whose spans no exporter reads, a call makes no span and sends no trace
+ * headers. `llm-failover serve` installs a tracer only when an exporter is
+ * configured.
+ *
+ * A streamed body also lends the SSE reader of the adapters its Node
+ * `Readable`, so that each read of a stream is one wait on it, under a
+ * plain timer (see `src/providers/internal/bodyReader.ts`).
+ *
+ * Measured in the `allocations` benchmark: see BENCHMARKS.md.
+ *
+ * @since 0.1.0
+ */
+import * as Cookies from "@effect/platform/Cookies"
+import * as Headers from "@effect/platform/Headers"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientError from "@effect/platform/HttpClientError"
+import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
+import * as UrlParams from "@effect/platform/UrlParams"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as NodeStream from "@effect/platform-node/NodeStream"
+import * as Context from "effect/Context"
+import * as DefaultServices from "effect/DefaultServices"
+import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
+import * as Inspectable from "effect/Inspectable"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Stream from "effect/Stream"
+import * as Tracer from "effect/Tracer"
+import type { Readable } from "node:stream"
+import { Agent, type Dispatcher } from "undici"
+
+/**
+ * Builds the client on `dispatcher` (an undici `Agent`, `Pool`, or any
+ * `Dispatcher`).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Agent } from "undici"
+ * import { UndiciHttpClient } from "effect-llm-failover/providers"
+ *
+ * const client = UndiciHttpClient.make(new Agent({ connections: 64 }))
+ * const status = Effect.map(client.get("http://127.0.0.1:8080/healthz"), (response) => response.status)
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (dispatcher: Dispatcher): HttpClient.HttpClient => {
+  const traced = NodeHttpClient.makeUndici(dispatcher)
+  const send = (request: HttpClientRequest.HttpClientRequest) =>
+    Effect.withFiberRuntime<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>((fiber) => {
+      if (isTraced(fiber, request)) return traced.execute(request)
+      const url = UrlParams.makeUrl(request.url, request.urlParams, request.hash)
+      if (url._tag === "Left") {
+        return Effect.fail(new HttpClientError.RequestError({ request, reason: "InvalidUrl", cause: url.left }))
+      }
+      const options = Context.getOption(fiber.currentContext, NodeHttpClient.UndiciRequestOptions)
+      const body = request.body
+      switch (body._tag) {
+        case "Empty":
+          return dispatch(dispatcher, request, url.right, null, options)
+        case "Uint8Array":
+        case "Raw":
+          return dispatch(dispatcher, request, url.right, body.body as RequestBody, options)
+        case "FormData":
+          return dispatch(dispatcher, request, url.right, body.formData as RequestBody, options)
+        case "Stream":
+          return Effect.flatMap(NodeStream.toReadable(body.stream), (readable) =>
+            dispatch(dispatcher, request, url.right, readable, options)
+          )
+      }
+    })
+  return HttpClient.makeWith<never, never, HttpClientError.HttpClientError, never>(
+    (request) => Effect.flatMap(request, send),
+    Effect.succeed
+  )
+}
+
+/**
+ * The client on an undici `Agent` of its own, closed with the layer.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Chat } from "effect-llm-failover/llm"
+ * import { OpenAi, UndiciHttpClient } from "effect-llm-failover/providers"
+ *
+ * const program = Effect.gen(function* () {
+ *   const model = yield* OpenAi.make({ model: "gpt-4o-mini" })
+ *   return yield* model.complete(Chat.prompt("Hello"))
+ * }).pipe(Effect.provide(UndiciHttpClient.layer))
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: Layer.Layer<HttpClient.HttpClient> = Layer.scoped(
+  HttpClient.HttpClient,
+  Effect.map(
+    Effect.acquireRelease(Effect.sync(() => new Agent()), (agent) => Effect.promise(() => agent.destroy())),
+    make
+  )
+)
+
+/** Node's largest timer; a longer deadline is no deadline. */
+const maxTimerMillis = 2 ** 31 - 1
+
+/** Effect's built-in tracer: its spans go nowhere but to code running under them. */
+const builtInTracer = Context.get(DefaultServices.liveServices, Tracer.Tracer)
+
+/** Whether a call would make a span that goes somewhere (see the module's docs). */
+const isTraced = (fiber: Fiber.RuntimeFiber<unknown, unknown>, request: HttpClientRequest.HttpClientRequest): boolean =>
+  fiber.getFiberRef(FiberRef.currentTracerEnabled) &&
+  Context.get(fiber.currentDefaultServices, Tracer.Tracer) !== builtInTracer &&
+  !fiber.getFiberRef(HttpClient.currentTracerDisabledWhen)(request)
+
+/** What undici sends as a request's body. */
+type RequestBody = Exclude<Dispatcher.RequestOptions["body"], undefined>
+
+/** Sends the request; the response once its headers have come. Interrupting the wait aborts the request. */
+const dispatch = (
+  dispatcher: Dispatcher,
+  request: HttpClientRequest.HttpClientRequest,
+  url: URL,
+  body: RequestBody,
+  options: Option.Option<Partial<Dispatcher.RequestOptions>>
+): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.RequestError> =>
+  Effect.async<HttpClientResponse.HttpClientResponse, HttpClientError.RequestError>((resume) => {
+    const controller = new AbortController()
+    dispatcher
+      .request({
+        ...(options._tag === "Some" ? options.value : undefined),
+        signal: controller.signal,
+        method: request.method,
+        headers: request.headers,
+        origin: url.origin,
+        path: url.pathname + url.search + url.hash,
+        body,
+        // deadlines are the caller's (Effect's), as in the platform's client
+        headersTimeout: 60 * 60 * 1000,
+        bodyTimeout: 0
+      })
+      .then(
+        (source) => resume(Effect.succeed(new UndiciResponse(request, source))),
+        (cause) => resume(Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause })))
+      )
+    return Effect.sync(() => controller.abort())
+  })
+
+/**
+ * Bodies nobody read or dropped: destroyed when their response is
+ * collected, so that their connection is not held for ever (what the
+ * platform's client does with its `AbortController`).
+ */
+const unread = new FinalizationRegistry<Readable>((body) => {
+  if (!body.destroyed) body.destroy()
+})
+
+const noop = () => {}
+
+/**
+ * The Node `Readable` of a response of this client, for a reader that
+ * waits on it directly; `undefined` for any other response.
+ *
+ * @internal
+ */
+export const readableOf = (response: HttpClientResponse.HttpClientResponse): Readable | undefined =>
+  response instanceof UndiciResponse ? response.take() : undefined
+
+/**
+ * The whole body of a response of this client as text, failing with
+ * `onTimeout()` if it has not all come within `millis`, the body then
+ * destroyed (which aborts its request): one wait under a plain timer, for
+ * the live clock only. `undefined` for any other response.
+ *
+ * @internal
+ */
+export const textWithin = <E>(
+  response: HttpClientResponse.HttpClientResponse,
+  millis: number,
+  onTimeout: () => E
+): Effect.Effect<string, HttpClientError.ResponseError | E> | undefined =>
+  response instanceof UndiciResponse ? response.textWithin(millis, onTimeout) : undefined
+
+class UndiciResponse extends Inspectable.Class implements HttpClientResponse.HttpClientResponse {
+  readonly [HttpIncomingMessage.TypeId]: HttpIncomingMessage.TypeId = HttpIncomingMessage.TypeId
+  readonly [HttpClientResponse.TypeId]: HttpClientResponse.TypeId = HttpClientResponse.TypeId
+  private taken = false
+  private headersCache: Headers.Headers | undefined
+  private cookiesCache: Cookies.Cookies | undefined
+  private textPromise: Promise<string> | undefined
+  private bytesPromise: Promise<ArrayBuffer> | undefined
+  private formPromise: Promise<FormData> | undefined
+
+  constructor(
+    readonly request: HttpClientRequest.HttpClientRequest,
+    private readonly source: Dispatcher.ResponseData
+  ) {
+    super()
+    source.body.on("error", noop)
+    unread.register(this, source.body, this)
+  }
+
+  /** The body, now in someone's hands: no longer the registry's to destroy. */
+  take(): Dispatcher.ResponseData["body"] {
+    if (!this.taken) {
+      this.taken = true
+      unread.unregister(this)
+    }
+    return this.source.body
+  }
+
+  get status(): number {
+    return this.source.statusCode
+  }
+
+  get headers(): Headers.Headers {
+    return (this.headersCache ??= Headers.fromInput(this.source.headers as Headers.Input))
+  }
+
+  get cookies(): Cookies.Cookies {
+    if (this.cookiesCache !== undefined) return this.cookiesCache
+    const header = this.source.headers["set-cookie"]
+    return (this.cookiesCache =
+      header === undefined ? Cookies.empty : Cookies.fromSetCookie(Array.isArray(header) ? header : [header]))
+  }
+
+  get remoteAddress(): Option.Option<string> {
+    return Option.none()
+  }
+
+  get stream(): Stream.Stream<Uint8Array, HttpClientError.ResponseError> {
+    return NodeStream.fromReadable(
+      () => this.take(),
+      (cause) => this.decodeError(cause)
+    )
+  }
+
+  get text(): Effect.Effect<string, HttpClientError.ResponseError> {
+    return this.read(() => (this.textPromise ??= this.take().text()))
+  }
+
+  get json(): Effect.Effect<unknown, HttpClientError.ResponseError> {
+    return Effect.flatMap(this.text, (text) =>
+      Effect.try({ try: () => (text === "" ? null : JSON.parse(text)), catch: (cause) => this.decodeError(cause) })
+    )
+  }
+
+  get arrayBuffer(): Effect.Effect<ArrayBuffer, HttpClientError.ResponseError> {
+    return this.read(() => (this.bytesPromise ??= this.take().arrayBuffer()))
+  }
+
+  get formData(): Effect.Effect<FormData, HttpClientError.ResponseError> {
+    return this.read(() => (this.formPromise ??= this.take().formData() as Promise<FormData>))
+  }
+
+  get urlParamsBody(): Effect.Effect<UrlParams.UrlParams, HttpClientError.ResponseError> {
+    return Effect.flatMap(this.text, (text) =>
+      Effect.try({
+        try: () => UrlParams.fromInput(new URLSearchParams(text)),
+        catch: (cause) => this.decodeError(cause)
+      })
+    )
+  }
+
+  toJSON(): unknown {
+    return HttpIncomingMessage.inspect(this, {
+      _id: "@effect/platform/HttpClientResponse",
+      request: this.request.toJSON(),
+      status: this.status
+    })
+  }
+
+  private decodeError(cause: unknown): HttpClientError.ResponseError {
+    return new HttpClientError.ResponseError({ request: this.request, response: this, reason: "Decode", cause })
+  }
+
+  /** The body as text, within `millis` (see `textWithin`). */
+  textWithin<E>(millis: number, onTimeout: () => E): Effect.Effect<string, HttpClientError.ResponseError | E> {
+    return this.read(() => (this.textPromise ??= this.take().text()), millis, onTimeout)
+  }
+
+  /**
+   * The body read whole by `start` (memoized, so a second read gets the
+   * same). Interrupting the wait destroys the body, as does a deadline of
+   * `millis` passing (the read then fails with `onTimeout()`).
+   */
+  private read<A, E = never>(
+    start: () => Promise<A>,
+    millis?: number,
+    onTimeout?: () => E
+  ): Effect.Effect<A, HttpClientError.ResponseError | E> {
+    return Effect.async<A, HttpClientError.ResponseError | E>((resume) => {
+      let done = false
+      const finish = (result: Effect.Effect<A, HttpClientError.ResponseError | E>) => {
+        if (done) return
+        done = true
+        clearTimeout(timer)
+        resume(result)
+      }
+      const timer =
+        onTimeout !== undefined && millis !== undefined && millis <= maxTimerMillis
+          ? setTimeout(() => {
+              finish(Effect.fail(onTimeout()))
+              this.destroy()
+            }, millis)
+          : undefined
+      start().then(
+        (value) => finish(Effect.succeed(value)),
+        (cause) => finish(Effect.fail(this.decodeError(cause)))
+      )
+      return Effect.sync(() => {
+        done = true
+        clearTimeout(timer)
+        this.destroy()
+      })
+    })
+  }
+
+  private destroy(): void {
+    if (!this.source.body.destroyed) this.source.body.destroy()
+  }
+}
