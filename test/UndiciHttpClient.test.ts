@@ -186,6 +186,31 @@ describe("UndiciHttpClient", () => {
       expect(yield* Deferred.await(test.aborted)).toBe("/hang")
     }))
 
+  // the live clock, as the adapters set the deadline only there (a traced call keeps it with Effect's clock)
+  it.live("a call under a headers deadline fails once it passes and aborts the request, traced or not", () =>
+    Effect.gen(function* () {
+      const { ours } = yield* bothClients
+      const builtIn = yield* Effect.tracer
+      const exporting = Tracer.make({ span: (...args) => builtIn.span(...args), context: builtIn.context })
+      for (const traced of [false, true]) {
+        const test = yield* server
+        const call = ours.get(`${test.url}/hang`).pipe(
+          Effect.locally(UndiciHttpClient.currentHeadersDeadline, 50),
+          traced ? Effect.withTracer(exporting) : (effect) => effect
+        )
+        const error = yield* Effect.flip(call)
+        expect(error._tag === "RequestError" && error.reason).toBe("Transport")
+        expect(error.cause).toEqual(new UndiciHttpClient.HeadersTimeout(50))
+        expect(yield* Deferred.await(test.aborted)).toBe("/hang")
+      }
+      // a deadline that does not pass changes nothing
+      const test = yield* server
+      const answered = yield* Effect.flatMap(ours.get(`${test.url}/text`), (response) => response.text).pipe(
+        Effect.locally(UndiciHttpClient.currentHeadersDeadline, 5_000)
+      )
+      expect(answered).toBe("plain text")
+    }).pipe(Effect.scoped))
+
   it.scoped("leaving a streamed body before its end aborts the request upstream", () =>
     Effect.gen(function* () {
       const test = yield* server

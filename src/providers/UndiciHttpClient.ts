@@ -44,6 +44,7 @@ import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeStream from "@effect/platform-node/NodeStream"
 import * as Context from "effect/Context"
 import * as DefaultServices from "effect/DefaultServices"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
@@ -54,6 +55,7 @@ import type * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
 import type { Readable } from "node:stream"
 import { Agent, type Dispatcher } from "undici"
+import * as Timeout from "../resilience/Timeout.js"
 
 /**
  * Builds the client on `dispatcher` (an undici `Agent`, `Pool`, or any
@@ -76,7 +78,15 @@ export const make = (dispatcher: Dispatcher): HttpClient.HttpClient => {
   const traced = NodeHttpClient.makeUndici(dispatcher)
   const send = (request: HttpClientRequest.HttpClientRequest) =>
     Effect.withFiberRuntime<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>((fiber) => {
-      if (isTraced(fiber, request)) return traced.execute(request)
+      const deadline = fiber.getFiberRef(currentHeadersDeadline)
+      if (isTraced(fiber, request)) {
+        return deadline === undefined
+          ? traced.execute(request)
+          : Timeout.timeoutFail(traced.execute(request), {
+              duration: Duration.millis(deadline),
+              onTimeout: () => headersTimeout(request, deadline)
+            })
+      }
       const url = UrlParams.makeUrl(request.url, request.urlParams, request.hash)
       if (url._tag === "Left") {
         return Effect.fail(new HttpClientError.RequestError({ request, reason: "InvalidUrl", cause: url.left }))
@@ -85,23 +95,61 @@ export const make = (dispatcher: Dispatcher): HttpClient.HttpClient => {
       const body = request.body
       switch (body._tag) {
         case "Empty":
-          return dispatch(dispatcher, request, url.right, null, options)
+          return dispatch(dispatcher, request, url.right, null, options, deadline)
         case "Uint8Array":
         case "Raw":
-          return dispatch(dispatcher, request, url.right, body.body as RequestBody, options)
+          return dispatch(dispatcher, request, url.right, body.body as RequestBody, options, deadline)
         case "FormData":
-          return dispatch(dispatcher, request, url.right, body.formData as RequestBody, options)
+          return dispatch(dispatcher, request, url.right, body.formData as RequestBody, options, deadline)
         case "Stream":
           return Effect.flatMap(NodeStream.toReadable(body.stream), (readable) =>
-            dispatch(dispatcher, request, url.right, readable, options)
+            dispatch(dispatcher, request, url.right, readable, options, deadline)
           )
       }
     })
-  return HttpClient.makeWith<never, never, HttpClientError.HttpClientError, never>(
+  const client = HttpClient.makeWith<never, never, HttpClientError.HttpClientError, never>(
     (request) => Effect.flatMap(request, send),
     Effect.succeed
   )
+  made.add(client)
+  return client
 }
+
+/** The clients `make` made (not those derived from them by `HttpClient` combinators). */
+const made = new WeakSet<HttpClient.HttpClient>()
+
+/**
+ * Whether `client` was made by `make` itself.
+ *
+ * @internal
+ */
+export const isUndiciHttpClient = (client: HttpClient.HttpClient): boolean => made.has(client)
+
+/**
+ * A deadline, in milliseconds of the live clock, for the response headers
+ * of the calls of this client made under it: a call whose headers have not
+ * come by then is aborted and fails with a `RequestError` whose cause is
+ * `HeadersTimeout`. For the adapters' connect deadline, which then costs a
+ * timer, not a fiber; a traced call keeps it with `timeoutFail`.
+ *
+ * @internal
+ */
+export const currentHeadersDeadline: FiberRef.FiberRef<number | undefined> = FiberRef.unsafeMake<number | undefined>(
+  undefined
+)
+
+/**
+ * The cause of a call's failure when `currentHeadersDeadline` passed.
+ *
+ * @internal
+ */
+export class HeadersTimeout {
+  readonly _tag = "HeadersTimeout"
+  constructor(readonly millis: number) {}
+}
+
+const headersTimeout = (request: HttpClientRequest.HttpClientRequest, millis: number) =>
+  new HttpClientError.RequestError({ request, reason: "Transport", cause: new HeadersTimeout(millis) })
 
 /**
  * The client on an undici `Agent` of its own, closed with the layer.
@@ -144,16 +192,35 @@ const isTraced = (fiber: Fiber.RuntimeFiber<unknown, unknown>, request: HttpClie
 /** What undici sends as a request's body. */
 type RequestBody = Exclude<Dispatcher.RequestOptions["body"], undefined>
 
-/** Sends the request; the response once its headers have come. Interrupting the wait aborts the request. */
+/**
+ * Sends the request; the response once its headers have come, within
+ * `deadline` milliseconds if any. Interrupting the wait, or the deadline
+ * passing, aborts the request.
+ */
 const dispatch = (
   dispatcher: Dispatcher,
   request: HttpClientRequest.HttpClientRequest,
   url: URL,
   body: RequestBody,
-  options: Option.Option<Partial<Dispatcher.RequestOptions>>
+  options: Option.Option<Partial<Dispatcher.RequestOptions>>,
+  deadline: number | undefined
 ): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.RequestError> =>
   Effect.async<HttpClientResponse.HttpClientResponse, HttpClientError.RequestError>((resume) => {
     const controller = new AbortController()
+    let done = false
+    const finish = (result: Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.RequestError>) => {
+      if (done) return
+      done = true
+      clearTimeout(timer)
+      resume(result)
+    }
+    const timer =
+      deadline !== undefined && deadline <= maxTimerMillis
+        ? setTimeout(() => {
+            finish(Effect.fail(headersTimeout(request, deadline)))
+            controller.abort()
+          }, deadline)
+        : undefined
     dispatcher
       .request({
         ...(options._tag === "Some" ? options.value : undefined),
@@ -168,10 +235,17 @@ const dispatch = (
         bodyTimeout: 0
       })
       .then(
-        (source) => resume(Effect.succeed(new UndiciResponse(request, source))),
-        (cause) => resume(Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause })))
+        (source) => {
+          if (done) source.body.destroy()
+          else finish(Effect.succeed(new UndiciResponse(request, source)))
+        },
+        (cause) => finish(Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause })))
       )
-    return Effect.sync(() => controller.abort())
+    return Effect.sync(() => {
+      done = true
+      clearTimeout(timer)
+      controller.abort()
+    })
   })
 
 /**

@@ -122,6 +122,11 @@ const addNames =
  */
 export interface Endpoint extends Errors.Context {
   readonly client: HttpClient.HttpClient
+  /**
+   * Whether the client is an `UndiciHttpClient` as it was made (no user
+   * transform), which keeps the connect deadline itself, on a timer.
+   */
+  readonly keepsHeadersDeadline: boolean
   readonly timeouts: Timeouts.Resolved
   /** Adds the names of the secret headers to the client's redacted names. */
   readonly redactNames: (names: ReadonlyArray<string | RegExp>) => ReadonlyArray<string | RegExp>
@@ -164,6 +169,7 @@ export const makeEndpoint = (options: EndpointOptions): Effect.Effect<Endpoint, 
       model: options.model,
       secret: secrets,
       client,
+      keepsHeadersDeadline: options.transformClient === undefined && UndiciHttpClient.isUndiciHttpClient(base),
       timeouts: Timeouts.resolve(options.timeouts),
       redactNames: addNames(redactedNames)
     }
@@ -183,19 +189,35 @@ const timeoutError = (endpoint: Endpoint, phase: TimeoutPhase, after: Duration.D
 const mapHttpError = (endpoint: Endpoint) => (error: HttpClientError.HttpClientError) =>
   Errors.fromHttpClientError(endpoint, error)
 
-/** Sends a request and waits for its headers, within the connect deadline. */
+/**
+ * Sends a request and waits for its headers, within the connect deadline:
+ * on the live clock, a client that keeps the deadline itself does, on a
+ * timer (`UndiciHttpClient.currentHeadersDeadline`); any other call runs
+ * under `timeoutFail` (a fiber forked for it).
+ */
 const send = (
   endpoint: Endpoint,
   request: HttpClientRequest.HttpClientRequest
 ): Effect.Effect<HttpClientResponse.HttpClientResponse, ProviderError> =>
-  endpoint.client.execute(request).pipe(
-    Effect.mapError(mapHttpError(endpoint)),
-    Deadline.timeoutFail({
-      duration: endpoint.timeouts.connect,
-      onTimeout: () => timeoutError(endpoint, "connect", endpoint.timeouts.connect)
-    }),
-    Effect.locallyWith(Headers.currentRedactedNames, endpoint.redactNames)
-  )
+  Effect.clockWith((clock) => {
+    const { connect } = endpoint.timeouts
+    const timedOut = () => timeoutError(endpoint, "connect", connect)
+    const call =
+      endpoint.keepsHeadersDeadline && isLive(clock)
+        ? endpoint.client.execute(request).pipe(
+            Effect.mapError((error) =>
+              error._tag === "RequestError" && error.cause instanceof UndiciHttpClient.HeadersTimeout
+                ? timedOut()
+                : mapHttpError(endpoint)(error)
+            ),
+            Effect.locally(UndiciHttpClient.currentHeadersDeadline, Duration.toMillis(connect))
+          )
+        : endpoint.client.execute(request).pipe(
+            Effect.mapError(mapHttpError(endpoint)),
+            Deadline.timeoutFail({ duration: connect, onTimeout: timedOut })
+          )
+    return Effect.locallyWith(call, Headers.currentRedactedNames, endpoint.redactNames)
+  })
 
 /**
  * Reads a whole body as text, within the idle deadline: on the live clock,
