@@ -2,7 +2,10 @@
  * What a chat call allocates, layer by layer, in this process: the HTTP
  * client alone, a provider adapter (OpenAI's) over it, and the router over
  * that adapter, each as a completion and as a stream, against the gateway
- * benchmark's mock upstream (in a process of its own, on 127.0.0.1).
+ * benchmark's mock upstream (in a process of its own, on 127.0.0.1). The
+ * three layers are measured over two HTTP clients, side by side in one run:
+ * `@effect/platform-node`'s undici client and this package's
+ * `UndiciHttpClient` (what `llm-failover serve` uses).
  *
  * Allocation is the figure here, not time: V8's sampling heap profiler,
  * keeping the objects collected by either GC, counts the bytes a call
@@ -77,7 +80,8 @@ const pullToEnd = <A, E, R>(stream: Stream.Stream<A, E, R>): Effect.Effect<void,
       Effect.catchAll((end): Effect.Effect<void, E> => (Option.isNone(end) ? Effect.void : Effect.fail(end.value)))
     ))
 
-const layersOver = (url: string) =>
+/** The layers over the ambient `HttpClient`, the client's row labelled `clientName`. */
+const layersOver = (url: string, clientName: string) =>
   Effect.gen(function* () {
     const [Config, Providers, Router, Llm] = yield* Effect.promise(() =>
       Promise.all([
@@ -107,7 +111,7 @@ const layersOver = (url: string) =>
     const request = Llm.Chat.prompt("hello")
     const layers: ReadonlyArray<Layer> = [
       {
-        label: "HTTP client (@effect/platform, undici)",
+        label: `HTTP client (${clientName})`,
         complete: Effect.flatMap(post(false), (response) => response.text),
         stream: Effect.flatMap(post(true), (response) => pullToEnd(response.stream))
       },
@@ -171,17 +175,40 @@ interface Figures {
   readonly streamCpuUs: number
 }
 
-/** Runs `measure` on each layer over `url`, with a profiler session open throughout. */
+/**
+ * The HTTP clients the layers are measured over, side by side: the
+ * platform's undici client, and this package's (`UndiciHttpClient`, which
+ * `llm-failover serve` uses).
+ */
+const clients = Effect.map(
+  Effect.promise(() => importCompiled<ProvidersModule>("src/providers/index.ts")),
+  (Providers) =>
+    [
+      { name: "@effect/platform, undici", layer: NodeHttpClient.layerUndici },
+      { name: "UndiciHttpClient", layer: Providers.UndiciHttpClient.layer }
+    ] as const
+)
+
+/** The layers a client has: the client, the adapter over it, the router over that. */
+const layersPerClient = 3
+
+/**
+ * Runs `measure` on each layer over `url`, over each client in turn, with a
+ * profiler session open throughout: `layersPerClient` figures a client.
+ */
 const eachLayer = <F>(url: string, measure: (session: Session, layer: Layer) => Effect.Effect<F, unknown, Scope.Scope>) =>
   Effect.gen(function* () {
-    const layers = yield* layersOver(url)
     const session = new Session()
     session.connect()
     const figures: Array<F> = []
-    for (const layer of layers) figures.push(yield* measure(session, layer))
+    for (const client of yield* clients) {
+      yield* Effect.gen(function* () {
+        for (const layer of yield* layersOver(url, client.name)) figures.push(yield* measure(session, layer))
+      }).pipe(Effect.scoped, Effect.provide(client.layer))
+    }
     session.disconnect()
     return figures
-  }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici))
+  })
 
 const measureAll = (url: string, log: (line: string) => void) =>
   eachLayer(url, (session, layer) =>
@@ -215,9 +242,9 @@ const measureLong = (url: string, log: (line: string) => void) =>
     })
   )
 
-/** A table's rows, one a layer, each made with the layer below it (none for the first). */
+/** A table's rows, one a layer, each made with the layer below it over the same client (none for a client's own row). */
 const layerRows = <F>(figures: ReadonlyArray<F>, row: (f: F, below: F | undefined) => ReadonlyArray<Cell>) =>
-  figures.map((f, i) => row(f, figures[i - 1]))
+  figures.map((f, i) => row(f, i % layersPerClient === 0 ? undefined : figures[i - 1]))
 
 /** What a layer adds to the one below, in bytes (divided by `per`); blank for the first layer. */
 const addedBytes = (value: number, below: number | undefined, per = 1) =>
@@ -261,10 +288,15 @@ const run = async ({ log }: SuiteContext): Promise<SuiteResult> => {
       micros(f.completeCpuUs),
       micros(f.streamCpuUs)
     ])
-    const top = figures[figures.length - 1]!
-    const longTop = longFigures[longFigures.length - 1]!
-    const adapter = figures[1]!
-    const client = figures[0]!
+    // what `serve` runs: the layers over this package's client
+    const [client, adapter, top] = figures.slice(layersPerClient) as [Figures, Figures, Figures]
+    const longOurs = longFigures.slice(layersPerClient)
+    const longTop = longOurs[2]!
+    /** Ours over the platform's, layer by layer, as `name ratio`. */
+    const against = <F>(all: ReadonlyArray<F>, value: (f: F) => number) =>
+      ["client", "adapter", "router"]
+        .map((name, i) => `${name} ${times(value(all[layersPerClient + i]!) / value(all[i]!))}`)
+        .join(", ")
     return {
       tables: [
         {
@@ -300,14 +332,16 @@ const run = async ({ log }: SuiteContext): Promise<SuiteResult> => {
         }
       ],
       summary: [
-        `Through the router a stream allocates ${times(top.streamBytes / top.completeBytes)} what a completion does ` +
+        `Over UndiciHttpClient (as serve), through the router a stream allocates ${times(top.streamBytes / top.completeBytes)} what a completion does ` +
         `(${bytes(top.streamBytes)} against ${bytes(top.completeBytes)}); the router adds ` +
         `${bytes(top.streamBytes - adapter.streamBytes)} to a stream and ${bytes(top.completeBytes - adapter.completeBytes)} to a completion, ` +
         `the adapter ${bytes(adapter.streamBytes - client.streamBytes)} and ${bytes(adapter.completeBytes - client.completeBytes)}.`,
         `A long answer costs ${bytes(longTop.streamBytes / longEvents)} and ${micros(longTop.streamCpuUs / longEvents)} of CPU an event ` +
-        `through the router: the HTTP client ${bytes(longFigures[0]!.streamBytes / longEvents)}, ` +
-        `the adapter ${bytes((longFigures[1]!.streamBytes - longFigures[0]!.streamBytes) / longEvents)}, ` +
-        `the router ${bytes((longTop.streamBytes - longFigures[1]!.streamBytes) / longEvents)}.`
+        `through the router: the HTTP client ${bytes(longOurs[0]!.streamBytes / longEvents)}, ` +
+        `the adapter ${bytes((longOurs[1]!.streamBytes - longOurs[0]!.streamBytes) / longEvents)}, ` +
+        `the router ${bytes((longTop.streamBytes - longOurs[1]!.streamBytes) / longEvents)} (over UndiciHttpClient).`,
+        `UndiciHttpClient against the platform's client, allocation: completion ${against(figures, (f) => f.completeBytes)}; ` +
+        `stream ${against(figures, (f) => f.streamBytes)}; long answer ${against(longFigures, (f) => f.streamBytes)}.`
       ],
       data: { timing, figures, longFigures }
     }

@@ -20,7 +20,7 @@
  *   the floor the gateway stands on.
  */
 import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { NodeContext, NodeHttpClient, NodeHttpServer, NodeRuntime } from "@effect/platform-node"
+import { NodeContext, NodeHttpServer, NodeRuntime } from "@effect/platform-node"
 import { Chunk, Effect, Layer, Logger, LogLevel, Stream } from "effect"
 import { createServer } from "node:http"
 import * as HeapGrowth from "../../../src/cli/internal/heapGrowth.js"
@@ -28,6 +28,7 @@ import * as Config from "../../../src/config/Config.js"
 import * as Chat from "../../../src/llm/Chat.js"
 import * as Gateway from "../../../src/gateway/Gateway.js"
 import * as Observability from "../../../src/observability/Observability.js"
+import * as UndiciHttpClient from "../../../src/providers/UndiciHttpClient.js"
 import * as Router from "../../../src/router/Router.js"
 
 const env = (name: string): string => {
@@ -124,6 +125,7 @@ HeapGrowth.set(HeapGrowth.defaultPercent).pipe(
   // as serve: no exporter, so no spans
   Effect.withTracerEnabled(false),
   Logger.withMinimumLogLevel(level),
-  Effect.provide(Layer.mergeAll(NodeContext.layer, NodeHttpClient.layerUndici)),
+  // as serve: this package's undici client
+  Effect.provide(Layer.mergeAll(NodeContext.layer, UndiciHttpClient.layer)),
   NodeRuntime.runMain
 )
