@@ -23,6 +23,7 @@ import { randomUUID } from "node:crypto"
 import * as Http from "node:http"
 import type { ChatChunk } from "../../llm/Chat.js"
 import type { StreamInterrupted } from "../../llm/FailoverError.js"
+import * as Pullable from "../../llm/internal/pullable.js"
 import * as Bulkhead from "../../resilience/Bulkhead.js"
 import * as Deadlines from "../../resilience/Timeout.js"
 import type * as Router from "../../router/Router.js"
@@ -262,7 +263,8 @@ export const make = (settings: Settings, lifecycle: Lifecycle): Effect.Effect<Ht
       deadline: Deadline | undefined
     ) =>
       Effect.gen(function* () {
-        const pull = yield* Stream.toPull(started.chunks)
+        // the router's stream is read without its `Stream` (see `Pullable`)
+        const pull = yield* Pullable.toPull(started.chunks)
         const clock = yield* Effect.clock
         const bounded: Effect.Effect<Chunk.Chunk<ChatChunk>, Option.Option<StreamInterrupted | Errors.Failure>> =
           deadline === undefined

@@ -25,6 +25,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { type ChatChunk, type ChatRequest, type ChatResponse, isContent } from "../../llm/Chat.js"
+import * as Pullable from "../../llm/internal/pullable.js"
 import type * as LanguageModel from "../../llm/LanguageModel.js"
 import * as ReadAhead from "../../resilience/internal/readAhead.js"
 import { isLive } from "../../resilience/internal/timeout.js"
@@ -385,7 +386,7 @@ export const decodeSse = (
     readonly onTimeout: (phase: TimeoutPhase, after: Duration.Duration) => ProviderError
   }
 ): Stream.Stream<ChatChunk, ProviderError> =>
-  Stream.unwrapScoped(
+  Pullable.make(
     Effect.gen(function* () {
       const answer = yield* response
       const clock = yield* Effect.clock
@@ -476,7 +477,7 @@ export const decodeSse = (
           }
         })
       })
-      return Stream.repeatEffectChunkOption(next)
+      return next
     })
   )
 

@@ -10,9 +10,10 @@
  *
  * @internal
  */
-import { Cause, Channel, Chunk, Clock, Data, Deferred, Duration, Effect, Either, ExecutionStrategy, Exit, Option, PubSub, Random, Ref, Scope, Stream, Tracer } from "effect"
+import { Cause, Chunk, Clock, Data, Deferred, Duration, Effect, Either, ExecutionStrategy, Exit, Option, PubSub, Random, Ref, Scope, Stream, Tracer } from "effect"
 import type { ChatChunk, ChatRequest, ChatResponse, Usage } from "../../llm/Chat.js"
 import * as Chat from "../../llm/Chat.js"
+import * as Pullable from "../../llm/internal/pullable.js"
 import type { Attempt } from "../../llm/FailoverError.js"
 import { ChainExhausted, Rejected, StreamInterrupted } from "../../llm/FailoverError.js"
 import type { Service as LanguageModelService } from "../../llm/LanguageModel.js"
@@ -679,7 +680,8 @@ const streamOnce =
       yield* admitRate(target, state.required).pipe(Effect.mapError((error) => rejectedFrom(target, error)))
       const began = yield* Clock.currentTimeMillis
       start = began
-      const pull = yield* Channel.toPullIn(Stream.toChannel(target.model.stream(state.request)), scope)
+      // the adapters' streams are read without their `Stream` (see `Pullable`), any other through it
+      const pull = yield* Pullable.toPullIn(target.model.stream(state.request), scope)
       const head: Array<ChatChunk> = []
       const firstToken = member.policy.timeouts.firstToken
       const readHead = Effect.gen(function* () {
@@ -1297,39 +1299,60 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
       )
     }
 
-    type Out = Channel.Channel<Chunk.Chunk<ChatChunk>, unknown, StreamInterrupted, unknown, void, unknown>
     /**
-     * The rest of the stream after the head, one pull of the provider's
-     * stream a step, in one stage: each step accumulates what it pulled,
-     * and the end settles the stream (success), as does a failure, which
-     * then fails the stream or hands it to its continuation.
+     * The stream after the head, one pull of the provider's stream a read,
+     * as one pull (`Pullable`: the gateway reads it without its `Stream`):
+     * each read accumulates what it pulled; the end settles the stream
+     * (success), as does a failure, which then fails the stream or hands it
+     * to its continuation; the stream's scope settles a stream whose
+     * consumer stopped reading (cancelled, unless it settled already).
      */
-    const next = (): Out =>
-      Channel.unwrap(
-        Effect.matchCauseEffect(started.pull, {
-          onSuccess: (pulled) => {
-            if (pulled._tag === "Left") {
-              ended = true
-              return Effect.as(settle(undefined), Channel.void)
-            }
-            for (const chunk of pulled.right) acc.add(chunk)
-            return Effect.succeed(Channel.flatMap(Channel.write(pulled.right), next))
-          },
-          onFailure: (cause) => {
-            const failure = Chunk.head(Cause.failures(cause))
-            // interrupted or died: the stream's finalizer settles it (cancelled)
-            if (Option.isNone(failure)) return Effect.failCause(cause as Cause.Cause<never>)
-            return Effect.as(settle(failure.value), Stream.toChannel(onFailure(failure.value)))
-          }
+    const chunks = Pullable.make(
+      Effect.gen(function* () {
+        yield* Effect.addFinalizer(() => settle(undefined))
+        const streamScope = yield* Effect.scope
+        let head = started.head.length === 0 ? undefined : Chunk.unsafeFromArray(started.head.slice())
+        /** The continuation's pull, once the provider's stream has failed. */
+        let rest: Pullable.Pull<ChatChunk, StreamInterrupted> | undefined = undefined
+        /** Set once the provider's stream has ended: every read after is the end. */
+        let over = false
+        const end = Effect.suspend(() => {
+          over = true
+          return Effect.zipRight(settle(undefined), Effect.fail(Option.none()))
         })
-      )
-    const head: Out = started.head.length === 0 ? Channel.void : Channel.write(Chunk.unsafeFromArray(started.head.slice()))
-    const chunks = Stream.fromChannel(
-      Channel.ensuring(
-        started.done ? Channel.flatMap(head, () => Channel.fromEffect(settle(undefined))) : Channel.flatMap(head, next),
-        // the consumer stopped reading, or the stream was interrupted: cancelled, unless it settled already
-        settle(undefined)
-      )
+        const read: Pullable.Pull<ChatChunk, StreamInterrupted> = Effect.suspend(() => {
+          if (head !== undefined) {
+            const first = head
+            head = undefined
+            return Effect.succeed(first)
+          }
+          if (rest !== undefined) return rest
+          if (over || started.done) return end
+          return Effect.matchCauseEffect(started.pull, {
+            onSuccess: (pulled) => {
+              if (pulled._tag === "Left") {
+                ended = true
+                return end
+              }
+              for (const chunk of pulled.right) acc.add(chunk)
+              return Effect.succeed(pulled.right)
+            },
+            onFailure: (cause) => {
+              const failure = Chunk.head(Cause.failures(cause))
+              // interrupted or died: the stream's finalizer settles it (cancelled)
+              if (Option.isNone(failure)) return Effect.failCause(cause as Cause.Cause<never>)
+              return Effect.zipRight(
+                settle(failure.value),
+                Effect.flatMap(Scope.extend(Pullable.toPull(onFailure(failure.value)), streamScope), (pull) => {
+                  rest = pull
+                  return pull
+                })
+              )
+            }
+          })
+        })
+        return read
+      })
     )
     return {
       meta: initial,

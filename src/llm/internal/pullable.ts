@@ -1,0 +1,92 @@
+/**
+ * Streams that can be read without `Stream`'s machinery, by a consumer in
+ * this package that knows how.
+ *
+ * A `Stream` is a channel: reading one, even one of three elements, runs a
+ * channel executor, and wrapping an effect that opens it
+ * (`Stream.unwrapScoped`) runs another. Measured in this process, 50 at a
+ * time: reading `Stream.fromIterable([1, 2, 3])` pull by pull allocates
+ * about 135 KiB, and `Stream.unwrapScoped` around it 87 KiB more; an
+ * adapter's whole stream, HTTP call included, about 280 KiB.
+ *
+ * The adapters' streams are a pull to begin with (an effect a read, `None`
+ * at the end), opened in a scope. `make` keeps that opening beside the
+ * `Stream` it returns, which any consumer reads as usual; `toPullIn` opens
+ * such a stream's pull directly in the consumer's scope, and reads any
+ * other stream through its channel.
+ *
+ * @internal
+ */
+import { Channel, Chunk, Effect, Either, Option, Scope, Stream } from "effect"
+
+/** One read: some elements, or the end (`None`), or a failure. @internal */
+export type Pull<A, E> = Effect.Effect<Chunk.Chunk<A>, Option.Option<E>>
+
+/** How each stream made by `make` opens its pull, by the stream. */
+const opens = new WeakMap<object, Effect.Effect<Pull<unknown, unknown>, unknown, Scope.Scope>>()
+
+/**
+ * The stream of the pull `open` opens, its scope the stream's; `toPullIn`
+ * reads it without the `Stream`.
+ *
+ * @internal
+ */
+export const make = <A, E>(open: Effect.Effect<Pull<A, E>, E, Scope.Scope>): Stream.Stream<A, E> => {
+  const stream = Stream.unwrapScoped(Effect.map(open, Stream.repeatEffectChunkOption))
+  opens.set(stream, open as Effect.Effect<Pull<unknown, unknown>, unknown, Scope.Scope>)
+  return stream
+}
+
+/**
+ * Opens `stream` for reading in the current scope: `Stream.toPull`, or,
+ * for a stream `make` made, its own pull. As there, a failure to open is
+ * the first read's.
+ *
+ * @internal
+ */
+export const toPull = <A, E>(stream: Stream.Stream<A, E>): Effect.Effect<Pull<A, E>, never, Scope.Scope> => {
+  const open = opens.get(stream) as Effect.Effect<Pull<A, E>, E, Scope.Scope> | undefined
+  return open === undefined
+    ? Stream.toPull(stream)
+    : Effect.catchAll(open, (error) => Effect.succeed(Effect.fail(Option.some(error))))
+}
+
+/**
+ * Whether `make` made `stream`, so that `toPullIn` and `toPull` read it
+ * directly.
+ *
+ * @internal
+ */
+export const isMade = (stream: Stream.Stream<unknown, unknown>): boolean => opens.has(stream)
+
+/** A pull's end as a `Left` and its elements as a `Right`, as `Channel.toPullIn` gives them. */
+const toEither = <A, E>(pull: Pull<A, E>): Effect.Effect<Either.Either<Chunk.Chunk<A>, unknown>, E> =>
+  Effect.matchEffect(pull, {
+    onSuccess: (chunk) => Effect.succeed(Either.right(chunk)),
+    onFailure: (error) => (Option.isNone(error) ? Effect.succeed(Either.left(undefined)) : Effect.fail(error.value))
+  })
+
+/**
+ * Reads `stream` in `scope` (which closes it): each run of the effect it
+ * gives reads once, `Right` with elements or `Left` at the end, as
+ * `Channel.toPullIn(Stream.toChannel(stream), scope)`, which it is for a
+ * stream `make` did not make. As there, the stream opens at the first
+ * read, which fails as its opening fails.
+ *
+ * @internal
+ */
+export const toPullIn = <A, E>(
+  stream: Stream.Stream<A, E>,
+  scope: Scope.Scope
+): Effect.Effect<Effect.Effect<Either.Either<Chunk.Chunk<A>, unknown>, E>> => {
+  const open = opens.get(stream) as Effect.Effect<Pull<A, E>, E, Scope.Scope> | undefined
+  if (open === undefined) return Channel.toPullIn(Stream.toChannel(stream), scope)
+  return Effect.sync(() => {
+    let read: Effect.Effect<Either.Either<Chunk.Chunk<A>, unknown>, E> | undefined = undefined
+    const first = Effect.flatMap(Scope.extend(open, scope), (pull) => {
+      read = toEither(pull)
+      return read
+    })
+    return Effect.suspend(() => read ?? first)
+  })
+}
