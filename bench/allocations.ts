@@ -16,10 +16,11 @@
  * the profiler; it varies with the load, as in every suite.
  *
  * Every row is 50 calls at a time, as the gateway suite's load. A stream is
- * read the way its consumer in this package reads it: `Stream.toPull`, one
- * pull after another, to the end. The mock sends the whole answer at once,
- * so a stream is one read of the body: what it costs is the stream's
- * machinery, not a per-event cost.
+ * read the way its consumer in this package reads it, one pull after
+ * another, to the end: the router's as the gateway reads it
+ * (`Pullable.toPull`), the others with `Stream.toPull`. The mock sends the
+ * whole answer at once, so a stream is one read of the body: what it costs
+ * is the stream's machinery, not a per-event cost.
  *
  * A second table follows one long answer the way a real one arrives: 100
  * words, one stream event a word, 2 ms apart (a second mock, `tokenDelay`),
@@ -46,6 +47,7 @@ type ConfigModule = typeof import("../src/config/index.js")
 type ProvidersModule = typeof import("../src/providers/index.js")
 type RouterModule = typeof import("../src/router/index.js")
 type LlmModule = typeof import("../src/llm/index.js")
+type PullableModule = typeof import("../src/llm/internal/pullable.js")
 
 const timing = {
   concurrency: 50,
@@ -73,22 +75,26 @@ interface Layer {
   readonly stream: Call
 }
 
-/** Reads a stream to its end, one pull after another. */
+/** Reads a pull to its end. */
+const readToEnd = <A, E, R>(pull: Effect.Effect<A, Option.Option<E>, R>): Effect.Effect<void, E, R> =>
+  Effect.forever(pull).pipe(
+    Effect.catchAll((end): Effect.Effect<void, E, R> => (Option.isNone(end) ? Effect.void : Effect.fail(end.value)))
+  )
+
+/** Reads a stream to its end, one pull after another (`Stream.toPull`). */
 const pullToEnd = <A, E, R>(stream: Stream.Stream<A, E, R>): Effect.Effect<void, E, R | Scope.Scope> =>
-  Effect.flatMap(Stream.toPull(stream), (pull) =>
-    Effect.forever(pull).pipe(
-      Effect.catchAll((end): Effect.Effect<void, E> => (Option.isNone(end) ? Effect.void : Effect.fail(end.value)))
-    ))
+  Effect.flatMap(Stream.toPull(stream), readToEnd)
 
 /** The layers over the ambient `HttpClient`, the client's row labelled `clientName`. */
 const layersOver = (url: string, clientName: string) =>
   Effect.gen(function* () {
-    const [Config, Providers, Router, Llm] = yield* Effect.promise(() =>
+    const [Config, Providers, Router, Llm, Pullable] = yield* Effect.promise(() =>
       Promise.all([
         importCompiled<ConfigModule>("src/config/index.ts"),
         importCompiled<ProvidersModule>("src/providers/index.ts"),
         importCompiled<RouterModule>("src/router/index.ts"),
-        importCompiled<LlmModule>("src/llm/index.ts")
+        importCompiled<LlmModule>("src/llm/index.ts"),
+        importCompiled<PullableModule>("src/llm/internal/pullable.ts")
       ])
     )
     const client = yield* HttpClient.HttpClient
@@ -123,7 +129,10 @@ const layersOver = (url: string, clientName: string) =>
       {
         label: "router (one target), over the adapter",
         complete: router.complete(request, { chain: "healthy" }),
-        stream: Effect.flatMap(router.stream(request, { chain: "healthy" }), (started) => pullToEnd(started.chunks))
+        // as the gateway reads it (see `Pullable`)
+        stream: Effect.flatMap(router.stream(request, { chain: "healthy" }), (started) =>
+          Effect.flatMap(Pullable.toPull(started.chunks), readToEnd)
+        )
       }
     ]
     return layers

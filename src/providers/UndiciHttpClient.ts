@@ -26,7 +26,7 @@
  *
  * A streamed body also lends the SSE reader of the adapters its Node
  * `Readable`, so that each read of a stream is one wait on it, under a
- * plain timer (see `src/providers/internal/bodyReader.ts`).
+ * plain timer (see `src/providers/internal/readableReader.ts`).
  *
  * Measured in the `allocations` benchmark: see BENCHMARKS.md.
  *
