@@ -17,10 +17,13 @@
  *
  * Every row is 50 calls at a time, as the gateway suite's load. A stream is
  * read the way its consumer in this package reads it, one pull after
- * another, to the end: the router's as the gateway reads it
- * (`Pullable.toPull`), the others with `Stream.toPull`. The mock sends the
- * whole answer at once, so a stream is one read of the body: what it costs
- * is the stream's machinery, not a per-event cost.
+ * another, to the end: the adapter's as the router reads it and the
+ * router's as the gateway does (`Pullable`: their own pulls, without the
+ * `Stream`), the client's body with `Stream.toPull` (an adapter reads an
+ * `UndiciHttpClient` body from its `Readable` instead, which the adapter's
+ * row includes). The mock sends the whole answer at once, so a stream is
+ * one read of the body: what it costs is the stream's machinery, not a
+ * per-event cost.
  *
  * A second table follows one long answer the way a real one arrives: 100
  * words, one stream event a word, 2 ms apart (a second mock, `tokenDelay`),
@@ -124,7 +127,8 @@ const layersOver = (url: string, clientName: string) =>
       {
         label: "provider adapter (OpenAi), over it",
         complete: provider.complete(request),
-        stream: pullToEnd(provider.stream(request))
+        // as the router reads it (see `Pullable`)
+        stream: Effect.flatMap(Pullable.toPull(provider.stream(request)), readToEnd)
       },
       {
         label: "router (one target), over the adapter",
