@@ -55,6 +55,7 @@ import type * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
 import type { Readable } from "node:stream"
 import { Agent, type Dispatcher } from "undici"
+import { armTimer } from "../resilience/internal/timeout.js"
 import * as Timeout from "../resilience/Timeout.js"
 
 /**
@@ -177,9 +178,6 @@ export const layer: Layer.Layer<HttpClient.HttpClient> = Layer.scoped(
   )
 )
 
-/** Node's largest timer; a longer deadline is no deadline. */
-const maxTimerMillis = 2 ** 31 - 1
-
 /** Effect's built-in tracer: its spans go nowhere but to code running under them. */
 const builtInTracer = Context.get(DefaultServices.liveServices, Tracer.Tracer)
 
@@ -215,12 +213,12 @@ const dispatch = (
       resume(result)
     }
     const timer =
-      deadline !== undefined && deadline <= maxTimerMillis
-        ? setTimeout(() => {
+      deadline === undefined
+        ? undefined
+        : armTimer(deadline, () => {
             finish(Effect.fail(headersTimeout(request, deadline)))
             controller.abort()
-          }, deadline)
-        : undefined
+          })
     dispatcher
       .request({
         ...(options._tag === "Some" ? options.value : undefined),
@@ -400,12 +398,12 @@ class UndiciResponse extends Inspectable.Class implements HttpClientResponse.Htt
         resume(result)
       }
       const timer =
-        onTimeout !== undefined && millis !== undefined && millis <= maxTimerMillis
-          ? setTimeout(() => {
+        onTimeout === undefined || millis === undefined
+          ? undefined
+          : armTimer(millis, () => {
               finish(Effect.fail(onTimeout()))
               this.destroy()
-            }, millis)
-          : undefined
+            })
       start().then(
         (value) => finish(Effect.succeed(value)),
         (cause) => finish(Effect.fail(this.decodeError(cause)))

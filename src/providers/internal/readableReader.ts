@@ -22,9 +22,8 @@
 import { Chunk, Effect, Option, Scope } from "effect"
 import type { Readable } from "node:stream"
 import type { ReadAhead } from "../../resilience/internal/readAhead.js"
+import { armTimer } from "../../resilience/internal/timeout.js"
 
-/** Node's largest timer; a longer deadline is no deadline. */
-const maxTimerMillis = 2 ** 31 - 1
 
 class Reader<E> implements ReadAhead<Chunk.Chunk<Uint8Array>, Option.Option<E>> {
   /** Set once the readable has nothing more to give: `None` at its end, or its failure. */
@@ -77,13 +76,10 @@ class Reader<E> implements ReadAhead<Chunk.Chunk<Uint8Array>, Option.Option<E>> 
       const now = this.poll()
       if (now !== undefined) return now
       return Effect.async<Chunk.Chunk<Uint8Array>, Option.Option<E> | E1>((resume) => {
-        const timer =
-          millis <= maxTimerMillis
-            ? setTimeout(() => {
-                this.waiting = undefined
-                resume(Effect.fail(onTimeout()))
-              }, millis)
-            : undefined
+        const timer = armTimer(millis, () => {
+          this.waiting = undefined
+          resume(Effect.fail(onTimeout()))
+        })
         // a `readable` event may bring nothing yet (the end is its own event): wait on
         const check = (): void => {
           const result = this.poll()

@@ -20,9 +20,8 @@
  * @internal
  */
 import { Effect, Exit, Scope } from "effect"
+import { armTimer } from "./timeout.js"
 
-/** Node's largest timer; a longer deadline is no deadline. */
-const maxTimerMillis = 2 ** 31 - 1
 
 /** @internal */
 export interface ReadAhead<A, E> {
@@ -64,13 +63,10 @@ class Mailbox<A, E> implements ReadAhead<A, E> {
         taken?.()
         return resume(ready)
       }
-      const timer =
-        millis <= maxTimerMillis
-          ? setTimeout(() => {
-              this.waiting = undefined
-              resume(Effect.fail(onTimeout()))
-            }, millis)
-          : undefined
+      const timer = armTimer(millis, () => {
+        this.waiting = undefined
+        resume(Effect.fail(onTimeout()))
+      })
       this.waiting = (exit) => {
         if (timer !== undefined) clearTimeout(timer)
         resume(exit)

@@ -35,6 +35,16 @@ import type { LazyArg } from "effect/Function"
 /** Node's largest timer; the live clock treats longer sleeps as infinite. */
 const maxTimerMillis = 2 ** 31 - 1
 
+/**
+ * A plain `setTimeout` that runs `onExpire` after `millis`, or none for a
+ * deadline longer than Node's largest timer (which the live clock treats as
+ * no deadline). For deadlines kept on timers under the live clock.
+ *
+ * @internal
+ */
+export const armTimer = (millis: number, onExpire: () => void): ReturnType<typeof setTimeout> | undefined =>
+  millis <= maxTimerMillis ? setTimeout(onExpire, millis) : undefined
+
 /** The class of Effect's live clock: any instance of it sleeps on `setTimeout`. */
 const liveClockClass = Context.get(DefaultServices.liveServices, Clock.Clock).constructor
 
@@ -89,12 +99,10 @@ class Deadline<A, E, E1> {
   }
 }
 
-const expire = <A, E, E1>(deadline: Deadline<A, E, E1>): void => deadline.expire()
-
 /** Waits for the child's exit with a `setTimeout` as the deadline (the live clock). */
 const awaitWithTimer = <A, E, E1>(deadline: Deadline<A, E, E1>, millis: number): Effect.Effect<Exit.Exit<A, E>> =>
   Effect.async<Exit.Exit<A, E>>((resume) => {
-    if (millis <= maxTimerMillis) deadline.timer = setTimeout(expire, millis, deadline)
+    deadline.timer = armTimer(millis, () => deadline.expire())
     deadline.child.addObserver((exit) => {
       deadline.disarm()
       resume(Effect.succeed(exit))
