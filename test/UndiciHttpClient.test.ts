@@ -10,6 +10,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Context, Deferred, Effect, Fiber, Layer, Option, Stream, Tracer } from "effect"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
+import * as Undici from "../src/providers/internal/undici.js"
 import * as UndiciHttpClient from "../src/providers/UndiciHttpClient.js"
 
 interface TestServer {
@@ -195,18 +196,18 @@ describe("UndiciHttpClient", () => {
       for (const traced of [false, true]) {
         const test = yield* server
         const call = ours.get(`${test.url}/hang`).pipe(
-          Effect.locally(UndiciHttpClient.currentHeadersDeadline, 50),
+          Effect.locally(Undici.currentHeadersDeadline, 50),
           traced ? Effect.withTracer(exporting) : (effect) => effect
         )
         const error = yield* Effect.flip(call)
         expect(error._tag === "RequestError" && error.reason).toBe("Transport")
-        expect(error.cause).toEqual(new UndiciHttpClient.HeadersTimeout(50))
+        expect(error.cause).toEqual(new Undici.HeadersTimeout(50))
         expect(yield* Deferred.await(test.aborted)).toBe("/hang")
       }
       // a deadline that does not pass changes nothing
       const test = yield* server
       const answered = yield* Effect.flatMap(ours.get(`${test.url}/text`), (response) => response.text).pipe(
-        Effect.locally(UndiciHttpClient.currentHeadersDeadline, 5_000)
+        Effect.locally(Undici.currentHeadersDeadline, 5_000)
       )
       expect(answered).toBe("plain text")
     }).pipe(Effect.scoped))

@@ -36,7 +36,7 @@ import type * as Shared from "./options.js"
 import * as ReadableReader from "./readableReader.js"
 import * as Sse from "./sse.js"
 import * as Timeouts from "./timeouts.js"
-import * as UndiciHttpClient from "../UndiciHttpClient.js"
+import * as Undici from "./undici.js"
 
 /**
  * The header names that carry keys across the three providers (and Azure's
@@ -170,7 +170,7 @@ export const makeEndpoint = (options: EndpointOptions): Effect.Effect<Endpoint, 
       model: options.model,
       secret: secrets,
       client,
-      keepsHeadersDeadline: options.transformClient === undefined && UndiciHttpClient.isUndiciHttpClient(base),
+      keepsHeadersDeadline: options.transformClient === undefined && Undici.isUndiciHttpClient(base),
       timeouts: Timeouts.resolve(options.timeouts),
       redactNames: addNames(redactedNames)
     }
@@ -193,7 +193,7 @@ const mapHttpError = (endpoint: Endpoint) => (error: HttpClientError.HttpClientE
 /**
  * Sends a request and waits for its headers, within the connect deadline:
  * on the live clock, a client that keeps the deadline itself does, on a
- * timer (`UndiciHttpClient.currentHeadersDeadline`); any other call runs
+ * timer (`Undici.currentHeadersDeadline`); any other call runs
  * under `timeoutFail` (a fiber forked for it).
  */
 const send = (
@@ -207,11 +207,11 @@ const send = (
       endpoint.keepsHeadersDeadline && isLive(clock)
         ? endpoint.client.execute(request).pipe(
             Effect.mapError((error) =>
-              error._tag === "RequestError" && error.cause instanceof UndiciHttpClient.HeadersTimeout
+              error._tag === "RequestError" && error.cause instanceof Undici.HeadersTimeout
                 ? timedOut()
                 : mapHttpError(endpoint)(error)
             ),
-            Effect.locally(UndiciHttpClient.currentHeadersDeadline, Duration.toMillis(connect))
+            Effect.locally(Undici.currentHeadersDeadline, Duration.toMillis(connect))
           )
         : endpoint.client.execute(request).pipe(
             Effect.mapError(mapHttpError(endpoint)),
@@ -232,7 +232,7 @@ const readText = (
   Effect.clockWith((clock) => {
     const { idle } = endpoint.timeouts
     const onTimeout = () => timeoutError(endpoint, "idle", idle)
-    const timed = isLive(clock) ? UndiciHttpClient.textWithin(response, Duration.toMillis(idle), onTimeout) : undefined
+    const timed = isLive(clock) ? Undici.textWithin(response, Duration.toMillis(idle), onTimeout) : undefined
     return timed !== undefined
       ? Effect.mapError(timed, (error) => (error._tag === "ResponseError" ? mapHttpError(endpoint)(error) : error))
       : response.text.pipe(Effect.mapError(mapHttpError(endpoint)), Deadline.timeoutFail({ duration: idle, onTimeout }))
@@ -392,7 +392,7 @@ export const decodeSse = (
       const clock = yield* Effect.clock
       const scope = yield* Effect.scope
       const live = isLive(clock)
-      const readable = live ? UndiciHttpClient.readableOf(answer) : undefined
+      const readable = live ? Undici.readableOf(answer) : undefined
       /** The reader waiting on a timer: the `Readable`'s, or the stream's read ahead from its third read on; reads so far. */
       let ahead: ReadAhead.ReadAhead<Chunk.Chunk<Uint8Array>, Option.Option<ProviderError>> | undefined =
         readable === undefined

@@ -1,0 +1,357 @@
+/**
+ * The implementation of `UndiciHttpClient` (see its module's docs), and
+ * what the adapters use of it: a response's Node `Readable`, its text under
+ * a plain timer, and the deadline for response headers the client keeps.
+ *
+ * @internal
+ */
+import * as Cookies from "@effect/platform/Cookies"
+import * as Headers from "@effect/platform/Headers"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientError from "@effect/platform/HttpClientError"
+import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
+import * as UrlParams from "@effect/platform/UrlParams"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as NodeStream from "@effect/platform-node/NodeStream"
+import * as Context from "effect/Context"
+import * as DefaultServices from "effect/DefaultServices"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
+import * as Inspectable from "effect/Inspectable"
+import * as Option from "effect/Option"
+import type * as Stream from "effect/Stream"
+import * as Tracer from "effect/Tracer"
+import type { Readable } from "node:stream"
+import type { Dispatcher } from "undici"
+import { armTimer } from "../../resilience/internal/timeout.js"
+import * as Timeout from "../../resilience/Timeout.js"
+
+/**
+ * Builds the client on `dispatcher` (see `UndiciHttpClient.make`).
+ *
+ * @internal
+ */
+export const make = (dispatcher: Dispatcher): HttpClient.HttpClient => {
+  const traced = NodeHttpClient.makeUndici(dispatcher)
+  const send = (request: HttpClientRequest.HttpClientRequest) =>
+    Effect.withFiberRuntime<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>((fiber) => {
+      const deadline = fiber.getFiberRef(currentHeadersDeadline)
+      if (isTraced(fiber, request)) {
+        return deadline === undefined
+          ? traced.execute(request)
+          : Timeout.timeoutFail(traced.execute(request), {
+              duration: Duration.millis(deadline),
+              onTimeout: () => headersTimeout(request, deadline)
+            })
+      }
+      const url = UrlParams.makeUrl(request.url, request.urlParams, request.hash)
+      if (url._tag === "Left") {
+        return Effect.fail(new HttpClientError.RequestError({ request, reason: "InvalidUrl", cause: url.left }))
+      }
+      const options = Context.getOption(fiber.currentContext, NodeHttpClient.UndiciRequestOptions)
+      const body = request.body
+      switch (body._tag) {
+        case "Empty":
+          return dispatch(dispatcher, request, url.right, null, options, deadline)
+        case "Uint8Array":
+        case "Raw":
+          return dispatch(dispatcher, request, url.right, body.body as RequestBody, options, deadline)
+        case "FormData":
+          return dispatch(dispatcher, request, url.right, body.formData as RequestBody, options, deadline)
+        case "Stream":
+          return Effect.flatMap(NodeStream.toReadable(body.stream), (readable) =>
+            dispatch(dispatcher, request, url.right, readable, options, deadline)
+          )
+      }
+    })
+  const client = HttpClient.makeWith<never, never, HttpClientError.HttpClientError, never>(
+    (request) => Effect.flatMap(request, send),
+    Effect.succeed
+  )
+  made.add(client)
+  return client
+}
+
+/** The clients `make` made (not those derived from them by `HttpClient` combinators). */
+const made = new WeakSet<HttpClient.HttpClient>()
+
+/**
+ * Whether `client` was made by `make` itself.
+ *
+ * @internal
+ */
+export const isUndiciHttpClient = (client: HttpClient.HttpClient): boolean => made.has(client)
+
+/**
+ * A deadline, in milliseconds of the live clock, for the response headers
+ * of the calls of this client made under it: a call whose headers have not
+ * come by then is aborted and fails with a `RequestError` whose cause is
+ * `HeadersTimeout`. For the adapters' connect deadline, which then costs a
+ * timer, not a fiber; a traced call keeps it with `timeoutFail`.
+ *
+ * @internal
+ */
+export const currentHeadersDeadline: FiberRef.FiberRef<number | undefined> = FiberRef.unsafeMake<number | undefined>(
+  undefined
+)
+
+/**
+ * The cause of a call's failure when `currentHeadersDeadline` passed.
+ *
+ * @internal
+ */
+export class HeadersTimeout {
+  readonly _tag = "HeadersTimeout"
+  constructor(readonly millis: number) {}
+}
+
+const headersTimeout = (request: HttpClientRequest.HttpClientRequest, millis: number) =>
+  new HttpClientError.RequestError({ request, reason: "Transport", cause: new HeadersTimeout(millis) })
+
+
+/** Effect's built-in tracer: its spans go nowhere but to code running under them. */
+const builtInTracer = Context.get(DefaultServices.liveServices, Tracer.Tracer)
+
+/** Whether a call would make a span that goes somewhere (see `UndiciHttpClient`'s docs). */
+const isTraced = (fiber: Fiber.RuntimeFiber<unknown, unknown>, request: HttpClientRequest.HttpClientRequest): boolean =>
+  fiber.getFiberRef(FiberRef.currentTracerEnabled) &&
+  Context.get(fiber.currentDefaultServices, Tracer.Tracer) !== builtInTracer &&
+  !fiber.getFiberRef(HttpClient.currentTracerDisabledWhen)(request)
+
+/** What undici sends as a request's body. */
+type RequestBody = Exclude<Dispatcher.RequestOptions["body"], undefined>
+
+/**
+ * Sends the request; the response once its headers have come, within
+ * `deadline` milliseconds if any. Interrupting the wait, or the deadline
+ * passing, aborts the request.
+ */
+const dispatch = (
+  dispatcher: Dispatcher,
+  request: HttpClientRequest.HttpClientRequest,
+  url: URL,
+  body: RequestBody,
+  options: Option.Option<Partial<Dispatcher.RequestOptions>>,
+  deadline: number | undefined
+): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.RequestError> =>
+  Effect.async<HttpClientResponse.HttpClientResponse, HttpClientError.RequestError>((resume) => {
+    const controller = new AbortController()
+    let done = false
+    const finish = (result: Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.RequestError>) => {
+      if (done) return
+      done = true
+      clearTimeout(timer)
+      resume(result)
+    }
+    const timer =
+      deadline === undefined
+        ? undefined
+        : armTimer(deadline, () => {
+            finish(Effect.fail(headersTimeout(request, deadline)))
+            controller.abort()
+          })
+    dispatcher
+      .request({
+        ...(options._tag === "Some" ? options.value : undefined),
+        signal: controller.signal,
+        method: request.method,
+        headers: request.headers,
+        origin: url.origin,
+        path: url.pathname + url.search + url.hash,
+        body,
+        // deadlines are the caller's (Effect's), as in the platform's client
+        headersTimeout: 60 * 60 * 1000,
+        bodyTimeout: 0
+      })
+      .then(
+        (source) => {
+          if (done) source.body.destroy()
+          else finish(Effect.succeed(new UndiciResponse(request, source)))
+        },
+        (cause) => finish(Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause })))
+      )
+    return Effect.sync(() => {
+      done = true
+      clearTimeout(timer)
+      controller.abort()
+    })
+  })
+
+/**
+ * Bodies nobody read or dropped: destroyed when their response is
+ * collected, so that their connection is not held for ever (what the
+ * platform's client does with its `AbortController`).
+ */
+const unread = new FinalizationRegistry<Readable>((body) => {
+  if (!body.destroyed) body.destroy()
+})
+
+const noop = () => {}
+
+/**
+ * The Node `Readable` of a response of this client, for a reader that
+ * waits on it directly; `undefined` for any other response.
+ *
+ * @internal
+ */
+export const readableOf = (response: HttpClientResponse.HttpClientResponse): Readable | undefined =>
+  response instanceof UndiciResponse ? response.take() : undefined
+
+/**
+ * The whole body of a response of this client as text, failing with
+ * `onTimeout()` if it has not all come within `millis`, the body then
+ * destroyed (which aborts its request): one wait under a plain timer, for
+ * the live clock only. `undefined` for any other response.
+ *
+ * @internal
+ */
+export const textWithin = <E>(
+  response: HttpClientResponse.HttpClientResponse,
+  millis: number,
+  onTimeout: () => E
+): Effect.Effect<string, HttpClientError.ResponseError | E> | undefined =>
+  response instanceof UndiciResponse ? response.textWithin(millis, onTimeout) : undefined
+
+class UndiciResponse extends Inspectable.Class implements HttpClientResponse.HttpClientResponse {
+  readonly [HttpIncomingMessage.TypeId]: HttpIncomingMessage.TypeId = HttpIncomingMessage.TypeId
+  readonly [HttpClientResponse.TypeId]: HttpClientResponse.TypeId = HttpClientResponse.TypeId
+  private taken = false
+  private headersCache: Headers.Headers | undefined
+  private cookiesCache: Cookies.Cookies | undefined
+  private textPromise: Promise<string> | undefined
+  private bytesPromise: Promise<ArrayBuffer> | undefined
+  private formPromise: Promise<FormData> | undefined
+
+  constructor(
+    readonly request: HttpClientRequest.HttpClientRequest,
+    private readonly source: Dispatcher.ResponseData
+  ) {
+    super()
+    source.body.on("error", noop)
+    unread.register(this, source.body, this)
+  }
+
+  /** The body, now in someone's hands: no longer the registry's to destroy. */
+  take(): Dispatcher.ResponseData["body"] {
+    if (!this.taken) {
+      this.taken = true
+      unread.unregister(this)
+    }
+    return this.source.body
+  }
+
+  get status(): number {
+    return this.source.statusCode
+  }
+
+  get headers(): Headers.Headers {
+    return (this.headersCache ??= Headers.fromInput(this.source.headers as Headers.Input))
+  }
+
+  get cookies(): Cookies.Cookies {
+    if (this.cookiesCache !== undefined) return this.cookiesCache
+    const header = this.source.headers["set-cookie"]
+    return (this.cookiesCache =
+      header === undefined ? Cookies.empty : Cookies.fromSetCookie(Array.isArray(header) ? header : [header]))
+  }
+
+  get remoteAddress(): Option.Option<string> {
+    return Option.none()
+  }
+
+  get stream(): Stream.Stream<Uint8Array, HttpClientError.ResponseError> {
+    return NodeStream.fromReadable(
+      () => this.take(),
+      (cause) => this.decodeError(cause)
+    )
+  }
+
+  get text(): Effect.Effect<string, HttpClientError.ResponseError> {
+    return this.read(() => (this.textPromise ??= this.take().text()))
+  }
+
+  get json(): Effect.Effect<unknown, HttpClientError.ResponseError> {
+    return Effect.flatMap(this.text, (text) =>
+      Effect.try({ try: () => (text === "" ? null : JSON.parse(text)), catch: (cause) => this.decodeError(cause) })
+    )
+  }
+
+  get arrayBuffer(): Effect.Effect<ArrayBuffer, HttpClientError.ResponseError> {
+    return this.read(() => (this.bytesPromise ??= this.take().arrayBuffer()))
+  }
+
+  get formData(): Effect.Effect<FormData, HttpClientError.ResponseError> {
+    return this.read(() => (this.formPromise ??= this.take().formData() as Promise<FormData>))
+  }
+
+  get urlParamsBody(): Effect.Effect<UrlParams.UrlParams, HttpClientError.ResponseError> {
+    return Effect.flatMap(this.text, (text) =>
+      Effect.try({
+        try: () => UrlParams.fromInput(new URLSearchParams(text)),
+        catch: (cause) => this.decodeError(cause)
+      })
+    )
+  }
+
+  toJSON(): unknown {
+    return HttpIncomingMessage.inspect(this, {
+      _id: "@effect/platform/HttpClientResponse",
+      request: this.request.toJSON(),
+      status: this.status
+    })
+  }
+
+  private decodeError(cause: unknown): HttpClientError.ResponseError {
+    return new HttpClientError.ResponseError({ request: this.request, response: this, reason: "Decode", cause })
+  }
+
+  /** The body as text, within `millis` (see `textWithin`). */
+  textWithin<E>(millis: number, onTimeout: () => E): Effect.Effect<string, HttpClientError.ResponseError | E> {
+    return this.read(() => (this.textPromise ??= this.take().text()), millis, onTimeout)
+  }
+
+  /**
+   * The body read whole by `start` (memoized, so a second read gets the
+   * same). Interrupting the wait destroys the body, as does a deadline of
+   * `millis` passing (the read then fails with `onTimeout()`).
+   */
+  private read<A, E = never>(
+    start: () => Promise<A>,
+    millis?: number,
+    onTimeout?: () => E
+  ): Effect.Effect<A, HttpClientError.ResponseError | E> {
+    return Effect.async<A, HttpClientError.ResponseError | E>((resume) => {
+      let done = false
+      const finish = (result: Effect.Effect<A, HttpClientError.ResponseError | E>) => {
+        if (done) return
+        done = true
+        clearTimeout(timer)
+        resume(result)
+      }
+      const timer =
+        onTimeout === undefined || millis === undefined
+          ? undefined
+          : armTimer(millis, () => {
+              finish(Effect.fail(onTimeout()))
+              this.destroy()
+            })
+      start().then(
+        (value) => finish(Effect.succeed(value)),
+        (cause) => finish(Effect.fail(this.decodeError(cause)))
+      )
+      return Effect.sync(() => {
+        done = true
+        clearTimeout(timer)
+        this.destroy()
+      })
+    })
+  }
+
+  private destroy(): void {
+    if (!this.source.body.destroyed) this.source.body.destroy()
+  }
+}
