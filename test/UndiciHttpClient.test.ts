@@ -223,6 +223,26 @@ describe("UndiciHttpClient", () => {
       expect(yield* Deferred.await(test.aborted)).toBe("/half")
     }))
 
+  it.scoped("under HttpClient.withScope, closing the scope aborts a request whose body was left unread", () =>
+    Effect.gen(function* () {
+      const test = yield* server
+      const { ours } = yield* bothClients
+      const status = yield* Effect.scoped(Effect.map(HttpClient.withScope(ours).get(`${test.url}/half`), (r) => r.status))
+      expect(status).toBe(200)
+      expect(yield* Deferred.await(test.aborted)).toBe("/half")
+    }))
+
+  it.scoped("undici's request options given to the layer reach every call", () =>
+    Effect.gen(function* () {
+      const test = yield* server
+      // (as with the platform's client, a request's own method, path and headers win over these)
+      const options = { query: { from: "layer" } } as unknown as NodeHttpClient.UndiciRequestOptions["Type"]
+      const withOptions = UndiciHttpClient.layer.pipe(Layer.provide(Layer.succeed(NodeHttpClient.UndiciRequestOptions, options)))
+      const client = yield* clientOf(withOptions)
+      const echoed = yield* Effect.flatMap(client.get(`${test.url}/echo`), (response) => response.json)
+      expect(echoed).toMatchObject({ url: "/echo?from=layer" })
+    }))
+
   it.scoped("interrupting a read of a whole body aborts the request upstream", () =>
     Effect.gen(function* () {
       const test = yield* server

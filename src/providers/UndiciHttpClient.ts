@@ -24,6 +24,10 @@
  * headers. `llm-failover serve` installs a tracer only when an exporter is
  * configured.
  *
+ * `HttpClient.withScope` and undici's request options
+ * (`NodeHttpClient.UndiciRequestOptions`, in a call's context or given to
+ * the layer) work as with the platform's client.
+ *
  * A streamed body also lends the SSE reader of the adapters its Node
  * `Readable`, so that each read of a stream is one wait on it, under a
  * plain timer (see `src/providers/internal/readableReader.ts`).
@@ -33,6 +37,7 @@
  * @since 0.1.0
  */
 import * as HttpClient from "@effect/platform/HttpClient"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { Agent, type Dispatcher } from "undici"
@@ -77,8 +82,12 @@ export const make: (dispatcher: Dispatcher) => HttpClient.HttpClient = internal.
  */
 export const layer: Layer.Layer<HttpClient.HttpClient> = Layer.scoped(
   HttpClient.HttpClient,
-  Effect.map(
-    Effect.acquireRelease(Effect.sync(() => new Agent()), (agent) => Effect.promise(() => agent.destroy())),
-    make
-  )
+  Effect.gen(function* () {
+    // undici's request options given to the layer reach every call, as with the platform's layer
+    const options = yield* Effect.serviceOption(NodeHttpClient.UndiciRequestOptions)
+    const agent = yield* Effect.acquireRelease(Effect.sync(() => new Agent()), (agent) =>
+      Effect.promise(() => agent.destroy())
+    )
+    return internal.make(agent, options)
+  })
 )

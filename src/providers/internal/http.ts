@@ -392,19 +392,25 @@ export const decodeSse = (
       const clock = yield* Effect.clock
       const scope = yield* Effect.scope
       const live = isLive(clock)
-      const readable = live ? Undici.readableOf(answer) : undefined
       /** The reader waiting on a timer: the `Readable`'s, or the stream's read ahead from its third read on; reads so far. */
-      let ahead: ReadAhead.ReadAhead<Chunk.Chunk<Uint8Array>, Option.Option<ProviderError>> | undefined =
-        readable === undefined
-          ? undefined
-          : yield* ReadableReader.make(
-              readable,
-              (cause) =>
-                options.mapError(
-                  new HttpClientError.ResponseError({ request: answer.request, response: answer, reason: "Decode", cause })
-                ),
-              scope
-            )
+      let ahead: ReadAhead.ReadAhead<Chunk.Chunk<Uint8Array>, Option.Option<ProviderError>> | undefined = live
+        ? // the body leaves the client's care and enters the scope's in one step: no interruption in between
+          yield* Effect.uninterruptible(
+            Effect.suspend(() => {
+              const readable = Undici.readableOf(answer)
+              return readable === undefined
+                ? Effect.succeed(undefined)
+                : ReadableReader.make(
+                    readable,
+                    (cause) =>
+                      options.mapError(
+                        new HttpClientError.ResponseError({ request: answer.request, response: answer, reason: "Decode", cause })
+                      ),
+                    scope
+                  )
+            })
+          )
+        : undefined
       const pull =
         ahead === undefined ? Effect.mapError(yield* Stream.toPull(answer.stream), Option.map(options.mapError)) : undefined
       let reads = 0

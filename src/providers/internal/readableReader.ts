@@ -12,8 +12,9 @@
  *   `Some(onError(cause))` once the readable has failed (after what it held
  *   before), and with `onTimeout()` if nothing comes within `millis`;
  * - interrupting `take` withdraws it and clears its timer;
- * - when `scope` closes, the listeners go and a readable that has not
- *   closed is destroyed (which aborts its HTTP request).
+ * - when `scope` closes, a `take` still waiting gets the end, the
+ *   listeners go, and a readable that has not closed is destroyed (which
+ *   aborts its HTTP request).
  *
  * Only for the live clock: virtual time cannot drive a `setTimeout`.
  *
@@ -99,7 +100,9 @@ class Reader<E> implements ReadAhead<Chunk.Chunk<Uint8Array>, Option.Option<E>> 
     })
 
   readonly close = (): void => {
-    this.waiting = undefined
+    // a `take` still waiting (its fiber was not interrupted first) gets the end, not a wait for ever
+    this.last ??= Option.none()
+    this.wake()
     this.readable.off("readable", this.wake)
     this.readable.off("end", this.ended)
     this.readable.off("error", this.failed)

@@ -21,6 +21,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
+import { globalValue } from "effect/GlobalValue"
 import * as Inspectable from "effect/Inspectable"
 import * as Option from "effect/Option"
 import type * as Stream from "effect/Stream"
@@ -35,7 +36,10 @@ import * as Timeout from "../../resilience/Timeout.js"
  *
  * @internal
  */
-export const make = (dispatcher: Dispatcher): HttpClient.HttpClient => {
+export const make = (
+  dispatcher: Dispatcher,
+  layerOptions: Option.Option<Partial<Dispatcher.RequestOptions>> = Option.none()
+): HttpClient.HttpClient => {
   const traced = NodeHttpClient.makeUndici(dispatcher)
   const send = (request: HttpClientRequest.HttpClientRequest) =>
     Effect.withFiberRuntime<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>((fiber) => {
@@ -52,19 +56,23 @@ export const make = (dispatcher: Dispatcher): HttpClient.HttpClient => {
       if (url._tag === "Left") {
         return Effect.fail(new HttpClientError.RequestError({ request, reason: "InvalidUrl", cause: url.left }))
       }
-      const options = Context.getOption(fiber.currentContext, NodeHttpClient.UndiciRequestOptions)
+      const sending: Sending = {
+        options: Option.orElse(Context.getOption(fiber.currentContext, NodeHttpClient.UndiciRequestOptions), () => layerOptions),
+        deadline,
+        scoped: scopedRequests.get(request)
+      }
       const body = request.body
       switch (body._tag) {
         case "Empty":
-          return dispatch(dispatcher, request, url.right, null, options, deadline)
+          return dispatch(dispatcher, request, url.right, null, sending)
         case "Uint8Array":
         case "Raw":
-          return dispatch(dispatcher, request, url.right, body.body as RequestBody, options, deadline)
+          return dispatch(dispatcher, request, url.right, body.body as RequestBody, sending)
         case "FormData":
-          return dispatch(dispatcher, request, url.right, body.formData as RequestBody, options, deadline)
+          return dispatch(dispatcher, request, url.right, body.formData as RequestBody, sending)
         case "Stream":
           return Effect.flatMap(NodeStream.toReadable(body.stream), (readable) =>
-            dispatch(dispatcher, request, url.right, readable, options, deadline)
+            dispatch(dispatcher, request, url.right, readable, sending)
           )
       }
     })
@@ -126,20 +134,40 @@ const isTraced = (fiber: Fiber.RuntimeFiber<unknown, unknown>, request: HttpClie
 type RequestBody = Exclude<Dispatcher.RequestOptions["body"], undefined>
 
 /**
- * Sends the request; the response once its headers have come, within
- * `deadline` milliseconds if any. Interrupting the wait, or the deadline
- * passing, aborts the request.
+ * The controllers of requests made under `HttpClient.withScope`, by
+ * request: the platform's own registry (a global value), which aborts each
+ * when its scope closes, so that the request and its body end with it.
+ */
+const scopedRequests = globalValue(
+  "@effect/platform/HttpClient/scopedRequests",
+  () => new WeakMap<HttpClientRequest.HttpClientRequest, AbortController>()
+)
+
+/** How one call is sent, besides the request. */
+interface Sending {
+  /** Undici's request options, from the fiber's context or else the layer's. */
+  readonly options: Option.Option<Partial<Dispatcher.RequestOptions>>
+  /** The headers deadline in milliseconds (`currentHeadersDeadline`), if any. */
+  readonly deadline: number | undefined
+  /** The controller of a request under `HttpClient.withScope`, if it is one. */
+  readonly scoped: AbortController | undefined
+}
+
+/**
+ * Sends the request; the response once its headers have come, within the
+ * deadline if any. Interrupting the wait, or the deadline passing, aborts
+ * the request; so does closing the scope of a request under
+ * `HttpClient.withScope`, then or later (its body too).
  */
 const dispatch = (
   dispatcher: Dispatcher,
   request: HttpClientRequest.HttpClientRequest,
   url: URL,
   body: RequestBody,
-  options: Option.Option<Partial<Dispatcher.RequestOptions>>,
-  deadline: number | undefined
+  { deadline, options, scoped }: Sending
 ): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.RequestError> =>
   Effect.async<HttpClientResponse.HttpClientResponse, HttpClientError.RequestError>((resume) => {
-    const controller = new AbortController()
+    const controller = scoped ?? new AbortController()
     let done = false
     const finish = (result: Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.RequestError>) => {
       if (done) return
