@@ -2,14 +2,16 @@
  * The OpenAI adapter against the in-process mock server: a completion, a
  * stream, and the typed errors a real outage would give (a 429 with
  * Retry-After, a 503 retried away, a stream cut before `data: [DONE]`).
+ * Over `UndiciHttpClient`, the HTTP client `llm-failover serve` uses (any
+ * `HttpClient` layer works: `NodeHttpClient.layerUndici`, ...).
  *
  * Run: npm run example -- provider-openai
  */
-import { NodeHttpClient } from "@effect/platform-node"
 import { Console, Duration, Effect, Redacted, Stream } from "effect"
 import * as Chat from "../src/llm/Chat.js"
 import { isRetriable } from "../src/llm/ProviderError.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
+import * as UndiciHttpClient from "../src/providers/UndiciHttpClient.js"
 import * as MockServer from "../src/testing/MockServer.js"
 
 const question = Chat.prompt("What is the capital of France?", { system: "Answer in one sentence.", maxTokens: 50 })
@@ -55,7 +57,7 @@ const program = Effect.gen(function* () {
   server.enqueue(MockServer.truncate())
   const cut = yield* Effect.flip(Stream.runDrain(model.stream(question)))
   yield* Console.log(`stream cut before [DONE]: ${cut._tag}: ${cut.message}`)
-}).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici))
+}).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer))
 
 Effect.runPromise(program).catch((error) => {
   console.error(error)
