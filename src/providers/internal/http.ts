@@ -23,6 +23,7 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { type ChatChunk, type ChatRequest, type ChatResponse, isContent } from "../../llm/Chat.js"
 import * as Pullable from "../../llm/internal/pullable.js"
@@ -340,6 +341,27 @@ export interface EventDecoder {
   readonly terminal: string
 }
 
+/**
+ * The reader of a body of `UndiciHttpClient` on its Node `Readable` (see
+ * `ReadableReader`), closed with `scope`; `undefined` for any other
+ * response. The body leaves the client's care and enters the scope's in
+ * one step, with no interruption in between.
+ */
+const readerOf = (
+  response: HttpClientResponse.HttpClientResponse,
+  mapError: (error: HttpClientError.ResponseError) => ProviderError,
+  scope: Scope.Scope
+): Effect.Effect<ReadAhead.ReadAhead<Chunk.Chunk<Uint8Array>, Option.Option<ProviderError>> | undefined> =>
+  Effect.uninterruptible(
+    Effect.suspend(() => {
+      const readable = Undici.readableOf(response)
+      if (readable === undefined) return Effect.succeed(undefined)
+      const onError = (cause: unknown) =>
+        mapError(new HttpClientError.ResponseError({ request: response.request, response, reason: "Decode", cause }))
+      return ReadableReader.make(readable, onError, scope)
+    })
+  )
+
 /** Reads a stream makes under `timeoutFail` before it reads ahead (see `decodeSse`). */
 const readsBeforeReadAhead = 2
 
@@ -394,22 +416,7 @@ export const decodeSse = (
       const live = isLive(clock)
       /** The reader waiting on a timer: the `Readable`'s, or the stream's read ahead from its third read on; reads so far. */
       let ahead: ReadAhead.ReadAhead<Chunk.Chunk<Uint8Array>, Option.Option<ProviderError>> | undefined = live
-        ? // the body leaves the client's care and enters the scope's in one step: no interruption in between
-          yield* Effect.uninterruptible(
-            Effect.suspend(() => {
-              const readable = Undici.readableOf(answer)
-              return readable === undefined
-                ? Effect.succeed(undefined)
-                : ReadableReader.make(
-                    readable,
-                    (cause) =>
-                      options.mapError(
-                        new HttpClientError.ResponseError({ request: answer.request, response: answer, reason: "Decode", cause })
-                      ),
-                    scope
-                  )
-            })
-          )
+        ? yield* readerOf(answer, options.mapError, scope)
         : undefined
       const pull =
         ahead === undefined ? Effect.mapError(yield* Stream.toPull(answer.stream), Option.map(options.mapError)) : undefined
