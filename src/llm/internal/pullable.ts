@@ -25,6 +25,10 @@ export type Pull<A, E> = Effect.Effect<Chunk.Chunk<A>, Option.Option<E>>
 /** How each stream made by `make` opens its pull, by the stream. */
 const opens = new WeakMap<object, Effect.Effect<Pull<unknown, unknown>, unknown, Scope.Scope>>()
 
+/** How `stream` opens its pull, if `make` made it. */
+const openOf = <A, E>(stream: Stream.Stream<A, E>) =>
+  opens.get(stream) as Effect.Effect<Pull<A, E>, E, Scope.Scope> | undefined
+
 /**
  * The stream of the pull `open` opens, its scope the stream's; `toPullIn`
  * reads it without the `Stream`.
@@ -45,7 +49,7 @@ export const make = <A, E>(open: Effect.Effect<Pull<A, E>, E, Scope.Scope>): Str
  * @internal
  */
 export const toPull = <A, E>(stream: Stream.Stream<A, E>): Effect.Effect<Pull<A, E>, never, Scope.Scope> => {
-  const open = opens.get(stream) as Effect.Effect<Pull<A, E>, E, Scope.Scope> | undefined
+  const open = openOf(stream)
   return open === undefined
     ? Stream.toPull(stream)
     : Effect.catchAll(open, (error) => Effect.succeed(Effect.fail(Option.some(error))))
@@ -79,7 +83,7 @@ export const toPullIn = <A, E>(
   stream: Stream.Stream<A, E>,
   scope: Scope.Scope
 ): Effect.Effect<Effect.Effect<Either.Either<Chunk.Chunk<A>, unknown>, E>> => {
-  const open = opens.get(stream) as Effect.Effect<Pull<A, E>, E, Scope.Scope> | undefined
+  const open = openOf(stream)
   if (open === undefined) return Channel.toPullIn(Stream.toChannel(stream), scope)
   return Effect.sync(() => {
     let read: Effect.Effect<Either.Either<Chunk.Chunk<A>, unknown>, E> | undefined = undefined

@@ -1314,12 +1314,8 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
         let head = started.head.length === 0 ? undefined : Chunk.unsafeFromArray(started.head.slice())
         /** The continuation's pull, once the provider's stream has failed. */
         let rest: Pullable.Pull<ChatChunk, StreamInterrupted> | undefined = undefined
-        /** Set once the provider's stream has ended: every read after is the end. */
-        let over = false
-        const end = Effect.suspend(() => {
-          over = true
-          return Effect.zipRight(settle(undefined), Effect.fail(Option.none()))
-        })
+        // once the provider's stream has ended (`ended`), every read is the end
+        const end = Effect.zipRight(settle(undefined), Effect.fail(Option.none()))
         const read: Pullable.Pull<ChatChunk, StreamInterrupted> = Effect.suspend(() => {
           if (head !== undefined) {
             const first = head
@@ -1327,7 +1323,7 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
             return Effect.succeed(first)
           }
           if (rest !== undefined) return rest
-          if (over || started.done) return end
+          if (ended) return end
           return Effect.matchCauseEffect(started.pull, {
             onSuccess: (pulled) => {
               if (pulled._tag === "Left") {
