@@ -1,6 +1,7 @@
 /**
  * Builds the `llm-failover` executable: `src/cli/bin.ts` and everything it
- * imports, bundled by esbuild into one file, `dist/llm-failover.mjs`.
+ * imports, bundled by esbuild into `dist/llm-failover.mjs` and the modules
+ * it loads from `dist/llm-failover/`.
  *
  *   npx tsx scripts/bundle.ts [outfile]
  *
@@ -9,12 +10,24 @@
  * as it runs. Loaded file by file, `effect`'s barrel evaluates every module
  * of the package, and the live heap of an idle gateway is 40 MB; bundled and
  * tree-shaken, 22 MB, and V8 grows the heap in proportion to what is live
- * (BENCHMARKS.md, "gateway"). The bundle leaves out comments and whitespace,
- * not names, so a stack trace still reads; `--enable-source-maps` maps it
- * back to `src/` through the linked source map.
+ * (BENCHMARKS.md, "gateway").
+ *
+ * Why several modules, not one file: V8 compiles a module in one go, and the
+ * memory a compile takes (its zone, from `malloc`) is as large as the
+ * module. One 3.4 MB module left glibc's heap holding 26 MB after the
+ * compile, fragmented, for the life of the process; the same code split at
+ * a few of our own modules (`splitPoints`, each already imported by the
+ * command line, so the split adds no code) compiles in pieces of 1 MB or
+ * less, and the heap holds 3 MB idle, 8 MB under load (BENCHMARKS.md). A
+ * module split off is one more file beside the entry, nothing else changes.
+ *
+ * The bundle leaves out comments and whitespace, not names, so a stack trace
+ * still reads; `--enable-source-maps` maps it back to `src/` through the
+ * linked source maps.
  */
 import { build } from "esbuild"
-import { dirname, join } from "node:path"
+import { rmSync } from "node:fs"
+import { basename, dirname, extname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..")
@@ -23,27 +36,68 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..")
 export const defaultOutfile = join(root, "dist", "llm-failover.mjs")
 
 /**
+ * Modules the bundle is split at, so no one module V8 compiles is large
+ * (see above). Each is one of our own, imported by the command line anyway;
+ * `bundle` leaves out those an entry does not import (a split point adds
+ * the code of every export it has).
+ */
+export const splitPoints: ReadonlyArray<string> = [
+  "src/llm/Chat.ts",
+  "src/resilience/Retry.ts",
+  "src/providers/UndiciHttpClient.ts",
+  "src/config/Config.ts",
+  "src/router/Router.ts",
+  "src/gateway/Gateway.ts",
+  "src/observability/Observability.ts"
+]
+
+/**
  * Bundles the command line (or another entry, by its path from the
  * repository root: the benchmarks bundle their servers the same way) into
- * `outfile`, its source map beside it.
+ * `outfile`, which imports the rest from a directory beside it named after
+ * it (`llm-failover.mjs`: `llm-failover/`); source maps beside each file.
+ * Returns `outfile`.
  *
  * @example
  * import { bundle } from "./bundle.js"
  *
- * await bundle("/tmp/llm-failover.mjs")
+ * const entry = await bundle("/tmp/llm-failover.mjs")
+ * // node /tmp/llm-failover.mjs serve
  */
 export const bundle = async (outfile: string = defaultOutfile, entry = "src/cli/bin.ts"): Promise<string> => {
-  await build({
+  const extension = extname(outfile)
+  const name = basename(outfile, extension)
+  // the modules of an earlier build: their names hold a hash of their content
+  rmSync(join(dirname(outfile), name), { recursive: true, force: true })
+  const imported = await build({
     absWorkingDir: root,
     entryPoints: [join(root, entry)],
-    outfile,
     bundle: true,
+    platform: "node",
+    format: "esm",
+    write: false,
+    metafile: true,
+    logLevel: "silent"
+  }).then((result) => new Set(Object.keys(result.metafile.inputs)))
+  await build({
+    absWorkingDir: root,
+    entryPoints: [
+      { in: join(root, entry), out: name },
+      ...splitPoints
+        .filter((point) => point !== entry && imported.has(point))
+        .map((point) => ({ in: join(root, point), out: `${name}/${point.replace(/\.ts$/, "").replace(/[/.]/g, "-")}` }))
+    ],
+    outdir: dirname(outfile),
+    outExtension: { ".js": extension },
+    chunkNames: `${name}/[name]-[hash]`,
+    bundle: true,
+    splitting: true,
     platform: "node",
     format: "esm",
     target: "node20",
     minifyWhitespace: true,
     minifySyntax: true,
-    // the licence comments of what is bundled, in a file beside it
+    // the licence comments of what is bundled, in a file beside each module
     legalComments: "external",
     sourcemap: "linked",
     sourcesContent: false,

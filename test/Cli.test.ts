@@ -3,12 +3,13 @@
  * and answers a completion; `validate` reports every problem of a bad file.
  */
 import { spawn, spawnSync } from "node:child_process"
-import { writeFileSync } from "node:fs"
+import { readdirSync, statSync, writeFileSync } from "node:fs"
 import type { AddressInfo } from "node:net"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
+import { splitPoints } from "../scripts/bundle.js"
 
 const root = join(import.meta.dirname, "..")
 const npm = process.platform === "win32" ? "npm.cmd" : "npm"
@@ -51,6 +52,10 @@ describe("llm-failover CLI", () => {
         check()
       })
       expect(output).toContain("curl -i")
+      // what npm start runs: the bundle, split into modules none of which is large (scripts/bundle.ts says why)
+      const modules = readdirSync(join(root, "dist", "llm-failover")).filter((file) => file.endsWith(".mjs"))
+      expect(modules.length).toBeGreaterThan(splitPoints.length)
+      for (const module of modules) expect(statSync(join(root, "dist", "llm-failover", module)).size).toBeLessThan(1.5 * 2 ** 20)
       expect(output).toContain('new OpenAI({ baseURL: "')
       const response = await fetch(`${url}/v1/chat/completions`, {
         method: "POST",

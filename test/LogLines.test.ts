@@ -38,4 +38,37 @@ describe("serve's log lines", () => {
       expect(lines[1]).toMatch(/level=WARN .*message=two chain=default$/)
       expect(lines.map((line) => /message=(\w+)/.exec(line)?.[1])).toEqual(["one", "two", "three", "four"])
     }))
+
+  it.live("drops its lines once stdout fails (EPIPE), says so once on stderr, and goes on", () =>
+    Effect.gen(function* () {
+      const writes: Array<string> = []
+      const notes: Array<string> = []
+      vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => {
+        writes.push(String(chunk))
+        return true
+      })
+      vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => {
+        notes.push(String(chunk))
+        return true
+      })
+      const listeners = process.stdout.listenerCount("error")
+      const epipe = Object.assign(new Error("write EPIPE"), { code: "EPIPE" })
+      const program = Effect.gen(function* () {
+        yield* Effect.logInfo("before")
+        yield* nextTurn
+        expect(writes).toHaveLength(1)
+        yield* Effect.logInfo("waiting when stdout fails")
+        // without a listener, emitting "error" throws here, as a real EPIPE kills the process
+        process.stdout.emit("error", epipe)
+        process.stdout.emit("error", epipe)
+        yield* Effect.logInfo("after")
+        yield* nextTurn
+      })
+      yield* Effect.scoped(program.pipe(Effect.provide(LogLines.layer)))
+      expect(writes).toHaveLength(1)
+      expect(writes[0]).toMatch(/message=before\n$/)
+      expect(notes).toEqual(["llm-failover: stdout failed (EPIPE); log lines are dropped from now on\n"])
+      // the layer's listener is gone with its scope
+      expect(process.stdout.listenerCount("error")).toBe(listeners)
+    }))
 })

@@ -6,6 +6,12 @@
  * for the end of its turn (`setImmediate`) or 64 KiB, whichever comes
  * first; closing the scope, or the process exiting, writes what is left.
  *
+ * If stdout fails (its reader went away: `EPIPE`, as when piped to `head`),
+ * the lines from then on are dropped, with one note on stderr, and the
+ * gateway keeps serving: a log reader that left is no reason to stop
+ * answering requests (without a listener, Node throws the stream's error
+ * and the process dies).
+ *
  * @internal
  */
 import { Effect, Layer, Logger } from "effect"
@@ -16,8 +22,10 @@ const maxPending = 64 * 1024
 class Batch {
   private pending = ""
   private scheduled = false
+  private closed = false
 
   readonly add = (line: string): void => {
+    if (this.closed) return
     this.pending += line + "\n"
     if (this.pending.length >= maxPending) return this.flush()
     if (!this.scheduled) {
@@ -35,12 +43,25 @@ class Batch {
 
   readonly flush = (): void => {
     this.scheduled = false
-    if (this.pending !== "") process.stdout.write(this.take())
+    if (this.pending !== "" && !this.closed) process.stdout.write(this.take())
+  }
+
+  /** stdout failed: drop what waits and every line after it. */
+  readonly fail = (error: Error): void => {
+    if (this.closed) return
+    this.closed = true
+    this.pending = ""
+    const code = (error as NodeJS.ErrnoException).code ?? error.message
+    try {
+      process.stderr.write(`llm-failover: stdout failed (${code}); log lines are dropped from now on\n`)
+    } catch {
+      // stderr is gone too: nothing left to tell
+    }
   }
 
   /** At exit no callback runs any more: write what is left at once. */
   readonly flushSync = (): void => {
-    if (this.pending === "") return
+    if (this.pending === "" || this.closed) return
     try {
       writeSync(1, this.take())
     } catch {
@@ -61,12 +82,14 @@ export const layer: Layer.Layer<never> = Logger.replaceScoped(
     Effect.sync(() => {
       const batch = new Batch()
       process.once("exit", batch.flushSync)
+      process.stdout.on("error", batch.fail)
       return { batch, logger: Logger.map(Logger.logfmtLogger, batch.add) }
     }),
     ({ batch }) =>
       Effect.sync(() => {
         process.removeListener("exit", batch.flushSync)
         batch.flush()
+        process.stdout.removeListener("error", batch.fail)
       })
   ).pipe(Effect.map(({ logger }) => logger))
 )
