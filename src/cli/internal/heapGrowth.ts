@@ -3,12 +3,13 @@
  *
  * After each full collection V8 sets the next one's trigger at the live
  * heap times a factor it picks from how fast the program allocates: under
- * load, up to 4x. A gateway's live heap is small (22 MB idle, bundled) and
- * almost everything a request allocates dies with it, so the factor mostly
- * decides how much garbage waits in memory. Measured under 50 connections
- * (BENCHMARKS.md, "gateway"): V8's own policy, 250 to 265 MB RSS; 100%
- * (the default here), 190 to 200 MB for the same CPU a response; 60%, about
- * 180 MB for a few percent more CPU; 20 to 30%, about 170 MB for 20 to 30%
+ * load, up to 4x. A gateway's live heap is small (22 MB idle, bundled; 30
+ * MB under load) and almost everything a request allocates dies with it, so
+ * the factor mostly decides how much garbage waits in memory. Measured
+ * under 50 connections (BENCHMARKS.md, "gateway"): V8's own policy, 250 to
+ * 265 MB RSS; 100%, 190 to 210 MB; 60% (the default here), 160 to 165 MB
+ * for the same CPU a response (interleaved runs, the bundle split in
+ * modules); 45%, 155 to 165 MB for about 5% more CPU; 20 to 30%, 20 to 30%
  * more CPU, as full collections come too often. It is V8's
  * `--heap-growing-percent`, set when `serve` starts (the command owns its
  * process; the library never touches V8's flags).
@@ -20,7 +21,7 @@ import { setFlagsFromString } from "node:v8"
 import { runInNewContext } from "node:vm"
 
 /** The growth `serve` sets unless told otherwise, in percent. */
-export const defaultPercent = 100
+export const defaultPercent = 60
 
 /** The largest growth `--heap-growth` takes, in percent (V8's own policy stops at 4x). */
 export const maxPercent = 300
