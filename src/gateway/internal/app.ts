@@ -4,6 +4,8 @@
  *
  * @internal
  */
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
+import * as Cookies from "@effect/platform/Cookies"
 import * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpBody from "@effect/platform/HttpBody"
 import * as HttpRouter from "@effect/platform/HttpRouter"
@@ -418,9 +420,13 @@ const withRequestLog = <R>(
       return line(identified.status)
     })
     const pull = ssePulls.get(body.stream as Stream.Stream<Uint8Array>)
-    if (pull !== undefined && request.source instanceof Http.IncomingMessage) {
-      const readable = NodeBody.readable(yield* Effect.runtime<never>(), pull, done)
-      return HttpServerResponse.setBody(identified, HttpBody.raw(readable, { contentType: body.contentType }))
+    if (pull !== undefined && request.source instanceof Http.IncomingMessage && Cookies.isEmpty(identified.cookies)) {
+      // written here (the platform then finds the response ended); the line once it ends or its client left
+      yield* Effect.ensuring(
+        NodeBody.write(NodeHttpServerRequest.toServerResponse(request), identified.status, identified.headers, pull),
+        done
+      )
+      return identified
     }
     return HttpServerResponse.setBody(
       identified,

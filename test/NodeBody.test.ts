@@ -1,0 +1,127 @@
+/**
+ * `NodeBody.write`: a streamed response written from its pull into Node's
+ * `ServerResponse`, waiting for `drain` when the socket's buffer is full. A
+ * real server and client on 127.0.0.1; the client's reading is paused and
+ * resumed by the test, nothing waits on time (turns of the event loop only).
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Chunk, Effect, Exit, Fiber, Option } from "effect"
+import { createServer, request as httpRequest } from "node:http"
+import type { IncomingMessage, ServerResponse } from "node:http"
+import type { AddressInfo } from "node:net"
+import * as NodeBody from "../src/gateway/internal/nodeBody.js"
+
+const chunkBytes = 256 * 1024
+const chunks = 64
+
+/** A pull of `chunks` chunks of `chunkBytes` bytes (each filled with its index), counting its reads. */
+const counted = () => {
+  const state = { pulls: 0 }
+  const pull: NodeBody.Pull = Effect.suspend(() => {
+    const index = state.pulls++
+    return index < chunks ? Effect.succeed(Chunk.of(new Uint8Array(chunkBytes).fill(index % 256))) : Effect.fail(Option.none())
+  })
+  return { state, pull }
+}
+
+/**
+ * A server on 127.0.0.1 and one GET to it: the server's response, for the
+ * test to write, and the client's side of it once its headers arrive (its
+ * reading paused: nothing is read until the test says so).
+ */
+const exchange = Effect.acquireRelease(
+  Effect.async<{
+    readonly response: ServerResponse
+    readonly client: Promise<IncomingMessage>
+    readonly close: () => void
+  }>((resume) => {
+    let answer: (incoming: IncomingMessage) => void = () => {}
+    const client = new Promise<IncomingMessage>((resolve) => (answer = resolve))
+    const server = createServer((_request, response) =>
+      resume(Effect.succeed({ response, client, close: () => server.close() }))
+    )
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as AddressInfo
+      const request = httpRequest({ host: "127.0.0.1", port, path: "/" }, (incoming) => {
+        incoming.pause()
+        answer(incoming)
+      })
+      request.on("error", () => {})
+      request.end()
+    })
+  }),
+  ({ close, client }) =>
+    Effect.promise(async () => {
+      ;(await client).destroy()
+      close()
+    })
+)
+
+/** Lets the event loop run `n` turns (I/O included), without waiting on time. */
+const turns = (n: number) =>
+  Effect.promise(async () => {
+    for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve))
+  })
+
+describe("NodeBody.write", () => {
+  it.scopedLive("writes status and headers, stops pulling while the socket is full, and ends the response once all is read", () =>
+    Effect.gen(function* () {
+      const { response, client: answered } = yield* exchange
+      const { state, pull } = counted()
+      const writing = yield* Effect.fork(NodeBody.write(response, 200, { "x-test": "yes" }, pull))
+      const client = yield* Effect.promise(() => answered)
+      yield* turns(50)
+      // the socket is full long before the last chunk: the writer waits for drain and reads no more
+      const pulls = state.pulls
+      expect(pulls).toBeLessThan(chunks)
+      expect(response.writableNeedDrain).toBe(true)
+      yield* turns(50)
+      expect(state.pulls).toBe(pulls)
+      expect(writing.unsafePoll()).toBeNull()
+      expect(client.statusCode).toBe(200)
+      expect(client.headers["x-test"]).toBe("yes")
+      // the client reads: every chunk arrives, in order, and the response ends
+      const received = yield* Effect.promise(
+        () =>
+          new Promise<Buffer>((resolve) => {
+            const parts: Array<Buffer> = []
+            client.on("data", (part: Buffer) => parts.push(part))
+            client.on("end", () => resolve(Buffer.concat(parts)))
+            client.resume()
+          })
+      )
+      expect(yield* Fiber.await(writing)).toEqual(Exit.void)
+      expect(received.length).toBe(chunks * chunkBytes)
+      for (let index = 0; index < chunks; index++) expect(received[index * chunkBytes]).toBe(index % 256)
+      expect(state.pulls).toBe(chunks + 1)
+      expect(response.writableEnded).toBe(true)
+    }))
+
+  it.scopedLive("a client that leaves while the writer waits for drain does not leave it waiting", () =>
+    Effect.gen(function* () {
+      const { response, client: answered } = yield* exchange
+      const { state, pull } = counted()
+      const writing = yield* Effect.fork(NodeBody.write(response, 200, {}, pull))
+      const client = yield* Effect.promise(() => answered)
+      yield* turns(50)
+      expect(state.pulls).toBeLessThan(chunks)
+      expect(writing.unsafePoll()).toBeNull()
+      client.destroy()
+      // the close wakes the writer; with the response destroyed it reads on to the end without waiting
+      expect(yield* Fiber.await(writing)).toEqual(Exit.void)
+      expect(response.destroyed).toBe(true)
+    }))
+
+  it.scopedLive("interrupting the writer while it waits for drain stops it there", () =>
+    Effect.gen(function* () {
+      const { response } = yield* exchange
+      const { state, pull } = counted()
+      const writing = yield* Effect.fork(NodeBody.write(response, 200, {}, pull))
+      yield* turns(50)
+      const pulls = state.pulls
+      yield* Fiber.interrupt(writing)
+      yield* turns(5)
+      expect(state.pulls).toBe(pulls)
+      expect(response.listenerCount("drain")).toBe(0)
+    }))
+})
