@@ -65,4 +65,23 @@ describe("ReadableReader", () => {
       const second = yield* ReadableReader.make(failed, (cause) => (cause as Error).message, yield* Effect.scope)
       expect(yield* Effect.flip(second.take(long, timedOut))).toEqual(Option.some("gone"))
     }))
+
+  it.live("a reader closed before the body's end destroys it with one error, made once, which it hears", () =>
+    Effect.gen(function* () {
+      const errors: Array<Error | null> = []
+      for (let i = 0; i < 2; i++) {
+        const open = new PassThrough()
+        const scope = yield* Scope.make()
+        const reader = yield* ReadableReader.make(open, String, scope)
+        open.write("data: one")
+        expect(text(yield* reader.take(long, timedOut))).toBe("data: one")
+        yield* Scope.close(scope, Exit.void)
+        expect(open.destroyed).toBe(true)
+        errors.push(open.errored)
+        // the error is heard (nothing unhandled) once the stream emits it
+        yield* Effect.promise(() => new Promise((resolve) => open.once("close", resolve)))
+      }
+      expect(errors[0]).toBeInstanceOf(Error)
+      expect(errors[1]).toBe(errors[0])
+    }))
 })
