@@ -1,6 +1,7 @@
 /**
- * The plain checks that let a stream event skip its schema (`accepts` in
- * `Http.eventDecoder`) against those schemas: over values shaped like the
+ * The plain checks that let a stream event or a whole answer skip its schema
+ * (`accepts` in `Http.eventDecoder` and `Http.jsonDecoder`) against those
+ * schemas: over values shaped like the
  * events, right and wrong at every field, a value the check accepts is one
  * the schema decodes, to fields it already has (the schema only strips
  * excess properties); and the events the providers send are accepted, so
@@ -8,9 +9,9 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Either, FastCheck, Schema } from "effect"
-import { isBlockDelta, isEventType, schemas as anthropicSchemas } from "../src/providers/internal/anthropicWire.js"
+import { isBlockDelta, isEventType, isMessage, schemas as anthropicSchemas } from "../src/providers/internal/anthropicWire.js"
 import { GenerateContentResponseSchema, isGenerateContentResponse } from "../src/providers/internal/geminiWire.js"
-import { isStreamChunk, StreamChunkSchema } from "../src/providers/internal/openAiWire.js"
+import { CompletionSchema, isCompletion, isStreamChunk, StreamChunkSchema } from "../src/providers/internal/openAiWire.js"
 
 const numRuns = 3000
 
@@ -201,5 +202,124 @@ describe("stream events: the plain checks against their schemas", () => {
     expect(isGenerateContentResponse({ candidates: null })).toBe(false)
     expect(isGenerateContentResponse({ candidates: [{ content: { parts: [{ text: 1 }] } }] })).toBe(false)
     expect(isGenerateContentResponse({ usageMetadata: { promptTokenCount: "3" } })).toBe(false)
+  })
+})
+
+const openAiCompletion = either(
+  record({
+    id: optional(FastCheck.string()),
+    model: optional(FastCheck.string()),
+    choices: either(
+      FastCheck.array(
+        either(
+          record({
+            message: either(
+              record({
+                content: optionalString,
+                refusal: optionalString,
+                tool_calls: either(
+                  FastCheck.oneof(
+                    FastCheck.constant(null),
+                    FastCheck.array(
+                      either(
+                        record({
+                          id: either(FastCheck.string()),
+                          function: either(record({ name: either(FastCheck.string()), arguments: either(FastCheck.string()) }))
+                        })
+                      ),
+                      { maxLength: 2 }
+                    )
+                  )
+                )
+              })
+            ),
+            finish_reason: optionalString
+          })
+        ),
+        { maxLength: 2 }
+      )
+    ),
+    usage: either(
+      FastCheck.oneof(
+        FastCheck.constant(null),
+        record({ prompt_tokens: either(FastCheck.nat()), completion_tokens: either(FastCheck.nat()) })
+      )
+    )
+  })
+)
+
+const count = either(FastCheck.oneof(FastCheck.nat(), FastCheck.constant(null)))
+
+const anthropicMessage = either(
+  record({
+    id: optional(FastCheck.string()),
+    model: optional(FastCheck.string()),
+    content: either(
+      FastCheck.array(
+        either(
+          record({
+            type: either(FastCheck.constantFrom("text", "tool_use", "thinking")),
+            text: optional(FastCheck.string()),
+            id: optional(FastCheck.string()),
+            name: optional(FastCheck.string()),
+            input: FastCheck.option(FastCheck.jsonValue(), { nil: undefined })
+          })
+        ),
+        { maxLength: 3 }
+      )
+    ),
+    stop_reason: optionalString,
+    usage: optional(
+      record({
+        input_tokens: count,
+        output_tokens: count,
+        cache_creation_input_tokens: count,
+        cache_read_input_tokens: count
+      })
+    )
+  })
+)
+
+describe("whole answers: the plain checks against their schemas", () => {
+  it.prop("OpenAI: a completion the check accepts, the schema decodes to fields it already has", [openAiCompletion], ([value]) =>
+    holdsTo(isCompletion, CompletionSchema)(value), { fastCheck: { numRuns } })
+
+  it.prop("Anthropic: a message the check accepts, the schema decodes to fields it already has", [anthropicMessage], ([value]) =>
+    holdsTo(isMessage, anthropicSchemas.MessageWire)(value), { fastCheck: { numRuns } })
+
+  it("the answers the providers send take the fast path; malformed ones do not", () => {
+    const completion = {
+      id: "chatcmpl-1",
+      object: "chat.completion",
+      created: 1,
+      model: "gpt-4o-mini",
+      choices: [{ index: 0, message: { role: "assistant", content: "Hello", refusal: null, annotations: [] }, logprobs: null, finish_reason: "stop" }],
+      usage: { prompt_tokens: 5, completion_tokens: 1, total_tokens: 6, prompt_tokens_details: { cached_tokens: 0 } },
+      service_tier: "default",
+      system_fingerprint: "fp"
+    }
+    expect(isCompletion(completion)).toBe(true)
+    const toolCall = {
+      id: "chatcmpl-2",
+      choices: [{ message: { content: null, tool_calls: [{ id: "call_1", type: "function", function: { name: "f", arguments: "{}" } }] }, finish_reason: "tool_calls" }]
+    }
+    expect(isCompletion(toolCall)).toBe(true)
+    for (const malformed of [null, [], { choices: {} }, { choices: [{}] }, { choices: [{ message: { content: 1 } }] }, { id: 1, choices: [] }, { choices: [], usage: { prompt_tokens: 1 } }]) {
+      expect(isCompletion(malformed)).toBe(false)
+    }
+    const message = {
+      id: "msg_1",
+      type: "message",
+      role: "assistant",
+      model: "claude-sonnet-4-5",
+      content: [{ type: "text", text: "Hello" }, { type: "tool_use", id: "toolu_1", name: "f", input: { a: 1 } }],
+      stop_reason: "tool_use",
+      stop_sequence: null,
+      usage: { input_tokens: 5, output_tokens: 9, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, service_tier: "standard" }
+    }
+    expect(isMessage(message)).toBe(true)
+    for (const malformed of [null, { content: {} }, { content: [{ text: "no type" }] }, { content: [], stop_reason: 1 }, { content: [], usage: { output_tokens: "9" } }]) {
+      expect(isMessage(malformed)).toBe(false)
+    }
   })
 })

@@ -176,7 +176,42 @@ const finishReason = (reason: string | null | undefined): FinishReason =>
 const refused = (context: Errors.Context) =>
   Errors.contentFiltered(context, "refusal", `${context.provider} refused on its usage policy (stop_reason "refusal")`)
 
-const decodeMessage = Http.jsonDecoder(MessageWire)
+const isCount = (value: unknown): boolean => value === undefined || value === null || typeof value === "number"
+
+const isBlock = (block: unknown): boolean =>
+  Http.isPlainObject(block) &&
+  typeof block["type"] === "string" &&
+  Http.isOptional(block["text"], "string") &&
+  Http.isOptional(block["id"], "string") &&
+  Http.isOptional(block["name"], "string")
+
+/**
+ * The usual shape of a message (a whole answer), checked without the schema
+ * (see `Http.valueDecoder`): a value this accepts, `MessageWire` decodes to
+ * the same fields.
+ *
+ * @internal
+ */
+export const isMessage = (value: unknown): value is typeof MessageWire.Type => {
+  if (!Http.isPlainObject(value) || !Http.isOptional(value["id"], "string") || !Http.isOptional(value["model"], "string")) {
+    return false
+  }
+  const content = value["content"]
+  if (!Array.isArray(content) || !content.every(isBlock)) return false
+  const stop = value["stop_reason"]
+  if (stop !== undefined && stop !== null && typeof stop !== "string") return false
+  const usage = value["usage"]
+  return (
+    usage === undefined ||
+    (Http.isPlainObject(usage) &&
+      isCount(usage["input_tokens"]) &&
+      isCount(usage["output_tokens"]) &&
+      isCount(usage["cache_creation_input_tokens"]) &&
+      isCount(usage["cache_read_input_tokens"]))
+  )
+}
+
+const decodeMessage = Http.jsonDecoder(MessageWire, isMessage)
 
 const toResponse = (context: Errors.Context, message: typeof MessageWire.Type): Either.Either<ChatResponse, ProviderError> => {
   if (message.stop_reason === "refusal") return Either.left(refused(context))
@@ -258,7 +293,7 @@ export const isBlockDelta = (value: unknown): value is typeof BlockDelta.Type =>
 }
 
 /** @internal */
-export const schemas = { EventType, BlockDelta }
+export const schemas = { EventType, BlockDelta, MessageWire }
 
 const decodeType = Http.valueDecoder(EventType, isEventType)
 const decodeMessageStart = Http.valueDecoder(MessageStart)

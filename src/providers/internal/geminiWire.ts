@@ -224,8 +224,6 @@ const refusal = (context: Errors.Context, response: GenerateContentResponse, can
 
 const callId = (call: { readonly id?: string | undefined }, index: number): string => call.id ?? `call_${index}`
 
-const decodeGenerateContent = Http.jsonDecoder(GenerateContentResponse)
-
 const toResponse = (
   context: Errors.Context,
   response: GenerateContentResponse
@@ -283,8 +281,8 @@ const isCandidate = (candidate: unknown): boolean => {
 }
 
 /**
- * The usual shape of a `generateContent` stream event, checked without the
- * schema (see `Http.valueDecoder`): a value this accepts,
+ * The usual shape of a `generateContent` answer or stream event, checked
+ * without the schema (see `Http.valueDecoder`): a value this accepts,
  * `GenerateContentResponse` decodes to the same fields.
  *
  * @internal
@@ -311,6 +309,7 @@ export const isGenerateContentResponse = (value: unknown): value is GenerateCont
 export const GenerateContentResponseSchema = GenerateContentResponse
 
 const decodeEvent = Http.eventDecoder(GenerateContentResponse, isGenerateContentResponse)
+const decodeGenerateContent = Http.jsonDecoder(GenerateContentResponse, isGenerateContentResponse)
 
 /**
  * Decodes the SSE events of `streamGenerateContent?alt=sse`, each a whole

@@ -140,7 +140,46 @@ const filtered = (context: Errors.Context, reason: string, text: string | null |
     reason === "refusal" && text ? `${context.provider} refused: ${text}` : `${context.provider} stopped on its content filter`
   )
 
-const decodeCompletion = Http.jsonDecoder(Completion)
+const isToolCall = (call: unknown): boolean => {
+  if (!Http.isPlainObject(call) || typeof call["id"] !== "string") return false
+  const fn = call["function"]
+  return Http.isPlainObject(fn) && typeof fn["name"] === "string" && typeof fn["arguments"] === "string"
+}
+
+const isCompletionChoice = (choice: unknown): boolean => {
+  if (!Http.isPlainObject(choice) || !Http.isOptionalString(choice["finish_reason"])) return false
+  const message = choice["message"]
+  if (!Http.isPlainObject(message) || !Http.isOptionalString(message["content"]) || !Http.isOptionalString(message["refusal"])) {
+    return false
+  }
+  const calls = message["tool_calls"]
+  return calls === undefined || calls === null || (Array.isArray(calls) && calls.every(isToolCall))
+}
+
+const isUsage = (wire: unknown): boolean =>
+  wire === undefined ||
+  wire === null ||
+  (Http.isPlainObject(wire) && typeof wire["prompt_tokens"] === "number" && typeof wire["completion_tokens"] === "number")
+
+/**
+ * The usual shape of a chat completion, checked without the schema (see
+ * `Http.valueDecoder`): a value this accepts, `Completion` decodes to the
+ * same fields.
+ *
+ * @internal
+ */
+export const isCompletion = (value: unknown): value is typeof Completion.Type =>
+  Http.isPlainObject(value) &&
+  Http.isOptional(value["id"], "string") &&
+  Http.isOptional(value["model"], "string") &&
+  Array.isArray(value["choices"]) &&
+  value["choices"].every(isCompletionChoice) &&
+  isUsage(value["usage"])
+
+/** @internal */
+export const CompletionSchema = Completion
+
+const decodeCompletion = Http.jsonDecoder(Completion, isCompletion)
 
 /**
  * Reads a JSON chat completion; a content-filter finish or a refusal is a
@@ -248,12 +287,7 @@ export const isStreamChunk = (value: unknown): value is typeof StreamChunk.Type 
   if (!Http.isPlainObject(value)) return false
   const choices = value["choices"]
   if (choices !== undefined && choices !== null && !(Array.isArray(choices) && choices.every(isStreamChoice))) return false
-  const wire = value["usage"]
-  return (
-    wire === undefined ||
-    wire === null ||
-    (Http.isPlainObject(wire) && typeof wire["prompt_tokens"] === "number" && typeof wire["completion_tokens"] === "number")
-  )
+  return isUsage(value["usage"])
 }
 
 /** @internal */
