@@ -330,6 +330,9 @@ export const deeperThan = (value: unknown, limit: number): boolean => {
   return false
 }
 
+/** One decoder for every body: a whole-buffer `decode` keeps no state between calls. */
+const utf8 = new TextDecoder("utf-8", { fatal: true })
+
 /**
  * Parses a body as UTF-8 JSON, or says why it is not.
  *
@@ -338,7 +341,7 @@ export const deeperThan = (value: unknown, limit: number): boolean => {
 export const parseJson = (bytes: Uint8Array): Either.Either<unknown, InvalidField> => {
   let text: string
   try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes)
+    text = utf8.decode(bytes)
   } catch {
     return Either.left(new InvalidField(null, "The request body is not valid UTF-8."))
   }
