@@ -306,12 +306,25 @@ export const recorder = (options: RecorderOptions): Recorder => {
   const targets = targetsOf(options.targets)
   const unknown = { provider: "unknown", model: "unknown" }
 
-  const add = <In>(
-    tags: ReadonlyArray<MetricLabel.MetricLabel>,
-    metric: Metric.Metric<any, In, any>,
-    labels: Readonly<Record<string, string>>,
-    input: In
-  ) => series.of(metric, labels).unsafeUpdate(input, tags)
+  const by = {
+    attempts: series.labelled(attempts, "provider", "model", "outcome"),
+    attemptsWhy: series.labelled(attempts, "provider", "model", "outcome", "reason"),
+    timeToFirstToken: series.labelled(timeToFirstToken, "provider", "model"),
+    attemptDuration: series.labelled(attemptDuration, "provider", "model", "outcome"),
+    tokens: series.labelled(tokens, "provider", "model", "direction"),
+    cost: series.labelled(cost, "provider", "model", "kind"),
+    rejections: series.labelled(rejections, "target", "reason"),
+    fallbacks: series.labelled(fallbacks, "chain", "from", "to", "reason"),
+    budgetExhausted: series.labelled(budgetExhausted, "chain", "target"),
+    degradedResponses: series.labelled(degradedResponses, "chain", "source"),
+    requests: series.labelled(requests, "chain", "outcome"),
+    requestDuration: series.labelled(requestDuration, "chain", "outcome"),
+    fallbackExtraCost: series.labelled(fallbackExtraCost, "chain"),
+    breakerState: series.labelled(breakerState, "target", "provider", "model"),
+    breakerTransitions: series.labelled(breakerTransitions, "target", "from", "to"),
+    fallbackRate: series.labelled(fallbackRate),
+    alertActive: series.labelled(alertActive, "alert")
+  }
 
   /** Counts one event, with `tags` added to every series (a fiber's metric labels). */
   const count = (event: RouterEvent, tags: ReadonlyArray<MetricLabel.MetricLabel>): void => {
@@ -319,49 +332,48 @@ export const recorder = (options: RecorderOptions): Recorder => {
       case "AttemptStarted":
         return
       case "AttemptSucceeded": {
-        const at = { provider: event.provider, model: event.model }
+        const { provider, model } = event
         if (!event.shadow) {
-          add(tags, attempts, { ...at, outcome: "success" }, 1)
-          if (event.usage === undefined) add(tags, timeToFirstToken, at, seconds(event.duration))
-          else add(tags, attemptDuration, { ...at, outcome: "success" }, seconds(event.duration))
+          by.attempts(provider, model, "success").unsafeUpdate(1, tags)
+          if (event.usage === undefined) by.timeToFirstToken(provider, model).unsafeUpdate(seconds(event.duration), tags)
+          else by.attemptDuration(provider, model, "success").unsafeUpdate(seconds(event.duration), tags)
         }
         // a served answer's tokens are counted once its request finishes (a stream's are known only then)
         if (event.shadow && event.usage !== undefined) {
-          add(tags, tokens, { ...at, direction: "input" }, event.usage.inputTokens)
-          add(tags, tokens, { ...at, direction: "output" }, event.usage.outputTokens)
+          by.tokens(provider, model, "input").unsafeUpdate(event.usage.inputTokens, tags)
+          by.tokens(provider, model, "output").unsafeUpdate(event.usage.outputTokens, tags)
         }
-        if (event.shadow && event.cost !== undefined) add(tags, cost, { ...at, kind: "shadow" }, event.cost)
+        if (event.shadow && event.cost !== undefined) by.cost(provider, model, "shadow").unsafeUpdate(event.cost, tags)
         return
       }
       case "AttemptFailed": {
-        const at = { provider: event.provider, model: event.model }
+        const { provider, model } = event
         const reason = errorClass(event.error)
         if (event.error._tag === "Rejected") {
-          add(tags, attempts, { ...at, outcome: "rejected", reason }, 1)
-          add(tags, rejections, { target: event.target, reason }, 1)
+          by.attemptsWhy(provider, model, "rejected", reason).unsafeUpdate(1, tags)
+          by.rejections(event.target, reason).unsafeUpdate(1, tags)
           return
         }
-        add(tags, attempts, { ...at, outcome: "error", reason }, 1)
-        add(tags, attemptDuration, { ...at, outcome: "error" }, seconds(event.duration))
+        by.attemptsWhy(provider, model, "error", reason).unsafeUpdate(1, tags)
+        by.attemptDuration(provider, model, "error").unsafeUpdate(seconds(event.duration), tags)
         return
       }
       case "Fallback":
-        return add(tags, fallbacks, { chain: event.chain, from: event.from, to: event.to, reason: event.reason }, 1)
+        return by.fallbacks(event.chain, event.from, event.to, event.reason).unsafeUpdate(1, tags)
       case "BudgetExhausted":
-        return add(tags, budgetExhausted, { chain: event.chain, target: event.target }, 1)
+        return by.budgetExhausted(event.chain, event.target).unsafeUpdate(1, tags)
       case "DegradedResponse":
-        return add(tags, degradedResponses, { chain: event.chain, source: event.source }, 1)
+        return by.degradedResponses(event.chain, event.source).unsafeUpdate(1, tags)
       case "RequestFinished": {
-        const labels = { chain: event.chain, outcome: event.outcome }
-        add(tags, requests, labels, 1)
-        add(tags, requestDuration, labels, seconds(event.latency))
+        by.requests(event.chain, event.outcome).unsafeUpdate(1, tags)
+        by.requestDuration(event.chain, event.outcome).unsafeUpdate(seconds(event.latency), tags)
         const target = event.target === undefined ? undefined : targets.get(event.target) ?? unknown
-        if (target !== undefined && event.cost > 0) add(tags, cost, { ...target, kind: "served" }, event.cost)
+        if (target !== undefined && event.cost > 0) by.cost(target.provider, target.model, "served").unsafeUpdate(event.cost, tags)
         if (target !== undefined && event.usage !== undefined) {
-          add(tags, tokens, { ...target, direction: "input" }, event.usage.inputTokens)
-          add(tags, tokens, { ...target, direction: "output" }, event.usage.outputTokens)
+          by.tokens(target.provider, target.model, "input").unsafeUpdate(event.usage.inputTokens, tags)
+          by.tokens(target.provider, target.model, "output").unsafeUpdate(event.usage.outputTokens, tags)
         }
-        if (fellBack(event) && event.costDelta > 0) add(tags, fallbackExtraCost, { chain: event.chain }, event.costDelta)
+        if (fellBack(event) && event.costDelta > 0) by.fallbackExtraCost(event.chain).unsafeUpdate(event.costDelta, tags)
         return
       }
     }
@@ -372,7 +384,7 @@ export const recorder = (options: RecorderOptions): Recorder => {
 
   const setBreaker = (name: string, state: CircuitBreaker.Status) => {
     const target = targets.get(name) ?? unknown
-    return Metric.set(series.of(breakerState, { target: name, ...target }), breakerStateValue(state))
+    return Metric.set(by.breakerState(name, target.provider, target.model), breakerStateValue(state))
   }
 
   return {
@@ -380,11 +392,11 @@ export const recorder = (options: RecorderOptions): Recorder => {
     listener: (event) => count(event, noTags),
     transition: (t) =>
       Effect.zipRight(
-        Metric.increment(series.of(breakerTransitions, { target: t.name, from: t.from, to: t.to })),
+        Metric.increment(by.breakerTransitions(t.name, t.from, t.to)),
         setBreaker(t.name, t.to)
       ),
     breakers: (status) => Effect.forEach(status, (s) => setBreaker(s.name, s.breaker.state), { discard: true }),
     alert: (name, active, rate) =>
-      Effect.zipRight(Metric.set(series.of(fallbackRate, {}), rate), Metric.set(series.of(alertActive, { alert: name }), active ? 1 : 0))
+      Effect.zipRight(Metric.set(by.fallbackRate(), rate), Metric.set(by.alertActive(name), active ? 1 : 0))
   }
 }

@@ -24,30 +24,46 @@ export const clean = (value: string): string => {
 
 type AnyMetric = Metric.Metric<any, any, any>
 
+/** A step of the cache: the series for the values so far, and the next value's steps. */
+interface Step {
+  series: AnyMetric | undefined
+  readonly next: Map<string, Step>
+}
+
+const step = (): Step => ({ series: undefined, next: new Map() })
+
 /** Builds and caches labelled series of metrics, with constant labels on every one. @internal */
 export class Series {
-  private readonly cache = new Map<AnyMetric, Map<string, AnyMetric>>()
   private readonly constant: ReadonlyArray<MetricLabel.MetricLabel>
 
   constructor(constant: Readonly<Record<string, string>> = {}) {
     this.constant = Object.entries(constant).map(([key, value]) => MetricLabel.make(key, clean(value)))
   }
 
-  /** The series of `metric` with these labels (keys in a fixed order per metric). */
-  of<M extends AnyMetric>(metric: M, labels: Readonly<Record<string, string>>): M {
-    let byLabels = this.cache.get(metric)
-    if (byLabels === undefined) {
-      byLabels = new Map()
-      this.cache.set(metric, byLabels)
+  /**
+   * The series of `metric` by the values of the labels `keys`, in that
+   * order: `labelled(attempts, "provider", "model")("openai", "gpt-4o")`.
+   * A series is found by one map lookup a value, with no object, string or
+   * property enumeration a call: this runs for every router event.
+   */
+  labelled<M extends AnyMetric>(metric: M, ...keys: ReadonlyArray<string>): (...values: ReadonlyArray<string>) => M {
+    const root = step()
+    return (...values) => {
+      let at = root
+      for (const value of values) {
+        let next = at.next.get(value)
+        if (next === undefined) {
+          next = step()
+          at.next.set(value, next)
+        }
+        at = next
+      }
+      if (at.series === undefined) {
+        const tags = [...this.constant]
+        for (let i = 0; i < keys.length; i++) tags.push(MetricLabel.make(keys[i]!, clean(values[i] ?? "")))
+        at.series = Metric.taggedWithLabels(metric, tags)
+      }
+      return at.series as M
     }
-    let id = ""
-    for (const key in labels) id += `${key}\u0000${labels[key]}\u0001`
-    const cached = byLabels.get(id)
-    if (cached !== undefined) return cached as M
-    const tags = [...this.constant]
-    for (const key in labels) tags.push(MetricLabel.make(key, clean(labels[key]!)))
-    const series = Metric.taggedWithLabels(metric, tags) as M
-    byLabels.set(id, series)
-    return series
   }
 }
