@@ -26,7 +26,7 @@
  * linked source maps.
  */
 import { build } from "esbuild"
-import { rmSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from "node:fs"
 import { basename, dirname, extname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 
@@ -56,6 +56,7 @@ export const splitPoints: ReadonlyArray<string> = [
  * repository root: the benchmarks bundle their servers the same way) into
  * `outfile`, which imports the rest from a directory beside it named after
  * it (`llm-failover.mjs`: `llm-failover/`); source maps beside each file.
+ * The build is made in a directory of its own and moved in once whole.
  * Returns `outfile`.
  *
  * @example
@@ -66,9 +67,9 @@ export const splitPoints: ReadonlyArray<string> = [
  */
 export const bundle = async (outfile: string = defaultOutfile, entry = "src/cli/bin.ts"): Promise<string> => {
   const extension = extname(outfile)
+  if (extension === "") throw new Error(`bundle: the output file needs an extension (.mjs or .js): ${outfile}`)
   const name = basename(outfile, extension)
-  // the modules of an earlier build: their names hold a hash of their content
-  rmSync(join(dirname(outfile), name), { recursive: true, force: true })
+  const dir = dirname(outfile)
   const imported = await build({
     absWorkingDir: root,
     entryPoints: [join(root, entry)],
@@ -79,32 +80,42 @@ export const bundle = async (outfile: string = defaultOutfile, entry = "src/cli/
     metafile: true,
     logLevel: "silent"
   }).then((result) => new Set(Object.keys(result.metafile.inputs)))
-  await build({
-    absWorkingDir: root,
-    entryPoints: [
-      { in: join(root, entry), out: name },
-      ...splitPoints
-        .filter((point) => point !== entry && imported.has(point))
-        .map((point) => ({ in: join(root, point), out: `${name}/${point.replace(/\.ts$/, "").replace(/[/.]/g, "-")}` }))
-    ],
-    outdir: dirname(outfile),
-    outExtension: { ".js": extension },
-    chunkNames: `${name}/[name]-[hash]`,
-    bundle: true,
-    splitting: true,
-    platform: "node",
-    format: "esm",
-    target: "node20",
-    minifyWhitespace: true,
-    minifySyntax: true,
-    // the licence comments of what is bundled, in a file beside each module
-    legalComments: "external",
-    sourcemap: "linked",
-    sourcesContent: false,
-    // some bundled CommonJS packages `require` Node's modules, which an ES module cannot do by itself
-    banner: { js: `import { createRequire as __createRequire } from "node:module";const require = __createRequire(import.meta.url);` },
-    logLevel: "warning"
-  })
+  // built beside the output, then moved in: a failed build leaves the last one whole
+  mkdirSync(dir, { recursive: true })
+  const staging = mkdtempSync(join(dir, `.${name}-`))
+  try {
+    await build({
+      absWorkingDir: root,
+      entryPoints: [
+        { in: join(root, entry), out: name },
+        ...splitPoints
+          .filter((point) => point !== entry && imported.has(point))
+          .map((point) => ({ in: join(root, point), out: `${name}/${point.replace(/\.ts$/, "").replace(/[/.]/g, "-")}` }))
+      ],
+      outdir: staging,
+      outExtension: { ".js": extension },
+      chunkNames: `${name}/[name]-[hash]`,
+      bundle: true,
+      splitting: true,
+      platform: "node",
+      format: "esm",
+      target: "node20",
+      minifyWhitespace: true,
+      minifySyntax: true,
+      // the licence comments of what is bundled, in a file beside each module
+      legalComments: "external",
+      sourcemap: "linked",
+      sourcesContent: false,
+      // some bundled CommonJS packages `require` Node's modules, which an ES module cannot do by itself
+      banner: { js: `import { createRequire as __createRequire } from "node:module";const require = __createRequire(import.meta.url);` },
+      logLevel: "warning"
+    })
+    // the modules of the last build go (their names hold a hash of their content), the new ones come in
+    rmSync(join(dir, name), { recursive: true, force: true })
+    for (const file of readdirSync(staging)) renameSync(join(staging, file), join(dir, file))
+  } finally {
+    rmSync(staging, { recursive: true, force: true })
+  }
   return outfile
 }
 

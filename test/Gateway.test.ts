@@ -6,7 +6,9 @@
  * aborts reaching upstream, auth, rate limits with Retry-After, exhausted
  * chains, mid-stream failures, timeouts, the bulkhead, and graceful drain.
  */
-import { NodeHttpClient } from "@effect/platform-node"
+import { HttpMiddleware, HttpServer } from "@effect/platform"
+import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
+import * as Http from "node:http"
 import { describe, expect, it, layer } from "@effect/vitest"
 import { Duration, Effect, Exit, FastCheck as fc, Fiber, Logger, Redacted, Scope } from "effect"
 import * as Net from "node:net"
@@ -191,6 +193,28 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
         expect(last.usage).toEqual({ prompt_tokens: 9, completion_tokens: 5, total_tokens: 14 })
       })
     )
+
+    it.scoped("Gateway.app under the platform's CORS middleware: a streamed answer carries the middleware's headers too", () =>
+      Effect.gen(function* () {
+        const { router } = yield* setup({ primary: { reply: { text: "It depends on the swallow." } } })
+        const app = yield* Gateway.app({ router })
+        const server = yield* NodeHttpServer.make(() => Http.createServer(), { host: "127.0.0.1", port: 0 })
+        yield* server.serve(app, HttpMiddleware.cors())
+        const { port } = server.address as HttpServer.TcpAddress
+        for (const stream of [false, true]) {
+          const response = yield* promise(() =>
+            fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+              method: "POST",
+              headers: { "content-type": "application/json", origin: "http://client.test" },
+              body: JSON.stringify({ model: "default", stream, messages: question })
+            })
+          )
+          expect(response.status).toBe(200)
+          expect(response.headers.get("access-control-allow-origin")).toBe("*")
+          const body = yield* promise(() => response.text())
+          expect(body).toContain(stream ? "data: [DONE]" : "It depends on the swallow.")
+        }
+      }))
 
     it.scoped("streams tool calls as deltas the client can assemble", () =>
       Effect.gen(function* () {

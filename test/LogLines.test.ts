@@ -51,6 +51,8 @@ describe("serve's log lines", () => {
         notes.push(String(chunk))
         return true
       })
+      // an earlier layer's listener goes a turn after its scope closed
+      yield* nextTurn
       const listeners = process.stdout.listenerCount("error")
       const epipe = Object.assign(new Error("write EPIPE"), { code: "EPIPE" })
       const program = Effect.gen(function* () {
@@ -65,6 +67,9 @@ describe("serve's log lines", () => {
         yield* nextTurn
       })
       yield* Effect.scoped(program.pipe(Effect.provide(LogLines.layer)))
+      // the last write's failure comes on a later tick, after the scope closed: still heard
+      process.stdout.emit("error", epipe)
+      yield* nextTurn
       expect(writes).toHaveLength(1)
       expect(writes[0]).toMatch(/message=before\n$/)
       expect(notes).toEqual(["llm-failover: stdout failed (EPIPE); log lines are dropped from now on\n"])

@@ -5,7 +5,7 @@
  * resumed by the test, nothing waits on time (turns of the event loop only).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Exit, Fiber, Option } from "effect"
+import { Cause, Chunk, Effect, Exit, Fiber, Option } from "effect"
 import { createServer, request as httpRequest } from "node:http"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
@@ -36,7 +36,13 @@ const exchange = Effect.acquireRelease(
     readonly close: () => void
   }>((resume) => {
     let answer: (incoming: IncomingMessage) => void = () => {}
-    const client = new Promise<IncomingMessage>((resolve) => (answer = resolve))
+    let refused: (error: Error) => void = () => {}
+    const client = new Promise<IncomingMessage>((resolve, reject) => {
+      answer = resolve
+      refused = reject
+    })
+    // a test that closes the connection before the head arrives looks at it itself
+    client.catch(() => {})
     const server = createServer((_request, response) =>
       resume(Effect.succeed({ response, client, close: () => server.close() }))
     )
@@ -46,13 +52,13 @@ const exchange = Effect.acquireRelease(
         incoming.pause()
         answer(incoming)
       })
-      request.on("error", () => {})
+      request.on("error", (error) => refused(error))
       request.end()
     })
   }),
   ({ close, client }) =>
     Effect.promise(async () => {
-      ;(await client).destroy()
+      await client.then((incoming) => incoming.destroy(), () => {})
       close()
     })
 )
@@ -106,10 +112,12 @@ describe("NodeBody.write", () => {
       yield* turns(50)
       expect(state.pulls).toBeLessThan(chunks)
       expect(writing.unsafePoll()).toBeNull()
+      const pulls = state.pulls
       client.destroy()
-      // the close wakes the writer; with the response destroyed it reads on to the end without waiting
+      // the close wakes the writer, and with the response destroyed it stops after the read in hand
       expect(yield* Fiber.await(writing)).toEqual(Exit.void)
       expect(response.destroyed).toBe(true)
+      expect(state.pulls).toBe(pulls + 1)
     }))
 
   it.scopedLive("interrupting the writer while it waits for drain stops it there", () =>
@@ -123,5 +131,35 @@ describe("NodeBody.write", () => {
       yield* turns(5)
       expect(state.pulls).toBe(pulls)
       expect(response.listenerCount("drain")).toBe(0)
+      // cut short: closed, and marked ended, so that nobody writes a second head on it
+      expect(response.destroyed).toBe(true)
+      expect(response.writableEnded).toBe(true)
+    }))
+
+  it.scopedLive("a pull that dies after the head closes the response: the client sees it end, not a body that never does", () =>
+    Effect.gen(function* () {
+      const { response, client: answered } = yield* exchange
+      let reads = 0
+      const pull: NodeBody.Pull = Effect.suspend(() =>
+        reads++ === 0 ? Effect.succeed(Chunk.of(new TextEncoder().encode("data: one\n\n"))) : Effect.die(new Error("broken"))
+      )
+      const exit = yield* Effect.exit(NodeBody.write(response, 200, {}, pull))
+      expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
+      expect(response.destroyed).toBe(true)
+      expect(response.writableEnded).toBe(true)
+      // the connection closes: before the head reached the client (its request fails), or after (its body does)
+      const ended = yield* Effect.promise(() =>
+        answered.then(
+          (client) =>
+            new Promise<string>((resolve) => {
+              client.on("error", () => resolve("body failed"))
+              client.on("aborted", () => resolve("body failed"))
+              client.on("end", () => resolve("body ended"))
+              client.resume()
+            }),
+          () => "request failed"
+        )
+      )
+      expect(["request failed", "body failed"]).toContain(ended)
     }))
 })

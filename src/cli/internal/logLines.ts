@@ -89,7 +89,8 @@ export const layer: Layer.Layer<never> = Logger.replaceScoped(
       Effect.sync(() => {
         process.removeListener("exit", batch.flushSync)
         batch.flush()
-        process.stdout.removeListener("error", batch.fail)
+        // a failure of that last write is emitted on a later tick: heard until then
+        setImmediate(() => process.stdout.removeListener("error", batch.fail))
       })
   ).pipe(Effect.map(({ logger }) => logger))
 )

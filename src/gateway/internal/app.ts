@@ -18,6 +18,7 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
@@ -154,9 +155,15 @@ const notFound = (method: string, path: string): Errors.Failure => {
 /**
  * Builds the app. It never fails: every error is an OpenAI error JSON.
  *
+ * `writesStreams`: the app is served by this package's own Node server,
+ * with nothing around it, so a stream's answer may be written by the
+ * handler itself (`NodeBody`). Anywhere else (`Gateway.app` mounted by a
+ * user, perhaps under middleware that adds headers or maps the response
+ * once the app returns) a stream is handed to the platform as a body.
+ *
  * @internal
  */
-export const make = (settings: Settings, lifecycle: Lifecycle): Effect.Effect<HttpApp.Default> =>
+export const make = (settings: Settings, lifecycle: Lifecycle, writesStreams = false): Effect.Effect<HttpApp.Default> =>
   Effect.gen(function* () {
     const { router, requestTimeout: timeout } = settings
     const authorize = Auth.make(settings.keys)
@@ -357,7 +364,7 @@ export const make = (settings: Settings, lifecycle: Lifecycle): Effect.Effect<Ht
       )
     )
 
-    return withRequestLog(routed)
+    return withRequestLog(routed, writesStreams)
   })
 
 /**
@@ -380,7 +387,8 @@ interface Deadline {
  * a stream, when the stream ends or its client leaves).
  */
 const withRequestLog = <R>(
-  app: HttpApp.Default<Errors.Failure | RouteNotFound, R>
+  app: HttpApp.Default<Errors.Failure | RouteNotFound, R>,
+  writesStreams: boolean
 ): HttpApp.Default<never, Exclude<R, CurrentLog>> =>
   Effect.gen(function* () {
     const request = yield* HttpServerRequest.HttpServerRequest
@@ -420,11 +428,22 @@ const withRequestLog = <R>(
       return line(identified.status)
     })
     const pull = ssePulls.get(body.stream as Stream.Stream<Uint8Array>)
-    if (pull !== undefined && request.source instanceof Http.IncomingMessage && Cookies.isEmpty(identified.cookies)) {
+    if (
+      writesStreams &&
+      pull !== undefined &&
+      request.source instanceof Http.IncomingMessage &&
+      Cookies.isEmpty(identified.cookies) &&
+      Option.isNone(yield* FiberRef.get(HttpApp.currentPreResponseHandlers))
+    ) {
       // written here (the platform then finds the response ended); the line once it ends or its client left
-      yield* Effect.ensuring(
-        NodeBody.write(NodeHttpServerRequest.toServerResponse(request), identified.status, identified.headers, pull),
-        done
+      yield* NodeBody.write(NodeHttpServerRequest.toServerResponse(request), identified.status, identified.headers, pull).pipe(
+        Effect.tapDefect(() =>
+          Effect.sync(() => {
+            log.error = "internal_error"
+            log.outcome = "stream_failed"
+          })
+        ),
+        Effect.ensuring(done)
       )
       return identified
     }

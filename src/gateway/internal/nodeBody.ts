@@ -13,7 +13,10 @@
  * writes nothing more.
  *
  * - The end of the pull (`None`) ends the response; the pull never fails
- *   otherwise (a failure after the head is an SSE event of its own).
+ *   otherwise (a failure after the head is an SSE event of its own). A
+ *   write that ends any other way (interrupted, or the pull died) destroys
+ *   the response: the client sees the connection close, not a body that
+ *   never ends.
  * - A client that leaves closes the response before it ended: the platform
  *   then interrupts the handler's fiber, and with it the read in flight or
  *   the wait for `drain`. The write runs interruptibly whatever the region
@@ -35,6 +38,8 @@ export type Pull = Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Option<never>>
 /** Waits until `response` can take more (`drain`), or is closed. */
 const drained = (response: ServerResponse): Effect.Effect<void> =>
   Effect.async<void>((resume) => {
+    // the fiber may have yielded since the write: the drain may have come already
+    if (!response.writableNeedDrain || response.destroyed) return resume(Effect.void)
     const wake = () => {
       response.off("drain", wake)
       response.off("close", wake)
@@ -66,10 +71,25 @@ export const write = (
       // the only failure a pull has is its end
       onFailure: () => Effect.sync(() => void response.end()),
       onSuccess: (bytes) => {
+        // the client left: nothing more to read for it
+        if (response.destroyed) return Effect.void
         let room = true
         for (const chunk of bytes) room = response.write(chunk)
-        return room || response.destroyed ? next : Effect.zipRight(drained(response), next)
+        return room ? next : Effect.zipRight(drained(response), next)
       }
     })
-    return next
+    return Effect.ensuring(next, cutShort(response))
   }))
+
+/**
+ * A response the write did not end (interrupted, or the pull died): closed
+ * at once, and marked ended, so that the platform, which would answer the
+ * failure with a status of its own, finds it ended and writes nothing (a
+ * second head would throw: this one went out).
+ */
+const cutShort = (response: ServerResponse): Effect.Effect<void> =>
+  Effect.sync(() => {
+    if (response.writableEnded) return
+    response.destroy()
+    response.end()
+  })

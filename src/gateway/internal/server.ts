@@ -89,7 +89,8 @@ export const start = (settings: ServerSettings): Effect.Effect<Running, ServeErr
   Effect.gen(function* () {
     const lifecycle: App.Lifecycle = { draining: false }
     const inFlight = new InFlight()
-    const app = yield* App.make(settings, lifecycle)
+    // nothing wraps the app here: it may write a stream's answer itself
+    const app = yield* App.make(settings, lifecycle, true)
     const node = Http.createServer()
     node.on("request", (_request: Http.IncomingMessage, response: Http.ServerResponse) => {
       inFlight.enter()
