@@ -17,8 +17,9 @@
  * module. One 3.4 MB module left glibc's heap holding 26 MB after the
  * compile, fragmented, for the life of the process; the same code split at
  * a few of our own modules (`splitPoints`, each already imported by the
- * command line, so the split adds no code) compiles in pieces of 1 MB or
- * less, and the heap holds 3 MB idle, 8 MB under load (BENCHMARKS.md). A
+ * command line, so the split adds no code) compiles in pieces of about
+ * 1 MB at most, and the heap holds 3 MB idle, 8 MB under load
+ * (BENCHMARKS.md). A
  * module split off is one more file beside the entry, nothing else changes.
  *
  * The bundle leaves out comments and whitespace, not names, so a stack trace
