@@ -58,15 +58,18 @@ const choice = record({
   finish_reason: optionalString
 })
 
+/** OpenAI's usage object, in chunks and whole completions alike. */
+const openAiUsage = either(
+  FastCheck.oneof(
+    FastCheck.constant(null),
+    record({ prompt_tokens: either(FastCheck.nat()), completion_tokens: either(FastCheck.nat()) })
+  )
+)
+
 const openAiChunk = either(
   record({
     choices: either(FastCheck.oneof(FastCheck.constant(null), FastCheck.array(either(choice), { maxLength: 3 }))),
-    usage: either(
-      FastCheck.oneof(
-        FastCheck.constant(null),
-        record({ prompt_tokens: either(FastCheck.nat()), completion_tokens: either(FastCheck.nat()) })
-      )
-    ),
+    usage: openAiUsage,
     error: FastCheck.option(FastCheck.jsonValue(), { nil: undefined })
   })
 )
@@ -239,12 +242,7 @@ const openAiCompletion = either(
         { maxLength: 2 }
       )
     ),
-    usage: either(
-      FastCheck.oneof(
-        FastCheck.constant(null),
-        record({ prompt_tokens: either(FastCheck.nat()), completion_tokens: either(FastCheck.nat()) })
-      )
-    )
+    usage: openAiUsage
   })
 )
 

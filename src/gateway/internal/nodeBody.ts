@@ -40,17 +40,17 @@ const drained = (response: ServerResponse): Effect.Effect<void> =>
   Effect.async<void>((resume) => {
     // the fiber may have yielded since the write: the drain may have come already
     if (!response.writableNeedDrain || response.destroyed) return resume(Effect.void)
-    const wake = () => {
+    const stop = () => {
       response.off("drain", wake)
       response.off("close", wake)
+    }
+    const wake = () => {
+      stop()
       resume(Effect.void)
     }
     response.on("drain", wake)
     response.on("close", wake)
-    return Effect.sync(() => {
-      response.off("drain", wake)
-      response.off("close", wake)
-    })
+    return Effect.sync(stop)
   })
 
 /**
@@ -73,9 +73,9 @@ export const write = (
       onSuccess: (bytes) => {
         // the client left: nothing more to read for it
         if (response.destroyed) return Effect.void
-        let room = true
-        for (const chunk of bytes) room = response.write(chunk)
-        return room ? next : Effect.zipRight(drained(response), next)
+        for (const chunk of bytes) response.write(chunk)
+        // a write past the buffer's mark asks for a drain
+        return response.writableNeedDrain ? Effect.zipRight(drained(response), next) : next
       }
     })
     return Effect.ensuring(next, cutShort(response))

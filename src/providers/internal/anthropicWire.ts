@@ -176,8 +176,6 @@ const finishReason = (reason: string | null | undefined): FinishReason =>
 const refused = (context: Errors.Context) =>
   Errors.contentFiltered(context, "refusal", `${context.provider} refused on its usage policy (stop_reason "refusal")`)
 
-const isCount = (value: unknown): boolean => value === undefined || value === null || typeof value === "number"
-
 const isBlock = (block: unknown): boolean =>
   Http.isPlainObject(block) &&
   typeof block["type"] === "string" &&
@@ -198,16 +196,15 @@ export const isMessage = (value: unknown): value is typeof MessageWire.Type => {
   }
   const content = value["content"]
   if (!Array.isArray(content) || !content.every(isBlock)) return false
-  const stop = value["stop_reason"]
-  if (stop !== undefined && stop !== null && typeof stop !== "string") return false
+  if (!Http.isOptionalString(value["stop_reason"])) return false
   const usage = value["usage"]
   return (
     usage === undefined ||
     (Http.isPlainObject(usage) &&
-      isCount(usage["input_tokens"]) &&
-      isCount(usage["output_tokens"]) &&
-      isCount(usage["cache_creation_input_tokens"]) &&
-      isCount(usage["cache_read_input_tokens"]))
+      Http.isOptionalNumber(usage["input_tokens"]) &&
+      Http.isOptionalNumber(usage["output_tokens"]) &&
+      Http.isOptionalNumber(usage["cache_creation_input_tokens"]) &&
+      Http.isOptionalNumber(usage["cache_read_input_tokens"]))
   )
 }
 

@@ -584,6 +584,10 @@ export const isPlainObject = (value: unknown): value is { readonly [key: string]
 export const isOptionalString = (value: unknown): value is string | null | undefined =>
   value === undefined || value === null || typeof value === "string"
 
+/** For `accepts` checks: absent, null or a number. @internal */
+export const isOptionalNumber = (value: unknown): value is number | null | undefined =>
+  value === undefined || value === null || typeof value === "number"
+
 /** For `accepts` checks: absent, or of the type `kind` (`typeof`'s name for it). @internal */
 export const isOptional = (value: unknown, kind: "string" | "number" | "boolean"): boolean =>
   value === undefined || typeof value === kind
