@@ -30,6 +30,7 @@ import type * as LanguageModel from "../src/llm/LanguageModel.js"
 import { ProviderError } from "../src/llm/ProviderError.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
 import * as Gemini from "../src/providers/Gemini.js"
+import { authHeaderNames } from "../src/providers/internal/http.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import * as MockServer from "../src/testing/MockServer.js"
 
@@ -338,6 +339,37 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("provider secre
         expect(logged).toContain("x-proxy-key")
         expect(logged).toContain(traceTag)
         expect(logged).not.toContain("SECRET")
+      })
+    )
+
+    it.scoped("the secret headers are redacted whether the fiber names them all already (as under serve) or not, and added for the call only", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const seen: Array<ReadonlyArray<string | RegExp>> = []
+        const redactedHeaders: Array<Record<string, string | Redacted.Redacted>> = []
+        const model = yield* connect(
+          server,
+          HttpClient.tapRequest((sent) =>
+            Effect.map(FiberRef.get(Headers.currentRedactedNames), (names) => {
+              seen.push(names)
+              redactedHeaders.push(Headers.redact(sent.headers, names))
+            })
+          )
+        )
+        const initial = yield* FiberRef.get(Headers.currentRedactedNames)
+        // as under `serve`: every name set once, around everything
+        const everyName = [...initial, adapter.keyHeader, ...secretHeaderNames, ...authHeaderNames]
+        yield* model.complete(request).pipe(Effect.locally(Headers.currentRedactedNames, everyName))
+        // on its own list, the names are added for the call only
+        yield* model.complete(request)
+        expect(seen.length).toBe(2)
+        expect(seen[0]).toBe(everyName)
+        expect(seen[1]).not.toBe(initial)
+        for (const name of [adapter.keyHeader, ...secretHeaderNames]) expect(seen[1]).toContain(name)
+        for (const headers of redactedHeaders) {
+          for (const name of [adapter.keyHeader, ...secretHeaderNames]) expect(Redacted.isRedacted(headers[name])).toBe(true)
+        }
+        expect(yield* FiberRef.get(Headers.currentRedactedNames)).toBe(initial)
       })
     )
   })

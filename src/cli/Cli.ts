@@ -8,12 +8,13 @@
  */
 import { Command, Options } from "@effect/cli"
 import type { ServeError } from "@effect/platform/HttpServerError"
-import { FileSystem } from "@effect/platform"
+import { FileSystem, Headers, HttpMiddleware } from "@effect/platform"
 import { Console, Duration, Effect, Layer, Option, Redacted } from "effect"
 import * as Config from "../config/Config.js"
 import * as Demo from "../config/Demo.js"
 import * as Gateway from "../gateway/Gateway.js"
 import * as CostReport from "../observability/CostReport.js"
+import * as Http from "../providers/internal/http.js"
 import * as Observability from "../observability/Observability.js"
 import * as Router from "../router/Router.js"
 import * as Report from "../simulator/Report.js"
@@ -176,7 +177,11 @@ const serve = Command.make(
       })
     }).pipe(
       Effect.scoped,
+      // no spans under serve: the platform's server middleware need not dress one for every request
       Effect.withTracerEnabled(false),
+      HttpMiddleware.withTracerDisabledWhenEffect(() => true),
+      // every provider's secret header names redacted once, not added around every upstream call
+      Effect.locallyWith(Headers.currentRedactedNames, Http.addNames(Http.authHeaderNames)),
       Effect.catchTag("ConfigError", reportProblems),
       Effect.catchTag("ServeError", reportListenFailure),
       // one write per batch of log lines, not per line

@@ -15,6 +15,7 @@ import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -110,7 +111,13 @@ export const resolveHeaders = (
   return { headers: out, redactedNames: [...names], secrets: [...secrets] }
 }
 
-const addNames =
+/**
+ * `names` with those of `extra` it lacks added; `names` itself when it
+ * lacks none.
+ *
+ * @internal
+ */
+export const addNames =
   (extra: ReadonlyArray<string>) =>
   (names: ReadonlyArray<string | RegExp>): ReadonlyArray<string | RegExp> => {
     const missing = extra.filter((name) => !names.includes(name))
@@ -130,7 +137,7 @@ export interface Endpoint extends Errors.Context {
    */
   readonly keepsHeadersDeadline: boolean
   readonly timeouts: Timeouts.Resolved
-  /** Adds the names of the secret headers to the client's redacted names. */
+  /** Adds the names of the secret headers to the client's redacted names (the same list when none is missing). */
   readonly redactNames: (names: ReadonlyArray<string | RegExp>) => ReadonlyArray<string | RegExp>
 }
 
@@ -195,13 +202,17 @@ const mapHttpError = (endpoint: Endpoint) => (error: HttpClientError.HttpClientE
  * Sends a request and waits for its headers, within the connect deadline:
  * on the live clock, a client that keeps the deadline itself does, on a
  * timer (`Undici.currentHeadersDeadline`); any other call runs
- * under `timeoutFail` (a fiber forked for it).
+ * under `timeoutFail` (a fiber forked for it). The secret headers' names
+ * join the fiber's redacted names for the call, unless they are all there
+ * already (as under `serve`, which adds them once: setting a `FiberRef` for
+ * a call and back copies the fiber's whole set of them twice).
  */
 const send = (
   endpoint: Endpoint,
   request: HttpClientRequest.HttpClientRequest
 ): Effect.Effect<HttpClientResponse.HttpClientResponse, ProviderError> =>
-  Effect.clockWith((clock) => {
+  Effect.withFiberRuntime((fiber) => {
+    const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
     const { connect } = endpoint.timeouts
     const timedOut = () => timeoutError(endpoint, "connect", connect)
     const call =
@@ -218,7 +229,9 @@ const send = (
             Effect.mapError(mapHttpError(endpoint)),
             Deadline.timeoutFail({ duration: connect, onTimeout: timedOut })
           )
-    return Effect.locallyWith(call, Headers.currentRedactedNames, endpoint.redactNames)
+    const redacted = fiber.getFiberRef(Headers.currentRedactedNames)
+    const names = endpoint.redactNames(redacted)
+    return names === redacted ? call : Effect.locally(call, Headers.currentRedactedNames, names)
   })
 
 /**
