@@ -8,13 +8,12 @@
  */
 import { Command, Options } from "@effect/cli"
 import type { ServeError } from "@effect/platform/HttpServerError"
-import { FileSystem, Headers, HttpMiddleware } from "@effect/platform"
+import { FileSystem } from "@effect/platform"
 import { Console, Duration, Effect, Layer, Option, Redacted } from "effect"
 import * as Config from "../config/Config.js"
 import * as Demo from "../config/Demo.js"
 import * as Gateway from "../gateway/Gateway.js"
 import * as CostReport from "../observability/CostReport.js"
-import * as Http from "../providers/internal/http.js"
 import * as Observability from "../observability/Observability.js"
 import * as Router from "../router/Router.js"
 import * as Report from "../simulator/Report.js"
@@ -23,6 +22,7 @@ import * as Simulator from "../simulator/Simulator.js"
 import type * as VirtualTime from "../simulator/VirtualTime.js"
 import * as HeapGrowth from "./internal/heapGrowth.js"
 import * as LogLines from "./internal/logLines.js"
+import * as ServeRefs from "./internal/serveRefs.js"
 
 const configOption = Options.file("config").pipe(
   Options.withAlias("c"),
@@ -177,11 +177,8 @@ const serve = Command.make(
       })
     }).pipe(
       Effect.scoped,
-      // no spans under serve: the platform's server middleware need not dress one for every request
-      Effect.withTracerEnabled(false),
-      HttpMiddleware.withTracerDisabledWhenEffect(() => true),
-      // every provider's secret header names redacted once, not added around every upstream call
-      Effect.locallyWith(Headers.currentRedactedNames, Http.addNames(Http.authHeaderNames)),
+      // no spans, and every provider's secret header names redacted once
+      ServeRefs.withServeRefs,
       Effect.catchTag("ConfigError", reportProblems),
       Effect.catchTag("ServeError", reportListenFailure),
       // one write per batch of log lines, not per line

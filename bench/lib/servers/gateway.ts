@@ -24,6 +24,7 @@ import { NodeContext, NodeHttpServer, NodeRuntime } from "@effect/platform-node"
 import { Chunk, Effect, Layer, Logger, LogLevel, Stream } from "effect"
 import { createServer } from "node:http"
 import * as HeapGrowth from "../../../src/cli/internal/heapGrowth.js"
+import * as ServeRefs from "../../../src/cli/internal/serveRefs.js"
 import * as Config from "../../../src/config/Config.js"
 import * as Chat from "../../../src/llm/Chat.js"
 import * as Gateway from "../../../src/gateway/Gateway.js"
@@ -122,8 +123,8 @@ const main = Effect.gen(function* () {
 // as serve: the same heap growth, set before the server starts
 HeapGrowth.set(HeapGrowth.defaultPercent).pipe(
   Effect.zipRight(main),
-  // as serve: no exporter, so no spans
-  Effect.withTracerEnabled(false),
+  // as serve: no exporter, so no spans; every provider's secret header names redacted once
+  ServeRefs.withServeRefs,
   Logger.withMinimumLogLevel(level),
   // as serve: this package's undici client
   Effect.provide(Layer.mergeAll(NodeContext.layer, UndiciHttpClient.layer)),
