@@ -96,6 +96,7 @@ export const bundle = async (outfile: string = defaultOutfile, entry = "src/cli/
     format: "esm",
     write: false,
     metafile: true,
+    plugins: [narrowUndici],
     logLevel: "silent"
   }).then((result) => new Set(Object.keys(result.metafile.inputs)))
   // built beside the output, then moved in: a failed build leaves the last one whole

@@ -3,13 +3,13 @@
  * and answers a completion; `validate` reports every problem of a bad file.
  */
 import { spawn, spawnSync } from "node:child_process"
-import { readdirSync, statSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import type { AddressInfo } from "node:net"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
-import { splitPoints } from "../scripts/bundle.js"
+import { bundle, splitPoints } from "../scripts/bundle.js"
 
 const root = join(import.meta.dirname, "..")
 const npm = process.platform === "win32" ? "npm.cmd" : "npm"
@@ -145,6 +145,48 @@ describe("llm-failover CLI", () => {
       expect(result.stderr + result.stdout).not.toMatch(/level=ERROR|_tag/)
     }
   })
+
+  it("the executable serves with its state on a Redis server that is down (ioredis loaded from a module of its own)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "llm-failover-redis-"))
+    const closed = createServer()
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve))
+    const redisPort = (closed.address() as AddressInfo).port
+    await new Promise<void>((resolve) => closed.close(() => resolve()))
+    const executable = await bundle(join(dir, "llm-failover.mjs"))
+    const config = join(dir, "config.yaml")
+    writeFileSync(config, `${readFileSync(join(root, "examples/configs/demo.yaml"), "utf8")}\nstate: { redis: "redis://127.0.0.1:${redisPort}" }\n`)
+    const child = spawn(process.execPath, [executable, "serve", "--config", config, "--port", "0"], { stdio: ["ignore", "pipe", "pipe"] })
+    let output = ""
+    child.stdout.on("data", (chunk) => (output += chunk))
+    child.stderr.on("data", (chunk) => (output += chunk))
+    const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)))
+    try {
+      const until = (pattern: RegExp) =>
+        new Promise<RegExpExecArray>((resolve, reject) => {
+          const deadline = Date.now() + 20_000
+          const check = () => {
+            const match = pattern.exec(output)
+            if (match) resolve(match)
+            else if (child.exitCode !== null || Date.now() > deadline) reject(new Error(`${pattern} not in:\n${output}`))
+            else setTimeout(check, 50)
+          }
+          check()
+        })
+      const url = (await until(/listening on (http:\/\/127\.0\.0\.1:\d+)/))[1]!
+      await until(/shared state: Redis unreachable/)
+      const response = await fetch(`${url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model: "default", messages: [{ role: "user", content: "Say hello" }] })
+      })
+      expect(response.status).toBe(200)
+    } finally {
+      child.kill("SIGTERM")
+    }
+    expect(await exited).toBe(0)
+    expect(output).not.toMatch(/level=ERROR/)
+    rmSync(dir, { recursive: true, force: true })
+  }, 60_000)
 
   it("a port already taken is one line and exit code 1, not a stack trace", async () => {
     const taken = createServer()

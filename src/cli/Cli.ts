@@ -177,7 +177,7 @@ const serve = Command.make(
       })
     }).pipe(
       Effect.scoped,
-      // no spans, and every provider's secret header names redacted once
+      // no spans, and the providers' built-in auth header names redacted once
       ServeRefs.withServeRefs,
       Effect.catchTag("ConfigError", reportProblems),
       Effect.catchTag("ServeError", reportListenFailure),

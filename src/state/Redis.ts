@@ -122,7 +122,7 @@ export const make = (options: Options): Effect.Effect<RedisClient, never, Scope.
       // ioredis logs "Unhandled error event" for every failed reconnect unless someone listens
       showFriendlyErrorStack: false
     }
-    const { Redis: Client } = yield* Effect.promise(() => import("ioredis"))
+    const Client = yield* loadClient
     const commands = new Client(url, settings)
     const subscriber = new Client(url, { ...settings, autoResubscribe: true })
     commands.on("error", () => {})
@@ -223,6 +223,15 @@ export const layer = (options: Options): Layer.Layer<Redis> => Layer.scoped(Redi
  * @category combinators
  */
 export const connectionChanges = (client: RedisClient): Stream.Stream<boolean> => Stream.changes(client.connected.changes)
+
+/**
+ * ioredis's client class, loaded once it is needed. Node gives the
+ * CommonJS module's exports both as named exports and as `default`; a
+ * bundled chunk (the executable's, split by esbuild) gives `default` only.
+ */
+const loadClient: Effect.Effect<typeof IoRedis> = Effect.promise(() => import("ioredis")).pipe(
+  Effect.map((module) => module.Redis ?? (module.default as unknown as { readonly Redis: typeof IoRedis }).Redis)
+)
 
 const passwordOf = (url: string): string | undefined => {
   try {

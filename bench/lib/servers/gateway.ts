@@ -123,7 +123,7 @@ const main = Effect.gen(function* () {
 // as serve: the same heap growth, set before the server starts
 HeapGrowth.set(HeapGrowth.defaultPercent).pipe(
   Effect.zipRight(main),
-  // as serve: no exporter, so no spans; every provider's secret header names redacted once
+  // as serve: no exporter, so no spans; the providers' built-in auth header names redacted once
   ServeRefs.withServeRefs,
   Logger.withMinimumLogLevel(level),
   // as serve: this package's undici client

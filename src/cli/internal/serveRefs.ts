@@ -3,9 +3,11 @@
  * serves: no spans (it has no exporter), so the tracer is off and the
  * platform's server middleware does not dress a span for each request (it
  * otherwise parses the URL, redacts the headers and reads trace headers
- * first); and every provider's secret header names redacted, so an upstream
- * call need not add them around itself (setting a `FiberRef` for a call and
- * back costs two copies of the fiber's `FiberRef`s).
+ * first); and the providers' built-in auth header names (`authorization`,
+ * `x-api-key`, `x-goog-api-key`, `api-key`) redacted, so an upstream call
+ * need not add them around itself (setting a `FiberRef` for a call and back
+ * costs two copies of the fiber's `FiberRef`s). A config's own secret
+ * headers are still added around each call that sends them.
  *
  * @internal
  */
