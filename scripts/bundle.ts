@@ -26,7 +26,7 @@
  * API, the global dispatcher) in place of undici's CommonJS index, which a
  * bundler must take whole (fetch, WebSocket, cache, mocks). With ioredis
  * loaded only when a Redis server is configured (`src/state/Redis.ts`),
- * `serve` idles at 81 MB of RSS, not 90 (BENCHMARKS.md).
+ * `serve` idles at 86 MB of RSS, not 95 (BENCHMARKS.md, the gateway's latest run).
  *
  * The bundle leaves out comments and whitespace, not names, so a stack trace
  * still reads; `--enable-source-maps` maps it back to `src/` through the

@@ -3,7 +3,7 @@
  *
  * After each full collection V8 sets the next one's trigger at the live
  * heap times a factor it picks from how fast the program allocates: under
- * load, up to 4x. A gateway's live heap is small (22 MB idle, bundled; 30
+ * load, up to 4x. A gateway's live heap is small (19 MB idle, bundled; 26
  * MB under load) and almost everything a request allocates dies with it, so
  * the factor mostly decides how much garbage waits in memory. Measured
  * under 50 connections (BENCHMARKS.md, "gateway"): V8's own policy, 250 to
