@@ -130,7 +130,7 @@ export const bundle = async (outfile: string = defaultOutfile, entry = "src/cli/
       plugins: [narrowUndici],
       logLevel: "warning"
     })
-    // esbuild warns of an import that will always be undefined (one from `undiciCore`, say): such a build is not shipped
+    // a warning (an import that will always be undefined, say) fails the build: such a bundle is not shipped
     if (result.warnings.length > 0) throw new Error(`bundle: esbuild warned ${result.warnings.length} time(s) (above)`)
     // the modules of the last build go (their names hold a hash of their content), the new ones come in
     rmSync(join(dir, name), { recursive: true, force: true })
