@@ -9,6 +9,8 @@ import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Context, Deferred, Effect, Fiber, Layer, Option, Stream, Tracer } from "effect"
 import * as http from "node:http"
+import { setFlagsFromString } from "node:v8"
+import { runInNewContext } from "node:vm"
 import type { AddressInfo } from "node:net"
 import * as Undici from "../src/providers/internal/undici.js"
 import * as UndiciHttpClient from "../src/providers/UndiciHttpClient.js"
@@ -230,6 +232,26 @@ describe("UndiciHttpClient", () => {
       const status = yield* Effect.scoped(Effect.map(HttpClient.withScope(ours).get(`${test.url}/half`), (r) => r.status))
       expect(status).toBe(200)
       expect(yield* Deferred.await(test.aborted)).toBe("/half")
+    }))
+
+  it.scoped("a response dropped unread is destroyed once collected, which aborts its request upstream", () =>
+    Effect.gen(function* () {
+      const test = yield* server
+      const { ours } = yield* bothClients
+      // read nothing of the body, keep nothing of the response
+      const status = yield* Effect.map(ours.get(`${test.url}/half`), (response) => response.status)
+      expect(status).toBe(200)
+      // collect, a turn of the event loop at a time, until the registry has destroyed the body (its
+      // callback runs in a task after a collection) and the server has seen its connection close
+      setFlagsFromString("--expose-gc")
+      const gc = runInNewContext("gc") as () => void
+      let aborted = Option.none<string>()
+      for (let turn = 0; turn < 200 && Option.isNone(aborted); turn++) {
+        gc()
+        yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
+        aborted = yield* Effect.flatMap(Deferred.poll(test.aborted), Effect.transposeOption)
+      }
+      expect(aborted).toEqual(Option.some("/half"))
     }))
 
   it.scoped("undici's request options given to the layer reach every call", () =>
