@@ -27,6 +27,7 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { type ChatChunk, type ChatRequest, type ChatResponse, isContent } from "../../llm/Chat.js"
+import * as CompleteWithin from "../../llm/internal/completeWithin.js"
 import * as Pullable from "../../llm/internal/pullable.js"
 import type * as LanguageModel from "../../llm/LanguageModel.js"
 import * as ReadAhead from "../../resilience/internal/readAhead.js"
@@ -199,35 +200,67 @@ const mapHttpError = (endpoint: Endpoint) => (error: HttpClientError.HttpClientE
   Errors.fromHttpClientError(endpoint, error)
 
 /**
- * Sends a request and waits for its headers, within the connect deadline:
- * on the live clock, a client that keeps the deadline itself does, on a
- * timer (`Undici.currentHeadersDeadline`); any other call runs
- * under `timeoutFail` (a fiber forked for it). The secret headers' names
- * join the fiber's redacted names for the call, unless they are all there
- * already (as under `serve`, which adds them once: setting a `FiberRef` for
- * a call and back copies the fiber's whole set of them twice).
+ * A deadline over a whole call: when it ends, in the epoch milliseconds of
+ * the fiber's clock, and what the call then fails with.
+ *
+ * @internal
  */
-const send = (
+export interface CallDeadline<E> {
+  readonly at: number
+  readonly onTimeout: () => E
+}
+
+/** A phase's deadline, or what is left of the call's when that is nearer: its length and what it fails with. */
+interface Limit<E> {
+  readonly duration: Duration.Duration
+  readonly millis: number
+  readonly onTimeout: () => ProviderError | E
+}
+
+const limitOf = <E>(
+  phase: Duration.Duration,
+  onPhase: () => ProviderError,
+  call: CallDeadline<E> | undefined,
+  now: number
+): Limit<E> => {
+  const millis = Duration.toMillis(phase)
+  if (call === undefined || call.at - now >= millis) return { duration: phase, millis, onTimeout: onPhase }
+  const left = Math.max(0, call.at - now)
+  return { duration: Duration.millis(left), millis: left, onTimeout: call.onTimeout }
+}
+
+/**
+ * Sends a request and waits for its headers, within the connect deadline
+ * (or what is left of the call's, if nearer): on the live clock, a client
+ * that keeps the deadline itself does, on a timer
+ * (`Undici.currentHeadersDeadline`); any other call runs under
+ * `timeoutFail` (a fiber forked for it). The secret headers' names join the
+ * fiber's redacted names for the call, unless they are all there already
+ * (as under `serve`, which adds them once: setting a `FiberRef` for a call
+ * and back copies the fiber's whole set of them twice).
+ */
+const send = <E = never>(
   endpoint: Endpoint,
-  request: HttpClientRequest.HttpClientRequest
-): Effect.Effect<HttpClientResponse.HttpClientResponse, ProviderError> =>
+  request: HttpClientRequest.HttpClientRequest,
+  deadline?: CallDeadline<E>
+): Effect.Effect<HttpClientResponse.HttpClientResponse, ProviderError | E> =>
   Effect.withFiberRuntime((fiber) => {
     const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
     const { connect } = endpoint.timeouts
-    const timedOut = () => timeoutError(endpoint, "connect", connect)
+    const limit = limitOf(connect, () => timeoutError(endpoint, "connect", connect), deadline, clock.unsafeCurrentTimeMillis())
     const call =
       endpoint.keepsHeadersDeadline && isLive(clock)
         ? endpoint.client.execute(request).pipe(
             Effect.mapError((error) =>
               error._tag === "RequestError" && error.cause instanceof Undici.HeadersTimeout
-                ? timedOut()
+                ? limit.onTimeout()
                 : mapHttpError(endpoint)(error)
             ),
-            Effect.locally(Undici.currentHeadersDeadline, Duration.toMillis(connect))
+            Effect.locally(Undici.currentHeadersDeadline, limit.millis)
           )
         : endpoint.client.execute(request).pipe(
             Effect.mapError(mapHttpError(endpoint)),
-            Deadline.timeoutFail({ duration: connect, onTimeout: timedOut })
+            Deadline.timeoutFail({ duration: limit.duration, onTimeout: limit.onTimeout })
           )
     const redacted = fiber.getFiberRef(Headers.currentRedactedNames)
     const names = endpoint.redactNames(redacted)
@@ -235,29 +268,37 @@ const send = (
   })
 
 /**
- * Reads a whole body as text, within the idle deadline: on the live clock,
- * a response of `UndiciHttpClient` under a plain timer, any other under
- * `timeoutFail` (a fiber forked for the read).
+ * Reads a whole body as text, within the idle deadline (or what is left of
+ * the call's, if nearer): on the live clock, a response of
+ * `UndiciHttpClient` under a plain timer, any other under `timeoutFail` (a
+ * fiber forked for the read).
  */
-const readText = (
+const readText = <E = never>(
   endpoint: Endpoint,
-  response: HttpClientResponse.HttpClientResponse
-): Effect.Effect<string, ProviderError> =>
+  response: HttpClientResponse.HttpClientResponse,
+  deadline?: CallDeadline<E>
+): Effect.Effect<string, ProviderError | E> =>
   Effect.clockWith((clock) => {
     const { idle } = endpoint.timeouts
-    const onTimeout = () => timeoutError(endpoint, "idle", idle)
-    const timed = isLive(clock) ? Undici.textWithin(response, Duration.toMillis(idle), onTimeout) : undefined
+    const limit = limitOf(idle, () => timeoutError(endpoint, "idle", idle), deadline, clock.unsafeCurrentTimeMillis())
+    const timed = isLive(clock) ? Undici.textWithin(response, limit.millis, limit.onTimeout) : undefined
     return timed !== undefined
-      ? Effect.mapError(timed, (error) => (error._tag === "ResponseError" ? mapHttpError(endpoint)(error) : error))
-      : response.text.pipe(Effect.mapError(mapHttpError(endpoint)), Deadline.timeoutFail({ duration: idle, onTimeout }))
+      ? Effect.mapError(timed, (error) =>
+          error instanceof HttpClientError.ResponseError ? mapHttpError(endpoint)(error) : error
+        )
+      : response.text.pipe(
+          Effect.mapError(mapHttpError(endpoint)),
+          Deadline.timeoutFail({ duration: limit.duration, onTimeout: limit.onTimeout })
+        )
   })
 
 /** Fails with the error a non-2xx answer stands for. */
-const failResponse = (
+const failResponse = <E = never>(
   endpoint: Endpoint,
-  response: HttpClientResponse.HttpClientResponse
-): Effect.Effect<never, ProviderError> =>
-  Effect.flatMap(Effect.zip(readText(endpoint, response), Clock.currentTimeMillis), ([body, now]) =>
+  response: HttpClientResponse.HttpClientResponse,
+  deadline?: CallDeadline<E>
+): Effect.Effect<never, ProviderError | E> =>
+  Effect.flatMap(Effect.zip(readText(endpoint, response, deadline), Clock.currentTimeMillis), ([body, now]) =>
     Effect.fail(Errors.fromResponse(endpoint, response.status, response.headers, body, now))
   )
 
@@ -319,22 +360,24 @@ export const jsonDecoder = <A, I>(schema: Schema.Schema<A, I>, accepts?: (value:
 
 /**
  * POSTs a JSON body and reads a JSON answer, converted by `toResult` (which
- * may refuse it, e.g. a content-filter finish).
+ * may refuse it, e.g. a content-filter finish); with `deadline`, the whole
+ * call within it (each phase's own deadline shortened to what is left).
  *
  * @internal
  */
-export const postJson = <A>(
+export const postJson = <A, E = never>(
   endpoint: Endpoint,
   path: string,
   body: unknown,
-  toResult: (text: string) => Either.Either<A, ProviderError>
-): Effect.Effect<A, ProviderError> =>
+  toResult: (text: string) => Either.Either<A, ProviderError>,
+  deadline?: CallDeadline<E>
+): Effect.Effect<A, ProviderError | E> =>
   Effect.flatMap(
-    send(endpoint, HttpClientRequest.post(path).pipe(HttpClientRequest.acceptJson, HttpClientRequest.bodyUnsafeJson(body))),
+    send(endpoint, HttpClientRequest.post(path).pipe(HttpClientRequest.acceptJson, HttpClientRequest.bodyUnsafeJson(body)), deadline),
     (response) =>
       isSuccess(response.status)
-        ? Effect.flatMap(readText(endpoint, response), toResult)
-        : failResponse(endpoint, response)
+        ? Effect.flatMap(readText(endpoint, response, deadline), toResult)
+        : failResponse(endpoint, response, deadline)
   )
 
 /**
@@ -563,9 +606,16 @@ export const chatCalls = (
   const streamPost = HttpClientRequest.post(wire.streamPath ?? wire.path)
   const streamRequest =
     wire.streamUrlParams === undefined ? streamPost : HttpClientRequest.setUrlParams(streamPost, wire.streamUrlParams)
+  const decode = (text: string) => wire.decodeResponse(endpoint, text)
   return {
-    complete: (request) =>
-      postJson(endpoint, wire.path, wire.encode(request, false), (text) => wire.decodeResponse(endpoint, text)),
+    // the router's attempt deadline kept on the client's timers, not by a forked fiber (see `CompleteWithin`)
+    complete: CompleteWithin.attach(
+      (request) => postJson(endpoint, wire.path, wire.encode(request, false), decode),
+      (request, millis, onTimeout) =>
+        Effect.clockWith((clock) =>
+          postJson(endpoint, wire.path, wire.encode(request, false), decode, { at: clock.unsafeCurrentTimeMillis() + millis, onTimeout })
+        )
+    ),
     stream: (request) =>
       postStream(endpoint, HttpClientRequest.bodyUnsafeJson(streamRequest, wire.encode(request, true)), () =>
         wire.streamDecoder(endpoint)

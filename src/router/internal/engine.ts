@@ -13,6 +13,7 @@
 import { Cause, Chunk, Clock, Data, Deferred, Duration, Effect, Either, ExecutionStrategy, Exit, Option, PubSub, Random, Ref, Scope, Stream, Tracer } from "effect"
 import type { ChatChunk, ChatRequest, ChatResponse, Usage } from "../../llm/Chat.js"
 import * as Chat from "../../llm/Chat.js"
+import * as CompleteWithin from "../../llm/internal/completeWithin.js"
 import * as Pullable from "../../llm/internal/pullable.js"
 import type { Attempt } from "../../llm/FailoverError.js"
 import { ChainExhausted, Rejected, StreamInterrupted } from "../../llm/FailoverError.js"
@@ -593,6 +594,22 @@ const attemptTimeout = (member: Member, phase: "attempt" | "first-token", after:
     after
   })
 
+/**
+ * One completion of the member's model within its attempt deadline: kept by
+ * the model itself when its `complete` carries a `CompleteWithin` (the HTTP
+ * adapters: on their client's timers), else by `timeoutFail`, which forks a
+ * fiber for the call. The same error either way when the deadline passes.
+ */
+const completeInTime = (member: Member, request: ChatRequest): Effect.Effect<ChatResponse, ProviderError> => {
+  const { model } = member.target
+  const timeout = member.policy.timeouts.attempt
+  const onTimeout = () => attemptTimeout(member, "attempt", timeout)
+  const within = CompleteWithin.of(model.complete)
+  return within !== undefined
+    ? within(request, Duration.toMillis(timeout), onTimeout)
+    : Deadlines.timeoutFail(model.complete(request), { duration: timeout, onTimeout })
+}
+
 /** One whole completion from one member. @internal */
 const completeOnce = (shared: Shared, state: RequestState, member: Member) => (attempt: number) =>
   observed(
@@ -605,10 +622,7 @@ const completeOnce = (shared: Shared, state: RequestState, member: Member) => (a
       state,
       member,
       attempt,
-      Deadlines.timeoutFail(member.target.model.complete(state.request), {
-        duration: member.policy.timeouts.attempt,
-        onTimeout: () => attemptTimeout(member, "attempt", member.policy.timeouts.attempt)
-      }).pipe(Effect.tap((response) => settleTokens(member.target, state.required, response.usage)))
+      completeInTime(member, state.request).pipe(Effect.tap((response) => settleTokens(member.target, state.required, response.usage)))
     ),
     (response: ChatResponse) => ({ usage: response.usage })
   )
@@ -1037,10 +1051,7 @@ const shadow = (shared: Shared, state: RequestState, served: Member) =>
     const breaker = yield* target.breaker.snapshot
     if (breaker.state !== "closed" || breaker.probesInFlight > 0) return
     if (target.bulkhead !== undefined && (yield* target.bulkhead.stats).available === 0) return
-    const timeout = member.policy.timeouts.attempt
-    const call = target.model.complete(state.request).pipe(
-      Deadlines.timeoutFail({ duration: timeout, onTimeout: () => attemptTimeout(member, "attempt", timeout) })
-    )
+    const call = completeInTime(member, state.request)
     const measured = Effect.gen(function* () {
       const start = yield* Clock.currentTimeMillis
       const exit = yield* Effect.exit(target.bulkhead === undefined ? call : target.bulkhead.run(call))
