@@ -14,6 +14,8 @@ import type { ChainExhausted } from "../src/llm/FailoverError.js"
 import * as CompleteWithin from "../src/llm/internal/completeWithin.js"
 import type * as LanguageModel from "../src/llm/LanguageModel.js"
 import type { ProviderError } from "../src/llm/ProviderError.js"
+import * as Anthropic from "../src/providers/Anthropic.js"
+import * as Gemini from "../src/providers/Gemini.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import * as UndiciHttpClient from "../src/providers/UndiciHttpClient.js"
 import * as Router from "../src/router/Router.js"
@@ -74,18 +76,42 @@ describe("CompleteWithin", () => {
       expect(error).toMatchObject({ _tag: "Timeout", phase: "connect" })
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer)))
 
-  it.scoped("keeps the deadline on the fiber's clock when it is not the live one", () =>
+  it.scoped("every HTTP adapter's complete carries it", () =>
+    Effect.gen(function* () {
+      const server = yield* MockServer.make()
+      const apiKey = Redacted.make("sk-test")
+      const models = [
+        yield* OpenAi.make({ model: "gpt-4o-mini", apiKey, baseUrl: server.baseUrls.openai }),
+        yield* Anthropic.make({ model: "claude-haiku-4-5", apiKey, baseUrl: server.baseUrls.anthropic }),
+        yield* Gemini.make({ model: "gemini-2.5-flash", apiKey, baseUrl: server.baseUrls.gemini })
+      ]
+      for (const model of models) expect(CompleteWithin.of(model.complete)).toBeTypeOf("function")
+    }).pipe(Effect.provide(UndiciHttpClient.layer)))
+
+  it.live("with connect and attempt deadlines equal, the caller's error wins, as its timer (armed first) would under timeoutFail", () =>
     Effect.gen(function* () {
       const server = yield* MockServer.make({ faults: [MockServer.stall] })
+      const within = withinOf(yield* adapter(server, "60 millis"))
+      const error = yield* Effect.flip(within(request, 60, late))
+      expect(error).toBeInstanceOf(Late)
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer)))
+
+  it.scoped("keeps the deadline on the fiber's clock when it is not the live one, waiting for headers or for the body", () =>
+    Effect.gen(function* () {
+      const server = yield* MockServer.make({ faults: [MockServer.stall, MockServer.stallAfter(0)] })
       const within = withinOf(yield* adapter(server))
-      const call = yield* Effect.fork(Effect.either(within(request, 2_000, late)))
-      yield* MockServer.awaitRequests(server, 1)
-      yield* TestClock.adjust("1999 millis")
-      expect(call.unsafePoll()).toBeNull()
-      yield* TestClock.adjust("1 millis")
-      const result = yield* Fiber.join(call)
-      expect(Either.isLeft(result) && result.left).toBeInstanceOf(Late)
-      yield* MockServer.awaitAborted(server, 1)
+      for (const [index, path] of ["headers", "body"].entries()) {
+        const call = yield* Effect.fork(Effect.either(within(request, 2_000, late)))
+        yield* MockServer.awaitRequests(server, index + 1)
+        // the body's half is on its way once the headers are: let it come before time moves
+        if (path === "body") yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
+        yield* TestClock.adjust("1999 millis")
+        expect(call.unsafePoll(), path).toBeNull()
+        yield* TestClock.adjust("1 millis")
+        const result = yield* Fiber.join(call)
+        expect(Either.isLeft(result) && result.left, path).toBeInstanceOf(Late)
+        yield* MockServer.awaitAborted(server, index + 1)
+      }
     }).pipe(Effect.provide(UndiciHttpClient.layer)))
 
   it.live("the router's attempt deadline: the same outcome kept by the adapter or, for a wrapper, by the router", () =>
@@ -94,7 +120,6 @@ describe("CompleteWithin", () => {
       const model = yield* adapter(server)
       // a wrapper builds its own complete: nothing rides on it, so the router forks to time it
       const wrapped: LanguageModel.Service<ProviderError> = { ...model, complete: (r) => model.complete(r) }
-      expect(CompleteWithin.of(wrapped.complete)).toBeUndefined()
       // the adapter's, watched: the router hands it the attempt's deadline
       const within = withinOf(model)
       const deadlines: Array<number> = []

@@ -21,7 +21,10 @@ import type { ChatRequest, ChatResponse } from "../Chat.js"
 
 /**
  * A completion that fails with `onTimeout()` once `millis` have passed on
- * the fiber's clock, whatever it is then doing, as under `timeoutFail`.
+ * the fiber's clock, whatever it is then doing, as under `timeoutFail`
+ * (a deadline of the model's own that is nearer, such as an adapter's
+ * connect deadline, fails with its own error, as it would inside
+ * `timeoutFail`; on a tie the caller's wins).
  *
  * @internal
  */

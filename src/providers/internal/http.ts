@@ -200,8 +200,16 @@ const mapHttpError = (endpoint: Endpoint) => (error: HttpClientError.HttpClientE
   Errors.fromHttpClientError(endpoint, error)
 
 /**
- * A deadline over a whole call: when it ends, in the epoch milliseconds of
- * the fiber's clock, and what the call then fails with.
+ * Now on `clock`'s monotonic time, in milliseconds: deadlines are kept on
+ * it, so a step of the system clock moves none of them (the live clock's
+ * `unsafeCurrentTimeMillis` is `Date.now()`; the test and simulation
+ * clocks keep both times the same).
+ */
+const monotonicMillis = (clock: Clock.Clock): number => Number(clock.unsafeCurrentTimeNanos()) / 1e6
+
+/**
+ * A deadline over a whole call: when it ends, on the monotonic time of the
+ * fiber's clock (`monotonicMillis`), and what the call then fails with.
  *
  * @internal
  */
@@ -224,7 +232,8 @@ const limitOf = <E>(
   now: number
 ): Limit<E> => {
   const millis = Duration.toMillis(phase)
-  if (call === undefined || call.at - now >= millis) return { duration: phase, millis, onTimeout: onPhase }
+  // the call's deadline wins a tie, as its timer (armed first) would have under `timeoutFail`
+  if (call === undefined || call.at - now > millis) return { duration: phase, millis, onTimeout: onPhase }
   const left = Math.max(0, call.at - now)
   return { duration: Duration.millis(left), millis: left, onTimeout: call.onTimeout }
 }
@@ -247,7 +256,7 @@ const send = <E = never>(
   Effect.withFiberRuntime((fiber) => {
     const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
     const { connect } = endpoint.timeouts
-    const limit = limitOf(connect, () => timeoutError(endpoint, "connect", connect), deadline, clock.unsafeCurrentTimeMillis())
+    const limit = limitOf(connect, () => timeoutError(endpoint, "connect", connect), deadline, monotonicMillis(clock))
     const call =
       endpoint.keepsHeadersDeadline && isLive(clock)
         ? endpoint.client.execute(request).pipe(
@@ -280,7 +289,7 @@ const readText = <E = never>(
 ): Effect.Effect<string, ProviderError | E> =>
   Effect.clockWith((clock) => {
     const { idle } = endpoint.timeouts
-    const limit = limitOf(idle, () => timeoutError(endpoint, "idle", idle), deadline, clock.unsafeCurrentTimeMillis())
+    const limit = limitOf(idle, () => timeoutError(endpoint, "idle", idle), deadline, monotonicMillis(clock))
     const timed = isLive(clock) ? Undici.textWithin(response, limit.millis, limit.onTimeout) : undefined
     return timed !== undefined
       ? Effect.mapError(timed, (error) =>
@@ -484,7 +493,7 @@ export const decodeSse = (
       const text = new TextDecoder()
       const events: Array<Sse.SseEvent> = []
       let sawContent = false
-      let deadline = clock.unsafeCurrentTimeMillis() + Duration.toMillis(firstToken)
+      let deadline = monotonicMillis(clock) + Duration.toMillis(firstToken)
       /** Set once the stream has nothing more to give: its end (`none`) or the failure due after the chunks out. */
       let last: Option.Option<ProviderError> | undefined
       const timedOut = () =>
@@ -506,7 +515,7 @@ export const decodeSse = (
       const emit = (out: Array<ChatChunk>): Effect.Effect<Chunk.Chunk<ChatChunk>, Option.Option<ProviderError>> => {
         if (out.length > 0) {
           if (!sawContent && out.some(isContent)) sawContent = true
-          if (sawContent) deadline = clock.unsafeCurrentTimeMillis() + idleMillis
+          if (sawContent) deadline = monotonicMillis(clock) + idleMillis
           return Effect.succeed(Chunk.unsafeFromArray(out))
         }
         return last === undefined ? next : Effect.fail(last)
@@ -514,7 +523,7 @@ export const decodeSse = (
 
       const next: Effect.Effect<Chunk.Chunk<ChatChunk>, Option.Option<ProviderError>> = Effect.suspend(() => {
         if (last !== undefined) return Effect.fail(last)
-        const remaining = Math.max(0, deadline - clock.unsafeCurrentTimeMillis())
+        const remaining = Math.max(0, deadline - monotonicMillis(clock))
         reads++
         const read =
           ahead !== undefined
@@ -613,7 +622,7 @@ export const chatCalls = (
       (request) => postJson(endpoint, wire.path, wire.encode(request, false), decode),
       (request, millis, onTimeout) =>
         Effect.clockWith((clock) =>
-          postJson(endpoint, wire.path, wire.encode(request, false), decode, { at: clock.unsafeCurrentTimeMillis() + millis, onTimeout })
+          postJson(endpoint, wire.path, wire.encode(request, false), decode, { at: monotonicMillis(clock) + millis, onTimeout })
         )
     ),
     stream: (request) =>

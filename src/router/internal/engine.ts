@@ -598,7 +598,9 @@ const attemptTimeout = (member: Member, phase: "attempt" | "first-token", after:
  * One completion of the member's model within its attempt deadline: kept by
  * the model itself when its `complete` carries a `CompleteWithin` (the HTTP
  * adapters: on their client's timers), else by `timeoutFail`, which forks a
- * fiber for the call. The same error either way when the deadline passes.
+ * fiber for the call. Either way the call fails with the attempt's error
+ * when its deadline passes first, and with a phase's own (the adapter's
+ * connect or idle deadline) when that one is nearer.
  */
 const completeInTime = (member: Member, request: ChatRequest): Effect.Effect<ChatResponse, ProviderError> => {
   const { model } = member.target
