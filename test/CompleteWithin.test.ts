@@ -45,22 +45,15 @@ const request = Chat.prompt("hello")
 
 describe("CompleteWithin", () => {
   // the live clock: the adapters keep the deadline on their client's timers only there
-  it.live("fails with the caller's error when no headers come in time, and aborts the request", () =>
+  it.live("fails with the caller's error when the headers or the body miss the deadline, and aborts the request", () =>
     Effect.gen(function* () {
-      const server = yield* MockServer.make({ faults: [MockServer.stall] })
-      const within = withinOf(yield* adapter(server))
-      const error = yield* Effect.flip(within(request, 50, late))
-      expect(error).toBeInstanceOf(Late)
-      yield* MockServer.awaitAborted(server, 1)
-    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer)))
-
-  it.live("fails with the caller's error when the body stalls past what is left, and aborts the request", () =>
-    Effect.gen(function* () {
-      const server = yield* MockServer.make({ faults: [MockServer.stallAfter(0)] })
-      const within = withinOf(yield* adapter(server))
-      const error = yield* Effect.flip(within(request, 100, late))
-      expect(error).toBeInstanceOf(Late)
-      yield* MockServer.awaitAborted(server, 1)
+      for (const [phase, fault] of [["headers", MockServer.stall], ["body", MockServer.stallAfter(0)]] as const) {
+        const server = yield* MockServer.make({ faults: [fault] })
+        const within = withinOf(yield* adapter(server))
+        const error = yield* Effect.flip(within(request, 80, late))
+        expect(error, phase).toBeInstanceOf(Late)
+        yield* MockServer.awaitAborted(server, 1)
+      }
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer)))
 
   it.live("answers as complete does within the deadline, and a nearer connect deadline keeps its own error", () =>
