@@ -616,14 +616,12 @@ export const chatCalls = (
   const streamRequest =
     wire.streamUrlParams === undefined ? streamPost : HttpClientRequest.setUrlParams(streamPost, wire.streamUrlParams)
   const decode = (text: string) => wire.decodeResponse(endpoint, text)
+  const complete = <E = never>(request: ChatRequest, deadline?: CallDeadline<E>) =>
+    postJson(endpoint, wire.path, wire.encode(request, false), decode, deadline)
   return {
     // the router's attempt deadline kept on the client's timers, not by a forked fiber (see `CompleteWithin`)
-    complete: CompleteWithin.attach(
-      (request) => postJson(endpoint, wire.path, wire.encode(request, false), decode),
-      (request, millis, onTimeout) =>
-        Effect.clockWith((clock) =>
-          postJson(endpoint, wire.path, wire.encode(request, false), decode, { at: monotonicMillis(clock) + millis, onTimeout })
-        )
+    complete: CompleteWithin.attach(complete, (request, millis, onTimeout) =>
+      Effect.clockWith((clock) => complete(request, { at: monotonicMillis(clock) + millis, onTimeout }))
     ),
     stream: (request) =>
       postStream(endpoint, HttpClientRequest.bodyUnsafeJson(streamRequest, wire.encode(request, true)), () =>
