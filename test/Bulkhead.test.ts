@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Deferred, Effect, Exit, FastCheck as fc, Fiber, Option, Ref, Scope, TestClock } from "effect"
+import { Cause, Deferred, Duration, Effect, Exit, FastCheck as fc, Fiber, Option, Ref, Scope, TestClock } from "effect"
 import * as Bulkhead from "../src/resilience/Bulkhead.js"
 import { PermitPool, Waiter } from "../src/resilience/internal/bulkhead.js"
 import { eventually } from "./support/fibers.js"
@@ -85,6 +85,33 @@ describe("Bulkhead", () => {
       assert.strictEqual(error?.reason, "queue-timeout")
       assert.include(error?.message, "waited longer than")
       assert.deepStrictEqual(yield* bulkhead.stats, { active: 1, queued: 0, available: 0 })
+    }))
+
+  it.effect("a caller's own queueTimeout applies when it is the nearer, the bulkhead's when that one is; acquire takes it too", () =>
+    Effect.gen(function*() {
+      const bulkhead = yield* Bulkhead.make({ maxConcurrent: 1, maxQueued: 5, queueTimeout: "2 seconds" })
+      assert.strictEqual(Duration.toMillis(bulkhead.queueTimeout!), 2_000)
+      const holder = yield* hold(bulkhead)
+      const hurried = yield* Effect.fork(Effect.exit(bulkhead.run(Effect.void, { queueTimeout: "500 millis" })))
+      const patient = yield* Effect.fork(Effect.exit(bulkhead.run(Effect.void, { queueTimeout: "1 hour" })))
+      const scoped = yield* Effect.fork(Effect.exit(Effect.scoped(bulkhead.acquireWeighted(1, { queueTimeout: "1 second" }))))
+      yield* statsAre(bulkhead, { queued: 3 })
+      const reasons = (fiber: Fiber.RuntimeFiber<Exit.Exit<void, Bulkhead.BulkheadRejected>>) =>
+        Effect.map(Fiber.poll(fiber), Option.map((outer) => {
+          const error = Exit.isSuccess(outer) ? rejection(outer.value) : undefined
+          return [error?.reason, error?.message]
+        }))
+      yield* TestClock.adjust("499 millis")
+      assert.isTrue(Option.isNone(yield* Fiber.poll(hurried)))
+      yield* TestClock.adjust("1 millis")
+      assert.deepStrictEqual(yield* reasons(hurried), Option.some(["queue-timeout", "waited longer than 500ms for a bulkhead permit"]))
+      yield* TestClock.adjust("500 millis")
+      assert.deepStrictEqual(Option.map(yield* reasons(scoped), ([reason]) => reason), Option.some("queue-timeout"))
+      assert.isTrue(Option.isNone(yield* Fiber.poll(patient)))
+      yield* TestClock.adjust("1 second")
+      assert.deepStrictEqual(yield* reasons(patient), Option.some(["queue-timeout", "waited longer than 2s for a bulkhead permit"]))
+      assert.deepStrictEqual(yield* bulkhead.stats, { active: 1, queued: 0, available: 0 })
+      yield* holder.open
     }))
 
   it.effect("a waiter granted before its queueTimeout runs normally", () =>

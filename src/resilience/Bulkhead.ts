@@ -92,9 +92,26 @@ export interface BulkheadOptions {
  * @since 0.1.0
  * @category models
  */
-export interface RunOptions {
+export interface RunOptions extends AcquireOptions {
   /** Permits this call holds while it runs (a positive integer). Default 1. */
   readonly weight?: number
+}
+
+/**
+ * Options of one wait for permits (`run`, `acquireWeighted`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AcquireOptions {
+  /**
+   * This caller's longest wait in the queue, when it is nearer than the
+   * bulkhead's own `queueTimeout` (a caller with a deadline of its own waits
+   * no longer than what is left of it). Either way a caller that waits too
+   * long is rejected with `"queue-timeout"`. It costs nothing when the
+   * permits are free at once.
+   */
+  readonly queueTimeout?: Duration.DurationInput
 }
 
 /**
@@ -124,6 +141,8 @@ export interface Bulkhead {
   readonly maxConcurrent: number
   /** The queue's capacity, in calls. */
   readonly maxQueued: number
+  /** The longest wait in the queue, if limited. */
+  readonly queueTimeout: Duration.Duration | undefined
   /**
    * Runs `effect` while holding `weight` permits (default 1), waiting in the
    * queue if needed. Permits are released however the effect ends, and an
@@ -140,7 +159,7 @@ export interface Bulkhead {
    */
   readonly acquire: Effect.Effect<void, BulkheadRejected, Scope.Scope>
   /** Like `acquire`, for `weight` permits (a positive integer). */
-  readonly acquireWeighted: (weight: number) => Effect.Effect<void, BulkheadRejected, Scope.Scope>
+  readonly acquireWeighted: (weight: number, options?: AcquireOptions) => Effect.Effect<void, BulkheadRejected, Scope.Scope>
   /** The current occupancy. */
   readonly stats: Effect.Effect<BulkheadStats>
 }
@@ -158,7 +177,9 @@ export interface Bulkhead {
  *   const bulkhead = yield* Bulkhead.make({ maxConcurrent: 4, maxQueued: 16, queueTimeout: "2 seconds" })
  *   const answer = yield* bulkhead.run(Effect.succeed(42))
  *   const heavy = yield* bulkhead.run(Effect.succeed("big"), { weight: 3 })
- *   return [answer, heavy] as const
+ *   // a caller with 500 ms left of its own deadline waits no longer than that
+ *   const hurried = yield* bulkhead.run(Effect.succeed("soon"), { queueTimeout: "500 millis" })
+ *   return [answer, heavy, hurried] as const
  * })
  * ```
  *
@@ -249,7 +270,7 @@ class BulkheadImpl implements Bulkhead {
   constructor(
     readonly maxConcurrent: number,
     readonly maxQueued: number,
-    private readonly queueTimeout: Duration.Duration | undefined
+    readonly queueTimeout: Duration.Duration | undefined
   ) {
     const pool = new PermitPool(maxConcurrent, maxQueued)
     this.pool = pool
@@ -280,18 +301,18 @@ class BulkheadImpl implements Bulkhead {
     return Effect.uninterruptibleMask((restore) =>
       pool.tryAcquire(weight)
         ? Effect.matchCauseEffect(restore(effect), arms)
-        : Effect.flatMap(restore(this.wait(weight)), () => Effect.matchCauseEffect(restore(effect), arms))
+        : Effect.flatMap(restore(this.wait(weight, options)), () => Effect.matchCauseEffect(restore(effect), arms))
     )
   }
 
-  acquireWeighted(weight: number): Effect.Effect<void, BulkheadRejected, Scope.Scope> {
+  acquireWeighted(weight: number, options?: AcquireOptions): Effect.Effect<void, BulkheadRejected, Scope.Scope> {
     const refused = this.refuse(weight)
     if (refused !== undefined) return refused
     const pool = this.pool
     const release = this.releaseFor(weight)
     const releaseLater = Effect.addFinalizer(() => release)
     return Effect.uninterruptibleMask((restore) =>
-      pool.tryAcquire(weight) ? releaseLater : Effect.zipRight(restore(this.wait(weight)), releaseLater)
+      pool.tryAcquire(weight) ? releaseLater : Effect.zipRight(restore(this.wait(weight, options)), releaseLater)
     )
   }
 
@@ -316,8 +337,9 @@ class BulkheadImpl implements Bulkhead {
   }
 
   /** Queues for `weight` permits; succeeds once they are held. */
-  private wait(weight: number): Effect.Effect<void, BulkheadRejected> {
+  private wait(weight: number, options: AcquireOptions | undefined): Effect.Effect<void, BulkheadRejected> {
     return Effect.suspend(() => {
+      const timeout = nearer(this.queueTimeout, options?.queueTimeout)
       const pool = this.pool
       const waiter = new Waiter(weight)
       const waiting = Effect.async<void, BulkheadRejected>((resume) => {
@@ -327,9 +349,9 @@ class BulkheadImpl implements Bulkhead {
         }
         return Effect.sync(() => pool.cancel(waiter))
       })
-      if (this.queueTimeout === undefined) return waiting
+      if (timeout === undefined) return waiting
       return waiting.pipe(
-        Effect.timeoutFail({ duration: this.queueTimeout, onTimeout: () => this.timedOut() }),
+        Effect.timeoutFail({ duration: timeout, onTimeout: () => this.timedOut(timeout) }),
         // A grant and the timeout can land in the same instant: if the waiter
         // was granted (and not given back by its canceler), it holds the permits.
         Effect.catchAll((error) => waiter.state === "granted" ? Effect.void : Effect.fail(error))
@@ -345,10 +367,17 @@ class BulkheadImpl implements Bulkhead {
     })
   }
 
-  private timedOut(): BulkheadRejected {
+  private timedOut(timeout: Duration.Duration): BulkheadRejected {
     return new BulkheadRejected({
       reason: "queue-timeout",
-      message: `waited longer than ${Duration.format(this.queueTimeout ?? Duration.zero)} for a bulkhead permit`
+      message: `waited longer than ${Duration.format(timeout)} for a bulkhead permit`
     })
   }
+}
+
+/** The nearer of the bulkhead's queue timeout and a caller's, if either is set. */
+const nearer = (own: Duration.Duration | undefined, caller: Duration.DurationInput | undefined) => {
+  if (caller === undefined) return own
+  const decoded = Duration.decode(caller)
+  return own === undefined || Duration.lessThan(decoded, own) ? decoded : own
 }

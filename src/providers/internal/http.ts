@@ -28,10 +28,11 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { type ChatChunk, type ChatRequest, type ChatResponse, isContent } from "../../llm/Chat.js"
 import * as CompleteWithin from "../../llm/internal/completeWithin.js"
+import * as StreamWithin from "../../llm/internal/streamWithin.js"
 import * as Pullable from "../../llm/internal/pullable.js"
 import type * as LanguageModel from "../../llm/LanguageModel.js"
 import * as ReadAhead from "../../resilience/internal/readAhead.js"
-import { isLive } from "../../resilience/internal/timeout.js"
+import { isLive, monotonicMillis } from "../../resilience/internal/timeout.js"
 import * as Deadline from "../../resilience/Timeout.js"
 import type { ProviderError, TimeoutPhase } from "../../llm/ProviderError.js"
 import * as Errors from "./errors.js"
@@ -200,14 +201,6 @@ const mapHttpError = (endpoint: Endpoint) => (error: HttpClientError.HttpClientE
   Errors.fromHttpClientError(endpoint, error)
 
 /**
- * Now on `clock`'s monotonic time, in milliseconds: deadlines are kept on
- * it, so a step of the system clock moves none of them (the live clock's
- * `unsafeCurrentTimeMillis` is `Date.now()`; the test and simulation
- * clocks keep both times the same).
- */
-const monotonicMillis = (clock: Clock.Clock): number => Number(clock.unsafeCurrentTimeNanos()) / 1e6
-
-/**
  * A deadline over a whole call: when it ends, on the monotonic time of the
  * fiber's clock (`monotonicMillis`), and what the call then fails with.
  *
@@ -215,6 +208,17 @@ const monotonicMillis = (clock: Clock.Clock): number => Number(clock.unsafeCurre
  */
 export interface CallDeadline<E> {
   readonly at: number
+  readonly onTimeout: () => E
+}
+
+/**
+ * A deadline over a stream up to its first content: how long after the
+ * stream opens, and what it then fails with.
+ *
+ * @internal
+ */
+export interface HeadDeadline<E> {
+  readonly millis: number
   readonly onTimeout: () => E
 }
 
@@ -442,7 +446,9 @@ const readsBeforeReadAhead = 2
  *   it cost a stream about 60 KiB of allocation, 10% of the adapter's). It
  *   fails the stream as it fails (a non-2xx answer, no connection).
  * - The first content chunk must come within `firstToken` of the start
- *   (chunks without content do not count); after it, two reads that bring
+ *   (chunks without content do not count), and by the caller's deadline
+ *   `head`, if any, when that is nearer (failing then as it says: the
+ *   router's, see `StreamWithin`); after it, two reads that bring
  *   chunks must be at most `idle` apart (a read that brings none, such as a
  *   heartbeat comment, does not count).
  * - A failure of the body is mapped by `mapError`; a body that ends before
@@ -463,20 +469,24 @@ const readsBeforeReadAhead = 2
  *
  * @internal
  */
-export const decodeSse = (
+export const decodeSse = <E = never>(
   endpoint: Errors.Context,
-  response: Effect.Effect<HttpClientResponse.HttpClientResponse, ProviderError>,
+  response: (head: CallDeadline<E> | undefined) => Effect.Effect<HttpClientResponse.HttpClientResponse, ProviderError | E>,
   options: {
     readonly mapError: (error: HttpClientError.ResponseError) => ProviderError
     readonly makeDecoder: () => EventDecoder
     readonly timeouts: Timeouts.Resolved
     readonly onTimeout: (phase: TimeoutPhase, after: Duration.Duration) => ProviderError
+    readonly head?: HeadDeadline<E> | undefined
   }
-): Stream.Stream<ChatChunk, ProviderError> =>
+): Stream.Stream<ChatChunk, ProviderError | E> =>
   Pullable.make(
     Effect.gen(function* () {
-      const answer = yield* response
       const clock = yield* Effect.clock
+      const opened = monotonicMillis(clock)
+      const head: CallDeadline<E> | undefined =
+        options.head === undefined ? undefined : { at: opened + options.head.millis, onTimeout: options.head.onTimeout }
+      const answer = yield* response(head)
       const scope = yield* Effect.scope
       const live = isLive(clock)
       /** The reader waiting on a timer: the `Readable`'s, or the stream's read ahead from its third read on; reads so far. */
@@ -494,10 +504,19 @@ export const decodeSse = (
       const events: Array<Sse.SseEvent> = []
       let sawContent = false
       let deadline = monotonicMillis(clock) + Duration.toMillis(firstToken)
+      // the caller's deadline for the first content, when nearer (it wins a tie, as under `timeoutFail`)
+      const headFirst = head !== undefined && head.at <= deadline
+      if (headFirst) deadline = head.at
       /** Set once the stream has nothing more to give: its end (`none`) or the failure due after the chunks out. */
-      let last: Option.Option<ProviderError> | undefined
-      const timedOut = () =>
-        Option.some(sawContent ? options.onTimeout("idle", idle) : options.onTimeout("first-token", firstToken))
+      let last: Option.Option<ProviderError | E> | undefined
+      const timedOut = (): Option.Option<ProviderError | E> =>
+        Option.some(
+          sawContent
+            ? options.onTimeout("idle", idle)
+            : headFirst
+            ? head!.onTimeout()
+            : options.onTimeout("first-token", firstToken)
+        )
 
       /** Decodes `input` into `out`; sets `last` on the terminal event or a bad one. */
       const decode = (input: string, out: Array<ChatChunk>): void => {
@@ -512,7 +531,7 @@ export const decodeSse = (
       }
 
       /** Hands over what a read decoded, if anything, else reads on. */
-      const emit = (out: Array<ChatChunk>): Effect.Effect<Chunk.Chunk<ChatChunk>, Option.Option<ProviderError>> => {
+      const emit = (out: Array<ChatChunk>): Effect.Effect<Chunk.Chunk<ChatChunk>, Option.Option<ProviderError | E>> => {
         if (out.length > 0) {
           if (!sawContent && out.some(isContent)) sawContent = true
           if (sawContent) deadline = monotonicMillis(clock) + idleMillis
@@ -521,7 +540,7 @@ export const decodeSse = (
         return last === undefined ? next : Effect.fail(last)
       }
 
-      const next: Effect.Effect<Chunk.Chunk<ChatChunk>, Option.Option<ProviderError>> = Effect.suspend(() => {
+      const next: Effect.Effect<Chunk.Chunk<ChatChunk>, Option.Option<ProviderError | E>> = Effect.suspend(() => {
         if (last !== undefined) return Effect.fail(last)
         const remaining = Math.max(0, deadline - monotonicMillis(clock))
         reads++
@@ -561,24 +580,29 @@ export const decodeSse = (
 
 /**
  * POSTs a JSON body and streams the SSE answer as chat chunks, within the
- * connect, first-token and idle deadlines.
+ * connect, first-token and idle deadlines; with `head`, up to the first
+ * content within it too (each phase's own deadline shortened to what is
+ * left of it).
  *
  * @internal
  */
-export const postStream = (
+export const postStream = <E = never>(
   endpoint: Endpoint,
   request: HttpClientRequest.HttpClientRequest,
-  makeDecoder: () => EventDecoder
-): Stream.Stream<ChatChunk, ProviderError> =>
+  makeDecoder: () => EventDecoder,
+  head?: HeadDeadline<E>
+): Stream.Stream<ChatChunk, ProviderError | E> =>
   decodeSse(
     endpoint,
-    Effect.flatMap(send(endpoint, request.pipe(HttpClientRequest.accept("text/event-stream"))), (response) =>
-      isSuccess(response.status) ? Effect.succeed(response) : failResponse(endpoint, response)),
+    (deadline) =>
+      Effect.flatMap(send(endpoint, request.pipe(HttpClientRequest.accept("text/event-stream")), deadline), (response) =>
+        isSuccess(response.status) ? Effect.succeed(response) : failResponse(endpoint, response, deadline)),
     {
       mapError: mapHttpError(endpoint),
       makeDecoder,
       timeouts: endpoint.timeouts,
-      onTimeout: (phase, after) => timeoutError(endpoint, phase, after)
+      onTimeout: (phase, after) => timeoutError(endpoint, phase, after),
+      head
     }
   )
 
@@ -618,15 +642,15 @@ export const chatCalls = (
   const decode = (text: string) => wire.decodeResponse(endpoint, text)
   const complete = <E = never>(request: ChatRequest, deadline?: CallDeadline<E>) =>
     postJson(endpoint, wire.path, wire.encode(request, false), decode, deadline)
+  const stream = <E = never>(request: ChatRequest, head?: HeadDeadline<E>) =>
+    postStream(endpoint, HttpClientRequest.bodyUnsafeJson(streamRequest, wire.encode(request, true)), () =>
+      wire.streamDecoder(endpoint), head)
+  // the router's deadlines kept on the client's and the reader's timers, not by a forked fiber (see `CompleteWithin`, `StreamWithin`)
   return {
-    // the router's attempt deadline kept on the client's timers, not by a forked fiber (see `CompleteWithin`)
     complete: CompleteWithin.attach(complete, (request, millis, onTimeout) =>
       Effect.clockWith((clock) => complete(request, { at: monotonicMillis(clock) + millis, onTimeout }))
     ),
-    stream: (request) =>
-      postStream(endpoint, HttpClientRequest.bodyUnsafeJson(streamRequest, wire.encode(request, true)), () =>
-        wire.streamDecoder(endpoint)
-      )
+    stream: StreamWithin.attach(stream, (request, millis, onTimeout) => stream(request, { millis, onTimeout }))
   }
 }
 

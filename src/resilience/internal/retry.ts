@@ -12,6 +12,7 @@
  * @internal
  */
 import { Duration, Effect, Random } from "effect"
+import { monotonicMillis } from "./timeout.js"
 import type { PerCallOptions, RetryOptions, RetryPolicy } from "../Retry.js"
 import type { RetryBudget } from "../RetryBudget.js"
 import * as backoff from "./backoff.js"
@@ -26,6 +27,24 @@ interface Resolved<E> {
   readonly onRetry: RetryOptions<E>["onRetry"]
   /** `undefined` for no budget, or the unlimited one (which never says no). */
   readonly budget: RetryBudget | undefined
+  /**
+   * One call's deadline, if it has one (`makeBounded`). Typed as failing
+   * with nothing so that a policy stays usable for a narrower error type
+   * (`E1 extends E`); `makeBounded` sets it for the call's own error type.
+   */
+  readonly deadline: RetryDeadline<never> | undefined
+}
+
+/**
+ * A deadline over one call's retries: when it passes, on the monotonic
+ * time of the fiber's clock (`monotonicMillis`), and what the call then
+ * fails with.
+ *
+ * @internal
+ */
+export interface RetryDeadline<E> {
+  readonly at: number
+  readonly onDeadline: () => E
 }
 
 const effectiveBudget = (budget: RetryBudget | undefined): RetryBudget | undefined =>
@@ -44,7 +63,8 @@ const resolve = <E>(options: RetryOptions<E> | undefined): Resolved<E> => {
     retryAfter: options?.retryAfter,
     retryAfterCapMillis: options?.retryAfterCap === undefined ? policy.capMillis : Duration.toMillis(options.retryAfterCap),
     onRetry: options?.onRetry,
-    budget: effectiveBudget(options?.budget)
+    budget: effectiveBudget(options?.budget),
+    deadline: undefined
   }
 }
 
@@ -64,6 +84,27 @@ export const make = <E>(options: RetryOptions<E> | undefined): RetryPolicy<E> =>
   const policy = resolve(options)
   return <A, E1 extends E, R>(self: Effect.Effect<A, E1, R>, overrides?: PerCallOptions<E>): Effect.Effect<A, E1, R> =>
     start(overrides === undefined ? policy : withOverrides(policy, overrides), self)
+}
+
+/**
+ * A retry policy applied with one call's budget and deadline, for a caller
+ * that bounds the call's retries with its own deadline (the router's total
+ * one) without a fiber forked to keep it: no backoff sleeps past the
+ * deadline. A retry that would start at or after it is not made: the call
+ * sleeps until the deadline, then fails with `onDeadline()`, as it would
+ * have under `timeoutFail` around the whole retrying call. (The calls
+ * themselves must keep to the deadline: the policy does not time them.)
+ *
+ * @internal
+ */
+export const makeBounded = <E>(options: RetryOptions<E> | undefined) => {
+  const policy = resolve(options)
+  return <A, E1 extends E, R>(
+    self: Effect.Effect<A, E1, R>,
+    budget: RetryBudget | undefined,
+    deadline: RetryDeadline<E1> | undefined
+  ): Effect.Effect<A, E1, R> =>
+    start<A, E1, R>({ ...policy, budget: effectiveBudget(budget), deadline: deadline as RetryDeadline<never> | undefined }, self)
 }
 
 /** The first call; a budget hears of every success. */
@@ -135,6 +176,35 @@ const sleepThenRun = <A, E, R>(
   pushback: number
 ): Effect.Effect<A, E, R> => {
   const millis = pushback > computed ? pushback : computed
+  if (policy.deadline !== undefined) return beforeDeadline(policy.deadline, millis, () => retryAfterSleep(policy, call, error, n, computed, millis))
+  return retryAfterSleep(policy, call, error, n, computed, millis)
+}
+
+/**
+ * `retry()`, unless the deadline comes first: a retry due `millis` from now
+ * would start at or past it, so the call waits for the deadline and fails
+ * as it says (at once if it has passed).
+ */
+const beforeDeadline = <A, E, R>(
+  deadline: RetryDeadline<E>,
+  millis: number,
+  retry: () => Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R> =>
+  Effect.clockWith((clock) => {
+    const left = deadline.at - monotonicMillis(clock)
+    if (millis < left) return retry()
+    const expired = Effect.failSync(deadline.onDeadline)
+    return left > 0 ? Effect.zipRight(Effect.sleep(Duration.millis(left)), expired) : expired
+  })
+
+const retryAfterSleep = <A, E, R>(
+  policy: Resolved<E>,
+  call: Effect.Effect<A, E, R>,
+  error: E,
+  n: number,
+  computed: number,
+  millis: number
+): Effect.Effect<A, E, R> => {
   const delay = Duration.millis(millis)
   const again = attempt(policy, call, n + 1, computed)
   // like the Schedule driver, do not sleep at all for a zero delay

@@ -48,6 +48,16 @@ export const armTimer = (millis: number, onExpire: () => void): ReturnType<typeo
 /** The class of Effect's live clock: any instance of it sleeps on `setTimeout`. */
 const liveClockClass = Context.get(DefaultServices.liveServices, Clock.Clock).constructor
 
+/**
+ * Now on `clock`'s monotonic time, in milliseconds: deadlines are kept on
+ * it, so a step of the system clock moves none of them (the live clock's
+ * `unsafeCurrentTimeMillis` is `Date.now()`; the test and simulation
+ * clocks keep both times the same).
+ *
+ * @internal
+ */
+export const monotonicMillis = (clock: Clock.Clock): number => Number(clock.unsafeCurrentTimeNanos()) / 1e6
+
 /** Whether `clock` is Effect's live clock, so a raw `setTimeout` keeps time exactly as its `sleep` would. @internal */
 export const isLive = (clock: Clock.Clock): boolean => clock.constructor === liveClockClass
 

@@ -15,6 +15,7 @@ import type { ChatChunk, ChatRequest, ChatResponse, Usage } from "../../llm/Chat
 import * as Chat from "../../llm/Chat.js"
 import * as CompleteWithin from "../../llm/internal/completeWithin.js"
 import * as Pullable from "../../llm/internal/pullable.js"
+import * as StreamWithin from "../../llm/internal/streamWithin.js"
 import type { Attempt } from "../../llm/FailoverError.js"
 import { ChainExhausted, Rejected, StreamInterrupted } from "../../llm/FailoverError.js"
 import type { Service as LanguageModelService } from "../../llm/LanguageModel.js"
@@ -23,12 +24,13 @@ import { cost as priceOf } from "../../llm/ModelInfo.js"
 import type { ContentFiltered, InvalidRequest, ProviderError } from "../../llm/ProviderError.js"
 import { isRetriable, retryAfter, Timeout } from "../../llm/ProviderError.js"
 import * as Tokens from "../../llm/Tokens.js"
-import type { Bulkhead } from "../../resilience/Bulkhead.js"
+import { type AcquireOptions, type Bulkhead, BulkheadRejected } from "../../resilience/Bulkhead.js"
 import type { CircuitBreaker, CircuitOpen, Permit } from "../../resilience/CircuitBreaker.js"
 import * as Hedge from "../../resilience/Hedge.js"
 import type { HealthTracker } from "../../resilience/Health.js"
 import type * as RateLimit from "../../resilience/RateLimit.js"
-import * as Retry from "../../resilience/Retry.js"
+import * as Retry from "../../resilience/internal/retry.js"
+import { monotonicMillis } from "../../resilience/internal/timeout.js"
 import * as Deadlines from "../../resilience/Timeout.js"
 import type { RetryBudget } from "../../resilience/RetryBudget.js"
 import type * as DegradedCache from "../DegradedCache.js"
@@ -62,17 +64,25 @@ export interface Member {
   readonly priority: number
   readonly policy: Policy.Resolved
   /** Its retry policy, resolved once. */
-  readonly retry: Retry.RetryPolicy<ProviderError | Rejected>
+  readonly retry: MemberRetry
 }
 
-/** A member's retry policy: retriable errors only, honouring Retry-After up to its cap. @internal */
-export const memberRetry = (policy: Policy.Resolved): Retry.RetryPolicy<ProviderError | Rejected> => {
+/** A member's retry policy, applied to one request's calls with the target's budget and the request's deadline. @internal */
+export type MemberRetry = ReturnType<typeof Retry.makeBounded<ProviderError | Rejected | Deadline>>
+
+/**
+ * A member's retry policy: retriable errors only, honouring Retry-After up
+ * to its cap; no backoff sleeps past the request's deadline.
+ *
+ * @internal
+ */
+export const memberRetry = (policy: Policy.Resolved): MemberRetry => {
   const { retryAfterCap, ...backoff } = policy.retry
-  return Retry.make<ProviderError | Rejected>({
+  return Retry.makeBounded<ProviderError | Rejected | Deadline>({
     ...backoff,
     ...(retryAfterCap === undefined ? {} : { retryAfterCap }),
     while: isRetriable,
-    retryAfter: (error) => (error._tag === "Rejected" ? Option.none() : retryAfter(error))
+    retryAfter: (error) => (error._tag === "Rejected" || error._tag === "Deadline" ? Option.none() : retryAfter(error))
   })
 }
 
@@ -132,8 +142,14 @@ type Fatal = InvalidRequest | ContentFiltered
 /** A target is done for this request: go to the next one. */
 class Next extends Data.TaggedError("Next")<{ readonly target: string; readonly reason: string }> {}
 
-/** The request's total deadline passed. */
+/**
+ * The request's total deadline passed. Everything the chain waits for is
+ * bounded by it (each call, backoff, bulkhead queue and stream head), and
+ * fails with it when it is the nearer deadline; the chain then stops.
+ */
 class Deadline extends Data.TaggedError("Deadline") {}
+
+const deadlinePassed = () => new Deadline()
 
 // ---------------------------------------------------------------------------
 // Per-request state
@@ -150,6 +166,13 @@ interface RequestState {
   minWindow: number
   /** The calls in flight and when each started, for the deadline's record. */
   readonly inFlight: Map<Member, number>
+  /**
+   * When the chain's total deadline passes, on the monotonic time of the
+   * fiber's clock (`monotonicMillis`); set as the chain starts.
+   */
+  deadlineAt: number
+  /** The same, as a retry's deadline. */
+  retryDeadline: Retry.RetryDeadline<Deadline> | undefined
   /** A continuation of another request: it reports no `RequestFinished` of its own. */
   readonly quiet: boolean
   /** Whether degraded mode may answer (not for a stream's continuation). */
@@ -196,6 +219,8 @@ const newState = (shared: Shared, chain: Chain, request: ChatRequest, inherited?
       attempts: inherited?.attempts ?? [],
       minWindow: 0,
       inFlight: new Map(),
+      deadlineAt: Infinity,
+      retryDeadline: undefined,
       quiet: inherited?.quiet ?? false,
       degradedAllowed: inherited?.degradedAllowed ?? true,
       earlyProbe: undefined,
@@ -393,11 +418,11 @@ const observed = <A, R>(
   state: RequestState,
   member: Member,
   attempt: number,
-  call: Effect.Effect<A, ProviderError | Rejected, R>,
+  call: Effect.Effect<A, ProviderError | Rejected | Deadline, R>,
   onSuccess: (value: A) => { readonly usage?: Usage },
   /** A stream records its health once, when it ends; a completion when it returns. */
   healthOnSuccess = true
-): Effect.Effect<A, ProviderError | Rejected, R> => {
+): Effect.Effect<A, ProviderError | Rejected | Deadline, R> => {
   const { target } = member
   return Effect.gen(function* () {
     const fields = targetFields(state, target)
@@ -405,6 +430,9 @@ const observed = <A, R>(
     state.inFlight.set(member, start)
     yield* emit(shared, { _tag: "AttemptStarted", ...fields, at: start, attempt })
     const exit = yield* Effect.exit(call)
+    const failure = exit._tag === "Failure" ? Option.getOrUndefined(Chunk.head(Cause.failures(exit.cause))) : undefined
+    // cut by the request's deadline: left in flight, for the chain's record of it (`runChain`)
+    if (failure?._tag === "Deadline") return yield* Effect.fail(failure)
     state.inFlight.delete(member)
     const end = yield* Clock.currentTimeMillis
     const duration = Duration.millis(end - start)
@@ -423,7 +451,6 @@ const observed = <A, R>(
       })
       return exit.value
     }
-    const failure = Option.getOrUndefined(Chunk.head(Cause.failures(exit.cause)))
     if (failure === undefined) return yield* Effect.failCause(exit.cause) // interrupted or died: nothing to record
     record(state, target, duration, failure)
     if (countsForHealth(failure)) yield* shared.health.record(target.name, { success: false, latency: duration })
@@ -442,8 +469,8 @@ const runMember = <A, R>(
   shared: Shared,
   state: RequestState,
   member: Member,
-  once: (attempt: number) => Effect.Effect<A, ProviderError | Rejected, R>
-): Effect.Effect<A, Next | Fatal, R> =>
+  once: (attempt: number) => Effect.Effect<A, ProviderError | Rejected | Deadline, R>
+): Effect.Effect<A, Next | Fatal | Deadline, R> =>
   Effect.suspend(() => {
     const { target } = member
     if (!fits(state, target)) {
@@ -468,11 +495,16 @@ const runMember = <A, R>(
             )
       )
     }
-    return member.retry(Effect.suspend(() => once(++attempt)), { budget }).pipe(
-      Effect.catchAll((error): Effect.Effect<never, Next | Fatal> => {
+    // no attempt starts once the request's deadline has passed (one due then fails at once: see `Retry.makeBounded`)
+    const next = Effect.clockWith((clock) =>
+      monotonicMillis(clock) >= state.deadlineAt ? Effect.fail(new Deadline()) : once(++attempt)
+    )
+    return member.retry(next, budget, state.retryDeadline).pipe(
+      Effect.catchAll((error): Effect.Effect<never, Next | Fatal | Deadline> => {
         switch (error._tag) {
           case "InvalidRequest":
           case "ContentFiltered":
+          case "Deadline":
             return Effect.fail(error)
           case "ContextLengthExceeded":
             state.minWindow = Math.max(state.minWindow, target.info.contextWindow)
@@ -542,15 +574,16 @@ const breakerCall = <A, R>(
   state: RequestState,
   member: Member,
   attempt: number,
-  call: Effect.Effect<A, ProviderError, R>
-): Effect.Effect<A, ProviderError | CircuitOpen | TargetLimited, R> => {
+  call: Effect.Effect<A, ProviderError | Deadline, R>
+): Effect.Effect<A, ProviderError | Deadline | CircuitOpen | TargetLimited, R> => {
   const { target } = member
   const early = attempt === 1 && state.earlyProbe === member
   /** Records how the call ended, `start` being when it began. */
-  const settle = (permit: Permit, start: number) => (exit: Exit.Exit<A, ProviderError>) => {
+  const settle = (permit: Permit, start: number) => (exit: Exit.Exit<A, ProviderError | Deadline>) => {
     if (exit._tag === "Success") return permit.record("success")
     const failure = Option.getOrUndefined(Chunk.head(Cause.failures(exit.cause)))
-    if (failure !== undefined) return permit.record(classify(failure))
+    // a call cut by the request's deadline lost to nobody: like one interrupted by it, ignored
+    if (failure !== undefined) return permit.record(failure._tag === "Deadline" ? "ignored" : classify(failure))
     return Effect.flatMap(Clock.currentTimeMillis, (end) =>
       Cause.isInterruptedOnly(exit.cause) && lostSlow(state, target, end - start)
         ? recordLostSlow(shared, state, target, permit, end - start)
@@ -573,17 +606,50 @@ const breakerCall = <A, R>(
  * shedding says nothing about the provider's health, so it must never reach
  * the breaker, and time queued must not count as a slow call.
  */
-const guard = <A, R>(shared: Shared, state: RequestState, member: Member, attempt: number, call: Effect.Effect<A, ProviderError, R>) => {
+const guard = <A, R>(
+  shared: Shared,
+  state: RequestState,
+  member: Member,
+  attempt: number,
+  call: Effect.Effect<A, ProviderError | Deadline, R>
+) => {
   const { target } = member
+  const { bulkhead } = target
   const protectedCall = breakerCall(shared, state, member, attempt, call)
-  return (target.bulkhead === undefined ? protectedCall : target.bulkhead.run(protectedCall)).pipe(
+  return (bulkhead === undefined ? protectedCall : bulkheadWait(state, bulkhead, (options) => bulkhead.run(protectedCall, options))).pipe(
     Effect.catchTags({
       CircuitOpen: (error) => Effect.fail(rejectedFrom(target, error)),
       BulkheadRejected: () => Effect.fail(rejectedFrom(target, { _tag: "BulkheadRejected" })),
       TargetLimited: (error) => Effect.fail(rejectedFrom(target, error))
     })
-  ) as Effect.Effect<A, ProviderError | Rejected, R>
+  ) as Effect.Effect<A, ProviderError | Rejected | Deadline, R>
 }
+
+/**
+ * Enters a bulkhead (`enter`), waiting in its queue no longer than what is
+ * left of the request's deadline: a wait cut by that deadline fails with
+ * `Deadline`. On a tie with the bulkhead's own queue timeout the request's
+ * deadline wins, as its timer (armed first) did under `timeoutFail`. A
+ * bulkhead without a queue never waits.
+ */
+const bulkheadWait = <A, E, R>(
+  state: RequestState,
+  bulkhead: Bulkhead,
+  enter: (options: AcquireOptions | undefined) => Effect.Effect<A, E | BulkheadRejected, R>
+): Effect.Effect<A, E | BulkheadRejected | Deadline, R> => {
+  if (bulkhead.maxQueued === 0 || state.deadlineAt === Infinity) return enter(undefined)
+  return Effect.clockWith((clock): Effect.Effect<A, E | BulkheadRejected | Deadline, R> => {
+    const left = Math.max(0, state.deadlineAt - monotonicMillis(clock))
+    const own = bulkhead.queueTimeout
+    if (own !== undefined && Duration.toMillis(own) < left) return enter(undefined)
+    return Effect.mapError(enter({ queueTimeout: Duration.millis(left) }), (error) =>
+      isQueueTimeout(error) ? new Deadline() : error
+    )
+  })
+}
+
+const isQueueTimeout = (error: unknown): error is BulkheadRejected =>
+  error instanceof BulkheadRejected && error.reason === "queue-timeout"
 
 const attemptTimeout = (member: Member, phase: "attempt" | "first-token", after: Duration.Duration) =>
   new Timeout({
@@ -595,22 +661,44 @@ const attemptTimeout = (member: Member, phase: "attempt" | "first-token", after:
   })
 
 /**
- * One completion of the member's model within its attempt deadline: kept by
+ * The nearer of a call's own deadline (`millis` from now) and what is left
+ * of the request's (`deadlineAt`), and what the call fails with when it
+ * passes: the request's `Deadline` on a tie (its timer, armed first, won
+ * under `timeoutFail`), else `onOwn()`.
+ */
+const nearerDeadline = <E>(
+  clock: Clock.Clock,
+  deadlineAt: number,
+  millis: number,
+  onOwn: () => E
+): { readonly millis: number; readonly onTimeout: () => E | Deadline } => {
+  const left = Math.max(0, deadlineAt - monotonicMillis(clock))
+  return left <= millis ? { millis: left, onTimeout: deadlinePassed } : { millis, onTimeout: onOwn }
+}
+
+/**
+ * One completion of the member's model within its attempt deadline, or
+ * what is left of the request's (`deadlineAt`) when that is nearer: kept by
  * the model itself when its `complete` carries a `CompleteWithin` (the HTTP
  * adapters: on their client's timers), else by `timeoutFail`, which forks a
  * fiber for the call. Either way the call fails with the attempt's error
- * when its deadline passes first, and with a phase's own (the adapter's
- * connect or idle deadline) when that one is nearer.
+ * (or `Deadline`) when that deadline passes first, and with a phase's own
+ * (the adapter's connect or idle deadline) when that one is nearer.
  */
-const completeInTime = (member: Member, request: ChatRequest): Effect.Effect<ChatResponse, ProviderError> => {
-  const { model } = member.target
-  const timeout = member.policy.timeouts.attempt
-  const onTimeout = () => attemptTimeout(member, "attempt", timeout)
-  const within = CompleteWithin.of(model.complete)
-  return within !== undefined
-    ? within(request, Duration.toMillis(timeout), onTimeout)
-    : Deadlines.timeoutFail(model.complete(request), { duration: timeout, onTimeout })
-}
+const completeInTime = (
+  member: Member,
+  request: ChatRequest,
+  deadlineAt: number
+): Effect.Effect<ChatResponse, ProviderError | Deadline> =>
+  Effect.clockWith((clock) => {
+    const { model } = member.target
+    const timeout = member.policy.timeouts.attempt
+    const limit = nearerDeadline(clock, deadlineAt, Duration.toMillis(timeout), () => attemptTimeout(member, "attempt", timeout))
+    const within = CompleteWithin.of(model.complete)
+    return within !== undefined
+      ? within(request, limit.millis, limit.onTimeout)
+      : Deadlines.timeoutFail(model.complete(request), { duration: Duration.millis(limit.millis), onTimeout: limit.onTimeout })
+  })
 
 /** One whole completion from one member. @internal */
 const completeOnce = (shared: Shared, state: RequestState, member: Member) => (attempt: number) =>
@@ -624,7 +712,9 @@ const completeOnce = (shared: Shared, state: RequestState, member: Member) => (a
       state,
       member,
       attempt,
-      completeInTime(member, state.request).pipe(Effect.tap((response) => settleTokens(member.target, state.required, response.usage)))
+      completeInTime(member, state.request, state.deadlineAt).pipe(
+        Effect.tap((response) => settleTokens(member.target, state.required, response.usage))
+      )
     ),
     (response: ChatResponse) => ({ usage: response.usage })
   )
@@ -663,11 +753,12 @@ export interface Started {
  */
 const streamOnce =
   (shared: Shared, state: RequestState, member: Member) =>
-  (attempt: number): Effect.Effect<Started, ProviderError | Rejected, Scope.Scope> => {
+  (attempt: number): Effect.Effect<Started, ProviderError | Rejected | Deadline, Scope.Scope> => {
     const { target } = member
+    const { bulkhead } = target
     const open = (scope: Scope.CloseableScope) => Effect.gen(function* () {
-      if (target.bulkhead !== undefined) {
-        yield* target.bulkhead.acquire.pipe(
+      if (bulkhead !== undefined) {
+        yield* bulkheadWait(state, bulkhead, (options) => bulkhead.acquireWeighted(1, options)).pipe(
           Effect.provideService(Scope.Scope, scope),
           Effect.catchTag("BulkheadRejected", () => Effect.fail(rejectedFrom(target, { _tag: "BulkheadRejected" })))
         )
@@ -696,10 +787,16 @@ const streamOnce =
       yield* admitRate(target, state.required).pipe(Effect.mapError((error) => rejectedFrom(target, error)))
       const began = yield* Clock.currentTimeMillis
       start = began
-      // the adapters' streams are read without their `Stream` (see `Pullable`), any other through it
-      const pull = yield* Pullable.toPullIn(target.model.stream(state.request), scope)
-      const head: Array<ChatChunk> = []
+      // up to its first content, the stream is bounded by its first-token deadline, or the request's if nearer:
+      // kept by the model when its `stream` carries a `StreamWithin` (the HTTP adapters), else by `timeoutFail`
       const firstToken = member.policy.timeouts.firstToken
+      const limit = nearerDeadline(yield* Effect.clock, state.deadlineAt, Duration.toMillis(firstToken), () =>
+        attemptTimeout(member, "first-token", firstToken))
+      const within = StreamWithin.of(target.model.stream)
+      const upstream = within !== undefined ? within(state.request, limit.millis, limit.onTimeout) : target.model.stream(state.request)
+      // the adapters' streams are read without their `Stream` (see `Pullable`), any other through it
+      const pull = yield* Pullable.toPullIn(upstream, scope)
+      const head: Array<ChatChunk> = []
       const readHead = Effect.gen(function* () {
         while (true) {
           const next = yield* pull
@@ -709,13 +806,16 @@ const streamOnce =
         }
       })
       const exit = yield* Effect.exit(
-        Deadlines.timeoutFail(readHead, { duration: firstToken, onTimeout: () => attemptTimeout(member, "first-token", firstToken) })
+        within !== undefined
+          ? readHead
+          : Deadlines.timeoutFail(readHead, { duration: Duration.millis(limit.millis), onTimeout: limit.onTimeout })
       )
       const elapsed = Duration.millis((yield* Clock.currentTimeMillis) - began)
       if (exit._tag === "Failure") {
         const failure = Option.getOrUndefined(Chunk.head(Cause.failures(exit.cause)))
         recorded = true
-        yield* permit.record(failure === undefined ? "ignored" : classify(failure), elapsed)
+        // cut by the request's deadline: ignored, as a call interrupted by it
+        yield* permit.record(failure === undefined || failure._tag === "Deadline" ? "ignored" : classify(failure), elapsed)
         return yield* Effect.failCause(exit.cause)
       }
       const settle = (outcome: "success" | "failure" | "ignored") =>
@@ -723,7 +823,9 @@ const streamOnce =
           recorded = true
           return Effect.zipRight(permit.record(outcome, Duration.millis(now - began)), Scope.close(scope, Exit.void))
         })
-      return { member, head, pull, settle, startedAt: began, timeToFirstToken: elapsed, done: exit.value } satisfies Started
+      // past the first content the stream's head deadline no longer applies: it fails as the provider's stream does
+      const rest = pull as Started["pull"]
+      return { member, head, pull: rest, settle, startedAt: began, timeToFirstToken: elapsed, done: exit.value } satisfies Started
     })
     const opened = Effect.flatMap(Scope.Scope, (parent) =>
       Effect.flatMap(Scope.fork(parent, ExecutionStrategy.sequential), (scope) =>
@@ -743,26 +845,28 @@ export const classify = (error: ProviderError): "failure" | "ignored" =>
 // Steps and the chain
 // ---------------------------------------------------------------------------
 
-type Runner<A, R> = (member: Member) => Effect.Effect<A, Next | Fatal, R>
+type Runner<A, R> = (member: Member) => Effect.Effect<A, Next | Fatal | Deadline, R>
 
 interface Step<A, R> {
   readonly first: Member
-  readonly run: Effect.Effect<A, Next | Fatal, R>
+  readonly run: Effect.Effect<A, Next | Fatal | Deadline, R>
 }
 
 /**
  * Runs a group of members together (a race or a hedge). A fatal error from
  * any of them ends the whole group at once, as it would end a sequential
  * chain: the request itself is at fault, so no other target may answer it.
+ * So does the request's deadline: the calls it cut short, and any other
+ * still running, are then in flight for its record.
  */
 const group = <A, R>(
   state: RequestState,
   members: ReadonlyArray<Member>,
   run: Runner<A, R>,
   together: (alternatives: ReadonlyArray<Effect.Effect<A, Next, R>>) => Effect.Effect<A, unknown, R>
-): Effect.Effect<A, Next | Fatal, R> =>
+): Effect.Effect<A, Next | Fatal | Deadline, R> =>
   Effect.gen(function* () {
-    const fatal = yield* Deferred.make<never, Fatal>()
+    const fatal = yield* Deferred.make<never, Fatal | Deadline>()
     const reasons: Array<string> = []
     const alternatives = members.map((member) =>
       run(member).pipe(
@@ -841,8 +945,12 @@ const fallbackEvent = (shared: Shared, state: RequestState, from: string, to: st
   )
 
 /** Folds the steps with `orElse` semantics: `Next` moves on (and says so), fatal errors end the chain. */
-const fold = <A, R>(shared: Shared, state: RequestState, all: ReadonlyArray<Step<A, R>>): Effect.Effect<A, Next | Fatal, R> =>
-  all.reduce<Effect.Effect<A, Next | Fatal, R> | undefined>(
+const fold = <A, R>(
+  shared: Shared,
+  state: RequestState,
+  all: ReadonlyArray<Step<A, R>>
+): Effect.Effect<A, Next | Fatal | Deadline, R> =>
+  all.reduce<Effect.Effect<A, Next | Fatal | Deadline, R> | undefined>(
     (chain, step) =>
       chain === undefined
         ? step.run
@@ -900,9 +1008,26 @@ const earlyProbe = (state: RequestState, ordered: ReadonlyArray<Member>): Effect
     return [nearest.member, ...ordered.filter((member) => member !== nearest.member)]
   })
 
-/** Runs the chain under its total deadline; calls in flight when it passes are recorded as `Timeout(total)`. */
+/**
+ * Runs the chain under its total deadline; calls in flight when it passes
+ * are recorded as `Timeout(total)`.
+ *
+ * The deadline is kept by what the chain waits for, not by a fiber forked
+ * to run the chain (a fork and a join of every request): each call is
+ * given what is left of it when that is nearer than its own deadline (see
+ * `completeInTime`, `streamOnce`), a backoff never sleeps past it
+ * (`Retry.makeBounded`), a bulkhead's queue waits no longer than it
+ * (`bulkheadWait`), and no attempt starts after it (`runMember`). Whatever
+ * reaches it first fails with `Deadline`, which ends the chain. The rest
+ * of the chain's steps do not wait: the breakers, budgets, limiters and
+ * health keep their state in the process (a shared store mirrors it in
+ * the background). An effect returned by a synchronous event listener
+ * (`Router.listen`) runs to its end, so it must be short.
+ */
 const runChain = <A, R>(shared: Shared, state: RequestState, run: Runner<A, R>): Effect.Effect<A, Next | Fatal, R> =>
   Effect.gen(function* () {
+    state.deadlineAt = monotonicMillis(yield* Effect.clock) + Duration.toMillis(state.chain.total)
+    state.retryDeadline = { at: state.deadlineAt, onDeadline: deadlinePassed }
     const { ordered: byStrategy, unavailable } = yield* order(shared, state.chain, state.request)
     const ordered = yield* earlyProbe(state, byStrategy)
     state.ordered = ordered
@@ -910,7 +1035,6 @@ const runChain = <A, R>(shared: Shared, state: RequestState, run: Runner<A, R>):
     return yield* fold(shared, state, steps(shared, state, ordered, run))
   }).pipe(
     Effect.ensuring(releaseProbe(state)),
-    Deadlines.timeoutFail({ duration: state.chain.total, onTimeout: () => new Deadline() }),
     Effect.catchTag("Deadline", () =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         for (const [member, start] of state.inFlight) {
@@ -1053,7 +1177,8 @@ const shadow = (shared: Shared, state: RequestState, served: Member) =>
     const breaker = yield* target.breaker.snapshot
     if (breaker.state !== "closed" || breaker.probesInFlight > 0) return
     if (target.bulkhead !== undefined && (yield* target.bulkhead.stats).available === 0) return
-    const call = completeInTime(member, state.request)
+    // bounded by its attempt deadline only: the request it copies has been served
+    const call = completeInTime(member, state.request, Infinity)
     const measured = Effect.gen(function* () {
       const start = yield* Clock.currentTimeMillis
       const exit = yield* Effect.exit(target.bulkhead === undefined ? call : target.bulkhead.run(call))
@@ -1074,7 +1199,8 @@ const shadow = (shared: Shared, state: RequestState, served: Member) =>
         return
       }
       const failure = Option.getOrUndefined(Chunk.head(Cause.failures(exit.cause)))
-      if (failure !== undefined && failure._tag !== "BulkheadRejected" && countsForHealth(failure)) {
+      // (no `Deadline`: a shadow call has none but its attempt's)
+      if (failure !== undefined && failure._tag !== "BulkheadRejected" && failure._tag !== "Deadline" && countsForHealth(failure)) {
         yield* shared.health.record(target.name, { success: false, latency })
       }
     })

@@ -1,0 +1,263 @@
+/**
+ * The request's total deadline, kept without a fiber forked to run the
+ * chain: each call is handed what is left of it when that is nearer than
+ * its own deadline (the HTTP adapters keep it on their timers, through
+ * `CompleteWithin` and `StreamWithin`; any other model is timed by the
+ * router), a backoff never sleeps past it, a bulkhead's queue waits no
+ * longer than it. Whatever it cuts ends the chain, recorded as
+ * `Timeout(total)` and ignored by the breaker, exactly when it passes.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Duration, Effect, Fiber, Redacted, Stream, Supervisor, TestClock } from "effect"
+import type { ChatChunk, ChatResponse } from "../src/llm/Chat.js"
+import * as Chat from "../src/llm/Chat.js"
+import type { ChainExhausted } from "../src/llm/FailoverError.js"
+import * as CompleteWithin from "../src/llm/internal/completeWithin.js"
+import * as StreamWithin from "../src/llm/internal/streamWithin.js"
+import type * as LanguageModel from "../src/llm/LanguageModel.js"
+import type { ProviderError } from "../src/llm/ProviderError.js"
+import { ServerError } from "../src/llm/ProviderError.js"
+import * as OpenAi from "../src/providers/OpenAi.js"
+import * as UndiciHttpClient from "../src/providers/UndiciHttpClient.js"
+import * as Router from "../src/router/Router.js"
+import * as MockServer from "../src/testing/MockServer.js"
+
+/** Counts the fibers started while it supervises. */
+class Forks extends Supervisor.AbstractSupervisor<number> {
+  count = 0
+  value = Effect.sync(() => this.count)
+  override onStart(): void {
+    this.count++
+  }
+}
+
+const forksOf = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.gen(function* () {
+    const forks = new Forks()
+    const value = yield* Effect.supervised(effect, forks)
+    return { value, forks: forks.count }
+  })
+
+const request = Chat.prompt("hello")
+
+const adapter = (server: MockServer.MockServer) =>
+  OpenAi.make({ model: "gpt-4o-mini", apiKey: Redacted.make("sk-test"), baseUrl: server.baseUrls.openai })
+
+/** The adapter as a wrapper sees it: its own functions, which carry no deadline of the router's. */
+const wrap = (model: LanguageModel.Service<ProviderError>): LanguageModel.Service<ProviderError> => ({
+  ...model,
+  complete: (r) => model.complete(r),
+  stream: (r) => model.stream(r)
+})
+
+/** The adapter, with the deadlines the router hands it written down. */
+const watch = (model: LanguageModel.Service<ProviderError>, handed: Array<string>): LanguageModel.Service<ProviderError> => {
+  const complete = CompleteWithin.of(model.complete)!
+  const stream = StreamWithin.of(model.stream)!
+  return {
+    ...model,
+    complete: CompleteWithin.attach(model.complete, (r, millis, onTimeout) => {
+      handed.push(`complete ${millis}`)
+      return complete(r, millis, onTimeout)
+    }),
+    stream: StreamWithin.attach(model.stream, (r, millis, onTimeout) => {
+      handed.push(`stream ${millis}`)
+      return stream(r, millis, onTimeout)
+    })
+  }
+}
+
+const routerOver = (model: LanguageModel.Service<ProviderError>, timeouts: Record<string, Duration.DurationInput>) =>
+  Router.make({
+    targets: { only: { model, policy: { breaker: { consecutiveFailures: 1 } } } },
+    chains: { default: ["only"] },
+    policy: { retry: { maxAttempts: 1 }, timeouts },
+    cache: false
+  })
+
+const headOf = (router: Router.Service) =>
+  Effect.scoped(Effect.flatMap(router.stream(request), (started) => Stream.runCollect(started.chunks)))
+
+describe("the request's total deadline, kept without a forked fiber", () => {
+  it.live("a completion or a stream through an HTTP adapter forks no fiber for its deadlines; a wrapper's call forks one, for the router's timer", () =>
+    Effect.gen(function* () {
+      const server = yield* MockServer.make({ reply: { text: "in time" } })
+      const model = yield* adapter(server)
+      const counts: Array<[string, number, number]> = []
+      for (const [name, target] of [["adapter", model], ["wrapper", wrap(model)]] as const) {
+        const router = yield* routerOver(target, {})
+        const completion = yield* forksOf(router.complete(request))
+        expect(completion.value.response.text).toBe("in time")
+        const streamed = yield* forksOf(router.stream(request).pipe(Effect.scoped))
+        expect(streamed.value.meta.target).toBe("only")
+        counts.push([name, completion.forks, streamed.forks])
+      }
+      expect(counts).toEqual([["adapter", 0, 0], ["wrapper", 1, 1]])
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer)))
+
+  it.live("a deadline nearer than the call's own is handed to the adapter, or kept by the router for a wrapper: Timeout(total), the request aborted, the breaker untouched", () =>
+    Effect.gen(function* () {
+      const server = yield* MockServer.make({ faults: Array.from({ length: 4 }, () => MockServer.stall) })
+      const model = yield* adapter(server)
+      const handed: Array<string> = []
+      for (const target of [watch(model, handed), wrap(model)]) {
+        const router = yield* routerOver(target, { attempt: "5 seconds", firstToken: "5 seconds", total: "80 millis" })
+        for (const call of [Effect.asVoid(router.complete(request)), Effect.asVoid(headOf(router))]) {
+          const error = (yield* Effect.flip(call)) as ChainExhausted
+          expect(error._tag).toBe("ChainExhausted")
+          expect(error.message).toContain(`deadline of ${Duration.format("80 millis")} passed`)
+          expect(error.attempts.map((a) => a.error)).toMatchObject([{ _tag: "Timeout", phase: "total" }])
+          expect(Duration.toMillis(error.attempts[0]!.duration)).toBeGreaterThanOrEqual(75)
+          // cut by the deadline: no failure of the provider's, so the breaker (1 failure trips it) stays closed
+          expect((yield* router.breaker("only")!.snapshot).state).toBe("closed")
+        }
+      }
+      expect(handed.map((h) => h.split(" ")[0])).toEqual(["complete", "stream"])
+      for (const h of handed) expect(Number(h.split(" ")[1])).toBeGreaterThan(60)
+      for (const h of handed) expect(Number(h.split(" ")[1])).toBeLessThanOrEqual(80)
+      yield* MockServer.awaitAborted(server, 4)
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer)))
+
+  it.live("a first-token deadline nearer than the request's is handed to the adapter and fails the attempt as first-token", () =>
+    Effect.gen(function* () {
+      // headers and the role chunk come, then nothing
+      const server = yield* MockServer.make({ faults: [MockServer.stallAfter(1), MockServer.stallAfter(1)] })
+      const model = yield* adapter(server)
+      const handed: Array<string> = []
+      for (const target of [watch(model, handed), wrap(model)]) {
+        const router = yield* routerOver(target, { firstToken: "80 millis", total: "1 minute" })
+        const error = (yield* Effect.flip(headOf(router))) as ChainExhausted
+        expect(error.message).not.toContain("deadline")
+        expect(error.attempts.map((a) => a.error)).toMatchObject([{ _tag: "Timeout", phase: "first-token" }])
+      }
+      expect(handed).toEqual(["stream 80"])
+      yield* MockServer.awaitAborted(server, 2)
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer)))
+})
+
+const answer = (name: string): ChatResponse => ({
+  id: `${name}-1`,
+  provider: name,
+  model: `${name}-m`,
+  text: name,
+  toolCalls: [],
+  finishReason: "stop",
+  usage: { inputTokens: 1, outputTokens: 1 }
+})
+
+/** A model on the fiber's clock: each completion as `complete(n)` says for its `n`th call. */
+const scripted = (name: string, complete: (n: number) => Effect.Effect<ChatResponse, ProviderError>) => {
+  let calls = 0
+  const model: LanguageModel.Service<ProviderError> = {
+    info: { provider: name, model: `${name}-m`, contextWindow: 100_000, price: { input: 1, output: 1 } },
+    complete: () => Effect.suspend(() => complete(++calls)),
+    stream: (): Stream.Stream<ChatChunk, ProviderError> => Stream.never
+  }
+  return { model, calls: () => calls }
+}
+
+const hangs = (name: string) => scripted(name, () => Effect.as(Effect.sleep("1 hour"), answer(name)))
+const serverError = (name: string) => new ServerError({ provider: name, model: `${name}-m`, message: "down", status: 500 })
+
+/** Advances the TestClock to `millis` after the start, then says whether `fiber` is done. */
+const doneAt = (fiber: Fiber.RuntimeFiber<unknown, unknown>, start: number, millis: number) =>
+  Effect.gen(function* () {
+    const now = yield* TestClock.currentTimeMillis
+    yield* TestClock.adjust(Duration.millis(start + millis - now))
+    return fiber.unsafePoll() !== null
+  })
+
+describe("the waits between calls, bounded by the request's deadline (virtual time)", () => {
+  it.scoped("a bulkhead's queue waits no longer than what is left of the request's deadline", () =>
+    Effect.gen(function* () {
+      const a = hangs("a")
+      const router = yield* Router.make({
+        targets: { a: { model: a.model, policy: { bulkhead: { maxConcurrent: 1, maxQueued: 4 } } }, b: { model: scripted("b", () => Effect.succeed(answer("b"))).model } },
+        chains: { default: ["a", "b"] },
+        policy: { retry: { maxAttempts: 1 }, timeouts: { attempt: "1 hour", total: "5 seconds" } },
+        cache: false
+      })
+      const first = yield* Effect.fork(router.complete(request))
+      yield* TestClock.adjust("2 seconds")
+      const queued = yield* Effect.fork(router.complete(request))
+      expect(yield* doneAt(first, 0, 5_000)).toBe(true)
+      // the first call's permit came back at 5 s: the queued request then called a, and is cut at its own deadline
+      expect(yield* doneAt(queued, 0, 6_999)).toBe(false)
+      expect(yield* doneAt(queued, 0, 7_000)).toBe(true)
+      for (const fiber of [first, queued]) {
+        const error = (yield* Effect.flip(Fiber.join(fiber))) as ChainExhausted
+        expect(error.message).toContain(`deadline of ${Duration.format("5 seconds")} passed`)
+        expect(error.attempts.map((x) => [x.target, x.error?._tag, x.error?._tag === "Timeout" && x.error.phase])).toEqual([["a", "Timeout", "total"]])
+      }
+      expect(a.calls()).toBe(2)
+    }))
+
+  it.scoped("a request the deadline finds still queued for a permit ends then; the bulkhead's own nearer queue timeout hands it to the next target", () =>
+    Effect.gen(function* () {
+      for (const queueTimeout of [undefined, "1 second"] as const) {
+        const a = hangs("a")
+        const bulkhead = { maxConcurrent: 1, maxQueued: 4, ...(queueTimeout === undefined ? {} : { queueTimeout }) }
+        const router = yield* Router.make({
+          targets: { a: { model: a.model, policy: { bulkhead } }, b: { model: scripted("b", () => Effect.succeed(answer("b"))).model } },
+          // the hog holds a's only permit for an hour
+          chains: { default: ["a", "b"], hog: { targets: ["a"], policy: { timeouts: { total: "2 hours" } } } },
+          policy: { retry: { maxAttempts: 1 }, timeouts: { attempt: "1 hour", total: "5 seconds" } },
+          cache: false
+        })
+        const t0 = yield* TestClock.currentTimeMillis
+        const hog = yield* Effect.fork(router.complete(request, { chain: "hog" }))
+        yield* TestClock.adjust("4 seconds")
+        const queued = yield* Effect.fork(router.complete(request))
+        if (queueTimeout === undefined) {
+          expect(yield* doneAt(queued, t0, 8_999)).toBe(false)
+          expect(yield* doneAt(queued, t0, 9_000)).toBe(true)
+          const error = (yield* Effect.flip(Fiber.join(queued))) as ChainExhausted
+          expect(error.message).toContain(`deadline of ${Duration.format("5 seconds")} passed`)
+          expect(error.attempts.map((x) => [x.target, x.error?._tag === "Timeout" && x.error.phase, Duration.toMillis(x.duration)])).toEqual([["a", "total", 5_000]])
+        } else {
+          // after a second in the queue, a refuses it and b answers
+          expect(yield* doneAt(queued, t0, 4_999)).toBe(false)
+          expect(yield* doneAt(queued, t0, 5_000)).toBe(true)
+          const result = yield* Fiber.join(queued)
+          expect(result.meta.target).toBe("b")
+          expect(result.meta.attempts.map((x) => x.error?._tag === "Rejected" && x.error.reason)).toEqual(["bulkhead-full", false])
+        }
+        expect(a.calls()).toBe(1)
+        yield* Fiber.interrupt(hog)
+      }
+    }))
+
+  it.scoped("a retry due before the deadline is made with what is left of it; one due at or after it is not, and the request ends at the deadline", () =>
+    Effect.gen(function* () {
+      // fails at once, then hangs: the retry (after 1 s) is cut by the deadline at 5 s
+      const a = scripted("a", (n) => (n === 1 ? Effect.fail(serverError("a")) : Effect.as(Effect.sleep("1 hour"), answer("a"))))
+      const router = yield* Router.make({
+        targets: { a: { model: a.model } },
+        chains: { default: ["a"] },
+        policy: { retry: { maxAttempts: 3, base: "1 second", jitter: "none" }, timeouts: { attempt: "1 hour", total: "5 seconds" } },
+        cache: false
+      })
+      const fiber = yield* Effect.fork(router.complete(request))
+      expect(yield* doneAt(fiber, 0, 4_999)).toBe(false)
+      expect(yield* doneAt(fiber, 0, 5_000)).toBe(true)
+      const error = (yield* Effect.flip(Fiber.join(fiber))) as ChainExhausted
+      expect(error.attempts.map((x) => [x.error?._tag, Duration.toMillis(x.duration)])).toEqual([["ServerError", 0], ["Timeout", 4_000]])
+      expect(a.calls()).toBe(2)
+
+      // every call fails; the second retry would start at 1 + 2 = 3 s, past the deadline of 2.5 s
+      const b = scripted("b", () => Effect.fail(serverError("b")))
+      const failing = yield* Router.make({
+        targets: { b: { model: b.model } },
+        chains: { default: ["b"] },
+        policy: { retry: { maxAttempts: 3, base: "1 second", jitter: "none" }, timeouts: { total: "2500 millis" } },
+        cache: false
+      })
+      const started = yield* TestClock.currentTimeMillis
+      const next = yield* Effect.fork(failing.complete(request))
+      expect(yield* doneAt(next, started, 2_499)).toBe(false)
+      expect(yield* doneAt(next, started, 2_500)).toBe(true)
+      const exhausted = (yield* Effect.flip(Fiber.join(next))) as ChainExhausted
+      expect(exhausted.message).toContain(`deadline of ${Duration.format("2500 millis")} passed`)
+      expect(b.calls()).toBe(2)
+    }))
+})
