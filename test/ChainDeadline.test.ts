@@ -20,6 +20,7 @@ import { ServerError } from "../src/llm/ProviderError.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import * as UndiciHttpClient from "../src/providers/UndiciHttpClient.js"
 import * as Router from "../src/router/Router.js"
+import * as VirtualTime from "../src/simulator/VirtualTime.js"
 import * as MockServer from "../src/testing/MockServer.js"
 
 /** Counts the fibers started while it supervises. */
@@ -244,20 +245,101 @@ describe("the waits between calls, bounded by the request's deadline (virtual ti
       expect(error.attempts.map((x) => [x.error?._tag, Duration.toMillis(x.duration)])).toEqual([["ServerError", 0], ["Timeout", 4_000]])
       expect(a.calls()).toBe(2)
 
-      // every call fails; the second retry would start at 1 + 2 = 3 s, past the deadline of 2.5 s
+      // every call fails; the second retry is due at 1 + 2 = 3 s, exactly the deadline: it is not made
       const b = scripted("b", () => Effect.fail(serverError("b")))
       const failing = yield* Router.make({
         targets: { b: { model: b.model } },
         chains: { default: ["b"] },
-        policy: { retry: { maxAttempts: 3, base: "1 second", jitter: "none" }, timeouts: { total: "2500 millis" } },
+        policy: { retry: { maxAttempts: 3, base: "1 second", jitter: "none" }, timeouts: { total: "3 seconds" } },
         cache: false
       })
       const started = yield* TestClock.currentTimeMillis
       const next = yield* Effect.fork(failing.complete(request))
-      expect(yield* doneAt(next, started, 2_499)).toBe(false)
-      expect(yield* doneAt(next, started, 2_500)).toBe(true)
+      expect(yield* doneAt(next, started, 2_999)).toBe(false)
+      expect(yield* doneAt(next, started, 3_000)).toBe(true)
       const exhausted = (yield* Effect.flip(Fiber.join(next))) as ChainExhausted
-      expect(exhausted.message).toContain(`deadline of ${Duration.format("2500 millis")} passed`)
+      expect(exhausted.message).toContain(`deadline of ${Duration.format("3 seconds")} passed`)
       expect(b.calls()).toBe(2)
+    }))
+
+  it.scoped("on a tie the request's deadline wins: a call or a stream's head that ends as it passes, answering or failing, is cut by it; a queue timeout equal to it is the deadline", () =>
+    Effect.gen(function* () {
+      // under the TestClock and under the simulator's clock (`VirtualTime`), whose timers fire in the order they were set
+      for (const clock of ["TestClock", "VirtualTime"] as const) {
+        for (const outcome of ["answers", "fails"] as const) {
+          for (const kind of ["completion", "stream"] as const) {
+            const a = scripted("a", () =>
+              Effect.zipRight(Effect.sleep("5 seconds"), outcome === "answers" ? Effect.succeed(answer("a")) : Effect.fail(serverError("a"))))
+            // the stream's first content comes as the deadline passes
+            const stream = (): Stream.Stream<ChatChunk, ProviderError> =>
+              Stream.fromEffect(Effect.as(Effect.sleep("5 seconds"), { _tag: "TextDelta", text: "late" } as const))
+            const router = yield* Router.make({
+              targets: {
+                a: { model: { ...a.model, stream }, policy: { breaker: { consecutiveFailures: 1 } } },
+                b: { model: scripted("b", () => Effect.succeed(answer("b"))).model }
+              },
+              chains: { default: ["a", "b"] },
+              policy: { retry: { maxAttempts: 1 }, timeouts: { attempt: "1 hour", firstToken: "1 hour", total: "5 seconds" } },
+              cache: false
+            })
+            const call = Effect.flip(kind === "completion" ? Effect.asVoid(router.complete(request)) : Effect.asVoid(headOf(router)))
+            const error = (clock === "VirtualTime"
+              ? yield* VirtualTime.run(call)
+              : yield* Effect.flatMap(Effect.fork(call), (fiber) => Effect.zipRight(TestClock.adjust("5 seconds"), Fiber.join(fiber)))) as ChainExhausted
+            const label = `${clock}, ${kind} ${outcome}`
+            expect(error.message, label).toContain("deadline")
+            expect(error.attempts.map((x) => [x.target, x.error?._tag === "Timeout" && x.error.phase]), label).toEqual([["a", "total"]])
+            expect((yield* router.breaker("a")!.snapshot).state, label).toBe("closed")
+          }
+        }
+      }
+
+      // an attempt deadline equal to what is left of the request's: the request's
+      const e = hangs("e")
+      const even = yield* Router.make({
+        targets: { e: { model: e.model } },
+        chains: { default: ["e"] },
+        policy: { retry: { maxAttempts: 1 }, timeouts: { attempt: "5 seconds", firstToken: "5 seconds", total: "5 seconds" } },
+        cache: false
+      })
+      for (const call of [Effect.asVoid(even.complete(request)), Effect.asVoid(headOf(even))]) {
+        const fiber = yield* Effect.fork(call)
+        yield* TestClock.adjust("5 seconds")
+        const error = (yield* Effect.flip(Fiber.join(fiber))) as ChainExhausted
+        expect(error.attempts.map((x) => x.error?._tag === "Timeout" && x.error.phase)).toEqual(["total"])
+      }
+
+      const c = hangs("c")
+      const tied = yield* Router.make({
+        targets: { c: { model: c.model, policy: { bulkhead: { maxConcurrent: 1, maxQueued: 1, queueTimeout: "5 seconds" } } }, d: { model: scripted("d", () => Effect.succeed(answer("d"))).model } },
+        chains: { default: ["c", "d"], hog: { targets: ["c"], policy: { timeouts: { total: "2 hours" } } } },
+        policy: { retry: { maxAttempts: 1 }, timeouts: { attempt: "1 hour", total: "5 seconds" } },
+        cache: false
+      })
+      const hog = yield* Effect.fork(tied.complete(request, { chain: "hog" }))
+      yield* TestClock.adjust("2 seconds")
+      // its deadline and the queue timeout both 5 s away: the deadline's, so d is not tried
+      const queued = yield* Effect.fork(tied.complete(request))
+      yield* TestClock.adjust("5 seconds")
+      const error = (yield* Effect.flip(Fiber.join(queued))) as ChainExhausted
+      expect(error.attempts.map((x) => [x.target, x.error?._tag === "Timeout" && x.error.phase])).toEqual([["c", "total"]])
+      yield* Fiber.interrupt(hog)
+    }))
+
+  it.scoped("an attempt due to start once the deadline has passed (held up by a listener's effect) does not call its model", () =>
+    Effect.gen(function* () {
+      const a = hangs("a")
+      const router = yield* Router.make({
+        targets: { a: { model: a.model } },
+        chains: { default: ["a"] },
+        policy: { retry: { maxAttempts: 1 }, timeouts: { attempt: "1 hour", total: "5 seconds" } },
+        cache: false
+      })
+      yield* router.listen((event) => (event._tag === "AttemptStarted" ? Effect.sleep("5 seconds") : undefined))
+      const fiber = yield* Effect.fork(router.complete(request))
+      yield* TestClock.adjust("5 seconds")
+      const error = (yield* Effect.flip(Fiber.join(fiber))) as ChainExhausted
+      expect(error.attempts.map((x) => [x.error?._tag === "Timeout" && x.error.phase, Duration.toMillis(x.duration)])).toEqual([["total", 5_000]])
+      expect(a.calls()).toBe(0)
     }))
 })

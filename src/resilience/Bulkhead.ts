@@ -142,7 +142,7 @@ export interface Bulkhead {
   /** The queue's capacity, in calls. */
   readonly maxQueued: number
   /** The longest wait in the queue, if limited. */
-  readonly queueTimeout: Duration.Duration | undefined
+  readonly queueTimeout?: Duration.Duration | undefined
   /**
    * Runs `effect` while holding `weight` permits (default 1), waiting in the
    * queue if needed. Permits are released however the effect ends, and an

@@ -660,21 +660,32 @@ const attemptTimeout = (member: Member, phase: "attempt" | "first-token", after:
     after
   })
 
+/** A call's deadline: its length, what the call then fails with, and whether it is the request's. */
+interface CallLimit<E> {
+  readonly millis: number
+  readonly onTimeout: () => E | Deadline
+  readonly byRequest: boolean
+}
+
 /**
  * The nearer of a call's own deadline (`millis` from now) and what is left
  * of the request's (`deadlineAt`), and what the call fails with when it
- * passes: the request's `Deadline` on a tie (its timer, armed first, won
- * under `timeoutFail`), else `onOwn()`.
+ * passes: the request's `Deadline` on a tie, else `onOwn()`.
  */
-const nearerDeadline = <E>(
-  clock: Clock.Clock,
-  deadlineAt: number,
-  millis: number,
-  onOwn: () => E
-): { readonly millis: number; readonly onTimeout: () => E | Deadline } => {
+const nearerDeadline = <E>(clock: Clock.Clock, deadlineAt: number, millis: number, onOwn: () => E): CallLimit<E> => {
   const left = Math.max(0, deadlineAt - monotonicMillis(clock))
-  return left <= millis ? { millis: left, onTimeout: deadlinePassed } : { millis, onTimeout: onOwn }
+  return left <= millis ? { millis: left, onTimeout: deadlinePassed, byRequest: true } : { millis, onTimeout: onOwn, byRequest: false }
 }
+
+/**
+ * Whether a call bounded by the request's deadline (`limit`) is cut by it:
+ * at or after it nothing the call does counts, as when `timeoutFail` around
+ * the whole chain kept it, whose timer (armed as the chain started) came
+ * before anything the call set. A call due to start then does not start; one
+ * that ends then, whatever its outcome, fails with `Deadline`.
+ */
+const cutByRequest = (limit: CallLimit<unknown>, clock: Clock.Clock, deadlineAt: number): boolean =>
+  limit.byRequest && monotonicMillis(clock) >= deadlineAt
 
 /**
  * One completion of the member's model within its attempt deadline, or
@@ -694,10 +705,14 @@ const completeInTime = (
     const { model } = member.target
     const timeout = member.policy.timeouts.attempt
     const limit = nearerDeadline(clock, deadlineAt, Duration.toMillis(timeout), () => attemptTimeout(member, "attempt", timeout))
+    if (cutByRequest(limit, clock, deadlineAt)) return Effect.fail(new Deadline())
     const within = CompleteWithin.of(model.complete)
-    return within !== undefined
+    const call = within !== undefined
       ? within(request, limit.millis, limit.onTimeout)
       : Deadlines.timeoutFail(model.complete(request), { duration: Duration.millis(limit.millis), onTimeout: limit.onTimeout })
+    return limit.byRequest
+      ? Effect.flatMap(Effect.exit(call), (exit) => (cutByRequest(limit, clock, deadlineAt) ? Effect.fail(new Deadline()) : exit))
+      : call
   })
 
 /** One whole completion from one member. @internal */
@@ -758,7 +773,7 @@ const streamOnce =
     const { bulkhead } = target
     const open = (scope: Scope.CloseableScope) => Effect.gen(function* () {
       if (bulkhead !== undefined) {
-        yield* bulkheadWait(state, bulkhead, (options) => bulkhead.acquireWeighted(1, options)).pipe(
+        yield* bulkheadWait(state, bulkhead, (options) => (options === undefined ? bulkhead.acquire : bulkhead.acquireWeighted(1, options))).pipe(
           Effect.provideService(Scope.Scope, scope),
           Effect.catchTag("BulkheadRejected", () => Effect.fail(rejectedFrom(target, { _tag: "BulkheadRejected" })))
         )
@@ -790,8 +805,10 @@ const streamOnce =
       // up to its first content, the stream is bounded by its first-token deadline, or the request's if nearer:
       // kept by the model when its `stream` carries a `StreamWithin` (the HTTP adapters), else by `timeoutFail`
       const firstToken = member.policy.timeouts.firstToken
-      const limit = nearerDeadline(yield* Effect.clock, state.deadlineAt, Duration.toMillis(firstToken), () =>
+      const clock = yield* Effect.clock
+      const limit = nearerDeadline(clock, state.deadlineAt, Duration.toMillis(firstToken), () =>
         attemptTimeout(member, "first-token", firstToken))
+      if (cutByRequest(limit, clock, state.deadlineAt)) return yield* Effect.fail(new Deadline())
       const within = StreamWithin.of(target.model.stream)
       const upstream = within !== undefined ? within(state.request, limit.millis, limit.onTimeout) : target.model.stream(state.request)
       // the adapters' streams are read without their `Stream` (see `Pullable`), any other through it
@@ -805,11 +822,12 @@ const streamOnce =
           if (Chunk.some(next.right, Chat.isContent)) return false
         }
       })
-      const exit = yield* Effect.exit(
+      const read = yield* Effect.exit(
         within !== undefined
           ? readHead
           : Deadlines.timeoutFail(readHead, { duration: Duration.millis(limit.millis), onTimeout: limit.onTimeout })
       )
+      const exit = cutByRequest(limit, clock, state.deadlineAt) ? Exit.fail(new Deadline()) : read
       const elapsed = Duration.millis((yield* Clock.currentTimeMillis) - began)
       if (exit._tag === "Failure") {
         const failure = Option.getOrUndefined(Chunk.head(Cause.failures(exit.cause)))
@@ -823,7 +841,9 @@ const streamOnce =
           recorded = true
           return Effect.zipRight(permit.record(outcome, Duration.millis(now - began)), Scope.close(scope, Exit.void))
         })
-      // past the first content the stream's head deadline no longer applies: it fails as the provider's stream does
+      // Past the first content the head's deadline no longer applies, so the rest fails only as the provider's
+      // stream does: a `StreamWithin` stream applies it until the first chunk that `Chat.isContent` says is
+      // content, the chunk `readHead` stops at (`decodeSse`'s `sawContent`); without one, `timeoutFail` ended here.
       const rest = pull as Started["pull"]
       return { member, head, pull: rest, settle, startedAt: began, timeToFirstToken: elapsed, done: exit.value } satisfies Started
     })
@@ -1014,15 +1034,18 @@ const earlyProbe = (state: RequestState, ordered: ReadonlyArray<Member>): Effect
  *
  * The deadline is kept by what the chain waits for, not by a fiber forked
  * to run the chain (a fork and a join of every request): each call is
- * given what is left of it when that is nearer than its own deadline (see
- * `completeInTime`, `streamOnce`), a backoff never sleeps past it
- * (`Retry.makeBounded`), a bulkhead's queue waits no longer than it
- * (`bulkheadWait`), and no attempt starts after it (`runMember`). Whatever
- * reaches it first fails with `Deadline`, which ends the chain. The rest
- * of the chain's steps do not wait: the breakers, budgets, limiters and
- * health keep their state in the process (a shared store mirrors it in
- * the background). An effect returned by a synchronous event listener
- * (`Router.listen`) runs to its end, so it must be short.
+ * given what is left of it when that is nearer than its own deadline, and
+ * a call bounded by it that ends as it passes is cut by it, whatever its
+ * outcome (see `completeInTime`, `streamOnce`, `cutByRequest`); a backoff
+ * never sleeps past it (`Retry.makeBounded`); a bulkhead's queue waits no
+ * longer than it (`bulkheadWait`); no attempt and no call starts after it
+ * (`runMember`, `cutByRequest`). Whatever reaches it first fails with
+ * `Deadline`, which ends the chain. The rest of the chain's steps do not
+ * wait: the breakers, budgets, limiters and health keep their state in the
+ * process (a shared store mirrors it in the background). An effect
+ * returned by a synchronous event listener (`Router.listen`) runs to its
+ * end: a slow one holds the request past its deadline (no call starts
+ * after it), where the forked chain was cut in the listener's effect.
  */
 const runChain = <A, R>(shared: Shared, state: RequestState, run: Runner<A, R>): Effect.Effect<A, Next | Fatal, R> =>
   Effect.gen(function* () {
