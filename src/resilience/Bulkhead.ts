@@ -15,7 +15,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import * as Schema from "effect/Schema"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import { PermitPool, Waiter } from "./internal/bulkhead.js"
 
 /**
@@ -310,7 +310,9 @@ class BulkheadImpl implements Bulkhead {
     if (refused !== undefined) return refused
     const pool = this.pool
     const release = this.releaseFor(weight)
-    const releaseLater = Effect.addFinalizer(() => release)
+    // the scope's own finalizer: `Effect.addFinalizer` would diff and patch every `FiberRef` to run a
+    // synchronous give-back that reads none
+    const releaseLater = Effect.flatMap(Effect.scope, (scope) => Scope.addFinalizer(scope, release))
     return Effect.uninterruptibleMask((restore) =>
       pool.tryAcquire(weight) ? releaseLater : Effect.zipRight(restore(this.wait(weight, options)), releaseLater)
     )

@@ -1471,8 +1471,9 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
      */
     const chunks = Pullable.make(
       Effect.gen(function* () {
-        yield* Effect.addFinalizer(() => settle(undefined))
         const streamScope = yield* Effect.scope
+        // the scope's own finalizer: `Effect.addFinalizer` would diff and patch every `FiberRef` around it
+        yield* Scope.addFinalizer(streamScope, settle(undefined))
         let head = started.head.length === 0 ? undefined : Chunk.unsafeFromArray(started.head.slice())
         /** The continuation's pull, once the provider's stream has failed. */
         let rest: Pullable.Pull<ChatChunk, StreamInterrupted> | undefined = undefined
