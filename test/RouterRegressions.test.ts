@@ -2,8 +2,9 @@
  * Regressions found in review: each test pins a behaviour the router once got wrong.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Chunk, Duration, Effect, Exit, Fiber, Option, Stream, TestClock } from "effect"
+import { Cause, Chunk, Clock, Duration, Effect, Exit, Fiber, Option, Scope, Stream, TestClock, Tracer } from "effect"
 import type { ChatChunk, ChatRequest, ChatResponse } from "../src/llm/Chat.js"
+import * as Pullable from "../src/llm/internal/pullable.js"
 import { Chat, ContentFiltered, InvalidRequest, ServerError } from "../src/llm/index.js"
 import type { Service } from "../src/llm/LanguageModel.js"
 import type { ProviderError } from "../src/llm/ProviderError.js"
@@ -336,4 +337,66 @@ describe("Router regressions: validation", () => {
       ])
     })
   )
+})
+
+describe("Router regressions: a stream its consumer left, settled when its scope closes", () => {
+  /** Opens a stream of `router` in `scope` and reads its head, as a consumer that then leaves. */
+  const readHead = (router: Router.Service, scope: Scope.Scope) =>
+    Effect.gen(function* () {
+      const started = yield* Scope.extend(router.stream(Chat.prompt("q")), scope)
+      const pull = yield* Scope.extend(Pullable.toPull(started.chunks), scope)
+      yield* pull
+    })
+  const pending = () => Stream.concat(Stream.make(text("Hi")), Stream.never)
+
+  it.scoped("whole, even when the fiber closing the scope is interrupted meanwhile: the attempt's bulkhead permit comes back", () =>
+    Effect.gen(function* () {
+      // closing the provider's stream takes 50 ms (an HTTP abort, say)
+      const a = fake("a", { stream: () => pending().pipe(Stream.ensuring(Effect.sleep("50 millis"))) })
+      const router = yield* Router.make({
+        targets: { a: { model: a } },
+        chains: { default: ["a"] },
+        policy: { retry: { maxAttempts: 1 }, bulkhead: { maxConcurrent: 1, maxQueued: 0 } }
+      })
+      const scope = yield* Scope.make()
+      yield* readHead(router, scope)
+      const closer = yield* Effect.fork(Scope.close(scope, Exit.void))
+      yield* TestClock.adjust("10 millis")
+      const interrupting = yield* Effect.fork(Fiber.interrupt(closer))
+      yield* TestClock.adjust("100 millis")
+      yield* Fiber.join(interrupting)
+      expect((yield* router.complete(Chat.prompt("again"))).meta.target).toBe("a")
+    }))
+
+  it.scoped("in the runtime that opened it: its clock and span, whoever closes the scope", () =>
+    Effect.gen(function* () {
+      const router = yield* Router.make({
+        targets: { a: { model: fake("a", { stream: pending }) } },
+        chains: { default: ["a"] },
+        policy: { retry: { maxAttempts: 1 } },
+        cache: false
+      })
+      const finished: Array<{ readonly at: number; readonly span: string | undefined }> = []
+      yield* router.listen((event) =>
+        event._tag === "RequestFinished"
+          ? Effect.map(Effect.serviceOption(Tracer.ParentSpan), (span) => {
+              finished.push({ at: event.at, span: Option.isSome(span) && span.value._tag === "Span" ? span.value.name : undefined })
+            })
+          : undefined
+      )
+      // opened under a clock a second ahead and inside a span; closed outside both
+      const base = yield* Effect.clock
+      const ahead: Clock.Clock = {
+        [Clock.ClockTypeId]: Clock.ClockTypeId,
+        unsafeCurrentTimeMillis: () => base.unsafeCurrentTimeMillis() + 1_000,
+        currentTimeMillis: Effect.sync(() => base.unsafeCurrentTimeMillis() + 1_000),
+        unsafeCurrentTimeNanos: () => base.unsafeCurrentTimeNanos() + 1_000_000_000n,
+        currentTimeNanos: Effect.sync(() => base.unsafeCurrentTimeNanos() + 1_000_000_000n),
+        sleep: (duration) => base.sleep(duration)
+      }
+      const scope = yield* Scope.make()
+      yield* readHead(router, scope).pipe(Effect.withSpan("http.server POST"), Effect.withClock(ahead))
+      yield* Scope.close(scope, Exit.void)
+      expect(finished).toEqual([{ at: (yield* Clock.currentTimeMillis) + 1_000, span: "http.server POST" }])
+    }))
 })

@@ -1393,7 +1393,8 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
         if (settled) return Effect.void
         settled = true
         const outcome: Outcome = error !== undefined ? "failure" : ended ? "success" : "cancelled"
-        return Effect.gen(function* () {
+        // all of it or none: once `settled` is set, nothing else would finish it
+        return Effect.uninterruptible(Effect.gen(function* () {
           yield* started.settle(outcome === "success" ? "success" : outcome === "failure" ? classify(error!) : "ignored")
           const end = yield* Clock.currentTimeMillis
           const usage = usageOf(state.request, acc, ended)
@@ -1407,7 +1408,7 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
             })
           }
           if (outcome !== "failure" || !mayContinue) yield* finished(shared, state, outcome, final)
-        })
+        }))
       })
 
     const onFailure = (error: ProviderError): Stream.Stream<ChatChunk, StreamInterrupted> => {
@@ -1472,8 +1473,12 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
     const chunks = Pullable.make(
       Effect.gen(function* () {
         const streamScope = yield* Effect.scope
-        // the scope's own finalizer: `Effect.addFinalizer` would diff and patch every `FiberRef` around it
-        yield* Scope.addFinalizer(streamScope, settle(undefined))
+        // A stream its consumer left is settled when its scope closes, as the one that opened it would (its
+        // clock, services, span): in the opener's runtime, kept for that. The scope's own finalizer, not
+        // `Effect.addFinalizer`, which diffs and patches every `FiberRef` around any stream's finalizer; a
+        // stream read to its end has settled already, so its finalizer does nothing.
+        const opener = yield* Effect.runtime<never>()
+        yield* Scope.addFinalizer(streamScope, Effect.suspend(() => (settled ? Effect.void : Effect.provide(settle(undefined), opener))))
         let head = started.head.length === 0 ? undefined : Chunk.unsafeFromArray(started.head.slice())
         /** The continuation's pull, once the provider's stream has failed. */
         let rest: Pullable.Pull<ChatChunk, StreamInterrupted> | undefined = undefined
