@@ -176,8 +176,8 @@ const sleepThenRun = <A, E, R>(
   pushback: number
 ): Effect.Effect<A, E, R> => {
   const millis = pushback > computed ? pushback : computed
-  if (policy.deadline !== undefined) return beforeDeadline(policy.deadline, millis, () => retryAfterSleep(policy, call, error, n, computed, millis))
-  return retryAfterSleep(policy, call, error, n, computed, millis)
+  const retry = () => retryAfterSleep(policy, call, error, n, computed, millis)
+  return policy.deadline === undefined ? retry() : beforeDeadline(policy.deadline, millis, retry)
 }
 
 /**

@@ -616,7 +616,10 @@ const guard = <A, R>(
   const { target } = member
   const { bulkhead } = target
   const protectedCall = breakerCall(shared, state, member, attempt, call)
-  return (bulkhead === undefined ? protectedCall : bulkheadWait(state, bulkhead, (options) => bulkhead.run(protectedCall, options))).pipe(
+  const entered = bulkhead === undefined
+    ? protectedCall
+    : bulkheadWait(state, bulkhead, (options) => bulkhead.run(protectedCall, options))
+  return entered.pipe(
     Effect.catchTags({
       CircuitOpen: (error) => Effect.fail(rejectedFrom(target, error)),
       BulkheadRejected: () => Effect.fail(rejectedFrom(target, { _tag: "BulkheadRejected" })),
@@ -674,7 +677,9 @@ interface CallLimit<E> {
  */
 const nearerDeadline = <E>(clock: Clock.Clock, deadlineAt: number, millis: number, onOwn: () => E): CallLimit<E> => {
   const left = Math.max(0, deadlineAt - monotonicMillis(clock))
-  return left <= millis ? { millis: left, onTimeout: deadlinePassed, byRequest: true } : { millis, onTimeout: onOwn, byRequest: false }
+  return left <= millis
+    ? { millis: left, onTimeout: deadlinePassed, byRequest: true }
+    : { millis, onTimeout: onOwn, byRequest: false }
 }
 
 /**
@@ -773,7 +778,9 @@ const streamOnce =
     const { bulkhead } = target
     const open = (scope: Scope.CloseableScope) => Effect.gen(function* () {
       if (bulkhead !== undefined) {
-        yield* bulkheadWait(state, bulkhead, (options) => (options === undefined ? bulkhead.acquire : bulkhead.acquireWeighted(1, options))).pipe(
+        const acquire = (options: AcquireOptions | undefined) =>
+          options === undefined ? bulkhead.acquire : bulkhead.acquireWeighted(1, options)
+        yield* bulkheadWait(state, bulkhead, acquire).pipe(
           Effect.provideService(Scope.Scope, scope),
           Effect.catchTag("BulkheadRejected", () => Effect.fail(rejectedFrom(target, { _tag: "BulkheadRejected" })))
         )
@@ -810,7 +817,9 @@ const streamOnce =
         attemptTimeout(member, "first-token", firstToken))
       if (cutByRequest(limit, clock, state.deadlineAt)) return yield* Effect.fail(new Deadline())
       const within = StreamWithin.of(target.model.stream)
-      const upstream = within !== undefined ? within(state.request, limit.millis, limit.onTimeout) : target.model.stream(state.request)
+      const upstream = within !== undefined
+        ? within(state.request, limit.millis, limit.onTimeout)
+        : target.model.stream(state.request)
       // the adapters' streams are read without their `Stream` (see `Pullable`), any other through it
       const pull = yield* Pullable.toPullIn(upstream, scope)
       const head: Array<ChatChunk> = []
@@ -1223,7 +1232,8 @@ const shadow = (shared: Shared, state: RequestState, served: Member) =>
       }
       const failure = Option.getOrUndefined(Chunk.head(Cause.failures(exit.cause)))
       // (no `Deadline`: a shadow call has none but its attempt's)
-      if (failure !== undefined && failure._tag !== "BulkheadRejected" && failure._tag !== "Deadline" && countsForHealth(failure)) {
+      const counts = failure !== undefined && failure._tag !== "BulkheadRejected" && failure._tag !== "Deadline"
+      if (counts && countsForHealth(failure)) {
         yield* shared.health.record(target.name, { success: false, latency })
       }
     })
