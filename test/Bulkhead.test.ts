@@ -301,6 +301,31 @@ describe("Bulkhead", () => {
       assert.deepStrictEqual(yield* bulkhead.stats, { active: 0, queued: 0, available: 3 })
     }))
 
+  it.effect("acquireIn holds its permits until the scope it is handed closes, waiting in the queue as acquire does", () =>
+    Effect.gen(function*() {
+      const bulkhead = yield* Bulkhead.make({ maxConcurrent: 3, maxQueued: 1, queueTimeout: "1 minute" })
+      const first = yield* Scope.make()
+      const second = yield* Scope.make()
+      // no Scope service anywhere: each scope is handed over
+      yield* bulkhead.acquireIn(first, 2)
+      yield* bulkhead.acquireIn(second)
+      assert.deepStrictEqual(yield* bulkhead.stats, { active: 2, queued: 0, available: 0 })
+      const third = yield* Scope.make()
+      const waiting = yield* Effect.fork(bulkhead.acquireIn(third, 2, { queueTimeout: "1 second" }))
+      yield* statsAre(bulkhead, { queued: 1 })
+      yield* Scope.close(first, Exit.void)
+      yield* Fiber.join(waiting)
+      assert.deepStrictEqual(yield* bulkhead.stats, { active: 2, queued: 0, available: 0 })
+      const late = yield* Effect.fork(Effect.exit(bulkhead.acquireIn(first, 1, { queueTimeout: "1 second" })))
+      yield* statsAre(bulkhead, { queued: 1 })
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual(rejection(yield* Fiber.join(late))?.reason, "queue-timeout")
+      yield* Scope.close(second, Exit.void)
+      yield* Scope.close(third, Exit.void)
+      assert.deepStrictEqual(yield* bulkhead.stats, { active: 0, queued: 0, available: 3 })
+      assert.strictEqual(rejection(yield* Effect.exit(bulkhead.acquireIn(first, 4)))?.reason, "full")
+    }))
+
   it.effect("an interrupted acquire leaves the queue and holds nothing", () =>
     Effect.gen(function*() {
       const bulkhead = yield* Bulkhead.make({ maxConcurrent: 1, maxQueued: 1 })

@@ -16,10 +16,10 @@ const settle = settler("1 minute")
 
 /** A pull-made stream of `reads`, then its end or `failure`; `log` records its opening and closing. */
 const made = (log: Ref.Ref<Array<string>>, reads: ReadonlyArray<ReadonlyArray<number>>, failure?: string) =>
-  Pullable.make<number, string>(
+  Pullable.make<number, string>((scope) =>
     Effect.gen(function* () {
       yield* Ref.update(log, (l) => [...l, "open"])
-      yield* Effect.addFinalizer(() => Ref.update(log, (l) => [...l, "close"]))
+      yield* Scope.addFinalizer(scope, Ref.update(log, (l) => [...l, "close"]))
       let i = 0
       return Effect.suspend(() => {
         const read = reads[i++]
@@ -85,7 +85,7 @@ describe("Pullable", () => {
 
   it.effect("an opening that fails is the first read's failure", () =>
     Effect.gen(function* () {
-      const failing = Pullable.make<number, string>(Effect.fail("no connection"))
+      const failing = Pullable.make<number, string>(() => Effect.fail("no connection"))
       const scope = yield* Scope.make()
       const pull = yield* Pullable.toPullIn(failing, scope)
       expect(yield* Effect.flip(pull)).toBe("no connection")

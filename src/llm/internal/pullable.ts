@@ -13,7 +13,9 @@
  * at the end), opened in a scope. `make` keeps that opening beside the
  * `Stream` it returns, which any consumer reads as usual; `toPullIn` opens
  * such a stream's pull directly in the consumer's scope, and reads any
- * other stream through its channel.
+ * other stream through its channel. The opening is handed its scope, not
+ * given it as the `Scope` service: providing a service for it copies the
+ * fiber's context twice, on a stream's every attempt.
  *
  * @internal
  */
@@ -22,22 +24,24 @@ import { Channel, Chunk, Effect, Either, Option, Scope, Stream } from "effect"
 /** One read: some elements, or the end (`None`), or a failure. @internal */
 export type Pull<A, E> = Effect.Effect<Chunk.Chunk<A>, Option.Option<E>>
 
+/** How a stream made by `make` opens its pull, in the scope it is handed (the stream's). @internal */
+export type Open<A, E> = (scope: Scope.Scope) => Effect.Effect<Pull<A, E>, E>
+
 /** How each stream made by `make` opens its pull, by the stream. */
-const opens = new WeakMap<object, Effect.Effect<Pull<unknown, unknown>, unknown, Scope.Scope>>()
+const opens = new WeakMap<object, Open<unknown, unknown>>()
 
 /** How `stream` opens its pull, if `make` made it. */
-const openOf = <A, E>(stream: Stream.Stream<A, E>) =>
-  opens.get(stream) as Effect.Effect<Pull<A, E>, E, Scope.Scope> | undefined
+const openOf = <A, E>(stream: Stream.Stream<A, E>) => opens.get(stream) as Open<A, E> | undefined
 
 /**
- * The stream of the pull `open` opens, its scope the stream's; `toPullIn`
+ * The stream of the pull `open` opens, in the stream's scope; `toPullIn`
  * reads it without the `Stream`.
  *
  * @internal
  */
-export const make = <A, E>(open: Effect.Effect<Pull<A, E>, E, Scope.Scope>): Stream.Stream<A, E> => {
-  const stream = Stream.unwrapScoped(Effect.map(open, Stream.repeatEffectChunkOption))
-  opens.set(stream, open as Effect.Effect<Pull<unknown, unknown>, unknown, Scope.Scope>)
+export const make = <A, E>(open: Open<A, E>): Stream.Stream<A, E> => {
+  const stream = Stream.unwrapScoped(Effect.flatMap(Effect.scope, (scope) => Effect.map(open(scope), Stream.repeatEffectChunkOption)))
+  opens.set(stream, open as Open<unknown, unknown>)
   return stream
 }
 
@@ -52,7 +56,7 @@ export const toPull = <A, E>(stream: Stream.Stream<A, E>): Effect.Effect<Pull<A,
   const open = openOf(stream)
   return open === undefined
     ? Stream.toPull(stream)
-    : Effect.catchAll(open, (error) => Effect.succeed(Effect.fail(Option.some(error))))
+    : Effect.flatMap(Effect.scope, (scope) => Effect.catchAll(open(scope), (error) => Effect.succeed(Effect.fail(Option.some(error)))))
 }
 
 /**
@@ -87,7 +91,7 @@ export const toPullIn = <A, E>(
   if (open === undefined) return Channel.toPullIn(Stream.toChannel(stream), scope)
   return Effect.sync(() => {
     let read: Effect.Effect<Either.Either<Chunk.Chunk<A>, unknown>, E> | undefined = undefined
-    const first = Effect.flatMap(Scope.extend(open, scope), (pull) => {
+    const first = Effect.flatMap(open(scope), (pull) => {
       read = toEither(pull)
       return read
     })

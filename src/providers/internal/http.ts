@@ -24,7 +24,7 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { type ChatChunk, type ChatRequest, type ChatResponse, isContent } from "../../llm/Chat.js"
 import * as CompleteWithin from "../../llm/internal/completeWithin.js"
@@ -480,21 +480,21 @@ export const decodeSse = <E = never>(
     readonly head?: HeadDeadline<E> | undefined
   }
 ): Stream.Stream<ChatChunk, ProviderError | E> =>
-  Pullable.make(
+  Pullable.make((scope) =>
     Effect.gen(function* () {
       const clock = yield* Effect.clock
       const opened = monotonicMillis(clock)
       const head: CallDeadline<E> | undefined =
         options.head === undefined ? undefined : { at: opened + options.head.millis, onTimeout: options.head.onTimeout }
       const answer = yield* response(head)
-      const scope = yield* Effect.scope
       const live = isLive(clock)
       /** The reader waiting on a timer: the `Readable`'s, or the stream's read ahead from its third read on; reads so far. */
       let ahead: ReadAhead.ReadAhead<Chunk.Chunk<Uint8Array>, Option.Option<ProviderError>> | undefined = live
         ? yield* readerOf(answer, options.mapError, scope)
         : undefined
-      const pull =
-        ahead === undefined ? Effect.mapError(yield* Stream.toPull(answer.stream), Option.map(options.mapError)) : undefined
+      const pull = ahead === undefined
+        ? Effect.mapError(yield* Scope.extend(Stream.toPull(answer.stream), scope), Option.map(options.mapError))
+        : undefined
       let reads = 0
       const { firstToken, idle } = options.timeouts
       const idleMillis = Duration.toMillis(idle)

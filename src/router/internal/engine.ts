@@ -778,10 +778,7 @@ const streamOnce =
     const { bulkhead } = target
     const open = (scope: Scope.CloseableScope) => Effect.gen(function* () {
       if (bulkhead !== undefined) {
-        const acquire = (options: AcquireOptions | undefined) =>
-          options === undefined ? bulkhead.acquire : bulkhead.acquireWeighted(1, options)
-        yield* bulkheadWait(state, bulkhead, acquire).pipe(
-          Effect.provideService(Scope.Scope, scope),
+        yield* bulkheadWait(state, bulkhead, (options) => bulkhead.acquireIn(scope, 1, options)).pipe(
           Effect.catchTag("BulkheadRejected", () => Effect.fail(rejectedFrom(target, { _tag: "BulkheadRejected" })))
         )
       }
@@ -1480,9 +1477,8 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
      * to its continuation; the stream's scope settles a stream whose
      * consumer stopped reading (cancelled, unless it settled already).
      */
-    const chunks = Pullable.make(
+    const chunks = Pullable.make((streamScope) =>
       Effect.gen(function* () {
-        const streamScope = yield* Effect.scope
         // A stream its consumer left is settled when its scope closes, as the one that opened it would (its
         // clock, services, span): in the opener's runtime, kept for that. The scope's own finalizer, not
         // `Effect.addFinalizer`, which diffs and patches every `FiberRef` around any stream's finalizer; a
