@@ -98,7 +98,7 @@ export interface RunOptions extends AcquireOptions {
 }
 
 /**
- * Options of one wait for permits (`run`, `acquireWeighted`).
+ * Options of one wait for permits (`run`, `acquireWeighted`, `acquireIn`).
  *
  * @since 0.1.0
  * @category models
@@ -161,18 +161,29 @@ export interface Bulkhead {
   /** Like `acquire`, for `weight` permits (a positive integer). */
   readonly acquireWeighted: (weight: number, options?: AcquireOptions) => Effect.Effect<void, BulkheadRejected, Scope.Scope>
   /**
-   * Like `acquireWeighted` (`weight` 1 by default), holding the permits
+   * Like `acquire`, for `options.weight` permits (default 1), holding them
    * until `scope` closes: the scope is handed over rather than provided as
-   * the `Scope` service (which copies the fiber's context, twice).
+   * the `Scope` service (which copies the fiber's context, twice). Weights
+   * are checked as `run` checks them; the give-back is registered in
+   * `scope` as the permits are granted, with no interruption in between
+   * (a scope already closed gets them back at once).
    *
    * @example
    * ```ts
-   * const scope = yield* Scope.make()
-   * yield* bulkhead.acquireIn(scope, 2) // two permits, held until the scope closes
-   * yield* Scope.close(scope, Exit.void)
+   * import { Effect, Exit, Scope } from "effect"
+   * import { Bulkhead } from "effect-llm-failover/resilience"
+   *
+   * const program = Effect.gen(function* () {
+   *   const bulkhead = yield* Bulkhead.make({ maxConcurrent: 4 })
+   *   const scope = yield* Scope.make()
+   *   yield* bulkhead.acquireIn(scope, { weight: 2 }) // two permits, held until the scope closes
+   *   const held = (yield* bulkhead.stats).active // 1 call holding 2 permits
+   *   yield* Scope.close(scope, Exit.void)
+   *   return held
+   * })
    * ```
    */
-  readonly acquireIn: (scope: Scope.Scope, weight?: number, options?: AcquireOptions) => Effect.Effect<void, BulkheadRejected>
+  readonly acquireIn: (scope: Scope.Scope, options?: RunOptions) => Effect.Effect<void, BulkheadRejected>
   /** The current occupancy. */
   readonly stats: Effect.Effect<BulkheadStats>
 }
@@ -319,10 +330,15 @@ class BulkheadImpl implements Bulkhead {
   }
 
   acquireWeighted(weight: number, options?: AcquireOptions): Effect.Effect<void, BulkheadRejected, Scope.Scope> {
-    return Effect.flatMap(Effect.scope, (scope) => this.acquireIn(scope, weight, options))
+    return Effect.flatMap(Effect.scope, (scope) => this.take(scope, weight, options))
   }
 
-  acquireIn(scope: Scope.Scope, weight = 1, options?: AcquireOptions): Effect.Effect<void, BulkheadRejected> {
+  acquireIn(scope: Scope.Scope, options?: RunOptions): Effect.Effect<void, BulkheadRejected> {
+    return this.take(scope, options?.weight ?? 1, options)
+  }
+
+  /** Takes `weight` permits (at once, or by waiting in the queue) and registers their give-back in `scope`. */
+  private take(scope: Scope.Scope, weight: number, options: AcquireOptions | undefined): Effect.Effect<void, BulkheadRejected> {
     const refused = this.refuse(weight)
     if (refused !== undefined) return refused
     const pool = this.pool

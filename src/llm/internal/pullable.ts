@@ -24,7 +24,13 @@ import { Channel, Chunk, Effect, Either, Option, Scope, Stream } from "effect"
 /** One read: some elements, or the end (`None`), or a failure. @internal */
 export type Pull<A, E> = Effect.Effect<Chunk.Chunk<A>, Option.Option<E>>
 
-/** How a stream made by `make` opens its pull, in the scope it is handed (the stream's). @internal */
+/**
+ * How a stream made by `make` opens its pull, in the scope it is handed
+ * (the stream's): it registers whatever it holds there, and reads no
+ * `Scope` service (under `toPullIn` that would be the caller's).
+ *
+ * @internal
+ */
 export type Open<A, E> = (scope: Scope.Scope) => Effect.Effect<Pull<A, E>, E>
 
 /** How each stream made by `make` opens its pull, by the stream. */
@@ -40,7 +46,8 @@ const openOf = <A, E>(stream: Stream.Stream<A, E>) => opens.get(stream) as Open<
  * @internal
  */
 export const make = <A, E>(open: Open<A, E>): Stream.Stream<A, E> => {
-  const stream = Stream.unwrapScoped(Effect.flatMap(Effect.scope, (scope) => Effect.map(open(scope), Stream.repeatEffectChunkOption)))
+  const opened = Effect.flatMap(Effect.scope, (scope) => Effect.map(open(scope), Stream.repeatEffectChunkOption))
+  const stream = Stream.unwrapScoped(opened)
   opens.set(stream, open as Open<unknown, unknown>)
   return stream
 }
@@ -56,7 +63,8 @@ export const toPull = <A, E>(stream: Stream.Stream<A, E>): Effect.Effect<Pull<A,
   const open = openOf(stream)
   return open === undefined
     ? Stream.toPull(stream)
-    : Effect.flatMap(Effect.scope, (scope) => Effect.catchAll(open(scope), (error) => Effect.succeed(Effect.fail(Option.some(error)))))
+    : Effect.flatMap(Effect.scope, (scope) =>
+        Effect.catchAll(open(scope), (error) => Effect.succeed(Effect.fail(Option.some(error)))))
 }
 
 /**
@@ -91,7 +99,8 @@ export const toPullIn = <A, E>(
   if (open === undefined) return Channel.toPullIn(Stream.toChannel(stream), scope)
   return Effect.sync(() => {
     let read: Effect.Effect<Either.Either<Chunk.Chunk<A>, unknown>, E> | undefined = undefined
-    const first = Effect.flatMap(open(scope), (pull) => {
+    // opened at the first read
+    const first = Effect.flatMap(Effect.suspend(() => open(scope)), (pull) => {
       read = toEither(pull)
       return read
     })

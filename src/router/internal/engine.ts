@@ -778,7 +778,7 @@ const streamOnce =
     const { bulkhead } = target
     const open = (scope: Scope.CloseableScope) => Effect.gen(function* () {
       if (bulkhead !== undefined) {
-        yield* bulkheadWait(state, bulkhead, (options) => bulkhead.acquireIn(scope, 1, options)).pipe(
+        yield* bulkheadWait(state, bulkhead, (options) => bulkhead.acquireIn(scope, options)).pipe(
           Effect.catchTag("BulkheadRejected", () => Effect.fail(rejectedFrom(target, { _tag: "BulkheadRejected" })))
         )
       }
