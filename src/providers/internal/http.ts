@@ -505,16 +505,19 @@ export const decodeSse = <E = never>(
       let sawContent = false
       let deadline = monotonicMillis(clock) + Duration.toMillis(firstToken)
       // the caller's deadline for the first content, when nearer (it wins a tie, as under `timeoutFail`)
-      const headFirst = head !== undefined && head.at <= deadline
-      if (headFirst) deadline = head.at
+      let onHead: (() => E) | undefined = undefined
+      if (head !== undefined && head.at <= deadline) {
+        deadline = head.at
+        onHead = head.onTimeout
+      }
       /** Set once the stream has nothing more to give: its end (`none`) or the failure due after the chunks out. */
       let last: Option.Option<ProviderError | E> | undefined
       const timedOut = (): Option.Option<ProviderError | E> =>
         Option.some(
           sawContent
             ? options.onTimeout("idle", idle)
-            : headFirst
-            ? head!.onTimeout()
+            : onHead !== undefined
+            ? onHead()
             : options.onTimeout("first-token", firstToken)
         )
 
