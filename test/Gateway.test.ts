@@ -10,7 +10,7 @@ import { HttpMiddleware, HttpServer } from "@effect/platform"
 import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import * as Http from "node:http"
 import { describe, expect, it, layer } from "@effect/vitest"
-import { Duration, Effect, Exit, FastCheck as fc, Fiber, Logger, Redacted, Scope } from "effect"
+import { Duration, Effect, Exit, FastCheck as fc, Fiber, Logger, Redacted, Scope, Tracer } from "effect"
 import * as Net from "node:net"
 import OpenAI from "openai"
 import * as Gateway from "../src/gateway/Gateway.js"
@@ -43,6 +43,8 @@ interface SetupOptions {
   readonly apiKey?: string
   /** The scope the gateway alone lives in (default: the test's), to shut it down mid-test. */
   readonly gatewayScope?: Scope.Scope
+  /** The tracer the gateway runs under (default: Effect's built-in one, whose spans go nowhere). */
+  readonly tracer?: Tracer.Tracer
 }
 
 /** Two upstreams, a router with the chain `default` = [primary, secondary], and the gateway over it. */
@@ -61,7 +63,8 @@ const setup = (options: SetupOptions = {}) =>
       chains: { default: ["primary", "secondary"] },
       policy: options.policy ?? { retry: { maxAttempts: 1 } }
     })
-    const started = Gateway.make({ router, port: 0, ...options.gateway })
+    const made = Gateway.make({ router, port: 0, ...options.gateway })
+    const started = options.tracer === undefined ? made : Effect.withTracer(made, options.tracer)
     const gateway = yield* options.gatewayScope === undefined ? started : Scope.extend(started, options.gatewayScope)
     const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: options.apiKey ?? "unused", maxRetries: 0, timeout: 10_000 })
     return { primary, secondary, router, gateway, client } satisfies Setup
@@ -672,6 +675,102 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
         expect(requestLines(logs.lines).map((l) => [l.message, l.annotations["outcome"]])).toEqual([
           ["POST /v1/chat/completions 200", "client-closed"]
         ])
+      })
+    )
+  })
+
+  // A chat request is served from Node's request and response themselves
+  // when no span would go anywhere (every test above), and through the
+  // platform's server, whose middleware makes each request's span, when
+  // one would: the same answers and log lines either way.
+  describe("served through the platform's server when spans go somewhere", () => {
+    /** A tracer that records the names of the spans it makes, made by Effect's own. */
+    const recordingTracer = Effect.map(Effect.tracer, (native) => {
+      const names: Array<string> = []
+      const tracer = Tracer.make({
+        span: (name, ...rest) => {
+          names.push(name)
+          return native.span(name, ...rest)
+        },
+        context: native.context
+      })
+      return { names, tracer }
+    })
+
+    it.scoped("a completion and a stream, each under the server's span", () =>
+      Effect.gen(function* () {
+        const { names, tracer } = yield* recordingTracer
+        const logs = captureLogs()
+        const { client } = yield* setup({ tracer, primary: { reply: { text: "Roughly 11 m/s." } } }).pipe(Effect.provide(logs.layer))
+        const { data, response } = yield* promise(() =>
+          client.chat.completions.create({ model: "default", messages: question }).withResponse()
+        )
+        expect(data.choices[0]?.message.content).toBe("Roughly 11 m/s.")
+        expect(response.headers.get("x-llm-target")).toBe("primary")
+        expect(response.headers.get("x-request-id")).toMatch(/^req_/)
+        const stream = yield* promise(() => client.chat.completions.create({ model: "default", messages: question, stream: true }))
+        const text = yield* promise(async () => {
+          let all = ""
+          for await (const chunk of stream) all += chunk.choices[0]?.delta.content ?? ""
+          return all
+        })
+        expect(text).toBe("Roughly 11 m/s.")
+        expect(names.filter((name) => name === "http.server POST")).toHaveLength(2)
+        yield* Effect.sleep("20 millis")
+        expect(requestLines(logs.lines).map((l) => [l.message, l.annotations["target"], l.annotations["outcome"]])).toEqual([
+          ["POST /v1/chat/completions 200", "primary", undefined],
+          ["POST /v1/chat/completions 200", "primary", undefined]
+        ])
+      })
+    )
+
+    it.scoped("a bad request is a 400 in OpenAI's format, and a client that leaves is logged as 499", () =>
+      Effect.gen(function* () {
+        const { tracer } = yield* recordingTracer
+        const logs = captureLogs()
+        const { client, gateway, primary } = yield* setup({ tracer, primary: { faults: [MockServer.stall] } }).pipe(
+          Effect.provide(logs.layer)
+        )
+        const bad = yield* promise(() =>
+          fetch(`${gateway.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: "{" })
+        )
+        expect(bad.status).toBe(400)
+        expect(((yield* promise(() => bad.json())) as { error: { type: string } }).error.type).toBe("invalid_request_error")
+        const controller = new AbortController()
+        const settled = client.chat.completions
+          .create({ model: "default", messages: question }, { signal: controller.signal })
+          .then(() => "answered", (error: unknown) => (error instanceof OpenAI.APIUserAbortError ? "aborted" : String(error)))
+        yield* MockServer.awaitRequests(primary, 1).pipe(Effect.timeout("2 seconds"))
+        controller.abort()
+        expect(yield* promise(() => settled)).toBe("aborted")
+        yield* MockServer.awaitAborted(primary, 1).pipe(Effect.timeout("2 seconds"))
+        yield* Effect.sleep("50 millis")
+        expect(requestLines(logs.lines).map((l) => [l.message, l.annotations["error"] ?? l.annotations["outcome"]])).toEqual([
+          ["POST /v1/chat/completions 400", "invalid_request_error"],
+          ["POST /v1/chat/completions 499", "client-closed"]
+        ])
+      })
+    )
+  })
+
+  describe("the chat route's URL", () => {
+    it.scoped("a query string is the same route; a longer path is not", () =>
+      Effect.gen(function* () {
+        const { gateway } = yield* setup({ primary: { reply: { text: "Yes." } } })
+        const post = (path: string) =>
+          promise(() =>
+            fetch(`${gateway.url}${path}`, {
+              method: "POST",
+              headers: { "content-type": "application/json" },
+              body: JSON.stringify({ model: "default", messages: question })
+            })
+          )
+        const withQuery = yield* post("/v1/chat/completions?trace=1")
+        expect(withQuery.status).toBe(200)
+        expect(((yield* promise(() => withQuery.json())) as { choices: Array<{ message: { content: string } }> }).choices[0]?.message.content).toBe("Yes.")
+        const longer = yield* post("/v1/chat/completionsx")
+        expect(longer.status).toBe(404)
+        expect(((yield* promise(() => longer.json())) as { error: { code: string } }).error.code).toBe("unknown_url")
       })
     )
   })

@@ -21,6 +21,7 @@ import * as Either from "effect/Either"
 import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
 import * as Http from "node:http"
@@ -153,17 +154,32 @@ const notFound = (method: string, path: string): Errors.Failure => {
 // ---------------------------------------------------------------------------
 
 /**
- * Builds the app. It never fails: every error is an OpenAI error JSON.
- *
- * `writesStreams`: the app is served by this package's own Node server,
- * with nothing around it, so a stream's answer may be written by the
- * handler itself (`NodeBody`). Anywhere else (`Gateway.app` mounted by a
- * user, perhaps under middleware that adds headers or maps the response
- * once the app returns) a stream is handed to the platform as a body.
+ * Builds the app, as `Gateway.app` hands it to be mounted (perhaps under
+ * middleware that adds headers or maps the response once the app returns,
+ * so a stream is handed to the platform as a body). It never fails: every
+ * error is an OpenAI error JSON.
  *
  * @internal
  */
-export const make = (settings: Settings, lifecycle: Lifecycle, writesStreams = false): Effect.Effect<HttpApp.Default> =>
+export const make = (settings: Settings, lifecycle: Lifecycle): Effect.Effect<HttpApp.Default> =>
+  Effect.map(build(settings, lifecycle, false), (built) => built.app)
+
+/**
+ * The app as this package's own Node server serves it (it writes a
+ * stream's answer itself), and the chat route served from Node's request
+ * and response (`NodeChat`).
+ *
+ * @internal
+ */
+export const makeServed = (settings: Settings, lifecycle: Lifecycle): Effect.Effect<{ readonly app: HttpApp.Default; readonly chat: NodeChat }> =>
+  build(settings, lifecycle, true)
+
+/**
+ * `writesStreams`: the app is served by this package's own Node server,
+ * with nothing around it, so a stream's answer may be written by the
+ * handler itself (`NodeBody`).
+ */
+const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean) =>
   Effect.gen(function* () {
     const { router, requestTimeout: timeout } = settings
     const authorize = Auth.make(settings.keys)
@@ -174,10 +190,11 @@ export const make = (settings: Settings, lifecycle: Lifecycle, writesStreams = f
     const names = new Set([...router.chains, ...router.targets])
     const startedAt = yield* unixSeconds
 
-    const requireKey = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
-      const verdict = authorize(request.headers["authorization"])
+    const checkKey = (authorization: string | undefined) => {
+      const verdict = authorize(authorization)
       return verdict === "ok" ? Effect.void : Effect.fail(Errors.unauthorized(verdict === "wrong"))
-    })
+    }
+    const requireKey = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => checkKey(request.headers["authorization"]))
 
     // -- models -------------------------------------------------------------
 
@@ -202,16 +219,16 @@ export const make = (settings: Settings, lifecycle: Lifecycle, writesStreams = f
 
     // -- chat completions ---------------------------------------------------
 
-    const readRequest = (request: HttpServerRequest.HttpServerRequest) =>
+    const readRequest = (request: ChatInput) =>
       Effect.gen(function* () {
-        const length = request.headers["content-length"]
+        const length = request.header("content-length")
         if (length !== undefined && Number(length) > settings.maxBodyBytes) {
           return yield* Effect.fail(Errors.tooLarge(settings.maxBodyBytes))
         }
-        const mediaType = request.headers["content-type"]?.split(";", 1)[0]?.trim().toLowerCase()
+        const mediaType = request.header("content-type")?.split(";", 1)[0]?.trim().toLowerCase()
         if (mediaType !== "application/json") return yield* Effect.fail(Errors.unsupportedMediaType())
         if (bulkhead !== undefined) yield* Effect.mapError(bulkhead.acquire, Errors.busy)
-        const bytes = yield* Body.read(request, settings.maxBodyBytes, settings.bodyTimeout).pipe(
+        const bytes = yield* request.body(settings.maxBodyBytes, settings.bodyTimeout).pipe(
           Effect.catchTags({
             TooLarge: () => Effect.fail(Errors.tooLarge(settings.maxBodyBytes)),
             TimedOut: () => Effect.fail(Errors.bodyTimedOut(settings.bodyTimeout)),
@@ -326,11 +343,10 @@ export const make = (settings: Settings, lifecycle: Lifecycle, writesStreams = f
         return events
       })
 
-    const chatCompletions = Effect.gen(function* () {
-      const request = yield* HttpServerRequest.HttpServerRequest
-      const log = yield* CurrentLog
+    /** The chat route over what it reads of a request, on either server (see `NodeChat`). */
+    const chat = (request: ChatInput, log: RequestLog) => Effect.gen(function* () {
       const start = yield* Clock.currentTimeMillis
-      yield* requireKey
+      yield* checkKey(request.header("authorization"))
       if (lifecycle.draining) return yield* Effect.fail(Errors.shuttingDown())
       const decoded = yield* readRequest(request)
       log.chain = Errors.printable(decoded.model, 100)
@@ -341,6 +357,10 @@ export const make = (settings: Settings, lifecycle: Lifecycle, writesStreams = f
       timeout === undefined
         ? handler
         : Effect.timeoutFail(handler, { duration: timeout, onTimeout: () => Errors.timedOut(timeout) })
+    )
+
+    const chatCompletions = Effect.flatMap(CurrentLog, (log) =>
+      Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => chat(platformInput(request), log))
     )
 
     // -- health -------------------------------------------------------------
@@ -364,7 +384,7 @@ export const make = (settings: Settings, lifecycle: Lifecycle, writesStreams = f
       )
     )
 
-    return withRequestLog(routed, writesStreams)
+    return { app: withRequestLog(routed, writesStreams), chat: nodeChat(chat) }
   })
 
 /**
@@ -381,6 +401,89 @@ interface Deadline {
   readonly limit: Duration.Duration
 }
 
+/** What the chat route reads of a request, on either server. */
+interface ChatInput {
+  /** A header's value (the last, if sent more than once). */
+  readonly header: (name: string) => string | undefined
+  /** The whole body, within a size limit and a deadline (see `Body.read`). */
+  readonly body: (limit: number, timeout: Duration.Duration) => Effect.Effect<Uint8Array, Body.ReadError>
+}
+
+const platformInput = (request: HttpServerRequest.HttpServerRequest): ChatInput => ({
+  header: (name) => request.headers[name],
+  body: (limit, timeout) => Body.read(request, limit, timeout)
+})
+
+const nodeInput = (request: Http.IncomingMessage): ChatInput => ({
+  header: (name) => {
+    const value = request.headers[name]
+    return typeof value === "string" ? value : value?.at(-1)
+  },
+  body: (limit, timeout) => Body.readIncoming(request, limit, timeout)
+})
+
+/** One request's record, and the effect writing its log line with a status. */
+interface Logged {
+  readonly requestId: string
+  readonly log: RequestLog
+  readonly line: (status: number) => Effect.Effect<void>
+}
+
+const logged = (method: string, path: string, requestIdHeader: string | undefined): Effect.Effect<Logged> =>
+  Effect.map(Clock.currentTimeMillis, (startedAt) => {
+    const requestId = requestIdOf(requestIdHeader)
+    const log: RequestLog = {}
+    return { requestId, log, line: (status: number) => logLine(method, path, status, requestId, startedAt, log) }
+  })
+
+/**
+ * The answer to a request whatever happens, with its id: a failure or a
+ * defect as OpenAI error JSON, noted in the log; a request interrupted
+ * (its client left) logged at once as 499.
+ */
+const answer = <R>(
+  handler: Effect.Effect<HttpServerResponse.HttpServerResponse, Errors.Failure, R>,
+  { line, log, requestId }: Logged
+): Effect.Effect<HttpServerResponse.HttpServerResponse, never, R> =>
+  handler.pipe(
+    Effect.catchAll((failure) => {
+      noteFailure(log, failure)
+      return Effect.succeed(failureResponse(failure))
+    }),
+    Effect.catchAllDefect((defect) => {
+      log.error = "internal_error"
+      log.outcome = Errors.printable(defect instanceof Error ? defect.message : String(defect), 200)
+      return Effect.succeed(failureResponse(Errors.internal()))
+    }),
+    Effect.onInterrupt(() => {
+      log.outcome = "client-closed"
+      return line(499)
+    }),
+    Effect.map((response) => HttpServerResponse.setHeader(response, "x-request-id", requestId))
+  )
+
+/** A stream's log line, once it ended or its client left. */
+const streamLine = ({ line, log }: Logged, status: number): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    if (log.completed !== true && log.outcome === undefined) log.outcome = "client-closed"
+    return line(status)
+  })
+
+/**
+ * Writes an SSE answer to Node's response from its pull (the platform then
+ * finds the response ended); its log line once it ends or its client left.
+ */
+const writeStream = (response: Http.ServerResponse, answered: HttpServerResponse.HttpServerResponse, pull: NodeBody.Pull, logged: Logged) =>
+  NodeBody.write(response, answered.status, answered.headers, pull).pipe(
+    Effect.tapDefect(() =>
+      Effect.sync(() => {
+        logged.log.error = "internal_error"
+        logged.log.outcome = "stream_failed"
+      })
+    ),
+    Effect.ensuring(streamLine(logged, answered.status))
+  )
+
 /**
  * Wraps the routes: a request id, failures and defects as OpenAI error JSON,
  * and exactly one log line per request, written when its answer is done (for
@@ -392,41 +495,21 @@ const withRequestLog = <R>(
 ): HttpApp.Default<never, Exclude<R, CurrentLog>> =>
   Effect.gen(function* () {
     const request = yield* HttpServerRequest.HttpServerRequest
-    const startedAt = yield* Clock.currentTimeMillis
-    const requestId = requestIdOf(request.headers["x-request-id"])
     const method = request.method
     const path = pathOf(request.url)
-    const log: RequestLog = {}
-    const line = (status: number) => logLine(method, path, status, requestId, startedAt, log)
-
-    const response = yield* app.pipe(
-      Effect.provideService(CurrentLog, log),
-      Effect.catchTag("RouteNotFound", () => Effect.fail(notFound(method, path))),
-      Effect.catchAll((failure) => {
-        noteFailure(log, failure)
-        return Effect.succeed(failureResponse(failure))
-      }),
-      Effect.catchAllDefect((defect) => {
-        log.error = "internal_error"
-        log.outcome = Errors.printable(defect instanceof Error ? defect.message : String(defect), 200)
-        return Effect.succeed(failureResponse(Errors.internal()))
-      }),
-      Effect.onInterrupt(() => {
-        log.outcome = "client-closed"
-        return line(499)
-      })
+    const record = yield* logged(method, path, request.headers["x-request-id"])
+    const identified = yield* answer(
+      app.pipe(
+        Effect.provideService(CurrentLog, record.log),
+        Effect.catchTag("RouteNotFound", () => Effect.fail(notFound(method, path)))
+      ),
+      record
     )
-    const identified = HttpServerResponse.setHeader(response, "x-request-id", requestId)
     const body = identified.body
     if (body._tag !== "Stream") {
-      yield* line(identified.status)
+      yield* record.line(identified.status)
       return identified
     }
-    // a stream's line is written when it ends or its client leaves
-    const done = Effect.suspend(() => {
-      if (log.completed !== true && log.outcome === undefined) log.outcome = "client-closed"
-      return line(identified.status)
-    })
     const pull = ssePulls.get(body.stream as Stream.Stream<Uint8Array>)
     if (
       writesStreams &&
@@ -435,20 +518,42 @@ const withRequestLog = <R>(
       Cookies.isEmpty(identified.cookies) &&
       Option.isNone(yield* FiberRef.get(HttpApp.currentPreResponseHandlers))
     ) {
-      // written here (the platform then finds the response ended); the line once it ends or its client left
-      yield* NodeBody.write(NodeHttpServerRequest.toServerResponse(request), identified.status, identified.headers, pull).pipe(
-        Effect.tapDefect(() =>
-          Effect.sync(() => {
-            log.error = "internal_error"
-            log.outcome = "stream_failed"
-          })
-        ),
-        Effect.ensuring(done)
-      )
+      yield* writeStream(NodeHttpServerRequest.toServerResponse(request), identified, pull, record)
       return identified
     }
     return HttpServerResponse.setBody(
       identified,
-      HttpBody.stream(Stream.ensuring(body.stream, done), body.contentType, body.contentLength)
+      HttpBody.stream(Stream.ensuring(body.stream, streamLine(record, identified.status)), body.contentType, body.contentLength)
     )
   })
+
+/**
+ * The chat route served from Node's request and response themselves, not
+ * through the platform's server (its request, router, middleware and
+ * response handling cost a completion more CPU than the route's own HTTP
+ * work: BENCHMARKS.md, "gateway"), with the same answers and log lines as
+ * through the app: `Server` hands it `POST /v1/chat/completions` when no
+ * span would go anywhere, and everything else to the platform's server.
+ *
+ * @internal
+ */
+export type NodeChat = (request: Http.IncomingMessage, response: Http.ServerResponse) => Effect.Effect<void>
+
+const nodeChat = (
+  chat: (request: ChatInput, log: RequestLog) => Effect.Effect<HttpServerResponse.HttpServerResponse, Errors.Failure, Scope.Scope>
+): NodeChat =>
+(request, response) =>
+  // the request's scope (a stream's resources), closed once its answer is written
+  Effect.scoped(Effect.gen(function* () {
+    const path = pathOf(request.url ?? "/")
+    const record = yield* logged("POST", path, nodeInput(request).header("x-request-id"))
+    const answered = yield* answer(chat(nodeInput(request), record.log), record)
+    const body = answered.body
+    const pull = body._tag === "Stream" ? ssePulls.get(body.stream as Stream.Stream<Uint8Array>) : undefined
+    if (pull !== undefined) return yield* writeStream(response, answered, pull, record)
+    response.writeHead(answered.status, answered.headers)
+    // a chat answer is JSON, or the SSE stream this module made (above)
+    if (body._tag === "Uint8Array") response.end(body.body)
+    else response.end()
+    yield* record.line(answered.status)
+  }))

@@ -23,9 +23,15 @@ export class ReadFailed extends Data.TaggedError("ReadFailed")<{}> {}
 /** The body did not arrive before the deadline. @internal */
 export class TimedOut extends Data.TaggedError("TimedOut")<{}> {}
 
-type ReadError = TooLarge | ReadFailed | TimedOut
+/** Why a body could not be read. @internal */
+export type ReadError = TooLarge | ReadFailed | TimedOut
 
-const readNode = (source: Http.IncomingMessage, limit: number, timeout: Duration.Duration): Effect.Effect<Uint8Array, ReadError> =>
+/**
+ * `read` for a Node request itself.
+ *
+ * @internal
+ */
+export const readIncoming = (source: Http.IncomingMessage, limit: number, timeout: Duration.Duration): Effect.Effect<Uint8Array, ReadError> =>
   Effect.async<Uint8Array, ReadError>((resume) => {
     const chunks: Array<Buffer> = []
     let size = 0
@@ -105,5 +111,5 @@ export const read = (
   timeout: Duration.Duration
 ): Effect.Effect<Uint8Array, ReadError> =>
   request.source instanceof Http.IncomingMessage
-    ? readNode(request.source, limit, timeout)
+    ? readIncoming(request.source, limit, timeout)
     : readStream(request, limit, timeout)

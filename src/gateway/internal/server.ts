@@ -5,12 +5,14 @@
  * @internal
  */
 import { NodeHttpServer } from "@effect/platform-node"
-import type { ServeError } from "@effect/platform/HttpServerError"
+import { clientAbortFiberId, type ServeError } from "@effect/platform/HttpServerError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import * as Http from "node:http"
+import { spansGoSomewhere } from "../../observability/internal/tracing.js"
 import * as App from "./app.js"
 
 /** @internal */
@@ -80,6 +82,32 @@ const drain = (node: Http.Server, lifecycle: App.Lifecycle, inFlight: InFlight, 
     yield* Effect.logInfo("gateway stopped")
   })
 
+const chatPath = "/v1/chat/completions"
+
+const isChatPath = (url: string | undefined): boolean =>
+  url !== undefined && url.startsWith(chatPath) && (url.length === chatPath.length || url[chatPath.length] === "?")
+
+/**
+ * The chat route's handler straight from Node's server (`App.NodeChat`),
+ * run in this fiber's runtime as the platform's handler runs the app, its
+ * fiber interrupted when its client leaves before the answer is written;
+ * `undefined` when spans go somewhere, for the platform's server
+ * middleware to make each request's span.
+ */
+const leanChat = (chat: App.NodeChat) =>
+  Effect.withFiberRuntime<((request: Http.IncomingMessage, response: Http.ServerResponse) => void) | undefined>((fiber) => {
+    if (spansGoSomewhere(fiber)) return Effect.succeed(undefined)
+    return Effect.map(Effect.runtime<never>(), (runtime) => {
+      const runFork = Runtime.runFork(runtime)
+      return (request: Http.IncomingMessage, response: Http.ServerResponse) => {
+        const running = runFork(chat(request, response))
+        response.once("close", () => {
+          if (!response.writableEnded) running.unsafeInterruptAsFork(clientAbortFiberId)
+        })
+      }
+    })
+  })
+
 /**
  * Starts the server in the scope; closing the scope drains it.
  *
@@ -90,15 +118,20 @@ export const start = (settings: ServerSettings): Effect.Effect<Running, ServeErr
     const lifecycle: App.Lifecycle = { draining: false }
     const inFlight = new InFlight()
     // nothing wraps the app here: it may write a stream's answer itself
-    const app = yield* App.make(settings, lifecycle, true)
+    const { app, chat } = yield* App.makeServed(settings, lifecycle)
+    const platform = yield* NodeHttpServer.makeHandler(app)
+    const lean = yield* leanChat(chat)
     const node = Http.createServer()
-    node.on("request", (_request: Http.IncomingMessage, response: Http.ServerResponse) => {
+    const handle = (request: Http.IncomingMessage, response: Http.ServerResponse) => {
       inFlight.enter()
       response.once("close", () => inFlight.leave())
       if (lifecycle.draining) response.setHeader("connection", "close")
-    })
+      if (lean !== undefined && request.method === "POST" && isChatPath(request.url)) lean(request, response)
+      else platform(request, response)
+    }
     const server = yield* NodeHttpServer.make(() => node, { host: settings.host, port: settings.port })
-    yield* server.serve(app)
+    node.on("request", handle)
+    yield* Effect.addFinalizer(() => Effect.sync(() => node.off("request", handle)))
     // added last, so it runs first on close: the app still answers while draining
     yield* Effect.addFinalizer(() => drain(node, lifecycle, inFlight, settings.drainTimeout))
     const address = server.address

@@ -16,7 +16,6 @@ import * as UrlParams from "@effect/platform/UrlParams"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeStream from "@effect/platform-node/NodeStream"
 import * as Context from "effect/Context"
-import * as DefaultServices from "effect/DefaultServices"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
@@ -25,9 +24,9 @@ import { globalValue } from "effect/GlobalValue"
 import * as Inspectable from "effect/Inspectable"
 import * as Option from "effect/Option"
 import type * as Stream from "effect/Stream"
-import * as Tracer from "effect/Tracer"
 import type { Readable } from "node:stream"
 import type { Dispatcher } from "undici"
+import { spansGoSomewhere } from "../../observability/internal/tracing.js"
 import { armTimer } from "../../resilience/internal/timeout.js"
 import * as Timeout from "../../resilience/Timeout.js"
 
@@ -121,14 +120,9 @@ const headersTimeout = (request: HttpClientRequest.HttpClientRequest, millis: nu
   new HttpClientError.RequestError({ request, reason: "Transport", cause: new HeadersTimeout(millis) })
 
 
-/** Effect's built-in tracer: its spans go nowhere but to code running under them. */
-const builtInTracer = Context.get(DefaultServices.liveServices, Tracer.Tracer)
-
 /** Whether a call would make a span that goes somewhere (see `UndiciHttpClient`'s docs). */
 const isTraced = (fiber: Fiber.RuntimeFiber<unknown, unknown>, request: HttpClientRequest.HttpClientRequest): boolean =>
-  fiber.getFiberRef(FiberRef.currentTracerEnabled) &&
-  Context.get(fiber.currentDefaultServices, Tracer.Tracer) !== builtInTracer &&
-  !fiber.getFiberRef(HttpClient.currentTracerDisabledWhen)(request)
+  spansGoSomewhere(fiber) && !fiber.getFiberRef(HttpClient.currentTracerDisabledWhen)(request)
 
 /** What undici sends as a request's body. */
 type RequestBody = Exclude<Dispatcher.RequestOptions["body"], undefined>
