@@ -6,15 +6,19 @@
  * aborts reaching upstream, auth, rate limits with Retry-After, exhausted
  * chains, mid-stream failures, timeouts, the bulkhead, and graceful drain.
  */
-import { HttpMiddleware, HttpServer } from "@effect/platform"
+import { HttpApp, HttpMiddleware, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import * as Http from "node:http"
 import { describe, expect, it, layer } from "@effect/vitest"
-import { Duration, Effect, Exit, FastCheck as fc, Fiber, Logger, Redacted, Scope, Tracer } from "effect"
+import { Duration, Effect, Exit, FastCheck as fc, Fiber, Logger, Option, Redacted, Scope, Tracer } from "effect"
 import * as Net from "node:net"
+import type { ServeError } from "@effect/platform/HttpServerError"
 import OpenAI from "openai"
+import { WebSocket } from "undici"
 import * as Gateway from "../src/gateway/Gateway.js"
+import * as App from "../src/gateway/internal/app.js"
 import * as Errors from "../src/gateway/internal/errors.js"
+import * as Server from "../src/gateway/internal/server.js"
 import { ChainExhausted, Overloaded, RateLimited, Rejected, ServerError } from "../src/llm/index.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
@@ -43,8 +47,10 @@ interface SetupOptions {
   readonly apiKey?: string
   /** The scope the gateway alone lives in (default: the test's), to shut it down mid-test. */
   readonly gatewayScope?: Scope.Scope
-  /** The tracer the gateway runs under (default: Effect's built-in one, whose spans go nowhere). */
-  readonly tracer?: Tracer.Tracer
+  /** What the gateway's start runs under (default: nothing): a tracer, pre-response handlers, interruption off. */
+  readonly around?: (
+    start: Effect.Effect<Gateway.Server, ServeError, Scope.Scope>
+  ) => Effect.Effect<Gateway.Server, ServeError, Scope.Scope>
 }
 
 /** Two upstreams, a router with the chain `default` = [primary, secondary], and the gateway over it. */
@@ -64,7 +70,7 @@ const setup = (options: SetupOptions = {}) =>
       policy: options.policy ?? { retry: { maxAttempts: 1 } }
     })
     const made = Gateway.make({ router, port: 0, ...options.gateway })
-    const started = options.tracer === undefined ? made : Effect.withTracer(made, options.tracer)
+    const started = options.around === undefined ? made : options.around(made)
     const gateway = yield* options.gatewayScope === undefined ? started : Scope.extend(started, options.gatewayScope)
     const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: options.apiKey ?? "unused", maxRetries: 0, timeout: 10_000 })
     return { primary, secondary, router, gateway, client } satisfies Setup
@@ -701,7 +707,7 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
       Effect.gen(function* () {
         const { names, tracer } = yield* recordingTracer
         const logs = captureLogs()
-        const { client } = yield* setup({ tracer, primary: { reply: { text: "Roughly 11 m/s." } } }).pipe(Effect.provide(logs.layer))
+        const { client } = yield* setup({ around: Effect.withTracer(tracer), primary: { reply: { text: "Roughly 11 m/s." } } }).pipe(Effect.provide(logs.layer))
         const { data, response } = yield* promise(() =>
           client.chat.completions.create({ model: "default", messages: question }).withResponse()
         )
@@ -728,7 +734,7 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
       Effect.gen(function* () {
         const { tracer } = yield* recordingTracer
         const logs = captureLogs()
-        const { client, gateway, primary } = yield* setup({ tracer, primary: { faults: [MockServer.stall] } }).pipe(
+        const { client, gateway, primary } = yield* setup({ around: Effect.withTracer(tracer), primary: { faults: [MockServer.stall] } }).pipe(
           Effect.provide(logs.layer)
         )
         const bad = yield* promise(() =>
@@ -753,7 +759,116 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
     )
   })
 
+  describe("what the gateway is started under", () => {
+    it.scoped("pre-response handlers set around it apply to chat answers too, JSON and streamed", () =>
+      Effect.gen(function* () {
+        const { client } = yield* setup({
+          around: (start) =>
+            Effect.locally(
+              start,
+              HttpApp.currentPreResponseHandlers,
+              Option.some((_request, response) => Effect.succeed(HttpServerResponse.setHeader(response, "x-extra", "yes")))
+            ),
+          primary: { reply: { text: "Yes." } }
+        })
+        const { response } = yield* promise(() => client.chat.completions.create({ model: "default", messages: question }).withResponse())
+        expect(response.headers.get("x-extra")).toBe("yes")
+        const streamed = yield* promise(() =>
+          client.chat.completions.create({ model: "default", messages: question, stream: true }).withResponse()
+        )
+        expect(streamed.response.headers.get("x-extra")).toBe("yes")
+        const text = yield* promise(async () => {
+          let all = ""
+          for await (const chunk of streamed.data) all += chunk.choices[0]?.delta.content ?? ""
+          return all
+        })
+        expect(text).toBe("Yes.")
+      })
+    )
+
+    it.scoped("started with interruption off (in a resource's acquisition, say), a client abort still cancels its request", () =>
+      Effect.gen(function* () {
+        const logs = captureLogs()
+        const { client, gateway, primary } = yield* setup({
+          around: Effect.uninterruptible,
+          primary: { faults: [MockServer.stall] },
+          gateway: { maxConcurrent: 1, maxQueued: 0 }
+        }).pipe(Effect.provide(logs.layer))
+        const controller = new AbortController()
+        const settled = client.chat.completions
+          .create({ model: "primary", messages: question }, { signal: controller.signal })
+          .then(() => "answered", (error: unknown) => (error instanceof OpenAI.APIUserAbortError ? "aborted" : String(error)))
+        yield* MockServer.awaitRequests(primary, 1).pipe(Effect.timeout("2 seconds"))
+        controller.abort()
+        expect(yield* promise(() => settled)).toBe("aborted")
+        yield* MockServer.awaitAborted(primary, 1).pipe(Effect.timeout("2 seconds"))
+        yield* Effect.sleep("50 millis")
+        expect(requestLines(logs.lines).map((l) => [l.message, l.annotations["outcome"]])).toEqual([
+          ["POST /v1/chat/completions 499", "client-closed"]
+        ])
+        // its bulkhead permit came back: the next request is let in
+        expect(yield* gateway.inFlight).toBe(0)
+      })
+    )
+
+    it.scoped("a route of its own can upgrade to a WebSocket", () =>
+      Effect.gen(function* () {
+        const socketRoute = Effect.gen(function* () {
+          const socket = yield* HttpServerRequest.upgrade
+          const write = yield* socket.writer
+          yield* Effect.fork(socket.runRaw(() => {}))
+          yield* write("hello")
+          yield* Effect.sleep("100 millis")
+          return HttpServerResponse.empty()
+        }).pipe(Effect.scoped, Effect.orDie)
+        const { gateway } = yield* setup({ gateway: { routes: [{ path: "/ws", handler: socketRoute }] } })
+        const message = yield* promise(
+          () =>
+            new Promise<string>((resolve, reject) => {
+              const socket = new WebSocket(`${gateway.url.replace("http", "ws")}/ws`)
+              socket.addEventListener("message", (event) => {
+                resolve(String(event.data))
+                socket.close()
+              })
+              socket.addEventListener("error", () => reject(new Error("the WebSocket failed")))
+            })
+        )
+        expect(message).toBe("hello")
+      })
+    )
+  })
+
   describe("the chat route's URL", () => {
+    it("POST /v1/chat/completions, with or without a query string and without a client's trace context, is the lean path's", () => {
+      const request = (method: string, url: string, headers: Record<string, string> = {}) =>
+        Object.assign(new Http.IncomingMessage(new Net.Socket()), { method, url, headers })
+      expect(Server.isLeanRoute(request("POST", "/v1/chat/completions"))).toBe(true)
+      expect(Server.isLeanRoute(request("POST", "/v1/chat/completions?trace=1"))).toBe(true)
+      expect(Server.isLeanRoute(request("POST", "/v1/chat/completionsx"))).toBe(false)
+      expect(Server.isLeanRoute(request("POST", "/v1/chat/completions/"))).toBe(false)
+      expect(Server.isLeanRoute(request("GET", "/v1/chat/completions"))).toBe(false)
+      expect(Server.isLeanRoute(request("POST", "/v1/models"))).toBe(false)
+      const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+      expect(Server.isLeanRoute(request("POST", "/v1/chat/completions", { traceparent }))).toBe(false)
+      expect(Server.isLeanRoute(request("POST", "/v1/chat/completions", { b3: "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1" }))).toBe(false)
+    })
+
+    it.scoped("a client's trace context reaches the upstream call", () =>
+      Effect.gen(function* () {
+        const { gateway, primary } = yield* setup({ primary: { reply: { text: "Yes." } } })
+        const traceId = "0af7651916cd43dd8448eb211c80319c"
+        const answered = yield* promise(() =>
+          fetch(`${gateway.url}/v1/chat/completions`, {
+            method: "POST",
+            headers: { "content-type": "application/json", traceparent: `00-${traceId}-b7ad6b7169203331-01` },
+            body: JSON.stringify({ model: "default", messages: question })
+          })
+        )
+        expect(answered.status).toBe(200)
+        expect(primary.requests()[0]?.headers["traceparent"]).toContain(traceId)
+      })
+    )
+
     it.scoped("a query string is the same route; a longer path is not", () =>
       Effect.gen(function* () {
         const { gateway } = yield* setup({ primary: { reply: { text: "Yes." } } })
@@ -957,4 +1072,26 @@ describe("an exhausted chain's answer", () => {
     },
     { fastCheck: { numRuns: 1000 } }
   )
+})
+
+describe("writing a whole answer on Node's response", () => {
+  it("a head Node refuses becomes a 500 in OpenAI's format, noted in the request's log", async () => {
+    const log: App.RequestLog = {}
+    const statuses: Array<number> = []
+    const server = Http.createServer((_request, response) => {
+      statuses.push(App.writeWhole(response, 200, { "x-bad": "line\nbreak" }, new TextEncoder().encode("{}"), log))
+    })
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+    try {
+      const { port } = server.address() as Net.AddressInfo
+      const answer = await fetch(`http://127.0.0.1:${port}/`)
+      expect(answer.status).toBe(500)
+      expect(((await answer.json()) as { error: { type: string } }).error.type).toBe("server_error")
+      expect(statuses).toEqual([500])
+      expect(log.error).toBe("internal_error")
+      expect(log.outcome).toMatch(/invalid character/i)
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    }
+  })
 })

@@ -59,8 +59,8 @@ export interface Lifecycle {
 // The per-request log record
 // ---------------------------------------------------------------------------
 
-/** What one request's log line says beyond method, path, status and time. */
-interface RequestLog {
+/** What one request's log line says beyond method, path, status and time. @internal */
+export interface RequestLog {
   chain?: string
   target?: string
   fallbacks?: number
@@ -551,9 +551,41 @@ const nodeChat = (
     const body = answered.body
     const pull = body._tag === "Stream" ? ssePulls.get(body.stream as Stream.Stream<Uint8Array>) : undefined
     if (pull !== undefined) return yield* writeStream(response, answered, pull, record)
-    response.writeHead(answered.status, answered.headers)
     // a chat answer is JSON, or the SSE stream this module made (above)
-    if (body._tag === "Uint8Array") response.end(body.body)
-    else response.end()
-    yield* record.line(answered.status)
+    const status = writeWhole(response, answered.status, answered.headers, body._tag === "Uint8Array" ? body.body : undefined, record.log)
+    yield* record.line(status)
   }))
+
+/**
+ * Writes a whole answer; if Node refuses it (a header it will not send),
+ * a 500 in its place, as the platform's server answers a failed write, or,
+ * once the head went out, the connection cut; either noted in `log`. The
+ * status sent.
+ *
+ * @internal
+ */
+export const writeWhole = (
+  response: Http.ServerResponse,
+  status: number,
+  headers: Http.OutgoingHttpHeaders,
+  body: Uint8Array | undefined,
+  log: RequestLog
+): number => {
+  try {
+    response.writeHead(status, headers)
+    response.end(body)
+    return status
+  } catch (error) {
+    log.error = "internal_error"
+    log.outcome = Errors.printable(error instanceof Error ? error.message : String(error), 200)
+    if (response.headersSent) {
+      response.destroy()
+      return status
+    }
+    const failure = failureResponse(Errors.internal())
+    const bytes = failure.body._tag === "Uint8Array" ? failure.body.body : undefined
+    response.writeHead(failure.status, failure.headers)
+    response.end(bytes)
+    return failure.status
+  }
+}

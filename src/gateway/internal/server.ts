@@ -5,6 +5,8 @@
  * @internal
  */
 import { NodeHttpServer } from "@effect/platform-node"
+import * as HttpApp from "@effect/platform/HttpApp"
+import type * as HttpServer from "@effect/platform/HttpServer"
 import { clientAbortFiberId, type ServeError } from "@effect/platform/HttpServerError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -84,28 +86,74 @@ const drain = (node: Http.Server, lifecycle: App.Lifecycle, inFlight: InFlight, 
 
 const chatPath = "/v1/chat/completions"
 
-const isChatPath = (url: string | undefined): boolean =>
-  url !== undefined && url.startsWith(chatPath) && (url.length === chatPath.length || url[chatPath.length] === "?")
+/** Headers that carry a client's trace context, which the platform's server middleware continues. */
+const traceHeaders = ["traceparent", "b3", "x-b3-traceid"]
+
+/**
+ * Whether a request is one `App.NodeChat` answers, when the lean path is
+ * on: `POST /v1/chat/completions`, with or without a query string, carrying
+ * no trace context (the platform's server continues a client's trace, so
+ * that an upstream call made under it carries its trace id).
+ *
+ * @internal
+ */
+export const isLeanRoute = (request: Http.IncomingMessage): boolean => {
+  const { url } = request
+  return (
+    request.method === "POST" &&
+    url !== undefined &&
+    url.startsWith(chatPath) &&
+    (url.length === chatPath.length || url[chatPath.length] === "?") &&
+    traceHeaders.every((name) => request.headers[name] === undefined)
+  )
+}
+
+type Handler = (request: Http.IncomingMessage, response: Http.ServerResponse) => void
 
 /**
  * The chat route's handler straight from Node's server (`App.NodeChat`),
- * run in this fiber's runtime as the platform's handler runs the app, its
- * fiber interrupted when its client leaves before the answer is written;
- * `undefined` when spans go somewhere, for the platform's server
- * middleware to make each request's span.
+ * run in this fiber's runtime as the platform's handler runs the app, and,
+ * as the platform's router runs a route, interruptible whatever the
+ * runtime's flags (a gateway started in a resource's acquisition, say): its
+ * fiber is interrupted when its client leaves before the answer is written.
+ * `undefined` where the platform's server must answer chat too: when spans
+ * go somewhere (its middleware makes each request's span), or when
+ * pre-response handlers are set (`HttpApp.withPreResponseHandler`), which
+ * only the platform's server applies.
  */
 const leanChat = (chat: App.NodeChat) =>
-  Effect.withFiberRuntime<((request: Http.IncomingMessage, response: Http.ServerResponse) => void) | undefined>((fiber) => {
-    if (spansGoSomewhere(fiber)) return Effect.succeed(undefined)
+  Effect.withFiberRuntime<Handler | undefined>((fiber) => {
+    if (spansGoSomewhere(fiber) || Option.isSome(fiber.getFiberRef(HttpApp.currentPreResponseHandlers))) {
+      return Effect.succeed(undefined)
+    }
     return Effect.map(Effect.runtime<never>(), (runtime) => {
       const runFork = Runtime.runFork(runtime)
       return (request: Http.IncomingMessage, response: Http.ServerResponse) => {
-        const running = runFork(chat(request, response))
+        const running = runFork(Effect.interruptible(chat(request, response)))
         response.once("close", () => {
           if (!response.writableEnded) running.unsafeInterruptAsFork(clientAbortFiberId)
         })
       }
     })
+  })
+
+/**
+ * Serves `app` on the platform's server, then takes over the request
+ * listener the platform installed (its upgrade listener stays, for a route
+ * that upgrades to a WebSocket): what the returned handler is not handed
+ * goes to the platform's.
+ */
+const serveWith = (server: HttpServer.HttpServer, node: Http.Server, app: HttpApp.Default, handle: (platform: Handler) => Handler) =>
+  Effect.gen(function* () {
+    const before = new Set(node.listeners("request"))
+    yield* server.serve(app)
+    const added = node.listeners("request").filter((listener) => !before.has(listener))
+    if (added.length !== 1) return yield* Effect.dieMessage(`expected the platform's server to add one request listener, found ${added.length}`)
+    const platform = added[0] as Handler
+    const handler = handle(platform)
+    node.off("request", platform)
+    node.on("request", handler)
+    yield* Effect.addFinalizer(() => Effect.sync(() => node.off("request", handler)))
   })
 
 /**
@@ -119,19 +167,16 @@ export const start = (settings: ServerSettings): Effect.Effect<Running, ServeErr
     const inFlight = new InFlight()
     // nothing wraps the app here: it may write a stream's answer itself
     const { app, chat } = yield* App.makeServed(settings, lifecycle)
-    const platform = yield* NodeHttpServer.makeHandler(app)
     const lean = yield* leanChat(chat)
     const node = Http.createServer()
-    const handle = (request: Http.IncomingMessage, response: Http.ServerResponse) => {
+    const server = yield* NodeHttpServer.make(() => node, { host: settings.host, port: settings.port })
+    yield* serveWith(server, node, app, (platform) => (request, response) => {
       inFlight.enter()
       response.once("close", () => inFlight.leave())
       if (lifecycle.draining) response.setHeader("connection", "close")
-      if (lean !== undefined && request.method === "POST" && isChatPath(request.url)) lean(request, response)
+      if (lean !== undefined && isLeanRoute(request)) lean(request, response)
       else platform(request, response)
-    }
-    const server = yield* NodeHttpServer.make(() => node, { host: settings.host, port: settings.port })
-    node.on("request", handle)
-    yield* Effect.addFinalizer(() => Effect.sync(() => node.off("request", handle)))
+    })
     // added last, so it runs first on close: the app still answers while draining
     yield* Effect.addFinalizer(() => drain(node, lifecycle, inFlight, settings.drainTimeout))
     const address = server.address
