@@ -134,10 +134,18 @@ export const addNames =
 export interface Endpoint extends Errors.Context {
   readonly client: HttpClient.HttpClient
   /**
-   * Whether the client is an `UndiciHttpClient` as it was made (no user
-   * transform), which keeps the connect deadline itself, on a timer.
+   * With an `UndiciHttpClient` as it was made (no user transform): a call
+   * sent straight on its dispatcher, with its connect deadline on a timer
+   * (see `send`).
    */
-  readonly keepsHeadersDeadline: boolean
+  readonly direct: ReturnType<typeof Undici.directPoster>
+  /** The base URL, with no trailing slash. */
+  readonly prefix: string
+  /** The headers every call sends (auth, the config's own). */
+  readonly headers: Readonly<Record<string, string>>
+  /** A direct call's URLs by path (and query), and its headers by `accept`, made once (see `directPost`). */
+  readonly urls: Map<string, URL>
+  readonly headersFor: Map<string, Readonly<Record<string, string>>>
   readonly timeouts: Timeouts.Resolved
   /** Adds the names of the secret headers to the client's redacted names (the same list when none is missing). */
   readonly redactNames: (names: ReadonlyArray<string | RegExp>) => ReadonlyArray<string | RegExp>
@@ -180,7 +188,11 @@ export const makeEndpoint = (options: EndpointOptions): Effect.Effect<Endpoint, 
       model: options.model,
       secret: secrets,
       client,
-      keepsHeadersDeadline: options.transformClient === undefined && Undici.isUndiciHttpClient(base),
+      direct: options.transformClient === undefined ? Undici.directPoster(base) : undefined,
+      prefix,
+      headers,
+      urls: new Map(),
+      headersFor: new Map(),
       timeouts: Timeouts.resolve(options.timeouts),
       redactNames: addNames(redactedNames)
     }
@@ -242,39 +254,77 @@ const limitOf = <E>(
   return { duration: Duration.millis(left), millis: left, onTimeout: call.onTimeout }
 }
 
+/** A POST an adapter makes: where, what it accepts, and its JSON body. */
+interface Post {
+  readonly path: string
+  readonly urlParams?: Readonly<Record<string, string>> | undefined
+  readonly accept: string
+  readonly body: unknown
+}
+
+/** The platform's request for a post (the client adds the base URL and the endpoint's headers). */
+const platformRequest = (post: Post): HttpClientRequest.HttpClientRequest => {
+  const request = HttpClientRequest.post(post.path).pipe(
+    HttpClientRequest.accept(post.accept),
+    HttpClientRequest.bodyUnsafeJson(post.body)
+  )
+  return post.urlParams === undefined ? request : HttpClientRequest.setUrlParams(request, post.urlParams)
+}
+
 /**
- * Sends a request and waits for its headers, within the connect deadline
- * (or what is left of the call's, if nearer): on the live clock, a client
- * that keeps the deadline itself does, on a timer
- * (`Undici.currentHeadersDeadline`); any other call runs under
- * `timeoutFail` (a fiber forked for it). The secret headers' names join the
- * fiber's redacted names for the call, unless they are all there already
- * (as under `serve`, which adds them once: setting a `FiberRef` for a call
- * and back copies the fiber's whole set of them twice).
+ * The same post, sent straight on the dispatcher: its URL (made once a path)
+ * and headers (once an `accept`), as the client's pipeline would make them,
+ * the endpoint's headers over the request's own.
+ */
+const directPost = (endpoint: Endpoint, post: Post): Undici.DirectPost | undefined => {
+  const key = post.urlParams === undefined ? post.path : `${post.path}?${new URLSearchParams(post.urlParams).toString()}`
+  let url = endpoint.urls.get(key)
+  if (url === undefined) {
+    // not a URL: the client's pipeline fails the call with its `InvalidUrl` error
+    if (!URL.canParse(endpoint.prefix + key)) return undefined
+    endpoint.urls.set(key, (url = new URL(endpoint.prefix + key)))
+  }
+  let headers = endpoint.headersFor.get(post.accept)
+  if (headers === undefined) {
+    const all: Record<string, string> = { accept: post.accept, "content-type": "application/json" }
+    for (const [name, value] of Object.entries(endpoint.headers)) all[name.toLowerCase()] = value
+    endpoint.headersFor.set(post.accept, (headers = all))
+  }
+  return { url, headers, body: JSON.stringify(post.body) }
+}
+
+/**
+ * Sends a post and waits for its headers, within the connect deadline (or
+ * what is left of the call's, if nearer). On the live clock, a call on an
+ * `UndiciHttpClient` as it was made is sent straight on its dispatcher
+ * (`Undici.directPoster`), the deadline on a timer; any other goes through
+ * the client under `timeoutFail` (a fiber forked for it), with the secret
+ * headers' names joining the fiber's redacted names for the call, unless
+ * they are all there already (as under `serve`, which adds them once:
+ * setting a `FiberRef` for a call and back copies the fiber's whole set of
+ * them twice). A direct call makes no request of the platform's with
+ * headers, so nothing of it is redacted.
  */
 const send = <E = never>(
   endpoint: Endpoint,
-  request: HttpClientRequest.HttpClientRequest,
+  post: Post,
   deadline?: CallDeadline<E>
 ): Effect.Effect<HttpClientResponse.HttpClientResponse, ProviderError | E> =>
   Effect.withFiberRuntime((fiber) => {
     const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
     const { connect } = endpoint.timeouts
     const limit = limitOf(connect, () => timeoutError(endpoint, "connect", connect), deadline, monotonicMillis(clock))
-    const call =
-      endpoint.keepsHeadersDeadline && isLive(clock)
-        ? endpoint.client.execute(request).pipe(
-            Effect.mapError((error) =>
-              error._tag === "RequestError" && error.cause instanceof Undici.HeadersTimeout
-                ? limit.onTimeout()
-                : mapHttpError(endpoint)(error)
-            ),
-            Effect.locally(Undici.currentHeadersDeadline, limit.millis)
-          )
-        : endpoint.client.execute(request).pipe(
-            Effect.mapError(mapHttpError(endpoint)),
-            Deadline.timeoutFail({ duration: limit.duration, onTimeout: limit.onTimeout })
-          )
+    const poster = isLive(clock) ? endpoint.direct : undefined
+    const direct = poster === undefined ? undefined : directPost(endpoint, post)
+    if (poster !== undefined && direct !== undefined) {
+      return Effect.mapError(poster(fiber.currentContext, direct, limit.millis), (error) =>
+        error.cause instanceof Undici.HeadersTimeout ? limit.onTimeout() : mapHttpError(endpoint)(error)
+      )
+    }
+    const call = endpoint.client.execute(platformRequest(post)).pipe(
+      Effect.mapError(mapHttpError(endpoint)),
+      Deadline.timeoutFail({ duration: limit.duration, onTimeout: limit.onTimeout })
+    )
     const redacted = fiber.getFiberRef(Headers.currentRedactedNames)
     const names = endpoint.redactNames(redacted)
     return names === redacted ? call : Effect.locally(call, Headers.currentRedactedNames, names)
@@ -386,7 +436,7 @@ export const postJson = <A, E = never>(
   deadline?: CallDeadline<E>
 ): Effect.Effect<A, ProviderError | E> =>
   Effect.flatMap(
-    send(endpoint, HttpClientRequest.post(path).pipe(HttpClientRequest.acceptJson, HttpClientRequest.bodyUnsafeJson(body)), deadline),
+    send(endpoint, { path, accept: "application/json", body }, deadline),
     (response) =>
       isSuccess(response.status)
         ? Effect.flatMap(readText(endpoint, response, deadline), toResult)
@@ -591,14 +641,14 @@ export const decodeSse = <E = never>(
  */
 export const postStream = <E = never>(
   endpoint: Endpoint,
-  request: HttpClientRequest.HttpClientRequest,
+  post: Omit<Post, "accept">,
   makeDecoder: () => EventDecoder,
   head?: HeadDeadline<E>
 ): Stream.Stream<ChatChunk, ProviderError | E> =>
   decodeSse(
     endpoint,
     (deadline) =>
-      Effect.flatMap(send(endpoint, request.pipe(HttpClientRequest.accept("text/event-stream")), deadline), (response) =>
+      Effect.flatMap(send(endpoint, { ...post, accept: "text/event-stream" }, deadline), (response) =>
         isSuccess(response.status) ? Effect.succeed(response) : failResponse(endpoint, response, deadline)),
     {
       mapError: mapHttpError(endpoint),
@@ -638,15 +688,12 @@ export const chatCalls = (
   endpoint: Endpoint,
   wire: Wire
 ): Pick<LanguageModel.Service<ProviderError>, "complete" | "stream"> => {
-  // a stream's request but for its body, made once: requests are immutable
-  const streamPost = HttpClientRequest.post(wire.streamPath ?? wire.path)
-  const streamRequest =
-    wire.streamUrlParams === undefined ? streamPost : HttpClientRequest.setUrlParams(streamPost, wire.streamUrlParams)
+  const streamPath = wire.streamPath ?? wire.path
   const decode = (text: string) => wire.decodeResponse(endpoint, text)
   const complete = <E = never>(request: ChatRequest, deadline?: CallDeadline<E>) =>
     postJson(endpoint, wire.path, wire.encode(request, false), decode, deadline)
   const stream = <E = never>(request: ChatRequest, head?: HeadDeadline<E>) =>
-    postStream(endpoint, HttpClientRequest.bodyUnsafeJson(streamRequest, wire.encode(request, true)), () =>
+    postStream(endpoint, { path: streamPath, urlParams: wire.streamUrlParams, body: wire.encode(request, true) }, () =>
       wire.streamDecoder(endpoint), head)
   // the router's deadlines kept on the client's and the reader's timers, not by a forked fiber (see `CompleteWithin`, `StreamWithin`)
   return {

@@ -9,7 +9,8 @@ import * as Cookies from "@effect/platform/Cookies"
 import * as Headers from "@effect/platform/Headers"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
-import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type { HttpMethod } from "@effect/platform/HttpMethod"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as UrlParams from "@effect/platform/UrlParams"
@@ -60,31 +61,34 @@ export const make = (
         deadline,
         scoped: scopedRequests.get(request)
       }
+      const send = (body: RequestBody) =>
+        dispatch(dispatcher, () => request, request.method, request.headers, url.right, body, sending)
       const body = request.body
       switch (body._tag) {
         case "Empty":
-          return dispatch(dispatcher, request, url.right, null, sending)
+          return send(null)
         case "Uint8Array":
         case "Raw":
-          return dispatch(dispatcher, request, url.right, body.body as RequestBody, sending)
+          return send(body.body as RequestBody)
         case "FormData":
-          return dispatch(dispatcher, request, url.right, body.formData as RequestBody, sending)
+          return send(body.formData as RequestBody)
         case "Stream":
-          return Effect.flatMap(NodeStream.toReadable(body.stream), (readable) =>
-            dispatch(dispatcher, request, url.right, readable, sending)
-          )
+          return Effect.flatMap(NodeStream.toReadable(body.stream), send)
       }
     })
   const client = HttpClient.makeWith<never, never, HttpClientError.HttpClientError, never>(
     (request) => Effect.flatMap(request, send),
     Effect.succeed
   )
-  made.add(client)
+  made.set(client, { dispatcher, layerOptions })
   return client
 }
 
-/** The clients `make` made (not those derived from them by `HttpClient` combinators). */
-const made = new WeakSet<HttpClient.HttpClient>()
+/** The clients `make` made (not those derived from them by `HttpClient` combinators), and what each sends with. */
+const made = new WeakMap<
+  HttpClient.HttpClient,
+  { readonly dispatcher: Dispatcher; readonly layerOptions: Option.Option<Partial<Dispatcher.RequestOptions>> }
+>()
 
 /**
  * Whether `client` was made by `make` itself.
@@ -92,6 +96,57 @@ const made = new WeakSet<HttpClient.HttpClient>()
  * @internal
  */
 export const isUndiciHttpClient = (client: HttpClient.HttpClient): boolean => made.has(client)
+
+/**
+ * A POST of JSON text sent straight on a client's dispatcher: what a
+ * request is, without the platform's request.
+ *
+ * @internal
+ */
+export interface DirectPost {
+  readonly url: URL
+  /** Every header, `content-type` included. */
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: string
+}
+
+/**
+ * Sends a POST on the dispatcher of `client`, a client `make` made with
+ * nothing around it, as `execute` would send it but without building the
+ * platform's request or going through the client's pipeline: for the
+ * adapters' calls, which know their URL and headers when they are built and
+ * never trace (an untraced call of `execute` makes no span either). The
+ * response once its headers have come within `headersMillis`, else a
+ * `RequestError` whose cause is `HeadersTimeout`, the request aborted.
+ * `NodeHttpClient.UndiciRequestOptions` in `context` apply, as they do to
+ * `execute`. The response's `request` (and a failure's) is made when first
+ * read, and carries the method and URL, not the headers: no secret is in
+ * it. `undefined` for any other client.
+ *
+ * @internal
+ */
+export const directPoster = (
+  client: HttpClient.HttpClient
+):
+  | ((
+      context: Context.Context<never>,
+      post: DirectPost,
+      headersMillis: number
+    ) => Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.RequestError>)
+  | undefined => {
+  const sender = made.get(client)
+  if (sender === undefined) return undefined
+  const { dispatcher, layerOptions } = sender
+  return (context, post, headersMillis) => {
+    let request: HttpClientRequest.HttpClientRequest | undefined
+    const requestOf = () => (request ??= HttpClientRequest.post(post.url))
+    return dispatch(dispatcher, requestOf, "POST", post.headers, post.url, post.body, {
+      options: Option.orElse(Context.getOption(context, NodeHttpClient.UndiciRequestOptions), () => layerOptions),
+      deadline: headersMillis,
+      scoped: undefined
+    })
+  }
+}
 
 /**
  * A deadline, in milliseconds of the live clock, for the response headers
@@ -155,7 +210,9 @@ interface Sending {
  */
 const dispatch = (
   dispatcher: Dispatcher,
-  request: HttpClientRequest.HttpClientRequest,
+  requestOf: () => HttpClientRequest.HttpClientRequest,
+  method: HttpMethod,
+  headers: Readonly<Record<string, string>>,
   url: URL,
   body: RequestBody,
   { deadline, options, scoped }: Sending
@@ -173,15 +230,15 @@ const dispatch = (
       deadline === undefined
         ? undefined
         : armTimer(deadline, () => {
-            finish(Effect.fail(headersTimeout(request, deadline)))
+            finish(Effect.fail(headersTimeout(requestOf(), deadline)))
             controller.abort()
           })
     dispatcher
       .request({
         ...(options._tag === "Some" ? options.value : undefined),
         signal: controller.signal,
-        method: request.method,
-        headers: request.headers,
+        method,
+        headers,
         origin: url.origin,
         path: url.pathname + url.search + url.hash,
         body,
@@ -192,9 +249,9 @@ const dispatch = (
       .then(
         (source) => {
           if (done) source.body.destroy()
-          else finish(Effect.succeed(new UndiciResponse(request, source)))
+          else finish(Effect.succeed(new UndiciResponse(requestOf, source)))
         },
-        (cause) => finish(Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause })))
+        (cause) => finish(Effect.fail(new HttpClientError.RequestError({ request: requestOf(), reason: "Transport", cause })))
       )
     return Effect.sync(() => {
       done = true
@@ -249,12 +306,16 @@ class UndiciResponse extends Inspectable.Class implements HttpClientResponse.Htt
   private formPromise: Promise<FormData> | undefined
 
   constructor(
-    readonly request: HttpClientRequest.HttpClientRequest,
+    private readonly requestOf: () => HttpClientRequest.HttpClientRequest,
     private readonly source: Dispatcher.ResponseData
   ) {
     super()
     source.body.on("error", noop)
     unread.register(this, source.body, this)
+  }
+
+  get request(): HttpClientRequest.HttpClientRequest {
+    return this.requestOf()
   }
 
   /** The body, now in someone's hands: no longer the registry's to destroy. */

@@ -1,0 +1,66 @@
+/**
+ * An adapter on an `UndiciHttpClient` as it was made sends its calls
+ * straight on the client's dispatcher (`Undici.directPoster`), not through
+ * the platform's request and the client's pipeline: the provider must get
+ * the same request either way. Each adapter's completion and stream, sent
+ * directly and through the pipeline (the same client with a transform,
+ * which turns the direct path off), reach the mock upstream with the same
+ * method, path, query, headers and body, and answer the same.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Chunk, Effect, Redacted, Stream } from "effect"
+import type { HttpClient } from "@effect/platform"
+import * as Chat from "../src/llm/Chat.js"
+import * as Anthropic from "../src/providers/Anthropic.js"
+import * as Gemini from "../src/providers/Gemini.js"
+import * as OpenAi from "../src/providers/OpenAi.js"
+import * as UndiciHttpClient from "../src/providers/UndiciHttpClient.js"
+import * as MockServer from "../src/testing/MockServer.js"
+
+type Transform = ((client: HttpClient.HttpClient) => HttpClient.HttpClient) | undefined
+
+const adapters = {
+  openai: (server: MockServer.MockServer, transformClient: Transform) =>
+    OpenAi.make({
+      model: "gpt-4o-mini",
+      apiKey: Redacted.make("sk-direct-secret"),
+      baseUrl: server.baseUrls.openai,
+      headers: { "X-Team": "search", "OpenAI-Organization": "org-1" },
+      transformClient
+    }),
+  anthropic: (server: MockServer.MockServer, transformClient: Transform) =>
+    Anthropic.make({ model: "claude-haiku-4-5", apiKey: Redacted.make("sk-ant-secret"), baseUrl: server.baseUrls.anthropic, transformClient }),
+  gemini: (server: MockServer.MockServer, transformClient: Transform) =>
+    Gemini.make({ model: "gemini-2.5-flash", apiKey: Redacted.make("gm-secret"), baseUrl: server.baseUrls.gemini, transformClient })
+}
+
+/** What the upstream saw of a request, but for the headers that differ between any two requests. */
+const seen = (request: MockServer.RecordedRequest) => {
+  const { "content-length": _length, host: _host, connection: _connection, ...headers } = request.headers
+  return { method: request.method, path: request.path, query: request.query, headers, body: request.body }
+}
+
+describe("an adapter's calls sent straight on UndiciHttpClient's dispatcher", () => {
+  for (const [name, make] of Object.entries(adapters)) {
+    // the live clock: the direct path is taken there only
+    it.live(`${name}: the same requests and answers as through the client's pipeline`, () =>
+      Effect.gen(function* () {
+        const runs = []
+        for (const transform of [undefined, (client: HttpClient.HttpClient) => client.pipe((c) => c)] as const) {
+          const server = yield* MockServer.make({ reply: { text: "Same either way.", usage: { inputTokens: 3, outputTokens: 4 } } })
+          const model = yield* make(server, transform)
+          const completion = yield* model.complete(Chat.prompt("hello", { system: "Be brief.", maxTokens: 20 }))
+          const chunks = yield* Stream.runCollect(model.stream(Chat.prompt("again")))
+          runs.push({
+            requests: server.requests().map(seen),
+            text: completion.text,
+            streamed: Chunk.toArray(chunks).map((chunk) => (chunk._tag === "TextDelta" ? chunk.text : chunk._tag)).join("|")
+          })
+        }
+        const [direct, pipeline] = runs
+        expect(direct?.requests).toHaveLength(2)
+        expect(direct).toEqual(pipeline)
+        expect(direct?.text).toBe("Same either way.")
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer)))
+  }
+})
