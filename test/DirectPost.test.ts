@@ -8,10 +8,12 @@
  * method, path, query, headers and body, and answer the same.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Redacted, Stream } from "effect"
+import { Chunk, Effect, Redacted, Stream, Tracer } from "effect"
 import type { HttpClient } from "@effect/platform"
+import { NodeHttpClient } from "@effect/platform-node"
 import * as Chat from "../src/llm/Chat.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
+import * as Http from "../src/providers/internal/http.js"
 import * as Gemini from "../src/providers/Gemini.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import * as UndiciHttpClient from "../src/providers/UndiciHttpClient.js"
@@ -25,7 +27,8 @@ const adapters = {
       model: "gpt-4o-mini",
       apiKey: Redacted.make("sk-direct-secret"),
       baseUrl: server.baseUrls.openai,
-      headers: { "X-Team": "search", "OpenAI-Organization": "org-1" },
+      // the config's headers over the request's own, whatever their case; a secret one sent in plain
+      headers: { "X-Team": "search", "OpenAI-Organization": "org-1", Accept: "application/json; v=2", "X-Secret": Redacted.make("s3cr3t") },
       transformClient
     }),
   anthropic: (server: MockServer.MockServer, transformClient: Transform) =>
@@ -62,5 +65,36 @@ describe("an adapter's calls sent straight on UndiciHttpClient's dispatcher", ()
         expect(direct).toEqual(pipeline)
         expect(direct?.text).toBe("Same either way.")
       }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer)))
+
+    it.live(`${name}: a traced call goes through the client, which makes its span and sends the trace context`, () =>
+      Effect.gen(function* () {
+        const native = yield* Effect.tracer
+        const names: Array<string> = []
+        const tracer = Tracer.make({
+          span: (spanName, ...rest) => {
+            names.push(spanName)
+            return native.span(spanName, ...rest)
+          },
+          context: native.context
+        })
+        const server = yield* MockServer.make({ reply: { text: "Traced." } })
+        const model = yield* make(server, undefined)
+        yield* model.complete(Chat.prompt("hello")).pipe(Effect.withSpan("caller"), Effect.withTracer(tracer))
+        yield* Stream.runDrain(model.stream(Chat.prompt("again"))).pipe(Effect.withSpan("caller"), Effect.withTracer(tracer))
+        expect(names.filter((spanName) => spanName === "http.client POST")).toHaveLength(2)
+        expect(server.requests().map((request) => request.headers["traceparent"])).toEqual([
+          expect.stringMatching(/^00-[0-9a-f]{32}-/),
+          expect.stringMatching(/^00-[0-9a-f]{32}-/)
+        ])
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer)))
   }
+
+  it("sent directly on UndiciHttpClient as it was made, through the pipeline on a client transformed or any other", () =>
+    Effect.gen(function* () {
+      const options = { provider: "openai", model: "m", baseUrl: "http://127.0.0.1:1/v1", apiKey: undefined, auth: () => ({}) }
+      expect((yield* Http.makeEndpoint(options).pipe(Effect.provide(UndiciHttpClient.layer))).direct).toBeDefined()
+      const transformed = Http.makeEndpoint({ ...options, transformClient: (client) => client })
+      expect((yield* transformed.pipe(Effect.provide(UndiciHttpClient.layer))).direct).toBeUndefined()
+      expect((yield* Http.makeEndpoint(options).pipe(Effect.provide(NodeHttpClient.layerUndici))).direct).toBeUndefined()
+    }).pipe(Effect.runPromise))
 })

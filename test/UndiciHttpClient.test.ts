@@ -189,29 +189,24 @@ describe("UndiciHttpClient", () => {
       expect(yield* Deferred.await(test.aborted)).toBe("/hang")
     }))
 
-  // the live clock, as the adapters set the deadline only there (a traced call keeps it with Effect's clock)
-  it.live("a call under a headers deadline fails once it passes and aborts the request, traced or not", () =>
+  // the live clock: the adapters send directly only there
+  it.live("a direct post under a headers deadline fails once it passes and aborts the request; one in time answers as execute does", () =>
     Effect.gen(function* () {
       const { ours } = yield* bothClients
-      const builtIn = yield* Effect.tracer
-      const exporting = Tracer.make({ span: (...args) => builtIn.span(...args), context: builtIn.context })
-      for (const traced of [false, true]) {
-        const test = yield* server
-        const call = ours.get(`${test.url}/hang`).pipe(
-          Effect.locally(Undici.currentHeadersDeadline, 50),
-          traced ? Effect.withTracer(exporting) : (effect) => effect
-        )
-        const error = yield* Effect.flip(call)
-        expect(error._tag === "RequestError" && error.reason).toBe("Transport")
-        expect(error.cause).toEqual(new Undici.HeadersTimeout(50))
-        expect(yield* Deferred.await(test.aborted)).toBe("/hang")
-      }
-      // a deadline that does not pass changes nothing
+      const post = Undici.directPoster(ours)
+      if (post === undefined) throw new Error("UndiciHttpClient.layer's client sends no direct posts")
+      const headers = { "content-type": "application/json" }
+      const hanging = yield* server
+      const error = yield* Effect.flip(post(Context.empty(), { url: new URL(`${hanging.url}/hang`), headers, body: "{}" }, 50))
+      expect(error.reason).toBe("Transport")
+      expect(error.cause).toEqual(new Undici.HeadersTimeout(50))
+      expect(error.request.url).toBe(`${hanging.url}/hang`)
+      expect(yield* Deferred.await(hanging.aborted)).toBe("/hang")
       const test = yield* server
-      const answered = yield* Effect.flatMap(ours.get(`${test.url}/text`), (response) => response.text).pipe(
-        Effect.locally(Undici.currentHeadersDeadline, 5_000)
-      )
-      expect(answered).toBe("plain text")
+      const response = yield* post(Context.empty(), { url: new URL(`${test.url}/echo`), headers, body: '{"hello":"world"}' }, 5_000)
+      expect(yield* response.json).toEqual({ method: "POST", url: "/echo", body: '{"hello":"world"}', type: "application/json" })
+      // a client derived from it by a combinator sends no direct posts
+      expect(Undici.directPoster(ours.pipe(HttpClient.filterStatusOk))).toBeUndefined()
     }).pipe(Effect.scoped))
 
   it.scoped("leaving a streamed body before its end aborts the request upstream", () =>

@@ -28,7 +28,12 @@
  * (`NodeHttpClient.UndiciRequestOptions`, in a call's context or given to
  * the layer) work as with the platform's client.
  *
- * A streamed body also lends the SSE reader of the adapters its Node
+ * The adapters of this package (OpenAI, Anthropic, Gemini) on this client
+ * as it was made (no `transformClient`) send their untraced calls straight
+ * on its dispatcher, without the platform's request or the client's
+ * pipeline, the deadline for the response headers on a timer: the same
+ * requests, answers and errors (`test/DirectPost.test.ts`), for less CPU a
+ * call. A streamed body also lends the SSE reader of the adapters its Node
  * `Readable`, so that each read of a stream is one wait on it, under a
  * plain timer (see `src/providers/internal/readableReader.ts`).
  *

@@ -13,6 +13,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as UrlParams from "@effect/platform/UrlParams"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -31,6 +32,7 @@ import * as CompleteWithin from "../../llm/internal/completeWithin.js"
 import * as StreamWithin from "../../llm/internal/streamWithin.js"
 import * as Pullable from "../../llm/internal/pullable.js"
 import type * as LanguageModel from "../../llm/LanguageModel.js"
+import { spansGoSomewhere } from "../../observability/internal/tracing.js"
 import * as ReadAhead from "../../resilience/internal/readAhead.js"
 import { isLive, monotonicMillis } from "../../resilience/internal/timeout.js"
 import * as Deadline from "../../resilience/Timeout.js"
@@ -277,12 +279,15 @@ const platformRequest = (post: Post): HttpClientRequest.HttpClientRequest => {
  * the endpoint's headers over the request's own.
  */
 const directPost = (endpoint: Endpoint, post: Post): Undici.DirectPost | undefined => {
-  const key = post.urlParams === undefined ? post.path : `${post.path}?${new URLSearchParams(post.urlParams).toString()}`
+  const { path, urlParams } = post
+  const key = urlParams === undefined ? path : `${path}\u0000${Object.entries(urlParams).join("\u0000")}`
   let url = endpoint.urls.get(key)
   if (url === undefined) {
+    // made as the client makes it (`prependUrl`, then `UrlParams.makeUrl`)
+    const made = UrlParams.makeUrl(endpoint.prefix + path, UrlParams.fromInput(urlParams ?? []), Option.none())
     // not a URL: the client's pipeline fails the call with its `InvalidUrl` error
-    if (!URL.canParse(endpoint.prefix + key)) return undefined
-    endpoint.urls.set(key, (url = new URL(endpoint.prefix + key)))
+    if (made._tag === "Left") return undefined
+    endpoint.urls.set(key, (url = made.right))
   }
   let headers = endpoint.headersFor.get(post.accept)
   if (headers === undefined) {
@@ -295,10 +300,11 @@ const directPost = (endpoint: Endpoint, post: Post): Undici.DirectPost | undefin
 
 /**
  * Sends a post and waits for its headers, within the connect deadline (or
- * what is left of the call's, if nearer). On the live clock, a call on an
- * `UndiciHttpClient` as it was made is sent straight on its dispatcher
- * (`Undici.directPoster`), the deadline on a timer; any other goes through
- * the client under `timeoutFail` (a fiber forked for it), with the secret
+ * what is left of the call's, if nearer). On the live clock, an untraced
+ * call on an `UndiciHttpClient` as it was made is sent straight on its
+ * dispatcher (`Undici.directPoster`), the deadline on a timer; any other
+ * goes through the client under `timeoutFail` (a fiber forked for it): a
+ * traced one so that the client makes its span, with the secret
  * headers' names joining the fiber's redacted names for the call, unless
  * they are all there already (as under `serve`, which adds them once:
  * setting a `FiberRef` for a call and back copies the fiber's whole set of
@@ -314,7 +320,8 @@ const send = <E = never>(
     const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
     const { connect } = endpoint.timeouts
     const limit = limitOf(connect, () => timeoutError(endpoint, "connect", connect), deadline, monotonicMillis(clock))
-    const poster = isLive(clock) ? endpoint.direct : undefined
+    // a traced call goes through the client, which makes its span and sends its trace context
+    const poster = isLive(clock) && !spansGoSomewhere(fiber) ? endpoint.direct : undefined
     const direct = poster === undefined ? undefined : directPost(endpoint, post)
     if (poster !== undefined && direct !== undefined) {
       return Effect.mapError(poster(fiber.currentContext, direct, limit.millis), (error) =>

@@ -1,7 +1,8 @@
 /**
  * The implementation of `UndiciHttpClient` (see its module's docs), and
- * what the adapters use of it: a response's Node `Readable`, its text under
- * a plain timer, and the deadline for response headers the client keeps.
+ * what the adapters use of it: a call sent straight on its dispatcher, with
+ * a deadline for its response headers on a timer, a response's Node
+ * `Readable`, and its text under a plain timer.
  *
  * @internal
  */
@@ -17,10 +18,8 @@ import * as UrlParams from "@effect/platform/UrlParams"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeStream from "@effect/platform-node/NodeStream"
 import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
-import * as FiberRef from "effect/FiberRef"
 import { globalValue } from "effect/GlobalValue"
 import * as Inspectable from "effect/Inspectable"
 import * as Option from "effect/Option"
@@ -29,7 +28,6 @@ import type { Readable } from "node:stream"
 import type { Dispatcher } from "undici"
 import { spansGoSomewhere } from "../../observability/internal/tracing.js"
 import { armTimer } from "../../resilience/internal/timeout.js"
-import * as Timeout from "../../resilience/Timeout.js"
 
 /**
  * Builds the client on `dispatcher` (see `UndiciHttpClient.make`).
@@ -43,22 +41,14 @@ export const make = (
   const traced = NodeHttpClient.makeUndici(dispatcher)
   const send = (request: HttpClientRequest.HttpClientRequest) =>
     Effect.withFiberRuntime<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>((fiber) => {
-      const deadline = fiber.getFiberRef(currentHeadersDeadline)
-      if (isTraced(fiber, request)) {
-        return deadline === undefined
-          ? traced.execute(request)
-          : Timeout.timeoutFail(traced.execute(request), {
-              duration: Duration.millis(deadline),
-              onTimeout: () => headersTimeout(request, deadline)
-            })
-      }
+      if (isTraced(fiber, request)) return traced.execute(request)
       const url = UrlParams.makeUrl(request.url, request.urlParams, request.hash)
       if (url._tag === "Left") {
         return Effect.fail(new HttpClientError.RequestError({ request, reason: "InvalidUrl", cause: url.left }))
       }
       const sending: Sending = {
         options: Option.orElse(Context.getOption(fiber.currentContext, NodeHttpClient.UndiciRequestOptions), () => layerOptions),
-        deadline,
+        deadline: undefined,
         scoped: scopedRequests.get(request)
       }
       const send = (body: RequestBody) =>
@@ -89,13 +79,6 @@ const made = new WeakMap<
   HttpClient.HttpClient,
   { readonly dispatcher: Dispatcher; readonly layerOptions: Option.Option<Partial<Dispatcher.RequestOptions>> }
 >()
-
-/**
- * Whether `client` was made by `make` itself.
- *
- * @internal
- */
-export const isUndiciHttpClient = (client: HttpClient.HttpClient): boolean => made.has(client)
 
 /**
  * A POST of JSON text sent straight on a client's dispatcher: what a
@@ -149,20 +132,7 @@ export const directPoster = (
 }
 
 /**
- * A deadline, in milliseconds of the live clock, for the response headers
- * of the calls of this client made under it: a call whose headers have not
- * come by then is aborted and fails with a `RequestError` whose cause is
- * `HeadersTimeout`. For the adapters' connect deadline, which then costs a
- * timer, not a fiber; a traced call keeps it with `timeoutFail`.
- *
- * @internal
- */
-export const currentHeadersDeadline: FiberRef.FiberRef<number | undefined> = FiberRef.unsafeMake<number | undefined>(
-  undefined
-)
-
-/**
- * The cause of a call's failure when `currentHeadersDeadline` passed.
+ * The cause of a direct call's failure when its headers deadline passed.
  *
  * @internal
  */
@@ -196,7 +166,7 @@ const scopedRequests = globalValue(
 interface Sending {
   /** Undici's request options, from the fiber's context or else the layer's. */
   readonly options: Option.Option<Partial<Dispatcher.RequestOptions>>
-  /** The headers deadline in milliseconds (`currentHeadersDeadline`), if any. */
+  /** The headers deadline in milliseconds, if any (a direct call's). */
   readonly deadline: number | undefined
   /** The controller of a request under `HttpClient.withScope`, if it is one. */
   readonly scoped: AbortController | undefined
