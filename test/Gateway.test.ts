@@ -89,6 +89,22 @@ const rejection = (f: () => Promise<unknown>) =>
     )
   )
 
+/**
+ * Sends a completion, aborts it once the upstream has it, checks the client
+ * saw its abort, and waits for the upstream call to be aborted too.
+ */
+const abortOnceUpstream = (client: OpenAI, upstream: MockServer.MockServer, model = "default") =>
+  Effect.gen(function* () {
+    const controller = new AbortController()
+    const settled = client.chat.completions
+      .create({ model, messages: question }, { signal: controller.signal })
+      .then(() => "answered", (error: unknown) => (error instanceof OpenAI.APIUserAbortError ? "aborted" : String(error)))
+    yield* MockServer.awaitRequests(upstream, 1).pipe(Effect.timeout("2 seconds"))
+    controller.abort()
+    expect(yield* promise(() => settled)).toBe("aborted")
+    return yield* MockServer.awaitAborted(upstream, 1).pipe(Effect.timeout("2 seconds"))
+  })
+
 /** Records every log line (message and annotations). */
 const captureLogs = () => {
   const lines: Array<{ readonly message: string; readonly annotations: Record<string, unknown> }> = []
@@ -643,16 +659,7 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
         const { client, primary, secondary } = yield* setup({ primary: { faults: [MockServer.stall] } }).pipe(
           Effect.provide(logs.layer)
         )
-        const controller = new AbortController()
-        const call = client.chat.completions.create({ model: "default", messages: question }, { signal: controller.signal })
-        const settled = call.then(
-          () => "answered",
-          (error: unknown) => (error instanceof OpenAI.APIUserAbortError ? "aborted" : String(error))
-        )
-        yield* MockServer.awaitRequests(primary, 1).pipe(Effect.timeout("2 seconds"))
-        controller.abort()
-        expect(yield* promise(() => settled)).toBe("aborted")
-        const aborted = yield* MockServer.awaitAborted(primary, 1).pipe(Effect.timeout("2 seconds"))
+        const aborted = yield* abortOnceUpstream(client, primary)
         expect(aborted.map((r) => r.index)).toEqual([0])
         expect(secondary.count()).toBe(0) // cancelled, not failed over
         yield* Effect.sleep("50 millis")
@@ -742,14 +749,7 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
         )
         expect(bad.status).toBe(400)
         expect(((yield* promise(() => bad.json())) as { error: { type: string } }).error.type).toBe("invalid_request_error")
-        const controller = new AbortController()
-        const settled = client.chat.completions
-          .create({ model: "default", messages: question }, { signal: controller.signal })
-          .then(() => "answered", (error: unknown) => (error instanceof OpenAI.APIUserAbortError ? "aborted" : String(error)))
-        yield* MockServer.awaitRequests(primary, 1).pipe(Effect.timeout("2 seconds"))
-        controller.abort()
-        expect(yield* promise(() => settled)).toBe("aborted")
-        yield* MockServer.awaitAborted(primary, 1).pipe(Effect.timeout("2 seconds"))
+        yield* abortOnceUpstream(client, primary)
         yield* Effect.sleep("50 millis")
         expect(requestLines(logs.lines).map((l) => [l.message, l.annotations["error"] ?? l.annotations["outcome"]])).toEqual([
           ["POST /v1/chat/completions 400", "invalid_request_error"],
@@ -794,14 +794,7 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
           primary: { faults: [MockServer.stall] },
           gateway: { maxConcurrent: 1, maxQueued: 0 }
         }).pipe(Effect.provide(logs.layer))
-        const controller = new AbortController()
-        const settled = client.chat.completions
-          .create({ model: "primary", messages: question }, { signal: controller.signal })
-          .then(() => "answered", (error: unknown) => (error instanceof OpenAI.APIUserAbortError ? "aborted" : String(error)))
-        yield* MockServer.awaitRequests(primary, 1).pipe(Effect.timeout("2 seconds"))
-        controller.abort()
-        expect(yield* promise(() => settled)).toBe("aborted")
-        yield* MockServer.awaitAborted(primary, 1).pipe(Effect.timeout("2 seconds"))
+        yield* abortOnceUpstream(client, primary, "primary")
         yield* Effect.sleep("50 millis")
         expect(requestLines(logs.lines).map((l) => [l.message, l.annotations["outcome"]])).toEqual([
           ["POST /v1/chat/completions 499", "client-closed"]
