@@ -8,7 +8,7 @@
  * method, path, query, headers and body, and answer the same.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Redacted, Stream, Tracer } from "effect"
+import { Chunk, Effect, Redacted, Stream } from "effect"
 import type { HttpClient } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import * as Chat from "../src/llm/Chat.js"
@@ -18,6 +18,7 @@ import * as Gemini from "../src/providers/Gemini.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import * as UndiciHttpClient from "../src/providers/UndiciHttpClient.js"
 import * as MockServer from "../src/testing/MockServer.js"
+import { recordingTracer } from "./support/tracing.js"
 
 type Transform = ((client: HttpClient.HttpClient) => HttpClient.HttpClient) | undefined
 
@@ -68,15 +69,7 @@ describe("an adapter's calls sent straight on UndiciHttpClient's dispatcher", ()
 
     it.live(`${name}: a traced call goes through the client, which makes its span and sends the trace context`, () =>
       Effect.gen(function* () {
-        const native = yield* Effect.tracer
-        const names: Array<string> = []
-        const tracer = Tracer.make({
-          span: (spanName, ...rest) => {
-            names.push(spanName)
-            return native.span(spanName, ...rest)
-          },
-          context: native.context
-        })
+        const { names, tracer } = yield* recordingTracer
         const server = yield* MockServer.make({ reply: { text: "Traced." } })
         const model = yield* make(server, undefined)
         yield* model.complete(Chat.prompt("hello")).pipe(Effect.withSpan("caller"), Effect.withTracer(tracer))

@@ -10,7 +10,7 @@ import { HttpApp, HttpMiddleware, HttpServer, HttpServerRequest, HttpServerRespo
 import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import * as Http from "node:http"
 import { describe, expect, it, layer } from "@effect/vitest"
-import { Duration, Effect, Exit, FastCheck as fc, Fiber, Logger, Option, Redacted, Scope, Tracer } from "effect"
+import { Duration, Effect, Exit, FastCheck as fc, Fiber, Logger, Option, Redacted, Scope } from "effect"
 import * as Net from "node:net"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import OpenAI from "openai"
@@ -24,6 +24,7 @@ import * as Anthropic from "../src/providers/Anthropic.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import * as Router from "../src/router/Router.js"
 import * as MockServer from "../src/testing/MockServer.js"
+import { recordingTracer } from "./support/tracing.js"
 
 const upstreamKey = "sk-upstream-secret-123"
 const prompt = "What is the airspeed velocity of an unladen swallow?"
@@ -697,19 +698,6 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
   // platform's server, whose middleware makes each request's span, when
   // one would: the same answers and log lines either way.
   describe("served through the platform's server when spans go somewhere", () => {
-    /** A tracer that records the names of the spans it makes, made by Effect's own. */
-    const recordingTracer = Effect.map(Effect.tracer, (native) => {
-      const names: Array<string> = []
-      const tracer = Tracer.make({
-        span: (name, ...rest) => {
-          names.push(name)
-          return native.span(name, ...rest)
-        },
-        context: native.context
-      })
-      return { names, tracer }
-    })
-
     it.scoped("a completion and a stream, each under the server's span", () =>
       Effect.gen(function* () {
         const { names, tracer } = yield* recordingTracer

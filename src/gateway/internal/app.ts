@@ -533,7 +533,9 @@ const withRequestLog = <R>(
  * response handling cost a completion more CPU than the route's own HTTP
  * work: BENCHMARKS.md, "gateway"), with the same answers and log lines as
  * through the app: `Server` hands it `POST /v1/chat/completions` when no
- * span would go anywhere, and everything else to the platform's server.
+ * span would go anywhere, no pre-response handler is set and the request
+ * carries no trace context (`isLeanRoute`), and everything else to the
+ * platform's server.
  *
  * @internal
  */
@@ -545,9 +547,9 @@ const nodeChat = (
 (request, response) =>
   // the request's scope (a stream's resources), closed once its answer is written
   Effect.scoped(Effect.gen(function* () {
-    const path = pathOf(request.url ?? "/")
-    const record = yield* logged("POST", path, nodeInput(request).header("x-request-id"))
-    const answered = yield* answer(chat(nodeInput(request), record.log), record)
+    const input = nodeInput(request)
+    const record = yield* logged("POST", pathOf(request.url ?? "/"), input.header("x-request-id"))
+    const answered = yield* answer(chat(input, record.log), record)
     const body = answered.body
     const pull = body._tag === "Stream" ? ssePulls.get(body.stream as Stream.Stream<Uint8Array>) : undefined
     if (pull !== undefined) return yield* writeStream(response, answered, pull, record)
