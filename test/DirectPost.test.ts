@@ -8,12 +8,14 @@
  * method, path, query, headers and body, and answer the same.
  */
 import { describe, expect, it } from "@effect/vitest"
+import * as Http from "node:http"
+import type * as Net from "node:net"
 import { Chunk, Effect, Redacted, Stream } from "effect"
 import type { HttpClient } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import * as Chat from "../src/llm/Chat.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
-import * as Http from "../src/providers/internal/http.js"
+import * as ProviderHttp from "../src/providers/internal/http.js"
 import * as Gemini from "../src/providers/Gemini.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import * as UndiciHttpClient from "../src/providers/UndiciHttpClient.js"
@@ -23,19 +25,24 @@ import { recordingTracer } from "./support/tracing.js"
 type Transform = ((client: HttpClient.HttpClient) => HttpClient.HttpClient) | undefined
 
 const adapters = {
-  openai: (server: MockServer.MockServer, transformClient: Transform) =>
+  openai: (server: MockServer.MockServer, transformClient: Transform, suffix = "") =>
     OpenAi.make({
       model: "gpt-4o-mini",
       apiKey: Redacted.make("sk-direct-secret"),
-      baseUrl: server.baseUrls.openai,
+      baseUrl: server.baseUrls.openai + suffix,
       // the config's headers over the request's own, whatever their case; a secret one sent in plain
       headers: { "X-Team": "search", "OpenAI-Organization": "org-1", Accept: "application/json; v=2", "X-Secret": Redacted.make("s3cr3t") },
       transformClient
     }),
-  anthropic: (server: MockServer.MockServer, transformClient: Transform) =>
-    Anthropic.make({ model: "claude-haiku-4-5", apiKey: Redacted.make("sk-ant-secret"), baseUrl: server.baseUrls.anthropic, transformClient }),
-  gemini: (server: MockServer.MockServer, transformClient: Transform) =>
-    Gemini.make({ model: "gemini-2.5-flash", apiKey: Redacted.make("gm-secret"), baseUrl: server.baseUrls.gemini, transformClient })
+  anthropic: (server: MockServer.MockServer, transformClient: Transform, suffix = "") =>
+    Anthropic.make({
+      model: "claude-haiku-4-5",
+      apiKey: Redacted.make("sk-ant-secret"),
+      baseUrl: server.baseUrls.anthropic + suffix,
+      transformClient
+    }),
+  gemini: (server: MockServer.MockServer, transformClient: Transform, suffix = "") =>
+    Gemini.make({ model: "gemini-2.5-flash", apiKey: Redacted.make("gm-secret"), baseUrl: server.baseUrls.gemini + suffix, transformClient })
 }
 
 /** What the upstream saw of a request, but for the headers that differ between any two requests. */
@@ -82,12 +89,47 @@ describe("an adapter's calls sent straight on UndiciHttpClient's dispatcher", ()
       }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer)))
   }
 
+  // a base URL with trailing slashes, a query string, a model with `?` or `#` (broken URLs, but the same ones)
+  it.live("odd base URLs and model names reach the server as the client's pipeline makes them", () =>
+    Effect.gen(function* () {
+      const urls: Array<string> = []
+      const server = Http.createServer((request, response) => {
+        urls.push(request.url ?? "")
+        response.writeHead(404, { "content-type": "application/json" }).end("{}")
+      })
+      yield* Effect.acquireRelease(
+        Effect.promise(() => new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))),
+        () => Effect.promise(() => new Promise<void>((resolve) => server.close(() => resolve())))
+      )
+      const origin = `http://127.0.0.1:${(server.address() as Net.AddressInfo).port}`
+      const direct = undefined
+      const pipeline = (client: HttpClient.HttpClient) => client.pipe((c) => c)
+      const cases = [
+        { base: "/v1//", model: "gemini-2.5-flash" },
+        { base: "/v1beta?x=1", model: "gemini-2.5-flash" },
+        { base: "/v1beta", model: "gem?ini" },
+        { base: "/v1beta", model: "gem#ini" }
+      ]
+      for (const { base, model } of cases) {
+        const seenBy = []
+        for (const transformClient of [direct, pipeline]) {
+          urls.length = 0
+          const gemini = yield* Gemini.make({ model, apiKey: Redacted.make("gm-secret"), baseUrl: origin + base, transformClient })
+          yield* Effect.either(gemini.complete(Chat.prompt("hello")))
+          yield* Effect.either(Stream.runDrain(gemini.stream(Chat.prompt("hello"))))
+          seenBy.push([...urls])
+        }
+        expect(seenBy[0], `${base} ${model}`).toHaveLength(2)
+        expect(seenBy[0], `${base} ${model}`).toEqual(seenBy[1])
+      }
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer)))
+
   it("sent directly on UndiciHttpClient as it was made, through the pipeline on a client transformed or any other", () =>
     Effect.gen(function* () {
       const options = { provider: "openai", model: "m", baseUrl: "http://127.0.0.1:1/v1", apiKey: undefined, auth: () => ({}) }
-      expect((yield* Http.makeEndpoint(options).pipe(Effect.provide(UndiciHttpClient.layer))).direct).toBeDefined()
-      const transformed = Http.makeEndpoint({ ...options, transformClient: (client) => client })
+      expect((yield* ProviderHttp.makeEndpoint(options).pipe(Effect.provide(UndiciHttpClient.layer))).direct).toBeDefined()
+      const transformed = ProviderHttp.makeEndpoint({ ...options, transformClient: (client) => client })
       expect((yield* transformed.pipe(Effect.provide(UndiciHttpClient.layer))).direct).toBeUndefined()
-      expect((yield* Http.makeEndpoint(options).pipe(Effect.provide(NodeHttpClient.layerUndici))).direct).toBeUndefined()
+      expect((yield* ProviderHttp.makeEndpoint(options).pipe(Effect.provide(NodeHttpClient.layerUndici))).direct).toBeUndefined()
     }).pipe(Effect.runPromise))
 })

@@ -820,18 +820,19 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
   })
 
   describe("the chat route's URL", () => {
-    it("POST /v1/chat/completions, with or without a query string and without a client's trace context, is the lean path's", () => {
+    it("POST /v1/chat/completions, with or without a query string, is the lean path's, and with tracing on only without a client's trace context", () => {
       const request = (method: string, url: string, headers: Record<string, string> = {}) =>
         Object.assign(new Http.IncomingMessage(new Net.Socket()), { method, url, headers })
-      expect(Server.isLeanRoute(request("POST", "/v1/chat/completions"))).toBe(true)
-      expect(Server.isLeanRoute(request("POST", "/v1/chat/completions?trace=1"))).toBe(true)
-      expect(Server.isLeanRoute(request("POST", "/v1/chat/completionsx"))).toBe(false)
-      expect(Server.isLeanRoute(request("POST", "/v1/chat/completions/"))).toBe(false)
-      expect(Server.isLeanRoute(request("GET", "/v1/chat/completions"))).toBe(false)
-      expect(Server.isLeanRoute(request("POST", "/v1/models"))).toBe(false)
+      expect(Server.isLeanRoute(request("POST", "/v1/chat/completions"), true)).toBe(true)
+      expect(Server.isLeanRoute(request("POST", "/v1/chat/completions?trace=1"), true)).toBe(true)
+      expect(Server.isLeanRoute(request("POST", "/v1/chat/completionsx"), true)).toBe(false)
+      expect(Server.isLeanRoute(request("POST", "/v1/chat/completions/"), true)).toBe(false)
+      expect(Server.isLeanRoute(request("GET", "/v1/chat/completions"), true)).toBe(false)
+      expect(Server.isLeanRoute(request("POST", "/v1/models"), true)).toBe(false)
       const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-      expect(Server.isLeanRoute(request("POST", "/v1/chat/completions", { traceparent }))).toBe(false)
-      expect(Server.isLeanRoute(request("POST", "/v1/chat/completions", { b3: "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1" }))).toBe(false)
+      expect(Server.isLeanRoute(request("POST", "/v1/chat/completions", { traceparent }), true)).toBe(false)
+      expect(Server.isLeanRoute(request("POST", "/v1/chat/completions", { traceparent }), false)).toBe(true)
+      expect(Server.isLeanRoute(request("POST", "/v1/chat/completions", { b3: "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1" }), true)).toBe(false)
     })
 
     it.scoped("a client's trace context reaches the upstream call", () =>
@@ -1060,13 +1061,18 @@ describe("writing a whole answer on Node's response", () => {
     const log: App.RequestLog = {}
     const statuses: Array<number> = []
     const server = Http.createServer((_request, response) => {
-      statuses.push(App.writeWhole(response, 200, { "x-bad": "line\nbreak" }, new TextEncoder().encode("{}"), log))
+      // as the server sets it while draining: kept; the answer's own headers before the refused one: gone
+      response.setHeader("connection", "close")
+      const headers = { "x-llm-chain": "default", "x-bad": "line\nbreak" }
+      statuses.push(App.writeWhole(response, 200, headers, new TextEncoder().encode("{}"), log))
     })
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
     try {
       const { port } = server.address() as Net.AddressInfo
       const answer = await fetch(`http://127.0.0.1:${port}/`)
       expect(answer.status).toBe(500)
+      expect(answer.headers.get("x-llm-chain")).toBeNull()
+      expect(answer.headers.get("connection")).toBe("close")
       expect(((await answer.json()) as { error: { type: string } }).error.type).toBe("server_error")
       expect(statuses).toEqual([500])
       expect(log.error).toBe("internal_error")

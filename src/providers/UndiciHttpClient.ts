@@ -29,8 +29,8 @@
  * the layer) work as with the platform's client.
  *
  * The adapters of this package (OpenAI, Anthropic, Gemini) on this client
- * as it was made (no `transformClient`) send their untraced calls straight
- * on its dispatcher, without the platform's request or the client's
+ * as it was made (no `transformClient`) send the calls no span would go
+ * anywhere for straight on its dispatcher, without the platform's request or the client's
  * pipeline, the deadline for the response headers on a timer: the same
  * requests, answers and errors (`test/DirectPost.test.ts`), for less CPU a
  * call. A streamed body also lends the SSE reader of the adapters its Node

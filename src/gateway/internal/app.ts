@@ -532,7 +532,7 @@ const withRequestLog = <R>(
  * through the platform's server (its request, router, middleware and
  * response handling cost a completion more CPU than the route's own HTTP
  * work: BENCHMARKS.md, "gateway"), with the same answers and log lines as
- * through the app: `Server` hands it `POST /v1/chat/completions` when no
+ * through the app (but for a head Node refuses: see `writeWhole`): `Server` hands it `POST /v1/chat/completions` when no
  * span would go anywhere, no pre-response handler is set and the request
  * carries no trace context (`isLeanRoute`), and everything else to the
  * platform's server.
@@ -560,9 +560,9 @@ const nodeChat = (
 
 /**
  * Writes a whole answer; if Node refuses it (a header it will not send),
- * a 500 in its place, as the platform's server answers a failed write, or,
- * once the head went out, the connection cut; either noted in `log`. The
- * status sent.
+ * a 500 in OpenAI's error JSON in its place (the platform's server answers
+ * an empty 500), or, once the head went out, the connection cut; either
+ * noted in `log`. The status sent.
  *
  * @internal
  */
@@ -584,6 +584,8 @@ export const writeWhole = (
       response.destroy()
       return status
     }
+    // what was set before the refused header goes too, but for the server's own (`connection` while draining)
+    for (const name of response.getHeaderNames()) if (name !== "connection") response.removeHeader(name)
     const failure = failureResponse(Errors.internal())
     const bytes = failure.body._tag === "Uint8Array" ? failure.body.body : undefined
     response.writeHead(failure.status, failure.headers)

@@ -10,6 +10,7 @@ import type * as HttpServer from "@effect/platform/HttpServer"
 import { clientAbortFiberId, type ServeError } from "@effect/platform/HttpServerError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
@@ -86,25 +87,28 @@ const drain = (node: Http.Server, lifecycle: App.Lifecycle, inFlight: InFlight, 
 
 const chatPath = "/v1/chat/completions"
 
-/** Headers that carry a client's trace context, which the platform's server middleware continues. */
+/** Headers that carry a client's trace context (those the platform's `HttpTraceContext` reads). */
 const traceHeaders = ["traceparent", "b3", "x-b3-traceid"]
 
 /**
  * Whether a request is one `App.NodeChat` answers, when the lean path is
- * on: `POST /v1/chat/completions`, with or without a query string, carrying
- * no trace context (the platform's server continues a client's trace, so
- * that an upstream call made under it carries its trace id).
+ * on: `POST /v1/chat/completions`, with or without a query string, and,
+ * with tracing on (`tracing`), carrying no trace context: the platform's
+ * server then continues a client's trace, so that an upstream call made
+ * under it by a client that propagates the trace (the platform's own)
+ * carries its trace id. With tracing off (as under `serve`), nothing
+ * continues it, on either path.
  *
  * @internal
  */
-export const isLeanRoute = (request: Http.IncomingMessage): boolean => {
+export const isLeanRoute = (request: Http.IncomingMessage, tracing: boolean): boolean => {
   const { url } = request
   return (
     request.method === "POST" &&
     url !== undefined &&
     url.startsWith(chatPath) &&
     (url.length === chatPath.length || url[chatPath.length] === "?") &&
-    traceHeaders.every((name) => request.headers[name] === undefined)
+    (!tracing || traceHeaders.every((name) => request.headers[name] === undefined))
   )
 }
 
@@ -112,6 +116,7 @@ type Handler = (request: Http.IncomingMessage, response: Http.ServerResponse) =>
 
 /**
  * The chat route's handler straight from Node's server (`App.NodeChat`),
+ * for the requests it takes (`isLeanRoute`; it says whether it took one),
  * run in this fiber's runtime as the platform's handler runs the app, and,
  * as the platform's router runs a route, interruptible whatever the
  * runtime's flags (a gateway started in a resource's acquisition, say): its
@@ -119,20 +124,24 @@ type Handler = (request: Http.IncomingMessage, response: Http.ServerResponse) =>
  * `undefined` where the platform's server must answer chat too: when spans
  * go somewhere (its middleware makes each request's span), or when
  * pre-response handlers are set (`HttpApp.withPreResponseHandler`), which
- * only the platform's server applies.
+ * only the platform's server applies. Read once, at start, as the
+ * platform's handler takes its runtime then.
  */
 const leanChat = (chat: App.NodeChat) =>
-  Effect.withFiberRuntime<Handler | undefined>((fiber) => {
+  Effect.withFiberRuntime<((request: Http.IncomingMessage, response: Http.ServerResponse) => boolean) | undefined>((fiber) => {
     if (spansGoSomewhere(fiber) || Option.isSome(fiber.getFiberRef(HttpApp.currentPreResponseHandlers))) {
       return Effect.succeed(undefined)
     }
+    const tracing = fiber.getFiberRef(FiberRef.currentTracerEnabled)
     return Effect.map(Effect.runtime<never>(), (runtime) => {
       const runFork = Runtime.runFork(runtime)
       return (request: Http.IncomingMessage, response: Http.ServerResponse) => {
+        if (!isLeanRoute(request, tracing)) return false
         const running = runFork(Effect.interruptible(chat(request, response)))
         response.once("close", () => {
           if (!response.writableEnded) running.unsafeInterruptAsFork(clientAbortFiberId)
         })
+        return true
       }
     })
   })
@@ -174,8 +183,7 @@ export const start = (settings: ServerSettings): Effect.Effect<Running, ServeErr
       inFlight.enter()
       response.once("close", () => inFlight.leave())
       if (lifecycle.draining) response.setHeader("connection", "close")
-      if (lean !== undefined && isLeanRoute(request)) lean(request, response)
-      else platform(request, response)
+      if (lean === undefined || !lean(request, response)) platform(request, response)
     })
     // added last, so it runs first on close: the app still answers while draining
     yield* Effect.addFinalizer(() => drain(node, lifecycle, inFlight, settings.drainTimeout))

@@ -280,7 +280,7 @@ const platformRequest = (post: Post): HttpClientRequest.HttpClientRequest => {
  */
 const directPost = (endpoint: Endpoint, post: Post): Undici.DirectPost | undefined => {
   const { path, urlParams } = post
-  const key = urlParams === undefined ? path : `${path}\u0000${Object.entries(urlParams).join("\u0000")}`
+  const key = urlParams === undefined ? path : `${path}\u0000${new URLSearchParams(urlParams).toString()}`
   let url = endpoint.urls.get(key)
   if (url === undefined) {
     // made as the client makes it (`prependUrl`, then `UrlParams.makeUrl`)

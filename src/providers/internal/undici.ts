@@ -97,14 +97,16 @@ export interface DirectPost {
  * Sends a POST on the dispatcher of `client`, a client `make` made with
  * nothing around it, as `execute` would send it but without building the
  * platform's request or going through the client's pipeline: for the
- * adapters' calls, which know their URL and headers when they are built and
- * never trace (an untraced call of `execute` makes no span either). The
- * response once its headers have come within `headersMillis`, else a
- * `RequestError` whose cause is `HeadersTimeout`, the request aborted.
+ * adapters' calls, which know their URL and headers when they are built,
+ * when no span would go anywhere (such a call of `execute` makes none
+ * either; the adapters send a traced call through `execute`). The response
+ * once its headers have come within `headersMillis`, else a `RequestError`
+ * whose cause is `HeadersTimeout`, the request aborted.
  * `NodeHttpClient.UndiciRequestOptions` in `context` apply, as they do to
- * `execute`. The response's `request` (and a failure's) is made when first
- * read, and carries the method and URL, not the headers: no secret is in
- * it. `undefined` for any other client.
+ * `execute`. The platform request a response or a failure carries is made
+ * only when needed (a response's when first read, a failure's with it), and
+ * holds the method and URL, not the headers: no secret is in it.
+ * `undefined` for any other client.
  *
  * @internal
  */
