@@ -136,21 +136,32 @@ export const addNames =
 export interface Endpoint extends Errors.Context {
   readonly client: HttpClient.HttpClient
   /**
-   * With an `UndiciHttpClient` as it was made (no user transform): a call
-   * sent straight on its dispatcher, with its connect deadline on a timer
+   * With an `UndiciHttpClient` as it was made (no user transform): calls
+   * sent straight on its dispatcher, with their connect deadline on a timer
    * (see `send`).
    */
-  readonly direct: ReturnType<typeof Undici.directPoster>
+  readonly direct: Direct | undefined
+  readonly timeouts: Timeouts.Resolved
+  /** Adds the names of the secret headers to the client's redacted names (the same list when none is missing). */
+  readonly redactNames: (names: ReadonlyArray<string | RegExp>) => ReadonlyArray<string | RegExp>
+}
+
+/**
+ * An endpoint's calls sent straight on an `UndiciHttpClient`'s dispatcher
+ * (`Undici.directPoster`), and what they are made of: the base URL and the
+ * endpoint's headers, and the URLs (by path and query) and headers (by
+ * `accept`) made from them once (see `directPost`).
+ *
+ * @internal
+ */
+export interface Direct {
+  readonly send: NonNullable<ReturnType<typeof Undici.directPoster>>
   /** The base URL, with no trailing slash. */
   readonly prefix: string
   /** The headers every call sends (auth, the config's own). */
   readonly headers: Readonly<Record<string, string>>
-  /** A direct call's URLs by path (and query), and its headers by `accept`, made once (see `directPost`). */
   readonly urls: Map<string, URL>
   readonly headersFor: Map<string, Readonly<Record<string, string>>>
-  readonly timeouts: Timeouts.Resolved
-  /** Adds the names of the secret headers to the client's redacted names (the same list when none is missing). */
-  readonly redactNames: (names: ReadonlyArray<string | RegExp>) => ReadonlyArray<string | RegExp>
 }
 
 /**
@@ -190,15 +201,20 @@ export const makeEndpoint = (options: EndpointOptions): Effect.Effect<Endpoint, 
       model: options.model,
       secret: secrets,
       client,
-      direct: options.transformClient === undefined ? Undici.directPoster(base) : undefined,
-      prefix,
-      headers,
-      urls: new Map(),
-      headersFor: new Map(),
+      direct: options.transformClient === undefined ? directOf(base, prefix, headers) : undefined,
       timeouts: Timeouts.resolve(options.timeouts),
       redactNames: addNames(redactedNames)
     }
   })
+
+const directOf = (
+  base: HttpClient.HttpClient,
+  prefix: string,
+  headers: Readonly<Record<string, string>>
+): Direct | undefined => {
+  const send = Undici.directPoster(base)
+  return send === undefined ? undefined : { send, prefix, headers, urls: new Map(), headersFor: new Map() }
+}
 
 const phaseText: Readonly<Record<TimeoutPhase, string>> = {
   connect: "no response headers",
@@ -278,22 +294,22 @@ const platformRequest = (post: Post): HttpClientRequest.HttpClientRequest => {
  * and headers (once an `accept`), as the client's pipeline would make them,
  * the endpoint's headers over the request's own.
  */
-const directPost = (endpoint: Endpoint, post: Post): Undici.DirectPost | undefined => {
+const directPost = (direct: Direct, post: Post): Undici.DirectPost | undefined => {
   const { path, urlParams } = post
   const key = urlParams === undefined ? path : `${path}\u0000${new URLSearchParams(urlParams).toString()}`
-  let url = endpoint.urls.get(key)
+  let url = direct.urls.get(key)
   if (url === undefined) {
     // made as the client makes it (`prependUrl`, then `UrlParams.makeUrl`)
-    const made = UrlParams.makeUrl(endpoint.prefix + path, UrlParams.fromInput(urlParams ?? []), Option.none())
+    const made = UrlParams.makeUrl(direct.prefix + path, UrlParams.fromInput(urlParams ?? []), Option.none())
     // not a URL: the client's pipeline fails the call with its `InvalidUrl` error
     if (made._tag === "Left") return undefined
-    endpoint.urls.set(key, (url = made.right))
+    direct.urls.set(key, (url = made.right))
   }
-  let headers = endpoint.headersFor.get(post.accept)
+  let headers = direct.headersFor.get(post.accept)
   if (headers === undefined) {
     const all: Record<string, string> = { accept: post.accept, "content-type": "application/json" }
-    for (const [name, value] of Object.entries(endpoint.headers)) all[name.toLowerCase()] = value
-    endpoint.headersFor.set(post.accept, (headers = all))
+    for (const [name, value] of Object.entries(direct.headers)) all[name.toLowerCase()] = value
+    direct.headersFor.set(post.accept, (headers = all))
   }
   return { url, headers, body: JSON.stringify(post.body) }
 }
@@ -321,10 +337,10 @@ const send = <E = never>(
     const { connect } = endpoint.timeouts
     const limit = limitOf(connect, () => timeoutError(endpoint, "connect", connect), deadline, monotonicMillis(clock))
     // a traced call goes through the client, which makes its span and sends its trace context
-    const poster = isLive(clock) && !spansGoSomewhere(fiber) ? endpoint.direct : undefined
-    const direct = poster === undefined ? undefined : directPost(endpoint, post)
-    if (poster !== undefined && direct !== undefined) {
-      return Effect.mapError(poster(fiber.currentContext, direct, limit.millis), (error) =>
+    const { direct } = endpoint
+    const sent = direct !== undefined && isLive(clock) && !spansGoSomewhere(fiber) ? directPost(direct, post) : undefined
+    if (direct !== undefined && sent !== undefined) {
+      return Effect.mapError(direct.send(fiber.currentContext, sent, limit.millis), (error) =>
         error.cause instanceof Undici.HeadersTimeout ? limit.onTimeout() : mapHttpError(endpoint)(error)
       )
     }
