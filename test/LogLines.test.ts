@@ -1,11 +1,16 @@
 /**
  * `serve`'s log lines: logfmt, one line a record, written in one batch per
- * 50 ms (or 64 KiB), after whatever waited when the console writes, and
- * nothing left behind when the scope closes.
+ * 50 ms (or 64 KiB), after whatever waited when the console writes, nothing
+ * left behind when the scope closes (no line, no timer), and a line logged
+ * after it closed written at once.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "@effect/vitest"
 import { Console, Effect } from "effect"
+import { spawnSync } from "node:child_process"
+import { fileURLToPath } from "node:url"
 import * as LogLines from "../src/cli/internal/logLines.js"
+
+const logLinesModule = fileURLToPath(new URL("../src/cli/internal/logLines.ts", import.meta.url))
 
 const nextTurn = Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
 /** Node's timers moved on by `millis` (faked: the batch's timer is Node's setTimeout). */
@@ -53,15 +58,19 @@ describe("serve's log lines", () => {
         yield* advance(LogLines.flushAfterMillis - 1)
         expect(writes).toHaveLength(1) // the next batch's clock starts at its own first line
         yield* Effect.logInfo("five")
+        yield* advance(1)
+        expect(writes).toHaveLength(2) // 50 ms after "four"
+        yield* Effect.logInfo("six")
       })
       yield* Effect.scoped(program.pipe(Effect.provide(LogLines.layer)))
-      // the scope closed: what was left went out at once
-      expect(writes).toHaveLength(2)
+      // the scope closed: what was left went out at once, and no timer is left behind
+      expect(writes).toHaveLength(3)
+      expect(vi.getTimerCount()).toBe(0)
       const lines = linesOf(writes)
-      expect(lines).toHaveLength(5)
+      expect(lines).toHaveLength(6)
       expect(lines[0]).toMatch(/^timestamp=\S+ level=INFO fiber=#\d+ message=one$/)
       expect(lines[1]).toMatch(/level=WARN .*message=two chain=default$/)
-      expect(lines.map((line) => /message=(\w+)/.exec(line)?.[1])).toEqual(["one", "two", "three", "four", "five"])
+      expect(lines.map((line) => /message=(\w+)/.exec(line)?.[1])).toEqual(["one", "two", "three", "four", "five", "six"])
       expect(writes[0]).toMatch(/message=three\n$/)
     }))
 
@@ -69,15 +78,24 @@ describe("serve's log lines", () => {
     Effect.gen(function* () {
       const writes = captureStdout()
       const message = "x".repeat(1000)
+      let logged = 0
       const program = Effect.gen(function* () {
         // each line is a little over 1 KB: the 64 KiB mark is passed within 70 lines
-        for (let i = 0; i < 70; i++) yield* Effect.logInfo(message)
+        while (writes.length === 0 && logged < 70) {
+          yield* Effect.logInfo(message)
+          logged++
+        }
         expect(writes).toHaveLength(1)
         expect(writes[0]!.length).toBeGreaterThanOrEqual(64 * 1024)
         expect(writes[0]!.length).toBeLessThan(64 * 1024 + 1100)
+        // the batch's timer went with it
+        expect(vi.getTimerCount()).toBe(0)
+        yield* Effect.logInfo("next batch")
+        expect(vi.getTimerCount()).toBe(1)
       })
       yield* Effect.scoped(program.pipe(Effect.provide(LogLines.layer)))
-      expect(linesOf(writes)).toHaveLength(70)
+      expect(linesOf(writes)).toHaveLength(logged + 1)
+      expect(vi.getTimerCount()).toBe(0)
     }))
 
   it.live("writes the lines waiting before what the console writes to stdout", () =>
@@ -97,6 +115,7 @@ describe("serve's log lines", () => {
       const program = Effect.gen(function* () {
         yield* Effect.logInfo("before the banner")
         yield* Console.log("banner")
+        expect(vi.getTimerCount()).toBe(0) // the write took the batch's timer with it
         yield* Effect.logInfo("after the banner")
         yield* Console.info("info")
         // what goes to stderr leaves the batch alone
@@ -147,4 +166,24 @@ describe("serve's log lines", () => {
       // the layer's listener is gone with its scope
       expect(process.stdout.listenerCount("error")).toBe(listeners)
     }))
+
+  it("writes a line logged after the scope closed at once, even when the process ends within 50 ms", () => {
+    // a fiber that outlives the layer's scope logs 10 ms after it closed; the process ends 10 ms later
+    const script = `
+      import { Effect } from "effect"
+      import * as LogLines from ${JSON.stringify(logLinesModule)}
+      const program = Effect.gen(function* () {
+        yield* Effect.logInfo("inside")
+        yield* Effect.forkDaemon(Effect.zipRight(Effect.sleep("10 millis"), Effect.logInfo("after-close")))
+      })
+      await Effect.runPromise(Effect.scoped(program.pipe(Effect.provide(LogLines.layer))))
+      setTimeout(() => {}, 20)
+    `
+    const run = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "--eval", script], {
+      encoding: "utf8",
+      timeout: 20_000
+    })
+    expect(run.stderr).toBe("")
+    expect(linesOf([run.stdout]).map((line) => /message=(\S+)/.exec(line)?.[1])).toEqual(["inside", "after-close"])
+  })
 })

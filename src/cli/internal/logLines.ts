@@ -4,10 +4,13 @@
  * one write to stdout (a gateway logs a line a request; a write each cost a
  * gateway a system call a request, 25 to 30 µs of CPU at one connection).
  * A batch goes out 50 ms after its first line or at 64 KiB, whichever comes
- * first; closing the scope, or the process exiting, writes what is left.
- * Anything written through the `Console` service in the layer's scope (the
- * banner) writes the lines waiting before it first, so stdout keeps the
- * order things happened in.
+ * first (64 Ki characters); closing the scope, or the process exiting,
+ * writes what is left, and a line logged after the scope closed (by a fiber
+ * that outlived it) goes out at once, unbatched. The `Console` service's
+ * methods that write to stdout, in the layer's scope (the banner), write
+ * the lines waiting before their own output, so stdout keeps the order
+ * things happened in (its `unsafe` console, which the replaced loggers
+ * wrote through, is left as it is).
  *
  * If stdout fails (its reader went away: `EPIPE`, as when piped to `head`),
  * the lines from then on are dropped, with one note on stderr, and the
@@ -28,14 +31,24 @@ export const flushAfterMillis = 50
 class Batch {
   private pending = ""
   private timer: ReturnType<typeof setTimeout> | undefined = undefined
+  /** stdout failed: every line is dropped. */
   private closed = false
+  /** The layer's scope closed: no more batches, no timer (nor exit listener) to write them. */
+  private ended = false
 
   readonly add = (line: string): void => {
     if (this.closed) return
     this.pending += line + "\n"
+    if (this.ended) return this.flushSync()
     if (this.pending.length >= maxPending) return this.flush()
-    // unref'd: lines waiting never hold the process open (exit writes them)
+    // unref'd: lines waiting never hold the process open (the exit listener writes them)
     this.timer ??= setTimeout(this.flush, flushAfterMillis).unref()
+  }
+
+  /** The layer's scope closed: what waits goes out, and each later line at once. */
+  readonly end = (): void => {
+    this.flush()
+    this.ended = true
   }
 
   /** What is waiting, now taken: the next lines start a new batch. */
@@ -67,7 +80,7 @@ class Batch {
     }
   }
 
-  /** At exit no callback runs any more: write what is left at once. */
+  /** Writes what is left at once: at exit (no callback runs any more), and for each line after the scope ended. */
   readonly flushSync = (): void => {
     if (this.pending === "" || this.closed) return
     try {
@@ -110,7 +123,7 @@ const batch = Effect.acquireRelease(
   (batch) =>
     Effect.sync(() => {
       process.removeListener("exit", batch.flushSync)
-      batch.flush()
+      batch.end()
       // a failure of that last write is emitted on a later tick: heard until then
       setImmediate(() => process.stdout.removeListener("error", batch.fail))
     })
