@@ -79,7 +79,7 @@ export const sseDone = "data: [DONE]\n\n"
  * before the choices; the null usage after them) is written once, and a
  * text delta's event is the text's JSON between two constant strings: the
  * same bytes `JSON.stringify` makes of the whole chunk, for less work an
- * event (`test/ChunkEncoder.test.ts` holds them equal).
+ * event (`test/ChunkEncoder.prop.test.ts` holds them equal).
  *
  * @internal
  */
