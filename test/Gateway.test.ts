@@ -10,12 +10,13 @@ import { HttpApp, HttpMiddleware, HttpServer, HttpServerRequest, HttpServerRespo
 import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import * as Http from "node:http"
 import { describe, expect, it, layer } from "@effect/vitest"
-import { Duration, Effect, Exit, FastCheck as fc, Fiber, Logger, Option, Redacted, Scope } from "effect"
+import { Cause, Duration, Effect, Exit, FastCheck as fc, Fiber, FiberId, FiberRefs, HashMap, Layer, List, Logger, LogLevel, Option, Redacted, Scope } from "effect"
 import * as Net from "node:net"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import OpenAI from "openai"
 import { WebSocket } from "undici"
 import * as Gateway from "../src/gateway/Gateway.js"
+import * as AccessLog from "../src/gateway/internal/accessLog.js"
 import * as App from "../src/gateway/internal/app.js"
 import * as Errors from "../src/gateway/internal/errors.js"
 import * as Server from "../src/gateway/internal/server.js"
@@ -651,6 +652,90 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
         expect(aborted).toHaveLength(1)
       })
     )
+  })
+
+  describe("an access log in the gateway's context", () => {
+    /** Records each request's record, and every Effect log line apart. */
+    const capture = () => {
+      const records: Array<AccessLog.Record> = []
+      const logs = captureLogs()
+      return { records, logs, layer: Layer.merge(logs.layer, Layer.succeed(AccessLog.AccessLog, { write: (record) => void records.push(record) })) }
+    }
+
+    it.scoped("takes each request's line, on either server, in place of Effect's logger", () =>
+      Effect.gen(function* () {
+        const { tracer } = yield* recordingTracer
+        for (const around of [undefined, Effect.withTracer(tracer)]) {
+          const { layer, logs, records } = capture()
+          const { client, gateway } = yield* setup({ ...(around === undefined ? {} : { around }), primary: { reply: { text: "Hi." } } }).pipe(
+            Effect.provide(layer)
+          )
+          yield* promise(() => client.chat.completions.create({ model: "default", messages: question }))
+          const bad = yield* promise(() =>
+            fetch(`${gateway.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", "x-request-id": "bad-1" }, body: "{" })
+          )
+          expect(bad.status).toBe(400)
+          yield* Effect.sleep("20 millis")
+          expect(records.map((r) => [r.message, r.level.label])).toEqual([
+            ["POST /v1/chat/completions 200", "INFO"],
+            ["POST /v1/chat/completions 400", "INFO"]
+          ])
+          const [ok, refused] = records
+          // the fields in order: the request's, then what the router and the answer said
+          expect(Object.keys(ok!.fields)).toEqual(["requestId", "status", "ms", "chain", "target", "fallbacks", "attempts"])
+          expect(ok!.fields).toMatchObject({ status: 200, chain: "default", target: "primary", fallbacks: 0, attempts: 1 })
+          expect(refused!.fields).toMatchObject({ requestId: "bad-1", status: 400, error: "invalid_request_error" })
+          expect(requestLines(logs.lines)).toEqual([])
+        }
+      })
+    )
+
+    it.scoped("gets nothing below the minimum log level: a 5xx (a warning) still, a 200 no more", () =>
+      Effect.gen(function* () {
+        const { layer, records } = capture()
+        const { client } = yield* setup({
+          around: Logger.withMinimumLogLevel(LogLevel.Warning),
+          primary: { faults: [MockServer.status(500)] },
+          secondary: { faults: [MockServer.status(401)] }
+        }).pipe(Effect.provide(layer))
+        const error = yield* rejection(() => client.chat.completions.create({ model: "default", messages: question }))
+        expect((error as InstanceType<typeof OpenAI.APIError>).status).toBe(503)
+        yield* promise(() => client.chat.completions.create({ model: "default", messages: question }))
+        yield* Effect.sleep("20 millis")
+        expect(records.map((r) => [r.message, r.level.label])).toEqual([["POST /v1/chat/completions 503", "WARN"]])
+      })
+    )
+
+    it("writes a record as Effect's logfmt logger writes it, without the fiber", () => {
+      const field = fc.oneof(fc.string(), fc.constantFrom("a b", 'say "hi"', "k=v", "", "é\n"), fc.integer())
+      fc.assert(
+        fc.property(
+          fc.integer({ min: 0, max: 4_102_444_800_000 }),
+          fc.constantFrom(LogLevel.Info, LogLevel.Warning, LogLevel.Error),
+          fc.string(),
+          fc.oneof(fc.string({ minLength: 1 }), fc.constantFrom("a b", 'q"', "x=y")),
+          field,
+          (timeMillis, level, message, key, value) => {
+            const effects = Logger.logfmtLogger.log({
+              fiberId: FiberId.none,
+              logLevel: level,
+              message,
+              cause: Cause.empty,
+              context: FiberRefs.empty(),
+              spans: List.empty(),
+              annotations: HashMap.make([key, value]),
+              date: new Date(timeMillis)
+            })
+            expect(AccessLog.logfmt({ timeMillis, level, message, fields: { [key]: value } })).toBe(effects.replace(" fiber= ", " "))
+          }
+        ),
+        { numRuns: 2000 }
+      )
+      // several fields: in the record's order
+      expect(
+        AccessLog.logfmt({ timeMillis: 0, level: LogLevel.Info, message: "GET / 200", fields: { requestId: "r", status: 200, error: "a b" } })
+      ).toBe('timestamp=1970-01-01T00:00:00.000Z level=INFO message="GET / 200" requestId=r status=200 error="a b"')
+    })
   })
 
   describe("cancellation", () => {

@@ -5,10 +5,11 @@
  * after it closed written at once.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "@effect/vitest"
-import { Console, Effect } from "effect"
+import { Console, Effect, LogLevel } from "effect"
 import { spawnSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import * as LogLines from "../src/cli/internal/logLines.js"
+import * as AccessLog from "../src/gateway/internal/accessLog.js"
 
 const logLinesModule = fileURLToPath(new URL("../src/cli/internal/logLines.ts", import.meta.url))
 
@@ -72,6 +73,23 @@ describe("serve's log lines", () => {
       expect(lines[1]).toMatch(/level=WARN .*message=two chain=default$/)
       expect(lines.map((line) => /message=(\w+)/.exec(line)?.[1])).toEqual(["one", "two", "three", "four", "five", "six"])
       expect(writes[0]).toMatch(/message=three\n$/)
+    }))
+
+  it.live("writes the gateway's access records as logfmt lines in the same batches, in order", () =>
+    Effect.gen(function* () {
+      const writes = captureStdout()
+      const program = Effect.gen(function* () {
+        const access = yield* AccessLog.AccessLog
+        yield* Effect.logInfo("before")
+        access.write({ timeMillis: 0, level: LogLevel.Warning, message: "POST /v1/chat/completions 503", fields: { requestId: "r1", status: 503 } })
+        yield* Effect.logInfo("after")
+        expect(writes).toEqual([])
+      })
+      yield* Effect.scoped(program.pipe(Effect.provide(LogLines.layer)))
+      expect(writes).toHaveLength(1)
+      const lines = linesOf(writes)
+      expect(lines[1]).toBe('timestamp=1970-01-01T00:00:00.000Z level=WARN message="POST /v1/chat/completions 503" requestId=r1 status=503')
+      expect(lines.map((line) => /message=(\S+)/.exec(line)?.[1])).toEqual(["before", '"POST', "after"])
     }))
 
   it.live("writes a batch of 64 KiB at once, without waiting", () =>

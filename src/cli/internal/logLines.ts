@@ -1,6 +1,7 @@
 /**
  * The log lines of `serve`: logfmt, one line a record, as Effect's default
- * logger writes them, but batched: the records of the next 50 ms go out in
+ * logger writes them (a request's line as the gateway's `AccessLog`
+ * writes it: the same, without the fiber), but batched: the records of the next 50 ms go out in
  * one write to stdout (a gateway logs a line a request; a write each cost a
  * gateway a system call a request, 25 to 30 µs of CPU at one connection).
  * A batch goes out 50 ms after its first line or at 64 KiB, whichever comes
@@ -22,6 +23,7 @@
  */
 import { Console, Effect, Layer, Logger } from "effect"
 import { writeSync } from "node:fs"
+import * as AccessLog from "../../gateway/internal/accessLog.js"
 
 const maxPending = 64 * 1024
 
@@ -132,15 +134,18 @@ const batch = Effect.acquireRelease(
 /**
  * Replaces the default logger with the batched logfmt logger for the scope
  * of the layer, and the `Console` service with one that writes the waiting
- * lines before its own output.
+ * lines before its own output; provides the gateway's `AccessLog`, whose
+ * records become logfmt lines in the same batches (a request's line
+ * without Effect's logger: see `AccessLog`).
  *
  * @internal
  */
-export const layer: Layer.Layer<never> = Layer.unwrapScoped(
+export const layer: Layer.Layer<AccessLog.AccessLog> = Layer.unwrapScoped(
   Effect.map(batch, (batch) =>
-    Layer.merge(
+    Layer.mergeAll(
       Logger.replace(Logger.defaultLogger, Logger.map(Logger.logfmtLogger, batch.add)),
-      Layer.unwrapEffect(Console.consoleWith((console) => Effect.succeed(Console.setConsole(linesFirst(console, batch)))))
+      Layer.unwrapEffect(Console.consoleWith((console) => Effect.succeed(Console.setConsole(linesFirst(console, batch))))),
+      Layer.succeed(AccessLog.AccessLog, { write: (record) => batch.add(AccessLog.logfmt(record)) })
     )
   )
 )

@@ -19,6 +19,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as FiberRef from "effect/FiberRef"
+import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
@@ -31,6 +32,7 @@ import * as Pullable from "../../llm/internal/pullable.js"
 import * as Bulkhead from "../../resilience/Bulkhead.js"
 import * as Deadlines from "../../resilience/Timeout.js"
 import type * as Router from "../../router/Router.js"
+import * as AccessLog from "./accessLog.js"
 import * as Auth from "./auth.js"
 import * as Body from "./body.js"
 import * as Errors from "./errors.js"
@@ -87,13 +89,27 @@ const noteFailure = (log: RequestLog, failure: Errors.Failure): void => {
   if (failure.param !== null) log.param = Errors.printable(failure.param, 100)
 }
 
-const logLine = (method: string, path: string, status: number, requestId: string, startedAt: number, log: RequestLog) =>
+/** Where a request's line goes: an `AccessLog`, if the gateway's context holds one, else Effect's logger. */
+type AccessSink = Context.Tag.Service<AccessLog.AccessLog> | undefined
+
+const logLine = (
+  access: AccessSink,
+  method: string,
+  path: string,
+  status: number,
+  requestId: string,
+  startedAt: number,
+  log: RequestLog
+) =>
   Effect.flatMap(Clock.currentTimeMillis, (now) => {
     const message = `${method} ${path} ${status}`
-    const annotations: Record<string, unknown> = { requestId, status, ms: now - startedAt }
-    for (const [key, value] of Object.entries(log)) if (value !== undefined && key !== "completed") annotations[key] = value
-    const line = status >= 500 ? Effect.logWarning(message) : Effect.logInfo(message)
-    return Effect.annotateLogs(line, annotations)
+    const level = status >= 500 ? LogLevel.Warning : LogLevel.Info
+    const fields: Record<string, string | number> = { requestId, status, ms: now - startedAt }
+    for (const [key, value] of Object.entries(log)) if (value !== undefined && key !== "completed") fields[key] = value
+    if (access === undefined) return Effect.annotateLogs(Effect.logWithLevel(level, message), fields)
+    return FiberRef.getWith(FiberRef.currentMinimumLogLevel, (minimum) =>
+      LogLevel.greaterThan(minimum, level) ? Effect.void : Effect.sync(() => access.write({ timeMillis: now, level, message, fields }))
+    )
   })
 
 // ---------------------------------------------------------------------------
@@ -384,7 +400,8 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       )
     )
 
-    return { app: withRequestLog(routed, writesStreams), chat: nodeChat(chat) }
+    const access = Option.getOrUndefined(yield* Effect.serviceOption(AccessLog.AccessLog))
+    return { app: withRequestLog(routed, writesStreams, access), chat: nodeChat(chat, access) }
   })
 
 /**
@@ -429,11 +446,11 @@ interface Logged {
   readonly line: (status: number) => Effect.Effect<void>
 }
 
-const logged = (method: string, path: string, requestIdHeader: string | undefined): Effect.Effect<Logged> =>
+const logged = (access: AccessSink, method: string, path: string, requestIdHeader: string | undefined): Effect.Effect<Logged> =>
   Effect.map(Clock.currentTimeMillis, (startedAt) => {
     const requestId = requestIdOf(requestIdHeader)
     const log: RequestLog = {}
-    return { requestId, log, line: (status: number) => logLine(method, path, status, requestId, startedAt, log) }
+    return { requestId, log, line: (status: number) => logLine(access, method, path, status, requestId, startedAt, log) }
   })
 
 /**
@@ -491,13 +508,14 @@ const writeStream = (response: Http.ServerResponse, answered: HttpServerResponse
  */
 const withRequestLog = <R>(
   app: HttpApp.Default<Errors.Failure | RouteNotFound, R>,
-  writesStreams: boolean
+  writesStreams: boolean,
+  access: AccessSink
 ): HttpApp.Default<never, Exclude<R, CurrentLog>> =>
   Effect.gen(function* () {
     const request = yield* HttpServerRequest.HttpServerRequest
     const method = request.method
     const path = pathOf(request.url)
-    const record = yield* logged(method, path, request.headers["x-request-id"])
+    const record = yield* logged(access, method, path, request.headers["x-request-id"])
     const identified = yield* answer(
       app.pipe(
         Effect.provideService(CurrentLog, record.log),
@@ -542,13 +560,14 @@ const withRequestLog = <R>(
 export type NodeChat = (request: Http.IncomingMessage, response: Http.ServerResponse) => Effect.Effect<void>
 
 const nodeChat = (
-  chat: (request: ChatInput, log: RequestLog) => Effect.Effect<HttpServerResponse.HttpServerResponse, Errors.Failure, Scope.Scope>
+  chat: (request: ChatInput, log: RequestLog) => Effect.Effect<HttpServerResponse.HttpServerResponse, Errors.Failure, Scope.Scope>,
+  access: AccessSink
 ): NodeChat =>
 (request, response) =>
   // the request's scope (a stream's resources), closed once its answer is written
   Effect.scoped(Effect.gen(function* () {
     const input = nodeInput(request)
-    const record = yield* logged("POST", pathOf(request.url ?? "/"), input.header("x-request-id"))
+    const record = yield* logged(access, "POST", pathOf(request.url ?? "/"), input.header("x-request-id"))
     const answered = yield* answer(chat(input, record.log), record)
     const body = answered.body
     const pull = body._tag === "Stream" ? ssePulls.get(body.stream as Stream.Stream<Uint8Array>) : undefined
