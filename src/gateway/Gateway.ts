@@ -46,8 +46,8 @@
  * path, status, chain, target, fallbacks, attempts, ms, request id, and the
  * error code for a failure); never a key, never prompt text. (The
  * `llm-failover serve` command writes that line to stdout itself, with the
- * same fields: Effect's logger cost a busy gateway about a tenth of a
- * completion's CPU.)
+ * same fields, in that order: Effect's logger cost a busy gateway about a
+ * tenth of a completion's CPU.)
  *
  * @since 0.1.0
  */

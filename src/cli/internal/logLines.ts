@@ -1,7 +1,8 @@
 /**
- * The log lines of `serve`: logfmt, one line a record, as Effect's default
- * logger writes them (a request's line as the gateway's `AccessLog`
- * writes it: the same, without the fiber), but batched: the records of the next 50 ms go out in
+ * The log lines of `serve`: logfmt, one line a record, as Effect's
+ * `Logger.logfmtLogger` writes them (a request's line as the gateway's
+ * `AccessLog` writes it: the same, without the fiber, the fields in the
+ * record's order), but batched: the records of the next 50 ms go out in
  * one write to stdout (a gateway logs a line a request; a write each cost a
  * gateway a system call a request, 25 to 30 µs of CPU at one connection).
  * A batch goes out 50 ms after its first line or at 64 KiB, whichever comes

@@ -43,7 +43,9 @@ const value = (text: string): string => (textOnly.test(text) ? text : JSON.strin
  * A record as one logfmt line, written as Effect's logfmt logger writes
  * its records (`timestamp=… level=… message=…`, then each field; a value
  * quoted as JSON when it holds whitespace, a quote or an equals sign; a
- * key's such characters made `_`), without its `fiber`.
+ * key's such characters made `_`), without its `fiber`, and with the
+ * fields in the record's order (Effect's logger writes its annotations in
+ * the order of their `HashMap`).
  *
  * @internal
  */
