@@ -16,7 +16,7 @@ import type { ServeError } from "@effect/platform/HttpServerError"
 import OpenAI from "openai"
 import { WebSocket } from "undici"
 import * as Gateway from "../src/gateway/Gateway.js"
-import * as AccessLog from "../src/gateway/internal/accessLog.js"
+import * as LogSink from "../src/observability/internal/logSink.js"
 import * as App from "../src/gateway/internal/app.js"
 import * as Errors from "../src/gateway/internal/errors.js"
 import * as Server from "../src/gateway/internal/server.js"
@@ -654,12 +654,12 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
     )
   })
 
-  describe("an access log in the gateway's context", () => {
+  describe("a log sink in the gateway's context", () => {
     /** Records each request's record, and every Effect log line apart. */
     const capture = () => {
-      const records: Array<AccessLog.Record> = []
+      const records: Array<LogSink.Line> = []
       const logs = captureLogs()
-      return { records, logs, layer: Layer.merge(logs.layer, Layer.succeed(AccessLog.AccessLog, { write: (record) => void records.push(record) })) }
+      return { records, logs, layer: Layer.merge(logs.layer, Layer.succeed(LogSink.LogSink, { write: (record) => void records.push(record) })) }
     }
 
     it.scoped("takes each request's line, on either server, in place of Effect's logger", () =>
@@ -710,7 +710,7 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
       })
     )
 
-    it("writes a record as Effect's logfmt logger writes it, without the fiber", () => {
+    it("writes a line as Effect's logfmt logger writes it, without the fiber", () => {
       // any code points, and the characters logfmt quotes or escapes
       const text = fc.oneof(
         fc.string({ unit: "binary" }),
@@ -736,14 +736,14 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
               annotations: HashMap.make([key, value]),
               date: new Date(timeMillis)
             })
-            expect(AccessLog.logfmt({ timeMillis, level, message, fields: { [key]: value } })).toBe(effects.replace(" fiber= ", " "))
+            expect(LogSink.logfmt({ timeMillis, level, message, fields: { [key]: value } })).toBe(effects.replace(" fiber= ", " "))
           }
         ),
         { numRuns: 2000 }
       )
       // several fields: in the record's order
       expect(
-        AccessLog.logfmt({ timeMillis: 0, level: LogLevel.Info, message: "GET / 200", fields: { requestId: "r", status: 200, error: "a b" } })
+        LogSink.logfmt({ timeMillis: 0, level: LogLevel.Info, message: "GET / 200", fields: { requestId: "r", status: 200, error: "a b" } })
       ).toBe('timestamp=1970-01-01T00:00:00.000Z level=INFO message="GET / 200" requestId=r status=200 error="a b"')
     })
   })

@@ -9,7 +9,7 @@ import { Console, Effect, LogLevel } from "effect"
 import { spawnSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import * as LogLines from "../src/cli/internal/logLines.js"
-import * as AccessLog from "../src/gateway/internal/accessLog.js"
+import * as LogSink from "../src/observability/internal/logSink.js"
 
 const logLinesModule = fileURLToPath(new URL("../src/cli/internal/logLines.ts", import.meta.url))
 
@@ -75,13 +75,13 @@ describe("serve's log lines", () => {
       expect(writes[0]).toMatch(/message=three\n$/)
     }))
 
-  it.live("writes the gateway's access records as logfmt lines in the same batches, in order", () =>
+  it.live("writes its log sink's lines as logfmt lines in the same batches, in order", () =>
     Effect.gen(function* () {
       const writes = captureStdout()
       const program = Effect.gen(function* () {
-        const access = yield* AccessLog.AccessLog
+        const sink = yield* LogSink.LogSink
         yield* Effect.logInfo("before")
-        access.write({ timeMillis: 0, level: LogLevel.Warning, message: "POST /v1/chat/completions 503", fields: { requestId: "r1", status: 503 } })
+        sink.write({ timeMillis: 0, level: LogLevel.Warning, message: "POST /v1/chat/completions 503", fields: { requestId: "r1", status: 503 } })
         yield* Effect.logInfo("after")
         expect(writes).toEqual([])
       })

@@ -15,6 +15,7 @@ import {
   Duration,
   Effect,
   Exit,
+  Layer,
   Logger,
   LogLevel,
   Option,
@@ -29,6 +30,7 @@ import { Chat } from "../src/llm/index.js"
 import * as Alerts from "../src/observability/Alerts.js"
 import * as CostReport from "../src/observability/CostReport.js"
 import * as HealthSnapshot from "../src/observability/HealthSnapshot.js"
+import * as LogSink from "../src/observability/internal/logSink.js"
 import * as Observability from "../src/observability/Observability.js"
 import * as Prometheus from "../src/observability/Prometheus.js"
 import * as StatusPage from "../src/observability/StatusPage.js"
@@ -758,6 +760,46 @@ describe("health snapshot", () => {
 // ---------------------------------------------------------------------------
 // Spans
 // ---------------------------------------------------------------------------
+
+describe("log lines through a log sink", () => {
+  it.scoped("with a sink in its context, the router's lines go to it (nothing below the minimum level), not through Effect's logger", () =>
+    Effect.gen(function* () {
+      /** The lines of one request that falls back, with observability attached at `level`. */
+      const linesAt = (level: LogLevel.LogLevel) =>
+        Effect.gen(function* () {
+          const logs = captureLogs()
+          const lines: Array<LogSink.Line> = []
+          const sink = Layer.succeed(LogSink.LogSink, { write: (line) => void lines.push(line) })
+          const primary = yield* sim("anthropic", { faults: [{ from: "0 seconds", to: "1 hour", status: 503 }] })
+          const secondary = yield* sim("openai")
+          const router = yield* Router.make({
+            targets: { sonnet: { model: primary }, mini: { model: secondary } },
+            chains: { default: ["sonnet", "mini"] },
+            policy: { retry: { maxAttempts: 1 } }
+          })
+          const observability = yield* Observability.attach(router).pipe(
+            Logger.withMinimumLogLevel(level),
+            Effect.provide(Layer.merge(logs.layer, sink))
+          )
+          succeeded(yield* settle(router.complete(Chat.prompt("q")), "5 seconds"))
+          yield* observability.flush
+          expect(logs.lines.filter((l) => l.message.startsWith("LLM"))).toEqual([])
+          return lines
+        })
+      // at info (the default), the failed attempt's line, a debug one, is not made
+      const atInfo = yield* linesAt(LogLevel.Info)
+      expect(atInfo.map((l) => [l.level.label, l.message, Object.keys(l.fields)])).toEqual([
+        ["WARN", "LLM fallback from sonnet to mini (Overloaded)", ["chain", "from", "to", "reason", "requestId"]]
+      ])
+      expect(atInfo[0]!.fields).toMatchObject({ chain: "default", from: "sonnet", to: "mini", reason: "Overloaded" })
+      const atDebug = yield* linesAt(LogLevel.Debug)
+      expect(atDebug.map((l) => [l.level.label, l.message])).toEqual([
+        ["DEBUG", "LLM attempt on sonnet failed (Overloaded)"],
+        ["WARN", "LLM fallback from sonnet to mini (Overloaded)"]
+      ])
+      expect(yield* linesAt(LogLevel.Error)).toEqual([])
+    }))
+})
 
 describe("spans", () => {
   it.scoped("one llm.request span per request with an llm.attempt child per attempt, at the events' times", () =>

@@ -12,10 +12,12 @@
  * | a request failed on every target it tried | warning | chain, fallbacks, requestId |
  * | an attempt failed | debug | chain, target, provider, model, attempt, error |
  * | a breaker opened or was isolated | warning | target, from, to, reason, trips |
- * | a breaker went half-open or closed | info | target, from, to, reason |
+ * | a breaker went half-open or closed | info | target, from, to, reason, trips |
  *
  * Lines hold names from the router's config, error tags and numbers only:
- * never a prompt, an answer, an error message or a key.
+ * never a prompt, an answer, an error message or a key. Nothing of a line
+ * below the minimum log level is made. (`llm-failover serve` writes these
+ * lines to stdout itself, with the same fields in that order.)
  *
  * ## Spans
  *
@@ -34,10 +36,11 @@
  * @since 0.1.0
  */
 import type { Tracer } from "effect"
-import { Context, Duration, Effect, Exit, FiberId, Option } from "effect"
+import { Context, Duration, Effect, Exit, FiberId, LogLevel, Option } from "effect"
 import type * as CircuitBreaker from "../resilience/CircuitBreaker.js"
 import type { Listener, RouterEvent } from "../router/Events.js"
 import { errorClass } from "./internal/events.js"
+import * as LogSink from "./internal/logSink.js"
 import { BoundedMap } from "./internal/window.js"
 
 /**
@@ -81,49 +84,70 @@ export interface Telemetry {
  * @since 0.1.0
  * @category logging
  */
-export const logEvent = (event: RouterEvent): Effect.Effect<void> => logLine(event) ?? Effect.void
+export const logEvent = (event: RouterEvent): Effect.Effect<void> => logLine(undefined, event) ?? Effect.void
+
+/** What a log line says: its level, message and fields. */
+interface Line {
+  readonly level: LogLevel.LogLevel
+  readonly message: string
+  readonly fields: LogSink.Fields
+}
 
 /** The log line of one router event, or `undefined` when it has none. */
-const logLine = (event: RouterEvent): Effect.Effect<void> | undefined => {
+const lineOf = (event: RouterEvent): Line | undefined => {
   switch (event._tag) {
     case "Fallback":
-      return Effect.logWarning(`LLM fallback from ${event.from} to ${event.to} (${event.reason})`).pipe(
-        Effect.annotateLogs({
-          chain: event.chain,
-          from: event.from,
-          to: event.to,
-          reason: event.reason,
-          requestId: event.requestId
-        })
-      )
+      return {
+        level: LogLevel.Warning,
+        message: `LLM fallback from ${event.from} to ${event.to} (${event.reason})`,
+        fields: { chain: event.chain, from: event.from, to: event.to, reason: event.reason, requestId: event.requestId }
+      }
     case "BudgetExhausted":
-      return Effect.logWarning(`LLM retry budget of ${event.target} exhausted`).pipe(
-        Effect.annotateLogs({ chain: event.chain, target: event.target })
-      )
+      return {
+        level: LogLevel.Warning,
+        message: `LLM retry budget of ${event.target} exhausted`,
+        fields: { chain: event.chain, target: event.target }
+      }
     case "DegradedResponse":
-      return Effect.logWarning(`LLM degraded response (${event.source}) on chain ${event.chain}`).pipe(
-        Effect.annotateLogs({ chain: event.chain, source: event.source })
-      )
+      return {
+        level: LogLevel.Warning,
+        message: `LLM degraded response (${event.source}) on chain ${event.chain}`,
+        fields: { chain: event.chain, source: event.source }
+      }
     case "AttemptFailed":
-      return Effect.logDebug(`LLM attempt on ${event.target} failed (${errorClass(event.error)})`).pipe(
-        Effect.annotateLogs({
+      return {
+        level: LogLevel.Debug,
+        message: `LLM attempt on ${event.target} failed (${errorClass(event.error)})`,
+        fields: {
           chain: event.chain,
           target: event.target,
           provider: event.provider,
           model: event.model,
           attempt: event.attempt,
           error: errorClass(event.error)
-        })
-      )
+        }
+      }
     case "RequestFinished":
       return event.outcome === "failure" && event.fallbacks > 0
-        ? Effect.logWarning(`LLM request failed on every target of chain ${event.chain}`).pipe(
-          Effect.annotateLogs({ chain: event.chain, fallbacks: event.fallbacks, requestId: event.requestId })
-        )
+        ? {
+          level: LogLevel.Warning,
+          message: `LLM request failed on every target of chain ${event.chain}`,
+          fields: { chain: event.chain, fallbacks: event.fallbacks, requestId: event.requestId }
+        }
         : undefined
     default:
       return undefined
   }
+}
+
+/**
+ * The log line of one router event, or `undefined` when it has none: to
+ * `sink` if any, else through Effect's logger; nothing made below the
+ * minimum log level.
+ */
+const logLine = (sink: LogSink.Sink, event: RouterEvent): Effect.Effect<void> | undefined => {
+  const line = lineOf(event)
+  return line === undefined ? undefined : LogSink.log(sink, line.level, line.message, line.fields)
 }
 
 /**
@@ -142,11 +166,16 @@ const logLine = (event: RouterEvent): Effect.Effect<void> | undefined => {
  * @since 0.1.0
  * @category logging
  */
-export const logTransition = (t: CircuitBreaker.Transition): Effect.Effect<void> => {
-  const annotations = { target: t.name, from: t.from, to: t.to, reason: t.reason, trips: t.trips }
+export const logTransition = (t: CircuitBreaker.Transition): Effect.Effect<void> => transitionLine(undefined, t)
+
+const transitionLine = (sink: LogSink.Sink, t: CircuitBreaker.Transition): Effect.Effect<void> => {
   const opened = t.to === "open" || t.to === "isolated"
-  const message = `circuit breaker of ${t.name}: ${t.from} -> ${t.to} (${t.reason})`
-  return Effect.annotateLogs(opened ? Effect.logWarning(message) : Effect.logInfo(message), annotations)
+  return LogSink.log(
+    sink,
+    opened ? LogLevel.Warning : LogLevel.Info,
+    `circuit breaker of ${t.name}: ${t.from} -> ${t.to} (${t.reason})`,
+    { target: t.name, from: t.from, to: t.to, reason: t.reason, trips: t.trips }
+  )
 }
 
 interface PendingAttempt {
@@ -302,16 +331,18 @@ const spanBuilder = (tracer: Tracer.Tracer, maxPending: number) => {
  * @category constructors
  */
 export const make = (options: Options = {}): Effect.Effect<Telemetry> =>
-  Effect.map(Effect.tracer, (tracer) => {
+  Effect.zipWith(Effect.tracer, Effect.serviceOption(LogSink.LogSink), (tracer, sinkOption) => {
     const logs = options.logs ?? true
+    // the lines go to the sink in the context, if any (`LogSink`: `serve`'s), else through Effect's logger
+    const sink = Option.getOrUndefined(sinkOption)
     const spans = (options.tracing ?? true) ? spanBuilder(tracer, options.maxPendingRequests ?? 1_000) : undefined
     const listener = (event: RouterEvent): Effect.Effect<void> | undefined => {
       if (spans !== undefined) spans(event)
-      return logs ? logLine(event) : undefined
+      return logs ? logLine(sink, event) : undefined
     }
     return {
       record: (event) => Effect.suspend(() => listener(event) ?? Effect.void),
       listener,
-      transition: (t) => (logs ? logTransition(t) : Effect.void)
+      transition: (t) => (logs ? transitionLine(sink, t) : Effect.void)
     }
   })

@@ -1,8 +1,8 @@
 /**
  * The log lines of `serve`: logfmt, one line a record, as Effect's
- * `Logger.logfmtLogger` writes them (a request's line as the gateway's
- * `AccessLog` writes it: the same, without the fiber, the fields in the
- * record's order), but batched: the records of the next 50 ms go out in
+ * `Logger.logfmtLogger` writes them (a line of the gateway's or of the
+ * router's events as `LogSink` writes it: the same, without the fiber, the
+ * fields in the line's order), but batched: the records of the next 50 ms go out in
  * one write to stdout (a gateway logs a line a request; a write each cost a
  * gateway a system call a request, 25 to 30 µs of CPU at one connection).
  * A batch goes out 50 ms after its first line or at 64 KiB, whichever comes
@@ -24,7 +24,7 @@
  */
 import { Console, Effect, Layer, Logger } from "effect"
 import { writeSync } from "node:fs"
-import * as AccessLog from "../../gateway/internal/accessLog.js"
+import * as LogSink from "../../observability/internal/logSink.js"
 
 const maxPending = 64 * 1024
 
@@ -135,18 +135,18 @@ const batch = Effect.acquireRelease(
 /**
  * Replaces the default logger with the batched logfmt logger for the scope
  * of the layer, and the `Console` service with one that writes the waiting
- * lines before its own output; provides the gateway's `AccessLog`, whose
- * records become logfmt lines in the same batches (a request's line
- * without Effect's logger: see `AccessLog`).
+ * lines before its own output; provides a `LogSink`, whose lines (the
+ * gateway's line a request, the router's event lines) become logfmt lines
+ * in the same batches, without Effect's logger (see `LogSink`).
  *
  * @internal
  */
-export const layer: Layer.Layer<AccessLog.AccessLog> = Layer.unwrapScoped(
+export const layer: Layer.Layer<LogSink.LogSink> = Layer.unwrapScoped(
   Effect.map(batch, (batch) =>
     Layer.mergeAll(
       Logger.replace(Logger.defaultLogger, Logger.map(Logger.logfmtLogger, batch.add)),
       Layer.unwrapEffect(Console.consoleWith((console) => Effect.succeed(Console.setConsole(linesFirst(console, batch))))),
-      Layer.succeed(AccessLog.AccessLog, { write: (record) => batch.add(AccessLog.logfmt(record)) })
+      Layer.succeed(LogSink.LogSink, { write: (line) => batch.add(LogSink.logfmt(line)) })
     )
   )
 )

@@ -32,7 +32,7 @@ import * as Pullable from "../../llm/internal/pullable.js"
 import * as Bulkhead from "../../resilience/Bulkhead.js"
 import * as Deadlines from "../../resilience/Timeout.js"
 import type * as Router from "../../router/Router.js"
-import * as AccessLog from "./accessLog.js"
+import * as LogSink from "../../observability/internal/logSink.js"
 import * as Auth from "./auth.js"
 import * as Body from "./body.js"
 import * as Errors from "./errors.js"
@@ -89,11 +89,8 @@ const noteFailure = (log: RequestLog, failure: Errors.Failure): void => {
   if (failure.param !== null) log.param = Errors.printable(failure.param, 100)
 }
 
-/** Where a request's line goes: an `AccessLog`, if the gateway's context holds one, else Effect's logger. */
-type AccessSink = Context.Tag.Service<AccessLog.AccessLog> | undefined
-
 const logLine = (
-  access: AccessSink,
+  sink: LogSink.Sink,
   method: string,
   path: string,
   status: number,
@@ -102,14 +99,9 @@ const logLine = (
   log: RequestLog
 ) =>
   Effect.flatMap(Clock.currentTimeMillis, (now) => {
-    const message = `${method} ${path} ${status}`
-    const level = status >= 500 ? LogLevel.Warning : LogLevel.Info
     const fields: Record<string, string | number> = { requestId, status, ms: now - startedAt }
     for (const [key, value] of Object.entries(log)) if (value !== undefined && key !== "completed") fields[key] = value
-    if (access === undefined) return Effect.annotateLogs(Effect.logWithLevel(level, message), fields)
-    return FiberRef.getWith(FiberRef.currentMinimumLogLevel, (minimum) =>
-      LogLevel.greaterThan(minimum, level) ? Effect.void : Effect.sync(() => access.write({ timeMillis: now, level, message, fields }))
-    )
+    return LogSink.log(sink, status >= 500 ? LogLevel.Warning : LogLevel.Info, `${method} ${path} ${status}`, fields, now)
   })
 
 // ---------------------------------------------------------------------------
@@ -400,7 +392,8 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       )
     )
 
-    const access = Option.getOrUndefined(yield* Effect.serviceOption(AccessLog.AccessLog))
+    // a request's line goes to the sink in the context, if any (`LogSink`), else through Effect's logger
+    const access = Option.getOrUndefined(yield* Effect.serviceOption(LogSink.LogSink))
     return { app: withRequestLog(routed, writesStreams, access), chat: nodeChat(chat, access) }
   })
 
@@ -446,7 +439,7 @@ interface Logged {
   readonly line: (status: number) => Effect.Effect<void>
 }
 
-const logged = (access: AccessSink, method: string, path: string, requestIdHeader: string | undefined): Effect.Effect<Logged> =>
+const logged = (access: LogSink.Sink, method: string, path: string, requestIdHeader: string | undefined): Effect.Effect<Logged> =>
   Effect.map(Clock.currentTimeMillis, (startedAt) => {
     const requestId = requestIdOf(requestIdHeader)
     const log: RequestLog = {}
@@ -509,7 +502,7 @@ const writeStream = (response: Http.ServerResponse, answered: HttpServerResponse
 const withRequestLog = <R>(
   app: HttpApp.Default<Errors.Failure | RouteNotFound, R>,
   writesStreams: boolean,
-  access: AccessSink
+  access: LogSink.Sink
 ): HttpApp.Default<never, Exclude<R, CurrentLog>> =>
   Effect.gen(function* () {
     const request = yield* HttpServerRequest.HttpServerRequest
@@ -561,7 +554,7 @@ export type NodeChat = (request: Http.IncomingMessage, response: Http.ServerResp
 
 const nodeChat = (
   chat: (request: ChatInput, log: RequestLog) => Effect.Effect<HttpServerResponse.HttpServerResponse, Errors.Failure, Scope.Scope>,
-  access: AccessSink
+  access: LogSink.Sink
 ): NodeChat =>
 (request, response) =>
   // the request's scope (a stream's resources), closed once its answer is written
