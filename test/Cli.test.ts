@@ -185,7 +185,7 @@ describe("llm-failover CLI", () => {
     }
     expect(await exited).toBe(0)
     expect(output).not.toMatch(/level=ERROR/)
-    // the request's line, written by serve's access log (no fiber; the fields in the record's order)
+    // the request's line, written by serve itself (no fiber; the fields in the line's order)
     expect(output).toMatch(
       /timestamp=\S+ level=INFO message="POST \/v1\/chat\/completions 200" requestId=req_\w+ status=200 ms=\d+ chain=default target=\w+ fallbacks=\d+ attempts=\d+\n/
     )

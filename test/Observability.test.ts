@@ -775,7 +775,8 @@ describe("log lines through a log sink", () => {
           const router = yield* Router.make({
             targets: { sonnet: { model: primary }, mini: { model: secondary } },
             chains: { default: ["sonnet", "mini"] },
-            policy: { retry: { maxAttempts: 1 } }
+            // the breaker opens on the first failure: its transition's line too
+            policy: { retry: { maxAttempts: 1 }, breaker: { consecutiveFailures: 1 } }
           })
           const observability = yield* Observability.attach(router).pipe(
             Logger.withMinimumLogLevel(level),
@@ -783,8 +784,14 @@ describe("log lines through a log sink", () => {
           )
           succeeded(yield* settle(router.complete(Chat.prompt("q")), "5 seconds"))
           yield* observability.flush
-          expect(logs.lines.filter((l) => l.message.startsWith("LLM"))).toEqual([])
-          return lines
+          expect(logs.lines.filter((l) => /^(LLM|circuit breaker)/.test(l.message))).toEqual([])
+          const breaker = lines.filter((l) => l.message.startsWith("circuit breaker"))
+          if (LogLevel.greaterThan(level, LogLevel.Warning)) expect(breaker).toEqual([])
+          else {
+            expect(breaker.map((l) => [l.level.label, l.message])).toEqual([["WARN", "circuit breaker of sonnet: closed -> open (consecutive-failures)"]])
+            expect(Object.keys(breaker[0]!.fields)).toEqual(["target", "from", "to", "reason", "trips"])
+          }
+          return lines.filter((l) => l.message.startsWith("LLM"))
         })
       // at info (the default), the failed attempt's line, a debug one, is not made
       const atInfo = yield* linesAt(LogLevel.Info)

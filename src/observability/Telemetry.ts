@@ -15,9 +15,10 @@
  * | a breaker went half-open or closed | info | target, from, to, reason, trips |
  *
  * Lines hold names from the router's config, error tags and numbers only:
- * never a prompt, an answer, an error message or a key. Nothing of a line
- * below the minimum log level is made. (`llm-failover serve` writes these
- * lines to stdout itself, with the same fields in that order.)
+ * never a prompt, an answer, an error message or a key. A line below the
+ * minimum log level is not written, nor its annotations set.
+ * (`llm-failover serve` writes these lines to stdout itself, with the same
+ * fields in that order.)
  *
  * ## Spans
  *

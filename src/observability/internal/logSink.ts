@@ -10,9 +10,10 @@
  * With a `LogSink` in their context when they are made, the gateway and
  * `Telemetry` hand each line to it instead, as a proxy writes its access
  * log apart from its other logs: `serve` provides one that writes logfmt
- * lines into its batched stdout. Either way, nothing below the fiber's
- * minimum log level is made; a line given to the sink carries its own
- * fields only (no fiber id, spans or annotations from around it).
+ * lines into its batched stdout. Either way, a line below the fiber's
+ * minimum log level is not written, nor its annotations set; a line given
+ * to the sink carries its own fields only (no fiber id, spans or
+ * annotations from around it).
  *
  * @internal
  */
