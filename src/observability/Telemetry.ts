@@ -115,19 +115,14 @@ const lineOf = (event: RouterEvent): Line | undefined => {
         message: `LLM degraded response (${event.source}) on chain ${event.chain}`,
         fields: { chain: event.chain, source: event.source }
       }
-    case "AttemptFailed":
+    case "AttemptFailed": {
+      const error = errorClass(event.error)
       return {
         level: LogLevel.Debug,
-        message: `LLM attempt on ${event.target} failed (${errorClass(event.error)})`,
-        fields: {
-          chain: event.chain,
-          target: event.target,
-          provider: event.provider,
-          model: event.model,
-          attempt: event.attempt,
-          error: errorClass(event.error)
-        }
+        message: `LLM attempt on ${event.target} failed (${error})`,
+        fields: { chain: event.chain, target: event.target, provider: event.provider, model: event.model, attempt: event.attempt, error }
       }
+    }
     case "RequestFinished":
       return event.outcome === "failure" && event.fallbacks > 0
         ? {
@@ -143,7 +138,7 @@ const lineOf = (event: RouterEvent): Line | undefined => {
 
 /**
  * The log line of one router event, or `undefined` when it has none: to
- * `sink` if any, else through Effect's logger; nothing made below the
+ * `sink` if any, else through Effect's logger; not written below the
  * minimum log level.
  */
 const logLine = (sink: LogSink.Sink, event: RouterEvent): Effect.Effect<void> | undefined => {

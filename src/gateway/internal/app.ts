@@ -393,8 +393,8 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
     )
 
     // a request's line goes to the sink in the context, if any (`LogSink`), else through Effect's logger
-    const access = Option.getOrUndefined(yield* Effect.serviceOption(LogSink.LogSink))
-    return { app: withRequestLog(routed, writesStreams, access), chat: nodeChat(chat, access) }
+    const sink = Option.getOrUndefined(yield* Effect.serviceOption(LogSink.LogSink))
+    return { app: withRequestLog(routed, writesStreams, sink), chat: nodeChat(chat, sink) }
   })
 
 /**
@@ -439,11 +439,11 @@ interface Logged {
   readonly line: (status: number) => Effect.Effect<void>
 }
 
-const logged = (access: LogSink.Sink, method: string, path: string, requestIdHeader: string | undefined): Effect.Effect<Logged> =>
+const logged = (sink: LogSink.Sink, method: string, path: string, requestIdHeader: string | undefined): Effect.Effect<Logged> =>
   Effect.map(Clock.currentTimeMillis, (startedAt) => {
     const requestId = requestIdOf(requestIdHeader)
     const log: RequestLog = {}
-    return { requestId, log, line: (status: number) => logLine(access, method, path, status, requestId, startedAt, log) }
+    return { requestId, log, line: (status: number) => logLine(sink, method, path, status, requestId, startedAt, log) }
   })
 
 /**
@@ -502,13 +502,13 @@ const writeStream = (response: Http.ServerResponse, answered: HttpServerResponse
 const withRequestLog = <R>(
   app: HttpApp.Default<Errors.Failure | RouteNotFound, R>,
   writesStreams: boolean,
-  access: LogSink.Sink
+  sink: LogSink.Sink
 ): HttpApp.Default<never, Exclude<R, CurrentLog>> =>
   Effect.gen(function* () {
     const request = yield* HttpServerRequest.HttpServerRequest
     const method = request.method
     const path = pathOf(request.url)
-    const record = yield* logged(access, method, path, request.headers["x-request-id"])
+    const record = yield* logged(sink, method, path, request.headers["x-request-id"])
     const identified = yield* answer(
       app.pipe(
         Effect.provideService(CurrentLog, record.log),
@@ -554,13 +554,13 @@ export type NodeChat = (request: Http.IncomingMessage, response: Http.ServerResp
 
 const nodeChat = (
   chat: (request: ChatInput, log: RequestLog) => Effect.Effect<HttpServerResponse.HttpServerResponse, Errors.Failure, Scope.Scope>,
-  access: LogSink.Sink
+  sink: LogSink.Sink
 ): NodeChat =>
 (request, response) =>
   // the request's scope (a stream's resources), closed once its answer is written
   Effect.scoped(Effect.gen(function* () {
     const input = nodeInput(request)
-    const record = yield* logged(access, "POST", pathOf(request.url ?? "/"), input.header("x-request-id"))
+    const record = yield* logged(sink, "POST", pathOf(request.url ?? "/"), input.header("x-request-id"))
     const answered = yield* answer(chat(input, record.log), record)
     const body = answered.body
     const pull = body._tag === "Stream" ? ssePulls.get(body.stream as Stream.Stream<Uint8Array>) : undefined
