@@ -485,6 +485,44 @@ describe("Router: racing and hedging", () => {
     })
   )
 
+  it.scoped("in a hedge or a race, a target that answers after another failed is a fallback from it; one that was only faster is not", () =>
+    Effect.gen(function* () {
+      /** Who served one request through a two-target group, its fallbacks (the meta's and the events'). */
+      const fallbacksOf = (chain: { readonly hedge: { readonly delay: Duration.DurationInput } } | { readonly race: number }, primary: Parameters<typeof sim>[1]) =>
+        Effect.gen(function* () {
+          const first = yield* sim("first", primary)
+          const second = yield* sim("second", { latency: "300 millis" })
+          const router = yield* Router.make({
+            targets: { first: { model: first }, second: { model: second } },
+            chains: { default: { targets: ["first", "second"], ...chain } },
+            policy: { retry: { maxAttempts: 1 } }
+          })
+          const seen: Array<string> = []
+          yield* router.listen((event) => {
+            if (event._tag === "Fallback") seen.push(`${event.from} -> ${event.to} (${event.reason})`)
+          })
+          const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("hi"))))
+          return { target: meta.target, fallbacks: meta.fallbacks, seen }
+        })
+      const hedge = { hedge: { delay: "1 second" as Duration.DurationInput } }
+      // the first fails at 100 ms: the hedge starts at once and answers
+      expect(yield* fallbacksOf(hedge, { latency: "100 millis", faults: [{ status: 500 }] })).toEqual({
+        target: "second",
+        fallbacks: 1,
+        seen: ["first -> second (ServerError)"]
+      })
+      // the first is only slow: the hedge, started after the delay, answers first
+      expect(yield* fallbacksOf(hedge, { latency: "10 seconds" })).toEqual({ target: "second", fallbacks: 0, seen: [] })
+      // racing: the first fails, the second answers
+      expect(yield* fallbacksOf({ race: 2 }, { latency: "100 millis", faults: [{ status: 500 }] })).toEqual({
+        target: "second",
+        fallbacks: 1,
+        seen: ["first -> second (ServerError)"]
+      })
+      expect(yield* fallbacksOf({ race: 2 }, { latency: "10 seconds" })).toEqual({ target: "second", fallbacks: 0, seen: [] })
+    })
+  )
+
   it.scoped("a p95 hedge delay follows the primary's observed latency", () =>
     Effect.gen(function* () {
       const primary = yield* sim("primary", { latency: "400 millis", faults: [{ from: "10 seconds", latency: "20 seconds" }] })

@@ -883,9 +883,13 @@ interface Step<A, R> {
  * any of them ends the whole group at once, as it would end a sequential
  * chain: the request itself is at fault, so no other target may answer it.
  * So does the request's deadline: the calls it cut short, and any other
- * still running, are then in flight for its record.
+ * still running, are then in flight for its record. A member that answers
+ * after another has failed is a fallback from the last one that failed, and
+ * says so (`Fallback`), as a step of a sequential chain does; one that only
+ * answered first, no other having failed, is not.
  */
 const group = <A, R>(
+  shared: Shared,
   state: RequestState,
   members: ReadonlyArray<Member>,
   run: Runner<A, R>,
@@ -893,14 +897,18 @@ const group = <A, R>(
 ): Effect.Effect<A, Next | Fatal | Deadline, R> =>
   Effect.gen(function* () {
     const fatal = yield* Deferred.make<never, Fatal | Deadline>()
-    const reasons: Array<string> = []
+    const failed: Array<{ readonly target: string; readonly reason: string }> = []
     const alternatives = members.map((member) =>
       run(member).pipe(
-        // set before the losers are interrupted, so each can tell it lost (see `lostSlow`)
-        Effect.tap(() => Effect.sync(() => (state.groupWon = true))),
+        Effect.tap(() => {
+          // set before the losers are interrupted, so each can tell it lost (see `lostSlow`)
+          state.groupWon = true
+          const last = failed.at(-1)
+          return last === undefined ? Effect.void : fallbackEvent(shared, state, last.target, member.target.name, last.reason)
+        }),
         Effect.catchAll((error) =>
           error._tag === "Next"
-            ? Effect.zipRight(Effect.sync(() => reasons.push(error.reason)), Effect.fail(error))
+            ? Effect.zipRight(Effect.sync(() => failed.push({ target: member.target.name, reason: error.reason })), Effect.fail(error))
             : Effect.zipRight(Deferred.fail(fatal, error), Effect.never)
         )
       )
@@ -908,7 +916,7 @@ const group = <A, R>(
     return yield* Effect.raceFirst(
       together(alternatives).pipe(
         Effect.mapError(
-          () => new Next({ target: members.map((m) => m.target.name).join("+"), reason: reasons.at(-1) ?? "failed" })
+          () => new Next({ target: members.map((m) => m.target.name).join("+"), reason: failed.at(-1)?.reason ?? "failed" })
         )
       ),
       Deferred.await(fatal)
@@ -916,9 +924,9 @@ const group = <A, R>(
   })
 
 /** Races the members at once: the first success wins and the losers are interrupted. */
-const raceStep = <A, R>(state: RequestState, members: ReadonlyArray<Member>, run: Runner<A, R>): Step<A, R> => ({
+const raceStep = <A, R>(shared: Shared, state: RequestState, members: ReadonlyArray<Member>, run: Runner<A, R>): Step<A, R> => ({
   first: members[0]!,
-  run: group(state, members, run, (alternatives) => Effect.raceAll(alternatives))
+  run: group(shared, state, members, run, (alternatives) => Effect.raceAll(alternatives))
 })
 
 /** Hedges the members: the next starts after the delay (if its budget allows), or at once when one fails. */
@@ -936,7 +944,7 @@ const hedgeStep = <A, R>(
     let started = 0
     // a delay-triggered hedge spends the budget of the target it would start
     const allow = Effect.suspend(() => members[Math.min(started, members.length - 1)]!.target.budget.tryAcquire)
-    return yield* group(state, members, (member) => Effect.suspend(() => (started++, run(member))), (alternatives) =>
+    return yield* group(shared, state, members, (member) => Effect.suspend(() => (started++, run(member))), (alternatives) =>
       Hedge.run(alternatives as [Effect.Effect<A, Next, R>, ...Array<Effect.Effect<A, Next, R>>], { delay, allow })
     )
   })
@@ -954,7 +962,7 @@ const steps = <A, R>(shared: Shared, state: RequestState, ordered: ReadonlyArray
   const result: Array<Step<A, R>> = []
   let rest = ordered
   if (chain.race > 1 && ordered.length > 1) {
-    result.push(raceStep(state, ordered.slice(0, chain.race), run))
+    result.push(raceStep(shared, state, ordered.slice(0, chain.race), run))
     rest = ordered.slice(chain.race)
   } else if (chain.hedge !== undefined && ordered.length > 1) {
     const size = 1 + (chain.hedge.maxHedges ?? 1)
