@@ -505,7 +505,7 @@ describe("Router: racing and hedging", () => {
           return { target: meta.target, fallbacks: meta.fallbacks, seen }
         })
       const hedge = { hedge: { delay: "1 second" as Duration.DurationInput } }
-      // the first fails at 100 ms: the hedge starts at once and answers
+      // the first fails (at 50 ms, the simulated error's delay): the hedge starts at once and answers
       expect(yield* fallbacksOf(hedge, { latency: "100 millis", faults: [{ status: 500 }] })).toEqual({
         target: "second",
         fallbacks: 1,
@@ -520,6 +520,48 @@ describe("Router: racing and hedging", () => {
         seen: ["first -> second (ServerError)"]
       })
       expect(yield* fallbacksOf({ race: 2 }, { latency: "10 seconds" })).toEqual({ target: "second", fallbacks: 0, seen: [] })
+    })
+  )
+
+  it.scoped("a group's fallbacks go out once it has ended: one for each member that failed before the answer, none for a loser", () =>
+    Effect.gen(function* () {
+      const a = yield* sim("a", { faults: [{ status: 500 }] })
+      const b = yield* sim("b", { latency: "300 millis" })
+      const c = yield* sim("c", { latency: "500 millis" })
+      const d = yield* sim("d", { latency: "10 seconds" })
+      const router = yield* Router.make({
+        targets: { a: { model: a }, b: { model: b }, c: { model: c }, d: { model: d } },
+        chains: { default: { targets: ["a", "b", "c", "d"], race: 4 } },
+        policy: { retry: { maxAttempts: 1 }, timeouts: { total: "1 second" } }
+      })
+      const seen: Array<string> = []
+      yield* router.listen((event) => {
+        if (event._tag !== "Fallback") return
+        seen.push(`${event.from} -> ${event.to}`)
+        // a listener's effect that takes a while: meanwhile c would answer and d pass the request's deadline
+        return Effect.sleep("800 millis")
+      })
+      const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("hi")), "5 seconds"))
+      expect({ target: meta.target, fallbacks: meta.fallbacks, seen }).toEqual({ target: "b", fallbacks: 1, seen: ["a -> b"] })
+      // a hedge of three whose first two fail: a fallback from each to the third, as the request's meta counts them
+      const e = yield* sim("e", { faults: [{ status: 500 }] })
+      const f = yield* sim("f", { latency: "100 millis", faults: [{ status: 503 }] })
+      const g = yield* sim("g")
+      const hedged = yield* Router.make({
+        targets: { e: { model: e }, f: { model: f }, g: { model: g } },
+        chains: { default: { targets: ["e", "f", "g"], hedge: { delay: "1 second", maxHedges: 2 } } },
+        policy: { retry: { maxAttempts: 1 } }
+      })
+      const events: Array<string> = []
+      yield* hedged.listen((event) => {
+        if (event._tag === "Fallback") events.push(`${event.from} -> ${event.to} (${event.reason})`)
+      })
+      const answered = succeeded(yield* settle(hedged.complete(Chat.prompt("hi")), "5 seconds"))
+      expect({ target: answered.meta.target, fallbacks: answered.meta.fallbacks, events }).toEqual({
+        target: "g",
+        fallbacks: 2,
+        events: ["e -> g (ServerError)", "f -> g (Overloaded)"]
+      })
     })
   )
 

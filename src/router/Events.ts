@@ -68,10 +68,11 @@ export interface AttemptSucceeded extends TargetFields {
 }
 
 /**
- * The router moved on from one target to the next: to the next step of its
- * chain, or, in a race or a hedge, to a member that answered after another
- * failed (`from` is the last one that failed). A member that only answered
- * first, none having failed, is no fallback.
+ * The router moved on from one target to another: to the next step of its
+ * chain (`at`: when it moved on), or, in a race or a hedge, to the member
+ * that answered after `from` failed (one event for each member that failed
+ * before it answered; `at`: when the group ended). A member that only
+ * answered first, none having failed, is no fallback.
  *
  * @since 0.1.0
  * @category events

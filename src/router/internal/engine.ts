@@ -884,27 +884,29 @@ interface Step<A, R> {
  * chain: the request itself is at fault, so no other target may answer it.
  * So does the request's deadline: the calls it cut short, and any other
  * still running, are then in flight for its record. A member that answers
- * after another has failed is a fallback from the last one that failed, and
- * says so (`Fallback`), as a step of a sequential chain does; one that only
- * answered first, no other having failed, is not.
+ * after others failed is a fallback from each of them, and says so
+ * (`Fallback`), as the steps of a sequential chain do; one that only
+ * answered first, none having failed, is not. The events go out once the
+ * group has ended (the losers interrupted): a listener's effect must not
+ * hold the losers running, where one could still end the group.
  */
 const group = <A, R>(
   shared: Shared,
   state: RequestState,
   members: ReadonlyArray<Member>,
   run: Runner<A, R>,
-  together: (alternatives: ReadonlyArray<Effect.Effect<A, Next, R>>) => Effect.Effect<A, unknown, R>
+  together: <W>(alternatives: ReadonlyArray<Effect.Effect<W, Next, R>>) => Effect.Effect<W, unknown, R>
 ): Effect.Effect<A, Next | Fatal | Deadline, R> =>
   Effect.gen(function* () {
     const fatal = yield* Deferred.make<never, Fatal | Deadline>()
     const failed: Array<{ readonly target: string; readonly reason: string }> = []
     const alternatives = members.map((member) =>
       run(member).pipe(
-        Effect.tap(() => {
+        Effect.map((value) => {
           // set before the losers are interrupted, so each can tell it lost (see `lostSlow`)
           state.groupWon = true
-          const last = failed.at(-1)
-          return last === undefined ? Effect.void : fallbackEvent(shared, state, last.target, member.target.name, last.reason)
+          // the failures it answered after, as they stand now: their events go out once the group has ended
+          return { value, member, after: failed.slice() }
         }),
         Effect.catchAll((error) =>
           error._tag === "Next"
@@ -913,7 +915,7 @@ const group = <A, R>(
         )
       )
     )
-    return yield* Effect.raceFirst(
+    const won = yield* Effect.raceFirst(
       together(alternatives).pipe(
         Effect.mapError(
           () => new Next({ target: members.map((m) => m.target.name).join("+"), reason: failed.at(-1)?.reason ?? "failed" })
@@ -921,6 +923,8 @@ const group = <A, R>(
       ),
       Deferred.await(fatal)
     )
+    for (const { target, reason } of won.after) yield* fallbackEvent(shared, state, target, won.member.target.name, reason)
+    return won.value
   })
 
 /** Races the members at once: the first success wins and the losers are interrupted. */
@@ -945,7 +949,7 @@ const hedgeStep = <A, R>(
     // a delay-triggered hedge spends the budget of the target it would start
     const allow = Effect.suspend(() => members[Math.min(started, members.length - 1)]!.target.budget.tryAcquire)
     return yield* group(shared, state, members, (member) => Effect.suspend(() => (started++, run(member))), (alternatives) =>
-      Hedge.run(alternatives as [Effect.Effect<A, Next, R>, ...Array<Effect.Effect<A, Next, R>>], { delay, allow })
+      Hedge.run(alternatives as [(typeof alternatives)[number], ...typeof alternatives], { delay, allow })
     )
   })
 })
