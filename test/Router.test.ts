@@ -565,6 +565,29 @@ describe("Router: racing and hedging", () => {
     })
   )
 
+  it.scoped("a stream cancelled while its group's fallback events go out: the member that answered is not a slow loser", () =>
+    Effect.gen(function* () {
+      const first = yield* sim("first", { latency: "50 millis", faults: [{ status: 500 }] })
+      const second = yield* sim("second", { latency: "300 millis", tokenDelay: "1 second" })
+      const router = yield* Router.make({
+        targets: { first: { model: first }, second: { model: second } },
+        chains: { default: { targets: ["first", "second"], hedge: { delay: "100 millis" } } },
+        policy: { retry: { maxAttempts: 1 } }
+      })
+      // a listener's effect that takes a while: the request is cancelled during it
+      yield* router.listen((event) => (event._tag === "Fallback" ? Effect.sleep("10 seconds") : undefined))
+      const streaming = yield* Effect.fork(
+        Effect.scoped(Effect.flatMap(router.stream(Chat.prompt("hi")), (started) => Stream.runDrain(started.chunks)))
+      )
+      yield* TestClock.adjust("2 seconds")
+      yield* Fiber.interrupt(streaming)
+      yield* TestClock.adjust("20 seconds")
+      const answered = (yield* router.status).find((t) => t.name === "second")!
+      expect(answered.health.slow).toBe(0)
+      expect(answered.breaker.slowCallRate).toBe(0)
+    })
+  )
+
   it.scoped("a p95 hedge delay follows the primary's observed latency", () =>
     Effect.gen(function* () {
       const primary = yield* sim("primary", { latency: "400 millis", faults: [{ from: "10 seconds", latency: "20 seconds" }] })

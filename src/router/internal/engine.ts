@@ -851,6 +851,9 @@ const streamOnce =
       // stream does: a `StreamWithin` stream applies it until the first chunk that `Chat.isContent` says is
       // content, the chunk `readHead` stops at (`decodeSse`'s `sawContent`); without one, `timeoutFail` ended here.
       const rest = pull as Started["pull"]
+      // it answered: if its answer is dropped before the stream is handed on (the request cancelled while its
+      // group's fallback events go out, say), its release records it ignored, not as a slow loser
+      start = undefined
       return { member, head, pull: rest, settle, startedAt: began, timeToFirstToken: elapsed, done: exit.value } satisfies Started
     })
     const opened = Effect.flatMap(Scope.Scope, (parent) =>
