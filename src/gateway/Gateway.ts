@@ -66,7 +66,10 @@ import * as InternalServer from "./internal/server.js"
 /**
  * How to run the gateway.
  *
- * - `router`: the router that serves requests (see `Router.make`).
+ * - `router`: the router that serves requests (see `Router.make`). A
+ *   stream's headers and first event go out with its first chunks, which
+ *   `Router.make`'s router holds when its `stream` succeeds; a router of
+ *   your own whose first read waits holds them until it returns.
  * - `keys`: the gateway's own keys, sent by clients as
  *   `Authorization: Bearer <key>`; none means no auth (fine on 127.0.0.1).
  * - `maxBodyBytes`: the largest request body (default 1 MiB).
