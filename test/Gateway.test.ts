@@ -23,6 +23,7 @@ import * as Server from "../src/gateway/internal/server.js"
 import { ChainExhausted, Overloaded, RateLimited, Rejected, ServerError } from "../src/llm/index.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
+import type { RouterEvent } from "../src/router/Events.js"
 import * as Router from "../src/router/Router.js"
 import * as MockServer from "../src/testing/MockServer.js"
 import { recordingTracer } from "./support/tracing.js"
@@ -302,6 +303,46 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
           return all
         })
         expect(text).toBe("Streamed by Claude.")
+      })
+    )
+
+    it.scoped("the router's events of a request carry its id, the client's x-request-id or the gateway's own, on either server", () =>
+      Effect.gen(function* () {
+        const { tracer } = yield* recordingTracer
+        for (const around of [undefined, Effect.withTracer(tracer)]) {
+          const { client, gateway, router } = yield* setup({
+            ...(around === undefined ? {} : { around }),
+            // the first two calls (one a request) answered 503
+            primary: { faults: [MockServer.status(503), MockServer.status(503)] },
+            secondary: { reply: { text: "From the fallback." } }
+          })
+          const events: Array<RouterEvent> = []
+          yield* router.listen((event) => void events.push(event))
+          const given = yield* promise(() =>
+            client.chat.completions
+              .create({ model: "default", messages: question }, { headers: { "x-request-id": "client-id.1" } })
+              .withResponse()
+          )
+          expect(given.response.headers.get("x-request-id")).toBe("client-id.1")
+          const streamed = yield* promise(() =>
+            fetch(`${gateway.url}/v1/chat/completions`, {
+              method: "POST",
+              headers: { "content-type": "application/json" },
+              body: JSON.stringify({ model: "default", messages: question, stream: true })
+            })
+          )
+          yield* promise(() => streamed.text())
+          const own = streamed.headers.get("x-request-id")
+          expect(own).toMatch(/^req_[0-9a-f]{32}$/)
+          const ids = [...new Set(events.map((e) => e.requestId))]
+          expect(ids).toHaveLength(2)
+          const byRequest = ids.map((id) => events.filter((e) => e.requestId === id))
+          for (const [i, correlationId] of ["client-id.1", own].entries()) {
+            const tags = byRequest[i]!.map((e) => e._tag)
+            expect(tags).toEqual(expect.arrayContaining(["AttemptFailed", "Fallback", "AttemptSucceeded", "RequestFinished"]))
+            expect(byRequest[i]!.map((e) => e.correlationId)).toEqual(tags.map(() => correlationId))
+          }
+        }
       })
     )
 

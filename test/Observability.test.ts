@@ -34,6 +34,7 @@ import * as LogSink from "../src/observability/internal/logSink.js"
 import * as Observability from "../src/observability/Observability.js"
 import * as Prometheus from "../src/observability/Prometheus.js"
 import * as StatusPage from "../src/observability/StatusPage.js"
+import * as Telemetry from "../src/observability/Telemetry.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import type { RouterEvent } from "../src/router/Events.js"
 import * as Router from "../src/router/Router.js"
@@ -675,7 +676,9 @@ describe("health snapshot", () => {
       })
       const health = yield* HealthSnapshot.make(router, { recentFallbacks: 3, window: "5 minutes" })
       for (let i = 0; i < 3; i++) succeeded(yield* settle(router.complete(Chat.prompt("a")), "1 second"))
-      for (let i = 0; i < 2; i++) succeeded(yield* settle(router.complete(Chat.prompt("b"), { chain: "flaky" }), "1 second"))
+      for (let i = 0; i < 2; i++) {
+        succeeded(yield* settle(router.complete(Chat.prompt("b"), { chain: "flaky", correlationId: `req_b${i}` }), "1 second"))
+      }
       // latency quantiles come from the router's health window (one minute by default)
       const early = (yield* health.snapshot).targets.find((t) => t.name === "ok")!
       expect(early.latencyMillis!.p50).toBeCloseTo(100, -1)
@@ -697,11 +700,12 @@ describe("health snapshot", () => {
       expect(byName["flaky"]).toMatchObject({ state: "degraded", breaker: { state: "half-open", retryInMillis: null } })
       expect(byName["ok"]).toMatchObject({ state: "healthy", calls: 5, successes: 5, successRate: 1, errors: {} })
       // the last three fallbacks, newest first
-      expect(snapshot.recentFallbacks.map((f) => [f.chain, f.from, f.reason])).toEqual([
-        ["flaky", "flaky", "ServerError"],
-        ["flaky", "flaky", "ServerError"],
-        ["default", "down", "circuit-open"]
+      expect(snapshot.recentFallbacks.map((f) => [f.chain, f.from, f.reason, f.correlationId])).toEqual([
+        ["flaky", "flaky", "ServerError", "req_b1"],
+        ["flaky", "flaky", "ServerError", "req_b0"],
+        ["default", "down", "circuit-open", undefined]
       ])
+      expect("correlationId" in snapshot.recentFallbacks[2]!).toBe(false)
       // JSON round trip through the schema
       expect(yield* HealthSnapshot.decode(JSON.parse(HealthSnapshot.toJson(snapshot)))).toEqual(snapshot)
 
@@ -738,13 +742,19 @@ describe("health snapshot", () => {
           errors: { [evil]: 2 }
         }
       ],
-      recentFallbacks: [{ at: Date.UTC(2025, 0, 1), requestId: 7, chain: evil, from: evil, to: "b", reason: "Overloaded" }],
+      recentFallbacks: [
+        { at: Date.UTC(2025, 0, 1), requestId: 7, chain: evil, from: evil, to: "b", reason: "Overloaded" },
+        { at: Date.UTC(2025, 0, 1), requestId: 8, correlationId: `req_${evil}`, chain: "c", from: "a", to: "b", reason: "Overloaded" }
+      ],
       alerts: [{ alert: "fallback-rate", since: 0, rate: 0.5, threshold: 0.05, requests: 40, fallbacks: 20 }]
     }
     const html = StatusPage.render(snapshot, { title: `Status ${evil}` })
     expect(html).not.toContain("<img")
     expect(html).not.toContain(`onerror="`)
     expect(html).toContain("&lt;img src=x onerror=&quot;alert(&#39;x&#39;)&quot;&gt;&amp;")
+    // a fallback's request: the caller's id when it gave one, else the router's number
+    expect(html).toContain('<td class="num">7</td>')
+    expect(html).toContain('<td class="num">req_&lt;img src=x onerror=&quot;alert(&#39;x&#39;)&quot;&gt;&amp;</td>')
     expect(html).toContain(`class="badge state-down" data-state="down"`)
     expect(html).toContain(`class="badge breaker-open" data-breaker="open"`)
     expect(html).toContain(">25 s<")
@@ -765,7 +775,7 @@ describe("log lines through a log sink", () => {
   it.scoped("with a sink in its context, the router's lines go to it (nothing below the minimum level), not through Effect's logger", () =>
     Effect.gen(function* () {
       /** The lines of one request that falls back, with observability attached at `level`. */
-      const linesAt = (level: LogLevel.LogLevel) =>
+      const linesAt = (level: LogLevel.LogLevel, correlationId?: string) =>
         Effect.gen(function* () {
           const logs = captureLogs()
           const lines: Array<LogSink.Line> = []
@@ -782,7 +792,7 @@ describe("log lines through a log sink", () => {
             Logger.withMinimumLogLevel(level),
             Effect.provide(Layer.merge(logs.layer, sink))
           )
-          succeeded(yield* settle(router.complete(Chat.prompt("q")), "5 seconds"))
+          succeeded(yield* settle(router.complete(Chat.prompt("q"), correlationId === undefined ? {} : { correlationId }), "5 seconds"))
           yield* observability.flush
           expect(logs.lines.filter((l) => /^(LLM|circuit breaker)/.test(l.message))).toEqual([])
           const breaker = lines.filter((l) => l.message.startsWith("circuit breaker"))
@@ -799,12 +809,35 @@ describe("log lines through a log sink", () => {
         ["WARN", "LLM fallback from sonnet to mini (Overloaded)", ["chain", "from", "to", "reason", "requestId"]]
       ])
       expect(atInfo[0]!.fields).toMatchObject({ chain: "default", from: "sonnet", to: "mini", reason: "Overloaded" })
-      const atDebug = yield* linesAt(LogLevel.Debug)
-      expect(atDebug.map((l) => [l.level.label, l.message])).toEqual([
-        ["DEBUG", "LLM attempt on sonnet failed (Overloaded)"],
-        ["WARN", "LLM fallback from sonnet to mini (Overloaded)"]
+      // with the caller's id of the request, after the router's
+      const atDebug = yield* linesAt(LogLevel.Debug, "req_abc")
+      expect(atDebug.map((l) => [l.level.label, l.message, Object.keys(l.fields)])).toEqual([
+        [
+          "DEBUG",
+          "LLM attempt on sonnet failed (Overloaded)",
+          ["chain", "target", "provider", "model", "attempt", "error", "requestId", "correlationId"]
+        ],
+        ["WARN", "LLM fallback from sonnet to mini (Overloaded)", ["chain", "from", "to", "reason", "requestId", "correlationId"]]
       ])
+      expect(atDebug.map((l) => l.fields["correlationId"])).toEqual(["req_abc", "req_abc"])
       expect(yield* linesAt(LogLevel.Error)).toEqual([])
+    }))
+
+  it.effect("through Effect's logger, a request's lines carry the same ids, as annotations", () =>
+    Effect.gen(function* () {
+      const logs = captureLogs()
+      const base = { chain: "default", requestId: 7, at: 0 }
+      const events: ReadonlyArray<RouterEvent> = [
+        { _tag: "Fallback", ...base, correlationId: "req_1", from: "a", to: "b", reason: "Overloaded" },
+        { _tag: "BudgetExhausted", ...base, correlationId: "req_1", target: "a" },
+        { _tag: "DegradedResponse", ...base, source: "cache" }
+      ]
+      yield* Effect.forEach(events, Telemetry.logEvent).pipe(Effect.provide(logs.layer))
+      expect(logs.lines.map((l) => [l.message, l.annotations])).toEqual([
+        ["LLM fallback from a to b (Overloaded)", { chain: "default", from: "a", to: "b", reason: "Overloaded", requestId: 7, correlationId: "req_1" }],
+        ["LLM retry budget of a exhausted", { chain: "default", target: "a", requestId: 7, correlationId: "req_1" }],
+        ["LLM degraded response (cache) on chain default", { chain: "default", source: "cache", requestId: 7 }]
+      ])
     }))
 })
 
@@ -821,7 +854,7 @@ describe("spans", () => {
       })
       const observability = yield* Observability.attach(router, { labels: { run: "spans" } }).pipe(Effect.withTracer(tracer))
       const start = yield* TestClock.currentTimeMillis
-      const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("traced"))))
+      const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("traced"), { correlationId: "req_traced" })))
       yield* observability.flush
       const request = spans.find((s) => s.name === "llm.request")!
       expect(request.parent).toBeUndefined()
@@ -829,6 +862,7 @@ describe("spans", () => {
       expect(millisOf(request.end)).toBe(start + Duration.toMillis(meta.latency))
       expect(Object.fromEntries(request.attributes)).toMatchObject({
         "llm.chain": "default",
+        "llm.correlation_id": "req_traced",
         "llm.outcome": "success",
         "llm.target": "mini",
         "llm.fallbacks": 1
@@ -854,6 +888,8 @@ describe("spans", () => {
       const caller = spans.find((s) => s.name === "checkout.handler")!
       const request = spans.find((s) => s.name === "llm.request")!
       expect(request.parent).toBe(caller)
+      // no id of the caller's: no attribute for it
+      expect(request.attributes.has("llm.correlation_id")).toBe(false)
       expect(spans.find((s) => s.name === "llm.attempt")!.parent).toBe(request)
     }))
 })

@@ -419,6 +419,49 @@ describe("Router: context windows and content policy", () => {
   )
 })
 
+describe("Router: the caller's id of a request", () => {
+  it.scoped("every event of a request carries its correlationId: through a fallback, a content-policy hand-over, a stream and a degraded answer", () =>
+    Effect.gen(function* () {
+      const down = yield* sim("down", { faults: [{ status: 503 }] })
+      const lenient = yield* sim("lenient")
+      const router = yield* Router.make({
+        targets: { refusing: { model: yield* refusingModel() }, down: { model: down }, lenient: { model: lenient } },
+        chains: {
+          default: ["down", "lenient"],
+          edgy: { targets: ["refusing"], contentPolicy: "lenient" },
+          dead: { targets: ["down"], fallbackResponse: "Try again soon." },
+          lenient: ["lenient"]
+        },
+        policy: { retry: { maxAttempts: 1 } }
+      })
+      const events: Array<RouterEvent> = []
+      yield* router.listen((event) => void events.push(event))
+      const idsOf = (correlationId: string | undefined) => events.filter((e) => e.correlationId === correlationId)
+
+      succeeded(yield* settle(router.complete(Chat.prompt("hi"), { correlationId: "fallback-1" })))
+      expect(idsOf("fallback-1").map((e) => e._tag)).toEqual([
+        "AttemptStarted", "AttemptFailed", "Fallback", "AttemptStarted", "AttemptSucceeded", "RequestFinished"
+      ])
+      // the hand-over is a request of its own in the engine, with the caller's id all the same
+      const handedOver = succeeded(yield* settle(router.complete(Chat.prompt("edgy"), { chain: "edgy", correlationId: "edgy-1" })))
+      expect(handedOver.meta.chain).toBe("lenient")
+      expect(idsOf("edgy-1").map((e) => e._tag)).toEqual(expect.arrayContaining(["Fallback", "AttemptSucceeded", "RequestFinished"]))
+      const streamed = yield* settle(
+        Effect.scoped(Effect.flatMap(router.stream(Chat.prompt("hi"), { correlationId: "stream-1" }), (s) => Stream.runDrain(s.chunks)))
+      )
+      expect(Exit.isSuccess(streamed)).toBe(true)
+      expect(idsOf("stream-1").map((e) => e._tag)).toEqual(expect.arrayContaining(["Fallback", "AttemptSucceeded", "RequestFinished"]))
+      succeeded(yield* settle(router.complete(Chat.prompt("hi"), { chain: "dead", correlationId: "dead-1" })))
+      expect(idsOf("dead-1").map((e) => e._tag)).toEqual(expect.arrayContaining(["DegradedResponse", "RequestFinished"]))
+      // one request a correlationId, and no event without one but the request that gave none
+      for (const id of ["fallback-1", "edgy-1", "stream-1", "dead-1"]) expect(new Set(idsOf(id).map((e) => e.requestId)).size).toBe(1)
+      expect(idsOf(undefined)).toEqual([])
+      succeeded(yield* settle(router.complete(Chat.prompt("hi"))))
+      expect(idsOf(undefined).map((e) => e._tag)).toContain("RequestFinished")
+    })
+  )
+})
+
 
 describe("Router: racing and hedging", () => {
   it.scoped("racing sends to N targets at once; the first success wins and the losers are interrupted", () =>

@@ -6,16 +6,19 @@
  *
  * | what | level | annotations |
  * |---|---|---|
- * | a fallback | warning | chain, from, to, reason, requestId |
- * | the retry budget refused a retry | warning | chain, target |
- * | a degraded answer | warning | chain, source |
- * | a request failed on every target it tried | warning | chain, fallbacks, requestId |
- * | an attempt failed | debug | chain, target, provider, model, attempt, error |
+ * | a fallback | warning | chain, from, to, reason, requestId, correlationId |
+ * | the retry budget refused a retry | warning | chain, target, requestId, correlationId |
+ * | a degraded answer | warning | chain, source, requestId, correlationId |
+ * | a request failed on every target it tried | warning | chain, fallbacks, requestId, correlationId |
+ * | an attempt failed | debug | chain, target, provider, model, attempt, error, requestId, correlationId |
  * | a breaker opened or was isolated | warning | target, from, to, reason, trips |
  * | a breaker went half-open or closed | info | target, from, to, reason, trips |
  *
- * Lines hold names from the router's config, error tags and numbers only:
- * never a prompt, an answer, an error message or a key. A line below the
+ * `correlationId` is there when the request's caller gave one
+ * (`RequestOptions.correlationId`; `llm-failover serve` passes its request's
+ * `x-request-id`, so its line for a request and the router's match). Lines
+ * hold names from the router's config, error tags, numbers and that id
+ * only: never a prompt, an answer, an error message or a key. A line below the
  * minimum log level is not written, nor its annotations set.
  * (`llm-failover serve` writes these lines to stdout itself, with the same
  * fields in that order.)
@@ -23,7 +26,8 @@
  * ## Spans
  *
  * With tracing on, each finished request becomes an `llm.request` span
- * (kind `client`; attributes `llm.chain`, `llm.outcome`, `llm.target`,
+ * (kind `client`; attributes `llm.chain`, `llm.request_id`,
+ * `llm.correlation_id` when the caller gave one, `llm.outcome`, `llm.target`,
  * `llm.fallbacks`, `llm.cost_usd`) with one `llm.attempt` child per attempt
  * (`llm.target`, `llm.provider`, `llm.model`, `llm.attempt`, `llm.outcome`,
  * `llm.error`) and a `fallback` span event per fallback; a shadow call is an
@@ -94,6 +98,13 @@ interface Line {
   readonly fields: LogSink.Fields
 }
 
+/** A line's fields, then the request's ids: its number, and the caller's id when it gave one. */
+const withIds = (fields: Record<string, string | number>, event: RouterEvent): LogSink.Fields => {
+  fields["requestId"] = event.requestId
+  if (event.correlationId !== undefined) fields["correlationId"] = event.correlationId
+  return fields
+}
+
 /** The log line of one router event, or `undefined` when it has none. */
 const lineOf = (event: RouterEvent): Line | undefined => {
   switch (event._tag) {
@@ -101,26 +112,29 @@ const lineOf = (event: RouterEvent): Line | undefined => {
       return {
         level: LogLevel.Warning,
         message: `LLM fallback from ${event.from} to ${event.to} (${event.reason})`,
-        fields: { chain: event.chain, from: event.from, to: event.to, reason: event.reason, requestId: event.requestId }
+        fields: withIds({ chain: event.chain, from: event.from, to: event.to, reason: event.reason }, event)
       }
     case "BudgetExhausted":
       return {
         level: LogLevel.Warning,
         message: `LLM retry budget of ${event.target} exhausted`,
-        fields: { chain: event.chain, target: event.target }
+        fields: withIds({ chain: event.chain, target: event.target }, event)
       }
     case "DegradedResponse":
       return {
         level: LogLevel.Warning,
         message: `LLM degraded response (${event.source}) on chain ${event.chain}`,
-        fields: { chain: event.chain, source: event.source }
+        fields: withIds({ chain: event.chain, source: event.source }, event)
       }
     case "AttemptFailed": {
       const error = errorClass(event.error)
       return {
         level: LogLevel.Debug,
         message: `LLM attempt on ${event.target} failed (${error})`,
-        fields: { chain: event.chain, target: event.target, provider: event.provider, model: event.model, attempt: event.attempt, error }
+        fields: withIds(
+          { chain: event.chain, target: event.target, provider: event.provider, model: event.model, attempt: event.attempt, error },
+          event
+        )
       }
     }
     case "RequestFinished":
@@ -128,7 +142,7 @@ const lineOf = (event: RouterEvent): Line | undefined => {
         ? {
           level: LogLevel.Warning,
           message: `LLM request failed on every target of chain ${event.chain}`,
-          fields: { chain: event.chain, fallbacks: event.fallbacks, requestId: event.requestId }
+          fields: withIds({ chain: event.chain, fallbacks: event.fallbacks }, event)
         }
         : undefined
     default:
@@ -245,6 +259,7 @@ const spanBuilder = (tracer: Tracer.Tracer, maxPending: number) => {
     const root = span("llm.request", Option.fromNullable(event.parentSpan), event.at - Duration.toMillis(event.latency), {
       "llm.chain": event.chain,
       "llm.request_id": event.requestId,
+      ...(event.correlationId === undefined ? {} : { "llm.correlation_id": event.correlationId }),
       "llm.outcome": event.outcome,
       "llm.fallbacks": event.fallbacks,
       "llm.cost_usd": event.cost,
@@ -290,6 +305,7 @@ const spanBuilder = (tracer: Tracer.Tracer, maxPending: number) => {
         const shadow = span("llm.shadow", Option.none(), event.at - Duration.toMillis(event.duration), {
           "llm.chain": event.chain,
           "llm.request_id": event.requestId,
+          ...(event.correlationId === undefined ? {} : { "llm.correlation_id": event.correlationId }),
           "llm.target": event.target,
           "llm.provider": event.provider,
           "llm.model": event.model,

@@ -16,6 +16,13 @@ interface Base {
   readonly chain: string
   /** A per-router sequence number of the request. */
   readonly requestId: number
+  /**
+   * The caller's own id of the request, when it gave one
+   * (`RequestOptions.correlationId`): the gateway passes its `x-request-id`,
+   * so a request's events and the router's lines about it can be matched
+   * with the gateway's line and the client's id.
+   */
+  readonly correlationId?: string | undefined
   /** Epoch milliseconds, from Effect's `Clock`. */
   readonly at: number
 }

@@ -181,12 +181,26 @@ export type ChainError = InvalidRequest | ContentFiltered | ChainExhausted
 /**
  * Options of one request.
  *
+ * @example
+ * import { Chat } from "effect-llm-failover/llm"
+ * import { Router } from "effect-llm-failover/router"
+ *
+ * // the caller's request id travels with every event, log line and span of the request
+ * const answer = (requestId: string) =>
+ *   Router.complete(Chat.prompt("Hi"), { chain: "premium", correlationId: requestId })
+ *
  * @since 0.1.0
  * @category models
  */
 export interface RequestOptions {
   /** The chain to use; without it the classifier, then the default chain, decide. */
   readonly chain?: string
+  /**
+   * The caller's own id of the request (a request id, a trace id): every
+   * event of the request carries it as `correlationId`, and so do the
+   * lines and spans `Telemetry` makes of them.
+   */
+  readonly correlationId?: string
 }
 
 /**
@@ -454,10 +468,12 @@ export const make = (config: Config): Effect.Effect<Service, RouterConfigError, 
     }
 
     const complete: Service["complete"] = (request, options) =>
-      Effect.flatMap(resolveChain(request, options), (chain) => engine.complete(shared, chain, request))
+      Effect.flatMap(resolveChain(request, options), (chain) =>
+        engine.complete(shared, chain, request, 0, undefined, options?.correlationId))
 
     const stream: Service["stream"] = (request, options) =>
-      Effect.flatMap(resolveChain(request, options), (chain) => engine.stream(shared, chain, request))
+      Effect.flatMap(resolveChain(request, options), (chain) =>
+        engine.stream(shared, chain, request, 0, undefined, options?.correlationId))
 
     const languageModel: Service["languageModel"] = (chain) => {
       const options = chain === undefined ? undefined : { chain }

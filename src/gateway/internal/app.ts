@@ -74,7 +74,13 @@ export interface RequestLog {
   completed?: boolean
 }
 
-class CurrentLog extends Context.Tag("effect-llm-failover/gateway/RequestLog")<CurrentLog, RequestLog>() {}
+/** A request's id (`x-request-id`) and log record, for the route that serves it. */
+interface Current {
+  readonly requestId: string
+  readonly log: RequestLog
+}
+
+class CurrentLog extends Context.Tag("effect-llm-failover/gateway/RequestLog")<CurrentLog, Current>() {}
 
 const noteMeta = (log: RequestLog, meta: Router.Meta): void => {
   log.chain = meta.chain
@@ -248,10 +254,10 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
         return decoded.right
       })
 
-    const completed = (decoded: WireRequest.Decoded, log: RequestLog) =>
+    const completed = (decoded: WireRequest.Decoded, { log, requestId }: Current) =>
       Effect.gen(function* () {
         const { response, meta } = yield* Effect.mapError(
-          router.complete(decoded.request, { chain: decoded.model }),
+          router.complete(decoded.request, { chain: decoded.model, correlationId: requestId }),
           Errors.fromChainError
         )
         noteMeta(log, meta)
@@ -270,9 +276,12 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
             message: `The stream from ${error.provider}/${error.model} failed after content was sent (${error.cause._tag}); the answer is incomplete.`
           })
 
-    const streamed = (decoded: WireRequest.Decoded, log: RequestLog, deadline: Deadline | undefined) =>
+    const streamed = (decoded: WireRequest.Decoded, { log, requestId }: Current, deadline: Deadline | undefined) =>
       Effect.gen(function* () {
-        const started = yield* Effect.mapError(router.stream(decoded.request, { chain: decoded.model }), Errors.fromChainError)
+        const started = yield* Effect.mapError(
+          router.stream(decoded.request, { chain: decoded.model, correlationId: requestId }),
+          Errors.fromChainError
+        )
         noteMeta(log, started.meta)
         const encoder = new WireResponse.ChunkEncoder(completionId(), yield* unixSeconds, started.meta.model, decoded.includeUsage)
         const events = yield* sseEvents(started, encoder, log, deadline)
@@ -360,7 +369,8 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       })
 
     /** The chat route over what it reads of a request, on either server (see `NodeChat`). */
-    const chat = (request: ChatInput, log: RequestLog) => Effect.gen(function* () {
+    const chat = (request: ChatInput, current: Current) => Effect.gen(function* () {
+      const log = current.log
       const start = yield* Clock.currentTimeMillis
       yield* checkKey(request.header("authorization"))
       if (lifecycle.draining) return yield* Effect.fail(Errors.shuttingDown())
@@ -368,15 +378,15 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       log.chain = Errors.printable(decoded.model, 100)
       if (!names.has(decoded.model)) return yield* Effect.fail(Errors.modelNotFound(decoded.model))
       const deadline = timeout === undefined ? undefined : { at: start + Duration.toMillis(timeout), limit: timeout }
-      return decoded.stream ? yield* streamed(decoded, log, deadline) : yield* completed(decoded, log)
+      return decoded.stream ? yield* streamed(decoded, current, deadline) : yield* completed(decoded, current)
     }).pipe((handler) =>
       timeout === undefined
         ? handler
         : Effect.timeoutFail(handler, { duration: timeout, onTimeout: () => Errors.timedOut(timeout) })
     )
 
-    const chatCompletions = Effect.flatMap(CurrentLog, (log) =>
-      Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => chat(platformInput(request), log))
+    const chatCompletions = Effect.flatMap(CurrentLog, (current) =>
+      Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => chat(platformInput(request), current))
     )
 
     // -- health -------------------------------------------------------------
@@ -441,9 +451,7 @@ const nodeInput = (request: Http.IncomingMessage): ChatInput => ({
 })
 
 /** One request's record, and the effect writing its log line with a status. */
-interface Logged {
-  readonly requestId: string
-  readonly log: RequestLog
+interface Logged extends Current {
   readonly line: (status: number) => Effect.Effect<void>
 }
 
@@ -519,7 +527,7 @@ const withRequestLog = <R>(
     const record = yield* logged(sink, method, path, request.headers["x-request-id"])
     const identified = yield* answer(
       app.pipe(
-        Effect.provideService(CurrentLog, record.log),
+        Effect.provideService(CurrentLog, record),
         Effect.catchTag("RouteNotFound", () => Effect.fail(notFound(method, path)))
       ),
       record
@@ -561,7 +569,7 @@ const withRequestLog = <R>(
 export type NodeChat = (request: Http.IncomingMessage, response: Http.ServerResponse) => Effect.Effect<void>
 
 const nodeChat = (
-  chat: (request: ChatInput, log: RequestLog) => Effect.Effect<HttpServerResponse.HttpServerResponse, Errors.Failure, Scope.Scope>,
+  chat: (request: ChatInput, current: Current) => Effect.Effect<HttpServerResponse.HttpServerResponse, Errors.Failure, Scope.Scope>,
   sink: LogSink.Sink
 ): NodeChat =>
 (request, response) =>
@@ -569,7 +577,7 @@ const nodeChat = (
   Effect.scoped(Effect.gen(function* () {
     const input = nodeInput(request)
     const record = yield* logged(sink, "POST", pathOf(request.url ?? "/"), input.header("x-request-id"))
-    const answered = yield* answer(chat(input, record.log), record)
+    const answered = yield* answer(chat(input, record), record)
     const body = answered.body
     const pull = body._tag === "Stream" ? ssePulls.get(body.stream as Stream.Stream<Uint8Array>) : undefined
     if (pull !== undefined) return yield* writeStream(response, answered, pull, record)

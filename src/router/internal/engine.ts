@@ -157,6 +157,8 @@ const deadlinePassed = () => new Deadline()
 
 interface RequestState {
   readonly id: number
+  /** The caller's id of the request, copied into its events. */
+  readonly correlationId: string | undefined
   readonly chain: Chain
   readonly request: ChatRequest
   readonly required: number
@@ -194,6 +196,7 @@ interface RequestState {
 /** What a request hands to the chain that takes it over (a content-policy chain, a continuation). */
 export interface Inherited {
   readonly id: number
+  readonly correlationId: string | undefined
   readonly parentSpan: Option.Option<Tracer.AnySpan>
   readonly startedAt: number
   readonly attempts: Array<Attempt>
@@ -201,7 +204,7 @@ export interface Inherited {
   readonly degradedAllowed: boolean
 }
 
-const newState = (shared: Shared, chain: Chain, request: ChatRequest, inherited?: Inherited) =>
+const newState = (shared: Shared, chain: Chain, request: ChatRequest, inherited?: Inherited, correlationId?: string) =>
   Effect.zipWith(
     Effect.zip(
       inherited === undefined ? Ref.updateAndGet(shared.requestIds, (n) => n + 1) : Effect.succeed(inherited.id),
@@ -211,6 +214,7 @@ const newState = (shared: Shared, chain: Chain, request: ChatRequest, inherited?
     Clock.currentTimeMillis,
     ([id, parentSpan], now): RequestState => ({
       id,
+      correlationId: inherited === undefined ? correlationId : inherited.correlationId,
       parentSpan,
       chain,
       request,
@@ -233,6 +237,7 @@ const newState = (shared: Shared, chain: Chain, request: ChatRequest, inherited?
 
 const inherit = (state: RequestState, overrides: Partial<Pick<Inherited, "quiet" | "degradedAllowed">> = {}): Inherited => ({
   id: state.id,
+  correlationId: state.correlationId,
   parentSpan: state.parentSpan,
   startedAt: state.startedAt,
   attempts: state.attempts,
@@ -263,6 +268,7 @@ const notify = (shared: Shared, event: RouterEvent): Effect.Effect<void> => {
 const targetFields = (state: RequestState, target: Target) => ({
   chain: state.chain.name,
   requestId: state.id,
+  correlationId: state.correlationId,
   target: target.name,
   provider: target.info.provider,
   model: target.info.model
@@ -491,7 +497,7 @@ const runMember = <A, R>(
         allowed
           ? Effect.void
           : Effect.flatMap(Clock.currentTimeMillis, (at) =>
-              emit(shared, { _tag: "BudgetExhausted", chain: state.chain.name, requestId: state.id, at, target: target.name })
+              emit(shared, { _tag: "BudgetExhausted", chain: state.chain.name, requestId: state.id, correlationId: state.correlationId, at, target: target.name })
             )
       )
     }
@@ -982,7 +988,7 @@ const steps = <A, R>(shared: Shared, state: RequestState, ordered: ReadonlyArray
 
 const fallbackEvent = (shared: Shared, state: RequestState, from: string, to: string, reason: string) =>
   Effect.flatMap(Clock.currentTimeMillis, (at) =>
-    emit(shared, { _tag: "Fallback", chain: state.chain.name, requestId: state.id, at, from, to, reason })
+    emit(shared, { _tag: "Fallback", chain: state.chain.name, requestId: state.id, correlationId: state.correlationId, at, from, to, reason })
   )
 
 /** Folds the steps with `orElse` semantics: `Next` moves on (and says so), fatal errors end the chain. */
@@ -1163,7 +1169,7 @@ const degraded = (shared: Shared, state: RequestState) =>
       finishReason: "stop",
       usage: { inputTokens: 0, outputTokens: 0 }
     }
-    yield* emit(shared, { _tag: "DegradedResponse", chain: state.chain.name, requestId: state.id, at: now, source })
+    yield* emit(shared, { _tag: "DegradedResponse", chain: state.chain.name, requestId: state.id, correlationId: state.correlationId, at: now, source })
     return Option.some({
       response,
       meta: {
@@ -1193,6 +1199,7 @@ const finished = (shared: Shared, state: RequestState, outcome: Outcome, meta?: 
           _tag: "RequestFinished",
           chain: state.chain.name,
           requestId: state.id,
+          correlationId: state.correlationId,
           at,
           outcome,
           ...(meta === undefined || meta.degraded !== undefined ? {} : { target: meta.target, usage: meta.usage }),
@@ -1267,10 +1274,11 @@ export const complete = (
   chain: Chain,
   request: ChatRequest,
   depth = 0,
-  inherited?: Inherited
+  inherited?: Inherited,
+  correlationId?: string
 ): Effect.Effect<{ readonly response: ChatResponse; readonly meta: Meta }, ChainError> =>
   Effect.gen(function* () {
-    const state = yield* newState(shared, chain, request, inherited)
+    const state = yield* newState(shared, chain, request, inherited, correlationId)
     const exit = yield* Effect.exit(
       runChain(shared, state, (member) =>
         runMember(shared, state, member, completeOnce(shared, state, member)).pipe(Effect.map((response) => ({ response, member })))
@@ -1321,10 +1329,11 @@ export const stream = (
   chain: Chain,
   request: ChatRequest,
   depth = 0,
-  inherited?: Inherited
+  inherited?: Inherited,
+  correlationId?: string
 ): Effect.Effect<StreamStart, ChainError, Scope.Scope> =>
   Effect.gen(function* () {
-    const state = yield* newState(shared, chain, request, inherited)
+    const state = yield* newState(shared, chain, request, inherited, correlationId)
     const exit = yield* Effect.exit(
       runChain(shared, state, (member) => runMember(shared, state, member, streamOnce(shared, state, member))).pipe(
         Effect.onInterrupt(() => finished(shared, state, "cancelled"))
