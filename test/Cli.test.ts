@@ -8,7 +8,7 @@ import type { AddressInfo } from "node:net"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { describe, expect, it } from "vitest"
+import { afterAll, describe, expect, it } from "vitest"
 import { bundle, splitPoints } from "../scripts/bundle.js"
 
 const root = join(import.meta.dirname, "..")
@@ -28,6 +28,33 @@ const fakeKeys = {
   ANTHROPIC_API_KEY: "sk-ant-test",
   GEMINI_API_KEY: "g-test",
   GATEWAY_KEY: "gw-test"
+}
+
+/** The executable as `npm run build` bundles it, made once for the tests that run it (removed after them). */
+let bundled: Promise<string> | undefined
+const bundleDir = mkdtempSync(join(tmpdir(), "llm-failover-cli-"))
+const executable = (): Promise<string> => (bundled ??= bundle(join(bundleDir, "llm-failover.mjs")))
+afterAll(() => rmSync(bundleDir, { recursive: true, force: true }))
+
+/** Runs the bundled executable with `args`; `until` waits for its output to match a pattern. */
+const runExecutable = async (args: ReadonlyArray<string>) => {
+  const child = spawn(process.execPath, [await executable(), ...args], { stdio: ["ignore", "pipe", "pipe"] })
+  const run = { child, output: "" }
+  child.stdout.on("data", (chunk) => (run.output += chunk))
+  child.stderr.on("data", (chunk) => (run.output += chunk))
+  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)))
+  const until = (pattern: RegExp) =>
+    new Promise<RegExpExecArray>((resolve, reject) => {
+      const deadline = Date.now() + 20_000
+      const check = () => {
+        const match = pattern.exec(run.output)
+        if (match) resolve(match)
+        else if (child.exitCode !== null || Date.now() > deadline) reject(new Error(`${pattern} not in:\n${run.output}`))
+        else setTimeout(check, 50)
+      }
+      check()
+    })
+  return { run, exited, until }
 }
 
 describe("llm-failover CLI", () => {
@@ -152,26 +179,11 @@ describe("llm-failover CLI", () => {
     await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve))
     const redisPort = (closed.address() as AddressInfo).port
     await new Promise<void>((resolve) => closed.close(() => resolve()))
-    const executable = await bundle(join(dir, "llm-failover.mjs"))
     const config = join(dir, "config.yaml")
     writeFileSync(config, `${readFileSync(join(root, "examples/configs/demo.yaml"), "utf8")}\nstate: { redis: "redis://127.0.0.1:${redisPort}" }\n`)
-    const child = spawn(process.execPath, [executable, "serve", "--config", config, "--port", "0"], { stdio: ["ignore", "pipe", "pipe"] })
-    let output = ""
-    child.stdout.on("data", (chunk) => (output += chunk))
-    child.stderr.on("data", (chunk) => (output += chunk))
-    const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)))
+    const { run, exited, until } = await runExecutable(["serve", "--config", config, "--port", "0"])
+    const { child } = run
     try {
-      const until = (pattern: RegExp) =>
-        new Promise<RegExpExecArray>((resolve, reject) => {
-          const deadline = Date.now() + 20_000
-          const check = () => {
-            const match = pattern.exec(output)
-            if (match) resolve(match)
-            else if (child.exitCode !== null || Date.now() > deadline) reject(new Error(`${pattern} not in:\n${output}`))
-            else setTimeout(check, 50)
-          }
-          check()
-        })
       const url = (await until(/listening on (http:\/\/127\.0\.0\.1:\d+)/))[1]!
       await until(/shared state: Redis unreachable/)
       const response = await fetch(`${url}/v1/chat/completions`, {
@@ -184,11 +196,59 @@ describe("llm-failover CLI", () => {
       child.kill("SIGTERM")
     }
     expect(await exited).toBe(0)
+    const { output } = run
     expect(output).not.toMatch(/level=ERROR/)
     // the request's line, written by serve itself (no fiber; the fields in the line's order)
     expect(output).toMatch(
       /timestamp=\S+ level=INFO message="POST \/v1\/chat\/completions 200" requestId=req_\w+ status=200 ms=\d+ chain=default target=\w+ fallbacks=\d+ attempts=\d+\n/
     )
+    rmSync(dir, { recursive: true, force: true })
+  }, 60_000)
+
+  it("serve: the router's lines about a request carry its x-request-id, and SIGTERM is logged before the drain", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "llm-failover-ids-"))
+    const config = join(dir, "config.yaml")
+    writeFileSync(
+      config,
+      [
+        "providers:",
+        '  down: { type: simulated, latency: "5 millis", faults: [{ status: 503 }] }',
+        '  up: { type: simulated, latency: "5 millis" }',
+        "models:",
+        "  primary: { provider: down, model: m1 }",
+        "  backup: { provider: up, model: m2 }",
+        "chains:",
+        "  default: [primary, backup]",
+        "policy:",
+        "  retry: { maxAttempts: 1 }",
+        ""
+      ].join("\n")
+    )
+    const { run, exited, until } = await runExecutable(["serve", "--config", config, "--port", "0"])
+    try {
+      const url = (await until(/listening on (http:\/\/127\.0\.0\.1:\d+)/))[1]!
+      const ask = (headers: Record<string, string>) =>
+        fetch(`${url}/v1/chat/completions`, {
+          method: "POST",
+          headers: { "content-type": "application/json", ...headers },
+          body: JSON.stringify({ model: "default", messages: [{ role: "user", content: "Say hello" }] })
+        })
+      const given = await ask({ "x-request-id": "client-7" })
+      expect([given.status, given.headers.get("x-llm-fallbacks")]).toEqual([200, "1"])
+      const own = await ask({})
+      const ownId = own.headers.get("x-request-id")!
+      expect(ownId).toMatch(/^req_\w+$/)
+      for (const id of ["client-7", ownId]) {
+        // the gateway's line and the router's fallback warning, matched by the request's id
+        await until(new RegExp(`message="POST /v1/chat/completions 200" requestId=${id} `))
+        await until(new RegExp(`level=WARN message="LLM fallback from primary to backup \\(Overloaded\\)" chain=default from=primary to=backup reason=Overloaded requestId=\\d+ correlationId=${id}\n`))
+      }
+    } finally {
+      run.child.kill("SIGTERM")
+    }
+    expect(await exited).toBe(0)
+    // under NodeRuntime.runMain, which interrupts the program on the same signal
+    expect(run.output).toMatch(/level=INFO fiber=#\d+ message="gateway received SIGTERM"\n(.*\n)*.*message="gateway stopped"/)
     rmSync(dir, { recursive: true, force: true })
   }, 60_000)
 

@@ -17,7 +17,10 @@
  *
  * Served answers carry `x-llm-chain`, `x-llm-target`, `x-llm-provider`,
  * `x-llm-model`, `x-llm-attempts`, `x-llm-fallbacks` (and `x-llm-degraded`
- * for a degraded answer); every answer carries `x-request-id`. Errors are
+ * for a degraded answer); every answer carries `x-request-id` (the
+ * request's own, when it sent a valid one, else one the gateway made), which
+ * the gateway also hands the router as the request's `correlationId`: the
+ * router's events, lines and spans about the request carry it. Errors are
  * OpenAI's `{ "error": { "message", "type", "param", "code" } }`:
  *
  * | status | when | `code` |
@@ -58,6 +61,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
+import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import * as Router from "../router/Router.js"
 import * as App from "./internal/app.js"
@@ -288,17 +292,27 @@ export interface ServeOptions extends Options {
   readonly onListening?: (server: Server) => Effect.Effect<void>
 }
 
+/**
+ * Waits for the first of `signals`, and logs it as it arrives: from the
+ * handler itself, not once this fiber resumes, because a runtime that
+ * handles the same signal (`NodeRuntime.runMain` interrupts its program on
+ * SIGINT and SIGTERM) may interrupt the fiber before it resumes.
+ */
 const firstSignal = (signals: ReadonlyArray<NodeJS.Signals>): Effect.Effect<NodeJS.Signals> =>
-  Effect.async<NodeJS.Signals>((resume) => {
-    const handlers = signals.map((signal) => {
-      const handler = () => resume(Effect.succeed(signal))
-      process.once(signal, handler)
-      return [signal, handler] as const
-    })
-    return Effect.sync(() => {
-      for (const [signal, handler] of handlers) process.off(signal, handler)
-    })
-  })
+  Effect.flatMap(Effect.runtime<never>(), (runtime) =>
+    Effect.async<NodeJS.Signals>((resume) => {
+      const handlers = signals.map((signal) => {
+        const handler = () => {
+          Runtime.runSync(runtime)(Effect.logInfo(`gateway received ${signal}`))
+          resume(Effect.succeed(signal))
+        }
+        process.once(signal, handler)
+        return [signal, handler] as const
+      })
+      return Effect.sync(() => {
+        for (const [signal, handler] of handlers) process.off(signal, handler)
+      })
+    }))
 
 /**
  * Runs the gateway until a shutdown signal (or until interrupted), then
@@ -327,7 +341,6 @@ export const serve = (options: ServeOptions): Effect.Effect<void, ServeError> =>
       const server = yield* make(options)
       yield* Effect.logInfo(`gateway listening on ${server.url}`)
       if (options.onListening !== undefined) yield* options.onListening(server)
-      const signal = yield* firstSignal(options.signals ?? ["SIGTERM", "SIGINT"])
-      yield* Effect.logInfo(`gateway received ${signal}`)
+      yield* firstSignal(options.signals ?? ["SIGTERM", "SIGINT"])
     })
   )
