@@ -69,8 +69,9 @@ describe("llm-failover CLI", () => {
     try {
       const url = await new Promise<string>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`no URL printed:\n${output}`)), 45_000)
+        // until the banner's last line: the log lines before it are a write of their own, which may arrive apart
         const check = () => {
-          const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output)
+          const match = /listening on (http:\/\/127\.0\.0\.1:\d+)[\s\S]*drains requests in flight and stops/.exec(output)
           if (match) {
             clearTimeout(timer)
             resolve(match[1]!)
