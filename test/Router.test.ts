@@ -566,6 +566,32 @@ describe("Router: racing and hedging", () => {
     })
   )
 
+  it.scoped("a member still retrying after a failed attempt when another answers is a fallback too, as the meta counts it", () =>
+    Effect.gen(function* () {
+      const served = (chain: { readonly hedge: { readonly delay: Duration.DurationInput } } | { readonly race: number }) =>
+        Effect.gen(function* () {
+          // fails at 50 ms (the simulated error's delay), then waits 2 s to retry
+          const first = yield* sim("first", { latency: "100 millis", faults: [{ status: 500 }] })
+          const second = yield* sim("second", { latency: "300 millis" })
+          const router = yield* Router.make({
+            targets: { first: { model: first }, second: { model: second } },
+            chains: { default: { targets: ["first", "second"], ...chain } },
+            policy: { retry: { maxAttempts: 2, base: "2 seconds", jitter: "none" } }
+          })
+          const seen: Array<string> = []
+          yield* router.listen((event) => {
+            if (event._tag === "Fallback") seen.push(`${event.from} -> ${event.to} (${event.reason})`)
+          })
+          const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("hi"))))
+          return { target: meta.target, fallbacks: meta.fallbacks, attempts: meta.attempts.length, seen, calls: (yield* first.stats).calls }
+        })
+      const expected = { target: "second", fallbacks: 1, attempts: 2, seen: ["first -> second (ServerError)"], calls: 1 }
+      expect(yield* served({ race: 2 })).toEqual(expected)
+      // the hedge starts after its delay, the first still waiting to retry
+      expect(yield* served({ hedge: { delay: "500 millis" } })).toEqual(expected)
+    })
+  )
+
   it.scoped("a group's fallbacks go out once it has ended: one for each member that failed before the answer, none for a loser", () =>
     Effect.gen(function* () {
       const a = yield* sim("a", { faults: [{ status: 500 }] })

@@ -78,8 +78,10 @@ export interface AttemptSucceeded extends TargetFields {
  * The router moved on from one target to another: to the next step of its
  * chain (`at`: when it moved on), or, in a race or a hedge, to the member
  * that answered after `from` failed (one event for each member that failed
- * before it answered; `at`: when the group ended). A member that only
- * answered first, none having failed, is no fallback.
+ * before it answered, or had failed an attempt and was waiting to retry;
+ * `at`: when the group ended). A member that only answered first, none
+ * having failed, is no fallback. So the events of a request that was
+ * served count what its `Meta.fallbacks` counts.
  *
  * @since 0.1.0
  * @category events

@@ -909,13 +909,15 @@ const group = <A, R>(
   Effect.gen(function* () {
     const fatal = yield* Deferred.make<never, Fatal | Deadline>()
     const failed: Array<{ readonly target: string; readonly reason: string }> = []
+    // the group's attempts are those recorded from here on
+    const firstAttempt = state.attempts.length
     const alternatives = members.map((member) =>
       run(member).pipe(
         Effect.map((value) => {
           // set before the losers are interrupted, so each can tell it lost (see `lostSlow`)
           state.groupWon = true
           // the failures it answered after, as they stand now: their events go out once the group has ended
-          return { value, member, after: failed.slice() }
+          return { value, member, after: [...failed, ...retrying(state, firstAttempt, member, failed)] }
         }),
         Effect.catchAll((error) =>
           error._tag === "Next"
@@ -935,6 +937,27 @@ const group = <A, R>(
     for (const { target, reason } of won.after) yield* fallbackEvent(shared, state, target, won.member.target.name, reason)
     return won.value
   })
+
+/**
+ * The group's members that had failed an attempt but were still retrying
+ * when `winner` answered, each with its last failure's reason: the
+ * request's meta counts them as fallbacks (it counts every target tried
+ * but the one that served), so they are fallbacks to the winner as well.
+ */
+const retrying = (
+  state: RequestState,
+  firstAttempt: number,
+  winner: Member,
+  failed: ReadonlyArray<{ readonly target: string }>
+): Array<{ readonly target: string; readonly reason: string }> => {
+  const last = new Map<string, string>()
+  for (let i = firstAttempt; i < state.attempts.length; i++) {
+    const { target, error } = state.attempts[i]!
+    if (error !== undefined && target !== winner.target.name) last.set(target, error._tag === "Rejected" ? error.reason : error._tag)
+  }
+  for (const { target } of failed) last.delete(target)
+  return Array.from(last, ([target, reason]) => ({ target, reason }))
+}
 
 /** Races the members at once: the first success wins and the losers are interrupted. */
 const raceStep = <A, R>(shared: Shared, state: RequestState, members: ReadonlyArray<Member>, run: Runner<A, R>): Step<A, R> => ({
