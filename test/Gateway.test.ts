@@ -1066,7 +1066,7 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
     it.scoped("serve: runs until SIGTERM, logs its URL, serves, then drains and returns", () =>
       Effect.gen(function* () {
         const logs = captureLogs()
-        const listeners = process.listenerCount("SIGTERM")
+        const listeners = [process.listenerCount("SIGTERM"), process.listenerCount("SIGINT")]
         const upstream = yield* MockServer.make({ reply: { text: "served" } })
         const model = yield* OpenAi.make({ model: "gpt-4.1-mini", baseUrl: upstream.baseUrls.openai })
         const router = yield* Router.make({ targets: { gpt: { model } }, chains: { default: ["gpt"] } })
@@ -1081,8 +1081,28 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
         yield* Fiber.join(fiber).pipe(Effect.timeout("2 seconds"))
         expect(logs.lines.map((l) => l.message)).toContain("gateway received SIGTERM")
         expect(logs.lines.map((l) => l.message)).toContain("gateway stopped")
-        expect(process.listenerCount("SIGTERM")).toBe(listeners) // its handler is gone
+        // its handlers are gone, SIGINT's too: a later signal is no longer its (nor logged as received)
+        expect([process.listenerCount("SIGTERM"), process.listenerCount("SIGINT")]).toEqual(listeners)
         yield* rejection(() => fetch(`${url}/healthz`))
+      })
+    )
+
+    it.scoped("serve: a logger that throws on the signal's line costs the line, not the drain", () =>
+      Effect.gen(function* () {
+        const logs = captureLogs()
+        const throwing = Logger.make(({ message }) => {
+          if (String(message).startsWith("gateway received")) throw new Error("the logger broke")
+        })
+        const upstream = yield* MockServer.make({ reply: { text: "served" } })
+        const model = yield* OpenAi.make({ model: "gpt-4.1-mini", baseUrl: upstream.baseUrls.openai })
+        const router = yield* Router.make({ targets: { gpt: { model } }, chains: { default: ["gpt"] } })
+        const fiber = yield* Effect.fork(
+          Gateway.serve({ router, port: 0, signals: ["SIGUSR2"] }).pipe(Effect.provide(Layer.merge(logs.layer, Logger.add(throwing))))
+        )
+        while (!logs.lines.some((l) => l.message.startsWith("gateway listening on "))) yield* Effect.sleep("5 millis")
+        process.emit("SIGUSR2")
+        expect(Exit.isSuccess(yield* Fiber.await(fiber).pipe(Effect.timeout("2 seconds")))).toBe(true)
+        expect(logs.lines.map((l) => l.message)).toContain("gateway stopped")
       })
     )
   })

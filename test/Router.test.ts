@@ -430,6 +430,7 @@ describe("Router: the caller's id of a request", () => {
           default: ["down", "lenient"],
           edgy: { targets: ["refusing"], contentPolicy: "lenient" },
           dead: { targets: ["down"], fallbackResponse: "Try again soon." },
+          raced: { targets: ["down", "lenient"], race: 2 },
           lenient: ["lenient"]
         },
         policy: { retry: { maxAttempts: 1 } }
@@ -453,8 +454,11 @@ describe("Router: the caller's id of a request", () => {
       expect(idsOf("stream-1").map((e) => e._tag)).toEqual(expect.arrayContaining(["Fallback", "AttemptSucceeded", "RequestFinished"]))
       succeeded(yield* settle(router.complete(Chat.prompt("hi"), { chain: "dead", correlationId: "dead-1" })))
       expect(idsOf("dead-1").map((e) => e._tag)).toEqual(expect.arrayContaining(["DegradedResponse", "RequestFinished"]))
+      // a race's fallback goes out from the group, once it has ended
+      succeeded(yield* settle(router.complete(Chat.prompt("hi"), { chain: "raced", correlationId: "race-1" })))
+      expect(idsOf("race-1").filter((e) => e._tag === "Fallback")).toHaveLength(1)
       // one request a correlationId, and no event without one but the request that gave none
-      for (const id of ["fallback-1", "edgy-1", "stream-1", "dead-1"]) expect(new Set(idsOf(id).map((e) => e.requestId)).size).toBe(1)
+      for (const id of ["fallback-1", "edgy-1", "stream-1", "dead-1", "race-1"]) expect(new Set(idsOf(id).map((e) => e.requestId)).size).toBe(1)
       expect(idsOf(undefined)).toEqual([])
       succeeded(yield* settle(router.complete(Chat.prompt("hi"))))
       expect(idsOf(undefined).map((e) => e._tag)).toContain("RequestFinished")

@@ -296,22 +296,27 @@ export interface ServeOptions extends Options {
  * Waits for the first of `signals`, and logs it as it arrives: from the
  * handler itself, not once this fiber resumes, because a runtime that
  * handles the same signal (`NodeRuntime.runMain` interrupts its program on
- * SIGINT and SIGTERM) may interrupt the fiber before it resumes.
+ * SIGINT and SIGTERM) may interrupt the fiber before it resumes. The first
+ * signal removes every handler, so none outlives the wait; a logger that
+ * throws costs the line, not the drain.
  */
 const firstSignal = (signals: ReadonlyArray<NodeJS.Signals>): Effect.Effect<NodeJS.Signals> =>
   Effect.flatMap(Effect.runtime<never>(), (runtime) =>
     Effect.async<NodeJS.Signals>((resume) => {
-      const handlers = signals.map((signal) => {
+      const handlers: Array<readonly [NodeJS.Signals, () => void]> = []
+      const off = () => {
+        for (const [signal, handler] of handlers) process.off(signal, handler)
+      }
+      for (const signal of signals) {
         const handler = () => {
-          Runtime.runSync(runtime)(Effect.logInfo(`gateway received ${signal}`))
+          off()
+          Runtime.runSync(runtime)(Effect.catchAllCause(Effect.logInfo(`gateway received ${signal}`), () => Effect.void))
           resume(Effect.succeed(signal))
         }
-        process.once(signal, handler)
-        return [signal, handler] as const
-      })
-      return Effect.sync(() => {
-        for (const [signal, handler] of handlers) process.off(signal, handler)
-      })
+        process.on(signal, handler)
+        handlers.push([signal, handler])
+      }
+      return Effect.sync(off)
     }))
 
 /**

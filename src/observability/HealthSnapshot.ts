@@ -105,8 +105,6 @@ export interface TargetHealth extends Schema.Schema.Type<typeof TargetHealth> {}
 export const FallbackRecord = Schema.Struct({
   at: Schema.Number,
   requestId: Schema.Number,
-  /** The caller's id of the request (`RequestOptions.correlationId`), when it gave one. */
-  correlationId: Schema.optional(Schema.String),
   chain: Schema.String,
   from: Schema.String,
   to: Schema.String,
@@ -270,7 +268,6 @@ export const tracker = (router: Pick<Router.Service, "status">, options: Options
           fallbacks.push({
             at: event.at,
             requestId: event.requestId,
-            ...(event.correlationId === undefined ? {} : { correlationId: event.correlationId }),
             chain: event.chain,
             from: event.from,
             to: event.to,

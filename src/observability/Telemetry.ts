@@ -31,7 +31,8 @@
  * `llm.fallbacks`, `llm.cost_usd`) with one `llm.attempt` child per attempt
  * (`llm.target`, `llm.provider`, `llm.model`, `llm.attempt`, `llm.outcome`,
  * `llm.error`) and a `fallback` span event per fallback; a shadow call is an
- * `llm.shadow` span. Their times are the events' (Effect's `Clock`), so the
+ * `llm.shadow` span (`llm.chain`, `llm.request_id`, `llm.correlation_id`,
+ * `llm.target`, `llm.provider`, `llm.model`, `llm.cost_usd`). Their times are the events' (Effect's `Clock`), so the
  * spans are built after the fact with explicit start and end times, through
  * the `Tracer` in context when {@link make} ran (e.g. OpenTelemetry's, from
  * `@effect/opentelemetry`). A request made inside a span of the caller's

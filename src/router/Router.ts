@@ -198,9 +198,10 @@ export interface RequestOptions {
   /**
    * The caller's own id of the request (a request id, a trace id): every
    * event of the request carries it as `correlationId`, and so do the
-   * lines and spans `Telemetry` makes of them.
+   * lines and spans `Telemetry` makes of them. It is the caller's text,
+   * written as given: no secret or personal data belongs in it.
    */
-  readonly correlationId?: string
+  readonly correlationId?: string | undefined
 }
 
 /**

@@ -51,7 +51,7 @@ const targetRow = (t: TargetHealth) =>
   ].join("")
 
 const fallbackRow = (f: Snapshot["recentFallbacks"][number]) =>
-  `<tr>${cell(time(f.at), "muted")}${cell(f.chain)}${cell(`${f.from} → ${f.to}`)}${cell(f.reason)}${cell(f.correlationId ?? String(f.requestId), "num")}</tr>`
+  `<tr>${cell(time(f.at), "muted")}${cell(f.chain)}${cell(`${f.from} → ${f.to}`)}${cell(f.reason)}${cell(String(f.requestId), "num")}</tr>`
 
 const alertLine = (a: Snapshot["alerts"][number]) =>
   `<p class="alert" role="alert">${escape(
