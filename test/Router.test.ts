@@ -596,6 +596,32 @@ describe("Router: racing and hedging", () => {
     })
   )
 
+  it.scoped("a race or hedge that fails whole: a fallback from each member to the next step, as the meta counts them", () =>
+    Effect.gen(function* () {
+      for (const group of [{ race: 2 }, { hedge: { delay: "1 second" } }] as const) {
+        const a = yield* sim("a", { faults: [{ status: 500 }] })
+        const b = yield* sim("b", { latency: "100 millis", faults: [{ status: 503 }] })
+        const c = yield* sim("c")
+        const router = yield* Router.make({
+          targets: { a: { model: a }, b: { model: b }, c: { model: c } },
+          chains: { default: { targets: ["a", "b", "c"], ...group } },
+          policy: { retry: { maxAttempts: 1 } }
+        })
+        const seen: Array<string> = []
+        yield* router.listen((event) => {
+          if (event._tag === "Fallback") seen.push(`${event.from} -> ${event.to} (${event.reason})`)
+        })
+        const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("hi"))))
+        // in the order the members failed; never from "a+b", which is no target (and would be a label of llm_fallbacks_total)
+        expect({ target: meta.target, fallbacks: meta.fallbacks, seen: [...seen].sort() }).toEqual({
+          target: "c",
+          fallbacks: 2,
+          seen: ["a -> c (ServerError)", "b -> c (Overloaded)"]
+        })
+      }
+    })
+  )
+
   it.scoped("a group's fallbacks go out once it has ended: one for each member that failed before the answer, none for a loser", () =>
     Effect.gen(function* () {
       const a = yield* sim("a", { faults: [{ status: 500 }] })
@@ -744,7 +770,13 @@ describe("Router: streaming", () => {
         targets: { cut: { model: cut }, other: { model: other } },
         chains: { default: { targets: ["cut", "other"], continueStreams: true } }
       })
+      const fallbacks: Array<string> = []
+      yield* router.listen((event) => {
+        if (event._tag === "Fallback") fallbacks.push(`${event.from} -> ${event.to}`)
+      })
       const { chunks, done } = succeeded(yield* settle(drain(router, Chat.prompt("letters"))))
+      // the move to the target that resumed it is a fallback, as the final metadata counts it
+      expect(fallbacks).toEqual(["cut -> other"])
       expect(chunks._tag).toBe("Right")
       if (chunks._tag !== "Right") return
       const text = Chunk.toArray(chunks.right)

@@ -75,13 +75,19 @@ export interface AttemptSucceeded extends TargetFields {
 }
 
 /**
- * The router moved on from one target to another: to the next step of its
- * chain (`at`: when it moved on), or, in a race or a hedge, to the member
- * that answered after `from` failed (one event for each member that failed
- * before it answered, or had failed an attempt and was waiting to retry;
- * `at`: when the group ended). A member that only answered first, none
- * having failed, is no fallback. So the events of a request that was
- * served count what its `Meta.fallbacks` counts.
+ * The router moved on from one target to another:
+ * - to the next step of its chain (`at`: when it moved on); after a race or
+ *   a hedge that failed whole, one event from each of its members;
+ * - in a race or a hedge, to the member that answered after `from` failed,
+ *   one event for each member that had failed, or had failed an attempt and
+ *   was still retrying (`at`: when the group ended); a member that only
+ *   answered first, none having failed, is no fallback;
+ * - from a stream's target that failed after content was sent, to the
+ *   target that resumed it (`continueStreams`).
+ *
+ * So a served request's events count what its `Meta.fallbacks` counts, but
+ * for a request handed to a content-policy chain out of a race or a hedge:
+ * the hand-over is one event, from the member that refused.
  *
  * @since 0.1.0
  * @category events

@@ -140,7 +140,12 @@ export type ChainError = InvalidRequest | ContentFiltered | ChainExhausted
 type Fatal = InvalidRequest | ContentFiltered
 
 /** A target is done for this request: go to the next one. */
-class Next extends Data.TaggedError("Next")<{ readonly target: string; readonly reason: string }> {}
+class Next extends Data.TaggedError("Next")<{
+  readonly target: string
+  readonly reason: string
+  /** A race or hedge that failed whole: each member and why, each a fallback to the next step. */
+  readonly members?: ReadonlyArray<{ readonly target: string; readonly reason: string }>
+}> {}
 
 /**
  * The request's total deadline passed. Everything the chain waits for is
@@ -929,7 +934,12 @@ const group = <A, R>(
     const won = yield* Effect.raceFirst(
       together(alternatives).pipe(
         Effect.mapError(
-          () => new Next({ target: members.map((m) => m.target.name).join("+"), reason: failed.at(-1)?.reason ?? "failed" })
+          () =>
+            new Next({
+              target: members.map((m) => m.target.name).join("+"),
+              reason: failed.at(-1)?.reason ?? "failed",
+              members: failed.slice()
+            })
         )
       ),
       Deferred.await(fatal)
@@ -950,6 +960,7 @@ const retrying = (
   winner: Member,
   failed: ReadonlyArray<{ readonly target: string }>
 ): Array<{ readonly target: string; readonly reason: string }> => {
+  if (state.attempts.length === firstAttempt) return []
   const last = new Map<string, string>()
   for (let i = firstAttempt; i < state.attempts.length; i++) {
     const { target, error } = state.attempts[i]!
@@ -1025,7 +1036,14 @@ const fold = <A, R>(
       chain === undefined
         ? step.run
         : Effect.catchTag(chain, "Next", (previous) =>
-            Effect.zipRight(fallbackEvent(shared, state, previous.target, step.first.target.name, previous.reason), step.run)
+            Effect.zipRight(
+              previous.members === undefined
+                ? fallbackEvent(shared, state, previous.target, step.first.target.name, previous.reason)
+                : Effect.forEach(previous.members, (m) => fallbackEvent(shared, state, m.target, step.first.target.name, m.reason), {
+                  discard: true
+                }),
+              step.run
+            )
           ),
     undefined
   ) ?? Effect.fail(new Next({ target: state.chain.name, reason: "empty chain" }))
@@ -1484,6 +1502,8 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
       return Stream.unwrap(
         resumed.pipe(
           Scope.extend(scope),
+          // the cut target's fallback, to the target that resumed the stream (those between go out from the continuation)
+          Effect.tap((next) => fallbackEvent(shared, state, member.target.name, next.meta.target, error._tag)),
           Effect.map((next) =>
             next.chunks.pipe(
               // the caller saw both parts: its partial text is all of it
