@@ -151,6 +151,27 @@ const cases: ReadonlyArray<Case> = [
   { name: "a zero max_tokens", body: withFields({ max_tokens: 0 }), status: 400, param: "max_tokens" },
   { name: "a fractional max_tokens", body: withFields({ max_tokens: 1.5 }), status: 400, param: "max_tokens", message: /expected an integer/ },
   { name: "n above 1", body: withFields({ n: 3 }), status: 400, param: "n", message: /one choice/ },
+  // what would change the answer and cannot be honoured is refused, not dropped
+  {
+    name: "JSON mode (response_format json_object)",
+    body: withFields({ response_format: { type: "json_object" } }),
+    status: 400,
+    param: "response_format.type",
+    message: /'json_object' is not supported by this gateway yet/
+  },
+  {
+    name: "structured outputs (response_format json_schema)",
+    body: withFields({ response_format: { type: "json_schema", json_schema: { name: "x", schema: { type: "object" } } } }),
+    status: 400,
+    param: "response_format.type",
+    message: /'json_schema' is not supported/
+  },
+  { name: "a response_format of an unknown type", body: withFields({ response_format: { type: marker } }), status: 400, param: "response_format.type", message: /supported values are/ },
+  { name: "a response_format that is a string", body: withFields({ response_format: "json" }), status: 400, param: "response_format" },
+  { name: "logprobs", body: withFields({ logprobs: true }), status: 400, param: "logprobs", message: /no log probabilities/ },
+  { name: "top_logprobs", body: withFields({ top_logprobs: 3 }), status: 400, param: "top_logprobs" },
+  { name: "the legacy functions", body: withFields({ functions: [{ name: "f", parameters: {} }] }), status: 400, param: "functions", message: /use 'tools'/ },
+  { name: "the legacy function_call", body: withFields({ function_call: "auto" }), status: 400, param: "function_call" },
   { name: "stream that is a string", body: withFields({ stream: "yes" }), status: 400, param: "stream" },
   { name: "stream_options that is a number (not streaming)", body: withFields({ stream_options: 5 }), status: 400, param: "stream_options" },
   {
@@ -244,6 +265,8 @@ layer(HarnessLive, { excludeTestServices: true })("GatewayBadInput", (it) => {
           logit_bias: {},
           parallel_tool_calls: true,
           response_format: { type: "text" },
+          logprobs: false,
+          top_logprobs: null,
           store: false,
           temperature: null,
           frobnicate: { deeply: [1, 2, 3] }

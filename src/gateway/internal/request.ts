@@ -4,8 +4,16 @@
  * (`param`) it is. Messages never quote a client's text back, so they are
  * safe to log.
  *
- * Unknown fields are ignored (OpenAI clients send `seed`, `presence_penalty`,
- * `n: 1`...); `n` above 1 is refused, since the gateway returns one choice.
+ * Fields that only tune sampling or bookkeeping, which a provider may not
+ * have, are ignored (`seed`, `presence_penalty`, `frequency_penalty`,
+ * `logit_bias`, `parallel_tool_calls`, `store`, `service_tier`,
+ * `reasoning_effort`, `prediction`, unknown fields). Fields that change what
+ * the answer is, and that the gateway cannot honour, are refused with the
+ * field named, not dropped: `n` above 1 (it returns one choice),
+ * `response_format` other than `text` (JSON mode and structured outputs
+ * are not passed on to providers yet), `logprobs` and `top_logprobs` (no
+ * log probabilities come back), and the legacy `functions` and
+ * `function_call` (use `tools`).
  *
  * @internal
  */
@@ -268,6 +276,36 @@ const streamOptions = (body: Json): boolean => {
   return present(options, "include_usage") ? boolean(options["include_usage"], "stream_options.include_usage") : false
 }
 
+/**
+ * Refuses what would change the answer and cannot be honoured (see the
+ * module's docs): a client asking for JSON mode must not get prose with a
+ * 200. The messages name the field and the gateway's known values only.
+ */
+const unsupported = (b: Json): void => {
+  if (present(b, "response_format")) {
+    const type = requiredString(object(b["response_format"], "response_format"), "type", "response_format.type")
+    if (type === "json_object" || type === "json_schema") {
+      invalid(
+        "response_format.type",
+        `Unsupported value for 'response_format.type': '${type}' is not supported by this gateway yet (its providers are asked for text); leave 'response_format' out or use 'text'.`
+      )
+    } else if (type !== "text") {
+      invalid("response_format.type", "Invalid value for 'response_format.type': supported values are 'text', 'json_object' and 'json_schema'.")
+    }
+  }
+  if (present(b, "logprobs") && boolean(b["logprobs"], "logprobs")) {
+    invalid("logprobs", "Unsupported parameter: 'logprobs' is not supported by this gateway (no log probabilities come back); leave it out or set it to false.")
+  }
+  if (present(b, "top_logprobs")) {
+    invalid("top_logprobs", "Unsupported parameter: 'top_logprobs' is not supported by this gateway (no log probabilities come back).")
+  }
+  for (const legacy of ["functions", "function_call"] as const) {
+    if (present(b, legacy)) {
+      invalid(legacy, `Unsupported parameter: '${legacy}' is deprecated and not supported by this gateway; use 'tools' and 'tool_choice'.`)
+    }
+  }
+}
+
 const decodeBody = (body: unknown): Decoded => {
   const b = isObject(body) ? body : invalid(null, `Invalid request body: expected a JSON object, but got ${kind(body)} instead.`)
   const model = requiredString(b, "model", "model")
@@ -279,6 +317,7 @@ const decodeBody = (body: unknown): Decoded => {
   if (present(b, "n") && integerIn(b["n"], "n", 1, Number.MAX_SAFE_INTEGER) !== 1) {
     invalid("n", "Invalid 'n': this gateway returns one choice; 'n' must be 1.")
   }
+  unsupported(b)
   const tokens = maxTokens(b)
   const tools = present(b, "tools") ? array(b["tools"], "tools").map((raw, i) => tool(raw, `tools[${i}]`)) : undefined
   const meta = metadata(b)
