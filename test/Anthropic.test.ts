@@ -176,6 +176,33 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Anthropic", (i
       })
     )
 
+    it.scoped("a streamed tool call with no arguments has the arguments '{}', as the same call answered whole", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make({
+          faults: [
+            // Anthropic's events for a call without input: one empty partial_json, then the block's stop
+            sse(
+              { type: "message_start", message: { id: "msg_3", usage: { input_tokens: 4 } } },
+              { type: "content_block_start", index: 0, content_block: { type: "tool_use", id: "toolu_z", name: "now", input: {} } },
+              { type: "content_block_delta", index: 0, delta: { type: "input_json_delta", partial_json: "" } },
+              { type: "content_block_stop", index: 0 },
+              { type: "content_block_start", index: 1, content_block: { type: "tool_use", id: "toolu_y", name: "echo", input: {} } },
+              { type: "content_block_delta", index: 1, delta: { type: "input_json_delta", partial_json: "{\"a\":1}" } },
+              { type: "content_block_stop", index: 1 },
+              { type: "message_delta", delta: { stop_reason: "tool_use" }, usage: { output_tokens: 5 } },
+              { type: "message_stop" }
+            )
+          ]
+        })
+        const model = yield* Anthropic.make({ model: "claude-sonnet-4-5", baseUrl: server.url })
+        const streamed = yield* Chat.collect(model.stream(Chat.prompt("what time is it?")), { id: "", provider: "", model: "" })
+        expect(streamed.toolCalls.map((call) => [call.name, call.arguments])).toEqual([
+          ["now", "{}"],
+          ["echo", "{\"a\":1}"]
+        ])
+      })
+    )
+
     it.scoped("counts cache reads and writes as input, skips thinking and unknown events", () =>
       Effect.gen(function* () {
         const server = yield* MockServer.make({

@@ -304,6 +304,7 @@ class StreamState {
   outputTokens = 0
   private nextTool = 0
   private readonly toolOfBlock = new Map<number, number>()
+  private readonly toolArgsSeen = new Set<number>()
 
   constructor(readonly context: Errors.Context) {}
 
@@ -325,8 +326,15 @@ class StreamState {
         return true
       case "error":
         return Errors.fromStreamError(this.context, value)
+      // a tool call without input streams one empty partial_json: its arguments are "{}", as when answered whole
+      case "content_block_stop": {
+        const block = Http.isPlainObject(value) && typeof value["index"] === "number" ? value["index"] : -1
+        const tool = this.toolOfBlock.get(block)
+        if (tool !== undefined && !this.toolArgsSeen.has(block)) out.push({ _tag: "ToolCallDelta", index: tool, arguments: "{}" })
+        return false
+      }
       default:
-        // ping, content_block_stop and event types added after this was written
+        // ping, and event types added after this was written
         return false
     }
   }
@@ -358,7 +366,10 @@ class StreamState {
       if (delta.text.length > 0) out.push({ _tag: "TextDelta", text: delta.text })
     } else if ("partial_json" in delta) {
       const index = this.toolOfBlock.get(event.index)
-      if (index !== undefined) out.push({ _tag: "ToolCallDelta", index, arguments: delta.partial_json })
+      if (index !== undefined && delta.partial_json.length > 0) {
+        this.toolArgsSeen.add(event.index)
+        out.push({ _tag: "ToolCallDelta", index, arguments: delta.partial_json })
+      }
     }
   }
 
