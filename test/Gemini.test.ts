@@ -83,12 +83,33 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gemini", (it) 
           tools: [
             {
               functionDeclarations: [
-                { name: "weather", parameters: { type: "object", properties: { city: { type: "string" } } } }
+                { name: "weather", parametersJsonSchema: { type: "object", properties: { city: { type: "string" } } } }
               ]
             }
           ],
           toolConfig: { functionCallingConfig: { mode: "ANY", allowedFunctionNames: ["weather"] } }
         })
+      })
+    )
+
+    it.scoped("a tool result goes by the name of its call in the latest assistant turn before it, though ids repeat across turns", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const model = yield* Gemini.make({ model: "gemini-2.5-flash", apiKey: key, baseUrl: server.url })
+        yield* model.complete({
+          messages: [
+            { role: "user", content: "Weather, then time?" },
+            { role: "assistant", content: "", toolCalls: [{ id: "call_0", name: "weather", arguments: "{}" }] },
+            { role: "tool", toolCallId: "call_0", content: "sunny" },
+            { role: "assistant", content: "", toolCalls: [{ id: "call_0", name: "time", arguments: "{}" }] },
+            { role: "tool", toolCallId: "call_0", content: "noon" }
+          ]
+        })
+        const contents = (server.requests()[0]?.body as { contents: Array<{ parts: Array<{ functionResponse?: { name: string } }> }> }).contents
+        expect(contents.flatMap((c) => c.parts.flatMap((p) => (p.functionResponse === undefined ? [] : [p.functionResponse.name])))).toEqual([
+          "weather",
+          "time"
+        ])
       })
     )
 
@@ -125,10 +146,13 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gemini", (it) 
           provider: "gemini",
           model: "gemini-2.5-flash",
           text: "Sunny and warm",
-          toolCalls: [{ id: "call_0", name: "weather", arguments: "{\"city\":\"Rome\"}" }],
+          toolCalls: [{ id: expect.stringMatching(/^call_[0-9a-f]{24}$/), name: "weather", arguments: "{\"city\":\"Rome\"}" }],
           finishReason: "tool_calls",
           usage: { inputTokens: 8, outputTokens: 5 }
         })
+        // Gemini gives no id: each call gets one of its own, so a later turn's calls never share one with an earlier turn's
+        const [first, second] = [yield* model.complete(Chat.prompt("hi")), yield* model.complete(Chat.prompt("hi"))]
+        expect(first.toolCalls[0]!.id).not.toBe(second.toolCalls[0]!.id)
       })
     )
 
@@ -140,7 +164,7 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gemini", (it) 
           { _tag: "TextDelta", text: "Sunny " },
           { _tag: "TextDelta", text: "and " },
           { _tag: "TextDelta", text: "warm" },
-          { _tag: "ToolCallDelta", index: 0, id: "call_0", name: "weather", arguments: "{\"city\":\"Rome\"}" },
+          { _tag: "ToolCallDelta", index: 0, id: expect.stringMatching(/^call_[0-9a-f]{24}$/), name: "weather", arguments: "{\"city\":\"Rome\"}" },
           { _tag: "Finish", reason: "tool_calls" },
           { _tag: "Usage", usage: { inputTokens: 8, outputTokens: 5 } }
         ])

@@ -7,6 +7,7 @@
  * @internal
  */
 import * as Either from "effect/Either"
+import { randomUUID } from "node:crypto"
 import * as Schema from "effect/Schema"
 import type { ChatRequest, ChatResponse, ContentPart, FinishReason, Message, ToolCall } from "../../llm/Chat.js"
 import type { ProviderError } from "../../llm/ProviderError.js"
@@ -35,14 +36,6 @@ const userParts = (content: string | ReadonlyArray<ContentPart>): Array<Part> =>
     ? [{ text: content }]
     : content.map((part) => (part.type === "text" ? { text: part.text } : imagePart(part)))
 
-/** A tool result names its function, not its call: find the call's name. */
-const toolNames = (messages: ReadonlyArray<Message>): Map<string, string> => {
-  const names = new Map<string, string>()
-  for (const message of messages) {
-    if (message.role === "assistant") for (const call of message.toolCalls ?? []) names.set(call.id, call.name)
-  }
-  return names
-}
 
 const responseObject = (content: string): Record<string, unknown> => {
   try {
@@ -112,10 +105,12 @@ const generationConfig = (request: ChatRequest): Record<string, unknown> | undef
  * @internal
  */
 export const encodeRequest = (request: ChatRequest): Record<string, unknown> => {
-  const names = toolNames(request.messages)
+  // a tool result names its function, not its call: the call of that id in the latest assistant turn before it
+  const names = new Map<string, string>()
   const system: Array<string> = []
   const contents: Array<Content> = []
   for (const message of request.messages) {
+    if (message.role === "assistant") for (const call of message.toolCalls ?? []) names.set(call.id, call.name)
     if (message.role === "system") system.push(message.content)
     else contents.push(toWire(message, names))
   }
@@ -129,7 +124,8 @@ export const encodeRequest = (request: ChatRequest): Record<string, unknown> => 
         functionDeclarations: request.tools.map((tool) => ({
           name: tool.name,
           ...(tool.description !== undefined ? { description: tool.description } : {}),
-          parameters: tool.parameters
+          // JSON Schema as OpenAI's clients write it (`parameters` takes an OpenAPI subset only, refusing `additionalProperties`)
+          parametersJsonSchema: tool.parameters
         }))
       }
     ]
@@ -222,7 +218,11 @@ const refusal = (context: Errors.Context, response: GenerateContentResponse, can
   return finish !== undefined && filteredFinishes.has(finish) ? stoppedOnPolicy(context, finish) : undefined
 }
 
-const callId = (call: { readonly id?: string | undefined }, index: number): string => call.id ?? `call_${index}`
+/**
+ * A call's id: Gemini's, else one made up, unique across the turns of a
+ * conversation (a tool result is matched to its call by id).
+ */
+const callId = (call: { readonly id?: string | undefined }): string => call.id ?? `call_${randomUUID().replaceAll("-", "").slice(0, 24)}`
 
 const toResponse = (
   context: Errors.Context,
@@ -238,7 +238,7 @@ const toResponse = (
     if (part.text !== undefined && part.thought !== true) text += part.text
     if (part.functionCall !== undefined) {
       const call = part.functionCall
-      toolCalls.push({ id: callId(call, toolCalls.length), name: call.name, arguments: JSON.stringify(call.args ?? {}) })
+      toolCalls.push({ id: callId(call), name: call.name, arguments: JSON.stringify(call.args ?? {}) })
     }
   }
   return Either.right({
@@ -339,7 +339,7 @@ export const streamDecoder = (context: Errors.Context): Http.EventDecoder => {
           out.push({
             _tag: "ToolCallDelta",
             index,
-            id: callId(call, index),
+            id: callId(call),
             name: call.name,
             arguments: JSON.stringify(call.args ?? {})
           })
