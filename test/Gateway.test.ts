@@ -506,6 +506,35 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
       })
     )
 
+    it.scoped("a provider's stop on content policy after content went out ends the stream as OpenAI does: finish_reason content_filter, [DONE]", () =>
+      Effect.gen(function* () {
+        const { gateway, client } = yield* setup({ primary: { reply: { text: "one two three", finishReason: "content_filter" } } })
+        const stream = yield* promise(() =>
+          client.chat.completions.create({ model: "default", messages: question, stream: true, stream_options: { include_usage: true } })
+        )
+        const finishes: Array<string | null> = []
+        let text = ""
+        let usage = false
+        yield* promise(async () => {
+          for await (const chunk of stream) {
+            text += chunk.choices[0]?.delta.content ?? ""
+            if (chunk.choices[0]?.finish_reason) finishes.push(chunk.choices[0].finish_reason)
+            if (chunk.usage) usage = true
+          }
+        })
+        expect({ text, finishes, usage }).toEqual({ text: "one two three", finishes: ["content_filter"], usage: true })
+        const raw = yield* promise(() =>
+          fetch(`${gateway.url}/v1/chat/completions`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ model: "default", messages: question, stream: true })
+          }).then((res) => res.text())
+        )
+        expect(raw).not.toContain('"error"')
+        expect(raw.trimEnd().endsWith("data: [DONE]")).toBe(true)
+      })
+    )
+
     it.scoped("a stream past the request timeout ends with a timeout error event, and upstream is aborted", () =>
       Effect.gen(function* () {
         const { client, primary } = yield* setup({

@@ -7,7 +7,9 @@
  * - `POST /v1/chat/completions`: `model` names a chain or a model alias;
  *   JSON or, with `stream: true`, server-sent events ending in
  *   `data: [DONE]`. A stream that fails after content was sent ends with an
- *   `data: {"error": ...}` event and no `[DONE]`.
+ *   `data: {"error": ...}` event and no `[DONE]`; one its provider stopped on
+ *   content policy ends as OpenAI ends it, with `finish_reason:
+ *   "content_filter"` and `[DONE]`.
  * - `GET /v1/models`, `GET /v1/models/{id}`: every chain and model alias.
  *   The id is the rest of the path, percent-decoded, so an alias with a
  *   slash works raw or encoded (`/v1/models/openai/gpt-4o`,

@@ -299,7 +299,9 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
      * error event: a read less a stream, 0.98x and 0.94x the CPU a stream
      * in two runs), then the closing events; a failure after the first
      * event (the stream was interrupted, or the request's deadline passed)
-     * ends it with an error event.
+     * ends it with an error event, but for a provider's stop on its content
+     * policy, which ends it as OpenAI does: `finish_reason`
+     * `"content_filter"`, the usage if asked, `[DONE]`.
      */
     const sseEvents = (
       started: Router.StreamResult,
@@ -333,6 +335,16 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
           return text
         }
         const failed = (error: StreamInterrupted | Errors.Failure) => {
+          // a provider that stopped on its content policy after content went out: OpenAI's answer to that is a
+          // stream that ends with finish_reason "content_filter", not an error
+          if (error._tag === "StreamInterrupted" && error.cause._tag === "ContentFiltered") {
+            return Effect.flatMap(started.done, (meta) => {
+              phase = "last"
+              noteMeta(log, meta)
+              log.outcome = "content_filter"
+              return send(take() + (encoder.chunk({ _tag: "Finish", reason: "content_filter" }) ?? "") + encoder.end(meta.usage))
+            })
+          }
           phase = "last"
           const failure = streamFailure(error)
           noteFailure(log, failure)
