@@ -177,8 +177,21 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
         const completion = yield* promise(() =>
           client.chat.completions.create({
             model: "primary",
-            messages: [{ role: "user", content: "Weather in Paris?" }],
-            tools: [{ type: "function", function: { name: "weather", parameters: { type: "object", properties: { city: { type: "string" } } } } }],
+            messages: [
+              {
+                role: "user",
+                content: [
+                  { type: "text", text: "Weather in Paris?" },
+                  { type: "image_url", image_url: { url: "https://example.com/sky.png", detail: "high" } }
+                ]
+              }
+            ],
+            tools: [
+              {
+                type: "function",
+                function: { name: "weather", strict: true, parameters: { type: "object", properties: { city: { type: "string" } } } }
+              }
+            ],
             tool_choice: { type: "function", function: { name: "weather" } }
           })
         )
@@ -186,8 +199,10 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
         expect(completion.choices[0]?.message.tool_calls).toEqual([
           { id: "call_1", type: "function", function: { name: "weather", arguments: '{"city":"Paris"}' } }
         ])
+        // a tool's strict and an image's detail reach an OpenAI upstream
         expect(primary.requests()[0]?.body).toMatchObject({
-          tools: [{ type: "function", function: { name: "weather" } }],
+          messages: [{ content: [{ type: "text" }, { type: "image_url", image_url: { url: "https://example.com/sky.png", detail: "high" } }] }],
+          tools: [{ type: "function", function: { name: "weather", strict: true } }],
           tool_choice: { type: "function", function: { name: "weather" } }
         })
       })

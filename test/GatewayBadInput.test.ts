@@ -169,6 +169,18 @@ const cases: ReadonlyArray<Case> = [
   { name: "a response_format of an unknown type", body: withFields({ response_format: { type: marker } }), status: 400, param: "response_format.type", message: /supported values are/ },
   { name: "a response_format that is a string", body: withFields({ response_format: "json" }), status: 400, param: "response_format" },
   { name: "logprobs", body: withFields({ logprobs: true }), status: 400, param: "logprobs", message: /no log probabilities/ },
+  {
+    name: "an image detail of an unknown value",
+    body: withFields({ messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "https://example.com/a.png", detail: marker } }] }] }),
+    status: 400,
+    param: "messages[0].content[0].image_url.detail"
+  },
+  {
+    name: "a tool's strict that is a string",
+    body: withFields({ tools: [{ type: "function", function: { name: "f", strict: "yes" } }] }),
+    status: 400,
+    param: "tools[0].function.strict"
+  },
   { name: "top_logprobs", body: withFields({ top_logprobs: 3 }), status: 400, param: "top_logprobs" },
   { name: "the legacy functions", body: withFields({ functions: [{ name: "f", parameters: {} }] }), status: 400, param: "functions", message: /use 'tools'/ },
   { name: "the legacy function_call", body: withFields({ function_call: "auto" }), status: 400, param: "function_call" },

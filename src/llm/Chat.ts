@@ -28,7 +28,9 @@ export const TextPart = Schema.Struct({ type: Schema.Literal("text"), text: Sche
 export const ImagePart = Schema.Struct({
   type: Schema.Literal("image"),
   url: Schema.String,
-  mediaType: Schema.optional(Schema.String)
+  mediaType: Schema.optional(Schema.String),
+  /** How closely to look, where the provider lets one say (OpenAI's `detail`); others ignore it. */
+  detail: Schema.optional(Schema.Literal("auto", "low", "high"))
 })
 
 /**
@@ -117,7 +119,9 @@ export type Message = typeof Message.Type
 export const ToolDefinition = Schema.Struct({
   name: Schema.String,
   description: Schema.optional(Schema.String),
-  parameters: Schema.Record({ key: Schema.String, value: Schema.Unknown })
+  parameters: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
+  /** Whether the arguments must follow `parameters` exactly, where the provider enforces it (OpenAI's `strict`); others ignore it. */
+  strict: Schema.optional(Schema.Boolean)
 })
 
 /**

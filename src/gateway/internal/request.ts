@@ -125,13 +125,26 @@ const dataUrlMediaType = (url: string): string | undefined => {
   return match?.[1]
 }
 
+const imageDetail = (u: unknown, param: string): "auto" | "low" | "high" =>
+  u === "auto" || u === "low" || u === "high"
+    ? u
+    : invalid(param, `Invalid value for '${param}': supported values are 'auto', 'low' and 'high'.`)
+
 const imagePart = (part: Json, p: string): ContentPart => {
   const raw = part["image_url"]
   if (raw === undefined) return missing(`${p}.image_url`)
-  const url = typeof raw === "string" ? raw : requiredString(object(raw, `${p}.image_url`), "url", `${p}.image_url.url`)
+  // a bare URL string, as some clients send, or OpenAI's object
+  const image = typeof raw === "string" ? { url: raw } : object(raw, `${p}.image_url`)
+  const url = requiredString(image, "url", `${p}.image_url.url`)
   if (url.length === 0) return invalid(`${p}.image_url.url`, `Invalid '${p}.image_url.url': empty URL.`)
   const mediaType = dataUrlMediaType(url)
-  return mediaType === undefined ? { type: "image", url } : { type: "image", url, mediaType }
+  const detail = present(image, "detail") ? imageDetail(image["detail"], `${p}.image_url.detail`) : undefined
+  return {
+    type: "image",
+    url,
+    ...(mediaType === undefined ? {} : { mediaType }),
+    ...(detail === undefined ? {} : { detail })
+  }
 }
 
 const userContent = (u: unknown, param: string): string | ReadonlyArray<ContentPart> => {
@@ -225,7 +238,8 @@ const tool = (raw: unknown, p: string): ToolDefinition => {
   return {
     name: requiredString(fn, "name", `${p}.function.name`),
     ...(description !== undefined ? { description } : {}),
-    parameters: present(fn, "parameters") ? object(fn["parameters"], `${p}.function.parameters`) : emptyParameters
+    parameters: present(fn, "parameters") ? object(fn["parameters"], `${p}.function.parameters`) : emptyParameters,
+    ...(present(fn, "strict") ? { strict: boolean(fn["strict"], `${p}.function.strict`) } : {})
   }
 }
 

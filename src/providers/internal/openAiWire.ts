@@ -23,7 +23,9 @@ const userContent = (content: string | ReadonlyArray<ContentPart>): unknown =>
   typeof content === "string"
     ? content
     : content.map((part) =>
-        part.type === "text" ? { type: "text", text: part.text } : { type: "image_url", image_url: { url: part.url } }
+        part.type === "text"
+          ? { type: "text", text: part.text }
+          : { type: "image_url", image_url: part.detail === undefined ? { url: part.url } : { url: part.url, detail: part.detail } }
       )
 
 const encodeMessage = (message: Message): Record<string, unknown> => {
@@ -76,7 +78,8 @@ export const encodeRequest = (
       function: {
         name: tool.name,
         ...(tool.description !== undefined ? { description: tool.description } : {}),
-        parameters: tool.parameters
+        parameters: tool.parameters,
+        ...(tool.strict !== undefined ? { strict: tool.strict } : {})
       }
     }))
   }
