@@ -502,7 +502,14 @@ const runMember = <A, R>(
         allowed
           ? Effect.void
           : Effect.flatMap(Clock.currentTimeMillis, (at) =>
-              emit(shared, { _tag: "BudgetExhausted", chain: state.chain.name, requestId: state.id, correlationId: state.correlationId, at, target: target.name })
+              emit(shared, {
+                _tag: "BudgetExhausted",
+                chain: state.chain.name,
+                requestId: state.id,
+                correlationId: state.correlationId,
+                at,
+                target: target.name
+              })
             )
       )
     }
