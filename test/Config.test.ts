@@ -378,6 +378,18 @@ gateway: { keys: "${gatewaySecret}" }
       const syntax = yield* parseFail(`providers:\n  a: { type: openai, apiKey: "${literalSecret}" ]\n`, {}, env)
       expect(syntax.problems[0]?.line).toBe(2)
       expectNoSecret(syntax.message)
+
+      // a Redis URL with its password where a mapping goes, and a key written as a number
+      const misplaced = yield* parseFail(
+        `providers: { openai: { type: openai, apiKey: "env:OPENAI_API_KEY" } }\nmodels: { mini: { provider: openai, model: gpt-4.1-mini } }\n` +
+          `state: "redis://default:Sup3rSecretRedisPw@redis.internal:6379"\ngateway: { keys: 987654321 }\n`,
+        {},
+        env
+      )
+      expect(paths(misplaced)).toEqual(["state", "gateway.keys"])
+      expect(JSON.stringify(misplaced.problems)).not.toContain("Sup3rSecretRedisPw")
+      expect(JSON.stringify(misplaced.problems)).not.toContain("987654321")
+      expect(misplaced.problems.map((p) => p.message).join("\n")).toContain("redis://default:<redacted>@redis.internal:6379")
     })
   )
 

@@ -232,6 +232,15 @@ policy:
 })
 
 describe("Scenario: parsing", () => {
+  it.effect("a syntax error on a line holding a secret does not quote it", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(parse(`load: { duration: 1, requestsPerSecond: 1 }\ngateway:\n  keys:\n  - sk-live-SECRET123456\n  ] sk-live-SECRET123456\n`))
+      expect(error.problems.length).toBeGreaterThan(0)
+      expect(JSON.stringify(error.problems)).not.toContain("sk-live-SECRET123456")
+      expect(error.message).not.toContain("sk-live-SECRET123456")
+    })
+  )
+
   it.effect("reports every problem at its path and line: real providers, an unknown chain, a bad load", () =>
     Effect.gen(function* () {
       const error = yield* Effect.flip(

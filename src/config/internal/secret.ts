@@ -65,6 +65,9 @@ export const HeaderValue: Schema.Schema<Redacted.Redacted<string>, string> = sec
 const credentialHeaderName = /auth|key$|token$|secret|password|credential|^cookie$/i
 const credentialScheme = /^(bearer|basic)\s+\S/i
 
+/** The password of a URL with credentials: `scheme://user:password@host`. */
+const urlPassword = /^[a-z][a-z0-9+.-]*:\/\/[^/@\s:]*:([^/@\s]+)@/i
+
 /**
  * Whether a header carries a credential, by its name (`authorization`,
  * `api-key`, `x-portkey-api-key`, `helicone-auth`, `x-session-token`, ...)
@@ -108,9 +111,10 @@ export const literalSecrets = (raw: unknown): ReadonlyArray<ReadonlyArray<Proper
 const secretKey = /key|secret|token|password|credential|auth/i
 
 /**
- * Every string in a raw config that may be a secret: any string under a key
- * whose name suggests one (`apiKey`, `keys`, `token`, ...), at any depth,
- * and any `Bearer ...` / `Basic ...` credential.
+ * Every string in a raw config that may be a secret: any string (or number)
+ * under a key whose name suggests one (`apiKey`, `keys`, `token`, ...), at
+ * any depth, any `Bearer ...` / `Basic ...` credential, and the password of
+ * any URL that carries one (a Redis URL written where a mapping goes).
  * Messages are scrubbed of these before they are shown.
  *
  * @internal
@@ -121,6 +125,12 @@ export const suspectedSecrets = (raw: unknown): ReadonlyArray<string> => {
     if (typeof value === "string") {
       const suspect = underSecretKey || credentialScheme.test(value)
       if (suspect && value.length >= 4 && !value.startsWith(prefix)) found.add(value)
+      // a URL's password (`redis://user:password@host`), wherever the URL is
+      const password = urlPassword.exec(value)?.[1]
+      if (password !== undefined && password.length >= 1) found.add(password)
+    } else if (typeof value === "number" && underSecretKey && Number.isFinite(value) && String(value).length >= 4) {
+      // a key written as a number is still a key
+      found.add(String(value))
     } else if (Array.isArray(value)) {
       for (const item of value) collect(item, underSecretKey)
     } else if (isRecord(value)) {

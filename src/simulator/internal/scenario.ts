@@ -120,7 +120,11 @@ export const parse = (
 ): Effect.Effect<File, ReadonlyArray<problems.Problem>> =>
   Effect.suspend(() => {
     const parsed = text.parseText(input, format ?? text.detectFormat(input, source))
-    if (Either.isLeft(parsed)) return Effect.fail(parsed.left)
+    if (Either.isLeft(parsed)) {
+      // a syntax error's message may quote the file's text: scrubbed as a config's is
+      const secrets = secret.suspectedSecrets(text.partialValue(input))
+      return Effect.fail(parsed.left.map((p) => ({ ...p, message: secret.scrub(p.message, secrets) })))
+    }
     const empty = rootProblem(parsed.right.value)
     if (empty !== undefined) return Effect.fail([{ path: "", message: empty }])
     const raw = parsed.right.value
