@@ -135,6 +135,17 @@ describe("llm-failover CLI", () => {
     const implicit = cli(["validate", "--config", plain])
     expect(implicit.status, implicit.stderr).toBe(0)
     expect(implicit.stdout).toContain("valid (1 providers, 1 models, 1 chain (default: every model))")
+    // a JSON config whose simulated provider has a seed is a config, not a scenario; a JSON scenario is one
+    const seeded = join(tmpdir(), `seeded-${process.pid}.json`)
+    writeFileSync(seeded, JSON.stringify({ providers: { sim: { type: "simulated", seed: 42 } }, models: { a: { provider: "sim" } } }))
+    const json = cli(["validate", "--config", seeded])
+    expect(json.status, json.stderr).toBe(0)
+    expect(json.stdout).toContain("valid (1 providers, 1 models")
+    const jsonScenario = join(tmpdir(), `scenario-${process.pid}.json`)
+    writeFileSync(jsonScenario, JSON.stringify({ seed: 1, load: { duration: "1 minute", requestsPerSecond: 1 }, providers: { a: { type: "simulated" } }, models: { m: { provider: "a" } } }))
+    const asScenario = cli(["validate", "--config", jsonScenario])
+    expect(asScenario.status, asScenario.stderr).toBe(0)
+    expect(asScenario.stdout).toContain("valid scenario")
   })
 
   it("validate reports every problem at its path, without a stack trace, and exits 1", () => {
@@ -252,6 +263,12 @@ describe("llm-failover CLI", () => {
     expect(run.output).toMatch(/level=INFO fiber=#\d+ message="gateway received SIGTERM"\n(.*\n)*.*message="gateway stopped"/)
     rmSync(dir, { recursive: true, force: true })
   }, 60_000)
+
+  it("an empty --host is refused, not bound to every interface", () => {
+    const result = cli(["serve", "--host", "", "--port", "0"])
+    expect(result.status).toBe(1)
+    expect(`${result.stdout}${result.stderr}`).toContain("--host must name an address")
+  })
 
   it("a port already taken is one line and exit code 1, not a stack trace", async () => {
     const taken = createServer()

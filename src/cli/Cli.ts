@@ -127,7 +127,12 @@ const serve = Command.make(
       ),
       Options.optional
     ),
-    host: Options.text("host").pipe(Options.withDescription("the address to bind (default 127.0.0.1)"), Options.optional),
+    host: Options.text("host").pipe(
+      Options.withDescription("the address to bind (default 127.0.0.1)"),
+      // Node binds every interface for "": an unset `--host "$HOST"` must not open the gateway to the network
+      Options.filterMap((host) => (host.trim() === "" ? Option.none() : Option.some(host.trim())), "--host must name an address, not be empty"),
+      Options.optional
+    ),
     heapGrowth: Options.integer("heap-growth").pipe(
       Options.withDescription(
         `how far the heap may grow past what is live before a full collection, in percent (0: V8's own policy, which lets it grow up to 4x under load)`
@@ -192,9 +197,21 @@ const contents = (config: Config.ConfigFile): string => {
   return `${Object.keys(config.providers).length} providers, ${Object.keys(config.models).length} models, ${chains}`
 }
 
-/** Whether a file's text is a scenario's (a top-level `load` or `seed`), which `simulate` reads, not a config. */
-const looksLikeScenario = (text: string): boolean =>
-  /^(load|seed)\s*:/m.test(text) || (text.trimStart().startsWith("{") && /"(load|seed)"\s*:/.test(text))
+/**
+ * Whether a file's text is a scenario's (a top-level `load` or `seed`), which
+ * `simulate` reads, not a config. A JSON file is parsed, as `seed` is also a
+ * simulated provider's key; a YAML file's top-level keys start a line.
+ */
+const looksLikeScenario = (text: string): boolean => {
+  if (!text.trimStart().startsWith("{")) return /^(load|seed)\s*:/m.test(text)
+  try {
+    const root: unknown = JSON.parse(text)
+    return typeof root === "object" && root !== null && ("load" in root || "seed" in root)
+  } catch {
+    // not JSON after all: the config's parser says what is wrong with it
+    return false
+  }
+}
 
 const validate = Command.make("validate", { config: configOption }, ({ config }) =>
   Effect.gen(function* () {
