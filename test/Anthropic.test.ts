@@ -7,7 +7,8 @@
  */
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, layer } from "@effect/vitest"
-import { ConfigProvider, Effect, Layer, Redacted, Stream } from "effect"
+import { Cause, ConfigProvider, Effect, Layer, Option, Redacted, Stream } from "effect"
+import type { ChatChunk } from "../src/llm/Chat.js"
 import * as Chat from "../src/llm/Chat.js"
 import * as LanguageModel from "../src/llm/LanguageModel.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
@@ -199,6 +200,30 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Anthropic", (i
         expect(streamed.toolCalls.map((call) => [call.name, call.arguments])).toEqual([
           ["now", "{}"],
           ["echo", "{\"a\":1}"]
+        ])
+      })
+    )
+
+    it.scoped("a stream refused after content gives its usage before the refusal", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make({
+          faults: [
+            sse(
+              { type: "message_start", message: { id: "msg_4", usage: { input_tokens: 1000 } } },
+              { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } },
+              { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: "Partly" } },
+              { type: "message_delta", delta: { stop_reason: "refusal" }, usage: { output_tokens: 3 } },
+              { type: "message_stop" }
+            )
+          ]
+        })
+        const model = yield* Anthropic.make({ model: "claude-sonnet-4-5", baseUrl: server.url })
+        const seen: Array<ChatChunk> = []
+        const exit = yield* Effect.exit(Stream.runForEach(model.stream(Chat.prompt("hi")), (chunk) => Effect.sync(() => void seen.push(chunk))))
+        expect(exit._tag === "Failure" && Cause.failureOption(exit.cause).pipe(Option.map((e) => e._tag), Option.getOrNull)).toBe("ContentFiltered")
+        expect(seen).toEqual([
+          { _tag: "TextDelta", text: "Partly" },
+          { _tag: "Usage", usage: { inputTokens: 1000, outputTokens: 3 } }
         ])
       })
     )

@@ -190,7 +190,9 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
               {
                 type: "function",
                 function: { name: "weather", strict: true, parameters: { type: "object", properties: { city: { type: "string" } } } }
-              }
+              },
+              // strict without parameters: the schema made for it must be a closed one, as OpenAI requires
+              { type: "function", function: { name: "now", strict: true } }
             ],
             tool_choice: { type: "function", function: { name: "weather" } }
           })
@@ -202,7 +204,13 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
         // a tool's strict and an image's detail reach an OpenAI upstream
         expect(primary.requests()[0]?.body).toMatchObject({
           messages: [{ content: [{ type: "text" }, { type: "image_url", image_url: { url: "https://example.com/sky.png", detail: "high" } }] }],
-          tools: [{ type: "function", function: { name: "weather", strict: true } }],
+          tools: [
+            { type: "function", function: { name: "weather", strict: true } },
+            {
+              type: "function",
+              function: { name: "now", strict: true, parameters: { type: "object", properties: {}, required: [], additionalProperties: false } }
+            }
+          ],
           tool_choice: { type: "function", function: { name: "weather" } }
         })
       })

@@ -229,17 +229,25 @@ const message = (raw: unknown, p: string): Message => {
 
 const emptyParameters: Readonly<Record<string, unknown>> = { type: "object", properties: {} }
 
+const strictEmptyParameters: Readonly<Record<string, unknown>> = { type: "object", properties: {}, required: [], additionalProperties: false }
+
 const tool = (raw: unknown, p: string): ToolDefinition => {
   const t = object(raw, p)
   if (t["type"] !== "function") invalid(`${p}.type`, `Invalid value for '${p}.type': only 'function' tools are supported.`)
   if (t["function"] === undefined) return missing(`${p}.function`)
   const fn = object(t["function"], `${p}.function`)
   const description = present(fn, "description") ? string(fn["description"], `${p}.function.description`) : undefined
+  const strict = present(fn, "strict") ? boolean(fn["strict"], `${p}.function.strict`) : undefined
   return {
     name: requiredString(fn, "name", `${p}.function.name`),
     ...(description !== undefined ? { description } : {}),
-    parameters: present(fn, "parameters") ? object(fn["parameters"], `${p}.function.parameters`) : emptyParameters,
-    ...(present(fn, "strict") ? { strict: boolean(fn["strict"], `${p}.function.strict`) } : {})
+    // a strict tool's schema must close every object: OpenAI refuses an open one (a 400 that ends the chain)
+    parameters: present(fn, "parameters")
+      ? object(fn["parameters"], `${p}.function.parameters`)
+      : strict === true
+      ? strictEmptyParameters
+      : emptyParameters,
+    ...(strict === undefined ? {} : { strict })
   }
 }
 

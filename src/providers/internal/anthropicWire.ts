@@ -379,7 +379,11 @@ class StreamState {
     const { delta, usage } = decoded.right
     if (usage?.output_tokens != null) this.outputTokens = usage.output_tokens
     if (usage?.input_tokens != null) this.inputTokens = inputTokens(usage)
-    if (delta.stop_reason === "refusal") return refused(this.context)
+    if (delta.stop_reason === "refusal") {
+      // the provider's own count goes out before the refusal, for what the stream sent until then
+      out.push({ _tag: "Usage", usage: { inputTokens: this.inputTokens, outputTokens: this.outputTokens } })
+      return refused(this.context)
+    }
     if (delta.stop_reason != null) out.push({ _tag: "Finish", reason: finishReason(delta.stop_reason) })
     return false
   }
