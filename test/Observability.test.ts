@@ -15,6 +15,7 @@ import {
   Duration,
   Effect,
   Exit,
+  Fiber,
   Layer,
   Logger,
   LogLevel,
@@ -1003,5 +1004,35 @@ describe("HTTP handlers", () => {
       // the gateway's reason comes along
       const refused = yield* Effect.flip(CostReport.fetch(`${base}${Observability.paths.usage}`, { since: Number.NaN }))
       expect(refused.message).toMatch(/answered HTTP 400: `since` must be epoch milliseconds or an ISO 8601 date/)
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.scoped("CostReport.fetch gives up on a server that takes the request and never answers, and shows no control characters of another's", () =>
+    Effect.gen(function* () {
+      const silent = createServer(() => {
+        // takes the request, never answers
+      })
+      yield* Effect.acquireRelease(
+        Effect.async<void>((resume) => void silent.listen(0, "127.0.0.1", () => resume(Effect.void))),
+        () => Effect.sync(() => (silent.closeAllConnections(), silent.close()))
+      )
+      const port = (silent.address() as { readonly port: number }).port
+      const fiber = yield* Effect.fork(Effect.flip(CostReport.fetch(`http://127.0.0.1:${port}/v1/usage`, { timeout: "5 seconds" })))
+      while ((yield* TestClock.sleeps()).length === 0) yield* Effect.yieldNow()
+      yield* TestClock.adjust("5 seconds")
+      const error = yield* Fiber.join(fiber)
+      expect(error.message).toBe(`http://127.0.0.1:${port}/v1/usage did not answer within 5s`)
+
+      const noisy = createServer((_, res) => {
+        res.writeHead(401, { "content-type": "application/json" })
+        res.end(JSON.stringify({ error: { message: "\u001b[2J\u001b[31mrun this\u001b[0m" } }))
+      })
+      yield* Effect.acquireRelease(
+        Effect.async<void>((resume) => void noisy.listen(0, "127.0.0.1", () => resume(Effect.void))),
+        () => Effect.sync(() => noisy.close())
+      )
+      const noisyPort = (noisy.address() as { readonly port: number }).port
+      const refused = yield* Effect.flip(CostReport.fetch(`http://127.0.0.1:${noisyPort}/v1/usage`))
+      expect(refused.message).not.toMatch(/[\u0000-\u001f]/)
+      expect(refused.message).toContain("run this")
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
 })

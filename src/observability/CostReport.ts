@@ -443,13 +443,16 @@ export interface FetchOptions {
   readonly since?: number
   /** Sent as a bearer token, when the gateway requires one. */
   readonly apiKey?: Redacted.Redacted
+  /** How long the whole exchange may take, the body's reading included (default 10 seconds). */
+  readonly timeout?: Duration.DurationInput
 }
 
 /** The message of an error body in OpenAI's shape (`{ error: { message } }`), if it is one, cut to one short line. */
 const errorMessage = (body: unknown): string | undefined => {
   const error = typeof body === "object" && body !== null ? (body as { readonly error?: unknown }).error : undefined
   const message = typeof error === "object" && error !== null ? (error as { readonly message?: unknown }).message : undefined
-  return typeof message === "string" ? message.replace(/\s+/g, " ").slice(0, 300) : undefined
+  // another server's text: no control characters reach the terminal
+  return typeof message === "string" ? message.replace(/[\u0000-\u001f\u007f-\u009f]+/g, " ").replace(/\s+/g, " ").slice(0, 300) : undefined
 }
 
 /**
@@ -476,6 +479,17 @@ export const fetch = (url: string, options: FetchOptions = {}): Effect.Effect<Re
       catch: () => new UsageFetchError({ message: "not a valid usage URL" })
     })
     const where = `${parsed.origin}${parsed.pathname}`
+    const timeout = Duration.decode(options.timeout ?? "10 seconds")
+    return yield* exchange(parsed, where, options).pipe(
+      Effect.timeoutFail({
+        duration: timeout,
+        onTimeout: () => new UsageFetchError({ message: `${where} did not answer within ${Duration.format(timeout)}` })
+      })
+    )
+  })
+
+const exchange = (parsed: URL, where: string, options: FetchOptions): Effect.Effect<Report, UsageFetchError, HttpClient.HttpClient> =>
+  Effect.gen(function* () {
     let request = HttpClientRequest.get(parsed).pipe(HttpClientRequest.acceptJson)
     if (options.since !== undefined) request = HttpClientRequest.setUrlParam(request, "since", String(options.since))
     if (options.apiKey !== undefined) request = HttpClientRequest.bearerToken(request, options.apiKey)
