@@ -232,6 +232,19 @@ policy:
 })
 
 describe("Scenario: parsing", () => {
+  it.effect("a load too large to simulate in minutes is refused at its path: too many requests, a prompt or an answer past any window", () =>
+    Effect.gen(function* () {
+      const withLoad = (load: string) =>
+        Effect.flip(parse(`seed: 1\nload: ${load}\nproviders: { a: { type: simulated } }\nmodels: { m: { provider: a } }\n`))
+      const many = yield* withLoad(`{ duration: "1 hour", requestsPerSecond: 100 }`)
+      expect(many.problems.map((p) => [p.path, p.message])).toEqual([["load", "about 360000 requests; at most 250000 are allowed in one run"]])
+      const long = yield* withLoad(`{ duration: "1 minute", requestsPerSecond: 1, promptTokens: 100000000, completionTokens: 100000000 }`)
+      expect(long.problems.map((p) => p.path)).toEqual(["load.promptTokens", "load.completionTokens"])
+      // the largest allowed still parses
+      yield* parse(`seed: 1\nload: { duration: "1 hour", requestsPerSecond: 69, promptTokens: 2000000, completionTokens: 1000000 }\nproviders: { a: { type: simulated } }\nmodels: { m: { provider: a } }\n`)
+    })
+  )
+
   it.effect("a syntax error on a line holding a secret does not quote it", () =>
     Effect.gen(function* () {
       const error = yield* Effect.flip(parse(`load: { duration: 1, requestsPerSecond: 1 }\ngateway:\n  keys:\n  - sk-live-SECRET123456\n  ] sk-live-SECRET123456\n`))
