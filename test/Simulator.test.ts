@@ -3,6 +3,7 @@ import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Console, Duration, Effect, Schema } from "effect"
 import { mkdtempSync, readdirSync, writeFileSync } from "node:fs"
+import { createServer } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Cli from "../src/cli/Cli.js"
@@ -232,7 +233,7 @@ policy:
 })
 
 describe("Scenario: parsing", () => {
-  it.effect("a load too large to simulate in minutes is refused at its path: too many requests, a prompt or an answer past any window", () =>
+  it.effect("a load that cannot be simulated in minutes, or sends nothing, is refused at its path: too many or too few requests, a prompt or an answer past any window", () =>
     Effect.gen(function* () {
       const withLoad = (load: string) =>
         Effect.flip(parse(`seed: 1\nload: ${load}\nproviders: { a: { type: simulated } }\nmodels: { m: { provider: a } }\n`))
@@ -240,6 +241,11 @@ describe("Scenario: parsing", () => {
       expect(many.problems.map((p) => [p.path, p.message])).toEqual([["load", "about 360000 requests; at most 250000 are allowed in one run"]])
       const long = yield* withLoad(`{ duration: "1 minute", requestsPerSecond: 1, promptTokens: 100000000, completionTokens: 100000000 }`)
       expect(long.problems.map((p) => p.path)).toEqual(["load.promptTokens", "load.completionTokens"])
+      // too few: a run that sends nothing would report 100% availability
+      const none = yield* withLoad(`{ duration: 60, requestsPerSecond: 2 }`)
+      expect(none.problems.map((p) => [p.path, p.message])).toEqual([
+        ["load", "about 0.12 requests: a run needs at least one (a bare number of duration is milliseconds)"]
+      ])
       // the largest allowed still parses
       yield* parse(`seed: 1\nload: { duration: "1 hour", requestsPerSecond: 69, promptTokens: 2000000, completionTokens: 1000000 }\nproviders: { a: { type: simulated } }\nmodels: { m: { provider: a } }\n`)
     })
@@ -339,15 +345,48 @@ describe("Simulator: the scenario library", () => {
 })
 
 describe("Simulator: the command line", () => {
-  /** Runs the command line with `Console.log` captured. */
-  const cli = (args: ReadonlyArray<string>) =>
+  /** Runs the command line with `Console.log` captured (and `Console.error`, in `errors`). */
+  const cli = (args: ReadonlyArray<string>, errors: Array<string> = []) =>
     Effect.gen(function* () {
       const lines: Array<string> = []
       const base = yield* Console.consoleWith(Effect.succeed)
-      const capture: Console.Console = { ...base, log: (...parts) => Effect.sync(() => void lines.push(parts.map(String).join(" "))) }
+      const capture: Console.Console = {
+        ...base,
+        log: (...parts) => Effect.sync(() => void lines.push(parts.map(String).join(" "))),
+        error: (...parts) => Effect.sync(() => void errors.push(parts.map(String).join(" ")))
+      }
       yield* Cli.run(["node", "llm-failover", ...args]).pipe(Effect.withConsole(capture), Effect.provide(FetchHttpClient.layer))
       return lines.join("\n")
     })
+
+  it.live("report: a base URL without a scheme is refused as such; the query of one is kept; a 401 says to set GATEWAY_KEY", () =>
+    Effect.gen(function* () {
+      const paths: Array<string> = []
+      const server = createServer((req, res) => {
+        paths.push(req.url ?? "")
+        res.writeHead(401, { "content-type": "application/json" })
+        res.end(JSON.stringify({ error: { message: "Missing API key. Send it in the Authorization header." } }))
+      })
+      yield* Effect.acquireRelease(
+        Effect.async<void>((resume) => void server.listen(0, "127.0.0.1", () => resume(Effect.void))),
+        () => Effect.sync(() => server.close())
+      )
+      const port = (server.address() as { readonly port: number }).port
+      const exitCode = process.exitCode
+      try {
+        const errors: Array<string> = []
+        yield* cli(["report", "--url", `localhost:${port}`], errors)
+        yield* cli(["report", "--url", `http://127.0.0.1:${port}/?tenant=a`], errors)
+        expect(errors).toEqual([
+          "not a valid usage URL (it starts with http:// or https://)",
+          `http://127.0.0.1:${port}/v1/usage answered HTTP 401: Missing API key. Send it in the Authorization header. (set GATEWAY_KEY to the gateway's key)`
+        ])
+        expect(paths).toEqual(["/v1/usage?tenant=a"])
+      } finally {
+        process.exitCode = exitCode
+      }
+    }).pipe(Effect.scoped, Effect.provide(NodeContext.layer))
+  )
 
   it.effect("simulate --json prints the report; --compare --json prints the comparison", () =>
     Effect.gen(function* () {

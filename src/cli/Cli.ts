@@ -315,6 +315,21 @@ export const formatUsage = (report: CostReport.Report): string => {
   ].join("\n")
 }
 
+/**
+ * The usage endpoint under a gateway's base URL, its query kept; a URL that
+ * is not http(s) is left as given, for `CostReport.fetch` to refuse.
+ */
+const usageUrl = (base: string): string => {
+  try {
+    const url = new URL(base)
+    if (url.protocol !== "http:" && url.protocol !== "https:") return base
+    url.pathname = `${url.pathname.replace(/\/+$/, "")}/v1/usage`
+    return url.href
+  } catch {
+    return base
+  }
+}
+
 const report = Command.make(
   "report",
   {
@@ -335,10 +350,17 @@ const report = Command.make(
   ({ json, since, url }) =>
     Effect.gen(function* () {
       const key = process.env["GATEWAY_KEY"]
-      const usage = yield* CostReport.fetch(`${url.replace(/\/+$/, "")}/v1/usage`, {
+      const usage = yield* CostReport.fetch(usageUrl(url), {
         ...Option.match(since, { onNone: () => ({}), onSome: (millis) => ({ since: millis }) }),
         ...(key === undefined || key === "" ? {} : { apiKey: Redacted.make(key) })
-      })
+      }).pipe(
+        Effect.mapError((error) =>
+          // the gateway tells an HTTP client to send a header; the command line takes the key from the environment
+          error.status === 401
+            ? new CostReport.UsageFetchError({ message: `${error.message} (set GATEWAY_KEY to the gateway's key)`, status: 401 })
+            : error
+        )
+      )
       yield* Console.log(json ? JSON.stringify(usage, null, 2) : formatUsage(usage))
     }).pipe(Effect.catchTag("UsageFetchError", simulationFailed))
 ).pipe(Command.withDescription("tokens and cost per model and chain from a running gateway (key from GATEWAY_KEY)"))

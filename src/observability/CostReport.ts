@@ -476,8 +476,11 @@ export const fetch = (url: string, options: FetchOptions = {}): Effect.Effect<Re
   Effect.gen(function* () {
     const parsed = yield* Effect.try({
       try: () => new URL(url),
-      catch: () => new UsageFetchError({ message: "not a valid usage URL" })
+      catch: () => new UsageFetchError({ message: "not a valid usage URL (it starts with http:// or https://)" })
     })
+    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+      return yield* new UsageFetchError({ message: "not a valid usage URL (it starts with http:// or https://)" })
+    }
     const where = `${parsed.origin}${parsed.pathname}`
     const timeout = Duration.decode(options.timeout ?? "10 seconds")
     return yield* exchange(parsed, where, options).pipe(

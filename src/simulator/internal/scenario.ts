@@ -53,6 +53,7 @@ export const Load = struct(
 ).pipe(
   Schema.filter((load) => {
     const count = (Duration.toMillis(load.duration) / 1000) * load.requestsPerSecond
+    if (count < 1) return `about ${count < 0.01 ? count.toPrecision(1) : count.toFixed(2)} requests: a run needs at least one (a bare number of duration is milliseconds)`
     return count <= maxRequests || `about ${Math.round(count)} requests; at most ${maxRequests} are allowed in one run`
   })
 )
