@@ -190,6 +190,9 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Anthropic", (i
               { type: "content_block_start", index: 1, content_block: { type: "tool_use", id: "toolu_y", name: "echo", input: {} } },
               { type: "content_block_delta", index: 1, delta: { type: "input_json_delta", partial_json: "{\"a\":1}" } },
               { type: "content_block_stop", index: 1 },
+              // an Anthropic-compatible upstream that sends the input whole at the block's start, and no delta
+              { type: "content_block_start", index: 2, content_block: { type: "tool_use", id: "toolu_x", name: "whole", input: { b: 2 } } },
+              { type: "content_block_stop", index: 2 },
               { type: "message_delta", delta: { stop_reason: "tool_use" }, usage: { output_tokens: 5 } },
               { type: "message_stop" }
             )
@@ -199,7 +202,8 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Anthropic", (i
         const streamed = yield* Chat.collect(model.stream(Chat.prompt("what time is it?")), { id: "", provider: "", model: "" })
         expect(streamed.toolCalls.map((call) => [call.name, call.arguments])).toEqual([
           ["now", "{}"],
-          ["echo", "{\"a\":1}"]
+          ["echo", "{\"a\":1}"],
+          ["whole", "{\"b\":2}"]
         ])
       })
     )

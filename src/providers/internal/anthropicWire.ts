@@ -252,7 +252,8 @@ const BlockStart = Schema.Struct({
     type: Schema.String,
     text: Schema.optional(Schema.String),
     id: Schema.optional(Schema.String),
-    name: Schema.optional(Schema.String)
+    name: Schema.optional(Schema.String),
+    input: Schema.optional(Schema.Unknown)
   })
 })
 const BlockDelta = Schema.Struct({
@@ -351,12 +352,15 @@ class StreamState {
     if (block.type !== "tool_use") return
     const index = this.nextTool++
     this.toolOfBlock.set(event.index, index)
+    // Anthropic starts a block with `input: {}` and streams the arguments; an upstream that sends them whole here is read too
+    const given = block.input !== null && typeof block.input === "object" && Object.keys(block.input).length > 0
+    if (given) this.toolArgsSeen.add(event.index)
     out.push({
       _tag: "ToolCallDelta",
       index,
       ...(block.id !== undefined ? { id: block.id } : {}),
       ...(block.name !== undefined ? { name: block.name } : {}),
-      arguments: ""
+      arguments: given ? JSON.stringify(block.input) : ""
     })
   }
 
