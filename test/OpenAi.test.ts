@@ -226,6 +226,20 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("OpenAi", (it) 
         expect(json._tag === "ContentFiltered" && json.reason).toBe("content_filter")
         const streamed = yield* Effect.flip(Stream.runDrain(model.stream(Chat.prompt("hi"))))
         expect(streamed._tag === "ContentFiltered" && streamed.reason).toBe("content_filter")
+        // a stream's usage, which OpenAI sends after the finish, goes out before the failure
+        const counted = yield* MockServer.make({
+          reply: { text: "Some of it", finishReason: "content_filter", usage: { inputTokens: 1000, outputTokens: 3 } }
+        })
+        const seen: Array<Chat.ChatChunk> = []
+        const failure = yield* Effect.flip(
+          Stream.runForEach(
+            (yield* OpenAi.make({ model: "m", baseUrl: counted.url })).stream(Chat.prompt("hi")),
+            (chunk) => Effect.sync(() => void seen.push(chunk))
+          )
+        )
+        expect(failure._tag).toBe("ContentFiltered")
+        expect(seen.filter((c) => c._tag === "Usage")).toEqual([{ _tag: "Usage", usage: { inputTokens: 1000, outputTokens: 3 } }])
+        expect(seen.map((c) => (c._tag === "TextDelta" ? c.text : "")).join("")).toBe("Some of it")
 
         server.enqueue(
           MockServer.status(200, {

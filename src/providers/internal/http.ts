@@ -481,6 +481,12 @@ export interface EventDecoder {
   readonly onEvent: (event: Sse.SseEvent, out: Array<ChatChunk>) => boolean | ProviderError
   /** The name of the terminal event, for the error when the body ends before it. */
   readonly terminal: string
+  /**
+   * The error the stream fails with when the body ends before the terminal
+   * event, if the decoder holds one back (a refusal whose usage it waited
+   * for); otherwise that end is a `MalformedResponse`.
+   */
+  readonly pending?: () => ProviderError | undefined
 }
 
 /**
@@ -636,7 +642,7 @@ export const decodeSse = <E = never>(
             const out: Array<ChatChunk> = []
             decode(text.decode(), out)
             last ??= Option.some(
-              Errors.malformed(endpoint, `${endpoint.provider} stream ended before ${decoder.terminal}`)
+              decoder.pending?.() ?? Errors.malformed(endpoint, `${endpoint.provider} stream ended before ${decoder.terminal}`)
             )
             return emit(out)
           },

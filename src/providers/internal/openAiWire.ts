@@ -325,22 +325,33 @@ const pushChoice = (context: Errors.Context, choice: StreamChoice, out: Array<Ch
  *
  * @internal
  */
-export const streamDecoder = (context: Errors.Context): Http.EventDecoder => ({
-  terminal: "data: [DONE]",
-  onEvent: (event, out) => {
-    if (event.data === "[DONE]") return true
-    const decoded = decodeStreamChunk(context, event)
-    if (Either.isLeft(decoded)) return decoded.left
-    const chunk = decoded.right
-    if (chunk.error != null) return Errors.fromStreamError(context, chunk)
-    if (chunk.choices) {
-      for (const choice of chunk.choices) {
-        if ((choice.index ?? 0) !== 0) continue
-        const failure = pushChoice(context, choice, out)
-        if (failure !== undefined) return failure
+export const streamDecoder = (context: Errors.Context): Http.EventDecoder => {
+  // a refusal waits for the usage chunk OpenAI sends after it, so the provider's count goes out before the failure
+  let refused: ProviderError | undefined
+  return {
+    terminal: "data: [DONE]",
+    pending: () => refused,
+    onEvent: (event, out) => {
+      if (event.data === "[DONE]") return refused ?? true
+      const decoded = decodeStreamChunk(context, event)
+      if (Either.isLeft(decoded)) return decoded.left
+      const chunk = decoded.right
+      if (chunk.error != null) return Errors.fromStreamError(context, chunk)
+      if (chunk.choices && refused === undefined) {
+        for (const choice of chunk.choices) {
+          if ((choice.index ?? 0) !== 0) continue
+          const failure = pushChoice(context, choice, out)
+          if (failure !== undefined) {
+            refused = failure
+            break
+          }
+        }
       }
+      if (chunk.usage) {
+        out.push({ _tag: "Usage", usage: usage(chunk.usage) })
+        if (refused !== undefined) return refused
+      }
+      return false
     }
-    if (chunk.usage) out.push({ _tag: "Usage", usage: usage(chunk.usage) })
-    return false
   }
-})
+}
