@@ -240,6 +240,15 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("OpenAi", (it) 
         expect(failure._tag).toBe("ContentFiltered")
         expect(seen.filter((c) => c._tag === "Usage")).toEqual([{ _tag: "Usage", usage: { inputTokens: 1000, outputTokens: 3 } }])
         expect(seen.map((c) => (c._tag === "TextDelta" ? c.text : "")).join("")).toBe("Some of it")
+        // a body that ends after such a finish, without the usage or [DONE], is still the refusal
+        counted.enqueue(
+          MockServer.status(200, {
+            body: `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: "Some" }, finish_reason: null }] })}\n\n` +
+              `data: ${JSON.stringify({ choices: [{ index: 0, delta: {}, finish_reason: "content_filter" }] })}\n\n`
+          })
+        )
+        const cut = yield* Effect.flip(Stream.runDrain((yield* OpenAi.make({ model: "m", baseUrl: counted.url })).stream(Chat.prompt("hi"))))
+        expect(cut._tag).toBe("ContentFiltered")
 
         server.enqueue(
           MockServer.status(200, {
