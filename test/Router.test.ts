@@ -791,6 +791,22 @@ describe("Router: streaming", () => {
     })
   )
 
+  it.scoped("continue mode: a continuation that breaks too leaves the request's meta covering both parts", () =>
+    Effect.gen(function* () {
+      const cut = yield* sim("cut", { faults: [{ cutAfterTokens: 2 }], reply: "alpha beta gamma delta" })
+      const other = yield* sim("other", { faults: [{ cutAfterTokens: 1 }], reply: " gamma delta" })
+      const router = yield* Router.make({
+        targets: { cut: { model: cut }, other: { model: other } },
+        chains: { default: { targets: ["cut", "other"], continueStreams: true } }
+      })
+      const { chunks, done } = succeeded(yield* settle(drain(router, Chat.prompt("letters"))))
+      expect(chunks._tag).toBe("Left")
+      expect(done.attempts.map((a) => a.target)).toEqual(["cut", "other"])
+      expect(done).toMatchObject({ target: "other", continued: true, fallbacks: 1 })
+      expect(done.usage.outputTokens).toBeGreaterThanOrEqual(3)
+    })
+  )
+
   it.scoped("a first-token timeout counts as a failure and falls back", () =>
     Effect.gen(function* () {
       const stalled = yield* sim("stalled", { latency: "1 minute" })

@@ -1535,7 +1535,15 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
                   )
                 )
               ),
-              Stream.tapError(() => finished(shared, state, "failure", failedMeta()))
+              // the continuation failed too: the request's meta covers both parts all the same (its target, attempts, tokens)
+              Stream.tapError(() =>
+                Effect.flatMap(next.done, (resumedMeta) =>
+                  Effect.suspend(() => {
+                    final = joined(final, resumedMeta)
+                    return finished(shared, state, "failure", failedMeta())
+                  })
+                )
+              )
             )
           ),
           Effect.catchAll(() => Effect.as(finished(shared, state, "failure", failedMeta()), Stream.fail(interrupted(error, partial, member))))
