@@ -142,6 +142,20 @@ policy:
 })
 
 describe("Config.parse: problems", () => {
+  it.effect("__proto__ is refused as a name, which the decoded config could not hold; other Object keys are names like any", () =>
+    Effect.gen(function* () {
+      const error = yield* parseFail(
+        `providers:\n  __proto__: { type: simulated }\n  constructor: { type: simulated }\nmodels:\n  toString: { provider: constructor }\nchains:\n  __proto__: [toString]\n  valueOf: [toString]\n`
+      )
+      expect(error.problems.map((p) => [p.path, p.message])).toEqual([
+        ["providers.__proto__", `"__proto__" cannot be a name; choose another`],
+        ["chains.__proto__", `"__proto__" cannot be a name; choose another`]
+      ])
+      const { config } = yield* Config.parse(`providers:\n  constructor: { type: simulated }\nmodels:\n  toString: { provider: constructor }\nchains:\n  valueOf: [toString]\n`)
+      expect(Object.keys(config.chains ?? {})).toEqual(["valueOf"])
+    })
+  )
+
   const manyMistakes = `providers:
   openai: { type: openai, apiKey: "env:OPENAI_API_KEY" }
   anthropic: { type: anthropic, apiKey: "env:ANTHROPIC_API_KEY" }

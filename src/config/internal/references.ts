@@ -66,6 +66,14 @@ export const check = (raw: unknown): ReadonlyArray<RawProblem> => {
     plural = `${kind}s`
   ) => problems.push({ path, message: `unknown ${kind} "${name}"${hint(name, known, plural)}` })
 
+  // an object's key it cannot hold as a name: the decoded config would lose it, and `validate` would pass what `serve` refuses
+  for (const section of ["providers", "models", "chains"] as const) {
+    const entries = raw[section]
+    if (isRecord(entries) && Object.prototype.hasOwnProperty.call(entries, "__proto__")) {
+      problems.push({ path: [section, "__proto__"], message: `"__proto__" cannot be a name; choose another` })
+    }
+  }
+
   if (isRecord(raw["providers"]) && isRecord(raw["models"])) {
     for (const [alias, model] of Object.entries(raw["models"])) {
       const provider = isRecord(model) ? model["provider"] : undefined
