@@ -407,6 +407,23 @@ gateway: { keys: "${gatewaySecret}" }
     })
   )
 
+  it.effect("only secrets are scrubbed: a one-letter URL password is cut out of its URL alone, and numbers under token counts are shown", () =>
+    Effect.gen(function* () {
+      const short = yield* parseFail(
+        `providers: { openai: { type: openai, apiKey: "env:OPENAI_API_KEY" } }\nmodels: { mini: { provider: openai, model: gpt-4.1-mini } }\n` +
+          `state: "redis://:e@redis.internal:6379"\nchains: { default: [nope] }\n`
+      )
+      const text = short.problems.map((p) => p.message).join("\n")
+      expect(text).toContain('redis://:<redacted>@redis.internal:6379')
+      expect(text).toContain('unknown model "nope"')
+      const counts = yield* parseFail(
+        `providers: { a: { type: anthropic, apiKey: "env:ANTHROPIC_API_KEY", maxTokens: 4096 } }\n` +
+          `models: { m: { provider: a, model: claude, maxOutputTokens: 4096, contextWindow: 4096.5 } }\n`
+      )
+      expect(counts.problems.map((p) => p.message).join("\n")).toContain("4096.5")
+    })
+  )
+
   const withHeaders = (baseUrl: string) => `
 providers:
   portkey:

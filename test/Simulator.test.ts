@@ -246,6 +246,12 @@ describe("Scenario: parsing", () => {
       expect(none.problems.map((p) => [p.path, p.message])).toEqual([
         ["load", "about 0.12 requests: a run needs at least one (a bare number of duration is milliseconds)"]
       ])
+      // the value refused is shown, not taken for a secret
+      const over = yield* withLoad(`{ duration: "1 minute", requestsPerSecond: 1, promptTokens: 3000000 }`)
+      expect(over.problems.map((p) => p.message).join("\n")).toContain("3000000")
+      // poisson arrivals can draw none where about one is expected (this seed does)
+      const drawn = yield* Effect.flip(parse(`seed: 2\nload: { duration: "1 second", requestsPerSecond: 1 }\nproviders: { a: { type: simulated } }\nmodels: { m: { provider: a } }\n`))
+      expect(drawn.problems.map((p) => p.path)).toEqual(["load"])
       // the largest allowed still parses
       yield* parse(`seed: 1\nload: { duration: "1 hour", requestsPerSecond: 69, promptTokens: 2000000, completionTokens: 1000000 }\nproviders: { a: { type: simulated } }\nmodels: { m: { provider: a } }\n`)
     })

@@ -198,13 +198,18 @@ const fromFile = (file: internal.File, source: string | undefined): Scenario => 
  * @since 0.1.0
  * @category parsing
  */
-export const parse = (input: string, options: ParseOptions = {}): Effect.Effect<Scenario, ScenarioError> =>
-  internal.parse(input, options.source, options.format).pipe(
-    Effect.mapBoth({
-      onFailure: (found) => new ScenarioError({ problems: found, ...(options.source === undefined ? {} : { source: options.source }) }),
-      onSuccess: (file) => fromFile(file, options.source)
-    })
+export const parse = (input: string, options: ParseOptions = {}): Effect.Effect<Scenario, ScenarioError> => {
+  const failure = (problems: ReadonlyArray<Config.Problem>) =>
+    new ScenarioError({ problems, ...(options.source === undefined ? {} : { source: options.source }) })
+  return internal.parse(input, options.source, options.format).pipe(
+    Effect.mapBoth({ onFailure: failure, onSuccess: (file) => fromFile(file, options.source) }),
+    // poisson arrivals may draw none where about one is expected: a run that sends nothing would report 100% availability
+    Effect.filterOrFail(
+      (scenario) => arrivals(scenario).length > 0,
+      () => failure([{ path: "load", message: "the load's arrivals hold no request with this seed: lengthen the duration or raise requestsPerSecond" }])
+    )
   )
+}
 
 /**
  * Reads and parses a scenario file.

@@ -68,6 +68,9 @@ const credentialScheme = /^(bearer|basic)\s+\S/i
 /** The password of a URL with credentials: `scheme://user:password@host`. */
 const urlPassword = /^[a-z][a-z0-9+.-]*:\/\/[^/@\s:]*:([^/@\s]+)@/i
 
+/** The same, anywhere in a message, the password's prefix kept in `$1`. */
+const urlPasswords = /([a-z][a-z0-9+.-]*:\/\/[^/@\s:"]*:)[^/@\s"]+@/gi
+
 /**
  * Whether a header carries a credential, by its name (`authorization`,
  * `api-key`, `x-portkey-api-key`, `helicone-auth`, `x-session-token`, ...)
@@ -111,6 +114,12 @@ export const literalSecrets = (raw: unknown): ReadonlyArray<ReadonlyArray<Proper
 const secretKey = /key|secret|token|password|credential|auth/i
 
 /**
+ * The keys whose numbers may be secrets too: a credential's, not every key
+ * with "token" in it (`maxTokens`, `promptTokens` hold numbers to show).
+ */
+const credentialKey = /^(api)?keys?$|secret|password|credential|auth/i
+
+/**
  * Every string in a raw config that may be a secret: any string (or number)
  * under a key whose name suggests one (`apiKey`, `keys`, `token`, ...), at
  * any depth, any `Bearer ...` / `Basic ...` credential, and the password of
@@ -121,23 +130,25 @@ const secretKey = /key|secret|token|password|credential|auth/i
  */
 export const suspectedSecrets = (raw: unknown): ReadonlyArray<string> => {
   const found = new Set<string>()
-  const collect = (value: unknown, underSecretKey: boolean): void => {
+  const collect = (value: unknown, underSecretKey: boolean, underCredentialKey: boolean): void => {
     if (typeof value === "string") {
       const suspect = underSecretKey || credentialScheme.test(value)
       if (suspect && value.length >= 4 && !value.startsWith(prefix)) found.add(value)
-      // a URL's password (`redis://user:password@host`), wherever the URL is
+      // a URL's password (`redis://user:password@host`), wherever the URL is (a shorter one is cut out of URLs by `scrub`)
       const password = urlPassword.exec(value)?.[1]
-      if (password !== undefined && password.length >= 1) found.add(password)
-    } else if (typeof value === "number" && underSecretKey && Number.isFinite(value) && String(value).length >= 4) {
+      if (password !== undefined && password.length >= 4) found.add(password)
+    } else if (typeof value === "number" && underCredentialKey && Number.isFinite(value) && String(value).length >= 4) {
       // a key written as a number is still a key
       found.add(String(value))
     } else if (Array.isArray(value)) {
-      for (const item of value) collect(item, underSecretKey)
+      for (const item of value) collect(item, underSecretKey, underCredentialKey)
     } else if (isRecord(value)) {
-      for (const [key, item] of Object.entries(value)) collect(item, underSecretKey || secretKey.test(key))
+      for (const [key, item] of Object.entries(value)) {
+        collect(item, underSecretKey || secretKey.test(key), underCredentialKey || credentialKey.test(key))
+      }
     }
   }
-  collect(raw, false)
+  collect(raw, false, false)
   // longest first, so a secret containing another is replaced whole
   return [...found].sort((a, b) => b.length - a.length)
 }
@@ -149,7 +160,8 @@ export const suspectedSecrets = (raw: unknown): ReadonlyArray<string> => {
  * @internal
  */
 export const scrub = (message: string, secrets: ReadonlyArray<string>): string => {
-  let out = message
+  // any URL's password, however short, where it stands
+  let out = message.replace(urlPasswords, "$1<redacted>@")
   for (const secret of secrets) {
     out = out.split(secret).join("<redacted>")
     const escaped = JSON.stringify(secret).slice(1, -1)

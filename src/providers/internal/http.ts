@@ -593,11 +593,13 @@ export const decodeSse = <E = never>(
       let last: Option.Option<ProviderError | E> | undefined
       const timedOut = (): Option.Option<ProviderError | E> =>
         Option.some(
-          sawContent
+          // a refusal the decoder holds (waiting for its usage) is what the stream ends with, not the silence after it
+          decoder.pending?.() ??
+          (sawContent
             ? options.onTimeout("idle", idle)
             : onHead !== undefined
             ? onHead()
-            : options.onTimeout("first-token", firstToken)
+            : options.onTimeout("first-token", firstToken))
         )
 
       /** Decodes `input` into `out`; sets `last` on the terminal event or a bad one. */
