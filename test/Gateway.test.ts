@@ -108,6 +108,16 @@ const abortOnceUpstream = (client: OpenAI, upstream: MockServer.MockServer, mode
     return yield* MockServer.awaitAborted(upstream, 1).pipe(Effect.timeout("2 seconds"))
   })
 
+/** The raw body of a streamed completion of the chain `default`, as the wire carries it. */
+const rawStream = (gateway: Gateway.Server) =>
+  promise(() =>
+    fetch(`${gateway.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "default", messages: question, stream: true })
+    }).then((res) => res.text())
+  )
+
 /** Records every log line (message and annotations). */
 const captureLogs = () => {
   const lines: Array<{ readonly message: string; readonly annotations: Record<string, unknown> }> = []
@@ -513,13 +523,7 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
         expect(seen.join("").length).toBeGreaterThan(0)
         // the raw wire: content events, then the error event last, and never [DONE]
         primary.enqueue(MockServer.resetAfter(3))
-        const raw = yield* promise(() =>
-          fetch(`${gateway.url}/v1/chat/completions`, {
-            method: "POST",
-            headers: { "content-type": "application/json" },
-            body: JSON.stringify({ model: "default", messages: question, stream: true })
-          }).then((res) => res.text())
-        )
+        const raw = yield* rawStream(gateway)
         const events = raw.split("\n\n").filter((e) => e.length > 0)
         expect(events.length).toBeGreaterThan(2)
         expect(JSON.parse(events.at(-1)!.slice("data: ".length))).toMatchObject({
@@ -546,13 +550,7 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
           }
         })
         expect({ text, finishes, usage }).toEqual({ text: "one two three", finishes: ["content_filter"], usage: true })
-        const raw = yield* promise(() =>
-          fetch(`${gateway.url}/v1/chat/completions`, {
-            method: "POST",
-            headers: { "content-type": "application/json" },
-            body: JSON.stringify({ model: "default", messages: question, stream: true })
-          }).then((res) => res.text())
-        )
+        const raw = yield* rawStream(gateway)
         expect(raw).not.toContain('"error"')
         expect(raw.trimEnd().endsWith("data: [DONE]")).toBe(true)
       })

@@ -40,6 +40,7 @@ import * as OpenAi from "../src/providers/OpenAi.js"
 import type { RouterEvent } from "../src/router/Events.js"
 import * as Router from "../src/router/Router.js"
 import * as MockServer from "../src/testing/MockServer.js"
+import { listen } from "./support/servers.js"
 import { settler, sim, succeeded } from "./support/virtual.js"
 
 // ---------------------------------------------------------------------------
@@ -1008,29 +1009,19 @@ describe("HTTP handlers", () => {
 
   it.scoped("CostReport.fetch gives up on a server that takes the request and never answers, and shows no control characters of another's", () =>
     Effect.gen(function* () {
-      const silent = createServer(() => {
+      const port = yield* listen(() => {
         // takes the request, never answers
       })
-      yield* Effect.acquireRelease(
-        Effect.async<void>((resume) => void silent.listen(0, "127.0.0.1", () => resume(Effect.void))),
-        () => Effect.sync(() => (silent.closeAllConnections(), silent.close()))
-      )
-      const port = (silent.address() as { readonly port: number }).port
       const fiber = yield* Effect.fork(Effect.flip(CostReport.fetch(`http://127.0.0.1:${port}/v1/usage`, { timeout: "5 seconds" })))
       while ((yield* TestClock.sleeps()).length === 0) yield* Effect.yieldNow()
       yield* TestClock.adjust("5 seconds")
       const error = yield* Fiber.join(fiber)
       expect(error.message).toBe(`http://127.0.0.1:${port}/v1/usage did not answer within 5s`)
 
-      const noisy = createServer((_, res) => {
+      const noisyPort = yield* listen((_, res) => {
         res.writeHead(401, { "content-type": "application/json" })
         res.end(JSON.stringify({ error: { message: "\u001b[2J\u001b[31mrun this\u001b[0m" } }))
       })
-      yield* Effect.acquireRelease(
-        Effect.async<void>((resume) => void noisy.listen(0, "127.0.0.1", () => resume(Effect.void))),
-        () => Effect.sync(() => noisy.close())
-      )
-      const noisyPort = (noisy.address() as { readonly port: number }).port
       const refused = yield* Effect.flip(CostReport.fetch(`http://127.0.0.1:${noisyPort}/v1/usage`))
       expect(refused.message).not.toMatch(/[\u0000-\u001f]/)
       expect(refused.message).toContain("run this")

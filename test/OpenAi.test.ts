@@ -14,7 +14,7 @@ import * as Chat from "../src/llm/Chat.js"
 import * as LanguageModel from "../src/llm/LanguageModel.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import * as MockServer from "../src/testing/MockServer.js"
-import { createServer } from "node:http"
+import { listen } from "./support/servers.js"
 
 const key = Redacted.make("sk-openai-test")
 
@@ -251,16 +251,11 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("OpenAi", (it) 
         const cut = yield* Effect.flip(Stream.runDrain((yield* OpenAi.make({ model: "m", baseUrl: counted.url })).stream(Chat.prompt("hi"))))
         expect(cut._tag).toBe("ContentFiltered")
         // and one that stays open after it, sending nothing more: the refusal once the idle deadline passes, not a Timeout
-        const stalled = createServer((_req, res) => {
+        const port = yield* listen((_req, res) => {
           res.writeHead(200, { "content-type": "text/event-stream" })
           res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: "Some" }, finish_reason: null }] })}\n\n`)
           res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: {}, finish_reason: "content_filter" }] })}\n\n`)
         })
-        yield* Effect.acquireRelease(
-          Effect.async<void>((resume) => void stalled.listen(0, "127.0.0.1", () => resume(Effect.void))),
-          () => Effect.sync(() => (stalled.closeAllConnections(), stalled.close()))
-        )
-        const port = (stalled.address() as { readonly port: number }).port
         const quiet = yield* OpenAi.make({ model: "m", baseUrl: `http://127.0.0.1:${port}/v1`, timeouts: { idle: "100 millis" } })
         const held = yield* Effect.flip(Stream.runDrain(quiet.stream(Chat.prompt("hi"))))
         expect(held._tag).toBe("ContentFiltered")

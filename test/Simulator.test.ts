@@ -3,13 +3,13 @@ import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Console, Duration, Effect, Schema } from "effect"
 import { mkdtempSync, readdirSync, writeFileSync } from "node:fs"
-import { createServer } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Cli from "../src/cli/Cli.js"
 import * as Report from "../src/simulator/Report.js"
 import * as Scenario from "../src/simulator/Scenario.js"
 import * as Simulator from "../src/simulator/Simulator.js"
+import { listen } from "./support/servers.js"
 
 /**
  * Four minutes of traffic, one request a second, evenly spaced: request i
@@ -368,16 +368,11 @@ describe("Simulator: the command line", () => {
   it.live("report: a base URL without a scheme is refused as such; the query of one is kept; a 401 says to set GATEWAY_KEY", () =>
     Effect.gen(function* () {
       const paths: Array<string> = []
-      const server = createServer((req, res) => {
+      const port = yield* listen((req, res) => {
         paths.push(req.url ?? "")
         res.writeHead(401, { "content-type": "application/json" })
         res.end(JSON.stringify({ error: { message: "Missing API key. Send it in the Authorization header." } }))
       })
-      yield* Effect.acquireRelease(
-        Effect.async<void>((resume) => void server.listen(0, "127.0.0.1", () => resume(Effect.void))),
-        () => Effect.sync(() => server.close())
-      )
-      const port = (server.address() as { readonly port: number }).port
       const exitCode = process.exitCode
       try {
         const errors: Array<string> = []
