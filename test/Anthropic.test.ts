@@ -126,6 +126,26 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Anthropic", (i
         expect(server.requests()[2]?.headers.accept).toBe("text/event-stream")
       })
     )
+
+    it.scoped("parallelToolCalls false disables parallel tool use in the tool choice, auto when none was given; never with 'none' or without tools", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const model = yield* Anthropic.make({ model: "m", baseUrl: server.url })
+        const tools = [{ name: "f", parameters: { type: "object" } }]
+        yield* model.complete({ ...Chat.prompt("a"), tools, parallelToolCalls: false })
+        yield* model.complete({ ...Chat.prompt("b"), tools, toolChoice: "required", parallelToolCalls: false })
+        yield* model.complete({ ...Chat.prompt("c"), tools, toolChoice: "none", parallelToolCalls: false })
+        yield* model.complete({ ...Chat.prompt("d"), parallelToolCalls: false })
+        yield* model.complete({ ...Chat.prompt("e"), tools, parallelToolCalls: true })
+        expect(server.requests().map((r) => (r.body as Record<string, unknown>).tool_choice)).toEqual([
+          { type: "auto", disable_parallel_tool_use: true },
+          { type: "any", disable_parallel_tool_use: true },
+          { type: "none" },
+          undefined,
+          undefined
+        ])
+      })
+    )
   })
 
   describe("answers", () => {

@@ -204,7 +204,8 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
               // strict without parameters: the schema made for it must be a closed one, as OpenAI requires
               { type: "function", function: { name: "now", strict: true } }
             ],
-            tool_choice: { type: "function", function: { name: "weather" } }
+            tool_choice: { type: "function", function: { name: "weather" } },
+            parallel_tool_calls: false
           })
         )
         expect(completion.choices[0]?.finish_reason).toBe("tool_calls")
@@ -221,7 +222,8 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
               function: { name: "now", strict: true, parameters: { type: "object", properties: {}, required: [], additionalProperties: false } }
             }
           ],
-          tool_choice: { type: "function", function: { name: "weather" } }
+          tool_choice: { type: "function", function: { name: "weather" } },
+          parallel_tool_calls: false
         })
       })
     )

@@ -184,6 +184,7 @@ const cases: ReadonlyArray<Case> = [
   { name: "top_logprobs", body: withFields({ top_logprobs: 3 }), status: 400, param: "top_logprobs" },
   { name: "the legacy functions", body: withFields({ functions: [{ name: "f", parameters: {} }] }), status: 400, param: "functions", message: /use 'tools'/ },
   { name: "the legacy function_call", body: withFields({ function_call: "auto" }), status: 400, param: "function_call" },
+  { name: "a parallel_tool_calls that is a string", body: withFields({ parallel_tool_calls: "no" }), status: 400, param: "parallel_tool_calls" },
   { name: "stream that is a string", body: withFields({ stream: "yes" }), status: 400, param: "stream" },
   { name: "stream_options that is a number (not streaming)", body: withFields({ stream_options: 5 }), status: 400, param: "stream_options" },
   {

@@ -171,6 +171,8 @@ export const ChatRequest = Schema.Struct({
   stop: Schema.optional(Schema.Array(Schema.String)),
   tools: Schema.optional(Schema.Array(ToolDefinition)),
   toolChoice: Schema.optional(ToolChoice),
+  /** `false`: at most one tool call an answer, where the provider can be told (OpenAI, Anthropic); Gemini ignores it. */
+  parallelToolCalls: Schema.optional(Schema.Boolean),
   metadata: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String }))
 })
 

@@ -6,8 +6,9 @@
  *
  * Fields that only tune sampling or bookkeeping, which a provider may not
  * have, are ignored (`seed`, `presence_penalty`, `frequency_penalty`,
- * `logit_bias`, `parallel_tool_calls`, `store`, `service_tier`,
- * `reasoning_effort`, `prediction`, unknown fields). Fields that change what
+ * `logit_bias`, `store`, `service_tier`, `reasoning_effort`, `prediction`,
+ * unknown fields). `parallel_tool_calls` goes to the providers that take it
+ * (OpenAI, Anthropic). Fields that change what
  * the answer is, and that the gateway cannot honour, are refused with the
  * field named, not dropped: `n` above 1 (it returns one choice),
  * `response_format` other than `text` (JSON mode and structured outputs
@@ -351,6 +352,7 @@ const decodeBody = (body: unknown): Decoded => {
     ...(present(b, "stop") ? { stop: stop(b["stop"]) } : {}),
     ...(tools !== undefined && tools.length > 0 ? { tools } : {}),
     ...(present(b, "tool_choice") ? { toolChoice: toolChoice(b["tool_choice"]) } : {}),
+    ...(present(b, "parallel_tool_calls") ? { parallelToolCalls: boolean(b["parallel_tool_calls"], "parallel_tool_calls") } : {}),
     ...(meta !== undefined ? { metadata: meta } : {})
   }
   const stream = present(b, "stream") ? boolean(b["stream"], "stream") : false

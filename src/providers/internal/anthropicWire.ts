@@ -123,6 +123,11 @@ export const encodeRequest = (
     }))
   }
   if (request.toolChoice !== undefined) body.tool_choice = encodeToolChoice(request.toolChoice)
+  // one tool call at most: Anthropic's switch sits in its tool choice (none of "none"'s business)
+  if (request.parallelToolCalls === false && request.tools !== undefined && request.tools.length > 0) {
+    const choice = (body.tool_choice as Record<string, unknown> | undefined) ?? { type: "auto" }
+    if (choice["type"] !== "none") body.tool_choice = { ...choice, disable_parallel_tool_use: true }
+  }
   if (stream) body.stream = true
   return body
 }

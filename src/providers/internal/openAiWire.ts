@@ -84,6 +84,8 @@ export const encodeRequest = (
     }))
   }
   if (request.toolChoice !== undefined) body.tool_choice = encodeToolChoice(request.toolChoice)
+  // OpenAI takes it only beside tools
+  if (request.parallelToolCalls !== undefined && body.tools !== undefined) body.parallel_tool_calls = request.parallelToolCalls
   if (stream) {
     body.stream = true
     body.stream_options = { include_usage: true }
