@@ -264,6 +264,13 @@ describe("llm-failover CLI", () => {
     rmSync(dir, { recursive: true, force: true })
   }, 60_000)
 
+  it("simulate --json keeps stdout to the JSON with the log level lowered: the records go to stderr", () => {
+    const result = cli(["--log-level", "debug", "simulate", "--scenario", "examples/scenarios/primary-down.yaml", "--json"])
+    expect(result.status, result.stderr).toBe(0)
+    expect(JSON.parse(result.stdout)).toMatchObject({ scenario: "primary-down" })
+    expect(result.stderr).toContain("level=DEBUG")
+  }, 60_000)
+
   it("an empty --host is refused, not bound to every interface", () => {
     const result = cli(["serve", "--host", "", "--port", "0"])
     expect(result.status).toBe(1)

@@ -9,7 +9,7 @@
 import { Command, Options } from "@effect/cli"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import { FileSystem } from "@effect/platform"
-import { Console, Duration, Effect, Layer, Option, Redacted } from "effect"
+import { Console, Duration, Effect, Layer, Logger, Option, Redacted } from "effect"
 import * as Config from "../config/Config.js"
 import * as Demo from "../config/Demo.js"
 import * as Gateway from "../gateway/Gateway.js"
@@ -240,6 +240,14 @@ const footer = (stats: ReadonlyArray<VirtualTime.Stats>) => {
 }
 
 /** An invalid scenario or a run that could not happen: the message, and exit code 1. */
+/**
+ * Log records on stderr, not stdout, for a command whose stdout is its
+ * answer (`--json` piped into another program): with `--log-level debug`
+ * they went into the JSON.
+ */
+const toStderr = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.provide(effect, Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.logfmtLogger)))
+
 const simulationFailed = (error: { readonly message: string }) =>
   Effect.zipRight(
     Console.error(error.message),
@@ -267,7 +275,10 @@ const simulate = Command.make(
         const { report, stats } = yield* Simulator.run(loaded)
         yield* Console.log(json ? Report.toJson(report) : Report.format(report) + footer([stats]))
       }
-    }).pipe(Effect.catchTags({ ScenarioError: simulationFailed, SimulationError: simulationFailed }))
+    }).pipe(
+      Effect.catchTags({ ScenarioError: simulationFailed, SimulationError: simulationFailed }),
+      toStderr
+    )
 ).pipe(Command.withDescription("replay a provider incident against a fallback policy, in virtual time"))
 
 const dollars = (n: number) => `$${n.toFixed(6)}`
@@ -362,7 +373,7 @@ const report = Command.make(
         )
       )
       yield* Console.log(json ? JSON.stringify(usage, null, 2) : formatUsage(usage))
-    }).pipe(Effect.catchTag("UsageFetchError", simulationFailed))
+    }).pipe(Effect.catchTag("UsageFetchError", simulationFailed), toStderr)
 ).pipe(Command.withDescription("tokens and cost per model and chain from a running gateway (key from GATEWAY_KEY)"))
 
 /**
