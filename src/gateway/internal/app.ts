@@ -338,12 +338,8 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
           // a provider that stopped on its content policy after content went out: OpenAI's answer to that is a
           // stream that ends with finish_reason "content_filter", not an error
           if (error._tag === "StreamInterrupted" && error.cause._tag === "ContentFiltered") {
-            return Effect.flatMap(started.done, (meta) => {
-              phase = "last"
-              noteMeta(log, meta)
-              log.outcome = "content_filter"
-              return send(take() + (encoder.chunk({ _tag: "Finish", reason: "content_filter" }) ?? "") + encoder.end(meta.usage))
-            })
+            log.outcome = "content_filter"
+            return closing(encoder.chunk({ _tag: "Finish", reason: "content_filter" }) ?? "")
           }
           phase = "last"
           const failure = streamFailure(error)
@@ -351,11 +347,14 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
           log.outcome = failure.code ?? "failed"
           return send(take() + WireResponse.sseEvent(Errors.body(failure)))
         }
-        const finished = Effect.flatMap(started.done, (meta) => {
-          phase = "last"
-          noteMeta(log, meta)
-          return send(take() + encoder.end(meta.usage))
-        })
+        /** The closing events, after `finish` (a finish chunk of the gateway's own, if any). */
+        const closing = (finish: string) =>
+          Effect.flatMap(started.done, (meta) => {
+            phase = "last"
+            noteMeta(log, meta)
+            return send(take() + finish + encoder.end(meta.usage))
+          })
+        const finished = closing("")
         const step: Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Option<never>> = Effect.suspend(() => {
           switch (phase) {
             case "body":
