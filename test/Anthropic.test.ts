@@ -148,6 +148,42 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Anthropic", (i
     )
   })
 
+  describe("structured outputs", () => {
+    it.scoped("a json_schema goes as output_config.format on the models that have it; json_object is refused, calling nothing", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const haiku = yield* Anthropic.make({ model: "claude-haiku-4-5-20251001", baseUrl: server.url })
+        expect(haiku.info.responseFormats).toEqual(["json_schema"])
+        const schema = { type: "object", properties: { ok: { type: "boolean" } }, required: ["ok"], additionalProperties: false }
+        yield* haiku.complete(Chat.prompt("a", { responseFormat: { type: "json_schema", name: "ok", schema, strict: true } }))
+        yield* Stream.runDrain(haiku.stream(Chat.prompt("b", { responseFormat: { type: "json_schema", name: "ok", schema } })))
+        expect(server.requests().map((r) => (r.body as Record<string, unknown>).output_config)).toEqual([
+          { format: { type: "json_schema", schema } },
+          { format: { type: "json_schema", schema } }
+        ])
+        const refused = yield* Effect.flip(haiku.complete(Chat.prompt("c", { responseFormat: { type: "json_object" } })))
+        expect(refused._tag).toBe("InvalidRequest")
+        expect(server.count()).toBe(2)
+      })
+    )
+
+    it.scoped("which models have them: the table's, else none, unless the options say so", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const formats = (model: string, info?: Anthropic.Options["info"]) =>
+          Effect.map(Anthropic.make({ model, baseUrl: server.url, ...(info === undefined ? {} : { info }) }), (m) => m.info.responseFormats)
+        expect(yield* formats("claude-sonnet-4-5-20250929")).toEqual(["json_schema"])
+        expect(yield* formats("claude-sonnet-4-6")).toEqual(["json_schema"])
+        expect(yield* formats("claude-opus-4-6")).toEqual(["json_schema"])
+        expect(yield* formats("claude-sonnet-4-20250514")).toEqual([])
+        expect(yield* formats("claude-opus-4-1-20250805")).toEqual([])
+        expect(yield* formats("claude-3-5-haiku-latest")).toEqual([])
+        expect(yield* formats("claude-next")).toEqual([])
+        expect(yield* formats("claude-next", { responseFormats: ["json_schema"] })).toEqual(["json_schema"])
+      })
+    )
+  })
+
   describe("answers", () => {
     const reply: MockServer.Reply = {
       text: "Two tools.",

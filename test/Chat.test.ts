@@ -126,5 +126,19 @@ describe("ModelInfo and Tokens", () => {
     expect(long).toBeGreaterThan(short)
     expect(Tokens.required(Chat.prompt("hi", { maxTokens: 100 }))).toBe(short + 100)
     expect(Tokens.required(Chat.prompt("hi"), 50)).toBe(short + 50)
+    // a structured output's schema is sent too, and counted
+    const schema = { type: "object", properties: { summary: { type: "string", description: "x".repeat(400) } } }
+    const structured = Tokens.estimate(Chat.prompt("hi", { responseFormat: { type: "json_schema", name: "s", schema } }))
+    expect(structured).toBe(short + Math.ceil((2 + JSON.stringify(schema).length) / 4) - Math.ceil(2 / 4))
+    expect(Tokens.estimate(Chat.prompt("hi", { responseFormat: { type: "json_object" } }))).toBe(short)
+  })
+
+  it("a model honours a prose request always, a JSON one when its responseFormats lists that type", () => {
+    const info: ModelInfo.ModelInfo = { provider: "p", model: "m", contextWindow: 1_000, price: { input: 0, output: 0 } }
+    const json = Chat.prompt("hi", { responseFormat: { type: "json_object" } })
+    expect(ModelInfo.honours(info, Chat.prompt("hi"))).toBe(true)
+    expect(ModelInfo.honours(info, json)).toBe(false)
+    expect(ModelInfo.honours({ ...info, responseFormats: ["json_schema"] }, json)).toBe(false)
+    expect(ModelInfo.honours({ ...info, responseFormats: ["json_object"] }, json)).toBe(true)
   })
 })

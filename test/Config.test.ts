@@ -195,6 +195,18 @@ stats: { url: "redis://127.0.0.1:6379" }
     })
   )
 
+  it.effect("a model's responseFormats takes json_object and json_schema only, each mistake at its path", () =>
+    Effect.gen(function* () {
+      const error = yield* parseFail(
+        "providers:\n  sim: { type: simulated }\nmodels:\n  a: { provider: sim, responseFormats: [json_schema, json] }\n  b: { provider: sim, responseFormats: json_object }\n",
+        { source: "formats.yaml" },
+        new Map()
+      )
+      expect(error.problems.map((p) => p.path)).toEqual(["models.a.responseFormats[1]", "models.b.responseFormats"])
+      expect(error.problems[0]?.message).toMatch(/"json_object" \| "json_schema"/)
+    })
+  )
+
   it.effect("a YAML syntax error is reported with its line and column", () =>
     Effect.gen(function* () {
       const error = yield* parseFail("providers:\n  sim: { type: simulated }\nmodels:\n  echo: { provider: sim ]\n")
@@ -567,8 +579,9 @@ models:
   mini: { provider: openai, model: gpt-4.1-mini, weight: 3, policy: { retry: { maxAttempts: 4 } } }
   llama3.2: { provider: local, contextWindow: 131072, price: { input: 0, output: 0 } }
   sonnet: { provider: claude, model: claude-sonnet-4-5, price: { input: 2.5, output: 12 } }
+  haiku: { provider: claude, model: claude-3-5-haiku, responseFormats: [json_schema] }
   flash: { provider: gemini, model: gemini-2.5-flash }
-  echo: { provider: sim, model: echo-1, contextWindow: 4096, maxOutputTokens: 512 }
+  echo: { provider: sim, model: echo-1, contextWindow: 4096, maxOutputTokens: 512, responseFormats: [] }
 `)
       const routerConfig = yield* Config.toRouterConfig(config)
       const info = (alias: string) => routerConfig.targets[alias]?.model.info
@@ -577,20 +590,24 @@ models:
         provider: "local",
         model: "llama3.2",
         contextWindow: 131_072,
-        price: { input: 0, output: 0 }
+        price: { input: 0, output: 0 },
+        responseFormats: ["json_object", "json_schema"]
       })
-      expect(info("sonnet")).toMatchObject({ provider: "anthropic", price: { input: 2.5, output: 12 } })
-      expect(info("flash")).toMatchObject({ provider: "gemini", model: "gemini-2.5-flash" })
+      expect(info("sonnet")).toMatchObject({ provider: "anthropic", price: { input: 2.5, output: 12 }, responseFormats: ["json_schema"] })
+      // the table says Claude 3.5 Haiku has no structured outputs; the config says otherwise, and wins
+      expect(info("haiku")).toMatchObject({ model: "claude-3-5-haiku", responseFormats: ["json_schema"] })
+      expect(info("flash")).toMatchObject({ provider: "gemini", model: "gemini-2.5-flash", responseFormats: ["json_object", "json_schema"] })
       expect(info("echo")).toEqual({
         provider: "acme",
         model: "echo-1",
         contextWindow: 4096,
         maxOutputTokens: 512,
-        price: { input: 0, output: 0 }
+        price: { input: 0, output: 0 },
+        responseFormats: []
       })
       expect(routerConfig.targets["mini"]).toMatchObject({ weight: 3, policy: { retry: { maxAttempts: 4 } } })
       expect(routerConfig.chains).toEqual({
-        default: { targets: ["mini", "llama3.2", "sonnet", "flash", "echo"], hedge: { delay: "p95" } }
+        default: { targets: ["mini", "llama3.2", "sonnet", "haiku", "flash", "echo"], hedge: { delay: "p95" } }
       })
     }).pipe(Effect.provide(FetchHttpClient.layer))
   )

@@ -598,6 +598,101 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
     )
   })
 
+  describe("JSON mode and structured outputs", () => {
+    const person = {
+      type: "object",
+      properties: { name: { type: "string" }, age: { type: "integer" } },
+      required: ["name", "age"],
+      additionalProperties: false
+    }
+
+    it.scoped("json_schema reaches OpenAI as sent, and Claude, after a fallback, as output_config.format", () =>
+      Effect.gen(function* () {
+        const { client, primary, secondary } = yield* setup({
+          primary: { faults: [MockServer.status(503)] },
+          secondary: { reply: { text: '{"name":"Ada","age":36}' } }
+        })
+        const { data, response } = yield* promise(() =>
+          client.chat.completions
+            .create({
+              model: "default",
+              messages: question,
+              response_format: {
+                type: "json_schema",
+                json_schema: { name: "person", description: "Who", schema: person, strict: true }
+              }
+            })
+            .withResponse()
+        )
+        expect(JSON.parse(data.choices[0]?.message.content ?? "")).toEqual({ name: "Ada", age: 36 })
+        expect(response.headers.get("x-llm-target")).toBe("secondary")
+        expect(response.headers.get("x-llm-fallbacks")).toBe("1")
+        expect(primary.requests()[0]?.body).toMatchObject({
+          response_format: { type: "json_schema", json_schema: { name: "person", description: "Who", schema: person, strict: true } }
+        })
+        const claudeBody = secondary.requests()[0]?.body as Record<string, unknown>
+        expect(claudeBody["output_config"]).toEqual({ format: { type: "json_schema", schema: person } })
+        expect(claudeBody).not.toHaveProperty("response_format")
+      })
+    )
+
+    it.scoped("json_object never falls back to Claude, which has no JSON mode: the chain is OpenAI alone", () =>
+      Effect.gen(function* () {
+        const { client, primary, secondary } = yield* setup({
+          primary: { faults: [MockServer.status(503)] },
+          secondary: { reply: { text: "prose from Claude" } }
+        })
+        const failed = yield* promise(() =>
+          client.chat.completions
+            .create({ model: "default", messages: question, response_format: { type: "json_object" } })
+            .then(() => undefined, (error: unknown) => error)
+        )
+        expect(failed).toBeInstanceOf(OpenAI.APIError)
+        const error = failed as InstanceType<typeof OpenAI.APIError>
+        expect(error.status).toBe(503)
+        expect(error.message).toMatch(/primary/)
+        expect(error.message).not.toMatch(/secondary/)
+        expect([primary.count(), secondary.count()]).toEqual([1, 0])
+        expect(primary.requests()[0]?.body).toMatchObject({ response_format: { type: "json_object" } })
+
+        // streamed (the fault was for the first request only): OpenAI answers, sent response_format too
+        const { data: stream, response } = yield* promise(() =>
+          client.chat.completions
+            .create({ model: "default", messages: question, response_format: { type: "json_object" }, stream: true })
+            .withResponse()
+        )
+        expect(response.headers.get("x-llm-target")).toBe("primary")
+        yield* promise(async () => {
+          for await (const _ of stream) void _
+        })
+        expect(primary.requests()[1]?.body).toMatchObject({ stream: true, response_format: { type: "json_object" } })
+        expect(secondary.count()).toBe(0)
+      })
+    )
+
+    it.scoped("a chain none of whose models can give the format: 400 unsupported_response_format, and no upstream call", () =>
+      Effect.gen(function* () {
+        const { gateway, primary, secondary } = yield* setup()
+        const answer = yield* promise(() =>
+          fetch(`${gateway.url}/v1/chat/completions`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            // the alias `secondary` is a one-model chain of Claude
+            body: JSON.stringify({ model: "secondary", messages: question, response_format: { type: "json_object" } })
+          }).then(async (r) => ({ status: r.status, body: (await r.json()) as { error: Record<string, unknown> } }))
+        )
+        expect(answer.status).toBe(400)
+        expect(answer.body.error).toMatchObject({
+          type: "invalid_request_error",
+          code: "unsupported_response_format",
+          param: "response_format"
+        })
+        expect(answer.body.error["message"]).toMatch(/secondary \(Rejected unsupported-format\)/)
+        expect([primary.count(), secondary.count()]).toEqual([0, 0])
+      })
+    )
+  })
+
   describe("models, auth, limits", () => {
     it.scoped("a body that stalls mid-way gets 408 within bodyTimeout, and the gateway goes on serving", () =>
       Effect.gen(function* () {

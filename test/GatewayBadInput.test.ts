@@ -153,18 +153,43 @@ const cases: ReadonlyArray<Case> = [
   { name: "n above 1", body: withFields({ n: 3 }), status: 400, param: "n", message: /one choice/ },
   // what would change the answer and cannot be honoured is refused, not dropped
   {
-    name: "JSON mode (response_format json_object)",
-    body: withFields({ response_format: { type: "json_object" } }),
+    name: "structured outputs without json_schema",
+    body: withFields({ response_format: { type: "json_schema" } }),
     status: 400,
-    param: "response_format.type",
-    message: /'json_object' is not supported by this gateway yet/
+    param: "response_format.json_schema",
+    message: /Missing required parameter/
   },
   {
-    name: "structured outputs (response_format json_schema)",
-    body: withFields({ response_format: { type: "json_schema", json_schema: { name: "x", schema: { type: "object" } } } }),
+    name: "structured outputs without a schema",
+    body: withFields({ response_format: { type: "json_schema", json_schema: { name: "x" } } }),
     status: 400,
-    param: "response_format.type",
-    message: /'json_schema' is not supported/
+    param: "response_format.json_schema.schema",
+    message: /Missing required parameter/
+  },
+  {
+    name: "structured outputs with a schema that is not an object",
+    body: withFields({ response_format: { type: "json_schema", json_schema: { name: "x", schema: [marker] } } }),
+    status: 400,
+    param: "response_format.json_schema.schema"
+  },
+  {
+    name: "structured outputs with a name OpenAI refuses",
+    body: withFields({ response_format: { type: "json_schema", json_schema: { name: `a b ${marker}`, schema: {} } } }),
+    status: 400,
+    param: "response_format.json_schema.name",
+    message: /letters, digits, underscores or dashes/
+  },
+  {
+    name: "structured outputs with a strict that is a string",
+    body: withFields({ response_format: { type: "json_schema", json_schema: { name: "x", schema: {}, strict: "yes" } } }),
+    status: 400,
+    param: "response_format.json_schema.strict"
+  },
+  {
+    name: "structured outputs with a description that is a number",
+    body: withFields({ response_format: { type: "json_schema", json_schema: { name: "x", schema: {}, description: 7 } } }),
+    status: 400,
+    param: "response_format.json_schema.description"
   },
   { name: "a response_format of an unknown type", body: withFields({ response_format: { type: marker } }), status: 400, param: "response_format.type", message: /supported values are/ },
   { name: "a response_format that is a string", body: withFields({ response_format: "json" }), status: 400, param: "response_format" },

@@ -113,6 +113,35 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gemini", (it) 
       })
     )
 
+    it.scoped("JSON mode is responseMimeType application/json; structured outputs add the schema as responseJsonSchema", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const model = yield* Gemini.make({ model: "gemini-2.5-flash", apiKey: key, baseUrl: server.url })
+        const schema = { type: "object", properties: { ok: { type: "boolean" } }, required: ["ok"], additionalProperties: false }
+        yield* model.complete(Chat.prompt("hi", { maxTokens: 9, responseFormat: { type: "json_object" } }))
+        yield* Stream.runDrain(model.stream(Chat.prompt("hi", { responseFormat: { type: "json_schema", name: "ok", schema, strict: true } })))
+        const [object, structured] = server.requests().map((r) => (r.body as { generationConfig?: unknown }).generationConfig)
+        expect(object).toEqual({ maxOutputTokens: 9, responseMimeType: "application/json" })
+        expect(structured).toEqual({ responseMimeType: "application/json", responseJsonSchema: schema })
+      })
+    )
+
+    it.scoped("a model without JSON answers (Gemini 2.0 has no structured outputs) refuses one with InvalidRequest, calling nothing", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const model = yield* Gemini.make({ model: "gemini-2.0-flash", apiKey: key, baseUrl: server.url })
+        expect(model.info.responseFormats).toEqual(["json_object"])
+        const request = Chat.prompt("hi", { responseFormat: { type: "json_schema", name: "x", schema: {} } })
+        const completed = yield* Effect.flip(model.complete(request))
+        const streamed = yield* Effect.flip(Stream.runDrain(model.stream(request)))
+        for (const error of [completed, streamed]) {
+          expect(error._tag).toBe("InvalidRequest")
+          expect(error.message).toMatch(/cannot answer in the response format 'json_schema'/)
+        }
+        expect(server.count()).toBe(0)
+      })
+    )
+
     it.scoped("streams from :streamGenerateContent?alt=sse and sends no empty generationConfig", () =>
       Effect.gen(function* () {
         const server = yield* MockServer.make()

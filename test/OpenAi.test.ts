@@ -116,6 +116,37 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("OpenAi", (it) 
       })
     )
 
+    it.scoped("sends response_format: json_object as is, json_schema with its name, description, schema and strict", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const model = yield* OpenAi.make({ model: "gpt-4.1-mini", apiKey: key, baseUrl: server.url })
+        const schema = { type: "object", properties: { n: { type: "integer" } }, required: ["n"], additionalProperties: false }
+        yield* model.complete(Chat.prompt("a", { responseFormat: { type: "json_object" } }))
+        yield* Stream.runDrain(
+          model.stream(Chat.prompt("b", { responseFormat: { type: "json_schema", name: "n", description: "A number", schema, strict: true } }))
+        )
+        yield* model.complete(Chat.prompt("c", { responseFormat: { type: "json_schema", name: "m", schema } }))
+        yield* model.complete(Chat.prompt("d"))
+        expect(server.requests().map((r) => (r.body as Record<string, unknown>).response_format)).toEqual([
+          { type: "json_object" },
+          { type: "json_schema", json_schema: { name: "n", description: "A number", schema, strict: true } },
+          { type: "json_schema", json_schema: { name: "m", schema } },
+          undefined
+        ])
+      })
+    )
+
+    it.scoped("a server said to give no JSON answers (responseFormats: []) gets no request for one: InvalidRequest", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const model = yield* OpenAi.make({ model: "llama3.2", baseUrl: server.url, info: { responseFormats: [] } })
+        const error = yield* Effect.flip(model.complete(Chat.prompt("a", { responseFormat: { type: "json_object" } })))
+        expect(error._tag).toBe("InvalidRequest")
+        expect(error.message).toBe("openai/llama3.2 cannot answer in the response format 'json_object' (its responseFormats: [])")
+        expect(server.count()).toBe(0)
+      })
+    )
+
     it.scoped("sends max_completion_tokens to OpenAI itself, max_tokens elsewhere, or what it is told", () =>
       Effect.gen(function* () {
         const server = yield* MockServer.make()
@@ -316,20 +347,26 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("OpenAi", (it) 
           model: "gpt-4.1-mini-2025-04-14",
           contextWindow: 1_047_576,
           maxOutputTokens: 32_768,
-          price: { input: 0.4, output: 1.6 }
+          price: { input: 0.4, output: 1.6 },
+          responseFormats: ["json_object", "json_schema"]
         })
         const unknown = yield* OpenAi.make({ model: "my-finetune", provider: "together" })
         expect(unknown.info).toEqual({
           provider: "together",
           model: "my-finetune",
           contextWindow: 128_000,
-          price: { input: 0, output: 0 }
+          price: { input: 0, output: 0 },
+          responseFormats: ["json_object", "json_schema"]
         })
         const overridden = yield* OpenAi.make({
           model: "gpt-4o",
-          info: { contextWindow: 64_000, price: { input: 1, output: 2 } }
+          info: { contextWindow: 64_000, price: { input: 1, output: 2 }, responseFormats: [] }
         })
-        expect([overridden.info.contextWindow, overridden.info.price]).toEqual([64_000, { input: 1, output: 2 }])
+        expect([overridden.info.contextWindow, overridden.info.price, overridden.info.responseFormats]).toEqual([
+          64_000,
+          { input: 1, output: 2 },
+          []
+        ])
       })
     )
 

@@ -419,6 +419,148 @@ describe("Router: context windows and content policy", () => {
   )
 })
 
+describe("Router: JSON answers (responseFormat)", () => {
+  const jsonObject = { type: "json_object" } as const
+  const schema = { type: "object", properties: { n: { type: "integer", minimum: 2 } }, required: ["n"], additionalProperties: false }
+  const jsonSchema = { type: "json_schema", name: "n", schema } as const
+  /** A target whose model, like Claude, has structured outputs but no JSON mode. */
+  const claudeLike = (name: string, options: Parameters<typeof sim>[1] = {}) =>
+    sim(name, { ...options, info: { ...options.info, responseFormats: ["json_schema"] } })
+
+  it.scoped("a target that cannot give the format is left out of the request's order: no call, no attempt, no fallback", () =>
+    Effect.gen(function* () {
+      const claude = yield* claudeLike("claude")
+      const gpt = yield* sim("gpt")
+      const router = yield* Router.make({
+        targets: { claude: { model: claude }, gpt: { model: gpt } },
+        chains: { default: ["claude", "gpt"] }
+      })
+      const events: Array<RouterEvent> = []
+      yield* router.listen((event) => void events.push(event))
+      const json = succeeded(yield* settle(router.complete(Chat.prompt("a prime", { responseFormat: jsonObject }))))
+      expect(json.meta).toMatchObject({ target: "gpt", fallbacks: 0 })
+      expect(json.meta.attempts.map((a) => a.target)).toEqual(["gpt"])
+      expect(JSON.parse(json.response.text)).toEqual({ answer: "gpt/gpt-model: a prime" })
+      expect(events.filter((e) => e._tag === "Fallback")).toEqual([])
+      // a schema the primary can follow, and prose, go to it as before
+      const structured = succeeded(yield* settle(router.complete(Chat.prompt("a prime", { responseFormat: jsonSchema }))))
+      expect(structured.meta.target).toBe("claude")
+      expect(JSON.parse(structured.response.text)).toEqual({ n: 2 })
+      expect(succeeded(yield* settle(router.complete(Chat.prompt("a prime")))).meta.target).toBe("claude")
+      expect((yield* claude.calls).map((c) => c.index)).toEqual([0, 1])
+    })
+  )
+
+  it.scoped("the strategy orders only the targets that can: cost picks the cheapest of them", () =>
+    Effect.gen(function* () {
+      const cheapProse = yield* sim("cheap", { info: { price: prices.cheap, responseFormats: [] } })
+      const dear = yield* sim("dear", { info: { price: prices.premium } })
+      const router = yield* Router.make({
+        targets: { cheap: { model: cheapProse }, dear: { model: dear } },
+        chains: { default: { targets: ["dear", "cheap"], strategy: "cost" } }
+      })
+      expect(succeeded(yield* settle(router.complete(Chat.prompt("hi")))).meta.target).toBe("cheap")
+      const json = succeeded(yield* settle(router.complete(Chat.prompt("hi", { responseFormat: jsonObject }))))
+      expect(json.meta).toMatchObject({ target: "dear", fallbacks: 0, attempts: [{ target: "dear" }] })
+    })
+  )
+
+  it.scoped("a JSON request whose primary fails falls back only among the targets that can", () =>
+    Effect.gen(function* () {
+      const down = yield* sim("down", { faults: [{ status: 503 }] })
+      const claude = yield* claudeLike("claude")
+      const gemini = yield* sim("gemini")
+      const router = yield* Router.make({
+        targets: { down: { model: down }, claude: { model: claude }, gemini: { model: gemini } },
+        chains: { default: ["down", "claude", "gemini"] },
+        policy: { retry: { maxAttempts: 1 } }
+      })
+      const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("hi", { responseFormat: jsonObject }))))
+      expect(meta).toMatchObject({ target: "gemini", fallbacks: 1 })
+      expect(meta.attempts.map((a) => [a.target, a.error?._tag ?? "ok"])).toEqual([
+        ["down", "Overloaded"],
+        ["gemini", "ok"]
+      ])
+      expect((yield* claude.calls).length).toBe(0)
+    })
+  )
+
+  it.scoped("when no target can, each is passed over as unsupported-format and the chain is exhausted, calling nothing", () =>
+    Effect.gen(function* () {
+      const a = yield* claudeLike("a")
+      const b = yield* sim("b", { info: { responseFormats: [] } })
+      const router = yield* Router.make({
+        targets: { a: { model: a }, b: { model: b } },
+        chains: { default: { targets: ["a", "b"], fallbackResponse: "Sorry." } }
+      })
+      const error = failedWith(yield* settle(router.complete(Chat.prompt("hi", { responseFormat: jsonObject }))))
+      expect(error._tag).toBe("ChainExhausted")
+      const attempts = (error as ChainExhausted).attempts
+      expect(attempts.map((x) => [x.target, x.error?._tag, x.error?._tag === "Rejected" ? x.error.reason : undefined])).toEqual([
+        ["a", "Rejected", "unsupported-format"],
+        ["b", "Rejected", "unsupported-format"]
+      ])
+      // (the chain's static answer is prose: it did not answer)
+      expect((yield* a.calls).length + (yield* b.calls).length).toBe(0)
+      expect(succeeded(yield* settle(router.complete(Chat.prompt("hi")))).meta.target).toBe("a")
+    })
+  )
+
+  it.scoped("degraded mode: the static answer never answers JSON; a cached answer answers the same JSON request only", () =>
+    Effect.gen(function* () {
+      const flaky = yield* sim("flaky", { faults: [{ from: "1 minute", status: 503 }] })
+      const router = yield* Router.make({
+        targets: { flaky: { model: flaky } },
+        chains: { default: { targets: ["flaky"], fallbackResponse: "We are having trouble." } },
+        policy: fastRetry,
+        cache: { ttl: "10 minutes" }
+      })
+      const json = Chat.prompt("What is Effect?", { responseFormat: jsonObject })
+      const first = succeeded(yield* settle(router.complete(json), "1 second"))
+      yield* TestClock.adjust("2 minutes")
+      const cached = succeeded(yield* settle(router.complete(json)))
+      expect(cached.meta.degraded).toBe("cache")
+      expect(cached.response.text).toBe(first.response.text)
+      // the same messages asking another format, or none: not that answer
+      const other = failedWith(yield* settle(router.complete(Chat.prompt("What is Effect?", { responseFormat: jsonSchema }))))
+      expect(other._tag).toBe("ChainExhausted")
+      const prose = succeeded(yield* settle(router.complete(Chat.prompt("What is Effect?"))))
+      expect(prose).toMatchObject({ meta: { degraded: "static" }, response: { text: "We are having trouble." } })
+    })
+  )
+
+  it.scoped("a hedge and a stream's continuation take only targets that can", () =>
+    Effect.gen(function* () {
+      const slow = yield* sim("slow", { latency: "10 seconds" })
+      const cut = yield* sim("cut", { faults: [{ cutAfterTokens: 2 }], reply: '{"answer": "alpha beta"}' })
+      const prose = yield* sim("prose", { info: { responseFormats: [] } })
+      const fast = yield* sim("fast", { reply: ' beta"}' })
+      const router = yield* Router.make({
+        targets: { slow: { model: slow }, cut: { model: cut }, prose: { model: prose }, fast: { model: fast } },
+        chains: {
+          hedged: { targets: ["slow", "prose", "fast"], hedge: { delay: "1 second", maxHedges: 1 } },
+          resumed: { targets: ["cut", "prose", "fast"], continueStreams: true }
+        }
+      })
+      const hedged = succeeded(yield* settle(router.complete(Chat.prompt("hi", { responseFormat: jsonObject }), { chain: "hedged" })))
+      expect(hedged.meta.target).toBe("fast")
+      const streamed = yield* router.stream(Chat.prompt("hi", { responseFormat: jsonObject }), { chain: "resumed" }).pipe(
+        Effect.flatMap((started) =>
+          Effect.zip(Stream.runCollect(started.chunks), started.done, { concurrent: false })
+        ),
+        Effect.scoped,
+        (effect) => settle(effect),
+        Effect.map(succeeded)
+      )
+      const [chunks, done] = streamed
+      const text = Chunk.toArray(chunks).flatMap((c) => (c._tag === "TextDelta" ? [c.text] : [])).join("")
+      expect(text).toBe('{"answer": "alpha beta"}')
+      expect(done).toMatchObject({ continued: true, target: "fast" })
+      expect((yield* prose.calls).length).toBe(0)
+    })
+  )
+})
+
 describe("Router: the caller's id of a request", () => {
   it.scoped("every event of a request carries its correlationId: through a fallback, a content-policy hand-over, a stream and a degraded answer", () =>
     Effect.gen(function* () {

@@ -115,11 +115,15 @@ describe("Simulated.complete", () => {
         provider: "sim",
         model: "m1",
         contextWindow: 128_000,
-        price: { input: 0, output: 0 }
+        price: { input: 0, output: 0 },
+        responseFormats: ["json_object", "json_schema"]
       })
-      const priced = yield* sim({ info: { contextWindow: 8_000, price: { input: 3, output: 15 } } })
+      const priced = yield* sim({
+        info: { contextWindow: 8_000, price: { input: 3, output: 15 }, responseFormats: ["json_schema"] }
+      })
       assert.strictEqual(priced.info.contextWindow, 8_000)
       assert.deepStrictEqual(priced.info.price, { input: 3, output: 15 })
+      assert.deepStrictEqual(priced.info.responseFormats, ["json_schema"])
     }))
 
   it.effect("a { p50, p99 } latency is log-normal with that median and 99th percentile", () =>
@@ -233,6 +237,91 @@ describe("Simulated.complete", () => {
 // ---------------------------------------------------------------------------
 // stream
 // ---------------------------------------------------------------------------
+
+describe("Simulated JSON answers", () => {
+  it.effect("JSON mode gets {\"answer\": the default reply}, whole, however many outputTokens are asked", () =>
+    Effect.gen(function* () {
+      const model = yield* instant({ outputTokens: 50 })
+      const json = yield* model.complete(Chat.prompt("hello there", { responseFormat: { type: "json_object" } }))
+      assert.deepStrictEqual(JSON.parse(json.text), { answer: "sim/m1: hello there" })
+      assert.strictEqual(json.usage.outputTokens, 3) // {"answer":"sim/m1:, " hello", " there"}
+      const streamed = yield* Chat.collect(model.stream(Chat.prompt("hello there", { responseFormat: { type: "json_object" } })), {
+        id: "s",
+        provider: "sim",
+        model: "m1"
+      })
+      assert.strictEqual(streamed.text, json.text)
+      // prose is still resized
+      assert.strictEqual((yield* model.complete(Chat.prompt("hello there"))).usage.outputTokens, 50)
+    }))
+
+  it.effect("structured outputs get a value of the schema: const, enum, default, $ref, nested required properties, bounds", () =>
+    Effect.gen(function* () {
+      const model = yield* instant()
+      const schema = {
+        type: "object",
+        properties: {
+          kind: { const: "person" },
+          mood: { enum: ["calm", "loud"] },
+          lang: { type: "string", default: "en" },
+          name: { type: "string", maxLength: 3 },
+          age: { type: "integer", minimum: 17.5 },
+          score: { type: "number", exclusiveMinimum: 0.5 },
+          ok: { type: "boolean" },
+          nothing: { type: "null" },
+          tags: { type: "array", items: { type: "string" }, minItems: 2 },
+          none: { type: "array", items: { type: "string" }, maxItems: 0 },
+          home: { $ref: "#/$defs/address" },
+          maybe: { anyOf: [{ type: "integer" }, { type: "null" }] },
+          nullable: { type: ["null", "boolean"] },
+          optional: { type: "string" }
+        },
+        required: ["kind", "mood", "lang", "name", "age", "score", "ok", "nothing", "tags", "none", "home", "maybe", "nullable"],
+        additionalProperties: false,
+        $defs: { address: { type: "object", properties: { city: { type: "string" }, zip: { type: "string" } } } }
+      }
+      const response = yield* model.complete(Chat.prompt("hi", { responseFormat: { type: "json_schema", name: "p", schema } }))
+      assert.deepStrictEqual(JSON.parse(response.text), {
+        kind: "person",
+        mood: "calm",
+        lang: "en",
+        name: "sim",
+        age: 18,
+        score: 1.5,
+        ok: false,
+        nothing: null,
+        tags: ["sim/m1: hi", "sim/m1: hi"],
+        none: [],
+        home: { city: "sim/m1: hi", zip: "sim/m1: hi" },
+        maybe: 0,
+        nullable: false
+      })
+    }))
+
+  it.effect("a recursive schema ends; a given reply is sent as it is", () =>
+    Effect.gen(function* () {
+      const tree = { type: "object", properties: { child: { $ref: "#" } }, required: ["child"] }
+      const text = (yield* (yield* instant()).complete(
+        Chat.prompt("hi", { responseFormat: { type: "json_schema", name: "t", schema: tree } })
+      )).text
+      let depth = 0
+      for (let node = JSON.parse(text); typeof node === "object" && node !== null; node = node.child) depth++
+      assert.isTrue(depth > 5 && depth < 20, `depth ${depth}`)
+      const fixed = yield* instant({ reply: "not JSON at all" })
+      assert.strictEqual((yield* fixed.complete(Chat.prompt("hi", { responseFormat: { type: "json_object" } }))).text, "not JSON at all")
+    }))
+
+  it.effect("a format its info does not list fails with InvalidRequest after errorDelay, and is recorded", () =>
+    Effect.gen(function* () {
+      const model = yield* sim({ errorDelay: "40 millis", info: { responseFormats: ["json_schema"] } })
+      const fiber = yield* Effect.fork(Effect.flip(model.complete(Chat.prompt("hi", { responseFormat: { type: "json_object" } }))))
+      yield* TestClock.adjust("40 millis")
+      const error = yield* Fiber.join(fiber)
+      assert.strictEqual(error._tag, "InvalidRequest")
+      assert.strictEqual(error.message, "sim/m1 cannot answer in the response format 'json_object' (its responseFormats: [\"json_schema\"])")
+      assert.strictEqual((yield* model.calls)[0]?.outcome, "failed")
+    }))
+})
 
 describe("Simulated.stream", () => {
   it.effect("sends text tokens, then Finish, then Usage, the first after the latency and the rest paced", () =>

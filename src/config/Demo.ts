@@ -63,8 +63,9 @@ providers:
         fault: { from: "9 minutes", to: "10 minutes", status: 500, errorRate: 0.2 }
 
 models:
-  sonnet: { provider: anthropic, model: claude-sonnet-4-5, contextWindow: 200000, price: { input: 3, output: 15 } }
-  haiku: { provider: anthropic, model: claude-haiku-4-5, contextWindow: 200000, price: { input: 1, output: 5 } }
+  # like Claude: structured outputs, no JSON mode (a json_object request passes over them)
+  sonnet: { provider: anthropic, model: claude-sonnet-4-5, contextWindow: 200000, price: { input: 3, output: 15 }, responseFormats: [json_schema] }
+  haiku: { provider: anthropic, model: claude-haiku-4-5, contextWindow: 200000, price: { input: 1, output: 5 }, responseFormats: [json_schema] }
   gpt41: { provider: openai, model: gpt-4.1, contextWindow: 1047576, price: { input: 2, output: 8 } }
   mini: { provider: openai, model: gpt-4.1-mini, contextWindow: 1047576, price: { input: 0.4, output: 1.6 } }
   flash: { provider: gemini, model: gemini-2.5-flash, contextWindow: 1048576, price: { input: 0.3, output: 2.5 } }

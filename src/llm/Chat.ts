@@ -144,6 +144,59 @@ export const ToolChoice = Schema.Union(
 // ---------------------------------------------------------------------------
 
 /**
+ * Asks for any JSON object as the answer (OpenAI's and Gemini's JSON mode).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const JsonObjectFormat = Schema.Struct({ type: Schema.Literal("json_object") })
+
+/**
+ * Asks for JSON that follows `schema`, a JSON Schema (structured outputs).
+ * `name` and `description` reach the providers that take them (OpenAI);
+ * `strict` asks OpenAI to enforce the schema exactly (Anthropic and Gemini
+ * always constrain their output to it).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const JsonSchemaFormat = Schema.Struct({
+  type: Schema.Literal("json_schema"),
+  name: Schema.String,
+  description: Schema.optional(Schema.String),
+  schema: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
+  strict: Schema.optional(Schema.Boolean)
+})
+
+/**
+ * What form the answer must take, when not prose. The router sends a request
+ * that has one only to targets whose model can honour it (`ModelInfo`'s
+ * `responseFormats`), and passes over the others as it passes over a context
+ * window too small.
+ *
+ * @example
+ * import { Chat } from "effect-llm-failover/llm"
+ *
+ * const request = Chat.prompt("Name a prime, as JSON.", {
+ *   responseFormat: {
+ *     type: "json_schema",
+ *     name: "prime",
+ *     schema: { type: "object", properties: { prime: { type: "integer" } }, required: ["prime"], additionalProperties: false }
+ *   }
+ * })
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ResponseFormat = Schema.Union(JsonObjectFormat, JsonSchemaFormat)
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ResponseFormat = typeof ResponseFormat.Type
+
+/**
  * A chat completion request, the same for every provider.
  *
  * `metadata` is free-form and never sent upstream: routers read it (for
@@ -173,6 +226,8 @@ export const ChatRequest = Schema.Struct({
   toolChoice: Schema.optional(ToolChoice),
   /** `false`: at most one tool call an answer, where the provider can be told (OpenAI, Anthropic); Gemini ignores it. */
   parallelToolCalls: Schema.optional(Schema.Boolean),
+  /** JSON mode or structured outputs; absent for prose. */
+  responseFormat: Schema.optional(ResponseFormat),
   metadata: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String }))
 })
 

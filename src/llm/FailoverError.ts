@@ -16,6 +16,8 @@ import { ProviderError } from "./ProviderError.js"
  * - `bulkhead-full`: it has too many calls in flight.
  * - `budget-exhausted`: the retry budget refused a retry or hedge.
  * - `context-too-small`: the prompt does not fit its context window.
+ * - `unsupported-format`: its model cannot give the JSON answer the request
+ *   asks for (`responseFormat`), and neither can any other in the chain.
  * - `rate-limit`: a local or shared rate limit for the target was reached.
  * - `deadline`: the request's total deadline had passed.
  *
@@ -27,6 +29,7 @@ export const RejectionReason = Schema.Literal(
   "bulkhead-full",
   "budget-exhausted",
   "context-too-small",
+  "unsupported-format",
   "rate-limit",
   "deadline"
 )

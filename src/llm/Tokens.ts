@@ -29,6 +29,7 @@ export const estimate = (request: ChatRequest): number => {
   let chars = 0
   for (const message of request.messages) chars += messageText(message).length
   if (request.tools !== undefined) chars += JSON.stringify(request.tools).length
+  if (request.responseFormat?.type === "json_schema") chars += JSON.stringify(request.responseFormat.schema).length
   return Math.ceil(chars / charsPerToken) + perMessage * request.messages.length
 }
 

@@ -71,7 +71,10 @@ export interface Timeouts extends InternalTimeouts.Timeouts {}
  * - `baseUrl`: default {@link defaultBaseUrl}.
  * - `provider`: the name in `info` and errors, default `"anthropic"`.
  * - `info`: overrides of the context window (default: a table of known
- *   models, else 200,000), output cap and price.
+ *   models, else 200,000), output cap, price and the JSON answers it gives
+ *   (`responseFormats`; default `["json_schema"]` for the models with
+ *   structured outputs in the table, else none: say `["json_schema"]` for a
+ *   newer model that has them). Anthropic has no JSON mode (`json_object`).
  * - `maxTokens`: the `max_tokens` of requests that set none (default
  *   {@link defaultMaxTokens}).
  * - `version`: the `anthropic-version` header (default {@link defaultVersion}).
@@ -137,7 +140,7 @@ const path = "/messages"
 export const make = (options: Options): Effect.Effect<LanguageModel.Service<ProviderError>, never, HttpClient.HttpClient> => {
   const provider = options.provider ?? "anthropic"
   const version = options.version ?? defaultVersion
-  const info = Models.infoFor(provider, options.model, 200_000, options.info)
+  const info = Models.infoFor(provider, options.model, Models.anthropicDefaults, options.info)
   const maxTokens = options.maxTokens ?? defaultMaxTokens
   return Effect.map(
     Http.makeEndpoint({
@@ -157,7 +160,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service<Prov
         encode: (request, stream) => Wire.encodeRequest(request, options.model, maxTokens, stream),
         decodeResponse: Wire.decodeResponse,
         streamDecoder: Wire.streamDecoder
-      })
+      }, info)
     })
   )
 }

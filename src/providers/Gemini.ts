@@ -58,7 +58,8 @@ export interface Timeouts extends InternalTimeouts.Timeouts {}
  * - `baseUrl`: default {@link defaultBaseUrl}.
  * - `provider`: the name in `info` and errors, default `"gemini"`.
  * - `info`: overrides of the context window (default: a table of known
- *   models, else 1,048,576), output cap and price.
+ *   models, else 1,048,576), output cap, price and the JSON answers it gives
+ *   (`responseFormats`; default both, JSON mode only for Gemini 2.0).
  * - `headers`: extra headers sent with every request. A `Redacted` value is
  *   a secret: its header is redacted in the HTTP client's spans and logs
  *   during the call (not globally), and its value, like the key's, is
@@ -116,7 +117,7 @@ export interface ConfigOptions extends Omit<Options, "apiKey"> {
 export const make = (options: Options): Effect.Effect<LanguageModel.Service<ProviderError>, never, HttpClient.HttpClient> => {
   const provider = options.provider ?? "gemini"
   const model = options.model.replace(/^models\//, "")
-  const info = Models.infoFor(provider, model, 1_048_576, options.info)
+  const info = Models.infoFor(provider, model, Models.geminiDefaults, options.info)
   const generate = `/models/${model}:generateContent`
   const streamGenerate = `/models/${model}:streamGenerateContent`
   return Effect.map(
@@ -139,7 +140,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service<Prov
         encode: (request) => Wire.encodeRequest(request),
         decodeResponse: Wire.decodeResponse,
         streamDecoder: Wire.streamDecoder
-      })
+      }, info)
     })
   )
 }

@@ -57,7 +57,9 @@ export interface Timeouts extends InternalTimeouts.Timeouts {}
  *   `"groq"` for Groq).
  * - `info`: overrides of the context window (default: a table of known
  *   models, else 128,000), output cap and price (default: known list
- *   prices, else zero).
+ *   prices, else zero) and the JSON answers it gives (`responseFormats`;
+ *   default both, as OpenAI and most compatible servers take
+ *   `response_format`; say `[]` for a server that does not).
  * - `headers`: extra headers sent with every request. A `Redacted` value is
  *   a secret (`OpenAI-Organization`, a proxy's `x-api-key`,
  *   `Helicone-Auth`): its header is redacted in the HTTP client's spans and
@@ -128,6 +130,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service<Prov
   const provider = options.provider ?? "openai"
   const baseUrl = options.baseUrl ?? defaultBaseUrl
   const field = options.maxTokensField ?? (baseUrl === defaultBaseUrl ? "max_completion_tokens" : "max_tokens")
+  const info = Models.infoFor(provider, options.model, Models.openAiDefaults, options.info)
   return Effect.map(
     Http.makeEndpoint({
       provider,
@@ -140,13 +143,13 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service<Prov
       transformClient: options.transformClient
     }),
     (endpoint) => ({
-      info: Models.infoFor(provider, options.model, 128_000, options.info),
+      info,
       ...Http.chatCalls(endpoint, {
         path,
         encode: (request, stream) => Wire.encodeRequest(request, options.model, field, stream),
         decodeResponse: Wire.decodeResponse,
         streamDecoder: Wire.streamDecoder
-      })
+      }, info)
     })
   )
 }

@@ -404,10 +404,16 @@ export type FaultInput = StatusFaultInput | SlowFaultInput | ResetFaultInput | C
  * - `errorDelay`: how long a failing call takes (default `"50 millis"`).
  * - `reply`: the answer's text, fixed or from the request (default:
  *   `"<provider>/<model>: "` and the first 12 words of the last user message).
- *   It is cut into tokens of one word each.
+ *   It is cut into tokens of one word each. A request with a
+ *   `responseFormat` gets JSON by default: `{"answer": <that text>}` for
+ *   `json_object`, and for `json_schema` a value of the schema built from
+ *   its `const`, `enum`, `default`, `type` and `required` properties, with
+ *   that text in its strings. A `reply` given is sent as it is.
  * - `outputTokens`: make every answer exactly this many tokens (the reply
  *   repeats or is cut). The request's `maxTokens` still caps it (finish
- *   reason `"length"`).
+ *   reason `"length"`). A JSON answer is never resized, so it stays JSON.
+ * - `info.responseFormats`: the JSON answers it gives (default both); a
+ *   request for another fails with `InvalidRequest`, as an adapter's does.
  * - `seed`: the seed of its draws (default: a hash of `provider/model`).
  * - `faults`: the fault schedule (see {@link Fault} and {@link Service}).
  * - `epoch`: the instant (epoch milliseconds) fault windows are measured from
@@ -438,6 +444,7 @@ export interface Options {
     readonly contextWindow?: number
     readonly maxOutputTokens?: number
     readonly price?: ModelInfo.Price
+    readonly responseFormats?: ReadonlyArray<ModelInfo.ResponseFormatType>
   }
   readonly latency?: LatencyInput
   readonly tokensPerSecond?: number
@@ -476,7 +483,8 @@ export const Config = Schema.Struct({
     Schema.Struct({
       contextWindow: optional(Schema.Int.pipe(Schema.positive())),
       maxOutputTokens: optional(Schema.Int.pipe(Schema.positive())),
-      price: optional(ModelInfo.Price)
+      price: optional(ModelInfo.Price),
+      responseFormats: optional(Schema.Array(ModelInfo.ResponseFormatType))
     })
   ),
   latency: optional(Latency),

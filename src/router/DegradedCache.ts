@@ -1,8 +1,8 @@
 /**
  * Degraded mode's memory: the last good answer to each request, so that when
  * every target of a chain is down the router can still answer a request it
- * has answered before. Keys are normalised requests (messages and sampling
- * settings, not metadata) within a partition (the router's is the chain's
+ * has answered before. Keys are normalised requests (messages, sampling
+ * settings and response format, not metadata) within a partition (the router's is the chain's
  * name, so a chain never answers with another chain's model); entries
  * expire after a TTL and the cache is bounded, dropping the least recently
  * used entry first.
@@ -38,7 +38,8 @@ export interface DegradedCache {
 
 /**
  * The cache key of a request: its messages and the settings that change the
- * answer, in a fixed order, with whitespace runs folded and text trimmed.
+ * answer (its response format among them), in a fixed order, with
+ * whitespace runs folded and text trimmed.
  *
  * @example
  * import { Chat } from "effect-llm-failover/llm"
@@ -56,7 +57,8 @@ export const key = (request: ChatRequest): string =>
     request.topP ?? null,
     request.maxTokens ?? null,
     request.stop ?? null,
-    request.tools?.map((tool) => tool.name) ?? null
+    request.tools?.map((tool) => tool.name) ?? null,
+    request.responseFormat ?? null
   ])
 
 const fold = (text: string) => text.replace(/\s+/g, " ").trim()

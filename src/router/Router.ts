@@ -72,7 +72,7 @@ export interface ChainConfig {
   readonly hedge?: Policy.HedgePolicy
   /** The chain to try when a target refuses on content policy. */
   readonly contentPolicy?: string
-  /** A static answer for degraded mode, when every target failed. */
+  /** A static answer for degraded mode, when every target failed (never for a request asking JSON). */
   readonly fallbackResponse?: string
   /** Resume a stream that fails mid-way on the next target (default `false`). */
   readonly continueStreams?: boolean

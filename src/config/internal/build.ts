@@ -33,9 +33,14 @@ const defined = <A extends Record<string, unknown>>(fields: A): { [K in keyof A]
   return out as { [K in keyof A]?: Exclude<A[K], undefined> }
 }
 
-/** The model's info overrides: its window, output cap and price over the adapter's table. */
+/** The model's info overrides: its window, output cap, price and JSON answers over the adapter's table. */
 const infoOf = (model: Model) =>
-  defined({ contextWindow: model.contextWindow, maxOutputTokens: model.maxOutputTokens, price: model.price })
+  defined({
+    contextWindow: model.contextWindow,
+    maxOutputTokens: model.maxOutputTokens,
+    price: model.price,
+    responseFormats: model.responseFormats
+  })
 
 /**
  * The adapter of one model alias: its provider's adapter, with the model id

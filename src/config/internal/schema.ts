@@ -343,12 +343,13 @@ const Provider = byShape([OpenAiProvider, AnthropicProvider, GeminiProvider, Sim
 const Price = struct("a price in US dollars per million tokens ({ input, output })", ModelInfo.Price.fields)
 
 /** @internal */
-export const Model = struct("a model (provider, model, contextWindow, maxOutputTokens, price, weight, rpm, tpm, policy)", {
+export const Model = struct("a model (provider, model, contextWindow, maxOutputTokens, price, responseFormats, weight, rpm, tpm, policy)", {
   provider: Name,
   model: optional(Name),
   contextWindow: optional(PositiveInt),
   maxOutputTokens: optional(PositiveInt),
   price: optional(Price),
+  responseFormats: optional(Schema.Array(ModelInfo.ResponseFormatType)),
   weight: optional(Schema.Number.pipe(Schema.finite(), Schema.nonNegative())),
   rpm: optional(PositiveInt),
   tpm: optional(PositiveInt),

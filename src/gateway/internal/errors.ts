@@ -273,6 +273,10 @@ const describe = (failure: TargetFailure): string => {
 const tooLong = (error: ProviderError | Rejected): boolean =>
   error._tag === "ContextLengthExceeded" || (error._tag === "Rejected" && error.reason === "context-too-small")
 
+/** The router's passing over a target whose model cannot give the JSON answer asked for. */
+const formatRefused = (error: ProviderError | Rejected): boolean =>
+  error._tag === "Rejected" && error.reason === "unsupported-format"
+
 const exhausted = (error: ChainExhausted): Failure => {
   const failures = lastFailures(error.attempts)
   const list = failures.map(describe).join(", ") || "no target could be tried"
@@ -289,6 +293,18 @@ const exhausted = (error: ChainExhausted): Failure => {
       code: "context_length_exceeded",
       param: "messages",
       message: `The request does not fit the context window of any target of '${error.chain}': ${list}.`,
+      headers,
+      details: { attempts }
+    })
+  }
+  if (failures.length > 0 && failures.some((f) => formatRefused(f.cause)) && failures.every((f) => formatRefused(f.cause) || tooLong(f.cause))) {
+    // as above: no target can give the answer in the form asked for
+    return new Failure({
+      status: 400,
+      type: "invalid_request_error",
+      code: "unsupported_response_format",
+      param: "response_format",
+      message: `No target of '${error.chain}' can answer in the requested response_format: ${list}.`,
       headers,
       details: { attempts }
     })

@@ -11,15 +11,15 @@
  * (OpenAI, Anthropic). Fields that change what
  * the answer is, and that the gateway cannot honour, are refused with the
  * field named, not dropped: `n` above 1 (it returns one choice),
- * `response_format` other than `text` (JSON mode and structured outputs
- * are not passed on to providers yet), `logprobs` and `top_logprobs` (no
- * log probabilities come back), and the legacy `functions` and
- * `function_call` (use `tools`).
+ * `logprobs` and `top_logprobs` (no log probabilities come back), and the
+ * legacy `functions` and `function_call` (use `tools`). `response_format`
+ * becomes the request's `responseFormat`: the router sends it only to
+ * models that can give that answer.
  *
  * @internal
  */
 import * as Either from "effect/Either"
-import type { ChatRequest, ContentPart, Message, ToolCall, ToolDefinition } from "../../llm/Chat.js"
+import type { ChatRequest, ContentPart, Message, ResponseFormat, ToolCall, ToolDefinition } from "../../llm/Chat.js"
 
 /** The largest `max_tokens` accepted: past any model's output window, so only nonsense is refused. @internal */
 export const maxTokensLimit = 1_048_576
@@ -299,23 +299,55 @@ const streamOptions = (body: Json): boolean => {
   return present(options, "include_usage") ? boolean(options["include_usage"], "stream_options.include_usage") : false
 }
 
+/** A schema's name as OpenAI takes it (the others ignore it): refused here, not by one provider mid-chain. */
+const formatName = /^[a-zA-Z0-9_-]{1,64}$/
+
+/**
+ * The answer's form: absent for `text`, JSON mode for `json_object`,
+ * structured outputs for `json_schema` (its `schema` required: without one
+ * it says nothing JSON mode does not).
+ */
+const responseFormat = (u: unknown): ResponseFormat | undefined => {
+  const format = object(u, "response_format")
+  const type = requiredString(format, "type", "response_format.type")
+  switch (type) {
+    case "text":
+      return undefined
+    case "json_object":
+      return { type }
+    case "json_schema": {
+      if (format["json_schema"] === undefined) return missing("response_format.json_schema")
+      const spec = object(format["json_schema"], "response_format.json_schema")
+      const name = requiredString(spec, "name", "response_format.json_schema.name")
+      if (!formatName.test(name)) {
+        invalid(
+          "response_format.json_schema.name",
+          "Invalid 'response_format.json_schema.name': expected 1 to 64 letters, digits, underscores or dashes."
+        )
+      }
+      if (!present(spec, "schema")) return missing("response_format.json_schema.schema")
+      const schema = object(spec["schema"], "response_format.json_schema.schema")
+      const description = present(spec, "description") ? string(spec["description"], "response_format.json_schema.description") : undefined
+      const strict = present(spec, "strict") ? boolean(spec["strict"], "response_format.json_schema.strict") : undefined
+      return {
+        type,
+        name,
+        ...(description !== undefined ? { description } : {}),
+        schema,
+        ...(strict !== undefined ? { strict } : {})
+      }
+    }
+    default:
+      return invalid("response_format.type", "Invalid value for 'response_format.type': supported values are 'text', 'json_object' and 'json_schema'.")
+  }
+}
+
 /**
  * Refuses what would change the answer and cannot be honoured (see the
- * module's docs): a client asking for JSON mode must not get prose with a
- * 200. The messages name the field and the gateway's known values only.
+ * module's docs). The messages name the field and the gateway's known
+ * values only.
  */
 const unsupported = (b: Json): void => {
-  if (present(b, "response_format")) {
-    const type = requiredString(object(b["response_format"], "response_format"), "type", "response_format.type")
-    if (type === "json_object" || type === "json_schema") {
-      invalid(
-        "response_format.type",
-        `Unsupported value for 'response_format.type': '${type}' is not supported by this gateway yet (its providers are asked for text); leave 'response_format' out or use 'text'.`
-      )
-    } else if (type !== "text") {
-      invalid("response_format.type", "Invalid value for 'response_format.type': supported values are 'text', 'json_object' and 'json_schema'.")
-    }
-  }
   if (present(b, "logprobs") && boolean(b["logprobs"], "logprobs")) {
     invalid("logprobs", "Unsupported parameter: 'logprobs' is not supported by this gateway (no log probabilities come back); leave it out or set it to false.")
   }
@@ -344,6 +376,7 @@ const decodeBody = (body: unknown): Decoded => {
   const tokens = maxTokens(b)
   const tools = present(b, "tools") ? array(b["tools"], "tools").map((raw, i) => tool(raw, `tools[${i}]`)) : undefined
   const meta = metadata(b)
+  const format = present(b, "response_format") ? responseFormat(b["response_format"]) : undefined
   const request: ChatRequest = {
     messages: [first, ...rest],
     ...(present(b, "temperature") ? { temperature: numberIn(b["temperature"], "temperature", 0, 2) } : {}),
@@ -353,6 +386,7 @@ const decodeBody = (body: unknown): Decoded => {
     ...(tools !== undefined && tools.length > 0 ? { tools } : {}),
     ...(present(b, "tool_choice") ? { toolChoice: toolChoice(b["tool_choice"]) } : {}),
     ...(present(b, "parallel_tool_calls") ? { parallelToolCalls: boolean(b["parallel_tool_calls"], "parallel_tool_calls") } : {}),
+    ...(format !== undefined ? { responseFormat: format } : {}),
     ...(meta !== undefined ? { metadata: meta } : {})
   }
   const stream = present(b, "stream") ? boolean(b["stream"], "stream") : false

@@ -128,6 +128,10 @@ export const encodeRequest = (
     const choice = (body.tool_choice as Record<string, unknown> | undefined) ?? { type: "auto" }
     if (choice["type"] !== "none") body.tool_choice = { ...choice, disable_parallel_tool_use: true }
   }
+  // structured outputs; Anthropic has no JSON mode (`json_object`), which its info does not list
+  if (request.responseFormat?.type === "json_schema") {
+    body.output_config = { format: { type: "json_schema", schema: request.responseFormat.schema } }
+  }
   if (stream) body.stream = true
   return body
 }

@@ -96,6 +96,11 @@ const generationConfig = (request: ChatRequest): Record<string, unknown> | undef
   if (request.topP !== undefined) config.topP = request.topP
   if (request.maxTokens !== undefined) config.maxOutputTokens = request.maxTokens
   if (request.stop !== undefined && request.stop.length > 0) config.stopSequences = request.stop
+  if (request.responseFormat !== undefined) {
+    config.responseMimeType = "application/json"
+    // JSON Schema as OpenAI's clients write it (`responseSchema` takes an OpenAPI subset only)
+    if (request.responseFormat.type === "json_schema") config.responseJsonSchema = request.responseFormat.schema
+  }
   return Object.keys(config).length > 0 ? config : undefined
 }
 

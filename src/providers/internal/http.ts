@@ -32,12 +32,14 @@ import * as CompleteWithin from "../../llm/internal/completeWithin.js"
 import * as StreamWithin from "../../llm/internal/streamWithin.js"
 import * as Pullable from "../../llm/internal/pullable.js"
 import type * as LanguageModel from "../../llm/LanguageModel.js"
+import type { ModelInfo } from "../../llm/ModelInfo.js"
 import { spansGoSomewhere } from "../../observability/internal/tracing.js"
 import * as ReadAhead from "../../resilience/internal/readAhead.js"
 import { isLive, monotonicMillis } from "../../resilience/internal/timeout.js"
 import * as Deadline from "../../resilience/Timeout.js"
 import type { ProviderError, TimeoutPhase } from "../../llm/ProviderError.js"
 import * as Errors from "./errors.js"
+import { refusedFormat } from "./formats.js"
 import type * as Shared from "./options.js"
 import * as ReadableReader from "./readableReader.js"
 import * as Sse from "./sse.js"
@@ -717,15 +719,24 @@ export interface Wire {
  */
 export const chatCalls = (
   endpoint: Endpoint,
-  wire: Wire
+  wire: Wire,
+  info: ModelInfo
 ): Pick<LanguageModel.Service<ProviderError>, "complete" | "stream"> => {
   const streamPath = wire.streamPath ?? wire.path
   const decode = (text: string) => wire.decodeResponse(endpoint, text)
-  const complete = <E = never>(request: ChatRequest, deadline?: CallDeadline<E>) =>
-    postJson(endpoint, wire.path, wire.encode(request, false), decode, deadline)
-  const stream = <E = never>(request: ChatRequest, head?: HeadDeadline<E>) =>
-    postStream(endpoint, { path: streamPath, urlParams: wire.streamUrlParams, body: wire.encode(request, true) }, () =>
-      wire.streamDecoder(endpoint), head)
+  const complete = <E = never>(request: ChatRequest, deadline?: CallDeadline<E>): Effect.Effect<ChatResponse, ProviderError | E> => {
+    const refused = refusedFormat(info, request)
+    return refused === undefined
+      ? postJson(endpoint, wire.path, wire.encode(request, false), decode, deadline)
+      : Effect.fail(refused)
+  }
+  const stream = <E = never>(request: ChatRequest, head?: HeadDeadline<E>): Stream.Stream<ChatChunk, ProviderError | E> => {
+    const refused = refusedFormat(info, request)
+    return refused === undefined
+      ? postStream(endpoint, { path: streamPath, urlParams: wire.streamUrlParams, body: wire.encode(request, true) }, () =>
+          wire.streamDecoder(endpoint), head)
+      : Stream.fail(refused)
+  }
   // the router's deadlines kept on the client's and the reader's timers, not by a forked fiber (see `CompleteWithin`, `StreamWithin`)
   return {
     complete: CompleteWithin.attach(complete, (request, millis, onTimeout) =>

@@ -5,44 +5,60 @@
  * option overrides them, and a model not listed gets its provider's
  * fallback window and a price of zero (set `info.price` for cost routing).
  *
+ * `responseFormats` is what each model can be held to: every OpenAI model
+ * listed takes `json_object` and `json_schema`; Anthropic's structured
+ * outputs (`json_schema` only, no JSON mode) are on Claude Opus 4.5 and 4.6,
+ * Sonnet 4.5 and 4.6 and Haiku 4.5; Gemini 2.5 takes both, 2.0 JSON mode
+ * only. A model not listed gets its provider's default.
+ *
  * @internal
  */
-import type { ModelInfo, Price } from "../../llm/ModelInfo.js"
+import type { ModelInfo, Price, ResponseFormatType } from "../../llm/ModelInfo.js"
 
 interface Known {
   readonly prefix: string
   readonly contextWindow: number
   readonly maxOutputTokens?: number
   readonly price: Price
+  readonly responseFormats: ReadonlyArray<ResponseFormatType>
 }
 
+const both: ReadonlyArray<ResponseFormatType> = ["json_object", "json_schema"]
+const schemaOnly: ReadonlyArray<ResponseFormatType> = ["json_schema"]
+const objectOnly: ReadonlyArray<ResponseFormatType> = ["json_object"]
+const prose: ReadonlyArray<ResponseFormatType> = []
+
 const known: ReadonlyArray<Known> = [
-  { prefix: "gpt-5-nano", contextWindow: 400_000, maxOutputTokens: 128_000, price: { input: 0.05, output: 0.4 } },
-  { prefix: "gpt-5-mini", contextWindow: 400_000, maxOutputTokens: 128_000, price: { input: 0.25, output: 2 } },
-  { prefix: "gpt-5", contextWindow: 400_000, maxOutputTokens: 128_000, price: { input: 1.25, output: 10 } },
-  { prefix: "gpt-4.1-nano", contextWindow: 1_047_576, maxOutputTokens: 32_768, price: { input: 0.1, output: 0.4 } },
-  { prefix: "gpt-4.1-mini", contextWindow: 1_047_576, maxOutputTokens: 32_768, price: { input: 0.4, output: 1.6 } },
-  { prefix: "gpt-4.1", contextWindow: 1_047_576, maxOutputTokens: 32_768, price: { input: 2, output: 8 } },
-  { prefix: "gpt-4o-mini", contextWindow: 128_000, maxOutputTokens: 16_384, price: { input: 0.15, output: 0.6 } },
-  { prefix: "gpt-4o", contextWindow: 128_000, maxOutputTokens: 16_384, price: { input: 2.5, output: 10 } },
-  { prefix: "o4-mini", contextWindow: 200_000, maxOutputTokens: 100_000, price: { input: 1.1, output: 4.4 } },
-  { prefix: "o3-mini", contextWindow: 200_000, maxOutputTokens: 100_000, price: { input: 1.1, output: 4.4 } },
-  { prefix: "o3", contextWindow: 200_000, maxOutputTokens: 100_000, price: { input: 2, output: 8 } },
-  { prefix: "claude-opus-4-5", contextWindow: 200_000, maxOutputTokens: 64_000, price: { input: 5, output: 25 } },
-  { prefix: "claude-opus-4", contextWindow: 200_000, maxOutputTokens: 32_000, price: { input: 15, output: 75 } },
-  { prefix: "claude-sonnet-4", contextWindow: 200_000, maxOutputTokens: 64_000, price: { input: 3, output: 15 } },
-  { prefix: "claude-3-7-sonnet", contextWindow: 200_000, maxOutputTokens: 64_000, price: { input: 3, output: 15 } },
-  { prefix: "claude-haiku-4-5", contextWindow: 200_000, maxOutputTokens: 64_000, price: { input: 1, output: 5 } },
-  { prefix: "claude-3-5-haiku", contextWindow: 200_000, maxOutputTokens: 8_192, price: { input: 0.8, output: 4 } },
-  { prefix: "gemini-2.5-pro", contextWindow: 1_048_576, maxOutputTokens: 65_536, price: { input: 1.25, output: 10 } },
+  { prefix: "gpt-5-nano", contextWindow: 400_000, maxOutputTokens: 128_000, price: { input: 0.05, output: 0.4 }, responseFormats: both },
+  { prefix: "gpt-5-mini", contextWindow: 400_000, maxOutputTokens: 128_000, price: { input: 0.25, output: 2 }, responseFormats: both },
+  { prefix: "gpt-5", contextWindow: 400_000, maxOutputTokens: 128_000, price: { input: 1.25, output: 10 }, responseFormats: both },
+  { prefix: "gpt-4.1-nano", contextWindow: 1_047_576, maxOutputTokens: 32_768, price: { input: 0.1, output: 0.4 }, responseFormats: both },
+  { prefix: "gpt-4.1-mini", contextWindow: 1_047_576, maxOutputTokens: 32_768, price: { input: 0.4, output: 1.6 }, responseFormats: both },
+  { prefix: "gpt-4.1", contextWindow: 1_047_576, maxOutputTokens: 32_768, price: { input: 2, output: 8 }, responseFormats: both },
+  { prefix: "gpt-4o-mini", contextWindow: 128_000, maxOutputTokens: 16_384, price: { input: 0.15, output: 0.6 }, responseFormats: both },
+  { prefix: "gpt-4o", contextWindow: 128_000, maxOutputTokens: 16_384, price: { input: 2.5, output: 10 }, responseFormats: both },
+  { prefix: "o4-mini", contextWindow: 200_000, maxOutputTokens: 100_000, price: { input: 1.1, output: 4.4 }, responseFormats: both },
+  { prefix: "o3-mini", contextWindow: 200_000, maxOutputTokens: 100_000, price: { input: 1.1, output: 4.4 }, responseFormats: both },
+  { prefix: "o3", contextWindow: 200_000, maxOutputTokens: 100_000, price: { input: 2, output: 8 }, responseFormats: both },
+  { prefix: "claude-opus-4-6", contextWindow: 200_000, maxOutputTokens: 128_000, price: { input: 5, output: 25 }, responseFormats: schemaOnly },
+  { prefix: "claude-opus-4-5", contextWindow: 200_000, maxOutputTokens: 64_000, price: { input: 5, output: 25 }, responseFormats: schemaOnly },
+  { prefix: "claude-opus-4", contextWindow: 200_000, maxOutputTokens: 32_000, price: { input: 15, output: 75 }, responseFormats: prose },
+  { prefix: "claude-sonnet-4-6", contextWindow: 200_000, maxOutputTokens: 64_000, price: { input: 3, output: 15 }, responseFormats: schemaOnly },
+  { prefix: "claude-sonnet-4-5", contextWindow: 200_000, maxOutputTokens: 64_000, price: { input: 3, output: 15 }, responseFormats: schemaOnly },
+  { prefix: "claude-sonnet-4", contextWindow: 200_000, maxOutputTokens: 64_000, price: { input: 3, output: 15 }, responseFormats: prose },
+  { prefix: "claude-3-7-sonnet", contextWindow: 200_000, maxOutputTokens: 64_000, price: { input: 3, output: 15 }, responseFormats: prose },
+  { prefix: "claude-haiku-4-5", contextWindow: 200_000, maxOutputTokens: 64_000, price: { input: 1, output: 5 }, responseFormats: schemaOnly },
+  { prefix: "claude-3-5-haiku", contextWindow: 200_000, maxOutputTokens: 8_192, price: { input: 0.8, output: 4 }, responseFormats: prose },
+  { prefix: "gemini-2.5-pro", contextWindow: 1_048_576, maxOutputTokens: 65_536, price: { input: 1.25, output: 10 }, responseFormats: both },
   {
     prefix: "gemini-2.5-flash-lite",
     contextWindow: 1_048_576,
     maxOutputTokens: 65_536,
-    price: { input: 0.1, output: 0.4 }
+    price: { input: 0.1, output: 0.4 },
+    responseFormats: both
   },
-  { prefix: "gemini-2.5-flash", contextWindow: 1_048_576, maxOutputTokens: 65_536, price: { input: 0.3, output: 2.5 } },
-  { prefix: "gemini-2.0-flash", contextWindow: 1_048_576, maxOutputTokens: 8_192, price: { input: 0.1, output: 0.4 } }
+  { prefix: "gemini-2.5-flash", contextWindow: 1_048_576, maxOutputTokens: 65_536, price: { input: 0.3, output: 2.5 }, responseFormats: both },
+  { prefix: "gemini-2.0-flash", contextWindow: 1_048_576, maxOutputTokens: 8_192, price: { input: 0.1, output: 0.4 }, responseFormats: objectOnly }
 ]
 
 // longest prefix first, so "gpt-4.1-mini" wins over "gpt-4.1"
@@ -57,18 +73,36 @@ export interface InfoOverrides {
   readonly contextWindow?: number | undefined
   readonly maxOutputTokens?: number | undefined
   readonly price?: Price | undefined
+  readonly responseFormats?: ReadonlyArray<ResponseFormatType> | undefined
 }
 
 /**
+ * What a provider's model not in the table gets.
+ *
+ * @internal
+ */
+export interface ProviderDefaults {
+  readonly contextWindow: number
+  readonly responseFormats: ReadonlyArray<ResponseFormatType>
+}
+
+/** @internal */
+export const openAiDefaults: ProviderDefaults = { contextWindow: 128_000, responseFormats: both }
+/** @internal */
+export const anthropicDefaults: ProviderDefaults = { contextWindow: 200_000, responseFormats: prose }
+/** @internal */
+export const geminiDefaults: ProviderDefaults = { contextWindow: 1_048_576, responseFormats: both }
+
+/**
  * The info of a model: the caller's overrides, else the table, else the
- * provider's fallback window and a zero price.
+ * provider's defaults and a zero price.
  *
  * @internal
  */
 export const infoFor = (
   provider: string,
   model: string,
-  fallbackWindow: number,
+  defaults: ProviderDefaults,
   overrides: InfoOverrides | undefined
 ): ModelInfo => {
   const entry = byPrefix.find((candidate) => model.startsWith(candidate.prefix))
@@ -76,8 +110,9 @@ export const infoFor = (
   return {
     provider,
     model,
-    contextWindow: overrides?.contextWindow ?? entry?.contextWindow ?? fallbackWindow,
+    contextWindow: overrides?.contextWindow ?? entry?.contextWindow ?? defaults.contextWindow,
     ...(maxOutputTokens !== undefined ? { maxOutputTokens } : {}),
-    price: overrides?.price ?? entry?.price ?? { input: 0, output: 0 }
+    price: overrides?.price ?? entry?.price ?? { input: 0, output: 0 },
+    responseFormats: overrides?.responseFormats ?? entry?.responseFormats ?? defaults.responseFormats
   }
 }

@@ -7,7 +7,15 @@
  */
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
-import type { ChatChunk, ChatRequest, ChatResponse, ContentPart, FinishReason, Message } from "../../llm/Chat.js"
+import type {
+  ChatChunk,
+  ChatRequest,
+  ChatResponse,
+  ContentPart,
+  FinishReason,
+  Message,
+  ResponseFormat
+} from "../../llm/Chat.js"
 import type { ProviderError } from "../../llm/ProviderError.js"
 import * as Errors from "./errors.js"
 import * as Http from "./http.js"
@@ -56,6 +64,19 @@ const encodeMessage = (message: Message): Record<string, unknown> => {
 const encodeToolChoice = (choice: NonNullable<ChatRequest["toolChoice"]>): unknown =>
   typeof choice === "string" ? choice : { type: "function", function: { name: choice.name } }
 
+const encodeResponseFormat = (format: ResponseFormat): unknown =>
+  format.type === "json_object"
+    ? { type: "json_object" }
+    : {
+        type: "json_schema",
+        json_schema: {
+          name: format.name,
+          ...(format.description !== undefined ? { description: format.description } : {}),
+          schema: format.schema,
+          ...(format.strict !== undefined ? { strict: format.strict } : {})
+        }
+      }
+
 /**
  * The JSON body of a chat completion request.
  *
@@ -86,6 +107,7 @@ export const encodeRequest = (
   if (request.toolChoice !== undefined) body.tool_choice = encodeToolChoice(request.toolChoice)
   // OpenAI takes it only beside tools
   if (request.parallelToolCalls !== undefined && body.tools !== undefined) body.parallel_tool_calls = request.parallelToolCalls
+  if (request.responseFormat !== undefined) body.response_format = encodeResponseFormat(request.responseFormat)
   if (stream) {
     body.stream = true
     body.stream_options = { include_usage: true }

@@ -10,6 +10,7 @@ import type { ModelInfo } from "../../llm/ModelInfo.js"
 import type { ProviderError } from "../../llm/ProviderError.js"
 import { ContextLengthExceeded, fromStatus, TransportError } from "../../llm/ProviderError.js"
 import * as Tokens from "../../llm/Tokens.js"
+import { refusedFormat } from "./formats.js"
 import type { Call, Fault, Options, Outcome, Service, Stats } from "../Simulated.js"
 import * as Faults from "./faults.js"
 import { normalizeSeed, seedOf } from "./simulatedDraw.js"
@@ -20,7 +21,8 @@ const defaults = {
   tokensPerSecond: 100,
   errorDelay: "50 millis",
   contextWindow: 128_000,
-  history: 1_000
+  history: 1_000,
+  responseFormats: ["json_object", "json_schema"]
 } as const
 
 // ---------------------------------------------------------------------------
@@ -62,8 +64,9 @@ const replyOf = (options: Options): ((request: ChatRequest) => ReadonlyArray<str
     const tokens = Reply.tokenize(reply)
     return () => tokens
   }
-  const text = reply ?? Reply.defaultReply(options.provider, options.model)
-  return (request) => Reply.tokenize(text(request))
+  if (reply !== undefined) return (request) => Reply.tokenize(reply(request))
+  const text = Reply.defaultReply(options.provider, options.model)
+  return (request) => Reply.tokenize(Reply.formatted(request, text(request)))
 }
 
 const infoOf = (options: Options): ModelInfo => {
@@ -77,7 +80,8 @@ const infoOf = (options: Options): ModelInfo => {
     model: options.model,
     contextWindow,
     ...(info?.maxOutputTokens !== undefined ? { maxOutputTokens: info.maxOutputTokens } : {}),
-    price: info?.price ?? { input: 0, output: 0 }
+    price: info?.price ?? { input: 0, output: 0 },
+    responseFormats: info?.responseFormats ?? defaults.responseFormats
   }
 }
 
@@ -168,12 +172,16 @@ class Simulator {
     const inputTokens = Tokens.estimate(request)
     const required = inputTokens + (request.maxTokens ?? 0) // Tokens.required
     if (required > settings.info.contextWindow) return this.tooLong(record, required)
+    const refused = refusedFormat(settings.info, request)
+    if (refused !== undefined) return this.failing(record, refused, settings.errorDelay)
     const latency = Faults.sampleLatency(
       decision.slow?.latency ?? settings.latency,
       settings.seed,
       record.index
     )
-    const answer = Reply.answer(settings.reply(request), settings.outputTokens, request.maxTokens)
+    // a JSON answer keeps its length: resized, it would no longer parse
+    const outputTokens = request.responseFormat === undefined ? settings.outputTokens : undefined
+    const answer = Reply.answer(settings.reply(request), outputTokens, request.maxTokens)
     record.latency = latency
     record.fault = decision.cut?.fault ?? decision.slow?.fault
     return {

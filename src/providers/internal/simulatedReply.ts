@@ -47,6 +47,91 @@ export const defaultReply =
     return `${provider}/${model}: ${words.length > 0 ? words : "hello"}`
   }
 
+/**
+ * The default reply in the form the request asks: as is for prose,
+ * `{"answer": text}` for JSON mode, a value of the schema for structured
+ * outputs (see `instance`).
+ */
+export const formatted = (request: ChatRequest, text: string): string => {
+  const format = request.responseFormat
+  if (format === undefined) return text
+  return JSON.stringify(format.type === "json_object" ? { answer: text } : instance(format.schema, format.schema, text, 0))
+}
+
+/** How deep `instance` follows a schema (a recursive `$ref` stops here). */
+const maxDepth = 12
+
+type Node = Readonly<Record<string, unknown>>
+
+const isNode = (u: unknown): u is Node => typeof u === "object" && u !== null && !Array.isArray(u)
+
+/** A local `$ref` (`#/$defs/x`, `#/definitions/x`) resolved against the root schema. */
+const resolve = (root: Node, ref: string): unknown => {
+  if (!ref.startsWith("#")) return undefined
+  let node: unknown = root
+  for (const raw of ref.slice(1).split("/").slice(1)) {
+    const key = raw.replace(/~1/g, "/").replace(/~0/g, "~")
+    node = isNode(node) && Object.hasOwn(node, key) ? node[key] : undefined
+  }
+  return node
+}
+
+const bound = (value: unknown): number | undefined => (typeof value === "number" && Number.isFinite(value) ? value : undefined)
+
+/**
+ * A value of a JSON Schema, built plainly: its `const`, first `enum` value
+ * or `default` when it has one, the first branch of `anyOf` / `oneOf` /
+ * `allOf`, else one of its `type` (the first that is not `"null"`): an
+ * object of its required properties (of every property when none is
+ * required), an array of `minItems` items (at least one, if `maxItems`
+ * allows), `text` for a string (cut to `maxLength`), the least number its
+ * bounds allow, `false`, `null`. A schema of no type gets `text`.
+ */
+const instance = (root: Node, schema: unknown, text: string, depth: number): unknown => {
+  if (!isNode(schema) || depth > maxDepth) return schema === false ? null : text
+  if (typeof schema["$ref"] === "string") return instance(root, resolve(root, schema["$ref"]), text, depth + 1)
+  if (Object.hasOwn(schema, "const")) return schema["const"]
+  if (Array.isArray(schema["enum"]) && schema["enum"].length > 0) return schema["enum"][0]
+  if (Object.hasOwn(schema, "default")) return schema["default"]
+  for (const key of ["anyOf", "oneOf", "allOf"]) {
+    const branches = schema[key]
+    if (Array.isArray(branches) && branches.length > 0) return instance(root, branches[0], text, depth + 1)
+  }
+  const types = Array.isArray(schema["type"]) ? schema["type"] : [schema["type"]]
+  const type = types.find((t) => t !== "null") ?? types[0]
+  switch (type) {
+    case "object": {
+      const properties = isNode(schema["properties"]) ? schema["properties"] : {}
+      const required = Array.isArray(schema["required"]) ? schema["required"].filter((k) => typeof k === "string") : []
+      const out: Record<string, unknown> = {}
+      for (const key of required.length > 0 ? required : Object.keys(properties)) {
+        out[key] = instance(root, Object.hasOwn(properties, key) ? properties[key] : {}, text, depth + 1)
+      }
+      return out
+    }
+    case "array": {
+      const count = Math.min(Math.max(bound(schema["minItems"]) ?? 0, 1), bound(schema["maxItems"]) ?? Infinity)
+      return Array.from({ length: count }, () => instance(root, schema["items"], text, depth + 1))
+    }
+    case "string": {
+      const max = bound(schema["maxLength"])
+      return max === undefined ? text : text.slice(0, max)
+    }
+    case "integer":
+    case "number": {
+      const least = bound(schema["minimum"]) ?? bound(schema["exclusiveMinimum"]) ?? Math.min(0, bound(schema["maximum"]) ?? 0)
+      const whole = type === "integer" ? Math.ceil(least) : least
+      return bound(schema["exclusiveMinimum"]) === whole ? whole + 1 : whole
+    }
+    case "boolean":
+      return false
+    case "null":
+      return null
+    default:
+      return text
+  }
+}
+
 /** Filler for an empty reply asked to produce tokens. */
 const filler: ReadonlyArray<string> = ["lorem", " ipsum", " dolor", " sit", " amet"]
 

@@ -20,7 +20,7 @@ import type { Attempt } from "../../llm/FailoverError.js"
 import { ChainExhausted, Rejected, StreamInterrupted } from "../../llm/FailoverError.js"
 import type { Service as LanguageModelService } from "../../llm/LanguageModel.js"
 import type { ModelInfo } from "../../llm/ModelInfo.js"
-import { cost as priceOf } from "../../llm/ModelInfo.js"
+import { honours, cost as priceOf } from "../../llm/ModelInfo.js"
 import type { ContentFiltered, InvalidRequest, ProviderError } from "../../llm/ProviderError.js"
 import { isRetriable, retryAfter, Timeout } from "../../llm/ProviderError.js"
 import * as Tokens from "../../llm/Tokens.js"
@@ -295,7 +295,7 @@ export const order = (
   Effect.gen(function* () {
     const inputTokens = Tokens.estimate(request)
     const candidates: Array<Strategy.Candidate & { readonly member: Member }> = []
-    for (const member of chain.members) {
+    for (const member of capable(chain, request)) {
       const { target } = member
       const available = yield* target.breaker.isAvailable
       const health = yield* shared.health.snapshot(target.name)
@@ -325,6 +325,20 @@ export const order = (
   })
 
 /**
+ * The members that can give the answer the request asks for (see
+ * `ModelInfo.honours`): a JSON answer goes only to models that can be held
+ * to it, and the others are left out of its order, as though not in the
+ * chain. When none can, all are kept: each is then passed over as
+ * `unsupported-format` (see `runMember`), and the request fails with every
+ * one of them named.
+ */
+const capable = (chain: Chain, request: ChatRequest): ReadonlyArray<Member> => {
+  if (request.responseFormat === undefined) return chain.members
+  const members = chain.members.filter((member) => honours(member.target.info, request))
+  return members.length > 0 ? members : chain.members
+}
+
+/**
  * Whether no member after this one, in the request's order, is available
  * and fits the request: if this one refuses the request, no other target
  * would take it. Its breaker then does not hold it back while a trial runs
@@ -334,7 +348,7 @@ const isLastResort = (state: RequestState, member: Member): boolean => {
   const { ordered, unavailable } = state
   for (let i = ordered.indexOf(member) + 1; i < ordered.length; i++) {
     const later = ordered[i]!
-    if (unavailable?.has(later) !== true && fits(state, later.target)) return false
+    if (unavailable?.has(later) !== true && serves(state, later.target)) return false
   }
   return true
 }
@@ -343,8 +357,12 @@ const isLastResort = (state: RequestState, member: Member): boolean => {
 // One target
 // ---------------------------------------------------------------------------
 
+/** Whether the request fits the target's context window. */
 const fits = (state: RequestState, target: Target) =>
   target.info.contextWindow > state.minWindow && state.required <= target.info.contextWindow
+
+/** Whether the target can serve the request: it fits, and the model can give the answer's format. */
+const serves = (state: RequestState, target: Target) => fits(state, target) && honours(target.info, state.request)
 
 const record = (state: RequestState, target: Target, duration: Duration.Duration, error?: ProviderError | Rejected) =>
   state.attempts.push({
@@ -493,6 +511,16 @@ const runMember = <A, R>(
       })
       record(state, target, Duration.zero, error)
       return Effect.fail(new Next({ target: target.name, reason: "ContextLengthExceeded" }))
+    }
+    if (!honours(target.info, state.request)) {
+      const error = new Rejected({
+        provider: target.info.provider,
+        model: target.info.model,
+        reason: "unsupported-format",
+        message: `${target.name} cannot answer in the response format '${state.request.responseFormat?.type}'`
+      })
+      record(state, target, Duration.zero, error)
+      return Effect.fail(new Next({ target: target.name, reason: error.reason }))
     }
     let attempt = 0
     // the target's budget, saying when it refuses a retry
@@ -1079,7 +1107,7 @@ const earlyProbe = (state: RequestState, ordered: ReadonlyArray<Member>): Effect
     if (now - chain.probing.lastAt < earlyProbeSpacing) return ordered
     let nearest: { readonly member: Member; readonly openUntil: number } | undefined = undefined
     for (const member of ordered) {
-      if (!fits(state, member.target)) continue
+      if (!serves(state, member.target)) continue
       const snapshot = yield* member.target.breaker.snapshot
       switch (snapshot.state) {
         case "closed":
@@ -1205,14 +1233,16 @@ const degraded = (shared: Shared, state: RequestState) =>
   Effect.gen(function* () {
     if (!state.degradedAllowed) return Option.none<{ response: ChatResponse; meta: Meta }>()
     const cached = shared.cache === undefined ? undefined : yield* shared.cache.get(state.request, state.chain.name)
-    const source = cached !== undefined ? "cache" : state.chain.fallbackResponse !== undefined ? "static" : undefined
+    // the static answer is prose: never the answer to a request for JSON
+    const staticAnswer = state.request.responseFormat === undefined ? state.chain.fallbackResponse : undefined
+    const source = cached !== undefined ? "cache" : staticAnswer !== undefined ? "static" : undefined
     if (source === undefined) return Option.none<{ response: ChatResponse; meta: Meta }>()
     const now = yield* Clock.currentTimeMillis
     const response: ChatResponse = cached ?? {
       id: `degraded-${state.id}`,
       provider: "degraded",
       model: "static",
-      text: state.chain.fallbackResponse!,
+      text: staticAnswer!,
       toolCalls: [],
       finishReason: "stop",
       usage: { inputTokens: 0, outputTokens: 0 }
@@ -1269,7 +1299,7 @@ const shadow = (shared: Shared, state: RequestState, served: Member) =>
   Effect.gen(function* () {
     if (shared.shadowRate <= 0) return
     if ((yield* Random.next) >= shared.shadowRate) return
-    const member = state.chain.members.find((m) => m !== served && fits(state, m.target))
+    const member = state.chain.members.find((m) => m !== served && serves(state, m.target))
     if (member === undefined) return
     const { target } = member
     // closed, and no trial running (a closed breaker with a probe in flight holds its other calls back)
