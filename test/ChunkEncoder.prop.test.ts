@@ -43,7 +43,8 @@ const reference = (id: string, created: number, model: string, includeUsage: boo
                 index: chunk.index,
                 ...(chunk.id !== undefined ? { id: chunk.id } : {}),
                 ...(first ? { type: "function" } : {}),
-                function: { ...(chunk.name !== undefined ? { name: chunk.name } : {}), arguments: chunk.arguments }
+                function: { ...(chunk.name !== undefined ? { name: chunk.name } : {}), arguments: chunk.arguments },
+                ...(chunk.signature !== undefined ? { extra_content: { google: { thought_signature: chunk.signature } } } : {})
               }
             ]
           })

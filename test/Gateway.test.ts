@@ -22,6 +22,7 @@ import * as Errors from "../src/gateway/internal/errors.js"
 import * as Server from "../src/gateway/internal/server.js"
 import { ChainExhausted, Overloaded, RateLimited, Rejected, ServerError } from "../src/llm/index.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
+import * as Gemini from "../src/providers/Gemini.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import type { RouterEvent } from "../src/router/Events.js"
 import * as Router from "../src/router/Router.js"
@@ -689,6 +690,59 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
         })
         expect(answer.body.error["message"]).toMatch(/secondary \(Rejected unsupported-format\)/)
         expect([primary.count(), secondary.count()]).toEqual([0, 0])
+      })
+    )
+  })
+
+  describe("Gemini 3's thought signatures", () => {
+    const signed = {
+      candidates: [
+        {
+          content: { role: "model", parts: [{ functionCall: { name: "weather", args: { city: "Rome" } }, thoughtSignature: "sig-A" }] },
+          finishReason: "STOP"
+        }
+      ],
+      usageMetadata: { promptTokenCount: 3, candidatesTokenCount: 4 }
+    }
+
+    it.scoped("go out on a tool call as extra_content.google.thought_signature, and come back to Gemini from the client's next turn", () =>
+      Effect.gen(function* () {
+        const upstream = yield* MockServer.make({
+          faults: [
+            MockServer.status(200, { body: signed }),
+            MockServer.status(200, { body: `data: ${JSON.stringify(signed)}\r\n\r\n` })
+          ]
+        })
+        const gemini = yield* Gemini.make({ model: "gemini-3-flash-preview", baseUrl: upstream.url })
+        const router = yield* Router.make({ targets: { gemini: { model: gemini } }, chains: { default: ["gemini"] } })
+        const gateway = yield* Gateway.make({ router, port: 0 })
+        const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: "unused", maxRetries: 0, timeout: 10_000 })
+        const tools = [{ type: "function" as const, function: { name: "weather", parameters: { type: "object" } } }]
+        const first = yield* promise(() => client.chat.completions.create({ model: "default", messages: question, tools }))
+        const message = first.choices[0]!.message
+        expect(message.tool_calls?.[0]).toMatchObject({ extra_content: { google: { thought_signature: "sig-A" } } })
+        // streamed, the call's delta carries it
+        const stream = yield* promise(() => client.chat.completions.create({ model: "default", messages: question, tools, stream: true }))
+        const deltas = yield* promise(async () => {
+          const all: Array<unknown> = []
+          for await (const chunk of stream) all.push(...(chunk.choices[0]?.delta.tool_calls ?? []))
+          return all
+        })
+        expect(deltas).toMatchObject([{ index: 0, extra_content: { google: { thought_signature: "sig-A" } } }])
+        // the client sends back the message it got, as the openai client's tool loops do
+        const callId = message.tool_calls![0]!.id
+        yield* promise(() =>
+          client.chat.completions.create({
+            model: "default",
+            tools,
+            messages: [...question, message, { role: "tool", tool_call_id: callId, content: "sunny" }]
+          })
+        )
+        const sent = upstream.requests()[2]?.body as { contents: Array<{ role: string; parts: Array<Record<string, unknown>> }> }
+        expect(sent.contents[1]).toEqual({
+          role: "model",
+          parts: [{ functionCall: { name: "weather", args: { city: "Rome" } }, thoughtSignature: "sig-A" }]
+        })
       })
     )
   })

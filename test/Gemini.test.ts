@@ -228,6 +228,78 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gemini", (it) 
     )
   })
 
+  describe("thought signatures (Gemini 3)", () => {
+    const signed = {
+      candidates: [
+        {
+          content: {
+            role: "model",
+            parts: [
+              { functionCall: { name: "weather", args: { city: "Rome" } }, thoughtSignature: "sig-A" },
+              { functionCall: { name: "time", args: {} } }
+            ]
+          },
+          finishReason: "STOP"
+        }
+      ],
+      usageMetadata: { promptTokenCount: 3, candidatesTokenCount: 4 }
+    }
+
+    it.scoped("a function call's thoughtSignature is kept on its call, answered whole or streamed", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make({
+          faults: [
+            MockServer.status(200, { body: signed }),
+            MockServer.status(200, { body: `data: ${JSON.stringify(signed)}\r\n\r\n` })
+          ]
+        })
+        const model = yield* Gemini.make({ model: "gemini-3-flash-preview", baseUrl: server.url })
+        const response = yield* model.complete(Chat.prompt("hi"))
+        expect(response.toolCalls.map((c) => [c.name, c.signature])).toEqual([
+          ["weather", "sig-A"],
+          ["time", undefined]
+        ])
+        const streamed = yield* Chat.collect(model.stream(Chat.prompt("hi")), { id: "s", provider: "gemini", model: "m" })
+        expect(streamed.toolCalls).toEqual(response.toolCalls.map((c, i) => ({ ...c, id: streamed.toolCalls[i]!.id })))
+      })
+    )
+
+    it.scoped("sends each call's signature back; Gemini 3 gets the documented placeholder for a call without one, Gemini 2.5 nothing", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const conversation = {
+          messages: [
+            { role: "user", content: "Weather and time?" },
+            {
+              role: "assistant",
+              toolCalls: [
+                { id: "a", name: "weather", arguments: "{}", signature: "sig-A" },
+                { id: "b", name: "time", arguments: "{}" }
+              ]
+            },
+            { role: "tool", toolCallId: "a", content: "sunny" },
+            { role: "tool", toolCallId: "b", content: "noon" }
+          ]
+        } satisfies Chat.ChatRequest
+        for (const name of ["gemini-3-flash-preview", "gemini-3.1-pro-preview", "gemini-2.5-flash"]) {
+          const model = yield* Gemini.make({ model: name, baseUrl: server.url })
+          yield* model.complete(conversation)
+        }
+        const signatures = server.requests().map((r) =>
+          (r.body as { contents: Array<{ parts: Array<{ functionCall?: unknown; thoughtSignature?: string }> }> }).contents
+            .flatMap((c) => c.parts)
+            .filter((p) => p.functionCall !== undefined)
+            .map((p) => p.thoughtSignature)
+        )
+        expect(signatures).toEqual([
+          ["sig-A", "skip_thought_signature_validator"],
+          ["sig-A", "skip_thought_signature_validator"],
+          ["sig-A", undefined]
+        ])
+      })
+    )
+  })
+
   describe("failures", () => {
     it.scoped("RESOURCE_EXHAUSTED is RateLimited, its RetryInfo delay kept", () =>
       Effect.gen(function* () {

@@ -13,6 +13,7 @@ import { Config, ConfigError, ConfigProvider, Effect, Either, FiberRef, Layer, R
 import * as Chat from "../src/llm/Chat.js"
 import * as LanguageModel from "../src/llm/LanguageModel.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
+import * as Wire from "../src/providers/internal/openAiWire.js"
 import * as MockServer from "../src/testing/MockServer.js"
 import { listen } from "./support/servers.js"
 
@@ -144,6 +145,36 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("OpenAi", (it) 
         expect(error._tag).toBe("InvalidRequest")
         expect(error.message).toBe("openai/llama3.2 cannot answer in the response format 'json_object' (its responseFormats: [])")
         expect(server.count()).toBe(0)
+      })
+    )
+
+    it.scoped("reads Gemini's thought signature from a call's extra_content (Google's endpoint); sends it back there only", () =>
+      Effect.gen(function* () {
+        const call = { id: "c1", type: "function", function: { name: "f", arguments: "{}" }, extra_content: { google: { thought_signature: "sig-A" } } }
+        const server = yield* MockServer.make({
+          faults: [
+            MockServer.status(200, {
+              body: { id: "x", choices: [{ message: { role: "assistant", content: null, tool_calls: [call] }, finish_reason: "tool_calls" }] }
+            }),
+            MockServer.status(200, {
+              body: `data: ${JSON.stringify({ choices: [{ index: 0, delta: { tool_calls: [{ index: 0, ...call }] } }] })}\n\ndata: [DONE]\n\n`
+            })
+          ]
+        })
+        const model = yield* OpenAi.make({ model: "gemini-3-flash-preview", baseUrl: server.url })
+        const response = yield* model.complete(Chat.prompt("hi"))
+        expect(response.toolCalls).toEqual([{ id: "c1", name: "f", arguments: "{}", signature: "sig-A" }])
+        const streamed = yield* Chat.collect(model.stream(Chat.prompt("hi")), { id: "s", provider: "p", model: "m" })
+        expect(streamed.toolCalls).toEqual(response.toolCalls)
+        // a server that is not Google's gets no extra_content: OpenAI's own has no such field
+        const turn = { messages: [...Chat.prompt("hi").messages, { role: "assistant", toolCalls: response.toolCalls }] } satisfies Chat.ChatRequest
+        yield* model.complete(turn)
+        const sent = server.requests()[2]?.body as { messages: Array<{ tool_calls?: Array<Record<string, unknown>> }> }
+        expect(sent.messages[1]?.tool_calls).toEqual([{ id: "c1", type: "function", function: { name: "f", arguments: "{}" } }])
+        expect(Wire.encodeRequest(turn, "m", "max_tokens", false, true)["messages"]).toMatchObject([
+          {},
+          { tool_calls: [{ id: "c1", extra_content: { google: { thought_signature: "sig-A" } } }] }
+        ])
       })
     )
 

@@ -47,11 +47,19 @@ export type ContentPart = typeof ContentPart.Type
 
 /**
  * A tool call the model made: `arguments` is the JSON text the model wrote.
+ * `signature` is an opaque token its provider wants back with the call in
+ * the next turn (Gemini 3's `thoughtSignature`); keep it with the call, and
+ * other providers ignore it.
  *
  * @since 0.1.0
  * @category schemas
  */
-export const ToolCall = Schema.Struct({ id: Schema.String, name: Schema.String, arguments: Schema.String })
+export const ToolCall = Schema.Struct({
+  id: Schema.String,
+  name: Schema.String,
+  arguments: Schema.String,
+  signature: Schema.optional(Schema.String)
+})
 
 /**
  * @since 0.1.0
@@ -308,7 +316,8 @@ export const TextDelta = Schema.TaggedStruct("TextDelta", { text: Schema.String 
 
 /**
  * A piece of a tool call: `index` identifies the call within the response;
- * `id` and `name` come with its first piece, `arguments` is appended.
+ * `id` and `name` come with its first piece, `arguments` is appended, and
+ * `signature` (see {@link ToolCall}) comes with the piece that has it.
  *
  * @since 0.1.0
  * @category schemas
@@ -317,7 +326,8 @@ export const ToolCallDelta = Schema.TaggedStruct("ToolCallDelta", {
   index: Schema.NonNegativeInt,
   id: Schema.optional(Schema.String),
   name: Schema.optional(Schema.String),
-  arguments: Schema.String
+  arguments: Schema.String,
+  signature: Schema.optional(Schema.String)
 })
 
 /**
@@ -440,7 +450,7 @@ export const messageText = (message: Message): string => {
  */
 export const accumulator = (header: { readonly id: string; readonly provider: string; readonly model: string }) => {
   let text = ""
-  const calls: Array<{ id: string; name: string; arguments: string }> = []
+  const calls: Array<{ id: string; name: string; arguments: string; signature?: string }> = []
   let finishReason: FinishReason = "unknown"
   let usage: Usage = { inputTokens: 0, outputTokens: 0 }
   return {
@@ -454,6 +464,7 @@ export const accumulator = (header: { readonly id: string; readonly provider: st
           const call = (calls[chunk.index] ??= { id: "", name: "", arguments: "" })
           if (chunk.id !== undefined) call.id = chunk.id
           if (chunk.name !== undefined) call.name = chunk.name
+          if (chunk.signature !== undefined) call.signature = chunk.signature
           call.arguments += chunk.arguments
           break
         }

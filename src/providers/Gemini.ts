@@ -137,7 +137,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service<Prov
         path: generate,
         streamPath: streamGenerate,
         streamUrlParams: { alt: "sse" },
-        encode: (request) => Wire.encodeRequest(request),
+        encode: (request) => Wire.encodeRequest(request, model),
         decodeResponse: Wire.decodeResponse,
         streamDecoder: Wire.streamDecoder
       }, info)

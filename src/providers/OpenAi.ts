@@ -131,6 +131,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service<Prov
   const baseUrl = options.baseUrl ?? defaultBaseUrl
   const field = options.maxTokensField ?? (baseUrl === defaultBaseUrl ? "max_completion_tokens" : "max_tokens")
   const info = Models.infoFor(provider, options.model, Models.openAiDefaults, options.info)
+  const signatures = isGoogle(baseUrl)
   return Effect.map(
     Http.makeEndpoint({
       provider,
@@ -146,12 +147,25 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service<Prov
       info,
       ...Http.chatCalls(endpoint, {
         path,
-        encode: (request, stream) => Wire.encodeRequest(request, options.model, field, stream),
+        encode: (request, stream) => Wire.encodeRequest(request, options.model, field, stream, signatures),
         decodeResponse: Wire.decodeResponse,
         streamDecoder: Wire.streamDecoder
       }, info)
     })
   )
+}
+
+/**
+ * Whether the base URL is Google's OpenAI-compatible endpoint, which wants a
+ * Gemini tool call's thought signature back (`extra_content`); OpenAI and
+ * other servers get no such field.
+ */
+const isGoogle = (baseUrl: string): boolean => {
+  try {
+    return /(^|\.)googleapis\.com$/.test(new URL(baseUrl).hostname)
+  } catch {
+    return false
+  }
 }
 
 /**

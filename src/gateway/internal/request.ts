@@ -20,6 +20,7 @@
  */
 import * as Either from "effect/Either"
 import type { ChatRequest, ContentPart, Message, ResponseFormat, ToolCall, ToolDefinition } from "../../llm/Chat.js"
+import { signatureOf } from "../../llm/internal/extraContent.js"
 
 /** The largest `max_tokens` accepted: past any model's output window, so only nonsense is refused. @internal */
 export const maxTokensLimit = 1_048_576
@@ -178,10 +179,13 @@ const toolCall = (raw: unknown, p: string): ToolCall => {
   }
   if (call["function"] === undefined) return missing(`${p}.function`)
   const fn = object(call["function"], `${p}.function`)
+  // Gemini's thought signature, as the gateway (and Google's OpenAI-compatible endpoint) sent it
+  const signature = signatureOf(call["extra_content"])
   return {
     id: requiredString(call, "id", `${p}.id`),
     name: requiredString(fn, "name", `${p}.function.name`),
-    arguments: present(fn, "arguments") ? string(fn["arguments"], `${p}.function.arguments`) : ""
+    arguments: present(fn, "arguments") ? string(fn["arguments"], `${p}.function.arguments`) : "",
+    ...(signature !== undefined ? { signature } : {})
   }
 }
 

@@ -6,6 +6,7 @@
  * @internal
  */
 import type { ChatChunk, ChatResponse, FinishReason, ToolCall, Usage } from "../../llm/Chat.js"
+import { extraContent } from "../../llm/internal/extraContent.js"
 
 /** OpenAI's finish reasons; `error` and `unknown` have no OpenAI word, so they read as a plain stop. @internal */
 export const finishReason = (reason: FinishReason, hasToolCalls: boolean): string => {
@@ -30,7 +31,8 @@ export const usageJson = (usage: Usage) => ({
 const toolCallJson = (call: ToolCall) => ({
   id: call.id,
   type: "function",
-  function: { name: call.name, arguments: call.arguments }
+  function: { name: call.name, arguments: call.arguments },
+  ...(call.signature !== undefined ? { extra_content: extraContent(call.signature) } : {})
 })
 
 /**
@@ -133,7 +135,8 @@ export class ChunkEncoder {
               index: chunk.index,
               ...(chunk.id !== undefined ? { id: chunk.id } : {}),
               ...(first ? { type: "function" } : {}),
-              function: { ...(chunk.name !== undefined ? { name: chunk.name } : {}), arguments: chunk.arguments }
+              function: { ...(chunk.name !== undefined ? { name: chunk.name } : {}), arguments: chunk.arguments },
+              ...(chunk.signature !== undefined ? { extra_content: extraContent(chunk.signature) } : {})
             }
           ]
         })

@@ -48,14 +48,32 @@ const responseObject = (content: string): Record<string, unknown> => {
   }
 }
 
-const toWire = (message: Exclude<Message, { role: "system" }>, names: Map<string, string>): Content => {
+/**
+ * What Gemini's docs say to send as a call's `thoughtSignature` when its own
+ * is not at hand (a call another provider made, or one whose client dropped
+ * it): Gemini 3 refuses a conversation whose function calls lack one.
+ */
+const skipSignature = "skip_thought_signature_validator"
+
+/** Gemini 3 and later check the signatures of the function calls in a conversation. */
+const checksSignatures = (model: string): boolean => /^gemini-(?:[3-9]|\d{2,})(?:[.-]|$)/.test(model)
+
+const toWire = (
+  message: Exclude<Message, { role: "system" }>,
+  names: Map<string, string>,
+  fallbackSignature: string | undefined
+): Content => {
   switch (message.role) {
     case "user":
       return { role: "user", parts: userParts(message.content) }
     case "assistant": {
       const parts: Array<Part> = message.content ? [{ text: message.content }] : []
       for (const call of message.toolCalls ?? []) {
-        parts.push({ functionCall: { name: call.name, args: argumentsObject(call.arguments) } })
+        const signature = call.signature ?? fallbackSignature
+        parts.push({
+          functionCall: { name: call.name, args: argumentsObject(call.arguments) },
+          ...(signature !== undefined ? { thoughtSignature: signature } : {})
+        })
       }
       return { role: "model", parts }
     }
@@ -106,10 +124,13 @@ const generationConfig = (request: ChatRequest): Record<string, unknown> | undef
 
 /**
  * The JSON body of a `generateContent` request (the model goes in the URL).
+ * A function call goes with its `thoughtSignature`; for Gemini 3 and later,
+ * one without gets the placeholder Gemini's docs give (`skipSignature`).
  *
  * @internal
  */
-export const encodeRequest = (request: ChatRequest): Record<string, unknown> => {
+export const encodeRequest = (request: ChatRequest, model: string): Record<string, unknown> => {
+  const fallbackSignature = checksSignatures(model) ? skipSignature : undefined
   // a tool result names its function, not its call: the call of that id in the latest assistant turn before it
   const names = new Map<string, string>()
   const system: Array<string> = []
@@ -117,7 +138,7 @@ export const encodeRequest = (request: ChatRequest): Record<string, unknown> => 
   for (const message of request.messages) {
     if (message.role === "assistant") for (const call of message.toolCalls ?? []) names.set(call.id, call.name)
     if (message.role === "system") system.push(message.content)
-    else contents.push(toWire(message, names))
+    else contents.push(toWire(message, names, fallbackSignature))
   }
   const body: Record<string, unknown> = { contents: mergeTurns(contents) }
   if (system.length > 0) body.systemInstruction = { parts: [{ text: system.join("\n\n") }] }
@@ -156,6 +177,7 @@ const GenerateContentResponse = Schema.Struct({
                 Schema.Struct({
                   text: Schema.optional(Schema.String),
                   thought: Schema.optional(Schema.Boolean),
+                  thoughtSignature: Schema.optional(Schema.String),
                   functionCall: Schema.optional(
                     Schema.Struct({ id: Schema.optional(Schema.String), name: Schema.String, args: Schema.optional(Schema.Unknown) })
                   )
@@ -243,7 +265,12 @@ const toResponse = (
     if (part.text !== undefined && part.thought !== true) text += part.text
     if (part.functionCall !== undefined) {
       const call = part.functionCall
-      toolCalls.push({ id: callId(call), name: call.name, arguments: JSON.stringify(call.args ?? {}) })
+      toolCalls.push({
+        id: callId(call),
+        name: call.name,
+        arguments: JSON.stringify(call.args ?? {}),
+        ...(part.thoughtSignature !== undefined ? { signature: part.thoughtSignature } : {})
+      })
     }
   }
   return Either.right({
@@ -271,7 +298,14 @@ export const decodeResponse = (context: Errors.Context, text: string): Either.Ei
 // ---------------------------------------------------------------------------
 
 const isPart = (part: unknown): boolean => {
-  if (!Http.isPlainObject(part) || !Http.isOptional(part["text"], "string") || !Http.isOptional(part["thought"], "boolean")) return false
+  if (
+    !Http.isPlainObject(part) ||
+    !Http.isOptional(part["text"], "string") ||
+    !Http.isOptional(part["thought"], "boolean") ||
+    !Http.isOptional(part["thoughtSignature"], "string")
+  ) {
+    return false
+  }
   const call = part["functionCall"]
   return call === undefined || (Http.isPlainObject(call) && typeof call["name"] === "string" && Http.isOptional(call["id"], "string"))
 }
@@ -346,7 +380,8 @@ export const streamDecoder = (context: Errors.Context): Http.EventDecoder => {
             index,
             id: callId(call),
             name: call.name,
-            arguments: JSON.stringify(call.args ?? {})
+            arguments: JSON.stringify(call.args ?? {}),
+            ...(part.thoughtSignature !== undefined ? { signature: part.thoughtSignature } : {})
           })
         }
       }

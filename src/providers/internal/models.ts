@@ -8,8 +8,9 @@
  * `responseFormats` is what each model can be held to: every OpenAI model
  * listed takes `json_object` and `json_schema`; Anthropic's structured
  * outputs (`json_schema` only, no JSON mode) are on Claude Opus 4.5 and 4.6,
- * Sonnet 4.5 and 4.6 and Haiku 4.5; Gemini 2.5 takes both, 2.0 JSON mode
- * only. A model not listed gets its provider's default.
+ * Sonnet 4.5 and 4.6 and Haiku 4.5; Gemini 3 and 2.5 take both, 2.0 JSON
+ * mode only. Gemini 3's prices are those of prompts up to 200,000 tokens.
+ * A model not listed gets its provider's default.
  *
  * @internal
  */
@@ -49,6 +50,9 @@ const known: ReadonlyArray<Known> = [
   { prefix: "claude-3-7-sonnet", contextWindow: 200_000, maxOutputTokens: 64_000, price: { input: 3, output: 15 }, responseFormats: prose },
   { prefix: "claude-haiku-4-5", contextWindow: 200_000, maxOutputTokens: 64_000, price: { input: 1, output: 5 }, responseFormats: schemaOnly },
   { prefix: "claude-3-5-haiku", contextWindow: 200_000, maxOutputTokens: 8_192, price: { input: 0.8, output: 4 }, responseFormats: prose },
+  { prefix: "gemini-3.1-pro", contextWindow: 1_048_576, maxOutputTokens: 65_536, price: { input: 2, output: 12 }, responseFormats: both },
+  { prefix: "gemini-3-pro", contextWindow: 1_048_576, maxOutputTokens: 65_536, price: { input: 2, output: 12 }, responseFormats: both },
+  { prefix: "gemini-3-flash", contextWindow: 1_048_576, maxOutputTokens: 65_536, price: { input: 0.5, output: 3 }, responseFormats: both },
   { prefix: "gemini-2.5-pro", contextWindow: 1_048_576, maxOutputTokens: 65_536, price: { input: 1.25, output: 10 }, responseFormats: both },
   {
     prefix: "gemini-2.5-flash-lite",

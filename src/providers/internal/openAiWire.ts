@@ -16,6 +16,7 @@ import type {
   Message,
   ResponseFormat
 } from "../../llm/Chat.js"
+import { extraContent, signatureOf } from "../../llm/internal/extraContent.js"
 import type { ProviderError } from "../../llm/ProviderError.js"
 import * as Errors from "./errors.js"
 import * as Http from "./http.js"
@@ -36,7 +37,7 @@ const userContent = (content: string | ReadonlyArray<ContentPart>): unknown =>
           : { type: "image_url", image_url: part.detail === undefined ? { url: part.url } : { url: part.url, detail: part.detail } }
       )
 
-const encodeMessage = (message: Message): Record<string, unknown> => {
+const encodeMessage = (message: Message, signatures: boolean): Record<string, unknown> => {
   switch (message.role) {
     case "system":
       return { role: "system", content: message.content }
@@ -51,7 +52,8 @@ const encodeMessage = (message: Message): Record<string, unknown> => {
               tool_calls: message.toolCalls.map((call) => ({
                 id: call.id,
                 type: "function",
-                function: { name: call.name, arguments: call.arguments }
+                function: { name: call.name, arguments: call.arguments },
+                ...(signatures && call.signature !== undefined ? { extra_content: extraContent(call.signature) } : {})
               }))
             }
           : {})
@@ -86,9 +88,11 @@ export const encodeRequest = (
   request: ChatRequest,
   model: string,
   maxTokensField: MaxTokensField,
-  stream: boolean
+  stream: boolean,
+  /** Whether tool calls go with their signatures (Google's OpenAI-compatible endpoint: see `extraContent`). */
+  signatures = false
 ): Record<string, unknown> => {
-  const body: Record<string, unknown> = { model, messages: request.messages.map(encodeMessage) }
+  const body: Record<string, unknown> = { model, messages: request.messages.map((message) => encodeMessage(message, signatures)) }
   if (request.temperature !== undefined) body.temperature = request.temperature
   if (request.topP !== undefined) body.top_p = request.topP
   if (request.maxTokens !== undefined) body[maxTokensField] = request.maxTokens
@@ -125,7 +129,9 @@ const UsageWire = Schema.Struct({ prompt_tokens: Schema.Number, completion_token
 
 const ToolCallWire = Schema.Struct({
   id: Schema.String,
-  function: Schema.Struct({ name: Schema.String, arguments: Schema.String })
+  function: Schema.Struct({ name: Schema.String, arguments: Schema.String }),
+  // Google's OpenAI-compatible endpoint: Gemini's thought signature (see `extraContent`)
+  extra_content: Schema.optional(Schema.Unknown)
 })
 
 const Completion = Schema.Struct({
@@ -230,11 +236,15 @@ const toResponse = (
     provider: context.provider,
     model: completion.model ?? context.model,
     text: choice.message.content ?? "",
-    toolCalls: (choice.message.tool_calls ?? []).map((call) => ({
-      id: call.id,
-      name: call.function.name,
-      arguments: call.function.arguments
-    })),
+    toolCalls: (choice.message.tool_calls ?? []).map((call) => {
+      const signature = signatureOf(call.extra_content)
+      return {
+        id: call.id,
+        name: call.function.name,
+        arguments: call.function.arguments,
+        ...(signature !== undefined ? { signature } : {})
+      }
+    }),
     finishReason: finishReason(choice.finish_reason),
     usage: usage(completion.usage)
   })
@@ -263,7 +273,8 @@ const StreamChunk = Schema.Struct({
                         id: OptionalString,
                         function: Schema.optional(
                           Schema.NullOr(Schema.Struct({ name: OptionalString, arguments: OptionalString }))
-                        )
+                        ),
+                        extra_content: Schema.optional(Schema.Unknown)
                       })
                     )
                   )
@@ -329,12 +340,14 @@ const pushChoice = (context: Errors.Context, choice: StreamChoice, out: Array<Ch
   if (delta?.tool_calls) {
     for (const call of delta.tool_calls) {
       const name = call.function?.name
+      const signature = signatureOf(call.extra_content)
       out.push({
         _tag: "ToolCallDelta",
         index: call.index,
         ...(call.id ? { id: call.id } : {}),
         ...(name ? { name } : {}),
-        arguments: call.function?.arguments ?? ""
+        arguments: call.function?.arguments ?? "",
+        ...(signature !== undefined ? { signature } : {})
       })
     }
   }
