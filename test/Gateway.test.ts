@@ -180,6 +180,22 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
       })
     )
 
+    it.scoped("a message's name reaches OpenAI; Anthropic, which has no such field, gets the messages without it", () =>
+      Effect.gen(function* () {
+        const { client, primary, secondary } = yield* setup()
+        const messages = [
+          { role: "system" as const, content: "Referee.", name: "rules" },
+          { role: "user" as const, content: "I move first.", name: "alice" },
+          { role: "assistant" as const, content: "Go ahead.", name: "referee" },
+          { role: "user" as const, content: "No, I do.", name: "bob" }
+        ]
+        yield* promise(() => client.chat.completions.create({ model: "primary", messages }))
+        yield* promise(() => client.chat.completions.create({ model: "secondary", messages }))
+        expect((primary.requests()[0]?.body as { messages: unknown }).messages).toEqual(messages)
+        expect(JSON.stringify(secondary.requests()[0]?.body)).not.toMatch(/alice|bob|referee"|rules/)
+      })
+    )
+
     it.scoped("passes tools through and returns the model's tool calls", () =>
       Effect.gen(function* () {
         const { client, primary } = yield* setup({

@@ -143,6 +143,7 @@ const cases: ReadonlyArray<Case> = [
     status: 400,
     param: "messages[0].content[0].type"
   },
+  { name: "a message's name that is a number", body: withFields({ messages: [{ role: "user", content: marker, name: 7 }] }), status: 400, param: "messages[0].name" },
   { name: "a tool message without tool_call_id", body: withFields({ messages: [{ role: "tool", content: marker }] }), status: 400, param: "messages[0].tool_call_id" },
   { name: "a temperature that is a string", body: withFields({ temperature: "hot" }), status: 400, param: "temperature" },
   { name: "a temperature out of range", body: withFields({ temperature: 5 }), status: 400, param: "temperature", message: /<= 2/ },

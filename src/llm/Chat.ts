@@ -68,10 +68,17 @@ export const ToolCall = Schema.Struct({
 export interface ToolCall extends Schema.Schema.Type<typeof ToolCall> {}
 
 /**
+ * A system prompt. `name` (as in the user and assistant messages) names the
+ * participant, where the provider takes one (OpenAI); others ignore it.
+ *
  * @since 0.1.0
  * @category schemas
  */
-export const SystemMessage = Schema.Struct({ role: Schema.Literal("system"), content: Schema.String })
+export const SystemMessage = Schema.Struct({
+  role: Schema.Literal("system"),
+  content: Schema.String,
+  name: Schema.optional(Schema.String)
+})
 
 /**
  * @since 0.1.0
@@ -79,7 +86,8 @@ export const SystemMessage = Schema.Struct({ role: Schema.Literal("system"), con
  */
 export const UserMessage = Schema.Struct({
   role: Schema.Literal("user"),
-  content: Schema.Union(Schema.String, Schema.Array(ContentPart))
+  content: Schema.Union(Schema.String, Schema.Array(ContentPart)),
+  name: Schema.optional(Schema.String)
 })
 
 /**
@@ -89,7 +97,8 @@ export const UserMessage = Schema.Struct({
 export const AssistantMessage = Schema.Struct({
   role: Schema.Literal("assistant"),
   content: Schema.optional(Schema.String),
-  toolCalls: Schema.optional(Schema.Array(ToolCall))
+  toolCalls: Schema.optional(Schema.Array(ToolCall)),
+  name: Schema.optional(Schema.String)
 })
 
 /**

@@ -70,12 +70,13 @@ const normalise = (message: ChatRequest["messages"][number]): unknown => {
         "u",
         typeof message.content === "string"
           ? fold(message.content)
-          : message.content.map((part) => (part.type === "text" ? fold(part.text) : part.url))
+          : message.content.map((part) => (part.type === "text" ? fold(part.text) : part.url)),
+        message.name ?? null
       ]
     case "assistant":
-      return ["a", fold(message.content ?? ""), message.toolCalls?.map((call) => [call.name, call.arguments]) ?? null]
+      return ["a", fold(message.content ?? ""), message.toolCalls?.map((call) => [call.name, call.arguments]) ?? null, message.name ?? null]
     case "system":
-      return ["s", fold(message.content)]
+      return ["s", fold(message.content), message.name ?? null]
     case "tool":
       return ["t", message.toolCallId, fold(message.content)]
   }

@@ -8,7 +8,7 @@
  * have, are ignored (`seed`, `presence_penalty`, `frequency_penalty`,
  * `logit_bias`, `store`, `service_tier`, `reasoning_effort`, `prediction`,
  * unknown fields). `parallel_tool_calls` goes to the providers that take it
- * (OpenAI, Anthropic). Fields that change what
+ * (OpenAI, Anthropic), and so does a message's `name` (OpenAI). Fields that change what
  * the answer is, and that the gateway cannot honour, are refused with the
  * field named, not dropped: `n` above 1 (it returns one choice),
  * `logprobs` and `top_logprobs` (no log probabilities come back), and the
@@ -189,6 +189,10 @@ const toolCall = (raw: unknown, p: string): ToolCall => {
   }
 }
 
+/** A participant's name, kept for the providers that take one (OpenAI). */
+const nameOf = (m: Json, p: string): { readonly name?: string } =>
+  present(m, "name") ? { name: string(m["name"], `${p}.name`) } : {}
+
 const assistantMessage = (message: Json, p: string): Message => {
   const content = present(message, "content") ? textContent(message["content"], `${p}.content`, true) : undefined
   const calls = present(message, "tool_calls")
@@ -197,7 +201,8 @@ const assistantMessage = (message: Json, p: string): Message => {
   return {
     role: "assistant",
     ...(content !== undefined ? { content } : {}),
-    ...(calls !== undefined && calls.length > 0 ? { toolCalls: calls } : {})
+    ...(calls !== undefined && calls.length > 0 ? { toolCalls: calls } : {}),
+    ...nameOf(message, p)
   }
 }
 
@@ -209,9 +214,9 @@ const message = (raw: unknown, p: string): Message => {
   switch (role) {
     case "system":
     case "developer":
-      return { role: "system", content: textContent(content(), `${p}.content`) }
+      return { role: "system", content: textContent(content(), `${p}.content`), ...nameOf(m, p) }
     case "user":
-      return { role: "user", content: userContent(content(), `${p}.content`) }
+      return { role: "user", content: userContent(content(), `${p}.content`), ...nameOf(m, p) }
     case "assistant":
       return assistantMessage(m, p)
     case "tool":

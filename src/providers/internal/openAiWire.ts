@@ -37,16 +37,19 @@ const userContent = (content: string | ReadonlyArray<ContentPart>): unknown =>
           : { type: "image_url", image_url: part.detail === undefined ? { url: part.url } : { url: part.url, detail: part.detail } }
       )
 
+const named = (message: { readonly name?: string | undefined }) => (message.name !== undefined ? { name: message.name } : {})
+
 const encodeMessage = (message: Message, signatures: boolean): Record<string, unknown> => {
   switch (message.role) {
     case "system":
-      return { role: "system", content: message.content }
+      return { role: "system", content: message.content, ...named(message) }
     case "user":
-      return { role: "user", content: userContent(message.content) }
+      return { role: "user", content: userContent(message.content), ...named(message) }
     case "assistant":
       return {
         role: "assistant",
         content: message.content ?? null,
+        ...named(message),
         ...(message.toolCalls !== undefined && message.toolCalls.length > 0
           ? {
               tool_calls: message.toolCalls.map((call) => ({
