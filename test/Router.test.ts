@@ -529,34 +529,44 @@ describe("Router: JSON answers (responseFormat)", () => {
     })
   )
 
-  it.scoped("a hedge and a stream's continuation take only targets that can", () =>
+  it.scoped("a hedge takes only targets that can", () =>
     Effect.gen(function* () {
       const slow = yield* sim("slow", { latency: "10 seconds" })
-      const cut = yield* sim("cut", { faults: [{ cutAfterTokens: 2 }], reply: '{"answer": "alpha beta"}' })
       const prose = yield* sim("prose", { info: { responseFormats: [] } })
-      const fast = yield* sim("fast", { reply: ' beta"}' })
+      const fast = yield* sim("fast")
       const router = yield* Router.make({
-        targets: { slow: { model: slow }, cut: { model: cut }, prose: { model: prose }, fast: { model: fast } },
-        chains: {
-          hedged: { targets: ["slow", "prose", "fast"], hedge: { delay: "1 second", maxHedges: 1 } },
-          resumed: { targets: ["cut", "prose", "fast"], continueStreams: true }
-        }
+        targets: { slow: { model: slow }, prose: { model: prose }, fast: { model: fast } },
+        chains: { default: { targets: ["slow", "prose", "fast"], hedge: { delay: "1 second", maxHedges: 1 } } }
       })
-      const hedged = succeeded(yield* settle(router.complete(Chat.prompt("hi", { responseFormat: jsonObject }), { chain: "hedged" })))
-      expect(hedged.meta.target).toBe("fast")
-      const streamed = yield* router.stream(Chat.prompt("hi", { responseFormat: jsonObject }), { chain: "resumed" }).pipe(
-        Effect.flatMap((started) =>
-          Effect.zip(Stream.runCollect(started.chunks), started.done, { concurrent: false })
-        ),
-        Effect.scoped,
-        (effect) => settle(effect),
-        Effect.map(succeeded)
-      )
-      const [chunks, done] = streamed
-      const text = Chunk.toArray(chunks).flatMap((c) => (c._tag === "TextDelta" ? [c.text] : [])).join("")
-      expect(text).toBe('{"answer": "alpha beta"}')
-      expect(done).toMatchObject({ continued: true, target: "fast" })
+      const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("hi", { responseFormat: jsonObject }))))
+      expect(meta.target).toBe("fast")
       expect((yield* prose.calls).length).toBe(0)
+    })
+  )
+
+  it.scoped("continueStreams never resumes a JSON answer: the second model's document would not join the first's", () =>
+    Effect.gen(function* () {
+      const cut = yield* sim("cut", { faults: [{ cutAfterTokens: 2 }] })
+      const other = yield* sim("other")
+      const router = yield* Router.make({
+        targets: { cut: { model: cut }, other: { model: other } },
+        chains: { default: { targets: ["cut", "other"], continueStreams: true } }
+      })
+      const run = (request: Chat.ChatRequest) =>
+        router.stream(request).pipe(
+          Effect.flatMap((started) => Effect.zip(Effect.either(Stream.runCollect(started.chunks)), started.done)),
+          Effect.scoped,
+          (effect) => settle(effect),
+          Effect.map(succeeded)
+        )
+      const [json, jsonDone] = yield* run(Chat.prompt("a prime", { responseFormat: jsonObject }))
+      expect(json._tag === "Left" && json.left._tag).toBe("StreamInterrupted")
+      expect(jsonDone.continued).toBeFalsy()
+      expect((yield* other.calls).length).toBe(0)
+      // prose still resumes
+      const [prose, proseDone] = yield* run(Chat.prompt("a prime"))
+      expect(prose._tag).toBe("Right")
+      expect(proseDone).toMatchObject({ continued: true, target: "other" })
     })
   )
 })

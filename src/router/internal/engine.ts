@@ -1486,8 +1486,9 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
     const initial = metaFor(state, member, { inputTokens: 0, outputTokens: 0 }, yield* Clock.currentTimeMillis)
     const scope = yield* Scope.Scope
     // A stream that fails mid-way may resume on the next target (opt-in); the
-    // request then finishes when the continuation does.
-    const mayContinue = state.chain.continueStreams && depth === 0
+    // request then finishes when the continuation does. Not a JSON answer: a
+    // model held to JSON starts a whole document, and the two halves would not parse.
+    const mayContinue = state.chain.continueStreams && depth === 0 && state.request.responseFormat === undefined
     let final: Meta = initial
     let ended = started.done
     let settled = false
