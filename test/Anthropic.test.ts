@@ -167,7 +167,43 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Anthropic", (i
       })
     )
 
-    it.scoped("which models have them: the table's, else none, unless the options say so", () =>
+    it.scoped("the schema goes as Claude takes it: objects closed, oneOf as anyOf, refused constraints written into the description", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const haiku = yield* Anthropic.make({ model: "claude-haiku-4-5", baseUrl: server.url })
+        const schema = {
+          type: "object",
+          description: "A reading.",
+          properties: {
+            celsius: { type: "number", minimum: -90, maximum: 60 },
+            station: { type: "string", maxLength: 8, format: "hostname" },
+            code: { type: "string", format: "int64" },
+            tags: { type: "array", items: { type: "string" }, minItems: 3, maxItems: 5 },
+            where: { oneOf: [{ type: "object", properties: { lat: { type: "number" } }, additionalProperties: { type: "string" } }, { type: "null" }] }
+          },
+          required: ["celsius"],
+          $defs: { unused: { type: "object", properties: {} } }
+        }
+        yield* haiku.complete(Chat.prompt("a", { responseFormat: { type: "json_schema", name: "r", schema } }))
+        const sent = (server.requests()[0]?.body as { output_config: { format: { schema: unknown } } }).output_config.format.schema
+        expect(sent).toEqual({
+          type: "object",
+          description: "A reading.",
+          properties: {
+            celsius: { type: "number", description: '{"minimum":-90,"maximum":60}' },
+            station: { type: "string", format: "hostname", description: '{"maxLength":8}' },
+            code: { type: "string", description: '{"format":"int64"}' },
+            tags: { type: "array", items: { type: "string" }, minItems: 1, description: '{"minItems":3,"maxItems":5}' },
+            where: { anyOf: [{ type: "object", properties: { lat: { type: "number" } }, additionalProperties: false }, { type: "null" }] }
+          },
+          required: ["celsius"],
+          $defs: { unused: { type: "object", properties: {}, additionalProperties: false } },
+          additionalProperties: false
+        })
+      })
+    )
+
+    it.scoped("which models have them: the table's, later Claude models than it knows, none before, unless the options say so", () =>
       Effect.gen(function* () {
         const server = yield* MockServer.make()
         const formats = (model: string, info?: Anthropic.Options["info"]) =>
@@ -177,7 +213,15 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Anthropic", (i
         expect(yield* formats("claude-opus-4-6")).toEqual(["json_schema"])
         expect(yield* formats("claude-sonnet-4-20250514")).toEqual([])
         expect(yield* formats("claude-opus-4-1-20250805")).toEqual([])
+        expect(yield* formats("claude-opus-4-20250514")).toEqual([])
+        expect(yield* formats("claude-opus-4-0")).toEqual([])
         expect(yield* formats("claude-3-5-haiku-latest")).toEqual([])
+        expect(yield* formats("claude-3-opus-20240229")).toEqual([])
+        // later ones than the table knows have them; their window is Anthropic's default, not an older model's
+        expect(yield* formats("claude-opus-4-7")).toEqual(["json_schema"])
+        expect(yield* formats("claude-sonnet-5-20270101")).toEqual(["json_schema"])
+        const opus47 = yield* Anthropic.make({ model: "claude-opus-4-7", baseUrl: server.url })
+        expect(opus47.info.price).toEqual({ input: 0, output: 0 })
         expect(yield* formats("claude-next")).toEqual([])
         expect(yield* formats("claude-next", { responseFormats: ["json_schema"] })).toEqual(["json_schema"])
       })

@@ -20,7 +20,7 @@ import * as LogSink from "../src/observability/internal/logSink.js"
 import * as App from "../src/gateway/internal/app.js"
 import * as Errors from "../src/gateway/internal/errors.js"
 import * as Server from "../src/gateway/internal/server.js"
-import { ChainExhausted, Overloaded, RateLimited, Rejected, ServerError } from "../src/llm/index.js"
+import { ChainExhausted, ContentFiltered, InvalidRequest, Overloaded, RateLimited, Rejected, ServerError } from "../src/llm/index.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
 import * as Gemini from "../src/providers/Gemini.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
@@ -1326,7 +1326,7 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
 })
 
 describe("an exhausted chain's answer", () => {
-  type Failed = RateLimited | Overloaded | ServerError | Rejected
+  type Failed = RateLimited | Overloaded | ServerError | Rejected | InvalidRequest | ContentFiltered
   const who = (i: number) => ({ provider: `p${i}`, model: `m${i}` })
   const waitOf = (retryAfter: Duration.Duration | undefined) => (retryAfter === undefined ? {} : { retryAfter })
   const rateLimited = (i: number, retryAfter?: Duration.Duration) =>
@@ -1347,6 +1347,22 @@ describe("an exhausted chain's answer", () => {
         attempts: errors.map((error, i) => ({ target: `t${i}`, ...who(i), error, duration: Duration.millis(5) }))
       })
     )
+
+  it("no target could give the JSON answer asked for: 400 unsupported_response_format, whatever else stood in the way", () => {
+    const unsupported = (i: number) => new Rejected({ ...who(i), reason: "unsupported-format", message: "no JSON mode" })
+    const schemaRefused = (i: number) => new InvalidRequest({ ...who(i), message: "Invalid schema for response_format", status: 400 })
+    const tooSmall = (i: number) => new Rejected({ ...who(i), reason: "context-too-small", message: "small" })
+    const refusedOnPolicy = (i: number) => new ContentFiltered({ ...who(i), message: "refused" })
+    for (const errors of [[unsupported(0)], [schemaRefused(0), unsupported(1)], [tooSmall(0), schemaRefused(1)], [refusedOnPolicy(0), unsupported(1)]]) {
+      expect(answer(errors)).toMatchObject({ status: 400, code: "unsupported_response_format", param: "response_format" })
+    }
+    expect(answer([schemaRefused(0)]).message).toBe(
+      "No target of 'default' can answer in the requested response_format: t0 (InvalidRequest 400)."
+    )
+    // a target that failed for itself, or only windows too small, say otherwise
+    expect(answer([schemaRefused(0), serverError(1)])).toMatchObject({ status: 503, code: "chain_exhausted" })
+    expect(answer([tooSmall(0)])).toMatchObject({ status: 400, code: "context_length_exceeded" })
+  })
 
   it("an isolated target (an infinite wait) is a 503 without Retry-After", () => {
     const failure = answer([circuitOpen(0, Duration.infinity)])

@@ -128,7 +128,16 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("OpenAi", (it) 
         )
         yield* model.complete(Chat.prompt("c", { responseFormat: { type: "json_schema", name: "m", schema } }))
         yield* model.complete(Chat.prompt("d"))
-        expect(server.requests().map((r) => (r.body as Record<string, unknown>).response_format)).toEqual([
+        // OpenAI wants JSON mode asked for in words too: a request that does not gets a system line saying so
+        const messages = server.requests().map((r) => (r.body as { messages: Array<{ role: string; content: string }> }).messages)
+        expect(messages[0]).toEqual([
+          { role: "system", content: "Respond with a JSON object." },
+          { role: "user", content: "a" }
+        ])
+        expect(messages.slice(1).every((m) => m.length === 1)).toBe(true)
+        yield* model.complete(Chat.prompt("Name a prime in json.", { responseFormat: { type: "json_object" } }))
+        expect((server.requests()[4]?.body as { messages: Array<unknown> }).messages).toHaveLength(1)
+        expect(server.requests().slice(0, 4).map((r) => (r.body as Record<string, unknown>).response_format)).toEqual([
           { type: "json_object" },
           { type: "json_schema", json_schema: { name: "n", description: "A number", schema, strict: true } },
           { type: "json_schema", json_schema: { name: "m", schema } },
@@ -389,6 +398,11 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("OpenAi", (it) 
           price: { input: 0, output: 0 },
           responseFormats: ["json_object", "json_schema"]
         })
+        const formats = (model: string) => Effect.map(OpenAi.make({ model }), (m) => m.info.responseFormats)
+        expect(yield* formats("gpt-4o-2024-08-06")).toEqual(["json_object", "json_schema"])
+        expect(yield* formats("gpt-4o-2024-05-13")).toEqual(["json_object"])
+        expect(yield* formats("o1-mini")).toEqual([])
+        expect(yield* formats("o1-2024-12-17")).toEqual(["json_object", "json_schema"])
         const overridden = yield* OpenAi.make({
           model: "gpt-4o",
           info: { contextWindow: 64_000, price: { input: 1, output: 2 }, responseFormats: [] }

@@ -1,7 +1,7 @@
 import { describe, expect, expectTypeOf, it } from "@effect/vitest"
 import { Chunk, Duration, Effect, Exit, Fiber, Logger, Random, Scope, Stream, TestClock } from "effect"
 import type { ChainExhausted, InvalidRequest, StreamInterrupted } from "../src/llm/index.js"
-import { Chat, ContentFiltered, LanguageModel } from "../src/llm/index.js"
+import { Chat, ContentFiltered, InvalidRequest as InvalidRequestError, LanguageModel } from "../src/llm/index.js"
 import type { RouterEvent } from "../src/router/Events.js"
 import * as DegradedCache from "../src/router/DegradedCache.js"
 import * as Router from "../src/router/Router.js"
@@ -503,6 +503,51 @@ describe("Router: JSON answers (responseFormat)", () => {
       // (the chain's static answer is prose: it did not answer)
       expect((yield* a.calls).length + (yield* b.calls).length).toBe(0)
       expect(succeeded(yield* settle(router.complete(Chat.prompt("hi")))).meta.target).toBe("a")
+    })
+  )
+
+  it.scoped("a provider's 400 about the format moves a JSON request on; any other 400, or one on a prose request, ends it", () =>
+    Effect.gen(function* () {
+      /** A target whose provider refuses every request as invalid, saying `message`. */
+      const refusing = (name: string, message: string) =>
+        Effect.map(sim(name), (base) => ({
+          ...base,
+          complete: () => Effect.fail(new InvalidRequestError({ provider: name, model: `${name}-model`, message, status: 400 }))
+        }))
+      const schemaRefused = yield* refusing("strict", "openai HTTP 400: Invalid schema for response_format 'n': 'additionalProperties' is required")
+      const brokenMessages = yield* refusing("broken", "openai HTTP 400: Invalid value for 'messages[0].role'")
+      const gemini = yield* sim("gemini")
+      const router = yield* Router.make({
+        targets: { strict: { model: schemaRefused }, broken: { model: brokenMessages }, gemini: { model: gemini } },
+        chains: { default: ["strict", "gemini"], broken: ["broken", "gemini"], alone: ["strict"] },
+        policy: { retry: { maxAttempts: 3 } }
+      })
+      const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("a prime", { responseFormat: jsonSchema }))))
+      expect(meta).toMatchObject({ target: "gemini", fallbacks: 1 })
+      // refused once: an InvalidRequest is not retried
+      expect(meta.attempts.map((a) => [a.target, a.error?._tag ?? "ok"])).toEqual([
+        ["strict", "InvalidRequest"],
+        ["gemini", "ok"]
+      ])
+      const prose = failedWith(yield* settle(router.complete(Chat.prompt("a prime"))))
+      expect(prose._tag).toBe("InvalidRequest")
+      const other = failedWith(yield* settle(router.complete(Chat.prompt("a prime", { responseFormat: jsonSchema }), { chain: "broken" })))
+      expect(other._tag).toBe("InvalidRequest")
+      // alone, the chain is exhausted: its one target could not give that answer
+      const alone = failedWith(yield* settle(router.complete(Chat.prompt("a prime", { responseFormat: jsonSchema }), { chain: "alone" })))
+      expect(alone._tag).toBe("ChainExhausted")
+    })
+  )
+
+  it.scoped("the router as a LanguageModel gives the JSON answers any target of its chain gives", () =>
+    Effect.gen(function* () {
+      const claude = yield* claudeLike("claude")
+      const gpt = yield* sim("gpt", { info: { responseFormats: ["json_object"] } })
+      const router = yield* Router.make({ targets: { claude: { model: claude }, gpt: { model: gpt } }, chains: { default: ["claude", "gpt"] } })
+      const model = router.languageModel()
+      expect(model.info).toMatchObject({ provider: "claude", responseFormats: ["json_schema", "json_object"] })
+      const response = yield* settle(model.complete(Chat.prompt("hi", { responseFormat: jsonObject })))
+      expect(succeeded(response).provider).toBe("gpt")
     })
   )
 

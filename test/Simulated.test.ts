@@ -9,6 +9,7 @@ import {
   Exit,
   FastCheck,
   Fiber,
+  JSONSchema,
   Option,
   Schema,
   Stream,
@@ -309,6 +310,50 @@ describe("Simulated JSON answers", () => {
       assert.isTrue(depth > 5 && depth < 20, `depth ${depth}`)
       const fixed = yield* instant({ reply: "not JSON at all" })
       assert.strictEqual((yield* fixed.complete(Chat.prompt("hi", { responseFormat: { type: "json_object" } }))).text, "not JSON at all")
+    }))
+
+  it.effect("its values decode with the Effect schemas whose JSON Schema was asked: refinements, tuples, unions, records, recursion", () =>
+    Effect.gen(function* () {
+      const model = yield* instant()
+      interface Category {
+        readonly name: string
+        readonly children: ReadonlyArray<Category>
+      }
+      const Category: Schema.Schema<Category> = Schema.Struct({
+        name: Schema.String,
+        children: Schema.Array(Schema.suspend((): Schema.Schema<Category> => Category))
+      }).annotations({ identifier: "Category" })
+      const schemas = [
+        Schema.Struct({ count: Schema.Int.pipe(Schema.positive()), ratio: Schema.Number.pipe(Schema.greaterThan(0.5)) }),
+        Schema.Struct({ pair: Schema.Tuple(Schema.String, Schema.Number), rest: Schema.Tuple([Schema.Boolean], Schema.Number) }),
+        Schema.Struct({ maybe: Schema.NullOr(Schema.Struct({ a: Schema.String })), kind: Schema.Literal("a", "b"), short: Schema.String.pipe(Schema.maxLength(3)) }),
+        Schema.Struct({ tags: Schema.Array(Schema.String).pipe(Schema.minItems(2)), extra: Schema.optional(Schema.String) }),
+        Category
+      ] as const
+      for (const schema of schemas) {
+        const jsonSchema = JSONSchema.make(schema as Schema.Schema<unknown>) as unknown as Record<string, unknown>
+        const response = yield* model.complete(Chat.prompt("hi", { responseFormat: { type: "json_schema", name: "x", schema: jsonSchema } }))
+        const decoded = Schema.decodeUnknownEither(Schema.parseJson(schema as Schema.Schema<unknown>))(response.text)
+        assert.isTrue(Either.isRight(decoded), `${JSON.stringify(jsonSchema)} -> ${response.text}`)
+      }
+    }))
+
+  it.effect("a schema that asks for too large a value is refused with InvalidRequest, at once and without building it", () =>
+    Effect.gen(function* () {
+      const model = yield* instant()
+      const wide = { type: "array", minItems: 1e300, items: { type: "string" } }
+      const nested = (depth: number): Record<string, unknown> =>
+        depth === 0 ? { type: "string" } : { type: "array", minItems: 16, items: nested(depth - 1) }
+      for (const schema of [wide, nested(4)]) {
+        const error = yield* Effect.flip(model.complete(Chat.prompt("hi", { responseFormat: { type: "json_schema", name: "x", schema } })))
+        assert.strictEqual(error._tag, "InvalidRequest")
+        assert.match(error.message, /at most 10000 values/)
+      }
+      assert.deepStrictEqual((yield* model.stats).inFlight, 0)
+      // a property named __proto__ is a property like another
+      const proto = { type: "object", properties: { ["__proto__"]: { type: "boolean" } }, required: ["__proto__"] }
+      const text = (yield* model.complete(Chat.prompt("hi", { responseFormat: { type: "json_schema", name: "p", schema: proto } }))).text
+      assert.strictEqual(text, '{"__proto__":false}')
     }))
 
   it.effect("a format its info does not list fails with InvalidRequest after errorDelay, and is recorded", () =>

@@ -118,6 +118,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service<Prov
   const provider = options.provider ?? "gemini"
   const model = options.model.replace(/^models\//, "")
   const info = Models.infoFor(provider, model, Models.geminiDefaults, options.info)
+  const schemas = info.responseFormats?.includes("json_schema") === true
   const generate = `/models/${model}:generateContent`
   const streamGenerate = `/models/${model}:streamGenerateContent`
   return Effect.map(
@@ -137,7 +138,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service<Prov
         path: generate,
         streamPath: streamGenerate,
         streamUrlParams: { alt: "sse" },
-        encode: (request) => Wire.encodeRequest(request, model),
+        encode: (request) => Wire.encodeRequest(request, model, schemas),
         decodeResponse: Wire.decodeResponse,
         streamDecoder: Wire.streamDecoder
       }, info)

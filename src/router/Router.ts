@@ -237,7 +237,11 @@ export interface Service {
    * resources live in the caller's scope.
    */
   readonly stream: (request: ChatRequest, options?: RequestOptions) => Effect.Effect<StreamResult, ChainError, Scope.Scope>
-  /** A `LanguageModel` over one chain (default: per request, as the classifier says). */
+  /**
+   * A `LanguageModel` over one chain (default: per request, as the classifier
+   * says). Its `info` is its first target's, but for `responseFormats`: every
+   * JSON answer one of its targets gives.
+   */
   readonly languageModel: (chain?: string) => LanguageModel.Service<ChainError | StreamInterrupted>
   /** The chain a request would use. */
   readonly chainFor: (request: ChatRequest, options?: RequestOptions) => string | undefined
@@ -481,8 +485,10 @@ export const make = (config: Config): Effect.Effect<Service, RouterConfigError, 
       const named = chains.get(chain ?? defaultChain)
       if (named === undefined) throw new Error(`Router.languageModel: unknown chain "${chain}"`)
       const first = named.members[0]!.target
+      // the chain gives a JSON answer any of its members gives
+      const formats = new Set(named.members.flatMap((member) => member.target.info.responseFormats ?? []))
       return {
-        info: first.info,
+        info: { ...first.info, responseFormats: [...formats] },
         complete: (request) => Effect.map(complete(request, options), (result) => result.response),
         stream: (request) => Stream.unwrapScoped(Effect.map(stream(request, options), (result) => result.chunks))
       }

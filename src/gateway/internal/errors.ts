@@ -273,9 +273,13 @@ const describe = (failure: TargetFailure): string => {
 const tooLong = (error: ProviderError | Rejected): boolean =>
   error._tag === "ContextLengthExceeded" || (error._tag === "Rejected" && error.reason === "context-too-small")
 
-/** The router's passing over a target whose model cannot give the JSON answer asked for. */
+/**
+ * A target that cannot give the JSON answer asked for: passed over by the
+ * router, or refused by its provider as invalid (an exhausted chain holds an
+ * `InvalidRequest` only then: any other ends the request at once).
+ */
 const formatRefused = (error: ProviderError | Rejected): boolean =>
-  error._tag === "Rejected" && error.reason === "unsupported-format"
+  (error._tag === "Rejected" && error.reason === "unsupported-format") || error._tag === "InvalidRequest"
 
 const exhausted = (error: ChainExhausted): Failure => {
   const failures = lastFailures(error.attempts)
@@ -297,8 +301,13 @@ const exhausted = (error: ChainExhausted): Failure => {
       details: { attempts }
     })
   }
-  if (failures.length > 0 && failures.some((f) => formatRefused(f.cause)) && failures.every((f) => formatRefused(f.cause) || tooLong(f.cause))) {
-    // as above: no target can give the answer in the form asked for
+  if (
+    failures.length > 0 &&
+    failures.some((f) => formatRefused(f.cause)) &&
+    failures.every((f) => formatRefused(f.cause) || tooLong(f.cause) || f.cause._tag === "ContentFiltered")
+  ) {
+    // as above: no target can give the answer in the form asked for (a content-policy refusal that handed it
+    // to a chain that cannot is the request's own fault too)
     return new Failure({
       status: 400,
       type: "invalid_request_error",

@@ -87,6 +87,75 @@ const encodeToolChoice = (choice: NonNullable<ChatRequest["toolChoice"]>): unkno
   return choice === "required" ? { type: "any" } : { type: choice }
 }
 
+/** Keywords Claude's structured outputs refuse: moved into the description, as Anthropic's own SDKs do. */
+const refusedKeywords: ReadonlySet<string> = new Set([
+  "minimum",
+  "maximum",
+  "exclusiveMinimum",
+  "exclusiveMaximum",
+  "multipleOf",
+  "minLength",
+  "maxLength",
+  "maxItems",
+  "uniqueItems",
+  "minProperties",
+  "maxProperties"
+])
+
+/** The string formats Claude's structured outputs take. */
+const claudeFormats: ReadonlySet<string> = new Set(["date-time", "time", "date", "duration", "email", "hostname", "uri", "ipv4", "ipv6", "uuid"])
+
+/** Keywords whose value is a map of schemas, or a list of them. */
+const schemaMaps: ReadonlySet<string> = new Set(["properties", "$defs", "definitions"])
+const schemaLists: ReadonlySet<string> = new Set(["anyOf", "allOf", "prefixItems"])
+
+type SchemaNode = Readonly<Record<string, unknown>>
+const isNode = (u: unknown): u is SchemaNode => typeof u === "object" && u !== null && !Array.isArray(u)
+
+const mapSchemas = (value: unknown): unknown => {
+  if (!isNode(value)) return value
+  const out: Record<string, unknown> = {}
+  for (const [key, schema] of Object.entries(value)) Object.defineProperty(out, key, { value: claudeSchema(schema), enumerable: true, writable: true, configurable: true })
+  return out
+}
+
+/**
+ * A JSON Schema as Claude's structured outputs take it: every object closed
+ * (`additionalProperties: false`, which they require), `oneOf` as `anyOf`,
+ * `minItems` above 1 as 1, and the constraints they refuse (numeric and
+ * length bounds, `maxItems`, formats they lack) taken out and written into
+ * the description, so the model still reads them. What they cannot take at
+ * all (a recursive schema) goes as it is, and Anthropic's 400 sends the
+ * request on to the next target (see the router's `refusedFormat`).
+ *
+ * @internal
+ */
+export const claudeSchema = (schema: unknown): unknown => {
+  if (!isNode(schema)) return schema
+  const out: Record<string, unknown> = {}
+  const moved: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(schema)) {
+    if (schemaMaps.has(key)) out[key] = mapSchemas(value)
+    else if (schemaLists.has(key) || key === "oneOf") out[key === "oneOf" ? "anyOf" : key] = Array.isArray(value) ? value.map(claudeSchema) : value
+    else if (key === "items" || key === "not") out[key] = Array.isArray(value) ? value.map(claudeSchema) : claudeSchema(value)
+    else if (key === "additionalProperties") continue
+    else if (refusedKeywords.has(key)) moved[key] = value
+    else if (key === "format" && typeof value === "string" && !claudeFormats.has(value)) moved[key] = value
+    else if (key === "minItems" && typeof value === "number" && value > 1) {
+      out[key] = 1
+      moved[key] = value
+    } else if (key !== "description") Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true })
+  }
+  const type = schema["type"]
+  if (type === "object" || (Array.isArray(type) && type.includes("object")) || isNode(schema["properties"])) out["additionalProperties"] = false
+  const notes = Object.keys(moved).length === 0 ? undefined : JSON.stringify(moved)
+  const description = typeof schema["description"] === "string" ? schema["description"] : undefined
+  if (description !== undefined || notes !== undefined) {
+    out["description"] = [description, notes].filter((part) => part !== undefined).join("\n\n")
+  }
+  return out
+}
+
 /**
  * The JSON body of a Messages request. `max_tokens` is required by the API:
  * the request's, else `defaultMaxTokens`. The temperature is capped at 1,
@@ -130,7 +199,7 @@ export const encodeRequest = (
   }
   // structured outputs; Anthropic has no JSON mode (`json_object`), which its info does not list
   if (request.responseFormat?.type === "json_schema") {
-    body.output_config = { format: { type: "json_schema", schema: request.responseFormat.schema } }
+    body.output_config = { format: { type: "json_schema", schema: claudeSchema(request.responseFormat.schema) } }
   }
   if (stream) body.stream = true
   return body

@@ -108,7 +108,10 @@ const encodeToolChoice = (choice: NonNullable<ChatRequest["toolChoice"]>): unkno
   return { functionCallingConfig: { mode: choice === "required" ? "ANY" : choice === "none" ? "NONE" : "AUTO" } }
 }
 
-const generationConfig = (request: ChatRequest): Record<string, unknown> | undefined => {
+/** A JSON value, but an object: what OpenAI's JSON mode promises, and Gemini's mime type alone does not. */
+const anyObject = { type: "object" }
+
+const generationConfig = (request: ChatRequest, schemas: boolean): Record<string, unknown> | undefined => {
   const config: Record<string, unknown> = {}
   if (request.temperature !== undefined) config.temperature = request.temperature
   if (request.topP !== undefined) config.topP = request.topP
@@ -118,6 +121,7 @@ const generationConfig = (request: ChatRequest): Record<string, unknown> | undef
     config.responseMimeType = "application/json"
     // JSON Schema as OpenAI's clients write it (`responseSchema` takes an OpenAPI subset only)
     if (request.responseFormat.type === "json_schema") config.responseJsonSchema = request.responseFormat.schema
+    else if (schemas) config.responseJsonSchema = anyObject
   }
   return Object.keys(config).length > 0 ? config : undefined
 }
@@ -126,10 +130,11 @@ const generationConfig = (request: ChatRequest): Record<string, unknown> | undef
  * The JSON body of a `generateContent` request (the model goes in the URL).
  * A function call goes with its `thoughtSignature`; for Gemini 3 and later,
  * one without gets the placeholder Gemini's docs give (`skipSignature`).
+ * JSON mode asks a model that takes schemas (`schemas`) for an object.
  *
  * @internal
  */
-export const encodeRequest = (request: ChatRequest, model: string): Record<string, unknown> => {
+export const encodeRequest = (request: ChatRequest, model: string, schemas = true): Record<string, unknown> => {
   const fallbackSignature = checksSignatures(model) ? skipSignature : undefined
   // a tool result names its function, not its call: the call of that id in the latest assistant turn before it
   const names = new Map<string, string>()
@@ -142,7 +147,7 @@ export const encodeRequest = (request: ChatRequest, model: string): Record<strin
   }
   const body: Record<string, unknown> = { contents: mergeTurns(contents) }
   if (system.length > 0) body.systemInstruction = { parts: [{ text: system.join("\n\n") }] }
-  const config = generationConfig(request)
+  const config = generationConfig(request, schemas)
   if (config !== undefined) body.generationConfig = config
   if (request.tools !== undefined && request.tools.length > 0) {
     body.tools = [

@@ -5,12 +5,16 @@
  * option overrides them, and a model not listed gets its provider's
  * fallback window and a price of zero (set `info.price` for cost routing).
  *
- * `responseFormats` is what each model can be held to: every OpenAI model
- * listed takes `json_object` and `json_schema`; Anthropic's structured
- * outputs (`json_schema` only, no JSON mode) are on Claude Opus 4.5 and 4.6,
- * Sonnet 4.5 and 4.6 and Haiku 4.5; Gemini 3 and 2.5 take both, 2.0 JSON
- * mode only. Gemini 3's prices are those of prompts up to 200,000 tokens.
- * A model not listed gets its provider's default.
+ * `responseFormats` is what each model can be held to: the OpenAI models
+ * listed take `json_object` and `json_schema` (but the first GPT-4o
+ * snapshot JSON mode only, o1-mini and o1-preview neither); Anthropic's
+ * structured outputs (`json_schema` only, no JSON mode) are on Claude Opus
+ * 4.5 and 4.6, Sonnet 4.5 and 4.6 and Haiku 4.5; Gemini 3 and 2.5 take
+ * both, 2.0 JSON mode only. Gemini 3's prices are those of prompts up to
+ * 200,000 tokens. A model not listed gets its provider's default: both for
+ * OpenAI and compatible servers, structured outputs for a later Claude
+ * (Opus, Sonnet or Haiku 4.5 and on), none for an earlier one, both for
+ * Gemini, none for Gemma.
  *
  * @internal
  */
@@ -38,15 +42,24 @@ const known: ReadonlyArray<Known> = [
   { prefix: "gpt-4.1", contextWindow: 1_047_576, maxOutputTokens: 32_768, price: { input: 2, output: 8 }, responseFormats: both },
   { prefix: "gpt-4o-mini", contextWindow: 128_000, maxOutputTokens: 16_384, price: { input: 0.15, output: 0.6 }, responseFormats: both },
   { prefix: "gpt-4o", contextWindow: 128_000, maxOutputTokens: 16_384, price: { input: 2.5, output: 10 }, responseFormats: both },
+  // the first GPT-4o snapshot predates structured outputs
+  { prefix: "gpt-4o-2024-05-13", contextWindow: 128_000, maxOutputTokens: 4_096, price: { input: 5, output: 15 }, responseFormats: objectOnly },
   { prefix: "o4-mini", contextWindow: 200_000, maxOutputTokens: 100_000, price: { input: 1.1, output: 4.4 }, responseFormats: both },
   { prefix: "o3-mini", contextWindow: 200_000, maxOutputTokens: 100_000, price: { input: 1.1, output: 4.4 }, responseFormats: both },
   { prefix: "o3", contextWindow: 200_000, maxOutputTokens: 100_000, price: { input: 2, output: 8 }, responseFormats: both },
+  { prefix: "o1-mini", contextWindow: 128_000, maxOutputTokens: 65_536, price: { input: 1.1, output: 4.4 }, responseFormats: prose },
+  { prefix: "o1-preview", contextWindow: 128_000, maxOutputTokens: 32_768, price: { input: 15, output: 60 }, responseFormats: prose },
+  { prefix: "o1", contextWindow: 200_000, maxOutputTokens: 100_000, price: { input: 15, output: 60 }, responseFormats: both },
   { prefix: "claude-opus-4-6", contextWindow: 200_000, maxOutputTokens: 128_000, price: { input: 5, output: 25 }, responseFormats: schemaOnly },
   { prefix: "claude-opus-4-5", contextWindow: 200_000, maxOutputTokens: 64_000, price: { input: 5, output: 25 }, responseFormats: schemaOnly },
-  { prefix: "claude-opus-4", contextWindow: 200_000, maxOutputTokens: 32_000, price: { input: 15, output: 75 }, responseFormats: prose },
+  // Opus 4 and 4.1, by their ids (`claude-opus-4-0`, `claude-opus-4-20250514`, `claude-opus-4-1...`): a later 4.x is not theirs
+  { prefix: "claude-opus-4-0", contextWindow: 200_000, maxOutputTokens: 32_000, price: { input: 15, output: 75 }, responseFormats: prose },
+  { prefix: "claude-opus-4-2025", contextWindow: 200_000, maxOutputTokens: 32_000, price: { input: 15, output: 75 }, responseFormats: prose },
+  { prefix: "claude-opus-4-1", contextWindow: 200_000, maxOutputTokens: 32_000, price: { input: 15, output: 75 }, responseFormats: prose },
   { prefix: "claude-sonnet-4-6", contextWindow: 200_000, maxOutputTokens: 64_000, price: { input: 3, output: 15 }, responseFormats: schemaOnly },
   { prefix: "claude-sonnet-4-5", contextWindow: 200_000, maxOutputTokens: 64_000, price: { input: 3, output: 15 }, responseFormats: schemaOnly },
-  { prefix: "claude-sonnet-4", contextWindow: 200_000, maxOutputTokens: 64_000, price: { input: 3, output: 15 }, responseFormats: prose },
+  { prefix: "claude-sonnet-4-0", contextWindow: 200_000, maxOutputTokens: 64_000, price: { input: 3, output: 15 }, responseFormats: prose },
+  { prefix: "claude-sonnet-4-2025", contextWindow: 200_000, maxOutputTokens: 64_000, price: { input: 3, output: 15 }, responseFormats: prose },
   { prefix: "claude-3-7-sonnet", contextWindow: 200_000, maxOutputTokens: 64_000, price: { input: 3, output: 15 }, responseFormats: prose },
   { prefix: "claude-haiku-4-5", contextWindow: 200_000, maxOutputTokens: 64_000, price: { input: 1, output: 5 }, responseFormats: schemaOnly },
   { prefix: "claude-3-5-haiku", contextWindow: 200_000, maxOutputTokens: 8_192, price: { input: 0.8, output: 4 }, responseFormats: prose },
@@ -87,15 +100,27 @@ export interface InfoOverrides {
  */
 export interface ProviderDefaults {
   readonly contextWindow: number
-  readonly responseFormats: ReadonlyArray<ResponseFormatType>
+  readonly responseFormats: (model: string) => ReadonlyArray<ResponseFormatType>
 }
 
 /** @internal */
-export const openAiDefaults: ProviderDefaults = { contextWindow: 128_000, responseFormats: both }
+export const openAiDefaults: ProviderDefaults = { contextWindow: 128_000, responseFormats: () => both }
+
+/** Claude models after those in the table (Opus, Sonnet or Haiku 4.5 and later) have structured outputs; older ones not. */
+const laterClaude = /^claude-(?:opus|sonnet|haiku)-(?:4-(?:[5-9]|\d{2,})|[5-9]|\d{2,})(?:[-.@]|$)/
+
 /** @internal */
-export const anthropicDefaults: ProviderDefaults = { contextWindow: 200_000, responseFormats: prose }
+export const anthropicDefaults: ProviderDefaults = {
+  contextWindow: 200_000,
+  responseFormats: (model) => (laterClaude.test(model) ? schemaOnly : prose)
+}
+
 /** @internal */
-export const geminiDefaults: ProviderDefaults = { contextWindow: 1_048_576, responseFormats: both }
+export const geminiDefaults: ProviderDefaults = {
+  contextWindow: 1_048_576,
+  // Gemma, served by the same API, has no JSON mode
+  responseFormats: (model) => (model.startsWith("gemma") ? prose : both)
+}
 
 /**
  * The info of a model: the caller's overrides, else the table, else the
@@ -117,6 +142,6 @@ export const infoFor = (
     contextWindow: overrides?.contextWindow ?? entry?.contextWindow ?? defaults.contextWindow,
     ...(maxOutputTokens !== undefined ? { maxOutputTokens } : {}),
     price: overrides?.price ?? entry?.price ?? { input: 0, output: 0 },
-    responseFormats: overrides?.responseFormats ?? entry?.responseFormats ?? defaults.responseFormats
+    responseFormats: overrides?.responseFormats ?? entry?.responseFormats ?? defaults.responseFormats(model)
   }
 }

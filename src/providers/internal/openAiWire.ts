@@ -16,6 +16,7 @@ import type {
   Message,
   ResponseFormat
 } from "../../llm/Chat.js"
+import { messageText } from "../../llm/Chat.js"
 import { extraContent, signatureOf } from "../../llm/internal/extraContent.js"
 import type { ProviderError } from "../../llm/ProviderError.js"
 import * as Errors from "./errors.js"
@@ -69,6 +70,9 @@ const encodeMessage = (message: Message, signatures: boolean): Record<string, un
 const encodeToolChoice = (choice: NonNullable<ChatRequest["toolChoice"]>): unknown =>
   typeof choice === "string" ? choice : { type: "function", function: { name: choice.name } }
 
+/** The system line a JSON-mode request gets when none of its messages says JSON (see `encodeRequest`). @internal */
+export const jsonModeInstruction = "Respond with a JSON object."
+
 const encodeResponseFormat = (format: ResponseFormat): unknown =>
   format.type === "json_object"
     ? { type: "json_object" }
@@ -95,7 +99,13 @@ export const encodeRequest = (
   /** Whether tool calls go with their signatures (Google's OpenAI-compatible endpoint: see `extraContent`). */
   signatures = false
 ): Record<string, unknown> => {
-  const body: Record<string, unknown> = { model, messages: request.messages.map((message) => encodeMessage(message, signatures)) }
+  const messages = request.messages.map((message) => encodeMessage(message, signatures))
+  // OpenAI refuses JSON mode (a 400) unless a message asks for JSON in words; a client that asked
+  // Gemini or Claude for it, and fell back here, need not know that
+  if (request.responseFormat?.type === "json_object" && !request.messages.some((message) => /json/i.test(messageText(message)))) {
+    messages.unshift({ role: "system", content: jsonModeInstruction })
+  }
+  const body: Record<string, unknown> = { model, messages }
   if (request.temperature !== undefined) body.temperature = request.temperature
   if (request.topP !== undefined) body.top_p = request.topP
   if (request.maxTokens !== undefined) body[maxTokensField] = request.maxTokens

@@ -8,7 +8,7 @@ import { Cause, Clock, Effect, Exit, Option, Stream } from "effect"
 import type { ChatChunk, ChatRequest, ChatResponse, FinishReason, Usage } from "../../llm/Chat.js"
 import type { ModelInfo } from "../../llm/ModelInfo.js"
 import type { ProviderError } from "../../llm/ProviderError.js"
-import { ContextLengthExceeded, fromStatus, TransportError } from "../../llm/ProviderError.js"
+import { ContextLengthExceeded, fromStatus, InvalidRequest, TransportError } from "../../llm/ProviderError.js"
 import * as Tokens from "../../llm/Tokens.js"
 import { refusedFormat } from "./formats.js"
 import type { Call, Fault, Options, Outcome, Service, Stats } from "../Simulated.js"
@@ -149,6 +149,17 @@ interface Plan {
 const emptyTokens: ReadonlyArray<string> = []
 const noUsage: Usage = { inputTokens: 0, outputTokens: 0 }
 
+/** The reply's tokens, or the error for a schema too large to build a value of. */
+const replyTo = (settings: Settings, request: ChatRequest): ReadonlyArray<string> | InvalidRequest => {
+  try {
+    return settings.reply(request)
+  } catch (error) {
+    if (!(error instanceof Reply.SchemaTooLarge)) throw error
+    const { provider, model } = settings.info
+    return new InvalidRequest({ provider, model, message: `simulated: ${error.message}`, status: 400 })
+  }
+}
+
 /** The state of one simulated provider: its call counter and its records. */
 class Simulator {
   private next = 0
@@ -179,9 +190,11 @@ class Simulator {
       settings.seed,
       record.index
     )
+    const reply = replyTo(settings, request)
+    if (reply instanceof InvalidRequest) return this.failing(record, reply, settings.errorDelay)
     // a JSON answer keeps its length: resized, it would no longer parse
     const outputTokens = request.responseFormat === undefined ? settings.outputTokens : undefined
-    const answer = Reply.answer(settings.reply(request), outputTokens, request.maxTokens)
+    const answer = Reply.answer(reply, outputTokens, request.maxTokens)
     record.latency = latency
     record.fault = decision.cut?.fault ?? decision.slow?.fault
     return {

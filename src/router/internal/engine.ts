@@ -373,6 +373,16 @@ const record = (state: RequestState, target: Target, duration: Duration.Duration
     ...(error === undefined ? {} : { error })
   })
 
+/** What a provider's refusal of a JSON request's format says (OpenAI's `response_format`, Anthropic's `output_config`, Gemini's mime type or schema, "JSON"). */
+const formatWords = /response_format|output_config|output_format|mime|json|schema/i
+
+/**
+ * Whether a provider's `InvalidRequest` refused what a JSON request asks
+ * for, not the request itself: the next target may give that answer.
+ */
+const refusedFormat = (request: ChatRequest, error: InvalidRequest): boolean =>
+  request.responseFormat !== undefined && formatWords.test(error.message)
+
 /** Whether an outcome says something about the target's health (the request's own faults do not). */
 const countsForHealth = (error: ProviderError | Rejected) =>
   error._tag !== "Rejected" &&
@@ -549,6 +559,10 @@ const runMember = <A, R>(
       Effect.catchAll((error): Effect.Effect<never, Next | Fatal | Deadline> => {
         switch (error._tag) {
           case "InvalidRequest":
+            // the JSON answer asked for, as this provider cannot give it (a schema keyword it refuses, JSON mode
+            // beside tools, ...): another target may take it, as it may a prompt too long for this one
+            if (refusedFormat(state.request, error)) return Effect.fail(new Next({ target: target.name, reason: "unsupported-format" }))
+            return Effect.fail(error)
           case "ContentFiltered":
           case "Deadline":
             return Effect.fail(error)
