@@ -146,7 +146,14 @@ describe("llm-failover CLI", () => {
     const asScenario = cli(["validate", "--config", jsonScenario])
     expect(asScenario.status, asScenario.stderr).toBe(0)
     expect(asScenario.stdout).toContain("valid scenario")
-  })
+    // a YAML scenario written as one flow mapping is one too
+    const flow = join(tmpdir(), `flow-${process.pid}.yaml`)
+    writeFileSync(flow, '{ seed: 1, load: { duration: "1 minute", requestsPerSecond: 1 }, providers: { a: { type: simulated } }, models: { m: { provider: a } } }\n')
+    const asFlow = cli(["validate", "--config", flow])
+    expect(asFlow.status, asFlow.stderr).toBe(0)
+    expect(asFlow.stdout).toContain("valid scenario")
+    // seven runs of the command line from its source: about 4 s each on a loaded machine
+  }, 90_000)
 
   it("validate reports every problem at its path, without a stack trace, and exits 1", () => {
     const file = join(tmpdir(), `bad-${process.pid}.yaml`)

@@ -10,6 +10,7 @@ import { Command, Options } from "@effect/cli"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import { FileSystem } from "@effect/platform"
 import { Console, Duration, Effect, Layer, Logger, Option, Redacted } from "effect"
+import * as Yaml from "yaml"
 import * as Config from "../config/Config.js"
 import * as Demo from "../config/Demo.js"
 import * as Gateway from "../gateway/Gateway.js"
@@ -199,16 +200,15 @@ const contents = (config: Config.ConfigFile): string => {
 
 /**
  * Whether a file's text is a scenario's (a top-level `load` or `seed`), which
- * `simulate` reads, not a config. A JSON file is parsed, as `seed` is also a
- * simulated provider's key; a YAML file's top-level keys start a line.
+ * `simulate` reads, not a config: its root read as YAML (JSON too, and a
+ * flow mapping), as a simulated provider's `seed` sits deeper. Text that does
+ * not parse is left to the config's parser, which says what is wrong.
  */
 const looksLikeScenario = (text: string): boolean => {
-  if (!text.trimStart().startsWith("{")) return /^(load|seed)\s*:/m.test(text)
   try {
-    const root: unknown = JSON.parse(text)
-    return typeof root === "object" && root !== null && ("load" in root || "seed" in root)
+    const root: unknown = Yaml.parse(text)
+    return typeof root === "object" && root !== null && !Array.isArray(root) && ("load" in root || "seed" in root)
   } catch {
-    // not JSON after all: the config's parser says what is wrong with it
     return false
   }
 }
