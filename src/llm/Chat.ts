@@ -163,6 +163,11 @@ export const ToolChoice = Schema.Union(
 /**
  * Asks for any JSON object as the answer (OpenAI's and Gemini's JSON mode).
  *
+ * @example
+ * import { Chat } from "effect-llm-failover/llm"
+ *
+ * const request = Chat.prompt("List three primes as JSON.", { responseFormat: { type: "json_object" } })
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -173,6 +178,18 @@ export const JsonObjectFormat = Schema.Struct({ type: Schema.Literal("json_objec
  * `name` and `description` reach the providers that take them (OpenAI);
  * `strict` asks OpenAI to enforce the schema exactly (Anthropic and Gemini
  * always constrain their output to it).
+ *
+ * @example
+ * import { JSONSchema, Schema } from "effect"
+ * import { Chat } from "effect-llm-failover/llm"
+ *
+ * const Capital = Schema.Struct({ country: Schema.String, capital: Schema.String })
+ * const format: typeof Chat.JsonSchemaFormat.Type = {
+ *   type: "json_schema",
+ *   name: "capital",
+ *   schema: JSONSchema.make(Capital) as unknown as Record<string, unknown>,
+ *   strict: true
+ * }
  *
  * @since 0.1.0
  * @category schemas

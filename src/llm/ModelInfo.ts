@@ -29,6 +29,12 @@ export interface Price extends Schema.Schema.Type<typeof Price> {}
  * object, "JSON mode") or `json_schema` (JSON following a given schema,
  * "structured outputs").
  *
+ * @example
+ * import { Schema } from "effect"
+ * import { ModelInfo } from "effect-llm-failover/llm"
+ *
+ * Schema.is(ModelInfo.ResponseFormatType)("json_schema") // true
+ *
  * @since 0.1.0
  * @category schemas
  */
