@@ -167,7 +167,7 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Anthropic", (i
       })
     )
 
-    it.scoped("the schema goes as Claude takes it: objects closed, oneOf as anyOf, refused constraints written into the description", () =>
+    it.scoped("the schema goes as Claude takes it: objects closed, oneOf as anyOf, what it does not take written into the description, a map as it is", () =>
       Effect.gen(function* () {
         const server = yield* MockServer.make()
         const haiku = yield* Anthropic.make({ model: "claude-haiku-4-5", baseUrl: server.url })
@@ -179,10 +179,15 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Anthropic", (i
             station: { type: "string", maxLength: 8, format: "hostname" },
             code: { type: "string", format: "int64" },
             tags: { type: "array", items: { type: "string" }, minItems: 3, maxItems: 5 },
-            where: { oneOf: [{ type: "object", properties: { lat: { type: "number" } }, additionalProperties: { type: "string" } }, { type: "null" }] }
+            where: { oneOf: [{ type: "object", properties: { lat: { type: "number" } } }, { type: "null" }] },
+            either: { anyOf: [{ type: "string" }, { type: "number" }], oneOf: [{ type: "number" }, { type: "boolean" }] },
+            odd: { type: "integer", not: { const: 3 } },
+            // a map: Claude refuses it, as it is, and the request moves on
+            scores: { type: "object", additionalProperties: { type: "number" } }
           },
           required: ["celsius"],
-          $defs: { unused: { type: "object", properties: {} } }
+          $defs: { unused: { type: "object", properties: {} } },
+          $schema: "http://json-schema.org/draft-07/schema#"
         }
         yield* haiku.complete(Chat.prompt("a", { responseFormat: { type: "json_schema", name: "r", schema } }))
         const sent = (server.requests()[0]?.body as { output_config: { format: { schema: unknown } } }).output_config.format.schema
@@ -194,7 +199,10 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Anthropic", (i
             station: { type: "string", format: "hostname", description: '{"maxLength":8}' },
             code: { type: "string", description: '{"format":"int64"}' },
             tags: { type: "array", items: { type: "string" }, minItems: 1, description: '{"minItems":3,"maxItems":5}' },
-            where: { anyOf: [{ type: "object", properties: { lat: { type: "number" } }, additionalProperties: false }, { type: "null" }] }
+            where: { anyOf: [{ type: "object", properties: { lat: { type: "number" } }, additionalProperties: false }, { type: "null" }] },
+            either: { anyOf: [{ type: "string" }, { type: "number" }], allOf: [{ anyOf: [{ type: "number" }, { type: "boolean" }] }] },
+            odd: { type: "integer", description: '{"not":{"const":3}}' },
+            scores: { type: "object", additionalProperties: { type: "number" } }
           },
           required: ["celsius"],
           $defs: { unused: { type: "object", properties: {}, additionalProperties: false } },

@@ -1357,7 +1357,7 @@ describe("an exhausted chain's answer", () => {
       expect(answer(errors)).toMatchObject({ status: 400, code: "unsupported_response_format", param: "response_format" })
     }
     expect(answer([schemaRefused(0)]).message).toBe(
-      "No target of 'default' can answer in the requested response_format: t0 (InvalidRequest 400)."
+      "No target of 'default' can answer in the requested response_format: t0 (InvalidRequest 400). p0 400: Invalid schema for response_format"
     )
     // a target that failed for itself, or only windows too small, say otherwise
     expect(answer([schemaRefused(0), serverError(1)])).toMatchObject({ status: 503, code: "chain_exhausted" })

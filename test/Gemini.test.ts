@@ -113,7 +113,7 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gemini", (it) 
       })
     )
 
-    it.scoped("JSON mode is responseMimeType application/json and an object schema; structured outputs send their schema as responseJsonSchema", () =>
+    it.scoped("JSON mode is responseMimeType application/json; structured outputs add the schema as responseJsonSchema", () =>
       Effect.gen(function* () {
         const server = yield* MockServer.make()
         const model = yield* Gemini.make({ model: "gemini-2.5-flash", apiKey: key, baseUrl: server.url })
@@ -121,7 +121,7 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gemini", (it) 
         yield* model.complete(Chat.prompt("hi", { maxTokens: 9, responseFormat: { type: "json_object" } }))
         yield* Stream.runDrain(model.stream(Chat.prompt("hi", { responseFormat: { type: "json_schema", name: "ok", schema, strict: true } })))
         const [object, structured] = server.requests().map((r) => (r.body as { generationConfig?: unknown }).generationConfig)
-        expect(object).toEqual({ maxOutputTokens: 9, responseMimeType: "application/json", responseJsonSchema: { type: "object" } })
+        expect(object).toEqual({ maxOutputTokens: 9, responseMimeType: "application/json" })
         expect(structured).toEqual({ responseMimeType: "application/json", responseJsonSchema: schema })
       })
     )
@@ -133,7 +133,7 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gemini", (it) 
         expect(model.info.responseFormats).toEqual(["json_object"])
         expect((yield* Gemini.make({ model: "gemma-3-27b-it", baseUrl: server.url })).info.responseFormats).toEqual([])
         expect((yield* Gemini.make({ model: "gemini-3-flash-preview", baseUrl: server.url })).info.responseFormats).toEqual(["json_object", "json_schema"])
-        // JSON mode, the mime type alone: it takes no schema
+        // JSON mode, the mime type alone
         yield* model.complete(Chat.prompt("hi", { responseFormat: { type: "json_object" } }))
         expect((server.requests()[0]?.body as { generationConfig: unknown }).generationConfig).toEqual({ responseMimeType: "application/json" })
         server.clear()
@@ -270,7 +270,7 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gemini", (it) 
       })
     )
 
-    it.scoped("sends each call's signature back; Gemini 3 gets the documented placeholder for a call without one, Gemini 2.5 nothing", () =>
+    it.scoped("sends each call's signature back; a Gemini 3 turn whose first call has none gets the documented placeholder on it, Gemini 2.5 nothing", () =>
       Effect.gen(function* () {
         const server = yield* MockServer.make()
         const conversation = {
@@ -284,10 +284,14 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gemini", (it) 
               ]
             },
             { role: "tool", toolCallId: "a", content: "sunny" },
-            { role: "tool", toolCallId: "b", content: "noon" }
+            { role: "tool", toolCallId: "b", content: "noon" },
+            // a turn another provider answered, before a fallback
+            { role: "assistant", toolCalls: [{ id: "c", name: "weather", arguments: "{}" }, { id: "d", name: "time", arguments: "{}" }] },
+            { role: "tool", toolCallId: "c", content: "rain" },
+            { role: "tool", toolCallId: "d", content: "one" }
           ]
         } satisfies Chat.ChatRequest
-        for (const name of ["gemini-3-flash-preview", "gemini-3.1-pro-preview", "gemini-2.5-flash"]) {
+        for (const name of ["gemini-3-flash-preview", "gemini-3.1-pro-preview", "gemini-flash-latest", "gemini-2.5-flash"]) {
           const model = yield* Gemini.make({ model: name, baseUrl: server.url })
           yield* model.complete(conversation)
         }
@@ -297,10 +301,12 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gemini", (it) 
             .filter((p) => p.functionCall !== undefined)
             .map((p) => p.thoughtSignature)
         )
+        const placeholder = "skip_thought_signature_validator"
         expect(signatures).toEqual([
-          ["sig-A", "skip_thought_signature_validator"],
-          ["sig-A", "skip_thought_signature_validator"],
-          ["sig-A", undefined]
+          ["sig-A", undefined, placeholder, undefined],
+          ["sig-A", undefined, placeholder, undefined],
+          ["sig-A", undefined, placeholder, undefined],
+          ["sig-A", undefined, undefined, undefined]
         ])
       })
     )

@@ -137,6 +137,12 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("OpenAi", (it) 
         expect(messages.slice(1).every((m) => m.length === 1)).toBe(true)
         yield* model.complete(Chat.prompt("Name a prime in json.", { responseFormat: { type: "json_object" } }))
         expect((server.requests()[4]?.body as { messages: Array<unknown> }).messages).toHaveLength(1)
+        // a request with a system message of its own: the line joins it (some servers take one system message only)
+        yield* model.complete(Chat.prompt("a", { system: "Be terse.", responseFormat: { type: "json_object" } }))
+        expect((server.requests()[5]?.body as { messages: Array<unknown> }).messages).toEqual([
+          { role: "system", content: "Be terse.\n\nRespond with a JSON object." },
+          { role: "user", content: "a" }
+        ])
         expect(server.requests().slice(0, 4).map((r) => (r.body as Record<string, unknown>).response_format)).toEqual([
           { type: "json_object" },
           { type: "json_schema", json_schema: { name: "n", description: "A number", schema, strict: true } },
@@ -184,6 +190,20 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("OpenAi", (it) 
           {},
           { tool_calls: [{ id: "c1", extra_content: { google: { thought_signature: "sig-A" } } }] }
         ])
+        // to Gemini 3 there, a turn another provider made gets the placeholder on its first call
+        const unsigned = {
+          messages: [
+            { role: "user", content: "hi" },
+            { role: "assistant", toolCalls: [{ id: "x", name: "f", arguments: "{}" }, { id: "y", name: "f", arguments: "{}" }] }
+          ]
+        } satisfies Chat.ChatRequest
+        const calls = (model: string) =>
+          (Wire.encodeRequest(unsigned, model, "max_tokens", false, true)["messages"] as Array<{ tool_calls?: Array<Record<string, unknown>> }>)[1]?.tool_calls
+        expect(calls("gemini-3-flash-preview")?.map((c) => c["extra_content"])).toEqual([
+          { google: { thought_signature: "skip_thought_signature_validator" } },
+          undefined
+        ])
+        expect(calls("gemini-2.5-flash")?.map((c) => c["extra_content"])).toEqual([undefined, undefined])
       })
     )
 

@@ -539,6 +539,38 @@ describe("Router: JSON answers (responseFormat)", () => {
     })
   )
 
+  it.scoped("which 400s are about the format: those pointing at it, not a tool's schema, a JSON body or an image's MIME type", () =>
+    Effect.gen(function* () {
+      const refusals = {
+        // about the format: the request moves on
+        jsonWord: "openai HTTP 400: 'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'.",
+        claude: "anthropic HTTP 400: output_config.format.schema: For 'integer' type, property 'minimum' is not supported",
+        geminiTools: "gemini HTTP 400: Function calling with a response mime type: 'application/json' is unsupported",
+        geminiField: 'gemini HTTP 400: Invalid JSON payload received. Unknown name "responseJsonSchema" at \'generation_config\': Cannot find field.',
+        // about the request itself: it ends there
+        toolSchema: "openai HTTP 400: Invalid schema for function 'lookup': 'required' is required to be supplied and to be an array",
+        inputSchema: "anthropic HTTP 400: tools.0.custom.input_schema: JSON schema is invalid",
+        payload: 'gemini HTTP 400: Invalid JSON payload received. Unknown name "foo" at \'tools[0]\': Cannot find field.',
+        image: "openai HTTP 400: Invalid MIME type. Only image types are supported."
+      }
+      const moved: Array<string> = []
+      for (const [name, message] of Object.entries(refusals)) {
+        const refusing = yield* Effect.map(sim(name), (base) => ({
+          ...base,
+          complete: () => Effect.fail(new InvalidRequestError({ provider: name, model: `${name}-model`, message, status: 400 }))
+        }))
+        const router = yield* Router.make({
+          targets: { refusing: { model: refusing }, next: { model: yield* sim("next") } },
+          chains: { default: ["refusing", "next"] }
+        })
+        const exit = yield* settle(router.complete(Chat.prompt("hi", { responseFormat: jsonObject })))
+        if (exit._tag === "Success") moved.push(name)
+        else expect(failedWith(exit)._tag).toBe("InvalidRequest")
+      }
+      expect(moved).toEqual(["jsonWord", "claude", "geminiTools", "geminiField"])
+    })
+  )
+
   it.scoped("the router as a LanguageModel gives the JSON answers any target of its chain gives", () =>
     Effect.gen(function* () {
       const claude = yield* claudeLike("claude")

@@ -288,7 +288,7 @@ describe("Simulated JSON answers", () => {
         lang: "en",
         name: "sim",
         age: 18,
-        score: 1.5,
+        score: 1,
         ok: false,
         nothing: null,
         tags: ["sim/m1: hi", "sim/m1: hi"],
@@ -297,6 +297,19 @@ describe("Simulated JSON answers", () => {
         maybe: 0,
         nullable: false
       })
+    }))
+
+  it.effect("a $ref's siblings add to what it refers to", () =>
+    Effect.gen(function* () {
+      const model = yield* instant()
+      const schema = {
+        $defs: { Base: { type: "object", properties: { a: { type: "string" } }, required: ["a"] } },
+        $ref: "#/$defs/Base",
+        properties: { b: { type: "number" } },
+        required: ["b"]
+      }
+      const text = (yield* model.complete(Chat.prompt("hi", { responseFormat: { type: "json_schema", name: "x", schema } }))).text
+      assert.deepStrictEqual(JSON.parse(text), { a: "sim/m1: hi", b: 0 })
     }))
 
   it.effect("a recursive schema ends; a given reply is sent as it is", () =>
@@ -328,7 +341,15 @@ describe("Simulated JSON answers", () => {
         Schema.Struct({ pair: Schema.Tuple(Schema.String, Schema.Number), rest: Schema.Tuple([Schema.Boolean], Schema.Number) }),
         Schema.Struct({ maybe: Schema.NullOr(Schema.Struct({ a: Schema.String })), kind: Schema.Literal("a", "b"), short: Schema.String.pipe(Schema.maxLength(3)) }),
         Schema.Struct({ tags: Schema.Array(Schema.String).pipe(Schema.minItems(2)), extra: Schema.optional(Schema.String) }),
-        Category
+        Category,
+        Schema.Struct({
+          debt: Schema.Number.pipe(Schema.negative()),
+          below: Schema.Int.pipe(Schema.lessThan(-2)),
+          step: Schema.Number.pipe(Schema.multipleOf(5), Schema.greaterThan(1)),
+          id: Schema.UUID,
+          code: Schema.String.pipe(Schema.minLength(40)),
+          long: Schema.Array(Schema.Number).pipe(Schema.minItems(50))
+        })
       ] as const
       for (const schema of schemas) {
         const jsonSchema = JSONSchema.make(schema as Schema.Schema<unknown>) as unknown as Record<string, unknown>
@@ -343,8 +364,10 @@ describe("Simulated JSON answers", () => {
       const model = yield* instant()
       const wide = { type: "array", minItems: 1e300, items: { type: "string" } }
       const nested = (depth: number): Record<string, unknown> =>
-        depth === 0 ? { type: "string" } : { type: "array", minItems: 16, items: nested(depth - 1) }
-      for (const schema of [wide, nested(4)]) {
+        depth === 0 ? { type: "string" } : { type: "array", minItems: 30, items: nested(depth - 1) }
+      // allOf of many references to the root: every fold counts, so it ends at once
+      const fanOut = { allOf: Array.from({ length: 24 }, () => ({ $ref: "#" })) }
+      for (const schema of [wide, nested(4), fanOut]) {
         const error = yield* Effect.flip(model.complete(Chat.prompt("hi", { responseFormat: { type: "json_schema", name: "x", schema } })))
         assert.strictEqual(error._tag, "InvalidRequest")
         assert.match(error.message, /at most 10000 values/)

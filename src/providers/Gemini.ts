@@ -118,7 +118,6 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service<Prov
   const provider = options.provider ?? "gemini"
   const model = options.model.replace(/^models\//, "")
   const info = Models.infoFor(provider, model, Models.geminiDefaults, options.info)
-  const schemas = info.responseFormats?.includes("json_schema") === true
   const generate = `/models/${model}:generateContent`
   const streamGenerate = `/models/${model}:streamGenerateContent`
   return Effect.map(
@@ -138,7 +137,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service<Prov
         path: generate,
         streamPath: streamGenerate,
         streamUrlParams: { alt: "sse" },
-        encode: (request) => Wire.encodeRequest(request, model, schemas),
+        encode: (request) => Wire.encodeRequest(request, model),
         decodeResponse: Wire.decodeResponse,
         streamDecoder: Wire.streamDecoder
       }, info)

@@ -281,6 +281,14 @@ const tooLong = (error: ProviderError | Rejected): boolean =>
 const formatRefused = (error: ProviderError | Rejected): boolean =>
   (error._tag === "Rejected" && error.reason === "unsupported-format") || error._tag === "InvalidRequest"
 
+/** What the first provider that refused the format said, when one did (its message never quotes the prompt). */
+const providerSaid = (failures: ReadonlyArray<Failed>): string => {
+  const refusal = failures.find((f) => f.cause._tag === "InvalidRequest")?.cause
+  return refusal === undefined || refusal._tag === "Rejected"
+    ? ""
+    : ` ${refusal.provider}${refusal.status === undefined ? "" : ` ${refusal.status}`}: ${printable(refusal.message, 300)}`
+}
+
 const exhausted = (error: ChainExhausted): Failure => {
   const failures = lastFailures(error.attempts)
   const list = failures.map(describe).join(", ") || "no target could be tried"
@@ -313,7 +321,7 @@ const exhausted = (error: ChainExhausted): Failure => {
       type: "invalid_request_error",
       code: "unsupported_response_format",
       param: "response_format",
-      message: `No target of '${error.chain}' can answer in the requested response_format: ${list}.`,
+      message: `No target of '${error.chain}' can answer in the requested response_format: ${list}.${providerSaid(failures)}`,
       headers,
       details: { attempts }
     })

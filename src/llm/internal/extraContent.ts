@@ -1,11 +1,46 @@
 /**
- * How a tool call's `signature` travels in OpenAI's format: as Google's
- * OpenAI-compatible endpoint carries Gemini's thought signature, in
- * `extra_content.google.thought_signature` on the call. Clients that send
- * back the assistant message they got keep it.
+ * Gemini's thought signatures on tool calls: how one travels in OpenAI's
+ * format (as Google's OpenAI-compatible endpoint carries it, in
+ * `extra_content.google.thought_signature` on the call: clients that send
+ * back the assistant message they got keep it), and what a Gemini 3 model
+ * gets for a call that has none.
  *
  * @internal
  */
+
+/**
+ * What Gemini's docs say to send as a call's signature when its own is not
+ * at hand (a call another provider made, or one whose client dropped it):
+ * Gemini 3 refuses a conversation whose function calls lack one.
+ *
+ * @internal
+ */
+export const placeholderSignature = "skip_thought_signature_validator"
+
+/**
+ * Whether a Gemini model checks the signatures of the function calls in a
+ * conversation: all but Gemini 1 and 2 (an alias such as
+ * `gemini-flash-latest` may point at Gemini 3).
+ *
+ * @internal
+ */
+export const checksSignatures = (model: string): boolean => {
+  const id = model.replace(/^models\//, "")
+  return id.startsWith("gemini") && !/^gemini-[12](?:[.-]|$)/.test(id)
+}
+
+/**
+ * The signature each call of one assistant turn goes with: its own, and
+ * for the turn's first call, when it has none and the model checks them,
+ * the placeholder (Gemini signs the first of parallel calls only).
+ *
+ * @internal
+ */
+export const turnSignatures = (
+  calls: ReadonlyArray<{ readonly signature?: string | undefined }>,
+  checks: boolean
+): ReadonlyArray<string | undefined> =>
+  calls.map((call, i) => call.signature ?? (checks && i === 0 ? placeholderSignature : undefined))
 
 /** The `extra_content` of a call with this signature. @internal */
 export const extraContent = (signature: string) => ({ google: { thought_signature: signature } })

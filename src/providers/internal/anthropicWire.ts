@@ -87,19 +87,16 @@ const encodeToolChoice = (choice: NonNullable<ChatRequest["toolChoice"]>): unkno
   return choice === "required" ? { type: "any" } : { type: choice }
 }
 
-/** Keywords Claude's structured outputs refuse: moved into the description, as Anthropic's own SDKs do. */
-const refusedKeywords: ReadonlySet<string> = new Set([
-  "minimum",
-  "maximum",
-  "exclusiveMinimum",
-  "exclusiveMaximum",
-  "multipleOf",
-  "minLength",
-  "maxLength",
-  "maxItems",
-  "uniqueItems",
-  "minProperties",
-  "maxProperties"
+/** Keywords Claude's structured outputs take as they are; any other is written into the description (`claudeSchema`). */
+const claudeKeywords: ReadonlySet<string> = new Set([
+  "type",
+  "required",
+  "enum",
+  "const",
+  "default",
+  "title",
+  "pattern",
+  "$ref"
 ])
 
 /** The string formats Claude's structured outputs take. */
@@ -107,26 +104,36 @@ const claudeFormats: ReadonlySet<string> = new Set(["date-time", "time", "date",
 
 /** Keywords whose value is a map of schemas, or a list of them. */
 const schemaMaps: ReadonlySet<string> = new Set(["properties", "$defs", "definitions"])
-const schemaLists: ReadonlySet<string> = new Set(["anyOf", "allOf", "prefixItems"])
+const schemaLists: ReadonlySet<string> = new Set(["anyOf", "allOf"])
 
 type SchemaNode = Readonly<Record<string, unknown>>
 const isNode = (u: unknown): u is SchemaNode => typeof u === "object" && u !== null && !Array.isArray(u)
 
+const define = (target: Record<string, unknown>, key: string, value: unknown) =>
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true })
+
 const mapSchemas = (value: unknown): unknown => {
   if (!isNode(value)) return value
   const out: Record<string, unknown> = {}
-  for (const [key, schema] of Object.entries(value)) Object.defineProperty(out, key, { value: claudeSchema(schema), enumerable: true, writable: true, configurable: true })
+  for (const [key, schema] of Object.entries(value)) define(out, key, claudeSchema(schema))
   return out
 }
 
+const isObjectNode = (schema: SchemaNode): boolean => {
+  const type = schema["type"]
+  return type === "object" || (Array.isArray(type) && type.includes("object")) || isNode(schema["properties"])
+}
+
 /**
- * A JSON Schema as Claude's structured outputs take it: every object closed
- * (`additionalProperties: false`, which they require), `oneOf` as `anyOf`,
- * `minItems` above 1 as 1, and the constraints they refuse (numeric and
- * length bounds, `maxItems`, formats they lack) taken out and written into
- * the description, so the model still reads them. What they cannot take at
- * all (a recursive schema) goes as it is, and Anthropic's 400 sends the
- * request on to the next target (see the router's `refusedFormat`).
+ * A JSON Schema as Claude's structured outputs take it. They require every
+ * object closed: an object with no `additionalProperties` gets `false`. They
+ * take `anyOf`, not `oneOf`, and `minItems` of 0 or 1 only. Every keyword
+ * they do not take (numeric and length bounds, `maxItems`, a format they
+ * lack, `not`, `if`, `patternProperties`, ...) is taken out and written into
+ * the description as JSON, so the model still reads it. An object whose
+ * `additionalProperties` is a schema (a map) is sent as it is: Claude
+ * refuses it, and its 400 sends the request on to the next target (the
+ * router's `refusedFormat`), where closing it would have allowed `{}` only.
  *
  * @internal
  */
@@ -136,18 +143,30 @@ export const claudeSchema = (schema: unknown): unknown => {
   const moved: Record<string, unknown> = {}
   for (const [key, value] of Object.entries(schema)) {
     if (schemaMaps.has(key)) out[key] = mapSchemas(value)
-    else if (schemaLists.has(key) || key === "oneOf") out[key === "oneOf" ? "anyOf" : key] = Array.isArray(value) ? value.map(claudeSchema) : value
-    else if (key === "items" || key === "not") out[key] = Array.isArray(value) ? value.map(claudeSchema) : claudeSchema(value)
-    else if (key === "additionalProperties") continue
-    else if (refusedKeywords.has(key)) moved[key] = value
-    else if (key === "format" && typeof value === "string" && !claudeFormats.has(value)) moved[key] = value
-    else if (key === "minItems" && typeof value === "number" && value > 1) {
-      out[key] = 1
-      moved[key] = value
-    } else if (key !== "description") Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true })
+    else if (schemaLists.has(key)) out[key] = Array.isArray(value) ? value.map(claudeSchema) : value
+    else if (key === "items") out[key] = Array.isArray(value) ? value.map(claudeSchema) : claudeSchema(value)
+    else if (key === "additionalProperties") {
+      if (value !== false) out[key] = value
+    } else if (key === "format") {
+      if (typeof value === "string" && claudeFormats.has(value)) out[key] = value
+      else define(moved, key, value)
+    } else if (key === "minItems" && typeof value === "number") {
+      out[key] = Math.min(value, 1)
+      if (value > 1) moved[key] = value
+    } else if (key === "description" || key === "oneOf" || key === "$schema") continue
+    else if (claudeKeywords.has(key)) define(out, key, value)
+    else define(moved, key, value)
   }
-  const type = schema["type"]
-  if (type === "object" || (Array.isArray(type) && type.includes("object")) || isNode(schema["properties"])) out["additionalProperties"] = false
+  const oneOf = schema["oneOf"]
+  if (Array.isArray(oneOf)) {
+    // Claude takes anyOf; beside an anyOf of its own, the two go under allOf
+    const branches = oneOf.map(claudeSchema)
+    if (out["anyOf"] === undefined) out["anyOf"] = branches
+    else out["allOf"] = [...(Array.isArray(out["allOf"]) ? out["allOf"] : []), { anyOf: branches }]
+  }
+  if (isObjectNode(schema) && (schema["additionalProperties"] === undefined || schema["additionalProperties"] === false)) {
+    out["additionalProperties"] = false
+  }
   const notes = Object.keys(moved).length === 0 ? undefined : JSON.stringify(moved)
   const description = typeof schema["description"] === "string" ? schema["description"] : undefined
   if (description !== undefined || notes !== undefined) {

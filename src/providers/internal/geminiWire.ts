@@ -11,6 +11,7 @@ import { randomUUID } from "node:crypto"
 import * as Schema from "effect/Schema"
 import type { ChatRequest, ChatResponse, ContentPart, FinishReason, Message, ToolCall } from "../../llm/Chat.js"
 import type { ProviderError } from "../../llm/ProviderError.js"
+import { checksSignatures, turnSignatures } from "../../llm/internal/extraContent.js"
 import { argumentsObject } from "./anthropicWire.js"
 import * as Errors from "./errors.js"
 import * as Http from "./http.js"
@@ -48,28 +49,16 @@ const responseObject = (content: string): Record<string, unknown> => {
   }
 }
 
-/**
- * What Gemini's docs say to send as a call's `thoughtSignature` when its own
- * is not at hand (a call another provider made, or one whose client dropped
- * it): Gemini 3 refuses a conversation whose function calls lack one.
- */
-const skipSignature = "skip_thought_signature_validator"
-
-/** Gemini 3 and later check the signatures of the function calls in a conversation. */
-const checksSignatures = (model: string): boolean => /^gemini-(?:[3-9]|\d{2,})(?:[.-]|$)/.test(model)
-
-const toWire = (
-  message: Exclude<Message, { role: "system" }>,
-  names: Map<string, string>,
-  fallbackSignature: string | undefined
-): Content => {
+const toWire = (message: Exclude<Message, { role: "system" }>, names: Map<string, string>, checks: boolean): Content => {
   switch (message.role) {
     case "user":
       return { role: "user", parts: userParts(message.content) }
     case "assistant": {
       const parts: Array<Part> = message.content ? [{ text: message.content }] : []
-      for (const call of message.toolCalls ?? []) {
-        const signature = call.signature ?? fallbackSignature
+      const calls = message.toolCalls ?? []
+      const signatures = turnSignatures(calls, checks)
+      for (const [i, call] of calls.entries()) {
+        const signature = signatures[i]
         parts.push({
           functionCall: { name: call.name, args: argumentsObject(call.arguments) },
           ...(signature !== undefined ? { thoughtSignature: signature } : {})
@@ -108,10 +97,7 @@ const encodeToolChoice = (choice: NonNullable<ChatRequest["toolChoice"]>): unkno
   return { functionCallingConfig: { mode: choice === "required" ? "ANY" : choice === "none" ? "NONE" : "AUTO" } }
 }
 
-/** A JSON value, but an object: what OpenAI's JSON mode promises, and Gemini's mime type alone does not. */
-const anyObject = { type: "object" }
-
-const generationConfig = (request: ChatRequest, schemas: boolean): Record<string, unknown> | undefined => {
+const generationConfig = (request: ChatRequest): Record<string, unknown> | undefined => {
   const config: Record<string, unknown> = {}
   if (request.temperature !== undefined) config.temperature = request.temperature
   if (request.topP !== undefined) config.topP = request.topP
@@ -120,8 +106,8 @@ const generationConfig = (request: ChatRequest, schemas: boolean): Record<string
   if (request.responseFormat !== undefined) {
     config.responseMimeType = "application/json"
     // JSON Schema as OpenAI's clients write it (`responseSchema` takes an OpenAPI subset only)
+    // (JSON mode is the mime type alone: a schema of any object might be read as one without properties, `{}`)
     if (request.responseFormat.type === "json_schema") config.responseJsonSchema = request.responseFormat.schema
-    else if (schemas) config.responseJsonSchema = anyObject
   }
   return Object.keys(config).length > 0 ? config : undefined
 }
@@ -129,13 +115,13 @@ const generationConfig = (request: ChatRequest, schemas: boolean): Record<string
 /**
  * The JSON body of a `generateContent` request (the model goes in the URL).
  * A function call goes with its `thoughtSignature`; for Gemini 3 and later,
- * one without gets the placeholder Gemini's docs give (`skipSignature`).
- * JSON mode asks a model that takes schemas (`schemas`) for an object.
+ * a turn whose first call has none gets the placeholder Gemini's docs give
+ * on it (`turnSignatures`).
  *
  * @internal
  */
-export const encodeRequest = (request: ChatRequest, model: string, schemas = true): Record<string, unknown> => {
-  const fallbackSignature = checksSignatures(model) ? skipSignature : undefined
+export const encodeRequest = (request: ChatRequest, model: string): Record<string, unknown> => {
+  const checks = checksSignatures(model)
   // a tool result names its function, not its call: the call of that id in the latest assistant turn before it
   const names = new Map<string, string>()
   const system: Array<string> = []
@@ -143,11 +129,11 @@ export const encodeRequest = (request: ChatRequest, model: string, schemas = tru
   for (const message of request.messages) {
     if (message.role === "assistant") for (const call of message.toolCalls ?? []) names.set(call.id, call.name)
     if (message.role === "system") system.push(message.content)
-    else contents.push(toWire(message, names, fallbackSignature))
+    else contents.push(toWire(message, names, checks))
   }
   const body: Record<string, unknown> = { contents: mergeTurns(contents) }
   if (system.length > 0) body.systemInstruction = { parts: [{ text: system.join("\n\n") }] }
-  const config = generationConfig(request, schemas)
+  const config = generationConfig(request)
   if (config !== undefined) body.generationConfig = config
   if (request.tools !== undefined && request.tools.length > 0) {
     body.tools = [

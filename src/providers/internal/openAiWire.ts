@@ -14,10 +14,11 @@ import type {
   ContentPart,
   FinishReason,
   Message,
-  ResponseFormat
+  ResponseFormat,
+  ToolCall
 } from "../../llm/Chat.js"
 import { messageText } from "../../llm/Chat.js"
-import { extraContent, signatureOf } from "../../llm/internal/extraContent.js"
+import { checksSignatures, extraContent, signatureOf, turnSignatures } from "../../llm/internal/extraContent.js"
 import type { ProviderError } from "../../llm/ProviderError.js"
 import * as Errors from "./errors.js"
 import * as Http from "./http.js"
@@ -40,7 +41,21 @@ const userContent = (content: string | ReadonlyArray<ContentPart>): unknown =>
 
 const named = (message: { readonly name?: string | undefined }) => (message.name !== undefined ? { name: message.name } : {})
 
-const encodeMessage = (message: Message, signatures: boolean): Record<string, unknown> => {
+/** An assistant turn's calls; to Google's endpoint (`signatures`), each with its signature (see `turnSignatures`). */
+const toolCalls = (calls: ReadonlyArray<ToolCall>, signatures: boolean, checks: boolean) => {
+  const signed = signatures ? turnSignatures(calls, checks) : []
+  return calls.map((call, i) => {
+    const signature = signed[i]
+    return {
+      id: call.id,
+      type: "function",
+      function: { name: call.name, arguments: call.arguments },
+      ...(signature !== undefined ? { extra_content: extraContent(signature) } : {})
+    }
+  })
+}
+
+const encodeMessage = (message: Message, signatures: boolean, checks: boolean): Record<string, unknown> => {
   switch (message.role) {
     case "system":
       return { role: "system", content: message.content, ...named(message) }
@@ -52,14 +67,7 @@ const encodeMessage = (message: Message, signatures: boolean): Record<string, un
         content: message.content ?? null,
         ...named(message),
         ...(message.toolCalls !== undefined && message.toolCalls.length > 0
-          ? {
-              tool_calls: message.toolCalls.map((call) => ({
-                id: call.id,
-                type: "function",
-                function: { name: call.name, arguments: call.arguments },
-                ...(signatures && call.signature !== undefined ? { extra_content: extraContent(call.signature) } : {})
-              }))
-            }
+          ? { tool_calls: toolCalls(message.toolCalls, signatures, checks) }
           : {})
       }
     case "tool":
@@ -99,11 +107,15 @@ export const encodeRequest = (
   /** Whether tool calls go with their signatures (Google's OpenAI-compatible endpoint: see `extraContent`). */
   signatures = false
 ): Record<string, unknown> => {
-  const messages = request.messages.map((message) => encodeMessage(message, signatures))
+  const checks = signatures && checksSignatures(model)
+  const messages = request.messages.map((message) => encodeMessage(message, signatures, checks))
   // OpenAI refuses JSON mode (a 400) unless a message asks for JSON in words; a client that asked
-  // Gemini or Claude for it, and fell back here, need not know that
+  // Gemini or Claude for it, and fell back here, need not know that. The line joins the first system
+  // message, if there is one: some compatible servers' chat templates take one system message only
   if (request.responseFormat?.type === "json_object" && !request.messages.some((message) => /json/i.test(messageText(message)))) {
-    messages.unshift({ role: "system", content: jsonModeInstruction })
+    const system = messages.find((message) => message["role"] === "system")
+    if (system === undefined) messages.unshift({ role: "system", content: jsonModeInstruction })
+    else system["content"] = `${String(system["content"])}\n\n${jsonModeInstruction}`
   }
   const body: Record<string, unknown> = { model, messages }
   if (request.temperature !== undefined) body.temperature = request.temperature

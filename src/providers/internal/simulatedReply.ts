@@ -72,8 +72,8 @@ export class SchemaTooLarge extends Error {
 const maxDepth = 12
 /** Past this depth, nothing optional is built: a recursive schema ends. */
 const shallowDepth = 4
-/** The most items an array gets; more than its `minItems` asks is refused. */
-const maxItems = 16
+/** The most items an array gets; a `minItems` above it is refused. */
+const maxItems = 100
 /** The most values one answer holds. */
 const maxNodes = 10_000
 
@@ -103,31 +103,76 @@ const bound = (value: unknown): number | undefined => (typeof value === "number"
 const set = (target: Record<string, unknown>, key: string, value: unknown) =>
   Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true })
 
-/** A node with its `$ref` and `allOf` folded in: the referenced schema and every branch, then the node's own keywords. */
+/** Schemas merged as `allOf` merges them: keywords in order, `properties` and `required` joined. */
+const merge = (build: Build, branches: ReadonlyArray<unknown>, depth: number): Node => {
+  const merged: Record<string, unknown> = {}
+  const properties: Record<string, unknown> = {}
+  const required: Array<unknown> = []
+  for (const branch of branches) {
+    if (!isNode(branch)) continue
+    const flat = flatten(build, branch, depth + 1)
+    Object.assign(merged, flat)
+    if (isNode(flat["properties"])) for (const [key, value] of Object.entries(flat["properties"])) set(properties, key, value)
+    if (Array.isArray(flat["required"])) required.push(...flat["required"])
+  }
+  if (Object.keys(properties).length > 0) merged["properties"] = properties
+  if (required.length > 0) merged["required"] = [...new Set(required)]
+  return merged
+}
+
+/**
+ * A node with its `$ref` and `allOf` folded in: the referenced schema and
+ * every branch, then the node's own keywords. Each fold counts against the
+ * build's budget: `allOf` of many `$ref`s to the root would fold for ever.
+ */
 const flatten = (build: Build, schema: Node, depth: number): Node => {
-  let node: Node = schema
-  if (typeof node["$ref"] === "string" && depth <= maxDepth) {
-    const { $ref, ...rest } = node
-    const target = resolve(build.root, $ref as string)
-    node = isNode(target) ? { ...flatten(build, target, depth + 1), ...rest } : rest
-  }
-  if (Array.isArray(node["allOf"])) {
-    const { allOf, ...rest } = node
-    const merged: Record<string, unknown> = {}
-    const properties: Record<string, unknown> = {}
-    const required: Array<unknown> = []
-    for (const branch of [...(allOf as ReadonlyArray<unknown>), rest]) {
-      if (!isNode(branch)) continue
-      const flat = flatten(build, branch, depth + 1)
-      Object.assign(merged, flat)
-      if (isNode(flat["properties"])) for (const [key, value] of Object.entries(flat["properties"])) set(properties, key, value)
-      if (Array.isArray(flat["required"])) required.push(...flat["required"])
-    }
-    if (Object.keys(properties).length > 0) merged["properties"] = properties
-    if (required.length > 0) merged["required"] = [...new Set(required)]
-    node = merged
-  }
-  return node
+  if (++build.budget.nodes > maxNodes) throw new SchemaTooLarge()
+  const hasRef = typeof schema["$ref"] === "string" && depth <= maxDepth
+  const hasAll = Array.isArray(schema["allOf"])
+  if (!hasRef && !hasAll) return schema
+  const { $ref, allOf, ...rest } = schema
+  const branches: Array<unknown> = []
+  if (hasRef) branches.push(resolve(build.root, $ref as string))
+  if (hasAll) branches.push(...(allOf as ReadonlyArray<unknown>))
+  branches.push(rest)
+  return merge(build, branches, depth)
+}
+
+/** A string its `format` (the common ones), `minLength` and `maxLength` allow. */
+const stringOf = (node: Node, text: string): string => {
+  const format = typeof node["format"] === "string" ? formats[node["format"]] : undefined
+  const base = format ?? text
+  const min = bound(node["minLength"]) ?? 0
+  const max = bound(node["maxLength"])
+  const padded = base.length >= min ? base : base + "x".repeat(Math.min(min, maxItems * 100) - base.length)
+  return max === undefined ? padded : padded.slice(0, max)
+}
+
+const formats: Readonly<Record<string, string>> = {
+  "date-time": "1970-01-01T00:00:00Z",
+  date: "1970-01-01",
+  time: "00:00:00Z",
+  duration: "PT1S",
+  email: "user@example.com",
+  hostname: "example.com",
+  uri: "https://example.com/",
+  ipv4: "127.0.0.1",
+  ipv6: "::1",
+  uuid: "00000000-0000-4000-8000-000000000000"
+}
+
+/** The number nearest 0 that its bounds and `multipleOf` allow (an integer for `integer`). */
+const numberOf = (node: Node, integer: boolean): number => {
+  const step = integer ? 1 : 0.5
+  const exclusiveMin = bound(node["exclusiveMinimum"])
+  const exclusiveMax = bound(node["exclusiveMaximum"])
+  const lo = bound(node["minimum"]) ?? (exclusiveMin === undefined ? undefined : exclusiveMin + step)
+  const hi = bound(node["maximum"]) ?? (exclusiveMax === undefined ? undefined : exclusiveMax - step)
+  let value = lo !== undefined && lo > 0 ? lo : hi !== undefined && hi < 0 ? hi : 0
+  if (integer) value = lo !== undefined && value === lo ? Math.ceil(value) : hi !== undefined && value === hi ? Math.floor(value) : value
+  const multiple = bound(node["multipleOf"])
+  if (multiple !== undefined && multiple > 0) value = (value >= 0 ? Math.ceil(value / multiple) : Math.floor(value / multiple)) * multiple
+  return value
 }
 
 /**
@@ -178,16 +223,11 @@ const instance = (build: Build, schema: unknown, depth: number): unknown => {
       const count = Math.min(wanted, bound(node["maxItems"]) ?? Infinity)
       return Array.from({ length: count }, (_, i) => instance(build, i < prefix.length ? prefix[i] : rest, depth + 1))
     }
-    case "string": {
-      const max = bound(node["maxLength"])
-      return max === undefined ? build.text : build.text.slice(0, max)
-    }
+    case "string":
+      return stringOf(node, build.text)
     case "integer":
-    case "number": {
-      const least = bound(node["minimum"]) ?? bound(node["exclusiveMinimum"]) ?? Math.min(0, bound(node["maximum"]) ?? 0)
-      const whole = type === "integer" ? Math.ceil(least) : least
-      return bound(node["exclusiveMinimum"]) === whole ? whole + 1 : whole
-    }
+    case "number":
+      return numberOf(node, type === "integer")
     case "boolean":
       return false
     case "null":

@@ -373,8 +373,15 @@ const record = (state: RequestState, target: Target, duration: Duration.Duration
     ...(error === undefined ? {} : { error })
   })
 
-/** What a provider's refusal of a JSON request's format says (OpenAI's `response_format`, Anthropic's `output_config`, Gemini's mime type or schema, "JSON"). */
-const formatWords = /response_format|output_config|output_format|mime|json|schema/i
+/**
+ * Where a provider's 400 points when it refuses a JSON request's format:
+ * OpenAI's `response_format` (a schema it will not take, JSON mode asked
+ * without the word "JSON", a compatible server without it), Anthropic's
+ * `output_config` (`output_format` in its beta), Gemini's response schema
+ * or mime type (JSON mode beside tools). Not a tool's schema, a JSON body
+ * or an image's MIME type: those refuse the request itself.
+ */
+const formatWords = /response_format|output_config|output_format|response_?(?:json_?)?schema|response[ _]?mime[ _]?type/i
 
 /**
  * Whether a provider's `InvalidRequest` refused what a JSON request asks
