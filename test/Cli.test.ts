@@ -2,7 +2,7 @@
  * The command line as a user runs it: `npm start` serves the demo gateway
  * and answers a completion; `validate` reports every problem of a bad file.
  */
-import { spawn, spawnSync } from "node:child_process"
+import { spawn } from "node:child_process"
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import type { AddressInfo } from "node:net"
 import { createServer } from "node:net"
@@ -14,12 +14,27 @@ import { bundle, splitPoints } from "../scripts/bundle.js"
 const root = join(import.meta.dirname, "..")
 const npm = process.platform === "win32" ? "npm.cmd" : "npm"
 
+/**
+ * Runs the command line from its source. Asynchronously: a test that ran
+ * several at once synchronously held its worker's event loop for half a
+ * minute and more on a loaded machine, long enough for Vitest's own calls
+ * to the worker to time out.
+ */
 const cli = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = {}) =>
-  spawnSync(process.execPath, ["--import", "tsx", join(root, "src/cli/bin.ts"), ...args], {
-    cwd: root,
-    encoding: "utf8",
-    timeout: 60_000,
-    env: { ...process.env, ...env }
+  new Promise<{ readonly status: number | null; readonly stdout: string; readonly stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, ["--import", "tsx", join(root, "src/cli/bin.ts"), ...args], {
+      cwd: root,
+      env: { ...process.env, ...env }
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.setEncoding("utf8").on("data", (data: string) => (stdout += data))
+    child.stderr.setEncoding("utf8").on("data", (data: string) => (stderr += data))
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000)
+    child.on("close", (status) => {
+      clearTimeout(timer)
+      resolve({ status, stdout, stderr })
+    })
   })
 
 /** Stand-in keys: validate reads them from the environment, never calls anyone. */
@@ -102,7 +117,7 @@ describe("llm-failover CLI", () => {
       expect(status.status).toBe(200)
       expect(await status.text()).toContain("sonnet")
       // `report` reads the running gateway's cost report
-      const report = cli(["report", "--url", url])
+      const report = await cli(["report", "--url", url])
       expect(report.status, report.stderr).toBe(0)
       expect(report.stdout).toMatch(/^chain default\s+1\s+0\s/m)
     } finally {
@@ -113,49 +128,49 @@ describe("llm-failover CLI", () => {
     expect(output).toContain("gateway stopped")
   }, 60_000)
 
-  it("validate accepts every shipped config", () => {
+  it("validate accepts every shipped config", async () => {
     for (const file of ["demo.yaml", "real-providers.yaml", "local-openai-compatible.yaml"]) {
-      const result = cli(["validate", "--config", join("examples/configs", file)], fakeKeys)
+      const result = await cli(["validate", "--config", join("examples/configs", file)], fakeKeys)
       expect(result.status, result.stderr).toBe(0)
       expect(result.stdout).toContain("valid")
     }
   })
 
-  it("validate reads a simulator scenario as simulate does, and counts the implicit default chain", () => {
-    const scenario = cli(["validate", "--config", "examples/scenarios/flapping.yaml"])
+  it("validate reads a simulator scenario as simulate does, and counts the implicit default chain", async () => {
+    const scenario = await cli(["validate", "--config", "examples/scenarios/flapping.yaml"])
     expect(scenario.status, scenario.stderr).toBe(0)
     expect(scenario.stdout).toMatch(/flapping\.yaml: valid scenario \(\d+ providers, \d+ models, \d+ chains; 1h at 2 requests a second\)/)
     const bad = join(tmpdir(), `bad-scenario-${process.pid}.yaml`)
     writeFileSync(bad, ["seed: 1", "load: { duration: soon, requestsPerSecond: 2 }", "providers: { a: { type: simulated } }", "models: { m: { provider: a } }"].join("\n"))
-    const refused = cli(["validate", "--config", bad])
+    const refused = await cli(["validate", "--config", bad])
     expect(refused.status).toBe(1)
     expect(refused.stderr).toContain("load.duration")
     const plain = join(tmpdir(), `no-chains-${process.pid}.yaml`)
     writeFileSync(plain, ["providers: { a: { type: simulated } }", "models: { m: { provider: a } }"].join("\n"))
-    const implicit = cli(["validate", "--config", plain])
+    const implicit = await cli(["validate", "--config", plain])
     expect(implicit.status, implicit.stderr).toBe(0)
     expect(implicit.stdout).toContain("valid (1 providers, 1 models, 1 chain (default: every model))")
     // a JSON config whose simulated provider has a seed is a config, not a scenario; a JSON scenario is one
     const seeded = join(tmpdir(), `seeded-${process.pid}.json`)
     writeFileSync(seeded, JSON.stringify({ providers: { sim: { type: "simulated", seed: 42 } }, models: { a: { provider: "sim" } } }))
-    const json = cli(["validate", "--config", seeded])
+    const json = await cli(["validate", "--config", seeded])
     expect(json.status, json.stderr).toBe(0)
     expect(json.stdout).toContain("valid (1 providers, 1 models")
     const jsonScenario = join(tmpdir(), `scenario-${process.pid}.json`)
     writeFileSync(jsonScenario, JSON.stringify({ seed: 1, load: { duration: "1 minute", requestsPerSecond: 1 }, providers: { a: { type: "simulated" } }, models: { m: { provider: "a" } } }))
-    const asScenario = cli(["validate", "--config", jsonScenario])
+    const asScenario = await cli(["validate", "--config", jsonScenario])
     expect(asScenario.status, asScenario.stderr).toBe(0)
     expect(asScenario.stdout).toContain("valid scenario")
     // a YAML scenario written as one flow mapping is one too
     const flow = join(tmpdir(), `flow-${process.pid}.yaml`)
     writeFileSync(flow, '{ seed: 1, load: { duration: "1 minute", requestsPerSecond: 1 }, providers: { a: { type: simulated } }, models: { m: { provider: a } } }\n')
-    const asFlow = cli(["validate", "--config", flow])
+    const asFlow = await cli(["validate", "--config", flow])
     expect(asFlow.status, asFlow.stderr).toBe(0)
     expect(asFlow.stdout).toContain("valid scenario")
     // seven runs of the command line from its source: about 4 s each on a loaded machine
   }, 90_000)
 
-  it("validate reports every problem at its path, without a stack trace, and exits 1", () => {
+  it("validate reports every problem at its path, without a stack trace, and exits 1", async () => {
     const file = join(tmpdir(), `bad-${process.pid}.yaml`)
     writeFileSync(
       file,
@@ -168,7 +183,7 @@ describe("llm-failover CLI", () => {
         "  default: [mini, gpt5]"
       ].join("\n")
     )
-    const result = cli(["validate", "--config", file])
+    const result = await cli(["validate", "--config", file])
     expect(result.status).toBe(1)
     expect(result.stderr).toContain('models.mini.provider: unknown provider "opeani"')
     expect(result.stderr).toContain('chains.default[1]: unknown model "gpt5"')
@@ -177,7 +192,7 @@ describe("llm-failover CLI", () => {
     expect(result.stderr + result.stdout).not.toContain("sk-live-secret-123456789")
   })
 
-  it("a bad argument gets its message and exit code 1, not a log record of the same", () => {
+  it("a bad argument gets its message and exit code 1, not a log record of the same", async () => {
     const cases: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
       [["serve", "--heap-growth", "500"], "--heap-growth must be a whole number from 0 to 300"],
       [["serve", "--port", "abc"], "'abc' is not a integer"],
@@ -185,7 +200,7 @@ describe("llm-failover CLI", () => {
       [["report", "--since", "garbage"], "--since must be epoch milliseconds or an ISO 8601 date"]
     ]
     for (const [args, message] of cases) {
-      const result = cli(args)
+      const result = await cli(args)
       expect(result.status, args.join(" ")).toBe(1)
       expect(result.stderr + result.stdout).toContain(message)
       expect(result.stderr + result.stdout).not.toMatch(/level=ERROR|_tag/)
@@ -271,15 +286,15 @@ describe("llm-failover CLI", () => {
     rmSync(dir, { recursive: true, force: true })
   }, 60_000)
 
-  it("simulate --json keeps stdout to the JSON with the log level lowered: the records go to stderr", () => {
-    const result = cli(["--log-level", "debug", "simulate", "--scenario", "examples/scenarios/primary-down.yaml", "--json"])
+  it("simulate --json keeps stdout to the JSON with the log level lowered: the records go to stderr", async () => {
+    const result = await cli(["--log-level", "debug", "simulate", "--scenario", "examples/scenarios/primary-down.yaml", "--json"])
     expect(result.status, result.stderr).toBe(0)
     expect(JSON.parse(result.stdout)).toMatchObject({ scenario: "primary-down" })
     expect(result.stderr).toContain("level=DEBUG")
   }, 60_000)
 
-  it("an empty --host is refused, not bound to every interface", () => {
-    const result = cli(["serve", "--host", "", "--port", "0"])
+  it("an empty --host is refused, not bound to every interface", async () => {
+    const result = await cli(["serve", "--host", "", "--port", "0"])
     expect(result.status).toBe(1)
     expect(`${result.stdout}${result.stderr}`).toContain("--host must name an address")
   })
@@ -289,7 +304,7 @@ describe("llm-failover CLI", () => {
     await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve))
     try {
       const port = (taken.address() as AddressInfo).port
-      const result = cli(["serve", "--port", String(port)])
+      const result = await cli(["serve", "--port", String(port)])
       expect(result.status).toBe(1)
       expect(result.stderr).toContain(`llm-failover serve: cannot listen: listen EADDRINUSE: address already in use 127.0.0.1:${port}`)
       expect(result.stderr + result.stdout).not.toMatch(/level=ERROR|    at /)

@@ -6,9 +6,12 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "@effect/vitest"
 import { Console, Effect, LogLevel } from "effect"
-import { spawnSync } from "node:child_process"
+import { execFile } from "node:child_process"
+import { promisify } from "node:util"
 import { fileURLToPath } from "node:url"
 import * as LogLines from "../src/cli/internal/logLines.js"
+
+const execFileAsync = promisify(execFile)
 import * as LogSink from "../src/observability/internal/logSink.js"
 
 const logLinesModule = fileURLToPath(new URL("../src/cli/internal/logLines.ts", import.meta.url))
@@ -185,7 +188,7 @@ describe("serve's log lines", () => {
       expect(process.stdout.listenerCount("error")).toBe(listeners)
     }))
 
-  it("writes a line logged after the scope closed at once, even when the process ends within 50 ms", () => {
+  it("writes a line logged after the scope closed at once, even when the process ends within 50 ms", async () => {
     // a fiber that outlives the layer's scope logs 10 ms after it closed; the process ends 10 ms later
     const script = `
       import { Effect } from "effect"
@@ -197,7 +200,8 @@ describe("serve's log lines", () => {
       await Effect.runPromise(Effect.scoped(program.pipe(Effect.provide(LogLines.layer))))
       setTimeout(() => {}, 20)
     `
-    const run = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "--eval", script], {
+    // (not spawnSync: it would hold the worker's event loop, and Vitest's calls to it, while the child runs)
+    const run = await execFileAsync(process.execPath, ["--import", "tsx", "--input-type=module", "--eval", script], {
       encoding: "utf8",
       timeout: 20_000
     })
