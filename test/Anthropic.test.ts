@@ -211,6 +211,32 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Anthropic", (i
       })
     )
 
+    it.scoped("an allOf of objects is folded into one, and a map by patternProperties goes as it is", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const haiku = yield* Anthropic.make({ model: "claude-haiku-4-5", baseUrl: server.url })
+        const schema = {
+          allOf: [
+            { type: "object", properties: { a: { type: "string" } }, required: ["a"] },
+            { type: "object", properties: { b: { type: "number" } }, required: ["b"] }
+          ],
+          properties: { tags: { type: "object", patternProperties: { "^[a-z]+$": { type: "string" } } } }
+        }
+        yield* haiku.complete(Chat.prompt("a", { responseFormat: { type: "json_schema", name: "r", schema } }))
+        const sent = (server.requests()[0]?.body as { output_config: { format: { schema: unknown } } }).output_config.format.schema
+        expect(sent).toEqual({
+          type: "object",
+          properties: {
+            tags: { type: "object", patternProperties: { "^[a-z]+$": { type: "string" } } },
+            a: { type: "string" },
+            b: { type: "number" }
+          },
+          required: ["a", "b"],
+          additionalProperties: false
+        })
+      })
+    )
+
     it.scoped("which models have them: the table's, later Claude models than it knows, none before, unless the options say so", () =>
       Effect.gen(function* () {
         const server = yield* MockServer.make()

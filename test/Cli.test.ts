@@ -190,6 +190,11 @@ describe("llm-failover CLI", () => {
     expect(result.stderr).toContain("models.mini.price.input")
     expect(result.stderr).not.toMatch(/^\s+at /m)
     expect(result.stderr + result.stdout).not.toContain("sk-live-secret-123456789")
+    // a YAML warning (an unknown tag) quotes its line: it is never printed
+    const tagged = join(tmpdir(), `tagged-${process.pid}.yaml`)
+    writeFileSync(tagged, ["providers:", "  openai: { type: openai, apiKey: !secret sk-live-tagged-987654321 }", "models:", "  mini: { provider: openai }"].join("\n"))
+    const warned = await cli(["validate", "--config", tagged])
+    expect(warned.stderr + warned.stdout).not.toContain("sk-live-tagged-987654321")
   })
 
   it("a bad argument gets its message and exit code 1, not a log record of the same", async () => {

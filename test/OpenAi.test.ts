@@ -204,6 +204,8 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("OpenAi", (it) 
           undefined
         ])
         expect(calls("gemini-2.5-flash")?.map((c) => c["extra_content"])).toEqual([undefined, undefined])
+        // Vertex's OpenAI-compatible endpoint names its models with a publisher prefix
+        expect(calls("google/gemini-3-pro-preview")?.[0]?.["extra_content"]).toEqual({ google: { thought_signature: "skip_thought_signature_validator" } })
       })
     )
 

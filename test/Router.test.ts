@@ -541,33 +541,46 @@ describe("Router: JSON answers (responseFormat)", () => {
 
   it.scoped("which 400s are about the format: those pointing at it, not a tool's schema, a JSON body or an image's MIME type", () =>
     Effect.gen(function* () {
-      const refusals = {
-        // about the format: the request moves on
-        jsonWord: "openai HTTP 400: 'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'.",
-        claude: "anthropic HTTP 400: output_config.format.schema: For 'integer' type, property 'minimum' is not supported",
-        geminiTools: "gemini HTTP 400: Function calling with a response mime type: 'application/json' is unsupported",
-        geminiField: 'gemini HTTP 400: Invalid JSON payload received. Unknown name "responseJsonSchema" at \'generation_config\': Cannot find field.',
+      const tools = [{ name: "lookup", parameters: { type: "object" } }]
+      // [the provider's words, whether the request has tools, whether it moves on]
+      const refusals: ReadonlyArray<readonly [string, boolean, boolean]> = [
+        ["openai HTTP 400: 'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'.", true, true],
+        ["openai HTTP 400: Invalid schema for response_format 'n': 'additionalProperties' is required to be supplied and to be false", true, true],
+        ["openai HTTP 400: Invalid parameter: 'response_format.json_schema.schema' must be an object", true, true],
+        ["deepseek HTTP 400: This response_format type is unavailable now", true, true],
+        ["anthropic HTTP 400: output_config.format.schema: For 'integer' type, property 'minimum' is not supported", true, true],
+        ["anthropic HTTP 400: output_format: Extra inputs are not permitted", true, true],
+        ["gemini HTTP 400: Function calling with a response mime type: 'application/json' is unsupported", true, true],
+        ['gemini HTTP 400: Invalid JSON payload received. Unknown name "responseJsonSchema" at \'generation_config\': Cannot find field.', true, true],
+        ["gemini HTTP 400: generation_config.response_json_schema: not supported", true, true],
+        ["gemini HTTP 400: Json mode is not enabled for models/gemini-1.0-pro", true, true],
+        ["groq HTTP 400: Failed to generate JSON. Please adjust your prompt. See 'failed_generation' for more details.", true, true],
+        ["groq HTTP 400: json_validate_failed", true, true],
+        // a request without tools has one schema, the format's
+        ["gemini HTTP 400: The specified schema produces a constraint that has too many states for serving.", false, true],
+        ["anthropic HTTP 400: Schema is too complex", false, true],
+        ["gemini HTTP 400: The specified schema produces a constraint that has too many states for serving.", true, false],
         // about the request itself: it ends there
-        toolSchema: "openai HTTP 400: Invalid schema for function 'lookup': 'required' is required to be supplied and to be an array",
-        inputSchema: "anthropic HTTP 400: tools.0.custom.input_schema: JSON schema is invalid",
-        payload: 'gemini HTTP 400: Invalid JSON payload received. Unknown name "foo" at \'tools[0]\': Cannot find field.',
-        image: "openai HTTP 400: Invalid MIME type. Only image types are supported."
-      }
-      const moved: Array<string> = []
-      for (const [name, message] of Object.entries(refusals)) {
-        const refusing = yield* Effect.map(sim(name), (base) => ({
+        ["openai HTTP 400: Invalid schema for function 'lookup': 'required' is required to be supplied and to be an array", true, false],
+        ["anthropic HTTP 400: tools.0.custom.input_schema: JSON schema is invalid", true, false],
+        ['gemini HTTP 400: Invalid JSON payload received. Unknown name "foo" at \'tools[0]\': Cannot find field.', true, false],
+        ["openai HTTP 400: Invalid MIME type. Only image types are supported.", false, false],
+        ["openai HTTP 400: Invalid value for 'messages[0].role'", false, false]
+      ]
+      for (const [message, withTools, moves] of refusals) {
+        const refusing = yield* Effect.map(sim("refusing"), (base) => ({
           ...base,
-          complete: () => Effect.fail(new InvalidRequestError({ provider: name, model: `${name}-model`, message, status: 400 }))
+          complete: () => Effect.fail(new InvalidRequestError({ provider: "p", model: "m", message, status: 400 }))
         }))
         const router = yield* Router.make({
           targets: { refusing: { model: refusing }, next: { model: yield* sim("next") } },
           chains: { default: ["refusing", "next"] }
         })
-        const exit = yield* settle(router.complete(Chat.prompt("hi", { responseFormat: jsonObject })))
-        if (exit._tag === "Success") moved.push(name)
-        else expect(failedWith(exit)._tag).toBe("InvalidRequest")
+        const request = Chat.prompt("hi", { responseFormat: jsonObject, ...(withTools ? { tools } : {}) })
+        const exit = yield* settle(router.complete(request))
+        expect([message, withTools, exit._tag === "Success"]).toEqual([message, withTools, moves])
+        if (exit._tag === "Failure") expect(failedWith(exit)._tag).toBe("InvalidRequest")
       }
-      expect(moved).toEqual(["jsonWord", "claude", "geminiTools", "geminiField"])
     })
   )
 

@@ -1,4 +1,4 @@
-import { assert, describe, it } from "@effect/vitest"
+import { assert, describe, expect, it } from "@effect/vitest"
 import {
   Cause,
   Chunk,
@@ -310,6 +310,34 @@ describe("Simulated JSON answers", () => {
       }
       const text = (yield* model.complete(Chat.prompt("hi", { responseFormat: { type: "json_schema", name: "x", schema } }))).text
       assert.deepStrictEqual(JSON.parse(text), { a: "sim/m1: hi", b: 0 })
+    }))
+
+  it.effect("numbers meet every bound at once, strings their lengths in code points, as near 0 and the reply as they can", () =>
+    Effect.gen(function* () {
+      const model = yield* instant()
+      // the default reply's text: "sim/m1: ab😀c", twelve code points
+      const value = (schema: Record<string, unknown>) =>
+        Effect.map(model.complete(Chat.prompt("ab😀c", { responseFormat: { type: "json_schema", name: "x", schema } })), (r) => JSON.parse(r.text))
+      const numbers: ReadonlyArray<readonly [Record<string, unknown>, number]> = [
+        [{ type: "number", minimum: 0, exclusiveMaximum: 0.3 }, 0],
+        [{ type: "integer", minimum: 0, exclusiveMaximum: 0.5 }, 0],
+        [{ type: "number", exclusiveMinimum: 0, maximum: 0.25 }, 0.125],
+        [{ type: "number", exclusiveMinimum: 0, exclusiveMaximum: 0.5 }, 0.25],
+        [{ type: "number", minimum: 0, exclusiveMinimum: 0 }, 0.5],
+        [{ type: "number", minimum: 5, exclusiveMinimum: 10 }, 10.5],
+        [{ type: "integer", minimum: 1, multipleOf: 2.5 }, 5],
+        [{ type: "integer", exclusiveMaximum: -2 }, -3],
+        [{ type: "number", minimum: 3, exclusiveMinimum: true }, 3.5]
+      ]
+      for (const [schema, expected] of numbers) expect([schema, yield* value(schema)]).toEqual([schema, expected])
+      expect(yield* value({ type: "string", maxLength: 11 })).toBe("sim/m1: ab😀")
+      expect(yield* value({ type: "string", minLength: 14 })).toBe("sim/m1: ab😀cxx")
+      const tooLong = yield* Effect.flip(value({ type: "string", minLength: 20_000 }))
+      expect(tooLong._tag).toBe("InvalidRequest")
+      // 100 objects of 50 properties: 5,101 values, within the 10,000 a value may hold
+      const wide = { type: "object", properties: Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`p${i}`, { type: "integer" }])) }
+      const rows = yield* value({ type: "array", minItems: 100, items: wide })
+      expect(rows).toHaveLength(100)
     }))
 
   it.effect("a recursive schema ends; a given reply is sent as it is", () =>

@@ -206,7 +206,8 @@ const contents = (config: Config.ConfigFile): string => {
  */
 const looksLikeScenario = (text: string): boolean => {
   try {
-    const root: unknown = Yaml.parse(text)
+    // errors only: a warning goes to process.emitWarning quoting its line, which may hold a secret
+    const root: unknown = Yaml.parse(text, { logLevel: "error" })
     return typeof root === "object" && root !== null && !Array.isArray(root) && ("load" in root || "seed" in root)
   } catch {
     return false

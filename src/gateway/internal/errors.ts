@@ -281,7 +281,12 @@ const tooLong = (error: ProviderError | Rejected): boolean =>
 const formatRefused = (error: ProviderError | Rejected): boolean =>
   (error._tag === "Rejected" && error.reason === "unsupported-format") || error._tag === "InvalidRequest"
 
-/** What the first provider that refused the format said, when one did (its message never quotes the prompt). */
+/**
+ * What the first provider that refused the format said, when one did: its
+ * message as the adapter scrubbed it (no key, no secret header), cut to 300
+ * printable characters, as the `invalid_request` answer gives it. A server
+ * that echoes part of the request echoes the caller's own.
+ */
 const providerSaid = (failures: ReadonlyArray<Failed>): string => {
   const refusal = failures.find((f) => f.cause._tag === "InvalidRequest")?.cause
   return refusal === undefined || refusal._tag === "Rejected"

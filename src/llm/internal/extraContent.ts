@@ -20,12 +20,14 @@ export const placeholderSignature = "skip_thought_signature_validator"
 /**
  * Whether a Gemini model checks the signatures of the function calls in a
  * conversation: all but Gemini 1 and 2 (an alias such as
- * `gemini-flash-latest` may point at Gemini 3).
+ * `gemini-flash-latest` may point at Gemini 3), by the id after any
+ * prefix (`models/`, Vertex's `google/`).
  *
  * @internal
  */
 export const checksSignatures = (model: string): boolean => {
-  const id = model.replace(/^models\//, "")
+  // the id after any prefix: `models/...`, Vertex's `google/...`
+  const id = model.slice(model.lastIndexOf("/") + 1)
   return id.startsWith("gemini") && !/^gemini-[12](?:[.-]|$)/.test(id)
 }
 

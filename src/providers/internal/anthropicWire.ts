@@ -119,6 +119,42 @@ const mapSchemas = (value: unknown): unknown => {
   return out
 }
 
+/** Keywords that let an object hold keys its `properties` do not name: a map. */
+const mapKeywords: ReadonlySet<string> = new Set(["patternProperties", "propertyNames", "unevaluatedProperties"])
+
+/** An object that holds keys its `properties` do not name (closed, it could hold none of them). */
+const isMap = (schema: SchemaNode): boolean =>
+  (schema["additionalProperties"] !== undefined && schema["additionalProperties"] !== false) ||
+  [...mapKeywords].some((key) => schema[key] !== undefined && schema[key] !== false)
+
+/**
+ * An `allOf` of plain object schemas folded into the node: closed one by one,
+ * as Claude wants every object, no object could satisfy two of them.
+ */
+const mergeObjectBranches = (schema: SchemaNode): SchemaNode => {
+  const branches = schema["allOf"]
+  if (!Array.isArray(branches)) return schema
+  const plain = (branch: unknown): branch is SchemaNode =>
+    isNode(branch) && branch["$ref"] === undefined && isObjectNode(branch) && !isMap(branch)
+  const merged = branches.filter(plain)
+  if (merged.length === 0) return schema
+  const rest = branches.filter((branch) => !plain(branch))
+  const properties: Record<string, unknown> = isNode(schema["properties"]) ? { ...schema["properties"] } : {}
+  const required = new Set<unknown>(Array.isArray(schema["required"]) ? schema["required"] : [])
+  for (const branch of merged) {
+    if (isNode(branch["properties"])) for (const [key, value] of Object.entries(branch["properties"])) define(properties, key, value)
+    if (Array.isArray(branch["required"])) for (const key of branch["required"]) required.add(key)
+  }
+  const { allOf: _, ...own } = schema
+  return {
+    ...own,
+    type: own["type"] ?? "object",
+    properties,
+    ...(required.size > 0 ? { required: [...required] } : {}),
+    ...(rest.length > 0 ? { allOf: rest } : {})
+  }
+}
+
 const isObjectNode = (schema: SchemaNode): boolean => {
   const type = schema["type"]
   return type === "object" || (Array.isArray(type) && type.includes("object")) || isNode(schema["properties"])
@@ -130,15 +166,18 @@ const isObjectNode = (schema: SchemaNode): boolean => {
  * take `anyOf`, not `oneOf`, and `minItems` of 0 or 1 only. Every keyword
  * they do not take (numeric and length bounds, `maxItems`, a format they
  * lack, `not`, `if`, `patternProperties`, ...) is taken out and written into
- * the description as JSON, so the model still reads it. An object whose
- * `additionalProperties` is a schema (a map) is sent as it is: Claude
- * refuses it, and its 400 sends the request on to the next target (the
- * router's `refusedFormat`), where closing it would have allowed `{}` only.
+ * the description as JSON, so the model still reads it. An `allOf` of
+ * plain objects is folded into one (each closed alone, no object could
+ * satisfy two). A map (an object whose `additionalProperties` is a schema,
+ * or with `patternProperties`) is sent as it is: Claude refuses it, and its
+ * 400 sends the request on to the next target (the router's
+ * `refusedFormat`), where closing it would have allowed `{}` only.
  *
  * @internal
  */
-export const claudeSchema = (schema: unknown): unknown => {
-  if (!isNode(schema)) return schema
+export const claudeSchema = (input: unknown): unknown => {
+  if (!isNode(input)) return input
+  const schema = mergeObjectBranches(input)
   const out: Record<string, unknown> = {}
   const moved: Record<string, unknown> = {}
   for (const [key, value] of Object.entries(schema)) {
@@ -147,7 +186,8 @@ export const claudeSchema = (schema: unknown): unknown => {
     else if (key === "items") out[key] = Array.isArray(value) ? value.map(claudeSchema) : claudeSchema(value)
     else if (key === "additionalProperties") {
       if (value !== false) out[key] = value
-    } else if (key === "format") {
+    } else if (mapKeywords.has(key)) define(out, key, value)
+    else if (key === "format") {
       if (typeof value === "string" && claudeFormats.has(value)) out[key] = value
       else define(moved, key, value)
     } else if (key === "minItems" && typeof value === "number") {
@@ -164,9 +204,7 @@ export const claudeSchema = (schema: unknown): unknown => {
     if (out["anyOf"] === undefined) out["anyOf"] = branches
     else out["allOf"] = [...(Array.isArray(out["allOf"]) ? out["allOf"] : []), { anyOf: branches }]
   }
-  if (isObjectNode(schema) && (schema["additionalProperties"] === undefined || schema["additionalProperties"] === false)) {
-    out["additionalProperties"] = false
-  }
+  if (isObjectNode(schema) && !isMap(schema)) out["additionalProperties"] = false
   const notes = Object.keys(moved).length === 0 ? undefined : JSON.stringify(moved)
   const description = typeof schema["description"] === "string" ? schema["description"] : undefined
   if (description !== undefined || notes !== undefined) {

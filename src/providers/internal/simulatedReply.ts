@@ -126,10 +126,10 @@ const merge = (build: Build, branches: ReadonlyArray<unknown>, depth: number): N
  * build's budget: `allOf` of many `$ref`s to the root would fold for ever.
  */
 const flatten = (build: Build, schema: Node, depth: number): Node => {
-  if (++build.budget.nodes > maxNodes) throw new SchemaTooLarge()
   const hasRef = typeof schema["$ref"] === "string" && depth <= maxDepth
   const hasAll = Array.isArray(schema["allOf"])
   if (!hasRef && !hasAll) return schema
+  if (++build.budget.nodes > maxNodes) throw new SchemaTooLarge()
   const { $ref, allOf, ...rest } = schema
   const branches: Array<unknown> = []
   if (hasRef) branches.push(resolve(build.root, $ref as string))
@@ -141,12 +141,17 @@ const flatten = (build: Build, schema: Node, depth: number): Node => {
 /** A string its `format` (the common ones), `minLength` and `maxLength` allow. */
 const stringOf = (node: Node, text: string): string => {
   const format = typeof node["format"] === "string" ? formats[node["format"]] : undefined
-  const base = format ?? text
+  // lengths count code points, as JSON Schema's do
+  const base = [...(format ?? text)]
   const min = bound(node["minLength"]) ?? 0
+  if (min > maxLength) throw new SchemaTooLarge()
   const max = bound(node["maxLength"])
-  const padded = base.length >= min ? base : base + "x".repeat(Math.min(min, maxItems * 100) - base.length)
-  return max === undefined ? padded : padded.slice(0, max)
+  const padded = base.length >= min ? base : [...base, ..."x".repeat(min - base.length)]
+  return (max === undefined ? padded : padded.slice(0, Math.max(0, max))).join("")
 }
+
+/** The longest string a simulated answer holds. */
+const maxLength = 10_000
 
 const formats: Readonly<Record<string, string>> = {
   "date-time": "1970-01-01T00:00:00Z",
@@ -161,18 +166,57 @@ const formats: Readonly<Record<string, string>> = {
   uuid: "00000000-0000-4000-8000-000000000000"
 }
 
-/** The number nearest 0 that its bounds and `multipleOf` allow (an integer for `integer`). */
-const numberOf = (node: Node, integer: boolean): number => {
-  const step = integer ? 1 : 0.5
-  const exclusiveMin = bound(node["exclusiveMinimum"])
-  const exclusiveMax = bound(node["exclusiveMaximum"])
-  const lo = bound(node["minimum"]) ?? (exclusiveMin === undefined ? undefined : exclusiveMin + step)
-  const hi = bound(node["maximum"]) ?? (exclusiveMax === undefined ? undefined : exclusiveMax - step)
-  let value = lo !== undefined && lo > 0 ? lo : hi !== undefined && hi < 0 ? hi : 0
-  if (integer) value = lo !== undefined && value === lo ? Math.ceil(value) : hi !== undefined && value === hi ? Math.floor(value) : value
+/** Whether a number meets a schema's bounds (draft 4's boolean exclusive bounds too), `multipleOf` and integer type. */
+const fits = (node: Node, value: number, integer: boolean): boolean => {
+  if (!Number.isFinite(value) || (integer && !Number.isInteger(value))) return false
+  const minimum = bound(node["minimum"])
+  const maximum = bound(node["maximum"])
+  const exclusiveMin = node["exclusiveMinimum"] === true ? minimum : bound(node["exclusiveMinimum"])
+  const exclusiveMax = node["exclusiveMaximum"] === true ? maximum : bound(node["exclusiveMaximum"])
+  if (minimum !== undefined && value < minimum) return false
+  if (maximum !== undefined && value > maximum) return false
+  if (exclusiveMin !== undefined && value <= exclusiveMin) return false
+  if (exclusiveMax !== undefined && value >= exclusiveMax) return false
   const multiple = bound(node["multipleOf"])
-  if (multiple !== undefined && multiple > 0) value = (value >= 0 ? Math.ceil(value / multiple) : Math.floor(value / multiple)) * multiple
-  return value
+  if (multiple !== undefined && multiple > 0) {
+    const ratio = value / multiple
+    if (Math.abs(ratio - Math.round(ratio)) > 1e-9) return false
+  }
+  return true
+}
+
+/**
+ * The number nearest 0 that a schema allows, among 0, each bound and its
+ * neighbours, the multiples of `multipleOf` next to them, and the middle of
+ * the bounds; 0 when none fits (bounds no number meets).
+ */
+const numberOf = (node: Node, integer: boolean): number => {
+  const bounds = ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"].flatMap((key) => {
+    const value = bound(node[key])
+    return value === undefined ? [] : [value]
+  })
+  const points = [0, ...bounds]
+  const lo = Math.max(...bounds.filter((b) => b === bound(node["minimum"]) || b === bound(node["exclusiveMinimum"])), -Infinity)
+  const hi = Math.min(...bounds.filter((b) => b === bound(node["maximum"]) || b === bound(node["exclusiveMaximum"])), Infinity)
+  if (Number.isFinite(lo) && Number.isFinite(hi)) points.push((lo + hi) / 2)
+  const candidates: Array<number> = []
+  const multiple = bound(node["multipleOf"])
+  for (const point of points) {
+    for (const near of [point, Math.ceil(point), Math.floor(point), point + 1, point - 1, point + 0.5, point - 0.5]) {
+      candidates.push(near)
+      if (multiple !== undefined && multiple > 0) {
+        // a few multiples each way (an integer multiple of 2.5 is every second one)
+        for (let j = 0; j < 4; j++) {
+          candidates.push((Math.ceil(near / multiple) + j) * multiple, (Math.floor(near / multiple) - j) * multiple)
+        }
+      }
+    }
+  }
+  let best: number | undefined
+  for (const candidate of candidates) {
+    if (fits(node, candidate, integer) && (best === undefined || Math.abs(candidate) < Math.abs(best))) best = candidate
+  }
+  return best ?? 0
 }
 
 /**

@@ -378,17 +378,23 @@ const record = (state: RequestState, target: Target, duration: Duration.Duration
  * OpenAI's `response_format` (a schema it will not take, JSON mode asked
  * without the word "JSON", a compatible server without it), Anthropic's
  * `output_config` (`output_format` in its beta), Gemini's response schema
- * or mime type (JSON mode beside tools). Not a tool's schema, a JSON body
- * or an image's MIME type: those refuse the request itself.
+ * or mime type (JSON mode beside tools), Groq's failed JSON generation,
+ * a model without JSON mode. Not a tool's schema, a JSON body or an image's
+ * MIME type: those refuse the request itself.
  */
-const formatWords = /response_format|output_config|output_format|response_?(?:json_?)?schema|response[ _]?mime[ _]?type/i
+const formatWords =
+  /response_format|output_config|output_format|response_?(?:json_?)?schema|response[ _]?mime[ _]?type|json_validate_failed|failed to generate json|json mode/i
 
 /**
  * Whether a provider's `InvalidRequest` refused what a JSON request asks
- * for, not the request itself: the next target may give that answer.
+ * for, not the request itself: the next target may give that answer. In a
+ * request without tools, the format's schema is its only one, so a 400
+ * about "the schema" (Gemini's "schema produces a constraint that has too
+ * many states", Anthropic's "Schema is too complex") is about it too.
  */
 const refusedFormat = (request: ChatRequest, error: InvalidRequest): boolean =>
-  request.responseFormat !== undefined && formatWords.test(error.message)
+  request.responseFormat !== undefined &&
+  (formatWords.test(error.message) || ((request.tools === undefined || request.tools.length === 0) && /\bschema\b/i.test(error.message)))
 
 /** Whether an outcome says something about the target's health (the request's own faults do not). */
 const countsForHealth = (error: ProviderError | Rejected) =>
