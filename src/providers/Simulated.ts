@@ -406,9 +406,14 @@ export type FaultInput = StatusFaultInput | SlowFaultInput | ResetFaultInput | C
  *   `"<provider>/<model>: "` and the first 12 words of the last user message).
  *   It is cut into tokens of one word each. A request with a
  *   `responseFormat` gets JSON by default: `{"answer": <that text>}` for
- *   `json_object`, and for `json_schema` a value of the schema built from
- *   its `const`, `enum`, `default`, `type` and `required` properties, with
- *   that text in its strings. A `reply` given is sent as it is.
+ *   `json_object`, and for `json_schema` a value of the schema: its
+ *   `const`, `enum` or `default`, else one of its `type` (`$ref`, `allOf`,
+ *   `anyOf`, tuples and recursion followed; numbers inside their bounds and
+ *   `multipleOf`; strings of that text, or of a common `format`, inside
+ *   their lengths). `pattern`, `uniqueItems` and conditionals are not
+ *   followed. A schema asking for more than 10,000 values, or a string
+ *   longer than 10,000, fails with `InvalidRequest`. A `reply` given is
+ *   sent as it is.
  * - `outputTokens`: make every answer exactly this many tokens (the reply
  *   repeats or is cut). The request's `maxTokens` still caps it (finish
  *   reason `"length"`). A JSON answer is never resized, so it stays JSON.
