@@ -237,6 +237,39 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Anthropic", (i
       })
     )
 
+    it.scoped("folding an allOf keeps every constraint: a property named twice, a branch's other keywords, an explicit false; a $ref branch leaves it open", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const haiku = yield* Anthropic.make({ model: "claude-haiku-4-5", baseUrl: server.url })
+        const send = (schema: Record<string, unknown>) =>
+          Effect.map(haiku.complete(Chat.prompt("a", { responseFormat: { type: "json_schema", name: "r", schema } })), () =>
+            (server.requests().at(-1)?.body as { output_config: { format: { schema: Record<string, unknown> } } }).output_config.format.schema
+          )
+        const twice = yield* send({
+          type: "object",
+          properties: { a: { type: "string", maxLength: 5 } },
+          allOf: [{ type: "object", description: "Base.", properties: { a: { type: "string" }, b: { type: "string" } }, anyOf: [{ required: ["a"] }, { required: ["b"] }] }]
+        })
+        expect(twice).toEqual({
+          type: "object",
+          properties: {
+            a: { allOf: [{ type: "string", description: '{"maxLength":5}' }, { type: "string" }] },
+            b: { type: "string" }
+          },
+          description: "Base.",
+          allOf: [{ anyOf: [{ required: ["a"] }, { required: ["b"] }] }],
+          additionalProperties: false
+        })
+        const keyed = yield* send({ type: "object", properties: { ab: { type: "string" } }, additionalProperties: false, propertyNames: { pattern: "^[a-z]+$" } })
+        expect(keyed["additionalProperties"]).toBe(false)
+        const referenced = yield* send({
+          $defs: { Base: { type: "object", properties: { id: { type: "string" } }, required: ["id"] } },
+          allOf: [{ $ref: "#/$defs/Base" }, { type: "object", properties: { extra: { type: "number" } } }]
+        })
+        expect(referenced["additionalProperties"]).toBeUndefined()
+      })
+    )
+
     it.scoped("which models have them: the table's, later Claude models than it knows, none before, unless the options say so", () =>
       Effect.gen(function* () {
         const server = yield* MockServer.make()

@@ -327,13 +327,22 @@ describe("Simulated JSON answers", () => {
         [{ type: "number", minimum: 5, exclusiveMinimum: 10 }, 10.5],
         [{ type: "integer", minimum: 1, multipleOf: 2.5 }, 5],
         [{ type: "integer", exclusiveMaximum: -2 }, -3],
-        [{ type: "number", minimum: 3, exclusiveMinimum: true }, 3.5]
+        [{ type: "number", minimum: 3, exclusiveMinimum: true }, 3.5],
+        // exactly a multiple in floating point, as validators check (0.30000000000000004 / 0.1 is not 3)
+        [{ type: "number", minimum: 0.25, multipleOf: 0.1 }, 0.4],
+        [{ type: "integer", minimum: 1, multipleOf: 0.7 }, 7],
+        [{ type: "number", exclusiveMinimum: 2 ** 53 }, 2 ** 53 + 4]
       ]
       for (const [schema, expected] of numbers) expect([schema, yield* value(schema)]).toEqual([schema, expected])
       expect(yield* value({ type: "string", maxLength: 11 })).toBe("sim/m1: ab😀")
       expect(yield* value({ type: "string", minLength: 14 })).toBe("sim/m1: ab😀cxx")
       const tooLong = yield* Effect.flip(value({ type: "string", minLength: 20_000 }))
       expect(tooLong._tag).toBe("InvalidRequest")
+      // a format's value as it is, whatever the lengths
+      expect(yield* value({ type: "string", format: "date", minLength: 20 })).toBe("1970-01-01")
+      // strings count against a budget of characters: a small schema cannot ask for 100 MB
+      const huge = { type: "array", minItems: 100, items: { type: "array", minItems: 98, items: { type: "string", minLength: 10_000 } } }
+      expect((yield* Effect.flip(value(huge)))._tag).toBe("InvalidRequest")
       // 100 objects of 50 properties: 5,101 values, within the 10,000 a value may hold
       const wide = { type: "object", properties: Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`p${i}`, { type: "integer" }])) }
       const rows = yield* value({ type: "array", minItems: 100, items: wide })

@@ -119,41 +119,73 @@ const mapSchemas = (value: unknown): unknown => {
   return out
 }
 
-/** Keywords that let an object hold keys its `properties` do not name: a map. */
-const mapKeywords: ReadonlySet<string> = new Set(["patternProperties", "propertyNames", "unevaluatedProperties"])
+/**
+ * An object that holds keys its `properties` do not name (closed, it could
+ * hold none of them): `additionalProperties` or `unevaluatedProperties`
+ * other than `false`, or non-empty `patternProperties`.
+ */
+const isMap = (schema: SchemaNode): boolean => {
+  const allows = (value: unknown) => value !== undefined && value !== false
+  const patterns = schema["patternProperties"]
+  return (
+    allows(schema["additionalProperties"]) ||
+    allows(schema["unevaluatedProperties"]) ||
+    (isNode(patterns) && Object.keys(patterns).length > 0)
+  )
+}
 
-/** An object that holds keys its `properties` do not name (closed, it could hold none of them). */
-const isMap = (schema: SchemaNode): boolean =>
-  (schema["additionalProperties"] !== undefined && schema["additionalProperties"] !== false) ||
-  [...mapKeywords].some((key) => schema[key] !== undefined && schema[key] !== false)
+/** Keywords a map keeps as they are (Claude refuses the node, and the request moves on). */
+const mapKeywords: ReadonlySet<string> = new Set(["patternProperties", "unevaluatedProperties"])
+
+/** What a merged branch gives the node itself; the rest of it stays a branch of `allOf`. */
+const mergedKeywords: ReadonlySet<string> = new Set(["type", "properties", "required", "additionalProperties", "description"])
 
 /**
  * An `allOf` of plain object schemas folded into the node: closed one by one,
- * as Claude wants every object, no object could satisfy two of them.
+ * as Claude wants every object, no object could satisfy two of them. A
+ * property two of them name keeps both schemas (`allOf`); whatever else a
+ * branch says stays a branch; descriptions are joined. When a branch cannot
+ * be folded (a `$ref`, a map, an object left open), the node is not closed
+ * either (`open`): Claude refuses it, and the request moves on.
  */
-const mergeObjectBranches = (schema: SchemaNode): SchemaNode => {
-  const branches = schema["allOf"]
-  if (!Array.isArray(branches)) return schema
+const mergeObjectBranches = (schema: SchemaNode): SchemaNode & { readonly [open]?: true } => {
+  const given = schema["allOf"]
+  if (!Array.isArray(given)) return schema
+  const branches = given.map((branch) => (isNode(branch) ? mergeObjectBranches(branch) : branch))
   const plain = (branch: unknown): branch is SchemaNode =>
-    isNode(branch) && branch["$ref"] === undefined && isObjectNode(branch) && !isMap(branch)
+    isNode(branch) && branch["$ref"] === undefined && branch["allOf"] === undefined && isObjectNode(branch) && !isMap(branch)
   const merged = branches.filter(plain)
   if (merged.length === 0) return schema
-  const rest = branches.filter((branch) => !plain(branch))
+  const rest: Array<unknown> = branches.filter((branch) => !plain(branch))
   const properties: Record<string, unknown> = isNode(schema["properties"]) ? { ...schema["properties"] } : {}
   const required = new Set<unknown>(Array.isArray(schema["required"]) ? schema["required"] : [])
+  const descriptions = typeof schema["description"] === "string" ? [schema["description"]] : []
   for (const branch of merged) {
-    if (isNode(branch["properties"])) for (const [key, value] of Object.entries(branch["properties"])) define(properties, key, value)
+    if (isNode(branch["properties"])) {
+      for (const [key, value] of Object.entries(branch["properties"])) {
+        define(properties, key, Object.hasOwn(properties, key) ? { allOf: [properties[key], value] } : value)
+      }
+    }
     if (Array.isArray(branch["required"])) for (const key of branch["required"]) required.add(key)
+    if (typeof branch["description"] === "string") descriptions.push(branch["description"])
+    const leftover = Object.fromEntries(Object.entries(branch).filter(([key]) => !mergedKeywords.has(key)))
+    if (Object.keys(leftover).length > 0) rest.push(leftover)
   }
+  const types = merged.map((branch) => JSON.stringify(branch["type"]))
   const { allOf: _, ...own } = schema
   return {
     ...own,
-    type: own["type"] ?? "object",
+    type: own["type"] ?? (types.every((type) => type === types[0]) ? merged[0]!["type"] : "object"),
     properties,
     ...(required.size > 0 ? { required: [...required] } : {}),
-    ...(rest.length > 0 ? { allOf: rest } : {})
+    ...(descriptions.length > 0 ? { description: descriptions.join("\n\n") } : {}),
+    ...(rest.length > 0 ? { allOf: rest } : {}),
+    ...(rest.some((branch) => !isNode(branch) || branch["$ref"] !== undefined || isMap(branch) || isObjectNode(branch)) ? { [open]: true } : {})
   }
 }
+
+/** Marks a folded node that must not be closed (see `mergeObjectBranches`). */
+const open: unique symbol = Symbol("open")
 
 const isObjectNode = (schema: SchemaNode): boolean => {
   const type = schema["type"]
@@ -184,9 +216,8 @@ export const claudeSchema = (input: unknown): unknown => {
     if (schemaMaps.has(key)) out[key] = mapSchemas(value)
     else if (schemaLists.has(key)) out[key] = Array.isArray(value) ? value.map(claudeSchema) : value
     else if (key === "items") out[key] = Array.isArray(value) ? value.map(claudeSchema) : claudeSchema(value)
-    else if (key === "additionalProperties") {
-      if (value !== false) out[key] = value
-    } else if (mapKeywords.has(key)) define(out, key, value)
+    else if (key === "additionalProperties") out[key] = value
+    else if (mapKeywords.has(key)) define(out, key, value)
     else if (key === "format") {
       if (typeof value === "string" && claudeFormats.has(value)) out[key] = value
       else define(moved, key, value)
@@ -204,7 +235,7 @@ export const claudeSchema = (input: unknown): unknown => {
     if (out["anyOf"] === undefined) out["anyOf"] = branches
     else out["allOf"] = [...(Array.isArray(out["allOf"]) ? out["allOf"] : []), { anyOf: branches }]
   }
-  if (isObjectNode(schema) && !isMap(schema)) out["additionalProperties"] = false
+  if (isObjectNode(schema) && !isMap(schema) && schema[open] !== true) out["additionalProperties"] = false
   const notes = Object.keys(moved).length === 0 ? undefined : JSON.stringify(moved)
   const description = typeof schema["description"] === "string" ? schema["description"] : undefined
   if (description !== undefined || notes !== undefined) {

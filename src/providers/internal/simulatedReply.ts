@@ -57,14 +57,16 @@ export const formatted = (request: ChatRequest, text: string): string => {
   const format = request.responseFormat
   if (format === undefined) return text
   if (format.type === "json_object") return JSON.stringify({ answer: text })
-  const budget = { nodes: 0 }
+  const budget = { nodes: 0, chars: 0 }
   return JSON.stringify(instance({ root: format.schema, text, budget }, format.schema, 0))
 }
 
 /** A schema whose value would be larger than the simulator builds (`maxNodes`). */
 export class SchemaTooLarge extends Error {
   constructor() {
-    super(`the simulator builds JSON values of at most ${maxNodes} values (arrays of at most ${maxItems} items)`)
+    super(
+      `the simulator builds JSON values of at most ${maxNodes} values (arrays of at most ${maxItems} items) and ${maxChars} characters of strings`
+    )
   }
 }
 
@@ -82,7 +84,7 @@ type Node = Readonly<Record<string, unknown>>
 interface Build {
   readonly root: Node
   readonly text: string
-  readonly budget: { nodes: number }
+  readonly budget: { nodes: number; chars: number }
 }
 
 const isNode = (u: unknown): u is Node => typeof u === "object" && u !== null && !Array.isArray(u)
@@ -139,16 +141,24 @@ const flatten = (build: Build, schema: Node, depth: number): Node => {
 }
 
 /** A string its `format` (the common ones), `minLength` and `maxLength` allow. */
-const stringOf = (node: Node, text: string): string => {
+const stringOf = (build: Build, node: Node): string => {
   const format = typeof node["format"] === "string" ? formats[node["format"]] : undefined
-  // lengths count code points, as JSON Schema's do
-  const base = [...(format ?? text)]
+  // a format's value as it is: padded or cut, it would no longer be one
+  if (format !== undefined) return format
   const min = bound(node["minLength"]) ?? 0
   if (min > maxLength) throw new SchemaTooLarge()
   const max = bound(node["maxLength"])
-  const padded = base.length >= min ? base : [...base, ..."x".repeat(min - base.length)]
-  return (max === undefined ? padded : padded.slice(0, Math.max(0, max))).join("")
+  // lengths count code points, as JSON Schema's do
+  const points = [...build.text].length
+  let value = points >= min ? build.text : build.text + "x".repeat(min - points)
+  if (max !== undefined && points > max) value = [...build.text].slice(0, Math.max(0, max)).join("")
+  build.budget.chars += value.length
+  if (build.budget.chars > maxChars) throw new SchemaTooLarge()
+  return value
 }
+
+/** The most characters the strings of one answer hold in all. */
+const maxChars = 1_000_000
 
 /** The longest string a simulated answer holds. */
 const maxLength = 10_000
@@ -178,11 +188,17 @@ const fits = (node: Node, value: number, integer: boolean): boolean => {
   if (exclusiveMin !== undefined && value <= exclusiveMin) return false
   if (exclusiveMax !== undefined && value >= exclusiveMax) return false
   const multiple = bound(node["multipleOf"])
-  if (multiple !== undefined && multiple > 0) {
-    const ratio = value / multiple
-    if (Math.abs(ratio - Math.round(ratio)) > 1e-9) return false
+  // exactly a multiple in floating point, as validators check it (0.3 / 0.1 is not 3)
+  return multiple === undefined || multiple <= 0 || Number.isInteger(value / multiple)
+}
+
+/** The least multiple of `multiple` that is a whole number (itself, past a thousand tries). */
+const wholeMultiple = (multiple: number): number => {
+  for (let q = 1; q <= 1_000; q++) {
+    const candidate = Number((multiple * q).toPrecision(15))
+    if (Number.isInteger(candidate)) return candidate
   }
-  return true
+  return multiple
 }
 
 /**
@@ -201,14 +217,15 @@ const numberOf = (node: Node, integer: boolean): number => {
   if (Number.isFinite(lo) && Number.isFinite(hi)) points.push((lo + hi) / 2)
   const candidates: Array<number> = []
   const multiple = bound(node["multipleOf"])
+  // for an integer, the least whole multiple (7 for 0.7, 5 for 2.5)
+  const step = multiple === undefined || multiple <= 0 ? undefined : integer ? wholeMultiple(multiple) : multiple
   for (const point of points) {
-    for (const near of [point, Math.ceil(point), Math.floor(point), point + 1, point - 1, point + 0.5, point - 0.5]) {
+    // past 2^53 a step of 1 is lost in rounding: a step of the number's own spacing
+    const ulp = Math.max(1, Math.abs(point) * 2 ** -51)
+    for (const near of [point, Math.ceil(point), Math.floor(point), point + 1, point - 1, point + 0.5, point - 0.5, point + ulp, point - ulp]) {
       candidates.push(near)
-      if (multiple !== undefined && multiple > 0) {
-        // a few multiples each way (an integer multiple of 2.5 is every second one)
-        for (let j = 0; j < 4; j++) {
-          candidates.push((Math.ceil(near / multiple) + j) * multiple, (Math.floor(near / multiple) - j) * multiple)
-        }
+      if (step !== undefined) {
+        for (let j = 0; j < 4; j++) candidates.push((Math.ceil(near / step) + j) * step, (Math.floor(near / step) - j) * step)
       }
     }
   }
@@ -268,7 +285,7 @@ const instance = (build: Build, schema: unknown, depth: number): unknown => {
       return Array.from({ length: count }, (_, i) => instance(build, i < prefix.length ? prefix[i] : rest, depth + 1))
     }
     case "string":
-      return stringOf(node, build.text)
+      return stringOf(build, node)
     case "integer":
     case "number":
       return numberOf(node, type === "integer")

@@ -388,13 +388,16 @@ const formatWords =
 /**
  * Whether a provider's `InvalidRequest` refused what a JSON request asks
  * for, not the request itself: the next target may give that answer. In a
- * request without tools, the format's schema is its only one, so a 400
- * about "the schema" (Gemini's "schema produces a constraint that has too
+ * structured-output request without tools, the format's schema is its only
+ * one, so a 400 about "the schema" (Gemini's "schema produces a constraint that has too
  * many states", Anthropic's "Schema is too complex") is about it too.
  */
 const refusedFormat = (request: ChatRequest, error: InvalidRequest): boolean =>
   request.responseFormat !== undefined &&
-  (formatWords.test(error.message) || ((request.tools === undefined || request.tools.length === 0) && /\bschema\b/i.test(error.message)))
+  (formatWords.test(error.message) ||
+    (request.responseFormat.type === "json_schema" &&
+      (request.tools === undefined || request.tools.length === 0) &&
+      /\bschema\b/i.test(error.message)))
 
 /** Whether an outcome says something about the target's health (the request's own faults do not). */
 const countsForHealth = (error: ProviderError | Rejected) =>
