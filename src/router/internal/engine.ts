@@ -389,8 +389,9 @@ const formatWords =
  * Whether a provider's `InvalidRequest` refused what a JSON request asks
  * for, not the request itself: the next target may give that answer. In a
  * structured-output request without tools, the format's schema is its only
- * one, so a 400 about "the schema" (Gemini's "schema produces a constraint that has too
- * many states", Anthropic's "Schema is too complex") is about it too.
+ * one, so a 400 about "the schema" (Gemini's "schema produces a constraint
+ * that has too many states", Anthropic's "Schema is too complex") is about
+ * it too.
  */
 const refusedFormat = (request: ChatRequest, error: InvalidRequest): boolean =>
   request.responseFormat !== undefined &&
