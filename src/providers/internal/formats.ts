@@ -15,7 +15,7 @@ import { InvalidRequest } from "../../llm/ProviderError.js"
  *
  * @internal
  */
-export const refusedFormat = (info: ModelInfo, request: ChatRequest): InvalidRequest | undefined =>
+export const formatRefusal = (info: ModelInfo, request: ChatRequest): InvalidRequest | undefined =>
   honours(info, request)
     ? undefined
     : new InvalidRequest({

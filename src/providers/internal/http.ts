@@ -39,7 +39,7 @@ import { isLive, monotonicMillis } from "../../resilience/internal/timeout.js"
 import * as Deadline from "../../resilience/Timeout.js"
 import type { ProviderError, TimeoutPhase } from "../../llm/ProviderError.js"
 import * as Errors from "./errors.js"
-import { refusedFormat } from "./formats.js"
+import { formatRefusal } from "./formats.js"
 import type * as Shared from "./options.js"
 import * as ReadableReader from "./readableReader.js"
 import * as Sse from "./sse.js"
@@ -725,13 +725,13 @@ export const chatCalls = (
   const streamPath = wire.streamPath ?? wire.path
   const decode = (text: string) => wire.decodeResponse(endpoint, text)
   const complete = <E = never>(request: ChatRequest, deadline?: CallDeadline<E>): Effect.Effect<ChatResponse, ProviderError | E> => {
-    const refused = refusedFormat(info, request)
+    const refused = formatRefusal(info, request)
     return refused === undefined
       ? postJson(endpoint, wire.path, wire.encode(request, false), decode, deadline)
       : Effect.fail(refused)
   }
   const stream = <E = never>(request: ChatRequest, head?: HeadDeadline<E>): Stream.Stream<ChatChunk, ProviderError | E> => {
-    const refused = refusedFormat(info, request)
+    const refused = formatRefusal(info, request)
     return refused === undefined
       ? postStream(endpoint, { path: streamPath, urlParams: wire.streamUrlParams, body: wire.encode(request, true) }, () =>
           wire.streamDecoder(endpoint), head)

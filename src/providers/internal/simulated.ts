@@ -10,7 +10,7 @@ import type { ModelInfo } from "../../llm/ModelInfo.js"
 import type { ProviderError } from "../../llm/ProviderError.js"
 import { ContextLengthExceeded, fromStatus, InvalidRequest, TransportError } from "../../llm/ProviderError.js"
 import * as Tokens from "../../llm/Tokens.js"
-import { refusedFormat } from "./formats.js"
+import { formatRefusal } from "./formats.js"
 import type { Call, Fault, Options, Outcome, Service, Stats } from "../Simulated.js"
 import * as Faults from "./faults.js"
 import { normalizeSeed, seedOf } from "./simulatedDraw.js"
@@ -183,7 +183,7 @@ class Simulator {
     const inputTokens = Tokens.estimate(request)
     const required = inputTokens + (request.maxTokens ?? 0) // Tokens.required
     if (required > settings.info.contextWindow) return this.tooLong(record, required)
-    const refused = refusedFormat(settings.info, request)
+    const refused = formatRefusal(settings.info, request)
     if (refused !== undefined) return this.failing(record, refused, settings.errorDelay)
     const latency = Faults.sampleLatency(
       decision.slow?.latency ?? settings.latency,
