@@ -107,7 +107,7 @@ const schemaMaps: ReadonlySet<string> = new Set(["properties", "$defs", "definit
 const schemaLists: ReadonlySet<string> = new Set(["anyOf", "allOf"])
 
 type SchemaNode = Readonly<Record<string, unknown>>
-const isNode = (u: unknown): u is SchemaNode => typeof u === "object" && u !== null && !Array.isArray(u)
+const isNode: (u: unknown) => u is SchemaNode = Http.isPlainObject
 
 const define = (target: Record<string, unknown>, key: string, value: unknown) =>
   Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true })
@@ -136,6 +136,9 @@ const isMap = (schema: SchemaNode): boolean => {
 
 /** Keywords a map keeps as they are (Claude refuses the node, and the request moves on). */
 const mapKeywords: ReadonlySet<string> = new Set(["patternProperties", "unevaluatedProperties"])
+
+/** Marks a folded node that must not be closed (see `mergeObjectBranches`). */
+const open: unique symbol = Symbol("open")
 
 /** What a merged branch gives the node itself; the rest of it stays a branch of `allOf`. */
 const mergedKeywords: ReadonlySet<string> = new Set(["type", "properties", "required", "additionalProperties", "description"])
@@ -183,9 +186,6 @@ const mergeObjectBranches = (schema: SchemaNode): SchemaNode & { readonly [open]
     ...(rest.some((branch) => !isNode(branch) || branch["$ref"] !== undefined || isMap(branch) || isObjectNode(branch)) ? { [open]: true } : {})
   }
 }
-
-/** Marks a folded node that must not be closed (see `mergeObjectBranches`). */
-const open: unique symbol = Symbol("open")
 
 const isObjectNode = (schema: SchemaNode): boolean => {
   const type = schema["type"]
