@@ -310,6 +310,100 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gemini", (it) 
         ])
       })
     )
+
+    const turn = {
+      messages: [
+        { role: "user", content: "Weather?" },
+        {
+          role: "assistant",
+          toolCalls: [
+            { id: "a", name: "weather", arguments: "{}", signature: "sig-from-another-model" },
+            { id: "b", name: "time", arguments: "{}", signature: "sig-B" }
+          ]
+        },
+        { role: "tool", toolCallId: "a", content: "sunny" },
+        { role: "tool", toolCallId: "b", content: "noon" }
+      ]
+    } satisfies Chat.ChatRequest
+    const sentSignatures = (body: unknown) =>
+      (body as { contents: Array<{ parts: Array<{ functionCall?: unknown; thoughtSignature?: string }> }> }).contents
+        .flatMap((c) => c.parts)
+        .filter((p) => p.functionCall !== undefined)
+        .map((p) => p.thoughtSignature)
+
+    it.scoped("a 400 refusing the signatures is asked once more with the placeholder in their place, whole or streamed", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make({
+          faults: [
+            MockServer.status(400, { message: "Corrupted thought signature." }),
+            MockServer.reply({}),
+            MockServer.status(400, { message: "Invalid thought signature." }),
+            MockServer.reply({})
+          ]
+        })
+        const model = yield* Gemini.make({ model: "gemini-3-flash-preview", baseUrl: server.url })
+        const response = yield* model.complete(turn)
+        expect(response.text).toBe("Hello from the mock server.")
+        const streamed = yield* Chat.collect(model.stream(turn), { id: "s", provider: "gemini", model: "m" })
+        expect(streamed.text).toBe("Hello from the mock server.")
+        const placeholder = "skip_thought_signature_validator"
+        expect(server.requests().map((r) => sentSignatures(r.body))).toEqual([
+          ["sig-from-another-model", "sig-B"],
+          [placeholder, undefined],
+          ["sig-from-another-model", "sig-B"],
+          [placeholder, undefined]
+        ])
+      })
+    )
+
+    it.scoped("asks once more only once, only after a 400 about signatures, and never with the same body", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make({
+          faults: [
+            // refused again with the placeholder: that answer stands
+            MockServer.status(400, { message: "Corrupted thought signature." }),
+            MockServer.status(400, { message: "Corrupted thought signature." }),
+            // another 400 is the request's own fault
+            MockServer.status(400, { message: "Invalid JSON payload received." }),
+            // a conversation whose calls already go with the placeholder: the same body would be refused the same way
+            MockServer.status(400, { message: "Function call is missing a thought_signature in functionCall parts." }),
+            // no function call, no signature to give up
+            MockServer.status(400, { message: "Corrupted thought signature." })
+          ]
+        })
+        const model = yield* Gemini.make({ model: "gemini-3-flash-preview", baseUrl: server.url })
+        const twice = yield* Effect.flip(model.complete(turn))
+        expect(twice).toMatchObject({ _tag: "InvalidRequest", status: 400 })
+        expect(twice.message).toContain("Corrupted thought signature.")
+        expect(server.count()).toBe(2)
+        expect((yield* Effect.flip(Stream.runDrain(model.stream(turn))))._tag).toBe("InvalidRequest")
+        expect(server.count()).toBe(3)
+        const unsigned = {
+          messages: [turn.messages[0], { role: "assistant", toolCalls: [{ id: "a", name: "weather", arguments: "{}" }] }, turn.messages[2]]
+        } satisfies Chat.ChatRequest
+        expect((yield* Effect.flip(model.complete(unsigned)))._tag).toBe("InvalidRequest")
+        expect(server.count()).toBe(4)
+        expect((yield* Effect.flip(model.complete(Chat.prompt("hi"))))._tag).toBe("InvalidRequest")
+        expect(server.count()).toBe(5)
+      })
+    )
+
+    it.scoped("Gemma gets no signatures, and Gemini 2.5 the placeholder only when it refused them", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make({
+          faults: [MockServer.reply({}), MockServer.status(400, { message: "Invalid thought signature." })]
+        })
+        const gemma = yield* Gemini.make({ model: "gemma-3-27b-it", baseUrl: server.url })
+        yield* gemma.complete(turn)
+        const flash = yield* Gemini.make({ model: "models/gemini-2.5-flash", baseUrl: server.url })
+        yield* flash.complete(turn)
+        expect(server.requests().map((r) => sentSignatures(r.body))).toEqual([
+          [undefined, undefined],
+          ["sig-from-another-model", "sig-B"],
+          ["skip_thought_signature_validator", undefined]
+        ])
+      })
+    )
   })
 
   describe("failures", () => {

@@ -186,7 +186,7 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("OpenAi", (it) 
         yield* model.complete(turn)
         const sent = server.requests()[2]?.body as { messages: Array<{ tool_calls?: Array<Record<string, unknown>> }> }
         expect(sent.messages[1]?.tool_calls).toEqual([{ id: "c1", type: "function", function: { name: "f", arguments: "{}" } }])
-        expect(Wire.encodeRequest(turn, "m", "max_tokens", false, true)["messages"]).toMatchObject([
+        expect(Wire.encodeRequest(turn, "gemini-2.5-flash", "max_tokens", false, true)["messages"]).toMatchObject([
           {},
           { tool_calls: [{ id: "c1", extra_content: { google: { thought_signature: "sig-A" } } }] }
         ])
@@ -206,6 +206,38 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("OpenAi", (it) 
         expect(calls("gemini-2.5-flash")?.map((c) => c["extra_content"])).toEqual([undefined, undefined])
         // Vertex's OpenAI-compatible endpoint names its models with a publisher prefix
         expect(calls("google/gemini-3-pro-preview")?.[0]?.["extra_content"]).toEqual({ google: { thought_signature: "skip_thought_signature_validator" } })
+      })
+    )
+
+    it.scoped("on Google's endpoint: a 400 refusing the signatures is asked once more with the placeholder; Gemma gets none", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make({
+          faults: [MockServer.status(400, { message: "Corrupted thought signature." }), MockServer.reply({}), MockServer.reply({})]
+        })
+        const google = "https://generativelanguage.googleapis.com/v1beta/openai"
+        const toMock = HttpClient.mapRequest((request: HttpClientRequest.HttpClientRequest) =>
+          HttpClientRequest.setUrl(request, request.url.replace(google, server.baseUrls.openai))
+        )
+        const turn = {
+          messages: [
+            { role: "user", content: "hi" },
+            { role: "assistant", toolCalls: [{ id: "c1", name: "f", arguments: "{}", signature: "sig-A" }, { id: "c2", name: "f", arguments: "{}" }] },
+            { role: "tool", toolCallId: "c1", content: "1" },
+            { role: "tool", toolCallId: "c2", content: "2" }
+          ]
+        } satisfies Chat.ChatRequest
+        const gemini = yield* OpenAi.make({ model: "gemini-3-flash-preview", baseUrl: google, apiKey: key, transformClient: toMock })
+        expect((yield* gemini.complete(turn)).text).toBe("Hello from the mock server.")
+        const gemma = yield* OpenAi.make({ model: "gemma-3-27b-it", baseUrl: google, apiKey: key, transformClient: toMock })
+        yield* gemma.complete(turn)
+        const extra = server.requests().map((r) =>
+          (r.body as { messages: Array<{ tool_calls?: Array<Record<string, unknown>> }> }).messages[1]?.tool_calls?.map((c) => c["extra_content"])
+        )
+        expect(extra).toEqual([
+          [{ google: { thought_signature: "sig-A" } }, undefined],
+          [{ google: { thought_signature: "skip_thought_signature_validator" } }, undefined],
+          [undefined, undefined]
+        ])
       })
     )
 

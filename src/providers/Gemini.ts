@@ -20,6 +20,7 @@ import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import type * as LanguageModel from "../llm/LanguageModel.js"
 import type { ProviderError } from "../llm/ProviderError.js"
+import { signatureUse } from "../llm/internal/extraContent.js"
 import * as Wire from "./internal/geminiWire.js"
 import * as Http from "./internal/http.js"
 import * as Models from "./internal/models.js"
@@ -139,7 +140,8 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service<Prov
         streamUrlParams: { alt: "sse" },
         encode: (request) => Wire.encodeRequest(request, model),
         decodeResponse: Wire.decodeResponse,
-        streamDecoder: Wire.streamDecoder
+        streamDecoder: Wire.streamDecoder,
+        signatures: signatureUse(model) !== "none"
       }, info)
     })
   )

@@ -16,6 +16,7 @@ import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
+import { signatureUse } from "../llm/internal/extraContent.js"
 import type * as LanguageModel from "../llm/LanguageModel.js"
 import type { ProviderError } from "../llm/ProviderError.js"
 import * as Http from "./internal/http.js"
@@ -131,7 +132,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service<Prov
   const baseUrl = options.baseUrl ?? defaultBaseUrl
   const field = options.maxTokensField ?? (baseUrl === defaultBaseUrl ? "max_completion_tokens" : "max_tokens")
   const info = Models.infoFor(provider, options.model, Models.openAiDefaults, options.info)
-  const signatures = isGoogle(baseUrl)
+  const google = isGoogle(baseUrl)
   return Effect.map(
     Http.makeEndpoint({
       provider,
@@ -147,9 +148,10 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service<Prov
       info,
       ...Http.chatCalls(endpoint, {
         path,
-        encode: (request, stream) => Wire.encodeRequest(request, options.model, field, stream, signatures),
+        encode: (request, stream) => Wire.encodeRequest(request, options.model, field, stream, google),
         decodeResponse: Wire.decodeResponse,
-        streamDecoder: Wire.streamDecoder
+        streamDecoder: Wire.streamDecoder,
+        signatures: google && signatureUse(options.model) !== "none"
       }, info)
     })
   )

@@ -7,6 +7,10 @@
  *
  * @internal
  */
+import type { ChatRequest } from "../Chat.js"
+import * as Arr from "effect/Array"
+import * as Predicate from "effect/Predicate"
+import type { InvalidRequest } from "../ProviderError.js"
 
 /**
  * What Gemini's docs say to send as a call's signature when its own is not
@@ -18,31 +22,82 @@
 export const placeholderSignature = "skip_thought_signature_validator"
 
 /**
- * Whether a Gemini model checks the signatures of the function calls in a
- * conversation: all but Gemini 1 and 2 (an alias such as
- * `gemini-flash-latest` may point at Gemini 3), by the id after any
- * prefix (`models/`, Vertex's `google/`).
+ * How a model takes the signatures of a conversation's function calls:
+ * - `"none"`: not at all. A model that is not Gemini (Gemma, or another
+ *   model on Google's OpenAI-compatible endpoint) answers a request whose
+ *   calls carry signatures with a 400.
+ * - `"own"`: each call with its own signature, if it has one (Gemini 1 and 2).
+ * - `"checked"`: the same, and a turn whose first call has none gets the
+ *   placeholder, since the model refuses the conversation otherwise: every
+ *   Gemini but 1 and 2 (an alias such as `gemini-flash-latest` may point at
+ *   Gemini 3).
+ *
+ * By the id after any prefix (`models/`, Vertex's `google/`).
  *
  * @internal
  */
-export const checksSignatures = (model: string): boolean => {
+export type SignatureUse = "none" | "own" | "checked"
+
+/** How `model` takes signatures (see `SignatureUse`). @internal */
+export const signatureUse = (model: string): SignatureUse => {
   // the id after any prefix: `models/...`, Vertex's `google/...`
   const id = model.slice(model.lastIndexOf("/") + 1)
-  return id.startsWith("gemini") && !/^gemini-[12](?:[.-]|$)/.test(id)
+  if (!id.startsWith("gemini")) return "none"
+  return /^gemini-[12](?:[.-]|$)/.test(id) ? "own" : "checked"
 }
 
 /**
- * The signature each call of one assistant turn goes with: its own, and
- * for the turn's first call, when it has none and the model checks them,
- * the placeholder (Gemini signs the first of parallel calls only).
+ * The signature each call of one assistant turn goes with, as the model
+ * takes them (`use`): its own, and for the turn's first call, when it has
+ * none and the model checks them, the placeholder (Gemini signs the first
+ * of parallel calls only).
  *
  * @internal
  */
 export const turnSignatures = (
   calls: ReadonlyArray<{ readonly signature?: string | undefined }>,
-  checks: boolean
+  use: SignatureUse
 ): ReadonlyArray<string | undefined> =>
-  calls.map((call, i) => call.signature ?? (checks && i === 0 ? placeholderSignature : undefined))
+  use === "none" ? [] : calls.map((call, i) => call.signature ?? (use === "checked" && i === 0 ? placeholderSignature : undefined))
+
+/**
+ * Whether a provider's 400 refused the thought signatures of the
+ * conversation's function calls. Gemini's words: "Corrupted thought
+ * signature.", "Invalid thought signature." (a signature another model,
+ * key or project made), "Function call is missing a thought_signature in
+ * functionCall parts".
+ *
+ * @internal
+ */
+export const refusedSignatures = (error: unknown): boolean =>
+  Predicate.isTagged(error, "InvalidRequest") && /thought[ _]?signature/i.test((error as InvalidRequest).message)
+
+/**
+ * The request with its signatures given up: the first call of each
+ * assistant turn goes with the placeholder, the others with none. What a
+ * Gemini model that refused the signatures gets instead (see
+ * `refusedSignatures`): signatures made by another Gemini model, key or
+ * project are refused, the placeholder is not. `undefined` when the request
+ * holds no function call, so there is nothing to give up.
+ *
+ * @internal
+ */
+export const withPlaceholders = (request: ChatRequest): ChatRequest | undefined => {
+  if (!request.messages.some((message) => message.role === "assistant" && (message.toolCalls?.length ?? 0) > 0)) return undefined
+  return {
+    ...request,
+    messages: Arr.map(request.messages, (message) =>
+      message.role === "assistant" && message.toolCalls !== undefined && message.toolCalls.length > 0
+        ? {
+          ...message,
+          toolCalls: message.toolCalls.map(({ signature: _, ...call }, i) =>
+            i === 0 ? { ...call, signature: placeholderSignature } : call
+          )
+        }
+        : message
+    )
+  }
+}
 
 /** The `extra_content` of a call with this signature. @internal */
 export const extraContent = (signature: string) => ({ google: { thought_signature: signature } })

@@ -11,7 +11,8 @@ import { randomUUID } from "node:crypto"
 import * as Schema from "effect/Schema"
 import type { ChatRequest, ChatResponse, ContentPart, FinishReason, Message, ToolCall } from "../../llm/Chat.js"
 import type { ProviderError } from "../../llm/ProviderError.js"
-import { checksSignatures, turnSignatures } from "../../llm/internal/extraContent.js"
+import type { SignatureUse } from "../../llm/internal/extraContent.js"
+import { signatureUse, turnSignatures } from "../../llm/internal/extraContent.js"
 import { argumentsObject } from "./anthropicWire.js"
 import * as Errors from "./errors.js"
 import * as Http from "./http.js"
@@ -49,14 +50,14 @@ const responseObject = (content: string): Record<string, unknown> => {
   }
 }
 
-const toWire = (message: Exclude<Message, { role: "system" }>, names: Map<string, string>, checks: boolean): Content => {
+const toWire = (message: Exclude<Message, { role: "system" }>, names: Map<string, string>, use: SignatureUse): Content => {
   switch (message.role) {
     case "user":
       return { role: "user", parts: userParts(message.content) }
     case "assistant": {
       const parts: Array<Part> = message.content ? [{ text: message.content }] : []
       const calls = message.toolCalls ?? []
-      const signatures = turnSignatures(calls, checks)
+      const signatures = turnSignatures(calls, use)
       for (const [i, call] of calls.entries()) {
         const signature = signatures[i]
         parts.push({
@@ -114,14 +115,14 @@ const generationConfig = (request: ChatRequest): Record<string, unknown> | undef
 
 /**
  * The JSON body of a `generateContent` request (the model goes in the URL).
- * A function call goes with its `thoughtSignature`; for Gemini 3 and later,
- * a turn whose first call has none gets the placeholder Gemini's docs give
- * on it (`turnSignatures`).
+ * A function call goes with its `thoughtSignature` to a Gemini model; for
+ * Gemini 3 and later, a turn whose first call has none gets the placeholder
+ * Gemini's docs give on it. Gemma gets none (see `signatureUse`).
  *
  * @internal
  */
 export const encodeRequest = (request: ChatRequest, model: string): Record<string, unknown> => {
-  const checks = checksSignatures(model)
+  const use = signatureUse(model)
   // a tool result names its function, not its call: the call of that id in the latest assistant turn before it
   const names = new Map<string, string>()
   const system: Array<string> = []
@@ -129,7 +130,7 @@ export const encodeRequest = (request: ChatRequest, model: string): Record<strin
   for (const message of request.messages) {
     if (message.role === "assistant") for (const call of message.toolCalls ?? []) names.set(call.id, call.name)
     if (message.role === "system") system.push(message.content)
-    else contents.push(toWire(message, names, checks))
+    else contents.push(toWire(message, names, use))
   }
   const body: Record<string, unknown> = { contents: mergeTurns(contents) }
   if (system.length > 0) body.systemInstruction = { parts: [{ text: system.join("\n\n") }] }

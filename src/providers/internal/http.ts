@@ -29,6 +29,7 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { type ChatChunk, type ChatRequest, type ChatResponse, isContent } from "../../llm/Chat.js"
 import * as CompleteWithin from "../../llm/internal/completeWithin.js"
+import { refusedSignatures, withPlaceholders } from "../../llm/internal/extraContent.js"
 import * as StreamWithin from "../../llm/internal/streamWithin.js"
 import * as Pullable from "../../llm/internal/pullable.js"
 import type * as LanguageModel from "../../llm/LanguageModel.js"
@@ -670,19 +671,30 @@ export const decodeSse = <E = never>(
  * content within it too (each phase's own deadline shortened to what is
  * left of it).
  *
+ * With `again`, an answer that fails as `again.when` says, before the
+ * stream began, is asked once more with `again.body`.
+ *
  * @internal
  */
 export const postStream = <E = never>(
   endpoint: Endpoint,
   post: Omit<Post, "accept">,
   makeDecoder: () => EventDecoder,
-  head?: HeadDeadline<E>
-): Stream.Stream<ChatChunk, ProviderError | E> =>
-  decodeSse(
+  head?: HeadDeadline<E>,
+  again?: Again
+): Stream.Stream<ChatChunk, ProviderError | E> => {
+  const open = (body: unknown, deadline: CallDeadline<E> | undefined) =>
+    Effect.flatMap(send(endpoint, { ...post, body, accept: "text/event-stream" }, deadline), (response) =>
+      isSuccess(response.status) ? Effect.succeed(response) : failResponse(endpoint, response, deadline))
+  return decodeSse(
     endpoint,
     (deadline) =>
-      Effect.flatMap(send(endpoint, { ...post, accept: "text/event-stream" }, deadline), (response) =>
-        isSuccess(response.status) ? Effect.succeed(response) : failResponse(endpoint, response, deadline)),
+      again === undefined
+        ? open(post.body, deadline)
+        : Effect.catchIf(open(post.body, deadline), again.when, (error) => {
+          const body = again.body()
+          return body === undefined ? Effect.fail(error) : open(body, deadline)
+        }),
     {
       mapError: mapHttpError(endpoint),
       makeDecoder,
@@ -691,6 +703,19 @@ export const postStream = <E = never>(
       head
     }
   )
+}
+
+/**
+ * A call's second body, sent once when the first one's answer fails as
+ * `when` says; made only then, and `undefined` when it would be the first
+ * body again (the first answer's failure stands).
+ *
+ * @internal
+ */
+export interface Again {
+  readonly body: () => unknown
+  readonly when: (error: unknown) => boolean
+}
 
 /**
  * How an adapter speaks its provider's wire: where it POSTs, how a request
@@ -708,6 +733,12 @@ export interface Wire {
   readonly encode: (request: ChatRequest, stream: boolean) => unknown
   readonly decodeResponse: (context: Errors.Context, text: string) => Either.Either<ChatResponse, ProviderError>
   readonly streamDecoder: (context: Errors.Context) => EventDecoder
+  /**
+   * Whether the model takes thought signatures, so that a 400 refusing a
+   * conversation's signatures is answered by sending it once more with the
+   * placeholder in their place (see `withPlaceholders`).
+   */
+  readonly signatures?: boolean | undefined
 }
 
 /**
@@ -724,18 +755,33 @@ export const chatCalls = (
 ): Pick<LanguageModel.Service<ProviderError>, "complete" | "stream"> => {
   const streamPath = wire.streamPath ?? wire.path
   const decode = (text: string) => wire.decodeResponse(endpoint, text)
+  // a conversation whose signatures the model refused goes once more with the placeholder in their place
+  const again = (request: ChatRequest, stream: boolean, first: unknown): Again | undefined => {
+    const resigned = wire.signatures === true ? withPlaceholders(request) : undefined
+    if (resigned === undefined) return undefined
+    const body = () => {
+      const encoded = wire.encode(resigned, stream)
+      return JSON.stringify(encoded) === JSON.stringify(first) ? undefined : encoded
+    }
+    return { body, when: refusedSignatures }
+  }
   const complete = <E = never>(request: ChatRequest, deadline?: CallDeadline<E>): Effect.Effect<ChatResponse, ProviderError | E> => {
     const refused = formatRefusal(info, request)
-    return refused === undefined
-      ? postJson(endpoint, wire.path, wire.encode(request, false), decode, deadline)
-      : Effect.fail(refused)
+    if (refused !== undefined) return Effect.fail(refused)
+    const first = wire.encode(request, false)
+    const sent = postJson(endpoint, wire.path, first, decode, deadline)
+    const retry = again(request, false, first)
+    return retry === undefined ? sent : Effect.catchIf(sent, retry.when, (error) => {
+      const body = retry.body()
+      return body === undefined ? Effect.fail(error) : postJson(endpoint, wire.path, body, decode, deadline)
+    })
   }
   const stream = <E = never>(request: ChatRequest, head?: HeadDeadline<E>): Stream.Stream<ChatChunk, ProviderError | E> => {
     const refused = formatRefusal(info, request)
-    return refused === undefined
-      ? postStream(endpoint, { path: streamPath, urlParams: wire.streamUrlParams, body: wire.encode(request, true) }, () =>
-          wire.streamDecoder(endpoint), head)
-      : Stream.fail(refused)
+    if (refused !== undefined) return Stream.fail(refused)
+    const first = wire.encode(request, true)
+    return postStream(endpoint, { path: streamPath, urlParams: wire.streamUrlParams, body: first }, () =>
+      wire.streamDecoder(endpoint), head, again(request, true, first))
   }
   // the router's deadlines kept on the client's and the reader's timers, not by a forked fiber (see `CompleteWithin`, `StreamWithin`)
   return {

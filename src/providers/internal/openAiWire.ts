@@ -18,7 +18,8 @@ import type {
   ToolCall
 } from "../../llm/Chat.js"
 import { messageText } from "../../llm/Chat.js"
-import { checksSignatures, extraContent, signatureOf, turnSignatures } from "../../llm/internal/extraContent.js"
+import type { SignatureUse } from "../../llm/internal/extraContent.js"
+import { extraContent, signatureOf, signatureUse, turnSignatures } from "../../llm/internal/extraContent.js"
 import type { ProviderError } from "../../llm/ProviderError.js"
 import * as Errors from "./errors.js"
 import * as Http from "./http.js"
@@ -41,9 +42,9 @@ const userContent = (content: string | ReadonlyArray<ContentPart>): unknown =>
 
 const named = (message: { readonly name?: string | undefined }) => (message.name !== undefined ? { name: message.name } : {})
 
-/** An assistant turn's calls; to Google's endpoint (`signatures`), each with its signature (see `turnSignatures`). */
-const toolCalls = (calls: ReadonlyArray<ToolCall>, signatures: boolean, checks: boolean) => {
-  const signed = signatures ? turnSignatures(calls, checks) : []
+/** An assistant turn's calls, each with its signature as the model takes them (see `turnSignatures`). */
+const toolCalls = (calls: ReadonlyArray<ToolCall>, use: SignatureUse) => {
+  const signed = turnSignatures(calls, use)
   return calls.map((call, i) => {
     const signature = signed[i]
     return {
@@ -55,7 +56,7 @@ const toolCalls = (calls: ReadonlyArray<ToolCall>, signatures: boolean, checks: 
   })
 }
 
-const encodeMessage = (message: Message, signatures: boolean, checks: boolean): Record<string, unknown> => {
+const encodeMessage = (message: Message, use: SignatureUse): Record<string, unknown> => {
   switch (message.role) {
     case "system":
       return { role: "system", content: message.content, ...named(message) }
@@ -67,7 +68,7 @@ const encodeMessage = (message: Message, signatures: boolean, checks: boolean): 
         content: message.content ?? null,
         ...named(message),
         ...(message.toolCalls !== undefined && message.toolCalls.length > 0
-          ? { tool_calls: toolCalls(message.toolCalls, signatures, checks) }
+          ? { tool_calls: toolCalls(message.toolCalls, use) }
           : {})
       }
     case "tool":
@@ -104,11 +105,11 @@ export const encodeRequest = (
   model: string,
   maxTokensField: MaxTokensField,
   stream: boolean,
-  /** Whether tool calls go with their signatures (Google's OpenAI-compatible endpoint: see `extraContent`). */
+  /** Whether tool calls go with their signatures, to a model that takes them (Google's OpenAI-compatible endpoint: see `signatureUse`). */
   signatures = false
 ): Record<string, unknown> => {
-  const checks = signatures && checksSignatures(model)
-  const messages = request.messages.map((message) => encodeMessage(message, signatures, checks))
+  const use = signatures ? signatureUse(model) : "none"
+  const messages = request.messages.map((message) => encodeMessage(message, use))
   // OpenAI refuses JSON mode (a 400) unless a message asks for JSON in words; a client that asked
   // Gemini or Claude for it, and fell back here, need not know that. The line joins the first system
   // message, if there is one: some compatible servers' chat templates take one system message only
