@@ -14,6 +14,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
+import { handled } from "./handled.js"
 
 /** A successful alternative and its index. @internal */
 export interface Indexed<A> {
@@ -156,5 +157,7 @@ export const race = <A, E, R>(
       )
     )
     // raceAll fails only once every alternative has failed
-    return Effect.catchAllCause(Effect.raceAll(indexed), () => Effect.failCause(failures.cause()))
+    return handled((asCaller) =>
+      Effect.catchAllCause(Effect.raceAll(indexed.map(asCaller)), () => Effect.failCause(failures.cause()))
+    )
   })

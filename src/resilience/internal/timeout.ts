@@ -31,6 +31,7 @@
 import { Clock, Context, DefaultServices, Duration, Effect, Fiber } from "effect"
 import type { Cause, Exit, FiberId } from "effect"
 import type { LazyArg } from "effect/Function"
+import { handled } from "./handled.js"
 
 /** Node's largest timer; the live clock treats longer sleeps as infinite. */
 const maxTimerMillis = 2 ** 31 - 1
@@ -143,15 +144,18 @@ export const timeoutFail = <A, E, R, E1>(
   onTimeout: LazyArg<E1>
 ): Effect.Effect<A, E | E1, R> => {
   const millis = Duration.toMillis(duration)
-  return Effect.uninterruptibleMask((restore) =>
-    Effect.flatMap(Effect.fork(restore(self)), (child) =>
-      Effect.withFiberRuntime<A, E | E1>((parent) => {
-        const deadline = new Deadline(child, parent.id(), onTimeout)
-        const clock = Context.get(parent.currentDefaultServices, Clock.Clock)
-        const wait = isLive(clock) ? awaitWithTimer(deadline, millis) : awaitWithSleep(deadline, clock, duration)
-        // The wait is as interruptible as the caller was; an interruption of
-        // the caller ends it, and `Deadline.onFailure` then stops the child.
-        return Effect.matchCauseEffect(restore(wait), deadline)
-      }))
+  // the child's failure is the caller's: no "unhandled error" line for it (see `handled`)
+  return handled((asCaller) =>
+    Effect.uninterruptibleMask((restore) =>
+      Effect.flatMap(Effect.fork(restore(asCaller(self))), (child) =>
+        Effect.withFiberRuntime<A, E | E1>((parent) => {
+          const deadline = new Deadline(child, parent.id(), onTimeout)
+          const clock = Context.get(parent.currentDefaultServices, Clock.Clock)
+          const wait = isLive(clock) ? awaitWithTimer(deadline, millis) : awaitWithSleep(deadline, clock, duration)
+          // The wait is as interruptible as the caller was; an interruption of
+          // the caller ends it, and `Deadline.onFailure` then stops the child.
+          return Effect.matchCauseEffect(restore(wait), deadline)
+        }))
+    )
   )
 }

@@ -27,6 +27,7 @@ import * as Tokens from "../../llm/Tokens.js"
 import { type AcquireOptions, type Bulkhead, BulkheadRejected } from "../../resilience/Bulkhead.js"
 import type { CircuitBreaker, CircuitOpen, Permit } from "../../resilience/CircuitBreaker.js"
 import * as Hedge from "../../resilience/Hedge.js"
+import { handled } from "../../resilience/internal/handled.js"
 import type { HealthTracker } from "../../resilience/Health.js"
 import type * as RateLimit from "../../resilience/RateLimit.js"
 import * as Retry from "../../resilience/internal/retry.js"
@@ -997,18 +998,21 @@ const group = <A, R>(
         )
       )
     )
-    const won = yield* Effect.raceFirst(
-      together(alternatives).pipe(
-        Effect.mapError(
-          () =>
-            new Next({
-              target: members.map((m) => m.target.name).join("+"),
-              reason: failed.at(-1)?.reason ?? "failed",
-              members: failed.slice()
-            })
-        )
-      ),
-      Deferred.await(fatal)
+    // the group's fibers fail as it handles them: no "unhandled error" line for each (see `handled`)
+    const won = yield* handled((asCaller) =>
+      Effect.raceFirst(
+        together(alternatives.map(asCaller)).pipe(
+          Effect.mapError(
+            () =>
+              new Next({
+                target: members.map((m) => m.target.name).join("+"),
+                reason: failed.at(-1)?.reason ?? "failed",
+                members: failed.slice()
+              })
+          )
+        ),
+        Deferred.await(fatal)
+      )
     )
     for (const { target, reason } of won.after) yield* fallbackEvent(shared, state, target, won.member.target.name, reason)
     return won.value

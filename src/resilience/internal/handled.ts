@@ -1,0 +1,33 @@
+/**
+ * Forks whose failures the forking fiber handles itself: a race's losers, a
+ * hedge's failed attempts, a deadline's child. Effect logs every fiber that
+ * ends in failure ("Fiber terminated with an unhandled error", cause and
+ * stack trace) at its `currentUnhandledErrorLogLevel`, Debug by default,
+ * whoever awaits it: under `--log-level debug`, each failed attempt of a
+ * hedge or a race printed one, though the router had handled it.
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
+import { identity } from "effect/Function"
+import * as Option from "effect/Option"
+
+const level = FiberRef.unhandledErrorLogLevel
+
+/**
+ * Runs `forking` with that log off, so every fiber it forks inherits it
+ * off. `forking` gets `asCaller`, which runs a child's own work with the
+ * caller's level back: what the child forks of its own (a provider's
+ * fibers) logs as it would. The child's end is seen after that work, with
+ * the log off again.
+ *
+ * @internal
+ */
+export const handled = <A, E, R>(
+  forking: (asCaller: <X, Y, Z>(self: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R> =>
+  Effect.flatMap(FiberRef.get(level), (caller) =>
+    Option.isNone(caller)
+      ? forking(identity)
+      : Effect.locally(forking((self) => Effect.locally(self, level, caller)), level, Option.none()))
