@@ -7,7 +7,7 @@
  *   npx tsx scripts/bundle.ts /tmp/a/llm-failover.mjs     # before the change
  *   npx tsx scripts/bundle.ts /tmp/b/llm-failover.mjs     # after it
  *   npx tsx bench/ab.ts [--case complete|stream|fcomplete|fstream] [--seconds 3]
- *     [--rounds 4] [--warmup 6] [--connections 50]
+ *     [--rounds 4] [--warmup 6] [--connections 50] [--prompt-kib 0]
  *     before=/tmp/a/llm-failover.mjs after=/tmp/b/llm-failover.mjs[,--node-flag...]
  *
  * Each variant is `name=bundle`, with node flags after commas. All of them
@@ -17,7 +17,9 @@
  * order rotating. Printed: each variant's CPU a response (user + system of
  * its process, all threads, over its runs' responses), requests a second and
  * peak RSS, and each one's CPU over the first variant's, pooled and by round.
- * `f…` cases use the chain whose primary answers 503.
+ * `f…` cases use the chain whose primary answers 503. `--prompt-kib` sends a
+ * conversation of about that size instead of "Say hello" (its turns of
+ * prose, paragraphs apart), as a chat application's requests are.
  */
 import { mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
@@ -42,7 +44,8 @@ const { values, positionals } = parseArgs({
     seconds: { type: "string", default: "3" },
     rounds: { type: "string", default: "4" },
     warmup: { type: "string", default: "6" },
-    connections: { type: "string", default: "50" }
+    connections: { type: "string", default: "50" },
+    "prompt-kib": { type: "string", default: "0" }
   }
 })
 
@@ -90,7 +93,7 @@ try {
     const request: load.Request = {
       url: `http://127.0.0.1:${port}/v1/chat/completions`,
       headers: { "content-type": "application/json" },
-      body: chat.chatBody(chosen.failover ? "failover" : "healthy", chosen.stream),
+      body: chat.chatBody(chosen.failover ? "failover" : "healthy", chosen.stream, Number(values["prompt-kib"])),
       verify: chosen.stream ? chat.verifyStream : chat.verifyJson
     }
     servers.push({ ...v, child, request, tally: { cpuMs: 0, responses: 0, seconds: 0, rssKiB: 0, byRound: [] } as Tally })

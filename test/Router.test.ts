@@ -1123,6 +1123,35 @@ describe("Router: degraded mode", () => {
     })
   )
 
+  it("DegradedCache.key: a short digest of what changes the answer, whitespace folded, fields never run together", () => {
+    const long = "word ".repeat(20_000)
+    const keyOf = (messages: Chat.ChatRequest["messages"], settings: Partial<Chat.ChatRequest> = {}) =>
+      DegradedCache.key({ messages, ...settings })
+    expect(keyOf([{ role: "user", content: long }])).toMatch(/^[A-Za-z0-9_-]{43}$/)
+    // whitespace runs of any kind fold to one space, ends trimmed
+    expect(keyOf([{ role: "user", content: " What is\n\n Effect?\t" }])).toBe(keyOf([{ role: "user", content: "What is Effect?" }]))
+    expect(keyOf([{ role: "user", content: "What\u00a0is" }])).toBe(keyOf([{ role: "user", content: "What is" }]))
+    const distinct = [
+      keyOf([{ role: "user", content: "ab" }]),
+      keyOf([{ role: "user", content: "a b" }]),
+      keyOf([{ role: "user", content: "ab", name: "x" }]),
+      keyOf([{ role: "system", content: "ab" }]),
+      keyOf([{ role: "user", content: "a" }, { role: "user", content: "b" }]),
+      keyOf([{ role: "user", content: [{ type: "text", text: "ab" }] }]),
+      keyOf([{ role: "user", content: [{ type: "image", url: "ab" }] }]),
+      keyOf([{ role: "user", content: [{ type: "text", text: "a" }, { type: "text", text: "b" }] }]),
+      keyOf([{ role: "assistant", toolCalls: [{ id: "1", name: "f", arguments: "{}" }] }]),
+      keyOf([{ role: "assistant", toolCalls: [{ id: "1", name: "f{", arguments: "}" }] }]),
+      keyOf([{ role: "assistant", content: "1:a", toolCalls: [] }]),
+      keyOf([{ role: "tool", toolCallId: "1", content: "ab" }]),
+      keyOf([{ role: "user", content: "ab" }], { temperature: 0 }),
+      keyOf([{ role: "user", content: "ab" }], { responseFormat: { type: "json_object" } })
+    ]
+    expect(new Set(distinct).size).toBe(distinct.length)
+    // a call's id and a message's metadata do not change the answer
+    expect(keyOf([{ role: "assistant", toolCalls: [{ id: "1", name: "f", arguments: "{}", signature: "s" }] }])).toBe(distinct[8])
+  })
+
   it.scoped("answers with the chain's static response when nothing is cached", () =>
     Effect.gen(function* () {
       const down = yield* sim("down", { faults: [{ status: 503 }] })

@@ -18,14 +18,28 @@ export const upstreamKey = "sk-bench-not-a-secret"
 /**
  * The chat request, the same on every side but for `model`: with `stream`,
  * `stream_options.include_usage` too (our gateway always asks upstream for
- * it, so every side asks the mock for the same answer).
+ * it, so every side asks the mock for the same answer). With `promptKiB`,
+ * a conversation of about that size before the last "Say hello": a system
+ * message and turns of prose, a paragraph break in each.
  */
-export const chatBody = (model: string, stream: boolean): string =>
+export const chatBody = (model: string, stream: boolean, promptKiB = 0): string =>
   JSON.stringify({
     model,
-    messages: [{ role: "user", content: "Say hello" }],
+    messages: [...conversation(promptKiB), { role: "user", content: "Say hello" }],
     ...(stream ? { stream: true, stream_options: { include_usage: true } } : {})
   })
+
+const paragraph = "The quick brown fox jumps over the lazy dog, and the dog does not mind at all. ".repeat(12)
+
+const conversation = (kib: number): Array<{ readonly role: string; readonly content: string }> => {
+  if (kib <= 0) return []
+  const turn = `${paragraph}\n\n${paragraph}`
+  const turns = Math.max(1, Math.round((kib * 1024) / turn.length) - 1)
+  return [
+    { role: "system", content: `You are a helpful assistant.\n\n${paragraph}` },
+    ...Array.from({ length: turns }, (_, i) => ({ role: i % 2 === 0 ? "user" : "assistant", content: turn }))
+  ]
+}
 
 /** A chat completion whose message is the reply. */
 export const verifyJson = (body: string): boolean => {

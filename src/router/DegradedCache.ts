@@ -1,7 +1,7 @@
 /**
  * Degraded mode's memory: the last good answer to each request, so that when
  * every target of a chain is down the router can still answer a request it
- * has answered before. Keys are normalised requests (messages, sampling
+ * has answered before. Keys are digests of normalised requests (messages, sampling
  * settings and response format, not metadata) within a partition (the router's is the chain's
  * name, so a chain never answers with another chain's model); entries
  * expire after a TTL and the cache is bounded, dropping the least recently
@@ -10,6 +10,7 @@
  * @since 0.1.0
  */
 import { Clock, Duration, Effect } from "effect"
+import { createHash } from "node:crypto"
 import type { ChatRequest, ChatResponse } from "../llm/Chat.js"
 
 /**
@@ -37,9 +38,11 @@ export interface DegradedCache {
 }
 
 /**
- * The cache key of a request: its messages and the settings that change the
- * answer (its response format among them), in a fixed order, with
- * whitespace runs folded and text trimmed.
+ * The cache key of a request: the SHA-256 digest of its messages and the
+ * settings that change the answer (its response format among them), in a
+ * fixed order, with whitespace runs folded and text trimmed. A digest, not
+ * the request's text: the cache holds as many keys as answers, and a
+ * conversation can be a hundred kilobytes long.
  *
  * @example
  * import { Chat } from "effect-llm-failover/llm"
@@ -50,9 +53,8 @@ export interface DegradedCache {
  * @since 0.1.0
  * @category keys
  */
-export const key = (request: ChatRequest): string =>
-  JSON.stringify([
-    request.messages.map((message) => normalise(message)),
+export const key = (request: ChatRequest): string => {
+  let text = JSON.stringify([
     request.temperature ?? null,
     request.topP ?? null,
     request.maxTokens ?? null,
@@ -60,29 +62,39 @@ export const key = (request: ChatRequest): string =>
     request.tools?.map((tool) => tool.name) ?? null,
     request.responseFormat ?? null
   ])
+  for (const message of request.messages) text += framed(message)
+  return createHash("sha256").update(text).digest("base64url")
+}
 
-const fold = (text: string) => text.replace(/\s+/g, " ").trim()
-
-const normalise = (message: ChatRequest["messages"][number]): unknown => {
+/**
+ * A message as the key reads it: a letter for its role, then each field
+ * framed by its length (`-` when absent), so that no two messages read the
+ * same, without the cost of escaping their text as JSON.
+ */
+const framed = (message: ChatRequest["messages"][number]): string => {
   switch (message.role) {
     case "user":
-      return [
-        "u",
-        typeof message.content === "string"
-          ? fold(message.content)
-          : message.content.map((part) => (part.type === "text" ? fold(part.text) : part.url)),
-        message.name ?? null
-      ]
+      return typeof message.content === "string"
+        ? `u${field(fold(message.content))}${field(message.name)}`
+        : `U${message.content.length}:${message.content.map((part) => (part.type === "text" ? `t${field(fold(part.text))}` : `i${field(part.url)}`)).join("")}${field(message.name)}`
     case "assistant":
-      return ["a", fold(message.content ?? ""), message.toolCalls?.map((call) => [call.name, call.arguments]) ?? null, message.name ?? null]
+      return `a${field(fold(message.content ?? ""))}${message.toolCalls?.length ?? 0}:${(message.toolCalls ?? []).map((call) => field(call.name) + field(call.arguments)).join("")}${field(message.name)}`
     case "system":
-      return ["s", fold(message.content), message.name ?? null]
+      return `s${field(fold(message.content))}${field(message.name)}`
     case "tool":
-      return ["t", message.toolCallId, fold(message.content)]
+      return `t${field(message.toolCallId)}${field(fold(message.content))}`
   }
 }
 
-/** A request's key within a partition (JSON has no raw control characters, so the separator cannot collide). */
+const field = (text: string | undefined) => (text === undefined ? "-" : `${text.length}:${text}`)
+
+/** Whitespace runs folded to one space, then trimmed; a text with none but single spaces is only trimmed. */
+const fold = (text: string) => (unfolded.test(text) ? text.replace(unfoldedRuns, " ") : text).trim()
+/** A whitespace run that is not one space: two or more of any, or one of another kind. */
+const unfolded = /\s\s|[^\S ]/
+const unfoldedRuns = /\s{2,}|[^\S ]/g
+
+/** A request's key within a partition (the digest is of fixed length, so the two cannot run together). */
 const partitioned = (partition: string, request: ChatRequest) => `${partition}\u0000${key(request)}`
 
 /**
