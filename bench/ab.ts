@@ -8,9 +8,10 @@
  *   npx tsx scripts/bundle.ts /tmp/b/llm-failover.mjs     # after it
  *   npx tsx bench/ab.ts [--case complete|stream|fcomplete|fstream] [--seconds 3]
  *     [--rounds 4] [--warmup 6] [--connections 50] [--prompt-kib 0]
- *     before=/tmp/a/llm-failover.mjs after=/tmp/b/llm-failover.mjs[,--node-flag...]
+ *     before=/tmp/a/llm-failover.mjs after=/tmp/b/llm-failover.mjs[,--node-flag...][,NAME=value...]
  *
- * Each variant is `name=bundle`, with node flags after commas. All of them
+ * Each variant is `name=bundle`, with node flags and environment variables
+ * (`NAME=value`) after commas. All of them
  * serve the gateway suite's config against one mock upstream (each in its own
  * process, on 127.0.0.1), get `--warmup` seconds of load, then `--rounds`
  * rounds in which each runs `--seconds` seconds at `--connections`, the
@@ -56,11 +57,13 @@ const rounds = Number(values.rounds)
 const connections = Number(values.connections)
 const variants = positionals.map((arg) => {
   const at = arg.indexOf("=")
-  if (at <= 0) throw new Error(`a variant is name=bundle[,node-flag...], not ${arg}`)
-  const [bundle, ...flags] = arg.slice(at + 1).split(",")
-  return { name: arg.slice(0, at), bundle: bundle!, flags }
+  if (at <= 0) throw new Error(`a variant is name=bundle[,node-flag...][,NAME=value...], not ${arg}`)
+  const [bundle, ...rest] = arg.slice(at + 1).split(",")
+  const isEnv = (item: string) => /^[A-Z_][A-Z0-9_]*=/.test(item)
+  const env = Object.fromEntries(rest.filter(isEnv).map((item) => [item.slice(0, item.indexOf("=")), item.slice(item.indexOf("=") + 1)]))
+  return { name: arg.slice(0, at), bundle: bundle!, flags: rest.filter((item) => !isEnv(item)), env }
 })
-if (variants.length === 0) throw new Error("name at least one variant: name=bundle[,node-flag...]")
+if (variants.length === 0) throw new Error("name at least one variant: name=bundle[,node-flag...][,NAME=value...]")
 
 interface Tally {
   cpuMs: number
@@ -86,7 +89,7 @@ try {
     const child = await startNode({
       name: v.name,
       args: [...v.flags, v.bundle, "serve", "--config", config],
-      env: { BENCH_UPSTREAM_KEY: chat.upstreamKey },
+      env: { ...v.env, BENCH_UPSTREAM_KEY: chat.upstreamKey },
       readyUrl: `http://127.0.0.1:${port}/healthz`
     })
     started.push(child)

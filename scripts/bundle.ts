@@ -3,7 +3,7 @@
  * imports, bundled by esbuild into `dist/llm-failover.mjs` and the modules
  * it loads from `dist/llm-failover/`.
  *
- *   npx tsx scripts/bundle.ts [outfile]
+ *   npx tsx scripts/bundle.ts [outfile] [entry]
  *
  * Why a bundle, when the library itself ships as the compiler's per-file
  * output: a long-running `serve` pays for every module it loads, for as long
@@ -142,6 +142,7 @@ export const bundle = async (outfile: string = defaultOutfile, entry = "src/cli/
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const outfile = await bundle(process.argv[2])
-  console.log(`bundled the command line into ${outfile}`)
+  const entry = process.argv[3]
+  const outfile = await bundle(process.argv[2], entry)
+  console.log(`bundled ${entry ?? "the command line"} into ${outfile}`)
 }

@@ -17,6 +17,7 @@ import * as StreamWithin from "../src/llm/internal/streamWithin.js"
 import type * as LanguageModel from "../src/llm/LanguageModel.js"
 import type { ProviderError } from "../src/llm/ProviderError.js"
 import { ServerError } from "../src/llm/ProviderError.js"
+import * as Gemini from "../src/providers/Gemini.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import * as UndiciHttpClient from "../src/providers/UndiciHttpClient.js"
 import * as Router from "../src/router/Router.js"
@@ -117,6 +118,30 @@ describe("the request's total deadline, kept without a forked fiber", () => {
       for (const h of handed) expect(Number(h.split(" ")[1])).toBeGreaterThan(60)
       for (const h of handed) expect(Number(h.split(" ")[1])).toBeLessThanOrEqual(80)
       yield* MockServer.awaitAborted(server, 4)
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer)))
+
+  it.live("a call Gemini asks again (its signatures refused) is still within the request's deadline, whole or streamed", () =>
+    Effect.gen(function* () {
+      const refused = () => MockServer.status(400, { message: "Corrupted thought signature." })
+      const server = yield* MockServer.make({ faults: [refused(), MockServer.stall, refused(), MockServer.stall] })
+      const model = yield* Gemini.make({ model: "gemini-3-flash-preview", apiKey: Redacted.make("AIza-test"), baseUrl: server.baseUrls.gemini })
+      const router = yield* routerOver(model, { attempt: "5 seconds", firstToken: "5 seconds", total: "80 millis" })
+      const turn = {
+        messages: [
+          { role: "user", content: "hi" },
+          { role: "assistant", toolCalls: [{ id: "a", name: "f", arguments: "{}", signature: "another model's" }] },
+          { role: "tool", toolCallId: "a", content: "1" }
+        ]
+      } satisfies Chat.ChatRequest
+      const head = Effect.scoped(Effect.flatMap(router.stream(turn), (started) => Stream.runCollect(started.chunks)))
+      for (const call of [Effect.asVoid(router.complete(turn)), Effect.asVoid(head)]) {
+        const error = (yield* Effect.flip(call)) as ChainExhausted
+        expect(error.attempts.map((a) => a.error)).toMatchObject([{ _tag: "Timeout", phase: "total" }])
+        expect(Duration.toMillis(error.attempts[0]!.duration)).toBeLessThan(1_000)
+      }
+      // each asked twice: the refusal, then the placeholder's call the deadline cut
+      expect(server.count()).toBe(4)
+      yield* MockServer.awaitAborted(server, 2)
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer)))
 
   it.live("a first-token deadline nearer than the request's is handed to the adapter and fails the attempt as first-token", () =>

@@ -11,6 +11,7 @@ import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, layer } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect, Layer, Redacted, Stream } from "effect"
 import * as Chat from "../src/llm/Chat.js"
+import { signatureUse } from "../src/llm/internal/extraContent.js"
 import * as LanguageModel from "../src/llm/LanguageModel.js"
 import * as Gemini from "../src/providers/Gemini.js"
 import * as MockServer from "../src/testing/MockServer.js"
@@ -360,9 +361,11 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gemini", (it) 
       Effect.gen(function* () {
         const server = yield* MockServer.make({
           faults: [
-            // refused again with the placeholder: that answer stands
+            // refused again with the placeholder: that answer stands, whole or streamed
             MockServer.status(400, { message: "Corrupted thought signature." }),
             MockServer.status(400, { message: "Corrupted thought signature." }),
+            MockServer.status(400, { message: "Invalid thought signature." }),
+            MockServer.status(400, { message: "Invalid thought signature." }),
             // another 400 is the request's own fault
             MockServer.status(400, { message: "Invalid JSON payload received." }),
             // a conversation whose calls already go with the placeholder: the same body would be refused the same way
@@ -376,17 +379,55 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gemini", (it) 
         expect(twice).toMatchObject({ _tag: "InvalidRequest", status: 400 })
         expect(twice.message).toContain("Corrupted thought signature.")
         expect(server.count()).toBe(2)
+        const streamedTwice = yield* Effect.flip(Stream.runDrain(model.stream(turn)))
+        expect(streamedTwice.message).toContain("Invalid thought signature.")
+        expect(server.count()).toBe(4)
         expect((yield* Effect.flip(Stream.runDrain(model.stream(turn))))._tag).toBe("InvalidRequest")
-        expect(server.count()).toBe(3)
+        expect(server.count()).toBe(5)
         const unsigned = {
           messages: [turn.messages[0], { role: "assistant", toolCalls: [{ id: "a", name: "weather", arguments: "{}" }] }, turn.messages[2]]
         } satisfies Chat.ChatRequest
         expect((yield* Effect.flip(model.complete(unsigned)))._tag).toBe("InvalidRequest")
-        expect(server.count()).toBe(4)
+        expect(server.count()).toBe(6)
         expect((yield* Effect.flip(model.complete(Chat.prompt("hi"))))._tag).toBe("InvalidRequest")
-        expect(server.count()).toBe(5)
+        expect(server.count()).toBe(7)
       })
     )
+
+    it("how a model takes signatures, by its id: Gemma and a partner's model on Vertex none, Gemini 3 checks them, the rest their own", () => {
+      const uses = Object.fromEntries(
+        [
+          "gemini-3-pro-preview",
+          "models/gemini-3-flash-preview",
+          "google/gemini-3.1-pro-preview",
+          "gemini-flash-latest",
+          "gemini-2.5-flash",
+          "models/gemini-2.0-flash",
+          "gemma-3-27b-it",
+          "models/gemma-3n-e4b-it",
+          "meta/llama-3.3-70b-instruct-maas",
+          "openai/gpt-oss-120b-maas",
+          "tunedModels/my-tuned-model",
+          "projects/p/locations/us-central1/endpoints/123",
+          "smart"
+        ].map((model) => [model, signatureUse(model)])
+      )
+      expect(uses).toEqual({
+        "gemini-3-pro-preview": "checked",
+        "models/gemini-3-flash-preview": "checked",
+        "google/gemini-3.1-pro-preview": "checked",
+        "gemini-flash-latest": "checked",
+        "gemini-2.5-flash": "own",
+        "models/gemini-2.0-flash": "own",
+        "gemma-3-27b-it": "none",
+        "models/gemma-3n-e4b-it": "none",
+        "meta/llama-3.3-70b-instruct-maas": "none",
+        "openai/gpt-oss-120b-maas": "none",
+        "tunedModels/my-tuned-model": "own",
+        "projects/p/locations/us-central1/endpoints/123": "own",
+        smart: "own"
+      })
+    })
 
     it.scoped("Gemma gets no signatures, and Gemini 2.5 the placeholder only when it refused them", () =>
       Effect.gen(function* () {

@@ -238,6 +238,11 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("OpenAi", (it) 
           [{ google: { thought_signature: "skip_thought_signature_validator" } }, undefined],
           [undefined, undefined]
         ])
+        // elsewhere such a 400 is the request's own: sent once
+        server.enqueue(MockServer.status(400, { message: "Corrupted thought signature." }))
+        const elsewhere = yield* OpenAi.make({ model: "gemini-3-flash-preview", baseUrl: server.url })
+        expect((yield* Effect.flip(elsewhere.complete(turn)))._tag).toBe("InvalidRequest")
+        expect(server.count()).toBe(4)
       })
     )
 

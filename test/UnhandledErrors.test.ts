@@ -6,7 +6,7 @@
  * hedge printed one. A fiber a provider forks of its own still does.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Effect, Fiber, Logger, LogLevel, Stream, TestClock } from "effect"
+import { Cause, Effect, Fiber, FiberRef, Logger, LogLevel, Option, Stream, TestClock } from "effect"
 import { Chat, LanguageModel } from "../src/llm/index.js"
 import { Simulated } from "../src/providers/index.js"
 import { Hedge, Timeout } from "../src/resilience/index.js"
@@ -60,6 +60,24 @@ describe("unhandled-error lines", () => {
       // each request's call to the down target failed
       expect((yield* down.stats).calls).toBe(4)
       expect(lines).toEqual([])
+    })
+  )
+
+  it.scoped("the caller's level is its own again once a race, a hedge or a deadline has returned", () =>
+    Effect.gen(function* () {
+      const levelAfter = <A, E>(program: Effect.Effect<A, E>) =>
+        Effect.gen(function* () {
+          yield* settled(Effect.either(program))
+          return yield* FiberRef.get(FiberRef.unhandledErrorLogLevel)
+        }).pipe(Effect.withUnhandledErrorLogLevel(Option.some(LogLevel.Warning)), Logger.withMinimumLogLevel(LogLevel.Debug))
+      const after = [
+        yield* levelAfter(Hedge.race([Effect.fail("down"), Effect.as(Effect.sleep("20 millis"), "up")])),
+        yield* levelAfter(Hedge.race([Effect.fail("down"), Effect.fail("down too")])),
+        yield* levelAfter(Hedge.run([Effect.fail("down"), Effect.succeed("up")], { delay: "10 millis" })),
+        yield* levelAfter(Timeout.timeoutFail(Effect.fail("own failure"), { duration: "1 second", onTimeout: () => "late" })),
+        yield* levelAfter(Timeout.timeoutFail(Effect.never, { duration: "1 second", onTimeout: () => "late" }))
+      ]
+      expect(after).toEqual(after.map(() => Option.some(LogLevel.Warning)))
     })
   )
 

@@ -23,10 +23,12 @@ export const placeholderSignature = "skip_thought_signature_validator"
 
 /**
  * How a model takes the signatures of a conversation's function calls:
- * - `"none"`: not at all. A model that is not Gemini (Gemma, or another
- *   model on Google's OpenAI-compatible endpoint) answers a request whose
- *   calls carry signatures with a 400.
- * - `"own"`: each call with its own signature, if it has one (Gemini 1 and 2).
+ * - `"none"`: not at all. A model that is not Gemini answers a request
+ *   whose calls carry signatures with a 400: Gemma, or a partner's model
+ *   on Vertex's OpenAI-compatible endpoint (`meta/llama-…`, named by its
+ *   publisher).
+ * - `"own"`: each call with its own signature, if it has one: Gemini 1 and
+ *   2, and a model the id does not tell (a tuned model, a proxy's alias).
  * - `"checked"`: the same, and a turn whose first call has none gets the
  *   placeholder, since the model refuses the conversation otherwise: every
  *   Gemini but 1 and 2 (an alias such as `gemini-flash-latest` may point at
@@ -38,12 +40,18 @@ export const placeholderSignature = "skip_thought_signature_validator"
  */
 export type SignatureUse = "none" | "own" | "checked"
 
+/** The prefixes a Gemini model's id may have: the Gemini API's `models/`, `tunedModels/`, Vertex's publisher `google/`. */
+const geminiPrefixes = new Set(["models", "tunedModels", "google"])
+
 /** How `model` takes signatures (see `SignatureUse`). @internal */
 export const signatureUse = (model: string): SignatureUse => {
-  // the id after any prefix: `models/...`, Vertex's `google/...`
+  const slash = model.indexOf("/")
+  // one prefix: a publisher on Vertex (`meta/llama-…`) is not Gemini; a longer path (an endpoint's) does not say
+  if (slash > 0 && slash === model.lastIndexOf("/") && !geminiPrefixes.has(model.slice(0, slash))) return "none"
   const id = model.slice(model.lastIndexOf("/") + 1)
-  if (!id.startsWith("gemini")) return "none"
-  return /^gemini-[12](?:[.-]|$)/.test(id) ? "own" : "checked"
+  if (id.startsWith("gemma")) return "none"
+  if (!id.startsWith("gemini") || /^gemini-[12](?:[.-]|$)/.test(id)) return "own"
+  return "checked"
 }
 
 /**
@@ -72,32 +80,32 @@ export const turnSignatures = (
 export const refusedSignatures = (error: unknown): boolean =>
   Predicate.isTagged(error, "InvalidRequest") && /thought[ _]?signature/i.test((error as InvalidRequest).message)
 
+/** Whether a request holds a function call of an assistant turn, whose signature a model could refuse. @internal */
+export const hasToolCalls = (request: ChatRequest): boolean =>
+  request.messages.some((message) => message.role === "assistant" && (message.toolCalls?.length ?? 0) > 0)
+
 /**
  * The request with its signatures given up: the first call of each
  * assistant turn goes with the placeholder, the others with none. What a
  * Gemini model that refused the signatures gets instead (see
  * `refusedSignatures`): signatures made by another Gemini model, key or
- * project are refused, the placeholder is not. `undefined` when the request
- * holds no function call, so there is nothing to give up.
+ * project are refused, the placeholder is not.
  *
  * @internal
  */
-export const withPlaceholders = (request: ChatRequest): ChatRequest | undefined => {
-  if (!request.messages.some((message) => message.role === "assistant" && (message.toolCalls?.length ?? 0) > 0)) return undefined
-  return {
-    ...request,
-    messages: Arr.map(request.messages, (message) =>
-      message.role === "assistant" && message.toolCalls !== undefined && message.toolCalls.length > 0
-        ? {
-          ...message,
-          toolCalls: message.toolCalls.map(({ signature: _, ...call }, i) =>
-            i === 0 ? { ...call, signature: placeholderSignature } : call
-          )
-        }
-        : message
-    )
-  }
-}
+export const withPlaceholders = (request: ChatRequest): ChatRequest => ({
+  ...request,
+  messages: Arr.map(request.messages, (message) =>
+    message.role === "assistant" && message.toolCalls !== undefined && message.toolCalls.length > 0
+      ? {
+        ...message,
+        toolCalls: message.toolCalls.map(({ signature: _, ...call }, i) =>
+          i === 0 ? { ...call, signature: placeholderSignature } : call
+        )
+      }
+      : message
+  )
+})
 
 /** The `extra_content` of a call with this signature. @internal */
 export const extraContent = (signature: string) => ({ google: { thought_signature: signature } })

@@ -29,7 +29,7 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { type ChatChunk, type ChatRequest, type ChatResponse, isContent } from "../../llm/Chat.js"
 import * as CompleteWithin from "../../llm/internal/completeWithin.js"
-import { refusedSignatures, withPlaceholders } from "../../llm/internal/extraContent.js"
+import { hasToolCalls, refusedSignatures, withPlaceholders } from "../../llm/internal/extraContent.js"
 import * as StreamWithin from "../../llm/internal/streamWithin.js"
 import * as Pullable from "../../llm/internal/pullable.js"
 import type * as LanguageModel from "../../llm/LanguageModel.js"
@@ -756,11 +756,11 @@ export const chatCalls = (
   const streamPath = wire.streamPath ?? wire.path
   const decode = (text: string) => wire.decodeResponse(endpoint, text)
   // a conversation whose signatures the model refused goes once more with the placeholder in their place
+  // (the router's next attempt at the target starts from the request's own signatures again: one more 400, cheap)
   const again = (request: ChatRequest, stream: boolean, first: unknown): Again | undefined => {
-    const resigned = wire.signatures === true ? withPlaceholders(request) : undefined
-    if (resigned === undefined) return undefined
+    if (wire.signatures !== true || !hasToolCalls(request)) return undefined
     const body = () => {
-      const encoded = wire.encode(resigned, stream)
+      const encoded = wire.encode(withPlaceholders(request), stream)
       return JSON.stringify(encoded) === JSON.stringify(first) ? undefined : encoded
     }
     return { body, when: refusedSignatures }

@@ -31,7 +31,6 @@
 import { Clock, Context, DefaultServices, Duration, Effect, Fiber } from "effect"
 import type { Cause, Exit, FiberId } from "effect"
 import type { LazyArg } from "effect/Function"
-import { handled } from "./handled.js"
 
 /** Node's largest timer; the live clock treats longer sleeps as infinite. */
 const maxTimerMillis = 2 ** 31 - 1
@@ -72,7 +71,8 @@ class Deadline<A, E, E1> {
   timer: ReturnType<typeof setTimeout> | undefined = undefined
 
   constructor(
-    readonly child: Fiber.RuntimeFiber<A, E>,
+    /** The call's fiber: it ends with the call's exit, so it never fails but by interruption (see `timeoutFail`). */
+    readonly child: Fiber.RuntimeFiber<Exit.Exit<A, E>>,
     private readonly interruptor: FiberId.FiberId,
     private readonly onTimeout: LazyArg<E1>
   ) {}
@@ -91,9 +91,12 @@ class Deadline<A, E, E1> {
   }
 
   /** The result, once the child has exited with `exit` (a `matchCauseEffect` arm). */
-  readonly onSuccess = (exit: Exit.Exit<A, E>): Effect.Effect<A, E | E1> => {
+  readonly onSuccess = (exit: Exit.Exit<Exit.Exit<A, E>>): Effect.Effect<A, E | E1> => {
     if (this.expired) return Effect.failSync(this.onTimeout)
-    return exit._tag === "Success" ? Effect.zipRight(this.child.inheritAll, exit) : exit
+    // interrupted otherwise than by the deadline
+    if (exit._tag === "Failure") return Effect.failCause(exit.cause)
+    const call = exit.value
+    return call._tag === "Success" ? Effect.zipRight(this.child.inheritAll, call) : call
   }
 
   /**
@@ -111,8 +114,8 @@ class Deadline<A, E, E1> {
 }
 
 /** Waits for the child's exit with a `setTimeout` as the deadline (the live clock). */
-const awaitWithTimer = <A, E, E1>(deadline: Deadline<A, E, E1>, millis: number): Effect.Effect<Exit.Exit<A, E>> =>
-  Effect.async<Exit.Exit<A, E>>((resume) => {
+const awaitWithTimer = <A, E, E1>(deadline: Deadline<A, E, E1>, millis: number): Effect.Effect<Exit.Exit<Exit.Exit<A, E>>> =>
+  Effect.async<Exit.Exit<Exit.Exit<A, E>>>((resume) => {
     deadline.timer = armTimer(millis, () => deadline.expire())
     deadline.child.addObserver((exit) => {
       deadline.disarm()
@@ -125,7 +128,7 @@ const awaitWithSleep = <A, E, E1>(
   deadline: Deadline<A, E, E1>,
   clock: Clock.Clock,
   duration: Duration.Duration
-): Effect.Effect<Exit.Exit<A, E>> =>
+): Effect.Effect<Exit.Exit<Exit.Exit<A, E>>> =>
   Effect.flatMap(
     // forked from an uninterruptible region: the sleep itself must stay interruptible
     Effect.forkDaemon(Effect.interruptible(Effect.zipRight(clock.sleep(duration), Effect.sync(() => deadline.expire())))),
@@ -144,18 +147,17 @@ export const timeoutFail = <A, E, R, E1>(
   onTimeout: LazyArg<E1>
 ): Effect.Effect<A, E | E1, R> => {
   const millis = Duration.toMillis(duration)
-  // the child's failure is the caller's: no "unhandled error" line for it (see `handled`)
-  return handled((asCaller) =>
-    Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(Effect.fork(restore(asCaller(self))), (child) =>
-        Effect.withFiberRuntime<A, E | E1>((parent) => {
-          const deadline = new Deadline(child, parent.id(), onTimeout)
-          const clock = Context.get(parent.currentDefaultServices, Clock.Clock)
-          const wait = isLive(clock) ? awaitWithTimer(deadline, millis) : awaitWithSleep(deadline, clock, duration)
-          // The wait is as interruptible as the caller was; an interruption of
-          // the caller ends it, and `Deadline.onFailure` then stops the child.
-          return Effect.matchCauseEffect(restore(wait), deadline)
-        }))
-    )
+  return Effect.uninterruptibleMask((restore) =>
+    // the child ends with the call's exit, which the caller takes over: a failed call is not a failed
+    // fiber, which Effect would log as "Fiber terminated with an unhandled error" (see `handled`)
+    Effect.flatMap(Effect.fork(restore(Effect.exit(self))), (child) =>
+      Effect.withFiberRuntime<A, E | E1>((parent) => {
+        const deadline = new Deadline(child, parent.id(), onTimeout)
+        const clock = Context.get(parent.currentDefaultServices, Clock.Clock)
+        const wait = isLive(clock) ? awaitWithTimer(deadline, millis) : awaitWithSleep(deadline, clock, duration)
+        // The wait is as interruptible as the caller was; an interruption of
+        // the caller ends it, and `Deadline.onFailure` then stops the child.
+        return Effect.matchCauseEffect(restore(wait), deadline)
+      }))
   )
 }
