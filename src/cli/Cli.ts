@@ -232,15 +232,21 @@ const validate = Command.make("validate", { config: configOption }, ({ config })
   }).pipe(Effect.catchTags({ ConfigError: reportProblems, ScenarioError: simulationFailed }))
 ).pipe(Command.withDescription("check a config file (or a simulator scenario) and report every problem at its path"))
 
-/** What a simulation cost in real time, for the terminal only: the report itself never varies. */
-const footer = (stats: ReadonlyArray<VirtualTime.Stats>) => {
+/** What runs of a simulation cost in real time, for a person only: the report itself never varies. */
+const cost = (stats: ReadonlyArray<VirtualTime.Stats>) => {
   const real = stats.reduce((sum, s) => sum + s.realMillis, 0)
   const virtual = stats.reduce((sum, s) => sum + s.virtualMillis, 0)
   const wakeUps = stats.reduce((sum, s) => sum + s.wakeUps, 0)
-  return `\n(${(virtual / 60_000).toFixed(1)} virtual minutes in ${(real / 1000).toFixed(1)} s of real time, ${wakeUps.toLocaleString("en-US")} clock wake-ups)`
+  return `${(virtual / 60_000).toFixed(1)} virtual minutes in ${(real / 1000).toFixed(1)} s of real time, ${wakeUps.toLocaleString("en-US")} clock wake-ups`
 }
 
-/** An invalid scenario or a run that could not happen: the message, and exit code 1. */
+/** The terminal report's last line: what the runs cost. */
+const footer = (stats: ReadonlyArray<VirtualTime.Stats>) => `\n(${cost(stats)})`
+
+/** What each run cost, at debug level: with `--json`, the footer's figures are not printed. */
+const logRuns = (stats: ReadonlyArray<VirtualTime.Stats>) =>
+  Effect.forEach(stats, (run, i) => Effect.logDebug(`simulation run ${i + 1} of ${stats.length}: ${cost([run])}`), { discard: true })
+
 /**
  * Log records on stderr, not stdout, for a command whose stdout is its
  * answer (`--json` piped into another program): with `--log-level debug`
@@ -249,6 +255,7 @@ const footer = (stats: ReadonlyArray<VirtualTime.Stats>) => {
 const toStderr = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.provide(effect, Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.logfmtLogger)))
 
+/** An invalid scenario or a run that could not happen: the message, and exit code 1. */
 const simulationFailed = (error: { readonly message: string }) =>
   Effect.zipRight(
     Console.error(error.message),
@@ -271,9 +278,11 @@ const simulate = Command.make(
       const loaded = yield* Scenario.load(scenario)
       if (compare) {
         const { comparison, stats } = yield* Simulator.compare(loaded)
+        yield* logRuns(stats)
         yield* Console.log(json ? Report.comparisonToJson(comparison) : Report.formatComparison(comparison) + footer(stats))
       } else {
         const { report, stats } = yield* Simulator.run(loaded)
+        yield* logRuns([stats])
         yield* Console.log(json ? Report.toJson(report) : Report.format(report) + footer([stats]))
       }
     }).pipe(

@@ -688,13 +688,7 @@ export const postStream = <E = never>(
       isSuccess(response.status) ? Effect.succeed(response) : failResponse(endpoint, response, deadline))
   return decodeSse(
     endpoint,
-    (deadline) =>
-      again === undefined
-        ? open(post.body, deadline)
-        : Effect.catchIf(open(post.body, deadline), again.when, (error) => {
-          const body = again.body()
-          return body === undefined ? Effect.fail(error) : open(body, deadline)
-        }),
+    (deadline) => orAgain(open(post.body, deadline), again, (body) => open(body, deadline)),
     {
       mapError: mapHttpError(endpoint),
       makeDecoder,
@@ -716,6 +710,17 @@ export interface Again {
   readonly body: () => unknown
   readonly when: (error: unknown) => boolean
 }
+
+/** `first`, or, when it fails as `again.when` says, the second body sent with `send` (see `Again`). */
+const orAgain = <A, E, R>(
+  first: Effect.Effect<A, E, R>,
+  again: Again | undefined,
+  send: (body: unknown) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R> =>
+  again === undefined ? first : Effect.catchIf(first, again.when, (error) => {
+    const body = again.body()
+    return body === undefined ? Effect.fail(error) : send(body)
+  })
 
 /**
  * How an adapter speaks its provider's wire: where it POSTs, how a request
@@ -769,12 +774,8 @@ export const chatCalls = (
     const refused = formatRefusal(info, request)
     if (refused !== undefined) return Effect.fail(refused)
     const first = wire.encode(request, false)
-    const sent = postJson(endpoint, wire.path, first, decode, deadline)
-    const retry = again(request, false, first)
-    return retry === undefined ? sent : Effect.catchIf(sent, retry.when, (error) => {
-      const body = retry.body()
-      return body === undefined ? Effect.fail(error) : postJson(endpoint, wire.path, body, decode, deadline)
-    })
+    return orAgain(postJson(endpoint, wire.path, first, decode, deadline), again(request, false, first), (body) =>
+      postJson(endpoint, wire.path, body, decode, deadline))
   }
   const stream = <E = never>(request: ChatRequest, head?: HeadDeadline<E>): Stream.Stream<ChatChunk, ProviderError | E> => {
     const refused = formatRefusal(info, request)
