@@ -236,6 +236,13 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gemini", (it) 
   })
 
   describe("thought signatures (Gemini 3)", () => {
+    /** The signatures a request's function calls went with, in order. */
+    const sentSignatures = (body: unknown) =>
+      (body as { contents: Array<{ parts: Array<{ functionCall?: unknown; thoughtSignature?: string }> }> }).contents
+        .flatMap((c) => c.parts)
+        .filter((p) => p.functionCall !== undefined)
+        .map((p) => p.thoughtSignature)
+
     const signed = {
       candidates: [
         {
@@ -296,12 +303,7 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gemini", (it) 
           const model = yield* Gemini.make({ model: name, baseUrl: server.url })
           yield* model.complete(conversation)
         }
-        const signatures = server.requests().map((r) =>
-          (r.body as { contents: Array<{ parts: Array<{ functionCall?: unknown; thoughtSignature?: string }> }> }).contents
-            .flatMap((c) => c.parts)
-            .filter((p) => p.functionCall !== undefined)
-            .map((p) => p.thoughtSignature)
-        )
+        const signatures = server.requests().map((r) => sentSignatures(r.body))
         const placeholder = "skip_thought_signature_validator"
         expect(signatures).toEqual([
           ["sig-A", undefined, placeholder, undefined],
@@ -326,11 +328,6 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gemini", (it) 
         { role: "tool", toolCallId: "b", content: "noon" }
       ]
     } satisfies Chat.ChatRequest
-    const sentSignatures = (body: unknown) =>
-      (body as { contents: Array<{ parts: Array<{ functionCall?: unknown; thoughtSignature?: string }> }> }).contents
-        .flatMap((c) => c.parts)
-        .filter((p) => p.functionCall !== undefined)
-        .map((p) => p.thoughtSignature)
 
     it.scoped("a 400 refusing the signatures is asked once more with the placeholder in their place, whole or streamed", () =>
       Effect.gen(function* () {
