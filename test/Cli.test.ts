@@ -295,7 +295,7 @@ describe("llm-failover CLI", () => {
     const result = await cli(["--log-level", "debug", "simulate", "--scenario", "examples/scenarios/primary-down.yaml", "--json"])
     expect(result.status, result.stderr).toBe(0)
     expect(JSON.parse(result.stdout)).toMatchObject({ scenario: "primary-down" })
-    expect(result.stderr).toMatch(/level=DEBUG .*simulation run 1 of 1: [\d.]+ virtual minutes in [\d.]+ s of real time/)
+    expect(result.stderr).toMatch(/level=DEBUG .*simulated primary-down under [\w-]+: [\d.]+ virtual minutes in [\d.]+ s of real time/)
   }, 60_000)
 
   it("an empty --host is refused, not bound to every interface", async () => {

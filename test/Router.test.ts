@@ -1145,7 +1145,16 @@ describe("Router: degraded mode", () => {
       keyOf([{ role: "assistant", content: "1:a", toolCalls: [] }]),
       keyOf([{ role: "tool", toolCallId: "1", content: "ab" }]),
       keyOf([{ role: "user", content: "ab" }], { temperature: 0 }),
-      keyOf([{ role: "user", content: "ab" }], { responseFormat: { type: "json_object" } })
+      keyOf([{ role: "user", content: "ab" }], { responseFormat: { type: "json_object" } }),
+      keyOf([{ role: "user", content: "ab" }], { tools: [{ name: "f", parameters: { type: "object" } }] }),
+      keyOf([{ role: "user", content: "ab" }], { tools: [{ name: "f", parameters: { type: "object", properties: { x: {} } } }] }),
+      keyOf([{ role: "user", content: "ab" }], { tools: [{ name: "f", parameters: { type: "object" } }], toolChoice: "required" }),
+      keyOf([{ role: "user", content: "ab" }], { parallelToolCalls: false }),
+      keyOf([{ role: "user", content: [{ type: "image", url: "ab", detail: "low" }] }]),
+      // JSON can carry a lone surrogate, which UTF-8 cannot
+      keyOf([{ role: "user", content: "hi \ud800" }]),
+      keyOf([{ role: "user", content: "hi \udfff" }]),
+      keyOf([{ role: "user", content: "hi \ufffd" }])
     ]
     expect(new Set(distinct).size).toBe(distinct.length)
     // a call's id and a message's metadata do not change the answer

@@ -243,9 +243,11 @@ const cost = (stats: ReadonlyArray<VirtualTime.Stats>) => {
 /** The terminal report's last line: what the runs cost. */
 const footer = (stats: ReadonlyArray<VirtualTime.Stats>) => `\n(${cost(stats)})`
 
-/** What each run cost, at debug level: with `--json`, the footer's figures are not printed. */
-const logRuns = (stats: ReadonlyArray<VirtualTime.Stats>) =>
-  Effect.forEach(stats, (run, i) => Effect.logDebug(`simulation run ${i + 1} of ${stats.length}: ${cost([run])}`), { discard: true })
+/** What each run cost, at debug level, by its policy: with `--json`, the footer's figures are not printed. */
+const logRuns = (runs: ReadonlyArray<{ readonly report: Report.Report; readonly stats: VirtualTime.Stats }>) =>
+  Effect.forEach(runs, ({ report, stats }) => Effect.logDebug(`simulated ${report.scenario} under ${report.policy}: ${cost([stats])}`), {
+    discard: true
+  })
 
 /**
  * Log records on stderr, not stdout, for a command whose stdout is its
@@ -278,11 +280,11 @@ const simulate = Command.make(
       const loaded = yield* Scenario.load(scenario)
       if (compare) {
         const { comparison, stats } = yield* Simulator.compare(loaded)
-        yield* logRuns(stats)
+        yield* logRuns(comparison.reports.map((report, i) => ({ report, stats: stats[i]! })))
         yield* Console.log(json ? Report.comparisonToJson(comparison) : Report.formatComparison(comparison) + footer(stats))
       } else {
         const { report, stats } = yield* Simulator.run(loaded)
-        yield* logRuns([stats])
+        yield* logRuns([{ report, stats }])
         yield* Console.log(json ? Report.toJson(report) : Report.format(report) + footer([stats]))
       }
     }).pipe(

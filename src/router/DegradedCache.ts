@@ -39,8 +39,9 @@ export interface DegradedCache {
 
 /**
  * The cache key of a request: the SHA-256 digest of its messages and the
- * settings that change the answer (its response format among them), in a
- * fixed order, with whitespace runs folded and text trimmed. A digest, not
+ * settings that change the answer (sampling, tools and the choice of one,
+ * the response format; not its metadata), in a fixed order, with
+ * whitespace runs folded and text trimmed. A digest, not
  * the request's text: the cache holds as many keys as answers, and a
  * conversation can be a hundred kilobytes long.
  *
@@ -59,12 +60,20 @@ export const key = (request: ChatRequest): string => {
     request.topP ?? null,
     request.maxTokens ?? null,
     request.stop ?? null,
-    request.tools?.map((tool) => tool.name) ?? null,
+    request.tools ?? null,
+    request.toolChoice ?? null,
+    request.parallelToolCalls ?? null,
     request.responseFormat ?? null
   ])
   for (const message of request.messages) text += framed(message)
-  return createHash("sha256").update(text).digest("base64url")
+  // UTF-8 writes every lone surrogate as U+FFFD, so a text with one is hashed as UTF-16 (tagged apart)
+  return loneSurrogate.test(text)
+    ? createHash("sha256").update("16:").update(text, "utf16le").digest("base64url")
+    : createHash("sha256").update("8:").update(text).digest("base64url")
 }
+
+/** Half of a surrogate pair without the other: JSON can carry one (`"\ud800"`), UTF-8 cannot. */
+const loneSurrogate = /\p{Cs}/u
 
 /**
  * A message as the key reads it: a letter for its role, then each field
@@ -76,7 +85,7 @@ const framed = (message: ChatRequest["messages"][number]): string => {
     case "user":
       return typeof message.content === "string"
         ? `u${field(fold(message.content))}${field(message.name)}`
-        : `U${message.content.length}:${message.content.map((part) => (part.type === "text" ? `t${field(fold(part.text))}` : `i${field(part.url)}`)).join("")}${field(message.name)}`
+        : `U${message.content.length}:${message.content.map((part) => (part.type === "text" ? `t${field(fold(part.text))}` : `i${field(part.url)}${field(part.detail)}`)).join("")}${field(message.name)}`
     case "assistant":
       return `a${field(fold(message.content ?? ""))}${message.toolCalls?.length ?? 0}:${(message.toolCalls ?? []).map((call) => field(call.name) + field(call.arguments)).join("")}${field(message.name)}`
     case "system":

@@ -13,7 +13,8 @@
  *   `JSON.stringify` of the answer;
  * - `fiber`: the same call run in an Effect fiber (`runPromise`);
  * - `router` (the default): the config's router (`Router.make`, the OpenAI
- *   adapter over `UndiciHttpClient`), `router.complete` on the healthy chain;
+ *   adapter over `UndiciHttpClient`), `router.complete` of the request's
+ *   messages on the healthy chain;
  * - `observed`: the same, with `Observability.attach` as `serve` has it.
  *
  *   npx tsx scripts/bundle.ts /tmp/ladder/ladder.mjs bench/lib/servers/ladder.ts
@@ -21,13 +22,13 @@
  *     router=/tmp/ladder/ladder.mjs,LADDER_RUNG=router
  */
 import { NodeContext } from "@effect/platform-node"
-import { Effect, Layer, Logger, LogLevel, ManagedRuntime } from "effect"
+import { Effect, Exit, Layer, Logger, LogLevel, ManagedRuntime, Scope } from "effect"
 import { createServer } from "node:http"
 import { Agent } from "undici"
 import * as HeapGrowth from "../../../src/cli/internal/heapGrowth.js"
 import * as ServeRefs from "../../../src/cli/internal/serveRefs.js"
 import * as Config from "../../../src/config/Config.js"
-import * as Chat from "../../../src/llm/Chat.js"
+import type * as Chat from "../../../src/llm/Chat.js"
 import * as Observability from "../../../src/observability/Observability.js"
 import * as UndiciHttpClient from "../../../src/providers/UndiciHttpClient.js"
 import * as Router from "../../../src/router/Router.js"
@@ -36,7 +37,8 @@ const rungs = ["raw", "fiber", "router", "observed"] as const
 const rung = process.env["LADDER_RUNG"] ?? "router"
 if (!(rungs as ReadonlyArray<string>).includes(rung)) throw new Error(`LADDER_RUNG must be one of ${rungs.join(", ")}`)
 
-const configPath = process.argv[process.argv.indexOf("--config") + 1]
+const at = process.argv.indexOf("--config")
+const configPath = at < 0 ? undefined : process.argv[at + 1]
 if (configPath === undefined) throw new Error("usage: ladder.mjs serve --config FILE")
 
 const runtime = ManagedRuntime.make(
@@ -51,6 +53,8 @@ if (port === undefined || up === undefined || up.type !== "openai" || up.baseUrl
 const upstream = new URL(`${up.baseUrl}/chat/completions`)
 const key = process.env["BENCH_UPSTREAM_KEY"] ?? ""
 const agent = new Agent()
+// the router's and observability's scope: open while the server runs (closed, the router's listeners are gone)
+const scope = await runtime.runPromise(Scope.make())
 const router = await runtime.runPromise(
   Effect.gen(function* () {
     // as serve: the same heap growth
@@ -58,7 +62,7 @@ const router = await runtime.runPromise(
     const made = yield* Router.make(yield* Config.toRouterConfig(parsed.config))
     if (rung === "observed") yield* Observability.attach(made, { telemetry: { tracing: false } })
     return made
-  }).pipe(Effect.scoped)
+  }).pipe(Scope.extend(scope))
 )
 
 interface Answer {
@@ -78,7 +82,12 @@ const callUpstream = async (messages: unknown): Promise<Answer> => {
   return { text: json.choices[0]!.message.content, model: json.model }
 }
 
-const answer = (body: { readonly messages: ReadonlyArray<{ readonly content: string }> }): Promise<Answer> => {
+/** The gateway suite's request: its messages are plain text, as a `ChatRequest`'s are (`bench/lib/chat.ts`). */
+interface Body {
+  readonly messages: Chat.ChatRequest["messages"]
+}
+
+const answer = (body: Body): Promise<Answer> => {
   switch (rung) {
     case "raw":
       return callUpstream(body.messages)
@@ -87,7 +96,7 @@ const answer = (body: { readonly messages: ReadonlyArray<{ readonly content: str
     default:
       return runtime.runPromise(
         ServeRefs.withServeRefs(
-          Effect.map(router.complete(Chat.prompt(body.messages.at(-1)!.content), { chain: "healthy" }), ({ response }) => ({
+          Effect.map(router.complete({ messages: body.messages }, { chain: "healthy" }), ({ response }) => ({
             text: response.text,
             model: response.model
           }))
@@ -104,7 +113,7 @@ const server = createServer((req, res) => {
   const chunks: Array<Buffer> = []
   req.on("data", (chunk: Buffer) => chunks.push(chunk))
   req.on("end", () => {
-    answer(JSON.parse(Buffer.concat(chunks).toString("utf8"))).then(
+    answer(JSON.parse(Buffer.concat(chunks).toString("utf8")) as Body).then(
       ({ model, text }) => {
         const out = JSON.stringify({
           id: "chatcmpl-ladder",
@@ -126,5 +135,5 @@ const server = createServer((req, res) => {
 server.listen(port, "127.0.0.1")
 process.once("SIGTERM", () => {
   server.close()
-  void runtime.dispose().finally(() => process.exit(0))
+  void runtime.runPromise(Scope.close(scope, Exit.void)).finally(() => runtime.dispose()).finally(() => process.exit(0))
 })

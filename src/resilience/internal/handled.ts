@@ -5,7 +5,8 @@
  * and stack trace) at its `unhandledErrorLogLevel`, Debug by default,
  * whoever awaits it: under `--log-level debug`, each failed member of a race
  * or a hedge printed one, though the router had handled it. (A deadline's
- * child never fails: it ends with the call's exit, see `timeoutFail`.)
+ * child ends with the call's exit, so it fails only when interrupted, see
+ * `timeoutFail`.)
  *
  * @internal
  */
