@@ -1,9 +1,10 @@
 /**
  * Degraded mode's memory: the last good answer to each request, so that when
  * every target of a chain is down the router can still answer a request it
- * has answered before. Keys are digests of normalised requests (messages, sampling
- * settings and response format, not metadata) within a partition (the router's is the chain's
- * name, so a chain never answers with another chain's model); entries
+ * has answered before. Keys are digests of normalised requests (messages,
+ * sampling settings, tools, response format; not metadata; see `key`) within
+ * a partition (the router's is the chain's name, so a chain never answers
+ * with another chain's model); entries
  * expire after a TTL and the cache is bounded, dropping the least recently
  * used entry first.
  *
