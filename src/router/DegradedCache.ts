@@ -42,9 +42,9 @@ export interface DegradedCache {
  * The cache key of a request: the SHA-256 digest of its messages and the
  * settings that change the answer (sampling, tools and the choice of one,
  * the response format; not its metadata), in a fixed order, with
- * whitespace runs folded and text trimmed. A digest, not
- * the request's text: the cache holds as many keys as answers, and a
- * conversation can be a hundred kilobytes long.
+ * whitespace runs folded and text trimmed. A digest, not the request's
+ * text: the cache holds as many keys as answers, and a conversation can be
+ * a hundred kilobytes long.
  *
  * @example
  * import { Chat } from "effect-llm-failover/llm"
@@ -86,7 +86,7 @@ const framed = (message: ChatRequest["messages"][number]): string => {
     case "user":
       return typeof message.content === "string"
         ? `u${field(fold(message.content))}${field(message.name)}`
-        : `U${message.content.length}:${message.content.map((part) => (part.type === "text" ? `t${field(fold(part.text))}` : `i${field(part.url)}${field(part.detail)}`)).join("")}${field(message.name)}`
+        : `U${message.content.length}:${message.content.map(framedPart).join("")}${field(message.name)}`
     case "assistant":
       return `a${field(fold(message.content ?? ""))}${message.toolCalls?.length ?? 0}:${(message.toolCalls ?? []).map((call) => field(call.name) + field(call.arguments)).join("")}${field(message.name)}`
     case "system":
@@ -95,6 +95,11 @@ const framed = (message: ChatRequest["messages"][number]): string => {
       return `t${field(message.toolCallId)}${field(fold(message.content))}`
   }
 }
+
+const framedPart = (part: Exclude<UserContent, string>[number]): string =>
+  part.type === "text" ? `t${field(fold(part.text))}` : `i${field(part.url)}${field(part.detail)}`
+
+type UserContent = Extract<ChatRequest["messages"][number], { readonly role: "user" }>["content"]
 
 const field = (text: string | undefined) => (text === undefined ? "-" : `${text.length}:${text}`)
 
