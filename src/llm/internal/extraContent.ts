@@ -2,14 +2,15 @@
  * Gemini's thought signatures on tool calls: how one travels in OpenAI's
  * format (as Google's OpenAI-compatible endpoint carries it, in
  * `extra_content.google.thought_signature` on the call: clients that send
- * back the assistant message they got keep it), and what a Gemini 3 model
- * gets for a call that has none.
+ * back the assistant message they got keep it), which models take them,
+ * what a Gemini 3 model gets for a call that has none, and what a model
+ * that refused them gets on the second try.
  *
  * @internal
  */
-import type { ChatRequest } from "../Chat.js"
 import * as Arr from "effect/Array"
 import * as Predicate from "effect/Predicate"
+import type { ChatRequest } from "../Chat.js"
 import type { InvalidRequest } from "../ProviderError.js"
 
 /**
@@ -34,7 +35,8 @@ export const placeholderSignature = "skip_thought_signature_validator"
  *   Gemini but 1 and 2 (an alias such as `gemini-flash-latest` may point at
  *   Gemini 3).
  *
- * By the id after any prefix (`models/`, Vertex's `google/`).
+ * By the id after any prefix (`models/`, `tunedModels/`, Vertex's
+ * `google/`), and by the publisher a Vertex id names.
  *
  * @internal
  */
