@@ -82,9 +82,15 @@ export const turnSignatures = (
 export const refusedSignatures = (error: unknown): boolean =>
   Predicate.isTagged(error, "InvalidRequest") && /thought[ _]?signature/i.test((error as InvalidRequest).message)
 
+type Message = ChatRequest["messages"][number]
+type Assistant = Extract<Message, { readonly role: "assistant" }>
+
+/** An assistant turn that called functions. */
+const calling = (message: Message): message is Assistant & { readonly toolCalls: NonNullable<Assistant["toolCalls"]> } =>
+  message.role === "assistant" && message.toolCalls !== undefined && message.toolCalls.length > 0
+
 /** Whether a request holds a function call of an assistant turn, whose signature a model could refuse. @internal */
-export const hasToolCalls = (request: ChatRequest): boolean =>
-  request.messages.some((message) => message.role === "assistant" && (message.toolCalls?.length ?? 0) > 0)
+export const hasToolCalls = (request: ChatRequest): boolean => request.messages.some(calling)
 
 /**
  * The request with its signatures given up: the first call of each
@@ -98,7 +104,7 @@ export const hasToolCalls = (request: ChatRequest): boolean =>
 export const withPlaceholders = (request: ChatRequest): ChatRequest => ({
   ...request,
   messages: Arr.map(request.messages, (message) =>
-    message.role === "assistant" && message.toolCalls !== undefined && message.toolCalls.length > 0
+    calling(message)
       ? {
         ...message,
         toolCalls: message.toolCalls.map(({ signature: _, ...call }, i) =>
