@@ -312,6 +312,46 @@ describe("Simulated JSON answers", () => {
       assert.deepStrictEqual(JSON.parse(text), { a: "sim/m1: hi", b: 0 })
     }))
 
+  it.effect("strings meet their pattern, and the items of uniqueItems differ, the same on every run", () =>
+    Effect.gen(function* () {
+      const model = yield* instant()
+      const value = (schema: Record<string, unknown>) =>
+        Effect.map(model.complete(Chat.prompt("hi", { responseFormat: { type: "json_schema", name: "x", schema } })), (r) => JSON.parse(r.text))
+      const patterns = ["^[A-Z]{3}-\\d{4}$", "^#[0-9a-f]{6}$", "^[\\w-]+$", "^\\+?[1-9]\\d{1,14}$", "sim"]
+      for (const pattern of patterns) {
+        const code = yield* value({ type: "string", pattern, maxLength: 16 })
+        expect([pattern, new RegExp(pattern).test(code) && [...code].length <= 16]).toEqual([pattern, true])
+        // the same on every run
+        expect(yield* value({ type: "string", pattern, maxLength: 16 })).toBe(code)
+      }
+      // the reply when it matches; a pattern fast-check cannot build (a lookahead) leaves the reply
+      expect(yield* value({ type: "string", pattern: "^sim/" })).toBe("sim/m1: hi")
+      expect(yield* value({ type: "string", pattern: "^(?!x)[a-z]+$" })).toBe("sim/m1: hi")
+      const unique = (items: Record<string, unknown>, minItems = 4) =>
+        Effect.map(value({ type: "array", uniqueItems: true, minItems, items }), (array: Array<unknown>) => {
+          expect(array).toHaveLength(minItems)
+          return new Set(array.map((item) => JSON.stringify(item))).size
+        })
+      const schemas: ReadonlyArray<Record<string, unknown>> = [
+        { type: "string" },
+        { type: "string", maxLength: 4 },
+        { type: "string", pattern: "^[a-z]{2}$" },
+        { type: "integer", minimum: 1, maximum: 10 },
+        { type: "number", minimum: 0, maximum: 1 },
+        { type: "integer", multipleOf: 5, minimum: 7 },
+        { enum: ["a", "b", "c", "d"] },
+        { type: "string", default: "same" },
+        { type: "object", properties: { id: { type: "integer" }, name: { type: "string" } }, required: ["id", "name"] },
+        { type: "array", items: { type: "integer" }, minItems: 1 },
+        ...["date-time", "date", "time", "duration", "email", "hostname", "uri", "ipv4", "ipv6", "uuid"].map((format) => ({ type: "string", format }))
+      ]
+      for (const items of schemas) expect([items, yield* unique(items)]).toEqual([items, 4])
+      // a schema with fewer values than items still repeats: two booleans for three items
+      expect(yield* unique({ type: "boolean" }, 3)).toBe(2)
+      // without uniqueItems, the items are as they were: all the same
+      expect(yield* value({ type: "array", minItems: 3, items: { type: "integer" } })).toEqual([0, 0, 0])
+    }))
+
   it.effect("numbers meet every bound at once, strings their lengths in code points, as near 0 and the reply as they can", () =>
     Effect.gen(function* () {
       const model = yield* instant()
@@ -385,6 +425,8 @@ describe("Simulated JSON answers", () => {
           step: Schema.Number.pipe(Schema.multipleOf(5), Schema.greaterThan(1)),
           id: Schema.UUID,
           code: Schema.String.pipe(Schema.minLength(40)),
+          sku: Schema.String.pipe(Schema.pattern(/^[A-Z]{2}-\d{3,5}$/)),
+          tags: Schema.Array(Schema.String.pipe(Schema.pattern(/^#[a-z]+$/))).pipe(Schema.minItems(2)),
           long: Schema.Array(Schema.Number).pipe(Schema.minItems(50))
         })
       ] as const

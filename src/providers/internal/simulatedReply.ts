@@ -3,6 +3,7 @@
  *
  * @internal
  */
+import { FastCheck } from "effect"
 import type { ChatRequest } from "../../llm/Chat.js"
 import { messageText } from "../../llm/Chat.js"
 
@@ -140,21 +141,76 @@ const flatten = (build: Build, schema: Node, depth: number): Node => {
   return merge(build, branches, depth)
 }
 
-/** A string its `format` (the common ones), `minLength` and `maxLength` allow. */
-const stringOf = (build: Build, node: Node): string => {
-  const format = typeof node["format"] === "string" ? formats[node["format"]] : undefined
+/**
+ * A string its `format` (the common ones), `minLength`, `maxLength` and
+ * `pattern` allow; `variant` makes another one (for `uniqueItems`).
+ */
+const stringOf = (build: Build, node: Node, variant: number): string => {
+  const value = plainString(build, node, variant)
+  const pattern = patternOf(node)
+  const fitted = pattern === undefined || pattern.test(value) ? value : matching(pattern, node, variant) ?? value
+  build.budget.chars += fitted.length
+  if (build.budget.chars > maxChars) throw new SchemaTooLarge()
+  return fitted
+}
+
+/** The string of `stringOf` before its `pattern`: the format's value, or the text padded or cut to its lengths. */
+const plainString = (build: Build, node: Node, variant: number): string => {
+  const format = typeof node["format"] === "string" && Object.hasOwn(formats, node["format"]) ? formats[node["format"]] : undefined
   // a format's value as it is: padded or cut, it would no longer be one
-  if (format !== undefined) return format
+  if (format !== undefined) return format(variant)
   const min = bound(node["minLength"]) ?? 0
   if (min > maxLength) throw new SchemaTooLarge()
   const max = bound(node["maxLength"])
-  // lengths count code points, as JSON Schema's do
-  const points = [...build.text].length
-  let value = points >= min ? build.text : build.text + "x".repeat(min - points)
-  if (max !== undefined && points > max) value = [...build.text].slice(0, Math.max(0, max)).join("")
-  build.budget.chars += value.length
-  if (build.budget.chars > maxChars) throw new SchemaTooLarge()
-  return value
+  // lengths count code points, as JSON Schema's do; another variant ends in its number
+  const text = [...build.text]
+  const suffix = variant === 0 ? [] : [...` ${variant}`]
+  let points = [...text, ...suffix]
+  if (max !== undefined && points.length > max) {
+    points = suffix.length <= max ? [...text.slice(0, max - suffix.length), ...suffix] : points.slice(0, max)
+  }
+  return points.length >= min ? points.join("") : points.join("") + "x".repeat(min - points.length)
+}
+
+/**
+ * A schema's `pattern` as a regular expression: ECMA-262's with Unicode, else
+ * without (`[\\w-]` is an error in Unicode mode); none when it has none or it
+ * compiles neither way.
+ */
+const patternOf = (node: Node): RegExp | undefined => {
+  const source = node["pattern"]
+  if (typeof source !== "string") return undefined
+  for (const flags of ["u", ""]) {
+    try {
+      return new RegExp(source, flags)
+    } catch {
+      // the next flags, else none
+    }
+  }
+  return undefined
+}
+
+/** How many strings of a pattern `matching` tries for one that also fits the lengths. */
+const patternTries = 20
+
+/**
+ * A string that `pattern` matches within the node's lengths, drawn by
+ * fast-check's `stringMatching` with the variant as its seed (the same on
+ * every run); none when the pattern has what it cannot build (lookaround,
+ * back-references, Unicode properties) or no draw fits.
+ */
+const matching = (pattern: RegExp, node: Node, variant: number): string | undefined => {
+  const min = bound(node["minLength"]) ?? 0
+  const max = bound(node["maxLength"]) ?? Infinity
+  try {
+    const draws = FastCheck.sample(FastCheck.stringMatching(pattern, { size: "xsmall" }), { seed: variant, numRuns: patternTries })
+    return draws.find((draw) => {
+      const points = [...draw].length
+      return points >= min && points <= max && pattern.test(draw)
+    })
+  } catch {
+    return undefined
+  }
 }
 
 /** The most characters the strings of one answer hold in all. */
@@ -163,17 +219,20 @@ const maxChars = 1_000_000
 /** The longest string a simulated answer holds. */
 const maxLength = 10_000
 
-const formats: Readonly<Record<string, string>> = {
-  "date-time": "1970-01-01T00:00:00Z",
-  date: "1970-01-01",
-  time: "00:00:00Z",
-  duration: "PT1S",
-  email: "user@example.com",
-  hostname: "example.com",
-  uri: "https://example.com/",
-  ipv4: "127.0.0.1",
-  ipv6: "::1",
-  uuid: "00000000-0000-4000-8000-000000000000"
+const twoDigits = (n: number) => String(n).padStart(2, "0")
+
+/** The common formats: a value of each, another for each variant (the first as it always was). */
+const formats: Readonly<Record<string, (variant: number) => string>> = {
+  "date-time": (v) => new Date(v * 1_000).toISOString().replace(".000", ""),
+  date: (v) => new Date(v * 86_400_000).toISOString().slice(0, 10),
+  time: (v) => `${twoDigits(Math.floor(v / 3_600) % 24)}:${twoDigits(Math.floor(v / 60) % 60)}:${twoDigits(v % 60)}Z`,
+  duration: (v) => `PT${v + 1}S`,
+  email: (v) => (v === 0 ? "user@example.com" : `user${v}@example.com`),
+  hostname: (v) => (v === 0 ? "example.com" : `host${v}.example.com`),
+  uri: (v) => (v === 0 ? "https://example.com/" : `https://example.com/${v}`),
+  ipv4: (v) => (v === 0 ? "127.0.0.1" : `10.${(v >> 16) & 255}.${(v >> 8) & 255}.${v & 255}`),
+  ipv6: (v) => `::${(v + 1).toString(16)}`,
+  uuid: (v) => `00000000-0000-4000-8000-${v.toString(16).padStart(12, "0")}`
 }
 
 /** Whether a number meets a schema's bounds (draft 4's boolean exclusive bounds too), `multipleOf` and integer type. */
@@ -204,9 +263,11 @@ const wholeMultiple = (multiple: number): number => {
 /**
  * The number nearest 0 that a schema allows, among 0, each bound and its
  * neighbours, the multiples of `multipleOf` next to them, and the middle of
- * the bounds; 0 when none fits (bounds no number meets).
+ * the bounds; 0 when none fits (bounds no number meets). A `variant` above 0
+ * takes the next nearest, then steps on past them, else between the least
+ * two (for `uniqueItems`).
  */
-const numberOf = (node: Node, integer: boolean): number => {
+const numberOf = (node: Node, integer: boolean, variant: number): number => {
   const bounds = ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"].flatMap((key) => {
     const value = bound(node[key])
     return value === undefined ? [] : [value]
@@ -229,11 +290,20 @@ const numberOf = (node: Node, integer: boolean): number => {
       }
     }
   }
-  let best: number | undefined
-  for (const candidate of candidates) {
-    if (fits(node, candidate, integer) && (best === undefined || Math.abs(candidate) < Math.abs(best))) best = candidate
+  // nearest 0 first; of two as near, the one found first
+  const fitting = [...new Set(candidates.filter((candidate) => fits(node, candidate, integer)))].sort((a, b) => Math.abs(a) - Math.abs(b))
+  if (fitting.length === 0) return 0
+  if (variant < fitting.length) return fitting[variant]!
+  // past them: as many steps beyond the greatest, else below the least, as the variant is past them
+  const beyond = variant - fitting.length + 1
+  const least = Math.min(...fitting)
+  const above = Math.min(...fitting.filter((value) => value > least))
+  // a bounded range: a fraction of the way from the least to the next (0.25, then 0.1666…, in [0, 1])
+  const between = least + (above - least) / (beyond + 1)
+  for (const candidate of [Math.max(...fitting) + beyond * (step ?? 1), least - beyond * (step ?? 1), between]) {
+    if (fits(node, candidate, integer)) return candidate
   }
-  return best ?? 0
+  return fitting[fitting.length - 1]!
 }
 
 /**
@@ -244,23 +314,28 @@ const numberOf = (node: Node, integer: boolean): number => {
  * every property when none is required, near the top), an array of its
  * `prefixItems` (or a tuple's `items`) and then `minItems` items (at least
  * one near the top, if `items` and `maxItems` allow), `text` for a string
- * (cut to `maxLength`), the least number its bounds allow, `false`, `null`.
- * `$ref` and `allOf` are folded into the node first. A schema of no type
- * gets `text`.
+ * (cut to `maxLength`, or one its `pattern` matches), the least number its
+ * bounds allow, `false`, `null`. `$ref` and `allOf` are folded into the node
+ * first. A schema of no type gets `text`.
+ *
+ * A `variant` above 0 asks for another value of the same schema, for the
+ * items of an array with `uniqueItems`: the next `enum` value, `true`, the
+ * next number, the text with the variant's number, another string of the
+ * pattern or the format; an object or array varies its first member.
  */
-const instance = (build: Build, schema: unknown, depth: number): unknown => {
+const instance = (build: Build, schema: unknown, depth: number, variant = 0): unknown => {
   if (++build.budget.nodes > maxNodes) throw new SchemaTooLarge()
-  if (!isNode(schema) || depth > maxDepth) return schema === false ? null : build.text
+  if (!isNode(schema) || depth > maxDepth) return schema === false ? null : textOf(build, variant)
   const node = flatten(build, schema, depth)
   const shallow = depth < shallowDepth
   if (Object.hasOwn(node, "const")) return node["const"]
-  if (Array.isArray(node["enum"]) && node["enum"].length > 0) return node["enum"][0]
-  if (Object.hasOwn(node, "default")) return node["default"]
+  if (Array.isArray(node["enum"]) && node["enum"].length > 0) return node["enum"][variant % node["enum"].length]
+  if (Object.hasOwn(node, "default") && variant === 0) return node["default"]
   for (const key of ["anyOf", "oneOf"]) {
     const branches = node[key]
     if (Array.isArray(branches) && branches.length > 0) {
       const ending = shallow ? undefined : branches.find((b) => isNode(b) && b["type"] === "null")
-      return instance(build, ending ?? branches[0], depth + 1)
+      return instance(build, ending ?? branches[0], depth + 1, variant)
     }
   }
   const types = Array.isArray(node["type"]) ? node["type"] : [node["type"]]
@@ -271,31 +346,64 @@ const instance = (build: Build, schema: unknown, depth: number): unknown => {
       const required = Array.isArray(node["required"]) ? node["required"].filter((k) => typeof k === "string") : []
       const out: Record<string, unknown> = {}
       const keys = required.length > 0 || !shallow ? required : Object.keys(properties)
-      for (const key of keys) set(out, key, instance(build, Object.hasOwn(properties, key) ? properties[key] : {}, depth + 1))
+      keys.forEach((key, i) =>
+        set(out, key, instance(build, Object.hasOwn(properties, key) ? properties[key] : {}, depth + 1, i === 0 ? variant : 0))
+      )
       return out
     }
-    case "array": {
-      // a tuple: draft 2020-12's `prefixItems`, or draft 7's `items` as a list
-      const prefix = Array.isArray(node["prefixItems"]) ? node["prefixItems"] : Array.isArray(node["items"]) ? node["items"] : []
-      const rest = Array.isArray(node["items"]) ? node["additionalItems"] : node["items"]
-      const least = bound(node["minItems"]) ?? 0
-      if (least > maxItems) throw new SchemaTooLarge()
-      const wanted = rest === false ? prefix.length : Math.max(least, shallow ? 1 : 0, prefix.length)
-      const count = Math.min(wanted, bound(node["maxItems"]) ?? Infinity)
-      return Array.from({ length: count }, (_, i) => instance(build, i < prefix.length ? prefix[i] : rest, depth + 1))
-    }
+    case "array":
+      return arrayOf(build, node, depth, variant)
     case "string":
-      return stringOf(build, node)
+      return stringOf(build, node, variant)
     case "integer":
     case "number":
-      return numberOf(node, type === "integer")
+      return numberOf(node, type === "integer", variant)
     case "boolean":
-      return false
+      return variant % 2 === 1
     case "null":
       return null
     default:
-      return build.text
+      return textOf(build, variant)
   }
+}
+
+/** The text, or for a variant above 0 the text and the variant's number. */
+const textOf = (build: Build, variant: number): string => (variant === 0 ? build.text : `${build.text} ${variant}`)
+
+/** How many more variants an item of `uniqueItems` tries when its value is an earlier item's. */
+const uniqueTries = 4
+
+/**
+ * An array of `instance`'s: its `prefixItems` (or a tuple's `items`), then
+ * `minItems` items. With `uniqueItems` each item is another variant, and one
+ * equal to an earlier item tries `uniqueTries` more; a schema with fewer
+ * values than items (a `const`, a two-value `enum`) still repeats.
+ */
+const arrayOf = (build: Build, node: Node, depth: number, variant: number): Array<unknown> => {
+  // a tuple: draft 2020-12's `prefixItems`, or draft 7's `items` as a list
+  const prefix = Array.isArray(node["prefixItems"]) ? node["prefixItems"] : Array.isArray(node["items"]) ? node["items"] : []
+  const rest = Array.isArray(node["items"]) ? node["additionalItems"] : node["items"]
+  const least = bound(node["minItems"]) ?? 0
+  if (least > maxItems) throw new SchemaTooLarge()
+  const wanted = rest === false ? prefix.length : Math.max(least, depth < shallowDepth ? 1 : 0, prefix.length)
+  const count = Math.min(wanted, bound(node["maxItems"]) ?? Infinity)
+  const unique = node["uniqueItems"] === true
+  const items: Array<unknown> = []
+  const seen = new Set<string>()
+  for (let i = 0; i < count; i++) {
+    const schema = i < prefix.length ? prefix[i] : rest
+    if (!unique) {
+      items.push(instance(build, schema, depth + 1, i === 0 ? variant : 0))
+      continue
+    }
+    let item = instance(build, schema, depth + 1, variant + i)
+    for (let retry = 1; retry <= uniqueTries && seen.has(JSON.stringify(item)); retry++) {
+      item = instance(build, schema, depth + 1, variant + i + retry * count)
+    }
+    seen.add(JSON.stringify(item))
+    items.push(item)
+  }
+  return items
 }
 
 /** Filler for an empty reply asked to produce tokens. */
