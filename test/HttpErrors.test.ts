@@ -21,6 +21,7 @@ import * as RetryAfter from "../src/providers/internal/retryAfter.js"
 import { type SseEvent, SseParser } from "../src/providers/internal/sse.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import * as UndiciHttpClient from "../src/providers/UndiciHttpClient.js"
+import * as Router from "../src/router/Router.js"
 import * as MockServer from "../src/testing/MockServer.js"
 
 const key = "sk-test-0123456789-SECRET"
@@ -422,6 +423,34 @@ describe("error bodies", () => {
     expect(classify(500, { type: "error", error: { type: "overloaded_error", message: "x" } })._tag).toBe("Overloaded")
   })
 
+  it("takes the account's faults for Unauthorized whatever the status: quota, balance, billing, a key Google refuses in a 400", () => {
+    const cases: ReadonlyArray<readonly [number, unknown]> = [
+      // OpenAI: billing exhausted, a 429 that no wait cures
+      [429, { error: { message: "You exceeded your current quota, please check your plan and billing details.", type: "insufficient_quota", code: "insufficient_quota" } }],
+      // Anthropic: out of credit, as a 400, and its documented 402
+      [400, { type: "error", error: { type: "invalid_request_error", message: "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits." } }],
+      [402, { type: "error", error: { type: "billing_error", message: "billing" } }],
+      // OpenRouter, DeepSeek
+      [402, { error: { message: "Insufficient credits. Add more using https://openrouter.ai/settings/credits", code: 402 } }],
+      [402, { error: { message: "Insufficient Balance", type: "unknown_error" } }],
+      // Gemini: an invalid key as a 400, a region or project it does not serve
+      [400, [{ error: { code: 400, message: "API key not valid. Please pass a valid API key.", status: "INVALID_ARGUMENT", details: [{ "@type": "type.googleapis.com/google.rpc.ErrorInfo", reason: "API_KEY_INVALID", domain: "googleapis.com" }] } }]],
+      [400, { error: { code: 400, message: "User location is not supported for the API use.", status: "FAILED_PRECONDITION" } }],
+      [400, { error: { code: 400, message: "Gemini API free tier is not available in your country. Please enable billing on your project in Google AI Studio.", status: "FAILED_PRECONDITION" } }]
+    ]
+    for (const [status, body] of cases) expect([body, classify(status, body)._tag]).toEqual([body, "Unauthorized"])
+    // an in-stream billing_error takes its status from its type
+    expect(classify(undefined, { type: "error", error: { type: "billing_error", message: "x" } })).toMatchObject({ _tag: "Unauthorized", status: 402 })
+    // Google's per-minute limit says "exceeded your current quota" too: it stays RateLimited, and so does a 429 that only says so
+    expect(classify(429, { error: { code: 429, message: "You exceeded your current quota, please check your plan and billing details.", status: "RESOURCE_EXHAUSTED" } })._tag).toBe("RateLimited")
+    expect(classify(429, { error: { message: "You exceeded your current quota, please check your plan and billing details." } })._tag).toBe("RateLimited")
+    // the request's own faults stay InvalidRequest
+    expect(classify(400, { error: { message: "Invalid value for 'tool_choice'", type: "invalid_request_error" } })._tag).toBe("InvalidRequest")
+    expect(classify(400, { error: { code: 400, message: "Invalid JSON payload received.", status: "INVALID_ARGUMENT" } })._tag).toBe("InvalidRequest")
+    // Anthropic's documented 504 timeout_error, in a stream
+    expect(classify(undefined, { type: "error", error: { type: "timeout_error", message: "x" } })._tag).toBe("ServerError")
+  })
+
   it("recognizes every provider's context-length wording, with its numbers", () => {
     const cases: ReadonlyArray<readonly [string, number | undefined, number | undefined]> = [
       [
@@ -591,4 +620,36 @@ describe("SSE parser", () => {
     expect(parse(": keep-alive\n\nevent: ping\n\nid: 3\nretry: 10\n\ndata: last")).toEqual([])
     expect(parse("data: [DONE]\n\n")).toEqual([{ event: "message", data: "[DONE]" }])
   })
+})
+
+layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("an account's fault fails over", (it) => {
+  it.scoped("an Anthropic account out of credit (a 400) and an OpenAI quota used up (a 429) are skipped, once each, for the next target", () =>
+    Effect.gen(function* () {
+      const creditTooLow = MockServer.status(400, {
+        body: {
+          type: "error",
+          error: { type: "invalid_request_error", message: "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits." }
+        }
+      })
+      const quotaUsedUp = MockServer.status(429, {
+        body: { error: { message: "You exceeded your current quota, please check your plan and billing details.", type: "insufficient_quota", param: null, code: "insufficient_quota" } }
+      })
+      const server = yield* MockServer.make({ faults: [creditTooLow, quotaUsedUp] })
+      const claude = yield* Anthropic.make({ model: "claude-sonnet-4-5", apiKey: Redacted.make(key), baseUrl: server.baseUrls.anthropic })
+      const gpt = yield* OpenAi.make({ model: "gpt-4.1-mini", apiKey: Redacted.make(key), baseUrl: server.baseUrls.openai })
+      const flash = yield* Gemini.make({ model: "gemini-2.5-flash", apiKey: Redacted.make(key), baseUrl: server.url })
+      const router = yield* Router.make({
+        targets: { claude: { model: claude }, gpt: { model: gpt }, flash: { model: flash } },
+        chains: { default: ["claude", "gpt", "flash"] },
+        // retries would not help an account: each is skipped at its first answer
+        policy: { retry: { maxAttempts: 3, base: "10 millis", jitter: "none" } }
+      })
+      const { meta } = yield* router.complete(Chat.prompt("hi"))
+      expect(meta.attempts.map((attempt) => [attempt.target, attempt.error?._tag])).toEqual([
+        ["claude", "Unauthorized"],
+        ["gpt", "Unauthorized"],
+        ["flash", undefined]
+      ])
+      expect(server.count()).toBe(3)
+    }))
 })

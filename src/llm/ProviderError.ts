@@ -166,7 +166,11 @@ export class MalformedResponse extends Schema.TaggedError<MalformedResponse>("ef
 ) {}
 
 /**
- * The key was refused (HTTP 401 or 403). The key itself never appears.
+ * The key or its account was refused: HTTP 401 or 403, 402 (payment
+ * required), or what the adapters read as the account's fault whatever the
+ * status (an exhausted quota or balance, billing, a key Google refuses in a
+ * 400). Another target may serve the request, so the router skips this one.
+ * The key itself never appears.
  *
  * @example
  * import { Unauthorized } from "effect-llm-failover/llm"
@@ -446,7 +450,7 @@ export interface StatusContext {
  *
  * | status | class |
  * |---|---|
- * | 401, 403 | `Unauthorized` |
+ * | 401, 402, 403 | `Unauthorized` |
  * | 404 | `ModelNotFound` |
  * | 408 | `Timeout` (phase `attempt`: the server gave up waiting) |
  * | 409 | `ServerError` (a transient conflict; the providers' SDKs retry it) |
@@ -456,7 +460,8 @@ export interface StatusContext {
  * | other 5xx | `ServerError` |
  * | other 4xx | `InvalidRequest` |
  *
- * Adapters refine a 400 by its body first (context length, content filter).
+ * Adapters refine an answer by its body first (context length, content
+ * filter, the account's faults).
  *
  * @example
  * import { fromStatus } from "effect-llm-failover/llm"
@@ -472,6 +477,7 @@ export const fromStatus = (status: number, context: StatusContext): ProviderErro
   const withRetryAfter = context.retryAfter === undefined ? base : { ...base, retryAfter: context.retryAfter }
   switch (status) {
     case 401:
+    case 402:
     case 403:
       return new Unauthorized(base)
     case 404:

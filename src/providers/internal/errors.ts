@@ -19,7 +19,8 @@ import {
   RateLimited,
   Timeout,
   type TimeoutPhase,
-  TransportError
+  TransportError,
+  Unauthorized
 } from "../../llm/ProviderError.js"
 import * as RetryAfter from "./retryAfter.js"
 
@@ -57,6 +58,8 @@ export interface ErrorInfo {
   readonly httpStatus?: number
   /** Google `RetryInfo.retryDelay`. */
   readonly retryDelay?: Duration.Duration
+  /** Google `ErrorInfo.reason` (`API_KEY_INVALID`, ...). */
+  readonly reason?: string
 }
 
 const maxMessage = 500
@@ -118,9 +121,19 @@ const retryDelayOf = (details: unknown): Duration.Duration | undefined => {
   return undefined
 }
 
+/** The `reason` of a Google error's `ErrorInfo` detail (`API_KEY_INVALID`, ...). */
+const reasonOf = (details: unknown): string | undefined => {
+  if (!Array.isArray(details)) return undefined
+  for (const detail of details) {
+    if (Predicate.isRecord(detail) && typeof detail.reason === "string" && detail.reason.length > 0) return detail.reason
+  }
+  return undefined
+}
+
 const fromErrorObject = (error: Record<string, unknown>, outer: Record<string, unknown>): ErrorInfo => {
   const code = error.code
   const retryDelay = retryDelayOf(error.details)
+  const reason = reasonOf(error.details)
   const type = stringField(error, "type") ?? stringField(outer, "type")
   const status = stringField(error, "status")
   return {
@@ -129,7 +142,8 @@ const fromErrorObject = (error: Record<string, unknown>, outer: Record<string, u
     ...(typeof code === "number" ? { httpStatus: code } : {}),
     ...(type !== undefined && type !== "error" ? { type } : {}),
     ...(status !== undefined ? { status } : {}),
-    ...(retryDelay !== undefined ? { retryDelay } : {})
+    ...(retryDelay !== undefined ? { retryDelay } : {}),
+    ...(reason !== undefined ? { reason } : {})
   }
 }
 
@@ -166,12 +180,14 @@ export const infoFromText = (text: string): ErrorInfo | undefined => {
 const statusOfName: Readonly<Record<string, number>> = {
   invalid_request_error: 400,
   authentication_error: 401,
+  billing_error: 402,
   permission_error: 403,
   not_found_error: 404,
   request_too_large: 413,
   rate_limit_error: 429,
   api_error: 500,
   server_error: 500,
+  timeout_error: 504,
   overloaded_error: 529,
   INVALID_ARGUMENT: 400,
   FAILED_PRECONDITION: 400,
@@ -239,6 +255,26 @@ const isContentFilter = (info: ErrorInfo | undefined, message: string): boolean 
   (info?.type !== undefined && contentFilterCodes.has(info.type)) ||
   contentFilterText.test(message)
 
+/**
+ * What says that the target's account, not the request, is at fault: an
+ * exhausted quota or balance, billing, a key Google calls invalid in a 400,
+ * a project or region Google does not serve (`FAILED_PRECONDITION`). Another
+ * target may serve the same request, so it is skipped like a refused key.
+ */
+const accountCodes: ReadonlySet<string> = new Set(["insufficient_quota", "billing_error", "billing_not_active"])
+const accountReasons: ReadonlySet<string> = new Set(["API_KEY_INVALID", "API_KEY_EXPIRED", "API_KEY_SERVICE_BLOCKED", "BILLING_DISABLED"])
+const accountText =
+  /credit balance (?:is )?too low|insufficient (?:credits?|balance|funds)|exceeded your current quota|enable billing|billing (?:is not active|hard limit|details)|api key (?:not valid|expired)/i
+
+const isAccountFault = (status: number, info: ErrorInfo | undefined, message: string): boolean =>
+  (info?.code !== undefined && accountCodes.has(info.code)) ||
+  (info?.type !== undefined && accountCodes.has(info.type)) ||
+  (info?.reason !== undefined && accountReasons.has(info.reason)) ||
+  (info?.status === "FAILED_PRECONDITION" && status === 400) ||
+  // by its words only where the status says nothing else: Google's per-minute limit is a 429 that says
+  // "exceeded your current quota" too, and stays RateLimited
+  ((status === 400 || status === 402 || status === 403) && accountText.test(message))
+
 /** Statuses whose body may say the real cause is the context window or a policy. */
 const refinable = (status: number): boolean => status === 400 || status === 422
 
@@ -247,7 +283,11 @@ const refinable = (status: number): boolean => status === 400 || status === 422
  * status the error's type stands for) through `fromStatus`, after a 400 is
  * refined by its body to `ContextLengthExceeded` or `ContentFiltered`, and a
  * Google `RESOURCE_EXHAUSTED` or an Anthropic `overloaded_error` is taken
- * for what it says whatever the status.
+ * for what it says whatever the status. A fault of the account (an
+ * exhausted quota or balance, billing, a key refused in a 400) is
+ * `Unauthorized`, whatever the status: OpenAI's `insufficient_quota` is a
+ * 429 that no wait cures, and Anthropic's and Google's come as 400s, which
+ * would otherwise end the request on every target.
  *
  * @internal
  */
@@ -273,6 +313,7 @@ export const classify = (
   if (info?.type === "overloaded_error") {
     return new Overloaded({ ...base, status, ...(wait !== undefined ? { retryAfter: wait } : {}) })
   }
+  if (isAccountFault(status, info, raw)) return new Unauthorized({ ...base, status })
   if (refinable(status)) {
     if (isContextLength(info, raw)) return new ContextLengthExceeded({ ...base, status, ...windowOf(raw) })
     if (isContentFilter(info, raw)) {
