@@ -16,7 +16,7 @@ import * as CompleteWithin from "../src/llm/internal/completeWithin.js"
 import * as StreamWithin from "../src/llm/internal/streamWithin.js"
 import type * as LanguageModel from "../src/llm/LanguageModel.js"
 import type { ProviderError } from "../src/llm/ProviderError.js"
-import { ServerError } from "../src/llm/ProviderError.js"
+import { RateLimited, ServerError } from "../src/llm/ProviderError.js"
 import * as Gemini from "../src/providers/Gemini.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import * as UndiciHttpClient from "../src/providers/UndiciHttpClient.js"
@@ -259,7 +259,7 @@ describe("the waits between calls, bounded by the request's deadline (virtual ti
       }
     }))
 
-  it.scoped("a retry due before the deadline is made with what is left of it; one due at or after it is not, and the request ends at the deadline", () =>
+  it.scoped("a retry due before the deadline is made with what is left of it; one due at or after it is not, and the request moves on at once", () =>
     Effect.gen(function* () {
       // fails at once, then hangs: the retry (after 1 s) is cut by the deadline at 5 s
       const a = scripted("a", (n) => (n === 1 ? Effect.fail(serverError("a")) : Effect.as(Effect.sleep("1 hour"), answer("a"))))
@@ -276,7 +276,8 @@ describe("the waits between calls, bounded by the request's deadline (virtual ti
       expect(error.attempts.map((x) => [x.error?._tag, Duration.toMillis(x.duration)])).toEqual([["ServerError", 0], ["Timeout", 4_000]])
       expect(a.calls()).toBe(2)
 
-      // every call fails; the second retry is due at 1 + 2 = 3 s, exactly the deadline: it is not made
+      // every call fails; the second retry is due at 1 + 2 = 3 s, exactly the deadline: it is not made, and the
+      // request does not wait for a deadline it can do nothing with: it ends with the last error at 1 s
       const b = scripted("b", () => Effect.fail(serverError("b")))
       const failing = yield* Router.make({
         targets: { b: { model: b.model } },
@@ -286,11 +287,29 @@ describe("the waits between calls, bounded by the request's deadline (virtual ti
       })
       const started = yield* TestClock.currentTimeMillis
       const next = yield* Effect.fork(failing.complete(request))
-      expect(yield* doneAt(next, started, 2_999)).toBe(false)
-      expect(yield* doneAt(next, started, 3_000)).toBe(true)
+      expect(yield* doneAt(next, started, 999)).toBe(false)
+      expect(yield* doneAt(next, started, 1_000)).toBe(true)
       const exhausted = (yield* Effect.flip(Fiber.join(next))) as ChainExhausted
-      expect(exhausted.message).toContain(`deadline of ${Duration.format("3 seconds")} passed`)
+      expect(exhausted.message).not.toContain("deadline")
+      expect(outcomes(exhausted)).toEqual([["b", "ServerError"], ["b", "ServerError"]])
       expect(b.calls()).toBe(2)
+
+      // with a next target, the request moves on to it at once with the time left: a Retry-After of 8 s (within
+      // its cap) cannot be honoured under a deadline of 5 s
+      const limited = scripted("limited", () =>
+        Effect.fail(new RateLimited({ provider: "limited", model: "limited-m", message: "slow down", status: 429, retryAfter: Duration.seconds(8) })))
+      const backup = scripted("backup", () => Effect.succeed(answer("backup")))
+      const chain = yield* Router.make({
+        targets: { limited: { model: limited.model }, backup: { model: backup.model } },
+        chains: { default: ["limited", "backup"] },
+        policy: { retry: { maxAttempts: 2 }, timeouts: { total: "5 seconds" } },
+        cache: false
+      })
+      const from = yield* TestClock.currentTimeMillis
+      const served = yield* Effect.fork(chain.complete(request))
+      expect(yield* doneAt(served, from, 0)).toBe(true)
+      const { meta } = yield* Fiber.join(served)
+      expect([meta.target, limited.calls(), backup.calls()]).toEqual(["backup", 1, 1])
     }))
 
   it.scoped("on a tie the request's deadline wins: a call or a stream's head that ends as it passes, answering or failing, is cut by it; a queue timeout equal to it is the deadline", () =>

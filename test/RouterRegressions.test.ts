@@ -178,7 +178,7 @@ describe("Router regressions: how requests end", () => {
     })
   )
 
-  it.scoped("a deadline that passes during a backoff records no phantom attempt", () =>
+  it.scoped("a backoff that would pass the deadline is not waited: no phantom attempt, the request ends at once", () =>
     Effect.gen(function* () {
       const a = fake("a", { complete: () => Effect.fail(serverError("a")) })
       const router = yield* Router.make({
@@ -188,13 +188,13 @@ describe("Router regressions: how requests end", () => {
         cache: false
       })
       const fiber = yield* Effect.fork(router.complete(Chat.prompt("hi")))
-      yield* TestClock.adjust("10 seconds")
+      yield* TestClock.adjust("0 millis")
+      expect(fiber.unsafePoll()).not.toBeNull()
       const error = failureOf(yield* Fiber.await(fiber))
       expect(error._tag).toBe("ChainExhausted")
       if (error._tag !== "ChainExhausted") return
       expect(a.calls()).toBe(1)
       expect(error.attempts.map((x) => x.error?._tag)).toEqual(["ServerError"])
-      expect(error.message).toContain("deadline")
     })
   )
 

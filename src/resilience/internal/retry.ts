@@ -91,9 +91,10 @@ export const make = <E>(options: RetryOptions<E> | undefined): RetryPolicy<E> =>
  * that bounds the call's retries with its own deadline (the router's total
  * one) without a fiber forked to keep it: no backoff sleeps past the
  * deadline. A retry that would start at or after it is not made: the call
- * sleeps until the deadline, then fails with `onDeadline()`, as it would
- * have under `timeoutFail` around the whole retrying call. (The calls
- * themselves must keep to the deadline: the policy does not time them.)
+ * fails at once with its last error, so that the caller can use the time
+ * left (the router's next target); once the deadline has passed, it fails
+ * with `onDeadline()`. (The calls themselves must keep to the deadline: the
+ * policy does not time them.)
  *
  * @internal
  */
@@ -177,24 +178,26 @@ const sleepThenRun = <A, E, R>(
 ): Effect.Effect<A, E, R> => {
   const millis = pushback > computed ? pushback : computed
   const retry = () => retryAfterSleep(policy, call, error, n, computed, millis)
-  return policy.deadline === undefined ? retry() : beforeDeadline(policy.deadline, millis, retry)
+  return policy.deadline === undefined ? retry() : beforeDeadline(policy.deadline, millis, error, retry)
 }
 
 /**
  * `retry()`, unless the deadline comes first: a retry due `millis` from now
- * would start at or past it, so the call waits for the deadline and fails
- * as it says (at once if it has passed).
+ * would start at or past it, so it is not made and the call fails with its
+ * last error at once (a router moves on to its next target with the time
+ * that is left, rather than wait for a retry it cannot make); once the
+ * deadline has passed, it fails as the deadline says.
  */
 const beforeDeadline = <A, E, R>(
   deadline: RetryDeadline<E>,
   millis: number,
+  error: E,
   retry: () => Effect.Effect<A, E, R>
 ): Effect.Effect<A, E, R> =>
   Effect.clockWith((clock) => {
     const left = deadline.at - monotonicMillis(clock)
     if (millis < left) return retry()
-    const expired = Effect.failSync(deadline.onDeadline)
-    return left > 0 ? Effect.zipRight(Effect.sleep(Duration.millis(left)), expired) : expired
+    return left > 0 ? Effect.fail(error) : Effect.failSync(deadline.onDeadline)
   })
 
 const retryAfterSleep = <A, E, R>(

@@ -1174,8 +1174,9 @@ const earlyProbe = (state: RequestState, ordered: ReadonlyArray<Member>): Effect
  * to run the chain (a fork and a join of every request): each call is
  * given what is left of it when that is nearer than its own deadline, and
  * a call bounded by it that ends as it passes is cut by it, whatever its
- * outcome (see `completeInTime`, `streamOnce`, `cutByRequest`); a backoff
- * never sleeps past it (`Retry.makeBounded`); a bulkhead's queue waits no
+ * outcome (see `completeInTime`, `streamOnce`, `cutByRequest`); a retry
+ * due past it is not made, and the request moves on to its next target at
+ * once (`Retry.makeBounded`); a bulkhead's queue waits no
  * longer than it (`bulkheadWait`); no attempt and no call starts after it
  * (`runMember`, `cutByRequest`). Whatever reaches it first fails with
  * `Deadline`, which ends the chain. The rest of the chain's steps do not
