@@ -807,6 +807,23 @@ describe("CircuitBreaker", () => {
         const error = yield* rejection(breaker.acquireProbe)
         assert.isFalse(Duration.isFinite(error.retryAfter))
       }))
+
+    it.effect("a breaker held open by forceOpen (a Retry-After) admits no early probe until the wait is over", () =>
+      Effect.gen(function*() {
+        const breaker = yield* CircuitBreaker.make({ trip: CircuitBreaker.consecutiveFailures(1) })
+        yield* breaker.forceOpen("30 seconds")
+        assert.strictEqual((yield* breaker.snapshot).forcedUntil, 30_000)
+        yield* rejection(breaker.acquireProbe)
+        yield* TestClock.adjust("29 seconds")
+        yield* rejection(breaker.acquireProbe)
+        yield* TestClock.adjust("1 second")
+        yield* (yield* breaker.acquireProbe).record("failure")
+        // tripped by the probe's failure, not held: the next early probe is admitted
+        const snapshot = yield* breaker.snapshot
+        assert.deepStrictEqual([snapshot.state, snapshot.forcedUntil], ["open", undefined])
+        yield* (yield* breaker.acquireProbe).record("success")
+        assert.strictEqual((yield* breaker.snapshot).state, "closed")
+      }))
   })
 
   describe("classifier", () => {

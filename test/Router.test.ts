@@ -366,6 +366,37 @@ describe("Router: early probes when every breaker is open", () => {
       expect((yield* router.breaker("mini")!.snapshot).state).toBe("open")
     })
   )
+
+  it.scoped("a target held open by its server's Retry-After is never probed early: the others are, and it is called again once the wait is over", () =>
+    Effect.gen(function* () {
+      // one 429 asking for a minute; the router honours it by holding the breaker open (past its retry cap of 10 s)
+      const limited = yield* sim("a", { faults: [{ to: "1 second", status: 429, retryAfter: "60 seconds" }] })
+      const router = yield* Router.make({ targets: { p: { model: limited } }, chains: { default: ["p"] }, cache: false })
+      failedWith(yield* settle(router.complete(Chat.prompt("first")), "1 second"))
+      const held = yield* router.breaker("p")!.snapshot
+      expect([held.state, held.forcedUntil !== undefined]).toEqual(["open", true])
+      for (let i = 0; i < 5; i++) failedWith(yield* settle(router.complete(Chat.prompt(`q${i}`)), "5 seconds"))
+      expect((yield* limited.stats).calls).toBe(1)
+      // the minute over, it is called again (and answers)
+      yield* TestClock.adjust("1 minute")
+      expect(succeeded(yield* settle(router.complete(Chat.prompt("later")), "1 second")).meta.target).toBe("p")
+      expect((yield* limited.stats).calls).toBe(2)
+
+      // beside a target held so, one whose breaker tripped is probed early as before
+      const held2 = yield* sim("b", { faults: [{ to: "1 second", status: 429, retryAfter: "60 seconds" }] })
+      const down = yield* sim("c", { faults: [{ to: "5 seconds", status: 503 }] })
+      const both = yield* Router.make({
+        targets: { held: { model: held2 }, down: { model: down } },
+        chains: { default: ["held", "down"] },
+        policy: { retry: { maxAttempts: 1 }, breaker: { consecutiveFailures: 1, openDuration: { base: "1 minute" } } },
+        cache: false
+      })
+      failedWith(yield* settle(both.complete(Chat.prompt("first")), "1 second"))
+      yield* TestClock.adjust("10 seconds")
+      expect(succeeded(yield* settle(both.complete(Chat.prompt("probe")), "1 second")).meta.target).toBe("down")
+      expect([(yield* held2.stats).calls, (yield* down.stats).calls]).toEqual([1, 2])
+    })
+  )
 })
 
 describe("Router: context windows and content policy", () => {

@@ -506,6 +506,12 @@ export interface Snapshot extends WindowMetrics {
   readonly retryAfter: Duration.Duration
   /** When open: the deadline, in epoch millis by the Effect `Clock`. */
   readonly openUntil?: number
+  /**
+   * When open and held by {@link CircuitBreaker.forceOpen} (a server's
+   * Retry-After): until when, in epoch millis; no early probe
+   * ({@link CircuitBreaker.acquireProbe}) is admitted before it.
+   */
+  readonly forcedUntil?: number
   /** Failures in a row since the last success (closed state). */
   readonly consecutiveFailures: number
   /** Trips since the last recovery. */
@@ -541,9 +547,10 @@ export interface CircuitBreaker<E = unknown> {
    * half-open at once (transition reason `"early-probe"`) and admits this
    * call as its probe. The probe settles like any other: enough successes
    * close the breaker, a failure re-opens it for its next (backed-off)
-   * duration. An isolated breaker still rejects, and so does a half-open one
-   * whose probe slots are taken; a closed breaker admits as `acquire` does
-   * (so one with a trial running rejects too).
+   * duration. An isolated breaker still rejects, and so does one held open
+   * by {@link CircuitBreaker.forceOpen} (the server said when to come back),
+   * and a half-open one whose probe slots are taken; a closed breaker admits
+   * as `acquire` does (so one with a trial running rejects too).
    *
    * For a caller with no alternative left, e.g. a router whose every target
    * is open: one early probe to the target whose deadline is nearest finds
@@ -573,7 +580,8 @@ export interface CircuitBreaker<E = unknown> {
   readonly subscribe: Effect.Effect<Queue.Dequeue<Transition>, never, Scope.Scope>
   /**
    * Opens until now + `duration` (e.g. a server's Retry-After), or keeps a
-   * later deadline. Does not count as a trip. No effect when isolated.
+   * later deadline. Does not count as a trip, and no early probe is
+   * admitted before it ends. No effect when isolated.
    */
   readonly forceOpen: (duration: Duration.DurationInput) => Effect.Effect<void>
   /** Holds the breaker open until {@link CircuitBreaker.reset}. */

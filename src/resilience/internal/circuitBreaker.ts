@@ -110,6 +110,12 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
    * `oneFailureShort`): calls are admitted one at a time, as probes are.
    */
   private guarded = false
+  /**
+   * Until when `forceOpen` (a server's Retry-After) holds the breaker open:
+   * no early probe before then. Local to this instance, as a Retry-After is
+   * an answer to this instance's call.
+   */
+  private forcedUntil = 0
   /** The call admitted while `guarded`, until it settles or the breaker leaves this closed generation. */
   private trial: Ticket | undefined = undefined
   /** Made on the first subscription: with no subscriber, a transition has nobody to reach. */
@@ -193,7 +199,10 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
 
   readonly forceOpen = (duration: Duration.DurationInput): Effect.Effect<void> => {
     const millis = Duration.toMillis(Duration.decode(duration))
-    return this.update((state, now) => [undefined, this.openAt(state, now, now + millis, state.trips, "forced", true)])
+    return this.update((state, now) => {
+      if (state.status !== "isolated") this.forcedUntil = Math.max(this.forcedUntil, now + millis)
+      return [undefined, this.openAt(state, now, now + millis, state.trips, "forced", true)]
+    })
   }
 
   /** Applies a transition pushed by the store's mirror. */
@@ -461,9 +470,9 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
     return this.transition(state, halfOpen, reason, now, true)
   }
 
-  /** For an early probe: an open breaker goes half-open now, before its deadline. */
+  /** For an early probe: an open breaker goes half-open now, before its deadline, unless a `forceOpen` holds it. */
   private early(state: State, now: number): State {
-    return state.status === "open" ? this.toHalfOpen(state, now, "early-probe") : state
+    return state.status === "open" && now >= this.forcedUntil ? this.toHalfOpen(state, now, "early-probe") : state
   }
 
   /** The open state of one more trip, for its backed-off duration. */
@@ -558,6 +567,7 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
       state: state.status,
       retryAfter: this.retryAfterOf(state, now),
       ...(state.status === "open" ? { openUntil: state.openUntil } : {}),
+      ...(state.status === "open" && now < this.forcedUntil ? { forcedUntil: this.forcedUntil } : {}),
       consecutiveFailures: this.consecutiveFailures,
       trips: state.trips,
       probesInFlight: state.probes + (this.trial === undefined ? 0 : 1),

@@ -1129,7 +1129,8 @@ const fold = <A, R>(
  * call, and the chain at most one at a time, and at most one a second
  * (`earlyProbeSpacing`): a recovery is found within a second, and a chain
  * whose providers are all down sends them one call a second, whatever the
- * traffic.
+ * traffic. A breaker held open by a server's Retry-After (`forceOpen`) is
+ * never probed early: the server said when to come back.
  */
 /** The least time between two early probes of one chain, in ms. */
 const earlyProbeSpacing = 1_000
@@ -1150,6 +1151,8 @@ const earlyProbe = (state: RequestState, ordered: ReadonlyArray<Member>): Effect
           // a call would be admitted, or a probe is already running
           return ordered
         case "open":
+          // held open by a server's Retry-After: it said when to come back
+          if (snapshot.forcedUntil !== undefined) break
           if (nearest === undefined || snapshot.openUntil! < nearest.openUntil) {
             nearest = { member, openUntil: snapshot.openUntil! }
           }
