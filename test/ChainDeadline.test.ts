@@ -125,7 +125,8 @@ describe("the request's total deadline, kept without a forked fiber", () => {
       const refused = () => MockServer.status(400, { message: "Corrupted thought signature." })
       const server = yield* MockServer.make({ faults: [refused(), MockServer.stall, refused(), MockServer.stall] })
       const model = yield* Gemini.make({ model: "gemini-3-flash-preview", apiKey: Redacted.make("AIza-test"), baseUrl: server.baseUrls.gemini })
-      const router = yield* routerOver(model, { attempt: "5 seconds", firstToken: "5 seconds", total: "80 millis" })
+      // time enough for the refusal to come back on a loaded machine (at 80 ms, one run in a few got only the first call)
+      const router = yield* routerOver(model, { attempt: "5 seconds", firstToken: "5 seconds", total: "400 millis" })
       const turn = {
         messages: [
           { role: "user", content: "hi" },
@@ -137,7 +138,7 @@ describe("the request's total deadline, kept without a forked fiber", () => {
       for (const call of [Effect.asVoid(router.complete(turn)), Effect.asVoid(head)]) {
         const error = (yield* Effect.flip(call)) as ChainExhausted
         expect(error.attempts.map((a) => a.error)).toMatchObject([{ _tag: "Timeout", phase: "total" }])
-        expect(Duration.toMillis(error.attempts[0]!.duration)).toBeLessThan(1_000)
+        expect(Duration.toMillis(error.attempts[0]!.duration)).toBeLessThan(2_000)
       }
       // each asked twice: the refusal, then the placeholder's call the deadline cut
       expect(server.count()).toBe(4)

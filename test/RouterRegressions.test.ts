@@ -127,6 +127,46 @@ describe("Router regressions: breakers and bulkheads", () => {
   )
 })
 
+describe("Router regressions: a chain's models take different answer lengths", () => {
+  it.scoped("each target is asked for at most its model's maxOutputTokens, whole and streamed, and its window is checked against that", () =>
+    Effect.gen(function* () {
+      const asked: Array<[string, number | undefined]> = []
+      const model = (name: string, maxOutputTokens: number | undefined, contextWindow: number, fails: boolean) => ({
+        ...fake(name, {
+          complete: (_, request) => {
+            asked.push([name, request.maxTokens])
+            return fails ? Effect.fail(serverError(name)) : Effect.succeed(response(name))
+          },
+          stream: (_, request) => {
+            asked.push([name, request.maxTokens])
+            return fails ? Stream.fail(serverError(name)) : Stream.make(text(name), finish)
+          }
+        }),
+        info: { provider: name, model: `${name}-m`, contextWindow, price: { input: 1, output: 2 }, ...(maxOutputTokens === undefined ? {} : { maxOutputTokens }) }
+      })
+      const router = yield* Router.make({
+        targets: {
+          large: { model: model("large", 64_000, 200_000, true) },
+          // 100,000 tokens asked would not fit its window of 128,000 with the prompt; the 16,384 it can give do
+          small: { model: model("small", 16_384, 128_000, true) },
+          open: { model: model("open", undefined, 1_000_000, false) }
+        },
+        chains: { default: ["large", "small", "open"] },
+        policy: { retry: { maxAttempts: 1 } },
+        cache: false
+      })
+      const request: ChatRequest = { ...Chat.prompt("word ".repeat(24_000)), maxTokens: 100_000 } // about 30,000 tokens
+      expect((yield* router.complete(request)).meta.target).toBe("open")
+      yield* Effect.scoped(Effect.flatMap(router.stream(request), (started) => Stream.runDrain(started.chunks)))
+      const each = [["large", 64_000], ["small", 16_384], ["open", 100_000]]
+      expect(asked).toEqual([...each, ...each])
+      // a request that asks less is sent as it is
+      asked.length = 0
+      yield* router.complete({ ...Chat.prompt("hi"), maxTokens: 500 })
+      expect(asked).toEqual([["large", 500], ["small", 500], ["open", 500]])
+    }))
+})
+
 describe("Router regressions: how requests end", () => {
   it.scoped("a consumer that stops reading cancels the request: ignored by the breaker, reported once", () =>
     Effect.gen(function* () {

@@ -167,7 +167,8 @@ interface RequestState {
   readonly correlationId: string | undefined
   readonly chain: Chain
   readonly request: ChatRequest
-  readonly required: number
+  /** The estimate of the request's prompt, in tokens. */
+  readonly inputTokens: number
   readonly startedAt: number
   readonly attempts: Array<Attempt>
   /** After a target reported ContextLengthExceeded: only larger windows are tried. */
@@ -224,7 +225,7 @@ const newState = (shared: Shared, chain: Chain, request: ChatRequest, inherited?
       parentSpan,
       chain,
       request,
-      required: Tokens.required(request),
+      inputTokens: Tokens.estimate(request),
       startedAt: inherited?.startedAt ?? now,
       attempts: inherited?.attempts ?? [],
       minWindow: 0,
@@ -360,7 +361,28 @@ const isLastResort = (state: RequestState, member: Member): boolean => {
 
 /** Whether the request fits the target's context window. */
 const fits = (state: RequestState, target: Target) =>
-  target.info.contextWindow > state.minWindow && state.required <= target.info.contextWindow
+  target.info.contextWindow > state.minWindow && requiredOn(state, target) <= target.info.contextWindow
+
+/**
+ * The answer's length a target is asked for: the request's `maxTokens`, at
+ * most its model's `maxOutputTokens`. A chain's models take different
+ * limits, and one a model refuses is a 400, the request's own fault, which
+ * would end the request on every target (a `max_tokens` of 32768, fine for
+ * GPT-4.1, is past GPT-4o mini's 16384 and Claude Haiku 3.5's 8192).
+ */
+const maxTokensOn = (request: ChatRequest, info: ModelInfo): number | undefined =>
+  request.maxTokens !== undefined && info.maxOutputTokens !== undefined && request.maxTokens > info.maxOutputTokens
+    ? info.maxOutputTokens
+    : request.maxTokens
+
+/** The request as a target is asked it: its `maxTokens` within the model's (see `maxTokensOn`). */
+const requestOn = (state: RequestState, target: Target): ChatRequest => {
+  const maxTokens = maxTokensOn(state.request, target.info)
+  return maxTokens === state.request.maxTokens ? state.request : { ...state.request, maxTokens }
+}
+
+/** The tokens a request may need on a target in all: its prompt and the answer's length asked of it (see `Tokens.required`). */
+const requiredOn = (state: RequestState, target: Target): number => state.inputTokens + (maxTokensOn(state.request, target.info) ?? 0)
 
 /** Whether the target can serve the request: it fits, and the model can give the answer's format. */
 const serves = (state: RequestState, target: Target) => fits(state, target) && honours(target.info, state.request)
@@ -535,7 +557,7 @@ const runMember = <A, R>(
         provider: target.info.provider,
         model: target.info.model,
         reason: "context-too-small",
-        message: `about ${state.required} tokens do not fit ${target.name}'s window of ${target.info.contextWindow}`
+        message: `about ${requiredOn(state, target)} tokens do not fit ${target.name}'s window of ${target.info.contextWindow}`
       })
       record(state, target, Duration.zero, error)
       return Effect.fail(new Next({ target: target.name, reason: "ContextLengthExceeded" }))
@@ -671,7 +693,7 @@ const breakerCall = <A, R>(
     Effect.gen(function* () {
       const permit = yield* admission(state, member, attempt)
       // the breaker first: an open breaker takes no room under the rate limit; a limited call frees its permit
-      yield* Effect.tapError(admitRate(target, state.required), () => permit.record("ignored"))
+      yield* Effect.tapError(admitRate(target, requiredOn(state, target)), () => permit.record("ignored"))
       const start = yield* Clock.currentTimeMillis
       return yield* Effect.onExit(restore(call), settle(permit, start))
     })
@@ -810,8 +832,8 @@ const completeOnce = (shared: Shared, state: RequestState, member: Member) => (a
       state,
       member,
       attempt,
-      completeInTime(member, state.request, state.deadlineAt).pipe(
-        Effect.tap((response) => settleTokens(member.target, state.required, response.usage))
+      completeInTime(member, requestOn(state, member.target), state.deadlineAt).pipe(
+        Effect.tap((response) => settleTokens(member.target, requiredOn(state, member.target), response.usage))
       )
     ),
     (response: ChatResponse) => ({ usage: response.usage })
@@ -881,7 +903,7 @@ const streamOnce =
         Effect.tap(admission(state, member, attempt), (permit) => Scope.addFinalizer(scope, release(permit)))
       ).pipe(Effect.catchTag("CircuitOpen", (error) => Effect.fail(rejectedFrom(target, error))))
       // the breaker first: an open breaker takes no room under the rate limit (a limited attempt's release frees its permit)
-      yield* admitRate(target, state.required).pipe(Effect.mapError((error) => rejectedFrom(target, error)))
+      yield* admitRate(target, requiredOn(state, target)).pipe(Effect.mapError((error) => rejectedFrom(target, error)))
       const began = yield* Clock.currentTimeMillis
       start = began
       // up to its first content, the stream is bounded by its first-token deadline, or the request's if nearer:
@@ -892,9 +914,8 @@ const streamOnce =
         attemptTimeout(member, "first-token", firstToken))
       if (cutByRequest(limit, clock, state.deadlineAt)) return yield* Effect.fail(new Deadline())
       const within = StreamWithin.of(target.model.stream)
-      const upstream = within !== undefined
-        ? within(state.request, limit.millis, limit.onTimeout)
-        : target.model.stream(state.request)
+      const asked = requestOn(state, target)
+      const upstream = within !== undefined ? within(asked, limit.millis, limit.onTimeout) : target.model.stream(asked)
       // the adapters' streams are read without their `Stream` (see `Pullable`), any other through it
       const pull = yield* Pullable.toPullIn(upstream, scope)
       const head: Array<ChatChunk> = []
@@ -1346,7 +1367,7 @@ const shadow = (shared: Shared, state: RequestState, served: Member) =>
     if (breaker.state !== "closed" || breaker.probesInFlight > 0) return
     if (target.bulkhead !== undefined && (yield* target.bulkhead.stats).available === 0) return
     // bounded by its attempt deadline only: the request it copies has been served
-    const call = completeInTime(member, state.request, Infinity)
+    const call = completeInTime(member, requestOn(state, target), Infinity)
     const measured = Effect.gen(function* () {
       const start = yield* Clock.currentTimeMillis
       const exit = yield* Effect.exit(target.bulkhead === undefined ? call : target.bulkhead.run(call))
@@ -1548,7 +1569,7 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
           const end = yield* Clock.currentTimeMillis
           const usage = usageOf(state.request, acc, ended)
           final = metaFor(state, member, usage, end)
-          yield* settleTokens(member.target, state.required, usage)
+          yield* settleTokens(member.target, requiredOn(state, member.target), usage)
           if (outcome !== "cancelled" && (error === undefined || countsForHealth(error))) {
             yield* shared.health.record(member.target.name, {
               success: outcome === "success",
