@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Clock, Duration, Effect, Exit, Fiber, Option, pipe, Ref, TestClock } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, Fiber, Option, pipe, Queue, Ref, TestClock } from "effect"
 import * as Hedge from "../src/resilience/Hedge.js"
 
 type Log = Ref.Ref<ReadonlyArray<string>>
@@ -65,6 +65,35 @@ describe("Hedge.run", () => {
       yield* TestClock.adjust("100 millis")
       assert.deepStrictEqual(yield* Ref.get(log), ["start a@0", "start b@100"])
       yield* TestClock.adjust("50 millis")
+      assert.deepStrictEqual(yield* Fiber.join(fiber), { value: "b", index: 1 })
+    }))
+
+  it.effect("failedAttempts: an alternative's failed attempt starts the next at once; each alternative starts one, by its first failure", () =>
+    Effect.gen(function*() {
+      const log = yield* makeLog
+      const attempts = yield* Queue.unbounded<number>()
+      // a fails an attempt at 100 ms and another at 200 ms (it retries), then fails for good at 300 ms
+      const a = Effect.gen(function*() {
+        yield* append(log, `start a@${yield* Clock.currentTimeMillis}`)
+        for (let i = 0; i < 2; i++) {
+          yield* Effect.sleep("100 millis")
+          yield* Queue.offer(attempts, 0)
+        }
+        yield* Effect.sleep("100 millis")
+        return yield* Effect.fail("error a")
+      })
+      const fiber = yield* Effect.fork(
+        Hedge.runIndexed([a, alternative(log, "b", "1 second"), alternative(log, "c", "50 millis")], {
+          delay: "10 seconds",
+          failedAttempts: Queue.take(attempts)
+        })
+      )
+      yield* TestClock.adjust("100 millis")
+      assert.deepStrictEqual(yield* Ref.get(log), ["start a@0", "start b@100"])
+      // a's second failed attempt and its own failure start nothing more
+      yield* TestClock.adjust("300 millis")
+      assert.deepStrictEqual(yield* Ref.get(log), ["start a@0", "start b@100"])
+      yield* TestClock.adjust("800 millis")
       assert.deepStrictEqual(yield* Fiber.join(fiber), { value: "b", index: 1 })
     }))
 

@@ -796,6 +796,31 @@ describe("Router: racing and hedging", () => {
     })
   )
 
+  it.scoped("a failed attempt starts the hedge at once, without waiting for its backoff or the delay; one hedge a member, whole or streamed", () =>
+    Effect.gen(function* () {
+      for (const kind of ["complete", "stream"] as const) {
+        // fails after 50 ms (the simulated error's delay), then would wait 2 s to retry, and fail again
+        const first = yield* sim("first", { faults: [{ status: 500 }] })
+        const second = yield* sim("second", { latency: "100 millis" })
+        const third = yield* sim("third", { latency: "100 millis" })
+        const router = yield* Router.make({
+          targets: { first: { model: first }, second: { model: second }, third: { model: third } },
+          chains: { default: { targets: ["first", "second", "third"], hedge: { delay: "5 seconds", maxHedges: 2 } } },
+          policy: { retry: { maxAttempts: 3, base: "2 seconds", jitter: "none" } },
+          cache: false
+        })
+        const call = kind === "complete"
+          ? Effect.map(router.complete(Chat.prompt("hi")), (result) => result.meta)
+          : Effect.scoped(Effect.flatMap(router.stream(Chat.prompt("hi")), (started) => Effect.zipRight(Stream.runDrain(started.chunks), started.done)))
+        const meta = succeeded(yield* settle(call, "10 seconds"))
+        // 50 ms for the first's failure, 100 ms for the second's answer (and its stream's events)
+        expect([kind, meta.target, Duration.toMillis(meta.latency) <= 200]).toEqual([kind, "second", true])
+        // the first's one failure started one hedge, not two: the third was never called
+        expect([(yield* first.stats).calls, (yield* second.stats).calls, (yield* third.stats).calls]).toEqual([1, 1, 0])
+      }
+    })
+  )
+
   it.scoped("a fast primary wins before the hedge delay: the hedge target is never called", () =>
     Effect.gen(function* () {
       const primary = yield* sim("primary", { latency: "200 millis" })
@@ -869,7 +894,7 @@ describe("Router: racing and hedging", () => {
         })
       const expected = { target: "second", fallbacks: 1, attempts: 2, seen: ["first -> second (ServerError)"], calls: 1 }
       expect(yield* served({ race: 2 })).toEqual(expected)
-      // the hedge starts after its delay, the first still waiting to retry
+      // the hedge starts at the first's failed attempt, the first still waiting to retry
       expect(yield* served({ hedge: { delay: "500 millis" } })).toEqual(expected)
     })
   )

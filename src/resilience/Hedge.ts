@@ -84,6 +84,14 @@ export interface HedgeOptions {
    * running alternative fails.
    */
   readonly allow?: Effect.Effect<boolean>
+  /**
+   * Yields the index of an alternative that has failed an attempt it goes
+   * on retrying (e.g. `Queue.take` of a queue its attempts offer to): the
+   * next alternative starts at once, as on a failure, without waiting for
+   * its retries. Each alternative's first failure, of an attempt or its
+   * own, starts one more; later ones start none.
+   */
+  readonly failedAttempts?: Effect.Effect<number>
 }
 
 type Alternatives = NonEmptyReadonlyArray<Effect.Effect<any, any, any>>
@@ -132,7 +140,12 @@ export const runIndexed: {
         )
       }
       return Effect.mapError(
-        internal.hedge(alternatives, { delay: delayOf(options.delay), maxParallel, allow: options.allow }),
+        internal.hedge(alternatives, {
+          delay: delayOf(options.delay),
+          maxParallel,
+          allow: options.allow,
+          failedAttempts: options.failedAttempts
+        }),
         toHedgeFailed
       )
     })

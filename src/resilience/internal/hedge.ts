@@ -28,6 +28,8 @@ export interface HedgeConfig {
   readonly delay: (index: number) => Duration.Duration
   readonly maxParallel: number
   readonly allow: Effect.Effect<boolean> | undefined
+  /** The index of an alternative that failed an attempt it goes on retrying (see `HedgeOptions.failedAttempts`). */
+  readonly failedAttempts?: Effect.Effect<number> | undefined
 }
 
 /**
@@ -74,7 +76,9 @@ export class Failures<E> {
 
 /**
  * Starts alternative 0, then the next one after `delay` (if fewer than
- * `maxParallel` run and `allow` agrees) or at once when a running one fails.
+ * `maxParallel` run and `allow` agrees) or at once when a running one fails
+ * (or, with `failedAttempts`, fails an attempt it retries): each
+ * alternative's first failure starts one more.
  * The first success wins; the others are interrupted and awaited, so their
  * finalizers have run before this effect completes.
  *
@@ -92,6 +96,13 @@ export const hedge = <A, E, R>(
       const failures = new Failures<E>(total)
       const fibers: Array<Fiber.RuntimeFiber<unknown>> = []
       let started = 0
+      // the alternatives whose first failure (of an attempt, or their own) has started the next: each does so once
+      const signalled = new Set<number>()
+      const firstFailure = (index: number): boolean => {
+        if (signalled.has(index)) return false
+        signalled.add(index)
+        return true
+      }
 
       const attempt = (index: number) =>
         Effect.matchCauseEffect(alternatives[index]!, {
@@ -99,7 +110,9 @@ export const hedge = <A, E, R>(
           onFailure: (cause) =>
             failures.record(index, cause)
               ? Deferred.failCause(done, failures.cause())
-              : Queue.offer(failed, undefined)
+              : firstFailure(index)
+              ? Queue.offer(failed, undefined)
+              : Effect.void
         })
 
       const start = Effect.suspend(() => {
@@ -121,9 +134,18 @@ export const hedge = <A, E, R>(
           Effect.zipRight(mayHedge),
           Effect.flatMap((ok) => ok ? Effect.void : Effect.never)
         )
+      // an alternative's failed attempt, the first of it that has not started the next yet
+      const attemptFailed = config.failedAttempts === undefined
+        ? undefined
+        : Effect.suspend(function take(): Effect.Effect<void> {
+          return Effect.flatMap(config.failedAttempts!, (index) => firstFailure(index) ? Effect.void : take())
+        })
       const launcher = Effect.suspend(function loop(): Effect.Effect<void, never, R> {
         if (started >= total) return Effect.void
-        return Effect.race(Queue.take(failed), delayElapsed(started)).pipe(
+        const trigger = attemptFailed === undefined
+          ? Effect.race(Queue.take(failed), delayElapsed(started))
+          : Effect.raceAll([Queue.take(failed), delayElapsed(started), attemptFailed])
+        return trigger.pipe(
           Effect.zipRight(start),
           Effect.zipRight(Effect.suspend(loop))
         )

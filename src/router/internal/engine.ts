@@ -10,7 +10,7 @@
  *
  * @internal
  */
-import { Cause, Chunk, Clock, Data, Deferred, Duration, Effect, Either, ExecutionStrategy, Exit, Option, PubSub, Random, Ref, Scope, Stream, Tracer } from "effect"
+import { Cause, Chunk, Clock, Data, Deferred, Duration, Effect, Either, ExecutionStrategy, Exit, Option, PubSub, Queue, Random, Ref, Scope, Stream, Tracer } from "effect"
 import type { ChatChunk, ChatRequest, ChatResponse, Usage } from "../../llm/Chat.js"
 import * as Chat from "../../llm/Chat.js"
 import * as CompleteWithin from "../../llm/internal/completeWithin.js"
@@ -198,6 +198,8 @@ interface RequestState {
   groupWon: boolean
   /** In a hedge: its delay, in ms; a loser that ran longer was slow. */
   hedgeDelay: number | undefined
+  /** In a hedge: tells it that a member failed an attempt it may retry, so that the next starts at once. */
+  attemptFailed: ((member: Member) => Effect.Effect<void>) | undefined
 }
 
 /** What a request hands to the chain that takes it over (a content-policy chain, a continuation). */
@@ -238,7 +240,8 @@ const newState = (shared: Shared, chain: Chain, request: ChatRequest, inherited?
       ordered: [],
       unavailable: undefined,
       groupWon: false,
-      hedgeDelay: undefined
+      hedgeDelay: undefined,
+      attemptFailed: undefined
     })
   )
 
@@ -595,7 +598,12 @@ const runMember = <A, R>(
     const next = Effect.clockWith((clock) =>
       monotonicMillis(clock) >= state.deadlineAt ? Effect.fail(new Deadline()) : once(++attempt)
     )
-    return member.retry(next, budget, state.retryDeadline).pipe(
+    // in a hedge, a failed attempt that may be retried starts the next member at once (a fatal one ends the hedge)
+    const signal = state.attemptFailed
+    const tried = signal === undefined
+      ? next
+      : Effect.tapError(next, (error) => (error._tag !== "Deadline" && isRetriable(error) ? signal(member) : Effect.void))
+    return member.retry(tried, budget, state.retryDeadline).pipe(
       Effect.catchAll((error): Effect.Effect<never, Next | Fatal | Deadline> => {
         switch (error._tag) {
           case "InvalidRequest":
@@ -1082,9 +1090,19 @@ const hedgeStep = <A, R>(
     let started = 0
     // a delay-triggered hedge spends the budget of the target it would start
     const allow = Effect.suspend(() => members[Math.min(started, members.length - 1)]!.target.budget.tryAcquire)
+    // a member's failed attempt starts the next at once, without waiting for its backoff
+    const failedAttempts = yield* Queue.unbounded<number>()
+    state.attemptFailed = (member) => {
+      const index = members.indexOf(member)
+      return index < 0 ? Effect.void : Queue.offer(failedAttempts, index)
+    }
     return yield* group(shared, state, members, (member) => Effect.suspend(() => (started++, run(member))), (alternatives) =>
-      Hedge.run(alternatives as [(typeof alternatives)[number], ...typeof alternatives], { delay, allow })
-    )
+      Hedge.run(alternatives as [(typeof alternatives)[number], ...typeof alternatives], {
+        delay,
+        allow,
+        failedAttempts: Queue.take(failedAttempts)
+      })
+    ).pipe(Effect.ensuring(Effect.sync(() => (state.attemptFailed = undefined))))
   })
 })
 
