@@ -480,6 +480,23 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gemini", (it) 
       })
     )
 
+    it.scoped("streamed, the text of the event that finishes on SAFETY goes out, then its usage, then the refusal", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make({
+          reply: { text: "partial text", finishReason: "content_filter", usage: { inputTokens: 3, outputTokens: 2 } }
+        })
+        const model = yield* Gemini.make({ model: "m", baseUrl: server.url })
+        // the mock sends "partial " alone, then "text" with finishReason SAFETY, as Gemini does
+        const seen = yield* Stream.runCollect(Stream.either(model.stream(Chat.prompt("hi"))))
+        expect(Array.from(seen, (e) => (e._tag === "Right" ? e.right : { failed: e.left._tag, reason: (e.left as { reason?: string }).reason }))).toEqual([
+          { _tag: "TextDelta", text: "partial " },
+          { _tag: "TextDelta", text: "text" },
+          { _tag: "Usage", usage: { inputTokens: 3, outputTokens: 2 } },
+          { failed: "ContentFiltered", reason: "SAFETY" }
+        ])
+      })
+    )
+
     it.scoped("'input token count exceeds the maximum' is ContextLengthExceeded with both numbers", () =>
       Effect.gen(function* () {
         const server = yield* MockServer.make({ faults: [MockServer.contextLengthExceeded] })

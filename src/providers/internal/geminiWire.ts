@@ -229,13 +229,21 @@ const blocked = (context: Errors.Context, reason: string) =>
 const stoppedOnPolicy = (context: Errors.Context, reason: string) =>
   Errors.contentFiltered(context, reason, `${context.provider} stopped the answer on policy (finishReason ${reason})`)
 
-/** The refusals an answer can carry: a blocked prompt or a policy finish. */
-const refusal = (context: Errors.Context, response: GenerateContentResponse, candidate: Candidate | undefined) => {
+/** The refusal of a blocked prompt, if the answer is one (it has no candidate then). */
+const promptRefusal = (context: Errors.Context, response: GenerateContentResponse) => {
   const blockReason = response.promptFeedback?.blockReason
-  if (blockReason !== undefined && blockReason !== "BLOCK_REASON_UNSPECIFIED") return blocked(context, blockReason)
+  return blockReason !== undefined && blockReason !== "BLOCK_REASON_UNSPECIFIED" ? blocked(context, blockReason) : undefined
+}
+
+/** The refusal of a policy finish (SAFETY, ...), if the candidate's is one. */
+const finishRefusal = (context: Errors.Context, candidate: Candidate | undefined) => {
   const finish = candidate?.finishReason
   return finish !== undefined && filteredFinishes.has(finish) ? stoppedOnPolicy(context, finish) : undefined
 }
+
+/** The refusals an answer can carry: a blocked prompt or a policy finish. */
+const refusal = (context: Errors.Context, response: GenerateContentResponse, candidate: Candidate | undefined) =>
+  promptRefusal(context, response) ?? finishRefusal(context, candidate)
 
 /**
  * A call's id: Gemini's, else one made up, unique across the turns of a
@@ -346,7 +354,8 @@ const decodeGenerateContent = Http.jsonDecoder(GenerateContentResponse, isGenera
  * Decodes the SSE events of `streamGenerateContent?alt=sse`, each a whole
  * `GenerateContentResponse`; the one whose candidate has a `finishReason` is
  * the terminal event (it carries the final usage). Function calls come whole,
- * one `ToolCallDelta` each.
+ * one `ToolCallDelta` each. A policy finish (SAFETY, ...) fails the stream
+ * with `ContentFiltered` after the text of its own event and the usage.
  *
  * @internal
  */
@@ -359,9 +368,9 @@ export const streamDecoder = (context: Errors.Context): Http.EventDecoder => {
       if (Either.isLeft(decoded)) return decoded.left
       const response = decoded.right
       if (response.error != null) return Errors.fromStreamError(context, response)
+      const blockedPrompt = promptRefusal(context, response)
+      if (blockedPrompt !== undefined) return blockedPrompt
       const candidate = response.candidates?.[0]
-      const refused = refusal(context, response, candidate)
-      if (refused !== undefined) return refused
       for (const part of candidate?.content?.parts ?? []) {
         if (part.text && part.thought !== true) out.push({ _tag: "TextDelta", text: part.text })
         if (part.functionCall !== undefined) {
@@ -379,6 +388,13 @@ export const streamDecoder = (context: Errors.Context): Http.EventDecoder => {
       }
       const finish = candidate?.finishReason
       if (finish === undefined || finish === "FINISH_REASON_UNSPECIFIED") return false
+      // a policy finish can ride on an event with text: that text goes out first, then the provider's
+      // count of what was sent, then the refusal (as OpenAI's and Anthropic's streams end)
+      const refused = finishRefusal(context, candidate)
+      if (refused !== undefined) {
+        out.push({ _tag: "Usage", usage: usageOf(response.usageMetadata) })
+        return refused
+      }
       out.push({ _tag: "Finish", reason: finishReason(finish, tools > 0) })
       out.push({ _tag: "Usage", usage: usageOf(response.usageMetadata) })
       return true
