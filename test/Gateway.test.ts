@@ -10,7 +10,7 @@ import { HttpApp, HttpMiddleware, HttpServer, HttpServerRequest, HttpServerRespo
 import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import * as Http from "node:http"
 import { describe, expect, it, layer } from "@effect/vitest"
-import { Cause, Duration, Effect, Exit, FastCheck as fc, Fiber, FiberId, FiberRefs, HashMap, Layer, List, Logger, LogLevel, Option, Redacted, Scope } from "effect"
+import { Cause, Duration, Effect, Exit, FastCheck as fc, Fiber, FiberId, FiberRefs, HashMap, Layer, List, Logger, LogLevel, Option, Redacted, Schedule, Scope } from "effect"
 import * as Net from "node:net"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import OpenAI from "openai"
@@ -894,6 +894,22 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
         // the permit came back with the aborted request
         const after = yield* promise(() => client.chat.completions.create({ model: "default", messages: question }))
         expect(after.choices[0]?.message.content).toBe("Hello from the mock server.")
+      })
+    )
+
+    it.scoped("a slow upload holds no bulkhead permit: a request whose body is still arriving leaves room for others", () =>
+      Effect.gen(function* () {
+        const { client, gateway } = yield* setup({ gateway: { maxConcurrent: 1, maxQueued: 0 } })
+        const socket = Net.connect(gateway.port, "127.0.0.1")
+        yield* Effect.addFinalizer(() => Effect.sync(() => socket.destroy()))
+        // 10 bytes of the 100 promised, then nothing (the body timeout is the default 30s)
+        socket.write(
+          "POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"model\":\""
+        )
+        // the gateway has its headers, and waits for the rest of its body
+        yield* Effect.repeat(gateway.inFlight, { until: (n) => n === 1, schedule: Schedule.spaced("1 millis") }).pipe(Effect.timeout("2 seconds"))
+        const next = yield* promise(() => client.chat.completions.create({ model: "default", messages: question }))
+        expect(next.choices[0]?.message.content).toBe("Hello from the mock server.")
       })
     )
 

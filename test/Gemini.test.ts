@@ -14,6 +14,7 @@ import * as Chat from "../src/llm/Chat.js"
 import { signatureUse } from "../src/llm/internal/extraContent.js"
 import * as LanguageModel from "../src/llm/LanguageModel.js"
 import * as Gemini from "../src/providers/Gemini.js"
+import * as Router from "../src/router/Router.js"
 import * as MockServer from "../src/testing/MockServer.js"
 
 const key = Redacted.make("AIza-test-key")
@@ -476,6 +477,94 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gemini", (it) 
         for (const error of blocked) {
           expect(error).toMatchObject({ _tag: "ContentFiltered", reason: "SAFETY" })
           expect(error.message).toContain("blocked the prompt")
+        }
+      })
+    )
+
+    it.scoped("streamed, the text of the event that finishes on SAFETY goes out, then its usage, then the refusal", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make({
+          reply: { text: "partial text", finishReason: "content_filter", usage: { inputTokens: 3, outputTokens: 2 } }
+        })
+        const model = yield* Gemini.make({ model: "m", baseUrl: server.url })
+        // the mock sends "partial " alone, then "text" with finishReason SAFETY, as Gemini does
+        const seen = yield* Stream.runCollect(Stream.either(model.stream(Chat.prompt("hi"))))
+        expect(Array.from(seen, (e) => (e._tag === "Right" ? e.right : { failed: e.left._tag, reason: (e.left as { reason?: string }).reason }))).toEqual([
+          { _tag: "TextDelta", text: "partial " },
+          { _tag: "TextDelta", text: "text" },
+          { _tag: "Usage", usage: { inputTokens: 3, outputTokens: 2 } },
+          { failed: "ContentFiltered", reason: "SAFETY" }
+        ])
+      })
+    )
+
+    /** A JSON answer, and the same candidate as one SSE event, finishing on `finish`. */
+    const finishing = (finish: string, parts: ReadonlyArray<unknown>) => {
+      const body = {
+        candidates: [{ content: { role: "model", parts }, finishReason: finish, index: 0 }],
+        usageMetadata: { promptTokenCount: 5, candidatesTokenCount: 0 }
+      }
+      return { json: MockServer.status(200, { body }), sse: MockServer.status(200, { body: `data: ${JSON.stringify(body)}\r\n\r\n` }) }
+    }
+
+    /** What a stream sent, its failure last (as its tag). */
+    const streamed = (model: LanguageModel.Service) =>
+      Effect.map(Stream.runCollect(Stream.either(model.stream(Chat.prompt("hi")))), (all) =>
+        Array.from(all, (e) => (e._tag === "Right" ? e.right._tag : `failed: ${e.left._tag}`)))
+
+    it.scoped("a malformed function call, or OTHER with nothing in it, is a MalformedResponse (retriable), whole and streamed", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const model = yield* Gemini.make({ model: "gemini-2.5-flash", baseUrl: server.url })
+        const noAnswers = [
+          finishing("MALFORMED_FUNCTION_CALL", []),
+          // the narration before a call that could not be made is not the answer either
+          finishing("MALFORMED_FUNCTION_CALL", [{ text: "Let me look that up." }]),
+          finishing("OTHER", []),
+          finishing("OTHER", [{ text: "" }])
+        ]
+        for (const { json, sse } of noAnswers) {
+          server.enqueue(json, sse)
+          const whole = yield* Effect.flip(model.complete(Chat.prompt("hi")))
+          expect(whole._tag).toBe("MalformedResponse")
+          expect(whole.message).toMatch(/finishReason (MALFORMED_FUNCTION_CALL|OTHER)/)
+          const events = yield* streamed(model)
+          expect(events.at(-1)).toBe("failed: MalformedResponse")
+        }
+        // OTHER after an answer keeps the answer
+        const other = finishing("OTHER", [{ text: "Rome." }])
+        server.enqueue(other.json, other.sse)
+        expect(yield* model.complete(Chat.prompt("hi"))).toMatchObject({ text: "Rome.", finishReason: "unknown" })
+        expect(yield* streamed(model)).toEqual(["TextDelta", "Finish", "Usage"])
+      })
+    )
+
+    it.scoped("a malformed function call fails over to the next target", () =>
+      Effect.gen(function* () {
+        const failing = yield* MockServer.make({ faults: [finishing("MALFORMED_FUNCTION_CALL", []).json] })
+        const answering = yield* MockServer.make()
+        const router = yield* Router.make({
+          targets: {
+            gemini: { model: yield* Gemini.make({ model: "gemini-2.5-flash", baseUrl: failing.url }) },
+            next: { model: yield* Gemini.make({ model: "gemini-2.5-flash", baseUrl: answering.url }) }
+          },
+          chains: { default: ["gemini", "next"] },
+          policy: { retry: { maxAttempts: 1 } }
+        })
+        const { meta, response } = yield* router.complete(Chat.prompt("hi"), { chain: "default" })
+        expect([meta.target, response.text]).toEqual(["next", "Hello from the mock server."])
+      })
+    )
+
+    it.scoped("the image refusals (IMAGE_PROHIBITED_CONTENT, IMAGE_RECITATION) are ContentFiltered, whole and streamed", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const model = yield* Gemini.make({ model: "m", baseUrl: server.url })
+        for (const reason of ["IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION"]) {
+          const { json, sse } = finishing(reason, [])
+          server.enqueue(json, sse)
+          expect(yield* Effect.flip(model.complete(Chat.prompt("hi")))).toMatchObject({ _tag: "ContentFiltered", reason })
+          expect(yield* Effect.flip(Stream.runDrain(model.stream(Chat.prompt("hi"))))).toMatchObject({ _tag: "ContentFiltered", reason })
         }
       })
     )

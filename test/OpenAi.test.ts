@@ -99,6 +99,33 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("OpenAi", (it) 
       })
     )
 
+    it.scoped("leaves temperature and top_p out for the reasoning models that refuse them, on any base URL", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const sampling = (model: string) =>
+          Effect.gen(function* () {
+            server.clear()
+            const adapter = yield* OpenAi.make({ model, apiKey: key, baseUrl: server.url })
+            yield* adapter.complete(Chat.prompt("hi", { temperature: 0.2, topP: 0.9 }))
+            const body = server.requests()[0]?.body as Record<string, unknown>
+            return [model, body["temperature"], body["top_p"]]
+          })
+        // OpenAI answers these 400 unsupported_value ("Only the default (1) value is supported")
+        const refusing = [
+          "o1", "o1-mini", "o1-2024-12-17", "o3", "o3-mini", "o3-pro", "o4-mini", "o4-mini-2025-04-16",
+          "gpt-5", "gpt-5-mini", "gpt-5-nano", "gpt-5-2025-08-07", "gpt-5-nano-2025-08-07", "gpt-5-pro", "gpt-5-codex",
+          // later models without the reasoning effort "none", the only one that takes sampling
+          "gpt-5.1-codex", "gpt-5.1-codex-max", "gpt-5.2-pro", "gpt-5.2-pro-2025-12-11",
+          // OpenRouter's name for it
+          "openai/o3"
+        ]
+        for (const model of refusing) expect(yield* sampling(model)).toEqual([model, undefined, undefined])
+        // GPT-5's chat model takes them, and so do GPT-5.1 and later, whose default reasoning effort is "none"
+        const taking = ["gpt-5-chat-latest", "gpt-5.1", "gpt-5.2", "gpt-5.2-2025-12-11", "gpt-5.2-chat-latest", "gpt-4.1-mini", "gpt-4o", "llama3.2", "omni-7b"]
+        for (const model of taking) expect(yield* sampling(model)).toEqual([model, 0.2, 0.9])
+      })
+    )
+
     it.scoped("asks a stream for its usage and for server-sent events", () =>
       Effect.gen(function* () {
         const server = yield* MockServer.make()

@@ -88,6 +88,8 @@ import * as InternalServer from "./internal/server.js"
  * - `maxConcurrent`, `maxQueued`: a bulkhead over chat requests: at most
  *   `maxConcurrent` at once, `maxQueued` waiting (default: as many as
  *   `maxConcurrent`); past that, 429. Without `maxConcurrent`, no limit.
+ *   A request counts once its body has arrived and names a known model,
+ *   so a slow upload or a bad request takes no one's place.
  * - `requestTimeout`: the total time a chat request may take, streams
  *   included (default: none; the router's own deadlines still apply).
  * - `host`: default `"127.0.0.1"`; say `"0.0.0.0"` to listen on every

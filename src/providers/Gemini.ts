@@ -9,7 +9,9 @@
  * has a `finishReason`; one that ends before it fails with
  * `MalformedResponse`. `RESOURCE_EXHAUSTED` is `RateLimited` (its
  * `RetryInfo` delay kept); a SAFETY-like finish or a blocked prompt is
- * `ContentFiltered`; "input token count ... exceeds the maximum" is
+ * `ContentFiltered`; a finish that left no answer (`MALFORMED_FUNCTION_CALL`,
+ * or `OTHER` with nothing in it) is `MalformedResponse`, so it is retried or
+ * failed over; "input token count ... exceeds the maximum" is
  * `ContextLengthExceeded`.
  *
  * @since 0.1.0

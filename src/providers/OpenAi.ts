@@ -10,6 +10,11 @@
  * `ContentFiltered`; a 400 `context_length_exceeded` with
  * `ContextLengthExceeded`.
  *
+ * A request's `temperature` and `topP` are left out for OpenAI's reasoning
+ * models that refuse them (the o-series, GPT-5 but its chat model, the pro
+ * and codex models of GPT-5.1 and later), known by the model id on any
+ * `baseUrl` (Azure, a proxy): they would answer 400, which ends the chain.
+ *
  * @since 0.1.0
  */
 import type * as HttpClient from "@effect/platform/HttpClient"

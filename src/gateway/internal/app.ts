@@ -241,7 +241,6 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
         }
         const mediaType = request.header("content-type")?.split(";", 1)[0]?.trim().toLowerCase()
         if (mediaType !== "application/json") return yield* Effect.fail(Errors.unsupportedMediaType())
-        if (bulkhead !== undefined) yield* Effect.mapError(bulkhead.acquire, Errors.busy)
         const bytes = yield* request.body(settings.maxBodyBytes, settings.bodyTimeout).pipe(
           Effect.catchTags({
             TooLarge: () => Effect.fail(Errors.tooLarge(settings.maxBodyBytes)),
@@ -253,6 +252,10 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
         if (Either.isLeft(decoded)) return yield* Effect.fail(Errors.badRequest(decoded.left.message, decoded.left.param))
         return decoded.right
       })
+
+    // a permit is taken only once the request is whole and valid: a client
+    // that uploads slowly (up to bodyTimeout) or sends a bad request holds none
+    const admit = bulkhead === undefined ? Effect.void : Effect.mapError(bulkhead.acquire, Errors.busy)
 
     const completed = (decoded: WireRequest.Decoded, { log, requestId }: Current) =>
       Effect.gen(function* () {
@@ -388,6 +391,7 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       const decoded = yield* readRequest(request)
       log.chain = Errors.printable(decoded.model, 100)
       if (!names.has(decoded.model)) return yield* Effect.fail(Errors.modelNotFound(decoded.model))
+      yield* admit
       const deadline = timeout === undefined ? undefined : { at: start + Duration.toMillis(timeout), limit: timeout }
       return decoded.stream ? yield* streamed(decoded, current, deadline) : yield* completed(decoded, current)
     }).pipe((handler) =>

@@ -192,17 +192,31 @@ const GenerateContentResponse = Schema.Struct({
 })
 
 type GenerateContentResponse = typeof GenerateContentResponse.Type
-type Candidate = NonNullable<GenerateContentResponse["candidates"]>[number]
 
-/** Finishes that mean the provider stopped on policy. */
+/**
+ * Finishes that mean the provider stopped on policy (Gemini's documented
+ * finish reasons; `MODEL_ARMOR` is Vertex AI's).
+ */
 const filteredFinishes: ReadonlySet<string> = new Set([
   "SAFETY",
   "RECITATION",
   "BLOCKLIST",
   "PROHIBITED_CONTENT",
   "SPII",
-  "IMAGE_SAFETY"
+  "IMAGE_SAFETY",
+  "IMAGE_PROHIBITED_CONTENT",
+  "IMAGE_RECITATION",
+  "MODEL_ARMOR"
 ])
+
+/**
+ * Finishes that mean the model failed to form its answer: a function call
+ * it could not write, a call to a tool it was not given, an answer that did
+ * not parse. Any text before them is narration of a call that never came,
+ * not the answer; the same request often succeeds when asked again, so they
+ * are a `MalformedResponse` (retried, or failed over), not an empty answer.
+ */
+const malformedFinishes: ReadonlySet<string> = new Set(["MALFORMED_FUNCTION_CALL", "UNEXPECTED_TOOL_CALL", "MALFORMED_RESPONSE"])
 
 const finishReason = (reason: string, sawToolCall: boolean): FinishReason => {
   switch (reason) {
@@ -210,8 +224,6 @@ const finishReason = (reason: string, sawToolCall: boolean): FinishReason => {
       return sawToolCall ? "tool_calls" : "stop"
     case "MAX_TOKENS":
       return "length"
-    case "MALFORMED_FUNCTION_CALL":
-      return "error"
     default:
       return "unknown"
   }
@@ -229,12 +241,23 @@ const blocked = (context: Errors.Context, reason: string) =>
 const stoppedOnPolicy = (context: Errors.Context, reason: string) =>
   Errors.contentFiltered(context, reason, `${context.provider} stopped the answer on policy (finishReason ${reason})`)
 
-/** The refusals an answer can carry: a blocked prompt or a policy finish. */
-const refusal = (context: Errors.Context, response: GenerateContentResponse, candidate: Candidate | undefined) => {
+/** The refusal of a blocked prompt, if the answer is one (it has no candidate then). */
+const promptRefusal = (context: Errors.Context, response: GenerateContentResponse) => {
   const blockReason = response.promptFeedback?.blockReason
-  if (blockReason !== undefined && blockReason !== "BLOCK_REASON_UNSPECIFIED") return blocked(context, blockReason)
-  const finish = candidate?.finishReason
-  return finish !== undefined && filteredFinishes.has(finish) ? stoppedOnPolicy(context, finish) : undefined
+  return blockReason !== undefined && blockReason !== "BLOCK_REASON_UNSPECIFIED" ? blocked(context, blockReason) : undefined
+}
+
+/**
+ * The failure a finish is, if it leaves no answer: a policy finish (SAFETY,
+ * ...) is `ContentFiltered`; a malformed one, or `OTHER` when the answer has
+ * nothing in it (`hasContent`: no text, no call), a `MalformedResponse`.
+ */
+const finishFailure = (context: Errors.Context, finish: string | undefined, hasContent: boolean): ProviderError | undefined => {
+  if (finish === undefined) return undefined
+  if (filteredFinishes.has(finish)) return stoppedOnPolicy(context, finish)
+  return malformedFinishes.has(finish) || (finish === "OTHER" && !hasContent)
+    ? Errors.malformed(context, `${context.provider} stopped without a usable answer (finishReason ${finish})`)
+    : undefined
 }
 
 /**
@@ -247,9 +270,9 @@ const toResponse = (
   context: Errors.Context,
   response: GenerateContentResponse
 ): Either.Either<ChatResponse, ProviderError> => {
+  const blockedPrompt = promptRefusal(context, response)
+  if (blockedPrompt !== undefined) return Either.left(blockedPrompt)
   const candidate = response.candidates?.[0]
-  const refused = refusal(context, response, candidate)
-  if (refused !== undefined) return Either.left(refused)
   if (candidate === undefined) return Either.left(Errors.malformed(context, `${context.provider} sent no candidate`))
   let text = ""
   const toolCalls: Array<ToolCall> = []
@@ -265,6 +288,8 @@ const toResponse = (
       })
     }
   }
+  const failed = finishFailure(context, candidate.finishReason, text !== "" || toolCalls.length > 0)
+  if (failed !== undefined) return Either.left(failed)
   return Either.right({
     id: response.responseId ?? Http.freshId(context.provider),
     provider: context.provider,
@@ -278,7 +303,8 @@ const toResponse = (
 
 /**
  * Reads a JSON answer; a blocked prompt or a policy finish (SAFETY, ...) is
- * a `ContentFiltered` error.
+ * a `ContentFiltered` error, a finish that left no answer (a malformed
+ * function call, ...) a `MalformedResponse`.
  *
  * @internal
  */
@@ -346,12 +372,15 @@ const decodeGenerateContent = Http.jsonDecoder(GenerateContentResponse, isGenera
  * Decodes the SSE events of `streamGenerateContent?alt=sse`, each a whole
  * `GenerateContentResponse`; the one whose candidate has a `finishReason` is
  * the terminal event (it carries the final usage). Function calls come whole,
- * one `ToolCallDelta` each.
+ * one `ToolCallDelta` each. A finish that is no answer (see `finishFailure`)
+ * fails the stream after the text of its own event and the usage.
  *
  * @internal
  */
 export const streamDecoder = (context: Errors.Context): Http.EventDecoder => {
   let tools = 0
+  // whether any text or call went out, for a finish that is a failure only on an empty answer (OTHER)
+  let content = false
   return {
     terminal: "a candidate with a finishReason",
     onEvent: (event, out) => {
@@ -359,14 +388,18 @@ export const streamDecoder = (context: Errors.Context): Http.EventDecoder => {
       if (Either.isLeft(decoded)) return decoded.left
       const response = decoded.right
       if (response.error != null) return Errors.fromStreamError(context, response)
+      const blockedPrompt = promptRefusal(context, response)
+      if (blockedPrompt !== undefined) return blockedPrompt
       const candidate = response.candidates?.[0]
-      const refused = refusal(context, response, candidate)
-      if (refused !== undefined) return refused
       for (const part of candidate?.content?.parts ?? []) {
-        if (part.text && part.thought !== true) out.push({ _tag: "TextDelta", text: part.text })
+        if (part.text && part.thought !== true) {
+          out.push({ _tag: "TextDelta", text: part.text })
+          content = true
+        }
         if (part.functionCall !== undefined) {
           const call = part.functionCall
           const index = tools++
+          content = true
           out.push({
             _tag: "ToolCallDelta",
             index,
@@ -379,6 +412,13 @@ export const streamDecoder = (context: Errors.Context): Http.EventDecoder => {
       }
       const finish = candidate?.finishReason
       if (finish === undefined || finish === "FINISH_REASON_UNSPECIFIED") return false
+      // a finish that fails can ride on an event with text: that text goes out first, then the provider's
+      // count of what was sent, then the failure (as OpenAI's and Anthropic's streams end on a refusal)
+      const failed = finishFailure(context, finish, content)
+      if (failed !== undefined) {
+        out.push({ _tag: "Usage", usage: usageOf(response.usageMetadata) })
+        return failed
+      }
       out.push({ _tag: "Finish", reason: finishReason(finish, tools > 0) })
       out.push({ _tag: "Usage", usage: usageOf(response.usageMetadata) })
       return true

@@ -122,6 +122,39 @@ export const geminiDefaults: ProviderDefaults = {
   responseFormats: (model) => (model.startsWith("gemma") ? prose : both)
 }
 
+/** The o-series reasoning models, their snapshots and sizes: `o1`, `o3-mini`, `o4-mini-2025-04-16`, ... */
+const oSeries = /^o\d+(?:-|$)/
+
+/** GPT-5 and its snapshots and sizes (`gpt-5-mini`, `gpt-5-2025-08-07`, `gpt-5-pro`, ...), not its chat model. */
+const gpt5 = /^gpt-5(?:-(?!chat)|$)/
+
+/** GPT-5.1 and later models with no reasoning effort `none`: the pro and codex ones. */
+const laterReasoning = /^gpt-5\.\d+-(?:pro|codex)(?:-|$)/
+
+/**
+ * Whether a model of OpenAI's refuses `temperature` and `top_p` other than
+ * their defaults, by its id (after a prefix such as OpenRouter's
+ * `openai/`): OpenAI answers them 400 `unsupported_value` ("Only the
+ * default (1) value is supported"), which would end a chain that the next
+ * target could have served. OpenAI takes them only on a model with no
+ * reasoning, or with reasoning effort `none`: not on the o-series, nor on
+ * GPT-5 (`gpt-5-chat-latest` apart), whose reasoning cannot be turned off;
+ * GPT-5.1 and later default to `none`, and take them, but for their pro and
+ * codex models, which have no `none`.
+ *
+ * @example
+ * refusesSampling("o4-mini") // true
+ * refusesSampling("gpt-5-mini-2025-08-07") // true
+ * refusesSampling("gpt-5-chat-latest") // false
+ * refusesSampling("gpt-5.2") // false
+ *
+ * @internal
+ */
+export const refusesSampling = (model: string): boolean => {
+  const id = model.slice(model.lastIndexOf("/") + 1)
+  return oSeries.test(id) || gpt5.test(id) || laterReasoning.test(id)
+}
+
 /**
  * The info of a model: the caller's overrides, else the table, else the
  * provider's defaults and a zero price.

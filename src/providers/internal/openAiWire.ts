@@ -23,6 +23,7 @@ import { extraContent, signatureOf, signatureUse, turnSignatures } from "../../l
 import type { ProviderError } from "../../llm/ProviderError.js"
 import * as Errors from "./errors.js"
 import * as Http from "./http.js"
+import { refusesSampling } from "./models.js"
 
 // ---------------------------------------------------------------------------
 // Request
@@ -96,7 +97,8 @@ const encodeResponseFormat = (format: ResponseFormat): unknown =>
       }
 
 /**
- * The JSON body of a chat completion request.
+ * The JSON body of a chat completion request; without `temperature` and
+ * `top_p` for a model that refuses them (see `refusesSampling`).
  *
  * @internal
  */
@@ -119,8 +121,11 @@ export const encodeRequest = (
     else system["content"] = `${String(system["content"])}\n\n${jsonModeInstruction}`
   }
   const body: Record<string, unknown> = { model, messages }
-  if (request.temperature !== undefined) body.temperature = request.temperature
-  if (request.topP !== undefined) body.top_p = request.topP
+  // a reasoning model refuses sampling with a 400 that would end the whole chain: without it, it still answers
+  if (!refusesSampling(model)) {
+    if (request.temperature !== undefined) body.temperature = request.temperature
+    if (request.topP !== undefined) body.top_p = request.topP
+  }
   if (request.maxTokens !== undefined) body[maxTokensField] = request.maxTokens
   if (request.stop !== undefined && request.stop.length > 0) body.stop = request.stop
   if (request.tools !== undefined && request.tools.length > 0) {
