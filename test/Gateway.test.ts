@@ -615,6 +615,32 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
     )
   })
 
+  describe("reasoning_effort", () => {
+    it.scoped("reaches an OpenAI reasoning model as reasoning_effort, and Gemini, after a fallback, as its thinking level", () =>
+      Effect.gen(function* () {
+        const upstream = yield* MockServer.make({ faults: [MockServer.status(503)] })
+        const o3 = yield* OpenAi.make({ model: "o3", apiKey: Redacted.make("sk-test"), baseUrl: upstream.baseUrls.openai })
+        const flash = yield* Gemini.make({ model: "gemini-3-flash-preview", apiKey: Redacted.make("AIza-test"), baseUrl: upstream.baseUrls.gemini })
+        const router = yield* Router.make({
+          targets: { o3: { model: o3 }, flash: { model: flash } },
+          chains: { default: ["o3", "flash"] },
+          policy: { retry: { maxAttempts: 1 } },
+          cache: false
+        })
+        const gateway = yield* Gateway.make({ router, port: 0 })
+        const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: "unused", maxRetries: 0 })
+        const { data } = yield* promise(() =>
+          client.chat.completions.create({ model: "default", messages: question, reasoning_effort: "minimal" }).withResponse()
+        )
+        expect(data.choices[0]?.finish_reason).toBe("stop")
+        const [first, second] = upstream.requests().map((r) => r.body as Record<string, { thinkingConfig?: unknown } | string | undefined>)
+        // o3 has no "minimal": its nearest level; Gemini 3 gets one of its two
+        expect(first?.["reasoning_effort"]).toBe("low")
+        expect((second?.["generationConfig"] as { thinkingConfig?: unknown } | undefined)?.thinkingConfig).toEqual({ thinkingLevel: "low" })
+      })
+    )
+  })
+
   describe("JSON mode and structured outputs", () => {
     const person = {
       type: "object",

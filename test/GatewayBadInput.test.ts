@@ -208,6 +208,10 @@ const cases: ReadonlyArray<Case> = [
     param: "tools[0].function.strict"
   },
   { name: "top_logprobs", body: withFields({ top_logprobs: 3 }), status: 400, param: "top_logprobs" },
+  { name: "a reasoning_effort of an unknown value", body: withFields({ reasoning_effort: marker }), status: 400, param: "reasoning_effort", message: /supported values are 'none', 'minimal'/ },
+  { name: "a reasoning_effort that is a number", body: withFields({ reasoning_effort: 3 }), status: 400, param: "reasoning_effort" },
+  { name: "an audio answer (modalities)", body: withFields({ modalities: ["text", "audio"] }), status: 400, param: "modalities", message: /text only/ },
+  { name: "an audio answer (audio)", body: withFields({ audio: { voice: "alloy", format: "wav" } }), status: 400, param: "audio", message: /text only/ },
   { name: "the legacy functions", body: withFields({ functions: [{ name: "f", parameters: {} }] }), status: 400, param: "functions", message: /use 'tools'/ },
   { name: "the legacy function_call", body: withFields({ function_call: "auto" }), status: 400, param: "function_call" },
   { name: "a parallel_tool_calls that is a string", body: withFields({ parallel_tool_calls: "no" }), status: 400, param: "parallel_tool_calls" },
@@ -308,6 +312,8 @@ layer(HarnessLive, { excludeTestServices: true })("GatewayBadInput", (it) => {
           top_logprobs: null,
           store: false,
           temperature: null,
+          reasoning_effort: "low",
+          modalities: ["text"],
           frobnicate: { deeply: [1, 2, 3] }
         })
         const answer = yield* send(url, "POST", "/v1/chat/completions", json, body)

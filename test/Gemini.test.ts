@@ -128,6 +128,40 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gemini", (it) 
       })
     )
 
+    it.scoped("a reasoning effort is a thinking level on Gemini 3, a thinking budget on Gemini 2.5, nothing before; refused, asked once more without", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const thinking = (model: string, reasoningEffort: Chat.ReasoningEffort) =>
+          Effect.gen(function* () {
+            server.clear()
+            const adapter = yield* Gemini.make({ model, apiKey: key, baseUrl: server.url })
+            yield* adapter.complete({ ...Chat.prompt("hi"), reasoningEffort })
+            return [model, reasoningEffort, (server.requests()[0]?.body as { generationConfig?: { thinkingConfig?: unknown } }).generationConfig?.thinkingConfig]
+          })
+        const cases: ReadonlyArray<readonly [string, Chat.ReasoningEffort, unknown]> = [
+          // the two levels every Gemini 3 model has
+          ["gemini-3-pro-preview", "minimal", { thinkingLevel: "low" }],
+          ["gemini-3-flash-preview", "medium", { thinkingLevel: "high" }],
+          // Google's budgets for OpenAI's efforts; 2.5 Pro cannot stop thinking
+          ["gemini-2.5-flash", "none", { thinkingBudget: 0 }],
+          ["gemini-2.5-flash-lite", "low", { thinkingBudget: 1_024 }],
+          ["gemini-2.5-pro", "none", { thinkingBudget: 128 }],
+          ["gemini-2.5-pro", "high", { thinkingBudget: 24_576 }],
+          ["gemini-2.0-flash", "high", undefined],
+          ["gemma-3-27b-it", "high", undefined]
+        ]
+        for (const [model, effort, expected] of cases) expect(yield* thinking(model, effort)).toEqual([model, effort, expected])
+        server.clear()
+        server.enqueue(MockServer.status(400, { message: "Thinking level is not supported for this model." }))
+        const preview = yield* Gemini.make({ model: "gemini-3-nano-preview", apiKey: key, baseUrl: server.url })
+        expect((yield* preview.complete({ ...Chat.prompt("hi"), reasoningEffort: "high" })).text).toBe("Hello from the mock server.")
+        expect(server.requests().map((r) => (r.body as { generationConfig?: unknown }).generationConfig)).toEqual([
+          { thinkingConfig: { thinkingLevel: "high" } },
+          undefined
+        ])
+      })
+    )
+
     it.scoped("a model without JSON answers (Gemini 2.0 has no structured outputs) refuses one with InvalidRequest, calling nothing", () =>
       Effect.gen(function* () {
         const server = yield* MockServer.make()

@@ -236,6 +236,61 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("OpenAi", (it) 
       })
     )
 
+    it.scoped("sends reasoning_effort to the models that reason, at the nearest level each has, and then no sampling unless it is none", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const sent = (model: string, reasoningEffort: Chat.ReasoningEffort) =>
+          Effect.gen(function* () {
+            server.clear()
+            const adapter = yield* OpenAi.make({ model, apiKey: key, baseUrl: server.url })
+            yield* adapter.complete({ ...Chat.prompt("hi", { temperature: 0.2 }), reasoningEffort })
+            const body = server.requests()[0]?.body as Record<string, unknown>
+            return [model, reasoningEffort, body["reasoning_effort"], body["temperature"]]
+          })
+        const cases: ReadonlyArray<readonly [string, Chat.ReasoningEffort, string | undefined, number | undefined]> = [
+          // the o-series: low, medium, high
+          ["o4-mini", "minimal", "low", undefined],
+          ["o3", "xhigh", "high", undefined],
+          ["openai/o3-mini", "medium", "medium", undefined],
+          // GPT-5: minimal to high, no none
+          ["gpt-5-mini", "none", "minimal", undefined],
+          ["gpt-5-pro", "low", "high", undefined],
+          // GPT-5.1 and later: none takes sampling, any other effort does not
+          ["gpt-5.1", "none", "none", 0.2],
+          ["gpt-5.2", "high", "high", undefined],
+          ["gpt-5.2", "xhigh", "xhigh", undefined],
+          // models that do not reason, or that the table does not know, get no reasoning_effort
+          ["gpt-4.1", "high", undefined, 0.2],
+          ["gpt-5-chat-latest", "high", undefined, 0.2],
+          ["o1-mini", "high", undefined, undefined],
+          ["llama3.2", "high", undefined, 0.2]
+        ]
+        for (const [model, effort, expected, temperature] of cases) {
+          expect(yield* sent(model, effort)).toEqual([model, effort, expected, temperature])
+        }
+      })
+    )
+
+    it.scoped("a 400 refusing the reasoning effort is asked once more without it, whole or streamed; another 400 is not", () =>
+      Effect.gen(function* () {
+        const refusal = () =>
+          MockServer.status(400, { message: "Unsupported value: 'reasoning_effort' does not support 'low' with this model. Supported values are: 'high'." })
+        const server = yield* MockServer.make({ faults: [refusal(), MockServer.reply({}), refusal(), MockServer.reply({})] })
+        const adapter = yield* OpenAi.make({ model: "gpt-5-pro-2026-01-01", apiKey: key, baseUrl: server.url })
+        const request: Chat.ChatRequest = { ...Chat.prompt("hi"), reasoningEffort: "low" }
+        expect((yield* adapter.complete(request)).text).toBe("Hello from the mock server.")
+        expect(yield* Chat.collect(adapter.stream(request), { id: "s", provider: "openai", model: "m" }).pipe(Effect.map((r) => r.text))).toBe(
+          "Hello from the mock server."
+        )
+        expect(server.requests().map((r) => (r.body as Record<string, unknown>)["reasoning_effort"])).toEqual(["high", undefined, "high", undefined])
+        // a request without an effort, or another 400, is sent once
+        server.enqueue(refusal(), MockServer.status(400, { message: "Invalid value for 'tool_choice'." }))
+        expect((yield* Effect.flip(adapter.complete(Chat.prompt("hi"))))._tag).toBe("InvalidRequest")
+        expect((yield* Effect.flip(adapter.complete(request)))._tag).toBe("InvalidRequest")
+        expect(server.count()).toBe(6)
+      })
+    )
+
     it.scoped("on Google's endpoint: a 400 refusing the signatures is asked once more with the placeholder; Gemma gets none", () =>
       Effect.gen(function* () {
         const server = yield* MockServer.make({

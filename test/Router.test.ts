@@ -1206,6 +1206,7 @@ describe("Router: degraded mode", () => {
       keyOf([{ role: "user", content: "ab" }], { tools: [{ name: "f", parameters: { type: "object", properties: { x: {} } } }] }),
       keyOf([{ role: "user", content: "ab" }], { tools: [{ name: "f", parameters: { type: "object" } }], toolChoice: "required" }),
       keyOf([{ role: "user", content: "ab" }], { parallelToolCalls: false }),
+      keyOf([{ role: "user", content: "ab" }], { reasoningEffort: "high" }),
       keyOf([{ role: "user", content: [{ type: "image", url: "ab", detail: "low" }] }]),
       // JSON can carry a lone surrogate, which UTF-8 cannot
       keyOf([{ role: "user", content: "hi \ud800" }]),

@@ -231,6 +231,30 @@ export const ResponseFormat = Schema.Union(JsonObjectFormat, JsonSchemaFormat)
 export type ResponseFormat = typeof ResponseFormat.Type
 
 /**
+ * How much a reasoning model thinks before it answers, in OpenAI's words
+ * (`reasoning_effort`). Each adapter gives it in its provider's terms, to
+ * the models that think, and the nearest level a model has when it lacks
+ * the one asked: OpenAI's `reasoning_effort` (o-series, GPT-5 and later),
+ * Gemini's thinking level (Gemini 3) or budget (Gemini 2.5). Claude and
+ * models that do not reason answer as they would without it.
+ *
+ * @example
+ * import { Chat } from "effect-llm-failover/llm"
+ *
+ * const request: Chat.ChatRequest = { ...Chat.prompt("Prove it."), reasoningEffort: "high" }
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ReasoningEffort = Schema.Literal("none", "minimal", "low", "medium", "high", "xhigh")
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ReasoningEffort = typeof ReasoningEffort.Type
+
+/**
  * A chat completion request, the same for every provider.
  *
  * `metadata` is free-form and never sent upstream: routers read it (for
@@ -262,6 +286,8 @@ export const ChatRequest = Schema.Struct({
   parallelToolCalls: Schema.optional(Schema.Boolean),
   /** JSON mode or structured outputs; absent for prose. */
   responseFormat: Schema.optional(ResponseFormat),
+  /** How much a reasoning model thinks (see {@link ReasoningEffort}); absent: the model's default. */
+  reasoningEffort: Schema.optional(ReasoningEffort),
   metadata: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String }))
 })
 

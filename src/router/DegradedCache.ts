@@ -41,7 +41,7 @@ export interface DegradedCache {
 /**
  * The cache key of a request: the SHA-256 digest of its messages and the
  * settings that change the answer (sampling, tools and the choice of one,
- * the response format; not its metadata), in a fixed order, with
+ * the response format, the reasoning effort; not its metadata), in a fixed order, with
  * whitespace runs folded and text trimmed. A digest, not the request's
  * text: the cache holds as many keys as answers, and a conversation can be
  * a hundred kilobytes long.
@@ -64,7 +64,8 @@ export const key = (request: ChatRequest): string => {
     request.tools ?? null,
     request.toolChoice ?? null,
     request.parallelToolCalls ?? null,
-    request.responseFormat ?? null
+    request.responseFormat ?? null,
+    request.reasoningEffort ?? null
   ])
   for (const message of request.messages) text += framed(message)
   // UTF-8 writes every lone surrogate as U+FFFD, so a text with one is hashed as UTF-16 (tagged apart)

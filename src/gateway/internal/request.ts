@@ -6,20 +6,23 @@
  *
  * Fields that only tune sampling or bookkeeping, which a provider may not
  * have, are ignored (`seed`, `presence_penalty`, `frequency_penalty`,
- * `logit_bias`, `store`, `service_tier`, `reasoning_effort`, `prediction`,
+ * `logit_bias`, `store`, `service_tier`, `prediction`, `verbosity`,
  * unknown fields). `parallel_tool_calls` goes to the providers that take it
- * (OpenAI, Anthropic), and so does a message's `name` (OpenAI). Fields that change what
- * the answer is, and that the gateway cannot honour, are refused with the
- * field named, not dropped: `n` above 1 (it returns one choice),
- * `logprobs` and `top_logprobs` (no log probabilities come back), and the
- * legacy `functions` and `function_call` (use `tools`). `response_format`
- * becomes the request's `responseFormat`: the router sends it only to
- * models that can give that answer.
+ * (OpenAI, Anthropic), and so does a message's `name` (OpenAI).
+ * `reasoning_effort` becomes the request's `reasoningEffort`, which each
+ * adapter gives its reasoning models in its own terms. Fields that change
+ * what the answer is, and that the gateway cannot honour, are refused with
+ * the field named, not dropped: `n` above 1 (it returns one choice),
+ * `logprobs` and `top_logprobs` (no log probabilities come back), audio
+ * answers (`modalities` with `"audio"`, `audio`), and the legacy
+ * `functions` and `function_call` (use `tools`). `response_format` becomes
+ * the request's `responseFormat`: the router sends it only to models that
+ * can give that answer.
  *
  * @internal
  */
 import * as Either from "effect/Either"
-import type { ChatRequest, ContentPart, Message, ResponseFormat, ToolCall, ToolDefinition } from "../../llm/Chat.js"
+import type { ChatRequest, ContentPart, Message, ReasoningEffort, ResponseFormat, ToolCall, ToolDefinition } from "../../llm/Chat.js"
 import { signatureOf } from "../../llm/internal/extraContent.js"
 
 /** The largest `max_tokens` accepted: past any model's output window, so only nonsense is refused. @internal */
@@ -351,6 +354,15 @@ const responseFormat = (u: unknown): ResponseFormat | undefined => {
   }
 }
 
+const efforts: ReadonlyArray<ReasoningEffort> = ["none", "minimal", "low", "medium", "high", "xhigh"]
+
+const reasoningEffort = (u: unknown): ReasoningEffort => {
+  if (typeof u !== "string") return wrongType("reasoning_effort", "a string", u)
+  return (efforts as ReadonlyArray<string>).includes(u)
+    ? (u as ReasoningEffort)
+    : invalid("reasoning_effort", `Invalid value for 'reasoning_effort': supported values are ${efforts.map((e) => `'${e}'`).join(", ")}.`)
+}
+
 /**
  * Refuses what would change the answer and cannot be honoured (see the
  * module's docs). The messages name the field and the gateway's known
@@ -362,6 +374,12 @@ const unsupported = (b: Json): void => {
   }
   if (present(b, "top_logprobs")) {
     invalid("top_logprobs", "Unsupported parameter: 'top_logprobs' is not supported by this gateway (no log probabilities come back).")
+  }
+  if (present(b, "audio")) {
+    invalid("audio", "Unsupported parameter: 'audio' is not supported by this gateway (answers are text only).")
+  }
+  if (present(b, "modalities") && array(b["modalities"], "modalities").some((modality) => modality !== "text")) {
+    invalid("modalities", "Invalid value for 'modalities': this gateway answers in text only; supported values are ['text'].")
   }
   for (const legacy of ["functions", "function_call"] as const) {
     if (present(b, legacy)) {
@@ -396,6 +414,7 @@ const decodeBody = (body: unknown): Decoded => {
     ...(present(b, "tool_choice") ? { toolChoice: toolChoice(b["tool_choice"]) } : {}),
     ...(present(b, "parallel_tool_calls") ? { parallelToolCalls: boolean(b["parallel_tool_calls"], "parallel_tool_calls") } : {}),
     ...(format !== undefined ? { responseFormat: format } : {}),
+    ...(present(b, "reasoning_effort") ? { reasoningEffort: reasoningEffort(b["reasoning_effort"]) } : {}),
     ...(meta !== undefined ? { metadata: meta } : {})
   }
   const stream = present(b, "stream") ? boolean(b["stream"], "stream") : false

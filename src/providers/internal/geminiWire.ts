@@ -16,6 +16,7 @@ import { signatureUse, turnSignatures } from "../../llm/internal/extraContent.js
 import { argumentsObject } from "./anthropicWire.js"
 import * as Errors from "./errors.js"
 import * as Http from "./http.js"
+import { geminiThinking } from "./models.js"
 
 // ---------------------------------------------------------------------------
 // Request
@@ -98,8 +99,10 @@ const encodeToolChoice = (choice: NonNullable<ChatRequest["toolChoice"]>): unkno
   return { functionCallingConfig: { mode: choice === "required" ? "ANY" : choice === "none" ? "NONE" : "AUTO" } }
 }
 
-const generationConfig = (request: ChatRequest): Record<string, unknown> | undefined => {
+const generationConfig = (request: ChatRequest, model: string): Record<string, unknown> | undefined => {
   const config: Record<string, unknown> = {}
+  const thinking = request.reasoningEffort === undefined ? undefined : geminiThinking(model, request.reasoningEffort)
+  if (thinking !== undefined) config.thinkingConfig = thinking
   if (request.temperature !== undefined) config.temperature = request.temperature
   if (request.topP !== undefined) config.topP = request.topP
   if (request.maxTokens !== undefined) config.maxOutputTokens = request.maxTokens
@@ -134,7 +137,7 @@ export const encodeRequest = (request: ChatRequest, model: string): Record<strin
   }
   const body: Record<string, unknown> = { contents: mergeTurns(contents) }
   if (system.length > 0) body.systemInstruction = { parts: [{ text: system.join("\n\n") }] }
-  const config = generationConfig(request)
+  const config = generationConfig(request, model)
   if (config !== undefined) body.generationConfig = config
   if (request.tools !== undefined && request.tools.length > 0) {
     body.tools = [

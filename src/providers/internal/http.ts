@@ -23,6 +23,7 @@ import * as Either from "effect/Either"
 import { identity } from "effect/Function"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
+import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
@@ -38,7 +39,7 @@ import { spansGoSomewhere } from "../../observability/internal/tracing.js"
 import * as ReadAhead from "../../resilience/internal/readAhead.js"
 import { isLive, monotonicMillis } from "../../resilience/internal/timeout.js"
 import * as Deadline from "../../resilience/Timeout.js"
-import type { ProviderError, TimeoutPhase } from "../../llm/ProviderError.js"
+import type { InvalidRequest, ProviderError, TimeoutPhase } from "../../llm/ProviderError.js"
 import * as Errors from "./errors.js"
 import { formatRefusal } from "./formats.js"
 import type * as Shared from "./options.js"
@@ -707,7 +708,7 @@ export const postStream = <E = never>(
  * @internal
  */
 export interface Again {
-  readonly body: () => unknown
+  readonly body: (error: unknown) => unknown
   readonly when: (error: unknown) => boolean
 }
 
@@ -718,9 +719,24 @@ const orAgain = <A, E, R>(
   send: (body: unknown) => Effect.Effect<A, E, R>
 ): Effect.Effect<A, E, R> =>
   again === undefined ? first : Effect.catchIf(first, again.when, (error) => {
-    const body = again.body()
+    const body = again.body(error)
     return body === undefined ? Effect.fail(error) : send(body)
   })
+
+/** The request without its reasoning effort. */
+const withoutEffort = ({ reasoningEffort: _, ...rest }: ChatRequest): ChatRequest => rest
+
+/**
+ * Whether a 400 refuses the request's reasoning effort: a model this
+ * adapter's table placed wrong (a level it lacks, a model that does not
+ * reason), in the words of OpenAI (`reasoning_effort`, `reasoning.effort`)
+ * or Gemini (`thinking_level`, `thinking_budget`, `thinkingConfig`).
+ *
+ * @internal
+ */
+export const refusedReasoning = (error: unknown): boolean =>
+  Predicate.isTagged(error, "InvalidRequest") &&
+  /reasoning[._ ]?effort|thinking[._ ]?(?:level|budget|config)/i.test((error as InvalidRequest).message)
 
 /**
  * How an adapter speaks its provider's wire: where it POSTs, how a request
@@ -760,15 +776,20 @@ export const chatCalls = (
 ): Pick<LanguageModel.Service<ProviderError>, "complete" | "stream"> => {
   const streamPath = wire.streamPath ?? wire.path
   const decode = (text: string) => wire.decodeResponse(endpoint, text)
-  // a conversation whose signatures the model refused goes once more with the placeholder in their place
-  // (the router's next attempt at the target starts from the request's own signatures again: one more 400, cheap)
+  // asked once more, with what the model refused changed: a conversation's signatures the placeholder
+  // (the router's next attempt at the target starts from the request's own signatures again: one more 400,
+  // cheap), a reasoning effort left out (the model answers at its default, where the 400 ends the chain)
   const again = (request: ChatRequest, stream: boolean, first: unknown): Again | undefined => {
-    if (wire.signatures !== true || !hasToolCalls(request)) return undefined
-    const body = () => {
-      const encoded = wire.encode(withPlaceholders(request), stream)
+    const signatures = wire.signatures === true && hasToolCalls(request)
+    const reasoning = request.reasoningEffort !== undefined
+    if (!signatures && !reasoning) return undefined
+    const body = (error: unknown) => {
+      const changed = signatures && refusedSignatures(error) ? withPlaceholders(request) : withoutEffort(request)
+      const encoded = wire.encode(changed, stream)
       return JSON.stringify(encoded) === JSON.stringify(first) ? undefined : encoded
     }
-    return { body, when: refusedSignatures }
+    const when = (error: unknown) => (signatures && refusedSignatures(error)) || (reasoning && refusedReasoning(error))
+    return { body, when }
   }
   const complete = <E = never>(request: ChatRequest, deadline?: CallDeadline<E>): Effect.Effect<ChatResponse, ProviderError | E> => {
     const refused = formatRefusal(info, request)

@@ -18,6 +18,7 @@
  *
  * @internal
  */
+import type { ReasoningEffort } from "../../llm/Chat.js"
 import type { ModelInfo, Price, ResponseFormatType } from "../../llm/ModelInfo.js"
 
 interface Known {
@@ -177,4 +178,100 @@ export const infoFor = (
     price: overrides?.price ?? entry?.price ?? { input: 0, output: 0 },
     responseFormats: overrides?.responseFormats ?? entry?.responseFormats ?? defaults.responseFormats(model)
   }
+}
+
+/** The levels of `reasoning_effort` a family of OpenAI's models takes, and its name. */
+interface EffortLevels {
+  readonly family: RegExp
+  readonly levels: ReadonlyArray<ReasoningEffort>
+}
+
+/**
+ * OpenAI's reasoning models and the efforts each takes, most specific
+ * first; an effort a model lacks is a 400 that would end the chain. The
+ * chat models (`gpt-5-chat-latest`, ...) and o1-mini and o1-preview take
+ * none.
+ */
+const effortLevels: ReadonlyArray<EffortLevels> = [
+  { family: /^(?:o1-mini|o1-preview|gpt-5(?:\.\d+)?-chat)(?:-|$)/, levels: [] },
+  { family: /^gpt-5(?:\.\d+)?-pro(?:-|$)/, levels: ["high"] },
+  { family: /^gpt-5\.\d+-codex-max(?:-|$)/, levels: ["low", "medium", "high", "xhigh"] },
+  { family: /^gpt-5(?:\.\d+)?-codex(?:-|$)/, levels: ["low", "medium", "high"] },
+  { family: /^gpt-5\.1(?:-|$)/, levels: ["none", "low", "medium", "high"] },
+  { family: /^gpt-5\.\d+(?:-|$)/, levels: ["none", "low", "medium", "high", "xhigh"] },
+  { family: /^gpt-5(?:-|$)/, levels: ["minimal", "low", "medium", "high"] },
+  { family: oSeries, levels: ["low", "medium", "high"] }
+]
+
+/** From least to most thought: the nearest level a model has is found along it. */
+const effortScale: ReadonlyArray<ReasoningEffort> = ["none", "minimal", "low", "medium", "high", "xhigh"]
+
+/** The level of `levels` nearest `effort`, the lesser of two as near (none when `levels` is empty). */
+const nearestLevel = (effort: ReasoningEffort, levels: ReadonlyArray<ReasoningEffort>): ReasoningEffort | undefined => {
+  const at = effortScale.indexOf(effort)
+  let best: ReasoningEffort | undefined
+  for (const level of levels) {
+    if (best === undefined || Math.abs(effortScale.indexOf(level) - at) < Math.abs(effortScale.indexOf(best) - at)) best = level
+  }
+  return best
+}
+
+/**
+ * The `reasoning_effort` an OpenAI model is sent for a request's effort: the
+ * nearest level it has (o3 has no `minimal`: `low`; GPT-5 has no `none`:
+ * `minimal`), by its id after a prefix such as `openai/`; none for a model
+ * that does not reason, or that this table does not know (a compatible
+ * server's own model may refuse the field).
+ *
+ * @example
+ * openAiEffort("o4-mini", "minimal") // "low"
+ * openAiEffort("gpt-5-mini", "none") // "minimal"
+ * openAiEffort("gpt-4.1", "high") // undefined
+ *
+ * @internal
+ */
+export const openAiEffort = (model: string, effort: ReasoningEffort): ReasoningEffort | undefined => {
+  const id = model.slice(model.lastIndexOf("/") + 1)
+  const known = effortLevels.find((entry) => entry.family.test(id))
+  return known === undefined ? undefined : nearestLevel(effort, known.levels)
+}
+
+/** Gemini 2.5's thinking budgets for OpenAI's efforts, as Google's OpenAI-compatible endpoint maps them (and 512 for `minimal`). */
+const thinkingBudgets: Readonly<Record<ReasoningEffort, number>> = {
+  none: 0,
+  minimal: 512,
+  low: 1_024,
+  medium: 8_192,
+  high: 24_576,
+  xhigh: 24_576
+}
+
+/**
+ * Gemini's `thinkingConfig` for a request's effort, by model: Gemini 3 and
+ * later a `thinkingLevel` (`low` or `high`, the two every Gemini 3 model
+ * has: `none` to `low` ask `low`); Gemini 2.5 a `thinkingBudget` (2.5 Pro
+ * cannot stop thinking: `none` is its least budget, 128). None for a model
+ * that does not think (Gemini 2.0, Gemma).
+ *
+ * @example
+ * geminiThinking("gemini-3-pro-preview", "medium") // { thinkingLevel: "high" }
+ * geminiThinking("gemini-2.5-flash", "low") // { thinkingBudget: 1024 }
+ *
+ * @internal
+ */
+export const geminiThinking = (
+  model: string,
+  effort: ReasoningEffort
+): { readonly thinkingLevel: "low" | "high" } | { readonly thinkingBudget: number } | undefined => {
+  const id = model.slice(model.lastIndexOf("/") + 1)
+  const version = /^gemini-(\d+)(?:\.(\d+))?/.exec(id)
+  if (version === null) return undefined
+  const major = Number(version[1])
+  const minor = Number(version[2] ?? 0)
+  if (major >= 3) return { thinkingLevel: effortScale.indexOf(effort) <= effortScale.indexOf("low") ? "low" : "high" }
+  if (major === 2 && minor >= 5) {
+    const budget = thinkingBudgets[effort]
+    return { thinkingBudget: /-pro(?:-|$)/.test(id) ? Math.max(128, budget) : budget }
+  }
+  return undefined
 }

@@ -23,7 +23,7 @@ import { extraContent, signatureOf, signatureUse, turnSignatures } from "../../l
 import type { ProviderError } from "../../llm/ProviderError.js"
 import * as Errors from "./errors.js"
 import * as Http from "./http.js"
-import { refusesSampling } from "./models.js"
+import { openAiEffort, refusesSampling } from "./models.js"
 
 // ---------------------------------------------------------------------------
 // Request
@@ -98,7 +98,9 @@ const encodeResponseFormat = (format: ResponseFormat): unknown =>
 
 /**
  * The JSON body of a chat completion request; without `temperature` and
- * `top_p` for a model that refuses them (see `refusesSampling`).
+ * `top_p` for a model that refuses them (see `refusesSampling`), or that
+ * reasons as the request asks; with `reasoning_effort` at the nearest level
+ * a reasoning model has (see `openAiEffort`).
  *
  * @internal
  */
@@ -121,8 +123,11 @@ export const encodeRequest = (
     else system["content"] = `${String(system["content"])}\n\n${jsonModeInstruction}`
   }
   const body: Record<string, unknown> = { model, messages }
+  const effort = request.reasoningEffort === undefined ? undefined : openAiEffort(model, request.reasoningEffort)
+  if (effort !== undefined) body.reasoning_effort = effort
   // a reasoning model refuses sampling with a 400 that would end the whole chain: without it, it still answers
-  if (!refusesSampling(model)) {
+  // (GPT-5.1 and later take it only while they do not reason)
+  if (!refusesSampling(model) && (effort === undefined || effort === "none")) {
     if (request.temperature !== undefined) body.temperature = request.temperature
     if (request.topP !== undefined) body.top_p = request.topP
   }
