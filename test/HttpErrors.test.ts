@@ -407,6 +407,12 @@ describe("error bodies", () => {
     )
     expect(classify(undefined, { error: { code: 503, message: "x", status: "UNAVAILABLE" } })._tag).toBe("Overloaded")
     expect(classify(undefined, { error: { message: "x", type: "server_error" } })._tag).toBe("ServerError")
+    // OpenAI's rate limit in the middle of a stream: a type of its own, the code says what it is
+    expect(classify(undefined, { error: { message: "Rate limit reached for gpt-4o on tokens per min (TPM)", type: "tokens", code: "rate_limit_exceeded" } })._tag).toBe(
+      "RateLimited"
+    )
+    // a name that is not its own key of the table (an inherited one) stands for nothing
+    expect(classify(undefined, { error: { message: "x", type: "constructor" } })._tag).toBe("ServerError")
     expect(classify(undefined, {})._tag).toBe("ServerError")
   })
 

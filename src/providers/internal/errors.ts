@@ -185,6 +185,7 @@ const statusOfName: Readonly<Record<string, number>> = {
   not_found_error: 404,
   request_too_large: 413,
   rate_limit_error: 429,
+  rate_limit_exceeded: 429,
   api_error: 500,
   server_error: 500,
   timeout_error: 504,
@@ -256,6 +257,20 @@ const isContentFilter = (info: ErrorInfo | undefined, message: string): boolean 
   contentFilterText.test(message)
 
 /**
+ * The HTTP status an error without one stands for (an error event in a
+ * stream): by Google's status name or the provider's error type, else by
+ * its code (OpenAI sends a rate limit mid-stream as `code:
+ * "rate_limit_exceeded"` under a `type` of its own, such as `tokens`).
+ */
+const statusOfInfo = (info: ErrorInfo | undefined): number | undefined => {
+  if (info === undefined) return undefined
+  for (const name of [info.status, info.type, info.code]) {
+    if (name !== undefined && Object.hasOwn(statusOfName, name)) return statusOfName[name]
+  }
+  return undefined
+}
+
+/**
  * What says that the target's account, not the request, is at fault: an
  * exhausted quota or balance, billing, a key Google calls invalid in a 400,
  * a project or region Google does not serve (`FAILED_PRECONDITION`). Another
@@ -304,9 +319,7 @@ export const classify = (
   const message = safe(info?.message || fallbackMessage, context.secret)
   const wait = retryAfter ?? info?.retryDelay
   const base = { provider: context.provider, model: context.model, message }
-  const named = info?.status ?? info?.type
-  const status =
-    httpStatus ?? info?.httpStatus ?? (named !== undefined ? statusOfName[named] : undefined) ?? 500
+  const status = httpStatus ?? info?.httpStatus ?? statusOfInfo(info) ?? 500
   if (info?.status === "RESOURCE_EXHAUSTED") {
     return new RateLimited({ ...base, status, ...(wait !== undefined ? { retryAfter: wait } : {}) })
   }
