@@ -41,8 +41,10 @@ export interface DegradedCache {
 /**
  * The cache key of a request: the SHA-256 digest of its messages and the
  * settings that change the answer (sampling, tools and the choice of one,
- * the response format, the reasoning effort; not its metadata), in a fixed order, with
- * whitespace runs folded and text trimmed. A digest, not the request's
+ * the response format, the reasoning effort; not its metadata), in a fixed
+ * order, each text trimmed at its ends only: whitespace inside it is kept
+ * as sent, since two prompts of code that differ in their indentation ask
+ * different things. A digest, not the request's
  * text: the cache holds as many keys as answers, and a conversation can be
  * a hundred kilobytes long.
  *
@@ -50,7 +52,8 @@ export interface DegradedCache {
  * import { Chat } from "effect-llm-failover/llm"
  * import { DegradedCache } from "effect-llm-failover/router"
  *
- * DegradedCache.key(Chat.prompt("  What is  Effect? ")) === DegradedCache.key(Chat.prompt("What is Effect?")) // true
+ * DegradedCache.key(Chat.prompt("  What is Effect? ")) === DegradedCache.key(Chat.prompt("What is Effect?")) // true
+ * DegradedCache.key(Chat.prompt("if x:\n    y")) === DegradedCache.key(Chat.prompt("if x:\n  y")) // false
  *
  * @since 0.1.0
  * @category keys
@@ -86,29 +89,24 @@ const framed = (message: ChatRequest["messages"][number]): string => {
   switch (message.role) {
     case "user":
       return typeof message.content === "string"
-        ? `u${field(fold(message.content))}${field(message.name)}`
+        ? `u${field(message.content.trim())}${field(message.name)}`
         : `U${message.content.length}:${message.content.map(framedPart).join("")}${field(message.name)}`
     case "assistant":
-      return `a${field(fold(message.content ?? ""))}${message.toolCalls?.length ?? 0}:${(message.toolCalls ?? []).map((call) => field(call.name) + field(call.arguments)).join("")}${field(message.name)}`
+      return `a${field((message.content ?? "").trim())}${message.toolCalls?.length ?? 0}:${(message.toolCalls ?? []).map((call) => field(call.name) + field(call.arguments)).join("")}${field(message.name)}`
     case "system":
-      return `s${field(fold(message.content))}${field(message.name)}`
+      return `s${field(message.content.trim())}${field(message.name)}`
     case "tool":
-      return `t${field(message.toolCallId)}${field(fold(message.content))}`
+      return `t${field(message.toolCallId)}${field(message.content.trim())}`
   }
 }
 
 const framedPart = (part: Exclude<UserContent, string>[number]): string =>
-  part.type === "text" ? `t${field(fold(part.text))}` : `i${field(part.url)}${field(part.detail)}`
+  part.type === "text" ? `t${field(part.text.trim())}` : `i${field(part.url)}${field(part.detail)}`
 
 type UserContent = Extract<ChatRequest["messages"][number], { readonly role: "user" }>["content"]
 
 const field = (text: string | undefined) => (text === undefined ? "-" : `${text.length}:${text}`)
 
-/** Whitespace runs folded to one space, then trimmed; a text with none but single spaces is only trimmed. */
-const fold = (text: string) => (unfolded.test(text) ? text.replace(unfoldedRuns, " ") : text).trim()
-/** A whitespace run that is not one space: two or more of any, or one of another kind. */
-const unfolded = /\s\s|[^\S ]/
-const unfoldedRuns = /\s{2,}|[^\S ]/g
 
 /** A request's key within a partition (the digest is of fixed length, so the two cannot run together). */
 const partitioned = (partition: string, request: ChatRequest) => `${partition}\u0000${key(request)}`
