@@ -25,6 +25,13 @@
  * overshoot this bound by the number of attempts in flight when the outage
  * begins; sequentially they obey it too.
  *
+ * **A slow target that does not fail** spends nothing: the call a hedge
+ * beats is interrupted, not failed, so a hedge against a target that is
+ * slow every time is asked of the budget and allowed every time. What stops
+ * that load is the target's breaker: calls that lose their hedge count as
+ * slow, and a slow-call rate opens it (the router's default), after which
+ * requests go to the next target without a hedge.
+ *
  * **Steady state.** With a failure fraction `p`, the count drifts by
  * `(1 - p) * tokenRatio - p` per call, so retries are cut off once
  * `p > tokenRatio / (1 + tokenRatio)`: about 9% failures with the defaults.
