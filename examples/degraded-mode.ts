@@ -11,7 +11,7 @@
  * Both providers go down at 05:00 (one with 503s, one with connection
  * resets). Before that, a question is answered and the router remembers the
  * answer. During the outage:
- * - the same question (spelled with different spacing) gets the remembered
+ * - the same question (with spaces around it) gets the remembered
  *   answer: `meta.degraded === "cache"`;
  * - a new question gets its chain's static `fallbackResponse`:
  *   `meta.degraded === "static"`;
@@ -88,7 +88,7 @@ const program = Effect.gen(function* () {
 
   yield* Effect.sleep("6 minutes")
   yield* Console.log(`\n-- 05:00: every provider is down --\n`)
-  const cached = yield* ask("the same question, spelled differently", Chat.prompt("  What are your   opening hours? "))
+  const cached = yield* ask("the same question, with spaces around it", Chat.prompt(`  ${hours}\n`))
   yield* check(cached.meta.degraded === "cache", "a question answered before gets the cached answer")
   yield* check(cached.response.text === first.response.text, "the cached answer is the last good one")
 
