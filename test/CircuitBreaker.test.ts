@@ -823,6 +823,14 @@ describe("CircuitBreaker", () => {
         assert.deepStrictEqual([snapshot.state, snapshot.forcedUntil], ["open", undefined])
         yield* (yield* breaker.acquireProbe).record("success")
         assert.strictEqual((yield* breaker.snapshot).state, "closed")
+        // a reset ends the server's wait: the next trip is probed early as any
+        yield* breaker.forceOpen("1 minute")
+        yield* breaker.reset
+        yield* (yield* breaker.acquire).record("failure")
+        const tripped = yield* breaker.snapshot
+        assert.deepStrictEqual([tripped.state, tripped.forcedUntil], ["open", undefined])
+        yield* (yield* breaker.acquireProbe).record("success")
+        assert.strictEqual((yield* breaker.snapshot).state, "closed")
       }))
   })
 

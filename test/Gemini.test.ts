@@ -148,11 +148,14 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gemini", (it) 
           ["gemini-2.5-pro", "none", { thinkingBudget: 128 }],
           ["gemini-2.5-pro", "high", { thinkingBudget: 24_576 }],
           ["gemini-2.0-flash", "high", undefined],
-          ["gemma-3-27b-it", "high", undefined]
+          ["gemma-3-27b-it", "high", undefined],
+          // image and speech models do not think
+          ["gemini-2.5-flash-image-preview", "high", undefined],
+          ["gemini-2.5-flash-preview-tts", "low", undefined]
         ]
         for (const [model, effort, expected] of cases) expect(yield* thinking(model, effort)).toEqual([model, effort, expected])
         server.clear()
-        server.enqueue(MockServer.status(400, { message: "Thinking level is not supported for this model." }))
+        server.enqueue(MockServer.status(400, { message: "Thinking is not enabled for models/gemini-3-nano-preview" }))
         const preview = yield* Gemini.make({ model: "gemini-3-nano-preview", apiKey: key, baseUrl: server.url })
         expect((yield* preview.complete({ ...Chat.prompt("hi"), reasoningEffort: "high" })).text).toBe("Hello from the mock server.")
         expect(server.requests().map((r) => (r.body as { generationConfig?: unknown }).generationConfig)).toEqual([

@@ -97,6 +97,54 @@ describe("Hedge.run", () => {
       assert.deepStrictEqual(yield* Fiber.join(fiber), { value: "b", index: 1 })
     }))
 
+  it.effect("failedAttempts: with every parallel slot taken a failed attempt starts none; the alternative's own failure still does", () =>
+    Effect.gen(function*() {
+      const log = yield* makeLog
+      const attempts = yield* Queue.unbounded<number>()
+      // a fails an attempt at 100 ms and retries until it fails for good at 1 s
+      const a = Effect.gen(function*() {
+        yield* append(log, `start a@${yield* Clock.currentTimeMillis}`)
+        yield* Effect.sleep("100 millis")
+        yield* Queue.offer(attempts, 0)
+        yield* Effect.sleep("900 millis")
+        return yield* Effect.fail("error a")
+      })
+      const fiber = yield* Effect.fork(
+        Hedge.runIndexed([a, alternative(log, "b", "50 millis")], {
+          delay: "10 seconds",
+          maxParallel: 1,
+          failedAttempts: Queue.take(attempts)
+        })
+      )
+      yield* TestClock.adjust("500 millis")
+      assert.deepStrictEqual(yield* Ref.get(log), ["start a@0"])
+      yield* TestClock.adjust("500 millis")
+      assert.deepStrictEqual(yield* Ref.get(log), ["start a@0", "start b@1000"])
+      yield* TestClock.adjust("50 millis")
+      assert.deepStrictEqual(yield* Fiber.join(fiber), { value: "b", index: 1 })
+    }))
+
+  it.effect("failedAttempts: a failed attempt in the same instant as the delay that starts the next starts one more", () =>
+    Effect.gen(function*() {
+      const log = yield* makeLog
+      const attempts = yield* Queue.unbounded<number>()
+      const a = Effect.gen(function*() {
+        yield* append(log, `start a@${yield* Clock.currentTimeMillis}`)
+        yield* Effect.sleep("100 millis")
+        yield* Queue.offer(attempts, 0)
+        return yield* Effect.never
+      })
+      const fiber = yield* Effect.fork(
+        Hedge.runIndexed([a, alternative(log, "b", "1 hour"), alternative(log, "c", "1 hour"), alternative(log, "d", "1 hour")], {
+          delay: (index) => (index === 1 ? "100 millis" : "1 hour"),
+          failedAttempts: Queue.take(attempts)
+        })
+      )
+      yield* TestClock.adjust("150 millis")
+      assert.deepStrictEqual(yield* Ref.get(log), ["start a@0", "start b@100", "start c@100"])
+      yield* Fiber.interrupt(fiber)
+    }))
+
   it.effect("the first success wins, whatever its index; the losers are interrupted and finalized first", () =>
     Effect.gen(function*() {
       const log = yield* makeLog

@@ -164,6 +164,15 @@ describe("Router regressions: a chain's models take different answer lengths", (
       asked.length = 0
       yield* router.complete({ ...Chat.prompt("hi"), maxTokens: 500 })
       expect(asked).toEqual([["large", 500], ["small", 500], ["open", 500]])
+      // and the cost strategy prices each target on what it is asked: small's 16,384 tokens at $2/M are
+      // cheaper than open's 100,000 at $1/M
+      asked.length = 0
+      const byCost = yield* Router.make({
+        targets: { open: { model: model("open", undefined, 1_000_000, false) }, small: { model: model("small", 16_384, 128_000, false) } },
+        chains: { default: { targets: ["open", "small"], strategy: "cost" } },
+        cache: false
+      })
+      expect((yield* byCost.complete({ ...Chat.prompt("hi"), maxTokens: 100_000 })).meta.target).toBe("small")
     }))
 })
 

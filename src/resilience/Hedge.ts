@@ -88,8 +88,9 @@ export interface HedgeOptions {
    * Yields the index of an alternative that has failed an attempt it goes
    * on retrying (e.g. `Queue.take` of a queue its attempts offer to): the
    * next alternative starts at once, as on a failure, without waiting for
-   * its retries. Each alternative's first failure, of an attempt or its
-   * own, starts one more; later ones start none.
+   * its retries, if fewer than `maxParallel` run (else its own failure
+   * starts it, when it comes). Each alternative's first failure that
+   * starts one, of an attempt or its own, is the only one that does.
    */
   readonly failedAttempts?: Effect.Effect<number>
 }

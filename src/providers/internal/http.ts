@@ -730,13 +730,14 @@ const withoutEffort = ({ reasoningEffort: _, ...rest }: ChatRequest): ChatReques
  * Whether a 400 refuses the request's reasoning effort: a model this
  * adapter's table placed wrong (a level it lacks, a model that does not
  * reason), in the words of OpenAI (`reasoning_effort`, `reasoning.effort`)
- * or Gemini (`thinking_level`, `thinking_budget`, `thinkingConfig`).
+ * or Gemini (`thinking_level`, `thinking_budget`, `thinkingConfig`, "Thinking
+ * is not enabled for models/…").
  *
  * @internal
  */
 export const refusedReasoning = (error: unknown): boolean =>
   Predicate.isTagged(error, "InvalidRequest") &&
-  /reasoning[._ ]?effort|thinking[._ ]?(?:level|budget|config)/i.test((error as InvalidRequest).message)
+  /reasoning[._ ]?effort|thinking[._ ]?(?:level|budget|config)|thinking is not (?:enabled|supported)/i.test((error as InvalidRequest).message)
 
 /**
  * How an adapter speaks its provider's wire: where it POSTs, how a request

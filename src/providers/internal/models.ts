@@ -251,7 +251,7 @@ const thinkingBudgets: Readonly<Record<ReasoningEffort, number>> = {
  * later a `thinkingLevel` (`low` or `high`, the two every Gemini 3 model
  * has: `none` to `low` ask `low`); Gemini 2.5 a `thinkingBudget` (2.5 Pro
  * cannot stop thinking: `none` is its least budget, 128). None for a model
- * that does not think (Gemini 2.0, Gemma).
+ * that does not think (Gemini 2.0, Gemma, the image and speech models).
  *
  * @example
  * geminiThinking("gemini-3-pro-preview", "medium") // { thinkingLevel: "high" }
@@ -265,7 +265,8 @@ export const geminiThinking = (
 ): { readonly thinkingLevel: "low" | "high" } | { readonly thinkingBudget: number } | undefined => {
   const id = model.slice(model.lastIndexOf("/") + 1)
   const version = /^gemini-(\d+)(?:\.(\d+))?/.exec(id)
-  if (version === null) return undefined
+  // image and speech models do not think ("Thinking is not enabled for models/gemini-2.5-flash-image-preview")
+  if (version === null || /-(?:image|tts)(?:-|$)/.test(id)) return undefined
   const major = Number(version[1])
   const minor = Number(version[2] ?? 0)
   if (major >= 3) return { thinkingLevel: effortScale.indexOf(effort) <= effortScale.indexOf("low") ? "low" : "high" }

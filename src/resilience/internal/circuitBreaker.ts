@@ -524,6 +524,8 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
     // every transition starts a new generation, which no trial belongs to
     this.guarded = false
     this.trial = undefined
+    // a server's wait holds an open breaker only: a reset, an isolation or a probe ends it
+    if (to.status !== "open") this.forcedUntil = 0
     if (to.status === "closed") this.clearCounters(now)
     if (from.status === to.status && to.status !== "open") return to
     const transition: Transition = {

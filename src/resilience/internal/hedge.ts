@@ -134,18 +134,18 @@ export const hedge = <A, E, R>(
           Effect.zipRight(mayHedge),
           Effect.flatMap((ok) => ok ? Effect.void : Effect.never)
         )
-      // an alternative's failed attempt, the first of it that has not started the next yet
-      const attemptFailed = config.failedAttempts === undefined
-        ? undefined
-        : Effect.suspend(function take(): Effect.Effect<void> {
-          return Effect.flatMap(config.failedAttempts!, (index) => firstFailure(index) ? Effect.void : take())
-        })
+      // An alternative's failed attempt, while it goes on retrying, is a failure for the launcher, the
+      // first of that alternative's only, and only while a parallel slot is free: it still runs, and
+      // with no slot its own failure, unmarked, starts the next when it comes.
+      const attemptsFailing = config.failedAttempts === undefined ? undefined : Effect.forever(
+        Effect.flatMap(config.failedAttempts, (index) =>
+          started - failures.count < config.maxParallel && firstFailure(index)
+            ? Queue.offer(failed, undefined)
+            : Effect.void)
+      )
       const launcher = Effect.suspend(function loop(): Effect.Effect<void, never, R> {
         if (started >= total) return Effect.void
-        const trigger = attemptFailed === undefined
-          ? Effect.race(Queue.take(failed), delayElapsed(started))
-          : Effect.raceAll([Queue.take(failed), delayElapsed(started), attemptFailed])
-        return trigger.pipe(
+        return Effect.race(Queue.take(failed), delayElapsed(started)).pipe(
           Effect.zipRight(start),
           Effect.zipRight(Effect.suspend(loop))
         )
@@ -153,9 +153,10 @@ export const hedge = <A, E, R>(
 
       yield* start
       const launcherFiber = yield* Effect.forkDaemon(Effect.interruptible(launcher))
+      const listener = attemptsFailing === undefined ? undefined : yield* Effect.forkDaemon(Effect.interruptible(attemptsFailing))
       const stopAll = Effect.zipRight(
         Fiber.interrupt(launcherFiber),
-        Effect.suspend(() => Fiber.interruptAll(fibers))
+        Effect.suspend(() => Fiber.interruptAll(listener === undefined ? fibers : [listener, ...fibers]))
       )
       return yield* Effect.ensuring(restore(Deferred.await(done)), stopAll)
     })

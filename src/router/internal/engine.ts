@@ -289,7 +289,7 @@ const targetFields = (state: RequestState, target: Target) => ({
 // ---------------------------------------------------------------------------
 
 const estimatedCost = (info: ModelInfo, request: ChatRequest, inputTokens: number) =>
-  priceOf(info.price, { inputTokens, outputTokens: request.maxTokens ?? 256 })
+  priceOf(info.price, { inputTokens, outputTokens: maxTokensOn(request, info) ?? 256 })
 
 /** The chain's members in the order its strategy picks for this request, and those whose breakers would not admit a call. @internal */
 export const order = (
