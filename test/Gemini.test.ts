@@ -165,6 +165,30 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gemini", (it) 
         })
       })
     )
+
+    it.scoped("what OpenAI takes and Gemini refuses is made valid: no empty text part, and system messages alone as the one user turn", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const model = yield* Gemini.make({ model: "gemini-2.5-flash", apiKey: key, baseUrl: server.url })
+        // system messages alone: `contents` is required
+        yield* model.complete({ messages: [{ role: "system", content: "Write a haiku about rain." }, { role: "system", content: "" }] })
+        // an empty text part Gemini refuses (400 "required oneof field 'data' must have one initialized field")
+        yield* model.complete({
+          messages: [
+            { role: "system", content: "" },
+            { role: "user", content: "" },
+            { role: "user", content: [{ type: "text", text: "" }, { type: "text", text: "Hi" }] }
+          ]
+        })
+        yield* Stream.runDrain(model.stream({ messages: [{ role: "system", content: "Say hello." }, { role: "user", content: "" }] }))
+        const bodies = server.requests().map((r) => r.body as Record<string, unknown>)
+        expect(bodies.map((b) => [b.systemInstruction, b.contents])).toEqual([
+          [undefined, [{ role: "user", parts: [{ text: "Write a haiku about rain." }] }]],
+          [undefined, [{ role: "user", parts: [{ text: "Hi" }] }]],
+          [undefined, [{ role: "user", parts: [{ text: "Say hello." }] }]]
+        ])
+      })
+    )
   })
 
   describe("answers", () => {

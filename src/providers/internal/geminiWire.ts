@@ -13,7 +13,7 @@ import type { ChatRequest, ChatResponse, ContentPart, FinishReason, Message, Too
 import type { ProviderError } from "../../llm/ProviderError.js"
 import type { SignatureUse } from "../../llm/internal/extraContent.js"
 import { signatureUse, turnSignatures } from "../../llm/internal/extraContent.js"
-import { argumentsObject } from "./anthropicWire.js"
+import { argumentsObject, hasText } from "./anthropicWire.js"
 import * as Errors from "./errors.js"
 import * as Http from "./http.js"
 
@@ -33,10 +33,16 @@ const imagePart = (part: Extract<ContentPart, { type: "image" }>): Part => {
     : { inlineData: { mimeType: match[1], data: match[2] } }
 }
 
-const userParts = (content: string | ReadonlyArray<ContentPart>): Array<Part> =>
-  typeof content === "string"
-    ? [{ text: content }]
-    : content.map((part) => (part.type === "text" ? { text: part.text } : imagePart(part)))
+/** A user turn's parts; a text of whitespace alone is not sent (an empty one Gemini refuses, as Claude does: see `hasText`). */
+const userParts = (content: string | ReadonlyArray<ContentPart>): Array<Part> => {
+  if (typeof content === "string") return hasText(content) ? [{ text: content }] : []
+  const parts: Array<Part> = []
+  for (const part of content) {
+    if (part.type !== "text") parts.push(imagePart(part))
+    else if (hasText(part.text)) parts.push({ text: part.text })
+  }
+  return parts
+}
 
 
 const responseObject = (content: string): Record<string, unknown> => {
@@ -129,8 +135,13 @@ export const encodeRequest = (request: ChatRequest, model: string): Record<strin
   const contents: Array<Content> = []
   for (const message of request.messages) {
     if (message.role === "assistant") for (const call of message.toolCalls ?? []) names.set(call.id, call.name)
-    if (message.role === "system") system.push(message.content)
-    else contents.push(toWire(message, names, use))
+    if (message.role !== "system") contents.push(toWire(message, names, use))
+    else if (hasText(message.content)) system.push(message.content) // an empty text Gemini refuses (see `userParts`)
+  }
+  // Gemini wants a turn (`contents` is required): system messages alone, which OpenAI answers by following them,
+  // go as the one user turn, their text the request itself
+  if (system.length > 0 && contents.every((content) => content.parts.length === 0)) {
+    contents.push({ role: "user", parts: [{ text: system.splice(0).join("\n\n") }] })
   }
   const body: Record<string, unknown> = { contents: mergeTurns(contents) }
   if (system.length > 0) body.systemInstruction = { parts: [{ text: system.join("\n\n") }] }
