@@ -512,7 +512,11 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Anthropic", (i
         const model = yield* Anthropic.make({ model: "m", baseUrl: server.url })
         const json = yield* Effect.flip(model.complete(Chat.prompt("hi")))
         const streamed = yield* Effect.flip(Stream.runDrain(model.stream(Chat.prompt("hi"))))
-        for (const error of [json, streamed]) expect(error).toMatchObject({ _tag: "ContentFiltered", reason: "refusal" })
+        // Claude's classifiers stopped the answer: the text before the stop (streamed, the text that went out) and the usage go with it
+        for (const error of [json, streamed]) {
+          expect(error).toMatchObject({ _tag: "ContentFiltered", reason: "refusal", partialText: "I won't" })
+          expect(error._tag === "ContentFiltered" && error.usage?.inputTokens).toBe(10)
+        }
       })
     )
 

@@ -12,6 +12,7 @@ import { describe, expect, layer } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect, Layer, Redacted, Stream } from "effect"
 import * as Chat from "../src/llm/Chat.js"
 import { signatureUse } from "../src/llm/internal/extraContent.js"
+import { isStoppedAnswer } from "../src/llm/index.js"
 import * as LanguageModel from "../src/llm/LanguageModel.js"
 import * as Gemini from "../src/providers/Gemini.js"
 import * as Router from "../src/router/Router.js"
@@ -492,7 +493,11 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gemini", (it) 
           yield* Effect.flip(model.complete(Chat.prompt("hi"))),
           yield* Effect.flip(Stream.runDrain(model.stream(Chat.prompt("hi"))))
         ]
-        for (const error of finishes) expect(error).toMatchObject({ _tag: "ContentFiltered", reason: "SAFETY" })
+        // a stopped answer carries the text before the stop (streamed, the text that went out) and the usage
+        for (const error of finishes) {
+          expect(error).toMatchObject({ _tag: "ContentFiltered", reason: "SAFETY", partialText: "Partial answer" })
+          expect(error._tag === "ContentFiltered" && error.usage?.inputTokens).toBe(10)
+        }
         server.enqueue(MockServer.refuse, MockServer.refuse)
         const blocked = [
           yield* Effect.flip(model.complete(Chat.prompt("hi"))),
@@ -501,6 +506,8 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gemini", (it) 
         for (const error of blocked) {
           expect(error).toMatchObject({ _tag: "ContentFiltered", reason: "SAFETY" })
           expect(error.message).toContain("blocked the prompt")
+          // the prompt refused: no answer was stopped
+          expect(isStoppedAnswer(error)).toBe(false)
         }
       })
     )

@@ -370,8 +370,9 @@ const finishReasons: Readonly<Record<string, FinishReason>> = {
 const finishReason = (reason: string | null | undefined): FinishReason =>
   (reason != null ? finishReasons[reason] : undefined) ?? "unknown"
 
-const refused = (context: Errors.Context) =>
-  Errors.contentFiltered(context, "refusal", `${context.provider} refused on its usage policy (stop_reason "refusal")`)
+/** Claude's classifiers stopped its answer (stop_reason "refusal"): what it had answered goes with the error. */
+const refused = (context: Errors.Context, answer: Errors.StoppedAnswer) =>
+  Errors.contentFiltered(context, "refusal", `${context.provider} refused on its usage policy (stop_reason "refusal")`, answer)
 
 const isBlock = (block: unknown): boolean =>
   Http.isPlainObject(block) &&
@@ -408,7 +409,6 @@ export const isMessage = (value: unknown): value is typeof MessageWire.Type => {
 const decodeMessage = Http.jsonDecoder(MessageWire, isMessage)
 
 const toResponse = (context: Errors.Context, message: typeof MessageWire.Type): Either.Either<ChatResponse, ProviderError> => {
-  if (message.stop_reason === "refusal") return Either.left(refused(context))
   let text = ""
   const toolCalls: Array<{ id: string; name: string; arguments: string }> = []
   for (const block of message.content) {
@@ -417,6 +417,8 @@ const toResponse = (context: Errors.Context, message: typeof MessageWire.Type): 
       toolCalls.push({ id: block.id ?? "", name: block.name ?? "", arguments: JSON.stringify(block.input ?? {}) })
     }
   }
+  const usage = { inputTokens: inputTokens(message.usage), outputTokens: message.usage?.output_tokens ?? 0 }
+  if (message.stop_reason === "refusal") return Either.left(refused(context, { partialText: text, usage }))
   return Either.right({
     id: message.id ?? Http.freshId(context.provider),
     provider: context.provider,
@@ -424,12 +426,13 @@ const toResponse = (context: Errors.Context, message: typeof MessageWire.Type): 
     text,
     toolCalls,
     finishReason: finishReason(message.stop_reason),
-    usage: { inputTokens: inputTokens(message.usage), outputTokens: message.usage?.output_tokens ?? 0 }
+    usage
   })
 }
 
 /**
- * Reads a JSON message; a `refusal` stop is a `ContentFiltered` error.
+ * Reads a JSON message; a `refusal` stop is a `ContentFiltered` error, with
+ * the text before it and the usage.
  *
  * @internal
  */
@@ -500,6 +503,8 @@ const decodeMessageDelta = Http.valueDecoder(MessageDelta)
 class StreamState {
   inputTokens = 0
   outputTokens = 0
+  /** The text streamed, for a refusal stop. */
+  private text = ""
   private nextTool = 0
   private readonly toolOfBlock = new Map<number, number>()
   private readonly toolArgsSeen = new Set<number>()
@@ -545,7 +550,10 @@ class StreamState {
 
   private blockStart(event: typeof BlockStart.Type, out: Array<ChatChunk>): void {
     const block = event.content_block
-    if (block.type === "text" && block.text) out.push({ _tag: "TextDelta", text: block.text })
+    if (block.type === "text" && block.text) {
+      out.push({ _tag: "TextDelta", text: block.text })
+      this.text += block.text
+    }
     if (block.type !== "tool_use") return
     const index = this.nextTool++
     this.toolOfBlock.set(event.index, index)
@@ -564,7 +572,10 @@ class StreamState {
   private blockDelta(event: typeof BlockDelta.Type, out: Array<ChatChunk>): void {
     const delta = event.delta
     if ("text" in delta) {
-      if (delta.text.length > 0) out.push({ _tag: "TextDelta", text: delta.text })
+      if (delta.text.length > 0) {
+        out.push({ _tag: "TextDelta", text: delta.text })
+        this.text += delta.text
+      }
     } else if ("partial_json" in delta) {
       const index = this.toolOfBlock.get(event.index)
       if (index !== undefined && delta.partial_json.length > 0) {
@@ -582,8 +593,9 @@ class StreamState {
     if (usage?.input_tokens != null) this.inputTokens = inputTokens(usage)
     if (delta.stop_reason === "refusal") {
       // the provider's own count goes out before the refusal, for what the stream sent until then
-      out.push({ _tag: "Usage", usage: { inputTokens: this.inputTokens, outputTokens: this.outputTokens } })
-      return refused(this.context)
+      const usage = { inputTokens: this.inputTokens, outputTokens: this.outputTokens }
+      out.push({ _tag: "Usage", usage })
+      return refused(this.context, { partialText: this.text, usage })
     }
     if (delta.stop_reason != null) out.push({ _tag: "Finish", reason: finishReason(delta.stop_reason) })
     return false
