@@ -127,6 +127,41 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Anthropic", (i
       })
     )
 
+    it.scoped("what OpenAI takes and Claude refuses is made valid: no empty text block, and system messages alone as the one user turn", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const model = yield* Anthropic.make({ model: "m", baseUrl: server.url })
+        // system messages alone: Claude wants one turn at least (400 "at least one message is required")
+        yield* model.complete({ messages: [{ role: "system", content: "Write a haiku about rain." }, { role: "system", content: " " }] })
+        // empty or blank text: Claude refuses the block (400 "text content blocks must be non-empty")
+        yield* model.complete({
+          messages: [
+            { role: "system", content: "Be terse." },
+            { role: "user", content: "" },
+            { role: "user", content: [{ type: "text", text: " \n" }, { type: "text", text: "Hi" }] },
+            { role: "assistant", content: "  ", toolCalls: [{ id: "toolu_1", name: "f", arguments: "{}" }] },
+            { role: "tool", toolCallId: "toolu_1", content: "" },
+            { role: "user", content: "" }
+          ]
+        })
+        // a conversation that is nothing but an empty user message and a system message
+        yield* model.complete({ messages: [{ role: "system", content: "Say hello." }, { role: "user", content: "" }] })
+        const bodies = server.requests().map((r) => r.body as Record<string, unknown>)
+        expect(bodies.map((b) => [b.system, b.messages])).toEqual([
+          [undefined, [{ role: "user", content: "Write a haiku about rain." }]],
+          [
+            "Be terse.",
+            [
+              { role: "user", content: "Hi" },
+              { role: "assistant", content: [{ type: "tool_use", id: "toolu_1", name: "f", input: {} }] },
+              { role: "user", content: [{ type: "tool_result", tool_use_id: "toolu_1" }] }
+            ]
+          ],
+          [undefined, [{ role: "user", content: "Say hello." }]]
+        ])
+      })
+    )
+
     it.scoped("parallelToolCalls false disables parallel tool use in the tool choice, auto when none was given; never with 'none' or without tools", () =>
       Effect.gen(function* () {
         const server = yield* MockServer.make()
@@ -477,7 +512,11 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Anthropic", (i
         const model = yield* Anthropic.make({ model: "m", baseUrl: server.url })
         const json = yield* Effect.flip(model.complete(Chat.prompt("hi")))
         const streamed = yield* Effect.flip(Stream.runDrain(model.stream(Chat.prompt("hi"))))
-        for (const error of [json, streamed]) expect(error).toMatchObject({ _tag: "ContentFiltered", reason: "refusal" })
+        // Claude's classifiers stopped the answer: the text before the stop (streamed, the text that went out) and the usage go with it
+        for (const error of [json, streamed]) {
+          expect(error).toMatchObject({ _tag: "ContentFiltered", reason: "refusal", partialText: "I won't" })
+          expect(error._tag === "ContentFiltered" && error.usage?.inputTokens).toBe(10)
+        }
       })
     )
 

@@ -14,6 +14,7 @@ import { Cause, Duration, Effect, Exit, FastCheck as fc, Fiber, FiberId, FiberRe
 import * as Net from "node:net"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import OpenAI from "openai"
+import { ContentFilterFinishReasonError } from "openai/core/error"
 import { WebSocket } from "undici"
 import * as Gateway from "../src/gateway/Gateway.js"
 import * as LogSink from "../src/observability/internal/logSink.js"
@@ -517,12 +518,14 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
       })
     )
 
-    it.scoped("a provider's content-policy refusal is a 400 with code content_filter", () =>
+    it.scoped("a provider's content-policy refusal of the prompt is a 400 with code content_filter, streamed or not", () =>
       Effect.gen(function* () {
-        const { client, secondary } = yield* setup({ primary: { faults: [MockServer.refuse] } })
+        const { client, secondary } = yield* setup({ primary: { faults: [MockServer.refuse, MockServer.refuse] } })
         const error = yield* rejection(() => client.chat.completions.create({ model: "default", messages: question }))
         expect(error).toBeInstanceOf(OpenAI.BadRequestError)
         expect((error as InstanceType<typeof OpenAI.BadRequestError>).code).toBe("content_filter")
+        const streamed = yield* rejection(() => client.chat.completions.create({ model: "default", messages: question, stream: true }))
+        expect((streamed as InstanceType<typeof OpenAI.BadRequestError>).code).toBe("content_filter")
         expect(secondary.count()).toBe(0) // a refusal would happen everywhere: no fallback
       })
     )
@@ -572,6 +575,150 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
         const raw = yield* rawStream(gateway)
         expect(raw).not.toContain('"error"')
         expect(raw.trimEnd().endsWith("data: [DONE]")).toBe(true)
+      })
+    )
+
+    /** What a streamed completion of the chain `default` gave: its text, refusal, finishes and usage. */
+    const readStream = (client: OpenAI, extra: Partial<OpenAI.ChatCompletionCreateParamsStreaming> = {}) =>
+      promise(async () => {
+        const stream = await client.chat.completions.create({
+          model: "default",
+          messages: question,
+          stream: true,
+          stream_options: { include_usage: true },
+          ...extra
+        })
+        const seen = { text: "", refusal: "", finishes: [] as Array<string>, usage: undefined as OpenAI.CompletionUsage | undefined }
+        for await (const chunk of stream) {
+          seen.text += chunk.choices[0]?.delta.content ?? ""
+          seen.refusal += chunk.choices[0]?.delta.refusal ?? ""
+          if (chunk.choices[0]?.finish_reason) seen.finishes.push(chunk.choices[0].finish_reason)
+          if (chunk.usage) seen.usage = chunk.usage
+        }
+        return seen
+      })
+
+    it.scoped("a provider's stop of the answer on content policy is a 200 as OpenAI answers it: the text so far, finish_reason content_filter; streamed the same", () =>
+      Effect.gen(function* () {
+        const { client, gateway, secondary } = yield* setup({
+          primary: { reply: { text: "partial text", finishReason: "content_filter", usage: { inputTokens: 12, outputTokens: 2 } } }
+        })
+        const { data, response } = yield* promise(() => client.chat.completions.create({ model: "default", messages: question }).withResponse())
+        expect(response.status).toBe(200)
+        expect(data.object).toBe("chat.completion")
+        expect(data.model).toBe("gpt-4.1-mini")
+        expect(data.choices[0]).toMatchObject({
+          message: { role: "assistant", content: "partial text", refusal: null },
+          finish_reason: "content_filter"
+        })
+        expect(data.usage).toEqual({ prompt_tokens: 12, completion_tokens: 2, total_tokens: 14 })
+        expect([response.headers.get("x-llm-provider"), response.headers.get("x-llm-model"), response.headers.get("x-llm-chain")]).toEqual([
+          "openai",
+          "gpt-4.1-mini",
+          "default"
+        ])
+        // streamed (the stop comes after the text went out)
+        expect(yield* readStream(client)).toEqual({
+          text: "partial text",
+          refusal: "",
+          finishes: ["content_filter"],
+          usage: { prompt_tokens: 12, completion_tokens: 2, total_tokens: 14 }
+        })
+        // the client's structured-output helper meets it as it would OpenAI's: its own ContentFilterFinishReasonError
+        const parsed = yield* rejection(() =>
+          client.chat.completions.parse({
+            model: "default",
+            messages: question,
+            response_format: { type: "json_schema", json_schema: { name: "answer", schema: { type: "object" } } }
+          })
+        )
+        expect(parsed).toBeInstanceOf(ContentFilterFinishReasonError)
+        expect(secondary.count()).toBe(0) // the chain ended there: no fallback, as before
+        // stopped before any text: content null; and streamed, the whole stream with no content, as OpenAI sends it
+        const empty = yield* setup({ primary: { reply: { text: "", finishReason: "content_filter", usage: { inputTokens: 12, outputTokens: 0 } } } })
+        const whole = yield* promise(() => empty.client.chat.completions.create({ model: "default", messages: question }))
+        expect(whole.choices[0]).toMatchObject({ message: { content: null, refusal: null }, finish_reason: "content_filter" })
+        expect(yield* readStream(empty.client)).toEqual({
+          text: "",
+          refusal: "",
+          finishes: ["content_filter"],
+          usage: { prompt_tokens: 12, completion_tokens: 0, total_tokens: 12 }
+        })
+        const raw = yield* rawStream(empty.gateway)
+        expect(raw).not.toContain('"error"')
+        expect(raw.trimEnd().endsWith("data: [DONE]")).toBe(true)
+        expect(gateway.url).not.toBe(empty.gateway.url)
+      })
+    )
+
+    it.scoped("a model's refusal is message.refusal with content null, as OpenAI answers it: the client's parse() hands it over; its stream() helper agrees", () =>
+      Effect.gen(function* () {
+        const { client, primary } = yield* setup()
+        const refusal = "I'm sorry, I can't help with that."
+        const usage = { prompt_tokens: 9, completion_tokens: 8, total_tokens: 17 }
+        const responseFormat = {
+          type: "json_schema",
+          json_schema: {
+            name: "answer",
+            strict: true,
+            schema: { type: "object", properties: { speed: { type: "number" } }, required: ["speed"], additionalProperties: false }
+          }
+        } as const
+        primary.enqueue(
+          MockServer.status(200, {
+            body: {
+              id: "chatcmpl-upstream",
+              object: "chat.completion",
+              model: "gpt-4.1-mini",
+              choices: [{ index: 0, message: { role: "assistant", content: null, refusal }, finish_reason: "stop" }],
+              usage
+            }
+          })
+        )
+        const parsed = yield* promise(() => client.chat.completions.parse({ model: "default", messages: question, response_format: responseFormat }))
+        expect(parsed.choices[0]?.message).toMatchObject({ content: null, refusal, parsed: null })
+        expect(parsed.choices[0]?.finish_reason).toBe("stop")
+        expect(parsed.usage).toEqual(usage)
+        // streamed: OpenAI sends the refusal in pieces, then its finish and the usage
+        const chunk = (delta: unknown, finish: string | null = null) =>
+          `data: ${JSON.stringify({ id: "u", object: "chat.completion.chunk", created: 1, model: "gpt-4.1-mini", choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`
+        const refusalStream = () =>
+          MockServer.status(200, {
+            body: chunk({ role: "assistant", content: null, refusal: "" }) + chunk({ refusal: "I'm sorry, " }) +
+              chunk({ refusal: "I can't help with that." }) + chunk({}, "stop") +
+              `data: ${JSON.stringify({ id: "u", object: "chat.completion.chunk", created: 1, model: "gpt-4.1-mini", choices: [], usage })}\n\n` +
+              "data: [DONE]\n\n"
+          })
+        primary.enqueue(refusalStream(), refusalStream())
+        const final = yield* promise(() =>
+          client.chat.completions.stream({ model: "default", messages: question, response_format: responseFormat }).finalChatCompletion()
+        )
+        expect(final.choices[0]?.message).toMatchObject({ content: null, refusal })
+        expect(final.choices[0]?.finish_reason).toBe("stop")
+        expect(yield* readStream(client, { response_format: responseFormat })).toEqual({ text: "", refusal, finishes: ["stop"], usage })
+      })
+    )
+
+    it.scoped("a stopped answer still goes to the chain's content-policy chain when one is configured", () =>
+      Effect.gen(function* () {
+        // stopped before any text (after some, a stream is not handed over: the two answers would be spliced)
+        const strict = yield* MockServer.make({ reply: { text: "", finishReason: "content_filter" } })
+        const lenient = yield* MockServer.make({ reply: { text: "About 11 metres a second." } })
+        const router = yield* Router.make({
+          targets: {
+            strict: { model: yield* OpenAi.make({ model: "gpt-4.1-mini", baseUrl: strict.baseUrls.openai }) },
+            lenient: { model: yield* Anthropic.make({ model: "claude-haiku-4-5", baseUrl: lenient.baseUrls.anthropic }) }
+          },
+          chains: { default: { targets: ["strict"], contentPolicy: "open" }, open: ["lenient"] },
+          policy: { retry: { maxAttempts: 1 } }
+        })
+        const gateway = yield* Gateway.make({ router, port: 0 })
+        const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: "unused", maxRetries: 0, timeout: 10_000 })
+        const { data, response } = yield* promise(() => client.chat.completions.create({ model: "default", messages: question }).withResponse())
+        expect(data.choices[0]).toMatchObject({ message: { content: "About 11 metres a second." }, finish_reason: "stop" })
+        expect([response.headers.get("x-llm-chain"), response.headers.get("x-llm-target")]).toEqual(["open", "lenient"])
+        expect(yield* readStream(client)).toMatchObject({ text: "About 11 metres a second.", finishes: ["stop"] })
+        expect([strict.count(), lenient.count()]).toEqual([2, 2])
       })
     )
 

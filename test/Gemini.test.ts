@@ -12,6 +12,7 @@ import { describe, expect, layer } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect, Layer, Redacted, Stream } from "effect"
 import * as Chat from "../src/llm/Chat.js"
 import { signatureUse } from "../src/llm/internal/extraContent.js"
+import { isStoppedAnswer } from "../src/llm/index.js"
 import * as LanguageModel from "../src/llm/LanguageModel.js"
 import * as Gemini from "../src/providers/Gemini.js"
 import * as Router from "../src/router/Router.js"
@@ -200,6 +201,30 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gemini", (it) 
           contents: [{ role: "user", parts: [{ text: "hi" }] }],
           toolConfig: { functionCallingConfig: { mode: "NONE" } }
         })
+      })
+    )
+
+    it.scoped("what OpenAI takes and Gemini refuses is made valid: no empty text part, and system messages alone as the one user turn", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const model = yield* Gemini.make({ model: "gemini-2.5-flash", apiKey: key, baseUrl: server.url })
+        // system messages alone: `contents` is required
+        yield* model.complete({ messages: [{ role: "system", content: "Write a haiku about rain." }, { role: "system", content: "" }] })
+        // an empty text part Gemini refuses (400 "required oneof field 'data' must have one initialized field")
+        yield* model.complete({
+          messages: [
+            { role: "system", content: "" },
+            { role: "user", content: "" },
+            { role: "user", content: [{ type: "text", text: "" }, { type: "text", text: "Hi" }] }
+          ]
+        })
+        yield* Stream.runDrain(model.stream({ messages: [{ role: "system", content: "Say hello." }, { role: "user", content: "" }] }))
+        const bodies = server.requests().map((r) => r.body as Record<string, unknown>)
+        expect(bodies.map((b) => [b.systemInstruction, b.contents])).toEqual([
+          [undefined, [{ role: "user", parts: [{ text: "Write a haiku about rain." }] }]],
+          [undefined, [{ role: "user", parts: [{ text: "Hi" }] }]],
+          [undefined, [{ role: "user", parts: [{ text: "Say hello." }] }]]
+        ])
       })
     )
   })
@@ -505,7 +530,11 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gemini", (it) 
           yield* Effect.flip(model.complete(Chat.prompt("hi"))),
           yield* Effect.flip(Stream.runDrain(model.stream(Chat.prompt("hi"))))
         ]
-        for (const error of finishes) expect(error).toMatchObject({ _tag: "ContentFiltered", reason: "SAFETY" })
+        // a stopped answer carries the text before the stop (streamed, the text that went out) and the usage
+        for (const error of finishes) {
+          expect(error).toMatchObject({ _tag: "ContentFiltered", reason: "SAFETY", partialText: "Partial answer" })
+          expect(error._tag === "ContentFiltered" && error.usage?.inputTokens).toBe(10)
+        }
         server.enqueue(MockServer.refuse, MockServer.refuse)
         const blocked = [
           yield* Effect.flip(model.complete(Chat.prompt("hi"))),
@@ -514,6 +543,8 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gemini", (it) 
         for (const error of blocked) {
           expect(error).toMatchObject({ _tag: "ContentFiltered", reason: "SAFETY" })
           expect(error.message).toContain("blocked the prompt")
+          // the prompt refused: no answer was stopped
+          expect(isStoppedAnswer(error)).toBe(false)
         }
       })
     )

@@ -11,6 +11,7 @@ import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, layer } from "@effect/vitest"
 import { Config, ConfigError, ConfigProvider, Effect, Either, FiberRef, Layer, Redacted, Stream } from "effect"
 import * as Chat from "../src/llm/Chat.js"
+import { isStoppedAnswer } from "../src/llm/index.js"
 import * as LanguageModel from "../src/llm/LanguageModel.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import * as Wire from "../src/providers/internal/openAiWire.js"
@@ -439,6 +440,9 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("OpenAi", (it) 
         expect(json._tag === "ContentFiltered" && json.reason).toBe("content_filter")
         const streamed = yield* Effect.flip(Stream.runDrain(model.stream(Chat.prompt("hi"))))
         expect(streamed._tag === "ContentFiltered" && streamed.reason).toBe("content_filter")
+        // an answer stopped, not a prompt refused: the text before the stop (streamed, the text that went out) goes with it
+        for (const error of [json, streamed]) expect(error).toMatchObject({ partialText: "Some of it", usage: { inputTokens: 10 } })
+        expect(isStoppedAnswer(json)).toBe(true)
         // a stream's usage, which OpenAI sends after the finish, goes out before the failure
         const counted = yield* MockServer.make({
           reply: { text: "Some of it", finishReason: "content_filter", usage: { inputTokens: 1000, outputTokens: 3 } }
@@ -485,6 +489,29 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("OpenAi", (it) 
           "refusal",
           "openai refused: I can't help with that."
         ])
+        expect(refused).toMatchObject({ partialText: "", refusal: "I can't help with that." })
+        // streamed, a refusal comes in pieces, then its finish and the usage: the whole of it goes with the error
+        const chunk = (delta: unknown, finish: string | null = null) =>
+          `data: ${JSON.stringify({ choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`
+        server.enqueue(
+          MockServer.status(200, {
+            body: chunk({ role: "assistant", refusal: "" }) + chunk({ refusal: "I can't " }) + chunk({ refusal: "help with that." }) +
+              chunk({}, "stop") + `data: ${JSON.stringify({ choices: [], usage: { prompt_tokens: 9, completion_tokens: 6 } })}\n\n` +
+              "data: [DONE]\n\n"
+          })
+        )
+        const refusedStream = yield* Effect.flip(Stream.runDrain(model.stream(Chat.prompt("hi"))))
+        expect(refusedStream).toMatchObject({
+          _tag: "ContentFiltered",
+          reason: "refusal",
+          partialText: "",
+          refusal: "I can't help with that.",
+          usage: { inputTokens: 9, outputTokens: 6 }
+        })
+        // a prompt refused (a 400) is no stopped answer
+        server.enqueue(MockServer.refuse)
+        const prompted = yield* Effect.flip(model.complete(Chat.prompt("hi")))
+        expect([prompted._tag, isStoppedAnswer(prompted)]).toEqual(["ContentFiltered", false])
       })
     )
 

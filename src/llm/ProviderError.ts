@@ -17,6 +17,7 @@
  * @since 0.1.0
  */
 import { Duration, Option, Predicate, Schema } from "effect"
+import { Usage } from "./Chat.js"
 
 const fields = {
   /** The provider that failed, e.g. `"openai"`. */
@@ -227,12 +228,27 @@ export class ContextLengthExceeded extends Schema.TaggedError<ContextLengthExcee
 }) {}
 
 /**
- * The provider refused on content policy (or stopped with a SAFETY finish).
+ * The provider refused on content policy: it refused the prompt (an HTTP
+ * 400, Gemini's blocked prompt), or it stopped its answer (a finish on its
+ * content filter or on SAFETY, Claude's `refusal` stop, a model's refusal).
+ *
+ * A stopped answer carries what the provider had answered: `partialText`
+ * (set for a stopped answer only, if empty), the model's own `refusal`
+ * text when it gave one (OpenAI's structured-output refusals), and the
+ * provider's `usage`. OpenAI answers both in full (a 200 with
+ * `finish_reason: "content_filter"`, or `message.refusal`), and the gateway
+ * does the same: see `isStoppedAnswer`.
  *
  * @example
  * import { ContentFiltered } from "effect-llm-failover/llm"
  *
- * const error = new ContentFiltered({ provider: "gemini", model: "gemini-2.5-flash", message: "blocked", reason: "SAFETY" })
+ * // the prompt refused
+ * const refused = new ContentFiltered({ provider: "gemini", model: "gemini-2.5-flash", message: "blocked", reason: "SAFETY" })
+ * // an answer stopped after some text
+ * const stopped = new ContentFiltered({
+ *   provider: "openai", model: "gpt-4.1", message: "stopped on its content filter", reason: "content_filter",
+ *   partialText: "Once upon a", usage: { inputTokens: 12, outputTokens: 3 }
+ * })
  *
  * @since 0.1.0
  * @category fatal
@@ -242,9 +258,38 @@ export class ContentFiltered extends Schema.TaggedError<ContentFiltered>("effect
   {
     ...fields,
     /** The provider's own category or finish reason. */
-    reason: Schema.optional(Schema.String)
+    reason: Schema.optional(Schema.String),
+    /**
+     * The text of the answer before the provider stopped it (in a stream,
+     * the text it streamed), `""` if none. Absent when the prompt itself was
+     * refused: it is what tells the two apart.
+     */
+    partialText: Schema.optional(Schema.String),
+    /** The model's refusal, in its words, when it answered with one instead of an answer. */
+    refusal: Schema.optional(Schema.String),
+    /** The provider's count of a stopped answer, when it sent one. */
+    usage: Schema.optional(Usage)
   }
 ) {}
+
+/**
+ * Whether an error is a provider's stop of its own answer on content
+ * policy, which OpenAI answers with a 200 (`finish_reason:
+ * "content_filter"`, or `message.refusal`), not a refusal of the prompt,
+ * which it answers with a 400.
+ *
+ * @example
+ * import { ContentFiltered, isStoppedAnswer } from "effect-llm-failover/llm"
+ *
+ * isStoppedAnswer(new ContentFiltered({ provider: "p", model: "m", message: "stopped", partialText: "" })) // true
+ * isStoppedAnswer(new ContentFiltered({ provider: "p", model: "m", message: "refused", status: 400 })) // false
+ *
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isStoppedAnswer = (u: unknown): u is ContentFiltered & { readonly partialText: string } =>
+  Predicate.hasProperty(u, "_tag") && u._tag === "ContentFiltered" && Predicate.hasProperty(u, "partialText") &&
+  typeof u.partialText === "string"
 
 /**
  * Any other 4xx: the request is at fault and would fail everywhere.

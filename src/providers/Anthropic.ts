@@ -9,7 +9,7 @@
  * `message_stop`; one that ends before it fails with `MalformedResponse`.
  * HTTP 529 and an in-stream `overloaded_error` are `Overloaded`; "prompt is
  * too long" is `ContextLengthExceeded`; a `refusal` stop is
- * `ContentFiltered`.
+ * `ContentFiltered`, with the text before it (`partialText`).
  *
  * @since 0.1.0
  */

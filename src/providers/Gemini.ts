@@ -8,8 +8,8 @@
  * tools as `functionDeclarations`. A stream ends on the event whose candidate
  * has a `finishReason`; one that ends before it fails with
  * `MalformedResponse`. `RESOURCE_EXHAUSTED` is `RateLimited` (its
- * `RetryInfo` delay kept); a SAFETY-like finish or a blocked prompt is
- * `ContentFiltered`; a finish that left no answer (`MALFORMED_FUNCTION_CALL`,
+ * `RetryInfo` delay kept); a SAFETY-like finish (with the text before it,
+ * `partialText`) or a blocked prompt is `ContentFiltered`; a finish that left no answer (`MALFORMED_FUNCTION_CALL`,
  * or `OTHER` with nothing in it) is `MalformedResponse`, so it is retried or
  * failed over; "input token count ... exceeds the maximum" is
  * `ContextLengthExceeded`.

@@ -7,7 +7,8 @@
  * Streams ask for `stream_options.include_usage`, so they end with a usage
  * chunk, then `data: [DONE]`; a stream that ends before `[DONE]` fails with
  * `MalformedResponse`. A `content_filter` finish or a refusal fails with
- * `ContentFiltered`; a 400 `context_length_exceeded` with
+ * `ContentFiltered`, with the text so far and the refusal (`partialText`,
+ * `refusal`); a 400 `context_length_exceeded` with
  * `ContextLengthExceeded`.
  *
  * A request's `temperature` and `topP` are left out for OpenAI's reasoning

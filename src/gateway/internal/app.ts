@@ -28,6 +28,7 @@ import { randomUUID } from "node:crypto"
 import * as Http from "node:http"
 import type { ChatChunk } from "../../llm/Chat.js"
 import type { StreamInterrupted } from "../../llm/FailoverError.js"
+import { type ContentFiltered, isStoppedAnswer } from "../../llm/ProviderError.js"
 import * as Pullable from "../../llm/internal/pullable.js"
 import * as Bulkhead from "../../resilience/Bulkhead.js"
 import * as Deadlines from "../../resilience/Timeout.js"
@@ -134,6 +135,17 @@ export const metaHeaders = (meta: Router.Meta): Record<string, string> => ({
   "x-llm-attempts": String(meta.attempts.length),
   "x-llm-fallbacks": String(meta.fallbacks),
   ...(meta.degraded !== undefined ? { "x-llm-degraded": meta.degraded } : {})
+})
+
+/**
+ * The `x-llm-*` headers of an answer its provider stopped on policy: the
+ * chain asked, and the provider and model that stopped it (the router's
+ * meta goes with successes only).
+ */
+const stoppedHeaders = (chain: string, error: ContentFiltered): Record<string, string> => ({
+  "x-llm-chain": header(chain),
+  "x-llm-provider": header(error.provider),
+  "x-llm-model": header(error.model)
 })
 
 /** The JSON answer to a failure. @internal */
@@ -258,14 +270,21 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
     const admit = bulkhead === undefined ? Effect.void : Effect.mapError(bulkhead.acquire, Errors.busy)
 
     const completed = (decoded: WireRequest.Decoded, { log, requestId }: Current) =>
-      Effect.gen(function* () {
-        const { response, meta } = yield* Effect.mapError(
-          router.complete(decoded.request, { chain: decoded.model, correlationId: requestId }),
-          Errors.fromChainError
-        )
-        noteMeta(log, meta)
-        const body = WireResponse.completion(completionId(), yield* unixSeconds, response)
-        return HttpServerResponse.unsafeJson(body, { headers: metaHeaders(meta) })
+      Effect.matchEffect(router.complete(decoded.request, { chain: decoded.model, correlationId: requestId }), {
+        onFailure: (error) =>
+          isStoppedAnswer(error)
+            ? Effect.map(unixSeconds, (created) => {
+                log.outcome = "content_filter"
+                const body = WireResponse.stoppedCompletion(completionId(), created, error)
+                return HttpServerResponse.unsafeJson(body, { headers: stoppedHeaders(decoded.model, error) })
+              })
+            : Effect.fail(Errors.fromChainError(error)),
+        onSuccess: ({ response, meta }) =>
+          Effect.map(unixSeconds, (created) => {
+            noteMeta(log, meta)
+            const body = WireResponse.completion(completionId(), created, response)
+            return HttpServerResponse.unsafeJson(body, { headers: metaHeaders(meta) })
+          })
       })
 
     const streamFailure = (error: StreamInterrupted | Errors.Failure): Errors.Failure =>
@@ -279,12 +298,29 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
             message: `The stream from ${error.provider}/${error.model} failed after content was sent (${error.cause._tag}); the answer is incomplete.`
           })
 
+    /**
+     * A stream whose provider stopped its answer on policy before any of it
+     * went out (so the router ended it, if no content-policy chain took it):
+     * the whole stream OpenAI sends for it, as `completed` answers it whole.
+     */
+    const stoppedStream = (decoded: WireRequest.Decoded, log: RequestLog, error: ContentFiltered) =>
+      Effect.map(unixSeconds, (created) => {
+        log.outcome = "content_filter"
+        const encoder = new WireResponse.ChunkEncoder(completionId(), created, error.model, decoded.includeUsage)
+        return HttpServerResponse.text(encoder.stoppedStream(error), {
+          contentType: "text/event-stream",
+          headers: { ...stoppedHeaders(decoded.model, error), "cache-control": "no-cache", "x-accel-buffering": "no" }
+        })
+      })
+
     const streamed = (decoded: WireRequest.Decoded, { log, requestId }: Current, deadline: Deadline | undefined) =>
       Effect.gen(function* () {
-        const started = yield* Effect.mapError(
-          router.stream(decoded.request, { chain: decoded.model, correlationId: requestId }),
-          Errors.fromChainError
-        )
+        const opened = yield* Effect.either(router.stream(decoded.request, { chain: decoded.model, correlationId: requestId }))
+        if (Either.isLeft(opened)) {
+          const error = opened.left
+          return yield* isStoppedAnswer(error) ? stoppedStream(decoded, log, error) : Effect.fail(Errors.fromChainError(error))
+        }
+        const started = opened.right
         noteMeta(log, started.meta)
         const encoder = new WireResponse.ChunkEncoder(completionId(), yield* unixSeconds, started.meta.model, decoded.includeUsage)
         const events = yield* sseEvents(started, encoder, log, deadline)
@@ -303,8 +339,9 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
      * in two runs), then the closing events; a failure after the first
      * event (the stream was interrupted, or the request's deadline passed)
      * ends it with an error event, but for a provider's stop on its content
-     * policy, which ends it as OpenAI does: `finish_reason`
-     * `"content_filter"`, the usage if asked, `[DONE]`.
+     * policy, which ends it as OpenAI does: the model's refusal if any,
+     * `finish_reason` `"content_filter"` (`"stop"` beside a refusal: see
+     * `stoppedFinish`), the usage if asked, `[DONE]`.
      */
     const sseEvents = (
       started: Router.StreamResult,
@@ -339,10 +376,10 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
         }
         const failed = (error: StreamInterrupted | Errors.Failure) => {
           // a provider that stopped on its content policy after content went out: OpenAI's answer to that is a
-          // stream that ends with finish_reason "content_filter", not an error
+          // stream that ends with finish_reason "content_filter" (or a refusal), not an error
           if (error._tag === "StreamInterrupted" && error.cause._tag === "ContentFiltered") {
             log.outcome = "content_filter"
-            return closing(encoder.chunk({ _tag: "Finish", reason: "content_filter" }) ?? "")
+            return closing(encoder.stopped(error.cause))
           }
           phase = "last"
           const failure = streamFailure(error)

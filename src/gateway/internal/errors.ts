@@ -357,8 +357,11 @@ const exhausted = (error: ChainExhausted): Failure => {
 
 /**
  * The answer to a router failure: 400 for a request every provider would
- * refuse (`content_filter` for a policy refusal, `context_length_exceeded`
- * when no target's window holds it), 429 or 503 for an exhausted chain.
+ * refuse (`content_filter` for a policy refusal of the prompt,
+ * `context_length_exceeded` when no target's window holds it), 429 or 503
+ * for an exhausted chain. (A provider's stop of its own answer on policy is
+ * no failure: the app answers it with a 200, as OpenAI does; see
+ * `isStoppedAnswer`.)
  *
  * @internal
  */

@@ -7,6 +7,7 @@
  */
 import type { ChatChunk, ChatResponse, FinishReason, ToolCall, Usage } from "../../llm/Chat.js"
 import { extraContent } from "../../llm/internal/extraContent.js"
+import type { ContentFiltered } from "../../llm/ProviderError.js"
 
 /** OpenAI's finish reasons; `error` and `unknown` have no OpenAI word, so they read as a plain stop. @internal */
 export const finishReason = (reason: FinishReason, hasToolCalls: boolean): string => {
@@ -64,6 +65,45 @@ export const completion = (id: string, created: number, response: ChatResponse) 
     system_fingerprint: null
   }
 }
+
+/**
+ * The finish of an answer its provider stopped on policy, as OpenAI gives
+ * it: `"stop"` beside a refusal (the `openai` client's `.parse()` then
+ * hands the refusal over; on `"content_filter"` it throws), else
+ * `"content_filter"`.
+ *
+ * @internal
+ */
+export const stoppedFinish = (error: ContentFiltered): FinishReason => (error.refusal !== undefined ? "stop" : "content_filter")
+
+/**
+ * The `chat.completion` body of an answer its provider stopped on policy
+ * (see `isStoppedAnswer`), as OpenAI answers one: the text before the stop
+ * as `content` (`null` if none), the model's refusal as `refusal`, and
+ * `finish_reason` as `stoppedFinish` says.
+ *
+ * @internal
+ */
+export const stoppedCompletion = (id: string, created: number, error: ContentFiltered) => ({
+  id,
+  object: "chat.completion",
+  created,
+  model: error.model,
+  choices: [
+    {
+      index: 0,
+      message: {
+        role: "assistant",
+        content: error.partialText ? error.partialText : null,
+        refusal: error.refusal ?? null
+      },
+      logprobs: null,
+      finish_reason: stoppedFinish(error)
+    }
+  ],
+  usage: usageJson(error.usage ?? { inputTokens: 0, outputTokens: 0 }),
+  system_fingerprint: null
+})
 
 /** One server-sent event carrying `data`. @internal */
 export const sseEvent = (data: unknown): string => `data: ${JSON.stringify(data)}\n\n`
@@ -148,6 +188,28 @@ export class ChunkEncoder {
       case "Usage":
         return undefined
     }
+  }
+
+  /**
+   * The events that end an answer its provider stopped on policy, after
+   * the text it streamed: the model's refusal, if any, and the finish
+   * `stoppedFinish` says (before `end`).
+   */
+  stopped(error: ContentFiltered): string {
+    const refusal = error.refusal ? this.delta({ refusal: error.refusal }) : ""
+    return refusal + (this.chunk({ _tag: "Finish", reason: stoppedFinish(error) }) ?? "")
+  }
+
+  /**
+   * The whole stream of an answer its provider stopped on policy before any
+   * of it went out (see `isStoppedAnswer`): the role, the text before the
+   * stop, the `stopped` events, the usage if asked, `[DONE]`.
+   */
+  stoppedStream(error: ContentFiltered): string {
+    let out = this.start()
+    if (error.partialText) out += this.chunk({ _tag: "TextDelta", text: error.partialText }) ?? ""
+    out += this.stopped(error)
+    return out + this.end(error.usage ?? { inputTokens: 0, outputTokens: 0 })
   }
 
   /** The closing events: a finish chunk if none was sent, the usage if asked, then `[DONE]`. */

@@ -28,10 +28,25 @@ const imageBlock = (url: string): Block => {
     : { type: "image", source: { type: "base64", media_type: match[1], data: match[2] } }
 }
 
-const userBlocks = (content: string | ReadonlyArray<ContentPart>): Array<Block> =>
-  typeof content === "string"
-    ? [{ type: "text", text: content }]
-    : content.map((part) => (part.type === "text" ? { type: "text", text: part.text } : imageBlock(part.url)))
+/**
+ * Whether a text has anything but whitespace. Claude refuses a text block
+ * without (a 400, "text content blocks must be non-empty" or "must contain
+ * non-whitespace text") where OpenAI takes it, and a 400 ends the chain: such
+ * a block says nothing, so it is not sent.
+ *
+ * @internal
+ */
+export const hasText = (text: string): boolean => /\S/.test(text)
+
+const userBlocks = (content: string | ReadonlyArray<ContentPart>): Array<Block> => {
+  if (typeof content === "string") return hasText(content) ? [{ type: "text", text: content }] : []
+  const blocks: Array<Block> = []
+  for (const part of content) {
+    if (part.type !== "text") blocks.push(imageBlock(part.url))
+    else if (hasText(part.text)) blocks.push({ type: "text", text: part.text })
+  }
+  return blocks
+}
 
 /**
  * A tool call's JSON arguments as the object Anthropic and Gemini want; text
@@ -53,14 +68,22 @@ const toWire = (message: Exclude<Message, { role: "system" }>): WireMessage => {
     case "user":
       return { role: "user", content: userBlocks(message.content) }
     case "assistant": {
-      const blocks: Array<Block> = message.content ? [{ type: "text", text: message.content }] : []
+      const blocks: Array<Block> = message.content && hasText(message.content) ? [{ type: "text", text: message.content }] : []
       for (const call of message.toolCalls ?? []) {
         blocks.push({ type: "tool_use", id: call.id, name: call.name, input: argumentsObject(call.arguments) })
       }
       return { role: "assistant", content: blocks }
     }
     case "tool":
-      return { role: "user", content: [{ type: "tool_result", tool_use_id: message.toolCallId, content: message.content }] }
+      // a result's content is optional: an empty one goes without it, not as an empty text
+      return {
+        role: "user",
+        content: [
+          hasText(message.content)
+            ? { type: "tool_result", tool_use_id: message.toolCallId, content: message.content }
+            : { type: "tool_result", tool_use_id: message.toolCallId }
+        ]
+      }
   }
 }
 
@@ -248,6 +271,9 @@ export const claudeSchema = (input: unknown): unknown => {
  * The JSON body of a Messages request. `max_tokens` is required by the API:
  * the request's, else `defaultMaxTokens`. The temperature is capped at 1,
  * Anthropic's maximum, so a request meant for any provider is not refused.
+ * Text with nothing but whitespace is not sent (see `hasText`); a
+ * conversation left with no turn (system messages alone, which OpenAI
+ * answers) sends its system text as the one user turn, Claude needing one.
  *
  * @internal
  */
@@ -260,15 +286,20 @@ export const encodeRequest = (
   const system: Array<string> = []
   const turns: Array<WireMessage> = []
   for (const message of request.messages) {
-    if (message.role === "system") system.push(message.content)
-    else turns.push(toWire(message))
+    if (message.role !== "system") turns.push(toWire(message))
+    else if (hasText(message.content)) system.push(message.content)
   }
+  const merged = mergeTurns(turns)
+  const instructions = system.length > 0 ? system.join("\n\n") : undefined
+  // Claude refuses a request without a turn (400 "at least one message is required"); OpenAI answers system
+  // messages alone by following them, as Claude follows the same text as the request itself
+  const alone = merged.length === 0 && instructions !== undefined
   const body: Record<string, unknown> = {
     model,
     max_tokens: request.maxTokens ?? defaultMaxTokens,
-    messages: mergeTurns(turns).map(compact)
+    messages: alone ? [{ role: "user", content: instructions }] : merged.map(compact)
   }
-  if (system.length > 0) body.system = system.join("\n\n")
+  if (instructions !== undefined && !alone) body.system = instructions
   if (request.temperature !== undefined) body.temperature = Math.min(request.temperature, 1)
   if (request.topP !== undefined) body.top_p = request.topP
   if (request.stop !== undefined && request.stop.length > 0) body.stop_sequences = request.stop
@@ -339,8 +370,9 @@ const finishReasons: Readonly<Record<string, FinishReason>> = {
 const finishReason = (reason: string | null | undefined): FinishReason =>
   (reason != null ? finishReasons[reason] : undefined) ?? "unknown"
 
-const refused = (context: Errors.Context) =>
-  Errors.contentFiltered(context, "refusal", `${context.provider} refused on its usage policy (stop_reason "refusal")`)
+/** Claude's classifiers stopped its answer (stop_reason "refusal"): what it had answered goes with the error. */
+const refused = (context: Errors.Context, answer: Errors.StoppedAnswer) =>
+  Errors.contentFiltered(context, "refusal", `${context.provider} refused on its usage policy (stop_reason "refusal")`, answer)
 
 const isBlock = (block: unknown): boolean =>
   Http.isPlainObject(block) &&
@@ -377,7 +409,6 @@ export const isMessage = (value: unknown): value is typeof MessageWire.Type => {
 const decodeMessage = Http.jsonDecoder(MessageWire, isMessage)
 
 const toResponse = (context: Errors.Context, message: typeof MessageWire.Type): Either.Either<ChatResponse, ProviderError> => {
-  if (message.stop_reason === "refusal") return Either.left(refused(context))
   let text = ""
   const toolCalls: Array<{ id: string; name: string; arguments: string }> = []
   for (const block of message.content) {
@@ -386,6 +417,8 @@ const toResponse = (context: Errors.Context, message: typeof MessageWire.Type): 
       toolCalls.push({ id: block.id ?? "", name: block.name ?? "", arguments: JSON.stringify(block.input ?? {}) })
     }
   }
+  const usage = { inputTokens: inputTokens(message.usage), outputTokens: message.usage?.output_tokens ?? 0 }
+  if (message.stop_reason === "refusal") return Either.left(refused(context, { partialText: text, usage }))
   return Either.right({
     id: message.id ?? Http.freshId(context.provider),
     provider: context.provider,
@@ -393,12 +426,13 @@ const toResponse = (context: Errors.Context, message: typeof MessageWire.Type): 
     text,
     toolCalls,
     finishReason: finishReason(message.stop_reason),
-    usage: { inputTokens: inputTokens(message.usage), outputTokens: message.usage?.output_tokens ?? 0 }
+    usage
   })
 }
 
 /**
- * Reads a JSON message; a `refusal` stop is a `ContentFiltered` error.
+ * Reads a JSON message; a `refusal` stop is a `ContentFiltered` error, with
+ * the text before it and the usage.
  *
  * @internal
  */
@@ -469,6 +503,8 @@ const decodeMessageDelta = Http.valueDecoder(MessageDelta)
 class StreamState {
   inputTokens = 0
   outputTokens = 0
+  /** The text streamed, for a refusal stop. */
+  private text = ""
   private nextTool = 0
   private readonly toolOfBlock = new Map<number, number>()
   private readonly toolArgsSeen = new Set<number>()
@@ -514,7 +550,10 @@ class StreamState {
 
   private blockStart(event: typeof BlockStart.Type, out: Array<ChatChunk>): void {
     const block = event.content_block
-    if (block.type === "text" && block.text) out.push({ _tag: "TextDelta", text: block.text })
+    if (block.type === "text" && block.text) {
+      out.push({ _tag: "TextDelta", text: block.text })
+      this.text += block.text
+    }
     if (block.type !== "tool_use") return
     const index = this.nextTool++
     this.toolOfBlock.set(event.index, index)
@@ -533,7 +572,10 @@ class StreamState {
   private blockDelta(event: typeof BlockDelta.Type, out: Array<ChatChunk>): void {
     const delta = event.delta
     if ("text" in delta) {
-      if (delta.text.length > 0) out.push({ _tag: "TextDelta", text: delta.text })
+      if (delta.text.length > 0) {
+        out.push({ _tag: "TextDelta", text: delta.text })
+        this.text += delta.text
+      }
     } else if ("partial_json" in delta) {
       const index = this.toolOfBlock.get(event.index)
       if (index !== undefined && delta.partial_json.length > 0) {
@@ -551,8 +593,9 @@ class StreamState {
     if (usage?.input_tokens != null) this.inputTokens = inputTokens(usage)
     if (delta.stop_reason === "refusal") {
       // the provider's own count goes out before the refusal, for what the stream sent until then
-      out.push({ _tag: "Usage", usage: { inputTokens: this.inputTokens, outputTokens: this.outputTokens } })
-      return refused(this.context)
+      const usage = { inputTokens: this.inputTokens, outputTokens: this.outputTokens }
+      out.push({ _tag: "Usage", usage })
+      return refused(this.context, { partialText: this.text, usage })
     }
     if (delta.stop_reason != null) out.push({ _tag: "Finish", reason: finishReason(delta.stop_reason) })
     return false

@@ -8,6 +8,7 @@
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as Duration from "effect/Duration"
 import * as Predicate from "effect/Predicate"
+import type { Usage } from "../../llm/Chat.js"
 import {
   ContentFiltered,
   ContextLengthExceeded,
@@ -434,14 +435,34 @@ export const malformed = (context: Context, message: string): MalformedResponse 
   new MalformedResponse({ provider: context.provider, model: context.model, message: safe(message, context.secret) })
 
 /**
- * The provider refused on policy, or stopped for it.
+ * What a provider had answered when it stopped its answer on policy (see
+ * `ContentFiltered`).
  *
  * @internal
  */
-export const contentFiltered = (context: Context, reason: string, message: string): ContentFiltered =>
+export interface StoppedAnswer {
+  readonly partialText: string
+  readonly refusal?: string | undefined
+  readonly usage?: Usage | undefined
+}
+
+/**
+ * The provider refused on policy, or, with `answer`, stopped its answer for
+ * it.
+ *
+ * @internal
+ */
+export const contentFiltered = (context: Context, reason: string, message: string, answer?: StoppedAnswer): ContentFiltered =>
   new ContentFiltered({
     provider: context.provider,
     model: context.model,
     reason: safe(reason, context.secret),
-    message: safe(message, context.secret)
+    message: safe(message, context.secret),
+    ...(answer === undefined
+      ? {}
+      : {
+          partialText: answer.partialText,
+          ...(answer.refusal !== undefined ? { refusal: answer.refusal } : {}),
+          ...(answer.usage !== undefined ? { usage: answer.usage } : {})
+        })
   })

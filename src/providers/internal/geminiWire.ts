@@ -9,11 +9,11 @@
 import * as Either from "effect/Either"
 import { randomUUID } from "node:crypto"
 import * as Schema from "effect/Schema"
-import type { ChatRequest, ChatResponse, ContentPart, FinishReason, Message, ToolCall } from "../../llm/Chat.js"
+import type { ChatRequest, ChatResponse, ContentPart, FinishReason, Message, ToolCall, Usage } from "../../llm/Chat.js"
 import type { ProviderError } from "../../llm/ProviderError.js"
 import type { SignatureUse } from "../../llm/internal/extraContent.js"
 import { signatureUse, turnSignatures } from "../../llm/internal/extraContent.js"
-import { argumentsObject } from "./anthropicWire.js"
+import { argumentsObject, hasText } from "./anthropicWire.js"
 import * as Errors from "./errors.js"
 import * as Http from "./http.js"
 import { geminiThinking } from "./models.js"
@@ -34,10 +34,16 @@ const imagePart = (part: Extract<ContentPart, { type: "image" }>): Part => {
     : { inlineData: { mimeType: match[1], data: match[2] } }
 }
 
-const userParts = (content: string | ReadonlyArray<ContentPart>): Array<Part> =>
-  typeof content === "string"
-    ? [{ text: content }]
-    : content.map((part) => (part.type === "text" ? { text: part.text } : imagePart(part)))
+/** A user turn's parts; a text of whitespace alone is not sent (an empty one Gemini refuses, as Claude does: see `hasText`). */
+const userParts = (content: string | ReadonlyArray<ContentPart>): Array<Part> => {
+  if (typeof content === "string") return hasText(content) ? [{ text: content }] : []
+  const parts: Array<Part> = []
+  for (const part of content) {
+    if (part.type !== "text") parts.push(imagePart(part))
+    else if (hasText(part.text)) parts.push({ text: part.text })
+  }
+  return parts
+}
 
 
 const responseObject = (content: string): Record<string, unknown> => {
@@ -132,8 +138,13 @@ export const encodeRequest = (request: ChatRequest, model: string): Record<strin
   const contents: Array<Content> = []
   for (const message of request.messages) {
     if (message.role === "assistant") for (const call of message.toolCalls ?? []) names.set(call.id, call.name)
-    if (message.role === "system") system.push(message.content)
-    else contents.push(toWire(message, names, use))
+    if (message.role !== "system") contents.push(toWire(message, names, use))
+    else if (hasText(message.content)) system.push(message.content) // an empty text Gemini refuses (see `userParts`)
+  }
+  // Gemini wants a turn (`contents` is required): system messages alone, which OpenAI answers by following them,
+  // go as the one user turn, their text the request itself
+  if (system.length > 0 && contents.every((content) => content.parts.length === 0)) {
+    contents.push({ role: "user", parts: [{ text: system.splice(0).join("\n\n") }] })
   }
   const body: Record<string, unknown> = { contents: mergeTurns(contents) }
   if (system.length > 0) body.systemInstruction = { parts: [{ text: system.join("\n\n") }] }
@@ -241,8 +252,8 @@ const usageOf = (metadata: GenerateContentResponse["usageMetadata"]) => ({
 const blocked = (context: Errors.Context, reason: string) =>
   Errors.contentFiltered(context, reason, `${context.provider} blocked the prompt (${reason})`)
 
-const stoppedOnPolicy = (context: Errors.Context, reason: string) =>
-  Errors.contentFiltered(context, reason, `${context.provider} stopped the answer on policy (finishReason ${reason})`)
+const stoppedOnPolicy = (context: Errors.Context, reason: string, answer: Errors.StoppedAnswer) =>
+  Errors.contentFiltered(context, reason, `${context.provider} stopped the answer on policy (finishReason ${reason})`, answer)
 
 /** The refusal of a blocked prompt, if the answer is one (it has no candidate then). */
 const promptRefusal = (context: Errors.Context, response: GenerateContentResponse) => {
@@ -252,12 +263,19 @@ const promptRefusal = (context: Errors.Context, response: GenerateContentRespons
 
 /**
  * The failure a finish is, if it leaves no answer: a policy finish (SAFETY,
- * ...) is `ContentFiltered`; a malformed one, or `OTHER` when the answer has
- * nothing in it (`hasContent`: no text, no call), a `MalformedResponse`.
+ * ...) is `ContentFiltered`, with the answer's `text` and `usage`; a
+ * malformed one, or `OTHER` when the answer has nothing in it
+ * (`hasContent`: no text, no call), a `MalformedResponse`.
  */
-const finishFailure = (context: Errors.Context, finish: string | undefined, hasContent: boolean): ProviderError | undefined => {
+const finishFailure = (
+  context: Errors.Context,
+  finish: string | undefined,
+  hasContent: boolean,
+  text: string,
+  usage: Usage
+): ProviderError | undefined => {
   if (finish === undefined) return undefined
-  if (filteredFinishes.has(finish)) return stoppedOnPolicy(context, finish)
+  if (filteredFinishes.has(finish)) return stoppedOnPolicy(context, finish, { partialText: text, usage })
   return malformedFinishes.has(finish) || (finish === "OTHER" && !hasContent)
     ? Errors.malformed(context, `${context.provider} stopped without a usable answer (finishReason ${finish})`)
     : undefined
@@ -291,7 +309,8 @@ const toResponse = (
       })
     }
   }
-  const failed = finishFailure(context, candidate.finishReason, text !== "" || toolCalls.length > 0)
+  const usage = usageOf(response.usageMetadata)
+  const failed = finishFailure(context, candidate.finishReason, text !== "" || toolCalls.length > 0, text, usage)
   if (failed !== undefined) return Either.left(failed)
   return Either.right({
     id: response.responseId ?? Http.freshId(context.provider),
@@ -300,7 +319,7 @@ const toResponse = (
     text,
     toolCalls,
     finishReason: finishReason(candidate.finishReason ?? "", toolCalls.length > 0),
-    usage: usageOf(response.usageMetadata)
+    usage
   })
 }
 
@@ -384,6 +403,8 @@ export const streamDecoder = (context: Errors.Context): Http.EventDecoder => {
   let tools = 0
   // whether any text or call went out, for a finish that is a failure only on an empty answer (OTHER)
   let content = false
+  // the text that went out, for a stop on policy
+  let text = ""
   return {
     terminal: "a candidate with a finishReason",
     onEvent: (event, out) => {
@@ -397,6 +418,7 @@ export const streamDecoder = (context: Errors.Context): Http.EventDecoder => {
       for (const part of candidate?.content?.parts ?? []) {
         if (part.text && part.thought !== true) {
           out.push({ _tag: "TextDelta", text: part.text })
+          text += part.text
           content = true
         }
         if (part.functionCall !== undefined) {
@@ -417,13 +439,14 @@ export const streamDecoder = (context: Errors.Context): Http.EventDecoder => {
       if (finish === undefined || finish === "FINISH_REASON_UNSPECIFIED") return false
       // a finish that fails can ride on an event with text: that text goes out first, then the provider's
       // count of what was sent, then the failure (as OpenAI's and Anthropic's streams end on a refusal)
-      const failed = finishFailure(context, finish, content)
+      const usage = usageOf(response.usageMetadata)
+      const failed = finishFailure(context, finish, content, text, usage)
       if (failed !== undefined) {
-        out.push({ _tag: "Usage", usage: usageOf(response.usageMetadata) })
+        out.push({ _tag: "Usage", usage })
         return failed
       }
       out.push({ _tag: "Finish", reason: finishReason(finish, tools > 0) })
-      out.push({ _tag: "Usage", usage: usageOf(response.usageMetadata) })
+      out.push({ _tag: "Usage", usage })
       return true
     }
   }

@@ -202,12 +202,11 @@ const usage = (wire: typeof UsageWire.Type | null | undefined) =>
     ? { inputTokens: 0, outputTokens: 0 }
     : { inputTokens: wire.prompt_tokens, outputTokens: wire.completion_tokens }
 
-const filtered = (context: Errors.Context, reason: string, text: string | null | undefined) =>
-  Errors.contentFiltered(
-    context,
-    reason,
-    reason === "refusal" && text ? `${context.provider} refused: ${text}` : `${context.provider} stopped on its content filter`
-  )
+/** The answer stopped on policy: a content_filter finish, or a refusal (`answer.refusal`). */
+const filtered = (context: Errors.Context, answer: Errors.StoppedAnswer) =>
+  answer.refusal !== undefined
+    ? Errors.contentFiltered(context, "refusal", `${context.provider} refused: ${answer.refusal}`, answer)
+    : Errors.contentFiltered(context, "content_filter", `${context.provider} stopped on its content filter`, answer)
 
 const isToolCall = (call: unknown): boolean => {
   if (!Http.isPlainObject(call) || typeof call["id"] !== "string") return false
@@ -252,7 +251,7 @@ const decodeCompletion = Http.jsonDecoder(Completion, isCompletion)
 
 /**
  * Reads a JSON chat completion; a content-filter finish or a refusal is a
- * `ContentFiltered` error.
+ * `ContentFiltered` error, with the answer's text, refusal and usage.
  *
  * @internal
  */
@@ -265,8 +264,10 @@ const toResponse = (
 ): Either.Either<ChatResponse, ProviderError> => {
   const choice = completion.choices[0]
   if (choice === undefined) return Either.left(Errors.malformed(context, `${context.provider} sent a completion without choices`))
-  if (choice.finish_reason === "content_filter") return Either.left(filtered(context, "content_filter", undefined))
-  if (choice.message.refusal) return Either.left(filtered(context, "refusal", choice.message.refusal))
+  if (choice.finish_reason === "content_filter" || choice.message.refusal) {
+    const refusal = choice.message.refusal ? { refusal: choice.message.refusal } : {}
+    return Either.left(filtered(context, { partialText: choice.message.content ?? "", ...refusal, usage: usage(completion.usage) }))
+  }
   return Either.right({
     id: completion.id ?? Http.freshId(context.provider),
     provider: context.provider,
@@ -369,60 +370,89 @@ export const StreamChunkSchema = StreamChunk
 
 const decodeStreamChunk = Http.eventDecoder(StreamChunk, isStreamChunk)
 
-const pushChoice = (context: Errors.Context, choice: StreamChoice, out: Array<ChatChunk>): ProviderError | undefined => {
+/**
+ * What a stream answered so far, for a stop on policy: its text, a refusal
+ * (OpenAI streams one in pieces, as `delta.refusal`, then its finish), the
+ * stop (a content_filter finish, or the finish after a refusal) and the
+ * usage, which OpenAI sends after it.
+ */
+interface Answered {
+  text: string
+  refusal: string | undefined
+  stopped: boolean
+  usage: ReturnType<typeof usage> | undefined
+}
+
+const pushChoice = (choice: StreamChoice, out: Array<ChatChunk>, answered: Answered): void => {
   const delta = choice.delta
-  if (delta?.refusal) return filtered(context, "refusal", delta.refusal)
-  if (delta?.content) out.push({ _tag: "TextDelta", text: delta.content })
-  if (delta?.tool_calls) {
-    for (const call of delta.tool_calls) {
-      const name = call.function?.name
-      const signature = signatureOf(call.extra_content)
-      out.push({
-        _tag: "ToolCallDelta",
-        index: call.index,
-        ...(call.id ? { id: call.id } : {}),
-        ...(name ? { name } : {}),
-        arguments: call.function?.arguments ?? "",
-        ...(signature !== undefined ? { signature } : {})
-      })
+  if (delta?.refusal) answered.refusal = (answered.refusal ?? "") + delta.refusal
+  // after a refusal, nothing else is the answer
+  else if (answered.refusal === undefined) {
+    if (delta?.content) {
+      out.push({ _tag: "TextDelta", text: delta.content })
+      answered.text += delta.content
+    }
+    if (delta?.tool_calls) {
+      for (const call of delta.tool_calls) {
+        const name = call.function?.name
+        const signature = signatureOf(call.extra_content)
+        out.push({
+          _tag: "ToolCallDelta",
+          index: call.index,
+          ...(call.id ? { id: call.id } : {}),
+          ...(name ? { name } : {}),
+          arguments: call.function?.arguments ?? "",
+          ...(signature !== undefined ? { signature } : {})
+        })
+      }
     }
   }
-  if (choice.finish_reason === "content_filter") return filtered(context, "content_filter", undefined)
-  if (choice.finish_reason) out.push({ _tag: "Finish", reason: finishReason(choice.finish_reason) })
-  return undefined
+  if (!choice.finish_reason) return
+  if (choice.finish_reason === "content_filter" || answered.refusal !== undefined) answered.stopped = true
+  else out.push({ _tag: "Finish", reason: finishReason(choice.finish_reason) })
 }
 
 /**
  * Decodes the `data:` chunks of a streamed completion, up to `[DONE]`; with
- * `include_usage` the last chunk before it has no choices and the usage.
+ * `include_usage` the last chunk before it has no choices and the usage. A
+ * content_filter finish, or a refusal, fails it as `ContentFiltered` once
+ * the usage is out (or at `[DONE]`, or at the body's end), with the text
+ * streamed, the whole refusal and the usage.
  *
  * @internal
  */
 export const streamDecoder = (context: Errors.Context): Http.EventDecoder => {
-  // a refusal waits for the usage chunk OpenAI sends after it, so the provider's count goes out before the failure
-  let refused: ProviderError | undefined
+  const answered: Answered = { text: "", refusal: undefined, stopped: false, usage: undefined }
+  // a refusal waits for the usage chunk OpenAI sends after its finish, so the provider's count goes out before the failure
+  const refused = (): ProviderError | undefined =>
+    answered.stopped || answered.refusal !== undefined
+      ? filtered(context, {
+          partialText: answered.text,
+          refusal: answered.refusal,
+          ...(answered.usage !== undefined ? { usage: answered.usage } : {})
+        })
+      : undefined
   return {
     terminal: "data: [DONE]",
-    pending: () => refused,
+    pending: refused,
     onEvent: (event, out) => {
-      if (event.data === "[DONE]") return refused ?? true
+      if (event.data === "[DONE]") return refused() ?? true
       const decoded = decodeStreamChunk(context, event)
       if (Either.isLeft(decoded)) return decoded.left
       const chunk = decoded.right
       if (chunk.error != null) return Errors.fromStreamError(context, chunk)
-      if (chunk.choices && refused === undefined) {
+      if (chunk.choices && !answered.stopped) {
         for (const choice of chunk.choices) {
           if ((choice.index ?? 0) !== 0) continue
-          const failure = pushChoice(context, choice, out)
-          if (failure !== undefined) {
-            refused = failure
-            break
-          }
+          pushChoice(choice, out, answered)
+          if (answered.stopped) break
         }
       }
       if (chunk.usage) {
-        out.push({ _tag: "Usage", usage: usage(chunk.usage) })
-        if (refused !== undefined) return refused
+        answered.usage = usage(chunk.usage)
+        out.push({ _tag: "Usage", usage: answered.usage })
+        const failure = refused()
+        if (failure !== undefined) return failure
       }
       return false
     }
