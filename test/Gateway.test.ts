@@ -1048,6 +1048,23 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
       })
     )
 
+    it.scoped("with keys: degraded mode answers a key only from what was cached for it", () =>
+      Effect.gen(function* () {
+        let down = false
+        const upstream = yield* MockServer.make({ faultFor: () => (down ? MockServer.status(500) : undefined) })
+        const model = yield* OpenAi.make({ model: "gpt-4.1-mini", baseUrl: upstream.baseUrls.openai })
+        const router = yield* Router.make({ targets: { gpt: { model } }, chains: { default: ["gpt"] }, policy: { retry: { maxAttempts: 1 } } })
+        const gateway = yield* Gateway.make({ router, port: 0, keys: [Redacted.make("gw-key-one"), Redacted.make("gw-key-two")] })
+        const clientOf = (apiKey: string) => new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey, maxRetries: 0 })
+        yield* promise(() => clientOf("gw-key-one").chat.completions.create({ model: "default", messages: question }))
+        down = true
+        const { response } = yield* promise(() => clientOf("gw-key-one").chat.completions.create({ model: "default", messages: question }).withResponse())
+        expect(response.headers.get("x-llm-degraded")).toBe("cache")
+        const error = yield* rejection(() => clientOf("gw-key-two").chat.completions.create({ model: "default", messages: question }))
+        expect((error as InstanceType<typeof OpenAI.APIError>).status).toBe(503)
+      })
+    )
+
     it.scoped("the gateway's own bulkhead: past its queue, 429 with Retry-After", () =>
       Effect.gen(function* () {
         const { client, primary } = yield* setup({

@@ -1168,6 +1168,18 @@ describe("Router: degraded mode", () => {
     })
   )
 
+  it.scoped("a tenant's cached answers are its own: another tenant, or a request of none, is never answered with them", () =>
+    Effect.gen(function* () {
+      const flaky = yield* sim("flaky", { faults: [{ from: "1 minute", status: 503 }] })
+      const router = yield* Router.make({ targets: { flaky: { model: flaky } }, chains: { default: ["flaky"] }, policy: fastRetry })
+      succeeded(yield* settle(router.complete(Chat.prompt("my balance?"), { tenant: "acme" }), "1 second"))
+      yield* TestClock.adjust("2 minutes")
+      expect(failedWith(yield* settle(router.complete(Chat.prompt("my balance?"), { tenant: "globex" })))._tag).toBe("ChainExhausted")
+      expect(failedWith(yield* settle(router.complete(Chat.prompt("my balance?"))))._tag).toBe("ChainExhausted")
+      expect(succeeded(yield* settle(router.complete(Chat.prompt("my balance?"), { tenant: "acme" }))).meta.degraded).toBe("cache")
+    })
+  )
+
   it.effect("DegradedCache keeps partitions apart", () =>
     Effect.gen(function* () {
       const cache = yield* DegradedCache.make()

@@ -202,6 +202,13 @@ export interface RequestOptions {
    * written as given: no secret or personal data belongs in it.
    */
   readonly correlationId?: string | undefined
+  /**
+   * Who the request is for, when one router serves several (a customer, an
+   * API key): degraded mode answers a request only from what was cached
+   * for the same tenant, so an answer given to one is never served to
+   * another. Without it, requests share their chain's cache.
+   */
+  readonly tenant?: string | undefined
 }
 
 /**
@@ -474,11 +481,11 @@ export const make = (config: Config): Effect.Effect<Service, RouterConfigError, 
 
     const complete: Service["complete"] = (request, options) =>
       Effect.flatMap(resolveChain(request, options), (chain) =>
-        engine.complete(shared, chain, request, 0, undefined, options?.correlationId))
+        engine.complete(shared, chain, request, 0, undefined, options))
 
     const stream: Service["stream"] = (request, options) =>
       Effect.flatMap(resolveChain(request, options), (chain) =>
-        engine.stream(shared, chain, request, 0, undefined, options?.correlationId))
+        engine.stream(shared, chain, request, 0, undefined, options))
 
     const languageModel: Service["languageModel"] = (chain) => {
       const options = chain === undefined ? undefined : { chain }

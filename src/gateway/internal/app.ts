@@ -216,9 +216,10 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
     const names = new Set([...router.chains, ...router.targets])
     const startedAt = yield* unixSeconds
 
-    const checkKey = (authorization: string | undefined) => {
+    /** The key a request holds (its place in the list; -1 with none configured), or a 401. */
+    const checkKey = (authorization: string | undefined): Effect.Effect<number, Errors.Failure> => {
       const verdict = authorize(authorization)
-      return verdict === "ok" ? Effect.void : Effect.fail(Errors.unauthorized(verdict === "wrong"))
+      return typeof verdict === "number" ? Effect.succeed(verdict) : Effect.fail(Errors.unauthorized(verdict === "wrong"))
     }
     const requireKey = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => checkKey(request.headers["authorization"]))
 
@@ -269,8 +270,8 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
     // that uploads slowly (up to bodyTimeout) or sends a bad request holds none
     const admit = bulkhead === undefined ? Effect.void : Effect.mapError(bulkhead.acquire, Errors.busy)
 
-    const completed = (decoded: WireRequest.Decoded, { log, requestId }: Current) =>
-      Effect.matchEffect(router.complete(decoded.request, { chain: decoded.model, correlationId: requestId }), {
+    const completed = (decoded: WireRequest.Decoded, { log, requestId }: Current, tenant: string | undefined) =>
+      Effect.matchEffect(router.complete(decoded.request, { chain: decoded.model, correlationId: requestId, tenant }), {
         onFailure: (error) =>
           isStoppedAnswer(error)
             ? Effect.map(unixSeconds, (created) => {
@@ -313,9 +314,9 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
         })
       })
 
-    const streamed = (decoded: WireRequest.Decoded, { log, requestId }: Current, deadline: Deadline | undefined) =>
+    const streamed = (decoded: WireRequest.Decoded, { log, requestId }: Current, tenant: string | undefined, deadline: Deadline | undefined) =>
       Effect.gen(function* () {
-        const opened = yield* Effect.either(router.stream(decoded.request, { chain: decoded.model, correlationId: requestId }))
+        const opened = yield* Effect.either(router.stream(decoded.request, { chain: decoded.model, correlationId: requestId, tenant }))
         if (Either.isLeft(opened)) {
           const error = opened.left
           return yield* isStoppedAnswer(error) ? stoppedStream(decoded, log, error) : Effect.fail(Errors.fromChainError(error))
@@ -423,14 +424,16 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
     const chat = (request: ChatInput, current: Current) => Effect.gen(function* () {
       const log = current.log
       const start = yield* Clock.currentTimeMillis
-      yield* checkKey(request.header("authorization"))
+      const key = yield* checkKey(request.header("authorization"))
+      // each gateway key its own part of degraded mode's cache: one client's answers are never another's
+      const tenant = key < 0 ? undefined : `key ${key}`
       if (lifecycle.draining) return yield* Effect.fail(Errors.shuttingDown())
       const decoded = yield* readRequest(request)
       log.chain = Errors.printable(decoded.model, 100)
       if (!names.has(decoded.model)) return yield* Effect.fail(Errors.modelNotFound(decoded.model))
       yield* admit
       const deadline = timeout === undefined ? undefined : { at: start + Duration.toMillis(timeout), limit: timeout }
-      return decoded.stream ? yield* streamed(decoded, current, deadline) : yield* completed(decoded, current)
+      return decoded.stream ? yield* streamed(decoded, current, tenant, deadline) : yield* completed(decoded, current, tenant)
     }).pipe((handler) =>
       timeout === undefined
         ? handler

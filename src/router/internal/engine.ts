@@ -165,6 +165,8 @@ interface RequestState {
   readonly id: number
   /** The caller's id of the request, copied into its events. */
   readonly correlationId: string | undefined
+  /** The caller's tenant: degraded mode's cache keeps its answers apart from everyone else's. */
+  readonly tenant: string | undefined
   readonly chain: Chain
   readonly request: ChatRequest
   /** The estimate of the request's prompt, in tokens. */
@@ -206,6 +208,7 @@ interface RequestState {
 export interface Inherited {
   readonly id: number
   readonly correlationId: string | undefined
+  readonly tenant: string | undefined
   readonly parentSpan: Option.Option<Tracer.AnySpan>
   readonly startedAt: number
   readonly attempts: Array<Attempt>
@@ -213,7 +216,13 @@ export interface Inherited {
   readonly degradedAllowed: boolean
 }
 
-const newState = (shared: Shared, chain: Chain, request: ChatRequest, inherited?: Inherited, correlationId?: string) =>
+/** Who asks: the caller's id of the request and its tenant (`Router.RequestOptions`). @internal */
+export interface Origin {
+  readonly correlationId?: string | undefined
+  readonly tenant?: string | undefined
+}
+
+const newState = (shared: Shared, chain: Chain, request: ChatRequest, inherited?: Inherited, origin?: Origin) =>
   Effect.zipWith(
     Effect.zip(
       inherited === undefined ? Ref.updateAndGet(shared.requestIds, (n) => n + 1) : Effect.succeed(inherited.id),
@@ -223,7 +232,8 @@ const newState = (shared: Shared, chain: Chain, request: ChatRequest, inherited?
     Clock.currentTimeMillis,
     ([id, parentSpan], now): RequestState => ({
       id,
-      correlationId: inherited === undefined ? correlationId : inherited.correlationId,
+      correlationId: inherited === undefined ? origin?.correlationId : inherited.correlationId,
+      tenant: inherited === undefined ? origin?.tenant : inherited.tenant,
       parentSpan,
       chain,
       request,
@@ -248,6 +258,7 @@ const newState = (shared: Shared, chain: Chain, request: ChatRequest, inherited?
 const inherit = (state: RequestState, overrides: Partial<Pick<Inherited, "quiet" | "degradedAllowed">> = {}): Inherited => ({
   id: state.id,
   correlationId: state.correlationId,
+  tenant: state.tenant,
   parentSpan: state.parentSpan,
   startedAt: state.startedAt,
   attempts: state.attempts,
@@ -1307,10 +1318,18 @@ const summary = (attempts: ReadonlyArray<Attempt>) => {
 }
 
 /** Degraded mode: the last good answer to this request, or the chain's static answer. */
+/**
+ * The part of degraded mode's cache a request reads and fills: its chain's,
+ * and its tenant's within it (the chain's name framed by its length, so
+ * that no two pairs read the same).
+ */
+const cachePartition = (state: RequestState): string =>
+  state.tenant === undefined ? state.chain.name : `${state.chain.name.length}:${state.chain.name}${state.tenant}`
+
 const degraded = (shared: Shared, state: RequestState) =>
   Effect.gen(function* () {
     if (!state.degradedAllowed) return Option.none<{ response: ChatResponse; meta: Meta }>()
-    const cached = shared.cache === undefined ? undefined : yield* shared.cache.get(state.request, state.chain.name)
+    const cached = shared.cache === undefined ? undefined : yield* shared.cache.get(state.request, cachePartition(state))
     // the static answer is prose: never the answer to a request for JSON
     const staticAnswer = state.request.responseFormat === undefined ? state.chain.fallbackResponse : undefined
     const source = cached !== undefined ? "cache" : staticAnswer !== undefined ? "static" : undefined
@@ -1431,10 +1450,10 @@ export const complete = (
   request: ChatRequest,
   depth = 0,
   inherited?: Inherited,
-  correlationId?: string
+  origin?: Origin
 ): Effect.Effect<{ readonly response: ChatResponse; readonly meta: Meta }, ChainError> =>
   Effect.gen(function* () {
-    const state = yield* newState(shared, chain, request, inherited, correlationId)
+    const state = yield* newState(shared, chain, request, inherited, origin)
     const exit = yield* Effect.exit(
       runChain(shared, state, (member) =>
         runMember(shared, state, member, completeOnce(shared, state, member)).pipe(Effect.map((response) => ({ response, member })))
@@ -1443,7 +1462,7 @@ export const complete = (
     if (exit._tag === "Success") {
       const { response, member } = exit.value
       const meta = metaFor(state, member, response.usage, yield* Clock.currentTimeMillis)
-      if (shared.cache !== undefined) yield* shared.cache.set(request, response, chain.name)
+      if (shared.cache !== undefined) yield* shared.cache.set(request, response, cachePartition(state))
       yield* finished(shared, state, "success", meta)
       yield* shadow(shared, state, member)
       return { response, meta }
@@ -1486,10 +1505,10 @@ export const stream = (
   request: ChatRequest,
   depth = 0,
   inherited?: Inherited,
-  correlationId?: string
+  origin?: Origin
 ): Effect.Effect<StreamStart, ChainError, Scope.Scope> =>
   Effect.gen(function* () {
-    const state = yield* newState(shared, chain, request, inherited, correlationId)
+    const state = yield* newState(shared, chain, request, inherited, origin)
     const exit = yield* Effect.exit(
       runChain(shared, state, (member) => runMember(shared, state, member, streamOnce(shared, state, member))).pipe(
         Effect.onInterrupt(() => finished(shared, state, "cancelled"))
