@@ -1094,6 +1094,25 @@ describe("Router: streaming", () => {
     })
   )
 
+  it.scoped("continue mode never resumes a stream its provider stopped on content policy: no other model finishes it", () =>
+    Effect.gen(function* () {
+      const base = yield* sim("strict")
+      const stopped = new ContentFiltered({ provider: "strict", model: "strict-model", message: "stopped", reason: "content_filter", partialText: "first half" })
+      const strict = { ...base, stream: () => Stream.concat(Stream.make({ _tag: "TextDelta" as const, text: "first half" }), Stream.fail(stopped)) }
+      const other = yield* sim("other", { reply: " of it" })
+      const router = yield* Router.make({
+        targets: { strict: { model: strict }, other: { model: other } },
+        chains: { default: { targets: ["strict", "other"], continueStreams: true } }
+      })
+      const { chunks, done } = succeeded(yield* settle(drain(router, Chat.prompt("tell me"))))
+      expect(chunks._tag).toBe("Left")
+      if (chunks._tag !== "Left") return
+      expect(chunks.left).toMatchObject({ _tag: "StreamInterrupted", partialText: "first half", cause: { _tag: "ContentFiltered" } })
+      expect(done.target).toBe("strict")
+      expect((yield* other.calls).length).toBe(0)
+    })
+  )
+
   it.scoped("continue mode: a continuation that breaks too leaves the request's meta covering both parts", () =>
     Effect.gen(function* () {
       const cut = yield* sim("cut", { faults: [{ cutAfterTokens: 2 }], reply: "alpha beta gamma delta" })

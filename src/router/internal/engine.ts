@@ -1586,6 +1586,9 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
     // request then finishes when the continuation does. Not a JSON answer: a
     // model held to JSON starts a whole document, and the two halves would not parse.
     const mayContinue = state.chain.continueStreams && depth === 0 && state.request.responseFormat === undefined
+    // a provider that stopped its answer on policy, or refused the request, is not overruled by another model
+    const continues = (error: ProviderError | undefined) =>
+      mayContinue && error !== undefined && error._tag !== "ContentFiltered" && error._tag !== "InvalidRequest"
     let final: Meta = initial
     let ended = started.done
     let settled = false
@@ -1614,7 +1617,7 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
               timeToFirstToken: started.timeToFirstToken
             })
           }
-          if (outcome !== "failure" || !mayContinue) yield* finished(shared, state, outcome, final)
+          if (outcome !== "failure" || !continues(error)) yield* finished(shared, state, outcome, final)
         }))
       })
 
@@ -1629,7 +1632,7 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
           partialText: text,
           cause
         })
-      if (!mayContinue) return Stream.fail(interrupted(error, partial, member))
+      if (!continues(error)) return Stream.fail(interrupted(error, partial, member))
       // the continuation's attempts join this request's: count its fallbacks over both
       const failedMeta = (): Meta => ({ ...final, fallbacks: failedFallbacks(state.attempts) })
       const others: Chain = { ...state.chain, members: state.chain.members.filter((m) => m !== member) }
