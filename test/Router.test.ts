@@ -1094,6 +1094,38 @@ describe("Router: streaming", () => {
     })
   )
 
+  it.scoped("a stopped answer's text and refusal reach the caller only: no event or recorded attempt holds them", () =>
+    Effect.gen(function* () {
+      const base = yield* sim("strict")
+      const stopped = new ContentFiltered({
+        provider: "strict", model: "strict-model", message: "strict refused: SECRET REFUSAL", reason: "refusal",
+        partialText: "SECRET OUTPUT", refusal: "SECRET REFUSAL", usage: { inputTokens: 3, outputTokens: 4 }
+      })
+      const strict = { ...base, complete: () => Effect.fail(stopped) }
+      const lenient = yield* sim("lenient", { faults: [{ status: 500 }] })
+      const router = yield* Router.make({
+        targets: { strict: { model: strict }, lenient: { model: lenient } },
+        chains: { default: { targets: ["strict"], contentPolicy: "lenient" }, lenient: ["lenient"] },
+        policy: { retry: { maxAttempts: 1 } }
+      })
+      const events: Array<RouterEvent> = []
+      yield* router.listen((event) => {
+        events.push(event)
+      })
+      const error = failedWith(yield* settle(router.complete(Chat.prompt("hi"))))
+      // the content-policy chain failed too: its record holds the first attempt, without the answer
+      expect(error._tag).toBe("ChainExhausted")
+      const seen = JSON.stringify([events, error])
+      expect(seen).not.toContain("SECRET")
+      expect(events.find((event) => event._tag === "AttemptFailed")).toMatchObject({
+        error: { _tag: "ContentFiltered", reason: "refusal", message: "strict refused", usage: { inputTokens: 3, outputTokens: 4 } }
+      })
+      // the caller of a chain that ends with it gets it whole
+      const plain = yield* Router.make({ targets: { strict: { model: strict } }, chains: { default: ["strict"] } })
+      expect(failedWith(yield* settle(plain.complete(Chat.prompt("hi"))))).toMatchObject({ partialText: "SECRET OUTPUT", refusal: "SECRET REFUSAL" })
+    })
+  )
+
   it.scoped("continue mode never resumes a stream its provider stopped on content policy: no other model finishes it", () =>
     Effect.gen(function* () {
       const base = yield* sim("strict")

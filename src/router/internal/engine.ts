@@ -22,7 +22,7 @@ import type { Service as LanguageModelService } from "../../llm/LanguageModel.js
 import type { ModelInfo } from "../../llm/ModelInfo.js"
 import { honours, cost as priceOf } from "../../llm/ModelInfo.js"
 import type { ContentFiltered, InvalidRequest, ProviderError } from "../../llm/ProviderError.js"
-import { isRetriable, retryAfter, Timeout } from "../../llm/ProviderError.js"
+import { ContentFiltered as ContentFilteredError, isRetriable, retryAfter, Timeout } from "../../llm/ProviderError.js"
 import * as Tokens from "../../llm/Tokens.js"
 import { type AcquireOptions, type Bulkhead, BulkheadRejected } from "../../resilience/Bulkhead.js"
 import type { CircuitBreaker, CircuitOpen, Permit } from "../../resilience/CircuitBreaker.js"
@@ -407,8 +407,27 @@ const record = (state: RequestState, target: Target, duration: Duration.Duration
     provider: target.info.provider,
     model: target.info.model,
     duration,
-    ...(error === undefined ? {} : { error })
+    ...(error === undefined ? {} : { error: recorded(error) })
   })
+
+/**
+ * An error as a request's attempts and its events keep it: a stopped
+ * answer without its text and the model's refusal (the caller gets them
+ * from the error it fails with, as a served answer's text reaches the
+ * caller only, never an event or a record a listener may persist).
+ */
+const recorded = (error: ProviderError | Rejected): ProviderError | Rejected => {
+  if (error._tag !== "ContentFiltered" || (error.partialText === undefined && error.refusal === undefined)) return error
+  return new ContentFilteredError({
+    provider: error.provider,
+    model: error.model,
+    // a refusal's message quotes it
+    message: error.refusal === undefined ? error.message : `${error.provider} refused`,
+    ...(error.status === undefined ? {} : { status: error.status }),
+    ...(error.reason === undefined ? {} : { reason: error.reason }),
+    ...(error.usage === undefined ? {} : { usage: error.usage })
+  })
+}
 
 /**
  * Where a provider's 400 points when it refuses a JSON request's format:
@@ -547,7 +566,7 @@ const observed = <A, R>(
     if (failure === undefined) return yield* Effect.failCause(exit.cause) // interrupted or died: nothing to record
     record(state, target, duration, failure)
     if (countsForHealth(failure)) yield* shared.health.record(target.name, { success: false, latency: duration })
-    yield* emit(shared, { _tag: "AttemptFailed", ...fields, at: end, attempt, error: failure, duration })
+    yield* emit(shared, { _tag: "AttemptFailed", ...fields, at: end, attempt, error: recorded(failure), duration })
     const pushback = failure._tag === "Rejected" ? Option.none() : retryAfter(failure)
     if (Option.isSome(pushback) && Duration.greaterThan(pushback.value, member.policy.retry.retryAfterCap ?? "10 seconds")) {
       yield* target.breaker.forceOpen(pushback.value)
