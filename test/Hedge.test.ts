@@ -145,6 +145,30 @@ describe("Hedge.run", () => {
       yield* Fiber.interrupt(fiber)
     }))
 
+  it.effect("failedAttempts: a delay that ended with every slot taken starts the next once a slot frees, whatever freed it", () =>
+    Effect.gen(function*() {
+      const log = yield* makeLog
+      const attempts = yield* Queue.unbounded<number>()
+      // a fails an attempt at 100 ms (starting b), then fails for good at 200 ms, after c's delay ended at 150 ms
+      const a = Effect.gen(function*() {
+        yield* append(log, `start a@${yield* Clock.currentTimeMillis}`)
+        yield* Effect.sleep("100 millis")
+        yield* Queue.offer(attempts, 0)
+        yield* Effect.sleep("100 millis")
+        return yield* Effect.fail("error a")
+      })
+      const fiber = yield* Effect.fork(
+        Hedge.runIndexed([a, alternative(log, "b", "1 hour"), alternative(log, "c", "1 hour")], {
+          delay: (index) => (index === 1 ? "1 second" : "50 millis"),
+          maxParallel: 2,
+          failedAttempts: Queue.take(attempts)
+        })
+      )
+      yield* TestClock.adjust("300 millis")
+      assert.deepStrictEqual(yield* Ref.get(log), ["start a@0", "start b@100", "start c@200"])
+      yield* Fiber.interrupt(fiber)
+    }))
+
   it.effect("the first success wins, whatever its index; the losers are interrupted and finalized first", () =>
     Effect.gen(function*() {
       const log = yield* makeLog

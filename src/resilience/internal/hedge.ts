@@ -104,6 +104,8 @@ export const hedge = <A, E, R>(
         return true
       }
 
+      // an alternative ended after its failed attempt had started the next: its slot is free again
+      const freed = yield* Queue.unbounded<void>()
       const attempt = (index: number) =>
         Effect.matchCauseEffect(alternatives[index]!, {
           onSuccess: (value) => Deferred.succeed(done, { value, index }),
@@ -112,7 +114,7 @@ export const hedge = <A, E, R>(
               ? Deferred.failCause(done, failures.cause())
               : firstFailure(index)
               ? Queue.offer(failed, undefined)
-              : Effect.void
+              : Queue.offer(freed, undefined)
         })
 
       const start = Effect.suspend(() => {
@@ -122,18 +124,14 @@ export const hedge = <A, E, R>(
         })
       })
 
-      // A delay-triggered hedge needs a free parallel slot and the caller's consent;
-      // without them it waits for a failure instead.
-      const mayHedge = Effect.suspend(() =>
+      // A delay-triggered hedge needs a free parallel slot, then the caller's consent; a delay that
+      // ends with every slot taken waits for one to free, and one the caller refuses waits for a failure.
+      const slotThenConsent: Effect.Effect<void> = Effect.suspend(() =>
         started - failures.count >= config.maxParallel
-          ? Effect.succeed(false)
-          : config.allow ?? Effect.succeed(true)
+          ? Effect.zipRight(Queue.take(freed), slotThenConsent)
+          : Effect.flatMap(config.allow ?? Effect.succeed(true), (ok) => ok ? Effect.void : Effect.never)
       )
-      const delayElapsed = (index: number) =>
-        Effect.sleep(config.delay(index)).pipe(
-          Effect.zipRight(mayHedge),
-          Effect.flatMap((ok) => ok ? Effect.void : Effect.never)
-        )
+      const delayElapsed = (index: number) => Effect.zipRight(Effect.sleep(config.delay(index)), slotThenConsent)
       // An alternative's failed attempt, while it goes on retrying, is a failure for the launcher, the
       // first of that alternative's only, and only while a parallel slot is free: it still runs, and
       // with no slot its own failure, unmarked, starts the next when it comes.
