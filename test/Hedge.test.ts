@@ -36,6 +36,28 @@ const thenReadLog = <A, E>(effect: Effect.Effect<A, E>, log: Log) =>
 const failureOf = <A, E>(exit: Exit.Exit<A, E>): E | undefined =>
   Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
 
+/**
+ * Alternative `a` of a hedge with `failedAttempts`: logs `start a@ms`, then after each of `failures`
+ * reports a failed attempt of its own (index 0) to `attempts`, and goes on retrying; `end` after the
+ * last, it fails with `error a` (without `end`, it never ends).
+ */
+const retrying = (
+  log: Log,
+  attempts: Queue.Enqueue<number>,
+  failures: ReadonlyArray<Duration.DurationInput>,
+  end?: Duration.DurationInput
+): Effect.Effect<string, string> =>
+  Effect.gen(function*() {
+    yield* append(log, `start a@${yield* Clock.currentTimeMillis}`)
+    for (const after of failures) {
+      yield* Effect.sleep(after)
+      yield* Queue.offer(attempts, 0)
+    }
+    if (end === undefined) return yield* Effect.never
+    yield* Effect.sleep(end)
+    return yield* Effect.fail("error a")
+  })
+
 describe("Hedge.run", () => {
   it.effect("starts the second alternative only after the delay", () =>
     Effect.gen(function*() {
@@ -73,15 +95,7 @@ describe("Hedge.run", () => {
       const log = yield* makeLog
       const attempts = yield* Queue.unbounded<number>()
       // a fails an attempt at 100 ms and another at 200 ms (it retries), then fails for good at 300 ms
-      const a = Effect.gen(function*() {
-        yield* append(log, `start a@${yield* Clock.currentTimeMillis}`)
-        for (let i = 0; i < 2; i++) {
-          yield* Effect.sleep("100 millis")
-          yield* Queue.offer(attempts, 0)
-        }
-        yield* Effect.sleep("100 millis")
-        return yield* Effect.fail("error a")
-      })
+      const a = retrying(log, attempts, ["100 millis", "100 millis"], "100 millis")
       const fiber = yield* Effect.fork(
         Hedge.runIndexed([a, alternative(log, "b", "1 second"), alternative(log, "c", "50 millis")], {
           delay: "10 seconds",
@@ -102,13 +116,7 @@ describe("Hedge.run", () => {
       const log = yield* makeLog
       const attempts = yield* Queue.unbounded<number>()
       // a fails an attempt at 100 ms and retries until it fails for good at 1 s
-      const a = Effect.gen(function*() {
-        yield* append(log, `start a@${yield* Clock.currentTimeMillis}`)
-        yield* Effect.sleep("100 millis")
-        yield* Queue.offer(attempts, 0)
-        yield* Effect.sleep("900 millis")
-        return yield* Effect.fail("error a")
-      })
+      const a = retrying(log, attempts, ["100 millis"], "900 millis")
       const fiber = yield* Effect.fork(
         Hedge.runIndexed([a, alternative(log, "b", "50 millis")], {
           delay: "10 seconds",
@@ -128,12 +136,7 @@ describe("Hedge.run", () => {
     Effect.gen(function*() {
       const log = yield* makeLog
       const attempts = yield* Queue.unbounded<number>()
-      const a = Effect.gen(function*() {
-        yield* append(log, `start a@${yield* Clock.currentTimeMillis}`)
-        yield* Effect.sleep("100 millis")
-        yield* Queue.offer(attempts, 0)
-        return yield* Effect.never
-      })
+      const a = retrying(log, attempts, ["100 millis"])
       const fiber = yield* Effect.fork(
         Hedge.runIndexed([a, alternative(log, "b", "1 hour"), alternative(log, "c", "1 hour"), alternative(log, "d", "1 hour")], {
           delay: (index) => (index === 1 ? "100 millis" : "1 hour"),
@@ -150,13 +153,7 @@ describe("Hedge.run", () => {
       const log = yield* makeLog
       const attempts = yield* Queue.unbounded<number>()
       // a fails an attempt at 100 ms (starting b), then fails for good at 200 ms, after c's delay ended at 150 ms
-      const a = Effect.gen(function*() {
-        yield* append(log, `start a@${yield* Clock.currentTimeMillis}`)
-        yield* Effect.sleep("100 millis")
-        yield* Queue.offer(attempts, 0)
-        yield* Effect.sleep("100 millis")
-        return yield* Effect.fail("error a")
-      })
+      const a = retrying(log, attempts, ["100 millis"], "100 millis")
       const fiber = yield* Effect.fork(
         Hedge.runIndexed([a, alternative(log, "b", "1 hour"), alternative(log, "c", "1 hour")], {
           delay: (index) => (index === 1 ? "1 second" : "50 millis"),
