@@ -1,7 +1,7 @@
 import { describe, expect, expectTypeOf, it } from "@effect/vitest"
 import { Chunk, Duration, Effect, Exit, Fiber, Logger, Random, Scope, Stream, TestClock } from "effect"
 import type { ChainExhausted, InvalidRequest, StreamInterrupted } from "../src/llm/index.js"
-import { Chat, ContentFiltered, InvalidRequest as InvalidRequestError, LanguageModel } from "../src/llm/index.js"
+import { Chat, ContentFiltered, InvalidRequest as InvalidRequestError, isStoppedAnswer, LanguageModel } from "../src/llm/index.js"
 import type { RouterEvent } from "../src/router/Events.js"
 import * as DegradedCache from "../src/router/DegradedCache.js"
 import * as Router from "../src/router/Router.js"
@@ -1117,9 +1117,12 @@ describe("Router: streaming", () => {
       expect(error._tag).toBe("ChainExhausted")
       const seen = JSON.stringify([events, error])
       expect(seen).not.toContain("SECRET")
-      expect(events.find((event) => event._tag === "AttemptFailed")).toMatchObject({
-        error: { _tag: "ContentFiltered", reason: "refusal", message: "strict refused", usage: { inputTokens: 3, outputTokens: 4 } }
+      const failed = events.find((event) => event._tag === "AttemptFailed")
+      expect(failed).toMatchObject({
+        error: { _tag: "ContentFiltered", reason: "refusal", message: "strict refused", partialText: "", usage: { inputTokens: 3, outputTokens: 4 } }
       })
+      // still a stopped answer, not a refused prompt
+      expect(failed?._tag === "AttemptFailed" && isStoppedAnswer(failed.error)).toBe(true)
       // the caller of a chain that ends with it gets it whole
       const plain = yield* Router.make({ targets: { strict: { model: strict } }, chains: { default: ["strict"] } })
       expect(failedWith(yield* settle(plain.complete(Chat.prompt("hi"))))).toMatchObject({ partialText: "SECRET OUTPUT", refusal: "SECRET REFUSAL" })

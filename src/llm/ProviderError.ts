@@ -261,7 +261,8 @@ export class ContentFiltered extends Schema.TaggedError<ContentFiltered>("effect
     reason: Schema.optional(Schema.String),
     /**
      * The text of the answer before the provider stopped it (in a stream,
-     * the text it streamed), `""` if none. Absent when the prompt itself was
+     * the text it streamed), `""` if none, and `""` in the copies a router
+     * keeps in its attempts and events. Absent when the prompt itself was
      * refused: it is what tells the two apart.
      */
     partialText: Schema.optional(Schema.String),

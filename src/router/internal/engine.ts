@@ -414,13 +414,16 @@ const record = (state: RequestState, target: Target, duration: Duration.Duration
  * An error as a request's attempts and its events keep it: a stopped
  * answer without its text and the model's refusal (the caller gets them
  * from the error it fails with, as a served answer's text reaches the
- * caller only, never an event or a record a listener may persist).
+ * caller only, never an event or a record a listener may persist). Its
+ * `partialText` is `""`, so that `isStoppedAnswer` still tells it from a
+ * refused prompt.
  */
 const recorded = (error: ProviderError | Rejected): ProviderError | Rejected => {
-  if (error._tag !== "ContentFiltered" || (error.partialText === undefined && error.refusal === undefined)) return error
+  if (error._tag !== "ContentFiltered" || (!error.partialText && error.refusal === undefined)) return error
   return new ContentFilteredError({
     provider: error.provider,
     model: error.model,
+    partialText: "",
     // a refusal's message quotes it
     message: error.refusal === undefined ? error.message : `${error.provider} refused`,
     ...(error.status === undefined ? {} : { status: error.status }),
