@@ -131,6 +131,30 @@ describe.skipIf(unavailable !== undefined)(`SharedState on a real Redis${unavail
       yield* eventually(Effect.map(breakerLate.snapshot, (s) => s.state === "open"), 1_000)
     }))
 
+  it.scopedLive("a breaker one instance's server held open (forceOpen, a Retry-After) is probed early by none", () =>
+    Effect.gen(function*() {
+      const ns = freshNamespace()
+      const a = yield* instance(ns, "a")
+      const b = yield* instance(ns, "b")
+      const breakerA = yield* CircuitBreaker.make({ name: "gemini", store: a.breakers })
+      const breakerB = yield* CircuitBreaker.make({ name: "gemini", store: b.breakers })
+      yield* eventually(Effect.map(Effect.all([a.status, b.status]), ([x, y]) => x.connected && y.connected))
+      yield* breakerA.forceOpen("30 seconds")
+      yield* eventually(Effect.map(breakerB.snapshot, (s) => s.state === "open" && s.forcedUntil !== undefined), 1_000)
+      expect((yield* Effect.either(breakerB.acquireProbe))._tag).toBe("Left")
+      // a plain trip on A is probed early on B as ever
+      yield* breakerA.reset
+      yield* eventually(Effect.map(breakerB.snapshot, (s) => s.state === "closed"), 1_000)
+      yield* Effect.exit(breakerA.protect(Effect.fail("boom")))
+      yield* Effect.exit(breakerA.protect(Effect.fail("boom")))
+      yield* Effect.exit(breakerA.protect(Effect.fail("boom")))
+      yield* Effect.exit(breakerA.protect(Effect.fail("boom")))
+      yield* Effect.exit(breakerA.protect(Effect.fail("boom")))
+      yield* eventually(Effect.map(breakerB.snapshot, (s) => s.state === "open"), 1_000)
+      expect((yield* breakerB.snapshot).forcedUntil).toBeUndefined()
+      yield* (yield* breakerB.acquireProbe).record("success")
+    }))
+
   it.scopedLive("two routers: once one opens the primary's breaker, the other skips the primary", () =>
     Effect.gen(function*() {
       const ns = freshNamespace()

@@ -107,6 +107,8 @@ export interface Transition {
  * - `open`: open until `openUntil` (epoch millis). A deadline earlier than the
  *   local one is ignored; an isolated breaker stays isolated. `trips`, when
  *   given, replaces the local trip count so both instances back off alike.
+ *   `forced`: the other instance was told by its server when to come back
+ *   (`forceOpen`), so no instance probes it early before `openUntil`.
  * - `isolated`: isolate. `closed`: reset.
  * - `probing`: another instance is probing the target (it went half-open
  *   there). An open breaker stays open until at least `until`, and a
@@ -117,7 +119,7 @@ export interface Transition {
  * @category models
  */
 export type RemoteTransition =
-  | { readonly to: "open"; readonly openUntil: number; readonly trips?: number }
+  | { readonly to: "open"; readonly openUntil: number; readonly trips?: number; readonly forced?: boolean }
   | { readonly to: "isolated" }
   | { readonly to: "closed" }
   | { readonly to: "probing"; readonly until: number }

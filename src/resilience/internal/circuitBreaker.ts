@@ -112,8 +112,8 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
   private guarded = false
   /**
    * Until when `forceOpen` (a server's Retry-After) holds the breaker open:
-   * no early probe before then. Local to this instance, as a Retry-After is
-   * an answer to this instance's call.
+   * no early probe before then. A shared store's other instances hold it
+   * too (`RemoteTransition`'s `forced`): the wait is usually the account's.
    */
   private forcedUntil = 0
   /** The call admitted while `guarded`, until it settles or the breaker leaves this closed generation. */
@@ -209,8 +209,12 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
   readonly applyRemote = (remote: RemoteTransition): Effect.Effect<void> =>
     this.update((state, now) => {
       switch (remote.to) {
-        case "open":
-          return [undefined, this.openAt(state, now, remote.openUntil, remote.trips ?? state.trips, "remote", false)]
+        case "open": {
+          const opened = this.openAt(state, now, remote.openUntil, remote.trips ?? state.trips, "remote", false)
+          // another instance's server said when to come back: no early probe here either
+          if (remote.forced === true && opened.status === "open") this.forcedUntil = Math.max(this.forcedUntil, remote.openUntil)
+          return [undefined, opened]
+        }
         case "isolated":
           return [undefined, this.isolateAt(state, now, "remote", false)]
         case "closed":

@@ -61,6 +61,8 @@ interface BreakerMessage {
   readonly to: "open" | "isolated" | "closed" | "probing"
   readonly openUntil?: number
   readonly trips?: number
+  /** Opened by `forceOpen` (a server's Retry-After): no instance probes it early. */
+  readonly forced?: boolean
 }
 
 /** The calls one instance's breakers counted since its last sync, per breaker. */
@@ -143,7 +145,8 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
             to: "open",
             // the opener probes first (see `probeGrace`)
             openUntil: message.openUntil + (message.from === instance ? 0 : probeGrace),
-            ...(message.trips !== undefined ? { trips: message.trips } : {})
+            ...(message.trips !== undefined ? { trips: message.trips } : {}),
+            ...(message.forced === true ? { forced: true } : {})
           })
         case "isolated":
           return apply({ to: "isolated" })
@@ -481,7 +484,14 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
 
 const toMessage = (from: string, t: BreakerStore.Transition): BreakerMessage =>
   t.to === "open"
-    ? { from, name: t.name, to: "open", ...(t.openUntil !== undefined ? { openUntil: t.openUntil } : {}), trips: t.trips }
+    ? {
+      from,
+      name: t.name,
+      to: "open",
+      ...(t.openUntil !== undefined ? { openUntil: t.openUntil } : {}),
+      trips: t.trips,
+      ...(t.reason === "forced" ? { forced: true } : {})
+    }
     : t.to === "isolated"
     ? { from, name: t.name, to: "isolated" }
     : t.to === "half-open"
@@ -523,6 +533,7 @@ const parse = (raw: string): Message | undefined => {
     if (v.to !== "open" && v.to !== "isolated" && v.to !== "closed" && v.to !== "probing") return undefined
     if (v.openUntil !== undefined && typeof v.openUntil !== "number") return undefined
     if (v.trips !== undefined && typeof v.trips !== "number") return undefined
+    if (v.forced !== undefined && typeof v.forced !== "boolean") return undefined
     return v as unknown as BreakerMessage
   } catch {
     return undefined
