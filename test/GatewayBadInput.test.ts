@@ -9,6 +9,7 @@
 import { describe, expect, layer } from "@effect/vitest"
 import { Context, Effect, Layer, Logger } from "effect"
 import * as Http from "node:http"
+import * as Net from "node:net"
 import * as Gateway from "../src/gateway/Gateway.js"
 import * as Simulated from "../src/providers/Simulated.js"
 import * as Router from "../src/router/Router.js"
@@ -294,6 +295,46 @@ layer(HarnessLive, { excludeTestServices: true })("GatewayBadInput", (it) => {
         })
       )
     }
+  })
+
+  describe("a client that asks before it sends (Expect: 100-continue)", () => {
+    /** Sends the head of a POST with `Expect: 100-continue`, then `body` once told to go on; what came back within 5 s. */
+    const askFirst = (url: string, length: number, body: string) =>
+      Effect.async<string>((resume) => {
+        const { hostname, port } = new URL(url)
+        const socket = Net.connect(Number(port), hostname)
+        let received = ""
+        const done = () => {
+          clearTimeout(timer)
+          socket.destroy()
+          resume(Effect.succeed(received))
+        }
+        const timer = setTimeout(done, 5_000)
+        socket.on("data", (data) => {
+          received += data.toString("latin1")
+          if (received.startsWith("HTTP/1.1 100") && received.includes("\r\n\r\n") && !received.includes("HTTP/1.1 2")) socket.write(body)
+          if (/HTTP\/1\.1 [2-5]\d\d [^\r]*\r\n[\s\S]*\r\n\r\n[\s\S]*\}/.test(received)) done()
+        })
+        socket.on("close", done)
+        socket.on("error", done)
+        socket.write(
+          `POST /v1/chat/completions HTTP/1.1\r\nHost: ${hostname}\r\ncontent-type: application/json\r\ncontent-length: ${length}\r\nexpect: 100-continue\r\n\r\n`
+        )
+        return Effect.sync(() => socket.destroy())
+      })
+
+    it.effect("a body past the limit is refused with 413 before it is sent; one within it is asked for, and served", () =>
+      Effect.gen(function* () {
+        const { url } = yield* Harness
+        const refused = yield* askFirst(url, 10 * 1024 * 1024, "")
+        expect(refused.split("\r\n")[0]).toBe("HTTP/1.1 413 Payload Too Large")
+        expect(refused).not.toContain("100 Continue")
+        const body = JSON.stringify(good)
+        const served = yield* askFirst(url, Buffer.byteLength(body), body)
+        expect(served.split("\r\n")[0]).toBe("HTTP/1.1 100 Continue")
+        expect(served).toContain("HTTP/1.1 200 OK")
+      })
+    )
   })
 
   describe("what a client may send", () => {

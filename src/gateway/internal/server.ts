@@ -178,6 +178,13 @@ export const start = (settings: ServerSettings): Effect.Effect<Running, ServeErr
     const { app, chat } = yield* App.makeServed(settings, lifecycle)
     const lean = yield* leanChat(chat)
     const node = Http.createServer()
+    // a client that asks before it sends its body (`Expect: 100-continue`) is told to go on only when
+    // the length it announces is within the limit: past it, the app answers 413 unread, and the client
+    // never sends the body (Node would have said "100 Continue" to every one)
+    node.on("checkContinue", (request, response) => {
+      if (!(Number(request.headers["content-length"]) > settings.maxBodyBytes)) response.writeContinue()
+      node.emit("request", request, response)
+    })
     const server = yield* NodeHttpServer.make(() => node, { host: settings.host, port: settings.port })
     yield* serveWith(server, node, app, (platform) => (request, response) => {
       inFlight.enter()
