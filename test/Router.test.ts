@@ -1123,9 +1123,17 @@ describe("Router: streaming", () => {
       })
       // still a stopped answer, not a refused prompt
       expect(failed?._tag === "AttemptFailed" && isStoppedAnswer(failed.error)).toBe(true)
-      // the caller of a chain that ends with it gets it whole
+      // the caller of a chain that ends with it gets it whole, and the request's record what the provider billed
       const plain = yield* Router.make({ targets: { strict: { model: strict } }, chains: { default: ["strict"] } })
+      const finishedSeen: Array<RouterEvent> = []
+      yield* plain.listen((event) => {
+        if (event._tag === "RequestFinished") finishedSeen.push(event)
+      })
       expect(failedWith(yield* settle(plain.complete(Chat.prompt("hi"))))).toMatchObject({ partialText: "SECRET OUTPUT", refusal: "SECRET REFUSAL" })
+      const price = strict.info.price
+      expect(finishedSeen).toMatchObject([
+        { outcome: "failure", target: "strict", usage: { inputTokens: 3, outputTokens: 4 }, cost: (3 * price.input + 4 * price.output) / 1_000_000 }
+      ])
     })
   )
 

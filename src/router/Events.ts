@@ -132,7 +132,11 @@ export interface DegradedResponse extends Base {
 export interface RequestFinished extends Base {
   readonly _tag: "RequestFinished"
   readonly outcome: "success" | "degraded" | "failure" | "cancelled"
-  /** The target that served it, if one did. */
+  /**
+   * The target that served it, if one did; for a failure, the one whose
+   * answer the provider billed: a stream cut after content, or an answer
+   * the provider stopped on content policy with its usage.
+   */
   readonly target?: string
   readonly fallbacks: number
   readonly latency: Duration.Duration

@@ -22,7 +22,7 @@ import type { Service as LanguageModelService } from "../../llm/LanguageModel.js
 import type { ModelInfo } from "../../llm/ModelInfo.js"
 import { honours, cost as priceOf } from "../../llm/ModelInfo.js"
 import type { ContentFiltered, InvalidRequest, ProviderError } from "../../llm/ProviderError.js"
-import { ContentFiltered as ContentFilteredError, isRetriable, retryAfter, Timeout } from "../../llm/ProviderError.js"
+import { ContentFiltered as ContentFilteredError, isRetriable, isStoppedAnswer, retryAfter, Timeout } from "../../llm/ProviderError.js"
 import * as Tokens from "../../llm/Tokens.js"
 import { type AcquireOptions, type Bulkhead, BulkheadRejected } from "../../resilience/Bulkhead.js"
 import type { CircuitBreaker, CircuitOpen, Permit } from "../../resilience/CircuitBreaker.js"
@@ -1320,6 +1320,21 @@ const metaFor = (state: RequestState, member: Member, usage: Usage, now: number)
   }
 }
 
+/**
+ * The metadata of a request that ends with a provider's stop of its own
+ * answer, when the provider said what it billed: who stopped it, its usage
+ * and cost, as a stream cut after content reports them, so that the cost
+ * report counts what the provider charged. Otherwise none.
+ */
+const stoppedMeta = (state: RequestState, failure: Fatal): Effect.Effect<Meta | undefined> => {
+  if (!isStoppedAnswer(failure) || failure.usage === undefined) return Effect.succeed(undefined)
+  const usage = failure.usage
+  // the attempt that stopped is the request's last
+  const last = state.attempts[state.attempts.length - 1]
+  const member = last === undefined ? undefined : state.chain.members.find((m) => m.target.name === last.target)
+  return member === undefined ? Effect.succeed(undefined) : Effect.map(Clock.currentTimeMillis, (now) => metaFor(state, member, usage, now))
+}
+
 const exhausted = (state: RequestState, deadline: boolean) =>
   new ChainExhausted({
     chain: state.chain.name,
@@ -1497,7 +1512,7 @@ export const complete = (
       return yield* complete(shared, handOver.next, request, depth + 1, inherit(state))
     }
     if (failure._tag !== "Next") {
-      yield* finished(shared, state, "failure")
+      yield* finished(shared, state, "failure", yield* stoppedMeta(state, failure))
       return yield* Effect.fail(failure)
     }
     const fallback = yield* degraded(shared, state)
@@ -1545,7 +1560,7 @@ export const stream = (
       return yield* stream(shared, handOver.next, request, depth + 1, inherit(state))
     }
     if (failure._tag !== "Next") {
-      yield* finished(shared, state, "failure")
+      yield* finished(shared, state, "failure", yield* stoppedMeta(state, failure))
       return yield* Effect.fail(failure)
     }
     const fallback = yield* degraded(shared, state)
