@@ -252,10 +252,12 @@ const windowOf = (message: string): Window => {
 const isContextLength = (info: ErrorInfo | undefined, message: string): boolean =>
   (info?.code !== undefined && contextLengthCodes.has(info.code)) || contextLengthText.test(message)
 
+/** Whether the error's code or type is one of `names`. */
+const namedIn = (info: ErrorInfo | undefined, names: ReadonlySet<string>): boolean =>
+  (info?.code !== undefined && names.has(info.code)) || (info?.type !== undefined && names.has(info.type))
+
 const isContentFilter = (info: ErrorInfo | undefined, message: string): boolean =>
-  (info?.code !== undefined && contentFilterCodes.has(info.code)) ||
-  (info?.type !== undefined && contentFilterCodes.has(info.type)) ||
-  contentFilterText.test(message)
+  namedIn(info, contentFilterCodes) || contentFilterText.test(message)
 
 /**
  * The HTTP status an error without one stands for (an error event in a
@@ -283,8 +285,7 @@ const accountText =
   /credit balance (?:is )?too low|insufficient (?:credits?|balance|funds)|exceeded your current quota|enable billing|billing (?:is not active|hard limit|details)|api key (?:not valid|expired)/i
 
 const isAccountFault = (status: number, info: ErrorInfo | undefined, message: string): boolean =>
-  (info?.code !== undefined && accountCodes.has(info.code)) ||
-  (info?.type !== undefined && accountCodes.has(info.type)) ||
+  namedIn(info, accountCodes) ||
   (info?.reason !== undefined && accountReasons.has(info.reason)) ||
   (info?.status === "FAILED_PRECONDITION" && status === 400) ||
   // by its words only where the status says nothing else: Google's per-minute limit is a 429 that says

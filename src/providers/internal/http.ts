@@ -784,13 +784,12 @@ export const chatCalls = (
     const signatures = wire.signatures === true && hasToolCalls(request)
     const reasoning = request.reasoningEffort !== undefined
     if (!signatures && !reasoning) return undefined
+    const signaturesRefused = (error: unknown) => signatures && refusedSignatures(error)
     const body = (error: unknown) => {
-      const changed = signatures && refusedSignatures(error) ? withPlaceholders(request) : withoutEffort(request)
-      const encoded = wire.encode(changed, stream)
+      const encoded = wire.encode(signaturesRefused(error) ? withPlaceholders(request) : withoutEffort(request), stream)
       return JSON.stringify(encoded) === JSON.stringify(first) ? undefined : encoded
     }
-    const when = (error: unknown) => (signatures && refusedSignatures(error)) || (reasoning && refusedReasoning(error))
-    return { body, when }
+    return { body, when: (error) => signaturesRefused(error) || (reasoning && refusedReasoning(error)) }
   }
   const complete = <E = never>(request: ChatRequest, deadline?: CallDeadline<E>): Effect.Effect<ChatResponse, ProviderError | E> => {
     const refused = formatRefusal(info, request)

@@ -96,6 +96,8 @@ export const hedge = <A, E, R>(
       const failures = new Failures<E>(total)
       const fibers: Array<Fiber.RuntimeFiber<unknown>> = []
       let started = 0
+      /** The alternatives started and not yet failed. */
+      const running = () => started - failures.count
       // the alternatives whose first failure (of an attempt, or their own) has started the next: each does so once
       const signalled = new Set<number>()
       const firstFailure = (index: number): boolean => {
@@ -127,7 +129,7 @@ export const hedge = <A, E, R>(
       // A delay-triggered hedge needs a free parallel slot, then the caller's consent; a delay that
       // ends with every slot taken waits for one to free, and one the caller refuses waits for a failure.
       const slotThenConsent: Effect.Effect<void> = Effect.suspend(() =>
-        started - failures.count >= config.maxParallel
+        running() >= config.maxParallel
           ? Effect.zipRight(Queue.take(freed), slotThenConsent)
           : Effect.flatMap(config.allow ?? Effect.succeed(true), (ok) => ok ? Effect.void : Effect.never)
       )
@@ -137,7 +139,7 @@ export const hedge = <A, E, R>(
       // with no slot its own failure, unmarked, starts the next when it comes.
       const attemptsFailing = config.failedAttempts === undefined ? undefined : Effect.forever(
         Effect.flatMap(config.failedAttempts, (index) =>
-          started - failures.count < config.maxParallel && firstFailure(index)
+          running() < config.maxParallel && firstFailure(index)
             ? Queue.offer(failed, undefined)
             : Effect.void)
       )
