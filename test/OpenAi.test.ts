@@ -272,23 +272,32 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("OpenAi", (it) 
       })
     )
 
-    it.scoped("a 400 refusing the reasoning effort is asked once more without it, whole or streamed; another 400 is not", () =>
+    it.scoped("a 400 refusing the reasoning effort is asked once more without it, which the adapter's later calls leave out; another 400 is not", () =>
       Effect.gen(function* () {
         const refusal = () =>
           MockServer.status(400, { message: "Unsupported value: 'reasoning_effort' does not support 'low' with this model. Supported values are: 'high'." })
         const server = yield* MockServer.make({ faults: [refusal(), MockServer.reply({}), refusal(), MockServer.reply({})] })
-        const adapter = yield* OpenAi.make({ model: "gpt-5-pro-2026-01-01", apiKey: key, baseUrl: server.url })
+        const make = OpenAi.make({ model: "gpt-5-pro-2026-01-01", apiKey: key, baseUrl: server.url })
+        const adapter = yield* make
         const request: Chat.ChatRequest = { ...Chat.prompt("hi"), reasoningEffort: "low" }
+        const efforts = () => server.requests().map((r) => (r.body as Record<string, unknown>)["reasoning_effort"])
+        const streamed = (model: typeof adapter) =>
+          Chat.collect(model.stream(request), { id: "s", provider: "openai", model: "m" }).pipe(Effect.map((r) => r.text))
+        // streamed by another adapter, which has not been refused: asked with it, then without
+        expect(yield* streamed(yield* make)).toBe("Hello from the mock server.")
         expect((yield* adapter.complete(request)).text).toBe("Hello from the mock server.")
-        expect(yield* Chat.collect(adapter.stream(request), { id: "s", provider: "openai", model: "m" }).pipe(Effect.map((r) => r.text))).toBe(
-          "Hello from the mock server."
-        )
-        expect(server.requests().map((r) => (r.body as Record<string, unknown>)["reasoning_effort"])).toEqual(["high", undefined, "high", undefined])
+        expect(efforts()).toEqual(["high", undefined, "high", undefined])
+        // refused once, the effort is left out of the adapter's later calls, whole or streamed; another effort is not
+        server.enqueue(MockServer.reply({}), MockServer.reply({}), MockServer.reply({}))
+        yield* adapter.complete(request)
+        expect(yield* streamed(adapter)).toBe("Hello from the mock server.")
+        yield* adapter.complete({ ...request, reasoningEffort: "high" })
+        expect(efforts().slice(4)).toEqual([undefined, undefined, "high"])
         // a request without an effort, or another 400, is sent once
         server.enqueue(refusal(), MockServer.status(400, { message: "Invalid value for 'tool_choice'." }))
         expect((yield* Effect.flip(adapter.complete(Chat.prompt("hi"))))._tag).toBe("InvalidRequest")
-        expect((yield* Effect.flip(adapter.complete(request)))._tag).toBe("InvalidRequest")
-        expect(server.count()).toBe(6)
+        expect((yield* Effect.flip(adapter.complete({ ...request, reasoningEffort: "high" })))._tag).toBe("InvalidRequest")
+        expect(server.count()).toBe(9)
       })
     )
 

@@ -1172,6 +1172,44 @@ describe("Router: streaming", () => {
     })
   )
 
+  it.scoped("a stream that ends without its Finish chunk is cut short: before content it falls back, after it is interrupted", () =>
+    Effect.gen(function* () {
+      const base = yield* sim("custom")
+      const text = (t: string) => ({ _tag: "TextDelta" as const, text: t })
+      // a model of the app's own whose stream just ends: first with nothing, then with half an answer
+      let calls = 0
+      const custom = {
+        ...base,
+        stream: () => (++calls === 1 ? Stream.make({ _tag: "Usage" as const, usage: { inputTokens: 1, outputTokens: 0 } }) : Stream.make(text("half an"), text(" ans")))
+      }
+      const other = yield* sim("other")
+      const events: Array<RouterEvent> = []
+      const router = yield* Router.make({
+        targets: { custom: { model: custom }, other: { model: other } },
+        chains: { default: ["custom", "other"] },
+        policy: { retry: { maxAttempts: 1 }, hedge: false }
+      })
+      yield* router.listen((event) => {
+        if (event._tag === "AttemptFailed" || event._tag === "RequestFinished") events.push(event)
+      })
+      const before = succeeded(yield* settle(drain(router, Chat.prompt("hi"))))
+      expect(before.chunks._tag).toBe("Right")
+      expect(before.done).toMatchObject({ target: "other", fallbacks: 1 })
+      expect(before.done.attempts.map((a) => [a.target, a.error?._tag ?? "ok"])).toEqual([["custom", "MalformedResponse"], ["other", "ok"]])
+      const after = succeeded(yield* settle(drain(router, Chat.prompt("hi"))))
+      expect(after.chunks._tag).toBe("Left")
+      if (after.chunks._tag !== "Left") return
+      expect(after.chunks.left).toMatchObject({ _tag: "StreamInterrupted", partialText: "half an ans", cause: { _tag: "MalformedResponse" } })
+      expect(events.map((e) => (e._tag === "AttemptFailed" ? [e.target, e.error._tag] : e._tag === "RequestFinished" ? e.outcome : e))).toEqual([
+        ["custom", "MalformedResponse"],
+        "success",
+        "failure"
+      ])
+      // both count against its breaker: two failures in a row
+      expect((yield* router.status).find((t) => t.name === "custom")?.breaker.consecutiveFailures).toBe(2)
+    })
+  )
+
   it.scoped("a first-token timeout counts as a failure and falls back", () =>
     Effect.gen(function* () {
       const stalled = yield* sim("stalled", { latency: "1 minute" })

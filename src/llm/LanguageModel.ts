@@ -24,7 +24,11 @@ export interface Service<E = ProviderError> {
   readonly info: ModelInfo
   /** One whole completion. */
   readonly complete: (request: ChatRequest) => Effect.Effect<ChatResponse, E>
-  /** A completion as a stream of chunks. */
+  /**
+   * A completion as a stream of chunks, ending with a `Finish` chunk (and
+   * then, if known, `Usage`). The router takes a stream that ends without
+   * its `Finish` as cut short: a `MalformedResponse` of the model.
+   */
   readonly stream: (request: ChatRequest) => Stream.Stream<ChatChunk, E>
 }
 

@@ -777,6 +777,12 @@ export const chatCalls = (
 ): Pick<LanguageModel.Service<ProviderError>, "complete" | "stream"> => {
   const streamPath = wire.streamPath ?? wire.path
   const decode = (text: string) => wire.decodeResponse(endpoint, text)
+  // The reasoning efforts the model refused, left out of every later request: a model refuses a level on
+  // every call, and each would pay a 400 first. Kept for the adapter's life (a model's levels change with
+  // its snapshot, which is another model name).
+  const refusedEfforts = new Set<ChatRequest["reasoningEffort"]>()
+  const asked = (request: ChatRequest): ChatRequest =>
+    request.reasoningEffort !== undefined && refusedEfforts.has(request.reasoningEffort) ? withoutEffort(request) : request
   // asked once more, with what the model refused changed: a conversation's signatures the placeholder
   // (the router's next attempt at the target starts from the request's own signatures again: one more 400,
   // cheap), a reasoning effort left out (the model answers at its default, where the 400 ends the chain)
@@ -786,21 +792,24 @@ export const chatCalls = (
     if (!signatures && !reasoning) return undefined
     const signaturesRefused = (error: unknown) => signatures && refusedSignatures(error)
     const body = (error: unknown) => {
+      if (!signaturesRefused(error)) refusedEfforts.add(request.reasoningEffort)
       const encoded = wire.encode(signaturesRefused(error) ? withPlaceholders(request) : withoutEffort(request), stream)
       return JSON.stringify(encoded) === JSON.stringify(first) ? undefined : encoded
     }
     return { body, when: (error) => signaturesRefused(error) || (reasoning && refusedReasoning(error)) }
   }
-  const complete = <E = never>(request: ChatRequest, deadline?: CallDeadline<E>): Effect.Effect<ChatResponse, ProviderError | E> => {
-    const refused = formatRefusal(info, request)
+  const complete = <E = never>(whole: ChatRequest, deadline?: CallDeadline<E>): Effect.Effect<ChatResponse, ProviderError | E> => {
+    const refused = formatRefusal(info, whole)
     if (refused !== undefined) return Effect.fail(refused)
+    const request = asked(whole)
     const first = wire.encode(request, false)
     return orAgain(postJson(endpoint, wire.path, first, decode, deadline), again(request, false, first), (body) =>
       postJson(endpoint, wire.path, body, decode, deadline))
   }
-  const stream = <E = never>(request: ChatRequest, head?: HeadDeadline<E>): Stream.Stream<ChatChunk, ProviderError | E> => {
-    const refused = formatRefusal(info, request)
+  const stream = <E = never>(whole: ChatRequest, head?: HeadDeadline<E>): Stream.Stream<ChatChunk, ProviderError | E> => {
+    const refused = formatRefusal(info, whole)
     if (refused !== undefined) return Stream.fail(refused)
+    const request = asked(whole)
     const first = wire.encode(request, true)
     return postStream(endpoint, { path: streamPath, urlParams: wire.streamUrlParams, body: first }, () =>
       wire.streamDecoder(endpoint), head, again(request, true, first))

@@ -22,7 +22,7 @@ import type { Service as LanguageModelService } from "../../llm/LanguageModel.js
 import type { ModelInfo } from "../../llm/ModelInfo.js"
 import { honours, cost as priceOf } from "../../llm/ModelInfo.js"
 import type { ContentFiltered, InvalidRequest, ProviderError } from "../../llm/ProviderError.js"
-import { ContentFiltered as ContentFilteredError, isRetriable, isStoppedAnswer, retryAfter, Timeout } from "../../llm/ProviderError.js"
+import { ContentFiltered as ContentFilteredError, isRetriable, MalformedResponse, isStoppedAnswer, retryAfter, Timeout } from "../../llm/ProviderError.js"
 import * as Tokens from "../../llm/Tokens.js"
 import { type AcquireOptions, type Bulkhead, BulkheadRejected } from "../../resilience/Bulkhead.js"
 import type { CircuitBreaker, CircuitOpen, Permit } from "../../resilience/CircuitBreaker.js"
@@ -963,7 +963,11 @@ const streamOnce =
       const readHead = Effect.gen(function* () {
         while (true) {
           const next = yield* pull
-          if (next._tag === "Left") return true // ended before any content: an empty answer
+          if (next._tag === "Left") {
+            // ended before any content: an empty answer, if it ended as an answer does
+            if (!head.some(isFinish)) return yield* Effect.fail(unfinished(target.info))
+            return true
+          }
           for (const c of next.right) head.push(c)
           if (Chunk.some(next.right, Chat.isContent)) return false
         }
@@ -1003,6 +1007,20 @@ const streamOnce =
     )
     return observed(shared, state, member, attempt, opened, () => ({}), false)
   }
+
+const isFinish = (chunk: ChatChunk): boolean => chunk._tag === "Finish"
+
+/**
+ * A stream that ended without its `Finish` chunk: cut short, whatever ended
+ * it. The HTTP adapters fail such a stream themselves (at the body's end
+ * before the wire's terminal event); this catches any other model's.
+ */
+const unfinished = (info: ModelInfo) =>
+  new MalformedResponse({
+    provider: info.provider,
+    model: info.model,
+    message: `${info.provider}/${info.model}'s stream ended without its Finish chunk`
+  })
 
 /** How a provider error counts for the breaker: the request's own faults are ignored. @internal */
 export const classify = (error: ProviderError): "failure" | "ignored" =>
@@ -1738,8 +1756,18 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
         let head = started.head.length === 0 ? undefined : Chunk.unsafeFromArray(started.head.slice())
         /** The continuation's pull, once the provider's stream has failed. */
         let rest: Pullable.Pull<ChatChunk, StreamInterrupted> | undefined = undefined
+        let finishSeen = started.head.some(isFinish)
         // once the provider's stream has ended (`ended`), every read is the end
         const end = Effect.zipRight(settle(undefined), Effect.fail(Option.none()))
+        // the provider's stream failed: settled as a failure, then failed or handed to its continuation
+        const failed = (error: ProviderError) =>
+          Effect.zipRight(
+            settle(error),
+            Effect.flatMap(Scope.extend(Pullable.toPull(onFailure(error)), streamScope), (pull) => {
+              rest = pull
+              return pull
+            })
+          )
         const read: Pullable.Pull<ChatChunk, StreamInterrupted> = Effect.suspend(() => {
           if (head !== undefined) {
             const first = head
@@ -1751,23 +1779,22 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
           return Effect.matchCauseEffect(started.pull, {
             onSuccess: (pulled) => {
               if (pulled._tag === "Left") {
+                // cut short, unless it ended as an answer does
+                if (!finishSeen) return failed(unfinished(member.target.info))
                 ended = true
                 return end
               }
-              for (const chunk of pulled.right) acc.add(chunk)
+              for (const chunk of pulled.right) {
+                acc.add(chunk)
+                if (chunk._tag === "Finish") finishSeen = true
+              }
               return Effect.succeed(pulled.right)
             },
             onFailure: (cause) => {
               const failure = Chunk.head(Cause.failures(cause))
               // interrupted or died: the stream's finalizer settles it (cancelled)
               if (Option.isNone(failure)) return Effect.failCause(cause as Cause.Cause<never>)
-              return Effect.zipRight(
-                settle(failure.value),
-                Effect.flatMap(Scope.extend(Pullable.toPull(onFailure(failure.value)), streamScope), (pull) => {
-                  rest = pull
-                  return pull
-                })
-              )
+              return failed(failure.value)
             }
           })
         })
