@@ -1187,7 +1187,7 @@ describe("Router: streaming", () => {
       const router = yield* Router.make({
         targets: { custom: { model: custom }, other: { model: other } },
         chains: { default: ["custom", "other"] },
-        policy: { retry: { maxAttempts: 1 }, hedge: false }
+        policy: { retry: { maxAttempts: 1 } }
       })
       yield* router.listen((event) => {
         if (event._tag === "AttemptFailed" || event._tag === "RequestFinished") events.push(event)

@@ -505,6 +505,8 @@ class StreamState {
   outputTokens = 0
   /** The text streamed, for a refusal stop. */
   private text = ""
+  /** Whether a `message_delta` gave the stop reason (the stream's `Finish`). */
+  private finished = false
   private nextTool = 0
   private readonly toolOfBlock = new Map<number, number>()
   private readonly toolArgsSeen = new Set<number>()
@@ -525,6 +527,8 @@ class StreamState {
       case "message_delta":
         return this.messageDelta(value, out)
       case "message_stop":
+        // the message's end ends the answer, whether or not a stop reason came before it
+        if (!this.finished) out.push({ _tag: "Finish", reason: "unknown" })
         out.push({ _tag: "Usage", usage: { inputTokens: this.inputTokens, outputTokens: this.outputTokens } })
         return true
       case "error":
@@ -597,7 +601,10 @@ class StreamState {
       out.push({ _tag: "Usage", usage })
       return refused(this.context, { partialText: this.text, usage })
     }
-    if (delta.stop_reason != null) out.push({ _tag: "Finish", reason: finishReason(delta.stop_reason) })
+    if (delta.stop_reason != null && !this.finished) {
+      this.finished = true
+      out.push({ _tag: "Finish", reason: finishReason(delta.stop_reason) })
+    }
     return false
   }
 }

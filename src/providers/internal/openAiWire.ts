@@ -380,6 +380,8 @@ interface Answered {
   text: string
   refusal: string | undefined
   stopped: boolean
+  /** Whether a finish reason came (the stream's `Finish`). */
+  finished: boolean
   usage: ReturnType<typeof usage> | undefined
 }
 
@@ -409,7 +411,10 @@ const pushChoice = (choice: StreamChoice, out: Array<ChatChunk>, answered: Answe
   }
   if (!choice.finish_reason) return
   if (choice.finish_reason === "content_filter" || answered.refusal !== undefined) answered.stopped = true
-  else out.push({ _tag: "Finish", reason: finishReason(choice.finish_reason) })
+  else if (!answered.finished) {
+    answered.finished = true
+    out.push({ _tag: "Finish", reason: finishReason(choice.finish_reason) })
+  }
 }
 
 /**
@@ -422,7 +427,7 @@ const pushChoice = (choice: StreamChoice, out: Array<ChatChunk>, answered: Answe
  * @internal
  */
 export const streamDecoder = (context: Errors.Context): Http.EventDecoder => {
-  const answered: Answered = { text: "", refusal: undefined, stopped: false, usage: undefined }
+  const answered: Answered = { text: "", refusal: undefined, stopped: false, finished: false, usage: undefined }
   // a refusal waits for the usage chunk OpenAI sends after its finish, so the provider's count goes out before the failure
   const refused = (): ProviderError | undefined =>
     answered.stopped || answered.refusal !== undefined
@@ -436,7 +441,13 @@ export const streamDecoder = (context: Errors.Context): Http.EventDecoder => {
     terminal: "data: [DONE]",
     pending: refused,
     onEvent: (event, out) => {
-      if (event.data === "[DONE]") return refused() ?? true
+      if (event.data === "[DONE]") {
+        const failure = refused()
+        if (failure !== undefined) return failure
+        // `[DONE]` ends the answer, whether or not a finish reason came before it (some compatible servers send none)
+        if (!answered.finished) out.push({ _tag: "Finish", reason: "unknown" })
+        return true
+      }
       const decoded = decodeStreamChunk(context, event)
       if (Either.isLeft(decoded)) return decoded.left
       const chunk = decoded.right
