@@ -27,7 +27,7 @@ import {
   Tracer as EffectTracer
 } from "effect"
 import { createServer } from "node:http"
-import { Chat } from "../src/llm/index.js"
+import { Chat, TransportError } from "../src/llm/index.js"
 import * as Alerts from "../src/observability/Alerts.js"
 import * as CostReport from "../src/observability/CostReport.js"
 import * as HealthSnapshot from "../src/observability/HealthSnapshot.js"
@@ -828,13 +828,27 @@ describe("log lines through a log sink", () => {
       const events: ReadonlyArray<RouterEvent> = [
         { _tag: "Fallback", ...base, correlationId: "req_1", from: "a", to: "b", reason: "Overloaded" },
         { _tag: "BudgetExhausted", ...base, correlationId: "req_1", target: "a" },
-        { _tag: "DegradedResponse", ...base, source: "cache" }
+        { _tag: "DegradedResponse", ...base, source: "cache" },
+        {
+          _tag: "StreamFailed",
+          ...base,
+          target: "a",
+          provider: "p",
+          model: "m",
+          attempt: 2,
+          error: new TransportError({ provider: "p", model: "m", message: "socket hang up" }),
+          duration: Duration.seconds(3)
+        }
       ]
       yield* Effect.forEach(events, Telemetry.logEvent).pipe(Effect.provide(logs.layer))
       expect(logs.lines.map((l) => [l.message, l.annotations])).toEqual([
         ["LLM fallback from a to b (Overloaded)", { chain: "default", from: "a", to: "b", reason: "Overloaded", requestId: 7, correlationId: "req_1" }],
         ["LLM retry budget of a exhausted", { chain: "default", target: "a", requestId: 7, correlationId: "req_1" }],
-        ["LLM degraded response (cache) on chain default", { chain: "default", source: "cache", requestId: 7 }]
+        ["LLM degraded response (cache) on chain default", { chain: "default", source: "cache", requestId: 7 }],
+        [
+          "LLM stream on a failed after its first content (TransportError)",
+          { chain: "default", target: "a", provider: "p", model: "m", attempt: 2, error: "TransportError", requestId: 7 }
+        ]
       ])
     }))
 })

@@ -156,7 +156,7 @@ const percent = (rate: number) => `${(rate * 100).toFixed(1)}%`
  * const program = Effect.gen(function* () {
  *   const router = yield* Router.Router
  *   const alert = yield* Alerts.fallbackRate({ threshold: 0.1, window: "10 minutes", minimumRequests: 50 })
- *   yield* Effect.forkScoped(Stream.runForEach(router.events, alert.record))
+ *   yield* router.listen(alert.listener)
  *   yield* Effect.forkScoped(
  *     Stream.runForEach(alert.events, (event) => Effect.log(`${event._tag}: ${event.rate}`))
  *   )

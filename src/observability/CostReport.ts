@@ -251,14 +251,14 @@ const byCostThenName = <A extends { readonly cost: number }>(name: (a: A) => str
  * A ledger to feed with router events (as `Observability.attach` does).
  *
  * @example
- * import { Effect, Stream } from "effect"
+ * import { Effect } from "effect"
  * import { CostReport } from "effect-llm-failover/observability"
  * import { Router } from "effect-llm-failover/router"
  *
  * const program = Effect.gen(function* () {
  *   const router = yield* Router.Router
  *   const ledger = yield* CostReport.ledger({ targets: yield* router.status })
- *   yield* Effect.forkScoped(Stream.runForEach(router.events, ledger.record))
+ *   yield* router.listen(ledger.listener)
  *   // ... later
  *   const report = yield* ledger.report()
  *   console.log(`spent $${report.totals.cost.toFixed(4)}, of which fallbacks $${report.totals.fallbackExtraCost.toFixed(4)}`)

@@ -26,7 +26,6 @@ import { Clock, Duration, Effect, Option, Schema } from "effect"
 import type { Listener, RouterEvent } from "../router/Events.js"
 import type * as Router from "../router/Router.js"
 import type * as Alerts from "./Alerts.js"
-import { forkStream } from "./internal/consumer.js"
 import { errorClass } from "./internal/events.js"
 import { Counts, RingBuffer } from "./internal/window.js"
 
@@ -78,8 +77,10 @@ export const TargetHealth = Schema.Struct({
     trips: Schema.Number,
     consecutiveFailures: Schema.Number
   }),
+  /** Calls that ended over the window (the request's own faults, such as a 400, are not among them). */
   calls: Schema.Number,
   successes: Schema.Number,
+  /** Failed calls, streams that failed after their first content among them (as the breaker counts them). */
   failures: Schema.Number,
   rejections: Schema.Number,
   /** successes / calls over the window; null with no call. */
@@ -215,14 +216,14 @@ const failingOnly = (status: Router.TargetStatus, calls: number, successes: numb
  * A tracker to feed with router events yourself (as `Observability.attach` does).
  *
  * @example
- * import { Effect, Stream } from "effect"
+ * import { Effect } from "effect"
  * import { HealthSnapshot } from "effect-llm-failover/observability"
  * import { Router } from "effect-llm-failover/router"
  *
  * const program = Effect.gen(function* () {
  *   const router = yield* Router.Router
  *   const health = yield* HealthSnapshot.tracker(router, { window: "10 minutes" })
- *   yield* Effect.forkScoped(Stream.runForEach(router.events, health.record))
+ *   yield* router.listen(health.listener)
  *   return yield* health.snapshot
  * })
  *
@@ -264,6 +265,17 @@ export const tracker = (router: Pick<Router.Service, "status">, options: Options
           }
           return
         }
+        // the stream's call, a success at its first content, failed after all: as its breaker counts it
+        case "StreamFailed": {
+          const c = countsOf(event.target)
+          const cls = errorClass(event.error)
+          c.add(event.at, cls)
+          if (!ownFaults.has(cls)) {
+            c.add(event.at, SUCCESSES, -1)
+            c.add(event.at, FAILURES)
+          }
+          return
+        }
         case "Fallback":
           fallbacks.push({
             at: event.at,
@@ -285,7 +297,8 @@ export const tracker = (router: Pick<Router.Service, "status">, options: Options
       const errors: Record<string, number> = {}
       for (const [key, n] of totals) if (!key.startsWith("\u0000") && n > 0) errors[key] = n
       const calls = totals.get(CALLS) ?? 0
-      const successes = totals.get(SUCCESSES) ?? 0
+      // a stream's success can leave the window before its failure after content does
+      const successes = Math.max(0, totals.get(SUCCESSES) ?? 0)
       const retryAfter = status.breaker.retryAfter
       return {
         name: status.name,
@@ -300,7 +313,7 @@ export const tracker = (router: Pick<Router.Service, "status">, options: Options
         },
         calls,
         successes,
-        failures: totals.get(FAILURES) ?? 0,
+        failures: Math.min(calls, totals.get(FAILURES) ?? 0),
         rejections: totals.get(REJECTIONS) ?? 0,
         successRate: calls === 0 ? null : successes / calls,
         latencyMillis: Option.match(status.health.latency, {
@@ -366,10 +379,10 @@ export const tracker = (router: Pick<Router.Service, "status">, options: Options
  * @category constructors
  */
 export const make = (
-  router: Pick<Router.Service, "status" | "events">,
+  router: Pick<Router.Service, "status" | "listen">,
   options: Options = {}
 ): Effect.Effect<Tracker, never, Scope.Scope> =>
-  Effect.tap(tracker(router, options), (t) => forkStream(router.events, t.record))
+  Effect.tap(tracker(router, options), (t) => router.listen(t.listener))
 
 /**
  * Encodes a snapshot as JSON text.

@@ -22,6 +22,7 @@
  * | `llm_attempts_total` | counter | provider, model, outcome (success, error, rejected), reason (error tag or rejection reason; absent on success) |
  * | `llm_attempt_duration_seconds` | histogram | provider, model, outcome (success, error) |
  * | `llm_time_to_first_token_seconds` | histogram | provider, model |
+ * | `llm_stream_failures_total` | counter | provider, model, reason (error tag): streams that failed after their first content, whose attempt counted a success at that content |
  * | `llm_fallbacks_total` | counter | chain, from, to, reason |
  * | `llm_fallback_extra_cost_usd_total` | counter | chain |
  * | `llm_circuit_breaker_state` | gauge | target, provider, model (0 closed, 1 half-open, 2 open, 3 isolated) |
@@ -86,6 +87,19 @@ export const requestDuration = Metric.histogram(
 export const attempts = counter(
   "llm_attempts_total",
   "Attempts on LLM targets, by provider, model, outcome (success, error, rejected) and reason (error tag or rejection reason)"
+)
+
+/**
+ * Streams that failed after their first content, by provider, model and
+ * reason (the error's tag). Their attempts count a success in
+ * {@link attempts} at that content; this counts what became of them.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const streamFailures = counter(
+  "llm_stream_failures_total",
+  "LLM streams that failed after their first content (their attempt counted a success then), by provider, model and reason (error tag)"
 )
 
 /**
@@ -288,14 +302,14 @@ const noTags: ReadonlyArray<MetricLabel.MetricLabel> = []
  * A recorder of router events into the metrics above.
  *
  * @example
- * import { Effect, Stream } from "effect"
+ * import { Effect } from "effect"
  * import { Metrics } from "effect-llm-failover/observability"
  * import { Router } from "effect-llm-failover/router"
  *
  * const program = Effect.gen(function* () {
  *   const router = yield* Router.Router
  *   const recorder = Metrics.recorder({ targets: yield* router.status, labels: { router: "main" } })
- *   yield* Effect.forkScoped(Stream.runForEach(router.events, recorder.record))
+ *   yield* router.listen(recorder.listener)
  * })
  *
  * @since 0.1.0
@@ -309,6 +323,7 @@ export const recorder = (options: RecorderOptions): Recorder => {
   const by = {
     attempts: series.labelled(attempts, "provider", "model", "outcome"),
     attemptsWhy: series.labelled(attempts, "provider", "model", "outcome", "reason"),
+    streamFailures: series.labelled(streamFailures, "provider", "model", "reason"),
     timeToFirstToken: series.labelled(timeToFirstToken, "provider", "model"),
     attemptDuration: series.labelled(attemptDuration, "provider", "model", "outcome"),
     tokens: series.labelled(tokens, "provider", "model", "direction"),
@@ -358,6 +373,8 @@ export const recorder = (options: RecorderOptions): Recorder => {
         by.attemptDuration(provider, model, "error").unsafeUpdate(seconds(event.duration), tags)
         return
       }
+      case "StreamFailed":
+        return by.streamFailures(event.provider, event.model, errorClass(event.error)).unsafeUpdate(1, tags)
       case "Fallback":
         return by.fallbacks(event.chain, event.from, event.to, event.reason).unsafeUpdate(1, tags)
       case "BudgetExhausted":

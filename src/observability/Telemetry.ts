@@ -138,6 +138,17 @@ const lineOf = (event: RouterEvent): Line | undefined => {
         )
       }
     }
+    case "StreamFailed": {
+      const error = errorClass(event.error)
+      return {
+        level: LogLevel.Warning,
+        message: `LLM stream on ${event.target} failed after its first content (${error})`,
+        fields: withIds(
+          { chain: event.chain, target: event.target, provider: event.provider, model: event.model, attempt: event.attempt, error },
+          event
+        )
+      }
+    }
     case "RequestFinished":
       return event.outcome === "failure" && event.fallbacks > 0
         ? {
@@ -301,6 +312,18 @@ const spanBuilder = (tracer: Tracer.Tracer, maxPending: number) => {
         return
       case "AttemptFailed":
         return settle(event, errorClass(event.error))
+      // the stream's attempt, ended at its first content, lasted to its failure
+      case "StreamFailed": {
+        const { attempts } = requestOf(event.requestId)
+        for (let i = attempts.length - 1; i >= 0; i--) {
+          const attempt = attempts[i]!
+          if (attempt.target !== event.target || attempt.attempt !== event.attempt) continue
+          attempt.end = event.at
+          attempt.error = errorClass(event.error)
+          return
+        }
+        return
+      }
       case "AttemptSucceeded": {
         if (!event.shadow) return settle(event, undefined)
         const shadow = span("llm.shadow", Option.none(), event.at - Duration.toMillis(event.duration), {
@@ -330,14 +353,14 @@ const spanBuilder = (tracer: Tracer.Tracer, maxPending: number) => {
  * Logs and spans for a router's events, with the `Tracer` in context now.
  *
  * @example
- * import { Effect, Stream } from "effect"
+ * import { Effect } from "effect"
  * import { Telemetry } from "effect-llm-failover/observability"
  * import { Router } from "effect-llm-failover/router"
  *
  * const program = Effect.gen(function* () {
  *   const router = yield* Router.Router
  *   const telemetry = yield* Telemetry.make({ tracing: true })
- *   yield* Effect.forkScoped(Stream.runForEach(router.events, telemetry.record))
+ *   yield* router.listen(telemetry.listener)
  * })
  *
  * @since 0.1.0

@@ -1,6 +1,7 @@
 /**
  * What the router tells operators, as it happens: every attempt, every
- * fallback, every refusal of the retry budget and every degraded answer.
+ * stream that failed after its first content, every fallback, every refusal
+ * of the retry budget and every degraded answer.
  * Subscribe with `Router.events`, or record them synchronously with
  * `Router.listen`; metrics, logs and alerts are built on it.
  *
@@ -72,6 +73,26 @@ export interface AttemptSucceeded extends TargetFields {
   readonly cost?: number
   /** A background shadow call: it never served the caller. */
   readonly shadow: boolean
+}
+
+/**
+ * A stream failed after its first content, which its `AttemptSucceeded`
+ * reported: its provider cut it, stalled past its idle deadline, or stopped
+ * it on content policy. The target's breaker and health count it a failure
+ * (a content-policy stop, the request's own fault, neither); the caller
+ * gets a `StreamInterrupted`, or the continuation's stream
+ * (`continueStreams`).
+ *
+ * @since 0.1.0
+ * @category events
+ */
+export interface StreamFailed extends TargetFields {
+  readonly _tag: "StreamFailed"
+  /** The attempt whose stream it was, as its `AttemptSucceeded` numbered it. */
+  readonly attempt: number
+  readonly error: ProviderError
+  /** From the attempt's start to the failure. */
+  readonly duration: Duration.Duration
 }
 
 /**
@@ -175,6 +196,7 @@ export type RouterEvent =
   | AttemptStarted
   | AttemptFailed
   | AttemptSucceeded
+  | StreamFailed
   | Fallback
   | BudgetExhausted
   | DegradedResponse

@@ -252,7 +252,12 @@ export interface Service {
   readonly languageModel: (chain?: string) => LanguageModel.Service<ChainError | StreamInterrupted>
   /** The chain a request would use. */
   readonly chainFor: (request: ChatRequest, options?: RequestOptions) => string | undefined
-  /** Every event, live, for as long as the stream is consumed. */
+  /**
+   * Every event, live, for as long as the stream is consumed. Each consumer
+   * has a buffer of 4,096 events; one that falls further behind loses the
+   * oldest, so a count that must be whole (costs, metrics) belongs in a
+   * `listen`er.
+   */
   readonly events: Stream.Stream<RouterEvent>
   /**
    * Calls `listener` with every event, synchronously, in the fiber that

@@ -1,5 +1,5 @@
 /**
- * Background consumers of streams and queues that can say when they have
+ * Background consumers of queues that can say when they have
  * caught up.
  *
  * A consumer whose handler never waits (metrics, logs and counters are all
@@ -9,7 +9,7 @@
  *
  * @internal
  */
-import { Effect, Fiber, Queue, Stream } from "effect"
+import { Effect, Fiber, Queue } from "effect"
 import type { Scope } from "effect"
 
 /** Waits until the fiber is suspended (waiting on an empty source) or done. @internal */
@@ -19,19 +19,6 @@ export const awaitIdle = (fiber: Fiber.RuntimeFiber<unknown, unknown>): Effect.E
     Effect.repeat({ until: (status) => status._tag !== "Running" }),
     Effect.asVoid
   )
-
-/**
- * Forks a consumer of the stream into the scope and returns once it has
- * subscribed (its first suspension), so nothing published afterwards is
- * missed.
- *
- * @internal
- */
-export const forkStream = <A>(
-  stream: Stream.Stream<A>,
-  handle: (item: A) => Effect.Effect<void>
-): Effect.Effect<Fiber.RuntimeFiber<void>, never, Scope.Scope> =>
-  Effect.tap(Effect.forkScoped(Stream.runForEach(stream, handle)), awaitIdle)
 
 /** Forks a consumer of the queue into the scope. @internal */
 export const forkQueue = <A>(

@@ -418,7 +418,7 @@ const record = (state: RequestState, target: Target, duration: Duration.Duration
  * `partialText` is `""`, so that `isStoppedAnswer` still tells it from a
  * refused prompt.
  */
-const recorded = (error: ProviderError | Rejected): ProviderError | Rejected => {
+const recorded = <E extends ProviderError | Rejected>(error: E): E | ContentFiltered => {
   if (error._tag !== "ContentFiltered" || (!error.partialText && error.refusal === undefined)) return error
   return new ContentFilteredError({
     provider: error.provider,
@@ -579,6 +579,37 @@ const observed = <A, R>(
 }
 
 
+/** Takes a token of the target's retry budget for a retry or a hedge, saying when the budget refuses it. */
+const spend = (shared: Shared, state: RequestState, target: Target): Effect.Effect<boolean> =>
+  Effect.tap(target.budget.tryAcquire, (allowed) =>
+    allowed
+      ? Effect.void
+      : Effect.flatMap(Clock.currentTimeMillis, (at) =>
+          emit(shared, {
+            _tag: "BudgetExhausted",
+            chain: state.chain.name,
+            requestId: state.id,
+            correlationId: state.correlationId,
+            at,
+            target: target.name
+          })
+        )
+  )
+
+/**
+ * Passes over a target the request cannot go to (its context window, its
+ * response formats) without calling it: recorded and reported as the
+ * router's refusal, as an open breaker's is.
+ */
+const passOver = (shared: Shared, state: RequestState, target: Target, error: Rejected, reason: string) =>
+  Effect.zipRight(
+    Effect.flatMap(Clock.currentTimeMillis, (at) => {
+      record(state, target, Duration.zero, error)
+      return emit(shared, { _tag: "AttemptFailed", ...targetFields(state, target), at, attempt: 1, error, duration: Duration.zero })
+    }),
+    Effect.fail(new Next({ target: target.name, reason }))
+  )
+
 /** Retries one member's calls by its policy, then settles the outcome as success, `Next` or fatal. */
 const runMember = <A, R>(
   shared: Shared,
@@ -595,8 +626,7 @@ const runMember = <A, R>(
         reason: "context-too-small",
         message: `about ${requiredOn(state, target)} tokens do not fit ${target.name}'s window of ${target.info.contextWindow}`
       })
-      record(state, target, Duration.zero, error)
-      return Effect.fail(new Next({ target: target.name, reason: "ContextLengthExceeded" }))
+      return passOver(shared, state, target, error, "ContextLengthExceeded")
     }
     if (!honours(target.info, state.request)) {
       const error = new Rejected({
@@ -605,28 +635,10 @@ const runMember = <A, R>(
         reason: "unsupported-format",
         message: `${target.name} cannot answer in the response format '${state.request.responseFormat?.type}'`
       })
-      record(state, target, Duration.zero, error)
-      return Effect.fail(new Next({ target: target.name, reason: error.reason }))
+      return passOver(shared, state, target, error, error.reason)
     }
     let attempt = 0
-    // the target's budget, saying when it refuses a retry
-    const budget: RetryBudget = {
-      ...target.budget,
-      tryAcquire: Effect.tap(target.budget.tryAcquire, (allowed) =>
-        allowed
-          ? Effect.void
-          : Effect.flatMap(Clock.currentTimeMillis, (at) =>
-              emit(shared, {
-                _tag: "BudgetExhausted",
-                chain: state.chain.name,
-                requestId: state.id,
-                correlationId: state.correlationId,
-                at,
-                target: target.name
-              })
-            )
-      )
-    }
+    const budget: RetryBudget = { ...target.budget, tryAcquire: spend(shared, state, target) }
     // no attempt starts once the request's deadline has passed (one due then fails at once: see `Retry.makeBounded`)
     const next = Effect.clockWith((clock) =>
       monotonicMillis(clock) >= state.deadlineAt ? Effect.fail(new Deadline()) : once(++attempt)
@@ -887,6 +899,8 @@ const completeOnce = (shared: Shared, state: RequestState, member: Member) => (a
 /** A stream that has produced its first content: the head chunks and the rest to pull. @internal */
 export interface Started {
   readonly member: Member
+  /** The attempt on the member that opened the stream. */
+  readonly attempt: number
   readonly head: ReadonlyArray<ChatChunk>
   /** The next chunks of the provider's stream (`Right`), or its end (`Left`). */
   readonly pull: Effect.Effect<Either.Either<Chunk.Chunk<ChatChunk>, unknown>, ProviderError>
@@ -998,7 +1012,7 @@ const streamOnce =
       // it answered: if its answer is dropped before the stream is handed on (the request cancelled while its
       // group's fallback events go out, say), its release records it ignored, not as a slow loser
       start = undefined
-      return { member, head, pull: rest, settle, startedAt: began, timeToFirstToken: elapsed, done: exit.value } satisfies Started
+      return { member, attempt, head, pull: rest, settle, startedAt: began, timeToFirstToken: elapsed, done: exit.value } satisfies Started
     })
     const opened = Effect.flatMap(Scope.Scope, (parent) =>
       Effect.flatMap(Scope.fork(parent, ExecutionStrategy.sequential), (scope) =>
@@ -1140,7 +1154,7 @@ const hedgeStep = <A, R>(
     state.hedgeDelay = Duration.toMillis(delay)
     let started = 0
     // a delay-triggered hedge spends the budget of the target it would start
-    const allow = Effect.suspend(() => members[Math.min(started, members.length - 1)]!.target.budget.tryAcquire)
+    const allow = Effect.suspend(() => spend(shared, state, members[Math.min(started, members.length - 1)]!.target))
     // a member's failed attempt starts the next at once, without waiting for its backoff
     const failedAttempts = yield* Queue.unbounded<number>()
     state.attemptFailed = (member) => {
@@ -1647,6 +1661,16 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
     let final: Meta = initial
     let ended = started.done
     let settled = false
+    /** Whether the request's `RequestFinished` went out (a continuation's end sends it, after this stream settled). */
+    let reported = false
+    /** The continuation's meta so far, once the stream was handed to one. */
+    let resumedSoFar: Effect.Effect<Meta> | undefined = undefined
+    const finish = (outcome: Outcome, meta: Meta) =>
+      Effect.suspend(() => {
+        if (reported) return Effect.void
+        reported = true
+        return finished(shared, state, outcome, meta)
+      })
 
     /**
      * Settles the stream once, however it ends: the provider finished it
@@ -1662,6 +1686,11 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
         return Effect.uninterruptible(Effect.gen(function* () {
           yield* started.settle(outcome === "success" ? "success" : outcome === "failure" ? classify(error!) : "ignored")
           const end = yield* Clock.currentTimeMillis
+          if (error !== undefined) {
+            const duration = Duration.millis(end - started.startedAt)
+            const fields = targetFields(state, member.target)
+            yield* emit(shared, { _tag: "StreamFailed", ...fields, at: end, attempt: started.attempt, error: recorded(error), duration })
+          }
           const usage = usageOf(state.request, acc, ended)
           final = metaFor(state, member, usage, end)
           yield* settleTokens(member.target, requiredOn(state, member.target), usage)
@@ -1672,7 +1701,7 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
               timeToFirstToken: started.timeToFirstToken
             })
           }
-          if (outcome !== "failure" || !continues(error)) yield* finished(shared, state, outcome, final)
+          if (outcome !== "failure" || !continues(error)) yield* finish(outcome, final)
         }))
       })
 
@@ -1697,6 +1726,7 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
           Scope.extend(scope),
           // the cut target's fallback, to the target that resumed the stream (those between go out from the continuation)
           Effect.tap((next) => fallbackEvent(shared, state, member.target.name, next.meta.target, error._tag)),
+          Effect.tap((next) => Effect.sync(() => (resumedSoFar = next.done))),
           Effect.map((next) =>
             next.chunks.pipe(
               // the caller saw both parts: its partial text is all of it
@@ -1716,7 +1746,7 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
                   Effect.flatMap(next.done, (resumedMeta) =>
                     Effect.suspend(() => {
                       final = joined(final, resumedMeta)
-                      return finished(shared, state, "success", final)
+                      return finish("success", final)
                     })
                   )
                 )
@@ -1726,13 +1756,13 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
                 Effect.flatMap(next.done, (resumedMeta) =>
                   Effect.suspend(() => {
                     final = joined(final, resumedMeta)
-                    return finished(shared, state, "failure", failedMeta())
+                    return finish("failure", failedMeta())
                   })
                 )
               )
             )
           ),
-          Effect.catchAll(() => Effect.as(finished(shared, state, "failure", failedMeta()), Stream.fail(interrupted(error, partial, member))))
+          Effect.catchAll(() => Effect.as(finish("failure", failedMeta()), Stream.fail(interrupted(error, partial, member))))
         )
       )
     }
@@ -1745,14 +1775,31 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
      * to its continuation; the stream's scope settles a stream whose
      * consumer stopped reading (cancelled, unless it settled already).
      */
+    /**
+     * A consumer that stopped reading the stream once a continuation had
+     * taken it over: the request finishes cancelled, with both parts' meta
+     * (the continuation reports no `RequestFinished` of its own).
+     */
+    const abandoned = Effect.suspend(() => {
+      if (reported) return Effect.void
+      const resumed = resumedSoFar
+      return resumed === undefined
+        ? finish("cancelled", final)
+        : Effect.flatMap(resumed, (resumedMeta) => finish("cancelled", joined(final, resumedMeta)))
+    })
+
     const chunks = Pullable.make((streamScope) =>
       Effect.gen(function* () {
         // A stream its consumer left is settled when its scope closes, as the one that opened it would (its
         // clock, services, span): in the opener's runtime, kept for that. The scope's own finalizer, not
         // `Effect.addFinalizer`, which diffs and patches every `FiberRef` around any stream's finalizer; a
-        // stream read to its end has settled already, so its finalizer does nothing.
+        // stream read to its end has settled and finished already, so its finalizer does nothing; one left while
+        // a continuation ran it finishes the request.
         const opener = yield* Effect.runtime<never>()
-        yield* Scope.addFinalizer(streamScope, Effect.suspend(() => (settled ? Effect.void : Effect.provide(settle(undefined), opener))))
+        yield* Scope.addFinalizer(
+          streamScope,
+          Effect.suspend(() => (reported ? Effect.void : Effect.provide(settled ? abandoned : settle(undefined), opener)))
+        )
         let head = started.head.length === 0 ? undefined : Chunk.unsafeFromArray(started.head.slice())
         /** The continuation's pull, once the provider's stream has failed. */
         let rest: Pullable.Pull<ChatChunk, StreamInterrupted> | undefined = undefined

@@ -210,13 +210,9 @@ const traffic = (
 
 /** Counts the retry budget's refusals per target, from the router's events. */
 const countRefusals = (router: Router.Service, refusals: Map<string, number>) =>
-  Effect.forkScoped(
-    Stream.runForEach(router.events, (event) =>
-      Effect.sync(() => {
-        if (event._tag === "BudgetExhausted") refusals.set(event.target, (refusals.get(event.target) ?? 0) + 1)
-      })
-    )
-  )
+  router.listen((event) => {
+    if (event._tag === "BudgetExhausted") refusals.set(event.target, (refusals.get(event.target) ?? 0) + 1)
+  })
 
 /**
  * Runs the scenario's traffic against the router built from `file`. Must run

@@ -1,0 +1,138 @@
+/**
+ * What operators count on seeing, in events, metrics, the health snapshot
+ * and spans: a stream that fails after its first content, a target passed
+ * over before any call, a hedge the retry budget refuses, a continued
+ * stream its consumer leaves. Virtual time, simulated providers.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Stream } from "effect"
+import { Chat } from "../src/llm/index.js"
+import * as Observability from "../src/observability/Observability.js"
+import type { RouterEvent } from "../src/router/Events.js"
+import * as Router from "../src/router/Router.js"
+import { settler, sim, succeeded } from "./support/virtual.js"
+
+const settle = settler("1 minute")
+
+/** The sum of every sample of `name` whose labels include all of `labels`. */
+const sumOf = (text: string, name: string, labels: Record<string, string>): number =>
+  text
+    .split("\n")
+    .filter((line) => line.startsWith(`${name}{`) && Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`)))
+    .reduce((acc, line) => acc + Number(line.slice(line.lastIndexOf(" ") + 1)), 0)
+
+const tags = (events: ReadonlyArray<RouterEvent>) => events.map((e) => e._tag)
+
+describe("events operators count on", () => {
+  it.scoped("a stream cut after its first content is a StreamFailed: counted in llm_stream_failures_total and as a failure in the health snapshot, as its breaker counts it", () =>
+    Effect.gen(function* () {
+      const cut = yield* sim("cut", { faults: [{ cutAfterTokens: 2 }], reply: "alpha beta gamma delta" })
+      const router = yield* Router.make({
+        targets: { cut: { model: cut } },
+        chains: { default: ["cut"] },
+        policy: { retry: { maxAttempts: 1 }, breaker: { consecutiveFailures: 3, openDuration: { base: "10 minutes" } } }
+      })
+      const run = { run: "stream-failed" }
+      const observability = yield* Observability.attach(router, { labels: run })
+      const events: Array<RouterEvent> = []
+      yield* router.listen((event) => void events.push(event))
+      for (let i = 0; i < 3; i++) {
+        const outcome = yield* settle(
+          Effect.scoped(Effect.flatMap(router.stream(Chat.prompt(`q${i}`)), (s) => Effect.either(Stream.runDrain(s.chunks))))
+        )
+        expect(succeeded(outcome)._tag).toBe("Left")
+      }
+      expect(tags(events).slice(0, 4)).toEqual(["AttemptStarted", "AttemptSucceeded", "StreamFailed", "RequestFinished"])
+      expect(events[2]).toMatchObject({ _tag: "StreamFailed", target: "cut", attempt: 1, error: { _tag: "TransportError" } })
+      expect((yield* router.status).find((s) => s.name === "cut")?.breaker.state).toBe("open")
+      yield* observability.flush
+      const text = yield* observability.render
+      const health = (yield* observability.snapshot).targets.find((t) => t.name === "cut")!
+      expect({
+        started: sumOf(text, "llm_attempts_total", { ...run, provider: "cut", outcome: "success" }),
+        failed: sumOf(text, "llm_stream_failures_total", { ...run, provider: "cut" }),
+        calls: health.calls,
+        failures: health.failures,
+        successRate: health.successRate
+      }).toEqual({ started: 3, failed: 3, calls: 3, failures: 3, successRate: 0 })
+    })
+  )
+
+  it.scoped("a target passed over for its context window is an AttemptFailed (the router's refusal), counted as a rejection", () =>
+    Effect.gen(function* () {
+      const small = yield* sim("small", { info: { contextWindow: 50 } })
+      const big = yield* sim("big", { info: { contextWindow: 100_000 } })
+      const router = yield* Router.make({ targets: { small: { model: small }, big: { model: big } }, chains: { default: ["small", "big"] } })
+      const run = { run: "passed-over" }
+      const observability = yield* Observability.attach(router, { labels: run })
+      const events: Array<RouterEvent> = []
+      yield* router.listen((event) => void events.push(event))
+      const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("word ".repeat(400)))))
+      expect(meta.attempts.map((a) => [a.target, a.error?._tag === "Rejected" ? a.error.reason : a.error?._tag])).toEqual([
+        ["small", "context-too-small"],
+        ["big", undefined]
+      ])
+      expect(events.filter((e) => e._tag === "AttemptFailed")).toMatchObject([
+        { target: "small", attempt: 1, error: { _tag: "Rejected", reason: "context-too-small" } }
+      ])
+      yield* observability.flush
+      const text = yield* observability.render
+      expect(sumOf(text, "llm_attempts_total", { ...run, provider: "small", outcome: "rejected", reason: "context-too-small" })).toBe(1)
+      expect(sumOf(text, "llm_rejections_total", { ...run, target: "small", reason: "context-too-small" })).toBe(1)
+    })
+  )
+
+  it.scoped("a hedge the retry budget refuses is a BudgetExhausted, counted as a refused retry is", () =>
+    Effect.gen(function* () {
+      const primary = yield* sim("primary", { latency: "10 seconds" })
+      // the backup fails during the first second only: one failure leaves its budget of 2 at 1, not above half
+      const backup = yield* sim("backup", { latency: "100 millis", faults: [{ to: "1 second", status: 500 }] })
+      const router = yield* Router.make({
+        targets: { primary: { model: primary }, backup: { model: backup } },
+        chains: { default: { targets: ["primary", "backup"], hedge: { delay: "1 second" } }, warm: ["backup"] },
+        policy: { retry: { maxAttempts: 1 }, budget: { maxTokens: 2 }, breaker: { consecutiveFailures: 100 } }
+      })
+      const run = { run: "hedge-refused" }
+      const observability = yield* Observability.attach(router, { labels: run })
+      const events: Array<RouterEvent> = []
+      yield* router.listen((event) => void events.push(event))
+      yield* settle(router.complete(Chat.prompt("warm"), { chain: "warm" }), "2 seconds")
+      const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("hedged"))))
+      expect(meta.target).toBe("primary")
+      expect((yield* backup.stats).calls).toBe(1)
+      expect(events.filter((e) => e._tag === "BudgetExhausted")).toMatchObject([{ chain: "default", target: "backup" }])
+      yield* observability.flush
+      expect(sumOf(yield* observability.render, "llm_retry_budget_exhausted_total", { ...run, target: "backup" })).toBe(1)
+    })
+  )
+
+  it.scoped("a continued stream its consumer leaves finishes its request cancelled, with both parts' targets and tokens", () =>
+    Effect.gen(function* () {
+      const cut = yield* sim("cut", { faults: [{ cutAfterTokens: 2 }], reply: "alpha beta gamma delta" })
+      const other = yield* sim("other", { reply: " gamma delta epsilon zeta eta theta iota kappa lambda mu" })
+      const router = yield* Router.make({
+        targets: { cut: { model: cut }, other: { model: other } },
+        chains: { default: { targets: ["cut", "other"], continueStreams: true } }
+      })
+      const run = { run: "continued-abandoned" }
+      const observability = yield* Observability.attach(router, { labels: run })
+      const finished: Array<RouterEvent> = []
+      yield* router.listen((event) => {
+        if (event._tag === "RequestFinished") finished.push(event)
+      })
+      // the client reads the two cut tokens and a few of the continuation's, then goes away
+      const taken = succeeded(
+        yield* settle(Effect.scoped(Effect.flatMap(router.stream(Chat.prompt("letters")), (s) => Stream.runCollect(Stream.take(s.chunks, 5)))))
+      )
+      expect(taken.length).toBe(5)
+      expect((yield* other.calls).length).toBe(1)
+      expect(finished).toMatchObject([{ outcome: "cancelled", target: "other", fallbacks: 1 }])
+      yield* observability.flush
+      expect(sumOf(yield* observability.render, "llm_requests_total", { ...run, chain: "default", outcome: "cancelled" })).toBe(1)
+      // read to its end, it finishes once, a success
+      finished.length = 0
+      yield* settle(Effect.scoped(Effect.flatMap(router.stream(Chat.prompt("letters")), (s) => Stream.runDrain(s.chunks))))
+      expect(finished).toMatchObject([{ outcome: "success", target: "other" }])
+    })
+  )
+})
