@@ -520,6 +520,74 @@ models:
   )
 })
 
+describe("Config.parse: values that would pass as something else", () => {
+  it.effect("a shell's $NAME or ${NAME}, an ENV: in capitals, or an empty key is a problem, not the key itself", () =>
+    Effect.gen(function* () {
+      const error = yield* parseFail(`
+providers:
+  a: { type: openai, apiKey: "$OPENAI_API_KEY" }
+  b: { type: gemini, apiKey: "ENV:GEMINI_API_KEY" }
+  c: { type: anthropic, apiKey: "" }
+models:
+  m: { provider: a }
+gateway: { keys: ["\${GATEWAY_KEY}", "a-real-literal-key"] }
+`)
+      expect(error.problems.map((p) => `${p.path}: ${p.message}`)).toEqual([
+        "providers.a.apiKey: a shell's variable is not read from the environment here: write env:OPENAI_API_KEY",
+        "providers.b.apiKey: write env: in lower case to read the variable GEMINI_API_KEY",
+        "providers.c.apiKey: a key cannot be empty: write env:NAME, or the key itself",
+        "gateway.keys[0]: a shell's variable is not read from the environment here: write env:GATEWAY_KEY"
+      ])
+    })
+  )
+
+  it.effect("a header no HTTP request can carry, or that the client sets itself, is a problem at its path, beside a bad value's", () =>
+    Effect.gen(function* () {
+      const error = yield* parseFail(`
+providers:
+  o:
+    type: openai
+    baseUrl: "http://127.0.0.1:9/v1"
+    headers: { "x team": "a", "x-trace": "one\\ntwo", "Content-Length": "5", "x-tier": "e" }
+models: { m: { provider: o } }
+`)
+      expect(error.problems.map((p) => `${p.path}: ${p.message}`)).toEqual([
+        'providers.o.headers["x team"]: a header\'s name is letters, digits and !#$%&\'*+.^_`|~- only',
+        "providers.o.headers.x-trace: a header's value cannot hold a line break or NUL",
+        "providers.o.headers.Content-Length: Content-Length is set by the HTTP client, not by the config"
+      ])
+    })
+  )
+
+  it.effect("windows whose memory every target would hold have a ceiling, in the file and in a router's config", () =>
+    Effect.gen(function* () {
+      const error = yield* parseFail(`${minimal}
+health: { buckets: 10000000 }
+policy: { breaker: { failureRate: { threshold: 0.5, window: 5000000000 }, slowCallRate: { threshold: 0.5, slowCall: "5 seconds", window: 100001 } } }
+`)
+      expect(error.problems.map((p) => `${p.path}: ${p.message}`)).toEqual([
+        "health.buckets: must be at most 1000",
+        "policy.breaker.failureRate.window: a window of calls holds at most 100000",
+        "policy.breaker.slowCallRate.window: a window of calls holds at most 100000"
+      ])
+      // a router's config made by hand is refused with the same paths, not a RangeError on the first request
+      const model = yield* Simulated.make({ provider: "sim", model: "echo" })
+      const refused = yield* Effect.flip(
+        Router.make({
+          targets: { echo: { model } },
+          chains: { default: ["echo"] },
+          health: { buckets: 10_000_000 },
+          policy: { breaker: { failureRate: { threshold: 0.5, window: 5_000_000_000 } } }
+        })
+      )
+      expect(refused.problems).toEqual([
+        "policy.breaker.failureRate.window: a number of calls must be a whole number from 1 to 100000",
+        "health.buckets: must be a whole number from 1 to 1000"
+      ])
+    }).pipe(Effect.scoped)
+  )
+})
+
 describe("Config.load and the example configs", () => {
   const dir = "examples/configs"
 

@@ -25,6 +25,7 @@ import { ChainExhausted, ContentFiltered, InvalidRequest, Overloaded, RateLimite
 import * as Anthropic from "../src/providers/Anthropic.js"
 import * as Gemini from "../src/providers/Gemini.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
+import * as Simulated from "../src/providers/Simulated.js"
 import type { RouterEvent } from "../src/router/Events.js"
 import * as Router from "../src/router/Router.js"
 import * as MockServer from "../src/testing/MockServer.js"
@@ -961,6 +962,40 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
         expect(body.error).toMatchObject({ code: "request_timeout", message: "The request body did not arrive within 200ms." })
         const next = yield* promise(() => client.chat.completions.create({ model: "default", messages: question }))
         expect(next.choices[0]?.message.content).toBeTruthy()
+      })
+    )
+
+    it.scoped("a bodyTimeout past a timer's range (24.8 days) is no deadline: a body in two parts is read", () =>
+      Effect.gen(function* () {
+        const { gateway } = yield* setup({ gateway: { bodyTimeout: "30 days" } })
+        const body = JSON.stringify({ model: "default", messages: question })
+        const status = yield* promise(
+          () =>
+            new Promise<number>((resolve, reject) => {
+              const request = Http.request(
+                `${gateway.url}/v1/chat/completions`,
+                { method: "POST", headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } },
+                (response) => {
+                  response.resume()
+                  response.on("end", () => resolve(response.statusCode ?? 0))
+                }
+              )
+              request.on("error", reject)
+              request.flushHeaders()
+              request.write(body.slice(0, 10))
+              setTimeout(() => request.end(body.slice(10)), 50)
+            })
+        )
+        expect(status).toBe(200)
+      })
+    )
+
+    it.scoped("an empty host is refused: Node would listen on every interface", () =>
+      Effect.gen(function* () {
+        const model = yield* Simulated.make({ provider: "openai", model: "gpt-4.1-mini" })
+        const router = yield* Router.make({ targets: { mini: { model } }, chains: { default: ["mini"] } })
+        const exit = yield* Effect.exit(Gateway.make({ router, port: 0, host: " " }))
+        expect(exit._tag === "Failure" && Cause.pretty(exit.cause)).toContain("Gateway: host must name an interface")
       })
     )
 

@@ -59,7 +59,7 @@ interface Adapter {
     readonly model: string
     readonly baseUrl: string
     readonly apiKey: Redacted.Redacted
-    readonly headers: typeof headers
+    readonly headers: Readonly<Record<string, string | Redacted.Redacted<string>>>
     readonly timeouts: OpenAi.Timeouts
     readonly transformClient?: ((client: HttpClient.HttpClient) => HttpClient.HttpClient) | undefined
   }) => Effect.Effect<LanguageModel.Service<ProviderError>, never, HttpClient.HttpClient>
@@ -370,6 +370,25 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("provider secre
           for (const name of [adapter.keyHeader, ...secretHeaderNames]) expect(Redacted.isRedacted(headers[name])).toBe(true)
         }
         expect(yield* FiberRef.get(Headers.currentRedactedNames)).toBe(initial)
+      })
+    )
+
+    it.scoped("a short header value that carries no credential is no key: upstream messages keep their words", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make({
+          faults: [MockServer.status(400, { message: "Invalid value for 'temperature': expected a number. SECRET-LONG-VALUE" })]
+        })
+        // a config's headers are all Redacted: a one-letter routing tier, and a long value under a plain name
+        const model = yield* adapter.make({
+          model: "test-model",
+          baseUrl: server.url,
+          apiKey: Redacted.make(apiKey),
+          headers: { "x-tier": Redacted.make("e"), "x-route": Redacted.make("SECRET-LONG-VALUE") },
+          timeouts: relaxed,
+          transformClient: undefined
+        })
+        const error = yield* Effect.flip(model.complete(request))
+        expect(error.message).toContain("Invalid value for 'temperature': expected a number. [redacted]")
       })
     )
   })

@@ -107,6 +107,7 @@ import type * as Router from "../router/Router.js"
 import * as SharedState from "../state/SharedState.js"
 import * as build from "./internal/build.js"
 import * as problems from "./internal/problems.js"
+import * as headers from "./internal/headers.js"
 import * as references from "./internal/references.js"
 import * as schema from "./internal/schema.js"
 import * as secret from "./internal/secret.js"
@@ -327,7 +328,7 @@ const validate = (parsed: text.Parsed, source: string | undefined): Effect.Effec
   const empty = rootProblem(parsed.value)
   if (empty !== undefined) return Effect.fail(configError([{ path: "", message: empty }], source))
   const secrets = secret.suspectedSecrets(parsed.value)
-  const dangling = references.check(parsed.value)
+  const dangling = [...references.check(parsed.value), ...headers.check(parsed.value)]
   const finish = (raw: ReadonlyArray<problems.RawProblem>) => problems.finish(raw, secrets, parsed.locate)
   return decodeFile(parsed.value).pipe(
     Effect.either,
@@ -401,7 +402,7 @@ export const check = (file: ConfigFile): ReadonlyArray<Problem> => {
   const issues = Either.isLeft(validated)
     ? problems.dropOtherAlternatives(problems.fromIssues(ParseResult.ArrayFormatter.formatErrorSync(validated.left)))
     : []
-  return problems.finish([...issues, ...references.check(file)], [], () => undefined)
+  return problems.finish([...issues, ...references.check(file), ...headers.check(file)], [], () => undefined)
 }
 
 /**

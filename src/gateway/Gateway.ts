@@ -187,6 +187,10 @@ const resolve = (options: Options): InternalServer.ServerSettings => {
   const positive = (name: string, n: number | undefined) => {
     if (n !== undefined && !(Number.isInteger(n) && n > 0)) throw new RangeError(`Gateway: ${name} must be a positive integer, got ${n}`)
   }
+  // Node listens on every interface for "" (as for no host), the opposite of the default
+  if (options.host !== undefined && options.host.trim() === "") {
+    throw new RangeError(`Gateway: host must name an interface ("127.0.0.1", "0.0.0.0", ...), got an empty one`)
+  }
   positive("maxBodyBytes", options.maxBodyBytes)
   positive("maxConcurrent", options.maxConcurrent)
   if (options.maxQueued !== undefined && !(Number.isInteger(options.maxQueued) && options.maxQueued >= 0)) {

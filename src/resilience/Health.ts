@@ -61,7 +61,7 @@ export const RELATIVE_ACCURACY: number = quantile.RELATIVE_ACCURACY
 export interface HealthOptions {
   /** How far back the window reaches. Default 60 seconds. */
   readonly window?: Duration.DurationInput
-  /** Time buckets in the window (a positive integer). Default 12. */
+  /** Time buckets in the window (a whole number from 1 to {@link maxBuckets}). Default 12. */
   readonly buckets?: number
   /** A key whose success rate is below this (0..1) is degraded. Default 0.8. */
   readonly degradedBelow?: number
@@ -257,6 +257,20 @@ export interface HealthTracker<K> {
 }
 
 /**
+ * The most time buckets a health window may have: each keeps a histogram of
+ * latencies (about 2 KB) for every target.
+ *
+ * @example
+ * import { Health } from "effect-llm-failover/resilience"
+ *
+ * const tracker = Health.make<string>({ window: "5 minutes", buckets: Math.min(300, Health.maxBuckets) })
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const maxBuckets = 1_000
+
+/**
  * Creates a health tracker. Invalid options are a defect.
  *
  * @example
@@ -284,8 +298,8 @@ export const make = <K>(options: HealthOptions = {}): Effect.Effect<HealthTracke
     const minimumCalls = options.minimumCalls ?? 5
     const problem = !(windowMillis > 0 && Number.isFinite(windowMillis))
       ? `window must be a positive finite duration`
-      : !(Number.isInteger(buckets) && buckets > 0)
-      ? `buckets must be a positive integer, got ${buckets}`
+      : !(Number.isInteger(buckets) && buckets > 0 && buckets <= maxBuckets)
+      ? `buckets must be a whole number from 1 to ${maxBuckets}, got ${buckets}`
       : !(degradedBelow >= 0 && degradedBelow <= 1)
       ? `degradedBelow must be between 0 and 1, got ${degradedBelow}`
       : !(Number.isInteger(minimumCalls) && minimumCalls >= 0)

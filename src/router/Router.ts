@@ -16,6 +16,7 @@ import * as Backoff from "../resilience/Backoff.js"
 import * as Bulkhead from "../resilience/Bulkhead.js"
 import * as CircuitBreaker from "../resilience/CircuitBreaker.js"
 import * as Health from "../resilience/Health.js"
+import { maxWindowCalls } from "../resilience/internal/window.js"
 import * as RateLimit from "../resilience/RateLimit.js"
 import * as RetryBudget from "../resilience/RetryBudget.js"
 import type { Classifier } from "./Classifier.js"
@@ -315,8 +316,11 @@ const policyProblems = (path: string, policy: Policy.Policy | undefined): Array<
   }
   for (const key of ["failureRate", "slowCallRate"] as const) {
     const rate = breaker?.[key]
-    if (rate !== undefined && rate !== false && !(rate.threshold > 0 && rate.threshold <= 1)) {
-      problems.push(`${path}.breaker.${key}.threshold: must be in (0, 1]`)
+    if (rate === undefined || rate === false) continue
+    if (!(rate.threshold > 0 && rate.threshold <= 1)) problems.push(`${path}.breaker.${key}.threshold: must be in (0, 1]`)
+    // a window of calls is kept for every target, a byte a call
+    if (typeof rate.window === "number" && !(isWhole(rate.window, 1) && rate.window <= maxWindowCalls)) {
+      problems.push(`${path}.breaker.${key}.window: a number of calls must be a whole number from 1 to ${maxWindowCalls}`)
     }
   }
   for (const key of ["maxTokens", "tokenRatio"] as const) {
@@ -331,6 +335,10 @@ const validate = (config: Config): ReadonlyArray<string> => {
   const chainNames = Object.keys(config.chains)
   if (chainNames.length === 0) problems.push("chains: at least one chain is needed")
   problems.push(...policyProblems("policy", config.policy))
+  const buckets = config.health?.buckets
+  if (buckets !== undefined && !(isWhole(buckets, 1) && buckets <= Health.maxBuckets)) {
+    problems.push(`health.buckets: must be a whole number from 1 to ${Health.maxBuckets}`)
+  }
   for (const [name, raw] of Object.entries(config.chains)) {
     const chain = normaliseChain(raw)
     if (chain.targets.length === 0) problems.push(`chains.${name}: a chain needs at least one target`)

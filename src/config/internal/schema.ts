@@ -8,6 +8,8 @@ import { Duration, ParseResult, Redacted, Schema } from "effect"
 import * as ModelInfo from "../../llm/ModelInfo.js"
 import * as Simulated from "../../providers/Simulated.js"
 import * as Backoff from "../../resilience/Backoff.js"
+import { maxBuckets } from "../../resilience/Health.js"
+import { maxWindowCalls } from "../../resilience/internal/window.js"
 import type * as Strategy from "../../router/Strategy.js"
 import { HeaderValue, Secret } from "./secret.js"
 import { byShape, isRecord, optional, show, struct } from "./shape.js"
@@ -75,7 +77,10 @@ const Timeouts = struct("timeouts (attempt, firstToken, total)", {
   total: optional(PositiveDuration)
 })
 
-const CallCount = PositiveInt
+// a window of calls is kept for every target, a byte a call
+const CallCount = PositiveInt.pipe(
+  Schema.filter((n) => n <= maxWindowCalls || `a window of calls holds at most ${maxWindowCalls}`)
+)
 const Window = byShape([CallCount, PositiveFiniteDuration], (input) =>
   typeof input === "number"
     ? CallCount
@@ -184,11 +189,19 @@ const ChainPolicy = struct("a chain policy (retry, timeouts)", {
 // Providers
 // ---------------------------------------------------------------------------
 
+/** A header's value: no line break or NUL, which no HTTP client sends (said without quoting it: it may be a key). */
+const SafeHeaderValue = HeaderValue.pipe(
+  Schema.filter((value) => !/[\r\n\0]/.test(Redacted.value(value)) || "a header's value cannot hold a line break or NUL")
+)
+
+/** A provider's headers; each name is checked on the raw file (see `headerNames`), so it is reported beside any value's problem. */
+const Headers = Schema.Record({ key: Schema.String, value: SafeHeaderValue })
+
 const httpFields = {
   apiKey: optional(Secret),
   baseUrl: optional(HttpUrl),
   name: optional(Name),
-  headers: optional(Schema.Record({ key: Schema.String, value: HeaderValue })),
+  headers: optional(Headers),
   timeouts: optional(
     struct("transport timeouts (connect, firstToken, idle)", {
       connect: optional(PositiveDuration),
@@ -407,7 +420,7 @@ const Tiers = struct("tiers ({ simple, moderate, complex }: a chain for each)", 
 
 const Health = struct("health windows (window, buckets, degradedBelow, minimumCalls, degradedLatency)", {
   window: optional(PositiveFiniteDuration),
-  buckets: optional(PositiveInt),
+  buckets: optional(PositiveInt.pipe(Schema.filter((n) => n <= maxBuckets || `must be at most ${maxBuckets}`))),
   degradedBelow: optional(Share),
   minimumCalls: optional(NonNegativeInt),
   degradedLatency: optional(PositiveDuration)

@@ -18,12 +18,35 @@ const expected = `Expected a string: "env:NAME" to read the environment variable
 
 const expectedHeader = `Expected a string: the header's value, or "env:NAME" to read it from the environment variable NAME`
 
-/** `"env:NAME"` read through `Config.redacted`, or a literal; `expectedMessage` is the message for a non-string. */
-const secretOf = (expectedMessage: string): Schema.Schema<Redacted.Redacted<string>, string> =>
+/** A shell's reference to a variable (`$NAME`, `${NAME}`), which the file does not expand. */
+const shellVariable = /^\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?$/
+
+/**
+ * Why a literal is no secret but a mistake, if it is one: a shell's
+ * reference to a variable or an `env:` in other letters (either would be
+ * the secret itself, word for word: a gateway key anyone can guess), or,
+ * for a key, nothing at all (as an empty variable is refused).
+ */
+const misread = (input: string, allowEmpty: boolean): string | undefined => {
+  const shell = shellVariable.exec(input)
+  if (shell !== null) return `a shell's variable is not read from the environment here: write env:${shell[1]}`
+  if (input.toLowerCase().startsWith(prefix)) return `write env: in lower case to read the variable ${input.slice(prefix.length)}`
+  if (!allowEmpty && input.trim().length === 0) return "a key cannot be empty: write env:NAME, or the key itself"
+  return undefined
+}
+
+/**
+ * `"env:NAME"` read through `Config.redacted`, or a literal; `expectedMessage` is the message for a
+ * non-string; `allowEmpty`, whether an empty literal is one (a header's value may be; a key may not).
+ */
+const secretOf = (expectedMessage: string, allowEmpty: boolean): Schema.Schema<Redacted.Redacted<string>, string> =>
   Schema.transformOrFail(Schema.String.annotations({ message: () => expectedMessage }), Schema.RedactedFromSelf(Schema.String), {
     strict: true,
     decode: (input, _, ast) => {
-      if (!input.startsWith(prefix)) return ParseResult.succeed(Redacted.make(input))
+      if (!input.startsWith(prefix)) {
+        const mistake = misread(input, allowEmpty)
+        return mistake === undefined ? ParseResult.succeed(Redacted.make(input)) : ParseResult.fail(new ParseResult.Type(ast, input, mistake))
+      }
       const name = input.slice(prefix.length)
       if (!variableName.test(name)) {
         const message = `"${input}" does not name an environment variable: write env:NAME (letters, digits, _)`
@@ -47,7 +70,7 @@ const secretOf = (expectedMessage: string): Schema.Schema<Redacted.Redacted<stri
  *
  * @internal
  */
-export const Secret: Schema.Schema<Redacted.Redacted<string>, string> = secretOf(expected).annotations({
+export const Secret: Schema.Schema<Redacted.Redacted<string>, string> = secretOf(expected, false).annotations({
   identifier: "Secret"
 })
 
@@ -58,7 +81,7 @@ export const Secret: Schema.Schema<Redacted.Redacted<string>, string> = secretOf
  *
  * @internal
  */
-export const HeaderValue: Schema.Schema<Redacted.Redacted<string>, string> = secretOf(expectedHeader).annotations({
+export const HeaderValue: Schema.Schema<Redacted.Redacted<string>, string> = secretOf(expectedHeader, true).annotations({
   identifier: "HeaderValue"
 })
 
@@ -90,7 +113,9 @@ export const isCredentialHeader = (name: string, value: string): boolean =>
  */
 export const literalSecrets = (raw: unknown): ReadonlyArray<ReadonlyArray<PropertyKey>> => {
   const found: Array<ReadonlyArray<PropertyKey>> = []
-  const isLiteral = (value: unknown): value is string => typeof value === "string" && !value.startsWith(prefix)
+  // a misread reference is a problem already, not a warning too
+  const isLiteral = (value: unknown): value is string =>
+    typeof value === "string" && !value.startsWith(prefix) && misread(value, true) === undefined && value !== ""
   if (!isRecord(raw)) return found
   if (isRecord(raw["providers"])) {
     for (const [name, provider] of Object.entries(raw["providers"])) {

@@ -13,6 +13,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import * as Http from "node:http"
+import { armTimer } from "../../resilience/internal/timeout.js"
 
 /** The body passed the limit. @internal */
 export class TooLarge extends Data.TaggedError("TooLarge")<{}> {}
@@ -35,11 +36,12 @@ export const readIncoming = (source: Http.IncomingMessage, limit: number, timeou
   Effect.async<Uint8Array, ReadError>((resume) => {
     const chunks: Array<Buffer> = []
     let size = 0
-    const timer = setTimeout(() => {
+    // a deadline past a timer's range is none (Node would fire such a timer at once)
+    const timer = armTimer(Duration.toMillis(timeout), () => {
       cleanup()
       source.pause()
       resume(Effect.fail(new TimedOut()))
-    }, Duration.toMillis(timeout))
+    })
     const cleanup = () => {
       clearTimeout(timer)
       source.off("data", onData)

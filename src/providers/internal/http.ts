@@ -84,10 +84,13 @@ export interface ResolvedHeaders {
   readonly secrets: ReadonlyArray<string>
 }
 
+/** The shortest value of a header without a credential's name that upstream messages are scrubbed of. */
+const minScrubbedLength = 8
+
 /**
  * Reads each header out of its `Redacted` and sorts out the secrets: the key,
- * every `Redacted` value, and every plain value that carries a credential
- * ({@link isCredentialHeader}). Their names join {@link authHeaderNames} and
+ * every value that carries a credential ({@link isCredentialHeader}), and
+ * every other `Redacted` value of 8 characters or more. Their names join {@link authHeaderNames} and
  * the auth headers' own names in the list to redact.
  *
  * @internal
@@ -105,9 +108,12 @@ export const resolveHeaders = (
   for (const [name, value] of Object.entries(headers ?? {})) {
     const plain = Redacted.isRedacted(value) ? Redacted.value(value as Redacted.Redacted<string>) : value
     out[name] = plain
-    if (Redacted.isRedacted(value) || isCredentialHeader(name, plain)) {
+    const credential = isCredentialHeader(name, plain)
+    if (Redacted.isRedacted(value) || credential) {
       names.add(name.toLowerCase())
-      if (plain.length > 0) secrets.add(plain)
+      // a short value of a header that carries no credential (`x-tier: e`) is no key, and scrubbing it from
+      // upstream messages would garble them (and spell it out by the gaps)
+      if (plain.length > 0 && (credential || plain.length >= minScrubbedLength)) secrets.add(plain)
     }
   }
   if (key !== undefined) {

@@ -31,9 +31,16 @@ export const make = (spec: SlidingWindow): Window =>
   spec._tag === "CountWindow" ? new CountWindow(spec.size) : new TimeWindow(spec.durationMillis, spec.buckets)
 
 /** @internal */
+/** The most calls a count window holds: one byte each, kept for every target. @internal */
+export const maxWindowCalls = 100_000
+
+/** The most time buckets a time window has. @internal */
+export const maxWindowBuckets = 1_000
+
+/** @internal */
 export const countWindow = (size: number): SlidingWindow => {
-  if (!Number.isSafeInteger(size) || size < 1) {
-    throw new RangeError(`countWindow: size must be a positive integer, got ${size}`)
+  if (!Number.isSafeInteger(size) || size < 1 || size > maxWindowCalls) {
+    throw new RangeError(`countWindow: size must be a whole number from 1 to ${maxWindowCalls}, got ${size}`)
   }
   return { _tag: "CountWindow", size }
 }
@@ -43,8 +50,8 @@ export const timeWindow = (durationMillis: number, buckets: number): SlidingWind
   if (!(durationMillis > 0 && Number.isFinite(durationMillis))) {
     throw new RangeError(`timeWindow: duration must be positive and finite, got ${durationMillis} millis`)
   }
-  if (!Number.isSafeInteger(buckets) || buckets < 1) {
-    throw new RangeError(`timeWindow: buckets must be a positive integer, got ${buckets}`)
+  if (!Number.isSafeInteger(buckets) || buckets < 1 || buckets > maxWindowBuckets) {
+    throw new RangeError(`timeWindow: buckets must be a whole number from 1 to ${maxWindowBuckets}, got ${buckets}`)
   }
   return { _tag: "TimeWindow", durationMillis, buckets }
 }
