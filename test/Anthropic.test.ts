@@ -463,12 +463,16 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Anthropic", (i
         })
         const model = yield* Anthropic.make({ model: "claude-sonnet-4-5", baseUrl: server.url })
         const json = yield* model.complete(Chat.prompt("hi"))
-        expect([json.text, json.finishReason, json.usage]).toEqual(["ok", "length", { inputTokens: 1105, outputTokens: 9 }])
+        expect([json.text, json.finishReason, json.usage]).toEqual([
+          "ok",
+          "length",
+          { inputTokens: 1105, outputTokens: 9, cacheReadTokens: 1000, cacheWriteTokens: 100 }
+        ])
         const streamed = yield* Chat.collect(model.stream(Chat.prompt("hi")), { id: "", provider: "", model: "" })
         expect([streamed.text, streamed.finishReason, streamed.usage]).toEqual([
           "Hi!",
           "stop",
-          { inputTokens: 10, outputTokens: 3 }
+          { inputTokens: 10, outputTokens: 3, cacheReadTokens: 6 }
         ])
       })
     )
@@ -541,7 +545,11 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Anthropic", (i
   it.scoped("info defaults to known windows and prices; layerConfig reads ANTHROPIC_API_KEY", () =>
     Effect.gen(function* () {
       const sonnet = yield* Anthropic.make({ model: "claude-sonnet-4-5-20250929" })
-      expect([sonnet.info.contextWindow, sonnet.info.price]).toEqual([200_000, { input: 3, output: 15 }])
+      // Anthropic's cache prices, from the list input price: reads at 0.1x, writes at 1.25x (5 minutes) and 2x (1 hour)
+      expect([sonnet.info.contextWindow, sonnet.info.price]).toEqual([
+        200_000,
+        { input: 3, output: 15, cachedInput: 0.3, cacheWrite: 3.75, longCacheWrite: 6 }
+      ])
       expect((yield* Anthropic.make({ model: "claude-next" })).info.contextWindow).toBe(200_000)
 
       const server = yield* MockServer.make()

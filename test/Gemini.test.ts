@@ -667,7 +667,8 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gemini", (it) 
   it.scoped("info defaults to known windows and prices; layerConfig reads GEMINI_API_KEY", () =>
     Effect.gen(function* () {
       const flash = yield* Gemini.make({ model: "gemini-2.5-flash-lite" })
-      expect([flash.info.contextWindow, flash.info.price]).toEqual([1_048_576, { input: 0.1, output: 0.4 }])
+      // the cached part of a prompt at a tenth of the input price, as Gemini 2.5 bills it
+      expect([flash.info.contextWindow, flash.info.price]).toEqual([1_048_576, { input: 0.1, output: 0.4, cachedInput: 0.01 }])
       expect((yield* Gemini.make({ model: "gemini-9" })).info.contextWindow).toBe(1_048_576)
 
       const server = yield* MockServer.make()

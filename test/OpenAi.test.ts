@@ -564,7 +564,8 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("OpenAi", (it) 
           model: "gpt-4.1-mini-2025-04-14",
           contextWindow: 1_047_576,
           maxOutputTokens: 32_768,
-          price: { input: 0.4, output: 1.6 },
+          // cached input at a quarter of the input price, as GPT-4.1 bills it
+          price: { input: 0.4, output: 1.6, cachedInput: 0.1 },
           responseFormats: ["json_object", "json_schema"]
         })
         const unknown = yield* OpenAi.make({ model: "my-finetune", provider: "together" })
@@ -586,7 +587,7 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("OpenAi", (it) 
         })
         expect([overridden.info.contextWindow, overridden.info.price, overridden.info.responseFormats]).toEqual([
           64_000,
-          { input: 1, output: 2 },
+          { input: 1, output: 2, cachedInput: 0.5 },
           []
         ])
       })

@@ -40,9 +40,12 @@
  *     router is built.
  * - `models` (required): by alias; each is one router target: `provider`,
  *   `model` (the id sent upstream; default: the alias), `contextWindow`,
- *   `maxOutputTokens`, `price` (`{ input, output }`, US dollars per million
- *   tokens), `responseFormats` (the JSON answers it can give: `json_object`,
- *   `json_schema`; these override the adapter's table), `weight`, `rpm` and `tpm`
+ *   `maxOutputTokens`, `price` (`{ input, output, cachedInput, cacheWrite,
+ *   longCacheWrite }`, US dollars per million tokens; a cache price left
+ *   out is the provider's multiple of `input` where the adapter's table
+ *   knows it, else `input`: see `ModelInfo.Price`), `responseFormats` (the
+ *   JSON answers it can give: `json_object`, `json_schema`; these override
+ *   the adapter's table), `weight`, `rpm` and `tpm`
  *   (requests and tokens per minute: over either, the router skips the
  *   model as it skips one whose breaker is open; shared by every instance
  *   with `state`), and `policy` (this model's overrides: `retry`,

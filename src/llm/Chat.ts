@@ -302,14 +302,38 @@ export interface ChatRequest extends Schema.Schema.Type<typeof ChatRequest> {}
 // ---------------------------------------------------------------------------
 
 /**
- * Tokens a call consumed.
+ * Tokens a call consumed. `inputTokens` is the whole prompt, however the
+ * provider billed it (so context windows and token rate limits count it
+ * all); the cache fields say how much of it the provider's prompt cache
+ * served or stored, for `ModelInfo.cost` to price apart:
+ *
+ * - `cacheReadTokens`: read from the cache (OpenAI's `cached_tokens`,
+ *   Anthropic's `cache_read_input_tokens`, Gemini's
+ *   `cachedContentTokenCount`), billed at a discount.
+ * - `cacheWriteTokens`: written to the cache (Anthropic's
+ *   `cache_creation_input_tokens`), billed at a premium.
+ * - `longCacheWriteTokens`: the part of `cacheWriteTokens` written for
+ *   longer than the provider's default (Anthropic's 1-hour cache), billed
+ *   at a higher premium still.
+ *
+ * Each is part of the one before it (writes and reads of `inputTokens`),
+ * and absent when there was none or the provider did not say.
+ *
+ * @example
+ * import { Chat } from "effect-llm-failover/llm"
+ *
+ * // a 10,000-token prompt whose first 9,000 tokens came from the cache
+ * const usage: Chat.Usage = { inputTokens: 10_000, outputTokens: 200, cacheReadTokens: 9_000 }
  *
  * @since 0.1.0
  * @category schemas
  */
 export const Usage = Schema.Struct({
   inputTokens: Schema.NonNegativeInt,
-  outputTokens: Schema.NonNegativeInt
+  outputTokens: Schema.NonNegativeInt,
+  cacheReadTokens: Schema.optionalWith(Schema.NonNegativeInt, { exact: true }),
+  cacheWriteTokens: Schema.optionalWith(Schema.NonNegativeInt, { exact: true }),
+  longCacheWriteTokens: Schema.optionalWith(Schema.NonNegativeInt, { exact: true })
 })
 
 /**
@@ -317,6 +341,35 @@ export const Usage = Schema.Struct({
  * @category models
  */
 export interface Usage extends Schema.Schema.Type<typeof Usage> {}
+
+/**
+ * Two calls' usage as one, as when a stream resumed on another model: every
+ * count added up, a cache count absent only when both lack it.
+ *
+ * @example
+ * import { Chat } from "effect-llm-failover/llm"
+ *
+ * Chat.addUsage(
+ *   { inputTokens: 1_000, outputTokens: 50, cacheReadTokens: 800 },
+ *   { inputTokens: 1_100, outputTokens: 70 }
+ * ) // { inputTokens: 2_100, outputTokens: 120, cacheReadTokens: 800 }
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const addUsage = (first: Usage, second: Usage): Usage => ({
+  inputTokens: first.inputTokens + second.inputTokens,
+  outputTokens: first.outputTokens + second.outputTokens,
+  ...addCount("cacheReadTokens", first, second),
+  ...addCount("cacheWriteTokens", first, second),
+  ...addCount("longCacheWriteTokens", first, second)
+})
+
+type CacheCount = "cacheReadTokens" | "cacheWriteTokens" | "longCacheWriteTokens"
+
+/** One cache count of two usages added up, as a field to spread; none when neither has it (absent means none). */
+const addCount = (key: CacheCount, first: Usage, second: Usage): { readonly [K in CacheCount]?: number } =>
+  first[key] === undefined && second[key] === undefined ? {} : { [key]: (first[key] ?? 0) + (second[key] ?? 0) }
 
 /**
  * Why the model stopped.

@@ -8,14 +8,35 @@ import { Schema } from "effect"
 import type { ChatRequest, Usage } from "./Chat.js"
 
 /**
- * Prices in US dollars per million tokens.
+ * Prices in US dollars per million tokens: of the prompt (`input`), of the
+ * answer (`output`), and of the prompt's tokens the provider's cache served
+ * or stored (see `Chat.Usage`):
+ *
+ * - `cachedInput`: a token read from the cache;
+ * - `cacheWrite`: a token written to it (Anthropic's 5-minute cache);
+ * - `longCacheWrite`: a token written to it for longer (Anthropic's 1-hour
+ *   cache).
+ *
+ * A cache price left out is the input price in {@link cost} (no discount,
+ * no premium). The adapters fill in those their model table knows, from the
+ * input price given or listed: Anthropic's reads at 0.1x, writes at 1.25x
+ * and 1-hour writes at 2x; OpenAI's and Gemini's reads at their model's
+ * discount.
+ *
+ * @example
+ * import { ModelInfo } from "effect-llm-failover/llm"
+ *
+ * const sonnet: ModelInfo.Price = { input: 3, output: 15, cachedInput: 0.3, cacheWrite: 3.75, longCacheWrite: 6 }
  *
  * @since 0.1.0
  * @category schemas
  */
 export const Price = Schema.Struct({
   input: Schema.NonNegative,
-  output: Schema.NonNegative
+  output: Schema.NonNegative,
+  cachedInput: Schema.optionalWith(Schema.NonNegative, { exact: true }),
+  cacheWrite: Schema.optionalWith(Schema.NonNegative, { exact: true }),
+  longCacheWrite: Schema.optionalWith(Schema.NonNegative, { exact: true })
 })
 
 /**
@@ -79,18 +100,42 @@ export const ModelInfo = Schema.Struct({
 export interface ModelInfo extends Schema.Schema.Type<typeof ModelInfo> {}
 
 /**
- * The cost of a call in US dollars.
+ * The cost of a call in US dollars: the prompt's tokens read from the
+ * provider's cache at `cachedInput`, those written to it at `cacheWrite`
+ * (`longCacheWrite` for the longer cache), the rest of the prompt at
+ * `input`, the answer at `output`. A cache price the price lacks is its
+ * `input` price (a 1-hour write without `longCacheWrite`: `cacheWrite`).
  *
  * @example
  * import { ModelInfo } from "effect-llm-failover/llm"
  *
  * ModelInfo.cost({ input: 3, output: 15 }, { inputTokens: 1_000, outputTokens: 500 }) // 0.0105
+ * // 100 fresh tokens and 100,000 read from the cache, at a tenth of the input price
+ * ModelInfo.cost(
+ *   { input: 3, output: 15, cachedInput: 0.3 },
+ *   { inputTokens: 100_100, outputTokens: 10, cacheReadTokens: 100_000 }
+ * ) // 0.03045
  *
  * @since 0.1.0
  * @category pricing
  */
-export const cost = (price: Price, usage: Usage): number =>
-  (usage.inputTokens * price.input + usage.outputTokens * price.output) / 1_000_000
+export const cost = (price: Price, usage: Usage): number => {
+  const read = usage.cacheReadTokens ?? 0
+  const written = usage.cacheWriteTokens ?? 0
+  if (read === 0 && written === 0) return (usage.inputTokens * price.input + usage.outputTokens * price.output) / 1_000_000
+  const longWritten = Math.min(usage.longCacheWriteTokens ?? 0, written)
+  // a provider's counts that do not add up are priced as they say, never as negative fresh input
+  const fresh = Math.max(0, usage.inputTokens - read - written)
+  const cacheWrite = price.cacheWrite ?? price.input
+  return (
+    (fresh * price.input +
+      read * (price.cachedInput ?? price.input) +
+      (written - longWritten) * cacheWrite +
+      longWritten * (price.longCacheWrite ?? cacheWrite) +
+      usage.outputTokens * price.output) /
+    1_000_000
+  )
+}
 
 /**
  * Whether a model can give the answer a request asks for: any model for a

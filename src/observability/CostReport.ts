@@ -10,6 +10,9 @@
  *   target) of requests that fell back: positive when fallbacks cost more,
  *   negative when they saved.
  * - Tokens are those of the served answer, as the provider reported them.
+ *   `inputTokens` is every prompt token; `cacheReadTokens` and
+ *   `cacheWriteTokens` are the part of them the provider's prompt cache
+ *   served or stored, priced apart in `cost` (see `ModelInfo.cost`).
  *   A streamed answer's usage is known only to its caller (`done`), not to
  *   the router's events, so streamed requests add their cost but no tokens.
  * - `byModel` lists the model that served; a request no target served
@@ -35,12 +38,19 @@ import type { TargetStatus } from "../router/Router.js"
 import { fellBack, targetsOf } from "./internal/events.js"
 import { BoundedMap, Ring } from "./internal/window.js"
 
+/** A count of prompt tokens the cache served or stored: 0 in a report from a gateway that did not count them. */
+const cacheCount = Schema.optionalWith(Schema.Number, { default: () => 0 })
+
 const lineFields = {
   requests: Schema.Number,
   /** Requests that fell back (to another target or to degraded mode). */
   fallbackRequests: Schema.Number,
   inputTokens: Schema.Number,
   outputTokens: Schema.Number,
+  /** Prompt tokens read from the provider's cache (part of `inputTokens`). */
+  cacheReadTokens: cacheCount,
+  /** Prompt tokens written to the provider's cache (part of `inputTokens`). */
+  cacheWriteTokens: cacheCount,
   /** US dollars. */
   cost: Schema.Number,
   /** Sum of `costDelta` over requests that fell back, in US dollars. */
@@ -93,6 +103,8 @@ const shadowFields = {
   calls: Schema.Number,
   inputTokens: Schema.Number,
   outputTokens: Schema.Number,
+  cacheReadTokens: cacheCount,
+  cacheWriteTokens: cacheCount,
   cost: Schema.Number
 }
 
@@ -180,6 +192,8 @@ interface MutableLine {
   fallbackRequests: number
   inputTokens: number
   outputTokens: number
+  cacheReadTokens: number
+  cacheWriteTokens: number
   cost: number
   fallbackExtraCost: number
 }
@@ -188,6 +202,8 @@ interface MutableShadow {
   calls: number
   inputTokens: number
   outputTokens: number
+  cacheReadTokens: number
+  cacheWriteTokens: number
   cost: number
 }
 
@@ -202,10 +218,12 @@ const emptyLine = (): MutableLine => ({
   fallbackRequests: 0,
   inputTokens: 0,
   outputTokens: 0,
+  cacheReadTokens: 0,
+  cacheWriteTokens: 0,
   cost: 0,
   fallbackExtraCost: 0
 })
-const emptyShadow = (): MutableShadow => ({ calls: 0, inputTokens: 0, outputTokens: 0, cost: 0 })
+const emptyShadow = (): MutableShadow => ({ calls: 0, inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, cost: 0 })
 const emptyPeriod = (): Period => ({ served: new Map(), shadow: new Map() })
 
 const addLine = (into: MutableLine, from: Line) => {
@@ -213,6 +231,8 @@ const addLine = (into: MutableLine, from: Line) => {
   into.fallbackRequests += from.fallbackRequests
   into.inputTokens += from.inputTokens
   into.outputTokens += from.outputTokens
+  into.cacheReadTokens += from.cacheReadTokens
+  into.cacheWriteTokens += from.cacheWriteTokens
   into.cost += from.cost
   into.fallbackExtraCost += from.fallbackExtraCost
 }
@@ -221,6 +241,8 @@ const addShadow = (into: MutableShadow, from: MutableShadow) => {
   into.calls += from.calls
   into.inputTokens += from.inputTokens
   into.outputTokens += from.outputTokens
+  into.cacheReadTokens += from.cacheReadTokens
+  into.cacheWriteTokens += from.cacheWriteTokens
   into.cost += from.cost
 }
 
@@ -288,6 +310,8 @@ export const ledger = (options: LedgerOptions): Effect.Effect<Ledger> =>
         fallbackRequests: fell ? 1 : 0,
         inputTokens: tokens?.inputTokens ?? 0,
         outputTokens: tokens?.outputTokens ?? 0,
+        cacheReadTokens: tokens?.cacheReadTokens ?? 0,
+        cacheWriteTokens: tokens?.cacheWriteTokens ?? 0,
         cost: event.cost,
         fallbackExtraCost: fell ? event.costDelta : 0
       }
@@ -299,6 +323,8 @@ export const ledger = (options: LedgerOptions): Effect.Effect<Ledger> =>
         calls: 1,
         inputTokens: event.usage?.inputTokens ?? 0,
         outputTokens: event.usage?.outputTokens ?? 0,
+        cacheReadTokens: event.usage?.cacheReadTokens ?? 0,
+        cacheWriteTokens: event.usage?.cacheWriteTokens ?? 0,
         cost: event.cost ?? 0
       }
       for (const period of [allTime, ring.current(event.at)]) addShadow(shadowOf(period, event.provider, event.model), line)

@@ -27,7 +27,7 @@
  * | `llm_fallback_extra_cost_usd_total` | counter | chain |
  * | `llm_circuit_breaker_state` | gauge | target, provider, model (0 closed, 1 half-open, 2 open, 3 isolated) |
  * | `llm_circuit_breaker_transitions_total` | counter | target, from, to |
- * | `llm_tokens_total` | counter | provider, model, direction (input, output): of every served answer, streams included (counted when the request finishes), and of shadow calls |
+ * | `llm_tokens_total` | counter | provider, model, direction (input, output; cache_read, cache_write: the prompt tokens of input the provider's cache served or stored, counted in input too): of every served answer, streams included (counted when the request finishes), and of shadow calls |
  * | `llm_cost_usd_total` | counter | provider, model, kind (served, shadow) |
  * | `llm_rejections_total` | counter | target, reason (circuit-open, bulkhead-full, ...) |
  * | `llm_retry_budget_exhausted_total` | counter | chain, target |
@@ -169,12 +169,14 @@ export const breakerTransitions = counter(
 )
 
 /**
- * Tokens, by provider, model and direction (input, output).
+ * Tokens, by provider, model and direction (input, output; cache_read and
+ * cache_write, the part of input the provider's prompt cache served or
+ * stored, when there was one).
  *
  * @since 0.1.0
  * @category metrics
  */
-export const tokens = counter("llm_tokens_total", "LLM tokens, by provider, model and direction (input, output)")
+export const tokens = counter("llm_tokens_total", "LLM tokens, by provider, model and direction (input, output; cache_read, cache_write: of input)")
 
 /**
  * Cost in US dollars, by provider, model and kind (served, shadow).
@@ -357,6 +359,8 @@ export const recorder = (options: RecorderOptions): Recorder => {
         if (event.shadow && event.usage !== undefined) {
           by.tokens(provider, model, "input").unsafeUpdate(event.usage.inputTokens, tags)
           by.tokens(provider, model, "output").unsafeUpdate(event.usage.outputTokens, tags)
+          if (event.usage.cacheReadTokens) by.tokens(provider, model, "cache_read").unsafeUpdate(event.usage.cacheReadTokens, tags)
+          if (event.usage.cacheWriteTokens) by.tokens(provider, model, "cache_write").unsafeUpdate(event.usage.cacheWriteTokens, tags)
         }
         if (event.shadow && event.cost !== undefined) by.cost(provider, model, "shadow").unsafeUpdate(event.cost, tags)
         return
@@ -389,6 +393,8 @@ export const recorder = (options: RecorderOptions): Recorder => {
         if (target !== undefined && event.usage !== undefined) {
           by.tokens(target.provider, target.model, "input").unsafeUpdate(event.usage.inputTokens, tags)
           by.tokens(target.provider, target.model, "output").unsafeUpdate(event.usage.outputTokens, tags)
+          if (event.usage.cacheReadTokens) by.tokens(target.provider, target.model, "cache_read").unsafeUpdate(event.usage.cacheReadTokens, tags)
+          if (event.usage.cacheWriteTokens) by.tokens(target.provider, target.model, "cache_write").unsafeUpdate(event.usage.cacheWriteTokens, tags)
         }
         if (fellBack(event) && event.costDelta > 0) by.fallbackExtraCost(event.chain).unsafeUpdate(event.costDelta, tags)
         return

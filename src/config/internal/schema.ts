@@ -353,7 +353,10 @@ const Provider = byShape([OpenAiProvider, AnthropicProvider, GeminiProvider, Sim
 // Models and chains
 // ---------------------------------------------------------------------------
 
-const Price = struct("a price in US dollars per million tokens ({ input, output })", ModelInfo.Price.fields)
+const Price = struct(
+  "a price in US dollars per million tokens ({ input, output, cachedInput, cacheWrite, longCacheWrite })",
+  ModelInfo.Price.fields
+)
 
 /** @internal */
 export const Model = struct("a model (provider, model, contextWindow, maxOutputTokens, price, responseFormats, weight, rpm, tpm, policy)", {

@@ -22,11 +22,18 @@ export const finishReason = (reason: FinishReason, hasToolCalls: boolean): strin
   }
 }
 
-/** @internal */
+/**
+ * OpenAI's `usage`, with `prompt_tokens_details.cached_tokens` when the
+ * provider said how much of the prompt its cache served (as OpenAI sends
+ * it, part of `prompt_tokens`); a cache write has no field of OpenAI's.
+ *
+ * @internal
+ */
 export const usageJson = (usage: Usage) => ({
   prompt_tokens: usage.inputTokens,
   completion_tokens: usage.outputTokens,
-  total_tokens: usage.inputTokens + usage.outputTokens
+  total_tokens: usage.inputTokens + usage.outputTokens,
+  ...(usage.cacheReadTokens !== undefined ? { prompt_tokens_details: { cached_tokens: usage.cacheReadTokens } } : {})
 })
 
 const toolCallJson = (call: ToolCall) => ({

@@ -7,10 +7,11 @@
  */
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
-import type { ChatChunk, ChatRequest, ChatResponse, ContentPart, FinishReason, Message } from "../../llm/Chat.js"
+import type { ChatChunk, ChatRequest, ChatResponse, ContentPart, FinishReason, Message, Usage } from "../../llm/Chat.js"
 import type { ProviderError } from "../../llm/ProviderError.js"
 import * as Errors from "./errors.js"
 import * as Http from "./http.js"
+import { cacheCounts, count } from "./usage.js"
 
 // ---------------------------------------------------------------------------
 // Request
@@ -334,7 +335,9 @@ const UsageWire = Schema.Struct({
   input_tokens: OptionalCount,
   output_tokens: OptionalCount,
   cache_creation_input_tokens: OptionalCount,
-  cache_read_input_tokens: OptionalCount
+  cache_read_input_tokens: OptionalCount,
+  // the writes by cache lifetime, `{ ephemeral_5m_input_tokens, ephemeral_1h_input_tokens }`: read leniently (see `usageOf`)
+  cache_creation: Schema.optional(Schema.Unknown)
 })
 
 type UsageWire = typeof UsageWire.Type
@@ -355,9 +358,27 @@ const MessageWire = Schema.Struct({
   usage: Schema.optional(UsageWire)
 })
 
-/** Input tokens in all: Anthropic counts cache writes and reads apart. */
-const inputTokens = (usage: UsageWire | undefined): number =>
-  (usage?.input_tokens ?? 0) + (usage?.cache_creation_input_tokens ?? 0) + (usage?.cache_read_input_tokens ?? 0)
+/**
+ * The usage of a message. Anthropic counts the prompt in three parts (after
+ * the last cache breakpoint, written to the cache, read from it), which make
+ * `inputTokens` in all; the writes to the 1-hour cache, billed at 2x the
+ * input price where the 5-minute cache's are at 1.25x, are
+ * `longCacheWriteTokens`. `cache_creation` is optional and only pricing
+ * reads it, so a shape not understood counts as no 1-hour writes rather
+ * than failing the answer.
+ */
+const usageOf = (usage: UsageWire | undefined): Usage => {
+  const split = Http.isPlainObject(usage?.cache_creation) ? usage.cache_creation : undefined
+  const longWritten = count(split?.["ephemeral_1h_input_tokens"])
+  const written = usage?.cache_creation_input_tokens ?? count(split?.["ephemeral_5m_input_tokens"]) + longWritten
+  const read = usage?.cache_read_input_tokens ?? 0
+  const inputTokens = (usage?.input_tokens ?? 0) + written + read
+  return {
+    inputTokens,
+    outputTokens: usage?.output_tokens ?? 0,
+    ...cacheCounts(inputTokens, count(read), count(written), longWritten)
+  }
+}
 
 const finishReasons: Readonly<Record<string, FinishReason>> = {
   end_turn: "stop",
@@ -417,7 +438,7 @@ const toResponse = (context: Errors.Context, message: typeof MessageWire.Type): 
       toolCalls.push({ id: block.id ?? "", name: block.name ?? "", arguments: JSON.stringify(block.input ?? {}) })
     }
   }
-  const usage = { inputTokens: inputTokens(message.usage), outputTokens: message.usage?.output_tokens ?? 0 }
+  const usage = usageOf(message.usage)
   if (message.stop_reason === "refusal") return Either.left(refused(context, { partialText: text, usage }))
   return Either.right({
     id: message.id ?? Http.freshId(context.provider),
@@ -499,10 +520,20 @@ const decodeBlockStart = Http.valueDecoder(BlockStart)
 const decodeBlockDelta = Http.valueDecoder(BlockDelta, isBlockDelta)
 const decodeMessageDelta = Http.valueDecoder(MessageDelta)
 
+/** The fields of a usage that were sent (not null): a `message_delta` may repeat some of `message_start`'s counts, or none. */
+const sent = (usage: UsageWire): UsageWire => {
+  const fields: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(usage)) if (value != null) fields[key] = value
+  return fields as UsageWire
+}
+
 /** The state of one streamed message. */
 class StreamState {
-  inputTokens = 0
-  outputTokens = 0
+  /**
+   * The message's usage as counted so far: `message_start`'s, each field
+   * `message_delta` sends replacing it (its counts are cumulative).
+   */
+  private counted: UsageWire = {}
   /** The text streamed, for a refusal stop. */
   private text = ""
   /** Whether a `message_delta` gave the stop reason (the stream's `Finish`). */
@@ -517,8 +548,7 @@ class StreamState {
     switch (type) {
       case "message_start":
         return this.step(decodeMessageStart(this.context, value, type), (event) => {
-          this.inputTokens = inputTokens(event.message.usage)
-          this.outputTokens = event.message.usage?.output_tokens ?? 0
+          this.counted = event.message.usage ?? {}
         })
       case "content_block_start":
         return this.step(decodeBlockStart(this.context, value, type), (event) => this.blockStart(event, out))
@@ -529,7 +559,7 @@ class StreamState {
       case "message_stop":
         // the message's end ends the answer, whether or not a stop reason came before it
         if (!this.finished) out.push({ _tag: "Finish", reason: "unknown" })
-        out.push({ _tag: "Usage", usage: { inputTokens: this.inputTokens, outputTokens: this.outputTokens } })
+        out.push({ _tag: "Usage", usage: usageOf(this.counted) })
         return true
       case "error":
         return Errors.fromStreamError(this.context, value)
@@ -593,11 +623,10 @@ class StreamState {
     const decoded = decodeMessageDelta(this.context, value, "message_delta")
     if (Either.isLeft(decoded)) return decoded.left
     const { delta, usage } = decoded.right
-    if (usage?.output_tokens != null) this.outputTokens = usage.output_tokens
-    if (usage?.input_tokens != null) this.inputTokens = inputTokens(usage)
+    if (usage !== undefined) this.counted = { ...this.counted, ...sent(usage) }
     if (delta.stop_reason === "refusal") {
       // the provider's own count goes out before the refusal, for what the stream sent until then
-      const usage = { inputTokens: this.inputTokens, outputTokens: this.outputTokens }
+      const usage = usageOf(this.counted)
       out.push({ _tag: "Usage", usage })
       return refused(this.context, { partialText: this.text, usage })
     }

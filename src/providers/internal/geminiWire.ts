@@ -17,6 +17,7 @@ import { argumentsObject, hasText } from "./anthropicWire.js"
 import * as Errors from "./errors.js"
 import * as Http from "./http.js"
 import { geminiThinking } from "./models.js"
+import { cacheCounts, count } from "./usage.js"
 
 // ---------------------------------------------------------------------------
 // Request
@@ -198,7 +199,13 @@ const GenerateContentResponse = Schema.Struct({
   ),
   promptFeedback: Schema.optional(Schema.Struct({ blockReason: Schema.optional(Schema.String) })),
   usageMetadata: Schema.optional(
-    Schema.Struct({ promptTokenCount: Count, candidatesTokenCount: Count, thoughtsTokenCount: Count })
+    Schema.Struct({
+      promptTokenCount: Count,
+      candidatesTokenCount: Count,
+      thoughtsTokenCount: Count,
+      // the part of the prompt a context cache served, implicit or explicit, billed at a discount: read leniently (see `usageOf`)
+      cachedContentTokenCount: Schema.optional(Schema.Unknown)
+    })
   ),
   responseId: Schema.optional(Schema.String),
   modelVersion: Schema.optional(Schema.String),
@@ -243,11 +250,20 @@ const finishReason = (reason: string, sawToolCall: boolean): FinishReason => {
   }
 }
 
-/** Output tokens in all: thinking tokens are billed as output. */
-const usageOf = (metadata: GenerateContentResponse["usageMetadata"]) => ({
-  inputTokens: metadata?.promptTokenCount ?? 0,
-  outputTokens: (metadata?.candidatesTokenCount ?? 0) + (metadata?.thoughtsTokenCount ?? 0)
-})
+/**
+ * Output tokens in all: thinking tokens are billed as output. The prompt's
+ * count includes its cached part, `cachedContentTokenCount`; only pricing
+ * reads that, so a value not understood counts as none rather than failing
+ * the answer.
+ */
+const usageOf = (metadata: GenerateContentResponse["usageMetadata"]): Usage => {
+  const inputTokens = metadata?.promptTokenCount ?? 0
+  return {
+    inputTokens,
+    outputTokens: (metadata?.candidatesTokenCount ?? 0) + (metadata?.thoughtsTokenCount ?? 0),
+    ...cacheCounts(inputTokens, count(metadata?.cachedContentTokenCount), 0, 0)
+  }
+}
 
 const blocked = (context: Errors.Context, reason: string) =>
   Errors.contentFiltered(context, reason, `${context.provider} blocked the prompt (${reason})`)

@@ -16,10 +16,37 @@
  * (Opus, Sonnet or Haiku 4.5 and on), none for an earlier one, both for
  * Gemini, none for Gemma.
  *
+ * `cache` is what the provider bills for its prompt cache, as multiples of
+ * the input price (each model's list prices, as `infoFor` fills in
+ * `Price.cachedInput`, `cacheWrite` and `longCacheWrite`): OpenAI's cached
+ * input is a tenth of the input price on GPT-5, a quarter on GPT-4.1, o3
+ * and o4-mini, half on GPT-4o, o1 and o3-mini (the first GPT-4o snapshot
+ * has no cache); Gemini's is a tenth on Gemini 3 and 2.5, a quarter on 2.0
+ * (Google's storage price of an explicit cache, per hour, is not a
+ * request's and is left out); Anthropic's, on every Claude, a tenth for a
+ * read, 1.25x for a write to the 5-minute cache and 2x to the 1-hour one
+ * (the provider's defaults, as they are the same for every Claude, listed
+ * or not; not for another's model behind an Anthropic-compatible
+ * endpoint). Another model the table does not know has none, so its cache
+ * is priced at the input price.
+ *
  * @internal
  */
 import type { ReasoningEffort } from "../../llm/Chat.js"
 import type { ModelInfo, Price, ResponseFormatType } from "../../llm/ModelInfo.js"
+
+/**
+ * What a provider bills for its prompt cache, as multiples of the input
+ * price: a token read from it, written to it, and written to its longer
+ * cache. One left out is priced at the input price.
+ *
+ * @internal
+ */
+export interface CacheRates {
+  readonly read: number
+  readonly write?: number
+  readonly longWrite?: number
+}
 
 interface Known {
   readonly prefix: string
@@ -27,6 +54,7 @@ interface Known {
   readonly maxOutputTokens?: number
   readonly price: Price
   readonly responseFormats: ReadonlyArray<ResponseFormatType>
+  readonly cache?: CacheRates
 }
 
 const both: ReadonlyArray<ResponseFormatType> = ["json_object", "json_schema"]
@@ -34,23 +62,30 @@ const schemaOnly: ReadonlyArray<ResponseFormatType> = ["json_schema"]
 const objectOnly: ReadonlyArray<ResponseFormatType> = ["json_object"]
 const prose: ReadonlyArray<ResponseFormatType> = []
 
+// OpenAI's cached input (platform.openai.com/docs/pricing): GPT-5 $0.125 of $1.25, GPT-4.1 $0.50 of $2, GPT-4o $1.25 of $2.50, ...
+const tenth: CacheRates = { read: 0.1 }
+const quarter: CacheRates = { read: 0.25 }
+const half: CacheRates = { read: 0.5 }
+// Anthropic's prompt caching (docs.anthropic.com, "Prompt caching" pricing): the same multiples on every Claude
+const claudeCache: CacheRates = { read: 0.1, write: 1.25, longWrite: 2 }
+
 const known: ReadonlyArray<Known> = [
-  { prefix: "gpt-5-nano", contextWindow: 400_000, maxOutputTokens: 128_000, price: { input: 0.05, output: 0.4 }, responseFormats: both },
-  { prefix: "gpt-5-mini", contextWindow: 400_000, maxOutputTokens: 128_000, price: { input: 0.25, output: 2 }, responseFormats: both },
-  { prefix: "gpt-5", contextWindow: 400_000, maxOutputTokens: 128_000, price: { input: 1.25, output: 10 }, responseFormats: both },
-  { prefix: "gpt-4.1-nano", contextWindow: 1_047_576, maxOutputTokens: 32_768, price: { input: 0.1, output: 0.4 }, responseFormats: both },
-  { prefix: "gpt-4.1-mini", contextWindow: 1_047_576, maxOutputTokens: 32_768, price: { input: 0.4, output: 1.6 }, responseFormats: both },
-  { prefix: "gpt-4.1", contextWindow: 1_047_576, maxOutputTokens: 32_768, price: { input: 2, output: 8 }, responseFormats: both },
-  { prefix: "gpt-4o-mini", contextWindow: 128_000, maxOutputTokens: 16_384, price: { input: 0.15, output: 0.6 }, responseFormats: both },
-  { prefix: "gpt-4o", contextWindow: 128_000, maxOutputTokens: 16_384, price: { input: 2.5, output: 10 }, responseFormats: both },
+  { prefix: "gpt-5-nano", contextWindow: 400_000, maxOutputTokens: 128_000, price: { input: 0.05, output: 0.4 }, responseFormats: both, cache: tenth },
+  { prefix: "gpt-5-mini", contextWindow: 400_000, maxOutputTokens: 128_000, price: { input: 0.25, output: 2 }, responseFormats: both, cache: tenth },
+  { prefix: "gpt-5", contextWindow: 400_000, maxOutputTokens: 128_000, price: { input: 1.25, output: 10 }, responseFormats: both, cache: tenth },
+  { prefix: "gpt-4.1-nano", contextWindow: 1_047_576, maxOutputTokens: 32_768, price: { input: 0.1, output: 0.4 }, responseFormats: both, cache: quarter },
+  { prefix: "gpt-4.1-mini", contextWindow: 1_047_576, maxOutputTokens: 32_768, price: { input: 0.4, output: 1.6 }, responseFormats: both, cache: quarter },
+  { prefix: "gpt-4.1", contextWindow: 1_047_576, maxOutputTokens: 32_768, price: { input: 2, output: 8 }, responseFormats: both, cache: quarter },
+  { prefix: "gpt-4o-mini", contextWindow: 128_000, maxOutputTokens: 16_384, price: { input: 0.15, output: 0.6 }, responseFormats: both, cache: half },
+  { prefix: "gpt-4o", contextWindow: 128_000, maxOutputTokens: 16_384, price: { input: 2.5, output: 10 }, responseFormats: both, cache: half },
   // the first GPT-4o snapshot predates structured outputs
   { prefix: "gpt-4o-2024-05-13", contextWindow: 128_000, maxOutputTokens: 4_096, price: { input: 5, output: 15 }, responseFormats: objectOnly },
-  { prefix: "o4-mini", contextWindow: 200_000, maxOutputTokens: 100_000, price: { input: 1.1, output: 4.4 }, responseFormats: both },
-  { prefix: "o3-mini", contextWindow: 200_000, maxOutputTokens: 100_000, price: { input: 1.1, output: 4.4 }, responseFormats: both },
-  { prefix: "o3", contextWindow: 200_000, maxOutputTokens: 100_000, price: { input: 2, output: 8 }, responseFormats: both },
-  { prefix: "o1-mini", contextWindow: 128_000, maxOutputTokens: 65_536, price: { input: 1.1, output: 4.4 }, responseFormats: prose },
-  { prefix: "o1-preview", contextWindow: 128_000, maxOutputTokens: 32_768, price: { input: 15, output: 60 }, responseFormats: prose },
-  { prefix: "o1", contextWindow: 200_000, maxOutputTokens: 100_000, price: { input: 15, output: 60 }, responseFormats: both },
+  { prefix: "o4-mini", contextWindow: 200_000, maxOutputTokens: 100_000, price: { input: 1.1, output: 4.4 }, responseFormats: both, cache: quarter },
+  { prefix: "o3-mini", contextWindow: 200_000, maxOutputTokens: 100_000, price: { input: 1.1, output: 4.4 }, responseFormats: both, cache: half },
+  { prefix: "o3", contextWindow: 200_000, maxOutputTokens: 100_000, price: { input: 2, output: 8 }, responseFormats: both, cache: quarter },
+  { prefix: "o1-mini", contextWindow: 128_000, maxOutputTokens: 65_536, price: { input: 1.1, output: 4.4 }, responseFormats: prose, cache: half },
+  { prefix: "o1-preview", contextWindow: 128_000, maxOutputTokens: 32_768, price: { input: 15, output: 60 }, responseFormats: prose, cache: half },
+  { prefix: "o1", contextWindow: 200_000, maxOutputTokens: 100_000, price: { input: 15, output: 60 }, responseFormats: both, cache: half },
   { prefix: "claude-opus-4-6", contextWindow: 200_000, maxOutputTokens: 128_000, price: { input: 5, output: 25 }, responseFormats: schemaOnly },
   { prefix: "claude-opus-4-5", contextWindow: 200_000, maxOutputTokens: 64_000, price: { input: 5, output: 25 }, responseFormats: schemaOnly },
   // Opus 4 and 4.1, by their ids (`claude-opus-4-0`, `claude-opus-4-20250514`, `claude-opus-4-1...`): a later 4.x is not theirs
@@ -64,19 +99,20 @@ const known: ReadonlyArray<Known> = [
   { prefix: "claude-3-7-sonnet", contextWindow: 200_000, maxOutputTokens: 64_000, price: { input: 3, output: 15 }, responseFormats: prose },
   { prefix: "claude-haiku-4-5", contextWindow: 200_000, maxOutputTokens: 64_000, price: { input: 1, output: 5 }, responseFormats: schemaOnly },
   { prefix: "claude-3-5-haiku", contextWindow: 200_000, maxOutputTokens: 8_192, price: { input: 0.8, output: 4 }, responseFormats: prose },
-  { prefix: "gemini-3.1-pro", contextWindow: 1_048_576, maxOutputTokens: 65_536, price: { input: 2, output: 12 }, responseFormats: both },
-  { prefix: "gemini-3-pro", contextWindow: 1_048_576, maxOutputTokens: 65_536, price: { input: 2, output: 12 }, responseFormats: both },
-  { prefix: "gemini-3-flash", contextWindow: 1_048_576, maxOutputTokens: 65_536, price: { input: 0.5, output: 3 }, responseFormats: both },
-  { prefix: "gemini-2.5-pro", contextWindow: 1_048_576, maxOutputTokens: 65_536, price: { input: 1.25, output: 10 }, responseFormats: both },
+  { prefix: "gemini-3.1-pro", contextWindow: 1_048_576, maxOutputTokens: 65_536, price: { input: 2, output: 12 }, responseFormats: both, cache: tenth },
+  { prefix: "gemini-3-pro", contextWindow: 1_048_576, maxOutputTokens: 65_536, price: { input: 2, output: 12 }, responseFormats: both, cache: tenth },
+  { prefix: "gemini-3-flash", contextWindow: 1_048_576, maxOutputTokens: 65_536, price: { input: 0.5, output: 3 }, responseFormats: both, cache: tenth },
+  { prefix: "gemini-2.5-pro", contextWindow: 1_048_576, maxOutputTokens: 65_536, price: { input: 1.25, output: 10 }, responseFormats: both, cache: tenth },
   {
     prefix: "gemini-2.5-flash-lite",
     contextWindow: 1_048_576,
     maxOutputTokens: 65_536,
     price: { input: 0.1, output: 0.4 },
-    responseFormats: both
+    responseFormats: both,
+    cache: tenth
   },
-  { prefix: "gemini-2.5-flash", contextWindow: 1_048_576, maxOutputTokens: 65_536, price: { input: 0.3, output: 2.5 }, responseFormats: both },
-  { prefix: "gemini-2.0-flash", contextWindow: 1_048_576, maxOutputTokens: 8_192, price: { input: 0.1, output: 0.4 }, responseFormats: objectOnly }
+  { prefix: "gemini-2.5-flash", contextWindow: 1_048_576, maxOutputTokens: 65_536, price: { input: 0.3, output: 2.5 }, responseFormats: both, cache: tenth },
+  { prefix: "gemini-2.0-flash", contextWindow: 1_048_576, maxOutputTokens: 8_192, price: { input: 0.1, output: 0.4 }, responseFormats: objectOnly, cache: quarter }
 ]
 
 // longest prefix first, so "gpt-4.1-mini" wins over "gpt-4.1"
@@ -102,6 +138,8 @@ export interface InfoOverrides {
 export interface ProviderDefaults {
   readonly contextWindow: number
   readonly responseFormats: (model: string) => ReadonlyArray<ResponseFormatType>
+  /** What the provider bills for the cache of a model the table does not know, when its rates hold for a whole family (Claude); else none. */
+  readonly cache?: (model: string) => CacheRates | undefined
 }
 
 /** @internal */
@@ -113,7 +151,9 @@ const laterClaude = /^claude-(?:opus|sonnet|haiku)-(?:4-(?:[5-9]|\d{2,})|[5-9]|\
 /** @internal */
 export const anthropicDefaults: ProviderDefaults = {
   contextWindow: 200_000,
-  responseFormats: (model) => (laterClaude.test(model) ? schemaOnly : prose)
+  responseFormats: (model) => (laterClaude.test(model) ? schemaOnly : prose),
+  // not another's model behind an Anthropic-compatible endpoint, which bills its cache as it likes
+  cache: (model) => (model.startsWith("claude-") ? claudeCache : undefined)
 }
 
 /** @internal */
@@ -156,9 +196,38 @@ export const refusesSampling = (model: string): boolean => {
   return oSeries.test(id) || gpt5.test(id) || laterReasoning.test(id)
 }
 
+/** A multiple of a price, to the billionth of a dollar a million tokens (so 3 x 0.1 is 0.3, not 0.30000000000000004). */
+const times = (price: number, rate: number): number => Math.round(price * rate * 1e9) / 1e9
+
+/**
+ * A price with the cache prices it lacks filled in from `rates` (multiples
+ * of its input price); a cache price it has, or one `rates` lacks, is left
+ * as it is (the input price, to `ModelInfo.cost`).
+ *
+ * @example
+ * withCachePrices({ input: 3, output: 15 }, { read: 0.1, write: 1.25, longWrite: 2 })
+ * // { input: 3, output: 15, cachedInput: 0.3, cacheWrite: 3.75, longCacheWrite: 6 }
+ *
+ * @internal
+ */
+export const withCachePrices = (price: Price, rates: CacheRates | undefined): Price => {
+  // a free prompt (or the zero price of a model the table does not know) has nothing to take a multiple of
+  if (rates === undefined || price.input === 0) return price
+  const { longWrite, read, write } = rates
+  return {
+    ...price,
+    ...(price.cachedInput === undefined ? { cachedInput: times(price.input, read) } : {}),
+    ...(price.cacheWrite === undefined && write !== undefined ? { cacheWrite: times(price.input, write) } : {}),
+    ...(price.longCacheWrite === undefined && longWrite !== undefined ? { longCacheWrite: times(price.input, longWrite) } : {})
+  }
+}
+
 /**
  * The info of a model: the caller's overrides, else the table, else the
- * provider's defaults and a zero price.
+ * provider's defaults and a zero price. Its price gets the cache prices it
+ * lacks from the model's cache rates (else the provider's), whether it is
+ * the caller's or the table's: a config's `price: { input, output }` and an
+ * adapter's `info.price` are both priced as the provider bills its cache.
  *
  * @internal
  */
@@ -175,7 +244,7 @@ export const infoFor = (
     model,
     contextWindow: overrides?.contextWindow ?? entry?.contextWindow ?? defaults.contextWindow,
     ...(maxOutputTokens !== undefined ? { maxOutputTokens } : {}),
-    price: overrides?.price ?? entry?.price ?? { input: 0, output: 0 },
+    price: withCachePrices(overrides?.price ?? entry?.price ?? { input: 0, output: 0 }, entry?.cache ?? defaults.cache?.(model)),
     responseFormats: overrides?.responseFormats ?? entry?.responseFormats ?? defaults.responseFormats(model)
   }
 }

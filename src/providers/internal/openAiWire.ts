@@ -15,7 +15,8 @@ import type {
   FinishReason,
   Message,
   ResponseFormat,
-  ToolCall
+  ToolCall,
+  Usage
 } from "../../llm/Chat.js"
 import { messageText } from "../../llm/Chat.js"
 import type { SignatureUse } from "../../llm/internal/extraContent.js"
@@ -24,6 +25,7 @@ import type { ProviderError } from "../../llm/ProviderError.js"
 import * as Errors from "./errors.js"
 import * as Http from "./http.js"
 import { openAiEffort, refusesSampling } from "./models.js"
+import { cacheCounts, count } from "./usage.js"
 
 // ---------------------------------------------------------------------------
 // Request
@@ -161,7 +163,14 @@ export const encodeRequest = (
 
 const OptionalString = Schema.optional(Schema.NullOr(Schema.String))
 
-const UsageWire = Schema.Struct({ prompt_tokens: Schema.Number, completion_tokens: Schema.Number })
+const UsageWire = Schema.Struct({
+  prompt_tokens: Schema.Number,
+  completion_tokens: Schema.Number,
+  // `{ cached_tokens }`, and OpenRouter's `cache_write_tokens`: read leniently (see `usage`)
+  prompt_tokens_details: Schema.optional(Schema.Unknown),
+  // DeepSeek's count of cached prompt tokens
+  prompt_cache_hit_tokens: Schema.optional(Schema.Unknown)
+})
 
 const ToolCallWire = Schema.Struct({
   id: Schema.String,
@@ -197,10 +206,24 @@ const finishReasons: Readonly<Record<string, FinishReason>> = {
 const finishReason = (reason: string | null | undefined): FinishReason =>
   (reason != null ? finishReasons[reason] : undefined) ?? "unknown"
 
-const usage = (wire: typeof UsageWire.Type | null | undefined) =>
-  wire == null
-    ? { inputTokens: 0, outputTokens: 0 }
-    : { inputTokens: wire.prompt_tokens, outputTokens: wire.completion_tokens }
+/**
+ * The usage of a completion. `prompt_tokens` is the whole prompt, the cached
+ * part of it included: OpenAI's `prompt_tokens_details.cached_tokens` (billed
+ * at a discount), or DeepSeek's `prompt_cache_hit_tokens`; OpenRouter adds
+ * `cache_write_tokens` for a provider that bills writes (Claude). Only
+ * pricing reads them, so one not understood counts as none rather than
+ * failing the answer.
+ */
+const usage = (wire: typeof UsageWire.Type | null | undefined): Usage => {
+  if (wire == null) return { inputTokens: 0, outputTokens: 0 }
+  const details = Http.isPlainObject(wire.prompt_tokens_details) ? wire.prompt_tokens_details : undefined
+  const read = count(details?.["cached_tokens"]) || count(wire.prompt_cache_hit_tokens)
+  return {
+    inputTokens: wire.prompt_tokens,
+    outputTokens: wire.completion_tokens,
+    ...cacheCounts(wire.prompt_tokens, read, count(details?.["cache_write_tokens"]), 0)
+  }
+}
 
 /** The answer stopped on policy: a content_filter finish, or a refusal (`answer.refusal`). */
 const filtered = (context: Errors.Context, answer: Errors.StoppedAnswer) =>

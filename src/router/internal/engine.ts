@@ -1626,10 +1626,7 @@ const joined = (first: Meta, resumed: Meta): Meta => ({
   attempts: resumed.attempts,
   fallbacks: distinctTargets(resumed.attempts, resumed.target),
   latency: resumed.latency,
-  usage: {
-    inputTokens: first.usage.inputTokens + resumed.usage.inputTokens,
-    outputTokens: first.usage.outputTokens + resumed.usage.outputTokens
-  },
+  usage: Chat.addUsage(first.usage, resumed.usage),
   cost: first.cost + resumed.cost,
   costDelta: first.costDelta + resumed.costDelta,
   continued: true
