@@ -498,14 +498,26 @@ const toMessage = (from: string, t: BreakerStore.Transition): BreakerMessage =>
     ? { from, name: t.name, to: "probing" }
     : { from, name: t.name, to: "closed" }
 
-const outcomeFields = ["successes", "failures", "slowSuccesses", "slowFailures", "abandoned", "successStartedAt"] as const
+const countFields = ["successes", "failures", "slowSuccesses", "slowFailures", "abandoned"] as const
 
-const isOutcomes = (value: unknown): value is BreakerStore.Outcomes =>
-  typeof value === "object" && value !== null &&
-  outcomeFields.every((field) => {
-    const n = (value as Record<string, unknown>)[field]
-    return typeof n === "number" && Number.isInteger(n) && n >= 0
-  })
+/**
+ * The most calls of one kind a breaker's batch may hold: one instance's
+ * calls of one sync interval, with room to spare (a million calls a second
+ * at 100 ms). A larger count is a buggy or hostile peer's, and its message
+ * is dropped.
+ */
+const maxBatchCount = 100_000
+
+const isOutcomes = (value: unknown): value is BreakerStore.Outcomes => {
+  if (typeof value !== "object" || value === null) return false
+  const fields = value as Record<string, unknown>
+  const startedAt = fields.successStartedAt
+  return typeof startedAt === "number" && Number.isSafeInteger(startedAt) && startedAt >= 0 &&
+    countFields.every((field) => {
+      const n = fields[field]
+      return typeof n === "number" && Number.isInteger(n) && n >= 0 && n <= maxBatchCount
+    })
+}
 
 const isHealthTuple = (value: unknown): value is HealthTuple =>
   Array.isArray(value) && value.length === 4 && (value[0] === 0 || value[0] === 1 || value[0] === 2) &&
