@@ -8,6 +8,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, type Scope } from "effect"
 import * as CircuitBreaker from "../src/resilience/CircuitBreaker.js"
+import * as RateLimit from "../src/resilience/RateLimit.js"
+import * as RetryBudget from "../src/resilience/RetryBudget.js"
 import * as Redis from "../src/state/Redis.js"
 import * as SharedState from "../src/state/SharedState.js"
 import { startRedis, type TestRedis, unavailable } from "./support/redis.js"
@@ -36,10 +38,13 @@ describe.skipIf(unavailable !== undefined)("SharedState when things go wrong", (
 
   const freshNamespace = () => `faults-${process.pid}-${++namespaces}`
 
-  /** One instance: its own connection, the shared namespace of the test. */
+  /**
+   * One instance: its own connection (a command deadline of 100 ms, so a
+   * short stall outlasts it), the shared namespace of the test.
+   */
   const instance = (namespace: string, name: string): Effect.Effect<SharedState.Service, never, Scope.Scope> =>
     Effect.gen(function*() {
-      const connection = yield* Layer.build(Layer.fresh(Redis.layer({ url: redis.url })))
+      const connection = yield* Layer.build(Layer.fresh(Redis.layer({ url: redis.url, commandTimeout: "100 millis" })))
       return yield* SharedState.make({ namespace, instance: name, syncInterval: "50 millis" }).pipe(Effect.provide(connection))
     })
 
@@ -70,5 +75,32 @@ describe.skipIf(unavailable !== undefined)("SharedState when things go wrong", (
       yield* publish(2)
       yield* eventually(Effect.map(a.status, (s) => s.received === 1))
       expect((yield* breaker.snapshot).consecutiveFailures).toBe(2)
+    }))
+
+  it.scopedLive("a stall past the command deadline applies each change once: syncs that timed out and ran anyway are resent harmlessly", () =>
+    Effect.gen(function*() {
+      const ns = freshNamespace()
+      const a = yield* instance(ns, "a")
+      const b = yield* instance(ns, "b")
+      const budgetA = yield* RetryBudget.make({ name: "gpt", store: a.budgets })
+      const budgetB = yield* RetryBudget.make({ name: "gpt", store: b.budgets })
+      const limitA = yield* RateLimit.make({ name: "gpt", rpm: 1_000, store: a.limits })
+      const limitB = yield* RateLimit.make({ name: "gpt", rpm: 1_000, store: b.limits })
+      yield* synced(a, b)
+
+      // pending on A when the server stops answering: every sync of the stall times out, and the
+      // server runs each of them once it wakes
+      yield* budgetA.recordFailure
+      yield* budgetA.recordFailure
+      for (let i = 0; i < 10; i++) expect((yield* limitA.tryAcquire(0))._tag).toBe("Admitted")
+      yield* Effect.promise(() => redis.freeze(600))
+      yield* eventually(Effect.map(a.status, (s) => s.failures > 0 && s.connected))
+      yield* Effect.all([a.sync, b.sync])
+      yield* Effect.all([a.sync, b.sync])
+
+      // 10 tokens less 2 failures, and 10 requests, everywhere
+      const shared = Number(yield* Effect.promise(() => redis.command("GET", `${ns}:budget:gpt`))) / 1000
+      expect({ shared, a: yield* budgetA.tokens, b: yield* budgetB.tokens }).toEqual({ shared: 8, a: 8, b: 8 })
+      expect({ a: (yield* limitA.usage).requests, b: (yield* limitB.usage).requests }).toEqual({ a: 10, b: 10 })
     }))
 })

@@ -21,19 +21,28 @@
  *   the other instances count them in their own breakers, so a target that
  *   fails for everyone trips on the combined traffic (these counts are
  *   perishable: a failed sync drops them);
- * - rate limits: per target and bucket, a hash `<ns>:rl:<name>:<start>` with
- *   the total requests (`r`) and tokens (`t`) of every instance, expiring
- *   with the window; an instance adds its own counts and subtracts them from
- *   what it reads back, leaving the others';
+ * - rate limits: per target and bucket, a hash `<ns>:rl:<name>:<start>`
+ *   holding each instance's own totals of the bucket, requests in
+ *   `r:<writer>` and tokens in `t:<writer>` (the writer is the instance and
+ *   its process), expiring with the window; an instance writes its totals
+ *   (never adds to a field) and sums the others' fields;
  * - retry budgets: `<ns>:budget:<name>` holds one A6 count in thousandths;
- *   each instance sends its changes through a script that clamps them, and
- *   sets its local count to the result plus what changed meanwhile.
+ *   each instance sends its changes in numbered batches through a script that
+ *   clamps them and notes the latest batch applied per instance (in
+ *   `<ns>:budget:<name>:batches`), and sets its local count to the result
+ *   plus what changed meanwhile.
+ *
+ * Every write can be sent twice without harm, because a sync that misses
+ * its deadline may still run: Redis runs what reached its socket, even after
+ * a stall longer than the deadline, and the next sync sends it again. Rate
+ * limits write totals, not increments; a budget batch is resent as is until
+ * Redis answers for it, and the script skips a batch it has applied.
  *
  * If a sync fails (Redis down, slow, or answering errors) what it carried is
- * kept for the next one (pending counts out of the window are dropped, and
- * only the latest transition per breaker is kept, so nothing grows), a
- * warning is logged once, and the first sync that succeeds again logs the
- * recovery and re-reads every breaker.
+ * kept for the next one (buckets out of the window are dropped, and only the
+ * latest transition per breaker is kept, so nothing grows), a warning is
+ * logged once, and the first sync that succeeds again logs the recovery and
+ * re-reads every breaker.
  *
  * @internal
  */
@@ -45,14 +54,27 @@ import type * as RetryBudget from "../../resilience/RetryBudget.js"
 import type { RedisClient } from "../Redis.js"
 import type { Options, Service, Status } from "../SharedState.js"
 
+/**
+ * Applies one batch of an instance's budget changes, once: KEYS are the count
+ * and the hash of the latest batch applied per instance; ARGV the change,
+ * the maximum, the TTL, the instance, its process's session and the batch's
+ * number. Answers the count.
+ */
 const budgetScript = `
 local max = tonumber(ARGV[2])
 local v = tonumber(redis.call('GET', KEYS[1]))
 if not v then v = max end
-v = v + tonumber(ARGV[1])
-if v < 0 then v = 0 end
-if v > max then v = max end
+local latest = redis.call('HGET', KEYS[2], ARGV[4])
+local session, sequence = nil, nil
+if latest then session, sequence = string.match(latest, '^(.*):(%d+)$') end
+if session ~= ARGV[5] or tonumber(sequence) < tonumber(ARGV[6]) then
+  v = v + tonumber(ARGV[1])
+  if v < 0 then v = 0 end
+  if v > max then v = max end
+  redis.call('HSET', KEYS[2], ARGV[4], ARGV[5] .. ':' .. ARGV[6])
+end
 redis.call('SET', KEYS[1], tostring(v), 'PX', ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return tostring(v)`
 
 interface BreakerMessage {
@@ -87,18 +109,33 @@ const maxSamples = 1_000
 
 type Message = BreakerMessage | OutcomesMessage | HealthMessage
 
+/** This instance's totals in one bucket of a rate limit, and whether Redis may not hold them yet. */
+interface Totals {
+  requests: number
+  tokens: number
+  unsent: boolean
+}
+
 interface Limiter {
   readonly registration: RateLimit.Registration
-  /** Counts not sent yet, per bucket start. */
-  readonly pending: Map<number, { requests: number; tokens: number }>
-  /** This instance's counts Redis holds, per bucket start. */
-  readonly sent: Map<number, { requests: number; tokens: number }>
+  /** This instance's totals, per bucket start. */
+  readonly own: Map<number, Totals>
+}
+
+/** Thousandths a budget changed by locally, numbered. */
+interface Batch {
+  readonly sequence: number
+  readonly delta: number
 }
 
 interface Budget {
   readonly registration: RetryBudget.Registration
-  /** Thousandths changed locally and not sent yet. */
+  /** Thousandths changed locally and not in a batch yet. */
   pending: number
+  /** The batch sent and not answered for yet: it goes again, unchanged, until Redis answers. */
+  unanswered: Batch | undefined
+  /** The number of the latest batch. */
+  sequence: number
 }
 
 type Reply = [error: Error | null, result: unknown]
@@ -108,6 +145,9 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
   Effect.gen(function*() {
     const namespace = options?.namespace ?? "llm-failover"
     const instance = options?.instance ?? crypto.randomUUID()
+    /** This process: an instance that restarts under the same id starts new batch numbers and new rate-limit fields. */
+    const session = crypto.randomUUID().slice(0, 8)
+    const writer = `${instance}:${session}`
     const interval = Duration.decode(options?.syncInterval ?? "100 millis")
     const isolatedTtl = Duration.toMillis(options?.isolatedTtl ?? "1 hour")
     const budgetTtl = Duration.toMillis(options?.budgetTtl ?? "10 minutes")
@@ -219,15 +259,16 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
     const limitStore: RateLimit.Store = {
       register: (registration) =>
         Effect.sync(() => {
-          const limiter: Limiter = { registration, pending: new Map(), sent: new Map() }
+          const limiter: Limiter = { registration, own: new Map() }
           limiters.set(registration.name, limiter)
           return {
             onCount: (count) => {
-              const bucket = limiter.pending.get(count.start)
-              if (bucket === undefined) limiter.pending.set(count.start, { requests: count.requests, tokens: count.tokens })
+              const totals = limiter.own.get(count.start)
+              if (totals === undefined) limiter.own.set(count.start, { requests: count.requests, tokens: count.tokens, unsent: true })
               else {
-                bucket.requests += count.requests
-                bucket.tokens += count.tokens
+                totals.requests += count.requests
+                totals.tokens += count.tokens
+                totals.unsent = true
               }
             }
           }
@@ -237,7 +278,7 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
     const budgetStore: RetryBudget.Store = {
       register: (registration) =>
         Effect.sync(() => {
-          const budget: Budget = { registration, pending: 0 }
+          const budget: Budget = { registration, pending: 0, unanswered: undefined, sequence: 0 }
           budgets.set(registration.name, budget)
           return { onChange: (delta) => (budget.pending += Math.round(delta * 1000)) }
         })
@@ -278,16 +319,21 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
       const sends = [...limiters.values()].map((limiter) => {
         const { bucketMillis, buckets } = limiter.registration
         const first = Math.floor(now / bucketMillis) * bucketMillis - (buckets - 1) * bucketMillis
-        const counts = [...limiter.pending].filter(([start]) => start >= first)
-        limiter.pending.clear()
-        for (const start of limiter.sent.keys()) if (start < first) limiter.sent.delete(start)
+        for (const start of limiter.own.keys()) if (start < first) limiter.own.delete(start)
+        // the totals as sent: a count made during the round trip leaves its bucket unsent
+        const totals = [...limiter.own].filter(([, own]) => own.unsent).map(([start, own]) =>
+          [start, { requests: own.requests, tokens: own.tokens }] as const
+        )
         const window = Array.from({ length: buckets }, (_, i) => first + i * bucketMillis)
-        return { limiter, counts, window }
+        return { limiter, totals, window }
       })
       const budgetSends = [...budgets.values()].map((budget) => {
-        const delta = budget.pending
-        budget.pending = 0
-        return { budget, delta }
+        if (budget.unanswered === undefined && budget.pending !== 0) {
+          budget.unanswered = { sequence: ++budget.sequence, delta: budget.pending }
+          budget.pending = 0
+        }
+        // with nothing to send, the latest batch again: Redis skips it and answers the count
+        return { budget, batch: budget.unanswered ?? { sequence: budget.sequence, delta: 0 } }
       })
 
       /** Commands queued before the heartbeat, whose replies the reading below skips. */
@@ -321,20 +367,20 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
         pipeline.pexpire(instancesKey, liveFor * 3)
         pipeline.hgetall(instancesKey)
         if (reads.length > 0) pipeline.mget(...reads.map(breakerKey))
-        for (const { counts, limiter, window } of sends) {
+        for (const { limiter, totals, window } of sends) {
           const { bucketMillis, buckets, name } = limiter.registration
           const ttl = (buckets + 2) * bucketMillis
-          for (const [start, count] of counts) {
+          for (const [start, own] of totals) {
             const key = `${namespace}:rl:${name}:${start}`
-            pipeline.hincrby(key, "r", count.requests)
-            pipeline.hincrbyfloat(key, "t", count.tokens)
+            pipeline.hset(key, `r:${writer}`, String(own.requests), `t:${writer}`, String(own.tokens))
             pipeline.pexpire(key, ttl)
           }
-          for (const start of window) pipeline.hmget(`${namespace}:rl:${name}:${start}`, "r", "t")
+          for (const start of window) pipeline.hgetall(`${namespace}:rl:${name}:${start}`)
         }
-        for (const { budget, delta } of budgetSends) {
+        for (const { batch, budget } of budgetSends) {
           const max = Math.round(budget.registration.maxTokens * 1000)
-          pipeline.eval(budgetScript, 1, `${namespace}:budget:${budget.registration.name}`, delta, max, budgetTtl)
+          const key = `${namespace}:budget:${budget.registration.name}`
+          pipeline.eval(budgetScript, 2, key, `${key}:batches`, batch.delta, max, budgetTtl, instance, session, batch.sequence)
         }
         return (pipeline.exec() as Promise<Array<Reply> | null>).then((replies) => {
           // a connection lost mid-pipeline fails every command alike: that is a failed sync
@@ -348,17 +394,7 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
             // keep what was not sent, newer changes first
             for (const t of transitions) if (!outbox.has(t.name)) outbox.set(t.name, t)
             for (const name of reads) toRead.add(name)
-            for (const { counts, limiter } of sends) {
-              for (const [start, count] of counts) {
-                const bucket = limiter.pending.get(start)
-                if (bucket === undefined) limiter.pending.set(start, count)
-                else {
-                  bucket.requests += count.requests
-                  bucket.tokens += count.tokens
-                }
-              }
-            }
-            for (const { budget, delta } of budgetSends) budget.pending += delta
+            // unsent rate-limit totals and unanswered budget batches stay as they are, for the next sync
           })
         )
       )
@@ -389,40 +425,27 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
           }
         } else for (const name of reads) toRead.add(name)
       }
-      for (const { counts, limiter, window } of sends) {
-        for (const [start, count] of counts) {
-          const [incr] = next()
+      for (const { limiter, totals, window } of sends) {
+        for (const [start, sent] of totals) {
+          const [error] = next()
           next()
-          next()
-          if (incr === null) {
-            const sent = limiter.sent.get(start)
-            if (sent === undefined) limiter.sent.set(start, { ...count })
-            else {
-              sent.requests += count.requests
-              sent.tokens += count.tokens
-            }
-          } else limiter.pending.set(start, count)
+          const own = limiter.own.get(start)
+          if (error === null && own !== undefined && own.requests === sent.requests && own.tokens === sent.tokens) own.unsent = false
         }
         const remote: Array<RateLimit.RemoteBucket> = []
         for (const start of window) {
-          const [error, value] = next()
-          if (error !== null || !Array.isArray(value)) continue
-          const own = limiter.sent.get(start)
-          remote.push({
-            start,
-            requests: Math.max(0, Number(value[0] ?? 0) - (own?.requests ?? 0)),
-            tokens: Math.max(0, Number(value[1] ?? 0) - (own?.tokens ?? 0))
-          })
+          const [error, fields] = next()
+          if (error === null && typeof fields === "object" && fields !== null) {
+            remote.push({ start, ...othersTotals(fields as Record<string, string>, writer) })
+          }
         }
         yield* limiter.registration.apply(remote, 1 / live)
       }
-      for (const { budget, delta } of budgetSends) {
+      for (const { batch, budget } of budgetSends) {
         const [error, value] = next()
-        if (error !== null) {
-          budget.pending += delta
-          continue
-        }
-        // the shared count plus what changed here during the round trip
+        if (error !== null) continue
+        if (budget.unanswered === batch) budget.unanswered = undefined
+        // the shared count plus what changed here since the batch
         yield* budget.registration.apply((Number(value) + budget.pending) / 1000)
       }
       return reads.length
@@ -481,6 +504,19 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
       sync: Effect.asVoid(Effect.either(sync))
     }
   })
+
+/** The other writers' requests and tokens in one rate-limit bucket's hash (fields `r:<writer>` and `t:<writer>`). */
+const othersTotals = (fields: Readonly<Record<string, string>>, writer: string): { requests: number; tokens: number } => {
+  let requests = 0
+  let tokens = 0
+  for (const [field, value] of Object.entries(fields)) {
+    const n = Number(value)
+    if (!Number.isFinite(n) || field.slice(2) === writer) continue
+    if (field.startsWith("r:")) requests += n
+    else if (field.startsWith("t:")) tokens += n
+  }
+  return { requests: Math.max(0, requests), tokens: Math.max(0, tokens) }
+}
 
 const toMessage = (from: string, t: BreakerStore.Transition): BreakerMessage =>
   t.to === "open"
