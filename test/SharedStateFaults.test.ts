@@ -48,6 +48,14 @@ describe.skipIf(unavailable !== undefined)("SharedState when things go wrong", (
       return yield* SharedState.make({ namespace, instance: name, syncInterval: "50 millis" }).pipe(Effect.provide(connection))
     })
 
+  /** Runs `during` with the server stopped, and starts it again (empty) after, whatever happens. */
+  const withRedisDown = <A, E, R>(during: Effect.Effect<A, E, R>) =>
+    Effect.acquireUseRelease(
+      Effect.promise(() => redis.stop()),
+      () => during,
+      () => Effect.promise(() => redis.start())
+    )
+
   const synced = (...instances: ReadonlyArray<SharedState.Service>) =>
     eventually(Effect.map(Effect.all(instances.map((i) => i.status)), (all) => all.every((s) => s.connected && s.syncs > 2)))
 
@@ -103,4 +111,24 @@ describe.skipIf(unavailable !== undefined)("SharedState when things go wrong", (
       expect({ shared, a: yield* budgetA.tokens, b: yield* budgetB.tokens }).toEqual({ shared: 8, a: 8, b: 8 })
       expect({ a: (yield* limitA.usage).requests, b: (yield* limitB.usage).requests }).toEqual({ a: 10, b: 10 })
     }))
+
+  it.scopedLive("while Redis is down, a shared rate limit keeps admitting, up to this instance's share of the limit", () =>
+    Effect.gen(function*() {
+      const ns = freshNamespace()
+      const a = yield* instance(ns, "a")
+      const b = yield* instance(ns, "b")
+      const limitA = yield* RateLimit.make({ name: "gpt", rpm: 100, store: a.limits })
+      yield* RateLimit.make({ name: "gpt", rpm: 100, store: b.limits })
+      yield* synced(a, b)
+      const admitted = yield* withRedisDown(
+        Effect.gen(function*() {
+          yield* eventually(Effect.map(a.status, (s) => !s.connected))
+          const all = yield* Effect.replicateEffect(limitA.tryAcquire(0), 100)
+          return all.filter((admission) => admission._tag === "Admitted").length
+        })
+      )
+      // two live instances: half of 100 each, on its own counts (it stopped at its last share, 25, before)
+      expect(admitted).toBe(50)
+      yield* synced(a, b)
+    }), 10_000)
 })

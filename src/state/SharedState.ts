@@ -16,7 +16,9 @@
  * - a named health tracker (the router's is `"targets"`) records the others'
  *   samples too, so health-, latency- and cost-aware routing rank targets on
  *   every instance's calls (up to 1,000 samples per target per sync from each);
- * - a rate limit (`rpm`, `tpm`) counts every instance's requests and tokens;
+ * - a rate limit (`rpm`, `tpm`) counts every instance's requests and tokens
+ *   (while Redis is out of reach, each instance keeps to its fair part of the
+ *   limit on its own counts);
  * - a named retry budget is one gRPC A6 bucket for all instances, so an
  *   outage one of them sees throttles the retries of all.
  *

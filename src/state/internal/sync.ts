@@ -463,7 +463,10 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
             return Effect.logWarning(
               `shared state: Redis unreachable (${error.message}); serving on local state until it is back`
             )
-          }),
+          }).pipe(
+            // out of touch: each limiter keeps to its share of its limit, on its own counts, until a sync reaches Redis
+            Effect.zipLeft(Effect.forEach(limiters.values(), (limiter) => limiter.registration.disconnected, { discard: true }))
+          ),
         onSuccess: () =>
           Effect.suspend(() => {
             status.syncs++
