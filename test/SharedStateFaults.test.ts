@@ -131,4 +131,82 @@ describe.skipIf(unavailable !== undefined)("SharedState when things go wrong", (
       expect(admitted).toBe(50)
       yield* synced(a, b)
     }), 10_000)
+
+  it.scopedLive("a transition missed on the channel is read from its key within a couple of seconds", () =>
+    Effect.gen(function*() {
+      const ns = freshNamespace()
+      const a = yield* instance(ns, "a")
+      const breaker = yield* CircuitBreaker.make({ name: "gpt", store: a.breakers })
+      yield* synced(a)
+      // a peer's isolation whose message never arrived (written, not published)
+      const isolated = JSON.stringify({ from: "peer", name: "gpt", to: "isolated" })
+      yield* Effect.promise(() => redis.command("SET", `${ns}:breaker:gpt`, isolated, "PX", "60000"))
+      yield* eventually(Effect.map(breaker.snapshot, (s) => s.state === "isolated"), 2_500)
+    }))
+
+  it.scopedLive("a transition published while the subscriber was reconnecting reaches that instance once it is back", () =>
+    Effect.gen(function*() {
+      const ns = freshNamespace()
+      const a = yield* instance(ns, "a")
+      const b = yield* instance(ns, "b")
+      const breakerA = yield* CircuitBreaker.make({ name: "gpt", store: a.breakers })
+      const breakerB = yield* CircuitBreaker.make({ name: "gpt", store: b.breakers })
+      yield* synced(a, b)
+      // Redis drops the subscribers (as past a client-output-buffer-limit, or a proxy's idle timeout);
+      // the command connections stay up, and A isolates the target while B's subscriber reconnects
+      yield* Effect.promise(() => redis.command("CLIENT", "KILL", "TYPE", "pubsub"))
+      yield* breakerA.isolate
+      yield* eventually(Effect.map(breakerB.snapshot, (s) => s.state === "isolated"), 2_500)
+      expect((yield* b.status).connected).toBe(true)
+    }))
+
+  it.scopedLive("after Redis restarts empty, the instances write their open and isolated breakers back for the ones that start later", () =>
+    Effect.gen(function*() {
+      const ns = freshNamespace()
+      const a = yield* instance(ns, "a")
+      const gpt = yield* CircuitBreaker.make({ name: "gpt", store: a.breakers })
+      const claude = yield* CircuitBreaker.make({ name: "claude", store: a.breakers })
+      yield* synced(a)
+      yield* gpt.isolate
+      yield* claude.forceOpen("5 minutes")
+      yield* eventually(Effect.map(Effect.promise(() => redis.command("EXISTS", `${ns}:breaker:claude`)), (n) => n === "1"))
+
+      yield* withRedisDown(eventually(Effect.map(a.status, (s) => !s.connected)))
+      yield* eventually(Effect.map(Effect.promise(() => redis.command("EXISTS", `${ns}:breaker:gpt`, `${ns}:breaker:claude`)), (n) => n === "2"), 5_000)
+      const claudeTtl = Number(yield* Effect.promise(() => redis.command("PTTL", `${ns}:breaker:claude`)))
+      expect(claudeTtl).toBeGreaterThan(290_000)
+      expect(claudeTtl).toBeLessThanOrEqual(301_000)
+
+      const late = yield* instance(ns, "late")
+      const lateGpt = yield* CircuitBreaker.make({ name: "gpt", store: late.breakers })
+      const lateClaude = yield* CircuitBreaker.make({ name: "claude", store: late.breakers })
+      yield* eventually(Effect.map(Effect.all([lateGpt.snapshot, lateClaude.snapshot]), ([g, c]) => g.state === "isolated" && c.state === "open"))
+    }), 10_000)
+
+  it.scopedLive("a write-back keeps the stronger state a key already holds", () =>
+    Effect.gen(function*() {
+      const ns = freshNamespace()
+      const a = yield* instance(ns, "a")
+      const gpt = yield* CircuitBreaker.make({ name: "gpt", store: a.breakers })
+      yield* synced(a)
+      yield* gpt.forceOpen("1 minute")
+      yield* eventually(Effect.map(Effect.promise(() => redis.command("EXISTS", `${ns}:breaker:gpt`)), (n) => n === "1"))
+      yield* withRedisDown(eventually(Effect.map(a.status, (s) => !s.connected)))
+      // another instance isolated it before this one wrote its opening back
+      const isolated = JSON.stringify({ from: "peer", name: "gpt", to: "isolated" })
+      yield* Effect.promise(() => redis.command("SET", `${ns}:breaker:gpt`, isolated, "PX", "60000"))
+      yield* eventually(Effect.map(a.status, (s) => s.connected), 5_000)
+      yield* eventually(Effect.map(gpt.snapshot, (s) => s.state === "isolated"), 2_500)
+      expect(yield* Effect.promise(() => redis.command("GET", `${ns}:breaker:gpt`))).toBe(isolated)
+    }), 10_000)
+
+  it.scopedLive("Redis.subscribe says each time the server confirms the subscription, first and after a reconnect", () =>
+    Effect.gen(function*() {
+      const client = yield* Redis.make({ url: redis.url })
+      let confirmations = 0
+      yield* client.subscribe(`${freshNamespace()}:events`, () => {}, () => confirmations++)
+      yield* eventually(Effect.sync(() => confirmations === 1))
+      yield* Effect.promise(() => redis.command("CLIENT", "KILL", "TYPE", "pubsub"))
+      yield* eventually(Effect.sync(() => confirmations === 2))
+    }))
 })

@@ -15,7 +15,11 @@
  *   `probing` and never stored, holds the others open for that grace while
  *   its probe runs). A breaker registering, or every
  *   breaker after Redis comes back, reads its key, so a late instance starts
- *   open when the others are. The calls each breaker counted while closed
+ *   open when the others are; every breaker reads it again about once a
+ *   second and after the subscription comes back, so a message missed on the
+ *   channel is repaired. A marker key tells when Redis lost what it held (a
+ *   new token in it): then every instance writes its open and isolated
+ *   breakers back, where the key holds nothing stronger. The calls each breaker counted while closed
  *   go out too, as one `outcomes` message per sync on the same channel (a
  *   failure wakes the fiber, at most once per 10 ms), and
  *   the other instances count them in their own breakers, so a target that
@@ -76,6 +80,23 @@ end
 redis.call('SET', KEYS[1], tostring(v), 'PX', ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return tostring(v)`
+
+/**
+ * Writes a breaker's state back unless the key holds a stronger one (an
+ * isolation, or an open deadline as late): KEYS is the breaker's key; ARGV
+ * the message, its open deadline (0 for an isolation) and the TTL.
+ */
+const restoreScript = `
+local held = redis.call('GET', KEYS[1])
+if held then
+  local ok, state = pcall(cjson.decode, held)
+  if ok and type(state) == 'table' then
+    if state.to == 'isolated' then return 0 end
+    if ARGV[2] ~= '0' and state.to == 'open' and (tonumber(state.openUntil) or 0) >= tonumber(ARGV[2]) then return 0 end
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+return 1`
 
 interface BreakerMessage {
   readonly from: string
@@ -160,10 +181,25 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
     // an instance is live while its heartbeats are fresh: a few intervals, at least two seconds
     const liveFor = Math.max(2_000, Duration.toMillis(interval) * 5)
     const breakerKey = (name: string) => `${namespace}:breaker:${name}`
+    /**
+     * A key every instance keeps alive, holding the token of whoever made it:
+     * a new token means Redis lost what it held (a restart with no
+     * persistence, a failover to a replica behind), and every instance writes
+     * its breakers back.
+     */
+    const markerKey = `${namespace}:marker`
+    /** Every breaker's key is read again every this many syncs (about a second): a message missed on the channel is repaired. */
+    const rereadEvery = Math.max(1, Math.round(1_000 / Math.max(1, Duration.toMillis(interval))))
     const clock = yield* Effect.clock
     const startedAt = clock.unsafeCurrentTimeMillis()
 
     const breakers = new Map<string, BreakerStore.Registration>()
+    /** Each breaker's local state, as the breaker writes it. */
+    const cells = new Map<string, Ref.Ref<BreakerStore.State>>()
+    /** The marker's token at the last sync; undefined before the first. */
+    let marker: string | undefined
+    /** Redis lost its state: write every breaker's back with the next sync. */
+    let restore = false
     const outbox = new Map<string, BreakerStore.Transition>()
     /** Calls counted locally since the last sync, per breaker: perishable, dropped if a sync fails. */
     let outcomes = new Map<string, ReturnType<typeof BreakerStore.emptyOutcomes>>()
@@ -220,6 +256,11 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
         ), { discard: true })
     }
 
+    /** Every breaker's key is read with the next sync. */
+    const rereadAll = () => {
+      for (const name of breakers.keys()) toRead.add(name)
+    }
+
     const runtime = yield* Effect.runtime<never>()
     yield* redis.subscribe(channel, (raw) => {
       const message = parse(raw)
@@ -230,12 +271,17 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
         ? applyOutcomes(message)
         : applyHealth(message)
       Effect.runFork(effect.pipe(Effect.provide(runtime)))
+    }, () => {
+      // (re)subscribed: what was published while the subscription was down is lost, so read the keys now
+      rereadAll()
+      wake.unsafeOffer(undefined)
     })
 
     const breakerStore: BreakerStore.BreakerStore = {
       register: (registration) =>
         Effect.map(Ref.make(registration.initial), (ref): BreakerStore.Cell => {
           breakers.set(registration.name, registration)
+          cells.set(registration.name, ref)
           toRead.add(registration.name)
           const name = registration.name
           return {
@@ -366,6 +412,9 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
         pipeline.hset(instancesKey, instance, String(now))
         pipeline.pexpire(instancesKey, liveFor * 3)
         pipeline.hgetall(instancesKey)
+        pipeline.set(markerKey, crypto.randomUUID(), "PX", isolatedTtl, "NX")
+        pipeline.pexpire(markerKey, isolatedTtl)
+        pipeline.get(markerKey)
         if (reads.length > 0) pipeline.mget(...reads.map(breakerKey))
         for (const { limiter, totals, window } of sends) {
           const { bucketMillis, buckets, name } = limiter.registration
@@ -416,6 +465,13 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
         live = Math.max(1, live)
         if (stale.length > 0) yield* Effect.ignore(redis.use("prune", (client) => client.hdel(instancesKey, ...stale)))
       }
+      next()
+      next()
+      const [markerError, token] = next()
+      if (markerError === null && typeof token === "string") {
+        if (marker !== undefined && token !== marker) lostState()
+        marker = token
+      }
       if (reads.length > 0) {
         const [error, values] = next()
         if (error === null && Array.isArray(values)) {
@@ -448,8 +504,39 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
         // the shared count plus what changed here since the batch
         yield* budget.registration.apply((Number(value) + budget.pending) / 1000)
       }
+      if (restore) yield* writeBack
       return reads.length
     })
+
+    /** Redis lost what it held: this instance's breakers go back with the next sync, and its rate-limit totals. */
+    const lostState = () => {
+      restore = true
+      for (const limiter of limiters.values()) for (const own of limiter.own.values()) own.unsent = true
+    }
+
+    /**
+     * Writes every open or isolated breaker back to Redis, where the key
+     * holds nothing stronger: an instance that starts after Redis lost its
+     * state starts as the running ones are.
+     */
+    const writeBack = Effect.gen(function*() {
+      const states: Array<readonly [string, BreakerStore.State]> = []
+      for (const [name, ref] of cells) states.push([name, yield* Ref.get(ref)])
+      const now = clock.unsafeCurrentTimeMillis()
+      const held = states.filter(([, state]) => state.status === "isolated" || (state.status === "open" && state.openUntil > now))
+      yield* redis.use("restore", (client) => {
+        const pipeline = client.pipeline()
+        for (const [name, state] of held) {
+          const message: BreakerMessage = state.status === "isolated"
+            ? { from: instance, name, to: "isolated" }
+            : { from: instance, name, to: "open", openUntil: state.openUntil, trips: state.trips }
+          const ttl = state.status === "isolated" ? isolatedTtl : state.openUntil - now + 1_000
+          pipeline.eval(restoreScript, 1, breakerKey(name), JSON.stringify(message), state.openUntil, ttl)
+        }
+        return pipeline.exec()
+      })
+      restore = false
+    }).pipe(Effect.ignore)
 
     const loop = sync.pipe(
       Effect.matchEffect({
@@ -472,10 +559,11 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
             status.syncs++
             status.connected = true
             status.lastSync = clock.unsafeCurrentTimeMillis()
+            if (status.syncs % rereadEvery === 0) rereadAll()
             if (!status.down) return Effect.void
             status.down = false
             // re-read every breaker: others may have opened some meanwhile
-            for (const name of breakers.keys()) toRead.add(name)
+            rereadAll()
             return Effect.logInfo("shared state: Redis is back; resyncing")
           })
       }),
