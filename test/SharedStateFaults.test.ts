@@ -6,7 +6,8 @@
  * wait is bounded and polls.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, type Scope } from "effect"
+import { Cause, Effect, Exit, Layer, Redacted, type Scope } from "effect"
+import { inspect } from "node:util"
 import * as CircuitBreaker from "../src/resilience/CircuitBreaker.js"
 import * as RateLimit from "../src/resilience/RateLimit.js"
 import * as RetryBudget from "../src/resilience/RetryBudget.js"
@@ -208,5 +209,19 @@ describe.skipIf(unavailable !== undefined)("SharedState when things go wrong", (
       yield* eventually(Effect.sync(() => confirmations === 1))
       yield* Effect.promise(() => redis.command("CLIENT", "KILL", "TYPE", "pubsub"))
       yield* eventually(Effect.sync(() => confirmations === 2))
+    }))
+})
+
+describe("Redis.make with a URL it cannot parse", () => {
+  it.scoped("dies with a message that names the fault and never the password", () =>
+    Effect.gen(function*() {
+      const password = "Sup3r#Secret/pw"
+      const exit = yield* Effect.exit(Redis.make({ url: Redacted.make(`redis://default:${password}@127.0.0.1:6399`) }))
+      expect(Exit.isFailure(exit) && Cause.squash(exit.cause)).toEqual(
+        new Cause.IllegalArgumentException(
+          "Redis.make: the url is not a valid URL (percent-encode any #, /, ?, @ or % in the user name or password)"
+        )
+      )
+      expect(inspect(exit, { depth: 20 })).not.toContain("Secret")
     }))
 })

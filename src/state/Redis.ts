@@ -15,8 +15,9 @@
  *
  * @since 0.1.0
  */
-import { Context, Duration, Effect, Layer, Redacted, Schema, type Scope, Stream, SubscriptionRef } from "effect"
+import { Cause, Context, Duration, Effect, Layer, Redacted, Schema, type Scope, Stream, SubscriptionRef } from "effect"
 import type { Redis as IoRedis } from "ioredis"
+import * as RedisUrl from "./internal/url.js"
 
 /**
  * A Redis command failed: the server is unreachable, slow past the command
@@ -99,6 +100,10 @@ export class Redis extends Context.Tag("effect-llm-failover/state/Redis")<Redis,
  * Opens the two connections (without waiting for them: a server that is down
  * now is reconnected to later) and closes them with the scope.
  *
+ * A URL that cannot be parsed (often a password with `#`, `/` or `?` not
+ * percent-encoded) is a defect, an `IllegalArgumentException` whose message
+ * says what is wrong without quoting the URL.
+ *
  * @example
  * ```ts
  * import { Effect } from "effect"
@@ -116,6 +121,9 @@ export class Redis extends Context.Tag("effect-llm-failover/state/Redis")<Redis,
 export const make = (options: Options): Effect.Effect<RedisClient, never, Scope.Scope> =>
   Effect.gen(function*() {
     const url = Redacted.isRedacted(options.url) ? Redacted.value(options.url) : options.url
+    // checked before ioredis sees it: its parse error would carry the whole URL, password and all
+    const problem = RedisUrl.problem(url)
+    if (problem !== undefined) return yield* Effect.die(new Cause.IllegalArgumentException(`Redis.make: the url ${problem}`))
     const password = passwordOf(url)
     const scrub = (text: string) => (password === undefined ? text : text.split(password).join("<redacted>"))
     const commandTimeout = Duration.toMillis(options.commandTimeout ?? "500 millis")
