@@ -6,7 +6,7 @@
  * wait is bounded and polls.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Layer, Redacted, type Scope } from "effect"
+import { Cause, Clock, Effect, Exit, Layer, Redacted, type Scope } from "effect"
 import { inspect } from "node:util"
 import * as CircuitBreaker from "../src/resilience/CircuitBreaker.js"
 import * as RateLimit from "../src/resilience/RateLimit.js"
@@ -26,6 +26,19 @@ const eventually = (check: Effect.Effect<boolean>, within = 2_000) =>
       yield* Effect.sleep("10 millis")
     }
   })
+
+/** The real clock, `offset` ms off (a machine whose NTP is off, or a VM resumed from a snapshot). */
+const skewed = (offset: number): Clock.Clock => {
+  const real = Clock.make()
+  return {
+    [Clock.ClockTypeId]: Clock.ClockTypeId,
+    unsafeCurrentTimeMillis: () => real.unsafeCurrentTimeMillis() + offset,
+    currentTimeMillis: Effect.sync(() => real.unsafeCurrentTimeMillis() + offset),
+    unsafeCurrentTimeNanos: () => real.unsafeCurrentTimeNanos() + BigInt(offset) * 1_000_000n,
+    currentTimeNanos: Effect.sync(() => real.unsafeCurrentTimeNanos() + BigInt(offset) * 1_000_000n),
+    sleep: (duration) => real.sleep(duration)
+  }
+}
 
 describe.skipIf(unavailable !== undefined)("SharedState when things go wrong", () => {
   let redis: TestRedis
@@ -210,7 +223,67 @@ describe.skipIf(unavailable !== undefined)("SharedState when things go wrong", (
       yield* Effect.promise(() => redis.command("CLIENT", "KILL", "TYPE", "pubsub"))
       yield* eventually(Effect.sync(() => confirmations === 2))
     }))
+
+  it.scopedLive("an opening crosses as time left: an instance whose clock is a minute ahead holds it as long", () =>
+    Effect.gen(function*() {
+      const ns = freshNamespace()
+      const a = yield* instance(ns, "a")
+      const breakerA = yield* CircuitBreaker.make({ name: "gpt", store: a.breakers })
+      const ahead = skewed(60_000)
+      const [b, breakerB] = yield* Effect.withClock(
+        Effect.gen(function*() {
+          const b = yield* instance(ns, "b")
+          return [b, yield* CircuitBreaker.make({ name: "gpt", store: b.breakers })] as const
+        }),
+        ahead
+      )
+      yield* synced(a, b)
+      // A's server says: come back in 30 seconds
+      yield* breakerA.forceOpen("30 seconds")
+      yield* eventually(Effect.map(breakerB.snapshot, (s) => s.state === "open"))
+      const leftOnB = (yield* breakerB.snapshot).openUntil! - ahead.unsafeCurrentTimeMillis()
+      // 30 seconds, plus the probe grace, less the transit
+      expect(leftOnB).toBeGreaterThan(31_000)
+      expect(leftOnB).toBeLessThanOrEqual(32_000)
+      // and so does an instance that starts later, from the key's TTL
+      const [, late] = yield* Effect.withClock(
+        Effect.gen(function*() {
+          const late = yield* instance(ns, "late")
+          return [late, yield* CircuitBreaker.make({ name: "gpt", store: late.breakers })] as const
+        }),
+        ahead
+      )
+      yield* eventually(Effect.map(late.snapshot, (s) => s.state === "open"))
+      const leftOnLate = (yield* late.snapshot).openUntil! - ahead.unsafeCurrentTimeMillis()
+      expect(leftOnLate).toBeGreaterThan(30_000)
+      expect(leftOnLate).toBeLessThanOrEqual(32_000)
+    }))
+
+  it.scopedLive("a shared rpm limit holds when one instance's clock is 5 seconds behind", () =>
+    Effect.gen(function*() {
+      const ns = freshNamespace()
+      const a = yield* instance(ns, "a")
+      const limitA = yield* RateLimit.make({ name: "gpt", rpm: 40, store: a.limits })
+      const [b, limitB] = yield* Effect.withClock(
+        Effect.gen(function*() {
+          const b = yield* instance(ns, "b")
+          return [b, yield* RateLimit.make({ name: "gpt", rpm: 40, store: b.limits })] as const
+        }),
+        skewed(-5_000)
+      )
+      yield* synced(a, b)
+      let admitted = 0
+      // 400 requests a second in all for half a second, against a limit of 40 a minute
+      for (let i = 0; i < 100; i++) {
+        for (const limiter of [limitA, limitB]) if ((yield* limiter.tryAcquire(0))._tag === "Admitted") admitted++
+        yield* Effect.sleep("5 millis")
+      }
+      // as without skew (SharedState.test): each may pass it by what it admits in one sync
+      expect(admitted).toBeGreaterThanOrEqual(40)
+      expect(admitted).toBeLessThanOrEqual(48)
+    }))
 })
+
 
 describe("Redis.make with a URL it cannot parse", () => {
   it.scoped("dies with a message that names the fault and never the password", () =>

@@ -8,8 +8,10 @@
  *
  * - breakers: the latest local transition per breaker (which wakes the
  *   fiber at once, without waiting for the interval) is written to
- *   `<ns>:breaker:<name>` (open until T with a TTL past T; isolated with a
- *   long TTL; closed deletes the key) and published on `<ns>:events`, which
+ *   `<ns>:breaker:<name>` (open for D with a TTL of D plus a second; isolated
+ *   with a long TTL; closed deletes the key; an opening crosses as the time
+ *   it has left, and a key's as its TTL less that second, because the
+ *   instances' clocks may differ) and published on `<ns>:events`, which
  *   every instance applies as it arrives (an open one with a grace past its
  *   deadline, so the opener probes first; a half-open one, published as
  *   `probing` and never stored, holds the others open for that grace while
@@ -29,7 +31,11 @@
  *   holding each instance's own totals of the bucket, requests in
  *   `r:<writer>` and tokens in `t:<writer>` (the writer is the instance and
  *   its process), expiring with the window; an instance writes its totals
- *   (never adds to a field) and sums the others' fields;
+ *   (never adds to a field) and sums the others' fields (those of buckets
+ *   ahead of its clock, written by an instance whose clock is ahead, count
+ *   in its current bucket); the live instances, among which each takes its
+ *   share, are those whose heartbeat Redis's clock saw in the last two
+ *   seconds or so;
  * - retry budgets: `<ns>:budget:<name>` holds one A6 count in thousandths;
  *   each instance sends its changes in numbered batches through a script that
  *   clamps them and notes the latest batch applied per instance (in
@@ -83,8 +89,10 @@ return tostring(v)`
 
 /**
  * Writes a breaker's state back unless the key holds a stronger one (an
- * isolation, or an open deadline as late): KEYS is the breaker's key; ARGV
- * the message, its open deadline (0 for an isolation) and the TTL.
+ * isolation, or an opening that lasts as long): KEYS is the breaker's key;
+ * ARGV the message, whether it is an isolation (1 or 0) and its TTL. An
+ * opening's TTL is its time left plus a second, so TTLs compare openings
+ * whatever the clocks of their writers.
  */
 const restoreScript = `
 local held = redis.call('GET', KEYS[1])
@@ -92,16 +100,40 @@ if held then
   local ok, state = pcall(cjson.decode, held)
   if ok and type(state) == 'table' then
     if state.to == 'isolated' then return 0 end
-    if ARGV[2] ~= '0' and state.to == 'open' and (tonumber(state.openUntil) or 0) >= tonumber(ARGV[2]) then return 0 end
+    if ARGV[2] == '0' and state.to == 'open' and redis.call('PTTL', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
   end
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
 return 1`
 
+/**
+ * The heartbeat, judged by Redis's clock (the instances' may differ): notes
+ * this instance as seen now, forgets those unseen for twice `liveFor`, and
+ * answers how many were seen within it. KEYS is the instances' hash; ARGV
+ * this instance and `liveFor` in millis.
+ */
+const heartbeatScript = `
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local liveFor = tonumber(ARGV[2])
+redis.call('HSET', KEYS[1], ARGV[1], now)
+redis.call('PEXPIRE', KEYS[1], liveFor * 3)
+local seen = redis.call('HGETALL', KEYS[1])
+local live = 0
+for i = 1, #seen, 2 do
+  local age = now - (tonumber(seen[i + 1]) or 0)
+  if age <= liveFor then live = live + 1
+  elseif age > liveFor * 2 then redis.call('HDEL', KEYS[1], seen[i]) end
+end
+return live`
+
 interface BreakerMessage {
   readonly from: string
   readonly name: string
   readonly to: "open" | "isolated" | "closed" | "probing"
+  /** How long it stays open from when the message was sent: clocks differ between instances, durations do not. */
+  readonly openFor?: number
+  /** The deadline by the sender's clock, for instances of older versions. */
   readonly openUntil?: number
   readonly trips?: number
   /** Opened by `forceOpen` (a server's Retry-After): no instance probes it early. */
@@ -180,6 +212,8 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
     const instancesKey = `${namespace}:instances`
     // an instance is live while its heartbeats are fresh: a few intervals, at least two seconds
     const liveFor = Math.max(2_000, Duration.toMillis(interval) * 5)
+    /** How far ahead another instance's clock may be for its rate-limit counts to reach this one's window at once. */
+    const maxSkew = 10_000
     const breakerKey = (name: string) => `${namespace}:breaker:${name}`
     /**
      * A key every instance keeps alive, holding the token of whoever made it:
@@ -210,26 +244,36 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
     const trackers = new Map<string, { readonly registration: Health.Registration; samples: Map<string, Array<HealthTuple>> }>()
     const status = { connected: false, down: false, syncs: 0, failures: 0, lastSync: 0, received: 0, droppedSamples: 0 }
 
-    /** Applies another instance's transition (or, `fromKey`, any state read back from Redis). */
-    const applyMessage = (message: BreakerMessage, fromKey = false): Effect.Effect<void> => {
+    /**
+     * Applies another instance's transition, or any state read back from
+     * Redis with `keptFor`, the key's TTL (an opening's key outlives it by a
+     * second).
+     */
+    const applyMessage = (message: BreakerMessage, keptFor?: number): Effect.Effect<void> => {
       const apply = breakers.get(message.name)?.apply
-      if (apply === undefined || (message.from === instance && !fromKey)) return Effect.void
+      if (apply === undefined || (message.from === instance && keptFor === undefined)) return Effect.void
       status.received++
+      const now = clock.unsafeCurrentTimeMillis()
       switch (message.to) {
-        case "open":
-          return message.openUntil === undefined ? Effect.void : apply({
+        case "open": {
+          // time left, counted on this instance's clock
+          const openFor = keptFor !== undefined && keptFor > 0
+            ? keptFor - 1_000
+            : message.openFor ?? (message.openUntil === undefined ? undefined : message.openUntil - now)
+          return openFor === undefined ? Effect.void : apply({
             to: "open",
             // the opener probes first (see `probeGrace`)
-            openUntil: message.openUntil + (message.from === instance ? 0 : probeGrace),
+            openUntil: now + Math.max(0, openFor) + (message.from === instance ? 0 : probeGrace),
             ...(message.trips !== undefined ? { trips: message.trips } : {}),
             ...(message.forced === true ? { forced: true } : {})
           })
+        }
         case "isolated":
           return apply({ to: "isolated" })
         case "closed":
           return apply({ to: "closed" })
         case "probing":
-          return apply({ to: "probing", until: clock.unsafeCurrentTimeMillis() + probeGrace })
+          return apply({ to: "probing", until: now + probeGrace })
       }
     }
 
@@ -370,7 +414,9 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
         const totals = [...limiter.own].filter(([, own]) => own.unsent).map(([start, own]) =>
           [start, { requests: own.requests, tokens: own.tokens }] as const
         )
-        const window = Array.from({ length: buckets }, (_, i) => first + i * bucketMillis)
+        // the window's buckets, then those an instance whose clock is ahead (up to `maxSkew`) already writes to
+        const ahead = Math.min(buckets, Math.ceil(maxSkew / bucketMillis))
+        const window = Array.from({ length: buckets + ahead }, (_, i) => first + i * bucketMillis)
         return { limiter, totals, window }
       })
       const budgetSends = [...budgets.values()].map((budget) => {
@@ -387,12 +433,12 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
       const replies = yield* redis.use("sync", (client) => {
         const pipeline = client.pipeline()
         for (const t of transitions) {
-          const message = toMessage(instance, t)
+          const message = toMessage(instance, t, now)
           if (message.to === "closed") {
             pipeline.del(breakerKey(t.name))
             leading++
           } else if (message.to !== "probing") {
-            const ttl = message.to === "open" ? Math.max(1, (message.openUntil ?? now) - now) + 1_000 : isolatedTtl
+            const ttl = message.to === "open" ? Math.max(1, message.openFor ?? 0) + 1_000 : isolatedTtl
             pipeline.set(breakerKey(t.name), JSON.stringify(message), "PX", ttl)
             leading++
           }
@@ -409,13 +455,12 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
           leading++
         }
         // the heartbeat: which instances are live (for rate-limit shares); it also makes every sync reach Redis
-        pipeline.hset(instancesKey, instance, String(now))
-        pipeline.pexpire(instancesKey, liveFor * 3)
-        pipeline.hgetall(instancesKey)
+        pipeline.eval(heartbeatScript, 1, instancesKey, instance, liveFor)
         pipeline.set(markerKey, crypto.randomUUID(), "PX", isolatedTtl, "NX")
         pipeline.pexpire(markerKey, isolatedTtl)
         pipeline.get(markerKey)
         if (reads.length > 0) pipeline.mget(...reads.map(breakerKey))
+        for (const name of reads) pipeline.pttl(breakerKey(name))
         for (const { limiter, totals, window } of sends) {
           const { bucketMillis, buckets, name } = limiter.registration
           const ttl = (buckets + 2) * bucketMillis
@@ -451,20 +496,8 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
       let index = 0
       const next = (): Reply => (replies ?? [])[index++] ?? [new Error("no reply"), null]
       index += leading
-      next()
-      next()
       const [heartbeatError, seen] = next()
-      let live = 1
-      if (heartbeatError === null && typeof seen === "object" && seen !== null) {
-        const stale: Array<string> = []
-        live = 0
-        for (const [id, at] of Object.entries(seen as Record<string, string>)) {
-          if (now - Number(at) <= liveFor) live++
-          else if (now - Number(at) > liveFor * 2) stale.push(id)
-        }
-        live = Math.max(1, live)
-        if (stale.length > 0) yield* Effect.ignore(redis.use("prune", (client) => client.hdel(instancesKey, ...stale)))
-      }
+      const live = heartbeatError === null && typeof seen === "number" ? Math.max(1, seen) : 1
       next()
       next()
       const [markerError, token] = next()
@@ -474,10 +507,13 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
       }
       if (reads.length > 0) {
         const [error, values] = next()
+        const ttls = reads.map(() => next())
         if (error === null && Array.isArray(values)) {
-          for (const raw of values) {
+          for (const [i, raw] of values.entries()) {
             const message = typeof raw === "string" ? parse(raw) : undefined
-            if (message !== undefined && !("kind" in message)) yield* applyMessage(message, true)
+            const [ttlError, ttl] = ttls[i] ?? [null, -1]
+            const keptFor = ttlError === null && typeof ttl === "number" && ttl > 0 ? ttl : isolatedTtl
+            if (message !== undefined && !("kind" in message)) yield* applyMessage(message, keptFor)
           }
         } else for (const name of reads) toRead.add(name)
       }
@@ -489,11 +525,16 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
           if (error === null && own !== undefined && own.requests === sent.requests && own.tokens === sent.tokens) own.unsent = false
         }
         const remote: Array<RateLimit.RemoteBucket> = []
+        const current = window[limiter.registration.buckets - 1]!
         for (const start of window) {
           const [error, fields] = next()
-          if (error === null && typeof fields === "object" && fields !== null) {
-            remote.push({ start, ...othersTotals(fields as Record<string, string>, writer) })
-          }
+          if (error !== null || typeof fields !== "object" || fields === null) continue
+          const totals = othersTotals(fields as Record<string, string>, writer)
+          // a bucket ahead of this clock's is now by the writer's: it counts in the current one
+          const last = remote.at(-1)
+          if (start > current && last !== undefined && last.start === current) {
+            remote[remote.length - 1] = { start: current, requests: last.requests + totals.requests, tokens: last.tokens + totals.tokens }
+          } else remote.push({ start: Math.min(start, current), ...totals })
         }
         yield* limiter.registration.apply(remote, 1 / live)
       }
@@ -527,11 +568,13 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
       yield* redis.use("restore", (client) => {
         const pipeline = client.pipeline()
         for (const [name, state] of held) {
-          const message: BreakerMessage = state.status === "isolated"
+          const isolated = state.status === "isolated"
+          const openFor = state.openUntil - now
+          const message: BreakerMessage = isolated
             ? { from: instance, name, to: "isolated" }
-            : { from: instance, name, to: "open", openUntil: state.openUntil, trips: state.trips }
-          const ttl = state.status === "isolated" ? isolatedTtl : state.openUntil - now + 1_000
-          pipeline.eval(restoreScript, 1, breakerKey(name), JSON.stringify(message), state.openUntil, ttl)
+            : { from: instance, name, to: "open", openFor, openUntil: state.openUntil, trips: state.trips }
+          const ttl = isolated ? isolatedTtl : openFor + 1_000
+          pipeline.eval(restoreScript, 1, breakerKey(name), JSON.stringify(message), isolated ? 1 : 0, ttl)
         }
         return pipeline.exec()
       })
@@ -609,13 +652,14 @@ const othersTotals = (fields: Readonly<Record<string, string>>, writer: string):
   return { requests: Math.max(0, requests), tokens: Math.max(0, tokens) }
 }
 
-const toMessage = (from: string, t: BreakerStore.Transition): BreakerMessage =>
+/** A local transition as the others read it, sent at `now`. */
+const toMessage = (from: string, t: BreakerStore.Transition, now: number): BreakerMessage =>
   t.to === "open"
     ? {
       from,
       name: t.name,
       to: "open",
-      ...(t.openUntil !== undefined ? { openUntil: t.openUntil } : {}),
+      ...(t.openUntil !== undefined ? { openFor: Math.max(0, t.openUntil - now), openUntil: t.openUntil } : {}),
       trips: t.trips,
       ...(t.reason === "forced" ? { forced: true } : {})
     }
@@ -671,6 +715,7 @@ const parse = (raw: string): Message | undefined => {
     if (typeof v.name !== "string") return undefined
     if (v.to !== "open" && v.to !== "isolated" && v.to !== "closed" && v.to !== "probing") return undefined
     if (v.openUntil !== undefined && typeof v.openUntil !== "number") return undefined
+    if (v.openFor !== undefined && !(typeof v.openFor === "number" && v.openFor >= 0)) return undefined
     if (v.trips !== undefined && typeof v.trips !== "number") return undefined
     if (v.forced !== undefined && typeof v.forced !== "boolean") return undefined
     return v as unknown as BreakerMessage
