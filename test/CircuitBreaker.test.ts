@@ -1222,6 +1222,29 @@ describe("CircuitBreaker", () => {
         assert.strictEqual((yield* slowBreaker.snapshot).state, "open")
       }))
 
+    it.effect("a huge batch of another instance's outcomes is counted at once, as at most 10,000 calls", () =>
+      Effect.gen(function*() {
+        const { registrations, store } = yield* mirror
+        const rate = yield* CircuitBreaker.make({
+          name: "rate",
+          store,
+          trip: CircuitBreaker.failureRate({ threshold: 0.5, window: CircuitBreaker.timeWindow("1 minute", 6), minimumCalls: 10 })
+        })
+        const consecutive = yield* CircuitBreaker.make({ name: "consecutive", store })
+        const [rateRegistration, consecutiveRegistration] = yield* Ref.get(registrations)
+        const huge = (fields: Partial<BreakerStore.Outcomes>): BreakerStore.Outcomes => ({ ...BreakerStore.emptyOutcomes(), ...fields })
+        // a trillion successes would take hours one by one (a buggy or hostile peer's batch)
+        const started = Date.now()
+        yield* rateRegistration!.applyOutcomes(huge({ successes: 1_000_000_000_000 }))
+        yield* consecutiveRegistration!.applyOutcomes(huge({ successes: 1_000_000_000_000 }))
+        expect(Date.now() - started).toBeLessThan(1_000)
+        expect((yield* rate.snapshot).callsInWindow).toBe(10_000)
+        // as many failures after them make half the window, and trip a 50% rate; failures trip the default
+        yield* rateRegistration!.applyOutcomes(huge({ failures: 1_000_000_000_000 }))
+        yield* consecutiveRegistration!.applyOutcomes(huge({ failures: 1_000_000_000_000 }))
+        expect([(yield* rate.snapshot).state, (yield* consecutive.snapshot).state]).toEqual(["open", "open"])
+      }))
+
     it.effect("another instance probing holds this breaker open, and a half-open one that has not probed goes back to open", () =>
       Effect.gen(function*() {
         const { registrations, store } = yield* mirror

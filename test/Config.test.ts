@@ -2,6 +2,7 @@ import { FetchHttpClient, FileSystem } from "@effect/platform"
 import { NodeFileSystem } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect, Either, Exit, FastCheck as fc, Fiber, Redacted, Schema, TestClock } from "effect"
+import { inspect } from "node:util"
 import { Config, Demo } from "../src/config/index.js"
 import type * as Gateway from "../src/gateway/Gateway.js"
 import { Chat } from "../src/llm/index.js"
@@ -1065,7 +1066,18 @@ state: { redis: "http://127.0.0.1:6379", syncInterval: "0 millis" }
 `)
       expect(paths(error)).toEqual(["models.echo.rpm", "models.echo.tpm", "state.syncInterval"])
       const url = yield* parseFail(`${minimal}state: { redis: "http://127.0.0.1:6379" }\n`)
-      expect(url.problems.map((p) => [p.path, p.message])).toEqual([["state", "redis must be a redis:// or rediss:// URL"]])
+      expect(url.problems.map((p) => [p.path, p.message])).toEqual([["state.redis", "redis must be a redis:// or rediss:// URL"]])
+      // a password with a # or / not percent-encoded: a problem at its path that never quotes it
+      const password = "Sup3r#Secret/pw"
+      const unencoded = yield* parseFail(`${minimal}state: { redis: env:REDIS_URL }\n`, undefined, new Map([
+        ...fakeKeys,
+        ["REDIS_URL", `redis://default:${password}@127.0.0.1:6379`]
+      ]))
+      expect(unencoded.problems.map((p) => [p.path, p.message])).toEqual([[
+        "state.redis",
+        "redis is not a valid URL (percent-encode any #, /, ?, @ or % in the user name or password)"
+      ]])
+      expect(inspect(unencoded, { depth: 20 })).not.toContain("Secret")
       const missing = yield* parseFail(`${minimal}state: { namespace: x }\n`)
       expect(paths(missing)).toEqual(["state.redis"])
     }))

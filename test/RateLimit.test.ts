@@ -92,6 +92,29 @@ describe("RateLimit", () => {
       expect((yield* limiter.tryAcquire(1))._tag).toBe("Admitted")
     }))
 
+  it.effect("out of touch with the others, a shared limiter keeps to its share of the limit on its own counts", () =>
+    Effect.gen(function*() {
+      let registration: RateLimit.Registration | undefined
+      const store: RateLimit.Store = { register: (r) => Effect.sync(() => (registration = r, { onCount: () => {} })) }
+      const limiter = yield* RateLimit.make({ name: "gpt", rpm: 100, store })
+      const admitted = (tries: number) =>
+        Effect.map(Effect.replicateEffect(limiter.tryAcquire(0), tries), (all) => all.filter((a) => a._tag === "Admitted").length)
+      // two instances; the other made 30 requests: this one takes half of its half of the 70 left until the next report
+      yield* registration!.apply([{ start: 0, requests: 30, tokens: 0 }], 0.5)
+      expect(yield* admitted(100)).toBe(18)
+      // the store lost touch (Redis is down): no report will come, so it keeps to half the limit on its own counts
+      yield* registration!.disconnected
+      expect(yield* admitted(100)).toBe(32)
+      const refused = yield* limiter.tryAcquire(0)
+      expect(refused._tag === "Limited" && refused.limit).toBe("rpm")
+      // its own requests leave the window as ever: room again a minute later
+      yield* TestClock.adjust("1 minute")
+      expect(yield* admitted(100)).toBe(50)
+      // back in touch: every instance's usage counts again (its 50 and the other's 45 of this window)
+      yield* registration!.apply([{ start: 60_000, requests: 45, tokens: 0 }], 0.5)
+      expect(yield* admitted(100)).toBe(2)
+    }))
+
   it.effect("a store that throws does not break counting", () =>
     Effect.gen(function*() {
       const store: RateLimit.Store = {

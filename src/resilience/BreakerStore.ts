@@ -149,6 +149,8 @@ export interface Registration {
    * end a run of consecutive failures), and a slow call is counted as slower
    * than any slow-call threshold. A trip they
    * cause is this breaker's own: it reaches `onTransition` like any other.
+   * A batch of more than 10,000 calls is counted as 10,000 in the same
+   * proportions, so no batch can hold the breaker (or the event loop) long.
    */
   readonly applyOutcomes: (outcomes: Outcomes) => Effect.Effect<void>
 }

@@ -144,6 +144,15 @@ export interface Registration {
    * other's latest counts cannot together overshoot the limit.
    */
   readonly apply: (remote: ReadonlyArray<RemoteBucket>, share?: number) => Effect.Effect<void>
+  /**
+   * Tells the limiter that the store has lost touch with the others (a sync
+   * failed): until the next `apply`, it admits while its own usage of the
+   * window stays within its share of each limit (the `share` of the last
+   * `apply`, at least one request), so each instance keeps serving on its
+   * own and together they stay within the limit. The others' last reported
+   * counts no longer count: they are as old as the outage.
+   */
+  readonly disconnected: Effect.Effect<void>
 }
 
 /**

@@ -15,8 +15,9 @@
  *
  * @since 0.1.0
  */
-import { Context, Duration, Effect, Layer, Redacted, Schema, type Scope, Stream, SubscriptionRef } from "effect"
+import { Cause, Context, Duration, Effect, Layer, Redacted, Schema, type Scope, Stream, SubscriptionRef } from "effect"
 import type { Redis as IoRedis } from "ioredis"
+import * as RedisUrl from "./internal/url.js"
 
 /**
  * A Redis command failed: the server is unreachable, slow past the command
@@ -62,8 +63,16 @@ export interface RedisClient {
   /**
    * Calls `onMessage` for every message on `channel`, from now until the
    * client's scope closes, across reconnects. It does not wait for the server.
+   * `onSubscribed` is called each time the server confirms the subscription:
+   * the first time, and after every reconnect of the subscriber's connection
+   * (messages published while it was down are lost: re-read what they would
+   * have said).
    */
-  readonly subscribe: (channel: string, onMessage: (message: string) => void) => Effect.Effect<void>
+  readonly subscribe: (
+    channel: string,
+    onMessage: (message: string) => void,
+    onSubscribed?: () => void
+  ) => Effect.Effect<void>
   /** Whether the command connection is up now, and every change of it. */
   readonly connected: SubscriptionRef.SubscriptionRef<boolean>
 }
@@ -91,6 +100,10 @@ export class Redis extends Context.Tag("effect-llm-failover/state/Redis")<Redis,
  * Opens the two connections (without waiting for them: a server that is down
  * now is reconnected to later) and closes them with the scope.
  *
+ * A URL that cannot be parsed (often a password with `#`, `/` or `?` not
+ * percent-encoded) is a defect, an `IllegalArgumentException` whose message
+ * says what is wrong without quoting the URL.
+ *
  * @example
  * ```ts
  * import { Effect } from "effect"
@@ -108,6 +121,9 @@ export class Redis extends Context.Tag("effect-llm-failover/state/Redis")<Redis,
 export const make = (options: Options): Effect.Effect<RedisClient, never, Scope.Scope> =>
   Effect.gen(function*() {
     const url = Redacted.isRedacted(options.url) ? Redacted.value(options.url) : options.url
+    // checked before ioredis sees it: its parse error would carry the whole URL, password and all
+    const problem = RedisUrl.problem(url)
+    if (problem !== undefined) return yield* Effect.die(new Cause.IllegalArgumentException(`Redis.make: the url ${problem}`))
     const password = passwordOf(url)
     const scrub = (text: string) => (password === undefined ? text : text.split(password).join("<redacted>"))
     const commandTimeout = Duration.toMillis(options.commandTimeout ?? "500 millis")
@@ -134,20 +150,24 @@ export const make = (options: Options): Effect.Effect<RedisClient, never, Scope.
     commands.on("ready", () => setConnected(true))
     commands.on("close", () => setConnected(false))
 
-    const handlers = new Map<string, Array<(message: string) => void>>()
-    subscriber.on("message", (channel: string, message: string) => {
+    const handlers = new Map<string, Array<Handler>>()
+    const each = (channel: string, call: (handler: Handler) => void) => {
       for (const handler of handlers.get(channel) ?? []) {
         try {
-          handler(message)
+          call(handler)
         } catch {
           // a handler's failure must not stop the others
         }
       }
-    })
-    // a channel subscribed while the server was down is subscribed on the next ready
+    }
+    const confirmed = (channels: ReadonlyArray<string>) => () => {
+      for (const channel of channels) each(channel, (handler) => handler.onSubscribed?.())
+    }
+    subscriber.on("message", (channel: string, message: string) => each(channel, (handler) => handler.onMessage(message)))
+    // (re)subscribes on every ready: a channel subscribed while the server was down, or after the connection dropped
     subscriber.on("ready", () => {
       const channels = [...handlers.keys()]
-      if (channels.length > 0) subscriber.subscribe(...channels).catch(() => {})
+      if (channels.length > 0) subscriber.subscribe(...channels).then(confirmed(channels), () => {})
     })
 
     yield* Effect.addFinalizer(() =>
@@ -175,15 +195,13 @@ export const make = (options: Options): Effect.Effect<RedisClient, never, Scope.
     return {
       use,
       publish: (channel, message) => Effect.asVoid(use("publish", (redis) => redis.publish(channel, message))),
-      subscribe: (channel, onMessage) =>
+      subscribe: (channel, onMessage, onSubscribed) =>
         Effect.sync(() => {
+          const handler: Handler = onSubscribed === undefined ? { onMessage } : { onMessage, onSubscribed }
           const existing = handlers.get(channel)
-          if (existing !== undefined) {
-            existing.push(onMessage)
-            return
-          }
-          handlers.set(channel, [onMessage])
-          if (subscriber.status === "ready") subscriber.subscribe(channel).catch(() => {})
+          if (existing === undefined) handlers.set(channel, [handler])
+          else existing.push(handler)
+          if (subscriber.status === "ready") subscriber.subscribe(channel).then(confirmed([channel]), () => {})
         }),
       connected
     }
@@ -223,6 +241,12 @@ export const layer = (options: Options): Layer.Layer<Redis> => Layer.scoped(Redi
  * @category combinators
  */
 export const connectionChanges = (client: RedisClient): Stream.Stream<boolean> => Stream.changes(client.connected.changes)
+
+/** What a subscription calls. */
+interface Handler {
+  readonly onMessage: (message: string) => void
+  readonly onSubscribed?: () => void
+}
 
 /**
  * ioredis's client class, loaded once it is needed. Node gives the

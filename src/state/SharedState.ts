@@ -13,10 +13,15 @@
  *   round trip, until the same deadline plus `probeGrace`, so the opener
  *   probes first; a probe running anywhere holds the others back; an
  *   instance that starts late starts open; a recovery closes it everywhere;
+ *   each instance re-reads its breakers every second and when its
+ *   subscription comes back, and writes its open ones back if Redis restarts
+ *   empty;
  * - a named health tracker (the router's is `"targets"`) records the others'
  *   samples too, so health-, latency- and cost-aware routing rank targets on
  *   every instance's calls (up to 1,000 samples per target per sync from each);
- * - a rate limit (`rpm`, `tpm`) counts every instance's requests and tokens;
+ * - a rate limit (`rpm`, `tpm`) counts every instance's requests and tokens
+ *   (while Redis is out of reach, each instance keeps to its fair part of the
+ *   limit on its own counts);
  * - a named retry budget is one gRPC A6 bucket for all instances, so an
  *   outage one of them sees throttles the retries of all.
  *

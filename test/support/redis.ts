@@ -45,6 +45,11 @@ export interface TestRedis {
   readonly stop: () => Promise<void>
   /** Starts it again on the same port (empty: it keeps nothing). */
   readonly start: () => Promise<void>
+  /**
+   * Freezes the server for `millis` (SIGSTOP, then SIGCONT): connections stay
+   * open and nothing is answered, as in a stall of the network or of a slow fork.
+   */
+  readonly freeze: (millis: number) => Promise<void>
   /** Runs one command with redis-cli-free plain RESP, for assertions (e.g. TTLs). */
   readonly command: (...args: ReadonlyArray<string>) => Promise<string>
 }
@@ -97,6 +102,16 @@ export const startRedis = async (): Promise<TestRedis> => {
         }
       })
     })
+  const freeze = async (millis: number) => {
+    const running = child
+    if (running === undefined) return
+    running.kill("SIGSTOP")
+    try {
+      await new Promise((r) => setTimeout(r, millis))
+    } finally {
+      running.kill("SIGCONT")
+    }
+  }
   await start()
-  return { port, url: `redis://127.0.0.1:${port}`, stop, start, command }
+  return { port, url: `redis://127.0.0.1:${port}`, stop, start, freeze, command }
 }

@@ -11,6 +11,7 @@ import * as Backoff from "../../resilience/Backoff.js"
 import { maxBuckets } from "../../resilience/Health.js"
 import { maxWindowCalls } from "../../resilience/internal/window.js"
 import type * as Strategy from "../../router/Strategy.js"
+import * as RedisUrl from "../../state/internal/url.js"
 import { HeaderValue, Secret } from "./secret.js"
 import { byShape, isRecord, optional, show, struct } from "./shape.js"
 
@@ -457,8 +458,9 @@ export const State = struct("shared state (redis, namespace, syncInterval)", {
   syncInterval: optional(PositiveDuration)
 }).pipe(
   Schema.filter((state) => {
-    const url = Redacted.value(state.redis)
-    return /^rediss?:\/\//.test(url) || `redis must be a redis:// or rediss:// URL`
+    // the message names what is wrong, never the URL: it may hold a password
+    const problem = RedisUrl.problem(Redacted.value(state.redis))
+    return problem === undefined || { path: ["redis"], message: `redis ${problem}` }
   })
 )
 

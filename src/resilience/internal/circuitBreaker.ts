@@ -238,9 +238,11 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
    * a closed state only, failures first, each as if it had just ended, then
    * successes as if started at the batch's `successStartedAt`; a slow one as
    * slower than any threshold. They are not reported back to the store.
+   * A batch past `maxRemoteCalls` is scaled down to it first (see there).
    */
-  readonly applyOutcomes = (outcomes: Outcomes): Effect.Effect<void> =>
+  readonly applyOutcomes = (batch: Outcomes): Effect.Effect<void> =>
     this.update((state, now) => {
+      const outcomes = scaledDown(batch)
       let next = state
       const count = (outcome: CountedOutcome, duration: number, n: number, startedAt: number) => {
         for (let i = 0; i < n && next.status === "closed"; i++) next = this.countClosed(next, outcome, duration, now, startedAt)
@@ -602,6 +604,32 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
       if (metrics !== undefined) merged = { ...metrics, ...merged }
     }
     return merged
+  }
+}
+
+/**
+ * The most calls one batch of another instance's outcomes is counted as.
+ * Each is counted one by one, so a batch of a billion (a buggy or hostile
+ * peer) would hold the event loop for minutes; no trip strategy needs more
+ * to reach its verdict (a count window holds fewer calls, and ten thousand
+ * calls carry a time window's rate as well as a billion do).
+ *
+ * @internal
+ */
+export const maxRemoteCalls = 10_000
+
+/** `outcomes`, scaled down in proportion to at most about `maxRemoteCalls` calls; a kind present stays present. */
+const scaledDown = (outcomes: Outcomes): Outcomes => {
+  const total = outcomes.successes + outcomes.failures + outcomes.slowSuccesses + outcomes.slowFailures + outcomes.abandoned
+  if (!(total > maxRemoteCalls)) return outcomes
+  const scale = (n: number) => Math.ceil(n * maxRemoteCalls / total)
+  return {
+    successes: scale(outcomes.successes),
+    failures: scale(outcomes.failures),
+    slowSuccesses: scale(outcomes.slowSuccesses),
+    slowFailures: scale(outcomes.slowFailures),
+    abandoned: scale(outcomes.abandoned),
+    successStartedAt: outcomes.successStartedAt
   }
 }
 

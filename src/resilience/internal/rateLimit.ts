@@ -48,7 +48,8 @@ export const make = (options: RateLimit.Options, store: RateLimit.Store): Effect
       limits: { ...(options.rpm !== undefined ? { rpm } : {}), ...(options.tpm !== undefined ? { tpm } : {}) },
       bucketMillis: size,
       buckets,
-      apply: (remote, share) => Effect.sync(() => counter.applyRemote(remote, share))
+      apply: (remote, share) => Effect.sync(() => counter.applyRemote(remote, share)),
+      disconnected: Effect.sync(() => counter.disconnect())
     })
     counter.mirror = mirror
     return counter.service()
@@ -73,6 +74,8 @@ export class Counter {
   private reported = { requests: 0, tokens: 0 }
   /** Admitted here since the last report. */
   private since = { requests: 0, tokens: 0 }
+  /** The store lost touch with the others: admit on this instance's own usage, within its share (see `disconnect`). */
+  private offline = false
 
   constructor(
     readonly name: string,
@@ -102,16 +105,16 @@ export class Counter {
     return Math.floor(now / this.size) * this.size
   }
 
-  /** Usage in the window ending at `now`, and when its oldest counted slot leaves it. */
-  usage(now: number): { requests: number; tokens: number; oldest: number } {
+  /** Usage in the window ending at `now` (this instance's alone, if `own`), and when its oldest counted slot leaves it. */
+  usage(now: number, own = false): { requests: number; tokens: number; oldest: number } {
     const first = this.bucketStart(now) - (this.count - 1) * this.size
     let requests = 0
     let tokens = 0
     let oldest = Infinity
     for (const slot of this.slots) {
       if (slot.start < first) continue
-      const r = slot.requests + slot.remoteRequests
-      const t = slot.tokens + slot.remoteTokens
+      const r = own ? slot.requests : slot.requests + slot.remoteRequests
+      const t = own ? slot.tokens : slot.tokens + slot.remoteTokens
       requests += r
       tokens += t
       if ((r > 0 || t > 0) && slot.start < oldest) oldest = slot.start
@@ -121,13 +124,8 @@ export class Counter {
 
   tryAcquire(estimatedTokens: number): RateLimit.Admission {
     const now = this.clock.unsafeCurrentTimeMillis()
-    const used = this.usage(now)
-    const limit = used.requests + 1 > this.rpm || !this.withinShare(this.rpm - this.reported.requests, this.since.requests)
-      ? "rpm"
-      : used.tokens > 0 &&
-          (used.tokens + estimatedTokens > this.tpm || !this.withinShare(this.tpm - this.reported.tokens, this.since.tokens))
-      ? "tpm"
-      : undefined
+    const limit = this.offline ? this.overQuota(now, estimatedTokens) : this.overLimit(now, estimatedTokens)
+    const used = this.usage(now, this.offline)
     if (limit !== undefined) {
       // the oldest counted slot leaves the window `count` slots after it started
       const leaves = (Number.isFinite(used.oldest) ? used.oldest : this.bucketStart(now)) + this.count * this.size
@@ -135,6 +133,34 @@ export class Counter {
     }
     this.add(now, 1, estimatedTokens)
     return admitted
+  }
+
+  /** Which limit, if any, one more request would pass, counting every instance's usage. */
+  private overLimit(now: number, estimatedTokens: number): "rpm" | "tpm" | undefined {
+    const used = this.usage(now)
+    if (used.requests + 1 > this.rpm || !this.withinShare(this.rpm - this.reported.requests, this.since.requests)) return "rpm"
+    if (
+      used.tokens > 0 &&
+      (used.tokens + estimatedTokens > this.tpm || !this.withinShare(this.tpm - this.reported.tokens, this.since.tokens))
+    ) return "tpm"
+    return undefined
+  }
+
+  /**
+   * Out of touch with the others, each of `n` instances keeps to `1/n` of
+   * each limit on its own usage (at least one request): together they stay
+   * within it, however long the outage, without knowing each other's counts.
+   */
+  private overQuota(now: number, estimatedTokens: number): "rpm" | "tpm" | undefined {
+    const used = this.usage(now, true)
+    if (used.requests + 1 > Math.max(1, Math.floor(this.rpm * this.share))) return "rpm"
+    if (used.tokens > 0 && used.tokens + estimatedTokens > this.tpm * this.share) return "tpm"
+    return undefined
+  }
+
+  /** See `Registration.disconnected`. */
+  disconnect(): void {
+    this.offline = true
   }
 
   /**
@@ -176,6 +202,7 @@ export class Counter {
       slot.remoteTokens = bucket.tokens
     }
     if (share !== undefined && share > 0) this.share = Math.min(1, share)
+    this.offline = false
     const { requests, tokens } = this.usage(now)
     this.reported = { requests, tokens }
     this.since = { requests: 0, tokens: 0 }

@@ -8,32 +8,51 @@
  *
  * - breakers: the latest local transition per breaker (which wakes the
  *   fiber at once, without waiting for the interval) is written to
- *   `<ns>:breaker:<name>` (open until T with a TTL past T; isolated with a
- *   long TTL; closed deletes the key) and published on `<ns>:events`, which
+ *   `<ns>:breaker:<name>` (open for D with a TTL of D plus a second; isolated
+ *   with a long TTL; closed deletes the key; an opening crosses as the time
+ *   it has left, and a key's as its TTL less that second, because the
+ *   instances' clocks may differ) and published on `<ns>:events`, which
  *   every instance applies as it arrives (an open one with a grace past its
  *   deadline, so the opener probes first; a half-open one, published as
  *   `probing` and never stored, holds the others open for that grace while
  *   its probe runs). A breaker registering, or every
  *   breaker after Redis comes back, reads its key, so a late instance starts
- *   open when the others are. The calls each breaker counted while closed
+ *   open when the others are; every breaker reads it again about once a
+ *   second and after the subscription comes back, so a message missed on the
+ *   channel is repaired. A marker key tells when Redis lost what it held (a
+ *   new token in it): then every instance writes its open and isolated
+ *   breakers back, where the key holds nothing stronger. The calls each breaker counted while closed
  *   go out too, as one `outcomes` message per sync on the same channel (a
  *   failure wakes the fiber, at most once per 10 ms), and
  *   the other instances count them in their own breakers, so a target that
  *   fails for everyone trips on the combined traffic (these counts are
  *   perishable: a failed sync drops them);
- * - rate limits: per target and bucket, a hash `<ns>:rl:<name>:<start>` with
- *   the total requests (`r`) and tokens (`t`) of every instance, expiring
- *   with the window; an instance adds its own counts and subtracts them from
- *   what it reads back, leaving the others';
+ * - rate limits: per target and bucket, a hash `<ns>:rl:<name>:<start>`
+ *   holding each instance's own totals of the bucket, requests in
+ *   `r:<writer>` and tokens in `t:<writer>` (the writer is the instance and
+ *   its process), expiring with the window; an instance writes its totals
+ *   (never adds to a field) and sums the others' fields (those of buckets
+ *   ahead of its clock, written by an instance whose clock is ahead, count
+ *   in its current bucket); the live instances, among which each takes its
+ *   share, are those whose heartbeat Redis's clock saw in the last two
+ *   seconds or so;
  * - retry budgets: `<ns>:budget:<name>` holds one A6 count in thousandths;
- *   each instance sends its changes through a script that clamps them, and
- *   sets its local count to the result plus what changed meanwhile.
+ *   each instance sends its changes in numbered batches through a script that
+ *   clamps them and notes the latest batch applied per instance (in
+ *   `<ns>:budget:<name>:batches`), and sets its local count to the result
+ *   plus what changed meanwhile.
+ *
+ * Every write can be sent twice without harm, because a sync that misses
+ * its deadline may still run: Redis runs what reached its socket, even after
+ * a stall longer than the deadline, and the next sync sends it again. Rate
+ * limits write totals, not increments; a budget batch is resent as is until
+ * Redis answers for it, and the script skips a batch it has applied.
  *
  * If a sync fails (Redis down, slow, or answering errors) what it carried is
- * kept for the next one (pending counts out of the window are dropped, and
- * only the latest transition per breaker is kept, so nothing grows), a
- * warning is logged once, and the first sync that succeeds again logs the
- * recovery and re-reads every breaker.
+ * kept for the next one (buckets out of the window are dropped, and only the
+ * latest transition per breaker is kept, so nothing grows), a warning is
+ * logged once, and the first sync that succeeds again logs the recovery and
+ * re-reads every breaker.
  *
  * @internal
  */
@@ -45,20 +64,76 @@ import type * as RetryBudget from "../../resilience/RetryBudget.js"
 import type { RedisClient } from "../Redis.js"
 import type { Options, Service, Status } from "../SharedState.js"
 
+/**
+ * Applies one batch of an instance's budget changes, once: KEYS are the count
+ * and the hash of the latest batch applied per instance; ARGV the change,
+ * the maximum, the TTL, the instance, its process's session and the batch's
+ * number. Answers the count.
+ */
 const budgetScript = `
 local max = tonumber(ARGV[2])
 local v = tonumber(redis.call('GET', KEYS[1]))
 if not v then v = max end
-v = v + tonumber(ARGV[1])
-if v < 0 then v = 0 end
-if v > max then v = max end
+local latest = redis.call('HGET', KEYS[2], ARGV[4])
+local session, sequence = nil, nil
+if latest then session, sequence = string.match(latest, '^(.*):(%d+)$') end
+if session ~= ARGV[5] or tonumber(sequence) < tonumber(ARGV[6]) then
+  v = v + tonumber(ARGV[1])
+  if v < 0 then v = 0 end
+  if v > max then v = max end
+  redis.call('HSET', KEYS[2], ARGV[4], ARGV[5] .. ':' .. ARGV[6])
+end
 redis.call('SET', KEYS[1], tostring(v), 'PX', ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return tostring(v)`
+
+/**
+ * Writes a breaker's state back unless the key holds a stronger one (an
+ * isolation, or an opening that lasts as long): KEYS is the breaker's key;
+ * ARGV the message, whether it is an isolation (1 or 0) and its TTL. An
+ * opening's TTL is its time left plus a second, so TTLs compare openings
+ * whatever the clocks of their writers.
+ */
+const restoreScript = `
+local held = redis.call('GET', KEYS[1])
+if held then
+  local ok, state = pcall(cjson.decode, held)
+  if ok and type(state) == 'table' then
+    if state.to == 'isolated' then return 0 end
+    if ARGV[2] == '0' and state.to == 'open' and redis.call('PTTL', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+return 1`
+
+/**
+ * The heartbeat, judged by Redis's clock (the instances' may differ): notes
+ * this instance as seen now, forgets those unseen for twice `liveFor`, and
+ * answers how many were seen within it. KEYS is the instances' hash; ARGV
+ * this instance and `liveFor` in millis.
+ */
+const heartbeatScript = `
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local liveFor = tonumber(ARGV[2])
+redis.call('HSET', KEYS[1], ARGV[1], now)
+redis.call('PEXPIRE', KEYS[1], liveFor * 3)
+local seen = redis.call('HGETALL', KEYS[1])
+local live = 0
+for i = 1, #seen, 2 do
+  local age = now - (tonumber(seen[i + 1]) or 0)
+  if age <= liveFor then live = live + 1
+  elseif age > liveFor * 2 then redis.call('HDEL', KEYS[1], seen[i]) end
+end
+return live`
 
 interface BreakerMessage {
   readonly from: string
   readonly name: string
   readonly to: "open" | "isolated" | "closed" | "probing"
+  /** How long it stays open from when the message was sent: clocks differ between instances, durations do not. */
+  readonly openFor?: number
+  /** The deadline by the sender's clock, for instances of older versions. */
   readonly openUntil?: number
   readonly trips?: number
   /** Opened by `forceOpen` (a server's Retry-After): no instance probes it early. */
@@ -87,18 +162,33 @@ const maxSamples = 1_000
 
 type Message = BreakerMessage | OutcomesMessage | HealthMessage
 
+/** This instance's totals in one bucket of a rate limit, and whether Redis may not hold them yet. */
+interface Totals {
+  requests: number
+  tokens: number
+  unsent: boolean
+}
+
 interface Limiter {
   readonly registration: RateLimit.Registration
-  /** Counts not sent yet, per bucket start. */
-  readonly pending: Map<number, { requests: number; tokens: number }>
-  /** This instance's counts Redis holds, per bucket start. */
-  readonly sent: Map<number, { requests: number; tokens: number }>
+  /** This instance's totals, per bucket start. */
+  readonly own: Map<number, Totals>
+}
+
+/** Thousandths a budget changed by locally, numbered. */
+interface Batch {
+  readonly sequence: number
+  readonly delta: number
 }
 
 interface Budget {
   readonly registration: RetryBudget.Registration
-  /** Thousandths changed locally and not sent yet. */
+  /** Thousandths changed locally and not in a batch yet. */
   pending: number
+  /** The batch sent and not answered for yet: it goes again, unchanged, until Redis answers. */
+  unanswered: Batch | undefined
+  /** The number of the latest batch. */
+  sequence: number
 }
 
 type Reply = [error: Error | null, result: unknown]
@@ -108,6 +198,9 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
   Effect.gen(function*() {
     const namespace = options?.namespace ?? "llm-failover"
     const instance = options?.instance ?? crypto.randomUUID()
+    /** This process: an instance that restarts under the same id starts new batch numbers and new rate-limit fields. */
+    const session = crypto.randomUUID().slice(0, 8)
+    const writer = `${instance}:${session}`
     const interval = Duration.decode(options?.syncInterval ?? "100 millis")
     const isolatedTtl = Duration.toMillis(options?.isolatedTtl ?? "1 hour")
     const budgetTtl = Duration.toMillis(options?.budgetTtl ?? "10 minutes")
@@ -119,11 +212,28 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
     const instancesKey = `${namespace}:instances`
     // an instance is live while its heartbeats are fresh: a few intervals, at least two seconds
     const liveFor = Math.max(2_000, Duration.toMillis(interval) * 5)
+    /** How far ahead another instance's clock may be for its rate-limit counts to reach this one's window at once. */
+    const maxSkew = 10_000
     const breakerKey = (name: string) => `${namespace}:breaker:${name}`
+    /**
+     * A key every instance keeps alive, holding the token of whoever made it:
+     * a new token means Redis lost what it held (a restart with no
+     * persistence, a failover to a replica behind), and every instance writes
+     * its breakers back.
+     */
+    const markerKey = `${namespace}:marker`
+    /** Every breaker's key is read again every this many syncs (about a second): a message missed on the channel is repaired. */
+    const rereadEvery = Math.max(1, Math.round(1_000 / Math.max(1, Duration.toMillis(interval))))
     const clock = yield* Effect.clock
     const startedAt = clock.unsafeCurrentTimeMillis()
 
     const breakers = new Map<string, BreakerStore.Registration>()
+    /** Each breaker's local state, as the breaker writes it. */
+    const cells = new Map<string, Ref.Ref<BreakerStore.State>>()
+    /** The marker's token at the last sync; undefined before the first. */
+    let marker: string | undefined
+    /** Redis lost its state: write every breaker's back with the next sync. */
+    let restore = false
     const outbox = new Map<string, BreakerStore.Transition>()
     /** Calls counted locally since the last sync, per breaker: perishable, dropped if a sync fails. */
     let outcomes = new Map<string, ReturnType<typeof BreakerStore.emptyOutcomes>>()
@@ -134,26 +244,36 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
     const trackers = new Map<string, { readonly registration: Health.Registration; samples: Map<string, Array<HealthTuple>> }>()
     const status = { connected: false, down: false, syncs: 0, failures: 0, lastSync: 0, received: 0, droppedSamples: 0 }
 
-    /** Applies another instance's transition (or, `fromKey`, any state read back from Redis). */
-    const applyMessage = (message: BreakerMessage, fromKey = false): Effect.Effect<void> => {
+    /**
+     * Applies another instance's transition, or any state read back from
+     * Redis with `keptFor`, the key's TTL (an opening's key outlives it by a
+     * second).
+     */
+    const applyMessage = (message: BreakerMessage, keptFor?: number): Effect.Effect<void> => {
       const apply = breakers.get(message.name)?.apply
-      if (apply === undefined || (message.from === instance && !fromKey)) return Effect.void
+      if (apply === undefined || (message.from === instance && keptFor === undefined)) return Effect.void
       status.received++
+      const now = clock.unsafeCurrentTimeMillis()
       switch (message.to) {
-        case "open":
-          return message.openUntil === undefined ? Effect.void : apply({
+        case "open": {
+          // time left, counted on this instance's clock
+          const openFor = keptFor !== undefined && keptFor > 0
+            ? keptFor - 1_000
+            : message.openFor ?? (message.openUntil === undefined ? undefined : message.openUntil - now)
+          return openFor === undefined ? Effect.void : apply({
             to: "open",
             // the opener probes first (see `probeGrace`)
-            openUntil: message.openUntil + (message.from === instance ? 0 : probeGrace),
+            openUntil: now + Math.max(0, openFor) + (message.from === instance ? 0 : probeGrace),
             ...(message.trips !== undefined ? { trips: message.trips } : {}),
             ...(message.forced === true ? { forced: true } : {})
           })
+        }
         case "isolated":
           return apply({ to: "isolated" })
         case "closed":
           return apply({ to: "closed" })
         case "probing":
-          return apply({ to: "probing", until: clock.unsafeCurrentTimeMillis() + probeGrace })
+          return apply({ to: "probing", until: now + probeGrace })
       }
     }
 
@@ -180,6 +300,11 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
         ), { discard: true })
     }
 
+    /** Every breaker's key is read with the next sync. */
+    const rereadAll = () => {
+      for (const name of breakers.keys()) toRead.add(name)
+    }
+
     const runtime = yield* Effect.runtime<never>()
     yield* redis.subscribe(channel, (raw) => {
       const message = parse(raw)
@@ -190,12 +315,17 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
         ? applyOutcomes(message)
         : applyHealth(message)
       Effect.runFork(effect.pipe(Effect.provide(runtime)))
+    }, () => {
+      // (re)subscribed: what was published while the subscription was down is lost, so read the keys now
+      rereadAll()
+      wake.unsafeOffer(undefined)
     })
 
     const breakerStore: BreakerStore.BreakerStore = {
       register: (registration) =>
         Effect.map(Ref.make(registration.initial), (ref): BreakerStore.Cell => {
           breakers.set(registration.name, registration)
+          cells.set(registration.name, ref)
           toRead.add(registration.name)
           const name = registration.name
           return {
@@ -219,15 +349,16 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
     const limitStore: RateLimit.Store = {
       register: (registration) =>
         Effect.sync(() => {
-          const limiter: Limiter = { registration, pending: new Map(), sent: new Map() }
+          const limiter: Limiter = { registration, own: new Map() }
           limiters.set(registration.name, limiter)
           return {
             onCount: (count) => {
-              const bucket = limiter.pending.get(count.start)
-              if (bucket === undefined) limiter.pending.set(count.start, { requests: count.requests, tokens: count.tokens })
+              const totals = limiter.own.get(count.start)
+              if (totals === undefined) limiter.own.set(count.start, { requests: count.requests, tokens: count.tokens, unsent: true })
               else {
-                bucket.requests += count.requests
-                bucket.tokens += count.tokens
+                totals.requests += count.requests
+                totals.tokens += count.tokens
+                totals.unsent = true
               }
             }
           }
@@ -237,7 +368,7 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
     const budgetStore: RetryBudget.Store = {
       register: (registration) =>
         Effect.sync(() => {
-          const budget: Budget = { registration, pending: 0 }
+          const budget: Budget = { registration, pending: 0, unanswered: undefined, sequence: 0 }
           budgets.set(registration.name, budget)
           return { onChange: (delta) => (budget.pending += Math.round(delta * 1000)) }
         })
@@ -278,16 +409,23 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
       const sends = [...limiters.values()].map((limiter) => {
         const { bucketMillis, buckets } = limiter.registration
         const first = Math.floor(now / bucketMillis) * bucketMillis - (buckets - 1) * bucketMillis
-        const counts = [...limiter.pending].filter(([start]) => start >= first)
-        limiter.pending.clear()
-        for (const start of limiter.sent.keys()) if (start < first) limiter.sent.delete(start)
-        const window = Array.from({ length: buckets }, (_, i) => first + i * bucketMillis)
-        return { limiter, counts, window }
+        for (const start of limiter.own.keys()) if (start < first) limiter.own.delete(start)
+        // the totals as sent: a count made during the round trip leaves its bucket unsent
+        const totals = [...limiter.own].filter(([, own]) => own.unsent).map(([start, own]) =>
+          [start, { requests: own.requests, tokens: own.tokens }] as const
+        )
+        // the window's buckets, then those an instance whose clock is ahead (up to `maxSkew`) already writes to
+        const ahead = Math.min(buckets, Math.ceil(maxSkew / bucketMillis))
+        const window = Array.from({ length: buckets + ahead }, (_, i) => first + i * bucketMillis)
+        return { limiter, totals, window }
       })
       const budgetSends = [...budgets.values()].map((budget) => {
-        const delta = budget.pending
-        budget.pending = 0
-        return { budget, delta }
+        if (budget.unanswered === undefined && budget.pending !== 0) {
+          budget.unanswered = { sequence: ++budget.sequence, delta: budget.pending }
+          budget.pending = 0
+        }
+        // with nothing to send, the latest batch again: Redis skips it and answers the count
+        return { budget, batch: budget.unanswered ?? { sequence: budget.sequence, delta: 0 } }
       })
 
       /** Commands queued before the heartbeat, whose replies the reading below skips. */
@@ -295,12 +433,12 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
       const replies = yield* redis.use("sync", (client) => {
         const pipeline = client.pipeline()
         for (const t of transitions) {
-          const message = toMessage(instance, t)
+          const message = toMessage(instance, t, now)
           if (message.to === "closed") {
             pipeline.del(breakerKey(t.name))
             leading++
           } else if (message.to !== "probing") {
-            const ttl = message.to === "open" ? Math.max(1, (message.openUntil ?? now) - now) + 1_000 : isolatedTtl
+            const ttl = message.to === "open" ? Math.max(1, message.openFor ?? 0) + 1_000 : isolatedTtl
             pipeline.set(breakerKey(t.name), JSON.stringify(message), "PX", ttl)
             leading++
           }
@@ -317,24 +455,26 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
           leading++
         }
         // the heartbeat: which instances are live (for rate-limit shares); it also makes every sync reach Redis
-        pipeline.hset(instancesKey, instance, String(now))
-        pipeline.pexpire(instancesKey, liveFor * 3)
-        pipeline.hgetall(instancesKey)
+        pipeline.eval(heartbeatScript, 1, instancesKey, instance, liveFor)
+        pipeline.set(markerKey, crypto.randomUUID(), "PX", isolatedTtl, "NX")
+        pipeline.pexpire(markerKey, isolatedTtl)
+        pipeline.get(markerKey)
         if (reads.length > 0) pipeline.mget(...reads.map(breakerKey))
-        for (const { counts, limiter, window } of sends) {
+        for (const name of reads) pipeline.pttl(breakerKey(name))
+        for (const { limiter, totals, window } of sends) {
           const { bucketMillis, buckets, name } = limiter.registration
           const ttl = (buckets + 2) * bucketMillis
-          for (const [start, count] of counts) {
+          for (const [start, own] of totals) {
             const key = `${namespace}:rl:${name}:${start}`
-            pipeline.hincrby(key, "r", count.requests)
-            pipeline.hincrbyfloat(key, "t", count.tokens)
+            pipeline.hset(key, `r:${writer}`, String(own.requests), `t:${writer}`, String(own.tokens))
             pipeline.pexpire(key, ttl)
           }
-          for (const start of window) pipeline.hmget(`${namespace}:rl:${name}:${start}`, "r", "t")
+          for (const start of window) pipeline.hgetall(`${namespace}:rl:${name}:${start}`)
         }
-        for (const { budget, delta } of budgetSends) {
+        for (const { batch, budget } of budgetSends) {
           const max = Math.round(budget.registration.maxTokens * 1000)
-          pipeline.eval(budgetScript, 1, `${namespace}:budget:${budget.registration.name}`, delta, max, budgetTtl)
+          const key = `${namespace}:budget:${budget.registration.name}`
+          pipeline.eval(budgetScript, 2, key, `${key}:batches`, batch.delta, max, budgetTtl, instance, session, batch.sequence)
         }
         return (pipeline.exec() as Promise<Array<Reply> | null>).then((replies) => {
           // a connection lost mid-pipeline fails every command alike: that is a failed sync
@@ -348,17 +488,7 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
             // keep what was not sent, newer changes first
             for (const t of transitions) if (!outbox.has(t.name)) outbox.set(t.name, t)
             for (const name of reads) toRead.add(name)
-            for (const { counts, limiter } of sends) {
-              for (const [start, count] of counts) {
-                const bucket = limiter.pending.get(start)
-                if (bucket === undefined) limiter.pending.set(start, count)
-                else {
-                  bucket.requests += count.requests
-                  bucket.tokens += count.tokens
-                }
-              }
-            }
-            for (const { budget, delta } of budgetSends) budget.pending += delta
+            // unsent rate-limit totals and unanswered budget batches stay as they are, for the next sync
           })
         )
       )
@@ -366,67 +496,90 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
       let index = 0
       const next = (): Reply => (replies ?? [])[index++] ?? [new Error("no reply"), null]
       index += leading
-      next()
-      next()
       const [heartbeatError, seen] = next()
-      let live = 1
-      if (heartbeatError === null && typeof seen === "object" && seen !== null) {
-        const stale: Array<string> = []
-        live = 0
-        for (const [id, at] of Object.entries(seen as Record<string, string>)) {
-          if (now - Number(at) <= liveFor) live++
-          else if (now - Number(at) > liveFor * 2) stale.push(id)
-        }
-        live = Math.max(1, live)
-        if (stale.length > 0) yield* Effect.ignore(redis.use("prune", (client) => client.hdel(instancesKey, ...stale)))
+      const live = heartbeatError === null && typeof seen === "number" ? Math.max(1, seen) : 1
+      next()
+      next()
+      const [markerError, token] = next()
+      if (markerError === null && typeof token === "string") {
+        if (marker !== undefined && token !== marker) lostState()
+        marker = token
       }
       if (reads.length > 0) {
         const [error, values] = next()
+        const ttls = reads.map(() => next())
         if (error === null && Array.isArray(values)) {
-          for (const raw of values) {
+          for (const [i, raw] of values.entries()) {
             const message = typeof raw === "string" ? parse(raw) : undefined
-            if (message !== undefined && !("kind" in message)) yield* applyMessage(message, true)
+            const [ttlError, ttl] = ttls[i] ?? [null, -1]
+            const keptFor = ttlError === null && typeof ttl === "number" && ttl > 0 ? ttl : isolatedTtl
+            if (message !== undefined && !("kind" in message)) yield* applyMessage(message, keptFor)
           }
         } else for (const name of reads) toRead.add(name)
       }
-      for (const { counts, limiter, window } of sends) {
-        for (const [start, count] of counts) {
-          const [incr] = next()
+      for (const { limiter, totals, window } of sends) {
+        for (const [start, sent] of totals) {
+          const [error] = next()
           next()
-          next()
-          if (incr === null) {
-            const sent = limiter.sent.get(start)
-            if (sent === undefined) limiter.sent.set(start, { ...count })
-            else {
-              sent.requests += count.requests
-              sent.tokens += count.tokens
-            }
-          } else limiter.pending.set(start, count)
+          const own = limiter.own.get(start)
+          if (error === null && own !== undefined && own.requests === sent.requests && own.tokens === sent.tokens) own.unsent = false
         }
         const remote: Array<RateLimit.RemoteBucket> = []
+        const current = window[limiter.registration.buckets - 1]!
         for (const start of window) {
-          const [error, value] = next()
-          if (error !== null || !Array.isArray(value)) continue
-          const own = limiter.sent.get(start)
-          remote.push({
-            start,
-            requests: Math.max(0, Number(value[0] ?? 0) - (own?.requests ?? 0)),
-            tokens: Math.max(0, Number(value[1] ?? 0) - (own?.tokens ?? 0))
-          })
+          const [error, fields] = next()
+          if (error !== null || typeof fields !== "object" || fields === null) continue
+          const totals = othersTotals(fields as Record<string, string>, writer)
+          // a bucket ahead of this clock's is now by the writer's: it counts in the current one
+          const last = remote.at(-1)
+          if (start > current && last !== undefined && last.start === current) {
+            remote[remote.length - 1] = { start: current, requests: last.requests + totals.requests, tokens: last.tokens + totals.tokens }
+          } else remote.push({ start: Math.min(start, current), ...totals })
         }
         yield* limiter.registration.apply(remote, 1 / live)
       }
-      for (const { budget, delta } of budgetSends) {
+      for (const { batch, budget } of budgetSends) {
         const [error, value] = next()
-        if (error !== null) {
-          budget.pending += delta
-          continue
-        }
-        // the shared count plus what changed here during the round trip
+        if (error !== null) continue
+        if (budget.unanswered === batch) budget.unanswered = undefined
+        // the shared count plus what changed here since the batch
         yield* budget.registration.apply((Number(value) + budget.pending) / 1000)
       }
+      if (restore) yield* writeBack
       return reads.length
     })
+
+    /** Redis lost what it held: this instance's breakers go back with the next sync, and its rate-limit totals. */
+    const lostState = () => {
+      restore = true
+      for (const limiter of limiters.values()) for (const own of limiter.own.values()) own.unsent = true
+    }
+
+    /**
+     * Writes every open or isolated breaker back to Redis, where the key
+     * holds nothing stronger: an instance that starts after Redis lost its
+     * state starts as the running ones are.
+     */
+    const writeBack = Effect.gen(function*() {
+      const states: Array<readonly [string, BreakerStore.State]> = []
+      for (const [name, ref] of cells) states.push([name, yield* Ref.get(ref)])
+      const now = clock.unsafeCurrentTimeMillis()
+      const held = states.filter(([, state]) => state.status === "isolated" || (state.status === "open" && state.openUntil > now))
+      yield* redis.use("restore", (client) => {
+        const pipeline = client.pipeline()
+        for (const [name, state] of held) {
+          const isolated = state.status === "isolated"
+          const openFor = state.openUntil - now
+          const message: BreakerMessage = isolated
+            ? { from: instance, name, to: "isolated" }
+            : { from: instance, name, to: "open", openFor, openUntil: state.openUntil, trips: state.trips }
+          const ttl = isolated ? isolatedTtl : openFor + 1_000
+          pipeline.eval(restoreScript, 1, breakerKey(name), JSON.stringify(message), isolated ? 1 : 0, ttl)
+        }
+        return pipeline.exec()
+      })
+      restore = false
+    }).pipe(Effect.ignore)
 
     const loop = sync.pipe(
       Effect.matchEffect({
@@ -440,16 +593,20 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
             return Effect.logWarning(
               `shared state: Redis unreachable (${error.message}); serving on local state until it is back`
             )
-          }),
+          }).pipe(
+            // out of touch: each limiter keeps to its share of its limit, on its own counts, until a sync reaches Redis
+            Effect.zipLeft(Effect.forEach(limiters.values(), (limiter) => limiter.registration.disconnected, { discard: true }))
+          ),
         onSuccess: () =>
           Effect.suspend(() => {
             status.syncs++
             status.connected = true
             status.lastSync = clock.unsafeCurrentTimeMillis()
+            if (status.syncs % rereadEvery === 0) rereadAll()
             if (!status.down) return Effect.void
             status.down = false
             // re-read every breaker: others may have opened some meanwhile
-            for (const name of breakers.keys()) toRead.add(name)
+            rereadAll()
             return Effect.logInfo("shared state: Redis is back; resyncing")
           })
       }),
@@ -482,13 +639,27 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
     }
   })
 
-const toMessage = (from: string, t: BreakerStore.Transition): BreakerMessage =>
+/** The other writers' requests and tokens in one rate-limit bucket's hash (fields `r:<writer>` and `t:<writer>`). */
+const othersTotals = (fields: Readonly<Record<string, string>>, writer: string): { requests: number; tokens: number } => {
+  let requests = 0
+  let tokens = 0
+  for (const [field, value] of Object.entries(fields)) {
+    const n = Number(value)
+    if (!Number.isFinite(n) || field.slice(2) === writer) continue
+    if (field.startsWith("r:")) requests += n
+    else if (field.startsWith("t:")) tokens += n
+  }
+  return { requests: Math.max(0, requests), tokens: Math.max(0, tokens) }
+}
+
+/** A local transition as the others read it, sent at `now`. */
+const toMessage = (from: string, t: BreakerStore.Transition, now: number): BreakerMessage =>
   t.to === "open"
     ? {
       from,
       name: t.name,
       to: "open",
-      ...(t.openUntil !== undefined ? { openUntil: t.openUntil } : {}),
+      ...(t.openUntil !== undefined ? { openFor: Math.max(0, t.openUntil - now), openUntil: t.openUntil } : {}),
       trips: t.trips,
       ...(t.reason === "forced" ? { forced: true } : {})
     }
@@ -498,14 +669,26 @@ const toMessage = (from: string, t: BreakerStore.Transition): BreakerMessage =>
     ? { from, name: t.name, to: "probing" }
     : { from, name: t.name, to: "closed" }
 
-const outcomeFields = ["successes", "failures", "slowSuccesses", "slowFailures", "abandoned", "successStartedAt"] as const
+const countFields = ["successes", "failures", "slowSuccesses", "slowFailures", "abandoned"] as const
 
-const isOutcomes = (value: unknown): value is BreakerStore.Outcomes =>
-  typeof value === "object" && value !== null &&
-  outcomeFields.every((field) => {
-    const n = (value as Record<string, unknown>)[field]
-    return typeof n === "number" && Number.isInteger(n) && n >= 0
-  })
+/**
+ * The most calls of one kind a breaker's batch may hold: one instance's
+ * calls of one sync interval, with room to spare (a million calls a second
+ * at 100 ms). A larger count is a buggy or hostile peer's, and its message
+ * is dropped.
+ */
+const maxBatchCount = 100_000
+
+const isOutcomes = (value: unknown): value is BreakerStore.Outcomes => {
+  if (typeof value !== "object" || value === null) return false
+  const fields = value as Record<string, unknown>
+  const startedAt = fields.successStartedAt
+  return typeof startedAt === "number" && Number.isSafeInteger(startedAt) && startedAt >= 0 &&
+    countFields.every((field) => {
+      const n = fields[field]
+      return typeof n === "number" && Number.isInteger(n) && n >= 0 && n <= maxBatchCount
+    })
+}
 
 const isHealthTuple = (value: unknown): value is HealthTuple =>
   Array.isArray(value) && value.length === 4 && (value[0] === 0 || value[0] === 1 || value[0] === 2) &&
@@ -532,6 +715,7 @@ const parse = (raw: string): Message | undefined => {
     if (typeof v.name !== "string") return undefined
     if (v.to !== "open" && v.to !== "isolated" && v.to !== "closed" && v.to !== "probing") return undefined
     if (v.openUntil !== undefined && typeof v.openUntil !== "number") return undefined
+    if (v.openFor !== undefined && !(typeof v.openFor === "number" && v.openFor >= 0)) return undefined
     if (v.trips !== undefined && typeof v.trips !== "number") return undefined
     if (v.forced !== undefined && typeof v.forced !== "boolean") return undefined
     return v as unknown as BreakerMessage
