@@ -557,6 +557,15 @@ models: { m: { provider: o } }
         "providers.o.headers.x-trace: a header's value cannot hold a line break or NUL",
         "providers.o.headers.Content-Length: Content-Length is set by the HTTP client, not by the config"
       ])
+      // a base URL's user and password would be dropped, never sent: a problem, said without quoting them
+      const credentials = yield* parseFail(`
+providers: { o: { type: openai, baseUrl: "https://user:Pa55-SECRET@proxy.internal/v1" } }
+models: { m: { provider: o } }
+`)
+      expect(credentials.problems.map((p) => `${p.path}: ${p.message}`)).toEqual([
+        "providers.o.baseUrl: a URL's user and password are not sent: give the credentials as apiKey or in headers"
+      ])
+      expect(JSON.stringify(credentials)).not.toContain("Pa55-SECRET")
     })
   )
 

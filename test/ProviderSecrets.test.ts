@@ -373,6 +373,42 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("provider secre
       })
     )
 
+    it.scoped("a base URL's user and password are neither sent nor shown: not in the request, a span's attributes or an error", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make({ faults: [MockServer.reply({}), MockServer.status(400, { message: "bad URL-SECRET-pw" })] })
+        const spans: Array<ReadonlyArray<readonly [string, unknown]>> = []
+        const native = yield* Effect.tracer
+        const tracer = Tracer.make({
+          span: (name, parent, context, links, startTime, kind, options) => {
+            const span = native.span(name, parent, context, links, startTime, kind, options)
+            const attribute = span.attribute.bind(span)
+            const seen: Array<readonly [string, unknown]> = Object.entries(options?.attributes ?? {})
+            spans.push(seen)
+            span.attribute = (key, value) => {
+              seen.push([key, value])
+              attribute(key, value)
+            }
+            return span
+          },
+          context: native.context
+        })
+        const model = yield* adapter.make({
+          model: "test-model",
+          baseUrl: server.url.replace("http://", "http://proxyuser:URL-SECRET-pw@"),
+          apiKey: Redacted.make(apiKey),
+          headers: {},
+          timeouts: relaxed,
+          transformClient: undefined
+        })
+        yield* model.complete(request).pipe(Effect.withTracer(tracer))
+        const error = yield* Effect.flip(model.complete(request))
+        expect(JSON.stringify(spans.flat().map(([k, v]) => [k, String(v)]))).not.toContain("URL-SECRET")
+        expect(spans.flat().some(([key]) => key === "url.full")).toBe(true)
+        expect(error.message).not.toContain("URL-SECRET")
+        expect(JSON.stringify(server.requests())).not.toContain("URL-SECRET")
+      })
+    )
+
     it.scoped("a short header value that carries no credential is no key: upstream messages keep their words", () =>
       Effect.gen(function* () {
         const server = yield* MockServer.make({

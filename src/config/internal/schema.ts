@@ -47,7 +47,10 @@ const HttpUrl = Schema.String.pipe(
   Schema.filter((s) => {
     try {
       const url = new URL(s)
-      return url.protocol === "http:" || url.protocol === "https:" || "must be an http:// or https:// URL"
+      if (url.protocol !== "http:" && url.protocol !== "https:") return "must be an http:// or https:// URL"
+      // said without quoting the URL: its password is a secret
+      return (url.username === "" && url.password === "") ||
+        "a URL's user and password are not sent: give the credentials as apiKey or in headers"
     } catch {
       return "must be an http:// or https:// URL"
     }

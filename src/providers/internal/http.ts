@@ -192,14 +192,46 @@ export interface EndpointOptions {
 }
 
 /**
+ * A base URL without the user and password it may hold (`https://user:pw@host/v1`), and the password:
+ * no HTTP path here sends a URL's credentials, and a span would show them in its `url.full`.
+ */
+const withoutCredentials = (baseUrl: string): { readonly url: string; readonly password: string | undefined } => {
+  let parsed: URL
+  try {
+    parsed = new URL(baseUrl)
+  } catch {
+    return { url: baseUrl, password: undefined }
+  }
+  if (parsed.username === "" && parsed.password === "") return { url: baseUrl, password: undefined }
+  const password = parsed.password === "" ? undefined : decoded(parsed.password)
+  parsed.username = ""
+  parsed.password = ""
+  return { url: parsed.toString(), password }
+}
+
+/** A URL's percent-encoded part as written, or as is when it does not decode. */
+const decoded = (part: string): string => {
+  try {
+    return decodeURIComponent(part)
+  } catch {
+    return part
+  }
+}
+
+/**
  * Builds the endpoint from the ambient `HttpClient`.
  *
  * @internal
  */
 export const makeEndpoint = (options: EndpointOptions): Effect.Effect<Endpoint, never, HttpClient.HttpClient> =>
   Effect.map(HttpClient.HttpClient, (base) => {
-    const { headers, redactedNames, secrets } = resolveHeaders(options.headers, options.apiKey, options.auth)
-    const prefix = options.baseUrl.replace(/\/+$/, "")
+    const resolved = resolveHeaders(options.headers, options.apiKey, options.auth)
+    const { headers, redactedNames } = resolved
+    const { url, password } = withoutCredentials(options.baseUrl)
+    // the password never leaves: not sent (neither HTTP path sends a URL's credentials), not in a span's URL, and
+    // scrubbed from what the upstream echoes
+    const secrets = password === undefined ? resolved.secrets : [...resolved.secrets, password]
+    const prefix = url.replace(/\/+$/, "")
     const client = base.pipe(
       HttpClient.mapRequest((request) =>
         request.pipe(HttpClientRequest.prependUrl(prefix), HttpClientRequest.setHeaders(headers))
