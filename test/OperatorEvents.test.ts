@@ -106,6 +106,34 @@ describe("events operators count on", () => {
     })
   )
 
+  it.scoped("every upstream call is counted: a race's loser, and a call the request's deadline cut, are AttemptCancelled", () =>
+    Effect.gen(function* () {
+      const fast = yield* sim("fast", { latency: "100 millis" })
+      const slow = yield* sim("slow", { latency: "2 seconds" })
+      const router = yield* Router.make({
+        targets: { fast: { model: fast }, slow: { model: slow } },
+        chains: { default: { targets: ["fast", "slow"], race: 2 }, alone: { targets: ["slow"], policy: { timeouts: { total: "1 second" } } } }
+      })
+      const run = { run: "cancelled-attempts" }
+      const observability = yield* Observability.attach(router, { labels: run })
+      const events: Array<RouterEvent> = []
+      yield* router.listen((event) => void events.push(event))
+      const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("hi"))))
+      expect(meta.target).toBe("fast")
+      yield* settle(router.complete(Chat.prompt("hi"), { chain: "alone" }))
+      expect([(yield* fast.stats).calls, (yield* slow.stats).calls]).toEqual([1, 2])
+      expect(events.filter((e) => e._tag === "AttemptCancelled")).toMatchObject([
+        { target: "slow", attempt: 1, reason: "lost", chain: "default" },
+        { target: "slow", attempt: 1, reason: "deadline", chain: "alone" }
+      ])
+      yield* observability.flush
+      const text = yield* observability.render
+      expect(sumOf(text, "llm_attempts_total", { ...run, provider: "slow", outcome: "cancelled", reason: "lost" })).toBe(1)
+      expect(sumOf(text, "llm_attempts_total", { ...run, provider: "slow", outcome: "cancelled", reason: "deadline" })).toBe(1)
+      expect(sumOf(text, "llm_attempts_total", run)).toBe(3)
+    })
+  )
+
   it.scoped("a continued stream its consumer leaves finishes its request cancelled, with both parts' targets and tokens", () =>
     Effect.gen(function* () {
       const cut = yield* sim("cut", { faults: [{ cutAfterTokens: 2 }], reply: "alpha beta gamma delta" })

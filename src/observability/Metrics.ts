@@ -19,7 +19,7 @@
  * |---|---|---|
  * | `llm_requests_total` | counter | chain, outcome (success, degraded, failure, cancelled) |
  * | `llm_request_duration_seconds` | histogram | chain, outcome |
- * | `llm_attempts_total` | counter | provider, model, outcome (success, error, rejected), reason (error tag or rejection reason; absent on success) |
+ * | `llm_attempts_total` | counter | provider, model, outcome (success, error, rejected, cancelled), reason (error tag, rejection reason, or why it was cancelled: lost, deadline, cancelled; absent on success) |
  * | `llm_attempt_duration_seconds` | histogram | provider, model, outcome (success, error) |
  * | `llm_time_to_first_token_seconds` | histogram | provider, model |
  * | `llm_stream_failures_total` | counter | provider, model, reason (error tag): streams that failed after their first content, whose attempt counted a success at that content |
@@ -86,7 +86,7 @@ export const requestDuration = Metric.histogram(
  */
 export const attempts = counter(
   "llm_attempts_total",
-  "Attempts on LLM targets, by provider, model, outcome (success, error, rejected) and reason (error tag or rejection reason)"
+  "Attempts on LLM targets, by provider, model, outcome (success, error, rejected, cancelled) and reason (error tag, rejection reason, or lost, deadline, cancelled)"
 )
 
 /**
@@ -377,6 +377,9 @@ export const recorder = (options: RecorderOptions): Recorder => {
         by.attemptDuration(provider, model, "error").unsafeUpdate(seconds(event.duration), tags)
         return
       }
+      // a call stopped before it ended: upstream all the same, and maybe billed
+      case "AttemptCancelled":
+        return by.attemptsWhy(event.provider, event.model, "cancelled", event.reason).unsafeUpdate(1, tags)
       case "StreamFailed":
         return by.streamFailures(event.provider, event.model, errorClass(event.error)).unsafeUpdate(1, tags)
       case "Fallback":

@@ -208,6 +208,8 @@ interface PendingAttempt {
   readonly start: number
   end: number | undefined
   error: string | undefined
+  /** Stopped before it ended (`AttemptCancelled`). */
+  cancelled?: boolean
 }
 
 interface PendingRequest {
@@ -286,10 +288,13 @@ const spanBuilder = (tracer: Tracer.Tracer, maxPending: number) => {
         "llm.provider": attempt.provider,
         "llm.model": attempt.model,
         "llm.attempt": attempt.attempt,
-        "llm.outcome": attempt.end === undefined ? "interrupted" : attempt.error === undefined ? "success" : "error",
+        "llm.outcome": attempt.end === undefined || attempt.cancelled ? "interrupted" : attempt.error === undefined ? "success" : "error",
         ...(attempt.error === undefined ? {} : { "llm.error": attempt.error })
       })
-      child.end(nanos(attempt.end ?? event.at), attempt.error === undefined ? ok : failed(attempt.error))
+      child.end(
+        nanos(attempt.end ?? event.at),
+        attempt.cancelled || attempt.end === undefined ? Exit.interrupt(FiberId.none) : attempt.error === undefined ? ok : failed(attempt.error)
+      )
     }
     root.end(
       nanos(event.at),
@@ -312,6 +317,18 @@ const spanBuilder = (tracer: Tracer.Tracer, maxPending: number) => {
         return
       case "AttemptFailed":
         return settle(event, errorClass(event.error))
+      // stopped before it ended: its span ends then, interrupted
+      case "AttemptCancelled": {
+        const { attempts } = requestOf(event.requestId)
+        for (let i = attempts.length - 1; i >= 0; i--) {
+          const attempt = attempts[i]!
+          if (attempt.end !== undefined || attempt.target !== event.target || attempt.attempt !== event.attempt) continue
+          attempt.end = event.at
+          attempt.cancelled = true
+          return
+        }
+        return
+      }
       // the stream's attempt, ended at its first content, lasted to its failure
       case "StreamFailed": {
         const { attempts } = requestOf(event.requestId)

@@ -76,6 +76,22 @@ export interface AttemptSucceeded extends TargetFields {
 }
 
 /**
+ * A call to a target stopped before it ended, so it neither failed nor
+ * succeeded: it lost a race or a hedge (`lost`), the request's deadline
+ * passed (`deadline`), or the caller stopped waiting (`cancelled`). Its HTTP
+ * request was aborted, but the provider may bill what it generated.
+ *
+ * @since 0.1.0
+ * @category events
+ */
+export interface AttemptCancelled extends TargetFields {
+  readonly _tag: "AttemptCancelled"
+  readonly attempt: number
+  readonly reason: "lost" | "deadline" | "cancelled"
+  readonly duration: Duration.Duration
+}
+
+/**
  * A stream failed after its first content, which its `AttemptSucceeded`
  * reported: its provider cut it, stalled past its idle deadline, or stopped
  * it on content policy. The target's breaker and health count it a failure
@@ -196,6 +212,7 @@ export type RouterEvent =
   | AttemptStarted
   | AttemptFailed
   | AttemptSucceeded
+  | AttemptCancelled
   | StreamFailed
   | Fallback
   | BudgetExhausted

@@ -544,10 +544,10 @@ const observed = <A, R>(
     const start = yield* Clock.currentTimeMillis
     state.inFlight.set(member, start)
     yield* emit(shared, { _tag: "AttemptStarted", ...fields, at: start, attempt })
-    const exit = yield* Effect.exit(call)
+    const exit = yield* Effect.exit(call).pipe(Effect.onInterrupt(() => cancelled(shared, state, member, attempt, start)))
     const failure = exit._tag === "Failure" ? Option.getOrUndefined(Chunk.head(Cause.failures(exit.cause))) : undefined
     // cut by the request's deadline: left in flight, for the chain's record of it (`runChain`)
-    if (failure?._tag === "Deadline") return yield* Effect.fail(failure)
+    if (failure?._tag === "Deadline") return yield* Effect.zipRight(cancelled(shared, state, member, attempt, start), Effect.fail(failure))
     state.inFlight.delete(member)
     const end = yield* Clock.currentTimeMillis
     const duration = Duration.millis(end - start)
@@ -609,6 +609,18 @@ const passOver = (shared: Shared, state: RequestState, target: Target, error: Re
     }),
     Effect.fail(new Next({ target: target.name, reason }))
   )
+
+/**
+ * Reports a call stopped before it ended: it lost its race or hedge, the
+ * request's deadline passed, or the caller went away (see `AttemptCancelled`).
+ */
+const cancelled = (shared: Shared, state: RequestState, member: Member, attempt: number, start: number) =>
+  Effect.clockWith((clock) => {
+    const end = clock.unsafeCurrentTimeMillis()
+    const reason = state.groupWon ? "lost" : monotonicMillis(clock) >= state.deadlineAt ? "deadline" : "cancelled"
+    const duration = Duration.millis(end - start)
+    return emit(shared, { _tag: "AttemptCancelled", ...targetFields(state, member.target), at: end, attempt, reason, duration })
+  })
 
 /** Retries one member's calls by its policy, then settles the outcome as success, `Next` or fatal. */
 const runMember = <A, R>(
