@@ -1777,14 +1777,6 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
     }
 
     /**
-     * The stream after the head, one pull of the provider's stream a read,
-     * as one pull (`Pullable`: the gateway reads it without its `Stream`):
-     * each read accumulates what it pulled; the end settles the stream
-     * (success), as does a failure, which then fails the stream or hands it
-     * to its continuation; the stream's scope settles a stream whose
-     * consumer stopped reading (cancelled, unless it settled already).
-     */
-    /**
      * A consumer that stopped reading the stream once a continuation had
      * taken it over: the request finishes cancelled, with both parts' meta
      * (the continuation reports no `RequestFinished` of its own).
@@ -1797,6 +1789,14 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
         : Effect.flatMap(resumed, (resumedMeta) => finish("cancelled", joined(final, resumedMeta)))
     })
 
+    /**
+     * The stream after the head, one pull of the provider's stream a read,
+     * as one pull (`Pullable`: the gateway reads it without its `Stream`):
+     * each read accumulates what it pulled; the end settles the stream
+     * (success), as does a failure, which then fails the stream or hands it
+     * to its continuation; the stream's scope settles a stream whose
+     * consumer stopped reading (cancelled, unless it settled already).
+     */
     const chunks = Pullable.make((streamScope) =>
       Effect.gen(function* () {
         // A stream its consumer left is settled when its scope closes, as the one that opened it would (its
