@@ -120,6 +120,15 @@ export interface Service {
 /**
  * The observability service tag, for {@link layer}.
  *
+ * @example
+ * import { Effect } from "effect"
+ * import { Observability } from "effect-llm-failover/observability"
+ *
+ * // what the requests so far cost, from the service the layer provides
+ * const spent = Effect.flatMap(Observability.Observability, (observability) => observability.costReport()).pipe(
+ *   Effect.map((report) => report.totals.cost)
+ * )
+ *
  * @since 0.1.0
  * @category tags
  */
