@@ -6,7 +6,7 @@
  * wait is bounded and polls.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Cause, Clock, Effect, Exit, Layer, Redacted, type Scope } from "effect"
+import { Cause, Clock, Effect, Either, Exit, Layer, Logger, Redacted, Ref, Scope } from "effect"
 import { inspect } from "node:util"
 import * as CircuitBreaker from "../src/resilience/CircuitBreaker.js"
 import * as RateLimit from "../src/resilience/RateLimit.js"
@@ -26,6 +26,16 @@ const eventually = (check: Effect.Effect<boolean>, within = 2_000) =>
       yield* Effect.sleep("10 millis")
     }
   })
+
+/** A logger that keeps every line in `logs` (and prints none). */
+const keepingLogs = (logs: Ref.Ref<Array<string>>) =>
+  Logger.replace(
+    Logger.defaultLogger,
+    Logger.make(({ message }) => {
+      const text = Array.isArray(message) ? message.join(" ") : String(message)
+      Effect.runSync(Ref.update(logs, (all) => [...all, text]))
+    })
+  )
 
 /** The real clock, `offset` ms off (a machine whose NTP is off, or a VM resumed from a snapshot). */
 const skewed = (offset: number): Clock.Clock => {
@@ -54,12 +64,23 @@ describe.skipIf(unavailable !== undefined)("SharedState when things go wrong", (
 
   /**
    * One instance: its own connection (a command deadline of 100 ms, so a
-   * short stall outlasts it), the shared namespace of the test.
+   * short stall outlasts it), the shared namespace of the test; `url` to
+   * connect as another user, `options` to change a setting, `logs` to keep
+   * its log lines.
    */
-  const instance = (namespace: string, name: string): Effect.Effect<SharedState.Service, never, Scope.Scope> =>
+  const instance = (
+    namespace: string,
+    name: string,
+    more?: {
+      readonly url?: string | Redacted.Redacted<string>
+      readonly options?: SharedState.Options
+      readonly logs?: Ref.Ref<Array<string>>
+    }
+  ): Effect.Effect<SharedState.Service, never, Scope.Scope> =>
     Effect.gen(function*() {
-      const connection = yield* Layer.build(Layer.fresh(Redis.layer({ url: redis.url, commandTimeout: "100 millis" })))
-      return yield* SharedState.make({ namespace, instance: name, syncInterval: "50 millis" }).pipe(Effect.provide(connection))
+      const connection = yield* Layer.build(Layer.fresh(Redis.layer({ url: more?.url ?? redis.url, commandTimeout: "100 millis" })))
+      const made = SharedState.make({ namespace, instance: name, syncInterval: "50 millis", ...more?.options }).pipe(Effect.provide(connection))
+      return yield* (more?.logs === undefined ? made : made.pipe(Effect.provide(keepingLogs(more.logs))))
     })
 
   /** Runs `during` with the server stopped, and starts it again (empty) after, whatever happens. */
@@ -222,6 +243,70 @@ describe.skipIf(unavailable !== undefined)("SharedState when things go wrong", (
       yield* eventually(Effect.sync(() => confirmations === 1))
       yield* Effect.promise(() => redis.command("CLIENT", "KILL", "TYPE", "pubsub"))
       yield* eventually(Effect.sync(() => confirmations === 2))
+    }))
+
+  it.scopedLive("a refused password is named in the error and in the warning, and the password in neither", () =>
+    Effect.gen(function*() {
+      const ns = freshNamespace()
+      expect(yield* Effect.promise(() => redis.command("ACL", "SETUSER", `${ns}-app`, "on", ">right-pw", "~*", "&*", "+@all"))).toBe("OK")
+      // percent-encoded in the URL: neither form may show
+      const url = Redacted.make(`redis://${ns}-app:wr%23ng-pw@127.0.0.1:${redis.port}`)
+      const client = yield* Redis.make({ url })
+      let message = ""
+      yield* eventually(Effect.map(Effect.either(client.use("ping", (c) => c.ping())), (result) => {
+        message = Either.isLeft(result) ? result.left.message : ""
+        return message.includes("WRONGPASS")
+      }))
+      // ioredis's own words were "Stream isn't writeable and enableOfflineQueue options is false", and no more
+      expect(message).toContain("(last connection error: WRONGPASS")
+      expect(message).not.toMatch(/wr#ng|wr%23ng/)
+      // the sync's warning (after the first two seconds, which are the first connection's)
+      const logs = yield* Ref.make<Array<string>>([])
+      const a = yield* instance(ns, "a", { url, logs })
+      yield* eventually(Effect.map(Ref.get(logs), (all) => all.some((line) => line.includes("unreachable"))), 4_000)
+      const warning = (yield* Ref.get(logs)).find((line) => line.includes("unreachable"))!
+      expect(warning).toContain("WRONGPASS")
+      expect(warning).not.toMatch(/wr#ng|wr%23ng/)
+      expect((yield* a.status).connected).toBe(false)
+    }), 10_000)
+
+  it.scopedLive("a SharedState closed over a Redis that outlives it applies no more messages, and the channel is unsubscribed with its last handler", () =>
+    Effect.gen(function*() {
+      const ns = freshNamespace()
+      const channel = `${ns}:events`
+      const client = yield* Redis.make({ url: redis.url })
+      /** How many connections are subscribed to the channel. */
+      const subscribers = Effect.map(
+        client.use("numsub", (c) => c.pubsub("NUMSUB", channel) as Promise<Array<unknown>>),
+        (reply) => Number(reply[1])
+      ).pipe(Effect.orDie)
+      const inner = yield* Scope.make()
+      const old = yield* SharedState.make({ namespace: ns, instance: "old", syncInterval: "50 millis" }).pipe(
+        Effect.provideService(Redis.Redis, client),
+        Scope.extend(inner)
+      )
+      const oldBreaker = yield* CircuitBreaker.make({ name: "gpt", store: old.breakers })
+      // a second subscription of the same connection, to the same channel
+      let seen = 0
+      const other = yield* Scope.make()
+      yield* client.subscribe(channel, () => seen++).pipe(Scope.extend(other))
+      yield* synced(old)
+      yield* eventually(Effect.map(subscribers, (n) => n === 1))
+      yield* Scope.close(inner, Exit.void)
+
+      const b = yield* instance(ns, "b")
+      const breakerB = yield* CircuitBreaker.make({ name: "gpt", store: b.breakers })
+      yield* synced(b)
+      yield* breakerB.forceOpen("1 minute")
+      // the other subscription still hears it; the closed state does not
+      yield* eventually(Effect.sync(() => seen > 0))
+      yield* Effect.sleep("200 millis")
+      expect({ received: (yield* old.status).received, state: (yield* oldBreaker.snapshot).state }).toEqual({ received: 0, state: "closed" })
+      // this connection and B's
+      expect(yield* subscribers).toBe(2)
+      // its last handler gone, this connection leaves the channel
+      yield* Scope.close(other, Exit.void)
+      yield* eventually(Effect.map(subscribers, (n) => n === 1))
     }))
 
   it.scopedLive("an opening crosses as time left: an instance whose clock is a minute ahead holds it as long", () =>

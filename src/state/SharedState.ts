@@ -29,8 +29,8 @@
  * and one fiber per instance sends what changed and reads back what the
  * others wrote, in one pipelined round trip per interval (plus a pub/sub
  * channel for breaker transitions). If Redis is down or slow, every instance
- * keeps serving on its local state, logs one warning, and resyncs when Redis
- * is back. Every key has a TTL.
+ * keeps serving on its local state, logs one warning (naming why, e.g. a
+ * refused password), and resyncs when Redis is back. Every key has a TTL.
  *
  * Not shared: bulkheads (concurrency is each instance's own) and the
  * degraded-mode cache.
