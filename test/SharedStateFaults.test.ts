@@ -6,7 +6,7 @@
  * wait is bounded and polls.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Cause, Clock, Effect, Either, Exit, Layer, Logger, Redacted, Ref, Scope } from "effect"
+import { Cause, Clock, Effect, Either, ExecutionStrategy, Exit, Layer, Logger, Redacted, Ref, Scope } from "effect"
 import { inspect } from "node:util"
 import * as CircuitBreaker from "../src/resilience/CircuitBreaker.js"
 import * as RateLimit from "../src/resilience/RateLimit.js"
@@ -244,6 +244,66 @@ describe.skipIf(unavailable !== undefined)("SharedState when things go wrong", (
       yield* Effect.promise(() => redis.command("CLIENT", "KILL", "TYPE", "pubsub"))
       yield* eventually(Effect.sync(() => confirmations === 2))
     }))
+
+  it.scopedLive("an ACL user without the channel: each refused kind of command is warned of once and counted, and breakers still cross through their keys", () =>
+    Effect.gen(function*() {
+      const ns = freshNamespace()
+      // Redis 7 gives a new user no channel (acl-pubsub-default resetchannels): PUBLISH and SUBSCRIBE answer NOPERM
+      expect(yield* Effect.promise(() => redis.command("ACL", "SETUSER", `${ns}-app`, "on", ">app-pw", `~${ns}:*`, "+@all"))).toBe("OK")
+      const url = Redacted.make(`redis://${ns}-app:app-pw@127.0.0.1:${redis.port}`)
+      const logs = yield* Ref.make<Array<string>>([])
+      const a = yield* instance(ns, "a", { url, logs })
+      const b = yield* instance(ns, "b", { url })
+      const breakerA = yield* CircuitBreaker.make({ name: "gpt", store: a.breakers })
+      const breakerB = yield* CircuitBreaker.make({ name: "gpt", store: b.breakers })
+      yield* synced(a, b)
+      // failures go out as outcomes messages, on the channel: refused
+      yield* Effect.exit(breakerA.protect(Effect.fail("boom")))
+      yield* breakerA.forceOpen("5 minutes")
+      // not on the channel: B reads the key (about once a second)
+      yield* eventually(Effect.map(breakerB.snapshot, (s) => s.state === "open"), 2_500)
+      yield* Effect.exit(breakerA.protect(Effect.fail("boom")))
+      yield* Effect.all([a.sync, a.sync])
+
+      const lines = yield* Ref.get(logs)
+      const refusals = lines.filter((line) => line.includes("refuses the publish commands"))
+      expect(refusals.length).toBe(1)
+      expect(refusals[0]).toContain("NOPERM")
+      expect(lines.filter((line) => line.includes(`subscribing to ${ns}:events was refused (NOPERM`)).length).toBe(1)
+      expect(lines.some((line) => line.includes("app-pw"))).toBe(false)
+      const status = yield* a.status
+      expect(status.connected).toBe(true)
+      expect(status.rejected).toBeGreaterThanOrEqual(2)
+    }), 10_000)
+
+  it.scopedLive("Redis out of memory (maxmemory, noeviction): a transition is kept until its key is written, and the refusal is warned of once", () =>
+    Effect.gen(function*() {
+      const ns = freshNamespace()
+      const logs = yield* Ref.make<Array<string>>([])
+      const a = yield* instance(ns, "a", { logs })
+      const breaker = yield* CircuitBreaker.make({ name: "gpt", store: a.breakers })
+      yield* synced(a)
+      // every write is refused with OOM from now on (a scope of the test's: the memory comes back whatever happens)
+      const scope = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
+      yield* Effect.acquireRelease(
+        Effect.promise(() => redis.command("CONFIG", "SET", "maxmemory", "1")),
+        () => Effect.promise(() => redis.command("CONFIG", "SET", "maxmemory", "0"))
+      ).pipe(Scope.extend(scope))
+      yield* breaker.isolate
+      yield* eventually(Effect.map(a.status, (s) => s.rejected > 0))
+      const before = (yield* a.status).rejected
+      yield* eventually(Effect.map(a.status, (s) => s.syncs > 0 && s.rejected >= before + 3))
+      expect(yield* Effect.promise(() => redis.command("EXISTS", `${ns}:breaker:gpt`))).toBe("0")
+      // the memory is back: the isolation, kept in the outbox, is written with the next sync
+      yield* Scope.close(scope, Exit.void)
+      yield* eventually(Effect.map(Effect.promise(() => redis.command("EXISTS", `${ns}:breaker:gpt`)), (n) => n === "1"))
+      const lines = yield* Ref.get(logs)
+      const refusals = lines.filter((line) => line.includes("refuses the breaker write commands"))
+      expect(refusals.length).toBe(1)
+      expect(refusals[0]).toContain("OOM")
+      yield* eventually(Effect.map(Ref.get(logs), (all) => all.some((line) => line.includes("accepts the breaker write commands again"))))
+      expect((yield* a.status).connected).toBe(true)
+    }), 10_000)
 
   it.scopedLive("a refused password is named in the error and in the warning, and the password in neither", () =>
     Effect.gen(function*() {

@@ -30,7 +30,11 @@
  * others wrote, in one pipelined round trip per interval (plus a pub/sub
  * channel for breaker transitions). If Redis is down or slow, every instance
  * keeps serving on its local state, logs one warning (naming why, e.g. a
- * refused password), and resyncs when Redis is back. Every key has a TTL.
+ * refused password), and resyncs when Redis is back. If Redis refuses some
+ * commands (an ACL user without the channel, `maxmemory` reached), each kind
+ * is warned of once and counted in {@link Status}, and a breaker's
+ * transition is written again with every sync until Redis takes it. Every
+ * key has a TTL.
  *
  * Not shared: bulkheads (concurrency is each instance's own) and the
  * degraded-mode cache.
@@ -88,6 +92,14 @@ export interface Status {
   readonly received: number
   /** Health samples not sent because a key passed its 1,000 per sync. */
   readonly droppedSamples: number
+  /**
+   * Commands Redis answered with an error in syncs that reached it: a user
+   * without the rights (`NOPERM`), a full memory (`OOM`). Each kind of
+   * command it starts refusing is logged once, until it accepts one again;
+   * a breaker's transition is written again with every sync until Redis
+   * accepts it.
+   */
+  readonly rejected: number
   /** When the last successful sync ended, epoch millis. */
   readonly lastSync?: number
   /** Breakers, limiters and budgets registered. */
