@@ -6,7 +6,7 @@
  * wait is bounded and polls.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Cause, Clock, Effect, Either, ExecutionStrategy, Exit, Layer, Logger, Redacted, Ref, Scope } from "effect"
+import { Cause, Clock, Duration, Effect, Either, ExecutionStrategy, Exit, Layer, Logger, Redacted, Ref, Scope } from "effect"
 import { inspect } from "node:util"
 import * as CircuitBreaker from "../src/resilience/CircuitBreaker.js"
 import * as RateLimit from "../src/resilience/RateLimit.js"
@@ -368,6 +368,40 @@ describe.skipIf(unavailable !== undefined)("SharedState when things go wrong", (
       yield* Scope.close(other, Exit.void)
       yield* eventually(Effect.map(subscribers, (n) => n === 1))
     }))
+
+  it.scopedLive("a probe longer than probeGrace holds the others back until its result arrives", () =>
+    Effect.gen(function*() {
+      const ns = freshNamespace()
+      const options = { options: { probeGrace: Duration.millis(300) } }
+      const a = yield* instance(ns, "a", options)
+      const b = yield* instance(ns, "b", options)
+      const config = { name: "gpt", trip: CircuitBreaker.consecutiveFailures(1), openDuration: { base: Duration.millis(300) } }
+      const breakerA = yield* CircuitBreaker.make({ ...config, store: a.breakers })
+      const breakerB = yield* CircuitBreaker.make({ ...config, store: b.breakers })
+      yield* synced(a, b)
+      yield* Effect.exit(breakerA.protect(Effect.fail("boom")))
+      yield* eventually(Effect.map(breakerB.snapshot, (s) => s.state === "open"))
+      // A's deadline passes and A probes, with a call of 2 seconds: more than six times the grace, and
+      // past the re-read of the breakers' keys (A's own, still there, must not end its probe)
+      yield* eventually(Effect.map(breakerA.snapshot, (s) => s.state === "half-open"))
+      const probe = yield* breakerA.acquire
+      const started = Date.now()
+      let admittedOnB = 0
+      while (Date.now() - started < 2_000) {
+        yield* Effect.sleep("50 millis")
+        // B's router would send a request now if this admits it
+        const admission = yield* Effect.either(breakerB.acquire)
+        if (Either.isRight(admission)) {
+          admittedOnB++
+          yield* admission.right.record("ignored")
+        }
+      }
+      expect(admittedOnB).toBe(0)
+      expect((yield* breakerA.snapshot).state).toBe("half-open")
+      // the probe succeeds: closed everywhere
+      yield* probe.record("success")
+      yield* eventually(Effect.map(breakerB.snapshot, (s) => s.state === "closed"))
+    }), 10_000)
 
   it.scopedLive("an opening crosses as time left: an instance whose clock is a minute ahead holds it as long", () =>
     Effect.gen(function*() {

@@ -11,7 +11,8 @@
  *   the next sync (a failure wakes it), so they trip on their combined
  *   traffic; a breaker one instance opens is open on the others after one
  *   round trip, until the same deadline plus `probeGrace`, so the opener
- *   probes first; a probe running anywhere holds the others back; an
+ *   probes first; a probe running anywhere holds the others back (for up to
+ *   a minute); an
  *   instance that starts late starts open; a recovery closes it everywhere;
  *   each instance re-reads its breakers every second and when its
  *   subscription comes back, and writes its open ones back if Redis restarts
@@ -70,7 +71,9 @@ export interface Options {
    * How long past another instance's open deadline this one waits before it
    * probes the target itself: the opener probes first, and its result (open
    * again, or closed) reaches the others before their grace ends, so one
-   * probe serves every instance. Default 2 seconds.
+   * probe serves every instance. While a probe runs, its instance says so
+   * again every half grace (for up to a minute), so a probe longer than the
+   * grace holds the others back until its result arrives. Default 2 seconds.
    */
   readonly probeGrace?: Duration.DurationInput
 }

@@ -14,14 +14,18 @@
  *   instances' clocks may differ) and published on `<ns>:events`, which
  *   every instance applies as it arrives (an open one with a grace past its
  *   deadline, so the opener probes first; a half-open one, published as
- *   `probing` and never stored, holds the others open for that grace while
- *   its probe runs). A breaker registering, or every
+ *   `probing` and never stored, holds the others open for that grace, and
+ *   goes again every half grace while a probe of it runs here, for up to a
+ *   minute, so a probe longer than the grace holds them until its result
+ *   arrives). A breaker registering, or every
  *   breaker after Redis comes back, reads its key, so a late instance starts
  *   open when the others are; every breaker reads it again about once a
  *   second and after the subscription comes back, so a message missed on the
- *   channel is repaired. A marker key tells when Redis lost what it held (a
- *   new token in it): then every instance writes its open and isolated
- *   breakers back, where the key holds nothing stronger. The calls each breaker counted while closed
+ *   channel is repaired (a key this instance wrote is applied on the
+ *   breaker's first read only: later the breaker here knows better). A
+ *   marker key tells when Redis lost what it held (a new token in it): then
+ *   every instance writes its open and isolated breakers back, where the key
+ *   holds nothing stronger. The calls each breaker counted while closed
  *   go out too, as one `outcomes` message per sync on the same channel (a
  *   failure wakes the fiber, at most once per 10 ms), and
  *   the other instances count them in their own breakers, so a target that
@@ -218,6 +222,20 @@ type CommandKind =
   | "rate-limit read"
   | "budget"
 
+/**
+ * How long a probe in flight here holds the others back at most, from when
+ * it started: past it, "probing" is no longer repeated, and a probe that
+ * hangs no longer keeps every instance off the target.
+ */
+const maxProbeHold = 60_000
+
+/** A half-open spell of a local breaker with probes in flight, and when "probing" last went out for it. */
+interface ProbeHold {
+  readonly generation: number
+  readonly since: number
+  sent: number
+}
+
 /** @internal */
 export const make = (redis: RedisClient, options: Options | undefined): Effect.Effect<Service, never, Scope.Scope> =>
   Effect.gen(function*() {
@@ -272,8 +290,18 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
     const refused = new Set<CommandKind>()
     /** Transitions published whose write failed: the next sync retries the write only. */
     const published = new WeakSet<BreakerStore.Transition>()
+    /** Local half-open breakers whose probes run, per name: "probing" goes out again every `probeGrace / 2`. */
+    const probeHolds = new Map<string, ProbeHold>()
     /** How many instances the last heartbeat saw: kept when one fails. */
     let lastLive = 1
+    /**
+     * Breakers whose key was not read yet: a key this instance wrote is
+     * applied on the first read only (a process that restarted under the
+     * same id starts as it left the target); later, the breaker here is
+     * newer than what it wrote (a re-read must not reopen a breaker whose
+     * probe runs, or one whose reset is still to be written).
+     */
+    const unread = new Set<string>()
 
     /**
      * Applies another instance's transition, or any state read back from
@@ -358,6 +386,7 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
           breakers.set(registration.name, registration)
           cells.set(registration.name, ref)
           toRead.add(registration.name)
+          unread.add(registration.name)
           const name = registration.name
           return {
             ref,
@@ -499,6 +528,27 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
         return { budget, batch: budget.unanswered ?? { sequence: budget.sequence, delta: 0 } }
       })
 
+      // a probe here that outlasts half the grace: "probing" again, so the others keep holding back
+      const reprobes: Array<string> = []
+      for (const t of transitions) {
+        if (t.to === "half-open") probeHolds.set(t.name, { generation: t.generation, since: now, sent: now })
+      }
+      for (const [name, ref] of cells) {
+        const state = yield* Ref.get(ref)
+        if (state.status !== "half-open" || state.probes === 0) {
+          probeHolds.delete(name)
+          continue
+        }
+        let hold = probeHolds.get(name)
+        if (hold === undefined || hold.generation !== state.generation) {
+          probeHolds.set(name, hold = { generation: state.generation, since: now, sent: Number.NEGATIVE_INFINITY })
+        }
+        if (now - hold.sent >= probeGrace / 2 && now - hold.since < maxProbeHold) {
+          hold.sent = now
+          reprobes.push(name)
+        }
+      }
+
       /** Each queued command's kind, in order: its reply is at the same index. */
       const kinds: Array<CommandKind> = []
       const queued = (kind: CommandKind) => kinds.push(kind) - 1
@@ -527,6 +577,11 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
             publish = queued("publish")
           }
           written.push({ t, ...(write === undefined ? {} : { write }), ...(publish === undefined ? {} : { publish }) })
+        }
+        for (const name of reprobes) {
+          const message: BreakerMessage = { from: instance, name, to: "probing" }
+          pipeline.publish(channel, JSON.stringify(message))
+          queued("publish")
         }
         if (counted.size > 0) {
           const message: OutcomesMessage = { from: instance, kind: "outcomes", breakers: Object.fromEntries(counted) }
@@ -613,8 +668,10 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
             const message = typeof raw === "string" ? parse(raw) : undefined
             const ttl = reply(readsAt + 1 + i)
             const keptFor = Either.isRight(ttl) && typeof ttl.right === "number" && ttl.right > 0 ? ttl.right : isolatedTtl
-            if (message !== undefined && !("kind" in message)) yield* applyMessage(message, keptFor)
+            const mine = message !== undefined && message.from === instance && !unread.has(reads[i]!)
+            if (message !== undefined && !("kind" in message) && !mine) yield* applyMessage(message, keptFor)
           }
+          for (const name of reads) unread.delete(name)
         } else for (const name of reads) toRead.add(name)
       }
       for (const [l, { limiter, totals, window }] of sends.entries()) {
