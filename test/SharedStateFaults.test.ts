@@ -6,7 +6,7 @@
  * wait is bounded and polls.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Cause, Clock, Effect, Exit, Layer, Redacted, type Scope } from "effect"
+import { Cause, Clock, Duration, Effect, Either, ExecutionStrategy, Exit, Layer, Logger, Redacted, Ref, Scope } from "effect"
 import { inspect } from "node:util"
 import * as CircuitBreaker from "../src/resilience/CircuitBreaker.js"
 import * as RateLimit from "../src/resilience/RateLimit.js"
@@ -26,6 +26,16 @@ const eventually = (check: Effect.Effect<boolean>, within = 2_000) =>
       yield* Effect.sleep("10 millis")
     }
   })
+
+/** A logger that keeps every line in `logs` (and prints none). */
+const keepingLogs = (logs: Ref.Ref<Array<string>>) =>
+  Logger.replace(
+    Logger.defaultLogger,
+    Logger.make(({ message }) => {
+      const text = Array.isArray(message) ? message.join(" ") : String(message)
+      Effect.runSync(Ref.update(logs, (all) => [...all, text]))
+    })
+  )
 
 /** The real clock, `offset` ms off (a machine whose NTP is off, or a VM resumed from a snapshot). */
 const skewed = (offset: number): Clock.Clock => {
@@ -54,12 +64,23 @@ describe.skipIf(unavailable !== undefined)("SharedState when things go wrong", (
 
   /**
    * One instance: its own connection (a command deadline of 100 ms, so a
-   * short stall outlasts it), the shared namespace of the test.
+   * short stall outlasts it), the shared namespace of the test; `url` to
+   * connect as another user, `options` to change a setting, `logs` to keep
+   * its log lines.
    */
-  const instance = (namespace: string, name: string): Effect.Effect<SharedState.Service, never, Scope.Scope> =>
+  const instance = (
+    namespace: string,
+    name: string,
+    more?: {
+      readonly url?: string | Redacted.Redacted<string>
+      readonly options?: SharedState.Options
+      readonly logs?: Ref.Ref<Array<string>>
+    }
+  ): Effect.Effect<SharedState.Service, never, Scope.Scope> =>
     Effect.gen(function*() {
-      const connection = yield* Layer.build(Layer.fresh(Redis.layer({ url: redis.url, commandTimeout: "100 millis" })))
-      return yield* SharedState.make({ namespace, instance: name, syncInterval: "50 millis" }).pipe(Effect.provide(connection))
+      const connection = yield* Layer.build(Layer.fresh(Redis.layer({ url: more?.url ?? redis.url, commandTimeout: "100 millis" })))
+      const made = SharedState.make({ namespace, instance: name, syncInterval: "50 millis", ...more?.options }).pipe(Effect.provide(connection))
+      return yield* (more?.logs === undefined ? made : made.pipe(Effect.provide(keepingLogs(more.logs))))
     })
 
   /** Runs `during` with the server stopped, and starts it again (empty) after, whatever happens. */
@@ -223,6 +244,164 @@ describe.skipIf(unavailable !== undefined)("SharedState when things go wrong", (
       yield* Effect.promise(() => redis.command("CLIENT", "KILL", "TYPE", "pubsub"))
       yield* eventually(Effect.sync(() => confirmations === 2))
     }))
+
+  it.scopedLive("an ACL user without the channel: each refused kind of command is warned of once and counted, and breakers still cross through their keys", () =>
+    Effect.gen(function*() {
+      const ns = freshNamespace()
+      // Redis 7 gives a new user no channel (acl-pubsub-default resetchannels): PUBLISH and SUBSCRIBE answer NOPERM
+      expect(yield* Effect.promise(() => redis.command("ACL", "SETUSER", `${ns}-app`, "on", ">app-pw", `~${ns}:*`, "+@all"))).toBe("OK")
+      const url = Redacted.make(`redis://${ns}-app:app-pw@127.0.0.1:${redis.port}`)
+      const logs = yield* Ref.make<Array<string>>([])
+      const a = yield* instance(ns, "a", { url, logs })
+      const b = yield* instance(ns, "b", { url })
+      const breakerA = yield* CircuitBreaker.make({ name: "gpt", store: a.breakers })
+      const breakerB = yield* CircuitBreaker.make({ name: "gpt", store: b.breakers })
+      yield* synced(a, b)
+      // failures go out as outcomes messages, on the channel: refused
+      yield* Effect.exit(breakerA.protect(Effect.fail("boom")))
+      yield* breakerA.forceOpen("5 minutes")
+      // not on the channel: B reads the key (about once a second)
+      yield* eventually(Effect.map(breakerB.snapshot, (s) => s.state === "open"), 2_500)
+      yield* Effect.exit(breakerA.protect(Effect.fail("boom")))
+      yield* Effect.all([a.sync, a.sync])
+
+      const lines = yield* Ref.get(logs)
+      const refusals = lines.filter((line) => line.includes("refuses the publish commands"))
+      expect(refusals.length).toBe(1)
+      expect(refusals[0]).toContain("NOPERM")
+      expect(lines.filter((line) => line.includes(`subscribing to ${ns}:events was refused (NOPERM`)).length).toBe(1)
+      expect(lines.some((line) => line.includes("app-pw"))).toBe(false)
+      const status = yield* a.status
+      expect(status.connected).toBe(true)
+      expect(status.rejected).toBeGreaterThanOrEqual(2)
+    }), 10_000)
+
+  it.scopedLive("Redis out of memory (maxmemory, noeviction): a transition is kept until its key is written, and the refusal is warned of once", () =>
+    Effect.gen(function*() {
+      const ns = freshNamespace()
+      const logs = yield* Ref.make<Array<string>>([])
+      const a = yield* instance(ns, "a", { logs })
+      const breaker = yield* CircuitBreaker.make({ name: "gpt", store: a.breakers })
+      yield* synced(a)
+      // every write is refused with OOM from now on (a scope of the test's: the memory comes back whatever happens)
+      const scope = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
+      yield* Effect.acquireRelease(
+        Effect.promise(() => redis.command("CONFIG", "SET", "maxmemory", "1")),
+        () => Effect.promise(() => redis.command("CONFIG", "SET", "maxmemory", "0"))
+      ).pipe(Scope.extend(scope))
+      yield* breaker.isolate
+      yield* eventually(Effect.map(a.status, (s) => s.rejected > 0))
+      const before = (yield* a.status).rejected
+      yield* eventually(Effect.map(a.status, (s) => s.syncs > 0 && s.rejected >= before + 3))
+      expect(yield* Effect.promise(() => redis.command("EXISTS", `${ns}:breaker:gpt`))).toBe("0")
+      // the memory is back: the isolation, kept in the outbox, is written with the next sync
+      yield* Scope.close(scope, Exit.void)
+      yield* eventually(Effect.map(Effect.promise(() => redis.command("EXISTS", `${ns}:breaker:gpt`)), (n) => n === "1"))
+      const lines = yield* Ref.get(logs)
+      const refusals = lines.filter((line) => line.includes("refuses the breaker write commands"))
+      expect(refusals.length).toBe(1)
+      expect(refusals[0]).toContain("OOM")
+      yield* eventually(Effect.map(Ref.get(logs), (all) => all.some((line) => line.includes("accepts the breaker write commands again"))))
+      expect((yield* a.status).connected).toBe(true)
+    }), 10_000)
+
+  it.scopedLive("a refused password is named in the error and in the warning, and the password in neither", () =>
+    Effect.gen(function*() {
+      const ns = freshNamespace()
+      expect(yield* Effect.promise(() => redis.command("ACL", "SETUSER", `${ns}-app`, "on", ">right-pw", "~*", "&*", "+@all"))).toBe("OK")
+      // percent-encoded in the URL: neither form may show
+      const url = Redacted.make(`redis://${ns}-app:wr%23ng-pw@127.0.0.1:${redis.port}`)
+      const client = yield* Redis.make({ url })
+      let message = ""
+      yield* eventually(Effect.map(Effect.either(client.use("ping", (c) => c.ping())), (result) => {
+        message = Either.isLeft(result) ? result.left.message : ""
+        return message.includes("WRONGPASS")
+      }))
+      // ioredis's own words were "Stream isn't writeable and enableOfflineQueue options is false", and no more
+      expect(message).toContain("(last connection error: WRONGPASS")
+      expect(message).not.toMatch(/wr#ng|wr%23ng/)
+      // the sync's warning (after the first two seconds, which are the first connection's)
+      const logs = yield* Ref.make<Array<string>>([])
+      const a = yield* instance(ns, "a", { url, logs })
+      yield* eventually(Effect.map(Ref.get(logs), (all) => all.some((line) => line.includes("unreachable"))), 4_000)
+      const warning = (yield* Ref.get(logs)).find((line) => line.includes("unreachable"))!
+      expect(warning).toContain("WRONGPASS")
+      expect(warning).not.toMatch(/wr#ng|wr%23ng/)
+      expect((yield* a.status).connected).toBe(false)
+    }), 10_000)
+
+  it.scopedLive("a SharedState closed over a Redis that outlives it applies no more messages, and the channel is unsubscribed with its last handler", () =>
+    Effect.gen(function*() {
+      const ns = freshNamespace()
+      const channel = `${ns}:events`
+      const client = yield* Redis.make({ url: redis.url })
+      /** How many connections are subscribed to the channel. */
+      const subscribers = Effect.map(
+        client.use("numsub", (c) => c.pubsub("NUMSUB", channel) as Promise<Array<unknown>>),
+        (reply) => Number(reply[1])
+      ).pipe(Effect.orDie)
+      const inner = yield* Scope.make()
+      const old = yield* SharedState.make({ namespace: ns, instance: "old", syncInterval: "50 millis" }).pipe(
+        Effect.provideService(Redis.Redis, client),
+        Scope.extend(inner)
+      )
+      const oldBreaker = yield* CircuitBreaker.make({ name: "gpt", store: old.breakers })
+      // a second subscription of the same connection, to the same channel
+      let seen = 0
+      const other = yield* Scope.make()
+      yield* client.subscribe(channel, () => seen++).pipe(Scope.extend(other))
+      yield* synced(old)
+      yield* eventually(Effect.map(subscribers, (n) => n === 1))
+      yield* Scope.close(inner, Exit.void)
+
+      const b = yield* instance(ns, "b")
+      const breakerB = yield* CircuitBreaker.make({ name: "gpt", store: b.breakers })
+      yield* synced(b)
+      yield* breakerB.forceOpen("1 minute")
+      // the other subscription still hears it; the closed state does not
+      yield* eventually(Effect.sync(() => seen > 0))
+      yield* Effect.sleep("200 millis")
+      expect({ received: (yield* old.status).received, state: (yield* oldBreaker.snapshot).state }).toEqual({ received: 0, state: "closed" })
+      // this connection and B's
+      expect(yield* subscribers).toBe(2)
+      // its last handler gone, this connection leaves the channel
+      yield* Scope.close(other, Exit.void)
+      yield* eventually(Effect.map(subscribers, (n) => n === 1))
+    }))
+
+  it.scopedLive("a probe longer than probeGrace holds the others back until its result arrives", () =>
+    Effect.gen(function*() {
+      const ns = freshNamespace()
+      const options = { options: { probeGrace: Duration.millis(300) } }
+      const a = yield* instance(ns, "a", options)
+      const b = yield* instance(ns, "b", options)
+      const config = { name: "gpt", trip: CircuitBreaker.consecutiveFailures(1), openDuration: { base: Duration.millis(300) } }
+      const breakerA = yield* CircuitBreaker.make({ ...config, store: a.breakers })
+      const breakerB = yield* CircuitBreaker.make({ ...config, store: b.breakers })
+      yield* synced(a, b)
+      yield* Effect.exit(breakerA.protect(Effect.fail("boom")))
+      yield* eventually(Effect.map(breakerB.snapshot, (s) => s.state === "open"))
+      // A's deadline passes and A probes, with a call of 2 seconds: more than six times the grace, and
+      // past the re-read of the breakers' keys (A's own, still there, must not end its probe)
+      yield* eventually(Effect.map(breakerA.snapshot, (s) => s.state === "half-open"))
+      const probe = yield* breakerA.acquire
+      const started = Date.now()
+      let admittedOnB = 0
+      while (Date.now() - started < 2_000) {
+        yield* Effect.sleep("50 millis")
+        // B's router would send a request now if this admits it
+        const admission = yield* Effect.either(breakerB.acquire)
+        if (Either.isRight(admission)) {
+          admittedOnB++
+          yield* admission.right.record("ignored")
+        }
+      }
+      expect(admittedOnB).toBe(0)
+      expect((yield* breakerA.snapshot).state).toBe("half-open")
+      // the probe succeeds: closed everywhere
+      yield* probe.record("success")
+      yield* eventually(Effect.map(breakerB.snapshot, (s) => s.state === "closed"))
+    }), 10_000)
 
   it.scopedLive("an opening crosses as time left: an instance whose clock is a minute ahead holds it as long", () =>
     Effect.gen(function*() {

@@ -6,7 +6,11 @@
  * deadline, and the client reconnects by itself in the background with
  * backoff. Two connections are kept, one for commands and one for pub/sub
  * (a subscribed connection can run nothing else); subscriptions survive
- * reconnects.
+ * reconnects, and end with the scope that made them.
+ *
+ * Why a connection is down (a refused password, an unknown ACL user, TLS
+ * spoken to a plain server) is kept from its last error and named in the
+ * `RedisError`s of commands that fail meanwhile, never with the password.
  *
  * ioredis is loaded when the first connection is made, not with this
  * module: the configuration reaches this module whether or not it names a
@@ -15,14 +19,15 @@
  *
  * @since 0.1.0
  */
-import { Cause, Context, Duration, Effect, Layer, Redacted, Schema, type Scope, Stream, SubscriptionRef } from "effect"
-import type { Redis as IoRedis } from "ioredis"
+import { Cause, Context, Duration, Effect, Either, Layer, Redacted, Runtime, Schema, type Scope, Stream, SubscriptionRef } from "effect"
+import type { ChainableCommander, Redis as IoRedis } from "ioredis"
 import * as RedisUrl from "./internal/url.js"
 
 /**
  * A Redis command failed: the server is unreachable, slow past the command
- * deadline, or answered with an error. The message never holds the URL's
- * password.
+ * deadline, or answered with an error. While the connection is down, the
+ * message ends with the connection's last error (`last connection error:
+ * WRONGPASS ...`). The message never holds the URL's password.
  *
  * @since 0.1.0
  * @category errors
@@ -58,21 +63,37 @@ export interface Options {
 export interface RedisClient {
   /** Runs commands on the command connection, with its deadline; failures are `RedisError`s. */
   readonly use: <A>(operation: string, f: (redis: IoRedis) => Promise<A>) => Effect.Effect<A, RedisError>
+  /**
+   * Runs the commands `build` queues as one pipeline on the command
+   * connection, with its deadline, and answers each command's reply in
+   * order: its result, or the error Redis answered it with (a user without
+   * the rights, `OOM` at `maxmemory`). It fails as a whole when the
+   * pipeline could not run (the connection is down or lost: every command
+   * failed alike) or missed its deadline.
+   */
+  readonly pipeline: (
+    operation: string,
+    build: (pipeline: ChainableCommander) => void
+  ) => Effect.Effect<Array<Either.Either<unknown, RedisError>>, RedisError>
   /** Publishes on a channel. */
   readonly publish: (channel: string, message: string) => Effect.Effect<void, RedisError>
   /**
    * Calls `onMessage` for every message on `channel`, from now until the
-   * client's scope closes, across reconnects. It does not wait for the server.
-   * `onSubscribed` is called each time the server confirms the subscription:
-   * the first time, and after every reconnect of the subscriber's connection
-   * (messages published while it was down are lost: re-read what they would
-   * have said).
+   * scope closes (or the client's, if it closes first), across reconnects. It
+   * does not wait for the server. `onSubscribed` is called each time the
+   * server confirms the subscription: the first time, and after every
+   * reconnect of the subscriber's connection (messages published while it
+   * was down are lost: re-read what they would have said). A subscription
+   * the server refuses (an ACL user without the channel) is logged as a
+   * warning, in the context of the fiber that subscribed. When the scope
+   * closes, `onMessage` is called no more, and the connection unsubscribes
+   * from a channel once its last subscription ends.
    */
   readonly subscribe: (
     channel: string,
     onMessage: (message: string) => void,
     onSubscribed?: () => void
-  ) => Effect.Effect<void>
+  ) => Effect.Effect<void, never, Scope.Scope>
   /** Whether the command connection is up now, and every change of it. */
   readonly connected: SubscriptionRef.SubscriptionRef<boolean>
 }
@@ -124,8 +145,8 @@ export const make = (options: Options): Effect.Effect<RedisClient, never, Scope.
     // checked before ioredis sees it: its parse error would carry the whole URL, password and all
     const problem = RedisUrl.problem(url)
     if (problem !== undefined) return yield* Effect.die(new Cause.IllegalArgumentException(`Redis.make: the url ${problem}`))
-    const password = passwordOf(url)
-    const scrub = (text: string) => (password === undefined ? text : text.split(password).join("<redacted>"))
+    const secrets = secretsOf(url)
+    const scrub = (text: string) => secrets.reduce((scrubbed, secret) => scrubbed.split(secret).join("<redacted>"), text)
     const commandTimeout = Duration.toMillis(options.commandTimeout ?? "500 millis")
     const maxDelay = Duration.toMillis(options.maxReconnectDelay ?? "2 seconds")
     const settings = {
@@ -141,8 +162,18 @@ export const make = (options: Options): Effect.Effect<RedisClient, never, Scope.
     const Client = yield* loadClient
     const commands = new Client(url, settings)
     const subscriber = new Client(url, { ...settings, autoResubscribe: true })
-    commands.on("error", () => {})
+    // ioredis reports why a connection failed (WRONGPASS, NOAUTH, a TLS handshake) only here: kept, scrubbed, until it is
+    // ready again (the subscriber's is the same, on the same URL; a command names it)
+    let lastError: string | undefined
+    commands.on("error", (error: unknown) => (lastError = scrub(messageOf(error))))
+    commands.on("ready", () => (lastError = undefined))
     subscriber.on("error", () => {})
+    /** A command's error, and the connection's last error while it is down. */
+    const failure = (operation: string, error: unknown) => {
+      const message = scrub(messageOf(error))
+      const cause = commands.status === "ready" ? undefined : lastError
+      return new RedisError({ operation, message: cause === undefined || cause === message ? message : `${message} (last connection error: ${cause})` })
+    }
 
     const connected = yield* SubscriptionRef.make(false)
     const runtime = yield* Effect.runtime<never>()
@@ -160,14 +191,23 @@ export const make = (options: Options): Effect.Effect<RedisClient, never, Scope.
         }
       }
     }
-    const confirmed = (channels: ReadonlyArray<string>) => () => {
-      for (const channel of channels) each(channel, (handler) => handler.onSubscribed?.())
-    }
+    const subscribeTo = (channels: ReadonlyArray<string>) =>
+      subscriber.subscribe(...channels).then(
+        () => {
+          for (const channel of channels) each(channel, (handler) => handler.onSubscribed?.())
+        },
+        (error: unknown) => {
+          // a connection lost meanwhile is no refusal: the next ready subscribes again
+          if (subscriber.status !== "ready") return
+          const message = scrub(messageOf(error))
+          for (const channel of channels) each(channel, (handler) => handler.onRefused(message))
+        }
+      )
     subscriber.on("message", (channel: string, message: string) => each(channel, (handler) => handler.onMessage(message)))
     // (re)subscribes on every ready: a channel subscribed while the server was down, or after the connection dropped
     subscriber.on("ready", () => {
       const channels = [...handlers.keys()]
-      if (channels.length > 0) subscriber.subscribe(...channels).then(confirmed(channels), () => {})
+      if (channels.length > 0) subscribeTo(channels)
     })
 
     yield* Effect.addFinalizer(() =>
@@ -182,27 +222,65 @@ export const make = (options: Options): Effect.Effect<RedisClient, never, Scope.
     subscriber.connect().catch(() => {})
 
     const use = <A>(operation: string, f: (redis: IoRedis) => Promise<A>): Effect.Effect<A, RedisError> =>
-      Effect.tryPromise({
-        try: () => f(commands),
-        catch: (error) => new RedisError({ operation, message: scrub(error instanceof Error ? error.message : String(error)) })
-      }).pipe(
+      Effect.tryPromise({ try: () => f(commands), catch: (error) => failure(operation, error) }).pipe(
         Effect.timeoutFail({
           duration: Duration.millis(commandTimeout + 50),
           onTimeout: () => new RedisError({ operation, message: `no answer within ${commandTimeout} ms` })
         })
       )
 
+    const pipeline = (operation: string, build: (pipeline: ChainableCommander) => void) =>
+      use(operation, (client) => {
+        const queued = client.pipeline()
+        build(queued)
+        return queued.exec() as Promise<Array<[error: Error | null, result: unknown]> | null>
+      }).pipe(
+        Effect.flatMap((replies) => {
+          const all = replies ?? []
+          // a connection lost mid-pipeline fails every command alike: that is a failure of the whole
+          const first = all[0]?.[0]
+          if (first != null && all.every(([error]) => error !== null)) return Effect.fail(failure(operation, first))
+          return Effect.succeed(all.map(([error, result]) =>
+            error === null ? Either.right(result) : Either.left(new RedisError({ operation, message: scrub(error.message) }))
+          ))
+        })
+      )
+
+    const subscribe = (channel: string, onMessage: (message: string) => void, onSubscribed?: () => void) =>
+      Effect.gen(function*() {
+        const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+        const handler: Handler = {
+          onMessage,
+          ...(onSubscribed === undefined ? {} : { onSubscribed }),
+          onRefused: (message) => {
+            runFork(Effect.logWarning(`Redis: subscribing to ${channel} was refused (${message}); its messages do not arrive here`))
+          }
+        }
+        yield* Effect.acquireRelease(
+          Effect.sync(() => {
+            const existing = handlers.get(channel)
+            if (existing === undefined) handlers.set(channel, [handler])
+            else existing.push(handler)
+            if (subscriber.status === "ready") subscribeTo([channel])
+          }),
+          () =>
+            Effect.sync(() => {
+              const existing = handlers.get(channel)
+              if (existing === undefined) return
+              const rest = existing.filter((other) => other !== handler)
+              if (rest.length > 0) return void handlers.set(channel, rest)
+              handlers.delete(channel)
+              // the last one: the server stops sending it (the connection may be down, or closed with the client)
+              if (subscriber.status === "ready") subscriber.unsubscribe(channel).catch(() => {})
+            })
+        )
+      })
+
     return {
       use,
+      pipeline,
       publish: (channel, message) => Effect.asVoid(use("publish", (redis) => redis.publish(channel, message))),
-      subscribe: (channel, onMessage, onSubscribed) =>
-        Effect.sync(() => {
-          const handler: Handler = onSubscribed === undefined ? { onMessage } : { onMessage, onSubscribed }
-          const existing = handlers.get(channel)
-          if (existing === undefined) handlers.set(channel, [handler])
-          else existing.push(handler)
-          if (subscriber.status === "ready") subscriber.subscribe(channel).then(confirmed([channel]), () => {})
-        }),
+      subscribe,
       connected
     }
   })
@@ -246,7 +324,11 @@ export const connectionChanges = (client: RedisClient): Stream.Stream<boolean> =
 interface Handler {
   readonly onMessage: (message: string) => void
   readonly onSubscribed?: () => void
+  /** The server refused the subscription: the message says why, scrubbed. */
+  readonly onRefused: (message: string) => void
 }
+
+const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
 /**
  * ioredis's client class, loaded once it is needed. Node gives the
@@ -257,11 +339,12 @@ const loadClient: Effect.Effect<typeof IoRedis> = Effect.promise(() => import("i
   Effect.map((module) => module.Redis ?? (module.default as unknown as { readonly Redis: typeof IoRedis }).Redis)
 )
 
-const passwordOf = (url: string): string | undefined => {
+/** The URL's password, as written and decoded: what a message must never hold. */
+const secretsOf = (url: string): ReadonlyArray<string> => {
   try {
-    const password = decodeURIComponent(new URL(url).password)
-    return password === "" ? undefined : password
+    const raw = new URL(url).password
+    return [...new Set([raw, decodeURIComponent(raw)])].filter((secret) => secret !== "")
   } catch {
-    return undefined
+    return []
   }
 }

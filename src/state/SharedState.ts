@@ -11,7 +11,8 @@
  *   the next sync (a failure wakes it), so they trip on their combined
  *   traffic; a breaker one instance opens is open on the others after one
  *   round trip, until the same deadline plus `probeGrace`, so the opener
- *   probes first; a probe running anywhere holds the others back; an
+ *   probes first; a probe running anywhere holds the others back (for up to
+ *   a minute); an
  *   instance that starts late starts open; a recovery closes it everywhere;
  *   each instance re-reads its breakers every second and when its
  *   subscription comes back, and writes its open ones back if Redis restarts
@@ -29,8 +30,12 @@
  * and one fiber per instance sends what changed and reads back what the
  * others wrote, in one pipelined round trip per interval (plus a pub/sub
  * channel for breaker transitions). If Redis is down or slow, every instance
- * keeps serving on its local state, logs one warning, and resyncs when Redis
- * is back. Every key has a TTL.
+ * keeps serving on its local state, logs one warning (naming why, e.g. a
+ * refused password), and resyncs when Redis is back. If Redis refuses some
+ * commands (an ACL user without the channel, `maxmemory` reached), each kind
+ * is warned of once and counted in {@link Status}, and a breaker's
+ * transition is written again with every sync until Redis takes it. Every
+ * key has a TTL.
  *
  * Not shared: bulkheads (concurrency is each instance's own) and the
  * degraded-mode cache.
@@ -66,7 +71,9 @@ export interface Options {
    * How long past another instance's open deadline this one waits before it
    * probes the target itself: the opener probes first, and its result (open
    * again, or closed) reaches the others before their grace ends, so one
-   * probe serves every instance. Default 2 seconds.
+   * probe serves every instance. While a probe runs, its instance says so
+   * again every half grace (for up to a minute), so a probe longer than the
+   * grace holds the others back until its result arrives. Default 2 seconds.
    */
   readonly probeGrace?: Duration.DurationInput
 }
@@ -88,6 +95,14 @@ export interface Status {
   readonly received: number
   /** Health samples not sent because a key passed its 1,000 per sync. */
   readonly droppedSamples: number
+  /**
+   * Commands Redis answered with an error in syncs that reached it: a user
+   * without the rights (`NOPERM`), a full memory (`OOM`). Each kind of
+   * command it starts refusing is logged once, until it accepts one again;
+   * a breaker's transition is written again with every sync until Redis
+   * accepts it.
+   */
+  readonly rejected: number
   /** When the last successful sync ended, epoch millis. */
   readonly lastSync?: number
   /** Breakers, limiters and budgets registered. */

@@ -14,14 +14,18 @@
  *   instances' clocks may differ) and published on `<ns>:events`, which
  *   every instance applies as it arrives (an open one with a grace past its
  *   deadline, so the opener probes first; a half-open one, published as
- *   `probing` and never stored, holds the others open for that grace while
- *   its probe runs). A breaker registering, or every
+ *   `probing` and never stored, holds the others open for that grace, and
+ *   goes again every half grace while a probe of it runs here, for up to a
+ *   minute, so a probe longer than the grace holds them until its result
+ *   arrives). A breaker registering, or every
  *   breaker after Redis comes back, reads its key, so a late instance starts
  *   open when the others are; every breaker reads it again about once a
  *   second and after the subscription comes back, so a message missed on the
- *   channel is repaired. A marker key tells when Redis lost what it held (a
- *   new token in it): then every instance writes its open and isolated
- *   breakers back, where the key holds nothing stronger. The calls each breaker counted while closed
+ *   channel is repaired (a key this instance wrote is applied on the
+ *   breaker's first read only: later the breaker here knows better). A
+ *   marker key tells when Redis lost what it held (a new token in it): then
+ *   every instance writes its open and isolated breakers back, where the key
+ *   holds nothing stronger. The calls each breaker counted while closed
  *   go out too, as one `outcomes` message per sync on the same channel (a
  *   failure wakes the fiber, at most once per 10 ms), and
  *   the other instances count them in their own breakers, so a target that
@@ -48,20 +52,30 @@
  * limits write totals, not increments; a budget batch is resent as is until
  * Redis answers for it, and the script skips a batch it has applied.
  *
- * If a sync fails (Redis down, slow, or answering errors) what it carried is
- * kept for the next one (buckets out of the window are dropped, and only the
- * latest transition per breaker is kept, so nothing grows), a warning is
- * logged once, and the first sync that succeeds again logs the recovery and
+ * If a sync fails (Redis down, slow, or answering every command with an
+ * error) what it carried is kept for the next one (buckets out of the window
+ * are dropped, and only the latest transition per breaker is kept, so
+ * nothing grows), a warning is logged once, naming the connection's last
+ * error, and the first sync that succeeds again logs the recovery and
  * re-reads every breaker.
+ *
+ * Every reply of a sync that reached Redis is checked too: Redis may refuse
+ * some commands and run the others (an ACL user without the channel refuses
+ * `PUBLISH`; at `maxmemory` with `noeviction` every write fails with `OOM`).
+ * Each refusal is counted (`Status.rejected`), each kind of command Redis
+ * starts refusing is warned of once, until it accepts one again; a breaker's
+ * transition stays in the outbox until its key is written (it is published
+ * once), a limiter whose buckets were not all read keeps to its share on its
+ * own counts, and a budget's batch goes again.
  *
  * @internal
  */
-import { Duration, Effect, Queue, Ref, type Scope } from "effect"
+import { Duration, Effect, Either, Queue, Ref, type Scope } from "effect"
 import * as BreakerStore from "../../resilience/BreakerStore.js"
 import type * as Health from "../../resilience/Health.js"
 import type * as RateLimit from "../../resilience/RateLimit.js"
 import type * as RetryBudget from "../../resilience/RetryBudget.js"
-import type { RedisClient } from "../Redis.js"
+import { type RedisClient, RedisError } from "../Redis.js"
 import type { Options, Service, Status } from "../SharedState.js"
 
 /**
@@ -191,7 +205,36 @@ interface Budget {
   sequence: number
 }
 
-type Reply = [error: Error | null, result: unknown]
+type Reply = Either.Either<unknown, RedisError>
+
+/**
+ * What a command of the sync does, as its warning names it: Redis may refuse
+ * one kind and not the others (an ACL user without the channel refuses every
+ * `PUBLISH`; at `maxmemory` with `noeviction`, every write).
+ */
+type CommandKind =
+  | "breaker write"
+  | "breaker read"
+  | "publish"
+  | "heartbeat"
+  | "marker"
+  | "rate-limit write"
+  | "rate-limit read"
+  | "budget"
+
+/**
+ * How long a probe in flight here holds the others back at most, from when
+ * it started: past it, "probing" is no longer repeated, and a probe that
+ * hangs no longer keeps every instance off the target.
+ */
+const maxProbeHold = 60_000
+
+/** A half-open spell of a local breaker with probes in flight, and when "probing" last went out for it. */
+interface ProbeHold {
+  readonly generation: number
+  readonly since: number
+  sent: number
+}
 
 /** @internal */
 export const make = (redis: RedisClient, options: Options | undefined): Effect.Effect<Service, never, Scope.Scope> =>
@@ -242,7 +285,23 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
     const budgets = new Map<string, Budget>()
     /** Named health trackers, and their samples not sent yet, per key (perishable, like outcomes). */
     const trackers = new Map<string, { readonly registration: Health.Registration; samples: Map<string, Array<HealthTuple>> }>()
-    const status = { connected: false, down: false, syncs: 0, failures: 0, lastSync: 0, received: 0, droppedSamples: 0 }
+    const status = { connected: false, down: false, syncs: 0, failures: 0, lastSync: 0, received: 0, droppedSamples: 0, rejected: 0 }
+    /** The kinds of command Redis refuses now, each warned of once until it accepts one again. */
+    const refused = new Set<CommandKind>()
+    /** Transitions published whose write failed: the next sync retries the write only. */
+    const published = new WeakSet<BreakerStore.Transition>()
+    /** Local half-open breakers whose probes run, per name: "probing" goes out again every `probeGrace / 2`. */
+    const probeHolds = new Map<string, ProbeHold>()
+    /** How many instances the last heartbeat saw: kept when one fails. */
+    let lastLive = 1
+    /**
+     * Breakers whose key was not read yet: a key this instance wrote is
+     * applied on the first read only (a process that restarted under the
+     * same id starts as it left the target); later, the breaker here is
+     * newer than what it wrote (a re-read must not reopen a breaker whose
+     * probe runs, or one whose reset is still to be written).
+     */
+    const unread = new Set<string>()
 
     /**
      * Applies another instance's transition, or any state read back from
@@ -327,6 +386,7 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
           breakers.set(registration.name, registration)
           cells.set(registration.name, ref)
           toRead.add(registration.name)
+          unread.add(registration.name)
           const name = registration.name
           return {
             ref,
@@ -391,6 +451,46 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
         })
     }
 
+    /**
+     * Puts a transition back in the outbox for the next sync, unless a newer
+     * one of the breaker is there, or it is an opening whose deadline passed.
+     */
+    const requeue = (t: BreakerStore.Transition) => {
+      if (outbox.has(t.name)) return
+      if (t.to === "open" && t.openUntil !== undefined && t.openUntil <= clock.unsafeCurrentTimeMillis()) return
+      outbox.set(t.name, t)
+    }
+
+    /**
+     * Counts the commands Redis refused, and warns once of each kind it
+     * starts refusing (the reply's own words: a command's error names no
+     * password), until it accepts one of that kind again.
+     */
+    const account = (kinds: ReadonlyArray<CommandKind>, replies: ReadonlyArray<Reply>): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const errors = new Map<CommandKind, string>()
+        const accepted = new Set<CommandKind>()
+        for (const [i, kind] of kinds.entries()) {
+          const reply = replies[i]
+          if (reply === undefined || Either.isRight(reply)) accepted.add(kind)
+          else {
+            status.rejected++
+            if (!errors.has(kind)) errors.set(kind, reply.left.message)
+          }
+        }
+        const logs: Array<Effect.Effect<void>> = []
+        for (const [kind, message] of errors) {
+          if (refused.has(kind)) continue
+          refused.add(kind)
+          logs.push(Effect.logWarning(`shared state: Redis refuses the ${kind} commands (${message}); ${consequence[kind]}`))
+        }
+        for (const kind of accepted) {
+          if (errors.has(kind) || !refused.delete(kind)) continue
+          logs.push(Effect.logInfo(`shared state: Redis accepts the ${kind} commands again`))
+        }
+        return Effect.all(logs, { discard: true })
+      })
+
     /** One round trip: everything pending out, everything shared in. */
     const sync = Effect.gen(function*() {
       const now = clock.unsafeCurrentTimeMillis()
@@ -428,122 +528,185 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
         return { budget, batch: budget.unanswered ?? { sequence: budget.sequence, delta: 0 } }
       })
 
-      /** Commands queued before the heartbeat, whose replies the reading below skips. */
-      let leading = 0
-      const replies = yield* redis.use("sync", (client) => {
-        const pipeline = client.pipeline()
+      // a probe here that outlasts half the grace: "probing" again, so the others keep holding back
+      const reprobes: Array<string> = []
+      for (const t of transitions) {
+        if (t.to === "half-open") probeHolds.set(t.name, { generation: t.generation, since: now, sent: now })
+      }
+      for (const [name, ref] of cells) {
+        const state = yield* Ref.get(ref)
+        if (state.status !== "half-open" || state.probes === 0) {
+          probeHolds.delete(name)
+          continue
+        }
+        let hold = probeHolds.get(name)
+        if (hold === undefined || hold.generation !== state.generation) {
+          probeHolds.set(name, hold = { generation: state.generation, since: now, sent: Number.NEGATIVE_INFINITY })
+        }
+        if (now - hold.sent >= probeGrace / 2 && now - hold.since < maxProbeHold) {
+          hold.sent = now
+          reprobes.push(name)
+        }
+      }
+
+      /** Each queued command's kind, in order: its reply is at the same index. */
+      const kinds: Array<CommandKind> = []
+      const queued = (kind: CommandKind) => kinds.push(kind) - 1
+      const written: Array<{ readonly t: BreakerStore.Transition; readonly write?: number; readonly publish?: number }> = []
+      let heartbeatAt = 0
+      let markerAt = 0
+      let readsAt = 0
+      const limiterAt: Array<{ readonly writes: Array<number>; readonly reads: number }> = []
+      let budgetsAt = 0
+      const replies = yield* redis.pipeline("sync", (pipeline) => {
         for (const t of transitions) {
           const message = toMessage(instance, t, now)
+          let write: number | undefined
+          let publish: number | undefined
           if (message.to === "closed") {
             pipeline.del(breakerKey(t.name))
-            leading++
+            write = queued("breaker write")
           } else if (message.to !== "probing") {
             const ttl = message.to === "open" ? Math.max(1, message.openFor ?? 0) + 1_000 : isolatedTtl
             pipeline.set(breakerKey(t.name), JSON.stringify(message), "PX", ttl)
-            leading++
+            write = queued("breaker write")
           }
+          // published already, by a sync whose write failed: the others have it
+          if (!published.has(t)) {
+            pipeline.publish(channel, JSON.stringify(message))
+            publish = queued("publish")
+          }
+          written.push({ t, ...(write === undefined ? {} : { write }), ...(publish === undefined ? {} : { publish }) })
+        }
+        for (const name of reprobes) {
+          const message: BreakerMessage = { from: instance, name, to: "probing" }
           pipeline.publish(channel, JSON.stringify(message))
-          leading++
+          queued("publish")
         }
         if (counted.size > 0) {
           const message: OutcomesMessage = { from: instance, kind: "outcomes", breakers: Object.fromEntries(counted) }
           pipeline.publish(channel, JSON.stringify(message))
-          leading++
+          queued("publish")
         }
         for (const message of healthSends) {
           pipeline.publish(channel, JSON.stringify(message))
-          leading++
+          queued("publish")
         }
         // the heartbeat: which instances are live (for rate-limit shares); it also makes every sync reach Redis
         pipeline.eval(heartbeatScript, 1, instancesKey, instance, liveFor)
+        heartbeatAt = queued("heartbeat")
         pipeline.set(markerKey, crypto.randomUUID(), "PX", isolatedTtl, "NX")
+        markerAt = queued("marker")
         pipeline.pexpire(markerKey, isolatedTtl)
+        queued("marker")
         pipeline.get(markerKey)
-        if (reads.length > 0) pipeline.mget(...reads.map(breakerKey))
-        for (const name of reads) pipeline.pttl(breakerKey(name))
+        queued("marker")
+        readsAt = kinds.length
+        if (reads.length > 0) {
+          pipeline.mget(...reads.map(breakerKey))
+          queued("breaker read")
+        }
+        for (const name of reads) {
+          pipeline.pttl(breakerKey(name))
+          queued("breaker read")
+        }
         for (const { limiter, totals, window } of sends) {
           const { bucketMillis, buckets, name } = limiter.registration
           const ttl = (buckets + 2) * bucketMillis
+          const writes: Array<number> = []
           for (const [start, own] of totals) {
             const key = `${namespace}:rl:${name}:${start}`
             pipeline.hset(key, `r:${writer}`, String(own.requests), `t:${writer}`, String(own.tokens))
+            writes.push(queued("rate-limit write"))
             pipeline.pexpire(key, ttl)
+            queued("rate-limit write")
           }
-          for (const start of window) pipeline.hgetall(`${namespace}:rl:${name}:${start}`)
+          limiterAt.push({ writes, reads: kinds.length })
+          for (const start of window) {
+            pipeline.hgetall(`${namespace}:rl:${name}:${start}`)
+            queued("rate-limit read")
+          }
         }
+        budgetsAt = kinds.length
         for (const { batch, budget } of budgetSends) {
           const max = Math.round(budget.registration.maxTokens * 1000)
           const key = `${namespace}:budget:${budget.registration.name}`
           pipeline.eval(budgetScript, 2, key, `${key}:batches`, batch.delta, max, budgetTtl, instance, session, batch.sequence)
+          queued("budget")
         }
-        return (pipeline.exec() as Promise<Array<Reply> | null>).then((replies) => {
-          // a connection lost mid-pipeline fails every command alike: that is a failed sync
-          const first = replies?.[0]?.[0]
-          if (first != null && replies!.every(([error]) => error !== null)) throw first
-          return replies
-        })
       }).pipe(
         Effect.tapError(() =>
           Effect.sync(() => {
             // keep what was not sent, newer changes first
-            for (const t of transitions) if (!outbox.has(t.name)) outbox.set(t.name, t)
+            for (const t of transitions) requeue(t)
             for (const name of reads) toRead.add(name)
             // unsent rate-limit totals and unanswered budget batches stay as they are, for the next sync
           })
         )
       )
 
-      let index = 0
-      const next = (): Reply => (replies ?? [])[index++] ?? [new Error("no reply"), null]
-      index += leading
-      const [heartbeatError, seen] = next()
-      const live = heartbeatError === null && typeof seen === "number" ? Math.max(1, seen) : 1
-      next()
-      next()
-      const [markerError, token] = next()
-      if (markerError === null && typeof token === "string") {
-        if (marker !== undefined && token !== marker) lostState()
-        marker = token
+      const reply = (i: number): Reply => replies[i] ?? Either.left(new RedisError({ operation: "sync", message: "no reply" }))
+      yield* account(kinds, replies)
+      // a breaker's state is out only once its key holds it: a write Redis refused goes again with the next sync
+      for (const { publish, t, write } of written) {
+        if (write === undefined || Either.isRight(reply(write))) continue
+        if (publish !== undefined && Either.isRight(reply(publish))) published.add(t)
+        requeue(t)
+      }
+      const heartbeat = reply(heartbeatAt)
+      if (Either.isRight(heartbeat) && typeof heartbeat.right === "number") lastLive = Math.max(1, heartbeat.right)
+      const live = lastLive
+      const token = reply(markerAt + 2)
+      if (Either.isRight(token) && typeof token.right === "string") {
+        if (marker !== undefined && token.right !== marker) lostState()
+        marker = token.right
       }
       if (reads.length > 0) {
-        const [error, values] = next()
-        const ttls = reads.map(() => next())
-        if (error === null && Array.isArray(values)) {
-          for (const [i, raw] of values.entries()) {
+        const values = reply(readsAt)
+        if (Either.isRight(values) && Array.isArray(values.right)) {
+          for (const [i, raw] of values.right.entries()) {
             const message = typeof raw === "string" ? parse(raw) : undefined
-            const [ttlError, ttl] = ttls[i] ?? [null, -1]
-            const keptFor = ttlError === null && typeof ttl === "number" && ttl > 0 ? ttl : isolatedTtl
-            if (message !== undefined && !("kind" in message)) yield* applyMessage(message, keptFor)
+            const ttl = reply(readsAt + 1 + i)
+            const keptFor = Either.isRight(ttl) && typeof ttl.right === "number" && ttl.right > 0 ? ttl.right : isolatedTtl
+            const mine = message !== undefined && message.from === instance && !unread.has(reads[i]!)
+            if (message !== undefined && !("kind" in message) && !mine) yield* applyMessage(message, keptFor)
           }
+          for (const name of reads) unread.delete(name)
         } else for (const name of reads) toRead.add(name)
       }
-      for (const { limiter, totals, window } of sends) {
-        for (const [start, sent] of totals) {
-          const [error] = next()
-          next()
+      for (const [l, { limiter, totals, window }] of sends.entries()) {
+        const at = limiterAt[l]!
+        for (const [i, [start, sent]] of totals.entries()) {
           const own = limiter.own.get(start)
-          if (error === null && own !== undefined && own.requests === sent.requests && own.tokens === sent.tokens) own.unsent = false
+          const stored = Either.isRight(reply(at.writes[i]!)) && Either.isRight(reply(at.writes[i]! + 1))
+          if (stored && own !== undefined && own.requests === sent.requests && own.tokens === sent.tokens) own.unsent = false
         }
         const remote: Array<RateLimit.RemoteBucket> = []
         const current = window[limiter.registration.buckets - 1]!
-        for (const start of window) {
-          const [error, fields] = next()
-          if (error !== null || typeof fields !== "object" || fields === null) continue
-          const totals = othersTotals(fields as Record<string, string>, writer)
+        let complete = true
+        for (const [i, start] of window.entries()) {
+          const fields = reply(at.reads + i)
+          if (Either.isLeft(fields) || typeof fields.right !== "object" || fields.right === null) {
+            complete = Either.isRight(fields) && complete
+            continue
+          }
+          const totals = othersTotals(fields.right as Record<string, string>, writer)
           // a bucket ahead of this clock's is now by the writer's: it counts in the current one
           const last = remote.at(-1)
           if (start > current && last !== undefined && last.start === current) {
             remote[remote.length - 1] = { start: current, requests: last.requests + totals.requests, tokens: last.tokens + totals.tokens }
           } else remote.push({ start: Math.min(start, current), ...totals })
         }
-        yield* limiter.registration.apply(remote, 1 / live)
+        // the others' counts not all read: out of touch, as when a sync fails
+        if (complete) yield* limiter.registration.apply(remote, 1 / live)
+        else yield* limiter.registration.disconnected
       }
-      for (const { batch, budget } of budgetSends) {
-        const [error, value] = next()
-        if (error !== null) continue
+      for (const [i, { batch, budget }] of budgetSends.entries()) {
+        const value = reply(budgetsAt + i)
+        if (Either.isLeft(value)) continue
         if (budget.unanswered === batch) budget.unanswered = undefined
         // the shared count plus what changed here since the batch
-        yield* budget.registration.apply((Number(value) + budget.pending) / 1000)
+        yield* budget.registration.apply((Number(value.right) + budget.pending) / 1000)
       }
       if (restore) yield* writeBack
       return reads.length
@@ -565,8 +728,7 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
       for (const [name, ref] of cells) states.push([name, yield* Ref.get(ref)])
       const now = clock.unsafeCurrentTimeMillis()
       const held = states.filter(([, state]) => state.status === "isolated" || (state.status === "open" && state.openUntil > now))
-      yield* redis.use("restore", (client) => {
-        const pipeline = client.pipeline()
+      const replies = yield* redis.pipeline("restore", (pipeline) => {
         for (const [name, state] of held) {
           const isolated = state.status === "isolated"
           const openFor = state.openUntil - now
@@ -576,9 +738,10 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
           const ttl = isolated ? isolatedTtl : openFor + 1_000
           pipeline.eval(restoreScript, 1, breakerKey(name), JSON.stringify(message), isolated ? 1 : 0, ttl)
         }
-        return pipeline.exec()
       })
-      restore = false
+      yield* account(held.map(() => "breaker write"), replies)
+      // a write Redis refused goes again with the next sync
+      restore = !replies.every(Either.isRight)
     }).pipe(Effect.ignore)
 
     const loop = sync.pipe(
@@ -630,6 +793,7 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
         failures: status.failures,
         received: status.received,
         droppedSamples: status.droppedSamples,
+        rejected: status.rejected,
         ...(status.lastSync > 0 ? { lastSync: status.lastSync } : {}),
         breakers: breakers.size,
         limits: limiters.size,
@@ -638,6 +802,18 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
       sync: Effect.asVoid(Effect.either(sync))
     }
   })
+
+/** What a refused kind of command costs, for its warning. */
+const consequence: Readonly<Record<CommandKind, string>> = {
+  "breaker write": "breaker transitions are kept and written again with each sync",
+  "breaker read": "breakers miss what the others wrote",
+  publish: "the others learn of this instance's breaker transitions only from their keys, and not its calls or health samples",
+  heartbeat: "rate limits take their shares from the last count of live instances",
+  marker: "a restart of Redis that empties it may go unnoticed",
+  "rate-limit write": "the others do not count this instance's requests",
+  "rate-limit read": "rate limits keep to their share on their own counts",
+  budget: "retry budget changes are kept and sent again with each sync"
+}
 
 /** The other writers' requests and tokens in one rate-limit bucket's hash (fields `r:<writer>` and `t:<writer>`). */
 const othersTotals = (fields: Readonly<Record<string, string>>, writer: string): { requests: number; tokens: number } => {
