@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Stream } from "effect"
-import { Chat } from "../src/llm/index.js"
+import { Chat, ContentFiltered } from "../src/llm/index.js"
 import * as Observability from "../src/observability/Observability.js"
 import type { RouterEvent } from "../src/router/Events.js"
 import * as Router from "../src/router/Router.js"
@@ -161,6 +161,77 @@ describe("events operators count on", () => {
       finished.length = 0
       yield* settle(Effect.scoped(Effect.flatMap(router.stream(Chat.prompt("letters")), (s) => Stream.runDrain(s.chunks))))
       expect(finished).toMatchObject([{ outcome: "success", target: "other" }])
+    })
+  )
+
+  it.scoped("what a continued stream's cut target billed is charged to it, and the rest's extra cost over the chain's first is the fallback's", () =>
+    Effect.gen(function* () {
+      const cheap = { input: 0.15, output: 0.6 }
+      const premium = { input: 3, output: 15 }
+      const cut = yield* sim("cut", { faults: [{ cutAfterTokens: 2 }], reply: "alpha beta gamma delta", info: { price: cheap } })
+      const other = yield* sim("other", { reply: " gamma delta epsilon zeta eta theta", info: { price: premium } })
+      const router = yield* Router.make({
+        targets: { cut: { model: cut }, other: { model: other } },
+        chains: { default: { targets: ["cut", "other"], continueStreams: true } }
+      })
+      const run = { run: "continued-cost" }
+      const observability = yield* Observability.attach(router, { labels: run })
+      const done = succeeded(
+        yield* settle(Effect.scoped(Effect.flatMap(router.stream(Chat.prompt("letters")), (s) => Effect.zipRight(Stream.runDrain(s.chunks), s.done))))
+      )
+      expect(done).toMatchObject({ continued: true, target: "other" })
+      const [part] = done.billed ?? []
+      expect(part).toMatchObject({ target: "cut", model: "cut-model" })
+      const rest = done.cost - part!.cost
+      // the rest, on the premium model, cost more than the chain's first (the cheap one) would have charged for it
+      const restIn = done.usage.inputTokens - part!.usage.inputTokens
+      const restOut = done.usage.outputTokens - part!.usage.outputTokens
+      expect(done.costDelta).toBeCloseTo(rest - (restIn * cheap.input + restOut * cheap.output) / 1_000_000, 12)
+      expect(done.costDelta).toBeGreaterThan(0)
+      yield* observability.flush
+      const text = yield* observability.render
+      const report = yield* observability.costReport()
+      expect(sumOf(text, "llm_cost_usd_total", { ...run, provider: "cut", kind: "served" })).toBeCloseTo(part!.cost, 12)
+      expect(sumOf(text, "llm_cost_usd_total", { ...run, provider: "other", kind: "served" })).toBeCloseTo(rest, 12)
+      expect(report.byModel.find((l) => l.model === "cut-model")?.cost).toBeCloseTo(part!.cost, 12)
+      expect(report.totals.cost).toBeCloseTo(done.cost, 12)
+      expect(report.totals.fallbackExtraCost).toBeCloseTo(done.costDelta, 12)
+    })
+  )
+
+  it.scoped("an answer stopped on content policy before the content-policy chain took over is charged to the model that billed it", () =>
+    Effect.gen(function* () {
+      const base = yield* sim("strict", { info: { price: { input: 3, output: 15 } } })
+      const stopped = new ContentFiltered({
+        provider: "strict",
+        model: "strict-model",
+        message: "strict stopped its answer",
+        reason: "content_filter",
+        partialText: "some text",
+        usage: { inputTokens: 1000, outputTokens: 4000 }
+      })
+      const strict = { ...base, complete: () => Effect.fail(stopped) }
+      const lenient = yield* sim("lenient", { info: { price: { input: 0.15, output: 0.6 } } })
+      const router = yield* Router.make({
+        targets: { strict: { model: strict }, lenient: { model: lenient } },
+        chains: { default: { targets: ["strict"], contentPolicy: "lenient" }, lenient: ["lenient"] },
+        policy: { retry: { maxAttempts: 1 } }
+      })
+      const observability = yield* Observability.attach(router, { labels: { run: "handed-over-cost" } })
+      const finished: Array<RouterEvent> = []
+      yield* router.listen((event) => {
+        if (event._tag === "RequestFinished") finished.push(event)
+      })
+      const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("hi"))))
+      const billed = (1000 * 3 + 4000 * 15) / 1_000_000
+      expect(meta.target).toBe("lenient")
+      expect(meta.billed).toMatchObject([{ target: "strict", cost: billed, usage: { inputTokens: 1000, outputTokens: 4000 } }])
+      expect(meta.cost).toBeGreaterThan(billed)
+      expect(finished).toMatchObject([{ target: "lenient", cost: meta.cost, billed: [{ target: "strict" }] }])
+      yield* observability.flush
+      const report = yield* observability.costReport()
+      expect(report.byModel.find((l) => l.model === "strict-model")?.cost).toBeCloseTo(billed, 12)
+      expect(report.totals.cost).toBeCloseTo(meta.cost, 12)
     })
   )
 })

@@ -35,7 +35,7 @@ import { Clock, Duration, Effect, Schema } from "effect"
 import type { Usage } from "../llm/Chat.js"
 import type { Listener, RouterEvent } from "../router/Events.js"
 import type { TargetStatus } from "../router/Router.js"
-import { fellBack, targetsOf } from "./internal/events.js"
+import { fellBack, sharesOf, targetsOf } from "./internal/events.js"
 import { BoundedMap, Ring } from "./internal/window.js"
 
 /** A count of prompt tokens the cache served or stored: 0 in a report from a gateway that did not count them. */
@@ -246,6 +246,14 @@ const addShadow = (into: MutableShadow, from: MutableShadow) => {
   into.cost += from.cost
 }
 
+/** A line's token counts, from a usage if any. */
+const tokensOf = (usage: Usage | undefined) => ({
+  inputTokens: usage?.inputTokens ?? 0,
+  outputTokens: usage?.outputTokens ?? 0,
+  cacheReadTokens: usage?.cacheReadTokens ?? 0,
+  cacheWriteTokens: usage?.cacheWriteTokens ?? 0
+})
+
 const served = (period: Period, chain: string, target: string | undefined) => {
   const key = `${chain}\u0000${target ?? ""}`
   let entry = period.served.get(key)
@@ -302,20 +310,25 @@ export const ledger = (options: LedgerOptions): Effect.Effect<Ledger> =>
     const onFinished = (event: Extract<RouterEvent, { _tag: "RequestFinished" }>) => {
       const usage = pending.get(event.requestId)
       pending.delete(event.requestId)
+      // each model is charged what it billed: the one that served, and any other before it (`billed`)
+      const shares = sharesOf(event)
       // the request's own usage (a stream's only source); else its serving attempt's
-      const tokens = event.usage ?? (usage !== undefined && usage.target === event.target ? usage.usage : undefined)
+      const tokens = shares.served.usage ?? (usage !== undefined && usage.target === event.target ? usage.usage : undefined)
       const fell = fellBack(event)
       const line: Line = {
         requests: 1,
         fallbackRequests: fell ? 1 : 0,
-        inputTokens: tokens?.inputTokens ?? 0,
-        outputTokens: tokens?.outputTokens ?? 0,
-        cacheReadTokens: tokens?.cacheReadTokens ?? 0,
-        cacheWriteTokens: tokens?.cacheWriteTokens ?? 0,
-        cost: event.cost,
+        ...tokensOf(tokens),
+        cost: shares.served.cost,
         fallbackExtraCost: fell ? event.costDelta : 0
       }
-      for (const period of [allTime, ring.current(event.at)]) addLine(served(period, event.chain, event.target), line)
+      for (const period of [allTime, ring.current(event.at)]) {
+        addLine(served(period, event.chain, event.target), line)
+        for (const part of shares.others) {
+          const billed: Line = { requests: 0, fallbackRequests: 0, ...tokensOf(part.usage), cost: part.cost, fallbackExtraCost: 0 }
+          addLine(served(period, event.chain, part.target), billed)
+        }
+      }
     }
 
     const onShadow = (event: Extract<RouterEvent, { _tag: "AttemptSucceeded" }>) => {

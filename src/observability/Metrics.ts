@@ -39,10 +39,11 @@
  */
 import type { MetricLabel } from "effect"
 import { Duration, Effect, FiberRef, Metric, MetricBoundaries } from "effect"
+import type { Usage } from "../llm/Chat.js"
 import type { Listener, RouterEvent } from "../router/Events.js"
 import type { TargetStatus } from "../router/Router.js"
 import type * as CircuitBreaker from "../resilience/CircuitBreaker.js"
-import { errorClass, fellBack, targetsOf } from "./internal/events.js"
+import { errorClass, fellBack, sharesOf, targetsOf } from "./internal/events.js"
 import { Series } from "./internal/series.js"
 
 /**
@@ -343,6 +344,21 @@ export const recorder = (options: RecorderOptions): Recorder => {
     alertActive: series.labelled(alertActive, "alert")
   }
 
+  /** Adds a served answer's cost and tokens to its model's series. */
+  const charge = (
+    model: { readonly provider: string; readonly model: string },
+    cost: number,
+    usage: Usage | undefined,
+    tags: ReadonlyArray<MetricLabel.MetricLabel>
+  ): void => {
+    if (cost > 0) by.cost(model.provider, model.model, "served").unsafeUpdate(cost, tags)
+    if (usage === undefined) return
+    by.tokens(model.provider, model.model, "input").unsafeUpdate(usage.inputTokens, tags)
+    by.tokens(model.provider, model.model, "output").unsafeUpdate(usage.outputTokens, tags)
+    if (usage.cacheReadTokens) by.tokens(model.provider, model.model, "cache_read").unsafeUpdate(usage.cacheReadTokens, tags)
+    if (usage.cacheWriteTokens) by.tokens(model.provider, model.model, "cache_write").unsafeUpdate(usage.cacheWriteTokens, tags)
+  }
+
   /** Counts one event, with `tags` added to every series (a fiber's metric labels). */
   const count = (event: RouterEvent, tags: ReadonlyArray<MetricLabel.MetricLabel>): void => {
     switch (event._tag) {
@@ -391,14 +407,11 @@ export const recorder = (options: RecorderOptions): Recorder => {
       case "RequestFinished": {
         by.requests(event.chain, event.outcome).unsafeUpdate(1, tags)
         by.requestDuration(event.chain, event.outcome).unsafeUpdate(seconds(event.latency), tags)
+        // each model is charged what it billed: the one that served, and any other before it (`billed`)
+        const { served, others } = sharesOf(event)
         const target = event.target === undefined ? undefined : targets.get(event.target) ?? unknown
-        if (target !== undefined && event.cost > 0) by.cost(target.provider, target.model, "served").unsafeUpdate(event.cost, tags)
-        if (target !== undefined && event.usage !== undefined) {
-          by.tokens(target.provider, target.model, "input").unsafeUpdate(event.usage.inputTokens, tags)
-          by.tokens(target.provider, target.model, "output").unsafeUpdate(event.usage.outputTokens, tags)
-          if (event.usage.cacheReadTokens) by.tokens(target.provider, target.model, "cache_read").unsafeUpdate(event.usage.cacheReadTokens, tags)
-          if (event.usage.cacheWriteTokens) by.tokens(target.provider, target.model, "cache_write").unsafeUpdate(event.usage.cacheWriteTokens, tags)
-        }
+        if (target !== undefined) charge(target, served.cost, served.usage, tags)
+        for (const part of others) charge(part, part.cost, part.usage, tags)
         if (fellBack(event) && event.costDelta > 0) by.fallbackExtraCost(event.chain).unsafeUpdate(event.costDelta, tags)
         return
       }

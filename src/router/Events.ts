@@ -160,6 +160,34 @@ export interface DegradedResponse extends Base {
 }
 
 /**
+ * One target's billed share of a request that another target answered, or
+ * that failed: the part of a continued stream before its cut, an answer its
+ * provider stopped on content policy before the content-policy chain took
+ * the request over.
+ *
+ * @example
+ * import type { Events } from "effect-llm-failover/router"
+ *
+ * const cut: Events.BilledPart = {
+ *   target: "mini",
+ *   provider: "openai",
+ *   model: "gpt-4.1-mini",
+ *   usage: { inputTokens: 1_200, outputTokens: 80 },
+ *   cost: 0.000608
+ * }
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface BilledPart {
+  readonly target: string
+  readonly provider: string
+  readonly model: string
+  readonly usage: Usage
+  readonly cost: number
+}
+
+/**
  * A request finished: served, answered from degraded mode, failed, or
  * cancelled (its caller stopped waiting or stopped reading its stream).
  *
@@ -180,6 +208,11 @@ export interface RequestFinished extends Base {
   readonly cost: number
   /** What the request cost over what the chain's first target would have charged. */
   readonly costDelta: number
+  /**
+   * What other targets than `target` billed for it (see {@link BilledPart}),
+   * which `cost` and `usage` include: each is charged to its own model.
+   */
+  readonly billed?: ReadonlyArray<BilledPart>
   /**
    * The tokens of the answer that served it (both parts of a continued
    * stream), absent when no target served it. For a stream this is the only

@@ -35,7 +35,7 @@ import { monotonicMillis } from "../../resilience/internal/timeout.js"
 import * as Deadlines from "../../resilience/Timeout.js"
 import type { RetryBudget } from "../../resilience/RetryBudget.js"
 import type * as DegradedCache from "../DegradedCache.js"
-import type { Listener, RouterEvent } from "../Events.js"
+import type { BilledPart, Listener, RouterEvent } from "../Events.js"
 import type * as Policy from "../Policy.js"
 import type * as Strategy from "../Strategy.js"
 
@@ -133,7 +133,15 @@ export interface Meta {
   readonly costDelta: number
   readonly degraded?: "cache" | "static"
   readonly continued?: boolean
+  /**
+   * What other targets billed for the request before `target` answered it,
+   * which `usage` and `cost` include: the part of a continued stream before
+   * its cut, an answer its provider stopped on content policy before the
+   * content-policy chain took the request over.
+   */
+  readonly billed?: ReadonlyArray<BilledPart>
 }
+
 
 /** @internal */
 export type ChainError = InvalidRequest | ContentFiltered | ChainExhausted
@@ -188,6 +196,8 @@ interface RequestState {
   readonly quiet: boolean
   /** Whether degraded mode may answer (not for a stream's continuation). */
   readonly degradedAllowed: boolean
+  /** What targets billed before this chain took the request over (see `Meta.billed`). */
+  readonly billed: ReadonlyArray<BilledPart>
   /** The member this request probes early, every breaker of the chain being open; see `earlyProbe`. */
   earlyProbe: Member | undefined
   /** The chain's members in the order this request tries them, once ordered. */
@@ -214,6 +224,8 @@ export interface Inherited {
   readonly attempts: Array<Attempt>
   readonly quiet: boolean
   readonly degradedAllowed: boolean
+  /** What targets billed before the chain taking over (see `Meta.billed`). */
+  readonly billed: ReadonlyArray<BilledPart>
 }
 
 /** Who asks: the caller's id of the request and its tenant (`Router.RequestOptions`). @internal */
@@ -246,6 +258,7 @@ const newState = (shared: Shared, chain: Chain, request: ChatRequest, inherited?
       retryDeadline: undefined,
       quiet: inherited?.quiet ?? false,
       degradedAllowed: inherited?.degradedAllowed ?? true,
+      billed: inherited?.billed ?? [],
       earlyProbe: undefined,
       ordered: [],
       unavailable: undefined,
@@ -255,7 +268,7 @@ const newState = (shared: Shared, chain: Chain, request: ChatRequest, inherited?
     })
   )
 
-const inherit = (state: RequestState, overrides: Partial<Pick<Inherited, "quiet" | "degradedAllowed">> = {}): Inherited => ({
+const inherit = (state: RequestState, overrides: Partial<Pick<Inherited, "quiet" | "degradedAllowed" | "billed">> = {}): Inherited => ({
   id: state.id,
   correlationId: state.correlationId,
   tenant: state.tenant,
@@ -263,7 +276,8 @@ const inherit = (state: RequestState, overrides: Partial<Pick<Inherited, "quiet"
   startedAt: state.startedAt,
   attempts: state.attempts,
   quiet: overrides.quiet ?? state.quiet,
-  degradedAllowed: overrides.degradedAllowed ?? state.degradedAllowed
+  degradedAllowed: overrides.degradedAllowed ?? state.degradedAllowed,
+  billed: overrides.billed ?? state.billed
 })
 
 const listenerFailed = (cause: Cause.Cause<unknown>) => Effect.logError("router: an event listener failed", cause)
@@ -1350,7 +1364,7 @@ const failedFallbacks = (attempts: ReadonlyArray<Attempt>) => Math.max(0, distin
 const metaFor = (state: RequestState, member: Member, usage: Usage, now: number): Meta => {
   const first = state.chain.members[0]!.target
   const cost = priceOf(member.target.info.price, usage)
-  return {
+  const meta: Meta = {
     chain: state.chain.name,
     target: member.target.name,
     provider: member.target.info.provider,
@@ -1362,7 +1376,19 @@ const metaFor = (state: RequestState, member: Member, usage: Usage, now: number)
     cost,
     costDelta: cost - priceOf(first.info.price, usage)
   }
+  return state.billed.length === 0 ? meta : withBilled(meta, state.billed)
 }
+
+/** A meta with what other targets billed before (see `Meta.billed`) in its usage, cost and parts. */
+const withBilled = (meta: Meta, parts: ReadonlyArray<BilledPart>): Meta => ({
+  ...meta,
+  usage: parts.reduce((usage, part) => Chat.addUsage(usage, part.usage), meta.usage),
+  cost: parts.reduce((cost, part) => cost + part.cost, meta.cost),
+  billed: [...(meta.billed ?? []), ...parts]
+})
+
+/** The share of the request the meta's target billed, as a part of another's answer. */
+const partOf = (meta: Meta): BilledPart => ({ target: meta.target, provider: meta.provider, model: meta.model, usage: meta.usage, cost: meta.cost })
 
 /**
  * The metadata of a request that ends with a provider's stop of its own
@@ -1378,6 +1404,14 @@ const stoppedMeta = (state: RequestState, failure: Fatal): Effect.Effect<Meta | 
   const member = last === undefined ? undefined : state.chain.members.find((m) => m.target.name === last.target)
   return member === undefined ? Effect.succeed(undefined) : Effect.map(Clock.currentTimeMillis, (now) => metaFor(state, member, usage, now))
 }
+
+/** What a request hands its content-policy chain: with the answer its provider stopped, if it said what it billed. */
+const handedOver = (state: RequestState, failure: Fatal | Next | Deadline): Effect.Effect<Inherited> =>
+  failure._tag === "Next" || failure._tag === "Deadline"
+    ? Effect.succeed(inherit(state))
+    : Effect.map(stoppedMeta(state, failure), (stopped) =>
+        inherit(state, stopped === undefined ? {} : { billed: [...state.billed, partOf(stopped)] })
+      )
 
 const exhausted = (state: RequestState, deadline: boolean) =>
   new ChainExhausted({
@@ -1459,9 +1493,11 @@ const finished = (shared: Shared, state: RequestState, outcome: Outcome, meta?: 
           at,
           outcome,
           ...(meta === undefined || meta.degraded !== undefined ? {} : { target: meta.target, usage: meta.usage }),
+          // what targets billed before this chain took over, when none of its own answered
+          ...(meta?.billed !== undefined ? { billed: meta.billed } : state.billed.length > 0 && meta === undefined ? { billed: state.billed } : {}),
           fallbacks: meta?.fallbacks ?? failedFallbacks(state.attempts),
           latency: Duration.millis(at - state.startedAt),
-          cost: meta?.cost ?? 0,
+          cost: meta !== undefined ? meta.cost : state.billed.reduce((cost, part) => cost + part.cost, 0),
           costDelta: meta?.costDelta ?? 0,
           ...(Option.isSome(state.parentSpan) ? { parentSpan: state.parentSpan.value } : {})
         })
@@ -1553,7 +1589,7 @@ export const complete = (
     const handOver = contentPolicyChain(shared, state, failure, depth)
     if (handOver !== undefined) {
       yield* handOver.announce
-      return yield* complete(shared, handOver.next, request, depth + 1, inherit(state))
+      return yield* complete(shared, handOver.next, request, depth + 1, yield* handedOver(state, failure))
     }
     if (failure._tag !== "Next") {
       yield* finished(shared, state, "failure", yield* stoppedMeta(state, failure))
@@ -1601,7 +1637,7 @@ export const stream = (
     const handOver = contentPolicyChain(shared, state, failure, depth)
     if (handOver !== undefined) {
       yield* handOver.announce
-      return yield* stream(shared, handOver.next, request, depth + 1, inherit(state))
+      return yield* stream(shared, handOver.next, request, depth + 1, yield* handedOver(state, failure))
     }
     if (failure._tag !== "Next") {
       yield* finished(shared, state, "failure", yield* stoppedMeta(state, failure))
@@ -1631,8 +1667,13 @@ const usageOf = (request: ChatRequest, acc: ReturnType<typeof Chat.accumulator>,
   return { inputTokens: Tokens.estimate(request), outputTokens: Math.ceil(acc.text().length / 4) }
 }
 
-/** The metadata of a stream that resumed on another target: both parts, as one request. */
-const joined = (first: Meta, resumed: Meta): Meta => ({
+/**
+ * The metadata of a stream that resumed on another target: both parts, as
+ * one request, the cut part billed by its own target (`billed`), the rest's
+ * extra cost over the chain's first target (`chainFirst`: the continuation
+ * runs on the chain without the cut target, whose first may be itself).
+ */
+const joined = (first: Meta, resumed: Meta, chainFirst: Target): Meta => ({
   ...resumed,
   chain: first.chain,
   attempts: resumed.attempts,
@@ -1640,7 +1681,8 @@ const joined = (first: Meta, resumed: Meta): Meta => ({
   latency: resumed.latency,
   usage: Chat.addUsage(first.usage, resumed.usage),
   cost: first.cost + resumed.cost,
-  costDelta: first.costDelta + resumed.costDelta,
+  costDelta: first.costDelta + resumed.cost - priceOf(chainFirst.info.price, resumed.usage),
+  billed: [...(resumed.billed ?? []), partOf(first)],
   continued: true
 })
 
@@ -1754,7 +1796,7 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
                 Stream.execute(
                   Effect.flatMap(next.done, (resumedMeta) =>
                     Effect.suspend(() => {
-                      final = joined(final, resumedMeta)
+                      final = joined(final, resumedMeta, state.chain.members[0]!.target)
                       return finish("success", final)
                     })
                   )
@@ -1764,7 +1806,7 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
               Stream.tapError(() =>
                 Effect.flatMap(next.done, (resumedMeta) =>
                   Effect.suspend(() => {
-                    final = joined(final, resumedMeta)
+                    final = joined(final, resumedMeta, state.chain.members[0]!.target)
                     return finish("failure", failedMeta())
                   })
                 )
@@ -1786,7 +1828,7 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
       const resumed = resumedSoFar
       return resumed === undefined
         ? finish("cancelled", final)
-        : Effect.flatMap(resumed, (resumedMeta) => finish("cancelled", joined(final, resumedMeta)))
+        : Effect.flatMap(resumed, (resumedMeta) => finish("cancelled", joined(final, resumedMeta, state.chain.members[0]!.target)))
     })
 
     /**
