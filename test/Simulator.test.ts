@@ -138,6 +138,48 @@ models:
   )
 })
 
+describe("Simulator: above the oracle", () => {
+  /**
+   * One target rate limited (Retry-After 5 s) during minute 1; the policy waits out a Retry-After
+   * up to 10 s and retries within a minute's deadline, so requests arriving in the window's last
+   * seconds are answered once it ends. The oracle counts a request at its arrival: not those.
+   */
+  const waitsOutTheWindow = `
+seed: 5
+load: { duration: "4 minutes", requestsPerSecond: 1, arrivals: even }
+providers:
+  p: { type: simulated, latency: "200 millis", faults: [{ from: "1 minute", to: "2 minutes", status: 429, retryAfter: "5 seconds" }] }
+models:
+  primary: { provider: p }
+policy:
+  retry: { maxAttempts: 5, retryAfterCap: "10 seconds" }
+  breaker: { consecutiveFailures: 0 }
+  timeouts: { total: "1 minute" }
+  budget: { maxTokens: 1000000 }
+`
+
+  it.effect("a policy that waits out a short fault beats the oracle, and the check says so without a negative shortfall", () =>
+    Effect.gen(function* () {
+      const { report } = yield* run(waitsOutTheWindow)
+      expect(report.availability).toBeGreaterThan(report.oracleAvailability + 0.05)
+      const check = report.checks[0]!
+      expect(check.met).toBe(true)
+      const above = ((report.availability - report.oracleAvailability) * 100).toFixed(2)
+      expect(check.detail).toContain(`(${above} pp above the oracle: it waited out a fault within the deadline`)
+      expect(check.detail).not.toMatch(/-\d|short/)
+    })
+  )
+
+  it.effect("below the oracle, the check says how far short", () =>
+    Effect.gen(function* () {
+      const { report } = yield* run(singleTarget.replace("breaker: { consecutiveFailures: 0 }", "breaker: { consecutiveFailures: 0 }\n  timeouts: { total: \"100 millis\" }"))
+      const short = ((report.oracleAvailability - report.availability) * 100).toFixed(2)
+      expect(Number(short)).toBeGreaterThan(50)
+      expect(report.checks[0]).toMatchObject({ met: false, detail: expect.stringContaining(`(${short} pp short)`) })
+    })
+  )
+})
+
 describe("Simulator: determinism and the timeline", () => {
   it.effect("the same scenario and seed give identical reports; another seed gives other arrivals", () =>
     Effect.gen(function* () {

@@ -11,7 +11,9 @@
  *   degraded mode (cache or static) is counted apart (`degraded`), not as
  *   available.
  * - `oracleAvailability`: requests for which some target of the chain could
- *   have answered at their arrival (`canServe`) / requests.
+ *   have answered at their arrival (`canServe`) / requests. A policy that
+ *   waits out a short fault (retries, or a Retry-After, within the request's
+ *   deadline) answers requests that arrived during it, and can be above it.
  * - `latency`: percentiles (nearest rank) over the answered requests, from
  *   arrival to the answer (for a stream: to its end), in milliseconds.
  * - `oracleLatency`: per servable request, the fastest servable target (the
