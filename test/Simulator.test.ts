@@ -272,6 +272,43 @@ policy:
     expect(naive.cache).toBe(false)
     expect(Simulator.configFor(scenario, "scenario")).toBe(scenario.config)
   })
+
+  /** One target down for minutes 1 and 2 of five; its chain has a static fallbackResponse. */
+  const withFallbackResponse = `
+seed: 3
+load: { duration: "5 minutes", requestsPerSecond: 1, arrivals: even }
+providers:
+  a: { type: simulated, latency: "200 millis", faults: [{ from: "1 minute", to: "3 minutes", status: 503 }] }
+models:
+  m: { provider: a }
+chains:
+  default: { targets: [m], fallbackResponse: "Sorry, try again later." }
+`
+
+  it.effect("naive has no degraded answers: a chain's fallbackResponse is dropped (default keeps it); --compare shows failed and degraded", () =>
+    Effect.gen(function* () {
+      const scenario = yield* parse(withFallbackResponse)
+      expect(Simulator.configFor(scenario, "naive").chains).toEqual({ default: { targets: ["m"] } })
+      expect(Simulator.configFor(scenario, "default").chains).toEqual({
+        default: { targets: ["m"], fallbackResponse: "Sorry, try again later." }
+      })
+      const { comparison } = yield* Simulator.compare(scenario)
+      const [naive, byDefault, own] = comparison.reports as [Report.Report, Report.Report, Report.Report]
+      expect(naive.degraded).toBe(0)
+      expect(naive.failed).toBeGreaterThan(100)
+      expect(byDefault.degraded).toBeGreaterThan(100)
+      expect(own.degraded).toBe(byDefault.degraded)
+      const row = Report.formatComparison(comparison).split("\n").find((line) => line.trimStart().startsWith("failed / degraded"))
+      expect(row?.trim().split(/\s{2,}/)).toEqual([
+        "failed / degraded",
+        `${naive.failed} / 0`,
+        `${byDefault.failed} / ${byDefault.degraded}`,
+        `${own.failed} / ${own.degraded}`
+      ])
+      const json = JSON.parse(Report.comparisonToJson(comparison))
+      expect(json.reports.map((r: Report.Report) => [r.failed, r.degraded])).toEqual(comparison.reports.map((r) => [r.failed, r.degraded]))
+    })
+  )
 })
 
 describe("Scenario: parsing", () => {

@@ -15,12 +15,13 @@
  * - `naive`: the basic hand-written loop: each target in chain order, one
  *   retry (two attempts), no circuit breaker (a threshold never reached), no
  *   retry budget (a bucket too large to empty), no bulkhead, no degraded
- *   answers, no hedging. Timeouts and Retry-After handling are the router's
- *   defaults, so a Retry-After above 10 seconds still fails over at once and
- *   opens the breaker for its duration.
+ *   answers (no cache, no chain's `fallbackResponse`), no hedging. Timeouts
+ *   and Retry-After handling are the router's defaults, so a Retry-After
+ *   above 10 seconds still fails over at once and opens the breaker for its
+ *   duration.
  * - `default`: the router's defaults: every policy section of the file
  *   removed (top-level, per model, per chain, hedging, racing, shadow
- *   traffic); chains keep their targets and strategy.
+ *   traffic); chains keep their targets, strategy and `fallbackResponse`.
  * - `scenario`: the scenario's config as written.
  *
  * @example
