@@ -958,6 +958,26 @@ gateway:
 })
 
 describe("Simulated faults in a config", () => {
+  it.effect("a slow fault's { p50, p99 } with a bad p50 is one problem, at p50 (not also 'Expected number | string')", () =>
+    Effect.gen(function* () {
+      const text = `
+providers:
+  a: { type: simulated, faults: [ { latency: { p50: "2 secs", p99: "3 seconds" } } ] }
+models: { m: { provider: a } }
+`
+      const error = yield* parseFail(text, { source: "faults.yaml" })
+      expect(error.problems.map(Config.formatProblem)).toEqual([
+        'providers.a.faults[0].latency.p50: Expected a duration such as "30 seconds", "250 millis" or "2 minutes", or a number of milliseconds, got "2 secs" (line 3, column 53)'
+      ])
+      expect(error.message).not.toMatch(/problems/)
+      // a latency that is neither form keeps its one message
+      const neither = yield* parseFail(text.replace('{ p50: "2 secs", p99: "3 seconds" }', "[1, 2]"), { source: "faults.yaml" })
+      expect(neither.problems.map((p) => [p.path, p.message])).toEqual([
+        ["providers.a.faults[0].latency", expect.stringMatching(/^Expected .*, actual \[1,2\]$/)]
+      ])
+    })
+  )
+
   const decodeFaults = (faults: ReadonlyArray<unknown>) =>
     Schema.decodeUnknownEither(Config.FileSchema)({
       providers: { sim: { type: "simulated", faults } },

@@ -368,6 +368,15 @@ describe("Scenario: parsing", () => {
     })
   )
 
+  it.effect("a slow fault's { p50, p99 } with a bad p50 is one problem, at p50, as in a config", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(
+        parse(`load: { duration: "1 minute", requestsPerSecond: 1 }\nproviders: { p: { type: simulated, faults: [{ latency: { p50: "2 secs", p99: 3000 } }] } }\nmodels: { m: { provider: p } }\n`)
+      )
+      expect(error.problems.map((p) => p.path)).toEqual(["providers.p.faults[0].latency.p50"])
+    })
+  )
+
   it.effect("a scenario without load is invalid; defaults fill the rest", () =>
     Effect.gen(function* () {
       const missing = yield* Effect.flip(parse("providers: { p: { type: simulated } }\nmodels: { m: { provider: p } }\n"))

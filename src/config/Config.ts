@@ -336,8 +336,10 @@ const validate = (parsed: text.Parsed, source: string | undefined): Effect.Effec
   return decodeFile(parsed.value).pipe(
     Effect.either,
     Effect.flatMap((decoded) => {
+      // a union's other alternatives are dropped, as check does: a fault's { p50: "2 secs", p99 } is one
+      // problem at latency.p50, not a second one saying that latency is no number | string either
       const issues = Either.isLeft(decoded)
-        ? problems.fromIssues(ParseResult.ArrayFormatter.formatErrorSync(decoded.left))
+        ? problems.dropOtherAlternatives(problems.fromIssues(ParseResult.ArrayFormatter.formatErrorSync(decoded.left)))
         : []
       const found = finish([...issues, ...dangling])
       if (found.length > 0 || Either.isLeft(decoded)) return Effect.fail(configError(found, source))
