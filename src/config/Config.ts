@@ -392,6 +392,7 @@ const validateFile = Schema.validateEither(Schema.typeSchema(schema.File), { err
  * import { Effect } from "effect"
  * import { Config } from "effect-llm-failover/config"
  *
+ * declare const yaml: string // the config file\'s text
  * const program = Effect.gen(function* () {
  *   const { config } = yield* Config.parse(yaml)
  *   const tuned: Config.ConfigFile = { ...config, policy: { retry: { maxAttempts: 0 } } }
@@ -428,6 +429,7 @@ export const check = (file: ConfigFile): ReadonlyArray<Problem> => {
  * import { Config } from "effect-llm-failover/config"
  * import { Router } from "effect-llm-failover/router"
  *
+ * declare const yaml: string // the config file\'s text
  * const router = Effect.gen(function* () {
  *   const { config } = yield* Config.parse(yaml)
  *   return yield* Router.make(yield* Config.toRouterConfig(config))
@@ -495,6 +497,7 @@ export const gatewayDefaults = {
  * import { Gateway } from "effect-llm-failover/gateway"
  * import { Router } from "effect-llm-failover/router"
  *
+ * declare const yaml: string // the config file\'s text
  * const serve = Effect.gen(function* () {
  *   const { config } = yield* Config.parse(yaml)
  *   const router = yield* Router.make(yield* Config.toRouterConfig(config))

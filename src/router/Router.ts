@@ -83,6 +83,7 @@ export interface ChainConfig {
  * The router's whole configuration.
  *
  * @example
+ * import type { LanguageModel, ProviderError } from "effect-llm-failover/llm"
  * import { Router } from "effect-llm-failover/router"
  *
  * declare const sonnet: LanguageModel.Service<ProviderError>
@@ -392,6 +393,7 @@ const classifyExit = (exit: { readonly _tag: string; readonly cause?: unknown },
  * import { Chat } from "effect-llm-failover/llm"
  * import { Router } from "effect-llm-failover/router"
  *
+ * declare const config: Router.Config
  * const program = Effect.gen(function* () {
  *   const router = yield* Router.make(config)
  *   const { response, meta } = yield* router.complete(Chat.prompt("Hello"))
@@ -558,6 +560,7 @@ export const make = (config: Config): Effect.Effect<Service, RouterConfigError, 
  * import { Chat, LanguageModel } from "effect-llm-failover/llm"
  * import { Router } from "effect-llm-failover/router"
  *
+ * declare const config: Router.Config
  * // unchanged app code: it asks a LanguageModel and gets failover
  * const app = LanguageModel.complete(Chat.prompt("Hello"))
  * const runnable = app.pipe(Effect.provide(Router.layer(config)))

@@ -125,6 +125,7 @@ export type Scenario = Scenarios.Scenario
  * import { Console, Effect } from "effect"
  * import { Report, Scenario, Simulator } from "effect-llm-failover/simulator"
  *
+ * declare const text: string // a scenario's YAML
  * const program = Effect.gen(function* () {
  *   const scenario = yield* Scenario.parse(text)
  *   const { report, stats } = yield* Simulator.run(scenario, { policy: "default" })

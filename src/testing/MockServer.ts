@@ -208,7 +208,8 @@ const toServerOptions = (options: Options): internal.ServerOptions => ({
  *     method: "POST",
  *     body: JSON.stringify({ model: "m", messages: [{ role: "user", content: "ping" }] })
  *   })
- *   expect((await res.json()).choices[0].message.content).toBe("pong")
+ *   const body = (await res.json()) as { choices: Array<{ message: { content: string } }> }
+ *   expect(body.choices[0]?.message.content).toBe("pong")
  * })
  *
  * @since 0.1.0
