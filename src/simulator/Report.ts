@@ -253,7 +253,17 @@ export const formatComparison: (comparison: Comparison) => string = text.compari
 export const toJson = (report: Report): string => JSON.stringify(Schema.encodeSync(Report)(report), null, 2)
 
 /**
- * A comparison as JSON text (Schema-encoded, pretty-printed).
+ * A comparison as JSON text (Schema-encoded, pretty-printed): what
+ * `llm-failover simulate --compare --json` prints.
+ *
+ * @example
+ * import { Console, Effect } from "effect"
+ * import { Report, Simulator } from "effect-llm-failover/simulator"
+ *
+ * declare const scenario: Simulator.Scenario
+ * const printed = Effect.flatMap(Simulator.compare(scenario), ({ comparison }) =>
+ *   Console.log(Report.comparisonToJson(comparison))
+ * )
  *
  * @since 0.1.0
  * @category formatting

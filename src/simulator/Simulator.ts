@@ -82,6 +82,15 @@ export const configFor = (scenario: Scenarios.Scenario, policy: PolicyName): Con
  * A run could not happen: the router refused the config, or the world
  * stalled.
  *
+ * @example
+ * import { Console, Effect } from "effect"
+ * import { Simulator } from "effect-llm-failover/simulator"
+ *
+ * declare const scenario: Simulator.Scenario
+ * const reported = Simulator.run(scenario).pipe(
+ *   Effect.catchTag("SimulationError", (error) => Console.error(error.message)) // names the scenario and policy
+ * )
+ *
  * @since 0.1.0
  * @category errors
  */
