@@ -161,11 +161,9 @@ describe("doc examples", () => {
   })
 
   it("every @example in src type-checks with the project's strictness", () => {
-    const started = performance.now()
+    // one program for all of them: about 11 s on one idle core
     const broken = check()
     const report = [...broken].map(([name, problems]) => `${name}\n  ${problems.join("\n  ")}`)
     expect(report).toEqual([])
-    // one program for all of them: the whole check takes seconds, not minutes
-    expect(performance.now() - started).toBeLessThan(60_000)
   }, 120_000)
 })
