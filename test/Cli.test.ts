@@ -212,6 +212,26 @@ describe("llm-failover CLI", () => {
     }
   })
 
+  it("global options go before a command's own: help says so, and so does the error of one put after them", async () => {
+    const rule = "Global options (--log-level, --help) go before a command's own options"
+    const after = await cli(["validate", "--config", "examples/configs/demo.yaml", "--log-level", "debug"])
+    expect(after.status).toBe(1)
+    expect(after.stderr).toContain("Received unknown argument: '--log-level'")
+    expect(after.stderr).toContain(rule)
+    // before them, or before the command, it is read
+    for (const args of [["validate", "--log-level", "debug", "--config", "examples/configs/demo.yaml"], ["--log-level", "debug", "validate", "--config", "examples/configs/demo.yaml"]]) {
+      const before = await cli(args)
+      expect(before.status, args.join(" ")).toBe(0)
+      expect(before.stdout).toContain("valid")
+    }
+    // another unknown argument gets no such hint; every help ends with the rule
+    expect((await cli(["validate", "--config", "examples/configs/demo.yaml", "--bogus"])).stderr).not.toContain(rule)
+    for (const args of [["--help"], ["simulate", "--help"]]) {
+      const help = await cli(args, { NO_COLOR: "1" })
+      expect(help.stdout.replace(/\u001b\[[\d;]*m/g, ""), args.join(" ")).toContain(rule)
+    }
+  }, 60_000)
+
   it("the executable serves with its state on a Redis server that is down (ioredis loaded from a module of its own)", async () => {
     const dir = mkdtempSync(join(tmpdir(), "llm-failover-redis-"))
     const closed = createServer()

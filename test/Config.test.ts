@@ -99,6 +99,38 @@ policy: { retry: { maxAttempts: 3, jitter: equal }, timeouts: { total: "1 minute
     })
   )
 
+  it.effect("a JSON file's syntax error is JSON's, at its line and column, not YAML's reading of it", () =>
+    Effect.gen(function* () {
+      const problems = (text: string, source?: string) =>
+        parseFail(text, source === undefined ? {} : { source }).pipe(Effect.map((e) => e.problems.map(Config.formatProblem)))
+      // a missing comma: YAML said "Implicit keys need to be on a single line", "Implicit map keys need to be
+      // followed by map values", ... (four problems), none of them JSON's
+      const missingComma = '{\n  "providers": { "sim": { "type": "simulated" } }\n  "models": { "m": { "provider": "sim" } }\n}'
+      const expected = ["line 3, column 3: not valid JSON: Expected ',' or '}' after property value"]
+      expect(yield* problems(missingComma, "router.json")).toEqual(expected)
+      expect(yield* problems(missingComma)).toEqual(expected)
+      // a trailing comma, which YAML reads: JSON's error, and that the text reads as YAML
+      expect(yield* problems('{\n  "providers": { "sim": { "type": "simulated", } }\n}', "router.json")).toEqual([
+        "line 2, column 48: not valid JSON: Expected double-quoted property name (the text reads as YAML: name the file .yaml, or fix the JSON)"
+      ])
+      // a misspelt literal, for which V8 gives no position, and a text cut short
+      expect(yield* problems('{\n  "providers": { "sim": { "type": tru } }\n}', "router.json")).toEqual([
+        "line 2, column 38: not valid JSON: Unexpected token ' ' (the text reads as YAML: name the file .yaml, or fix the JSON)"
+      ])
+      expect(yield* problems('{\n  "providers": {\n', "router.json")).toEqual([
+        "line 3, column 1: not valid JSON: Expected property name or '}'"
+      ])
+      // the source around the error is never quoted: it may hold a secret
+      const secret = "sk-abcdefghijklmnopqrstuvwxyz0123456789"
+      for (const text of [`{ "providers": { "a": { "type": "openai", "apiKey": "${secret}" x } } }`, `{ "k": "${secret}" } }`, `{ "k": ${secret} }`]) {
+        const found = yield* problems(text, "router.json")
+        expect(found).toHaveLength(1)
+        expect(found[0]).toMatch(/^line 1, column \d+: not valid JSON: /)
+        expect(found[0]).not.toContain("abcdefgh")
+      }
+    })
+  )
+
   it.effect("durations are Effect duration strings or numbers of milliseconds", () =>
     Effect.gen(function* () {
       const { config } = yield* parseOk(`${minimal}
@@ -935,6 +967,26 @@ gateway:
 })
 
 describe("Simulated faults in a config", () => {
+  it.effect("a slow fault's { p50, p99 } with a bad p50 is one problem, at p50 (not also 'Expected number | string')", () =>
+    Effect.gen(function* () {
+      const text = `
+providers:
+  a: { type: simulated, faults: [ { latency: { p50: "2 secs", p99: "3 seconds" } } ] }
+models: { m: { provider: a } }
+`
+      const error = yield* parseFail(text, { source: "faults.yaml" })
+      expect(error.problems.map(Config.formatProblem)).toEqual([
+        'providers.a.faults[0].latency.p50: Expected a duration such as "30 seconds", "250 millis" or "2 minutes", or a number of milliseconds, got "2 secs" (line 3, column 53)'
+      ])
+      expect(error.message).not.toMatch(/problems/)
+      // a latency that is neither form keeps its one message
+      const neither = yield* parseFail(text.replace('{ p50: "2 secs", p99: "3 seconds" }', "[1, 2]"), { source: "faults.yaml" })
+      expect(neither.problems.map((p) => [p.path, p.message])).toEqual([
+        ["providers.a.faults[0].latency", expect.stringMatching(/^Expected .*, actual \[1,2\]$/)]
+      ])
+    })
+  )
+
   const decodeFaults = (faults: ReadonlyArray<unknown>) =>
     Schema.decodeUnknownEither(Config.FileSchema)({
       providers: { sim: { type: "simulated", faults } },

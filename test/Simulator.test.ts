@@ -138,6 +138,48 @@ models:
   )
 })
 
+describe("Simulator: above the oracle", () => {
+  /**
+   * One target rate limited (Retry-After 5 s) during minute 1; the policy waits out a Retry-After
+   * up to 10 s and retries within a minute's deadline, so requests arriving in the window's last
+   * seconds are answered once it ends. The oracle counts a request at its arrival: not those.
+   */
+  const waitsOutTheWindow = `
+seed: 5
+load: { duration: "4 minutes", requestsPerSecond: 1, arrivals: even }
+providers:
+  p: { type: simulated, latency: "200 millis", faults: [{ from: "1 minute", to: "2 minutes", status: 429, retryAfter: "5 seconds" }] }
+models:
+  primary: { provider: p }
+policy:
+  retry: { maxAttempts: 5, retryAfterCap: "10 seconds" }
+  breaker: { consecutiveFailures: 0 }
+  timeouts: { total: "1 minute" }
+  budget: { maxTokens: 1000000 }
+`
+
+  it.effect("a policy that waits out a short fault beats the oracle, and the check says so without a negative shortfall", () =>
+    Effect.gen(function* () {
+      const { report } = yield* run(waitsOutTheWindow)
+      expect(report.availability).toBeGreaterThan(report.oracleAvailability + 0.05)
+      const check = report.checks[0]!
+      expect(check.met).toBe(true)
+      const above = ((report.availability - report.oracleAvailability) * 100).toFixed(2)
+      expect(check.detail).toContain(`(${above} pp above the oracle: it waited out a fault within the deadline`)
+      expect(check.detail).not.toMatch(/-\d|short/)
+    })
+  )
+
+  it.effect("below the oracle, the check says how far short", () =>
+    Effect.gen(function* () {
+      const { report } = yield* run(singleTarget.replace("breaker: { consecutiveFailures: 0 }", "breaker: { consecutiveFailures: 0 }\n  timeouts: { total: \"100 millis\" }"))
+      const short = ((report.oracleAvailability - report.availability) * 100).toFixed(2)
+      expect(Number(short)).toBeGreaterThan(50)
+      expect(report.checks[0]).toMatchObject({ met: false, detail: expect.stringContaining(`(${short} pp short)`) })
+    })
+  )
+})
+
 describe("Simulator: determinism and the timeline", () => {
   it.effect("the same scenario and seed give identical reports; another seed gives other arrivals", () =>
     Effect.gen(function* () {
@@ -230,6 +272,43 @@ policy:
     expect(naive.cache).toBe(false)
     expect(Simulator.configFor(scenario, "scenario")).toBe(scenario.config)
   })
+
+  /** One target down for minutes 1 and 2 of five; its chain has a static fallbackResponse. */
+  const withFallbackResponse = `
+seed: 3
+load: { duration: "5 minutes", requestsPerSecond: 1, arrivals: even }
+providers:
+  a: { type: simulated, latency: "200 millis", faults: [{ from: "1 minute", to: "3 minutes", status: 503 }] }
+models:
+  m: { provider: a }
+chains:
+  default: { targets: [m], fallbackResponse: "Sorry, try again later." }
+`
+
+  it.effect("naive has no degraded answers: a chain's fallbackResponse is dropped (default keeps it); --compare shows failed and degraded", () =>
+    Effect.gen(function* () {
+      const scenario = yield* parse(withFallbackResponse)
+      expect(Simulator.configFor(scenario, "naive").chains).toEqual({ default: { targets: ["m"] } })
+      expect(Simulator.configFor(scenario, "default").chains).toEqual({
+        default: { targets: ["m"], fallbackResponse: "Sorry, try again later." }
+      })
+      const { comparison } = yield* Simulator.compare(scenario)
+      const [naive, byDefault, own] = comparison.reports as [Report.Report, Report.Report, Report.Report]
+      expect(naive.degraded).toBe(0)
+      expect(naive.failed).toBeGreaterThan(100)
+      expect(byDefault.degraded).toBeGreaterThan(100)
+      expect(own.degraded).toBe(byDefault.degraded)
+      const row = Report.formatComparison(comparison).split("\n").find((line) => line.trimStart().startsWith("failed / degraded"))
+      expect(row?.trim().split(/\s{2,}/)).toEqual([
+        "failed / degraded",
+        `${naive.failed} / 0`,
+        `${byDefault.failed} / ${byDefault.degraded}`,
+        `${own.failed} / ${own.degraded}`
+      ])
+      const json = JSON.parse(Report.comparisonToJson(comparison))
+      expect(json.reports.map((r: Report.Report) => [r.failed, r.degraded])).toEqual(comparison.reports.map((r) => [r.failed, r.degraded]))
+    })
+  )
 })
 
 describe("Scenario: parsing", () => {
@@ -286,6 +365,15 @@ describe("Scenario: parsing", () => {
       expect(paths).toContain("load.requestsPerSecond")
       expect(error.problems.find((p) => p.path === "providers.openai.type")).toMatchObject({ line: 3 })
       expect(error.message).toContain('must be "simulated"')
+    })
+  )
+
+  it.effect("a slow fault's { p50, p99 } with a bad p50 is one problem, at p50, as in a config", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(
+        parse(`load: { duration: "1 minute", requestsPerSecond: 1 }\nproviders: { p: { type: simulated, faults: [{ latency: { p50: "2 secs", p99: 3000 } }] } }\nmodels: { m: { provider: p } }\n`)
+      )
+      expect(error.problems.map((p) => p.path)).toEqual(["providers.p.faults[0].latency.p50"])
     })
   )
 

@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { Command, Options } from "@effect/cli"
+import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import { FileSystem } from "@effect/platform"
 import { Console, Duration, Effect, Layer, Logger, Option, Redacted } from "effect"
@@ -411,7 +411,22 @@ export const command = Command.make("llm-failover").pipe(
 )
 
 /**
- * Runs the command line on `process.argv`-style arguments.
+ * Global options go before a command's own: @effect/cli reads them only
+ * there, and takes one after them for an unknown argument.
+ */
+const globalsFirst =
+  "Global options (--log-level, --help) go before a command's own options: " +
+  "llm-failover simulate --log-level debug --scenario FILE, or llm-failover --log-level debug simulate --scenario FILE; " +
+  "not after them (llm-failover simulate --scenario FILE --log-level debug)."
+
+const globalAfterOwn = /Received unknown argument: '(?:--log-level|--help|-h|--completions|--wizard|--version)'/
+
+const app = Command.run(command, { name: "llm-failover", version: "0.1.0", footer: HelpDoc.p(globalsFirst) })
+
+/**
+ * Runs the command line on `process.argv`-style arguments. Every help ends
+ * with where global options go, and so does the error of one given after a
+ * command's own options.
  *
  * @example
  * import { Cli } from "effect-llm-failover/cli"
@@ -421,4 +436,12 @@ export const command = Command.make("llm-failover").pipe(
  * @since 0.1.0
  * @category commands
  */
-export const run = Command.run(command, { name: "llm-failover", version: "0.1.0" })
+export const run = (args: ReadonlyArray<string>) =>
+  app(args).pipe(
+    Effect.tapError((error) =>
+      ValidationError.isValidationError(error) && globalAfterOwn.test(HelpDoc.toAnsiText(error.error))
+        ? Console.error(globalsFirst)
+        : Effect.void
+    )
+  )
+

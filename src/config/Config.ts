@@ -336,8 +336,10 @@ const validate = (parsed: text.Parsed, source: string | undefined): Effect.Effec
   return decodeFile(parsed.value).pipe(
     Effect.either,
     Effect.flatMap((decoded) => {
+      // a union's other alternatives are dropped, as check does: a fault's { p50: "2 secs", p99 } is one
+      // problem at latency.p50, not a second one saying that latency is no number | string either
       const issues = Either.isLeft(decoded)
-        ? problems.fromIssues(ParseResult.ArrayFormatter.formatErrorSync(decoded.left))
+        ? problems.dropOtherAlternatives(problems.fromIssues(ParseResult.ArrayFormatter.formatErrorSync(decoded.left)))
         : []
       const found = finish([...issues, ...dangling])
       if (found.length > 0 || Either.isLeft(decoded)) return Effect.fail(configError(found, source))
@@ -390,6 +392,7 @@ const validateFile = Schema.validateEither(Schema.typeSchema(schema.File), { err
  * import { Effect } from "effect"
  * import { Config } from "effect-llm-failover/config"
  *
+ * declare const yaml: string // the config file\'s text
  * const program = Effect.gen(function* () {
  *   const { config } = yield* Config.parse(yaml)
  *   const tuned: Config.ConfigFile = { ...config, policy: { retry: { maxAttempts: 0 } } }
@@ -426,6 +429,7 @@ export const check = (file: ConfigFile): ReadonlyArray<Problem> => {
  * import { Config } from "effect-llm-failover/config"
  * import { Router } from "effect-llm-failover/router"
  *
+ * declare const yaml: string // the config file\'s text
  * const router = Effect.gen(function* () {
  *   const { config } = yield* Config.parse(yaml)
  *   return yield* Router.make(yield* Config.toRouterConfig(config))
@@ -493,6 +497,7 @@ export const gatewayDefaults = {
  * import { Gateway } from "effect-llm-failover/gateway"
  * import { Router } from "effect-llm-failover/router"
  *
+ * declare const yaml: string // the config file\'s text
  * const serve = Effect.gen(function* () {
  *   const { config } = yield* Config.parse(yaml)
  *   const router = yield* Router.make(yield* Config.toRouterConfig(config))

@@ -176,7 +176,20 @@ export interface Server {
 }
 
 /**
- * The running gateway, as a service.
+ * The running gateway, as a service: what {@link layer} and
+ * {@link layerRouter} provide.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { Gateway } from "effect-llm-failover/gateway"
+ * import type { Router } from "effect-llm-failover/router"
+ *
+ * declare const router: Router.Service
+ * const program = Effect.gen(function* () {
+ *   const gateway = yield* Gateway.Gateway
+ *   yield* Effect.log(`an OpenAI client's baseURL: ${gateway.url}/v1`)
+ *   yield* Effect.log(`${yield* gateway.inFlight} requests in flight`)
+ * }).pipe(Effect.provide(Gateway.layer({ router, port: 0 })))
  *
  * @since 0.1.0
  * @category tags

@@ -83,7 +83,7 @@ export const complete = (
  * Asks the `LanguageModel` in context for a streamed completion.
  *
  * @example
- * import { Stream } from "effect"
+ * import { Effect, Stream } from "effect"
  * import { Chat, LanguageModel } from "effect-llm-failover/llm"
  *
  * const printed = LanguageModel.stream(Chat.prompt("Tell a story")).pipe(

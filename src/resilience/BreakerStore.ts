@@ -386,7 +386,18 @@ export class CurrentBreakerStore extends Context.Tag("effect-llm-failover/resili
 >() {}
 
 /**
- * A layer providing {@link CurrentBreakerStore}.
+ * A layer providing {@link CurrentBreakerStore}: the store every breaker
+ * built under it keeps its state in (`SharedState`'s Redis store shares it
+ * between instances).
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { BreakerStore, CircuitBreaker } from "effect-llm-failover/resilience"
+ *
+ * const program = Effect.gen(function* () {
+ *   const breaker = yield* CircuitBreaker.make({ name: "search" })
+ *   return yield* breaker.snapshot
+ * }).pipe(Effect.provide(BreakerStore.layer(BreakerStore.memory)))
  *
  * @since 0.1.0
  * @category layers

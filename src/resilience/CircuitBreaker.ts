@@ -191,6 +191,15 @@ export type Classifier<E = unknown> = (exit: Exit.Exit<unknown, E>) => Outcome
  * The default {@link Classifier}: success is `"success"`, a failure or defect
  * is `"failure"`, and an interruption (alone) is `"ignored"`.
  *
+ * @example
+ * import { Exit, FiberId } from "effect"
+ * import { CircuitBreaker } from "effect-llm-failover/resilience"
+ *
+ * CircuitBreaker.defaultClassifier(Exit.succeed("answer")) // "success"
+ * CircuitBreaker.defaultClassifier(Exit.fail("overloaded")) // "failure"
+ * CircuitBreaker.defaultClassifier(Exit.die(new Error("bug"))) // "failure"
+ * CircuitBreaker.defaultClassifier(Exit.interrupt(FiberId.none)) // "ignored": the caller gave up, the target did not fail
+ *
  * @since 0.1.0
  * @category classifiers
  */

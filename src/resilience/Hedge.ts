@@ -170,9 +170,10 @@ export const runIndexed: {
  * const program = Hedge.run([primary, backup], { delay: "300 millis", maxParallel: 2 })
  *
  * // data-last, a growing delay per index, hedges paid for by a retry budget
+ * // (`as const`: a non-empty tuple, as the data-first form infers it)
  * const budget = RetryBudget.unsafeMake({ maxTokens: 10 })
  * const budgeted = pipe(
- *   [primary, backup],
+ *   [primary, backup] as const,
  *   Hedge.run({ delay: (index) => Duration.millis(300 * index), allow: budget.tryAcquire })
  * )
  * ```

@@ -83,6 +83,7 @@ export interface ChainConfig {
  * The router's whole configuration.
  *
  * @example
+ * import type { LanguageModel, ProviderError } from "effect-llm-failover/llm"
  * import { Router } from "effect-llm-failover/router"
  *
  * declare const sonnet: LanguageModel.Service<ProviderError>
@@ -119,6 +120,17 @@ export interface Config {
 
 /**
  * The router's configuration was inconsistent; `problems` lists every one.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { Router } from "effect-llm-failover/router"
+ *
+ * declare const config: Router.Config
+ * const router = Router.make(config).pipe(
+ *   Effect.catchTag("RouterConfigError", (error) =>
+ *     Effect.dieMessage(`fix the config first:\n${error.problems.join("\n")}`)
+ *   )
+ * )
  *
  * @since 0.1.0
  * @category errors
@@ -279,7 +291,21 @@ export interface Service {
 }
 
 /**
- * The router service tag.
+ * The router service tag: what {@link layer} provides, beside a
+ * `LanguageModel` over its default chain.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { Chat } from "effect-llm-failover/llm"
+ * import { Router } from "effect-llm-failover/router"
+ *
+ * declare const config: Router.Config
+ * const program = Effect.gen(function* () {
+ *   const router = yield* Router.Router
+ *   const { meta } = yield* router.complete(Chat.prompt("Hello"), { chain: "budget" })
+ *   const open = (yield* router.status).filter((target) => target.breaker.state === "open")
+ *   yield* Effect.log(`${meta.target} answered; ${open.length} breakers open`)
+ * }).pipe(Effect.provide(Router.layer(config)))
  *
  * @since 0.1.0
  * @category tags
@@ -392,6 +418,7 @@ const classifyExit = (exit: { readonly _tag: string; readonly cause?: unknown },
  * import { Chat } from "effect-llm-failover/llm"
  * import { Router } from "effect-llm-failover/router"
  *
+ * declare const config: Router.Config
  * const program = Effect.gen(function* () {
  *   const router = yield* Router.make(config)
  *   const { response, meta } = yield* router.complete(Chat.prompt("Hello"))
@@ -558,6 +585,7 @@ export const make = (config: Config): Effect.Effect<Service, RouterConfigError, 
  * import { Chat, LanguageModel } from "effect-llm-failover/llm"
  * import { Router } from "effect-llm-failover/router"
  *
+ * declare const config: Router.Config
  * // unchanged app code: it asks a LanguageModel and gets failover
  * const app = LanguageModel.complete(Chat.prompt("Hello"))
  * const runnable = app.pipe(Effect.provide(Router.layer(config)))

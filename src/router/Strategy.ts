@@ -73,6 +73,8 @@ const healthRank = (c: Candidate): number => (c.available ? (c.degraded ? 1 : 0)
  * @example
  * import { Strategy } from "effect-llm-failover/router"
  *
+ * declare const candidates: ReadonlyArray<Strategy.Candidate>
+ * declare const context: Strategy.Context
  * const order = Strategy.priority(candidates, context).map((c) => c.name)
  *
  * @since 0.1.0
@@ -88,6 +90,8 @@ export const priority: Strategy = (candidates) => [...candidates].sort(byPriorit
  * @example
  * import { Strategy } from "effect-llm-failover/router"
  *
+ * declare const candidates: ReadonlyArray<Strategy.Candidate>
+ * declare const context: Strategy.Context
  * // primary degraded, secondary healthy: the secondary goes first
  * const order = Strategy.health(candidates, context)
  *
@@ -107,6 +111,8 @@ export const health: Strategy = (candidates) =>
  * @example
  * import { Strategy } from "effect-llm-failover/router"
  *
+ * declare const candidates: ReadonlyArray<Strategy.Candidate>
+ * declare const context: Strategy.Context
  * // weights 3 and 2: the first is tried first 60% of the time
  * const order = Strategy.weighted(candidates, context)
  *
@@ -130,6 +136,8 @@ export const weighted: Strategy = (candidates, context) =>
  * @example
  * import { Strategy } from "effect-llm-failover/router"
  *
+ * declare const candidates: ReadonlyArray<Strategy.Candidate>
+ * declare const context: Strategy.Context
  * const fastestFirst = Strategy.latency(candidates, context)
  *
  * @since 0.1.0
@@ -151,6 +159,8 @@ export const latency: Strategy = (candidates) =>
  * @example
  * import { Strategy } from "effect-llm-failover/router"
  *
+ * declare const candidates: ReadonlyArray<Strategy.Candidate>
+ * declare const context: Strategy.Context
  * const cheapestFirst = Strategy.cost(candidates, context)
  *
  * @since 0.1.0

@@ -11,7 +11,9 @@
  *   degraded mode (cache or static) is counted apart (`degraded`), not as
  *   available.
  * - `oracleAvailability`: requests for which some target of the chain could
- *   have answered at their arrival (`canServe`) / requests.
+ *   have answered at their arrival (`canServe`) / requests. A policy that
+ *   waits out a short fault (retries, or a Retry-After, within the request's
+ *   deadline) answers requests that arrived during it, and can be above it.
  * - `latency`: percentiles (nearest rank) over the answered requests, from
  *   arrival to the answer (for a stream: to its end), in milliseconds.
  * - `oracleLatency`: per servable request, the fastest servable target (the
@@ -251,7 +253,17 @@ export const formatComparison: (comparison: Comparison) => string = text.compari
 export const toJson = (report: Report): string => JSON.stringify(Schema.encodeSync(Report)(report), null, 2)
 
 /**
- * A comparison as JSON text (Schema-encoded, pretty-printed).
+ * A comparison as JSON text (Schema-encoded, pretty-printed): what
+ * `llm-failover simulate --compare --json` prints.
+ *
+ * @example
+ * import { Console, Effect } from "effect"
+ * import { Report, Simulator } from "effect-llm-failover/simulator"
+ *
+ * declare const scenario: Simulator.Scenario
+ * const printed = Effect.flatMap(Simulator.compare(scenario), ({ comparison }) =>
+ *   Console.log(Report.comparisonToJson(comparison))
+ * )
  *
  * @since 0.1.0
  * @category formatting

@@ -15,12 +15,13 @@
  * - `naive`: the basic hand-written loop: each target in chain order, one
  *   retry (two attempts), no circuit breaker (a threshold never reached), no
  *   retry budget (a bucket too large to empty), no bulkhead, no degraded
- *   answers, no hedging. Timeouts and Retry-After handling are the router's
- *   defaults, so a Retry-After above 10 seconds still fails over at once and
- *   opens the breaker for its duration.
+ *   answers (no cache, no chain's `fallbackResponse`), no hedging. Timeouts
+ *   and Retry-After handling are the router's defaults, so a Retry-After
+ *   above 10 seconds still fails over at once and opens the breaker for its
+ *   duration.
  * - `default`: the router's defaults: every policy section of the file
  *   removed (top-level, per model, per chain, hedging, racing, shadow
- *   traffic); chains keep their targets and strategy.
+ *   traffic); chains keep their targets, strategy and `fallbackResponse`.
  * - `scenario`: the scenario's config as written.
  *
  * @example
@@ -81,6 +82,15 @@ export const configFor = (scenario: Scenarios.Scenario, policy: PolicyName): Con
  * A run could not happen: the router refused the config, or the world
  * stalled.
  *
+ * @example
+ * import { Console, Effect } from "effect"
+ * import { Simulator } from "effect-llm-failover/simulator"
+ *
+ * declare const scenario: Simulator.Scenario
+ * const reported = Simulator.run(scenario).pipe(
+ *   Effect.catchTag("SimulationError", (error) => Console.error(error.message)) // names the scenario and policy
+ * )
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -124,6 +134,7 @@ export type Scenario = Scenarios.Scenario
  * import { Console, Effect } from "effect"
  * import { Report, Scenario, Simulator } from "effect-llm-failover/simulator"
  *
+ * declare const text: string // a scenario's YAML
  * const program = Effect.gen(function* () {
  *   const scenario = yield* Scenario.parse(text)
  *   const { report, stats } = yield* Simulator.run(scenario, { policy: "default" })

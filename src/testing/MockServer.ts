@@ -208,7 +208,8 @@ const toServerOptions = (options: Options): internal.ServerOptions => ({
  *     method: "POST",
  *     body: JSON.stringify({ model: "m", messages: [{ role: "user", content: "ping" }] })
  *   })
- *   expect((await res.json()).choices[0].message.content).toBe("pong")
+ *   const body = (await res.json()) as { choices: Array<{ message: { content: string } }> }
+ *   expect(body.choices[0]?.message.content).toBe("pong")
  * })
  *
  * @since 0.1.0
@@ -309,6 +310,14 @@ export const status = (
  * `context_length_exceeded`, Anthropic "prompt is too long", Gemini "input
  * token count exceeds").
  *
+ * @example
+ * import { MockServer } from "effect-llm-failover/testing"
+ *
+ * declare const server: MockServer.MockServer
+ * // the next request: the adapters fail with ContextLengthExceeded, which the router
+ * // does not retry: it passes over to a target with a larger context window, if any
+ * server.enqueue(MockServer.contextLengthExceeded)
+ *
  * @since 0.1.0
  * @category faults
  */
@@ -319,6 +328,12 @@ export const contextLengthExceeded: Fault = { _tag: "ContextLengthExceeded" }
  * `content_policy_violation`, Anthropic a `refusal` stop, Gemini a
  * `promptFeedback.blockReason` of `SAFETY`.
  *
+ * @example
+ * import { MockServer } from "effect-llm-failover/testing"
+ *
+ * // the first request is refused (the adapters fail with ContentFiltered), the next answered
+ * const server = await MockServer.start({ faults: [MockServer.refuse] })
+ *
  * @since 0.1.0
  * @category faults
  */
@@ -326,6 +341,12 @@ export const refuse: Fault = { _tag: "Refuse" }
 
 /**
  * Destroy the connection before any answer.
+ *
+ * @example
+ * import { MockServer } from "effect-llm-failover/testing"
+ *
+ * // every other request: the connection drops (a TransportError, "other side closed")
+ * const server = await MockServer.start({ faultFor: (index) => (index % 2 === 0 ? MockServer.reset : undefined) })
  *
  * @since 0.1.0
  * @category faults
@@ -335,6 +356,14 @@ export const reset: Fault = { _tag: "Reset" }
 /**
  * Never answer (until the client gives up or the server closes).
  *
+ * @example
+ * import { MockServer } from "effect-llm-failover/testing"
+ *
+ * declare const server: MockServer.MockServer
+ * // the next request hangs until the client's timeout (the router's `timeouts.attempt`, or
+ * // `firstToken` for a stream) gives up on it; MockServer.awaitAborted sees it go
+ * server.enqueue(MockServer.stall)
+ *
  * @since 0.1.0
  * @category faults
  */
@@ -343,6 +372,14 @@ export const stall: Fault = { _tag: "StallHeaders" }
 /**
  * Send a body that is not JSON: a cut JSON answer, or an SSE event whose
  * data is not JSON after `afterEvents` good events (default 0).
+ *
+ * @example
+ * import { MockServer } from "effect-llm-failover/testing"
+ *
+ * declare const server: MockServer.MockServer
+ * // a JSON answer cut mid-object, then a stream whose fourth event is not JSON:
+ * // both fail with MalformedResponse (the stream after its first tokens)
+ * server.enqueue(MockServer.malformed(), MockServer.malformed(3))
  *
  * @since 0.1.0
  * @category faults
@@ -354,6 +391,14 @@ export const malformed = (afterEvents?: number): Fault => ({ _tag: "Malformed", 
  * (`[DONE]`, `message_stop`, the final candidate), or after `afterEvents`
  * events; a JSON body cut in half.
  *
+ * @example
+ * import { MockServer } from "effect-llm-failover/testing"
+ *
+ * declare const server: MockServer.MockServer
+ * // a stream that ends cleanly after 3 events, without its [DONE]: the adapters
+ * // fail with MalformedResponse ("stream ended before data: [DONE]") after the text so far
+ * server.enqueue(MockServer.truncate(3))
+ *
  * @since 0.1.0
  * @category faults
  */
@@ -363,6 +408,14 @@ export const truncate = (afterEvents?: number): Fault => ({ _tag: "Truncate", af
  * Send `afterEvents` events of a stream, then go silent with the connection
  * open.
  *
+ * @example
+ * import { MockServer } from "effect-llm-failover/testing"
+ *
+ * declare const server: MockServer.MockServer
+ * // 3 events of a stream (the role chunk and two tokens), then silence with the connection
+ * // open, until a deadline of the client's ends it or the client leaves
+ * server.enqueue(MockServer.stallAfter(3))
+ *
  * @since 0.1.0
  * @category faults
  */
@@ -370,6 +423,14 @@ export const stallAfter = (afterEvents: number): Fault => ({ _tag: "StallStream"
 
 /**
  * Send `afterEvents` events of a stream, then destroy the connection.
+ *
+ * @example
+ * import { MockServer } from "effect-llm-failover/testing"
+ *
+ * declare const server: MockServer.MockServer
+ * // 3 events of a stream, then the connection drops: a TransportError
+ * // ("connection failed mid-response") after the text so far
+ * server.enqueue(MockServer.resetAfter(3))
  *
  * @since 0.1.0
  * @category faults
@@ -381,6 +442,14 @@ export const resetAfter = (afterEvents: number): Fault => ({ _tag: "ResetMidStre
  * event (Anthropic `overloaded_error`, OpenAI a `server_error` chunk, Gemini
  * an `UNAVAILABLE` error); a JSON request gets the matching status instead
  * (529, 500, 503).
+ *
+ * @example
+ * import { MockServer } from "effect-llm-failover/testing"
+ *
+ * declare const server: MockServer.MockServer
+ * // one event, then the provider's error event (Anthropic's overloaded_error, OpenAI's
+ * // server_error chunk): Overloaded or ServerError, retryable; a JSON request gets 529, 500 or 503
+ * server.enqueue(MockServer.streamError())
  *
  * @since 0.1.0
  * @category faults

@@ -53,11 +53,103 @@ export const partialValue = (text: string): unknown => {
 }
 
 const jsonPosition = /position (\d+)/
+const jsonLineColumn = /\(line (\d+) column (\d+)\)/
+
+/**
+ * What `JSON.parse` said, without its position (given apart) and without
+ * the source it may quote (a line of it may hold a secret): "Expected ','
+ * or '}' after property value", "Unexpected token '/'".
+ */
+const jsonMessage = (error: unknown): string => {
+  const message = (error instanceof Error ? error.message : String(error))
+    .replace(/, (?:\.\.\.)?".*$/s, "")
+    .replace(/ \(line \d+ column \d+\)$/, "")
+    .replace(/ in JSON at position \d+$/, "")
+    .replace(/^Unexpected end of JSON input$/, "unexpected end of the text")
+  return message.length === 0 || message.length > 80 || message.includes("\"") ? "a syntax error" : message
+}
+
+/**
+ * Where a JSON text stops being JSON, for the errors V8 gives without a
+ * position (a misspelt literal, a comment, a single-quoted string); or
+ * `undefined` when this scan finds nothing wrong.
+ */
+const jsonErrorOffset = (text: string): number | undefined => {
+  let i = 0
+  const fail = (): never => {
+    throw new JsonSyntax(i)
+  }
+  const space = () => {
+    while (i < text.length && " \t\n\r".includes(text[i]!)) i++
+  }
+  const expect = (ch: string) => (text[i] === ch ? i++ : fail())
+  const number = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y
+  const string = () => {
+    expect("\"")
+    for (;;) {
+      const ch = text[i]
+      if (ch === undefined || ch < " ") fail()
+      i++
+      if (ch === "\"") return
+      if (ch !== "\\") continue
+      const escape = text[i]
+      if (escape === "u") {
+        i++
+        for (let k = 0; k < 4; k++) if (/[0-9a-fA-F]/.test(text[i] ?? "")) i++; else fail()
+      } else if (escape !== undefined && "\"\\/bfnrt".includes(escape)) i++
+      else fail()
+    }
+  }
+  const value = (): void => {
+    space()
+    const ch = text[i]
+    if (ch === "{" || ch === "[") {
+      const close = ch === "{" ? "}" : "]"
+      i++
+      space()
+      if (text[i] === close) return void i++
+      for (;;) {
+        if (ch === "{") {
+          space()
+          string()
+          space()
+          expect(":")
+        }
+        value()
+        space()
+        if (text[i] === ",") i++
+        else return void expect(close)
+      }
+    }
+    if (ch === "\"") return string()
+    for (const word of ["true", "false", "null"]) {
+      if (ch === word[0]) {
+        for (const letter of word) expect(letter)
+        return
+      }
+    }
+    number.lastIndex = i
+    if (number.exec(text) === null) fail()
+    i = number.lastIndex
+  }
+  try {
+    value()
+    space()
+    return i < text.length ? i : undefined
+  } catch (error) {
+    return error instanceof JsonSyntax ? error.offset : undefined
+  }
+}
+
+class JsonSyntax {
+  constructor(readonly offset: number) {}
+}
 
 /**
  * Parses YAML or JSON. Syntax problems carry line and column and never
  * quote the source (a line of it may hold a secret). JSON must be strict
- * JSON; YAML is YAML 1.2 (JSON is a subset, so the locator reads both).
+ * JSON, and its syntax error is `JSON.parse`'s (not what YAML makes of the
+ * text); YAML is YAML 1.2 (JSON is a subset, so the locator reads both).
  *
  * @internal
  */
@@ -68,23 +160,37 @@ export const parseText = (text: string, format: Format): Either.Either<Parsed, R
     const { line, col } = lines.linePos(offset)
     return { line, column: col }
   }
-  if (document.errors.length > 0) {
-    return Either.left(
-      document.errors.map((error) => ({ path: "", message: firstLine(error.message), ...at(error.pos[0]) }))
-    )
-  }
   let value: unknown
   if (format === "json") {
     try {
       value = JSON.parse(text)
     } catch (error) {
-      // V8's message may quote the source, so only its position is kept
-      const match = jsonPosition.exec(String(error))
-      const position = match === null ? {} : at(Number(match[1]))
-      const message = "not valid JSON (the text reads as YAML: name the file .yaml, or fix the JSON)"
-      return Either.left([{ path: "", message, ...position }])
+      // JSON's own error, not YAML's reading of the text; V8's message may quote the source, so it is
+      // cut before any quote and its position is given apart (Node 20 says an offset, later ones a line)
+      const said = error instanceof Error ? error.message : String(error)
+      const lineColumn = jsonLineColumn.exec(said)
+      const offset = jsonPosition.exec(said)
+      const end = /^Unexpected end of JSON input$/.test(said) ? text.length : undefined
+      const scanned = lineColumn === null && offset === null && end === undefined ? jsonErrorOffset(text) : undefined
+      const position = lineColumn !== null
+        ? { line: Number(lineColumn[1]), column: Number(lineColumn[2]) }
+        : offset !== null
+        ? at(Number(offset[1]))
+        : end !== undefined
+        ? at(end)
+        : scanned !== undefined
+        ? at(scanned)
+        : {}
+      const hint = document.errors.length === 0 ? " (the text reads as YAML: name the file .yaml, or fix the JSON)" : ""
+      return Either.left([{ path: "", message: `not valid JSON: ${jsonMessage(error)}${hint}`, ...position }])
     }
-  } else {
+  }
+  if (document.errors.length > 0) {
+    return Either.left(
+      document.errors.map((error) => ({ path: "", message: firstLine(error.message), ...at(error.pos[0]) }))
+    )
+  }
+  if (format === "yaml") {
     try {
       value = document.toJS({ maxAliasCount: 100 })
     } catch (error) {

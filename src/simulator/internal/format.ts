@@ -119,6 +119,7 @@ export const comparison = (c: Report.Comparison): string => {
     ["", ...rs.map((r) => r.policy)],
     row("availability", (r) => percent(r.availability)),
     row("  oracle", (r) => percent(r.oracleAvailability)),
+    row("failed / degraded", (r) => `${integer(r.failed)} / ${integer(r.degraded)}`),
     row("latency p50", (r) => millis(r.latency.p50)),
     row("latency p99", (r) => millis(r.latency.p99)),
     row("  oracle p99", (r) => millis(r.oracleLatency.p99)),

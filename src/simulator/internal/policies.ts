@@ -20,8 +20,15 @@ const withoutModelPolicies = (models: Config.ConfigFile["models"]): Config.Confi
     })
   )
 
-/** Chains with their targets (and, unless `keepStrategy` is false, their strategy) and nothing else. */
-const plainChains = (chains: Chains | undefined, keepStrategy: boolean): Chains | undefined => {
+/** What a rewrite keeps of each chain besides its targets and content policy. */
+interface Kept {
+  readonly strategy: boolean
+  /** The chain's static answer when every target failed: a degraded answer. */
+  readonly fallbackResponse: boolean
+}
+
+/** Chains with their targets, content policy and what `keep` names, and nothing else. */
+const plainChains = (chains: Chains | undefined, keep: Kept): Chains | undefined => {
   if (chains === undefined) return undefined
   return Object.fromEntries(
     Object.entries(chains).map(([name, chain]) => {
@@ -29,41 +36,42 @@ const plainChains = (chains: Chains | undefined, keepStrategy: boolean): Chains 
       const options = chain as ChainOptions
       const kept = {
         targets: options.targets,
-        ...(keepStrategy && options.strategy !== undefined ? { strategy: options.strategy } : {}),
+        ...(keep.strategy && options.strategy !== undefined ? { strategy: options.strategy } : {}),
         ...(options.contentPolicy === undefined ? {} : { contentPolicy: options.contentPolicy }),
-        ...(options.fallbackResponse === undefined ? {} : { fallbackResponse: options.fallbackResponse })
+        ...(keep.fallbackResponse && options.fallbackResponse !== undefined ? { fallbackResponse: options.fallbackResponse } : {})
       }
       return [name, kept]
     })
   ) as Chains
 }
 
-const topology = (file: Config.ConfigFile, keepStrategy: boolean): Config.ConfigFile => {
+const topology = (file: Config.ConfigFile, keep: Kept): Config.ConfigFile => {
   const { policy: _policy, shadowRate: _shadow, chains, models, ...rest } = file
-  const plain = plainChains(chains, keepStrategy)
+  const plain = plainChains(chains, keep)
   return { ...rest, models: withoutModelPolicies(models), ...(plain === undefined ? {} : { chains: plain }) }
 }
 
 /**
  * The router's defaults: every policy section removed (the top-level one,
  * each model's, each chain's, hedging, racing, shadow traffic); chains keep
- * their targets and strategy.
+ * their targets, strategy, content policy and static `fallbackResponse`.
  *
  * @internal
  */
-export const defaults = (file: Config.ConfigFile): Config.ConfigFile => topology(file, true)
+export const defaults = (file: Config.ConfigFile): Config.ConfigFile => topology(file, { strategy: true, fallbackResponse: true })
 
 /**
  * The basic loop of a hand-written fallback: each target in chain order,
  * one retry (two attempts), no hedge, no circuit breaker (no slow-call trip,
  * a failure threshold never reached),
  * no retry budget (a bucket too large to empty), no bulkhead, no degraded
- * answers; timeouts and Retry-After handling as the router's defaults.
+ * answers (no cache, no chain's `fallbackResponse`); timeouts and
+ * Retry-After handling as the router's defaults.
  *
  * @internal
  */
 export const naive = (file: Config.ConfigFile): Config.ConfigFile => ({
-  ...topology(file, false),
+  ...topology(file, { strategy: false, fallbackResponse: false }),
   cache: false,
   policy: {
     retry: { maxAttempts: 2 },

@@ -145,7 +145,7 @@ export const parse = (
       Effect.either,
       Effect.flatMap((decoded) => {
         const issues = Either.isLeft(decoded)
-          ? problems.fromIssues(ParseResult.ArrayFormatter.formatErrorSync(decoded.left))
+          ? problems.dropOtherAlternatives(problems.fromIssues(ParseResult.ArrayFormatter.formatErrorSync(decoded.left)))
           : []
         const found = problems.finish([...issues, ...extra], secrets, parsed.right.locate)
         return found.length > 0 || Either.isLeft(decoded) ? Effect.fail(found) : Effect.succeed(decoded.right)
