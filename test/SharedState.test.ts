@@ -13,21 +13,10 @@ import * as RetryBudget from "../src/resilience/RetryBudget.js"
 import * as Router from "../src/router/Router.js"
 import * as Redis from "../src/state/Redis.js"
 import * as SharedState from "../src/state/SharedState.js"
-import { startRedis, type TestRedis, unavailable } from "./support/redis.js"
+import { eventually, startRedis, type TestRedis, unavailable } from "./support/redis.js"
 import { sim } from "./support/virtual.js"
 
 if (unavailable !== undefined) console.warn(`[SharedState.test] skipped: ${unavailable}`)
-
-/** Polls `check` every 10 ms until it holds, for at most `within` ms; returns how long it took. */
-const eventually = (check: Effect.Effect<boolean>, within = 2_000) =>
-  Effect.gen(function*() {
-    const start = Date.now()
-    while (!(yield* check)) {
-      if (Date.now() - start > within) return yield* Effect.dieMessage(`condition not met within ${within} ms`)
-      yield* Effect.sleep("10 millis")
-    }
-    return Date.now() - start
-  })
 
 describe.skipIf(unavailable !== undefined)(`SharedState on a real Redis${unavailable !== undefined ? ` (skipped: ${unavailable})` : ""}`, () => {
   let redis: TestRedis

@@ -13,19 +13,9 @@ import * as RateLimit from "../src/resilience/RateLimit.js"
 import * as RetryBudget from "../src/resilience/RetryBudget.js"
 import * as Redis from "../src/state/Redis.js"
 import * as SharedState from "../src/state/SharedState.js"
-import { startRedis, type TestRedis, unavailable } from "./support/redis.js"
+import { eventually, startRedis, type TestRedis, unavailable } from "./support/redis.js"
 
 if (unavailable !== undefined) console.warn(`[SharedStateFaults.test] skipped: ${unavailable}`)
-
-/** Polls `check` every 10 ms until it holds, for at most `within` ms. */
-const eventually = (check: Effect.Effect<boolean>, within = 2_000) =>
-  Effect.gen(function*() {
-    const start = Date.now()
-    while (!(yield* check)) {
-      if (Date.now() - start > within) return yield* Effect.dieMessage(`condition not met within ${within} ms`)
-      yield* Effect.sleep("10 millis")
-    }
-  })
 
 /** A logger that keeps every line in `logs` (and prints none). */
 const keepingLogs = (logs: Ref.Ref<Array<string>>) =>

@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import { createServer, Socket } from "node:net"
+import { Effect } from "effect"
 
 /** Why the Redis tests cannot run here, or undefined when they can. */
 export const unavailable: string | undefined = (() => {
@@ -115,3 +116,14 @@ export const startRedis = async (): Promise<TestRedis> => {
   await start()
   return { port, url: `redis://127.0.0.1:${port}`, stop, start, freeze, command }
 }
+
+/** Polls `check` every 10 ms until it holds, for at most `within` ms; returns how long it took. */
+export const eventually = (check: Effect.Effect<boolean>, within = 2_000): Effect.Effect<number> =>
+  Effect.gen(function*() {
+    const start = Date.now()
+    while (!(yield* check)) {
+      if (Date.now() - start > within) return yield* Effect.dieMessage(`condition not met within ${within} ms`)
+      yield* Effect.sleep("10 millis")
+    }
+    return Date.now() - start
+  })
