@@ -64,6 +64,13 @@ interface Slot {
   remoteTokens: number
 }
 
+/** A window's usage, and when its oldest counted slot leaves it. */
+interface Usage {
+  readonly requests: number
+  readonly tokens: number
+  readonly oldest: number
+}
+
 /** @internal */
 export class Counter {
   mirror: RateLimit.Mirror | undefined
@@ -106,7 +113,7 @@ export class Counter {
   }
 
   /** Usage in the window ending at `now` (this instance's alone, if `own`), and when its oldest counted slot leaves it. */
-  usage(now: number, own = false): { requests: number; tokens: number; oldest: number } {
+  usage(now: number, own = false): Usage {
     const first = this.bucketStart(now) - (this.count - 1) * this.size
     let requests = 0
     let tokens = 0
@@ -124,8 +131,9 @@ export class Counter {
 
   tryAcquire(estimatedTokens: number): RateLimit.Admission {
     const now = this.clock.unsafeCurrentTimeMillis()
-    const limit = this.offline ? this.overQuota(now, estimatedTokens) : this.overLimit(now, estimatedTokens)
+    // out of touch with the others, an instance counts its own usage alone (see `overQuota`)
     const used = this.usage(now, this.offline)
+    const limit = this.offline ? this.overQuota(used, estimatedTokens) : this.overLimit(used, estimatedTokens)
     if (limit !== undefined) {
       // the oldest counted slot leaves the window `count` slots after it started
       const leaves = (Number.isFinite(used.oldest) ? used.oldest : this.bucketStart(now)) + this.count * this.size
@@ -135,9 +143,8 @@ export class Counter {
     return admitted
   }
 
-  /** Which limit, if any, one more request would pass, counting every instance's usage. */
-  private overLimit(now: number, estimatedTokens: number): "rpm" | "tpm" | undefined {
-    const used = this.usage(now)
+  /** Which limit, if any, one more request would pass, on every instance's usage (`used`). */
+  private overLimit(used: Usage, estimatedTokens: number): "rpm" | "tpm" | undefined {
     if (used.requests + 1 > this.rpm || !this.withinShare(this.rpm - this.reported.requests, this.since.requests)) return "rpm"
     if (
       used.tokens > 0 &&
@@ -151,8 +158,7 @@ export class Counter {
    * each limit on its own usage (at least one request): together they stay
    * within it, however long the outage, without knowing each other's counts.
    */
-  private overQuota(now: number, estimatedTokens: number): "rpm" | "tpm" | undefined {
-    const used = this.usage(now, true)
+  private overQuota(used: Usage, estimatedTokens: number): "rpm" | "tpm" | undefined {
     if (used.requests + 1 > Math.max(1, Math.floor(this.rpm * this.share))) return "rpm"
     if (used.tokens > 0 && used.tokens + estimatedTokens > this.tpm * this.share) return "tpm"
     return undefined
