@@ -243,16 +243,21 @@ const spanBuilder = (tracer: Tracer.Tracer, maxPending: number) => {
     attributes: Record<string, unknown>
   ) => tracer.span(name, parent, Context.empty(), [], nanos(start), "client", { attributes })
 
+  /** The request's latest record of the event's attempt; only one still running, if `running`. */
+  const attemptOf = (event: { readonly requestId: number; readonly target: string; readonly attempt: number }, running: boolean) => {
+    const { attempts } = requestOf(event.requestId)
+    for (let i = attempts.length - 1; i >= 0; i--) {
+      const a = attempts[i]!
+      if ((!running || a.end === undefined) && a.target === event.target && a.attempt === event.attempt) return a
+    }
+    return undefined
+  }
+
   const settle = (
     event: Extract<RouterEvent, { _tag: "AttemptFailed" | "AttemptSucceeded" }>,
     error: string | undefined
   ) => {
-    const { attempts } = requestOf(event.requestId)
-    let open: PendingAttempt | undefined
-    for (let i = attempts.length - 1; i >= 0 && open === undefined; i--) {
-      const a = attempts[i]!
-      if (a.end === undefined && a.target === event.target && a.attempt === event.attempt) open = a
-    }
+    const open = attemptOf(event, true)
     const attempt = open ?? {
       target: event.target,
       provider: event.provider,
@@ -262,7 +267,7 @@ const spanBuilder = (tracer: Tracer.Tracer, maxPending: number) => {
       end: undefined,
       error: undefined
     }
-    if (open === undefined) attempts.push(attempt)
+    if (open === undefined) requestOf(event.requestId).attempts.push(attempt)
     attempt.end = event.at
     attempt.error = error
   }
@@ -319,26 +324,18 @@ const spanBuilder = (tracer: Tracer.Tracer, maxPending: number) => {
         return settle(event, errorClass(event.error))
       // stopped before it ended: its span ends then, interrupted
       case "AttemptCancelled": {
-        const { attempts } = requestOf(event.requestId)
-        for (let i = attempts.length - 1; i >= 0; i--) {
-          const attempt = attempts[i]!
-          if (attempt.end !== undefined || attempt.target !== event.target || attempt.attempt !== event.attempt) continue
-          attempt.end = event.at
-          attempt.cancelled = true
-          return
-        }
+        const attempt = attemptOf(event, true)
+        if (attempt === undefined) return
+        attempt.end = event.at
+        attempt.cancelled = true
         return
       }
       // the stream's attempt, ended at its first content, lasted to its failure
       case "StreamFailed": {
-        const { attempts } = requestOf(event.requestId)
-        for (let i = attempts.length - 1; i >= 0; i--) {
-          const attempt = attempts[i]!
-          if (attempt.target !== event.target || attempt.attempt !== event.attempt) continue
-          attempt.end = event.at
-          attempt.error = errorClass(event.error)
-          return
-        }
+        const attempt = attemptOf(event, false)
+        if (attempt === undefined) return
+        attempt.end = event.at
+        attempt.error = errorClass(event.error)
         return
       }
       case "AttemptSucceeded": {
