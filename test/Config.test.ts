@@ -354,11 +354,89 @@ gateway: { port: 70000 }
         'models.a.policy.retry.jitter: Expected "none" | "full" | "equal" | "decorrelated" | "proportional", actual "wild"',
         "models.a.policy.breaker.failureRate: minimumCalls (20) exceeds the window of 10 calls",
         'models.a.policy.breaker.probeBeforeTrip: Expected boolean, actual "yes"',
+        "chains.default: race and hedge cannot both be set",
         'chains.default.strategy: Expected "priority" | "weighted" | "health" | "latency" | "cost", actual "fastest"',
         "chains.other: Expected a list of model names, or { targets, strategy, ... }, actual 5",
         "chains.both: race and hedge cannot both be set",
         "policy.bulkhead: Expected false (off) or { maxConcurrent, maxQueued, queueTimeout }, actual true",
         "gateway.port: Expected a number between 0 and 65535, actual 70000"
+      ])
+    })
+  )
+
+  it.effect("a rule across fields is reported beside a sibling's mistake, in the same run", () =>
+    Effect.gen(function* () {
+      // each mapping breaks a rule across two of its fields and has a mistake in a third; before, Schema ran
+      // the rule only once every field decoded, so the rule's problem showed only after the other was fixed
+      const error = yield* parseFail(`
+providers:
+  sim:
+    type: simulated
+    latency: { p50: "2 seconds", p99: "1 second", p90: "1 second" }
+    faults:
+      - { from: "2 minutes", to: "1 minute", status: 700 }
+      - { from: "2 minutes", to: "1 minute", latency: "3 seconds", errorRate: 2 }
+      - repeat: { every: "3 minutes", until: -1 }
+        fault: { from: "1 minute", status: 529 }
+      - { from: "1 minute", to: 5, reset: false }
+models:
+  a: { provider: sim, policy: { breaker: { failureRate: { threshold: 2, window: 10, minimumCalls: 20 } } } }
+  b: { provider: sim, policy: { breaker: { slowCallRate: { threshold: 0.5, slowCall: 0, window: 10, minimumCalls: 11 } } } }
+chains:
+  default: { targets: [a], race: 2, hedge: { delay: p95 }, continueStreams: "yes" }
+`)
+      expect(error.problems.map((p) => `${p.path}: ${p.message}`)).toEqual([
+        "providers.sim.latency: p99 must not be below p50",
+        "providers.sim.latency.p90: unknown key (expected one of: p50, p99)",
+        "providers.sim.faults[0]: `to` must be after `from`",
+        "providers.sim.faults[0].status: Expected a number between 400 and 599, actual 700",
+        "providers.sim.faults[1]: `to` must be after `from`",
+        "providers.sim.faults[1].errorRate: unknown key (expected one of: from, to, latency)",
+        "providers.sim.faults[2]: a repeated fault needs an end (`to`)",
+        "providers.sim.faults[2].repeat.until: Expected a non-negative number | string, actual -1",
+        "providers.sim.faults[3]: `to` must be after `from`",
+        "providers.sim.faults[3].reset: Expected true, actual false",
+        "models.a.policy.breaker.failureRate: minimumCalls (20) exceeds the window of 10 calls",
+        "models.a.policy.breaker.failureRate.threshold: must be more than 0 and at most 1",
+        "models.b.policy.breaker.slowCallRate: minimumCalls (11) exceeds the window of 10 calls",
+        "models.b.policy.breaker.slowCallRate.slowCall: must be longer than zero",
+        "chains.default: race and hedge cannot both be set",
+        'chains.default.continueStreams: Expected boolean, actual "yes"'
+      ])
+      // a rule whose own fields failed says nothing: its problem would be a guess
+      const unread = yield* parseFail(`
+providers:
+  sim: { type: simulated, faults: [{ from: "soon", to: "1 minute", status: 529 }] }
+models:
+  a: { provider: sim, policy: { breaker: { failureRate: { threshold: 0.5, window: -3, minimumCalls: 20 } } } }
+`)
+      expect(unread.problems.map((p) => p.path)).toEqual([
+        "providers.sim.faults[0].from",
+        "models.a.policy.breaker.failureRate.window"
+      ])
+      // a file without other mistakes reports the rules as before, and Config.check checks them on a hand-made config
+      const alone = yield* parseFail(`
+providers:
+  sim: { type: simulated, faults: [{ from: "2 minutes", to: "1 minute", status: 529 }] }
+models:
+  a: { provider: sim }
+`)
+      expect(alone.problems.map((p) => `${p.path}: ${p.message}`)).toEqual(["providers.sim.faults[0]: `to` must be after `from`"])
+      const { config } = yield* parseOk(`
+providers:
+  sim: { type: simulated, faults: [{ from: "1 minute", to: "2 minutes", status: 529 }] }
+models:
+  a: { provider: sim }
+`)
+      const sim = config.providers["sim"]!
+      const swapped = {
+        ...config,
+        providers: {
+          sim: { ...sim, faults: [{ from: Duration.minutes(2), to: Duration.minutes(1), status: 529 }] }
+        }
+      } as Config.ConfigFile
+      expect(Config.check(swapped).map((p) => `${p.path}: ${p.message}`)).toEqual([
+        "providers.sim.faults[0]: `to` must be after `from`"
       ])
     })
   )
@@ -1125,7 +1203,7 @@ models:
   echo: { provider: sim, rpm: 0, tpm: 1.5 }
 state: { redis: "http://127.0.0.1:6379", syncInterval: "0 millis" }
 `)
-      expect(paths(error)).toEqual(["models.echo.rpm", "models.echo.tpm", "state.syncInterval"])
+      expect(paths(error)).toEqual(["models.echo.rpm", "models.echo.tpm", "state.redis", "state.syncInterval"])
       const url = yield* parseFail(`${minimal}state: { redis: "http://127.0.0.1:6379" }\n`)
       expect(url.problems.map((p) => [p.path, p.message])).toEqual([["state.redis", "redis must be a redis:// or rediss:// URL"]])
       // a password with a # or / not percent-encoded: a problem at its path that never quotes it

@@ -41,6 +41,7 @@ import { Duration, Effect, Layer, Option, ParseResult, Schema } from "effect"
 import type { ChatRequest } from "../llm/Chat.js"
 import * as LanguageModel from "../llm/LanguageModel.js"
 import * as ModelInfo from "../llm/ModelInfo.js"
+import { withRules } from "../llm/internal/withRules.js"
 import type { ProviderError } from "../llm/ProviderError.js"
 import * as internal from "./internal/simulated.js"
 
@@ -96,10 +97,9 @@ export const ConfigDuration: Schema.Schema<Duration.Duration, number | string> =
  * @since 0.1.0
  * @category schemas
  */
-export const LatencyDistribution = Schema.Struct({ p50: ConfigDuration, p99: ConfigDuration }).pipe(
-  Schema.filter((d) => Duration.lessThanOrEqualTo(d.p50, d.p99) || "p99 must not be below p50"),
-  Schema.annotations({ identifier: "LatencyDistribution" })
-)
+export const LatencyDistribution = withRules(Schema.Struct({ p50: ConfigDuration, p99: ConfigDuration }), [
+  { reads: ["p50", "p99"], check: (d) => Duration.lessThanOrEqualTo(d.p50, d.p99) || "p99 must not be below p50" }
+]).annotations({ identifier: "LatencyDistribution" })
 
 /**
  * A latency: fixed (`"200 millis"`) or a distribution (`{ p50, p99 }`).
@@ -141,8 +141,12 @@ const errorRate = optional(
   })
 )
 
-const validWindow = (fault: { readonly from?: Duration.Duration; readonly to?: Duration.Duration }) =>
-  fault.to === undefined || Duration.greaterThan(fault.to, fault.from ?? Duration.zero) || "`to` must be after `from`"
+/** A fault's window: its `to` after its `from`, checked beside the fault's other problems. */
+const validWindow = {
+  reads: ["from", "to"],
+  check: (fault: { readonly from?: Duration.Duration; readonly to?: Duration.Duration }) =>
+    fault.to === undefined || Duration.greaterThan(fault.to, fault.from ?? Duration.zero) || "`to` must be after `from`"
+} as const
 
 /**
  * The provider answers with an HTTP error status: `{ status: 529 }` is hard
@@ -162,15 +166,15 @@ const validWindow = (fault: { readonly from?: Duration.Duration; readonly to?: D
  * @since 0.1.0
  * @category schemas
  */
-export const StatusFault = Schema.Struct({
+export const StatusFault = withRules(Schema.Struct({
   ...windowFields,
   status: Schema.Int.pipe(Schema.between(400, 599)),
   retryAfter: optional(ConfigDuration),
   errorRate,
   after: optional(ConfigDuration)
+}).annotations(strict), [validWindow]).annotations({
+  identifier: "StatusFault"
 })
-  .annotations(strict)
-  .pipe(Schema.filter((fault) => validWindow(fault)), Schema.annotations({ identifier: "StatusFault" }))
 
 /**
  * @since 0.1.0
@@ -191,9 +195,9 @@ export interface StatusFault extends Schema.Schema.Type<typeof StatusFault> {}
  * @since 0.1.0
  * @category schemas
  */
-export const SlowFault = Schema.Struct({ ...windowFields, latency: Latency })
-  .annotations(strict)
-  .pipe(Schema.filter((fault) => validWindow(fault)), Schema.annotations({ identifier: "SlowFault" }))
+export const SlowFault = withRules(Schema.Struct({ ...windowFields, latency: Latency }).annotations(strict), [validWindow]).annotations({
+  identifier: "SlowFault"
+})
 
 /**
  * @since 0.1.0
@@ -215,14 +219,14 @@ export interface SlowFault extends Schema.Schema.Type<typeof SlowFault> {}
  * @since 0.1.0
  * @category schemas
  */
-export const ResetFault = Schema.Struct({
+export const ResetFault = withRules(Schema.Struct({
   ...windowFields,
   reset: Schema.Literal(true),
   errorRate,
   after: optional(ConfigDuration)
+}).annotations(strict), [validWindow]).annotations({
+  identifier: "ResetFault"
 })
-  .annotations(strict)
-  .pipe(Schema.filter((fault) => validWindow(fault)), Schema.annotations({ identifier: "ResetFault" }))
 
 /**
  * @since 0.1.0
@@ -246,13 +250,13 @@ export interface ResetFault extends Schema.Schema.Type<typeof ResetFault> {}
  * @since 0.1.0
  * @category schemas
  */
-export const CutFault = Schema.Struct({
+export const CutFault = withRules(Schema.Struct({
   ...windowFields,
   cutAfterTokens: Schema.NonNegativeInt,
   errorRate
+}).annotations(strict), [validWindow]).annotations({
+  identifier: "CutFault"
 })
-  .annotations(strict)
-  .pipe(Schema.filter((fault) => validWindow(fault)), Schema.annotations({ identifier: "CutFault" }))
 
 /**
  * @since 0.1.0

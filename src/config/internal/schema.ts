@@ -5,6 +5,7 @@
  * @internal
  */
 import { Duration, ParseResult, Redacted, Schema } from "effect"
+import { withRules } from "../../llm/internal/withRules.js"
 import * as ModelInfo from "../../llm/ModelInfo.js"
 import * as Simulated from "../../providers/Simulated.js"
 import * as Backoff from "../../resilience/Backoff.js"
@@ -97,15 +98,21 @@ const Threshold = Schema.Number.pipe(
   Schema.filter((n) => (n > 0 && n <= 1) || "must be more than 0 and at most 1")
 )
 
-const minimumWithinWindow = (rate: { readonly window: number | Duration.Duration; readonly minimumCalls?: number }) =>
-  typeof rate.window !== "number" || rate.minimumCalls === undefined || rate.minimumCalls <= rate.window ||
-  `minimumCalls (${rate.minimumCalls}) exceeds the window of ${rate.window} calls`
+const minimumWithinWindow = {
+  reads: ["window", "minimumCalls"],
+  check: (rate: { readonly window: number | Duration.Duration; readonly minimumCalls?: number }) =>
+    typeof rate.window !== "number" || rate.minimumCalls === undefined || rate.minimumCalls <= rate.window ||
+    `minimumCalls (${rate.minimumCalls}) exceeds the window of ${rate.window} calls`
+} as const
 
-const FailureRate = struct("a failure-rate trip (threshold, window, minimumCalls)", {
-  threshold: Threshold,
-  window: Window,
-  minimumCalls: optional(PositiveInt)
-}).pipe(Schema.filter(minimumWithinWindow))
+const FailureRate = withRules(
+  struct("a failure-rate trip (threshold, window, minimumCalls)", {
+    threshold: Threshold,
+    window: Window,
+    minimumCalls: optional(PositiveInt)
+  }),
+  [minimumWithinWindow]
+)
 
 const Off = Schema.Literal(false)
 
@@ -115,12 +122,15 @@ const orOff = <S extends Schema.Schema.AnyNoContext>(schema: S, what: string) =>
     input === false ? Off : isRecord(input) ? schema : `Expected false (off) or ${what}, actual ${show(input)}`
   )
 
-const SlowCallRate = struct("a slow-call-rate trip (threshold, slowCall, window, minimumCalls)", {
-  threshold: Threshold,
-  slowCall: PositiveDuration,
-  window: Window,
-  minimumCalls: optional(PositiveInt)
-}).pipe(Schema.filter(minimumWithinWindow))
+const SlowCallRate = withRules(
+  struct("a slow-call-rate trip (threshold, slowCall, window, minimumCalls)", {
+    threshold: Threshold,
+    slowCall: PositiveDuration,
+    window: Window,
+    minimumCalls: optional(PositiveInt)
+  }),
+  [minimumWithinWindow]
+)
 
 const OpenDuration = struct("open durations (base, factor, cap)", {
   base: optional(FiniteDuration),
@@ -273,16 +283,20 @@ const windowCount = (fault: Simulated.Fault, repeat: typeof Repeat.Type) => {
   return Math.max(0, Math.ceil((until - from) / Duration.toMillis(repeat.every)))
 }
 
-const RepeatedFault = struct("a repeated fault ({ repeat: { every, until }, fault })", {
-  repeat: Repeat,
-  fault: Fault
-}).pipe(
-  Schema.filter(({ fault, repeat }) => {
-    if (fault.to === undefined) return "a repeated fault needs an end (`to`)"
-    const count = windowCount(fault, repeat)
-    if (count === 0) return "the fault starts after `until`: it would never happen"
-    return count <= maxWindows || `repeats ${count} times; at most ${maxWindows} windows are allowed`
-  })
+const RepeatedFault = withRules(
+  struct("a repeated fault ({ repeat: { every, until }, fault })", { repeat: Repeat, fault: Fault }),
+  [
+    { reads: ["fault"], check: ({ fault }) => fault.to !== undefined || "a repeated fault needs an end (`to`)" },
+    {
+      reads: ["fault", "repeat"],
+      check: ({ fault, repeat }) => {
+        if (fault.to === undefined) return true // said by the rule above
+        const count = windowCount(fault, repeat)
+        if (count === 0) return "the fault starts after `until`: it would never happen"
+        return count <= maxWindows || `repeats ${count} times; at most ${maxWindows} windows are allowed`
+      }
+    }
+  ]
 )
 
 const shift = (fault: Simulated.Fault, by: number): Simulated.Fault => ({
@@ -291,7 +305,8 @@ const shift = (fault: Simulated.Fault, by: number): Simulated.Fault => ({
   ...(fault.to === undefined ? {} : { to: Duration.sum(fault.to, Duration.millis(by)) })
 })
 
-const FaultArray = Schema.typeSchema(Schema.Array(Simulated.Fault))
+// checked as the file's faults are: each as the kind its keys say (Config.check's messages are then the same)
+const FaultArray = Schema.Array(Schema.typeSchema(Fault))
 
 const RepeatedFaults = Schema.transformOrFail(RepeatedFault, FaultArray, {
   strict: true,
@@ -380,9 +395,8 @@ const strategyNames = ["priority", "weighted", "health", "latency", "cost"] as c
 
 const Targets = Schema.Array(Name).pipe(Schema.filter((targets) => targets.length > 0 || "a chain needs at least one model"))
 
-const ChainOptions = struct(
-  "a chain (targets, strategy, policy, race, hedge, contentPolicy, fallbackResponse, continueStreams)",
-  {
+const ChainOptions = withRules(
+  struct("a chain (targets, strategy, policy, race, hedge, contentPolicy, fallbackResponse, continueStreams)", {
     targets: Targets,
     strategy: optional(Schema.Literal(...strategyNames)),
     policy: optional(ChainPolicy),
@@ -391,12 +405,15 @@ const ChainOptions = struct(
     contentPolicy: optional(Name),
     fallbackResponse: optional(Schema.String),
     continueStreams: optional(Schema.Boolean)
-  }
-).pipe(
-  Schema.filter(
-    (chain) =>
-      !((chain.race ?? 1) > 1 && chain.hedge !== undefined && chain.hedge !== false) || "race and hedge cannot both be set"
-  )
+  }),
+  [
+    {
+      reads: ["race", "hedge"],
+      check: (chain) =>
+        !((chain.race ?? 1) > 1 && chain.hedge !== undefined && chain.hedge !== false) ||
+        "race and hedge cannot both be set"
+    }
+  ]
 )
 
 const Chain = byShape([Targets, ChainOptions], (input) =>
@@ -456,16 +473,16 @@ export const Gateway = struct(
 
 /** @internal */
 export const State = struct("shared state (redis, namespace, syncInterval)", {
-  redis: Secret,
+  redis: Secret.pipe(
+    Schema.filter((redis) => {
+      // the message names what is wrong, never the URL: it may hold a password
+      const problem = RedisUrl.problem(Redacted.value(redis))
+      return problem === undefined || `redis ${problem}`
+    })
+  ),
   namespace: optional(Name),
   syncInterval: optional(PositiveDuration)
-}).pipe(
-  Schema.filter((state) => {
-    // the message names what is wrong, never the URL: it may hold a password
-    const problem = RedisUrl.problem(Redacted.value(state.redis))
-    return problem === undefined || { path: ["redis"], message: `redis ${problem}` }
-  })
-)
+})
 
 /** @internal */
 export const File = struct("a config: a mapping of providers, models, chains, policy, ...", {

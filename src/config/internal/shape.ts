@@ -6,7 +6,7 @@
  *
  * @internal
  */
-import { ParseResult, Schema } from "effect"
+import { Either, ParseResult, Schema, type SchemaAST } from "effect"
 
 /** An optional field that is absent when not given, never `undefined`. @internal */
 export const optional = <S extends Schema.Schema.All>(schema: S) => Schema.optionalWith(schema, { exact: true })
@@ -51,7 +51,10 @@ export const struct = <Fields extends Schema.Struct.Fields>(what: string, fields
  * A choice between schemas made by looking at the input: `pick` returns the
  * schema the input is meant for, or a message when it fits none. The result
  * decodes like that schema (its issues keep their paths) and encodes through
- * the union of the choices.
+ * the union of the choices. Its type side checks a value against the union,
+ * and when it fits none, reports the mistakes of the alternative `pick`
+ * chooses for it, so that `Schema.validate` (`Config.check`) says what is
+ * wrong with a fault once, not once per kind of fault.
  *
  * @internal
  */
@@ -63,7 +66,23 @@ export const byShape = <const Members extends ReadonlyArray<Schema.Schema.AnyNoC
     Schema.Schema.Type<Members[number]>,
     Schema.Schema.Encoded<Members[number]>
   >
-  const schema = Schema.transformOrFail(Schema.Unknown, Schema.typeSchema(union), {
+  const typeOfUnion = Schema.typeSchema(union)
+  const typeOf = new Map<Schema.Schema.AnyNoContext, Schema.Schema.AnyNoContext>(
+    members.map((member) => [member, Schema.typeSchema(member)])
+  )
+  const validateUnion = ParseResult.validateEither(typeOfUnion as Schema.Schema<unknown>)
+  const validate = (input: unknown, options: SchemaAST.ParseOptions) => {
+    const valid = validateUnion(input, options)
+    if (Either.isRight(valid)) return valid
+    const chosen = pick(input)
+    const member = typeof chosen === "string" ? undefined : typeOf.get(chosen)
+    return member === undefined ? valid : ParseResult.validateEither(member as Schema.Schema<unknown>)(input, options)
+  }
+  const typeSide = Schema.declare([], {
+    decode: () => validate,
+    encode: () => validate
+  }) as unknown as typeof typeOfUnion
+  const schema = Schema.transformOrFail(Schema.Unknown, typeSide, {
     strict: true,
     decode: (input, options, ast) => {
       const chosen = pick(input)

@@ -1,0 +1,86 @@
+/**
+ * A mapping with rules across its fields: a fault's `to` after its `from`,
+ * a window's `minimumCalls` within it. Schema runs a filter only once every
+ * field decoded, so a sibling's mistake (a misspelt key, a bad status) hid
+ * such a rule's problem until the next run. Here a rule also runs when the
+ * mapping fails, as soon as the fields it reads decoded, and its problem is
+ * reported beside the others.
+ *
+ * @internal
+ */
+import { Either, ParseResult, Schema, type SchemaAST } from "effect"
+
+/** What a rule says: `true` when it holds, else its message, at the mapping or at a path inside it. */
+export type Verdict = true | string | Schema.FilterIssue
+
+/**
+ * A rule over a mapping's decoded fields. It runs when each field in `reads`
+ * decoded (or is optional and absent); it must read no other field.
+ *
+ * @internal
+ */
+export interface Rule<A> {
+  readonly reads: ReadonlyArray<keyof A & string>
+  readonly check: (value: A) => Verdict
+}
+
+const issueOf = (verdict: Verdict, ast: SchemaAST.AST, input: unknown): ParseResult.ParseIssue | undefined => {
+  if (verdict === true) return undefined
+  if (typeof verdict === "string") return new ParseResult.Type(ast, input, verdict)
+  const issue = new ParseResult.Type(ast, input, verdict.message)
+  const [head, ...rest] = verdict.path
+  return head === undefined ? issue : new ParseResult.Pointer([head, ...rest], input, issue)
+}
+
+const isRecord = (input: unknown): input is Readonly<Record<string, unknown>> =>
+  typeof input === "object" && input !== null && !Array.isArray(input)
+
+/**
+ * `schema` with `rules`. Decoded whole, the value passes every rule (a filter
+ * on the type side, so `Schema.validate` checks them too). Failing, it adds
+ * the problems of the rules whose fields decoded to the schema's own.
+ *
+ * @internal
+ */
+export const withRules = <S extends Schema.Schema.AnyNoContext & { readonly fields: Schema.Struct.Fields }>(
+  schema: S,
+  rules: ReadonlyArray<Rule<Schema.Schema.Type<S>>>
+): Schema.Schema<Schema.Schema.Type<S>, Schema.Schema.Encoded<S>> => {
+  type A = Schema.Schema.Type<S>
+  const checked = Schema.typeSchema(schema).pipe(Schema.filter((value) => rules.map((rule) => rule.check(value))))
+  // each field alone, so that an absent optional field decodes (to nothing) and an absent required one fails
+  const alone = new Map(
+    Object.entries(schema.fields).map(([key, field]) => [
+      key,
+      Schema.decodeUnknownEither(Schema.Struct({ [key]: field }) as unknown as Schema.Schema<object, unknown>)
+    ])
+  )
+  const decodeWhole = ParseResult.decodeUnknownEither(schema)
+  const fieldsOf = (input: Readonly<Record<string, unknown>>, reads: ReadonlyArray<string>) => {
+    const value: Record<string, unknown> = {}
+    for (const key of reads) {
+      const decoded = alone.get(key)?.(key in input ? { [key]: input[key] } : {})
+      if (decoded === undefined || Either.isLeft(decoded)) return undefined
+      Object.assign(value, decoded.right)
+    }
+    return value as A
+  }
+  const wrapped = Schema.transformOrFail(Schema.Unknown, checked, {
+    strict: true,
+    decode: (input, options, ast) => {
+      const whole = decodeWhole(input, options)
+      if (Either.isRight(whole) || !isRecord(input)) return whole
+      const broken: Array<ParseResult.ParseIssue> = []
+      for (const rule of rules) {
+        const value = fieldsOf(input, rule.reads)
+        const issue = value === undefined ? undefined : issueOf(rule.check(value), ast, input)
+        if (issue !== undefined) broken.push(issue)
+      }
+      return broken.length === 0
+        ? whole
+        : ParseResult.fail(new ParseResult.Composite(ast, input, [whole.left, ...broken]))
+    },
+    encode: (value, options) => ParseResult.encodeUnknown(schema)(value, options)
+  })
+  return wrapped as unknown as Schema.Schema<A, Schema.Schema.Encoded<S>>
+}
