@@ -16,13 +16,14 @@ import * as CompleteWithin from "../src/llm/internal/completeWithin.js"
 import * as StreamWithin from "../src/llm/internal/streamWithin.js"
 import type * as LanguageModel from "../src/llm/LanguageModel.js"
 import type { ProviderError } from "../src/llm/ProviderError.js"
-import { RateLimited, ServerError } from "../src/llm/ProviderError.js"
+import { ContentFiltered, RateLimited, ServerError } from "../src/llm/ProviderError.js"
 import * as Gemini from "../src/providers/Gemini.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import * as UndiciHttpClient from "../src/providers/UndiciHttpClient.js"
 import * as Router from "../src/router/Router.js"
 import * as VirtualTime from "../src/simulator/VirtualTime.js"
 import * as MockServer from "../src/testing/MockServer.js"
+import { sim } from "./support/virtual.js"
 
 /** Counts the fibers started while it supervises. */
 class Forks extends Supervisor.AbstractSupervisor<number> {
@@ -396,5 +397,73 @@ describe("the waits between calls, bounded by the request's deadline (virtual ti
       expect(outcomes(error)).toEqual([["a", "total"]])
       expect(Duration.toMillis(error.attempts[0]!.duration)).toBe(5_000)
       expect(a.calls()).toBe(0)
+    }))
+})
+
+describe("the request's deadline across a hand-over, and a stream past its first content", () => {
+  it.scoped("a chain that takes a request over on content policy ends by the request's deadline, not by a new one of its own", () =>
+    Effect.gen(function* () {
+      // the strict target refuses on content policy after 100 s; the lenient one takes 100 s to answer
+      const strictModel = yield* sim("strict", { latency: "100 seconds" })
+      const strict: LanguageModel.Service = {
+        ...strictModel,
+        complete: (request) =>
+          Effect.zipRight(
+            strictModel.complete(request),
+            Effect.fail(new ContentFiltered({ provider: "strict", model: "strict-model", message: "refused" }))
+          )
+      }
+      const lenient = yield* sim("lenient", { latency: "100 seconds" })
+      const router = yield* Router.make({
+        targets: { strict: { model: strict }, lenient: { model: lenient } },
+        chains: { default: { targets: ["strict"], contentPolicy: "open" }, open: ["lenient"] },
+        policy: { retry: { maxAttempts: 1 }, timeouts: { attempt: "5 minutes", total: "120 seconds" } },
+        cache: false
+      })
+      const fiber = yield* Effect.fork(router.complete(Chat.prompt("edgy")))
+      yield* TestClock.adjust("119 seconds")
+      expect(fiber.unsafePoll()).toBeNull()
+      yield* TestClock.adjust("1 second")
+      // at the request's 120 s, not at 100 + 120 s; the lenient target was cut 20 s into its call
+      const error = (yield* Effect.flip(Fiber.join(fiber))) as ChainExhausted
+      expect(error._tag).toBe("ChainExhausted")
+      expect(error.deadlinePassed).toBe(true)
+      expect(error.message).toContain("the request's deadline of 2m passed")
+      expect(outcomes(error)).toEqual([["strict", "ContentFiltered"], ["lenient", "total"]])
+      expect(Duration.toMillis(error.attempts[1]!.duration)).toBe(20_000)
+      // the taking-over chain's own total, when nearer, still ends it first
+      const nearer = yield* Router.make({
+        targets: { strict: { model: strict }, lenient: { model: lenient } },
+        chains: {
+          default: { targets: ["strict"], contentPolicy: "open" },
+          open: { targets: ["lenient"], policy: { timeouts: { total: "10 seconds" } } }
+        },
+        policy: { retry: { maxAttempts: 1 }, timeouts: { attempt: "5 minutes", total: "10 minutes" } },
+        cache: false
+      })
+      const second = yield* Effect.fork(nearer.complete(Chat.prompt("edgy again")))
+      yield* TestClock.adjust("110 seconds")
+      const cut = (yield* Effect.flip(Fiber.join(second))) as ChainExhausted
+      expect(outcomes(cut)).toEqual([["strict", "ContentFiltered"], ["lenient", "total"]])
+      expect(Duration.toMillis(cut.attempts[1]!.duration)).toBe(10_000)
+    }))
+
+  it.scoped("past its first content a stream is bounded by its idle timeout, not by the total: a long answer runs to its end", () =>
+    Effect.gen(function* () {
+      // first content after 100 ms, then 200 tokens 100 ms apart: about 20 s, against a 5 s total
+      const slow = yield* sim("slow", { latency: "100 millis", tokenDelay: "100 millis", outputTokens: 200 })
+      const router = yield* Router.make({
+        targets: { slow: { model: slow } },
+        chains: { default: ["slow"] },
+        policy: { retry: { maxAttempts: 1 }, timeouts: { attempt: "1 minute", firstToken: "1 minute", total: "5 seconds" } },
+        cache: false
+      })
+      const fiber = yield* Effect.fork(
+        Effect.scoped(Effect.flatMap(router.stream(Chat.prompt("a long answer")), (s) => Stream.runCollect(s.chunks)))
+      )
+      yield* TestClock.adjust("25 seconds")
+      const chunks = [...(yield* Fiber.join(fiber))]
+      expect(chunks.filter((chunk) => chunk._tag === "TextDelta")).toHaveLength(200)
+      expect(chunks.some((chunk) => chunk._tag === "Finish")).toBe(true)
     }))
 })

@@ -416,6 +416,34 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
       })
     )
 
+    it.scoped("a chain cut by its total deadline: 504 deadline_exceeded naming the target it cut, and the gateway serves on", () =>
+      Effect.gen(function* () {
+        const { client } = yield* setup({
+          primary: { faults: [MockServer.stall, MockServer.stall] },
+          secondary: { faults: [MockServer.stall, MockServer.stall] },
+          policy: { retry: { maxAttempts: 1 }, timeouts: { attempt: "10 seconds", total: "300 millis" } }
+        })
+        const error = yield* rejection(() => client.chat.completions.create({ model: "default", messages: question }))
+        const apiError = error as InstanceType<typeof OpenAI.APIError>
+        expect(apiError.status).toBe(504)
+        const body = apiError.error as { message: string; code: string; attempts: Array<Record<string, unknown>> }
+        expect(body.code).toBe("deadline_exceeded")
+        expect(body.attempts).toEqual([
+          { target: "primary", provider: "openai", model: "gpt-4.1-mini", error: "Timeout", reason: "total" }
+        ])
+        expect(body.message).toBe("No target of 'default' answered within the chain's total deadline: primary (Timeout total).")
+        // a stream cut before its first content is the same 504
+        const streamed = yield* rejection(() =>
+          client.chat.completions.create({ model: "default", messages: question, stream: true }).then(async (s) => {
+            for await (const _ of s) void _
+          })
+        )
+        expect((streamed as InstanceType<typeof OpenAI.APIError>).status).toBe(504)
+        const answered = yield* promise(() => client.chat.completions.create({ model: "default", messages: question }))
+        expect(answered.choices[0]?.message.content).toBe("Hello from the mock server.")
+      })
+    )
+
     it.scoped("an exhausted chain: 503 whose JSON names each failed target, without secrets or prompt text", () =>
       Effect.gen(function* () {
         const { client } = yield* setup({
@@ -1603,6 +1631,23 @@ describe("an exhausted chain's answer", () => {
     // a target that failed for itself, or only windows too small, say otherwise
     expect(answer([schemaRefused(0), serverError(1)])).toMatchObject({ status: 503, code: "chain_exhausted" })
     expect(answer([tooSmall(0)])).toMatchObject({ status: 400, code: "context_length_exceeded" })
+  })
+
+  it("a chain its total deadline ended is a 504 deadline_exceeded, whatever its attempts asked; the request's own faults stay 400s", () => {
+    const late = (errors: ReadonlyArray<Failed>) =>
+      Errors.fromChainError(
+        new ChainExhausted({
+          chain: "default",
+          message: "exhausted; the request's deadline of 2m passed",
+          attempts: errors.map((error, i) => ({ target: `t${i}`, ...who(i), error, duration: Duration.millis(5) })),
+          deadlinePassed: true
+        })
+      )
+    expect(late([serverError(0), rateLimited(1, Duration.seconds(5))])).toMatchObject({ status: 504, code: "deadline_exceeded" })
+    expect(late([rateLimited(0, Duration.seconds(5))]).headers?.["retry-after"]).toBeUndefined()
+    expect(late([])).toMatchObject({ status: 504, message: "No target of 'default' answered within the chain's total deadline: no target could be tried." })
+    const tooSmall = new Rejected({ ...who(0), reason: "context-too-small", message: "small" })
+    expect(late([tooSmall])).toMatchObject({ status: 400, code: "context_length_exceeded" })
   })
 
   it("an isolated target (an infinite wait) is a 503 without Retry-After", () => {

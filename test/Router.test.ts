@@ -397,6 +397,47 @@ describe("Router: early probes when every breaker is open", () => {
       expect([(yield* held2.stats).calls, (yield* down.stats).calls]).toEqual([1, 2])
     })
   )
+
+  it.scoped("probeWhenAllOpen: false keeps a target out for its whole open duration (seed 001: out for 5 minutes after 3 failures in a row)", () =>
+    Effect.gen(function* () {
+      const down = yield* sim("down", { faults: [{ to: "6 minutes", status: 500 }] })
+      const router = yield* Router.make({
+        targets: { down: { model: down } },
+        chains: { default: ["down"] },
+        policy: {
+          retry: { maxAttempts: 1 },
+          breaker: { consecutiveFailures: 3, openDuration: { base: "5 minutes", cap: "5 minutes" }, probeWhenAllOpen: false }
+        },
+        cache: false
+      })
+      // a request every 2 seconds for 4 minutes: 3 calls trip it, and nothing more reaches it
+      for (let i = 0; i < 120; i++) {
+        failedWith(yield* settle(router.complete(Chat.prompt(`q${i}`)), "1 second"))
+        yield* TestClock.adjust("1 second")
+      }
+      expect((yield* down.stats).calls).toBe(3)
+      // its 5 minutes over (it opened at about 4 s), one half-open probe: still down, out for 5 more minutes
+      yield* TestClock.adjust("65 seconds")
+      failedWith(yield* settle(router.complete(Chat.prompt("probe")), "1 second"))
+      failedWith(yield* settle(router.complete(Chat.prompt("after")), "1 second"))
+      expect((yield* down.stats).calls).toBe(4)
+      expect((yield* router.breaker("down")!.snapshot).state).toBe("open")
+
+      // by default the same chain is probed early, once a second
+      const down2 = yield* sim("down2", { faults: [{ to: "6 minutes", status: 500 }] })
+      const probing = yield* Router.make({
+        targets: { down: { model: down2 } },
+        chains: { default: ["down"] },
+        policy: { retry: { maxAttempts: 1 }, breaker: { consecutiveFailures: 3, openDuration: { base: "5 minutes" } } },
+        cache: false
+      })
+      for (let i = 0; i < 10; i++) {
+        failedWith(yield* settle(probing.complete(Chat.prompt(`q${i}`)), "1 second"))
+        yield* TestClock.adjust("1 second")
+      }
+      expect((yield* down2.stats).calls).toBe(3 + 7)
+    })
+  )
 })
 
 describe("Router: context windows and content policy", () => {

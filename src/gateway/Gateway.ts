@@ -43,6 +43,7 @@
  * | 429 | the gateway's own queue is full (with `Retry-After`) | `gateway_busy` |
  * | 503 | every target failed or was passed over (open circuit, full bulkhead; `error.attempts` lists them), with `Retry-After` when every one gave a finite wait (e.g. circuits that reopen) | `chain_exhausted` |
  * | 503 | shutting down | `shutting_down` |
+ * | 504 | the chain's `total` deadline passed before any target answered (`error.attempts` lists them) | `deadline_exceeded` |
  * | 504 | `requestTimeout` passed | `request_timeout` |
  *
  * Once a stream has started (status 200 sent), a failure arrives as a last

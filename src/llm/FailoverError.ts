@@ -87,11 +87,14 @@ export interface Attempt extends Schema.Schema.Type<typeof Attempt> {}
 
 /**
  * Every target of a chain was tried (or passed over) and none answered.
+ * `deadlinePassed` is `true` when the request's total deadline ended it
+ * (the gateway answers that with a 504, the rest with a 503 or 429).
  *
  * @example
  * import { ChainExhausted } from "effect-llm-failover/llm"
  *
  * const error = new ChainExhausted({ chain: "default", message: "all 3 targets failed", attempts: [] })
+ * const late = new ChainExhausted({ chain: "default", message: "deadline passed", attempts: [], deadlinePassed: true })
  *
  * @since 0.1.0
  * @category errors
@@ -101,7 +104,8 @@ export class ChainExhausted extends Schema.TaggedError<ChainExhausted>("effect-l
   {
     chain: Schema.String,
     message: Schema.String,
-    attempts: Schema.Array(Attempt)
+    attempts: Schema.Array(Attempt),
+    deadlinePassed: Schema.optionalWith(Schema.Boolean, { exact: true })
   }
 ) {}
 

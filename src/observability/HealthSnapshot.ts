@@ -17,7 +17,9 @@
  *   (`InvalidRequest`, `ContentFiltered`, `ContextLengthExceeded`); `errors`
  *   counts every class, rejections by reason.
  * - `latencyMillis` and `timeToFirstTokenMillis` are the router's health
- *   window's approximate quantiles of successful calls.
+ *   window's approximate quantiles of successful calls. A stream's latency
+ *   there is its time to first content, as its breaker's slow-call rule
+ *   reads it; `timeToFirstTokenMillis` has the streams alone.
  *
  * @since 0.1.0
  */

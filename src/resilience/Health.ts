@@ -182,7 +182,11 @@ export class CurrentStore extends Context.Tag("effect-llm-failover/resilience/He
 export interface HealthSample {
   /** Whether the call succeeded (not read for a slow sample). */
   readonly success: boolean
-  /** How long the call took. Successful calls and slow samples feed the latency quantiles. */
+  /**
+   * How long the call took. Successful calls and slow samples feed the
+   * latency quantiles. The router gives a stream's wait for its first
+   * content: the rest is the model writing at its own pace.
+   */
   readonly latency: Duration.DurationInput
   /** How long until the first chunk of a streamed answer arrived, when known. */
   readonly timeToFirstToken?: Duration.DurationInput

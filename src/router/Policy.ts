@@ -97,6 +97,15 @@ export interface BreakerPolicy {
    * target is available is not held back.
    */
   readonly probeBeforeTrip?: boolean
+  /**
+   * When every breaker of a chain is open, one request a second probes the
+   * target whose open duration ends first, so a recovery is found at once
+   * rather than at its deadline (default true). `false` keeps this target
+   * out for its whole open duration: a chain whose every breaker is open
+   * then fails each request at once, and the target sees no call until its
+   * breaker lets a half-open probe through.
+   */
+  readonly probeWhenAllOpen?: boolean
 }
 
 const slidingWindow = (window: WindowPolicy): CircuitBreaker.SlidingWindow =>

@@ -139,14 +139,15 @@ const OpenDuration = struct("open durations (base, factor, cap)", {
 })
 
 const Breaker = struct(
-  "a breaker policy (consecutiveFailures, failureRate, slowCallRate, openDuration, halfOpenProbes, probeBeforeTrip)",
+  "a breaker policy (consecutiveFailures, failureRate, slowCallRate, openDuration, halfOpenProbes, probeBeforeTrip, probeWhenAllOpen)",
   {
     consecutiveFailures: optional(NonNegativeInt),
     failureRate: optional(FailureRate),
     slowCallRate: optional(orOff(SlowCallRate, "{ threshold, slowCall, window, minimumCalls }")),
     openDuration: optional(OpenDuration),
     halfOpenProbes: optional(PositiveInt),
-    probeBeforeTrip: optional(Schema.Boolean)
+    probeBeforeTrip: optional(Schema.Boolean),
+    probeWhenAllOpen: optional(Schema.Boolean)
   }
 )
 

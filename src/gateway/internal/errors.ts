@@ -331,6 +331,17 @@ const exhausted = (error: ChainExhausted): Failure => {
       details: { attempts }
     })
   }
+  if (error.deadlinePassed === true) {
+    return new Failure({
+      status: 504,
+      type: "timeout",
+      code: "deadline_exceeded",
+      param: null,
+      message: `No target of '${error.chain}' answered within the chain's total deadline: ${list}.`,
+      headers,
+      details: { attempts }
+    })
+  }
   const { rateLimited, retryAfter } = advice(failures)
   const retry = retryAfter === undefined ? "" : ` Retry after ${retryAfter} seconds.`
   if (retryAfter !== undefined) headers["retry-after"] = String(retryAfter)

@@ -190,6 +190,8 @@ interface RequestState {
    * fiber's clock (`monotonicMillis`); set as the chain starts.
    */
   deadlineAt: number
+  /** The deadline of the request this chain took over, which its own cannot pass (a content-policy hand-over). */
+  readonly deadline: InheritedDeadline | undefined
   /** The same, as a retry's deadline. */
   retryDeadline: Retry.RetryDeadline<Deadline> | undefined
   /** A continuation of another request: it reports no `RequestFinished` of its own. */
@@ -226,6 +228,14 @@ export interface Inherited {
   readonly degradedAllowed: boolean
   /** What targets billed before the chain taking over (see `Meta.billed`). */
   readonly billed: ReadonlyArray<BilledPart>
+  /** The request's deadline, kept by the chain taking over (not by a stream's continuation: see `stream`). */
+  readonly deadline?: InheritedDeadline
+}
+
+/** A request's total deadline: when it passes (as `RequestState.deadlineAt`), and the total it came from. */
+interface InheritedDeadline {
+  readonly at: number
+  readonly total: Duration.Duration
 }
 
 /** Who asks: the caller's id of the request and its tenant (`Router.RequestOptions`). @internal */
@@ -255,6 +265,7 @@ const newState = (shared: Shared, chain: Chain, request: ChatRequest, inherited?
       minWindow: 0,
       inFlight: new Map(),
       deadlineAt: Infinity,
+      deadline: inherited?.deadline,
       retryDeadline: undefined,
       quiet: inherited?.quiet ?? false,
       degradedAllowed: inherited?.degradedAllowed ?? true,
@@ -1026,10 +1037,12 @@ const streamOnce =
         yield* permit.record(failure === undefined || failure._tag === "Deadline" ? "ignored" : classify(failure), elapsed)
         return yield* Effect.failCause(exit.cause)
       }
+      // the breaker judges a stream by its first content, not by its length: a long answer written at its
+      // usual pace is not a slow provider (a stall after it is the idle timeout's failure)
       const settle = (outcome: "success" | "failure" | "ignored") =>
-        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        Effect.suspend(() => {
           recorded = true
-          return Effect.zipRight(permit.record(outcome, Duration.millis(now - began)), Scope.close(scope, Exit.void))
+          return Effect.zipRight(permit.record(outcome, elapsed), Scope.close(scope, Exit.void))
         })
       // Past the first content the head's deadline no longer applies, so the rest fails only as the provider's
       // stream does: a `StreamWithin` stream applies it until the first chunk that `Chat.isContent` says is
@@ -1260,7 +1273,8 @@ const fold = <A, R>(
  * (`earlyProbeSpacing`): a recovery is found within a second, and a chain
  * whose providers are all down sends them one call a second, whatever the
  * traffic. A breaker held open by a server's Retry-After (`forceOpen`) is
- * never probed early: the server said when to come back.
+ * never probed early: the server said when to come back; nor is a member
+ * whose policy says `probeWhenAllOpen: false`.
  */
 /** The least time between two early probes of one chain, in ms. */
 const earlyProbeSpacing = 1_000
@@ -1281,8 +1295,8 @@ const earlyProbe = (state: RequestState, ordered: ReadonlyArray<Member>): Effect
           // a call would be admitted, or a probe is already running
           return ordered
         case "open":
-          // held open by a server's Retry-After: it said when to come back
-          if (snapshot.forcedUntil !== undefined) break
+          // held open by a server's Retry-After: it said when to come back; or kept out by its policy
+          if (snapshot.forcedUntil !== undefined || member.policy.breaker.probeWhenAllOpen === false) break
           if (nearest === undefined || snapshot.openUntil! < nearest.openUntil) {
             nearest = { member, openUntil: snapshot.openUntil! }
           }
@@ -1321,7 +1335,11 @@ const earlyProbe = (state: RequestState, ordered: ReadonlyArray<Member>): Effect
  */
 const runChain = <A, R>(shared: Shared, state: RequestState, run: Runner<A, R>): Effect.Effect<A, Next | Fatal, R> =>
   Effect.gen(function* () {
-    state.deadlineAt = monotonicMillis(yield* Effect.clock) + Duration.toMillis(state.chain.total)
+    // a chain that took a request over ends by the request's deadline, if that is nearer than its own
+    state.deadlineAt = Math.min(
+      monotonicMillis(yield* Effect.clock) + Duration.toMillis(state.chain.total),
+      state.deadline?.at ?? Infinity
+    )
     state.retryDeadline = { at: state.deadlineAt, onDeadline: deadlinePassed }
     const { ordered: byStrategy, unavailable } = yield* order(shared, state.chain, state.request)
     const ordered = yield* earlyProbe(state, byStrategy)
@@ -1406,20 +1424,25 @@ const stoppedMeta = (state: RequestState, failure: Fatal): Effect.Effect<Meta | 
 }
 
 /** What a request hands its content-policy chain: with the answer its provider stopped, if it said what it billed. */
-const handedOver = (state: RequestState, failure: Fatal | Next | Deadline): Effect.Effect<Inherited> =>
-  failure._tag === "Next" || failure._tag === "Deadline"
-    ? Effect.succeed(inherit(state))
-    : Effect.map(stoppedMeta(state, failure), (stopped) =>
-        inherit(state, stopped === undefined ? {} : { billed: [...state.billed, partOf(stopped)] })
-      )
+const handedOver = (state: RequestState, failure: Fatal | Next | Deadline): Effect.Effect<Inherited> => {
+  // the request's total deadline goes with it: "across all attempts and targets", its chain's and the next
+  const deadline = state.deadline ?? { at: state.deadlineAt, total: state.chain.total }
+  return failure._tag === "Next" || failure._tag === "Deadline"
+    ? Effect.succeed({ ...inherit(state), deadline })
+    : Effect.map(stoppedMeta(state, failure), (stopped) => ({
+        ...inherit(state, stopped === undefined ? {} : { billed: [...state.billed, partOf(stopped)] }),
+        deadline
+      }))
+}
 
 const exhausted = (state: RequestState, deadline: boolean) =>
   new ChainExhausted({
     chain: state.chain.name,
     message: `every target of chain "${state.chain.name}" failed: ${summary(state.attempts)}${
-      deadline ? `; the request's deadline of ${Duration.format(state.chain.total)} passed` : ""
+      deadline ? `; the request's deadline of ${Duration.format(state.deadline?.total ?? state.chain.total)} passed` : ""
     }`,
-    attempts: state.attempts
+    attempts: state.attempts,
+    ...(deadline ? { deadlinePassed: true } : {})
   })
 
 const summary = (attempts: ReadonlyArray<Attempt>) => {
@@ -1746,9 +1769,12 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
           final = metaFor(state, member, usage, end)
           yield* settleTokens(member.target, requiredOn(state, member.target), usage)
           if (outcome !== "cancelled" && (error === undefined || countsForHealth(error))) {
+            // a stream's latency is its wait for the first content, as for its breaker: the rest is the model
+            // writing at its pace, and a long answer would read as a slow target (a p95 hedge's delay, the
+            // latency strategy, `degradedLatency`)
             yield* shared.health.record(member.target.name, {
               success: outcome === "success",
-              latency: Duration.millis(end - started.startedAt),
+              latency: started.timeToFirstToken,
               timeToFirstToken: started.timeToFirstToken
             })
           }
