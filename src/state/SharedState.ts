@@ -13,10 +13,12 @@
  *   round trip, until the same deadline plus `probeGrace`, so the opener
  *   probes first; a probe running anywhere holds the others back (for up to
  *   a minute); an
- *   instance that starts late starts open; a recovery closes it everywhere;
- *   each instance re-reads its breakers every second and when its
- *   subscription comes back, and writes its open ones back if Redis restarts
- *   empty;
+ *   instance that starts late starts open; a recovery closes it everywhere,
+ *   and leaves a tombstone in the breaker's key; each instance re-reads its
+ *   breakers every second and when its subscription comes back, so a
+ *   transition it missed, a closing included, is repaired, and writes its
+ *   open ones back if Redis restarts empty (unless a newer tombstone says
+ *   they closed meanwhile);
  * - a named health tracker (the router's is `"targets"`) records the others'
  *   samples too, so health-, latency- and cost-aware routing rank targets on
  *   every instance's calls (up to 1,000 samples per target per sync from each);
@@ -63,7 +65,11 @@ export interface Options {
   readonly instance?: string
   /** How often changes are sent and the others' read. Default 100 ms. */
   readonly syncInterval?: Duration.DurationInput
-  /** How long an isolation is kept in Redis for instances that start later. Default 1 hour. */
+  /**
+   * How long an isolation is kept in Redis for instances that start later,
+   * and the tombstone a closing leaves, for instances that missed it.
+   * Default 1 hour.
+   */
   readonly isolatedTtl?: Duration.DurationInput
   /** How long an untouched retry budget is kept (it starts full after that). Default 10 minutes. */
   readonly budgetTtl?: Duration.DurationInput
