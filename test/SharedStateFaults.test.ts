@@ -132,7 +132,7 @@ describe.skipIf(unavailable !== undefined)("SharedState when things go wrong", (
       yield* Effect.all([a.sync, b.sync])
 
       // 10 tokens less 2 failures, and 10 requests, everywhere
-      const shared = Number(yield* Effect.promise(() => redis.command("GET", `${ns}:budget:gpt`))) / 1000
+      const shared = Number(yield* Effect.promise(() => redis.command("GET", `${ns}:budget:{gpt}`))) / 1000
       expect({ shared, a: yield* budgetA.tokens, b: yield* budgetB.tokens }).toEqual({ shared: 8, a: 8, b: 8 })
       expect({ a: (yield* limitA.usage).requests, b: (yield* limitB.usage).requests }).toEqual({ a: 10, b: 10 })
     }))

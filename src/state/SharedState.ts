@@ -39,6 +39,19 @@
  * transition is written again with every sync until Redis takes it. Every
  * key has a TTL.
  *
+ * Keys, under the namespace `<ns>`: `<ns>:breaker:<name>` (a breaker's
+ * latest shared state: open, isolated, or the tombstone of its closing),
+ * `<ns>:rl:<name>:<bucket start>` (a rate limit's bucket),
+ * `<ns>:budget:{<name>}` and `<ns>:budget:{<name>}:batches` (a retry
+ * budget's count and the batches applied), `<ns>:instances` (heartbeats),
+ * `<ns>:marker` (tells when Redis lost its state), and the channel
+ * `<ns>:events`. The braces are a Redis Cluster hash tag: the budget's
+ * script touches both its keys, which must hash to one slot; no other
+ * script or command touches two keys. (Earlier builds kept a budget in
+ * `<ns>:budget:<name>`: during a rolling upgrade from one, old and new
+ * instances keep separate budgets until every instance runs this one; and
+ * they read a tombstone as an absent key, as they always have.)
+ *
  * Not shared: bulkheads (concurrency is each instance's own) and the
  * degraded-mode cache.
  *

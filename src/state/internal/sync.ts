@@ -50,11 +50,19 @@
  *   in its current bucket); the live instances, among which each takes its
  *   share, are those whose heartbeat Redis's clock saw in the last two
  *   seconds or so;
- * - retry budgets: `<ns>:budget:<name>` holds one A6 count in thousandths;
+ * - retry budgets: `<ns>:budget:{<name>}` holds one A6 count in thousandths;
  *   each instance sends its changes in numbered batches through a script that
  *   clamps them and notes the latest batch applied per instance (in
- *   `<ns>:budget:<name>:batches`), and sets its local count to the result
+ *   `<ns>:budget:{<name>}:batches`), and sets its local count to the result
  *   plus what changed meanwhile.
+ *
+ * Redis Cluster: every script and command touches one key, or keys of one
+ * slot. The budget script's two keys share the hash tag `{<name>}`; the
+ * breakers' keys are read with one GET each, not an MGET, as they hash to
+ * any slot. (The pipeline as a whole spans slots, which Redis allows; but
+ * the `Redis` service is one plain connection, not a cluster client, so on
+ * a cluster of several nodes the keys of other nodes' slots are answered
+ * `MOVED`: a cluster client would have to split the pipeline per node.)
  *
  * Every write can be sent twice without harm, because a sync that misses
  * its deadline may still run: Redis runs what reached its socket, even after
@@ -291,7 +299,14 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
     /** How far ahead another instance's clock may be for its rate-limit counts to reach this one's window at once. */
     const maxSkew = 10_000
     const breakerKey = (name: string) => `${namespace}:breaker:${name}`
-    const budgetKey = (name: string) => `${namespace}:budget:${name}`
+    /**
+     * A budget's count; its batches hash is this plus `:batches`. The script
+     * touches both, so in a Redis Cluster they must sit in one slot: the name
+     * is a hash tag (`{...}`), and as the key ends with the tag's closing
+     * brace, the batches key, which only adds to it, has the same tag
+     * whatever braces the namespace or the name hold.
+     */
+    const budgetKey = (name: string) => `${namespace}:budget:{${name}}`
     /**
      * A key every instance keeps alive, holding the token of whoever made it:
      * a new token means Redis lost what it held (a restart with no
@@ -687,7 +702,7 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
         pipeline.get(markerKey)
         queued("marker")
         readsAt = kinds.length
-        // one GET and one PTTL per key, in order
+        // one GET per key, not an MGET: the keys of several breakers may sit in different slots of a cluster
         for (const name of reads) {
           pipeline.get(breakerKey(name))
           queued("breaker read")
