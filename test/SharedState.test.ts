@@ -256,7 +256,7 @@ describe.skipIf(unavailable !== undefined)(`SharedState on a real Redis${unavail
       yield* Effect.repeatN(budgetA.recordFailure, 5) // 6 failures seen by A alone
       yield* eventually(Effect.map(budgetB.tokens, (tokens) => tokens === 4), 1_000)
       expect(yield* budgetB.tryAcquire).toBe(false)
-      const ttl = Number(yield* Effect.promise(() => redis.command("PTTL", `${ns}:budget:gpt`)))
+      const ttl = Number(yield* Effect.promise(() => redis.command("PTTL", `${ns}:budget:{gpt}`)))
       expect(ttl).toBeGreaterThan(0)
       expect(ttl).toBeLessThanOrEqual(600_000)
     }))

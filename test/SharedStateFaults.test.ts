@@ -132,7 +132,7 @@ describe.skipIf(unavailable !== undefined)("SharedState when things go wrong", (
       yield* Effect.all([a.sync, b.sync])
 
       // 10 tokens less 2 failures, and 10 requests, everywhere
-      const shared = Number(yield* Effect.promise(() => redis.command("GET", `${ns}:budget:gpt`))) / 1000
+      const shared = Number(yield* Effect.promise(() => redis.command("GET", `${ns}:budget:{gpt}`))) / 1000
       expect({ shared, a: yield* budgetA.tokens, b: yield* budgetB.tokens }).toEqual({ shared: 8, a: 8, b: 8 })
       expect({ a: (yield* limitA.usage).requests, b: (yield* limitB.usage).requests }).toEqual({ a: 10, b: 10 })
     }))
@@ -168,6 +168,86 @@ describe.skipIf(unavailable !== undefined)("SharedState when things go wrong", (
       yield* Effect.promise(() => redis.command("SET", `${ns}:breaker:gpt`, isolated, "PX", "60000"))
       yield* eventually(Effect.map(breaker.snapshot, (s) => s.state === "isolated"), 2_500)
     }))
+
+  /** Waits until `state` has run `count` more syncs: past a re-read of every breaker key (one per 20 syncs of 50 ms). */
+  const syncsLater = (state: SharedState.Service, count: number) =>
+    Effect.flatMap(state.status, (now) => eventually(Effect.map(state.status, (s) => s.syncs >= now.syncs + count), 5_000))
+
+  it.scopedLive("a closing missed on the channel is repaired from the key's tombstone: an isolation and an opening end there too", () =>
+    Effect.gen(function*() {
+      const ns = freshNamespace()
+      // B's user has no channel (Redis 7 gives a new user none): B hears nothing, and learns every transition from the keys,
+      // as an instance does that missed the messages; its clock is a minute ahead, which must not matter
+      expect(yield* Effect.promise(() => redis.command("ACL", "SETUSER", `${ns}-b`, "on", ">b-pw", `~${ns}:*`, "+@all"))).toBe("OK")
+      const a = yield* instance(ns, "a")
+      const [b, breakerB] = yield* Effect.withClock(
+        Effect.gen(function*() {
+          const b = yield* instance(ns, "b", { url: Redacted.make(`redis://${ns}-b:b-pw@127.0.0.1:${redis.port}`) })
+          return [b, yield* CircuitBreaker.make({ name: "gpt", store: b.breakers })] as const
+        }),
+        skewed(60_000)
+      )
+      const breakerA = yield* CircuitBreaker.make({ name: "gpt", store: a.breakers })
+      yield* synced(a, b)
+
+      yield* breakerA.isolate
+      yield* eventually(Effect.map(breakerB.snapshot, (s) => s.state === "isolated"), 2_500)
+      // the reset leaves a record in the key (with a TTL), not an empty key B cannot tell from a lost one
+      yield* breakerA.reset
+      yield* eventually(Effect.map(breakerB.snapshot, (s) => s.state === "closed"), 2_500)
+      const record = JSON.parse(yield* Effect.promise(() => redis.command("GET", `${ns}:breaker:gpt`)))
+      expect(record).toEqual({ from: "a", name: "gpt", to: "tombstone", ttl: 3_600_000 })
+      expect(Number(yield* Effect.promise(() => redis.command("PTTL", `${ns}:breaker:gpt`)))).toBeGreaterThan(3_500_000)
+
+      // the same for an opening B would otherwise hold for five minutes
+      yield* breakerA.forceOpen("5 minutes")
+      yield* eventually(Effect.map(breakerB.snapshot, (s) => s.state === "open"), 2_500)
+      yield* breakerA.reset
+      yield* eventually(Effect.map(breakerB.snapshot, (s) => s.state === "closed"), 2_500)
+    }), 15_000)
+
+  it.scopedLive("a tombstone leaves alone a closed breaker's counts, and a state that began after it was written", () =>
+    Effect.gen(function*() {
+      const ns = freshNamespace()
+      const a = yield* instance(ns, "a")
+      const breaker = yield* CircuitBreaker.make({ name: "gpt", store: a.breakers, trip: CircuitBreaker.consecutiveFailures(5) })
+      yield* synced(a)
+      const tombstone = JSON.stringify({ from: "peer", name: "gpt", to: "tombstone", ttl: 60_000 })
+      yield* Effect.promise(() => redis.command("SET", `${ns}:breaker:gpt`, tombstone, "PX", "60000"))
+      // closed, with two failures counted: re-reads of the tombstone do not reset it
+      yield* Effect.exit(breaker.protect(Effect.fail("boom")))
+      yield* Effect.exit(breaker.protect(Effect.fail("boom")))
+      yield* syncsLater(a, 45)
+      expect((yield* breaker.snapshot).consecutiveFailures).toBe(2)
+      // another instance opens it after the tombstone was written (its message arrives, its key write not yet)
+      yield* Effect.promise(() =>
+        redis.command("PUBLISH", `${ns}:events`, JSON.stringify({ from: "peer", name: "gpt", to: "open", openFor: 60_000, trips: 1 }))
+      )
+      yield* eventually(Effect.map(breaker.snapshot, (s) => s.state === "open"))
+      yield* syncsLater(a, 45)
+      expect((yield* breaker.snapshot).state).toBe("open")
+      // a tombstone written after the opening closes it
+      yield* Effect.promise(() => redis.command("SET", `${ns}:breaker:gpt`, tombstone, "PX", "60000"))
+      yield* eventually(Effect.map(breaker.snapshot, (s) => s.state === "closed"), 2_500)
+    }), 15_000)
+
+  it.scopedLive("a write-back after Redis lost its state does not put back a state a newer tombstone ended", () =>
+    Effect.gen(function*() {
+      const ns = freshNamespace()
+      const a = yield* instance(ns, "a")
+      const breaker = yield* CircuitBreaker.make({ name: "gpt", store: a.breakers })
+      yield* synced(a)
+      yield* breaker.isolate
+      yield* eventually(Effect.map(Effect.promise(() => redis.command("EXISTS", `${ns}:breaker:gpt`)), (n) => n === "1"))
+      // at once: Redis comes back with a new marker (it lost its state), and another instance that synced first has
+      // reset the breaker since (its tombstone); this instance missed the reset
+      const tombstone = JSON.stringify({ from: "peer", name: "gpt", to: "tombstone", ttl: 60_000 })
+      const both = "redis.call('SET', KEYS[1], ARGV[1], 'PX', 60000); redis.call('SET', KEYS[2], 'new-token', 'PX', 3600000)"
+      yield* Effect.promise(() => redis.command("EVAL", both, "2", `${ns}:breaker:gpt`, `${ns}:marker`, tombstone))
+      // its write-back leaves the tombstone, and its next read of the key closes the breaker
+      yield* eventually(Effect.map(breaker.snapshot, (s) => s.state === "closed"), 2_500)
+      expect(yield* Effect.promise(() => redis.command("GET", `${ns}:breaker:gpt`))).toBe(tombstone)
+    }), 10_000)
 
   it.scopedLive("a transition published while the subscriber was reconnecting reaches that instance once it is back", () =>
     Effect.gen(function*() {

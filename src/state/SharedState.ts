@@ -13,10 +13,12 @@
  *   round trip, until the same deadline plus `probeGrace`, so the opener
  *   probes first; a probe running anywhere holds the others back (for up to
  *   a minute); an
- *   instance that starts late starts open; a recovery closes it everywhere;
- *   each instance re-reads its breakers every second and when its
- *   subscription comes back, and writes its open ones back if Redis restarts
- *   empty;
+ *   instance that starts late starts open; a recovery closes it everywhere,
+ *   and leaves a tombstone in the breaker's key; each instance re-reads its
+ *   breakers every second and when its subscription comes back, so a
+ *   transition it missed, a closing included, is repaired, and writes its
+ *   open ones back if Redis restarts empty (unless a newer tombstone says
+ *   they closed meanwhile);
  * - a named health tracker (the router's is `"targets"`) records the others'
  *   samples too, so health-, latency- and cost-aware routing rank targets on
  *   every instance's calls (up to 1,000 samples per target per sync from each);
@@ -36,6 +38,19 @@
  * is warned of once and counted in {@link Status}, and a breaker's
  * transition is written again with every sync until Redis takes it. Every
  * key has a TTL.
+ *
+ * Keys, under the namespace `<ns>`: `<ns>:breaker:<name>` (a breaker's
+ * latest shared state: open, isolated, or the tombstone of its closing),
+ * `<ns>:rl:<name>:<bucket start>` (a rate limit's bucket),
+ * `<ns>:budget:{<name>}` and `<ns>:budget:{<name>}:batches` (a retry
+ * budget's count and the batches applied), `<ns>:instances` (heartbeats),
+ * `<ns>:marker` (tells when Redis lost its state), and the channel
+ * `<ns>:events`. The braces are a Redis Cluster hash tag: the budget's
+ * script touches both its keys, which must hash to one slot; no other
+ * script or command touches two keys. (Earlier builds kept a budget in
+ * `<ns>:budget:<name>`: during a rolling upgrade from one, old and new
+ * instances keep separate budgets until every instance runs this one; and
+ * they read a tombstone as an absent key, as they always have.)
  *
  * Not shared: bulkheads (concurrency is each instance's own) and the
  * degraded-mode cache.
@@ -63,7 +78,11 @@ export interface Options {
   readonly instance?: string
   /** How often changes are sent and the others' read. Default 100 ms. */
   readonly syncInterval?: Duration.DurationInput
-  /** How long an isolation is kept in Redis for instances that start later. Default 1 hour. */
+  /**
+   * How long an isolation is kept in Redis for instances that start later,
+   * and the tombstone a closing leaves, for instances that missed it.
+   * Default 1 hour.
+   */
   readonly isolatedTtl?: Duration.DurationInput
   /** How long an untouched retry budget is kept (it starts full after that). Default 10 minutes. */
   readonly budgetTtl?: Duration.DurationInput

@@ -1,9 +1,15 @@
 /**
  * A private `redis-server` for tests: on 127.0.0.1, on a free port, keeping
- * nothing on disk, stoppable and restartable on the same port mid-test.
+ * nothing on disk, stoppable and restartable on the same port mid-test. Or
+ * a one-node Redis Cluster holding every slot: it refuses a script or a
+ * command whose keys hash to different slots (`CROSSSLOT`), as a real
+ * cluster does, while a plain client can still send it everything.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import { mkdtempSync, rmSync } from "node:fs"
 import { createServer, Socket } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { Effect } from "effect"
 
 /** Why the Redis tests cannot run here, or undefined when they can. */
@@ -55,30 +61,56 @@ export interface TestRedis {
   readonly command: (...args: ReadonlyArray<string>) => Promise<string>
 }
 
-/** Starts a private server; wait for it with `await`. Stop it with `stop()` in `afterAll`. */
-export const startRedis = async (): Promise<TestRedis> => {
+/**
+ * Starts a private server; wait for it with `await`. Stop it with `stop()` in
+ * `afterAll`. `cluster: true` starts it as a one-node cluster holding every
+ * slot (its node file in a temporary directory, removed by `stop()`).
+ */
+export const startRedis = async (options?: { readonly cluster?: boolean }): Promise<TestRedis> => {
   const port = await freePort()
+  const cluster = options?.cluster === true
   let child: ChildProcess | undefined
+  let dir: string | undefined
   const start = async () => {
+    const clusterArgs: Array<string> = []
+    if (cluster) {
+      dir = mkdtempSync(join(tmpdir(), "redis-cluster-"))
+      clusterArgs.push("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--dir", dir)
+    }
     child = spawn(
       "redis-server",
-      ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "warning"],
+      ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "warning", ...clusterArgs],
       { stdio: "ignore" }
     )
     for (let i = 0; i < 200; i++) {
-      if (await answersPing(port)) return
+      if (await answersPing(port)) {
+        if (cluster) await takeEverySlot()
+        return
+      }
       await new Promise((r) => setTimeout(r, 10))
     }
     throw new Error(`redis-server did not answer on 127.0.0.1:${port} within 2 s`)
   }
+  /** Gives the one node every slot, and waits until the cluster says it is ok. */
+  const takeEverySlot = async () => {
+    await command("CLUSTER", "ADDSLOTSRANGE", "0", "16383")
+    for (let i = 0; i < 300; i++) {
+      if ((await command("CLUSTER", "INFO")).includes("cluster_state:ok")) return
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    throw new Error("the one-node cluster did not come up within 3 s")
+  }
   const stop = async () => {
     const running = child
     child = undefined
-    if (running === undefined || running.exitCode !== null) return
-    await new Promise<void>((resolve) => {
-      running.once("exit", () => resolve())
-      running.kill("SIGKILL")
-    })
+    if (running !== undefined && running.exitCode === null) {
+      await new Promise<void>((resolve) => {
+        running.once("exit", () => resolve())
+        running.kill("SIGKILL")
+      })
+    }
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
+    dir = undefined
   }
   const command = (...args: ReadonlyArray<string>) =>
     new Promise<string>((resolve, reject) => {

@@ -5,8 +5,10 @@
  * - a breaker transition made on one instance reaches the others after a
  *   round trip (`SharedState` sends it at once), with the same rules (open
  *   carries its deadline, plus a grace for the opener to probe first, and its
- *   trip count; half-open holds the others open for that grace while its
- *   probe runs);
+ *   trip count; half-open holds the others open for that grace, and while a
+ *   probe of it runs, "probing" goes out again every half grace, for up to a
+ *   minute from the half-open transition, so a probe longer than the grace
+ *   holds the others until its result arrives);
  * - the calls a breaker counts while closed reach the same breaker of the
  *   other instances as one batch per `propagation` (a sync interval plus a
  *   round trip: `SharedState` sends them once per sync), or within 10 ms of
@@ -18,7 +20,7 @@
  *
  * @internal
  */
-import { Clock, Duration, Effect, Runtime } from "effect"
+import { Clock, Duration, Effect, Ref, Runtime } from "effect"
 import * as BreakerStore from "../../resilience/BreakerStore.js"
 import type * as Health from "../../resilience/Health.js"
 import type * as RetryBudget from "../../resilience/RetryBudget.js"
@@ -40,6 +42,14 @@ export interface Hub {
  * passes, so one probe serves them all.
  */
 const probeGrace = 2_000
+
+/**
+ * How long a probe holds the others back at most, from its half-open
+ * transition (`SharedState`'s limit): past it, "probing" is no longer
+ * repeated, and a probe that hangs no longer keeps every instance off the
+ * target.
+ */
+const maxProbeHold = 60_000
 
 /** A round trip to Redis and back through pub/sub on a local network: how long a transition takes to arrive. */
 const roundTrip = Duration.millis(2)
@@ -75,6 +85,62 @@ export const make = (propagation: Duration.DurationInput): Effect.Effect<Hub> =>
     /** Health samples taken on one instance and not yet delivered, by `${index}\u0000${name}`. */
     const samples = new Map<string, Map<string, Array<Health.WireSample>>>()
 
+    /** Sends a local transition to the other instances' breakers of the same name, after a round trip. */
+    const send = (index: number, transition: BreakerStore.Transition) => {
+      const others = (breakers.get(transition.name) ?? []).filter((m) => m.index !== index)
+      later(
+        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          const remote = remoteOf(transition, now)
+          return remote === undefined
+            ? Effect.void
+            : Effect.forEach(others, (m) => m.registration.apply(remote), { discard: true })
+        }),
+        Duration.min(roundTrip, delay)
+      )
+    }
+
+    /**
+     * While instance `index`'s breaker is still in the half-open spell
+     * (`generation`) that began at `since`, within `maxProbeHold` of it: if a
+     * probe runs, "probing" goes out again; either way, looks again in half a
+     * grace. Past the spell, or the limit, it stops.
+     */
+    const reprobe = (index: number, name: string, ref: Ref.Ref<BreakerStore.State>, generation: number, since: number): Effect.Effect<void> =>
+      Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const state = yield* Ref.get(ref)
+        if (state.status !== "half-open" || state.generation !== generation || now - since >= maxProbeHold) return
+        if (state.probes > 0) {
+          send(index, { name, from: "half-open", to: "half-open", at: now, reason: "probing", generation, trips: state.trips })
+        }
+        later(reprobe(index, name, ref, generation, since), Duration.millis(probeGrace / 2))
+      })
+
+    /** Batches a call counted on instance `index` for the others (see the module comment). */
+    const onOutcome = (index: number, name: string, kind: BreakerStore.OutcomeKind, startedAt: number) => {
+      const key = `${index}\u0000${name}`
+      let entry = pending.get(key)
+      const deliver = (batch: typeof entry) =>
+        Effect.suspend(() => {
+          // delivered once, by whichever of its schedules comes first
+          if (batch === undefined || pending.get(key) !== batch) return Effect.void
+          pending.delete(key)
+          const others = (breakers.get(name) ?? []).filter((m) => m.index !== index)
+          return Effect.forEach(others, (m) => m.registration.applyOutcomes(batch.outcomes), { discard: true })
+        })
+      if (entry === undefined) {
+        // the first outcome of a batch schedules its delivery with the next sync; the rest join it
+        pending.set(key, entry = { outcomes: BreakerStore.emptyOutcomes(), urgent: false })
+        later(deliver(entry))
+      }
+      BreakerStore.addOutcome(entry.outcomes, kind, startedAt)
+      if (!entry.urgent && (kind === "failure" || kind === "slowFailure")) {
+        // a failure wakes the sync: it goes out within the minimum gap between syncs
+        entry.urgent = true
+        later(deliver(entry), Duration.min(Duration.sum(minSyncGap, roundTrip), delay))
+      }
+    }
+
     return {
       stores: (index) => ({
         health: {
@@ -104,49 +170,27 @@ export const make = (propagation: Duration.DurationInput): Effect.Effect<Hub> =>
               }
             })
         },
-        breakers: BreakerStore.make({
-          onRegister: (registration) =>
-            Effect.sync(() => {
+        breakers: {
+          register: (registration) =>
+            Effect.gen(function*() {
               const members = breakers.get(registration.name) ?? []
               members.push({ index, registration })
               breakers.set(registration.name, members)
-            }),
-          onTransition: (transition) => {
-            const others = (breakers.get(transition.name) ?? []).filter((m) => m.index !== index)
-            later(
-              Effect.flatMap(Clock.currentTimeMillis, (now) => {
-                const remote = remoteOf(transition, now)
-                return remote === undefined
-                  ? Effect.void
-                  : Effect.forEach(others, (m) => m.registration.apply(remote), { discard: true })
-              }),
-              Duration.min(roundTrip, delay)
-            )
-          },
-          onOutcome: (name, kind, startedAt) => {
-            const key = `${index}\u0000${name}`
-            let entry = pending.get(key)
-            const deliver = (batch: typeof entry) =>
-              Effect.suspend(() => {
-                // delivered once, by whichever of its schedules comes first
-                if (batch === undefined || pending.get(key) !== batch) return Effect.void
-                pending.delete(key)
-                const others = (breakers.get(name) ?? []).filter((m) => m.index !== index)
-                return Effect.forEach(others, (m) => m.registration.applyOutcomes(batch.outcomes), { discard: true })
-              })
-            if (entry === undefined) {
-              // the first outcome of a batch schedules its delivery with the next sync; the rest join it
-              pending.set(key, entry = { outcomes: BreakerStore.emptyOutcomes(), urgent: false })
-              later(deliver(entry))
-            }
-            BreakerStore.addOutcome(entry.outcomes, kind, startedAt)
-            if (!entry.urgent && (kind === "failure" || kind === "slowFailure")) {
-              // a failure wakes the sync: it goes out within the minimum gap between syncs
-              entry.urgent = true
-              later(deliver(entry), Duration.min(Duration.sum(minSyncGap, roundTrip), delay))
-            }
-          }
-        }),
+              const ref = yield* Ref.make(registration.initial)
+              const name = registration.name
+              return {
+                ref,
+                onTransition: (transition) => {
+                  send(index, transition)
+                  if (transition.to === "half-open") {
+                    // as SharedState's sync: "probing" again every half grace while a probe of this spell runs here
+                    later(reprobe(index, name, ref, transition.generation, transition.at), Duration.millis(probeGrace / 2))
+                  }
+                },
+                onOutcome: (kind, startedAt) => onOutcome(index, name, kind, startedAt)
+              }
+            })
+        },
         budgets: {
           register: (registration) =>
             Effect.sync(() => {

@@ -9,9 +9,10 @@
  * - breakers: the latest local transition per breaker (which wakes the
  *   fiber at once, without waiting for the interval) is written to
  *   `<ns>:breaker:<name>` (open for D with a TTL of D plus a second; isolated
- *   with a long TTL; closed deletes the key; an opening crosses as the time
- *   it has left, and a key's as its TTL less that second, because the
- *   instances' clocks may differ) and published on `<ns>:events`, which
+ *   with a long TTL; closed leaves a tombstone with the same long TTL, see
+ *   below; an opening crosses as the time it has left, and a key's as its
+ *   TTL less that second, because the instances' clocks may differ) and
+ *   published on `<ns>:events`, which
  *   every instance applies as it arrives (an open one with a grace past its
  *   deadline, so the opener probes first; a half-open one, published as
  *   `probing` and never stored, holds the others open for that grace, and
@@ -23,9 +24,18 @@
  *   second and after the subscription comes back, so a message missed on the
  *   channel is repaired (a key this instance wrote is applied on the
  *   breaker's first read only: later the breaker here knows better). A
+ *   missed "closed" too: the key then holds a tombstone, not nothing (an
+ *   absent key could as well be one Redis lost), and a tombstone closes a
+ *   breaker here that is not closed and whose state began before the
+ *   tombstone was written, an order told by durations alone (the
+ *   tombstone's age by Redis's clock, from its TTL; how long ago the state
+ *   began and the read was sent, by this one's), never by comparing two
+ *   clocks. A tombstone never resets a closed breaker (its counts stay). A
  *   marker key tells when Redis lost what it held (a new token in it): then
  *   every instance writes its open and isolated breakers back, where the key
- *   holds nothing stronger. The calls each breaker counted while closed
+ *   holds nothing stronger (an isolation, a longer opening, or a tombstone
+ *   written after the state began here: then the state is stale, and the
+ *   next read closes it). The calls each breaker counted while closed
  *   go out too, as one `outcomes` message per sync on the same channel (a
  *   failure wakes the fiber, at most once per 10 ms), and
  *   the other instances count them in their own breakers, so a target that
@@ -40,11 +50,19 @@
  *   in its current bucket); the live instances, among which each takes its
  *   share, are those whose heartbeat Redis's clock saw in the last two
  *   seconds or so;
- * - retry budgets: `<ns>:budget:<name>` holds one A6 count in thousandths;
+ * - retry budgets: `<ns>:budget:{<name>}` holds one A6 count in thousandths;
  *   each instance sends its changes in numbered batches through a script that
  *   clamps them and notes the latest batch applied per instance (in
- *   `<ns>:budget:<name>:batches`), and sets its local count to the result
+ *   `<ns>:budget:{<name>}:batches`), and sets its local count to the result
  *   plus what changed meanwhile.
+ *
+ * Redis Cluster: every script and command touches one key, or keys of one
+ * slot. The budget script's two keys share the hash tag `{<name>}`; the
+ * breakers' keys are read with one GET each, not an MGET, as they hash to
+ * any slot. (The pipeline as a whole spans slots, which Redis allows; but
+ * the `Redis` service is one plain connection, not a cluster client, so on
+ * a cluster of several nodes the keys of other nodes' slots are answered
+ * `MOVED`: a cluster client would have to split the pipeline per node.)
  *
  * Every write can be sent twice without harm, because a sync that misses
  * its deadline may still run: Redis runs what reached its socket, even after
@@ -103,10 +121,14 @@ return tostring(v)`
 
 /**
  * Writes a breaker's state back unless the key holds a stronger one (an
- * isolation, or an opening that lasts as long): KEYS is the breaker's key;
- * ARGV the message, whether it is an isolation (1 or 0) and its TTL. An
- * opening's TTL is its time left plus a second, so TTLs compare openings
- * whatever the clocks of their writers.
+ * isolation, an opening that lasts as long, or a tombstone younger than the
+ * state written back: the breaker closed after this instance's state began,
+ * so that state is stale): KEYS is the breaker's key; ARGV the message,
+ * whether it is an isolation (1 or 0), its TTL, and how long ago the state
+ * began here. An opening's TTL is its time left plus a second, so TTLs
+ * compare openings whatever the clocks of their writers; a tombstone's age
+ * is its `ttl` less its PTTL, by Redis's clock, and the state's a duration
+ * on the writer's: no two clocks are compared either.
  */
 const restoreScript = `
 local held = redis.call('GET', KEYS[1])
@@ -115,6 +137,10 @@ if held then
   if ok and type(state) == 'table' then
     if state.to == 'isolated' then return 0 end
     if ARGV[2] == '0' and state.to == 'open' and redis.call('PTTL', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+    if state.to == 'tombstone' and type(state.ttl) == 'number' then
+      local left = redis.call('PTTL', KEYS[1])
+      if left > 0 and state.ttl - left < tonumber(ARGV[4]) then return 0 end
+    end
   end
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
@@ -154,6 +180,21 @@ interface BreakerMessage {
   readonly forced?: boolean
 }
 
+/**
+ * What a breaker's key holds once it closed: the record of the closing, so
+ * that a re-read repairs an instance that missed the "closed" message (an
+ * absent key could be a closed breaker or a key Redis lost). Never
+ * published. `ttl` is the TTL it was written with: its age is `ttl` less its
+ * PTTL, by Redis's clock. Instances of older versions, which know no such
+ * state, read it as they read an absent key.
+ */
+interface Tombstone {
+  readonly from: string
+  readonly name: string
+  readonly to: "tombstone"
+  readonly ttl: number
+}
+
 /** The calls one instance's breakers counted since its last sync, per breaker. */
 interface OutcomesMessage {
   readonly from: string
@@ -174,7 +215,7 @@ type HealthTuple = readonly [outcome: 0 | 1 | 2, latency: number, timeToFirstTok
 /** Samples sent per key and sync, at most: past it, the rest of that interval's are dropped (and counted). */
 const maxSamples = 1_000
 
-type Message = BreakerMessage | OutcomesMessage | HealthMessage
+type Message = BreakerMessage | Tombstone | OutcomesMessage | HealthMessage
 
 /** This instance's totals in one bucket of a rate limit, and whether Redis may not hold them yet. */
 interface Totals {
@@ -259,6 +300,14 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
     const maxSkew = 10_000
     const breakerKey = (name: string) => `${namespace}:breaker:${name}`
     /**
+     * A budget's count; its batches hash is this plus `:batches`. The script
+     * touches both, so in a Redis Cluster they must sit in one slot: the name
+     * is a hash tag (`{...}`), and as the key ends with the tag's closing
+     * brace, the batches key, which only adds to it, has the same tag
+     * whatever braces the namespace or the name hold.
+     */
+    const budgetKey = (name: string) => `${namespace}:budget:{${name}}`
+    /**
      * A key every instance keeps alive, holding the token of whoever made it:
      * a new token means Redis lost what it held (a restart with no
      * persistence, a failover to a replica behind), and every instance writes
@@ -302,13 +351,34 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
      * probe runs, or one whose reset is still to be written).
      */
     const unread = new Set<string>()
+    /**
+     * When each local breaker entered its state (its generation), by this
+     * instance's clock: a tombstone read from a key closes it only if it
+     * was written later (the breaker missed the closing), never when the
+     * state here is newer (it opened again since, or the read raced with a
+     * trip here).
+     */
+    const entered = new Map<string, { readonly generation: number; readonly at: number }>()
+    /** Notes when `name`'s state began, if a transition just happened that no hook reported. */
+    const noteEntered = (name: string): Effect.Effect<void> => {
+      const ref = cells.get(name)
+      if (ref === undefined) return Effect.void
+      return Effect.map(Ref.get(ref), (state) => {
+        if (entered.get(name)?.generation !== state.generation) {
+          entered.set(name, { generation: state.generation, at: clock.unsafeCurrentTimeMillis() })
+        }
+      })
+    }
 
     /**
      * Applies another instance's transition, or any state read back from
      * Redis with `keptFor`, the key's TTL (an opening's key outlives it by a
      * second).
      */
-    const applyMessage = (message: BreakerMessage, keptFor?: number): Effect.Effect<void> => {
+    const applyMessage = (message: BreakerMessage, keptFor?: number): Effect.Effect<void> =>
+      Effect.zipRight(applyState(message, keptFor), Effect.suspend(() => noteEntered(message.name)))
+
+    const applyState = (message: BreakerMessage, keptFor?: number): Effect.Effect<void> => {
       const apply = breakers.get(message.name)?.apply
       if (apply === undefined || (message.from === instance && keptFor === undefined)) return Effect.void
       status.received++
@@ -335,6 +405,31 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
           return apply({ to: "probing", until: now + probeGrace })
       }
     }
+
+    /**
+     * Closes a breaker whose key holds another instance's tombstone `age`
+     * millis old (by Redis's clock) at a read sent at `sentAt` (by this
+     * one's), if the breaker here is not closed and its state began before
+     * the tombstone was written: it missed the "closed" message. Both are
+     * durations, so clocks that differ do not matter: the tombstone was
+     * written at least `sentAt - age` by this clock, which must be after
+     * the state here began. A closed breaker is left alone (a reset would
+     * clear its counts).
+     */
+    const applyTombstone = (tombstone: Tombstone, age: number, sentAt: number): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const registration = breakers.get(tombstone.name)
+        const ref = cells.get(tombstone.name)
+        if (registration === undefined || ref === undefined || tombstone.from === instance) return Effect.void
+        return Effect.flatMap(Ref.get(ref), (state) => {
+          const since = entered.get(tombstone.name)
+          if (state.status === "closed" || since?.generation !== state.generation || sentAt - age <= since.at) {
+            return Effect.void
+          }
+          status.received++
+          return Effect.zipRight(registration.apply({ to: "closed" }), noteEntered(tombstone.name))
+        })
+      })
 
     /** Counts another instance's calls in the breakers registered here. */
     const applyOutcomes = (message: OutcomesMessage): Effect.Effect<void> => {
@@ -367,7 +462,8 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
     const runtime = yield* Effect.runtime<never>()
     yield* redis.subscribe(channel, (raw) => {
       const message = parse(raw)
-      if (message === undefined) return
+      // a tombstone is a key's, never a message: one on the channel is a stranger's
+      if (message === undefined || ("to" in message && message.to === "tombstone")) return
       const effect = !("kind" in message)
         ? applyMessage(message)
         : message.kind === "outcomes"
@@ -388,10 +484,12 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
           toRead.add(registration.name)
           unread.add(registration.name)
           const name = registration.name
+          entered.set(name, { generation: registration.initial.generation, at: clock.unsafeCurrentTimeMillis() })
           return {
             ref,
             // half-open goes out as "probing": the others hold off while this instance probes
             onTransition: (t) => {
+              entered.set(t.name, { generation: t.generation, at: clock.unsafeCurrentTimeMillis() })
               outbox.set(t.name, t)
               wake.unsafeOffer(undefined)
             },
@@ -564,7 +662,9 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
           let write: number | undefined
           let publish: number | undefined
           if (message.to === "closed") {
-            pipeline.del(breakerKey(t.name))
+            // not a deletion: a tombstone, so that the others' re-reads repair a missed "closed"
+            const tombstone: Tombstone = { from: instance, name: t.name, to: "tombstone", ttl: isolatedTtl }
+            pipeline.set(breakerKey(t.name), JSON.stringify(tombstone), "PX", isolatedTtl)
             write = queued("breaker write")
           } else if (message.to !== "probing") {
             const ttl = message.to === "open" ? Math.max(1, message.openFor ?? 0) + 1_000 : isolatedTtl
@@ -602,11 +702,10 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
         pipeline.get(markerKey)
         queued("marker")
         readsAt = kinds.length
-        if (reads.length > 0) {
-          pipeline.mget(...reads.map(breakerKey))
-          queued("breaker read")
-        }
+        // one GET per key, not an MGET: the keys of several breakers may sit in different slots of a cluster
         for (const name of reads) {
+          pipeline.get(breakerKey(name))
+          queued("breaker read")
           pipeline.pttl(breakerKey(name))
           queued("breaker read")
         }
@@ -630,7 +729,7 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
         budgetsAt = kinds.length
         for (const { batch, budget } of budgetSends) {
           const max = Math.round(budget.registration.maxTokens * 1000)
-          const key = `${namespace}:budget:${budget.registration.name}`
+          const key = budgetKey(budget.registration.name)
           pipeline.eval(budgetScript, 2, key, `${key}:batches`, batch.delta, max, budgetTtl, instance, session, batch.sequence)
           queued("budget")
         }
@@ -661,18 +760,20 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
         if (marker !== undefined && token.right !== marker) lostState()
         marker = token.right
       }
-      if (reads.length > 0) {
-        const values = reply(readsAt)
-        if (Either.isRight(values) && Array.isArray(values.right)) {
-          for (const [i, raw] of values.right.entries()) {
-            const message = typeof raw === "string" ? parse(raw) : undefined
-            const ttl = reply(readsAt + 1 + i)
-            const keptFor = Either.isRight(ttl) && typeof ttl.right === "number" && ttl.right > 0 ? ttl.right : isolatedTtl
-            const mine = message !== undefined && message.from === instance && !unread.has(reads[i]!)
-            if (message !== undefined && !("kind" in message) && !mine) yield* applyMessage(message, keptFor)
-          }
-          for (const name of reads) unread.delete(name)
-        } else for (const name of reads) toRead.add(name)
+      for (const [i, name] of reads.entries()) {
+        const value = reply(readsAt + 2 * i)
+        if (Either.isLeft(value)) {
+          toRead.add(name)
+          continue
+        }
+        const message = typeof value.right === "string" ? parse(value.right) : undefined
+        const ttl = reply(readsAt + 2 * i + 1)
+        const left = Either.isRight(ttl) && typeof ttl.right === "number" && ttl.right > 0 ? ttl.right : undefined
+        const mine = message !== undefined && message.from === instance && !unread.has(name)
+        unread.delete(name)
+        if (message === undefined || "kind" in message || mine || message.name !== name) continue
+        if (message.to !== "tombstone") yield* applyMessage(message, left ?? isolatedTtl)
+        else if (left !== undefined) yield* applyTombstone(message, message.ttl - left, now)
       }
       for (const [l, { limiter, totals, window }] of sends.entries()) {
         const at = limiterAt[l]!
@@ -736,12 +837,19 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
             ? { from: instance, name, to: "isolated" }
             : { from: instance, name, to: "open", openFor, openUntil: state.openUntil, trips: state.trips }
           const ttl = isolated ? isolatedTtl : openFor + 1_000
-          pipeline.eval(restoreScript, 1, breakerKey(name), JSON.stringify(message), isolated ? 1 : 0, ttl)
+          // how long the state has held here: a tombstone younger than that says it is stale
+          const since = entered.get(name)
+          const age = since !== undefined && since.generation === state.generation ? Math.max(0, now - since.at) : 0
+          pipeline.eval(restoreScript, 1, breakerKey(name), JSON.stringify(message), isolated ? 1 : 0, ttl, age)
         }
       })
       yield* account(held.map(() => "breaker write"), replies)
-      // a write Redis refused goes again with the next sync
+      // a write Redis refused goes again with the next sync; a key that held something stronger is read with it
       restore = !replies.every(Either.isRight)
+      for (const [i, [name]] of held.entries()) {
+        const written = replies[i]
+        if (written !== undefined && Either.isRight(written) && written.right === 0) toRead.add(name)
+      }
     }).pipe(Effect.ignore)
 
     const loop = sync.pipe(
@@ -871,7 +979,7 @@ const isHealthTuple = (value: unknown): value is HealthTuple =>
   typeof value[1] === "number" && value[1] >= 0 && (value[2] === null || (typeof value[2] === "number" && value[2] >= 0)) &&
   typeof value[3] === "number"
 
-/** A message of the events channel, or `undefined` for anything malformed (another version, a stranger). */
+/** A message of the events channel or a breaker's key, or `undefined` for anything malformed (another version, a stranger). */
 const parse = (raw: string): Message | undefined => {
   try {
     const value: unknown = JSON.parse(raw)
@@ -889,6 +997,7 @@ const parse = (raw: string): Message | undefined => {
       return v as unknown as OutcomesMessage
     }
     if (typeof v.name !== "string") return undefined
+    if (v.to === "tombstone") return typeof v.ttl === "number" && v.ttl > 0 ? v as unknown as Tombstone : undefined
     if (v.to !== "open" && v.to !== "isolated" && v.to !== "closed" && v.to !== "probing") return undefined
     if (v.openUntil !== undefined && typeof v.openUntil !== "number") return undefined
     if (v.openFor !== undefined && !(typeof v.openFor === "number" && v.openFor >= 0)) return undefined
