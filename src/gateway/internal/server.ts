@@ -15,7 +15,7 @@ import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import * as Http from "node:http"
-import { spansGoSomewhere } from "../../observability/internal/tracing.js"
+import { spansGoSomewhere } from "../../llm/internal/tracing.js"
 import * as App from "./app.js"
 
 /** @internal */

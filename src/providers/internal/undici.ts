@@ -26,7 +26,7 @@ import * as Option from "effect/Option"
 import type * as Stream from "effect/Stream"
 import type { Readable } from "node:stream"
 import type { Dispatcher } from "undici"
-import { spansGoSomewhere } from "../../observability/internal/tracing.js"
+import { spansGoSomewhere } from "../../llm/internal/tracing.js"
 import { armTimer } from "../../resilience/internal/timeout.js"
 
 /**
