@@ -232,6 +232,27 @@ describe("events operators count on", () => {
       const report = yield* observability.costReport()
       expect(report.byModel.find((l) => l.model === "strict-model")?.cost).toBeCloseTo(billed, 12)
       expect(report.totals.cost).toBeCloseTo(meta.cost, 12)
+
+      // the content-policy chain down and degraded mode answering: what the stopped answer billed is still charged
+      const down = yield* sim("down", { faults: [{ status: 500 }] })
+      const degrading = yield* Router.make({
+        targets: { strict: { model: strict }, down: { model: down } },
+        chains: { default: { targets: ["strict"], contentPolicy: "open" }, open: { targets: ["down"], fallbackResponse: "Try again later." } },
+        policy: { retry: { maxAttempts: 1 } }
+      })
+      const seen = yield* Observability.attach(degrading, { labels: { run: "handed-over-degraded" } })
+      const ends: Array<RouterEvent> = []
+      yield* degrading.listen((event) => {
+        if (event._tag === "RequestFinished") ends.push(event)
+      })
+      const answer = succeeded(yield* settle(degrading.complete(Chat.prompt("hi"))))
+      expect(answer.response.text).toBe("Try again later.")
+      expect(answer.meta).toMatchObject({ degraded: "static", cost: billed, billed: [{ target: "strict", cost: billed }] })
+      expect(ends).toMatchObject([{ outcome: "degraded", cost: billed, billed: [{ target: "strict", cost: billed }] }])
+      yield* seen.flush
+      const degradedReport = yield* seen.costReport()
+      expect(degradedReport.byModel.find((l) => l.model === "strict-model")?.cost).toBeCloseTo(billed, 12)
+      expect(degradedReport.totals.cost).toBeCloseTo(billed, 12)
     })
   )
 })

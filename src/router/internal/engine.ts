@@ -1483,23 +1483,22 @@ const degraded = (shared: Shared, state: RequestState) =>
       usage: { inputTokens: 0, outputTokens: 0 }
     }
     yield* emit(shared, { _tag: "DegradedResponse", chain: state.chain.name, requestId: state.id, correlationId: state.correlationId, at: now, source })
-    return Option.some({
-      response,
-      meta: {
-        chain: state.chain.name,
-        target: source,
-        provider: response.provider,
-        model: response.model,
-        attempts: state.attempts,
-        // degraded mode answered: every target tried was moved on from
-        fallbacks: distinctTargets(state.attempts),
-        latency: Duration.millis(now - state.startedAt),
-        usage: { inputTokens: 0, outputTokens: 0 },
-        cost: 0,
-        costDelta: 0,
-        degraded: source
-      } satisfies Meta
-    })
+    const meta: Meta = {
+      chain: state.chain.name,
+      target: source,
+      provider: response.provider,
+      model: response.model,
+      attempts: state.attempts,
+      // degraded mode answered: every target tried was moved on from
+      fallbacks: distinctTargets(state.attempts),
+      latency: Duration.millis(now - state.startedAt),
+      usage: { inputTokens: 0, outputTokens: 0 },
+      cost: 0,
+      costDelta: 0,
+      degraded: source
+    }
+    // what an answer stopped on content policy billed before this chain took over is still the request's cost
+    return Option.some({ response, meta: state.billed.length === 0 ? meta : withBilled(meta, state.billed) })
   })
 
 type Outcome = "success" | "degraded" | "failure" | "cancelled"
