@@ -13,6 +13,7 @@ import { ConfigProvider, Duration, Effect, Layer, Redacted, Stream } from "effec
 import * as Chat from "../src/llm/Chat.js"
 import { signatureUse } from "../src/llm/internal/extraContent.js"
 import { isStoppedAnswer } from "../src/llm/index.js"
+import { isRetriable } from "../src/llm/ProviderError.js"
 import * as LanguageModel from "../src/llm/LanguageModel.js"
 import * as Gemini from "../src/providers/Gemini.js"
 import * as Router from "../src/router/Router.js"
@@ -522,6 +523,30 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gemini", (it) 
       })
     )
 
+    it.scoped("a 499 CANCELLED (its backend gave up under load, gemini-cli#20309) is a retriable ServerError, whole and streamed", () =>
+      Effect.gen(function* () {
+        const cancelled = {
+          error: {
+            code: 499,
+            message: "The operation was cancelled.",
+            errors: [{ message: "The operation was cancelled.", domain: "global", reason: "backendError" }],
+            status: "CANCELLED"
+          }
+        }
+        // as Gemini sends it: one error object to a JSON call, an array of one to a stream
+        const server = yield* MockServer.make({
+          faults: [MockServer.status(499, { body: cancelled }), MockServer.status(499, { body: [cancelled] })]
+        })
+        const model = yield* Gemini.make({ model: "gemini-2.5-pro", baseUrl: server.url })
+        const whole = yield* Effect.flip(model.complete(Chat.prompt("hi")))
+        const streamedError = yield* Effect.flip(Stream.runDrain(model.stream(Chat.prompt("hi"))))
+        for (const error of [whole, streamedError]) {
+          expect(error).toMatchObject({ _tag: "ServerError", status: 499 })
+          expect(isRetriable(error)).toBe(true)
+        }
+      })
+    )
+
     it.scoped("a SAFETY finish and a blocked prompt are ContentFiltered, JSON and streaming", () =>
       Effect.gen(function* () {
         const server = yield* MockServer.make({ reply: { text: "Partial answer", finishReason: "content_filter" } })
@@ -566,10 +591,10 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gemini", (it) 
       })
     )
 
-    /** A JSON answer, and the same candidate as one SSE event, finishing on `finish`. */
-    const finishing = (finish: string, parts: ReadonlyArray<unknown>) => {
+    /** A JSON answer, and the same candidate as one SSE event, finishing on `finish` (`parts` undefined: a content without any). */
+    const finishing = (finish: string, parts: ReadonlyArray<unknown> | undefined) => {
       const body = {
-        candidates: [{ content: { role: "model", parts }, finishReason: finish, index: 0 }],
+        candidates: [{ content: parts === undefined ? { role: "model" } : { role: "model", parts }, finishReason: finish, index: 0 }],
         usageMetadata: { promptTokenCount: 5, candidatesTokenCount: 0 }
       }
       return { json: MockServer.status(200, { body }), sse: MockServer.status(200, { body: `data: ${JSON.stringify(body)}\r\n\r\n` }) }
@@ -580,7 +605,7 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gemini", (it) 
       Effect.map(Stream.runCollect(Stream.either(model.stream(Chat.prompt("hi")))), (all) =>
         Array.from(all, (e) => (e._tag === "Right" ? e.right._tag : `failed: ${e.left._tag}`)))
 
-    it.scoped("a malformed function call, or OTHER with nothing in it, is a MalformedResponse (retriable), whole and streamed", () =>
+    it.scoped("a malformed function call, or OTHER or STOP with nothing in it, is a MalformedResponse (retriable), whole and streamed", () =>
       Effect.gen(function* () {
         const server = yield* MockServer.make()
         const model = yield* Gemini.make({ model: "gemini-2.5-flash", baseUrl: server.url })
@@ -589,13 +614,16 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gemini", (it) 
           // the narration before a call that could not be made is not the answer either
           finishing("MALFORMED_FUNCTION_CALL", [{ text: "Let me look that up." }]),
           finishing("OTHER", []),
-          finishing("OTHER", [{ text: "" }])
+          finishing("OTHER", [{ text: "" }]),
+          // a STOP with no part at all, which Gemini sends now and then and a second call mends (litellm#24442)
+          finishing("STOP", undefined),
+          finishing("STOP", [{ text: "" }])
         ]
         for (const { json, sse } of noAnswers) {
           server.enqueue(json, sse)
           const whole = yield* Effect.flip(model.complete(Chat.prompt("hi")))
           expect(whole._tag).toBe("MalformedResponse")
-          expect(whole.message).toMatch(/finishReason (MALFORMED_FUNCTION_CALL|OTHER)/)
+          expect(whole.message).toMatch(/finishReason (MALFORMED_FUNCTION_CALL|OTHER|STOP)/)
           const events = yield* streamed(model)
           expect(events.at(-1)).toBe("failed: MalformedResponse")
         }

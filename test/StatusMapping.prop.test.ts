@@ -1,7 +1,7 @@
 /**
  * The one status → class mapping, as properties over every error status
  * 400..599: `fromStatus` picks exactly one class, retriable exactly for 429,
- * 5xx, 408 and 409, skippable exactly for 401, 402, 403, 404 and 413, fatal for
+ * 5xx, 408, 409 and 499 (Gemini's CANCELLED), skippable exactly for 401, 402, 403, 404 and 413, fatal for
  * every other 4xx (DESIGN.md's table, as `fromStatus`'s doc encodes it); and
  * the adapters' error path (each provider's own error body, as the mock
  * server sends it) lands on the very same class.
@@ -19,7 +19,7 @@ const numRuns = 1000
 const errorStatus = FastCheck.integer({ min: 400, max: 599 })
 
 const expectedGroup = (status: number): "retriable" | "skippable" | "fatal" => {
-  if (status === 429 || status >= 500 || status === 408 || status === 409) return "retriable"
+  if (status === 429 || status >= 500 || status === 408 || status === 409 || status === 499) return "retriable"
   // 402 (payment required) is a fault of the target's account: Unauthorized, as 401 and 403
   if (status === 401 || status === 402 || status === 403 || status === 404 || status === 413) return "skippable"
   return "fatal"

@@ -502,6 +502,7 @@ export interface StatusContext {
  * | 409 | `ServerError` (a transient conflict; the providers' SDKs retry it) |
  * | 413 | `ContextLengthExceeded` (the request is too large for this target) |
  * | 429 | `RateLimited` |
+ * | 499 | `ServerError` (Gemini's `CANCELLED`: its backend gave up on the call under load) |
  * | 503, 529 | `Overloaded` |
  * | other 5xx | `ServerError` |
  * | other 4xx | `InvalidRequest` |
@@ -531,6 +532,7 @@ export const fromStatus = (status: number, context: StatusContext): ProviderErro
     case 408:
       return new Timeout({ ...base, phase: "attempt" })
     case 409:
+    case 499:
       return new ServerError(base)
     case 413:
       return new ContextLengthExceeded(base)

@@ -280,8 +280,9 @@ const promptRefusal = (context: Errors.Context, response: GenerateContentRespons
 /**
  * The failure a finish is, if it leaves no answer: a policy finish (SAFETY,
  * ...) is `ContentFiltered`, with the answer's `text` and `usage`; a
- * malformed one, or `OTHER` when the answer has nothing in it
- * (`hasContent`: no text, no call), a `MalformedResponse`.
+ * malformed one, or `OTHER` or `STOP` when the answer has nothing in it
+ * (`hasContent`: no text, no call), a `MalformedResponse`: Gemini now and
+ * then stops with no part at all, which asking again mends.
  */
 const finishFailure = (
   context: Errors.Context,
@@ -292,7 +293,7 @@ const finishFailure = (
 ): ProviderError | undefined => {
   if (finish === undefined) return undefined
   if (filteredFinishes.has(finish)) return stoppedOnPolicy(context, finish, { partialText: text, usage })
-  return malformedFinishes.has(finish) || (finish === "OTHER" && !hasContent)
+  return malformedFinishes.has(finish) || ((finish === "OTHER" || finish === "STOP") && !hasContent)
     ? Errors.malformed(context, `${context.provider} stopped without a usable answer (finishReason ${finish})`)
     : undefined
 }
