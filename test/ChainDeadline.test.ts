@@ -445,6 +445,7 @@ describe("the request's deadline across a hand-over, and a stream past its first
       yield* TestClock.adjust("110 seconds")
       const cut = (yield* Effect.flip(Fiber.join(second))) as ChainExhausted
       expect(outcomes(cut)).toEqual([["strict", "ContentFiltered"], ["lenient", "total"]])
+      expect(cut.message).toContain("the request's deadline of 10s passed")
       expect(Duration.toMillis(cut.attempts[1]!.duration)).toBe(10_000)
     }))
 

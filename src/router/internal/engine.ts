@@ -1439,11 +1439,15 @@ const exhausted = (state: RequestState, deadline: boolean) =>
   new ChainExhausted({
     chain: state.chain.name,
     message: `every target of chain "${state.chain.name}" failed: ${summary(state.attempts)}${
-      deadline ? `; the request's deadline of ${Duration.format(state.deadline?.total ?? state.chain.total)} passed` : ""
+      deadline ? `; the request's deadline of ${Duration.format(totalInForce(state))} passed` : ""
     }`,
     attempts: state.attempts,
     ...(deadline ? { deadlinePassed: true } : {})
   })
+
+/** The total whose deadline the chain keeps: its own, or the one of the request it took over when that ends first. */
+const totalInForce = (state: RequestState): Duration.Duration =>
+  state.deadline !== undefined && state.deadlineAt === state.deadline.at ? state.deadline.total : state.chain.total
 
 const summary = (attempts: ReadonlyArray<Attempt>) => {
   const last = new Map<string, string>()
