@@ -15,6 +15,8 @@ declare module "autocannon" {
     readonly body?: string
     readonly connections?: number
     readonly duration?: number
+    /** Requests to send in all; ends the run in place of `duration`. */
+    readonly amount?: number
     readonly timeout?: number
     readonly pipelining?: number
     /** Called with every response body; `false` counts a mismatch. */

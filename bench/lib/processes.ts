@@ -117,9 +117,12 @@ export const startNode = async (options: {
   readonly env?: Readonly<Record<string, string>>
   readonly readyUrl: string
   readonly timeoutMs?: number
+  /** A command that runs node, as `valgrind --tool=callgrind` (node and `args` follow it). */
+  readonly wrapper?: ReadonlyArray<string>
 }): Promise<Child> => {
   const log = logFile(options.name)
-  const child = spawn(process.execPath, options.args, {
+  const [command, ...args] = [...(options.wrapper ?? []), process.execPath, ...options.args]
+  const child = spawn(command!, args, {
     cwd: root,
     env: { ...process.env, ...options.env },
     stdio: ["ignore", log.fd, log.fd]
