@@ -14,6 +14,12 @@ import { Effect, Schema, Stream } from "effect"
 /**
  * A text part of a user message.
  *
+ * @example
+ * import { Schema } from "effect"
+ * import { Chat } from "effect-llm-failover/llm"
+ *
+ * const part = Schema.decodeUnknownSync(Chat.TextPart)({ type: "text", text: "What is in this picture?" })
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -21,6 +27,12 @@ export const TextPart = Schema.Struct({ type: Schema.Literal("text"), text: Sche
 
 /**
  * An image part of a user message: an `https:` URL or a `data:` URL.
+ *
+ * @example
+ * import { Schema } from "effect"
+ * import { Chat } from "effect-llm-failover/llm"
+ *
+ * const part = Schema.decodeUnknownSync(Chat.ImagePart)({ type: "image", url: "https://example.com/cat.png", detail: "low" })
  *
  * @since 0.1.0
  * @category schemas
@@ -34,6 +46,15 @@ export const ImagePart = Schema.Struct({
 })
 
 /**
+ * @example
+ * import { Schema } from "effect"
+ * import { Chat } from "effect-llm-failover/llm"
+ *
+ * const parts = Schema.decodeUnknownSync(Schema.Array(Chat.ContentPart))([
+ *   { type: "text", text: "Describe it." },
+ *   { type: "image", url: "data:image/png;base64,iVBORw0KGgo=" }
+ * ])
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -50,6 +71,11 @@ export type ContentPart = typeof ContentPart.Type
  * `signature` is an opaque token its provider wants back with the call in
  * the next turn (Gemini 3's `thoughtSignature`); keep it with the call, and
  * other providers ignore it.
+ *
+ * @example
+ * import { Chat } from "effect-llm-failover/llm"
+ *
+ * const call: Chat.ToolCall = { id: "call_1", name: "get_weather", arguments: JSON.stringify({ city: "Rome" }) }
  *
  * @since 0.1.0
  * @category schemas
@@ -71,6 +97,11 @@ export interface ToolCall extends Schema.Schema.Type<typeof ToolCall> {}
  * A system prompt. `name` (as in the user and assistant messages) names the
  * participant, where the provider takes one (OpenAI); others ignore it.
  *
+ * @example
+ * import { Chat } from "effect-llm-failover/llm"
+ *
+ * const system: typeof Chat.SystemMessage.Type = { role: "system", content: "Answer in one sentence." }
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -81,6 +112,14 @@ export const SystemMessage = Schema.Struct({
 })
 
 /**
+ * @example
+ * import { Chat } from "effect-llm-failover/llm"
+ *
+ * const user: typeof Chat.UserMessage.Type = {
+ *   role: "user",
+ *   content: [{ type: "text", text: "What is this?" }, { type: "image", url: "https://example.com/cat.png" }]
+ * }
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -91,6 +130,15 @@ export const UserMessage = Schema.Struct({
 })
 
 /**
+ * @example
+ * import { Chat } from "effect-llm-failover/llm"
+ *
+ * // a model's turn that called a tool, sent back with the tool's result in the next request
+ * const turn: typeof Chat.AssistantMessage.Type = {
+ *   role: "assistant",
+ *   toolCalls: [{ id: "call_1", name: "get_weather", arguments: '{"city":"Rome"}' }]
+ * }
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -104,6 +152,11 @@ export const AssistantMessage = Schema.Struct({
 /**
  * The result of a tool call, sent back to the model.
  *
+ * @example
+ * import { Chat } from "effect-llm-failover/llm"
+ *
+ * const result: typeof Chat.ToolMessage.Type = { role: "tool", toolCallId: "call_1", content: '{"celsius":21}' }
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -115,6 +168,17 @@ export const ToolMessage = Schema.Struct({
 
 /**
  * One message of a conversation.
+ *
+ * @example
+ * import { Chat } from "effect-llm-failover/llm"
+ *
+ * const conversation: readonly [Chat.Message, ...Array<Chat.Message>] = [
+ *   { role: "system", content: "Be brief." },
+ *   { role: "user", content: "What is the capital of Italy?" },
+ *   { role: "assistant", content: "Rome." },
+ *   { role: "user", content: "And of France?" }
+ * ]
+ * const request: Chat.ChatRequest = { messages: conversation }
  *
  * @since 0.1.0
  * @category schemas
@@ -129,6 +193,16 @@ export type Message = typeof Message.Type
 
 /**
  * A tool the model may call; `parameters` is a JSON Schema object.
+ *
+ * @example
+ * import { Chat } from "effect-llm-failover/llm"
+ *
+ * const tool: Chat.ToolDefinition = {
+ *   name: "get_weather",
+ *   description: "The weather now in a city",
+ *   parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] }
+ * }
+ * const request: Chat.ChatRequest = { ...Chat.prompt("Weather in Rome?"), tools: [tool], toolChoice: "auto" }
  *
  * @since 0.1.0
  * @category schemas
@@ -148,6 +222,12 @@ export const ToolDefinition = Schema.Struct({
 export interface ToolDefinition extends Schema.Schema.Type<typeof ToolDefinition> {}
 
 /**
+ * @example
+ * import { Chat } from "effect-llm-failover/llm"
+ *
+ * // "auto" (the model decides), "none", "required" (some tool), or one tool by name
+ * const forced: typeof Chat.ToolChoice.Type = { name: "get_weather" }
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -374,6 +454,12 @@ const addCount = (key: CacheCount, first: Usage, second: Usage): { readonly [K i
 /**
  * Why the model stopped.
  *
+ * @example
+ * import { Schema } from "effect"
+ * import { Chat } from "effect-llm-failover/llm"
+ *
+ * Schema.is(Chat.FinishReason)("tool_calls") // true
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -387,6 +473,16 @@ export type FinishReason = typeof FinishReason.Type
 
 /**
  * A whole chat completion.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { Chat, LanguageModel } from "effect-llm-failover/llm"
+ *
+ * const program = Effect.gen(function* () {
+ *   const model = yield* LanguageModel.LanguageModel
+ *   const response: Chat.ChatResponse = yield* model.complete(Chat.prompt("Hi"))
+ *   return `${response.text} (${response.finishReason}, ${response.usage.outputTokens} tokens)`
+ * })
  *
  * @since 0.1.0
  * @category schemas
@@ -414,6 +510,12 @@ export interface ChatResponse extends Schema.Schema.Type<typeof ChatResponse> {}
 /**
  * A piece of the answer's text.
  *
+ * @example
+ * import { Chat } from "effect-llm-failover/llm"
+ *
+ * const chunk: Chat.ChatChunk = { _tag: "TextDelta", text: "Hel" }
+ * Chat.isContent(chunk) // true
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -423,6 +525,15 @@ export const TextDelta = Schema.TaggedStruct("TextDelta", { text: Schema.String 
  * A piece of a tool call: `index` identifies the call within the response;
  * `id` and `name` come with its first piece, `arguments` is appended, and
  * `signature` (see {@link ToolCall}) comes with the piece that has it.
+ *
+ * @example
+ * import { Chat } from "effect-llm-failover/llm"
+ *
+ * // the first delta of call 0 names it; later ones add to its arguments
+ * const chunks: ReadonlyArray<Chat.ChatChunk> = [
+ *   { _tag: "ToolCallDelta", index: 0, id: "call_1", name: "get_weather", arguments: '{"ci' },
+ *   { _tag: "ToolCallDelta", index: 0, arguments: 'ty":"Rome"}' }
+ * ]
  *
  * @since 0.1.0
  * @category schemas
@@ -438,6 +549,11 @@ export const ToolCallDelta = Schema.TaggedStruct("ToolCallDelta", {
 /**
  * The model stopped, and why.
  *
+ * @example
+ * import { Chat } from "effect-llm-failover/llm"
+ *
+ * const last: Chat.ChatChunk = { _tag: "Finish", reason: "stop" }
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -446,6 +562,11 @@ export const Finish = Schema.TaggedStruct("Finish", { reason: FinishReason })
 /**
  * The tokens consumed (some providers send this after `Finish`).
  *
+ * @example
+ * import { Chat } from "effect-llm-failover/llm"
+ *
+ * const usage: Chat.ChatChunk = { _tag: "Usage", usage: { inputTokens: 12, outputTokens: 40 } }
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -453,6 +574,19 @@ export const UsageChunk = Schema.TaggedStruct("Usage", { usage: Usage })
 
 /**
  * One event of a streamed completion.
+ *
+ * @example
+ * import { Effect, Option, Stream } from "effect"
+ * import { Chat, LanguageModel } from "effect-llm-failover/llm"
+ *
+ * // the text of a stream, as it arrives
+ * const program = Effect.gen(function* () {
+ *   const model = yield* LanguageModel.LanguageModel
+ *   return yield* model.stream(Chat.prompt("Count to 3")).pipe(
+ *     Stream.filterMap((chunk) => (chunk._tag === "TextDelta" ? Option.some(chunk.text) : Option.none())),
+ *     Stream.mkString
+ *   )
+ * })
  *
  * @since 0.1.0
  * @category schemas
