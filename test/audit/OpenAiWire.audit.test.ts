@@ -1,0 +1,116 @@
+/**
+ * Audit: the OpenAI Chat Completions adapter against exact bytes real
+ * OpenAI-compatible servers send (Google's compatibility endpoint,
+ * DeepSeek, Groq).
+ */
+import { NodeHttpClient } from "@effect/platform-node"
+import { describe, expect, layer } from "@effect/vitest"
+import { Chunk, Effect, Redacted, Stream } from "effect"
+import * as Chat from "../../src/llm/Chat.js"
+import { isRetriable } from "../../src/llm/ProviderError.js"
+import * as OpenAi from "../../src/providers/OpenAi.js"
+import { json, rawUpstream, sse } from "./support.js"
+
+const key = Redacted.make("sk-audit")
+const request = Chat.prompt("What is the weather in Paris?")
+
+layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("audit: OpenAI wire", (it) => {
+  describe("Google's OpenAI-compatible endpoint (generativelanguage.googleapis.com/v1beta/openai)", () => {
+    // measured chunk in THU-MAIC/OpenMAIC#1556: tool_calls[] without `index`
+    const googleToolStream = sse(
+      {
+        choices: [
+          {
+            delta: {
+              role: "assistant",
+              tool_calls: [
+                {
+                  function: { arguments: "{\"city\":\"Paris\"}", name: "get_weather" },
+                  id: "call_297140",
+                  type: "function"
+                }
+              ]
+            },
+            index: 0
+          }
+        ],
+        model: "gemini-2.5-flash",
+        object: "chat.completion.chunk"
+      },
+      {
+        choices: [{ delta: { role: "assistant" }, finish_reason: "stop", index: 0 }],
+        model: "gemini-2.5-flash",
+        object: "chat.completion.chunk",
+        usage: { completion_tokens: 5, prompt_tokens: 20, total_tokens: 25 }
+      },
+      "[DONE]"
+    )
+
+    it.scoped("a streamed tool_call delta without `index` is read as a tool call, not a MalformedResponse", () =>
+      Effect.gen(function* () {
+        const upstream = yield* rawUpstream(() => ({ body: googleToolStream }))
+        const model = yield* OpenAi.make({ model: "gemini-2.5-flash", apiKey: key, baseUrl: upstream.baseUrl })
+        const result = yield* Effect.either(Stream.runCollect(model.stream(request)))
+        expect(result._tag === "Left" ? result.left._tag : "Right").toBe("Right")
+        const chunks = result._tag === "Right" ? Chunk.toReadonlyArray(result.right) : []
+        expect(chunks.filter((c) => c._tag === "ToolCallDelta")).toEqual([
+          { _tag: "ToolCallDelta", index: 0, id: "call_297140", name: "get_weather", arguments: "{\"city\":\"Paris\"}" }
+        ])
+      }))
+
+    it.scoped("a stream that called a tool and finishes with \"stop\" (Google's compat layer) finishes as tool_calls", () =>
+      Effect.gen(function* () {
+        // the same stream, with the index Google omits added, so only the finish is under test
+        const withIndex = googleToolStream.replace("\"tool_calls\":[{", "\"tool_calls\":[{\"index\":0,")
+        const upstream = yield* rawUpstream(() => ({ body: withIndex }))
+        const model = yield* OpenAi.make({ model: "gemini-2.5-flash", apiKey: key, baseUrl: upstream.baseUrl })
+        const chunks = Chunk.toReadonlyArray(yield* Stream.runCollect(model.stream(request)))
+        expect(chunks.filter((c) => c._tag === "ToolCallDelta")).toHaveLength(1)
+        expect(chunks.find((c) => c._tag === "Finish")).toEqual({ _tag: "Finish", reason: "tool_calls" })
+      }))
+  })
+
+  describe("error bodies of OpenAI-compatible servers", () => {
+    it.scoped("DeepSeek's 400 \"Model Not Exist\" is ModelNotFound (skip the target), not InvalidRequest (end the chain)", () =>
+      Effect.gen(function* () {
+        // DeepSeek's exact body, e.g. ConardLi/easy-dataset#9, langbot-app/LangBot#1643
+        const upstream = yield* rawUpstream(() =>
+          json(400, { error: { message: "Model Not Exist", type: "invalid_request_error", param: null, code: "invalid_request_error" } })
+        )
+        const model = yield* OpenAi.make({ model: "deepseek-r1", apiKey: key, baseUrl: upstream.baseUrl, provider: "deepseek" })
+        const error = yield* Effect.flip(model.complete(request))
+        expect(error._tag).toBe("ModelNotFound")
+      }))
+
+    it.scoped("Groq's 400 tool_use_failed (the model wrote a bad call) is retriable, as Gemini's MALFORMED_FUNCTION_CALL is", () =>
+      Effect.gen(function* () {
+        // groq/groq-typescript#28, huggingface/smolagents#1119
+        const upstream = yield* rawUpstream(() =>
+          json(400, {
+            error: {
+              message: "Failed to call a function. Please adjust your prompt. See 'failed_generation' for more details.",
+              type: "invalid_request_error",
+              code: "tool_use_failed",
+              failed_generation: "web_search{\"query\": \"x\"}</function>"
+            }
+          })
+        )
+        const model = yield* OpenAi.make({ model: "llama-3.3-70b-versatile", apiKey: key, baseUrl: upstream.baseUrl, provider: "groq" })
+        const error = yield* Effect.flip(model.complete(request))
+        expect(error._tag).not.toBe("InvalidRequest")
+        expect(isRetriable(error)).toBe(true)
+      }))
+
+    it.scoped("Groq's in-stream `event: error` tool_use_failed is retriable too", () =>
+      Effect.gen(function* () {
+        // anomalyco/opencode#1018: the raw body Groq sent
+        const body =
+          "event: error\ndata: {\"error\":{\"message\":\"Failed to call a function. Please adjust your prompt. See 'failed_generation' for more details.\",\"type\":\"invalid_request_error\",\"code\":\"tool_use_failed\",\"failed_generation\":\"Tool use failed: JSON does not match the expected schema for tool calls\",\"status_code\":400}}\n\n"
+        const upstream = yield* rawUpstream(() => ({ body }))
+        const model = yield* OpenAi.make({ model: "moonshotai/kimi-k2-instruct", apiKey: key, baseUrl: upstream.baseUrl, provider: "groq" })
+        const error = yield* Effect.flip(Stream.runDrain(model.stream(request)))
+        expect(error._tag).not.toBe("InvalidRequest")
+        expect(isRetriable(error)).toBe(true)
+      }))
+  })
+})
