@@ -1,0 +1,242 @@
+/**
+ * Audit: the OpenAI Chat Completions adapter against exact bytes real
+ * OpenAI-compatible servers send (Google's compatibility endpoint,
+ * DeepSeek, Groq).
+ */
+import { NodeHttpClient } from "@effect/platform-node"
+import { describe, expect, layer } from "@effect/vitest"
+import { Chunk, Effect, Redacted, Stream } from "effect"
+import * as Chat from "../../src/llm/Chat.js"
+import { isRetriable } from "../../src/llm/ProviderError.js"
+import * as OpenAi from "../../src/providers/OpenAi.js"
+import { json, rawUpstream, sse } from "./support.js"
+import type * as Http from "node:http"
+import { listen } from "../support/servers.js"
+
+const key = Redacted.make("sk-audit")
+const request = Chat.prompt("What is the weather in Paris?")
+
+layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("audit: OpenAI wire", (it) => {
+  describe("Google's OpenAI-compatible endpoint (generativelanguage.googleapis.com/v1beta/openai)", () => {
+    // measured chunk in THU-MAIC/OpenMAIC#1556: tool_calls[] without `index`
+    const googleToolStream = sse(
+      {
+        choices: [
+          {
+            delta: {
+              role: "assistant",
+              tool_calls: [
+                {
+                  function: { arguments: "{\"city\":\"Paris\"}", name: "get_weather" },
+                  id: "call_297140",
+                  type: "function"
+                }
+              ]
+            },
+            index: 0
+          }
+        ],
+        model: "gemini-2.5-flash",
+        object: "chat.completion.chunk"
+      },
+      {
+        choices: [{ delta: { role: "assistant" }, finish_reason: "stop", index: 0 }],
+        model: "gemini-2.5-flash",
+        object: "chat.completion.chunk",
+        usage: { completion_tokens: 5, prompt_tokens: 20, total_tokens: 25 }
+      },
+      "[DONE]"
+    )
+
+    it.scoped("a streamed tool_call delta without `index` is read as a tool call, not a MalformedResponse", () =>
+      Effect.gen(function* () {
+        const upstream = yield* rawUpstream(() => ({ body: googleToolStream }))
+        const model = yield* OpenAi.make({ model: "gemini-2.5-flash", apiKey: key, baseUrl: upstream.baseUrl })
+        const result = yield* Effect.either(Stream.runCollect(model.stream(request)))
+        expect(result._tag === "Left" ? result.left._tag : "Right").toBe("Right")
+        const chunks = result._tag === "Right" ? Chunk.toReadonlyArray(result.right) : []
+        expect(chunks.filter((c) => c._tag === "ToolCallDelta")).toEqual([
+          { _tag: "ToolCallDelta", index: 0, id: "call_297140", name: "get_weather", arguments: "{\"city\":\"Paris\"}" }
+        ])
+      }))
+
+    it.scoped("a stream that called a tool and finishes with \"stop\" (Google's compat layer) finishes as tool_calls", () =>
+      Effect.gen(function* () {
+        // the same stream, with the index Google omits added, so only the finish is under test
+        const withIndex = googleToolStream.replace("\"tool_calls\":[{", "\"tool_calls\":[{\"index\":0,")
+        const upstream = yield* rawUpstream(() => ({ body: withIndex }))
+        const model = yield* OpenAi.make({ model: "gemini-2.5-flash", apiKey: key, baseUrl: upstream.baseUrl })
+        const chunks = Chunk.toReadonlyArray(yield* Stream.runCollect(model.stream(request)))
+        expect(chunks.filter((c) => c._tag === "ToolCallDelta")).toHaveLength(1)
+        expect(chunks.find((c) => c._tag === "Finish")).toEqual({ _tag: "Finish", reason: "tool_calls" })
+      }))
+  })
+
+  describe("error bodies of OpenAI-compatible servers", () => {
+    it.scoped("DeepSeek's 400 \"Model Not Exist\" is ModelNotFound (skip the target), not InvalidRequest (end the chain)", () =>
+      Effect.gen(function* () {
+        // DeepSeek's exact body, e.g. ConardLi/easy-dataset#9, langbot-app/LangBot#1643
+        const upstream = yield* rawUpstream(() =>
+          json(400, { error: { message: "Model Not Exist", type: "invalid_request_error", param: null, code: "invalid_request_error" } })
+        )
+        const model = yield* OpenAi.make({ model: "deepseek-r1", apiKey: key, baseUrl: upstream.baseUrl, provider: "deepseek" })
+        const error = yield* Effect.flip(model.complete(request))
+        expect(error._tag).toBe("ModelNotFound")
+      }))
+
+    it.scoped("Groq's 400 tool_use_failed (the model wrote a bad call) is retriable, as Gemini's MALFORMED_FUNCTION_CALL is", () =>
+      Effect.gen(function* () {
+        // groq/groq-typescript#28, huggingface/smolagents#1119
+        const upstream = yield* rawUpstream(() =>
+          json(400, {
+            error: {
+              message: "Failed to call a function. Please adjust your prompt. See 'failed_generation' for more details.",
+              type: "invalid_request_error",
+              code: "tool_use_failed",
+              failed_generation: "web_search{\"query\": \"x\"}</function>"
+            }
+          })
+        )
+        const model = yield* OpenAi.make({ model: "llama-3.3-70b-versatile", apiKey: key, baseUrl: upstream.baseUrl, provider: "groq" })
+        const error = yield* Effect.flip(model.complete(request))
+        expect(error._tag).not.toBe("InvalidRequest")
+        expect(isRetriable(error)).toBe(true)
+      }))
+
+    it.scoped("Groq's in-stream `event: error` tool_use_failed is retriable too", () =>
+      Effect.gen(function* () {
+        // anomalyco/opencode#1018: the raw body Groq sent
+        const body =
+          "event: error\ndata: {\"error\":{\"message\":\"Failed to call a function. Please adjust your prompt. See 'failed_generation' for more details.\",\"type\":\"invalid_request_error\",\"code\":\"tool_use_failed\",\"failed_generation\":\"Tool use failed: JSON does not match the expected schema for tool calls\",\"status_code\":400}}\n\n"
+        const upstream = yield* rawUpstream(() => ({ body }))
+        const model = yield* OpenAi.make({ model: "moonshotai/kimi-k2-instruct", apiKey: key, baseUrl: upstream.baseUrl, provider: "groq" })
+        const error = yield* Effect.flip(Stream.runDrain(model.stream(request)))
+        expect(error._tag).not.toBe("InvalidRequest")
+        expect(isRetriable(error)).toBe(true)
+      }))
+  })
+  describe("stream_options", () => {
+    it.scoped("a server that refuses stream_options (Azure before 2024-09, Fireworks, old vLLM) still streams: not an InvalidRequest that ends the chain", () =>
+      Effect.gen(function* () {
+        // Pythagora-io/gpt-pilot#1022 (Azure's exact body), FlowiseAI/Flowise#2866 (Fireworks), modelscope/ms-agent#489 (vLLM)
+        const upstream = yield* rawUpstream((_, body) =>
+          body?.stream_options !== undefined
+            ? json(400, {
+                error: {
+                  message:
+                    "Unrecognized request argument supplied: stream_options. Please contact us through an Azure support request at: https://go.microsoft.com/fwlink/?linkid=2213926 for further questions.",
+                  type: "invalid_request_error",
+                  param: null,
+                  code: null
+                }
+              })
+            : {
+                body: sse(
+                  { choices: [{ index: 0, delta: { role: "assistant", content: "Sunny." }, finish_reason: null }] },
+                  { choices: [{ index: 0, delta: {}, finish_reason: "stop" }] },
+                  "[DONE]"
+                )
+              }
+        )
+        const model = yield* OpenAi.make({ model: "gpt-4o", apiKey: key, baseUrl: upstream.baseUrl, provider: "azure" })
+        const result = yield* Effect.either(Stream.runCollect(model.stream(request)))
+        expect(result._tag === "Left" ? result.left._tag : "streamed").toBe("streamed")
+      }))
+  })
+  describe("Mistral's content chunk lists", () => {
+    // epam/ai-dial-adapter-openai#395, vercel/ai#17779 (Mistral documents `content` as a string or a list of chunks),
+    // n8n-io/n8n#37352 (the measured chunk below)
+    it.scoped("a streamed delta.content that is a list of thinking and text chunks yields the text, not a MalformedResponse", () =>
+      Effect.gen(function* () {
+        const upstream = yield* rawUpstream(() => ({
+          body: sse(
+            { id: "a", object: "chat.completion.chunk", model: "magistral-medium-latest", choices: [{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }] },
+            { id: "a", object: "chat.completion.chunk", model: "magistral-medium-latest", choices: [{ index: 0, delta: { content: [{ type: "thinking", thinking: [{ type: "text", text: "Paris in June..." }], closed: true }] }, finish_reason: null }] },
+            { id: "a", object: "chat.completion.chunk", model: "magistral-medium-latest", choices: [{ index: 0, delta: { content: [{ type: "text", text: "Sunny." }] }, finish_reason: null }] },
+            { id: "a", object: "chat.completion.chunk", model: "magistral-medium-latest", choices: [{ index: 0, delta: { content: "" }, finish_reason: "stop" }], usage: { prompt_tokens: 9, completion_tokens: 12, total_tokens: 21 } },
+            "[DONE]"
+          )
+        }))
+        const model = yield* OpenAi.make({ model: "magistral-medium-latest", apiKey: key, baseUrl: upstream.baseUrl, provider: "mistral" })
+        const result = yield* Effect.either(Stream.runCollect(model.stream(request)))
+        expect(result._tag === "Left" ? result.left._tag : "streamed").toBe("streamed")
+        const text = result._tag === "Right"
+          ? Chunk.toReadonlyArray(result.right).flatMap((c) => (c._tag === "TextDelta" ? [c.text] : [])).join("")
+          : ""
+        expect(text).toBe("Sunny.")
+      }))
+  })
+  describe("vLLM's engine aborts", () => {
+    // vllm-project/vllm#57082: an engine-initiated abort (scale-down, shutdown, sleep) ends the stream with HTTP 200,
+    // finish_reason "abort" (not an OpenAI value), then an unconditional data: [DONE]
+    it.scoped("a stream that ends with finish_reason \"abort\" is a failure, not a finished answer", () =>
+      Effect.gen(function* () {
+        const upstream = yield* rawUpstream(() => ({
+          body: sse(
+            { id: "c", object: "chat.completion.chunk", model: "qwen3", choices: [{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }] },
+            { id: "c", object: "chat.completion.chunk", model: "qwen3", choices: [{ index: 0, delta: { content: "The weather in Par" }, finish_reason: null }] },
+            { id: "c", object: "chat.completion.chunk", model: "qwen3", choices: [{ index: 0, delta: { content: "" }, finish_reason: "abort" }] },
+            { id: "c", object: "chat.completion.chunk", model: "qwen3", choices: [], usage: { prompt_tokens: 9, completion_tokens: 5, total_tokens: 14 } },
+            "[DONE]"
+          )
+        }))
+        const model = yield* OpenAi.make({ model: "qwen3", baseUrl: upstream.baseUrl, provider: "vllm" })
+        const result = yield* Effect.either(Stream.runCollect(model.stream(request)))
+        expect(
+          result._tag === "Left" ? `failed (${result.left._tag})` : JSON.stringify(Chunk.toReadonlyArray(result.right).find((c) => c._tag === "Finish"))
+        ).toMatch(/^failed/)
+      }))
+
+    it.scoped("a JSON completion with finish_reason \"abort\" is a failure, not a finished answer", () =>
+      Effect.gen(function* () {
+        const upstream = yield* rawUpstream(() =>
+          json(200, {
+            id: "c",
+            object: "chat.completion",
+            model: "qwen3",
+            choices: [{ index: 0, message: { role: "assistant", content: "The weather in Par" }, finish_reason: "abort" }],
+            usage: { prompt_tokens: 9, completion_tokens: 5, total_tokens: 14 }
+          })
+        )
+        const model = yield* OpenAi.make({ model: "qwen3", baseUrl: upstream.baseUrl, provider: "vllm" })
+        const result = yield* Effect.either(model.complete(request))
+        expect(result._tag === "Left" ? "failed" : `finished (${result.right.finishReason})`).toBe("failed")
+      }))
+  })
+  describe("DeepSeek's keep-alive lines", () => {
+    // api-docs.deepseek.com "Rate Limit": under load "your HTTP request will remain connected, and you may continuously
+    // receive ... Non-streaming requests: Continuously return empty lines"; the connection closes after 30 minutes
+    it.scoped("a JSON answer whose body trickles keep-alive empty lines, never silent for as long as `idle`, is read, not timed out", () =>
+      Effect.gen(function* () {
+        const port = yield* listen((req: Http.IncomingMessage, res: Http.ServerResponse) => {
+          req.resume()
+          req.on("end", () => {
+            res.writeHead(200, { "content-type": "application/json" })
+            let lines = 0
+            const timer = setInterval(() => {
+              if (lines++ < 10) return void res.write("\n")
+              clearInterval(timer)
+              res.end(JSON.stringify({
+                id: "d",
+                object: "chat.completion",
+                model: "deepseek-reasoner",
+                choices: [{ index: 0, message: { role: "assistant", content: "Sunny." }, finish_reason: "stop" }],
+                usage: { prompt_tokens: 9, completion_tokens: 2, total_tokens: 11 }
+              }))
+            }, 200)
+            res.on("close", () => clearInterval(timer))
+          })
+        })
+        const model = yield* OpenAi.make({
+          model: "deepseek-reasoner",
+          apiKey: key,
+          baseUrl: `http://127.0.0.1:${port}/v1`,
+          provider: "deepseek",
+          // no gap between the body's bytes comes near `idle`; the whole answer takes about 2.2 seconds
+          timeouts: { connect: "10 seconds", firstToken: "10 seconds", idle: "1 second" }
+        })
+        const result = yield* Effect.either(model.complete(request))
+        expect(result._tag === "Left" ? `${result.left._tag} ${result.left.message}` : result.right.text).toBe("Sunny.")
+      }))
+  })
+})
