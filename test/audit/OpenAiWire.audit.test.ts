@@ -9,7 +9,7 @@ import { Chunk, Effect, Redacted, Stream } from "effect"
 import * as Chat from "../../src/llm/Chat.js"
 import { isRetriable } from "../../src/llm/ProviderError.js"
 import * as OpenAi from "../../src/providers/OpenAi.js"
-import { json, rawUpstream, sse } from "./support.js"
+import { json, rawUpstream, sse } from "../support/raw.js"
 import type * as Http from "node:http"
 import { listen } from "../support/servers.js"
 
