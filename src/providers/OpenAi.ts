@@ -6,7 +6,10 @@
  *
  * Streams ask for `stream_options.include_usage`, so they end with a usage
  * chunk, then `data: [DONE]`; a stream that ends before `[DONE]` fails with
- * `MalformedResponse`. A `content_filter` finish or a refusal fails with
+ * `MalformedResponse`. A server that refuses `stream_options` with a 400
+ * naming it (Azure before its 2024-09 API, Fireworks, old vLLM) is asked
+ * once more without it, and the adapter leaves it out of its later streams,
+ * whose usage is then what the server sends unasked, or none. A `content_filter` finish or a refusal fails with
  * `ContentFiltered`, with the text so far and the refusal (`partialText`,
  * `refusal`); a 400 `context_length_exceeded` with
  * `ContextLengthExceeded`.
@@ -154,10 +157,11 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service<Prov
       info,
       ...Http.chatCalls(endpoint, {
         path,
-        encode: (request, stream) => Wire.encodeRequest(request, options.model, field, stream, google),
+        encode: (request, stream, lean) => Wire.encodeRequest(request, options.model, field, stream, google, lean !== true),
         decodeResponse: Wire.decodeResponse,
         streamDecoder: Wire.streamDecoder,
-        signatures: google && signatureUse(options.model) !== "none"
+        signatures: google && signatureUse(options.model) !== "none",
+        streamOption: { refused: Wire.refusedStreamOptions }
       }, info)
     })
   )

@@ -115,34 +115,6 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("audit: OpenAI 
         expect(isRetriable(error)).toBe(true)
       }))
   })
-  describe("stream_options", () => {
-    it.scoped("a server that refuses stream_options (Azure before 2024-09, Fireworks, old vLLM) still streams: not an InvalidRequest that ends the chain", () =>
-      Effect.gen(function* () {
-        // Pythagora-io/gpt-pilot#1022 (Azure's exact body), FlowiseAI/Flowise#2866 (Fireworks), modelscope/ms-agent#489 (vLLM)
-        const upstream = yield* rawUpstream((_, body) =>
-          body?.stream_options !== undefined
-            ? json(400, {
-                error: {
-                  message:
-                    "Unrecognized request argument supplied: stream_options. Please contact us through an Azure support request at: https://go.microsoft.com/fwlink/?linkid=2213926 for further questions.",
-                  type: "invalid_request_error",
-                  param: null,
-                  code: null
-                }
-              })
-            : {
-                body: sse(
-                  { choices: [{ index: 0, delta: { role: "assistant", content: "Sunny." }, finish_reason: null }] },
-                  { choices: [{ index: 0, delta: {}, finish_reason: "stop" }] },
-                  "[DONE]"
-                )
-              }
-        )
-        const model = yield* OpenAi.make({ model: "gpt-4o", apiKey: key, baseUrl: upstream.baseUrl, provider: "azure" })
-        const result = yield* Effect.either(Stream.runCollect(model.stream(request)))
-        expect(result._tag === "Left" ? result.left._tag : "streamed").toBe("streamed")
-      }))
-  })
   describe("Mistral's content chunk lists", () => {
     // epam/ai-dial-adapter-openai#395, vercel/ai#17779 (Mistral documents `content` as a string or a list of chunks),
     // n8n-io/n8n#37352 (the measured chunk below)

@@ -6,6 +6,7 @@
  * @internal
  */
 import * as Either from "effect/Either"
+import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import type {
   ChatChunk,
@@ -21,7 +22,7 @@ import type {
 import { messageText } from "../../llm/Chat.js"
 import type { SignatureUse } from "../../llm/internal/extraContent.js"
 import { extraContent, signatureOf, signatureUse, turnSignatures } from "../../llm/internal/extraContent.js"
-import type { ProviderError } from "../../llm/ProviderError.js"
+import type { InvalidRequest, ProviderError } from "../../llm/ProviderError.js"
 import * as Errors from "./errors.js"
 import * as Http from "./http.js"
 import { openAiEffort, refusesSampling } from "./models.js"
@@ -102,7 +103,9 @@ const encodeResponseFormat = (format: ResponseFormat): unknown =>
  * The JSON body of a chat completion request; without `temperature` and
  * `top_p` for a model that refuses them (see `refusesSampling`), or that
  * reasons as the request asks; with `reasoning_effort` at the nearest level
- * a reasoning model has (see `openAiEffort`).
+ * a reasoning model has (see `openAiEffort`). A stream asks for
+ * `stream_options.include_usage`, unless `streamOptions` is `false` (the
+ * server refused it: see `refusedStreamOptions`).
  *
  * @internal
  */
@@ -112,7 +115,9 @@ export const encodeRequest = (
   maxTokensField: MaxTokensField,
   stream: boolean,
   /** Whether tool calls go with their signatures, to a model that takes them (Google's OpenAI-compatible endpoint: see `signatureUse`). */
-  signatures = false
+  signatures = false,
+  /** Whether a stream sends `stream_options` (not to a server that refused it). */
+  streamOptions = true
 ): Record<string, unknown> => {
   const use = signatures ? signatureUse(model) : "none"
   const messages = request.messages.map((message) => encodeMessage(message, use))
@@ -152,10 +157,22 @@ export const encodeRequest = (
   if (request.responseFormat !== undefined) body.response_format = encodeResponseFormat(request.responseFormat)
   if (stream) {
     body.stream = true
-    body.stream_options = { include_usage: true }
+    if (streamOptions) body.stream_options = { include_usage: true }
   }
   return body
 }
+
+/**
+ * Whether a 400 (or 422) refuses `stream_options`: a server that does not
+ * know the field, in Azure's words before its 2024-09 API ("Unrecognized
+ * request argument supplied: stream_options") or pydantic's (Fireworks, old
+ * vLLM: "Extra inputs are not permitted", its `loc` naming
+ * `stream_options`). Only an `InvalidRequest` that names the field.
+ *
+ * @internal
+ */
+export const refusedStreamOptions = (error: unknown): boolean =>
+  Predicate.isTagged(error, "InvalidRequest") && /\bstream_options\b/.test((error as InvalidRequest).message)
 
 // ---------------------------------------------------------------------------
 // Response
