@@ -160,6 +160,8 @@ describe("stream events: the plain checks against their schemas", () => {
       },
       { id: "c", choices: [{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: "{\"a\":" } }] } }] },
       { id: "c", choices: [{ index: 0, delta: {}, finish_reason: "stop" }] },
+      // Google's OpenAI-compatible endpoint: a whole call, without `index`
+      { choices: [{ index: 0, delta: { role: "assistant", tool_calls: [{ function: { arguments: "{}", name: "f" }, id: "call_2", type: "function" }] } }] },
       { id: "c", choices: [], usage: { prompt_tokens: 5, completion_tokens: 7, total_tokens: 12 } }
     ]
     for (const chunk of sent) expect(isStreamChunk(chunk)).toBe(true)
@@ -170,7 +172,8 @@ describe("stream events: the plain checks against their schemas", () => {
       { choices: {} },
       { choices: [{ delta: { content: 3 } }] },
       { choices: [{ index: "0", delta: {} }] },
-      { choices: [{ delta: { tool_calls: [{ id: "x" }] } }] },
+      { choices: [{ delta: { tool_calls: [{ index: "0", id: "x" }] } }] },
+      { choices: [{ delta: { tool_calls: [{ id: 7 }] } }] },
       { usage: { prompt_tokens: 1 } }
     ]
     for (const chunk of malformed) expect(isStreamChunk(chunk)).toBe(false)

@@ -15,6 +15,116 @@ const key = Redacted.make("sk-audit")
 const request = Chat.prompt("What is the weather in Paris?")
 
 layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("OpenAI wire quirks", (it) => {
+  describe("Google's OpenAI-compatible endpoint (generativelanguage.googleapis.com/v1beta/openai)", () => {
+    // measured chunk in THU-MAIC/OpenMAIC#1556: tool_calls[] without `index`
+    const googleToolStream = sse(
+      {
+        choices: [
+          {
+            delta: {
+              role: "assistant",
+              tool_calls: [
+                {
+                  function: { arguments: "{\"city\":\"Paris\"}", name: "get_weather" },
+                  id: "call_297140",
+                  type: "function"
+                }
+              ]
+            },
+            index: 0
+          }
+        ],
+        model: "gemini-2.5-flash",
+        object: "chat.completion.chunk"
+      },
+      {
+        choices: [{ delta: { role: "assistant" }, finish_reason: "stop", index: 0 }],
+        model: "gemini-2.5-flash",
+        object: "chat.completion.chunk",
+        usage: { completion_tokens: 5, prompt_tokens: 20, total_tokens: 25 }
+      },
+      "[DONE]"
+    )
+
+    it.scoped("a streamed tool_call delta without `index` is read as a tool call, not a MalformedResponse", () =>
+      Effect.gen(function* () {
+        const upstream = yield* rawUpstream(() => ({ body: googleToolStream }))
+        const model = yield* OpenAi.make({ model: "gemini-2.5-flash", apiKey: key, baseUrl: upstream.baseUrl })
+        const result = yield* Effect.either(Stream.runCollect(model.stream(request)))
+        expect(result._tag === "Left" ? result.left._tag : "Right").toBe("Right")
+        const chunks = result._tag === "Right" ? Chunk.toReadonlyArray(result.right) : []
+        expect(chunks.filter((c) => c._tag === "ToolCallDelta")).toEqual([
+          { _tag: "ToolCallDelta", index: 0, id: "call_297140", name: "get_weather", arguments: "{\"city\":\"Paris\"}" }
+        ])
+      }))
+
+    it.scoped("a stream that called a tool and finishes with \"stop\" (Google's compat layer) finishes as tool_calls", () =>
+      Effect.gen(function* () {
+        // the same stream, with the index Google omits added, so only the finish is under test
+        const withIndex = googleToolStream.replace("\"tool_calls\":[{", "\"tool_calls\":[{\"index\":0,")
+        const upstream = yield* rawUpstream(() => ({ body: withIndex }))
+        const model = yield* OpenAi.make({ model: "gemini-2.5-flash", apiKey: key, baseUrl: upstream.baseUrl })
+        const chunks = Chunk.toReadonlyArray(yield* Stream.runCollect(model.stream(request)))
+        expect(chunks.filter((c) => c._tag === "ToolCallDelta")).toHaveLength(1)
+        expect(chunks.find((c) => c._tag === "Finish")).toEqual({ _tag: "Finish", reason: "tool_calls" })
+      }))
+    it.scoped("calls without `index` are told apart by their ids, and a delta without id or index continues the last call", () =>
+      Effect.gen(function* () {
+        const call = (id: string | undefined, name: string | undefined, args: string) => ({
+          choices: [{
+            index: 0,
+            delta: { tool_calls: [{ ...(id !== undefined ? { id } : {}), type: "function", function: { ...(name !== undefined ? { name } : {}), arguments: args } }] }
+          }]
+        })
+        const upstream = yield* rawUpstream(() => ({
+          body: sse(
+            call("call_a", "get_weather", "{\"city\":"),
+            call(undefined, undefined, "\"Paris\"}"),
+            call("call_b", "get_time", "{}"),
+            call("call_a", undefined, ""),
+            { choices: [{ index: 0, delta: {}, finish_reason: "stop" }] },
+            "[DONE]"
+          )
+        }))
+        const model = yield* OpenAi.make({ model: "gemini-2.5-flash", apiKey: key, baseUrl: upstream.baseUrl })
+        const chunks = Chunk.toReadonlyArray(yield* Stream.runCollect(model.stream(request)))
+        expect(chunks.flatMap((c) => (c._tag === "ToolCallDelta" ? [[c.index, c.arguments]] : []))).toEqual([
+          [0, "{\"city\":"],
+          [0, "\"Paris\"}"],
+          [1, "{}"],
+          [0, ""]
+        ])
+        const response = yield* Chat.collect(model.stream(request), { id: "1", provider: "google", model: "gemini-2.5-flash" })
+        expect(response.toolCalls.map((c) => [c.id, c.name, c.arguments])).toEqual([
+          ["call_a", "get_weather", "{\"city\":\"Paris\"}"],
+          ["call_b", "get_time", "{}"]
+        ])
+        expect(response.finishReason).toBe("tool_calls")
+      }))
+
+    it.scoped("a completion that called a tool and finishes with \"stop\" finishes as tool_calls; one without calls stays stop", () =>
+      Effect.gen(function* () {
+        let calls = true
+        const upstream = yield* rawUpstream(() =>
+          json(200, {
+            choices: [{
+              index: 0,
+              message: {
+                role: "assistant",
+                content: calls ? null : "Sunny.",
+                ...(calls ? { tool_calls: [{ id: "call_1", type: "function", function: { name: "get_weather", arguments: "{}" } }] } : {})
+              },
+              finish_reason: "stop"
+            }]
+          })
+        )
+        const model = yield* OpenAi.make({ model: "gemini-2.5-flash", apiKey: key, baseUrl: upstream.baseUrl })
+        expect((yield* model.complete(request)).finishReason).toBe("tool_calls")
+        calls = false
+        expect((yield* model.complete(request)).finishReason).toBe("stop")
+      }))
+  })
+
   describe("stream_options", () => {
     // Pythagora-io/gpt-pilot#1022 (Azure's exact body), FlowiseAI/Flowise#2866 (Fireworks), modelscope/ms-agent#489 (vLLM)
     const azureRefusal = json(400, {

@@ -9,7 +9,13 @@
  * `MalformedResponse`. A server that refuses `stream_options` with a 400
  * naming it (Azure before its 2024-09 API, Fireworks, old vLLM) is asked
  * once more without it, and the adapter leaves it out of its later streams,
- * whose usage is then what the server sends unasked, or none. A `content_filter` finish or a refusal fails with
+ * whose usage is then what the server sends unasked, or none.
+ *
+ * Google's OpenAI-compatible endpoint streams each tool call whole, without
+ * its `index`: such a delta continues the call with its `id`, starts the
+ * next one when its `id` is new, and continues the last one when it has no
+ * `id`. A turn that called tools but finishes with `stop` (as that endpoint
+ * finishes them) finishes as `tool_calls`, streamed or not. A `content_filter` finish or a refusal fails with
  * `ContentFiltered`, with the text so far and the refusal (`partialText`,
  * `refusal`); a 400 `context_length_exceeded` with
  * `ContextLengthExceeded`.

@@ -17,61 +17,6 @@ const key = Redacted.make("sk-audit")
 const request = Chat.prompt("What is the weather in Paris?")
 
 layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("audit: OpenAI wire", (it) => {
-  describe("Google's OpenAI-compatible endpoint (generativelanguage.googleapis.com/v1beta/openai)", () => {
-    // measured chunk in THU-MAIC/OpenMAIC#1556: tool_calls[] without `index`
-    const googleToolStream = sse(
-      {
-        choices: [
-          {
-            delta: {
-              role: "assistant",
-              tool_calls: [
-                {
-                  function: { arguments: "{\"city\":\"Paris\"}", name: "get_weather" },
-                  id: "call_297140",
-                  type: "function"
-                }
-              ]
-            },
-            index: 0
-          }
-        ],
-        model: "gemini-2.5-flash",
-        object: "chat.completion.chunk"
-      },
-      {
-        choices: [{ delta: { role: "assistant" }, finish_reason: "stop", index: 0 }],
-        model: "gemini-2.5-flash",
-        object: "chat.completion.chunk",
-        usage: { completion_tokens: 5, prompt_tokens: 20, total_tokens: 25 }
-      },
-      "[DONE]"
-    )
-
-    it.scoped("a streamed tool_call delta without `index` is read as a tool call, not a MalformedResponse", () =>
-      Effect.gen(function* () {
-        const upstream = yield* rawUpstream(() => ({ body: googleToolStream }))
-        const model = yield* OpenAi.make({ model: "gemini-2.5-flash", apiKey: key, baseUrl: upstream.baseUrl })
-        const result = yield* Effect.either(Stream.runCollect(model.stream(request)))
-        expect(result._tag === "Left" ? result.left._tag : "Right").toBe("Right")
-        const chunks = result._tag === "Right" ? Chunk.toReadonlyArray(result.right) : []
-        expect(chunks.filter((c) => c._tag === "ToolCallDelta")).toEqual([
-          { _tag: "ToolCallDelta", index: 0, id: "call_297140", name: "get_weather", arguments: "{\"city\":\"Paris\"}" }
-        ])
-      }))
-
-    it.scoped("a stream that called a tool and finishes with \"stop\" (Google's compat layer) finishes as tool_calls", () =>
-      Effect.gen(function* () {
-        // the same stream, with the index Google omits added, so only the finish is under test
-        const withIndex = googleToolStream.replace("\"tool_calls\":[{", "\"tool_calls\":[{\"index\":0,")
-        const upstream = yield* rawUpstream(() => ({ body: withIndex }))
-        const model = yield* OpenAi.make({ model: "gemini-2.5-flash", apiKey: key, baseUrl: upstream.baseUrl })
-        const chunks = Chunk.toReadonlyArray(yield* Stream.runCollect(model.stream(request)))
-        expect(chunks.filter((c) => c._tag === "ToolCallDelta")).toHaveLength(1)
-        expect(chunks.find((c) => c._tag === "Finish")).toEqual({ _tag: "Finish", reason: "tool_calls" })
-      }))
-  })
-
   describe("error bodies of OpenAI-compatible servers", () => {
     it.scoped("DeepSeek's 400 \"Model Not Exist\" is ModelNotFound (skip the target), not InvalidRequest (end the chain)", () =>
       Effect.gen(function* () {

@@ -220,8 +220,16 @@ const finishReasons: Readonly<Record<string, FinishReason>> = {
   content_filter: "content_filter"
 }
 
-const finishReason = (reason: string | null | undefined): FinishReason =>
-  (reason != null ? finishReasons[reason] : undefined) ?? "unknown"
+/**
+ * The neutral finish of a completion or stream. A `stop` after tool calls is
+ * `tool_calls`: Google's OpenAI-compatible endpoint finishes a turn that
+ * called tools with `stop` (as the Gemini adapter reads Gemini's `STOP`),
+ * and a client's tool loop waits for `tool_calls`.
+ */
+const finishReason = (reason: string | null | undefined, calledTools: boolean): FinishReason => {
+  const finish = (reason != null ? finishReasons[reason] : undefined) ?? "unknown"
+  return finish === "stop" && calledTools ? "tool_calls" : finish
+}
 
 /**
  * The usage of a completion. `prompt_tokens` is the whole prompt, the cached
@@ -322,7 +330,7 @@ const toResponse = (
         ...(signature !== undefined ? { signature } : {})
       }
     }),
-    finishReason: finishReason(choice.finish_reason),
+    finishReason: finishReason(choice.finish_reason, (choice.message.tool_calls ?? []).length > 0),
     usage: usage(completion.usage)
   })
 }
@@ -346,7 +354,8 @@ const StreamChunk = Schema.Struct({
                   Schema.NullOr(
                     Schema.Array(
                       Schema.Struct({
-                        index: Schema.Number,
+                        // Google's OpenAI-compatible endpoint sends none (see `callIndex`)
+                        index: Schema.optional(Schema.Number),
                         id: OptionalString,
                         function: Schema.optional(
                           Schema.NullOr(Schema.Struct({ name: OptionalString, arguments: OptionalString }))
@@ -371,7 +380,7 @@ const StreamChunk = Schema.Struct({
 type StreamChoice = NonNullable<(typeof StreamChunk.Type)["choices"]>[number]
 
 const isToolCallDelta = (call: unknown): boolean => {
-  if (!Http.isPlainObject(call) || typeof call["index"] !== "number" || !Http.isOptionalString(call["id"])) return false
+  if (!Http.isPlainObject(call) || !Http.isOptional(call["index"], "number") || !Http.isOptionalString(call["id"])) return false
   const fn = call["function"]
   return (
     fn === undefined ||
@@ -423,6 +432,34 @@ interface Answered {
   /** Whether a finish reason came (the stream's `Finish`). */
   finished: boolean
   usage: ReturnType<typeof usage> | undefined
+  /** The ids of the tool calls streamed so far, by index (`undefined` for a call whose id has not come). */
+  calls: Array<string | undefined>
+  /** The index of the last tool call a delta went to, or -1. */
+  lastCall: number
+}
+
+type ToolCallDeltaWire = NonNullable<NonNullable<StreamChoice["delta"]>["tool_calls"]>[number]
+
+/**
+ * The index of the call a tool-call delta belongs to. OpenAI numbers them
+ * (`index`); Google's OpenAI-compatible endpoint sends none, each call whole
+ * in one delta. A delta without `index` continues the call with its `id`, if
+ * one came, else starts the next call when its `id` is new, and continues
+ * the last call when it has no `id` (as OpenAI's later deltas of a call
+ * have none). Its position in the delta's array is not used: Google sends
+ * each call of a parallel set in a chunk of its own, each at position 0.
+ */
+const callIndex = (call: ToolCallDeltaWire, answered: Answered): number => {
+  const id = call.id ? call.id : undefined
+  let index = call.index
+  if (index === undefined) {
+    const known = id === undefined ? -1 : answered.calls.indexOf(id)
+    index = known >= 0 ? known : id === undefined && answered.lastCall >= 0 ? answered.lastCall : answered.calls.length
+  }
+  while (answered.calls.length <= index) answered.calls.push(undefined)
+  if (id !== undefined && answered.calls[index] === undefined) answered.calls[index] = id
+  answered.lastCall = index
+  return index
 }
 
 const pushChoice = (choice: StreamChoice, out: Array<ChatChunk>, answered: Answered): void => {
@@ -440,7 +477,7 @@ const pushChoice = (choice: StreamChoice, out: Array<ChatChunk>, answered: Answe
         const signature = signatureOf(call.extra_content)
         out.push({
           _tag: "ToolCallDelta",
-          index: call.index,
+          index: callIndex(call, answered),
           ...(call.id ? { id: call.id } : {}),
           ...(name ? { name } : {}),
           arguments: call.function?.arguments ?? "",
@@ -453,7 +490,7 @@ const pushChoice = (choice: StreamChoice, out: Array<ChatChunk>, answered: Answe
   if (choice.finish_reason === "content_filter" || answered.refusal !== undefined) answered.stopped = true
   else if (!answered.finished) {
     answered.finished = true
-    out.push({ _tag: "Finish", reason: finishReason(choice.finish_reason) })
+    out.push({ _tag: "Finish", reason: finishReason(choice.finish_reason, answered.calls.length > 0) })
   }
 }
 
@@ -463,11 +500,21 @@ const pushChoice = (choice: StreamChoice, out: Array<ChatChunk>, answered: Answe
  * content_filter finish, or a refusal, fails it as `ContentFiltered` once
  * the usage is out (or at `[DONE]`, or at the body's end), with the text
  * streamed, the whole refusal and the usage.
+ * A tool-call delta without `index` is placed by its `id` (see
+ * `callIndex`), and a `stop` after tool calls finishes as `tool_calls`.
  *
  * @internal
  */
 export const streamDecoder = (context: Errors.Context): Http.EventDecoder => {
-  const answered: Answered = { text: "", refusal: undefined, stopped: false, finished: false, usage: undefined }
+  const answered: Answered = {
+    text: "",
+    refusal: undefined,
+    stopped: false,
+    finished: false,
+    usage: undefined,
+    calls: [],
+    lastCall: -1
+  }
   // a refusal waits for the usage chunk OpenAI sends after its finish, so the provider's count goes out before the failure
   const refused = (): ProviderError | undefined =>
     answered.stopped || answered.refusal !== undefined
