@@ -192,4 +192,66 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("OpenAI wire qu
         ])
       }))
   })
+  describe("Mistral's content chunk lists", () => {
+    // epam/ai-dial-adapter-openai#395, vercel/ai#17779 (Mistral documents `content` as a string or a list of chunks),
+    // n8n-io/n8n#37352 (the measured chunk below)
+    it.scoped("a streamed delta.content that is a list of thinking and text chunks yields the text, not a MalformedResponse", () =>
+      Effect.gen(function* () {
+        const upstream = yield* rawUpstream(() => ({
+          body: sse(
+            { id: "a", object: "chat.completion.chunk", model: "magistral-medium-latest", choices: [{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }] },
+            { id: "a", object: "chat.completion.chunk", model: "magistral-medium-latest", choices: [{ index: 0, delta: { content: [{ type: "thinking", thinking: [{ type: "text", text: "Paris in June..." }], closed: true }] }, finish_reason: null }] },
+            { id: "a", object: "chat.completion.chunk", model: "magistral-medium-latest", choices: [{ index: 0, delta: { content: [{ type: "text", text: "Sunny." }] }, finish_reason: null }] },
+            { id: "a", object: "chat.completion.chunk", model: "magistral-medium-latest", choices: [{ index: 0, delta: { content: "" }, finish_reason: "stop" }], usage: { prompt_tokens: 9, completion_tokens: 12, total_tokens: 21 } },
+            "[DONE]"
+          )
+        }))
+        const model = yield* OpenAi.make({ model: "magistral-medium-latest", apiKey: key, baseUrl: upstream.baseUrl, provider: "mistral" })
+        const result = yield* Effect.either(Stream.runCollect(model.stream(request)))
+        expect(result._tag === "Left" ? result.left._tag : "streamed").toBe("streamed")
+        const text = result._tag === "Right"
+          ? Chunk.toReadonlyArray(result.right).flatMap((c) => (c._tag === "TextDelta" ? [c.text] : [])).join("")
+          : ""
+        expect(text).toBe("Sunny.")
+      }))
+    it.scoped("a completion whose message.content is a list of thinking and text chunks answers the text", () =>
+      Effect.gen(function* () {
+        const upstream = yield* rawUpstream(() =>
+          json(200, {
+            id: "m",
+            object: "chat.completion",
+            model: "magistral-medium-latest",
+            choices: [{
+              index: 0,
+              message: {
+                role: "assistant",
+                content: [
+                  { type: "thinking", thinking: [{ type: "text", text: "Paris in June..." }] },
+                  { type: "text", text: "Sunny" },
+                  { type: "text", text: " and warm." }
+                ]
+              },
+              finish_reason: "stop"
+            }],
+            usage: { prompt_tokens: 9, completion_tokens: 12, total_tokens: 21 }
+          })
+        )
+        const model = yield* OpenAi.make({ model: "magistral-medium-latest", apiKey: key, baseUrl: upstream.baseUrl, provider: "mistral" })
+        const response = yield* model.complete(request)
+        expect(response.text).toBe("Sunny and warm.")
+        expect(response.finishReason).toBe("stop")
+      }))
+
+    it.scoped("a list part without a type, or a text part without its text, is still a MalformedResponse", () =>
+      Effect.gen(function* () {
+        let content: unknown = [{ text: "Sunny." }]
+        const upstream = yield* rawUpstream(() =>
+          json(200, { choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }] })
+        )
+        const model = yield* OpenAi.make({ model: "mistral-large-latest", apiKey: key, baseUrl: upstream.baseUrl, provider: "mistral" })
+        expect((yield* Effect.flip(model.complete(request)))._tag).toBe("MalformedResponse")
+        content = [{ type: "text" }]
+        expect((yield* Effect.flip(model.complete(request)))._tag).toBe("MalformedResponse")
+      }))
+  })
 })

@@ -15,7 +15,11 @@
  * its `index`: such a delta continues the call with its `id`, starts the
  * next one when its `id` is new, and continues the last one when it has no
  * `id`. A turn that called tools but finishes with `stop` (as that endpoint
- * finishes them) finishes as `tool_calls`, streamed or not. A `content_filter` finish or a refusal fails with
+ * finishes them) finishes as `tool_calls`, streamed or not.
+ *
+ * A `content` that is a list of parts (Mistral's chunks, in a message or a
+ * stream's delta) is read as the text of its `text` parts; a `thinking` part
+ * (Magistral's reasoning), or any other, is skipped. A `content_filter` finish or a refusal fails with
  * `ContentFiltered`, with the text so far and the refusal (`partialText`,
  * `refusal`); a 400 `context_length_exceeded` with
  * `ContextLengthExceeded`.

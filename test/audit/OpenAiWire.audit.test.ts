@@ -60,29 +60,6 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("audit: OpenAI 
         expect(isRetriable(error)).toBe(true)
       }))
   })
-  describe("Mistral's content chunk lists", () => {
-    // epam/ai-dial-adapter-openai#395, vercel/ai#17779 (Mistral documents `content` as a string or a list of chunks),
-    // n8n-io/n8n#37352 (the measured chunk below)
-    it.scoped("a streamed delta.content that is a list of thinking and text chunks yields the text, not a MalformedResponse", () =>
-      Effect.gen(function* () {
-        const upstream = yield* rawUpstream(() => ({
-          body: sse(
-            { id: "a", object: "chat.completion.chunk", model: "magistral-medium-latest", choices: [{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }] },
-            { id: "a", object: "chat.completion.chunk", model: "magistral-medium-latest", choices: [{ index: 0, delta: { content: [{ type: "thinking", thinking: [{ type: "text", text: "Paris in June..." }], closed: true }] }, finish_reason: null }] },
-            { id: "a", object: "chat.completion.chunk", model: "magistral-medium-latest", choices: [{ index: 0, delta: { content: [{ type: "text", text: "Sunny." }] }, finish_reason: null }] },
-            { id: "a", object: "chat.completion.chunk", model: "magistral-medium-latest", choices: [{ index: 0, delta: { content: "" }, finish_reason: "stop" }], usage: { prompt_tokens: 9, completion_tokens: 12, total_tokens: 21 } },
-            "[DONE]"
-          )
-        }))
-        const model = yield* OpenAi.make({ model: "magistral-medium-latest", apiKey: key, baseUrl: upstream.baseUrl, provider: "mistral" })
-        const result = yield* Effect.either(Stream.runCollect(model.stream(request)))
-        expect(result._tag === "Left" ? result.left._tag : "streamed").toBe("streamed")
-        const text = result._tag === "Right"
-          ? Chunk.toReadonlyArray(result.right).flatMap((c) => (c._tag === "TextDelta" ? [c.text] : [])).join("")
-          : ""
-        expect(text).toBe("Sunny.")
-      }))
-  })
   describe("vLLM's engine aborts", () => {
     // vllm-project/vllm#57082: an engine-initiated abort (scale-down, shutdown, sleep) ends the stream with HTTP 200,
     // finish_reason "abort" (not an OpenAI value), then an unconditional data: [DONE]

@@ -180,6 +180,43 @@ export const refusedStreamOptions = (error: unknown): boolean =>
 
 const OptionalString = Schema.optional(Schema.NullOr(Schema.String))
 
+/**
+ * A part of a list-shaped `content` (Mistral's chunks): a text part with its
+ * text, or a part of another type (`thinking`, `reference`, ...), which holds
+ * none of the answer's text.
+ */
+const ContentPartWire = Schema.Union(
+  Schema.Struct({ type: Schema.Literal("text"), text: Schema.String }),
+  Schema.Struct({ type: Schema.String.pipe(Schema.filter((type) => type !== "text")) })
+)
+
+/** A message's or a delta's `content`: a string, or (Mistral) a list of parts. */
+const ContentWire = Schema.optional(Schema.NullOr(Schema.Union(Schema.String, Schema.Array(ContentPartWire))))
+
+type Content = string | ReadonlyArray<typeof ContentPartWire.Type> | null | undefined
+
+const isContentPart = (part: unknown): boolean =>
+  Http.isPlainObject(part) &&
+  typeof part["type"] === "string" &&
+  (part["type"] !== "text" || typeof part["text"] === "string")
+
+/** For `accepts` checks: what `ContentWire` takes. */
+const isContent = (content: unknown): boolean =>
+  Http.isOptionalString(content) || (Array.isArray(content) && content.every(isContentPart))
+
+/**
+ * The text of a `content`: the string, or the text of its text parts, in
+ * order; a `thinking` part (Magistral's reasoning) and any other part are
+ * not the answer's text and are skipped, as reasoning is elsewhere.
+ */
+const contentText = (content: Content): string => {
+  if (content == null) return ""
+  if (typeof content === "string") return content
+  let text = ""
+  for (const part of content) if (part.type === "text" && "text" in part) text += part.text
+  return text
+}
+
 const UsageWire = Schema.Struct({
   prompt_tokens: Schema.Number,
   completion_tokens: Schema.Number,
@@ -202,7 +239,7 @@ const Completion = Schema.Struct({
   choices: Schema.Array(
     Schema.Struct({
       message: Schema.Struct({
-        content: OptionalString,
+        content: ContentWire,
         refusal: OptionalString,
         tool_calls: Schema.optional(Schema.NullOr(Schema.Array(ToolCallWire)))
       }),
@@ -265,7 +302,7 @@ const isToolCall = (call: unknown): boolean => {
 const isCompletionChoice = (choice: unknown): boolean => {
   if (!Http.isPlainObject(choice) || !Http.isOptionalString(choice["finish_reason"])) return false
   const message = choice["message"]
-  if (!Http.isPlainObject(message) || !Http.isOptionalString(message["content"]) || !Http.isOptionalString(message["refusal"])) {
+  if (!Http.isPlainObject(message) || !isContent(message["content"]) || !Http.isOptionalString(message["refusal"])) {
     return false
   }
   const calls = message["tool_calls"]
@@ -314,13 +351,13 @@ const toResponse = (
   if (choice === undefined) return Either.left(Errors.malformed(context, `${context.provider} sent a completion without choices`))
   if (choice.finish_reason === "content_filter" || choice.message.refusal) {
     const refusal = choice.message.refusal ? { refusal: choice.message.refusal } : {}
-    return Either.left(filtered(context, { partialText: choice.message.content ?? "", ...refusal, usage: usage(completion.usage) }))
+    return Either.left(filtered(context, { partialText: contentText(choice.message.content), ...refusal, usage: usage(completion.usage) }))
   }
   return Either.right({
     id: completion.id ?? Http.freshId(context.provider),
     provider: context.provider,
     model: completion.model ?? context.model,
-    text: choice.message.content ?? "",
+    text: contentText(choice.message.content),
     toolCalls: (choice.message.tool_calls ?? []).map((call) => {
       const signature = signatureOf(call.extra_content)
       return {
@@ -348,7 +385,7 @@ const StreamChunk = Schema.Struct({
           delta: Schema.optional(
             Schema.NullOr(
               Schema.Struct({
-                content: OptionalString,
+                content: ContentWire,
                 refusal: OptionalString,
                 tool_calls: Schema.optional(
                   Schema.NullOr(
@@ -395,7 +432,7 @@ const isStreamChoice = (choice: unknown): boolean => {
   }
   const delta = choice["delta"]
   if (delta === undefined || delta === null) return true
-  if (!Http.isPlainObject(delta) || !Http.isOptionalString(delta["content"]) || !Http.isOptionalString(delta["refusal"])) return false
+  if (!Http.isPlainObject(delta) || !isContent(delta["content"]) || !Http.isOptionalString(delta["refusal"])) return false
   const calls = delta["tool_calls"]
   return calls === undefined || calls === null || (Array.isArray(calls) && calls.every(isToolCallDelta))
 }
@@ -467,9 +504,10 @@ const pushChoice = (choice: StreamChoice, out: Array<ChatChunk>, answered: Answe
   if (delta?.refusal) answered.refusal = (answered.refusal ?? "") + delta.refusal
   // after a refusal, nothing else is the answer
   else if (answered.refusal === undefined) {
-    if (delta?.content) {
-      out.push({ _tag: "TextDelta", text: delta.content })
-      answered.text += delta.content
+    const text = contentText(delta?.content)
+    if (text) {
+      out.push({ _tag: "TextDelta", text })
+      answered.text += text
     }
     if (delta?.tool_calls) {
       for (const call of delta.tool_calls) {
