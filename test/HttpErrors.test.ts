@@ -495,6 +495,16 @@ describe("error bodies", () => {
     expect(classify(400, { error: { message: "temperature must be <= 2" } })._tag).toBe("InvalidRequest")
   })
 
+  it("takes Groq's tool_use_failed (a bad tool call the model wrote) for a retriable MalformedResponse, in a 400 or a stream", () => {
+    const body = {
+      error: { message: "Failed to call a function.", type: "invalid_request_error", code: "tool_use_failed", failed_generation: "f{" }
+    }
+    expect(classify(400, body)._tag).toBe("MalformedResponse")
+    expect(classify(undefined, body)._tag).toBe("MalformedResponse")
+    // the code only: another invalid_request_error stays what it is
+    expect(classify(400, { error: { message: "Failed to call a function.", type: "invalid_request_error" } })._tag).toBe("InvalidRequest")
+  })
+
   it("scrubs the key from any message, and uses the body text when it is not JSON", () => {
     const error = Errors.fromResponse(context, 502, {}, `<html>bad gateway for ${key}</html>`, 0)
     expect(error._tag).toBe("ServerError")

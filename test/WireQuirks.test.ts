@@ -8,6 +8,7 @@ import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, layer } from "@effect/vitest"
 import { Chunk, Effect, Redacted, Stream } from "effect"
 import * as Chat from "../src/llm/Chat.js"
+import { isRetriable } from "../src/llm/ProviderError.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import { json, rawUpstream, sse } from "./support/raw.js"
 
@@ -252,6 +253,53 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("OpenAI wire qu
         expect((yield* Effect.flip(model.complete(request)))._tag).toBe("MalformedResponse")
         content = [{ type: "text" }]
         expect((yield* Effect.flip(model.complete(request)))._tag).toBe("MalformedResponse")
+      }))
+  })
+  describe("Groq's tool_use_failed", () => {
+    it.scoped("Groq's 400 tool_use_failed (the model wrote a bad call) is retriable, as Gemini's MALFORMED_FUNCTION_CALL is", () =>
+      Effect.gen(function* () {
+        // groq/groq-typescript#28, the exact body, huggingface/smolagents#1119
+        const upstream = yield* rawUpstream(() =>
+          json(400, {
+            error: {
+              message: "Failed to call a function. Please adjust your prompt. See 'failed_generation' for more details.",
+              type: "invalid_request_error",
+              code: "tool_use_failed",
+              failed_generation: "web_search{\"query\": \"x\"}</function>"
+            }
+          })
+        )
+        const model = yield* OpenAi.make({ model: "llama-3.3-70b-versatile", apiKey: key, baseUrl: upstream.baseUrl, provider: "groq" })
+        const error = yield* Effect.flip(model.complete(request))
+        expect(error._tag).not.toBe("InvalidRequest")
+        expect(isRetriable(error)).toBe(true)
+      }))
+
+    it.scoped("Groq's in-stream `event: error` tool_use_failed is retriable too", () =>
+      Effect.gen(function* () {
+        // anomalyco/opencode#1018: the raw body Groq sent
+        const body =
+          "event: error\ndata: {\"error\":{\"message\":\"Failed to call a function. Please adjust your prompt. See 'failed_generation' for more details.\",\"type\":\"invalid_request_error\",\"code\":\"tool_use_failed\",\"failed_generation\":\"Tool use failed: JSON does not match the expected schema for tool calls\",\"status_code\":400}}\n\n"
+        const upstream = yield* rawUpstream(() => ({ body }))
+        const model = yield* OpenAi.make({ model: "moonshotai/kimi-k2-instruct", apiKey: key, baseUrl: upstream.baseUrl, provider: "groq" })
+        const error = yield* Effect.flip(Stream.runDrain(model.stream(request)))
+        expect(error._tag).not.toBe("InvalidRequest")
+        expect(isRetriable(error)).toBe(true)
+      }))
+
+    it.scoped("a tool_use_failed keeps Groq's words, and the same request asked again may well succeed", () =>
+      Effect.gen(function* () {
+        let calls = 0
+        const upstream = yield* rawUpstream(() =>
+          calls++ === 0
+            ? json(400, { error: { message: "Failed to call a function.", type: "invalid_request_error", code: "tool_use_failed", failed_generation: "x" } })
+            : json(200, { choices: [{ index: 0, message: { role: "assistant", content: "Sunny." }, finish_reason: "stop" }] })
+        )
+        const model = yield* OpenAi.make({ model: "llama-3.3-70b-versatile", apiKey: key, baseUrl: upstream.baseUrl, provider: "groq" })
+        const error = yield* Effect.flip(model.complete(request))
+        expect(error._tag).toBe("MalformedResponse")
+        expect(error.message).toContain("Failed to call a function")
+        expect((yield* model.complete(request)).text).toBe("Sunny.")
       }))
   })
 })

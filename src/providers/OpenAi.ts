@@ -22,7 +22,9 @@
  * (Magistral's reasoning), or any other, is skipped. A `content_filter` finish or a refusal fails with
  * `ContentFiltered`, with the text so far and the refusal (`partialText`,
  * `refusal`); a 400 `context_length_exceeded` with
- * `ContextLengthExceeded`.
+ * `ContextLengthExceeded`; Groq's `tool_use_failed` (a 400 or an in-stream
+ * error: the model wrote a tool call that does not parse) with a retriable
+ * `MalformedResponse`.
  *
  * A request's `temperature` and `topP` are left out for OpenAI's reasoning
  * models that refuse them (the o-series, GPT-5 but its chat model, the pro

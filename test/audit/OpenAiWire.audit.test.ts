@@ -7,7 +7,6 @@ import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, layer } from "@effect/vitest"
 import { Chunk, Effect, Redacted, Stream } from "effect"
 import * as Chat from "../../src/llm/Chat.js"
-import { isRetriable } from "../../src/llm/ProviderError.js"
 import * as OpenAi from "../../src/providers/OpenAi.js"
 import { json, rawUpstream, sse } from "../support/raw.js"
 import type * as Http from "node:http"
@@ -29,36 +28,6 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("audit: OpenAI 
         expect(error._tag).toBe("ModelNotFound")
       }))
 
-    it.scoped("Groq's 400 tool_use_failed (the model wrote a bad call) is retriable, as Gemini's MALFORMED_FUNCTION_CALL is", () =>
-      Effect.gen(function* () {
-        // groq/groq-typescript#28, huggingface/smolagents#1119
-        const upstream = yield* rawUpstream(() =>
-          json(400, {
-            error: {
-              message: "Failed to call a function. Please adjust your prompt. See 'failed_generation' for more details.",
-              type: "invalid_request_error",
-              code: "tool_use_failed",
-              failed_generation: "web_search{\"query\": \"x\"}</function>"
-            }
-          })
-        )
-        const model = yield* OpenAi.make({ model: "llama-3.3-70b-versatile", apiKey: key, baseUrl: upstream.baseUrl, provider: "groq" })
-        const error = yield* Effect.flip(model.complete(request))
-        expect(error._tag).not.toBe("InvalidRequest")
-        expect(isRetriable(error)).toBe(true)
-      }))
-
-    it.scoped("Groq's in-stream `event: error` tool_use_failed is retriable too", () =>
-      Effect.gen(function* () {
-        // anomalyco/opencode#1018: the raw body Groq sent
-        const body =
-          "event: error\ndata: {\"error\":{\"message\":\"Failed to call a function. Please adjust your prompt. See 'failed_generation' for more details.\",\"type\":\"invalid_request_error\",\"code\":\"tool_use_failed\",\"failed_generation\":\"Tool use failed: JSON does not match the expected schema for tool calls\",\"status_code\":400}}\n\n"
-        const upstream = yield* rawUpstream(() => ({ body }))
-        const model = yield* OpenAi.make({ model: "moonshotai/kimi-k2-instruct", apiKey: key, baseUrl: upstream.baseUrl, provider: "groq" })
-        const error = yield* Effect.flip(Stream.runDrain(model.stream(request)))
-        expect(error._tag).not.toBe("InvalidRequest")
-        expect(isRetriable(error)).toBe(true)
-      }))
   })
   describe("vLLM's engine aborts", () => {
     // vllm-project/vllm#57082: an engine-initiated abort (scale-down, shutdown, sleep) ends the stream with HTTP 200,

@@ -292,13 +292,26 @@ const isAccountFault = (status: number, info: ErrorInfo | undefined, message: st
   // "exceeded your current quota" too, and stays RateLimited
   ((status === 400 || status === 402 || status === 403) && accountText.test(message))
 
+/**
+ * Codes that say the model's output, not the request, was at fault: Groq's
+ * `tool_use_failed` (the model wrote a tool call that does not parse or
+ * match the tool's schema; the body's `failed_generation` holds it), as a
+ * 400 or an in-stream error event. The same request often succeeds when
+ * asked again, as after Gemini's `MALFORMED_FUNCTION_CALL`, so it is a
+ * `MalformedResponse` (retried, or failed over), not an `InvalidRequest`
+ * that ends the chain.
+ */
+const malformedOutputCodes: ReadonlySet<string> = new Set(["tool_use_failed"])
+
 /** Statuses whose body may say the real cause is the context window or a policy. */
 const refinable = (status: number): boolean => status === 400 || status === 422
 
 /**
  * Maps a failure to exactly one error: the HTTP status (or, in a stream, the
  * status the error's type stands for) through `fromStatus`, after a 400 is
- * refined by its body to `ContextLengthExceeded` or `ContentFiltered`, and a
+ * refined by its body to `ContextLengthExceeded`, `ContentFiltered` or (a
+ * malformed tool call the model wrote: Groq's `tool_use_failed`)
+ * `MalformedResponse`, and a
  * Google `RESOURCE_EXHAUSTED` or an Anthropic `overloaded_error` is taken
  * for what it says whatever the status. A fault of the account (an
  * exhausted quota or balance, billing, a key refused in a 400) is
@@ -330,6 +343,7 @@ export const classify = (
   }
   if (isAccountFault(status, info, raw)) return new Unauthorized({ ...base, status })
   if (refinable(status)) {
+    if (info?.code !== undefined && malformedOutputCodes.has(info.code)) return new MalformedResponse({ ...base, status })
     if (isContextLength(info, raw)) return new ContextLengthExceeded({ ...base, status, ...windowOf(raw) })
     if (isContentFilter(info, raw)) {
       const reason = info?.code ?? info?.type
