@@ -10,6 +10,7 @@ import { Chunk, Effect, Redacted, Stream } from "effect"
 import * as Chat from "../src/llm/Chat.js"
 import { isRetriable } from "../src/llm/ProviderError.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
+import * as Router from "../src/router/Router.js"
 import { json, rawUpstream, sse } from "./support/raw.js"
 
 const key = Redacted.make("sk-audit")
@@ -300,6 +301,38 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("OpenAI wire qu
         expect(error._tag).toBe("MalformedResponse")
         expect(error.message).toContain("Failed to call a function")
         expect((yield* model.complete(request)).text).toBe("Sunny.")
+      }))
+  })
+  describe("DeepSeek's Model Not Exist", () => {
+    it.scoped("DeepSeek's 400 \"Model Not Exist\" is ModelNotFound (skip the target), not InvalidRequest (end the chain)", () =>
+      Effect.gen(function* () {
+        // DeepSeek's exact body, e.g. ConardLi/easy-dataset#9, langbot-app/LangBot#1643
+        const upstream = yield* rawUpstream(() =>
+          json(400, { error: { message: "Model Not Exist", type: "invalid_request_error", param: null, code: "invalid_request_error" } })
+        )
+        const model = yield* OpenAi.make({ model: "deepseek-r1", apiKey: key, baseUrl: upstream.baseUrl, provider: "deepseek" })
+        const error = yield* Effect.flip(model.complete(request))
+        expect(error._tag).toBe("ModelNotFound")
+      }))
+
+    it.scoped("so the router skips to the next target instead of ending the request", () =>
+      Effect.gen(function* () {
+        const deepSeek = yield* rawUpstream(() =>
+          json(400, { error: { message: "Model Not Exist", type: "invalid_request_error", param: null, code: "invalid_request_error" } })
+        )
+        const openAi = yield* rawUpstream(() =>
+          json(200, { choices: [{ index: 0, message: { role: "assistant", content: "Sunny." }, finish_reason: "stop" }] })
+        )
+        const first = yield* OpenAi.make({ model: "deepseek-r1", apiKey: key, baseUrl: deepSeek.baseUrl, provider: "deepseek" })
+        const second = yield* OpenAi.make({ model: "gpt-4.1-mini", apiKey: key, baseUrl: openAi.baseUrl })
+        const router = yield* Router.make({
+          targets: { deepseek: { model: first }, openai: { model: second } },
+          chains: { default: ["deepseek", "openai"] },
+          cache: false
+        })
+        const { response } = yield* router.complete(request)
+        expect(response.text).toBe("Sunny.")
+        expect(deepSeek.requests).toHaveLength(1)
       }))
   })
 })

@@ -6,25 +6,31 @@
  *
  * Streams ask for `stream_options.include_usage`, so they end with a usage
  * chunk, then `data: [DONE]`; a stream that ends before `[DONE]` fails with
- * `MalformedResponse`. A server that refuses `stream_options` with a 400
- * naming it (Azure before its 2024-09 API, Fireworks, old vLLM) is asked
- * once more without it, and the adapter leaves it out of its later streams,
- * whose usage is then what the server sends unasked, or none.
- *
- * Google's OpenAI-compatible endpoint streams each tool call whole, without
- * its `index`: such a delta continues the call with its `id`, starts the
- * next one when its `id` is new, and continues the last one when it has no
- * `id`. A turn that called tools but finishes with `stop` (as that endpoint
- * finishes them) finishes as `tool_calls`, streamed or not.
- *
- * A `content` that is a list of parts (Mistral's chunks, in a message or a
- * stream's delta) is read as the text of its `text` parts; a `thinking` part
- * (Magistral's reasoning), or any other, is skipped. A `content_filter` finish or a refusal fails with
+ * `MalformedResponse`. A `content_filter` finish or a refusal fails with
  * `ContentFiltered`, with the text so far and the refusal (`partialText`,
  * `refusal`); a 400 `context_length_exceeded` with
- * `ContextLengthExceeded`; Groq's `tool_use_failed` (a 400 or an in-stream
- * error: the model wrote a tool call that does not parse) with a retriable
- * `MalformedResponse`.
+ * `ContextLengthExceeded`.
+ *
+ * Compatible servers that part from OpenAI are read for what they mean:
+ *
+ * - A server that refuses `stream_options` with a 400 naming it (Azure
+ *   before its 2024-09 API, Fireworks, old vLLM) is asked once more without
+ *   it, and the adapter leaves it out of its later streams, whose usage is
+ *   then what the server sends unasked, or none.
+ * - Google's OpenAI-compatible endpoint streams each tool call whole,
+ *   without its `index`: such a delta continues the call with its `id`,
+ *   starts the next one when its `id` is new, and continues the last one
+ *   when it has no `id`. A turn that called tools but finishes with `stop`
+ *   (as that endpoint finishes them) finishes as `tool_calls`, streamed or
+ *   not.
+ * - A `content` that is a list of parts (Mistral's chunks, in a message or a
+ *   stream's delta) is read as the text of its `text` parts; a `thinking`
+ *   part (Magistral's reasoning), or any other, is skipped.
+ * - Groq's `tool_use_failed` (a 400 or an in-stream error: the model wrote a
+ *   tool call that does not parse) fails with a retriable
+ *   `MalformedResponse`, not `InvalidRequest`.
+ * - A 400 that says the model does not exist (DeepSeek's "Model Not Exist")
+ *   fails with `ModelNotFound`, skipped as a 404 is.
  *
  * A request's `temperature` and `topP` are left out for OpenAI's reasoning
  * models that refuse them (the o-series, GPT-5 but its chat model, the pro

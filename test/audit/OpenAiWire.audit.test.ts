@@ -16,19 +16,6 @@ const key = Redacted.make("sk-audit")
 const request = Chat.prompt("What is the weather in Paris?")
 
 layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("audit: OpenAI wire", (it) => {
-  describe("error bodies of OpenAI-compatible servers", () => {
-    it.scoped("DeepSeek's 400 \"Model Not Exist\" is ModelNotFound (skip the target), not InvalidRequest (end the chain)", () =>
-      Effect.gen(function* () {
-        // DeepSeek's exact body, e.g. ConardLi/easy-dataset#9, langbot-app/LangBot#1643
-        const upstream = yield* rawUpstream(() =>
-          json(400, { error: { message: "Model Not Exist", type: "invalid_request_error", param: null, code: "invalid_request_error" } })
-        )
-        const model = yield* OpenAi.make({ model: "deepseek-r1", apiKey: key, baseUrl: upstream.baseUrl, provider: "deepseek" })
-        const error = yield* Effect.flip(model.complete(request))
-        expect(error._tag).toBe("ModelNotFound")
-      }))
-
-  })
   describe("vLLM's engine aborts", () => {
     // vllm-project/vllm#57082: an engine-initiated abort (scale-down, shutdown, sleep) ends the stream with HTTP 200,
     // finish_reason "abort" (not an OpenAI value), then an unconditional data: [DONE]

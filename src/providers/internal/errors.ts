@@ -15,6 +15,7 @@ import {
   fromStatus,
   InvalidRequest,
   MalformedResponse,
+  ModelNotFound,
   Overloaded,
   type ProviderError,
   RateLimited,
@@ -303,6 +304,20 @@ const isAccountFault = (status: number, info: ErrorInfo | undefined, message: st
  */
 const malformedOutputCodes: ReadonlySet<string> = new Set(["tool_use_failed"])
 
+/**
+ * What says, in a 400, that the model asked for does not exist here: DeepSeek
+ * answers an unknown model with a 400 "Model Not Exist" (an
+ * `invalid_request_error`), where OpenAI answers a 404 `model_not_found`.
+ * Another target may have the model, so it is skipped, as a 404 is. Only a
+ * message about the model itself: "model not exist", "model not found", "the
+ * model `…` does not exist", or the code `model_not_found`.
+ */
+const modelNotFoundCodes: ReadonlySet<string> = new Set(["model_not_found"])
+const modelNotFoundText = /\bmodel (?:does )?not exists?\b|\bmodel not found\b|\bthe model [`'"][^`'"]+[`'"] does not exist\b/i
+
+const isModelNotFound = (info: ErrorInfo | undefined, message: string): boolean =>
+  namedIn(info, modelNotFoundCodes) || modelNotFoundText.test(message)
+
 /** Statuses whose body may say the real cause is the context window or a policy. */
 const refinable = (status: number): boolean => status === 400 || status === 422
 
@@ -311,7 +326,8 @@ const refinable = (status: number): boolean => status === 400 || status === 422
  * status the error's type stands for) through `fromStatus`, after a 400 is
  * refined by its body to `ContextLengthExceeded`, `ContentFiltered` or (a
  * malformed tool call the model wrote: Groq's `tool_use_failed`)
- * `MalformedResponse`, and a
+ * `MalformedResponse`, or (DeepSeek's "Model Not Exist") `ModelNotFound`,
+ * and a
  * Google `RESOURCE_EXHAUSTED` or an Anthropic `overloaded_error` is taken
  * for what it says whatever the status. A fault of the account (an
  * exhausted quota or balance, billing, a key refused in a 400) is
@@ -349,6 +365,7 @@ export const classify = (
       const reason = info?.code ?? info?.type
       return new ContentFiltered({ ...base, status, ...(reason !== undefined ? { reason: safe(reason, context.secret) } : {}) })
     }
+    if (isModelNotFound(info, raw)) return new ModelNotFound({ ...base, status })
   }
   return fromStatus(status, { ...base, retryAfter: wait })
 }
