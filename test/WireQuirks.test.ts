@@ -335,4 +335,91 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("OpenAI wire qu
         expect(deepSeek.requests).toHaveLength(1)
       }))
   })
+  describe("vLLM's engine aborts", () => {
+    // vllm-project/vllm#57082: an engine-initiated abort (scale-down, shutdown, sleep) ends the stream with HTTP 200,
+    // finish_reason "abort" (not an OpenAI value), then an unconditional data: [DONE]
+    it.scoped("a stream that ends with finish_reason \"abort\" is a failure, not a finished answer", () =>
+      Effect.gen(function* () {
+        const upstream = yield* rawUpstream(() => ({
+          body: sse(
+            { id: "c", object: "chat.completion.chunk", model: "qwen3", choices: [{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }] },
+            { id: "c", object: "chat.completion.chunk", model: "qwen3", choices: [{ index: 0, delta: { content: "The weather in Par" }, finish_reason: null }] },
+            { id: "c", object: "chat.completion.chunk", model: "qwen3", choices: [{ index: 0, delta: { content: "" }, finish_reason: "abort" }] },
+            { id: "c", object: "chat.completion.chunk", model: "qwen3", choices: [], usage: { prompt_tokens: 9, completion_tokens: 5, total_tokens: 14 } },
+            "[DONE]"
+          )
+        }))
+        const model = yield* OpenAi.make({ model: "qwen3", baseUrl: upstream.baseUrl, provider: "vllm" })
+        const result = yield* Effect.either(Stream.runCollect(model.stream(request)))
+        expect(
+          result._tag === "Left" ? `failed (${result.left._tag})` : JSON.stringify(Chunk.toReadonlyArray(result.right).find((c) => c._tag === "Finish"))
+        ).toMatch(/^failed/)
+      }))
+
+    it.scoped("a JSON completion with finish_reason \"abort\" is a failure, not a finished answer", () =>
+      Effect.gen(function* () {
+        const upstream = yield* rawUpstream(() =>
+          json(200, {
+            id: "c",
+            object: "chat.completion",
+            model: "qwen3",
+            choices: [{ index: 0, message: { role: "assistant", content: "The weather in Par" }, finish_reason: "abort" }],
+            usage: { prompt_tokens: 9, completion_tokens: 5, total_tokens: 14 }
+          })
+        )
+        const model = yield* OpenAi.make({ model: "qwen3", baseUrl: upstream.baseUrl, provider: "vllm" })
+        const result = yield* Effect.either(model.complete(request))
+        expect(result._tag === "Left" ? "failed" : `finished (${result.right.finishReason})`).toBe("failed")
+        expect(result._tag === "Left" && result.left._tag).toBe("ServerError")
+      }))
+    const abortAfter = (text: string) =>
+      sse(
+        { id: "c", object: "chat.completion.chunk", model: "qwen3", choices: [{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }] },
+        ...(text === "" ? [] : [{ id: "c", object: "chat.completion.chunk", model: "qwen3", choices: [{ index: 0, delta: { content: text }, finish_reason: null }] }]),
+        { id: "c", object: "chat.completion.chunk", model: "qwen3", choices: [{ index: 0, delta: { content: "" }, finish_reason: "abort" }] },
+        { id: "c", object: "chat.completion.chunk", model: "qwen3", choices: [], usage: { prompt_tokens: 9, completion_tokens: 5, total_tokens: 14 } },
+        "[DONE]"
+      )
+    const sunny = sse(
+      { choices: [{ index: 0, delta: { role: "assistant", content: "Sunny." }, finish_reason: null }] },
+      { choices: [{ index: 0, delta: {}, finish_reason: "stop" }] },
+      "[DONE]"
+    )
+
+    it.scoped("the abort is a retriable ServerError, after the text and the usage the server sent, with no Finish", () =>
+      Effect.gen(function* () {
+        const upstream = yield* rawUpstream(() => ({ body: abortAfter("The weather in Par") }))
+        const model = yield* OpenAi.make({ model: "qwen3", baseUrl: upstream.baseUrl, provider: "vllm" })
+        const seen: Array<string> = []
+        const error = yield* Effect.flip(Stream.runForEach(model.stream(request), (c) => Effect.sync(() => seen.push(c._tag))))
+        expect(error._tag).toBe("ServerError")
+        expect(isRetriable(error)).toBe(true)
+        expect(error.message).toContain("abort")
+        expect(seen).toEqual(["TextDelta", "Usage"])
+      }))
+
+    it.scoped("through the router: an abort before content falls over to the next target; one after content is a StreamInterrupted", () =>
+      Effect.gen(function* () {
+        let text = ""
+        const vllm = yield* rawUpstream(() => ({ body: abortAfter(text) }))
+        const openAi = yield* rawUpstream(() => ({ body: sunny }))
+        const first = yield* OpenAi.make({ model: "qwen3", baseUrl: vllm.baseUrl, provider: "vllm" })
+        const second = yield* OpenAi.make({ model: "gpt-4.1-mini", apiKey: key, baseUrl: openAi.baseUrl })
+        const router = yield* Router.make({
+          targets: { vllm: { model: first }, openai: { model: second } },
+          chains: { default: ["vllm", "openai"] },
+          policy: { retry: { maxAttempts: 1 } },
+          cache: false
+        })
+        const run = Effect.scoped(
+          Effect.flatMap(router.stream(request), (started) => Effect.either(Stream.runCollect(started.chunks)))
+        )
+        const before = yield* run
+        expect(before._tag === "Right" ? Chunk.toReadonlyArray(before.right).flatMap((c) => (c._tag === "TextDelta" ? [c.text] : [])).join("") : before.left._tag)
+          .toBe("Sunny.")
+        text = "The weather in Par"
+        const after = yield* run
+        expect(after._tag === "Left" ? after.left._tag : "answered").toBe("StreamInterrupted")
+      }))
+  })
 })

@@ -31,6 +31,9 @@
  *   `MalformedResponse`, not `InvalidRequest`.
  * - A 400 that says the model does not exist (DeepSeek's "Model Not Exist")
  *   fails with `ModelNotFound`, skipped as a 404 is.
+ * - vLLM's `finish_reason: "abort"` (its engine gave the answer up: a
+ *   scale-down, a shutdown) fails a completion, or a stream after the usage
+ *   it sends, with a retriable `ServerError`, not an answer.
  *
  * A request's `temperature` and `topP` are left out for OpenAI's reasoning
  * models that refuse them (the o-series, GPT-5 but its chat model, the pro

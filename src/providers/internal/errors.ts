@@ -19,6 +19,7 @@ import {
   Overloaded,
   type ProviderError,
   RateLimited,
+  ServerError,
   Timeout,
   type TimeoutPhase,
   TransportError,
@@ -465,6 +466,17 @@ export const timeout = (context: Context, phase: TimeoutPhase, after: Duration.D
  */
 export const malformed = (context: Context, message: string): MalformedResponse =>
   new MalformedResponse({ provider: context.provider, model: context.model, message: safe(message, context.secret) })
+
+/**
+ * The server gave up on the answer itself, after an HTTP 200: vLLM's engine
+ * aborted it (`finish_reason: "abort"`, on a scale-down, a shutdown, a
+ * sleep). A `ServerError` (retried, or failed over; a stream cut after its
+ * content is interrupted), not an answer.
+ *
+ * @internal
+ */
+export const aborted = (context: Context, message: string): ServerError =>
+  new ServerError({ provider: context.provider, model: context.model, message: safe(message, context.secret) })
 
 /**
  * What a provider had answered when it stopped its answer on policy (see

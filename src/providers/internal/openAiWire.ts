@@ -249,6 +249,16 @@ const Completion = Schema.Struct({
   usage: Schema.optional(Schema.NullOr(UsageWire))
 })
 
+/**
+ * vLLM's finish when its engine aborted the answer (a scale-down, a
+ * shutdown, a sleep): not an OpenAI value, and not an answer, though the
+ * HTTP status was 200 and a `[DONE]` follows (see `Errors.aborted`).
+ */
+const abortFinish = "abort"
+
+const abortedError = (context: Errors.Context): ProviderError =>
+  Errors.aborted(context, `${context.provider} aborted the answer (finish_reason "abort")`)
+
 const finishReasons: Readonly<Record<string, FinishReason>> = {
   stop: "stop",
   length: "length",
@@ -336,7 +346,8 @@ const decodeCompletion = Http.jsonDecoder(Completion, isCompletion)
 
 /**
  * Reads a JSON chat completion; a content-filter finish or a refusal is a
- * `ContentFiltered` error, with the answer's text, refusal and usage.
+ * `ContentFiltered` error, with the answer's text, refusal and usage; vLLM's
+ * `finish_reason: "abort"` a `ServerError` (see `Errors.aborted`).
  *
  * @internal
  */
@@ -349,6 +360,7 @@ const toResponse = (
 ): Either.Either<ChatResponse, ProviderError> => {
   const choice = completion.choices[0]
   if (choice === undefined) return Either.left(Errors.malformed(context, `${context.provider} sent a completion without choices`))
+  if (choice.finish_reason === abortFinish) return Either.left(abortedError(context))
   if (choice.finish_reason === "content_filter" || choice.message.refusal) {
     const refusal = choice.message.refusal ? { refusal: choice.message.refusal } : {}
     return Either.left(filtered(context, { partialText: contentText(choice.message.content), ...refusal, usage: usage(completion.usage) }))
@@ -473,6 +485,8 @@ interface Answered {
   calls: Array<string | undefined>
   /** The index of the last tool call a delta went to, or -1. */
   lastCall: number
+  /** Whether the server aborted the answer (vLLM's `finish_reason: "abort"`). */
+  aborted: boolean
 }
 
 type ToolCallDeltaWire = NonNullable<NonNullable<StreamChoice["delta"]>["tool_calls"]>[number]
@@ -525,7 +539,8 @@ const pushChoice = (choice: StreamChoice, out: Array<ChatChunk>, answered: Answe
     }
   }
   if (!choice.finish_reason) return
-  if (choice.finish_reason === "content_filter" || answered.refusal !== undefined) answered.stopped = true
+  if (choice.finish_reason === abortFinish) answered.aborted = true
+  else if (choice.finish_reason === "content_filter" || answered.refusal !== undefined) answered.stopped = true
   else if (!answered.finished) {
     answered.finished = true
     out.push({ _tag: "Finish", reason: finishReason(choice.finish_reason, answered.calls.length > 0) })
@@ -540,6 +555,8 @@ const pushChoice = (choice: StreamChoice, out: Array<ChatChunk>, answered: Answe
  * streamed, the whole refusal and the usage.
  * A tool-call delta without `index` is placed by its `id` (see
  * `callIndex`), and a `stop` after tool calls finishes as `tool_calls`.
+ * vLLM's `finish_reason: "abort"` (its engine gave the answer up) fails it
+ * as a `ServerError` the same way, after the usage: no `Finish`.
  *
  * @internal
  */
@@ -551,11 +568,15 @@ export const streamDecoder = (context: Errors.Context): Http.EventDecoder => {
     finished: false,
     usage: undefined,
     calls: [],
-    lastCall: -1
+    lastCall: -1,
+    aborted: false
   }
-  // a refusal waits for the usage chunk OpenAI sends after its finish, so the provider's count goes out before the failure
+  // a refusal, or an abort, waits for the usage chunk the server sends after its finish, so the provider's count goes
+  // out before the failure
   const refused = (): ProviderError | undefined =>
-    answered.stopped || answered.refusal !== undefined
+    answered.aborted
+      ? abortedError(context)
+      : answered.stopped || answered.refusal !== undefined
       ? filtered(context, {
           partialText: answered.text,
           refusal: answered.refusal,
@@ -577,11 +598,11 @@ export const streamDecoder = (context: Errors.Context): Http.EventDecoder => {
       if (Either.isLeft(decoded)) return decoded.left
       const chunk = decoded.right
       if (chunk.error != null) return Errors.fromStreamError(context, chunk)
-      if (chunk.choices && !answered.stopped) {
+      if (chunk.choices && !answered.stopped && !answered.aborted) {
         for (const choice of chunk.choices) {
           if ((choice.index ?? 0) !== 0) continue
           pushChoice(choice, out, answered)
-          if (answered.stopped) break
+          if (answered.stopped || answered.aborted) break
         }
       }
       if (chunk.usage) {
