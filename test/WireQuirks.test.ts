@@ -5,13 +5,17 @@
  * means, not as a malformed answer or a request to fail everywhere.
  */
 import { NodeHttpClient } from "@effect/platform-node"
+import type * as Http from "node:http"
 import { describe, expect, layer } from "@effect/vitest"
-import { Chunk, Effect, Redacted, Stream } from "effect"
+import { Chunk, Duration, Effect, Redacted, Stream } from "effect"
 import * as Chat from "../src/llm/Chat.js"
+import * as CompleteWithin from "../src/llm/internal/completeWithin.js"
 import { isRetriable } from "../src/llm/ProviderError.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
+import * as UndiciHttpClient from "../src/providers/UndiciHttpClient.js"
 import * as Router from "../src/router/Router.js"
 import { json, rawUpstream, sse } from "./support/raw.js"
+import { listen } from "./support/servers.js"
 
 const key = Redacted.make("sk-audit")
 const request = Chat.prompt("What is the weather in Paris?")
@@ -420,6 +424,98 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("OpenAI wire qu
         text = "The weather in Par"
         const after = yield* run
         expect(after._tag === "Left" ? after.left._tag : "answered").toBe("StreamInterrupted")
+      }))
+  })
+  describe("DeepSeek's keep-alive lines", () => {
+    // api-docs.deepseek.com "Rate Limit": under load "your HTTP request will remain connected, and you may continuously
+    // receive ... Non-streaming requests: Continuously return empty lines"; the connection closes after 30 minutes
+    it.scoped("a JSON answer whose body trickles keep-alive empty lines, never silent for as long as `idle`, is read, not timed out", () =>
+      Effect.gen(function* () {
+        const port = yield* listen((req: Http.IncomingMessage, res: Http.ServerResponse) => {
+          req.resume()
+          req.on("end", () => {
+            res.writeHead(200, { "content-type": "application/json" })
+            let lines = 0
+            const timer = setInterval(() => {
+              if (lines++ < 10) return void res.write("\n")
+              clearInterval(timer)
+              res.end(JSON.stringify({
+                id: "d",
+                object: "chat.completion",
+                model: "deepseek-reasoner",
+                choices: [{ index: 0, message: { role: "assistant", content: "Sunny." }, finish_reason: "stop" }],
+                usage: { prompt_tokens: 9, completion_tokens: 2, total_tokens: 11 }
+              }))
+            }, 200)
+            res.on("close", () => clearInterval(timer))
+          })
+        })
+        const model = yield* OpenAi.make({
+          model: "deepseek-reasoner",
+          apiKey: key,
+          baseUrl: `http://127.0.0.1:${port}/v1`,
+          provider: "deepseek",
+          // no gap between the body's bytes comes near `idle`; the whole answer takes about 2.2 seconds
+          timeouts: { connect: "10 seconds", firstToken: "10 seconds", idle: "1 second" }
+        })
+        const result = yield* Effect.either(model.complete(request))
+        expect(result._tag === "Left" ? `${result.left._tag} ${result.left.message}` : result.right.text).toBe("Sunny.")
+      }))
+    /** A JSON answer after `lines` keep-alive empty lines, one each `every` ms; with `lines` Infinity, never; with `stopAfter`, silence after that many. */
+    const trickle = (lines: number, every: number, stopAfter = Infinity) =>
+      listen((req: Http.IncomingMessage, res: Http.ServerResponse) => {
+        req.resume()
+        req.on("end", () => {
+          res.writeHead(200, { "content-type": "application/json" })
+          let sent = 0
+          const timer = setInterval(() => {
+            if (sent >= stopAfter) return
+            if (sent++ < lines) return void res.write("\n")
+            clearInterval(timer)
+            res.end(JSON.stringify({ choices: [{ index: 0, message: { role: "assistant", content: "Sunny." }, finish_reason: "stop" }] }))
+          }, every)
+          res.on("close", () => clearInterval(timer))
+        })
+      })
+    const deepSeek = (port: number) =>
+      OpenAi.make({
+        model: "deepseek-reasoner",
+        apiKey: key,
+        baseUrl: `http://127.0.0.1:${port}/v1`,
+        provider: "deepseek",
+        timeouts: { connect: "10 seconds", firstToken: "10 seconds", idle: "500 millis" }
+      })
+
+    it.scoped("the same over this package's UndiciHttpClient (its body read under a plain timer, re-armed on each piece)", () =>
+      Effect.gen(function* () {
+        const model = yield* deepSeek(yield* trickle(12, 100))
+        expect((yield* model.complete(request)).text).toBe("Sunny.")
+      }).pipe(Effect.provide(UndiciHttpClient.layer)))
+
+    it.scoped("a body that stops coming half way still times out idle, with the body's own words, over either client", () =>
+      Effect.gen(function* () {
+        const port = yield* trickle(Infinity, 100, 3)
+        for (const client of [UndiciHttpClient.layer, NodeHttpClient.layerUndici]) {
+          const error = yield* Effect.flip(Effect.flatMap(deepSeek(port), (model) => model.complete(request))).pipe(Effect.provide(client))
+          expect(error._tag === "Timeout" && [error.phase, Duration.toMillis(error.after ?? Duration.zero)]).toEqual(["idle", 500])
+          expect(error.message).toBe("deepseek: nothing more of the response body came within 500ms")
+        }
+      }))
+
+    it.scoped("a body that trickles forever is still cut by the caller's deadline, which the pieces do not move, over either client", () =>
+      Effect.gen(function* () {
+        const port = yield* trickle(Infinity, 100)
+        for (const client of [UndiciHttpClient.layer, NodeHttpClient.layerUndici]) {
+          const started = Date.now()
+          const error = yield* Effect.flip(
+            Effect.flatMap(deepSeek(port), (model) => {
+              const within = CompleteWithin.of(model.complete)
+              return within === undefined ? Effect.die("no CompleteWithin") : within(request, 1_200, () => "late" as const)
+            })
+          ).pipe(Effect.provide(client))
+          expect(error).toBe("late")
+          expect(Date.now() - started).toBeLessThan(3_000)
+        }
       }))
   })
 })

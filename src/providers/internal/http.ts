@@ -395,11 +395,19 @@ const send = <E = never>(
     return names === redacted ? call : Effect.locally(call, Headers.currentRedactedNames, names)
   })
 
+/** A body that stopped coming: the idle deadline, between two of its pieces. */
+const bodyIdleError = (endpoint: Endpoint, idle: Duration.Duration) =>
+  Errors.timeout(endpoint, "idle", idle, `${endpoint.provider}: nothing more of the response body came within ${Duration.format(idle)}`)
+
 /**
- * Reads a whole body as text, within the idle deadline (or what is left of
- * the call's, if nearer): on the live clock, a response of
- * `UndiciHttpClient` under a plain timer, any other under `timeoutFail` (a
- * fiber forked for the read).
+ * Reads a whole body as text, each wait for a piece of it within the idle
+ * deadline (or what is left of the call's, if nearer): the idle deadline
+ * starts again with every piece that comes (a body that trickles, such as
+ * DeepSeek's keep-alive empty lines while it generates, is read as long as
+ * it keeps coming), the call's stays where it is. On the live clock, a
+ * response of `UndiciHttpClient` is read under a plain timer, re-armed on
+ * each piece; any other is pulled from its stream, each pull under
+ * `timeoutFail` (a fiber forked for it).
  */
 const readText = <E = never>(
   endpoint: Endpoint,
@@ -408,17 +416,43 @@ const readText = <E = never>(
 ): Effect.Effect<string, ProviderError | E> =>
   Effect.clockWith((clock) => {
     const { idle } = endpoint.timeouts
-    const limit = limitOf(idle, () => timeoutError(endpoint, "idle", idle), deadline, monotonicMillis(clock))
-    const timed = isLive(clock) ? Undici.textWithin(response, limit.millis, limit.onTimeout) : undefined
+    const onIdle = () => bodyIdleError(endpoint, idle)
+    const limit = () => limitOf(idle, onIdle, deadline, monotonicMillis(clock))
+    const timed = isLive(clock) ? Undici.textWithin(response, limit) : undefined
     return timed !== undefined
       ? Effect.mapError(timed, (error) =>
           error instanceof HttpClientError.ResponseError ? mapHttpError(endpoint)(error) : error
         )
-      : response.text.pipe(
-          Effect.mapError(mapHttpError(endpoint)),
-          Deadline.timeoutFail({ duration: limit.duration, onTimeout: limit.onTimeout })
-        )
+      : pulledText(response, limit, mapHttpError(endpoint))
   })
+
+/** The body as text, pulled from its stream, each pull within the limit `limit()` gives then (see `readText`). */
+const pulledText = <E>(
+  response: HttpClientResponse.HttpClientResponse,
+  limit: () => Limit<E>,
+  mapError: (error: HttpClientError.ResponseError) => ProviderError
+): Effect.Effect<string, ProviderError | E> =>
+  Effect.scoped(
+    Effect.flatMap(Stream.toPull(response.stream), (pull) => {
+      const decoder = new TextDecoder()
+      let text = ""
+      const next: Effect.Effect<string, ProviderError | E> = Effect.suspend(() => {
+        const { duration, onTimeout } = limit()
+        const read = Deadline.timeoutFail(Effect.mapError(pull, Option.map(mapError)), {
+          duration,
+          onTimeout: () => Option.some<ProviderError | E>(onTimeout())
+        })
+        return Effect.matchEffect(read, {
+          onFailure: (error) => (Option.isSome(error) ? Effect.fail(error.value) : Effect.succeed(text + decoder.decode())),
+          onSuccess: (chunk) => {
+            for (const piece of chunk) text += decoder.decode(piece, { stream: true })
+            return next
+          }
+        })
+      })
+      return next
+    })
+  )
 
 /** Fails with the error a non-2xx answer stands for. */
 const failResponse = <E = never>(
