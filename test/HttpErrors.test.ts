@@ -495,6 +495,33 @@ describe("error bodies", () => {
     expect(classify(400, { error: { message: "temperature must be <= 2" } })._tag).toBe("InvalidRequest")
   })
 
+  it("takes Groq's tool_use_failed (a bad tool call the model wrote) for a retriable MalformedResponse, in a 400 or a stream", () => {
+    const body = {
+      error: { message: "Failed to call a function.", type: "invalid_request_error", code: "tool_use_failed", failed_generation: "f{" }
+    }
+    expect(classify(400, body)._tag).toBe("MalformedResponse")
+    expect(classify(undefined, body)._tag).toBe("MalformedResponse")
+    // the code only: another invalid_request_error stays what it is
+    expect(classify(400, { error: { message: "Failed to call a function.", type: "invalid_request_error" } })._tag).toBe("InvalidRequest")
+  })
+
+  it("takes a 400 that says the model does not exist (DeepSeek's \"Model Not Exist\") for ModelNotFound, and no other 400", () => {
+    const deepSeek = { error: { message: "Model Not Exist", type: "invalid_request_error", param: null, code: "invalid_request_error" } }
+    expect(classify(400, deepSeek)._tag).toBe("ModelNotFound")
+    expect(classify(400, deepSeek).status).toBe(400)
+    expect(classify(400, { error: { message: "The model `gpt-9` does not exist or you do not have access to it.", code: "model_not_found" } })._tag)
+      .toBe("ModelNotFound")
+    expect(classify(400, { error: { message: "model not found: llama9" } })._tag).toBe("ModelNotFound")
+    for (const message of [
+      "Invalid model parameter",
+      "The tool `lookup` does not exist",
+      "messages[1]: role must be user or assistant; the model cannot continue",
+      "Unrecognized request argument supplied: model_version"
+    ]) {
+      expect(classify(400, { error: { message, type: "invalid_request_error" } })._tag).toBe("InvalidRequest")
+    }
+  })
+
   it("scrubs the key from any message, and uses the body text when it is not JSON", () => {
     const error = Errors.fromResponse(context, 502, {}, `<html>bad gateway for ${key}</html>`, 0)
     expect(error._tag).toBe("ServerError")

@@ -33,6 +33,23 @@ const either = <A>(right: FastCheck.Arbitrary<A>) =>
 
 const optionalString = either(FastCheck.oneof(FastCheck.string(), FastCheck.constant(null)))
 
+/** A `content`: a string, or (Mistral) a list of text and other parts. */
+const content = either(
+  FastCheck.oneof(
+    FastCheck.string(),
+    FastCheck.constant(null),
+    FastCheck.array(
+      either(
+        FastCheck.record(
+          { type: either(FastCheck.constantFrom("text", "thinking", "reference")), text: either(FastCheck.string()), thinking: FastCheck.jsonValue() },
+          { requiredKeys: [] }
+        )
+      ),
+      { maxLength: 3 }
+    )
+  )
+)
+
 /** A record of `fields`, each present or not, with now and then a field nobody reads. */
 const record = (fields: Record<string, FastCheck.Arbitrary<unknown>>) =>
   FastCheck.tuple(
@@ -47,7 +64,7 @@ const toolCall = record({
 })
 
 const delta = record({
-  content: optionalString,
+  content,
   refusal: optionalString,
   tool_calls: either(FastCheck.oneof(FastCheck.constant(null), FastCheck.array(either(toolCall), { maxLength: 3 })))
 })
@@ -160,6 +177,11 @@ describe("stream events: the plain checks against their schemas", () => {
       },
       { id: "c", choices: [{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: "{\"a\":" } }] } }] },
       { id: "c", choices: [{ index: 0, delta: {}, finish_reason: "stop" }] },
+      // Google's OpenAI-compatible endpoint: a whole call, without `index`
+      { choices: [{ index: 0, delta: { role: "assistant", tool_calls: [{ function: { arguments: "{}", name: "f" }, id: "call_2", type: "function" }] } }] },
+      // Mistral's list-shaped content
+      { choices: [{ index: 0, delta: { content: [{ type: "thinking", thinking: [{ type: "text", text: "Hm" }], closed: true }] } }] },
+      { choices: [{ index: 0, delta: { content: [{ type: "text", text: "Sunny." }] } }] },
       { id: "c", choices: [], usage: { prompt_tokens: 5, completion_tokens: 7, total_tokens: 12 } }
     ]
     for (const chunk of sent) expect(isStreamChunk(chunk)).toBe(true)
@@ -169,8 +191,11 @@ describe("stream events: the plain checks against their schemas", () => {
       "text",
       { choices: {} },
       { choices: [{ delta: { content: 3 } }] },
+      { choices: [{ delta: { content: [{ text: "no type" }] } }] },
+      { choices: [{ delta: { content: [{ type: "text" }] } }] },
       { choices: [{ index: "0", delta: {} }] },
-      { choices: [{ delta: { tool_calls: [{ id: "x" }] } }] },
+      { choices: [{ delta: { tool_calls: [{ index: "0", id: "x" }] } }] },
+      { choices: [{ delta: { tool_calls: [{ id: 7 }] } }] },
       { usage: { prompt_tokens: 1 } }
     ]
     for (const chunk of malformed) expect(isStreamChunk(chunk)).toBe(false)
@@ -218,7 +243,7 @@ const openAiCompletion = either(
           record({
             message: either(
               record({
-                content: optionalString,
+                content,
                 refusal: optionalString,
                 tool_calls: either(
                   FastCheck.oneof(

@@ -55,7 +55,8 @@ export const defaultMaxTokens = 4096
  * headers only when it is complete, so this bounds its whole generation),
  * `firstToken` from the headers to a stream's first content chunk (default
  * 60 seconds; pings do not count), `idle` the longest gap between two chunks
- * after that, or to read a JSON body (default 30 seconds). Each passes as a
+ * after that, or between two pieces of a JSON body (default 30 seconds: a
+ * body that trickles is read as long as it keeps coming). Each passes as a
  * `Timeout` error with its phase, and aborts the request.
  *
  * @since 0.1.0

@@ -42,9 +42,11 @@ export const defaultBaseUrl = "https://generativelanguage.googleapis.com/v1beta"
  * response headers (default 60 seconds; a non-streamed answer sends its
  * headers only when it is complete, so this bounds its whole generation),
  * `firstToken` from the headers to a stream's first content chunk (default
- * 60 seconds), `idle` the longest gap between two chunks after that, or to
- * read a JSON body (default 30 seconds). Each passes as a `Timeout` error
- * with its phase, and aborts the request.
+ * 60 seconds), `idle` the longest gap between two chunks after that, or
+ * between two pieces of a JSON body (default 30 seconds: a body that
+ * trickles, as DeepSeek's keep-alive empty lines do, is read as long as it
+ * keeps coming). Each passes as a `Timeout` error with its phase, and aborts
+ * the request.
  *
  * @since 0.1.0
  * @category models

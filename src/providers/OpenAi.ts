@@ -11,6 +11,30 @@
  * `refusal`); a 400 `context_length_exceeded` with
  * `ContextLengthExceeded`.
  *
+ * Compatible servers that part from OpenAI are read for what they mean:
+ *
+ * - A server that refuses `stream_options` with a 400 naming it (Azure
+ *   before its 2024-09 API, Fireworks, old vLLM) is asked once more without
+ *   it, and the adapter leaves it out of its later streams, whose usage is
+ *   then what the server sends unasked, or none.
+ * - Google's OpenAI-compatible endpoint streams each tool call whole,
+ *   without its `index`: such a delta continues the call with its `id`,
+ *   starts the next one when its `id` is new, and continues the last one
+ *   when it has no `id`. A turn that called tools but finishes with `stop`
+ *   (as that endpoint finishes them) finishes as `tool_calls`, streamed or
+ *   not.
+ * - A `content` that is a list of parts (Mistral's chunks, in a message or a
+ *   stream's delta) is read as the text of its `text` parts; a `thinking`
+ *   part (Magistral's reasoning), or any other, is skipped.
+ * - Groq's `tool_use_failed` (a 400 or an in-stream error: the model wrote a
+ *   tool call that does not parse) fails with a retriable
+ *   `MalformedResponse`, not `InvalidRequest`.
+ * - A 400 that says the model does not exist (DeepSeek's "Model Not Exist")
+ *   fails with `ModelNotFound`, skipped as a 404 is.
+ * - vLLM's `finish_reason: "abort"` (its engine gave the answer up: a
+ *   scale-down, a shutdown) fails a completion, or a stream after the usage
+ *   it sends, with a retriable `ServerError`, not an answer.
+ *
  * A request's `temperature` and `topP` are left out for OpenAI's reasoning
  * models that refuse them (the o-series, GPT-5 but its chat model, the pro
  * and codex models of GPT-5.1 and later), known by the model id on any
@@ -44,9 +68,11 @@ export const defaultBaseUrl = "https://api.openai.com/v1"
  * response headers (default 60 seconds; a non-streamed answer sends its
  * headers only when it is complete, so this bounds its whole generation),
  * `firstToken` from the headers to a stream's first content chunk (default
- * 60 seconds), `idle` the longest gap between two chunks after that, or to
- * read a JSON body (default 30 seconds). Each passes as a `Timeout` error
- * with its phase, and aborts the request.
+ * 60 seconds), `idle` the longest gap between two chunks after that, or
+ * between two pieces of a JSON body (default 30 seconds: a body that
+ * trickles, as DeepSeek's keep-alive empty lines do, is read as long as it
+ * keeps coming). Each passes as a `Timeout` error with its phase, and aborts
+ * the request.
  *
  * @since 0.1.0
  * @category models
@@ -154,10 +180,11 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service<Prov
       info,
       ...Http.chatCalls(endpoint, {
         path,
-        encode: (request, stream) => Wire.encodeRequest(request, options.model, field, stream, google),
+        encode: (request, stream, lean) => Wire.encodeRequest(request, options.model, field, stream, google, lean !== true),
         decodeResponse: Wire.decodeResponse,
         streamDecoder: Wire.streamDecoder,
-        signatures: google && signatureUse(options.model) !== "none"
+        signatures: google && signatureUse(options.model) !== "none",
+        streamOption: { refused: Wire.refusedStreamOptions }
       }, info)
     })
   )

@@ -15,9 +15,11 @@ import {
   fromStatus,
   InvalidRequest,
   MalformedResponse,
+  ModelNotFound,
   Overloaded,
   type ProviderError,
   RateLimited,
+  ServerError,
   Timeout,
   type TimeoutPhase,
   TransportError,
@@ -292,13 +294,41 @@ const isAccountFault = (status: number, info: ErrorInfo | undefined, message: st
   // "exceeded your current quota" too, and stays RateLimited
   ((status === 400 || status === 402 || status === 403) && accountText.test(message))
 
+/**
+ * Codes that say the model's output, not the request, was at fault: Groq's
+ * `tool_use_failed` (the model wrote a tool call that does not parse or
+ * match the tool's schema; the body's `failed_generation` holds it), as a
+ * 400 or an in-stream error event. The same request often succeeds when
+ * asked again, as after Gemini's `MALFORMED_FUNCTION_CALL`, so it is a
+ * `MalformedResponse` (retried, or failed over), not an `InvalidRequest`
+ * that ends the chain.
+ */
+const malformedOutputCodes: ReadonlySet<string> = new Set(["tool_use_failed"])
+
+/**
+ * What says, in a 400, that the model asked for does not exist here: DeepSeek
+ * answers an unknown model with a 400 "Model Not Exist" (an
+ * `invalid_request_error`), where OpenAI answers a 404 `model_not_found`.
+ * Another target may have the model, so it is skipped, as a 404 is. Only a
+ * message about the model itself: "model not exist", "model not found", "the
+ * model `…` does not exist", or the code `model_not_found`.
+ */
+const modelNotFoundCodes: ReadonlySet<string> = new Set(["model_not_found"])
+const modelNotFoundText = /\bmodel (?:does )?not exists?\b|\bmodel not found\b|\bthe model [`'"][^`'"]+[`'"] does not exist\b/i
+
+const isModelNotFound = (info: ErrorInfo | undefined, message: string): boolean =>
+  namedIn(info, modelNotFoundCodes) || modelNotFoundText.test(message)
+
 /** Statuses whose body may say the real cause is the context window or a policy. */
 const refinable = (status: number): boolean => status === 400 || status === 422
 
 /**
  * Maps a failure to exactly one error: the HTTP status (or, in a stream, the
  * status the error's type stands for) through `fromStatus`, after a 400 is
- * refined by its body to `ContextLengthExceeded` or `ContentFiltered`, and a
+ * refined by its body to `ContextLengthExceeded`, `ContentFiltered` or (a
+ * malformed tool call the model wrote: Groq's `tool_use_failed`)
+ * `MalformedResponse`, or (DeepSeek's "Model Not Exist") `ModelNotFound`,
+ * and a
  * Google `RESOURCE_EXHAUSTED` or an Anthropic `overloaded_error` is taken
  * for what it says whatever the status. A fault of the account (an
  * exhausted quota or balance, billing, a key refused in a 400) is
@@ -330,11 +360,13 @@ export const classify = (
   }
   if (isAccountFault(status, info, raw)) return new Unauthorized({ ...base, status })
   if (refinable(status)) {
+    if (info?.code !== undefined && malformedOutputCodes.has(info.code)) return new MalformedResponse({ ...base, status })
     if (isContextLength(info, raw)) return new ContextLengthExceeded({ ...base, status, ...windowOf(raw) })
     if (isContentFilter(info, raw)) {
       const reason = info?.code ?? info?.type
       return new ContentFiltered({ ...base, status, ...(reason !== undefined ? { reason: safe(reason, context.secret) } : {}) })
     }
+    if (isModelNotFound(info, raw)) return new ModelNotFound({ ...base, status })
   }
   return fromStatus(status, { ...base, retryAfter: wait })
 }
@@ -434,6 +466,17 @@ export const timeout = (context: Context, phase: TimeoutPhase, after: Duration.D
  */
 export const malformed = (context: Context, message: string): MalformedResponse =>
   new MalformedResponse({ provider: context.provider, model: context.model, message: safe(message, context.secret) })
+
+/**
+ * The server gave up on the answer itself, after an HTTP 200: vLLM's engine
+ * aborted it (`finish_reason: "abort"`, on a scale-down, a shutdown, a
+ * sleep). A `ServerError` (retried, or failed over; a stream cut after its
+ * content is interrupted), not an answer.
+ *
+ * @internal
+ */
+export const aborted = (context: Context, message: string): ServerError =>
+  new ServerError({ provider: context.provider, model: context.model, message: safe(message, context.secret) })
 
 /**
  * What a provider had answered when it stopped its answer on policy (see

@@ -395,11 +395,19 @@ const send = <E = never>(
     return names === redacted ? call : Effect.locally(call, Headers.currentRedactedNames, names)
   })
 
+/** A body that stopped coming: the idle deadline, between two of its pieces. */
+const bodyIdleError = (endpoint: Endpoint, idle: Duration.Duration) =>
+  Errors.timeout(endpoint, "idle", idle, `${endpoint.provider}: nothing more of the response body came within ${Duration.format(idle)}`)
+
 /**
- * Reads a whole body as text, within the idle deadline (or what is left of
- * the call's, if nearer): on the live clock, a response of
- * `UndiciHttpClient` under a plain timer, any other under `timeoutFail` (a
- * fiber forked for the read).
+ * Reads a whole body as text, each wait for a piece of it within the idle
+ * deadline (or what is left of the call's, if nearer): the idle deadline
+ * starts again with every piece that comes (a body that trickles, such as
+ * DeepSeek's keep-alive empty lines while it generates, is read as long as
+ * it keeps coming), the call's stays where it is. On the live clock, a
+ * response of `UndiciHttpClient` is read under a plain timer, re-armed on
+ * each piece; any other is pulled from its stream, each pull under
+ * `timeoutFail` (a fiber forked for it).
  */
 const readText = <E = never>(
   endpoint: Endpoint,
@@ -408,17 +416,43 @@ const readText = <E = never>(
 ): Effect.Effect<string, ProviderError | E> =>
   Effect.clockWith((clock) => {
     const { idle } = endpoint.timeouts
-    const limit = limitOf(idle, () => timeoutError(endpoint, "idle", idle), deadline, monotonicMillis(clock))
-    const timed = isLive(clock) ? Undici.textWithin(response, limit.millis, limit.onTimeout) : undefined
+    const onIdle = () => bodyIdleError(endpoint, idle)
+    const limit = () => limitOf(idle, onIdle, deadline, monotonicMillis(clock))
+    const timed = isLive(clock) ? Undici.textWithin(response, limit) : undefined
     return timed !== undefined
       ? Effect.mapError(timed, (error) =>
           error instanceof HttpClientError.ResponseError ? mapHttpError(endpoint)(error) : error
         )
-      : response.text.pipe(
-          Effect.mapError(mapHttpError(endpoint)),
-          Deadline.timeoutFail({ duration: limit.duration, onTimeout: limit.onTimeout })
-        )
+      : pulledText(response, limit, mapHttpError(endpoint))
   })
+
+/** The body as text, pulled from its stream, each pull within the limit `limit()` gives then (see `readText`). */
+const pulledText = <E>(
+  response: HttpClientResponse.HttpClientResponse,
+  limit: () => Limit<E>,
+  mapError: (error: HttpClientError.ResponseError) => ProviderError
+): Effect.Effect<string, ProviderError | E> =>
+  Effect.scoped(
+    Effect.flatMap(Stream.toPull(response.stream), (pull) => {
+      const decoder = new TextDecoder()
+      let text = ""
+      const next: Effect.Effect<string, ProviderError | E> = Effect.suspend(() => {
+        const { duration, onTimeout } = limit()
+        const read = Deadline.timeoutFail(Effect.mapError(pull, Option.map(mapError)), {
+          duration,
+          onTimeout: () => Option.some<ProviderError | E>(onTimeout())
+        })
+        return Effect.matchEffect(read, {
+          onFailure: (error) => (Option.isSome(error) ? Effect.fail(error.value) : Effect.succeed(text + decoder.decode())),
+          onSuccess: (chunk) => {
+            for (const piece of chunk) text += decoder.decode(piece, { stream: true })
+            return next
+          }
+        })
+      })
+      return next
+    })
+  )
 
 /** Fails with the error a non-2xx answer stands for. */
 const failResponse = <E = never>(
@@ -790,7 +824,8 @@ export interface Wire {
   readonly streamPath?: string | undefined
   /** Query parameters of a stream (Gemini's `alt=sse`). */
   readonly streamUrlParams?: Readonly<Record<string, string>> | undefined
-  readonly encode: (request: ChatRequest, stream: boolean) => unknown
+  /** Encodes a request; `lean`, for a stream, without the optional field the server refused (see `streamOption`). */
+  readonly encode: (request: ChatRequest, stream: boolean, lean?: boolean) => unknown
   readonly decodeResponse: (context: Errors.Context, text: string) => Either.Either<ChatResponse, ProviderError>
   readonly streamDecoder: (context: Errors.Context) => EventDecoder
   /**
@@ -799,6 +834,13 @@ export interface Wire {
    * placeholder in their place (see `withPlaceholders`).
    */
   readonly signatures?: boolean | undefined
+  /**
+   * An optional field of a stream's request that some servers refuse with a
+   * 400 (OpenAI's `stream_options`, see `refusedStreamOptions`), told apart
+   * by `refused`: the stream is then asked once more `lean` (without it),
+   * and every later stream of the adapter leaves it out.
+   */
+  readonly streamOption?: { readonly refused: (error: unknown) => boolean } | undefined
 }
 
 /**
@@ -819,38 +861,55 @@ export const chatCalls = (
   // every call, and each would pay a 400 first. Kept for the adapter's life (a model's levels change with
   // its snapshot, which is another model name).
   const refusedEfforts = new Set<ChatRequest["reasoningEffort"]>()
+  // Whether the server refused the stream's optional field (`streamOption`): so does it on every stream,
+  // and for the adapter's life (its server is one `baseUrl`).
+  let lean = false
   const asked = (request: ChatRequest): ChatRequest =>
     request.reasoningEffort !== undefined && refusedEfforts.has(request.reasoningEffort) ? withoutEffort(request) : request
   // asked once more, with what the model refused changed: a conversation's signatures the placeholder
   // (the router's next attempt at the target starts from the request's own signatures again: one more 400,
-  // cheap), a reasoning effort left out (the model answers at its default, where the 400 ends the chain)
-  const again = (request: ChatRequest, stream: boolean, first: unknown): Again | undefined => {
+  // cheap), a stream's optional field left out, a reasoning effort left out (the model answers at its
+  // default, where the 400 ends the chain)
+  const again = (request: ChatRequest, stream: boolean, first: unknown, wasLean: boolean): Again | undefined => {
     const signatures = wire.signatures === true && hasToolCalls(request)
     const reasoning = request.reasoningEffort !== undefined
-    if (!signatures && !reasoning) return undefined
+    const option = stream && !wasLean ? wire.streamOption : undefined
+    if (!signatures && !reasoning && option === undefined) return undefined
     const signaturesRefused = (error: unknown) => signatures && refusedSignatures(error)
+    const optionRefused = (error: unknown) => option !== undefined && option.refused(error)
     const body = (error: unknown) => {
-      if (!signaturesRefused(error)) refusedEfforts.add(request.reasoningEffort)
-      const encoded = wire.encode(signaturesRefused(error) ? withPlaceholders(request) : withoutEffort(request), stream)
+      let encoded: unknown
+      if (signaturesRefused(error)) encoded = wire.encode(withPlaceholders(request), stream, wasLean)
+      else if (optionRefused(error)) {
+        lean = true
+        encoded = wire.encode(request, stream, true)
+      } else {
+        refusedEfforts.add(request.reasoningEffort)
+        encoded = wire.encode(withoutEffort(request), stream, wasLean)
+      }
       return JSON.stringify(encoded) === JSON.stringify(first) ? undefined : encoded
     }
-    return { body, when: (error) => signaturesRefused(error) || (reasoning && refusedReasoning(error)) }
+    return {
+      body,
+      when: (error) => signaturesRefused(error) || optionRefused(error) || (reasoning && refusedReasoning(error))
+    }
   }
   const complete = <E = never>(whole: ChatRequest, deadline?: CallDeadline<E>): Effect.Effect<ChatResponse, ProviderError | E> => {
     const refused = formatRefusal(info, whole)
     if (refused !== undefined) return Effect.fail(refused)
     const request = asked(whole)
     const first = wire.encode(request, false)
-    return orAgain(postJson(endpoint, wire.path, first, decode, deadline), again(request, false, first), (body) =>
+    return orAgain(postJson(endpoint, wire.path, first, decode, deadline), again(request, false, first, false), (body) =>
       postJson(endpoint, wire.path, body, decode, deadline))
   }
   const stream = <E = never>(whole: ChatRequest, head?: HeadDeadline<E>): Stream.Stream<ChatChunk, ProviderError | E> => {
     const refused = formatRefusal(info, whole)
     if (refused !== undefined) return Stream.fail(refused)
     const request = asked(whole)
-    const first = wire.encode(request, true)
+    const wasLean = lean
+    const first = wire.encode(request, true, wasLean)
     return postStream(endpoint, { path: streamPath, urlParams: wire.streamUrlParams, body: first }, () =>
-      wire.streamDecoder(endpoint), head, again(request, true, first))
+      wire.streamDecoder(endpoint), head, again(request, true, first, wasLean))
   }
   // the router's deadlines kept on the client's and the reader's timers, not by a forked fiber (see `CompleteWithin`, `StreamWithin`)
   return {

@@ -6,6 +6,7 @@
  * @internal
  */
 import * as Either from "effect/Either"
+import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import type {
   ChatChunk,
@@ -21,7 +22,7 @@ import type {
 import { messageText } from "../../llm/Chat.js"
 import type { SignatureUse } from "../../llm/internal/extraContent.js"
 import { extraContent, signatureOf, signatureUse, turnSignatures } from "../../llm/internal/extraContent.js"
-import type { ProviderError } from "../../llm/ProviderError.js"
+import type { InvalidRequest, ProviderError } from "../../llm/ProviderError.js"
 import * as Errors from "./errors.js"
 import * as Http from "./http.js"
 import { openAiEffort, refusesSampling } from "./models.js"
@@ -102,7 +103,9 @@ const encodeResponseFormat = (format: ResponseFormat): unknown =>
  * The JSON body of a chat completion request; without `temperature` and
  * `top_p` for a model that refuses them (see `refusesSampling`), or that
  * reasons as the request asks; with `reasoning_effort` at the nearest level
- * a reasoning model has (see `openAiEffort`).
+ * a reasoning model has (see `openAiEffort`). A stream asks for
+ * `stream_options.include_usage`, unless `streamOptions` is `false` (the
+ * server refused it: see `refusedStreamOptions`).
  *
  * @internal
  */
@@ -112,7 +115,9 @@ export const encodeRequest = (
   maxTokensField: MaxTokensField,
   stream: boolean,
   /** Whether tool calls go with their signatures, to a model that takes them (Google's OpenAI-compatible endpoint: see `signatureUse`). */
-  signatures = false
+  signatures = false,
+  /** Whether a stream sends `stream_options` (not to a server that refused it). */
+  streamOptions = true
 ): Record<string, unknown> => {
   const use = signatures ? signatureUse(model) : "none"
   const messages = request.messages.map((message) => encodeMessage(message, use))
@@ -152,16 +157,65 @@ export const encodeRequest = (
   if (request.responseFormat !== undefined) body.response_format = encodeResponseFormat(request.responseFormat)
   if (stream) {
     body.stream = true
-    body.stream_options = { include_usage: true }
+    if (streamOptions) body.stream_options = { include_usage: true }
   }
   return body
 }
+
+/**
+ * Whether a 400 (or 422) refuses `stream_options`: a server that does not
+ * know the field, in Azure's words before its 2024-09 API ("Unrecognized
+ * request argument supplied: stream_options") or pydantic's (Fireworks, old
+ * vLLM: "Extra inputs are not permitted", its `loc` naming
+ * `stream_options`). Only an `InvalidRequest` that names the field.
+ *
+ * @internal
+ */
+export const refusedStreamOptions = (error: unknown): boolean =>
+  Predicate.isTagged(error, "InvalidRequest") && /\bstream_options\b/.test((error as InvalidRequest).message)
 
 // ---------------------------------------------------------------------------
 // Response
 // ---------------------------------------------------------------------------
 
 const OptionalString = Schema.optional(Schema.NullOr(Schema.String))
+
+/**
+ * A part of a list-shaped `content` (Mistral's chunks): a text part with its
+ * text, or a part of another type (`thinking`, `reference`, ...), which holds
+ * none of the answer's text.
+ */
+const ContentPartWire = Schema.Union(
+  Schema.Struct({ type: Schema.Literal("text"), text: Schema.String }),
+  Schema.Struct({ type: Schema.String.pipe(Schema.filter((type) => type !== "text")) })
+)
+
+/** A message's or a delta's `content`: a string, or (Mistral) a list of parts. */
+const ContentWire = Schema.optional(Schema.NullOr(Schema.Union(Schema.String, Schema.Array(ContentPartWire))))
+
+type Content = string | ReadonlyArray<typeof ContentPartWire.Type> | null | undefined
+
+const isContentPart = (part: unknown): boolean =>
+  Http.isPlainObject(part) &&
+  typeof part["type"] === "string" &&
+  (part["type"] !== "text" || typeof part["text"] === "string")
+
+/** For `accepts` checks: what `ContentWire` takes. */
+const isContent = (content: unknown): boolean =>
+  Http.isOptionalString(content) || (Array.isArray(content) && content.every(isContentPart))
+
+/**
+ * The text of a `content`: the string, or the text of its text parts, in
+ * order; a `thinking` part (Magistral's reasoning) and any other part are
+ * not the answer's text and are skipped, as reasoning is elsewhere.
+ */
+const contentText = (content: Content): string => {
+  if (content == null) return ""
+  if (typeof content === "string") return content
+  let text = ""
+  for (const part of content) if (part.type === "text" && "text" in part) text += part.text
+  return text
+}
 
 const UsageWire = Schema.Struct({
   prompt_tokens: Schema.Number,
@@ -185,7 +239,7 @@ const Completion = Schema.Struct({
   choices: Schema.Array(
     Schema.Struct({
       message: Schema.Struct({
-        content: OptionalString,
+        content: ContentWire,
         refusal: OptionalString,
         tool_calls: Schema.optional(Schema.NullOr(Schema.Array(ToolCallWire)))
       }),
@@ -195,6 +249,16 @@ const Completion = Schema.Struct({
   usage: Schema.optional(Schema.NullOr(UsageWire))
 })
 
+/**
+ * vLLM's finish when its engine aborted the answer (a scale-down, a
+ * shutdown, a sleep): not an OpenAI value, and not an answer, though the
+ * HTTP status was 200 and a `[DONE]` follows (see `Errors.aborted`).
+ */
+const abortFinish = "abort"
+
+const abortedError = (context: Errors.Context): ProviderError =>
+  Errors.aborted(context, `${context.provider} aborted the answer (finish_reason "abort")`)
+
 const finishReasons: Readonly<Record<string, FinishReason>> = {
   stop: "stop",
   length: "length",
@@ -203,8 +267,16 @@ const finishReasons: Readonly<Record<string, FinishReason>> = {
   content_filter: "content_filter"
 }
 
-const finishReason = (reason: string | null | undefined): FinishReason =>
-  (reason != null ? finishReasons[reason] : undefined) ?? "unknown"
+/**
+ * The neutral finish of a completion or stream. A `stop` after tool calls is
+ * `tool_calls`: Google's OpenAI-compatible endpoint finishes a turn that
+ * called tools with `stop` (as the Gemini adapter reads Gemini's `STOP`),
+ * and a client's tool loop waits for `tool_calls`.
+ */
+const finishReason = (reason: string | null | undefined, calledTools: boolean): FinishReason => {
+  const finish = (reason != null ? finishReasons[reason] : undefined) ?? "unknown"
+  return finish === "stop" && calledTools ? "tool_calls" : finish
+}
 
 /**
  * The usage of a completion. `prompt_tokens` is the whole prompt, the cached
@@ -240,7 +312,7 @@ const isToolCall = (call: unknown): boolean => {
 const isCompletionChoice = (choice: unknown): boolean => {
   if (!Http.isPlainObject(choice) || !Http.isOptionalString(choice["finish_reason"])) return false
   const message = choice["message"]
-  if (!Http.isPlainObject(message) || !Http.isOptionalString(message["content"]) || !Http.isOptionalString(message["refusal"])) {
+  if (!Http.isPlainObject(message) || !isContent(message["content"]) || !Http.isOptionalString(message["refusal"])) {
     return false
   }
   const calls = message["tool_calls"]
@@ -274,7 +346,8 @@ const decodeCompletion = Http.jsonDecoder(Completion, isCompletion)
 
 /**
  * Reads a JSON chat completion; a content-filter finish or a refusal is a
- * `ContentFiltered` error, with the answer's text, refusal and usage.
+ * `ContentFiltered` error, with the answer's text, refusal and usage; vLLM's
+ * `finish_reason: "abort"` a `ServerError` (see `Errors.aborted`).
  *
  * @internal
  */
@@ -287,15 +360,16 @@ const toResponse = (
 ): Either.Either<ChatResponse, ProviderError> => {
   const choice = completion.choices[0]
   if (choice === undefined) return Either.left(Errors.malformed(context, `${context.provider} sent a completion without choices`))
+  if (choice.finish_reason === abortFinish) return Either.left(abortedError(context))
   if (choice.finish_reason === "content_filter" || choice.message.refusal) {
     const refusal = choice.message.refusal ? { refusal: choice.message.refusal } : {}
-    return Either.left(filtered(context, { partialText: choice.message.content ?? "", ...refusal, usage: usage(completion.usage) }))
+    return Either.left(filtered(context, { partialText: contentText(choice.message.content), ...refusal, usage: usage(completion.usage) }))
   }
   return Either.right({
     id: completion.id ?? Http.freshId(context.provider),
     provider: context.provider,
     model: completion.model ?? context.model,
-    text: choice.message.content ?? "",
+    text: contentText(choice.message.content),
     toolCalls: (choice.message.tool_calls ?? []).map((call) => {
       const signature = signatureOf(call.extra_content)
       return {
@@ -305,7 +379,7 @@ const toResponse = (
         ...(signature !== undefined ? { signature } : {})
       }
     }),
-    finishReason: finishReason(choice.finish_reason),
+    finishReason: finishReason(choice.finish_reason, (choice.message.tool_calls ?? []).length > 0),
     usage: usage(completion.usage)
   })
 }
@@ -323,13 +397,14 @@ const StreamChunk = Schema.Struct({
           delta: Schema.optional(
             Schema.NullOr(
               Schema.Struct({
-                content: OptionalString,
+                content: ContentWire,
                 refusal: OptionalString,
                 tool_calls: Schema.optional(
                   Schema.NullOr(
                     Schema.Array(
                       Schema.Struct({
-                        index: Schema.Number,
+                        // Google's OpenAI-compatible endpoint sends none (see `callIndex`)
+                        index: Schema.optional(Schema.Number),
                         id: OptionalString,
                         function: Schema.optional(
                           Schema.NullOr(Schema.Struct({ name: OptionalString, arguments: OptionalString }))
@@ -354,7 +429,7 @@ const StreamChunk = Schema.Struct({
 type StreamChoice = NonNullable<(typeof StreamChunk.Type)["choices"]>[number]
 
 const isToolCallDelta = (call: unknown): boolean => {
-  if (!Http.isPlainObject(call) || typeof call["index"] !== "number" || !Http.isOptionalString(call["id"])) return false
+  if (!Http.isPlainObject(call) || !Http.isOptional(call["index"], "number") || !Http.isOptionalString(call["id"])) return false
   const fn = call["function"]
   return (
     fn === undefined ||
@@ -369,7 +444,7 @@ const isStreamChoice = (choice: unknown): boolean => {
   }
   const delta = choice["delta"]
   if (delta === undefined || delta === null) return true
-  if (!Http.isPlainObject(delta) || !Http.isOptionalString(delta["content"]) || !Http.isOptionalString(delta["refusal"])) return false
+  if (!Http.isPlainObject(delta) || !isContent(delta["content"]) || !Http.isOptionalString(delta["refusal"])) return false
   const calls = delta["tool_calls"]
   return calls === undefined || calls === null || (Array.isArray(calls) && calls.every(isToolCallDelta))
 }
@@ -406,6 +481,36 @@ interface Answered {
   /** Whether a finish reason came (the stream's `Finish`). */
   finished: boolean
   usage: ReturnType<typeof usage> | undefined
+  /** The ids of the tool calls streamed so far, by index (`undefined` for a call whose id has not come). */
+  calls: Array<string | undefined>
+  /** The index of the last tool call a delta went to, or -1. */
+  lastCall: number
+  /** Whether the server aborted the answer (vLLM's `finish_reason: "abort"`). */
+  aborted: boolean
+}
+
+type ToolCallDeltaWire = NonNullable<NonNullable<StreamChoice["delta"]>["tool_calls"]>[number]
+
+/**
+ * The index of the call a tool-call delta belongs to. OpenAI numbers them
+ * (`index`); Google's OpenAI-compatible endpoint sends none, each call whole
+ * in one delta. A delta without `index` continues the call with its `id`, if
+ * one came, else starts the next call when its `id` is new, and continues
+ * the last call when it has no `id` (as OpenAI's later deltas of a call
+ * have none). Its position in the delta's array is not used: Google sends
+ * each call of a parallel set in a chunk of its own, each at position 0.
+ */
+const callIndex = (call: ToolCallDeltaWire, answered: Answered): number => {
+  const id = call.id ? call.id : undefined
+  let index = call.index
+  if (index === undefined) {
+    const known = id === undefined ? -1 : answered.calls.indexOf(id)
+    index = known >= 0 ? known : id === undefined && answered.lastCall >= 0 ? answered.lastCall : answered.calls.length
+  }
+  while (answered.calls.length <= index) answered.calls.push(undefined)
+  if (id !== undefined && answered.calls[index] === undefined) answered.calls[index] = id
+  answered.lastCall = index
+  return index
 }
 
 const pushChoice = (choice: StreamChoice, out: Array<ChatChunk>, answered: Answered): void => {
@@ -413,9 +518,10 @@ const pushChoice = (choice: StreamChoice, out: Array<ChatChunk>, answered: Answe
   if (delta?.refusal) answered.refusal = (answered.refusal ?? "") + delta.refusal
   // after a refusal, nothing else is the answer
   else if (answered.refusal === undefined) {
-    if (delta?.content) {
-      out.push({ _tag: "TextDelta", text: delta.content })
-      answered.text += delta.content
+    const text = contentText(delta?.content)
+    if (text) {
+      out.push({ _tag: "TextDelta", text })
+      answered.text += text
     }
     if (delta?.tool_calls) {
       for (const call of delta.tool_calls) {
@@ -423,7 +529,7 @@ const pushChoice = (choice: StreamChoice, out: Array<ChatChunk>, answered: Answe
         const signature = signatureOf(call.extra_content)
         out.push({
           _tag: "ToolCallDelta",
-          index: call.index,
+          index: callIndex(call, answered),
           ...(call.id ? { id: call.id } : {}),
           ...(name ? { name } : {}),
           arguments: call.function?.arguments ?? "",
@@ -433,10 +539,11 @@ const pushChoice = (choice: StreamChoice, out: Array<ChatChunk>, answered: Answe
     }
   }
   if (!choice.finish_reason) return
-  if (choice.finish_reason === "content_filter" || answered.refusal !== undefined) answered.stopped = true
+  if (choice.finish_reason === abortFinish) answered.aborted = true
+  else if (choice.finish_reason === "content_filter" || answered.refusal !== undefined) answered.stopped = true
   else if (!answered.finished) {
     answered.finished = true
-    out.push({ _tag: "Finish", reason: finishReason(choice.finish_reason) })
+    out.push({ _tag: "Finish", reason: finishReason(choice.finish_reason, answered.calls.length > 0) })
   }
 }
 
@@ -446,14 +553,30 @@ const pushChoice = (choice: StreamChoice, out: Array<ChatChunk>, answered: Answe
  * content_filter finish, or a refusal, fails it as `ContentFiltered` once
  * the usage is out (or at `[DONE]`, or at the body's end), with the text
  * streamed, the whole refusal and the usage.
+ * A tool-call delta without `index` is placed by its `id` (see
+ * `callIndex`), and a `stop` after tool calls finishes as `tool_calls`.
+ * vLLM's `finish_reason: "abort"` (its engine gave the answer up) fails it
+ * as a `ServerError` the same way, after the usage: no `Finish`.
  *
  * @internal
  */
 export const streamDecoder = (context: Errors.Context): Http.EventDecoder => {
-  const answered: Answered = { text: "", refusal: undefined, stopped: false, finished: false, usage: undefined }
-  // a refusal waits for the usage chunk OpenAI sends after its finish, so the provider's count goes out before the failure
+  const answered: Answered = {
+    text: "",
+    refusal: undefined,
+    stopped: false,
+    finished: false,
+    usage: undefined,
+    calls: [],
+    lastCall: -1,
+    aborted: false
+  }
+  // a refusal, or an abort, waits for the usage chunk the server sends after its finish, so the provider's count goes
+  // out before the failure
   const refused = (): ProviderError | undefined =>
-    answered.stopped || answered.refusal !== undefined
+    answered.aborted
+      ? abortedError(context)
+      : answered.stopped || answered.refusal !== undefined
       ? filtered(context, {
           partialText: answered.text,
           refusal: answered.refusal,
@@ -475,11 +598,11 @@ export const streamDecoder = (context: Errors.Context): Http.EventDecoder => {
       if (Either.isLeft(decoded)) return decoded.left
       const chunk = decoded.right
       if (chunk.error != null) return Errors.fromStreamError(context, chunk)
-      if (chunk.choices && !answered.stopped) {
+      if (chunk.choices && !answered.stopped && !answered.aborted) {
         for (const choice of chunk.choices) {
           if ((choice.index ?? 0) !== 0) continue
           pushChoice(choice, out, answered)
-          if (answered.stopped) break
+          if (answered.stopped || answered.aborted) break
         }
       }
       if (chunk.usage) {

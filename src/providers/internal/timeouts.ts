@@ -5,7 +5,8 @@
  * - `firstToken`: from the headers to the first content chunk of a stream
  *   (pings and other events without content do not count);
  * - `idle`: after that, the longest gap between two chunks; it also bounds
- *   reading a JSON body once its headers came.
+ *   each wait for the next piece of a JSON body once its headers came (not
+ *   the whole body: one that trickles is read as long as it keeps coming).
  *
  * @internal
  */
@@ -21,7 +22,7 @@ export interface Timeouts {
   readonly connect?: Duration.DurationInput | undefined
   /** From the headers to the first content chunk of a stream. Default 60 seconds. */
   readonly firstToken?: Duration.DurationInput | undefined
-  /** The longest gap between two chunks, or to read a JSON body. Default 30 seconds. */
+  /** The longest gap between two chunks, or between two pieces of a JSON body. Default 30 seconds. */
   readonly idle?: Duration.DurationInput | undefined
 }
 

@@ -253,19 +253,34 @@ export const readableOf = (response: HttpClientResponse.HttpClientResponse): Rea
   response instanceof UndiciResponse ? response.take() : undefined
 
 /**
- * The whole body of a response of this client as text, failing with
- * `onTimeout()` if it has not all come within `millis`, the body then
- * destroyed (which aborts its request): one wait under a plain timer, for
- * the live clock only. `undefined` for any other response.
+ * How long a body read may wait for its next piece, and what it then fails
+ * with (see `textWithin`).
+ *
+ * @internal
+ */
+export interface PieceLimit<E> {
+  readonly millis: number
+  readonly onTimeout: () => E
+}
+
+/**
+ * The whole body of a response of this client as text, failing with the
+ * limit's `onTimeout()` when a wait for the next piece of it passes the
+ * limit's `millis`, the body then destroyed (which aborts its request). The
+ * limit is asked for at the start and again each time a piece comes, so an
+ * idle deadline restarts with every piece (a body that trickles, such as
+ * DeepSeek's keep-alive empty lines before its JSON, is not cut while it
+ * keeps coming), where a call's deadline, when nearer, stays where it is.
+ * One wait under a plain timer, for the live clock only. `undefined` for
+ * any other response.
  *
  * @internal
  */
 export const textWithin = <E>(
   response: HttpClientResponse.HttpClientResponse,
-  millis: number,
-  onTimeout: () => E
+  limit: () => PieceLimit<E>
 ): Effect.Effect<string, HttpClientError.ResponseError | E> | undefined =>
-  response instanceof UndiciResponse ? response.textWithin(millis, onTimeout) : undefined
+  response instanceof UndiciResponse ? response.textWithin(limit) : undefined
 
 class UndiciResponse extends Inspectable.Class implements HttpClientResponse.HttpClientResponse {
   readonly [HttpIncomingMessage.TypeId]: HttpIncomingMessage.TypeId = HttpIncomingMessage.TypeId
@@ -364,43 +379,70 @@ class UndiciResponse extends Inspectable.Class implements HttpClientResponse.Htt
     return new HttpClientError.ResponseError({ request: this.request, response: this, reason: "Decode", cause })
   }
 
-  /** The body as text, within `millis` (see `textWithin`). */
-  textWithin<E>(millis: number, onTimeout: () => E): Effect.Effect<string, HttpClientError.ResponseError | E> {
-    return this.read(() => (this.textPromise ??= this.take().text()), millis, onTimeout)
+  /**
+   * The body as text, each wait for a piece of it within the limit `limit()`
+   * gives then (see `textWithin`). Interrupting the wait destroys the body,
+   * as does the limit passing (the read then fails with its `onTimeout()`).
+   */
+  textWithin<E>(limit: () => PieceLimit<E>): Effect.Effect<string, HttpClientError.ResponseError | E> {
+    return Effect.async<string, HttpClientError.ResponseError | E>((resume) => {
+      const body = this.take()
+      const pieces: Array<Uint8Array> = []
+      let done = false
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const finish = (result: Effect.Effect<string, HttpClientError.ResponseError | E>) => {
+        if (done) return
+        done = true
+        clearTimeout(timer)
+        body.off("data", onData).off("end", onEnd).off("error", onError).off("close", onClose)
+        resume(result)
+      }
+      const arm = () => {
+        clearTimeout(timer)
+        const { millis, onTimeout } = limit()
+        timer = armTimer(millis, () => {
+          finish(Effect.fail(onTimeout()))
+          this.destroy()
+        })
+      }
+      const onData = (piece: Uint8Array) => {
+        pieces.push(piece)
+        arm()
+      }
+      // as `text()` decodes (a UTF-8 byte order mark dropped)
+      const onEnd = () => finish(Effect.succeed(new TextDecoder().decode(Buffer.concat(pieces))))
+      const onError = (cause: unknown) => finish(Effect.fail(this.decodeError(cause)))
+      const onClose = () => onError(new Error("the response body closed before its end"))
+      // a body that failed or closed before this read began (its error already swallowed: see the constructor)
+      if (body.errored !== null || body.destroyed) return void onError(body.errored ?? new Error("the response body closed before its end"))
+      body.on("data", onData).on("end", onEnd).on("error", onError).on("close", onClose)
+      arm()
+      return Effect.sync(() => {
+        done = true
+        clearTimeout(timer)
+        this.destroy()
+      })
+    })
   }
 
   /**
    * The body read whole by `start` (memoized, so a second read gets the
-   * same). Interrupting the wait destroys the body, as does a deadline of
-   * `millis` passing (the read then fails with `onTimeout()`).
+   * same). Interrupting the wait destroys the body.
    */
-  private read<A, E = never>(
-    start: () => Promise<A>,
-    millis?: number,
-    onTimeout?: () => E
-  ): Effect.Effect<A, HttpClientError.ResponseError | E> {
-    return Effect.async<A, HttpClientError.ResponseError | E>((resume) => {
+  private read<A>(start: () => Promise<A>): Effect.Effect<A, HttpClientError.ResponseError> {
+    return Effect.async<A, HttpClientError.ResponseError>((resume) => {
       let done = false
-      const finish = (result: Effect.Effect<A, HttpClientError.ResponseError | E>) => {
+      const finish = (result: Effect.Effect<A, HttpClientError.ResponseError>) => {
         if (done) return
         done = true
-        clearTimeout(timer)
         resume(result)
       }
-      const timer =
-        onTimeout === undefined || millis === undefined
-          ? undefined
-          : armTimer(millis, () => {
-              finish(Effect.fail(onTimeout()))
-              this.destroy()
-            })
       start().then(
         (value) => finish(Effect.succeed(value)),
         (cause) => finish(Effect.fail(this.decodeError(cause)))
       )
       return Effect.sync(() => {
         done = true
-        clearTimeout(timer)
         this.destroy()
       })
     })

@@ -1,0 +1,2 @@
+/** The audit's helpers, now in `test/support/raw.ts`. */
+export * from "../support/raw.js"

@@ -1,0 +1,54 @@
+/**
+ * Raw upstreams: a server on 127.0.0.1 (port 0) that answers every
+ * request with the exact status, headers and bytes a test gives it, and
+ * records the requests it got.
+ */
+import { Effect } from "effect"
+import type * as Http from "node:http"
+import { listen } from "./servers.js"
+
+export interface RawAnswer {
+  readonly status?: number
+  readonly headers?: Record<string, string>
+  /** The body, written as is (one write). */
+  readonly body: string
+}
+
+export interface Recorded {
+  readonly url: string
+  readonly body: unknown
+}
+
+/** A server answering each request with `answer(url, parsedBody)`; its base URL and the requests. */
+export const rawUpstream = (answer: (url: string, body: any) => RawAnswer) =>
+  Effect.gen(function* () {
+    const requests: Array<Recorded> = []
+    const port = yield* listen((req: Http.IncomingMessage, res: Http.ServerResponse) => {
+      let text = ""
+      req.setEncoding("utf8")
+      req.on("data", (piece: string) => (text += piece))
+      req.on("end", () => {
+        const body = text === "" ? undefined : JSON.parse(text)
+        const url = req.url ?? ""
+        requests.push({ url, body })
+        const reply = answer(url, body)
+        res.writeHead(reply.status ?? 200, reply.headers ?? { "content-type": "text/event-stream" })
+        res.end(reply.body)
+      })
+    })
+    return { baseUrl: `http://127.0.0.1:${port}/v1`, requests }
+  })
+
+/** `data: <json>\n\n` for each value (a string is sent raw). */
+export const sse = (...events: ReadonlyArray<unknown>): string =>
+  events.map((event) => `data: ${typeof event === "string" ? event : JSON.stringify(event)}\n\n`).join("")
+
+/** Anthropic-style: `event: <type>\ndata: <json>\n\n`. */
+export const namedSse = (...events: ReadonlyArray<{ readonly type: string }>): string =>
+  events.map((event) => `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`).join("")
+
+export const json = (status: number, value: unknown, headers: Record<string, string> = {}): RawAnswer => ({
+  status,
+  headers: { "content-type": "application/json", ...headers },
+  body: JSON.stringify(value)
+})
