@@ -1,2 +1,0 @@
-/** The audit's helpers, now in `test/support/raw.ts`. */
-export * from "../support/raw.js"
