@@ -50,6 +50,11 @@ import { Series } from "./internal/series.js"
  * The latency buckets, in seconds: 50 ms to 2 minutes, spaced for LLM calls
  * (a short answer in under a second, a long generation in tens of seconds).
  *
+ * @example
+ * import { Metrics } from "effect-llm-failover/observability"
+ *
+ * Metrics.latencyBuckets.at(-1) // 120: the last finite bucket, 2 minutes
+ *
  * @since 0.1.0
  * @category metrics
  */
@@ -62,6 +67,13 @@ const counter = (name: string, description: string) => Metric.counter(name, { de
 /**
  * Finished requests, by chain and outcome.
  *
+ * @example
+ * import { Metric } from "effect"
+ * import { Metrics } from "effect-llm-failover/observability"
+ *
+ * // the default chain's served requests, in this process (the recorder's labels, in its order)
+ * const value = Metric.value(Metrics.requests.pipe(Metric.tagged("chain", "default"), Metric.tagged("outcome", "success")))
+ *
  * @since 0.1.0
  * @category metrics
  */
@@ -69,6 +81,13 @@ export const requests = counter("llm_requests_total", "LLM requests finished, by
 
 /**
  * Request latency in seconds (all attempts and fallbacks), by chain and outcome.
+ *
+ * @example
+ * import { Metric } from "effect"
+ * import { Metrics } from "effect-llm-failover/observability"
+ *
+ * // the default chain's served requests' latency histogram, in this process (the recorder's labels, in its order)
+ * const value = Metric.value(Metrics.requestDuration.pipe(Metric.tagged("chain", "default"), Metric.tagged("outcome", "success")))
  *
  * @since 0.1.0
  * @category metrics
@@ -81,6 +100,13 @@ export const requestDuration = Metric.histogram(
 
 /**
  * Attempts on targets, by provider, model, outcome and reason.
+ *
+ * @example
+ * import { Metric } from "effect"
+ * import { Metrics } from "effect-llm-failover/observability"
+ *
+ * // a model's calls that lost a race or hedge, in this process (the recorder's labels, in its order)
+ * const value = Metric.value(Metrics.attempts.pipe(Metric.tagged("provider", "openai"), Metric.tagged("model", "gpt-4.1-mini"), Metric.tagged("outcome", "cancelled"), Metric.tagged("reason", "lost")))
  *
  * @since 0.1.0
  * @category metrics
@@ -95,6 +121,13 @@ export const attempts = counter(
  * reason (the error's tag). Their attempts count a success in
  * {@link attempts} at that content; this counts what became of them.
  *
+ * @example
+ * import { Metric } from "effect"
+ * import { Metrics } from "effect-llm-failover/observability"
+ *
+ * // a model's streams cut after their first content, in this process (the recorder's labels, in its order)
+ * const value = Metric.value(Metrics.streamFailures.pipe(Metric.tagged("provider", "anthropic"), Metric.tagged("model", "claude-haiku-4-5"), Metric.tagged("reason", "TransportError")))
+ *
  * @since 0.1.0
  * @category metrics
  */
@@ -106,6 +139,13 @@ export const streamFailures = counter(
 /**
  * Attempt latency in seconds, by provider, model and outcome (streams: see
  * {@link timeToFirstToken}).
+ *
+ * @example
+ * import { Metric } from "effect"
+ * import { Metrics } from "effect-llm-failover/observability"
+ *
+ * // a model's successful calls' latency histogram, in this process (the recorder's labels, in its order)
+ * const value = Metric.value(Metrics.attemptDuration.pipe(Metric.tagged("provider", "openai"), Metric.tagged("model", "gpt-4.1-mini"), Metric.tagged("outcome", "success")))
  *
  * @since 0.1.0
  * @category metrics
@@ -119,6 +159,13 @@ export const attemptDuration = Metric.histogram(
 /**
  * Time to the first content chunk of streamed answers, in seconds.
  *
+ * @example
+ * import { Metric } from "effect"
+ * import { Metrics } from "effect-llm-failover/observability"
+ *
+ * // a model's time to first content, in this process (the recorder's labels, in its order)
+ * const value = Metric.value(Metrics.timeToFirstToken.pipe(Metric.tagged("provider", "openai"), Metric.tagged("model", "gpt-4.1-mini")))
+ *
  * @since 0.1.0
  * @category metrics
  */
@@ -131,6 +178,13 @@ export const timeToFirstToken = Metric.histogram(
 /**
  * Fallbacks from one target to the next, by chain, from, to and reason.
  *
+ * @example
+ * import { Metric } from "effect"
+ * import { Metrics } from "effect-llm-failover/observability"
+ *
+ * // fallbacks from primary to backup on overload, in this process (the recorder's labels, in its order)
+ * const value = Metric.value(Metrics.fallbacks.pipe(Metric.tagged("chain", "default"), Metric.tagged("from", "primary"), Metric.tagged("to", "backup"), Metric.tagged("reason", "Overloaded")))
+ *
  * @since 0.1.0
  * @category metrics
  */
@@ -139,6 +193,13 @@ export const fallbacks = counter("llm_fallbacks_total", "Fallbacks from one LLM 
 /**
  * What fallbacks cost over the chain's first target, in US dollars (only
  * requests that cost more; the cost report has the signed sum).
+ *
+ * @example
+ * import { Metric } from "effect"
+ * import { Metrics } from "effect-llm-failover/observability"
+ *
+ * // what the default chain's fallbacks cost over its first target, in this process (the recorder's labels, in its order)
+ * const value = Metric.value(Metrics.fallbackExtraCost.pipe(Metric.tagged("chain", "default")))
  *
  * @since 0.1.0
  * @category metrics
@@ -151,6 +212,13 @@ export const fallbackExtraCost = counter(
 /**
  * Each target's circuit breaker: 0 closed, 1 half-open, 2 open, 3 isolated.
  *
+ * @example
+ * import { Metric } from "effect"
+ * import { Metrics } from "effect-llm-failover/observability"
+ *
+ * // a target's breaker as a number: Metrics.breakerStateValue("open") is 2
+ * const state = Metric.value(Metrics.breakerState.pipe(Metric.tagged("target", "primary"), Metric.tagged("provider", "openai"), Metric.tagged("model", "gpt-4.1-mini")))
+ *
  * @since 0.1.0
  * @category metrics
  */
@@ -160,6 +228,13 @@ export const breakerState = Metric.gauge("llm_circuit_breaker_state", {
 
 /**
  * Circuit-breaker transitions, by target, from and to.
+ *
+ * @example
+ * import { Metric } from "effect"
+ * import { Metrics } from "effect-llm-failover/observability"
+ *
+ * // how often primary's breaker opened, in this process (the recorder's labels, in its order)
+ * const value = Metric.value(Metrics.breakerTransitions.pipe(Metric.tagged("target", "primary"), Metric.tagged("from", "closed"), Metric.tagged("to", "open")))
  *
  * @since 0.1.0
  * @category metrics
@@ -174,6 +249,13 @@ export const breakerTransitions = counter(
  * cache_write, the part of input the provider's prompt cache served or
  * stored, when there was one).
  *
+ * @example
+ * import { Metric } from "effect"
+ * import { Metrics } from "effect-llm-failover/observability"
+ *
+ * // input tokens a model's prompt cache served, in this process (the recorder's labels, in its order)
+ * const value = Metric.value(Metrics.tokens.pipe(Metric.tagged("provider", "anthropic"), Metric.tagged("model", "claude-sonnet-4-5"), Metric.tagged("direction", "cache_read")))
+ *
  * @since 0.1.0
  * @category metrics
  */
@@ -182,6 +264,13 @@ export const tokens = counter("llm_tokens_total", "LLM tokens, by provider, mode
 /**
  * Cost in US dollars, by provider, model and kind (served, shadow).
  *
+ * @example
+ * import { Metric } from "effect"
+ * import { Metrics } from "effect-llm-failover/observability"
+ *
+ * // what a model's served answers cost, in US dollars, in this process (the recorder's labels, in its order)
+ * const value = Metric.value(Metrics.cost.pipe(Metric.tagged("provider", "openai"), Metric.tagged("model", "gpt-4.1"), Metric.tagged("kind", "served")))
+ *
  * @since 0.1.0
  * @category metrics
  */
@@ -189,6 +278,13 @@ export const cost = counter("llm_cost_usd_total", "LLM cost in US dollars, by pr
 
 /**
  * Targets passed over without a call, by target and reason.
+ *
+ * @example
+ * import { Metric } from "effect"
+ * import { Metrics } from "effect-llm-failover/observability"
+ *
+ * // requests that passed primary over while its breaker was open, in this process (the recorder's labels, in its order)
+ * const value = Metric.value(Metrics.rejections.pipe(Metric.tagged("target", "primary"), Metric.tagged("reason", "circuit-open")))
  *
  * @since 0.1.0
  * @category metrics
@@ -201,6 +297,13 @@ export const rejections = counter(
 /**
  * Retries or hedges the retry budget refused, by chain and target.
  *
+ * @example
+ * import { Metric } from "effect"
+ * import { Metrics } from "effect-llm-failover/observability"
+ *
+ * // retries and hedges on primary the budget refused, in this process (the recorder's labels, in its order)
+ * const value = Metric.value(Metrics.budgetExhausted.pipe(Metric.tagged("chain", "default"), Metric.tagged("target", "primary")))
+ *
  * @since 0.1.0
  * @category metrics
  */
@@ -211,6 +314,13 @@ export const budgetExhausted = counter(
 
 /**
  * Answers from degraded mode, by chain and source (cache, static).
+ *
+ * @example
+ * import { Metric } from "effect"
+ * import { Metrics } from "effect-llm-failover/observability"
+ *
+ * // the default chain's answers from the degraded cache, in this process (the recorder's labels, in its order)
+ * const value = Metric.value(Metrics.degradedResponses.pipe(Metric.tagged("chain", "default"), Metric.tagged("source", "cache")))
  *
  * @since 0.1.0
  * @category metrics
@@ -223,6 +333,13 @@ export const degradedResponses = counter(
 /**
  * The share of requests that fell back over the fallback-rate alert's window.
  *
+ * @example
+ * import { Metric } from "effect"
+ * import { Metrics } from "effect-llm-failover/observability"
+ *
+ * // the share of requests that fell back over the alert's window, as the last alert check set it
+ * const rate = Metric.value(Metrics.fallbackRate)
+ *
  * @since 0.1.0
  * @category metrics
  */
@@ -232,6 +349,13 @@ export const fallbackRate = Metric.gauge("llm_fallback_rate", {
 
 /**
  * Whether an alert is raised (1) or not (0), by alert.
+ *
+ * @example
+ * import { Metric } from "effect"
+ * import { Metrics } from "effect-llm-failover/observability"
+ *
+ * // whether the fallback-rate alert is raised, in this process (the recorder's labels, in its order)
+ * const value = Metric.value(Metrics.alertActive.pipe(Metric.tagged("alert", "fallback-rate")))
  *
  * @since 0.1.0
  * @category metrics
