@@ -183,6 +183,13 @@ export type ChainEntry = NonNullable<ConfigFile["chains"]>[string]
  * document), `message` (never holding a secret), and `line` / `column` in
  * the file when known.
  *
+ * @example
+ * import { Schema } from "effect"
+ * import { Config } from "effect-llm-failover/config"
+ *
+ * const problem = Schema.decodeUnknownSync(Config.Problem)({ path: "models.mini.provider", message: "unknown provider", line: 4, column: 21 })
+ * Config.formatProblem(problem) // "models.mini.provider: unknown provider (line 4, column 21)"
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -477,6 +484,11 @@ export interface GatewaySettings {
 /**
  * The defaults of the settings that always have a value: no keys,
  * `127.0.0.1:8787`, bodies up to 1 MiB.
+ *
+ * @example
+ * import { Config } from "effect-llm-failover/config"
+ *
+ * Config.gatewayDefaults.host // "127.0.0.1": a gateway binds the loopback unless told otherwise
  *
  * @since 0.1.0
  * @category defaults

@@ -27,6 +27,12 @@ import * as Config from "./Config.js"
 /**
  * The demo config's YAML text, as in `examples/configs/demo.yaml`.
  *
+ * @example
+ * import { Effect } from "effect"
+ * import { Config, Demo } from "effect-llm-failover/config"
+ *
+ * const demo = Config.parse(Demo.text, { source: "demo.yaml" }).pipe(Effect.map(({ config }) => Object.keys(config.models)))
+ *
  * @since 0.1.0
  * @category constants
  */

@@ -146,6 +146,12 @@ export interface Route {
 /**
  * The defaults of {@link Options}.
  *
+ * @example
+ * import { Duration } from "effect"
+ * import { Gateway } from "effect-llm-failover/gateway"
+ *
+ * Duration.toSeconds(Gateway.defaults.bodyTimeout) // 30
+ *
  * @since 0.1.0
  * @category defaults
  */

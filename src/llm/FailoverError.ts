@@ -21,6 +21,12 @@ import { ProviderError } from "./ProviderError.js"
  * - `rate-limit`: a local or shared rate limit for the target was reached.
  * - `deadline`: the request's total deadline had passed.
  *
+ * @example
+ * import { Schema } from "effect"
+ * import { RejectionReason } from "effect-llm-failover/llm"
+ *
+ * Schema.is(RejectionReason)("circuit-open") // true
+ *
  * @since 0.1.0
  * @category models
  */
@@ -65,6 +71,18 @@ export class Rejected extends Schema.TaggedError<Rejected>("effect-llm-failover/
 
 /**
  * One try of one target, as recorded by the router.
+ *
+ * @example
+ * import { Duration } from "effect"
+ * import { type Attempt, ServerError } from "effect-llm-failover/llm"
+ *
+ * const failed: Attempt = {
+ *   target: "primary",
+ *   provider: "openai",
+ *   model: "gpt-4.1",
+ *   error: new ServerError({ provider: "openai", model: "gpt-4.1", message: "upstream 500", status: 500 }),
+ *   duration: Duration.millis(420)
+ * }
  *
  * @since 0.1.0
  * @category schemas

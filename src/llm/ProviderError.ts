@@ -96,6 +96,12 @@ export class ServerError extends Schema.TaggedError<ServerError>("effect-llm-fai
  * - `attempt`: one attempt took longer than its per-attempt timeout.
  * - `total`: the request's deadline across every attempt and target.
  *
+ * @example
+ * import { Schema } from "effect"
+ * import { TimeoutPhase } from "effect-llm-failover/llm"
+ *
+ * Schema.is(TimeoutPhase)("first-token") // true
+ *
  * @since 0.1.0
  * @category models
  */
@@ -383,6 +389,11 @@ export const ProviderError: Schema.Union<
 
 /**
  * The `_tag` of every error in each group.
+ *
+ * @example
+ * import { groups } from "effect-llm-failover/llm"
+ *
+ * groups.skippable.includes("ModelNotFound") // true: the router moves on to the next target
  *
  * @since 0.1.0
  * @category groups

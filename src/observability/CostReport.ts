@@ -60,6 +60,13 @@ const lineFields = {
 /**
  * Figures of a set of requests.
  *
+ * @example
+ * import { Schema } from "effect"
+ * import { CostReport } from "effect-llm-failover/observability"
+ *
+ * // a line of the cost report (`/v1/usage`), read back by a client
+ * const decode = Schema.decodeUnknown(CostReport.Line)
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -74,6 +81,13 @@ export interface Line extends Schema.Schema.Type<typeof Line> {}
 /**
  * The requests one model served.
  *
+ * @example
+ * import { Schema } from "effect"
+ * import { CostReport } from "effect-llm-failover/observability"
+ *
+ * // one model's line of the cost report
+ * const decode = Schema.decodeUnknown(CostReport.ModelLine)
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -87,6 +101,13 @@ export interface ModelLine extends Schema.Schema.Type<typeof ModelLine> {}
 
 /**
  * The requests of one chain.
+ *
+ * @example
+ * import { Schema } from "effect"
+ * import { CostReport } from "effect-llm-failover/observability"
+ *
+ * // one chain's line of the cost report
+ * const decode = Schema.decodeUnknown(CostReport.ChainLine)
  *
  * @since 0.1.0
  * @category schemas
@@ -111,6 +132,13 @@ const shadowFields = {
 /**
  * Shadow calls to one model: copies of served requests, never served.
  *
+ * @example
+ * import { Schema } from "effect"
+ * import { CostReport } from "effect-llm-failover/observability"
+ *
+ * // what shadow traffic cost one model
+ * const decode = Schema.decodeUnknown(CostReport.ShadowLine)
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -124,6 +152,13 @@ export interface ShadowLine extends Schema.Schema.Type<typeof ShadowLine> {}
 
 /**
  * The usage report, as `GET /v1/usage` sends it.
+ *
+ * @example
+ * import { Schema } from "effect"
+ * import { CostReport } from "effect-llm-failover/observability"
+ *
+ * // the whole cost report, as `/v1/usage` gives it
+ * const decode = Schema.decodeUnknown(CostReport.Report)
  *
  * @since 0.1.0
  * @category schemas
@@ -463,6 +498,11 @@ export const handler = (report: (options?: ReportOptions) => Effect.Effect<Repor
 /**
  * Fetching or decoding a usage report failed. The message names the URL's
  * origin and path and the HTTP status, never a key.
+ *
+ * @example
+ * import { CostReport } from "effect-llm-failover/observability"
+ *
+ * const error = new CostReport.UsageFetchError({ message: "the usage API answered 401", status: 401 })
  *
  * @since 0.1.0
  * @category errors

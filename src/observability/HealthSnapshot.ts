@@ -34,6 +34,13 @@ import { Counts, RingBuffer } from "./internal/window.js"
 /**
  * A target's state at a glance.
  *
+ * @example
+ * import { Schema } from "effect"
+ * import { HealthSnapshot } from "effect-llm-failover/observability"
+ *
+ * // a target's state as `/status.json` gives it, read back by a client
+ * const decode = Schema.decodeUnknown(HealthSnapshot.TargetState)
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -48,6 +55,13 @@ export type TargetState = typeof TargetState.Type
 /**
  * A circuit breaker's state.
  *
+ * @example
+ * import { Schema } from "effect"
+ * import { HealthSnapshot } from "effect-llm-failover/observability"
+ *
+ * // a breaker's part of `/status.json`, read back by a client
+ * const decode = Schema.decodeUnknown(HealthSnapshot.BreakerState)
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -56,6 +70,13 @@ export const BreakerState = Schema.Literal("closed", "half-open", "open", "isola
 /**
  * Median and 95th percentile, in milliseconds.
  *
+ * @example
+ * import { Schema } from "effect"
+ * import { HealthSnapshot } from "effect-llm-failover/observability"
+ *
+ * // latency quantiles in milliseconds, as `/status.json` gives them
+ * const decode = Schema.decodeUnknown(HealthSnapshot.Quantiles)
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -63,6 +84,13 @@ export const Quantiles = Schema.Struct({ p50: Schema.Number, p95: Schema.Number 
 
 /**
  * One target's health.
+ *
+ * @example
+ * import { Schema } from "effect"
+ * import { HealthSnapshot } from "effect-llm-failover/observability"
+ *
+ * // one target's entry of `/status.json`, read back by a client
+ * const decode = Schema.decodeUnknown(HealthSnapshot.TargetHealth)
  *
  * @since 0.1.0
  * @category schemas
@@ -102,6 +130,13 @@ export interface TargetHealth extends Schema.Schema.Type<typeof TargetHealth> {}
 /**
  * One fallback, as the dashboard lists it.
  *
+ * @example
+ * import { Schema } from "effect"
+ * import { HealthSnapshot } from "effect-llm-failover/observability"
+ *
+ * // one of the last fallbacks `/status.json` lists
+ * const decode = Schema.decodeUnknown(HealthSnapshot.FallbackRecord)
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -123,6 +158,13 @@ export interface FallbackRecord extends Schema.Schema.Type<typeof FallbackRecord
 /**
  * An alert in force.
  *
+ * @example
+ * import { Schema } from "effect"
+ * import { HealthSnapshot } from "effect-llm-failover/observability"
+ *
+ * // an alert raised now, as `/status.json` lists it
+ * const decode = Schema.decodeUnknown(HealthSnapshot.ActiveAlert)
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -143,6 +185,16 @@ export interface ActiveAlert extends Schema.Schema.Type<typeof ActiveAlert> {}
 
 /**
  * The whole dashboard at one moment.
+ *
+ * @example
+ * import { Effect, Schema } from "effect"
+ * import { HealthSnapshot } from "effect-llm-failover/observability"
+ *
+ * // a dashboard reading the gateway's `/status.json`
+ * const read = (url: string) =>
+ *   Effect.promise(() => fetch(url).then((response) => response.json())).pipe(
+ *     Effect.flatMap(Schema.decodeUnknown(HealthSnapshot.Snapshot))
+ *   )
  *
  * @since 0.1.0
  * @category schemas

@@ -83,6 +83,11 @@ export interface Handlers {
 /**
  * Where the handlers are meant to be mounted, all `GET`.
  *
+ * @example
+ * import { Observability } from "effect-llm-failover/observability"
+ *
+ * Observability.paths.metrics // "/metrics", where Prometheus scrapes
+ *
  * @since 0.1.0
  * @category constants
  */

@@ -26,6 +26,11 @@ import { globalValue } from "effect/GlobalValue"
 /**
  * The content type of the Prometheus text format.
  *
+ * @example
+ * import { Prometheus } from "effect-llm-failover/observability"
+ *
+ * const headers = { "content-type": Prometheus.contentType }
+ *
  * @since 0.1.0
  * @category constants
  */

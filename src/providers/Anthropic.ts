@@ -28,6 +28,11 @@ import type * as InternalTimeouts from "./internal/timeouts.js"
 /**
  * Anthropic's API root, the default `baseUrl`.
  *
+ * @example
+ * import { Anthropic } from "effect-llm-failover/providers"
+ *
+ * Anthropic.defaultBaseUrl // "https://api.anthropic.com/v1"
+ *
  * @since 0.1.0
  * @category constants
  */
@@ -36,6 +41,11 @@ export const defaultBaseUrl = "https://api.anthropic.com/v1"
 /**
  * The API version sent in `anthropic-version` unless `version` says another.
  *
+ * @example
+ * import { Anthropic } from "effect-llm-failover/providers"
+ *
+ * const headers = { "anthropic-version": Anthropic.defaultVersion }
+ *
  * @since 0.1.0
  * @category constants
  */
@@ -43,6 +53,11 @@ export const defaultVersion = "2023-06-01"
 
 /**
  * The `max_tokens` sent when neither the request nor `maxTokens` sets one.
+ *
+ * @example
+ * import { Anthropic } from "effect-llm-failover/providers"
+ *
+ * Anthropic.defaultMaxTokens // sent as max_tokens when the request sets none
  *
  * @since 0.1.0
  * @category constants

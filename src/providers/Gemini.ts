@@ -32,6 +32,11 @@ import type * as InternalTimeouts from "./internal/timeouts.js"
 /**
  * The Generative Language API root, the default `baseUrl`.
  *
+ * @example
+ * import { Gemini } from "effect-llm-failover/providers"
+ *
+ * Gemini.defaultBaseUrl // "https://generativelanguage.googleapis.com/v1beta"
+ *
  * @since 0.1.0
  * @category constants
  */

@@ -58,6 +58,11 @@ import * as Wire from "./internal/openAiWire.js"
 /**
  * OpenAI's own API root, the default `baseUrl`.
  *
+ * @example
+ * import { OpenAi } from "effect-llm-failover/providers"
+ *
+ * OpenAi.defaultBaseUrl // "https://api.openai.com/v1"
+ *
  * @since 0.1.0
  * @category constants
  */

@@ -34,6 +34,11 @@ export type Jitter = "none" | "full" | "equal" | "decorrelated" | "proportional"
 /**
  * Every {@link Jitter}, e.g. to build a config schema with `Schema.Literal(...Backoff.jitters)`.
  *
+ * @example
+ * import { Backoff } from "effect-llm-failover/resilience"
+ *
+ * Backoff.jitters.includes("decorrelated") // true
+ *
  * @since 0.1.0
  * @category models
  */

@@ -21,6 +21,12 @@ import { PermitPool, Waiter } from "./internal/bulkhead.js"
 /**
  * Identifies a {@link Bulkhead}.
  *
+ * @example
+ * import { Effect } from "effect"
+ * import { Bulkhead } from "effect-llm-failover/resilience"
+ *
+ * const program = Effect.map(Bulkhead.make({ maxConcurrent: 4 }), (bulkhead) => Bulkhead.TypeId in bulkhead) // true
+ *
  * @since 0.1.0
  * @category type ids
  */

@@ -31,6 +31,12 @@ import * as quantile from "./internal/quantile.js"
 /**
  * Identifies a {@link HealthTracker}.
  *
+ * @example
+ * import { Effect } from "effect"
+ * import { Health } from "effect-llm-failover/resilience"
+ *
+ * const program = Effect.map(Health.make<string>(), (tracker) => Health.TypeId in tracker) // true
+ *
  * @since 0.1.0
  * @category type ids
  */
@@ -46,6 +52,12 @@ export type TypeId = typeof TypeId
 
 /**
  * The bound on the relative error of every reported quantile: 0.02 (2%).
+ *
+ * @example
+ * import { Health } from "effect-llm-failover/resilience"
+ *
+ * // a p95 of 2 seconds read from the window lies within this share of the true one
+ * const within = 2_000 * Health.RELATIVE_ACCURACY
  *
  * @since 0.1.0
  * @category constants

@@ -71,6 +71,11 @@ export const complexity = (request: ChatRequest): Complexity => {
 /**
  * The tier each complexity maps to in the {@link heuristic} classifier.
  *
+ * @example
+ * import { Classifier } from "effect-llm-failover/router"
+ *
+ * Classifier.defaultTiers.complex // "premium": the chain a complex request goes to
+ *
  * @since 0.1.0
  * @category classifiers
  */

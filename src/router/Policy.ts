@@ -198,6 +198,11 @@ export type ChainPolicy = Pick<Policy, "retry" | "timeouts">
  * skipped until it recovers; the budget's own defaults; a bulkhead of 256
  * concurrent calls and 256 queued a target.
  *
+ * @example
+ * import { Policy } from "effect-llm-failover/router"
+ *
+ * Policy.defaults.timeouts.total // "120 seconds"
+ *
  * @since 0.1.0
  * @category defaults
  */

@@ -39,6 +39,13 @@ const Count = Schema.NonNegativeInt
 /**
  * Latency percentiles in milliseconds; `null` when nothing was answered.
  *
+ * @example
+ * import { Schema } from "effect"
+ * import { Report } from "effect-llm-failover/simulator"
+ *
+ * // latency percentiles in milliseconds, as `simulate --json` gives them
+ * const decode = Schema.decodeUnknown(Report.Percentiles)
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -60,6 +67,13 @@ export interface Percentiles extends Schema.Schema.Type<typeof Percentiles> {}
  * threshold (once per instance that learns of the outage alone: each of
  * them without shared state, one with it) plus its half-open probes in the
  * window, on every instance.
+ *
+ * @example
+ * import { Schema } from "effect"
+ * import { Report } from "effect-llm-failover/simulator"
+ *
+ * // one outage window of a target, from `simulate --json`
+ * const decode = Schema.decodeUnknown(Report.Outage)
  *
  * @since 0.1.0
  * @category schemas
@@ -84,6 +98,13 @@ export interface Outage extends Schema.Schema.Type<typeof Outage> {}
  * One target: its upstream calls and their outcomes, the router's attempts
  * on it by error class, the refusals (breaker open, bulkhead full), wasted
  * calls, breaker openings, and its timeline row.
+ *
+ * @example
+ * import { Schema } from "effect"
+ * import { Report } from "effect-llm-failover/simulator"
+ *
+ * // one target's line of the per-target table, from `simulate --json`
+ * const decode = Schema.decodeUnknown(Report.Target)
  *
  * @since 0.1.0
  * @category schemas
@@ -119,6 +140,13 @@ export interface Target extends Schema.Schema.Type<typeof Target> {}
  * One target of the issue, checked: `met` is `null` when it does not apply
  * (e.g. the load-amplification target when some target was always up).
  *
+ * @example
+ * import { Schema } from "effect"
+ * import { Report } from "effect-llm-failover/simulator"
+ *
+ * // one of the issue's targets checked against a run, from `simulate --json`
+ * const decode = Schema.decodeUnknown(Report.Check)
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -136,6 +164,15 @@ export interface Check extends Schema.Schema.Type<typeof Check> {}
 
 /**
  * The report of one scenario under one policy.
+ *
+ * @example
+ * import { Schema } from "effect"
+ * import { Report } from "effect-llm-failover/simulator"
+ * import { readFileSync } from "node:fs"
+ *
+ * // a report saved with `llm-failover simulate --scenario s.yaml --json > report.json`
+ * const report = Schema.decodeUnknownSync(Report.Report)(JSON.parse(readFileSync("report.json", "utf8")))
+ * const shortOfOracle = report.oracleAvailability - report.availability
  *
  * @since 0.1.0
  * @category schemas
@@ -185,6 +222,13 @@ export interface Report extends Schema.Schema.Type<typeof Report> {}
 /**
  * One scenario under several policies.
  *
+ * @example
+ * import { Schema } from "effect"
+ * import { Report } from "effect-llm-failover/simulator"
+ *
+ * // the reports of `simulate --compare --json`, one per policy
+ * const decode = Schema.decodeUnknown(Report.Comparison)
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -201,6 +245,11 @@ export interface Comparison extends Schema.Schema.Type<typeof Comparison> {}
 
 /**
  * The timeline's characters.
+ *
+ * @example
+ * import { Report } from "effect-llm-failover/simulator"
+ *
+ * console.log(Report.legend) // what the timeline's marks mean
  *
  * @since 0.1.0
  * @category formatting

@@ -94,6 +94,11 @@ export interface Scenario {
 /**
  * The defaults of a scenario's optional fields.
  *
+ * @example
+ * import { Scenario } from "effect-llm-failover/simulator"
+ *
+ * Scenario.defaults.seed // 1: the same figures on every run unless a scenario sets its own
+ *
  * @since 0.1.0
  * @category defaults
  */

@@ -57,6 +57,11 @@ export type PolicyName = "naive" | "default" | "scenario"
 /**
  * Every policy, in the order {@link compare} runs them.
  *
+ * @example
+ * import { Simulator } from "effect-llm-failover/simulator"
+ *
+ * Simulator.policyNames // ["naive", "default", "scenario"]: the policies `--compare` runs side by side
+ *
  * @since 0.1.0
  * @category models
  */

@@ -29,6 +29,12 @@ import * as RedisUrl from "./internal/url.js"
  * message ends with the connection's last error (`last connection error:
  * WRONGPASS ...`). The message never holds the URL's password.
  *
+ * @example
+ * import { Effect } from "effect"
+ * import { Redis } from "effect-llm-failover/state"
+ *
+ * const failed = Effect.fail(new Redis.RedisError({ operation: "EVAL", message: "NOSCRIPT No matching script" }))
+ *
  * @since 0.1.0
  * @category errors
  */
