@@ -41,13 +41,6 @@ import { root } from "./lib/machine.js"
 import type { Child } from "./lib/processes.js"
 import { freePort, startNode, tearDown } from "./lib/processes.js"
 
-const cases = {
-  complete: { failover: false, stream: false },
-  stream: { failover: false, stream: true },
-  fcomplete: { failover: true, stream: false },
-  fstream: { failover: true, stream: true }
-} as const
-
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
@@ -64,8 +57,7 @@ const { values, positionals } = parseArgs({
     lines: { type: "boolean", default: false }
   }
 })
-const chosen = cases[values.case as keyof typeof cases]
-if (chosen === undefined) throw new Error(`--case must be one of ${Object.keys(cases).join(", ")}`)
+const chosen = chat.abCase(values.case)
 const requests = Number(values.requests)
 const connections = Number(values.connections)
 const cpu = values.cpu

@@ -31,13 +31,6 @@ import { root } from "./lib/machine.js"
 import type { Child } from "./lib/processes.js"
 import { cpuMillis, freePort, RssSampler, startNode, tearDown } from "./lib/processes.js"
 
-const cases = {
-  complete: { failover: false, stream: false },
-  stream: { failover: false, stream: true },
-  fcomplete: { failover: true, stream: false },
-  fstream: { failover: true, stream: true }
-} as const
-
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
@@ -50,8 +43,7 @@ const { values, positionals } = parseArgs({
   }
 })
 
-const chosen = cases[values.case as keyof typeof cases]
-if (chosen === undefined) throw new Error(`--case must be one of ${Object.keys(cases).join(", ")}`)
+const chosen = chat.abCase(values.case)
 const seconds = Number(values.seconds)
 const rounds = Number(values.rounds)
 const connections = Number(values.connections)

@@ -179,3 +179,18 @@ export const startMock = async (
   })
   return { mock: child, url: ready.url }
 }
+
+/** The A/B tools' cases: a completion or a stream, straight or through the chain whose primary answers 503. */
+export const abCases = {
+  complete: { failover: false, stream: false },
+  stream: { failover: false, stream: true },
+  fcomplete: { failover: true, stream: false },
+  fstream: { failover: true, stream: true }
+} as const
+
+/** The case `--case` names, or an error listing them. */
+export const abCase = (name: string | undefined): (typeof abCases)[keyof typeof abCases] => {
+  const chosen = abCases[name as keyof typeof abCases]
+  if (chosen === undefined) throw new Error(`--case must be one of ${Object.keys(abCases).join(", ")}`)
+  return chosen
+}
