@@ -339,6 +339,31 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("OpenAI wire qu
         expect(deepSeek.requests).toHaveLength(1)
       }))
   })
+  describe("OpenRouter's error sent with HTTP 200", () => {
+    it.scoped("an error object as the whole answer is the error its code says, not a malformed completion", () =>
+      Effect.gen(function* () {
+        // OpenRouter answers 200 and then finds its upstream failed: the body is its error object alone
+        const bodies = [
+          { error: { code: 429, message: "Rate limit exceeded: free-models-per-min", metadata: { provider_name: "Chutes" } } },
+          { error: { code: 401, message: "No auth credentials found" } },
+          { error: { code: 502, message: "Provider returned error" } },
+          { error: { code: 400, message: "This endpoint's maximum context length is 8192 tokens. However, you requested about 9000 tokens." } }
+        ]
+        let next = 0
+        const upstream = yield* rawUpstream(() => json(200, bodies[next++]!))
+        const model = yield* OpenAi.make({ model: "meta-llama/llama-3.3-70b-instruct:free", apiKey: key, baseUrl: upstream.baseUrl, provider: "openrouter" })
+        const tags: Array<string> = []
+        for (let i = 0; i < bodies.length; i++) tags.push((yield* Effect.flip(model.complete(request)))._tag)
+        expect(tags).toEqual(["RateLimited", "Unauthorized", "ServerError", "ContextLengthExceeded"])
+        // a completion that also carries an "error" key is still read as a completion
+        const answered = yield* rawUpstream(() =>
+          json(200, { error: null, choices: [{ index: 0, message: { role: "assistant", content: "Sunny." }, finish_reason: "stop" }] })
+        )
+        const other = yield* OpenAi.make({ model: "gpt-4.1-mini", apiKey: key, baseUrl: answered.baseUrl })
+        expect((yield* other.complete(request)).text).toBe("Sunny.")
+      }))
+  })
+
   describe("vLLM's engine aborts", () => {
     // vllm-project/vllm#57082: an engine-initiated abort (scale-down, shutdown, sleep) ends the stream with HTTP 200,
     // finish_reason "abort" (not an OpenAI value), then an unconditional data: [DONE]

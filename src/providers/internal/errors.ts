@@ -399,6 +399,16 @@ export const fromResponse = (
 export const fromStreamError = (context: Context, value: unknown): ProviderError =>
   classify(context, undefined, infoFromValue(value), undefined, "error event in the stream")
 
+/**
+ * Maps an error object sent as a whole answer with HTTP 200 (OpenRouter's
+ * `{"error": {"code": 429, ...}}` when its upstream failed after the status
+ * went out), read as an error event is.
+ *
+ * @internal
+ */
+export const fromAnswerError = (context: Context, value: unknown): ProviderError =>
+  classify(context, undefined, infoFromValue(value), undefined, "error in an answer sent with HTTP 200")
+
 /** Undici's codes for what Node's own client reports as system errors. */
 const normalizedCodes: Readonly<Record<string, string>> = {
   UND_ERR_SOCKET: "ECONNRESET",

@@ -342,17 +342,27 @@ export const isCompletion = (value: unknown): value is typeof Completion.Type =>
 /** @internal */
 export const CompletionSchema = Completion
 
-const decodeCompletion = Http.jsonDecoder(Completion, isCompletion)
+const decodeCompletion = Http.valueDecoder(Completion, isCompletion)
+
+/** An error object where the completion should be, as a whole answer with HTTP 200 (see `Errors.fromAnswerError`). */
+const isErrorAnswer = (value: unknown): boolean =>
+  typeof value === "object" && value !== null && "error" in value && (value as { error: unknown }).error != null &&
+  !("choices" in value)
 
 /**
  * Reads a JSON chat completion; a content-filter finish or a refusal is a
  * `ContentFiltered` error, with the answer's text, refusal and usage; vLLM's
- * `finish_reason: "abort"` a `ServerError` (see `Errors.aborted`).
+ * `finish_reason: "abort"` a `ServerError` (see `Errors.aborted`); an error
+ * object sent as the answer with HTTP 200 (OpenRouter's) the error its code
+ * says, as an error event in a stream is.
  *
  * @internal
  */
 export const decodeResponse = (context: Errors.Context, text: string): Either.Either<ChatResponse, ProviderError> =>
-  Either.flatMap(decodeCompletion(context, text, "chat completion"), (completion) => toResponse(context, completion))
+  Either.flatMap(Http.parseJson(context, text, "chat completion"), (value) =>
+    isErrorAnswer(value)
+      ? Either.left(Errors.fromAnswerError(context, value))
+      : Either.flatMap(decodeCompletion(context, value, "chat completion"), (completion) => toResponse(context, completion)))
 
 const toResponse = (
   context: Errors.Context,
