@@ -108,6 +108,19 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("OpenAI wire qu
         expect(response.finishReason).toBe("tool_calls")
       }))
 
+    it.scoped("a server's tool-call index of a billion is read as any index: nothing is filled up to it", () =>
+      Effect.gen(function* () {
+        const delta = (index: number, id: string | undefined, args: string) => ({
+          choices: [{ index: 0, delta: { tool_calls: [{ index, ...(id !== undefined ? { id, type: "function", function: { name: "f", arguments: args } } : { function: { arguments: args } }) }] } }]
+        })
+        const upstream = yield* rawUpstream(() => ({
+          body: sse(delta(1_000_000_000, "far", "{"), delta(1_000_000_000, undefined, "}"), delta(0, "near", "{}"), { choices: [{ index: 0, delta: {}, finish_reason: "tool_calls" }] }, "[DONE]")
+        }))
+        const model = yield* OpenAi.make({ model: "gpt-4.1-mini", apiKey: key, baseUrl: upstream.baseUrl })
+        const response = yield* Chat.collect(model.stream(request), { id: "1", provider: "openai", model: "gpt-4.1-mini" })
+        expect(response.toolCalls.map((c) => [c.id, c.arguments])).toEqual([["near", "{}"], ["far", "{}"]])
+      }))
+
     it.scoped("a completion that called a tool and finishes with \"stop\" finishes as tool_calls; one without calls stays stop", () =>
       Effect.gen(function* () {
         let calls = true

@@ -689,7 +689,8 @@ export const messageText = (message: Message): string => {
  */
 export const accumulator = (header: { readonly id: string; readonly provider: string; readonly model: string }) => {
   let text = ""
-  const calls: Array<{ id: string; name: string; arguments: string; signature?: string }> = []
+  // by index, in a map: an array filled up to a server's index of a billion would take seconds to read
+  const calls = new Map<number, { id: string; name: string; arguments: string; signature?: string }>()
   let finishReason: FinishReason = "unknown"
   let usage: Usage = { inputTokens: 0, outputTokens: 0 }
   return {
@@ -700,7 +701,8 @@ export const accumulator = (header: { readonly id: string; readonly provider: st
           text += chunk.text
           break
         case "ToolCallDelta": {
-          const call = (calls[chunk.index] ??= { id: "", name: "", arguments: "" })
+          let call = calls.get(chunk.index)
+          if (call === undefined) calls.set(chunk.index, (call = { id: "", name: "", arguments: "" }))
           if (chunk.id !== undefined) call.id = chunk.id
           if (chunk.name !== undefined) call.name = chunk.name
           if (chunk.signature !== undefined) call.signature = chunk.signature
@@ -721,7 +723,7 @@ export const accumulator = (header: { readonly id: string; readonly provider: st
     response: (): ChatResponse => ({
       ...header,
       text,
-      toolCalls: calls.filter((call) => call !== undefined),
+      toolCalls: [...calls.keys()].sort((a, b) => a - b).map((index) => calls.get(index)!),
       finishReason,
       usage
     })

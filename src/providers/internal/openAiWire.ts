@@ -491,8 +491,10 @@ interface Answered {
   /** Whether a finish reason came (the stream's `Finish`). */
   finished: boolean
   usage: ReturnType<typeof usage> | undefined
-  /** The ids of the tool calls streamed so far, by index (`undefined` for a call whose id has not come). */
-  calls: Array<string | undefined>
+  /** The ids of the tool calls streamed so far, by index (a call whose id has not come has none). */
+  readonly calls: Map<number, string>
+  /** One past the highest index a tool-call delta went to: the number of calls, when the server numbers them from 0. */
+  nextCall: number
   /** The index of the last tool call a delta went to, or -1. */
   lastCall: number
   /** Whether the server aborted the answer (vLLM's `finish_reason: "abort"`). */
@@ -514,11 +516,13 @@ const callIndex = (call: ToolCallDeltaWire, answered: Answered): number => {
   const id = call.id ? call.id : undefined
   let index = call.index
   if (index === undefined) {
-    const known = id === undefined ? -1 : answered.calls.indexOf(id)
-    index = known >= 0 ? known : id === undefined && answered.lastCall >= 0 ? answered.lastCall : answered.calls.length
+    let known = -1
+    if (id !== undefined) for (const [at, seen] of answered.calls) if (seen === id) known = at
+    index = known >= 0 ? known : id === undefined && answered.lastCall >= 0 ? answered.lastCall : answered.nextCall
   }
-  while (answered.calls.length <= index) answered.calls.push(undefined)
-  if (id !== undefined && answered.calls[index] === undefined) answered.calls[index] = id
+  // a map, not an array filled up to the index: a server's index of a billion costs nothing
+  if (index >= answered.nextCall) answered.nextCall = index + 1
+  if (id !== undefined && !answered.calls.has(index)) answered.calls.set(index, id)
   answered.lastCall = index
   return index
 }
@@ -553,7 +557,7 @@ const pushChoice = (choice: StreamChoice, out: Array<ChatChunk>, answered: Answe
   else if (choice.finish_reason === "content_filter" || answered.refusal !== undefined) answered.stopped = true
   else if (!answered.finished) {
     answered.finished = true
-    out.push({ _tag: "Finish", reason: finishReason(choice.finish_reason, answered.calls.length > 0) })
+    out.push({ _tag: "Finish", reason: finishReason(choice.finish_reason, answered.nextCall > 0) })
   }
 }
 
@@ -577,7 +581,8 @@ export const streamDecoder = (context: Errors.Context): Http.EventDecoder => {
     stopped: false,
     finished: false,
     usage: undefined,
-    calls: [],
+    calls: new Map(),
+    nextCall: 0,
     lastCall: -1,
     aborted: false
   }
