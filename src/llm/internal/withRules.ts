@@ -8,7 +8,7 @@
  *
  * @internal
  */
-import { Either, ParseResult, Schema, type SchemaAST } from "effect"
+import { Either, ParseResult, Predicate, Schema, type SchemaAST } from "effect"
 
 /** What a rule says: `true` when it holds, else its message, at the mapping or at a path inside it. */
 export type Verdict = true | string | Schema.FilterIssue
@@ -31,9 +31,6 @@ const issueOf = (verdict: Verdict, ast: SchemaAST.AST, input: unknown): ParseRes
   const [head, ...rest] = verdict.path
   return head === undefined ? issue : new ParseResult.Pointer([head, ...rest], input, issue)
 }
-
-const isRecord = (input: unknown): input is Readonly<Record<string, unknown>> =>
-  typeof input === "object" && input !== null && !Array.isArray(input)
 
 /**
  * `schema` with `rules`. Decoded whole, the value passes every rule (a filter
@@ -69,7 +66,7 @@ export const withRules = <S extends Schema.Schema.AnyNoContext & { readonly fiel
     strict: true,
     decode: (input, options, ast) => {
       const whole = decodeWhole(input, options)
-      if (Either.isRight(whole) || !isRecord(input)) return whole
+      if (Either.isRight(whole) || !Predicate.isRecord(input)) return whole
       const broken: Array<ParseResult.ParseIssue> = []
       for (const rule of rules) {
         const value = fieldsOf(input, rule.reads)

@@ -346,8 +346,7 @@ const decodeCompletion = Http.valueDecoder(Completion, isCompletion)
 
 /** An error object where the completion should be, as a whole answer with HTTP 200 (see `Errors.fromAnswerError`). */
 const isErrorAnswer = (value: unknown): boolean =>
-  typeof value === "object" && value !== null && "error" in value && (value as { error: unknown }).error != null &&
-  !("choices" in value)
+  Http.isPlainObject(value) && value["error"] != null && !("choices" in value)
 
 /**
  * Reads a JSON chat completion; a content-filter finish or a refusal is a
