@@ -1219,5 +1219,22 @@ state: { redis: "http://127.0.0.1:6379", syncInterval: "0 millis" }
       expect(inspect(unencoded, { depth: 20 })).not.toContain("Secret")
       const missing = yield* parseFail(`${minimal}state: { namespace: x }\n`)
       expect(paths(missing)).toEqual(["state.redis"])
+      // a cluster has database 0 only: a URL naming another is a problem at its path, beside a sibling's
+      const database = yield* parseFail(`${minimal}state: { redis: "redis://:hunter2@127.0.0.1:6379/3", cluster: true, syncInterval: soon }\n`)
+      expect(database.problems.map((p) => [p.path, p.message])).toEqual([
+        ["state.redis", "redis names a database, and a Redis Cluster has database 0 only"],
+        ["state.syncInterval", expect.stringContaining("")]
+      ])
+      expect(inspect(database, { depth: 20 })).not.toContain("hunter2")
+      const notCluster = yield* parseFail(`${minimal}state: { redis: "redis://127.0.0.1:6379/3", cluster: yes }\n`)
+      expect(paths(notCluster)).toEqual(["state.cluster"])
+    }))
+
+  it.effect("state takes cluster: true, for a Redis Cluster", () =>
+    Effect.gen(function* () {
+      const { config } = yield* parseOk(`${minimal}state: { redis: "redis://127.0.0.1:6379/0", cluster: true, namespace: "{checkout}" }\n`)
+      expect(config.state).toMatchObject({ cluster: true, namespace: "{checkout}" })
+      const { config: plain } = yield* parseOk(`${minimal}state: { redis: "redis://127.0.0.1:6379/3" }\n`)
+      expect(plain.state?.cluster).toBeUndefined()
     }))
 })

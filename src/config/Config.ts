@@ -73,7 +73,7 @@
  * - `gateway`: `keys` (secrets clients must present), `host`, `port`,
  *   `maxBodyBytes`, `bodyTimeout`, `maxConcurrent`, `maxQueued`, `requestTimeout`, `drainTimeout`; see
  *   {@link gatewaySettings} for the defaults.
- * - `state`: `{ redis, namespace, syncInterval }`: share breakers, rate
+ * - `state`: `{ redis, cluster, namespace, syncInterval }`: share breakers, rate
  *   limits and retry budgets with every instance using the same Redis and
  *   namespace; see {@link sharedState}. Without it, all state is in process.
  *
@@ -539,6 +539,7 @@ export const gatewaySettings = (file: ConfigFile): GatewaySettings => {
  * ```yaml
  * state:
  *   redis: env:REDIS_URL        # or "redis://127.0.0.1:6379"; a Redacted secret either way
+ *   cluster: false               # default; true: the URL names a node of a Redis Cluster
  *   namespace: checkout          # default "llm-failover": instances share state within one namespace
  *   syncInterval: "100 millis"   # default
  * ```
@@ -569,6 +570,7 @@ export const sharedState = (
   if (state === undefined) return undefined
   return SharedState.layerRedis({
     url: state.redis,
+    ...(state.cluster !== undefined ? { cluster: state.cluster } : {}),
     ...(state.namespace !== undefined ? { namespace: state.namespace } : {}),
     ...(state.syncInterval !== undefined ? { syncInterval: state.syncInterval } : {})
   })

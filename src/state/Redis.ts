@@ -20,7 +20,7 @@
  * @since 0.1.0
  */
 import { Cause, Context, Duration, Effect, Either, Layer, Redacted, Runtime, Schema, type Scope, Stream, SubscriptionRef } from "effect"
-import type { ChainableCommander, Redis as IoRedis } from "ioredis"
+import type { ChainableCommander, Cluster as IoCluster, ClusterOptions, Redis as IoRedis, RedisOptions } from "ioredis"
 import * as RedisUrl from "./internal/url.js"
 
 /**
@@ -58,6 +58,15 @@ export interface Options {
   readonly commandTimeout?: Duration.DurationInput
   /** Longest pause between reconnection attempts (they back off from 50 ms). Default 2 seconds. */
   readonly maxReconnectDelay?: Duration.DurationInput
+  /**
+   * The URL names a node of a Redis Cluster (a managed cluster's
+   * configuration endpoint, say): the client learns the others from it and
+   * sends each command to the node holding its key's slot, following the
+   * cluster through resharding and failovers (ioredis's `Cluster`). The URL's
+   * user, password and `rediss://` apply to every node; a cluster has
+   * database 0 only. Default false: one plain connection.
+   */
+  readonly cluster?: boolean
 }
 
 /**
@@ -67,8 +76,12 @@ export interface Options {
  * @category models
  */
 export interface RedisClient {
-  /** Runs commands on the command connection, with its deadline; failures are `RedisError`s. */
-  readonly use: <A>(operation: string, f: (redis: IoRedis) => Promise<A>) => Effect.Effect<A, RedisError>
+  /**
+   * Runs commands on the command connection, with its deadline; failures are
+   * `RedisError`s. On a cluster it is ioredis's `Cluster`, which routes each
+   * command by its key.
+   */
+  readonly use: <A>(operation: string, f: (redis: Connection) => Promise<A>) => Effect.Effect<A, RedisError>
   /**
    * Runs the commands `build` queues as one pipeline on the command
    * connection, with its deadline, and answers each command's reply in
@@ -102,7 +115,29 @@ export interface RedisClient {
   ) => Effect.Effect<void, never, Scope.Scope>
   /** Whether the command connection is up now, and every change of it. */
   readonly connected: SubscriptionRef.SubscriptionRef<boolean>
+  /**
+   * Whether this is a cluster client ({@link Options.cluster}): then the keys
+   * of one script or pipeline must share a slot (a hash tag), or the
+   * cluster refuses it.
+   */
+  readonly cluster: boolean
 }
+
+/**
+ * The command connection {@link RedisClient.use} hands over: ioredis's
+ * `Redis`, or its `Cluster` on a cluster. Both take the same commands.
+ *
+ * @example
+ * ```ts
+ * import type { Redis } from "effect-llm-failover/state"
+ *
+ * const greet = (connection: Redis.Connection) => connection.set("greeting", "hello", "PX", 10_000)
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Connection = IoRedis | IoCluster
 
 /**
  * The service tag.
@@ -149,29 +184,51 @@ export const make = (options: Options): Effect.Effect<RedisClient, never, Scope.
   Effect.gen(function*() {
     const url = Redacted.isRedacted(options.url) ? Redacted.value(options.url) : options.url
     // checked before ioredis sees it: its parse error would carry the whole URL, password and all
-    const problem = RedisUrl.problem(url)
+    const problem = RedisUrl.problem(url, options.cluster === true)
     if (problem !== undefined) return yield* Effect.die(new Cause.IllegalArgumentException(`Redis.make: the url ${problem}`))
     const secrets = secretsOf(url)
     const scrub = (text: string) => secrets.reduce((scrubbed, secret) => scrubbed.split(secret).join("<redacted>"), text)
     const commandTimeout = Duration.toMillis(options.commandTimeout ?? "500 millis")
     const maxDelay = Duration.toMillis(options.maxReconnectDelay ?? "2 seconds")
-    const settings = {
-      lazyConnect: true,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      connectTimeout: Duration.toMillis(options.connectTimeout ?? "1 second"),
+    const connectTimeout = Duration.toMillis(options.connectTimeout ?? "1 second")
+    const backoff = (attempt: number) => Math.min(50 * 2 ** Math.min(attempt, 10), maxDelay)
+    const perConnection = {
+      connectTimeout,
       commandTimeout,
-      retryStrategy: (attempt: number) => Math.min(50 * 2 ** Math.min(attempt, 10), maxDelay),
+      maxRetriesPerRequest: 0,
       // ioredis logs "Unhandled error event" for every failed reconnect unless someone listens
       showFriendlyErrorStack: false
     }
-    const Client = yield* loadClient
-    const commands = new Client(url, settings)
-    const subscriber = new Client(url, { ...settings, autoResubscribe: true })
+    const { Cluster, Redis } = yield* loadClient
+    const cluster = options.cluster === true
+    const open = (subscriber: boolean): Connection => {
+      if (!cluster) {
+        return new Redis(url, { ...perConnection, lazyConnect: true, enableOfflineQueue: false, retryStrategy: backoff, autoResubscribe: subscriber })
+      }
+      const node = new URL(url)
+      const redisOptions: ClusterOptions["redisOptions"] & RedisOptions = {
+        ...perConnection,
+        autoResubscribe: subscriber,
+        ...(node.username === "" ? {} : { username: decodeURIComponent(node.username) }),
+        ...(node.password === "" ? {} : { password: decodeURIComponent(node.password) }),
+        ...(node.protocol === "rediss:" ? { tls: { servername: node.hostname } } : {})
+      }
+      return new Cluster([{ host: node.hostname, port: node.port === "" ? 6379 : Number(node.port) }], {
+        lazyConnect: true,
+        enableOfflineQueue: false,
+        clusterRetryStrategy: backoff,
+        slotsRefreshTimeout: connectTimeout,
+        redisOptions
+      })
+    }
+    const commands = open(false)
+    const subscriber = open(true)
     // ioredis reports why a connection failed (WRONGPASS, NOAUTH, a TLS handshake) only here: kept, scrubbed, until it is
     // ready again (the subscriber's is the same, on the same URL; a command names it)
     let lastError: string | undefined
     commands.on("error", (error: unknown) => (lastError = scrub(messageOf(error))))
+    // a cluster's nodes report theirs (WRONGPASS, a refused connection) here; its "error" only says it gave up
+    commands.on("node error", (error: unknown) => (lastError = scrub(messageOf(error))))
     commands.on("ready", () => (lastError = undefined))
     subscriber.on("error", () => {})
     /** A command's error, and the connection's last error while it is down. */
@@ -227,7 +284,7 @@ export const make = (options: Options): Effect.Effect<RedisClient, never, Scope.
     commands.connect().catch(() => {})
     subscriber.connect().catch(() => {})
 
-    const use = <A>(operation: string, f: (redis: IoRedis) => Promise<A>): Effect.Effect<A, RedisError> =>
+    const use = <A>(operation: string, f: (redis: Connection) => Promise<A>): Effect.Effect<A, RedisError> =>
       Effect.tryPromise({ try: () => f(commands), catch: (error) => failure(operation, error) }).pipe(
         Effect.timeoutFail({
           duration: Duration.millis(commandTimeout + 50),
@@ -287,7 +344,8 @@ export const make = (options: Options): Effect.Effect<RedisClient, never, Scope.
       pipeline,
       publish: (channel, message) => Effect.asVoid(use("publish", (redis) => redis.publish(channel, message))),
       subscribe,
-      connected
+      connected,
+      cluster
     }
   })
 
@@ -300,6 +358,8 @@ export const make = (options: Options): Effect.Effect<RedisClient, never, Scope.
  * import { Redis } from "effect-llm-failover/state"
  *
  * const RedisLive = Redis.layer({ url: Redacted.make("redis://:secret@127.0.0.1:6379") })
+ * // a Redis Cluster, from one node's address (a managed cluster's configuration endpoint)
+ * const ClusterLive = Redis.layer({ url: Redacted.make("rediss://:secret@clustercfg.example.internal:6379"), cluster: true })
  * ```
  *
  * @since 0.1.0
@@ -337,12 +397,17 @@ interface Handler {
 const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
 /**
- * ioredis's client class, loaded once it is needed. Node gives the
+ * ioredis's client classes, loaded once they are needed. Node gives the
  * CommonJS module's exports both as named exports and as `default`; a
  * bundled chunk (the executable's, split by esbuild) gives `default` only.
  */
-const loadClient: Effect.Effect<typeof IoRedis> = Effect.promise(() => import("ioredis")).pipe(
-  Effect.map((module) => module.Redis ?? (module.default as unknown as { readonly Redis: typeof IoRedis }).Redis)
+const loadClient: Effect.Effect<{ readonly Redis: typeof IoRedis; readonly Cluster: typeof IoCluster }> = Effect.promise(() =>
+  import("ioredis")
+).pipe(
+  Effect.map((module) => {
+    const exports = module.Redis === undefined ? (module.default as unknown as typeof module) : module
+    return { Redis: exports.Redis, Cluster: exports.Cluster }
+  })
 )
 
 /** The URL's password, as written and decoded: what a message must never hold. */

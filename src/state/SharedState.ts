@@ -50,7 +50,11 @@
  * script or command touches two keys. (Earlier builds kept a budget in
  * `<ns>:budget:<name>`: during a rolling upgrade from one, old and new
  * instances keep separate budgets until every instance runs this one; and
- * they read a tombstone as an absent key, as they always have.)
+ * they read a tombstone as an absent key, as they always have.) On a Redis
+ * Cluster (`cluster: true`), every key and the channel start with the
+ * namespace as one hash tag instead, `{<ns>}` (or the namespace as it is,
+ * when it holds a `{...}` already): a sync's pipeline touches many keys, and
+ * a cluster client sends a pipeline to one node only.
  *
  * Not shared: bulkheads (concurrency is each instance's own) and the
  * degraded-mode cache.

@@ -61,14 +61,23 @@ export interface TestRedis {
   readonly command: (...args: ReadonlyArray<string>) => Promise<string>
 }
 
+/** A node of a cluster of several: the slots it holds (none: a replica to be), and how soon the others count it as failed. */
+export interface ClusterNode {
+  readonly slots?: readonly [from: number, to: number]
+  /** `cluster-node-timeout`, ms. Redis's default is 15 s. */
+  readonly nodeTimeout?: number
+}
+
 /**
  * Starts a private server; wait for it with `await`. Stop it with `stop()` in
  * `afterAll`. `cluster: true` starts it as a one-node cluster holding every
- * slot (its node file in a temporary directory, removed by `stop()`).
+ * slot (its node file in a temporary directory, removed by `stop()`); a
+ * {@link ClusterNode} as a node of {@link startRedisCluster}'s.
  */
-export const startRedis = async (options?: { readonly cluster?: boolean }): Promise<TestRedis> => {
+export const startRedis = async (options?: { readonly cluster?: boolean | ClusterNode }): Promise<TestRedis> => {
   const port = await freePort()
-  const cluster = options?.cluster === true
+  const cluster = options?.cluster !== undefined && options.cluster !== false
+  const node = typeof options?.cluster === "object" ? options.cluster : undefined
   let child: ChildProcess | undefined
   let dir: string | undefined
   const start = async () => {
@@ -76,6 +85,10 @@ export const startRedis = async (options?: { readonly cluster?: boolean }): Prom
     if (cluster) {
       dir = mkdtempSync(join(tmpdir(), "redis-cluster-"))
       clusterArgs.push("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--dir", dir)
+      // a replica links at once (Redis waits 5 s for more replicas before a diskless full sync)
+      if (node?.nodeTimeout !== undefined) {
+        clusterArgs.push("--cluster-node-timeout", String(node.nodeTimeout), "--repl-diskless-sync-delay", "0")
+      }
     }
     child = spawn(
       "redis-server",
@@ -84,7 +97,8 @@ export const startRedis = async (options?: { readonly cluster?: boolean }): Prom
     )
     for (let i = 0; i < 200; i++) {
       if (await answersPing(port)) {
-        if (cluster) await takeEverySlot()
+        if (node?.slots !== undefined) await command("CLUSTER", "ADDSLOTSRANGE", String(node.slots[0]), String(node.slots[1]))
+        else if (node === undefined && cluster) await takeEverySlot()
         return
       }
       await new Promise((r) => setTimeout(r, 10))
@@ -126,13 +140,14 @@ export const startRedis = async (options?: { readonly cluster?: boolean }): Prom
       )
       socket.on("data", (data) => {
         reply += data.toString()
-        // one-line replies are all the tests use (+OK, :n, $-1, -ERR); bulk strings end in a second CRLF
-        const lines = reply.split("\r\n")
-        const complete = reply.startsWith("$") && !reply.startsWith("$-1") ? lines.length >= 3 : lines.length >= 2
-        if (complete) {
-          socket.destroy()
-          resolve(reply.startsWith("$") ? (lines[1] ?? "") : lines[0]!.slice(reply.startsWith("$-1") ? 0 : 1))
-        }
+        // one-line replies (+OK, :n, $-1, -ERR) and bulk strings (a value, CLUSTER INFO), which may span lines
+        const head = reply.indexOf("\r\n")
+        if (head < 0) return
+        const bulk = reply.startsWith("$") && !reply.startsWith("$-1")
+        const length = bulk ? Number(reply.slice(1, head)) : 0
+        if (bulk && Buffer.byteLength(reply) < head + 2 + length + 2) return
+        socket.destroy()
+        resolve(bulk ? reply.slice(head + 2, head + 2 + length) : reply.slice(reply.startsWith("$-1") ? 0 : 1, head))
       })
     })
   const freeze = async (millis: number) => {
@@ -159,3 +174,61 @@ export const eventually = (check: Effect.Effect<boolean>, within = 2_000): Effec
     }
     return Date.now() - start
   })
+
+/** A private cluster of several nodes, each a master of its share of the slots. */
+export interface TestRedisCluster {
+  /** The masters, in the order of their slots. */
+  readonly nodes: ReadonlyArray<TestRedis>
+  /** Each master's replica, at the master's index (with `replicas: true`). */
+  readonly replicas: ReadonlyArray<TestRedis>
+  /** The first node's URL: a cluster client learns the others from it. */
+  readonly url: string
+  /** Stops every node. */
+  readonly stop: () => Promise<void>
+}
+
+/**
+ * Starts `count` cluster nodes on free 127.0.0.1 ports, splits the 16384
+ * slots between them, introduces them to each other, and waits until every
+ * node says the cluster is ok; with `replicas`, one replica a master too,
+ * linked to it before this returns, and a node timeout of half a second,
+ * so a master that stops is replaced within a few seconds. Its nodes cannot
+ * be restarted (a restarted node comes back empty, a stranger to the others).
+ */
+export const startRedisCluster = async (count: number, options?: { readonly replicas?: boolean }): Promise<TestRedisCluster> => {
+  const nodes: Array<TestRedis> = []
+  const replicas: Array<TestRedis> = []
+  const stop = () => Promise.all([...nodes, ...replicas].map((node) => node.stop())).then(() => undefined)
+  const until = async (what: string, check: () => Promise<boolean>) => {
+    // generous: the nodes gossip every 100 ms, more slowly on a busy machine
+    for (let i = 0; i < 2_000; i++) {
+      if (await check()) return
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    throw new Error(`the ${count}-node cluster: ${what} within 20 s`)
+  }
+  try {
+    const nodeTimeout = options?.replicas === true ? 500 : undefined
+    const share = Math.ceil(16_384 / count)
+    for (let i = 0; i < count; i++) {
+      const slots = [i * share, Math.min(16_383, (i + 1) * share - 1)] as const
+      nodes.push(await startRedis({ cluster: { slots, ...(nodeTimeout === undefined ? {} : { nodeTimeout }) } }))
+      if (options?.replicas === true) replicas.push(await startRedis({ cluster: { nodeTimeout: nodeTimeout! } }))
+    }
+    for (const node of [...nodes, ...replicas].slice(1)) await nodes[0]!.command("CLUSTER", "MEET", "127.0.0.1", String(node.port))
+    for (const [i, replica] of replicas.entries()) {
+      const master = await nodes[i]!.command("CLUSTER", "MYID")
+      // the replica must have heard of its master through the cluster's gossip first
+      await until("a replica did not learn of its master", async () => (await replica.command("CLUSTER", "REPLICATE", master)) === "OK")
+      await until("a replica did not link to its master", async () => (await replica.command("INFO", "replication")).includes("master_link_status:up"))
+    }
+    await until("did not come up", async () => {
+      const states = await Promise.all([...nodes, ...replicas].map((node) => node.command("CLUSTER", "INFO")))
+      return states.every((state) => state.includes("cluster_state:ok"))
+    })
+    return { nodes, replicas, url: nodes[0]!.url, stop }
+  } catch (error) {
+    await stop()
+    throw error
+  }
+}

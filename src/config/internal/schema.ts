@@ -473,17 +473,27 @@ export const Gateway = struct(
 )
 
 /** @internal */
-export const State = struct("shared state (redis, namespace, syncInterval)", {
-  redis: Secret.pipe(
-    Schema.filter((redis) => {
-      // the message names what is wrong, never the URL: it may hold a password
-      const problem = RedisUrl.problem(Redacted.value(redis))
-      return problem === undefined || `redis ${problem}`
-    })
-  ),
-  namespace: optional(Name),
-  syncInterval: optional(PositiveDuration)
-})
+export const State = withRules(
+  struct("shared state (redis, cluster, namespace, syncInterval)", {
+    redis: Secret.pipe(
+      Schema.filter((redis) => {
+        // the message names what is wrong, never the URL: it may hold a password
+        const problem = RedisUrl.problem(Redacted.value(redis))
+        return problem === undefined || `redis ${problem}`
+      })
+    ),
+    cluster: optional(Schema.Boolean),
+    namespace: optional(Name),
+    syncInterval: optional(PositiveDuration)
+  }),
+  [{
+    reads: ["redis", "cluster"],
+    check: (state: { readonly redis: Redacted.Redacted<string>; readonly cluster?: boolean }) => {
+      const problem = state.cluster === true ? RedisUrl.problem(Redacted.value(state.redis), true) : undefined
+      return problem === undefined || { path: ["redis"], message: `redis ${problem}` }
+    }
+  }]
+)
 
 /** @internal */
 export const File = struct("a config: a mapping of providers, models, chains, policy, ...", {

@@ -281,6 +281,8 @@ interface ProbeHold {
 export const make = (redis: RedisClient, options: Options | undefined): Effect.Effect<Service, never, Scope.Scope> =>
   Effect.gen(function*() {
     const namespace = options?.namespace ?? "llm-failover"
+    /** What every key and the channel start with: the namespace, as one hash tag on a cluster. */
+    const prefix = redis.cluster ? clusterPrefix(namespace) : namespace
     const instance = options?.instance ?? crypto.randomUUID()
     /** This process: an instance that restarts under the same id starts new batch numbers and new rate-limit fields. */
     const session = crypto.randomUUID().slice(0, 8)
@@ -292,28 +294,29 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
     /** Wakes the sync fiber before its interval ends: a breaker transition or failure goes out at once. */
     const wake = yield* Queue.sliding<void>(1)
     const minGap = Duration.min(Duration.millis(10), interval)
-    const channel = `${namespace}:events`
-    const instancesKey = `${namespace}:instances`
+    const channel = `${prefix}:events`
+    const instancesKey = `${prefix}:instances`
     // an instance is live while its heartbeats are fresh: a few intervals, at least two seconds
     const liveFor = Math.max(2_000, Duration.toMillis(interval) * 5)
     /** How far ahead another instance's clock may be for its rate-limit counts to reach this one's window at once. */
     const maxSkew = 10_000
-    const breakerKey = (name: string) => `${namespace}:breaker:${name}`
+    const breakerKey = (name: string) => `${prefix}:breaker:${name}`
     /**
      * A budget's count; its batches hash is this plus `:batches`. The script
      * touches both, so in a Redis Cluster they must sit in one slot: the name
      * is a hash tag (`{...}`), and as the key ends with the tag's closing
      * brace, the batches key, which only adds to it, has the same tag
-     * whatever braces the namespace or the name hold.
+     * whatever braces the namespace or the name hold. (A cluster client
+     * goes further: every key has the namespace's tag, see `clusterPrefix`.)
      */
-    const budgetKey = (name: string) => `${namespace}:budget:{${name}}`
+    const budgetKey = (name: string) => `${prefix}:budget:{${name}}`
     /**
      * A key every instance keeps alive, holding the token of whoever made it:
      * a new token means Redis lost what it held (a restart with no
      * persistence, a failover to a replica behind), and every instance writes
      * its breakers back.
      */
-    const markerKey = `${namespace}:marker`
+    const markerKey = `${prefix}:marker`
     /** Every breaker's key is read again every this many syncs (about a second): a message missed on the channel is repaired. */
     const rereadEvery = Math.max(1, Math.round(1_000 / Math.max(1, Duration.toMillis(interval))))
     const clock = yield* Effect.clock
@@ -714,7 +717,7 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
           const ttl = (buckets + 2) * bucketMillis
           const writes: Array<number> = []
           for (const [start, own] of totals) {
-            const key = `${namespace}:rl:${name}:${start}`
+            const key = `${prefix}:rl:${name}:${start}`
             pipeline.hset(key, `r:${writer}`, String(own.requests), `t:${writer}`, String(own.tokens))
             writes.push(queued("rate-limit write"))
             pipeline.pexpire(key, ttl)
@@ -722,7 +725,7 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
           }
           limiterAt.push({ writes, reads: kinds.length })
           for (const start of window) {
-            pipeline.hgetall(`${namespace}:rl:${name}:${start}`)
+            pipeline.hgetall(`${prefix}:rl:${name}:${start}`)
             queued("rate-limit read")
           }
         }
@@ -978,6 +981,25 @@ const isHealthTuple = (value: unknown): value is HealthTuple =>
   Array.isArray(value) && value.length === 4 && (value[0] === 0 || value[0] === 1 || value[0] === 2) &&
   typeof value[1] === "number" && value[1] >= 0 && (value[2] === null || (typeof value[2] === "number" && value[2] >= 0)) &&
   typeof value[3] === "number"
+
+/**
+ * The prefix of every key on a Redis Cluster: the namespace as it is when it
+ * holds a hash tag already (`{...}` with something inside, the first such
+ * pair, as Redis reads it), or else the namespace inside braces (any of its
+ * own percent-encoded). Then all of an instance's keys sit in one slot, so a
+ * sync's pipeline, which touches many of them, goes to one node in one
+ * round trip, as a cluster client requires. The state is small and a sync a
+ * second or so per instance: one node holds it easily, and the cluster's
+ * failover covers it.
+ *
+ * @internal
+ */
+export const clusterPrefix = (namespace: string): string => {
+  const open = namespace.indexOf("{")
+  const close = open < 0 ? -1 : namespace.indexOf("}", open + 1)
+  if (close > open + 1) return namespace
+  return `{${namespace.replaceAll("{", "%7B").replaceAll("}", "%7D")}}`
+}
 
 /** A message of the events channel or a breaker's key, or `undefined` for anything malformed (another version, a stranger). */
 const parse = (raw: string): Message | undefined => {
