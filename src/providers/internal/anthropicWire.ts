@@ -271,7 +271,9 @@ export const claudeSchema = (input: unknown): unknown => {
 /**
  * The JSON body of a Messages request. `max_tokens` is required by the API:
  * the request's, else `defaultMaxTokens`. The temperature is capped at 1,
- * Anthropic's maximum, so a request meant for any provider is not refused.
+ * Anthropic's maximum, so a request meant for any provider is not refused;
+ * beside a temperature, `top_p` is left out (Claude 4.x refuses the two
+ * together, where OpenAI takes them).
  * Text with nothing but whitespace is not sent (see `hasText`); a
  * conversation left with no turn (system messages alone, which OpenAI
  * answers) sends its system text as the one user turn, Claude needing one.
@@ -302,7 +304,9 @@ export const encodeRequest = (
   }
   if (instructions !== undefined && !alone) body.system = instructions
   if (request.temperature !== undefined) body.temperature = Math.min(request.temperature, 1)
-  if (request.topP !== undefined) body.top_p = request.topP
+  // Claude 4.x (Opus 4.1 and later, Sonnet and Haiku 4.5 and later) refuses the two together, a 400 that would
+  // end the chain; Anthropic's docs ask for one or the other on every Claude, the temperature as a rule
+  if (request.topP !== undefined && request.temperature === undefined) body.top_p = request.topP
   if (request.stop !== undefined && request.stop.length > 0) body.stop_sequences = request.stop
   if (request.tools !== undefined && request.tools.length > 0) {
     body.tools = request.tools.map((tool) => ({

@@ -1,0 +1,62 @@
+/**
+ * The gateway as an OpenAI Chat Completions drop-in (the client-facing
+ * audit): requests an OpenAI client sends, as OpenAI's API takes them, reach
+ * Claude and Gemini in a form they take too, or are refused with a clean 400
+ * naming the field, as OpenAI refuses them. Real HTTP on 127.0.0.1 (port 0):
+ * the official `openai` client against the gateway, over mock upstreams.
+ */
+import { NodeHttpClient } from "@effect/platform-node"
+import { describe, expect, layer } from "@effect/vitest"
+import { Effect, Logger, Redacted } from "effect"
+import OpenAI from "openai"
+import * as Gateway from "../../src/gateway/Gateway.js"
+import * as Anthropic from "../../src/providers/Anthropic.js"
+import * as Gemini from "../../src/providers/Gemini.js"
+import * as OpenAi from "../../src/providers/OpenAi.js"
+import * as Router from "../../src/router/Router.js"
+import * as MockServer from "../../src/testing/MockServer.js"
+
+const key = Redacted.make("sk-upstream")
+const question = [{ role: "user" as const, content: "Name a colour." }]
+
+/** One upstream speaking every wire format; the targets `gpt`, `claude` (Sonnet 4.5) and `gemini`, and the gateway over them. */
+const setup = Effect.gen(function* () {
+  const upstream = yield* MockServer.make()
+  const gpt = yield* OpenAi.make({ model: "gpt-4.1-mini", apiKey: key, baseUrl: upstream.baseUrls.openai })
+  const claude = yield* Anthropic.make({ model: "claude-sonnet-4-5", apiKey: key, baseUrl: upstream.baseUrls.anthropic })
+  const gemini = yield* Gemini.make({ model: "gemini-2.5-flash", apiKey: key, baseUrl: upstream.baseUrls.gemini })
+  const router = yield* Router.make({
+    targets: { gpt: { model: gpt }, claude: { model: claude }, gemini: { model: gemini } },
+    chains: { default: ["gpt", "claude", "gemini"] },
+    policy: { retry: { maxAttempts: 1 } }
+  })
+  const gateway = yield* Gateway.make({ router, port: 0 }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, Logger.none)))
+  const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: "unused", maxRetries: 0, timeout: 10_000 })
+  return { upstream, client }
+})
+
+const sent = (upstream: MockServer.MockServer) => upstream.requests().map((request) => request.body as Record<string, any>)
+
+layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("GatewayApi", (it) => {
+  describe("sampling settings OpenAI takes together", () => {
+    it.scoped("temperature and top_p both sent: Claude gets the temperature alone (Claude 4.x refuses the two together)", () =>
+      Effect.gen(function* () {
+        const { client, upstream } = yield* setup
+        const completion = yield* Effect.promise(() =>
+          client.chat.completions.create({ model: "claude", messages: question, temperature: 0.2, top_p: 0.9 })
+        )
+        expect(completion.choices[0]?.message.content).toBe("Hello from the mock server.")
+        const [body] = sent(upstream)
+        expect(body?.temperature).toBe(0.2)
+        expect(body).not.toHaveProperty("top_p")
+        // either alone goes as sent
+        yield* Effect.promise(() => client.chat.completions.create({ model: "claude", messages: question, top_p: 0.9 }))
+        yield* Effect.promise(() => client.chat.completions.create({ model: "claude", messages: question, temperature: 0.3 }))
+        expect(sent(upstream).slice(1).map((b) => [b.temperature, b.top_p])).toEqual([
+          [undefined, 0.9],
+          [0.3, undefined]
+        ])
+      })
+    )
+  })
+})
