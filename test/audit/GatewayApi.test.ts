@@ -59,4 +59,22 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("GatewayApi", (
       })
     )
   })
+
+  describe("stop sequences", () => {
+    it.scoped("a stop of whitespace alone (\"\\n\", as OpenAI takes it) is not sent to Claude, which refuses it; the others are", () =>
+      Effect.gen(function* () {
+        const { client, upstream } = yield* setup
+        yield* Effect.promise(() => client.chat.completions.create({ model: "claude", messages: question, stop: ["\n", "END", " \t"] }))
+        yield* Effect.promise(() => client.chat.completions.create({ model: "claude", messages: question, stop: "\n\n" }))
+        const [some, none] = sent(upstream)
+        expect(some?.stop_sequences).toEqual(["END"])
+        expect(none).not.toHaveProperty("stop_sequences")
+        // OpenAI and Gemini take them as sent
+        yield* Effect.promise(() => client.chat.completions.create({ model: "gpt", messages: question, stop: ["\n"] }))
+        yield* Effect.promise(() => client.chat.completions.create({ model: "gemini", messages: question, stop: ["\n"] }))
+        expect(sent(upstream)[2]?.stop).toEqual(["\n"])
+        expect(sent(upstream)[3]?.generationConfig?.stopSequences).toEqual(["\n"])
+      })
+    )
+  })
 })

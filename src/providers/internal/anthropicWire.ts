@@ -274,7 +274,8 @@ export const claudeSchema = (input: unknown): unknown => {
  * Anthropic's maximum, so a request meant for any provider is not refused;
  * beside a temperature, `top_p` is left out (Claude 4.x refuses the two
  * together, where OpenAI takes them).
- * Text with nothing but whitespace is not sent (see `hasText`); a
+ * Text with nothing but whitespace is not sent (see `hasText`), nor is a
+ * stop sequence of whitespace alone (Claude refuses both); a
  * conversation left with no turn (system messages alone, which OpenAI
  * answers) sends its system text as the one user turn, Claude needing one.
  *
@@ -307,7 +308,10 @@ export const encodeRequest = (
   // Claude 4.x (Opus 4.1 and later, Sonnet and Haiku 4.5 and later) refuses the two together, a 400 that would
   // end the chain; Anthropic's docs ask for one or the other on every Claude, the temperature as a rule
   if (request.topP !== undefined && request.temperature === undefined) body.top_p = request.topP
-  if (request.stop !== undefined && request.stop.length > 0) body.stop_sequences = request.stop
+  // Claude refuses a stop sequence of whitespace alone (a 400, "each stop sequence must contain non-whitespace")
+  // where OpenAI takes one ("\n" is a common stop): it is not sent
+  const stops = request.stop?.filter(hasText) ?? []
+  if (stops.length > 0) body.stop_sequences = stops
   if (request.tools !== undefined && request.tools.length > 0) {
     body.tools = request.tools.map((tool) => ({
       name: tool.name,
