@@ -76,5 +76,26 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("GatewayApi", (
         expect(sent(upstream)[3]?.generationConfig?.stopSequences).toEqual(["\n"])
       })
     )
+
+    it.scoped("more than 4 stop sequences is a 400 naming stop, as OpenAI answers it, before any upstream call", () =>
+      Effect.gen(function* () {
+        const { client, upstream } = yield* setup
+        const error = yield* Effect.promise(() =>
+          client.chat.completions
+            .create({ model: "default", messages: question, stop: ["a", "b", "c", "d", "e"] })
+            .then(() => undefined, (error: unknown) => error)
+        )
+        expect(error).toBeInstanceOf(OpenAI.BadRequestError)
+        const refused = error as InstanceType<typeof OpenAI.BadRequestError>
+        expect(refused.status).toBe(400)
+        expect(refused.param).toBe("stop")
+        expect(refused.type).toBe("invalid_request_error")
+        expect(refused.message).toMatch(/maximum length 4/)
+        expect(upstream.count()).toBe(0)
+        // four are taken
+        yield* Effect.promise(() => client.chat.completions.create({ model: "gpt", messages: question, stop: ["a", "b", "c", "d"] }))
+        expect(sent(upstream)[0]?.stop).toEqual(["a", "b", "c", "d"])
+      })
+    )
   })
 })

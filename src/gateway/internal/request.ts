@@ -286,8 +286,17 @@ const maxTokens = (body: Json): number | undefined => {
   return key === undefined ? undefined : integerIn(body[key], key, 1, maxTokensLimit)
 }
 
-const stop = (u: unknown): ReadonlyArray<string> =>
-  typeof u === "string" ? [u] : Array.isArray(u) ? u.map((s, i) => string(s, `stop[${i}]`)) : wrongType("stop", "a string or an array of strings", u)
+/** The most stop sequences OpenAI takes (Gemini takes 5; more would be one provider's 400 mid-chain). @internal */
+export const maxStops = 4
+
+const stop = (u: unknown): ReadonlyArray<string> => {
+  if (typeof u === "string") return [u]
+  if (!Array.isArray(u)) return wrongType("stop", "a string or an array of strings", u)
+  if (u.length > maxStops) {
+    invalid("stop", `Invalid 'stop': array too long. Expected an array with maximum length ${maxStops}, but got an array with length ${u.length} instead.`)
+  }
+  return u.map((s, i) => string(s, `stop[${i}]`))
+}
 
 const metadata = (body: Json): Record<string, string> | undefined => {
   const out: Record<string, string> = {}
