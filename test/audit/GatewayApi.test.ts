@@ -97,5 +97,33 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("GatewayApi", (
         expect(sent(upstream)[0]?.stop).toEqual(["a", "b", "c", "d"])
       })
     )
+
+    it.scoped("a reasoning model that refuses stop (OpenAI's 400 'Unsupported parameter: 'stop'') is asked once more without it, and not sent it again", () =>
+      Effect.gen(function* () {
+        const refusal = MockServer.status(400, { message: "Unsupported parameter: 'stop' is not supported with this model.", code: "unsupported_parameter" })
+        const upstream = yield* MockServer.make({ faults: [refusal] })
+        const gpt5 = yield* OpenAi.make({ model: "gpt-5-mini", apiKey: key, baseUrl: upstream.baseUrls.openai })
+        const router = yield* Router.make({ targets: { gpt5: { model: gpt5 } }, chains: { default: ["gpt5"] }, policy: { retry: { maxAttempts: 1 } } })
+        const gateway = yield* Gateway.make({ router, port: 0 }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, Logger.none)))
+        const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: "unused", maxRetries: 0, timeout: 10_000 })
+        const completion = yield* Effect.promise(() => client.chat.completions.create({ model: "default", messages: question, stop: ["END"] }))
+        expect(completion.choices[0]?.message.content).toBe("Hello from the mock server.")
+        const chunks = yield* Effect.promise(async () => {
+          const stream = await client.chat.completions.create({ model: "default", messages: question, stop: "END", stream: true })
+          let text = ""
+          for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? ""
+          return text
+        })
+        expect(chunks).toBe("Hello from the mock server.")
+        expect(sent(upstream).map((body) => body.stop)).toEqual([["END"], undefined, undefined])
+        // another 400 is not asked again
+        upstream.enqueue(MockServer.status(400, { message: "Invalid value for 'tool_choice'." }))
+        const error = yield* Effect.promise(() =>
+          client.chat.completions.create({ model: "default", messages: question }).then(() => undefined, (error: unknown) => error)
+        )
+        expect(error).toBeInstanceOf(OpenAI.BadRequestError)
+        expect(upstream.count()).toBe(4)
+      })
+    )
   })
 })
