@@ -15,6 +15,7 @@ import * as Gemini from "../../src/providers/Gemini.js"
 import * as OpenAi from "../../src/providers/OpenAi.js"
 import * as Router from "../../src/router/Router.js"
 import * as MockServer from "../../src/testing/MockServer.js"
+import { json, rawUpstream, sse } from "../support/raw.js"
 
 const key = Redacted.make("sk-upstream")
 const question = [{ role: "user" as const, content: "Name a colour." }]
@@ -123,6 +124,53 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("GatewayApi", (
         )
         expect(error).toBeInstanceOf(OpenAI.BadRequestError)
         expect(upstream.count()).toBe(4)
+      })
+    )
+  })
+
+  describe("usage", () => {
+    it.scoped("the reasoning tokens a provider reports come back as usage.completion_tokens_details.reasoning_tokens, whole and streamed", () =>
+      Effect.gen(function* () {
+        const usage = { prompt_tokens: 12, completion_tokens: 30, total_tokens: 42, completion_tokens_details: { reasoning_tokens: 20 } }
+        const openai = yield* rawUpstream((_, body) =>
+          body.stream === true
+            ? {
+                body: sse(
+                  { id: "c", choices: [{ index: 0, delta: { role: "assistant", content: "Blue." }, finish_reason: null }] },
+                  { id: "c", choices: [{ index: 0, delta: {}, finish_reason: "stop" }] },
+                  { id: "c", choices: [], usage },
+                  "[DONE]"
+                )
+              }
+            : json(200, { id: "c", model: "o4-mini", choices: [{ index: 0, message: { role: "assistant", content: "Blue." }, finish_reason: "stop" }], usage })
+        )
+        const gemini = yield* MockServer.make({
+          faults: [
+            MockServer.status(200, {
+              body: {
+                candidates: [{ content: { role: "model", parts: [{ text: "Blue." }] }, finishReason: "STOP" }],
+                usageMetadata: { promptTokenCount: 12, candidatesTokenCount: 10, thoughtsTokenCount: 20 }
+              }
+            })
+          ]
+        })
+        const o4 = yield* OpenAi.make({ model: "o4-mini", apiKey: key, baseUrl: openai.baseUrl })
+        const flash = yield* Gemini.make({ model: "gemini-2.5-flash", apiKey: key, baseUrl: gemini.baseUrls.gemini })
+        const router = yield* Router.make({ targets: { o4: { model: o4 }, flash: { model: flash } }, chains: { default: ["o4"] }, policy: { retry: { maxAttempts: 1 } } })
+        const gateway = yield* Gateway.make({ router, port: 0 }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, Logger.none)))
+        const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: "unused", maxRetries: 0, timeout: 10_000 })
+        const expected = { prompt_tokens: 12, completion_tokens: 30, total_tokens: 42, completion_tokens_details: { reasoning_tokens: 20 } }
+        const whole = yield* Effect.promise(() => client.chat.completions.create({ model: "o4", messages: question }))
+        expect(whole.usage).toEqual(expected)
+        const streamed = yield* Effect.promise(async () => {
+          const stream = await client.chat.completions.create({ model: "o4", messages: question, stream: true, stream_options: { include_usage: true } })
+          let last: unknown
+          for await (const chunk of stream) if (chunk.usage) last = chunk.usage
+          return last
+        })
+        expect(streamed).toEqual(expected)
+        const fromGemini = yield* Effect.promise(() => client.chat.completions.create({ model: "flash", messages: question }))
+        expect(fromGemini.usage).toEqual(expected)
       })
     )
   })

@@ -17,7 +17,7 @@ import { argumentsObject, hasText } from "./anthropicWire.js"
 import * as Errors from "./errors.js"
 import * as Http from "./http.js"
 import { geminiThinking } from "./models.js"
-import { cacheCounts, count } from "./usage.js"
+import { cacheCounts, count, reasoningCount } from "./usage.js"
 
 // ---------------------------------------------------------------------------
 // Request
@@ -251,17 +251,21 @@ const finishReason = (reason: string, sawToolCall: boolean): FinishReason => {
 }
 
 /**
- * Output tokens in all: thinking tokens are billed as output. The prompt's
+ * Output tokens in all: thinking tokens are billed as output (and are its
+ * `reasoningTokens`). The prompt's
  * count includes its cached part, `cachedContentTokenCount`; only pricing
  * reads that, so a value not understood counts as none rather than failing
  * the answer.
  */
 const usageOf = (metadata: GenerateContentResponse["usageMetadata"]): Usage => {
   const inputTokens = metadata?.promptTokenCount ?? 0
+  const thoughts = metadata?.thoughtsTokenCount ?? 0
+  const outputTokens = (metadata?.candidatesTokenCount ?? 0) + thoughts
   return {
     inputTokens,
-    outputTokens: (metadata?.candidatesTokenCount ?? 0) + (metadata?.thoughtsTokenCount ?? 0),
-    ...cacheCounts(inputTokens, count(metadata?.cachedContentTokenCount), 0, 0)
+    outputTokens,
+    ...cacheCounts(inputTokens, count(metadata?.cachedContentTokenCount), 0, 0),
+    ...reasoningCount(outputTokens, count(thoughts))
   }
 }
 
