@@ -61,6 +61,32 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("GatewayApi", (
     )
   })
 
+  describe("conversations", () => {
+    it.scoped("one that opens on the assistant's greeting (OpenAI takes it) reaches Claude opening on a user turn, as Claude requires", () =>
+      Effect.gen(function* () {
+        const { client, upstream } = yield* setup
+        const messages = [
+          { role: "system" as const, content: "You are a support agent." },
+          { role: "assistant" as const, content: "Hi! How can I help?" },
+          { role: "user" as const, content: "My order is late." }
+        ]
+        yield* Effect.promise(() => client.chat.completions.create({ model: "claude", messages }))
+        const [body] = sent(upstream)
+        expect(body?.system).toBe("You are a support agent.")
+        const turns = body?.messages as Array<{ role: string; content: unknown }>
+        expect(turns.map((turn) => turn.role)).toEqual(["user", "assistant", "user"])
+        expect(turns[0]?.content).toMatch(/\S/)
+        expect(turns.slice(1)).toEqual([
+          { role: "assistant", content: "Hi! How can I help?" },
+          { role: "user", content: "My order is late." }
+        ])
+        // a conversation that opens on a user turn goes as it is
+        yield* Effect.promise(() => client.chat.completions.create({ model: "claude", messages: question }))
+        expect(sent(upstream)[1]?.messages).toEqual([{ role: "user", content: "Name a colour." }])
+      })
+    )
+  })
+
   describe("stop sequences", () => {
     it.scoped("a stop of whitespace alone (\"\\n\", as OpenAI takes it) is not sent to Claude, which refuses it; the others are", () =>
       Effect.gen(function* () {

@@ -100,6 +100,16 @@ const mergeTurns = (messages: ReadonlyArray<WireMessage>): Array<WireMessage> =>
   return merged
 }
 
+/**
+ * The user turn put before a conversation that opens on the assistant's
+ * (a greeting a chat UI seeds, which OpenAI takes): Claude refuses one with
+ * a 400, "first message must use the "user" role". It says nothing of its
+ * own.
+ *
+ * @internal
+ */
+export const openingTurn = "(The conversation starts.)"
+
 /** A turn of one text block is sent as a plain string. */
 const compact = (message: WireMessage): Record<string, unknown> => {
   const only = message.content.length === 1 ? message.content[0] : undefined
@@ -277,7 +287,8 @@ export const claudeSchema = (input: unknown): unknown => {
  * Text with nothing but whitespace is not sent (see `hasText`), nor is a
  * stop sequence of whitespace alone (Claude refuses both); a
  * conversation left with no turn (system messages alone, which OpenAI
- * answers) sends its system text as the one user turn, Claude needing one.
+ * answers) sends its system text as the one user turn, Claude needing one;
+ * one that opens on the assistant's turn gets `openingTurn` before it.
  *
  * @internal
  */
@@ -294,6 +305,7 @@ export const encodeRequest = (
     else if (hasText(message.content)) system.push(message.content)
   }
   const merged = mergeTurns(turns)
+  if (merged[0]?.role === "assistant") merged.unshift({ role: "user", content: [{ type: "text", text: openingTurn }] })
   const instructions = system.length > 0 ? system.join("\n\n") : undefined
   // Claude refuses a request without a turn (400 "at least one message is required"); OpenAI answers system
   // messages alone by following them, as Claude follows the same text as the request itself
