@@ -87,6 +87,58 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("GatewayApi", (
     )
   })
 
+  describe("tool_choice", () => {
+    /** The 400 of a request the gateway refuses itself, and that no upstream was called. */
+    const refused = (client: OpenAI, upstream: MockServer.MockServer, body: OpenAI.ChatCompletionCreateParamsNonStreaming) =>
+      Effect.gen(function* () {
+        const error = yield* Effect.promise(() => client.chat.completions.create(body).then(() => undefined, (error: unknown) => error))
+        expect(error).toBeInstanceOf(OpenAI.BadRequestError)
+        expect(upstream.count()).toBe(0)
+        return error as InstanceType<typeof OpenAI.BadRequestError>
+      })
+
+    it.scoped("'required' or a function without tools is a 400 naming tool_choice, as OpenAI answers it, whatever the chain", () =>
+      Effect.gen(function* () {
+        const { client, upstream } = yield* setup
+        for (const tool_choice of ["required", { type: "function", function: { name: "lookup" } }] as const) {
+          const error = yield* refused(client, upstream, { model: "default", messages: question, tool_choice })
+          expect([error.param, error.type]).toEqual(["tool_choice", "invalid_request_error"])
+          expect(error.message).toMatch(/only allowed when 'tools' are specified/)
+        }
+      })
+    )
+
+    it.scoped("a function that is not one of the tools is a 400 naming tool_choice, before any upstream call", () =>
+      Effect.gen(function* () {
+        const { client, upstream } = yield* setup
+        const tools = [{ type: "function" as const, function: { name: "lookup", parameters: { type: "object", properties: {} } } }]
+        const error = yield* refused(client, upstream, {
+          model: "default",
+          messages: question,
+          tools,
+          tool_choice: { type: "function", function: { name: "search" } }
+        })
+        expect(error.param).toBe("tool_choice.function.name")
+      })
+    )
+
+    it.scoped("'auto' or 'none' without tools says nothing: no upstream gets a tool choice (OpenAI refuses one without tools)", () =>
+      Effect.gen(function* () {
+        const { client, upstream } = yield* setup
+        for (const model of ["gpt", "claude", "gemini"]) {
+          yield* Effect.promise(() => client.chat.completions.create({ model, messages: question, tool_choice: "none" }))
+          yield* Effect.promise(() => client.chat.completions.create({ model, messages: question, tools: [], tool_choice: "auto" }))
+        }
+        const bodies = sent(upstream)
+        expect(bodies).toHaveLength(6)
+        for (const body of bodies) {
+          expect(body).not.toHaveProperty("tool_choice")
+          expect(body).not.toHaveProperty("toolConfig")
+        }
+      })
+    )
+  })
+
   describe("stop sequences", () => {
     it.scoped("a stop of whitespace alone (\"\\n\", as OpenAI takes it) is not sent to Claude, which refuses it; the others are", () =>
       Effect.gen(function* () {
