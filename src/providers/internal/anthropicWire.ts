@@ -283,12 +283,12 @@ export const claudeSchema = (input: unknown): unknown => {
  * the request's, else `defaultMaxTokens`. The temperature is capped at 1,
  * Anthropic's maximum, so a request meant for any provider is not refused;
  * beside a temperature, `top_p` is left out (Claude 4.x refuses the two
- * together, where OpenAI takes them).
- * Text with nothing but whitespace is not sent (see `hasText`), nor is a
- * stop sequence of whitespace alone (Claude refuses both); a
- * conversation left with no turn (system messages alone, which OpenAI
- * answers) sends its system text as the one user turn, Claude needing one;
- * one that opens on the assistant's turn gets `openingTurn` before it.
+ * together, where OpenAI takes them). Text with nothing but whitespace is
+ * not sent (see `hasText`), nor is a stop sequence of whitespace alone
+ * (Claude refuses both); a conversation left with no turn (system messages
+ * alone, which OpenAI answers) sends its system text as the one user turn,
+ * Claude needing one; one that opens on the assistant's turn gets
+ * `openingTurn` before it.
  *
  * @internal
  */

@@ -252,10 +252,9 @@ const finishReason = (reason: string, sawToolCall: boolean): FinishReason => {
 
 /**
  * Output tokens in all: thinking tokens are billed as output (and are its
- * `reasoningTokens`). The prompt's
- * count includes its cached part, `cachedContentTokenCount`; only pricing
- * reads that, so a value not understood counts as none rather than failing
- * the answer.
+ * `reasoningTokens`). The prompt's count includes its cached part,
+ * `cachedContentTokenCount`; only pricing reads that, so a value not
+ * understood counts as none rather than failing the answer.
  */
 const usageOf = (metadata: GenerateContentResponse["usageMetadata"]): Usage => {
   const inputTokens = metadata?.promptTokenCount ?? 0
