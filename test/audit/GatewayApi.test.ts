@@ -139,6 +139,28 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("GatewayApi", (
     )
   })
 
+  describe("a conversation that ends on the assistant's turn", () => {
+    it.scoped("reaches Claude, which takes it as the start of its answer, without the trailing whitespace Claude refuses there", () =>
+      Effect.gen(function* () {
+        const { client, upstream } = yield* setup
+        const messages = [
+          { role: "user" as const, content: "Write a haiku about rain." },
+          { role: "assistant" as const, content: "Here is one:\n\n" }
+        ]
+        yield* Effect.promise(() => client.chat.completions.create({ model: "claude", messages }))
+        expect(sent(upstream)[0]?.messages).toEqual([
+          { role: "user", content: "Write a haiku about rain." },
+          { role: "assistant", content: "Here is one:" }
+        ])
+        // an assistant turn before the last keeps its text as it is
+        yield* Effect.promise(() =>
+          client.chat.completions.create({ model: "claude", messages: [...messages, { role: "user", content: "Another." }] })
+        )
+        expect(sent(upstream)[1]?.messages[1]).toEqual({ role: "assistant", content: "Here is one:\n\n" })
+      })
+    )
+  })
+
   describe("stop sequences", () => {
     it.scoped("a stop of whitespace alone (\"\\n\", as OpenAI takes it) is not sent to Claude, which refuses it; the others are", () =>
       Effect.gen(function* () {

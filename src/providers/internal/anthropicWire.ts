@@ -288,7 +288,8 @@ export const claudeSchema = (input: unknown): unknown => {
  * (Claude refuses both); a conversation left with no turn (system messages
  * alone, which OpenAI answers) sends its system text as the one user turn,
  * Claude needing one; one that opens on the assistant's turn gets
- * `openingTurn` before it.
+ * `openingTurn` before it, and one that ends on it (the start of Claude's
+ * answer) loses the trailing whitespace Claude refuses there.
  *
  * @internal
  */
@@ -306,6 +307,13 @@ export const encodeRequest = (
   }
   const merged = mergeTurns(turns)
   if (merged[0]?.role === "assistant") merged.unshift({ role: "user", content: [{ type: "text", text: openingTurn }] })
+  // a last assistant turn is the start of Claude's answer, which must not end in whitespace (a 400, "final
+  // assistant content cannot end with trailing whitespace"); OpenAI takes it
+  const last = merged.at(-1)
+  if (last?.role === "assistant") {
+    const tail = last.content.at(-1)
+    if (tail?.type === "text") last.content[last.content.length - 1] = { ...tail, text: String(tail.text).trimEnd() }
+  }
   const instructions = system.length > 0 ? system.join("\n\n") : undefined
   // Claude refuses a request without a turn (400 "at least one message is required"); OpenAI answers system
   // messages alone by following them, as Claude follows the same text as the request itself
