@@ -85,6 +85,27 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("GatewayApi", (
         expect(sent(upstream)[1]?.messages).toEqual([{ role: "user", content: "Name a colour." }])
       })
     )
+
+    it.scoped("one whose history window opens on a tool call reaches Gemini opening on a user turn (Gemini wants a call after a user turn)", () =>
+      Effect.gen(function* () {
+        const { client, upstream } = yield* setup
+        const messages = [
+          {
+            role: "assistant" as const,
+            content: null,
+            tool_calls: [{ id: "c1", type: "function" as const, function: { name: "lookup", arguments: '{"q":"rain"}' } }]
+          },
+          { role: "tool" as const, tool_call_id: "c1", content: "wet" },
+          { role: "user" as const, content: "Thanks." }
+        ]
+        const tools = [{ type: "function" as const, function: { name: "lookup", parameters: { type: "object", properties: {} } } }]
+        yield* Effect.promise(() => client.chat.completions.create({ model: "gemini", messages, tools }))
+        const contents = sent(upstream)[0]?.contents as Array<{ role: string; parts: Array<Record<string, unknown>> }>
+        expect(contents.map((content) => content.role)).toEqual(["user", "model", "user"])
+        expect(contents[0]?.parts).toEqual([{ text: expect.stringMatching(/\S/) }])
+        expect(contents[1]?.parts[0]?.["functionCall"]).toEqual({ name: "lookup", args: { q: "rain" } })
+      })
+    )
   })
 
   describe("tool_choice", () => {

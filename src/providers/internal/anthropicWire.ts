@@ -102,9 +102,10 @@ const mergeTurns = (messages: ReadonlyArray<WireMessage>): Array<WireMessage> =>
 
 /**
  * The user turn put before a conversation that opens on the assistant's
- * (a greeting a chat UI seeds, which OpenAI takes): Claude refuses one with
- * a 400, "first message must use the "user" role". It says nothing of its
- * own.
+ * (a greeting a chat UI seeds, a history window that starts on a tool call,
+ * which OpenAI takes): Claude refuses one with a 400, "first message must use
+ * the "user" role", and Gemini one that opens on a function call. It says
+ * nothing of its own.
  *
  * @internal
  */
