@@ -100,7 +100,7 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Anthropic", (i
             }
           ],
           temperature: 1,
-          top_p: 0.5,
+          // no top_p beside the temperature: Claude 4.x refuses the two together
           stop_sequences: ["\n\nHuman:"],
           tools: [{ name: "lookup", description: "Look up", input_schema: { type: "object" } }],
           tool_choice: { type: "any" }

@@ -172,7 +172,7 @@ const geminiAnswer = (text: string, usageMetadata?: unknown) => ({
   responseId: "resp-1"
 })
 
-const geminiUsage: Chat.Usage = { inputTokens: 50_000, outputTokens: 100, cacheReadTokens: 45_000 }
+const geminiUsage: Chat.Usage = { inputTokens: 50_000, outputTokens: 100, cacheReadTokens: 45_000, reasoningTokens: 60 }
 
 /** What Google bills it at Gemini 2.5 Flash's $0.30 / $2.50, cached input at $0.03. */
 const geminiBill = (5_000 * 0.3 + 45_000 * 0.03 + 100 * 2.5) / 1_000_000

@@ -293,7 +293,8 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gemini", (it) 
         expect([response.text, response.finishReason, response.usage]).toEqual([
           "Answer.",
           "length",
-          { inputTokens: 3, outputTokens: 24 }
+          // the thinking tokens are the answer's reasoning part too
+          { inputTokens: 3, outputTokens: 24, reasoningTokens: 20 }
         ])
       })
     )

@@ -398,6 +398,9 @@ export interface ChatRequest extends Schema.Schema.Type<typeof ChatRequest> {}
  *
  * Each is part of the one before it (writes and reads of `inputTokens`),
  * and absent when there was none or the provider did not say.
+ * `reasoningTokens` is the part of `outputTokens` the model spent reasoning
+ * (OpenAI's `completion_tokens_details.reasoning_tokens`, Gemini's
+ * `thoughtsTokenCount`), absent the same way.
  *
  * @example
  * import { Chat } from "effect-llm-failover/llm"
@@ -413,7 +416,8 @@ export const Usage = Schema.Struct({
   outputTokens: Schema.NonNegativeInt,
   cacheReadTokens: Schema.optionalWith(Schema.NonNegativeInt, { exact: true }),
   cacheWriteTokens: Schema.optionalWith(Schema.NonNegativeInt, { exact: true }),
-  longCacheWriteTokens: Schema.optionalWith(Schema.NonNegativeInt, { exact: true })
+  longCacheWriteTokens: Schema.optionalWith(Schema.NonNegativeInt, { exact: true }),
+  reasoningTokens: Schema.optionalWith(Schema.NonNegativeInt, { exact: true })
 })
 
 /**
@@ -424,7 +428,7 @@ export interface Usage extends Schema.Schema.Type<typeof Usage> {}
 
 /**
  * Two calls' usage as one, as when a stream resumed on another model: every
- * count added up, a cache count absent only when both lack it.
+ * count added up, a cache (or reasoning) count absent only when both lack it.
  *
  * @example
  * import { Chat } from "effect-llm-failover/llm"
@@ -442,12 +446,13 @@ export const addUsage = (first: Usage, second: Usage): Usage => ({
   outputTokens: first.outputTokens + second.outputTokens,
   ...addCount("cacheReadTokens", first, second),
   ...addCount("cacheWriteTokens", first, second),
-  ...addCount("longCacheWriteTokens", first, second)
+  ...addCount("longCacheWriteTokens", first, second),
+  ...addCount("reasoningTokens", first, second)
 })
 
-type CacheCount = "cacheReadTokens" | "cacheWriteTokens" | "longCacheWriteTokens"
+type CacheCount = "cacheReadTokens" | "cacheWriteTokens" | "longCacheWriteTokens" | "reasoningTokens"
 
-/** One cache count of two usages added up, as a field to spread; none when neither has it (absent means none). */
+/** One part count of two usages added up, as a field to spread; none when neither has it (absent means none). */
 const addCount = (key: CacheCount, first: Usage, second: Usage): { readonly [K in CacheCount]?: number } =>
   first[key] === undefined && second[key] === undefined ? {} : { [key]: (first[key] ?? 0) + (second[key] ?? 0) }
 

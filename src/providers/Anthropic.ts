@@ -5,8 +5,10 @@
  * system messages into the top-level `system` field, always sends
  * `max_tokens` (the API requires it), caps the temperature at 1
  * (Anthropic's maximum, so a request meant for any provider is not refused),
- * and maps tool calls to `tool_use` / `tool_result` blocks. Streams end on
- * `message_stop`; one that ends before it fails with `MalformedResponse`.
+ * leaves `top_p` out beside a temperature (Claude 4.x refuses the two
+ * together), and maps tool calls to `tool_use` / `tool_result` blocks.
+ * Streams end on `message_stop`; one that ends before it fails with
+ * `MalformedResponse`.
  * HTTP 529 and an in-stream `overloaded_error` are `Overloaded`; "prompt is
  * too long" is `ContextLengthExceeded`; a `refusal` stop is
  * `ContentFiltered`, with the text before it (`partialText`).

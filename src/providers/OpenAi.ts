@@ -39,6 +39,9 @@
  * models that refuse them (the o-series, GPT-5 but its chat model, the pro
  * and codex models of GPT-5.1 and later), known by the model id on any
  * `baseUrl` (Azure, a proxy): they would answer 400, which ends the chain.
+ * A model that refuses `stop` (a 400 "Unsupported parameter: 'stop'", from
+ * o3, o4-mini, GPT-5 and others) is asked once more without it, and the
+ * adapter leaves stop sequences out of its later requests.
  *
  * @since 0.1.0
  */

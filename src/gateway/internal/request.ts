@@ -15,9 +15,11 @@
  * the field named, not dropped: `n` above 1 (it returns one choice),
  * `logprobs` and `top_logprobs` (no log probabilities come back), audio
  * answers (`modalities` with `"audio"`, `audio`), and the legacy
- * `functions` and `function_call` (use `tools`). `response_format` becomes
- * the request's `responseFormat`: the router sends it only to models that
- * can give that answer.
+ * `functions` and `function_call` (use `tools`), and a `tool_choice` that
+ * asks for a call with no `tools`, or for a function not among them (`auto`
+ * or `none` with no `tools` is left out). `response_format` becomes the
+ * request's `responseFormat`: the router sends it only to models that can
+ * give that answer.
  *
  * @internal
  */
@@ -264,6 +266,27 @@ const tool = (raw: unknown, p: string): ToolDefinition => {
   }
 }
 
+/**
+ * A tool choice beside the request's tools: without any, `auto` and `none`
+ * say nothing and are left out (OpenAI refuses them, Claude takes them, a
+ * chain would answer by its order), and one that asks for a call is refused
+ * as OpenAI refuses it; a function must be one of the tools.
+ */
+const choiceOf = (
+  choice: NonNullable<ChatRequest["toolChoice"]>,
+  tools: ReadonlyArray<ToolDefinition> | undefined
+): ChatRequest["toolChoice"] => {
+  if (tools === undefined || tools.length === 0) {
+    return choice === "auto" || choice === "none"
+      ? undefined
+      : invalid("tool_choice", "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.")
+  }
+  if (typeof choice !== "string" && !tools.some((tool) => tool.name === choice.name)) {
+    invalid("tool_choice.function.name", "Invalid value for 'tool_choice.function.name': expected the name of one of 'tools'.")
+  }
+  return choice
+}
+
 const toolChoice = (u: unknown): NonNullable<ChatRequest["toolChoice"]> => {
   if (u === "auto" || u === "none" || u === "required") return u
   if (typeof u === "string") {
@@ -286,8 +309,17 @@ const maxTokens = (body: Json): number | undefined => {
   return key === undefined ? undefined : integerIn(body[key], key, 1, maxTokensLimit)
 }
 
-const stop = (u: unknown): ReadonlyArray<string> =>
-  typeof u === "string" ? [u] : Array.isArray(u) ? u.map((s, i) => string(s, `stop[${i}]`)) : wrongType("stop", "a string or an array of strings", u)
+/** The most stop sequences OpenAI takes (Gemini takes 5; more would be one provider's 400 mid-chain). @internal */
+export const maxStops = 4
+
+const stop = (u: unknown): ReadonlyArray<string> => {
+  if (typeof u === "string") return [u]
+  if (!Array.isArray(u)) return wrongType("stop", "a string or an array of strings", u)
+  if (u.length > maxStops) {
+    invalid("stop", `Invalid 'stop': array too long. Expected an array with maximum length ${maxStops}, but got an array with length ${u.length} instead.`)
+  }
+  return u.map((s, i) => string(s, `stop[${i}]`))
+}
 
 const metadata = (body: Json): Record<string, string> | undefined => {
   const out: Record<string, string> = {}
@@ -402,6 +434,7 @@ const decodeBody = (body: unknown): Decoded => {
   unsupported(b)
   const tokens = maxTokens(b)
   const tools = present(b, "tools") ? array(b["tools"], "tools").map((raw, i) => tool(raw, `tools[${i}]`)) : undefined
+  const choice = present(b, "tool_choice") ? choiceOf(toolChoice(b["tool_choice"]), tools) : undefined
   const meta = metadata(b)
   const format = present(b, "response_format") ? responseFormat(b["response_format"]) : undefined
   const request: ChatRequest = {
@@ -411,7 +444,7 @@ const decodeBody = (body: unknown): Decoded => {
     ...(tokens !== undefined ? { maxTokens: tokens } : {}),
     ...(present(b, "stop") ? { stop: stop(b["stop"]) } : {}),
     ...(tools !== undefined && tools.length > 0 ? { tools } : {}),
-    ...(present(b, "tool_choice") ? { toolChoice: toolChoice(b["tool_choice"]) } : {}),
+    ...(choice !== undefined ? { toolChoice: choice } : {}),
     ...(present(b, "parallel_tool_calls") ? { parallelToolCalls: boolean(b["parallel_tool_calls"], "parallel_tool_calls") } : {}),
     ...(format !== undefined ? { responseFormat: format } : {}),
     ...(present(b, "reasoning_effort") ? { reasoningEffort: reasoningEffort(b["reasoning_effort"]) } : {}),

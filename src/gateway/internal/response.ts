@@ -25,7 +25,9 @@ export const finishReason = (reason: FinishReason, hasToolCalls: boolean): strin
 /**
  * OpenAI's `usage`, with `prompt_tokens_details.cached_tokens` when the
  * provider said how much of the prompt its cache served (as OpenAI sends
- * it, part of `prompt_tokens`); a cache write has no field of OpenAI's.
+ * it, part of `prompt_tokens`), and `completion_tokens_details.reasoning_tokens`
+ * when it said how much of the answer went to reasoning (part of
+ * `completion_tokens`); a cache write has no field of OpenAI's.
  *
  * @internal
  */
@@ -33,7 +35,8 @@ export const usageJson = (usage: Usage) => ({
   prompt_tokens: usage.inputTokens,
   completion_tokens: usage.outputTokens,
   total_tokens: usage.inputTokens + usage.outputTokens,
-  ...(usage.cacheReadTokens !== undefined ? { prompt_tokens_details: { cached_tokens: usage.cacheReadTokens } } : {})
+  ...(usage.cacheReadTokens !== undefined ? { prompt_tokens_details: { cached_tokens: usage.cacheReadTokens } } : {}),
+  ...(usage.reasoningTokens !== undefined ? { completion_tokens_details: { reasoning_tokens: usage.reasoningTokens } } : {})
 })
 
 const toolCallJson = (call: ToolCall) => ({

@@ -100,6 +100,17 @@ const mergeTurns = (messages: ReadonlyArray<WireMessage>): Array<WireMessage> =>
   return merged
 }
 
+/**
+ * The user turn put before a conversation that opens on the assistant's
+ * (a greeting a chat UI seeds, a history window that starts on a tool call,
+ * which OpenAI takes): Claude refuses one with a 400, "first message must use
+ * the "user" role", and Gemini one that opens on a function call. It says
+ * nothing of its own.
+ *
+ * @internal
+ */
+export const openingTurn = "(The conversation starts.)"
+
 /** A turn of one text block is sent as a plain string. */
 const compact = (message: WireMessage): Record<string, unknown> => {
   const only = message.content.length === 1 ? message.content[0] : undefined
@@ -271,10 +282,15 @@ export const claudeSchema = (input: unknown): unknown => {
 /**
  * The JSON body of a Messages request. `max_tokens` is required by the API:
  * the request's, else `defaultMaxTokens`. The temperature is capped at 1,
- * Anthropic's maximum, so a request meant for any provider is not refused.
- * Text with nothing but whitespace is not sent (see `hasText`); a
- * conversation left with no turn (system messages alone, which OpenAI
- * answers) sends its system text as the one user turn, Claude needing one.
+ * Anthropic's maximum, so a request meant for any provider is not refused;
+ * beside a temperature, `top_p` is left out (Claude 4.x refuses the two
+ * together, where OpenAI takes them). Text with nothing but whitespace is
+ * not sent (see `hasText`), nor is a stop sequence of whitespace alone
+ * (Claude refuses both); a conversation left with no turn (system messages
+ * alone, which OpenAI answers) sends its system text as the one user turn,
+ * Claude needing one; one that opens on the assistant's turn gets
+ * `openingTurn` before it, and one that ends on it (the start of Claude's
+ * answer) loses the trailing whitespace Claude refuses there.
  *
  * @internal
  */
@@ -291,6 +307,14 @@ export const encodeRequest = (
     else if (hasText(message.content)) system.push(message.content)
   }
   const merged = mergeTurns(turns)
+  if (merged[0]?.role === "assistant") merged.unshift({ role: "user", content: [{ type: "text", text: openingTurn }] })
+  // a last assistant turn is the start of Claude's answer, which must not end in whitespace (a 400, "final
+  // assistant content cannot end with trailing whitespace"); OpenAI takes it
+  const last = merged.at(-1)
+  if (last?.role === "assistant") {
+    const tail = last.content.at(-1)
+    if (tail?.type === "text") last.content[last.content.length - 1] = { ...tail, text: String(tail.text).trimEnd() }
+  }
   const instructions = system.length > 0 ? system.join("\n\n") : undefined
   // Claude refuses a request without a turn (400 "at least one message is required"); OpenAI answers system
   // messages alone by following them, as Claude follows the same text as the request itself
@@ -302,8 +326,13 @@ export const encodeRequest = (
   }
   if (instructions !== undefined && !alone) body.system = instructions
   if (request.temperature !== undefined) body.temperature = Math.min(request.temperature, 1)
-  if (request.topP !== undefined) body.top_p = request.topP
-  if (request.stop !== undefined && request.stop.length > 0) body.stop_sequences = request.stop
+  // Claude 4.x (Opus 4.1 and later, Sonnet and Haiku 4.5 and later) refuses the two together, a 400 that would
+  // end the chain; Anthropic's docs ask for one or the other on every Claude, the temperature as a rule
+  if (request.topP !== undefined && request.temperature === undefined) body.top_p = request.topP
+  // Claude refuses a stop sequence of whitespace alone (a 400, "each stop sequence must contain non-whitespace")
+  // where OpenAI takes one ("\n" is a common stop): it is not sent
+  const stops = request.stop?.filter(hasText) ?? []
+  if (stops.length > 0) body.stop_sequences = stops
   if (request.tools !== undefined && request.tools.length > 0) {
     body.tools = request.tools.map((tool) => ({
       name: tool.name,

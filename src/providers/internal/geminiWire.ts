@@ -13,11 +13,11 @@ import type { ChatRequest, ChatResponse, ContentPart, FinishReason, Message, Too
 import type { ProviderError } from "../../llm/ProviderError.js"
 import type { SignatureUse } from "../../llm/internal/extraContent.js"
 import { signatureUse, turnSignatures } from "../../llm/internal/extraContent.js"
-import { argumentsObject, hasText } from "./anthropicWire.js"
+import { argumentsObject, hasText, openingTurn } from "./anthropicWire.js"
 import * as Errors from "./errors.js"
 import * as Http from "./http.js"
 import { geminiThinking } from "./models.js"
-import { cacheCounts, count } from "./usage.js"
+import { cacheCounts, count, reasoningCount } from "./usage.js"
 
 // ---------------------------------------------------------------------------
 // Request
@@ -127,7 +127,9 @@ const generationConfig = (request: ChatRequest, model: string): Record<string, u
  * The JSON body of a `generateContent` request (the model goes in the URL).
  * A function call goes with its `thoughtSignature` to a Gemini model; for
  * Gemini 3 and later, a turn whose first call has none gets the placeholder
- * Gemini's docs give on it. Gemma gets none (see `signatureUse`).
+ * Gemini's docs give on it. Gemma gets none (see `signatureUse`). A
+ * conversation that opens on the model's turn gets a user turn before it
+ * (`openingTurn`).
  *
  * @internal
  */
@@ -147,7 +149,12 @@ export const encodeRequest = (request: ChatRequest, model: string): Record<strin
   if (system.length > 0 && contents.every((content) => content.parts.length === 0)) {
     contents.push({ role: "user", parts: [{ text: system.splice(0).join("\n\n") }] })
   }
-  const body: Record<string, unknown> = { contents: mergeTurns(contents) }
+  const turns = mergeTurns(contents)
+  // Gemini wants a function call right after a user turn or a function's response (a 400, "Please ensure that
+  // function call turn comes immediately after a user turn or after a function response turn"): a conversation
+  // whose history opens on the model's turn, which OpenAI takes, gets a user turn before it, as Claude does
+  if (turns[0]?.role === "model") turns.unshift({ role: "user", parts: [{ text: openingTurn }] })
+  const body: Record<string, unknown> = { contents: turns }
   if (system.length > 0) body.systemInstruction = { parts: [{ text: system.join("\n\n") }] }
   const config = generationConfig(request, model)
   if (config !== undefined) body.generationConfig = config
@@ -251,17 +258,20 @@ const finishReason = (reason: string, sawToolCall: boolean): FinishReason => {
 }
 
 /**
- * Output tokens in all: thinking tokens are billed as output. The prompt's
- * count includes its cached part, `cachedContentTokenCount`; only pricing
- * reads that, so a value not understood counts as none rather than failing
- * the answer.
+ * Output tokens in all: thinking tokens are billed as output (and are its
+ * `reasoningTokens`). The prompt's count includes its cached part,
+ * `cachedContentTokenCount`; only pricing reads that, so a value not
+ * understood counts as none rather than failing the answer.
  */
 const usageOf = (metadata: GenerateContentResponse["usageMetadata"]): Usage => {
   const inputTokens = metadata?.promptTokenCount ?? 0
+  const thoughts = metadata?.thoughtsTokenCount ?? 0
+  const outputTokens = (metadata?.candidatesTokenCount ?? 0) + thoughts
   return {
     inputTokens,
-    outputTokens: (metadata?.candidatesTokenCount ?? 0) + (metadata?.thoughtsTokenCount ?? 0),
-    ...cacheCounts(inputTokens, count(metadata?.cachedContentTokenCount), 0, 0)
+    outputTokens,
+    ...cacheCounts(inputTokens, count(metadata?.cachedContentTokenCount), 0, 0),
+    ...reasoningCount(outputTokens, count(thoughts))
   }
 }
 

@@ -798,6 +798,20 @@ const orAgain = <A, E, R>(
 /** The request without its reasoning effort. */
 const withoutEffort = ({ reasoningEffort: _, ...rest }: ChatRequest): ChatRequest => rest
 
+/** The request without its stop sequences. */
+const withoutStop = ({ stop: _, ...rest }: ChatRequest): ChatRequest => rest
+
+/**
+ * Whether a 400 refuses the request's stop sequences, in OpenAI's words
+ * ("Unsupported parameter: 'stop' is not supported with this model.", from
+ * its reasoning models: o3, o4-mini, GPT-5 and some later ones), which OpenAI
+ * takes on its other models.
+ *
+ * @internal
+ */
+export const refusedStop = (error: unknown): boolean =>
+  Predicate.isTagged(error, "InvalidRequest") && /unsupported parameter: 'stop'|'stop' is not supported/i.test((error as InvalidRequest).message)
+
 /**
  * Whether a 400 refuses the request's reasoning effort: a model this
  * adapter's table placed wrong (a level it lacks, a model that does not
@@ -864,25 +878,35 @@ export const chatCalls = (
   // Whether the server refused the stream's optional field (`streamOption`): so does it on every stream,
   // and for the adapter's life (its server is one `baseUrl`).
   let lean = false
-  const asked = (request: ChatRequest): ChatRequest =>
-    request.reasoningEffort !== undefined && refusedEfforts.has(request.reasoningEffort) ? withoutEffort(request) : request
+  // Whether the model refused stop sequences (see `refusedStop`): so does it on every call, and each would
+  // pay a 400 first
+  let stopRefused = false
+  const asked = (request: ChatRequest): ChatRequest => {
+    const stopped = stopRefused && request.stop !== undefined ? withoutStop(request) : request
+    return stopped.reasoningEffort !== undefined && refusedEfforts.has(stopped.reasoningEffort) ? withoutEffort(stopped) : stopped
+  }
   // asked once more, with what the model refused changed: a conversation's signatures the placeholder
   // (the router's next attempt at the target starts from the request's own signatures again: one more 400,
-  // cheap), a stream's optional field left out, a reasoning effort left out (the model answers at its
-  // default, where the 400 ends the chain)
+  // cheap), a stream's optional field left out, stop sequences or a reasoning effort left out (the model
+  // answers without them, where the 400 ends the chain)
   const again = (request: ChatRequest, stream: boolean, first: unknown, wasLean: boolean): Again | undefined => {
     const signatures = wire.signatures === true && hasToolCalls(request)
     const reasoning = request.reasoningEffort !== undefined
+    const stops = request.stop !== undefined && request.stop.length > 0
     const option = stream && !wasLean ? wire.streamOption : undefined
-    if (!signatures && !reasoning && option === undefined) return undefined
+    if (!signatures && !reasoning && !stops && option === undefined) return undefined
     const signaturesRefused = (error: unknown) => signatures && refusedSignatures(error)
     const optionRefused = (error: unknown) => option !== undefined && option.refused(error)
+    const stopsRefused = (error: unknown) => stops && refusedStop(error)
     const body = (error: unknown) => {
       let encoded: unknown
       if (signaturesRefused(error)) encoded = wire.encode(withPlaceholders(request), stream, wasLean)
       else if (optionRefused(error)) {
         lean = true
         encoded = wire.encode(request, stream, true)
+      } else if (stopsRefused(error)) {
+        stopRefused = true
+        encoded = wire.encode(withoutStop(request), stream, wasLean)
       } else {
         refusedEfforts.add(request.reasoningEffort)
         encoded = wire.encode(withoutEffort(request), stream, wasLean)
@@ -891,7 +915,7 @@ export const chatCalls = (
     }
     return {
       body,
-      when: (error) => signaturesRefused(error) || optionRefused(error) || (reasoning && refusedReasoning(error))
+      when: (error) => signaturesRefused(error) || optionRefused(error) || stopsRefused(error) || (reasoning && refusedReasoning(error))
     }
   }
   const complete = <E = never>(whole: ChatRequest, deadline?: CallDeadline<E>): Effect.Effect<ChatResponse, ProviderError | E> => {

@@ -26,7 +26,7 @@ import type { InvalidRequest, ProviderError } from "../../llm/ProviderError.js"
 import * as Errors from "./errors.js"
 import * as Http from "./http.js"
 import { openAiEffort, refusesSampling } from "./models.js"
-import { cacheCounts, count } from "./usage.js"
+import { cacheCounts, count, reasoningCount } from "./usage.js"
 
 // ---------------------------------------------------------------------------
 // Request
@@ -223,7 +223,9 @@ const UsageWire = Schema.Struct({
   // `{ cached_tokens }`, and OpenRouter's `cache_write_tokens`: read leniently (see `usage`)
   prompt_tokens_details: Schema.optional(Schema.Unknown),
   // DeepSeek's count of cached prompt tokens
-  prompt_cache_hit_tokens: Schema.optional(Schema.Unknown)
+  prompt_cache_hit_tokens: Schema.optional(Schema.Unknown),
+  // `{ reasoning_tokens }`: read leniently (see `usage`)
+  completion_tokens_details: Schema.optional(Schema.Unknown)
 })
 
 const ToolCallWire = Schema.Struct({
@@ -282,18 +284,21 @@ const finishReason = (reason: string | null | undefined, calledTools: boolean): 
  * The usage of a completion. `prompt_tokens` is the whole prompt, the cached
  * part of it included: OpenAI's `prompt_tokens_details.cached_tokens` (billed
  * at a discount), or DeepSeek's `prompt_cache_hit_tokens`; OpenRouter adds
- * `cache_write_tokens` for a provider that bills writes (Claude). Only
- * pricing reads them, so one not understood counts as none rather than
- * failing the answer.
+ * `cache_write_tokens` for a provider that bills writes (Claude). The
+ * answer's reasoning part is `completion_tokens_details.reasoning_tokens`.
+ * Only pricing and reports read them, so one not understood counts as none
+ * rather than failing the answer.
  */
 const usage = (wire: typeof UsageWire.Type | null | undefined): Usage => {
   if (wire == null) return { inputTokens: 0, outputTokens: 0 }
   const details = Http.isPlainObject(wire.prompt_tokens_details) ? wire.prompt_tokens_details : undefined
   const read = count(details?.["cached_tokens"]) || count(wire.prompt_cache_hit_tokens)
+  const completion = Http.isPlainObject(wire.completion_tokens_details) ? wire.completion_tokens_details : undefined
   return {
     inputTokens: wire.prompt_tokens,
     outputTokens: wire.completion_tokens,
-    ...cacheCounts(wire.prompt_tokens, read, count(details?.["cache_write_tokens"]), 0)
+    ...cacheCounts(wire.prompt_tokens, read, count(details?.["cache_write_tokens"]), 0),
+    ...reasoningCount(wire.completion_tokens, count(completion?.["reasoning_tokens"]))
   }
 }
 

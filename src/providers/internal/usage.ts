@@ -49,3 +49,19 @@ export const cacheCounts = (
     ...(longCacheWrite > 0 ? { longCacheWriteTokens: longCacheWrite } : {})
   }
 }
+
+/**
+ * The reasoning field of a usage whose answer was `outputTokens` in all:
+ * the tokens spent reasoning, capped at the answer they are part of, and
+ * left out when none, as `Chat.Usage` has it.
+ *
+ * @example
+ * reasoningCount(30, 20) // { reasoningTokens: 20 }
+ * reasoningCount(30, 0) // {}
+ *
+ * @internal
+ */
+export const reasoningCount = (outputTokens: number, reasoning: number): Pick<Usage, "reasoningTokens"> => {
+  const reasoningTokens = Math.min(reasoning, outputTokens)
+  return reasoningTokens > 0 ? { reasoningTokens } : {}
+}
