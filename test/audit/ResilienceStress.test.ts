@@ -1,0 +1,273 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Cause, Clock, Deferred, Effect, Exit, Fiber, FastCheck, Option, Ref, TestClock } from "effect"
+import * as Bulkhead from "../../src/resilience/Bulkhead.js"
+import * as CircuitBreaker from "../../src/resilience/CircuitBreaker.js"
+import * as Hedge from "../../src/resilience/Hedge.js"
+import * as RateLimit from "../../src/resilience/RateLimit.js"
+
+const tripOnce = <E>(breaker: CircuitBreaker.CircuitBreaker<E>, error: E) =>
+  Effect.exit(breaker.protect(Effect.fail(error)))
+
+describe("CircuitBreaker under concurrency", () => {
+  it.effect("half-open admits exactly halfOpenProbes of many simultaneous callers", () =>
+    Effect.gen(function*() {
+      const breaker = yield* CircuitBreaker.make<string>({
+        trip: CircuitBreaker.consecutiveFailures(1),
+        halfOpenProbes: 3,
+        openDuration: { base: "1 second" }
+      })
+      yield* tripOnce(breaker, "boom")
+      yield* TestClock.adjust("1 second")
+      const gate = yield* Deferred.make<void>()
+      const admitted = yield* Ref.make(0)
+      const fibers = yield* Effect.forEach(
+        Array.from({ length: 50 }),
+        () => Effect.fork(Effect.exit(breaker.protect(Effect.zipRight(Ref.update(admitted, (n) => n + 1), Deferred.await(gate))))),
+        { concurrency: "unbounded" }
+      )
+      yield* Effect.yieldNow()
+      assert.strictEqual(yield* Ref.get(admitted), 3)
+      yield* Deferred.succeed(gate, undefined)
+      const exits = yield* Effect.forEach(fibers, Fiber.join)
+      assert.strictEqual(exits.filter(Exit.isSuccess).length, 3)
+      assert.strictEqual((yield* breaker.snapshot).state, "closed")
+    }))
+
+  it.effect("an interrupted probe frees its slot: the breaker is not wedged half-open", () =>
+    Effect.gen(function*() {
+      const breaker = yield* CircuitBreaker.make<string>({
+        trip: CircuitBreaker.consecutiveFailures(1),
+        halfOpenProbes: 1,
+        openDuration: { base: "1 second" }
+      })
+      yield* tripOnce(breaker, "boom")
+      yield* TestClock.adjust("1 second")
+      const probe = yield* Effect.fork(breaker.protect(Effect.never))
+      yield* Effect.yieldNow()
+      assert.strictEqual((yield* breaker.snapshot).probesInFlight, 1)
+      yield* Fiber.interrupt(probe)
+      assert.strictEqual((yield* breaker.snapshot).probesInFlight, 0)
+      const exit = yield* Effect.exit(breaker.protect(Effect.succeed("ok")))
+      assert.isTrue(Exit.isSuccess(exit))
+      assert.strictEqual((yield* breaker.snapshot).state, "closed")
+    }))
+
+  it.effect("a probe interrupted while still waiting to be admitted holds no slot (timeout around protect)", () =>
+    Effect.gen(function*() {
+      const breaker = yield* CircuitBreaker.make<string>({
+        trip: CircuitBreaker.consecutiveFailures(1),
+        halfOpenProbes: 2,
+        openDuration: { base: "1 second" }
+      })
+      yield* tripOnce(breaker, "boom")
+      yield* TestClock.adjust("1 second")
+      // storm: many probes cut by a timeout
+      const storm = Effect.forEach(
+        Array.from({ length: 20 }),
+        () => Effect.fork(Effect.exit(Effect.timeout(breaker.protect(Effect.never), "10 millis"))),
+        { concurrency: "unbounded" }
+      )
+      const fibers = yield* storm
+      yield* TestClock.adjust("10 millis")
+      yield* Effect.forEach(fibers, Fiber.join)
+      const snap = yield* breaker.snapshot
+      assert.strictEqual(snap.state, "half-open")
+      assert.strictEqual(snap.probesInFlight, 0)
+      yield* breaker.protect(Effect.succeed(1))
+      yield* breaker.protect(Effect.succeed(1))
+      assert.strictEqual((yield* breaker.snapshot).state, "closed")
+    }))
+
+  it.effect("permit acquired and interrupted before record: acquire itself is uninterruptible", () =>
+    Effect.gen(function*() {
+      const breaker = yield* CircuitBreaker.make<string>({
+        trip: CircuitBreaker.consecutiveFailures(1),
+        halfOpenProbes: 1,
+        openDuration: { base: "1 second" }
+      })
+      yield* tripOnce(breaker, "boom")
+      yield* TestClock.adjust("1 second")
+      const permit = yield* breaker.acquire
+      yield* permit.record("ignored")
+      yield* permit.record("success") // a second record is a no-op
+      assert.strictEqual((yield* breaker.snapshot).probesInFlight, 0)
+      assert.strictEqual((yield* breaker.snapshot).state, "half-open")
+    }))
+})
+
+describe("Hedge under races", () => {
+  it.effect("no hedge starts once the primary has won, even when its win and the hedge delay fall at the same instant", () =>
+    Effect.gen(function*() {
+      const log = yield* Ref.make<ReadonlyArray<string>>([])
+      const note = (entry: string) => Ref.update(log, (entries) => [...entries, entry])
+      // the primary's last sleep is set after the hedge's delay began, so its timer fires first at the tie
+      const primary = Effect.zipRight(
+        Effect.zipRight(Effect.sleep("50 millis"), Effect.sleep("50 millis")),
+        Effect.as(note("primary won"), "primary")
+      )
+      const backup = Effect.zipRight(note("backup started"), Effect.never)
+      const fiber = yield* Effect.fork(Hedge.run([primary, backup, backup], {
+        delay: "100 millis",
+        maxParallel: 3,
+        // a consent that takes a few scheduler turns (a budget kept in a store, say)
+        allow: Effect.as(Effect.repeatN(Effect.yieldNow(), 3), true)
+      }))
+      yield* TestClock.adjust("100 millis")
+      assert.strictEqual(yield* Fiber.join(fiber), "primary")
+      const entries = yield* Ref.get(log)
+      assert.deepStrictEqual(entries.slice(entries.indexOf("primary won")), ["primary won"])
+    }))
+
+  it.effect("a hedge delay of 0 starts the next at once; the first success wins", () =>
+    Effect.gen(function*() {
+      const fiber = yield* Effect.fork(
+        Hedge.run([Effect.as(Effect.sleep("1 second"), "slow"), Effect.as(Effect.sleep("10 millis"), "fast")], {
+          delay: 0,
+          maxParallel: 2
+        })
+      )
+      yield* TestClock.adjust("10 millis")
+      assert.strictEqual(yield* Fiber.join(fiber), "fast")
+    }))
+
+  it.effect("every alternative failing gives HedgeFailed with every error in index order", () =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.exit(
+        Hedge.run([Effect.fail("a"), Effect.fail("b"), Effect.fail("c")], { delay: "1 hour", maxParallel: 3 })
+      )
+      assert.isTrue(Exit.isFailure(exit))
+      const error = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
+      assert.deepStrictEqual(error?.errors, ["a", "b", "c"])
+    }))
+})
+
+describe("Bulkhead under interruption storms", () => {
+  it.effect("permits never exceed max and all come back when waiters and holders are interrupted", () =>
+    Effect.gen(function*() {
+      const bulkhead = yield* Bulkhead.make({ maxConcurrent: 3, maxQueued: 50 })
+      const inside = yield* Ref.make(0)
+      const peak = yield* Ref.make(0)
+      const body = Effect.gen(function*() {
+        const n = yield* Ref.updateAndGet(inside, (k) => k + 1)
+        yield* Ref.update(peak, (p) => Math.max(p, n))
+        yield* Effect.sleep("10 millis")
+      }).pipe(Effect.ensuring(Ref.update(inside, (k) => k - 1)))
+      const fibers = yield* Effect.forEach(Array.from({ length: 40 }), () => Effect.fork(bulkhead.run(body)))
+      yield* Effect.yieldNow()
+      // interrupt every other fiber, holders and waiters alike
+      yield* Effect.forEach(fibers.filter((_, i) => i % 2 === 0), Fiber.interrupt)
+      yield* TestClock.adjust("1 second")
+      yield* Effect.forEach(fibers, Fiber.await)
+      const stats = yield* bulkhead.stats
+      assert.deepStrictEqual(stats, { active: 0, queued: 0, available: 3 })
+      assert.isAtMost(yield* Ref.get(peak), 3)
+    }))
+
+  it.effect("a full queue rejects at once; a weight above capacity is rejected, not queued forever", () =>
+    Effect.gen(function*() {
+      const bulkhead = yield* Bulkhead.make({ maxConcurrent: 1, maxQueued: 1 })
+      const holder = yield* Effect.fork(bulkhead.run(Effect.never))
+      const waiter = yield* Effect.fork(bulkhead.run(Effect.void))
+      yield* Effect.yieldNow()
+      const rejected = yield* Effect.exit(bulkhead.run(Effect.void))
+      assert.isTrue(Exit.isFailure(rejected))
+      const heavy = yield* Effect.exit(bulkhead.run(Effect.void, { weight: 2 }))
+      assert.isTrue(Exit.isFailure(heavy))
+      yield* Fiber.interrupt(holder)
+      yield* Fiber.join(waiter)
+      assert.deepStrictEqual(yield* bulkhead.stats, { active: 0, queued: 0, available: 1 })
+    }))
+})
+
+describe("RateLimit at boundaries", () => {
+  it.effect("an over-estimate taken back later gives no credit once the estimate's bucket has left the window", () =>
+    Effect.gen(function*() {
+      const limiter = yield* RateLimit.make({ name: "t", tpm: 1000, window: "60 seconds", buckets: 12 })
+      // admitted for an estimate of 1000 tokens in bucket 0; the answer used 100, known 7 s later (bucket 1)
+      const admittedAt = yield* Clock.currentTimeMillis
+      assert.strictEqual((yield* limiter.tryAcquire(1000))._tag, "Admitted")
+      yield* TestClock.adjust("7 seconds")
+      yield* limiter.adjust(100 - 1000, admittedAt)
+      assert.strictEqual((yield* limiter.usage).tokens, 100)
+      // bucket 0 leaves the window at 60 s, and the 100 tokens with it
+      yield* TestClock.adjust("54 seconds")
+      assert.strictEqual((yield* limiter.usage).tokens, 0)
+      assert.strictEqual((yield* limiter.tryAcquire(1000))._tag, "Admitted")
+      assert.strictEqual((yield* limiter.tryAcquire(1))._tag, "Limited")
+    }))
+
+  it.effect("without the admission's time, a take-back never makes a bucket or the window negative", () =>
+    Effect.gen(function*() {
+      const limiter = yield* RateLimit.make({ name: "t", tpm: 1000, window: "60 seconds", buckets: 12 })
+      assert.strictEqual((yield* limiter.tryAcquire(1000))._tag, "Admitted")
+      yield* TestClock.adjust("7 seconds")
+      yield* limiter.adjust(100 - 1000)
+      yield* TestClock.adjust("54 seconds")
+      assert.isAtLeast((yield* limiter.usage).tokens, 0)
+      assert.strictEqual((yield* limiter.tryAcquire(1000))._tag, "Admitted")
+      assert.strictEqual((yield* limiter.tryAcquire(1))._tag, "Limited")
+    }))
+
+  it.prop(
+    "whatever the estimates, corrections and timing, the window never counts below the tokens really used in it",
+    [
+      FastCheck.array(
+        FastCheck.record({
+          estimate: FastCheck.integer({ min: 0, max: 2000 }),
+          used: FastCheck.integer({ min: 0, max: 2000 }),
+          lasts: FastCheck.integer({ min: 0, max: 30_000 }),
+          gap: FastCheck.integer({ min: 0, max: 20_000 })
+        }),
+        { maxLength: 16 }
+      )
+    ],
+    ([steps]) =>
+      Effect.runSync(Effect.gen(function*() {
+        let now = 0
+        const clock: Clock.Clock = {
+          [Clock.ClockTypeId]: Clock.ClockTypeId,
+          unsafeCurrentTimeMillis: () => now,
+          currentTimeMillis: Effect.sync(() => now),
+          unsafeCurrentTimeNanos: () => BigInt(now) * 1_000_000n,
+          currentTimeNanos: Effect.sync(() => BigInt(now) * 1_000_000n),
+          sleep: () => Effect.void
+        }
+        const size = 5_000
+        const limiter = yield* RateLimit.make({ name: "p", tpm: 1_000_000, window: "60 seconds", buckets: 12 }).pipe(
+          Effect.withClock(clock)
+        )
+        // the real usage of each request that has ended, counted where it was admitted
+        const used: Array<{ at: number; tokens: number }> = []
+        const pending: Array<{ endAt: number; admittedAt: number; delta: number; used: number }> = []
+        const check = Effect.gen(function*() {
+          const first = Math.floor(now / size) * size - 11 * size
+          const truth = used.filter((u) => Math.floor(u.at / size) * size >= first).reduce((sum, u) => sum + u.tokens, 0)
+          const counted = (yield* limiter.usage).tokens
+          assert.isAtLeast(counted, truth)
+          assert.isAtLeast(counted, 0)
+        })
+        /** Moves time forward to `to`, ending the requests due by then, in order. */
+        const advance = (to: number) =>
+          Effect.gen(function*() {
+            pending.sort((x, y) => x.endAt - y.endAt)
+            while (pending.length > 0 && pending[0]!.endAt <= to) {
+              const ending = pending.shift()!
+              now = Math.max(now, ending.endAt)
+              yield* limiter.adjust(ending.delta, ending.admittedAt)
+              used.push({ at: ending.admittedAt, tokens: ending.used })
+              yield* check
+            }
+            now = to
+            yield* check
+          })
+        for (const step of steps) {
+          if ((yield* limiter.tryAcquire(step.estimate))._tag === "Admitted") {
+            pending.push({ endAt: now + step.lasts, admittedAt: now, delta: step.used - step.estimate, used: step.used })
+          }
+          yield* check
+          yield* advance(now + step.gap)
+        }
+      })),
+    { fastCheck: { numRuns: 1000 } }
+  )
+})
