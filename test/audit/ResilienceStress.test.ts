@@ -1,8 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Clock, Deferred, Effect, Exit, Fiber, FastCheck, Option, Ref, TestClock } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Exit, Fiber, FastCheck, Option, Random, Ref, TestClock } from "effect"
 import * as Bulkhead from "../../src/resilience/Bulkhead.js"
 import * as CircuitBreaker from "../../src/resilience/CircuitBreaker.js"
 import * as Hedge from "../../src/resilience/Hedge.js"
+import * as RetryInternal from "../../src/resilience/internal/retry.js"
 import * as RateLimit from "../../src/resilience/RateLimit.js"
 
 const tripOnce = <E>(breaker: CircuitBreaker.CircuitBreaker<E>, error: E) =>
@@ -270,4 +271,114 @@ describe("RateLimit at boundaries", () => {
       })),
     { fastCheck: { numRuns: 1000 } }
   )
+})
+
+describe("Retry bounded by a deadline, with Retry-After", () => {
+  /** A clock whose sleeps move time on at once, so a property runs synchronously. */
+  const jumpingClock = () => {
+    let now = 1_000_000
+    const clock: Clock.Clock = {
+      [Clock.ClockTypeId]: Clock.ClockTypeId,
+      unsafeCurrentTimeMillis: () => now,
+      currentTimeMillis: Effect.sync(() => now),
+      unsafeCurrentTimeNanos: () => BigInt(now) * 1_000_000n,
+      currentTimeNanos: Effect.sync(() => BigInt(now) * 1_000_000n),
+      sleep: (duration) =>
+        Effect.sync(() => {
+          now += Duration.toMillis(duration)
+        })
+    }
+    return { clock, now: () => now }
+  }
+
+  class Failed {
+    constructor(readonly retryAfter: number | undefined) {}
+  }
+
+  it.prop(
+    "no call starts at or past the deadline; each wait is the backoff's (within its bounds) or the Retry-After, whichever is longer; past the cap it stops",
+    [
+      FastCheck.record({
+        base: FastCheck.integer({ min: 0, max: 2_000 }),
+        cap: FastCheck.integer({ min: 0, max: 20_000 }),
+        retryAfterCap: FastCheck.integer({ min: 0, max: 30_000 }),
+        jitter: FastCheck.constantFrom("none", "full", "equal", "decorrelated", "proportional") as FastCheck.Arbitrary<
+          "none" | "full" | "equal" | "decorrelated" | "proportional"
+        >,
+        maxAttempts: FastCheck.integer({ min: 1, max: 8 }),
+        deadline: FastCheck.integer({ min: 0, max: 60_000 }),
+        // each call's Retry-After (ms), if any: up to past any cap
+        pushbacks: FastCheck.array(FastCheck.option(FastCheck.integer({ min: 0, max: 40_000 }), { nil: undefined }), {
+          minLength: 8,
+          maxLength: 8
+        }),
+        seed: FastCheck.integer()
+      })
+    ],
+    ([o]) => {
+      const { clock, now } = jumpingClock()
+      const started = now()
+      const deadlineAt = started + o.deadline
+      const calls: Array<number> = []
+      const policy = RetryInternal.makeBounded<Failed | "deadline">({
+        base: Duration.millis(o.base),
+        cap: Duration.millis(o.cap),
+        jitter: o.jitter,
+        maxAttempts: o.maxAttempts,
+        retryAfterCap: Duration.millis(o.retryAfterCap),
+        retryAfter: (error) =>
+          error instanceof Failed && error.retryAfter !== undefined ? Option.some(Duration.millis(error.retryAfter)) : Option.none()
+      })
+      const call = Effect.suspend((): Effect.Effect<never, Failed | "deadline"> => {
+        calls.push(now())
+        return Effect.fail(new Failed(o.pushbacks[calls.length - 1]))
+      })
+      const exit = Effect.runSync(
+        Effect.exit(policy(call, undefined, { at: deadlineAt, onDeadline: () => "deadline" as const })).pipe(
+          Effect.withClock(clock),
+          Effect.withRandom(Random.make(o.seed))
+        )
+      )
+      assert.isTrue(Exit.isFailure(exit))
+      assert.isAtLeast(calls.length, 1)
+      assert.isAtMost(calls.length, o.maxAttempts)
+      for (let i = 1; i < calls.length; i++) {
+        const wait = calls[i]! - calls[i - 1]!
+        const pushback = o.pushbacks[i - 1]
+        assert.isBelow(calls[i]!, deadlineAt, "a retry started at or past the deadline")
+        assert.isAtLeast(wait, 0)
+        assert.isTrue(pushback === undefined || pushback <= o.retryAfterCap, "waited on a Retry-After past its cap")
+        // never less than the server asked; never more than the larger of the cap and what it asked
+        if (pushback !== undefined) assert.isAtLeast(wait, pushback)
+        assert.isAtMost(wait, Math.max(o.cap, pushback ?? 0) + 1e-6)
+      }
+      // it stopped for a reason: attempts used up, a Retry-After past its cap, or no time for the next
+      const last = calls.length - 1
+      const lastPushback = o.pushbacks[last]
+      const stoppedForCap = lastPushback !== undefined && lastPushback > o.retryAfterCap
+      assert.isTrue(calls.length === o.maxAttempts || stoppedForCap || now() <= deadlineAt)
+      // no sleep ran past the deadline
+      assert.isAtMost(now(), Math.max(deadlineAt, calls[last]!))
+    },
+    { fastCheck: { numRuns: 1000 } }
+  )
+})
+
+describe("CircuitBreaker open durations under long outages", () => {
+  it.effect("a breaker whose open duration starts at 0 still probes after a thousand failed probes (no NaN deadline)", () =>
+    Effect.gen(function*() {
+      const breaker = yield* CircuitBreaker.make<string>({
+        trip: CircuitBreaker.consecutiveFailures(1),
+        openDuration: { base: 0, factor: 2, cap: "1 minute" }
+      })
+      // every probe fails: one trip each, 1,100 in all (2 ** 1,024 is Infinity, and 0 * Infinity is NaN)
+      for (let i = 0; i < 1_100; i++) yield* tripOnce(breaker, "boom")
+      const snapshot = yield* breaker.snapshot
+      assert.strictEqual(snapshot.trips, 1_100)
+      assert.isFalse(Number.isNaN(snapshot.openUntil ?? 0), "open until NaN")
+      // its open duration is 0: the next call is a probe, and a success closes the breaker
+      const exit = yield* Effect.exit(breaker.protect(Effect.succeed("ok")))
+      assert.isTrue(Exit.isSuccess(exit))
+      assert.strictEqual((yield* breaker.snapshot).state, "closed")
+    }))
 })
