@@ -209,6 +209,31 @@ describe("RateLimit at boundaries", () => {
       assert.strictEqual((yield* limiter.tryAcquire(1))._tag, "Limited")
     }))
 
+  it.effect("room frees exactly when the Limited answer says, not a millisecond before", () =>
+    Effect.gen(function*() {
+      const limiter = yield* RateLimit.make({ name: "b", rpm: 1, window: "60 seconds", buckets: 12 })
+      yield* TestClock.adjust("4999 millis") // the last millisecond of bucket 0
+      assert.strictEqual((yield* limiter.tryAcquire(0))._tag, "Admitted")
+      yield* TestClock.adjust("1 millis")
+      const refused = yield* limiter.tryAcquire(0)
+      assert.strictEqual(refused._tag, "Limited")
+      const wait = refused._tag === "Limited" ? Duration.toMillis(refused.retryAfter) : -1
+      assert.strictEqual(wait, 55_000)
+      yield* TestClock.adjust(wait - 1)
+      assert.strictEqual((yield* limiter.tryAcquire(0))._tag, "Limited")
+      yield* TestClock.adjust("1 millis")
+      assert.strictEqual((yield* limiter.tryAcquire(0))._tag, "Admitted")
+    }))
+
+  it.effect("an estimate that is not a number counts as 0 tokens and does not switch the token limit off", () =>
+    Effect.gen(function*() {
+      const limiter = yield* RateLimit.make({ name: "n", tpm: 1000 })
+      assert.strictEqual((yield* limiter.tryAcquire(Number.NaN))._tag, "Admitted")
+      assert.strictEqual((yield* limiter.tryAcquire(600))._tag, "Admitted")
+      assert.strictEqual((yield* limiter.tryAcquire(600))._tag, "Limited")
+      assert.strictEqual((yield* limiter.usage).tokens, 600)
+    }))
+
   it.prop(
     "whatever the estimates, corrections and timing, the window never counts below the tokens really used in it",
     [

@@ -243,7 +243,9 @@ export class Counter {
     return {
       name: this.name,
       limits,
-      tryAcquire: (estimatedTokens) => Effect.sync(() => this.tryAcquire(Math.max(0, estimatedTokens))),
+      // a negative estimate or one that is not a number counts as none (NaN would make the window's tokens NaN,
+      // which no comparison refuses, for as long as its bucket stays in the window)
+      tryAcquire: (estimatedTokens) => Effect.sync(() => this.tryAcquire(estimatedTokens > 0 ? estimatedTokens : 0)),
       adjust: (tokenDelta, admittedAt) =>
         Effect.sync(() => {
           if (tokenDelta === 0 || !Number.isFinite(tokenDelta)) return
