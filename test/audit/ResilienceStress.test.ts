@@ -5,6 +5,8 @@ import * as CircuitBreaker from "../../src/resilience/CircuitBreaker.js"
 import * as Hedge from "../../src/resilience/Hedge.js"
 import * as RetryInternal from "../../src/resilience/internal/retry.js"
 import * as RateLimit from "../../src/resilience/RateLimit.js"
+import * as Retry from "../../src/resilience/Retry.js"
+import * as RetryBudget from "../../src/resilience/RetryBudget.js"
 
 const tripOnce = <E>(breaker: CircuitBreaker.CircuitBreaker<E>, error: E) =>
   Effect.exit(breaker.protect(Effect.fail(error)))
@@ -406,4 +408,44 @@ describe("CircuitBreaker open durations under long outages", () => {
       assert.isTrue(Exit.isSuccess(exit))
       assert.strictEqual((yield* breaker.snapshot).state, "closed")
     }))
+})
+
+describe("RetryBudget under bursts", () => {
+  it.effect("however many concurrent requests fail, at most ceil(maxTokens / 2) - 1 retries go out; tokens stay within [0, max]", () =>
+    Effect.forEach(
+      [
+        { requests: 1, maxTokens: 1, maxAttempts: 3, interruptEvery: 0 },
+        { requests: 50, maxTokens: 10, maxAttempts: 3, interruptEvery: 0 },
+        { requests: 50, maxTokens: 10, maxAttempts: 5, interruptEvery: 2 },
+        { requests: 7, maxTokens: 20, maxAttempts: 4, interruptEvery: 3 },
+        { requests: 60, maxTokens: 3, maxAttempts: 2, interruptEvery: 1 },
+        { requests: 30, maxTokens: 11, maxAttempts: 5, interruptEvery: 4 }
+      ],
+      ({ interruptEvery, maxAttempts, maxTokens, requests }) =>
+        Effect.gen(function*() {
+          const budget = RetryBudget.unsafeMake({ maxTokens, tokenRatio: 0.5 })
+          let calls = 0
+          const down = Effect.suspend(() => {
+            calls++
+            return Effect.fail("down" as const)
+          })
+          const policy = Retry.make<string>({ base: "10 millis", jitter: "none", maxAttempts, budget })
+          const fibers = yield* Effect.forEach(
+            Array.from({ length: requests }),
+            () => Effect.fork(Effect.exit(policy(Effect.zipRight(Effect.sleep("1 millis"), down)))),
+            { concurrency: "unbounded" }
+          )
+          // some callers go away mid-retry: leaving must neither spend nor refund anything
+          if (interruptEvery > 0) {
+            yield* TestClock.adjust("5 millis")
+            yield* Effect.forEach(fibers.filter((_, i) => i % interruptEvery === 0), Fiber.interrupt)
+          }
+          yield* TestClock.adjust("10 seconds")
+          yield* Effect.forEach(fibers, Fiber.await)
+          assert.isAtMost(calls - requests, Math.max(0, Math.ceil(maxTokens / 2) - 1))
+          const tokens = yield* budget.tokens
+          assert.strictEqual(tokens, Math.max(0, maxTokens - calls))
+        }),
+      { discard: true }
+    ))
 })
