@@ -449,3 +449,53 @@ describe("RetryBudget under bursts", () => {
       { discard: true }
     ))
 })
+
+describe("CircuitBreaker: a random storm of calls, outcomes and interruptions", () => {
+  it.effect("never more calls running in half-open than its probes; no slot left taken once all have ended", () =>
+    Effect.forEach(
+      [1, 2, 3, 4],
+      (seed) =>
+        Effect.gen(function*() {
+          const probes = 1 + (seed % 3)
+          const breaker = yield* CircuitBreaker.make<string>({
+            trip: CircuitBreaker.consecutiveFailures(2),
+            halfOpenProbes: probes,
+            openDuration: { base: "100 millis", cap: "400 millis" },
+            probeBeforeTrip: seed % 2 === 0
+          })
+          let running = 0
+          let violations = 0
+          const call = (outcome: number, millis: number) =>
+            Effect.gen(function*() {
+              const snapshot = yield* breaker.snapshot
+              running++
+              // a call admitted while half-open is a probe: no more of them than the probe slots
+              if (snapshot.state === "half-open" && snapshot.probesInFlight > probes) violations++
+              yield* Effect.sleep(Duration.millis(millis))
+              if (outcome < 0.5) return yield* Effect.fail("boom")
+              return "ok"
+            }).pipe(Effect.ensuring(Effect.sync(() => running--)))
+          const fibers = []
+          for (let i = 0; i < 120; i++) {
+            const outcome = ((seed * 7919 + i * 104729) % 1000) / 1000
+            const millis = (seed * 31 + i * 17) % 90
+            fibers.push(yield* Effect.fork(Effect.exit(breaker.protect(call(outcome, millis)))))
+            if (i % 7 === 3) yield* Fiber.interrupt(fibers[(i * 13) % fibers.length]!)
+            yield* TestClock.adjust(Duration.millis((i * 11 + seed) % 40))
+            const snapshot = yield* breaker.snapshot
+            if (snapshot.state === "half-open") assert.isAtMost(snapshot.probesInFlight, probes)
+          }
+          yield* TestClock.adjust("10 seconds")
+          yield* Effect.forEach(fibers, Fiber.await)
+          assert.strictEqual(violations, 0)
+          assert.strictEqual(running, 0)
+          const snapshot = yield* breaker.snapshot
+          assert.strictEqual(snapshot.probesInFlight, 0)
+          // and it still works: after its open duration, probes that succeed close it
+          yield* TestClock.adjust("1 second")
+          for (let i = 0; i < probes; i++) yield* Effect.exit(breaker.protect(Effect.succeed("ok")))
+          assert.strictEqual((yield* breaker.snapshot).state, "closed")
+        }),
+      { discard: true }
+    ))
+})
