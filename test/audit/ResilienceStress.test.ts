@@ -166,6 +166,51 @@ describe("Bulkhead under interruption storms", () => {
       assert.isAtMost(yield* Ref.get(peak), 3)
     }))
 
+  it.effect("weighted callers with queue timeouts, interruptions and scoped permits: never over capacity, everything given back", () =>
+    Effect.forEach(
+      [1, 2, 3],
+      (seed) =>
+        Effect.gen(function*() {
+          const capacity = 4
+          const bulkhead = yield* Bulkhead.make({ maxConcurrent: capacity, maxQueued: 10, queueTimeout: "30 millis" })
+          let held = 0
+          let peak = 0
+          const body = (weight: number, millis: number) =>
+            Effect.acquireUseRelease(
+              Effect.sync(() => {
+                held += weight
+                peak = Math.max(peak, held)
+              }),
+              () => Effect.sleep(Duration.millis(millis)),
+              () => Effect.sync(() => (held -= weight))
+            )
+          const fibers = []
+          for (let i = 0; i < 80; i++) {
+            const weight = 1 + ((seed * 5 + i * 3) % capacity)
+            const millis = (seed * 13 + i * 7) % 50
+            const scoped = (i + seed) % 3 === 0
+            fibers.push(
+              yield* Effect.fork(Effect.exit(
+                scoped
+                  ? Effect.scoped(Effect.zipRight(bulkhead.acquireWeighted(weight), body(weight, millis)))
+                  : bulkhead.run(body(weight, millis), { weight })
+              ))
+            )
+            if (i % 5 === 2) yield* Fiber.interrupt(fibers[(i * 7) % fibers.length]!)
+            yield* TestClock.adjust(Duration.millis((i * 3 + seed) % 12))
+            const stats = yield* bulkhead.stats
+            assert.isAtMost(capacity - stats.available, capacity)
+            assert.isAtLeast(stats.available, 0)
+          }
+          yield* TestClock.adjust("10 seconds")
+          yield* Effect.forEach(fibers, Fiber.await)
+          assert.isAtMost(peak, capacity)
+          assert.strictEqual(held, 0)
+          assert.deepStrictEqual(yield* bulkhead.stats, { active: 0, queued: 0, available: capacity })
+        }),
+      { discard: true }
+    ))
+
   it.effect("a full queue rejects at once; a weight above capacity is rejected, not queued forever", () =>
     Effect.gen(function*() {
       const bulkhead = yield* Bulkhead.make({ maxConcurrent: 1, maxQueued: 1 })
