@@ -315,6 +315,31 @@ describe("Router: rate limits per target", () => {
     })
   )
 
+  it.scoped("an over-estimate is taken back from the bucket it was counted in: a long call leaves no credit behind", () =>
+    Effect.gen(function* () {
+      // 10 s to answer (the estimate is counted in one 5 s bucket, the real usage known two buckets later), 50 tokens
+      const primary = yield* sim("anthropic", { latency: "10 seconds", outputTokens: 50 })
+      const secondary = yield* sim("openai")
+      const router = yield* Router.make({
+        targets: { sonnet: { model: primary, tpm: 2_000 }, mini: { model: secondary } },
+        chains: { default: ["sonnet", "mini"] },
+        policy: fastRetry
+      })
+      const question = "a long question ".repeat(150) // about 600 tokens
+      const asking = (maxTokens: number) => ({ ...Chat.prompt(question), maxTokens })
+      // 1,500 reserved at 0 s, 650 used: 850 taken back at 10 s
+      expect(succeeded(yield* settle(router.complete(asking(900)), "11 seconds")).meta.target).toBe("sonnet")
+      // the first bucket, and the 650 tokens with it, leaves the window at 60 s: the window is empty, not 850 below
+      yield* TestClock.adjust("50 seconds")
+      const first = yield* Effect.fork(router.complete(asking(900))) // 1,500 reserved
+      yield* Effect.yieldNow()
+      const second = yield* Effect.fork(router.complete(asking(700))) // 1,300 more would pass 2,000
+      yield* TestClock.adjust("11 seconds")
+      expect(succeeded(yield* Fiber.await(first)).meta.target).toBe("sonnet")
+      expect(succeeded(yield* Fiber.await(second)).meta.target).toBe("mini")
+    })
+  )
+
   it.effect("rpm and tpm must be whole numbers of at least 1", () =>
     Effect.gen(function* () {
       const model = yield* sim("openai")

@@ -10,7 +10,8 @@
  * Usage is counted in a sliding window (one minute by default) cut into
  * epoch-aligned buckets (12 of 5 seconds by default): usage leaves the window
  * one bucket at a time. An admission counts one request and the request's
- * estimated tokens; `adjust` corrects the tokens once the real usage is known.
+ * estimated tokens; `adjust` corrects the tokens once the real usage is known
+ * (taking an over-estimate back from the bucket the request was counted in).
  * A token limit refuses a request once the window's tokens plus its estimate
  * would pass it, except in an empty window (a request larger than the whole
  * limit still gets through alone).
@@ -93,8 +94,17 @@ export interface RateLimiter {
   readonly limits: Limits
   /** Admits one request and counts it with its estimated tokens, or refuses it. Never waits. */
   readonly tryAcquire: (estimatedTokens: number) => Effect.Effect<Admission>
-  /** Adds `tokenDelta` tokens (negative to take back an over-estimate) to the current bucket. */
-  readonly adjust: (tokenDelta: number) => Effect.Effect<void>
+  /**
+   * Corrects a request's estimate by `tokenDelta` tokens once its real usage
+   * is known. More tokens go to the current bucket. Fewer (a negative delta)
+   * are taken back from the bucket the request was counted in, the one of
+   * `admittedAt` (epoch millis, when `tryAcquire` admitted it), and never
+   * below zero: once that bucket has left the window the estimate has left
+   * with it, and nothing is taken back. Without `admittedAt` they are taken
+   * from the current bucket, never below zero (a request admitted in an
+   * earlier bucket then gets back less than it could).
+   */
+  readonly adjust: (tokenDelta: number, admittedAt?: number) => Effect.Effect<void>
   /** Usage within the window now. */
   readonly usage: Effect.Effect<Usage>
 }

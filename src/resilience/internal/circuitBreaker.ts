@@ -562,8 +562,10 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
     for (let i = 0; i < strategies.length; i++) strategies[i]!.reset(now)
   }
 
+  /** `min(cap, base * factor^(trips - 1))`; 0 for a base of 0 (past 1,024 trips the power is Infinity, and 0 * Infinity is NaN). */
   private openMillis(trips: number): number {
     const { baseMillis, capMillis, factor } = this.config
+    if (baseMillis === 0) return 0
     return Math.min(capMillis, baseMillis * Math.pow(factor, trips - 1))
   }
 

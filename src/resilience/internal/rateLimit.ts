@@ -183,10 +183,31 @@ export class Counter {
   }
 
   add(now: number, requests: number, tokens: number): void {
+    const start = this.bucketStart(now)
+    this.record(start, this.slot(start), requests, tokens)
+  }
+
+  /**
+   * Takes back up to `tokens` of an over-estimate from the bucket of
+   * `admittedAt`, the one it was counted in, and never below zero there: a
+   * refund counted in a later bucket would outlive the estimate it corrects,
+   * and once the estimate had left the window, the window's count would be
+   * below what it holds (negative, even), admitting more than the limit.
+   * Nothing is taken back once that bucket has left the window.
+   */
+  private takeBack(now: number, tokens: number, admittedAt: number): void {
+    const start = this.bucketStart(Math.min(admittedAt, now))
+    if (start < this.bucketStart(now) - (this.count - 1) * this.size) return
+    const slot = this.slots[Math.floor(start / this.size) % this.count]!
+    if (slot.start !== start) return
+    const taken = Math.min(tokens, slot.tokens)
+    if (taken > 0) this.record(start, slot, 0, -taken)
+  }
+
+  /** Counts local usage in `slot` (the bucket starting at `start`) and tells the store. */
+  private record(start: number, slot: Slot, requests: number, tokens: number): void {
     this.since.requests += requests
     this.since.tokens += tokens
-    const start = this.bucketStart(now)
-    const slot = this.slot(start)
     slot.requests += requests
     slot.tokens += tokens
     if (this.mirror !== undefined) {
@@ -222,10 +243,15 @@ export class Counter {
     return {
       name: this.name,
       limits,
-      tryAcquire: (estimatedTokens) => Effect.sync(() => this.tryAcquire(Math.max(0, estimatedTokens))),
-      adjust: (tokenDelta) =>
+      // a negative estimate or one that is not a number counts as none (NaN would make the window's tokens NaN,
+      // which no comparison refuses, for as long as its bucket stays in the window)
+      tryAcquire: (estimatedTokens) => Effect.sync(() => this.tryAcquire(estimatedTokens > 0 ? estimatedTokens : 0)),
+      adjust: (tokenDelta, admittedAt) =>
         Effect.sync(() => {
-          if (tokenDelta !== 0 && Number.isFinite(tokenDelta)) this.add(this.clock.unsafeCurrentTimeMillis(), 0, tokenDelta)
+          if (tokenDelta === 0 || !Number.isFinite(tokenDelta)) return
+          const now = this.clock.unsafeCurrentTimeMillis()
+          if (tokenDelta > 0) return this.add(now, 0, tokenDelta)
+          this.takeBack(now, -tokenDelta, admittedAt === undefined ? now : admittedAt)
         }),
       usage: Effect.sync(() => {
         const { requests, tokens } = this.usage(this.clock.unsafeCurrentTimeMillis())

@@ -544,9 +544,15 @@ const admitRate = (target: Target, tokens: number): Effect.Effect<void, TargetLi
           : Effect.fail(new TargetLimited({ limit: admission.limit, retryAfter: admission.retryAfter }))
       )
 
-/** Corrects the target's token count once the real usage of a call admitted for `estimated` tokens is known. */
-const settleTokens = (target: Target, estimated: number, usage: Usage) =>
-  target.limiter === undefined ? Effect.void : target.limiter.adjust(usage.inputTokens + usage.outputTokens - estimated)
+/**
+ * Corrects the target's token count once the real usage of a call admitted
+ * at `admittedAt` for `estimated` tokens is known (an over-estimate is taken
+ * back from the bucket it was counted in).
+ */
+const settleTokens = (target: Target, estimated: number, usage: Usage, admittedAt: number) =>
+  target.limiter === undefined
+    ? Effect.void
+    : target.limiter.adjust(usage.inputTokens + usage.outputTokens - estimated, admittedAt)
 
 /**
  * Wraps one call with the bookkeeping every attempt needs: events, the
@@ -757,14 +763,15 @@ const admission = (state: RequestState, member: Member, attempt: number) =>
  * Runs one call under the target's breaker, with a permit: a success or a
  * failure is recorded as the breaker's classifier would record it, an
  * interruption is ignored, except that a call that lost its race or hedge
- * after running long enough is recorded as slow (see `lostSlow`).
+ * after running long enough is recorded as slow (see `lostSlow`). The call
+ * is made with the time it was admitted (by the breaker and the rate limit).
  */
 const breakerCall = <A, R>(
   shared: Shared,
   state: RequestState,
   member: Member,
   attempt: number,
-  call: Effect.Effect<A, ProviderError | Deadline, R>
+  call: (admittedAt: number) => Effect.Effect<A, ProviderError | Deadline, R>
 ): Effect.Effect<A, ProviderError | Deadline | CircuitOpen | TargetLimited, R> => {
   const { target } = member
   const early = attempt === 1 && state.earlyProbe === member
@@ -785,7 +792,7 @@ const breakerCall = <A, R>(
       // the breaker first: an open breaker takes no room under the rate limit; a limited call frees its permit
       yield* Effect.tapError(admitRate(target, requiredOn(state, target)), () => permit.record("ignored"))
       const start = yield* Clock.currentTimeMillis
-      return yield* Effect.onExit(restore(call), settle(permit, start))
+      return yield* Effect.onExit(restore(call(start)), settle(permit, start))
     })
   )
   return early ? Effect.ensuring(run, releaseProbe(state)) : run
@@ -801,7 +808,7 @@ const guard = <A, R>(
   state: RequestState,
   member: Member,
   attempt: number,
-  call: Effect.Effect<A, ProviderError | Deadline, R>
+  call: (admittedAt: number) => Effect.Effect<A, ProviderError | Deadline, R>
 ) => {
   const { target } = member
   const { bulkhead } = target
@@ -922,9 +929,10 @@ const completeOnce = (shared: Shared, state: RequestState, member: Member) => (a
       state,
       member,
       attempt,
-      completeInTime(member, requestOn(state, member.target), state.deadlineAt).pipe(
-        Effect.tap((response) => settleTokens(member.target, requiredOn(state, member.target), response.usage))
-      )
+      (admittedAt) =>
+        completeInTime(member, requestOn(state, member.target), state.deadlineAt).pipe(
+          Effect.tap((response) => settleTokens(member.target, requiredOn(state, member.target), response.usage, admittedAt))
+        )
     ),
     (response: ChatResponse) => ({ usage: response.usage })
   )
@@ -1770,7 +1778,7 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
           }
           const usage = usageOf(state.request, acc, ended)
           final = metaFor(state, member, usage, end)
-          yield* settleTokens(member.target, requiredOn(state, member.target), usage)
+          yield* settleTokens(member.target, requiredOn(state, member.target), usage, started.startedAt)
           if (outcome !== "cancelled" && (error === undefined || countsForHealth(error))) {
             // a stream's latency is its wait for the first content, as for its breaker: the rest is the model
             // writing at its pace, and a long answer would read as a slow target (a p95 hedge's delay, the
