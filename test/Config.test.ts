@@ -1042,6 +1042,15 @@ gateway:
       expect(settings.keys.map(Redacted.value)).toEqual(["gw-FAKE-0004"])
     })
   )
+
+  it.effect("a host of blanks is refused at its path, as an empty one is: the gateway would die on it at serve", () =>
+    Effect.gen(function* () {
+      for (const host of ['""', '"   "', '"\\t"']) {
+        const error = yield* parseFail(`${minimal}gateway: { host: ${host} }\n`)
+        expect(paths(error)).toEqual(["gateway.host"])
+      }
+    })
+  )
 })
 
 describe("Simulated faults in a config", () => {
