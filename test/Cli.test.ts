@@ -232,6 +232,21 @@ describe("llm-failover CLI", () => {
     }
   }, 60_000)
 
+  it("each command's help says what an option left out means: the defaults of --config, --port, --host, --heap-growth and --url", async () => {
+    /** An option's description in a command's help, as one line. */
+    const described = async (command: string, option: string) => {
+      const help = (await cli([command, "--help"], { NO_COLOR: "1" })).stdout.replace(/\u001b\[[\d;]*m/g, "").replace(/\s+/g, " ")
+      const at = help.indexOf(`${option} `, help.indexOf("OPTIONS"))
+      expect(at, `${command} --help lists ${option}`).toBeGreaterThan(0)
+      return help.slice(at, help.indexOf("This setting is optional", at))
+    }
+    expect(await described("serve", "--config file)")).toContain("default: the embedded demo")
+    expect(await described("serve", "--port integer")).toContain("default: the config's gateway.port, else 8787")
+    expect(await described("serve", "--host text")).toContain("default: the config's gateway.host, else 127.0.0.1")
+    expect(await described("serve", "--heap-growth integer")).toContain("default 60")
+    expect(await described("report", "--url text")).toContain("default http://127.0.0.1:8787")
+  }, 60_000)
+
   it("the executable serves with its state on a Redis server that is down (ioredis loaded from a module of its own)", async () => {
     const dir = mkdtempSync(join(tmpdir(), "llm-failover-redis-"))
     const closed = createServer()

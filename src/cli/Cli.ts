@@ -119,9 +119,12 @@ export const banner = (options: {
 const serve = Command.make(
   "serve",
   {
-    config: Options.optional(configOption),
+    config: configOption.pipe(
+      Options.withDescription("(default: the embedded demo, simulated providers)"),
+      Options.optional
+    ),
     port: Options.integer("port").pipe(
-      Options.withDescription("the port (0 picks a free one)"),
+      Options.withDescription("the port (default: the config's gateway.port, else 8787; 0 picks a free one)"),
       Options.filterMap(
         (port) => (port >= 0 && port <= 65535 ? Option.some(port) : Option.none()),
         "--port must be a whole number from 0 to 65535"
@@ -129,14 +132,14 @@ const serve = Command.make(
       Options.optional
     ),
     host: Options.text("host").pipe(
-      Options.withDescription("the address to bind (default 127.0.0.1)"),
+      Options.withDescription("the address to bind (default: the config's gateway.host, else 127.0.0.1)"),
       // Node binds every interface for "": an unset `--host "$HOST"` must not open the gateway to the network
       Options.filterMap((host) => (host.trim() === "" ? Option.none() : Option.some(host.trim())), "--host must name an address, not be empty"),
       Options.optional
     ),
     heapGrowth: Options.integer("heap-growth").pipe(
       Options.withDescription(
-        `how far the heap may grow past what is live before a full collection, in percent (0: V8's own policy, which lets it grow up to 4x under load)`
+        `how far the heap may grow past what is live before a full collection, in percent (default ${HeapGrowth.defaultPercent}; 0: V8's own policy, which lets it grow up to 4x under load)`
       ),
       Options.filterMap(
         (percent) => (percent >= 0 && percent <= HeapGrowth.maxPercent ? Option.some(percent) : Option.none()),
@@ -353,12 +356,14 @@ const usageUrl = (base: string): string => {
   }
 }
 
+const defaultUrl = `http://${Config.gatewayDefaults.host}:${Config.gatewayDefaults.port}`
+
 const report = Command.make(
   "report",
   {
     url: Options.text("url").pipe(
-      Options.withDescription("the gateway's base URL"),
-      Options.withDefault("http://127.0.0.1:8787")
+      Options.withDescription(`the gateway's base URL (default ${defaultUrl})`),
+      Options.withDefault(defaultUrl)
     ),
     since: Options.text("since").pipe(
       Options.withDescription("from when: epoch millis or an ISO date"),
