@@ -195,10 +195,13 @@ const serve = Command.make(
     )
 ).pipe(Command.withDescription("serve the OpenAI-compatible gateway (without --config: the demo)"))
 
+/** `1 model`, `2 models`. */
+const count = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? "" : "s"}`
+
 /** What a valid config holds, in words; without `chains`, one default chain holds every model. */
 const contents = (config: Config.ConfigFile): string => {
-  const chains = config.chains === undefined ? "1 chain (default: every model)" : `${Object.keys(config.chains).length} chains`
-  return `${Object.keys(config.providers).length} providers, ${Object.keys(config.models).length} models, ${chains}`
+  const chains = config.chains === undefined ? "1 chain (default: every model)" : count(Object.keys(config.chains).length, "chain")
+  return `${count(Object.keys(config.providers).length, "provider")}, ${count(Object.keys(config.models).length, "model")}, ${chains}`
 }
 
 /**
@@ -226,7 +229,7 @@ const validate = Command.make("validate", { config: configOption }, ({ config })
       const scenario = yield* Scenario.parse(text, { source: config })
       const { duration, requestsPerSecond } = scenario.load
       return yield* Console.log(
-        `${config}: valid scenario (${contents(scenario.config)}; ${Duration.format(duration)} at ${requestsPerSecond} requests a second)`
+        `${config}: valid scenario (${contents(scenario.config)}; ${Duration.format(duration)} at ${requestsPerSecond} ${requestsPerSecond === 1 ? "request" : "requests"} a second)`
       )
     }
     const parsed = yield* Config.load(config)
