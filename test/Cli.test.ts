@@ -333,6 +333,27 @@ describe("llm-failover CLI", () => {
     expect(result.stderr).toMatch(/level=DEBUG .*simulated primary-down under [\w-]+: [\d.]+ virtual minutes in [\d.]+ s of real time/)
   }, 60_000)
 
+  it("a scenario given to serve, or a config given to simulate, is named for what it is, with the command that reads it", async () => {
+    const served = await cli(["serve", "--config", "examples/scenarios/primary-down.yaml", "--port", "0"])
+    expect(served.status).toBe(1)
+    expect(served.stderr).toContain("invalid config examples/scenarios/primary-down.yaml")
+    expect(served.stderr).toContain(
+      "examples/scenarios/primary-down.yaml is a simulator scenario: replay it with llm-failover simulate --scenario examples/scenarios/primary-down.yaml"
+    )
+    const simulated = await cli(["simulate", "--scenario", "examples/configs/demo.yaml"])
+    expect(simulated.status).toBe(1)
+    expect(simulated.stderr).toContain("invalid scenario examples/configs/demo.yaml")
+    expect(simulated.stderr).toContain(
+      "examples/configs/demo.yaml is a config, not a scenario (a scenario adds load and seed): serve it with llm-failover serve --config examples/configs/demo.yaml"
+    )
+    // a config's own mistakes get no such hint
+    const bad = join(tmpdir(), `bad-simulate-${process.pid}.yaml`)
+    writeFileSync(bad, ["seed: 1", "load: { duration: soon, requestsPerSecond: 2 }", "providers: { a: { type: simulated } }", "models: { m: { provider: a } }"].join("\n"))
+    const refused = await cli(["simulate", "--scenario", bad])
+    expect(refused.status).toBe(1)
+    expect(refused.stderr).not.toMatch(/is a config|is a simulator scenario/)
+  }, 60_000)
+
   it("an empty --host is refused, not bound to every interface", async () => {
     const result = await cli(["serve", "--host", "", "--port", "0"])
     expect(result.status).toBe(1)

@@ -188,7 +188,12 @@ const serve = Command.make(
       Effect.scoped,
       // no spans, and the providers' built-in auth header names redacted once
       ServeRefs.withServeRefs,
-      Effect.catchTag("ConfigError", reportProblems),
+      Effect.catchTag("ConfigError", (error) =>
+        Effect.zipRight(
+          reportProblems(error),
+          Option.match(config, { onNone: () => Effect.void, onSome: (file) => hintWrongKind(file, "config") })
+        )
+      ),
       Effect.catchTag("ServeError", reportListenFailure),
       // one write per batch of log lines, not per line
       Effect.provide(LogLines.layer)
@@ -210,15 +215,37 @@ const contents = (config: Config.ConfigFile): string => {
  * flow mapping), as a simulated provider's `seed` sits deeper. Text that does
  * not parse is left to the config's parser, which says what is wrong.
  */
-const looksLikeScenario = (text: string): boolean => {
+const looksLikeScenario = (text: string): boolean => kindOf(text) === "scenario"
+
+/** A file's text as a scenario (a top-level `load` or `seed`), a config (`providers` or `models`), or neither. */
+const kindOf = (text: string): "scenario" | "config" | undefined => {
   try {
     // errors only: a warning goes to process.emitWarning quoting its line, which may hold a secret
     const root: unknown = Yaml.parse(text, { logLevel: "error" })
-    return typeof root === "object" && root !== null && !Array.isArray(root) && ("load" in root || "seed" in root)
+    if (typeof root !== "object" || root === null || Array.isArray(root)) return undefined
+    return "load" in root || "seed" in root ? "scenario" : "providers" in root || "models" in root ? "config" : undefined
   } catch {
-    return false
+    return undefined
   }
 }
+
+/**
+ * After a file given to the wrong command failed it (a scenario to `serve`, a
+ * config to `simulate`): one more line, saying what the file is and which
+ * command reads it.
+ */
+const hintWrongKind = (path: string, expected: "scenario" | "config") =>
+  Effect.flatMap(FileSystem.FileSystem, (fs) => Effect.orElseSucceed(fs.readFileString(path), () => "")).pipe(
+    Effect.flatMap((text) => {
+      const kind = kindOf(text)
+      if (kind === undefined || kind === expected) return Effect.void
+      return Console.error(
+        kind === "scenario"
+          ? `${path} is a simulator scenario: replay it with llm-failover simulate --scenario ${path}`
+          : `${path} is a config, not a scenario (a scenario adds load and seed): serve it with llm-failover serve --config ${path}`
+      )
+    })
+  )
 
 const validate = Command.make("validate", { config: configOption }, ({ config }) =>
   Effect.gen(function* () {
@@ -294,7 +321,10 @@ const simulate = Command.make(
         yield* Console.log(json ? Report.toJson(report) : Report.format(report) + footer([stats]))
       }
     }).pipe(
-      Effect.catchTags({ ScenarioError: simulationFailed, SimulationError: simulationFailed }),
+      Effect.catchTags({
+        ScenarioError: (error) => Effect.zipRight(simulationFailed(error), hintWrongKind(scenario, "scenario")),
+        SimulationError: simulationFailed
+      }),
       toStderr
     )
 ).pipe(Command.withDescription("replay a provider incident against a fallback policy, in virtual time"))
