@@ -10,6 +10,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import { bundle, splitPoints } from "../scripts/bundle.js"
+import { Cli } from "../src/cli/index.js"
 
 const root = join(import.meta.dirname, "..")
 const npm = process.platform === "win32" ? "npm.cmd" : "npm"
@@ -352,6 +353,47 @@ describe("llm-failover CLI", () => {
     const refused = await cli(["simulate", "--scenario", bad])
     expect(refused.status).toBe(1)
     expect(refused.stderr).not.toMatch(/is a config|is a simulator scenario/)
+  }, 60_000)
+
+  it("with gateway keys, the banner's curl and openai lines read the key from the variable the config names", async () => {
+    const banner = Cli.banner({ url: "http://127.0.0.1:8787", chains: ["default"], models: ["m"], demo: false, auth: true })
+    expect(banner).toContain('-H "authorization: Bearer $GATEWAY_KEY"')
+    // a JavaScript string "$GATEWAY_KEY" is sent as it is: the client gets a 401
+    expect(banner).toContain('apiKey: process.env["GATEWAY_KEY"]')
+    expect(banner).not.toContain('"$GATEWAY_KEY"')
+    expect(Cli.banner({ url: "http://127.0.0.1:8787", chains: [], models: ["m"], demo: false, auth: false })).toContain('apiKey: "unused"')
+
+    const dir = mkdtempSync(join(tmpdir(), "llm-failover-banner-"))
+    const config = join(dir, "config.yaml")
+    writeFileSync(config, ["providers: { sim: { type: simulated } }", "models: { m: { provider: sim } }", 'gateway: { keys: ["env:LLM_TOKEN"] }', ""].join("\n"))
+    const child = spawn(process.execPath, ["--import", "tsx", join(root, "src/cli/bin.ts"), "serve", "--config", config, "--port", "0"], {
+      cwd: root,
+      env: { ...process.env, LLM_TOKEN: "tok-banner-secret-4321" }
+    })
+    let output = ""
+    child.stdout.on("data", (chunk) => (output += chunk))
+    child.stderr.on("data", (chunk) => (output += chunk))
+    const exited = new Promise<void>((resolve) => child.on("close", () => resolve()))
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const deadline = Date.now() + 45_000
+        const check = () =>
+          output.includes("drains requests in flight")
+            ? resolve()
+            : child.exitCode !== null || Date.now() > deadline
+            ? reject(new Error(output))
+            : setTimeout(check, 50)
+        check()
+      })
+    } finally {
+      child.kill("SIGTERM")
+    }
+    await exited
+    rmSync(dir, { recursive: true, force: true })
+    expect(output).toContain('-H "authorization: Bearer $LLM_TOKEN"')
+    expect(output).toContain('apiKey: process.env["LLM_TOKEN"]')
+    expect(output).not.toContain("GATEWAY_KEY")
+    expect(output).not.toContain("tok-banner-secret-4321")
   }, 60_000)
 
   it("an empty --host is refused, not bound to every interface", async () => {

@@ -9,7 +9,7 @@
 import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import { FileSystem } from "@effect/platform"
-import { Console, Duration, Effect, Layer, Logger, Option, Redacted } from "effect"
+import { Console, Duration, Effect, Layer, Logger, Option, Predicate, Redacted } from "effect"
 import * as Yaml from "yaml"
 import * as Config from "../config/Config.js"
 import * as Demo from "../config/Demo.js"
@@ -56,6 +56,30 @@ const reportListenFailure = (error: ServeError) =>
     })
   )
 
+/**
+ * The environment variable a config file's first gateway key is read from
+ * (`env:NAME`), for the banner's examples; `undefined` for a key written in
+ * the file, or none.
+ */
+const keyVariable = (path: Option.Option<string>) =>
+  Option.match(path, {
+    onNone: () => Effect.succeed(undefined),
+    onSome: (file) =>
+      Effect.flatMap(FileSystem.FileSystem, (fs) => Effect.orElseSucceed(fs.readFileString(file), () => "")).pipe(
+        Effect.map((text): string | undefined => {
+          try {
+            const root: unknown = Yaml.parse(text, { logLevel: "error" })
+            const gateway = Predicate.isRecord(root) ? root["gateway"] : undefined
+            const keys = Predicate.isRecord(gateway) ? gateway["keys"] : undefined
+            const first: unknown = Array.isArray(keys) ? keys[0] : undefined
+            return typeof first === "string" && first.startsWith("env:") ? first.slice("env:".length) : undefined
+          } catch {
+            return undefined
+          }
+        })
+      )
+  })
+
 const logWarnings = (parsed: Config.Parsed) =>
   Effect.forEach(parsed.warnings, (warning) => Effect.logWarning(Config.formatProblem(warning)), { discard: true })
 
@@ -77,10 +101,14 @@ export const banner = (options: {
   readonly models: ReadonlyArray<string>
   readonly demo: boolean
   readonly auth: boolean
+  /** The environment variable the gateway's key is in, for the examples (default `GATEWAY_KEY`); never the key. */
+  readonly keyVariable?: string
 }): string => {
   const model = options.chains[0] ?? options.models[0] ?? "default"
-  const key = options.auth ? "$GATEWAY_KEY" : "unused"
-  const authHeader = options.auth ? ` \\\n  -H "authorization: Bearer $GATEWAY_KEY"` : ""
+  const variable = options.keyVariable ?? "GATEWAY_KEY"
+  // Node reads the variable; a string "$GATEWAY_KEY" would be sent as it is
+  const key = options.auth ? `process.env[${JSON.stringify(variable)}]` : `"unused"`
+  const authHeader = options.auth ? ` \\\n  -H "authorization: Bearer $${variable}"` : ""
   return [
     ``,
     `effect-llm-failover gateway listening on ${options.url}${options.demo ? " (demo config: simulated providers)" : ""}`,
@@ -94,7 +122,7 @@ export const banner = (options: {
     ``,
     `Or with the openai client (npm install openai):`,
     `  import OpenAI from "openai"`,
-    `  const client = new OpenAI({ baseURL: "${options.url}/v1", apiKey: "${key}" })`,
+    `  const client = new OpenAI({ baseURL: "${options.url}/v1", apiKey: ${key} })`,
     `  const { data, response } = await client.chat.completions`,
     `    .create({ model: "${model}", messages: [{ role: "user", content: "Say hello" }] })`,
     `    .withResponse()`,
@@ -154,6 +182,7 @@ const serve = Command.make(
       const parsed = yield* loadConfig(config)
       yield* logWarnings(parsed)
       const settings = Config.gatewaySettings(parsed.config)
+      const variable = settings.keys.length > 0 ? yield* keyVariable(config) : undefined
       const shared = Config.sharedState(parsed.config)
       const makeRouter = Effect.flatMap(Config.toRouterConfig(parsed.config), Router.make)
       // shared state lives as long as the server: built in its scope, provided to the router
@@ -180,7 +209,8 @@ const serve = Command.make(
               chains: router.chains,
               models: router.targets,
               demo: Option.isNone(config),
-              auth: settings.keys.length > 0
+              auth: settings.keys.length > 0,
+              ...(variable === undefined ? {} : { keyVariable: variable })
             })
           )
       })
