@@ -4,9 +4,11 @@
  * snippets validate, its `validate` output is what the command prints, and
  * every example and file it names exists.
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync } from "node:fs"
+import { execFile } from "node:child_process"
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { promisify } from "node:util"
 import { ConfigProvider, Effect } from "effect"
 import ts from "typescript"
 import * as Yaml from "yaml"
@@ -123,4 +125,15 @@ describe("README", () => {
       expect(existsSync(join(root, path)), path).toBe(true)
     }
   })
+
+  it("npm run example takes an example's name, its file name or its path, as a shell's completion gives them", async () => {
+    const run = promisify(execFile)
+    for (const name of ["quickstart", "quickstart.ts", "examples/quickstart.ts"]) {
+      const { stdout } = await run(process.execPath, ["--import", "tsx", join(root, "scripts/run-example.ts"), name], { cwd: root, timeout: 60_000 })
+      expect(stdout, name).toContain("answer from openai/gpt-4.1-mini")
+    }
+    const unknown = await run(process.execPath, ["--import", "tsx", join(root, "scripts/run-example.ts"), "nope"], { cwd: root }).catch((e) => e)
+    expect(unknown.code).toBe(1)
+    expect(unknown.stderr).toContain('unknown example "nope"')
+  }, 90_000)
 })
