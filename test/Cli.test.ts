@@ -4,6 +4,7 @@
  */
 import { spawn } from "node:child_process"
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
+import { createServer as createHttpServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
@@ -394,6 +395,26 @@ describe("llm-failover CLI", () => {
     expect(output).toContain('apiKey: process.env["LLM_TOKEN"]')
     expect(output).not.toContain("GATEWAY_KEY")
     expect(output).not.toContain("tok-banner-secret-4321")
+  }, 60_000)
+
+  it("report --url takes the gateway's base URL or the OpenAI client's (…/v1), as the banner prints both", async () => {
+    const paths: Array<string> = []
+    const server = createHttpServer((request, response) => {
+      paths.push(request.url ?? "")
+      response.writeHead(404).end()
+    })
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+    try {
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+      for (const url of [base, `${base}/`, `${base}/v1`, `${base}/v1/`]) {
+        const result = await cli(["report", "--url", url])
+        expect(result.status, url).toBe(1)
+        expect(result.stderr, url).toContain(`${base}/v1/usage answered HTTP 404`)
+      }
+      expect(paths).toEqual(["/v1/usage", "/v1/usage", "/v1/usage", "/v1/usage"])
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    }
   }, 60_000)
 
   it("an empty --host is refused, not bound to every interface", async () => {

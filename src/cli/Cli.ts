@@ -405,14 +405,16 @@ export const formatUsage = (report: CostReport.Report): string => {
 }
 
 /**
- * The usage endpoint under a gateway's base URL, its query kept; a URL that
- * is not http(s) is left as given, for `CostReport.fetch` to refuse.
+ * The usage endpoint under a gateway's base URL, its query kept; the OpenAI
+ * client's base URL (`.../v1`, which the banner prints too) is taken as the
+ * gateway's. A URL that is not http(s) is left as given, for
+ * `CostReport.fetch` to refuse.
  */
 const usageUrl = (base: string): string => {
   try {
     const url = new URL(base)
     if (url.protocol !== "http:" && url.protocol !== "https:") return base
-    url.pathname = `${url.pathname.replace(/\/+$/, "")}/v1/usage`
+    url.pathname = `${url.pathname.replace(/\/+$/, "").replace(/\/v1$/, "")}/v1/usage`
     return url.href
   } catch {
     return base
@@ -425,7 +427,7 @@ const report = Command.make(
   "report",
   {
     url: Options.text("url").pipe(
-      Options.withDescription(`the gateway's base URL (default ${defaultUrl})`),
+      Options.withDescription(`the gateway's base URL, or the OpenAI client's (.../v1) (default ${defaultUrl})`),
       Options.withDefault(defaultUrl)
     ),
     since: Options.text("since").pipe(
