@@ -417,6 +417,49 @@ describe("llm-failover CLI", () => {
     }
   }, 60_000)
 
+  it("serve: a second Ctrl-C during the drain stops at once (the first one drains)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "llm-failover-sigint-"))
+    const config = join(dir, "config.yaml")
+    writeFileSync(config, ['providers: { slow: { type: simulated, latency: "40 seconds" } }', "models: { m: { provider: slow } }", ""].join("\n"))
+    const child = spawn(process.execPath, ["--import", "tsx", join(root, "src/cli/bin.ts"), "serve", "--config", config, "--port", "0"], { cwd: root })
+    let output = ""
+    child.stdout.on("data", (chunk) => (output += chunk))
+    child.stderr.on("data", (chunk) => (output += chunk))
+    const exited = new Promise<string>((resolve) => child.on("close", (code, signal) => resolve(signal ?? String(code))))
+    const until = (pattern: RegExp) =>
+      new Promise<RegExpExecArray>((resolve, reject) => {
+        const deadline = Date.now() + 45_000
+        const check = () => {
+          const match = pattern.exec(output)
+          if (match) resolve(match)
+          else if (child.exitCode !== null || Date.now() > deadline) reject(new Error(`${pattern} not in:\n${output}`))
+          else setTimeout(check, 50)
+        }
+        check()
+      })
+    try {
+      const url = (await until(/listening on (http:\/\/127\.0\.0\.1:\d+)/))[1]!
+      // a request the drain would wait 30 s for
+      const pending = fetch(`${url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model: "m", messages: [{ role: "user", content: "hi" }] })
+      }).catch(() => undefined)
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      child.kill("SIGINT")
+      await until(/draining 1 request\(s\) in flight/)
+      const second = Date.now()
+      child.kill("SIGINT")
+      // Node's own answer to a signal nobody listens for any more: the process ends by it
+      expect(await exited).toBe("SIGINT")
+      expect(Date.now() - second).toBeLessThan(5_000)
+      await pending
+    } finally {
+      child.kill("SIGKILL")
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 60_000)
+
   it("an empty --host is refused, not bound to every interface", async () => {
     const result = await cli(["serve", "--host", "", "--port", "0"])
     expect(result.status).toBe(1)

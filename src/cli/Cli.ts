@@ -139,7 +139,7 @@ export const banner = (options: {
     `Operators: ${options.url}/status (health at a glance), ${options.url}/metrics (Prometheus),`,
     `${options.url}/v1/usage (tokens and cost, and what fallbacks cost).`,
     ``,
-    `Ctrl-C (or SIGTERM) drains requests in flight and stops.`,
+    `Ctrl-C (or SIGTERM) drains requests in flight and stops; a second Ctrl-C stops at once.`,
     ``
   ].join("\n")
 }
