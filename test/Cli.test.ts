@@ -460,6 +460,49 @@ describe("llm-failover CLI", () => {
     }
   }, 60_000)
 
+  it("serve warns when it listens beyond this machine with no gateway key, and not on the loopback or with a key", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "llm-failover-open-"))
+    const open = join(dir, "open.yaml")
+    const keyed = join(dir, "keyed.yaml")
+    writeFileSync(open, ["providers: { sim: { type: simulated } }", "models: { m: { provider: sim } }", ""].join("\n"))
+    writeFileSync(keyed, ["providers: { sim: { type: simulated } }", "models: { m: { provider: sim } }", 'gateway: { keys: ["env:GATEWAY_KEY"] }', ""].join("\n"))
+    /** Serves until the banner's last line, then stops: everything it printed. */
+    const served = async (args: ReadonlyArray<string>) => {
+      const child = spawn(process.execPath, ["--import", "tsx", join(root, "src/cli/bin.ts"), "serve", ...args, "--port", "0"], {
+        cwd: root,
+        env: { ...process.env, GATEWAY_KEY: "gw-open-test" }
+      })
+      let output = ""
+      child.stdout.on("data", (chunk) => (output += chunk))
+      child.stderr.on("data", (chunk) => (output += chunk))
+      const exited = new Promise<void>((resolve) => child.on("close", () => resolve()))
+      try {
+        await new Promise<void>((resolve, reject) => {
+          const deadline = Date.now() + 45_000
+          const check = () =>
+            output.includes("drains requests in flight")
+              ? resolve()
+              : child.exitCode !== null || Date.now() > deadline
+              ? reject(new Error(output))
+              : setTimeout(check, 50)
+          check()
+        })
+      } finally {
+        child.kill("SIGTERM")
+      }
+      await exited
+      return output
+    }
+    try {
+      const warning = /level=WARN .*message="gateway on 0\.0\.0\.0 with no gateway key: anyone who can reach the port can call its providers; set gateway\.keys/
+      expect(await served(["--config", open, "--host", "0.0.0.0"])).toMatch(warning)
+      expect(await served(["--config", open])).not.toMatch(/level=WARN/)
+      expect(await served(["--config", keyed, "--host", "0.0.0.0"])).not.toMatch(/level=WARN/)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 90_000)
+
   it("an empty --host is refused, not bound to every interface", async () => {
     const result = await cli(["serve", "--host", "", "--port", "0"])
     expect(result.status).toBe(1)

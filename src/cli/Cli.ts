@@ -80,6 +80,10 @@ const keyVariable = (path: Option.Option<string>) =>
       )
   })
 
+/** Whether an address to bind is this machine's alone. */
+const isLoopback = (host: string): boolean =>
+  host === "localhost" || host === "::1" || host === "[::1]" || /^(?:::ffff:)?127\.\d+\.\d+\.\d+$/.test(host)
+
 const logWarnings = (parsed: Config.Parsed) =>
   Effect.forEach(parsed.warnings, (warning) => Effect.logWarning(Config.formatProblem(warning)), { discard: true })
 
@@ -183,6 +187,13 @@ const serve = Command.make(
       yield* logWarnings(parsed)
       const settings = Config.gatewaySettings(parsed.config)
       const variable = settings.keys.length > 0 ? yield* keyVariable(config) : undefined
+      const bound = Option.getOrElse(host, () => settings.host)
+      if (settings.keys.length === 0 && !isLoopback(bound)) {
+        // /status and /metrics never ask for a key; without gateway keys, neither does a completion
+        yield* Effect.logWarning(
+          `gateway on ${bound} with no gateway key: anyone who can reach the port can call its providers; set gateway.keys, or serve on 127.0.0.1`
+        )
+      }
       const shared = Config.sharedState(parsed.config)
       const makeRouter = Effect.flatMap(Config.toRouterConfig(parsed.config), Router.make)
       // shared state lives as long as the server: built in its scope, provided to the router
