@@ -4,7 +4,7 @@
  */
 import { spawnSync } from "node:child_process"
 import { readdirSync } from "node:fs"
-import { dirname, join } from "node:path"
+import { basename, dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..")
@@ -13,9 +13,11 @@ const names = readdirSync(join(root, "examples"))
   .map((file) => file.slice(0, -3))
   .sort()
 
-const [name, ...rest] = process.argv.slice(2)
+const [given, ...rest] = process.argv.slice(2)
+// a name, or the file a shell's completion gives: `quickstart.ts`, `examples/quickstart.ts`
+const name = given === undefined ? undefined : basename(given).replace(/\.ts$/, "")
 if (name === undefined || !names.includes(name)) {
-  if (name !== undefined) console.error(`unknown example "${name}"`)
+  if (given !== undefined) console.error(`unknown example "${given}"`)
   console.error(`examples: ${names.join(", ")}\nrun one with: npm run example -- <name>`)
   process.exit(name === undefined ? 0 : 1)
 }

@@ -4,12 +4,14 @@
  */
 import { spawn } from "node:child_process"
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
+import { createServer as createHttpServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import { bundle, splitPoints } from "../scripts/bundle.js"
+import { Cli } from "../src/cli/index.js"
 
 const root = join(import.meta.dirname, "..")
 const npm = process.platform === "win32" ? "npm.cmd" : "npm"
@@ -139,7 +141,7 @@ describe("llm-failover CLI", () => {
   it("validate reads a simulator scenario as simulate does, and counts the implicit default chain", async () => {
     const scenario = await cli(["validate", "--config", "examples/scenarios/flapping.yaml"])
     expect(scenario.status, scenario.stderr).toBe(0)
-    expect(scenario.stdout).toMatch(/flapping\.yaml: valid scenario \(\d+ providers, \d+ models, \d+ chains; 1h at 2 requests a second\)/)
+    expect(scenario.stdout).toContain("flapping.yaml: valid scenario (3 providers, 3 models, 1 chain; 1h at 2 requests a second)")
     const bad = join(tmpdir(), `bad-scenario-${process.pid}.yaml`)
     writeFileSync(bad, ["seed: 1", "load: { duration: soon, requestsPerSecond: 2 }", "providers: { a: { type: simulated } }", "models: { m: { provider: a } }"].join("\n"))
     const refused = await cli(["validate", "--config", bad])
@@ -149,18 +151,18 @@ describe("llm-failover CLI", () => {
     writeFileSync(plain, ["providers: { a: { type: simulated } }", "models: { m: { provider: a } }"].join("\n"))
     const implicit = await cli(["validate", "--config", plain])
     expect(implicit.status, implicit.stderr).toBe(0)
-    expect(implicit.stdout).toContain("valid (1 providers, 1 models, 1 chain (default: every model))")
+    expect(implicit.stdout).toContain("valid (1 provider, 1 model, 1 chain (default: every model))")
     // a JSON config whose simulated provider has a seed is a config, not a scenario; a JSON scenario is one
     const seeded = join(tmpdir(), `seeded-${process.pid}.json`)
     writeFileSync(seeded, JSON.stringify({ providers: { sim: { type: "simulated", seed: 42 } }, models: { a: { provider: "sim" } } }))
     const json = await cli(["validate", "--config", seeded])
     expect(json.status, json.stderr).toBe(0)
-    expect(json.stdout).toContain("valid (1 providers, 1 models")
+    expect(json.stdout).toContain("valid (1 provider, 1 model,")
     const jsonScenario = join(tmpdir(), `scenario-${process.pid}.json`)
     writeFileSync(jsonScenario, JSON.stringify({ seed: 1, load: { duration: "1 minute", requestsPerSecond: 1 }, providers: { a: { type: "simulated" } }, models: { m: { provider: "a" } } }))
     const asScenario = await cli(["validate", "--config", jsonScenario])
     expect(asScenario.status, asScenario.stderr).toBe(0)
-    expect(asScenario.stdout).toContain("valid scenario")
+    expect(asScenario.stdout).toContain("valid scenario (1 provider, 1 model, 1 chain (default: every model); 1m at 1 request a second)")
     // a YAML scenario written as one flow mapping is one too
     const flow = join(tmpdir(), `flow-${process.pid}.yaml`)
     writeFileSync(flow, '{ seed: 1, load: { duration: "1 minute", requestsPerSecond: 1 }, providers: { a: { type: simulated } }, models: { m: { provider: a } } }\n')
@@ -231,6 +233,26 @@ describe("llm-failover CLI", () => {
       expect(help.stdout.replace(/\u001b\[[\d;]*m/g, ""), args.join(" ")).toContain(rule)
     }
   }, 60_000)
+
+  it("each command's help says what an option left out means: the defaults of --config, --port, --host, --heap-growth and --url", async () => {
+    // one run of the command line a command: about 5 s each on a loaded machine
+    const helps = new Map<string, Promise<string>>()
+    /** An option's description in a command's help, as one line. */
+    const described = async (command: string, option: string) => {
+      if (!helps.has(command)) {
+        helps.set(command, cli([command, "--help"], { NO_COLOR: "1" }).then((r) => r.stdout.replace(/\u001b\[[\d;]*m/g, "").replace(/\s+/g, " ")))
+      }
+      const help = await helps.get(command)!
+      const at = help.indexOf(`${option} `, help.indexOf("OPTIONS"))
+      expect(at, `${command} --help lists ${option}`).toBeGreaterThan(0)
+      return help.slice(at, help.indexOf("This setting is optional", at))
+    }
+    expect(await described("serve", "--config file)")).toContain("default: the embedded demo")
+    expect(await described("serve", "--port integer")).toContain("default: the config's gateway.port, else 8787")
+    expect(await described("serve", "--host text")).toContain("default: the config's gateway.host, else 127.0.0.1")
+    expect(await described("serve", "--heap-growth integer")).toContain("default 60")
+    expect(await described("report", "--url text")).toContain("default http://127.0.0.1:8787")
+  }, 90_000)
 
   it("the executable serves with its state on a Redis server that is down (ioredis loaded from a module of its own)", async () => {
     const dir = mkdtempSync(join(tmpdir(), "llm-failover-redis-"))
@@ -317,6 +339,175 @@ describe("llm-failover CLI", () => {
     expect(JSON.parse(result.stdout)).toMatchObject({ scenario: "primary-down" })
     expect(result.stderr).toMatch(/level=DEBUG .*simulated primary-down under [\w-]+: [\d.]+ virtual minutes in [\d.]+ s of real time/)
   }, 60_000)
+
+  it("a scenario given to serve, or a config given to simulate, is named for what it is, with the command that reads it", async () => {
+    const served = await cli(["serve", "--config", "examples/scenarios/primary-down.yaml", "--port", "0"])
+    expect(served.status).toBe(1)
+    expect(served.stderr).toContain("invalid config examples/scenarios/primary-down.yaml")
+    expect(served.stderr).toContain(
+      "examples/scenarios/primary-down.yaml is a simulator scenario: replay it with llm-failover simulate --scenario examples/scenarios/primary-down.yaml"
+    )
+    const simulated = await cli(["simulate", "--scenario", "examples/configs/demo.yaml"])
+    expect(simulated.status).toBe(1)
+    expect(simulated.stderr).toContain("invalid scenario examples/configs/demo.yaml")
+    expect(simulated.stderr).toContain(
+      "examples/configs/demo.yaml is a config, not a scenario (a scenario adds load and seed): serve it with llm-failover serve --config examples/configs/demo.yaml"
+    )
+    // a config's own mistakes get no such hint
+    const bad = join(tmpdir(), `bad-simulate-${process.pid}.yaml`)
+    writeFileSync(bad, ["seed: 1", "load: { duration: soon, requestsPerSecond: 2 }", "providers: { a: { type: simulated } }", "models: { m: { provider: a } }"].join("\n"))
+    const refused = await cli(["simulate", "--scenario", bad])
+    expect(refused.status).toBe(1)
+    expect(refused.stderr).not.toMatch(/is a config|is a simulator scenario/)
+  }, 90_000)
+
+  it("with gateway keys, the banner's curl and openai lines read the key from the variable the config names", async () => {
+    const banner = Cli.banner({ url: "http://127.0.0.1:8787", chains: ["default"], models: ["m"], demo: false, auth: true })
+    expect(banner).toContain('-H "authorization: Bearer $GATEWAY_KEY"')
+    // a JavaScript string "$GATEWAY_KEY" is sent as it is: the client gets a 401
+    expect(banner).toContain('apiKey: process.env["GATEWAY_KEY"]')
+    expect(banner).not.toContain('"$GATEWAY_KEY"')
+    expect(Cli.banner({ url: "http://127.0.0.1:8787", chains: [], models: ["m"], demo: false, auth: false })).toContain('apiKey: "unused"')
+
+    const dir = mkdtempSync(join(tmpdir(), "llm-failover-banner-"))
+    const config = join(dir, "config.yaml")
+    writeFileSync(config, ["providers: { sim: { type: simulated } }", "models: { m: { provider: sim } }", 'gateway: { keys: ["env:LLM_TOKEN"] }', ""].join("\n"))
+    const child = spawn(process.execPath, ["--import", "tsx", join(root, "src/cli/bin.ts"), "serve", "--config", config, "--port", "0"], {
+      cwd: root,
+      env: { ...process.env, LLM_TOKEN: "tok-banner-secret-4321" }
+    })
+    let output = ""
+    child.stdout.on("data", (chunk) => (output += chunk))
+    child.stderr.on("data", (chunk) => (output += chunk))
+    const exited = new Promise<void>((resolve) => child.on("close", () => resolve()))
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const deadline = Date.now() + 45_000
+        const check = () =>
+          output.includes("drains requests in flight")
+            ? resolve()
+            : child.exitCode !== null || Date.now() > deadline
+            ? reject(new Error(output))
+            : setTimeout(check, 50)
+        check()
+      })
+    } finally {
+      child.kill("SIGTERM")
+    }
+    await exited
+    rmSync(dir, { recursive: true, force: true })
+    expect(output).toContain('-H "authorization: Bearer $LLM_TOKEN"')
+    expect(output).toContain('apiKey: process.env["LLM_TOKEN"]')
+    expect(output).not.toContain("GATEWAY_KEY")
+    expect(output).not.toContain("tok-banner-secret-4321")
+  }, 60_000)
+
+  it("report --url takes the gateway's base URL or the OpenAI client's (…/v1), as the banner prints both", async () => {
+    const paths: Array<string> = []
+    const server = createHttpServer((request, response) => {
+      paths.push(request.url ?? "")
+      response.writeHead(404).end()
+    })
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+    try {
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+      // the base URL itself is the npm start test's
+      for (const url of [`${base}/`, `${base}/v1`, `${base}/v1/`]) {
+        const result = await cli(["report", "--url", url])
+        expect(result.status, url).toBe(1)
+        expect(result.stderr, url).toContain(`${base}/v1/usage answered HTTP 404`)
+      }
+      expect(paths).toEqual(["/v1/usage", "/v1/usage", "/v1/usage"])
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    }
+  }, 90_000)
+
+  it("serve: a second Ctrl-C during the drain stops at once (the first one drains)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "llm-failover-sigint-"))
+    const config = join(dir, "config.yaml")
+    writeFileSync(config, ['providers: { slow: { type: simulated, latency: "40 seconds" } }', "models: { m: { provider: slow } }", ""].join("\n"))
+    const child = spawn(process.execPath, ["--import", "tsx", join(root, "src/cli/bin.ts"), "serve", "--config", config, "--port", "0"], { cwd: root })
+    let output = ""
+    child.stdout.on("data", (chunk) => (output += chunk))
+    child.stderr.on("data", (chunk) => (output += chunk))
+    const exited = new Promise<string>((resolve) => child.on("close", (code, signal) => resolve(signal ?? String(code))))
+    const until = (pattern: RegExp) =>
+      new Promise<RegExpExecArray>((resolve, reject) => {
+        const deadline = Date.now() + 45_000
+        const check = () => {
+          const match = pattern.exec(output)
+          if (match) resolve(match)
+          else if (child.exitCode !== null || Date.now() > deadline) reject(new Error(`${pattern} not in:\n${output}`))
+          else setTimeout(check, 50)
+        }
+        check()
+      })
+    try {
+      const url = (await until(/listening on (http:\/\/127\.0\.0\.1:\d+)/))[1]!
+      // a request the drain would wait 30 s for
+      const pending = fetch(`${url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model: "m", messages: [{ role: "user", content: "hi" }] })
+      }).catch(() => undefined)
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      child.kill("SIGINT")
+      await until(/draining 1 request\(s\) in flight/)
+      const second = Date.now()
+      child.kill("SIGINT")
+      // Node's own answer to a signal nobody listens for any more: the process ends by it
+      expect(await exited).toBe("SIGINT")
+      expect(Date.now() - second).toBeLessThan(5_000)
+      await pending
+    } finally {
+      child.kill("SIGKILL")
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 60_000)
+
+  it("serve warns when it listens beyond this machine with no gateway key, and not on the loopback or with a key", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "llm-failover-open-"))
+    const open = join(dir, "open.yaml")
+    const keyed = join(dir, "keyed.yaml")
+    writeFileSync(open, ["providers: { sim: { type: simulated } }", "models: { m: { provider: sim } }", ""].join("\n"))
+    writeFileSync(keyed, ["providers: { sim: { type: simulated } }", "models: { m: { provider: sim } }", 'gateway: { keys: ["env:GATEWAY_KEY"] }', ""].join("\n"))
+    /** Serves until the banner's last line, then stops: everything it printed. */
+    const served = async (args: ReadonlyArray<string>) => {
+      const child = spawn(process.execPath, ["--import", "tsx", join(root, "src/cli/bin.ts"), "serve", ...args, "--port", "0"], {
+        cwd: root,
+        env: { ...process.env, GATEWAY_KEY: "gw-open-test" }
+      })
+      let output = ""
+      child.stdout.on("data", (chunk) => (output += chunk))
+      child.stderr.on("data", (chunk) => (output += chunk))
+      const exited = new Promise<void>((resolve) => child.on("close", () => resolve()))
+      try {
+        await new Promise<void>((resolve, reject) => {
+          const deadline = Date.now() + 45_000
+          const check = () =>
+            output.includes("drains requests in flight")
+              ? resolve()
+              : child.exitCode !== null || Date.now() > deadline
+              ? reject(new Error(output))
+              : setTimeout(check, 50)
+          check()
+        })
+      } finally {
+        child.kill("SIGTERM")
+      }
+      await exited
+      return output
+    }
+    try {
+      const warning = /level=WARN .*message="gateway on 0\.0\.0\.0 with no gateway key: anyone who can reach the port can call its providers; set gateway\.keys/
+      expect(await served(["--config", open, "--host", "0.0.0.0"])).toMatch(warning)
+      expect(await served(["--config", open])).not.toMatch(/level=WARN/)
+      expect(await served(["--config", keyed, "--host", "0.0.0.0"])).not.toMatch(/level=WARN/)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 90_000)
 
   it("an empty --host is refused, not bound to every interface", async () => {
     const result = await cli(["serve", "--host", "", "--port", "0"])

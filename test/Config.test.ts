@@ -632,6 +632,27 @@ models:
 })
 
 describe("Config.parse: values that would pass as something else", () => {
+  it.effect("env:NAME where no secret goes says that only secrets are read from the environment, not what else it failed", () =>
+    Effect.gen(function* () {
+      const error = yield* parseFail(
+        [
+          "providers:",
+          '  local: { type: openai, baseUrl: "env:OLLAMA_URL", apiKey: "env:UNSET_KEY" }',
+          "models:",
+          '  m: { provider: local, contextWindow: "env:WINDOW" }',
+          'gateway: { port: "env:PORT" }',
+          ""
+        ].join("\n")
+      )
+      const said = new Map(error.problems.map((p) => [p.path, p.message]))
+      for (const path of ["providers.local.baseUrl", "models.m.contextWindow", "gateway.port"]) {
+        expect(said.get(path), path).toMatch(/^"env:\w+": only secrets \(apiKey, headers, gateway\.keys, state\.redis\) are read from the environment; write the value itself$/)
+      }
+      // a secret's own reference keeps its message
+      expect(said.get("providers.local.apiKey")).toBe("environment variable UNSET_KEY is not set")
+    })
+  )
+
   it.effect("a shell's $NAME or ${NAME}, an ENV: in capitals, or an empty key is a problem, not the key itself", () =>
     Effect.gen(function* () {
       const error = yield* parseFail(`
@@ -1040,6 +1061,15 @@ gateway:
         requestTimeout: Duration.seconds(30)
       })
       expect(settings.keys.map(Redacted.value)).toEqual(["gw-FAKE-0004"])
+    })
+  )
+
+  it.effect("a host of blanks is refused at its path, as an empty one is: the gateway would die on it at serve", () =>
+    Effect.gen(function* () {
+      for (const host of ['""', '"   "', '"\\t"']) {
+        const error = yield* parseFail(`${minimal}gateway: { host: ${host} }\n`)
+        expect(paths(error)).toEqual(["gateway.host"])
+      }
     })
   )
 })

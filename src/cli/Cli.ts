@@ -9,7 +9,7 @@
 import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import { FileSystem } from "@effect/platform"
-import { Console, Duration, Effect, Layer, Logger, Option, Redacted } from "effect"
+import { Console, Duration, Effect, Layer, Logger, Option, Predicate, Redacted } from "effect"
 import * as Yaml from "yaml"
 import * as Config from "../config/Config.js"
 import * as Demo from "../config/Demo.js"
@@ -56,6 +56,34 @@ const reportListenFailure = (error: ServeError) =>
     })
   )
 
+/**
+ * The environment variable a config file's first gateway key is read from
+ * (`env:NAME`), for the banner's examples; `undefined` for a key written in
+ * the file, or none.
+ */
+const keyVariable = (path: Option.Option<string>) =>
+  Option.match(path, {
+    onNone: () => Effect.succeed(undefined),
+    onSome: (file) =>
+      Effect.flatMap(FileSystem.FileSystem, (fs) => Effect.orElseSucceed(fs.readFileString(file), () => "")).pipe(
+        Effect.map((text): string | undefined => {
+          try {
+            const root: unknown = Yaml.parse(text, { logLevel: "error" })
+            const gateway = Predicate.isRecord(root) ? root["gateway"] : undefined
+            const keys = Predicate.isRecord(gateway) ? gateway["keys"] : undefined
+            const first: unknown = Array.isArray(keys) ? keys[0] : undefined
+            return typeof first === "string" && first.startsWith("env:") ? first.slice("env:".length) : undefined
+          } catch {
+            return undefined
+          }
+        })
+      )
+  })
+
+/** Whether an address to bind is this machine's alone. */
+const isLoopback = (host: string): boolean =>
+  host === "localhost" || host === "::1" || host === "[::1]" || /^(?:::ffff:)?127\.\d+\.\d+\.\d+$/.test(host)
+
 const logWarnings = (parsed: Config.Parsed) =>
   Effect.forEach(parsed.warnings, (warning) => Effect.logWarning(Config.formatProblem(warning)), { discard: true })
 
@@ -77,10 +105,14 @@ export const banner = (options: {
   readonly models: ReadonlyArray<string>
   readonly demo: boolean
   readonly auth: boolean
+  /** The environment variable the gateway's key is in, for the examples (default `GATEWAY_KEY`); never the key. */
+  readonly keyVariable?: string
 }): string => {
   const model = options.chains[0] ?? options.models[0] ?? "default"
-  const key = options.auth ? "$GATEWAY_KEY" : "unused"
-  const authHeader = options.auth ? ` \\\n  -H "authorization: Bearer $GATEWAY_KEY"` : ""
+  const variable = options.keyVariable ?? "GATEWAY_KEY"
+  // Node reads the variable; a string "$GATEWAY_KEY" would be sent as it is
+  const key = options.auth ? `process.env[${JSON.stringify(variable)}]` : `"unused"`
+  const authHeader = options.auth ? ` \\\n  -H "authorization: Bearer $${variable}"` : ""
   return [
     ``,
     `effect-llm-failover gateway listening on ${options.url}${options.demo ? " (demo config: simulated providers)" : ""}`,
@@ -94,7 +126,7 @@ export const banner = (options: {
     ``,
     `Or with the openai client (npm install openai):`,
     `  import OpenAI from "openai"`,
-    `  const client = new OpenAI({ baseURL: "${options.url}/v1", apiKey: "${key}" })`,
+    `  const client = new OpenAI({ baseURL: "${options.url}/v1", apiKey: ${key} })`,
     `  const { data, response } = await client.chat.completions`,
     `    .create({ model: "${model}", messages: [{ role: "user", content: "Say hello" }] })`,
     `    .withResponse()`,
@@ -111,7 +143,7 @@ export const banner = (options: {
     `Operators: ${options.url}/status (health at a glance), ${options.url}/metrics (Prometheus),`,
     `${options.url}/v1/usage (tokens and cost, and what fallbacks cost).`,
     ``,
-    `Ctrl-C (or SIGTERM) drains requests in flight and stops.`,
+    `Ctrl-C (or SIGTERM) drains requests in flight and stops; a second Ctrl-C stops at once.`,
     ``
   ].join("\n")
 }
@@ -119,9 +151,12 @@ export const banner = (options: {
 const serve = Command.make(
   "serve",
   {
-    config: Options.optional(configOption),
+    config: configOption.pipe(
+      Options.withDescription("(default: the embedded demo, simulated providers)"),
+      Options.optional
+    ),
     port: Options.integer("port").pipe(
-      Options.withDescription("the port (0 picks a free one)"),
+      Options.withDescription("the port (default: the config's gateway.port, else 8787; 0 picks a free one)"),
       Options.filterMap(
         (port) => (port >= 0 && port <= 65535 ? Option.some(port) : Option.none()),
         "--port must be a whole number from 0 to 65535"
@@ -129,14 +164,14 @@ const serve = Command.make(
       Options.optional
     ),
     host: Options.text("host").pipe(
-      Options.withDescription("the address to bind (default 127.0.0.1)"),
+      Options.withDescription("the address to bind (default: the config's gateway.host, else 127.0.0.1)"),
       // Node binds every interface for "": an unset `--host "$HOST"` must not open the gateway to the network
       Options.filterMap((host) => (host.trim() === "" ? Option.none() : Option.some(host.trim())), "--host must name an address, not be empty"),
       Options.optional
     ),
     heapGrowth: Options.integer("heap-growth").pipe(
       Options.withDescription(
-        `how far the heap may grow past what is live before a full collection, in percent (0: V8's own policy, which lets it grow up to 4x under load)`
+        `how far the heap may grow past what is live before a full collection, in percent (default ${HeapGrowth.defaultPercent}; 0: V8's own policy, which lets it grow up to 4x under load)`
       ),
       Options.filterMap(
         (percent) => (percent >= 0 && percent <= HeapGrowth.maxPercent ? Option.some(percent) : Option.none()),
@@ -151,6 +186,14 @@ const serve = Command.make(
       const parsed = yield* loadConfig(config)
       yield* logWarnings(parsed)
       const settings = Config.gatewaySettings(parsed.config)
+      const variable = settings.keys.length > 0 ? yield* keyVariable(config) : undefined
+      const bound = Option.getOrElse(host, () => settings.host)
+      if (settings.keys.length === 0 && !isLoopback(bound)) {
+        // /status and /metrics never ask for a key; without gateway keys, neither does a completion
+        yield* Effect.logWarning(
+          `gateway on ${bound} with no gateway key: anyone who can reach the port can call its providers; set gateway.keys, or serve on 127.0.0.1`
+        )
+      }
       const shared = Config.sharedState(parsed.config)
       const makeRouter = Effect.flatMap(Config.toRouterConfig(parsed.config), Router.make)
       // shared state lives as long as the server: built in its scope, provided to the router
@@ -177,7 +220,8 @@ const serve = Command.make(
               chains: router.chains,
               models: router.targets,
               demo: Option.isNone(config),
-              auth: settings.keys.length > 0
+              auth: settings.keys.length > 0,
+              ...(variable === undefined ? {} : { keyVariable: variable })
             })
           )
       })
@@ -185,17 +229,25 @@ const serve = Command.make(
       Effect.scoped,
       // no spans, and the providers' built-in auth header names redacted once
       ServeRefs.withServeRefs,
-      Effect.catchTag("ConfigError", reportProblems),
+      Effect.catchTag("ConfigError", (error) =>
+        Effect.zipRight(
+          reportProblems(error),
+          Option.match(config, { onNone: () => Effect.void, onSome: (file) => hintWrongKind(file, "config") })
+        )
+      ),
       Effect.catchTag("ServeError", reportListenFailure),
       // one write per batch of log lines, not per line
       Effect.provide(LogLines.layer)
     )
 ).pipe(Command.withDescription("serve the OpenAI-compatible gateway (without --config: the demo)"))
 
+/** `1 model`, `2 models`. */
+const count = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? "" : "s"}`
+
 /** What a valid config holds, in words; without `chains`, one default chain holds every model. */
 const contents = (config: Config.ConfigFile): string => {
-  const chains = config.chains === undefined ? "1 chain (default: every model)" : `${Object.keys(config.chains).length} chains`
-  return `${Object.keys(config.providers).length} providers, ${Object.keys(config.models).length} models, ${chains}`
+  const chains = config.chains === undefined ? "1 chain (default: every model)" : count(Object.keys(config.chains).length, "chain")
+  return `${count(Object.keys(config.providers).length, "provider")}, ${count(Object.keys(config.models).length, "model")}, ${chains}`
 }
 
 /**
@@ -204,15 +256,37 @@ const contents = (config: Config.ConfigFile): string => {
  * flow mapping), as a simulated provider's `seed` sits deeper. Text that does
  * not parse is left to the config's parser, which says what is wrong.
  */
-const looksLikeScenario = (text: string): boolean => {
+const looksLikeScenario = (text: string): boolean => kindOf(text) === "scenario"
+
+/** A file's text as a scenario (a top-level `load` or `seed`), a config (`providers` or `models`), or neither. */
+const kindOf = (text: string): "scenario" | "config" | undefined => {
   try {
     // errors only: a warning goes to process.emitWarning quoting its line, which may hold a secret
     const root: unknown = Yaml.parse(text, { logLevel: "error" })
-    return typeof root === "object" && root !== null && !Array.isArray(root) && ("load" in root || "seed" in root)
+    if (typeof root !== "object" || root === null || Array.isArray(root)) return undefined
+    return "load" in root || "seed" in root ? "scenario" : "providers" in root || "models" in root ? "config" : undefined
   } catch {
-    return false
+    return undefined
   }
 }
+
+/**
+ * After a file given to the wrong command failed it (a scenario to `serve`, a
+ * config to `simulate`): one more line, saying what the file is and which
+ * command reads it.
+ */
+const hintWrongKind = (path: string, expected: "scenario" | "config") =>
+  Effect.flatMap(FileSystem.FileSystem, (fs) => Effect.orElseSucceed(fs.readFileString(path), () => "")).pipe(
+    Effect.flatMap((text) => {
+      const kind = kindOf(text)
+      if (kind === undefined || kind === expected) return Effect.void
+      return Console.error(
+        kind === "scenario"
+          ? `${path} is a simulator scenario: replay it with llm-failover simulate --scenario ${path}`
+          : `${path} is a config, not a scenario (a scenario adds load and seed): serve it with llm-failover serve --config ${path}`
+      )
+    })
+  )
 
 const validate = Command.make("validate", { config: configOption }, ({ config }) =>
   Effect.gen(function* () {
@@ -223,7 +297,7 @@ const validate = Command.make("validate", { config: configOption }, ({ config })
       const scenario = yield* Scenario.parse(text, { source: config })
       const { duration, requestsPerSecond } = scenario.load
       return yield* Console.log(
-        `${config}: valid scenario (${contents(scenario.config)}; ${Duration.format(duration)} at ${requestsPerSecond} requests a second)`
+        `${config}: valid scenario (${contents(scenario.config)}; ${Duration.format(duration)} at ${requestsPerSecond} ${requestsPerSecond === 1 ? "request" : "requests"} a second)`
       )
     }
     const parsed = yield* Config.load(config)
@@ -288,7 +362,10 @@ const simulate = Command.make(
         yield* Console.log(json ? Report.toJson(report) : Report.format(report) + footer([stats]))
       }
     }).pipe(
-      Effect.catchTags({ ScenarioError: simulationFailed, SimulationError: simulationFailed }),
+      Effect.catchTags({
+        ScenarioError: (error) => Effect.zipRight(simulationFailed(error), hintWrongKind(scenario, "scenario")),
+        SimulationError: simulationFailed
+      }),
       toStderr
     )
 ).pipe(Command.withDescription("replay a provider incident against a fallback policy, in virtual time"))
@@ -339,26 +416,30 @@ export const formatUsage = (report: CostReport.Report): string => {
 }
 
 /**
- * The usage endpoint under a gateway's base URL, its query kept; a URL that
- * is not http(s) is left as given, for `CostReport.fetch` to refuse.
+ * The usage endpoint under a gateway's base URL, its query kept; the OpenAI
+ * client's base URL (`.../v1`, which the banner prints too) is taken as the
+ * gateway's. A URL that is not http(s) is left as given, for
+ * `CostReport.fetch` to refuse.
  */
 const usageUrl = (base: string): string => {
   try {
     const url = new URL(base)
     if (url.protocol !== "http:" && url.protocol !== "https:") return base
-    url.pathname = `${url.pathname.replace(/\/+$/, "")}/v1/usage`
+    url.pathname = `${url.pathname.replace(/\/+$/, "").replace(/\/v1$/, "")}/v1/usage`
     return url.href
   } catch {
     return base
   }
 }
 
+const defaultUrl = `http://${Config.gatewayDefaults.host}:${Config.gatewayDefaults.port}`
+
 const report = Command.make(
   "report",
   {
     url: Options.text("url").pipe(
-      Options.withDescription("the gateway's base URL"),
-      Options.withDefault("http://127.0.0.1:8787")
+      Options.withDescription(`the gateway's base URL, or the OpenAI client's (.../v1) (default ${defaultUrl})`),
+      Options.withDefault(defaultUrl)
     ),
     since: Options.text("since").pipe(
       Options.withDescription("from when: epoch millis or an ISO date"),

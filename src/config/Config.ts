@@ -348,7 +348,7 @@ const validate = (parsed: text.Parsed, source: string | undefined): Effect.Effec
       const issues = Either.isLeft(decoded)
         ? problems.dropOtherAlternatives(problems.fromIssues(ParseResult.ArrayFormatter.formatErrorSync(decoded.left)))
         : []
-      const found = finish([...issues, ...dangling])
+      const found = finish([...issues.map(secret.misplacedReference(parsed.value)), ...dangling])
       if (found.length > 0 || Either.isLeft(decoded)) return Effect.fail(configError(found, source))
       const warnings = finish(secret.literalSecrets(parsed.value).map((path) => ({ path, message: literalWarning })))
       return Effect.succeed({ config: decoded.right, warnings })

@@ -44,6 +44,9 @@ const Share = Schema.Number.pipe(Schema.between(0, 1))
 
 const Name = Schema.String.pipe(Schema.filter((s) => s.length > 0 || "must not be empty"))
 
+/** An address to bind: Node binds every interface for "" (the gateway refuses a blank one at serve, too late). */
+const Host = Schema.String.pipe(Schema.filter((s) => s.trim().length > 0 || "must name an address, not be empty"))
+
 const HttpUrl = Schema.String.pipe(
   Schema.filter((s) => {
     try {
@@ -461,7 +464,7 @@ export const Gateway = struct(
   "the gateway's settings (keys, host, port, maxBodyBytes, bodyTimeout, maxConcurrent, maxQueued, requestTimeout, drainTimeout)",
   {
     keys: optional(Schema.Array(Secret)),
-    host: optional(Name),
+    host: optional(Host),
     port: optional(Schema.Int.pipe(Schema.between(0, 65_535))),
     maxBodyBytes: optional(PositiveInt),
     bodyTimeout: optional(PositiveDuration),

@@ -9,6 +9,7 @@
  * @internal
  */
 import { Config, Effect, ParseResult, Redacted, Schema } from "effect"
+import type { RawProblem } from "./problems.js"
 import { isRecord } from "./shape.js"
 
 const prefix = "env:"
@@ -194,3 +195,32 @@ export const scrub = (message: string, secrets: ReadonlyArray<string>): string =
   }
   return out
 }
+
+/** Whether a path is one where a secret goes, read from the environment when written `env:NAME`. */
+const isSecretPlace = (path: ReadonlyArray<PropertyKey>): boolean =>
+  (path[0] === "providers" && (path[2] === "apiKey" || path[2] === "headers")) ||
+  (path[0] === "gateway" && path[1] === "keys") ||
+  (path[0] === "state" && path[1] === "redis")
+
+/**
+ * A problem at a value written `env:NAME` where no secret goes (a `baseUrl`,
+ * a port): only secrets are read from the environment, and that is the
+ * mistake to name, not that `env:NAME` is no URL or number.
+ *
+ * @internal
+ */
+export const misplacedReference =
+  (raw: unknown) =>
+  (problem: RawProblem): RawProblem => {
+    if (isSecretPlace(problem.path)) return problem
+    const value = problem.path.reduce<unknown>(
+      (at, key) => (Array.isArray(at) && typeof key === "number" ? at[key] : isRecord(at) ? at[String(key)] : undefined),
+      raw
+    )
+    return typeof value === "string" && value.startsWith(prefix)
+      ? {
+        path: problem.path,
+        message: `${JSON.stringify(value)}: only secrets (apiKey, headers, gateway.keys, state.redis) are read from the environment; write the value itself`
+      }
+      : problem
+  }

@@ -1,0 +1,139 @@
+/**
+ * What the README shows a new user holds: its TypeScript snippets type-check
+ * as a user's module (the package's paths mapped to `src/`), its config
+ * snippets validate, its `validate` output is what the command prints, and
+ * every example and file it names exists.
+ */
+import { execFile } from "node:child_process"
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { promisify } from "node:util"
+import { ConfigProvider, Effect } from "effect"
+import ts from "typescript"
+import * as Yaml from "yaml"
+import { afterAll, describe, expect, it } from "vitest"
+import { Config } from "../../src/config/index.js"
+
+const root = join(import.meta.dirname, "..", "..")
+const readme = readFileSync(join(root, "README.md"), "utf8")
+
+/** The README's fenced blocks of one language, each with the line it starts at. */
+const blocks = (language: string): ReadonlyArray<{ readonly line: number; readonly code: string }> => {
+  const lines = readme.split("\n")
+  const found: Array<{ readonly line: number; readonly code: string }> = []
+  for (let i = 0; i < lines.length; i++) {
+    if (lines[i] !== "```" + language) continue
+    const end = lines.findIndex((l, j) => j > i && l === "```")
+    found.push({ line: i + 2, code: lines.slice(i + 1, end).join("\n") })
+    i = end
+  }
+  return found
+}
+
+const env = new Map([
+  ["OPENAI_API_KEY", "sk-readme-0001"],
+  ["ANTHROPIC_API_KEY", "sk-ant-readme-0002"],
+  ["GEMINI_API_KEY", "g-readme-0003"],
+  ["GATEWAY_KEY", "gw-readme-0004"],
+  ["REDIS_URL", "redis://127.0.0.1:6379"]
+])
+const parse = (text: string, source?: string) =>
+  Effect.runPromise(
+    Config.parse(text, source === undefined ? {} : { source }).pipe(
+      Effect.withConfigProvider(ConfigProvider.fromMap(env)),
+      Effect.either
+    )
+  )
+
+const directory = mkdtempSync(join(tmpdir(), "readme-snippets-"))
+afterAll(() => rmSync(directory, { recursive: true, force: true }))
+
+describe("README", () => {
+  it("every TypeScript snippet type-checks as a user's module", () => {
+    const snippets = blocks("ts")
+    expect(snippets.length).toBeGreaterThanOrEqual(3)
+    writeFileSync(join(directory, "package.json"), JSON.stringify({ type: "module" }))
+    symlinkSync(join(root, "node_modules"), join(directory, "node_modules"), "dir")
+    mkdirSync(join(directory, "snippets"))
+    const files = snippets.map((snippet) => {
+      const path = join(directory, "snippets", `readme-line-${snippet.line}.ts`)
+      writeFileSync(path, `${snippet.code}\nexport {}\n`)
+      return path
+    })
+    const project = ts.readConfigFile(join(root, "tsconfig.json"), ts.sys.readFile)
+    const { options: { rootDir: _rootDir, outDir: _outDir, ...options } } = ts.parseJsonConfigFileContent(project.config, ts.sys, root)
+    const program = ts.createProgram(files, {
+      ...options,
+      noEmit: true,
+      noUnusedLocals: false,
+      noUnusedParameters: false,
+      paths: {
+        "effect-llm-failover": [join(root, "src/index.ts")],
+        "effect-llm-failover/*": [join(root, "src/*/index.ts")]
+      }
+    })
+    const problems = files.flatMap((path) => {
+      const source = program.getSourceFile(path)!
+      return [...program.getSyntacticDiagnostics(source), ...program.getSemanticDiagnostics(source)].map(
+        (d) => `${path.split("/").pop()}: ${ts.flattenDiagnosticMessageText(d.messageText, "\n")}`
+      )
+    })
+    expect(problems).toEqual([])
+  }, 120_000)
+
+  it("the config snippet is valid, and so is the shared-state snippet over it", async () => {
+    const [config, state] = blocks("yaml")
+    expect(config!.code).toContain("providers:")
+    const parsed = await parse(config!.code)
+    expect(parsed._tag, JSON.stringify(parsed)).toBe("Right")
+    // the state snippet adds a section and a model's limits to a config like the one above
+    const base = Yaml.parse(config!.code)
+    const extra = Yaml.parse(state!.code)
+    const merged = {
+      ...base,
+      state: extra.state,
+      models: { ...base.models, sonnet: { ...base.models.sonnet, ...extra.models.sonnet } }
+    }
+    const withState = await parse(JSON.stringify(merged), "merged.json")
+    expect(withState._tag, JSON.stringify(withState)).toBe("Right")
+  })
+
+  it("validate's output is what the README shows for the same mistakes", async () => {
+    const shown = readme.match(/```\n(invalid config bad\.yaml[\s\S]*?)\n```/)?.[1]
+    expect(shown).toBeDefined()
+    const bad = [
+      "providers:",
+      "  openai: { type: openai, apiKey: \"env:OPENAI_API_KEY\" }",
+      "models:",
+      "  mini: { provider: opeani, model: gpt-4.1-mini }",
+      "chains:",
+      "  default: [mini, gpt5]"
+    ].join("\n")
+    const parsed = await parse(bad, "bad.yaml")
+    expect(parsed._tag).toBe("Left")
+    if (parsed._tag === "Left") expect(parsed.left.message).toBe(shown)
+  })
+
+  it("every example it names exists, and the examples table lists every example", () => {
+    const examples = readdirSync(join(root, "examples")).filter((f) => f.endsWith(".ts")).map((f) => f.replace(/\.ts$/, ""))
+    const table = readme.slice(readme.indexOf("| example | shows |"), readme.indexOf("## Layout"))
+    const listed = [...table.matchAll(/^\| (.*?) \|/gm)].flatMap((m) => [...m[1]!.matchAll(/`([\w-]+)`/g)].map((n) => n[1]!))
+    expect([...listed].sort()).toEqual([...examples].sort())
+    for (const [, name] of readme.matchAll(/npm run example -- ([\w-]+)/g)) expect(examples).toContain(name)
+    for (const [path] of readme.matchAll(/examples\/[\w./-]+\.(?:ya?ml|ts)/g)) {
+      expect(existsSync(join(root, path)), path).toBe(true)
+    }
+  })
+
+  it("npm run example takes an example's name, its file name or its path, as a shell's completion gives them", async () => {
+    const run = promisify(execFile)
+    for (const name of ["quickstart", "quickstart.ts", "examples/quickstart.ts"]) {
+      const { stdout } = await run(process.execPath, ["--import", "tsx", join(root, "scripts/run-example.ts"), name], { cwd: root, timeout: 60_000 })
+      expect(stdout, name).toContain("answer from openai/gpt-4.1-mini")
+    }
+    const unknown = await run(process.execPath, ["--import", "tsx", join(root, "scripts/run-example.ts"), "nope"], { cwd: root }).catch((e) => e)
+    expect(unknown.code).toBe(1)
+    expect(unknown.stderr).toContain('unknown example "nope"')
+  }, 90_000)
+})
