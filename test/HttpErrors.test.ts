@@ -355,6 +355,16 @@ describe("Retry-After", () => {
     expect(RetryAfter.fromHeaders({}, now)).toBeUndefined()
   })
 
+  it("takes a wait past a day as a day, so that a breaker it holds open is probed again", () => {
+    // 400 digits are Infinity as a number: the breaker the router force-opens with it stayed open for good
+    expect(RetryAfter.fromHeaders({ "retry-after": "9".repeat(400) }, now)).toEqual(Duration.days(1))
+    expect(RetryAfter.fromHeaders({ "retry-after-ms": "9".repeat(400) }, now)).toEqual(Duration.days(1))
+    expect(RetryAfter.fromHeaders({ "retry-after": "Fri, 01 Jun 2125 12:00:00 GMT" }, now)).toEqual(Duration.days(1))
+    expect(RetryAfter.fromProtobufDuration(`${"9".repeat(400)}s`)).toEqual(Duration.days(1))
+    // a day's quota, reset in 20 hours, is kept as it is
+    expect(RetryAfter.fromHeaders({ "retry-after": "72000" }, now)).toEqual(Duration.hours(20))
+  })
+
   it("reads Google's RetryInfo delays", () => {
     expect(RetryAfter.fromProtobufDuration("37s")).toEqual(Duration.seconds(37))
     expect(RetryAfter.fromProtobufDuration("0.25s")).toEqual(Duration.millis(250))
