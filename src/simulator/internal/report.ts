@@ -291,7 +291,7 @@ export const build = (scenario: Scenario.Scenario, policy: string, file: Config.
   }
   const columns = timeline.columns(duration)
   const targets = raw.targets.map((t) => {
-    const usual = oracle.usualLatency(file, t.name, { completionTokens: scenario.load.completionTokens, stream: scenario.load.stream })
+    const usual = oracle.usualLatency(file, t.name, t.sim, { completionTokens: scenario.load.completionTokens, stream: scenario.load.stream })
     return targetFigures(file, raw, t, columns, usual).report
   })
   const requests = raw.requests.length

@@ -1,0 +1,60 @@
+/**
+ * The simulator's audit: small hand-made scenarios whose right figures are
+ * worked out on paper.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as Report from "../../src/simulator/Report.js"
+import * as Scenario from "../../src/simulator/Scenario.js"
+import * as Simulator from "../../src/simulator/Simulator.js"
+
+const parse = (text: string) => Scenario.parse(text, { source: "audit.yaml" })
+
+const run = (text: string, policy?: Simulator.PolicyName) =>
+  Effect.flatMap(parse(text), (scenario) =>
+    Effect.map(Simulator.run(scenario, policy === undefined ? {} : { policy }), ({ report }) => ({ scenario, report }))
+  )
+
+const target = (report: Report.Report, name: string) => report.targets.find((t) => t.name === name)!
+
+describe("audit: the oracle judges a target as the router can use it", () => {
+  /**
+   * Two minutes, one streamed request a second. `small` is fast (100 ms, then 10 ms a token) and
+   * cheap, but its window (1,100 tokens) cannot hold a 1,000-token prompt and a 200-token answer:
+   * the router passes over it. `capped` answers at most 50 tokens (its maxOutputTokens): 300 ms to
+   * the first token, then 49 more 10 ms apart, 790 ms; it bills the prompt at $1 and 50 tokens at
+   * $10 per million. The oracle can do no better than `capped`.
+   */
+  const windows = `
+seed: 5
+load: { duration: "2 minutes", requestsPerSecond: 1, arrivals: even, promptTokens: 1000, completionTokens: 200, stream: true }
+providers:
+  a: { type: simulated, latency: "100 millis", tokenDelay: "10 millis" }
+  b: { type: simulated, latency: "300 millis", tokenDelay: "10 millis" }
+models:
+  small: { provider: a, contextWindow: 1100, price: { input: 0.1, output: 0.1 } }
+  capped: { provider: b, maxOutputTokens: 50, price: { input: 1, output: 10 } }
+chains: { default: [small, capped] }
+`
+
+  it.effect("a target whose window cannot hold the request is not servable; an answer is as long as the model's maxOutputTokens", () =>
+    Effect.gen(function* () {
+      const { report } = yield* run(windows)
+      expect(target(report, "small").calls).toBe(0)
+      expect(report.served).toBe(report.requests)
+      expect(report.latency).toEqual({ p50: 790, p95: 790, p99: 790 })
+      expect(report.oracleLatency).toEqual({ p50: 790, p95: 790, p99: 790 })
+      expect(report.oracleCost).toBeCloseTo(report.cost, 12)
+    })
+  )
+
+  it.effect("a chain none of whose targets can hold the request: the oracle serves none of it", () =>
+    Effect.gen(function* () {
+      const { report } = yield* run(windows.replace("chains: { default: [small, capped] }", "chains: { default: [small] }"))
+      expect(report.served).toBe(0)
+      expect(report.oracleAvailability).toBe(0)
+      expect(report.oracleLatency).toEqual({ p50: null, p95: null, p99: null })
+      expect(report.oracleCost).toBe(0)
+    })
+  )
+})
