@@ -58,3 +58,39 @@ chains: { default: [small, capped] }
     })
   )
 })
+
+describe("audit: the timeline's columns", () => {
+  /**
+   * 89.5 s of traffic, one request a second: two columns, the second holding only 29.5 s of
+   * traffic. The primary is down from minute 1 on; its breaker trips on the two requests at about
+   * 60 s and 61 s and stays open to the end, about 28 of the 29 seconds the second column covers.
+   */
+  const partial = (duration: string) => `
+seed: 5
+load: { duration: "${duration}", requestsPerSecond: 1, arrivals: even, promptTokens: 100, completionTokens: 20 }
+providers:
+  a: { type: simulated, latency: "50 millis", faults: [{ from: "1 minute", status: 529 }] }
+  b: { type: simulated, latency: "50 millis" }
+models:
+  primary: { provider: a }
+  backup: { provider: b }
+chains: { default: [primary, backup] }
+policy:
+  retry: { maxAttempts: 1 }
+  breaker: { consecutiveFailures: 2, openDuration: { base: "1 hour", cap: "1 hour" } }
+`
+
+  it.effect("a last column shorter than a minute is open when the breaker was open for most of the time it covers, as a whole one is", () =>
+    Effect.gen(function* () {
+      const whole = (yield* run(partial("119500 millis"))).report
+      expect(whole.timeline).toBe("==")
+      expect(target(whole, "primary").timeline).toBe("=o")
+      const short = (yield* run(partial("89500 millis"))).report
+      expect(short.minutesPerColumn).toBe(1)
+      expect(short.timeline).toBe("==")
+      expect(target(short, "primary")).toMatchObject({ wasted: 2, breakerOpens: 1 })
+      expect(target(short, "primary").timeline).toBe("=o")
+      expect(target(short, "backup").timeline).toBe(".=")
+    })
+  )
+})

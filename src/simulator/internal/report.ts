@@ -174,7 +174,7 @@ const targetFigures = (
       budgetRefusals: record.budgetRefusals,
       cost,
       outages: outageReports,
-      timeline: timeline.targetRow(columns, calls, start, openSpans(transitions, start, raw.end), usual)
+      timeline: timeline.targetRow(columns, calls, start, openSpans(transitions, start, raw.end), usual, raw.end)
     }
   }
 }
