@@ -94,3 +94,110 @@ policy:
     })
   )
 })
+
+describe("audit: figures worked out on paper", () => {
+  /**
+   * 239.5 s of traffic, one request a second (240 requests). Provider `a` hosts two models of the
+   * chain and fails 529 in [1 min, 2 min) and 500 in [90 s, 150 s): one outage, [60 s, 150 s), for
+   * each model. Each breaker trips on 2 failures and stays open; `b` serves the rest.
+   */
+  const overlapping = `
+seed: 5
+load: { duration: "239500 millis", requestsPerSecond: 1, arrivals: even, promptTokens: 100, completionTokens: 20 }
+providers:
+  a: { type: simulated, latency: "50 millis", faults: [{ from: "1 minute", to: "2 minutes", status: 529 }, { from: "90 seconds", to: "150 seconds", status: 500 }] }
+  b: { type: simulated, latency: "300 millis" }
+models:
+  m1: { provider: a }
+  m2: { provider: a }
+  backup: { provider: b }
+chains: { default: [m1, m2, backup] }
+policy:
+  retry: { maxAttempts: 1 }
+  breaker: { consecutiveFailures: 2, openDuration: { base: "1 hour", cap: "1 hour" }, probeWhenAllOpen: false }
+`
+
+  it.effect("overlapping faults on a provider hosting two models: one merged outage per model, each paying its own threshold", () =>
+    Effect.gen(function* () {
+      const { report, scenario } = yield* run(overlapping)
+      const before = Scenario.arrivals(scenario).filter((at) => at < 60_000).length
+      for (const name of ["m1", "m2"]) {
+        expect(target(report, name)).toMatchObject({
+          wasted: 2,
+          breakerOpens: 1,
+          outages: [{ from: 60_000, to: 150_000, wasted: 2, halfOpens: 0, allowed: 2 }]
+        })
+      }
+      expect(report.wastedCalls).toBe(4)
+      expect(report.availability).toBe(1)
+      // answered by m1 before the outage, by the backup from then on: the fallback rate's denominator is the answered requests
+      expect(report.fallbackRate).toBe((240 - before) / 240)
+      expect(report.checks[1]).toMatchObject({ met: true })
+    })
+  )
+
+  /** One target, 30% of its calls fail (500) for the whole run, no retry: the oracle counts every request servable. */
+  const gray = `
+seed: 5
+load: { duration: "239500 millis", requestsPerSecond: 1, arrivals: even, promptTokens: 100, completionTokens: 20 }
+providers:
+  p: { type: simulated, latency: "200 millis", faults: [{ status: 500, errorRate: 0.3 }] }
+models:
+  m: { provider: p }
+policy:
+  retry: { maxAttempts: 1 }
+  breaker: { consecutiveFailures: 0 }
+`
+
+  it.effect("a gray failure: servable for the oracle (a call may succeed), no call wasted, and the router short of it by the calls that drew a failure", () =>
+    Effect.gen(function* () {
+      const { report } = yield* run(gray)
+      expect(report.oracleAvailability).toBe(1)
+      expect(report.wastedCalls).toBe(0)
+      expect(report.targets[0]!.outages).toEqual([])
+      const failed = report.targets[0]!.failures["ServerError"] ?? 0
+      expect(report.failed).toBe(failed)
+      expect(failed / 240).toBeGreaterThan(0.2)
+      expect(failed / 240).toBeLessThan(0.4)
+      expect(report.checks[0]).toMatchObject({ met: false })
+      // the same seed, the same draws: the same report
+      expect((yield* run(gray)).report).toEqual(report)
+    })
+  )
+
+  /**
+   * The primary (50 ms) answers in 45 s during minute 1; the backup takes 300 ms. The oracle's
+   * latency is the fastest target at each arrival: 50 ms outside the spike, 300 ms in it (the
+   * backup), so its p50 is 50 ms and its p95 and p99 300 ms.
+   */
+  const slow = `
+seed: 5
+load: { duration: "239500 millis", requestsPerSecond: 1, arrivals: even, promptTokens: 100, completionTokens: 20 }
+providers:
+  a: { type: simulated, latency: "50 millis", faults: [{ from: "1 minute", to: "2 minutes", latency: "45 seconds" }] }
+  b: { type: simulated, latency: "300 millis" }
+models:
+  primary: { provider: a }
+  backup: { provider: b }
+chains: { default: [primary, backup] }
+policy:
+  hedge: false
+  retry: { maxAttempts: 1 }
+`
+
+  it.effect("a slow window: the oracle takes the fastest target at the arrival; a call begun in the window keeps its 45 s", () =>
+    Effect.gen(function* () {
+      const { report, scenario } = yield* run(slow)
+      const inSpike = Scenario.arrivals(scenario).filter((at) => at >= 60_000 && at < 120_000).length
+      expect(report.oracleAvailability).toBe(1)
+      expect(report.oracleLatency).toEqual({ p50: 50, p95: 300, p99: 300 })
+      // no hedge, no slow-call trip within the spike: every request of the spike waits its 45 s
+      expect(report.availability).toBe(1)
+      expect(report.latency.p99).toBe(45_000)
+      expect(report.wastedCalls).toBe(0)
+      expect(inSpike).toBeGreaterThanOrEqual(59)
+      expect(target(report, "primary").timeline).toBe("=s==")
+      expect(report.checks[2]).toMatchObject({ met: false })
+    })
+  )
+})
