@@ -7,6 +7,7 @@ import { Effect } from "effect"
 import * as Report from "../../src/simulator/Report.js"
 import * as Scenario from "../../src/simulator/Scenario.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
+import { percentiles } from "../../src/simulator/internal/report.js"
 
 const parse = (text: string) => Scenario.parse(text, { source: "audit.yaml" })
 
@@ -200,4 +201,22 @@ policy:
       expect(report.checks[2]).toMatchObject({ met: false })
     })
   )
+})
+
+describe("audit: percentiles on small samples", () => {
+  it("nearest rank: the smallest value with at least q of the sample at or below it", () => {
+    const upTo = (n: number) => Array.from({ length: n }, (_, i) => i + 1)
+    expect(percentiles([])).toEqual({ p50: null, p95: null, p99: null })
+    expect(percentiles([7])).toEqual({ p50: 7, p95: 7, p99: 7 })
+    expect(percentiles(upTo(2))).toEqual({ p50: 1, p95: 2, p99: 2 })
+    expect(percentiles(upTo(3))).toEqual({ p50: 2, p95: 3, p99: 3 })
+    expect(percentiles(upTo(20))).toEqual({ p50: 10, p95: 19, p99: 20 })
+    expect(percentiles(upTo(100))).toEqual({ p50: 50, p95: 95, p99: 99 })
+    expect(percentiles(upTo(101))).toEqual({ p50: 51, p95: 96, p99: 100 })
+    // q x n computed in floating point never lands just above a whole rank
+    for (let n = 1; n <= 3_000; n++) {
+      const { p50, p95, p99 } = percentiles(upTo(n))
+      expect([p50, p95, p99]).toEqual([Math.ceil((50 * n) / 100), Math.ceil((95 * n) / 100), Math.ceil((99 * n) / 100)])
+    }
+  })
 })
