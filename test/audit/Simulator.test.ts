@@ -2,8 +2,11 @@
  * The simulator's audit: small hand-made scenarios whose right figures are
  * worked out on paper.
  */
+import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Duration, Effect } from "effect"
+import { join } from "node:path"
+import type * as Simulated from "../../src/providers/Simulated.js"
 import * as Report from "../../src/simulator/Report.js"
 import * as Scenario from "../../src/simulator/Scenario.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
@@ -219,4 +222,89 @@ describe("audit: percentiles on small samples", () => {
       expect([p50, p95, p99]).toEqual([Math.ceil((50 * n) / 100), Math.ceil((95 * n) / 100), Math.ceil((99 * n) / 100)])
     }
   })
+})
+
+describe("audit: the scenario library holds the issue's incidents, each as its name says", () => {
+  const dir = join(import.meta.dirname, "..", "..", "examples", "scenarios")
+  const load = (name: string) => Scenario.load(join(dir, `${name}.yaml`)).pipe(Effect.provide(NodeContext.layer))
+  const minutes = (d: Duration.Duration | undefined) => (d === undefined ? undefined : Duration.toMillis(d) / 60_000)
+
+  /** The chain's targets, each with its provider's name and faults. */
+  const chainOf = (scenario: Scenario.Scenario) =>
+    Scenario.chainTargets(scenario.config, scenario.load.chain ?? "default").map((name) => {
+      const provider = scenario.config.models[name]!.provider
+      const entry = scenario.config.providers[provider]!
+      return { name, provider, faults: entry.type === "simulated" ? entry.faults ?? [] : [] }
+    })
+
+  /** Windows, in minutes, of the faults of one kind. */
+  const windowsOf = (faults: ReadonlyArray<Simulated.Fault>, kind: (fault: Simulated.Fault) => boolean) =>
+    faults.filter(kind).map((f) => [minutes(f.from) ?? 0, minutes(f.to)] as const)
+
+  it.effect("primary hard down for 20 minutes (529); the other targets up", () =>
+    Effect.gen(function* () {
+      const [primary, ...rest] = chainOf(yield* load("primary-down"))
+      expect(windowsOf(primary!.faults, (f) => "status" in f && f.status === 529 && f.errorRate === undefined)).toEqual([[10, 30]])
+      for (const t of rest) expect(t.faults).toEqual([])
+    })
+  )
+
+  it.effect("a rate-limit storm: 429 with a Retry-After", () =>
+    Effect.gen(function* () {
+      const [primary] = chainOf(yield* load("rate-limit-storm"))
+      const storm = primary!.faults.filter((f): f is Simulated.StatusFault => "status" in f && f.status === 429 && f.retryAfter !== undefined)
+      // every call of a window, at least in one: an outage, not only a gray failure
+      expect(storm.some((f) => f.errorRate === undefined)).toBe(true)
+    })
+  )
+
+  it.effect("a latency spike past 30 s", () =>
+    Effect.gen(function* () {
+      const [primary] = chainOf(yield* load("latency-spike"))
+      const slow = primary!.faults.filter((f): f is Simulated.SlowFault => "latency" in f)
+      expect(slow).toHaveLength(1)
+      expect(Duration.isDuration(slow[0]!.latency) && Duration.toMillis(slow[0]!.latency)).toBeGreaterThan(30_000)
+    })
+  )
+
+  it.effect("flapping: one minute down, one minute up, again and again", () =>
+    Effect.gen(function* () {
+      const [primary] = chainOf(yield* load("flapping"))
+      const down = windowsOf(primary!.faults, (f) => "status" in f && f.errorRate === undefined)
+      expect(down.length).toBeGreaterThanOrEqual(10)
+      down.forEach(([from, to], i) => {
+        expect(to! - from).toBe(1)
+        if (i > 0) expect(from - down[i - 1]![1]!).toBe(1)
+      })
+    })
+  )
+
+  it.effect("a gray failure: 30% of the calls fail with a 500", () =>
+    Effect.gen(function* () {
+      const [primary] = chainOf(yield* load("gray-failure"))
+      expect(primary!.faults).toHaveLength(1)
+      expect(primary!.faults[0]).toMatchObject({ status: 500, errorRate: 0.3 })
+    })
+  )
+
+  it.effect("an outage of one provider that hosts two of the chain's models", () =>
+    Effect.gen(function* () {
+      const chain = chainOf(yield* load("shared-provider"))
+      const down = chain.filter((t) => t.faults.some((f) => "status" in f && f.errorRate === undefined))
+      expect(down).toHaveLength(2)
+      expect(down[0]!.provider).toBe(down[1]!.provider)
+      expect(chain.some((t) => t.faults.length === 0)).toBe(true)
+    })
+  )
+
+  it.effect("every target down at once", () =>
+    Effect.gen(function* () {
+      const chain = chainOf(yield* load("all-down"))
+      const windows = chain.map((t) => windowsOf(t.faults, (f) => "status" in f && f.errorRate === undefined))
+      const from = Math.max(...windows.map((w) => w[0]![0]))
+      const to = Math.min(...windows.map((w) => w[0]![1]!))
+      expect(chain.length).toBeGreaterThanOrEqual(3)
+      expect(to - from).toBeGreaterThanOrEqual(10)
+    })
+  )
 })
