@@ -27,10 +27,12 @@
  * - `cost`: what the providers bill: every upstream call that returned an
  *   answer (hedge losers and shadows included). `oracleCost`: per servable
  *   request, its cheapest servable target.
- * - `fallbackRate`: answered requests that another target than the chain's
- *   first (its primary) answered / answered requests. A hedge won by the
+ * - `fallbackRate`: requests that fell back / requests, as the fallback-rate
+ *   alert (`Alerts.fallbackRate`) counts them: answered by another target
+ *   than the chain's first (its primary), answered from degraded mode, or
+ *   failed after the router moved on to another target. A hedge won by the
  *   second target counts; for a chain ordered by a strategy (cost,
- *   weighted, ...) it is the share not answered by the first target listed.
+ *   weighted, ...) "first" is the first target listed.
  *
  * @since 0.1.0
  */

@@ -308,3 +308,46 @@ describe("audit: the scenario library holds the issue's incidents, each as its n
     })
   )
 })
+
+describe("audit: the fallback rate counts every request that needed a fallback, as the fallback-rate alert does", () => {
+  /**
+   * 239.5 s of traffic, one request a second (240 requests). Both targets are down in minute 1,
+   * no retry, no breaker: each request of that minute tries the primary, falls back to the
+   * backup, and fails. The others are served by the primary. The fallback rate is the share of
+   * the requests that fell back: those of minute 1, not zero.
+   */
+  const bothDown = `
+seed: 5
+load: { duration: "239500 millis", requestsPerSecond: 1, arrivals: even, promptTokens: 100, completionTokens: 20 }
+providers:
+  a: { type: simulated, latency: "50 millis", faults: [{ from: "1 minute", to: "2 minutes", status: 529 }] }
+  b: { type: simulated, latency: "300 millis", faults: [{ from: "1 minute", to: "2 minutes", status: 503 }] }
+models:
+  primary: { provider: a }
+  backup: { provider: b }
+chains: { default: [primary, backup] }
+policy:
+  retry: { maxAttempts: 1 }
+  breaker: { consecutiveFailures: 0 }
+`
+
+  it.effect("requests that fell back and failed count; the denominator is every request", () =>
+    Effect.gen(function* () {
+      const { report, scenario } = yield* run(bothDown)
+      const down = Scenario.arrivals(scenario).filter((at) => at >= 60_000 && at < 120_000).length
+      expect(report.failed).toBe(down)
+      expect(target(report, "backup").calls).toBe(down)
+      expect(report.fallbackRate).toBe(down / 240)
+    })
+  )
+
+  it.effect("an answer from degraded mode is a fallback", () =>
+    Effect.gen(function* () {
+      const { report } = yield* run(
+        bothDown.replace("chains: { default: [primary, backup] }", "chains: { default: { targets: [primary], fallbackResponse: \"Sorry.\" } }")
+      )
+      expect(report.degraded).toBeGreaterThan(50)
+      expect(report.fallbackRate).toBe(report.degraded / report.requests)
+    })
+  )
+})

@@ -283,11 +283,15 @@ export const build = (scenario: Scenario.Scenario, policy: string, file: Config.
       oracleByRequest[request.index] = verdict.latency
       oracleCost += verdict.cost
     }
+    // fell back as the fallback-rate alert counts it: to another target than the first, or to degraded mode
     if (request.outcome === "served") {
       served++
       latencies.push(request.latency)
       if (request.target !== chainTargets[0]) fellBack++
-    } else if (request.outcome === "degraded") degraded++
+    } else if (request.outcome === "degraded") {
+      degraded++
+      fellBack++
+    } else if (request.tried > 1) fellBack++
   }
   const columns = timeline.columns(duration)
   const targets = raw.targets.map((t) => {
@@ -322,7 +326,7 @@ export const build = (scenario: Scenario.Scenario, policy: string, file: Config.
     wastedCalls: targets.reduce((sum, t) => sum + t.wasted, 0),
     cost: targets.reduce((sum, t) => sum + t.cost, 0),
     oracleCost,
-    fallbackRate: served === 0 ? 0 : fellBack / served,
+    fallbackRate: requests === 0 ? 0 : fellBack / requests,
     minutesPerColumn: columns.minutes,
     timeline: timeline.requestRow(columns, raw.requests, oracleByRequest),
     targets,

@@ -40,6 +40,8 @@ export interface RequestRecord {
   readonly latency: number
   /** The target that answered (absent unless `served`). */
   readonly target?: string
+  /** The distinct targets its attempts went to, a refusal (an open breaker's) included. */
+  readonly tried: number
 }
 
 /** What the router's attempts say about one target. @internal */
@@ -199,7 +201,8 @@ const traffic = (
             tally(counts, settled.attempts)
             const latency = now - start - at
             const { outcome, target } = settled
-            requests[index] = { index, at, outcome, latency, ...(target === undefined ? {} : { target }) }
+            const tried = new Set(settled.attempts.map((attempt) => attempt.target)).size
+            requests[index] = { index, at, outcome, latency, tried, ...(target === undefined ? {} : { target }) }
           })
         )
       )
