@@ -127,6 +127,7 @@ export const Target = Schema.Struct({
   failures: Schema.Record({ key: Schema.String, value: Count }),
   rejected: Schema.Record({ key: Schema.String, value: Count }),
   wasted: Count,
+  /** Times its breaker opened, on every instance (an opening mirrored through shared state is not one more). */
   breakerOpens: Count,
   budgetRefusals: Count,
   cost: Schema.Number,

@@ -351,3 +351,35 @@ policy:
     })
   )
 })
+
+describe("audit: breaker openings on several instances", () => {
+  /**
+   * Two instances take the requests in turn (two a second, evenly spaced); the primary is down
+   * in minute 1, and a breaker trips on 2 failures and stays open. Without shared state each
+   * instance trips its own breaker on its own two failures: two openings, four wasted calls.
+   * With it, the first to trip opens the other's (a mirrored opening, not one more).
+   */
+  const instances = (shared: boolean) => `
+seed: 5
+load: { duration: "239500 millis", requestsPerSecond: 2, arrivals: even, promptTokens: 100, completionTokens: 20, instances: 2, shared: ${shared} }
+providers:
+  a: { type: simulated, latency: "50 millis", faults: [{ from: "1 minute", to: "2 minutes", status: 529 }] }
+  b: { type: simulated, latency: "300 millis" }
+models:
+  primary: { provider: a }
+  backup: { provider: b }
+chains: { default: [primary, backup] }
+policy:
+  retry: { maxAttempts: 1 }
+  breaker: { consecutiveFailures: 2, openDuration: { base: "1 hour", cap: "1 hour" } }
+`
+
+  it.effect("without shared state every instance's opening counts; with it, a mirrored opening does not", () =>
+    Effect.gen(function* () {
+      const alone = (yield* run(instances(false))).report
+      expect(target(alone, "primary")).toMatchObject({ wasted: 4, breakerOpens: 2 })
+      const shared = (yield* run(instances(true))).report
+      expect(target(shared, "primary")).toMatchObject({ wasted: 2, breakerOpens: 1 })
+    })
+  )
+})

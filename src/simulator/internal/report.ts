@@ -170,7 +170,7 @@ const targetFigures = (
       failures: sortedRecord(record.attempts.failures),
       rejected: sortedRecord(record.attempts.rejected),
       wasted,
-      breakerOpens: transitions.filter((t) => t.to === "open" && t.from !== "open").length,
+      breakerOpens: record.opens,
       budgetRefusals: record.budgetRefusals,
       cost,
       outages: outageReports,
