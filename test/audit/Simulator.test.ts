@@ -383,3 +383,32 @@ policy:
     })
   )
 })
+
+describe("audit: the wasted-calls yardstick of a failure-rate breaker", () => {
+  /**
+   * The breaker trips only on its failure rate: every call of a window of the last 4 failing (its
+   * minimum of calls, by default, is the whole window when the window is under 10 calls). The
+   * primary is down from minute 1 and the breaker stays open: 4 wasted calls, and 4 allowed.
+   */
+  const rateOnly = `
+seed: 5
+load: { duration: "239500 millis", requestsPerSecond: 1, arrivals: even, promptTokens: 100, completionTokens: 20 }
+providers:
+  a: { type: simulated, latency: "50 millis", faults: [{ from: "1 minute", to: "2 minutes", status: 529 }] }
+  b: { type: simulated, latency: "300 millis" }
+models:
+  primary: { provider: a }
+  backup: { provider: b }
+chains: { default: [primary, backup] }
+policy:
+  retry: { maxAttempts: 1 }
+  breaker: { consecutiveFailures: 0, failureRate: { threshold: 1, window: 4 }, openDuration: { base: "1 hour", cap: "1 hour" } }
+`
+
+  it.effect("is the breaker's own minimum of calls: the whole count window under 10 calls, not 10", () =>
+    Effect.gen(function* () {
+      const { report } = yield* run(rateOnly)
+      expect(target(report, "primary").outages).toEqual([{ from: 60_000, to: 120_000, wasted: 4, halfOpens: 0, allowed: 4 }])
+    })
+  )
+})

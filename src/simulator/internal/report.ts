@@ -92,6 +92,9 @@ interface Yardstick {
 
 const defaultThreshold = 5
 
+/** A rate trip's minimum of calls by default (the breaker's): 10, or the whole window when a count window is smaller. */
+const defaultMinimumCalls = (window: Policy.WindowPolicy) => (typeof window === "number" ? Math.min(10, window) : 10)
+
 /**
  * The trip threshold of a target's breaker: its consecutive failures, else
  * the minimum calls of its rate trip; a breaker that cannot trip is measured
@@ -100,7 +103,8 @@ const defaultThreshold = 5
 const yardstick = (file: Config.ConfigFile, name: string): Yardstick => {
   const breaker = Policy.resolve(file.policy, file.models[name]?.policy).breaker
   const consecutive = breaker.consecutiveFailures ?? defaultThreshold
-  const rate = breaker.failureRate?.minimumCalls ?? (breaker.failureRate === undefined ? undefined : 10)
+  const failureRate = breaker.failureRate
+  const rate = failureRate === undefined ? undefined : failureRate.minimumCalls ?? defaultMinimumCalls(failureRate.window)
   const threshold = consecutive > 0 ? consecutive : rate ?? unreachable
   return threshold >= unreachable
     ? { threshold: defaultThreshold, probes: 1, substituted: true }
