@@ -299,6 +299,7 @@ describe("VirtualTime: determinism", () => {
         expect(stats.virtualMillis).toBe(Math.max(...delays))
         expect(stats.wakeUps).toBe(delays.length)
       }),
-    { fastCheck: { numRuns: 1000 } }
+    // 1000 worlds: past the 30 s default on a loaded machine (two cores shared)
+    { fastCheck: { numRuns: 1000 }, timeout: 120_000 }
   )
 })

@@ -11,23 +11,28 @@
  *   degraded mode (cache or static) is counted apart (`degraded`), not as
  *   available.
  * - `oracleAvailability`: requests for which some target of the chain could
- *   have answered at their arrival (`canServe`) / requests. A policy that
+ *   have answered at their arrival (`canServe`, and its context window holds
+ *   the prompt and the answer asked of it) / requests. A policy that
  *   waits out a short fault (retries, or a Retry-After, within the request's
  *   deadline) answers requests that arrived during it, and can be above it.
  * - `latency`: percentiles (nearest rank) over the answered requests, from
  *   arrival to the answer (for a stream: to its end), in milliseconds.
  * - `oracleLatency`: per servable request, the fastest servable target (the
  *   lowest median latency at the arrival, slow faults included), and one
- *   draw from its latency distribution; percentiles over those.
+ *   draw from its latency distribution (a stream's tail as long as the
+ *   answer its model gives: at most its `maxOutputTokens`); percentiles over
+ *   those.
  * - `upstreamCalls`: calls that reached a simulated provider. `wastedCalls`:
  *   calls that reached one inside a window where it could not answer.
  * - `cost`: what the providers bill: every upstream call that returned an
  *   answer (hedge losers and shadows included). `oracleCost`: per servable
  *   request, its cheapest servable target.
- * - `fallbackRate`: answered requests that another target than the chain's
- *   first (its primary) answered / answered requests. A hedge won by the
+ * - `fallbackRate`: requests that fell back / requests, as the fallback-rate
+ *   alert (`Alerts.fallbackRate`) counts them: answered by another target
+ *   than the chain's first (its primary), answered from degraded mode, or
+ *   failed after the router moved on to another target. A hedge won by the
  *   second target counts; for a chain ordered by a strategy (cost,
- *   weighted, ...) it is the share not answered by the first target listed.
+ *   weighted, ...) "first" is the first target listed.
  *
  * @since 0.1.0
  */
@@ -122,6 +127,7 @@ export const Target = Schema.Struct({
   failures: Schema.Record({ key: Schema.String, value: Count }),
   rejected: Schema.Record({ key: Schema.String, value: Count }),
   wasted: Count,
+  /** Times its breaker opened, on every instance (an opening mirrored through shared state is not one more). */
   breakerOpens: Count,
   budgetRefusals: Count,
   cost: Schema.Number,

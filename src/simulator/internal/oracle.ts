@@ -1,7 +1,9 @@
 /**
  * The oracle: what a router that knew the fault schedule could have done
  * for each request. It uses only the simulated providers' schedule view
- * (`canServe`, `faultsAt`) and their configured latencies and prices.
+ * (`canServe`, `faultsAt`), their configured latencies and prices, and
+ * their models' limits (a window too small for the request, an answer cut
+ * to `maxOutputTokens`), as the router applies them.
  *
  * @internal
  */
@@ -39,6 +41,8 @@ export interface OracleTarget {
   readonly streamTail: number
   /** The cost of one answer. */
   readonly answerCost: number
+  /** Whether its context window holds the prompt and the answer asked of it: else the router passes it over. */
+  readonly fits: boolean
 }
 
 type SimulatedEntry = Extract<Config.ConfigFile["providers"][string], { readonly type: "simulated" }>
@@ -54,9 +58,13 @@ interface LoadShape {
   readonly stream: boolean
 }
 
+/** The answer's length a target is asked for: the load's, at most its model's `maxOutputTokens` (as the router asks it). */
+const askedOf = (sim: Simulated.Service, load: LoadShape): number =>
+  Math.min(load.completionTokens, sim.info.maxOutputTokens ?? Infinity)
+
 /** The answer's tokens, and the milliseconds a stream spends after its first one. */
-const answerShape = (provider: SimulatedEntry | undefined, load: LoadShape) => {
-  const tokens = Math.min(provider?.outputTokens ?? load.completionTokens, load.completionTokens)
+const answerShape = (provider: SimulatedEntry | undefined, asked: number, load: LoadShape) => {
+  const tokens = Math.min(provider?.outputTokens ?? asked, asked)
   const tokenDelay =
     provider?.tokenDelay !== undefined ? Duration.toMillis(provider.tokenDelay) : 1000 / (provider?.tokensPerSecond ?? 100)
   return { tokens, streamTail: load.stream ? Math.max(0, tokens - 1) * tokenDelay : 0 }
@@ -70,20 +78,22 @@ export const target = (
   options: LoadShape & { readonly inputTokens: number }
 ): OracleTarget => {
   const provider = providerOf(file, name)
-  const { streamTail, tokens } = answerShape(provider, options)
+  const asked = askedOf(sim, options)
+  const { streamTail, tokens } = answerShape(provider, asked, options)
   return {
     name,
     sim,
     base: latencyModel(provider?.latency),
     streamTail,
-    answerCost: priceOf(sim.info.price, { inputTokens: options.inputTokens, outputTokens: tokens })
+    answerCost: priceOf(sim.info.price, { inputTokens: options.inputTokens, outputTokens: tokens }),
+    fits: options.inputTokens + asked <= sim.info.contextWindow
   }
 }
 
 /** A target's usual latency: its configured median (no fault), plus a stream's tail. @internal */
-export const usualLatency = (file: Config.ConfigFile, name: string, load: LoadShape): number => {
+export const usualLatency = (file: Config.ConfigFile, name: string, sim: Simulated.Service, load: LoadShape): number => {
   const provider = providerOf(file, name)
-  return latencyModel(provider?.latency).median + answerShape(provider, load).streamTail
+  return latencyModel(provider?.latency).median + answerShape(provider, askedOf(sim, load), load).streamTail
 }
 
 /** The latency model of a target for a call starting at `at`: the first active slow fault's, else its own. */
@@ -112,7 +122,7 @@ export const verdict = (targets: ReadonlyArray<OracleTarget>, at: number, index:
   let fastest: { readonly model: LatencyModel; readonly tail: number } | undefined = undefined
   let cheapest = Infinity
   for (const t of targets) {
-    if (!t.sim.canServe(at)) continue
+    if (!t.fits || !t.sim.canServe(at)) continue
     const model = modelAt(t, at)
     if (fastest === undefined || model.median + t.streamTail < fastest.model.median + fastest.tail) {
       fastest = { model, tail: t.streamTail }

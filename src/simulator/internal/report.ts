@@ -92,6 +92,9 @@ interface Yardstick {
 
 const defaultThreshold = 5
 
+/** A rate trip's minimum of calls by default (the breaker's): 10, or the whole window when a count window is smaller. */
+const defaultMinimumCalls = (window: Policy.WindowPolicy) => (typeof window === "number" ? Math.min(10, window) : 10)
+
 /**
  * The trip threshold of a target's breaker: its consecutive failures, else
  * the minimum calls of its rate trip; a breaker that cannot trip is measured
@@ -100,7 +103,8 @@ const defaultThreshold = 5
 const yardstick = (file: Config.ConfigFile, name: string): Yardstick => {
   const breaker = Policy.resolve(file.policy, file.models[name]?.policy).breaker
   const consecutive = breaker.consecutiveFailures ?? defaultThreshold
-  const rate = breaker.failureRate?.minimumCalls ?? (breaker.failureRate === undefined ? undefined : 10)
+  const failureRate = breaker.failureRate
+  const rate = failureRate === undefined ? undefined : failureRate.minimumCalls ?? defaultMinimumCalls(failureRate.window)
   const threshold = consecutive > 0 ? consecutive : rate ?? unreachable
   return threshold >= unreachable
     ? { threshold: defaultThreshold, probes: 1, substituted: true }
@@ -170,11 +174,11 @@ const targetFigures = (
       failures: sortedRecord(record.attempts.failures),
       rejected: sortedRecord(record.attempts.rejected),
       wasted,
-      breakerOpens: transitions.filter((t) => t.to === "open" && t.from !== "open").length,
+      breakerOpens: record.opens,
       budgetRefusals: record.budgetRefusals,
       cost,
       outages: outageReports,
-      timeline: timeline.targetRow(columns, calls, start, openSpans(transitions, start, raw.end), usual)
+      timeline: timeline.targetRow(columns, calls, start, openSpans(transitions, start, raw.end), usual, raw.end)
     }
   }
 }
@@ -283,15 +287,19 @@ export const build = (scenario: Scenario.Scenario, policy: string, file: Config.
       oracleByRequest[request.index] = verdict.latency
       oracleCost += verdict.cost
     }
+    // fell back as the fallback-rate alert counts it: to another target than the first, or to degraded mode
     if (request.outcome === "served") {
       served++
       latencies.push(request.latency)
       if (request.target !== chainTargets[0]) fellBack++
-    } else if (request.outcome === "degraded") degraded++
+    } else if (request.outcome === "degraded") {
+      degraded++
+      fellBack++
+    } else if (request.tried > 1) fellBack++
   }
   const columns = timeline.columns(duration)
   const targets = raw.targets.map((t) => {
-    const usual = oracle.usualLatency(file, t.name, { completionTokens: scenario.load.completionTokens, stream: scenario.load.stream })
+    const usual = oracle.usualLatency(file, t.name, t.sim, { completionTokens: scenario.load.completionTokens, stream: scenario.load.stream })
     return targetFigures(file, raw, t, columns, usual).report
   })
   const requests = raw.requests.length
@@ -322,7 +330,7 @@ export const build = (scenario: Scenario.Scenario, policy: string, file: Config.
     wastedCalls: targets.reduce((sum, t) => sum + t.wasted, 0),
     cost: targets.reduce((sum, t) => sum + t.cost, 0),
     oracleCost,
-    fallbackRate: served === 0 ? 0 : fellBack / served,
+    fallbackRate: requests === 0 ? 0 : fellBack / requests,
     minutesPerColumn: columns.minutes,
     timeline: timeline.requestRow(columns, raw.requests, oracleByRequest),
     targets,

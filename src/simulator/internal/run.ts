@@ -40,6 +40,8 @@ export interface RequestRecord {
   readonly latency: number
   /** The target that answered (absent unless `served`). */
   readonly target?: string
+  /** The distinct targets its attempts went to, a refusal (an open breaker's) included. */
+  readonly tried: number
 }
 
 /** What the router's attempts say about one target. @internal */
@@ -60,6 +62,8 @@ export interface TargetRecord {
   readonly transitions: ReadonlyArray<CircuitBreaker.Transition>
   /** When a breaker of this target went half-open, on every instance (a probe spell each). */
   readonly halfOpens: ReadonlyArray<number>
+  /** Times a breaker of this target opened, on every instance; an opening mirrored from another instance is not one more. */
+  readonly opens: number
   readonly budgetRefusals: number
 }
 
@@ -199,7 +203,8 @@ const traffic = (
             tally(counts, settled.attempts)
             const latency = now - start - at
             const { outcome, target } = settled
-            requests[index] = { index, at, outcome, latency, ...(target === undefined ? {} : { target }) }
+            const tried = new Set(settled.attempts.map((attempt) => attempt.target)).size
+            requests[index] = { index, at, outcome, latency, tried, ...(target === undefined ? {} : { target }) }
           })
         )
       )
@@ -264,7 +269,9 @@ export const run = (
         const calls = yield* sim.calls
         const transitions = Chunk.toReadonlyArray(yield* Queue.takeAll(queues[i]!))
         const rest = yield* Effect.forEach(others[i]!, (queue) => Effect.map(Queue.takeAll(queue), Chunk.toReadonlyArray))
-        const halfOpens = [transitions, ...rest].flatMap((ts) => ts.filter((t) => t.to === "half-open").map((t) => t.at))
+        const every = [transitions, ...rest]
+        const halfOpens = every.flatMap((ts) => ts.filter((t) => t.to === "half-open").map((t) => t.at))
+        const opens = every.reduce((n, ts) => n + ts.filter((t) => t.to === "open" && t.from !== "open" && t.reason !== "remote").length, 0)
         return {
           name,
           sim,
@@ -272,6 +279,7 @@ export const run = (
           attempts: counts.get(name)!,
           transitions,
           halfOpens,
+          opens,
           budgetRefusals: refusals.get(name) ?? 0
         } satisfies TargetRecord
       })

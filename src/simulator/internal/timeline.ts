@@ -57,7 +57,9 @@ const zeros = (columns: Columns) => new Array<number>(columns.count).fill(0)
  * A target's row: `=` every call served, `s` every call served but their
  * median more than 4 times the target's `usual` latency, `~` some failed,
  * `X` all failed, `-` only calls the router cancelled (timeouts, lost
- * hedges), `o` no answer and the breaker open for at least half the column,
+ * hedges), `o` no answer and the breaker open for at least half the column
+ * (of the part of it the run covers, up to `end`, milliseconds since the
+ * start: a last column shorter than the others is judged on its own time),
  * `.` idle.
  *
  * @internal
@@ -67,7 +69,8 @@ export const targetRow = (
   calls: ReadonlyArray<Simulated.Call>,
   start: number,
   open: ReadonlyArray<Window>,
-  usual: number
+  usual: number,
+  end: number
 ): string => {
   const durations: Array<Array<number>> = Array.from({ length: columns.count }, () => [])
   const succeeded = zeros(columns)
@@ -93,10 +96,11 @@ export const targetRow = (
   for (let column = 0; column < columns.count; column++) {
     const s = succeeded[column]!
     const f = failed[column]!
+    const covered = Math.min(columns.width, end - column * columns.width)
     row +=
       s > 0
         ? f > 0 ? legend.partial : median(durations[column]!) > slowFactor * usual ? legend.slow : legend.served
-        : openMillis[column]! * 2 >= columns.width
+        : openMillis[column]! > 0 && openMillis[column]! * 2 >= covered
         ? legend.open
         : f > 0
         ? legend.failed
