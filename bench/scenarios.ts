@@ -343,7 +343,8 @@ const figuresTable = (all: ReadonlyArray<Figures>): Table => ({
     "Calls / request: upstream calls (retries, probes, hedges) per request. Wasted: calls that started while their " +
     "target could not answer. Worst outage: per target, the outage furthest over its allowance (trip threshold + " +
     "half-open probes), wasted/allowed. Cost: what the providers bill (every call that returned an answer), against the " +
-    "oracle's cheapest servable target per request. Fallback rate: answered requests not answered by the chain's first target."
+    "oracle's cheapest servable target per request. Fallback rate: requests that fell back (answered by another target than the chain's first, answered from " +
+    "degraded mode, or failed after moving on to another target), over all requests, as the fallback-rate alert counts them."
 })
 
 const outageTable = (all: ReadonlyArray<Figures>): Table => ({
