@@ -171,6 +171,27 @@ describe("Router: sequential fallback", () => {
     })
   )
 
+  it.scoped("honourRetryAfter: false reads no Retry-After: the retry waits its backoff, and the breaker is not held open", () =>
+    Effect.gen(function* () {
+      const primary = yield* sim("anthropic", { faults: [{ to: "1 second", status: 429, retryAfter: "30 seconds" }] })
+      const secondary = yield* sim("openai")
+      const router = yield* Router.make({
+        targets: { sonnet: { model: primary }, mini: { model: secondary } },
+        chains: { default: ["sonnet", "mini"] },
+        policy: { retry: { maxAttempts: 2, base: "100 millis", jitter: "none", retryAfterCap: "5 seconds", honourRetryAfter: false } }
+      })
+      // two 429s 100 ms apart (not a failover at once for a wait past the cap), then the secondary
+      const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("hi")), "1 second"))
+      expect(meta.target).toBe("mini")
+      expect((yield* primary.stats).calls).toBe(2)
+      expect(Duration.toMillis(meta.latency)).toBe(50 + 100 + 50 + 100)
+      // no breaker held open for 30 s: once the fault is over, the primary answers
+      yield* TestClock.adjust("1 second")
+      const next = succeeded(yield* settle(router.complete(Chat.prompt("again")), "1 second"))
+      expect(next.meta.target).toBe("sonnet")
+    })
+  )
+
   it.scoped("Unauthorized and ModelNotFound skip the target without a retry", () =>
     Effect.gen(function* () {
       const a = yield* sim("a", { faults: [{ status: 401 }] })

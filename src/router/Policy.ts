@@ -20,13 +20,17 @@ import type { RetryBudgetOptions } from "../resilience/RetryBudget.js"
 /**
  * Retries on the same target: backoff settings (`maxAttempts` counts the
  * first call) plus the longest Retry-After worth waiting for; a longer one
- * fails over at once.
+ * fails over at once, and holds the target's breaker open for its length.
+ * `honourRetryAfter: false` reads no Retry-After at all: a retry waits its
+ * backoff alone and no breaker is held open by a server, as a hand-written
+ * loop would (the simulator's `naive` policy). Default true.
  *
  * @since 0.1.0
  * @category models
  */
 export interface RetryPolicy extends BackoffOptions {
   readonly retryAfterCap?: Duration.DurationInput
+  readonly honourRetryAfter?: boolean
 }
 
 /**

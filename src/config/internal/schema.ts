@@ -70,13 +70,14 @@ const nonEmptyRecord = <V extends Schema.Schema.AnyNoContext>(value: V, what: st
 // Policy
 // ---------------------------------------------------------------------------
 
-const Retry = struct("a retry policy (maxAttempts, base, factor, cap, jitter, retryAfterCap)", {
+const Retry = struct("a retry policy (maxAttempts, base, factor, cap, jitter, retryAfterCap, honourRetryAfter)", {
   maxAttempts: optional(PositiveInt),
   base: optional(FiniteDuration),
   factor: optional(Schema.Number.pipe(Schema.finite(), Schema.positive())),
   cap: optional(ConfigDuration),
   jitter: optional(Schema.Literal(...Backoff.jitters)),
-  retryAfterCap: optional(ConfigDuration)
+  retryAfterCap: optional(ConfigDuration),
+  honourRetryAfter: optional(Schema.Boolean)
 })
 
 const Timeouts = struct("timeouts (attempt, firstToken, total)", {

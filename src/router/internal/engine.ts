@@ -78,12 +78,13 @@ export type MemberRetry = ReturnType<typeof Retry.makeBounded<ProviderError | Re
  * @internal
  */
 export const memberRetry = (policy: Policy.Resolved): MemberRetry => {
-  const { retryAfterCap, ...backoff } = policy.retry
+  const { honourRetryAfter, retryAfterCap, ...backoff } = policy.retry
   return Retry.makeBounded<ProviderError | Rejected | Deadline>({
     ...backoff,
     ...(retryAfterCap === undefined ? {} : { retryAfterCap }),
     while: isRetriable,
-    retryAfter: (error) => (error._tag === "Rejected" || error._tag === "Deadline" ? Option.none() : retryAfter(error))
+    retryAfter: (error) =>
+      honourRetryAfter === false || error._tag === "Rejected" || error._tag === "Deadline" ? Option.none() : retryAfter(error)
   })
 }
 
@@ -601,7 +602,7 @@ const observed = <A, R>(
     record(state, target, duration, failure)
     if (countsForHealth(failure)) yield* shared.health.record(target.name, { success: false, latency: duration })
     yield* emit(shared, { _tag: "AttemptFailed", ...fields, at: end, attempt, error: recorded(failure), duration })
-    const pushback = failure._tag === "Rejected" ? Option.none() : retryAfter(failure)
+    const pushback = failure._tag === "Rejected" || member.policy.retry.honourRetryAfter === false ? Option.none() : retryAfter(failure)
     if (Option.isSome(pushback) && Duration.greaterThan(pushback.value, member.policy.retry.retryAfterCap ?? "10 seconds")) {
       yield* target.breaker.forceOpen(pushback.value)
     }

@@ -65,8 +65,9 @@ export const defaults = (file: Config.ConfigFile): Config.ConfigFile => topology
  * one retry (two attempts), no hedge, no circuit breaker (no slow-call trip,
  * a failure threshold never reached),
  * no retry budget (a bucket too large to empty), no bulkhead, no degraded
- * answers (no cache, no chain's `fallbackResponse`); timeouts and
- * Retry-After handling as the router's defaults.
+ * answers (no cache, no chain's `fallbackResponse`), no Retry-After read
+ * (a retry waits its backoff alone, and no server holds a breaker open);
+ * timeouts as the router's defaults.
  *
  * @internal
  */
@@ -74,7 +75,7 @@ export const naive = (file: Config.ConfigFile): Config.ConfigFile => ({
   ...topology(file, { strategy: false, fallbackResponse: false }),
   cache: false,
   policy: {
-    retry: { maxAttempts: 2 },
+    retry: { maxAttempts: 2, honourRetryAfter: false },
     breaker: { consecutiveFailures: unreachable, slowCallRate: false },
     budget: { maxTokens: unreachable },
     bulkhead: false,
