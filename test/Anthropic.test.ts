@@ -146,6 +146,8 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Anthropic", (i
         })
         // a conversation that is nothing but an empty user message and a system message
         yield* model.complete({ messages: [{ role: "system", content: "Say hello." }, { role: "user", content: "" }] })
+        // no text anywhere (a blank message, which OpenAI answers): a turn of its own, not none
+        yield* model.complete({ messages: [{ role: "user", content: "   " }] })
         const bodies = server.requests().map((r) => r.body as Record<string, unknown>)
         expect(bodies.map((b) => [b.system, b.messages])).toEqual([
           [undefined, [{ role: "user", content: "Write a haiku about rain." }]],
@@ -157,7 +159,8 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Anthropic", (i
               { role: "user", content: [{ type: "tool_result", tool_use_id: "toolu_1" }] }
             ]
           ],
-          [undefined, [{ role: "user", content: "Say hello." }]]
+          [undefined, [{ role: "user", content: "Say hello." }]],
+          [undefined, [{ role: "user", content: "(The conversation starts.)" }]]
         ])
       })
     )

@@ -220,11 +220,14 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gemini", (it) 
           ]
         })
         yield* Stream.runDrain(model.stream({ messages: [{ role: "system", content: "Say hello." }, { role: "user", content: "" }] }))
+        // no text anywhere (a blank message, which OpenAI answers): a turn of its own, not none
+        yield* model.complete({ messages: [{ role: "user", content: " \n" }] })
         const bodies = server.requests().map((r) => r.body as Record<string, unknown>)
         expect(bodies.map((b) => [b.systemInstruction, b.contents])).toEqual([
           [undefined, [{ role: "user", parts: [{ text: "Write a haiku about rain." }] }]],
           [undefined, [{ role: "user", parts: [{ text: "Hi" }] }]],
-          [undefined, [{ role: "user", parts: [{ text: "Say hello." }] }]]
+          [undefined, [{ role: "user", parts: [{ text: "Say hello." }] }]],
+          [undefined, [{ role: "user", parts: [{ text: "(The conversation starts.)" }] }]]
         ])
       })
     )

@@ -104,8 +104,9 @@ const mergeTurns = (messages: ReadonlyArray<WireMessage>): Array<WireMessage> =>
  * The user turn put before a conversation that opens on the assistant's
  * (a greeting a chat UI seeds, a history window that starts on a tool call,
  * which OpenAI takes): Claude refuses one with a 400, "first message must use
- * the "user" role", and Gemini one that opens on a function call. It says
- * nothing of its own.
+ * the "user" role", and Gemini one that opens on a function call. It is also
+ * the one turn of a conversation with no text at all (a blank message), which
+ * both refuse as no turn. It says nothing of its own.
  *
  * @internal
  */
@@ -288,8 +289,8 @@ export const claudeSchema = (input: unknown): unknown => {
  * not sent (see `hasText`), nor is a stop sequence of whitespace alone
  * (Claude refuses both); a conversation left with no turn (system messages
  * alone, which OpenAI answers) sends its system text as the one user turn,
- * Claude needing one; one that opens on the assistant's turn gets
- * `openingTurn` before it, and one that ends on it (the start of Claude's
+ * Claude needing one; one that opens on the assistant's turn, or has no
+ * text at all, gets `openingTurn` before it, and one that ends on it (the start of Claude's
  * answer) loses the trailing whitespace Claude refuses there.
  *
  * @internal
@@ -307,7 +308,11 @@ export const encodeRequest = (
     else if (hasText(message.content)) system.push(message.content)
   }
   const merged = mergeTurns(turns)
-  if (merged[0]?.role === "assistant") merged.unshift({ role: "user", content: [{ type: "text", text: openingTurn }] })
+  // a conversation that opens on the assistant's turn, or has no text at all (a blank message, which OpenAI
+  // answers, and Claude refuses as no turn: 400 "at least one message is required"), opens on a user turn
+  if (merged[0]?.role === "assistant" || (merged.length === 0 && system.length === 0)) {
+    merged.unshift({ role: "user", content: [{ type: "text", text: openingTurn }] })
+  }
   // a last assistant turn is the start of Claude's answer, which must not end in whitespace (a 400, "final
   // assistant content cannot end with trailing whitespace"); OpenAI takes it
   const last = merged.at(-1)

@@ -128,8 +128,8 @@ const generationConfig = (request: ChatRequest, model: string): Record<string, u
  * A function call goes with its `thoughtSignature` to a Gemini model; for
  * Gemini 3 and later, a turn whose first call has none gets the placeholder
  * Gemini's docs give on it. Gemma gets none (see `signatureUse`). A
- * conversation that opens on the model's turn gets a user turn before it
- * (`openingTurn`).
+ * conversation that opens on the model's turn, or has no text at all, gets
+ * a user turn before it (`openingTurn`).
  *
  * @internal
  */
@@ -153,7 +153,10 @@ export const encodeRequest = (request: ChatRequest, model: string): Record<strin
   // Gemini wants a function call right after a user turn or a function's response (a 400, "Please ensure that
   // function call turn comes immediately after a user turn or after a function response turn"): a conversation
   // whose history opens on the model's turn, which OpenAI takes, gets a user turn before it, as Claude does
-  if (turns[0]?.role === "model") turns.unshift({ role: "user", parts: [{ text: openingTurn }] })
+  // so does one with no text at all (a blank message, which OpenAI answers): `contents` is required
+  if (turns[0]?.role === "model" || turns.every((turn) => turn.parts.length === 0)) {
+    turns.unshift({ role: "user", parts: [{ text: openingTurn }] })
+  }
   const body: Record<string, unknown> = { contents: turns }
   if (system.length > 0) body.systemInstruction = { parts: [{ text: system.join("\n\n") }] }
   const config = generationConfig(request, model)
