@@ -639,6 +639,30 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gemini", (it) 
       })
     )
 
+    it.scoped("a stream ends with its body, not at the first STOP: every event may carry one, and the last usage is the answer's", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const model = yield* Gemini.make({ model: "gemini-1.5-flash", baseUrl: server.url })
+        const event = (text: string | undefined, output: number) => ({
+          candidates: [{ content: { role: "model", parts: text === undefined ? [] : [{ text }] }, finishReason: "STOP", index: 0 }],
+          usageMetadata: { promptTokenCount: 5, candidatesTokenCount: output, totalTokenCount: 5 + output }
+        })
+        // STOP on every event, running totals (as Gemini 1.0 and 1.5 sent them), then an event with no part
+        const body = [event("Rome ", 1), event("is the ", 3), event("capital.", 4), event(undefined, 4)]
+          .map((e) => `data: ${JSON.stringify(e)}\r\n\r\n`).join("")
+        server.enqueue(MockServer.status(200, { body }))
+        const chunks = Array.from(yield* Stream.runCollect(model.stream(Chat.prompt("hi"))))
+        expect(chunks.filter((c) => c._tag === "TextDelta").map((c) => c.text).join("")).toBe("Rome is the capital.")
+        expect(chunks.slice(-2)).toEqual([
+          { _tag: "Finish", reason: "stop" },
+          { _tag: "Usage", usage: { inputTokens: 5, outputTokens: 4 } }
+        ])
+        // a body that ends with no finish at all was cut: a MalformedResponse after what it held
+        server.enqueue(MockServer.status(200, { body: `data: ${JSON.stringify({ candidates: [{ content: { role: "model", parts: [{ text: "Rome " }] }, index: 0 }] })}\r\n\r\n` }))
+        expect(yield* streamed(model)).toEqual(["TextDelta", "failed: MalformedResponse"])
+      })
+    )
+
     it.scoped("a malformed function call fails over to the next target", () =>
       Effect.gen(function* () {
         const failing = yield* MockServer.make({ faults: [finishing("MALFORMED_FUNCTION_CALL", []).json] })

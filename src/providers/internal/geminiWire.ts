@@ -422,10 +422,16 @@ const decodeGenerateContent = Http.jsonDecoder(GenerateContentResponse, isGenera
 
 /**
  * Decodes the SSE events of `streamGenerateContent?alt=sse`, each a whole
- * `GenerateContentResponse`; the one whose candidate has a `finishReason` is
- * the terminal event (it carries the final usage). Function calls come whole,
- * one `ToolCallDelta` each. A finish that is no answer (see `finishFailure`)
- * fails the stream after the text of its own event and the usage.
+ * `GenerateContentResponse`. The stream ends with the body: Gemini sends no
+ * terminal event, and a `finishReason` of `STOP` has come on every event of
+ * a stream, not only on the last (seen on Gemini 1.0 and 1.5, and through
+ * proxies), so an ordinary finish is held until the body ends, and the last
+ * finish and the last usage (each event's counts are running totals) go
+ * out then. A body that ends with no finish at all was cut. Function calls
+ * come whole, one `ToolCallDelta` each. A finish that is no answer (see
+ * `finishFailure`) fails the stream: a policy or malformed one at once,
+ * after the text of its own event and the usage; `STOP` or `OTHER` with
+ * nothing in the whole answer at its end.
  *
  * @internal
  */
@@ -435,8 +441,19 @@ export const streamDecoder = (context: Errors.Context): Http.EventDecoder => {
   let content = false
   // the text that went out, for a stop on policy
   let text = ""
+  // the latest ordinary finish, and the latest usage: what the stream ends with when the body does
+  let finish: string | undefined
+  let usage: Usage | undefined
   return {
     terminal: "a candidate with a finishReason",
+    end: (out) => {
+      if (finish === undefined) return undefined
+      const counted = usage ?? usageOf(undefined)
+      const failed = finishFailure(context, finish, content, text, counted)
+      if (failed === undefined) out.push({ _tag: "Finish", reason: finishReason(finish, tools > 0) })
+      out.push({ _tag: "Usage", usage: counted })
+      return failed ?? true
+    },
     onEvent: (event, out) => {
       const decoded = decodeEvent(context, event)
       if (Either.isLeft(decoded)) return decoded.left
@@ -465,19 +482,19 @@ export const streamDecoder = (context: Errors.Context): Http.EventDecoder => {
           })
         }
       }
-      const finish = candidate?.finishReason
-      if (finish === undefined || finish === "FINISH_REASON_UNSPECIFIED") return false
-      // a finish that fails can ride on an event with text: that text goes out first, then the provider's
-      // count of what was sent, then the failure (as OpenAI's and Anthropic's streams end on a refusal)
-      const usage = usageOf(response.usageMetadata)
-      const failed = finishFailure(context, finish, content, text, usage)
-      if (failed !== undefined) {
-        out.push({ _tag: "Usage", usage })
-        return failed
+      if (response.usageMetadata !== undefined) usage = usageOf(response.usageMetadata)
+      const reason = candidate?.finishReason
+      if (reason === undefined || reason === "FINISH_REASON_UNSPECIFIED") return false
+      // a finish on policy or a malformed one ends the stream now; it can ride on an event with text: that text
+      // goes out first, then the provider's count of what was sent, then the failure (as OpenAI's and
+      // Anthropic's streams end on a refusal)
+      if (filteredFinishes.has(reason) || malformedFinishes.has(reason)) {
+        const counted = usage ?? usageOf(undefined)
+        out.push({ _tag: "Usage", usage: counted })
+        return finishFailure(context, reason, content, text, counted)!
       }
-      out.push({ _tag: "Finish", reason: finishReason(finish, tools > 0) })
-      out.push({ _tag: "Usage", usage })
-      return true
+      finish = reason
+      return false
     }
   }
 }

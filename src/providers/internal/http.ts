@@ -563,6 +563,13 @@ export interface EventDecoder {
    * for); otherwise that end is a `MalformedResponse`.
    */
   readonly pending?: () => ProviderError | undefined
+  /**
+   * For a stream whose end is the body's end (Gemini's): called when the
+   * body ends, it pushes what the decoder held back to `out` and returns
+   * `true` (the stream ended well) or the error it fails with;
+   * `undefined` leaves the end to `pending` and the missing terminal event.
+   */
+  readonly end?: (out: Array<ChatChunk>) => true | ProviderError | undefined
 }
 
 /**
@@ -719,9 +726,12 @@ export const decodeSse = <E = never>(
             // the body ended: what the decoder still held, then the end or the missing terminal event
             const out: Array<ChatChunk> = []
             decode(text.decode(), out)
-            last ??= Option.some(
-              decoder.pending?.() ?? Errors.malformed(endpoint, `${endpoint.provider} stream ended before ${decoder.terminal}`)
-            )
+            if (last === undefined) {
+              const ended = decoder.end?.(out)
+              last = ended === true ? Option.none() : Option.some(
+                ended ?? decoder.pending?.() ?? Errors.malformed(endpoint, `${endpoint.provider} stream ended before ${decoder.terminal}`)
+              )
+            }
             return emit(out)
           },
           onSuccess: (chunk) => {
