@@ -210,6 +210,10 @@ describe("Simulator: determinism and the timeline", () => {
       expect(text).toContain("Timeline (one column per minute")
       expect(text).toMatch(/primary\s+=ooo/)
       expect(text).toContain("MET   availability within 0.1 pp of the oracle")
+      expect(text).toContain("240 requests over 4 minutes on chain default")
+      // one minute is a minute
+      const oneMinute = (yield* run(singleTarget.replace('duration: "239500 millis"', 'duration: "1 minute"'))).report
+      expect(Report.format(oneMinute)).toContain("60 requests over 1 minute on chain")
     })
   )
 

@@ -26,7 +26,9 @@ const mark = (met: boolean | null) => (met === null ? "n/a " : met ? "MET " : "M
 
 const span = (ms: number) => {
   const minutes = ms / 60_000
-  return minutes >= 120 ? `${(minutes / 60).toFixed(1)} hours` : `${Math.round(minutes * 10) / 10} minutes`
+  if (minutes >= 120) return `${(minutes / 60).toFixed(1)} hours`
+  const rounded = Math.round(minutes * 10) / 10
+  return `${rounded} ${rounded === 1 ? "minute" : "minutes"}`
 }
 
 /** Left-aligned first column, right-aligned others. */
