@@ -114,7 +114,7 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Anthropic", (i
         const model = yield* Anthropic.make({ model: "m", baseUrl: server.url, maxTokens: 1000, version: "2099-01-01" })
         yield* model.complete(Chat.prompt("a"))
         yield* model.complete(Chat.prompt("b", { maxTokens: 12, toolChoice: { name: "f" } }))
-        yield* Stream.runDrain(model.stream(Chat.prompt("c", { toolChoice: "none" })))
+        yield* Stream.runDrain(model.stream(Chat.prompt("c", { toolChoice: "none", tools: [{ name: "f", parameters: { type: "object" } }] })))
         const bodies = server.requests().map((r) => r.body as Record<string, unknown>)
         expect(bodies.map((b) => [b.max_tokens, b.tool_choice, b.stream])).toEqual([
           [1000, undefined, undefined],

@@ -193,13 +193,14 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gemini", (it) 
       Effect.gen(function* () {
         const server = yield* MockServer.make()
         const model = yield* Gemini.make({ model: "gemini-2.5-pro", apiKey: key, baseUrl: server.url })
-        yield* Stream.runDrain(model.stream(Chat.prompt("hi", { toolChoice: "none" })))
+        yield* Stream.runDrain(model.stream(Chat.prompt("hi", { toolChoice: "none", tools: [{ name: "f", parameters: { type: "object" } }] })))
         const [sent] = server.requests()
         expect(sent?.path).toBe("/models/gemini-2.5-pro:streamGenerateContent")
         expect(sent?.query).toEqual({ alt: "sse" })
         expect(sent?.headers.accept).toBe("text/event-stream")
         expect(sent?.body).toEqual({
           contents: [{ role: "user", parts: [{ text: "hi" }] }],
+          tools: [{ functionDeclarations: [{ name: "f", parametersJsonSchema: { type: "object" } }] }],
           toolConfig: { functionCallingConfig: { mode: "NONE" } }
         })
       })

@@ -14,6 +14,8 @@ import * as Chat from "../src/llm/Chat.js"
 import { isStoppedAnswer } from "../src/llm/index.js"
 import * as LanguageModel from "../src/llm/LanguageModel.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
+import * as AnthropicWire from "../src/providers/internal/anthropicWire.js"
+import * as GeminiWire from "../src/providers/internal/geminiWire.js"
 import * as Wire from "../src/providers/internal/openAiWire.js"
 import * as MockServer from "../src/testing/MockServer.js"
 import { listen } from "./support/servers.js"
@@ -50,6 +52,23 @@ const toolReply: MockServer.Reply = {
 
 layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("OpenAi", (it) => {
   describe("wire request", () => {
+    it("a tool choice of auto or none without tools goes to no provider, which OpenAI would refuse; required or a function goes, to be refused", () => {
+      const sent = (request: Chat.ChatRequest) => [
+        Wire.encodeRequest(request, "gpt-4.1", "max_tokens", false)["tool_choice"],
+        AnthropicWire.encodeRequest(request, "claude-sonnet-4-5", 1024, false)["tool_choice"],
+        GeminiWire.encodeRequest(request, "gemini-2.5-flash")["toolConfig"]
+      ]
+      expect(sent({ ...Chat.prompt("hi"), toolChoice: "auto" })).toEqual([undefined, undefined, undefined])
+      expect(sent({ ...Chat.prompt("hi"), toolChoice: "none", tools: [] })).toEqual([undefined, undefined, undefined])
+      const tools = [{ name: "f", parameters: { type: "object" } }]
+      expect(sent({ ...Chat.prompt("hi"), toolChoice: "none", tools })).toEqual([
+        "none",
+        { type: "none" },
+        { functionCallingConfig: { mode: "NONE" } }
+      ])
+      expect(sent({ ...Chat.prompt("hi"), toolChoice: "required" }).every((choice) => choice !== undefined)).toBe(true)
+    })
+
     it.scoped("maps messages, parts, tool calls and results, options and tools", () =>
       Effect.gen(function* () {
         const server = yield* MockServer.make()

@@ -11,6 +11,7 @@ import type { ChatChunk, ChatRequest, ChatResponse, ContentPart, FinishReason, M
 import type { ProviderError } from "../../llm/ProviderError.js"
 import * as Errors from "./errors.js"
 import * as Http from "./http.js"
+import { toolChoiceOf } from "./toolChoice.js"
 import { cacheCounts, count } from "./usage.js"
 
 // ---------------------------------------------------------------------------
@@ -345,7 +346,8 @@ export const encodeRequest = (
       input_schema: tool.parameters
     }))
   }
-  if (request.toolChoice !== undefined) body.tool_choice = encodeToolChoice(request.toolChoice)
+  const choice = toolChoiceOf(request)
+  if (choice !== undefined) body.tool_choice = encodeToolChoice(choice)
   // one tool call at most: Anthropic's switch sits in its tool choice (none of "none"'s business)
   if (request.parallelToolCalls === false && request.tools !== undefined && request.tools.length > 0) {
     const choice = (body.tool_choice as Record<string, unknown> | undefined) ?? { type: "auto" }

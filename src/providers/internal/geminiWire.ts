@@ -17,6 +17,7 @@ import { argumentsObject, hasText, openingTurn } from "./anthropicWire.js"
 import * as Errors from "./errors.js"
 import * as Http from "./http.js"
 import { geminiThinking } from "./models.js"
+import { toolChoiceOf } from "./toolChoice.js"
 import { cacheCounts, count, reasoningCount } from "./usage.js"
 
 // ---------------------------------------------------------------------------
@@ -173,7 +174,8 @@ export const encodeRequest = (request: ChatRequest, model: string): Record<strin
       }
     ]
   }
-  if (request.toolChoice !== undefined) body.toolConfig = encodeToolChoice(request.toolChoice)
+  const choice = toolChoiceOf(request)
+  if (choice !== undefined) body.toolConfig = encodeToolChoice(choice)
   return body
 }
 

@@ -26,6 +26,7 @@ import type { InvalidRequest, ProviderError } from "../../llm/ProviderError.js"
 import * as Errors from "./errors.js"
 import * as Http from "./http.js"
 import { openAiEffort, refusesSampling } from "./models.js"
+import { toolChoiceOf } from "./toolChoice.js"
 import { cacheCounts, count, reasoningCount } from "./usage.js"
 
 // ---------------------------------------------------------------------------
@@ -151,7 +152,8 @@ export const encodeRequest = (
       }
     }))
   }
-  if (request.toolChoice !== undefined) body.tool_choice = encodeToolChoice(request.toolChoice)
+  const choice = toolChoiceOf(request)
+  if (choice !== undefined) body.tool_choice = encodeToolChoice(choice)
   // OpenAI takes it only beside tools
   if (request.parallelToolCalls !== undefined && body.tools !== undefined) body.parallel_tool_calls = request.parallelToolCalls
   if (request.responseFormat !== undefined) body.response_format = encodeResponseFormat(request.responseFormat)
