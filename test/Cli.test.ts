@@ -74,6 +74,37 @@ const runExecutable = async (args: ReadonlyArray<string>) => {
   return { run, exited, until }
 }
 
+/**
+ * Runs `serve` from source with `args` (and `--port 0`) until its banner's
+ * last line, then stops it: everything it printed.
+ */
+const serveUntilBanner = async (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv): Promise<string> => {
+  const child = spawn(process.execPath, ["--import", "tsx", join(root, "src/cli/bin.ts"), "serve", ...args, "--port", "0"], {
+    cwd: root,
+    env: { ...process.env, ...env }
+  })
+  let output = ""
+  child.stdout.on("data", (chunk) => (output += chunk))
+  child.stderr.on("data", (chunk) => (output += chunk))
+  const exited = new Promise<void>((resolve) => child.on("close", () => resolve()))
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const deadline = Date.now() + 45_000
+      const check = () =>
+        output.includes("drains requests in flight")
+          ? resolve()
+          : child.exitCode !== null || Date.now() > deadline
+          ? reject(new Error(output))
+          : setTimeout(check, 50)
+      check()
+    })
+  } finally {
+    child.kill("SIGTERM")
+  }
+  await exited
+  return output
+}
+
 describe("llm-failover CLI", () => {
   it("npm start serves the demo gateway, answers a completion, and stops on SIGTERM", async () => {
     // `npm start` exactly as the README says, on a free port
@@ -372,29 +403,7 @@ describe("llm-failover CLI", () => {
     const dir = mkdtempSync(join(tmpdir(), "llm-failover-banner-"))
     const config = join(dir, "config.yaml")
     writeFileSync(config, ["providers: { sim: { type: simulated } }", "models: { m: { provider: sim } }", 'gateway: { keys: ["env:LLM_TOKEN"] }', ""].join("\n"))
-    const child = spawn(process.execPath, ["--import", "tsx", join(root, "src/cli/bin.ts"), "serve", "--config", config, "--port", "0"], {
-      cwd: root,
-      env: { ...process.env, LLM_TOKEN: "tok-banner-secret-4321" }
-    })
-    let output = ""
-    child.stdout.on("data", (chunk) => (output += chunk))
-    child.stderr.on("data", (chunk) => (output += chunk))
-    const exited = new Promise<void>((resolve) => child.on("close", () => resolve()))
-    try {
-      await new Promise<void>((resolve, reject) => {
-        const deadline = Date.now() + 45_000
-        const check = () =>
-          output.includes("drains requests in flight")
-            ? resolve()
-            : child.exitCode !== null || Date.now() > deadline
-            ? reject(new Error(output))
-            : setTimeout(check, 50)
-        check()
-      })
-    } finally {
-      child.kill("SIGTERM")
-    }
-    await exited
+    const output = await serveUntilBanner(["--config", config], { LLM_TOKEN: "tok-banner-secret-4321" })
     rmSync(dir, { recursive: true, force: true })
     expect(output).toContain('-H "authorization: Bearer $LLM_TOKEN"')
     expect(output).toContain('apiKey: process.env["LLM_TOKEN"]')
@@ -472,33 +481,7 @@ describe("llm-failover CLI", () => {
     const keyed = join(dir, "keyed.yaml")
     writeFileSync(open, ["providers: { sim: { type: simulated } }", "models: { m: { provider: sim } }", ""].join("\n"))
     writeFileSync(keyed, ["providers: { sim: { type: simulated } }", "models: { m: { provider: sim } }", 'gateway: { keys: ["env:GATEWAY_KEY"] }', ""].join("\n"))
-    /** Serves until the banner's last line, then stops: everything it printed. */
-    const served = async (args: ReadonlyArray<string>) => {
-      const child = spawn(process.execPath, ["--import", "tsx", join(root, "src/cli/bin.ts"), "serve", ...args, "--port", "0"], {
-        cwd: root,
-        env: { ...process.env, GATEWAY_KEY: "gw-open-test" }
-      })
-      let output = ""
-      child.stdout.on("data", (chunk) => (output += chunk))
-      child.stderr.on("data", (chunk) => (output += chunk))
-      const exited = new Promise<void>((resolve) => child.on("close", () => resolve()))
-      try {
-        await new Promise<void>((resolve, reject) => {
-          const deadline = Date.now() + 45_000
-          const check = () =>
-            output.includes("drains requests in flight")
-              ? resolve()
-              : child.exitCode !== null || Date.now() > deadline
-              ? reject(new Error(output))
-              : setTimeout(check, 50)
-          check()
-        })
-      } finally {
-        child.kill("SIGTERM")
-      }
-      await exited
-      return output
-    }
+    const served = (args: ReadonlyArray<string>) => serveUntilBanner(args, { GATEWAY_KEY: "gw-open-test" })
     try {
       const warning = /level=WARN .*message="gateway on 0\.0\.0\.0 with no gateway key: anyone who can reach the port can call its providers; set gateway\.keys/
       expect(await served(["--config", open, "--host", "0.0.0.0"])).toMatch(warning)
