@@ -1,0 +1,153 @@
+/**
+ * The gateway as an attacker or a careless operator meets it (the security
+ * audit): no key (an upstream's, the gateway's) in an answer, a log line at
+ * debug level, a metric, the status page or the usage report, whatever an
+ * upstream echoes; keys checked on every route that calls a provider; bad
+ * input answered with a clean 4xx. Real HTTP on 127.0.0.1 (port 0), against
+ * raw upstreams.
+ */
+import { NodeHttpClient } from "@effect/platform-node"
+import { describe, expect, layer } from "@effect/vitest"
+import { Effect, Either, Logger, LogLevel, Redacted } from "effect"
+import * as Http from "node:http"
+import * as Config from "../../src/config/Config.js"
+import * as Gateway from "../../src/gateway/Gateway.js"
+import * as Observability from "../../src/observability/Observability.js"
+import * as OpenAi from "../../src/providers/OpenAi.js"
+import * as Router from "../../src/router/Router.js"
+import { json, rawUpstream, sse } from "../support/raw.js"
+
+const upstreamKey = "sk-proj-UPSTREAMsecret0123456789abcdef"
+const gatewayKey = "gw-GATEWAYsecret-0123456789"
+
+interface Answer {
+  readonly status: number
+  readonly headers: Http.IncomingHttpHeaders
+  readonly text: string
+}
+
+/** One request over a fresh connection, with exactly the headers given. */
+const send = (url: string, method: string, path: string, headers: Record<string, string>, body?: string) =>
+  Effect.promise(
+    () =>
+      new Promise<Answer>((resolve, reject) => {
+        const request = Http.request(`${url}${path}`, { method, headers, agent: false })
+        request.on("response", (response) => {
+          const chunks: Array<Buffer> = []
+          response.on("data", (chunk: Buffer) => chunks.push(chunk))
+          response.on("end", () =>
+            resolve({ status: response.statusCode ?? 0, headers: response.headers, text: Buffer.concat(chunks).toString("utf8") })
+          )
+        })
+        request.on("error", reject)
+        request.end(body)
+      })
+  )
+
+const chat = (model: string, stream = false) =>
+  JSON.stringify({ model, stream, messages: [{ role: "user", content: "hi" }] })
+
+/** What an OpenAI upstream says to a wrong key: the key, echoed. */
+const keyEcho = `Incorrect API key provided: ${upstreamKey}. You can find your API key at https://platform.openai.com/account/api-keys.`
+
+/**
+ * An OpenAI upstream answering by the model asked: `unauthorized` a 401
+ * echoing the key, `invalid` a 400 echoing it, `midstream` one token then an
+ * error event echoing it.
+ */
+const upstream = rawUpstream((_url, body) => {
+  switch (body?.model) {
+    case "unauthorized":
+      return json(401, { error: { message: keyEcho, type: "invalid_request_error", param: null, code: "invalid_api_key" } })
+    case "invalid":
+      return json(400, { error: { message: keyEcho, type: "invalid_request_error", param: null, code: null } })
+    default:
+      return {
+        body: sse(
+          { id: "c", object: "chat.completion.chunk", created: 1, model: "midstream", choices: [{ index: 0, delta: { role: "assistant", content: "Hel" }, finish_reason: null }] },
+          { error: { message: keyEcho, type: "server_error", code: null } }
+        )
+      }
+  }
+})
+
+const setup = Effect.gen(function* () {
+  const { baseUrl } = yield* upstream
+  const lines: Array<string> = []
+  const logger = Logger.make(({ annotations, message }) => {
+    lines.push(`${Array.isArray(message) ? message.join(" ") : String(message)} ${JSON.stringify(Object.fromEntries(annotations))}`)
+  })
+  const target = (model: string) => Effect.map(OpenAi.make({ model, apiKey: Redacted.make(upstreamKey), baseUrl }), (m) => ({ model: m }))
+  const router = yield* Router.make({
+    targets: { unauthorized: yield* target("unauthorized"), invalid: yield* target("invalid"), midstream: yield* target("midstream") },
+    chains: { default: ["unauthorized"] },
+    policy: { retry: { maxAttempts: 1 } }
+  })
+  const observability = yield* Observability.attach(router, { telemetry: { tracing: false } })
+  const gateway = yield* Gateway.make({
+    router,
+    port: 0,
+    keys: [Redacted.make(gatewayKey)],
+    routes: [
+      { path: "/metrics", handler: observability.handlers.metrics },
+      { path: "/status", handler: observability.handlers.status },
+      { path: "/status.json", handler: observability.handlers.statusJson },
+      { path: "/v1/usage", handler: observability.handlers.usage, requireKey: true }
+    ]
+  }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)), Logger.withMinimumLogLevel(LogLevel.All))
+  return { url: gateway.url, lines }
+}).pipe(Logger.withMinimumLogLevel(LogLevel.All))
+
+const auth = { "content-type": "application/json", authorization: `Bearer ${gatewayKey}` }
+
+layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Security", (it) => {
+  describe("an upstream that echoes its key", () => {
+    it.scoped("never shows it: not in an answer (completion, stream, mid-stream error), a log line at debug, /metrics, /status, /status.json, /v1/usage", () =>
+      Effect.gen(function* () {
+        const { lines, url } = yield* setup
+        const answers: Array<Answer> = []
+        for (const model of ["unauthorized", "invalid", "midstream"]) {
+          answers.push(yield* send(url, "POST", "/v1/chat/completions", auth, chat(model)))
+          answers.push(yield* send(url, "POST", "/v1/chat/completions", auth, chat(model, true)))
+        }
+        for (const path of ["/metrics", "/status", "/status.json", "/v1/usage"]) answers.push(yield* send(url, "GET", path, auth))
+        expect(answers.map((a) => a.status)).toContain(200)
+        const everything = [...answers.map((a) => `${JSON.stringify(a.headers)} ${a.text}`), ...lines].join("\n")
+        expect(everything).not.toContain("UPSTREAMsecret")
+        expect(everything).not.toContain("GATEWAYsecret")
+      }))
+  })
+
+  describe("a config that holds a secret where a mapping key goes", () => {
+    const base = `models: { mini: { provider: openai, model: gpt-4.1-mini } }\nchains: { default: [mini] }\n`
+    const problemsOf = (yaml: string) =>
+      Effect.map(Effect.either(Config.parse(yaml)), (parsed) => (Either.isLeft(parsed) ? parsed.left.message : "parsed"))
+
+    it.effect("is never quoted in a problem: an unknown key that is a key, a gateway.keys mapping, a header name holding a bearer token", () =>
+      Effect.gen(function* () {
+        const unknownKey = yield* problemsOf(`providers:\n  openai:\n    type: openai\n    apiKey: sk-x\n    sk-proj-SECRETmappingkey0123456789: true\n${base}`)
+        const keysMapping = yield* problemsOf(`providers: { openai: { type: openai, apiKey: sk-x } }\n${base}gateway:\n  keys: { gw-SECRETkeyAsMapping: admin }\n`)
+        const headerName = yield* problemsOf(
+          `providers:\n  openai:\n    type: openai\n    apiKey: sk-x\n    headers: { "Authorization: Bearer sk-SECRETinheadername": yes }\n${base}`
+        )
+        for (const message of [unknownKey, keysMapping, headerName]) {
+          expect(message).toMatch(/^invalid config/)
+          expect(message).not.toContain("SECRET")
+        }
+        // still says where: the line and column of the key
+        expect(unknownKey).toMatch(/providers\.openai\S*: unknown key .*\(line 5, column \d+\)/)
+        expect(headerName).toMatch(/providers\.openai\.headers\S*: a header's name/)
+      }))
+
+    it.effect("an unknown key shaped like a field's name is still quoted (a typo is worth naming)", () =>
+      Effect.gen(function* () {
+        const typo = yield* problemsOf(`providers:\n  openai: { type: openai, apiKey: sk-x, baseURL: "http://127.0.0.1:1/v1" }\n${base}`)
+        expect(typo).toContain("providers.openai.baseURL: unknown key")
+        // a name with a scheme's word in it is no credential
+        const named = yield* problemsOf(
+          `providers: { openai: { type: openai, apiKey: sk-x } }\nmodels: { mini: { provider: openai, model: gpt-4.1-mini } }\nchains: { "basic tier": [nope] }\n`
+        )
+        expect(named).toContain('chains["basic tier"]')
+      }))
+  })
+})
