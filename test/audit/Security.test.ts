@@ -10,10 +10,12 @@ import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, layer } from "@effect/vitest"
 import { Effect, Either, Logger, LogLevel, Redacted } from "effect"
 import * as Http from "node:http"
+import * as Net from "node:net"
 import * as Config from "../../src/config/Config.js"
 import * as Gateway from "../../src/gateway/Gateway.js"
 import * as Observability from "../../src/observability/Observability.js"
 import * as OpenAi from "../../src/providers/OpenAi.js"
+import * as Simulated from "../../src/providers/Simulated.js"
 import * as Router from "../../src/router/Router.js"
 import { json, rawUpstream, sse } from "../support/raw.js"
 
@@ -83,7 +85,9 @@ const setup = Effect.gen(function* () {
     chains: { default: ["unauthorized"] },
     policy: { retry: { maxAttempts: 1 } }
   })
-  const observability = yield* Observability.attach(router, { telemetry: { tracing: false } })
+  const logged = Logger.replace(Logger.defaultLogger, logger)
+  // the router's log lines are written by a fiber attach forks: with its logger
+  const observability = yield* Observability.attach(router, { telemetry: { tracing: false } }).pipe(Effect.provide(logged))
   const gateway = yield* Gateway.make({
     router,
     port: 0,
@@ -94,7 +98,7 @@ const setup = Effect.gen(function* () {
       { path: "/status.json", handler: observability.handlers.statusJson },
       { path: "/v1/usage", handler: observability.handlers.usage, requireKey: true }
     ]
-  }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)), Logger.withMinimumLogLevel(LogLevel.All))
+  }).pipe(Effect.provide(logged))
   return { url: gateway.url, lines }
 }).pipe(Logger.withMinimumLogLevel(LogLevel.All))
 
@@ -112,6 +116,9 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Security", (it
         }
         for (const path of ["/metrics", "/status", "/status.json", "/v1/usage"]) answers.push(yield* send(url, "GET", path, auth))
         expect(answers.map((a) => a.status)).toContain(200)
+        // the router's lines are there, the attempts' at debug level among them
+        expect(lines.some((line) => line.startsWith("LLM attempt on unauthorized failed (Unauthorized)"))).toBe(true)
+        expect(lines.some((line) => line.startsWith("LLM stream on midstream failed after its first content"))).toBe(true)
         const everything = [...answers.map((a) => `${JSON.stringify(a.headers)} ${a.text}`), ...lines].join("\n")
         expect(everything).not.toContain("UPSTREAMsecret")
         expect(everything).not.toContain("GATEWAYsecret")
@@ -148,6 +155,66 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Security", (it
           `providers: { openai: { type: openai, apiKey: sk-x } }\nmodels: { mini: { provider: openai, model: gpt-4.1-mini } }\nchains: { "basic tier": [nope] }\n`
         )
         expect(named).toContain('chains["basic tier"]')
+      }))
+  })
+
+  describe("a body the gateway answers without reading", () => {
+    /**
+     * Sends a request's head and the start of a body announced as 100 MB,
+     * then nothing more: the answer's head, and whether the server closed
+     * the connection (within 5 s) rather than keep reading the body.
+     */
+    const unreadBody = (port: number, head: string) =>
+      Effect.async<{ readonly head: string; readonly closed: boolean }>((resume) => {
+        const socket = Net.connect(port, "127.0.0.1", () =>
+          socket.write(`${head}\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100000000\r\n\r\n{"model":`)
+        )
+        let text = ""
+        socket.on("data", (data: Buffer) => (text += data.toString("latin1")))
+        const done = (closed: boolean) => {
+          clearTimeout(timer)
+          socket.destroy()
+          resume(Effect.succeed({ head: text.split("\r\n\r\n", 1)[0] ?? "", closed }))
+        }
+        const timer = setTimeout(() => done(false), 5_000)
+        socket.on("close", () => done(true))
+        socket.on("error", () => undefined)
+        return Effect.sync(() => done(false))
+      })
+
+    it.scoped("is not read on after the answer: a 401 (no key) or a 404 closes the connection, as a 413 does, so a client cannot upload past bodyTimeout", () =>
+      Effect.gen(function* () {
+        const model = yield* Simulated.make({ provider: "openai", model: "gpt-4.1-mini", latency: "1 millis", tokenDelay: 0 })
+        const router = yield* Router.make({ targets: { mini: { model } }, chains: { default: ["mini"] } })
+        const gateway = yield* Gateway.make({ router, port: 0, keys: [Redacted.make(gatewayKey)] }).pipe(
+          Effect.provide(Logger.replace(Logger.defaultLogger, Logger.none))
+        )
+        const unauthorized = yield* unreadBody(gateway.port, "POST /v1/chat/completions HTTP/1.1")
+        expect(unauthorized.head).toMatch(/^HTTP\/1\.1 401/)
+        expect(unauthorized.head).toMatch(/\r\nconnection: close/i)
+        expect(unauthorized.closed).toBe(true)
+        const unknown = yield* unreadBody(gateway.port, "POST /v1/embeddings HTTP/1.1")
+        expect(unknown.head).toMatch(/^HTTP\/1\.1 404/)
+        expect(unknown.head).toMatch(/\r\nconnection: close/i)
+        expect(unknown.closed).toBe(true)
+        // an answer to a request read whole keeps its connection
+        const agent = new Http.Agent({ keepAlive: true })
+        yield* Effect.addFinalizer(() => Effect.sync(() => agent.destroy()))
+        const kept = (method: string, path: string, headers: Record<string, string>, body?: string) =>
+          Effect.promise(
+            () =>
+              new Promise<{ readonly status: number; readonly connection: string | undefined }>((resolve, reject) => {
+                const request = Http.request(`${gateway.url}${path}`, { method, headers, agent }, (response) => {
+                  response.resume()
+                  response.on("end", () => resolve({ status: response.statusCode ?? 0, connection: response.headers.connection }))
+                })
+                request.on("error", reject)
+                request.end(body)
+              })
+          )
+        expect(yield* kept("GET", "/healthz", {})).toMatchObject({ status: 200, connection: "keep-alive" })
+        expect(yield* kept("POST", "/v1/chat/completions", auth, chat("default"))).toMatchObject({ status: 200, connection: "keep-alive" })
+        expect(yield* kept("GET", "/v1/models", {})).toMatchObject({ status: 401, connection: "keep-alive" })
       }))
   })
 })

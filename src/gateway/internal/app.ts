@@ -543,6 +543,22 @@ const answer = <R>(
     Effect.map((response) => HttpServerResponse.setHeader(response, "x-request-id", requestId))
   )
 
+/**
+ * An answer given before its request's body was read whole (a 401, a 404,
+ * a 405) closes the connection, as a 413 does: Node would otherwise read
+ * and drop the rest of the body to keep the connection, for as long as the
+ * client sends it (past `bodyTimeout`, up to Node's own `requestTimeout`),
+ * with no key asked.
+ */
+const closingUnread = (request: Http.IncomingMessage, response: HttpServerResponse.HttpServerResponse): HttpServerResponse.HttpServerResponse =>
+  // a request without a body may not be `complete` yet when it is answered at once (in its own event)
+  request.complete || !hasBody(request) ? response : HttpServerResponse.setHeader(response, "connection", "close")
+
+const hasBody = (request: Http.IncomingMessage): boolean => {
+  const length = request.headers["content-length"]
+  return request.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0")
+}
+
 /** A stream's log line, once it ended or its client left. */
 const streamLine = ({ line, log }: Logged, status: number): Effect.Effect<void> =>
   Effect.suspend(() => {
@@ -580,13 +596,14 @@ const withRequestLog = <R>(
     const method = request.method
     const path = pathOf(request.url)
     const record = yield* logged(sink, method, path, request.headers["x-request-id"])
-    const identified = yield* answer(
+    const answered = yield* answer(
       app.pipe(
         Effect.provideService(CurrentLog, record),
         Effect.catchTag("RouteNotFound", () => Effect.fail(notFound(method, path)))
       ),
       record
     )
+    const identified = request.source instanceof Http.IncomingMessage ? closingUnread(request.source, answered) : answered
     const body = identified.body
     if (body._tag !== "Stream") {
       yield* record.line(identified.status)
@@ -632,7 +649,7 @@ const nodeChat = (
   Effect.scoped(Effect.gen(function* () {
     const input = nodeInput(request)
     const record = yield* logged(sink, "POST", pathOf(request.url ?? "/"), input.header("x-request-id"))
-    const answered = yield* answer(chat(input, record), record)
+    const answered = closingUnread(request, yield* answer(chat(input, record), record))
     const body = answered.body
     const pull = body._tag === "Stream" ? ssePulls.get(body.stream as Stream.Stream<Uint8Array>) : undefined
     if (pull !== undefined) return yield* writeStream(response, answered, pull, record)
