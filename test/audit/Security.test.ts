@@ -217,4 +217,31 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Security", (it
         expect(yield* kept("GET", "/v1/models", {})).toMatchObject({ status: 401, connection: "keep-alive" })
       }))
   })
+
+  describe("names with CR/LF and non-ASCII (a config's, sent back by a client)", () => {
+    it.scoped("make x-llm-* headers of printable ASCII: no header is injected, the answer goes out, and the status page escapes them", () =>
+      Effect.gen(function* () {
+        const evil = "t\r\nset-cookie: stolen=1 é <b>"
+        const model = yield* Simulated.make({ provider: "openai", model: "gpt-4.1-mini", latency: "1 millis", tokenDelay: 0 })
+        const router = yield* Router.make({ targets: { [evil]: { model } }, chains: { [`c${evil}`]: [evil] } })
+        const observability = yield* Observability.attach(router, { telemetry: { tracing: false } })
+        const gateway = yield* Gateway.make({ router, port: 0, routes: [{ path: "/status", handler: observability.handlers.status }] }).pipe(
+          Effect.provide(Logger.replace(Logger.defaultLogger, Logger.none))
+        )
+        const headers = { "content-type": "application/json" }
+        for (const stream of [false, true]) {
+          const answer = yield* send(gateway.url, "POST", "/v1/chat/completions", headers, chat(`c${evil}`, stream))
+          expect(answer.status).toBe(200)
+          expect(answer.headers["set-cookie"]).toBeUndefined()
+          expect(answer.headers["x-llm-target"]).toBe("t??set-cookie: stolen=1 ? <b>")
+          expect(answer.headers["x-llm-chain"]).toBe("ct??set-cookie: stolen=1 ? <b>")
+        }
+        const missing = yield* send(gateway.url, "POST", "/v1/chat/completions", headers, chat(`x${evil}`))
+        expect(missing.status).toBe(404)
+        expect(missing.headers["set-cookie"]).toBeUndefined()
+        const status = yield* send(gateway.url, "GET", "/status", {})
+        expect(status.text).toContain("&lt;b&gt;")
+        expect(status.text).not.toContain("<b>")
+      }))
+  })
 })
