@@ -13,6 +13,7 @@ import * as Http from "node:http"
 import * as Net from "node:net"
 import * as Config from "../../src/config/Config.js"
 import * as Gateway from "../../src/gateway/Gateway.js"
+import { isLoopbackHost } from "../../src/gateway/internal/app.js"
 import * as Observability from "../../src/observability/Observability.js"
 import * as OpenAi from "../../src/providers/OpenAi.js"
 import * as Simulated from "../../src/providers/Simulated.js"
@@ -242,6 +243,61 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Security", (it
         const status = yield* send(gateway.url, "GET", "/status", {})
         expect(status.text).toContain("&lt;b&gt;")
         expect(status.text).not.toContain("<b>")
+      }))
+  })
+
+  describe("a page in a browser, its name rebound to 127.0.0.1 (DNS rebinding)", () => {
+    /** A request to the gateway's port whose Host header names another site, as a rebound page's does. */
+    const asHost = (url: string, host: string, method: string, path: string, headers: Record<string, string>, body?: string) =>
+      send(url, method, path, { ...headers, host }, body)
+
+    it.scoped("cannot reach a gateway on a loopback address with no keys: a Host that is not a loopback name gets a 403, and no provider is called", () =>
+      Effect.gen(function* () {
+        const model = yield* Simulated.make({ provider: "openai", model: "gpt-4.1-mini", latency: "1 millis", tokenDelay: 0 })
+        const router = yield* Router.make({ targets: { mini: { model } }, chains: { default: ["mini"] } })
+        const observability = yield* Observability.attach(router, { telemetry: { tracing: false } })
+        const gateway = yield* Gateway.make({ router, port: 0, routes: [{ path: "/v1/usage", handler: observability.handlers.usage, requireKey: true }] }).pipe(
+          Effect.provide(Logger.replace(Logger.defaultLogger, Logger.none))
+        )
+        const headers = { "content-type": "application/json" }
+        const rebound = `attacker.example:${gateway.port}`
+        const refused = yield* asHost(gateway.url, rebound, "POST", "/v1/chat/completions", headers, chat("default"))
+        expect(refused.status).toBe(403)
+        expect(JSON.parse(refused.text).error.code).toBe("host_not_allowed")
+        for (const [method, path] of [["POST", "/v1/chat/completions"], ["GET", "/v1/usage"], ["GET", "/v1/models"]] as const) {
+          const answer = yield* asHost(gateway.url, rebound, method, path, headers, method === "POST" ? chat("default", true) : undefined)
+          expect([path, answer.status]).toEqual([path, 403])
+        }
+        // the usage report counted no request: none reached the router
+        const usage = yield* send(gateway.url, "GET", "/v1/usage", {})
+        expect(JSON.parse(usage.text).totals.requests).toBe(0)
+        // loopback names are served
+        for (const host of [`localhost:${gateway.port}`, `127.0.0.1:${gateway.port}`, `[::1]:${gateway.port}`, "LOCALHOST.", "app.localhost"]) {
+          const answer = yield* asHost(gateway.url, host, "POST", "/v1/chat/completions", headers, chat("default"))
+          expect([host, answer.status]).toEqual([host, 200])
+        }
+      }))
+
+    it("a loopback name: localhost and names under it, 127.x.x.x, ::1, with any port; not a name that only starts like one, nor every interface", () => {
+      for (const host of ["localhost", "localhost:8787", "a.localhost", "127.0.0.1", "127.9.9.9:1", "[::1]:8787", "::1", "[::ffff:127.0.0.1]:80", undefined]) {
+        expect([host, isLoopbackHost(host)]).toEqual([host, true])
+      }
+      for (const host of ["0.0.0.0", "::", "attacker.example", "localhost.attacker.example", "127.0.0.1.attacker.example:80", "[::2]:80", "10.0.0.1"]) {
+        expect([host, isLoopbackHost(host)]).toEqual([host, false])
+      }
+    })
+
+    it.scoped("with gateway keys the Host is not checked (a proxy may pass its own; a rebound page has no key)", () =>
+      Effect.gen(function* () {
+        const model = yield* Simulated.make({ provider: "openai", model: "gpt-4.1-mini", latency: "1 millis", tokenDelay: 0 })
+        const router = yield* Router.make({ targets: { mini: { model } }, chains: { default: ["mini"] } })
+        const gateway = yield* Gateway.make({ router, port: 0, keys: [Redacted.make(gatewayKey)] }).pipe(
+          Effect.provide(Logger.replace(Logger.defaultLogger, Logger.none))
+        )
+        const proxied = yield* asHost(gateway.url, "gateway.example.com", "POST", "/v1/chat/completions", auth, chat("default"))
+        expect(proxied.status).toBe(200)
+        const keyless = yield* asHost(gateway.url, "gateway.example.com", "POST", "/v1/chat/completions", { "content-type": "application/json" }, chat("default"))
+        expect(keyless.status).toBe(401)
       }))
   })
 })
