@@ -34,6 +34,7 @@
  * | 400 | a provider refused the request as invalid | `invalid_request` |
  * | 400 | a provider refused on content policy | `content_filter` |
  * | 401 | missing or wrong `Authorization: Bearer` key | `invalid_api_key` |
+ * | 403 | no `keys`, on a loopback address, and a `Host` that is no loopback name (DNS rebinding) | `host_not_allowed` |
  * | 404 | unknown `model` / unknown URL | `model_not_found` / `unknown_url` |
  * | 405 | a known URL with the wrong method | `method_not_allowed` |
  * | 408 | the body did not arrive within `bodyTimeout` | `request_timeout` |
@@ -81,7 +82,10 @@ import * as InternalServer from "./internal/server.js"
  *   `Router.make`'s router holds when its `stream` succeeds; a router of
  *   your own whose first read waits holds them until it returns.
  * - `keys`: the gateway's own keys, sent by clients as
- *   `Authorization: Bearer <key>`; none means no auth (fine on 127.0.0.1).
+ *   `Authorization: Bearer <key>`; none means no auth (fine on 127.0.0.1,
+ *   where it then answers only requests whose `Host` is a loopback name,
+ *   so a page whose name a DNS rebinding pointed at 127.0.0.1 is refused
+ *   with a 403).
  * - `maxBodyBytes`: the largest request body (default 1 MiB).
  * - `bodyTimeout`: how long a request body may take to arrive once the
  *   headers did (default 30 seconds); past it, 408 and the connection

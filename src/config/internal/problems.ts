@@ -7,7 +7,7 @@
  * @internal
  */
 import { ParseResult, Schema } from "effect"
-import { scrub } from "./secret.js"
+import { looksLikeCredential, scrub } from "./secret.js"
 import type { Position } from "./text.js"
 
 /**
@@ -124,7 +124,18 @@ export const dropOtherAlternatives = (found: ReadonlyArray<RawProblem>): Readonl
 const maxMessage = 300
 
 /**
- * Finishes problems: scrubs secrets out of every message (then shortens it),
+ * A problem's path as shown: an unknown key shaped like a credential (a key
+ * pasted where a field's name goes) is not quoted (see `looksLikeCredential`).
+ */
+const shownPath = (problem: RawProblem): ReadonlyArray<PropertyKey> => {
+  const last = problem.path.at(-1)
+  return problem.message.startsWith("unknown key") && typeof last === "string" && looksLikeCredential(last)
+    ? [...problem.path.slice(0, -1), "<redacted>"]
+    : problem.path
+}
+
+/**
+ * Finishes problems: scrubs secrets out of every path and message (then shortens it),
  * adds lines and columns, drops duplicates, and sorts them by their place in
  * the file (the located ones first, in order; the rest as they came).
  *
@@ -138,7 +149,7 @@ export const finish = (
   const seen = new Set<string>()
   const out: Array<Problem & { readonly order: number }> = []
   mergeAlternatives(problems).forEach((problem, order) => {
-    const path = formatPath(problem.path)
+    const path = scrub(formatPath(shownPath(problem)), secrets)
     const scrubbed = scrub(problem.message, secrets)
     const message = scrubbed.length > maxMessage ? `${scrubbed.slice(0, maxMessage - 3)}...` : scrubbed
     const key = `${path}\u0000${message}`

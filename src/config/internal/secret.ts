@@ -89,6 +89,21 @@ export const HeaderValue: Schema.Schema<Redacted.Redacted<string>, string> = sec
 const credentialHeaderName = /auth|key$|token$|secret|password|credential|^cookie$/i
 const credentialScheme = /^(bearer|basic)\s+\S/i
 
+/** A credential scheme and its token anywhere in a text (`Authorization: Bearer sk-...`; not a name like "basic tier"). */
+const credentialSchemeIn = /(?:^|[\s:])(?:bearer|basic)\s+\S{12,}/i
+
+/**
+ * Whether a mapping key shaped like a credential rather than a field's name:
+ * one unbroken run of 20 or more characters mixing letters and digits
+ * (`sk-proj-...`, `AIza...`), or one holding a credential scheme. An unknown
+ * key shaped so is not quoted in its problem's path (a typo such as
+ * `baseURL` is).
+ *
+ * @internal
+ */
+export const looksLikeCredential = (key: string): boolean =>
+  credentialSchemeIn.test(key) || (key.length >= 20 && !/\s/.test(key) && /\d/.test(key) && /[a-z]/i.test(key))
+
 /** The password of a URL with credentials: `scheme://user:password@host`. */
 const urlPassword = /^[a-z][a-z0-9+.-]*:\/\/[^/@\s:]*:([^/@\s]+)@/i
 
@@ -170,6 +185,9 @@ export const suspectedSecrets = (raw: unknown): ReadonlyArray<string> => {
       for (const item of value) collect(item, underSecretKey, underCredentialKey)
     } else if (isRecord(value)) {
       for (const [key, item] of Object.entries(value)) {
+        // a secret written as a mapping's key (`keys: { sk-...: admin }`, a header named `Authorization: Bearer ...`)
+        // would be quoted in a problem's path or in its "actual" value
+        if (key.length >= 4 && !key.startsWith(prefix) && (underCredentialKey || credentialSchemeIn.test(key))) found.add(key)
         collect(item, underSecretKey || secretKey.test(key), underCredentialKey || credentialKey.test(key))
       }
     }

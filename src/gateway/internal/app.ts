@@ -51,6 +51,13 @@ export interface Settings {
   readonly maxQueued: number
   readonly requestTimeout: Duration.Duration | undefined
   readonly routes: ReadonlyArray<{ readonly path: string; readonly handler: HttpApp.Default; readonly requireKey?: boolean }>
+  /**
+   * Answer only requests whose `Host` names a loopback address (`localhost`,
+   * `127.x.x.x`, `[::1]`): set by the server when it listens on one with no
+   * keys, where a web page whose name a DNS rebinding pointed at 127.0.0.1
+   * could otherwise call the providers and read the answers.
+   */
+  readonly loopbackHostsOnly?: boolean
 }
 
 /** What the server shares with the app: whether it is shutting down. @internal */
@@ -467,7 +474,8 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
 
     // a request's line goes to the sink in the context, if any (`LogSink`), else through Effect's logger
     const sink = Option.getOrUndefined(yield* Effect.serviceOption(LogSink.LogSink))
-    return { app: withRequestLog(routed, writesStreams, sink), chat: nodeChat(chat, sink) }
+    const hostAllowed = settings.loopbackHostsOnly === true ? isLoopbackHost : () => true
+    return { app: withRequestLog(routed, writesStreams, sink, hostAllowed), chat: nodeChat(chat, sink, hostAllowed) }
   })
 
 /**
@@ -475,6 +483,27 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
  * response is written from the pull itself (see `NodeBody`).
  */
 const ssePulls = new WeakMap<Stream.Stream<Uint8Array>, NodeBody.Pull>()
+
+/**
+ * Whether a `Host` header names a loopback address: `localhost` (or a name
+ * under it), `127.x.x.x`, `[::1]`, with any port. A request without one
+ * (HTTP/1.0) is no browser's.
+ *
+ * @internal
+ */
+export const isLoopbackHost = (host: string | undefined): boolean => {
+  if (host === undefined) return true
+  // `[::1]:8787`, `::1` (an address to bind), `localhost:8787`
+  const bare = host.startsWith("[") ? host.slice(1, host.indexOf("]")) : host.indexOf(":") !== host.lastIndexOf(":") ? host : host.split(":", 1)[0]!
+  const name = bare.toLowerCase().replace(/\.$/, "")
+  return (
+    name === "localhost" ||
+    name.endsWith(".localhost") ||
+    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name) ||
+    name === "::1" ||
+    /^::ffff:127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name)
+  )
+}
 
 const completionId = (): string => `chatcmpl-${randomUUID().replaceAll("-", "")}`
 
@@ -543,6 +572,22 @@ const answer = <R>(
     Effect.map((response) => HttpServerResponse.setHeader(response, "x-request-id", requestId))
   )
 
+/**
+ * An answer given before its request's body was read whole (a 401, a 404,
+ * a 405) closes the connection, as a 413 does: Node would otherwise read
+ * and drop the rest of the body to keep the connection, for as long as the
+ * client sends it (past `bodyTimeout`, up to Node's own `requestTimeout`),
+ * with no key asked.
+ */
+const closingUnread = (request: Http.IncomingMessage, response: HttpServerResponse.HttpServerResponse): HttpServerResponse.HttpServerResponse =>
+  // a request without a body may not be `complete` yet when it is answered at once (in its own event)
+  request.complete || !hasBody(request) ? response : HttpServerResponse.setHeader(response, "connection", "close")
+
+const hasBody = (request: Http.IncomingMessage): boolean => {
+  const length = request.headers["content-length"]
+  return request.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0")
+}
+
 /** A stream's log line, once it ended or its client left. */
 const streamLine = ({ line, log }: Logged, status: number): Effect.Effect<void> =>
   Effect.suspend(() => {
@@ -573,20 +618,22 @@ const writeStream = (response: Http.ServerResponse, answered: HttpServerResponse
 const withRequestLog = <R>(
   app: HttpApp.Default<Errors.Failure | RouteNotFound, R>,
   writesStreams: boolean,
-  sink: LogSink.Sink
+  sink: LogSink.Sink,
+  hostAllowed: (host: string | undefined) => boolean
 ): HttpApp.Default<never, Exclude<R, CurrentLog>> =>
   Effect.gen(function* () {
     const request = yield* HttpServerRequest.HttpServerRequest
     const method = request.method
     const path = pathOf(request.url)
     const record = yield* logged(sink, method, path, request.headers["x-request-id"])
-    const identified = yield* answer(
-      app.pipe(
+    const answered = yield* answer(
+      (hostAllowed(request.headers["host"]) ? app : Effect.fail(Errors.hostNotAllowed())).pipe(
         Effect.provideService(CurrentLog, record),
         Effect.catchTag("RouteNotFound", () => Effect.fail(notFound(method, path)))
       ),
       record
     )
+    const identified = request.source instanceof Http.IncomingMessage ? closingUnread(request.source, answered) : answered
     const body = identified.body
     if (body._tag !== "Stream") {
       yield* record.line(identified.status)
@@ -625,14 +672,16 @@ export type NodeChat = (request: Http.IncomingMessage, response: Http.ServerResp
 
 const nodeChat = (
   chat: (request: ChatInput, current: Current) => Effect.Effect<HttpServerResponse.HttpServerResponse, Errors.Failure, Scope.Scope>,
-  sink: LogSink.Sink
+  sink: LogSink.Sink,
+  hostAllowed: (host: string | undefined) => boolean
 ): NodeChat =>
 (request, response) =>
   // the request's scope (a stream's resources), closed once its answer is written
   Effect.scoped(Effect.gen(function* () {
     const input = nodeInput(request)
     const record = yield* logged(sink, "POST", pathOf(request.url ?? "/"), input.header("x-request-id"))
-    const answered = yield* answer(chat(input, record), record)
+    const handler = hostAllowed(input.header("host")) ? chat(input, record) : Effect.fail(Errors.hostNotAllowed())
+    const answered = closingUnread(request, yield* answer(handler, record))
     const body = answered.body
     const pull = body._tag === "Stream" ? ssePulls.get(body.stream as Stream.Stream<Uint8Array>) : undefined
     if (pull !== undefined) return yield* writeStream(response, answered, pull, record)

@@ -94,6 +94,22 @@ export const bodyTimedOut = (after: Duration.Duration): Failure =>
 export const unsupportedMediaType = (): Failure =>
   invalidRequest(415, "The Content-Type must be application/json.", "unsupported_media_type", null, { connection: "close" })
 
+/**
+ * 403: a request addressed to another name than a loopback one, to a
+ * gateway on a loopback address with no keys (a page whose name a DNS
+ * rebinding pointed at 127.0.0.1). The connection closes.
+ *
+ * @internal
+ */
+export const hostNotAllowed = (): Failure =>
+  invalidRequest(
+    403,
+    "This gateway listens on a loopback address with no gateway keys: it answers requests addressed to localhost or a loopback address only. Set gateway.keys to serve it under another name.",
+    "host_not_allowed",
+    null,
+    { connection: "close" }
+  )
+
 /** 429: the gateway's own queue is full. @internal */
 export const busy = (): Failure =>
   new Failure({

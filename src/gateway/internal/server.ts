@@ -174,8 +174,10 @@ export const start = (settings: ServerSettings): Effect.Effect<Running, ServeErr
   Effect.gen(function* () {
     const lifecycle: App.Lifecycle = { draining: false }
     const inFlight = new InFlight()
-    // nothing wraps the app here: it may write a stream's answer itself
-    const { app, chat } = yield* App.makeServed(settings, lifecycle)
+    // nothing wraps the app here: it may write a stream's answer itself; on a loopback address with no
+    // keys, only requests addressed to a loopback name are answered (DNS rebinding: see `loopbackHostsOnly`)
+    const loopbackHostsOnly = (settings.keys === undefined || settings.keys.length === 0) && App.isLoopbackHost(settings.host)
+    const { app, chat } = yield* App.makeServed({ ...settings, loopbackHostsOnly }, lifecycle)
     const lean = yield* leanChat(chat)
     const node = Http.createServer()
     // a client that asks before it sends its body (`Expect: 100-continue`) is told to go on only when
