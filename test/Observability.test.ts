@@ -474,6 +474,15 @@ describe("Prometheus exposition", () => {
       expect(metrics.value("observability_test_jobs_total", { queue: 'we"ird\\name\nline' })).toBe(3)
       expect(text).not.toMatch(/^# UNIT/m)
     }))
+
+  it.effect("Prometheus.render describes the Effect runtime's own metrics (Effect gives them none)", () =>
+    Effect.gen(function* () {
+      yield* Effect.fork(Effect.void) // a fiber started and ended: the runtime's counters are there
+      yield* Effect.yieldNow()
+      const text = yield* Prometheus.render
+      expect(text).not.toContain("description missing")
+      expect(parsePrometheus(text).families.get("effect_fiber_started_total")).toMatchObject({ help: "Fibers the Effect runtime started" })
+    }))
 })
 
 // ---------------------------------------------------------------------------

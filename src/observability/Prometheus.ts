@@ -66,9 +66,27 @@ export interface Exporter {
 }
 
 /**
+ * What the Effect runtime's own metrics count: Effect gives them no
+ * description, and Prometheus's text then reads "description missing".
+ */
+const runtimeDescriptions: Readonly<Record<string, string>> = {
+  effect_fiber_started: "Fibers the Effect runtime started",
+  effect_fiber_active: "Fibers of the Effect runtime running now",
+  effect_fiber_successes: "Fibers of the Effect runtime that succeeded",
+  effect_fiber_failures: "Fibers of the Effect runtime that failed",
+  effect_fiber_lifetimes: "How long fibers of the Effect runtime lived, in milliseconds"
+}
+
+const described = (descriptor: MetricData["descriptor"]): MetricData["descriptor"] => {
+  const description = descriptor.description === "" ? runtimeDescriptions[descriptor.name] : undefined
+  return { ...descriptor, unit: "", ...(description === undefined ? {} : { description }) }
+}
+
+/**
  * OpenTelemetry's serializer writes a `# UNIT` line (an OpenMetrics
  * addition, and `1` for every Effect metric); without a unit it writes none,
- * which keeps the output plain format 0.0.4.
+ * which keeps the output plain format 0.0.4. The runtime's metrics get
+ * their descriptions on the way.
  */
 const withoutUnits = (producer: MetricProducer): MetricProducer => ({
   collect: (options) =>
@@ -78,7 +96,7 @@ const withoutUnits = (producer: MetricProducer): MetricProducer => ({
         ...result.resourceMetrics,
         scopeMetrics: result.resourceMetrics.scopeMetrics.map((scope) => ({
           ...scope,
-          metrics: scope.metrics.map((metric) => ({ ...metric, descriptor: { ...metric.descriptor, unit: "" } }) as MetricData)
+          metrics: scope.metrics.map((metric) => ({ ...metric, descriptor: described(metric.descriptor) }) as MetricData)
         }))
       }
     }))
