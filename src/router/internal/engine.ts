@@ -1024,8 +1024,9 @@ const streamOnce =
         while (true) {
           const next = yield* pull
           if (next._tag === "Left") {
-            // ended before any content: an empty answer, if it ended as an answer does
-            if (!head.some(isFinish)) return yield* Effect.fail(unfinished(target.info))
+            // ended before any content: an empty answer, if it ended as an answer does, with a reason (a
+            // terminal event alone, `[DONE]` or `message_stop` with no finish reason before it, said nothing)
+            if (!head.some(isReasonedFinish)) return yield* Effect.fail(unfinished(target.info))
             return true
           }
           for (const c of next.right) head.push(c)
@@ -1072,10 +1073,15 @@ const streamOnce =
 
 const isFinish = (chunk: ChatChunk): boolean => chunk._tag === "Finish"
 
+/** A finish that says why the answer ended (not one a wire's terminal event made up: see `unfinished`). */
+const isReasonedFinish = (chunk: ChatChunk): boolean => chunk._tag === "Finish" && chunk.reason !== "unknown"
+
 /**
  * A stream that ended without its `Finish` chunk: cut short, whatever ended
  * it. The HTTP adapters fail such a stream themselves (at the body's end
- * before the wire's terminal event); this catches any other model's.
+ * before the wire's terminal event); this catches any other model's, and
+ * one that ended before any content with no finish reason (a wire's
+ * terminal event alone: nothing was answered).
  */
 const unfinished = (info: ModelInfo) =>
   new MalformedResponse({

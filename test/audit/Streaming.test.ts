@@ -1,0 +1,174 @@
+/**
+ * Streaming end to end (the streaming audit): what a client of the gateway
+ * (and of `Router.stream`) sees when an upstream stream fails before or
+ * after its first content, ends on tool calls, or carries usage. Real HTTP
+ * on 127.0.0.1 (port 0), exact upstream bytes (test/support/raw.ts).
+ */
+import { NodeHttpClient } from "@effect/platform-node"
+import { describe, expect, layer } from "@effect/vitest"
+import { Effect, Logger, Redacted } from "effect"
+import * as Gateway from "../../src/gateway/Gateway.js"
+import * as Anthropic from "../../src/providers/Anthropic.js"
+import * as Gemini from "../../src/providers/Gemini.js"
+import * as OpenAi from "../../src/providers/OpenAi.js"
+import * as Router from "../../src/router/Router.js"
+import { namedSse, rawUpstream, sse, type RawAnswer } from "../support/raw.js"
+
+const key = Redacted.make("sk-upstream")
+const question = [{ role: "user" as const, content: "Name a colour." }]
+
+type Answer = (url: string, body: any) => RawAnswer
+
+/** Targets `a` (OpenAI wire) and `b` (OpenAI wire) over raw upstreams, the chain `default` = [a, b], and the gateway. */
+const setup = (first: Answer, second: Answer, make: "openai" | "anthropic" | "gemini" = "openai") =>
+  Effect.gen(function* () {
+    const one = yield* rawUpstream(first)
+    const two = yield* rawUpstream(second)
+    const a =
+      make === "openai"
+        ? yield* OpenAi.make({ model: "gpt-4.1-mini", apiKey: key, baseUrl: one.baseUrl })
+        : make === "anthropic"
+        ? yield* Anthropic.make({ model: "claude-sonnet-4-5", apiKey: key, baseUrl: one.baseUrl })
+        : yield* Gemini.make({ model: "gemini-2.5-flash", apiKey: key, baseUrl: one.baseUrl })
+    const b = yield* OpenAi.make({ model: "gpt-4.1", apiKey: key, baseUrl: two.baseUrl })
+    const router = yield* Router.make({
+      targets: { a: { model: a }, b: { model: b } },
+      chains: { default: ["a", "b"] },
+      policy: { retry: { maxAttempts: 1 } }
+    })
+    const gateway = yield* Gateway.make({ router, port: 0 }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, Logger.none)))
+    return { one, two, gateway }
+  })
+
+/** The raw SSE body the gateway answers a stream with, and its events' data parsed (but `[DONE]`). */
+const rawStream = (gateway: Gateway.Server, extra: Record<string, unknown> = {}) =>
+  Effect.promise(() =>
+    fetch(`${gateway.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "default", messages: question, stream: true, ...extra })
+    }).then(async (res) => {
+      const text = await res.text()
+      const data = text
+        .split("\n\n")
+        .filter((e) => e.startsWith("data: "))
+        .map((e) => e.slice(6))
+      return { status: res.status, text, data, events: data.filter((d) => d !== "[DONE]").map((d) => JSON.parse(d)) }
+    })
+  )
+
+const chunk = (delta: unknown, finish: string | null = null, extra: Record<string, unknown> = {}) => ({
+  id: "c",
+  object: "chat.completion.chunk",
+  created: 1,
+  model: "m",
+  choices: [{ index: 0, delta, finish_reason: finish }],
+  ...extra
+})
+
+const winner: Answer = () => ({
+  body: sse(chunk({ role: "assistant", content: "" }), chunk({ content: "Blue" }), chunk({}, "stop"), "[DONE]")
+})
+
+layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Streaming audit", (it) => {
+  describe("before content", () => {
+    it.scoped("a stream of a role chunk and [DONE] only falls over; the client sees one role delta and the winner's text", () =>
+      Effect.gen(function* () {
+        const { gateway, two } = yield* setup(() => ({ body: sse(chunk({ role: "assistant", content: "" }), "[DONE]") }), winner)
+        const out = yield* rawStream(gateway)
+        expect(two.requests.length).toBe(1)
+        const deltas = out.events.map((e: any) => e.choices[0]?.delta)
+        expect(deltas.filter((d: any) => d?.role !== undefined).length).toBe(1)
+        expect(deltas.map((d: any) => d?.content ?? "").join("")).toBe("Blue")
+        expect(out.data.at(-1)).toBe("[DONE]")
+      })
+    )
+  })
+
+  describe("tool calls", () => {
+    it.scoped("Anthropic: a text block then a tool call streamed in pieces reaches the client in OpenAI's chunk shape, finish tool_calls", () =>
+      Effect.gen(function* () {
+        const { gateway } = yield* setup(
+          () => ({
+            body: namedSse(
+              { type: "message_start", message: { id: "m", type: "message", role: "assistant", model: "claude", content: [], usage: { input_tokens: 5, output_tokens: 0 } } } as any,
+              { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } } as any,
+              { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: "Let me look." } } as any,
+              { type: "content_block_stop", index: 0 } as any,
+              { type: "content_block_start", index: 1, content_block: { type: "tool_use", id: "toolu_1", name: "lookup", input: {} } } as any,
+              { type: "content_block_delta", index: 1, delta: { type: "input_json_delta", partial_json: "{\"q\":" } } as any,
+              { type: "content_block_delta", index: 1, delta: { type: "input_json_delta", partial_json: "\"x\"}" } } as any,
+              { type: "content_block_stop", index: 1 } as any,
+              { type: "message_delta", delta: { stop_reason: "tool_use" }, usage: { output_tokens: 7 } } as any,
+              { type: "message_stop" } as any
+            )
+          }),
+          winner,
+          "anthropic"
+        )
+        const out = yield* rawStream(gateway)
+        const calls = out.events.flatMap((e: any) => e.choices[0]?.delta?.tool_calls ?? [])
+        expect(calls[0]).toMatchObject({ index: 0, id: "toolu_1", type: "function", function: { name: "lookup" } })
+        expect(calls.map((c: any) => c.function.arguments).join("")).toBe("{\"q\":\"x\"}")
+        expect(calls.every((c: any) => c.index === 0)).toBe(true)
+        expect(out.events.at(-1).choices[0].finish_reason).toBe("tool_calls")
+      })
+    )
+
+    it.scoped("Gemini: two function calls in one event are calls 0 and 1, finish tool_calls (Gemini says STOP)", () =>
+      Effect.gen(function* () {
+        const { gateway } = yield* setup(
+          () => ({
+            body: sse({
+              candidates: [
+                {
+                  content: { role: "model", parts: [{ functionCall: { name: "a", args: { x: 1 } } }, { functionCall: { name: "b", args: {} } }] },
+                  finishReason: "STOP"
+                }
+              ],
+              usageMetadata: { promptTokenCount: 3, candidatesTokenCount: 4, totalTokenCount: 7 }
+            })
+          }),
+          winner,
+          "gemini"
+        )
+        const out = yield* rawStream(gateway, { stream_options: { include_usage: true } })
+        const calls = out.events.flatMap((e: any) => e.choices[0]?.delta?.tool_calls ?? [])
+        expect(calls.map((c: any) => [c.index, c.function.name, typeof c.id])).toEqual([
+          [0, "a", "string"],
+          [1, "b", "string"]
+        ])
+        const finishes = out.events.filter((e: any) => e.choices[0]?.finish_reason)
+        expect(finishes.map((e: any) => e.choices[0].finish_reason)).toEqual(["tool_calls"])
+        const last = out.events.at(-1)
+        expect(last.choices).toEqual([])
+        expect(last.usage).toMatchObject({ prompt_tokens: 3, completion_tokens: 4 })
+      })
+    )
+  })
+
+  describe("usage", () => {
+    it.scoped("include_usage: the usage chunk comes last, choices empty, after the finish; without it no usage anywhere", () =>
+      Effect.gen(function* () {
+        const upstream: Answer = () => ({
+          body: sse(
+            chunk({ role: "assistant", content: "" }),
+            chunk({ content: "Blue" }),
+            chunk({}, "stop"),
+            { id: "c", object: "chat.completion.chunk", created: 1, model: "m", choices: [], usage: { prompt_tokens: 5, completion_tokens: 1, total_tokens: 6 } },
+            "[DONE]"
+          )
+        })
+        const { gateway } = yield* setup(upstream, winner)
+        const asked = yield* rawStream(gateway, { stream_options: { include_usage: true } })
+        expect(asked.data.at(-1)).toBe("[DONE]")
+        expect(asked.events.at(-1)).toMatchObject({ choices: [], usage: { prompt_tokens: 5, completion_tokens: 1, total_tokens: 6 } })
+        expect(asked.events.at(-2).choices[0].finish_reason).toBe("stop")
+        expect(asked.events.slice(0, -1).every((e: any) => e.usage === null)).toBe(true)
+        const plain = yield* rawStream(gateway)
+        expect(plain.events.every((e: any) => !("usage" in e))).toBe(true)
+        expect(plain.events.every((e: any) => e.choices.length === 1)).toBe(true)
+      })
+    )
+  })
+})
