@@ -5,14 +5,18 @@
  * on 127.0.0.1 (port 0), exact upstream bytes (test/support/raw.ts).
  */
 import { NodeHttpClient } from "@effect/platform-node"
-import { describe, expect, layer } from "@effect/vitest"
-import { Effect, Logger, Redacted } from "effect"
+import { describe, expect, it, layer } from "@effect/vitest"
+import { Effect, Exit, Fiber, Layer, Logger, Redacted, Stream, TestClock } from "effect"
+import type * as Http from "node:http"
+import * as Chat from "../../src/llm/Chat.js"
 import * as Gateway from "../../src/gateway/Gateway.js"
 import * as Anthropic from "../../src/providers/Anthropic.js"
 import * as Gemini from "../../src/providers/Gemini.js"
 import * as OpenAi from "../../src/providers/OpenAi.js"
 import * as Router from "../../src/router/Router.js"
+import * as UndiciHttpClient from "../../src/providers/UndiciHttpClient.js"
 import { namedSse, rawUpstream, sse, type RawAnswer } from "../support/raw.js"
+import { listen } from "../support/servers.js"
 
 const key = Redacted.make("sk-upstream")
 const question = [{ role: "user" as const, content: "Name a colour." }]
@@ -68,6 +72,45 @@ const chunk = (delta: unknown, finish: string | null = null, extra: Record<strin
 
 const winner: Answer = () => ({
   body: sse(chunk({ role: "assistant", content: "" }), chunk({ content: "Blue" }), chunk({}, "stop"), "[DONE]")
+})
+
+// before `layer` below, whose `it` is the live one from there on (it assigns its methods to vitest's `it`)
+describe("the idle timeout", () => {
+  it.scoped("is the upstream's silence while the consumer waits for it, not the time the consumer spent between reads", () =>
+    Effect.gen(function* () {
+      // the first content at once, the rest when the test says
+      let rest: ((body: string) => void) | undefined
+      const port = yield* listen((req: Http.IncomingMessage, res: Http.ServerResponse) => {
+        req.resume()
+        req.on("end", () => {
+          res.writeHead(200, { "content-type": "text/event-stream" })
+          res.write(sse(chunk({ role: "assistant", content: "Hel" })))
+          rest = (body) => res.end(body)
+        })
+      })
+      const model = yield* OpenAi.make({
+        model: "gpt-4.1-mini",
+        apiKey: key,
+        baseUrl: `http://127.0.0.1:${port}/v1`,
+        timeouts: { idle: "30 seconds" }
+      }).pipe(Effect.provide(yield* Layer.build(UndiciHttpClient.layer)))
+      const pull = yield* Stream.toPull(model.stream(Chat.prompt("hi")))
+      const first = yield* pull
+      expect([...first].some(Chat.isContent)).toBe(true)
+      // the consumer takes 25 s over the first chunk (a slow client of the gateway: its socket full)
+      yield* TestClock.adjust("25 seconds")
+      const next = yield* Effect.fork(pull)
+      yield* Effect.yieldNow()
+      // the model thinks for 10 s: 35 s since the last chunk, but the stream was waited on for 10
+      yield* TestClock.adjust("10 seconds")
+      yield* Effect.yieldNow()
+      const early = yield* Fiber.poll(next)
+      expect(early._tag === "Some" && Exit.isFailure(early.value) ? String(early.value.cause) : "waiting").toBe("waiting")
+      rest!(sse(chunk({ content: "lo" }), chunk({}, "stop"), "[DONE]"))
+      const chunks = yield* Fiber.join(next)
+      expect([...chunks].filter((c) => c._tag === "TextDelta").map((c) => (c as { text: string }).text).join("")).toBe("lo")
+    })
+  )
 })
 
 layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Streaming audit", (it) => {
