@@ -14,9 +14,12 @@ import * as Anthropic from "../../src/providers/Anthropic.js"
 import * as Gemini from "../../src/providers/Gemini.js"
 import * as OpenAi from "../../src/providers/OpenAi.js"
 import * as Router from "../../src/router/Router.js"
+import * as MockServer from "../../src/testing/MockServer.js"
 import * as UndiciHttpClient from "../../src/providers/UndiciHttpClient.js"
 import { namedSse, rawUpstream, sse, type RawAnswer } from "../support/raw.js"
 import { listen } from "../support/servers.js"
+import { settler, sim, succeeded } from "../support/virtual.js"
+import { ContentFiltered } from "../../src/llm/ProviderError.js"
 
 const key = Redacted.make("sk-upstream")
 const question = [{ role: "user" as const, content: "Name a colour." }]
@@ -72,6 +75,37 @@ const chunk = (delta: unknown, finish: string | null = null, extra: Record<strin
 
 const winner: Answer = () => ({
   body: sse(chunk({ role: "assistant", content: "" }), chunk({ content: "Blue" }), chunk({}, "stop"), "[DONE]")
+})
+
+describe("the content-policy hand-over", () => {
+  it.scoped("a stream handed to the content-policy chain is continued as that chain says (continueStreams), as when called by its name", () =>
+    Effect.gen(function* () {
+      const base = yield* sim("strict")
+      const refused = new ContentFiltered({ provider: "strict", model: "strict-model", message: "strict refused", reason: "refusal" })
+      const strict = { ...base, stream: () => Stream.fail(refused) }
+      const cut = yield* sim("cut", { faults: [{ cutAfterTokens: 2 }], reply: "alpha beta gamma delta" })
+      const other = yield* sim("other", { reply: " gamma delta" })
+      const router = yield* Router.make({
+        targets: { strict: { model: strict }, cut: { model: cut }, other: { model: other } },
+        chains: { default: { targets: ["strict"], contentPolicy: "safe" }, safe: { targets: ["cut", "other"], continueStreams: true } },
+        policy: { retry: { maxAttempts: 1 } },
+        cache: false
+      })
+      const text = (chain: string) =>
+        Effect.scoped(
+          Effect.flatMap(router.stream(Chat.prompt("letters"), { chain }), (started) =>
+            Effect.map(Stream.runCollect(started.chunks), (chunks) =>
+              [...chunks].flatMap((c) => (c._tag === "TextDelta" ? [c.text] : [])).join("")
+            )
+          )
+        )
+      const settle = settler("10 seconds")
+      // called by its name, the chain continues the cut stream
+      expect(succeeded(yield* settle(text("safe")))).toBe("alpha beta gamma delta")
+      // handed the request on content policy, it does the same
+      expect(succeeded(yield* settle(text("default")))).toBe("alpha beta gamma delta")
+    })
+  )
 })
 
 // before `layer` below, whose `it` is the live one from there on (it assigns its methods to vitest's `it`)
@@ -213,5 +247,112 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Streaming audi
         expect(plain.events.every((e: any) => e.choices.length === 1)).toBe(true)
       })
     )
+  })
+
+  describe("a client that leaves", () => {
+    it.scoped("mid-stream: the upstream call is aborted and the target's bulkhead slot is free for the next stream", () =>
+      Effect.gen(function* () {
+        const one = yield* MockServer.make({ faults: [MockServer.stallAfter(2)] })
+        const two = yield* MockServer.make()
+        const a = yield* OpenAi.make({ model: "gpt-4.1-mini", apiKey: key, baseUrl: one.baseUrls.openai })
+        const b = yield* OpenAi.make({ model: "gpt-4.1", apiKey: key, baseUrl: two.baseUrls.openai })
+        const router = yield* Router.make({
+          targets: { a: { model: a, policy: { bulkhead: { maxConcurrent: 1, maxQueued: 0 } } }, b: { model: b } },
+          chains: { default: ["a", "b"] },
+          policy: { retry: { maxAttempts: 1 } }
+        })
+        const gateway = yield* Gateway.make({ router, port: 0 }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, Logger.none)))
+        const controller = new AbortController()
+        const reader = yield* Effect.promise(() =>
+          fetch(`${gateway.url}/v1/chat/completions`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ model: "default", messages: question, stream: true }),
+            signal: controller.signal
+          }).then((res) => res.body!.getReader())
+        )
+        const first = yield* Effect.promise(() => reader.read())
+        expect(new TextDecoder().decode(first.value)).toContain("content")
+        controller.abort()
+        yield* MockServer.awaitAborted(one, 1).pipe(Effect.timeout("2 seconds"))
+        // the slot is freed as the request's scope closes, just after the abort: the next stream may have to wait a moment
+        let target: string | null = null
+        for (let i = 0; i < 50 && target !== "a"; i++) {
+          target = yield* Effect.promise(() =>
+            fetch(`${gateway.url}/v1/chat/completions`, {
+              method: "POST",
+              headers: { "content-type": "application/json" },
+              body: JSON.stringify({ model: "default", messages: question, stream: true })
+            }).then(async (res) => (await res.text(), res.headers.get("x-llm-target")))
+          )
+        }
+        expect(target).toBe("a")
+        expect(two.count()).toBeLessThanOrEqual(1)
+      })
+    )
+  })
+
+  describe("hedged and raced streams", () => {
+    it.scoped("a hedge's primary that sent its role and stalled loses to the hedge's first content: one role, the hedge's text alone, the primary aborted", () =>
+      Effect.gen(function* () {
+        const one = yield* MockServer.make({ faults: [MockServer.stallAfter(1)], reply: { text: "PRIMARY" } })
+        const two = yield* MockServer.make({ reply: { text: "Hedge answer." } })
+        const a = yield* OpenAi.make({ model: "gpt-4.1-mini", apiKey: key, baseUrl: one.baseUrls.openai })
+        const b = yield* OpenAi.make({ model: "gpt-4.1", apiKey: key, baseUrl: two.baseUrls.openai })
+        const router = yield* Router.make({
+          targets: { a: { model: a }, b: { model: b } },
+          chains: { default: { targets: ["a", "b"], hedge: { delay: "20 millis" } } },
+          policy: { retry: { maxAttempts: 1 } }
+        })
+        const gateway = yield* Gateway.make({ router, port: 0 }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, Logger.none)))
+        const out = yield* rawStream(gateway, { stream_options: { include_usage: true } })
+        const deltas = out.events.filter((e: any) => e.choices.length > 0).map((e: any) => e.choices[0].delta)
+        expect(deltas.filter((d: any) => d.role !== undefined).length).toBe(1)
+        expect(deltas.map((d: any) => d.content ?? "").join("")).toBe("Hedge answer.")
+        expect(out.data.at(-1)).toBe("[DONE]")
+        yield* MockServer.awaitAborted(one, 1).pipe(Effect.timeout("2 seconds"))
+      })
+    )
+
+    it.scoped("a race: the first content wins, the other is aborted", () =>
+      Effect.gen(function* () {
+        const one = yield* MockServer.make({ faults: [MockServer.stallAfter(1)], reply: { text: "SLOW" } })
+        const two = yield* MockServer.make({ reply: { text: "Fast answer." } })
+        const a = yield* OpenAi.make({ model: "gpt-4.1-mini", apiKey: key, baseUrl: one.baseUrls.openai })
+        const b = yield* OpenAi.make({ model: "gpt-4.1", apiKey: key, baseUrl: two.baseUrls.openai })
+        const router = yield* Router.make({
+          targets: { a: { model: a }, b: { model: b } },
+          chains: { default: { targets: ["a", "b"], race: 2 } },
+          policy: { retry: { maxAttempts: 1 } }
+        })
+        const gateway = yield* Gateway.make({ router, port: 0 }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, Logger.none)))
+        const out = yield* rawStream(gateway)
+        const deltas = out.events.map((e: any) => e.choices[0].delta)
+        expect(deltas.filter((d: any) => d.role !== undefined).length).toBe(1)
+        expect(deltas.map((d: any) => d.content ?? "").join("")).toBe("Fast answer.")
+        yield* MockServer.awaitAborted(one, 1).pipe(Effect.timeout("2 seconds"))
+      })
+    )
+  })
+
+  describe("before content, more", () => {
+    for (const [name, body] of [
+      ["an empty body", ""],
+      ["a role chunk, then the body ends", sse(chunk({ role: "assistant", content: "" }))],
+      ["a role chunk and a usage chunk, then [DONE]", sse(chunk({ role: "assistant", content: "" }), { id: "c", object: "chat.completion.chunk", created: 1, model: "m", choices: [], usage: { prompt_tokens: 5, completion_tokens: 0, total_tokens: 5 } }, "[DONE]")],
+      ["an error event", sse(chunk({ role: "assistant", content: "" }), { error: { message: "boom", type: "server_error" } })]
+    ] as const) {
+      it.scoped(`${name}: falls over, one clean stream from the next target`, () =>
+        Effect.gen(function* () {
+          const { gateway, two } = yield* setup(() => ({ body }), winner)
+          const out = yield* rawStream(gateway)
+          expect(two.requests.length).toBe(1)
+          const deltas = out.events.map((e: any) => e.choices[0]?.delta)
+          expect(deltas.filter((d: any) => d?.role !== undefined).length).toBe(1)
+          expect(deltas.map((d: any) => d?.content ?? "").join("")).toBe("Blue")
+          expect(out.data.at(-1)).toBe("[DONE]")
+        })
+      )
+    }
   })
 })

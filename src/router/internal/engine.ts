@@ -1743,10 +1743,11 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
     for (const chunk of started.head) acc.add(chunk)
     const initial = metaFor(state, member, { inputTokens: 0, outputTokens: 0 }, yield* Clock.currentTimeMillis)
     const scope = yield* Scope.Scope
-    // A stream that fails mid-way may resume on the next target (opt-in); the
+    // A stream that fails mid-way may resume on the next target (opt-in), as its chain says, whether the
+    // request named it or was handed to it on content policy, but not a continuation's (`quiet`); the
     // request then finishes when the continuation does. Not a JSON answer: a
     // model held to JSON starts a whole document, and the two halves would not parse.
-    const mayContinue = state.chain.continueStreams && depth === 0 && state.request.responseFormat === undefined
+    const mayContinue = state.chain.continueStreams && !state.quiet && state.request.responseFormat === undefined
     // a provider that stopped its answer on policy, or refused the request, is not overruled by another model
     const continues = (error: ProviderError | undefined) =>
       mayContinue && error !== undefined && error._tag !== "ContentFiltered" && error._tag !== "InvalidRequest"
