@@ -108,6 +108,49 @@ describe("the content-policy hand-over", () => {
   )
 })
 
+describe("the first-token timeout", () => {
+  it.scoped("a stream that sends its role and usage, then nothing, times out at firstToken and falls over", () =>
+    Effect.gen(function* () {
+      let wrote: () => void = () => {}
+      const written = new Promise<void>((resolve) => (wrote = resolve))
+      const port = yield* listen((req: Http.IncomingMessage, res: Http.ServerResponse) => {
+        req.resume()
+        req.on("end", () => {
+          res.writeHead(200, { "content-type": "text/event-stream" })
+          res.write(sse(chunk({ role: "assistant", content: "" }), { id: "c", object: "chat.completion.chunk", created: 1, model: "m", choices: [], usage: { prompt_tokens: 5, completion_tokens: 0, total_tokens: 5 } }), () => wrote())
+        })
+      })
+      const a = yield* OpenAi.make({ model: "gpt-4.1-mini", apiKey: key, baseUrl: `http://127.0.0.1:${port}/v1` }).pipe(
+        Effect.provide(yield* Layer.build(UndiciHttpClient.layer))
+      )
+      const b = yield* sim("b", { reply: "from b" })
+      const router = yield* Router.make({
+        targets: { a: { model: a }, b: { model: b } },
+        chains: { default: ["a", "b"] },
+        policy: { retry: { maxAttempts: 1 }, timeouts: { firstToken: "5 seconds" } },
+        cache: false
+      })
+      const fiber = yield* Effect.fork(
+        Effect.scoped(
+          Effect.flatMap(router.stream(Chat.prompt("hi")), (started) =>
+            Effect.map(Stream.runCollect(started.chunks), (chunks) => ({
+              target: started.meta.target,
+              text: [...chunks].flatMap((c) => (c._tag === "TextDelta" ? [c.text] : [])).join("")
+            }))
+          )
+        )
+      )
+      // the role and usage arrive in real time; then 4 s is not yet the timeout, 5 s is
+      yield* Effect.promise(() => written)
+      yield* TestClock.adjust("4 seconds")
+      expect((yield* Fiber.poll(fiber))._tag).toBe("None")
+      yield* TestClock.adjust("1 second")
+      yield* TestClock.adjust("1 second")
+      expect(yield* Fiber.join(fiber)).toEqual({ target: "b", text: "from b" })
+    })
+  )
+})
+
 // before `layer` below, whose `it` is the live one from there on (it assigns its methods to vitest's `it`)
 describe("the idle timeout", () => {
   it.scoped("is the upstream's silence while the consumer waits for it, not the time the consumer spent between reads", () =>
