@@ -398,4 +398,72 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Streaming audi
       )
     }
   })
+
+  describe("a stop on content policy after content", () => {
+    for (const [make, body] of [
+      [
+        "anthropic",
+        namedSse(
+          { type: "message_start", message: { id: "m", type: "message", role: "assistant", model: "claude", content: [], usage: { input_tokens: 5, output_tokens: 0 } } } as any,
+          { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } } as any,
+          { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: "Here is" } } as any,
+          { type: "content_block_stop", index: 0 } as any,
+          { type: "message_delta", delta: { stop_reason: "refusal" }, usage: { output_tokens: 2 } } as any,
+          { type: "message_stop" } as any
+        )
+      ],
+      [
+        "gemini",
+        sse(
+          { candidates: [{ content: { role: "model", parts: [{ text: "Here is" }] } }] },
+          { candidates: [{ content: { role: "model", parts: [] }, finishReason: "SAFETY" }], usageMetadata: { promptTokenCount: 5, candidatesTokenCount: 2, totalTokenCount: 7 } }
+        )
+      ]
+    ] as const) {
+      it.scoped(`${make}: the text so far, finish_reason content_filter, the usage chunk, [DONE]; no fallback`, () =>
+        Effect.gen(function* () {
+          const { gateway, two } = yield* setup(() => ({ body }), winner, make)
+          const out = yield* rawStream(gateway, { stream_options: { include_usage: true } })
+          expect(out.status).toBe(200)
+          expect(two.requests.length).toBe(0)
+          const withChoices = out.events.filter((e: any) => e.choices.length > 0)
+          expect(withChoices.map((e: any) => e.choices[0].delta.content ?? "").join("")).toBe("Here is")
+          expect(withChoices.filter((e: any) => e.choices[0].delta.role !== undefined).length).toBe(1)
+          expect(withChoices.map((e: any) => e.choices[0].finish_reason).filter((f: any) => f !== null)).toEqual(["content_filter"])
+          expect(out.events.at(-1)).toMatchObject({ choices: [], usage: { prompt_tokens: 5, completion_tokens: 2 } })
+          expect(out.data.at(-1)).toBe("[DONE]")
+        })
+      )
+    }
+  })
+
+  describe("a failure after content", () => {
+    for (const [make, body] of [
+      ["openai", sse(chunk({ role: "assistant", content: "" }), chunk({ content: "Bl" }))],
+      [
+        "anthropic",
+        namedSse(
+          { type: "message_start", message: { id: "m", type: "message", role: "assistant", model: "claude", content: [], usage: { input_tokens: 5, output_tokens: 0 } } } as any,
+          { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } } as any,
+          { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: "Bl" } } as any,
+          { type: "error", error: { type: "overloaded_error", message: "Overloaded" } } as any
+        )
+      ],
+      ["gemini", sse({ candidates: [{ content: { role: "model", parts: [{ text: "Bl" }] } }] })]
+    ] as const) {
+      it.scoped(`${make}: the text so far, then an error event, no usage chunk, no [DONE], no fallback`, () =>
+        Effect.gen(function* () {
+          const { gateway, two } = yield* setup(() => ({ body }), winner, make)
+          const out = yield* rawStream(gateway, { stream_options: { include_usage: true } })
+          expect(two.requests.length).toBe(0)
+          expect(out.data).not.toContain("[DONE]")
+          const last = out.events.at(-1)
+          expect(last.error).toMatchObject({ code: "stream_interrupted" })
+          const deltas = out.events.slice(0, -1).map((e: any) => e.choices[0].delta)
+          expect(deltas.map((d: any) => d.content ?? "").join("")).toBe("Bl")
+          expect(out.events.slice(0, -1).every((e: any) => e.choices.length === 1 && e.choices[0].finish_reason === null)).toBe(true)
+        })
+      )
+    }
+  })
 })
