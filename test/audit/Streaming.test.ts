@@ -151,6 +151,35 @@ describe("the first-token timeout", () => {
   )
 })
 
+describe("a consumer that leaves a stream", () => {
+  it.scoped("that a half-open breaker let through as its probe frees the probe: the next request probes the target again", () =>
+    Effect.gen(function* () {
+      const a = yield* sim("a", { faults: [{ status: 500, to: "1 second" }], reply: "one two three four five six", tokenDelay: "1 second" })
+      const b = yield* sim("b", { reply: "from b" })
+      const router = yield* Router.make({
+        targets: { a: { model: a }, b: { model: b } },
+        chains: { default: ["a", "b"] },
+        policy: { retry: { maxAttempts: 1 }, breaker: { consecutiveFailures: 1, openDuration: { base: "10 seconds" }, halfOpenProbes: 1 } },
+        cache: false
+      })
+      const settle = settler("30 seconds")
+      const target = (read: number) =>
+        Effect.scoped(
+          Effect.flatMap(router.stream(Chat.prompt("hi")), (started) =>
+            Effect.as(Stream.runDrain(Stream.take(started.chunks, read)), started.meta.target)
+          )
+        )
+      // the first call fails: the breaker opens, and the request is served by b
+      expect(succeeded(yield* settle(target(1000)))).toBe("b")
+      yield* TestClock.adjust("11 seconds")
+      // half-open: this stream is a's probe; its consumer leaves after the first chunk
+      expect(succeeded(yield* settle(target(1)))).toBe("a")
+      // the probe was freed (ignored): the next request probes a again, rather than finding its breaker full
+      expect(succeeded(yield* settle(target(1000)))).toBe("a")
+    })
+  )
+})
+
 // before `layer` below, whose `it` is the live one from there on (it assigns its methods to vitest's `it`)
 describe("the idle timeout", () => {
   it.scoped("is the upstream's silence while the consumer waits for it, not the time the consumer spent between reads", () =>
@@ -465,5 +494,24 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Streaming audi
         })
       )
     }
+  })
+
+  describe("compatible servers' extra chunks", () => {
+    it.scoped("Azure's prompt_filter_results chunk (empty choices, empty id and model) and content_filter_results on each choice pass as nothing", () =>
+      Effect.gen(function* () {
+        const azure = sse(
+          { choices: [], created: 0, id: "", model: "", object: "", prompt_filter_results: [{ prompt_index: 0, content_filter_results: {} }] },
+          { ...chunk({ role: "assistant", content: "" }), usage: null },
+          { ...chunk({ content: "Teal" }), choices: [{ index: 0, delta: { content: "Teal" }, finish_reason: null, content_filter_results: { hate: { filtered: false, severity: "safe" } } }] },
+          { ...chunk({}, "stop"), choices: [{ index: 0, delta: {}, finish_reason: "stop", content_filter_results: {} }] },
+          "[DONE]"
+        )
+        const { gateway, two } = yield* setup(() => ({ body: azure }), winner)
+        const out = yield* rawStream(gateway)
+        expect(two.requests.length).toBe(0)
+        expect(out.events.map((e: any) => e.choices[0].delta.content ?? "").join("")).toBe("Teal")
+        expect(out.events.at(-1).choices[0].finish_reason).toBe("stop")
+      })
+    )
   })
 })
