@@ -81,7 +81,9 @@ describe("the content-policy hand-over", () => {
   it.scoped("a stream handed to the content-policy chain is continued as that chain says (continueStreams), as when called by its name", () =>
     Effect.gen(function* () {
       const base = yield* sim("strict")
-      const refused = new ContentFiltered({ provider: "strict", model: "strict-model", message: "strict refused", reason: "refusal" })
+      const refused = new ContentFiltered({
+        provider: "strict", model: "strict-model", message: "strict refused", reason: "refusal", partialText: "", usage: { inputTokens: 3, outputTokens: 4 }
+      })
       const strict = { ...base, stream: () => Stream.fail(refused) }
       const cut = yield* sim("cut", { faults: [{ cutAfterTokens: 2 }], reply: "alpha beta gamma delta" })
       const other = yield* sim("other", { reply: " gamma delta" })
@@ -91,19 +93,32 @@ describe("the content-policy hand-over", () => {
         policy: { retry: { maxAttempts: 1 } },
         cache: false
       })
-      const text = (chain: string) =>
+      const run = (chain: string) =>
         Effect.scoped(
           Effect.flatMap(router.stream(Chat.prompt("letters"), { chain }), (started) =>
-            Effect.map(Stream.runCollect(started.chunks), (chunks) =>
-              [...chunks].flatMap((c) => (c._tag === "TextDelta" ? [c.text] : [])).join("")
+            Effect.flatMap(Stream.runCollect(started.chunks), (chunks) =>
+              Effect.map(started.done, (meta) => ({
+                text: [...chunks].flatMap((c) => (c._tag === "TextDelta" ? [c.text] : [])).join(""),
+                meta
+              }))
             )
           )
         )
       const settle = settler("10 seconds")
       // called by its name, the chain continues the cut stream
-      expect(succeeded(yield* settle(text("safe")))).toBe("alpha beta gamma delta")
+      const named = succeeded(yield* settle(run("safe")))
+      expect(named.text).toBe("alpha beta gamma delta")
       // handed the request on content policy, it does the same
-      expect(succeeded(yield* settle(text("default")))).toBe("alpha beta gamma delta")
+      const handed = succeeded(yield* settle(run("default")))
+      expect(handed.text).toBe("alpha beta gamma delta")
+      // the stopped answer's part is billed once, beside the cut part: the same tokens as the named run's, plus the stopped 3 + 4
+      expect(handed.meta.billed?.map((part) => part.target).sort()).toEqual(["cut", "strict"])
+      expect(handed.meta.usage.inputTokens).toBe(named.meta.usage.inputTokens + 3)
+      expect(handed.meta.usage.outputTokens).toBe(named.meta.usage.outputTokens + 4)
+      const strictPart = handed.meta.billed?.find((part) => part.target === "strict")
+      expect(strictPart?.usage).toEqual({ inputTokens: 3, outputTokens: 4 })
+      const cutPart = handed.meta.billed?.find((part) => part.target === "cut")
+      expect(cutPart?.usage).toEqual(named.meta.billed?.find((part) => part.target === "cut")?.usage)
     })
   )
 })

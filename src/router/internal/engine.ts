@@ -1710,11 +1710,13 @@ const usageOf = (request: ChatRequest, acc: ReturnType<typeof Chat.accumulator>,
 
 /**
  * The metadata of a stream that resumed on another target: both parts, as
- * one request, the cut part billed by its own target (`billed`), the rest's
+ * one request, the cut part billed by its own target (`cut`, beside what
+ * others billed before, `first.billed`: an answer stopped on content policy
+ * before the chain took the request over), the rest's
  * extra cost over the chain's first target (`chainFirst`: the continuation
  * runs on the chain without the cut target, whose first may be itself).
  */
-const joined = (first: Meta, resumed: Meta, chainFirst: Target): Meta => ({
+const joined = (first: Meta, cut: BilledPart, resumed: Meta, chainFirst: Target): Meta => ({
   ...resumed,
   chain: first.chain,
   attempts: resumed.attempts,
@@ -1723,7 +1725,7 @@ const joined = (first: Meta, resumed: Meta, chainFirst: Target): Meta => ({
   usage: Chat.addUsage(first.usage, resumed.usage),
   cost: first.cost + resumed.cost,
   costDelta: first.costDelta + resumed.cost - priceOf(chainFirst.info.price, resumed.usage),
-  billed: [...(resumed.billed ?? []), partOf(first)],
+  billed: [...(resumed.billed ?? []), ...(first.billed ?? []), cut],
   continued: true
 })
 
@@ -1758,6 +1760,8 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
     let reported = false
     /** The continuation's meta so far, once the stream was handed to one. */
     let resumedSoFar: Effect.Effect<Meta> | undefined = undefined
+    /** The cut target's part, once the stream was handed to a continuation. */
+    let cut: BilledPart | undefined = undefined
     const finish = (outcome: Outcome, meta: Meta) =>
       Effect.suspend(() => {
         if (reported) return Effect.void
@@ -1815,8 +1819,11 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
       if (!continues(error)) return Stream.fail(interrupted(error, partial, member))
       // the continuation's attempts join this request's: count its fallbacks over both
       const failedMeta = (): Meta => ({ ...final, fallbacks: failedFallbacks(state.attempts) })
+      // what the cut target billed (`final` holds what others billed before too, which the continuation does not repeat)
+      const cutUsage = usageOf(state.request, acc, ended)
+      cut = { target: member.target.name, provider: member.target.info.provider, model: member.target.info.model, usage: cutUsage, cost: priceOf(member.target.info.price, cutUsage) }
       const others: Chain = { ...state.chain, members: state.chain.members.filter((m) => m !== member) }
-      const resumed = stream(shared, others, continuation(state.request, partial), depth + 1, inherit(state, { quiet: true, degradedAllowed: false }))
+      const resumed = stream(shared, others, continuation(state.request, partial), depth + 1, inherit(state, { quiet: true, degradedAllowed: false, billed: [] }))
       return Stream.unwrap(
         resumed.pipe(
           Scope.extend(scope),
@@ -1841,7 +1848,7 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
                 Stream.execute(
                   Effect.flatMap(next.done, (resumedMeta) =>
                     Effect.suspend(() => {
-                      final = joined(final, resumedMeta, state.chain.members[0]!.target)
+                      final = joined(final, cut!, resumedMeta, state.chain.members[0]!.target)
                       return finish("success", final)
                     })
                   )
@@ -1851,7 +1858,7 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
               Stream.tapError(() =>
                 Effect.flatMap(next.done, (resumedMeta) =>
                   Effect.suspend(() => {
-                    final = joined(final, resumedMeta, state.chain.members[0]!.target)
+                    final = joined(final, cut!, resumedMeta, state.chain.members[0]!.target)
                     return finish("failure", failedMeta())
                   })
                 )
@@ -1873,7 +1880,7 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
       const resumed = resumedSoFar
       return resumed === undefined
         ? finish("cancelled", final)
-        : Effect.flatMap(resumed, (resumedMeta) => finish("cancelled", joined(final, resumedMeta, state.chain.members[0]!.target)))
+        : Effect.flatMap(resumed, (resumedMeta) => finish("cancelled", joined(final, cut!, resumedMeta, state.chain.members[0]!.target)))
     })
 
     /**
