@@ -1821,7 +1821,8 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
       const failedMeta = (): Meta => ({ ...final, fallbacks: failedFallbacks(state.attempts) })
       // what the cut target billed (`final` holds what others billed before too, which the continuation does not repeat)
       const cutUsage = usageOf(state.request, acc, ended)
-      cut = { target: member.target.name, provider: member.target.info.provider, model: member.target.info.model, usage: cutUsage, cost: priceOf(member.target.info.price, cutUsage) }
+      const { info } = member.target
+      cut = { target: member.target.name, provider: info.provider, model: info.model, usage: cutUsage, cost: priceOf(info.price, cutUsage) }
       const others: Chain = { ...state.chain, members: state.chain.members.filter((m) => m !== member) }
       const resumed = stream(shared, others, continuation(state.request, partial), depth + 1, inherit(state, { quiet: true, degradedAllowed: false, billed: [] }))
       return Stream.unwrap(
