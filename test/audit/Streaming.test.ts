@@ -247,7 +247,34 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Streaming audi
         expect(out.data.at(-1)).toBe("[DONE]")
       })
     )
+    it.scoped("Anthropic: message_start and message_stop alone (no stop_reason, no content) fall over too", () =>
+      Effect.gen(function* () {
+        const { gateway, two } = yield* setup(
+          () => ({
+            body: namedSse(
+              { type: "message_start", message: { id: "m", type: "message", role: "assistant", model: "claude", content: [], usage: { input_tokens: 5, output_tokens: 0 } } } as any,
+              { type: "message_stop" } as any
+            )
+          }),
+          winner,
+          "anthropic"
+        )
+        const out = yield* rawStream(gateway)
+        expect(two.requests.length).toBe(1)
+        expect(out.events.map((e: any) => e.choices[0]?.delta?.content ?? "").join("")).toBe("Blue")
+      })
+    )
+
+    it.scoped("a stream that finishes with a reason before any content is an empty answer, served as it is (no fallback)", () =>
+      Effect.gen(function* () {
+        const { gateway, two } = yield* setup(() => ({ body: sse(chunk({ role: "assistant", content: "" }), chunk({}, "length"), "[DONE]") }), winner)
+        const out = yield* rawStream(gateway)
+        expect(two.requests.length).toBe(0)
+        expect(out.events.at(-1).choices[0].finish_reason).toBe("length")
+      })
+    )
   })
+
 
   describe("tool calls", () => {
     it.scoped("Anthropic: a text block then a tool call streamed in pieces reaches the client in OpenAI's chunk shape, finish tool_calls", () =>
