@@ -75,7 +75,7 @@ export interface ChainConfig {
   readonly contentPolicy?: string
   /** A static answer for degraded mode, when every target failed (never for a request asking JSON). */
   readonly fallbackResponse?: string
-  /** Resume a stream that fails mid-way on the next target (default `false`); never a JSON answer's (`responseFormat`). */
+  /** Resume a stream that fails mid-way on the next target (default `false`), a stream handed to this chain on content policy too; never a JSON answer's (`responseFormat`). */
   readonly continueStreams?: boolean
 }
 

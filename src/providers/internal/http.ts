@@ -610,9 +610,10 @@ const readsBeforeReadAhead = 2
  * - The first content chunk must come within `firstToken` of the start
  *   (chunks without content do not count), and by the caller's deadline
  *   `head`, if any, when that is nearer (failing then as it says: the
- *   router's, see `StreamWithin`); after it, two reads that bring
- *   chunks must be at most `idle` apart (a read that brings none, such as a
- *   heartbeat comment, does not count).
+ *   router's, see `StreamWithin`); after it, each pull must bring chunks
+ *   within `idle` of when it was made (a read that brings none, such as a
+ *   heartbeat comment, does not count; nor does the time the consumer took
+ *   between two pulls).
  * - A failure of the body is mapped by `mapError`; a body that ends before
  *   the terminal event fails with `MalformedResponse`, after the chunks it
  *   did hold.
@@ -701,13 +702,20 @@ export const decodeSse = <E = never>(
       const emit = (out: Array<ChatChunk>): Effect.Effect<Chunk.Chunk<ChatChunk>, Option.Option<ProviderError | E>> => {
         if (out.length > 0) {
           if (!sawContent && out.some(isContent)) sawContent = true
-          if (sawContent) deadline = monotonicMillis(clock) + idleMillis
           return Effect.succeed(Chunk.unsafeFromArray(out))
         }
-        return last === undefined ? next : Effect.fail(last)
+        return last === undefined ? readOn() : Effect.fail(last)
       }
 
+      // past the first content, each pull waits up to `idle` from when it is made: the time its consumer took
+      // since the last one (a slow client of the gateway, its socket full) is not the upstream's silence
       const next: Effect.Effect<Chunk.Chunk<ChatChunk>, Option.Option<ProviderError | E>> = Effect.suspend(() => {
+        if (sawContent) deadline = monotonicMillis(clock) + idleMillis
+        return readOn()
+      })
+
+      /** One read under the deadline in force (a read that brings no chunk reads on under the same one). */
+      const readOn = (): Effect.Effect<Chunk.Chunk<ChatChunk>, Option.Option<ProviderError | E>> => {
         if (last !== undefined) return Effect.fail(last)
         const remaining = Math.max(0, deadline - monotonicMillis(clock))
         reads++
@@ -743,7 +751,7 @@ export const decodeSse = <E = never>(
             return emit(out)
           }
         })
-      })
+      }
       return next
     })
   )

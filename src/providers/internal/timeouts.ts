@@ -4,7 +4,8 @@
  * - `connect`: from sending the request to its response headers;
  * - `firstToken`: from the headers to the first content chunk of a stream
  *   (pings and other events without content do not count);
- * - `idle`: after that, the longest gap between two chunks; it also bounds
+ * - `idle`: after that, the longest gap between two chunks, counted while
+ *   the stream's consumer waits for the next (not while it is busy); it also bounds
  *   each wait for the next piece of a JSON body once its headers came (not
  *   the whole body: one that trickles is read as long as it keeps coming).
  *

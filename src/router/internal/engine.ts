@@ -1024,8 +1024,9 @@ const streamOnce =
         while (true) {
           const next = yield* pull
           if (next._tag === "Left") {
-            // ended before any content: an empty answer, if it ended as an answer does
-            if (!head.some(isFinish)) return yield* Effect.fail(unfinished(target.info))
+            // ended before any content: an empty answer, if it ended as an answer does, with a reason (a
+            // terminal event alone, `[DONE]` or `message_stop` with no finish reason before it, said nothing)
+            if (!head.some(isReasonedFinish)) return yield* Effect.fail(unfinished(target.info))
             return true
           }
           for (const c of next.right) head.push(c)
@@ -1072,10 +1073,15 @@ const streamOnce =
 
 const isFinish = (chunk: ChatChunk): boolean => chunk._tag === "Finish"
 
+/** A finish that says why the answer ended (not one a wire's terminal event made up: see `unfinished`). */
+const isReasonedFinish = (chunk: ChatChunk): boolean => chunk._tag === "Finish" && chunk.reason !== "unknown"
+
 /**
  * A stream that ended without its `Finish` chunk: cut short, whatever ended
  * it. The HTTP adapters fail such a stream themselves (at the body's end
- * before the wire's terminal event); this catches any other model's.
+ * before the wire's terminal event); this catches any other model's, and
+ * one that ended before any content with no finish reason (a wire's
+ * terminal event alone: nothing was answered).
  */
 const unfinished = (info: ModelInfo) =>
   new MalformedResponse({
@@ -1704,11 +1710,13 @@ const usageOf = (request: ChatRequest, acc: ReturnType<typeof Chat.accumulator>,
 
 /**
  * The metadata of a stream that resumed on another target: both parts, as
- * one request, the cut part billed by its own target (`billed`), the rest's
+ * one request, the cut part billed by its own target (`cut`, beside what
+ * others billed before, `first.billed`: an answer stopped on content policy
+ * before the chain took the request over), the rest's
  * extra cost over the chain's first target (`chainFirst`: the continuation
  * runs on the chain without the cut target, whose first may be itself).
  */
-const joined = (first: Meta, resumed: Meta, chainFirst: Target): Meta => ({
+const joined = (first: Meta, cut: BilledPart, resumed: Meta, chainFirst: Target): Meta => ({
   ...resumed,
   chain: first.chain,
   attempts: resumed.attempts,
@@ -1717,7 +1725,7 @@ const joined = (first: Meta, resumed: Meta, chainFirst: Target): Meta => ({
   usage: Chat.addUsage(first.usage, resumed.usage),
   cost: first.cost + resumed.cost,
   costDelta: first.costDelta + resumed.cost - priceOf(chainFirst.info.price, resumed.usage),
-  billed: [...(resumed.billed ?? []), partOf(first)],
+  billed: [...(resumed.billed ?? []), ...(first.billed ?? []), cut],
   continued: true
 })
 
@@ -1737,10 +1745,11 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
     for (const chunk of started.head) acc.add(chunk)
     const initial = metaFor(state, member, { inputTokens: 0, outputTokens: 0 }, yield* Clock.currentTimeMillis)
     const scope = yield* Scope.Scope
-    // A stream that fails mid-way may resume on the next target (opt-in); the
+    // A stream that fails mid-way may resume on the next target (opt-in), as its chain says, whether the
+    // request named it or was handed to it on content policy, but not a continuation's (`quiet`); the
     // request then finishes when the continuation does. Not a JSON answer: a
     // model held to JSON starts a whole document, and the two halves would not parse.
-    const mayContinue = state.chain.continueStreams && depth === 0 && state.request.responseFormat === undefined
+    const mayContinue = state.chain.continueStreams && !state.quiet && state.request.responseFormat === undefined
     // a provider that stopped its answer on policy, or refused the request, is not overruled by another model
     const continues = (error: ProviderError | undefined) =>
       mayContinue && error !== undefined && error._tag !== "ContentFiltered" && error._tag !== "InvalidRequest"
@@ -1751,6 +1760,8 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
     let reported = false
     /** The continuation's meta so far, once the stream was handed to one. */
     let resumedSoFar: Effect.Effect<Meta> | undefined = undefined
+    /** The cut target's part, once the stream was handed to a continuation. */
+    let cut: BilledPart | undefined = undefined
     const finish = (outcome: Outcome, meta: Meta) =>
       Effect.suspend(() => {
         if (reported) return Effect.void
@@ -1808,8 +1819,12 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
       if (!continues(error)) return Stream.fail(interrupted(error, partial, member))
       // the continuation's attempts join this request's: count its fallbacks over both
       const failedMeta = (): Meta => ({ ...final, fallbacks: failedFallbacks(state.attempts) })
+      // what the cut target billed (`final` holds what others billed before too, which the continuation does not repeat)
+      const cutUsage = usageOf(state.request, acc, ended)
+      const { info } = member.target
+      cut = { target: member.target.name, provider: info.provider, model: info.model, usage: cutUsage, cost: priceOf(info.price, cutUsage) }
       const others: Chain = { ...state.chain, members: state.chain.members.filter((m) => m !== member) }
-      const resumed = stream(shared, others, continuation(state.request, partial), depth + 1, inherit(state, { quiet: true, degradedAllowed: false }))
+      const resumed = stream(shared, others, continuation(state.request, partial), depth + 1, inherit(state, { quiet: true, degradedAllowed: false, billed: [] }))
       return Stream.unwrap(
         resumed.pipe(
           Scope.extend(scope),
@@ -1834,7 +1849,7 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
                 Stream.execute(
                   Effect.flatMap(next.done, (resumedMeta) =>
                     Effect.suspend(() => {
-                      final = joined(final, resumedMeta, state.chain.members[0]!.target)
+                      final = joined(final, cut!, resumedMeta, state.chain.members[0]!.target)
                       return finish("success", final)
                     })
                   )
@@ -1844,7 +1859,7 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
               Stream.tapError(() =>
                 Effect.flatMap(next.done, (resumedMeta) =>
                   Effect.suspend(() => {
-                    final = joined(final, resumedMeta, state.chain.members[0]!.target)
+                    final = joined(final, cut!, resumedMeta, state.chain.members[0]!.target)
                     return finish("failure", failedMeta())
                   })
                 )
@@ -1866,7 +1881,7 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
       const resumed = resumedSoFar
       return resumed === undefined
         ? finish("cancelled", final)
-        : Effect.flatMap(resumed, (resumedMeta) => finish("cancelled", joined(final, resumedMeta, state.chain.members[0]!.target)))
+        : Effect.flatMap(resumed, (resumedMeta) => finish("cancelled", joined(final, cut!, resumedMeta, state.chain.members[0]!.target)))
     })
 
     /**
