@@ -4,9 +4,14 @@
  * call time.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit } from "effect"
-import { Simulated } from "../../src/providers/index.js"
+import { NodeFileSystem, NodeHttpClient } from "@effect/platform-node"
+import { Cause, Duration, Effect, Exit, Fiber, Layer, Option, pipe, TestClock } from "effect"
+import { Config } from "../../src/config/index.js"
+import { Chat } from "../../src/llm/index.js"
+import { Anthropic, Gemini, OpenAi, Simulated } from "../../src/providers/index.js"
+import { Backoff, Bulkhead, Hedge, RateLimit, Retry, RetryBudget, Timeout } from "../../src/resilience/index.js"
 import { Router } from "../../src/router/index.js"
+import { MockServer } from "../../src/testing/index.js"
 
 const build = (extra: Partial<Router.Config>) =>
   Effect.gen(function* () {
@@ -53,4 +58,167 @@ describe("Router.make: durations are checked at construction", () => {
         problemsOf(yield* build({ policy: { breaker: { openDuration: { base: "-30 seconds" } } } }))
       ).toEqual(["policy.breaker.openDuration.base: must not be negative"])
     }))
+})
+
+describe("doc examples do what their comments say", () => {
+  it("Backoff.delay: equal jitter at u = 0.5 on the third delay is 300 ms", () => {
+    const options = { base: "100 millis", cap: "1 second", jitter: "equal" } as const
+    expect(Duration.toMillis(Backoff.delay(options, 2, Duration.zero, 0.5))).toBe(300)
+  })
+
+  it.effect("Backoff.schedule: 1 call + 4 retries, full jitter under ~100, 200, 400, 800 ms", () =>
+    Effect.gen(function* () {
+      let calls = 0
+      const flaky = Effect.suspend(() => (calls++, Effect.fail(new Error("boom"))))
+      const fiber = yield* Effect.fork(Effect.retry(flaky, Backoff.schedule({ base: "100 millis", maxAttempts: 5 })))
+      yield* TestClock.adjust("1500 millis")
+      expect(Exit.isFailure(yield* Fiber.await(fiber))).toBe(true)
+      expect(calls).toBe(5)
+    }))
+
+  it.effect("Hedge.runIndexed / run / raceIndexed / race", () =>
+    Effect.gen(function* () {
+      const slow = Effect.as(Effect.sleep("2 seconds"), "primary")
+      const fast = Effect.as(Effect.sleep("100 millis"), "backup")
+      const f1 = yield* Effect.fork(Hedge.runIndexed([slow, fast], { delay: "300 millis" }))
+      const f2 = yield* Effect.fork(Hedge.run([slow, fast], { delay: "300 millis", maxParallel: 2 }))
+      const budget = RetryBudget.unsafeMake({ maxTokens: 10 })
+      const f3 = yield* Effect.fork(
+        pipe([slow, fast] as const, Hedge.run({ delay: (index) => Duration.millis(300 * index), allow: budget.tryAcquire }))
+      )
+      const f4 = yield* Effect.fork(
+        Hedge.raceIndexed([Effect.as(Effect.sleep("1 second"), "a"), Effect.as(Effect.sleep("10 millis"), "b")])
+      )
+      const f5 = yield* Effect.fork(Hedge.race([Effect.fail("down"), Effect.as(Effect.sleep("20 millis"), "up")]))
+      yield* TestClock.adjust("399 millis")
+      expect(f2.unsafePoll()).toBe(null) // "about 400 ms in"
+      yield* TestClock.adjust("1 millis")
+      expect(yield* Fiber.join(f1)).toEqual({ value: "backup", index: 1 })
+      expect(yield* Fiber.join(f2)).toBe("backup")
+      expect(yield* Fiber.join(f3)).toBe("backup")
+      expect(yield* Fiber.join(f4)).toEqual({ value: "b", index: 1 })
+      expect(yield* Fiber.join(f5)).toBe("up")
+    }))
+
+  it.effect("RateLimit.make: two admitted at rpm 2, the third Limited with limit rpm and a retryAfter", () =>
+    Effect.gen(function* () {
+      const limiter = yield* RateLimit.make({ name: "gpt-4o", rpm: 2 })
+      expect((yield* limiter.tryAcquire(100))._tag).toBe("Admitted")
+      expect((yield* limiter.tryAcquire(100))._tag).toBe("Admitted")
+      const third = yield* limiter.tryAcquire(100)
+      expect(third).toMatchObject({ _tag: "Limited", limit: "rpm" })
+      expect(third._tag === "Limited" && Duration.toMillis(third.retryAfter) > 0).toBe(true)
+    }))
+
+  it.effect("RetryBudget.make: a dead upstream gets at most 4 retries in all", () =>
+    Effect.gen(function* () {
+      const budget = yield* RetryBudget.make({ maxTokens: 10, tokenRatio: 0.1 })
+      let calls = 0
+      const call = Effect.suspend(() => (calls++, Effect.fail("unavailable")))
+      const fiber = yield* Effect.fork(Effect.forEach([1, 2, 3], () => Effect.either(Retry.retry(call, { budget }))))
+      yield* TestClock.adjust("5 minutes")
+      yield* Fiber.join(fiber)
+      expect(calls - 3).toBeLessThanOrEqual(4)
+    }))
+
+  it.effect("Bulkhead: the only permit taken and no queue: rejected with full", () =>
+    Effect.gen(function* () {
+      const bulkhead = yield* Bulkhead.make({ maxConcurrent: 1 })
+      yield* Effect.fork(bulkhead.run(Effect.never))
+      yield* Effect.yieldNow()
+      const reason = yield* bulkhead.run(Effect.succeed("admitted")).pipe(
+        Effect.catchTag("BulkheadRejected", (e) => Effect.succeed(e.reason))
+      )
+      expect(reason).toBe("full")
+    }))
+
+  it.effect("Timeout.timeout / timeoutFail", () =>
+    Effect.gen(function* () {
+      const f = yield* Effect.fork(
+        Effect.never.pipe(Timeout.timeout("1 second"), Effect.catchTag("TimeoutException", () => Effect.succeed("gave up")))
+      )
+      yield* TestClock.adjust("1 second")
+      expect(yield* Fiber.join(f)).toBe("gave up")
+    }))
+})
+
+describe("doc examples: providers, testing, config", () => {
+  it.effect("Simulated.Service: canServe, faultAt and stats as the comment says", () =>
+    Effect.gen(function* () {
+      const model = yield* Simulated.make({
+        provider: "openai", model: "gpt-4.1", latency: 0,
+        faults: [{ from: "1 minute", to: "2 minutes", status: 503 }]
+      })
+      expect(model.canServe(model.epoch + 30_000)).toBe(true)
+      expect(model.canServe(model.epoch + 90_000)).toBe(false)
+      const fault = Option.getOrThrow(model.faultAt(model.epoch + 90_000))
+      expect(fault).toMatchObject({ status: 503 })
+      expect(Duration.toMillis((fault as { from: Duration.Duration }).from)).toBe(60_000)
+      yield* model.complete(Chat.prompt("Hi"))
+      expect(yield* model.stats).toMatchObject({ calls: 1, succeeded: 1 })
+    }))
+
+  it.effect("Simulated.make: the answer after exactly 2 seconds, rate limited from 1 to 2 minutes", () =>
+    Effect.gen(function* () {
+      const model = yield* Simulated.make({
+        provider: "openai", model: "gpt-4.1-mini", latency: "2 seconds",
+        faults: [{ from: "1 minute", to: "2 minutes", status: 429, retryAfter: "30 seconds" }]
+      })
+      const fiber = yield* Effect.fork(model.complete(Chat.prompt("Hi")))
+      yield* TestClock.adjust("1999 millis")
+      expect(fiber.unsafePoll()).toBe(null)
+      yield* TestClock.adjust("1 millis")
+      expect((yield* Fiber.join(fiber)).text).toBe("openai/gpt-4.1-mini: Hi")
+      expect(model.canServe(model.epoch + 90_000)).toBe(false)
+    }))
+
+  it.live("MockServer.make: a 429 with retryAfter 2 seconds, then an answer, over real HTTP", () =>
+    Effect.gen(function* () {
+      const server = yield* MockServer.make({ faults: [MockServer.status(429, { retryAfter: { seconds: 2 } })] })
+      const model = yield* OpenAi.make({ model: "gpt-4.1-mini", baseUrl: server.url })
+      const first = yield* Effect.flip(model.complete(Chat.prompt("hi")))
+      const second = yield* model.complete(Chat.prompt("hi"))
+      expect(first._tag).toBe("RateLimited")
+      expect(first._tag === "RateLimited" && first.retryAfter && Duration.toMillis(first.retryAfter)).toBe(2000)
+      expect(second.text.length).toBeGreaterThan(0)
+    }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.scoped("Config.load the demo, toRouterConfig, Router.make: it answers", () =>
+    Effect.gen(function* () {
+      const { config } = yield* Config.load("examples/configs/demo.yaml")
+      const router = yield* Router.make(yield* Config.toRouterConfig(config))
+      const fiber = yield* Effect.fork(router.complete(Chat.prompt("Hello")))
+      yield* TestClock.adjust("1 minute")
+      const { meta } = yield* Fiber.join(fiber)
+      expect(router.chains).toContain(meta.chain)
+    }).pipe(Effect.provide(Layer.merge(NodeFileSystem.layer, NodeHttpClient.layerUndici))))
+
+  it.effect("Config.check: maxAttempts 0 is a problem, as the example's comment says", () =>
+    Effect.gen(function* () {
+      const { config } = yield* Config.load("examples/configs/demo.yaml")
+      const tuned: Config.ConfigFile = { ...config, policy: { retry: { maxAttempts: 0 } } }
+      expect(Config.check(tuned).map(Config.formatProblem)).toEqual([
+        "policy.retry.maxAttempts: Expected a positive number, actual 0"
+      ])
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+})
+
+describe("provider adapters: a baseUrl that is no http(s) URL is refused at construction", () => {
+  const makers = [
+    ["openai", (baseUrl: string) => OpenAi.make({ model: "m", baseUrl })],
+    ["anthropic", (baseUrl: string) => Anthropic.make({ model: "m", baseUrl })],
+    ["gemini", (baseUrl: string) => Gemini.make({ model: "m", baseUrl })]
+  ] as const
+  for (const [name, make] of makers) {
+    it.effect(`${name}: a defect naming the option at make, not a retriable TransportError at every call`, () =>
+      Effect.gen(function* () {
+        for (const baseUrl of ["not a url", "ftp://example.com/v1", "127.0.0.1:11434/v1"]) {
+          const exit = yield* Effect.exit(make(baseUrl))
+          expect(Exit.isFailure(exit) && Cause.isDieType(exit.cause) && String(exit.cause.defect)).toMatch(
+            /baseUrl must be an http:\/\/ or https:\/\/ URL/
+          )
+        }
+        expect(Exit.isSuccess(yield* Effect.exit(make("http://127.0.0.1:11434/v1")))).toBe(true)
+      }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+  }
 })

@@ -32,7 +32,7 @@ export interface CommonOptions {
   readonly model: string
   /** The API key. Absent: no auth header is sent (local servers). */
   readonly apiKey?: Redacted.Redacted | undefined
-  /** The URL the endpoint paths are appended to, version included. */
+  /** The URL the endpoint paths are appended to, version included: http:// or https:// (else `make` dies). */
   readonly baseUrl?: string | undefined
   /** The provider's name in `info` and in errors. */
   readonly provider?: string | undefined
@@ -83,3 +83,19 @@ export const layerConfig = <O extends CommonOptions>(
     LanguageModel.LanguageModel,
     Effect.flatMap(options.apiKey ?? Config.redacted(variable), (apiKey) => make({ ...options, apiKey } as unknown as O))
   )
+
+/**
+ * Checks an adapter's `baseUrl` when it is made: one that is no http(s) URL
+ * (a typo, a missing `http://`) is a defect naming the option, not a
+ * retriable `TransportError` on every call. The URL is not quoted: it may
+ * hold a password.
+ *
+ * @internal
+ */
+export const checkBaseUrl = (adapter: string, baseUrl: string): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const url = URL.canParse(baseUrl) ? new URL(baseUrl) : undefined
+    return url !== undefined && (url.protocol === "http:" || url.protocol === "https:")
+      ? Effect.void
+      : Effect.die(new RangeError(`${adapter}.make: baseUrl must be an http:// or https:// URL (with its version, e.g. /v1)`))
+  })
