@@ -5,12 +5,13 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { NodeFileSystem, NodeHttpClient } from "@effect/platform-node"
-import { Cause, Duration, Effect, Exit, Fiber, Layer, Option, pipe, TestClock } from "effect"
+import { Cause, Context, Duration, Effect, Exit, Fiber, FiberId, Layer, Option, pipe, TestClock } from "effect"
 import { Config } from "../../src/config/index.js"
-import { Chat } from "../../src/llm/index.js"
+import { Chat, ContentFiltered, fromStatus, isStoppedAnswer, ModelInfo, RateLimited, retryAfter, Tokens } from "../../src/llm/index.js"
+import { Observability } from "../../src/observability/index.js"
 import { Anthropic, Gemini, OpenAi, Simulated } from "../../src/providers/index.js"
-import { Backoff, Bulkhead, Hedge, RateLimit, Retry, RetryBudget, Timeout } from "../../src/resilience/index.js"
-import { Router } from "../../src/router/index.js"
+import { Backoff, Bulkhead, CircuitBreaker, Hedge, RateLimit, Retry, RetryBudget, Timeout } from "../../src/resilience/index.js"
+import { Classifier, DegradedCache, Policy, Router } from "../../src/router/index.js"
 import { MockServer } from "../../src/testing/index.js"
 
 const build = (extra: Partial<Router.Config>) =>
@@ -221,4 +222,74 @@ describe("provider adapters: a baseUrl that is no http(s) URL is refused at cons
         expect(Exit.isSuccess(yield* Effect.exit(make("http://127.0.0.1:11434/v1")))).toBe(true)
       }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
   }
+})
+
+describe("doc examples: the pure helpers' stated values", () => {
+  it("llm, router and resilience helpers return what their examples say", () => {
+    expect(Classifier.complexity(Chat.prompt("Translate 'hello' to Spanish"))).toBe("simple")
+    expect(Classifier.complexity(Chat.prompt("Compare microservices vs monolith trade-offs"))).toBe("complex")
+    expect(Classifier.defaultTiers.complex).toBe("premium")
+    const classify = Classifier.heuristic({ tiers: Classifier.defaultTiers })
+    expect(classify(Chat.prompt("List three colours"))).toBe("budget")
+    expect(classify(Chat.prompt("hi", { metadata: { task: "code_generation" } }))).toBe("code_generation")
+    expect(DegradedCache.key(Chat.prompt("  What is Effect? "))).toBe(DegradedCache.key(Chat.prompt("What is Effect?")))
+    expect(DegradedCache.key(Chat.prompt("if x:\n    y"))).not.toBe(DegradedCache.key(Chat.prompt("if x:\n  y")))
+    expect(Policy.defaults.timeouts.total).toBe("120 seconds")
+    const resolved = Policy.resolve(Policy.defaults, { retry: { maxAttempts: 3 } })
+    expect([resolved.retry.maxAttempts, resolved.retry.base]).toEqual([3, "200 millis"])
+    expect(Tokens.estimate(Chat.prompt("Hello there"))).toBe(7)
+    expect(Tokens.required(Chat.prompt("Hello there", { maxTokens: 100 }))).toBe(107)
+    expect(ModelInfo.cost({ input: 3, output: 15 }, { inputTokens: 1_000, outputTokens: 500 })).toBeCloseTo(0.0105, 10)
+    expect(
+      ModelInfo.cost({ input: 3, output: 15, cachedInput: 0.3 }, { inputTokens: 100_100, outputTokens: 10, cacheReadTokens: 100_000 })
+    ).toBeCloseTo(0.03045, 10)
+    expect(Chat.addUsage({ inputTokens: 1_000, outputTokens: 50, cacheReadTokens: 800 }, { inputTokens: 1_100, outputTokens: 70 }))
+      .toEqual({ inputTokens: 2_100, outputTokens: 120, cacheReadTokens: 800 })
+    const acc = Chat.accumulator({ id: "1", provider: "p", model: "m" })
+    acc.add({ _tag: "TextDelta", text: "Hel" })
+    acc.add({ _tag: "TextDelta", text: "lo" })
+    acc.add({ _tag: "Finish", reason: "stop" })
+    expect(acc.response().text).toBe("Hello")
+    expect(Chat.messageText({ role: "user", content: [{ type: "text", text: "a" }, { type: "text", text: "b" }] })).toBe("ab")
+    expect(Chat.isContent({ _tag: "Finish", reason: "stop" })).toBe(false)
+    const info: ModelInfo.ModelInfo = {
+      provider: "anthropic", model: "claude-haiku-4-5", contextWindow: 200_000,
+      price: { input: 1, output: 5 }, responseFormats: ["json_schema"]
+    }
+    expect(ModelInfo.honours(info, Chat.prompt("Hi"))).toBe(true)
+    expect(ModelInfo.honours(info, Chat.prompt("Hi", { responseFormat: { type: "json_object" } }))).toBe(false)
+    expect(
+      Option.map(retryAfter(new RateLimited({ provider: "p", model: "m", message: "429", retryAfter: Duration.seconds(3) })), Duration.toMillis)
+    ).toEqual(Option.some(3000))
+    expect(fromStatus(529, { provider: "anthropic", model: "claude-sonnet-4-5", message: "Overloaded" })._tag).toBe("Overloaded")
+    expect(isStoppedAnswer(new ContentFiltered({ provider: "p", model: "m", message: "stopped", partialText: "" }))).toBe(true)
+    expect(isStoppedAnswer(new ContentFiltered({ provider: "p", model: "m", message: "refused", status: 400 }))).toBe(false)
+    expect(CircuitBreaker.defaultClassifier(Exit.succeed("answer"))).toBe("success")
+    expect(CircuitBreaker.defaultClassifier(Exit.fail("overloaded"))).toBe("failure")
+    expect(CircuitBreaker.defaultClassifier(Exit.die(new Error("bug")))).toBe("failure")
+    expect(CircuitBreaker.defaultClassifier(Exit.interrupt(FiberId.none))).toBe("ignored")
+    expect(Config.gatewayDefaults.host).toBe("127.0.0.1")
+  })
+})
+
+describe("doc examples: Observability.layer over Router.layer", () => {
+  it.scoped("a fallback is recorded, counted and rendered", () =>
+    Effect.gen(function* () {
+      const down = yield* Simulated.make({ provider: "anthropic", model: "sonnet", latency: 0, faults: [{ status: 503 }] })
+      const up = yield* Simulated.make({ provider: "openai", model: "mini", latency: 0 })
+      const config: Router.Config = {
+        targets: { sonnet: { model: down }, mini: { model: up } },
+        chains: { default: ["sonnet", "mini"] },
+        policy: { retry: { maxAttempts: 1 } }
+      }
+      const live = Observability.layer({ labels: { router: "main" } }).pipe(Layer.provideMerge(Router.layer(config)))
+      const context = yield* Layer.build(live)
+      const fiber = yield* Effect.fork(Router.complete(Chat.prompt("Hi")).pipe(Effect.provide(context)))
+      yield* TestClock.adjust("1 second")
+      expect((yield* Fiber.join(fiber)).meta.fallbacks).toBe(1)
+      const observability = Context.get(context, Observability.Observability)
+      yield* observability.flush
+      expect((yield* observability.recentFallbacks).length).toBe(1)
+      expect(yield* observability.render).toMatch(/llm_fallbacks_total\{[^}]*router="main"[^}]*\} 1/)
+    }))
 })
