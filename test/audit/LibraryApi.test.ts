@@ -293,3 +293,13 @@ describe("doc examples: Observability.layer over Router.layer", () => {
       expect(yield* observability.render).toMatch(/llm_fallbacks_total\{[^}]*router="main"[^}]*\} 1/)
     }))
 })
+
+describe("Backoff: a negative duration is refused as an invalid option, not read as zero", () => {
+  it("Backoff.schedule, Retry.make and Backoff.delay throw a RangeError", () => {
+    expect(() => Backoff.schedule({ base: "-1 seconds" })).toThrow(RangeError)
+    expect(() => Backoff.schedule({ base: -100 })).toThrow(/Backoff: base must be/)
+    expect(() => Retry.make({ cap: "-5 seconds" })).toThrow(/Backoff: cap must be/)
+    expect(() => Backoff.delay({ base: "-100 millis" }, 0, Duration.zero, 0.5)).toThrow(RangeError)
+    expect(() => Backoff.schedule({ base: 0, cap: "0 millis" })).not.toThrow()
+  })
+})

@@ -47,19 +47,30 @@ const invalid = (field: string, value: unknown, rule: string): never => {
  * @internal
  */
 export const resolve = (options: BackoffOptions | undefined): Policy => {
-  const baseMillis = options?.base === undefined ? defaults.base : Duration.toMillis(options.base)
+  const baseMillis = options?.base === undefined ? defaults.base : signedMillis(options.base)
   const factor = options?.factor ?? defaults.factor
-  const capMillis = options?.cap === undefined ? defaults.cap : Duration.toMillis(options.cap)
+  const capMillis = options?.cap === undefined ? defaults.cap : signedMillis(options.cap)
   const jitter = options?.jitter ?? defaults.jitter
   const maxAttempts = options?.maxAttempts ?? defaults.maxAttempts
-  if (!(baseMillis >= 0 && Number.isFinite(baseMillis))) invalid("base", baseMillis, "a finite duration")
+  if (!(baseMillis >= 0 && Number.isFinite(baseMillis))) invalid("base", options?.base ?? baseMillis, "a finite duration >= 0")
   if (!(factor > 0 && Number.isFinite(factor))) invalid("factor", factor, "a finite number > 0")
-  if (!(capMillis >= 0)) invalid("cap", capMillis, "a duration >= 0")
+  if (!(capMillis >= 0)) invalid("cap", options?.cap ?? capMillis, "a duration >= 0")
   if (!jitters.includes(jitter)) invalid("jitter", jitter, `one of ${jitters.join(", ")}`)
   if (!(maxAttempts >= 1 && (Number.isInteger(maxAttempts) || maxAttempts === Infinity))) {
     invalid("maxAttempts", maxAttempts, "a whole number >= 1 or Infinity")
   }
   return { baseMillis, factor, capMillis, jitter, maxAttempts }
+}
+
+/**
+ * A duration in milliseconds, negative when written negative (`-100`,
+ * `"-1 seconds"`), which `Duration` reads as zero: so that {@link resolve}
+ * refuses it rather than retry without a backoff.
+ */
+const signedMillis = (input: Duration.DurationInput): number => {
+  const negative = (typeof input === "number" && input < 0) || (typeof input === "bigint" && input < 0n) ||
+    (typeof input === "string" && input.trim().startsWith("-"))
+  return negative ? -1 : Duration.toMillis(input)
 }
 
 /**
