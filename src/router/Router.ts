@@ -16,6 +16,7 @@ import * as Backoff from "../resilience/Backoff.js"
 import * as Bulkhead from "../resilience/Bulkhead.js"
 import * as CircuitBreaker from "../resilience/CircuitBreaker.js"
 import * as Health from "../resilience/Health.js"
+import { isNegative } from "../resilience/internal/duration.js"
 import { maxWindowCalls } from "../resilience/internal/window.js"
 import * as RateLimit from "../resilience/RateLimit.js"
 import * as RetryBudget from "../resilience/RetryBudget.js"
@@ -326,9 +327,7 @@ const durationProblem = (path: string, value: unknown, positive: boolean): Reado
   const decoded = Duration.decodeUnknown(value)
   if (Option.isNone(decoded)) return [`${path}: must be a duration (e.g. "30 seconds"), got ${JSON.stringify(value)}`]
   if (positive && !Duration.greaterThan(decoded.value, Duration.zero)) return [`${path}: must be longer than zero`]
-  const negative = (typeof value === "number" && value < 0) || (typeof value === "bigint" && value < 0n) ||
-    (typeof value === "string" && value.trim().startsWith("-"))
-  return negative ? [`${path}: must not be negative`] : []
+  return isNegative(value as Duration.DurationInput) ? [`${path}: must not be negative`] : []
 }
 
 /** Problems with one policy's values, which would otherwise surface as defects on the first request. */

@@ -303,3 +303,21 @@ describe("Backoff: a negative duration is refused as an invalid option, not read
     expect(() => Backoff.schedule({ base: 0, cap: "0 millis" })).not.toThrow()
   })
 })
+
+describe("CircuitBreaker: a negative duration is an invalid option, not read as zero", () => {
+  it.effect("a negative openDuration base or cap is the defect of an invalid option at make", () =>
+    Effect.gen(function* () {
+      for (const openDuration of [{ base: "-10 seconds" }, { cap: -1 }] as const) {
+        const exit = yield* Effect.exit(CircuitBreaker.make({ openDuration }))
+        expect(Exit.isFailure(exit) && Cause.isDieType(exit.cause) && String(exit.cause.defect)).toMatch(
+          /CircuitBreaker\.make: openDuration\.(base|cap) must not be negative/
+        )
+      }
+    }))
+
+  it("a negative slowCallDuration throws a RangeError (it would be read as zero: every call slow)", () => {
+    expect(() =>
+      CircuitBreaker.slowCallRate({ threshold: 0.5, window: CircuitBreaker.countWindow(10), slowCallDuration: "-1 seconds" })
+    ).toThrow(/slowCallRate: slowCallDuration must not be negative/)
+  })
+})

@@ -7,6 +7,7 @@
  */
 import { Duration, Effect, Option, Random, Schedule, ScheduleDecision, ScheduleInterval, ScheduleIntervals } from "effect"
 import type { BackoffOptions, Jitter, RetryAfterOptions } from "../Backoff.js"
+import { isNegative } from "./duration.js"
 
 /** @internal */
 export const jitters: ReadonlyArray<Jitter> = ["none", "full", "equal", "decorrelated", "proportional"]
@@ -62,16 +63,8 @@ export const resolve = (options: BackoffOptions | undefined): Policy => {
   return { baseMillis, factor, capMillis, jitter, maxAttempts }
 }
 
-/**
- * A duration in milliseconds, negative when written negative (`-100`,
- * `"-1 seconds"`), which `Duration` reads as zero: so that {@link resolve}
- * refuses it rather than retry without a backoff.
- */
-const signedMillis = (input: Duration.DurationInput): number => {
-  const negative = (typeof input === "number" && input < 0) || (typeof input === "bigint" && input < 0n) ||
-    (typeof input === "string" && input.trim().startsWith("-"))
-  return negative ? -1 : Duration.toMillis(input)
-}
+/** A duration in milliseconds, -1 when written negative: so that {@link resolve} refuses it. */
+const signedMillis = (input: Duration.DurationInput): number => (isNegative(input) ? -1 : Duration.toMillis(input))
 
 /**
  * The un-jittered delay before retry `n` (0-based): `min(cap, base * factor^n)`.
