@@ -161,7 +161,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service<Prov
   const info = Models.infoFor(provider, options.model, Models.anthropicDefaults, options.info)
   const maxTokens = options.maxTokens ?? defaultMaxTokens
   return Effect.zipRight(
-    Shared.checkBaseUrl("Anthropic", options.baseUrl ?? defaultBaseUrl),
+    Shared.checkOptions("Anthropic", options.baseUrl ?? defaultBaseUrl, options.timeouts),
     Effect.map(
       Http.makeEndpoint({
         provider,

@@ -131,7 +131,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service<Prov
   const generate = `/models/${model}:generateContent`
   const streamGenerate = `/models/${model}:streamGenerateContent`
   return Effect.zipRight(
-    Shared.checkBaseUrl("Gemini", options.baseUrl ?? defaultBaseUrl),
+    Shared.checkOptions("Gemini", options.baseUrl ?? defaultBaseUrl, options.timeouts),
     Effect.map(
       Http.makeEndpoint({
         provider,

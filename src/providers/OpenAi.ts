@@ -174,7 +174,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service<Prov
   const info = Models.infoFor(provider, options.model, Models.openAiDefaults, options.info)
   const google = isGoogle(baseUrl)
   return Effect.zipRight(
-    Shared.checkBaseUrl("OpenAi", baseUrl),
+    Shared.checkOptions("OpenAi", baseUrl, options.timeouts),
     Effect.map(
       Http.makeEndpoint({
         provider,

@@ -321,3 +321,23 @@ describe("CircuitBreaker: a negative duration is an invalid option, not read as 
     ).toThrow(/slowCallRate: slowCallDuration must not be negative/)
   })
 })
+
+describe("provider adapters: a negative, zero or unreadable timeout is refused at construction", () => {
+  it.effect("a defect naming the option at make, not a Timeout at every call", () =>
+    Effect.gen(function* () {
+      const cases = [
+        [{ connect: "-1 seconds" }, /OpenAi\.make: timeouts\.connect must be longer than zero/],
+        [{ idle: 0 }, /OpenAi\.make: timeouts\.idle must be longer than zero/],
+        [{ firstToken: "soon" as Duration.DurationInput }, /OpenAi\.make: timeouts\.firstToken must be a duration/]
+      ] as const
+      for (const [timeouts, message] of cases) {
+        const exit = yield* Effect.exit(OpenAi.make({ model: "m", baseUrl: "http://127.0.0.1:1/v1", timeouts }))
+        expect(Exit.isFailure(exit) && Cause.isDieType(exit.cause) && String(exit.cause.defect)).toMatch(message)
+      }
+      const anthropic = yield* Effect.exit(Anthropic.make({ model: "m", timeouts: { idle: "-5 seconds" } }))
+      expect(Exit.isFailure(anthropic)).toBe(true)
+      const gemini = yield* Effect.exit(Gemini.make({ model: "m", timeouts: { connect: -1 } }))
+      expect(Exit.isFailure(gemini)).toBe(true)
+      expect(Exit.isSuccess(yield* Effect.exit(OpenAi.make({ model: "m", timeouts: { connect: Duration.infinity } })))).toBe(true)
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+})
