@@ -190,4 +190,21 @@ describe("seeds", () => {
       expect(exit.value.target).toBe("mini")
       expect(exit.value.n).toBeGreaterThan(0)
     }))
+
+  // seed 004 chat(timeout=30.0) around the whole chain; seed 000 streaming, the reader leaving early
+  it.effect("Effect.timeout around a router call, and a stream left early, both cancel the upstream call", () =>
+    Effect.gen(function* () {
+      const slow = yield* Simulated.make({ provider: "a", model: "slow", latency: "1 minute", tokenDelay: "1 second" })
+      const layer = Router.layer({ targets: { a: { model: slow } }, chains: { default: ["a"] }, policy: { retry: { maxAttempts: 1 }, timeouts: { firstToken: "2 minutes" } } })
+      const timedOut = yield* settle(Router.complete(req).pipe(Effect.timeout("30 seconds"), Effect.provide(layer)), "31 seconds")
+      expect(Exit.isFailure(timedOut) && Cause.isFailType(timedOut.cause) && timedOut.cause.error._tag).toBe("TimeoutException")
+      expect(yield* slow.stats).toMatchObject({ inFlight: 0, interrupted: 1 })
+
+      const firstChunk = Effect.scoped(
+        Effect.flatMap(Router.stream(req), ({ chunks }) => Stream.runHead(chunks.pipe(Stream.filter(Chat.isContent))))
+      ).pipe(Effect.provide(layer))
+      const exit = yield* settle(firstChunk, "2 minutes")
+      expect(Exit.isSuccess(exit)).toBe(true)
+      expect(yield* slow.stats).toMatchObject({ inFlight: 0, interrupted: 2 })
+    }))
 })
