@@ -341,3 +341,34 @@ describe("provider adapters: a negative, zero or unreadable timeout is refused a
       expect(Exit.isSuccess(yield* Effect.exit(OpenAi.make({ model: "m", timeouts: { connect: Duration.infinity } })))).toBe(true)
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
 })
+
+describe("interruption reaches every upstream call", () => {
+  it.effect("Hedge.run: the loser's finalizer has run when the value is returned", () =>
+    Effect.gen(function* () {
+      let finalized = false
+      const primary = Effect.as(Effect.sleep("2 seconds"), "primary").pipe(Effect.onInterrupt(() => Effect.sync(() => (finalized = true))))
+      const backup = Effect.as(Effect.sleep("100 millis"), "backup")
+      const fiber = yield* Effect.fork(
+        Hedge.run([primary, backup], { delay: "300 millis" }).pipe(Effect.map((value) => [value, finalized] as const))
+      )
+      yield* TestClock.adjust("400 millis")
+      expect(yield* Fiber.join(fiber)).toEqual(["backup", true])
+    }))
+
+  it.effect("interrupting a hedged or raced router call interrupts every target's call in flight", () =>
+    Effect.gen(function* () {
+      const a = yield* Simulated.make({ provider: "a", model: "a", latency: "30 seconds" })
+      const b = yield* Simulated.make({ provider: "b", model: "b", latency: "30 seconds" })
+      const layer = Router.layer({
+        targets: { a: { model: a }, b: { model: b } },
+        chains: { hedged: { targets: ["a", "b"], hedge: { delay: "1 second" } }, raced: { targets: ["a", "b"], race: 2 } }
+      })
+      for (const chain of ["hedged", "raced"]) {
+        const fiber = yield* Effect.fork(Router.complete(Chat.prompt("hi"), { chain }).pipe(Effect.provide(layer)))
+        yield* TestClock.adjust("2 seconds")
+        expect([(yield* a.stats).inFlight, (yield* b.stats).inFlight]).toEqual([1, 1])
+        yield* Fiber.interrupt(fiber)
+        expect([(yield* a.stats).inFlight, (yield* b.stats).inFlight]).toEqual([0, 0])
+      }
+    }))
+})
