@@ -261,7 +261,8 @@ export interface Service {
   /**
    * A `LanguageModel` over one chain (default: per request, as the classifier
    * says). Its `info` is its first target's, but for `responseFormats`: every
-   * JSON answer one of its targets gives.
+   * JSON answer one of its targets gives. Throws an `Error` naming the
+   * chain when the router has no chain of that name (see {@link Service.chains}).
    */
   readonly languageModel: (chain?: string) => LanguageModel.Service<ChainError | StreamInterrupted>
   /** The chain a request would use. */
