@@ -372,3 +372,21 @@ describe("interruption reaches every upstream call", () => {
       }
     }))
 })
+
+describe("Simulated.make: a negative duration is a defect, as its Config schema refuses it", () => {
+  it.effect("latency, tokenDelay, errorDelay and a fault's window", () =>
+    Effect.gen(function* () {
+      const cases: ReadonlyArray<Simulated.Options> = [
+        { provider: "a", model: "b", latency: "-1 seconds" },
+        { provider: "a", model: "b", latency: { p50: -5, p99: "1 second" } },
+        { provider: "a", model: "b", tokenDelay: -10 },
+        { provider: "a", model: "b", errorDelay: "-50 millis" },
+        { provider: "a", model: "b", faults: [{ from: "-1 minute", status: 503 }] }
+      ]
+      for (const options of cases) {
+        const exit = yield* Effect.exit(Simulated.make(options))
+        expect(Exit.isFailure(exit) && Cause.isDieType(exit.cause) && String(exit.cause.defect), JSON.stringify(options))
+          .toMatch(/must not be negative/)
+      }
+    }))
+})
