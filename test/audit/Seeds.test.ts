@@ -9,7 +9,7 @@ import { Chat, isRetriable, LanguageModel, retryAfter } from "../../src/llm/inde
 import type { ProviderError } from "../../src/llm/index.js"
 import { Simulated } from "../../src/providers/index.js"
 import { Backoff, CircuitBreaker, Retry } from "../../src/resilience/index.js"
-import { Router } from "../../src/router/index.js"
+import { Classifier, Router } from "../../src/router/index.js"
 
 const req = Chat.prompt("Name a prime.")
 
@@ -206,5 +206,50 @@ describe("seeds", () => {
       const exit = yield* settle(firstChunk, "2 minutes")
       expect(Exit.isSuccess(exit)).toBe(true)
       expect(yield* slow.stats).toMatchObject({ inFlight: 0, interrupted: 2 })
+    }))
+
+  // seed 004 CostAwareRouter (classify_complexity, then the cheapest model that fits) and seed 002's
+  // cost balancing; examples/cost-aware.ts and examples/tiers.ts show the same at length
+  it.effect("cost-aware routing: the cheapest target first, a complex prompt to the premium tier", () =>
+    Effect.gen(function* () {
+      const opus = yield* Simulated.make({ provider: "anthropic", model: "opus", latency: 0, info: { price: { input: 15, output: 75 } } })
+      const mini = yield* Simulated.make({ provider: "openai", model: "mini", latency: 0, info: { price: { input: 0.4, output: 1.6 } } })
+      const layer = Router.layer({
+        targets: { opus: { model: opus }, mini: { model: mini } },
+        chains: {
+          premium: ["opus", "mini"],
+          standard: { targets: ["opus", "mini"], strategy: "cost" },
+          budget: { targets: ["mini", "opus"], strategy: "cost" }
+        },
+        defaultChain: "standard",
+        classifier: Classifier.heuristic({ tiers: Classifier.defaultTiers })
+      })
+      const exit = yield* settle(
+        Effect.all([
+          Router.complete(Chat.prompt("List three colours")),
+          Router.complete(Chat.prompt("Compare microservices vs monolith trade-offs in depth, with a migration plan"))
+        ]).pipe(Effect.provide(layer))
+      )
+      if (!Exit.isSuccess(exit)) throw new Error(String(exit))
+      const [simple, complex] = exit.value
+      expect([simple.meta.chain, simple.meta.target]).toEqual(["budget", "mini"])
+      expect([complex.meta.chain, complex.meta.target]).toEqual(["premium", "opus"])
+    }))
+
+  // seed 004 DegradedModeHandler.handle_total_failure: a static answer when every provider is down
+  // (examples/degraded-mode.ts also shows the last-known-good cache)
+  it.effect("degraded mode: every target down, the chain answers its static fallback, marked degraded", () =>
+    Effect.gen(function* () {
+      const a = yield* Simulated.make({ provider: "a", model: "a", latency: 0, faults: [{ status: 503 }] })
+      const b = yield* Simulated.make({ provider: "b", model: "b", latency: 0, faults: [{ status: 500 }] })
+      const layer = Router.layer({
+        targets: { a: { model: a }, b: { model: b } },
+        chains: { default: { targets: ["a", "b"], fallbackResponse: "We are busy; please try again shortly." } },
+        policy: { retry: { maxAttempts: 1 } }
+      })
+      const exit = yield* settle(Router.complete(req).pipe(Effect.provide(layer)))
+      if (!Exit.isSuccess(exit)) throw new Error(String(exit))
+      expect(exit.value.response.text).toBe("We are busy; please try again shortly.")
+      expect(exit.value.meta.degraded).toBe("static")
     }))
 })
