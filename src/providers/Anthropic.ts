@@ -160,26 +160,29 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service<Prov
   const version = options.version ?? defaultVersion
   const info = Models.infoFor(provider, options.model, Models.anthropicDefaults, options.info)
   const maxTokens = options.maxTokens ?? defaultMaxTokens
-  return Effect.map(
-    Http.makeEndpoint({
-      provider,
-      model: options.model,
-      baseUrl: options.baseUrl ?? defaultBaseUrl,
-      apiKey: options.apiKey,
-      auth: (key) => ({ "x-api-key": key }),
-      headers: { "anthropic-version": version, ...options.headers },
-      timeouts: options.timeouts,
-      transformClient: options.transformClient
-    }),
-    (endpoint) => ({
-      info,
-      ...Http.chatCalls(endpoint, {
-        path,
-        encode: (request, stream) => Wire.encodeRequest(request, options.model, maxTokens, stream),
-        decodeResponse: Wire.decodeResponse,
-        streamDecoder: Wire.streamDecoder
-      }, info)
-    })
+  return Effect.zipRight(
+    Shared.checkOptions("Anthropic", options.baseUrl ?? defaultBaseUrl, options.timeouts),
+    Effect.map(
+      Http.makeEndpoint({
+        provider,
+        model: options.model,
+        baseUrl: options.baseUrl ?? defaultBaseUrl,
+        apiKey: options.apiKey,
+        auth: (key) => ({ "x-api-key": key }),
+        headers: { "anthropic-version": version, ...options.headers },
+        timeouts: options.timeouts,
+        transformClient: options.transformClient
+      }),
+      (endpoint) => ({
+        info,
+        ...Http.chatCalls(endpoint, {
+          path,
+          encode: (request, stream) => Wire.encodeRequest(request, options.model, maxTokens, stream),
+          decodeResponse: Wire.decodeResponse,
+          streamDecoder: Wire.streamDecoder
+        }, info)
+      })
+    )
   )
 }
 

@@ -130,29 +130,32 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service<Prov
   const info = Models.infoFor(provider, model, Models.geminiDefaults, options.info)
   const generate = `/models/${model}:generateContent`
   const streamGenerate = `/models/${model}:streamGenerateContent`
-  return Effect.map(
-    Http.makeEndpoint({
-      provider,
-      model,
-      baseUrl: options.baseUrl ?? defaultBaseUrl,
-      apiKey: options.apiKey,
-      auth: (key) => ({ "x-goog-api-key": key }),
-      headers: options.headers,
-      timeouts: options.timeouts,
-      transformClient: options.transformClient
-    }),
-    (endpoint) => ({
-      info,
-      ...Http.chatCalls(endpoint, {
-        path: generate,
-        streamPath: streamGenerate,
-        streamUrlParams: { alt: "sse" },
-        encode: (request) => Wire.encodeRequest(request, model),
-        decodeResponse: Wire.decodeResponse,
-        streamDecoder: Wire.streamDecoder,
-        signatures: signatureUse(model) !== "none"
-      }, info)
-    })
+  return Effect.zipRight(
+    Shared.checkOptions("Gemini", options.baseUrl ?? defaultBaseUrl, options.timeouts),
+    Effect.map(
+      Http.makeEndpoint({
+        provider,
+        model,
+        baseUrl: options.baseUrl ?? defaultBaseUrl,
+        apiKey: options.apiKey,
+        auth: (key) => ({ "x-goog-api-key": key }),
+        headers: options.headers,
+        timeouts: options.timeouts,
+        transformClient: options.transformClient
+      }),
+      (endpoint) => ({
+        info,
+        ...Http.chatCalls(endpoint, {
+          path: generate,
+          streamPath: streamGenerate,
+          streamUrlParams: { alt: "sse" },
+          encode: (request) => Wire.encodeRequest(request, model),
+          decodeResponse: Wire.decodeResponse,
+          streamDecoder: Wire.streamDecoder,
+          signatures: signatureUse(model) !== "none"
+        }, info)
+      })
+    )
   )
 }
 

@@ -173,28 +173,31 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service<Prov
   const field = options.maxTokensField ?? (baseUrl === defaultBaseUrl ? "max_completion_tokens" : "max_tokens")
   const info = Models.infoFor(provider, options.model, Models.openAiDefaults, options.info)
   const google = isGoogle(baseUrl)
-  return Effect.map(
-    Http.makeEndpoint({
-      provider,
-      model: options.model,
-      baseUrl,
-      apiKey: options.apiKey,
-      auth: (key) => ({ authorization: `Bearer ${key}` }),
-      headers: options.headers,
-      timeouts: options.timeouts,
-      transformClient: options.transformClient
-    }),
-    (endpoint) => ({
-      info,
-      ...Http.chatCalls(endpoint, {
-        path,
-        encode: (request, stream, lean) => Wire.encodeRequest(request, options.model, field, stream, google, lean !== true),
-        decodeResponse: Wire.decodeResponse,
-        streamDecoder: Wire.streamDecoder,
-        signatures: google && signatureUse(options.model) !== "none",
-        streamOption: { refused: Wire.refusedStreamOptions }
-      }, info)
-    })
+  return Effect.zipRight(
+    Shared.checkOptions("OpenAi", baseUrl, options.timeouts),
+    Effect.map(
+      Http.makeEndpoint({
+        provider,
+        model: options.model,
+        baseUrl,
+        apiKey: options.apiKey,
+        auth: (key) => ({ authorization: `Bearer ${key}` }),
+        headers: options.headers,
+        timeouts: options.timeouts,
+        transformClient: options.transformClient
+      }),
+      (endpoint) => ({
+        info,
+        ...Http.chatCalls(endpoint, {
+          path,
+          encode: (request, stream, lean) => Wire.encodeRequest(request, options.model, field, stream, google, lean !== true),
+          decodeResponse: Wire.decodeResponse,
+          streamDecoder: Wire.streamDecoder,
+          signatures: google && signatureUse(options.model) !== "none",
+          streamOption: { refused: Wire.refusedStreamOptions }
+        }, info)
+      })
+    )
   )
 }
 

@@ -121,7 +121,7 @@ export const delay = (
  * // 1 call + up to 4 retries, after ~100ms, ~200ms, ~400ms, ~800ms (full jitter)
  * const program = Effect.retry(flaky, Backoff.schedule({ base: "100 millis", maxAttempts: 5 }))
  *
- * @throws RangeError on a non-finite base, a factor <= 0, an unknown jitter,
+ * @throws RangeError on a negative or non-finite base, a negative cap, a factor <= 0, an unknown jitter,
  * or a `maxAttempts` that is not a whole number >= 1 (or `Infinity`).
  * @since 0.1.0
  * @category schedules

@@ -434,6 +434,8 @@ export interface SlowCallRateOptions extends FailureRateOptions {
  * })
  * ```
  *
+ * @throws RangeError on a threshold outside (0, 1], a bad `minimumCalls`,
+ * or a negative `slowCallDuration`.
  * @since 0.1.0
  * @category strategies
  */

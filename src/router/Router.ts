@@ -16,6 +16,7 @@ import * as Backoff from "../resilience/Backoff.js"
 import * as Bulkhead from "../resilience/Bulkhead.js"
 import * as CircuitBreaker from "../resilience/CircuitBreaker.js"
 import * as Health from "../resilience/Health.js"
+import { isNegative } from "../resilience/internal/duration.js"
 import { maxWindowCalls } from "../resilience/internal/window.js"
 import * as RateLimit from "../resilience/RateLimit.js"
 import * as RetryBudget from "../resilience/RetryBudget.js"
@@ -260,7 +261,8 @@ export interface Service {
   /**
    * A `LanguageModel` over one chain (default: per request, as the classifier
    * says). Its `info` is its first target's, but for `responseFormats`: every
-   * JSON answer one of its targets gives.
+   * JSON answer one of its targets gives. Throws an `Error` naming the
+   * chain when the router has no chain of that name (see {@link Service.chains}).
    */
   readonly languageModel: (chain?: string) => LanguageModel.Service<ChainError | StreamInterrupted>
   /** The chain a request would use. */
@@ -316,11 +318,36 @@ const has = (record: object, key: string) => Object.prototype.hasOwnProperty.cal
 
 const isWhole = (n: unknown, min: number) => typeof n === "number" && Number.isInteger(n) && n >= min
 
+/**
+ * A duration's problem, if any: one that does not decode, or a negative one
+ * (which `Duration.decode` reads as zero: a negative timeout would time out
+ * every call at once), or, where `positive`, zero.
+ */
+const durationProblem = (path: string, value: unknown, positive: boolean): ReadonlyArray<string> => {
+  if (value === undefined) return []
+  const decoded = Duration.decodeUnknown(value)
+  if (Option.isNone(decoded)) return [`${path}: must be a duration (e.g. "30 seconds"), got ${JSON.stringify(value)}`]
+  if (positive && !Duration.greaterThan(decoded.value, Duration.zero)) return [`${path}: must be longer than zero`]
+  return isNegative(value as Duration.DurationInput) ? [`${path}: must not be negative`] : []
+}
+
 /** Problems with one policy's values, which would otherwise surface as defects on the first request. */
 const policyProblems = (path: string, policy: Policy.Policy | undefined): Array<string> => {
   const problems: Array<string> = []
   if (policy === undefined) return problems
-  const { retry, bulkhead, breaker, budget } = policy
+  const { retry, bulkhead, breaker, budget, timeouts } = policy
+  for (const key of ["attempt", "firstToken", "total"] as const) {
+    problems.push(...durationProblem(`${path}.timeouts.${key}`, timeouts?.[key], true))
+  }
+  for (const key of ["base", "cap", "retryAfterCap"] as const) {
+    problems.push(...durationProblem(`${path}.retry.${key}`, retry?.[key], false))
+  }
+  for (const key of ["base", "cap"] as const) {
+    problems.push(...durationProblem(`${path}.breaker.openDuration.${key}`, breaker?.openDuration?.[key], false))
+  }
+  if (breaker?.slowCallRate !== undefined && breaker.slowCallRate !== false) {
+    problems.push(...durationProblem(`${path}.breaker.slowCallRate.slowCall`, breaker.slowCallRate.slowCall, true))
+  }
   if (retry?.maxAttempts !== undefined && !(retry.maxAttempts === Infinity || isWhole(retry.maxAttempts, 1))) {
     problems.push(`${path}.retry.maxAttempts: must be a whole number of at least 1`)
   }
@@ -382,6 +409,9 @@ const validate = (config: Config): ReadonlyArray<string> => {
     }
     if (chain.hedge?.maxHedges !== undefined && !isWhole(chain.hedge.maxHedges, 1)) {
       problems.push(`chains.${name}.hedge.maxHedges: must be a whole number of at least 1`)
+    }
+    if (chain.hedge !== undefined && chain.hedge.delay !== "p95") {
+      problems.push(...durationProblem(`chains.${name}.hedge.delay`, chain.hedge.delay, false))
     }
     problems.push(...policyProblems(`chains.${name}.policy`, chain.policy))
   }

@@ -5,6 +5,7 @@
  * @internal
  */
 import { Cause, Duration } from "effect"
+import { isNegative } from "../../resilience/internal/duration.js"
 import type { Fault, FaultInput, Latency, LatencyInput } from "../Simulated.js"
 import { latencySlots, standardNormal, uniform, z99 } from "./simulatedDraw.js"
 
@@ -70,6 +71,8 @@ export const invalid = (message: string): never => {
 export const millisOf = (input: Duration.DurationInput, what: string): number => {
   const decoded = Duration.decodeUnknown(input)
   if (decoded._tag === "None") return invalid(`${what}: not a duration: ${String(input)}`)
+  // Duration reads a negative one as zero
+  if (isNegative(input)) return invalid(`${what} must not be negative, got ${String(input)}`)
   return Duration.toMillis(decoded.value)
 }
 

@@ -7,6 +7,7 @@
  */
 import { Duration, Effect, Option, Random, Schedule, ScheduleDecision, ScheduleInterval, ScheduleIntervals } from "effect"
 import type { BackoffOptions, Jitter, RetryAfterOptions } from "../Backoff.js"
+import { isNegative } from "./duration.js"
 
 /** @internal */
 export const jitters: ReadonlyArray<Jitter> = ["none", "full", "equal", "decorrelated", "proportional"]
@@ -47,20 +48,23 @@ const invalid = (field: string, value: unknown, rule: string): never => {
  * @internal
  */
 export const resolve = (options: BackoffOptions | undefined): Policy => {
-  const baseMillis = options?.base === undefined ? defaults.base : Duration.toMillis(options.base)
+  const baseMillis = options?.base === undefined ? defaults.base : signedMillis(options.base)
   const factor = options?.factor ?? defaults.factor
-  const capMillis = options?.cap === undefined ? defaults.cap : Duration.toMillis(options.cap)
+  const capMillis = options?.cap === undefined ? defaults.cap : signedMillis(options.cap)
   const jitter = options?.jitter ?? defaults.jitter
   const maxAttempts = options?.maxAttempts ?? defaults.maxAttempts
-  if (!(baseMillis >= 0 && Number.isFinite(baseMillis))) invalid("base", baseMillis, "a finite duration")
+  if (!(baseMillis >= 0 && Number.isFinite(baseMillis))) invalid("base", options?.base ?? baseMillis, "a finite duration >= 0")
   if (!(factor > 0 && Number.isFinite(factor))) invalid("factor", factor, "a finite number > 0")
-  if (!(capMillis >= 0)) invalid("cap", capMillis, "a duration >= 0")
+  if (!(capMillis >= 0)) invalid("cap", options?.cap ?? capMillis, "a duration >= 0")
   if (!jitters.includes(jitter)) invalid("jitter", jitter, `one of ${jitters.join(", ")}`)
   if (!(maxAttempts >= 1 && (Number.isInteger(maxAttempts) || maxAttempts === Infinity))) {
     invalid("maxAttempts", maxAttempts, "a whole number >= 1 or Infinity")
   }
   return { baseMillis, factor, capMillis, jitter, maxAttempts }
 }
+
+/** A duration in milliseconds, -1 when written negative: so that {@link resolve} refuses it. */
+const signedMillis = (input: Duration.DurationInput): number => (isNegative(input) ? -1 : Duration.toMillis(input))
 
 /**
  * The un-jittered delay before retry `n` (0-based): `min(cap, base * factor^n)`.

@@ -38,6 +38,7 @@ import type {
   WindowMetrics
 } from "../CircuitBreaker.js"
 import { CircuitOpen, consecutiveFailures, defaultClassifier } from "../CircuitBreaker.js"
+import { isNegative } from "./duration.js"
 
 /** Resolved options. @internal */
 export interface Config<E> {
@@ -687,6 +688,10 @@ const resolveConfig = <E>(options: Options<E>): Effect.Effect<Config<E>> =>
       return invalid(`halfOpenProbes must be a positive integer, got ${halfOpenProbes}`)
     }
     if (!(factor >= 1 && Number.isFinite(factor))) return invalid(`openDuration.factor must be >= 1, got ${factor}`)
+    for (const key of ["base", "cap"] as const) {
+      const input = options.openDuration?.[key]
+      if (input !== undefined && isNegative(input)) return invalid(`openDuration.${key} must not be negative, got ${String(input)}`)
+    }
     if (!Number.isFinite(baseMillis)) return invalid("openDuration.base must be finite")
     const policies = options.trip === undefined ? [consecutiveFailures(5)] : isPolicies(options.trip) ? options.trip : [options.trip]
     const strategies = policies.map((policy) => policy.make())

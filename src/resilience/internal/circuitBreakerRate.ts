@@ -9,6 +9,7 @@ import type {
   TripStrategy,
   WindowMetrics
 } from "../CircuitBreaker.js"
+import { isNegative } from "./duration.js"
 import * as Window from "./window.js"
 
 /** Default `minimumCalls`: 10, or the whole window when a count window is smaller. @internal */
@@ -129,6 +130,9 @@ export const slowCallRate = (options: SlowCallRateOptions): TripPolicy => {
   const { threshold, window } = options
   const minimumCalls = options.minimumCalls ?? defaultMinimumCalls(window)
   checkRate("slowCallRate", threshold, minimumCalls, window)
+  if (isNegative(options.slowCallDuration)) {
+    throw new RangeError(`slowCallRate: slowCallDuration must not be negative, got ${String(options.slowCallDuration)}`)
+  }
   const slowCallMillis = Duration.toMillis(Duration.decode(options.slowCallDuration))
   return { make: () => new SlowCallRate(window, threshold, minimumCalls, slowCallMillis) }
 }
