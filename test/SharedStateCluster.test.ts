@@ -18,6 +18,12 @@ import * as Redis from "../src/state/Redis.js"
 import * as SharedState from "../src/state/SharedState.js"
 import { eventually, startRedis, startRedisCluster, type TestRedis, type TestRedisCluster, unavailable } from "./support/redis.js"
 
+/** A connection of its own (as another machine's), and an instance's shared state over it, syncing every 50 ms. */
+const connect = (options: Redis.Options) => Layer.build(Layer.fresh(Redis.layer(options)))
+const instanceOn = (options: Redis.Options) => (namespace: string, name: string): Effect.Effect<SharedState.Service, never, Scope.Scope> =>
+  Effect.flatMap(connect(options), (connection) =>
+    SharedState.make({ namespace, instance: name, syncInterval: "50 millis" }).pipe(Effect.provide(connection)))
+
 if (unavailable !== undefined) console.warn(`[SharedStateCluster.test] skipped: ${unavailable}`)
 
 describe.skipIf(unavailable !== undefined)("SharedState on a Redis Cluster", () => {
@@ -30,11 +36,7 @@ describe.skipIf(unavailable !== undefined)("SharedState on a Redis Cluster", () 
     await redis?.stop()
   })
 
-  const instance = (namespace: string, name: string): Effect.Effect<SharedState.Service, never, Scope.Scope> =>
-    Effect.gen(function*() {
-      const connection = yield* Layer.build(Layer.fresh(Redis.layer({ url: redis.url })))
-      return yield* SharedState.make({ namespace, instance: name, syncInterval: "50 millis" }).pipe(Effect.provide(connection))
-    })
+  const instance = (namespace: string, name: string) => instanceOn({ url: redis.url })(namespace, name)
 
   const slot = (key: string) => Effect.promise(() => redis.command("CLUSTER", "KEYSLOT", key))
 
@@ -94,19 +96,14 @@ describe.skipIf(unavailable !== undefined)("SharedState on a Redis Cluster of th
     await cluster?.stop()
   })
 
-  const connect = (url = cluster.url) => Layer.build(Layer.fresh(Redis.layer({ url, cluster: true })))
-  const instance = (namespace: string, name: string): Effect.Effect<SharedState.Service, never, Scope.Scope> =>
-    Effect.gen(function*() {
-      const connection = yield* connect()
-      return yield* SharedState.make({ namespace, instance: name, syncInterval: "50 millis" }).pipe(Effect.provide(connection))
-    })
+  const instance = (namespace: string, name: string) => instanceOn({ url: cluster.url, cluster: true })(namespace, name)
   const slot = (key: string) => Effect.promise(() => cluster.nodes[0]!.command("CLUSTER", "KEYSLOT", key).then(Number))
   /** The node holding `key`'s slot. */
   const ownerOf = (key: string) => Effect.map(slot(key), (at) => Math.floor(at / Math.ceil(16_384 / 3)))
 
   it.scopedLive("the cluster client sends each command to the node holding its key, from one node's URL", () =>
     Effect.gen(function*() {
-      const { cluster: isCluster, use } = Context.get(yield* connect(), Redis.Redis)
+      const { cluster: isCluster, use } = Context.get(yield* connect({ url: cluster.url, cluster: true }), Redis.Redis)
       expect(isCluster).toBe(true)
       const keys = [`spread-${process.pid}-a`, `spread-${process.pid}-b`, `spread-${process.pid}-c`, `spread-${process.pid}-d`]
       const owners = new Set(yield* Effect.forEach(keys, ownerOf))
@@ -186,11 +183,7 @@ describe.skipIf(unavailable !== undefined)("SharedState through a Redis Cluster'
   it.scopedLive("when the master holding the namespace's slot dies, its replica takes over and the instances follow it", () =>
     Effect.gen(function*() {
       const ns = `failover-${process.pid}`
-      const instance = (name: string) =>
-        Effect.gen(function*() {
-          const connection = yield* Layer.build(Layer.fresh(Redis.layer({ url: cluster.url, cluster: true })))
-          return yield* SharedState.make({ namespace: ns, instance: name, syncInterval: "50 millis" }).pipe(Effect.provide(connection))
-        })
+      const instance = (name: string) => instanceOn({ url: cluster.url, cluster: true })(ns, name)
       const a = yield* instance("a")
       const b = yield* instance("b")
       const gptA = yield* CircuitBreaker.make({ name: "gpt", store: a.breakers })
