@@ -13,6 +13,7 @@ import { tmpdir } from "node:os"
 import { join, relative } from "node:path"
 import ts from "typescript"
 import { afterAll, describe, expect, it } from "vitest"
+import { snippetProgram } from "./support/typecheck.js"
 
 const root = join(import.meta.dirname, "..")
 
@@ -112,19 +113,7 @@ const check = (): ReadonlyMap<string, ReadonlyArray<string>> => {
     writeFileSync(path, `${head}${example.code}\nexport {}\n`)
     byFile.set(path, example)
   })
-  const project = ts.readConfigFile(join(root, "tsconfig.json"), ts.sys.readFile)
-  // the project's options, but for where files are (rootDir, outDir) and unused names
-  const { options: { rootDir: _rootDir, outDir: _outDir, ...options } } = ts.parseJsonConfigFileContent(project.config, ts.sys, root)
-  const program = ts.createProgram([...byFile.keys()], {
-    ...options,
-    noEmit: true,
-    noUnusedLocals: false,
-    noUnusedParameters: false,
-    paths: {
-      "effect-llm-failover": [join(root, "src/index.ts")],
-      "effect-llm-failover/*": [join(root, "src/*/index.ts")]
-    }
-  })
+  const program = snippetProgram(root, [...byFile.keys()])
   const found = new Map<string, Array<string>>()
   // the examples' diagnostics only: the sources they import are checked by `npm run typecheck`, and
   // asking for theirs would check the whole of src again

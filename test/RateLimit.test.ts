@@ -1,20 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Duration, Effect, Exit, FastCheck, TestClock } from "effect"
+import { Duration, Effect, Exit, FastCheck, TestClock } from "effect"
 import * as RateLimit from "../src/resilience/RateLimit.js"
+import { handClock } from "./support/clock.js"
 
-/** A clock the test moves by hand: TestClock's wake-ups cost milliseconds of real time each. */
-const manualClock = () => {
-  let now = 0
-  const clock: Clock.Clock = {
-    [Clock.ClockTypeId]: Clock.ClockTypeId,
-    unsafeCurrentTimeMillis: () => now,
-    currentTimeMillis: Effect.sync(() => now),
-    unsafeCurrentTimeNanos: () => BigInt(now) * 1_000_000n,
-    currentTimeNanos: Effect.sync(() => BigInt(now) * 1_000_000n),
-    sleep: () => Effect.void
-  }
-  return { clock, advance: (millis: number) => (now += millis) }
-}
+const manualClock = () => handClock()
 
 const tags = (admissions: ReadonlyArray<RateLimit.Admission>) => admissions.map((a) => a._tag)
 

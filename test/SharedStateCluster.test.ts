@@ -24,6 +24,10 @@ const instanceOn = (options: Redis.Options) => (namespace: string, name: string)
   Effect.flatMap(connect(options), (connection) =>
     SharedState.make({ namespace, instance: name, syncInterval: "50 millis" }).pipe(Effect.provide(connection)))
 
+/** An instance's breakers `gpt` and `claude`: their keys hash to different slots, and every sync reads both. */
+const breakers = (shared: SharedState.Service) =>
+  Effect.all([CircuitBreaker.make({ name: "gpt", store: shared.breakers }), CircuitBreaker.make({ name: "claude", store: shared.breakers })])
+
 if (unavailable !== undefined) console.warn(`[SharedStateCluster.test] skipped: ${unavailable}`)
 
 describe.skipIf(unavailable !== undefined)("SharedState on a Redis Cluster", () => {
@@ -45,15 +49,9 @@ describe.skipIf(unavailable !== undefined)("SharedState on a Redis Cluster", () 
       const ns = `cluster-${process.pid}-${++namespaces}`
       const a = yield* instance(ns, "a")
       const b = yield* instance(ns, "b")
-      // two breakers each: their keys hash to different slots, and every sync reads both
-      const [gptA, claudeA] = [
-        yield* CircuitBreaker.make({ name: "gpt", store: a.breakers }),
-        yield* CircuitBreaker.make({ name: "claude", store: a.breakers })
-      ]
-      const [gptB, claudeB] = [
-        yield* CircuitBreaker.make({ name: "gpt", store: b.breakers }),
-        yield* CircuitBreaker.make({ name: "claude", store: b.breakers })
-      ]
+      // two breakers each (see `breakers`)
+      const [gptA, claudeA] = yield* breakers(a)
+      const [gptB, claudeB] = yield* breakers(b)
       expect(yield* slot(`${ns}:breaker:gpt`)).not.toBe(yield* slot(`${ns}:breaker:claude`))
       const budgetA = yield* RetryBudget.make({ name: "gpt", store: a.budgets })
       const budgetB = yield* RetryBudget.make({ name: "gpt", store: b.budgets })
@@ -125,14 +123,8 @@ describe.skipIf(unavailable !== undefined)("SharedState on a Redis Cluster of th
       const ns = `cluster3-${process.pid}-${++namespaces}`
       const a = yield* instance(ns, "a")
       const b = yield* instance(ns, "b")
-      const [gptA, claudeA] = [
-        yield* CircuitBreaker.make({ name: "gpt", store: a.breakers }),
-        yield* CircuitBreaker.make({ name: "claude", store: a.breakers })
-      ]
-      const [gptB, claudeB] = [
-        yield* CircuitBreaker.make({ name: "gpt", store: b.breakers }),
-        yield* CircuitBreaker.make({ name: "claude", store: b.breakers })
-      ]
+      const [gptA, claudeA] = yield* breakers(a)
+      const [gptB, claudeB] = yield* breakers(b)
       const budgetA = yield* RetryBudget.make({ name: "gpt", store: a.budgets })
       const budgetB = yield* RetryBudget.make({ name: "gpt", store: b.budgets })
       const limitA = yield* RateLimit.make({ name: "gpt", rpm: 1_000, store: a.limits })

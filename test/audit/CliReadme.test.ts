@@ -14,6 +14,7 @@ import ts from "typescript"
 import * as Yaml from "yaml"
 import { afterAll, describe, expect, it } from "vitest"
 import { Config } from "../../src/config/index.js"
+import { snippetProgram } from "../support/typecheck.js"
 
 const root = join(import.meta.dirname, "..", "..")
 const readme = readFileSync(join(root, "README.md"), "utf8")
@@ -61,18 +62,7 @@ describe("README", () => {
       writeFileSync(path, `${snippet.code}\nexport {}\n`)
       return path
     })
-    const project = ts.readConfigFile(join(root, "tsconfig.json"), ts.sys.readFile)
-    const { options: { rootDir: _rootDir, outDir: _outDir, ...options } } = ts.parseJsonConfigFileContent(project.config, ts.sys, root)
-    const program = ts.createProgram(files, {
-      ...options,
-      noEmit: true,
-      noUnusedLocals: false,
-      noUnusedParameters: false,
-      paths: {
-        "effect-llm-failover": [join(root, "src/index.ts")],
-        "effect-llm-failover/*": [join(root, "src/*/index.ts")]
-      }
-    })
+    const program = snippetProgram(root, files)
     const problems = files.flatMap((path) => {
       const source = program.getSourceFile(path)!
       return [...program.getSyntacticDiagnostics(source), ...program.getSemanticDiagnostics(source)].map(

@@ -7,6 +7,7 @@ import * as RetryInternal from "../../src/resilience/internal/retry.js"
 import * as RateLimit from "../../src/resilience/RateLimit.js"
 import * as Retry from "../../src/resilience/Retry.js"
 import * as RetryBudget from "../../src/resilience/RetryBudget.js"
+import { handClock } from "../support/clock.js"
 
 const tripOnce = <E>(breaker: CircuitBreaker.CircuitBreaker<E>, error: E) =>
   Effect.exit(breaker.protect(Effect.fail(error)))
@@ -296,15 +297,7 @@ describe("RateLimit at boundaries", () => {
     ],
     ([steps]) =>
       Effect.runSync(Effect.gen(function*() {
-        let now = 0
-        const clock: Clock.Clock = {
-          [Clock.ClockTypeId]: Clock.ClockTypeId,
-          unsafeCurrentTimeMillis: () => now,
-          currentTimeMillis: Effect.sync(() => now),
-          unsafeCurrentTimeNanos: () => BigInt(now) * 1_000_000n,
-          currentTimeNanos: Effect.sync(() => BigInt(now) * 1_000_000n),
-          sleep: () => Effect.void
-        }
+        const { clock, now, set } = handClock()
         const size = 5_000
         const limiter = yield* RateLimit.make({ name: "p", tpm: 1_000_000, window: "60 seconds", buckets: 12 }).pipe(
           Effect.withClock(clock)
@@ -313,7 +306,7 @@ describe("RateLimit at boundaries", () => {
         const used: Array<{ at: number; tokens: number }> = []
         const pending: Array<{ endAt: number; admittedAt: number; delta: number; used: number }> = []
         const check = Effect.gen(function*() {
-          const first = Math.floor(now / size) * size - 11 * size
+          const first = Math.floor(now() / size) * size - 11 * size
           const truth = used.filter((u) => Math.floor(u.at / size) * size >= first).reduce((sum, u) => sum + u.tokens, 0)
           const counted = (yield* limiter.usage).tokens
           assert.isAtLeast(counted, truth)
@@ -325,20 +318,20 @@ describe("RateLimit at boundaries", () => {
             pending.sort((x, y) => x.endAt - y.endAt)
             while (pending.length > 0 && pending[0]!.endAt <= to) {
               const ending = pending.shift()!
-              now = Math.max(now, ending.endAt)
+              set(Math.max(now(), ending.endAt))
               yield* limiter.adjust(ending.delta, ending.admittedAt)
               used.push({ at: ending.admittedAt, tokens: ending.used })
               yield* check
             }
-            now = to
+            set(to)
             yield* check
           })
         for (const step of steps) {
           if ((yield* limiter.tryAcquire(step.estimate))._tag === "Admitted") {
-            pending.push({ endAt: now + step.lasts, admittedAt: now, delta: step.used - step.estimate, used: step.used })
+            pending.push({ endAt: now() + step.lasts, admittedAt: now(), delta: step.used - step.estimate, used: step.used })
           }
           yield* check
-          yield* advance(now + step.gap)
+          yield* advance(now() + step.gap)
         }
       })),
     { fastCheck: { numRuns: 1000 } }
@@ -347,21 +340,7 @@ describe("RateLimit at boundaries", () => {
 
 describe("Retry bounded by a deadline, with Retry-After", () => {
   /** A clock whose sleeps move time on at once, so a property runs synchronously. */
-  const jumpingClock = () => {
-    let now = 1_000_000
-    const clock: Clock.Clock = {
-      [Clock.ClockTypeId]: Clock.ClockTypeId,
-      unsafeCurrentTimeMillis: () => now,
-      currentTimeMillis: Effect.sync(() => now),
-      unsafeCurrentTimeNanos: () => BigInt(now) * 1_000_000n,
-      currentTimeNanos: Effect.sync(() => BigInt(now) * 1_000_000n),
-      sleep: (duration) =>
-        Effect.sync(() => {
-          now += Duration.toMillis(duration)
-        })
-    }
-    return { clock, now: () => now }
-  }
+  const jumpingClock = () => handClock({ start: 1_000_000, sleepsMoveTime: true })
 
   class Failed {
     constructor(readonly retryAfter: number | undefined) {}

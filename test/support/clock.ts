@@ -1,0 +1,33 @@
+/**
+ * A clock a test moves by hand (TestClock's wake-ups cost milliseconds of
+ * real time each, too many for a property's thousands of steps).
+ */
+import { Clock, Duration, Effect } from "effect"
+
+/**
+ * A clock at `start` (default 0) that moves only when told (`set`,
+ * `advance`), or, with `sleepsMoveTime`, also by each sleep, at once, so a
+ * retry loop runs synchronously.
+ */
+export const handClock = (options?: { readonly start?: number; readonly sleepsMoveTime?: boolean }) => {
+  let now = options?.start ?? 0
+  const clock: Clock.Clock = {
+    [Clock.ClockTypeId]: Clock.ClockTypeId,
+    unsafeCurrentTimeMillis: () => now,
+    currentTimeMillis: Effect.sync(() => now),
+    unsafeCurrentTimeNanos: () => BigInt(now) * 1_000_000n,
+    currentTimeNanos: Effect.sync(() => BigInt(now) * 1_000_000n),
+    sleep: options?.sleepsMoveTime === true
+      ? (duration) =>
+        Effect.sync(() => {
+          now += Duration.toMillis(duration)
+        })
+      : () => Effect.void
+  }
+  return {
+    clock,
+    now: () => now,
+    set: (at: number) => (now = at),
+    advance: (millis: number) => (now += millis)
+  }
+}
