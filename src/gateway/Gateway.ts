@@ -72,6 +72,7 @@ import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import * as Router from "../router/Router.js"
 import * as App from "./internal/app.js"
+import * as Cors from "./internal/cors.js"
 import * as InternalServer from "./internal/server.js"
 
 /**
@@ -102,6 +103,15 @@ import * as InternalServer from "./internal/server.js"
  * - `port`: default 8787; 0 picks a free port (see {@link Server.port}).
  * - `drainTimeout`: on shutdown, how long requests in flight may take to
  *   finish before their connections are closed (default 30 seconds).
+ * - `cors`: the web pages that may call the gateway from a browser:
+ *   `origins` as a browser sends them (`"https://app.example.com"`), or
+ *   `"*"` for any; `maxAge`, how long a browser keeps a preflight's answer
+ *   (default 10 minutes). A preflight is answered before any key is
+ *   asked (a browser sends none with it): 204, or 403 `origin_not_allowed`
+ *   for another origin. Answers to an allowed origin carry
+ *   `Access-Control-Allow-Origin` and expose `x-request-id` and the
+ *   `x-llm-*` headers. Default: none, and browsers keep answers from
+ *   pages of other origins.
  *
  * A size or count that is not a positive whole number is a defect.
  *
@@ -119,6 +129,7 @@ export interface Options {
   readonly host?: string
   readonly port?: number
   readonly drainTimeout?: Duration.DurationInput
+  readonly cors?: CorsOptions
   /**
    * Extra `GET` routes served beside the API, e.g. observability's
    * `/metrics`, `/status` and `/v1/usage`. Only those with `requireKey` ask
@@ -126,6 +137,27 @@ export interface Options {
    * sends none).
    */
   readonly routes?: ReadonlyArray<Route>
+}
+
+/**
+ * Which web pages may call the gateway from a browser (see
+ * {@link Options}): their origins, or `"*"` for any, and how long a
+ * browser keeps a preflight's answer.
+ *
+ * @example
+ * import { Gateway } from "effect-llm-failover/gateway"
+ * import type { Router } from "effect-llm-failover/router"
+ *
+ * declare const router: Router.Service
+ * const cors: Gateway.CorsOptions = { origins: ["https://app.example.com", "http://localhost:3000"], maxAge: "1 hour" }
+ * const gateway = Gateway.serve({ router, cors })
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CorsOptions {
+  readonly origins: ReadonlyArray<string>
+  readonly maxAge?: Duration.DurationInput
 }
 
 /**
@@ -231,7 +263,8 @@ const resolve = (options: Options): InternalServer.ServerSettings => {
     host: options.host ?? defaults.host,
     port: options.port ?? defaults.port,
     drainTimeout: options.drainTimeout === undefined ? defaults.drainTimeout : Duration.decode(options.drainTimeout),
-    routes: options.routes ?? []
+    routes: options.routes ?? [],
+    ...(options.cors === undefined ? {} : { cors: Cors.make(options.cors) })
   }
 }
 

@@ -72,9 +72,13 @@ describe("README", () => {
     expect(problems).toEqual([])
   }, 120_000)
 
-  it("the config snippet is valid, and so is the shared-state snippet over it", async () => {
-    const [config, state] = blocks("yaml")
+  it("the config snippet is valid, and so are the shared-state and CORS snippets over it", async () => {
+    const yaml = blocks("yaml")
+    const config = yaml[0]
+    const state = yaml.find((block) => /^state:/m.test(block.code))
+    const cors = yaml.find((block) => /^\s+cors:/m.test(block.code))
     expect(config!.code).toContain("providers:")
+    expect(cors).toBeDefined()
     const parsed = await parse(config!.code)
     expect(parsed._tag, JSON.stringify(parsed)).toBe("Right")
     // the state snippet adds a section and a model's limits to a config like the one above
@@ -87,6 +91,8 @@ describe("README", () => {
     }
     const withState = await parse(JSON.stringify(merged), "merged.json")
     expect(withState._tag, JSON.stringify(withState)).toBe("Right")
+    const withCors = await parse(JSON.stringify({ ...base, gateway: Yaml.parse(cors!.code).gateway }), "cors.json")
+    expect(withCors._tag, JSON.stringify(withCors)).toBe("Right")
   })
 
   it("validate's output is what the README shows for the same mistakes", async () => {

@@ -5,6 +5,7 @@
  * @internal
  */
 import { Duration, ParseResult, Redacted, Schema } from "effect"
+import * as Cors from "../../gateway/internal/cors.js"
 import { withRules } from "../../llm/internal/withRules.js"
 import * as ModelInfo from "../../llm/ModelInfo.js"
 import * as Simulated from "../../providers/Simulated.js"
@@ -460,9 +461,16 @@ const Cache = orOff(
   "{ ttl, maxEntries }"
 )
 
+const Origin = Schema.String.pipe(Schema.filter((origin) => Cors.problem(origin) ?? true))
+
+const CorsSettings = struct("cross-origin requests (origins, maxAge)", {
+  origins: Schema.Array(Origin),
+  maxAge: optional(FiniteDuration)
+})
+
 /** @internal */
 export const Gateway = struct(
-  "the gateway's settings (keys, host, port, maxBodyBytes, bodyTimeout, maxConcurrent, maxQueued, requestTimeout, drainTimeout)",
+  "the gateway's settings (keys, host, port, maxBodyBytes, bodyTimeout, maxConcurrent, maxQueued, requestTimeout, drainTimeout, cors)",
   {
     keys: optional(Schema.Array(Secret)),
     host: optional(Host),
@@ -472,7 +480,8 @@ export const Gateway = struct(
     maxConcurrent: optional(PositiveInt),
     maxQueued: optional(NonNegativeInt),
     requestTimeout: optional(PositiveDuration),
-    drainTimeout: optional(ConfigDuration)
+    drainTimeout: optional(ConfigDuration),
+    cors: optional(CorsSettings)
   }
 )
 

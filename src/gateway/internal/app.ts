@@ -36,6 +36,7 @@ import type * as Router from "../../router/Router.js"
 import * as LogSink from "../../observability/internal/logSink.js"
 import * as Auth from "./auth.js"
 import * as Body from "./body.js"
+import * as Cors from "./cors.js"
 import * as Errors from "./errors.js"
 import * as NodeBody from "./nodeBody.js"
 import * as WireRequest from "./request.js"
@@ -58,6 +59,8 @@ export interface Settings {
    * could otherwise call the providers and read the answers.
    */
   readonly loopbackHostsOnly?: boolean
+  /** Which web pages may call from a browser (none without it). */
+  readonly cors?: Cors.Cors
 }
 
 /** What the server shares with the app: whether it is shutting down. @internal */
@@ -475,8 +478,44 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
     // a request's line goes to the sink in the context, if any (`LogSink`), else through Effect's logger
     const sink = Option.getOrUndefined(yield* Effect.serviceOption(LogSink.LogSink))
     const hostAllowed = settings.loopbackHostsOnly === true ? isLoopbackHost : () => true
-    return { app: withRequestLog(routed, writesStreams, sink, hostAllowed), chat: nodeChat(chat, sink, hostAllowed) }
+    const guard: Guard = { hostAllowed, cors: settings.cors }
+    return { app: withRequestLog(routed, writesStreams, sink, guard), chat: nodeChat(chat, sink, guard) }
   })
+
+/**
+ * What every request meets before its route: the `Host` check (see
+ * `Settings.loopbackHostsOnly`), and CORS when set (a browser's preflight
+ * answered, the headers that let a page read an answer added to it).
+ */
+interface Guard {
+  readonly hostAllowed: (host: string | undefined) => boolean
+  readonly cors: Cors.Cors | undefined
+}
+
+/** An answer with the CORS headers for the page that asked, if any may read it. */
+const withCors = (
+  guard: Guard,
+  origin: string | undefined,
+  response: HttpServerResponse.HttpServerResponse
+): HttpServerResponse.HttpServerResponse => {
+  if (guard.cors === undefined || origin === undefined) return response
+  const headers = Cors.responseHeaders(guard.cors, origin)
+  return headers === undefined ? response : HttpServerResponse.setHeaders(response, headers)
+}
+
+/**
+ * A browser's preflight, answered before any route (it carries no key), or
+ * `undefined` for any other request.
+ */
+const preflightOf = (
+  guard: Guard,
+  method: string,
+  header: (name: string) => string | undefined
+): Effect.Effect<HttpServerResponse.HttpServerResponse, Errors.Failure> | undefined => {
+  if (guard.cors === undefined || !Cors.isPreflight(method, header)) return undefined
+  const answer = Cors.preflight(guard.cors, header)
+  return HttpServerResponse.isServerResponse(answer) ? Effect.succeed(answer) : Effect.fail(answer)
+}
 
 /**
  * The pull each SSE body is made of, by the body's stream: on Node the
@@ -619,21 +658,25 @@ const withRequestLog = <R>(
   app: HttpApp.Default<Errors.Failure | RouteNotFound, R>,
   writesStreams: boolean,
   sink: LogSink.Sink,
-  hostAllowed: (host: string | undefined) => boolean
+  guard: Guard
 ): HttpApp.Default<never, Exclude<R, CurrentLog>> =>
   Effect.gen(function* () {
     const request = yield* HttpServerRequest.HttpServerRequest
     const method = request.method
     const path = pathOf(request.url)
     const record = yield* logged(sink, method, path, request.headers["x-request-id"])
+    const header = (name: string): string | undefined => request.headers[name]
+    const hostAllowed = guard.hostAllowed(header("host"))
+    const preflight = hostAllowed ? preflightOf(guard, method, header) : undefined
     const answered = yield* answer(
-      (hostAllowed(request.headers["host"]) ? app : Effect.fail(Errors.hostNotAllowed())).pipe(
+      (hostAllowed ? preflight ?? app : Effect.fail(Errors.hostNotAllowed())).pipe(
         Effect.provideService(CurrentLog, record),
         Effect.catchTag("RouteNotFound", () => Effect.fail(notFound(method, path)))
       ),
       record
     )
-    const identified = request.source instanceof Http.IncomingMessage ? closingUnread(request.source, answered) : answered
+    const shared = preflight === undefined ? withCors(guard, header("origin"), answered) : answered
+    const identified = request.source instanceof Http.IncomingMessage ? closingUnread(request.source, shared) : shared
     const body = identified.body
     if (body._tag !== "Stream") {
       yield* record.line(identified.status)
@@ -673,15 +716,15 @@ export type NodeChat = (request: Http.IncomingMessage, response: Http.ServerResp
 const nodeChat = (
   chat: (request: ChatInput, current: Current) => Effect.Effect<HttpServerResponse.HttpServerResponse, Errors.Failure, Scope.Scope>,
   sink: LogSink.Sink,
-  hostAllowed: (host: string | undefined) => boolean
+  guard: Guard
 ): NodeChat =>
 (request, response) =>
   // the request's scope (a stream's resources), closed once its answer is written
   Effect.scoped(Effect.gen(function* () {
     const input = nodeInput(request)
     const record = yield* logged(sink, "POST", pathOf(request.url ?? "/"), input.header("x-request-id"))
-    const handler = hostAllowed(input.header("host")) ? chat(input, record) : Effect.fail(Errors.hostNotAllowed())
-    const answered = closingUnread(request, yield* answer(handler, record))
+    const handler = guard.hostAllowed(input.header("host")) ? chat(input, record) : Effect.fail(Errors.hostNotAllowed())
+    const answered = closingUnread(request, withCors(guard, input.header("origin"), yield* answer(handler, record)))
     const body = answered.body
     const pull = body._tag === "Stream" ? ssePulls.get(body.stream as Stream.Stream<Uint8Array>) : undefined
     if (pull !== undefined) return yield* writeStream(response, answered, pull, record)

@@ -110,6 +110,20 @@ export const hostNotAllowed = (): Failure =>
     { connection: "close" }
   )
 
+/**
+ * 403: a browser's preflight from a page whose origin is not among
+ * `cors.origins`.
+ *
+ * @internal
+ */
+export const originNotAllowed = (origin: string): Failure =>
+  invalidRequest(
+    403,
+    `Cross-origin requests from ${printable(origin, 100)} are not allowed: add the origin to gateway.cors.origins.`,
+    "origin_not_allowed",
+    null
+  )
+
 /** 429: the gateway's own queue is full. @internal */
 export const busy = (): Failure =>
   new Failure({

@@ -1,0 +1,142 @@
+/**
+ * Cross-origin requests (CORS): which web pages may call the gateway from a
+ * browser, the answer to a browser's preflight, and the headers that let a
+ * page read an answer.
+ *
+ * @internal
+ */
+import * as Duration from "effect/Duration"
+import * as Option from "effect/Option"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import { isNegative } from "../../resilience/internal/duration.js"
+import * as Errors from "./errors.js"
+
+/** The gateway's CORS settings, checked (see {@link make}). @internal */
+export interface Cors {
+  /** Every origin may call (`"*"` among the origins). */
+  readonly anyOrigin: boolean
+  /** The origins that may, lower-cased, as a browser sends them (`https://app.example.com`). */
+  readonly origins: ReadonlySet<string>
+  /** How long a browser may keep a preflight's answer, in whole seconds. */
+  readonly maxAgeSeconds: number
+}
+
+/** What `Gateway.Options.cors` takes. @internal */
+export interface Options {
+  readonly origins: ReadonlyArray<string>
+  readonly maxAge?: Duration.DurationInput
+}
+
+/** A browser keeps a preflight's answer for 10 minutes unless told otherwise (Chromium's cap is 2 hours). */
+const defaultMaxAge = Duration.minutes(10)
+
+const originPattern = /^https?:\/\/(?:\[[0-9a-f:.]+\]|[a-z0-9.-]+)(?::\d{1,5})?$/
+
+/**
+ * Whether `origin` is one a browser would send: a scheme, a host and a
+ * port if not the default, nothing else (no path, no trailing slash).
+ *
+ * @internal
+ */
+export const problem = (origin: string): string | undefined =>
+  origin === "*" || originPattern.test(origin.toLowerCase())
+    ? undefined
+    : `"${Errors.printable(origin, 100)}" is not an origin: write it as a browser sends it, a scheme, a host and a port if not the default ("https://app.example.com", "http://localhost:3000"), or "*" for any`
+
+/**
+ * Checks the settings; throws a `RangeError` naming the first bad origin or
+ * duration (as `Gateway`'s other settings do: a defect at construction).
+ *
+ * @internal
+ */
+export const make = (options: Options): Cors => {
+  for (const origin of options.origins) {
+    const bad = problem(origin)
+    if (bad !== undefined) throw new RangeError(`Gateway: cors.origins: ${bad}`)
+  }
+  const decoded = options.maxAge === undefined ? Option.some(defaultMaxAge) : Duration.decodeUnknown(options.maxAge)
+  if (Option.isNone(decoded) || !Duration.isFinite(decoded.value) || (options.maxAge !== undefined && isNegative(options.maxAge))) {
+    throw new RangeError(`Gateway: cors.maxAge must be a finite duration of zero or more (e.g. "10 minutes"), got ${String(options.maxAge)}`)
+  }
+  const maxAge = decoded.value
+  return {
+    anyOrigin: options.origins.includes("*"),
+    origins: new Set(options.origins.filter((o) => o !== "*").map((o) => o.toLowerCase())),
+    maxAgeSeconds: Math.floor(Duration.toSeconds(maxAge))
+  }
+}
+
+/** Whether a request's `Origin` may call. @internal */
+export const allows = (cors: Cors, origin: string): boolean => cors.anyOrigin || cors.origins.has(origin.toLowerCase())
+
+/**
+ * The headers a page may read beyond the CORS-safelisted ones: the
+ * request's id, what served it, and when to come back.
+ */
+const exposed = [
+  "x-request-id",
+  "x-llm-chain",
+  "x-llm-target",
+  "x-llm-provider",
+  "x-llm-model",
+  "x-llm-attempts",
+  "x-llm-fallbacks",
+  "x-llm-degraded",
+  "retry-after"
+].join(", ")
+
+/**
+ * The headers that let a page at `origin` read an answer; none for a
+ * request with no `Origin` or from an origin not allowed (the browser then
+ * keeps the answer from the page).
+ *
+ * @internal
+ */
+export const responseHeaders = (cors: Cors, origin: string | undefined): Record<string, string> | undefined => {
+  if (origin === undefined || !allows(cors, origin)) return undefined
+  return cors.anyOrigin
+    ? { "access-control-allow-origin": "*", "access-control-expose-headers": exposed }
+    : { "access-control-allow-origin": origin, "access-control-expose-headers": exposed, vary: "origin" }
+}
+
+/** A header name as HTTP allows it (a token). */
+const token = /^[!#$%&'*+.^`|~\w-]+$/
+
+/**
+ * Whether a request is a browser's preflight: `OPTIONS` with an `Origin`
+ * and the method it asks about.
+ *
+ * @internal
+ */
+export const isPreflight = (method: string, header: (name: string) => string | undefined): boolean =>
+  method === "OPTIONS" && header("origin") !== undefined && header("access-control-request-method") !== undefined
+
+/**
+ * The answer to a preflight: 204 with what the page may send (`GET` and
+ * `POST`, the headers it asked for, `Authorization` among them), or 403
+ * when its origin may not call.
+ *
+ * @internal
+ */
+export const preflight = (
+  cors: Cors,
+  header: (name: string) => string | undefined
+): HttpServerResponse.HttpServerResponse | Errors.Failure => {
+  const origin = header("origin")!
+  const allowed = responseHeaders(cors, origin)
+  if (allowed === undefined) return Errors.originNotAllowed(origin)
+  const asked = (header("access-control-request-headers") ?? "")
+    .split(",")
+    .map((name) => name.trim().toLowerCase())
+    .filter((name) => name.length > 0 && name.length <= 100 && token.test(name))
+    .slice(0, 64)
+  const headers: Record<string, string> = {
+    "access-control-allow-origin": allowed["access-control-allow-origin"]!,
+    "access-control-allow-methods": "GET, POST, OPTIONS",
+    "access-control-max-age": String(cors.maxAgeSeconds),
+    // an answer that differs by what the page asked must not be cached for another page or request
+    vary: cors.anyOrigin ? "access-control-request-headers" : "origin, access-control-request-headers"
+  }
+  if (asked.length > 0) headers["access-control-allow-headers"] = asked.join(", ")
+  return HttpServerResponse.empty({ status: 204, headers })
+}
