@@ -144,6 +144,19 @@ export const FileSchema: Schema.Schema<ConfigFile, typeof schema.File.Encoded> =
 /**
  * A decoded config file.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Config } from "effect-llm-failover/config"
+ *
+ * declare const yaml: string // the config file's text
+ * const aliases = Effect.gen(function* () {
+ *   const { config } = yield* Config.parse(yaml)
+ *   const file: Config.ConfigFile = config
+ *   return Object.keys(file.models) // ["sonnet", "mini"]
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -153,6 +166,16 @@ export interface ConfigFile extends Schema.Schema.Type<typeof schema.File> {}
  * One provider of a decoded config: openai, anthropic, gemini or simulated
  * (by `type`).
  *
+ * @example
+ * ```ts
+ * import { Config } from "effect-llm-failover/config"
+ *
+ * declare const config: Config.ConfigFile
+ * const describe = (entry: Config.ProviderEntry): string =>
+ *   entry.type === "simulated" ? "simulated" : `${entry.type} at ${entry.baseUrl ?? "its default URL"}`
+ * Object.values(config.providers).map(describe)
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -161,6 +184,16 @@ export type ProviderEntry = ConfigFile["providers"][string]
 /**
  * One model alias of a decoded config.
  *
+ * @example
+ * ```ts
+ * import { Config } from "effect-llm-failover/config"
+ *
+ * declare const config: Config.ConfigFile
+ * // the id sent upstream: `model`, else the alias
+ * const upstreamId = (alias: string, entry: Config.ModelEntry): string => entry.model ?? alias
+ * Object.entries(config.models).map(([alias, entry]) => upstreamId(alias, entry))
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -168,6 +201,16 @@ export type ModelEntry = ConfigFile["models"][string]
 
 /**
  * One chain of a decoded config: a list of model aliases or the full form.
+ *
+ * @example
+ * ```ts
+ * import { Config } from "effect-llm-failover/config"
+ *
+ * declare const config: Config.ConfigFile
+ * // a chain is a list of aliases or `{ targets, strategy, ... }`
+ * const targetsOf = (entry: Config.ChainEntry): ReadonlyArray<string> => "targets" in entry ? entry.targets : entry
+ * Object.values(config.chains ?? {}).flatMap(targetsOf)
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -197,6 +240,15 @@ export const Problem: typeof problems.Problem = problems.Problem
 
 /**
  * One problem of a config, decoded: its path, message, and place in the file.
+ *
+ * @example
+ * ```ts
+ * import { Config } from "effect-llm-failover/config"
+ *
+ * declare const config: Config.ConfigFile
+ * const problems: ReadonlyArray<Config.Problem> = Config.check(config)
+ * problems.filter((problem) => problem.path.startsWith("chains.")).map(Config.formatProblem)
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -257,6 +309,15 @@ const configError = (found: ReadonlyArray<Problem>, source: string | undefined) 
 /**
  * A config's text format.
  *
+ * @example
+ * ```ts
+ * import { Config } from "effect-llm-failover/config"
+ *
+ * declare const body: string // an HTTP body whose content type says JSON
+ * const format: Config.Format = "json"
+ * const parsed = Config.parse(body, { format })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -264,6 +325,15 @@ export type Format = "yaml" | "json"
 
 /**
  * Options of {@link parse}.
+ *
+ * @example
+ * ```ts
+ * import { Config } from "effect-llm-failover/config"
+ *
+ * declare const text: string
+ * const options: Config.ParseOptions = { format: "yaml", source: "deploy/router.yaml" }
+ * const parsed = Config.parse(text, options) // problems name "deploy/router.yaml"
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -278,6 +348,19 @@ export interface ParseOptions {
 /**
  * A parsed config and its warnings (problems that do not stop it, such as
  * a secret written literally in the file). Log the warnings.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Config } from "effect-llm-failover/config"
+ *
+ * declare const yaml: string
+ * const program = Effect.gen(function* () {
+ *   const parsed: Config.Parsed = yield* Config.parse(yaml)
+ *   for (const warning of parsed.warnings) yield* Effect.logWarning(Config.formatProblem(warning))
+ *   return parsed.config
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -458,6 +541,17 @@ export const toRouterConfig = (
  * set; the rest only when the file sets them, so the gateway's own defaults
  * apply otherwise. The shape of `Gateway.Options` without the router:
  * `Gateway.make({ router, ...Config.gatewaySettings(file) })`.
+ *
+ * @example
+ * ```ts
+ * import { Redacted } from "effect"
+ * import { Config } from "effect-llm-failover/config"
+ *
+ * declare const config: Config.ConfigFile
+ * const settings: Config.GatewaySettings = Config.gatewaySettings(config)
+ * settings.keys.map(Redacted.value) // the keys clients may present
+ * const url = `http://${settings.host}:${settings.port}` // where the gateway listens
+ * ```
  *
  * @since 0.1.0
  * @category models

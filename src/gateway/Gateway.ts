@@ -115,6 +115,23 @@ import * as InternalServer from "./internal/server.js"
  *
  * A size or count that is not a positive whole number is a defect.
  *
+ * @example
+ * ```ts
+ * import { Redacted } from "effect"
+ * import { Gateway } from "effect-llm-failover/gateway"
+ * import type { Router } from "effect-llm-failover/router"
+ *
+ * declare const router: Router.Service
+ * const options: Gateway.Options = {
+ *   router,
+ *   keys: [Redacted.make(process.env["GATEWAY_KEY"] ?? "")],
+ *   host: "0.0.0.0", // every interface, so keys are set
+ *   maxConcurrent: 64,
+ *   requestTimeout: "2 minutes"
+ * }
+ * const live = Gateway.layer(options)
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -201,6 +218,20 @@ export const defaults = {
 
 /**
  * A running gateway.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Gateway } from "effect-llm-failover/gateway"
+ * import type { Router } from "effect-llm-failover/router"
+ *
+ * declare const router: Router.Service
+ * const program = Effect.gen(function* () {
+ *   const server: Gateway.Server = yield* Gateway.make({ router, port: 0 })
+ *   yield* Effect.log(`OPENAI_BASE_URL=${server.url}/v1 (picked port ${server.port})`)
+ *   yield* Effect.log(`${yield* server.inFlight} requests in flight`)
+ * }).pipe(Effect.scoped)
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -350,6 +381,22 @@ export const layerRouter = (options: Omit<Options, "router">): Layer.Layer<Gatew
 /**
  * Options of {@link serve}: the gateway's, and the signals that shut it down
  * (default `SIGTERM` and `SIGINT`).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Gateway } from "effect-llm-failover/gateway"
+ * import type { Router } from "effect-llm-failover/router"
+ *
+ * declare const router: Router.Service
+ * const options: Gateway.ServeOptions = {
+ *   router,
+ *   port: 8080,
+ *   signals: ["SIGTERM"], // drain on the orchestrator's stop only
+ *   onListening: (server) => Effect.log(`try: curl ${server.url}/v1/models`)
+ * }
+ * const main = Gateway.serve(options)
+ * ```
  *
  * @since 0.1.0
  * @category models

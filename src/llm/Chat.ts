@@ -61,6 +61,18 @@ export const ImagePart = Schema.Struct({
 export const ContentPart = Schema.Union(TextPart, ImagePart)
 
 /**
+ * A part of a user message's content: text or an image.
+ *
+ * @example
+ * ```ts
+ * import { Chat } from "effect-llm-failover/llm"
+ *
+ * // the images a user message carries
+ * const images = (parts: ReadonlyArray<Chat.ContentPart>): ReadonlyArray<string> =>
+ *   parts.flatMap((part) => (part.type === "image" ? [part.url] : []))
+ * images([{ type: "text", text: "Compare these." }, { type: "image", url: "https://example.com/a.png" }])
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -88,6 +100,27 @@ export const ToolCall = Schema.Struct({
 })
 
 /**
+ * A tool call the model made, as a response carries it.
+ *
+ * @example
+ * ```ts
+ * import { Chat } from "effect-llm-failover/llm"
+ *
+ * declare const request: Chat.ChatRequest
+ * declare const response: Chat.ChatResponse
+ * declare const runTool: (name: string, args: unknown) => string
+ * // answer every call with a tool message that names it, in the next turn
+ * const results = response.toolCalls.map((call: Chat.ToolCall): Chat.Message => ({
+ *   role: "tool",
+ *   toolCallId: call.id,
+ *   content: runTool(call.name, JSON.parse(call.arguments))
+ * }))
+ * const next: Chat.ChatRequest = {
+ *   ...request,
+ *   messages: [...request.messages, { role: "assistant", toolCalls: response.toolCalls }, ...results]
+ * }
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -186,6 +219,19 @@ export const ToolMessage = Schema.Struct({
 export const Message = Schema.Union(SystemMessage, UserMessage, AssistantMessage, ToolMessage)
 
 /**
+ * One message of a conversation: system, user, assistant or tool, by `role`.
+ *
+ * @example
+ * ```ts
+ * import { Chat } from "effect-llm-failover/llm"
+ *
+ * declare const request: Chat.ChatRequest
+ * declare const response: Chat.ChatResponse
+ * // the conversation goes on: the model's answer, then the user's next message
+ * const reply: Chat.Message = { role: "assistant", content: response.text }
+ * const next: Chat.ChatRequest = { ...request, messages: [...request.messages, reply, { role: "user", content: "Go on." }] }
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -216,6 +262,23 @@ export const ToolDefinition = Schema.Struct({
 })
 
 /**
+ * A tool the model may call, as a request lists it.
+ *
+ * @example
+ * ```ts
+ * import { JSONSchema, Schema } from "effect"
+ * import { Chat } from "effect-llm-failover/llm"
+ *
+ * // the parameters from an Effect schema
+ * const Args = Schema.Struct({ city: Schema.String })
+ * const tool: Chat.ToolDefinition = {
+ *   name: "get_weather",
+ *   parameters: JSONSchema.make(Args) as unknown as Record<string, unknown>,
+ *   strict: true
+ * }
+ * const request = Chat.prompt("Weather in Rome?", { tools: [tool], toolChoice: { name: tool.name } })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -305,6 +368,18 @@ export const JsonSchemaFormat = Schema.Struct({
 export const ResponseFormat = Schema.Union(JsonObjectFormat, JsonSchemaFormat)
 
 /**
+ * The form a request's answer must take: any JSON object, or JSON following
+ * a schema.
+ *
+ * @example
+ * ```ts
+ * import { Chat } from "effect-llm-failover/llm"
+ *
+ * const json = (schema?: Record<string, unknown>): Chat.ResponseFormat =>
+ *   schema === undefined ? { type: "json_object" } : { type: "json_schema", name: "answer", schema, strict: true }
+ * const request = Chat.prompt("Three primes, as a JSON object.", { responseFormat: json() })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -329,6 +404,16 @@ export type ResponseFormat = typeof ResponseFormat.Type
 export const ReasoningEffort = Schema.Literal("none", "minimal", "low", "medium", "high", "xhigh")
 
 /**
+ * How much a reasoning model thinks before it answers.
+ *
+ * @example
+ * ```ts
+ * import { Chat } from "effect-llm-failover/llm"
+ *
+ * const effortFor = (hard: boolean): Chat.ReasoningEffort => (hard ? "high" : "minimal")
+ * const request = Chat.prompt("Is 1009 prime? Show why.", { reasoningEffort: effortFor(true) })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -372,6 +457,21 @@ export const ChatRequest = Schema.Struct({
 })
 
 /**
+ * A chat completion request, the same for every provider.
+ *
+ * @example
+ * ```ts
+ * import { Chat } from "effect-llm-failover/llm"
+ *
+ * // the same request for the router's "premium" chain (`metadata.chain`), with a cap on the answer
+ * const premium = (request: Chat.ChatRequest): Chat.ChatRequest => ({
+ *   ...request,
+ *   maxTokens: 1_024,
+ *   metadata: { ...request.metadata, chain: "premium" }
+ * })
+ * premium(Chat.prompt("Draft the release notes."))
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -421,6 +521,17 @@ export const Usage = Schema.Struct({
 })
 
 /**
+ * The tokens a call consumed, as a response carries them.
+ *
+ * @example
+ * ```ts
+ * import { Chat } from "effect-llm-failover/llm"
+ *
+ * declare const response: Chat.ChatResponse
+ * const usage: Chat.Usage = response.usage
+ * const fresh = usage.inputTokens - (usage.cacheReadTokens ?? 0) // the prompt's tokens the cache did not serve
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -471,6 +582,18 @@ const addCount = (key: CacheCount, first: Usage, second: Usage): { readonly [K i
 export const FinishReason = Schema.Literal("stop", "length", "tool_calls", "content_filter", "error", "unknown")
 
 /**
+ * Why the model stopped.
+ *
+ * @example
+ * ```ts
+ * import { Chat } from "effect-llm-failover/llm"
+ *
+ * declare const response: Chat.ChatResponse
+ * const explain = (reason: Chat.FinishReason): string =>
+ *   reason === "length" ? "cut off at maxTokens" : reason === "tool_calls" ? "waiting for tool results" : "done"
+ * explain(response.finishReason)
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -503,6 +626,18 @@ export const ChatResponse = Schema.Struct({
 })
 
 /**
+ * A whole chat completion, as `complete` returns it.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Stream } from "effect"
+ * import { Chat } from "effect-llm-failover/llm"
+ *
+ * declare const chunks: Stream.Stream<Chat.ChatChunk>
+ * const response: Effect.Effect<Chat.ChatResponse> = Chat.collect(chunks, { id: "1", provider: "openai", model: "gpt-4.1-mini" })
+ * const line = Effect.map(response, (r) => `${r.provider}/${r.model}: ${r.usage.outputTokens} tokens, ${r.finishReason}`)
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -599,6 +734,28 @@ export const UsageChunk = Schema.TaggedStruct("Usage", { usage: Usage })
 export const ChatChunk = Schema.Union(TextDelta, ToolCallDelta, Finish, UsageChunk)
 
 /**
+ * One event of a streamed completion: text, a piece of a tool call, the
+ * finish, or the usage.
+ *
+ * @example
+ * ```ts
+ * import { Chat } from "effect-llm-failover/llm"
+ *
+ * // what a terminal shows of each chunk
+ * const render = (chunk: Chat.ChatChunk): string => {
+ *   switch (chunk._tag) {
+ *     case "TextDelta":
+ *       return chunk.text
+ *     case "ToolCallDelta":
+ *       return chunk.name === undefined ? "" : `[calling ${chunk.name}]`
+ *     case "Finish":
+ *       return chunk.reason === "stop" ? "\n" : `\n[stopped: ${chunk.reason}]\n`
+ *     case "Usage":
+ *       return ""
+ *   }
+ * }
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */

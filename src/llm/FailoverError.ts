@@ -41,6 +41,20 @@ export const RejectionReason = Schema.Literal(
 )
 
 /**
+ * Why the router did not call a target at all.
+ *
+ * @example
+ * ```ts
+ * import type { ChainExhausted, RejectionReason } from "effect-llm-failover/llm"
+ *
+ * declare const error: ChainExhausted
+ * // why targets were passed over without a call
+ * const reasons: ReadonlyArray<RejectionReason> = error.attempts.flatMap((attempt) =>
+ *   attempt.error?._tag === "Rejected" ? [attempt.error.reason] : []
+ * )
+ * reasons.includes("circuit-open") // some target's breaker was open
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -98,6 +112,19 @@ export const Attempt = Schema.Struct({
 })
 
 /**
+ * One try of one target, as a chain's error records it.
+ *
+ * @example
+ * ```ts
+ * import { Duration } from "effect"
+ * import type { Attempt, ChainExhausted } from "effect-llm-failover/llm"
+ *
+ * declare const error: ChainExhausted
+ * const line = (attempt: Attempt): string =>
+ *   `${attempt.target} (${attempt.provider}/${attempt.model}): ${attempt.error?._tag ?? "ok"} in ${Duration.toMillis(attempt.duration)} ms`
+ * error.attempts.map(line) // ["primary (openai/gpt-4.1): ServerError in 420 ms", ...]
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */

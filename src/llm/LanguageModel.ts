@@ -16,6 +16,21 @@ import type { ProviderError } from "./ProviderError.js"
  * adapter is a `Service<ProviderError>`; a router chain narrows that to
  * fatal errors plus {@link ChainExhausted}.
  *
+ * @example
+ * ```ts
+ * import { Layer, Stream } from "effect"
+ * import { Chat, LanguageModel } from "effect-llm-failover/llm"
+ *
+ * // a model that always answers "ok", as a test double
+ * const chunks = Stream.fromIterable<Chat.ChatChunk>([{ _tag: "TextDelta", text: "ok" }, { _tag: "Finish", reason: "stop" }])
+ * const canned: LanguageModel.Service = {
+ *   info: { provider: "canned", model: "ok", contextWindow: 8_192, price: { input: 0, output: 0 } },
+ *   complete: () => Chat.collect(chunks, { id: "1", provider: "canned", model: "ok" }),
+ *   stream: () => chunks
+ * }
+ * const CannedModel = Layer.succeed(LanguageModel.LanguageModel, canned)
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -35,6 +50,19 @@ export interface Service<E = ProviderError> {
 /**
  * Every error the `LanguageModel` tag can fail with: a provider's errors, or
  * (when the router provides it) a chain's.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Chat, LanguageModel } from "effect-llm-failover/llm"
+ *
+ * const answer = LanguageModel.complete(Chat.prompt("Hi")).pipe(
+ *   Effect.map((response) => response.text),
+ *   Effect.catchAll((error: LanguageModel.LanguageModelError) =>
+ *     Effect.succeed(error._tag === "ChainExhausted" ? "every model is down: try later" : `failed: ${error.message}`)
+ *   )
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category models

@@ -40,6 +40,18 @@ export const Price = Schema.Struct({
 })
 
 /**
+ * A model's prices in US dollars per million tokens.
+ *
+ * @example
+ * ```ts
+ * import { ModelInfo } from "effect-llm-failover/llm"
+ *
+ * declare const info: ModelInfo.ModelInfo
+ * const price: ModelInfo.Price = info.price
+ * // a million-token prompt whose cache serves 90% of it
+ * ModelInfo.cost(price, { inputTokens: 1_000_000, outputTokens: 0, cacheReadTokens: 900_000 })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -62,6 +74,17 @@ export interface Price extends Schema.Schema.Type<typeof Price> {}
 export const ResponseFormatType = Schema.Literal("json_object", "json_schema")
 
 /**
+ * A kind of JSON answer a model can be held to.
+ *
+ * @example
+ * ```ts
+ * import { ModelInfo } from "effect-llm-failover/llm"
+ *
+ * declare const models: ReadonlyArray<ModelInfo.ModelInfo>
+ * const wanted: ModelInfo.ResponseFormatType = "json_schema"
+ * models.filter((info) => info.responseFormats?.includes(wanted) === true).map((info) => info.model)
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -94,6 +117,21 @@ export const ModelInfo = Schema.Struct({
 })
 
 /**
+ * A model as the router sees it: provider, model id, context window, price
+ * and JSON answers.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { LanguageModel, type ModelInfo } from "effect-llm-failover/llm"
+ *
+ * const describe = Effect.gen(function* () {
+ *   const model = yield* LanguageModel.LanguageModel
+ *   const info: ModelInfo.ModelInfo = model.info
+ *   return `${info.provider}/${info.model}: ${info.contextWindow} tokens, $${info.price.output} per million out`
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */

@@ -108,6 +108,18 @@ export class ServerError extends Schema.TaggedError<ServerError>("effect-llm-fai
 export const TimeoutPhase = Schema.Literal("connect", "first-token", "idle", "attempt", "total")
 
 /**
+ * Where in a call a deadline passed.
+ *
+ * @example
+ * ```ts
+ * import type { Timeout, TimeoutPhase } from "effect-llm-failover/llm"
+ *
+ * declare const error: Timeout
+ * const explain = (phase: TimeoutPhase): string =>
+ *   phase === "connect" ? "unreachable" : phase === "total" ? "the request's deadline passed" : "too slow"
+ * explain(error.phase)
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -317,6 +329,20 @@ export class InvalidRequest extends Schema.TaggedError<InvalidRequest>("effect-l
 /**
  * Errors worth retrying on the same target, then failing over.
  *
+ * @example
+ * ```ts
+ * import { Duration } from "effect"
+ * import { isRetriable, type ProviderError, type Retriable } from "effect-llm-failover/llm"
+ *
+ * // how long to wait before trying the same target again
+ * const wait = (error: Retriable): Duration.Duration =>
+ *   (error._tag === "RateLimited" || error._tag === "Overloaded") && error.retryAfter !== undefined
+ *     ? error.retryAfter
+ *     : Duration.millis(250)
+ * declare const error: ProviderError
+ * const delay = isRetriable(error) ? wait(error) : undefined // undefined: do not retry
+ * ```
+ *
  * @since 0.1.0
  * @category groups
  */
@@ -324,6 +350,23 @@ export type Retriable = RateLimited | Overloaded | ServerError | Timeout | Trans
 
 /**
  * Errors that skip the target at once, without a retry.
+ *
+ * @example
+ * ```ts
+ * import type { Skippable } from "effect-llm-failover/llm"
+ *
+ * // what an operator should fix after the router skipped a target
+ * const fix = (error: Skippable): string => {
+ *   switch (error._tag) {
+ *     case "Unauthorized":
+ *       return `check the key of ${error.provider}`
+ *     case "ModelNotFound":
+ *       return `${error.provider} does not serve ${error.model}`
+ *     case "ContextLengthExceeded":
+ *       return `add a model with a window over ${error.contextWindow ?? "this one's"} tokens`
+ *   }
+ * }
+ * ```
  *
  * @since 0.1.0
  * @category groups
@@ -333,6 +376,20 @@ export type Skippable = Unauthorized | ModelNotFound | ContextLengthExceeded
 /**
  * Errors that end the request: it would fail on every target.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Chat, type Fatal, isFatal, LanguageModel } from "effect-llm-failover/llm"
+ *
+ * // the request's own fault: tell the user instead of failing
+ * const answer = LanguageModel.complete(Chat.prompt("Hi")).pipe(
+ *   Effect.map((response) => response.text),
+ *   Effect.catchIf(isFatal, (error: Fatal) =>
+ *     Effect.succeed(error._tag === "ContentFiltered" ? "I can't help with that." : `bad request: ${error.message}`)
+ *   )
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category groups
  */
@@ -340,6 +397,20 @@ export type Fatal = InvalidRequest | ContentFiltered
 
 /**
  * Every error a provider call can fail with.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import type { ProviderError } from "effect-llm-failover/llm"
+ *
+ * declare const call: Effect.Effect<string, ProviderError>
+ * // every provider error has `provider`, `model` and `message`, and `status` when HTTP said it
+ * const logged = call.pipe(
+ *   Effect.tapError((error: ProviderError) =>
+ *     Effect.logWarning(`${error._tag} from ${error.provider}/${error.model} (${error.status ?? "no status"}): ${error.message}`)
+ *   )
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -491,6 +562,16 @@ export const retryAfter = (error: ProviderError): Option.Option<Duration.Duratio
 
 /**
  * The context of an HTTP failure, for {@link fromStatus}.
+ *
+ * @example
+ * ```ts
+ * import { Duration } from "effect"
+ * import { fromStatus, type StatusContext } from "effect-llm-failover/llm"
+ *
+ * // an adapter of your own maps a failed HTTP answer
+ * const context: StatusContext = { provider: "my-llm", model: "m-1", message: "too many requests", retryAfter: Duration.seconds(5) }
+ * fromStatus(429, context) // a RateLimited that asks for 5 seconds
+ * ```
  *
  * @since 0.1.0
  * @category constructors

@@ -76,6 +76,15 @@ export const defaultMaxTokens = 4096
  * body that trickles is read as long as it keeps coming). Each passes as a
  * `Timeout` error with its phase, and aborts the request.
  *
+ * @example
+ * ```ts
+ * import { Anthropic } from "effect-llm-failover/providers"
+ *
+ * // an app that only streams: fail over soon when the model does not start
+ * const timeouts: Anthropic.Timeouts = { connect: "10 seconds", firstToken: "15 seconds", idle: "10 seconds" }
+ * const haiku = Anthropic.layerConfig({ model: "claude-haiku-4-5", timeouts })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -126,6 +135,21 @@ export interface Options extends Shared.CommonOptions {
 
 /**
  * The options of {@link layerConfig}: the key is a `Config`.
+ *
+ * @example
+ * ```ts
+ * import { NodeHttpClient } from "@effect/platform-node"
+ * import { Config, Layer, Option } from "effect"
+ * import { Anthropic } from "effect-llm-failover/providers"
+ *
+ * // the key when ANTHROPIC_API_KEY is set, none for a local proxy that adds its own
+ * const options: Anthropic.ConfigOptions = {
+ *   model: "claude-sonnet-4-5",
+ *   baseUrl: "http://127.0.0.1:4000/v1",
+ *   apiKey: Config.option(Config.redacted("ANTHROPIC_API_KEY")).pipe(Config.map(Option.getOrUndefined))
+ * }
+ * const Sonnet = Anthropic.layerConfig(options).pipe(Layer.provide(NodeHttpClient.layerUndici))
+ * ```
  *
  * @since 0.1.0
  * @category models

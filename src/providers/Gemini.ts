@@ -53,6 +53,16 @@ export const defaultBaseUrl = "https://generativelanguage.googleapis.com/v1beta"
  * keeps coming). Each passes as a `Timeout` error with its phase, and aborts
  * the request.
  *
+ * @example
+ * ```ts
+ * import { Redacted } from "effect"
+ * import { Gemini } from "effect-llm-failover/providers"
+ *
+ * // a first token within 20 seconds; the other deadlines keep their defaults
+ * const timeouts: Gemini.Timeouts = { firstToken: "20 seconds" }
+ * const flash = Gemini.make({ model: "gemini-2.5-flash", apiKey: Redacted.make("AIza..."), timeouts })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -97,6 +107,17 @@ export interface Options extends Shared.CommonOptions {}
 
 /**
  * The options of {@link layerConfig}: the key is a `Config`.
+ *
+ * @example
+ * ```ts
+ * import { NodeHttpClient } from "@effect/platform-node"
+ * import { Config, Layer } from "effect"
+ * import { Gemini } from "effect-llm-failover/providers"
+ *
+ * // the key from GOOGLE_API_KEY instead of GEMINI_API_KEY
+ * const options: Gemini.ConfigOptions = { model: "gemini-2.5-pro", apiKey: Config.redacted("GOOGLE_API_KEY") }
+ * const Pro = Gemini.layerConfig(options).pipe(Layer.provide(NodeHttpClient.layerUndici))
+ * ```
  *
  * @since 0.1.0
  * @category models

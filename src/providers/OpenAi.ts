@@ -82,6 +82,15 @@ export const defaultBaseUrl = "https://api.openai.com/v1"
  * keeps coming). Each passes as a `Timeout` error with its phase, and aborts
  * the request.
  *
+ * @example
+ * ```ts
+ * import { OpenAi } from "effect-llm-failover/providers"
+ *
+ * // a reasoning model: a non-streamed answer may take minutes, and so may a stream's first token
+ * const timeouts: OpenAi.Timeouts = { connect: "5 minutes", firstToken: "3 minutes", idle: "20 seconds" }
+ * const o3 = OpenAi.layerConfig({ model: "o3", timeouts })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -138,6 +147,23 @@ export interface Options extends Shared.CommonOptions {
 
 /**
  * The options of {@link layerConfig}: the key is a `Config`.
+ *
+ * @example
+ * ```ts
+ * import { NodeHttpClient } from "@effect/platform-node"
+ * import { Config, Layer } from "effect"
+ * import { OpenAi } from "effect-llm-failover/providers"
+ *
+ * // DeepSeek's key from DEEPSEEK_API_KEY instead of OPENAI_API_KEY
+ * const options: OpenAi.ConfigOptions = {
+ *   model: "deepseek-chat",
+ *   provider: "deepseek",
+ *   baseUrl: "https://api.deepseek.com/v1",
+ *   apiKey: Config.redacted("DEEPSEEK_API_KEY"),
+ *   maxTokensField: "max_tokens"
+ * }
+ * const DeepSeek = OpenAi.layerConfig(options).pipe(Layer.provide(NodeHttpClient.layerUndici))
+ * ```
  *
  * @since 0.1.0
  * @category models

@@ -117,6 +117,18 @@ export const LatencyDistribution = withRules(Schema.Struct({ p50: ConfigDuration
 export const Latency = Schema.Union(ConfigDuration, LatencyDistribution)
 
 /**
+ * A decoded latency: a fixed `Duration`, or `{ p50, p99 }` of `Duration`s.
+ *
+ * @example
+ * ```ts
+ * import { Duration, Schema } from "effect"
+ * import { Simulated } from "effect-llm-failover/providers"
+ *
+ * const median = (latency: Simulated.Latency): Duration.Duration => (Duration.isDuration(latency) ? latency : latency.p50)
+ * const options = Schema.decodeUnknownSync(Simulated.Config)({ provider: "p", model: "m", latency: { p50: 300, p99: 2000 } })
+ * options.latency === undefined ? undefined : median(options.latency) // 300 millis
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -177,6 +189,19 @@ export const StatusFault = withRules(Schema.Struct({
 })
 
 /**
+ * A decoded status fault (durations as `Duration`).
+ *
+ * @example
+ * ```ts
+ * import { Simulated } from "effect-llm-failover/providers"
+ *
+ * declare const model: Simulated.Service
+ * // the statuses the schedule fails with
+ * const statuses = model.faults
+ *   .filter((fault): fault is Simulated.StatusFault => "status" in fault)
+ *   .map((fault) => fault.status)
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -200,6 +225,20 @@ export const SlowFault = withRules(Schema.Struct({ ...windowFields, latency: Lat
 })
 
 /**
+ * A decoded slow fault (durations as `Duration`).
+ *
+ * @example
+ * ```ts
+ * import { Clock, Effect, Option } from "effect"
+ * import { Simulated } from "effect-llm-failover/providers"
+ *
+ * declare const model: Simulated.Service
+ * // the slow fault a call starting now would meet, if that is what governs it
+ * const slowNow = Effect.map(Clock.currentTimeMillis, (now) =>
+ *   Option.filter(model.faultAt(now), (fault): fault is Simulated.SlowFault => "latency" in fault)
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -229,6 +268,18 @@ export const ResetFault = withRules(Schema.Struct({
 })
 
 /**
+ * A decoded reset fault (durations as `Duration`).
+ *
+ * @example
+ * ```ts
+ * import { Simulated } from "effect-llm-failover/providers"
+ *
+ * declare const model: Simulated.Service
+ * // the share of calls each reset fault breaks
+ * const resets = model.faults.filter((fault): fault is Simulated.ResetFault => "reset" in fault)
+ * resets.map((fault) => fault.errorRate ?? 1)
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -259,6 +310,18 @@ export const CutFault = withRules(Schema.Struct({
 })
 
 /**
+ * A decoded cut fault (durations as `Duration`).
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Simulated } from "effect-llm-failover/providers"
+ *
+ * // a decoded fault is a fault input too
+ * const cut: Simulated.CutFault = Schema.decodeUnknownSync(Simulated.CutFault)({ from: "2 minutes", cutAfterTokens: 20 })
+ * const model = Simulated.make({ provider: "openai", model: "gpt-4.1", faults: [cut] })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -290,6 +353,23 @@ export const Fault = Schema.Union(StatusFault, SlowFault, ResetFault, CutFault).
 /**
  * A decoded fault (durations as `Duration`).
  *
+ * @example
+ * ```ts
+ * import { Simulated } from "effect-llm-failover/providers"
+ *
+ * declare const model: Simulated.Service
+ * // a fault's kind is which of status, latency, reset or cutAfterTokens it has
+ * const describe = (fault: Simulated.Fault): string =>
+ *   "status" in fault
+ *     ? `HTTP ${fault.status}`
+ *     : "latency" in fault
+ *     ? "slow"
+ *     : "reset" in fault
+ *     ? "connection reset"
+ *     : `cut after ${fault.cutAfterTokens} tokens`
+ * model.faults.map(describe)
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -303,6 +383,21 @@ export type Fault = StatusFault | SlowFault | ResetFault | CutFault
  * A latency as code writes it: any `DurationInput`, or `{ p50, p99 }` for a
  * log-normal. A fixed latency may be `Duration.infinity`: calls then hang.
  *
+ * @example
+ * ```ts
+ * import { Duration } from "effect"
+ * import { Simulated } from "effect-llm-failover/providers"
+ *
+ * const usual: Simulated.LatencyInput = { p50: "1 second", p99: "3 seconds" }
+ * const hang: Simulated.LatencyInput = Duration.infinity // calls in the window never answer
+ * const model = Simulated.make({
+ *   provider: "openai",
+ *   model: "gpt-4.1",
+ *   latency: usual,
+ *   faults: [{ from: "1 minute", to: "2 minutes", latency: hang }]
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -314,6 +409,19 @@ export type LatencyInput =
  * The window of a fault as code writes it (any `DurationInput` since the
  * epoch): `[from, to)`, `from` defaulting to 0 and `to` to never.
  *
+ * @example
+ * ```ts
+ * import { Duration } from "effect"
+ * import { Simulated } from "effect-llm-failover/providers"
+ *
+ * // one window for two faults: a gray failure whose served calls are slow
+ * const window: Simulated.FaultWindowInput = { from: "10 minutes", to: Duration.minutes(15) }
+ * const faults: ReadonlyArray<Simulated.FaultInput> = [
+ *   { ...window, status: 500, errorRate: 0.3 },
+ *   { ...window, latency: "8 seconds" }
+ * ]
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -324,6 +432,21 @@ export interface FaultWindowInput {
 
 /**
  * {@link StatusFault} as code writes it.
+ *
+ * @example
+ * ```ts
+ * import { Duration } from "effect"
+ * import { Simulated } from "effect-llm-failover/providers"
+ *
+ * // rate limited for the first minute of every ten, for an hour
+ * const limits: ReadonlyArray<Simulated.StatusFaultInput> = Array.from({ length: 6 }, (_, i) => ({
+ *   from: Duration.minutes(10 * i),
+ *   to: Duration.minutes(10 * i + 1),
+ *   status: 429,
+ *   retryAfter: "20 seconds"
+ * }))
+ * const model = Simulated.make({ provider: "openai", model: "gpt-4.1-mini", faults: limits })
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -338,6 +461,15 @@ export interface StatusFaultInput extends FaultWindowInput {
 /**
  * {@link SlowFault} as code writes it.
  *
+ * @example
+ * ```ts
+ * import { Simulated } from "effect-llm-failover/providers"
+ *
+ * // a brownout: ten minutes of slow answers that still succeed
+ * const brownout: Simulated.SlowFaultInput = { from: "5 minutes", to: "15 minutes", latency: { p50: "6 seconds", p99: "40 seconds" } }
+ * const layer = Simulated.layer({ provider: "anthropic", model: "claude-sonnet-4-5", faults: [brownout] })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -347,6 +479,15 @@ export interface SlowFaultInput extends FaultWindowInput {
 
 /**
  * {@link ResetFault} as code writes it.
+ *
+ * @example
+ * ```ts
+ * import { Simulated } from "effect-llm-failover/providers"
+ *
+ * // no window: one call in twenty is reset, all the time, after 300 ms
+ * const flaky: Simulated.ResetFaultInput = { reset: true, errorRate: 0.05, after: "300 millis" }
+ * const model = Simulated.make({ provider: "gemini", model: "gemini-2.5-flash", faults: [flaky] })
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -359,6 +500,15 @@ export interface ResetFaultInput extends FaultWindowInput {
 
 /**
  * {@link CutFault} as code writes it.
+ *
+ * @example
+ * ```ts
+ * import { Simulated } from "effect-llm-failover/providers"
+ *
+ * // for two minutes streams break after 5 tokens: too late to fail over unseen
+ * const cut: Simulated.CutFaultInput = { to: "2 minutes", cutAfterTokens: 5 }
+ * const model = Simulated.make({ provider: "openai", model: "gpt-4.1", tokenDelay: 0, faults: [cut] })
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -514,6 +664,19 @@ export const Config = Schema.Struct({
 /**
  * How a call ended: `"pending"` while it runs; `"interrupted"` when it was
  * interrupted or its stream was abandoned before its `Finish` chunk.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Simulated } from "effect-llm-failover/providers"
+ *
+ * declare const model: Simulated.Service
+ * const byOutcome = Effect.map(model.calls, (calls) => {
+ *   const counts: Record<Simulated.Outcome, number> = { pending: 0, succeeded: 0, failed: 0, interrupted: 0 }
+ *   for (const call of calls) counts[call.outcome]++
+ *   return counts
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category models

@@ -14,6 +14,17 @@ import { messageText } from "../llm/Chat.js"
  * router's default chain. A name the router does not know also falls back
  * to the default.
  *
+ * @example
+ * ```ts
+ * import { Classifier, type Router } from "effect-llm-failover/router"
+ *
+ * // paying users go to the premium chain; the rest as the heuristic says
+ * const byPlan: Classifier.Classifier = (request) =>
+ *   request.metadata?.["plan"] === "pro" ? "premium" : Classifier.heuristic({ tiers: Classifier.defaultTiers })(request)
+ * declare const base: Router.Config
+ * const config: Router.Config = { ...base, classifier: byPlan }
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -21,6 +32,17 @@ export type Classifier = (request: ChatRequest) => string | undefined
 
 /**
  * How complex a request looks to the {@link heuristic} classifier.
+ *
+ * @example
+ * ```ts
+ * import { Chat } from "effect-llm-failover/llm"
+ * import { Classifier } from "effect-llm-failover/router"
+ *
+ * // room for a longer answer as the request looks harder
+ * const maxTokensFor: Readonly<Record<Classifier.Complexity, number>> = { simple: 256, moderate: 1_024, complex: 4_096 }
+ * const request = Chat.prompt("Compare Raft and Paxos")
+ * const capped: Chat.ChatRequest = { ...request, maxTokens: maxTokensFor[Classifier.complexity(request)] } // 4,096
+ * ```
  *
  * @since 0.1.0
  * @category models

@@ -15,6 +15,18 @@ import { createHash } from "node:crypto"
 import type { ChatRequest, ChatResponse } from "../llm/Chat.js"
 
 /**
+ * The size and lifetime of degraded mode's cache.
+ *
+ * @example
+ * ```ts
+ * import type { DegradedCache, Router } from "effect-llm-failover/router"
+ *
+ * // answers stay usable for 5 minutes; 10,000 at the most
+ * const cache: DegradedCache.Options = { ttl: "5 minutes", maxEntries: 10_000 }
+ * declare const base: Router.Config
+ * const config: Router.Config = { ...base, cache }
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -26,6 +38,23 @@ export interface Options {
 }
 
 /**
+ * A cache of the last good answer to each request, as {@link make} makes it.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Chat } from "effect-llm-failover/llm"
+ * import { DegradedCache } from "effect-llm-failover/router"
+ *
+ * declare const response: Chat.ChatResponse
+ * const program = Effect.gen(function* () {
+ *   const cache: DegradedCache.DegradedCache = yield* DegradedCache.make()
+ *   yield* cache.set(Chat.prompt("When do you open?"), response, "support")
+ *   const again = yield* cache.get(Chat.prompt(" When do you open? "), "support") // the same answer: texts are trimmed
+ *   const elsewhere = yield* cache.get(Chat.prompt("When do you open?"), "sales") // undefined: another partition
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */

@@ -37,6 +37,17 @@ interface TargetFields extends Base {
 /**
  * A call to a target is starting (`attempt` counts from 1 on each target).
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import type { Events } from "effect-llm-failover/router"
+ *
+ * // a retry is an attempt after the first on its target
+ * const onStart = (event: Events.AttemptStarted) =>
+ *   event.attempt > 1 ? Effect.logDebug(`retry ${event.attempt - 1} on ${event.target} (request ${event.requestId})`) : undefined
+ * const listener: Events.Listener = (event) => (event._tag === "AttemptStarted" ? onStart(event) : undefined)
+ * ```
+ *
  * @since 0.1.0
  * @category events
  */
@@ -47,6 +58,18 @@ export interface AttemptStarted extends TargetFields {
 
 /**
  * A call to a target, or the router's refusal to call it, failed.
+ *
+ * @example
+ * ```ts
+ * import { Duration } from "effect"
+ * import type { Events } from "effect-llm-failover/router"
+ *
+ * // a refusal (`Rejected`: breaker open, rate limit, ...) never reached the provider
+ * const describe = (event: Events.AttemptFailed): string =>
+ *   event.error._tag === "Rejected"
+ *     ? `${event.target} skipped: ${event.error.reason}`
+ *     : `${event.target} failed with ${event.error._tag} after ${Duration.toMillis(event.duration)} ms`
+ * ```
  *
  * @since 0.1.0
  * @category events
@@ -60,6 +83,19 @@ export interface AttemptFailed extends TargetFields {
 
 /**
  * A call to a target succeeded (for a stream: its first content arrived).
+ *
+ * @example
+ * ```ts
+ * import { Duration } from "effect"
+ * import type { Events } from "effect-llm-failover/router"
+ *
+ * // each target's answer times (a stream's: to its first content), shadow calls left out
+ * const times = new Map<string, Array<number>>()
+ * const onSuccess = (event: Events.AttemptSucceeded) => {
+ *   if (!event.shadow) times.set(event.target, [...(times.get(event.target) ?? []), Duration.toMillis(event.duration)])
+ * }
+ * const listener: Events.Listener = (event) => (event._tag === "AttemptSucceeded" ? onSuccess(event) : undefined)
+ * ```
  *
  * @since 0.1.0
  * @category events
@@ -81,6 +117,15 @@ export interface AttemptSucceeded extends TargetFields {
  * passed (`deadline`), or the caller stopped waiting (`cancelled`). Its HTTP
  * request was aborted, but the provider may bill what it generated.
  *
+ * @example
+ * ```ts
+ * import type { Events } from "effect-llm-failover/router"
+ *
+ * // the calls that lost a race or a hedge: aborted, yet the provider may bill them
+ * const lost = (events: ReadonlyArray<Events.RouterEvent>): ReadonlyArray<Events.AttemptCancelled> =>
+ *   events.filter((event): event is Events.AttemptCancelled => event._tag === "AttemptCancelled" && event.reason === "lost")
+ * ```
+ *
  * @since 0.1.0
  * @category events
  */
@@ -98,6 +143,18 @@ export interface AttemptCancelled extends TargetFields {
  * (a content-policy stop, the request's own fault, neither); the caller
  * gets a `StreamInterrupted`, or the continuation's stream
  * (`continueStreams`).
+ *
+ * @example
+ * ```ts
+ * import { Duration, Effect, Stream } from "effect"
+ * import { type Events, Router } from "effect-llm-failover/router"
+ *
+ * const onCut = (event: Events.StreamFailed) =>
+ *   Effect.logWarning(`the stream of ${event.target} broke after ${Duration.toSeconds(event.duration)} s: ${event.error._tag}`)
+ * const logCuts = Effect.flatMap(Router.Router, (router) =>
+ *   Stream.runForEach(router.events, (event) => (event._tag === "StreamFailed" ? onCut(event) : Effect.void))
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category events
@@ -126,6 +183,19 @@ export interface StreamFailed extends TargetFields {
  * for a request handed to a content-policy chain out of a race or a hedge:
  * the hand-over is one event, from the member that refused.
  *
+ * @example
+ * ```ts
+ * import type { Events } from "effect-llm-failover/router"
+ *
+ * // which errors push traffic from one target to another
+ * const moves = new Map<string, number>()
+ * const onFallback = (event: Events.Fallback) => {
+ *   const key = `${event.from} -> ${event.to} (${event.reason})`
+ *   moves.set(key, (moves.get(key) ?? 0) + 1)
+ * }
+ * const listener: Events.Listener = (event) => (event._tag === "Fallback" ? onFallback(event) : undefined)
+ * ```
+ *
  * @since 0.1.0
  * @category events
  */
@@ -140,6 +210,18 @@ export interface Fallback extends Base {
 /**
  * The retry budget refused a retry or a hedge on a target.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { type Events, Router } from "effect-llm-failover/router"
+ *
+ * const onBudget = (event: Events.BudgetExhausted) =>
+ *   Effect.logWarning(`retry budget spent on ${event.target}: chain ${event.chain} fails over without retrying`)
+ * const program = Effect.scoped(
+ *   Effect.flatMap(Router.Router, (router) => router.listen((event) => (event._tag === "BudgetExhausted" ? onBudget(event) : undefined)))
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category events
  */
@@ -150,6 +232,16 @@ export interface BudgetExhausted extends Base {
 
 /**
  * Every target failed and the router answered from degraded mode.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import type { Events } from "effect-llm-failover/router"
+ *
+ * const onDegraded = (event: Events.DegradedResponse) =>
+ *   Effect.logError(`chain ${event.chain} is down: answered from ${event.source === "cache" ? "a cached answer" : "its static answer"}`)
+ * const listener: Events.Listener = (event) => (event._tag === "DegradedResponse" ? onDegraded(event) : undefined)
+ * ```
  *
  * @since 0.1.0
  * @category events
@@ -190,6 +282,18 @@ export interface BilledPart {
 /**
  * A request finished: served, answered from degraded mode, failed, or
  * cancelled (its caller stopped waiting or stopped reading its stream).
+ *
+ * @example
+ * ```ts
+ * import type { Events } from "effect-llm-failover/router"
+ *
+ * // what failover cost: served requests' spend over their chain's first target
+ * let extra = 0
+ * const onFinished = (event: Events.RequestFinished) => {
+ *   if (event.outcome === "success" && event.fallbacks > 0) extra += event.costDelta
+ * }
+ * const listener: Events.Listener = (event) => (event._tag === "RequestFinished" ? onFinished(event) : undefined)
+ * ```
  *
  * @since 0.1.0
  * @category events

@@ -25,6 +25,16 @@ import type { RetryBudgetOptions } from "../resilience/RetryBudget.js"
  * backoff alone and no breaker is held open by a server, as a hand-written
  * loop would (the simulator's `naive` policy). Default true.
  *
+ * @example
+ * ```ts
+ * import type { Policy, Router } from "effect-llm-failover/router"
+ *
+ * // three calls a target; a Retry-After over 2 seconds fails over at once
+ * const retry: Policy.RetryPolicy = { maxAttempts: 3, base: "500 millis", jitter: "full", retryAfterCap: "2 seconds" }
+ * declare const base: Router.Config
+ * const config: Router.Config = { ...base, policy: { ...base.policy, retry } }
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -36,6 +46,15 @@ export interface RetryPolicy extends BackoffOptions {
 /**
  * Deadlines: per attempt, to a stream's first content chunk, and for the
  * whole request across every attempt and target.
+ *
+ * @example
+ * ```ts
+ * import type { Policy, Router } from "effect-llm-failover/router"
+ *
+ * // an interactive chain: a first token within 3 seconds, an answer within 15
+ * const timeouts: Policy.TimeoutPolicy = { firstToken: "3 seconds", total: "15 seconds" }
+ * const chat: Router.ChainConfig = { targets: ["haiku", "mini"], policy: { timeouts } }
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -51,6 +70,15 @@ export interface TimeoutPolicy {
  * after `delay` (fixed, or `"p95"`: the primary's observed 95th percentile
  * latency), at most `maxHedges` extra calls.
  *
+ * @example
+ * ```ts
+ * import type { Policy, Router } from "effect-llm-failover/router"
+ *
+ * // a second call to the next target once the first is slower than its usual 95th percentile
+ * const hedge: Policy.HedgePolicy = { delay: "p95", maxHedges: 1 }
+ * const chain: Router.ChainConfig = { targets: ["sonnet", "gpt-4.1"], hedge }
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -63,6 +91,18 @@ export interface HedgePolicy {
  * The calls a rate trip looks at: a number is the last N calls, a duration
  * the calls of that last period.
  *
+ * @example
+ * ```ts
+ * import type { Policy } from "effect-llm-failover/router"
+ *
+ * const lastHundredCalls: Policy.WindowPolicy = 100
+ * const lastMinute: Policy.WindowPolicy = "1 minute"
+ * const breaker: Policy.BreakerPolicy = {
+ *   failureRate: { threshold: 0.5, window: lastHundredCalls, minimumCalls: 20 },
+ *   slowCallRate: { threshold: 0.8, slowCall: "20 seconds", window: lastMinute }
+ * }
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -73,6 +113,17 @@ export type WindowPolicy = number | Duration.DurationInput
  * hold it): N consecutive failures, and optionally a failure rate or a
  * slow-call rate over a window, after a minimum of calls. Open durations
  * back off from `openDuration.base` by `factor` up to `cap`.
+ *
+ * @example
+ * ```ts
+ * import type { LanguageModel, ProviderError } from "effect-llm-failover/llm"
+ * import type { Policy, Router } from "effect-llm-failover/router"
+ *
+ * declare const sonnet: LanguageModel.Service<ProviderError>
+ * // opens on 3 failures in a row, for 10 seconds at first, 2 minutes at most
+ * const breaker: Policy.BreakerPolicy = { consecutiveFailures: 3, openDuration: { base: "10 seconds", cap: "2 minutes" } }
+ * const target: Router.TargetConfig = { model: sonnet, policy: { breaker } }
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -187,6 +238,15 @@ export interface Policy {
 /**
  * The part of a policy a chain may override.
  *
+ * @example
+ * ```ts
+ * import type { Policy, Router } from "effect-llm-failover/router"
+ *
+ * // a batch chain: more retries, a long deadline; its targets keep their own breakers
+ * const batch: Policy.ChainPolicy = { retry: { maxAttempts: 5 }, timeouts: { total: "10 minutes" } }
+ * const chain: Router.ChainConfig = { targets: ["mini", "flash"], policy: batch }
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -220,6 +280,17 @@ export const defaults = {
 
 /**
  * A policy with every section present, as the router runs it.
+ *
+ * @example
+ * ```ts
+ * import { Duration } from "effect"
+ * import { Policy } from "effect-llm-failover/router"
+ *
+ * const resolved: Policy.Resolved = Policy.resolve({ timeouts: { total: "30 seconds" } })
+ * Duration.toSeconds(resolved.timeouts.total) // 30
+ * Duration.toSeconds(resolved.timeouts.firstToken) // 20: the default
+ * resolved.bulkhead === false ? "no bulkhead" : resolved.bulkhead.maxConcurrent // 256
+ * ```
  *
  * @since 0.1.0
  * @category models

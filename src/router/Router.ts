@@ -34,6 +34,16 @@ import * as Strategy from "./Strategy.js"
 /**
  * A target: one model at one provider, and its own policy.
  *
+ * @example
+ * ```ts
+ * import type { LanguageModel, ProviderError } from "effect-llm-failover/llm"
+ * import type { Router } from "effect-llm-failover/router"
+ *
+ * declare const mini: LanguageModel.Service<ProviderError>
+ * // the account's limits, twice the traffic of a weight-1 target under `weighted`, a retry more
+ * const target: Router.TargetConfig = { model: mini, weight: 2, rpm: 500, tpm: 200_000, policy: { retry: { maxAttempts: 3 } } }
+ * ```
+ *
  * @since 0.1.0
  * @category config
  */
@@ -57,6 +67,20 @@ export interface TargetConfig {
 
 /**
  * A chain: the targets to try for a request, and how.
+ *
+ * @example
+ * ```ts
+ * import type { Router } from "effect-llm-failover/router"
+ *
+ * const support: Router.ChainConfig = {
+ *   targets: ["sonnet", "gpt-4.1", "flash"],
+ *   strategy: "health",
+ *   contentPolicy: "moderated",
+ *   fallbackResponse: "We cannot answer right now. Please try again in a few minutes.",
+ *   continueStreams: true
+ * }
+ * const chains: Router.Config["chains"] = { support, moderated: ["mini"] }
+ * ```
  *
  * @since 0.1.0
  * @category config
@@ -153,6 +177,22 @@ export class RouterConfigError extends Data.TaggedError("RouterConfigError")<{
  * its error and duration, the fallbacks it took, its latency, usage and cost,
  * and what it cost over the chain's first target.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Chat } from "effect-llm-failover/llm"
+ * import { Router } from "effect-llm-failover/router"
+ *
+ * const program = Effect.gen(function* () {
+ *   const { response, meta } = yield* Router.complete(Chat.prompt("Hi"))
+ *   const served: Router.Meta = meta
+ *   if (served.fallbacks > 0) {
+ *     yield* Effect.logWarning(`served by ${served.target} after ${served.fallbacks} fallbacks, $${served.costDelta} over the primary`)
+ *   }
+ *   return response.text
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -160,6 +200,21 @@ export type Meta = engine.Meta
 
 /**
  * A completion and how it was served.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Chat } from "effect-llm-failover/llm"
+ * import { Router } from "effect-llm-failover/router"
+ *
+ * // an HTTP handler's body: the answer and who gave it
+ * const toBody = (result: Router.Result) => ({
+ *   text: result.response.text,
+ *   servedBy: `${result.meta.provider}/${result.meta.model}`,
+ *   degraded: result.meta.degraded !== undefined
+ * })
+ * const body = Effect.map(Router.complete(Chat.prompt("Hi")), toBody)
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -174,6 +229,23 @@ export interface Result {
  * the chunks (the first ones included), and the final metadata (with usage
  * and cost) once the stream has ended.
  *
+ * @example
+ * ```ts
+ * import { Effect, Stream } from "effect"
+ * import { Chat } from "effect-llm-failover/llm"
+ * import { Router } from "effect-llm-failover/router"
+ *
+ * const program = Effect.gen(function* () {
+ *   const result: Router.StreamResult = yield* Router.stream(Chat.prompt("Tell a story"))
+ *   yield* Effect.log(`streaming from ${result.meta.target}`)
+ *   yield* Stream.runForEach(result.chunks, (chunk) =>
+ *     chunk._tag === "TextDelta" ? Effect.sync(() => process.stdout.write(chunk.text)) : Effect.void
+ *   )
+ *   const meta = yield* result.done
+ *   yield* Effect.log(`${meta.usage.outputTokens} tokens, $${meta.cost}`)
+ * }).pipe(Effect.scoped)
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -186,6 +258,22 @@ export interface StreamResult {
 /**
  * What a chain can fail with: only the request's own faults, or every
  * target exhausted. A retriable provider error cannot escape a chain.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Chat } from "effect-llm-failover/llm"
+ * import { Router } from "effect-llm-failover/router"
+ *
+ * const explain = (error: Router.ChainError): string =>
+ *   error._tag === "ChainExhausted"
+ *     ? error.deadlinePassed === true ? "it took too long" : "every model is down"
+ *     : error._tag === "ContentFiltered" ? "refused on content policy" : `bad request: ${error.message}`
+ * const answer = Router.complete(Chat.prompt("Hi")).pipe(
+ *   Effect.map(({ response }) => response.text),
+ *   Effect.catchAll((error) => Effect.succeed(explain(error)))
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -228,6 +316,16 @@ export interface RequestOptions {
 /**
  * One target's live state, for dashboards.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Router } from "effect-llm-failover/router"
+ *
+ * const row = (target: Router.TargetStatus): string =>
+ *   `${target.name} (${target.provider}/${target.model}): breaker ${target.breaker.state}, ${(target.health.successRate * 100).toFixed(1)}% ok`
+ * const dashboard = Effect.flatMap(Router.Router, (router) => Effect.map(router.status, (targets) => targets.map(row)))
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -245,6 +343,22 @@ export interface TargetStatus {
 
 /**
  * The router's interface.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Chat } from "effect-llm-failover/llm"
+ * import { Router } from "effect-llm-failover/router"
+ *
+ * declare const config: Router.Config
+ * const program = Effect.gen(function* () {
+ *   const router: Router.Service = yield* Router.make(config)
+ *   yield* Effect.log(`chains: ${router.chains.join(", ")}; targets: ${router.targets.join(", ")}`)
+ *   // one chain as a LanguageModel, for code that knows nothing of routers
+ *   const budget = router.languageModel("budget")
+ *   return yield* budget.complete(Chat.prompt("Hi"))
+ * }).pipe(Effect.scoped)
+ * ```
  *
  * @since 0.1.0
  * @category models

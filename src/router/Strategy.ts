@@ -12,6 +12,21 @@ import type { ModelInfo } from "../llm/ModelInfo.js"
 /**
  * What a strategy may know about one target at the moment a request arrives.
  *
+ * @example
+ * ```ts
+ * import { Chat } from "effect-llm-failover/llm"
+ * import { Strategy } from "effect-llm-failover/router"
+ *
+ * // candidates by hand, to see what a strategy does with them
+ * const candidate = (name: string, priority: number, estimatedCost: number): Strategy.Candidate => ({
+ *   name, priority, estimatedCost, weight: 1, available: true, degraded: false, latencyMs: undefined,
+ *   info: { provider: "openai", model: name, contextWindow: 128_000, price: { input: 2, output: 8 } }
+ * })
+ * const context: Strategy.Context = { request: Chat.prompt("Hi"), random: Math.random }
+ * Strategy.cost([candidate("gpt-4.1", 0, 0.02), candidate("gpt-4.1-mini", 1, 0.004)], context).map((c) => c.name)
+ * // ["gpt-4.1-mini", "gpt-4.1"]
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -36,6 +51,20 @@ export interface Candidate {
 /**
  * The context of one ordering decision.
  *
+ * @example
+ * ```ts
+ * import { Strategy } from "effect-llm-failover/router"
+ *
+ * // a tenth of the requests try the "canary" target first, unless the request opts out
+ * const canary: Strategy.Strategy = (candidates, context: Strategy.Context) => {
+ *   const ordered = Strategy.priority(candidates, context)
+ *   const first = context.request.metadata?.["canary"] === "off" || context.random() >= 0.1
+ *     ? undefined
+ *     : ordered.find((c) => c.name === "canary" && c.available)
+ *   return first === undefined ? ordered : [first, ...ordered.filter((c) => c !== first)]
+ * }
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -49,6 +78,18 @@ export interface Context {
  * A strategy: the order in which to try the candidates. It must return each
  * candidate exactly once (targets are never dropped, only moved).
  *
+ * @example
+ * ```ts
+ * import { type Router, Strategy } from "effect-llm-failover/router"
+ *
+ * // fastest first among the healthy targets, then the rest as `health` orders them
+ * const fastHealthy: Strategy.Strategy = (candidates, context) => [
+ *   ...Strategy.latency(candidates.filter((c) => c.available && !c.degraded), context),
+ *   ...Strategy.health(candidates.filter((c) => !c.available || c.degraded), context)
+ * ]
+ * const chain: Router.ChainConfig = { targets: ["sonnet", "gpt-4.1", "flash"], strategy: fastHealthy }
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -56,6 +97,17 @@ export type Strategy = (candidates: ReadonlyArray<Candidate>, context: Context) 
 
 /**
  * The strategies a config may name.
+ *
+ * @example
+ * ```ts
+ * import { type Router, Strategy } from "effect-llm-failover/router"
+ *
+ * // a strategy named in the environment, if it is one
+ * const names: ReadonlyArray<Strategy.Name> = ["priority", "weighted", "health", "latency", "cost"]
+ * const name: Strategy.Name = names.find((n) => n === process.env["CHAIN_STRATEGY"]) ?? "health"
+ * const chain: Router.ChainConfig = { targets: ["sonnet", "mini"], strategy: name }
+ * Strategy.byName(name) // the function itself
+ * ```
  *
  * @since 0.1.0
  * @category models

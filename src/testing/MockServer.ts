@@ -27,6 +27,17 @@ import * as internal from "./internal/server.js"
 /**
  * The wire format a request was routed to.
  *
+ * @example
+ * ```ts
+ * import { MockServer } from "effect-llm-failover/testing"
+ *
+ * declare const server: MockServer.MockServer
+ * // how many requests each wire format got
+ * const requestsOf = (provider: MockServer.Provider): number =>
+ *   server.requests().filter((request) => request.provider === provider).length
+ * requestsOf("anthropic")
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -38,6 +49,19 @@ export type Provider = "openai" | "anthropic" | "gemini"
  * `"tool_calls"` when there are tool calls, else `"stop"`. Each provider
  * gets it in its own words (`"content_filter"` is OpenAI's `content_filter`,
  * Anthropic's `refusal`, Gemini's `SAFETY`).
+ *
+ * @example
+ * ```ts
+ * import { MockServer } from "effect-llm-failover/testing"
+ *
+ * // first a tool call, then, once the test has checked it, a plain answer
+ * const callWeather: MockServer.Reply = {
+ *   toolCalls: [{ id: "call_1", name: "get_weather", arguments: { city: "Rome" } }],
+ *   usage: { inputTokens: 40, outputTokens: 12 }
+ * }
+ * const server = await MockServer.start({ reply: callWeather })
+ * server.setReply({ text: "It is sunny in Rome." })
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -61,6 +85,16 @@ export interface Reply {
  * Gemini, a `RetryInfo` in the error body instead), `Retry-After` as an
  * HTTP date, or `retry-after-ms`.
  *
+ * @example
+ * ```ts
+ * import { MockServer } from "effect-llm-failover/testing"
+ *
+ * declare const server: MockServer.MockServer
+ * const inFiveSeconds: MockServer.RetryAfter = { date: new Date(Date.now() + 5_000) }
+ * const inHalfASecond: MockServer.RetryAfter = { ms: 500 }
+ * server.enqueue(MockServer.status(429, { retryAfter: inFiveSeconds }), MockServer.status(503, { retryAfter: inHalfASecond }))
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -74,6 +108,16 @@ export type RetryAfter =
  * (`afterEvents`) count every SSE event the answer would have (role chunk,
  * `message_start`, `ping`, ...); on a JSON request they cut the body in
  * half instead.
+ *
+ * @example
+ * ```ts
+ * import { MockServer } from "effect-llm-failover/testing"
+ *
+ * // the model "broken" is always overloaded; every third other request is cut mid-stream
+ * const faultFor = (index: number, request: MockServer.RecordedRequest): MockServer.Fault | undefined =>
+ *   request.model === "broken" ? MockServer.status(529) : index % 3 === 0 ? { _tag: "ResetMidStream", afterEvents: 2 } : undefined
+ * const server = await MockServer.start({ faultFor })
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -101,6 +145,17 @@ export type Fault =
 
 /**
  * A request as the server saw it.
+ *
+ * @example
+ * ```ts
+ * import { MockServer } from "effect-llm-failover/testing"
+ *
+ * declare const server: MockServer.MockServer
+ * // what the adapter sent last: its headers, whether it streamed, its body
+ * const last: MockServer.RecordedRequest | undefined = server.requests().at(-1)
+ * last?.headers["authorization"] // "Bearer sk-test"
+ * last?.stream // true for a streamed call
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -132,6 +187,20 @@ export interface RecordedRequest {
  * - `apiKey`: when set, a request with another key gets a 401 whose message
  *   quotes the key it sent (as some providers do).
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { MockServer } from "effect-llm-failover/testing"
+ *
+ * const options: MockServer.Options = {
+ *   reply: { text: "pong" },
+ *   faults: [MockServer.status(500), MockServer.reset], // the first two requests, in order
+ *   tokenDelay: "20 millis",
+ *   apiKey: "sk-test"
+ * }
+ * const program = Effect.scoped(Effect.flatMap(MockServer.make(options), (server) => Effect.log(server.url)))
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -145,6 +214,28 @@ export interface Options {
 
 /**
  * A running mock server.
+ *
+ * @example
+ * ```ts
+ * import { NodeHttpClient } from "@effect/platform-node"
+ * import { Effect, Redacted } from "effect"
+ * import { Chat } from "effect-llm-failover/llm"
+ * import { Anthropic } from "effect-llm-failover/providers"
+ * import { MockServer } from "effect-llm-failover/testing"
+ *
+ * const program = Effect.gen(function* () {
+ *   const server: MockServer.MockServer = yield* MockServer.make()
+ *   const model = yield* Anthropic.make({
+ *     model: "claude-haiku-4-5",
+ *     apiKey: Redacted.make("sk-ant-test"),
+ *     baseUrl: server.baseUrls.anthropic
+ *   })
+ *   server.enqueue(MockServer.status(529))
+ *   const first = yield* Effect.either(model.complete(Chat.prompt("hi"))) // Left(Overloaded)
+ *   const second = yield* model.complete(Chat.prompt("hi")) // the reply
+ *   return server.count() // 2
+ * }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici))
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -174,6 +265,23 @@ export interface MockServer {
 
 /**
  * A mock server started outside Effect, to close when done.
+ *
+ * @example
+ * ```ts
+ * import { MockServer } from "effect-llm-failover/testing"
+ *
+ * // outside Effect: start it, point a client at it, close it
+ * const server: MockServer.RunningMockServer = await MockServer.start({ reply: { text: "pong" } })
+ * try {
+ *   const res = await fetch(`${server.baseUrls.openai}/chat/completions`, {
+ *     method: "POST",
+ *     body: JSON.stringify({ model: "m", messages: [{ role: "user", content: "ping" }] })
+ *   })
+ *   console.log(res.status, server.count()) // 200 1
+ * } finally {
+ *   await server.close()
+ * }
+ * ```
  *
  * @since 0.1.0
  * @category models
