@@ -475,18 +475,31 @@ describe("llm-failover CLI", () => {
     }
   }, 60_000)
 
-  it("serve warns when it listens beyond this machine with no gateway key, and not on the loopback or with a key", async () => {
+  it("serve warns when it listens beyond this machine with no gateway key, or with /status and /metrics open, and not on the loopback or with a key and an admin listener", async () => {
     const dir = mkdtempSync(join(tmpdir(), "llm-failover-open-"))
     const open = join(dir, "open.yaml")
     const keyed = join(dir, "keyed.yaml")
-    writeFileSync(open, ["providers: { sim: { type: simulated } }", "models: { m: { provider: sim } }", ""].join("\n"))
-    writeFileSync(keyed, ["providers: { sim: { type: simulated } }", "models: { m: { provider: sim } }", 'gateway: { keys: ["env:GATEWAY_KEY"] }', ""].join("\n"))
+    const admin = join(dir, "admin.yaml")
+    const base = ["providers: { sim: { type: simulated } }", "models: { m: { provider: sim } }"]
+    writeFileSync(open, [...base, ""].join("\n"))
+    writeFileSync(keyed, [...base, 'gateway: { keys: ["env:GATEWAY_KEY"] }', ""].join("\n"))
+    writeFileSync(admin, [...base, 'gateway: { keys: ["env:GATEWAY_KEY"], admin: { port: 0 } }', ""].join("\n"))
     const served = (args: ReadonlyArray<string>) => serveUntilBanner(args, { GATEWAY_KEY: "gw-open-test" })
     try {
-      const warning = /level=WARN .*message="gateway on 0\.0\.0\.0 with no gateway key: anyone who can reach the port can call its providers; set gateway\.keys/
-      expect(await served(["--config", open, "--host", "0.0.0.0"])).toMatch(warning)
+      const noKey = /level=WARN .*message="gateway on 0\.0\.0\.0 with no gateway key: anyone who can reach the port can call its providers; set gateway\.keys/
+      const openStatus = /level=WARN .*message="gateway on 0\.0\.0\.0 serves \/status and \/metrics to anyone who can reach the port; set gateway\.admin/
+      const both = await served(["--config", open, "--host", "0.0.0.0"])
+      expect(both).toMatch(noKey)
+      expect(both).toMatch(openStatus)
       expect(await served(["--config", open])).not.toMatch(/level=WARN/)
-      expect(await served(["--config", keyed, "--host", "0.0.0.0"])).not.toMatch(/level=WARN/)
+      const keyedOpen = await served(["--config", keyed, "--host", "0.0.0.0"])
+      expect(keyedOpen).not.toMatch(noKey)
+      expect(keyedOpen).toMatch(openStatus)
+      // the admin listener on the loopback: the banner sends operators there
+      const private_ = await served(["--config", admin, "--host", "0.0.0.0"])
+      expect(private_).not.toMatch(/level=WARN/)
+      expect(private_).toMatch(/Operators: http:\/\/127\.0\.0\.1:\d+\/status .*http:\/\/127\.0\.0\.1:\d+\/metrics/)
+      expect(private_).toMatch(/http:\/\/0\.0\.0\.0:\d+\/v1\/usage/)
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }

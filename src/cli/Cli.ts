@@ -107,6 +107,8 @@ export const banner = (options: {
   readonly auth: boolean
   /** The environment variable the gateway's key is in, for the examples (default `GATEWAY_KEY`); never the key. */
   readonly keyVariable?: string
+  /** The admin listener's URL, where `/status` and `/metrics` are served, when `gateway.admin` asks for one. */
+  readonly adminUrl?: string
 }): string => {
   const model = options.chains[0] ?? options.models[0] ?? "default"
   const variable = options.keyVariable ?? "GATEWAY_KEY"
@@ -140,7 +142,7 @@ export const banner = (options: {
           ``
         ]
       : []),
-    `Operators: ${options.url}/status (health at a glance), ${options.url}/metrics (Prometheus),`,
+    `Operators: ${options.adminUrl ?? options.url}/status (health at a glance), ${options.adminUrl ?? options.url}/metrics (Prometheus),`,
     `${options.url}/v1/usage (tokens and cost, and what fallbacks cost).`,
     ``,
     `Ctrl-C (or SIGTERM) drains requests in flight and stops; a second Ctrl-C stops at once.`,
@@ -189,9 +191,15 @@ const serve = Command.make(
       const variable = settings.keys.length > 0 ? yield* keyVariable(config) : undefined
       const bound = Option.getOrElse(host, () => settings.host)
       if (settings.keys.length === 0 && !isLoopback(bound)) {
-        // /status and /metrics never ask for a key; without gateway keys, neither does a completion
+        // without gateway keys, a completion asks for none
         yield* Effect.logWarning(
           `gateway on ${bound} with no gateway key: anyone who can reach the port can call its providers; set gateway.keys, or serve on 127.0.0.1`
+        )
+      }
+      if (settings.admin === undefined && !isLoopback(bound)) {
+        // /status and /metrics never ask for a key
+        yield* Effect.logWarning(
+          `gateway on ${bound} serves /status and /metrics to anyone who can reach the port; set gateway.admin to serve them on a private address`
         )
       }
       const shared = Config.sharedState(parsed.config)
@@ -221,6 +229,7 @@ const serve = Command.make(
               models: router.targets,
               demo: Option.isNone(config),
               auth: settings.keys.length > 0,
+              ...(server.admin === undefined ? {} : { adminUrl: server.admin.url }),
               ...(variable === undefined ? {} : { keyVariable: variable })
             })
           )

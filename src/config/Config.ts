@@ -71,7 +71,7 @@
  * - `health`, `cache` (`false` turns degraded mode's cache off),
  *   `shadowRate`: as in `Router.Config`.
  * - `gateway`: `keys` (secrets clients must present), `host`, `port`,
- *   `maxBodyBytes`, `bodyTimeout`, `maxConcurrent`, `maxQueued`, `requestTimeout`, `drainTimeout`, `cors`; see
+ *   `maxBodyBytes`, `bodyTimeout`, `maxConcurrent`, `maxQueued`, `requestTimeout`, `drainTimeout`, `cors`, `admin`; see
  *   {@link gatewaySettings} for the defaults.
  * - `state`: `{ redis, cluster, namespace, syncInterval }`: share breakers, rate
  *   limits and retry budgets with every instance using the same Redis and
@@ -575,6 +575,8 @@ export interface GatewaySettings {
   readonly drainTimeout?: Duration.Duration
   /** The web pages that may call from a browser (see `Gateway.CorsOptions`). */
   readonly cors?: { readonly origins: ReadonlyArray<string>; readonly maxAge?: Duration.Duration }
+  /** A second listener for `/metrics` and `/status` (see `Gateway.AdminOptions`). */
+  readonly admin?: { readonly host?: string; readonly port: number }
 }
 
 /**

@@ -112,6 +112,12 @@ import * as InternalServer from "./internal/server.js"
  *   `Access-Control-Allow-Origin` and expose `x-request-id` and the
  *   `x-llm-*` headers. Default: none, and browsers keep answers from
  *   pages of other origins.
+ * - `admin`: `{ host, port }` (host default `"127.0.0.1"`): a second
+ *   listener for the extra `routes` that ask no key (observability's
+ *   `/metrics`, `/status`, `/status.json`), with `/healthz`; they then
+ *   leave the main listener (404 there), so a gateway open to the network
+ *   keeps them on a private address. Routes with `requireKey` stay on the
+ *   main listener. Default: none, every route on the main listener.
  *
  * A size or count that is not a positive whole number is a defect.
  *
@@ -147,6 +153,7 @@ export interface Options {
   readonly port?: number
   readonly drainTimeout?: Duration.DurationInput
   readonly cors?: CorsOptions
+  readonly admin?: AdminOptions
   /**
    * Extra `GET` routes served beside the API, e.g. observability's
    * `/metrics`, `/status` and `/v1/usage`. Only those with `requireKey` ask
@@ -175,6 +182,39 @@ export interface Options {
 export interface CorsOptions {
   readonly origins: ReadonlyArray<string>
   readonly maxAge?: Duration.DurationInput
+}
+
+/**
+ * Where the admin listener listens (see {@link Options}).
+ *
+ * @example
+ * import { Effect, type Redacted } from "effect"
+ * import { Gateway } from "effect-llm-failover/gateway"
+ * import { Observability } from "effect-llm-failover/observability"
+ * import type { Router } from "effect-llm-failover/router"
+ *
+ * declare const router: Router.Service
+ * declare const keys: ReadonlyArray<Redacted.Redacted>
+ * // the API on every interface, with keys; Prometheus and the status page on the loopback only
+ * const admin: Gateway.AdminOptions = { host: "127.0.0.1", port: 9464 }
+ * const program = Effect.gen(function* () {
+ *   const { handlers } = yield* Observability.attach(router)
+ *   const gateway = yield* Gateway.make({
+ *     router,
+ *     host: "0.0.0.0",
+ *     keys,
+ *     admin,
+ *     routes: [{ path: "/metrics", handler: handlers.metrics }, { path: "/status", handler: handlers.status }]
+ *   })
+ *   yield* Effect.log(`scrape ${gateway.admin?.url}/metrics`)
+ * })
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AdminOptions {
+  readonly host?: string
+  readonly port: number
 }
 
 /**
@@ -247,6 +287,8 @@ export interface Server {
   readonly inFlight: Effect.Effect<number>
   /** Whether it is shutting down. */
   readonly draining: Effect.Effect<boolean>
+  /** The admin listener, when {@link Options} asked for one: its host, port and URL. */
+  readonly admin?: { readonly host: string; readonly port: number; readonly url: string }
 }
 
 /**
@@ -269,6 +311,16 @@ export interface Server {
  * @category tags
  */
 export class Gateway extends Context.Tag("effect-llm-failover/Gateway")<Gateway, Server>() {}
+
+const resolveAdmin = (admin: AdminOptions): { readonly host: string; readonly port: number } => {
+  if (admin.host !== undefined && admin.host.trim() === "") {
+    throw new RangeError(`Gateway: admin.host must name an interface ("127.0.0.1", ...), got an empty one`)
+  }
+  if (!(Number.isInteger(admin.port) && admin.port >= 0 && admin.port <= 65_535)) {
+    throw new RangeError(`Gateway: admin.port must be a whole number from 0 to 65535, got ${admin.port}`)
+  }
+  return { host: admin.host ?? defaults.host, port: admin.port }
+}
 
 const resolve = (options: Options): InternalServer.ServerSettings => {
   const positive = (name: string, n: number | undefined) => {
@@ -295,13 +347,14 @@ const resolve = (options: Options): InternalServer.ServerSettings => {
     port: options.port ?? defaults.port,
     drainTimeout: options.drainTimeout === undefined ? defaults.drainTimeout : Duration.decode(options.drainTimeout),
     routes: options.routes ?? [],
-    ...(options.cors === undefined ? {} : { cors: Cors.make(options.cors) })
+    ...(options.cors === undefined ? {} : { cors: Cors.make(options.cors) }),
+    ...(options.admin === undefined ? {} : { admin: resolveAdmin(options.admin) })
   }
 }
 
 /**
  * The gateway as an `HttpApp`, to serve on a server of your own or to test
- * without one. `host`, `port` and `drainTimeout` do not apply to it.
+ * without one. `host`, `port`, `drainTimeout` and `admin` do not apply to it.
  *
  * @example
  * import { HttpServer } from "@effect/platform"

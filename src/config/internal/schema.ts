@@ -468,20 +468,25 @@ const CorsSettings = struct("cross-origin requests (origins, maxAge)", {
   maxAge: optional(FiniteDuration)
 })
 
+const Port = Schema.Int.pipe(Schema.between(0, 65_535))
+
+const Admin = struct("the admin listener (host, port)", { host: optional(Host), port: Port })
+
 /** @internal */
 export const Gateway = struct(
-  "the gateway's settings (keys, host, port, maxBodyBytes, bodyTimeout, maxConcurrent, maxQueued, requestTimeout, drainTimeout, cors)",
+  "the gateway's settings (keys, host, port, maxBodyBytes, bodyTimeout, maxConcurrent, maxQueued, requestTimeout, drainTimeout, cors, admin)",
   {
     keys: optional(Schema.Array(Secret)),
     host: optional(Host),
-    port: optional(Schema.Int.pipe(Schema.between(0, 65_535))),
+    port: optional(Port),
     maxBodyBytes: optional(PositiveInt),
     bodyTimeout: optional(PositiveDuration),
     maxConcurrent: optional(PositiveInt),
     maxQueued: optional(NonNegativeInt),
     requestTimeout: optional(PositiveDuration),
     drainTimeout: optional(ConfigDuration),
-    cors: optional(CorsSettings)
+    cors: optional(CorsSettings),
+    admin: optional(Admin)
   }
 )
 

@@ -479,7 +479,30 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
     const sink = Option.getOrUndefined(yield* Effect.serviceOption(LogSink.LogSink))
     const hostAllowed = settings.loopbackHostsOnly === true ? isLoopbackHost : () => true
     const guard: Guard = { hostAllowed, cors: settings.cors }
-    return { app: withRequestLog(routed, writesStreams, sink, guard), chat: nodeChat(chat, sink, guard) }
+    return { app: withRequestLog(routed, writesStreams, sink, guard, notFound), chat: nodeChat(chat, sink, guard) }
+  })
+
+/**
+ * The admin listener's app (`Gateway.Options.admin`): the extra routes that
+ * ask no key (`/metrics`, `/status`, ...) and `/healthz`, with a log line a
+ * request, the `Host` check of a keyless loopback address (a page a DNS
+ * rebinding pointed at it would read the status and the costs), and a 404
+ * for anything else.
+ *
+ * @internal
+ */
+export const makeAdmin = (
+  routes: Settings["routes"],
+  loopbackHostsOnly: boolean
+): Effect.Effect<HttpApp.Default> =>
+  Effect.gen(function* () {
+    const routed = routes.reduce(
+      (app, route) => HttpRouter.get(app, route.path as HttpRouter.PathInput, route.handler),
+      HttpRouter.get(HttpRouter.empty, "/healthz", Effect.succeed(HttpServerResponse.unsafeJson({ status: "ok" })))
+    )
+    const sink = Option.getOrUndefined(yield* Effect.serviceOption(LogSink.LogSink))
+    const guard: Guard = { hostAllowed: loopbackHostsOnly ? isLoopbackHost : () => true, cors: undefined }
+    return withRequestLog(routed, false, sink, guard, Errors.unknownUrl)
   })
 
 /**
@@ -658,7 +681,8 @@ const withRequestLog = <R>(
   app: HttpApp.Default<Errors.Failure | RouteNotFound, R>,
   writesStreams: boolean,
   sink: LogSink.Sink,
-  guard: Guard
+  guard: Guard,
+  unrouted: (method: string, path: string) => Errors.Failure
 ): HttpApp.Default<never, Exclude<R, CurrentLog>> =>
   Effect.gen(function* () {
     const request = yield* HttpServerRequest.HttpServerRequest
@@ -671,7 +695,7 @@ const withRequestLog = <R>(
     const answered = yield* answer(
       (hostAllowed ? preflight ?? app : Effect.fail(Errors.hostNotAllowed())).pipe(
         Effect.provideService(CurrentLog, record),
-        Effect.catchTag("RouteNotFound", () => Effect.fail(notFound(method, path)))
+        Effect.catchTag("RouteNotFound", () => Effect.fail(unrouted(method, path)))
       ),
       record
     )

@@ -23,6 +23,8 @@ export interface ServerSettings extends App.Settings {
   readonly host: string
   readonly port: number
   readonly drainTimeout: Duration.Duration
+  /** A second listener for the routes that ask no key, which then leave the main one. */
+  readonly admin?: { readonly host: string; readonly port: number }
 }
 
 /** @internal */
@@ -32,6 +34,31 @@ export interface Running {
   readonly url: string
   readonly inFlight: Effect.Effect<number>
   readonly draining: Effect.Effect<boolean>
+  readonly admin?: Listening
+}
+
+/** @internal */
+export interface Listening {
+  readonly host: string
+  readonly port: number
+  readonly url: string
+}
+
+/**
+ * Serves the admin app on its own Node server, in the scope (closed with
+ * it, after the main server's drain: a scrape during the drain is answered).
+ */
+const startAdmin = (admin: NonNullable<ServerSettings["admin"]>, routes: App.Settings["routes"]) =>
+  Effect.gen(function* () {
+    const app = yield* App.makeAdmin(routes, App.isLoopbackHost(admin.host))
+    const server = yield* NodeHttpServer.make(() => Http.createServer(), { host: admin.host, port: admin.port })
+    yield* server.serve(app)
+    return listening(admin.host, server.address, admin.port)
+  })
+
+const listening = (host: string, address: HttpServer.Address, asked: number): Listening => {
+  const port = address._tag === "TcpAddress" ? address.port : asked
+  return { host, port, url: `http://${urlHost(host)}:${port}` }
 }
 
 /** Counts requests from their arrival to their response's close, and tells when none is left. */
@@ -177,7 +204,12 @@ export const start = (settings: ServerSettings): Effect.Effect<Running, ServeErr
     // nothing wraps the app here: it may write a stream's answer itself; on a loopback address with no
     // keys, only requests addressed to a loopback name are answered (DNS rebinding: see `loopbackHostsOnly`)
     const loopbackHostsOnly = (settings.keys === undefined || settings.keys.length === 0) && App.isLoopbackHost(settings.host)
-    const { app, chat } = yield* App.makeServed({ ...settings, loopbackHostsOnly }, lifecycle)
+    // with an admin listener, the routes that ask no key (observability's) are served there alone
+    const admin = settings.admin === undefined
+      ? undefined
+      : yield* startAdmin(settings.admin, settings.routes.filter((route) => route.requireKey !== true))
+    const routes = admin === undefined ? settings.routes : settings.routes.filter((route) => route.requireKey === true)
+    const { app, chat } = yield* App.makeServed({ ...settings, routes, loopbackHostsOnly }, lifecycle)
     const lean = yield* leanChat(chat)
     const node = Http.createServer()
     // a client that asks before it sends its body (`Expect: 100-continue`) is told to go on only when
@@ -196,13 +228,10 @@ export const start = (settings: ServerSettings): Effect.Effect<Running, ServeErr
     })
     // added last, so it runs first on close: the app still answers while draining
     yield* Effect.addFinalizer(() => drain(node, lifecycle, inFlight, settings.drainTimeout))
-    const address = server.address
-    const port = address._tag === "TcpAddress" ? address.port : settings.port
     return {
-      host: settings.host,
-      port,
-      url: `http://${urlHost(settings.host)}:${port}`,
+      ...listening(settings.host, server.address, settings.port),
       inFlight: Effect.sync(() => inFlight.count),
-      draining: Effect.sync(() => lifecycle.draining)
+      draining: Effect.sync(() => lifecycle.draining),
+      ...(admin === undefined ? {} : { admin })
     } satisfies Running
   })
