@@ -34,6 +34,19 @@ import { Counts } from "./internal/window.js"
  * | `buckets` | 10 |
  * | `minimumRequests` | 20 |
  *
+ * @example
+ * import { Alerts } from "effect-llm-failover/observability"
+ *
+ * // alert when more than 10% of the "support" chain's requests fall back over 10 minutes
+ * const options: Alerts.FallbackRateOptions = {
+ *   threshold: 0.1,
+ *   resolveBelow: 0.05,
+ *   window: "10 minutes",
+ *   minimumRequests: 50,
+ *   chain: "support"
+ * }
+ * const alert = Alerts.fallbackRate(options)
+ *
  * @since 0.1.0
  * @category models
  */
@@ -55,6 +68,17 @@ export interface FallbackRateOptions {
 /**
  * The figures of the alert's window at one moment.
  *
+ * @example
+ * import { Effect } from "effect"
+ * import { Alerts } from "effect-llm-failover/observability"
+ *
+ * declare const alert: Alerts.FallbackRateAlert
+ *
+ * const program = Effect.gen(function* () {
+ *   const state: Alerts.WindowState = yield* alert.window
+ *   yield* Effect.log(`${state.fallbacks}/${state.requests} fell back (${(state.rate * 100).toFixed(1)}%)`)
+ * })
+ *
  * @since 0.1.0
  * @category models
  */
@@ -67,6 +91,20 @@ export interface WindowState {
 
 /**
  * The alert was raised: the fallback rate reached the threshold.
+ *
+ * @example
+ * import { Effect, Option } from "effect"
+ * import { Alerts } from "effect-llm-failover/observability"
+ *
+ * declare const alert: Alerts.FallbackRateAlert
+ *
+ * const program = Effect.gen(function* () {
+ *   const active = yield* alert.active
+ *   if (Option.isSome(active)) {
+ *     const raised: Alerts.AlertRaised = active.value
+ *     yield* Effect.logWarning(`${raised.alert} raised at ${new Date(raised.at).toISOString()}: rate ${raised.rate}`)
+ *   }
+ * })
  *
  * @since 0.1.0
  * @category events
@@ -82,6 +120,13 @@ export interface AlertRaised extends WindowState {
 
 /**
  * The alert was resolved: the fallback rate fell back below `resolveBelow`.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { Alerts } from "effect-llm-failover/observability"
+ *
+ * const onResolved = (event: Alerts.AlertResolved) =>
+ *   Effect.log(`${event.alert} resolved after ${(event.at - event.raisedAt) / 1000} s (rate ${event.rate})`)
  *
  * @since 0.1.0
  * @category events
@@ -99,6 +144,19 @@ export interface AlertResolved extends WindowState {
 /**
  * A change of an alert's state.
  *
+ * @example
+ * import { Effect, Stream } from "effect"
+ * import { Alerts } from "effect-llm-failover/observability"
+ *
+ * declare const alert: Alerts.FallbackRateAlert
+ *
+ * const page = (event: Alerts.AlertEvent) =>
+ *   event._tag === "AlertRaised"
+ *     ? Effect.logWarning(`page on-call: fallback rate ${event.rate} >= ${event.threshold}`)
+ *     : Effect.log(`all clear: fallback rate ${event.rate} < ${event.resolveBelow}`)
+ *
+ * const program = Stream.runForEach(alert.events, page)
+ *
  * @since 0.1.0
  * @category events
  */
@@ -106,6 +164,19 @@ export type AlertEvent = AlertRaised | AlertResolved
 
 /**
  * A running fallback-rate alert.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { Alerts } from "effect-llm-failover/observability"
+ * import { Router } from "effect-llm-failover/router"
+ *
+ * const program = Effect.gen(function* () {
+ *   const router = yield* Router.Router
+ *   const alert: Alerts.FallbackRateAlert = yield* Alerts.fallbackRate()
+ *   yield* router.listen(alert.listener)
+ *   const window = yield* alert.window
+ *   yield* Effect.log(`${alert.name}: ${window.rate}`)
+ * })
  *
  * @since 0.1.0
  * @category models

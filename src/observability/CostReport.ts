@@ -73,6 +73,17 @@ const lineFields = {
 export const Line = Schema.Struct(lineFields)
 
 /**
+ * The figures of a set of requests: a decoded {@link Line}.
+ *
+ * @example
+ * import { CostReport } from "effect-llm-failover/observability"
+ *
+ * declare const report: CostReport.Report
+ *
+ * const line: CostReport.Line = report.totals
+ * const fallbackShare = line.requests === 0 ? 0 : line.fallbackRequests / line.requests
+ * console.log(`$${line.cost.toFixed(4)} over ${line.requests} requests, ${fallbackShare} fell back`)
+ *
  * @since 0.1.0
  * @category models
  */
@@ -94,6 +105,17 @@ export interface Line extends Schema.Schema.Type<typeof Line> {}
 export const ModelLine = Schema.Struct({ provider: Schema.String, model: Schema.String, ...lineFields })
 
 /**
+ * The requests one model served: a decoded {@link ModelLine}.
+ *
+ * @example
+ * import { CostReport } from "effect-llm-failover/observability"
+ *
+ * declare const report: CostReport.Report
+ *
+ * for (const line of report.byModel) {
+ *   console.log(`${line.provider}/${line.model}: ${line.outputTokens} tokens out, $${line.cost.toFixed(4)}`)
+ * }
+ *
  * @since 0.1.0
  * @category models
  */
@@ -115,6 +137,16 @@ export interface ModelLine extends Schema.Schema.Type<typeof ModelLine> {}
 export const ChainLine = Schema.Struct({ chain: Schema.String, ...lineFields })
 
 /**
+ * The requests of one chain: a decoded {@link ChainLine}.
+ *
+ * @example
+ * import { CostReport } from "effect-llm-failover/observability"
+ *
+ * declare const report: CostReport.Report
+ *
+ * const costliest: CostReport.ChainLine | undefined = report.byChain[0]
+ * if (costliest !== undefined) console.log(`${costliest.chain}: fallbacks cost $${costliest.fallbackExtraCost.toFixed(4)} extra`)
+ *
  * @since 0.1.0
  * @category models
  */
@@ -145,6 +177,16 @@ const shadowFields = {
 export const ShadowLine = Schema.Struct({ provider: Schema.String, model: Schema.String, ...shadowFields })
 
 /**
+ * Shadow calls to one model: a decoded {@link ShadowLine}.
+ *
+ * @example
+ * import { CostReport } from "effect-llm-failover/observability"
+ *
+ * declare const report: CostReport.Report
+ *
+ * const shadow: ReadonlyArray<CostReport.ShadowLine> = report.shadow.byModel
+ * for (const line of shadow) console.log(`${line.model}: ${line.calls} shadow calls, $${line.cost.toFixed(4)}`)
+ *
  * @since 0.1.0
  * @category models
  */
@@ -176,6 +218,20 @@ export const Report = Schema.Struct({
 })
 
 /**
+ * The usage report: a decoded {@link Report}.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { CostReport } from "effect-llm-failover/observability"
+ *
+ * declare const ledger: CostReport.Ledger
+ *
+ * const program = Effect.gen(function* () {
+ *   const report: CostReport.Report = yield* ledger.report()
+ *   const hours = (report.to - report.from) / 3_600_000
+ *   yield* Effect.log(`${report.totals.requests} requests in ${hours.toFixed(1)} h cost $${report.totals.cost.toFixed(4)}`)
+ * })
+ *
  * @since 0.1.0
  * @category models
  */
@@ -183,6 +239,18 @@ export interface Report extends Schema.Schema.Type<typeof Report> {}
 
 /**
  * Options of {@link ledger}.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { CostReport } from "effect-llm-failover/observability"
+ * import { Router } from "effect-llm-failover/router"
+ *
+ * const program = Effect.gen(function* () {
+ *   const router = yield* Router.Router
+ *   // `since` reaches back a week, in 5-minute steps
+ *   const options: CostReport.LedgerOptions = { targets: yield* router.status, bucket: "5 minutes", retention: "7 days" }
+ *   return yield* CostReport.ledger(options)
+ * })
  *
  * @since 0.1.0
  * @category models
@@ -199,6 +267,18 @@ export interface LedgerOptions {
 /**
  * Options of a report.
  *
+ * @example
+ * import { Effect } from "effect"
+ * import { CostReport } from "effect-llm-failover/observability"
+ *
+ * declare const ledger: CostReport.Ledger
+ *
+ * // the last hour only
+ * const lastHour = Effect.flatMap(Effect.sync(() => Date.now()), (now) => {
+ *   const options: CostReport.ReportOptions = { since: now - 3_600_000 }
+ *   return ledger.report(options)
+ * })
+ *
  * @since 0.1.0
  * @category models
  */
@@ -209,6 +289,19 @@ export interface ReportOptions {
 
 /**
  * Adds up what requests cost.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { CostReport } from "effect-llm-failover/observability"
+ * import { Router } from "effect-llm-failover/router"
+ *
+ * const program = Effect.gen(function* () {
+ *   const router = yield* Router.Router
+ *   const ledger: CostReport.Ledger = yield* CostReport.ledger({ targets: yield* router.status })
+ *   yield* router.listen(ledger.listener)
+ *   const report = yield* ledger.report()
+ *   yield* Effect.log(`spent $${report.totals.cost.toFixed(4)}`)
+ * })
  *
  * @since 0.1.0
  * @category models
@@ -514,6 +607,19 @@ export class UsageFetchError extends Schema.TaggedError<UsageFetchError>("effect
 
 /**
  * Options of {@link fetch}.
+ *
+ * @example
+ * import { FetchHttpClient } from "@effect/platform"
+ * import { Config, Effect } from "effect"
+ * import { CostReport } from "effect-llm-failover/observability"
+ *
+ * const program = Effect.gen(function* () {
+ *   const options: CostReport.FetchOptions = {
+ *     apiKey: yield* Config.redacted("GATEWAY_API_KEY"),
+ *     timeout: "30 seconds"
+ *   }
+ *   return yield* CostReport.fetch("https://llm.example.com/v1/usage", options)
+ * }).pipe(Effect.provide(FetchHttpClient.layer))
  *
  * @since 0.1.0
  * @category models

@@ -47,6 +47,17 @@ import { Counts, RingBuffer } from "./internal/window.js"
 export const TargetState = Schema.Literal("healthy", "degraded", "down")
 
 /**
+ * A target's state at a glance: a decoded {@link TargetState}.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { HealthSnapshot } from "effect-llm-failover/observability"
+ *
+ * declare const health: HealthSnapshot.Tracker
+ *
+ * const icon = (state: HealthSnapshot.TargetState) => (state === "healthy" ? "🟢" : state === "degraded" ? "🟡" : "🔴")
+ * const lines = Effect.map(health.snapshot, (snapshot) => snapshot.targets.map((t) => `${icon(t.state)} ${t.name}`))
+ *
  * @since 0.1.0
  * @category models
  */
@@ -122,6 +133,20 @@ export const TargetHealth = Schema.Struct({
 })
 
 /**
+ * One target's health: a decoded {@link TargetHealth}.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { HealthSnapshot } from "effect-llm-failover/observability"
+ *
+ * declare const health: HealthSnapshot.Tracker
+ *
+ * const describe = (target: HealthSnapshot.TargetHealth) =>
+ *   `${target.name} (${target.provider}/${target.model}): breaker ${target.breaker.state}, ` +
+ *   `success ${target.successRate ?? "n/a"}, p95 ${target.latencyMillis?.p95 ?? "n/a"} ms`
+ *
+ * const report = Effect.map(health.snapshot, (snapshot) => snapshot.targets.map(describe))
+ *
  * @since 0.1.0
  * @category models
  */
@@ -150,6 +175,19 @@ export const FallbackRecord = Schema.Struct({
 })
 
 /**
+ * One fallback, as the dashboard lists it: a decoded {@link FallbackRecord}.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { HealthSnapshot } from "effect-llm-failover/observability"
+ *
+ * declare const health: HealthSnapshot.Tracker
+ *
+ * const program = Effect.gen(function* () {
+ *   const fallbacks: ReadonlyArray<HealthSnapshot.FallbackRecord> = yield* health.recentFallbacks
+ *   for (const f of fallbacks) yield* Effect.log(`#${f.requestId} ${f.chain}: ${f.from} -> ${f.to} (${f.reason})`)
+ * })
+ *
  * @since 0.1.0
  * @category models
  */
@@ -178,6 +216,18 @@ export const ActiveAlert = Schema.Struct({
 })
 
 /**
+ * An alert in force: a decoded {@link ActiveAlert}.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { HealthSnapshot } from "effect-llm-failover/observability"
+ *
+ * declare const health: HealthSnapshot.Tracker
+ *
+ * const banner = (alert: HealthSnapshot.ActiveAlert) =>
+ *   `${alert.alert}: ${alert.fallbacks}/${alert.requests} fell back since ${new Date(alert.since).toISOString()}`
+ * const banners = Effect.map(health.snapshot, (snapshot) => snapshot.alerts.map(banner))
+ *
  * @since 0.1.0
  * @category models
  */
@@ -210,6 +260,20 @@ export const Snapshot = Schema.Struct({
 })
 
 /**
+ * The whole dashboard at one moment: a decoded {@link Snapshot}.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { HealthSnapshot } from "effect-llm-failover/observability"
+ *
+ * declare const body: unknown
+ *
+ * const program = Effect.gen(function* () {
+ *   const snapshot: HealthSnapshot.Snapshot = yield* HealthSnapshot.decode(body)
+ *   const down = snapshot.targets.filter((t) => t.state === "down").map((t) => t.name)
+ *   yield* Effect.log(`${down.length} of ${snapshot.targets.length} targets down: ${down.join(", ")}`)
+ * })
+ *
  * @since 0.1.0
  * @category models
  */
@@ -217,6 +281,18 @@ export interface Snapshot extends Schema.Schema.Type<typeof Snapshot> {}
 
 /**
  * Options of {@link tracker} and {@link make}.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { Alerts, HealthSnapshot } from "effect-llm-failover/observability"
+ * import { Router } from "effect-llm-failover/router"
+ *
+ * const program = Effect.gen(function* () {
+ *   const router = yield* Router.Router
+ *   const alert = yield* Alerts.fallbackRate()
+ *   const options: HealthSnapshot.Options = { window: "15 minutes", buckets: 15, recentFallbacks: 50, alerts: [alert] }
+ *   return yield* HealthSnapshot.make(router, options)
+ * })
  *
  * @since 0.1.0
  * @category models
@@ -234,6 +310,18 @@ export interface Options {
 
 /**
  * Keeps the windowed counts and recent fallbacks a snapshot needs.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { HealthSnapshot } from "effect-llm-failover/observability"
+ * import { Router } from "effect-llm-failover/router"
+ *
+ * const program = Effect.gen(function* () {
+ *   const router = yield* Router.Router
+ *   const health: HealthSnapshot.Tracker = yield* HealthSnapshot.make(router)
+ *   const snapshot = yield* health.snapshot
+ *   return HealthSnapshot.toJson(snapshot)
+ * }).pipe(Effect.scoped)
  *
  * @since 0.1.0
  * @category models

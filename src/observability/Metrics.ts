@@ -389,6 +389,18 @@ export const breakerStateValue = (state: CircuitBreaker.Status): number => {
 /**
  * Options of {@link recorder}.
  *
+ * @example
+ * import { Effect } from "effect"
+ * import { Metrics } from "effect-llm-failover/observability"
+ * import { Router } from "effect-llm-failover/router"
+ *
+ * const program = Effect.gen(function* () {
+ *   const router = yield* Router.Router
+ *   // every series of this router carries `region="eu"`
+ *   const options: Metrics.RecorderOptions = { targets: yield* router.status, labels: { region: "eu" } }
+ *   return Metrics.recorder(options)
+ * })
+ *
  * @since 0.1.0
  * @category models
  */
@@ -401,6 +413,21 @@ export interface RecorderOptions {
 
 /**
  * Updates the metrics from what a router reports.
+ *
+ * @example
+ * import { Effect, Stream } from "effect"
+ * import { Metrics } from "effect-llm-failover/observability"
+ * import { Router } from "effect-llm-failover/router"
+ *
+ * const program = Effect.gen(function* () {
+ *   const router = yield* Router.Router
+ *   const recorder: Metrics.Recorder = Metrics.recorder({ targets: yield* router.status })
+ *   yield* router.listen(recorder.listener)
+ *   // keep the breaker gauges current, and count the primary's transitions
+ *   yield* recorder.breakers(yield* router.status)
+ *   const breaker = router.breaker("primary")
+ *   if (breaker !== undefined) yield* Effect.forkScoped(Stream.runForEach(breaker.changes, recorder.transition))
+ * })
  *
  * @since 0.1.0
  * @category models

@@ -43,6 +43,21 @@ import * as Telemetry from "./Telemetry.js"
 /**
  * Options of {@link attach}; every part has its defaults.
  *
+ * @example
+ * import { Effect } from "effect"
+ * import { Observability } from "effect-llm-failover/observability"
+ * import { Router } from "effect-llm-failover/router"
+ *
+ * const options: Observability.Options = {
+ *   labels: { router: "main" },
+ *   alert: { threshold: 0.1, window: "10 minutes" },
+ *   health: { window: "15 minutes" },
+ *   statusPage: { title: "Support bot LLMs", refreshSeconds: 10 },
+ *   telemetry: { tracing: false },
+ *   prometheus: { prefix: "support" }
+ * }
+ * const program = Effect.flatMap(Router.Router, (router) => Observability.attach(router, options))
+ *
  * @since 0.1.0
  * @category models
  */
@@ -65,6 +80,20 @@ export interface Options {
 
 /**
  * The HTTP handlers to mount (see {@link paths}).
+ *
+ * @example
+ * import { HttpRouter } from "@effect/platform"
+ * import { Observability } from "effect-llm-failover/observability"
+ *
+ * declare const observability: Observability.Service
+ *
+ * // only the metrics and the dashboard, under /ops
+ * const { metrics, status, statusJson }: Observability.Handlers = observability.handlers
+ * const ops = HttpRouter.empty.pipe(
+ *   HttpRouter.get("/ops/metrics", metrics),
+ *   HttpRouter.get("/ops/status", status),
+ *   HttpRouter.get("/ops/status.json", statusJson)
+ * )
  *
  * @since 0.1.0
  * @category models
@@ -100,6 +129,18 @@ export const paths = {
 
 /**
  * A router made observable.
+ *
+ * @example
+ * import { Effect, Option, Stream } from "effect"
+ * import { Observability } from "effect-llm-failover/observability"
+ *
+ * const program = Effect.gen(function* () {
+ *   const observability: Observability.Service = yield* Observability.Observability
+ *   yield* Effect.forkScoped(Stream.runForEach(observability.alerts, (event) => Effect.log(event._tag)))
+ *   yield* observability.flush
+ *   const snapshot = yield* observability.snapshot
+ *   yield* Effect.log(`${snapshot.targets.length} targets, alert ${Option.isSome(observability.alert) ? "on" : "off"}`)
+ * })
  *
  * @since 0.1.0
  * @category models

@@ -39,6 +39,13 @@ export const contentType = "text/plain; version=0.0.4; charset=utf-8"
 /**
  * Options of {@link make}.
  *
+ * @example
+ * import { Prometheus } from "effect-llm-failover/observability"
+ *
+ * // `myapp_llm_requests_total`, and a `target_info` with `service_name="gateway"`
+ * const options: Prometheus.Options = { prefix: "myapp", serviceName: "gateway" }
+ * const exporter = Prometheus.make(options)
+ *
  * @since 0.1.0
  * @category models
  */
@@ -54,6 +61,16 @@ export interface Options {
 
 /**
  * A Prometheus view of the metrics: the text, and an HTTP handler serving it.
+ *
+ * @example
+ * import { HttpRouter } from "@effect/platform"
+ * import { Effect } from "effect"
+ * import { Prometheus } from "effect-llm-failover/observability"
+ *
+ * const routes = Effect.gen(function* () {
+ *   const exporter: Prometheus.Exporter = yield* Prometheus.make({ prefix: "myapp" })
+ *   return HttpRouter.empty.pipe(HttpRouter.get("/metrics", exporter.handler))
+ * })
  *
  * @since 0.1.0
  * @category models

@@ -21,6 +21,16 @@ import * as html from "./internal/html.js"
 /**
  * Options of the page.
  *
+ * @example
+ * import { HttpRouter } from "@effect/platform"
+ * import { StatusPage } from "effect-llm-failover/observability"
+ * import type { HealthSnapshot } from "effect-llm-failover/observability"
+ *
+ * declare const health: HealthSnapshot.Tracker
+ *
+ * const options: StatusPage.Options = { title: "Checkout assistant", refreshSeconds: 30 }
+ * const routes = HttpRouter.empty.pipe(HttpRouter.get("/status", StatusPage.handler(health.snapshot, options)))
+ *
  * @since 0.1.0
  * @category models
  */

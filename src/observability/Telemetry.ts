@@ -52,6 +52,19 @@ import { BoundedMap } from "./internal/window.js"
 /**
  * Options of {@link make}.
  *
+ * @example
+ * import { Effect } from "effect"
+ * import { Telemetry } from "effect-llm-failover/observability"
+ * import { Router } from "effect-llm-failover/router"
+ *
+ * // spans only: the application writes its own logs
+ * const options: Telemetry.Options = { logs: false, tracing: true, maxPendingRequests: 5_000 }
+ * const program = Effect.gen(function* () {
+ *   const router = yield* Router.Router
+ *   const telemetry = yield* Telemetry.make(options)
+ *   yield* router.listen(telemetry.listener)
+ * })
+ *
  * @since 0.1.0
  * @category models
  */
@@ -66,6 +79,19 @@ export interface Options {
 
 /**
  * Turns router events and breaker transitions into logs and spans.
+ *
+ * @example
+ * import { Effect, Stream } from "effect"
+ * import { Telemetry } from "effect-llm-failover/observability"
+ * import { Router } from "effect-llm-failover/router"
+ *
+ * const program = Effect.gen(function* () {
+ *   const router = yield* Router.Router
+ *   const telemetry: Telemetry.Telemetry = yield* Telemetry.make()
+ *   yield* router.listen(telemetry.listener)
+ *   const breaker = router.breaker("primary")
+ *   if (breaker !== undefined) yield* Effect.forkScoped(Stream.runForEach(breaker.changes, telemetry.transition))
+ * })
  *
  * @since 0.1.0
  * @category models

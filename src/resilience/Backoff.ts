@@ -26,6 +26,14 @@ import * as internal from "./internal/backoff.js"
 /**
  * How a computed delay is randomised. See the module docs for the formulas.
  *
+ * @example
+ * import { Backoff } from "effect-llm-failover/resilience"
+ *
+ * // from a config file: fall back to full jitter on an unknown name
+ * const jitterOf = (name: string): Backoff.Jitter =>
+ *   Backoff.jitters.find((j) => j === name) ?? "full"
+ * const retries = Backoff.schedule({ base: "250 millis", jitter: jitterOf("decorrelated") })
+ *
  * @since 0.1.0
  * @category models
  */
@@ -46,6 +54,16 @@ export const jitters: ReadonlyArray<Jitter> = internal.jitters
 
 /**
  * Backoff settings. Every field is optional.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { Backoff } from "effect-llm-failover/resilience"
+ *
+ * declare const call: Effect.Effect<string, Error>
+ *
+ * // 1 call + up to 5 retries, 500ms doubling up to 8s, each delay in [d/2, d)
+ * const options: Backoff.BackoffOptions = { base: "500 millis", factor: 2, cap: "8 seconds", jitter: "equal", maxAttempts: 6 }
+ * const program = Effect.retry(call, Backoff.schedule(options))
  *
  * @since 0.1.0
  * @category models
@@ -68,6 +86,23 @@ export interface BackoffOptions {
 
 /**
  * How to read a server's requested delay from a failure.
+ *
+ * @example
+ * import { Duration, Effect, Option } from "effect"
+ * import { Backoff } from "effect-llm-failover/resilience"
+ *
+ * class RateLimited {
+ *   readonly _tag = "RateLimited"
+ *   constructor(readonly retryAfterSeconds?: number) {}
+ * }
+ * declare const call: Effect.Effect<string, RateLimited>
+ *
+ * // wait as the server asks, unless it asks for more than 20 seconds
+ * const retryAfter: Backoff.RetryAfterOptions<RateLimited> = {
+ *   retryAfter: (e) => Option.map(Option.fromNullable(e.retryAfterSeconds), Duration.seconds),
+ *   cap: "20 seconds"
+ * }
+ * const program = Effect.retry(call, Backoff.schedule({ maxAttempts: 4 }).pipe(Backoff.withRetryAfter(retryAfter)))
  *
  * @since 0.1.0
  * @category models

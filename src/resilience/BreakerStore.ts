@@ -24,6 +24,17 @@ import { Context, Effect, Layer, Ref } from "effect"
 /**
  * The states of a breaker. `isolated` is held open by hand until a reset.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import type { BreakerStore, CircuitBreaker } from "effect-llm-failover/resilience"
+ *
+ * declare const breaker: CircuitBreaker.CircuitBreaker
+ *
+ * const stopsCalls = (status: BreakerStore.Status) => status === "open" || status === "isolated"
+ * const down = Effect.map(breaker.snapshot, (snapshot) => stopsCalls(snapshot.state))
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -32,6 +43,20 @@ export type Status = "closed" | "open" | "half-open" | "isolated"
 /**
  * The state a breaker keeps in its store: the part a mirror replicates.
  * (Counters of the sliding windows stay local to each instance.)
+ *
+ * @example
+ * ```ts
+ * import { Effect, Ref } from "effect"
+ * import type { BreakerStore } from "effect-llm-failover/resilience"
+ *
+ * declare const cell: BreakerStore.Cell
+ *
+ * // what a registered breaker's local state says now
+ * const program = Effect.gen(function* () {
+ *   const state: BreakerStore.State = yield* Ref.get(cell.ref)
+ *   if (state.status === "open") yield* Effect.log(`open until ${new Date(state.openUntil).toISOString()} (trip ${state.trips})`)
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -61,6 +86,22 @@ export interface State {
  * - `"forced"`, `"isolated"`, `"reset"`: `forceOpen`, `isolate`, `reset`;
  * - `"remote"`: applied from a mirror through {@link Registration.apply}.
  *
+ * @example
+ * ```ts
+ * import { Effect, Stream } from "effect"
+ * import type { BreakerStore, CircuitBreaker } from "effect-llm-failover/resilience"
+ *
+ * declare const breaker: CircuitBreaker.CircuitBreaker
+ *
+ * // page someone only for trips, not for recoveries or another instance's news
+ * const isTrip = (reason: BreakerStore.TransitionReason) =>
+ *   reason === "consecutive-failures" || reason === "failure-rate" || reason === "slow-call-rate"
+ * const program = Stream.runForEach(
+ *   Stream.filter(breaker.changes, (t) => isTrip(t.reason)),
+ *   (t) => Effect.logWarning(`${t.name} tripped: ${t.reason}`)
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -81,6 +122,23 @@ export type TransitionReason =
  * One change of a breaker's state, as published on `breaker.changes` and
  * passed to {@link Cell.onTransition}. `from` equals `to` only when
  * `forceOpen` (or a remote open) moves the deadline of an open breaker.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Queue } from "effect"
+ * import { BreakerStore } from "effect-llm-failover/resilience"
+ *
+ * // a store that queues every local transition for a fiber to publish
+ * const program = Effect.gen(function* () {
+ *   const outbox = yield* Queue.unbounded<BreakerStore.Transition>()
+ *   const store = BreakerStore.make({ onTransition: (t) => Queue.unsafeOffer(outbox, t) })
+ *   const publish = Effect.gen(function* () {
+ *     const t: BreakerStore.Transition = yield* Queue.take(outbox)
+ *     yield* Effect.log(`${t.name}: ${t.from} -> ${t.to} (${t.reason}, generation ${t.generation})`)
+ *   })
+ *   return { store, publish }
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -115,6 +173,18 @@ export interface Transition {
  *   half-open one that has admitted no probe yet goes back to open until
  *   then, so one probe serves every instance; any other state is left alone.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import type { BreakerStore } from "effect-llm-failover/resilience"
+ *
+ * declare const registration: BreakerStore.Registration
+ *
+ * // another instance opened this breaker for 30 seconds, on its second trip
+ * const remote: BreakerStore.RemoteTransition = { to: "open", openUntil: Date.now() + 30_000, trips: 2 }
+ * const program = registration.apply(remote)
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -126,6 +196,19 @@ export type RemoteTransition =
 
 /**
  * What a breaker tells its store when it registers.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { BreakerStore } from "effect-llm-failover/resilience"
+ *
+ * // keep each breaker's registration, to push in what other instances report
+ * const registrations = new Map<string, BreakerStore.Registration>()
+ * const store = BreakerStore.make({
+ *   onRegister: (registration) => Effect.sync(() => registrations.set(registration.name, registration))
+ * })
+ * const onPeerIsolated = (name: string) => registrations.get(name)?.apply({ to: "isolated" }) ?? Effect.void
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -189,6 +272,21 @@ export interface Outcomes {
  * How one counted call ended, as {@link Cell.onOutcome} reports it:
  * `"abandoned"` is the outcome `"slow"` of the breaker (a call given up as
  * slow).
+ *
+ * @example
+ * ```ts
+ * import { BreakerStore } from "effect-llm-failover/resilience"
+ *
+ * // batch each breaker's counted calls between two reports to the other instances
+ * const batches = new Map<string, ReturnType<typeof BreakerStore.emptyOutcomes>>()
+ * const store = BreakerStore.make({
+ *   onOutcome: (name: string, kind: BreakerStore.OutcomeKind, startedAt: number) => {
+ *     const batch = batches.get(name) ?? BreakerStore.emptyOutcomes()
+ *     BreakerStore.addOutcome(batch, kind, startedAt)
+ *     batches.set(name, batch)
+ *   }
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -257,6 +355,21 @@ export const addOutcome = (
 /**
  * What a store gives a registered breaker.
  *
+ * @example
+ * ```ts
+ * import { Effect, Ref } from "effect"
+ * import type { BreakerStore } from "effect-llm-failover/resilience"
+ *
+ * // a store that logs every transition, state kept in process
+ * const logging: BreakerStore.BreakerStore = {
+ *   register: (registration) =>
+ *     Effect.map(Ref.make(registration.initial), (ref): BreakerStore.Cell => ({
+ *       ref,
+ *       onTransition: (t) => console.log(`${t.name}: ${t.from} -> ${t.to}`)
+ *     }))
+ * }
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -291,6 +404,19 @@ export interface Cell {
 /**
  * A place to keep breaker state. Implement `register` to mirror breakers
  * across instances; {@link make} covers the usual case.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Ref } from "effect"
+ * import { BreakerStore, CircuitBreaker } from "effect-llm-failover/resilience"
+ *
+ * // every breaker starts isolated until an operator resets it
+ * const isolatedAtStart: BreakerStore.BreakerStore = {
+ *   register: (registration) =>
+ *     Effect.map(Ref.make<BreakerStore.State>({ ...registration.initial, status: "isolated" }), (ref) => ({ ref, onTransition: () => {} }))
+ * }
+ * const breaker = CircuitBreaker.make({ name: "search", store: isolatedAtStart })
+ * ```
  *
  * @since 0.1.0
  * @category models

@@ -35,6 +35,16 @@ export const TypeId: unique symbol = Symbol.for("effect-llm-failover/Bulkhead")
 /**
  * The type of {@link TypeId}.
  *
+ * @example
+ * ```ts
+ * import { Bulkhead } from "effect-llm-failover/resilience"
+ *
+ * // a type guard, e.g. for an option that takes a bulkhead or its options
+ * const isBulkhead = (u: unknown): u is Bulkhead.Bulkhead =>
+ *   typeof u === "object" && u !== null &&
+ *   (u as { readonly [Bulkhead.TypeId]?: Bulkhead.TypeId })[Bulkhead.TypeId] === Bulkhead.TypeId
+ * ```
+ *
  * @since 0.1.0
  * @category type ids
  */
@@ -44,6 +54,21 @@ export type TypeId = typeof TypeId
  * Why a bulkhead turned a call away: `"full"` when every permit is taken and
  * the queue is full (or the call weighs more than the whole capacity),
  * `"queue-timeout"` when it waited in the queue longer than `queueTimeout`.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Bulkhead } from "effect-llm-failover/resilience"
+ *
+ * declare const bulkhead: Bulkhead.Bulkhead
+ * declare const call: Effect.Effect<string>
+ *
+ * // "full" is load to shed at once; "queue-timeout" means callers waited too long
+ * const status = (reason: Bulkhead.RejectionReason) => (reason === "full" ? 503 : 504)
+ * const program = bulkhead.run(call).pipe(
+ *   Effect.catchTag("BulkheadRejected", (e) => Effect.succeed(`HTTP ${status(e.reason)}`))
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category errors
@@ -80,6 +105,15 @@ export class BulkheadRejected extends Schema.TaggedError<BulkheadRejected>()("Bu
 /**
  * Options of {@link make}.
  *
+ * @example
+ * ```ts
+ * import { Bulkhead } from "effect-llm-failover/resilience"
+ *
+ * // 8 calls at once, 32 more may wait, none longer than 5 seconds
+ * const options: Bulkhead.BulkheadOptions = { maxConcurrent: 8, maxQueued: 32, queueTimeout: "5 seconds" }
+ * const bulkhead = Bulkhead.make(options)
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -95,6 +129,20 @@ export interface BulkheadOptions {
 /**
  * Options of one call through a bulkhead.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Bulkhead } from "effect-llm-failover/resilience"
+ *
+ * declare const bulkhead: Bulkhead.Bulkhead
+ * declare const summarise: (document: string) => Effect.Effect<string>
+ *
+ * // a long document holds more permits, and gives up after 2 seconds in the queue
+ * const optionsFor = (document: string): Bulkhead.RunOptions =>
+ *   ({ weight: document.length > 50_000 ? 4 : 1, queueTimeout: "2 seconds" })
+ * const program = (document: string) => bulkhead.run(summarise(document), optionsFor(document))
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -105,6 +153,19 @@ export interface RunOptions extends AcquireOptions {
 
 /**
  * Options of one wait for permits (`run`, `acquireWeighted`, `acquireIn`).
+ *
+ * @example
+ * ```ts
+ * import { Effect, Stream } from "effect"
+ * import { Bulkhead } from "effect-llm-failover/resilience"
+ *
+ * declare const bulkhead: Bulkhead.Bulkhead
+ * declare const tokens: Stream.Stream<string>
+ *
+ * // a stream holds 2 permits for as long as its scope, after at most 1 second in the queue
+ * const options: Bulkhead.AcquireOptions = { queueTimeout: "1 second" }
+ * const guarded = Stream.unwrapScoped(Effect.as(bulkhead.acquireWeighted(2, options), tokens))
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -123,6 +184,19 @@ export interface AcquireOptions {
 /**
  * A bulkhead's occupancy at one instant.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Bulkhead } from "effect-llm-failover/resilience"
+ *
+ * declare const bulkhead: Bulkhead.Bulkhead
+ *
+ * const program = Effect.gen(function* () {
+ *   const stats: Bulkhead.BulkheadStats = yield* bulkhead.stats
+ *   yield* Effect.log(`${stats.active} running, ${stats.queued} waiting, ${stats.available} of ${bulkhead.maxConcurrent} permits free`)
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -137,6 +211,21 @@ export interface BulkheadStats {
 
 /**
  * A concurrency limiter with weighted permits and a fair FIFO queue.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Bulkhead } from "effect-llm-failover/resilience"
+ *
+ * declare const callModel: (prompt: string) => Effect.Effect<string, Error>
+ *
+ * // at most 4 calls to the model at once, shared by every caller
+ * const program = Effect.gen(function* () {
+ *   const bulkhead: Bulkhead.Bulkhead = yield* Bulkhead.make({ maxConcurrent: 4, maxQueued: 10 })
+ *   const ask = (prompt: string) => bulkhead.run(callModel(prompt))
+ *   return yield* Effect.all([ask("a"), ask("b"), ask("c")], { concurrency: "unbounded" })
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category models

@@ -15,6 +15,21 @@ import * as internal from "./internal/chaos.js"
  * with `failWith(attempt)` instead of running the effect (`attempt` counts
  * the runs of the injected effect from 1). Both fields or neither.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Chaos } from "effect-llm-failover/resilience"
+ *
+ * class Overloaded {
+ *   readonly _tag = "Overloaded"
+ *   constructor(readonly attempt: number) {}
+ * }
+ *
+ * // one attempt in five fails with a 529-like error
+ * const failure: Chaos.ChaosFailure<Overloaded> = { failureRate: 0.2, failWith: (attempt) => new Overloaded(attempt) }
+ * const call = Effect.succeed("answer").pipe(Chaos.inject({ seed: "demo", ...failure }))
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -27,6 +42,16 @@ export type ChaosFailure<E2> =
  * sleeps `latency` (on Effect's `Clock`, so `TestClock` controls it). Both
  * fields or neither.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Chaos } from "effect-llm-failover/resilience"
+ *
+ * // one attempt in ten takes 3 seconds longer: enough to trigger a hedge
+ * const latency: Chaos.ChaosLatency = { latencyRate: 0.1, latency: "3 seconds" }
+ * const call = Effect.succeed("answer").pipe(Chaos.inject({ seed: 7, ...latency }))
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -37,6 +62,20 @@ export type ChaosLatency =
 /**
  * Options of {@link inject}: a `seed` for the random stream, plus injected
  * failures, latency, or both.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Chaos } from "effect-llm-failover/resilience"
+ *
+ * // the same faults for every run of a test, from the test's name
+ * const chaosFor = (test: string): Chaos.ChaosOptions<Error> => ({
+ *   seed: test,
+ *   failureRate: 0.5,
+ *   failWith: (attempt) => new Error(`injected failure #${attempt}`)
+ * })
+ * const call = Effect.succeed("answer").pipe(Chaos.inject(chaosFor("retries twice")))
+ * ```
  *
  * @since 0.1.0
  * @category models

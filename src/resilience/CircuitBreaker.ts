@@ -83,6 +83,18 @@ import * as window from "./internal/window.js"
 /**
  * The breaker's states. See {@link BreakerStore.Status}.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import type { CircuitBreaker } from "effect-llm-failover/resilience"
+ *
+ * declare const breaker: CircuitBreaker.CircuitBreaker
+ *
+ * const label = (status: CircuitBreaker.Status) =>
+ *   status === "closed" ? "serving" : status === "half-open" ? "probing" : "not called"
+ * const program = Effect.flatMap(breaker.snapshot, (s) => Effect.log(`${s.name}: ${label(s.state)}`))
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -91,6 +103,20 @@ export type Status = BreakerStore.Status
 /**
  * A change of state, as published on {@link CircuitBreaker.changes}. See
  * {@link BreakerStore.Transition}.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Stream } from "effect"
+ * import { CircuitBreaker } from "effect-llm-failover/resilience"
+ *
+ * const logTransition = (t: CircuitBreaker.Transition) =>
+ *   Effect.log(`${t.name}: ${t.from} -> ${t.to} (${t.reason})`)
+ *
+ * const program = Effect.gen(function*() {
+ *   const breaker = yield* CircuitBreaker.make({ name: "search" })
+ *   yield* Effect.forkScoped(Stream.runForEach(breaker.changes, logTransition))
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -158,6 +184,24 @@ export type Outcome = "success" | "failure" | "ignored" | "slow"
  * The outcome of a call a {@link TripStrategy} counts: every
  * {@link Outcome} but `"ignored"`, which never reaches a strategy.
  *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "effect-llm-failover/resilience"
+ *
+ * // Opens after 3 slow or abandoned calls in a row; a success ends the run.
+ * class SlowStreak implements CircuitBreaker.TripStrategy {
+ *   readonly usesTime = false
+ *   private run = 0
+ *   record(outcome: CircuitBreaker.CountedOutcome) {
+ *     this.run = outcome === "slow" ? this.run + 1 : outcome === "success" ? 0 : this.run
+ *     return this.run >= 3 ? "slow-streak" : undefined
+ *   }
+ *   rejectsProbe() { return false }
+ *   reset() { this.run = 0 }
+ *   metrics() { return undefined }
+ * }
+ * ```
+ *
  * @since 0.1.0
  * @category strategies
  */
@@ -209,6 +253,21 @@ export const defaultClassifier: Classifier = (exit) =>
 /**
  * Why a strategy trips: the `reason` of the closed-to-open transition.
  *
+ * @example
+ * ```ts
+ * import { Effect, Stream } from "effect"
+ * import type { CircuitBreaker } from "effect-llm-failover/resilience"
+ *
+ * declare const breaker: CircuitBreaker.CircuitBreaker
+ *
+ * const explain = (reason: CircuitBreaker.TripReason) =>
+ *   reason === "slow-call-rate" ? "too slow" : reason === "failure-rate" ? "failing often" : `tripped (${reason})`
+ * const program = Stream.runForEach(
+ *   Stream.filter(breaker.changes, (t) => t.from === "closed" && t.to === "open"),
+ *   (t) => Effect.logWarning(`${t.name}: ${explain(t.reason)}`)
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -216,6 +275,19 @@ export type TripReason = "consecutive-failures" | "failure-rate" | "slow-call-ra
 
 /**
  * Figures a windowed strategy reports in a {@link Snapshot}.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import type { CircuitBreaker } from "effect-llm-failover/resilience"
+ *
+ * declare const breaker: CircuitBreaker.CircuitBreaker
+ *
+ * // a snapshot carries its rate strategies' figures (none without one)
+ * const struggling = (metrics: CircuitBreaker.WindowMetrics) =>
+ *   (metrics.callsInWindow ?? 0) >= 20 && (metrics.failureRate ?? 0) > 0.2
+ * const program = Effect.map(breaker.snapshot, struggling)
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -300,6 +372,18 @@ export interface TripStrategy {
 /**
  * A trip rule: makes a fresh {@link TripStrategy} for each breaker.
  *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "effect-llm-failover/resilience"
+ *
+ * // open on 5 failures in a row, or on half the calls of the last minute failing
+ * const policies: ReadonlyArray<CircuitBreaker.TripPolicy> = [
+ *   CircuitBreaker.consecutiveFailures(5),
+ *   CircuitBreaker.failureRate({ threshold: 0.5, window: CircuitBreaker.timeWindow("1 minute") })
+ * ]
+ * const breaker = CircuitBreaker.make({ name: "search", trip: policies })
+ * ```
+ *
  * @since 0.1.0
  * @category strategies
  */
@@ -329,6 +413,16 @@ export const consecutiveFailures = (threshold: number): TripPolicy => consecutiv
 /**
  * The calls a rate strategy looks at: the last N calls
  * ({@link countWindow}) or the calls of the last period ({@link timeWindow}).
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "effect-llm-failover/resilience"
+ *
+ * // the last 100 calls for a busy dependency, the last 5 minutes for a quiet one
+ * const windowFor = (callsPerMinute: number): CircuitBreaker.SlidingWindow =>
+ *   callsPerMinute > 100 ? CircuitBreaker.countWindow(100) : CircuitBreaker.timeWindow("5 minutes")
+ * const trip = CircuitBreaker.failureRate({ threshold: 0.5, window: windowFor(20) })
+ * ```
  *
  * @since 0.1.0
  * @category windows
@@ -373,6 +467,19 @@ export const timeWindow = (duration: Duration.DurationInput, buckets: number = 1
 /**
  * Options of {@link failureRate}.
  *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "effect-llm-failover/resilience"
+ *
+ * // 25% of the last 200 calls failed, once 50 have been counted
+ * const options: CircuitBreaker.FailureRateOptions = {
+ *   threshold: 0.25,
+ *   window: CircuitBreaker.countWindow(200),
+ *   minimumCalls: 50
+ * }
+ * const breaker = CircuitBreaker.make({ name: "search", trip: CircuitBreaker.failureRate(options) })
+ * ```
+ *
  * @since 0.1.0
  * @category strategies
  */
@@ -407,6 +514,20 @@ export const failureRate = (options: FailureRateOptions): TripPolicy => rate.fai
 
 /**
  * Options of {@link slowCallRate}.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "effect-llm-failover/resilience"
+ *
+ * // 60% of the calls of the last 2 minutes took longer than 8 seconds, out of at least 10
+ * const options: CircuitBreaker.SlowCallRateOptions = {
+ *   threshold: 0.6,
+ *   slowCallDuration: "8 seconds",
+ *   window: CircuitBreaker.timeWindow("2 minutes"),
+ *   minimumCalls: 10
+ * }
+ * const breaker = CircuitBreaker.make({ name: "llm", trip: CircuitBreaker.slowCallRate(options) })
+ * ```
  *
  * @since 0.1.0
  * @category strategies
@@ -445,6 +566,15 @@ export const slowCallRate = (options: SlowCallRateOptions): TripPolicy => rate.s
  * How long the breaker stays open: `min(cap, base * factor^(n - 1))` for
  * the n-th trip since the last recovery.
  *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "effect-llm-failover/resilience"
+ *
+ * // open for 5s, then 15s, 45s, ... up to 10 minutes on repeated trips
+ * const openDuration: CircuitBreaker.OpenDuration = { base: "5 seconds", factor: 3, cap: "10 minutes" }
+ * const breaker = CircuitBreaker.make({ name: "search", openDuration })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -460,6 +590,22 @@ export interface OpenDuration {
 /**
  * Options of {@link make}. Every field is optional; see the module docs for
  * the defaults.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "effect-llm-failover/resilience"
+ *
+ * class Timeout { readonly _tag = "Timeout" }
+ *
+ * const options: CircuitBreaker.Options<Timeout> = {
+ *   name: "inventory",
+ *   trip: CircuitBreaker.consecutiveFailures(3),
+ *   openDuration: { base: "10 seconds" },
+ *   halfOpenProbes: 2,
+ *   probeBeforeTrip: true
+ * }
+ * const breaker = CircuitBreaker.make(options)
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -491,6 +637,21 @@ export interface Options<E = unknown> {
  * a closed breaker's trial slot, which no deadline frees), so record
  * `"ignored"` when giving up on a call.
  *
+ * @example
+ * ```ts
+ * import { Effect, Stream } from "effect"
+ * import { CircuitBreaker } from "effect-llm-failover/resilience"
+ *
+ * declare const breaker: CircuitBreaker.CircuitBreaker<Error>
+ * declare const tokens: Stream.Stream<string, Error>
+ *
+ * // a stream cannot be wrapped by `protect`: take a permit, record how it ended
+ * const guarded = Effect.gen(function*() {
+ *   const permit: CircuitBreaker.Permit<Error> = yield* breaker.acquire
+ *   return tokens.pipe(Stream.ensuringWith((exit) => permit.recordExit(exit)))
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -506,6 +667,20 @@ export interface Permit<E = unknown> {
 
 /**
  * A breaker's state at one moment.
+ *
+ * @example
+ * ```ts
+ * import { Duration, Effect } from "effect"
+ * import type { CircuitBreaker } from "effect-llm-failover/resilience"
+ *
+ * declare const breaker: CircuitBreaker.CircuitBreaker
+ *
+ * const describe = (s: CircuitBreaker.Snapshot) =>
+ *   s.state === "closed"
+ *     ? `${s.name}: closed, ${s.consecutiveFailures} failures in a row`
+ *     : `${s.name}: ${s.state}, retry in ${Duration.format(s.retryAfter)} (trip ${s.trips})`
+ * const program = Effect.flatMap(breaker.snapshot, (s) => Effect.log(describe(s)))
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -539,6 +714,25 @@ export interface Snapshot extends WindowMetrics {
 /**
  * A circuit breaker. Make one with {@link make}; share it between every
  * caller of the dependency it guards.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { CircuitBreaker } from "effect-llm-failover/resilience"
+ *
+ * declare const search: (query: string) => Effect.Effect<ReadonlyArray<string>, Error>
+ *
+ * const program = Effect.gen(function*() {
+ *   const breaker: CircuitBreaker.CircuitBreaker<Error> = yield* CircuitBreaker.make<Error>({ name: "search" })
+ *   const results = yield* breaker.protect(search("effect")).pipe(
+ *     Effect.catchTag("CircuitOpen", () => Effect.succeed([]))
+ *   )
+ *   // an operator takes the dependency out of rotation, then back
+ *   yield* breaker.isolate
+ *   yield* breaker.reset
+ *   return results
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category models

@@ -45,6 +45,16 @@ export const TypeId: unique symbol = internal.TypeId
 /**
  * The type of {@link TypeId}.
  *
+ * @example
+ * ```ts
+ * import { Health } from "effect-llm-failover/resilience"
+ *
+ * // a type guard, e.g. for an option that takes a tracker or its options
+ * const isTracker = (u: unknown): u is Health.HealthTracker<string> =>
+ *   typeof u === "object" && u !== null &&
+ *   (u as { readonly [Health.TypeId]?: Health.TypeId })[Health.TypeId] === Health.TypeId
+ * ```
+ *
  * @since 0.1.0
  * @category type ids
  */
@@ -66,6 +76,21 @@ export const RELATIVE_ACCURACY: number = quantile.RELATIVE_ACCURACY
 
 /**
  * Options of {@link make}.
+ *
+ * @example
+ * ```ts
+ * import { Health } from "effect-llm-failover/resilience"
+ *
+ * // degraded under 90% success or over 4 s p95, over the last 5 minutes, from 20 calls
+ * const options: Health.HealthOptions = {
+ *   window: "5 minutes",
+ *   buckets: 10,
+ *   degradedBelow: 0.9,
+ *   minimumCalls: 20,
+ *   degradedLatency: "4 seconds"
+ * }
+ * const tracker = Health.make<string>(options)
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -96,6 +121,21 @@ export interface HealthOptions {
  * success, 0 for a failure, 2 for a slow sample; `latency` and
  * `timeToFirstToken` in milliseconds; `at` the epoch millis it was recorded.
  *
+ * @example
+ * ```ts
+ * import { Duration } from "effect"
+ * import type { Health } from "effect-llm-failover/resilience"
+ *
+ * // what a store sends for a success of 850 ms that streamed its first token at 300 ms
+ * const toWire = (sample: Health.HealthSample, at: number): Health.WireSample => ({
+ *   outcome: sample.slow === true ? 2 : sample.success ? 1 : 0,
+ *   latency: Duration.toMillis(sample.latency),
+ *   ...(sample.timeToFirstToken === undefined ? {} : { timeToFirstToken: Duration.toMillis(sample.timeToFirstToken) }),
+ *   at
+ * })
+ * const wire = toWire({ success: true, latency: "850 millis", timeToFirstToken: "300 millis" }, Date.now())
+ * ```
+ *
  * @since 0.1.0
  * @category stores
  */
@@ -109,6 +149,24 @@ export interface WireSample {
 /**
  * What a named tracker tells its store when it is made.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import type { Health } from "effect-llm-failover/resilience"
+ *
+ * // keep each named tracker's registration, to feed it other instances' samples
+ * const trackers = new Map<string, Health.Registration>()
+ * const store: Health.Store = {
+ *   register: (registration) =>
+ *     Effect.sync(() => {
+ *       trackers.set(registration.name, registration)
+ *       return { onSample: () => {} }
+ *     })
+ * }
+ * const received = (tracker: string, key: string, samples: ReadonlyArray<Health.WireSample>) =>
+ *   trackers.get(tracker)?.apply(key, samples) ?? Effect.void
+ * ```
+ *
  * @since 0.1.0
  * @category stores
  */
@@ -121,6 +179,18 @@ export interface Registration {
 /**
  * What a store gives a named tracker: a hook that sees every local sample,
  * synchronously (keep it quick; anything it throws is ignored).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Health } from "effect-llm-failover/resilience"
+ *
+ * // batch every local sample for a fiber to publish
+ * const outbox: Array<{ readonly key: string; readonly sample: Health.WireSample }> = []
+ * const mirror: Health.Mirror = { onSample: (key, sample) => void outbox.push({ key, sample }) }
+ * const store: Health.Store = { register: () => Effect.succeed(mirror) }
+ * const tracker = Health.make<string>({ name: "targets", store })
+ * ```
  *
  * @since 0.1.0
  * @category stores
@@ -209,6 +279,18 @@ export interface HealthSample {
 /**
  * Approximate latency quantiles of the successful calls in the window.
  *
+ * @example
+ * ```ts
+ * import { Duration, Effect, Option } from "effect"
+ * import type { Health } from "effect-llm-failover/resilience"
+ *
+ * declare const health: Health.HealthTracker<string>
+ *
+ * const format = (q: Health.LatencyQuantiles) =>
+ *   `p50 ${Duration.format(q.p50)}, p95 ${Duration.format(q.p95)}, p99 ${Duration.format(q.p99)}`
+ * const program = Effect.map(health.snapshot("openai"), (s) => Option.match(s.latency, { onNone: () => "no calls", onSome: format }))
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -221,6 +303,18 @@ export interface LatencyQuantiles {
 /**
  * Approximate time-to-first-token quantiles in the window.
  *
+ * @example
+ * ```ts
+ * import { Duration, Effect, Option } from "effect"
+ * import type { Health } from "effect-llm-failover/resilience"
+ *
+ * declare const health: Health.HealthTracker<string>
+ *
+ * // streams feel slow when half of them wait over a second for their first token
+ * const sluggish = (q: Health.TimeToFirstTokenQuantiles) => Duration.greaterThan(q.p50, Duration.seconds(1))
+ * const program = Effect.map(health.snapshot("anthropic"), (s) => Option.exists(s.timeToFirstToken, sluggish))
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -231,6 +325,21 @@ export interface TimeToFirstTokenQuantiles {
 
 /**
  * The health of one key over the window.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import type { Health } from "effect-llm-failover/resilience"
+ *
+ * declare const health: Health.HealthTracker<string>
+ *
+ * const program = Effect.gen(function* () {
+ *   const snapshot: Health.HealthSnapshot = yield* health.snapshot("openai")
+ *   if (snapshot.degraded) {
+ *     yield* Effect.logWarning(`openai degraded: ${snapshot.failures}/${snapshot.calls} failed, ${snapshot.slow} abandoned as slow`)
+ *   }
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -258,6 +367,22 @@ export interface HealthSnapshot {
 
 /**
  * Rolling health windows, one per key.
+ *
+ * @example
+ * ```ts
+ * import { Duration, Effect } from "effect"
+ * import { Health } from "effect-llm-failover/resilience"
+ *
+ * declare const callModel: Effect.Effect<string, Error>
+ *
+ * const program = Effect.gen(function* () {
+ *   const health: Health.HealthTracker<string> = yield* Health.make<string>()
+ *   const [elapsed, exit] = yield* Effect.timed(Effect.exit(callModel))
+ *   yield* health.record("openai", { success: exit._tag === "Success", latency: elapsed })
+ *   const all = yield* health.snapshotAll
+ *   return [...all].filter(([, s]) => s.degraded).map(([key]) => key)
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category models

@@ -52,6 +52,22 @@ export class HedgeFailed<E = unknown> extends Schema.TaggedError<HedgeFailed<unk
 /**
  * The successful value and the index of the alternative that produced it.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Hedge } from "effect-llm-failover/resilience"
+ *
+ * declare const primary: Effect.Effect<string, Error>
+ * declare const backup: Effect.Effect<string, Error>
+ *
+ * const regions = ["us-east", "eu-west"] as const
+ * const program = Effect.gen(function* () {
+ *   const winner: Hedge.Winner<string> = yield* Hedge.runIndexed([primary, backup], { delay: "500 millis" })
+ *   yield* Effect.log(`answered by ${regions[winner.index]}`)
+ *   return winner.value
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -62,6 +78,23 @@ export interface Winner<A> {
 
 /**
  * Options of {@link run}.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Hedge, RetryBudget } from "effect-llm-failover/resilience"
+ *
+ * declare const budget: RetryBudget.RetryBudget
+ * declare const replicas: readonly [Effect.Effect<string, Error>, Effect.Effect<string, Error>, Effect.Effect<string, Error>]
+ *
+ * // a hedge after 400 ms, another 800 ms later; at most 2 at once; each hedge spends the retry budget
+ * const options: Hedge.HedgeOptions = {
+ *   delay: (index) => (index === 1 ? "400 millis" : "800 millis"),
+ *   maxParallel: 2,
+ *   allow: budget.tryAcquire
+ * }
+ * const program = Hedge.run(replicas, options)
+ * ```
  *
  * @since 0.1.0
  * @category models

@@ -29,6 +29,15 @@ import * as internal from "./internal/rateLimit.js"
 /**
  * The limits of one target. A missing limit is no limit.
  *
+ * @example
+ * ```ts
+ * import { RateLimit } from "effect-llm-failover/resilience"
+ *
+ * // the provider's published limits for one model
+ * const tier1: RateLimit.Limits = { rpm: 500, tpm: 30_000 }
+ * const limiter = RateLimit.make({ name: "openai/gpt-4o", ...tier1 })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -41,6 +50,15 @@ export interface Limits {
 
 /**
  * Settings of a limiter.
+ *
+ * @example
+ * ```ts
+ * import { RateLimit } from "effect-llm-failover/resilience"
+ *
+ * // 10,000 tokens a day, counted in hourly buckets
+ * const options: RateLimit.Options = { name: "free-tier", tpm: 10_000, window: "1 day", buckets: 24 }
+ * const limiter = RateLimit.make(options)
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -59,6 +77,20 @@ export interface Options extends Limits {
 /**
  * The answer to an admission.
  *
+ * @example
+ * ```ts
+ * import { Duration, Effect } from "effect"
+ * import type { RateLimit } from "effect-llm-failover/resilience"
+ *
+ * declare const limiter: RateLimit.RateLimiter
+ *
+ * const explain = (admission: RateLimit.Admission) =>
+ *   admission._tag === "Admitted"
+ *     ? "go"
+ *     : `over the ${admission.limit} limit, room in ${Duration.format(admission.retryAfter)}`
+ * const program = Effect.map(limiter.tryAcquire(1_200), explain)
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -75,6 +107,21 @@ export type Admission =
 /**
  * Usage within the window, over every instance the store has reported.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import type { RateLimit } from "effect-llm-failover/resilience"
+ *
+ * declare const limiter: RateLimit.RateLimiter
+ *
+ * // how close the target is to its token limit
+ * const program = Effect.gen(function* () {
+ *   const usage: RateLimit.Usage = yield* limiter.usage
+ *   const tpm = limiter.limits.tpm
+ *   yield* Effect.log(`${usage.requests} requests, ${usage.tokens} tokens${tpm === undefined ? "" : ` of ${tpm}`}`)
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -85,6 +132,26 @@ export interface Usage {
 
 /**
  * A rate limiter.
+ *
+ * @example
+ * ```ts
+ * import { Clock, Effect } from "effect"
+ * import { RateLimit } from "effect-llm-failover/resilience"
+ *
+ * declare const callModel: (prompt: string) => Effect.Effect<{ readonly totalTokens: number }, Error>
+ *
+ * const program = Effect.gen(function* () {
+ *   const limiter: RateLimit.RateLimiter = yield* RateLimit.make({ name: "gpt-4o", rpm: 500, tpm: 30_000 })
+ *   const estimate = 800
+ *   const admittedAt = yield* Clock.currentTimeMillis
+ *   const admission = yield* limiter.tryAcquire(estimate)
+ *   if (admission._tag === "Limited") return yield* Effect.fail(new Error(`limited by ${admission.limit}`))
+ *   const answer = yield* callModel("Hello")
+ *   // count the tokens really used, not the estimate
+ *   yield* limiter.adjust(answer.totalTokens - estimate, admittedAt)
+ *   return answer
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -112,6 +179,22 @@ export interface RateLimiter {
 /**
  * One local count, as a store sees it: deltas in the bucket starting at `start` (epoch millis).
  *
+ * @example
+ * ```ts
+ * import { Effect, Queue } from "effect"
+ * import type { RateLimit } from "effect-llm-failover/resilience"
+ *
+ * // a store that queues every local count for a fiber to add to a shared counter
+ * const program = Effect.gen(function* () {
+ *   const outbox = yield* Queue.unbounded<{ readonly name: string; readonly count: RateLimit.Count }>()
+ *   const store: RateLimit.Store = {
+ *     register: (registration) =>
+ *       Effect.succeed({ onCount: (count: RateLimit.Count) => Queue.unsafeOffer(outbox, { name: registration.name, count }) })
+ *   }
+ *   return { store, outbox }
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -124,6 +207,21 @@ export interface Count {
 /**
  * The other instances' totals in one bucket, as a store reports them.
  *
+ * @example
+ * ```ts
+ * import type { RateLimit } from "effect-llm-failover/resilience"
+ *
+ * declare const registration: RateLimit.Registration
+ *
+ * // the other instances' totals of the last two buckets; this instance gets a third of the room left
+ * const bucket = Math.floor(Date.now() / registration.bucketMillis) * registration.bucketMillis
+ * const remote: ReadonlyArray<RateLimit.RemoteBucket> = [
+ *   { start: bucket - registration.bucketMillis, requests: 40, tokens: 12_000 },
+ *   { start: bucket, requests: 7, tokens: 2_100 }
+ * ]
+ * const program = registration.apply(remote, 1 / 3)
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -135,6 +233,24 @@ export interface RemoteBucket {
 
 /**
  * What a limiter tells its store when it is made.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import type { RateLimit } from "effect-llm-failover/resilience"
+ *
+ * // keep each limiter's registration, to push in the other instances' counts
+ * const limiters = new Map<string, RateLimit.Registration>()
+ * const store: RateLimit.Store = {
+ *   register: (registration) =>
+ *     Effect.sync(() => {
+ *       limiters.set(registration.name, registration)
+ *       return { onCount: () => {} }
+ *     })
+ * }
+ * // the shared backend went away: each instance keeps to its share
+ * const onSyncFailed = Effect.forEach(limiters.values(), (r) => r.disconnected, { discard: true })
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -168,6 +284,20 @@ export interface Registration {
 /**
  * What a store gives a limiter.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { RateLimit } from "effect-llm-failover/resilience"
+ *
+ * // a store that totals local tokens per limiter, e.g. for a usage report
+ * const tokens = new Map<string, number>()
+ * const store: RateLimit.Store = {
+ *   register: ({ name }) =>
+ *     Effect.succeed<RateLimit.Mirror>({ onCount: (count) => void tokens.set(name, (tokens.get(name) ?? 0) + count.tokens) })
+ * }
+ * const limiter = RateLimit.make({ name: "gpt-4o", tpm: 30_000, store })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -181,6 +311,19 @@ export interface Mirror {
 
 /**
  * Where limiters mirror their counts.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { RateLimit } from "effect-llm-failover/resilience"
+ *
+ * // log every limiter as it is made, counts kept local
+ * const logging: RateLimit.Store = {
+ *   register: (registration) =>
+ *     Effect.as(Effect.log(`limiter ${registration.name}: ${JSON.stringify(registration.limits)}`), { onCount: () => {} })
+ * }
+ * const program = RateLimit.make({ name: "gpt-4o", rpm: 500 }).pipe(Effect.provide(RateLimit.layer(logging)))
+ * ```
  *
  * @since 0.1.0
  * @category models

@@ -27,6 +27,16 @@ import type { RetryBudget } from "./RetryBudget.js"
 /**
  * What `onRetry` is told before each retry.
  *
+ * @example
+ * import { Duration, Effect } from "effect"
+ * import { Retry } from "effect-llm-failover/resilience"
+ *
+ * declare const call: Effect.Effect<string, Error>
+ *
+ * const logRetry = (info: Retry.RetryInfo<Error>) =>
+ *   Effect.logWarning(`attempt ${info.attempt} failed (${info.error.message}); retrying in ${Duration.format(info.delay)}`)
+ * const program = Retry.retry(call, { maxAttempts: 3, onRetry: logRetry })
+ *
  * @since 0.1.0
  * @category models
  */
@@ -42,6 +52,22 @@ export interface RetryInfo<E> {
 /**
  * Retry settings: the {@link BackoffOptions} (`maxAttempts` counts the first
  * call) plus the fields below. Every field is optional.
+ *
+ * @example
+ * import { Data, Effect } from "effect"
+ * import { Retry } from "effect-llm-failover/resilience"
+ *
+ * class HttpError extends Data.TaggedError("HttpError")<{ readonly status: number }> {}
+ * declare const call: Effect.Effect<string, HttpError>
+ *
+ * // retry 429 and 5xx only, up to 5 calls, 250 ms doubling to at most 4 s
+ * const options: Retry.RetryOptions<HttpError> = {
+ *   base: "250 millis",
+ *   cap: "4 seconds",
+ *   maxAttempts: 5,
+ *   while: (e) => e.status === 429 || e.status >= 500
+ * }
+ * const program = Retry.retry(call, options)
  *
  * @since 0.1.0
  * @category models
@@ -63,6 +89,19 @@ export interface RetryOptions<E> extends BackoffOptions {
  * Settings that may differ from one call to the next through the same
  * {@link RetryPolicy}: they replace the policy's own for that call only.
  *
+ * @example
+ * import { Effect } from "effect"
+ * import { Retry } from "effect-llm-failover/resilience"
+ *
+ * declare const call: (prompt: string) => Effect.Effect<string, Error>
+ * const policy = Retry.make<Error>({ maxAttempts: 3 })
+ *
+ * // the same policy for every request, each logging its retries with its own id
+ * const perRequest = (requestId: string): Retry.PerCallOptions<Error> => ({
+ *   onRetry: ({ attempt }) => Effect.log(`request ${requestId}: retry ${attempt}`)
+ * })
+ * const program = policy(call("Hello"), perRequest("req-42"))
+ *
  * @since 0.1.0
  * @category models
  */
@@ -77,6 +116,20 @@ export interface PerCallOptions<E> {
  * A retry policy resolved once by {@link make}: apply it to every call. The
  * options were decoded and validated when it was made, so applying it only
  * builds the call's retry loop.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { Retry } from "effect-llm-failover/resilience"
+ *
+ * declare const search: (query: string) => Effect.Effect<ReadonlyArray<string>, Error>
+ * declare const fetchPage: (url: string) => Effect.Effect<string, Error>
+ *
+ * // resolved once, applied to every call
+ * const policy: Retry.RetryPolicy<Error> = Retry.make<Error>({ base: "100 millis", maxAttempts: 3 })
+ * const program = Effect.gen(function*() {
+ *   const urls = yield* policy(search("effect"))
+ *   return yield* Effect.forEach(urls, (url) => policy(fetchPage(url)))
+ * })
  *
  * @since 0.1.0
  * @category models

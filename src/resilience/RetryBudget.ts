@@ -44,6 +44,24 @@ import * as internal from "./internal/budget.js"
 /**
  * A shared retry budget.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Hedge, Retry, RetryBudget } from "effect-llm-failover/resilience"
+ *
+ * declare const primary: Effect.Effect<string, Error>
+ * declare const backup: Effect.Effect<string, Error>
+ *
+ * // one budget for every retry and hedge against one upstream
+ * const program = Effect.gen(function*() {
+ *   const budget: RetryBudget.RetryBudget = yield* RetryBudget.make()
+ *   const retried = yield* Retry.retry(primary, { maxAttempts: 3, budget })
+ *   const hedged = yield* Hedge.run([primary, backup], { delay: "300 millis", allow: budget.tryAcquire })
+ *   yield* Effect.log(`${yield* budget.tokens} of ${budget.maxTokens} tokens left`)
+ *   return [retried, hedged]
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -68,6 +86,15 @@ export interface RetryBudget {
 /**
  * Budget settings.
  *
+ * @example
+ * ```ts
+ * import { RetryBudget } from "effect-llm-failover/resilience"
+ *
+ * // a larger bucket that refills faster: retries stop only above ~17% failures
+ * const options: RetryBudget.RetryBudgetOptions = { maxTokens: 20, tokenRatio: 0.2, name: "anthropic/claude-sonnet-4-5" }
+ * const budget = RetryBudget.make(options)
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -89,6 +116,23 @@ export interface RetryBudgetOptions {
 /**
  * What a named budget tells its store when it is made.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import type { RetryBudget } from "effect-llm-failover/resilience"
+ *
+ * // keep each named budget's registration, to set it to the shared count
+ * const budgets = new Map<string, RetryBudget.Registration>()
+ * const store: RetryBudget.Store = {
+ *   register: (registration) =>
+ *     Effect.sync(() => {
+ *       budgets.set(registration.name, registration)
+ *       return { onChange: () => {} }
+ *     })
+ * }
+ * const received = (name: string, sharedTokens: number) => budgets.get(name)?.apply(sharedTokens) ?? Effect.void
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -106,6 +150,20 @@ export interface Registration {
 /**
  * What a store gives a named budget.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { RetryBudget } from "effect-llm-failover/resilience"
+ *
+ * // sum the local changes of each budget until the next sync with the others
+ * const pending = new Map<string, number>()
+ * const store: RetryBudget.Store = {
+ *   register: ({ name }) =>
+ *     Effect.succeed<RetryBudget.Mirror>({ onChange: (delta) => void pending.set(name, (pending.get(name) ?? 0) + delta) })
+ * }
+ * const budget = RetryBudget.make({ name: "gpt-4o", store })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -121,6 +179,20 @@ export interface Mirror {
  * Where named budgets are shared. A store that sums every instance's
  * changes into one count and sends it back gives the instances one A6
  * bucket: an outage seen by one instance throttles the retries of all.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { RetryBudget } from "effect-llm-failover/resilience"
+ *
+ * // every named budget made inside shares one count per name, here in process
+ * const counts = new Map<string, number>()
+ * const store: RetryBudget.Store = {
+ *   register: (r) =>
+ *     Effect.succeed({ onChange: (delta) => void counts.set(r.name, (counts.get(r.name) ?? r.maxTokens) + delta) })
+ * }
+ * const program = RetryBudget.make({ name: "gpt-4o" }).pipe(Effect.provide(RetryBudget.layer(store)))
+ * ```
  *
  * @since 0.1.0
  * @category models

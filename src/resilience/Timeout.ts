@@ -31,6 +31,18 @@ import * as internal from "./internal/timeout.js"
 /**
  * Options of {@link timeoutFail}: the same fields as `Effect.timeoutFail`'s.
  *
+ * @example
+ * ```ts
+ * import { Data, Effect } from "effect"
+ * import { Timeout } from "effect-llm-failover/resilience"
+ *
+ * class Deadline extends Data.TaggedError("Deadline")<{ readonly after: string }> {}
+ * declare const call: Effect.Effect<string, Error>
+ *
+ * const options: Timeout.TimeoutOptions<Deadline> = { duration: "30 seconds", onTimeout: () => new Deadline({ after: "30 seconds" }) }
+ * const program = call.pipe(Timeout.timeoutFail(options))
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */

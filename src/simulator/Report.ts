@@ -61,6 +61,18 @@ export const Percentiles = Schema.Struct({
 })
 
 /**
+ * Latency percentiles in milliseconds: a decoded {@link Percentiles}.
+ *
+ * @example
+ * import { Report } from "effect-llm-failover/simulator"
+ *
+ * declare const report: Report.Report
+ *
+ * const ms = (value: number | null) => (value === null ? "-" : `${Math.round(value)} ms`)
+ * const row = (name: string, p: Report.Percentiles) => `${name}: p50 ${ms(p.p50)}, p95 ${ms(p.p95)}, p99 ${ms(p.p99)}`
+ * console.log(row("policy", report.latency))
+ * console.log(row("oracle", report.oracleLatency))
+ *
  * @since 0.1.0
  * @category models
  */
@@ -94,6 +106,17 @@ export const Outage = Schema.Struct({
 })
 
 /**
+ * One outage window of a target: a decoded {@link Outage}.
+ *
+ * @example
+ * import { Report } from "effect-llm-failover/simulator"
+ *
+ * declare const report: Report.Report
+ *
+ * // the outages in which the policy wasted more calls than its breaker allows
+ * const overspent: ReadonlyArray<Report.Outage> = report.targets.flatMap((t) => t.outages.filter((o) => o.wasted > o.allowed))
+ * for (const o of overspent) console.log(`${o.from / 60_000}-${o.to / 60_000} min: ${o.wasted} wasted, ${o.allowed} allowed`)
+ *
  * @since 0.1.0
  * @category models
  */
@@ -137,6 +160,18 @@ export const Target = Schema.Struct({
 })
 
 /**
+ * One target's line of the report: a decoded {@link Target}.
+ *
+ * @example
+ * import { Report } from "effect-llm-failover/simulator"
+ *
+ * declare const report: Report.Report
+ *
+ * const describe = (t: Report.Target) =>
+ *   `${t.name} (${t.provider}/${t.model}): ${t.served} served of ${t.calls} calls, ${t.wasted} wasted, ` +
+ *   `breaker opened ${t.breakerOpens} times, $${t.cost.toFixed(4)}`
+ * report.targets.map(describe).forEach((line) => console.log(line))
+ *
  * @since 0.1.0
  * @category models
  */
@@ -163,6 +198,17 @@ export const Check = Schema.Struct({
 })
 
 /**
+ * One of the issue's targets, checked: a decoded {@link Check}.
+ *
+ * @example
+ * import { Report } from "effect-llm-failover/simulator"
+ *
+ * declare const report: Report.Report
+ *
+ * // fail a CI job when the policy misses a target (`null`: does not apply)
+ * const missed: ReadonlyArray<Report.Check> = report.checks.filter((check) => check.met === false)
+ * if (missed.length > 0) throw new Error(missed.map((check) => `${check.name}: ${check.detail}`).join("\n"))
+ *
  * @since 0.1.0
  * @category models
  */
@@ -220,6 +266,20 @@ export const Report = Schema.Struct({
 }).annotations({ identifier: "SimulationReport" })
 
 /**
+ * The report of one scenario under one policy: a decoded {@link Report}.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { Report, Simulator } from "effect-llm-failover/simulator"
+ *
+ * declare const scenario: Simulator.Scenario
+ *
+ * const pct = (x: number) => `${(x * 100).toFixed(2)}%`
+ * const summary = (report: Report.Report) =>
+ *   `${report.policy}: ${pct(report.availability)} answered (oracle ${pct(report.oracleAvailability)}), ${report.wastedCalls} wasted calls`
+ *
+ * const program = Effect.flatMap(Simulator.run(scenario), ({ report }) => Effect.log(summary(report)))
+ *
  * @since 0.1.0
  * @category models
  */
@@ -244,6 +304,22 @@ export const Comparison = Schema.Struct({
 }).annotations({ identifier: "SimulationComparison" })
 
 /**
+ * One scenario under several policies: a decoded {@link Comparison}.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { Report, Simulator } from "effect-llm-failover/simulator"
+ *
+ * declare const scenario: Simulator.Scenario
+ *
+ * // the cheapest policy that answered at least 99.9% of the requests
+ * const cheapestAvailable = (comparison: Report.Comparison): string | undefined =>
+ *   comparison.reports
+ *     .filter((r) => r.availability >= 0.999)
+ *     .reduce<Report.Report | undefined>((min, r) => (min === undefined || r.cost < min.cost ? r : min), undefined)?.policy
+ *
+ * const best = Effect.map(Simulator.compare(scenario), ({ comparison }) => cheapestAvailable(comparison))
+ *
  * @since 0.1.0
  * @category models
  */

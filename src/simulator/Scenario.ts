@@ -56,6 +56,16 @@ import * as internal from "./internal/scenario.js"
 /**
  * The traffic of a scenario, decoded, with its defaults applied.
  *
+ * @example
+ * import { Duration } from "effect"
+ * import { Scenario } from "effect-llm-failover/simulator"
+ *
+ * declare const scenario: Scenario.Scenario
+ *
+ * const load: Scenario.Load = scenario.load
+ * const requests = Math.round(load.requestsPerSecond * Duration.toSeconds(load.duration))
+ * console.log(`~${requests} ${load.stream ? "streamed " : ""}requests over ${load.instances} instance(s), ${load.arrivals} arrivals`)
+ *
  * @since 0.1.0
  * @category models
  */
@@ -79,6 +89,19 @@ export interface Load {
 /**
  * A decoded scenario: its name, seed, load, and the config the router is
  * built from.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { Scenario, Simulator } from "effect-llm-failover/simulator"
+ *
+ * declare const text: string // a scenario's YAML
+ *
+ * const program = Effect.gen(function* () {
+ *   const scenario: Scenario.Scenario = yield* Scenario.parse(text)
+ *   // the same incident, another seed: does the policy hold up?
+ *   const reseeded: Scenario.Scenario = { ...scenario, seed: scenario.seed + 1 }
+ *   return yield* Simulator.run(reseeded)
+ * })
  *
  * @since 0.1.0
  * @category models
@@ -145,6 +168,16 @@ export class ScenarioError extends Schema.TaggedError<ScenarioError>("effect-llm
 
 /**
  * Options of {@link parse}.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { Scenario } from "effect-llm-failover/simulator"
+ *
+ * declare const body: string // a scenario posted as JSON
+ *
+ * // named "incident-2025-03", and read as JSON whatever the source's name says
+ * const options: Scenario.ParseOptions = { source: "incident-2025-03", format: "json" }
+ * const scenario = Scenario.parse(body, options)
  *
  * @since 0.1.0
  * @category models

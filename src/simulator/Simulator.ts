@@ -49,6 +49,16 @@ import * as VirtualTime from "./VirtualTime.js"
 /**
  * The policies a scenario can run under.
  *
+ * @example
+ * import { Effect } from "effect"
+ * import { Simulator } from "effect-llm-failover/simulator"
+ *
+ * declare const scenario: Simulator.Scenario
+ * declare const flag: string // e.g. from `--policy`
+ *
+ * const policy: Simulator.PolicyName = Simulator.policyNames.find((name) => name === flag) ?? "scenario"
+ * const program = Simulator.run(scenario, { policy })
+ *
  * @since 0.1.0
  * @category models
  */
@@ -104,6 +114,15 @@ export class SimulationError extends Data.TaggedError("SimulationError")<{ reado
 /**
  * Options of {@link run}.
  *
+ * @example
+ * import { Simulator } from "effect-llm-failover/simulator"
+ *
+ * declare const scenario: Simulator.Scenario
+ *
+ * // what the router's defaults would have done in this incident
+ * const options: Simulator.RunOptions = { policy: "default" }
+ * const program = Simulator.run(scenario, options)
+ *
  * @since 0.1.0
  * @category models
  */
@@ -116,6 +135,17 @@ export interface RunOptions {
  * A run's report and what the run cost in real time (kept apart from the
  * report, which never varies).
  *
+ * @example
+ * import { Effect } from "effect"
+ * import { Simulator } from "effect-llm-failover/simulator"
+ *
+ * declare const scenario: Simulator.Scenario
+ *
+ * const program = Effect.gen(function* () {
+ *   const { report, stats }: Simulator.Run = yield* Simulator.run(scenario)
+ *   yield* Effect.log(`${report.requests} requests in ${Math.round(stats.realMillis)} ms of real time (${stats.wakeUps} timers)`)
+ * })
+ *
  * @since 0.1.0
  * @category models
  */
@@ -126,6 +156,17 @@ export interface Run {
 
 /**
  * A decoded scenario (re-exported for convenience).
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { Scenario, Simulator } from "effect-llm-failover/simulator"
+ *
+ * declare const text: string // a scenario's YAML
+ *
+ * const program = Effect.gen(function* () {
+ *   const scenario: Simulator.Scenario = yield* Scenario.parse(text)
+ *   return yield* Simulator.compare(Scenario.withHorizon(scenario, "15 minutes"))
+ * })
  *
  * @since 0.1.0
  * @category models
@@ -163,6 +204,15 @@ export const run = (scenario: Scenarios.Scenario, options: RunOptions = {}): Eff
 
 /**
  * Options of {@link compare}.
+ *
+ * @example
+ * import { Simulator } from "effect-llm-failover/simulator"
+ *
+ * declare const scenario: Simulator.Scenario
+ *
+ * // the hand-written loop against the scenario's own policy, without the defaults
+ * const options: Simulator.CompareOptions = { policies: ["naive", "scenario"] }
+ * const program = Simulator.compare(scenario, options)
  *
  * @since 0.1.0
  * @category models

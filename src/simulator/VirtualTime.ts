@@ -75,6 +75,18 @@ import * as internal from "./internal/virtualTime.js"
  * What a run cost: timers fired, fiber steps run, virtual time covered, and
  * the real time the driver spent (the only figure that varies between runs).
  *
+ * @example
+ * import { Effect } from "effect"
+ * import { VirtualTime } from "effect-llm-failover/simulator"
+ *
+ * declare const job: Effect.Effect<void>
+ *
+ * const program = Effect.gen(function* () {
+ *   const [, stats] = yield* VirtualTime.runWithStats(job)
+ *   const speedup = (s: VirtualTime.Stats) => s.virtualMillis / Math.max(s.realMillis, 1)
+ *   yield* Effect.log(`${stats.tasks} fiber steps, ${stats.wakeUps} wake-ups, ${Math.round(speedup(stats))}x real time`)
+ * })
+ *
  * @since 0.1.0
  * @category models
  */
@@ -87,6 +99,14 @@ export interface Stats {
 
 /**
  * Options of {@link run}.
+ *
+ * @example
+ * import { Clock, Effect } from "effect"
+ * import { VirtualTime } from "effect-llm-failover/simulator"
+ *
+ * // start on 2025-01-01 and give an outside event 5 seconds before calling the world stalled
+ * const options: VirtualTime.Options = { start: Date.UTC(2025, 0, 1), stallTimeout: "5 seconds", sliceMillis: 50 }
+ * const program = VirtualTime.run(Effect.zipRight(Effect.sleep("1 day"), Clock.currentTimeMillis), options)
  *
  * @since 0.1.0
  * @category models
@@ -125,6 +145,18 @@ export class Stalled extends Data.TaggedError("Stalled")<{ readonly at: number }
 /**
  * A world's clock: Effect's `Clock`, plus how many timers are set and the
  * run's counters so far.
+ *
+ * @example
+ * import { Effect, Option } from "effect"
+ * import { VirtualTime } from "effect-llm-failover/simulator"
+ *
+ * // how busy the simulated world is, when running in one
+ * const program = Effect.gen(function* () {
+ *   const clock: Option.Option<VirtualTime.VirtualClock> = yield* VirtualTime.current
+ *   if (Option.isSome(clock)) {
+ *     yield* Effect.log(`${clock.value.pendingTimers()} timers set, ${clock.value.stats().wakeUps} fired so far`)
+ *   }
+ * }).pipe(VirtualTime.run)
  *
  * @since 0.1.0
  * @category models

@@ -46,6 +46,20 @@ export class RedisError extends Schema.TaggedError<RedisError>()("RedisError", {
 /**
  * Connection settings.
  *
+ * @example
+ * ```ts
+ * import { Config, Effect, Layer } from "effect"
+ * import { Redis } from "effect-llm-failover/state"
+ *
+ * // the URL (with its password) from the environment; a slower network than the defaults assume
+ * const RedisLive = Layer.unwrapEffect(
+ *   Effect.map(Config.redacted("REDIS_URL"), (url) => {
+ *     const options: Redis.Options = { url, connectTimeout: "3 seconds", commandTimeout: "1 second", maxReconnectDelay: "10 seconds" }
+ *     return Redis.layer(options)
+ *   })
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -71,6 +85,23 @@ export interface Options {
 
 /**
  * The client.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Redis } from "effect-llm-failover/state"
+ *
+ * const program = Effect.gen(function*() {
+ *   const redis: Redis.RedisClient = yield* Redis.Redis
+ *   // two commands in one round trip, each answered on its own
+ *   const [set, count] = yield* redis.pipeline("hits", (p) => {
+ *     p.set("last-hit", String(Date.now()))
+ *     p.incr("hits")
+ *   })
+ *   yield* redis.publish("hits", "one more")
+ *   return { set, count }
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category models

@@ -72,6 +72,21 @@ import * as Redis from "./Redis.js"
 /**
  * Settings.
  *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { Redis, SharedState } from "effect-llm-failover/state"
+ *
+ * // instances of the checkout service share state every 250 ms, named after their pod
+ * const options: SharedState.Options = {
+ *   namespace: "checkout",
+ *   instance: process.env["HOSTNAME"] ?? "local",
+ *   syncInterval: "250 millis",
+ *   probeGrace: "5 seconds"
+ * }
+ * const Shared = SharedState.layer(options).pipe(Layer.provide(Redis.layer({ url: "redis://127.0.0.1:6379" })))
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -103,6 +118,20 @@ export interface Options {
 
 /**
  * What an instance knows of its sync.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { SharedState } from "effect-llm-failover/state"
+ *
+ * // a readiness probe's view of the shared state
+ * const program = Effect.gen(function*() {
+ *   const shared = yield* SharedState.SharedState
+ *   const status: SharedState.Status = yield* shared.status
+ *   const age = status.lastSync === undefined ? "never" : `${Date.now() - status.lastSync} ms ago`
+ *   yield* Effect.log(`${status.instance}: ${status.connected ? "connected" : "local only"}, last sync ${age}, ${status.failures} failed syncs`)
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -136,6 +165,22 @@ export interface Status {
 
 /**
  * The shared state of one instance: its four stores, and its status.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { CircuitBreaker, RetryBudget } from "effect-llm-failover/resilience"
+ * import { Redis, SharedState } from "effect-llm-failover/state"
+ *
+ * // pick the stores by hand instead of providing `SharedState.context`
+ * const program = Effect.gen(function*() {
+ *   const shared: SharedState.Service = yield* SharedState.make({ namespace: "search" })
+ *   const breaker = yield* CircuitBreaker.make({ name: "search-api", store: shared.breakers })
+ *   const budget = yield* RetryBudget.make({ name: "search-api", store: shared.budgets })
+ *   yield* shared.sync
+ *   return { breaker, budget }
+ * }).pipe(Effect.provide(Redis.layer({ url: "redis://127.0.0.1:6379" })), Effect.scoped)
+ * ```
  *
  * @since 0.1.0
  * @category models
