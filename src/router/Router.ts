@@ -24,6 +24,7 @@ import type { Classifier } from "./Classifier.js"
 import * as DegradedCache from "./DegradedCache.js"
 import type { Listener, RouterEvent } from "./Events.js"
 import * as engine from "./internal/engine.js"
+import { requestProblem } from "./internal/validate.js"
 import * as Policy from "./Policy.js"
 import * as Strategy from "./Strategy.js"
 
@@ -250,7 +251,14 @@ export interface TargetStatus {
  * @category models
  */
 export interface Service {
-  /** One completion, with how it was served. */
+  /**
+   * One completion, with how it was served. A request no provider would
+   * take (no messages, a `temperature` outside 0..2, a `topP` outside 0..1,
+   * a `maxTokens` that is no positive integer, a `toolChoice` asking for a
+   * tool the request lacks) fails at once, as does {@link Service.stream}'s,
+   * with an `InvalidRequest` from `"router"` that names the field: no call,
+   * no event, nothing recorded in any breaker, health window or budget.
+   */
   readonly complete: (request: ChatRequest, options?: RequestOptions) => Effect.Effect<Result, ChainError>
   /**
    * A streamed completion. The effect succeeds once the first content chunk
@@ -544,6 +552,11 @@ export const make = (config: Config): Effect.Effect<Service, RouterConfigError, 
       new InvalidRequest({ provider: "router", model: name ?? "", message: `unknown chain "${name}"` })
 
     const resolveChain = (request: ChatRequest, options?: RequestOptions) => {
+      // before the classifier, which may rightly read the request's first message
+      const problem = requestProblem(request)
+      if (problem !== undefined) {
+        return Effect.fail(new InvalidRequest({ provider: "router", model: options?.chain ?? "", message: problem }))
+      }
       const name = chainFor(request, options)
       const chain = name === undefined ? undefined : chains.get(name)
       return chain === undefined ? Effect.fail(unknownChain(options?.chain)) : Effect.succeed(chain)
