@@ -310,6 +310,46 @@ describe("Router regressions: fatal errors, content policy and continuations", (
     })
   )
 
+  it.scoped("a request handed to the content-policy chain finishes under the chain it was made on, naming the one that served it", () =>
+    Effect.gen(function* () {
+      const refused = () => new ContentFiltered({ provider: "strict", model: "strict-m", message: "no" })
+      const router = yield* Router.make({
+        targets: {
+          strict: { model: fake("strict", { complete: () => Effect.fail(refused()), stream: () => Stream.fail(refused()) }) },
+          lenient: { model: fake("lenient") },
+          down: { model: fake("down", { complete: () => Effect.fail(serverError("down")) }) }
+        },
+        chains: {
+          default: { targets: ["strict"], contentPolicy: "open" },
+          open: ["lenient"],
+          guarded: { targets: ["strict"], contentPolicy: "closed" },
+          closed: { targets: ["down"] }
+        },
+        policy: { retry: { maxAttempts: 1 } },
+        cache: false
+      })
+      const ends: Array<RouterEvent> = []
+      yield* router.listen((event) => {
+        if (event._tag === "RequestFinished") ends.push(event)
+      })
+      const { meta } = yield* router.complete(Chat.prompt("edgy"))
+      // the answer's meta names the chain that served it
+      expect(meta.chain).toBe("open")
+      const started = yield* router.stream(Chat.prompt("edgy"))
+      yield* Stream.runDrain(started.chunks)
+      // the content-policy chain failing too: the request failed on the chain it was made on
+      expect(failureOf(yield* Effect.exit(router.complete(Chat.prompt("edgy"), { chain: "guarded" })))._tag).toBe("ChainExhausted")
+      // a request served by its own chain names no other
+      yield* router.complete(Chat.prompt("edgy"), { chain: "open" })
+      expect(ends.map((e) => e._tag === "RequestFinished" && [e.chain, e.servingChain, e.outcome])).toEqual([
+        ["default", "open", "success"],
+        ["default", "open", "success"],
+        ["guarded", "closed", "failure"],
+        ["open", undefined, "success"]
+      ])
+    })
+  )
+
   it.scoped("a continuation never splices the chain's canned answer onto a partial one", () =>
     Effect.gen(function* () {
       const router = yield* Router.make({
