@@ -16,9 +16,12 @@ import type { ChatRequest } from "../../llm/Chat.js"
 
 const roles: ReadonlySet<unknown> = new Set(["system", "user", "assistant", "tool"])
 
+/** A value as the message shows it: a string quoted, so that `"0.5"` does not read as the number. */
+const shown = (value: unknown): string => (typeof value === "string" ? JSON.stringify(value) : String(value))
+
 const numberIn = (value: number, field: string, min: number, max: number): string | undefined => {
   if (typeof value !== "number" || !Number.isFinite(value)) {
-    return `Invalid '${field}': expected a finite number, but got ${String(value)} instead.`
+    return `Invalid '${field}': expected a finite number, but got ${shown(value)} instead.`
   }
   if (value < min) return `Invalid '${field}': expected a value >= ${min}, but got ${value} instead.`
   if (value > max) return `Invalid '${field}': expected a value <= ${max}, but got ${value} instead.`
@@ -52,7 +55,7 @@ export const requestProblem = (request: ChatRequest): string | undefined => {
   }
   if (maxTokens !== undefined) {
     if (!Number.isSafeInteger(maxTokens)) {
-      return `Invalid type for 'maxTokens': expected an integer, but got ${String(maxTokens)} instead.`
+      return `Invalid type for 'maxTokens': expected an integer, but got ${shown(maxTokens)} instead.`
     }
     if (maxTokens < 1) return `Invalid 'maxTokens': expected a value >= 1, but got ${maxTokens} instead.`
   }
