@@ -2,7 +2,7 @@
  * Regressions found in review: each test pins a behaviour the router once got wrong.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Chunk, Clock, Duration, Effect, Exit, Fiber, Option, Scope, Stream, TestClock, Tracer } from "effect"
+import { Cause, Chunk, Clock, Duration, Effect, Exit, Fiber, Logger, Option, Scope, Stream, TestClock, Tracer } from "effect"
 import type { ChatChunk, ChatRequest, ChatResponse } from "../src/llm/Chat.js"
 import * as Pullable from "../src/llm/internal/pullable.js"
 import { Chat, ContentFiltered, InvalidRequest, ServerError } from "../src/llm/index.js"
@@ -10,6 +10,8 @@ import type { Service } from "../src/llm/LanguageModel.js"
 import type { ProviderError } from "../src/llm/ProviderError.js"
 import type { RouterEvent } from "../src/router/Events.js"
 import * as Router from "../src/router/Router.js"
+import * as Config from "../src/config/Config.js"
+import { FetchHttpClient } from "@effect/platform"
 
 const response = (name: string, text = "ok"): ChatResponse => ({
   id: `${name}-1`,
@@ -310,6 +312,46 @@ describe("Router regressions: fatal errors, content policy and continuations", (
     })
   )
 
+  it.scoped("a request handed to the content-policy chain finishes under the chain it was made on, naming the one that served it", () =>
+    Effect.gen(function* () {
+      const refused = () => new ContentFiltered({ provider: "strict", model: "strict-m", message: "no" })
+      const router = yield* Router.make({
+        targets: {
+          strict: { model: fake("strict", { complete: () => Effect.fail(refused()), stream: () => Stream.fail(refused()) }) },
+          lenient: { model: fake("lenient") },
+          down: { model: fake("down", { complete: () => Effect.fail(serverError("down")) }) }
+        },
+        chains: {
+          default: { targets: ["strict"], contentPolicy: "open" },
+          open: ["lenient"],
+          guarded: { targets: ["strict"], contentPolicy: "closed" },
+          closed: { targets: ["down"] }
+        },
+        policy: { retry: { maxAttempts: 1 } },
+        cache: false
+      })
+      const ends: Array<RouterEvent> = []
+      yield* router.listen((event) => {
+        if (event._tag === "RequestFinished") ends.push(event)
+      })
+      const { meta } = yield* router.complete(Chat.prompt("edgy"))
+      // the answer's meta names the chain that served it
+      expect(meta.chain).toBe("open")
+      const started = yield* router.stream(Chat.prompt("edgy"))
+      yield* Stream.runDrain(started.chunks)
+      // the content-policy chain failing too: the request failed on the chain it was made on
+      expect(failureOf(yield* Effect.exit(router.complete(Chat.prompt("edgy"), { chain: "guarded" })))._tag).toBe("ChainExhausted")
+      // a request served by its own chain names no other
+      yield* router.complete(Chat.prompt("edgy"), { chain: "open" })
+      expect(ends.map((e) => e._tag === "RequestFinished" && [e.chain, e.servingChain, e.outcome])).toEqual([
+        ["default", "open", "success"],
+        ["default", "open", "success"],
+        ["guarded", "closed", "failure"],
+        ["open", undefined, "success"]
+      ])
+    })
+  )
+
   it.scoped("a continuation never splices the chain's canned answer onto a partial one", () =>
     Effect.gen(function* () {
       const router = yield* Router.make({
@@ -385,6 +427,69 @@ describe("Router regressions: validation", () => {
         "targets.a.policy.bulkhead.maxConcurrent: must be a whole number of at least 1"
       ])
     })
+  )
+})
+
+describe("Router regressions: chains that cannot do what they say", () => {
+  /** The warnings logged while `effect` runs. */
+  const warningsOf = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    Effect.gen(function* () {
+      const warnings: Array<string> = []
+      const logger = Logger.make(({ logLevel, message }) => {
+        if (logLevel._tag === "Warning") warnings.push(String(Array.isArray(message) ? message[0] : message))
+      })
+      const value = yield* effect.pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+      return { value, warnings }
+    })
+
+  it.scoped("a weighted chain whose targets all weigh 0, and a race wider than its chain, are warned of, and served as they can be", () =>
+    Effect.gen(function* () {
+      const a = fake("a", { complete: () => Effect.as(Effect.sleep("20 millis"), response("a")) })
+      const c = fake("c", { complete: () => Effect.as(Effect.sleep("10 millis"), response("c")) })
+      const { value: router, warnings } = yield* warningsOf(
+        Router.make({
+          targets: { a: { model: a, weight: 0 }, b: { model: fake("b"), weight: 0 }, c: { model: c } },
+          chains: {
+            // every weight 0: "weighted" tries them in priority order, every time
+            drained: { targets: ["a", "b"], strategy: "weighted" },
+            // one target of weight: fine, the zeros are tried after it
+            mixed: { targets: ["a", "c"], strategy: "weighted" },
+            // not weighted: the weights say nothing
+            ordered: { targets: ["a", "b"], strategy: "priority" },
+            wide: { targets: ["a", "c"], race: 3 },
+            exact: { targets: ["a", "c"], race: 2 }
+          }
+        })
+      )
+      expect(warnings).toEqual([
+        'router config: chains.drained.strategy: "weighted", but every one of its targets (a, b) weighs 0: they are tried in priority order, every time',
+        "router config: chains.wide.race: races 3 targets, but the chain has 2: all 2 race"
+      ])
+      for (let i = 0; i < 10; i++) {
+        const fiber = yield* Effect.fork(router.complete(Chat.prompt("hi"), { chain: "drained" }))
+        yield* TestClock.adjust("1 second")
+        expect((yield* Fiber.join(fiber)).meta.target).toBe("a")
+      }
+      // the wide race races both: the faster answers, and both were called
+      const [before, beforeC] = [a.calls(), c.calls()]
+      const fiber = yield* Effect.fork(router.complete(Chat.prompt("hi"), { chain: "wide" }))
+      yield* TestClock.adjust("1 second")
+      expect((yield* Fiber.join(fiber)).meta.target).toBe("c")
+      expect([a.calls() - before, c.calls() - beforeC]).toEqual([1, 1])
+    })
+  )
+
+  it.effect("a config file's chain racing wider than itself is warned of when the router is made from it", () =>
+    Effect.gen(function* () {
+      const yaml = [
+        "providers: { sim: { type: simulated } }",
+        "models: { a: { provider: sim, model: a }, b: { provider: sim, model: b } }",
+        "chains: { default: { targets: [a, b], race: 4 } }"
+      ].join("\n")
+      const { config } = yield* Config.parse(yaml)
+      const { warnings } = yield* warningsOf(Effect.scoped(Effect.flatMap(Config.toRouterConfig(config), Router.make)))
+      expect(warnings).toEqual(["router config: chains.default.race: races 4 targets, but the chain has 2: all 2 race"])
+    }).pipe(Effect.provide(FetchHttpClient.layer))
   )
 })
 

@@ -300,6 +300,19 @@ export interface BilledPart {
  */
 export interface RequestFinished extends Base {
   readonly _tag: "RequestFinished"
+  /**
+   * The chain the request was made on (named by the caller or its
+   * classifier), even when another served it: counts and alerts per chain
+   * see each request under the chain it was asked of.
+   */
+  readonly chain: string
+  /**
+   * The content-policy chain that took the request over after a target
+   * refused it on content policy, when one did (its other events, and the
+   * answer's `meta.chain`, name this chain); absent when the request's own
+   * chain served it.
+   */
+  readonly servingChain?: string
   readonly outcome: "success" | "degraded" | "failure" | "cancelled"
   /**
    * The target that served it, if one did; for a failure, the one whose

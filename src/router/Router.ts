@@ -24,6 +24,7 @@ import type { Classifier } from "./Classifier.js"
 import * as DegradedCache from "./DegradedCache.js"
 import type { Listener, RouterEvent } from "./Events.js"
 import * as engine from "./internal/engine.js"
+import { requestProblem } from "./internal/validate.js"
 import * as Policy from "./Policy.js"
 import * as Strategy from "./Strategy.js"
 
@@ -50,7 +51,11 @@ import * as Strategy from "./Strategy.js"
 export interface TargetConfig {
   /** The model: a provider adapter, or any `LanguageModel.Service`. */
   readonly model: LanguageModel.Service<ProviderError>
-  /** Its weight for the `weighted` strategy (default 1). */
+  /**
+   * Its weight for the `weighted` strategy (default 1). A weight of 0 is
+   * tried only after every positive one; a weighted chain whose targets all
+   * weigh 0 tries them in priority order (`make` logs a warning).
+   */
   readonly weight?: number
   /** Overrides of the router's policy for this target. */
   readonly policy?: Policy.Policy
@@ -92,7 +97,7 @@ export interface ChainConfig {
   readonly strategy?: Strategy.Name | Strategy.Strategy
   /** Overrides of retries and timeouts for this chain's requests. */
   readonly policy?: Policy.ChainPolicy
-  /** Race the first N targets (in strategy order) at once. */
+  /** Race the first N targets (in strategy order) at once; more than the chain has races them all (`make` logs a warning). */
   readonly race?: number
   /** Hedge the first target with the next ones after a delay. */
   readonly hedge?: Policy.HedgePolicy
@@ -364,7 +369,14 @@ export interface TargetStatus {
  * @category models
  */
 export interface Service {
-  /** One completion, with how it was served. */
+  /**
+   * One completion, with how it was served. A request no provider would
+   * take (no messages, a `temperature` outside 0..2, a `topP` outside 0..1,
+   * a `maxTokens` that is no positive integer, a `toolChoice` asking for a
+   * tool the request lacks) fails at once, as does {@link Service.stream}'s,
+   * with an `InvalidRequest` from `"router"` that names the field: no call,
+   * no event, nothing recorded in any breaker, health window or budget.
+   */
   readonly complete: (request: ChatRequest, options?: RequestOptions) => Effect.Effect<Result, ChainError>
   /**
    * A streamed completion. The effect succeeds once the first content chunk
@@ -546,6 +558,31 @@ const validate = (config: Config): ReadonlyArray<string> => {
   return problems
 }
 
+/**
+ * What a config says that the router cannot do as written, though it serves
+ * all the same: `make` logs each as a warning. Not problems: the config file
+ * accepts them (`Config.check` refuses exactly what the router refuses), and
+ * each has a plain meaning the router keeps to.
+ */
+const warningsOf = (config: Config): ReadonlyArray<string> => {
+  const warnings: Array<string> = []
+  for (const [name, raw] of Object.entries(config.chains)) {
+    const chain = normaliseChain(raw)
+    const size = chain.targets.length
+    // races them all: a typo, or a chain that has lost a target since
+    if (chain.race !== undefined && size > 0 && chain.race > size) {
+      warnings.push(`chains.${name}.race: races ${chain.race} targets, but the chain has ${size}: all ${size} race`)
+    }
+    // a weight of 0 is tried after every positive one: with none positive, the order is the priority order, always
+    if (chain.strategy === "weighted" && size > 0 && chain.targets.every((target) => config.targets[target]?.weight === 0)) {
+      warnings.push(
+        `chains.${name}.strategy: "weighted", but every one of its targets (${chain.targets.join(", ")}) weighs 0: they are tried in priority order, every time`
+      )
+    }
+  }
+  return warnings
+}
+
 const normaliseChain = (raw: ChainConfig | ReadonlyArray<string>): ChainConfig =>
   Array.isArray(raw) ? { targets: raw as ReadonlyArray<string> } : (raw as ChainConfig)
 
@@ -556,6 +593,10 @@ const classifyExit = (exit: { readonly _tag: string; readonly cause?: unknown },
 
 /**
  * Builds a router. Its background work (shadow calls) lives in the scope.
+ * An inconsistent config fails with a {@link RouterConfigError} listing
+ * every problem; what the router can serve, though not as written (a
+ * `race` wider than its chain, a `weighted` chain whose targets all weigh
+ * 0), is logged as a warning naming its path.
  *
  * @example
  * import { Effect } from "effect"
@@ -576,6 +617,7 @@ export const make = (config: Config): Effect.Effect<Service, RouterConfigError, 
   Effect.gen(function* () {
     const problems = validate(config)
     if (problems.length > 0) return yield* Effect.fail(new RouterConfigError({ problems }))
+    for (const warning of warningsOf(config)) yield* Effect.logWarning(`router config: ${warning}`)
 
     const targets = new Map<string, engine.Target>()
     for (const [name, target] of Object.entries(config.targets)) {
@@ -625,7 +667,8 @@ export const make = (config: Config): Effect.Effect<Service, RouterConfigError, 
         name,
         members,
         strategy: typeof strategy === "function" ? strategy : Strategy.byName(strategy),
-        race: chain.race ?? 1,
+        // more than the chain has races them all (`warningsOf` says so)
+        race: Math.min(chain.race ?? 1, members.length),
         hedge: chain.hedge,
         contentPolicy: chain.contentPolicy,
         fallbackResponse: chain.fallbackResponse,
@@ -658,6 +701,11 @@ export const make = (config: Config): Effect.Effect<Service, RouterConfigError, 
       new InvalidRequest({ provider: "router", model: name ?? "", message: `unknown chain "${name}"` })
 
     const resolveChain = (request: ChatRequest, options?: RequestOptions) => {
+      // before the classifier, which may rightly read the request's first message
+      const problem = requestProblem(request)
+      if (problem !== undefined) {
+        return Effect.fail(new InvalidRequest({ provider: "router", model: options?.chain ?? "", message: problem }))
+      }
       const name = chainFor(request, options)
       const chain = name === undefined ? undefined : chains.get(name)
       return chain === undefined ? Effect.fail(unknownChain(options?.chain)) : Effect.succeed(chain)

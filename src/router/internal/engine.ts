@@ -177,6 +177,8 @@ interface RequestState {
   /** The caller's tenant: degraded mode's cache keeps its answers apart from everyone else's. */
   readonly tenant: string | undefined
   readonly chain: Chain
+  /** The chain the request was made on: `chain`'s name, unless `chain` took it over on content policy. */
+  readonly requestChain: string
   readonly request: ChatRequest
   /** The estimate of the request's prompt, in tokens. */
   readonly inputTokens: number
@@ -220,6 +222,8 @@ interface RequestState {
 /** What a request hands to the chain that takes it over (a content-policy chain, a continuation). */
 export interface Inherited {
   readonly id: number
+  /** The chain the request was made on (see `RequestState.requestChain`). */
+  readonly requestChain: string
   readonly correlationId: string | undefined
   readonly tenant: string | undefined
   readonly parentSpan: Option.Option<Tracer.AnySpan>
@@ -259,6 +263,7 @@ const newState = (shared: Shared, chain: Chain, request: ChatRequest, inherited?
       tenant: inherited === undefined ? origin?.tenant : inherited.tenant,
       parentSpan,
       chain,
+      requestChain: inherited?.requestChain ?? chain.name,
       request,
       inputTokens: Tokens.estimate(request),
       startedAt: inherited?.startedAt ?? now,
@@ -282,6 +287,7 @@ const newState = (shared: Shared, chain: Chain, request: ChatRequest, inherited?
 
 const inherit = (state: RequestState, overrides: Partial<Pick<Inherited, "quiet" | "degradedAllowed" | "billed">> = {}): Inherited => ({
   id: state.id,
+  requestChain: state.requestChain,
   correlationId: state.correlationId,
   tenant: state.tenant,
   parentSpan: state.parentSpan,
@@ -1528,7 +1534,9 @@ const finished = (shared: Shared, state: RequestState, outcome: Outcome, meta?: 
     : Effect.flatMap(Clock.currentTimeMillis, (at) =>
         emit(shared, {
           _tag: "RequestFinished",
-          chain: state.chain.name,
+          // the chain the request was made on, as the caller (and a metric or alert per chain) knows it
+          chain: state.requestChain,
+          ...(state.requestChain === state.chain.name ? {} : { servingChain: state.chain.name }),
           requestId: state.id,
           correlationId: state.correlationId,
           at,

@@ -1,0 +1,73 @@
+/**
+ * The router's check of a request before any call: what every provider
+ * would refuse (a 400 on each target, after a wasted call apiece) is refused
+ * at once. One pass over the fields, no Schema decode: it runs on every
+ * request. The bounds are `Chat.ChatRequest`'s, which the gateway applies
+ * too (in OpenAI's field names); the words follow the gateway's.
+ *
+ * Only what no provider takes is refused: a `maxTokens` past a model's
+ * output window is not (each target is asked for at most its own), nor a
+ * temperature above Claude's 1 (its adapter caps it), nor more stop
+ * sequences than OpenAI takes (Claude takes them).
+ *
+ * @internal
+ */
+import type { ChatRequest } from "../../llm/Chat.js"
+
+const roles: ReadonlySet<unknown> = new Set(["system", "user", "assistant", "tool"])
+
+/** A value as the message shows it: a string quoted, so that `"0.5"` does not read as the number. */
+const shown = (value: unknown): string => (typeof value === "string" ? JSON.stringify(value) : String(value))
+
+const numberIn = (value: number, field: string, min: number, max: number): string | undefined => {
+  if (typeof value !== "number" || !Number.isFinite(value)) {
+    return `Invalid '${field}': expected a finite number, but got ${shown(value)} instead.`
+  }
+  if (value < min) return `Invalid '${field}': expected a value >= ${min}, but got ${value} instead.`
+  if (value > max) return `Invalid '${field}': expected a value <= ${max}, but got ${value} instead.`
+  return undefined
+}
+
+/**
+ * What is wrong with `request`, naming the field, or `undefined` when every
+ * provider could take it.
+ *
+ * @internal
+ */
+export const requestProblem = (request: ChatRequest): string | undefined => {
+  const { messages, temperature, topP, maxTokens, toolChoice } = request
+  if (!Array.isArray(messages) || messages.length === 0) {
+    return "Invalid 'messages': expected an array with at least one message."
+  }
+  for (let i = 0; i < messages.length; i++) {
+    const message = messages[i] as { readonly role?: unknown } | null | undefined
+    if (typeof message !== "object" || message === null || !roles.has(message.role)) {
+      return `Invalid value for 'messages[${i}].role': supported roles are 'system', 'user', 'assistant' and 'tool'.`
+    }
+  }
+  if (temperature !== undefined) {
+    const problem = numberIn(temperature, "temperature", 0, 2)
+    if (problem !== undefined) return problem
+  }
+  if (topP !== undefined) {
+    const problem = numberIn(topP, "topP", 0, 1)
+    if (problem !== undefined) return problem
+  }
+  if (maxTokens !== undefined) {
+    if (!Number.isSafeInteger(maxTokens)) {
+      return `Invalid type for 'maxTokens': expected an integer, but got ${shown(maxTokens)} instead.`
+    }
+    if (maxTokens < 1) return `Invalid 'maxTokens': expected a value >= 1, but got ${maxTokens} instead.`
+  }
+  if (toolChoice !== undefined && toolChoice !== "auto" && toolChoice !== "none") {
+    // `auto` and `none` without tools say nothing (the adapters leave them out); a call asked for needs a tool
+    const tools = request.tools ?? []
+    if (tools.length === 0) {
+      return "Invalid value for 'toolChoice': 'toolChoice' is only allowed when 'tools' are specified."
+    }
+    if (typeof toolChoice === "object" && !tools.some((tool) => tool.name === toolChoice.name)) {
+      return `Invalid value for 'toolChoice.name': expected the name of one of 'tools', but got '${toolChoice.name}' instead.`
+    }
+  }
+  return undefined
+}
