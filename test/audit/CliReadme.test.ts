@@ -72,13 +72,14 @@ describe("README", () => {
     expect(problems).toEqual([])
   }, 120_000)
 
-  it("the config snippet is valid, and so are the shared-state and CORS snippets over it", async () => {
+  it("the config snippet is valid, and so are the shared-state and gateway snippets over it", async () => {
     const yaml = blocks("yaml")
     const config = yaml[0]
     const state = yaml.find((block) => /^state:/m.test(block.code))
-    const cors = yaml.find((block) => /^\s+cors:/m.test(block.code))
+    // the gateway snippets (CORS, the admin listener), each over the config above
+    const gateway = yaml.filter((block) => /^gateway:/.test(block.code))
     expect(config!.code).toContain("providers:")
-    expect(cors).toBeDefined()
+    expect(gateway.map((block) => Object.keys(Yaml.parse(block.code).gateway)).flat()).toEqual(expect.arrayContaining(["cors", "admin"]))
     const parsed = await parse(config!.code)
     expect(parsed._tag, JSON.stringify(parsed)).toBe("Right")
     // the state snippet adds a section and a model's limits to a config like the one above
@@ -91,8 +92,10 @@ describe("README", () => {
     }
     const withState = await parse(JSON.stringify(merged), "merged.json")
     expect(withState._tag, JSON.stringify(withState)).toBe("Right")
-    const withCors = await parse(JSON.stringify({ ...base, gateway: Yaml.parse(cors!.code).gateway }), "cors.json")
-    expect(withCors._tag, JSON.stringify(withCors)).toBe("Right")
+    for (const block of gateway) {
+      const withGateway = await parse(JSON.stringify({ ...base, gateway: Yaml.parse(block.code).gateway }), "gateway.json")
+      expect(withGateway._tag, JSON.stringify(withGateway)).toBe("Right")
+    }
   })
 
   it("validate's output is what the README shows for the same mistakes", async () => {
