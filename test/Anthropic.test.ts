@@ -308,6 +308,45 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Anthropic", (i
       })
     )
 
+    it.scoped("a $ref with siblings goes as an allOf of the bare $ref, its siblings beside it (as Anthropic's SDKs send one); such a node is not closed", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const haiku = yield* Anthropic.make({ model: "claude-haiku-4-5", baseUrl: server.url })
+        const address = { type: "object", properties: { city: { type: "string" } }, required: ["city"] }
+        const schema = {
+          type: "object",
+          properties: {
+            home: { $ref: "#/$defs/Address", description: "Where they live." },
+            work: { $ref: "#/$defs/Address" },
+            code: { $ref: "#/$defs/Code", title: "Code", maxLength: 3 },
+            loose: { type: "object", allOf: [{ $ref: "#/$defs/Address" }] }
+          },
+          required: ["home"],
+          $defs: { Address: address, Code: { type: "string" } }
+        }
+        yield* haiku.complete(Chat.prompt("a", { responseFormat: { type: "json_schema", name: "r", schema } }))
+        const sent = (server.requests()[0]?.body as { output_config: { format: { schema: unknown } } }).output_config.format.schema
+        expect(sent).toEqual({
+          type: "object",
+          properties: {
+            home: { allOf: [{ $ref: "#/$defs/Address" }], description: "Where they live." },
+            work: { $ref: "#/$defs/Address" },
+            code: { allOf: [{ $ref: "#/$defs/Code" }], title: "Code", description: '{"maxLength":3}' },
+            loose: { type: "object", allOf: [{ $ref: "#/$defs/Address" }] }
+          },
+          required: ["home"],
+          $defs: { Address: { ...address, additionalProperties: false }, Code: { type: "string" } },
+          additionalProperties: false
+        })
+        // a root $ref keeps its $defs where it points
+        yield* haiku.complete(Chat.prompt("a", {
+          responseFormat: { type: "json_schema", name: "r", schema: { $ref: "#/$defs/Code", $defs: { Code: { type: "string" } }, description: "A code." } }
+        }))
+        const root = (server.requests()[1]?.body as { output_config: { format: { schema: unknown } } }).output_config.format.schema
+        expect(root).toEqual({ allOf: [{ $ref: "#/$defs/Code" }], $defs: { Code: { type: "string" } }, description: "A code." })
+      })
+    )
+
     it.scoped("which models have them: the table's, later Claude models than it knows, none before, unless the options say so", () =>
       Effect.gen(function* () {
         const server = yield* MockServer.make()

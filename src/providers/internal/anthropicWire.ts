@@ -224,6 +224,28 @@ const mergeObjectBranches = (schema: SchemaNode): SchemaNode & { readonly [open]
   }
 }
 
+/**
+ * A `$ref` with siblings (`{ "$ref": "#/$defs/X", "description": "..." }`,
+ * as Pydantic writes a described field of a model type) as an `allOf` of the
+ * bare `$ref`, the siblings beside it; `$`-keywords (`$defs`) stay where they
+ * are, so the references still resolve. Anthropic's SDKs send a `$ref` alone,
+ * dropping what is beside it: this keeps it, in a shape they send themselves
+ * (an `allOf` with a description). Other nodes are returned as they are.
+ */
+const refAlone = (schema: SchemaNode): SchemaNode => {
+  const ref = schema["$ref"]
+  if (ref === undefined || Object.keys(schema).every((key) => key.startsWith("$"))) return schema
+  const { $ref: _, ...siblings } = schema
+  const allOf = siblings["allOf"]
+  return { ...siblings, allOf: [{ $ref: ref }, ...(Array.isArray(allOf) ? allOf : [])] }
+}
+
+/** Whether an `allOf` holds a `$ref`: what it refers to is not known here, so the node is not closed. */
+const refersAside = (schema: SchemaNode): boolean => {
+  const allOf = schema["allOf"]
+  return Array.isArray(allOf) && allOf.some((branch) => isNode(branch) && branch["$ref"] !== undefined)
+}
+
 const isObjectNode = (schema: SchemaNode): boolean => {
   const type = schema["type"]
   return type === "object" || (Array.isArray(type) && type.includes("object")) || isNode(schema["properties"])
@@ -237,7 +259,8 @@ const isObjectNode = (schema: SchemaNode): boolean => {
  * lack, `not`, `if`, `patternProperties`, ...) is taken out and written into
  * the description as JSON, so the model still reads it. An `allOf` of
  * plain objects is folded into one (each closed alone, no object could
- * satisfy two). A map (an object whose `additionalProperties` is a schema,
+ * satisfy two); a `$ref` with siblings becomes an `allOf` of the bare `$ref`
+ * (`refAlone`), and a node whose `allOf` holds a `$ref` is not closed. A map (an object whose `additionalProperties` is a schema,
  * or with `patternProperties`) is sent as it is: Claude refuses it, and its
  * 400 sends the request on to the next target (the router's
  * `refusedFormat`), where closing it would have allowed `{}` only.
@@ -246,7 +269,7 @@ const isObjectNode = (schema: SchemaNode): boolean => {
  */
 export const claudeSchema = (input: unknown): unknown => {
   if (!isNode(input)) return input
-  const schema = mergeObjectBranches(input)
+  const schema = mergeObjectBranches(refAlone(input))
   const out: Record<string, unknown> = {}
   const moved: Record<string, unknown> = {}
   for (const [key, value] of Object.entries(schema)) {
@@ -272,7 +295,7 @@ export const claudeSchema = (input: unknown): unknown => {
     if (out["anyOf"] === undefined) out["anyOf"] = branches
     else out["allOf"] = [...(Array.isArray(out["allOf"]) ? out["allOf"] : []), { anyOf: branches }]
   }
-  if (isObjectNode(schema) && !isMap(schema) && schema[open] !== true) out["additionalProperties"] = false
+  if (isObjectNode(schema) && !isMap(schema) && schema[open] !== true && !refersAside(schema)) out["additionalProperties"] = false
   const notes = Object.keys(moved).length === 0 ? undefined : JSON.stringify(moved)
   const description = typeof schema["description"] === "string" ? schema["description"] : undefined
   if (description !== undefined || notes !== undefined) {
