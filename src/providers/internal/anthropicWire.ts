@@ -499,6 +499,7 @@ const toResponse = (context: Errors.Context, message: typeof MessageWire.Type): 
   }
   const usage = usageOf(message.usage)
   if (message.stop_reason === "refusal") return Either.left(refused(context, { partialText: text, usage }))
+  if (text === "" && toolCalls.length === 0 && message.stop_reason == null) return Either.left(Errors.emptyAnswer(context))
   return Either.right({
     id: message.id ?? Http.freshId(context.provider),
     provider: context.provider,

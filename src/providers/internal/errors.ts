@@ -478,6 +478,18 @@ export const malformed = (context: Context, message: string): MalformedResponse 
   new MalformedResponse({ provider: context.provider, model: context.model, message: safe(message, context.secret) })
 
 /**
+ * A whole answer with nothing in it (no text, no tool call) and no finish
+ * reason: it said nothing, not even why it ended. A `MalformedResponse`
+ * (retried, or failed over), as the router fails a stream that reaches its
+ * terminal event with neither. With a finish reason (a stop, a length) an
+ * empty answer is the model's, and is served.
+ *
+ * @internal
+ */
+export const emptyAnswer = (context: Context): MalformedResponse =>
+  malformed(context, `${context.provider} sent an answer with no content and no finish reason`)
+
+/**
  * The server gave up on the answer itself, after an HTTP 200: vLLM's engine
  * aborted it (`finish_reason: "abort"`, on a scale-down, a shutdown, a
  * sleep). A `ServerError` (retried, or failed over; a stream cut after its

@@ -383,6 +383,10 @@ const toResponse = (
   const usage = usageOf(response.usageMetadata)
   const failed = finishFailure(context, candidate.finishReason, text !== "" || toolCalls.length > 0, text, usage)
   if (failed !== undefined) return Either.left(failed)
+  const finish = candidate.finishReason
+  if (text === "" && toolCalls.length === 0 && (finish === undefined || finish === "FINISH_REASON_UNSPECIFIED")) {
+    return Either.left(Errors.emptyAnswer(context))
+  }
   return Either.right({
     id: response.responseId ?? Http.freshId(context.provider),
     provider: context.provider,
