@@ -308,6 +308,27 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Anthropic", (i
       })
     )
 
+    it.scoped("a tool's input_schema always has the root type object Anthropic requires; the rest goes as it is", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const model = yield* Anthropic.make({ model: "claude-haiku-4-5", baseUrl: server.url })
+        const properties = { q: { type: "string" } }
+        yield* model.complete(Chat.prompt("a", {
+          tools: [
+            { name: "none", parameters: {} },
+            { name: "untyped", parameters: { properties, required: ["q"] } },
+            { name: "typed", parameters: { type: "object", properties } }
+          ]
+        }))
+        const tools = (server.requests()[0]?.body as { tools: Array<{ input_schema: unknown }> }).tools
+        expect(tools.map((tool) => tool.input_schema)).toEqual([
+          { type: "object" },
+          { type: "object", properties, required: ["q"] },
+          { type: "object", properties }
+        ])
+      })
+    )
+
     it.scoped("a $ref with siblings goes as an allOf of the bare $ref, its siblings beside it (as Anthropic's SDKs send one); such a node is not closed", () =>
       Effect.gen(function* () {
         const server = yield* MockServer.make()

@@ -305,6 +305,17 @@ export const claudeSchema = (input: unknown): unknown => {
 }
 
 /**
+ * A tool's parameters as its `input_schema`: Anthropic requires the root's
+ * `type` to be `object` (a 400, "tools.0.custom.input_schema.type: Field
+ * required", that would end the chain), where OpenAI takes a function with
+ * no parameters at all (omitted, they are an empty list), which clients then
+ * send as `{}`, and a schema of `properties` alone. A root without a type
+ * gets `object` (as LiteLLM does for Claude); the rest goes as it is.
+ */
+const inputSchema = (parameters: Readonly<Record<string, unknown>>): Record<string, unknown> =>
+  parameters["type"] === undefined ? { type: "object", ...parameters } : { ...parameters }
+
+/**
  * The JSON body of a Messages request. `max_tokens` is required by the API:
  * the request's, else `defaultMaxTokens`. The temperature is capped at 1,
  * Anthropic's maximum, so a request meant for any provider is not refused;
@@ -366,7 +377,7 @@ export const encodeRequest = (
     body.tools = request.tools.map((tool) => ({
       name: tool.name,
       ...(tool.description !== undefined ? { description: tool.description } : {}),
-      input_schema: tool.parameters
+      input_schema: inputSchema(tool.parameters)
     }))
   }
   const choice = toolChoiceOf(request)
