@@ -84,6 +84,29 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("an empty whole
       })
     )
 
+    it.scoped("nor with a finish reason that says nothing the neutral model knows (the router's rule for a stream: a reasoned Finish)", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make({
+          faults: [
+            ok(openAi({ content: "" }, "error")),
+            ok(claude([], "pause_turn")),
+            ok(gemini({ content: { role: "model" }, finishReason: "TOO_MANY_TOOL_CALLS" })),
+            ok(gemini({ content: { role: "model" }, finishReason: "MISSING_THOUGHT_SIGNATURE" }))
+          ]
+        })
+        const openai = yield* OpenAi.make({ model: "local", apiKey: key, baseUrl: server.url })
+        const anthropic = yield* Anthropic.make({ model: "claude-haiku-4-5", apiKey: key, baseUrl: server.baseUrls.anthropic })
+        const google = yield* Gemini.make({ model: "gemini-2.5-flash", apiKey: key, baseUrl: server.url })
+        const tags = []
+        for (const model of [openai, anthropic, google, google]) tags.push((yield* Effect.flip(model.complete(Chat.prompt("hi"))))._tag)
+        expect(tags).toEqual(["MalformedResponse", "MalformedResponse", "MalformedResponse", "MalformedResponse"])
+        // with content, such a finish is served as it is
+        server.enqueue(ok(openAi({ content: "Hi" }, "error")), ok(gemini({ content: { role: "model", parts: [{ text: "Hi" }] }, finishReason: "LANGUAGE" })))
+        expect((yield* openai.complete(Chat.prompt("hi"))).finishReason).toBe("unknown")
+        expect((yield* google.complete(Chat.prompt("hi"))).finishReason).toBe("unknown")
+      })
+    )
+
     it.scoped("the router fails over from it, as from such a stream", () =>
       Effect.gen(function* () {
         const empty = yield* MockServer.make({ faults: [ok(openAi({ content: null }, null))] })

@@ -510,14 +510,15 @@ const toResponse = (context: Errors.Context, message: typeof MessageWire.Type): 
   }
   const usage = usageOf(message.usage)
   if (message.stop_reason === "refusal") return Either.left(refused(context, { partialText: text, usage }))
-  if (text === "" && toolCalls.length === 0 && message.stop_reason == null) return Either.left(Errors.emptyAnswer(context))
+  const finish = finishReason(message.stop_reason)
+  if (text === "" && toolCalls.length === 0 && finish === "unknown") return Either.left(Errors.emptyAnswer(context, message.stop_reason))
   return Either.right({
     id: message.id ?? Http.freshId(context.provider),
     provider: context.provider,
     model: message.model ?? context.model,
     text,
     toolCalls,
-    finishReason: finishReason(message.stop_reason),
+    finishReason: finish,
     usage
   })
 }

@@ -383,17 +383,15 @@ const toResponse = (
   const usage = usageOf(response.usageMetadata)
   const failed = finishFailure(context, candidate.finishReason, text !== "" || toolCalls.length > 0, text, usage)
   if (failed !== undefined) return Either.left(failed)
-  const finish = candidate.finishReason
-  if (text === "" && toolCalls.length === 0 && (finish === undefined || finish === "FINISH_REASON_UNSPECIFIED")) {
-    return Either.left(Errors.emptyAnswer(context))
-  }
+  const finish = finishReason(candidate.finishReason ?? "", toolCalls.length > 0)
+  if (text === "" && toolCalls.length === 0 && finish === "unknown") return Either.left(Errors.emptyAnswer(context, candidate.finishReason))
   return Either.right({
     id: response.responseId ?? Http.freshId(context.provider),
     provider: context.provider,
     model: response.modelVersion ?? context.model,
     text,
     toolCalls,
-    finishReason: finishReason(candidate.finishReason ?? "", toolCalls.length > 0),
+    finishReason: finish,
     usage
   })
 }

@@ -383,7 +383,8 @@ const toResponse = (
   }
   const text = contentText(choice.message.content)
   const calls = choice.message.tool_calls ?? []
-  if (text === "" && calls.length === 0 && !choice.finish_reason) return Either.left(Errors.emptyAnswer(context))
+  const finish = finishReason(choice.finish_reason, calls.length > 0)
+  if (text === "" && calls.length === 0 && finish === "unknown") return Either.left(Errors.emptyAnswer(context, choice.finish_reason))
   return Either.right({
     id: completion.id ?? Http.freshId(context.provider),
     provider: context.provider,
@@ -398,7 +399,7 @@ const toResponse = (
         ...(signature !== undefined ? { signature } : {})
       }
     }),
-    finishReason: finishReason(choice.finish_reason, calls.length > 0),
+    finishReason: finish,
     usage: usage(completion.usage)
   })
 }
