@@ -329,6 +329,48 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Anthropic", (i
       })
     )
 
+    it.scoped("a tool's input_schema has no anyOf, oneOf or allOf at its root (Anthropic refuses them there): their properties join the root's, the rest goes to its description", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const model = yield* Anthropic.make({ model: "claude-haiku-4-5", baseUrl: server.url })
+        const union = {
+          type: "object",
+          description: "An edit.",
+          properties: { path: { type: "string" } },
+          required: ["path"],
+          oneOf: [
+            { type: "object", properties: { op: { const: "write" }, text: { type: "string" } }, required: ["op", "text"] },
+            { $ref: "#/$defs/Remove" }
+          ],
+          $defs: { Remove: { type: "object", properties: { op: { const: "remove" } }, required: ["op"] } }
+        }
+        const both = {
+          allOf: [
+            { type: "object", properties: { a: { type: "string" } }, required: ["a"] },
+            { type: "object", properties: { b: { type: "number" } }, required: ["b"] }
+          ]
+        }
+        yield* model.complete(Chat.prompt("a", { tools: [{ name: "edit", parameters: union }, { name: "both", parameters: both }] }))
+        const tools = (server.requests()[0]?.body as { tools: Array<{ input_schema: unknown }> }).tools
+        expect(tools.map((tool) => tool.input_schema)).toEqual([
+          {
+            type: "object",
+            description: `An edit.\n\n${JSON.stringify({ oneOf: union.oneOf })}`,
+            // a property its branches give different schemas may be any of them
+            properties: { path: { type: "string" }, op: { anyOf: [{ const: "write" }, { const: "remove" }] }, text: { type: "string" } },
+            required: ["path", "op"],
+            $defs: union.$defs
+          },
+          {
+            type: "object",
+            description: JSON.stringify({ allOf: both.allOf }),
+            properties: { a: { type: "string" }, b: { type: "number" } },
+            required: ["a", "b"]
+          }
+        ])
+      })
+    )
+
     it.scoped("a $ref with siblings goes as an allOf of the bare $ref, its siblings beside it (as Anthropic's SDKs send one); such a node is not closed", () =>
       Effect.gen(function* () {
         const server = yield* MockServer.make()

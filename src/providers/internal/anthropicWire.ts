@@ -313,7 +313,76 @@ export const claudeSchema = (input: unknown): unknown => {
  * gets `object` (as LiteLLM does for Claude); the rest goes as it is.
  */
 const inputSchema = (parameters: Readonly<Record<string, unknown>>): Record<string, unknown> =>
-  parameters["type"] === undefined ? { type: "object", ...parameters } : { ...parameters }
+  withoutRootCombinators(parameters["type"] === undefined ? { type: "object", ...parameters } : { ...parameters })
+
+const rootCombinators = ["anyOf", "oneOf", "allOf"] as const
+
+/** A branch of a root combinator, a `$ref` to the root's `$defs` or `definitions` followed (once). */
+const branchAt = (root: SchemaNode, branch: unknown): SchemaNode | undefined => {
+  if (!isNode(branch)) return undefined
+  const ref = branch["$ref"]
+  if (typeof ref !== "string") return branch
+  const match = /^#\/(\$defs|definitions)\/([^/]+)$/.exec(ref)
+  const defs = match === null ? undefined : root[match[1]!]
+  const name = match === null ? "" : match[2]!.replaceAll("~1", "/").replaceAll("~0", "~")
+  const target = isNode(defs) && Object.hasOwn(defs, name) ? defs[name] : undefined
+  return isNode(target) ? target : undefined
+}
+
+/**
+ * A tool's `input_schema` without `anyOf`, `oneOf` or `allOf` at its root,
+ * which Anthropic refuses there, `type: "object"` or not (a 400,
+ * "input_schema does not support oneOf, allOf, or anyOf at the top level"),
+ * where OpenAI takes them: a union of objects (a Zod discriminated union, an
+ * MCP tool's) would end the chain. The branches' properties join the root's
+ * (one that branches give different schemas: `anyOf` them, for `allOf`
+ * `allOf` them; the root's own stays as it is), required are the root's, every
+ * `allOf` branch's, and what every `anyOf` or `oneOf` branch requires; the
+ * combinator itself goes into the description as JSON, so the model still
+ * reads which shapes it may take.
+ */
+const withoutRootCombinators = (root: Record<string, unknown>): Record<string, unknown> => {
+  const given = rootCombinators.filter((key) => Array.isArray(root[key]))
+  if (given.length === 0) return root
+  const own = isNode(root["properties"]) ? root["properties"] : {}
+  const added = new Map<string, Array<unknown>>()
+  const required = new Set<unknown>(Array.isArray(root["required"]) ? root["required"] : [])
+  const moved: Record<string, unknown> = {}
+  const out: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(root)) if (!given.includes(key as never)) define(out, key, value)
+  for (const key of given) {
+    const branches = root[key] as ReadonlyArray<unknown>
+    define(moved, key, branches)
+    const named = new Map<string, Array<unknown>>()
+    const requireds: Array<ReadonlySet<unknown>> = []
+    for (const branch of branches.map((branch) => branchAt(root, branch))) {
+      const properties = branch !== undefined && isNode(branch["properties"]) ? branch["properties"] : {}
+      for (const [name, schema] of Object.entries(properties)) {
+        const seen = named.get(name) ?? []
+        if (!seen.some((other) => JSON.stringify(other) === JSON.stringify(schema))) seen.push(schema)
+        named.set(name, seen)
+      }
+      requireds.push(new Set(branch !== undefined && Array.isArray(branch["required"]) ? branch["required"] : []))
+    }
+    for (const [name, schemas] of named) {
+      if (Object.hasOwn(own, name)) continue
+      // what the root's combinators say of a property, all of them at once; one `anyOf`/`oneOf` says any of its branches'
+      const said = key === "allOf" || schemas.length === 1 ? schemas : [{ anyOf: schemas }]
+      added.set(name, [...(added.get(name) ?? []), ...said])
+    }
+    if (key === "allOf") for (const names of requireds) for (const name of names) required.add(name)
+    else for (const name of requireds[0] ?? []) if (requireds.every((names) => names.has(name))) required.add(name)
+  }
+  const properties: Record<string, unknown> = { ...own }
+  for (const [name, schemas] of added) {
+    define(properties, name, schemas.length === 1 ? schemas[0] : { allOf: schemas })
+  }
+  out["properties"] = properties
+  if (required.size > 0) out["required"] = [...required]
+  const notes = JSON.stringify(moved)
+  out["description"] = typeof root["description"] === "string" ? `${root["description"]}\n\n${notes}` : notes
+  return out
+}
 
 /**
  * The JSON body of a Messages request. `max_tokens` is required by the API:
