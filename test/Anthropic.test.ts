@@ -308,6 +308,108 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Anthropic", (i
       })
     )
 
+    it.scoped("a tool's input_schema always has the root type object Anthropic requires; the rest goes as it is", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const model = yield* Anthropic.make({ model: "claude-haiku-4-5", baseUrl: server.url })
+        const properties = { q: { type: "string" } }
+        yield* model.complete(Chat.prompt("a", {
+          tools: [
+            { name: "none", parameters: {} },
+            { name: "untyped", parameters: { properties, required: ["q"] } },
+            { name: "typed", parameters: { type: "object", properties } }
+          ]
+        }))
+        const tools = (server.requests()[0]?.body as { tools: Array<{ input_schema: unknown }> }).tools
+        expect(tools.map((tool) => tool.input_schema)).toEqual([
+          { type: "object" },
+          { type: "object", properties, required: ["q"] },
+          { type: "object", properties }
+        ])
+      })
+    )
+
+    it.scoped("a tool's input_schema has no anyOf, oneOf or allOf at its root (Anthropic refuses them there): their properties join the root's, the rest goes to its description", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const model = yield* Anthropic.make({ model: "claude-haiku-4-5", baseUrl: server.url })
+        const union = {
+          type: "object",
+          description: "An edit.",
+          properties: { path: { type: "string" } },
+          required: ["path"],
+          oneOf: [
+            { type: "object", properties: { op: { const: "write" }, text: { type: "string" } }, required: ["op", "text"] },
+            { $ref: "#/$defs/Remove" }
+          ],
+          $defs: { Remove: { type: "object", properties: { op: { const: "remove" } }, required: ["op"] } }
+        }
+        const both = {
+          allOf: [
+            { type: "object", properties: { a: { type: "string" } }, required: ["a"] },
+            { type: "object", properties: { b: { type: "number" } }, required: ["b"] }
+          ]
+        }
+        yield* model.complete(Chat.prompt("a", { tools: [{ name: "edit", parameters: union }, { name: "both", parameters: both }] }))
+        const tools = (server.requests()[0]?.body as { tools: Array<{ input_schema: unknown }> }).tools
+        expect(tools.map((tool) => tool.input_schema)).toEqual([
+          {
+            type: "object",
+            description: `An edit.\n\n${JSON.stringify({ oneOf: union.oneOf })}`,
+            // a property its branches give different schemas may be any of them
+            properties: { path: { type: "string" }, op: { anyOf: [{ const: "write" }, { const: "remove" }] }, text: { type: "string" } },
+            required: ["path", "op"],
+            $defs: union.$defs
+          },
+          {
+            type: "object",
+            description: JSON.stringify({ allOf: both.allOf }),
+            properties: { a: { type: "string" }, b: { type: "number" } },
+            required: ["a", "b"]
+          }
+        ])
+      })
+    )
+
+    it.scoped("a $ref with siblings goes as an allOf of the bare $ref, its siblings beside it (as Anthropic's SDKs send one); such a node is not closed", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const haiku = yield* Anthropic.make({ model: "claude-haiku-4-5", baseUrl: server.url })
+        const address = { type: "object", properties: { city: { type: "string" } }, required: ["city"] }
+        const schema = {
+          type: "object",
+          properties: {
+            home: { $ref: "#/$defs/Address", description: "Where they live." },
+            work: { $ref: "#/$defs/Address" },
+            code: { $ref: "#/$defs/Code", title: "Code", maxLength: 3 },
+            loose: { type: "object", allOf: [{ $ref: "#/$defs/Address" }] }
+          },
+          required: ["home"],
+          $defs: { Address: address, Code: { type: "string" } }
+        }
+        yield* haiku.complete(Chat.prompt("a", { responseFormat: { type: "json_schema", name: "r", schema } }))
+        const sent = (server.requests()[0]?.body as { output_config: { format: { schema: unknown } } }).output_config.format.schema
+        expect(sent).toEqual({
+          type: "object",
+          properties: {
+            home: { allOf: [{ $ref: "#/$defs/Address" }], description: "Where they live." },
+            work: { $ref: "#/$defs/Address" },
+            code: { allOf: [{ $ref: "#/$defs/Code" }], title: "Code", description: '{"maxLength":3}' },
+            loose: { type: "object", allOf: [{ $ref: "#/$defs/Address" }] }
+          },
+          required: ["home"],
+          $defs: { Address: { ...address, additionalProperties: false }, Code: { type: "string" } },
+          additionalProperties: false
+        })
+        // a root $ref keeps its $defs where it points
+        yield* haiku.complete(Chat.prompt("a", {
+          responseFormat: { type: "json_schema", name: "r", schema: { $ref: "#/$defs/Code", $defs: { Code: { type: "string" } }, description: "A code." } }
+        }))
+        const root = (server.requests()[1]?.body as { output_config: { format: { schema: unknown } } }).output_config.format.schema
+        expect(root).toEqual({ allOf: [{ $ref: "#/$defs/Code" }], $defs: { Code: { type: "string" } }, description: "A code." })
+      })
+    )
+
     it.scoped("which models have them: the table's, later Claude models than it knows, none before, unless the options say so", () =>
       Effect.gen(function* () {
         const server = yield* MockServer.make()

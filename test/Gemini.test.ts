@@ -130,6 +130,51 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gemini", (it) 
       })
     )
 
+    it.scoped("a $ref with siblings goes as an anyOf of the bare $ref, its siblings beside it, in a response schema and in tool parameters", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const model = yield* Gemini.make({ model: "gemini-2.5-flash", apiKey: key, baseUrl: server.url })
+        const address = { type: "object", properties: { city: { type: "string" } } }
+        const schema = {
+          $schema: "https://json-schema.org/draft/2020-12/schema",
+          type: "object",
+          properties: {
+            home: { $ref: "#/$defs/Address", description: "Where they live." },
+            work: { $ref: "#/$defs/Address" },
+            past: { type: "array", items: { $ref: "#/$defs/Address", title: "A past address" } },
+            // a property named "$ref" is a name, not a keyword
+            names: { type: "object", properties: { $ref: { type: "string" } } }
+          },
+          required: ["home"],
+          $defs: { Address: address, Pair: { type: "array", prefixItems: [{ $ref: "#/$defs/Address", description: "first" }] } },
+          enum: [{ $ref: "a value", description: "not a schema" }]
+        }
+        const wrapped = {
+          $schema: "https://json-schema.org/draft/2020-12/schema",
+          type: "object",
+          properties: {
+            home: { anyOf: [{ $ref: "#/$defs/Address" }], description: "Where they live." },
+            work: { $ref: "#/$defs/Address" },
+            past: { type: "array", items: { anyOf: [{ $ref: "#/$defs/Address" }], title: "A past address" } },
+            names: { type: "object", properties: { $ref: { type: "string" } } }
+          },
+          required: ["home"],
+          $defs: { Address: address, Pair: { type: "array", prefixItems: [{ anyOf: [{ $ref: "#/$defs/Address" }], description: "first" }] } },
+          enum: [{ $ref: "a value", description: "not a schema" }]
+        }
+        yield* model.complete(Chat.prompt("hi", {
+          responseFormat: { type: "json_schema", name: "r", schema },
+          tools: [{ name: "save", parameters: schema }]
+        }))
+        const body = server.requests()[0]?.body as {
+          generationConfig: { responseJsonSchema: unknown }
+          tools: [{ functionDeclarations: [{ parametersJsonSchema: unknown }] }]
+        }
+        expect(body.generationConfig.responseJsonSchema).toEqual(wrapped)
+        expect(body.tools[0].functionDeclarations[0].parametersJsonSchema).toEqual(wrapped)
+      })
+    )
+
     it.scoped("a reasoning effort is a thinking level on Gemini 3, a thinking budget on Gemini 2.5, nothing before; refused, asked once more without", () =>
       Effect.gen(function* () {
         const server = yield* MockServer.make()

@@ -224,6 +224,28 @@ const mergeObjectBranches = (schema: SchemaNode): SchemaNode & { readonly [open]
   }
 }
 
+/**
+ * A `$ref` with siblings (`{ "$ref": "#/$defs/X", "description": "..." }`,
+ * as Pydantic writes a described field of a model type) as an `allOf` of the
+ * bare `$ref`, the siblings beside it; `$`-keywords (`$defs`) stay where they
+ * are, so the references still resolve. Anthropic's SDKs send a `$ref` alone,
+ * dropping what is beside it: this keeps it, in a shape they send themselves
+ * (an `allOf` with a description). Other nodes are returned as they are.
+ */
+const refAlone = (schema: SchemaNode): SchemaNode => {
+  const ref = schema["$ref"]
+  if (ref === undefined || Object.keys(schema).every((key) => key.startsWith("$"))) return schema
+  const { $ref: _, ...siblings } = schema
+  const allOf = siblings["allOf"]
+  return { ...siblings, allOf: [{ $ref: ref }, ...(Array.isArray(allOf) ? allOf : [])] }
+}
+
+/** Whether an `allOf` holds a `$ref`: what it refers to is not known here, so the node is not closed. */
+const refersAside = (schema: SchemaNode): boolean => {
+  const allOf = schema["allOf"]
+  return Array.isArray(allOf) && allOf.some((branch) => isNode(branch) && branch["$ref"] !== undefined)
+}
+
 const isObjectNode = (schema: SchemaNode): boolean => {
   const type = schema["type"]
   return type === "object" || (Array.isArray(type) && type.includes("object")) || isNode(schema["properties"])
@@ -237,7 +259,8 @@ const isObjectNode = (schema: SchemaNode): boolean => {
  * lack, `not`, `if`, `patternProperties`, ...) is taken out and written into
  * the description as JSON, so the model still reads it. An `allOf` of
  * plain objects is folded into one (each closed alone, no object could
- * satisfy two). A map (an object whose `additionalProperties` is a schema,
+ * satisfy two); a `$ref` with siblings becomes an `allOf` of the bare `$ref`
+ * (`refAlone`), and a node whose `allOf` holds a `$ref` is not closed. A map (an object whose `additionalProperties` is a schema,
  * or with `patternProperties`) is sent as it is: Claude refuses it, and its
  * 400 sends the request on to the next target (the router's
  * `refusedFormat`), where closing it would have allowed `{}` only.
@@ -246,7 +269,7 @@ const isObjectNode = (schema: SchemaNode): boolean => {
  */
 export const claudeSchema = (input: unknown): unknown => {
   if (!isNode(input)) return input
-  const schema = mergeObjectBranches(input)
+  const schema = mergeObjectBranches(refAlone(input))
   const out: Record<string, unknown> = {}
   const moved: Record<string, unknown> = {}
   for (const [key, value] of Object.entries(schema)) {
@@ -272,12 +295,92 @@ export const claudeSchema = (input: unknown): unknown => {
     if (out["anyOf"] === undefined) out["anyOf"] = branches
     else out["allOf"] = [...(Array.isArray(out["allOf"]) ? out["allOf"] : []), { anyOf: branches }]
   }
-  if (isObjectNode(schema) && !isMap(schema) && schema[open] !== true) out["additionalProperties"] = false
+  if (isObjectNode(schema) && !isMap(schema) && schema[open] !== true && !refersAside(schema)) out["additionalProperties"] = false
   const notes = Object.keys(moved).length === 0 ? undefined : JSON.stringify(moved)
   const description = typeof schema["description"] === "string" ? schema["description"] : undefined
   if (description !== undefined || notes !== undefined) {
     out["description"] = [description, notes].filter((part) => part !== undefined).join("\n\n")
   }
+  return out
+}
+
+/**
+ * A tool's parameters as its `input_schema`: Anthropic requires the root's
+ * `type` to be `object` (a 400, "tools.0.custom.input_schema.type: Field
+ * required", that would end the chain), where OpenAI takes a function with
+ * no parameters at all (omitted, they are an empty list), which clients then
+ * send as `{}`, and a schema of `properties` alone. A root without a type
+ * gets `object` (as LiteLLM does for Claude); the rest goes as it is.
+ */
+const inputSchema = (parameters: Readonly<Record<string, unknown>>): Record<string, unknown> =>
+  withoutRootCombinators(parameters["type"] === undefined ? { type: "object", ...parameters } : { ...parameters })
+
+const rootCombinators = ["anyOf", "oneOf", "allOf"] as const
+
+/** A branch of a root combinator, a `$ref` to the root's `$defs` or `definitions` followed (once). */
+const branchAt = (root: SchemaNode, branch: unknown): SchemaNode | undefined => {
+  if (!isNode(branch)) return undefined
+  const ref = branch["$ref"]
+  if (typeof ref !== "string") return branch
+  const match = /^#\/(\$defs|definitions)\/([^/]+)$/.exec(ref)
+  const defs = match === null ? undefined : root[match[1]!]
+  const name = match === null ? "" : match[2]!.replaceAll("~1", "/").replaceAll("~0", "~")
+  const target = isNode(defs) && Object.hasOwn(defs, name) ? defs[name] : undefined
+  return isNode(target) ? target : undefined
+}
+
+/**
+ * A tool's `input_schema` without `anyOf`, `oneOf` or `allOf` at its root,
+ * which Anthropic refuses there, `type: "object"` or not (a 400,
+ * "input_schema does not support oneOf, allOf, or anyOf at the top level"),
+ * where OpenAI takes them: a union of objects (a Zod discriminated union, an
+ * MCP tool's) would end the chain. The branches' properties join the root's
+ * (one that branches give different schemas: `anyOf` them, for `allOf`
+ * `allOf` them; the root's own stays as it is), required are the root's, every
+ * `allOf` branch's, and what every `anyOf` or `oneOf` branch requires; the
+ * combinator itself goes into the description as JSON, so the model still
+ * reads which shapes it may take.
+ */
+const withoutRootCombinators = (root: Record<string, unknown>): Record<string, unknown> => {
+  const given = rootCombinators.filter((key) => Array.isArray(root[key]))
+  if (given.length === 0) return root
+  const own = isNode(root["properties"]) ? root["properties"] : {}
+  const added = new Map<string, Array<unknown>>()
+  const required = new Set<unknown>(Array.isArray(root["required"]) ? root["required"] : [])
+  const moved: Record<string, unknown> = {}
+  const out: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(root)) if (!given.includes(key as never)) define(out, key, value)
+  for (const key of given) {
+    const branches = root[key] as ReadonlyArray<unknown>
+    define(moved, key, branches)
+    const named = new Map<string, Array<unknown>>()
+    const requireds: Array<ReadonlySet<unknown>> = []
+    for (const branch of branches.map((branch) => branchAt(root, branch))) {
+      const properties = branch !== undefined && isNode(branch["properties"]) ? branch["properties"] : {}
+      for (const [name, schema] of Object.entries(properties)) {
+        const seen = named.get(name) ?? []
+        if (!seen.some((other) => JSON.stringify(other) === JSON.stringify(schema))) seen.push(schema)
+        named.set(name, seen)
+      }
+      requireds.push(new Set(branch !== undefined && Array.isArray(branch["required"]) ? branch["required"] : []))
+    }
+    for (const [name, schemas] of named) {
+      if (Object.hasOwn(own, name)) continue
+      // what the root's combinators say of a property, all of them at once; one `anyOf`/`oneOf` says any of its branches'
+      const said = key === "allOf" || schemas.length === 1 ? schemas : [{ anyOf: schemas }]
+      added.set(name, [...(added.get(name) ?? []), ...said])
+    }
+    if (key === "allOf") for (const names of requireds) for (const name of names) required.add(name)
+    else for (const name of requireds[0] ?? []) if (requireds.every((names) => names.has(name))) required.add(name)
+  }
+  const properties: Record<string, unknown> = { ...own }
+  for (const [name, schemas] of added) {
+    define(properties, name, schemas.length === 1 ? schemas[0] : { allOf: schemas })
+  }
+  out["properties"] = properties
+  if (required.size > 0) out["required"] = [...required]
+  const notes = JSON.stringify(moved)
+  out["description"] = typeof root["description"] === "string" ? `${root["description"]}\n\n${notes}` : notes
   return out
 }
 
@@ -343,7 +446,7 @@ export const encodeRequest = (
     body.tools = request.tools.map((tool) => ({
       name: tool.name,
       ...(tool.description !== undefined ? { description: tool.description } : {}),
-      input_schema: tool.parameters
+      input_schema: inputSchema(tool.parameters)
     }))
   }
   const choice = toolChoiceOf(request)
@@ -476,13 +579,15 @@ const toResponse = (context: Errors.Context, message: typeof MessageWire.Type): 
   }
   const usage = usageOf(message.usage)
   if (message.stop_reason === "refusal") return Either.left(refused(context, { partialText: text, usage }))
+  const finish = finishReason(message.stop_reason)
+  if (text === "" && toolCalls.length === 0 && finish === "unknown") return Either.left(Errors.emptyAnswer(context, message.stop_reason))
   return Either.right({
     id: message.id ?? Http.freshId(context.provider),
     provider: context.provider,
     model: message.model ?? context.model,
     text,
     toolCalls,
-    finishReason: finishReason(message.stop_reason),
+    finishReason: finish,
     usage
   })
 }

@@ -478,6 +478,25 @@ export const malformed = (context: Context, message: string): MalformedResponse 
   new MalformedResponse({ provider: context.provider, model: context.model, message: safe(message, context.secret) })
 
 /**
+ * A whole answer with nothing in it (no text, no tool call) and no finish
+ * reason the neutral model knows (none, or one it reads as `unknown`: Gemini's
+ * `TOO_MANY_TOOL_CALLS`, Claude's `pause_turn`, a compatible server's own):
+ * it said nothing, nor why it ended. A `MalformedResponse` (retried, or
+ * failed over), as the router fails a stream that ends before any content
+ * without a reasoned `Finish`. With a known finish (a stop, a length) an
+ * empty answer is the model's, and is served.
+ *
+ * @internal
+ */
+export const emptyAnswer = (context: Context, finish: string | null | undefined): MalformedResponse =>
+  malformed(
+    context,
+    finish == null || finish === ""
+      ? `${context.provider} sent an answer with no content and no finish reason`
+      : `${context.provider} sent an answer with no content (finish reason ${finish})`
+  )
+
+/**
  * The server gave up on the answer itself, after an HTTP 200: vLLM's engine
  * aborted it (`finish_reason: "abort"`, on a scale-down, a shutdown, a
  * sleep). A `ServerError` (retried, or failed over; a stream cut after its

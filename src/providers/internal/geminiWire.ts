@@ -107,6 +107,45 @@ const encodeToolChoice = (choice: NonNullable<ChatRequest["toolChoice"]>): unkno
   return { functionCallingConfig: { mode: choice === "required" ? "ANY" : choice === "none" ? "NONE" : "AUTO" } }
 }
 
+/** Keywords whose value is a map of schemas, a list of them, or one. */
+const schemaMaps: ReadonlySet<string> = new Set(["properties", "patternProperties", "$defs", "definitions", "dependentSchemas"])
+const schemaLists: ReadonlySet<string> = new Set(["anyOf", "oneOf", "allOf", "prefixItems"])
+const schemaValues: ReadonlySet<string> = new Set(["items", "additionalProperties", "not", "contains", "if", "then", "else", "propertyNames"])
+
+/**
+ * A JSON Schema as Gemini's `responseJsonSchema` and `parametersJsonSchema`
+ * take it. Gemini's reference (`GenerationConfig.responseJsonSchema`): "If
+ * `$ref` is set on a sub-schema, no other properties, except for those
+ * starting as a `$`, may be set"; Pydantic writes a described field of a
+ * model type as just that, `{ "$ref": "#/$defs/X", "description": "..." }`.
+ * Such a node goes as an `anyOf` of the bare `$ref` (Gemini takes `anyOf`,
+ * not `allOf`), its siblings beside it: the same schema, its description
+ * kept. One that has an `anyOf` or `oneOf` of its own goes as it is (one
+ * `anyOf` cannot say both). The rest is sent as written (Gemini ignores
+ * keywords it does not take); `$ref`s are not resolved here, Gemini does
+ * that, cycles included.
+ *
+ * @internal
+ */
+export const geminiSchema = (schema: unknown): unknown => {
+  if (!Http.isPlainObject(schema)) return schema
+  const out: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(schema)) {
+    const mapped = schemaMaps.has(key) && Http.isPlainObject(value)
+      ? Object.fromEntries(Object.entries(value).map(([name, sub]) => [name, geminiSchema(sub)]))
+      : schemaLists.has(key) && Array.isArray(value)
+      ? value.map(geminiSchema)
+      : schemaValues.has(key)
+      ? geminiSchema(value)
+      : value
+    Object.defineProperty(out, key, { value: mapped, enumerable: true, writable: true, configurable: true })
+  }
+  const ref = out["$ref"]
+  if (ref === undefined || Object.keys(out).every((key) => key.startsWith("$")) || "anyOf" in out || "oneOf" in out) return out
+  const { $ref: _, ...siblings } = out
+  return { ...siblings, anyOf: [{ $ref: ref }] }
+}
+
 const generationConfig = (request: ChatRequest, model: string): Record<string, unknown> | undefined => {
   const config: Record<string, unknown> = {}
   const thinking = request.reasoningEffort === undefined ? undefined : geminiThinking(model, request.reasoningEffort)
@@ -119,7 +158,7 @@ const generationConfig = (request: ChatRequest, model: string): Record<string, u
     config.responseMimeType = "application/json"
     // JSON Schema as OpenAI's clients write it (`responseSchema` takes an OpenAPI subset only)
     // (JSON mode is the mime type alone: a schema of any object might be read as one without properties, `{}`)
-    if (request.responseFormat.type === "json_schema") config.responseJsonSchema = request.responseFormat.schema
+    if (request.responseFormat.type === "json_schema") config.responseJsonSchema = geminiSchema(request.responseFormat.schema)
   }
   return Object.keys(config).length > 0 ? config : undefined
 }
@@ -169,7 +208,7 @@ export const encodeRequest = (request: ChatRequest, model: string): Record<strin
           name: tool.name,
           ...(tool.description !== undefined ? { description: tool.description } : {}),
           // JSON Schema as OpenAI's clients write it (`parameters` takes an OpenAPI subset only, refusing `additionalProperties`)
-          parametersJsonSchema: tool.parameters
+          parametersJsonSchema: geminiSchema(tool.parameters)
         }))
       }
     ]
@@ -344,13 +383,15 @@ const toResponse = (
   const usage = usageOf(response.usageMetadata)
   const failed = finishFailure(context, candidate.finishReason, text !== "" || toolCalls.length > 0, text, usage)
   if (failed !== undefined) return Either.left(failed)
+  const finish = finishReason(candidate.finishReason ?? "", toolCalls.length > 0)
+  if (text === "" && toolCalls.length === 0 && finish === "unknown") return Either.left(Errors.emptyAnswer(context, candidate.finishReason))
   return Either.right({
     id: response.responseId ?? Http.freshId(context.provider),
     provider: context.provider,
     model: response.modelVersion ?? context.model,
     text,
     toolCalls,
-    finishReason: finishReason(candidate.finishReason ?? "", toolCalls.length > 0),
+    finishReason: finish,
     usage
   })
 }

@@ -381,12 +381,16 @@ const toResponse = (
     const refusal = choice.message.refusal ? { refusal: choice.message.refusal } : {}
     return Either.left(filtered(context, { partialText: contentText(choice.message.content), ...refusal, usage: usage(completion.usage) }))
   }
+  const text = contentText(choice.message.content)
+  const calls = choice.message.tool_calls ?? []
+  const finish = finishReason(choice.finish_reason, calls.length > 0)
+  if (text === "" && calls.length === 0 && finish === "unknown") return Either.left(Errors.emptyAnswer(context, choice.finish_reason))
   return Either.right({
     id: completion.id ?? Http.freshId(context.provider),
     provider: context.provider,
     model: completion.model ?? context.model,
-    text: contentText(choice.message.content),
-    toolCalls: (choice.message.tool_calls ?? []).map((call) => {
+    text,
+    toolCalls: calls.map((call) => {
       const signature = signatureOf(call.extra_content)
       return {
         id: call.id,
@@ -395,7 +399,7 @@ const toResponse = (
         ...(signature !== undefined ? { signature } : {})
       }
     }),
-    finishReason: finishReason(choice.finish_reason, (choice.message.tool_calls ?? []).length > 0),
+    finishReason: finish,
     usage: usage(completion.usage)
   })
 }
