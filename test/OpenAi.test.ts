@@ -256,6 +256,36 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("OpenAi", (it) 
       })
     )
 
+    it.scoped("thoughtSignatures: a proxy in front of Google's endpoint gets the signatures back when told; Google's endpoint not, when told not", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const turn = {
+          messages: [
+            { role: "user", content: "hi" },
+            { role: "assistant", toolCalls: [{ id: "c1", name: "f", arguments: "{}", signature: "sig-A" }] },
+            { role: "tool", toolCallId: "c1", content: "{}" }
+          ]
+        } satisfies Chat.ChatRequest
+        const sentCall = (index: number) =>
+          (server.requests()[index]?.body as { messages: Array<{ tool_calls?: Array<Record<string, unknown>> }> }).messages[1]?.tool_calls?.[0]
+        const proxied = yield* OpenAi.make({ model: "gemini-3-flash-preview", baseUrl: server.url, thoughtSignatures: true })
+        yield* proxied.complete(turn)
+        expect(sentCall(0)?.["extra_content"]).toEqual({ google: { thought_signature: "sig-A" } })
+        const plain = yield* OpenAi.make({ model: "gemini-3-flash-preview", baseUrl: server.url })
+        yield* plain.complete(turn)
+        expect(sentCall(1)?.["extra_content"]).toBeUndefined()
+        // Google's own host, told not to: what it would send is checked on the encoder the adapter uses
+        const off = yield* OpenAi.make({
+          model: "gemini-3-flash-preview",
+          baseUrl: "https://generativelanguage.googleapis.com/v1beta/openai",
+          thoughtSignatures: false,
+          transformClient: (client) => client.pipe(HttpClient.mapRequest(HttpClientRequest.setUrl(`${server.url}/chat/completions`)))
+        })
+        yield* off.complete(turn)
+        expect(sentCall(2)?.["extra_content"]).toBeUndefined()
+      })
+    )
+
     it.scoped("sends reasoning_effort to the models that reason, at the nearest level each has, and then no sampling unless it is none", () =>
       Effect.gen(function* () {
         const server = yield* MockServer.make()

@@ -28,8 +28,9 @@
  *     servers), `baseUrl`, `name` (the provider's name in errors and
  *     metadata; default: its key here), `headers` (sent with every request;
  *     each value a secret, see below), `timeouts` (transport:
- *     `connect`, `firstToken`, `idle`); openai also `maxTokensField`,
- *     anthropic also `maxTokens` and `version`.
+ *     `connect`, `firstToken`, `idle`); openai also `maxTokensField` and
+ *     `thoughtSignatures` (see `OpenAi.Options`), anthropic also
+ *     `maxTokens` and `version`.
  *   - `simulated`: the simulated provider's settings (`latency`, `faults`,
  *     `tokensPerSecond`, `tokenDelay`, `errorDelay`, `reply`,
  *     `outputTokens`, `seed`, `history`; see `Simulated.Config`), plus

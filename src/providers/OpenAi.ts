@@ -121,6 +121,12 @@ export interface Timeouts extends InternalTimeouts.Timeouts {}
  * - `maxTokensField`: where `maxTokens` goes; default
  *   `"max_completion_tokens"` for OpenAI itself (its reasoning models refuse
  *   `max_tokens`) and `"max_tokens"` for any other `baseUrl`.
+ * - `thoughtSignatures`: whether the server is Google's OpenAI-compatible
+ *   endpoint, which wants each Gemini tool call's thought signature back
+ *   (`extra_content.google.thought_signature`; Gemini 3 answers a 400
+ *   without it). Default: when `baseUrl` is on `googleapis.com` (the Gemini
+ *   API, Vertex AI); say `true` for a proxy in front of it (LiteLLM, an AI
+ *   gateway), `false` to never send one.
  *
  * @example
  * import { Redacted } from "effect"
@@ -143,6 +149,7 @@ export interface Timeouts extends InternalTimeouts.Timeouts {}
  */
 export interface Options extends Shared.CommonOptions {
   readonly maxTokensField?: "max_tokens" | "max_completion_tokens" | undefined
+  readonly thoughtSignatures?: boolean | undefined
 }
 
 /**
@@ -198,7 +205,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service<Prov
   const baseUrl = options.baseUrl ?? defaultBaseUrl
   const field = options.maxTokensField ?? (baseUrl === defaultBaseUrl ? "max_completion_tokens" : "max_tokens")
   const info = Models.infoFor(provider, options.model, Models.openAiDefaults, options.info)
-  const google = isGoogle(baseUrl)
+  const google = options.thoughtSignatures ?? isGoogle(baseUrl)
   return Effect.zipRight(
     Shared.checkOptions("OpenAi", baseUrl, options.timeouts),
     Effect.map(

@@ -71,7 +71,7 @@ export const adapter = (
         headers: provider.headers,
         timeouts: provider.timeouts
       }
-      if (provider.type === "openai") return OpenAi.make({ ...common, maxTokensField: provider.maxTokensField })
+      if (provider.type === "openai") return OpenAi.make({ ...common, maxTokensField: provider.maxTokensField, thoughtSignatures: provider.thoughtSignatures })
       if (provider.type === "anthropic") {
         return Anthropic.make({ ...common, maxTokens: provider.maxTokens, version: provider.version })
       }

@@ -234,7 +234,8 @@ const httpFields = {
 const OpenAiProvider = struct("an openai provider", {
   type: Schema.Literal("openai"),
   ...httpFields,
-  maxTokensField: optional(Schema.Literal("max_tokens", "max_completion_tokens"))
+  maxTokensField: optional(Schema.Literal("max_tokens", "max_completion_tokens")),
+  thoughtSignatures: optional(Schema.Boolean)
 })
 
 const AnthropicProvider = struct("an anthropic provider", {
