@@ -5,7 +5,7 @@
  * resumed by the test, nothing waits on time (turns of the event loop only).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Chunk, Effect, Exit, Fiber, Option } from "effect"
+import { Cause, Chunk, Duration, Effect, Exit, Fiber, Option, TestClock } from "effect"
 import { createServer, request as httpRequest } from "node:http"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
@@ -118,6 +118,67 @@ describe("NodeBody.write", () => {
       expect(yield* Fiber.await(writing)).toEqual(Exit.void)
       expect(response.destroyed).toBe(true)
       expect(state.pulls).toBe(pulls + 1)
+    }))
+
+  it.scoped("a client that leaves the socket full for the send timeout has its response closed, and no more is read for it", () =>
+    Effect.gen(function* () {
+      const { response, client: answered } = yield* exchange
+      const { state, pull } = counted()
+      const stalls: Array<string> = []
+      const stall = { sendTimeout: Duration.seconds(60), onStall: () => stalls.push("stalled") }
+      const writing = yield* Effect.fork(NodeBody.write(response, 200, {}, pull, stall))
+      const client = yield* Effect.promise(() => answered)
+      yield* turns(50)
+      const pulls = state.pulls
+      expect(response.writableNeedDrain).toBe(true)
+      // (the test's clock: the socket's events come by turns of the event loop, the timeout by the clock)
+      yield* TestClock.adjust(Duration.seconds(59))
+      yield* turns(5)
+      expect(writing.unsafePoll()).toBeNull()
+      expect(stalls).toEqual([])
+      yield* TestClock.adjust(Duration.seconds(1))
+      expect(yield* Fiber.await(writing)).toEqual(Exit.void)
+      expect(stalls).toEqual(["stalled"])
+      expect(response.destroyed).toBe(true)
+      expect(state.pulls).toBe(pulls)
+      expect(response.listenerCount("drain")).toBe(0)
+      // the client sees its body cut, not an end
+      const ended = yield* Effect.promise(
+        () =>
+          new Promise<string>((resolve) => {
+            client.on("aborted", () => resolve("cut"))
+            client.on("error", () => resolve("cut"))
+            client.on("end", () => resolve("ended"))
+            client.resume()
+          })
+      )
+      expect(ended).toBe("cut")
+    }))
+
+  it.scoped("a client that reads within the send timeout gets every byte, however long the whole takes", () =>
+    Effect.gen(function* () {
+      const { response, client: answered } = yield* exchange
+      const { state, pull } = counted()
+      const stalls: Array<string> = []
+      const writing = yield* Effect.fork(
+        NodeBody.write(response, 200, {}, pull, { sendTimeout: Duration.seconds(60), onStall: () => stalls.push("stalled") })
+      )
+      const client = yield* Effect.promise(() => answered)
+      const parts: Array<Buffer> = []
+      client.on("data", (part: Buffer) => parts.push(part))
+      // each wait for drain is short of the timeout, their sum well past it
+      while (writing.unsafePoll() === null) {
+        yield* turns(20)
+        yield* TestClock.adjust(Duration.seconds(50))
+        client.resume()
+        yield* turns(20)
+        client.pause()
+      }
+      client.resume()
+      expect(yield* Fiber.await(writing)).toEqual(Exit.void)
+      expect(stalls).toEqual([])
+      expect(state.pulls).toBe(chunks + 1)
+      expect(response.writableEnded).toBe(true)
     }))
 
   it.scopedLive("interrupting the writer while it waits for drain stops it there", () =>

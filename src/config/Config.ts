@@ -72,7 +72,7 @@
  * - `health`, `cache` (`false` turns degraded mode's cache off),
  *   `shadowRate`: as in `Router.Config`.
  * - `gateway`: `keys` (secrets clients must present), `host`, `port`,
- *   `maxBodyBytes`, `bodyTimeout`, `maxConcurrent`, `maxQueued`, `requestTimeout`, `drainTimeout`, `cors`, `admin`; see
+ *   `maxBodyBytes`, `bodyTimeout`, `maxConcurrent`, `maxQueued`, `requestTimeout`, `sendTimeout`, `drainTimeout`, `cors`, `admin`; see
  *   {@link gatewaySettings} for the defaults.
  * - `state`: `{ redis, cluster, namespace, syncInterval }`: share breakers, rate
  *   limits and retry budgets with every instance using the same Redis and
@@ -572,6 +572,8 @@ export interface GatewaySettings {
   readonly maxQueued?: number
   /** The longest a chat request may take end to end. */
   readonly requestTimeout?: Duration.Duration
+  /** How long a client may leave a stream unread before it is closed. */
+  readonly sendTimeout?: Duration.Duration
   /** On shutdown, how long requests in flight may take to finish. */
   readonly drainTimeout?: Duration.Duration
   /** The web pages that may call from a browser (see `Gateway.CorsOptions`). */

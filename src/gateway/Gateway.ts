@@ -67,9 +67,11 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
+import { isNegative } from "../resilience/internal/duration.js"
 import * as Router from "../router/Router.js"
 import * as App from "./internal/app.js"
 import * as Cors from "./internal/cors.js"
@@ -96,6 +98,14 @@ import * as InternalServer from "./internal/server.js"
  *   `maxConcurrent`); past that, 429. Without `maxConcurrent`, no limit.
  *   A request counts once its body has arrived and names a known model,
  *   so a slow upload or a bad request takes no one's place.
+ * - `sendTimeout`: how long a client may leave a stream unread (its
+ *   socket's buffer full) before its response is closed and the upstream
+ *   call it reads is cancelled (default 60 seconds, nginx's
+ *   `send_timeout`; `Duration.infinity` for no limit). Without it, a client
+ *   that stops reading would hold its stream and upstream call for as long
+ *   as it stays connected. It applies on the gateway's own server
+ *   ({@link make}, {@link serve}); {@link app} on a server of yours leaves
+ *   writes to that server.
  * - `requestTimeout`: the total time a chat request may take, streams
  *   included (default: none; the router's own deadlines still apply).
  * - `host`: default `"127.0.0.1"`; say `"0.0.0.0"` to listen on every
@@ -149,6 +159,7 @@ export interface Options {
   readonly maxConcurrent?: number
   readonly maxQueued?: number
   readonly requestTimeout?: Duration.DurationInput
+  readonly sendTimeout?: Duration.DurationInput
   readonly host?: string
   readonly port?: number
   readonly drainTimeout?: Duration.DurationInput
@@ -253,7 +264,8 @@ export const defaults = {
   bodyTimeout: Duration.seconds(30),
   host: "127.0.0.1",
   port: 8787,
-  drainTimeout: Duration.seconds(30)
+  drainTimeout: Duration.seconds(30),
+  sendTimeout: Duration.seconds(60)
 } as const
 
 /**
@@ -312,6 +324,14 @@ export interface Server {
  */
 export class Gateway extends Context.Tag("effect-llm-failover/Gateway")<Gateway, Server>() {}
 
+const positiveDuration = (name: string, input: Duration.DurationInput): Duration.Duration => {
+  const decoded = Duration.decodeUnknown(input)
+  if (Option.isNone(decoded) || isNegative(input) || !Duration.greaterThan(decoded.value, Duration.zero)) {
+    throw new RangeError(`Gateway: ${name} must be a duration longer than zero (e.g. "60 seconds"), got ${String(input)}`)
+  }
+  return decoded.value
+}
+
 const resolveAdmin = (admin: AdminOptions): { readonly host: string; readonly port: number } => {
   if (admin.host !== undefined && admin.host.trim() === "") {
     throw new RangeError(`Gateway: admin.host must name an interface ("127.0.0.1", ...), got an empty one`)
@@ -343,6 +363,7 @@ const resolve = (options: Options): InternalServer.ServerSettings => {
     maxConcurrent: options.maxConcurrent,
     maxQueued: options.maxQueued ?? options.maxConcurrent ?? 0,
     requestTimeout: options.requestTimeout === undefined ? undefined : Duration.decode(options.requestTimeout),
+    sendTimeout: options.sendTimeout === undefined ? defaults.sendTimeout : positiveDuration("sendTimeout", options.sendTimeout),
     host: options.host ?? defaults.host,
     port: options.port ?? defaults.port,
     drainTimeout: options.drainTimeout === undefined ? defaults.drainTimeout : Duration.decode(options.drainTimeout),

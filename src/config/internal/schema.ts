@@ -475,7 +475,7 @@ const Admin = struct("the admin listener (host, port)", { host: optional(Host), 
 
 /** @internal */
 export const Gateway = struct(
-  "the gateway's settings (keys, host, port, maxBodyBytes, bodyTimeout, maxConcurrent, maxQueued, requestTimeout, drainTimeout, cors, admin)",
+  "the gateway's settings (keys, host, port, maxBodyBytes, bodyTimeout, maxConcurrent, maxQueued, requestTimeout, sendTimeout, drainTimeout, cors, admin)",
   {
     keys: optional(Schema.Array(Secret)),
     host: optional(Host),
@@ -485,6 +485,7 @@ export const Gateway = struct(
     maxConcurrent: optional(PositiveInt),
     maxQueued: optional(NonNegativeInt),
     requestTimeout: optional(PositiveDuration),
+    sendTimeout: optional(PositiveDuration),
     drainTimeout: optional(ConfigDuration),
     cors: optional(CorsSettings),
     admin: optional(Admin)

@@ -61,6 +61,11 @@ export interface Settings {
   readonly loopbackHostsOnly?: boolean
   /** Which web pages may call from a browser (none without it). */
   readonly cors?: Cors.Cors
+  /**
+   * How long a client may leave a stream's socket full (not reading) before
+   * its response is closed, on Node's server (absent: no limit).
+   */
+  readonly sendTimeout?: Duration.Duration
 }
 
 /** What the server shares with the app: whether it is shutting down. @internal */
@@ -479,7 +484,11 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
     const sink = Option.getOrUndefined(yield* Effect.serviceOption(LogSink.LogSink))
     const hostAllowed = settings.loopbackHostsOnly === true ? isLoopbackHost : () => true
     const guard: Guard = { hostAllowed, cors: settings.cors }
-    return { app: withRequestLog(routed, writesStreams, sink, guard, notFound), chat: nodeChat(chat, sink, guard) }
+    const sendTimeout = settings.sendTimeout ?? Duration.infinity
+    return {
+      app: withRequestLog(routed, writesStreams, sink, guard, notFound, sendTimeout),
+      chat: nodeChat(chat, sink, guard, sendTimeout)
+    }
   })
 
 /**
@@ -502,7 +511,7 @@ export const makeAdmin = (
     )
     const sink = Option.getOrUndefined(yield* Effect.serviceOption(LogSink.LogSink))
     const guard: Guard = { hostAllowed: loopbackHostsOnly ? isLoopbackHost : () => true, cors: undefined }
-    return withRequestLog(routed, false, sink, guard, Errors.unknownUrl)
+    return withRequestLog(routed, false, sink, guard, Errors.unknownUrl, Duration.infinity)
   })
 
 /**
@@ -661,8 +670,19 @@ const streamLine = ({ line, log }: Logged, status: number): Effect.Effect<void> 
  * Writes an SSE answer to Node's response from its pull (the platform then
  * finds the response ended); its log line once it ends or its client left.
  */
-const writeStream = (response: Http.ServerResponse, answered: HttpServerResponse.HttpServerResponse, pull: NodeBody.Pull, logged: Logged) =>
-  NodeBody.write(response, answered.status, answered.headers, pull).pipe(
+const writeStream = (
+  response: Http.ServerResponse,
+  answered: HttpServerResponse.HttpServerResponse,
+  pull: NodeBody.Pull,
+  logged: Logged,
+  sendTimeout: Duration.Duration
+) =>
+  NodeBody.write(response, answered.status, answered.headers, pull, {
+    sendTimeout,
+    onStall: () => {
+      logged.log.outcome = "client-stalled"
+    }
+  }).pipe(
     Effect.tapDefect(() =>
       Effect.sync(() => {
         logged.log.error = "internal_error"
@@ -682,7 +702,8 @@ const withRequestLog = <R>(
   writesStreams: boolean,
   sink: LogSink.Sink,
   guard: Guard,
-  unrouted: (method: string, path: string) => Errors.Failure
+  unrouted: (method: string, path: string) => Errors.Failure,
+  sendTimeout: Duration.Duration
 ): HttpApp.Default<never, Exclude<R, CurrentLog>> =>
   Effect.gen(function* () {
     const request = yield* HttpServerRequest.HttpServerRequest
@@ -714,7 +735,7 @@ const withRequestLog = <R>(
       Cookies.isEmpty(identified.cookies) &&
       Option.isNone(yield* FiberRef.get(HttpApp.currentPreResponseHandlers))
     ) {
-      yield* writeStream(NodeHttpServerRequest.toServerResponse(request), identified, pull, record)
+      yield* writeStream(NodeHttpServerRequest.toServerResponse(request), identified, pull, record, sendTimeout)
       return identified
     }
     return HttpServerResponse.setBody(
@@ -740,7 +761,8 @@ export type NodeChat = (request: Http.IncomingMessage, response: Http.ServerResp
 const nodeChat = (
   chat: (request: ChatInput, current: Current) => Effect.Effect<HttpServerResponse.HttpServerResponse, Errors.Failure, Scope.Scope>,
   sink: LogSink.Sink,
-  guard: Guard
+  guard: Guard,
+  sendTimeout: Duration.Duration
 ): NodeChat =>
 (request, response) =>
   // the request's scope (a stream's resources), closed once its answer is written
@@ -751,7 +773,7 @@ const nodeChat = (
     const answered = closingUnread(request, withCors(guard, input.header("origin"), yield* answer(handler, record)))
     const body = answered.body
     const pull = body._tag === "Stream" ? ssePulls.get(body.stream as Stream.Stream<Uint8Array>) : undefined
-    if (pull !== undefined) return yield* writeStream(response, answered, pull, record)
+    if (pull !== undefined) return yield* writeStream(response, answered, pull, record, sendTimeout)
     // a chat answer is JSON, or the SSE stream this module made (above)
     const status = writeWhole(response, answered.status, answered.headers, body._tag === "Uint8Array" ? body.body : undefined, record.log)
     yield* record.line(status)

@@ -24,16 +24,30 @@
  *   handler fibers start with the interruptibility of the fiber that
  *   started the server, which may have had it off (a layer, a resource's
  *   acquisition).
+ * - A client that stays connected but stops reading (its socket's buffer
+ *   full for `sendTimeout`, as nginx's `send_timeout`) has its response
+ *   closed: the stream, and the upstream call it reads, are not held for a
+ *   reader that never comes back.
  *
  * @internal
  */
 import * as Chunk from "effect/Chunk"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type { OutgoingHttpHeaders, ServerResponse } from "node:http"
 
 /** One read of the body: some bytes, or its end. @internal */
 export type Pull = Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Option<never>>
+
+/**
+ * How long a client may leave the socket full, and what to do when it has
+ * (before its response is closed). @internal
+ */
+export interface Stall {
+  readonly sendTimeout: Duration.Duration
+  readonly onStall: () => void
+}
 
 /** Waits until `response` can take more (`drain`), or is closed. */
 const drained = (response: ServerResponse): Effect.Effect<void> =>
@@ -63,10 +77,19 @@ export const write = (
   response: ServerResponse,
   status: number,
   headers: OutgoingHttpHeaders,
-  pull: Pull
+  pull: Pull,
+  stall?: Stall
 ): Effect.Effect<void> =>
   Effect.interruptible(Effect.suspend(() => {
     response.writeHead(status, headers)
+    // whether the drain came (false: the client left the socket full for the send timeout)
+    const waitDrain: Effect.Effect<boolean> = stall === undefined || !Duration.isFinite(stall.sendTimeout)
+      ? Effect.as(drained(response), true)
+      : Effect.timeoutTo(drained(response), {
+          duration: stall.sendTimeout,
+          onSuccess: () => true,
+          onTimeout: () => false
+        })
     const next: Effect.Effect<void> = Effect.matchEffect(pull, {
       // the only failure a pull has is its end
       onFailure: () => Effect.sync(() => void response.end()),
@@ -75,7 +98,12 @@ export const write = (
         if (response.destroyed) return Effect.void
         for (const chunk of bytes) response.write(chunk)
         // a write past the buffer's mark asks for a drain
-        return response.writableNeedDrain ? Effect.zipRight(drained(response), next) : next
+        if (!response.writableNeedDrain) return next
+        return Effect.flatMap(waitDrain, (came) => {
+          if (came) return next
+          stall!.onStall()
+          return Effect.sync(() => void response.destroy())
+        })
       }
     })
     return Effect.ensuring(next, cutShort(response))
