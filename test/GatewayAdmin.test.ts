@@ -7,34 +7,16 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Redacted } from "effect"
-import * as Http from "node:http"
 import * as Config from "../src/config/Config.js"
 import * as Gateway from "../src/gateway/Gateway.js"
 import * as Observability from "../src/observability/Observability.js"
 import * as Simulated from "../src/providers/Simulated.js"
 import * as Router from "../src/router/Router.js"
+import { send } from "./support/raw.js"
 
 const key = "gw-admin-test-key"
 
-interface Answer {
-  readonly status: number
-  readonly text: string
-}
 
-const send = (url: string, method: string, path: string, headers: Record<string, string> = {}, body?: string) =>
-  Effect.promise(
-    () =>
-      new Promise<Answer>((resolve, reject) => {
-        const request = Http.request(`${url}${path}`, { method, headers, agent: false })
-        request.on("response", (response) => {
-          const chunks: Array<Buffer> = []
-          response.on("data", (chunk: Buffer) => chunks.push(chunk))
-          response.on("end", () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }))
-        })
-        request.on("error", reject)
-        request.end(body)
-      })
-  )
 
 const setup = (keys: ReadonlyArray<Redacted.Redacted>) =>
   Effect.gen(function* () {

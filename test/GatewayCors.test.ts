@@ -15,32 +15,12 @@ import * as Config from "../src/config/Config.js"
 import * as Gateway from "../src/gateway/Gateway.js"
 import * as Simulated from "../src/providers/Simulated.js"
 import * as Router from "../src/router/Router.js"
+import { type RawResponse, send } from "./support/raw.js"
 
 const key = "gw-cors-test-key"
 const page = "https://app.example.com"
 
-interface Answer {
-  readonly status: number
-  readonly headers: Http.IncomingHttpHeaders
-  readonly text: string
-}
 
-const send = (url: string, method: string, path: string, headers: Record<string, string>, body?: string) =>
-  Effect.promise(
-    () =>
-      new Promise<Answer>((resolve, reject) => {
-        const request = Http.request(`${url}${path}`, { method, headers, agent: false })
-        request.on("response", (response) => {
-          const chunks: Array<Buffer> = []
-          response.on("data", (chunk: Buffer) => chunks.push(chunk))
-          response.on("end", () =>
-            resolve({ status: response.statusCode ?? 0, headers: response.headers, text: Buffer.concat(chunks).toString("utf8") })
-          )
-        })
-        request.on("error", reject)
-        request.end(body)
-      })
-  )
 
 const gateway = (options: { readonly [K in keyof Gateway.Options]?: Gateway.Options[K] | undefined } = {}) =>
   Effect.gen(function* () {
@@ -90,7 +70,7 @@ describe("Gateway CORS", () => {
   it.scopedLive("an allowed page reads a completion, a stream and an error, with the x-llm-* headers exposed", () =>
     Effect.gen(function* () {
       const { url } = yield* gateway()
-      const exposed = (answer: Answer) => String(answer.headers["access-control-expose-headers"]).split(", ")
+      const exposed = (answer: RawResponse) => String(answer.headers["access-control-expose-headers"]).split(", ")
       const completion = yield* send(url, "POST", "/v1/chat/completions", { ...authed, origin: page }, chat())
       expect(completion.status).toBe(200)
       expect(completion.headers["access-control-allow-origin"]).toBe(page)

@@ -15,6 +15,7 @@ import * as Gateway from "../src/gateway/Gateway.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import * as Simulated from "../src/providers/Simulated.js"
 import * as Router from "../src/router/Router.js"
+import { turns } from "./support/clock.js"
 import { rawUpstream, sse } from "./support/raw.js"
 
 /** A long answer: 3,000 chunks of 8 KiB of text, about 25 MB of SSE, more than the sockets' buffers hold. */
@@ -35,10 +36,6 @@ const longAnswer = () => {
   )
 }
 
-const turns = (n: number) =>
-  Effect.promise(async () => {
-    for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve))
-  })
 
 describe("Gateway sendTimeout", () => {
   it.scoped("a client that stops reading a stream has it closed after the send timeout, and the line says client-stalled", () =>

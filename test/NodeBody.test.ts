@@ -10,6 +10,7 @@ import { createServer, request as httpRequest } from "node:http"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
 import * as NodeBody from "../src/gateway/internal/nodeBody.js"
+import { turns } from "./support/clock.js"
 
 const chunkBytes = 256 * 1024
 const chunks = 64
@@ -63,11 +64,6 @@ const exchange = Effect.acquireRelease(
     })
 )
 
-/** Lets the event loop run `n` turns (I/O included), without waiting on time. */
-const turns = (n: number) =>
-  Effect.promise(async () => {
-    for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve))
-  })
 
 describe("NodeBody.write", () => {
   it.scopedLive("writes status and headers, stops pulling while the socket is full, and ends the response once all is read", () =>

@@ -18,34 +18,12 @@ import * as Observability from "../../src/observability/Observability.js"
 import * as OpenAi from "../../src/providers/OpenAi.js"
 import * as Simulated from "../../src/providers/Simulated.js"
 import * as Router from "../../src/router/Router.js"
-import { json, rawUpstream, sse } from "../support/raw.js"
+import { json, rawUpstream, type RawResponse, send, sse } from "../support/raw.js"
 
 const upstreamKey = "sk-proj-UPSTREAMsecret0123456789abcdef"
 const gatewayKey = "gw-GATEWAYsecret-0123456789"
 
-interface Answer {
-  readonly status: number
-  readonly headers: Http.IncomingHttpHeaders
-  readonly text: string
-}
 
-/** One request over a fresh connection, with exactly the headers given. */
-const send = (url: string, method: string, path: string, headers: Record<string, string>, body?: string) =>
-  Effect.promise(
-    () =>
-      new Promise<Answer>((resolve, reject) => {
-        const request = Http.request(`${url}${path}`, { method, headers, agent: false })
-        request.on("response", (response) => {
-          const chunks: Array<Buffer> = []
-          response.on("data", (chunk: Buffer) => chunks.push(chunk))
-          response.on("end", () =>
-            resolve({ status: response.statusCode ?? 0, headers: response.headers, text: Buffer.concat(chunks).toString("utf8") })
-          )
-        })
-        request.on("error", reject)
-        request.end(body)
-      })
-  )
 
 const chat = (model: string, stream = false) =>
   JSON.stringify({ model, stream, messages: [{ role: "user", content: "hi" }] })
@@ -110,7 +88,7 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Security", (it
     it.scoped("never shows it: not in an answer (completion, stream, mid-stream error), a log line at debug, /metrics, /status, /status.json, /v1/usage", () =>
       Effect.gen(function* () {
         const { lines, url } = yield* setup
-        const answers: Array<Answer> = []
+        const answers: Array<RawResponse> = []
         for (const model of ["unauthorized", "invalid", "midstream"]) {
           answers.push(yield* send(url, "POST", "/v1/chat/completions", auth, chat(model)))
           answers.push(yield* send(url, "POST", "/v1/chat/completions", auth, chat(model, true)))

@@ -31,3 +31,9 @@ export const handClock = (options?: { readonly start?: number; readonly sleepsMo
     advance: (millis: number) => (now += millis)
   }
 }
+
+/** Lets the event loop run `n` turns (I/O included), without waiting on time. */
+export const turns = (n: number) =>
+  Effect.promise(async () => {
+    for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve))
+  })

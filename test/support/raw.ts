@@ -5,6 +5,7 @@
  */
 import { Effect } from "effect"
 import type * as Http from "node:http"
+import * as NodeHttp from "node:http"
 import { listen } from "./servers.js"
 
 export interface RawAnswer {
@@ -52,3 +53,28 @@ export const json = (status: number, value: unknown, headers: Record<string, str
   headers: { "content-type": "application/json", ...headers },
   body: JSON.stringify(value)
 })
+
+/** An answer as a raw client reads it: status, headers and the whole body as text. */
+export interface RawResponse {
+  readonly status: number
+  readonly headers: Http.IncomingHttpHeaders
+  readonly text: string
+}
+
+/** One request over a fresh connection, with exactly the headers given (a `Host` or `Origin` of the test's choosing). */
+export const send = (url: string, method: string, path: string, headers: Record<string, string> = {}, body?: string) =>
+  Effect.promise(
+    () =>
+      new Promise<RawResponse>((resolve, reject) => {
+        const request = NodeHttp.request(`${url}${path}`, { method, headers, agent: false })
+        request.on("response", (response) => {
+          const chunks: Array<Buffer> = []
+          response.on("data", (chunk: Buffer) => chunks.push(chunk))
+          response.on("end", () =>
+            resolve({ status: response.statusCode ?? 0, headers: response.headers, text: Buffer.concat(chunks).toString("utf8") })
+          )
+        })
+        request.on("error", reject)
+        request.end(body)
+      })
+  )
