@@ -72,7 +72,7 @@
  * - `health`, `cache` (`false` turns degraded mode's cache off),
  *   `shadowRate`: as in `Router.Config`.
  * - `gateway`: `keys` (secrets clients must present), `host`, `port`,
- *   `maxBodyBytes`, `bodyTimeout`, `maxConcurrent`, `maxQueued`, `requestTimeout`, `sendTimeout`, `drainTimeout`, `cors`, `admin`; see
+ *   `maxBodyBytes`, `maxBufferedBytes`, `bodyTimeout`, `maxConcurrent`, `maxQueued`, `requestTimeout`, `sendTimeout`, `drainTimeout`, `cors`, `admin`; see
  *   {@link gatewaySettings} for the defaults.
  * - `state`: `{ redis, cluster, namespace, syncInterval }`: share breakers, rate
  *   limits and retry budgets with every instance using the same Redis and
@@ -564,6 +564,8 @@ export interface GatewaySettings {
   readonly port: number
   /** The largest request body accepted, in bytes. */
   readonly maxBodyBytes: number
+  /** The bytes the request bodies being read at once may hold between them. */
+  readonly maxBufferedBytes?: number
   /** How long a request body may take to arrive (absent: the gateway's default, 30 seconds). */
   readonly bodyTimeout?: Duration.Duration
   /** Chat requests served at once (absent: no limit). */

@@ -90,6 +90,13 @@ import * as InternalServer from "./internal/server.js"
  *   so a page whose name a DNS rebinding pointed at 127.0.0.1 is refused
  *   with a 403).
  * - `maxBodyBytes`: the largest request body (default 1 MiB).
+ * - `maxBufferedBytes`: the bytes the request bodies being read at once
+ *   may hold between them (default 64 MiB, or `maxBodyBytes` if larger; at
+ *   least `maxBodyBytes`): a body counts its announced length from its
+ *   head, or its bytes as they arrive, until it is read whole. Past it,
+ *   429 `gateway_busy` and the connection closes, the body unread; so
+ *   clients uploading slowly on many connections hold this much memory at
+ *   most, not their number times `maxBodyBytes`.
  * - `bodyTimeout`: how long a request body may take to arrive once the
  *   headers did (default 30 seconds); past it, 408 and the connection
  *   closes, so a client that stalls mid-body holds nothing for long.
@@ -155,6 +162,7 @@ export interface Options {
   readonly router: Router.Service
   readonly keys?: ReadonlyArray<Redacted.Redacted>
   readonly maxBodyBytes?: number
+  readonly maxBufferedBytes?: number
   readonly bodyTimeout?: Duration.DurationInput
   readonly maxConcurrent?: number
   readonly maxQueued?: number
@@ -261,6 +269,7 @@ export interface Route {
  */
 export const defaults = {
   maxBodyBytes: 1_048_576,
+  maxBufferedBytes: 64 * 1_048_576,
   bodyTimeout: Duration.seconds(30),
   host: "127.0.0.1",
   port: 8787,
@@ -352,13 +361,19 @@ const resolve = (options: Options): InternalServer.ServerSettings => {
   }
   positive("maxBodyBytes", options.maxBodyBytes)
   positive("maxConcurrent", options.maxConcurrent)
+  positive("maxBufferedBytes", options.maxBufferedBytes)
+  const maxBodyBytes = options.maxBodyBytes ?? defaults.maxBodyBytes
+  if (options.maxBufferedBytes !== undefined && options.maxBufferedBytes < maxBodyBytes) {
+    throw new RangeError(`Gateway: maxBufferedBytes (${options.maxBufferedBytes}) must be at least maxBodyBytes (${maxBodyBytes}): no body that large could be read`)
+  }
   if (options.maxQueued !== undefined && !(Number.isInteger(options.maxQueued) && options.maxQueued >= 0)) {
     throw new RangeError(`Gateway: maxQueued must be a whole number, got ${options.maxQueued}`)
   }
   return {
     router: options.router,
     keys: options.keys,
-    maxBodyBytes: options.maxBodyBytes ?? defaults.maxBodyBytes,
+    maxBodyBytes,
+    maxBufferedBytes: options.maxBufferedBytes ?? Math.max(defaults.maxBufferedBytes, maxBodyBytes),
     bodyTimeout: options.bodyTimeout === undefined ? defaults.bodyTimeout : Duration.decode(options.bodyTimeout),
     maxConcurrent: options.maxConcurrent,
     maxQueued: options.maxQueued ?? options.maxConcurrent ?? 0,

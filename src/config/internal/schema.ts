@@ -5,6 +5,7 @@
  * @internal
  */
 import { Duration, ParseResult, Redacted, Schema } from "effect"
+import { defaults as GatewayDefaults } from "../../gateway/Gateway.js"
 import * as Cors from "../../gateway/internal/cors.js"
 import { withRules } from "../../llm/internal/withRules.js"
 import * as ModelInfo from "../../llm/ModelInfo.js"
@@ -474,13 +475,14 @@ const Port = Schema.Int.pipe(Schema.between(0, 65_535))
 const Admin = struct("the admin listener (host, port)", { host: optional(Host), port: Port })
 
 /** @internal */
-export const Gateway = struct(
-  "the gateway's settings (keys, host, port, maxBodyBytes, bodyTimeout, maxConcurrent, maxQueued, requestTimeout, sendTimeout, drainTimeout, cors, admin)",
+export const Gateway = withRules(struct(
+  "the gateway's settings (keys, host, port, maxBodyBytes, maxBufferedBytes, bodyTimeout, maxConcurrent, maxQueued, requestTimeout, sendTimeout, drainTimeout, cors, admin)",
   {
     keys: optional(Schema.Array(Secret)),
     host: optional(Host),
     port: optional(Port),
     maxBodyBytes: optional(PositiveInt),
+    maxBufferedBytes: optional(PositiveInt),
     bodyTimeout: optional(PositiveDuration),
     maxConcurrent: optional(PositiveInt),
     maxQueued: optional(NonNegativeInt),
@@ -490,7 +492,14 @@ export const Gateway = struct(
     cors: optional(CorsSettings),
     admin: optional(Admin)
   }
-)
+), [{
+  reads: ["maxBodyBytes", "maxBufferedBytes"],
+  check: (gateway: { readonly maxBodyBytes?: number; readonly maxBufferedBytes?: number }) => {
+    const body = gateway.maxBodyBytes ?? GatewayDefaults.maxBodyBytes
+    return gateway.maxBufferedBytes === undefined || gateway.maxBufferedBytes >= body ||
+      { path: ["maxBufferedBytes"], message: `must be at least maxBodyBytes (${body}): no body that large could be read` }
+  }
+}])
 
 /** @internal */
 export const State = withRules(

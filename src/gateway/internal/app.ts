@@ -59,6 +59,11 @@ export interface Settings {
    * could otherwise call the providers and read the answers.
    */
   readonly loopbackHostsOnly?: boolean
+  /**
+   * The bytes the request bodies being read at once may hold between them
+   * (absent: no limit but each body's `maxBodyBytes`).
+   */
+  readonly maxBufferedBytes?: number
   /** Which web pages may call from a browser (none without it). */
   readonly cors?: Cors.Cors
   /**
@@ -229,6 +234,8 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
         ? undefined
         : yield* Bulkhead.make({ maxConcurrent: settings.maxConcurrent, maxQueued: settings.maxQueued })
     const names = new Set([...router.chains, ...router.targets])
+    // the request bodies read at once, between them
+    const uploads = new Body.Budget(settings.maxBufferedBytes ?? Number.POSITIVE_INFINITY)
     const startedAt = yield* unixSeconds
 
     /** The key a request holds (its place in the list; -1 with none configured), or a 401. */
@@ -269,9 +276,10 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
         }
         const mediaType = request.header("content-type")?.split(";", 1)[0]?.trim().toLowerCase()
         if (mediaType !== "application/json") return yield* Effect.fail(Errors.unsupportedMediaType())
-        const bytes = yield* request.body(settings.maxBodyBytes, settings.bodyTimeout).pipe(
+        const bytes = yield* request.body(settings.maxBodyBytes, settings.bodyTimeout, uploads).pipe(
           Effect.catchTags({
             TooLarge: () => Effect.fail(Errors.tooLarge(settings.maxBodyBytes)),
+            OverBudget: () => Effect.fail(Errors.uploadsFull()),
             TimedOut: () => Effect.fail(Errors.bodyTimedOut(settings.bodyTimeout)),
             ReadFailed: () => Effect.fail(Errors.badRequest("The request body could not be read.", null))
           })
@@ -588,13 +596,13 @@ interface Deadline {
 interface ChatInput {
   /** A header's value (the last, if sent more than once). */
   readonly header: (name: string) => string | undefined
-  /** The whole body, within a size limit and a deadline (see `Body.read`). */
-  readonly body: (limit: number, timeout: Duration.Duration) => Effect.Effect<Uint8Array, Body.ReadError>
+  /** The whole body, within a size limit, a deadline and the bodies' budget (see `Body.read`). */
+  readonly body: (limit: number, timeout: Duration.Duration, budget: Body.Budget) => Effect.Effect<Uint8Array, Body.ReadError>
 }
 
 const platformInput = (request: HttpServerRequest.HttpServerRequest): ChatInput => ({
   header: (name) => request.headers[name],
-  body: (limit, timeout) => Body.read(request, limit, timeout)
+  body: (limit, timeout, budget) => Body.read(request, limit, timeout, budget)
 })
 
 const nodeInput = (request: Http.IncomingMessage): ChatInput => ({
@@ -602,7 +610,7 @@ const nodeInput = (request: Http.IncomingMessage): ChatInput => ({
     const value = request.headers[name]
     return typeof value === "string" ? value : value?.at(-1)
   },
-  body: (limit, timeout) => Body.readIncoming(request, limit, timeout)
+  body: (limit, timeout, budget) => Body.readIncoming(request, limit, timeout, budget)
 })
 
 /** One request's record, and the effect writing its log line with a status. */

@@ -24,16 +24,85 @@ export class ReadFailed extends Data.TaggedError("ReadFailed")<{}> {}
 /** The body did not arrive before the deadline. @internal */
 export class TimedOut extends Data.TaggedError("TimedOut")<{}> {}
 
+/** The bodies being read at once already hold the gateway's whole allowance. @internal */
+export class OverBudget extends Data.TaggedError("OverBudget")<{}> {}
+
 /** Why a body could not be read. @internal */
-export type ReadError = TooLarge | ReadFailed | TimedOut
+export type ReadError = TooLarge | ReadFailed | TimedOut | OverBudget
+
+/**
+ * The bytes every body being read may hold between them: each body's bytes
+ * count from their arrival (its whole announced length, at once, when it
+ * has one) until it is read whole or given up. A gateway's memory for
+ * uploads is then this, not its connections times `maxBodyBytes`.
+ *
+ * @internal
+ */
+export class Budget {
+  used = 0
+  constructor(readonly limit: number) {}
+
+  /** Counts `bytes` more, or says no (and counts nothing) when they would pass the limit. */
+  take(bytes: number): boolean {
+    if (this.used + bytes > this.limit) return false
+    this.used += bytes
+    return true
+  }
+
+  give(bytes: number): void {
+    this.used -= bytes
+  }
+}
+
+/** What one body holds of a budget: its announced length up front, else what has arrived. */
+class Holding {
+  private held = 0
+  private readonly announced: number | undefined
+
+  constructor(private readonly budget: Budget | undefined, contentLength: string | undefined) {
+    const length = contentLength === undefined ? Number.NaN : Number(contentLength)
+    this.announced = Number.isSafeInteger(length) && length >= 0 ? length : undefined
+  }
+
+  /** Takes the announced length; false when the budget cannot hold it. */
+  open(): boolean {
+    if (this.budget === undefined || this.announced === undefined) return true
+    if (!this.budget.take(this.announced)) return false
+    this.held = this.announced
+    return true
+  }
+
+  /** Counts a chunk past what is held; false when the budget cannot hold it. */
+  grow(size: number): boolean {
+    if (this.budget === undefined || size <= this.held) return true
+    if (!this.budget.take(size - this.held)) return false
+    this.held = size
+    return true
+  }
+
+  release(): void {
+    this.budget?.give(this.held)
+    this.held = 0
+  }
+}
 
 /**
  * `read` for a Node request itself.
  *
  * @internal
  */
-export const readIncoming = (source: Http.IncomingMessage, limit: number, timeout: Duration.Duration): Effect.Effect<Uint8Array, ReadError> =>
+export const readIncoming = (
+  source: Http.IncomingMessage,
+  limit: number,
+  timeout: Duration.Duration,
+  budget?: Budget
+): Effect.Effect<Uint8Array, ReadError> =>
   Effect.async<Uint8Array, ReadError>((resume) => {
+    const holding = new Holding(budget, source.headers["content-length"])
+    if (!holding.open()) {
+      source.pause()
+      return resume(Effect.fail(new OverBudget()))
+    }
     const chunks: Array<Buffer> = []
     let size = 0
     // a deadline past a timer's range is none (Node would fire such a timer at once)
@@ -44,6 +113,7 @@ export const readIncoming = (source: Http.IncomingMessage, limit: number, timeou
     })
     const cleanup = () => {
       clearTimeout(timer)
+      holding.release()
       source.off("data", onData)
       source.off("end", onEnd)
       source.off("error", onError)
@@ -54,6 +124,10 @@ export const readIncoming = (source: Http.IncomingMessage, limit: number, timeou
         cleanup()
         source.pause()
         resume(Effect.fail(new TooLarge()))
+      } else if (!holding.grow(size)) {
+        cleanup()
+        source.pause()
+        resume(Effect.fail(new OverBudget()))
       } else {
         chunks.push(chunk)
       }
@@ -75,16 +149,20 @@ export const readIncoming = (source: Http.IncomingMessage, limit: number, timeou
 const readStream = (
   request: HttpServerRequest.HttpServerRequest,
   limit: number,
-  timeout: Duration.Duration
+  timeout: Duration.Duration,
+  budget: Budget | undefined
 ): Effect.Effect<Uint8Array, ReadError> =>
   Effect.suspend(() => {
+    const holding = new Holding(budget, request.headers["content-length"])
+    if (!holding.open()) return Effect.fail(new OverBudget())
     const chunks: Array<Uint8Array> = []
     let size = 0
     return request.stream.pipe(
       Stream.mapError(() => new ReadFailed()),
-      Stream.runForEach((chunk) => {
+      Stream.runForEach((chunk): Effect.Effect<void, TooLarge | OverBudget> => {
         size += chunk.length
         if (size > limit) return Effect.fail(new TooLarge())
+        if (!holding.grow(size)) return Effect.fail(new OverBudget())
         chunks.push(chunk)
         return Effect.void
       }),
@@ -97,21 +175,25 @@ const readStream = (
         }
         return out
       }),
-      Effect.timeoutFail({ duration: timeout, onTimeout: () => new TimedOut() })
+      Effect.timeoutFail({ duration: timeout, onTimeout: () => new TimedOut() }),
+      Effect.ensuring(Effect.sync(() => holding.release()))
     )
   })
 
 /**
  * The whole body, failing with `TooLarge` as soon as it passes `limit`
- * bytes, and with `TimedOut` if it has not all arrived within `timeout`.
+ * bytes, with `TimedOut` if it has not all arrived within `timeout`, and
+ * with `OverBudget` when the bodies being read at once would hold more
+ * than `budget` allows.
  *
  * @internal
  */
 export const read = (
   request: HttpServerRequest.HttpServerRequest,
   limit: number,
-  timeout: Duration.Duration
+  timeout: Duration.Duration,
+  budget?: Budget
 ): Effect.Effect<Uint8Array, ReadError> =>
   request.source instanceof Http.IncomingMessage
-    ? readIncoming(request.source, limit, timeout)
-    : readStream(request, limit, timeout)
+    ? readIncoming(request.source, limit, timeout, budget)
+    : readStream(request, limit, timeout, budget)

@@ -135,6 +135,23 @@ export const busy = (): Failure =>
     headers: { "retry-after": "1" }
   })
 
+/**
+ * 429: the request bodies being read at once hold the gateway's whole
+ * allowance for them (`maxBufferedBytes`). The connection closes: this
+ * body is not read.
+ *
+ * @internal
+ */
+export const uploadsFull = (): Failure =>
+  new Failure({
+    status: 429,
+    type: "rate_limit_exceeded",
+    code: "gateway_busy",
+    param: null,
+    message: "The gateway is reading as many request bodies as it holds at once. Retry shortly.",
+    headers: { "retry-after": "1", connection: "close" }
+  })
+
 /** 503: the gateway is shutting down. @internal */
 export const shuttingDown = (): Failure =>
   new Failure({
