@@ -86,17 +86,33 @@ const exposed = [
 ].join(", ")
 
 /**
- * The headers that let a page at `origin` read an answer; none for a
- * request with no `Origin` or from an origin not allowed (the browser then
- * keeps the answer from the page).
+ * The headers that let a page at `origin` read an answer. With `"*"`, on
+ * every answer, a request with no `Origin` included, and no `Vary`; with a
+ * list of origins, `Vary: Origin` on every answer (the allowed origin's
+ * `Access-Control-Allow-Origin` too): an HTTP cache must not hand an answer
+ * made for one page, or for none, to another (Fetch, "CORS protocol and
+ * HTTP caches"). A request with no `Origin` or from an origin not allowed
+ * gets no `Access-Control-Allow-Origin` (the browser then keeps the answer
+ * from the page).
  *
  * @internal
  */
-export const responseHeaders = (cors: Cors, origin: string | undefined): Record<string, string> | undefined => {
-  if (origin === undefined || !allows(cors, origin)) return undefined
-  return cors.anyOrigin
-    ? { "access-control-allow-origin": "*", "access-control-expose-headers": exposed }
-    : { "access-control-allow-origin": origin, "access-control-expose-headers": exposed, vary: "origin" }
+export const responseHeaders = (cors: Cors, origin: string | undefined): Record<string, string> => {
+  if (cors.anyOrigin) return { "access-control-allow-origin": "*", "access-control-expose-headers": exposed }
+  if (origin === undefined || !allows(cors, origin)) return { vary: "origin" }
+  return { "access-control-allow-origin": origin, "access-control-expose-headers": exposed, vary: "origin" }
+}
+
+/**
+ * A `Vary` that names `name` too: the answer's own, if any, kept (`*`
+ * already names every header).
+ *
+ * @internal
+ */
+export const varyWith = (existing: string | undefined, name: string): string => {
+  if (existing === undefined || existing.trim() === "") return name
+  const names = existing.split(",").map((part) => part.trim().toLowerCase())
+  return names.includes(name) || names.includes("*") ? existing : `${existing}, ${name}`
 }
 
 /** A header name as HTTP allows it (a token). */
@@ -123,8 +139,8 @@ export const preflight = (
   header: (name: string) => string | undefined
 ): HttpServerResponse.HttpServerResponse | Errors.Failure => {
   const origin = header("origin")!
+  if (!allows(cors, origin)) return Errors.originNotAllowed(origin)
   const allowed = responseHeaders(cors, origin)
-  if (allowed === undefined) return Errors.originNotAllowed(origin)
   const asked = (header("access-control-request-headers") ?? "")
     .split(",")
     .map((name) => name.trim().toLowerCase())
