@@ -241,6 +241,34 @@ describe("Gateway CORS and HTTP caches", () => {
   )
 })
 
+describe("Gateway CORS origins as browsers send them", () => {
+  it.scopedLive("an extension's or an app's origin (chrome-extension://, moz-extension://, tauri://, capacitor://) may be listed, in Gateway.make and in a config", () =>
+    Effect.gen(function* () {
+      const origins = [
+        "chrome-extension://abcdefghijklmnopabcdefghijklmnop",
+        "moz-extension://0b1f9a3c-3c4e-4d7a-9b0e-5f2c8f3d6a11",
+        "tauri://localhost",
+        "capacitor://localhost"
+      ]
+      const { url } = yield* gateway({ cors: { origins } })
+      for (const origin of origins) {
+        const answer = yield* send(url, "GET", "/v1/models", { authorization: `Bearer ${key}`, origin })
+        expect(answer.headers["access-control-allow-origin"], origin).toBe(origin)
+      }
+      const parsed = yield* Config.parse(
+        [
+          "providers: { sim: { type: simulated } }",
+          "models: { mini: { provider: sim, model: m } }",
+          "gateway:",
+          "  cors:",
+          `    origins: [${origins.map((origin) => JSON.stringify(origin)).join(", ")}]`
+        ].join("\n")
+      )
+      expect(Config.gatewaySettings(parsed.config).cors?.origins).toEqual(origins)
+    })
+  )
+})
+
 const executablePath = "/usr/bin/chromium"
 const hasChromium = existsSync(executablePath)
 if (!hasChromium) console.warn(`GatewayCors.test.ts: SKIPPED the browser case: no Chromium at ${executablePath}`)

@@ -30,11 +30,14 @@ export interface Options {
 /** A browser keeps a preflight's answer for 10 minutes unless told otherwise (Chromium's cap is 2 hours). */
 const defaultMaxAge = Duration.minutes(10)
 
-const originPattern = /^https?:\/\/(?:\[[0-9a-f:.]+\]|[a-z0-9.-]+)(?::\d{1,5})?$/
+// any scheme: an extension's page (`chrome-extension://<id>`, `moz-extension://<uuid>`) or an app's
+// (`tauri://localhost`, `capacitor://localhost`) sends its own, and only "*" would take it otherwise
+const originPattern = /^[a-z][a-z0-9+.-]*:\/\/(?:\[[0-9a-f:.]+\]|[a-z0-9.-]+)(?::\d{1,5})?$/
 
 /**
- * Whether `origin` is one a browser would send: a scheme, a host and a
- * port if not the default, nothing else (no path, no trailing slash).
+ * Whether `origin` is one a browser would send: a scheme (any: an
+ * extension's or an app's too), a host and a port if not the default,
+ * nothing else (no path, no trailing slash).
  *
  * @internal
  */
