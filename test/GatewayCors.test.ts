@@ -267,6 +267,16 @@ describe("Gateway CORS origins as browsers send them", () => {
       expect(Config.gatewaySettings(parsed.config).cors?.origins).toEqual(origins)
     })
   )
+
+  it.scopedLive("an origin written with its scheme's default port matches the page, which sends none", () =>
+    Effect.gen(function* () {
+      const { url } = yield* gateway({ cors: { origins: ["https://app.example.com:443", "http://intranet.example:80"] } })
+      const https = yield* send(url, "GET", "/v1/models", { authorization: `Bearer ${key}`, origin: page })
+      expect(https.headers["access-control-allow-origin"]).toBe(page)
+      const http = yield* send(url, "GET", "/v1/models", { authorization: `Bearer ${key}`, origin: "http://intranet.example" })
+      expect(http.headers["access-control-allow-origin"]).toBe("http://intranet.example")
+    })
+  )
 })
 
 const executablePath = "/usr/bin/chromium"

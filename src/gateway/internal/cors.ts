@@ -46,6 +46,9 @@ export const problem = (origin: string): string | undefined =>
     ? undefined
     : `"${Errors.printable(origin, 100)}" is not an origin: write it as a browser sends it, a scheme, a host and a port if not the default ("https://app.example.com", "http://localhost:3000"), or "*" for any`
 
+/** An origin as a browser sends it: lower-cased, without its scheme's default port (which a browser leaves out). */
+const normalised = (origin: string): string => origin.toLowerCase().replace(/^(https:\/\/.+):443$|^(http:\/\/.+):80$/, "$1$2")
+
 /**
  * Checks the settings; throws a `RangeError` naming the first bad origin or
  * duration (as `Gateway`'s other settings do: a defect at construction).
@@ -64,7 +67,7 @@ export const make = (options: Options): Cors => {
   const maxAge = decoded.value
   return {
     anyOrigin: options.origins.includes("*"),
-    origins: new Set(options.origins.filter((o) => o !== "*").map((o) => o.toLowerCase())),
+    origins: new Set(options.origins.filter((o) => o !== "*").map(normalised)),
     maxAgeSeconds: Math.floor(Duration.toSeconds(maxAge))
   }
 }
