@@ -505,6 +505,25 @@ describe("llm-failover CLI", () => {
     }
   }, 90_000)
 
+  it("serve warns when cors allows any page and the gateway asks no key (which the Host check of a keyless loopback gateway no longer guards), and not with a key or a list of origins", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "llm-failover-cors-"))
+    const base = ["providers: { sim: { type: simulated } }", "models: { m: { provider: sim } }"]
+    const file = (name: string, gateway: string) => {
+      const path = join(dir, name)
+      writeFileSync(path, [...base, `gateway: ${gateway}`, ""].join("\n"))
+      return path
+    }
+    const served = (path: string) => serveUntilBanner(["--config", path], { GATEWAY_KEY: "gw-cors-test" })
+    const anyPage = /level=WARN .*message="gateway\.cors allows any origin \(\\"\*\\"\) and the gateway asks no key/
+    try {
+      expect(await served(file("open.yaml", '{ cors: { origins: ["*"] } }'))).toMatch(anyPage)
+      expect(await served(file("keyed.yaml", '{ keys: ["env:GATEWAY_KEY"], cors: { origins: ["*"] } }'))).not.toMatch(/level=WARN/)
+      expect(await served(file("listed.yaml", '{ cors: { origins: ["https://app.example.com"] } }'))).not.toMatch(/level=WARN/)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 90_000)
+
   it("an empty --host is refused, not bound to every interface", async () => {
     const result = await cli(["serve", "--host", "", "--port", "0"])
     expect(result.status).toBe(1)
