@@ -243,7 +243,8 @@ describe("llm-failover CLI", () => {
       expect(result.stderr + result.stdout).toContain(message)
       expect(result.stderr + result.stdout).not.toMatch(/level=ERROR|_tag/)
     }
-  })
+    // four runs of the CLI: 26 s on a machine at a load of 7
+  }, 90_000)
 
   it("global options go before a command's own: help says so, and so does the error of one put after them", async () => {
     const rule = "Global options (--log-level, --help) go before a command's own options"
@@ -500,6 +501,25 @@ describe("llm-failover CLI", () => {
       expect(private_).not.toMatch(/level=WARN/)
       expect(private_).toMatch(/Operators: http:\/\/127\.0\.0\.1:\d+\/status .*http:\/\/127\.0\.0\.1:\d+\/metrics/)
       expect(private_).toMatch(/http:\/\/0\.0\.0\.0:\d+\/v1\/usage/)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 90_000)
+
+  it("serve warns when cors allows any page and the gateway asks no key (which the Host check of a keyless loopback gateway no longer guards), and not with a key or a list of origins", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "llm-failover-cors-"))
+    const base = ["providers: { sim: { type: simulated } }", "models: { m: { provider: sim } }"]
+    const file = (name: string, gateway: string) => {
+      const path = join(dir, name)
+      writeFileSync(path, [...base, `gateway: ${gateway}`, ""].join("\n"))
+      return path
+    }
+    const served = (path: string) => serveUntilBanner(["--config", path], { GATEWAY_KEY: "gw-cors-test" })
+    const anyPage = /level=WARN .*message="gateway\.cors allows any origin \(\\"\*\\"\) and the gateway asks no key/
+    try {
+      expect(await served(file("open.yaml", '{ cors: { origins: ["*"] } }'))).toMatch(anyPage)
+      expect(await served(file("keyed.yaml", '{ keys: ["env:GATEWAY_KEY"], cors: { origins: ["*"] } }'))).not.toMatch(/level=WARN/)
+      expect(await served(file("listed.yaml", '{ cors: { origins: ["https://app.example.com"] } }'))).not.toMatch(/level=WARN/)
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }

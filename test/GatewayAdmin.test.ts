@@ -6,7 +6,8 @@
  * loopback address. Real HTTP on 127.0.0.1 (port 0).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Effect, Redacted } from "effect"
+import { Cause, Effect, Exit, Redacted, Scope } from "effect"
+import * as Net from "node:net"
 import * as Config from "../src/config/Config.js"
 import * as Gateway from "../src/gateway/Gateway.js"
 import * as Observability from "../src/observability/Observability.js"
@@ -109,4 +110,34 @@ describe("Gateway admin listener", () => {
       expect(Config.gatewaySettings(good.config).admin).toEqual({ port: 9464 })
     })
   )
+})
+
+describe("Gateway admin listener shutdown", () => {
+  it.live("a connection held open on the admin listener does not hold the shutdown past the drain", () =>
+    Effect.gen(function* () {
+      const model = yield* Simulated.make({ provider: "openai", model: "gpt-4.1-mini", latency: 0 })
+      const router = yield* Router.make({ targets: { mini: { model } }, chains: { default: ["mini"] } })
+      const scope = yield* Scope.make()
+      const gateway = yield* Gateway.make({ router, port: 0, admin: { port: 0 }, drainTimeout: "1 second" }).pipe(Scope.extend(scope))
+      // a client that connected and sent nothing, and one that sent half a request's head
+      const sockets = [Net.connect(gateway.admin!.port, "127.0.0.1"), Net.connect(gateway.admin!.port, "127.0.0.1")]
+      yield* Effect.promise(() => Promise.all(sockets.map((socket) => new Promise((resolve) => socket.once("connect", resolve)))))
+      sockets[1]!.write("GET /status HTTP/1.1\r\nHost: localhost\r\n")
+      yield* Effect.sleep("100 millis")
+      const startedAt = Date.now()
+      const closed = yield* Effect.fork(Scope.close(scope, Exit.void))
+      const done = yield* Effect.promise(() =>
+        new Promise<number>((resolve) => {
+          const poll = setInterval(() => {
+            if (Date.now() - startedAt > 6_000 || sockets.every((socket) => socket.destroyed || socket.readableEnded)) {
+              clearInterval(poll)
+              resolve(Date.now() - startedAt)
+            }
+          }, 20)
+        })
+      )
+      for (const socket of sockets) socket.destroy()
+      yield* closed.await
+      expect(done).toBeLessThan(3_000)
+    }).pipe(Effect.scoped), 15_000)
 })

@@ -7,6 +7,7 @@
  * through playwright-core: a page on one port calls the gateway on another.
  */
 import { describe, expect, it } from "@effect/vitest"
+import { HttpServerResponse } from "@effect/platform"
 import { Cause, Effect, Redacted } from "effect"
 import { existsSync } from "node:fs"
 import * as Http from "node:http"
@@ -171,6 +172,89 @@ describe("Gateway CORS", () => {
       expect(text).toContain("gateway.cors.origins[1]")
       expect(text).toContain("is not an origin")
       expect(text).toContain("gateway.cors.maxAge")
+    })
+  )
+})
+
+describe("Gateway CORS and HTTP caches", () => {
+  // https://fetch.spec.whatwg.org/#cors-protocol-and-http-caches: an answer whose
+  // Access-Control-Allow-Origin depends on the Origin says so (Vary) whatever the
+  // Origin, none included; with "*" the header goes on every answer, without Vary
+  it.scopedLive("with a list of origins, every answer varies on Origin: one with no Origin, or from another page, too", () =>
+    Effect.gen(function* () {
+      const { url } = yield* gateway()
+      const none = yield* send(url, "GET", "/v1/models", { authorization: `Bearer ${key}` })
+      expect(none.status).toBe(200)
+      expect(none.headers["access-control-allow-origin"]).toBeUndefined()
+      expect(none.headers["vary"]).toBe("origin")
+      const other = yield* send(url, "POST", "/v1/chat/completions", { ...authed, origin: "https://evil.example" }, chat())
+      expect(other.headers["access-control-allow-origin"]).toBeUndefined()
+      expect(other.headers["vary"]).toBe("origin")
+      const lean = yield* send(url, "POST", "/v1/chat/completions", authed, chat())
+      expect(lean.headers["vary"]).toBe("origin")
+    })
+  )
+
+  it.scopedLive("with \"*\", every answer carries it, one to a request with no Origin too", () =>
+    Effect.gen(function* () {
+      const { url } = yield* gateway({ cors: { origins: ["*"] } })
+      const models = yield* send(url, "GET", "/v1/models", { authorization: `Bearer ${key}` })
+      expect(models.headers["access-control-allow-origin"]).toBe("*")
+      expect(models.headers["vary"]).toBeUndefined()
+      const completion = yield* send(url, "POST", "/v1/chat/completions", authed, chat())
+      expect(completion.headers["access-control-allow-origin"]).toBe("*")
+    })
+  )
+
+  it.scopedLive("a route's own Vary is kept, Origin added to it", () =>
+    Effect.gen(function* () {
+      const model = yield* Simulated.make({ provider: "openai", model: "gpt-4.1-mini", latency: 0 })
+      const router = yield* Router.make({ targets: { mini: { model } }, chains: { default: ["mini"] } })
+      const handler = Effect.succeed(HttpServerResponse.text("hi", { headers: { vary: "accept-encoding" } }))
+      const { url } = yield* Gateway.make({ router, port: 0, cors: { origins: [page] }, routes: [{ path: "/page", handler }] })
+      const allowed = yield* send(url, "GET", "/page", { origin: page })
+      expect(allowed.headers["access-control-allow-origin"]).toBe(page)
+      expect(allowed.headers["vary"]).toBe("accept-encoding, origin")
+      const none = yield* send(url, "GET", "/page", {})
+      expect(none.headers["vary"]).toBe("accept-encoding, origin")
+    })
+  )
+})
+
+describe("Gateway CORS origins as browsers send them", () => {
+  it.scopedLive("an extension's or an app's origin (chrome-extension://, moz-extension://, tauri://, capacitor://) may be listed, in Gateway.make and in a config", () =>
+    Effect.gen(function* () {
+      const origins = [
+        "chrome-extension://abcdefghijklmnopabcdefghijklmnop",
+        "moz-extension://0b1f9a3c-3c4e-4d7a-9b0e-5f2c8f3d6a11",
+        "tauri://localhost",
+        "capacitor://localhost"
+      ]
+      const { url } = yield* gateway({ cors: { origins } })
+      for (const origin of origins) {
+        const answer = yield* send(url, "GET", "/v1/models", { authorization: `Bearer ${key}`, origin })
+        expect(answer.headers["access-control-allow-origin"], origin).toBe(origin)
+      }
+      const parsed = yield* Config.parse(
+        [
+          "providers: { sim: { type: simulated } }",
+          "models: { mini: { provider: sim, model: m } }",
+          "gateway:",
+          "  cors:",
+          `    origins: [${origins.map((origin) => JSON.stringify(origin)).join(", ")}]`
+        ].join("\n")
+      )
+      expect(Config.gatewaySettings(parsed.config).cors?.origins).toEqual(origins)
+    })
+  )
+
+  it.scopedLive("an origin written with its scheme's default port matches the page, which sends none", () =>
+    Effect.gen(function* () {
+      const { url } = yield* gateway({ cors: { origins: ["https://app.example.com:443", "http://intranet.example:80"] } })
+      const https = yield* send(url, "GET", "/v1/models", { authorization: `Bearer ${key}`, origin: page })
+      expect(https.headers["access-control-allow-origin"]).toBe(page)
+      const http = yield* send(url, "GET", "/v1/models", { authorization: `Bearer ${key}`, origin: "http://intranet.example" })
+      expect(http.headers["access-control-allow-origin"]).toBe("http://intranet.example")
     })
   )
 })

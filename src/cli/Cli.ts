@@ -196,6 +196,12 @@ const serve = Command.make(
           `gateway on ${bound} with no gateway key: anyone who can reach the port can call its providers; set gateway.keys, or serve on 127.0.0.1`
         )
       }
+      if (settings.keys.length === 0 && settings.cors?.origins.includes("*") === true) {
+        // a keyless loopback gateway answers only a loopback Host (DNS rebinding), but "*" lets any page call it by its address
+        yield* Effect.logWarning(
+          `gateway.cors allows any origin ("*") and the gateway asks no key: any web page open in a browser that can reach ${bound} can call its providers and read the answers; set gateway.keys, or list the origins`
+        )
+      }
       if (settings.admin === undefined && !isLoopback(bound)) {
         // /status and /metrics never ask for a key
         yield* Effect.logWarning(

@@ -532,15 +532,20 @@ interface Guard {
   readonly cors: Cors.Cors | undefined
 }
 
-/** An answer with the CORS headers for the page that asked, if any may read it. */
+/**
+ * An answer with the CORS headers for the page that asked, if any may read
+ * it, and the `Vary` that keeps an HTTP cache from handing it to another
+ * (see `Cors.responseHeaders`; a route's own `Vary` is kept).
+ */
 const withCors = (
   guard: Guard,
   origin: string | undefined,
   response: HttpServerResponse.HttpServerResponse
 ): HttpServerResponse.HttpServerResponse => {
-  if (guard.cors === undefined || origin === undefined) return response
-  const headers = Cors.responseHeaders(guard.cors, origin)
-  return headers === undefined ? response : HttpServerResponse.setHeaders(response, headers)
+  if (guard.cors === undefined) return response
+  const { vary, ...headers } = Cors.responseHeaders(guard.cors, origin)
+  const corsed = HttpServerResponse.setHeaders(response, headers)
+  return vary === undefined ? corsed : HttpServerResponse.setHeader(corsed, "vary", Cors.varyWith(response.headers["vary"], vary))
 }
 
 /**

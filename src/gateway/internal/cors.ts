@@ -30,11 +30,14 @@ export interface Options {
 /** A browser keeps a preflight's answer for 10 minutes unless told otherwise (Chromium's cap is 2 hours). */
 const defaultMaxAge = Duration.minutes(10)
 
-const originPattern = /^https?:\/\/(?:\[[0-9a-f:.]+\]|[a-z0-9.-]+)(?::\d{1,5})?$/
+// any scheme: an extension's page (`chrome-extension://<id>`, `moz-extension://<uuid>`) or an app's
+// (`tauri://localhost`, `capacitor://localhost`) sends its own, and only "*" would take it otherwise
+const originPattern = /^[a-z][a-z0-9+.-]*:\/\/(?:\[[0-9a-f:.]+\]|[a-z0-9.-]+)(?::\d{1,5})?$/
 
 /**
- * Whether `origin` is one a browser would send: a scheme, a host and a
- * port if not the default, nothing else (no path, no trailing slash).
+ * Whether `origin` is one a browser would send: a scheme (any: an
+ * extension's or an app's too), a host and a port if not the default,
+ * nothing else (no path, no trailing slash).
  *
  * @internal
  */
@@ -42,6 +45,9 @@ export const problem = (origin: string): string | undefined =>
   origin === "*" || originPattern.test(origin.toLowerCase())
     ? undefined
     : `"${Errors.printable(origin, 100)}" is not an origin: write it as a browser sends it, a scheme, a host and a port if not the default ("https://app.example.com", "http://localhost:3000"), or "*" for any`
+
+/** An origin as a browser sends it: lower-cased, without its scheme's default port (which a browser leaves out). */
+const normalised = (origin: string): string => origin.toLowerCase().replace(/^(https:\/\/.+):443$|^(http:\/\/.+):80$/, "$1$2")
 
 /**
  * Checks the settings; throws a `RangeError` naming the first bad origin or
@@ -61,7 +67,7 @@ export const make = (options: Options): Cors => {
   const maxAge = decoded.value
   return {
     anyOrigin: options.origins.includes("*"),
-    origins: new Set(options.origins.filter((o) => o !== "*").map((o) => o.toLowerCase())),
+    origins: new Set(options.origins.filter((o) => o !== "*").map(normalised)),
     maxAgeSeconds: Math.floor(Duration.toSeconds(maxAge))
   }
 }
@@ -86,17 +92,33 @@ const exposed = [
 ].join(", ")
 
 /**
- * The headers that let a page at `origin` read an answer; none for a
- * request with no `Origin` or from an origin not allowed (the browser then
- * keeps the answer from the page).
+ * The headers that let a page at `origin` read an answer. With `"*"`, on
+ * every answer, a request with no `Origin` included, and no `Vary`; with a
+ * list of origins, `Vary: Origin` on every answer (the allowed origin's
+ * `Access-Control-Allow-Origin` too): an HTTP cache must not hand an answer
+ * made for one page, or for none, to another (Fetch, "CORS protocol and
+ * HTTP caches"). A request with no `Origin` or from an origin not allowed
+ * gets no `Access-Control-Allow-Origin` (the browser then keeps the answer
+ * from the page).
  *
  * @internal
  */
-export const responseHeaders = (cors: Cors, origin: string | undefined): Record<string, string> | undefined => {
-  if (origin === undefined || !allows(cors, origin)) return undefined
-  return cors.anyOrigin
-    ? { "access-control-allow-origin": "*", "access-control-expose-headers": exposed }
-    : { "access-control-allow-origin": origin, "access-control-expose-headers": exposed, vary: "origin" }
+export const responseHeaders = (cors: Cors, origin: string | undefined): Record<string, string> => {
+  if (cors.anyOrigin) return { "access-control-allow-origin": "*", "access-control-expose-headers": exposed }
+  if (origin === undefined || !allows(cors, origin)) return { vary: "origin" }
+  return { "access-control-allow-origin": origin, "access-control-expose-headers": exposed, vary: "origin" }
+}
+
+/**
+ * A `Vary` that names `name` too: the answer's own, if any, kept (`*`
+ * already names every header).
+ *
+ * @internal
+ */
+export const varyWith = (existing: string | undefined, name: string): string => {
+  if (existing === undefined || existing.trim() === "") return name
+  const names = existing.split(",").map((part) => part.trim().toLowerCase())
+  return names.includes(name) || names.includes("*") ? existing : `${existing}, ${name}`
 }
 
 /** A header name as HTTP allows it (a token). */
@@ -123,8 +145,8 @@ export const preflight = (
   header: (name: string) => string | undefined
 ): HttpServerResponse.HttpServerResponse | Errors.Failure => {
   const origin = header("origin")!
+  if (!allows(cors, origin)) return Errors.originNotAllowed(origin)
   const allowed = responseHeaders(cors, origin)
-  if (allowed === undefined) return Errors.originNotAllowed(origin)
   const asked = (header("access-control-request-headers") ?? "")
     .split(",")
     .map((name) => name.trim().toLowerCase())

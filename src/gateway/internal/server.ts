@@ -47,11 +47,23 @@ export interface Listening {
 /**
  * Serves the admin app on its own Node server, in the scope (closed with
  * it, after the main server's drain: a scrape during the drain is answered).
+ * Closing stops it accepting and closes every connection left: the
+ * platform's own close waits for each to end, and one a client holds open
+ * (connected, or halfway through a request's head) would hold the
+ * shutdown past `drainTimeout`, up to Node's own header timeout.
  */
 const startAdmin = (admin: NonNullable<ServerSettings["admin"]>, routes: App.Settings["routes"]) =>
   Effect.gen(function* () {
     const app = yield* App.makeAdmin(routes, App.isLoopbackHost(admin.host))
-    const server = yield* NodeHttpServer.make(() => Http.createServer(), { host: admin.host, port: admin.port })
+    const node = Http.createServer()
+    const server = yield* NodeHttpServer.make(() => node, { host: admin.host, port: admin.port })
+    // added after the platform's, so it runs before it
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        node.close()
+        node.closeAllConnections()
+      })
+    )
     yield* server.serve(app)
     return listening(admin.host, server.address, admin.port)
   })
