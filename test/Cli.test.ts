@@ -501,6 +501,11 @@ describe("llm-failover CLI", () => {
       expect(private_).not.toMatch(/level=WARN/)
       expect(private_).toMatch(/Operators: http:\/\/127\.0\.0\.1:\d+\/status .*http:\/\/127\.0\.0\.1:\d+\/metrics/)
       expect(private_).toMatch(/http:\/\/0\.0\.0\.0:\d+\/v1\/usage/)
+      // an admin listener open to the network is said to be so
+      writeFileSync(admin, [...base, 'gateway: { keys: ["env:GATEWAY_KEY"], admin: { host: 0.0.0.0, port: 0 } }', ""].join("\n"))
+      expect(await served(["--config", admin])).toMatch(
+        /level=WARN .*message="gateway's admin listener on 0\.0\.0\.0 serves \/status and \/metrics to anyone who can reach its port/
+      )
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }

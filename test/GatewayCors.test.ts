@@ -27,8 +27,8 @@ const gateway = (options: { readonly [K in keyof Gateway.Options]?: Gateway.Opti
   Effect.gen(function* () {
     const model = yield* Simulated.make({ provider: "openai", model: "gpt-4.1-mini", latency: 0 })
     const router = yield* Router.make({ targets: { mini: { model } }, chains: { default: ["mini"] } })
-    const { cors = { origins: [page] }, keys = [Redacted.make(key)] } = options
-    return yield* Gateway.make({ router, port: 0, keys, ...("cors" in options && options.cors === undefined ? {} : { cors }) })
+    const { cors = { origins: [page] }, keys = [Redacted.make(key)], routes = [] } = options
+    return yield* Gateway.make({ router, port: 0, keys, routes, ...("cors" in options && options.cors === undefined ? {} : { cors }) })
   })
 
 const chat = (stream = false) => JSON.stringify({ model: "default", stream, messages: [{ role: "user", content: "hi" }] })
@@ -118,6 +118,24 @@ describe("Gateway CORS", () => {
       const cased = yield* gateway({ cors: { origins: ["https://App.Example.com"] } })
       const upper = yield* send(cased.url, "GET", "/v1/models", { authorization: `Bearer ${key}`, origin: page })
       expect(upper.headers["access-control-allow-origin"]).toBe(page)
+    })
+  )
+
+  it.scopedLive("CORS covers the API alone: the routes that ask no key (status, metrics, health) are no page's to read, even with \"*\"", () =>
+    Effect.gen(function* () {
+      const status = { path: "/status.json", handler: Effect.succeed(HttpServerResponse.unsafeJson({ targets: [] })) }
+      const { url } = yield* gateway({ cors: { origins: ["*"] }, routes: [status] })
+      for (const path of ["/status.json", "/healthz"]) {
+        const answer = yield* send(url, "GET", path, { origin: page })
+        expect(answer.status, path).toBe(200)
+        expect(answer.headers["access-control-allow-origin"], path).toBeUndefined()
+        const preflight = yield* send(url, "OPTIONS", path, { origin: page, "access-control-request-method": "GET" })
+        // no route answers OPTIONS there: 404 for an extra route, 405 for a known one
+        expect(preflight.status, path).toBe(path === "/healthz" ? 405 : 404)
+        expect(preflight.headers["access-control-allow-origin"], path).toBeUndefined()
+      }
+      const models = yield* send(url, "GET", "/v1/models", { authorization: `Bearer ${key}`, origin: page })
+      expect(models.headers["access-control-allow-origin"]).toBe("*")
     })
   )
 
@@ -211,11 +229,11 @@ describe("Gateway CORS and HTTP caches", () => {
       const model = yield* Simulated.make({ provider: "openai", model: "gpt-4.1-mini", latency: 0 })
       const router = yield* Router.make({ targets: { mini: { model } }, chains: { default: ["mini"] } })
       const handler = Effect.succeed(HttpServerResponse.text("hi", { headers: { vary: "accept-encoding" } }))
-      const { url } = yield* Gateway.make({ router, port: 0, cors: { origins: [page] }, routes: [{ path: "/page", handler }] })
-      const allowed = yield* send(url, "GET", "/page", { origin: page })
+      const { url } = yield* Gateway.make({ router, port: 0, cors: { origins: [page] }, routes: [{ path: "/v1/page", handler }] })
+      const allowed = yield* send(url, "GET", "/v1/page", { origin: page })
       expect(allowed.headers["access-control-allow-origin"]).toBe(page)
       expect(allowed.headers["vary"]).toBe("accept-encoding, origin")
-      const none = yield* send(url, "GET", "/page", {})
+      const none = yield* send(url, "GET", "/v1/page", {})
       expect(none.headers["vary"]).toBe("accept-encoding, origin")
     })
   )

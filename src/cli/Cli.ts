@@ -202,10 +202,13 @@ const serve = Command.make(
           `gateway.cors allows any origin ("*") and the gateway asks no key: any web page open in a browser that can reach ${bound} can call its providers and read the answers; set gateway.keys, or list the origins`
         )
       }
-      if (settings.admin === undefined && !isLoopback(bound)) {
-        // /status and /metrics never ask for a key
+      // /status and /metrics never ask for a key
+      const adminHost = settings.admin === undefined ? undefined : settings.admin.host ?? Gateway.defaults.host
+      if (adminHost === undefined ? !isLoopback(bound) : !isLoopback(adminHost)) {
         yield* Effect.logWarning(
-          `gateway on ${bound} serves /status and /metrics to anyone who can reach the port; set gateway.admin to serve them on a private address`
+          adminHost === undefined
+            ? `gateway on ${bound} serves /status and /metrics to anyone who can reach the port; set gateway.admin to serve them on a private address`
+            : `gateway's admin listener on ${adminHost} serves /status and /metrics to anyone who can reach its port; keep it on a private address`
         )
       }
       const shared = Config.sharedState(parsed.config)

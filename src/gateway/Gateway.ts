@@ -120,7 +120,7 @@ import * as InternalServer from "./internal/server.js"
  * - `port`: default 8787; 0 picks a free port (see {@link Server.port}).
  * - `drainTimeout`: on shutdown, how long requests in flight may take to
  *   finish before their connections are closed (default 30 seconds).
- * - `cors`: the web pages that may call the gateway from a browser:
+ * - `cors`: the web pages that may call the API (`/v1/...`) from a browser:
  *   `origins` as a browser sends them (`"https://app.example.com"`), or
  *   `"*"` for any; `maxAge`, how long a browser keeps a preflight's answer
  *   (default 10 minutes). A preflight is answered before any key is

@@ -725,7 +725,9 @@ const withRequestLog = <R>(
     const record = yield* logged(sink, method, path, request.headers["x-request-id"])
     const header = (name: string): string | undefined => request.headers[name]
     const hostAllowed = guard.hostAllowed(header("host"))
-    const preflight = hostAllowed ? preflightOf(guard, method, header) : undefined
+    // CORS covers the API alone: a page of another origin reads no status page or metrics (they ask no key)
+    const api = path.startsWith("/v1/")
+    const preflight = hostAllowed && api ? preflightOf(guard, method, header) : undefined
     const answered = yield* answer(
       (hostAllowed ? preflight ?? app : Effect.fail(Errors.hostNotAllowed())).pipe(
         Effect.provideService(CurrentLog, record),
@@ -733,7 +735,7 @@ const withRequestLog = <R>(
       ),
       record
     )
-    const shared = preflight === undefined ? withCors(guard, header("origin"), answered) : answered
+    const shared = preflight === undefined && api ? withCors(guard, header("origin"), answered) : answered
     const identified = request.source instanceof Http.IncomingMessage ? closingUnread(request.source, shared) : shared
     const body = identified.body
     if (body._tag !== "Stream") {
