@@ -600,7 +600,7 @@ export const gatewayDefaults = {
   keys: [],
   host: "127.0.0.1",
   port: 8787,
-  maxBodyBytes: 1_048_576
+  maxBodyBytes: schema.defaultMaxBodyBytes
 } as const satisfies Partial<GatewaySettings>
 
 /**

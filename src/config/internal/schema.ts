@@ -5,8 +5,6 @@
  * @internal
  */
 import { Duration, ParseResult, Redacted, Schema } from "effect"
-import { defaults as GatewayDefaults } from "../../gateway/Gateway.js"
-import * as Cors from "../../gateway/internal/cors.js"
 import { withRules } from "../../llm/internal/withRules.js"
 import * as ModelInfo from "../../llm/ModelInfo.js"
 import * as Simulated from "../../providers/Simulated.js"
@@ -15,6 +13,7 @@ import { maxBuckets } from "../../resilience/Health.js"
 import { maxWindowCalls } from "../../resilience/internal/window.js"
 import type * as Strategy from "../../router/Strategy.js"
 import * as RedisUrl from "../../state/internal/url.js"
+import { originProblem } from "./origin.js"
 import { HeaderValue, Secret } from "./secret.js"
 import { byShape, isRecord, optional, show, struct } from "./shape.js"
 
@@ -463,7 +462,7 @@ const Cache = orOff(
   "{ ttl, maxEntries }"
 )
 
-const Origin = Schema.String.pipe(Schema.filter((origin) => Cors.problem(origin) ?? true))
+const Origin = Schema.String.pipe(Schema.filter((origin) => originProblem(origin) ?? true))
 
 const CorsSettings = struct("cross-origin requests (origins, maxAge)", {
   origins: Schema.Array(Origin),
@@ -471,6 +470,9 @@ const CorsSettings = struct("cross-origin requests (origins, maxAge)", {
 })
 
 const Port = Schema.Int.pipe(Schema.between(0, 65_535))
+
+/** The largest request body a gateway takes unless its config says otherwise (`Config.gatewayDefaults`). @internal */
+export const defaultMaxBodyBytes = 1_048_576
 
 const Admin = struct("the admin listener (host, port)", { host: optional(Host), port: Port })
 
@@ -495,7 +497,7 @@ export const Gateway = withRules(struct(
 ), [{
   reads: ["maxBodyBytes", "maxBufferedBytes"],
   check: (gateway: { readonly maxBodyBytes?: number; readonly maxBufferedBytes?: number }) => {
-    const body = gateway.maxBodyBytes ?? GatewayDefaults.maxBodyBytes
+    const body = gateway.maxBodyBytes ?? defaultMaxBodyBytes
     return gateway.maxBufferedBytes === undefined || gateway.maxBufferedBytes >= body ||
       { path: ["maxBufferedBytes"], message: `must be at least maxBodyBytes (${body}): no body that large could be read` }
   }

@@ -8,6 +8,7 @@
 import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import { originProblem } from "../../config/internal/origin.js"
 import { isNegative } from "../../resilience/internal/duration.js"
 import * as Errors from "./errors.js"
 
@@ -30,21 +31,12 @@ export interface Options {
 /** A browser keeps a preflight's answer for 10 minutes unless told otherwise (Chromium's cap is 2 hours). */
 const defaultMaxAge = Duration.minutes(10)
 
-// any scheme: an extension's page (`chrome-extension://<id>`, `moz-extension://<uuid>`) or an app's
-// (`tauri://localhost`, `capacitor://localhost`) sends its own, and only "*" would take it otherwise
-const originPattern = /^[a-z][a-z0-9+.-]*:\/\/(?:\[[0-9a-f:.]+\]|[a-z0-9.-]+)(?::\d{1,5})?$/
-
 /**
- * Whether `origin` is one a browser would send: a scheme (any: an
- * extension's or an app's too), a host and a port if not the default,
- * nothing else (no path, no trailing slash).
+ * Whether `origin` is one a browser would send (see `originProblem`).
  *
  * @internal
  */
-export const problem = (origin: string): string | undefined =>
-  origin === "*" || originPattern.test(origin.toLowerCase())
-    ? undefined
-    : `"${Errors.printable(origin, 100)}" is not an origin: write it as a browser sends it, a scheme, a host and a port if not the default ("https://app.example.com", "http://localhost:3000"), or "*" for any`
+export const problem = originProblem
 
 /** An origin as a browser sends it: lower-cased, without its scheme's default port (which a browser leaves out). */
 const normalised = (origin: string): string => origin.toLowerCase().replace(/^(https:\/\/.+):443$|^(http:\/\/.+):80$/, "$1$2")
