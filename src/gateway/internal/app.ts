@@ -41,6 +41,7 @@ import * as Errors from "./errors.js"
 import * as NodeBody from "./nodeBody.js"
 import * as WireRequest from "./request.js"
 import * as WireResponse from "./response.js"
+import * as Wire from "./wire.js"
 
 /** The gateway's resolved settings. @internal */
 export interface Settings {
@@ -173,6 +174,7 @@ export const failureResponse = (failure: Errors.Failure): HttpServerResponse.Htt
 /** Known routes and their methods, to tell a wrong method (405) from an unknown URL (404). */
 const routes: ReadonlyArray<readonly [RegExp, ReadonlyArray<string>]> = [
   [/^\/v1\/chat\/completions$/, ["POST"]],
+  [/^\/v1\/responses$/, ["POST"]],
   [/^\/v1\/models(\/.+)?$/, ["GET"]],
   [/^\/(healthz|readyz)$/, ["GET"]]
 ]
@@ -261,7 +263,7 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
 
     // -- chat completions ---------------------------------------------------
 
-    const readRequest = (request: ChatInput) =>
+    const readRequest = <D extends WireRequest.Decoded>(wire: Wire.Wire<D>, request: ChatInput) =>
       Effect.gen(function* () {
         const length = request.header("content-length")
         if (length !== undefined && Number(length) > settings.maxBodyBytes) {
@@ -276,7 +278,7 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
             ReadFailed: () => Effect.fail(Errors.badRequest("The request body could not be read.", null))
           })
         )
-        const decoded = Either.flatMap(WireRequest.parseJson(bytes), WireRequest.decode)
+        const decoded = Either.flatMap(WireRequest.parseJson(bytes), wire.decode)
         if (Either.isLeft(decoded)) return yield* Effect.fail(Errors.badRequest(decoded.left.message, decoded.left.param))
         return decoded.right
       })
@@ -285,20 +287,20 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
     // that uploads slowly (up to bodyTimeout) or sends a bad request holds none
     const admit = bulkhead === undefined ? Effect.void : Effect.mapError(bulkhead.acquire, Errors.busy)
 
-    const completed = (decoded: WireRequest.Decoded, { log, requestId }: Current, tenant: string | undefined) =>
+    const completed = <D extends WireRequest.Decoded>(wire: Wire.Wire<D>, decoded: D, { log, requestId }: Current, tenant: string | undefined) =>
       Effect.matchEffect(router.complete(decoded.request, { chain: decoded.model, correlationId: requestId, tenant }), {
         onFailure: (error) =>
           isStoppedAnswer(error)
             ? Effect.map(unixSeconds, (created) => {
                 log.outcome = "content_filter"
-                const body = WireResponse.stoppedCompletion(completionId(), created, error)
+                const body = wire.stopped(decoded, created, error)
                 return HttpServerResponse.unsafeJson(body, { headers: stoppedHeaders(decoded.model, error) })
               })
             : Effect.fail(Errors.fromChainError(error)),
         onSuccess: ({ response, meta }) =>
           Effect.map(unixSeconds, (created) => {
             noteMeta(log, meta)
-            const body = WireResponse.completion(completionId(), created, response)
+            const body = wire.completion(decoded, created, response)
             return HttpServerResponse.unsafeJson(body, { headers: metaHeaders(meta) })
           })
       })
@@ -319,26 +321,32 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
      * went out (so the router ended it, if no content-policy chain took it):
      * the whole stream OpenAI sends for it, as `completed` answers it whole.
      */
-    const stoppedStream = (decoded: WireRequest.Decoded, log: RequestLog, error: ContentFiltered) =>
+    const stoppedStream = <D extends WireRequest.Decoded>(wire: Wire.Wire<D>, decoded: D, log: RequestLog, error: ContentFiltered) =>
       Effect.map(unixSeconds, (created) => {
         log.outcome = "content_filter"
-        const encoder = new WireResponse.ChunkEncoder(completionId(), created, error.model, decoded.includeUsage)
+        const encoder = wire.encoder(decoded, created, error.model)
         return HttpServerResponse.text(encoder.stoppedStream(error), {
           contentType: "text/event-stream",
           headers: { ...stoppedHeaders(decoded.model, error), "cache-control": "no-cache", "x-accel-buffering": "no" }
         })
       })
 
-    const streamed = (decoded: WireRequest.Decoded, { log, requestId }: Current, tenant: string | undefined, deadline: Deadline | undefined) =>
+    const streamed = <D extends WireRequest.Decoded>(
+      wire: Wire.Wire<D>,
+      decoded: D,
+      { log, requestId }: Current,
+      tenant: string | undefined,
+      deadline: Deadline | undefined
+    ) =>
       Effect.gen(function* () {
         const opened = yield* Effect.either(router.stream(decoded.request, { chain: decoded.model, correlationId: requestId, tenant }))
         if (Either.isLeft(opened)) {
           const error = opened.left
-          return yield* isStoppedAnswer(error) ? stoppedStream(decoded, log, error) : Effect.fail(Errors.fromChainError(error))
+          return yield* isStoppedAnswer(error) ? stoppedStream(wire, decoded, log, error) : Effect.fail(Errors.fromChainError(error))
         }
         const started = opened.right
         noteMeta(log, started.meta)
-        const encoder = new WireResponse.ChunkEncoder(completionId(), yield* unixSeconds, started.meta.model, decoded.includeUsage)
+        const encoder = wire.encoder(decoded, yield* unixSeconds, started.meta.model)
         const events = yield* sseEvents(started, encoder, log, deadline)
         return HttpServerResponse.stream(events, {
           contentType: "text/event-stream",
@@ -361,7 +369,7 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
      */
     const sseEvents = (
       started: Router.StreamResult,
-      encoder: WireResponse.ChunkEncoder,
+      encoder: WireResponse.StreamEncoder,
       log: RequestLog,
       deadline: Deadline | undefined
     ) =>
@@ -401,7 +409,7 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
           const failure = streamFailure(error)
           noteFailure(log, failure)
           log.outcome = failure.code ?? "failed"
-          return send(take() + WireResponse.sseEvent(Errors.body(failure)))
+          return send(take() + encoder.failed(Errors.body(failure)))
         }
         /** The closing events, after `finish` (a finish chunk of the gateway's own, if any). */
         const closing = (finish: string) =>
@@ -435,29 +443,35 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
         return events
       })
 
-    /** The chat route over what it reads of a request, on either server (see `NodeChat`). */
-    const chat = (request: ChatInput, current: Current) => Effect.gen(function* () {
+    /**
+     * A route that answers over the router in a wire format (see `Wire`),
+     * over what it reads of a request: the chat route on either server (see
+     * `NodeChat`), the responses route on the platform's.
+     */
+    const served = <D extends WireRequest.Decoded>(wire: Wire.Wire<D>) => (request: ChatInput, current: Current) => Effect.gen(function* () {
       const log = current.log
       const start = yield* Clock.currentTimeMillis
       const key = yield* checkKey(request.header("authorization"))
       // each gateway key its own part of degraded mode's cache: one client's answers are never another's
       const tenant = key < 0 ? undefined : `key ${key}`
       if (lifecycle.draining) return yield* Effect.fail(Errors.shuttingDown())
-      const decoded = yield* readRequest(request)
+      const decoded = yield* readRequest(wire, request)
       log.chain = Errors.printable(decoded.model, 100)
       if (!names.has(decoded.model)) return yield* Effect.fail(Errors.modelNotFound(decoded.model))
       yield* admit
       const deadline = timeout === undefined ? undefined : { at: start + Duration.toMillis(timeout), limit: timeout }
-      return decoded.stream ? yield* streamed(decoded, current, tenant, deadline) : yield* completed(decoded, current, tenant)
+      return decoded.stream ? yield* streamed(wire, decoded, current, tenant, deadline) : yield* completed(wire, decoded, current, tenant)
     }).pipe((handler) =>
       timeout === undefined
         ? handler
         : Effect.timeoutFail(handler, { duration: timeout, onTimeout: () => Errors.timedOut(timeout) })
     )
 
-    const chatCompletions = Effect.flatMap(CurrentLog, (current) =>
-      Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => chat(platformInput(request), current))
-    )
+    const chat = served(Wire.chat)
+    const route = (handler: (request: ChatInput, current: Current) => ReturnType<typeof chat>) =>
+      Effect.flatMap(CurrentLog, (current) => Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => handler(platformInput(request), current)))
+    const chatCompletions = route(chat)
+    const responses = route(served(Wire.responses))
 
     // -- health -------------------------------------------------------------
 
@@ -473,6 +487,7 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
         HttpRouter.get(app, route.path as HttpRouter.PathInput, route.requireKey === true ? Effect.zipRight(requireKey, route.handler) : route.handler),
       HttpRouter.empty.pipe(
         HttpRouter.post("/v1/chat/completions", chatCompletions),
+        HttpRouter.post("/v1/responses", responses),
         HttpRouter.get("/v1/models", listModels),
         HttpRouter.get("/v1/models/*", getModel),
         HttpRouter.get("/healthz", healthz),
@@ -575,8 +590,6 @@ export const isLoopbackHost = (host: string | undefined): boolean => {
     /^::ffff:127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name)
   )
 }
-
-const completionId = (): string => `chatcmpl-${randomUUID().replaceAll("-", "")}`
 
 /** When a request must be done by (epoch ms), and the limit that set it. */
 interface Deadline {
