@@ -305,6 +305,78 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: the R
     )
   })
 
+  describe("stops on content policy", () => {
+    it.scoped("a provider's stop after some text: a 200, incomplete for content_filter, the text so far; streamed the same", () =>
+      Effect.gen(function* () {
+        const { client, secondary } = yield* setup({
+          primary: { reply: { text: "partial text", finishReason: "content_filter", usage: { inputTokens: 12, outputTokens: 2 } } }
+        })
+        const { data, response } = yield* promise(() => client.responses.create({ model: "default", input: prompt }).withResponse())
+        expect(response.status).toBe(200)
+        expect(response.headers.get("x-llm-provider")).toBe("openai")
+        expect(data).toMatchObject({ status: "incomplete", incomplete_details: { reason: "content_filter" }, output_text: "partial text" })
+        expect(data.usage).toMatchObject({ input_tokens: 12, output_tokens: 2 })
+        const seen = yield* events(yield* promise(() => client.responses.create({ model: "default", input: prompt, stream: true })))
+        const last = seen.at(-1)
+        expect(last?.type).toBe("response.incomplete")
+        expect(last?.type === "response.incomplete" && last.response).toMatchObject({
+          incomplete_details: { reason: "content_filter" },
+          output: [{ type: "message", content: [{ type: "output_text", text: "partial text" }] }]
+        })
+        expect(seen.some((e) => e.type === "error" || e.type === "response.failed")).toBe(false)
+        expect(secondary.count()).toBe(0)
+      })
+    )
+
+    it.scoped("a model's refusal: a refusal part of the message, the response completed; streamed as refusal events", () =>
+      Effect.gen(function* () {
+        const { client, primary } = yield* setup()
+        const refusal = "I'm sorry, I can't help with that."
+        const usage = { prompt_tokens: 9, completion_tokens: 8, total_tokens: 17 }
+        primary.enqueue(
+          MockServer.status(200, {
+            body: {
+              id: "chatcmpl-upstream",
+              object: "chat.completion",
+              model: "gpt-4.1-mini",
+              choices: [{ index: 0, message: { role: "assistant", content: null, refusal }, finish_reason: "stop" }],
+              usage
+            }
+          })
+        )
+        const data = yield* promise(() => client.responses.create({ model: "default", input: prompt }))
+        expect(data.status).toBe("completed")
+        expect(data.output).toMatchObject([{ type: "message", status: "completed", content: [{ type: "refusal", refusal }] }])
+        expect(data.output_text).toBe("")
+        const chunk = (delta: unknown, finish: string | null = null) =>
+          `data: ${JSON.stringify({ id: "u", object: "chat.completion.chunk", created: 1, model: "gpt-4.1-mini", choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`
+        primary.enqueue(
+          MockServer.status(200, {
+            body: chunk({ role: "assistant", content: null, refusal: "" }) + chunk({ refusal: "I'm sorry, " }) +
+              chunk({ refusal: "I can't help with that." }) + chunk({}, "stop") + "data: [DONE]\n\n"
+          })
+        )
+        const stream = client.responses.stream({ model: "default", input: prompt })
+        const types: Array<string> = []
+        stream.on("event", (event) => types.push(event.type))
+        const final = yield* promise(() => stream.finalResponse())
+        expect(final.status).toBe("completed")
+        expect(final.output).toMatchObject([{ type: "message", status: "completed", content: [{ type: "refusal", refusal }] }])
+        expect(types).toEqual([
+          "response.created",
+          "response.in_progress",
+          "response.output_item.added",
+          "response.content_part.added",
+          "response.refusal.delta",
+          "response.refusal.done",
+          "response.content_part.done",
+          "response.output_item.done",
+          "response.completed"
+        ])
+      })
+    )
+  })
+
   describe("tool calls", () => {
     it.scoped("a function_call item, then function_call_output input: the round trip reaches the provider as chat tool messages", () =>
       Effect.gen(function* () {
@@ -403,6 +475,33 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: the R
         expect(completed?.type === "response.completed" && completed.response.output).toMatchObject([
           { type: "function_call", call_id: "call_1", name: "weather", arguments: '{"city":"Paris"}', status: "completed" },
           { type: "function_call", call_id: "call_2", name: "weather", arguments: '{"city":"Rome"}', status: "completed" }
+        ])
+      })
+    )
+    it.scoped("streamed text, then a call: the message item is closed before the call's opens", () =>
+      Effect.gen(function* () {
+        const { client } = yield* setup({
+          primary: { reply: { text: "Let me look.", toolCalls: [{ id: "call_1", name: "weather", arguments: { city: "Paris" } }] } }
+        })
+        const seen = yield* events(yield* promise(() => client.responses.create({ model: "primary", input: "Paris?", tools: [weatherTool], stream: true })))
+        const types = seen.map((e) => e.type).filter((t) => !t.endsWith(".delta"))
+        expect(types).toEqual([
+          "response.created",
+          "response.in_progress",
+          "response.output_item.added",
+          "response.content_part.added",
+          "response.output_text.done",
+          "response.content_part.done",
+          "response.output_item.done",
+          "response.output_item.added",
+          "response.function_call_arguments.done",
+          "response.output_item.done",
+          "response.completed"
+        ])
+        const completed = seen.at(-1)
+        expect(completed?.type === "response.completed" && completed.response.output).toMatchObject([
+          { type: "message", content: [{ type: "output_text", text: "Let me look." }] },
+          { type: "function_call", call_id: "call_1", arguments: '{"city":"Paris"}' }
         ])
       })
     )
