@@ -14,6 +14,7 @@ import OpenAI from "openai"
 import type { ResponseStreamEvent } from "openai/resources/responses/responses"
 import * as Gateway from "../src/gateway/Gateway.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
+import * as Gemini from "../src/providers/Gemini.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import * as Router from "../src/router/Router.js"
 import * as MockServer from "../src/testing/MockServer.js"
@@ -555,6 +556,66 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: the R
     )
   })
 
+  describe("Gemini 3's thought signatures", () => {
+    it.scoped("go out on a function_call item as extra_content, whole or streamed, and come back to Gemini from the client's next turn", () =>
+      Effect.gen(function* () {
+        const signed = {
+          candidates: [
+            {
+              content: { role: "model", parts: [{ functionCall: { name: "weather", args: { city: "Rome" } }, thoughtSignature: "sig-A" }] },
+              finishReason: "STOP"
+            }
+          ],
+          usageMetadata: { promptTokenCount: 3, candidatesTokenCount: 4 }
+        }
+        const upstream = yield* MockServer.make({
+          faults: [MockServer.status(200, { body: signed }), MockServer.status(200, { body: `data: ${JSON.stringify(signed)}\r\n\r\n` })]
+        })
+        const gemini = yield* Gemini.make({ model: "gemini-3-flash-preview", baseUrl: upstream.url })
+        const router = yield* Router.make({ targets: { gemini: { model: gemini } }, chains: { default: ["gemini"] } })
+        const gateway = yield* Gateway.make({ router, port: 0 })
+        const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: "unused", maxRetries: 0, timeout: 10_000 })
+        const tools = [{ ...weatherTool, strict: null }]
+        const first = yield* promise(() => client.responses.create({ model: "default", input: prompt, tools }))
+        expect(first.output).toMatchObject([{ type: "function_call", name: "weather", extra_content: { google: { thought_signature: "sig-A" } } }])
+        const seen = yield* events(yield* promise(() => client.responses.create({ model: "default", input: prompt, tools, stream: true })))
+        const added = seen.find((e) => e.type === "response.output_item.added")
+        expect(added?.type === "response.output_item.added" && added.item).toMatchObject({ extra_content: { google: { thought_signature: "sig-A" } } })
+        // the client sends back the items it got
+        const calls = first.output.flatMap((item) => (item.type === "function_call" ? [item] : []))
+        yield* promise(() =>
+          client.responses.create({
+            model: "default",
+            tools,
+            input: [{ role: "user", content: prompt }, ...calls, { type: "function_call_output", call_id: calls[0]!.call_id, output: "sunny" }]
+          })
+        )
+        const sent = upstream.requests()[2]?.body as { contents: Array<{ role: string; parts: Array<Record<string, unknown>> }> }
+        expect(sent.contents[1]).toEqual({
+          role: "model",
+          parts: [{ functionCall: { name: "weather", args: { city: "Rome" } }, thoughtSignature: "sig-A" }]
+        })
+      })
+    )
+  })
+
+  describe("request timeout", () => {
+    it.scoped("a stream past requestTimeout ends with an error event (request_timeout) and response.failed, and upstream is aborted", () =>
+      Effect.gen(function* () {
+        const { client, primary } = yield* setup({
+          primary: { reply: { text: "one two three four five six seven eight" }, tokenDelay: "100 millis" },
+          gateway: { requestTimeout: "250 millis" }
+        })
+        const seen = yield* events(yield* promise(() => client.responses.create({ model: "default", input: prompt, stream: true })))
+        const [error, failed] = seen.slice(-2)
+        expect(error).toMatchObject({ type: "error", code: "request_timeout" })
+        expect(failed?.type).toBe("response.failed")
+        const aborted = yield* MockServer.awaitAborted(primary, 1).pipe(Effect.timeout("2 seconds"))
+        expect(aborted).toHaveLength(1)
+      })
+    )
+  })
+
   describe("failover", () => {
     it.scoped("the primary's 503: the secondary serves, and the headers say so, whole or streamed", () =>
       Effect.gen(function* () {
@@ -612,6 +673,8 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: the R
       ["an unknown effort", { reasoning: { effort: "extreme" } }, "reasoning.effort"],
       ["an unknown role", { input: [{ role: "tool", content: "x" }] }, "input[0].role"],
       ["no input", { input: undefined }, "input"],
+      ["instructions and no input", { input: undefined, instructions: "Be brief." }, "input"],
+      ["an empty input after instructions", { input: [], instructions: "Be brief." }, "input"],
       ["an empty input", { input: [] }, "input"],
       ["a temperature out of range", { temperature: 3 }, "temperature"],
       ["max_output_tokens of 0", { max_output_tokens: 0 }, "max_output_tokens"]
@@ -634,6 +697,24 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: the R
         )
         expect((data as unknown as { readonly store: boolean }).store).toBe(false)
         expect(primary.count()).toBe(1)
+      })
+    )
+
+    it.scoped("a body over maxBodyBytes is a 413, one not declared JSON a 415, as on the chat route", () =>
+      Effect.gen(function* () {
+        const { gateway, primary } = yield* setup({ gateway: { maxBodyBytes: 1024 } })
+        const post = (body: string, contentType: string) =>
+          promise(() =>
+            fetch(`${gateway.url}/v1/responses`, { method: "POST", headers: { "content-type": contentType }, body }).then(async (res) => ({
+              status: res.status,
+              body: (await res.json()) as { error: { code: string } }
+            }))
+          )
+        const large = yield* post(JSON.stringify({ model: "default", input: "x".repeat(2048) }), "application/json")
+        expect([large.status, large.body.error.code]).toEqual([413, "request_too_large"])
+        const text = yield* post(JSON.stringify({ model: "default", input: prompt }), "text/plain")
+        expect([text.status, text.body.error.code]).toEqual([415, "unsupported_media_type"])
+        expect(primary.count()).toBe(0)
       })
     )
 

@@ -322,10 +322,12 @@ const decodeBody = (body: unknown): Decoded => {
   if (model.length === 0) invalid("model", "Invalid 'model': expected a model or chain name.")
   unsupported(b)
   const instructions = present(b, "instructions") ? string(b["instructions"], "instructions") : undefined
-  if (b["input"] === undefined && instructions === undefined) missing("input")
-  const input = present(b, "input") ? inputMessages(b["input"]) : []
+  // OpenAI's own `input` may be left out for a stored prompt's: none here
+  if (!present(b, "input")) missing("input")
+  const input = inputMessages(b["input"])
   const [first, ...rest]: Array<Message> = instructions === undefined ? input : [{ role: "system", content: instructions }, ...input]
-  if (first === undefined) return invalid("input", "Invalid 'input': expected at least one input item.")
+  if (input.length === 0) invalid("input", "Invalid 'input': expected at least one input item.")
+  if (first === undefined) return missing("input")
   const tokens = present(b, "max_output_tokens") ? integerIn(b["max_output_tokens"], "max_output_tokens", 1, maxTokensLimit) : undefined
   const temperature = present(b, "temperature") ? numberIn(b["temperature"], "temperature", 0, 2) : undefined
   const topP = present(b, "top_p") ? numberIn(b["top_p"], "top_p", 0, 1) : undefined
