@@ -261,7 +261,7 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       return HttpServerResponse.unsafeJson(modelEntry(id))
     })
 
-    // -- chat completions ---------------------------------------------------
+    // -- chat completions and responses -------------------------------------
 
     const readRequest = <D extends WireRequest.Decoded>(wire: Wire.Wire<D>, request: ChatInput) =>
       Effect.gen(function* () {
@@ -468,10 +468,10 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
     )
 
     const chat = served(Wire.chat)
-    const route = (handler: (request: ChatInput, current: Current) => ReturnType<typeof chat>) =>
+    const platformRoute = (handler: (request: ChatInput, current: Current) => ReturnType<typeof chat>) =>
       Effect.flatMap(CurrentLog, (current) => Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => handler(platformInput(request), current)))
-    const chatCompletions = route(chat)
-    const responses = route(served(Wire.responses))
+    const chatCompletions = platformRoute(chat)
+    const responses = platformRoute(served(Wire.responses))
 
     // -- health -------------------------------------------------------------
 
