@@ -356,16 +356,19 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
 
     /**
      * The SSE body of a stream, as one stage (a stream of stages costs its
-     * overhead per chunk for each stage): the role event, then the events
-     * of each read of the router's chunks, in one write a read (the role
-     * event in the first one's, with its chunks', the closing events or the
-     * error event: a read less a stream, 0.98x and 0.94x the CPU a stream
-     * in two runs), then the closing events; a failure after the first
-     * event (the stream was interrupted, or the request's deadline passed)
-     * ends it with an error event, but for a provider's stop on its content
-     * policy, which ends it as OpenAI does: the model's refusal if any,
-     * `finish_reason` `"content_filter"` (`"stop"` beside a refusal: see
-     * `stoppedFinish`), the usage if asked, `[DONE]`.
+     * overhead per chunk for each stage), in the encoder's wire format: its
+     * first events (chat's role event; the Responses API's
+     * `response.created` and `response.in_progress`), then the events of
+     * each read of the router's chunks, in one write a read (the first
+     * events in the first one's, with its chunks', the closing events or
+     * the error events: a read less a stream, 0.98x and 0.94x the CPU a
+     * stream in two runs), then the closing events; a failure after the
+     * first event (the stream was interrupted, or the request's deadline
+     * passed) ends it with the encoder's error events, but for a provider's
+     * stop on its content policy, which ends it as OpenAI does: for chat,
+     * the model's refusal if any, `finish_reason` `"content_filter"`
+     * (`"stop"` beside a refusal: see `stoppedFinish`), the usage if asked,
+     * `[DONE]` (see `StreamEncoder.stopped`).
      */
     const sseEvents = (
       started: Router.StreamResult,
