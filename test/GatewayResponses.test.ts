@@ -8,10 +8,15 @@
  * fails mid-way.
  */
 import { NodeHttpClient } from "@effect/platform-node"
-import { describe, expect, layer } from "@effect/vitest"
-import { Effect, Logger, Redacted } from "effect"
+import { describe, expect, it, layer } from "@effect/vitest"
+import { Arbitrary, Effect, FastCheck, Logger, Redacted } from "effect"
 import OpenAI from "openai"
-import type { ResponseStreamEvent } from "openai/resources/responses/responses"
+import { accumulateResponse } from "openai/lib/responses/ResponseAccumulator"
+import type { Response, ResponseStreamEvent } from "openai/resources/responses/responses"
+import { ResponseEncoder } from "../src/gateway/internal/responsesResponse.js"
+import type { Echo } from "../src/gateway/internal/responsesRequest.js"
+import { ChatChunk, Usage } from "../src/llm/Chat.js"
+import { ContentFiltered } from "../src/llm/ProviderError.js"
 import * as Gateway from "../src/gateway/Gateway.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
 import * as Gemini from "../src/providers/Gemini.js"
@@ -749,4 +754,87 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: the R
       expect(requests[2]?.annotations).toMatchObject({ param: "previous_response_id" })
     })
   )
+})
+
+describe("ResponseEncoder", () => {
+  const echo: Echo = {
+    instructions: null,
+    max_output_tokens: null,
+    metadata: {},
+    parallel_tool_calls: true,
+    reasoning: { effort: null, summary: null },
+    temperature: null,
+    text: { format: { type: "text" } },
+    tool_choice: "auto",
+    tools: [],
+    top_p: null
+  }
+
+  /**
+   * Chunks as this package's adapters send them: a call's argument deltas
+   * one after another, no text or other call amid them (a call's index, met
+   * again after other content, is a new call's).
+   */
+  const chunks = FastCheck.array(Arbitrary.make(ChatChunk), { maxLength: 16 }).map((all) => {
+    let next = 0
+    let open: { readonly from: number; readonly to: number } | undefined
+    return all.map((chunk): ChatChunk => {
+      if (chunk._tag === "TextDelta" && chunk.text.length > 0) open = undefined
+      if (chunk._tag !== "ToolCallDelta") return chunk
+      if (open?.from !== chunk.index) open = { from: chunk.index, to: next++ }
+      return { ...chunk, index: open.to }
+    })
+  })
+
+  const ending = FastCheck.oneof(
+    FastCheck.constant({ _tag: "end" as const }),
+    FastCheck.constant({ _tag: "failed" as const }),
+    FastCheck.option(FastCheck.string(), { nil: undefined }).map((refusal) => ({ _tag: "stopped" as const, refusal }))
+  )
+
+  const parse = (wire: string): Array<ResponseStreamEvent> =>
+    wire
+      .split("\n\n")
+      .filter((frame) => frame !== "")
+      .map((frame) => {
+        const [event, data, ...rest] = frame.split("\n")
+        expect(rest).toEqual([])
+        const parsed = JSON.parse(data!.slice("data: ".length)) as ResponseStreamEvent
+        expect(`event: ${parsed.type}`).toBe(event)
+        return parsed
+      })
+
+  it("its events, numbered in order, build in the openai client's accumulator the output its last event carries", () => {
+    FastCheck.assert(
+      FastCheck.property(chunks, ending, Arbitrary.make(Usage), (chunks, end, usage) => {
+        const encoder = new ResponseEncoder("resp_1", 1, "gpt-4.1-mini", echo)
+        let wire = encoder.start()
+        for (const chunk of chunks) wire += encoder.chunk(chunk) ?? ""
+        if (end._tag === "end") wire += encoder.end(usage)
+        else if (end._tag === "stopped") {
+          const error = new ContentFiltered({ provider: "openai", model: "gpt-4.1-mini", message: "stopped", ...(end.refusal !== undefined ? { refusal: end.refusal } : {}) })
+          wire += encoder.stopped(error) + encoder.end(usage)
+        } else wire += encoder.failed({ error: { message: "cut", type: "server_error", code: "stream_interrupted", param: null } })
+        const events = parse(wire)
+        expect(events.map((e) => e.sequence_number)).toEqual(events.map((_, i) => i))
+        let snapshot: Response | undefined
+        for (const event of events.slice(0, -1)) snapshot = accumulateResponse(event, snapshot)
+        const last = events.at(-1)!
+        const finish = [...chunks].reverse().find((c) => c._tag === "Finish")
+        const reason = end._tag === "stopped" ? (end.refusal !== undefined ? "stop" : "content_filter") : finish?._tag === "Finish" ? finish.reason : "unknown"
+        if (end._tag === "failed") {
+          expect(last.type).toBe("response.failed")
+          expect(events.at(-2)?.type).toBe("error")
+          return
+        }
+        const expected = reason === "length" || reason === "content_filter" ? "response.incomplete" : "response.completed"
+        expect(last.type).toBe(expected)
+        if (last.type !== "response.completed" && last.type !== "response.incomplete") return
+        // every item the deltas built was closed with its final form: the accumulated output is the final one
+        expect(snapshot?.output).toEqual(last.response.output)
+        expect(last.response.usage?.total_tokens).toBe(usage.inputTokens + usage.outputTokens)
+      }),
+      { numRuns: 1000 }
+    )
+  })
 })

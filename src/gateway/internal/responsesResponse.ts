@@ -197,9 +197,10 @@ const itemJson = (item: ItemState) =>
  * ends; then `response.completed` (or `response.incomplete`) with the whole
  * response. Mutable by design: one encoder serves one stream, in order.
  *
- * A provider that interleaves its tool calls' arguments (none of this
- * package's adapters does) has a call's later arguments in the final
- * response only: its item was closed when the next one opened.
+ * A call's arguments that come after other content (another call's, or
+ * text: none of this package's adapters sends them so) are in the final
+ * response only, not in delta events: its item was closed, with its
+ * `.done` events, when the next item opened.
  *
  * @internal
  */
