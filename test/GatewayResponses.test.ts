@@ -7,9 +7,11 @@
  * failover, the fields a stateless gateway refuses, and a stream that
  * fails mid-way.
  */
-import { NodeHttpClient } from "@effect/platform-node"
+import { HttpMiddleware, type HttpServer } from "@effect/platform"
+import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
+import * as Http from "node:http"
 import { describe, expect, it, layer } from "@effect/vitest"
-import { Arbitrary, Effect, FastCheck, Logger, Redacted } from "effect"
+import { Arbitrary, Effect, FastCheck, Logger, Redacted, Schedule } from "effect"
 import OpenAI from "openai"
 import { accumulateResponse } from "openai/lib/responses/ResponseAccumulator"
 import type { Response, ResponseStreamEvent } from "openai/resources/responses/responses"
@@ -737,6 +739,56 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: the R
       })
     )
   })
+
+  it.scoped("Gateway.app under the platform's CORS middleware: whole and streamed answers carry the middleware's headers", () =>
+    Effect.gen(function* () {
+      const primary = yield* MockServer.make({ reply: { text: "It depends on the swallow." } })
+      const gpt = yield* OpenAi.make({ model: "gpt-4.1-mini", apiKey: Redacted.make(upstreamKey), baseUrl: primary.baseUrls.openai })
+      const router = yield* Router.make({ targets: { primary: { model: gpt } }, chains: { default: ["primary"] } })
+      const app = yield* Gateway.app({ router })
+      const server = yield* NodeHttpServer.make(() => Http.createServer(), { host: "127.0.0.1", port: 0 })
+      yield* server.serve(app, HttpMiddleware.cors())
+      const { port } = server.address as HttpServer.TcpAddress
+      for (const stream of [false, true]) {
+        const response = yield* promise(() =>
+          fetch(`http://127.0.0.1:${port}/v1/responses`, {
+            method: "POST",
+            headers: { "content-type": "application/json", origin: "http://client.test" },
+            body: JSON.stringify({ model: "default", stream, input: prompt })
+          })
+        )
+        expect(response.status).toBe(200)
+        expect(response.headers.get("access-control-allow-origin")).toBe("*")
+        const body = yield* promise(() => response.text())
+        expect(body).toContain(stream ? "event: response.completed" : '"text":"It depends on the swallow."')
+      }
+    })
+  )
+
+  it.scoped("a client leaving a stream mid-way aborts the upstream stream, and its one log line says so", () =>
+    Effect.gen(function* () {
+      const lines: Array<{ readonly message: string; readonly annotations: Record<string, unknown> }> = []
+      const logger = Logger.make(({ annotations, message }) => {
+        lines.push({ message: Array.isArray(message) ? message.join(" ") : String(message), annotations: Object.fromEntries(annotations) })
+      })
+      const { client, primary } = yield* setup({ primary: { faults: [MockServer.stallAfter(3)] } }).pipe(
+        Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+      )
+      const controller = new AbortController()
+      const stream = yield* promise(() => client.responses.create({ model: "default", input: prompt, stream: true }, { signal: controller.signal }))
+      const first = yield* promise(() => stream[Symbol.asyncIterator]().next())
+      expect(first.value?.type).toBe("response.created")
+      controller.abort()
+      const aborted = yield* MockServer.awaitAborted(primary, 1).pipe(Effect.timeout("2 seconds"))
+      expect(aborted).toHaveLength(1)
+      // the line is written as the stream's end is handled, just after the abort reached upstream
+      const line = yield* Effect.suspend(() => {
+        const found = lines.find((l) => l.message.startsWith("POST /v1/responses"))
+        return found === undefined ? Effect.fail("no line yet") : Effect.succeed(found)
+      }).pipe(Effect.retry(Schedule.spaced("5 millis")), Effect.timeout("2 seconds"))
+      expect([line.message, line.annotations["outcome"]]).toEqual(["POST /v1/responses 200", "client-closed"])
+    })
+  )
 
   it.scoped("one log line a request, naming the route, its chain and target", () =>
     Effect.gen(function* () {
