@@ -10,7 +10,9 @@
  * `instructions` as a system message; `max_output_tokens`, `temperature`,
  * `top_p`, function `tools`, `tool_choice`, `parallel_tool_calls`,
  * `text.format`, `reasoning.effort`, `metadata` and `user` become the
- * request's fields as the chat route's do. Refused with the field named:
+ * request's fields as the chat route's do (a function tool's `strict` as
+ * sent; `null` or absent, the provider's own default, which for OpenAI's
+ * Chat Completions is not strict). Refused with the field named:
  * what needs a stored state (`previous_response_id`, `conversation`,
  * `prompt`, `background: true`, `item_reference` and `reasoning` input
  * items), built-in tools (`web_search`, `file_search`, `computer_use`, ...
