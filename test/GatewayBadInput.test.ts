@@ -110,6 +110,9 @@ const chunkedUpload = (request: Http.ClientRequest) => {
   pump()
 }
 
+/** A Responses API request (`POST /v1/responses`) with the prompt text (the marker) in it, and `fields` over it. */
+const responsesWith = (fields: Record<string, unknown>) => JSON.stringify({ model: "default", input: `Say hi. ${marker}`, ...fields })
+
 interface Case {
   readonly name: string
   readonly method?: string
@@ -122,6 +125,22 @@ interface Case {
   readonly message?: RegExp
   readonly header?: readonly [string, string]
 }
+
+/** The Responses route's refusals, each with the client's own text where a message could quote it. */
+const responsesCases: ReadonlyArray<Case> = [
+  { name: "responses: bad JSON", path: "/v1/responses", body: `{"model": "default", "input": "${marker}"`, status: 400 },
+  { name: "responses: previous_response_id", path: "/v1/responses", body: responsesWith({ previous_response_id: marker }), status: 400, param: "previous_response_id" },
+  { name: "responses: an input item of an unknown type", path: "/v1/responses", body: responsesWith({ input: [{ type: marker }] }), status: 400, param: "input[0].type" },
+  { name: "responses: a message of an unknown role", path: "/v1/responses", body: responsesWith({ input: [{ role: marker, content: "x" }] }), status: 400, param: "input[0].role" },
+  { name: "responses: a content part of an unknown type", path: "/v1/responses", body: responsesWith({ input: [{ role: "user", content: [{ type: marker }] }] }), status: 400, param: "input[0].content[0].type" },
+  { name: "responses: a built-in tool", path: "/v1/responses", body: responsesWith({ tools: [{ type: marker }] }), status: 400, param: "tools[0].type" },
+  { name: "responses: a tool choice of an unknown kind", path: "/v1/responses", body: responsesWith({ tool_choice: marker }), status: 400, param: "tool_choice" },
+  { name: "responses: a text format of an unknown type", path: "/v1/responses", body: responsesWith({ text: { format: { type: marker } } }), status: 400, param: "text.format.type" },
+  { name: "responses: a schema name with spaces", path: "/v1/responses", body: responsesWith({ text: { format: { type: "json_schema", name: `${marker} x`, schema: {} } } }), status: 400, param: "text.format.name" },
+  { name: "responses: a reasoning effort of an unknown value", path: "/v1/responses", body: responsesWith({ reasoning: { effort: marker } }), status: 400, param: "reasoning.effort" },
+  { name: "responses: an image detail of an unknown value", path: "/v1/responses", body: responsesWith({ input: [{ role: "user", content: [{ type: "input_image", image_url: "https://example.com/a.png", detail: marker }] }] }), status: 400, param: "input[0].content[0].detail" },
+  { name: "responses: an unknown model", path: "/v1/responses", body: responsesWith({ model: "gpt-9" }), status: 404, param: "model", code: "model_not_found" }
+]
 
 const cases: ReadonlyArray<Case> = [
   { name: "malformed JSON", body: `{"model": "default", "messages": [{"role": "user", "content": "${marker}"`, status: 400, param: null, message: /parse the JSON/ },
@@ -254,6 +273,8 @@ const cases: ReadonlyArray<Case> = [
   { name: "an unknown model id with a slash", method: "GET", path: "/v1/models/openai/gpt-9", headers: {}, status: 404, param: "model", code: "model_not_found", message: /'openai\/gpt-9'/ },
   { name: "a model id with broken percent-encoding", method: "GET", path: "/v1/models/%E0%A4%A", headers: {}, status: 400, message: /not valid percent-encoding/ },
   { name: "DELETE on a model", method: "DELETE", path: "/v1/models/openai/gpt-4o", headers: {}, status: 405, code: "method_not_allowed", header: ["allow", "GET"] },
+  { name: "GET on the responses endpoint", method: "GET", path: "/v1/responses", headers: {}, status: 405, code: "method_not_allowed", header: ["allow", "POST"] },
+  ...responsesCases,
   { name: "an unknown path", method: "GET", path: "/v1/completions", headers: {}, status: 404, code: "unknown_url" },
   { name: "a POST to an unknown path", path: "/admin/shutdown", body: JSON.stringify(good), status: 404, code: "unknown_url" }
 ]

@@ -10,6 +10,19 @@
  *   `data: {"error": ...}` event and no `[DONE]`; one its provider stopped on
  *   content policy ends as OpenAI ends it, with `finish_reason:
  *   "content_filter"` and `[DONE]`.
+ * - `POST /v1/responses`: OpenAI's Responses API, stateless: `input`
+ *   (a string, or messages, `function_call` and `function_call_output`
+ *   items), `instructions`, function `tools`, `tool_choice`, `text.format`,
+ *   `reasoning.effort`, ... become a chat request down the same chain; the
+ *   answer is a `response` object, or, with `stream: true`, OpenAI's typed
+ *   events (`event: response.created` ... `response.completed`, or
+ *   `response.incomplete` for a length or content-policy stop). Nothing is
+ *   stored (`store` is ignored); what needs stored state or OpenAI's
+ *   built-in tools is a 400 naming its `param` (`previous_response_id`,
+ *   `conversation`, `prompt`, `background: true`, `item_reference` and
+ *   `reasoning` items, files, `web_search` and the other built-in tools).
+ *   A stream that fails after its first event ends with an `error` event
+ *   and `response.failed`.
  * - `GET /v1/models`, `GET /v1/models/{id}`: every chain and model alias.
  *   The id is the rest of the path, percent-decoded, so an alias with a
  *   slash works raw or encoded (`/v1/models/openai/gpt-4o`,
@@ -29,6 +42,7 @@
  * |---|---|---|
  * | 400 | bad JSON, a wrong field (`param` names it), a URL with broken percent-encoding | `null` |
  * | 400 | what would change the answer and is not honoured (`param` names it): `n` > 1, `logprobs`, `top_logprobs`, the legacy `functions` and `function_call`; sampling hints a provider may lack (`seed`, penalties, `logit_bias`, ...) are ignored | `null` |
+ * | 400 | on `/v1/responses`, what a stateless gateway cannot honour (`param` names it): see the route above | `null` |
  * | 400 | no model of the chain can hold the prompt | `context_length_exceeded` |
  * | 400 | no model of the chain can give the `response_format` asked for (JSON mode, structured outputs) | `unsupported_response_format` |
  * | 400 | a provider refused the request as invalid | `invalid_request` |
@@ -50,7 +64,8 @@
  * Once a stream has started (status 200 sent), a failure arrives as a last
  * `data: {"error": {...}}` event instead, without `[DONE]`: `code`
  * `stream_interrupted` when the provider failed after content was sent,
- * `request_timeout` when `requestTimeout` passed.
+ * `request_timeout` when `requestTimeout` passed. (On `/v1/responses`, an
+ * `error` event with that `code`, then `response.failed`.)
  *
  * Each request is logged in one line through Effect's `Logger` (method,
  * path, status, chain, target, fallbacks, attempts, ms, request id, and the

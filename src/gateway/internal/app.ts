@@ -41,6 +41,7 @@ import * as Errors from "./errors.js"
 import * as NodeBody from "./nodeBody.js"
 import * as WireRequest from "./request.js"
 import * as WireResponse from "./response.js"
+import * as Wire from "./wire.js"
 
 /** The gateway's resolved settings. @internal */
 export interface Settings {
@@ -178,6 +179,7 @@ export const failureResponse = (failure: Errors.Failure): HttpServerResponse.Htt
 /** Known routes and their methods, to tell a wrong method (405) from an unknown URL (404). */
 const routes: ReadonlyArray<readonly [RegExp, ReadonlyArray<string>]> = [
   [/^\/v1\/chat\/completions$/, ["POST"]],
+  [/^\/v1\/responses$/, ["POST"]],
   [/^\/v1\/models(\/.+)?$/, ["GET"]],
   [/^\/(healthz|readyz)$/, ["GET"]]
 ]
@@ -266,9 +268,9 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       return HttpServerResponse.unsafeJson(modelEntry(id))
     })
 
-    // -- chat completions ---------------------------------------------------
+    // -- chat completions and responses -------------------------------------
 
-    const readRequest = (request: ChatInput) =>
+    const readRequest = <D extends WireRequest.Decoded>(wire: Wire.Wire<D>, request: ChatInput) =>
       Effect.gen(function* () {
         const length = request.header("content-length")
         if (length !== undefined && Number(length) > settings.maxBodyBytes) {
@@ -284,7 +286,7 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
             ReadFailed: () => Effect.fail(Errors.badRequest("The request body could not be read.", null))
           })
         )
-        const decoded = Either.flatMap(WireRequest.parseJson(bytes), WireRequest.decode)
+        const decoded = Either.flatMap(WireRequest.parseJson(bytes), wire.decode)
         if (Either.isLeft(decoded)) return yield* Effect.fail(Errors.badRequest(decoded.left.message, decoded.left.param))
         return decoded.right
       })
@@ -293,20 +295,20 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
     // that uploads slowly (up to bodyTimeout) or sends a bad request holds none
     const admit = bulkhead === undefined ? Effect.void : Effect.mapError(bulkhead.acquire, Errors.busy)
 
-    const completed = (decoded: WireRequest.Decoded, { log, requestId }: Current, tenant: string | undefined) =>
+    const completed = <D extends WireRequest.Decoded>(wire: Wire.Wire<D>, decoded: D, { log, requestId }: Current, tenant: string | undefined) =>
       Effect.matchEffect(router.complete(decoded.request, { chain: decoded.model, correlationId: requestId, tenant }), {
         onFailure: (error) =>
           isStoppedAnswer(error)
             ? Effect.map(unixSeconds, (created) => {
                 log.outcome = "content_filter"
-                const body = WireResponse.stoppedCompletion(completionId(), created, error)
+                const body = wire.stopped(decoded, created, error)
                 return HttpServerResponse.unsafeJson(body, { headers: stoppedHeaders(decoded.model, error) })
               })
             : Effect.fail(Errors.fromChainError(error)),
         onSuccess: ({ response, meta }) =>
           Effect.map(unixSeconds, (created) => {
             noteMeta(log, meta)
-            const body = WireResponse.completion(completionId(), created, response)
+            const body = wire.completion(decoded, created, response)
             return HttpServerResponse.unsafeJson(body, { headers: metaHeaders(meta) })
           })
       })
@@ -327,26 +329,32 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
      * went out (so the router ended it, if no content-policy chain took it):
      * the whole stream OpenAI sends for it, as `completed` answers it whole.
      */
-    const stoppedStream = (decoded: WireRequest.Decoded, log: RequestLog, error: ContentFiltered) =>
+    const stoppedStream = <D extends WireRequest.Decoded>(wire: Wire.Wire<D>, decoded: D, log: RequestLog, error: ContentFiltered) =>
       Effect.map(unixSeconds, (created) => {
         log.outcome = "content_filter"
-        const encoder = new WireResponse.ChunkEncoder(completionId(), created, error.model, decoded.includeUsage)
+        const encoder = wire.encoder(decoded, created, error.model)
         return HttpServerResponse.text(encoder.stoppedStream(error), {
           contentType: "text/event-stream",
           headers: { ...stoppedHeaders(decoded.model, error), "cache-control": "no-cache", "x-accel-buffering": "no" }
         })
       })
 
-    const streamed = (decoded: WireRequest.Decoded, { log, requestId }: Current, tenant: string | undefined, deadline: Deadline | undefined) =>
+    const streamed = <D extends WireRequest.Decoded>(
+      wire: Wire.Wire<D>,
+      decoded: D,
+      { log, requestId }: Current,
+      tenant: string | undefined,
+      deadline: Deadline | undefined
+    ) =>
       Effect.gen(function* () {
         const opened = yield* Effect.either(router.stream(decoded.request, { chain: decoded.model, correlationId: requestId, tenant }))
         if (Either.isLeft(opened)) {
           const error = opened.left
-          return yield* isStoppedAnswer(error) ? stoppedStream(decoded, log, error) : Effect.fail(Errors.fromChainError(error))
+          return yield* isStoppedAnswer(error) ? stoppedStream(wire, decoded, log, error) : Effect.fail(Errors.fromChainError(error))
         }
         const started = opened.right
         noteMeta(log, started.meta)
-        const encoder = new WireResponse.ChunkEncoder(completionId(), yield* unixSeconds, started.meta.model, decoded.includeUsage)
+        const encoder = wire.encoder(decoded, yield* unixSeconds, started.meta.model)
         const events = yield* sseEvents(started, encoder, log, deadline)
         return HttpServerResponse.stream(events, {
           contentType: "text/event-stream",
@@ -356,20 +364,23 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
 
     /**
      * The SSE body of a stream, as one stage (a stream of stages costs its
-     * overhead per chunk for each stage): the role event, then the events
-     * of each read of the router's chunks, in one write a read (the role
-     * event in the first one's, with its chunks', the closing events or the
-     * error event: a read less a stream, 0.98x and 0.94x the CPU a stream
-     * in two runs), then the closing events; a failure after the first
-     * event (the stream was interrupted, or the request's deadline passed)
-     * ends it with an error event, but for a provider's stop on its content
-     * policy, which ends it as OpenAI does: the model's refusal if any,
-     * `finish_reason` `"content_filter"` (`"stop"` beside a refusal: see
-     * `stoppedFinish`), the usage if asked, `[DONE]`.
+     * overhead per chunk for each stage), in the encoder's wire format: its
+     * first events (chat's role event; the Responses API's
+     * `response.created` and `response.in_progress`), then the events of
+     * each read of the router's chunks, in one write a read (the first
+     * events in the first one's, with its chunks', the closing events or
+     * the error events: a read less a stream, 0.98x and 0.94x the CPU a
+     * stream in two runs), then the closing events; a failure after the
+     * first event (the stream was interrupted, or the request's deadline
+     * passed) ends it with the encoder's error events, but for a provider's
+     * stop on its content policy, which ends it as OpenAI does: for chat,
+     * the model's refusal if any, `finish_reason` `"content_filter"`
+     * (`"stop"` beside a refusal: see `stoppedFinish`), the usage if asked,
+     * `[DONE]` (see `StreamEncoder.stopped`).
      */
     const sseEvents = (
       started: Router.StreamResult,
-      encoder: WireResponse.ChunkEncoder,
+      encoder: WireResponse.StreamEncoder,
       log: RequestLog,
       deadline: Deadline | undefined
     ) =>
@@ -409,7 +420,7 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
           const failure = streamFailure(error)
           noteFailure(log, failure)
           log.outcome = failure.code ?? "failed"
-          return send(take() + WireResponse.sseEvent(Errors.body(failure)))
+          return send(take() + encoder.failed(Errors.body(failure)))
         }
         /** The closing events, after `finish` (a finish chunk of the gateway's own, if any). */
         const closing = (finish: string) =>
@@ -443,29 +454,35 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
         return events
       })
 
-    /** The chat route over what it reads of a request, on either server (see `NodeChat`). */
-    const chat = (request: ChatInput, current: Current) => Effect.gen(function* () {
+    /**
+     * A route that answers over the router in a wire format (see `Wire`),
+     * over what it reads of a request: the chat route on either server (see
+     * `NodeChat`), the responses route on the platform's.
+     */
+    const served = <D extends WireRequest.Decoded>(wire: Wire.Wire<D>) => (request: ChatInput, current: Current) => Effect.gen(function* () {
       const log = current.log
       const start = yield* Clock.currentTimeMillis
       const key = yield* checkKey(request.header("authorization"))
       // each gateway key its own part of degraded mode's cache: one client's answers are never another's
       const tenant = key < 0 ? undefined : `key ${key}`
       if (lifecycle.draining) return yield* Effect.fail(Errors.shuttingDown())
-      const decoded = yield* readRequest(request)
+      const decoded = yield* readRequest(wire, request)
       log.chain = Errors.printable(decoded.model, 100)
       if (!names.has(decoded.model)) return yield* Effect.fail(Errors.modelNotFound(decoded.model))
       yield* admit
       const deadline = timeout === undefined ? undefined : { at: start + Duration.toMillis(timeout), limit: timeout }
-      return decoded.stream ? yield* streamed(decoded, current, tenant, deadline) : yield* completed(decoded, current, tenant)
+      return decoded.stream ? yield* streamed(wire, decoded, current, tenant, deadline) : yield* completed(wire, decoded, current, tenant)
     }).pipe((handler) =>
       timeout === undefined
         ? handler
         : Effect.timeoutFail(handler, { duration: timeout, onTimeout: () => Errors.timedOut(timeout) })
     )
 
-    const chatCompletions = Effect.flatMap(CurrentLog, (current) =>
-      Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => chat(platformInput(request), current))
-    )
+    const chat = served(Wire.chat)
+    const platformRoute = (handler: (request: ChatInput, current: Current) => ReturnType<typeof chat>) =>
+      Effect.flatMap(CurrentLog, (current) => Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => handler(platformInput(request), current)))
+    const chatCompletions = platformRoute(chat)
+    const responses = platformRoute(served(Wire.responses))
 
     // -- health -------------------------------------------------------------
 
@@ -481,6 +498,7 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
         HttpRouter.get(app, route.path as HttpRouter.PathInput, route.requireKey === true ? Effect.zipRight(requireKey, route.handler) : route.handler),
       HttpRouter.empty.pipe(
         HttpRouter.post("/v1/chat/completions", chatCompletions),
+        HttpRouter.post("/v1/responses", responses),
         HttpRouter.get("/v1/models", listModels),
         HttpRouter.get("/v1/models/*", getModel),
         HttpRouter.get("/healthz", healthz),
@@ -588,8 +606,6 @@ export const isLoopbackHost = (host: string | undefined): boolean => {
     /^::ffff:127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name)
   )
 }
-
-const completionId = (): string => `chatcmpl-${randomUUID().replaceAll("-", "")}`
 
 /** When a request must be done by (epoch ms), and the limit that set it. */
 interface Deadline {

@@ -50,15 +50,18 @@ export interface Decoded {
   readonly includeUsage: boolean
 }
 
-type Json = Readonly<Record<string, unknown>>
+/** A JSON object as parsed. @internal */
+export type Json = Readonly<Record<string, unknown>>
 
 // The validators below throw `InvalidField` and `decode` catches it at its
 // boundary: a field-by-field reader with early exit reads best that way.
-const invalid = (param: string | null, message: string): never => {
+/** Refuses a field: throws `InvalidField` for `catching` to return. @internal */
+export const invalid = (param: string | null, message: string): never => {
   throw new InvalidField(param, message)
 }
 
-const kind = (u: unknown): string => {
+/** What a JSON value is, in OpenAI's words for a wrong type ("a string", "an array"). @internal */
+export const kind = (u: unknown): string => {
   if (u === null) return "null"
   if (Array.isArray(u)) return "an array"
   switch (typeof u) {
@@ -75,37 +78,47 @@ const kind = (u: unknown): string => {
   }
 }
 
-const wrongType = (param: string, expected: string, got: unknown): never =>
+/** Refuses a field of the wrong type, as OpenAI words it. @internal */
+export const wrongType = (param: string, expected: string, got: unknown): never =>
   invalid(param, `Invalid type for '${param}': expected ${expected}, but got ${kind(got)} instead.`)
 
-const missing = (param: string): never => invalid(param, `Missing required parameter: '${param}'.`)
+/** Refuses a request without a required field. @internal */
+export const missing = (param: string): never => invalid(param, `Missing required parameter: '${param}'.`)
 
-const isObject = (u: unknown): u is Json => typeof u === "object" && u !== null && !Array.isArray(u)
+/** Whether a JSON value is an object (not an array, not null). @internal */
+export const isObject = (u: unknown): u is Json => typeof u === "object" && u !== null && !Array.isArray(u)
 
-const object = (u: unknown, param: string): Json => (isObject(u) ? u : wrongType(param, "an object", u))
+/** A field that must be an object. @internal */
+export const object = (u: unknown, param: string): Json => (isObject(u) ? u : wrongType(param, "an object", u))
 
-const array = (u: unknown, param: string): ReadonlyArray<unknown> =>
+/** A field that must be an array. @internal */
+export const array = (u: unknown, param: string): ReadonlyArray<unknown> =>
   Array.isArray(u) ? u : wrongType(param, "an array", u)
 
-const string = (u: unknown, param: string): string => (typeof u === "string" ? u : wrongType(param, "a string", u))
+/** A field that must be a string. @internal */
+export const string = (u: unknown, param: string): string => (typeof u === "string" ? u : wrongType(param, "a string", u))
 
-const requiredString = (obj: Json, key: string, param: string): string =>
+/** A required string field of an object. @internal */
+export const requiredString = (obj: Json, key: string, param: string): string =>
   obj[key] === undefined ? missing(param) : string(obj[key], param)
 
-/** A field that may be absent or `null` (some clients send `null` for "not set"). */
-const present = (obj: Json, key: string): boolean => obj[key] !== undefined && obj[key] !== null
+/** Whether a field is set: it may be absent or `null` (some clients send `null` for "not set"). @internal */
+export const present = (obj: Json, key: string): boolean => obj[key] !== undefined && obj[key] !== null
 
-const numberIn = (u: unknown, param: string, min: number, max: number): number => {
+/** A number field within bounds. @internal */
+export const numberIn = (u: unknown, param: string, min: number, max: number): number => {
   if (typeof u !== "number" || !Number.isFinite(u)) return wrongType(param, "a number", u)
   if (u < min) return invalid(param, `Invalid '${param}': expected a value >= ${min}, but got ${u} instead.`)
   if (u > max) return invalid(param, `Invalid '${param}': expected a value <= ${max}, but got ${u} instead.`)
   return u
 }
 
-const integerIn = (u: unknown, param: string, min: number, max: number): number =>
+/** An integer field within bounds. @internal */
+export const integerIn = (u: unknown, param: string, min: number, max: number): number =>
   typeof u === "number" && Number.isInteger(u) ? numberIn(u, param, min, max) : wrongType(param, "an integer", u)
 
-const boolean = (u: unknown, param: string): boolean => (typeof u === "boolean" ? u : wrongType(param, "a boolean", u))
+/** A field that must be a boolean. @internal */
+export const boolean = (u: unknown, param: string): boolean => (typeof u === "boolean" ? u : wrongType(param, "a boolean", u))
 
 // ---------------------------------------------------------------------------
 // Content
@@ -127,12 +140,14 @@ const textContent = (u: unknown, param: string, allowRefusal = false): string =>
   return text
 }
 
-const dataUrlMediaType = (url: string): string | undefined => {
+/** The media type a `data:` URL declares, if any. @internal */
+export const dataUrlMediaType = (url: string): string | undefined => {
   const match = /^data:([\w.+-]+\/[\w.+-]+)[;,]/.exec(url)
   return match?.[1]
 }
 
-const imageDetail = (u: unknown, param: string): "auto" | "low" | "high" =>
+/** An image part's `detail`. @internal */
+export const imageDetail = (u: unknown, param: string): "auto" | "low" | "high" =>
   u === "auto" || u === "low" || u === "high"
     ? u
     : invalid(param, `Invalid value for '${param}': supported values are 'auto', 'low' and 'high'.`)
@@ -242,23 +257,28 @@ const message = (raw: unknown, p: string): Message => {
 // Tools
 // ---------------------------------------------------------------------------
 
-const emptyParameters: Readonly<Record<string, unknown>> = { type: "object", properties: {} }
+/** A tool's parameters when it declares none. @internal */
+export const emptyParameters: Readonly<Record<string, unknown>> = { type: "object", properties: {} }
 
-const strictEmptyParameters: Readonly<Record<string, unknown>> = { type: "object", properties: {}, required: [], additionalProperties: false }
+/** A strict tool's parameters when it declares none: a closed object, as OpenAI requires. @internal */
+export const strictEmptyParameters: Readonly<Record<string, unknown>> = { type: "object", properties: {}, required: [], additionalProperties: false }
 
-const tool = (raw: unknown, p: string): ToolDefinition => {
-  const t = object(raw, p)
-  if (t["type"] !== "function") invalid(`${p}.type`, `Invalid value for '${p}.type': only 'function' tools are supported.`)
-  if (t["function"] === undefined) return missing(`${p}.function`)
-  const fn = object(t["function"], `${p}.function`)
-  const description = present(fn, "description") ? string(fn["description"], `${p}.function.description`) : undefined
-  const strict = present(fn, "strict") ? boolean(fn["strict"], `${p}.function.strict`) : undefined
+/**
+ * A function tool's fields (`name`, `description`, `parameters`, `strict`),
+ * read from `fn`, the object at `p`: a chat tool's `function`, or a
+ * Responses tool itself.
+ *
+ * @internal
+ */
+export const functionTool = (fn: Json, p: string): ToolDefinition => {
+  const description = present(fn, "description") ? string(fn["description"], `${p}.description`) : undefined
+  const strict = present(fn, "strict") ? boolean(fn["strict"], `${p}.strict`) : undefined
   return {
-    name: requiredString(fn, "name", `${p}.function.name`),
+    name: requiredString(fn, "name", `${p}.name`),
     ...(description !== undefined ? { description } : {}),
     // a strict tool's schema must close every object: OpenAI refuses an open one (a 400 that ends the chain)
     parameters: present(fn, "parameters")
-      ? object(fn["parameters"], `${p}.function.parameters`)
+      ? object(fn["parameters"], `${p}.parameters`)
       : strict === true
       ? strictEmptyParameters
       : emptyParameters,
@@ -266,15 +286,26 @@ const tool = (raw: unknown, p: string): ToolDefinition => {
   }
 }
 
+const tool = (raw: unknown, p: string): ToolDefinition => {
+  const t = object(raw, p)
+  if (t["type"] !== "function") invalid(`${p}.type`, `Invalid value for '${p}.type': only 'function' tools are supported.`)
+  if (t["function"] === undefined) return missing(`${p}.function`)
+  return functionTool(object(t["function"], `${p}.function`), `${p}.function`)
+}
+
 /**
  * A tool choice beside the request's tools: without any, `auto` and `none`
  * say nothing and are left out (OpenAI refuses them, Claude takes them, a
  * chain would answer by its order), and one that asks for a call is refused
- * as OpenAI refuses it; a function must be one of the tools.
+ * as OpenAI refuses it; a function must be one of the tools (`functionParam`
+ * names the field of its name).
+ *
+ * @internal
  */
-const choiceOf = (
+export const choiceOf = (
   choice: NonNullable<ChatRequest["toolChoice"]>,
-  tools: ReadonlyArray<ToolDefinition> | undefined
+  tools: ReadonlyArray<ToolDefinition> | undefined,
+  functionParam = "tool_choice.function.name"
 ): ChatRequest["toolChoice"] => {
   if (tools === undefined || tools.length === 0) {
     return choice === "auto" || choice === "none"
@@ -282,7 +313,7 @@ const choiceOf = (
       : invalid("tool_choice", "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.")
   }
   if (typeof choice !== "string" && !tools.some((tool) => tool.name === choice.name)) {
-    invalid("tool_choice.function.name", "Invalid value for 'tool_choice.function.name': expected the name of one of 'tools'.")
+    invalid(functionParam, `Invalid value for '${functionParam}': expected the name of one of 'tools'.`)
   }
   return choice
 }
@@ -321,7 +352,8 @@ const stop = (u: unknown): ReadonlyArray<string> => {
   return u.map((s, i) => string(s, `stop[${i}]`))
 }
 
-const metadata = (body: Json): Record<string, string> | undefined => {
+/** A request's `metadata` (string values), with its `user` added as `metadata.user`: absent if neither is set. @internal */
+export const metadata = (body: Json): Record<string, string> | undefined => {
   const out: Record<string, string> = {}
   let any = false
   if (present(body, "metadata")) {
@@ -343,8 +375,33 @@ const streamOptions = (body: Json): boolean => {
   return present(options, "include_usage") ? boolean(options["include_usage"], "stream_options.include_usage") : false
 }
 
-/** A schema's name as OpenAI takes it (the others ignore it): refused here, not by one provider mid-chain. */
-const formatName = /^[a-zA-Z0-9_-]{1,64}$/
+/** A schema's name as OpenAI takes it (the others ignore it): refused here, not by one provider mid-chain. @internal */
+export const formatName = /^[a-zA-Z0-9_-]{1,64}$/
+
+/**
+ * A `json_schema` format's fields (`name`, `schema`, `description`,
+ * `strict`), read from `spec`, the object at `p`: the chat request's
+ * `response_format.json_schema`, or the Responses request's `text.format`.
+ *
+ * @internal
+ */
+export const jsonSchemaFormat = (spec: Json, p: string): ResponseFormat => {
+  const name = requiredString(spec, "name", `${p}.name`)
+  if (!formatName.test(name)) {
+    invalid(`${p}.name`, `Invalid '${p}.name': expected 1 to 64 letters, digits, underscores or dashes.`)
+  }
+  if (!present(spec, "schema")) return missing(`${p}.schema`)
+  const schema = object(spec["schema"], `${p}.schema`)
+  const description = present(spec, "description") ? string(spec["description"], `${p}.description`) : undefined
+  const strict = present(spec, "strict") ? boolean(spec["strict"], `${p}.strict`) : undefined
+  return {
+    type: "json_schema",
+    name,
+    ...(description !== undefined ? { description } : {}),
+    schema,
+    ...(strict !== undefined ? { strict } : {})
+  }
+}
 
 /**
  * The answer's form: absent for `text`, JSON mode for `json_object`,
@@ -361,25 +418,7 @@ const responseFormat = (u: unknown): ResponseFormat | undefined => {
       return { type }
     case "json_schema": {
       if (format["json_schema"] === undefined) return missing("response_format.json_schema")
-      const spec = object(format["json_schema"], "response_format.json_schema")
-      const name = requiredString(spec, "name", "response_format.json_schema.name")
-      if (!formatName.test(name)) {
-        invalid(
-          "response_format.json_schema.name",
-          "Invalid 'response_format.json_schema.name': expected 1 to 64 letters, digits, underscores or dashes."
-        )
-      }
-      if (!present(spec, "schema")) return missing("response_format.json_schema.schema")
-      const schema = object(spec["schema"], "response_format.json_schema.schema")
-      const description = present(spec, "description") ? string(spec["description"], "response_format.json_schema.description") : undefined
-      const strict = present(spec, "strict") ? boolean(spec["strict"], "response_format.json_schema.strict") : undefined
-      return {
-        type,
-        name,
-        ...(description !== undefined ? { description } : {}),
-        schema,
-        ...(strict !== undefined ? { strict } : {})
-      }
+      return jsonSchemaFormat(object(format["json_schema"], "response_format.json_schema"), "response_format.json_schema")
     }
     default:
       return invalid("response_format.type", "Invalid value for 'response_format.type': supported values are 'text', 'json_object' and 'json_schema'.")
@@ -388,11 +427,12 @@ const responseFormat = (u: unknown): ResponseFormat | undefined => {
 
 const efforts: ReadonlyArray<ReasoningEffort> = ["none", "minimal", "low", "medium", "high", "xhigh"]
 
-const reasoningEffort = (u: unknown): ReasoningEffort => {
-  if (typeof u !== "string") return wrongType("reasoning_effort", "a string", u)
+/** A reasoning effort, in the field `param`. @internal */
+export const reasoningEffort = (u: unknown, param = "reasoning_effort"): ReasoningEffort => {
+  if (typeof u !== "string") return wrongType(param, "a string", u)
   return (efforts as ReadonlyArray<string>).includes(u)
     ? (u as ReasoningEffort)
-    : invalid("reasoning_effort", `Invalid value for 'reasoning_effort': supported values are ${efforts.map((e) => `'${e}'`).join(", ")}.`)
+    : invalid(param, `Invalid value for '${param}': supported values are ${efforts.map((e) => `'${e}'`).join(", ")}.`)
 }
 
 /**
@@ -461,9 +501,17 @@ const decodeBody = (body: unknown): Decoded => {
  *
  * @internal
  */
-export const decode = (body: unknown): Either.Either<Decoded, InvalidField> => {
+export const decode = (body: unknown): Either.Either<Decoded, InvalidField> => catching(() => decodeBody(body))
+
+/**
+ * Runs a reader built of this module's validators: its value, or the
+ * `InvalidField` it threw.
+ *
+ * @internal
+ */
+export const catching = <A>(read: () => A): Either.Either<A, InvalidField> => {
   try {
-    return Either.right(decodeBody(body))
+    return Either.right(read())
   } catch (error) {
     if (error instanceof InvalidField) return Either.left(error)
     throw error

@@ -122,6 +122,38 @@ export const sseEvent = (data: unknown): string => `data: ${JSON.stringify(data)
 export const sseDone = "data: [DONE]\n\n"
 
 /**
+ * OpenAI's error JSON (`Errors.body`), as a stream's last event carries it.
+ *
+ * @internal
+ */
+export interface ErrorJson {
+  readonly error: { readonly message: string; readonly type: string; readonly code: string | null; readonly param: string | null }
+}
+
+/**
+ * What writes a stream's events in a wire format, one stream each, in
+ * order: the first event(s), each chunk's, the end of an answer its
+ * provider stopped on policy, the closing events, or the events of a
+ * failure after the first event.
+ *
+ * @internal
+ */
+export interface StreamEncoder {
+  /** The first events, sent with the first read's. */
+  start(): string
+  /** The events of one chunk, if it has any. */
+  chunk(chunk: ChatChunk): string | undefined
+  /** The events that end an answer its provider stopped on policy after what it streamed (before `end`). */
+  stopped(error: ContentFiltered): string
+  /** The whole stream of an answer its provider stopped on policy before any of it went out. */
+  stoppedStream(error: ContentFiltered): string
+  /** The closing events of an answer, with its usage. */
+  end(usage: Usage): string
+  /** The last event of a stream that failed after its first event. */
+  failed(error: ErrorJson): string
+}
+
+/**
  * Turns a stream of neutral chunks into `chat.completion.chunk` events:
  * a role delta first, text and tool-call deltas, one finish chunk, a usage
  * chunk when the client asked for it, then `[DONE]`. Mutable by design: one
@@ -135,7 +167,7 @@ export const sseDone = "data: [DONE]\n\n"
  *
  * @internal
  */
-export class ChunkEncoder {
+export class ChunkEncoder implements StreamEncoder {
   private finished = false
   private toolCalls = false
   /** Every event up to its choices. */
@@ -220,6 +252,11 @@ export class ChunkEncoder {
     if (error.partialText) out += this.chunk({ _tag: "TextDelta", text: error.partialText }) ?? ""
     out += this.stopped(error)
     return out + this.end(error.usage ?? { inputTokens: 0, outputTokens: 0 })
+  }
+
+  /** The error event that ends a failed stream, without `[DONE]`. */
+  failed(error: ErrorJson): string {
+    return sseEvent(error)
   }
 
   /** The closing events: a finish chunk if none was sent, the usage if asked, then `[DONE]`. */
