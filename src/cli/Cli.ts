@@ -134,6 +134,8 @@ export const banner = (options: {
     `    .withResponse()`,
     `  console.log(response.headers.get("x-llm-provider"), data.choices[0].message.content)`,
     ``,
+    `The Responses API is served too, stateless: client.responses.create({ model: "${model}", input: "Say hello" }).`,
+    ``,
     ...(options.demo
       ? [
           `The demo's primary (sonnet) is down one minute in every three, from minute 1: watch`,
