@@ -685,11 +685,14 @@ export const make = (config: Config): Effect.Effect<Service, RouterConfigError, 
       health: yield* Health.make<string>({ name: "targets", ...config.health }),
       cache: config.cache === false ? undefined : yield* DegradedCache.make(config.cache ?? {}),
       events: yield* PubSub.sliding<RouterEvent>(4_096),
+      audience: { subscribers: 0, open: true },
       listeners: [],
       requestIds: yield* Ref.make(0),
       shadowRate: config.shadowRate ?? 0,
       scope: yield* Scope.Scope
     }
+    // runs before the events' `PubSub` shuts down (finalizers run last first): from then on every event is published
+    yield* Effect.addFinalizer(() => Effect.sync(() => (shared.audience.open = false)))
 
     const chainFor = (request: ChatRequest, options?: RequestOptions): string | undefined => {
       if (options?.chain !== undefined) return chains.has(options.chain) ? options.chain : undefined
@@ -748,7 +751,15 @@ export const make = (config: Config): Effect.Effect<Service, RouterConfigError, 
       stream,
       languageModel,
       chainFor,
-      events: Stream.fromPubSub(shared.events),
+      events: Stream.unwrapScoped(
+        Effect.as(
+          Effect.acquireRelease(
+            Effect.sync(() => shared.audience.subscribers++),
+            () => Effect.sync(() => shared.audience.subscribers--)
+          ),
+          Stream.fromPubSub(shared.events)
+        )
+      ),
       listen: (listener) =>
         Effect.acquireRelease(
           Effect.sync(() => {

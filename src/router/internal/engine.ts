@@ -113,6 +113,14 @@ export interface Shared {
   readonly health: HealthTracker<string>
   readonly cache: DegradedCache.DegradedCache | undefined
   readonly events: PubSub.PubSub<RouterEvent>
+  /**
+   * Who reads `events`: the streams of `Router.events` running now, and
+   * whether the router's scope is still open. With no reader an event is
+   * not published (a `PubSub` drops it anyway: a few Effect operations an
+   * event saved); once the scope closes, it is, as the `PubSub` then
+   * interrupts its publisher.
+   */
+  readonly audience: { subscribers: number; open: boolean }
   /** The synchronous listeners (`Router.listen`); replaced, never mutated, on change. */
   listeners: ReadonlyArray<Listener>
   readonly requestIds: Ref.Ref<number>
@@ -314,8 +322,11 @@ const notify = (shared: Shared, event: RouterEvent): Effect.Effect<void> => {
     }
     if (result !== undefined) follow = follow === undefined ? result : Effect.zipRight(follow, result)
   }
-  const publish = PubSub.publish(shared.events, event)
-  return follow === undefined ? publish : Effect.zipRight(Effect.catchAllCause(follow, listenerFailed), publish)
+  const { audience } = shared
+  const publish = audience.subscribers === 0 && audience.open ? undefined : PubSub.publish(shared.events, event)
+  if (follow === undefined) return publish ?? Effect.void
+  const followed = Effect.catchAllCause(follow, listenerFailed)
+  return publish === undefined ? followed : Effect.zipRight(followed, publish)
 }
 
 const targetFields = (state: RequestState, target: Target) => ({
