@@ -1374,7 +1374,8 @@ const runChain = <A, R>(shared: Shared, state: RequestState, run: Runner<A, R>):
     )
     state.retryDeadline = { at: state.deadlineAt, onDeadline: deadlinePassed }
     const { ordered: byStrategy, unavailable } = yield* order(shared, state.chain, state.request)
-    const ordered = yield* earlyProbe(state, byStrategy)
+    // every breaker admitting a call (no `unavailable`), no member is open: nothing to probe early
+    const ordered = unavailable === undefined ? byStrategy : yield* earlyProbe(state, byStrategy)
     state.ordered = ordered
     state.unavailable = unavailable
     return yield* fold(shared, state, steps(shared, state, ordered, run))
