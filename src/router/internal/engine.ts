@@ -808,7 +808,7 @@ const breakerCall = <A, R>(
     Effect.gen(function* () {
       const permit = yield* admission(state, member, attempt)
       // the breaker first: an open breaker takes no room under the rate limit; a limited call frees its permit
-      yield* Effect.tapError(admitRate(target, requiredOn(state, target)), () => permit.record("ignored"))
+      if (target.limiter !== undefined) yield* Effect.tapError(admitRate(target, requiredOn(state, target)), () => permit.record("ignored"))
       const start = yield* Clock.currentTimeMillis
       return yield* Effect.onExit(restore(call(start)), settle(permit, start))
     })
@@ -948,9 +948,11 @@ const completeOnce = (shared: Shared, state: RequestState, member: Member) => (a
       member,
       attempt,
       (admittedAt) =>
-        completeInTime(member, requestOn(state, member.target), state.deadlineAt).pipe(
-          Effect.tap((response) => settleTokens(member.target, requiredOn(state, member.target), response.usage, admittedAt))
-        )
+        member.target.limiter === undefined
+          ? completeInTime(member, requestOn(state, member.target), state.deadlineAt)
+          : completeInTime(member, requestOn(state, member.target), state.deadlineAt).pipe(
+            Effect.tap((response) => settleTokens(member.target, requiredOn(state, member.target), response.usage, admittedAt))
+          )
     ),
     (response: ChatResponse) => ({ usage: response.usage })
   )
@@ -1642,7 +1644,7 @@ export const complete = (
       const meta = metaFor(state, member, response.usage, yield* Clock.currentTimeMillis)
       if (shared.cache !== undefined) yield* shared.cache.set(request, response, cachePartition(state))
       yield* finished(shared, state, "success", meta)
-      yield* shadow(shared, state, member)
+      if (shared.shadowRate > 0) yield* shadow(shared, state, member)
       return { response, meta }
     }
     const failure = Option.getOrUndefined(Chunk.head(Cause.failures(exit.cause)))
