@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Chunk, Context, Data, Duration, Effect, Layer, Option, PubSub, Ref, Scope, Stream } from "effect"
+import { Cause, Chunk, Context, Data, Duration, Effect, Layer, Option, PubSub, Scope, Stream } from "effect"
 import type { ChatChunk, ChatRequest, ChatResponse } from "../llm/Chat.js"
 import type { ChainExhausted, StreamInterrupted } from "../llm/FailoverError.js"
 import * as LanguageModel from "../llm/LanguageModel.js"
@@ -687,7 +687,7 @@ export const make = (config: Config): Effect.Effect<Service, RouterConfigError, 
       events: yield* PubSub.sliding<RouterEvent>(4_096),
       audience: { subscribers: 0, open: true },
       listeners: [],
-      requestIds: yield* Ref.make(0),
+      requestIds: { last: 0 },
       shadowRate: config.shadowRate ?? 0,
       scope: yield* Scope.Scope
     }

@@ -10,7 +10,7 @@
  *
  * @internal
  */
-import { Cause, Chunk, Clock, Data, Deferred, Duration, Effect, Either, ExecutionStrategy, Exit, Option, PubSub, Queue, Random, Ref, Scope, Stream, Tracer } from "effect"
+import { Cause, Chunk, Clock, Context, Data, Deferred, Duration, Effect, Either, ExecutionStrategy, Exit, Option, PubSub, Queue, Random, Scope, Stream, Tracer } from "effect"
 import type { ChatChunk, ChatRequest, ChatResponse, Usage } from "../../llm/Chat.js"
 import * as Chat from "../../llm/Chat.js"
 import * as CompleteWithin from "../../llm/internal/completeWithin.js"
@@ -123,7 +123,8 @@ export interface Shared {
   readonly audience: { subscribers: number; open: boolean }
   /** The synchronous listeners (`Router.listen`); replaced, never mutated, on change. */
   listeners: ReadonlyArray<Listener>
-  readonly requestIds: Ref.Ref<number>
+  /** The id of the latest request (ids count from 1). */
+  readonly requestIds: { last: number }
   readonly shadowRate: number
   readonly scope: Scope.Scope
 }
@@ -257,15 +258,14 @@ export interface Origin {
   readonly tenant?: string | undefined
 }
 
+/** A request's state, made in one step: its id, the caller's span and the time read from the fiber at once. */
 const newState = (shared: Shared, chain: Chain, request: ChatRequest, inherited?: Inherited, origin?: Origin) =>
-  Effect.zipWith(
-    Effect.zip(
-      inherited === undefined ? Ref.updateAndGet(shared.requestIds, (n) => n + 1) : Effect.succeed(inherited.id),
-      // the caller's span, if any (`Effect.currentParentSpan` builds an exception, stack and all, when there is none)
-      inherited === undefined ? Effect.serviceOption(Tracer.ParentSpan) : Effect.succeed(inherited.parentSpan)
-    ),
-    Clock.currentTimeMillis,
-    ([id, parentSpan], now): RequestState => ({
+  Effect.withFiberRuntime<RequestState>((fiber) => {
+    const now = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
+    const id = inherited === undefined ? ++shared.requestIds.last : inherited.id
+    // the caller's span, if any (`Effect.currentParentSpan` builds an exception, stack and all, when there is none)
+    const parentSpan = inherited === undefined ? Context.getOption(fiber.currentContext, Tracer.ParentSpan) : inherited.parentSpan
+    return Effect.succeed({
       id,
       correlationId: inherited === undefined ? origin?.correlationId : inherited.correlationId,
       tenant: inherited === undefined ? origin?.tenant : inherited.tenant,
@@ -291,7 +291,7 @@ const newState = (shared: Shared, chain: Chain, request: ChatRequest, inherited?
       hedgeDelay: undefined,
       attemptFailed: undefined
     })
-  )
+  })
 
 const inherit = (state: RequestState, overrides: Partial<Pick<Inherited, "quiet" | "degradedAllowed" | "billed">> = {}): Inherited => ({
   id: state.id,
