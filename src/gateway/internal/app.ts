@@ -132,7 +132,9 @@ const requestIdOf = (header: string | undefined): string =>
 
 const pathOf = (url: string): string => Errors.printable(url.split("?", 1)[0] ?? "/", 200)
 
-const unixSeconds = Effect.map(Clock.currentTimeMillis, (ms) => Math.floor(ms / 1000))
+const secondsOf = (clock: Clock.Clock): number => Math.floor(clock.unsafeCurrentTimeMillis() / 1000)
+
+const unixSeconds = Effect.clockWith((clock) => Effect.succeed(secondsOf(clock)))
 
 const header = (value: string): string => Errors.printable(value, 200)
 
@@ -256,25 +258,25 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
 
     // -- chat completions ---------------------------------------------------
 
-    const readRequest = (request: ChatInput) =>
-      Effect.gen(function* () {
-        const length = request.header("content-length")
-        if (length !== undefined && Number(length) > settings.maxBodyBytes) {
-          return yield* Effect.fail(Errors.tooLarge(settings.maxBodyBytes))
-        }
-        const mediaType = request.header("content-type")?.split(";", 1)[0]?.trim().toLowerCase()
-        if (mediaType !== "application/json") return yield* Effect.fail(Errors.unsupportedMediaType())
-        const bytes = yield* request.body(settings.maxBodyBytes, settings.bodyTimeout).pipe(
-          Effect.catchTags({
-            TooLarge: () => Effect.fail(Errors.tooLarge(settings.maxBodyBytes)),
-            TimedOut: () => Effect.fail(Errors.bodyTimedOut(settings.bodyTimeout)),
-            ReadFailed: () => Effect.fail(Errors.badRequest("The request body could not be read.", null))
-          })
-        )
-        const decoded = Either.flatMap(WireRequest.parseJson(bytes), WireRequest.decode)
-        if (Either.isLeft(decoded)) return yield* Effect.fail(Errors.badRequest(decoded.left.message, decoded.left.param))
-        return decoded.right
-      })
+    /** The request's body, read and checked: a generator the chat route delegates to (no fiber step of its own). */
+    const readRequest = function* (request: ChatInput) {
+      const length = request.header("content-length")
+      if (length !== undefined && Number(length) > settings.maxBodyBytes) {
+        return yield* Effect.fail(Errors.tooLarge(settings.maxBodyBytes))
+      }
+      const mediaType = request.header("content-type")?.split(";", 1)[0]?.trim().toLowerCase()
+      if (mediaType !== "application/json") return yield* Effect.fail(Errors.unsupportedMediaType())
+      const bytes = yield* request.body(settings.maxBodyBytes, settings.bodyTimeout).pipe(
+        Effect.catchTags({
+          TooLarge: () => Effect.fail(Errors.tooLarge(settings.maxBodyBytes)),
+          TimedOut: () => Effect.fail(Errors.bodyTimedOut(settings.bodyTimeout)),
+          ReadFailed: () => Effect.fail(Errors.badRequest("The request body could not be read.", null))
+        })
+      )
+      const decoded = Either.flatMap(WireRequest.parseJson(bytes), WireRequest.decode)
+      if (Either.isLeft(decoded)) return yield* Effect.fail(Errors.badRequest(decoded.left.message, decoded.left.param))
+      return decoded.right
+    }
 
     // a permit is taken only once the request is whole and valid: a client
     // that uploads slowly (up to bodyTimeout) or sends a bad request holds none
@@ -290,11 +292,12 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
                 return HttpServerResponse.unsafeJson(body, { headers: stoppedHeaders(decoded.model, error) })
               })
             : Effect.fail(Errors.fromChainError(error)),
+        // the answer made in the step that reads the clock for its `created`
         onSuccess: ({ response, meta }) =>
-          Effect.map(unixSeconds, (created) => {
+          Effect.clockWith((clock) => {
             noteMeta(log, meta)
-            const body = WireResponse.completion(completionId(), created, response)
-            return HttpServerResponse.unsafeJson(body, { headers: metaHeaders(meta) })
+            const body = WireResponse.completion(completionId(), secondsOf(clock), response)
+            return Effect.succeed(HttpServerResponse.unsafeJson(body, { headers: metaHeaders(meta) }))
           })
       })
 
@@ -433,8 +436,10 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
     /** The chat route over what it reads of a request, on either server (see `NodeChat`). */
     const chat = (request: ChatInput, current: Current) => Effect.gen(function* () {
       const log = current.log
-      const start = yield* Clock.currentTimeMillis
-      const key = yield* checkKey(request.header("authorization"))
+      // read only for a request's deadline (none without `requestTimeout`)
+      const start = timeout === undefined ? 0 : yield* Clock.currentTimeMillis
+      const key = authorize(request.header("authorization"))
+      if (typeof key !== "number") return yield* Effect.fail(Errors.unauthorized(key === "wrong"))
       // each gateway key its own part of degraded mode's cache: one client's answers are never another's
       const tenant = key < 0 ? undefined : `key ${key}`
       if (lifecycle.draining) return yield* Effect.fail(Errors.shuttingDown())
