@@ -12,6 +12,7 @@ import * as HttpRouter from "@effect/platform/HttpRouter"
 import type { RouteNotFound } from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -623,21 +624,36 @@ const answer = <R>(
   { line, log, requestId }: Logged
 ): Effect.Effect<HttpServerResponse.HttpServerResponse, never, R> =>
   handler.pipe(
-    Effect.catchAll((failure) => {
-      noteFailure(log, failure)
-      return Effect.succeed(failureResponse(failure))
-    }),
-    Effect.catchAllDefect((defect) => {
-      log.error = "internal_error"
-      log.outcome = Errors.printable(defect instanceof Error ? defect.message : String(defect), 200)
-      return Effect.succeed(failureResponse(Errors.internal()))
+    // one step for what `catchAll`, then `catchAllDefect`, then the id's header did: a defect first (it is
+    // the answer even beside a failure), then a failure; an interruption goes on to `onInterrupt`
+    Effect.matchCauseEffect({
+      onFailure: (cause) => {
+        // as `catchAll` then `catchAllDefect`: beside a defect, a failure counts as one, and the first of them is the defect
+        const defect = Cause.isDie(cause) ? Cause.find(cause, firstDefect) : Option.none()
+        if (Option.isSome(defect)) {
+          const value = defect.value
+          log.error = "internal_error"
+          log.outcome = Errors.printable(value instanceof Error ? value.message : String(value), 200)
+          return Effect.succeed(identified(failureResponse(Errors.internal()), requestId))
+        }
+        const failure = Cause.failureOption(cause)
+        if (Option.isNone(failure)) return Effect.failCause(cause as Cause.Cause<never>)
+        noteFailure(log, failure.value)
+        return Effect.succeed(identified(failureResponse(failure.value), requestId))
+      },
+      onSuccess: (response) => Effect.succeed(identified(response, requestId))
     }),
     Effect.onInterrupt(() => {
       log.outcome = "client-closed"
       return line(499)
-    }),
-    Effect.map((response) => HttpServerResponse.setHeader(response, "x-request-id", requestId))
+    })
   )
+
+const firstDefect = (cause: Cause.Cause<unknown>): Option.Option<unknown> =>
+  cause._tag === "Die" ? Option.some(cause.defect) : cause._tag === "Fail" ? Option.some(cause.error) : Option.none()
+
+const identified = (response: HttpServerResponse.HttpServerResponse, requestId: string) =>
+  HttpServerResponse.setHeader(response, "x-request-id", requestId)
 
 /**
  * An answer given before its request's body was read whole (a 401, a 404,
