@@ -756,7 +756,7 @@ const withRequestLog = <R>(
  *
  * @internal
  */
-export type NodeChat = (request: Http.IncomingMessage, response: Http.ServerResponse) => Effect.Effect<void>
+export type NodeChat = (request: Http.IncomingMessage, response: Http.ServerResponse) => Effect.Effect<void, never, Scope.Scope>
 
 const nodeChat = (
   chat: (request: ChatInput, current: Current) => Effect.Effect<HttpServerResponse.HttpServerResponse, Errors.Failure, Scope.Scope>,
@@ -764,8 +764,8 @@ const nodeChat = (
   guard: Guard
 ): NodeChat =>
 (request, response) =>
-  // the request's scope (a stream's resources), closed once its answer is written
-  Effect.scoped(Effect.gen(function* () {
+  // in the request's scope (a stream's resources), closed once its answer is written (see `Server`)
+  Effect.gen(function* () {
     const input = nodeInput(request)
     const record = yield* logged(sink, "POST", pathOf(request.url ?? "/"), input.header("x-request-id"))
     const handler = guard.hostAllowed(input.header("host")) ? chat(input, record) : Effect.fail(Errors.hostNotAllowed())
@@ -776,7 +776,7 @@ const nodeChat = (
     // a chat answer is JSON, or the SSE stream this module made (above)
     const status = writeWhole(response, answered.status, answered.headers, body._tag === "Uint8Array" ? body.body : undefined, record.log)
     yield* record.line(status)
-  }))
+  })
 
 /**
  * Writes a whole answer; if Node refuses it (a header it will not send),
