@@ -1376,13 +1376,21 @@ const runChain = <A, R>(shared: Shared, state: RequestState, run: Runner<A, R>):
     )
     state.retryDeadline = { at: state.deadlineAt, onDeadline: deadlinePassed }
     const { ordered: byStrategy, unavailable } = yield* order(shared, state.chain, state.request)
-    // every breaker admitting a call (no `unavailable`), no member is open: nothing to probe early
-    const ordered = unavailable === undefined ? byStrategy : yield* earlyProbe(state, byStrategy)
-    state.ordered = ordered
     state.unavailable = unavailable
-    return yield* fold(shared, state, steps(shared, state, ordered, run))
+    if (unavailable === undefined) {
+      // every breaker admitting a call, no member is open: nothing to probe early, no early probe to release
+      state.ordered = byStrategy
+      return yield* fold(shared, state, steps(shared, state, byStrategy, run))
+    }
+    // the probe this request may claim is released however it ends (the release set up before the claim)
+    return yield* Effect.ensuring(
+      Effect.flatMap(earlyProbe(state, byStrategy), (ordered) => {
+        state.ordered = ordered
+        return fold(shared, state, steps(shared, state, ordered, run))
+      }),
+      releaseProbe(state)
+    )
   }).pipe(
-    Effect.ensuring(releaseProbe(state)),
     Effect.catchTag("Deadline", () =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         for (const [member, start] of state.inFlight) {
