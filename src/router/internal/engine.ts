@@ -311,6 +311,10 @@ const listenerFailed = (cause: Cause.Cause<unknown>) => Effect.logError("router:
 /** Hands `event` to every listener, runs what they return, then publishes it to `events`. */
 const emit = (shared: Shared, event: RouterEvent): Effect.Effect<void> => Effect.suspend(() => notify(shared, event))
 
+/** `emit`, of an event made with the time (`at`) read from the clock in the same step. */
+const emitAt = (shared: Shared, event: (at: number) => RouterEvent): Effect.Effect<void> =>
+  Effect.clockWith((clock) => notify(shared, event(clock.unsafeCurrentTimeMillis())))
+
 const notify = (shared: Shared, event: RouterEvent): Effect.Effect<void> => {
   let follow: Effect.Effect<void> | undefined
   for (const listener of shared.listeners) {
@@ -590,9 +594,12 @@ const observed = <A, R>(
   const { target } = member
   return Effect.gen(function* () {
     const fields = targetFields(state, target)
-    const start = yield* Clock.currentTimeMillis
-    state.inFlight.set(member, start)
-    yield* emit(shared, { _tag: "AttemptStarted", ...fields, at: start, attempt })
+    let start = 0
+    yield* emitAt(shared, (at) => {
+      start = at
+      state.inFlight.set(member, start)
+      return { _tag: "AttemptStarted", ...fields, at, attempt }
+    })
     const exit = yield* Effect.exit(call).pipe(Effect.onInterrupt(() => cancelled(shared, state, member, attempt, start)))
     const failure = exit._tag === "Failure" ? Option.getOrUndefined(Chunk.head(Cause.failures(exit.cause))) : undefined
     // cut by the request's deadline: left in flight, for the chain's record of it (`runChain`)
@@ -1553,8 +1560,7 @@ type Outcome = "success" | "degraded" | "failure" | "cancelled"
 const finished = (shared: Shared, state: RequestState, outcome: Outcome, meta?: Meta) =>
   state.quiet
     ? Effect.void
-    : Effect.flatMap(Clock.currentTimeMillis, (at) =>
-        emit(shared, {
+    : emitAt(shared, (at) => ({
           _tag: "RequestFinished",
           // the chain the request was made on, as the caller (and a metric or alert per chain) knows it
           chain: state.requestChain,
@@ -1571,8 +1577,7 @@ const finished = (shared: Shared, state: RequestState, outcome: Outcome, meta?: 
           cost: meta !== undefined ? meta.cost : state.billed.reduce((cost, part) => cost + part.cost, 0),
           costDelta: meta?.costDelta ?? 0,
           ...(Option.isSome(state.parentSpan) ? { parentSpan: state.parentSpan.value } : {})
-        })
-      )
+        }))
 
 /**
  * Sends a sampled copy of a served request to the chain's next target, in
