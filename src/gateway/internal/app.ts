@@ -116,10 +116,10 @@ const logLine = (
   startedAt: number,
   log: RequestLog
 ) =>
-  Effect.flatMap(Clock.currentTimeMillis, (now) => {
+  LogSink.logTimed(sink, status >= 500 ? LogLevel.Warning : LogLevel.Info, `${method} ${path} ${status}`, (now) => {
     const fields: Record<string, string | number> = { requestId, status, ms: now - startedAt }
     for (const [key, value] of Object.entries(log)) if (value !== undefined && key !== "completed") fields[key] = value
-    return LogSink.log(sink, status >= 500 ? LogLevel.Warning : LogLevel.Info, `${method} ${path} ${status}`, fields, now)
+    return fields
   })
 
 // ---------------------------------------------------------------------------
@@ -608,10 +608,11 @@ interface Logged extends Current {
 }
 
 const logged = (sink: LogSink.Sink, method: string, path: string, requestIdHeader: string | undefined): Effect.Effect<Logged> =>
-  Effect.map(Clock.currentTimeMillis, (startedAt) => {
+  Effect.clockWith((clock) => {
+    const startedAt = clock.unsafeCurrentTimeMillis()
     const requestId = requestIdOf(requestIdHeader)
     const log: RequestLog = {}
-    return { requestId, log, line: (status: number) => logLine(sink, method, path, status, requestId, startedAt, log) }
+    return Effect.succeed({ requestId, log, line: (status: number) => logLine(sink, method, path, status, requestId, startedAt, log) })
   })
 
 /**
