@@ -703,7 +703,8 @@ export const make = (config: Config): Effect.Effect<Service, RouterConfigError, 
     const unknownChain = (name: string | undefined) =>
       new InvalidRequest({ provider: "router", model: name ?? "", message: `unknown chain "${name}"` })
 
-    const resolveChain = (request: ChatRequest, options?: RequestOptions) => {
+    /** The request's chain, or the failure that refuses it (found as the request's effect is made, as before). */
+    const resolveChain = (request: ChatRequest, options: RequestOptions | undefined): engine.Chain | Effect.Effect<never, InvalidRequest> => {
       // before the classifier, which may rightly read the request's first message
       const problem = requestProblem(request)
       if (problem !== undefined) {
@@ -711,16 +712,18 @@ export const make = (config: Config): Effect.Effect<Service, RouterConfigError, 
       }
       const name = chainFor(request, options)
       const chain = name === undefined ? undefined : chains.get(name)
-      return chain === undefined ? Effect.fail(unknownChain(options?.chain)) : Effect.succeed(chain)
+      return chain === undefined ? Effect.fail(unknownChain(options?.chain)) : chain
     }
 
-    const complete: Service["complete"] = (request, options) =>
-      Effect.flatMap(resolveChain(request, options), (chain) =>
-        engine.complete(shared, chain, request, 0, undefined, options))
+    const complete: Service["complete"] = (request, options) => {
+      const chain = resolveChain(request, options)
+      return Effect.isEffect(chain) ? chain : engine.complete(shared, chain, request, 0, undefined, options)
+    }
 
-    const stream: Service["stream"] = (request, options) =>
-      Effect.flatMap(resolveChain(request, options), (chain) =>
-        engine.stream(shared, chain, request, 0, undefined, options))
+    const stream: Service["stream"] = (request, options) => {
+      const chain = resolveChain(request, options)
+      return Effect.isEffect(chain) ? chain : engine.stream(shared, chain, request, 0, undefined, options)
+    }
 
     const languageModel: Service["languageModel"] = (chain) => {
       const options = chain === undefined ? undefined : { chain }
