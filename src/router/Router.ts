@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Chunk, Context, Data, Duration, Effect, Layer, Option, PubSub, Ref, Scope, Stream } from "effect"
+import { Cause, Chunk, Context, Data, Duration, Effect, Layer, Option, PubSub, Scope, Stream } from "effect"
 import type { ChatChunk, ChatRequest, ChatResponse } from "../llm/Chat.js"
 import type { ChainExhausted, StreamInterrupted } from "../llm/FailoverError.js"
 import * as LanguageModel from "../llm/LanguageModel.js"
@@ -685,11 +685,14 @@ export const make = (config: Config): Effect.Effect<Service, RouterConfigError, 
       health: yield* Health.make<string>({ name: "targets", ...config.health }),
       cache: config.cache === false ? undefined : yield* DegradedCache.make(config.cache ?? {}),
       events: yield* PubSub.sliding<RouterEvent>(4_096),
+      audience: { subscribers: 0, open: true },
       listeners: [],
-      requestIds: yield* Ref.make(0),
+      requestIds: { last: 0 },
       shadowRate: config.shadowRate ?? 0,
       scope: yield* Scope.Scope
     }
+    // runs before the events' `PubSub` shuts down (finalizers run last first): from then on every event is published
+    yield* Effect.addFinalizer(() => Effect.sync(() => (shared.audience.open = false)))
 
     const chainFor = (request: ChatRequest, options?: RequestOptions): string | undefined => {
       if (options?.chain !== undefined) return chains.has(options.chain) ? options.chain : undefined
@@ -700,7 +703,8 @@ export const make = (config: Config): Effect.Effect<Service, RouterConfigError, 
     const unknownChain = (name: string | undefined) =>
       new InvalidRequest({ provider: "router", model: name ?? "", message: `unknown chain "${name}"` })
 
-    const resolveChain = (request: ChatRequest, options?: RequestOptions) => {
+    /** The request's chain, or the failure that refuses it (found as the request's effect is made, as before). */
+    const resolveChain = (request: ChatRequest, options: RequestOptions | undefined): engine.Chain | Effect.Effect<never, InvalidRequest> => {
       // before the classifier, which may rightly read the request's first message
       const problem = requestProblem(request)
       if (problem !== undefined) {
@@ -708,16 +712,18 @@ export const make = (config: Config): Effect.Effect<Service, RouterConfigError, 
       }
       const name = chainFor(request, options)
       const chain = name === undefined ? undefined : chains.get(name)
-      return chain === undefined ? Effect.fail(unknownChain(options?.chain)) : Effect.succeed(chain)
+      return chain === undefined ? Effect.fail(unknownChain(options?.chain)) : chain
     }
 
-    const complete: Service["complete"] = (request, options) =>
-      Effect.flatMap(resolveChain(request, options), (chain) =>
-        engine.complete(shared, chain, request, 0, undefined, options))
+    const complete: Service["complete"] = (request, options) => {
+      const chain = resolveChain(request, options)
+      return Effect.isEffect(chain) ? chain : engine.complete(shared, chain, request, 0, undefined, options)
+    }
 
-    const stream: Service["stream"] = (request, options) =>
-      Effect.flatMap(resolveChain(request, options), (chain) =>
-        engine.stream(shared, chain, request, 0, undefined, options))
+    const stream: Service["stream"] = (request, options) => {
+      const chain = resolveChain(request, options)
+      return Effect.isEffect(chain) ? chain : engine.stream(shared, chain, request, 0, undefined, options)
+    }
 
     const languageModel: Service["languageModel"] = (chain) => {
       const options = chain === undefined ? undefined : { chain }
@@ -748,7 +754,15 @@ export const make = (config: Config): Effect.Effect<Service, RouterConfigError, 
       stream,
       languageModel,
       chainFor,
-      events: Stream.fromPubSub(shared.events),
+      events: Stream.unwrapScoped(
+        Effect.as(
+          Effect.acquireRelease(
+            Effect.sync(() => shared.audience.subscribers++),
+            () => Effect.sync(() => shared.audience.subscribers--)
+          ),
+          Stream.fromPubSub(shared.events)
+        )
+      ),
       listen: (listener) =>
         Effect.acquireRelease(
           Effect.sync(() => {

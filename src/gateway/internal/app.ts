@@ -12,6 +12,7 @@ import * as HttpRouter from "@effect/platform/HttpRouter"
 import type { RouteNotFound } from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -126,10 +127,10 @@ const logLine = (
   startedAt: number,
   log: RequestLog
 ) =>
-  Effect.flatMap(Clock.currentTimeMillis, (now) => {
+  LogSink.logTimed(sink, status >= 500 ? LogLevel.Warning : LogLevel.Info, `${method} ${path} ${status}`, (now) => {
     const fields: Record<string, string | number> = { requestId, status, ms: now - startedAt }
     for (const [key, value] of Object.entries(log)) if (value !== undefined && key !== "completed") fields[key] = value
-    return LogSink.log(sink, status >= 500 ? LogLevel.Warning : LogLevel.Info, `${method} ${path} ${status}`, fields, now)
+    return fields
   })
 
 // ---------------------------------------------------------------------------
@@ -143,7 +144,9 @@ const requestIdOf = (header: string | undefined): string =>
 
 const pathOf = (url: string): string => Errors.printable(url.split("?", 1)[0] ?? "/", 200)
 
-const unixSeconds = Effect.map(Clock.currentTimeMillis, (ms) => Math.floor(ms / 1000))
+const secondsOf = (clock: Clock.Clock): number => Math.floor(clock.unsafeCurrentTimeMillis() / 1000)
+
+const unixSeconds = Effect.clockWith((clock) => Effect.succeed(secondsOf(clock)))
 
 const header = (value: string): string => Errors.printable(value, 200)
 
@@ -270,26 +273,26 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
 
     // -- chat completions and responses -------------------------------------
 
-    const readRequest = <D extends WireRequest.Decoded>(wire: Wire.Wire<D>, request: ChatInput) =>
-      Effect.gen(function* () {
-        const length = request.header("content-length")
-        if (length !== undefined && Number(length) > settings.maxBodyBytes) {
-          return yield* Effect.fail(Errors.tooLarge(settings.maxBodyBytes))
-        }
-        const mediaType = request.header("content-type")?.split(";", 1)[0]?.trim().toLowerCase()
-        if (mediaType !== "application/json") return yield* Effect.fail(Errors.unsupportedMediaType())
-        const bytes = yield* request.body(settings.maxBodyBytes, settings.bodyTimeout, uploads).pipe(
-          Effect.catchTags({
-            TooLarge: () => Effect.fail(Errors.tooLarge(settings.maxBodyBytes)),
-            OverBudget: () => Effect.fail(Errors.uploadsFull()),
-            TimedOut: () => Effect.fail(Errors.bodyTimedOut(settings.bodyTimeout)),
-            ReadFailed: () => Effect.fail(Errors.badRequest("The request body could not be read.", null))
-          })
-        )
-        const decoded = Either.flatMap(WireRequest.parseJson(bytes), wire.decode)
-        if (Either.isLeft(decoded)) return yield* Effect.fail(Errors.badRequest(decoded.left.message, decoded.left.param))
-        return decoded.right
-      })
+    /** The request's body, read and checked: a generator the routes delegate to (no fiber step of its own). */
+    const readRequest = function* <D extends WireRequest.Decoded>(wire: Wire.Wire<D>, request: ChatInput) {
+      const length = request.header("content-length")
+      if (length !== undefined && Number(length) > settings.maxBodyBytes) {
+        return yield* Effect.fail(Errors.tooLarge(settings.maxBodyBytes))
+      }
+      const mediaType = request.header("content-type")?.split(";", 1)[0]?.trim().toLowerCase()
+      if (mediaType !== "application/json") return yield* Effect.fail(Errors.unsupportedMediaType())
+      const bytes = yield* request.body(settings.maxBodyBytes, settings.bodyTimeout, uploads).pipe(
+        Effect.catchTags({
+          TooLarge: () => Effect.fail(Errors.tooLarge(settings.maxBodyBytes)),
+          OverBudget: () => Effect.fail(Errors.uploadsFull()),
+          TimedOut: () => Effect.fail(Errors.bodyTimedOut(settings.bodyTimeout)),
+          ReadFailed: () => Effect.fail(Errors.badRequest("The request body could not be read.", null))
+        })
+      )
+      const decoded = Either.flatMap(WireRequest.parseJson(bytes), wire.decode)
+      if (Either.isLeft(decoded)) return yield* Effect.fail(Errors.badRequest(decoded.left.message, decoded.left.param))
+      return decoded.right
+    }
 
     // a permit is taken only once the request is whole and valid: a client
     // that uploads slowly (up to bodyTimeout) or sends a bad request holds none
@@ -305,11 +308,12 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
                 return HttpServerResponse.unsafeJson(body, { headers: stoppedHeaders(decoded.model, error) })
               })
             : Effect.fail(Errors.fromChainError(error)),
+        // the answer made in the step that reads the clock for its `created`
         onSuccess: ({ response, meta }) =>
-          Effect.map(unixSeconds, (created) => {
+          Effect.clockWith((clock) => {
             noteMeta(log, meta)
-            const body = wire.completion(decoded, created, response)
-            return HttpServerResponse.unsafeJson(body, { headers: metaHeaders(meta) })
+            const body = wire.completion(decoded, secondsOf(clock), response)
+            return Effect.succeed(HttpServerResponse.unsafeJson(body, { headers: metaHeaders(meta) }))
           })
       })
 
@@ -461,8 +465,10 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
      */
     const served = <D extends WireRequest.Decoded>(wire: Wire.Wire<D>) => (request: ChatInput, current: Current) => Effect.gen(function* () {
       const log = current.log
-      const start = yield* Clock.currentTimeMillis
-      const key = yield* checkKey(request.header("authorization"))
+      // read only for a request's deadline (none without `requestTimeout`)
+      const start = timeout === undefined ? 0 : yield* Clock.currentTimeMillis
+      const key = authorize(request.header("authorization"))
+      if (typeof key !== "number") return yield* Effect.fail(Errors.unauthorized(key === "wrong"))
       // each gateway key its own part of degraded mode's cache: one client's answers are never another's
       const tenant = key < 0 ? undefined : `key ${key}`
       if (lifecycle.draining) return yield* Effect.fail(Errors.shuttingDown())
@@ -640,10 +646,11 @@ interface Logged extends Current {
 }
 
 const logged = (sink: LogSink.Sink, method: string, path: string, requestIdHeader: string | undefined): Effect.Effect<Logged> =>
-  Effect.map(Clock.currentTimeMillis, (startedAt) => {
+  Effect.clockWith((clock) => {
+    const startedAt = clock.unsafeCurrentTimeMillis()
     const requestId = requestIdOf(requestIdHeader)
     const log: RequestLog = {}
-    return { requestId, log, line: (status: number) => logLine(sink, method, path, status, requestId, startedAt, log) }
+    return Effect.succeed({ requestId, log, line: (status: number) => logLine(sink, method, path, status, requestId, startedAt, log) })
   })
 
 /**
@@ -656,21 +663,36 @@ const answer = <R>(
   { line, log, requestId }: Logged
 ): Effect.Effect<HttpServerResponse.HttpServerResponse, never, R> =>
   handler.pipe(
-    Effect.catchAll((failure) => {
-      noteFailure(log, failure)
-      return Effect.succeed(failureResponse(failure))
-    }),
-    Effect.catchAllDefect((defect) => {
-      log.error = "internal_error"
-      log.outcome = Errors.printable(defect instanceof Error ? defect.message : String(defect), 200)
-      return Effect.succeed(failureResponse(Errors.internal()))
+    // one step for what `catchAll`, then `catchAllDefect`, then the id's header did: a defect first (it is
+    // the answer even beside a failure), then a failure; an interruption goes on to `onInterrupt`
+    Effect.matchCauseEffect({
+      onFailure: (cause) => {
+        // as `catchAll` then `catchAllDefect`: beside a defect, a failure counts as one, and the first of them is the defect
+        const defect = Cause.isDie(cause) ? Cause.find(cause, firstDefect) : Option.none()
+        if (Option.isSome(defect)) {
+          const value = defect.value
+          log.error = "internal_error"
+          log.outcome = Errors.printable(value instanceof Error ? value.message : String(value), 200)
+          return Effect.succeed(identified(failureResponse(Errors.internal()), requestId))
+        }
+        const failure = Cause.failureOption(cause)
+        if (Option.isNone(failure)) return Effect.failCause(cause as Cause.Cause<never>)
+        noteFailure(log, failure.value)
+        return Effect.succeed(identified(failureResponse(failure.value), requestId))
+      },
+      onSuccess: (response) => Effect.succeed(identified(response, requestId))
     }),
     Effect.onInterrupt(() => {
       log.outcome = "client-closed"
       return line(499)
-    }),
-    Effect.map((response) => HttpServerResponse.setHeader(response, "x-request-id", requestId))
+    })
   )
+
+const firstDefect = (cause: Cause.Cause<unknown>): Option.Option<unknown> =>
+  cause._tag === "Die" ? Option.some(cause.defect) : cause._tag === "Fail" ? Option.some(cause.error) : Option.none()
+
+const identified = (response: HttpServerResponse.HttpServerResponse, requestId: string) =>
+  HttpServerResponse.setHeader(response, "x-request-id", requestId)
 
 /**
  * An answer given before its request's body was read whole (a 401, a 404,
@@ -787,7 +809,7 @@ const withRequestLog = <R>(
  *
  * @internal
  */
-export type NodeChat = (request: Http.IncomingMessage, response: Http.ServerResponse) => Effect.Effect<void>
+export type NodeChat = (request: Http.IncomingMessage, response: Http.ServerResponse) => Effect.Effect<void, never, Scope.Scope>
 
 const nodeChat = (
   chat: (request: ChatInput, current: Current) => Effect.Effect<HttpServerResponse.HttpServerResponse, Errors.Failure, Scope.Scope>,
@@ -796,8 +818,8 @@ const nodeChat = (
   sendTimeout: Duration.Duration
 ): NodeChat =>
 (request, response) =>
-  // the request's scope (a stream's resources), closed once its answer is written
-  Effect.scoped(Effect.gen(function* () {
+  // in the request's scope (a stream's resources), closed once its answer is written (see `Server`)
+  Effect.gen(function* () {
     const input = nodeInput(request)
     const record = yield* logged(sink, "POST", pathOf(request.url ?? "/"), input.header("x-request-id"))
     const handler = guard.hostAllowed(input.header("host")) ? chat(input, record) : Effect.fail(Errors.hostNotAllowed())
@@ -808,7 +830,7 @@ const nodeChat = (
     // a chat answer is JSON, or the SSE stream this module made (above)
     const status = writeWhole(response, answered.status, answered.headers, body._tag === "Uint8Array" ? body.body : undefined, record.log)
     yield* record.line(status)
-  }))
+  })
 
 /**
  * Writes a whole answer; if Node refuses it (a header it will not send),

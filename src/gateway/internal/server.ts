@@ -8,12 +8,13 @@ import { NodeHttpServer } from "@effect/platform-node"
 import * as HttpApp from "@effect/platform/HttpApp"
 import type * as HttpServer from "@effect/platform/HttpServer"
 import { clientAbortFiberId, type ServeError } from "@effect/platform/HttpServerError"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as Http from "node:http"
 import { spansGoSomewhere } from "../../llm/internal/tracing.js"
 import * as App from "./app.js"
@@ -154,6 +155,24 @@ export const isLeanRoute = (request: Http.IncomingMessage, tracing: boolean): bo
 type Handler = (request: Http.IncomingMessage, response: Http.ServerResponse) => void
 
 /**
+ * Runs a request's chat handler in the request's scope, closed with its
+ * exit, as `Effect.scoped` does, but with the scope put into the fiber's
+ * context by setting it rather than by `provideService`, which restores
+ * the context after the effect in an acquire-use-release of its own (25
+ * Effect operations a request): the handler is its fiber's whole run, so
+ * nothing runs after it in that context.
+ */
+const inRequestScope = (handler: Effect.Effect<void, never, Scope.Scope>): Effect.Effect<void> =>
+  Effect.flatMap(Scope.make(), (scope) =>
+    Effect.onExit(
+      Effect.zipRight(
+        FiberRef.update(FiberRef.currentContext, (context) => Context.add(context, Scope.Scope, scope)),
+        handler as Effect.Effect<void>
+      ),
+      (exit) => Scope.close(scope, exit)
+    ))
+
+/**
  * The chat route's handler straight from Node's server (`App.NodeChat`),
  * for the requests it takes (`isLeanRoute`; it says whether it took one),
  * run in this fiber's runtime as the platform's handler runs the app, and,
@@ -176,7 +195,7 @@ const leanChat = (chat: App.NodeChat) =>
       const runFork = Runtime.runFork(runtime)
       return (request: Http.IncomingMessage, response: Http.ServerResponse) => {
         if (!isLeanRoute(request, tracing)) return false
-        const running = runFork(Effect.interruptible(chat(request, response)))
+        const running = runFork(Effect.interruptible(inRequestScope(chat(request, response))))
         response.once("close", () => {
           if (!response.writableEnded) running.unsafeInterruptAsFork(clientAbortFiberId)
         })

@@ -65,6 +65,27 @@ export const log = (
       : Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => sink.write({ timeMillis: now, level, message, fields })))
   })
 
+/**
+ * `log` at the clock's time, its fields made with that time: with a sink,
+ * one step that reads the clock and the minimum level and writes the line.
+ *
+ * @internal
+ */
+export const logTimed = (
+  sink: Sink,
+  level: LogLevel.LogLevel,
+  message: string,
+  fields: (now: number) => Fields
+): Effect.Effect<void> =>
+  Effect.withFiberRuntime((fiber) => {
+    const now = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
+    if (sink === undefined || LogLevel.greaterThan(fiber.getFiberRef(FiberRef.currentMinimumLogLevel), level)) {
+      return log(sink, level, message, fields(now), now)
+    }
+    sink.write({ timeMillis: now, level, message, fields: fields(now) })
+    return Effect.void
+  })
+
 /** Text that needs no quotes in logfmt: no whitespace, quote or equals sign (as Effect's logfmt logger). */
 const textOnly = /^[^\s"=]*$/
 const labelUnsafe = /[\s="]/g

@@ -190,7 +190,7 @@ const dispatch = (
   { deadline, options, scoped }: Sending
 ): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.RequestError> =>
   Effect.async<HttpClientResponse.HttpClientResponse, HttpClientError.RequestError>((resume) => {
-    const controller = scoped ?? new AbortController()
+    const controller = scoped ?? new Abort()
     let done = false
     const finish = (result: Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.RequestError>) => {
       if (done) return
@@ -231,6 +231,42 @@ const dispatch = (
       controller.abort()
     })
   })
+
+/**
+ * What aborts a direct call that is not under `HttpClient.withScope`: an
+ * emitter of one `abort` listener, which undici's request takes as a
+ * `signal` as it takes an `AbortSignal` (it listens with `once` and stops
+ * with `removeListener`), without the `EventTarget` an `AbortController`
+ * makes for every call. Only a call still waiting for its headers is
+ * aborted, so the reason undici sees (its own `RequestAbortedError`, not
+ * an `AbortError`) reaches nobody.
+ */
+class Abort {
+  aborted = false
+  readonly reason = undefined
+  private listener: (() => void) | undefined = undefined
+  get signal(): this {
+    return this
+  }
+  on(_event: "abort", listener: () => void): this {
+    return this.once(_event, listener)
+  }
+  once(_event: "abort", listener: () => void): this {
+    this.listener = listener
+    return this
+  }
+  removeListener(_event: "abort", listener: () => void): this {
+    if (this.listener === listener) this.listener = undefined
+    return this
+  }
+  abort(): void {
+    if (this.aborted) return
+    this.aborted = true
+    const listener = this.listener
+    this.listener = undefined
+    listener?.()
+  }
+}
 
 /**
  * Bodies nobody read or dropped: destroyed when their response is

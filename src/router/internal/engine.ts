@@ -10,7 +10,7 @@
  *
  * @internal
  */
-import { Cause, Chunk, Clock, Data, Deferred, Duration, Effect, Either, ExecutionStrategy, Exit, Option, PubSub, Queue, Random, Ref, Scope, Stream, Tracer } from "effect"
+import { Cause, Chunk, Clock, Context, Data, Deferred, Duration, Effect, Either, ExecutionStrategy, Exit, Option, PubSub, Queue, Random, Scope, Stream, Tracer } from "effect"
 import type { ChatChunk, ChatRequest, ChatResponse, Usage } from "../../llm/Chat.js"
 import * as Chat from "../../llm/Chat.js"
 import * as CompleteWithin from "../../llm/internal/completeWithin.js"
@@ -113,9 +113,18 @@ export interface Shared {
   readonly health: HealthTracker<string>
   readonly cache: DegradedCache.DegradedCache | undefined
   readonly events: PubSub.PubSub<RouterEvent>
+  /**
+   * Who reads `events`: the streams of `Router.events` running now, and
+   * whether the router's scope is still open. With no reader an event is
+   * not published (a `PubSub` drops it anyway: a few Effect operations an
+   * event saved); once the scope closes, it is, as the `PubSub` then
+   * interrupts its publisher.
+   */
+  readonly audience: { subscribers: number; open: boolean }
   /** The synchronous listeners (`Router.listen`); replaced, never mutated, on change. */
   listeners: ReadonlyArray<Listener>
-  readonly requestIds: Ref.Ref<number>
+  /** The id of the latest request (ids count from 1). */
+  readonly requestIds: { last: number }
   readonly shadowRate: number
   readonly scope: Scope.Scope
 }
@@ -249,15 +258,14 @@ export interface Origin {
   readonly tenant?: string | undefined
 }
 
+/** A request's state, made in one step: its id, the caller's span and the time read from the fiber at once. */
 const newState = (shared: Shared, chain: Chain, request: ChatRequest, inherited?: Inherited, origin?: Origin) =>
-  Effect.zipWith(
-    Effect.zip(
-      inherited === undefined ? Ref.updateAndGet(shared.requestIds, (n) => n + 1) : Effect.succeed(inherited.id),
-      // the caller's span, if any (`Effect.currentParentSpan` builds an exception, stack and all, when there is none)
-      inherited === undefined ? Effect.serviceOption(Tracer.ParentSpan) : Effect.succeed(inherited.parentSpan)
-    ),
-    Clock.currentTimeMillis,
-    ([id, parentSpan], now): RequestState => ({
+  Effect.withFiberRuntime<RequestState>((fiber) => {
+    const now = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
+    const id = inherited === undefined ? ++shared.requestIds.last : inherited.id
+    // the caller's span, if any (`Effect.currentParentSpan` builds an exception, stack and all, when there is none)
+    const parentSpan = inherited === undefined ? Context.getOption(fiber.currentContext, Tracer.ParentSpan) : inherited.parentSpan
+    return Effect.succeed({
       id,
       correlationId: inherited === undefined ? origin?.correlationId : inherited.correlationId,
       tenant: inherited === undefined ? origin?.tenant : inherited.tenant,
@@ -283,7 +291,7 @@ const newState = (shared: Shared, chain: Chain, request: ChatRequest, inherited?
       hedgeDelay: undefined,
       attemptFailed: undefined
     })
-  )
+  })
 
 const inherit = (state: RequestState, overrides: Partial<Pick<Inherited, "quiet" | "degradedAllowed" | "billed">> = {}): Inherited => ({
   id: state.id,
@@ -303,6 +311,10 @@ const listenerFailed = (cause: Cause.Cause<unknown>) => Effect.logError("router:
 /** Hands `event` to every listener, runs what they return, then publishes it to `events`. */
 const emit = (shared: Shared, event: RouterEvent): Effect.Effect<void> => Effect.suspend(() => notify(shared, event))
 
+/** `emit`, of an event made with the time (`at`) read from the clock in the same step. */
+const emitAt = (shared: Shared, event: (at: number) => RouterEvent): Effect.Effect<void> =>
+  Effect.clockWith((clock) => notify(shared, event(clock.unsafeCurrentTimeMillis())))
+
 const notify = (shared: Shared, event: RouterEvent): Effect.Effect<void> => {
   let follow: Effect.Effect<void> | undefined
   for (const listener of shared.listeners) {
@@ -314,8 +326,11 @@ const notify = (shared: Shared, event: RouterEvent): Effect.Effect<void> => {
     }
     if (result !== undefined) follow = follow === undefined ? result : Effect.zipRight(follow, result)
   }
-  const publish = PubSub.publish(shared.events, event)
-  return follow === undefined ? publish : Effect.zipRight(Effect.catchAllCause(follow, listenerFailed), publish)
+  const { audience } = shared
+  const publish = audience.subscribers === 0 && audience.open ? undefined : PubSub.publish(shared.events, event)
+  if (follow === undefined) return publish ?? Effect.void
+  const followed = Effect.catchAllCause(follow, listenerFailed)
+  return publish === undefined ? followed : Effect.zipRight(followed, publish)
 }
 
 const targetFields = (state: RequestState, target: Target) => ({
@@ -579,9 +594,12 @@ const observed = <A, R>(
   const { target } = member
   return Effect.gen(function* () {
     const fields = targetFields(state, target)
-    const start = yield* Clock.currentTimeMillis
-    state.inFlight.set(member, start)
-    yield* emit(shared, { _tag: "AttemptStarted", ...fields, at: start, attempt })
+    let start = 0
+    yield* emitAt(shared, (at) => {
+      start = at
+      state.inFlight.set(member, start)
+      return { _tag: "AttemptStarted", ...fields, at, attempt }
+    })
     const exit = yield* Effect.exit(call).pipe(Effect.onInterrupt(() => cancelled(shared, state, member, attempt, start)))
     const failure = exit._tag === "Failure" ? Option.getOrUndefined(Chunk.head(Cause.failures(exit.cause))) : undefined
     // cut by the request's deadline: left in flight, for the chain's record of it (`runChain`)
@@ -797,7 +815,7 @@ const breakerCall = <A, R>(
     Effect.gen(function* () {
       const permit = yield* admission(state, member, attempt)
       // the breaker first: an open breaker takes no room under the rate limit; a limited call frees its permit
-      yield* Effect.tapError(admitRate(target, requiredOn(state, target)), () => permit.record("ignored"))
+      if (target.limiter !== undefined) yield* Effect.tapError(admitRate(target, requiredOn(state, target)), () => permit.record("ignored"))
       const start = yield* Clock.currentTimeMillis
       return yield* Effect.onExit(restore(call(start)), settle(permit, start))
     })
@@ -937,9 +955,11 @@ const completeOnce = (shared: Shared, state: RequestState, member: Member) => (a
       member,
       attempt,
       (admittedAt) =>
-        completeInTime(member, requestOn(state, member.target), state.deadlineAt).pipe(
-          Effect.tap((response) => settleTokens(member.target, requiredOn(state, member.target), response.usage, admittedAt))
-        )
+        member.target.limiter === undefined
+          ? completeInTime(member, requestOn(state, member.target), state.deadlineAt)
+          : completeInTime(member, requestOn(state, member.target), state.deadlineAt).pipe(
+            Effect.tap((response) => settleTokens(member.target, requiredOn(state, member.target), response.usage, admittedAt))
+          )
     ),
     (response: ChatResponse) => ({ usage: response.usage })
   )
@@ -1363,12 +1383,21 @@ const runChain = <A, R>(shared: Shared, state: RequestState, run: Runner<A, R>):
     )
     state.retryDeadline = { at: state.deadlineAt, onDeadline: deadlinePassed }
     const { ordered: byStrategy, unavailable } = yield* order(shared, state.chain, state.request)
-    const ordered = yield* earlyProbe(state, byStrategy)
-    state.ordered = ordered
     state.unavailable = unavailable
-    return yield* fold(shared, state, steps(shared, state, ordered, run))
+    if (unavailable === undefined) {
+      // every breaker admitting a call, no member is open: nothing to probe early, no early probe to release
+      state.ordered = byStrategy
+      return yield* fold(shared, state, steps(shared, state, byStrategy, run))
+    }
+    // the probe this request may claim is released however it ends (the release set up before the claim)
+    return yield* Effect.ensuring(
+      Effect.flatMap(earlyProbe(state, byStrategy), (ordered) => {
+        state.ordered = ordered
+        return fold(shared, state, steps(shared, state, ordered, run))
+      }),
+      releaseProbe(state)
+    )
   }).pipe(
-    Effect.ensuring(releaseProbe(state)),
     Effect.catchTag("Deadline", () =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         for (const [member, start] of state.inFlight) {
@@ -1531,8 +1560,7 @@ type Outcome = "success" | "degraded" | "failure" | "cancelled"
 const finished = (shared: Shared, state: RequestState, outcome: Outcome, meta?: Meta) =>
   state.quiet
     ? Effect.void
-    : Effect.flatMap(Clock.currentTimeMillis, (at) =>
-        emit(shared, {
+    : emitAt(shared, (at) => ({
           _tag: "RequestFinished",
           // the chain the request was made on, as the caller (and a metric or alert per chain) knows it
           chain: state.requestChain,
@@ -1549,8 +1577,7 @@ const finished = (shared: Shared, state: RequestState, outcome: Outcome, meta?: 
           cost: meta !== undefined ? meta.cost : state.billed.reduce((cost, part) => cost + part.cost, 0),
           costDelta: meta?.costDelta ?? 0,
           ...(Option.isSome(state.parentSpan) ? { parentSpan: state.parentSpan.value } : {})
-        })
-      )
+        }))
 
 /**
  * Sends a sampled copy of a served request to the chain's next target, in
@@ -1630,7 +1657,7 @@ export const complete = (
       const meta = metaFor(state, member, response.usage, yield* Clock.currentTimeMillis)
       if (shared.cache !== undefined) yield* shared.cache.set(request, response, cachePartition(state))
       yield* finished(shared, state, "success", meta)
-      yield* shadow(shared, state, member)
+      if (shared.shadowRate > 0) yield* shadow(shared, state, member)
       return { response, meta }
     }
     const failure = Option.getOrUndefined(Chunk.head(Cause.failures(exit.cause)))
