@@ -1,16 +1,20 @@
 /**
  * Audit of the Responses route (`POST /v1/responses`) as a client of the
  * official `openai` SDK, the Agents SDK or a Codex-style loop meets it: a
- * stateless client's history sent back verbatim.
+ * stateless client's history sent back verbatim, and the stream's send
+ * timeout on this package's own server.
  */
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Redacted } from "effect"
+import { Duration, Effect, Logger, LogLevel, Redacted, TestClock } from "effect"
+import * as Net from "node:net"
 import OpenAI from "openai"
 import * as Gateway from "../../src/gateway/Gateway.js"
 import * as OpenAi from "../../src/providers/OpenAi.js"
 import * as Router from "../../src/router/Router.js"
 import * as MockServer from "../../src/testing/MockServer.js"
+import { turns } from "../support/clock.js"
+import { rawUpstream, sse } from "../support/raw.js"
 
 const setup = (options: MockServer.Options = {}) =>
   Effect.gen(function* () {
@@ -63,4 +67,56 @@ describe("Responses route: a stateless client's history", () => {
         { role: "user", content: "And now?" }
       ])
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+})
+
+describe("Responses route: sendTimeout", () => {
+  it.scoped("a client that stops reading a Responses stream has it closed after the send timeout, and the line says client-stalled", () =>
+    Effect.gen(function* () {
+      const chunk = (delta: Record<string, unknown>, finish: string | null = null) => ({
+        id: "c",
+        object: "chat.completion.chunk",
+        created: 1,
+        model: "gpt-4.1-mini",
+        choices: [{ index: 0, delta, finish_reason: finish }]
+      })
+      const text = "x".repeat(8192)
+      const body = sse(chunk({ role: "assistant", content: "" }), ...Array.from({ length: 3000 }, () => chunk({ content: text })), chunk({}, "stop"), "[DONE]")
+      const { baseUrl } = yield* rawUpstream(() => ({ body }))
+      const lines: Array<string> = []
+      const logger = Logger.make(({ annotations, message }) => {
+        lines.push(`${Array.isArray(message) ? message.join(" ") : String(message)} ${JSON.stringify(Object.fromEntries(annotations))}`)
+      })
+      const model = yield* OpenAi.make({ model: "gpt-4.1-mini", baseUrl })
+      const router = yield* Router.make({ targets: { mini: { model } }, chains: { default: ["mini"] } })
+      const gateway = yield* Gateway.make({ router, port: 0, sendTimeout: "60 seconds" }).pipe(
+        Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+      )
+      const socket = yield* Effect.acquireRelease(
+        Effect.async<Net.Socket>((resume) => {
+          const request = JSON.stringify({ model: "default", stream: true, input: "hi" })
+          const socket = Net.connect(gateway.port, "127.0.0.1", () => {
+            socket.pause()
+            socket.write(
+              `POST /v1/responses HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(request)}\r\n\r\n${request}`
+            )
+            resume(Effect.succeed(socket))
+          })
+        }),
+        (socket) => Effect.sync(() => socket.destroy())
+      )
+      const closed = new Promise<void>((resolve) => socket.on("close", () => resolve()))
+      socket.on("error", () => {})
+      yield* turns(1500)
+      expect(lines.filter((line) => line.includes("POST /v1/responses"))).toEqual([])
+      yield* TestClock.adjust(Duration.seconds(59))
+      yield* turns(20)
+      expect(lines.filter((line) => line.includes("POST /v1/responses"))).toEqual([])
+      yield* TestClock.adjust(Duration.seconds(1))
+      yield* turns(50)
+      const line = lines.find((line) => line.includes("POST /v1/responses 200"))
+      expect(line).toBeDefined()
+      expect(line).toContain('"outcome":"client-stalled"')
+      socket.resume()
+      yield* Effect.promise(() => closed)
+    }).pipe(Logger.withMinimumLogLevel(LogLevel.All), Effect.provide(NodeHttpClient.layerUndici)))
 })
