@@ -14,13 +14,15 @@
  * sent; `null` or absent, the provider's own default, which for OpenAI's
  * Chat Completions is not strict). Refused with the field named:
  * what needs a stored state (`previous_response_id`, `conversation`,
- * `prompt`, `background: true`, `item_reference` and `reasoning` input
- * items), built-in tools (`web_search`, `file_search`, `computer_use`, ...
+ * `prompt`, `background: true`, `item_reference` input items), built-in
+ * tools (`web_search`, `file_search`, `computer_use`, ...
  * and a `tool_choice` of one), files (`input_file`, an image by `file_id`),
  * and log probabilities (`top_logprobs`). Ignored: `store` (nothing is
  * stored: the answer says `store: false`), `include`, `truncation`,
  * `text.verbosity`, `reasoning.summary`, `service_tier`, `stream_options`
- * and unknown fields.
+ * and unknown fields; and `reasoning` input items (a reasoning model's
+ * earlier output a client sends back, as OpenAI asks of one that keeps its
+ * own history: no provider behind a chain could read it).
  *
  * @internal
  */
@@ -211,11 +213,15 @@ const inputMessages = (u: unknown): Array<Message> => {
       case "function_call_output":
         messages.push(functionOutput(item, p))
         return
-      case "item_reference":
       case "reasoning":
+        // a reasoning model's earlier output, sent back as OpenAI asks of a client that keeps its own
+        // history (`store: false`): no provider behind a chain reads another's reasoning, and OpenAI's
+        // own drops what no longer applies, so it is left out, as the gateway never sends one
+        return
+      case "item_reference":
         return invalid(
           `${p}.type`,
-          `Unsupported value: '${p}.type' '${type}' is not supported by this stateless gateway (it keeps no items, and no reasoning goes back to the providers); send the conversation's messages and function calls.`
+          `Unsupported value: '${p}.type' 'item_reference' is not supported by this stateless gateway (it keeps no items); send the items themselves.`
         )
       default:
         return invalid(
