@@ -169,7 +169,21 @@ const imagePart = (part: Json, p: string): ContentPart => {
   }
 }
 
-const userContent = (u: unknown, param: string): string | ReadonlyArray<ContentPart> => {
+/**
+ * A user message's content in a wire format whose parts are named `text`
+ * and `image` (chat's `text` and `image_url`, the Responses API's
+ * `input_text` and `input_image`): a string, or a non-empty array of text
+ * and image parts (`image` reads an image part); `refused` names a part
+ * type the format has that the gateway refuses, with why.
+ *
+ * @internal
+ */
+export const userContentOf = (
+  names: { readonly text: string; readonly image: string },
+  image: (part: Json, param: string) => ContentPart,
+  refused?: { readonly type: string; readonly why: string }
+) =>
+(u: unknown, param: string): string | ReadonlyArray<ContentPart> => {
   if (typeof u === "string") return u
   if (!Array.isArray(u)) return wrongType(param, "a string or an array of content parts", u)
   if (u.length === 0) return invalid(param, `Invalid '${param}': expected an array with at least one content part.`)
@@ -177,16 +191,16 @@ const userContent = (u: unknown, param: string): string | ReadonlyArray<ContentP
     const p = `${param}[${i}]`
     const part = object(raw, p)
     const type = requiredString(part, "type", `${p}.type`)
-    switch (type) {
-      case "text":
-        return { type: "text", text: requiredString(part, "text", `${p}.text`) }
-      case "image_url":
-        return imagePart(part, p)
-      default:
-        return invalid(`${p}.type`, `Invalid value for '${p}.type': supported content parts are 'text' and 'image_url'.`)
+    if (type === names.text) return { type: "text", text: requiredString(part, "text", `${p}.text`) }
+    if (type === names.image) return image(part, p)
+    if (type === refused?.type) {
+      return invalid(`${p}.type`, `Unsupported value: '${p}.type' '${type}' is not supported by this gateway (${refused.why}).`)
     }
+    return invalid(`${p}.type`, `Invalid value for '${p}.type': supported content parts are '${names.text}' and '${names.image}'.`)
   })
 }
+
+const userContent = userContentOf({ text: "text", image: "image_url" }, imagePart)
 
 // ---------------------------------------------------------------------------
 // Messages

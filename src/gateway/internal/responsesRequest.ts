@@ -52,6 +52,7 @@ import {
   reasoningEffort,
   requiredString,
   string,
+  userContentOf,
   wrongType
 } from "./request.js"
 
@@ -127,26 +128,10 @@ const imagePart = (part: Json, p: string): ContentPart => {
   }
 }
 
-const userContent = (u: unknown, param: string): string | ReadonlyArray<ContentPart> => {
-  if (typeof u === "string") return u
-  if (!Array.isArray(u)) return wrongType(param, "a string or an array of content parts", u)
-  if (u.length === 0) return invalid(param, `Invalid '${param}': expected an array with at least one content part.`)
-  return u.map((raw, i): ContentPart => {
-    const p = `${param}[${i}]`
-    const part = object(raw, p)
-    const type = requiredString(part, "type", `${p}.type`)
-    switch (type) {
-      case "input_text":
-        return { type: "text", text: requiredString(part, "text", `${p}.text`) }
-      case "input_image":
-        return imagePart(part, p)
-      case "input_file":
-        return invalid(`${p}.type`, `Unsupported value: '${p}.type' 'input_file' is not supported by this gateway (it stores no files).`)
-      default:
-        return invalid(`${p}.type`, `Invalid value for '${p}.type': supported content parts are 'input_text' and 'input_image'.`)
-    }
-  })
-}
+const userContent = userContentOf({ text: "input_text", image: "input_image" }, imagePart, {
+  type: "input_file",
+  why: "it stores no files"
+})
 
 const message = (m: Json, p: string): Message => {
   if (m["role"] === undefined) return missing(`${p}.role`)
