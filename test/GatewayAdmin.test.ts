@@ -67,13 +67,20 @@ describe("Gateway admin listener", () => {
     })
   )
 
-  it.scopedLive("answers anything else with a 404 in OpenAI's error JSON, a chat request included", () =>
+  it.scopedLive("answers anything else with a 404 in OpenAI's error JSON, a chat request included, and its own paths asked with another method with a 405", () =>
     Effect.gen(function* () {
       const gateway = yield* setup([Redacted.make(key)])
       for (const [method, path] of [["GET", "/nope"], ["POST", "/v1/chat/completions"], ["GET", "/v1/models"]] as const) {
         const answer = yield* send(gateway.admin!.url, method, path, { "content-type": "application/json" }, method === "POST" ? chat : undefined)
         expect(answer.status, path).toBe(404)
         expect(JSON.parse(answer.text)).toMatchObject({ error: { code: "unknown_url", type: "invalid_request_error" } })
+      }
+      // its own paths asked with another method: 405, naming GET
+      for (const path of ["/metrics", "/healthz"]) {
+        const answer = yield* send(gateway.admin!.url, "POST", path, { "content-type": "application/json" }, "{}")
+        expect(answer.status, path).toBe(405)
+        expect(answer.headers["allow"]).toBe("GET")
+        expect(JSON.parse(answer.text)).toMatchObject({ error: { code: "method_not_allowed" } })
       }
     })
   )

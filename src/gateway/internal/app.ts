@@ -527,8 +527,8 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
  * The admin listener's app (`Gateway.Options.admin`): the extra routes that
  * ask no key (`/metrics`, `/status`, ...) and `/healthz`, with a log line a
  * request, the `Host` check of a keyless loopback address (a page a DNS
- * rebinding pointed at it would read the status and the costs), and a 404
- * for anything else.
+ * rebinding pointed at it would read the status and the costs), a 405 for
+ * one of its paths asked with another method, and a 404 for anything else.
  *
  * @internal
  */
@@ -543,7 +543,11 @@ export const makeAdmin = (
     )
     const sink = Option.getOrUndefined(yield* Effect.serviceOption(LogSink.LogSink))
     const guard: Guard = { hostAllowed: loopbackHostsOnly ? isLoopbackHost : () => true, cors: undefined }
-    return withRequestLog(routed, false, sink, guard, Errors.unknownUrl, Duration.infinity)
+    // a path it serves, asked with another method than GET: 405, as the main listener answers
+    const paths = new Set(["/healthz", ...routes.map((route) => route.path)])
+    const unrouted = (method: string, path: string) =>
+      paths.has(path) && method !== "GET" ? Errors.methodNotAllowed(method, path, ["GET"]) : Errors.unknownUrl(method, path)
+    return withRequestLog(routed, false, sink, guard, unrouted, Duration.infinity)
   })
 
 /**
