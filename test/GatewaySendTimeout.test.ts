@@ -9,14 +9,13 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Duration, Effect, Logger, LogLevel, TestClock } from "effect"
-import * as Net from "node:net"
 import * as Config from "../src/config/Config.js"
 import * as Gateway from "../src/gateway/Gateway.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import * as Simulated from "../src/providers/Simulated.js"
 import * as Router from "../src/router/Router.js"
 import { turns } from "./support/clock.js"
-import { rawUpstream, sse } from "./support/raw.js"
+import { rawPost, rawUpstream, sse } from "./support/raw.js"
 
 /** A long answer: 3,000 chunks of 8 KiB of text, about 25 MB of SSE, more than the sockets' buffers hold. */
 const longAnswer = () => {
@@ -51,21 +50,9 @@ describe("Gateway sendTimeout", () => {
       const gateway = yield* Gateway.make({ router, port: 0, sendTimeout: "60 seconds" }).pipe(
         Effect.provide(Logger.replace(Logger.defaultLogger, logger))
       )
-      const socket = yield* Effect.acquireRelease(
-        Effect.async<Net.Socket>((resume) => {
-          const request = JSON.stringify({ model: "default", stream: true, messages: [{ role: "user", content: "hi" }] })
-          const socket = Net.connect(gateway.port, "127.0.0.1", () => {
-            socket.pause()
-            socket.write(
-              `POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(request)}\r\n\r\n${request}`
-            )
-            resume(Effect.succeed(socket))
-          })
-        }),
-        (socket) => Effect.sync(() => socket.destroy())
-      )
+      const request = JSON.stringify({ model: "default", stream: true, messages: [{ role: "user", content: "hi" }] })
+      const socket = yield* rawPost(gateway.port, "/v1/chat/completions", `content-length: ${Buffer.byteLength(request)}\r\n`, request, { paused: true })
       const closed = new Promise<void>((resolve) => socket.on("close", () => resolve()))
-      socket.on("error", () => {})
       // the answer fills the sockets, then the gateway waits for a drain that never comes
       yield* turns(1500)
       expect(lines.filter((line) => line.includes("POST /v1/chat/completions"))).toEqual([])

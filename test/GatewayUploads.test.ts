@@ -8,14 +8,13 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect } from "effect"
-import * as Net from "node:net"
 import * as Config from "../src/config/Config.js"
 import * as Gateway from "../src/gateway/Gateway.js"
 import { Budget } from "../src/gateway/internal/body.js"
 import * as Simulated from "../src/providers/Simulated.js"
 import * as Router from "../src/router/Router.js"
 import { turns } from "./support/clock.js"
-import { type RawResponse, send } from "./support/raw.js"
+import { rawPost, type RawResponse, send } from "./support/raw.js"
 
 const body = (padding: number) =>
   JSON.stringify({ model: "default", messages: [{ role: "user", content: "hi" }], user: "x".repeat(padding) })
@@ -27,17 +26,7 @@ const setup = Effect.gen(function* () {
 })
 
 /** A client that sends a chat request's head (with `headers`) and some of its body, and holds the rest back. */
-const holding = (port: number, headers: string, first: string) =>
-  Effect.acquireRelease(
-    Effect.async<Net.Socket>((resume) => {
-      const socket = Net.connect(port, "127.0.0.1", () => {
-        socket.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n${headers}\r\n${first}`)
-        resume(Effect.succeed(socket))
-      })
-      socket.on("error", () => {})
-    }),
-    (socket) => Effect.sync(() => socket.destroy())
-  )
+const holding = (port: number, headers: string, first: string) => rawPost(port, "/v1/chat/completions", headers, first)
 
 /** Sends `request` until `done` holds of its answer (the gateway reads the held heads by turns of its loop), at most 50 times. */
 const until = (request: Effect.Effect<RawResponse>, done: (answer: RawResponse) => boolean) =>

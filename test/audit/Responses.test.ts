@@ -7,14 +7,13 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Logger, LogLevel, Redacted, TestClock } from "effect"
-import * as Net from "node:net"
 import OpenAI from "openai"
 import * as Gateway from "../../src/gateway/Gateway.js"
 import * as OpenAi from "../../src/providers/OpenAi.js"
 import * as Router from "../../src/router/Router.js"
 import * as MockServer from "../../src/testing/MockServer.js"
 import { turns } from "../support/clock.js"
-import { rawUpstream, sse } from "../support/raw.js"
+import { rawPost, rawUpstream, sse } from "../support/raw.js"
 
 const setup = (options: MockServer.Options = {}) =>
   Effect.gen(function* () {
@@ -91,21 +90,9 @@ describe("Responses route: sendTimeout", () => {
       const gateway = yield* Gateway.make({ router, port: 0, sendTimeout: "60 seconds" }).pipe(
         Effect.provide(Logger.replace(Logger.defaultLogger, logger))
       )
-      const socket = yield* Effect.acquireRelease(
-        Effect.async<Net.Socket>((resume) => {
-          const request = JSON.stringify({ model: "default", stream: true, input: "hi" })
-          const socket = Net.connect(gateway.port, "127.0.0.1", () => {
-            socket.pause()
-            socket.write(
-              `POST /v1/responses HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(request)}\r\n\r\n${request}`
-            )
-            resume(Effect.succeed(socket))
-          })
-        }),
-        (socket) => Effect.sync(() => socket.destroy())
-      )
+      const request = JSON.stringify({ model: "default", stream: true, input: "hi" })
+      const socket = yield* rawPost(gateway.port, "/v1/responses", `content-length: ${Buffer.byteLength(request)}\r\n`, request, { paused: true })
       const closed = new Promise<void>((resolve) => socket.on("close", () => resolve()))
-      socket.on("error", () => {})
       yield* turns(1500)
       expect(lines.filter((line) => line.includes("POST /v1/responses"))).toEqual([])
       yield* TestClock.adjust(Duration.seconds(59))

@@ -6,6 +6,7 @@
 import { Effect } from "effect"
 import type * as Http from "node:http"
 import * as NodeHttp from "node:http"
+import * as Net from "node:net"
 import { listen } from "./servers.js"
 
 export interface RawAnswer {
@@ -77,4 +78,24 @@ export const send = (url: string, method: string, path: string, headers: Record<
         request.on("error", reject)
         request.end(body)
       })
+  )
+
+/**
+ * A raw client on 127.0.0.1 that writes `POST path` with the header lines
+ * `headers` (each ending in CRLF; `content-type: application/json` and the
+ * host are added) and `body` as given: a body shorter than its announced
+ * length is held back. With `paused`, it reads nothing of the answer until
+ * the test resumes it. Closed with the scope.
+ */
+export const rawPost = (port: number, path: string, headers: string, body: string, options?: { readonly paused?: boolean }) =>
+  Effect.acquireRelease(
+    Effect.async<Net.Socket>((resume) => {
+      const socket = Net.connect(port, "127.0.0.1", () => {
+        if (options?.paused === true) socket.pause()
+        socket.write(`POST ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n${headers}\r\n${body}`)
+        resume(Effect.succeed(socket))
+      })
+      socket.on("error", () => {})
+    }),
+    (socket) => Effect.sync(() => socket.destroy())
   )
