@@ -12,6 +12,47 @@ import { Effect, Schema, Stream } from "effect"
 // ---------------------------------------------------------------------------
 
 /**
+ * A prompt-cache breakpoint: the request's prefix up to and including the
+ * part, message or tool it marks may be cached by the provider for this
+ * long (`"5m"` or `"1h"`). Only providers with explicit caching read it
+ * (Anthropic's `cache_control`); OpenAI and Gemini cache prefixes on their
+ * own and ignore it, so a chain that fails over from Claude to GPT serves
+ * the same request. A hint never fails a request: where a provider takes
+ * fewer breakpoints than a request marks (Claude: 4), the last ones are
+ * kept; where it wants longer lives first (Claude: a `"1h"` breakpoint may
+ * not follow a `"5m"` one), a later `"1h"` is sent as `"5m"`.
+ *
+ * @example
+ * import { Chat } from "effect-llm-failover/llm"
+ *
+ * declare const manual: string
+ * // the long, stable system text cached for an hour; the question after it is not
+ * const request: Chat.ChatRequest = {
+ *   messages: [
+ *     { role: "system", content: manual, cache: "1h" },
+ *     { role: "user", content: "How do I reset the device?" }
+ *   ]
+ * }
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const CacheBreakpoint = Schema.Literal("5m", "1h")
+
+/**
+ * How long a marked prefix may stay cached (see {@link CacheBreakpoint}).
+ *
+ * @example
+ * import { Chat } from "effect-llm-failover/llm"
+ *
+ * const ttl: Chat.CacheBreakpoint = "5m"
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type CacheBreakpoint = typeof CacheBreakpoint.Type
+
+/**
  * A text part of a user message.
  *
  * @example
@@ -23,7 +64,12 @@ import { Effect, Schema, Stream } from "effect"
  * @since 0.1.0
  * @category schemas
  */
-export const TextPart = Schema.Struct({ type: Schema.Literal("text"), text: Schema.String })
+export const TextPart = Schema.Struct({
+  type: Schema.Literal("text"),
+  text: Schema.String,
+  /** A prompt-cache breakpoint after this part (see {@link CacheBreakpoint}). */
+  cache: Schema.optional(CacheBreakpoint)
+})
 
 /**
  * An image part of a user message: an `https:` URL or a `data:` URL.
@@ -42,7 +88,9 @@ export const ImagePart = Schema.Struct({
   url: Schema.String,
   mediaType: Schema.optional(Schema.String),
   /** How closely to look, where the provider lets one say (OpenAI's `detail`); others ignore it. */
-  detail: Schema.optional(Schema.Literal("auto", "low", "high"))
+  detail: Schema.optional(Schema.Literal("auto", "low", "high")),
+  /** A prompt-cache breakpoint after this part (see {@link CacheBreakpoint}). */
+  cache: Schema.optional(CacheBreakpoint)
 })
 
 /**
@@ -141,7 +189,9 @@ export interface ToolCall extends Schema.Schema.Type<typeof ToolCall> {}
 export const SystemMessage = Schema.Struct({
   role: Schema.Literal("system"),
   content: Schema.String,
-  name: Schema.optional(Schema.String)
+  name: Schema.optional(Schema.String),
+  /** A prompt-cache breakpoint after this message (see {@link CacheBreakpoint}). */
+  cache: Schema.optional(CacheBreakpoint)
 })
 
 /**
@@ -159,7 +209,9 @@ export const SystemMessage = Schema.Struct({
 export const UserMessage = Schema.Struct({
   role: Schema.Literal("user"),
   content: Schema.Union(Schema.String, Schema.Array(ContentPart)),
-  name: Schema.optional(Schema.String)
+  name: Schema.optional(Schema.String),
+  /** A prompt-cache breakpoint after this message (see {@link CacheBreakpoint}). */
+  cache: Schema.optional(CacheBreakpoint)
 })
 
 /**
@@ -179,7 +231,9 @@ export const AssistantMessage = Schema.Struct({
   role: Schema.Literal("assistant"),
   content: Schema.optional(Schema.String),
   toolCalls: Schema.optional(Schema.Array(ToolCall)),
-  name: Schema.optional(Schema.String)
+  name: Schema.optional(Schema.String),
+  /** A prompt-cache breakpoint after this message (see {@link CacheBreakpoint}). */
+  cache: Schema.optional(CacheBreakpoint)
 })
 
 /**
@@ -196,7 +250,9 @@ export const AssistantMessage = Schema.Struct({
 export const ToolMessage = Schema.Struct({
   role: Schema.Literal("tool"),
   toolCallId: Schema.String,
-  content: Schema.String
+  content: Schema.String,
+  /** A prompt-cache breakpoint after this message (see {@link CacheBreakpoint}). */
+  cache: Schema.optional(CacheBreakpoint)
 })
 
 /**
@@ -258,7 +314,9 @@ export const ToolDefinition = Schema.Struct({
   description: Schema.optional(Schema.String),
   parameters: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
   /** Whether the arguments must follow `parameters` exactly, where the provider enforces it (OpenAI's `strict`); others ignore it. */
-  strict: Schema.optional(Schema.Boolean)
+  strict: Schema.optional(Schema.Boolean),
+  /** A prompt-cache breakpoint after this tool (the tools come first in a prompt; see {@link CacheBreakpoint}). */
+  cache: Schema.optional(CacheBreakpoint)
 })
 
 /**

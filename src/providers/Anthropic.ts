@@ -7,6 +7,10 @@
  * (Anthropic's maximum, so a request meant for any provider is not refused),
  * leaves `top_p` out beside a temperature (Claude 4.x refuses the two
  * together), and maps tool calls to `tool_use` / `tool_result` blocks.
+ * A request's prompt-cache breakpoints (`Chat.CacheBreakpoint`) become
+ * `cache_control` on the blocks they mark, fitted to Claude's rules (the
+ * last 4 kept; a `"1h"` after a `"5m"` sent as `"5m"`), so a hint never
+ * fails a request.
  * Streams end on `message_stop`; one that ends before it fails with
  * `MalformedResponse`.
  * HTTP 529 and an in-stream `overloaded_error` are `Overloaded`; "prompt is

@@ -24,7 +24,7 @@
  * @internal
  */
 import * as Either from "effect/Either"
-import type { ChatRequest, ContentPart, Message, ReasoningEffort, ResponseFormat, ToolCall, ToolDefinition } from "../../llm/Chat.js"
+import type { CacheBreakpoint, ChatRequest, ContentPart, Message, ReasoningEffort, ResponseFormat, ToolCall, ToolDefinition } from "../../llm/Chat.js"
 import { signatureOf } from "../../llm/internal/extraContent.js"
 
 /** The largest `max_tokens` accepted: past any model's output window, so only nonsense is refused. @internal */
@@ -124,11 +124,36 @@ export const boolean = (u: unknown, param: string): boolean => (typeof u === "bo
 // Content
 // ---------------------------------------------------------------------------
 
-/** Text content: a string, or an array of text parts (joined). */
-const textContent = (u: unknown, param: string, allowRefusal = false): string => {
-  if (typeof u === "string") return u
+/**
+ * A prompt-cache breakpoint as Anthropic's dialect of Chat Completions
+ * sends it (OpenRouter's and LiteLLM's): `cache_control: { type:
+ * "ephemeral", ttl?: "5m" | "1h" }` on a content part, a message or a
+ * tool, at `param`; absent, none.
+ *
+ * @internal
+ */
+export const cacheOf = (holder: Json, param: string): { readonly cache?: CacheBreakpoint } => {
+  if (!present(holder, "cache_control")) return {}
+  const control = object(holder["cache_control"], param)
+  if (control["type"] !== "ephemeral") return invalid(`${param}.type`, `Invalid value for '${param}.type': only 'ephemeral' is supported.`)
+  const ttl = control["ttl"] ?? "5m"
+  return ttl === "5m" || ttl === "1h"
+    ? { cache: ttl }
+    : invalid(`${param}.ttl`, `Invalid value for '${param}.ttl': supported values are '5m' and '1h'.`)
+}
+
+/**
+ * Text content: a string, or an array of text parts (joined), with the
+ * last cache breakpoint a part or the message holds (text joined into one
+ * string can hold one only: at its end).
+ */
+const textContent = (m: Json, param: string, allowRefusal = false): { readonly text: string; readonly cache?: CacheBreakpoint } => {
+  const u = m["content"]
+  const own = cacheOf(m, param.replace(/\.content$/, ".cache_control"))
+  if (typeof u === "string") return { text: u, ...own }
   if (!Array.isArray(u)) return wrongType(param, "a string or an array of text parts", u)
   let text = ""
+  let marked = own
   u.forEach((raw, i) => {
     const p = `${param}[${i}]`
     const part = object(raw, p)
@@ -136,8 +161,10 @@ const textContent = (u: unknown, param: string, allowRefusal = false): string =>
     if (type === "text") text += requiredString(part, "text", `${p}.text`)
     else if (allowRefusal && type === "refusal") text += requiredString(part, "refusal", `${p}.refusal`)
     else invalid(`${p}.type`, `Invalid value for '${p}.type': only 'text' parts are supported here.`)
+    const cache = cacheOf(part, `${p}.cache_control`)
+    if (cache.cache !== undefined) marked = cache
   })
-  return text
+  return { text, ...marked }
 }
 
 /** The media type a `data:` URL declares, if any. @internal */
@@ -165,7 +192,8 @@ const imagePart = (part: Json, p: string): ContentPart => {
     type: "image",
     url,
     ...(mediaType === undefined ? {} : { mediaType }),
-    ...(detail === undefined ? {} : { detail })
+    ...(detail === undefined ? {} : { detail }),
+    ...cacheOf(part, `${p}.cache_control`)
   }
 }
 
@@ -191,7 +219,7 @@ export const userContentOf = (
     const p = `${param}[${i}]`
     const part = object(raw, p)
     const type = requiredString(part, "type", `${p}.type`)
-    if (type === names.text) return { type: "text", text: requiredString(part, "text", `${p}.text`) }
+    if (type === names.text) return { type: "text", text: requiredString(part, "text", `${p}.text`), ...cacheOf(part, `${p}.cache_control`) }
     if (type === names.image) return image(part, p)
     if (type === refused?.type) {
       return invalid(`${p}.type`, `Unsupported value: '${p}.type' '${type}' is not supported by this gateway (${refused.why}).`)
@@ -228,15 +256,18 @@ const nameOf = (m: Json, p: string): { readonly name?: string } =>
   present(m, "name") ? { name: string(m["name"], `${p}.name`) } : {}
 
 const assistantMessage = (message: Json, p: string): Message => {
-  const content = present(message, "content") ? textContent(message["content"], `${p}.content`, true) : undefined
+  const content: { readonly text?: string; readonly cache?: CacheBreakpoint } = present(message, "content")
+    ? textContent(message, `${p}.content`, true)
+    : cacheOf(message, `${p}.cache_control`)
   const calls = present(message, "tool_calls")
     ? array(message["tool_calls"], `${p}.tool_calls`).map((raw, i) => toolCall(raw, `${p}.tool_calls[${i}]`))
     : undefined
   return {
     role: "assistant",
-    ...(content !== undefined ? { content } : {}),
+    ...(content.text !== undefined ? { content: content.text } : {}),
     ...(calls !== undefined && calls.length > 0 ? { toolCalls: calls } : {}),
-    ...nameOf(message, p)
+    ...nameOf(message, p),
+    ...(content.cache === undefined ? {} : { cache: content.cache })
   }
 }
 
@@ -245,20 +276,21 @@ const message = (raw: unknown, p: string): Message => {
   if (m["role"] === undefined) return missing(`${p}.role`)
   const role = string(m["role"], `${p}.role`)
   const content = (): unknown => (m["content"] === undefined ? missing(`${p}.content`) : m["content"])
+  const text = () => {
+    content()
+    const { cache, text } = textContent(m, `${p}.content`)
+    return { content: text, ...(cache === undefined ? {} : { cache }) }
+  }
   switch (role) {
     case "system":
     case "developer":
-      return { role: "system", content: textContent(content(), `${p}.content`), ...nameOf(m, p) }
+      return { role: "system", ...text(), ...nameOf(m, p) }
     case "user":
-      return { role: "user", content: userContent(content(), `${p}.content`), ...nameOf(m, p) }
+      return { role: "user", content: userContent(content(), `${p}.content`), ...nameOf(m, p), ...cacheOf(m, `${p}.cache_control`) }
     case "assistant":
       return assistantMessage(m, p)
     case "tool":
-      return {
-        role: "tool",
-        toolCallId: requiredString(m, "tool_call_id", `${p}.tool_call_id`),
-        content: textContent(content(), `${p}.content`)
-      }
+      return { role: "tool", toolCallId: requiredString(m, "tool_call_id", `${p}.tool_call_id`), ...text() }
     default:
       return invalid(
         `${p}.role`,
@@ -304,7 +336,7 @@ const tool = (raw: unknown, p: string): ToolDefinition => {
   const t = object(raw, p)
   if (t["type"] !== "function") invalid(`${p}.type`, `Invalid value for '${p}.type': only 'function' tools are supported.`)
   if (t["function"] === undefined) return missing(`${p}.function`)
-  return functionTool(object(t["function"], `${p}.function`), `${p}.function`)
+  return { ...functionTool(object(t["function"], `${p}.function`), `${p}.function`), ...cacheOf(t, `${p}.cache_control`) }
 }
 
 /**

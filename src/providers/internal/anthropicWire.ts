@@ -7,7 +7,7 @@
  */
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
-import type { ChatChunk, ChatRequest, ChatResponse, ContentPart, FinishReason, Message, Usage } from "../../llm/Chat.js"
+import type { CacheBreakpoint, ChatChunk, ChatRequest, ChatResponse, ContentPart, FinishReason, Message, Usage } from "../../llm/Chat.js"
 import type { ProviderError } from "../../llm/ProviderError.js"
 import * as Errors from "./errors.js"
 import * as Http from "./http.js"
@@ -40,12 +40,27 @@ const imageBlock = (url: string): Block => {
  */
 export const hasText = (text: string): boolean => /\S/.test(text)
 
+/** Claude's `cache_control` for a breakpoint: its default life (5 minutes) goes without a `ttl`. */
+const cacheControl = (cache: CacheBreakpoint): Block =>
+  cache === "1h" ? { type: "ephemeral", ttl: "1h" } : { type: "ephemeral" }
+
+/** The block, marked as a cache breakpoint when `cache` is set. */
+const cached = (block: Block, cache: CacheBreakpoint | undefined): Block =>
+  cache === undefined ? block : { ...block, cache_control: cacheControl(cache) }
+
+/** The blocks, their last marked as a cache breakpoint when `cache` is set (a message's breakpoint). */
+const cachedLast = (blocks: Array<Block>, cache: CacheBreakpoint | undefined): Array<Block> => {
+  const last = blocks.length - 1
+  if (cache !== undefined && last >= 0) blocks[last] = cached(blocks[last]!, cache)
+  return blocks
+}
+
 const userBlocks = (content: string | ReadonlyArray<ContentPart>): Array<Block> => {
   if (typeof content === "string") return hasText(content) ? [{ type: "text", text: content }] : []
   const blocks: Array<Block> = []
   for (const part of content) {
-    if (part.type !== "text") blocks.push(imageBlock(part.url))
-    else if (hasText(part.text)) blocks.push({ type: "text", text: part.text })
+    if (part.type !== "text") blocks.push(cached(imageBlock(part.url), part.cache))
+    else if (hasText(part.text)) blocks.push(cached({ type: "text", text: part.text }, part.cache))
   }
   return blocks
 }
@@ -68,22 +83,25 @@ export const argumentsObject = (text: string): Record<string, unknown> => {
 const toWire = (message: Exclude<Message, { role: "system" }>): WireMessage => {
   switch (message.role) {
     case "user":
-      return { role: "user", content: userBlocks(message.content) }
+      return { role: "user", content: cachedLast(userBlocks(message.content), message.cache) }
     case "assistant": {
       const blocks: Array<Block> = message.content && hasText(message.content) ? [{ type: "text", text: message.content }] : []
       for (const call of message.toolCalls ?? []) {
         blocks.push({ type: "tool_use", id: call.id, name: call.name, input: argumentsObject(call.arguments) })
       }
-      return { role: "assistant", content: blocks }
+      return { role: "assistant", content: cachedLast(blocks, message.cache) }
     }
     case "tool":
       // a result's content is optional: an empty one goes without it, not as an empty text
       return {
         role: "user",
         content: [
-          hasText(message.content)
-            ? { type: "tool_result", tool_use_id: message.toolCallId, content: message.content }
-            : { type: "tool_result", tool_use_id: message.toolCallId }
+          cached(
+            hasText(message.content)
+              ? { type: "tool_result", tool_use_id: message.toolCallId, content: message.content }
+              : { type: "tool_result", tool_use_id: message.toolCallId },
+            message.cache
+          )
         ]
       }
   }
@@ -113,10 +131,31 @@ const mergeTurns = (messages: ReadonlyArray<WireMessage>): Array<WireMessage> =>
  */
 export const openingTurn = "(The conversation starts.)"
 
-/** A turn of one text block is sent as a plain string. */
+/** A turn of one text block is sent as a plain string (unless the block is a cache breakpoint). */
 const compact = (message: WireMessage): Record<string, unknown> => {
   const only = message.content.length === 1 ? message.content[0] : undefined
-  return only !== undefined && only.type === "text" ? { role: message.role, content: only.text } : message
+  return only !== undefined && only.type === "text" && only.cache_control === undefined ? { role: message.role, content: only.text } : message
+}
+
+/** The most cache breakpoints Claude takes in a request (more is a 400). */
+export const maxCacheBreakpoints = 4
+
+/**
+ * Makes a request's cache breakpoints ones Claude takes, since a hint must
+ * not fail a request that other providers serve: at most
+ * `maxCacheBreakpoints` (the last ones, which cover the longest prefixes),
+ * and no `"1h"` after a `"5m"` in the prompt's order (tools, system,
+ * messages; a 400 otherwise), such a one sent as `"5m"`.
+ */
+const fitCacheBreakpoints = (blocks: ReadonlyArray<Block>): void => {
+  const marked = blocks.filter((block) => block.cache_control !== undefined)
+  for (const block of marked.slice(0, Math.max(0, marked.length - maxCacheBreakpoints))) delete block.cache_control
+  let short = false
+  for (const block of marked.slice(-maxCacheBreakpoints)) {
+    const ttl = (block.cache_control as Block)["ttl"]
+    if (ttl === undefined) short = true
+    else if (short) block.cache_control = cacheControl("5m")
+  }
 }
 
 const encodeToolChoice = (choice: NonNullable<ChatRequest["toolChoice"]>): unknown => {
@@ -406,11 +445,17 @@ export const encodeRequest = (
   stream: boolean
 ): Record<string, unknown> => {
   const system: Array<string> = []
+  const systemBlocks: Array<Block> = []
   const turns: Array<WireMessage> = []
   for (const message of request.messages) {
     if (message.role !== "system") turns.push(toWire(message))
-    else if (hasText(message.content)) system.push(message.content)
+    else if (hasText(message.content)) {
+      system.push(message.content)
+      systemBlocks.push(cached({ type: "text", text: message.content }, message.cache))
+    }
   }
+  // system text is sent as one string, or as its blocks when one of them is a cache breakpoint
+  const systemCached = systemBlocks.some((block) => block.cache_control !== undefined)
   const merged = mergeTurns(turns)
   // a conversation that opens on the assistant's turn, or has no text at all (a blank message, which OpenAI
   // answers, and Claude refuses as no turn: 400 "at least one message is required"), opens on a user turn
@@ -428,12 +473,21 @@ export const encodeRequest = (
   // Claude refuses a request without a turn (400 "at least one message is required"); OpenAI answers system
   // messages alone by following them, as Claude follows the same text as the request itself
   const alone = merged.length === 0 && instructions !== undefined
+  const tools = request.tools?.map((tool) =>
+    cached({
+      name: tool.name,
+      ...(tool.description !== undefined ? { description: tool.description } : {}),
+      input_schema: inputSchema(tool.parameters)
+    }, tool.cache)
+  ) ?? []
+  fitCacheBreakpoints([...tools, ...systemBlocks, ...merged.flatMap((turn) => turn.content)])
+  const systemText = systemCached ? systemBlocks : instructions
   const body: Record<string, unknown> = {
     model,
     max_tokens: request.maxTokens ?? defaultMaxTokens,
-    messages: alone ? [{ role: "user", content: instructions }] : merged.map(compact)
+    messages: alone ? [{ role: "user", content: systemText }] : merged.map(compact)
   }
-  if (instructions !== undefined && !alone) body.system = instructions
+  if (instructions !== undefined && !alone) body.system = systemText
   if (request.temperature !== undefined) body.temperature = Math.min(request.temperature, 1)
   // Claude 4.x (Opus 4.1 and later, Sonnet and Haiku 4.5 and later) refuses the two together, a 400 that would
   // end the chain; Anthropic's docs ask for one or the other on every Claude, the temperature as a rule
@@ -442,13 +496,7 @@ export const encodeRequest = (
   // where OpenAI takes one ("\n" is a common stop): it is not sent
   const stops = request.stop?.filter(hasText) ?? []
   if (stops.length > 0) body.stop_sequences = stops
-  if (request.tools !== undefined && request.tools.length > 0) {
-    body.tools = request.tools.map((tool) => ({
-      name: tool.name,
-      ...(tool.description !== undefined ? { description: tool.description } : {}),
-      input_schema: inputSchema(tool.parameters)
-    }))
-  }
+  if (tools.length > 0) body.tools = tools
   const choice = toolChoiceOf(request)
   if (choice !== undefined) body.tool_choice = encodeToolChoice(choice)
   // one tool call at most: Anthropic's switch sits in its tool choice (none of "none"'s business)

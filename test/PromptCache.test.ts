@@ -1,0 +1,297 @@
+/**
+ * Prompt-cache breakpoints (`Chat.CacheBreakpoint`): where Claude's
+ * `cache_control` lands for each part, message and tool a request marks;
+ * that a request's breakpoints always fit Claude's rules (at most 4, no
+ * `"1h"` after a `"5m"`), so a hint never fails a request; that OpenAI and
+ * Gemini are sent none; and that the gateway's chat route reads
+ * `cache_control` as the OpenRouter and LiteLLM dialects send it.
+ */
+import { NodeHttpClient } from "@effect/platform-node"
+import { describe, expect, it, layer } from "@effect/vitest"
+import { Effect, Either, FastCheck, Redacted } from "effect"
+import OpenAI from "openai"
+import * as Gateway from "../src/gateway/Gateway.js"
+import * as WireRequest from "../src/gateway/internal/request.js"
+import type { Chat } from "../src/llm/index.js"
+import * as AnthropicWire from "../src/providers/internal/anthropicWire.js"
+import * as GeminiWire from "../src/providers/internal/geminiWire.js"
+import * as OpenAiWire from "../src/providers/internal/openAiWire.js"
+import * as Router from "../src/router/Router.js"
+import * as MockServer from "../src/testing/MockServer.js"
+import * as Anthropic from "../src/providers/Anthropic.js"
+
+type Json = Record<string, unknown>
+
+const claude = (request: Chat.ChatRequest): Json => AnthropicWire.encodeRequest(request, "claude-sonnet-4-5", 1024, false)
+
+const tool = (name: string, cache?: Chat.CacheBreakpoint): Chat.ToolDefinition => ({
+  name,
+  parameters: { type: "object", properties: {} },
+  ...(cache === undefined ? {} : { cache })
+})
+
+/** Every `cache_control` of a Claude body, in the prompt's order (tools, system, messages). */
+const breakpoints = (body: Json): Array<Json> => {
+  const blocks = (value: unknown): Array<Json> => (Array.isArray(value) ? (value as Array<Json>) : [])
+  const all = [
+    ...blocks(body.tools),
+    ...blocks(body.system),
+    ...blocks(body.messages).flatMap((message) => blocks(message.content))
+  ]
+  return all.flatMap((block) => (block.cache_control === undefined ? [] : [block.cache_control as Json]))
+}
+
+describe("Claude's cache_control", () => {
+  it("marks the system text, a text part, an image part and a tool", () => {
+    const body = claude({
+      messages: [
+        { role: "system", content: "A long manual.", cache: "1h" },
+        { role: "system", content: "Be brief." },
+        {
+          role: "user",
+          content: [
+            { type: "text", text: "This contract:", cache: "5m" },
+            { type: "image", url: "data:image/png;base64,iVBORw0KGgo=", cache: "5m" },
+            { type: "text", text: "What does clause 3 say?" }
+          ]
+        }
+      ],
+      tools: [tool("search"), tool("fetch", "1h")]
+    })
+    expect(body.system).toEqual([
+      { type: "text", text: "A long manual.", cache_control: { type: "ephemeral", ttl: "1h" } },
+      { type: "text", text: "Be brief." }
+    ])
+    expect(body.tools).toMatchObject([{ name: "search" }, { name: "fetch", cache_control: { type: "ephemeral", ttl: "1h" } }])
+    expect((body.tools as Array<Json>)[0]).not.toHaveProperty("cache_control")
+    expect(body.messages).toEqual([
+      {
+        role: "user",
+        content: [
+          { type: "text", text: "This contract:", cache_control: { type: "ephemeral" } },
+          { type: "image", source: { type: "base64", media_type: "image/png", data: "iVBORw0KGgo=" }, cache_control: { type: "ephemeral" } },
+          { type: "text", text: "What does clause 3 say?" }
+        ]
+      }
+    ])
+  })
+
+  it("marks a message's last block: a user string, an assistant's tool call, a tool result", () => {
+    const body = claude({
+      messages: [
+        { role: "user", content: "Weather in Rome?", cache: "5m" },
+        { role: "assistant", content: "Looking.", toolCalls: [{ id: "call_1", name: "weather", arguments: "{}" }], cache: "5m" },
+        { role: "tool", toolCallId: "call_1", content: "21 C", cache: "5m" },
+        { role: "user", content: "And tomorrow?" }
+      ],
+      tools: [tool("weather")]
+    })
+    expect(body.messages).toEqual([
+      // one text block kept as a block, not compacted to a string, to carry its mark
+      { role: "user", content: [{ type: "text", text: "Weather in Rome?", cache_control: { type: "ephemeral" } }] },
+      {
+        role: "assistant",
+        content: [
+          { type: "text", text: "Looking." },
+          { type: "tool_use", id: "call_1", name: "weather", input: {}, cache_control: { type: "ephemeral" } }
+        ]
+      },
+      {
+        role: "user",
+        content: [
+          { type: "tool_result", tool_use_id: "call_1", content: "21 C", cache_control: { type: "ephemeral" } },
+          { type: "text", text: "And tomorrow?" }
+        ]
+      }
+    ])
+  })
+
+  it("sends the system as a string, and turns compacted, when nothing is marked", () => {
+    const body = claude({ messages: [{ role: "system", content: "Be brief." }, { role: "user", content: "Hi" }] })
+    expect(body.system).toBe("Be brief.")
+    expect(body.messages).toEqual([{ role: "user", content: "Hi" }])
+    expect(breakpoints(body)).toEqual([])
+  })
+
+  it("keeps the last four breakpoints of more", () => {
+    const body = claude({
+      messages: [
+        { role: "system", content: "Manual.", cache: "5m" },
+        { role: "user", content: "one", cache: "5m" },
+        { role: "assistant", content: "two", cache: "5m" },
+        { role: "user", content: "three", cache: "5m" },
+        { role: "assistant", content: "four", cache: "5m" },
+        { role: "user", content: "five", cache: "5m" }
+      ],
+      tools: [tool("first", "5m")]
+    })
+    expect(breakpoints(body)).toHaveLength(4)
+    expect(body.tools).toEqual([expect.not.objectContaining({ cache_control: expect.anything() })])
+    expect(body.system).toEqual([{ type: "text", text: "Manual." }])
+    const texts = (body.messages as Array<{ content: Array<Json> | string }>).map((m) =>
+      typeof m.content === "string" ? null : m.content[0]?.text
+    )
+    // the first turn lost its mark, and is sent as a plain string again
+    expect(texts).toEqual([null, "two", "three", "four", "five"])
+  })
+
+  it("sends a 1h breakpoint after a 5m one as 5m", () => {
+    const body = claude({
+      messages: [
+        { role: "system", content: "Manual.", cache: "1h" },
+        { role: "user", content: "History.", cache: "5m" },
+        { role: "assistant", content: "Noted.", cache: "1h" },
+        { role: "user", content: "Now?" }
+      ],
+      tools: [tool("search", "1h")]
+    })
+    expect(breakpoints(body)).toEqual([
+      { type: "ephemeral", ttl: "1h" },
+      { type: "ephemeral", ttl: "1h" },
+      { type: "ephemeral" },
+      { type: "ephemeral" }
+    ])
+  })
+
+  it.prop(
+    "any marking fits Claude's rules: at most 4, no 1h after a 5m, the last marks kept",
+    [
+      FastCheck.array(
+        FastCheck.record({
+          role: FastCheck.constantFrom("system" as const, "user" as const, "assistant" as const),
+          cache: FastCheck.constantFrom(undefined, "5m" as const, "1h" as const)
+        }),
+        { minLength: 1, maxLength: 12 }
+      ),
+      FastCheck.array(FastCheck.constantFrom(undefined, "5m" as const, "1h" as const), { maxLength: 4 })
+    ],
+    ([turns, toolMarks]) => {
+      const messages = turns.map(({ cache, role }, i): Chat.Message => ({
+        role,
+        content: `turn ${i}`,
+        ...(cache === undefined ? {} : { cache })
+      }))
+      const body = claude({
+        messages: messages as [Chat.Message, ...Array<Chat.Message>],
+        ...(toolMarks.length > 0 ? { tools: toolMarks.map((cache, i) => tool(`t${i}`, cache)) } : {})
+      })
+      const sent = breakpoints(body)
+      const asked = [...toolMarks, ...turns.filter((t) => t.role === "system").map((t) => t.cache), ...turns.filter((t) => t.role !== "system").map((t) => t.cache)]
+        .filter((cache) => cache !== undefined)
+      expect(sent.length).toBe(Math.min(asked.length, AnthropicWire.maxCacheBreakpoints))
+      const ttls = sent.map((control) => (control.ttl === "1h" ? "1h" : "5m"))
+      expect(ttls.join(",")).toMatch(/^(1h,?)*(5m,?)*$/)
+      // a kept mark is sent with its own life, unless a 5m came before it
+      const kept = asked.slice(-AnthropicWire.maxCacheBreakpoints)
+      const firstShort = kept.indexOf("5m")
+      expect(ttls).toEqual(kept.map((ttl, i) => (firstShort >= 0 && i > firstShort ? "5m" : ttl)))
+    }
+  )
+})
+
+describe("other providers", () => {
+  const marked: Chat.ChatRequest = {
+    messages: [
+      { role: "system", content: "Manual.", cache: "1h" },
+      { role: "user", content: [{ type: "text", text: "Question", cache: "5m" }], cache: "5m" }
+    ],
+    tools: [tool("search", "1h")]
+  }
+
+  it("OpenAI and Gemini are sent no cache field, and the same body as unmarked", () => {
+    const unmarked: Chat.ChatRequest = {
+      messages: [{ role: "system", content: "Manual." }, { role: "user", content: [{ type: "text", text: "Question" }] }],
+      tools: [tool("search")]
+    }
+    const openAi = OpenAiWire.encodeRequest(marked, "gpt-4.1", "max_tokens", false)
+    expect(JSON.stringify(openAi)).not.toMatch(/cache/)
+    expect(openAi).toEqual(OpenAiWire.encodeRequest(unmarked, "gpt-4.1", "max_tokens", false))
+    const gemini = GeminiWire.encodeRequest(marked, "gemini-2.5-flash")
+    expect(JSON.stringify(gemini)).not.toMatch(/cache/)
+    expect(gemini).toEqual(GeminiWire.encodeRequest(unmarked, "gemini-2.5-flash"))
+  })
+})
+
+describe("the gateway's chat route", () => {
+  const decode = (body: Record<string, unknown>) => WireRequest.decode({ model: "default", ...body })
+
+  it("reads cache_control on parts, messages and tools, 5m by default", () => {
+    const decoded = decode({
+      messages: [
+        { role: "system", content: [{ type: "text", text: "Manual.", cache_control: { type: "ephemeral", ttl: "1h" } }] },
+        { role: "developer", content: "Be brief.", cache_control: { type: "ephemeral" } },
+        {
+          role: "user",
+          content: [
+            { type: "text", text: "Contract:", cache_control: { type: "ephemeral" } },
+            { type: "image_url", image_url: { url: "https://example.com/page.png" }, cache_control: { type: "ephemeral", ttl: "5m" } }
+          ]
+        },
+        { role: "assistant", tool_calls: [{ id: "c1", type: "function", function: { name: "search", arguments: "{}" } }], cache_control: { type: "ephemeral" } },
+        { role: "tool", tool_call_id: "c1", content: "found", cache_control: { type: "ephemeral" } },
+        { role: "user", content: "So?", cache_control: { type: "ephemeral", ttl: "1h" } }
+      ],
+      tools: [{ type: "function", function: { name: "search" }, cache_control: { type: "ephemeral", ttl: "1h" } }]
+    })
+    expect(Either.isRight(decoded)).toBe(true)
+    const { request } = Either.getOrThrow(decoded)
+    expect(request.messages.map((m) => m.cache)).toEqual(["1h", "5m", undefined, "5m", "5m", "1h"])
+    expect(request.messages[2]).toMatchObject({ content: [{ cache: "5m" }, { cache: "5m" }] })
+    expect(request.tools?.[0]?.cache).toBe("1h")
+  })
+
+  it("reads a request without marks as before: no cache field anywhere", () => {
+    const { request } = Either.getOrThrow(decode({ messages: [{ role: "system", content: "Hi" }, { role: "user", content: [{ type: "text", text: "Yo" }] }] }))
+    expect(JSON.stringify(request)).not.toMatch(/cache/)
+  })
+
+  it.each([
+    [{ type: "persistent" }, "messages[0].cache_control.type"],
+    [{ type: "ephemeral", ttl: "24h" }, "messages[0].cache_control.ttl"],
+    ["ephemeral", "messages[0].cache_control"]
+  ])("refuses cache_control %j naming %s", (control, param) => {
+    const decoded = decode({ messages: [{ role: "user", content: "Hi", cache_control: control }] })
+    expect(Either.isLeft(decoded) && decoded.left.param).toBe(param)
+  })
+
+  it("refuses a bad mark on a part, naming the part", () => {
+    const decoded = decode({ messages: [{ role: "user", content: [{ type: "text", text: "Hi", cache_control: { type: "x" } }] }] })
+    expect(Either.isLeft(decoded) && decoded.left.param).toBe("messages[0].content[0].cache_control.type")
+  })
+
+  it("carries the marks to Claude's body end to end", () => {
+    const { request } = Either.getOrThrow(decode({
+      messages: [
+        { role: "system", content: "Manual.", cache_control: { type: "ephemeral", ttl: "1h" } },
+        { role: "user", content: "Question" }
+      ]
+    }))
+    expect(claude(request).system).toEqual([{ type: "text", text: "Manual.", cache_control: { type: "ephemeral", ttl: "1h" } }])
+  })
+})
+
+layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("end to end", (it) => {
+  it.scoped("the openai client's cache_control reaches Claude through the gateway", () =>
+    Effect.gen(function* () {
+      const upstream = yield* MockServer.make()
+      const model = yield* Anthropic.make({ model: "claude-sonnet-4-5", apiKey: Redacted.make("sk-ant-test"), baseUrl: upstream.baseUrls.anthropic })
+      const router = yield* Router.make({ targets: { claude: { model } }, chains: { default: ["claude"] } })
+      const gateway = yield* Gateway.make({ router, port: 0 })
+      const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: "unused", maxRetries: 0 })
+      yield* Effect.promise(() =>
+        client.chat.completions.create({
+          model: "default",
+          messages: [
+            // the dialect's field, which the openai client's types do not list
+            { role: "system", content: [{ type: "text", text: "A long manual.", cache_control: { type: "ephemeral", ttl: "1h" } } as OpenAI.ChatCompletionContentPartText] },
+            { role: "user", content: "How do I reset it?" }
+          ]
+        })
+      )
+      expect(upstream.requests()[0]?.body).toMatchObject({
+        system: [{ type: "text", text: "A long manual.", cache_control: { type: "ephemeral", ttl: "1h" } }],
+        messages: [{ role: "user", content: "How do I reset it?" }]
+      })
+    })
+  )
+})
