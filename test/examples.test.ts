@@ -109,6 +109,12 @@ const claims: Readonly<Record<string, ReadonlyArray<string | RegExp>>> = {
     "ContentFiltered: gemini stopped the answer on policy (finishReason SAFETY)",
     "ContentFiltered: gemini blocked the prompt (SAFETY)"
   ),
+  "prompt-cache.ts": lines(
+    '1. served by claude; Claude was sent the system text as 1 block, cache_control {"type":"ephemeral","ttl":"1h"}',
+    "100000 prompt tokens read from the cache: $0.031200, against $0.301200 uncached",
+    "2. Claude answered 529: served by gpt after 1 fallback; cache field sent to GPT: false",
+    "GPT reported 100000 prompt tokens read from its own cache"
+  ),
   // the README's figures: 60 wasted calls on the dead primary without sharing, 30 with it
   "shared-state.ts": lines(/^each alone +60 /m, /^shared state +30 /m, "shared state wastes 0.50x the calls"),
   "provider-real.ts":

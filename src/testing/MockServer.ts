@@ -76,7 +76,22 @@ export interface Reply {
         readonly arguments?: string | Readonly<Record<string, unknown>> | undefined
       }>
     | undefined
-  readonly usage?: { readonly inputTokens: number; readonly outputTokens: number } | undefined
+  /**
+   * The usage the answer reports. `cacheReadTokens` and `cacheWriteTokens`
+   * are the parts of `inputTokens` its prompt cache served and stored, sent
+   * as each wire format counts them (OpenAI's `cached_tokens`, Anthropic's
+   * `cache_read_input_tokens` and `cache_creation_input_tokens` beside the
+   * rest of the prompt, Gemini's `cachedContentTokenCount`; OpenAI and
+   * Gemini report no writes).
+   */
+  readonly usage?:
+    | {
+      readonly inputTokens: number
+      readonly outputTokens: number
+      readonly cacheReadTokens?: number | undefined
+      readonly cacheWriteTokens?: number | undefined
+    }
+    | undefined
   readonly finishReason?: "stop" | "length" | "tool_calls" | "content_filter" | undefined
 }
 

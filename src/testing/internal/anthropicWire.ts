@@ -28,6 +28,13 @@ const errorType = (status: number): string => {
   }
 }
 
+
+/** The prompt's counts as Anthropic reports them: the cache's reads and writes beside the rest, not in it. */
+const promptUsage = (reply: ResolvedReply) => ({
+  input_tokens: Math.max(0, reply.inputTokens - reply.cacheReadTokens - reply.cacheWriteTokens),
+  ...(reply.cacheReadTokens > 0 ? { cache_read_input_tokens: reply.cacheReadTokens } : {}),
+  ...(reply.cacheWriteTokens > 0 ? { cache_creation_input_tokens: reply.cacheWriteTokens } : {})
+})
 const json = (reply: ResolvedReply, model: string, id: string) => ({
   id,
   type: "message",
@@ -44,7 +51,7 @@ const json = (reply: ResolvedReply, model: string, id: string) => ({
   ],
   stop_reason: stopReasons[reply.finishReason],
   stop_sequence: null,
-  usage: { input_tokens: reply.inputTokens, output_tokens: reply.outputTokens }
+  usage: { ...promptUsage(reply), output_tokens: reply.outputTokens }
 })
 
 const frames = (reply: ResolvedReply, model: string, id: string) => {
@@ -59,7 +66,7 @@ const frames = (reply: ResolvedReply, model: string, id: string) => {
         model,
         stop_reason: null,
         stop_sequence: null,
-        usage: { input_tokens: reply.inputTokens, output_tokens: 1 }
+        usage: { ...promptUsage(reply), output_tokens: 1 }
       }
     }),
     frame({ type: "ping" })

@@ -28,7 +28,8 @@ const statusName = (status: number): string => statusNames[status] ?? (status >=
 const usage = (reply: ResolvedReply, candidates: number) => ({
   promptTokenCount: reply.inputTokens,
   candidatesTokenCount: candidates,
-  totalTokenCount: reply.inputTokens + candidates
+  totalTokenCount: reply.inputTokens + candidates,
+  ...(reply.cacheReadTokens > 0 ? { cachedContentTokenCount: reply.cacheReadTokens } : {})
 })
 
 const candidate = (parts: ReadonlyArray<unknown>, finish?: string) => ({

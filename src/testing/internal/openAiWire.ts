@@ -10,7 +10,8 @@ const frame = (data: unknown): string => `data: ${typeof data === "string" ? dat
 const usage = (reply: ResolvedReply) => ({
   prompt_tokens: reply.inputTokens,
   completion_tokens: reply.outputTokens,
-  total_tokens: reply.inputTokens + reply.outputTokens
+  total_tokens: reply.inputTokens + reply.outputTokens,
+  ...(reply.cacheReadTokens > 0 ? { prompt_tokens_details: { cached_tokens: reply.cacheReadTokens } } : {})
 })
 
 const errorType = (status: number): string => {

@@ -13,6 +13,10 @@ export interface ResolvedReply {
   readonly toolCalls: ReadonlyArray<{ readonly id: string; readonly name: string; readonly arguments: string }>
   readonly inputTokens: number
   readonly outputTokens: number
+  /** The part of `inputTokens` read from the prompt cache. */
+  readonly cacheReadTokens: number
+  /** The part of `inputTokens` written to the prompt cache. */
+  readonly cacheWriteTokens: number
   readonly finishReason: "stop" | "length" | "tool_calls" | "content_filter"
 }
 
@@ -34,6 +38,8 @@ export const resolveReply = (reply: Reply | undefined, index: number): ResolvedR
     toolCalls,
     inputTokens: reply?.usage?.inputTokens ?? 10,
     outputTokens: reply?.usage?.outputTokens ?? Math.max(1, tokens.length + toolCalls.length),
+    cacheReadTokens: reply?.usage?.cacheReadTokens ?? 0,
+    cacheWriteTokens: reply?.usage?.cacheWriteTokens ?? 0,
     finishReason: reply?.finishReason ?? (toolCalls.length > 0 ? "tool_calls" : "stop")
   }
 }
