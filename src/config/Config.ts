@@ -172,8 +172,10 @@ export interface ConfigFile extends Schema.Schema.Type<typeof schema.File> {}
  * import { Config } from "effect-llm-failover/config"
  *
  * declare const config: Config.ConfigFile
+ * // the host only: a base URL's query may hold a key
+ * const where = (baseUrl: string | undefined) => (baseUrl === undefined ? "its default URL" : new URL(baseUrl).host)
  * const describe = (entry: Config.ProviderEntry): string =>
- *   entry.type === "simulated" ? "simulated" : `${entry.type} at ${entry.baseUrl ?? "its default URL"}`
+ *   entry.type === "simulated" ? "simulated" : `${entry.type} at ${where(entry.baseUrl)}`
  * Object.values(config.providers).map(describe)
  * ```
  *
