@@ -203,6 +203,25 @@ describe("llm-failover CLI", () => {
     // seven runs of the command line from its source: about 4 s each on a loaded machine
   }, 90_000)
 
+  it("validate shows the router's warnings at the chain's path, and exits 0", async () => {
+    const file = join(tmpdir(), `router-warnings-${process.pid}.yaml`)
+    writeFileSync(
+      file,
+      [
+        "providers: { sim: { type: simulated } }",
+        "models: { a: { provider: sim, weight: 0 }, b: { provider: sim, weight: 0 } }",
+        "chains:",
+        "  fast: { targets: [a, b], race: 5 }",
+        "  spread: { targets: [a, b], strategy: weighted }"
+      ].join("\n")
+    )
+    const result = await cli(["validate", "--config", file])
+    expect(result.status, result.stderr).toBe(0)
+    expect(result.stdout).toContain("warning: chains.fast.race: races 5 targets, but the chain has 2: all 2 race")
+    expect(result.stdout).toContain('warning: chains.spread.strategy: "weighted", but every one of its targets (a, b) weighs 0')
+    expect(result.stdout).toContain("valid (1 provider, 2 models, 2 chains")
+  }, 30_000)
+
   it("validate reports every problem at its path, without a stack trace, and exits 1", async () => {
     const file = join(tmpdir(), `bad-${process.pid}.yaml`)
     writeFileSync(

@@ -892,6 +892,49 @@ shadowRate: 0.1
   )
 })
 
+describe("Config.routerWarnings", () => {
+  it.effect("what the router serves though not as written, at the chain's path: a race wider than its chain, a weighted chain that all weighs 0", () =>
+    Effect.gen(function* () {
+      const { config, warnings } = yield* parseOk(`
+providers:
+  sim: { type: simulated }
+models:
+  a: { provider: sim, weight: 0 }
+  b: { provider: sim, weight: 0 }
+  c: { provider: sim }
+chains:
+  fast: { targets: [a, c], race: 3 }
+  spread: { targets: [a, b], strategy: weighted }
+  mixed: { targets: [a, c], strategy: weighted }
+  exact: { targets: [a, c], race: 2 }
+  plain: [a, b]
+`)
+      // not the file's own warnings (a secret written in it): the router's, read from the decoded config
+      expect(warnings).toEqual([])
+      expect(Config.routerWarnings(config).map(Config.formatProblem)).toEqual([
+        "chains.fast.race: races 3 targets, but the chain has 2: all 2 race",
+        'chains.spread.strategy: "weighted", but every one of its targets (a, b) weighs 0: they are tried in priority order, every time'
+      ])
+      const { config: implicit } = yield* parseOk("providers: { sim: { type: simulated } }\nmodels: { a: { provider: sim, weight: 0 } }\n")
+      expect(Config.routerWarnings(implicit)).toEqual([])
+    })
+  )
+
+  it.effect("the same warnings, worded the same, as Router.make logs", () =>
+    Effect.gen(function* () {
+      const model = yield* Simulated.make({ provider: "sim", model: "m", latency: 0 })
+      const config: Router.Config = {
+        targets: { a: { model, weight: 0 }, b: { model, weight: 0 } },
+        chains: { spread: { targets: ["a", "b"], strategy: "weighted" }, wide: { targets: ["a"], race: 2 } }
+      }
+      expect(Router.warnings(config).map((w) => `${w.path}: ${w.message}`)).toEqual([
+        'chains.spread.strategy: "weighted", but every one of its targets (a, b) weighs 0: they are tried in priority order, every time',
+        "chains.wide.race: races 2 targets, but the chain has 1: all 1 race"
+      ])
+    })
+  )
+})
+
 describe("Config.check", () => {
   it.effect("a parsed config has no problems; one changed by hand has each refused value at its path", () =>
     Effect.gen(function* () {

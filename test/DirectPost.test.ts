@@ -10,7 +10,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Http from "node:http"
 import type * as Net from "node:net"
-import { Chunk, Effect, Redacted, Stream } from "effect"
+import { Chunk, Effect, Redacted, Stream, Tracer } from "effect"
 import type { HttpClient } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import * as Chat from "../src/llm/Chat.js"
@@ -121,6 +121,42 @@ describe("an adapter's calls sent straight on UndiciHttpClient's dispatcher", ()
         }
         expect(seenBy[0], `${base} ${model}`).toHaveLength(2)
         expect(seenBy[0], `${base} ${model}`).toEqual(seenBy[1])
+      }
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer)))
+
+  // a key in the base URL's query (Azure's ?api-key=): sent on every path, shown on none
+  it.live("a base URL's query reaches the server directly, through the pipeline and traced alike; the span shows its names only", () =>
+    Effect.gen(function* () {
+      const server = yield* MockServer.make()
+      const baseUrl = `${server.baseUrls.openai}?api-key=sk-secret-in-url&api-version=2024-10-21`
+      const spans: Array<ReadonlyMap<string, unknown>> = []
+      const native = yield* Effect.tracer
+      const tracer = Tracer.make({
+        span: (...args) => {
+          const span = native.span(...args)
+          spans.push(span.attributes)
+          return span
+        },
+        context: native.context
+      })
+      for (const transformClient of [undefined, (client: HttpClient.HttpClient) => client.pipe((c) => c)]) {
+        const model = yield* OpenAi.make({ model: "gpt-4o-mini", apiKey: Redacted.make("sk-direct-secret"), baseUrl, transformClient })
+        yield* model.complete(Chat.prompt("hello"))
+        yield* model.complete(Chat.prompt("hello")).pipe(Effect.withTracer(tracer))
+        yield* Stream.runDrain(model.stream(Chat.prompt("again")))
+      }
+      const sent = server.requests()
+      expect(sent).toHaveLength(6)
+      for (const request of sent) {
+        expect(request.path).toBe("/v1/chat/completions")
+        expect(request.query).toEqual({ "api-key": "sk-secret-in-url", "api-version": "2024-10-21" })
+      }
+      const http = spans.filter((attributes) => attributes.has("url.full"))
+      expect(http).toHaveLength(2)
+      for (const attributes of http) {
+        expect(attributes.get("url.full")).toBe(`${server.baseUrls.openai}/chat/completions?api-key=%3Credacted%3E&api-version=%3Credacted%3E`)
+        expect(attributes.get("url.query")).toBe("api-key=%3Credacted%3E&api-version=%3Credacted%3E")
+        expect(JSON.stringify([...attributes].map(([key, value]) => [key, String(value)]))).not.toContain("sk-secret-in-url")
       }
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer)))
 

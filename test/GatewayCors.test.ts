@@ -50,10 +50,57 @@ describe("Gateway CORS", () => {
       // names only: "bad header" is no header name
       expect(answer.headers["access-control-allow-headers"]).toBe("authorization, content-type, x-stainless-os")
       expect(answer.headers["access-control-max-age"]).toBe("600")
-      expect(answer.headers["vary"]).toBe("origin, access-control-request-headers")
+      expect(answer.headers["vary"]).toBe("origin, access-control-request-headers, access-control-request-private-network")
       expect(answer.headers["x-request-id"]).toMatch(/^req_/)
     })
   )
+
+  describe("Private Network Access (Chrome's preflight to a private or local address)", () => {
+    const askPrivate = { "access-control-request-method": "POST", "access-control-request-private-network": "true" }
+
+    it.scopedLive("an allowed page asking for the private network is allowed it, the answer varying on the ask", () =>
+      Effect.gen(function* () {
+        const { url } = yield* gateway()
+        const answer = yield* send(url, "OPTIONS", "/v1/chat/completions", { origin: page, ...askPrivate })
+        expect(answer.status).toBe(204)
+        expect(answer.headers["access-control-allow-origin"]).toBe(page)
+        expect(answer.headers["access-control-allow-private-network"]).toBe("true")
+        expect(String(answer.headers["vary"]).split(", ")).toContain("access-control-request-private-network")
+        const any = yield* gateway({ cors: { origins: ["*"] } })
+        const anyAnswer = yield* send(any.url, "OPTIONS", "/v1/models", { origin: "https://anywhere.example", ...askPrivate })
+        expect(anyAnswer.status).toBe(204)
+        expect(anyAnswer.headers["access-control-allow-private-network"]).toBe("true")
+      })
+    )
+
+    it.scopedLive("a preflight that does not ask (or asks with another value than true) is not answered it, nor is any other request", () =>
+      Effect.gen(function* () {
+        const { url } = yield* gateway()
+        const plain = yield* send(url, "OPTIONS", "/v1/chat/completions", { origin: page, "access-control-request-method": "POST" })
+        expect(plain.status).toBe(204)
+        expect(plain.headers["access-control-allow-private-network"]).toBeUndefined()
+        const other = yield* send(url, "OPTIONS", "/v1/chat/completions", {
+          origin: page,
+          ...askPrivate,
+          "access-control-request-private-network": "false"
+        })
+        expect(other.headers["access-control-allow-private-network"]).toBeUndefined()
+        const post = yield* send(url, "POST", "/v1/chat/completions", { ...authed, origin: page, ...askPrivate }, chat())
+        expect(post.status).toBe(200)
+        expect(post.headers["access-control-allow-private-network"]).toBeUndefined()
+      })
+    )
+
+    it.scopedLive("a page that may not call is refused as ever: 403, no private network allowed", () =>
+      Effect.gen(function* () {
+        const { url } = yield* gateway()
+        const answer = yield* send(url, "OPTIONS", "/v1/chat/completions", { origin: "https://evil.example", ...askPrivate })
+        expect(answer.status).toBe(403)
+        expect(answer.headers["access-control-allow-private-network"]).toBeUndefined()
+        expect(answer.headers["access-control-allow-origin"]).toBeUndefined()
+      })
+    )
+  })
 
   it.scopedLive("a preflight from another page: 403 origin_not_allowed, with no CORS header", () =>
     Effect.gen(function* () {

@@ -409,6 +409,107 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("provider secre
       })
     )
 
+    describe("a key in the base URL's query (Azure's ?api-key=, Gemini's ?key=, a proxy's ?token=)", () => {
+      const urlKey = "sk-secret-in-url"
+      const withKey = (url: string) =>
+        `${url.replace("http://", "http://proxyuser:pw-in-url@")}/v1?key=${urlKey}&token=${urlKey}-2&api-version=2024-10-21-preview`
+      const makeAt = (baseUrl: string) =>
+        adapter.make({ model: "test-model", baseUrl, apiKey: Redacted.make(apiKey), headers: {}, timeouts: relaxed })
+      /** Every text of an error, and every line logged while it was made, hold neither the key nor the password. */
+      const expectNoUrlSecret = (error: ProviderError, logged: ReadonlyArray<string>) => {
+        for (const text of [...textsOf(error), ...logged]) {
+          expect(text).not.toContain(urlKey)
+          expect(text).not.toContain("pw-in-url")
+        }
+      }
+      const capturingLogs = () => {
+        const lines: Array<string> = []
+        const logger = Logger.make(({ message, cause }) => {
+          lines.push(Inspectable.toStringUnknown(message), Cause.pretty(cause))
+        })
+        return { lines, logs: Logger.replace(Logger.defaultLogger, logger) }
+      }
+      /** What the upstream saw of the URL, echoed back in a message. */
+      const urlOf = (seen: MockServer.RecordedRequest) => `${seen.path}?${new URLSearchParams(seen.query).toString()}`
+
+      it.scoped("the query still goes upstream, with the adapter's own params, and no password", () =>
+        Effect.gen(function* () {
+          const server = yield* MockServer.make()
+          const model = yield* makeAt(withKey(server.url))
+          yield* model.complete(request)
+          yield* Stream.runDrain(model.stream(request))
+          const sent = server.requests()
+          expect(sent.length).toBe(2)
+          for (const seen of sent) {
+            expect(seen.path.startsWith("/v1/")).toBe(true)
+            expect(seen.path).not.toContain("key")
+            expect(seen.query.key).toBe(urlKey)
+            expect(seen.query.token).toBe(`${urlKey}-2`)
+            expect(seen.query["api-version"]).toBe("2024-10-21-preview")
+          }
+          expect(JSON.stringify(server.requests())).not.toContain("pw-in-url")
+          if (adapter.name === "gemini") expect(sent[1]!.query.alt).toBe("sse")
+        })
+      )
+
+      it.scoped("a transport error (nothing listening) shows neither", () =>
+        Effect.gen(function* () {
+          const server = yield* MockServer.make()
+          const closed = yield* Effect.scoped(Effect.map(MockServer.make(), (other) => other.url))
+          const { lines, logs } = capturingLogs()
+          const model = yield* makeAt(withKey(closed))
+          for (const call of [model.complete(request), Stream.runDrain(model.stream(request))]) {
+            const error = yield* Effect.flip(call).pipe(Effect.tap((e) => Effect.logError("failed", e)), Effect.provide(logs))
+            expect(error._tag).toBe("TransportError")
+            expectNoUrlSecret(error, lines)
+          }
+          expect(server.requests().length).toBe(0)
+        })
+      )
+
+      const faults: ReadonlyArray<readonly [string, ProviderError["_tag"], (seen: MockServer.RecordedRequest) => MockServer.Fault]> = [
+        ["a 500", "ServerError", (seen) => MockServer.status(500, { message: `failed at ${urlOf(seen)}` })],
+        ["a 401", "Unauthorized", (seen) => MockServer.status(401, { message: `bad key in ${urlOf(seen)}` })],
+        ["a 404", "ModelNotFound", (seen) => MockServer.status(404, { message: `no route ${urlOf(seen)}` })],
+        ["a 200 that is not JSON", "MalformedResponse", (seen) => MockServer.status(200, { body: `<html>${urlOf(seen)}</html>` })]
+      ]
+
+      it.scoped.each(faults)("%s that quotes the URL back shows neither", ([, tag, fault]) =>
+        Effect.gen(function* () {
+          const server = yield* MockServer.make({ faultFor: (_, seen) => fault(seen) })
+          const { lines, logs } = capturingLogs()
+          const model = yield* makeAt(withKey(server.url))
+          const error = yield* Effect.flip(model.complete(request)).pipe(
+            Effect.tap((e) => Effect.logError("failed", e)),
+            Effect.provide(logs)
+          )
+          expect(error._tag).toBe(tag)
+          expectNoUrlSecret(error, lines)
+          // the keys scrubbed, a version (no key) kept
+          expect(error.message).toContain("key=[redacted]&token=[redacted]&api-version=2024-10-21-preview")
+        })
+      )
+
+      it.scoped("a traced call's span shows the query's names, not its values", () =>
+        Effect.gen(function* () {
+          const server = yield* MockServer.make()
+          const model = yield* makeAt(withKey(server.url))
+          const { spans, tracer } = captureSpans()
+          yield* model.complete(request).pipe(Effect.withTracer(tracer))
+          yield* Stream.runDrain(model.stream(request)).pipe(Effect.withTracer(tracer))
+          const calls = httpSpans(spans)
+          expect(calls.length).toBe(2)
+          for (const span of calls) {
+            const everything = JSON.stringify([...span.attributes].map(([key, value]) => [key, String(value)]))
+            expect(everything).not.toContain(urlKey)
+            expect(everything).not.toContain("pw-in-url")
+            expect(String(span.attributes.get("url.full"))).toContain("key=%3Credacted%3E")
+          }
+          expect(server.requests().every((seen) => seen.query.key === urlKey)).toBe(true)
+        })
+      )
+    })
+
     it.scoped("a short header value that carries no credential is no key: upstream messages keep their words", () =>
       Effect.gen(function* () {
         const server = yield* MockServer.make({

@@ -308,6 +308,10 @@ const hintWrongKind = (path: string, expected: "scenario" | "config") =>
     })
   )
 
+/** Prints each warning on a line of its own (`warning: chains.fast.race: ...`): a warning stops nothing. */
+const showWarnings = (warnings: ReadonlyArray<Config.Problem>) =>
+  Effect.forEach(warnings, (warning) => Console.log(`warning: ${Config.formatProblem(warning)}`), { discard: true })
+
 const validate = Command.make("validate", { config: configOption }, ({ config }) =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
@@ -316,12 +320,14 @@ const validate = Command.make("validate", { config: configOption }, ({ config })
       // a scenario: the config it holds and its load, checked as `simulate` would read them
       const scenario = yield* Scenario.parse(text, { source: config })
       const { duration, requestsPerSecond } = scenario.load
+      yield* showWarnings(Config.routerWarnings(scenario.config))
       return yield* Console.log(
         `${config}: valid scenario (${contents(scenario.config)}; ${Duration.format(duration)} at ${requestsPerSecond} ${requestsPerSecond === 1 ? "request" : "requests"} a second)`
       )
     }
     const parsed = yield* Config.load(config)
-    for (const warning of parsed.warnings) yield* Console.log(`warning: ${Config.formatProblem(warning)}`)
+    // the file's own warnings, then the router's (what it would log when made from the file)
+    yield* showWarnings([...parsed.warnings, ...Config.routerWarnings(parsed.config)])
     yield* Console.log(`${config}: valid (${contents(parsed.config)})`)
   }).pipe(Effect.catchTags({ ConfigError: reportProblems, ScenarioError: simulationFailed }))
 ).pipe(Command.withDescription("check a config file (or a simulator scenario) and report every problem at its path"))

@@ -107,7 +107,7 @@ import type * as Redacted from "effect/Redacted"
 import type * as BreakerStore from "../resilience/BreakerStore.js"
 import type * as RateLimit from "../resilience/RateLimit.js"
 import type * as RetryBudget from "../resilience/RetryBudget.js"
-import type * as Router from "../router/Router.js"
+import * as Router from "../router/Router.js"
 import * as SharedState from "../state/SharedState.js"
 import * as build from "./internal/build.js"
 import * as problems from "./internal/problems.js"
@@ -172,8 +172,10 @@ export interface ConfigFile extends Schema.Schema.Type<typeof schema.File> {}
  * import { Config } from "effect-llm-failover/config"
  *
  * declare const config: Config.ConfigFile
+ * // the host only: a base URL's query may hold a key
+ * const where = (baseUrl: string | undefined) => (baseUrl === undefined ? "its default URL" : new URL(baseUrl).host)
  * const describe = (entry: Config.ProviderEntry): string =>
- *   entry.type === "simulated" ? "simulated" : `${entry.type} at ${entry.baseUrl ?? "its default URL"}`
+ *   entry.type === "simulated" ? "simulated" : `${entry.type} at ${where(entry.baseUrl)}`
  * Object.values(config.providers).map(describe)
  * ```
  *
@@ -501,6 +503,33 @@ export const check = (file: ConfigFile): ReadonlyArray<Problem> => {
     : []
   return problems.finish([...issues, ...references.check(file), ...headers.check(file)], [], () => undefined)
 }
+
+/**
+ * What the router would warn of when made from a config, each at the
+ * chain's path (`Router.warnings`, the checks `Router.make` logs): a `race`
+ * wider than its chain (all its models race), a `weighted` chain whose
+ * models all weigh 0 (tried in priority order, every time). Not problems:
+ * the router serves such a config; `llm-failover validate` shows them as
+ * warnings. Apart from {@link Parsed}'s warnings (those of the file itself),
+ * as `Router.make` logs them when the router is made.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { Config } from "effect-llm-failover/config"
+ *
+ * declare const yaml: string // chains: { fast: { targets: [a, b], race: 3 } }
+ * const program = Effect.gen(function* () {
+ *   const { config } = yield* Config.parse(yaml)
+ *   Config.routerWarnings(config).map(Config.formatProblem)
+ *   // ["chains.fast.race: races 3 targets, but the chain has 2: all 2 race"]
+ * })
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const routerWarnings = (file: ConfigFile): ReadonlyArray<Problem> =>
+  // a config without chains has the implicit one, every model in priority order: nothing to warn of
+  Router.warnings({ targets: file.models, chains: file.chains ?? {} }).map(({ path, message }) => ({ path, message }))
 
 /**
  * The router's configuration: each model alias becomes a target whose

@@ -559,28 +559,88 @@ const validate = (config: Config): ReadonlyArray<string> => {
 }
 
 /**
- * What a config says that the router cannot do as written, though it serves
- * all the same: `make` logs each as a warning. Not problems: the config file
- * accepts them (`Config.check` refuses exactly what the router refuses), and
- * each has a plain meaning the router keeps to.
+ * What {@link warnings} reads of a config: each target's weight, and each
+ * chain's targets, strategy and race. A `Router.Config` is one, and so is a
+ * config file's (`Config.routerWarnings` passes its models as the targets).
+ *
+ * @example
+ * import { Router } from "effect-llm-failover/router"
+ *
+ * const input: Router.WarningsInput = {
+ *   targets: { a: { weight: 0 }, b: { weight: 0 } },
+ *   chains: { spread: { targets: ["a", "b"], strategy: "weighted" }, plain: ["a", "b"] }
+ * }
+ * Router.warnings(input) // one warning, at chains.spread.strategy
+ *
+ * @since 0.1.0
+ * @category config
  */
-const warningsOf = (config: Config): ReadonlyArray<string> => {
-  const warnings: Array<string> = []
+export interface WarningsInput {
+  readonly targets: Readonly<Record<string, { readonly weight?: number | undefined }>>
+  readonly chains: Readonly<
+    Record<
+      string,
+      | ReadonlyArray<string>
+      | { readonly targets: ReadonlyArray<string>; readonly strategy?: unknown; readonly race?: number | undefined }
+    >
+  >
+}
+
+/**
+ * A warning of {@link warnings}: the path it is at (`chains.fast.race`) and
+ * what it says.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { Router } from "effect-llm-failover/router"
+ *
+ * const show = (warning: Router.Warning) => Effect.logWarning(`${warning.path}: ${warning.message}`)
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export interface Warning {
+  readonly path: string
+  readonly message: string
+}
+
+/**
+ * What a config says that the router cannot do as written, though it serves
+ * all the same: a `race` wider than its chain (all its targets race), a
+ * `weighted` chain whose targets all weigh 0 (tried in priority order, every
+ * time). `make` logs each as a warning; `Config.routerWarnings` gives them
+ * for a config file (and `llm-failover validate` shows them). Not problems:
+ * the config file accepts them (`Config.check` refuses exactly what the
+ * router refuses), and each has a plain meaning the router keeps to.
+ *
+ * @example
+ * import { Router } from "effect-llm-failover/router"
+ *
+ * declare const config: Router.Config
+ * Router.warnings(config).map((warning) => `${warning.path}: ${warning.message}`)
+ * // ["chains.fast.race: races 3 targets, but the chain has 2: all 2 race"]
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const warnings = (config: WarningsInput): ReadonlyArray<Warning> => {
+  const out: Array<Warning> = []
   for (const [name, raw] of Object.entries(config.chains)) {
-    const chain = normaliseChain(raw)
+    const chain = Array.isArray(raw) ? { targets: raw as ReadonlyArray<string> } : (raw as Exclude<typeof raw, ReadonlyArray<string>>)
     const size = chain.targets.length
     // races them all: a typo, or a chain that has lost a target since
     if (chain.race !== undefined && size > 0 && chain.race > size) {
-      warnings.push(`chains.${name}.race: races ${chain.race} targets, but the chain has ${size}: all ${size} race`)
+      out.push({ path: `chains.${name}.race`, message: `races ${chain.race} targets, but the chain has ${size}: all ${size} race` })
     }
     // a weight of 0 is tried after every positive one: with none positive, the order is the priority order, always
     if (chain.strategy === "weighted" && size > 0 && chain.targets.every((target) => config.targets[target]?.weight === 0)) {
-      warnings.push(
-        `chains.${name}.strategy: "weighted", but every one of its targets (${chain.targets.join(", ")}) weighs 0: they are tried in priority order, every time`
-      )
+      out.push({
+        path: `chains.${name}.strategy`,
+        message: `"weighted", but every one of its targets (${chain.targets.join(", ")}) weighs 0: they are tried in priority order, every time`
+      })
     }
   }
-  return warnings
+  return out
 }
 
 const normaliseChain = (raw: ChainConfig | ReadonlyArray<string>): ChainConfig =>
@@ -617,7 +677,7 @@ export const make = (config: Config): Effect.Effect<Service, RouterConfigError, 
   Effect.gen(function* () {
     const problems = validate(config)
     if (problems.length > 0) return yield* Effect.fail(new RouterConfigError({ problems }))
-    for (const warning of warningsOf(config)) yield* Effect.logWarning(`router config: ${warning}`)
+    for (const { path, message } of warnings(config)) yield* Effect.logWarning(`router config: ${path}: ${message}`)
 
     const targets = new Map<string, engine.Target>()
     for (const [name, target] of Object.entries(config.targets)) {
@@ -667,7 +727,7 @@ export const make = (config: Config): Effect.Effect<Service, RouterConfigError, 
         name,
         members,
         strategy: typeof strategy === "function" ? strategy : Strategy.byName(strategy),
-        // more than the chain has races them all (`warningsOf` says so)
+        // more than the chain has races them all (`warnings` says so)
         race: Math.min(chain.race ?? 1, members.length),
         hedge: chain.hedge,
         contentPolicy: chain.contentPolicy,

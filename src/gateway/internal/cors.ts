@@ -126,9 +126,21 @@ export const isPreflight = (method: string, header: (name: string) => string | u
   method === "OPTIONS" && header("origin") !== undefined && header("access-control-request-method") !== undefined
 
 /**
+ * Whether a preflight asks, for Private Network Access, that a public page
+ * may call a server on a private or local address (Chrome's
+ * `Access-Control-Request-Private-Network: true`; no other value asks).
+ */
+const asksPrivateNetwork = (header: (name: string) => string | undefined): boolean =>
+  header("access-control-request-private-network")?.trim().toLowerCase() === "true"
+
+/**
  * The answer to a preflight: 204 with what the page may send (`GET` and
  * `POST`, the headers it asked for, `Authorization` among them), or 403
- * when its origin may not call.
+ * when its origin may not call. A page that may call and asks for the
+ * private network (Private Network Access: a public page calling a gateway
+ * on a private or local address) is allowed it
+ * (`Access-Control-Allow-Private-Network: true`); the answer varies on
+ * that ask, as on the headers asked.
  *
  * @internal
  */
@@ -149,8 +161,9 @@ export const preflight = (
     "access-control-allow-methods": "GET, POST, OPTIONS",
     "access-control-max-age": String(cors.maxAgeSeconds),
     // an answer that differs by what the page asked must not be cached for another page or request
-    vary: cors.anyOrigin ? "access-control-request-headers" : "origin, access-control-request-headers"
+    vary: `${cors.anyOrigin ? "" : "origin, "}access-control-request-headers, access-control-request-private-network`
   }
   if (asked.length > 0) headers["access-control-allow-headers"] = asked.join(", ")
+  if (asksPrivateNetwork(header)) headers["access-control-allow-private-network"] = "true"
   return HttpServerResponse.empty({ status: 204, headers })
 }

@@ -20,6 +20,7 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import type * as Fiber from "effect/Fiber"
 import { identity } from "effect/Function"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
@@ -28,6 +29,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import * as Tracer from "effect/Tracer"
 import { type ChatChunk, type ChatRequest, type ChatResponse, isContent } from "../../llm/Chat.js"
 import * as CompleteWithin from "../../llm/internal/completeWithin.js"
 import { hasToolCalls, refusedSignatures, withPlaceholders } from "../../llm/internal/extraContent.js"
@@ -47,6 +49,7 @@ import * as ReadableReader from "./readableReader.js"
 import * as Sse from "./sse.js"
 import * as Timeouts from "./timeouts.js"
 import * as Undici from "./undici.js"
+import * as Url from "./url.js"
 
 /**
  * The header names that carry keys across the three providers (and Azure's
@@ -151,6 +154,8 @@ export interface Endpoint extends Errors.Context {
    * (see `send`).
    */
   readonly direct: Direct | undefined
+  /** The base URL's query params, sent with every call: a traced call's span shows them without their values. */
+  readonly baseParams: UrlParams.UrlParams
   readonly timeouts: Timeouts.Resolved
   /** Adds the names of the secret headers to the client's redacted names (the same list when none is missing). */
   readonly redactNames: (names: ReadonlyArray<string | RegExp>) => ReadonlyArray<string | RegExp>
@@ -166,8 +171,10 @@ export interface Endpoint extends Errors.Context {
  */
 export interface Direct {
   readonly send: NonNullable<ReturnType<typeof Undici.directPoster>>
-  /** The base URL, with no trailing slash. */
+  /** The base URL, with no user, query or trailing slash. */
   readonly prefix: string
+  /** The base URL's query params, sent before a call's own. */
+  readonly params: UrlParams.UrlParams
   /** The headers every call sends (auth, the config's own). */
   readonly headers: Readonly<Record<string, string>>
   readonly urls: Map<string, URL>
@@ -192,33 +199,6 @@ export interface EndpointOptions {
 }
 
 /**
- * A base URL without the user and password it may hold (`https://user:pw@host/v1`), and the password:
- * no HTTP path here sends a URL's credentials, and a span would show them in its `url.full`.
- */
-const withoutCredentials = (baseUrl: string): { readonly url: string; readonly password: string | undefined } => {
-  let parsed: URL
-  try {
-    parsed = new URL(baseUrl)
-  } catch {
-    return { url: baseUrl, password: undefined }
-  }
-  if (parsed.username === "" && parsed.password === "") return { url: baseUrl, password: undefined }
-  const password = parsed.password === "" ? undefined : decoded(parsed.password)
-  parsed.username = ""
-  parsed.password = ""
-  return { url: parsed.toString(), password }
-}
-
-/** A URL's percent-encoded part as written, or as is when it does not decode. */
-const decoded = (part: string): string => {
-  try {
-    return decodeURIComponent(part)
-  } catch {
-    return part
-  }
-}
-
-/**
  * Builds the endpoint from the ambient `HttpClient`.
  *
  * @internal
@@ -227,35 +207,41 @@ export const makeEndpoint = (options: EndpointOptions): Effect.Effect<Endpoint, 
   Effect.map(HttpClient.HttpClient, (base) => {
     const resolved = resolveHeaders(options.headers, options.apiKey, options.auth)
     const { headers, redactedNames } = resolved
-    const { url, password } = withoutCredentials(options.baseUrl)
     // the password never leaves: not sent (neither HTTP path sends a URL's credentials), not in a span's URL, and
-    // scrubbed from what the upstream echoes
-    const secrets = password === undefined ? resolved.secrets : [...resolved.secrets, password]
-    const prefix = url.replace(/\/+$/, "")
+    // scrubbed from what the upstream echoes; the query is sent with every call, shown without its values
+    const { prefix, params, secrets } = Url.parseBaseUrl(options.baseUrl)
     const client = base.pipe(
       HttpClient.mapRequest((request) =>
-        request.pipe(HttpClientRequest.prependUrl(prefix), HttpClientRequest.setHeaders(headers))
+        request.pipe(HttpClientRequest.prependUrl(prefix), withBaseParams(params), HttpClientRequest.setHeaders(headers))
       ),
       options.transformClient ?? identity
     )
     return {
       provider: options.provider,
       model: options.model,
-      secret: secrets,
+      secret: [...resolved.secrets, ...secrets],
       client,
-      direct: options.transformClient === undefined ? directOf(base, prefix, headers) : undefined,
+      baseParams: params,
+      direct: options.transformClient === undefined ? directOf(base, prefix, params, headers) : undefined,
       timeouts: Timeouts.resolve(options.timeouts),
       redactNames: addNames(redactedNames)
     }
   })
 
+/** A request with the base URL's query params before its own (`setUrlParams` keeps the given ones, then the rest). */
+const withBaseParams =
+  (params: UrlParams.UrlParams) =>
+  (request: HttpClientRequest.HttpClientRequest): HttpClientRequest.HttpClientRequest =>
+    params.length === 0 ? request : HttpClientRequest.setUrlParams(request, [...params, ...request.urlParams])
+
 const directOf = (
   base: HttpClient.HttpClient,
   prefix: string,
+  params: UrlParams.UrlParams,
   headers: Readonly<Record<string, string>>
 ): Direct | undefined => {
   const send = Undici.directPoster(base)
-  return send === undefined ? undefined : { send, prefix, headers, urls: new Map(), headersFor: new Map() }
+  return send === undefined ? undefined : { send, prefix, params, headers, urls: new Map(), headersFor: new Map() }
 }
 
 const phaseText: Readonly<Record<TimeoutPhase, string>> = {
@@ -342,7 +328,8 @@ const directPost = (direct: Direct, post: Post): Undici.DirectPost | undefined =
   let url = direct.urls.get(key)
   if (url === undefined) {
     // made as the client makes it (`prependUrl`, then `UrlParams.makeUrl`)
-    const made = UrlParams.makeUrl(direct.prefix + path, UrlParams.fromInput(urlParams ?? []), Option.none())
+    const params = [...direct.params, ...UrlParams.fromInput(urlParams ?? [])]
+    const made = UrlParams.makeUrl(direct.prefix + path, params, Option.none())
     // not a URL: the client's pipeline fails the call with its `InvalidUrl` error
     if (made._tag === "Left") return undefined
     direct.urls.set(key, (url = made.right))
@@ -392,8 +379,18 @@ const send = <E = never>(
     )
     const redacted = fiber.getFiberRef(Headers.currentRedactedNames)
     const names = endpoint.redactNames(redacted)
-    return names === redacted ? call : Effect.locally(call, Headers.currentRedactedNames, names)
+    return withShownUrl(endpoint, fiber, names === redacted ? call : Effect.locally(call, Headers.currentRedactedNames, names))
   })
+
+/** A traced call whose base URL holds a query, its span showing the query without its values. */
+const withShownUrl = <A, E>(
+  endpoint: Endpoint,
+  fiber: Fiber.RuntimeFiber<unknown, unknown>,
+  call: Effect.Effect<A, E>
+): Effect.Effect<A, E> =>
+  endpoint.baseParams.length === 0 || !spansGoSomewhere(fiber)
+    ? call
+    : Effect.withTracer(call, Url.shownUrlTracer(Context.get(fiber.currentDefaultServices, Tracer.Tracer)))
 
 /** A body that stopped coming: the idle deadline, between two of its pieces. */
 const bodyIdleError = (endpoint: Endpoint, idle: Duration.Duration) =>
