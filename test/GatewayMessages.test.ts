@@ -507,9 +507,11 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: Anthr
       ["a tool choice of any without tools", { tool_choice: { type: "any" } }, "tool_choice"],
       ["MCP servers", { mcp_servers: [{ type: "url", url: "https://mcp.example.com", name: "x" }] }, "mcp_servers"],
       ["a container", { container: "container_1" }, "container"],
+      ["an unknown thinking type", { thinking: { type: "deep" } }, "thinking.type"],
+      ["a tool choice of an unknown type", { tools: [weatherTool], tool_choice: { type: "all" } }, "tool_choice.type"],
       ["a document block", { messages: [{ role: "user", content: [{ type: "document", source: { type: "text", media_type: "text/plain", data: "x" } }] }] }, "messages[0].content[0].type"],
       ["an image by file id", { messages: [{ role: "user", content: [{ type: "image", source: { type: "file", file_id: "file_1" } }] }] }, "messages[0].content[0].source.type"],
-      ["an image in a tool result", { messages: [{ role: "user", content: [{ type: "tool_result", tool_use_id: "t", content: [{ type: "image", source: { type: "url", url: "https://x" } }] }] }] }, "messages[0].content[0].content[0].type"],
+      ["a document in a tool result", { messages: [{ role: "user", content: [{ type: "tool_result", tool_use_id: "t", content: [{ type: "document", source: { type: "text", media_type: "text/plain", data: "x" } }] }] }] }, "messages[0].content[0].content[0].type"],
       ["a temperature over Anthropic's 1", { temperature: 1.5 }, "temperature"],
       ["too many stop sequences", { stop_sequences: ["a", "b", "c", "d", "e"] }, "stop_sequences"],
       ["a thinking budget under 1024", { thinking: { type: "enabled", budget_tokens: 100 } }, "thinking.budget_tokens"],
@@ -560,6 +562,24 @@ describe("messagesRequest.decode", () => {
       "high"
     ])
     expect(decoded({ stream: true }).stream).toBe(true)
+    expect(decoded({ context_management: { edits: [] } }).request.messages).toHaveLength(1)
+  })
+
+  it("a tool result's images, which a tool message cannot carry, go in the user message after the turn's tool messages", () => {
+    const sky = { type: "image", source: { type: "url", url: "https://example.com/sky.png" } }
+    const turn = {
+      role: "user",
+      content: [
+        { type: "tool_result", tool_use_id: "call_1", content: [{ type: "text", text: "a photo:" }, sky] },
+        { type: "tool_result", tool_use_id: "call_2", content: "done" },
+        { type: "text", text: "Describe it." }
+      ]
+    }
+    expect(decoded({ messages: [turn] }).request.messages).toEqual([
+      { role: "tool", toolCallId: "call_1", content: "a photo:" },
+      { role: "tool", toolCallId: "call_2", content: "done" },
+      { role: "user", content: [{ type: "image", url: "https://example.com/sky.png" }, { type: "text", text: "Describe it." }] }
+    ])
   })
 })
 

@@ -12,7 +12,9 @@
  * tool calls (`input` as JSON text); a user's `tool_result` blocks a tool
  * message each, before the rest of that turn (a result's content a string
  * or text blocks; `is_error: true` prefixes it with `Error: `, as the
- * neutral request has no error flag). `thinking` and `redacted_thinking`
+ * neutral request has no error flag; its images, which a tool message
+ * cannot carry, go in the user message that follows, with the rest of the
+ * turn). `thinking` and `redacted_thinking`
  * blocks a client sends back in its history are left out, as the
  * Responses route leaves out `reasoning` items: no provider behind a chain
  * reads another's thinking, and the gateway never sends one.
@@ -29,12 +31,13 @@
  * Ignored: `top_k` (a sampling hint only Anthropic and Gemini take, as the
  * chat route ignores `seed`), the other `thinking` types (the model's own
  * default), `cache_control` (on the request, a block or a tool),
- * `service_tier`, `speed`, `inference_geo`, `diagnostics` and unknown
- * fields. Refused with the field named: Anthropic's server tools
- * (`web_search`, `bash`, `computer`, `text_editor`, ...: any tool with a
- * `type` other than `custom`), `mcp_servers`, `container`,
- * `context_management`, `document`, `search_result` and server tool blocks,
- * an image by `file` id, and an image inside a `tool_result`.
+ * `service_tier`, `speed`, `inference_geo`, `diagnostics`,
+ * `context_management` (Anthropic's trimming of an over-long history on
+ * its side: the history goes whole) and unknown fields. Refused with the
+ * field named: Anthropic's server tools (`web_search`, `bash`, `computer`,
+ * `text_editor`, ...: any tool with a `type` other than `custom`),
+ * `mcp_servers`, `container`, `document`, `search_result` and server tool
+ * blocks, and an image by `file` id.
  *
  * @internal
  */
@@ -136,27 +139,41 @@ const textOf = (u: unknown, param: string, what: string): string => {
   return text
 }
 
-/** A `tool_result` block: a tool message (its content text; an error's prefixed with `Error: `). */
-const toolResult = (b: Json, p: string): Message => {
-  const content = present(b, "content") ? textOf(b["content"], `${p}.content`, "a tool result") : ""
+/**
+ * A `tool_result` block: a tool message (its text; an error's prefixed with
+ * `Error: `), and the images it holds, which a tool message cannot carry.
+ */
+const toolResult = (b: Json, p: string): { readonly message: Message; readonly images: ReadonlyArray<ContentPart> } => {
+  let text = ""
+  const images: Array<ContentPart> = []
+  const content = present(b, "content") ? b["content"] : ""
+  if (typeof content === "string") text = content
+  else {
+    array(content, `${p}.content`).forEach((raw, i) => {
+      const bp = `${p}.content[${i}]`
+      const { b: part, type } = block(raw, bp)
+      if (type === "text") text += requiredString(part, "text", `${bp}.text`)
+      else if (type === "image") images.push(image(part, bp))
+      else invalid(`${bp}.type`, `Invalid value for '${bp}.type': supported content blocks in a tool result are 'text' and 'image'.`)
+    })
+  }
   const failed = present(b, "is_error") && boolean(b["is_error"], `${p}.is_error`)
-  return { role: "tool", toolCallId: requiredString(b, "tool_use_id", `${p}.tool_use_id`), content: failed ? `Error: ${content}` : content }
+  const toolCallId = requiredString(b, "tool_use_id", `${p}.tool_use_id`)
+  return { message: { role: "tool", toolCallId, content: failed ? `Error: ${text}` : text }, images }
 }
 
 /**
- * A user turn: its `tool_result` blocks a tool message each, and each run
- * of its other blocks (`text`, `image`) a user message, in order.
+ * A user turn: its `tool_result` blocks a tool message each (Anthropic
+ * puts them first in the turn), then its other blocks (`text`, `image`,
+ * and the images of the tool results, in order) one user message: a
+ * message between tool messages would part them from their call.
  */
 const userTurn = (content: unknown, p: string): Array<Message> => {
   if (typeof content === "string") return [{ role: "user", content }]
   const blocks = array(content, p)
   if (blocks.length === 0) return invalid(p, `Invalid '${p}': expected a string or at least one content block.`)
   const messages: Array<Message> = []
-  let parts: Array<ContentPart> = []
-  const flush = () => {
-    if (parts.length > 0) messages.push({ role: "user", content: parts })
-    parts = []
-  }
+  const parts: Array<ContentPart> = []
   blocks.forEach((raw, i) => {
     const bp = `${p}[${i}]`
     const { b, type } = block(raw, bp)
@@ -167,16 +184,17 @@ const userTurn = (content: unknown, p: string): Array<Message> => {
       case "image":
         parts.push(image(b, bp))
         return
-      case "tool_result":
-        flush()
-        messages.push(toolResult(b, bp))
+      case "tool_result": {
+        const { images, message } = toolResult(b, bp)
+        messages.push(message)
+        parts.push(...images)
         return
+      }
       default:
         return unknownBlock(type, bp, "'text', 'image' and 'tool_result'")
     }
   })
-  flush()
-  return messages
+  return parts.length > 0 ? [...messages, { role: "user", content: parts }] : messages
 }
 
 /** A `tool_use` block: a tool call, its `input` as JSON text. */
@@ -323,8 +341,7 @@ const outputConfig = (b: Json): { readonly effort?: ReasoningEffort; readonly fo
 const unsupported = (b: Json): void => {
   const refused: ReadonlyArray<readonly [string, string]> = [
     ["mcp_servers", "MCP servers are not supported by this gateway"],
-    ["container", "containers are not supported by this gateway"],
-    ["context_management", "context management runs on Anthropic's servers"]
+    ["container", "containers are not supported by this gateway"]
   ]
   for (const [key, why] of refused) if (present(b, key)) invalid(key, `Unsupported parameter: '${key}' is not supported (${why}).`)
 }
