@@ -19,6 +19,7 @@ import * as MessagesRequest from "../src/gateway/internal/messagesRequest.js"
 import { errorJson, MessageEncoder, stopReason } from "../src/gateway/internal/messagesResponse.js"
 import type { ChatChunk, FinishReason } from "../src/llm/Chat.js"
 import { ContentFiltered } from "../src/llm/ProviderError.js"
+import * as Tokens from "../src/llm/Tokens.js"
 import * as Gateway from "../src/gateway/Gateway.js"
 import * as Gemini from "../src/providers/Gemini.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
@@ -438,6 +439,26 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: Anthr
     )
   })
 
+  describe("count_tokens", () => {
+    it.scoped("the router's own estimate of the prompt (Tokens.estimate), no provider called; max_tokens not asked; 404, 405 and 401 as on the route", () =>
+      Effect.gen(function* () {
+        const { client, gateway, primary } = yield* setup({ gateway: { keys: [Redacted.make("gw-key")] }, apiKey: "gw-key" })
+        const params = { model: "default", system: "Be brief.", messages: [{ role: "user" as const, content: prompt }], tools: [weatherTool] }
+        const counted = yield* promise(() => client.messages.countTokens(params))
+        const decoded = MessagesRequest.decodeCount(params)
+        expect(Either.isRight(decoded) && counted.input_tokens === Tokens.estimate(decoded.right.request)).toBe(true)
+        expect(counted.input_tokens).toBeGreaterThan(prompt.length / 4)
+        expect(primary.count()).toBe(0)
+        const unknown = yield* rejection(() => client.messages.countTokens({ ...params, model: "nope" }))
+        expect(unknown).toBeInstanceOf(Anthropic.NotFoundError)
+        const keyless = yield* post(gateway, params, {}, "/v1/messages/count_tokens")
+        expect([keyless.status, JSON.parse(keyless.text).error.type]).toEqual([401, "authentication_error"])
+        const get = yield* promise(() => fetch(`${gateway.url}/v1/messages/count_tokens`))
+        expect([get.status, get.headers.get("allow")]).toEqual([405, "POST"])
+      })
+    )
+  })
+
   describe("errors, in Anthropic's JSON", () => {
     it.scoped("the gateway key: from x-api-key or Authorization: Bearer; a wrong or missing one is the SDK's AuthenticationError", () =>
       Effect.gen(function* () {
@@ -485,9 +506,9 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: Anthr
         const get = yield* promise(() => fetch(`${gateway.url}/v1/messages`))
         expect([get.status, get.headers.get("allow")]).toEqual([405, "POST"])
         expect(yield* promise(() => get.json())).toMatchObject({ type: "error", error: { type: "invalid_request_error" } })
-        const count = yield* post(gateway, ask, {}, "/v1/messages/count_tokens")
-        expect([count.status, JSON.parse(count.text)]).toEqual([404, { type: "error", error: { type: "not_found_error", message: expect.any(String) } }])
-        expect(count.headers.get("x-request-id")).toMatch(/^req_/)
+        const other = yield* post(gateway, ask, {}, "/v1/messages/batches")
+        expect([other.status, JSON.parse(other.text)]).toEqual([404, { type: "error", error: { type: "not_found_error", message: expect.any(String) } }])
+        expect(other.headers.get("x-request-id")).toMatch(/^req_/)
         // the chat route keeps OpenAI's
         const chat = yield* post(gateway, { model: "nope", messages: ask.messages }, {}, "/v1/chat/completions")
         expect(JSON.parse(chat.text)).toMatchObject({ error: { code: "model_not_found", param: "model" } })

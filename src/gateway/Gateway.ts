@@ -38,14 +38,19 @@
  *   ignored, `thinking` blocks sent back are left out, and what needs
  *   Anthropic's own servers is a 400 naming the field (server tools,
  *   `mcp_servers`, `container`, `document` blocks, files). Every error on
- *   this route (and under it: `/v1/messages/count_tokens`, not served, is a
- *   404) is Anthropic's `{ "type": "error", "error": { "type", "message" } }`
+ *   this route (and under it) is Anthropic's
+ *   `{ "type": "error", "error": { "type", "message" } }`
  *   with the status below, the `type` by status (400 and 405, 415:
  *   `invalid_request_error`; 401 `authentication_error`; 403
  *   `permission_error`; 404 `not_found_error`; 408 and 504 `timeout_error`;
  *   413 `request_too_large`; 429 `rate_limit_error`; 503 `overloaded_error`;
  *   other 5xx `api_error`), so the SDK raises its class for the status; a
  *   stream that fails after its first event ends with `event: error`.
+ * - `POST /v1/messages/count_tokens`: `{ "input_tokens" }` for a Messages
+ *   request (no `max_tokens` needed), an estimate, not a tokenizer's count:
+ *   the router's own (`Tokens.estimate`: about four characters a token,
+ *   erring high; images not counted), the figure it checks context windows
+ *   with. No provider is called. Errors as on `/v1/messages`.
  * - `GET /v1/models`, `GET /v1/models/{id}`: every chain and model alias.
  *   The id is the rest of the path, percent-decoded, so an alias with a
  *   slash works raw or encoded (`/v1/models/openai/gpt-4o`,

@@ -29,6 +29,7 @@ import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
 import * as Http from "node:http"
 import type { ChatChunk } from "../../llm/Chat.js"
+import * as Tokens from "../../llm/Tokens.js"
 import type { StreamInterrupted } from "../../llm/FailoverError.js"
 import { type ContentFiltered, isStoppedAnswer } from "../../llm/ProviderError.js"
 import * as Pullable from "../../llm/internal/pullable.js"
@@ -187,7 +188,7 @@ export const failureResponse = (
 const routes: ReadonlyArray<readonly [RegExp, ReadonlyArray<string>]> = [
   [/^\/v1\/chat\/completions$/, ["POST"]],
   [/^\/v1\/responses$/, ["POST"]],
-  [/^\/v1\/messages$/, ["POST"]],
+  [/^\/v1\/messages(\/count_tokens)?$/, ["POST"]],
   [/^\/v1\/models(\/.+)?$/, ["GET"]],
   [/^\/(healthz|readyz)$/, ["GET"]]
 ]
@@ -496,6 +497,25 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
     const responses = platformRoute(served(Wire.responses))
     const messages = platformRoute(served(Wire.messages))
 
+    /**
+     * `POST /v1/messages/count_tokens`: the router's own estimate of the
+     * prompt's tokens (`Tokens.estimate`, about four characters a token,
+     * erring high; the figure it checks context windows with), for a chain
+     * or model alias; no provider is called, no permit taken.
+     */
+    const countTokens = platformRoute((request, { log }) =>
+      Effect.gen(function* () {
+        const wire = Wire.messageTokens
+        const key = authorize(request.header("authorization"), request.header("x-api-key"))
+        if (typeof key !== "number") return yield* Effect.fail(Errors.unauthorized(key === "wrong", wire.keyHeader))
+        if (lifecycle.draining) return yield* Effect.fail(Errors.shuttingDown())
+        const decoded = yield* readRequest(wire, request)
+        log.chain = Errors.printable(decoded.model, 100)
+        if (!names.has(decoded.model)) return yield* Effect.fail(Errors.modelNotFound(decoded.model))
+        return HttpServerResponse.unsafeJson({ input_tokens: Tokens.estimate(decoded.request) })
+      })
+    )
+
     // -- health -------------------------------------------------------------
 
     const healthz = Effect.succeed(HttpServerResponse.unsafeJson({ status: "ok" }))
@@ -512,6 +532,7 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
         HttpRouter.post("/v1/chat/completions", chatCompletions),
         HttpRouter.post("/v1/responses", responses),
         HttpRouter.post("/v1/messages", messages),
+        HttpRouter.post("/v1/messages/count_tokens", countTokens),
         HttpRouter.get("/v1/models", listModels),
         HttpRouter.get("/v1/models/*", getModel),
         HttpRouter.get("/healthz", healthz),

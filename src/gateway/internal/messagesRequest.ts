@@ -19,7 +19,8 @@
  * Responses route leaves out `reasoning` items: no provider behind a chain
  * reads another's thinking, and the gateway never sends one.
  *
- * `max_tokens` is required, as Anthropic requires it. `stop_sequences`,
+ * `max_tokens` is required, as Anthropic requires it (but by
+ * `count_tokens`, which takes none: `decodeCount`). `stop_sequences`,
  * `temperature` (0 to 1, Anthropic's range), `top_p`, custom `tools` (with
  * `input_schema`), `tool_choice` (`auto`, `any`, `tool`, `none`; its
  * `disable_parallel_tool_use` the request's `parallelToolCalls: false`),
@@ -361,12 +362,13 @@ const userOf = (b: Json): Record<string, string> | undefined => {
   return present(meta, "user_id") ? { user: string(meta["user_id"], "metadata.user_id") } : undefined
 }
 
-const decodeBody = (body: unknown): Decoded => {
+/** `counting`: the body of `count_tokens`, which takes no `max_tokens`. */
+const decodeBody = (body: unknown, counting: boolean): Decoded => {
   const b = isObject(body) ? body : invalid(null, `Invalid request body: expected a JSON object, but got ${kind(body)} instead.`)
   const model = requiredString(b, "model", "model")
   if (model.length === 0) invalid("model", "Invalid 'model': expected a model or chain name.")
-  if (!present(b, "max_tokens")) missing("max_tokens")
-  const maxTokens = integerIn(b["max_tokens"], "max_tokens", 1, maxTokensLimit)
+  if (!counting && !present(b, "max_tokens")) missing("max_tokens")
+  const maxTokens = present(b, "max_tokens") ? integerIn(b["max_tokens"], "max_tokens", 1, maxTokensLimit) : undefined
   if (b["messages"] === undefined) missing("messages")
   unsupported(b)
   const system = present(b, "system") ? textOf(b["system"], "system", "'system'") : undefined
@@ -382,7 +384,7 @@ const decodeBody = (body: unknown): Decoded => {
   const meta = userOf(b)
   const request: ChatRequest = {
     messages: [first, ...rest],
-    maxTokens,
+    ...(maxTokens !== undefined ? { maxTokens } : {}),
     ...(present(b, "temperature") ? { temperature: numberIn(b["temperature"], "temperature", 0, 1) } : {}),
     ...(present(b, "top_p") ? { topP: numberIn(b["top_p"], "top_p", 0, 1) } : {}),
     ...(present(b, "stop_sequences") ? { stop: stopSequences(b["stop_sequences"]) } : {}),
@@ -404,4 +406,12 @@ const decodeBody = (body: unknown): Decoded => {
  *
  * @internal
  */
-export const decode = (body: unknown): Either.Either<Decoded, InvalidField> => catching(() => decodeBody(body))
+export const decode = (body: unknown): Either.Either<Decoded, InvalidField> => catching(() => decodeBody(body, false))
+
+/**
+ * Decodes a parsed JSON body of `POST /v1/messages/count_tokens`: a
+ * request's, but for `max_tokens`, which it does not take.
+ *
+ * @internal
+ */
+export const decodeCount = (body: unknown): Either.Either<Decoded, InvalidField> => catching(() => decodeBody(body, true))

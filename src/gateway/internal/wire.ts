@@ -87,6 +87,15 @@ export const messages: Wire<MessagesRequest.Decoded> = {
 }
 
 /**
+ * The body of `POST /v1/messages/count_tokens` (a Messages request without
+ * `max_tokens`), answered by the gateway itself, in the messages route's
+ * wire format otherwise.
+ *
+ * @internal
+ */
+export const messageTokens: Wire<MessagesRequest.Decoded> = { ...messages, decode: MessagesRequest.decodeCount }
+
+/**
  * The wire format whose error JSON answers a request for `path`, whatever
  * fails (a route, or what comes before one: a 404, a 405, the `Host`
  * check): Anthropic's under `/v1/messages`, OpenAI's elsewhere.
