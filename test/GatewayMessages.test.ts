@@ -238,6 +238,9 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: Anthr
         expect(deltas.length).toBeGreaterThan(1)
         expect(deltas.join("")).toBe(text)
         expect(seen[0]).toMatchObject({ message: { id: expect.stringMatching(/^msg_/), model: "gpt-4.1-mini", content: [], stop_reason: null } })
+        // the input's estimate first (erring high), the provider's count at the end
+        const estimate = seen[0]?.type === "message_start" ? seen[0].message.usage.input_tokens : 0
+        expect(estimate).toBeGreaterThanOrEqual(Math.ceil(prompt.length / 4))
         expect(seen.at(-2)).toMatchObject({
           delta: { stop_reason: "end_turn", stop_sequence: null },
           usage: { input_tokens: 9, output_tokens: 5 }

@@ -34,7 +34,8 @@
  *   `refusal` for a provider's stop on its content policy; `stop_sequence`
  *   always `null`: no provider says which sequence it stopped on), or, with
  *   `stream: true`, Anthropic's events (`event: message_start` ...
- *   `message_stop`). The key may come as `x-api-key` too. `top_k` is
+ *   `message_stop`; `message_start`'s `input_tokens` is the router's
+ *   estimate, `message_delta`'s usage the provider's count). The key may come as `x-api-key` too. `top_k` is
  *   ignored, `thinking` blocks sent back are left out, and what needs
  *   Anthropic's own servers is a 400 naming the field (server tools,
  *   `mcp_servers`, `container`, `document` blocks, files). Every error on

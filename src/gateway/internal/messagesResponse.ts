@@ -168,12 +168,16 @@ type Open = { readonly kind: "text"; readonly index: number } | { readonly kind:
 
 /**
  * Turns a stream of neutral chunks into Anthropic's events, as its API
- * sends them: `message_start` (the message, empty, with no usage yet);
+ * sends them: `message_start` (the message, empty; its `input_tokens` the
+ * prompt's estimate, `inputEstimate`, as the provider's count comes with
+ * the end: a client that reads it there, as Claude Code reads its context's
+ * size, sees about the right figure, erring high, not 0);
  * a block opened when its first content comes (`content_block_start`),
  * its content as `content_block_delta`s (`text_delta`, or a call's
  * arguments as `input_json_delta`), closed (`content_block_stop`) when the
  * next one opens or the answer ends; then `message_delta` with the
- * `stop_reason` and the whole usage, and `message_stop`. Mutable by design:
+ * `stop_reason` and the whole usage (the provider's count), and
+ * `message_stop`. Mutable by design:
  * one encoder serves one stream, in order.
  *
  * A call's arguments that come after other content (another call's, or
@@ -191,16 +195,17 @@ export class MessageEncoder implements StreamEncoder {
 
   constructor(
     readonly id: string,
-    readonly model: string
+    readonly model: string,
+    readonly inputEstimate = 0
   ) {}
 
   private event(type: string, fields: Record<string, unknown>): string {
     return `event: ${type}\ndata: ${JSON.stringify({ type, ...fields })}\n\n`
   }
 
-  /** `message_start`: the message, with no content and no usage yet (it comes with `message_delta`). */
+  /** `message_start`: the message, with no content, and the input's estimate (the usage comes with `message_delta`). */
   start(): string {
-    const message = messageJson(this.id, this.model, [], null, { inputTokens: 0, outputTokens: 0 })
+    const message = messageJson(this.id, this.model, [], null, { inputTokens: this.inputEstimate, outputTokens: 0 })
     return this.event("message_start", { message })
   }
 

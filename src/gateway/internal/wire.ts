@@ -13,6 +13,7 @@ import type * as Either from "effect/Either"
 import { randomUUID } from "node:crypto"
 import type { ChatResponse } from "../../llm/Chat.js"
 import type { ContentFiltered } from "../../llm/ProviderError.js"
+import * as Tokens from "../../llm/Tokens.js"
 import * as Errors from "./errors.js"
 import * as MessagesRequest from "./messagesRequest.js"
 import * as MessagesResponse from "./messagesResponse.js"
@@ -81,7 +82,7 @@ export const messages: Wire<MessagesRequest.Decoded> = {
   decode: MessagesRequest.decode,
   completion: (_, __, response) => MessagesResponse.completion(MessagesResponse.messageId(), response),
   stopped: (_, __, error) => MessagesResponse.stoppedCompletion(MessagesResponse.messageId(), error),
-  encoder: (_, __, model) => new MessagesResponse.MessageEncoder(MessagesResponse.messageId(), model),
+  encoder: (decoded, _, model) => new MessagesResponse.MessageEncoder(MessagesResponse.messageId(), model, Tokens.estimate(decoded.request)),
   error: MessagesResponse.errorJson,
   keyHeader: "x-api-key"
 }
