@@ -150,6 +150,12 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("audit: the Mes
             .finalMessage()
         )
         expect(final.content).toEqual([{ type: "text", text: "Hello from the mock server." }])
+        // the path with a query, as Claude Code asks it (`/v1/messages?beta=true`): the same route, the same errors
+        const headers = { "content-type": "application/json", "x-api-key": "gw-key" }
+        const beta = yield* send(gateway.url, "POST", "/v1/messages?beta=true", headers, JSON.stringify(ask))
+        expect([beta.status, JSON.parse(beta.text).type]).toEqual([200, "message"])
+        const betaError = yield* send(gateway.url, "POST", "/v1/messages?beta=true", headers, JSON.stringify({ ...ask, model: "nope" }))
+        expect([betaError.status, JSON.parse(betaError.text).error.type]).toEqual([404, "not_found_error"])
         expect(primary.requests()[0]?.body).toMatchObject({
           messages: [
             { role: "system", content: "You are Claude Code.Project notes." },
