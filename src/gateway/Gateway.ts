@@ -132,7 +132,8 @@ import * as InternalServer from "./internal/server.js"
  *   `Router.make`'s router holds when its `stream` succeeds; a router of
  *   your own whose first read waits holds them until it returns.
  * - `keys`: the gateway's own keys, sent by clients as
- *   `Authorization: Bearer <key>`; none means no auth (fine on 127.0.0.1,
+ *   `Authorization: Bearer <key>` (or, on `/v1/messages`, as Anthropic's
+ *   clients send it, `x-api-key: <key>`); none means no auth (fine on 127.0.0.1,
  *   where it then answers only requests whose `Host` is a loopback name,
  *   so a page whose name a DNS rebinding pointed at 127.0.0.1 is refused
  *   with a 403).
