@@ -15,6 +15,7 @@ import { Arbitrary, Effect, FastCheck, Logger, Redacted, Schedule } from "effect
 import OpenAI from "openai"
 import { accumulateResponse } from "openai/lib/responses/ResponseAccumulator"
 import type { Response, ResponseStreamEvent } from "openai/resources/responses/responses"
+import * as Errors from "../src/gateway/internal/errors.js"
 import { ResponseEncoder } from "../src/gateway/internal/responsesResponse.js"
 import type { Echo } from "../src/gateway/internal/responsesRequest.js"
 import { ChatChunk, Usage } from "../src/llm/Chat.js"
@@ -867,7 +868,7 @@ describe("ResponseEncoder", () => {
         else if (end._tag === "stopped") {
           const error = new ContentFiltered({ provider: "openai", model: "gpt-4.1-mini", message: "stopped", ...(end.refusal !== undefined ? { refusal: end.refusal } : {}) })
           wire += encoder.stopped(error) + encoder.end(usage)
-        } else wire += encoder.failed({ error: { message: "cut", type: "server_error", code: "stream_interrupted", param: null } })
+        } else wire += encoder.failed(new Errors.Failure({ status: 502, message: "cut", type: "server_error", code: "stream_interrupted", param: null }))
         const events = parse(wire)
         expect(events.map((e) => e.sequence_number)).toEqual(events.map((_, i) => i))
         let snapshot: Response | undefined

@@ -23,6 +23,35 @@
  *   `reasoning` items, files, `web_search` and the other built-in tools).
  *   A stream that fails after its first event ends with an `error` event
  *   and `response.failed`.
+ * - `POST /v1/messages`: Anthropic's Messages API, so Anthropic's SDK (or
+ *   Claude Code, with `ANTHROPIC_BASE_URL`) gets the same chains over any
+ *   provider: `max_tokens` (required), `system`, `messages` (text, images by
+ *   `base64` or `url`, `tool_use` and `tool_result` blocks), `stop_sequences`,
+ *   `temperature`, `top_p`, custom `tools`, `tool_choice`, `thinking` (its
+ *   budget the reasoning effort), `output_config`, `metadata.user_id` become
+ *   a chat request down the chain named by `model`; the answer is a
+ *   `message` (`stop_reason` `end_turn`, `max_tokens`, `tool_use`, or
+ *   `refusal` for a provider's stop on its content policy; `stop_sequence`
+ *   always `null`: no provider says which sequence it stopped on), or, with
+ *   `stream: true`, Anthropic's events (`event: message_start` ...
+ *   `message_stop`; `message_start`'s `input_tokens` is the router's
+ *   estimate, `message_delta`'s usage the provider's count). The key may come as `x-api-key` too. `top_k` is
+ *   ignored, `thinking` blocks sent back are left out, and what needs
+ *   Anthropic's own servers is a 400 naming the field (server tools,
+ *   `mcp_servers`, `container`, `document` blocks, files). Every error on
+ *   this route (and under it) is Anthropic's
+ *   `{ "type": "error", "error": { "type", "message" } }`
+ *   with the status below, the `type` by status (400 and 405, 415:
+ *   `invalid_request_error`; 401 `authentication_error`; 403
+ *   `permission_error`; 404 `not_found_error`; 408 and 504 `timeout_error`;
+ *   413 `request_too_large`; 429 `rate_limit_error`; 503 `overloaded_error`;
+ *   other 5xx `api_error`), so the SDK raises its class for the status; a
+ *   stream that fails after its first event ends with `event: error`.
+ * - `POST /v1/messages/count_tokens`: `{ "input_tokens" }` for a Messages
+ *   request (no `max_tokens` needed), an estimate, not a tokenizer's count:
+ *   the router's own (`Tokens.estimate`: about four characters a token,
+ *   erring high; images not counted), the figure it checks context windows
+ *   with. No provider is called. Errors as on `/v1/messages`.
  * - `GET /v1/models`, `GET /v1/models/{id}`: every chain and model alias.
  *   The id is the rest of the path, percent-decoded, so an alias with a
  *   slash works raw or encoded (`/v1/models/openai/gpt-4o`,
@@ -36,7 +65,8 @@
  * request's own, when it sent a valid one, else one the gateway made), which
  * the gateway also hands the router as the request's `correlationId`: the
  * router's events, lines and spans about the request carry it. Errors are
- * OpenAI's `{ "error": { "message", "type", "param", "code" } }`:
+ * OpenAI's `{ "error": { "message", "type", "param", "code" } }` (but on
+ * `/v1/messages`: see above):
  *
  * | status | when | `code` |
  * |---|---|---|
@@ -47,7 +77,7 @@
  * | 400 | no model of the chain can give the `response_format` asked for (JSON mode, structured outputs) | `unsupported_response_format` |
  * | 400 | a provider refused the request as invalid | `invalid_request` |
  * | 400 | a provider refused on content policy | `content_filter` |
- * | 401 | missing or wrong `Authorization: Bearer` key | `invalid_api_key` |
+ * | 401 | missing or wrong `Authorization: Bearer` key (or `x-api-key`, on `/v1/messages`) | `invalid_api_key` |
  * | 403 | no `keys`, on a loopback address, and a `Host` that is no loopback name (DNS rebinding) | `host_not_allowed` |
  * | 404 | unknown `model` / unknown URL | `model_not_found` / `unknown_url` |
  * | 405 | a known URL with the wrong method | `method_not_allowed` |
@@ -65,7 +95,9 @@
  * `data: {"error": {...}}` event instead, without `[DONE]`: `code`
  * `stream_interrupted` when the provider failed after content was sent,
  * `request_timeout` when `requestTimeout` passed. (On `/v1/responses`, an
- * `error` event with that `code`, then `response.failed`.)
+ * `error` event with that `code`, then `response.failed`; on `/v1/messages`,
+ * an `event: error` with Anthropic's error JSON, `api_error` or
+ * `timeout_error`.)
  *
  * Each request is logged in one line through Effect's `Logger` (method,
  * path, status, chain, target, fallbacks, attempts, ms, request id, and the
@@ -100,7 +132,8 @@ import * as InternalServer from "./internal/server.js"
  *   `Router.make`'s router holds when its `stream` succeeds; a router of
  *   your own whose first read waits holds them until it returns.
  * - `keys`: the gateway's own keys, sent by clients as
- *   `Authorization: Bearer <key>`; none means no auth (fine on 127.0.0.1,
+ *   `Authorization: Bearer <key>` (or, on `/v1/messages`, as Anthropic's
+ *   clients send it, `x-api-key: <key>`); none means no auth (fine on 127.0.0.1,
  *   where it then answers only requests whose `Host` is a loopback name,
  *   so a page whose name a DNS rebinding pointed at 127.0.0.1 is refused
  *   with a 403).

@@ -1,6 +1,7 @@
 /**
- * The gateway's HTTP app: the OpenAI-compatible routes over a router, auth,
- * limits, error mapping and one log line per request.
+ * The gateway's HTTP app: the OpenAI-compatible routes (and Anthropic's
+ * Messages API) over a router, auth, limits, error mapping and one log line
+ * per request.
  *
  * @internal
  */
@@ -28,6 +29,7 @@ import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
 import * as Http from "node:http"
 import type { ChatChunk } from "../../llm/Chat.js"
+import * as Tokens from "../../llm/Tokens.js"
 import type { StreamInterrupted } from "../../llm/FailoverError.js"
 import { type ContentFiltered, isStoppedAnswer } from "../../llm/ProviderError.js"
 import * as Pullable from "../../llm/internal/pullable.js"
@@ -172,9 +174,12 @@ const stoppedHeaders = (chain: string, error: ContentFiltered): Record<string, s
   "x-llm-model": header(error.model)
 })
 
-/** The JSON answer to a failure. @internal */
-export const failureResponse = (failure: Errors.Failure): HttpServerResponse.HttpServerResponse =>
-  HttpServerResponse.unsafeJson(Errors.body(failure), {
+/** The JSON answer to a failure, in OpenAI's error JSON or `render`'s. @internal */
+export const failureResponse = (
+  failure: Errors.Failure,
+  render: (failure: Errors.Failure) => unknown = Errors.body
+): HttpServerResponse.HttpServerResponse =>
+  HttpServerResponse.unsafeJson(render(failure), {
     status: failure.status,
     ...(failure.headers !== undefined ? { headers: failure.headers } : {})
   })
@@ -183,6 +188,7 @@ export const failureResponse = (failure: Errors.Failure): HttpServerResponse.Htt
 const routes: ReadonlyArray<readonly [RegExp, ReadonlyArray<string>]> = [
   [/^\/v1\/chat\/completions$/, ["POST"]],
   [/^\/v1\/responses$/, ["POST"]],
+  [/^\/v1\/messages(\/count_tokens)?$/, ["POST"]],
   [/^\/v1\/models(\/.+)?$/, ["GET"]],
   [/^\/(healthz|readyz)$/, ["GET"]]
 ]
@@ -208,7 +214,7 @@ const notFound = (method: string, path: string): Errors.Failure => {
  * Builds the app, as `Gateway.app` hands it to be mounted (perhaps under
  * middleware that adds headers or maps the response once the app returns,
  * so a stream is handed to the platform as a body). It never fails: every
- * error is an OpenAI error JSON.
+ * error is an OpenAI error JSON (Anthropic's under `/v1/messages`).
  *
  * @internal
  */
@@ -424,7 +430,7 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
           const failure = streamFailure(error)
           noteFailure(log, failure)
           log.outcome = failure.code ?? "failed"
-          return send(take() + encoder.failed(Errors.body(failure)))
+          return send(take() + encoder.failed(failure))
         }
         /** The closing events, after `finish` (a finish chunk of the gateway's own, if any). */
         const closing = (finish: string) =>
@@ -467,8 +473,8 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       const log = current.log
       // read only for a request's deadline (none without `requestTimeout`)
       const start = timeout === undefined ? 0 : yield* Clock.currentTimeMillis
-      const key = authorize(request.header("authorization"))
-      if (typeof key !== "number") return yield* Effect.fail(Errors.unauthorized(key === "wrong"))
+      const key = authorize(request.header("authorization"), wire.keyHeader === undefined ? undefined : request.header(wire.keyHeader))
+      if (typeof key !== "number") return yield* Effect.fail(Errors.unauthorized(key === "wrong", wire.keyHeader))
       // each gateway key its own part of degraded mode's cache: one client's answers are never another's
       const tenant = key < 0 ? undefined : `key ${key}`
       if (lifecycle.draining) return yield* Effect.fail(Errors.shuttingDown())
@@ -489,6 +495,26 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       Effect.flatMap(CurrentLog, (current) => Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => handler(platformInput(request), current)))
     const chatCompletions = platformRoute(chat)
     const responses = platformRoute(served(Wire.responses))
+    const messages = platformRoute(served(Wire.messages))
+
+    /**
+     * `POST /v1/messages/count_tokens`: the router's own estimate of the
+     * prompt's tokens (`Tokens.estimate`, about four characters a token,
+     * erring high; the figure it checks context windows with), for a chain
+     * or model alias; no provider is called, no permit taken.
+     */
+    const countTokens = platformRoute((request, { log }) =>
+      Effect.gen(function* () {
+        const wire = Wire.messageTokens
+        const key = authorize(request.header("authorization"), request.header("x-api-key"))
+        if (typeof key !== "number") return yield* Effect.fail(Errors.unauthorized(key === "wrong", wire.keyHeader))
+        if (lifecycle.draining) return yield* Effect.fail(Errors.shuttingDown())
+        const decoded = yield* readRequest(wire, request)
+        log.chain = Errors.printable(decoded.model, 100)
+        if (!names.has(decoded.model)) return yield* Effect.fail(Errors.modelNotFound(decoded.model))
+        return HttpServerResponse.unsafeJson({ input_tokens: Tokens.estimate(decoded.request) })
+      })
+    )
 
     // -- health -------------------------------------------------------------
 
@@ -505,6 +531,8 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       HttpRouter.empty.pipe(
         HttpRouter.post("/v1/chat/completions", chatCompletions),
         HttpRouter.post("/v1/responses", responses),
+        HttpRouter.post("/v1/messages", messages),
+        HttpRouter.post("/v1/messages/count_tokens", countTokens),
         HttpRouter.get("/v1/models", listModels),
         HttpRouter.get("/v1/models/*", getModel),
         HttpRouter.get("/healthz", healthz),
@@ -659,12 +687,14 @@ const logged = (sink: LogSink.Sink, method: string, path: string, requestIdHeade
 
 /**
  * The answer to a request whatever happens, with its id: a failure or a
- * defect as OpenAI error JSON, noted in the log; a request interrupted
- * (its client left) logged at once as 499.
+ * defect as error JSON (OpenAI's, or `render`'s: see `Wire.errorsOf`),
+ * noted in the log; a request interrupted (its client left) logged at once
+ * as 499.
  */
 const answer = <R>(
   handler: Effect.Effect<HttpServerResponse.HttpServerResponse, Errors.Failure, R>,
-  { line, log, requestId }: Logged
+  { line, log, requestId }: Logged,
+  render: (failure: Errors.Failure) => unknown = Errors.body
 ): Effect.Effect<HttpServerResponse.HttpServerResponse, never, R> =>
   handler.pipe(
     // one step for what `catchAll`, then `catchAllDefect`, then the id's header did: a defect first (it is
@@ -677,12 +707,12 @@ const answer = <R>(
           const value = defect.value
           log.error = "internal_error"
           log.outcome = Errors.printable(value instanceof Error ? value.message : String(value), 200)
-          return Effect.succeed(identified(failureResponse(Errors.internal()), requestId))
+          return Effect.succeed(identified(failureResponse(Errors.internal(), render), requestId))
         }
         const failure = Cause.failureOption(cause)
         if (Option.isNone(failure)) return Effect.failCause(cause as Cause.Cause<never>)
         noteFailure(log, failure.value)
-        return Effect.succeed(identified(failureResponse(failure.value), requestId))
+        return Effect.succeed(identified(failureResponse(failure.value, render), requestId))
       },
       onSuccess: (response) => Effect.succeed(identified(response, requestId))
     }),
@@ -748,7 +778,8 @@ const writeStream = (
   )
 
 /**
- * Wraps the routes: a request id, failures and defects as OpenAI error JSON,
+ * Wraps the routes: a request id, failures and defects as error JSON
+ * (OpenAI's, or Anthropic's under `/v1/messages`: see `Wire.errorsOf`),
  * and exactly one log line per request, written when its answer is done (for
  * a stream, when the stream ends or its client leaves).
  */
@@ -775,7 +806,8 @@ const withRequestLog = <R>(
         Effect.provideService(CurrentLog, record),
         Effect.catchTag("RouteNotFound", () => Effect.fail(unrouted(method, path)))
       ),
-      record
+      record,
+      Wire.errorsOf(path)
     )
     const shared = preflight === undefined && api ? withCors(guard, header("origin"), answered) : answered
     const identified = request.source instanceof Http.IncomingMessage ? closingUnread(request.source, shared) : shared

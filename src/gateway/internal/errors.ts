@@ -47,13 +47,20 @@ const invalidRequest = (status: number, message: string, code: string | null, pa
 /** 400: a field is wrong, or the body is not JSON. @internal */
 export const badRequest = (message: string, param: string | null): Failure => invalidRequest(400, message, null, param)
 
-/** 401: no key, or not one of the gateway's keys. @internal */
-export const unauthorized = (sent: boolean): Failure =>
+/**
+ * 401: no key, or not one of the gateway's keys; `bare` names a header
+ * that may carry the key bare, on routes that take one (`x-api-key`).
+ *
+ * @internal
+ */
+export const unauthorized = (sent: boolean, bare?: string): Failure =>
   invalidRequest(
     401,
     sent
       ? "Incorrect API key provided."
-      : "You didn't provide an API key. Send it in the Authorization header: 'Authorization: Bearer YOUR_KEY'.",
+      : bare === undefined
+      ? "You didn't provide an API key. Send it in the Authorization header: 'Authorization: Bearer YOUR_KEY'."
+      : `You didn't provide an API key. Send it in the ${bare} header ('${bare}: YOUR_KEY') or the Authorization header ('Authorization: Bearer YOUR_KEY').`,
     "invalid_api_key",
     null,
     { "www-authenticate": 'Bearer realm="gateway"' }

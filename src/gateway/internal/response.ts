@@ -8,6 +8,7 @@
 import type { ChatChunk, ChatResponse, FinishReason, ToolCall, Usage } from "../../llm/Chat.js"
 import { extraContent } from "../../llm/internal/extraContent.js"
 import type { ContentFiltered } from "../../llm/ProviderError.js"
+import * as Errors from "./errors.js"
 
 /** OpenAI's finish reasons; `error` and `unknown` have no OpenAI word, so they read as a plain stop. @internal */
 export const finishReason = (reason: FinishReason, hasToolCalls: boolean): string => {
@@ -122,15 +123,6 @@ export const sseEvent = (data: unknown): string => `data: ${JSON.stringify(data)
 export const sseDone = "data: [DONE]\n\n"
 
 /**
- * OpenAI's error JSON (`Errors.body`), as a stream's last event carries it.
- *
- * @internal
- */
-export interface ErrorJson {
-  readonly error: { readonly message: string; readonly type: string; readonly code: string | null; readonly param: string | null }
-}
-
-/**
  * What writes a stream's events in a wire format, one stream each, in
  * order: the first event(s), each chunk's, the end of an answer its
  * provider stopped on policy, the closing events, or the events of a
@@ -149,8 +141,8 @@ export interface StreamEncoder {
   stoppedStream(error: ContentFiltered): string
   /** The closing events of an answer, with its usage. */
   end(usage: Usage): string
-  /** The last event of a stream that failed after its first event. */
-  failed(error: ErrorJson): string
+  /** The last event(s) of a stream that failed after its first event, the failure in the wire format's error JSON. */
+  failed(failure: Errors.Failure): string
 }
 
 /**
@@ -254,9 +246,9 @@ export class ChunkEncoder implements StreamEncoder {
     return out + this.end(error.usage ?? { inputTokens: 0, outputTokens: 0 })
   }
 
-  /** The error event that ends a failed stream, without `[DONE]`. */
-  failed(error: ErrorJson): string {
-    return sseEvent(error)
+  /** The error event that ends a failed stream (OpenAI's error JSON: `Errors.body`), without `[DONE]`. */
+  failed(failure: Errors.Failure): string {
+    return sseEvent(Errors.body(failure))
   }
 
   /** The closing events: a finish chunk if none was sent, the usage if asked, then `[DONE]`. */

@@ -19,7 +19,8 @@ import { randomUUID } from "node:crypto"
 import type { ChatChunk, ChatResponse, FinishReason, ToolCall, Usage } from "../../llm/Chat.js"
 import { extraContent } from "../../llm/internal/extraContent.js"
 import type { ContentFiltered } from "../../llm/ProviderError.js"
-import type { ErrorJson, StreamEncoder } from "./response.js"
+import * as Errors from "./errors.js"
+import type { StreamEncoder } from "./response.js"
 import type { Echo } from "./responsesRequest.js"
 
 const hex = (): string => randomUUID().replaceAll("-", "")
@@ -389,8 +390,8 @@ export class ResponseEncoder implements StreamEncoder {
    * so far (the open item `incomplete`) and `error.code` `"server_error"`
    * (the Responses API's codes have no word for a gateway's failure).
    */
-  failed(error: ErrorJson): string {
-    const { code, message, param } = error.error
+  failed(failure: Errors.Failure): string {
+    const { code, message, param } = Errors.body(failure).error
     let out = this.event("error", { code, message, param })
     if (this.current !== undefined) {
       if (this.current.kind === "message") this.current.textOpen = false

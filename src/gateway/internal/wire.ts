@@ -3,7 +3,9 @@
  * request decoder, the JSON of a whole answer (and of one its provider
  * stopped on policy), and a stream encoder. The chat route speaks Chat
  * Completions (`request.ts`, `response.ts`); the responses route the
- * Responses API (`responsesRequest.ts`, `responsesResponse.ts`).
+ * Responses API (`responsesRequest.ts`, `responsesResponse.ts`); the
+ * messages route Anthropic's Messages API (`messagesRequest.ts`,
+ * `messagesResponse.ts`), with Anthropic's error JSON and its `x-api-key`.
  *
  * @internal
  */
@@ -11,6 +13,10 @@ import type * as Either from "effect/Either"
 import { randomUUID } from "node:crypto"
 import type { ChatResponse } from "../../llm/Chat.js"
 import type { ContentFiltered } from "../../llm/ProviderError.js"
+import * as Tokens from "../../llm/Tokens.js"
+import * as Errors from "./errors.js"
+import * as MessagesRequest from "./messagesRequest.js"
+import * as MessagesResponse from "./messagesResponse.js"
 import * as WireRequest from "./request.js"
 import * as WireResponse from "./response.js"
 import * as ResponsesRequest from "./responsesRequest.js"
@@ -32,6 +38,10 @@ export interface Wire<D extends WireRequest.Decoded> {
   readonly stopped: (decoded: D, created: number, error: ContentFiltered) => unknown
   /** The encoder of one streamed answer, served by `model`. */
   readonly encoder: (decoded: D, created: number, model: string) => WireResponse.StreamEncoder
+  /** The JSON body of a failure (OpenAI's `Errors.body` but on the messages route). */
+  readonly error: (failure: Errors.Failure) => unknown
+  /** A header that may carry the gateway key bare, beside `Authorization: Bearer` (the messages route's `x-api-key`). */
+  readonly keyHeader?: string
 }
 
 const completionId = (): string => `chatcmpl-${randomUUID().replaceAll("-", "")}`
@@ -45,7 +55,8 @@ export const chat: Wire<WireRequest.Decoded> = {
   decode: WireRequest.decode,
   completion: (_, created, response) => WireResponse.completion(completionId(), created, response),
   stopped: (_, created, error) => WireResponse.stoppedCompletion(completionId(), created, error),
-  encoder: (decoded, created, model) => new WireResponse.ChunkEncoder(completionId(), created, model, decoded.includeUsage)
+  encoder: (decoded, created, model) => new WireResponse.ChunkEncoder(completionId(), created, model, decoded.includeUsage),
+  error: Errors.body
 }
 
 /**
@@ -57,5 +68,40 @@ export const responses: Wire<ResponsesRequest.Decoded> = {
   decode: ResponsesRequest.decode,
   completion: (decoded, created, response) => ResponsesResponse.completion(ResponsesResponse.responseId(), created, decoded.echo, response),
   stopped: (decoded, created, error) => ResponsesResponse.stoppedCompletion(ResponsesResponse.responseId(), created, decoded.echo, error),
-  encoder: (decoded, created, model) => new ResponsesResponse.ResponseEncoder(ResponsesResponse.responseId(), created, model, decoded.echo)
+  encoder: (decoded, created, model) => new ResponsesResponse.ResponseEncoder(ResponsesResponse.responseId(), created, model, decoded.echo),
+  error: Errors.body
 }
+
+/**
+ * Anthropic's Messages API (`POST /v1/messages`): its errors in Anthropic's
+ * JSON, the key also taken from `x-api-key`.
+ *
+ * @internal
+ */
+export const messages: Wire<MessagesRequest.Decoded> = {
+  decode: MessagesRequest.decode,
+  completion: (_, __, response) => MessagesResponse.completion(MessagesResponse.messageId(), response),
+  stopped: (_, __, error) => MessagesResponse.stoppedCompletion(MessagesResponse.messageId(), error),
+  encoder: (decoded, _, model) => new MessagesResponse.MessageEncoder(MessagesResponse.messageId(), model, Tokens.estimate(decoded.request)),
+  error: MessagesResponse.errorJson,
+  keyHeader: "x-api-key"
+}
+
+/**
+ * The body of `POST /v1/messages/count_tokens` (a Messages request without
+ * `max_tokens`), answered by the gateway itself, in the messages route's
+ * wire format otherwise.
+ *
+ * @internal
+ */
+export const messageTokens: Wire<MessagesRequest.Decoded> = { ...messages, decode: MessagesRequest.decodeCount }
+
+/**
+ * The wire format whose error JSON answers a request for `path`, whatever
+ * fails (a route, or what comes before one: a 404, a 405, the `Host`
+ * check): Anthropic's under `/v1/messages`, OpenAI's elsewhere.
+ *
+ * @internal
+ */
+export const errorsOf = (path: string): (failure: Errors.Failure) => unknown =>
+  path === "/v1/messages" || path.startsWith("/v1/messages/") ? messages.error : Errors.body

@@ -1,0 +1,290 @@
+/**
+ * Writes neutral responses, stream chunks and failures in Anthropic's
+ * Messages API wire format: the `message` object of a whole answer, the
+ * typed server-sent events of a streamed one (`event: <type>` and a `data:`
+ * JSON with that `type`), from `message_start` to `message_stop`, and
+ * Anthropic's error JSON `{ "type": "error", "error": { "type", "message" } }`.
+ *
+ * The answer's text is a `text` block, each tool call a `tool_use` block
+ * (its arguments parsed as `input`: `{}` when they are no JSON object, as a
+ * length stop can leave them), in the order the model gave them; an answer
+ * with neither is one empty `text` block. `stop_reason` says why it ended:
+ * `end_turn`, `max_tokens`, `tool_use` (a call, whatever the provider's own
+ * word: Gemini says `STOP`), `refusal` (a provider's stop on its content
+ * policy); never `stop_sequence`, as no provider behind a chain says which
+ * sequence, if any, it stopped on (`stop_sequence` is always `null`).
+ * `usage.input_tokens` is the prompt's tokens the cache neither served nor
+ * stored, as Anthropic counts it, beside `cache_read_input_tokens` and
+ * `cache_creation_input_tokens` (0 when the provider said nothing of them).
+ *
+ * @internal
+ */
+import { randomUUID } from "node:crypto"
+import type { ChatChunk, ChatResponse, FinishReason, ToolCall, Usage } from "../../llm/Chat.js"
+import type { ContentFiltered } from "../../llm/ProviderError.js"
+import type * as Errors from "./errors.js"
+import type { StreamEncoder } from "./response.js"
+
+const hex = (): string => randomUUID().replaceAll("-", "")
+
+/** A new message id, as Anthropic's look (`msg_...`). @internal */
+export const messageId = (): string => `msg_${hex()}`
+
+const toolUseId = (): string => `toolu_${hex()}`
+
+/**
+ * Anthropic's error type for a status, so its SDK raises the matching
+ * class (it picks the class by status, and keeps the type).
+ *
+ * @internal
+ */
+export const errorType = (status: number): string => {
+  switch (status) {
+    case 401:
+      return "authentication_error"
+    case 402:
+      return "billing_error"
+    case 403:
+      return "permission_error"
+    case 404:
+      return "not_found_error"
+    case 408:
+    case 504:
+      return "timeout_error"
+    case 413:
+      return "request_too_large"
+    case 429:
+      return "rate_limit_error"
+    case 503:
+    case 529:
+      return "overloaded_error"
+    default:
+      return status >= 500 ? "api_error" : "invalid_request_error"
+  }
+}
+
+/**
+ * Anthropic's error JSON of a gateway failure: its type by status, the
+ * gateway's message (which names the field at fault), and its extra fields
+ * (an exhausted chain's `attempts`).
+ *
+ * @internal
+ */
+export const errorJson = (failure: Errors.Failure) => ({
+  type: "error",
+  error: { type: errorType(failure.status), message: failure.message, ...failure.details }
+})
+
+/**
+ * Anthropic's `usage`: the input its cache neither served nor stored, the
+ * cache's reads and writes (and the writes by lifetime when the provider
+ * said), the output.
+ *
+ * @internal
+ */
+export const usageJson = (usage: Usage) => {
+  const read = usage.cacheReadTokens ?? 0
+  const written = usage.cacheWriteTokens ?? 0
+  const long = usage.longCacheWriteTokens ?? 0
+  return {
+    input_tokens: Math.max(0, usage.inputTokens - read - written),
+    cache_creation_input_tokens: written,
+    cache_read_input_tokens: read,
+    ...(usage.cacheWriteTokens !== undefined
+      ? { cache_creation: { ephemeral_5m_input_tokens: written - long, ephemeral_1h_input_tokens: long } }
+      : {}),
+    output_tokens: usage.outputTokens
+  }
+}
+
+/** Anthropic's `stop_reason` for a finish. @internal */
+export const stopReason = (reason: FinishReason, hasToolCalls: boolean): string => {
+  switch (reason) {
+    case "length":
+      return "max_tokens"
+    case "tool_calls":
+      return "tool_use"
+    case "content_filter":
+      return "refusal"
+    default:
+      return hasToolCalls ? "tool_use" : "end_turn"
+  }
+}
+
+/** A tool call's arguments as `input`: the JSON object they hold, else `{}`. */
+const inputOf = (args: string): Record<string, unknown> => {
+  try {
+    const parsed: unknown = JSON.parse(args)
+    return typeof parsed === "object" && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : {}
+  } catch {
+    return {}
+  }
+}
+
+const textBlock = (text: string) => ({ type: "text", text })
+
+const toolUseBlock = (call: ToolCall) => ({ type: "tool_use", id: call.id, name: call.name, input: inputOf(call.arguments) })
+
+const messageJson = (id: string, model: string, content: ReadonlyArray<unknown>, stop: string | null, usage: Usage) => ({
+  id,
+  type: "message",
+  role: "assistant",
+  model,
+  content,
+  stop_reason: stop,
+  stop_sequence: null,
+  usage: usageJson(usage)
+})
+
+/**
+ * The `message` object of a whole answer.
+ *
+ * @internal
+ */
+export const completion = (id: string, response: ChatResponse) => {
+  const calls = response.toolCalls
+  const content = [...(response.text.length > 0 || calls.length === 0 ? [textBlock(response.text)] : []), ...calls.map(toolUseBlock)]
+  return messageJson(id, response.model, content, stopReason(response.finishReason, calls.length > 0), response.usage)
+}
+
+/** The text of an answer its provider stopped on policy: what came before the stop, and the model's refusal. */
+const stoppedText = (error: ContentFiltered): string => (error.partialText ?? "") + (error.refusal ?? "")
+
+/**
+ * The `message` object of an answer its provider stopped on policy (see
+ * `isStoppedAnswer`): the text before the stop and the model's refusal, if
+ * any, as a `text` block, `stop_reason` `"refusal"`.
+ *
+ * @internal
+ */
+export const stoppedCompletion = (id: string, error: ContentFiltered) =>
+  messageJson(id, error.model, [textBlock(stoppedText(error))], "refusal", error.usage ?? { inputTokens: 0, outputTokens: 0 })
+
+// ---------------------------------------------------------------------------
+// Streams
+// ---------------------------------------------------------------------------
+
+type Open = { readonly kind: "text"; readonly index: number } | { readonly kind: "tool"; readonly index: number; readonly call: number }
+
+/**
+ * Turns a stream of neutral chunks into Anthropic's events, as its API
+ * sends them: `message_start` (the message, empty; its `input_tokens` the
+ * prompt's estimate, `inputEstimate`, as the provider's count comes with
+ * the end: a client that reads it there, as Claude Code reads its context's
+ * size, sees about the right figure, erring high, not 0);
+ * a block opened when its first content comes (`content_block_start`),
+ * its content as `content_block_delta`s (`text_delta`, or a call's
+ * arguments as `input_json_delta`), closed (`content_block_stop`) when the
+ * next one opens or the answer ends; then `message_delta` with the
+ * `stop_reason` and the whole usage (the provider's count), and
+ * `message_stop`. Mutable by design:
+ * one encoder serves one stream, in order.
+ *
+ * A call's arguments that come after other content (another call's, or
+ * text: none of this package's adapters sends them so) are dropped: its
+ * block was closed when the next one opened, and Anthropic's stream has no
+ * way to reopen it.
+ *
+ * @internal
+ */
+export class MessageEncoder implements StreamEncoder {
+  private blocks = 0
+  private current: Open | undefined
+  private readonly calls = new Set<number>()
+  private finish: FinishReason = "unknown"
+
+  constructor(
+    readonly id: string,
+    readonly model: string,
+    readonly inputEstimate = 0
+  ) {}
+
+  private event(type: string, fields: Record<string, unknown>): string {
+    return `event: ${type}\ndata: ${JSON.stringify({ type, ...fields })}\n\n`
+  }
+
+  /** `message_start`: the message, with no content, and the input's estimate (the usage comes with `message_delta`). */
+  start(): string {
+    const message = messageJson(this.id, this.model, [], null, { inputTokens: this.inputEstimate, outputTokens: 0 })
+    return this.event("message_start", { message })
+  }
+
+  /** `content_block_stop` for the open block, if any. */
+  private close(): string {
+    if (this.current === undefined) return ""
+    const index = this.current.index
+    this.current = undefined
+    return this.event("content_block_stop", { index })
+  }
+
+  /** Opens a block (closing the open one), with its `content_block_start`. */
+  private open(next: Open, block: unknown): string {
+    const out = this.close()
+    this.current = next
+    this.blocks++
+    return out + this.event("content_block_start", { index: next.index, content_block: block })
+  }
+
+  private text(text: string): string {
+    const out = this.current?.kind === "text" ? "" : this.open({ kind: "text", index: this.blocks }, textBlock(""))
+    return out + this.event("content_block_delta", { index: this.current!.index, delta: { type: "text_delta", text } })
+  }
+
+  private toolCall(chunk: Extract<ChatChunk, { readonly _tag: "ToolCallDelta" }>): string {
+    let out = ""
+    if (!this.calls.has(chunk.index)) {
+      this.calls.add(chunk.index)
+      const block = { type: "tool_use", id: chunk.id ?? toolUseId(), name: chunk.name ?? "", input: {} }
+      out += this.open({ kind: "tool", index: this.blocks, call: chunk.index }, block)
+    }
+    const current = this.current
+    if (chunk.arguments.length === 0 || current?.kind !== "tool" || current.call !== chunk.index) return out
+    return out + this.event("content_block_delta", { index: current.index, delta: { type: "input_json_delta", partial_json: chunk.arguments } })
+  }
+
+  /** The events of one chunk, if it has any (usage and the finish wait for the end). */
+  chunk(chunk: ChatChunk): string | undefined {
+    switch (chunk._tag) {
+      case "TextDelta":
+        return chunk.text.length === 0 ? undefined : this.text(chunk.text)
+      case "ToolCallDelta":
+        return this.toolCall(chunk) || undefined
+      case "Finish":
+        this.finish = chunk.reason
+        return undefined
+      case "Usage":
+        return undefined
+    }
+  }
+
+  /**
+   * The events that end an answer its provider stopped on policy, after
+   * what it streamed: the model's refusal, if any, as text; the answer then
+   * ends (in `end`) with `stop_reason` `"refusal"`.
+   */
+  stopped(error: ContentFiltered): string {
+    this.finish = "content_filter"
+    return error.refusal ? this.text(error.refusal) : ""
+  }
+
+  /** The whole stream of an answer its provider stopped on policy before any of it went out. */
+  stoppedStream(error: ContentFiltered): string {
+    let out = this.start()
+    if (error.partialText) out += this.text(error.partialText)
+    out += this.stopped(error)
+    return out + this.end(error.usage ?? { inputTokens: 0, outputTokens: 0 })
+  }
+
+  /** The open block closed (an empty text block if none ever opened), `message_delta` with the stop and usage, `message_stop`. */
+  end(usage: Usage): string {
+    let out = this.blocks === 0 ? this.open({ kind: "text", index: 0 }, textBlock("")) : ""
+    out += this.close()
+    const delta = { stop_reason: stopReason(this.finish, this.calls.size > 0), stop_sequence: null }
+    return out + this.event("message_delta", { delta, usage: usageJson(usage) }) + this.event("message_stop", {})
+  }
+
+  /** The `error` event that ends a stream that failed after its first event (Anthropic's SDK raises it). */
+  failed(failure: Errors.Failure): string {
+    return `event: error\ndata: ${JSON.stringify(errorJson(failure))}\n\n`
+  }
+}

@@ -1,0 +1,727 @@
+/**
+ * The gateway's Anthropic Messages API (`POST /v1/messages`) as a client
+ * sees it: started on 127.0.0.1 (port 0) over a router of real adapters
+ * (OpenAI, then Gemini) pointed at mock upstream servers, and driven by the
+ * official `@anthropic-ai/sdk` client (`messages.create`, `.stream`,
+ * `finalMessage()`). Covers whole and streamed answers, tool use both ways,
+ * images, failover, a stream that fails mid-way, the errors in Anthropic's
+ * JSON (so the SDK raises its own classes), the `x-api-key` header, and the
+ * stream encoder against the SDK's own accumulator.
+ */
+import Anthropic from "@anthropic-ai/sdk"
+import { MessageStream } from "@anthropic-ai/sdk/lib/MessageStream"
+import type { ContentBlock, Message, MessageCreateParamsNonStreaming, RawMessageStreamEvent } from "@anthropic-ai/sdk/resources/messages"
+import { NodeHttpClient } from "@effect/platform-node"
+import { describe, expect, it, layer } from "@effect/vitest"
+import { Duration, Effect, Either, FastCheck, Redacted } from "effect"
+import * as Errors from "../src/gateway/internal/errors.js"
+import * as MessagesRequest from "../src/gateway/internal/messagesRequest.js"
+import { errorJson, MessageEncoder, stopReason } from "../src/gateway/internal/messagesResponse.js"
+import type { ChatChunk, FinishReason } from "../src/llm/Chat.js"
+import { ContentFiltered } from "../src/llm/ProviderError.js"
+import * as Tokens from "../src/llm/Tokens.js"
+import * as Gateway from "../src/gateway/Gateway.js"
+import * as Gemini from "../src/providers/Gemini.js"
+import * as OpenAi from "../src/providers/OpenAi.js"
+import * as Router from "../src/router/Router.js"
+import * as MockServer from "../src/testing/MockServer.js"
+
+const upstreamKey = "sk-upstream-secret-123"
+const prompt = "What is the airspeed velocity of an unladen swallow?"
+
+interface SetupOptions {
+  readonly primary?: MockServer.Options
+  readonly secondary?: MockServer.Options
+  readonly gateway?: Omit<Gateway.Options, "router">
+  readonly apiKey?: string
+}
+
+/** Two upstreams (OpenAI's wire format, then Gemini's), a router with the chain `default` = [primary, secondary], and the gateway over it. */
+const setup = (options: SetupOptions = {}) =>
+  Effect.gen(function* () {
+    const primary = yield* MockServer.make(options.primary)
+    const secondary = yield* MockServer.make(options.secondary)
+    const gpt = yield* OpenAi.make({ model: "gpt-4.1-mini", apiKey: Redacted.make(upstreamKey), baseUrl: primary.baseUrls.openai })
+    const gemini = yield* Gemini.make({ model: "gemini-2.5-flash", apiKey: Redacted.make(upstreamKey), baseUrl: secondary.baseUrls.gemini })
+    const router = yield* Router.make({
+      targets: { primary: { model: gpt }, secondary: { model: gemini } },
+      chains: { default: ["primary", "secondary"] },
+      policy: { retry: { maxAttempts: 1 } }
+    })
+    const gateway = yield* Gateway.make({ router, port: 0, ...options.gateway })
+    const client = new Anthropic({ baseURL: gateway.url, apiKey: options.apiKey ?? "unused", maxRetries: 0, timeout: 10_000 })
+    return { primary, secondary, gateway, client }
+  })
+
+const promise = <A>(f: () => Promise<A>) => Effect.promise(f)
+
+/** The rejection of a promise that must fail. */
+const rejection = (f: () => Promise<unknown>) =>
+  Effect.promise(() =>
+    f().then(
+      () => {
+        throw new Error("expected the call to fail")
+      },
+      (error: unknown) => error
+    )
+  )
+
+/** Every event of a streamed message, as the client reads them. */
+const events = (stream: AsyncIterable<RawMessageStreamEvent>) =>
+  promise(async () => {
+    const seen: Array<RawMessageStreamEvent> = []
+    for await (const event of stream) seen.push(event)
+    return seen
+  })
+
+/** A raw POST to `/v1/messages`: status, headers and body text. */
+const post = (gateway: Gateway.Server, body: unknown, headers: Record<string, string> = {}, path = "/v1/messages") =>
+  promise(() =>
+    fetch(`${gateway.url}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...headers },
+      body: typeof body === "string" ? body : JSON.stringify(body)
+    }).then(async (res) => ({ status: res.status, headers: res.headers, text: await res.text() }))
+  )
+
+const ask = { model: "default", max_tokens: 64, messages: [{ role: "user" as const, content: prompt }] }
+
+const weatherTool = {
+  name: "weather",
+  description: "The weather now in a city",
+  input_schema: { type: "object" as const, properties: { city: { type: "string" } }, required: ["city"] }
+}
+
+/** The SSE frames of a body: each `event:` name beside its parsed `data:`. */
+const frames = (body: string) =>
+  body
+    .split("\n\n")
+    .filter((frame) => frame.length > 0)
+    .map((frame) => {
+      const [event, data, ...rest] = frame.split("\n")
+      expect(rest).toEqual([])
+      return { event: event!.slice("event: ".length), data: JSON.parse(data!.slice("data: ".length)) as { type: string } & Record<string, unknown> }
+    })
+
+layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: Anthropic's Messages API", (it) => {
+  describe("whole answers", () => {
+    it.scoped("a message object as Anthropic sends it, usage, and the router's headers; system and sampling reach OpenAI", () =>
+      Effect.gen(function* () {
+        const { client, primary } = yield* setup({
+          primary: { reply: { text: "About 11 metres a second.", usage: { inputTokens: 12, outputTokens: 6 } } }
+        })
+        const { data, response } = yield* promise(() =>
+          client.messages
+            .create({
+              ...ask,
+              system: [{ type: "text", text: "Be brief." }, { type: "text", text: " Be kind.", cache_control: { type: "ephemeral" } }],
+              temperature: 0.3,
+              top_p: 0.9,
+              top_k: 40,
+              stop_sequences: ["\n\n"],
+              metadata: { user_id: "user-1" }
+            } as MessageCreateParamsNonStreaming)
+            .withResponse()
+        )
+        expect(data).toEqual({
+          id: expect.stringMatching(/^msg_[0-9a-f]{32}$/),
+          type: "message",
+          role: "assistant",
+          model: "gpt-4.1-mini",
+          content: [{ type: "text", text: "About 11 metres a second." }],
+          stop_reason: "end_turn",
+          stop_sequence: null,
+          usage: { input_tokens: 12, output_tokens: 6, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 }
+        })
+        expect(response.headers.get("x-llm-target")).toBe("primary")
+        expect(response.headers.get("x-llm-provider")).toBe("openai")
+        expect(response.headers.get("x-llm-fallbacks")).toBe("0")
+        expect(response.headers.get("x-request-id")).toMatch(/^req_/)
+        expect(primary.requests()[0]?.body).toMatchObject({
+          messages: [
+            { role: "system", content: "Be brief. Be kind." },
+            { role: "user", content: prompt }
+          ],
+          temperature: 0.3,
+          top_p: 0.9,
+          stop: ["\n\n"]
+        })
+        const sent = primary.requests()[0]?.body as Record<string, unknown>
+        expect(sent["top_k"]).toBeUndefined()
+        expect(sent["max_completion_tokens"] ?? sent["max_tokens"]).toBe(64)
+      })
+    )
+
+    it.scoped("content blocks: text and images (base64 and url) reach the provider as chat parts; thinking sent back is left out", () =>
+      Effect.gen(function* () {
+        const { client, primary } = yield* setup()
+        yield* promise(() =>
+          client.messages.create({
+            model: "primary",
+            max_tokens: 32,
+            messages: [
+              {
+                role: "user",
+                content: [
+                  { type: "text", text: "What is this?" },
+                  { type: "image", source: { type: "base64", media_type: "image/png", data: "iVBORw0KGgo=" } },
+                  { type: "image", source: { type: "url", url: "https://example.com/sky.png" } }
+                ]
+              },
+              {
+                role: "assistant",
+                content: [
+                  { type: "thinking", thinking: "Looks blue.", signature: "sig" },
+                  { type: "redacted_thinking", data: "opaque" },
+                  { type: "text", text: "A sky." }
+                ]
+              },
+              { role: "assistant", content: [{ type: "thinking", thinking: "Only this.", signature: "sig" }] },
+              { role: "user", content: "Sure?" }
+            ]
+          })
+        )
+        expect((primary.requests()[0]?.body as { messages: unknown }).messages).toEqual([
+          {
+            role: "user",
+            content: [
+              { type: "text", text: "What is this?" },
+              { type: "image_url", image_url: { url: "data:image/png;base64,iVBORw0KGgo=" } },
+              { type: "image_url", image_url: { url: "https://example.com/sky.png" } }
+            ]
+          },
+          { role: "assistant", content: "A sky." },
+          { role: "user", content: "Sure?" }
+        ])
+      })
+    )
+
+    it.scoped("a length stop is max_tokens", () =>
+      Effect.gen(function* () {
+        const { client } = yield* setup({ primary: { reply: { text: "It depends", finishReason: "length" } } })
+        const data = yield* promise(() => client.messages.create(ask))
+        expect(data.stop_reason).toBe("max_tokens")
+      })
+    )
+
+    it.scoped("thinking's budget reaches a reasoning model as reasoning_effort", () =>
+      Effect.gen(function* () {
+        const primary = yield* MockServer.make()
+        const o4 = yield* OpenAi.make({ model: "o4-mini", apiKey: Redacted.make(upstreamKey), baseUrl: primary.baseUrls.openai })
+        const router = yield* Router.make({ targets: { reasoner: { model: o4 } }, chains: { default: ["reasoner"] } })
+        const gateway = yield* Gateway.make({ router, port: 0 })
+        const client = new Anthropic({ baseURL: gateway.url, apiKey: "unused", maxRetries: 0 })
+        yield* promise(() => client.messages.create({ ...ask, thinking: { type: "enabled", budget_tokens: 8_000 } }))
+        expect(primary.requests()[0]?.body).toMatchObject({ reasoning_effort: "medium" })
+      })
+    )
+  })
+
+  describe("streams", () => {
+    it.scoped("the events Anthropic sends, in order; the SDK's stream helper's text and finalMessage()", () =>
+      Effect.gen(function* () {
+        const text = "It depends on the swallow."
+        const { client } = yield* setup({ primary: { reply: { text, usage: { inputTokens: 9, outputTokens: 5 } } } })
+        const { data: stream, response } = yield* promise(() => client.messages.create({ ...ask, stream: true }).withResponse())
+        expect(response.headers.get("content-type")).toContain("text/event-stream")
+        expect(response.headers.get("x-llm-target")).toBe("primary")
+        const seen = yield* events(stream)
+        const deltas = seen.flatMap((e) => (e.type === "content_block_delta" && e.delta.type === "text_delta" ? [e.delta.text] : []))
+        expect(seen.map((e) => e.type)).toEqual([
+          "message_start",
+          "content_block_start",
+          ...deltas.map(() => "content_block_delta"),
+          "content_block_stop",
+          "message_delta",
+          "message_stop"
+        ])
+        expect(deltas.length).toBeGreaterThan(1)
+        expect(deltas.join("")).toBe(text)
+        expect(seen[0]).toMatchObject({ message: { id: expect.stringMatching(/^msg_/), model: "gpt-4.1-mini", content: [], stop_reason: null } })
+        // the input's estimate first (erring high), the provider's count at the end
+        const estimate = seen[0]?.type === "message_start" ? seen[0].message.usage.input_tokens : 0
+        expect(estimate).toBeGreaterThanOrEqual(Math.ceil(prompt.length / 4))
+        expect(seen.at(-2)).toMatchObject({
+          delta: { stop_reason: "end_turn", stop_sequence: null },
+          usage: { input_tokens: 9, output_tokens: 5 }
+        })
+
+        const helper = client.messages.stream(ask)
+        const collected: Array<string> = []
+        helper.on("text", (delta) => collected.push(delta))
+        const final = yield* promise(() => helper.finalMessage())
+        expect(collected.join("")).toBe(text)
+        expect(final.content).toEqual([{ type: "text", text }])
+        expect(final.stop_reason).toBe("end_turn")
+        expect(final.usage).toMatchObject({ input_tokens: 9, output_tokens: 5 })
+      })
+    )
+
+    it.scoped("a stream that fails after its first token ends with an error event, no message_stop; the SDK raises it", () =>
+      Effect.gen(function* () {
+        const { client, gateway, primary } = yield* setup({
+          primary: { faults: [MockServer.resetAfter(3)], reply: { text: "one two three four five six" } }
+        })
+        const helper = client.messages.stream(ask)
+        const collected: Array<string> = []
+        helper.on("text", (delta) => collected.push(delta))
+        const error = yield* rejection(() => helper.finalMessage())
+        expect(collected.length).toBeGreaterThan(0)
+        expect(error).toBeInstanceOf(Anthropic.APIError)
+        expect((error as InstanceType<typeof Anthropic.APIError>).type).toBe("api_error")
+        expect((error as InstanceType<typeof Anthropic.APIError>).message).toContain("failed after content was sent")
+
+        // the wire: each event named as its data's type, the last an error event
+        primary.enqueue(MockServer.resetAfter(3))
+        const raw = yield* post(gateway, { ...ask, stream: true })
+        const all = frames(raw.text)
+        for (const frame of all) expect(frame.data.type).toBe(frame.event)
+        expect(all.at(-1)).toEqual({
+          event: "error",
+          data: { type: "error", error: { type: "api_error", message: expect.stringContaining("failed after content was sent") } }
+        })
+        expect(all.some((f) => f.event === "message_stop")).toBe(false)
+      })
+    )
+  })
+
+  describe("tool use", () => {
+    it.scoped("tool_use, then tool_result: the round trip reaches OpenAI as chat tool messages", () =>
+      Effect.gen(function* () {
+        const { client, primary } = yield* setup({
+          primary: { reply: { text: "", toolCalls: [{ id: "call_1", name: "weather", arguments: { city: "Paris" } }] } }
+        })
+        const first = yield* promise(() =>
+          client.messages.create({
+            model: "primary",
+            max_tokens: 64,
+            messages: [{ role: "user", content: "Weather in Paris?" }],
+            tools: [weatherTool],
+            tool_choice: { type: "tool", name: "weather", disable_parallel_tool_use: true }
+          })
+        )
+        expect(first.stop_reason).toBe("tool_use")
+        expect(first.content).toEqual([{ type: "tool_use", id: "call_1", name: "weather", input: { city: "Paris" } }])
+        expect(primary.requests()[0]?.body).toMatchObject({
+          tools: [{ type: "function", function: { name: "weather", parameters: weatherTool.input_schema } }],
+          tool_choice: { type: "function", function: { name: "weather" } },
+          parallel_tool_calls: false
+        })
+
+        primary.setReply({ text: "Sunny, 21 degrees." })
+        const second = yield* promise(() =>
+          client.messages.create({
+            model: "primary",
+            max_tokens: 64,
+            messages: [
+              { role: "user", content: "Weather in Paris?" },
+              { role: "assistant", content: first.content },
+              {
+                role: "user",
+                content: [
+                  { type: "tool_result", tool_use_id: "call_1", content: [{ type: "text", text: '{"celsius":21}' }] },
+                  { type: "text", text: "And tomorrow?" }
+                ]
+              }
+            ],
+            tools: [weatherTool]
+          })
+        )
+        expect(second.content).toEqual([{ type: "text", text: "Sunny, 21 degrees." }])
+        expect((primary.requests()[1]?.body as { messages: unknown }).messages).toEqual([
+          { role: "user", content: "Weather in Paris?" },
+          {
+            role: "assistant",
+            content: null,
+            tool_calls: [{ id: "call_1", type: "function", function: { name: "weather", arguments: '{"city":"Paris"}' } }]
+          },
+          { role: "tool", tool_call_id: "call_1", content: '{"celsius":21}' },
+          { role: "user", content: [{ type: "text", text: "And tomorrow?" }] }
+        ])
+      })
+    )
+
+    it.scoped("streamed from Gemini: a tool_use block, its input as input_json_delta, rebuilt by the SDK's finalMessage()", () =>
+      Effect.gen(function* () {
+        const { client, secondary } = yield* setup({
+          secondary: { reply: { text: "Let me check.", toolCalls: [{ name: "weather", arguments: { city: "Rome" } }] } }
+        })
+        const { data: stream } = yield* promise(() =>
+          client.messages.create({ ...ask, model: "secondary", tools: [weatherTool], stream: true }).withResponse()
+        )
+        const seen = yield* events(stream)
+        expect(seen.flatMap((e) => (e.type === "content_block_start" ? [e.content_block.type] : []))).toEqual(["text", "tool_use"])
+        expect(seen.some((e) => e.type === "content_block_delta" && e.delta.type === "input_json_delta")).toBe(true)
+        const final = yield* promise(() => client.messages.stream({ ...ask, model: "secondary", tools: [weatherTool] }).finalMessage())
+        expect(final.content).toEqual([
+          { type: "text", text: "Let me check." },
+          { type: "tool_use", id: expect.any(String), name: "weather", input: { city: "Rome" } }
+        ])
+        expect(final.stop_reason).toBe("tool_use")
+        expect(secondary.requests()[0]?.provider).toBe("gemini")
+      })
+    )
+
+    it.scoped("an error result (is_error) reaches the provider marked as one", () =>
+      Effect.gen(function* () {
+        const { client, primary } = yield* setup()
+        yield* promise(() =>
+          client.messages.create({
+            model: "primary",
+            max_tokens: 64,
+            messages: [
+              { role: "user", content: "Weather in Paris?" },
+              { role: "assistant", content: [{ type: "tool_use", id: "call_1", name: "weather", input: { city: "Paris" } }] },
+              { role: "user", content: [{ type: "tool_result", tool_use_id: "call_1", content: "service down", is_error: true }] }
+            ],
+            tools: [weatherTool]
+          })
+        )
+        expect((primary.requests()[0]?.body as { messages: Array<unknown> }).messages.at(-1)).toEqual({
+          role: "tool",
+          tool_call_id: "call_1",
+          content: "Error: service down"
+        })
+      })
+    )
+  })
+
+  describe("stops on content policy", () => {
+    it.scoped("a provider's stop after some text: a 200 with stop_reason refusal and the text so far; streamed the same", () =>
+      Effect.gen(function* () {
+        const reply = { text: "partial text", finishReason: "content_filter" as const, usage: { inputTokens: 12, outputTokens: 2 } }
+        const { client, primary } = yield* setup({ primary: { reply } })
+        const data = yield* promise(() => client.messages.create({ ...ask, model: "primary" }))
+        expect(data.stop_reason).toBe("refusal")
+        expect(data.content).toEqual([{ type: "text", text: "partial text" }])
+        const final = yield* promise(() => client.messages.stream({ ...ask, model: "primary" }).finalMessage())
+        expect(final.stop_reason).toBe("refusal")
+        expect(final.content).toEqual([{ type: "text", text: "partial text" }])
+        expect(primary.count()).toBe(2)
+      })
+    )
+  })
+
+  describe("failover", () => {
+    it.scoped("the primary's 503: the secondary (Gemini) serves, and the headers say so, whole or streamed", () =>
+      Effect.gen(function* () {
+        const { client, primary, secondary } = yield* setup({
+          primary: { faults: [MockServer.status(503), MockServer.status(503)] },
+          secondary: { reply: { text: "From the fallback." } }
+        })
+        const { data, response } = yield* promise(() => client.messages.create(ask).withResponse())
+        expect(data.content).toEqual([{ type: "text", text: "From the fallback." }])
+        expect(data.model).toBe("gemini-2.5-flash")
+        expect(response.headers.get("x-llm-provider")).toBe("gemini")
+        expect(response.headers.get("x-llm-fallbacks")).toBe("1")
+
+        const streamed = yield* promise(() => client.messages.create({ ...ask, stream: true }).withResponse())
+        expect(streamed.response.headers.get("x-llm-target")).toBe("secondary")
+        const seen = yield* events(streamed.data)
+        expect(seen[0]).toMatchObject({ type: "message_start", message: { model: "gemini-2.5-flash" } })
+        expect(seen.at(-1)?.type).toBe("message_stop")
+        expect([primary.count(), secondary.count()]).toEqual([2, 2])
+      })
+    )
+
+    it.scoped("every target down: a 503 in Anthropic's JSON (overloaded_error) before any event; the SDK's ServiceUnavailableError", () =>
+      Effect.gen(function* () {
+        const { client } = yield* setup({
+          primary: { faults: [MockServer.status(503)] },
+          secondary: { faults: [MockServer.status(503)] }
+        })
+        const error = yield* rejection(() => client.messages.create({ ...ask, stream: true }))
+        expect(error).toBeInstanceOf(Anthropic.InternalServerError)
+        expect((error as InstanceType<typeof Anthropic.APIError>).status).toBe(503)
+        expect((error as InstanceType<typeof Anthropic.APIError>).type).toBe("overloaded_error")
+        expect((error as InstanceType<typeof Anthropic.APIError>).error).toMatchObject({
+          type: "error",
+          error: { type: "overloaded_error", message: expect.stringContaining("Every target of 'default' failed"), attempts: expect.any(Array) }
+        })
+      })
+    )
+  })
+
+  describe("count_tokens", () => {
+    it.scoped("the router's own estimate of the prompt (Tokens.estimate), no provider called; max_tokens not asked; 404, 405 and 401 as on the route", () =>
+      Effect.gen(function* () {
+        const { client, gateway, primary } = yield* setup({ gateway: { keys: [Redacted.make("gw-key")] }, apiKey: "gw-key" })
+        const params = { model: "default", system: "Be brief.", messages: [{ role: "user" as const, content: prompt }], tools: [weatherTool] }
+        const counted = yield* promise(() => client.messages.countTokens(params))
+        const decoded = MessagesRequest.decodeCount(params)
+        expect(Either.isRight(decoded) && counted.input_tokens === Tokens.estimate(decoded.right.request)).toBe(true)
+        expect(counted.input_tokens).toBeGreaterThan(prompt.length / 4)
+        expect(primary.count()).toBe(0)
+        const unknown = yield* rejection(() => client.messages.countTokens({ ...params, model: "nope" }))
+        expect(unknown).toBeInstanceOf(Anthropic.NotFoundError)
+        const keyless = yield* post(gateway, params, {}, "/v1/messages/count_tokens")
+        expect([keyless.status, JSON.parse(keyless.text).error.type]).toEqual([401, "authentication_error"])
+        const get = yield* promise(() => fetch(`${gateway.url}/v1/messages/count_tokens`))
+        expect([get.status, get.headers.get("allow")]).toEqual([405, "POST"])
+      })
+    )
+  })
+
+  describe("errors, in Anthropic's JSON", () => {
+    it.scoped("the gateway key: from x-api-key or Authorization: Bearer; a wrong or missing one is the SDK's AuthenticationError", () =>
+      Effect.gen(function* () {
+        const { gateway } = yield* setup({ gateway: { keys: [Redacted.make("gw-key-1"), Redacted.make("gw-key-2")] } })
+        const viaHeader = (key: string) => new Anthropic({ baseURL: gateway.url, apiKey: null, defaultHeaders: { "x-api-key": key }, maxRetries: 0 })
+        expect((yield* promise(() => viaHeader("gw-key-2").messages.create(ask))).type).toBe("message")
+        const bearer = new Anthropic({ baseURL: gateway.url, apiKey: "gw-key-1", maxRetries: 0 })
+        expect((yield* promise(() => bearer.messages.create(ask))).type).toBe("message")
+
+        const wrong = yield* rejection(() => viaHeader("not-the-key").messages.create(ask))
+        expect(wrong).toBeInstanceOf(Anthropic.AuthenticationError)
+        expect((wrong as InstanceType<typeof Anthropic.APIError>).error).toEqual({
+          type: "error",
+          error: { type: "authentication_error", message: "Incorrect API key provided." }
+        })
+        const missing = yield* post(gateway, ask)
+        expect(missing.status).toBe(401)
+        const body = JSON.parse(missing.text) as { error: { type: string; message: string } }
+        expect(body.error.type).toBe("authentication_error")
+        expect(body.error.message).toContain("x-api-key")
+        // no key echoed, in the body or a header
+        const echoed = yield* post(gateway, ask, { "x-api-key": "sk-secret-guess" })
+        expect(echoed.text + JSON.stringify([...echoed.headers])).not.toContain("sk-secret-guess")
+      })
+    )
+
+    it.scoped("400 for a missing max_tokens (named), 404 for an unknown model, 413 for a body too large, 405 and 404 for other asks", () =>
+      Effect.gen(function* () {
+        const { client, gateway, primary } = yield* setup({ gateway: { maxBodyBytes: 1024 } })
+        const noMax = yield* rejection(() => client.messages.create({ model: "default", messages: ask.messages } as unknown as MessageCreateParamsNonStreaming))
+        expect(noMax).toBeInstanceOf(Anthropic.BadRequestError)
+        expect((noMax as InstanceType<typeof Anthropic.APIError>).type).toBe("invalid_request_error")
+        expect((noMax as InstanceType<typeof Anthropic.APIError>).message).toContain("'max_tokens'")
+
+        const unknown = yield* rejection(() => client.messages.create({ ...ask, model: "nope" }))
+        expect(unknown).toBeInstanceOf(Anthropic.NotFoundError)
+        expect((unknown as InstanceType<typeof Anthropic.APIError>).type).toBe("not_found_error")
+
+        const large = yield* rejection(() => client.messages.create({ ...ask, messages: [{ role: "user", content: "x".repeat(2048) }] }))
+        expect((large as InstanceType<typeof Anthropic.APIError>).status).toBe(413)
+        expect((large as InstanceType<typeof Anthropic.APIError>).type).toBe("request_too_large")
+
+        const badJson = yield* post(gateway, "{not json")
+        expect([badJson.status, JSON.parse(badJson.text).error.type]).toEqual([400, "invalid_request_error"])
+        const get = yield* promise(() => fetch(`${gateway.url}/v1/messages`))
+        expect([get.status, get.headers.get("allow")]).toEqual([405, "POST"])
+        expect(yield* promise(() => get.json())).toMatchObject({ type: "error", error: { type: "invalid_request_error" } })
+        const other = yield* post(gateway, ask, {}, "/v1/messages/batches")
+        expect([other.status, JSON.parse(other.text)]).toEqual([404, { type: "error", error: { type: "not_found_error", message: expect.any(String) } }])
+        expect(other.headers.get("x-request-id")).toMatch(/^req_/)
+        // the chat route keeps OpenAI's
+        const chat = yield* post(gateway, { model: "nope", messages: ask.messages }, {}, "/v1/chat/completions")
+        expect(JSON.parse(chat.text)).toMatchObject({ error: { code: "model_not_found", param: "model" } })
+        expect(primary.count()).toBe(0)
+      })
+    )
+
+    const refused: ReadonlyArray<readonly [string, Record<string, unknown>, string]> = [
+      ["no max_tokens", { max_tokens: undefined }, "max_tokens"],
+      ["max_tokens of 0", { max_tokens: 0 }, "max_tokens"],
+      ["no messages", { messages: undefined }, "messages"],
+      ["a system role among messages", { messages: [{ role: "system", content: "x" }] }, "messages[0].role"],
+      ["a server tool", { tools: [{ type: "web_search_20250305", name: "web_search" }] }, "tools[0].type"],
+      ["a computer tool", { tools: [weatherTool, { type: "computer_20250124", name: "computer", display_width_px: 1024, display_height_px: 768 }] }, "tools[1].type"],
+      ["a tool without input_schema", { tools: [{ name: "clock" }] }, "tools[0].input_schema"],
+      ["a tool choice of no tool", { tools: [weatherTool], tool_choice: { type: "tool", name: "clock" } }, "tool_choice.name"],
+      ["a tool choice of any without tools", { tool_choice: { type: "any" } }, "tool_choice"],
+      ["MCP servers", { mcp_servers: [{ type: "url", url: "https://mcp.example.com", name: "x" }] }, "mcp_servers"],
+      ["a container", { container: "container_1" }, "container"],
+      ["an unknown thinking type", { thinking: { type: "deep" } }, "thinking.type"],
+      ["a tool choice of an unknown type", { tools: [weatherTool], tool_choice: { type: "all" } }, "tool_choice.type"],
+      ["a document block", { messages: [{ role: "user", content: [{ type: "document", source: { type: "text", media_type: "text/plain", data: "x" } }] }] }, "messages[0].content[0].type"],
+      ["an image by file id", { messages: [{ role: "user", content: [{ type: "image", source: { type: "file", file_id: "file_1" } }] }] }, "messages[0].content[0].source.type"],
+      ["a document in a tool result", { messages: [{ role: "user", content: [{ type: "tool_result", tool_use_id: "t", content: [{ type: "document", source: { type: "text", media_type: "text/plain", data: "x" } }] }] }] }, "messages[0].content[0].content[0].type"],
+      ["a temperature over Anthropic's 1", { temperature: 1.5 }, "temperature"],
+      ["too many stop sequences", { stop_sequences: ["a", "b", "c", "d", "e"] }, "stop_sequences"],
+      ["a thinking budget under 1024", { thinking: { type: "enabled", budget_tokens: 100 } }, "thinking.budget_tokens"],
+      ["a top_k that is no integer", { top_k: "many" }, "top_k"],
+      ["only thinking", { messages: [{ role: "assistant", content: [{ type: "thinking", thinking: "x", signature: "s" }] }] }, "messages"]
+    ]
+
+    it.scoped("each refused field: a 400 whose message names it, and no upstream call", () =>
+      Effect.gen(function* () {
+        const { client, primary } = yield* setup()
+        for (const [name, fields, param] of refused) {
+          const body = { ...ask, ...fields } as unknown as MessageCreateParamsNonStreaming
+          const error = yield* rejection(() => client.messages.create(body))
+          expect(error, name).toBeInstanceOf(Anthropic.BadRequestError)
+          expect((error as InstanceType<typeof Anthropic.APIError>).type, name).toBe("invalid_request_error")
+          expect((error as InstanceType<typeof Anthropic.APIError>).message, name).toContain(`'${param}'`)
+        }
+        expect(primary.count()).toBe(0)
+      })
+    )
+  })
+})
+
+describe("messagesRequest.decode", () => {
+  const decoded = (fields: Record<string, unknown>) => {
+    const result = MessagesRequest.decode({ ...ask, ...fields })
+    if (Either.isLeft(result)) throw new Error(result.left.message)
+    return result.right
+  }
+
+  it("metadata.user_id is the chat route's user; top_k is ignored; any is required; output_config's format and effort", () => {
+    expect(decoded({ metadata: { user_id: "u-1" }, top_k: 5 }).request).toEqual({
+      messages: [{ role: "user", content: prompt }],
+      maxTokens: 64,
+      metadata: { user: "u-1" }
+    })
+    expect(decoded({ tools: [weatherTool], tool_choice: { type: "any" } }).request.toolChoice).toBe("required")
+    expect(decoded({ tools: [weatherTool], tool_choice: { type: "none" } }).request.toolChoice).toBe("none")
+    const schema = { type: "object", properties: { a: { type: "string" } } }
+    expect(decoded({ output_config: { effort: "max", format: { type: "json_schema", schema } } }).request).toMatchObject({
+      reasoningEffort: "xhigh",
+      responseFormat: { type: "json_schema", name: "output", schema }
+    })
+    expect(decoded({ thinking: { type: "adaptive" } }).request.reasoningEffort).toBeUndefined()
+    expect([1_024, 4_096, 16_384].map((budget) => decoded({ thinking: { type: "enabled", budget_tokens: budget } }).request.reasoningEffort)).toEqual([
+      "low",
+      "medium",
+      "high"
+    ])
+    expect(decoded({ stream: true }).stream).toBe(true)
+    expect(decoded({ context_management: { edits: [] } }).request.messages).toHaveLength(1)
+  })
+
+  it("a tool result's images, which a tool message cannot carry, go in the user message after the turn's tool messages", () => {
+    const sky = { type: "image", source: { type: "url", url: "https://example.com/sky.png" } }
+    const turn = {
+      role: "user",
+      content: [
+        { type: "tool_result", tool_use_id: "call_1", content: [{ type: "text", text: "a photo:" }, sky] },
+        { type: "tool_result", tool_use_id: "call_2", content: "done" },
+        { type: "text", text: "Describe it." }
+      ]
+    }
+    expect(decoded({ messages: [turn] }).request.messages).toEqual([
+      { role: "tool", toolCallId: "call_1", content: "a photo:" },
+      { role: "tool", toolCallId: "call_2", content: "done" },
+      { role: "user", content: [{ type: "image", url: "https://example.com/sky.png" }, { type: "text", text: "Describe it." }] }
+    ])
+  })
+})
+
+describe("Anthropic's error JSON", () => {
+  const failures: ReadonlyArray<readonly [Errors.Failure, string, new (...args: never) => unknown]> = [
+    [Errors.badRequest("bad", "x"), "invalid_request_error", Anthropic.BadRequestError],
+    [Errors.unauthorized(true), "authentication_error", Anthropic.AuthenticationError],
+    [Errors.hostNotAllowed(), "permission_error", Anthropic.PermissionDeniedError],
+    [Errors.modelNotFound("x"), "not_found_error", Anthropic.NotFoundError],
+    [Errors.unknownUrl("POST", "/v1/x"), "not_found_error", Anthropic.NotFoundError],
+    [Errors.methodNotAllowed("GET", "/v1/messages", ["POST"]), "invalid_request_error", Anthropic.APIError],
+    [Errors.bodyTimedOut(Duration.seconds(1)), "timeout_error", Anthropic.APIError],
+    [Errors.tooLarge(10), "request_too_large", Anthropic.APIError],
+    [Errors.unsupportedMediaType(), "invalid_request_error", Anthropic.APIError],
+    [Errors.busy(), "rate_limit_error", Anthropic.RateLimitError],
+    [Errors.uploadsFull(), "rate_limit_error", Anthropic.RateLimitError],
+    [Errors.shuttingDown(), "overloaded_error", Anthropic.InternalServerError],
+    [Errors.timedOut(Duration.seconds(1)), "timeout_error", Anthropic.InternalServerError],
+    [Errors.internal(), "api_error", Anthropic.InternalServerError]
+  ]
+
+  it("every gateway failure: the type for its status, and the SDK's class for it", () => {
+    for (const [failure, type, Class] of failures) {
+      const body = errorJson(failure)
+      expect(body, failure.code ?? failure.type).toEqual({ type: "error", error: { type, message: failure.message } })
+      const error = Anthropic.APIError.generate(failure.status, body, undefined, new Headers(failure.headers))
+      expect(error, failure.code ?? failure.type).toBeInstanceOf(Class)
+      expect(error.type).toBe(type)
+    }
+  })
+})
+
+describe("MessageEncoder", () => {
+  type Segment =
+    | { readonly _tag: "text"; readonly pieces: ReadonlyArray<string> }
+    | { readonly _tag: "tool"; readonly name: string; readonly input: Record<string, unknown>; readonly cuts: ReadonlyArray<number> }
+
+  const value = FastCheck.oneof(FastCheck.string(), FastCheck.integer(), FastCheck.boolean(), FastCheck.constant(null), FastCheck.array(FastCheck.string(), { maxLength: 3 }))
+  const segment: FastCheck.Arbitrary<Segment> = FastCheck.oneof(
+    FastCheck.array(FastCheck.string({ minLength: 1 }), { minLength: 1, maxLength: 3 }).map((pieces) => ({ _tag: "text" as const, pieces })),
+    FastCheck.record({
+      name: FastCheck.stringMatching(/^[a-z_]{1,12}$/),
+      input: FastCheck.dictionary(FastCheck.string(), value, { maxKeys: 4 }),
+      cuts: FastCheck.array(FastCheck.nat(), { maxLength: 3 })
+    }).map((tool) => ({ _tag: "tool" as const, ...tool }))
+  )
+  const finish = FastCheck.option(FastCheck.constantFrom<FinishReason>("stop", "length", "tool_calls", "error", "unknown"), { nil: undefined })
+  const usage = FastCheck.record({ inputTokens: FastCheck.nat(10_000), outputTokens: FastCheck.nat(10_000) })
+
+  /** A tool call's arguments cut into pieces, as an adapter streams them. */
+  const pieces = (text: string, cuts: ReadonlyArray<number>): ReadonlyArray<string> => {
+    const at = [...new Set(cuts.map((cut) => cut % (text.length + 1)))].sort((a, b) => a - b)
+    return [0, ...at].map((from, i) => text.slice(from, [...at, text.length][i]))
+  }
+
+  /** The chunks of the segments, and the content blocks they make (adjacent text segments one block). */
+  const scenario = (segments: ReadonlyArray<Segment>) => {
+    const chunks: Array<ChatChunk> = []
+    const blocks: Array<ContentBlock | { readonly type: "text"; text: string }> = []
+    segments.forEach((s, i) => {
+      if (s._tag === "text") {
+        for (const text of s.pieces) chunks.push({ _tag: "TextDelta", text })
+        const last = blocks.at(-1)
+        if (last?.type === "text") last.text += s.pieces.join("")
+        else blocks.push({ type: "text", text: s.pieces.join("") })
+        return
+      }
+      const args = JSON.stringify(s.input)
+      pieces(args, s.cuts).forEach((piece, j) =>
+        chunks.push({ _tag: "ToolCallDelta", index: i, arguments: piece, ...(j === 0 ? { id: `call_${i}`, name: s.name } : {}) })
+      )
+      blocks.push({ type: "tool_use", id: `call_${i}`, name: s.name, input: JSON.parse(args) as unknown } as ContentBlock)
+    })
+    return { chunks, blocks: blocks.length === 0 ? [{ type: "text", text: "" }] : blocks }
+  }
+
+  /** The SSE body as the SDK's stream reads a readable stream: one event's JSON a line. */
+  const accumulate = (wire: string): Promise<Message> => {
+    const lines = frames(wire).map((frame) => JSON.stringify(frame.data)).join("\n") + "\n"
+    const readable = new ReadableStream({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode(lines))
+        controller.close()
+      }
+    })
+    return MessageStream.fromReadableStream(readable).finalMessage()
+  }
+
+  it("its events, named as their data's type, build in the SDK's MessageStream the text blocks and tool inputs sent", async () => {
+    await FastCheck.assert(
+      FastCheck.asyncProperty(FastCheck.array(segment, { maxLength: 6 }), finish, usage, async (segments, reason, tokens) => {
+        const { blocks, chunks } = scenario(segments)
+        const encoder = new MessageEncoder("msg_1", "gpt-4.1-mini")
+        let wire = encoder.start()
+        for (const chunk of chunks) wire += encoder.chunk(chunk) ?? ""
+        if (reason !== undefined) wire += encoder.chunk({ _tag: "Finish", reason }) ?? ""
+        wire += encoder.end(tokens)
+        for (const frame of frames(wire)) expect(frame.data.type).toBe(frame.event)
+        const message = await accumulate(wire)
+        expect(message.content).toEqual(blocks)
+        const calls = segments.some((s) => s._tag === "tool")
+        expect(message.stop_reason).toBe(stopReason(reason ?? "unknown", calls))
+        expect(message.usage).toMatchObject({ input_tokens: tokens.inputTokens, output_tokens: tokens.outputTokens })
+      }),
+      { numRuns: 1000 }
+    )
+  })
+
+  it("a failure after content: one error event last, in Anthropic's JSON; a stop on policy: stop_reason refusal, the refusal as text", async () => {
+    const encoder = new MessageEncoder("msg_1", "gpt-4.1-mini")
+    const wire = encoder.start() + (encoder.chunk({ _tag: "TextDelta", text: "Hi" }) ?? "") +
+      encoder.failed(new Errors.Failure({ status: 502, type: "server_error", code: "stream_interrupted", param: null, message: "cut" }))
+    expect(frames(wire).at(-1)).toEqual({ event: "error", data: { type: "error", error: { type: "api_error", message: "cut" } } })
+
+    const stopped = new MessageEncoder("msg_2", "gpt-4.1-mini")
+    const error = new ContentFiltered({ provider: "openai", model: "gpt-4.1-mini", message: "stopped", partialText: "I ", refusal: "can't help." })
+    const message = await accumulate(stopped.stoppedStream(error))
+    expect(message.content).toEqual([{ type: "text", text: "I can't help." }])
+    expect(message.stop_reason).toBe("refusal")
+  })
+})
