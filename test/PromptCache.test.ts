@@ -11,6 +11,7 @@ import { describe, expect, it, layer } from "@effect/vitest"
 import { Effect, Either, FastCheck, Redacted } from "effect"
 import OpenAI from "openai"
 import * as Gateway from "../src/gateway/Gateway.js"
+import * as MessagesRequest from "../src/gateway/internal/messagesRequest.js"
 import * as WireRequest from "../src/gateway/internal/request.js"
 import type { Chat } from "../src/llm/index.js"
 import * as AnthropicWire from "../src/providers/internal/anthropicWire.js"
@@ -294,4 +295,58 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("end to end", (
       })
     })
   )
+})
+
+describe("the gateway's Messages route", () => {
+  const decode = (body: Record<string, unknown>) => MessagesRequest.decode({ model: "default", max_tokens: 100, ...body })
+
+  it("reads cache_control on the system text, blocks, tool results, tool uses and tools", () => {
+    const { request } = Either.getOrThrow(decode({
+      system: [{ type: "text", text: "You are Claude Code." }, { type: "text", text: "Long rules.", cache_control: { type: "ephemeral", ttl: "1h" } }],
+      messages: [
+        {
+          role: "user",
+          content: [
+            { type: "text", text: "Read this:", cache_control: { type: "ephemeral" } },
+            { type: "image", source: { type: "url", url: "https://example.com/a.png" }, cache_control: { type: "ephemeral" } }
+          ]
+        },
+        { role: "assistant", content: [{ type: "text", text: "Reading." }, { type: "tool_use", id: "t1", name: "read", input: {}, cache_control: { type: "ephemeral" } }] },
+        { role: "user", content: [{ type: "tool_result", tool_use_id: "t1", content: "file body", cache_control: { type: "ephemeral" } }] }
+      ],
+      tools: [{ name: "read", input_schema: { type: "object" }, cache_control: { type: "ephemeral", ttl: "1h" } }]
+    }))
+    expect(request.messages.map((m) => m.cache)).toEqual(["1h", undefined, "5m", "5m"])
+    expect(request.messages[1]).toMatchObject({ content: [{ cache: "5m" }, { cache: "5m" }] })
+    expect(request.tools?.[0]?.cache).toBe("1h")
+    // six marks: Claude is sent the last four, the tool's and the system's dropped
+    const body = claude(request)
+    expect(body.system).toEqual([{ type: "text", text: "You are Claude Code.Long rules." }])
+    expect(breakpoints(body)).toEqual([{ type: "ephemeral" }, { type: "ephemeral" }, { type: "ephemeral" }, { type: "ephemeral" }])
+  })
+
+  it("sends Claude Code's usual marks (tools, system, last turn) as they came", () => {
+    const { request } = Either.getOrThrow(decode({
+      system: [{ type: "text", text: "Rules.", cache_control: { type: "ephemeral" } }],
+      messages: [{ role: "user", content: [{ type: "text", text: "Fix the bug.", cache_control: { type: "ephemeral" } }] }],
+      tools: [{ name: "read", input_schema: { type: "object" }, cache_control: { type: "ephemeral" } }]
+    }))
+    const body = claude(request)
+    expect(body.system).toEqual([{ type: "text", text: "Rules.", cache_control: { type: "ephemeral" } }])
+    expect(body.tools).toMatchObject([{ name: "read", cache_control: { type: "ephemeral" } }])
+    expect(body.messages).toEqual([{ role: "user", content: [{ type: "text", text: "Fix the bug.", cache_control: { type: "ephemeral" } }] }])
+  })
+
+  it("puts the request's own cache_control (automatic caching) on the last message", () => {
+    const { request } = Either.getOrThrow(decode({
+      cache_control: { type: "ephemeral" },
+      messages: [{ role: "user", content: "one" }, { role: "assistant", content: "two" }, { role: "user", content: "three" }]
+    }))
+    expect(request.messages.map((m) => m.cache)).toEqual([undefined, undefined, "5m"])
+  })
+
+  it("refuses a bad cache_control naming it", () => {
+    const decoded = decode({ messages: [{ role: "user", content: [{ type: "text", text: "x", cache_control: { type: "ephemeral", ttl: "2h" } }] }] })
+    expect(Either.isLeft(decoded) && decoded.left.param).toBe("messages[0].content[0].cache_control.ttl")
+  })
 })

@@ -29,10 +29,13 @@
  * request's fields. `thinking: { type: "enabled", budget_tokens }` and
  * `output_config.effort` become its `reasoningEffort` (a budget under 4,096
  * tokens `low`, under 16,384 `medium`, else `high`; `max` is `xhigh`).
+ * `cache_control` on a block, a tool or the system text is its
+ * `Chat.CacheBreakpoint` (blocks joined into one message, the system text
+ * and an assistant turn, carry their last one at its end); on the request
+ * itself (Anthropic's automatic caching), on the last message.
  * Ignored: `top_k` (a sampling hint only Anthropic and Gemini take, as the
  * chat route ignores `seed`), the other `thinking` types (the model's own
- * default), `cache_control` (on the request, a block or a tool),
- * `service_tier`, `speed`, `inference_geo`, `diagnostics`,
+ * default), `service_tier`, `speed`, `inference_geo`, `diagnostics`,
  * `context_management` (Anthropic's trimming of an over-long history on
  * its side: the history goes whole) and unknown fields. Refused with the
  * field named: Anthropic's server tools (`web_search`, `bash`, `computer`,
@@ -43,10 +46,11 @@
  * @internal
  */
 import type * as Either from "effect/Either"
-import type { ChatRequest, ContentPart, Message, ReasoningEffort, ResponseFormat, ToolCall, ToolDefinition } from "../../llm/Chat.js"
+import type { CacheBreakpoint, ChatRequest, ContentPart, Message, ReasoningEffort, ResponseFormat, ToolCall, ToolDefinition } from "../../llm/Chat.js"
 import {
   array,
   boolean,
+  cacheOf,
   catching,
   choiceOf,
   type Decoded as ChatDecoded,
@@ -112,11 +116,11 @@ const image = (b: Json, p: string): ContentPart => {
       const mediaType = requiredString(source, "media_type", `${p}.source.media_type`)
       if (!/^[\w.+-]+\/[\w.+-]+$/.test(mediaType)) return invalid(`${p}.source.media_type`, `Invalid '${p}.source.media_type': expected a media type such as 'image/png'.`)
       const data = requiredString(source, "data", `${p}.source.data`)
-      return { type: "image", url: `data:${mediaType};base64,${data}`, mediaType }
+      return { type: "image", url: `data:${mediaType};base64,${data}`, mediaType, ...cacheOf(b, `${p}.cache_control`) }
     }
     case "url": {
       const url = requiredString(source, "url", `${p}.source.url`)
-      return url.length === 0 ? invalid(`${p}.source.url`, `Invalid '${p}.source.url': empty URL.`) : { type: "image", url }
+      return url.length === 0 ? invalid(`${p}.source.url`, `Invalid '${p}.source.url': empty URL.`) : { type: "image", url, ...cacheOf(b, `${p}.cache_control`) }
     }
     case "file":
       return invalid(`${p}.source.type`, `Unsupported value: '${p}.source.type' 'file' is not supported: this gateway stores no files; send the image as 'base64' or 'url'.`)
@@ -125,20 +129,28 @@ const image = (b: Json, p: string): ContentPart => {
   }
 }
 
-/** Text content: a string, or `text` blocks (joined). */
-const textOf = (u: unknown, param: string, what: string): string => {
-  if (typeof u === "string") return u
+/** The last cache breakpoint of a turn's blocks, which the message joined from them carries at its end. */
+type Marked = { readonly cache?: CacheBreakpoint }
+
+/** Text content: a string, or `text` blocks (joined), with the last cache breakpoint among them. */
+const textOf = (u: unknown, param: string, what: string): { readonly text: string } & Marked => {
+  if (typeof u === "string") return { text: u }
   if (!Array.isArray(u)) return wrongType(param, "a string or an array of text blocks", u)
   let text = ""
+  let marked: Marked = {}
   u.forEach((raw, i) => {
     const p = `${param}[${i}]`
     const { b, type } = block(raw, p)
     if (type === "text") text += requiredString(b, "text", `${p}.text`)
     else if (type === "image") invalid(`${p}.type`, `Unsupported value: '${p}.type' 'image' is not supported in ${what}: only 'text' blocks.`)
     else invalid(`${p}.type`, `Invalid value for '${p}.type': only 'text' blocks are supported in ${what}.`)
+    marked = lastMark(marked, cacheOf(b, `${p}.cache_control`))
   })
-  return text
+  return { text, ...marked }
 }
+
+/** The later of two marks. */
+const lastMark = (before: Marked, now: Marked): Marked => (now.cache !== undefined ? now : before)
 
 /**
  * A `tool_result` block: a tool message (its text; an error's prefixed with
@@ -160,7 +172,8 @@ const toolResult = (b: Json, p: string): { readonly message: Message; readonly i
   }
   const failed = present(b, "is_error") && boolean(b["is_error"], `${p}.is_error`)
   const toolCallId = requiredString(b, "tool_use_id", `${p}.tool_use_id`)
-  return { message: { role: "tool", toolCallId, content: failed ? `Error: ${text}` : text }, images }
+  const message: Message = { role: "tool", toolCallId, content: failed ? `Error: ${text}` : text, ...cacheOf(b, `${p}.cache_control`) }
+  return { message, images }
 }
 
 /**
@@ -180,7 +193,7 @@ const userTurn = (content: unknown, p: string): Array<Message> => {
     const { b, type } = block(raw, bp)
     switch (type) {
       case "text":
-        parts.push({ type: "text", text: requiredString(b, "text", `${bp}.text`) })
+        parts.push({ type: "text", text: requiredString(b, "text", `${bp}.text`), ...cacheOf(b, `${bp}.cache_control`) })
         return
       case "image":
         parts.push(image(b, bp))
@@ -208,6 +221,7 @@ const toolUse = (b: Json, p: string): ToolCall => {
 const assistantTurn = (content: unknown, p: string): Array<Message> => {
   if (typeof content === "string") return [{ role: "assistant", content }]
   let text: string | undefined
+  let marked: Marked = {}
   const calls: Array<ToolCall> = []
   array(content, p).forEach((raw, i) => {
     const bp = `${p}[${i}]`
@@ -215,9 +229,11 @@ const assistantTurn = (content: unknown, p: string): Array<Message> => {
     switch (type) {
       case "text":
         text = (text ?? "") + requiredString(b, "text", `${bp}.text`)
+        marked = lastMark(marked, cacheOf(b, `${bp}.cache_control`))
         return
       case "tool_use":
         calls.push(toolUse(b, bp))
+        marked = lastMark(marked, cacheOf(b, `${bp}.cache_control`))
         return
       case "thinking":
       case "redacted_thinking":
@@ -228,7 +244,7 @@ const assistantTurn = (content: unknown, p: string): Array<Message> => {
     }
   })
   if (text === undefined && calls.length === 0) return []
-  return [{ role: "assistant", ...(text !== undefined ? { content: text } : {}), ...(calls.length > 0 ? { toolCalls: calls } : {}) }]
+  return [{ role: "assistant", ...(text !== undefined ? { content: text } : {}), ...(calls.length > 0 ? { toolCalls: calls } : {}), ...marked }]
 }
 
 const messagesOf = (u: unknown): Array<Message> =>
@@ -267,7 +283,8 @@ const tool = (raw: unknown, p: string): ToolDefinition => {
     name: requiredString(t, "name", `${p}.name`),
     ...(description !== undefined ? { description } : {}),
     parameters: Object.keys(schema).length === 0 ? emptyParameters : schema,
-    ...(strict !== undefined ? { strict } : {})
+    ...(strict !== undefined ? { strict } : {}),
+    ...cacheOf(t, `${p}.cache_control`)
   }
 }
 
@@ -362,6 +379,17 @@ const userOf = (b: Json): Record<string, string> | undefined => {
   return present(meta, "user_id") ? { user: string(meta["user_id"], "metadata.user_id") } : undefined
 }
 
+/**
+ * Anthropic's automatic caching (`cache_control` on the request itself): a
+ * breakpoint at the conversation's last block, as Anthropic places it,
+ * unless that message already holds one.
+ */
+const withAutomaticCache = (turns: Array<Message>, automatic: Marked): Array<Message> => {
+  const last = turns.at(-1)
+  if (automatic.cache === undefined || last === undefined || last.cache !== undefined) return turns
+  return [...turns.slice(0, -1), { ...last, cache: automatic.cache }]
+}
+
 /** `counting`: the body of `count_tokens`, which takes no `max_tokens`. */
 const decodeBody = (body: unknown, counting: boolean): Decoded => {
   const b = isObject(body) ? body : invalid(null, `Invalid request body: expected a JSON object, but got ${kind(body)} instead.`)
@@ -372,9 +400,9 @@ const decodeBody = (body: unknown, counting: boolean): Decoded => {
   if (b["messages"] === undefined) missing("messages")
   unsupported(b)
   const system = present(b, "system") ? textOf(b["system"], "system", "'system'") : undefined
-  const turns = messagesOf(b["messages"])
+  const turns = withAutomaticCache(messagesOf(b["messages"]), cacheOf(b, "cache_control"))
   if (turns.length === 0) invalid("messages", "Invalid 'messages': expected at least one message (with content other than thinking).")
-  const [first, ...rest]: Array<Message> = system === undefined ? turns : [{ role: "system", content: system }, ...turns]
+  const [first, ...rest]: Array<Message> = system === undefined ? turns : [{ role: "system", content: system.text, ...(system.cache === undefined ? {} : { cache: system.cache }) }, ...turns]
   if (first === undefined) return missing("messages")
   const tools = present(b, "tools") ? array(b["tools"], "tools").map((raw, i) => tool(raw, `tools[${i}]`)) : []
   const asked = present(b, "tool_choice") ? toolChoice(b["tool_choice"]) : undefined
