@@ -9,7 +9,7 @@
 import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import { FileSystem } from "@effect/platform"
-import { Console, Duration, Effect, Layer, Logger, Option, Predicate, Redacted } from "effect"
+import { Console, Duration, Effect, ExecutionStrategy, Layer, Logger, Option, Predicate, Redacted, Scope } from "effect"
 import * as Yaml from "yaml"
 import * as Config from "../config/Config.js"
 import * as Demo from "../config/Demo.js"
@@ -23,6 +23,7 @@ import * as Simulator from "../simulator/Simulator.js"
 import type * as VirtualTime from "../simulator/VirtualTime.js"
 import * as HeapGrowth from "./internal/heapGrowth.js"
 import * as LogLines from "./internal/logLines.js"
+import * as Reload from "./internal/reload.js"
 import * as ServeRefs from "./internal/serveRefs.js"
 
 const configOption = Options.file("config").pipe(
@@ -214,11 +215,26 @@ const serve = Command.make(
         )
       }
       const shared = Config.sharedState(parsed.config)
-      const makeRouter = Effect.flatMap(Config.toRouterConfig(parsed.config), Router.make)
-      // shared state lives as long as the server: built in its scope, provided to the router
-      const router = yield* (shared === undefined
-        ? makeRouter
-        : Effect.flatMap(Layer.build(shared), (context) => Effect.provide(makeRouter, context)))
+      // shared state lives as long as the server: built in its scope, provided to every router (a reload's too)
+      const sharedContext = shared === undefined ? undefined : yield* Layer.build(shared)
+      const makeRouter = Effect.flatMap(Config.toRouterConfig(parsed.config), (routerConfig) => Router.make(routerConfig))
+      // each router in a scope of its own, closed once a reload has replaced it and its requests are done
+      const serverScope = yield* Effect.scope
+      const routerScope = yield* Scope.fork(serverScope, ExecutionStrategy.sequential)
+      const first = yield* Scope.extend(sharedContext === undefined ? makeRouter : Effect.provide(makeRouter, sharedContext), routerScope)
+      const swappable = yield* Scope.extend(Router.swappable(first), routerScope)
+      const router = swappable.router
+      if (Option.isSome(config)) {
+        yield* Reload.onHangup({
+          file: config.value,
+          swappable,
+          scope: serverScope,
+          shared: sharedContext,
+          overrides: { host: Option.isSome(host), port: Option.isSome(port) },
+          scopes: new Map([[first, routerScope]]),
+          config: parsed.config
+        })
+      }
       // serve exports no spans (it has no exporter): building them costs a request about 0.5 ms for nothing
       const observability = yield* Observability.attach(router, { telemetry: { tracing: false } })
       yield* Gateway.serve({

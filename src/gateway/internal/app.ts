@@ -238,7 +238,14 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       settings.maxConcurrent === undefined
         ? undefined
         : yield* Bulkhead.make({ maxConcurrent: settings.maxConcurrent, maxQueued: settings.maxQueued })
-    const names = new Set([...router.chains, ...router.targets])
+    // a swappable router's chains and targets change with a config reload: the names accepted follow them
+    let known = { chains: router.chains, targets: router.targets, names: new Set([...router.chains, ...router.targets]) }
+    const names = (): ReadonlySet<string> => {
+      if (known.chains !== router.chains || known.targets !== router.targets) {
+        known = { chains: router.chains, targets: router.targets, names: new Set([...router.chains, ...router.targets]) }
+      }
+      return known.names
+    }
     // the request bodies read at once, between them
     const uploads = new Body.Budget(settings.maxBufferedBytes ?? Number.POSITIVE_INFINITY)
     const startedAt = yield* unixSeconds
@@ -258,16 +265,15 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       created: startedAt,
       owned_by: router.chains.includes(id) ? "effect-llm-failover" : router.languageModel(id).info.provider
     })
-    const modelList = { object: "list", data: [...names].map(modelEntry) }
-
-    const listModels = Effect.as(requireKey, HttpServerResponse.unsafeJson(modelList))
+    const listModels = Effect.flatMap(requireKey, () =>
+      Effect.sync(() => HttpServerResponse.unsafeJson({ object: "list", data: [...names()].map(modelEntry) })))
 
     // The id is the rest of the path, percent-decoded by the router, so an
     // alias with a slash ("openai/gpt-4o") works sent raw or as "openai%2Fgpt-4o".
     const getModel = Effect.gen(function* () {
       yield* requireKey
       const id = (yield* HttpRouter.params)["*"] ?? ""
-      if (!names.has(id)) return yield* Effect.fail(Errors.modelNotFound(id))
+      if (!names().has(id)) return yield* Effect.fail(Errors.modelNotFound(id))
       return HttpServerResponse.unsafeJson(modelEntry(id))
     })
 
@@ -474,7 +480,7 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       if (lifecycle.draining) return yield* Effect.fail(Errors.shuttingDown())
       const decoded = yield* readRequest(wire, request)
       log.chain = Errors.printable(decoded.model, 100)
-      if (!names.has(decoded.model)) return yield* Effect.fail(Errors.modelNotFound(decoded.model))
+      if (!names().has(decoded.model)) return yield* Effect.fail(Errors.modelNotFound(decoded.model))
       yield* admit
       const deadline = timeout === undefined ? undefined : { at: start + Duration.toMillis(timeout), limit: timeout }
       return decoded.stream ? yield* streamed(wire, decoded, current, tenant, deadline) : yield* completed(wire, decoded, current, tenant)
