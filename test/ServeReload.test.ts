@@ -194,7 +194,6 @@ describe("serve: reloading the config", () => {
 
       // a port given on the command line is not the config's to change
       lines.length = 0
-      served.state.overrides = { host: false, port: true } as never
       served.rewrite(configText({ ...base, gateway: `gateway: { port: 7777, admin: { port: 9998 }, keys: ["k-two-1234567890"], maxConcurrent: 5 }` }))
       yield* Reload.reload({ ...served.state, overrides: { host: false, port: true } })
       expect(lines.filter((line) => line.startsWith("WARN config reload"))).toEqual([])
