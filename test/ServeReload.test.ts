@@ -6,6 +6,7 @@ import { FetchHttpClient } from "@effect/platform"
 import { NodeFileSystem } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, ExecutionStrategy, Layer, Logger, Scope, Stream } from "effect"
+import { spawn } from "node:child_process"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -221,4 +222,62 @@ describe("serve: reloading the config", () => {
       expect(process.listenerCount("SIGHUP")).toBe(before)
     }).pipe(Effect.provide(env))
   )
+})
+
+describe.skipIf(process.platform === "win32")("llm-failover serve and SIGHUP", () => {
+  it("the running server reloads on SIGHUP: a new fallback target answers, on the same port", async () => {
+    const down = await MockServer.start({ faultFor: () => MockServer.status(500) })
+    const up = await MockServer.start({ reply: { text: "after the reload" } })
+    const file = join(mkdtempSync(join(tmpdir(), "reload-serve-")), "config.yaml")
+    writeFileSync(file, configText({ providers: { a: down.baseUrls.openai }, models: { primary: "a" }, chain: ["primary"] }))
+    const root = join(import.meta.dirname, "..")
+    const child = spawn(process.execPath, ["--import", "tsx", join(root, "src/cli/bin.ts"), "serve", "--config", file, "--port", "0"], {
+      cwd: root,
+      env: { ...process.env, RELOAD_TEST_KEY: "sk-reload-test" }
+    })
+    let output = ""
+    child.stdout.on("data", (chunk) => (output += chunk))
+    child.stderr.on("data", (chunk) => (output += chunk))
+    const exited = new Promise<void>((resolve) => child.on("close", () => resolve()))
+    const until = (text: string) =>
+      new Promise<void>((resolve, reject) => {
+        const deadline = Date.now() + 45_000
+        const check = () =>
+          output.includes(text) ? resolve() : child.exitCode !== null || Date.now() > deadline ? reject(new Error(output)) : setTimeout(check, 20)
+        check()
+      })
+    const ask = async (url: string, model = "default") => {
+      const response = await fetch(`${url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model, messages: [{ role: "user", content: "hello" }] })
+      })
+      return { status: response.status, target: response.headers.get("x-llm-target"), body: await response.text() }
+    }
+    try {
+      await until("drains requests in flight")
+      const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output)![1]!
+      expect((await ask(url)).status).not.toBe(200)
+      writeFileSync(
+        file,
+        configText({ providers: { a: down.baseUrls.openai, b: up.baseUrls.openai }, models: { primary: "a", backup: "b" }, chain: ["primary", "backup"] })
+      )
+      child.kill("SIGHUP")
+      await until("targets added: backup; chains changed: default")
+      const after = await ask(url)
+      expect(after).toMatchObject({ status: 200, target: "backup" })
+      expect(after.body).toContain("after the reload")
+      // the new target's own name is a model the gateway lists and takes
+      expect((await ask(url, "backup")).status).toBe(200)
+      const models = (await (await fetch(`${url}/v1/models`)).json()) as { data: Array<{ id: string }> }
+      expect(models.data.map((model) => model.id)).toContain("backup")
+    } finally {
+      child.kill("SIGTERM")
+      await exited
+      await down.close()
+      await up.close()
+    }
+    // SIGHUP did not stop it: SIGTERM did, after the reload
+    expect(output).toMatch(/config reloaded from [\s\S]*gateway received SIGTERM/)
+  }, 60_000)
 })

@@ -149,6 +149,7 @@ export const banner = (options: {
     `${options.url}/v1/usage (tokens and cost, and what fallbacks cost).`,
     ``,
     `Ctrl-C (or SIGTERM) drains requests in flight and stops; a second Ctrl-C stops at once.`,
+    ...(options.demo ? [] : [`SIGHUP reloads the config file without dropping a request (not on Windows).`]),
     ``
   ].join("\n")
 }
@@ -275,7 +276,12 @@ const serve = Command.make(
       // one write per batch of log lines, not per line
       Effect.provide(LogLines.layer)
     )
-).pipe(Command.withDescription("serve the OpenAI-compatible gateway (without --config: the demo)"))
+).pipe(
+  Command.withDescription(
+    "serve the OpenAI-compatible gateway (without --config: the demo); SIGHUP reloads the config file without dropping a request " +
+      "(an invalid one is logged and the old one kept; open breakers stay open; host, port, admin, gateway keys and limits need a restart)"
+  )
+)
 
 /** `1 model`, `2 models`. */
 const count = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? "" : "s"}`
