@@ -5,13 +5,14 @@
 import { FetchHttpClient } from "@effect/platform"
 import { NodeFileSystem } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, ExecutionStrategy, Layer, Logger, Scope, Stream } from "effect"
+import { Effect, Either, ExecutionStrategy, Layer, Logger, Redacted, Scope, Stream } from "effect"
 import { spawn } from "node:child_process"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Reload from "../src/cli/internal/reload.js"
 import * as Config from "../src/config/Config.js"
+import * as Gateway from "../src/gateway/Gateway.js"
 import { Chat } from "../src/llm/index.js"
 import * as Router from "../src/router/Router.js"
 import * as MockServer from "../src/testing/MockServer.js"
@@ -64,6 +65,7 @@ const serving = (text: string) =>
       shared: undefined,
       overrides: { host: false, port: false },
       scopes: new Map([[first, routerScope]]),
+      keyRing: Gateway.keyRing(Config.gatewaySettings(parsed.config).keys),
       config: parsed.config
     }
     lines.length = 0
@@ -188,16 +190,54 @@ describe("serve: reloading the config", () => {
       const warnings = lines.filter((line) => line.startsWith("WARN config reload"))
       expect(warnings).toEqual([
         "WARN config reload: gateway.port, gateway.admin changed: the listeners stay as they are until a restart",
-        "WARN config reload: gateway.keys, gateway.maxConcurrent changed: kept as they were until a restart"
+        "WARN config reload: gateway.maxConcurrent changed: kept as they were until a restart"
       ])
+      // the keys rotate: said, never shown
+      expect(lines).toContain("INFO config reload: gateway keys replaced (1 key)")
+      expect(served.state.keyRing.keys.map(Redacted.value)).toEqual(["k-two-1234567890"])
       expect(lines.some((line) => line.includes("k-two") || line.includes("k-one"))).toBe(false)
       expect(lines).toContain(`INFO config reloaded from ${served.file}: nothing changed`)
+
+      // from keys to none is a restart's: the keys stay
+      lines.length = 0
+      served.rewrite(configText({ ...base, gateway: `gateway: { port: 9999, admin: { port: 9998 }, maxConcurrent: 5 }` }))
+      yield* Reload.reload(served.state)
+      expect(lines.filter((line) => line.startsWith("WARN config reload"))).toEqual([
+        "WARN config reload: gateway.keys changed: kept as they were until a restart"
+      ])
+      expect(served.state.keyRing.keys.map(Redacted.value)).toEqual(["k-two-1234567890"])
+      served.rewrite(configText({ ...base, gateway: `gateway: { port: 9999, admin: { port: 9998 }, keys: ["k-two-1234567890"], maxConcurrent: 5 }` }))
+      yield* Reload.reload(served.state)
 
       // a port given on the command line is not the config's to change
       lines.length = 0
       served.rewrite(configText({ ...base, gateway: `gateway: { port: 7777, admin: { port: 9998 }, keys: ["k-two-1234567890"], maxConcurrent: 5 }` }))
       yield* Reload.reload({ ...served.state, overrides: { host: false, port: true } })
       expect(lines.filter((line) => line.startsWith("WARN config reload"))).toEqual([])
+    }).pipe(Effect.provide(env))
+  )
+
+  it.scoped("a gateway over a key ring: once the ring is set, the old key is refused and the new one served", () =>
+    Effect.gen(function* () {
+      const up = yield* MockServer.make()
+      const served = yield* serving(configText({ providers: { a: up.baseUrls.openai }, models: { primary: "a" }, chain: ["primary"] }))
+      const ring = Gateway.keyRing([Redacted.make("old-key-0123456789")])
+      const gateway = yield* Gateway.make({ router: served.router, keyRing: ring, port: 0 })
+      const call = (key: string) =>
+        Effect.promise(() =>
+          fetch(`${gateway.url}/v1/chat/completions`, {
+            method: "POST",
+            headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
+            body: JSON.stringify({ model: "default", messages: [{ role: "user", content: "hi" }] })
+          }).then((response) => response.status)
+        )
+      expect(yield* call("old-key-0123456789")).toBe(200)
+      expect(ring.set([Redacted.make("new-key-0123456789")])).toBe(true)
+      expect(yield* call("old-key-0123456789")).toBe(401)
+      expect(yield* call("new-key-0123456789")).toBe(200)
+      // between keys and none: refused, the keys stay
+      expect(ring.set([])).toBe(false)
+      expect(yield* call("new-key-0123456789")).toBe(200)
     }).pipe(Effect.provide(env))
   )
 

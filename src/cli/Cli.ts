@@ -225,6 +225,8 @@ const serve = Command.make(
       const first = yield* Scope.extend(sharedContext === undefined ? makeRouter : Effect.provide(makeRouter, sharedContext), routerScope)
       const swappable = yield* Scope.extend(Router.swappable(first), routerScope)
       const router = swappable.router
+      // rotated on a reload (between keys, not to or from none)
+      const keyRing = Gateway.keyRing(settings.keys)
       if (Option.isSome(config)) {
         yield* Reload.onHangup({
           file: config.value,
@@ -233,6 +235,7 @@ const serve = Command.make(
           shared: sharedContext,
           overrides: { host: Option.isSome(host), port: Option.isSome(port) },
           scopes: new Map([[first, routerScope]]),
+          keyRing,
           config: parsed.config
         })
       }
@@ -249,6 +252,7 @@ const serve = Command.make(
         ...Option.match(port, { onNone: () => ({}), onSome: (p) => ({ port: p }) }),
         ...Option.match(host, { onNone: () => ({}), onSome: (h) => ({ host: h }) }),
         router,
+        keyRing,
         onListening: (server) =>
           Console.log(
             banner({
@@ -279,7 +283,7 @@ const serve = Command.make(
 ).pipe(
   Command.withDescription(
     "serve the OpenAI-compatible gateway (without --config: the demo); SIGHUP reloads the config file without dropping a request " +
-      "(an invalid one is logged and the old one kept; open breakers stay open; host, port, admin, gateway keys and limits need a restart)"
+      "(an invalid one is logged and the old one kept; open breakers stay open; gateway keys rotate; host, port, admin and the gateway's limits need a restart)"
   )
 )
 

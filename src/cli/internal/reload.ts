@@ -13,6 +13,7 @@
 import type { FileSystem, HttpClient } from "@effect/platform"
 import { Cause, Context, Effect, ExecutionStrategy, Exit, Option, Predicate, Queue, Redacted, Scope } from "effect"
 import * as Config from "../../config/Config.js"
+import * as Gateway from "../../gateway/Gateway.js"
 import * as Router from "../../router/Router.js"
 
 /** A value with every secret read out, for comparing two configs only: never logged. */
@@ -122,6 +123,8 @@ export interface Serving {
   readonly overrides: Overrides
   /** The scope of each router not yet closed (the first one's included, a child of `scope` too). */
   readonly scopes: Map<Router.Service, Scope.CloseableScope>
+  /** The gateway's keys, replaced by a reload that changes them (not to or from none). */
+  readonly keyRing: Gateway.KeyRing
   /** The config being served; replaced on a successful reload. */
   config: Config.ConfigFile
 }
@@ -167,7 +170,11 @@ export const reload = (serving: Serving): Effect.Effect<void, never, FileSystem.
     serving.config = parsed.config
     yield* Effect.logInfo(`config reloaded from ${file}: ${describeChanges(previous, parsed.config)}`)
 
-    const { listener, other } = restartOnly(previous, parsed.config, serving.overrides)
+    const keys = Config.gatewaySettings(parsed.config).keys
+    const rotated = !same(Config.gatewaySettings(previous).keys, keys) && serving.keyRing.set(keys)
+    if (rotated) yield* Effect.logInfo(`config reload: gateway keys replaced (${keys.length === 1 ? "1 key" : `${keys.length} keys`})`)
+    const { listener, other: restart } = restartOnly(previous, parsed.config, serving.overrides)
+    const other = rotated ? restart.filter((name) => name !== "gateway.keys") : restart
     if (listener.length > 0) {
       yield* Effect.logWarning(`config reload: ${listener.join(", ")} changed: the listeners stay as they are until a restart`)
     }

@@ -48,6 +48,8 @@ import * as Wire from "./wire.js"
 export interface Settings {
   readonly router: Router.Service
   readonly keys: ReadonlyArray<Redacted.Redacted> | undefined
+  /** Where the keys are read from when they can change while serving (`keys` is then its first keys). */
+  readonly keyRing?: { readonly keys: ReadonlyArray<Redacted.Redacted> }
   readonly maxBodyBytes: number
   readonly bodyTimeout: Duration.Duration
   readonly maxConcurrent: number | undefined
@@ -233,7 +235,16 @@ export const makeServed = (settings: Settings, lifecycle: Lifecycle): Effect.Eff
 const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean) =>
   Effect.gen(function* () {
     const { router, requestTimeout: timeout } = settings
-    const authorize = Auth.make(settings.keys)
+    // keys that change while serving: the checker is made again once they do (a read per request to see)
+    const ring = settings.keyRing
+    let ringKeys = ring?.keys
+    let check = Auth.make(ringKeys ?? settings.keys)
+    const authorize = ring === undefined
+      ? check
+      : (authorization: string | undefined) => {
+        if (ring.keys !== ringKeys) check = Auth.make(ringKeys = ring.keys)
+        return check(authorization)
+      }
     const bulkhead =
       settings.maxConcurrent === undefined
         ? undefined
