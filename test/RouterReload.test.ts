@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Scope, TestClock } from "effect"
 import { Chat } from "../src/llm/index.js"
 import type { RouterEvent } from "../src/router/Events.js"
+import * as Observability from "../src/observability/Observability.js"
 import * as Router from "../src/router/Router.js"
 import { settler, sim, succeeded } from "./support/virtual.js"
 
@@ -114,6 +115,33 @@ describe("Router.swappable", () => {
       yield* swappable.swap(second)
       yield* swappable.idle(first)
       expect(swappable.current()).toBe(second)
+    })
+  )
+})
+
+describe("Observability over a swappable router", () => {
+  it.scoped("follows the new router: its targets labelled, its breakers' transitions counted, counters carried on", () =>
+    Effect.gen(function* () {
+      const first = yield* Router.make({ targets: { "obs-a": { model: yield* sim("obs-prov-a") } }, chains: { "obs-chain": ["obs-a"] } })
+      const swappable = yield* Router.swappable(first)
+      const observability = yield* Observability.attach(swappable.router)
+      succeeded(yield* settle(swappable.router.complete(Chat.prompt("one"), { chain: "obs-chain" })))
+
+      const second = yield* Router.make(
+        { targets: { "obs-a": { model: yield* sim("obs-prov-a") }, "obs-b": { model: yield* sim("obs-prov-b") } }, chains: { "obs-chain": ["obs-b"] } },
+        { previous: first }
+      )
+      yield* swappable.swap(second)
+      succeeded(yield* settle(swappable.router.complete(Chat.prompt("two"), { chain: "obs-chain" })))
+      yield* observability.flush
+      yield* second.breaker("obs-b")!.isolate
+      yield* observability.flush
+      const text = yield* observability.render
+      expect(text).toContain(`llm_requests_total{chain="obs-chain",outcome="success"} 2`)
+      expect(text).toContain(`llm_circuit_breaker_state{target="obs-b",provider="obs-prov-b",model="obs-prov-b-model"} 3`)
+      expect(text).toContain(`llm_circuit_breaker_transitions_total{target="obs-b",from="closed",to="isolated"} 1`)
+      const status = yield* observability.snapshot
+      expect(JSON.stringify(status)).toContain("obs-b")
     })
   )
 })
