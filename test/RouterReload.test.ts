@@ -140,6 +140,8 @@ describe("Observability over a swappable router", () => {
       expect(text).toContain(`llm_requests_total{chain="obs-chain",outcome="success"} 2`)
       expect(text).toContain(`llm_circuit_breaker_state{target="obs-b",provider="obs-prov-b",model="obs-prov-b-model"} 3`)
       expect(text).toContain(`llm_circuit_breaker_transitions_total{target="obs-b",from="closed",to="isolated"} 1`)
+      const report = yield* observability.costReport()
+      expect(report.byModel.map((line) => `${line.provider}/${line.model}`).sort()).toEqual(["obs-prov-a/obs-prov-a-model", "obs-prov-b/obs-prov-b-model"])
       const status = yield* observability.snapshot
       expect(JSON.stringify(status)).toContain("obs-b")
     })
