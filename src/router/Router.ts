@@ -930,8 +930,12 @@ export interface Swappable {
   readonly swap: (next: Service) => Effect.Effect<Service, never, Scope.Scope>
   /**
    * Waits until a replaced router (made by {@link make}) has no request in
-   * flight, streams read to their end included: then its scope may close.
-   * Returns at once for a router of another making.
+   * flight, streams read to their end included: then its scope may close
+   * (closing it earlier interrupts those requests). It counts the requests
+   * started and their `RequestFinished` events, so a request that ended
+   * without one (a defect) keeps it waiting: the old router then lives until
+   * the scope that holds it closes. Returns at once for a router of another
+   * making.
    */
   readonly idle: (router: Service) => Effect.Effect<void>
 }
