@@ -9,7 +9,7 @@
 import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import { FileSystem } from "@effect/platform"
-import { Console, Duration, Effect, Layer, Logger, Option, Predicate, Redacted } from "effect"
+import { Console, Duration, Effect, ExecutionStrategy, Layer, Logger, Option, Predicate, Redacted, Scope } from "effect"
 import * as Yaml from "yaml"
 import * as Config from "../config/Config.js"
 import * as Demo from "../config/Demo.js"
@@ -23,6 +23,7 @@ import * as Simulator from "../simulator/Simulator.js"
 import type * as VirtualTime from "../simulator/VirtualTime.js"
 import * as HeapGrowth from "./internal/heapGrowth.js"
 import * as LogLines from "./internal/logLines.js"
+import * as Reload from "./internal/reload.js"
 import * as ServeRefs from "./internal/serveRefs.js"
 
 const configOption = Options.file("config").pipe(
@@ -148,6 +149,7 @@ export const banner = (options: {
     `${options.url}/v1/usage (tokens and cost, and what fallbacks cost).`,
     ``,
     `Ctrl-C (or SIGTERM) drains requests in flight and stops; a second Ctrl-C stops at once.`,
+    ...(options.demo ? [] : [`SIGHUP reloads the config file without dropping a request (not on Windows).`]),
     ``
   ].join("\n")
 }
@@ -214,11 +216,29 @@ const serve = Command.make(
         )
       }
       const shared = Config.sharedState(parsed.config)
-      const makeRouter = Effect.flatMap(Config.toRouterConfig(parsed.config), Router.make)
-      // shared state lives as long as the server: built in its scope, provided to the router
-      const router = yield* (shared === undefined
-        ? makeRouter
-        : Effect.flatMap(Layer.build(shared), (context) => Effect.provide(makeRouter, context)))
+      // shared state lives as long as the server: built in its scope, provided to every router (a reload's too)
+      const sharedContext = shared === undefined ? undefined : yield* Layer.build(shared)
+      const makeRouter = Effect.flatMap(Config.toRouterConfig(parsed.config), (routerConfig) => Router.make(routerConfig))
+      // each router in a scope of its own, closed once a reload has replaced it and its requests are done
+      const serverScope = yield* Effect.scope
+      const routerScope = yield* Scope.fork(serverScope, ExecutionStrategy.sequential)
+      const first = yield* Scope.extend(sharedContext === undefined ? makeRouter : Effect.provide(makeRouter, sharedContext), routerScope)
+      const swappable = yield* Scope.extend(Router.swappable(first), routerScope)
+      const router = swappable.router
+      // rotated on a reload (between keys, not to or from none)
+      const keyRing = Gateway.keyRing(settings.keys)
+      if (Option.isSome(config)) {
+        yield* Reload.onHangup({
+          file: config.value,
+          swappable,
+          scope: serverScope,
+          shared: sharedContext,
+          overrides: { host: Option.isSome(host), port: Option.isSome(port) },
+          scopes: new Map([[first, routerScope]]),
+          keyRing,
+          config: parsed.config
+        })
+      }
       // serve exports no spans (it has no exporter): building them costs a request about 0.5 ms for nothing
       const observability = yield* Observability.attach(router, { telemetry: { tracing: false } })
       yield* Gateway.serve({
@@ -232,6 +252,7 @@ const serve = Command.make(
         ...Option.match(port, { onNone: () => ({}), onSome: (p) => ({ port: p }) }),
         ...Option.match(host, { onNone: () => ({}), onSome: (h) => ({ host: h }) }),
         router,
+        keyRing,
         onListening: (server) =>
           Console.log(
             banner({
@@ -259,7 +280,12 @@ const serve = Command.make(
       // one write per batch of log lines, not per line
       Effect.provide(LogLines.layer)
     )
-).pipe(Command.withDescription("serve the OpenAI-compatible gateway (without --config: the demo)"))
+).pipe(
+  Command.withDescription(
+    "serve the OpenAI-compatible gateway (without --config: the demo); SIGHUP reloads the config file without dropping a request " +
+      "(an invalid one is logged and the old one kept; open breakers stay open; gateway keys rotate; host, port, admin and the gateway's limits need a restart)"
+  )
+)
 
 /** `1 model`, `2 models`. */
 const count = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? "" : "s"}`

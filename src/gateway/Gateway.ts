@@ -137,6 +137,8 @@ import * as InternalServer from "./internal/server.js"
  *   where it then answers only requests whose `Host` is a loopback name,
  *   so a page whose name a DNS rebinding pointed at 127.0.0.1 is refused
  *   with a 403).
+ * - `keyRing`: keys that can be replaced while serving (see
+ *   {@link keyRing}); its keys then stand for `keys`.
  * - `maxBodyBytes`: the largest request body (default 1 MiB).
  * - `maxBufferedBytes`: the bytes the request bodies being read at once
  *   may hold between them (default 64 MiB, or `maxBodyBytes` if larger; at
@@ -209,6 +211,7 @@ import * as InternalServer from "./internal/server.js"
 export interface Options {
   readonly router: Router.Service
   readonly keys?: ReadonlyArray<Redacted.Redacted>
+  readonly keyRing?: KeyRing
   readonly maxBodyBytes?: number
   readonly maxBufferedBytes?: number
   readonly bodyTimeout?: Duration.DurationInput
@@ -326,6 +329,62 @@ export const defaults = {
 } as const
 
 /**
+ * The gateway's keys, replaceable while it serves (a key rotated in a
+ * config reload): each request is checked against the keys set last.
+ * A ring keeps the gateway's choice between keys and none: `set` refuses
+ * (returns `false`) to empty a ring that has keys, or to fill one that has
+ * none, as a gateway without keys answers loopback names only (see
+ * {@link Options}).
+ *
+ * @example
+ * import { Redacted } from "effect"
+ * import { Gateway } from "effect-llm-failover/gateway"
+ * import type { Router } from "effect-llm-failover/router"
+ *
+ * declare const router: Router.Service
+ * const ring: Gateway.KeyRing = Gateway.keyRing([Redacted.make("old-key-0123456789")])
+ * const gateway = Gateway.make({ router, keyRing: ring, port: 0 })
+ * // later: the old key stops working at once, the new one works
+ * ring.set([Redacted.make("new-key-0123456789")])
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface KeyRing {
+  /** The keys now. */
+  readonly keys: ReadonlyArray<Redacted.Redacted>
+  /** Replaces the keys; `false` (nothing changed) for a change between keys and none. */
+  readonly set: (keys: ReadonlyArray<Redacted.Redacted>) => boolean
+}
+
+/**
+ * A {@link KeyRing} holding `keys`.
+ *
+ * @example
+ * import { Redacted } from "effect"
+ * import { Gateway } from "effect-llm-failover/gateway"
+ *
+ * const ring = Gateway.keyRing([Redacted.make(process.env["GATEWAY_KEY"] ?? "")])
+ * ring.keys.length // 1
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const keyRing = (keys: ReadonlyArray<Redacted.Redacted>): KeyRing => {
+  let current = keys
+  return {
+    get keys() {
+      return current
+    },
+    set: (next) => {
+      if ((next.length === 0) !== (current.length === 0)) return false
+      current = next
+      return true
+    }
+  }
+}
+
+/**
  * A running gateway.
  *
  * @example
@@ -419,7 +478,8 @@ const resolve = (options: Options): InternalServer.ServerSettings => {
   }
   return {
     router: options.router,
-    keys: options.keys,
+    keys: options.keyRing === undefined ? options.keys : options.keyRing.keys,
+    ...(options.keyRing === undefined ? {} : { keyRing: options.keyRing }),
     maxBodyBytes,
     maxBufferedBytes: options.maxBufferedBytes ?? Math.max(defaults.maxBufferedBytes, maxBodyBytes),
     bodyTimeout: options.bodyTimeout === undefined ? defaults.bodyTimeout : Duration.decode(options.bodyTimeout),

@@ -427,7 +427,8 @@ const byCostThenName = <A extends { readonly cost: number }>(name: (a: A) => str
  */
 export const ledger = (options: LedgerOptions): Effect.Effect<Ledger> =>
   Effect.map(Clock.currentTimeMillis, (startedAt) => {
-    const targets = targetsOf(options.targets)
+    // a target not in `targets` (a swapped router's, after a config reload) is learnt from its first answer
+    const targets = new Map(targetsOf(options.targets))
     const bucketMillis = Math.max(1, Duration.toMillis(options.bucket ?? Duration.minutes(1)))
     const retentionMillis = Duration.toMillis(options.retention ?? Duration.hours(24))
     const ring = new Ring<Period>(bucketMillis, Math.max(1, Math.ceil(retentionMillis / bucketMillis)), emptyPeriod)
@@ -474,6 +475,7 @@ export const ledger = (options: LedgerOptions): Effect.Effect<Ledger> =>
     const listener = (event: RouterEvent): void => {
       if (event._tag === "RequestFinished") onFinished(event)
       else if (event._tag === "AttemptSucceeded") {
+        if (!targets.has(event.target)) targets.set(event.target, { provider: event.provider, model: event.model })
         if (event.shadow) onShadow(event)
         else if (event.usage !== undefined) pending.set(event.requestId, { target: event.target, usage: event.usage })
       }

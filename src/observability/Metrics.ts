@@ -442,7 +442,7 @@ export interface Recorder {
   readonly listener: Listener
   /** Counts one breaker transition and sets the breaker's gauge. */
   readonly transition: (transition: CircuitBreaker.Transition) => Effect.Effect<void>
-  /** Sets every breaker gauge from the router's status. */
+  /** Sets every breaker gauge from the router's status, and learns its targets' providers and models (a new router's). */
   readonly breakers: (status: ReadonlyArray<TargetStatus>) => Effect.Effect<void>
   /** Sets the fallback-rate gauge and one alert's gauge. */
   readonly alert: (name: string, active: boolean, rate: number) => Effect.Effect<void>
@@ -471,7 +471,8 @@ const noTags: ReadonlyArray<MetricLabel.MetricLabel> = []
  */
 export const recorder = (options: RecorderOptions): Recorder => {
   const series = new Series(options.labels)
-  const targets = targetsOf(options.targets)
+  // learns a target it did not know from `breakers` (a swapped router's, after a config reload)
+  const targets = new Map(targetsOf(options.targets))
   const unknown = { provider: "unknown", model: "unknown" }
 
   const by = {
@@ -585,7 +586,11 @@ export const recorder = (options: RecorderOptions): Recorder => {
         Metric.increment(by.breakerTransitions(t.name, t.from, t.to)),
         setBreaker(t.name, t.to)
       ),
-    breakers: (status) => Effect.forEach(status, (s) => setBreaker(s.name, s.breaker.state), { discard: true }),
+    breakers: (status) =>
+      Effect.suspend(() => {
+        for (const s of status) targets.set(s.name, { provider: s.provider, model: s.model })
+        return Effect.forEach(status, (s) => setBreaker(s.name, s.breaker.state), { discard: true })
+      }),
     alert: (name, active, rate) =>
       Effect.zipRight(Metric.set(by.fallbackRate(), rate), Metric.set(by.alertActive(name), active ? 1 : 0))
   }

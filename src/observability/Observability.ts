@@ -26,8 +26,8 @@
  */
 import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpRouter from "@effect/platform/HttpRouter"
-import type { Scope } from "effect"
-import { Context, Effect, Layer, Option, Queue, Stream } from "effect"
+import type { Fiber } from "effect"
+import { Context, Effect, Layer, Option, Queue, Scope, Stream } from "effect"
 import type { Listener } from "../router/Events.js"
 import type * as CircuitBreaker from "../resilience/CircuitBreaker.js"
 import * as Router from "../router/Router.js"
@@ -228,8 +228,27 @@ export const attach = (router: Router.Service, options: Options = {}): Effect.Ef
       const follow = listener(event)
       if (follow !== undefined) later.unsafeOffer(follow)
     }
-    for (const listener of [recorder.listener, health.listener, ledger.listener, alert?.listener, telemetry.listener]) {
-      if (listener !== undefined) yield* router.listen(deferring(listener))
+    // a swappable router (serve's config reload) brings targets and breakers of its own: label them, count their transitions
+    const scope = yield* Effect.scope
+    const watched = new Set(router.targets.flatMap((name) => router.breaker(name) ?? []))
+    let seenTargets = router.targets
+    const follow: Effect.Effect<void> = Effect.gen(function* () {
+      yield* Effect.flatMap(router.status, recorder.breakers)
+      for (const name of router.targets) {
+        const breaker = router.breaker(name)
+        if (breaker === undefined || watched.has(breaker)) continue
+        watched.add(breaker)
+        const queue = yield* Scope.extend(breaker.subscribe, scope)
+        fibers.push(yield* Scope.extend(forkQueue(queue, onTransition), scope))
+      }
+    })
+    const watching: Listener = () => {
+      if (router.targets === seenTargets) return
+      seenTargets = router.targets
+      later.unsafeOffer(follow)
+    }
+    for (const listener of [watching, recorder.listener, health.listener, ledger.listener, alert?.listener, telemetry.listener]) {
+      if (listener !== undefined) yield* router.listen(listener === watching ? listener : deferring(listener))
     }
     const runLater = (effect: Effect.Effect<void>) =>
       Effect.catchAllCause(effect, (cause) => Effect.logError("observability: an event could not be handled", cause))
@@ -237,7 +256,7 @@ export const attach = (router: Router.Service, options: Options = {}): Effect.Ef
     const onTransition = (t: CircuitBreaker.Transition) =>
       Effect.zipRight(recorder.transition(t), telemetry.transition(t))
 
-    const fibers = [
+    const fibers: Array<Fiber.RuntimeFiber<unknown, unknown>> = [
       yield* forkQueue(later, runLater),
       ...(yield* Effect.forEach(transitions, (queue) => forkQueue(queue, onTransition)))
     ]

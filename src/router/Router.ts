@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Chunk, Context, Data, Duration, Effect, Layer, Option, PubSub, Scope, Stream } from "effect"
+import { Cause, Chunk, Context, Data, Duration, Effect, type Exit, Layer, Option, PubSub, Scope, Stream } from "effect"
 import type { ChatChunk, ChatRequest, ChatResponse } from "../llm/Chat.js"
 import type { ChainExhausted, StreamInterrupted } from "../llm/FailoverError.js"
 import * as LanguageModel from "../llm/LanguageModel.js"
@@ -23,7 +23,9 @@ import * as RetryBudget from "../resilience/RetryBudget.js"
 import type { Classifier } from "./Classifier.js"
 import * as DegradedCache from "./DegradedCache.js"
 import type { Listener, RouterEvent } from "./Events.js"
+import * as carryOver from "./internal/carryOver.js"
 import * as engine from "./internal/engine.js"
+import * as swap from "./internal/swap.js"
 import { requestProblem } from "./internal/validate.js"
 import * as Policy from "./Policy.js"
 import * as Strategy from "./Strategy.js"
@@ -652,11 +654,58 @@ const classifyExit = (exit: { readonly _tag: string; readonly cause?: unknown },
   exit._tag === "Success" ? "success" : error === undefined ? "ignored" : engine.classify(error as ProviderError)
 
 /**
+ * How {@link make} builds a router that replaces another (a config reload):
+ * which of the old router's state it takes over.
+ *
+ * A kept target (same name, and by default the same provider and model)
+ * keeps its circuit breaker, with its state and windows (an open breaker
+ * stays open), its retry budget, its rate limiter and its bulkhead, each
+ * unless its own policy (or `rpm` / `tpm`) changed: a changed breaker policy
+ * gets a new breaker that starts in the old one's state (open until the
+ * same deadline, the same trip count; its windows start empty); a changed
+ * budget, limiter or bulkhead starts fresh. The health windows carry over
+ * when the `health` options are unchanged. A target not kept starts fresh
+ * in everything, its health figures too (kept in this instance only, not
+ * shared through a `Health.CurrentStore`, until the process restarts).
+ * Both routers may serve at once (the old one's requests in flight): a kept
+ * breaker, budget or limiter is the same object in both.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { Router } from "effect-llm-failover/router"
+ *
+ * declare const before: Router.Config
+ * declare const after: Router.Config
+ * const program = Effect.gen(function* () {
+ *   const first = yield* Router.make(before)
+ *   // "sonnet" changed its base URL: it starts fresh; every other target keeps its state
+ *   const options: Router.MakeOptions = { previous: first, keep: first.targets.filter((name) => name !== "sonnet") }
+ *   return yield* Router.make(after, options)
+ * }).pipe(Effect.scoped)
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export interface MakeOptions {
+  /** The router this one replaces, made by {@link make}; any other router is ignored. */
+  readonly previous?: Service
+  /**
+   * The targets to take over (a name the previous router does not have is
+   * ignored). Default: each of the same name whose model info names the
+   * same provider and model; a caller that knows more (the base URL, say)
+   * should say which.
+   */
+  readonly keep?: ReadonlyArray<string>
+}
+
+/**
  * Builds a router. Its background work (shadow calls) lives in the scope.
  * An inconsistent config fails with a {@link RouterConfigError} listing
  * every problem; what the router can serve, though not as written (a
  * `race` wider than its chain, a `weighted` chain whose targets all weigh
- * 0), is logged as a warning naming its path.
+ * 0), is logged as a warning naming its path. With `options.previous`, it
+ * replaces that router and takes over its targets' state (see
+ * {@link MakeOptions}).
  *
  * @example
  * import { Effect } from "effect"
@@ -673,30 +722,64 @@ const classifyExit = (exit: { readonly _tag: string; readonly cause?: unknown },
  * @since 0.1.0
  * @category constructors
  */
-export const make = (config: Config): Effect.Effect<Service, RouterConfigError, Scope.Scope> =>
+export const make = (config: Config, options?: MakeOptions): Effect.Effect<Service, RouterConfigError, Scope.Scope> =>
   Effect.gen(function* () {
     const problems = validate(config)
     if (problems.length > 0) return yield* Effect.fail(new RouterConfigError({ problems }))
     for (const { path, message } of warnings(config)) yield* Effect.logWarning(`router config: ${path}: ${message}`)
 
+    const legacy = options?.previous === undefined ? undefined : carryOver.legacies.get(options.previous)
+    const keepList = options?.keep === undefined ? undefined : new Set(options.keep)
+    /** The previous router's target of this name, when this one takes it over. */
+    const inherited = (name: string, target: TargetConfig): carryOver.Built | undefined => {
+      const old = legacy?.targets.get(name)
+      if (old === undefined) return undefined
+      const same = keepList === undefined
+        ? old.target.info.provider === target.model.info.provider && old.target.info.model === target.model.info.model
+        : keepList.has(name)
+      return same ? old : undefined
+    }
+
     const targets = new Map<string, engine.Target>()
+    const built = new Map<string, carryOver.Built>()
+    const kept = new Set<string>()
     for (const [name, target] of Object.entries(config.targets)) {
       const policy = Policy.resolve(config.policy, target.policy)
-      targets.set(name, {
+      const old = inherited(name, target)
+      if (old !== undefined) kept.add(name)
+      const breakerOptions = {
+        ...Policy.breakerOptions(policy.breaker),
+        name,
+        classify: (exit: Exit.Exit<unknown, unknown>) =>
+          classifyExit(exit, exit._tag === "Failure" ? firstFailure(exit.cause) : undefined)
+      }
+      const made: engine.Target = {
         name,
         model: target.model,
         info: target.model.info,
         weight: target.weight ?? 1,
         policy,
-        breaker: yield* CircuitBreaker.make({
-          ...Policy.breakerOptions(policy.breaker),
-          name,
-          classify: (exit) => classifyExit(exit, exit._tag === "Failure" ? firstFailure(exit.cause) : undefined)
-        }),
-        bulkhead: policy.bulkhead === false ? undefined : yield* Bulkhead.make(policy.bulkhead),
+        // a kept target keeps its breaker (its state, its windows); under a changed breaker policy, a new one in the old one's state
+        breaker: old === undefined
+          ? yield* CircuitBreaker.make(breakerOptions)
+          : carryOver.sameData(old.target.policy.breaker, policy.breaker)
+          ? old.target.breaker
+          : yield* CircuitBreaker.make({
+            ...breakerOptions,
+            store: yield* carryOver.startingFrom(carryOver.stateOf(yield* old.target.breaker.snapshot))
+          }),
+        bulkhead: old !== undefined && carryOver.sameData(old.target.policy.bulkhead, policy.bulkhead)
+          ? old.target.bulkhead
+          : policy.bulkhead === false
+          ? undefined
+          : yield* Bulkhead.make(policy.bulkhead),
         // named after the target: one budget per target, shared across instances under a RetryBudget.CurrentStore
-        budget: yield* RetryBudget.make({ ...policy.budget, name }),
-        limiter: target.rpm === undefined && target.tpm === undefined
+        budget: old !== undefined && carryOver.sameData(old.target.policy.budget, policy.budget)
+          ? old.target.budget
+          : yield* RetryBudget.make({ ...policy.budget, name }),
+        limiter: old !== undefined && old.rpm === target.rpm && old.tpm === target.tpm
+          ? old.target.limiter
+          : target.rpm === undefined && target.tpm === undefined
           ? undefined
           : yield* RateLimit.make({
             name,
@@ -706,7 +789,9 @@ export const make = (config: Config): Effect.Effect<Service, RouterConfigError, 
         slowCallMillis: policy.breaker.slowCallRate === undefined || policy.breaker.slowCallRate === false
           ? undefined
           : Duration.toMillis(Duration.decode(policy.breaker.slowCallRate.slowCall))
-      })
+      }
+      targets.set(name, made)
+      built.set(name, { target: made, rpm: target.rpm, tpm: target.tpm })
     }
 
     const chains = new Map<string, engine.Chain>()
@@ -741,8 +826,7 @@ export const make = (config: Config): Effect.Effect<Service, RouterConfigError, 
     const defaultChain = config.defaultChain ?? (has(config.chains, "default") ? "default" : Object.keys(config.chains)[0]!)
     const shared: engine.Shared = {
       chains,
-      // named, so SharedState shares its samples across instances
-      health: yield* Health.make<string>({ name: "targets", ...config.health }),
+      health: yield* healthFor(config, legacy, kept),
       cache: config.cache === false ? undefined : yield* DegradedCache.make(config.cache ?? {}),
       events: yield* PubSub.sliding<RouterEvent>(4_096),
       audience: { subscribers: 0, open: true },
@@ -809,7 +893,7 @@ export const make = (config: Config): Effect.Effect<Service, RouterConfigError, 
       }))
     )
 
-    return {
+    const service = {
       complete,
       stream,
       languageModel,
@@ -839,8 +923,108 @@ export const make = (config: Config): Effect.Effect<Service, RouterConfigError, 
       targets: [...targets.keys()],
       breaker: (name) => targets.get(name)?.breaker
     } satisfies Service
+    carryOver.legacies.set(service, { targets: built, health: shared.health, healthOptions: config.health, requestIds: shared.requestIds })
+    return service
   })
 
+/**
+ * The health windows of a router: its predecessor's when both use the same
+ * `health` options (the targets it did not keep under their names in new
+ * windows of their own, local to this instance), else new ones.
+ */
+const healthFor = (
+  config: Config,
+  legacy: carryOver.Legacy | undefined,
+  kept: ReadonlySet<string>
+): Effect.Effect<Health.HealthTracker<string>> =>
+  Effect.gen(function* () {
+    if (legacy === undefined || !carryOver.sameData(legacy.healthOptions, config.health)) {
+      // named, so SharedState shares its samples across instances
+      return yield* Health.make<string>({ name: "targets", ...config.health })
+    }
+    // a target not kept whose name the old windows know (changed, or removed once and now back) starts fresh
+    const seen = yield* legacy.health.snapshotAll
+    const fresh = new Set(Object.keys(config.targets).filter((name) => seen.has(name) && !kept.has(name)))
+    return fresh.size === 0
+      ? legacy.health
+      : carryOver.splitHealth(legacy.health, yield* Health.make<string>({ ...config.health }), fresh)
+  })
+
+
+/**
+ * A router that serves through another, which can be replaced while it
+ * serves: what a config reload switches. See {@link swappable}.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { Router } from "effect-llm-failover/router"
+ *
+ * declare const swappable: Router.Swappable
+ * declare const config: Router.Config
+ * // build the next router in a scope of its own, switch, then close the old one's once its requests are done
+ * const reload = Effect.gen(function* () {
+ *   const next = yield* Router.make(config, { previous: swappable.current() })
+ *   const old = yield* swappable.swap(next)
+ *   yield* swappable.idle(old)
+ * })
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Swappable {
+  /**
+   * The router to serve through (to a gateway, `Observability.attach`):
+   * each request runs, start to end, on the router current when it was
+   * made; `status`, `chains`, `targets` and `breaker` read the current one;
+   * `events` follows the one current when the stream starts; a `listen`er
+   * hears every router this one has held, the old ones' last requests too.
+   */
+  readonly router: Service
+  /** The router requests go to now. */
+  readonly current: () => Service
+  /**
+   * Sends every request made from now on to `next`, and returns the router
+   * it replaced. The listeners are added to `next` in the scope, which
+   * should be `next`'s own.
+   */
+  readonly swap: (next: Service) => Effect.Effect<Service, never, Scope.Scope>
+  /**
+   * Waits until a replaced router (made by {@link make}) has no request in
+   * flight, streams read to their end included: then its scope may close
+   * (closing it earlier interrupts those requests). It counts the requests
+   * started and their `RequestFinished` events, so a request that ended
+   * without one (a defect) keeps it waiting: the old router then lives until
+   * the scope that holds it closes. Returns at once for a router of another
+   * making.
+   */
+  readonly idle: (router: Service) => Effect.Effect<void>
+}
+
+/**
+ * A {@link Swappable} router over `initial`, for as long as the scope
+ * (`initial`'s) lives. A request costs one property read more than on
+ * `initial` itself, no Effect step.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { Chat } from "effect-llm-failover/llm"
+ * import { Router } from "effect-llm-failover/router"
+ *
+ * declare const before: Router.Config
+ * declare const after: Router.Config
+ * const program = Effect.gen(function* () {
+ *   const swappable = yield* Router.swappable(yield* Router.make(before))
+ *   const serving = swappable.router
+ *   yield* serving.complete(Chat.prompt("Hello")) // on the first router
+ *   const next = yield* Router.make(after, { previous: swappable.current() })
+ *   yield* swappable.swap(next)
+ *   yield* serving.complete(Chat.prompt("Hello")) // on the second, open breakers still open
+ * }).pipe(Effect.scoped)
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const swappable = (initial: Service): Effect.Effect<Swappable, never, Scope.Scope> => swap.make(initial)
 
 /**
  * A layer providing both the `Router` and, over its default chain (or the

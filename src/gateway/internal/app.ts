@@ -50,6 +50,8 @@ import * as Wire from "./wire.js"
 export interface Settings {
   readonly router: Router.Service
   readonly keys: ReadonlyArray<Redacted.Redacted> | undefined
+  /** Where the keys are read from when they can change while serving (`keys` is then its first keys). */
+  readonly keyRing?: { readonly keys: ReadonlyArray<Redacted.Redacted> }
   readonly maxBodyBytes: number
   readonly bodyTimeout: Duration.Duration
   readonly maxConcurrent: number | undefined
@@ -239,12 +241,28 @@ export const makeServed = (settings: Settings, lifecycle: Lifecycle): Effect.Eff
 const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean) =>
   Effect.gen(function* () {
     const { router, requestTimeout: timeout } = settings
-    const authorize = Auth.make(settings.keys)
+    // keys that change while serving: the checker is made again once they do (a read per request to see)
+    const ring = settings.keyRing
+    let ringKeys = ring?.keys
+    let check = Auth.make(ringKeys ?? settings.keys)
+    const authorize = ring === undefined
+      ? check
+      : (authorization: string | undefined) => {
+        if (ring.keys !== ringKeys) check = Auth.make(ringKeys = ring.keys)
+        return check(authorization)
+      }
     const bulkhead =
       settings.maxConcurrent === undefined
         ? undefined
         : yield* Bulkhead.make({ maxConcurrent: settings.maxConcurrent, maxQueued: settings.maxQueued })
-    const names = new Set([...router.chains, ...router.targets])
+    // a swappable router's chains and targets change with a config reload: the names accepted follow them
+    let known = { chains: router.chains, targets: router.targets, names: new Set([...router.chains, ...router.targets]) }
+    const names = (): ReadonlySet<string> => {
+      if (known.chains !== router.chains || known.targets !== router.targets) {
+        known = { chains: router.chains, targets: router.targets, names: new Set([...router.chains, ...router.targets]) }
+      }
+      return known.names
+    }
     // the request bodies read at once, between them
     const uploads = new Body.Budget(settings.maxBufferedBytes ?? Number.POSITIVE_INFINITY)
     const startedAt = yield* unixSeconds
@@ -264,16 +282,15 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       created: startedAt,
       owned_by: router.chains.includes(id) ? "effect-llm-failover" : router.languageModel(id).info.provider
     })
-    const modelList = { object: "list", data: [...names].map(modelEntry) }
-
-    const listModels = Effect.as(requireKey, HttpServerResponse.unsafeJson(modelList))
+    const listModels = Effect.flatMap(requireKey, () =>
+      Effect.sync(() => HttpServerResponse.unsafeJson({ object: "list", data: [...names()].map(modelEntry) })))
 
     // The id is the rest of the path, percent-decoded by the router, so an
     // alias with a slash ("openai/gpt-4o") works sent raw or as "openai%2Fgpt-4o".
     const getModel = Effect.gen(function* () {
       yield* requireKey
       const id = (yield* HttpRouter.params)["*"] ?? ""
-      if (!names.has(id)) return yield* Effect.fail(Errors.modelNotFound(id))
+      if (!names().has(id)) return yield* Effect.fail(Errors.modelNotFound(id))
       return HttpServerResponse.unsafeJson(modelEntry(id))
     })
 
@@ -480,7 +497,7 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       if (lifecycle.draining) return yield* Effect.fail(Errors.shuttingDown())
       const decoded = yield* readRequest(wire, request)
       log.chain = Errors.printable(decoded.model, 100)
-      if (!names.has(decoded.model)) return yield* Effect.fail(Errors.modelNotFound(decoded.model))
+      if (!names().has(decoded.model)) return yield* Effect.fail(Errors.modelNotFound(decoded.model))
       yield* admit
       const deadline = timeout === undefined ? undefined : { at: start + Duration.toMillis(timeout), limit: timeout }
       return decoded.stream ? yield* streamed(wire, decoded, current, tenant, deadline) : yield* completed(wire, decoded, current, tenant)

@@ -1,0 +1,94 @@
+/**
+ * What a router hands the router that replaces it (`Router.make`'s
+ * `previous`): each kept target's breaker, retry budget, rate limiter and
+ * bulkhead, and the health windows, so a reload neither closes an open
+ * breaker nor forgets what it measured.
+ *
+ * @internal
+ */
+import { Effect } from "effect"
+import type { BreakerStore, State } from "../../resilience/BreakerStore.js"
+import { CurrentBreakerStore, memory } from "../../resilience/BreakerStore.js"
+import type * as CircuitBreaker from "../../resilience/CircuitBreaker.js"
+import * as Health from "../../resilience/Health.js"
+import type * as engine from "./engine.js"
+
+/** A target as built, with what it was built from. @internal */
+export interface Built {
+  readonly target: engine.Target
+  readonly rpm: number | undefined
+  readonly tpm: number | undefined
+}
+
+/** What a router leaves to its successor. @internal */
+export interface Legacy {
+  readonly targets: ReadonlyMap<string, Built>
+  readonly health: Health.HealthTracker<string>
+  readonly healthOptions: Health.HealthOptions | undefined
+  /** Its requests' ids so far: the last one given is how many it has started. */
+  readonly requestIds: { readonly last: number }
+}
+
+/** Every router `Router.make` built, by its service object: weak, so a router released is forgotten. @internal */
+export const legacies = new WeakMap<object, Legacy>()
+
+/**
+ * Whether two values hold the same data: primitives by value, arrays and
+ * objects key by key (a `Duration` too), functions by identity.
+ *
+ * @internal
+ */
+export const sameData = (a: unknown, b: unknown): boolean => {
+  if (Object.is(a, b)) return true
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false
+  if (Array.isArray(a) !== Array.isArray(b) || Object.getPrototypeOf(a) !== Object.getPrototypeOf(b)) return false
+  const keysA = Object.keys(a).filter((key) => (a as Record<string, unknown>)[key] !== undefined)
+  const keysB = Object.keys(b).filter((key) => (b as Record<string, unknown>)[key] !== undefined)
+  if (keysA.length !== keysB.length) return false
+  return keysA.every((key) => sameData((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]))
+}
+
+/** A breaker's state now, as a store's starting state (probes in flight stay the old breaker's). @internal */
+export const stateOf = (snapshot: CircuitBreaker.Snapshot): State => ({
+  status: snapshot.state,
+  generation: snapshot.generation,
+  openUntil: snapshot.openUntil ?? 0,
+  trips: snapshot.trips,
+  probes: 0,
+  probeSuccesses: 0
+})
+
+/**
+ * The store in context (or the memory store), but a breaker registering
+ * starts from `initial`: how a kept target whose breaker policy changed gets
+ * a new breaker in its old state.
+ *
+ * @internal
+ */
+export const startingFrom = (initial: State): Effect.Effect<BreakerStore> =>
+  Effect.map(Effect.serviceOption(CurrentBreakerStore), (store) => {
+    const inner = store._tag === "Some" ? store.value : memory
+    return { register: (registration) => inner.register({ ...registration, initial }) }
+  })
+
+/**
+ * One health tracker over two: the names in `fresh` (targets that changed,
+ * whose old figures must not count) are kept in `fresh`, every other in
+ * `kept`. A plain call per sample, no Effect step of its own.
+ *
+ * @internal
+ */
+export const splitHealth = (
+  kept: Health.HealthTracker<string>,
+  fresh: Health.HealthTracker<string>,
+  names: ReadonlySet<string>
+): Health.HealthTracker<string> => ({
+  [Health.TypeId]: Health.TypeId,
+  record: (key, sample) => (names.has(key) ? fresh : kept).record(key, sample),
+  snapshot: (key) => (names.has(key) ? fresh : kept).snapshot(key),
+  snapshotAll: Effect.zipWith(kept.snapshotAll, fresh.snapshotAll, (a, b) => {
+    const all = new Map([...a].filter(([key]) => !names.has(key)))
+    for (const [key, snapshot] of b) if (names.has(key)) all.set(key, snapshot)
+    return all
+  })
+})

@@ -1,0 +1,149 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Exit, Fiber, Scope, TestClock } from "effect"
+import { Chat } from "../src/llm/index.js"
+import type { RouterEvent } from "../src/router/Events.js"
+import * as Observability from "../src/observability/Observability.js"
+import * as Router from "../src/router/Router.js"
+import { settler, sim, succeeded } from "./support/virtual.js"
+
+const settle = settler("5 seconds")
+
+const tripping = { retry: { maxAttempts: 1 }, breaker: { consecutiveFailures: 2, openDuration: { base: "30 seconds" } } } as const
+
+/** A router whose primary ("sonnet") is down and tripped open, over a healthy "mini". */
+const trippedRouter = Effect.gen(function* () {
+  const primary = yield* sim("anthropic", { faults: [{ status: 500 }] })
+  const secondary = yield* sim("openai")
+  const config: Router.Config = {
+    targets: { sonnet: { model: primary }, mini: { model: secondary } },
+    chains: { default: ["sonnet", "mini"] },
+    policy: tripping
+  }
+  const router = yield* Router.make(config)
+  for (let i = 0; i < 2; i++) succeeded(yield* settle(router.complete(Chat.prompt(`q${i}`))))
+  expect((yield* router.breaker("sonnet")!.snapshot).state).toBe("open")
+  return { primary, secondary, config, router }
+})
+
+describe("Router.make with a previous router", () => {
+  it.scoped("a kept target's open breaker stays open, its health figures stay; a changed one starts fresh", () =>
+    Effect.gen(function* () {
+      const { config, primary, router } = yield* trippedRouter
+      const kept = yield* Router.make(config, { previous: router })
+      expect(kept.breaker("sonnet")).toBe(router.breaker("sonnet"))
+      expect((yield* kept.breaker("sonnet")!.snapshot).state).toBe("open")
+      const health = (yield* kept.status).find((t) => t.name === "sonnet")!.health
+      expect(health.calls).toBe(2)
+      // requests go straight to the fallback: no call to the dead primary
+      const { meta } = succeeded(yield* settle(kept.complete(Chat.prompt("after"))))
+      expect(meta.target).toBe("mini")
+      expect((yield* primary.stats).calls).toBe(2)
+
+      const changed = yield* Router.make(config, { previous: router, keep: ["mini"] })
+      expect((yield* changed.breaker("sonnet")!.snapshot).state).toBe("closed")
+      expect((yield* changed.status).find((t) => t.name === "sonnet")!.health.calls).toBe(0)
+      expect((yield* changed.status).find((t) => t.name === "mini")!.health.calls).toBeGreaterThan(0)
+    })
+  )
+
+  it.scoped("a kept target whose breaker policy changed gets a new breaker in the old one's state", () =>
+    Effect.gen(function* () {
+      const { config, router } = yield* trippedRouter
+      const old = yield* router.breaker("sonnet")!.snapshot
+      const next = yield* Router.make(
+        { ...config, policy: { ...tripping, breaker: { ...tripping.breaker, consecutiveFailures: 4 } } },
+        { previous: router }
+      )
+      expect(next.breaker("sonnet")).not.toBe(router.breaker("sonnet"))
+      const snapshot = yield* next.breaker("sonnet")!.snapshot
+      expect(snapshot).toMatchObject({ state: "open", openUntil: old.openUntil, trips: old.trips })
+    })
+  )
+
+  it.scoped("without keep, a target of the same name at another provider or model starts fresh", () =>
+    Effect.gen(function* () {
+      const { config, router } = yield* trippedRouter
+      const other = yield* sim("anthropic", { model: "another-model" })
+      const next = yield* Router.make({ ...config, targets: { ...config.targets, sonnet: { model: other } } }, { previous: router })
+      expect((yield* next.breaker("sonnet")!.snapshot).state).toBe("closed")
+      expect(next.breaker("mini")).toBe(router.breaker("mini"))
+    })
+  )
+})
+
+describe("Router.swappable", () => {
+  it.scoped("a request in flight finishes on the old router, new ones go to the new; idle waits for the old one's", () =>
+    Effect.gen(function* () {
+      const slow = yield* sim("slow", { latency: "10 seconds" })
+      const fast = yield* sim("fast")
+      const first = yield* Router.make({ targets: { a: { model: slow } }, chains: { default: ["a"] } })
+      const swappable = yield* Router.swappable(first)
+      const events: Array<RouterEvent> = []
+      yield* swappable.router.listen((event) => void events.push(event))
+
+      const inFlight = yield* Effect.fork(swappable.router.complete(Chat.prompt("long")))
+      yield* TestClock.adjust("1 second")
+      const scope = yield* Scope.make()
+      const second = yield* Router.make({ targets: { b: { model: fast } }, chains: { default: ["b"] } }, { previous: first }).pipe(
+        Scope.extend(scope)
+      )
+      const old = yield* swappable.swap(second).pipe(Scope.extend(scope))
+      expect(old).toBe(first)
+      expect(swappable.router.targets).toEqual(["b"])
+
+      const idle = yield* Effect.fork(swappable.idle(old))
+      const { meta } = succeeded(yield* settle(swappable.router.complete(Chat.prompt("short")), "1 second"))
+      expect(meta.target).toBe("b")
+      expect(idle.unsafePoll()).toBeNull()
+
+      yield* TestClock.adjust("10 seconds")
+      const exit = yield* Fiber.await(inFlight)
+      expect(Exit.isSuccess(exit) && exit.value.meta.target).toBe("a")
+      expect(Exit.isSuccess(yield* Fiber.await(idle))).toBe(true)
+      // the listener heard both routers
+      const finished = events.filter((e) => e._tag === "RequestFinished").map((e) => e.target)
+      expect(finished.sort()).toEqual(["a", "b"])
+      yield* Scope.close(scope, Exit.void)
+    })
+  )
+
+  it.scoped("idle returns at once for a router with nothing in flight", () =>
+    Effect.gen(function* () {
+      const first = yield* Router.make({ targets: { a: { model: yield* sim("a") } }, chains: { default: ["a"] } })
+      const swappable = yield* Router.swappable(first)
+      const second = yield* Router.make({ targets: { a: { model: yield* sim("a") } }, chains: { default: ["a"] } })
+      yield* swappable.swap(second)
+      yield* swappable.idle(first)
+      expect(swappable.current()).toBe(second)
+    })
+  )
+})
+
+describe("Observability over a swappable router", () => {
+  it.scoped("follows the new router: its targets labelled, its breakers' transitions counted, counters carried on", () =>
+    Effect.gen(function* () {
+      const first = yield* Router.make({ targets: { "obs-a": { model: yield* sim("obs-prov-a") } }, chains: { "obs-chain": ["obs-a"] } })
+      const swappable = yield* Router.swappable(first)
+      const observability = yield* Observability.attach(swappable.router)
+      succeeded(yield* settle(swappable.router.complete(Chat.prompt("one"), { chain: "obs-chain" })))
+
+      const second = yield* Router.make(
+        { targets: { "obs-a": { model: yield* sim("obs-prov-a") }, "obs-b": { model: yield* sim("obs-prov-b") } }, chains: { "obs-chain": ["obs-b"] } },
+        { previous: first }
+      )
+      yield* swappable.swap(second)
+      succeeded(yield* settle(swappable.router.complete(Chat.prompt("two"), { chain: "obs-chain" })))
+      yield* observability.flush
+      yield* second.breaker("obs-b")!.isolate
+      yield* observability.flush
+      const text = yield* observability.render
+      expect(text).toContain(`llm_requests_total{chain="obs-chain",outcome="success"} 2`)
+      expect(text).toContain(`llm_circuit_breaker_state{target="obs-b",provider="obs-prov-b",model="obs-prov-b-model"} 3`)
+      expect(text).toContain(`llm_circuit_breaker_transitions_total{target="obs-b",from="closed",to="isolated"} 1`)
+      const report = yield* observability.costReport()
+      expect(report.byModel.map((line) => `${line.provider}/${line.model}`).sort()).toEqual(["obs-prov-a/obs-prov-a-model", "obs-prov-b/obs-prov-b-model"])
+      const status = yield* observability.snapshot
+      expect(JSON.stringify(status)).toContain("obs-b")
+    })
+  )
+})
