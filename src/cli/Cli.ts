@@ -135,7 +135,8 @@ export const banner = (options: {
     `    .withResponse()`,
     `  console.log(response.headers.get("x-llm-provider"), data.choices[0].message.content)`,
     ``,
-    `The Responses API is served too, stateless: client.responses.create({ model: "${model}", input: "Say hello" }).`,
+    `The Responses API is served too, stateless: client.responses.create({ model: "${model}", input: "Say hello" }),`,
+    `and Anthropic's Messages API: new Anthropic({ baseURL: "${options.url}" }).messages.create(...) (Claude Code: ANTHROPIC_BASE_URL=${options.url} ANTHROPIC_MODEL=${model}).`,
     ``,
     ...(options.demo
       ? [
