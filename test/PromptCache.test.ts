@@ -190,6 +190,72 @@ describe("Claude's cache_control", () => {
   )
 })
 
+describe("a mark on a block Claude is not sent (whitespace only)", () => {
+  it("moves to the block before it in the same message", () => {
+    const body = claude({
+      messages: [{ role: "user", content: [{ type: "text", text: "A long document." }, { type: "text", text: "\n", cache: "1h" }] }]
+    })
+    expect(body.messages).toEqual([
+      { role: "user", content: [{ type: "text", text: "A long document.", cache_control: { type: "ephemeral", ttl: "1h" } }] }
+    ])
+  })
+
+  it("moves to the last block of the turn before, the system text or the tools", () => {
+    const turn = claude({
+      messages: [
+        { role: "user", content: "History." },
+        { role: "assistant", content: "  ", cache: "5m" },
+        { role: "user", content: "Now?" }
+      ]
+    })
+    expect(breakpoints(turn)).toEqual([{ type: "ephemeral" }])
+    expect((turn.messages as Array<{ content: Array<Json> }>)[0]!.content[0]).toEqual({ type: "text", text: "History.", cache_control: { type: "ephemeral" } })
+    const system = claude({ messages: [{ role: "system", content: "Manual." }, { role: "system", content: " ", cache: "1h" }, { role: "user", content: [{ type: "text", text: "\t", cache: "5m" }, { type: "text", text: "Q" }] }] })
+    // both marks end on the system text: the longer life kept
+    expect(system.system).toEqual([{ type: "text", text: "Manual.", cache_control: { type: "ephemeral", ttl: "1h" } }])
+    const tools = claude({ messages: [{ role: "user", content: " ", cache: "5m" }, { role: "user", content: "Q" }], tools: [tool("search")] })
+    expect(tools.tools).toMatchObject([{ name: "search", cache_control: { type: "ephemeral" } }])
+  })
+
+  it("is dropped when nothing comes before it", () => {
+    const body = claude({ messages: [{ role: "user", content: [{ type: "text", text: " ", cache: "5m" }, { type: "text", text: "Q" }] }] })
+    expect(breakpoints(body)).toEqual([])
+  })
+
+  it.prop(
+    "every mark on a message is sent, on the block it marks or the last one sent before it, within Claude's rules",
+    [
+      FastCheck.array(
+        FastCheck.record({
+          role: FastCheck.constantFrom("system" as const, "user" as const, "assistant" as const),
+          blank: FastCheck.boolean(),
+          cache: FastCheck.constantFrom(undefined, "5m" as const, "1h" as const)
+        }),
+        { minLength: 1, maxLength: 8 }
+      )
+    ],
+    ([turns]) => {
+      const messages = turns.map(({ blank, cache, role }, i): Chat.Message => ({
+        role,
+        content: blank ? " \n" : `turn ${i}`,
+        ...(cache === undefined ? {} : { cache })
+      }))
+      const body = claude({ messages: messages as [Chat.Message, ...Array<Chat.Message>], tools: [tool("first")] })
+      const ordered = [...turns.filter((t) => t.role === "system"), ...turns.filter((t) => t.role !== "system")]
+      // each marked message's breakpoint lands on the last text sent up to it (here the tool, at worst): one per distinct place
+      const places = new Set<string>()
+      let at = "tool"
+      for (const turn of ordered) {
+        if (!turn.blank) at = `turn:${turns.indexOf(turn)}`
+        if (turn.cache !== undefined) places.add(at)
+      }
+      expect(breakpoints(body).length).toBe(Math.min(places.size, AnthropicWire.maxCacheBreakpoints))
+      expect(JSON.stringify(body)).not.toMatch(/"text":"\s*","cache_control"/)
+    },
+    { fastCheck: { numRuns: 1000 } }
+  )
+})
+
 describe("other providers", () => {
   const marked: Chat.ChatRequest = {
     messages: [
