@@ -20,6 +20,8 @@ import * as OpenAiWire from "../src/providers/internal/openAiWire.js"
 import * as Router from "../src/router/Router.js"
 import * as MockServer from "../src/testing/MockServer.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
+import * as Gemini from "../src/providers/Gemini.js"
+import * as OpenAi from "../src/providers/OpenAi.js"
 
 type Json = Record<string, unknown>
 
@@ -338,6 +340,23 @@ describe("the gateway's chat route", () => {
 })
 
 layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("end to end", (it) => {
+  it.scoped("MockServer's cache counts that exceed the prompt read the same from every wire, capped at the prompt", () =>
+    Effect.gen(function* () {
+      const upstream = yield* MockServer.make({ reply: { text: "ok", usage: { inputTokens: 100, outputTokens: 5, cacheReadTokens: 90, cacheWriteTokens: 50 } } })
+      const key = Redacted.make("sk-test")
+      const models = [
+        yield* Anthropic.make({ model: "claude-sonnet-4-5", apiKey: key, baseUrl: upstream.baseUrls.anthropic }),
+        yield* OpenAi.make({ model: "gpt-4.1", apiKey: key, baseUrl: upstream.baseUrls.openai }),
+        yield* Gemini.make({ model: "gemini-2.5-flash", apiKey: key, baseUrl: upstream.baseUrls.gemini })
+      ]
+      for (const model of models) {
+        const { provider, usage } = yield* model.complete({ messages: [{ role: "user", content: "hi" }] })
+        expect(usage.inputTokens, provider).toBe(100)
+        expect(usage.cacheReadTokens, provider).toBe(90)
+      }
+    })
+  )
+
   it.scoped("the openai client's cache_control reaches Claude through the gateway", () =>
     Effect.gen(function* () {
       const upstream = yield* MockServer.make()
