@@ -258,6 +258,48 @@ describe("a mark on a block Claude is not sent (whitespace only)", () => {
   )
 })
 
+describe("any request Claude is sent", () => {
+  const mark = FastCheck.constantFrom(undefined, "5m" as const, "1h" as const)
+  const text = FastCheck.constantFrom("", " ", "\n\t", "word", "trailing  ")
+  const withMark = <A extends object>(a: A, cache: Chat.CacheBreakpoint | undefined) => (cache === undefined ? a : { ...a, cache })
+  const part: FastCheck.Arbitrary<Chat.ContentPart> = FastCheck.oneof(
+    FastCheck.tuple(text, mark).map(([t, cache]) => withMark({ type: "text" as const, text: t }, cache)),
+    mark.map((cache) => withMark({ type: "image" as const, url: "https://example.com/a.png" }, cache))
+  )
+  const message: FastCheck.Arbitrary<Chat.Message> = FastCheck.oneof(
+    FastCheck.tuple(text, mark).map(([t, cache]) => withMark({ role: "system" as const, content: t }, cache)),
+    FastCheck.tuple(FastCheck.oneof(text, FastCheck.array(part, { maxLength: 3 })), mark).map(([content, cache]) => withMark({ role: "user" as const, content }, cache)),
+    FastCheck.tuple(text, FastCheck.boolean(), mark).map(([t, call, cache]) =>
+      withMark({ role: "assistant" as const, content: t, ...(call ? { toolCalls: [{ id: "c", name: "f", arguments: "{}" }] } : {}) }, cache)
+    ),
+    FastCheck.tuple(text, mark).map(([t, cache]) => withMark({ role: "tool" as const, toolCallId: "c", content: t }, cache))
+  )
+
+  it.prop(
+    "holds at most 4 breakpoints, no 1h after a 5m, on blocks that take one, none on blank text",
+    [FastCheck.array(message, { minLength: 1, maxLength: 8 }), FastCheck.array(mark, { maxLength: 2 })],
+    ([messages, toolMarks]) => {
+      const body = claude({
+        messages: messages as [Chat.Message, ...Array<Chat.Message>],
+        ...(toolMarks.length > 0 ? { tools: toolMarks.map((cache, i) => tool(`t${i}`, cache)) } : {})
+      })
+      const blocks = (value: unknown): Array<Json> => (Array.isArray(value) ? (value as Array<Json>) : [])
+      const all = [...blocks(body.tools), ...blocks(body.system), ...blocks(body.messages).flatMap((m) => blocks(m.content))]
+      const marked = all.filter((block) => block.cache_control !== undefined)
+      expect(marked.length).toBeLessThanOrEqual(AnthropicWire.maxCacheBreakpoints)
+      expect(marked.map((block) => ((block.cache_control as Json).ttl === "1h" ? "1h" : "5m")).join(",")).toMatch(/^(1h,?)*(5m,?)*$/)
+      for (const block of marked) {
+        expect(block.type === undefined || ["text", "image", "tool_use", "tool_result"].includes(String(block.type))).toBe(true)
+        if (block.type === "text") expect(String(block.text)).toMatch(/\S/)
+      }
+      // a mark asked for is sent somewhere whenever something is sent before or at it
+      const asked = toolMarks.some((m) => m !== undefined) || messages.some((m) => m.cache !== undefined)
+      if (asked && toolMarks.length > 0) expect(marked.length).toBeGreaterThan(0)
+    },
+    { fastCheck: { numRuns: 1000 } }
+  )
+})
+
 describe("other providers", () => {
   const marked: Chat.ChatRequest = {
     messages: [
