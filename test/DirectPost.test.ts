@@ -124,6 +124,34 @@ describe("an adapter's calls sent straight on UndiciHttpClient's dispatcher", ()
       }
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer)))
 
+  // a base URL's param that a call sets itself (Gemini's alt=sse) is sent once, the call's: two would leave the upstream to pick one
+  it.live("a call's own query param replaces the base URL's of the same name, directly, through the pipeline and traced alike", () =>
+    Effect.gen(function* () {
+      const urls: Array<string> = []
+      const server = Http.createServer((request, response) => {
+        urls.push(request.url ?? "")
+        response.writeHead(404, { "content-type": "application/json" }).end("{}")
+      })
+      yield* Effect.acquireRelease(
+        Effect.promise(() => new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))),
+        () => Effect.promise(() => new Promise<void>((resolve) => server.close(() => resolve())))
+      )
+      const baseUrl = `http://127.0.0.1:${(server.address() as Net.AddressInfo).port}/v1beta?alt=json&key=gm-url-key`
+      const { tracer } = yield* recordingTracer
+      for (const transformClient of [undefined, (client: HttpClient.HttpClient) => client.pipe((c) => c)]) {
+        const gemini = yield* Gemini.make({ model: "gemini-2.5-flash", apiKey: Redacted.make("gm-secret"), baseUrl, transformClient })
+        yield* Effect.either(Stream.runDrain(gemini.stream(Chat.prompt("hello"))))
+        yield* Effect.either(Stream.runDrain(gemini.stream(Chat.prompt("hello")))).pipe(Effect.withTracer(tracer))
+        yield* Effect.either(gemini.complete(Chat.prompt("hello")))
+      }
+      expect(urls).toHaveLength(6)
+      for (const [i, url] of urls.entries()) {
+        const query = new URLSearchParams(url.slice(url.indexOf("?") + 1))
+        expect(query.getAll("key")).toEqual(["gm-url-key"])
+        expect(query.getAll("alt")).toEqual(i % 3 === 2 ? ["json"] : ["sse"])
+      }
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer)))
+
   // a key in the base URL's query (Azure's ?api-key=): sent on every path, shown on none
   it.live("a base URL's query reaches the server directly, through the pipeline and traced alike; the span shows its names only", () =>
     Effect.gen(function* () {

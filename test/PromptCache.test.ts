@@ -20,6 +20,8 @@ import * as OpenAiWire from "../src/providers/internal/openAiWire.js"
 import * as Router from "../src/router/Router.js"
 import * as MockServer from "../src/testing/MockServer.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
+import * as Gemini from "../src/providers/Gemini.js"
+import * as OpenAi from "../src/providers/OpenAi.js"
 
 type Json = Record<string, unknown>
 
@@ -190,6 +192,114 @@ describe("Claude's cache_control", () => {
   )
 })
 
+describe("a mark on a block Claude is not sent (whitespace only)", () => {
+  it("moves to the block before it in the same message", () => {
+    const body = claude({
+      messages: [{ role: "user", content: [{ type: "text", text: "A long document." }, { type: "text", text: "\n", cache: "1h" }] }]
+    })
+    expect(body.messages).toEqual([
+      { role: "user", content: [{ type: "text", text: "A long document.", cache_control: { type: "ephemeral", ttl: "1h" } }] }
+    ])
+  })
+
+  it("moves to the last block of the turn before, the system text or the tools", () => {
+    const turn = claude({
+      messages: [
+        { role: "user", content: "History." },
+        { role: "assistant", content: "  ", cache: "5m" },
+        { role: "user", content: "Now?" }
+      ]
+    })
+    expect(breakpoints(turn)).toEqual([{ type: "ephemeral" }])
+    expect((turn.messages as Array<{ content: Array<Json> }>)[0]!.content[0]).toEqual({ type: "text", text: "History.", cache_control: { type: "ephemeral" } })
+    const system = claude({ messages: [{ role: "system", content: "Manual." }, { role: "system", content: " ", cache: "1h" }, { role: "user", content: [{ type: "text", text: "\t", cache: "5m" }, { type: "text", text: "Q" }] }] })
+    // both marks end on the system text: the longer life kept
+    expect(system.system).toEqual([{ type: "text", text: "Manual.", cache_control: { type: "ephemeral", ttl: "1h" } }])
+    const tools = claude({ messages: [{ role: "user", content: " ", cache: "5m" }, { role: "user", content: "Q" }], tools: [tool("search")] })
+    expect(tools.tools).toMatchObject([{ name: "search", cache_control: { type: "ephemeral" } }])
+  })
+
+  it("is dropped when nothing comes before it", () => {
+    const body = claude({ messages: [{ role: "user", content: [{ type: "text", text: " ", cache: "5m" }, { type: "text", text: "Q" }] }] })
+    expect(breakpoints(body)).toEqual([])
+  })
+
+  it.prop(
+    "every mark on a message is sent, on the block it marks or the last one sent before it, within Claude's rules",
+    [
+      FastCheck.array(
+        FastCheck.record({
+          role: FastCheck.constantFrom("system" as const, "user" as const, "assistant" as const),
+          blank: FastCheck.boolean(),
+          cache: FastCheck.constantFrom(undefined, "5m" as const, "1h" as const)
+        }),
+        { minLength: 1, maxLength: 8 }
+      )
+    ],
+    ([turns]) => {
+      const messages = turns.map(({ blank, cache, role }, i): Chat.Message => ({
+        role,
+        content: blank ? " \n" : `turn ${i}`,
+        ...(cache === undefined ? {} : { cache })
+      }))
+      const body = claude({ messages: messages as [Chat.Message, ...Array<Chat.Message>], tools: [tool("first")] })
+      const ordered = [...turns.filter((t) => t.role === "system"), ...turns.filter((t) => t.role !== "system")]
+      // each marked message's breakpoint lands on the last text sent up to it (here the tool, at worst): one per distinct place
+      const places = new Set<string>()
+      let at = "tool"
+      for (const turn of ordered) {
+        if (!turn.blank) at = `turn:${turns.indexOf(turn)}`
+        if (turn.cache !== undefined) places.add(at)
+      }
+      expect(breakpoints(body).length).toBe(Math.min(places.size, AnthropicWire.maxCacheBreakpoints))
+      expect(JSON.stringify(body)).not.toMatch(/"text":"\s*","cache_control"/)
+    },
+    { fastCheck: { numRuns: 1000 } }
+  )
+})
+
+describe("any request Claude is sent", () => {
+  const mark = FastCheck.constantFrom(undefined, "5m" as const, "1h" as const)
+  const text = FastCheck.constantFrom("", " ", "\n\t", "word", "trailing  ")
+  const withMark = <A extends object>(a: A, cache: Chat.CacheBreakpoint | undefined) => (cache === undefined ? a : { ...a, cache })
+  const part: FastCheck.Arbitrary<Chat.ContentPart> = FastCheck.oneof(
+    FastCheck.tuple(text, mark).map(([t, cache]) => withMark({ type: "text" as const, text: t }, cache)),
+    mark.map((cache) => withMark({ type: "image" as const, url: "https://example.com/a.png" }, cache))
+  )
+  const message: FastCheck.Arbitrary<Chat.Message> = FastCheck.oneof(
+    FastCheck.tuple(text, mark).map(([t, cache]) => withMark({ role: "system" as const, content: t }, cache)),
+    FastCheck.tuple(FastCheck.oneof(text, FastCheck.array(part, { maxLength: 3 })), mark).map(([content, cache]) => withMark({ role: "user" as const, content }, cache)),
+    FastCheck.tuple(text, FastCheck.boolean(), mark).map(([t, call, cache]) =>
+      withMark({ role: "assistant" as const, content: t, ...(call ? { toolCalls: [{ id: "c", name: "f", arguments: "{}" }] } : {}) }, cache)
+    ),
+    FastCheck.tuple(text, mark).map(([t, cache]) => withMark({ role: "tool" as const, toolCallId: "c", content: t }, cache))
+  )
+
+  it.prop(
+    "holds at most 4 breakpoints, no 1h after a 5m, on blocks that take one, none on blank text",
+    [FastCheck.array(message, { minLength: 1, maxLength: 8 }), FastCheck.array(mark, { maxLength: 2 })],
+    ([messages, toolMarks]) => {
+      const body = claude({
+        messages: messages as [Chat.Message, ...Array<Chat.Message>],
+        ...(toolMarks.length > 0 ? { tools: toolMarks.map((cache, i) => tool(`t${i}`, cache)) } : {})
+      })
+      const blocks = (value: unknown): Array<Json> => (Array.isArray(value) ? (value as Array<Json>) : [])
+      const all = [...blocks(body.tools), ...blocks(body.system), ...blocks(body.messages).flatMap((m) => blocks(m.content))]
+      const marked = all.filter((block) => block.cache_control !== undefined)
+      expect(marked.length).toBeLessThanOrEqual(AnthropicWire.maxCacheBreakpoints)
+      expect(marked.map((block) => ((block.cache_control as Json).ttl === "1h" ? "1h" : "5m")).join(",")).toMatch(/^(1h,?)*(5m,?)*$/)
+      for (const block of marked) {
+        expect(block.type === undefined || ["text", "image", "tool_use", "tool_result"].includes(String(block.type))).toBe(true)
+        if (block.type === "text") expect(String(block.text)).toMatch(/\S/)
+      }
+      // a mark asked for is sent somewhere whenever something is sent before or at it
+      const asked = toolMarks.some((m) => m !== undefined) || messages.some((m) => m.cache !== undefined)
+      if (asked && toolMarks.length > 0) expect(marked.length).toBeGreaterThan(0)
+    },
+    { fastCheck: { numRuns: 1000 } }
+  )
+})
+
 describe("other providers", () => {
   const marked: Chat.ChatRequest = {
     messages: [
@@ -272,6 +382,23 @@ describe("the gateway's chat route", () => {
 })
 
 layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("end to end", (it) => {
+  it.scoped("MockServer's cache counts that exceed the prompt read the same from every wire, capped at the prompt", () =>
+    Effect.gen(function* () {
+      const upstream = yield* MockServer.make({ reply: { text: "ok", usage: { inputTokens: 100, outputTokens: 5, cacheReadTokens: 90, cacheWriteTokens: 50 } } })
+      const key = Redacted.make("sk-test")
+      const models = [
+        yield* Anthropic.make({ model: "claude-sonnet-4-5", apiKey: key, baseUrl: upstream.baseUrls.anthropic }),
+        yield* OpenAi.make({ model: "gpt-4.1", apiKey: key, baseUrl: upstream.baseUrls.openai }),
+        yield* Gemini.make({ model: "gemini-2.5-flash", apiKey: key, baseUrl: upstream.baseUrls.gemini })
+      ]
+      for (const model of models) {
+        const { provider, usage } = yield* model.complete({ messages: [{ role: "user", content: "hi" }] })
+        expect(usage.inputTokens, provider).toBe(100)
+        expect(usage.cacheReadTokens, provider).toBe(90)
+      }
+    })
+  )
+
   it.scoped("the openai client's cache_control reaches Claude through the gateway", () =>
     Effect.gen(function* () {
       const upstream = yield* MockServer.make()

@@ -10,7 +10,7 @@ import * as Headers from "@effect/platform/Headers"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { NodeHttpClient } from "@effect/platform-node"
-import { describe, expect, layer } from "@effect/vitest"
+import { describe, expect, it, layer } from "@effect/vitest"
 import {
   Cause,
   Context,
@@ -32,6 +32,7 @@ import * as Anthropic from "../src/providers/Anthropic.js"
 import * as Gemini from "../src/providers/Gemini.js"
 import { authHeaderNames } from "../src/providers/internal/http.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
+import * as Url from "../src/providers/internal/url.js"
 import * as MockServer from "../src/testing/MockServer.js"
 
 // Every secret holds "SECRET", so a test can also look for any part of one.
@@ -528,5 +529,22 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("provider secre
         expect(error.message).toContain("Invalid value for 'temperature': expected a number. [redacted]")
       })
     )
+  })
+})
+
+describe("a base URL's query values that may be keys", () => {
+  const scrubbed = (value: string) => Url.parseBaseUrl(`https://llm.example.com/v1?p=${encodeURIComponent(value)}`).secrets
+
+  it.each(["2024-10-21", "2024-10-21-preview", "2025-04-01-preview", "v1.2.3", "1.0.0", "v2.1.0-beta"])("a version or date %s is no key", (value) => {
+    expect(scrubbed(value)).toEqual([])
+  })
+
+  it.each([
+    "8472619305718264930", // a numeric token
+    "4111-1111-1111-1111", // digits in groups
+    "1-AbCdEfGhIjKlMnOpQrStUvWxYz", // a key after a digit
+    "2024-10-21-AbCdEfGhIjKlMnOpQrStUvWx" // a long key after a date
+  ])("a long value %s that only looks numeric is scrubbed", (value) => {
+    expect(scrubbed(value)).toEqual([value])
   })
 })

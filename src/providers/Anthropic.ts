@@ -9,8 +9,9 @@
  * together), and maps tool calls to `tool_use` / `tool_result` blocks.
  * A request's prompt-cache breakpoints (`Chat.CacheBreakpoint`) become
  * `cache_control` on the blocks they mark, fitted to Claude's rules (the
- * last 4 kept; a `"1h"` after a `"5m"` sent as `"5m"`), so a hint never
- * fails a request.
+ * last 4 kept; a `"1h"` after a `"5m"` sent as `"5m"`; one on text of
+ * whitespace alone, which is not sent, on the block before it), so a hint
+ * never fails a request.
  * Streams end on `message_stop`; one that ends before it fails with
  * `MalformedResponse`.
  * HTTP 529 and an in-stream `overloaded_error` are `Overloaded`; "prompt is

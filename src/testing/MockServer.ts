@@ -82,7 +82,8 @@ export interface Reply {
    * as each wire format counts them (OpenAI's `cached_tokens`, Anthropic's
    * `cache_read_input_tokens` and `cache_creation_input_tokens` beside the
    * rest of the prompt, Gemini's `cachedContentTokenCount`; OpenAI and
-   * Gemini report no writes).
+   * Gemini report no writes). Each is capped at what is left of the
+   * prompt (reads first), so every wire reports the same prompt.
    */
   readonly usage?:
     | {

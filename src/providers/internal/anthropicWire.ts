@@ -55,14 +55,40 @@ const cachedLast = (blocks: Array<Block>, cache: CacheBreakpoint | undefined): A
   return blocks
 }
 
-const userBlocks = (content: string | ReadonlyArray<ContentPart>): Array<Block> => {
-  if (typeof content === "string") return hasText(content) ? [{ type: "text", text: content }] : []
+/** The longer-lived of two breakpoints (either may be absent). */
+const longer = (a: CacheBreakpoint | undefined, b: CacheBreakpoint | undefined): CacheBreakpoint | undefined =>
+  a === "1h" || b === "1h" ? "1h" : (a ?? b)
+
+/**
+ * A breakpoint whose block is not sent (text of whitespace alone, see
+ * `hasText`) put on `target`, the block sent just before it: the prefix it
+ * marks is the same, less the whitespace. A target already marked keeps the
+ * longer life of the two. Without a target (nothing is sent before it) the
+ * breakpoint is returned, for the caller to place further back.
+ */
+const carryMark = (target: Block | undefined, cache: CacheBreakpoint | undefined): CacheBreakpoint | undefined => {
+  if (cache === undefined || target === undefined) return cache
+  const had = target.cache_control as Block | undefined
+  if (had === undefined || (had["ttl"] === undefined && cache === "1h")) target.cache_control = cacheControl(cache)
+  return undefined
+}
+
+/** A turn's blocks, and the breakpoint of a block not sent that no block before it in the turn could take. */
+type Blocks = { readonly blocks: Array<Block>; readonly orphan: CacheBreakpoint | undefined }
+
+const userBlocks = (content: string | ReadonlyArray<ContentPart>, cache: CacheBreakpoint | undefined): Blocks => {
+  if (typeof content === "string") {
+    return hasText(content) ? { blocks: [cached({ type: "text", text: content }, cache)], orphan: undefined } : { blocks: [], orphan: cache }
+  }
   const blocks: Array<Block> = []
+  let orphan: CacheBreakpoint | undefined
   for (const part of content) {
     if (part.type !== "text") blocks.push(cached(imageBlock(part.url), part.cache))
     else if (hasText(part.text)) blocks.push(cached({ type: "text", text: part.text }, part.cache))
+    else orphan = longer(orphan, carryMark(blocks.at(-1), part.cache))
   }
-  return blocks
+  // the message's own breakpoint marks its last block, or, none sent, goes before it
+  return blocks.length > 0 ? { blocks: cachedLast(blocks, cache), orphan } : { blocks, orphan: longer(orphan, cache) }
 }
 
 /**
@@ -80,29 +106,35 @@ export const argumentsObject = (text: string): Record<string, unknown> => {
   }
 }
 
-const toWire = (message: Exclude<Message, { role: "system" }>): WireMessage => {
+/** A message as Claude's turn, and the breakpoint of what it does not send that goes before it (see `carryMark`). */
+const toWire = (message: Exclude<Message, { role: "system" }>): { readonly turn: WireMessage; readonly orphan: CacheBreakpoint | undefined } => {
   switch (message.role) {
-    case "user":
-      return { role: "user", content: cachedLast(userBlocks(message.content), message.cache) }
+    case "user": {
+      const { blocks, orphan } = userBlocks(message.content, message.cache)
+      return { turn: { role: "user", content: blocks }, orphan }
+    }
     case "assistant": {
       const blocks: Array<Block> = message.content && hasText(message.content) ? [{ type: "text", text: message.content }] : []
       for (const call of message.toolCalls ?? []) {
         blocks.push({ type: "tool_use", id: call.id, name: call.name, input: argumentsObject(call.arguments) })
       }
-      return { role: "assistant", content: cachedLast(blocks, message.cache) }
+      return { turn: { role: "assistant", content: cachedLast(blocks, message.cache) }, orphan: blocks.length > 0 ? undefined : message.cache }
     }
     case "tool":
       // a result's content is optional: an empty one goes without it, not as an empty text
       return {
-        role: "user",
-        content: [
-          cached(
-            hasText(message.content)
-              ? { type: "tool_result", tool_use_id: message.toolCallId, content: message.content }
-              : { type: "tool_result", tool_use_id: message.toolCallId },
-            message.cache
-          )
-        ]
+        turn: {
+          role: "user",
+          content: [
+            cached(
+              hasText(message.content)
+                ? { type: "tool_result", tool_use_id: message.toolCallId, content: message.content }
+                : { type: "tool_result", tool_use_id: message.toolCallId },
+              message.cache
+            )
+          ]
+        },
+        orphan: undefined
       }
   }
 }
@@ -434,7 +466,8 @@ const withoutRootCombinators = (root: Record<string, unknown>): Record<string, u
  * alone, which OpenAI answers) sends its system text as the one user turn,
  * Claude needing one; one that opens on the assistant's turn, or has no
  * text at all, gets `openingTurn` before it, and one that ends on it (the start of Claude's
- * answer) loses the trailing whitespace Claude refuses there.
+ * answer) loses the trailing whitespace Claude refuses there. A cache
+ * breakpoint on text that is not sent marks the block sent before it.
  *
  * @internal
  */
@@ -444,15 +477,32 @@ export const encodeRequest = (
   defaultMaxTokens: number,
   stream: boolean
 ): Record<string, unknown> => {
+  const tools = request.tools?.map((tool) =>
+    cached({
+      name: tool.name,
+      ...(tool.description !== undefined ? { description: tool.description } : {}),
+      input_schema: inputSchema(tool.parameters)
+    }, tool.cache)
+  ) ?? []
   const system: Array<string> = []
   const systemBlocks: Array<Block> = []
   const turns: Array<WireMessage> = []
+  // the last block sent so far in the prompt's order (tools, system, messages): a breakpoint on what is not
+  // sent goes there (see `carryMark`), or nowhere when nothing comes before it
+  let sent: Block | undefined = tools.at(-1)
   for (const message of request.messages) {
-    if (message.role !== "system") turns.push(toWire(message))
-    else if (hasText(message.content)) {
+    if (message.role !== "system") continue
+    if (hasText(message.content)) {
       system.push(message.content)
-      systemBlocks.push(cached({ type: "text", text: message.content }, message.cache))
-    }
+      systemBlocks.push((sent = cached({ type: "text", text: message.content }, message.cache)))
+    } else carryMark(sent, message.cache)
+  }
+  for (const message of request.messages) {
+    if (message.role === "system") continue
+    const { orphan, turn } = toWire(message)
+    carryMark(sent, orphan)
+    turns.push(turn)
+    sent = turn.content.at(-1) ?? sent
   }
   // system text is sent as one string, or as its blocks when one of them is a cache breakpoint
   const systemCached = systemBlocks.some((block) => block.cache_control !== undefined)
@@ -473,13 +523,6 @@ export const encodeRequest = (
   // Claude refuses a request without a turn (400 "at least one message is required"); OpenAI answers system
   // messages alone by following them, as Claude follows the same text as the request itself
   const alone = merged.length === 0 && instructions !== undefined
-  const tools = request.tools?.map((tool) =>
-    cached({
-      name: tool.name,
-      ...(tool.description !== undefined ? { description: tool.description } : {}),
-      input_schema: inputSchema(tool.parameters)
-    }, tool.cache)
-  ) ?? []
   fitCacheBreakpoints([...tools, ...systemBlocks, ...merged.flatMap((turn) => turn.content)])
   const systemText = systemCached ? systemBlocks : instructions
   const body: Record<string, unknown> = {

@@ -228,11 +228,22 @@ export const makeEndpoint = (options: EndpointOptions): Effect.Effect<Endpoint, 
     }
   })
 
-/** A request with the base URL's query params before its own (`setUrlParams` keeps the given ones, then the rest). */
+/**
+ * The base URL's query params before a call's own, less those the call sets
+ * itself (Gemini's `alt=sse` over a base URL's `alt=json`): the call's param
+ * is sent, once, where two would leave the upstream to pick one.
+ */
+const baseThenOwn = (base: UrlParams.UrlParams, own: UrlParams.UrlParams): UrlParams.UrlParams => {
+  if (own.length === 0) return base
+  const set = new Set(own.map(([name]) => name))
+  return [...base.filter(([name]) => !set.has(name)), ...own]
+}
+
+/** A request with the base URL's query params before its own (see `baseThenOwn`). */
 const withBaseParams =
   (params: UrlParams.UrlParams) =>
   (request: HttpClientRequest.HttpClientRequest): HttpClientRequest.HttpClientRequest =>
-    params.length === 0 ? request : HttpClientRequest.setUrlParams(request, [...params, ...request.urlParams])
+    params.length === 0 ? request : HttpClientRequest.setUrlParams(request, baseThenOwn(params, request.urlParams))
 
 const directOf = (
   base: HttpClient.HttpClient,
@@ -328,7 +339,7 @@ const directPost = (direct: Direct, post: Post): Undici.DirectPost | undefined =
   let url = direct.urls.get(key)
   if (url === undefined) {
     // made as the client makes it (`prependUrl`, then `UrlParams.makeUrl`)
-    const params = [...direct.params, ...UrlParams.fromInput(urlParams ?? [])]
+    const params = baseThenOwn(direct.params, UrlParams.fromInput(urlParams ?? []))
     const made = UrlParams.makeUrl(direct.prefix + path, params, Option.none())
     // not a URL: the client's pipeline fails the call with its `InvalidUrl` error
     if (made._tag === "Left") return undefined

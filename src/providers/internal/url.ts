@@ -30,8 +30,13 @@ const credentialParam = /auth|key|token|secret|password|credential|sig|code/i
 /** The shortest value of a param without a credential's name that is scrubbed (as for a header). */
 const minScrubbedLength = 8
 
-/** A version or a date (Azure's `api-version=2024-10-21-preview`, `v=1.2`): no key, and an upstream message may name it. */
-const versionLike = /^v?\d+(?:[.-]\d+)*(?:-[a-z]+)?$/i
+/**
+ * A version or a date (Azure's `api-version=2024-10-21-preview`, `v=1.2.3`):
+ * no key, and an upstream message may name it. Short groups of digits and a
+ * short word after them only: a long number, digits in groups of a card's
+ * or a key's length, or a long word after them may be a key.
+ */
+const versionLike = /^(?:v?\d{1,4}(?:\.\d{1,4}){0,3}|\d{4}-\d{2}-\d{2})(?:-[a-z]{1,12})?$/i
 
 /** Whether a param's value may be a key: under a credential's name, or long enough and no version or date. */
 const mayBeKey = (name: string, value: string): boolean =>

@@ -32,14 +32,18 @@ export const resolveReply = (reply: Reply | undefined, index: number): ResolvedR
     name: call.name,
     arguments: typeof call.arguments === "string" ? call.arguments : JSON.stringify(call.arguments ?? {})
   }))
+  const inputTokens = reply?.usage?.inputTokens ?? 10
+  // parts of the prompt, capped at it: each wire then reports the same prompt (Anthropic's counts add up to it)
+  const cacheReadTokens = Math.min(reply?.usage?.cacheReadTokens ?? 0, inputTokens)
+  const cacheWriteTokens = Math.min(reply?.usage?.cacheWriteTokens ?? 0, inputTokens - cacheReadTokens)
   return {
     text,
     tokens,
     toolCalls,
-    inputTokens: reply?.usage?.inputTokens ?? 10,
+    inputTokens,
     outputTokens: reply?.usage?.outputTokens ?? Math.max(1, tokens.length + toolCalls.length),
-    cacheReadTokens: reply?.usage?.cacheReadTokens ?? 0,
-    cacheWriteTokens: reply?.usage?.cacheWriteTokens ?? 0,
+    cacheReadTokens,
+    cacheWriteTokens,
     finishReason: reply?.finishReason ?? (toolCalls.length > 0 ? "tool_calls" : "stop")
   }
 }
