@@ -519,6 +519,27 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: Anthr
       })
     )
 
+    it.scoped("a prompt no target's window holds: 400 whose message says 'prompt is too long', as Claude Code looks for to compact its history", () =>
+      Effect.gen(function* () {
+        const { client, gateway, primary, secondary } = yield* setup({
+          primary: { faults: [MockServer.contextLengthExceeded] },
+          secondary: { faults: [MockServer.contextLengthExceeded] }
+        })
+        const error = yield* rejection(() => client.messages.create(ask))
+        expect(error).toBeInstanceOf(Anthropic.BadRequestError)
+        expect((error as InstanceType<typeof Anthropic.APIError>).type).toBe("invalid_request_error")
+        // Claude Code's check: the SDK error's message, lower-cased, includes "prompt is too long"
+        expect((error as Error).message.toLowerCase()).toContain("prompt is too long")
+        expect((error as InstanceType<typeof Anthropic.APIError>).apiMessage).toMatch(/^prompt is too long: /)
+        // the chat route keeps the gateway's own words
+        primary.enqueue(MockServer.contextLengthExceeded)
+        secondary.enqueue(MockServer.contextLengthExceeded)
+        const chat = yield* post(gateway, { model: "default", messages: ask.messages }, {}, "/v1/chat/completions")
+        expect(JSON.parse(chat.text)).toMatchObject({ error: { code: "context_length_exceeded" } })
+        expect(JSON.parse(chat.text).error.message).not.toContain("prompt is too long")
+      })
+    )
+
     const refused: ReadonlyArray<readonly [string, Record<string, unknown>, string]> = [
       ["no max_tokens", { max_tokens: undefined }, "max_tokens"],
       ["max_tokens of 0", { max_tokens: 0 }, "max_tokens"],

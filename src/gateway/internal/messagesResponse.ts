@@ -64,15 +64,25 @@ export const errorType = (status: number): string => {
 }
 
 /**
+ * The message of a failure as Anthropic words it where a client looks for
+ * its words: a prompt no target's window holds starts `prompt is too
+ * long: `, as Anthropic's does (Claude Code finds that phrase in an error's
+ * message to compact its history and retry; any other wording ends its turn).
+ */
+const anthropicMessage = (failure: Errors.Failure): string =>
+  failure.code === "context_length_exceeded" ? `prompt is too long: ${failure.message}` : failure.message
+
+/**
  * Anthropic's error JSON of a gateway failure: its type by status, the
- * gateway's message (which names the field at fault), and its extra fields
- * (an exhausted chain's `attempts`).
+ * gateway's message (which names the field at fault; a prompt too long for
+ * every target's window in Anthropic's words: see `anthropicMessage`), and
+ * its extra fields (an exhausted chain's `attempts`).
  *
  * @internal
  */
 export const errorJson = (failure: Errors.Failure) => ({
   type: "error",
-  error: { type: errorType(failure.status), message: failure.message, ...failure.details }
+  error: { type: errorType(failure.status), message: anthropicMessage(failure), ...failure.details }
 })
 
 /**
