@@ -544,7 +544,8 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: Anthr
       ["no max_tokens", { max_tokens: undefined }, "max_tokens"],
       ["max_tokens of 0", { max_tokens: 0 }, "max_tokens"],
       ["no messages", { messages: undefined }, "messages"],
-      ["a system role among messages", { messages: [{ role: "system", content: "x" }] }, "messages[0].role"],
+      ["a tool role among messages", { messages: [{ role: "tool", content: "x" }] }, "messages[0].role"],
+      ["an image in a system message", { messages: [{ role: "system", content: [{ type: "image", source: { type: "url", url: "https://example.com/a.png" } }] }] }, "messages[0].content[0].type"],
       ["a server tool", { tools: [{ type: "web_search_20250305", name: "web_search" }] }, "tools[0].type"],
       ["a computer tool", { tools: [weatherTool, { type: "computer_20250124", name: "computer", display_width_px: 1024, display_height_px: 768 }] }, "tools[1].type"],
       ["a tool without input_schema", { tools: [{ name: "clock" }] }, "tools[0].input_schema"],
@@ -608,6 +609,24 @@ describe("messagesRequest.decode", () => {
     ])
     expect(decoded({ stream: true }).stream).toBe(true)
     expect(decoded({ context_management: { edits: [] } }).request.messages).toHaveLength(1)
+  })
+
+  it("a system message among the messages (Anthropic's mid-conversation system message): a system message in its place, its text blocks joined", () => {
+    const messages = [
+      { role: "user", content: "Hi" },
+      { role: "system", content: [{ type: "text", text: "Answer in French." }, { type: "text", text: " Be brief.", cache_control: { type: "ephemeral" } }] },
+      { role: "assistant", content: "Bonjour." },
+      { role: "user", content: "Ça va ?" },
+      { role: "system", content: "Now in English." }
+    ]
+    expect(decoded({ system: "Be kind.", messages }).request.messages).toEqual([
+      { role: "system", content: "Be kind." },
+      { role: "user", content: "Hi" },
+      { role: "system", content: "Answer in French. Be brief.", cache: "5m" },
+      { role: "assistant", content: "Bonjour." },
+      { role: "user", content: "Ça va ?" },
+      { role: "system", content: "Now in English." }
+    ])
   })
 
   it("a tool result's images, which a tool message cannot carry, go in the user message after the turn's tool messages", () => {
