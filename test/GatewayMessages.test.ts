@@ -137,6 +137,8 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: Anthr
         expect(response.headers.get("x-llm-provider")).toBe("openai")
         expect(response.headers.get("x-llm-fallbacks")).toBe("0")
         expect(response.headers.get("x-request-id")).toMatch(/^req_/)
+        // the id as Anthropic's SDK reads it (`request-id`): a message's `_request_id`, an error's `requestID`
+        expect((data as { _request_id?: string | null })._request_id).toBe(response.headers.get("x-request-id"))
         expect(primary.requests()[0]?.body).toMatchObject({
           messages: [
             { role: "system", content: "Be brief. Be kind." },
@@ -512,6 +514,12 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: Anthr
         const other = yield* post(gateway, ask, {}, "/v1/messages/batches")
         expect([other.status, JSON.parse(other.text)]).toEqual([404, { type: "error", error: { type: "not_found_error", message: expect.any(String) } }])
         expect(other.headers.get("x-request-id")).toMatch(/^req_/)
+        expect(other.headers.get("request-id")).toBe(other.headers.get("x-request-id"))
+        expect((unknown as InstanceType<typeof Anthropic.APIError>).requestID).toMatch(/^req_/)
+        expect((unknown as Error).message).toContain(`request_id: ${(unknown as InstanceType<typeof Anthropic.APIError>).requestID}`)
+        // the chat route's answers keep OpenAI's header alone
+        const chatAnswer = yield* post(gateway, { model: "nope", messages: ask.messages }, {}, "/v1/chat/completions")
+        expect(chatAnswer.headers.get("request-id")).toBeNull()
         // the chat route keeps OpenAI's
         const chat = yield* post(gateway, { model: "nope", messages: ask.messages }, {}, "/v1/chat/completions")
         expect(JSON.parse(chat.text)).toMatchObject({ error: { code: "model_not_found", param: "model" } })
