@@ -13,7 +13,7 @@ import { MessageStream } from "@anthropic-ai/sdk/lib/MessageStream"
 import type { ContentBlock, Message, MessageCreateParamsNonStreaming, RawMessageStreamEvent } from "@anthropic-ai/sdk/resources/messages"
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it, layer } from "@effect/vitest"
-import { Duration, Effect, Either, FastCheck, Redacted } from "effect"
+import { Duration, Effect, Either, FastCheck, Logger, Redacted } from "effect"
 import * as Errors from "../src/gateway/internal/errors.js"
 import * as MessagesRequest from "../src/gateway/internal/messagesRequest.js"
 import { errorJson, MessageEncoder, stopReason } from "../src/gateway/internal/messagesResponse.js"
@@ -36,6 +36,9 @@ interface SetupOptions {
   readonly apiKey?: string
 }
 
+/** The gateway's log lines (one a request) kept out of the test's output, as the other gateway tests keep them. */
+const quiet = Effect.provide(Logger.replace(Logger.defaultLogger, Logger.make(() => undefined)))
+
 /** Two upstreams (OpenAI's wire format, then Gemini's), a router with the chain `default` = [primary, secondary], and the gateway over it. */
 const setup = (options: SetupOptions = {}) =>
   Effect.gen(function* () {
@@ -48,7 +51,7 @@ const setup = (options: SetupOptions = {}) =>
       chains: { default: ["primary", "secondary"] },
       policy: { retry: { maxAttempts: 1 } }
     })
-    const gateway = yield* Gateway.make({ router, port: 0, ...options.gateway })
+    const gateway = yield* Gateway.make({ router, port: 0, ...options.gateway }).pipe(quiet)
     const client = new Anthropic({ baseURL: gateway.url, apiKey: options.apiKey ?? "unused", maxRetries: 0, timeout: 10_000 })
     return { primary, secondary, gateway, client }
   })
@@ -211,7 +214,7 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: Anthr
         const primary = yield* MockServer.make()
         const o4 = yield* OpenAi.make({ model: "o4-mini", apiKey: Redacted.make(upstreamKey), baseUrl: primary.baseUrls.openai })
         const router = yield* Router.make({ targets: { reasoner: { model: o4 } }, chains: { default: ["reasoner"] } })
-        const gateway = yield* Gateway.make({ router, port: 0 })
+        const gateway = yield* Gateway.make({ router, port: 0 }).pipe(quiet)
         const client = new Anthropic({ baseURL: gateway.url, apiKey: "unused", maxRetries: 0 })
         yield* promise(() => client.messages.create({ ...ask, thinking: { type: "enabled", budget_tokens: 8_000 } }))
         expect(primary.requests()[0]?.body).toMatchObject({ reasoning_effort: "medium" })
