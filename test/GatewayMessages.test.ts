@@ -134,6 +134,7 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: Anthr
           content: [{ type: "text", text: "About 11 metres a second." }],
           stop_reason: "end_turn",
           stop_sequence: null,
+          stop_details: null,
           usage: { input_tokens: 12, output_tokens: 6, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 }
         })
         expect(response.headers.get("x-llm-target")).toBe("primary")
@@ -246,8 +247,9 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: Anthr
         // the input's estimate first (erring high), the provider's count at the end
         const estimate = seen[0]?.type === "message_start" ? seen[0].message.usage.input_tokens : 0
         expect(estimate).toBeGreaterThanOrEqual(Math.ceil(prompt.length / 4))
+        expect(seen[0]).toMatchObject({ message: { stop_details: null } })
         expect(seen.at(-2)).toMatchObject({
-          delta: { stop_reason: "end_turn", stop_sequence: null },
+          delta: { stop_reason: "end_turn", stop_sequence: null, stop_details: null },
           usage: { input_tokens: 9, output_tokens: 5 }
         })
 
@@ -398,9 +400,13 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: Anthr
         const { client, primary } = yield* setup({ primary: { reply } })
         const data = yield* promise(() => client.messages.create({ ...ask, model: "primary" }))
         expect(data.stop_reason).toBe("refusal")
+        // Anthropic's details of a refusal: no provider behind a chain names a category
+        const details = { type: "refusal", category: null, explanation: null }
+        expect(data.stop_details).toEqual(details)
         expect(data.content).toEqual([{ type: "text", text: "partial text" }])
         const final = yield* promise(() => client.messages.stream({ ...ask, model: "primary" }).finalMessage())
         expect(final.stop_reason).toBe("refusal")
+        expect(final.stop_details).toEqual(details)
         expect(final.content).toEqual([{ type: "text", text: "partial text" }])
         expect(primary.count()).toBe(2)
       })

@@ -12,7 +12,8 @@
  * `end_turn`, `max_tokens`, `tool_use` (a call, whatever the provider's own
  * word: Gemini says `STOP`), `refusal` (a provider's stop on its content
  * policy); never `stop_sequence`, as no provider behind a chain says which
- * sequence, if any, it stopped on (`stop_sequence` is always `null`).
+ * sequence, if any, it stopped on (`stop_sequence` is always `null`);
+ * `stop_details` is a refusal's (no category named) or `null`.
  * `usage.input_tokens` is the prompt's tokens the cache neither served nor
  * stored, as Anthropic counts it, beside `cache_read_input_tokens` and
  * `cache_creation_input_tokens` (0 when the provider said nothing of them).
@@ -121,6 +122,15 @@ export const stopReason = (reason: FinishReason, hasToolCalls: boolean): string 
   }
 }
 
+/**
+ * Anthropic's `stop_details` for a `stop_reason`: a refusal's (its
+ * `category` and `explanation` `null`, as no provider behind a chain names
+ * one), else `null`.
+ *
+ * @internal
+ */
+export const stopDetails = (stop: string | null) => (stop === "refusal" ? { type: "refusal", category: null, explanation: null } : null)
+
 /** A tool call's arguments as `input`: the JSON object they hold, else `{}`. */
 const inputOf = (args: string): Record<string, unknown> => {
   try {
@@ -143,6 +153,7 @@ const messageJson = (id: string, model: string, content: ReadonlyArray<unknown>,
   content,
   stop_reason: stop,
   stop_sequence: null,
+  stop_details: stopDetails(stop),
   usage: usageJson(usage)
 })
 
@@ -289,7 +300,8 @@ export class MessageEncoder implements StreamEncoder {
   end(usage: Usage): string {
     let out = this.blocks === 0 ? this.open({ kind: "text", index: 0 }, textBlock("")) : ""
     out += this.close()
-    const delta = { stop_reason: stopReason(this.finish, this.calls.size > 0), stop_sequence: null }
+    const stop = stopReason(this.finish, this.calls.size > 0)
+    const delta = { stop_reason: stop, stop_sequence: null, stop_details: stopDetails(stop) }
     return out + this.event("message_delta", { delta, usage: usageJson(usage) }) + this.event("message_stop", {})
   }
 
