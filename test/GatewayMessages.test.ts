@@ -16,7 +16,7 @@ import { describe, expect, it, layer } from "@effect/vitest"
 import { Duration, Effect, Either, FastCheck, Logger, Redacted } from "effect"
 import * as Errors from "../src/gateway/internal/errors.js"
 import * as MessagesRequest from "../src/gateway/internal/messagesRequest.js"
-import { errorJson, MessageEncoder, stopReason } from "../src/gateway/internal/messagesResponse.js"
+import { errorJson, MessageEncoder, stopReason, usageJson } from "../src/gateway/internal/messagesResponse.js"
 import type { ChatChunk, FinishReason } from "../src/llm/Chat.js"
 import { ContentFiltered } from "../src/llm/ProviderError.js"
 import * as Tokens from "../src/llm/Tokens.js"
@@ -661,6 +661,25 @@ describe("messagesRequest.decode", () => {
       { role: "tool", toolCallId: "call_2", content: "done" },
       { role: "user", content: [{ type: "image", url: "https://example.com/sky.png" }, { type: "text", text: "Describe it." }] }
     ])
+  })
+})
+
+describe("Anthropic's usage", () => {
+  it("input without the cache's reads and writes, beside them; a reasoning model's thinking tokens as output_tokens_details", () => {
+    expect(usageJson({ inputTokens: 1_000, outputTokens: 300, cacheReadTokens: 600, cacheWriteTokens: 100, reasoningTokens: 250 })).toEqual({
+      input_tokens: 300,
+      cache_creation_input_tokens: 100,
+      cache_read_input_tokens: 600,
+      cache_creation: { ephemeral_5m_input_tokens: 100, ephemeral_1h_input_tokens: 0 },
+      output_tokens: 300,
+      output_tokens_details: { thinking_tokens: 250 }
+    })
+    expect(usageJson({ inputTokens: 10, outputTokens: 3 })).toEqual({
+      input_tokens: 10,
+      cache_creation_input_tokens: 0,
+      cache_read_input_tokens: 0,
+      output_tokens: 3
+    })
   })
 })
 

@@ -89,7 +89,8 @@ export const errorJson = (failure: Errors.Failure) => ({
 /**
  * Anthropic's `usage`: the input its cache neither served nor stored, the
  * cache's reads and writes (and the writes by lifetime when the provider
- * said), the output.
+ * said), the output (and its reasoning, `output_tokens_details.thinking_tokens`,
+ * when the provider said).
  *
  * @internal
  */
@@ -104,7 +105,8 @@ export const usageJson = (usage: Usage) => {
     ...(usage.cacheWriteTokens !== undefined
       ? { cache_creation: { ephemeral_5m_input_tokens: written - long, ephemeral_1h_input_tokens: long } }
       : {}),
-    output_tokens: usage.outputTokens
+    output_tokens: usage.outputTokens,
+    ...(usage.reasoningTokens !== undefined ? { output_tokens_details: { thinking_tokens: usage.reasoningTokens } } : {})
   }
 }
 
