@@ -619,6 +619,10 @@ describe("messagesRequest.decode", () => {
       responseFormat: { type: "json_schema", name: "output", schema }
     })
     expect(decoded({ thinking: { type: "adaptive" } }).request.reasoningEffort).toBeUndefined()
+    expect(decoded({ thinking: { type: "between_tools" } }).request.reasoningEffort).toBeUndefined()
+    // an unknown type's message lists every type taken
+    const deep = MessagesRequest.decode({ ...ask, thinking: { type: "deep" } })
+    expect(Either.isLeft(deep) && deep.left.message).toContain("'between_tools'")
     expect([1_024, 4_096, 16_384].map((budget) => decoded({ thinking: { type: "enabled", budget_tokens: budget } }).request.reasoningEffort)).toEqual([
       "low",
       "medium",

@@ -334,7 +334,7 @@ const thinkingEffort = (u: unknown): ReasoningEffort | undefined => {
     case "between_tools":
       return undefined
     default:
-      return invalid("thinking.type", "Invalid value for 'thinking.type': supported values are 'enabled', 'disabled' and 'adaptive'.")
+      return invalid("thinking.type", "Invalid value for 'thinking.type': supported values are 'enabled', 'disabled', 'adaptive' and 'between_tools'.")
   }
 }
 
