@@ -13,10 +13,10 @@ import { MessageStream } from "@anthropic-ai/sdk/lib/MessageStream"
 import type { ContentBlock, Message, MessageCreateParamsNonStreaming, RawMessageStreamEvent } from "@anthropic-ai/sdk/resources/messages"
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it, layer } from "@effect/vitest"
-import { Duration, Effect, Either, FastCheck, Redacted } from "effect"
+import { Duration, Effect, Either, FastCheck, Logger, Redacted } from "effect"
 import * as Errors from "../src/gateway/internal/errors.js"
 import * as MessagesRequest from "../src/gateway/internal/messagesRequest.js"
-import { errorJson, MessageEncoder, stopReason } from "../src/gateway/internal/messagesResponse.js"
+import { errorJson, MessageEncoder, stopReason, usageJson } from "../src/gateway/internal/messagesResponse.js"
 import type { ChatChunk, FinishReason } from "../src/llm/Chat.js"
 import { ContentFiltered } from "../src/llm/ProviderError.js"
 import * as Tokens from "../src/llm/Tokens.js"
@@ -36,6 +36,9 @@ interface SetupOptions {
   readonly apiKey?: string
 }
 
+/** The gateway's log lines (one a request) kept out of the test's output, as the other gateway tests keep them. */
+const quiet = Effect.provide(Logger.replace(Logger.defaultLogger, Logger.make(() => undefined)))
+
 /** Two upstreams (OpenAI's wire format, then Gemini's), a router with the chain `default` = [primary, secondary], and the gateway over it. */
 const setup = (options: SetupOptions = {}) =>
   Effect.gen(function* () {
@@ -48,7 +51,7 @@ const setup = (options: SetupOptions = {}) =>
       chains: { default: ["primary", "secondary"] },
       policy: { retry: { maxAttempts: 1 } }
     })
-    const gateway = yield* Gateway.make({ router, port: 0, ...options.gateway })
+    const gateway = yield* Gateway.make({ router, port: 0, ...options.gateway }).pipe(quiet)
     const client = new Anthropic({ baseURL: gateway.url, apiKey: options.apiKey ?? "unused", maxRetries: 0, timeout: 10_000 })
     return { primary, secondary, gateway, client }
   })
@@ -131,12 +134,15 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: Anthr
           content: [{ type: "text", text: "About 11 metres a second." }],
           stop_reason: "end_turn",
           stop_sequence: null,
+          stop_details: null,
           usage: { input_tokens: 12, output_tokens: 6, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 }
         })
         expect(response.headers.get("x-llm-target")).toBe("primary")
         expect(response.headers.get("x-llm-provider")).toBe("openai")
         expect(response.headers.get("x-llm-fallbacks")).toBe("0")
         expect(response.headers.get("x-request-id")).toMatch(/^req_/)
+        // the id as Anthropic's SDK reads it (`request-id`): a message's `_request_id`, an error's `requestID`
+        expect((data as { _request_id?: string | null })._request_id).toBe(response.headers.get("x-request-id"))
         expect(primary.requests()[0]?.body).toMatchObject({
           messages: [
             { role: "system", content: "Be brief. Be kind." },
@@ -209,7 +215,7 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: Anthr
         const primary = yield* MockServer.make()
         const o4 = yield* OpenAi.make({ model: "o4-mini", apiKey: Redacted.make(upstreamKey), baseUrl: primary.baseUrls.openai })
         const router = yield* Router.make({ targets: { reasoner: { model: o4 } }, chains: { default: ["reasoner"] } })
-        const gateway = yield* Gateway.make({ router, port: 0 })
+        const gateway = yield* Gateway.make({ router, port: 0 }).pipe(quiet)
         const client = new Anthropic({ baseURL: gateway.url, apiKey: "unused", maxRetries: 0 })
         yield* promise(() => client.messages.create({ ...ask, thinking: { type: "enabled", budget_tokens: 8_000 } }))
         expect(primary.requests()[0]?.body).toMatchObject({ reasoning_effort: "medium" })
@@ -241,8 +247,9 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: Anthr
         // the input's estimate first (erring high), the provider's count at the end
         const estimate = seen[0]?.type === "message_start" ? seen[0].message.usage.input_tokens : 0
         expect(estimate).toBeGreaterThanOrEqual(Math.ceil(prompt.length / 4))
+        expect(seen[0]).toMatchObject({ message: { stop_details: null } })
         expect(seen.at(-2)).toMatchObject({
-          delta: { stop_reason: "end_turn", stop_sequence: null },
+          delta: { stop_reason: "end_turn", stop_sequence: null, stop_details: null },
           usage: { input_tokens: 9, output_tokens: 5 }
         })
 
@@ -393,9 +400,13 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: Anthr
         const { client, primary } = yield* setup({ primary: { reply } })
         const data = yield* promise(() => client.messages.create({ ...ask, model: "primary" }))
         expect(data.stop_reason).toBe("refusal")
+        // Anthropic's details of a refusal: no provider behind a chain names a category
+        const details = { type: "refusal", category: null, explanation: null }
+        expect(data.stop_details).toEqual(details)
         expect(data.content).toEqual([{ type: "text", text: "partial text" }])
         const final = yield* promise(() => client.messages.stream({ ...ask, model: "primary" }).finalMessage())
         expect(final.stop_reason).toBe("refusal")
+        expect(final.stop_details).toEqual(details)
         expect(final.content).toEqual([{ type: "text", text: "partial text" }])
         expect(primary.count()).toBe(2)
       })
@@ -512,6 +523,12 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: Anthr
         const other = yield* post(gateway, ask, {}, "/v1/messages/batches")
         expect([other.status, JSON.parse(other.text)]).toEqual([404, { type: "error", error: { type: "not_found_error", message: expect.any(String) } }])
         expect(other.headers.get("x-request-id")).toMatch(/^req_/)
+        expect(other.headers.get("request-id")).toBe(other.headers.get("x-request-id"))
+        expect((unknown as InstanceType<typeof Anthropic.APIError>).requestID).toMatch(/^req_/)
+        expect((unknown as Error).message).toContain(`request_id: ${(unknown as InstanceType<typeof Anthropic.APIError>).requestID}`)
+        // the chat route's answers keep OpenAI's header alone
+        const chatAnswer = yield* post(gateway, { model: "nope", messages: ask.messages }, {}, "/v1/chat/completions")
+        expect(chatAnswer.headers.get("request-id")).toBeNull()
         // the chat route keeps OpenAI's
         const chat = yield* post(gateway, { model: "nope", messages: ask.messages }, {}, "/v1/chat/completions")
         expect(JSON.parse(chat.text)).toMatchObject({ error: { code: "model_not_found", param: "model" } })
@@ -519,11 +536,33 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: Anthr
       })
     )
 
+    it.scoped("a prompt no target's window holds: 400 whose message says 'prompt is too long', as Claude Code looks for to compact its history", () =>
+      Effect.gen(function* () {
+        const { client, gateway, primary, secondary } = yield* setup({
+          primary: { faults: [MockServer.contextLengthExceeded] },
+          secondary: { faults: [MockServer.contextLengthExceeded] }
+        })
+        const error = yield* rejection(() => client.messages.create(ask))
+        expect(error).toBeInstanceOf(Anthropic.BadRequestError)
+        expect((error as InstanceType<typeof Anthropic.APIError>).type).toBe("invalid_request_error")
+        // Claude Code's check: the SDK error's message, lower-cased, includes "prompt is too long"
+        expect((error as Error).message.toLowerCase()).toContain("prompt is too long")
+        expect((error as InstanceType<typeof Anthropic.APIError>).apiMessage).toMatch(/^prompt is too long: /)
+        // the chat route keeps the gateway's own words
+        primary.enqueue(MockServer.contextLengthExceeded)
+        secondary.enqueue(MockServer.contextLengthExceeded)
+        const chat = yield* post(gateway, { model: "default", messages: ask.messages }, {}, "/v1/chat/completions")
+        expect(JSON.parse(chat.text)).toMatchObject({ error: { code: "context_length_exceeded" } })
+        expect(JSON.parse(chat.text).error.message).not.toContain("prompt is too long")
+      })
+    )
+
     const refused: ReadonlyArray<readonly [string, Record<string, unknown>, string]> = [
       ["no max_tokens", { max_tokens: undefined }, "max_tokens"],
       ["max_tokens of 0", { max_tokens: 0 }, "max_tokens"],
       ["no messages", { messages: undefined }, "messages"],
-      ["a system role among messages", { messages: [{ role: "system", content: "x" }] }, "messages[0].role"],
+      ["a tool role among messages", { messages: [{ role: "tool", content: "x" }] }, "messages[0].role"],
+      ["an image in a system message", { messages: [{ role: "system", content: [{ type: "image", source: { type: "url", url: "https://example.com/a.png" } }] }] }, "messages[0].content[0].type"],
       ["a server tool", { tools: [{ type: "web_search_20250305", name: "web_search" }] }, "tools[0].type"],
       ["a computer tool", { tools: [weatherTool, { type: "computer_20250124", name: "computer", display_width_px: 1024, display_height_px: 768 }] }, "tools[1].type"],
       ["a tool without input_schema", { tools: [{ name: "clock" }] }, "tools[0].input_schema"],
@@ -580,6 +619,10 @@ describe("messagesRequest.decode", () => {
       responseFormat: { type: "json_schema", name: "output", schema }
     })
     expect(decoded({ thinking: { type: "adaptive" } }).request.reasoningEffort).toBeUndefined()
+    expect(decoded({ thinking: { type: "between_tools" } }).request.reasoningEffort).toBeUndefined()
+    // an unknown type's message lists every type taken
+    const deep = MessagesRequest.decode({ ...ask, thinking: { type: "deep" } })
+    expect(Either.isLeft(deep) && deep.left.message).toContain("'between_tools'")
     expect([1_024, 4_096, 16_384].map((budget) => decoded({ thinking: { type: "enabled", budget_tokens: budget } }).request.reasoningEffort)).toEqual([
       "low",
       "medium",
@@ -587,6 +630,24 @@ describe("messagesRequest.decode", () => {
     ])
     expect(decoded({ stream: true }).stream).toBe(true)
     expect(decoded({ context_management: { edits: [] } }).request.messages).toHaveLength(1)
+  })
+
+  it("a system message among the messages (Anthropic's mid-conversation system message): a system message in its place, its text blocks joined", () => {
+    const messages = [
+      { role: "user", content: "Hi" },
+      { role: "system", content: [{ type: "text", text: "Answer in French." }, { type: "text", text: " Be brief.", cache_control: { type: "ephemeral" } }] },
+      { role: "assistant", content: "Bonjour." },
+      { role: "user", content: "Ça va ?" },
+      { role: "system", content: "Now in English." }
+    ]
+    expect(decoded({ system: "Be kind.", messages }).request.messages).toEqual([
+      { role: "system", content: "Be kind." },
+      { role: "user", content: "Hi" },
+      { role: "system", content: "Answer in French. Be brief.", cache: "5m" },
+      { role: "assistant", content: "Bonjour." },
+      { role: "user", content: "Ça va ?" },
+      { role: "system", content: "Now in English." }
+    ])
   })
 
   it("a tool result's images, which a tool message cannot carry, go in the user message after the turn's tool messages", () => {
@@ -604,6 +665,25 @@ describe("messagesRequest.decode", () => {
       { role: "tool", toolCallId: "call_2", content: "done" },
       { role: "user", content: [{ type: "image", url: "https://example.com/sky.png" }, { type: "text", text: "Describe it." }] }
     ])
+  })
+})
+
+describe("Anthropic's usage", () => {
+  it("input without the cache's reads and writes, beside them; a reasoning model's thinking tokens as output_tokens_details", () => {
+    expect(usageJson({ inputTokens: 1_000, outputTokens: 300, cacheReadTokens: 600, cacheWriteTokens: 100, reasoningTokens: 250 })).toEqual({
+      input_tokens: 300,
+      cache_creation_input_tokens: 100,
+      cache_read_input_tokens: 600,
+      cache_creation: { ephemeral_5m_input_tokens: 100, ephemeral_1h_input_tokens: 0 },
+      output_tokens: 300,
+      output_tokens_details: { thinking_tokens: 250 }
+    })
+    expect(usageJson({ inputTokens: 10, outputTokens: 3 })).toEqual({
+      input_tokens: 10,
+      cache_creation_input_tokens: 0,
+      cache_read_input_tokens: 0,
+      output_tokens: 3
+    })
   })
 })
 

@@ -818,14 +818,14 @@ const withRequestLog = <R>(
     // CORS covers the API alone: a page of another origin reads no status page or metrics (they ask no key)
     const api = path.startsWith("/v1/")
     const preflight = hostAllowed && api ? preflightOf(guard, method, header) : undefined
-    const answered = yield* answer(
+    const answered = Wire.withRequestId(path, record.requestId, yield* answer(
       (hostAllowed ? preflight ?? app : Effect.fail(Errors.hostNotAllowed())).pipe(
         Effect.provideService(CurrentLog, record),
         Effect.catchTag("RouteNotFound", () => Effect.fail(unrouted(method, path)))
       ),
       record,
       Wire.errorsOf(path)
-    )
+    ))
     const shared = preflight === undefined && api ? withCors(guard, header("origin"), answered) : answered
     const identified = request.source instanceof Http.IncomingMessage ? closingUnread(request.source, shared) : shared
     const body = identified.body

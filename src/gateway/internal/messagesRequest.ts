@@ -6,7 +6,10 @@
  * Messages never quote a client's text back.
  *
  * `system` (a string or text blocks) becomes a system message; each of
- * `messages` (content a string or blocks) a message: `text` and `image`
+ * `messages` (content a string or blocks) a message: a `system` one
+ * (Anthropic's mid-conversation system message, text only) a system
+ * message in its place, which each provider's adapter sends as it can
+ * (OpenAI's in place; Claude's and Gemini's join their system text); `text` and `image`
  * blocks (a `base64` source as a `data:` URL, or a `url` source) the user's
  * content; an assistant's `text` its content and its `tool_use` blocks its
  * tool calls (`input` as JSON text); a user's `tool_result` blocks a tool
@@ -258,8 +261,13 @@ const messagesOf = (u: unknown): Array<Message> =>
         return userTurn(m["content"], `${p}.content`)
       case "assistant":
         return assistantTurn(m["content"], `${p}.content`)
+      case "system": {
+        // Anthropic's mid-conversation system message: a system message in its place (see the module's docs)
+        const { text, cache } = textOf(m["content"], `${p}.content`, "a system message")
+        return [{ role: "system", content: text, ...(cache !== undefined ? { cache } : {}) }]
+      }
       default:
-        return invalid(`${p}.role`, `Invalid value for '${p}.role': supported roles are 'user' and 'assistant' (the system prompt goes in 'system').`)
+        return invalid(`${p}.role`, `Invalid value for '${p}.role': supported roles are 'user', 'assistant' and 'system'.`)
     }
   })
 
@@ -326,7 +334,7 @@ const thinkingEffort = (u: unknown): ReasoningEffort | undefined => {
     case "between_tools":
       return undefined
     default:
-      return invalid("thinking.type", "Invalid value for 'thinking.type': supported values are 'enabled', 'disabled' and 'adaptive'.")
+      return invalid("thinking.type", "Invalid value for 'thinking.type': supported values are 'enabled', 'disabled', 'adaptive' and 'between_tools'.")
   }
 }
 

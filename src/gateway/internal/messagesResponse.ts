@@ -12,7 +12,8 @@
  * `end_turn`, `max_tokens`, `tool_use` (a call, whatever the provider's own
  * word: Gemini says `STOP`), `refusal` (a provider's stop on its content
  * policy); never `stop_sequence`, as no provider behind a chain says which
- * sequence, if any, it stopped on (`stop_sequence` is always `null`).
+ * sequence, if any, it stopped on (`stop_sequence` is always `null`);
+ * `stop_details` is a refusal's (no category named) or `null`.
  * `usage.input_tokens` is the prompt's tokens the cache neither served nor
  * stored, as Anthropic counts it, beside `cache_read_input_tokens` and
  * `cache_creation_input_tokens` (0 when the provider said nothing of them).
@@ -64,21 +65,32 @@ export const errorType = (status: number): string => {
 }
 
 /**
+ * The message of a failure as Anthropic words it where a client looks for
+ * its words: a prompt no target's window holds starts `prompt is too
+ * long: `, as Anthropic's does (Claude Code finds that phrase in an error's
+ * message to compact its history and retry; any other wording ends its turn).
+ */
+const anthropicMessage = (failure: Errors.Failure): string =>
+  failure.code === "context_length_exceeded" ? `prompt is too long: ${failure.message}` : failure.message
+
+/**
  * Anthropic's error JSON of a gateway failure: its type by status, the
- * gateway's message (which names the field at fault), and its extra fields
- * (an exhausted chain's `attempts`).
+ * gateway's message (which names the field at fault; a prompt too long for
+ * every target's window in Anthropic's words: see `anthropicMessage`), and
+ * its extra fields (an exhausted chain's `attempts`).
  *
  * @internal
  */
 export const errorJson = (failure: Errors.Failure) => ({
   type: "error",
-  error: { type: errorType(failure.status), message: failure.message, ...failure.details }
+  error: { type: errorType(failure.status), message: anthropicMessage(failure), ...failure.details }
 })
 
 /**
  * Anthropic's `usage`: the input its cache neither served nor stored, the
  * cache's reads and writes (and the writes by lifetime when the provider
- * said), the output.
+ * said), the output (and its reasoning, `output_tokens_details.thinking_tokens`,
+ * when the provider said).
  *
  * @internal
  */
@@ -93,7 +105,8 @@ export const usageJson = (usage: Usage) => {
     ...(usage.cacheWriteTokens !== undefined
       ? { cache_creation: { ephemeral_5m_input_tokens: written - long, ephemeral_1h_input_tokens: long } }
       : {}),
-    output_tokens: usage.outputTokens
+    output_tokens: usage.outputTokens,
+    ...(usage.reasoningTokens !== undefined ? { output_tokens_details: { thinking_tokens: usage.reasoningTokens } } : {})
   }
 }
 
@@ -110,6 +123,15 @@ export const stopReason = (reason: FinishReason, hasToolCalls: boolean): string 
       return hasToolCalls ? "tool_use" : "end_turn"
   }
 }
+
+/**
+ * Anthropic's `stop_details` for a `stop_reason`: a refusal's (its
+ * `category` and `explanation` `null`, as no provider behind a chain names
+ * one), else `null`.
+ *
+ * @internal
+ */
+export const stopDetails = (stop: string | null) => (stop === "refusal" ? { type: "refusal", category: null, explanation: null } : null)
 
 /** A tool call's arguments as `input`: the JSON object they hold, else `{}`. */
 const inputOf = (args: string): Record<string, unknown> => {
@@ -133,6 +155,7 @@ const messageJson = (id: string, model: string, content: ReadonlyArray<unknown>,
   content,
   stop_reason: stop,
   stop_sequence: null,
+  stop_details: stopDetails(stop),
   usage: usageJson(usage)
 })
 
@@ -279,7 +302,8 @@ export class MessageEncoder implements StreamEncoder {
   end(usage: Usage): string {
     let out = this.blocks === 0 ? this.open({ kind: "text", index: 0 }, textBlock("")) : ""
     out += this.close()
-    const delta = { stop_reason: stopReason(this.finish, this.calls.size > 0), stop_sequence: null }
+    const stop = stopReason(this.finish, this.calls.size > 0)
+    const delta = { stop_reason: stop, stop_sequence: null, stop_details: stopDetails(stop) }
     return out + this.event("message_delta", { delta, usage: usageJson(usage) }) + this.event("message_stop", {})
   }
 

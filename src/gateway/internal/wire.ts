@@ -9,6 +9,7 @@
  *
  * @internal
  */
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import type * as Either from "effect/Either"
 import { randomUUID } from "node:crypto"
 import type { ChatResponse } from "../../llm/Chat.js"
@@ -103,5 +104,21 @@ export const messageTokens: Wire<MessagesRequest.Decoded> = { ...messages, decod
  *
  * @internal
  */
-export const errorsOf = (path: string): (failure: Errors.Failure) => unknown =>
-  path === "/v1/messages" || path.startsWith("/v1/messages/") ? messages.error : Errors.body
+export const errorsOf = (path: string): (failure: Errors.Failure) => unknown => (isMessages(path) ? messages.error : Errors.body)
+
+/** Whether `path` is the messages route or under it, where Anthropic's wire format answers. @internal */
+export const isMessages = (path: string): boolean => path === "/v1/messages" || path.startsWith("/v1/messages/")
+
+/**
+ * An answer under `/v1/messages` with its request id also as Anthropic
+ * sends it, `request-id` (beside `x-request-id`): Anthropic's SDK reads
+ * that header into a message's `_request_id` and an error's `requestID`
+ * and message, so the id a user quotes is the one on the gateway's log line.
+ *
+ * @internal
+ */
+export const withRequestId = (
+  path: string,
+  requestId: string,
+  response: HttpServerResponse.HttpServerResponse
+): HttpServerResponse.HttpServerResponse => (isMessages(path) ? HttpServerResponse.setHeader(response, "request-id", requestId) : response)
