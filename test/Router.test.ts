@@ -1416,6 +1416,12 @@ describe("Router: degraded mode", () => {
       keyOf([{ role: "user", content: "hi \ufffd" }])
     ]
     expect(new Set(distinct).size).toBe(distinct.length)
+    // nor do prompt-cache breakpoints, on a message, a part or a tool
+    const tool: Chat.ToolDefinition = { name: "f", parameters: { type: "object" } }
+    expect(keyOf([{ role: "user", content: "ab", cache: "1h" }], { tools: [{ ...tool, cache: "5m" }] })).toBe(
+      keyOf([{ role: "user", content: "ab" }], { tools: [tool] })
+    )
+    expect(keyOf([{ role: "user", content: [{ type: "text", text: "ab", cache: "5m" }] }])).toBe(distinct[8])
     // a call's id and a message's metadata do not change the answer
     expect(keyOf([{ role: "assistant", toolCalls: [{ id: "1", name: "f", arguments: "{}", signature: "s" }] }])).toBe(distinct[11])
   })

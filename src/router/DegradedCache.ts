@@ -93,7 +93,8 @@ export const key = (request: ChatRequest): string => {
     request.topP ?? null,
     request.maxTokens ?? null,
     request.stop ?? null,
-    request.tools ?? null,
+    // a tool's cache breakpoint changes what the provider keeps, not the answer
+    request.tools?.map(({ cache: _, ...tool }) => tool) ?? null,
     request.toolChoice ?? null,
     request.parallelToolCalls ?? null,
     request.responseFormat ?? null,
