@@ -477,3 +477,45 @@ describe("the gateway's Messages route", () => {
     expect(Either.isLeft(decoded) && decoded.left.param).toBe("messages[0].content[0].cache_control.ttl")
   })
 })
+
+describe("a breakpoint inside system text", () => {
+  const manual = { type: "text", text: "Manual.", cache_control: { type: "ephemeral", ttl: "1h" } }
+  const today = { type: "text", text: "Today is Monday." }
+
+  it("ends a system message of its own on the chat route, so the part after it stays out of the cached prefix", () => {
+    const { request } = Either.getOrThrow(WireRequest.decode({
+      model: "default",
+      messages: [{ role: "system", content: [manual, today], name: "ops" }, { role: "user", content: "Hi" }]
+    }))
+    expect(request.messages.slice(0, 2)).toEqual([
+      { role: "system", content: "Manual.", name: "ops", cache: "1h" },
+      { role: "system", content: "Today is Monday.", name: "ops" }
+    ])
+    expect(claude(request).system).toEqual([
+      { type: "text", text: "Manual.", cache_control: { type: "ephemeral", ttl: "1h" } },
+      { type: "text", text: "Today is Monday." }
+    ])
+  })
+
+  it("and on the Messages route", () => {
+    const { request } = Either.getOrThrow(MessagesRequest.decode({
+      model: "default",
+      max_tokens: 10,
+      system: [manual, today, { type: "text", text: " Be brief.", cache_control: { type: "ephemeral" } }],
+      messages: [{ role: "user", content: "Hi" }]
+    }))
+    expect(request.messages.slice(0, 2)).toEqual([
+      { role: "system", content: "Manual.", cache: "1h" },
+      { role: "system", content: "Today is Monday. Be brief.", cache: "5m" }
+    ])
+  })
+
+  it("keeps one system message, and names a bad part at its own index, when parts are split", () => {
+    const { request } = Either.getOrThrow(WireRequest.decode({ model: "default", messages: [{ role: "system", content: [today, manual] }, { role: "user", content: "Hi" }] }))
+    expect(request.messages[0]).toEqual({ role: "system", content: "Today is Monday.Manual.", cache: "1h" })
+    const bad = WireRequest.decode({ model: "default", messages: [{ role: "system", content: [manual, today, { type: "image_url" }] }] })
+    expect(Either.isLeft(bad) && bad.left.param).toBe("messages[0].content[2].type")
+    const badBlock = MessagesRequest.decode({ model: "m", max_tokens: 1, system: [manual, { type: "text" }], messages: [{ role: "user", content: "x" }] })
+    expect(Either.isLeft(badBlock) && badBlock.left.param).toBe("system[1].text")
+  })
+})

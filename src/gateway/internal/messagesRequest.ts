@@ -33,9 +33,10 @@
  * `output_config.effort` become its `reasoningEffort` (a budget under 4,096
  * tokens `low`, under 16,384 `medium`, else `high`; `max` is `xhigh`).
  * `cache_control` on a block, a tool or the system text is its
- * `Chat.CacheBreakpoint` (blocks joined into one message, the system text
- * and an assistant turn, carry their last one at its end); on the request
- * itself (Anthropic's automatic caching), on the last message.
+ * `Chat.CacheBreakpoint`: blocks joined into one message (a tool result's,
+ * an assistant turn's) carry their last one at its end, and each one in the
+ * system text ends a system message of its own; on the request itself
+ * (Anthropic's automatic caching), it marks the last message.
  * Ignored: `top_k` (a sampling hint only Anthropic and Gemini take, as the
  * chat route ignores `seed`), the other `thinking` types (the model's own
  * default), `service_tier`, `speed`, `inference_geo`, `diagnostics`,
@@ -136,13 +137,13 @@ const image = (b: Json, p: string): ContentPart => {
 type Marked = { readonly cache?: CacheBreakpoint }
 
 /** Text content: a string, or `text` blocks (joined), with the last cache breakpoint among them. */
-const textOf = (u: unknown, param: string, what: string): { readonly text: string } & Marked => {
+const textOf = (u: unknown, param: string, what: string, offset = 0): { readonly text: string } & Marked => {
   if (typeof u === "string") return { text: u }
   if (!Array.isArray(u)) return wrongType(param, "a string or an array of text blocks", u)
   let text = ""
   let marked: Marked = {}
   u.forEach((raw, i) => {
-    const p = `${param}[${i}]`
+    const p = `${param}[${offset + i}]`
     const { b, type } = block(raw, p)
     if (type === "text") text += requiredString(b, "text", `${p}.text`)
     else if (type === "image") invalid(`${p}.type`, `Unsupported value: '${p}.type' 'image' is not supported in ${what}: only 'text' blocks.`)
@@ -150,6 +151,26 @@ const textOf = (u: unknown, param: string, what: string): { readonly text: strin
     marked = lastMark(marked, cacheOf(b, `${p}.cache_control`))
   })
   return { text, ...marked }
+}
+
+/**
+ * System text as system messages: one, unless a block before the last is a
+ * cache breakpoint, which ends a message of its own there (joined into one,
+ * the text could hold its breakpoint only at its end, after the blocks that
+ * follow it, which may change from request to request and so never be read
+ * from the cache).
+ */
+const systemOf = (u: unknown, param: string, what: string): Array<Message> => {
+  const message = ({ cache, text }: { readonly text: string } & Marked): Message => ({ role: "system", content: text, ...(cache === undefined ? {} : { cache }) })
+  if (!Array.isArray(u) || u.length < 2) return [message(textOf(u, param, what))]
+  const messages: Array<Message> = []
+  let start = 0
+  u.forEach((raw, i) => {
+    if (i < u.length - 1 && !(isObject(raw) && present(raw, "cache_control"))) return
+    messages.push(message(textOf(u.slice(start, i + 1), param, what, start)))
+    start = i + 1
+  })
+  return messages
 }
 
 /** The later of two marks. */
@@ -263,8 +284,7 @@ const messagesOf = (u: unknown): Array<Message> =>
         return assistantTurn(m["content"], `${p}.content`)
       case "system": {
         // Anthropic's mid-conversation system message: a system message in its place (see the module's docs)
-        const { text, cache } = textOf(m["content"], `${p}.content`, "a system message")
-        return [{ role: "system", content: text, ...(cache !== undefined ? { cache } : {}) }]
+        return systemOf(m["content"], `${p}.content`, "a system message")
       }
       default:
         return invalid(`${p}.role`, `Invalid value for '${p}.role': supported roles are 'user', 'assistant' and 'system'.`)
@@ -407,10 +427,10 @@ const decodeBody = (body: unknown, counting: boolean): Decoded => {
   const maxTokens = present(b, "max_tokens") ? integerIn(b["max_tokens"], "max_tokens", 1, maxTokensLimit) : undefined
   if (b["messages"] === undefined) missing("messages")
   unsupported(b)
-  const system = present(b, "system") ? textOf(b["system"], "system", "'system'") : undefined
+  const system = present(b, "system") ? systemOf(b["system"], "system", "'system'") : []
   const turns = withAutomaticCache(messagesOf(b["messages"]), cacheOf(b, "cache_control"))
   if (turns.length === 0) invalid("messages", "Invalid 'messages': expected at least one message (with content other than thinking).")
-  const [first, ...rest]: Array<Message> = system === undefined ? turns : [{ role: "system", content: system.text, ...(system.cache === undefined ? {} : { cache: system.cache }) }, ...turns]
+  const [first, ...rest]: Array<Message> = [...system, ...turns]
   if (first === undefined) return missing("messages")
   const tools = present(b, "tools") ? array(b["tools"], "tools").map((raw, i) => tool(raw, `tools[${i}]`)) : []
   const asked = present(b, "tool_choice") ? toolChoice(b["tool_choice"]) : undefined

@@ -147,7 +147,7 @@ export const cacheOf = (holder: Json, param: string): { readonly cache?: CacheBr
  * last cache breakpoint a part or the message holds (text joined into one
  * string can hold one only: at its end).
  */
-const textContent = (m: Json, param: string, allowRefusal = false): { readonly text: string; readonly cache?: CacheBreakpoint } => {
+const textContent = (m: Json, param: string, allowRefusal = false, offset = 0): { readonly text: string; readonly cache?: CacheBreakpoint } => {
   const u = m["content"]
   const own = cacheOf(m, param.replace(/\.content$/, ".cache_control"))
   if (typeof u === "string") return { text: u, ...own }
@@ -155,7 +155,7 @@ const textContent = (m: Json, param: string, allowRefusal = false): { readonly t
   let text = ""
   let marked = own
   u.forEach((raw, i) => {
-    const p = `${param}[${i}]`
+    const p = `${param}[${offset + i}]`
     const part = object(raw, p)
     const type = requiredString(part, "type", `${p}.type`)
     if (type === "text") text += requiredString(part, "text", `${p}.text`)
@@ -165,6 +165,34 @@ const textContent = (m: Json, param: string, allowRefusal = false): { readonly t
     if (cache.cache !== undefined) marked = cache
   })
   return { text, ...marked }
+}
+
+/**
+ * System text as messages: one, unless a part before the last is a cache
+ * breakpoint, which ends a message of its own there (joined into one, the
+ * text could hold its breakpoint only at its end, after the parts that
+ * follow it, which may change from request to request and so never be
+ * read from the cache).
+ */
+const systemMessages = (m: Json, param: string): Array<Message> => {
+  const name = nameOf(m, param.replace(/\.content$/, ""))
+  const u = m["content"]
+  if (!Array.isArray(u) || u.length < 2) {
+    const { cache, text } = textContent(m, param)
+    return [{ role: "system", content: text, ...name, ...(cache === undefined ? {} : { cache }) }]
+  }
+  const messages: Array<Message> = []
+  let start = 0
+  u.forEach((raw, i) => {
+    const last = i === u.length - 1
+    const marked = isObject(raw) && present(raw, "cache_control")
+    if (!marked && !last) return
+    // the parts since the last breakpoint, read (and checked) as one content, at their own params
+    const { cache, text } = textContent({ ...(last ? m : {}), content: u.slice(start, i + 1) }, param, false, start)
+    messages.push({ role: "system", content: text, ...name, ...(cache === undefined ? {} : { cache }) })
+    start = i + 1
+  })
+  return messages
 }
 
 /** The media type a `data:` URL declares, if any. @internal */
@@ -271,7 +299,7 @@ const assistantMessage = (message: Json, p: string): Message => {
   }
 }
 
-const message = (raw: unknown, p: string): Message => {
+const message = (raw: unknown, p: string): Message | Array<Message> => {
   const m = object(raw, p)
   if (m["role"] === undefined) return missing(`${p}.role`)
   const role = string(m["role"], `${p}.role`)
@@ -284,7 +312,8 @@ const message = (raw: unknown, p: string): Message => {
   switch (role) {
     case "system":
     case "developer":
-      return { role: "system", ...text(), ...nameOf(m, p) }
+      content()
+      return systemMessages(m, `${p}.content`)
     case "user":
       return { role: "user", content: userContent(content(), `${p}.content`), ...nameOf(m, p), ...cacheOf(m, `${p}.cache_control`) }
     case "assistant":
@@ -511,7 +540,7 @@ const decodeBody = (body: unknown): Decoded => {
   const model = requiredString(b, "model", "model")
   if (model.length === 0) invalid("model", "Invalid 'model': expected a model or chain name.")
   if (b["messages"] === undefined) missing("messages")
-  const messages = array(b["messages"], "messages").map((raw, i) => message(raw, `messages[${i}]`))
+  const messages = array(b["messages"], "messages").flatMap((raw, i) => message(raw, `messages[${i}]`))
   const [first, ...rest] = messages
   if (first === undefined) return invalid("messages", "Invalid 'messages': expected an array with at least one message.")
   if (present(b, "n") && integerIn(b["n"], "n", 1, Number.MAX_SAFE_INTEGER) !== 1) {
