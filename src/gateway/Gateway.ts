@@ -9,7 +9,9 @@
  *   `data: [DONE]`. A stream that fails after content was sent ends with an
  *   `data: {"error": ...}` event and no `[DONE]`; one its provider stopped on
  *   content policy ends as OpenAI ends it, with `finish_reason:
- *   "content_filter"` and `[DONE]`.
+ *   "content_filter"` and `[DONE]`. `cache_control` on a message, a
+ *   content part or a tool (OpenRouter's and LiteLLM's dialect) is a
+ *   prompt-cache breakpoint, sent on to Claude (`Chat.CacheBreakpoint`).
  * - `POST /v1/responses`: OpenAI's Responses API, stateless: `input`
  *   (a string, or messages, `function_call` and `function_call_output`
  *   items), `instructions`, function `tools`, `tool_choice`, `text.format`,
@@ -28,11 +30,14 @@
  *   provider: `max_tokens` (required), `system`, `messages` (text, images by
  *   `base64` or `url`, `tool_use` and `tool_result` blocks), `stop_sequences`,
  *   `temperature`, `top_p`, custom `tools`, `tool_choice`, `thinking` (its
- *   budget the reasoning effort), `output_config`, `metadata.user_id` become
- *   a chat request down the chain named by `model`; the answer is a
+ *   budget the reasoning effort), `output_config`, `metadata.user_id`,
+ *   `cache_control` (a prompt-cache breakpoint, sent on to Claude) and
+ *   `system` messages among the turns become a chat request down the chain
+ *   named by `model`; the answer is a
  *   `message` (`stop_reason` `end_turn`, `max_tokens`, `tool_use`, or
  *   `refusal` for a provider's stop on its content policy; `stop_sequence`
- *   always `null`: no provider says which sequence it stopped on), or, with
+ *   always `null`: no provider says which sequence it stopped on;
+ *   `stop_details` for a refusal), or, with
  *   `stream: true`, Anthropic's events (`event: message_start` ...
  *   `message_stop`; `message_start`'s `input_tokens` is the router's
  *   estimate, `message_delta`'s usage the provider's count). The key may come as `x-api-key` too. `top_k` is
@@ -46,7 +51,11 @@
  *   `permission_error`; 404 `not_found_error`; 408 and 504 `timeout_error`;
  *   413 `request_too_large`; 429 `rate_limit_error`; 503 `overloaded_error`;
  *   other 5xx `api_error`), so the SDK raises its class for the status; a
- *   stream that fails after its first event ends with `event: error`.
+ *   prompt no target's context window holds is a 400 whose message begins
+ *   `prompt is too long:`, as Anthropic's (Claude Code compacts its history
+ *   on those words); the request id goes out as `request-id` too, which
+ *   the SDK reads; a stream that fails after its first event ends with
+ *   `event: error`.
  * - `POST /v1/messages/count_tokens`: `{ "input_tokens" }` for a Messages
  *   request (no `max_tokens` needed), an estimate, not a tokenizer's count:
  *   the router's own (`Tokens.estimate`: about four characters a token,
@@ -177,8 +186,9 @@ import * as InternalServer from "./internal/server.js"
  *   asked (a browser sends none with it): 204, or 403 `origin_not_allowed`
  *   for another origin. Answers to an allowed origin carry
  *   `Access-Control-Allow-Origin` and expose `x-request-id` and the
- *   `x-llm-*` headers. Default: none, and browsers keep answers from
- *   pages of other origins.
+ *   `x-llm-*` headers; a preflight that asks for the private network
+ *   (Chrome's Private Network Access) is allowed it. Default: none, and
+ *   browsers keep answers from pages of other origins.
  * - `admin`: `{ host, port }` (host default `"127.0.0.1"`): a second
  *   listener for the extra `routes` that ask no key (observability's
  *   `/metrics`, `/status`, `/status.json`), with `/healthz`; they then
