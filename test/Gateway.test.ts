@@ -30,6 +30,7 @@ import type { RouterEvent } from "../src/router/Events.js"
 import * as Router from "../src/router/Router.js"
 import * as MockServer from "../src/testing/MockServer.js"
 import { recordingTracer } from "./support/tracing.js"
+import { rejection } from "./support/client.js"
 
 const upstreamKey = "sk-upstream-secret-123"
 const prompt = "What is the airspeed velocity of an unladen swallow?"
@@ -83,17 +84,6 @@ const setup = (options: SetupOptions = {}) =>
   })
 
 const promise = <A>(f: () => Promise<A>) => Effect.promise(f)
-
-/** The rejection of a promise that must fail. */
-const rejection = (f: () => Promise<unknown>) =>
-  Effect.promise(() =>
-    f().then(
-      () => {
-        throw new Error("expected the call to fail")
-      },
-      (error: unknown) => error
-    )
-  )
 
 /**
  * Sends a completion, aborts it once the upstream has it, checks the client

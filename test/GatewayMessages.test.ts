@@ -10,7 +10,7 @@
  */
 import Anthropic from "@anthropic-ai/sdk"
 import { MessageStream } from "@anthropic-ai/sdk/lib/MessageStream"
-import type { ContentBlock, Message, MessageCreateParamsNonStreaming, RawMessageStreamEvent } from "@anthropic-ai/sdk/resources/messages"
+import type { ContentBlock, Message, MessageCreateParamsNonStreaming } from "@anthropic-ai/sdk/resources/messages"
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it, layer } from "@effect/vitest"
 import { Duration, Effect, Either, FastCheck, Logger, Redacted } from "effect"
@@ -25,6 +25,7 @@ import * as Gemini from "../src/providers/Gemini.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import * as Router from "../src/router/Router.js"
 import * as MockServer from "../src/testing/MockServer.js"
+import { allEvents as events, rejection } from "./support/client.js"
 
 const upstreamKey = "sk-upstream-secret-123"
 const prompt = "What is the airspeed velocity of an unladen swallow?"
@@ -57,25 +58,6 @@ const setup = (options: SetupOptions = {}) =>
   })
 
 const promise = <A>(f: () => Promise<A>) => Effect.promise(f)
-
-/** The rejection of a promise that must fail. */
-const rejection = (f: () => Promise<unknown>) =>
-  Effect.promise(() =>
-    f().then(
-      () => {
-        throw new Error("expected the call to fail")
-      },
-      (error: unknown) => error
-    )
-  )
-
-/** Every event of a streamed message, as the client reads them. */
-const events = (stream: AsyncIterable<RawMessageStreamEvent>) =>
-  promise(async () => {
-    const seen: Array<RawMessageStreamEvent> = []
-    for await (const event of stream) seen.push(event)
-    return seen
-  })
 
 /** A raw POST to `/v1/messages`: status, headers and body text. */
 const post = (gateway: Gateway.Server, body: unknown, headers: Record<string, string> = {}, path = "/v1/messages") =>

@@ -26,6 +26,7 @@ import * as Gemini from "../src/providers/Gemini.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import * as Router from "../src/router/Router.js"
 import * as MockServer from "../src/testing/MockServer.js"
+import { allEvents as events, rejection } from "./support/client.js"
 
 const upstreamKey = "sk-upstream-secret-123"
 const prompt = "What is the airspeed velocity of an unladen swallow?"
@@ -55,25 +56,6 @@ const setup = (options: SetupOptions = {}) =>
   })
 
 const promise = <A>(f: () => Promise<A>) => Effect.promise(f)
-
-/** The rejection of a promise that must fail. */
-const rejection = (f: () => Promise<unknown>) =>
-  Effect.promise(() =>
-    f().then(
-      () => {
-        throw new Error("expected the call to fail")
-      },
-      (error: unknown) => error
-    )
-  )
-
-/** Every event of a streamed response, as the client reads them. */
-const events = (stream: AsyncIterable<ResponseStreamEvent>) =>
-  promise(async () => {
-    const seen: Array<ResponseStreamEvent> = []
-    for await (const event of stream) seen.push(event)
-    return seen
-  })
 
 /** The raw SSE body of a streamed response of the chain `default`. */
 const rawStream = (gateway: Gateway.Server, body: Record<string, unknown>) =>
