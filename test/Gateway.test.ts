@@ -1746,4 +1746,28 @@ describe("writing a whole answer on Node's response", () => {
       await new Promise<void>((resolve) => server.close(() => resolve()))
     }
   })
+
+  it("keeps the answer's CORS headers on that 500, so an allowed page can read it", async () => {
+    const server = Http.createServer((_request, response) => {
+      const headers = {
+        "access-control-allow-origin": "https://app.example.com",
+        "access-control-expose-headers": "x-request-id",
+        vary: "Origin",
+        "x-bad": "line\nbreak"
+      }
+      App.writeWhole(response, 200, headers, new TextEncoder().encode("{}"), {})
+    })
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+    try {
+      const { port } = server.address() as Net.AddressInfo
+      const answer = await fetch(`http://127.0.0.1:${port}/`)
+      expect(answer.status).toBe(500)
+      expect(answer.headers.get("access-control-allow-origin")).toBe("https://app.example.com")
+      expect(answer.headers.get("access-control-expose-headers")).toBe("x-request-id")
+      expect(answer.headers.get("vary")).toBe("Origin")
+      expect(answer.headers.get("x-bad")).toBeNull()
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    }
+  })
 })

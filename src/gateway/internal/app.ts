@@ -915,8 +915,25 @@ export const writeWhole = (
     for (const name of response.getHeaderNames()) if (name !== "connection") response.removeHeader(name)
     const failure = failureResponse(Errors.internal())
     const bytes = failure.body._tag === "Uint8Array" ? failure.body.body : undefined
-    response.writeHead(failure.status, failure.headers)
+    // the answer's CORS headers stay, so that a page allowed to call the gateway can read this error too
+    const cors = corsOf(headers)
+    try {
+      response.writeHead(failure.status, { ...cors, ...failure.headers })
+    } catch {
+      for (const name of Object.keys(cors)) response.removeHeader(name)
+      response.writeHead(failure.status, failure.headers)
+    }
     response.end(bytes)
     return failure.status
   }
+}
+
+/** The CORS headers among an answer's (`Access-Control-*` and `Vary`). */
+const corsOf = (headers: Http.OutgoingHttpHeaders): Http.OutgoingHttpHeaders => {
+  const kept: Http.OutgoingHttpHeaders = {}
+  for (const [name, value] of Object.entries(headers)) {
+    const lower = name.toLowerCase()
+    if (value !== undefined && (lower === "vary" || lower.startsWith("access-control-"))) kept[name] = value
+  }
+  return kept
 }
