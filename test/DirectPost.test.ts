@@ -51,6 +51,23 @@ const seen = (request: MockServer.RecordedRequest) => {
   return { method: request.method, path: request.path, query: request.query, headers, body: request.body }
 }
 
+/**
+ * A server on 127.0.0.1 that records each request's raw URL (as sent: MockServer's
+ * `query` keeps one value a name) and answers 404, for as long as the scope.
+ */
+const urlRecorder = Effect.gen(function* () {
+  const urls: Array<string> = []
+  const server = Http.createServer((request, response) => {
+    urls.push(request.url ?? "")
+    response.writeHead(404, { "content-type": "application/json" }).end("{}")
+  })
+  yield* Effect.acquireRelease(
+    Effect.promise(() => new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))),
+    () => Effect.promise(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  )
+  return { origin: `http://127.0.0.1:${(server.address() as Net.AddressInfo).port}`, urls }
+})
+
 describe("an adapter's calls sent straight on UndiciHttpClient's dispatcher", () => {
   for (const [name, make] of Object.entries(adapters)) {
     // the live clock: the direct path is taken there only
@@ -92,16 +109,7 @@ describe("an adapter's calls sent straight on UndiciHttpClient's dispatcher", ()
   // a base URL with trailing slashes, a query string, a model with `?` or `#` (broken URLs, but the same ones)
   it.live("odd base URLs and model names reach the server as the client's pipeline makes them", () =>
     Effect.gen(function* () {
-      const urls: Array<string> = []
-      const server = Http.createServer((request, response) => {
-        urls.push(request.url ?? "")
-        response.writeHead(404, { "content-type": "application/json" }).end("{}")
-      })
-      yield* Effect.acquireRelease(
-        Effect.promise(() => new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))),
-        () => Effect.promise(() => new Promise<void>((resolve) => server.close(() => resolve())))
-      )
-      const origin = `http://127.0.0.1:${(server.address() as Net.AddressInfo).port}`
+      const { origin, urls } = yield* urlRecorder
       const direct = undefined
       const pipeline = (client: HttpClient.HttpClient) => client.pipe((c) => c)
       const cases = [
@@ -127,16 +135,8 @@ describe("an adapter's calls sent straight on UndiciHttpClient's dispatcher", ()
   // a base URL's param that a call sets itself (Gemini's alt=sse) is sent once, the call's: two would leave the upstream to pick one
   it.live("a call's own query param replaces the base URL's of the same name, directly, through the pipeline and traced alike", () =>
     Effect.gen(function* () {
-      const urls: Array<string> = []
-      const server = Http.createServer((request, response) => {
-        urls.push(request.url ?? "")
-        response.writeHead(404, { "content-type": "application/json" }).end("{}")
-      })
-      yield* Effect.acquireRelease(
-        Effect.promise(() => new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))),
-        () => Effect.promise(() => new Promise<void>((resolve) => server.close(() => resolve())))
-      )
-      const baseUrl = `http://127.0.0.1:${(server.address() as Net.AddressInfo).port}/v1beta?alt=json&key=gm-url-key`
+      const { origin, urls } = yield* urlRecorder
+      const baseUrl = `${origin}/v1beta?alt=json&key=gm-url-key`
       const { tracer } = yield* recordingTracer
       for (const transformClient of [undefined, (client: HttpClient.HttpClient) => client.pipe((c) => c)]) {
         const gemini = yield* Gemini.make({ model: "gemini-2.5-flash", apiKey: Redacted.make("gm-secret"), baseUrl, transformClient })
