@@ -471,7 +471,7 @@ gateway: { keys: ["env:OPENAI_API_KEY", "${gatewaySecret}"] }
       expect(anthropic.type === "anthropic" && anthropic.apiKey !== undefined && Redacted.value(anthropic.apiKey)).toBe(
         literalSecret
       )
-      const keys = Config.gatewaySettings(parsed.config).keys.map(Redacted.value)
+      const keys = Config.gatewaySettings(parsed.config).keys.map((key) => Redacted.value(key as Redacted.Redacted))
       expect(keys).toEqual([envSecret, gatewaySecret])
       expect(parsed.warnings.map((w) => w.path)).toEqual(["providers.anthropic.apiKey", "gateway.keys[1]"])
       expect(parsed.warnings[0]?.message).toMatch(/prefer "env:NAME"/)
@@ -1104,7 +1104,7 @@ gateway:
         maxQueued: 16,
         requestTimeout: Duration.seconds(30)
       })
-      expect(settings.keys.map(Redacted.value)).toEqual(["gw-FAKE-0004"])
+      expect(settings.keys.map((key) => Redacted.value(key as Redacted.Redacted))).toEqual(["gw-FAKE-0004"])
     })
   )
 
@@ -1311,4 +1311,72 @@ state: { redis: "http://127.0.0.1:6379", syncInterval: "0 millis" }
       const { config: plain } = yield* parseOk(`${minimal}state: { redis: "redis://127.0.0.1:6379/3" }\n`)
       expect(plain.state?.cluster).toBeUndefined()
     }))
+})
+
+describe("Config: client keys", () => {
+  const withKeys = (keys: string) => `${minimal}chains:\n  default: [echo]\n  fast: [echo]\ngateway:\n  keys:\n${keys}`
+
+  it.effect("a key is bare or a client's, with its name, models, rpm, tpm and spend; gatewaySettings hands them to the gateway", () =>
+    Effect.gen(function* () {
+      const parsed = yield* parseOk(
+        withKeys(`    - env:GATEWAY_KEY\n    - { key: env:OPENAI_API_KEY, name: team-a, models: [fast, echo], rpm: 600, tpm: 100000, spend: { usd: 50, window: "7 days" } }\n    - { key: env:ANTHROPIC_API_KEY, name: team-b }\n`)
+      )
+      expect(parsed.warnings).toEqual([])
+      const [bare, teamA, teamB] = Config.gatewaySettings(parsed.config).keys
+      expect(Redacted.isRedacted(bare) && Redacted.value(bare)).toBe("gw-FAKE-0004")
+      const client = teamA as Gateway.ClientKey
+      expect(Redacted.value(client.key)).toBe("sk-openai-FAKE-0001")
+      expect({ ...client, key: undefined, spend: { ...client.spend, window: Duration.toMillis(client.spend!.window!) } }).toEqual({
+        key: undefined,
+        name: "team-a",
+        models: ["fast", "echo"],
+        rpm: 600,
+        tpm: 100000,
+        spend: { usd: 50, window: Duration.toMillis(Duration.days(7)) }
+      })
+      expect((teamB as Gateway.ClientKey).name).toBe("team-b")
+      expect(JSON.stringify(parsed)).not.toContain("FAKE")
+    })
+  )
+
+  it.effect("every mistake is reported at its path, a key never quoted", () =>
+    Effect.gen(function* () {
+      const error = yield* parseFail(
+        withKeys([
+          `    - { key: env:GATEWAY_KEY, name: a, models: [fats, default] }`,
+          `    - { key: env:OPENAI_API_KEY, name: b, rpm: 0, spend: { usd: 0 } }`,
+          `    - { key: env:ANTHROPIC_API_KEY, name: c, models: [], tokens: 5 }`,
+          `    - { name: d }`,
+          `    - 42`
+        ].join("\n") + "\n")
+      )
+      expect(error.problems.map((p) => [p.path, p.message])).toEqual([
+        ["gateway.keys[0].models[0]", `unknown chain or model "fats" (known chains and models: default, fast, echo)`],
+        ["gateway.keys[1].rpm", "Expected a positive number, actual 0"],
+        ["gateway.keys[1].spend.usd", "must be a positive amount of US dollars"],
+        ["gateway.keys[2].models", "must name at least one chain or model (leave it out for all)"],
+        ["gateway.keys[2].tokens", "unknown key (expected one of: key, name, models, rpm, tpm, spend)"],
+        ["gateway.keys[3].key", "is required"],
+        ["gateway.keys[4]", `Expected a key ("env:NAME", or the key itself) or a client's key ({ key, name, models, rpm, tpm, spend }), actual 42`]
+      ])
+    })
+  )
+
+  it.effect("a name used twice, or a key given twice, is a problem at the later one; a key written in the file is warned about", () =>
+    Effect.gen(function* () {
+      const twice = yield* parseFail(withKeys(`    - { key: env:GATEWAY_KEY, name: a }\n    - { key: env:OPENAI_API_KEY, name: a }\n`))
+      expect(twice.problems.map((p) => [p.path, p.message])).toEqual([
+        ["gateway.keys[1].name", `"a" is the name of keys[0] too: names are unique`]
+      ])
+      const same = yield* parseFail(withKeys(`    - env:GATEWAY_KEY\n    - { key: env:GATEWAY_KEY, name: b }\n`))
+      expect(same.problems.map((p) => [p.path, p.message])).toEqual([["gateway.keys[1]", "the same key as keys[0]: give each key once"]])
+      expect(JSON.stringify(same)).not.toContain("FAKE")
+      const literal = yield* parseOk(withKeys(`    - { key: gw-written-in-the-file, name: c }\n`))
+      expect(literal.warnings.map((w) => w.path)).toEqual(["gateway.keys[0].key"])
+      const misplaced = yield* parseFail(withKeys(`    - { key: env:GATEWAY_KEY, name: env:TEAM }\n`))
+      expect(misplaced.problems.map((p) => [p.path, p.message])).toEqual([
+        ["gateway.keys[0].name", `"env:TEAM": only secrets (apiKey, headers, gateway.keys, state.redis) are read from the environment; write the value itself`]
+      ])
+    })
+  )
 })

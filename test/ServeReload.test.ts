@@ -194,7 +194,7 @@ describe("serve: reloading the config", () => {
       ])
       // the keys rotate: said, never shown
       expect(lines).toContain("INFO config reload: gateway keys replaced (1 key)")
-      expect(served.state.keyRing.keys.map(Redacted.value)).toEqual(["k-two-1234567890"])
+      expect(served.state.keyRing.keys.map((key) => Redacted.value(key as Redacted.Redacted))).toEqual(["k-two-1234567890"])
       expect(lines.some((line) => line.includes("k-two") || line.includes("k-one"))).toBe(false)
       expect(lines).toContain(`INFO config reloaded from ${served.file}: nothing changed`)
 
@@ -205,7 +205,7 @@ describe("serve: reloading the config", () => {
       expect(lines.filter((line) => line.startsWith("WARN config reload"))).toEqual([
         "WARN config reload: gateway.keys changed: kept as they were until a restart"
       ])
-      expect(served.state.keyRing.keys.map(Redacted.value)).toEqual(["k-two-1234567890"])
+      expect(served.state.keyRing.keys.map((key) => Redacted.value(key as Redacted.Redacted))).toEqual(["k-two-1234567890"])
       served.rewrite(configText({ ...base, gateway: `gateway: { port: 9999, admin: { port: 9998 }, keys: ["k-two-1234567890"], maxConcurrent: 5 }` }))
       yield* Reload.reload(served.state)
 

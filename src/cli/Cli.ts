@@ -72,7 +72,9 @@ const keyVariable = (path: Option.Option<string>) =>
             const root: unknown = Yaml.parse(text, { logLevel: "error" })
             const gateway = Predicate.isRecord(root) ? root["gateway"] : undefined
             const keys = Predicate.isRecord(gateway) ? gateway["keys"] : undefined
-            const first: unknown = Array.isArray(keys) ? keys[0] : undefined
+            const entry: unknown = Array.isArray(keys) ? keys[0] : undefined
+            // a key bare, or a client's
+            const first = Predicate.isRecord(entry) ? entry["key"] : entry
             return typeof first === "string" && first.startsWith("env:") ? first.slice("env:".length) : undefined
           } catch {
             return undefined
@@ -242,7 +244,7 @@ const serve = Command.make(
       }
       // serve exports no spans (it has no exporter): building them costs a request about 0.5 ms for nothing
       const observability = yield* Observability.attach(router, { telemetry: { tracing: false } })
-      yield* Gateway.serve({
+      const serving = Gateway.serve({
         routes: [
           { path: "/metrics", handler: observability.handlers.metrics },
           { path: "/status", handler: observability.handlers.status },
@@ -267,6 +269,8 @@ const serve = Command.make(
             })
           )
       })
+      // with shared state, a client key's limits and spending are counted across the instances too
+      yield* sharedContext === undefined ? serving : Effect.provide(serving, sharedContext)
     }).pipe(
       Effect.scoped,
       // no spans, and the providers' built-in auth header names redacted once

@@ -104,6 +104,7 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import { Duration, Effect, Either, type Layer, ParseResult, Schema } from "effect"
 import type * as Redacted from "effect/Redacted"
+import type * as Gateway from "../gateway/Gateway.js"
 import type * as BreakerStore from "../resilience/BreakerStore.js"
 import type * as RateLimit from "../resilience/RateLimit.js"
 import type * as RetryBudget from "../resilience/RetryBudget.js"
@@ -579,7 +580,8 @@ export const toRouterConfig = (
  *
  * declare const config: Config.ConfigFile
  * const settings: Config.GatewaySettings = Config.gatewaySettings(config)
- * settings.keys.map(Redacted.value) // the keys clients may present
+ * // the keys clients may present: bare, or a client's (with its name and limits)
+ * const names = settings.keys.map((key, i) => (Redacted.isRedacted(key) ? `key-${i + 1}` : key.name))
  * const url = `http://${settings.host}:${settings.port}` // where the gateway listens
  * ```
  *
@@ -587,8 +589,12 @@ export const toRouterConfig = (
  * @category models
  */
 export interface GatewaySettings {
-  /** The keys clients must present (`Authorization: Bearer`); empty: no auth. */
-  readonly keys: ReadonlyArray<Redacted.Redacted<string>>
+  /**
+   * The keys clients must present (`Authorization: Bearer`), bare or a
+   * client's with its name, models and limits (`Gateway.ClientKey`);
+   * empty: no auth.
+   */
+  readonly keys: ReadonlyArray<Redacted.Redacted<string> | Gateway.ClientKey>
   readonly host: string
   readonly port: number
   /** The largest request body accepted, in bytes. */

@@ -130,6 +130,7 @@ import type * as Scope from "effect/Scope"
 import { isNegative } from "../resilience/internal/duration.js"
 import * as Router from "../router/Router.js"
 import * as App from "./internal/app.js"
+import * as Clients from "./internal/clients.js"
 import * as Cors from "./internal/cors.js"
 import * as InternalServer from "./internal/server.js"
 
@@ -145,7 +146,10 @@ import * as InternalServer from "./internal/server.js"
  *   clients send it, `x-api-key: <key>`); none means no auth (fine on 127.0.0.1,
  *   where it then answers only requests whose `Host` is a loopback name,
  *   so a page whose name a DNS rebinding pointed at 127.0.0.1 is refused
- *   with a 403).
+ *   with a 403). A key is bare (it may call everything), or a
+ *   {@link ClientKey}: a client's, with a name for logs and metrics, the
+ *   models it may call, and limits (requests and tokens a minute, a
+ *   spending cap). Each key has its own part of degraded mode's cache.
  * - `keyRing`: keys that can be replaced while serving (see
  *   {@link keyRing}); its keys then stand for `keys`.
  * - `maxBodyBytes`: the largest request body (default 1 MiB).
@@ -220,7 +224,7 @@ import * as InternalServer from "./internal/server.js"
  */
 export interface Options {
   readonly router: Router.Service
-  readonly keys?: ReadonlyArray<Redacted.Redacted>
+  readonly keys?: ReadonlyArray<Redacted.Redacted | ClientKey>
   readonly keyRing?: KeyRing
   readonly maxBodyBytes?: number
   readonly maxBufferedBytes?: number
@@ -241,6 +245,61 @@ export interface Options {
    * sends none).
    */
   readonly routes?: ReadonlyArray<Route>
+}
+
+/**
+ * A client's key (see {@link Options}): the secret it sends, a name that
+ * stands for it in logs, metrics and errors (never the key), and what it
+ * may do.
+ *
+ * - `models`: the chains and model aliases it may call (default: all).
+ *   Another is a 403 `model_not_allowed`; `GET /v1/models` lists only
+ *   these.
+ * - `rpm`, `tpm`: requests and tokens (the prompt's estimate when admitted,
+ *   corrected to the provider's count of prompt and answer once done) a
+ *   minute, over a sliding window. Past either, 429 `rate_limit_exceeded`
+ *   (`type` `requests` or `tokens`, as OpenAI's) with `Retry-After`.
+ * - `spend`: a cap on what its answers cost, `usd` over `window` (default
+ *   `"1 day"`, sliding, leaving it a 24th at a time). Once spent, 429
+ *   `insufficient_quota`, as OpenAI's, until enough leaves the window. A
+ *   request admitted under the cap is served whole, so the cap can be
+ *   passed by what the requests in flight cost. What a request that failed
+ *   cost (a stream cut after content was sent) is not counted.
+ *
+ * Counts live in the limiters of `RateLimit`: with shared state
+ * (`RateLimit.CurrentStore`) provided to the gateway, every instance counts
+ * against the same figures. `llm_gateway_key_requests_total{key,outcome}`
+ * and `llm_gateway_key_cost_usd_total{key}` count each key's requests and
+ * spending (a bare key is named `key-N`, its place from 1). Names are
+ * unique, and a key is given once; anything else is a defect.
+ *
+ * @example
+ * ```ts
+ * import { Redacted } from "effect"
+ * import { Gateway } from "effect-llm-failover/gateway"
+ * import type { Router } from "effect-llm-failover/router"
+ *
+ * declare const router: Router.Service
+ * const teamA: Gateway.ClientKey = {
+ *   key: Redacted.make(process.env["TEAM_A_KEY"] ?? ""),
+ *   name: "team-a",
+ *   models: ["default", "fast"],
+ *   rpm: 600,
+ *   spend: { usd: 50, window: "1 day" }
+ * }
+ * const gateway = Gateway.serve({ router, keys: [Redacted.make(process.env["ADMIN_KEY"] ?? ""), teamA] })
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ClientKey {
+  readonly key: Redacted.Redacted
+  readonly name: string
+  readonly models?: ReadonlyArray<string>
+  readonly rpm?: number
+  readonly tpm?: number
+  readonly spend?: { readonly usd: number; readonly window?: Duration.DurationInput }
 }
 
 /**
@@ -362,9 +421,9 @@ export const defaults = {
  */
 export interface KeyRing {
   /** The keys now. */
-  readonly keys: ReadonlyArray<Redacted.Redacted>
+  readonly keys: ReadonlyArray<Redacted.Redacted | ClientKey>
   /** Replaces the keys; `false` (nothing changed) for a change between keys and none. */
-  readonly set: (keys: ReadonlyArray<Redacted.Redacted>) => boolean
+  readonly set: (keys: ReadonlyArray<Redacted.Redacted | ClientKey>) => boolean
 }
 
 /**
@@ -380,7 +439,7 @@ export interface KeyRing {
  * @since 0.1.0
  * @category constructors
  */
-export const keyRing = (keys: ReadonlyArray<Redacted.Redacted>): KeyRing => {
+export const keyRing = (keys: ReadonlyArray<Redacted.Redacted | ClientKey>): KeyRing => {
   let current = keys
   return {
     get keys() {
@@ -388,6 +447,7 @@ export const keyRing = (keys: ReadonlyArray<Redacted.Redacted>): KeyRing => {
     },
     set: (next) => {
       if ((next.length === 0) !== (current.length === 0)) return false
+      Clients.validate(next)
       current = next
       return true
     }
@@ -486,6 +546,7 @@ const resolve = (options: Options): InternalServer.ServerSettings => {
   if (options.maxQueued !== undefined && !(Number.isInteger(options.maxQueued) && options.maxQueued >= 0)) {
     throw new RangeError(`Gateway: maxQueued must be a whole number, got ${options.maxQueued}`)
   }
+  Clients.validate(options.keyRing === undefined ? options.keys ?? [] : options.keyRing.keys)
   return {
     router: options.router,
     keys: options.keyRing === undefined ? options.keys : options.keyRing.keys,

@@ -121,5 +121,19 @@ export const check = (raw: unknown): ReadonlyArray<RawProblem> => {
       }
     }
   }
+  // a client key's models: the names a request may give
+  const gateway = raw["gateway"]
+  if (isRecord(gateway) && Array.isArray(gateway["keys"])) {
+    const routable = [...new Set([...chains, ...models])]
+    gateway["keys"].forEach((key: unknown, i: number) => {
+      const allowed = isRecord(key) ? key["models"] : undefined
+      if (!Array.isArray(allowed)) return
+      allowed.forEach((name: unknown, j: number) => {
+        if (typeof name === "string" && !routable.includes(name)) {
+          unknown(["gateway", "keys", i, "models", j], "chain or model", name, routable, "chains and models")
+        }
+      })
+    })
+  }
   return problems
 }

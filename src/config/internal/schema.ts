@@ -476,11 +476,57 @@ export const defaultMaxBodyBytes = 1_048_576
 
 const Admin = struct("the admin listener (host, port)", { host: optional(Host), port: Port })
 
+const Spend = struct("a spending cap (usd, window)", {
+  usd: Schema.Number.pipe(Schema.filter((n) => (Number.isFinite(n) && n > 0) || "must be a positive amount of US dollars")),
+  window: optional(PositiveFiniteDuration)
+})
+
+const ClientKey = struct("a client's key (key, name, models, rpm, tpm, spend)", {
+  key: Secret,
+  // shown in logs and metrics: not read from the environment (said so, as for any value that is no secret)
+  name: Name.pipe(Schema.filter((name) => !name.startsWith("env:") || "a name is written as it is")),
+  models: optional(Schema.Array(Name).pipe(
+    Schema.filter((models) => models.length > 0 || "must name at least one chain or model (leave it out for all)")
+  )),
+  rpm: optional(PositiveInt),
+  tpm: optional(PositiveInt),
+  spend: optional(Spend)
+})
+
+const GatewayKey = byShape([Secret, ClientKey], (input) =>
+  typeof input === "string"
+    ? Secret
+    : isRecord(input)
+    ? ClientKey
+    : `Expected a key ("env:NAME", or the key itself) or a client's key ({ key, name, models, rpm, tpm, spend }), actual ${show(input)}`
+)
+
+/** Names used twice among the keys, and keys given twice: each at the later one's path. */
+const distinctKeys = {
+  reads: ["keys"],
+  check: (gateway: { readonly keys?: ReadonlyArray<Redacted.Redacted<string> | { readonly key: Redacted.Redacted<string>; readonly name: string }> }) => {
+    const names = new Map<string, number>()
+    const secrets = new Map<string, number>()
+    for (const [i, entry] of (gateway.keys ?? []).entries()) {
+      const secret = Redacted.isRedacted(entry) ? entry : entry.key
+      const earlier = secrets.get(Redacted.value(secret))
+      // said by place, never by value
+      if (earlier !== undefined) return { path: ["keys", i], message: `the same key as keys[${earlier}]: give each key once` }
+      secrets.set(Redacted.value(secret), i)
+      if (Redacted.isRedacted(entry)) continue
+      const named = names.get(entry.name)
+      if (named !== undefined) return { path: ["keys", i, "name"], message: `"${entry.name}" is the name of keys[${named}] too: names are unique` }
+      names.set(entry.name, i)
+    }
+    return true
+  }
+} as const
+
 /** @internal */
 export const Gateway = withRules(struct(
   "the gateway's settings (keys, host, port, maxBodyBytes, maxBufferedBytes, bodyTimeout, maxConcurrent, maxQueued, requestTimeout, sendTimeout, drainTimeout, cors, admin)",
   {
-    keys: optional(Schema.Array(Secret)),
+    keys: optional(Schema.Array(GatewayKey)),
     host: optional(Host),
     port: optional(Port),
     maxBodyBytes: optional(PositiveInt),
@@ -501,7 +547,7 @@ export const Gateway = withRules(struct(
     return gateway.maxBufferedBytes === undefined || gateway.maxBufferedBytes >= body ||
       { path: ["maxBufferedBytes"], message: `must be at least maxBodyBytes (${body}): no body that large could be read` }
   }
-}])
+}, distinctKeys])
 
 /** @internal */
 export const State = withRules(

@@ -147,6 +147,7 @@ export const literalSecrets = (raw: unknown): ReadonlyArray<ReadonlyArray<Proper
   if (isRecord(gateway) && Array.isArray(gateway["keys"])) {
     gateway["keys"].forEach((key, i) => {
       if (isLiteral(key)) found.push(["gateway", "keys", i])
+      if (isRecord(key) && isLiteral(key["key"])) found.push(["gateway", "keys", i, "key"])
     })
   }
   return found
@@ -183,6 +184,12 @@ export const suspectedSecrets = (raw: unknown): ReadonlyArray<string> => {
       found.add(String(value))
     } else if (Array.isArray(value)) {
       for (const item of value) collect(item, underSecretKey, underCredentialKey)
+    } else if (isRecord(value) && underCredentialKey && ("key" in value || "name" in value)) {
+      // a client's key among the gateway's (`{ key, name, models, ... }`): its `key` is the secret, the rest is shown
+      for (const [key, item] of Object.entries(value)) {
+        if (key === "key") collect(item, true, true)
+        else collect(item, secretKey.test(key), credentialKey.test(key))
+      }
     } else if (isRecord(value)) {
       for (const [key, item] of Object.entries(value)) {
         // a secret written as a mapping's key (`keys: { sk-...: admin }`, a header named `Authorization: Bearer ...`)
@@ -217,7 +224,7 @@ export const scrub = (message: string, secrets: ReadonlyArray<string>): string =
 /** Whether a path is one where a secret goes, read from the environment when written `env:NAME`. */
 const isSecretPlace = (path: ReadonlyArray<PropertyKey>): boolean =>
   (path[0] === "providers" && (path[2] === "apiKey" || path[2] === "headers")) ||
-  (path[0] === "gateway" && path[1] === "keys") ||
+  (path[0] === "gateway" && path[1] === "keys" && (path.length === 3 || path[3] === "key")) ||
   (path[0] === "state" && path[1] === "redis")
 
 /**

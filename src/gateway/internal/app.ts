@@ -23,7 +23,6 @@ import * as Either from "effect/Either"
 import * as FiberRef from "effect/FiberRef"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
-import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
@@ -39,6 +38,7 @@ import type * as Router from "../../router/Router.js"
 import * as LogSink from "../../observability/internal/logSink.js"
 import * as Auth from "./auth.js"
 import * as Body from "./body.js"
+import * as Clients from "./clients.js"
 import * as Cors from "./cors.js"
 import * as Errors from "./errors.js"
 import * as NodeBody from "./nodeBody.js"
@@ -49,9 +49,9 @@ import * as Wire from "./wire.js"
 /** The gateway's resolved settings. @internal */
 export interface Settings {
   readonly router: Router.Service
-  readonly keys: ReadonlyArray<Redacted.Redacted> | undefined
+  readonly keys: ReadonlyArray<Clients.KeyInput> | undefined
   /** Where the keys are read from when they can change while serving (`keys` is then its first keys). */
-  readonly keyRing?: { readonly keys: ReadonlyArray<Redacted.Redacted> }
+  readonly keyRing?: { readonly keys: ReadonlyArray<Clients.KeyInput> }
   readonly maxBodyBytes: number
   readonly bodyTimeout: Duration.Duration
   readonly maxConcurrent: number | undefined
@@ -90,6 +90,8 @@ export interface Lifecycle {
 
 /** What one request's log line says beyond method, path, status and time. @internal */
 export interface RequestLog {
+  /** The client key's name (never the key). */
+  key?: string
   chain?: string
   target?: string
   fallbacks?: number
@@ -241,16 +243,35 @@ export const makeServed = (settings: Settings, lifecycle: Lifecycle): Effect.Eff
 const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean) =>
   Effect.gen(function* () {
     const { router, requestTimeout: timeout } = settings
-    // keys that change while serving: the checker is made again once they do (a read per request to see)
+    // keys that change while serving: the checker and the clients are made again once they do (a read per
+    // request to see), the clients' limiters kept where their names and limits stay
     const ring = settings.keyRing
-    let ringKeys = ring?.keys
-    let check = Auth.make(ringKeys ?? settings.keys)
-    const authorize = ring === undefined
-      ? check
-      : (authorization: string | undefined) => {
-        if (ring.keys !== ringKeys) check = Auth.make(ringKeys = ring.keys)
-        return check(authorization)
-      }
+    let ringKeys = ring?.keys ?? settings.keys ?? []
+    let authorize = Auth.make(ringKeys.map(Clients.secretOf))
+    let clients = yield* Clients.make(ringKeys)
+    const rebuilding = yield* Effect.makeSemaphore(1)
+    const rebuild = (keys: ReadonlyArray<Clients.KeyInput>) =>
+      rebuilding.withPermits(1)(Effect.suspend(() =>
+        keys === ringKeys ? Effect.void : Effect.map(Clients.make(keys, clients), (next) => {
+          ringKeys = keys
+          authorize = Auth.make(keys.map(Clients.secretOf))
+          clients = next
+        })
+      ))
+    /**
+     * The client a request's key belongs to (`undefined` when the gateway
+     * has no keys), or a 401; `bare`: a header that may carry the key bare.
+     */
+    const identify = (authorization: string | undefined, bare?: string, apiKey?: string) => {
+      const verdict = authorize(authorization, apiKey)
+      return typeof verdict === "number"
+        ? Effect.succeed(verdict < 0 ? undefined : clients[verdict])
+        : Effect.fail(Errors.unauthorized(verdict === "wrong", bare))
+    }
+    const client = (authorization: string | undefined, bare?: string, apiKey?: string) =>
+      ring === undefined || ring.keys === ringKeys
+        ? identify(authorization, bare, apiKey)
+        : Effect.zipRight(rebuild(ring.keys), Effect.suspend(() => identify(authorization, bare, apiKey)))
     const bulkhead =
       settings.maxConcurrent === undefined
         ? undefined
@@ -267,12 +288,12 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
     const uploads = new Body.Budget(settings.maxBufferedBytes ?? Number.POSITIVE_INFINITY)
     const startedAt = yield* unixSeconds
 
-    /** The key a request holds (its place in the list; -1 with none configured), or a 401. */
-    const checkKey = (authorization: string | undefined): Effect.Effect<number, Errors.Failure> => {
-      const verdict = authorize(authorization)
-      return typeof verdict === "number" ? Effect.succeed(verdict) : Effect.fail(Errors.unauthorized(verdict === "wrong"))
-    }
-    const requireKey = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => checkKey(request.headers["authorization"]))
+    const requireKey = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => client(request.headers["authorization"]))
+    /** Whether a client may call a chain or model alias. */
+    const allows = (caller: Clients.Client | undefined, model: string) => caller?.models === undefined || caller.models.has(model)
+    /** A 403 for a model the client may not call, counted in its metric. */
+    const notAllowed = (caller: Clients.Client, model: string) =>
+      Effect.zipRight(caller.metrics.count("model_not_allowed"), Effect.fail(Errors.modelNotAllowed(model, caller.name)))
 
     // -- models -------------------------------------------------------------
 
@@ -282,15 +303,18 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       created: startedAt,
       owned_by: router.chains.includes(id) ? "effect-llm-failover" : router.languageModel(id).info.provider
     })
-    const listModels = Effect.flatMap(requireKey, () =>
-      Effect.sync(() => HttpServerResponse.unsafeJson({ object: "list", data: [...names()].map(modelEntry) })))
+    const listModels = Effect.flatMap(requireKey, (caller) =>
+      Effect.sync(() =>
+        HttpServerResponse.unsafeJson({ object: "list", data: [...names()].filter((id) => allows(caller, id)).map(modelEntry) })
+      ))
 
     // The id is the rest of the path, percent-decoded by the router, so an
     // alias with a slash ("openai/gpt-4o") works sent raw or as "openai%2Fgpt-4o".
     const getModel = Effect.gen(function* () {
-      yield* requireKey
+      const caller = yield* requireKey
       const id = (yield* HttpRouter.params)["*"] ?? ""
       if (!names().has(id)) return yield* Effect.fail(Errors.modelNotFound(id))
+      if (caller !== undefined && !allows(caller, id)) return yield* notAllowed(caller, id)
       return HttpServerResponse.unsafeJson(modelEntry(id))
     })
 
@@ -321,7 +345,13 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
     // that uploads slowly (up to bodyTimeout) or sends a bad request holds none
     const admit = bulkhead === undefined ? Effect.void : Effect.mapError(bulkhead.acquire, Errors.busy)
 
-    const completed = <D extends WireRequest.Decoded>(wire: Wire.Wire<D>, decoded: D, { log, requestId }: Current, tenant: string | undefined) =>
+    const completed = <D extends WireRequest.Decoded>(
+      wire: Wire.Wire<D>,
+      decoded: D,
+      { log, requestId }: Current,
+      tenant: string | undefined,
+      settle: Settle | undefined
+    ) =>
       Effect.matchEffect(router.complete(decoded.request, { chain: decoded.model, correlationId: requestId, tenant }), {
         onFailure: (error) =>
           isStoppedAnswer(error)
@@ -332,12 +362,14 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
               })
             : Effect.fail(Errors.fromChainError(error)),
         // the answer made in the step that reads the clock for its `created`
-        onSuccess: ({ response, meta }) =>
-          Effect.clockWith((clock) => {
+        onSuccess: ({ response, meta }) => {
+          const answer = Effect.clockWith((clock) => {
             noteMeta(log, meta)
             const body = wire.completion(decoded, secondsOf(clock), response)
             return Effect.succeed(HttpServerResponse.unsafeJson(body, { headers: metaHeaders(meta) }))
           })
+          return settle === undefined ? answer : Effect.zipLeft(answer, settle(meta))
+        }
       })
 
     const streamFailure = (error: StreamInterrupted | Errors.Failure): Errors.Failure =>
@@ -371,7 +403,8 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       decoded: D,
       { log, requestId }: Current,
       tenant: string | undefined,
-      deadline: Deadline | undefined
+      deadline: Deadline | undefined,
+      settle: Settle | undefined
     ) =>
       Effect.gen(function* () {
         const opened = yield* Effect.either(router.stream(decoded.request, { chain: decoded.model, correlationId: requestId, tenant }))
@@ -382,7 +415,7 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
         const started = opened.right
         noteMeta(log, started.meta)
         const encoder = wire.encoder(decoded, yield* unixSeconds, started.meta.model)
-        const events = yield* sseEvents(started, encoder, log, deadline)
+        const events = yield* sseEvents(started, encoder, log, deadline, settle)
         return HttpServerResponse.stream(events, {
           contentType: "text/event-stream",
           headers: { ...metaHeaders(started.meta), "cache-control": "no-cache", "x-accel-buffering": "no" }
@@ -409,7 +442,8 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       started: Router.StreamResult,
       encoder: WireResponse.StreamEncoder,
       log: RequestLog,
-      deadline: Deadline | undefined
+      deadline: Deadline | undefined,
+      settle: Settle | undefined
     ) =>
       Effect.gen(function* () {
         // the router's stream is read without its `Stream` (see `Pullable`)
@@ -454,7 +488,8 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
           Effect.flatMap(started.done, (meta) => {
             phase = "last"
             noteMeta(log, meta)
-            return send(take() + finish + encoder.end(meta.usage))
+            const last = send(take() + finish + encoder.end(meta.usage))
+            return settle === undefined ? last : Effect.zipLeft(last, settle(meta))
           })
         const finished = closing("")
         const step: Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Option<never>> = Effect.suspend(() => {
@@ -482,6 +517,45 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       })
 
     /**
+     * A client's checks of a request, in order: the model is one it may call
+     * (else 403), it is within its requests and tokens a minute (else 429,
+     * with the wait), and within its spending cap (else 429
+     * `insufficient_quota`). Succeeds with what settles the request's count
+     * once its answer is done: the tokens it used, against the estimate
+     * counted now, and its cost.
+     */
+    const admitClient = (caller: Clients.Client, decoded: WireRequest.Decoded) =>
+      Effect.gen(function* () {
+        if (!allows(caller, decoded.model)) return yield* notAllowed(caller, decoded.model)
+        const { limiter, spend } = caller
+        const estimated = limiter === undefined ? 0 : Tokens.estimate(decoded.request)
+        const admittedAt = limiter === undefined ? 0 : yield* Clock.currentTimeMillis
+        if (limiter !== undefined) {
+          const admission = yield* limiter.tryAcquire(estimated)
+          if (admission._tag === "Limited") {
+            yield* caller.metrics.count("rate_limited")
+            const value = admission.limit === "rpm" ? limiter.limits.rpm : limiter.limits.tpm
+            return yield* Effect.fail(Errors.keyRateLimited(caller.name, admission.limit, value ?? 0, admission.retryAfter))
+          }
+        }
+        if (spend !== undefined) {
+          const spent = yield* Clients.spentIn(caller)
+          if (spent >= spend.usd) {
+            yield* caller.metrics.count("spend_cap")
+            return yield* Effect.fail(Errors.spendCapReached(caller.name, spent, spend.usd, spend.window))
+          }
+        }
+        yield* caller.metrics.count("admitted")
+        return (meta: Router.Meta): Effect.Effect<void> =>
+          Effect.zipRight(
+            limiter === undefined
+              ? Effect.void
+              : limiter.adjust(meta.usage.inputTokens + meta.usage.outputTokens - estimated, admittedAt),
+            Clients.charge(caller, meta.cost)
+          )
+      })
+
+    /**
      * A route that answers over the router in a wire format (see `Wire`),
      * over what it reads of a request: the chat route on either server (see
      * `NodeChat`), the responses route on the platform's.
@@ -490,17 +564,24 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       const log = current.log
       // read only for a request's deadline (none without `requestTimeout`)
       const start = timeout === undefined ? 0 : yield* Clock.currentTimeMillis
-      const key = authorize(request.header("authorization"), wire.keyHeader === undefined ? undefined : request.header(wire.keyHeader))
-      if (typeof key !== "number") return yield* Effect.fail(Errors.unauthorized(key === "wrong", wire.keyHeader))
-      // each gateway key its own part of degraded mode's cache: one client's answers are never another's
-      const tenant = key < 0 ? undefined : `key ${key}`
+      const caller = yield* client(
+        request.header("authorization"),
+        wire.keyHeader,
+        wire.keyHeader === undefined ? undefined : request.header(wire.keyHeader)
+      )
+      if (caller !== undefined) log.key = caller.name
       if (lifecycle.draining) return yield* Effect.fail(Errors.shuttingDown())
       const decoded = yield* readRequest(wire, request)
       log.chain = Errors.printable(decoded.model, 100)
       if (!names().has(decoded.model)) return yield* Effect.fail(Errors.modelNotFound(decoded.model))
+      // each gateway key its own part of degraded mode's cache: one client's answers are never another's
+      const settle = caller === undefined ? undefined : yield* admitClient(caller, decoded)
       yield* admit
       const deadline = timeout === undefined ? undefined : { at: start + Duration.toMillis(timeout), limit: timeout }
-      return decoded.stream ? yield* streamed(wire, decoded, current, tenant, deadline) : yield* completed(wire, decoded, current, tenant)
+      const tenant = caller?.tenant
+      return decoded.stream
+        ? yield* streamed(wire, decoded, current, tenant, deadline, settle)
+        : yield* completed(wire, decoded, current, tenant, settle)
     }).pipe((handler) =>
       timeout === undefined
         ? handler
@@ -523,12 +604,13 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
     const countTokens = platformRoute((request, { log }) =>
       Effect.gen(function* () {
         const wire = Wire.messageTokens
-        const key = authorize(request.header("authorization"), request.header("x-api-key"))
-        if (typeof key !== "number") return yield* Effect.fail(Errors.unauthorized(key === "wrong", wire.keyHeader))
+        const caller = yield* client(request.header("authorization"), wire.keyHeader, request.header("x-api-key"))
+        if (caller !== undefined) log.key = caller.name
         if (lifecycle.draining) return yield* Effect.fail(Errors.shuttingDown())
         const decoded = yield* readRequest(wire, request)
         log.chain = Errors.printable(decoded.model, 100)
         if (!names().has(decoded.model)) return yield* Effect.fail(Errors.modelNotFound(decoded.model))
+        if (caller !== undefined && !allows(caller, decoded.model)) return yield* notAllowed(caller, decoded.model)
         return HttpServerResponse.unsafeJson({ input_tokens: Tokens.estimate(decoded.request) })
       })
     )
@@ -661,6 +743,9 @@ export const isLoopbackHost = (host: string | undefined): boolean => {
     /^::ffff:127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name)
   )
 }
+
+/** What settles a client's counts once its request's answer is done (see `admitClient`). */
+type Settle = (meta: Router.Meta) => Effect.Effect<void>
 
 /** When a request must be done by (epoch ms), and the limit that set it. */
 interface Deadline {

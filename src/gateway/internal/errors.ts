@@ -75,6 +75,40 @@ export const modelNotFound = (model: string): Failure =>
     "model"
   )
 
+/** 403: the client's key may not call this chain or model alias (`Gateway.ClientKey.models`). @internal */
+export const modelNotAllowed = (model: string, client: string): Failure =>
+  invalidRequest(
+    403,
+    `The key '${printable(client, 100)}' may not call the model '${printable(model, 100)}' (GET /v1/models lists the models it may call).`,
+    "model_not_allowed",
+    "model"
+  )
+
+/** 429: the client's key is over its requests or tokens a minute (`Gateway.ClientKey.rpm`, `tpm`). @internal */
+export const keyRateLimited = (client: string, limit: "rpm" | "tpm", value: number, retryAfter: Duration.Duration): Failure => {
+  const seconds = Math.max(1, Math.ceil(Duration.toMillis(retryAfter) / 1000))
+  const what = limit === "rpm" ? "requests per minute (RPM)" : "tokens per minute (TPM)"
+  return new Failure({
+    status: 429,
+    type: limit === "rpm" ? "requests" : "tokens",
+    code: "rate_limit_exceeded",
+    param: null,
+    message: `Rate limit reached for the key '${printable(client, 100)}' on ${what}: limit ${value}. Please try again in ${seconds}s.`,
+    headers: { "retry-after": String(seconds) }
+  })
+}
+
+/** 429: the client's key has spent its cap for the window (`Gateway.ClientKey.spend`). @internal */
+export const spendCapReached = (client: string, spent: number, usd: number, window: Duration.Duration): Failure =>
+  new Failure({
+    status: 429,
+    type: "insufficient_quota",
+    code: "insufficient_quota",
+    param: null,
+    message: `The key '${printable(client, 100)}' has spent $${spent.toFixed(4)} of its cap of $${usd.toFixed(2)} for a window of ` +
+      `${Duration.format(window)}; what it spent leaves the window a 24th of it at a time.`
+  })
+
 /** 404: no such route. @internal */
 export const unknownUrl = (method: string, path: string): Failure =>
   invalidRequest(404, `Unknown request URL: ${method} ${printable(path, 200)}.`, "unknown_url")

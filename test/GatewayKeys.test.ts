@@ -1,0 +1,277 @@
+/**
+ * Client keys: a gateway key with a name, the models it may call, requests
+ * and tokens a minute, and a spending cap; driven by the official `openai`
+ * and `@anthropic-ai/sdk` clients against a gateway on 127.0.0.1 over a
+ * mock upstream. Time is the test's clock: a window passes with
+ * `TestClock.adjust`.
+ */
+import type { HttpClient } from "@effect/platform"
+import { NodeHttpClient } from "@effect/platform-node"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Exit, Logger, Metric, Redacted, type Scope, TestClock } from "effect"
+import AnthropicSdk from "@anthropic-ai/sdk"
+import OpenAI from "openai"
+import * as Gateway from "../src/gateway/Gateway.js"
+import * as Clients from "../src/gateway/internal/clients.js"
+import * as OpenAi from "../src/providers/OpenAi.js"
+import * as RateLimit from "../src/resilience/RateLimit.js"
+import * as Router from "../src/router/Router.js"
+import * as MockServer from "../src/testing/MockServer.js"
+import { rejection } from "./support/client.js"
+
+const question = [{ role: "user" as const, content: "Say hello." }]
+
+/** A million prompt tokens an answer: $0.40 at gpt-4.1-mini's price, so caps read in round figures. */
+const pricey: MockServer.Reply = { usage: { inputTokens: 1_000_000, outputTokens: 0 } }
+
+interface Setup {
+  readonly upstream: MockServer.MockServer
+  readonly gateway: Gateway.Server
+  readonly clientOf: (key: string) => OpenAI
+}
+
+/** An upstream, a router with chains `default` and `fast` (both the one model) and the alias `gpt`, and the gateway. */
+const setup = (keys: ReadonlyArray<Redacted.Redacted | Gateway.ClientKey> | Gateway.KeyRing, reply?: MockServer.Reply) =>
+  Effect.gen(function* () {
+    const upstream = yield* MockServer.make(reply === undefined ? {} : { reply })
+    const model = yield* OpenAi.make({ model: "gpt-4.1-mini", baseUrl: upstream.baseUrls.openai })
+    const router = yield* Router.make({
+      targets: { gpt: { model } },
+      chains: { default: ["gpt"], fast: ["gpt"] },
+      policy: { retry: { maxAttempts: 1 } }
+    })
+    const gateway = yield* Gateway.make({ router, port: 0, ...(Array.isArray(keys) ? { keys } : { keyRing: keys as Gateway.KeyRing }) })
+    const clientOf = (key: string) => new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: key, maxRetries: 0, timeout: 10_000 })
+    return { upstream, gateway, clientOf } satisfies Setup
+  })
+
+const complete = (client: OpenAI, model = "default") =>
+  Effect.promise(() => client.chat.completions.create({ model, messages: question }))
+
+const apiError = (error: unknown) => error as InstanceType<typeof OpenAI.APIError>
+
+const admin = Redacted.make("gw-admin-key-0001")
+const teamKey = Redacted.make("gw-team-key-0002")
+
+/** A counter's value for a key's outcome (`llm_gateway_key_requests_total`). */
+const outcomes = (key: string, outcome: string) =>
+  Effect.map(
+    Metric.value(Metric.tagged(Metric.tagged(Clients.requests, "key", key), "outcome", outcome)),
+    (state) => state.count
+  )
+
+/** A test with the test's clock and services, and undici as the adapters' HTTP client for its whole length. */
+const test = <E>(name: string, body: () => Effect.Effect<void, E, HttpClient.HttpClient | Scope.Scope>) =>
+  it.scoped(name, () => Effect.provide(body(), NodeHttpClient.layerUndici))
+
+describe("client keys", () => {
+  test("models: another chain is a 403 on every route, the list shows its models only, and a bare key may call all", () =>
+    Effect.gen(function* () {
+      const { gateway, clientOf, upstream } = yield* setup([admin, { key: teamKey, name: "models-team", models: ["fast", "gpt"] }])
+      const team = clientOf(Redacted.value(teamKey))
+      expect((yield* complete(team, "fast")).choices[0]?.message.content).toBe("Hello from the mock server.")
+
+      const refused = apiError(yield* rejection(() => team.chat.completions.create({ model: "default", messages: question })))
+      expect(refused).toBeInstanceOf(OpenAI.PermissionDeniedError)
+      expect(refused.code).toBe("model_not_allowed")
+      expect(refused.param).toBe("model")
+      expect(refused.message).toContain("The key 'models-team' may not call the model 'default'")
+      expect(refused.message).not.toContain("gw-team")
+
+      const listed = yield* Effect.promise(() => team.models.list())
+      expect(listed.data.map((model) => model.id).sort()).toEqual(["fast", "gpt"])
+      const one = yield* Effect.promise(() => fetch(`${gateway.url}/v1/models/default`, { headers: { authorization: `Bearer ${Redacted.value(teamKey)}` } }))
+      expect(one.status).toBe(403)
+
+      // the Messages API's route: Anthropic's error for a 403, by x-api-key
+      const anthropic = new AnthropicSdk({ baseURL: gateway.url, apiKey: Redacted.value(teamKey), maxRetries: 0 })
+      const denied = yield* rejection(() =>
+        anthropic.messages.create({ model: "default", max_tokens: 10, messages: [{ role: "user", content: "Hi" }] })
+      )
+      expect(denied).toBeInstanceOf(AnthropicSdk.PermissionDeniedError)
+      expect((denied as InstanceType<typeof AnthropicSdk.PermissionDeniedError>).error).toMatchObject({ type: "error", error: { type: "permission_error" } })
+      const counted = yield* rejection(() =>
+        anthropic.messages.countTokens({ model: "default", messages: [{ role: "user", content: "Hi" }] })
+      )
+      expect(counted).toBeInstanceOf(AnthropicSdk.PermissionDeniedError)
+
+      // the bare key: everything
+      const all = yield* Effect.promise(() => clientOf(Redacted.value(admin)).models.list())
+      expect(all.data.map((model) => model.id).sort()).toEqual(["default", "fast", "gpt"])
+      expect((yield* complete(clientOf(Redacted.value(admin)))).choices[0]?.message.content).toBe("Hello from the mock server.")
+      expect(upstream.count()).toBe(2) // refused requests never reached upstream
+      expect(yield* outcomes("models-team", "model_not_allowed")).toBe(4) // chat, the model, messages, count_tokens
+      expect(yield* outcomes("models-team", "admitted")).toBe(1)
+      expect(yield* outcomes("key-1", "admitted")).toBe(1)
+    })
+  )
+
+  test("rpm: past it, 429 rate_limit_exceeded of type requests with Retry-After, for that key only, until the minute passes", () =>
+    Effect.gen(function* () {
+      const other = Redacted.make("gw-other-key-0003")
+      const { clientOf } = yield* setup([{ key: teamKey, name: "rpm-team", rpm: 2 }, { key: other, name: "rpm-other", rpm: 2 }])
+      const team = clientOf(Redacted.value(teamKey))
+      yield* complete(team)
+      yield* complete(team)
+      const limited = apiError(yield* rejection(() => team.chat.completions.create({ model: "default", messages: question })))
+      expect(limited).toBeInstanceOf(OpenAI.RateLimitError)
+      expect(limited.code).toBe("rate_limit_exceeded")
+      expect(limited.type).toBe("requests")
+      expect(limited.message).toContain("Rate limit reached for the key 'rpm-team' on requests per minute (RPM): limit 2.")
+      const wait = Number(limited.headers?.get("retry-after"))
+      expect(wait).toBeGreaterThanOrEqual(1)
+      expect(wait).toBeLessThanOrEqual(60)
+      // another key has its own count
+      yield* complete(clientOf(Redacted.value(other)))
+      yield* TestClock.adjust(`${wait} seconds`)
+      expect((yield* complete(team)).choices[0]?.message.content).toBe("Hello from the mock server.")
+      expect(yield* outcomes("rpm-team", "rate_limited")).toBe(1)
+    })
+  )
+
+  test("tpm: the prompt's estimate is counted when admitted and corrected to the provider's count once answered", () =>
+    Effect.gen(function* () {
+      // the answer reports a million prompt tokens for a prompt estimated at a few: after one, the window is full
+      const { clientOf } = yield* setup([{ key: teamKey, name: "tpm-team", tpm: 1_000 }], pricey)
+      const team = clientOf(Redacted.value(teamKey))
+      yield* complete(team)
+      const limited = apiError(yield* rejection(() => team.chat.completions.create({ model: "default", messages: question })))
+      expect(limited.status).toBe(429)
+      expect(limited.type).toBe("tokens")
+      expect(limited.message).toContain("on tokens per minute (TPM): limit 1000.")
+      yield* TestClock.adjust("1 minute")
+      yield* complete(team)
+    })
+  )
+
+  test("spend: answers are charged their cost; once the cap is spent, 429 insufficient_quota until it leaves the window", () =>
+    Effect.gen(function* () {
+      const { clientOf, upstream } = yield* setup([{ key: teamKey, name: "spend-team", spend: { usd: 1, window: "1 day" } }], pricey)
+      const team = clientOf(Redacted.value(teamKey))
+      // $0.40 each: admitted at $0, $0.40 and $0.80 (under the cap), refused at $1.20
+      yield* complete(team)
+      yield* complete(team)
+      // a stream is charged once it ends
+      const stream = yield* Effect.promise(() => team.chat.completions.create({ model: "default", messages: question, stream: true }))
+      yield* Effect.promise(async () => {
+        for await (const _ of stream) void _
+      })
+      const refused = apiError(yield* rejection(() => team.chat.completions.create({ model: "default", messages: question })))
+      expect(refused).toBeInstanceOf(OpenAI.RateLimitError)
+      expect(refused.code).toBe("insufficient_quota")
+      expect((refused.error as { message: string }).message).toBe(
+        "The key 'spend-team' has spent $1.2000 of its cap of $1.00 for a window of 1d; what it spent leaves the window a 24th of it at a time."
+      )
+      expect(upstream.count()).toBe(3)
+      const spent = yield* Metric.value(
+        Metric.tagged(Clients.spent, "key", "spend-team")
+      )
+      expect(spent.count).toBeCloseTo(1.2, 9)
+      // spending leaves the window an hour (a 24th) at a time: a day later, all of it has
+      yield* TestClock.adjust("1 day")
+      yield* complete(team)
+      expect(yield* outcomes("spend-team", "spend_cap")).toBe(1)
+    })
+  )
+
+  test("the request's log line names the key, never the key itself", () =>
+    Effect.gen(function* () {
+      const lines: Array<string> = []
+      const logger = Logger.make(({ annotations, message }) => {
+        lines.push(`${String(message)} ${JSON.stringify(Object.fromEntries(annotations))}`)
+      })
+      const { clientOf } = yield* setup([admin, { key: teamKey, name: "log-team", models: ["fast"] }]).pipe(
+        Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+      )
+      yield* complete(clientOf(Redacted.value(teamKey)), "fast")
+      yield* rejection(() => clientOf(Redacted.value(teamKey)).chat.completions.create({ model: "default", messages: question }))
+      yield* complete(clientOf(Redacted.value(admin)))
+      yield* Effect.yieldNow()
+      const requests = lines.filter((line) => line.startsWith("POST /v1/chat/completions"))
+      expect(requests).toHaveLength(3)
+      expect(requests[0]).toContain(`"key":"log-team"`)
+      expect(requests[1]).toContain(`"key":"log-team"`)
+      expect(requests[1]).toContain(`"error":"model_not_allowed"`)
+      expect(requests[2]).toContain(`"key":"key-1"`)
+      expect(lines.some((line) => line.includes("gw-team") || line.includes("gw-admin"))).toBe(false)
+    })
+  )
+
+  test("a key ring: a rotated secret under the same name keeps its counts; changed limits start afresh", () =>
+    Effect.gen(function* () {
+      const ring = Gateway.keyRing([{ key: teamKey, name: "ring-team", rpm: 1 }])
+      const { clientOf } = yield* setup(ring)
+      yield* complete(clientOf(Redacted.value(teamKey)))
+      const rotated = Redacted.make("gw-rotated-key-0004")
+      expect(ring.set([{ key: rotated, name: "ring-team", rpm: 1 }])).toBe(true)
+      // the old secret no longer works; the new one has the old one's count
+      const old = apiError(yield* rejection(() => clientOf(Redacted.value(teamKey)).chat.completions.create({ model: "default", messages: question })))
+      expect(old.status).toBe(401)
+      const limited = apiError(yield* rejection(() => clientOf(Redacted.value(rotated)).chat.completions.create({ model: "default", messages: question })))
+      expect(limited.status).toBe(429)
+      // a new limit: a new count
+      ring.set([{ key: rotated, name: "ring-team", rpm: 5 }])
+      yield* complete(clientOf(Redacted.value(rotated)))
+    })
+  )
+
+  test("degraded mode's cache follows the key, not its place: keys swapped in a ring never read each other's answers", () =>
+    Effect.gen(function* () {
+      let down = false
+      const upstream = yield* MockServer.make({ faultFor: () => (down ? MockServer.status(500) : undefined) })
+      const model = yield* OpenAi.make({ model: "gpt-4.1-mini", baseUrl: upstream.baseUrls.openai })
+      const router = yield* Router.make({ targets: { gpt: { model } }, chains: { default: ["gpt"] }, policy: { retry: { maxAttempts: 1 } } })
+      const one = Redacted.make("gw-key-one-0005")
+      const two = Redacted.make("gw-key-two-0006")
+      const ring = Gateway.keyRing([one, two])
+      const gateway = yield* Gateway.make({ router, port: 0, keyRing: ring })
+      const clientOf = (key: Redacted.Redacted) => new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: Redacted.value(key), maxRetries: 0 })
+      yield* complete(clientOf(one))
+      // the same keys, the other way round: "two" now holds the first place
+      ring.set([two, one])
+      down = true
+      const error = apiError(yield* rejection(() => clientOf(two).chat.completions.create({ model: "default", messages: question })))
+      expect(error.status).toBe(503)
+      const { response } = yield* Effect.promise(() =>
+        clientOf(one).chat.completions.create({ model: "default", messages: question }).withResponse()
+      )
+      expect(response.headers.get("x-llm-degraded")).toBe("cache")
+    })
+  )
+
+  test("with shared state, each client key's limiters register with the store under the key's name", () =>
+    Effect.gen(function* () {
+      const registered: Array<string> = []
+      const store: RateLimit.Store = {
+        register: (registration) =>
+          Effect.sync(() => {
+            registered.push(registration.name)
+            return { onCount: () => undefined }
+          })
+      }
+      yield* setup([admin, { key: teamKey, name: "shared-team", rpm: 10, spend: { usd: 5 } }]).pipe(
+        Effect.provide(RateLimit.layer(store))
+      )
+      expect(registered).toEqual(["gateway key shared-team", "gateway key shared-team spend"])
+    })
+  )
+
+  test("keys that contradict each other are a defect: a name or a key given twice, a cap of nothing", () =>
+    Effect.gen(function* () {
+      const model = yield* OpenAi.make({ model: "gpt-4.1-mini", baseUrl: "http://127.0.0.1:9/v1" })
+      const router = yield* Router.make({ targets: { gpt: { model } }, chains: { default: ["gpt"] } })
+      const made = (keys: ReadonlyArray<Redacted.Redacted | Gateway.ClientKey>) =>
+        Effect.exit(Effect.scoped(Gateway.make({ router, port: 0, keys })))
+      const messageOf = (exit: Exit.Exit<unknown, unknown>) => (Exit.isFailure(exit) ? String(exit.cause) : "succeeded")
+      expect(messageOf(yield* made([{ key: admin, name: "a" }, { key: teamKey, name: "a" }]))).toContain(
+        `keys[1] ("a"): the name is used by an earlier key`
+      )
+      expect(messageOf(yield* made([admin, { key: admin, name: "b" }]))).toContain("keys[1] is the same key as an earlier one")
+      expect(messageOf(yield* made([{ key: teamKey, name: "c", spend: { usd: 0 } }]))).toContain("spend.usd must be a positive amount")
+      expect(messageOf(yield* made([{ key: teamKey, name: "d", models: [] }]))).toContain("models must name at least one chain or model")
+      expect(messageOf(yield* made([{ key: teamKey, name: "e", rpm: 1.5 }]))).toContain("rpm must be a positive integer")
+      const ring = Gateway.keyRing([admin])
+      expect(() => ring.set([admin, admin])).toThrow("keys[1] is the same key as an earlier one")
+    })
+  )
+})
