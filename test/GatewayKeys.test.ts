@@ -5,7 +5,7 @@
  * mock upstream. Time is the test's clock: a window passes with
  * `TestClock.adjust`.
  */
-import type { HttpClient } from "@effect/platform"
+import { type HttpClient, HttpServerResponse } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Logger, Metric, Redacted, type Scope, TestClock } from "effect"
@@ -253,6 +253,48 @@ describe("client keys", () => {
         Effect.provide(RateLimit.layer(store))
       )
       expect(registered).toEqual(["gateway key shared-team", "gateway key shared-team spend"])
+    })
+  )
+
+  test("GET /v1/key: a key sees its name, models, limits and what it has spent, never the key; routes about the whole gateway answer bare keys only", () =>
+    Effect.gen(function* () {
+      const routes = [{ path: "/v1/usage", handler: Effect.succeed(HttpServerResponse.unsafeJson({ total: 1 })), requireKey: true }]
+      const upstream = yield* MockServer.make({ reply: pricey })
+      const model = yield* OpenAi.make({ model: "gpt-4.1-mini", baseUrl: upstream.baseUrls.openai })
+      const router = yield* Router.make({ targets: { gpt: { model } }, chains: { default: ["gpt"] } })
+      const keys: Array<Redacted.Redacted | Gateway.ClientKey> = [admin, { key: teamKey, name: "info-team", models: ["default"], rpm: 60, spend: { usd: 2, window: "1 hour" } }]
+      const gateway = yield* Gateway.make({ router, port: 0, keys, routes })
+      const get = (path: string, key: Redacted.Redacted) =>
+        Effect.promise(async () => {
+          const response = await fetch(`${gateway.url}${path}`, { headers: { authorization: `Bearer ${Redacted.value(key)}` } })
+          return { status: response.status, body: await response.text() }
+        })
+      const team = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: Redacted.value(teamKey), maxRetries: 0 })
+      yield* complete(team)
+      const mine = yield* get("/v1/key", teamKey)
+      expect(mine.status).toBe(200)
+      expect(JSON.parse(mine.body)).toEqual({
+        object: "key",
+        name: "info-team",
+        models: ["default"],
+        rpm: 60,
+        tpm: null,
+        spend: { usd: 2, window_seconds: 3600, spent_usd: 0.4, remaining_usd: 1.6 }
+      })
+      expect(mine.body).not.toContain("gw-team")
+      expect(JSON.parse((yield* get("/v1/key", admin)).body)).toEqual({
+        object: "key",
+        name: "key-1",
+        models: null,
+        rpm: null,
+        tpm: null,
+        spend: null
+      })
+      // the gateway's costs are the operators': a client's key is refused them
+      const usage = yield* get("/v1/usage", teamKey)
+      expect(usage.status).toBe(403)
+      expect(JSON.parse(usage.body).error.code).toBe("key_not_allowed")
+      expect((yield* get("/v1/usage", admin)).status).toBe(200)
     })
   )
 

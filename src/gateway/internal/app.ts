@@ -194,6 +194,7 @@ const routes: ReadonlyArray<readonly [RegExp, ReadonlyArray<string>]> = [
   [/^\/v1\/responses$/, ["POST"]],
   [/^\/v1\/messages(\/count_tokens)?$/, ["POST"]],
   [/^\/v1\/models(\/.+)?$/, ["GET"]],
+  [/^\/v1\/key$/, ["GET"]],
   [/^\/(healthz|readyz)$/, ["GET"]]
 ]
 
@@ -289,6 +290,20 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
     const startedAt = yield* unixSeconds
 
     const requireKey = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => client(request.headers["authorization"]))
+    /** A bare key's request (or any, without keys), or a 403 for a client's key: the routes about the whole gateway. */
+    const operatorKey = (path: string) =>
+      Effect.flatMap(requireKey, (caller) =>
+        caller === undefined || caller.bare ? Effect.void : Effect.fail(Errors.operatorsOnly(path, caller.name)))
+
+    /**
+     * `GET /v1/key`: the caller's key as the gateway sees it: its name, the
+     * models it may call, its limits, and what it has spent in its cap's
+     * window (never the key).
+     */
+    const keyInfo = Effect.flatMap(requireKey, (caller) =>
+      Effect.map(caller === undefined ? Effect.succeed(undefined) : Clients.describe(caller), (described) =>
+        HttpServerResponse.unsafeJson({ object: "key", ...(described ?? Clients.keyless) })))
+
     /** Whether a client may call a chain or model alias. */
     const allows = (caller: Clients.Client | undefined, model: string) => caller?.models === undefined || caller.models.has(model)
     /** A 403 for a model the client may not call, counted in its metric. */
@@ -626,7 +641,7 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
 
     const routed = settings.routes.reduce(
       (app, route) =>
-        HttpRouter.get(app, route.path as HttpRouter.PathInput, route.requireKey === true ? Effect.zipRight(requireKey, route.handler) : route.handler),
+        HttpRouter.get(app, route.path as HttpRouter.PathInput, route.requireKey === true ? Effect.zipRight(operatorKey(route.path), route.handler) : route.handler),
       HttpRouter.empty.pipe(
         HttpRouter.post("/v1/chat/completions", chatCompletions),
         HttpRouter.post("/v1/responses", responses),
@@ -634,6 +649,7 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
         HttpRouter.post("/v1/messages/count_tokens", countTokens),
         HttpRouter.get("/v1/models", listModels),
         HttpRouter.get("/v1/models/*", getModel),
+        HttpRouter.get("/v1/key", keyInfo),
         HttpRouter.get("/healthz", healthz),
         HttpRouter.get("/readyz", readyz)
       )

@@ -43,6 +43,11 @@ export interface Spend {
 export interface Client {
   /** For logs and metrics: the key's name, or `key-N` (its place, from 1) for a bare key. */
   readonly name: string
+  /** A bare key: the gateway's own, which may call everything and read the routes about the whole gateway. */
+  readonly bare: boolean
+  /** Its requests and tokens a minute, if limited. */
+  readonly rpm: number | undefined
+  readonly tpm: number | undefined
   /**
    * Degraded mode's cache partition: a client's answers are never served to
    * another. From the name of a named key; from a digest of a bare key, so a
@@ -93,6 +98,9 @@ export const make = (
       const digest = createHash("sha256").update(Redacted.value(key), "utf8").digest("hex")
       return Effect.succeed<Client>({
         name: `key-${i + 1}`,
+        bare: true,
+        rpm: undefined,
+        tpm: undefined,
         tenant: `key ${digest}`,
         models: undefined,
         limiter: undefined,
@@ -119,6 +127,9 @@ export const make = (
         : yield* RateLimit.make({ name: `gateway key ${key.name} spend`, window: spendWindow, buckets: spendBuckets })
       return {
         name: key.name,
+        bare: false,
+        rpm: key.rpm,
+        tpm: key.tpm,
         tenant: `client ${key.name}`,
         models: key.models === undefined ? undefined : new Set(key.models),
         limiter,
@@ -220,3 +231,27 @@ export const charge = (client: Client, usd: number): Effect.Effect<void> => {
   const metric = client.metrics.cost(usd)
   return client.spend === undefined ? metric : Effect.zipRight(client.spend.counter.adjust(Math.round(usd * micros)), metric)
 }
+
+// ---------------------------------------------------------------------------
+// GET /v1/key
+// ---------------------------------------------------------------------------
+
+/** `GET /v1/key`'s answer for a gateway without keys: no name, nothing limited. @internal */
+export const keyless = { name: null, models: null, rpm: null, tpm: null, spend: null } as const
+
+/** `GET /v1/key`'s answer: a client as it may see itself (never its key). @internal */
+export const describe = (client: Client) =>
+  Effect.map(spentIn(client), (spent) => ({
+    name: client.name,
+    models: client.models === undefined ? null : [...client.models],
+    rpm: client.rpm ?? null,
+    tpm: client.tpm ?? null,
+    spend: client.spend === undefined
+      ? null
+      : {
+        usd: client.spend.usd,
+        window_seconds: Duration.toSeconds(client.spend.window),
+        spent_usd: Math.round(spent * micros) / micros,
+        remaining_usd: Math.max(0, Math.round((client.spend.usd - spent) * micros) / micros)
+      }
+  }))

@@ -84,6 +84,14 @@ export const modelNotAllowed = (model: string, client: string): Failure =>
     "model"
   )
 
+/** 403: a route for the gateway's own keys (bare ones), asked with a client's key. @internal */
+export const operatorsOnly = (path: string, client: string): Failure =>
+  invalidRequest(
+    403,
+    `The key '${printable(client, 100)}' is a client's key: ${printable(path, 200)} answers the gateway's own keys (those without a name) only.`,
+    "key_not_allowed"
+  )
+
 /** 429: the client's key is over its requests or tokens a minute (`Gateway.ClientKey.rpm`, `tpm`). @internal */
 export const keyRateLimited = (client: string, limit: "rpm" | "tpm", value: number, retryAfter: Duration.Duration): Failure => {
   const seconds = Math.max(1, Math.ceil(Duration.toMillis(retryAfter) / 1000))
