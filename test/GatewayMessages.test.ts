@@ -246,6 +246,17 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: Anthr
       })
     )
 
+    it.scoped("one ping on the wire, after the first content_block_start, as Anthropic sends it (the SDK skips it)", () =>
+      Effect.gen(function* () {
+        const { gateway } = yield* setup({ primary: { reply: { text: "Fast." } } })
+        const raw = yield* post(gateway, { ...ask, stream: true })
+        const all = frames(raw.text)
+        expect(all.slice(0, 4).map((f) => f.event)).toEqual(["message_start", "content_block_start", "ping", "content_block_delta"])
+        expect(all[2]).toEqual({ event: "ping", data: { type: "ping" } })
+        expect(all.filter((f) => f.event === "ping")).toHaveLength(1)
+      })
+    )
+
     it.scoped("a stream that fails after its first token ends with an error event, no message_stop; the SDK raises it", () =>
       Effect.gen(function* () {
         const { client, gateway, primary } = yield* setup({
@@ -764,6 +775,9 @@ describe("MessageEncoder", () => {
         if (reason !== undefined) wire += encoder.chunk({ _tag: "Finish", reason }) ?? ""
         wire += encoder.end(tokens)
         for (const frame of frames(wire)) expect(frame.data.type).toBe(frame.event)
+        // one ping, right after the first block opens, as Anthropic's stream has it
+        expect(frames(wire).slice(0, 3).map((f) => f.event)).toEqual(["message_start", "content_block_start", "ping"])
+        expect(frames(wire).filter((f) => f.event === "ping")).toHaveLength(1)
         const message = await accumulate(wire)
         expect(message.content).toEqual(blocks)
         const calls = segments.some((s) => s._tag === "tool")

@@ -39,7 +39,8 @@
  *   always `null`: no provider says which sequence it stopped on;
  *   `stop_details` for a refusal), or, with
  *   `stream: true`, Anthropic's events (`event: message_start` ...
- *   `message_stop`; `message_start`'s `input_tokens` is the router's
+ *   `message_stop`, with one `ping` after the first `content_block_start`,
+ *   where Anthropic sends it; `message_start`'s `input_tokens` is the router's
  *   estimate, `message_delta`'s usage the provider's count). The key may come as `x-api-key` too. `top_k` is
  *   ignored, `thinking` blocks sent back are left out, and what needs
  *   Anthropic's own servers is a 400 naming the field (server tools,

@@ -195,7 +195,10 @@ type Open = { readonly kind: "text"; readonly index: number } | { readonly kind:
  * prompt's estimate, `inputEstimate`, as the provider's count comes with
  * the end: a client that reads it there, as Claude Code reads its context's
  * size, sees about the right figure, erring high, not 0);
- * a block opened when its first content comes (`content_block_start`),
+ * a block opened when its first content comes (`content_block_start`;
+ * the first one followed by a `ping`, as Anthropic sends its one; the
+ * gateway sends no periodic ones, as it keeps no stream of any route alive
+ * with them),
  * its content as `content_block_delta`s (`text_delta`, or a call's
  * arguments as `input_json_delta`), closed (`content_block_stop`) when the
  * next one opens or the answer ends; then `message_delta` with the
@@ -240,12 +243,17 @@ export class MessageEncoder implements StreamEncoder {
     return this.event("content_block_stop", { index })
   }
 
-  /** Opens a block (closing the open one), with its `content_block_start`. */
+  /**
+   * Opens a block (closing the open one), with its `content_block_start`;
+   * the first one followed by a `ping`, where Anthropic's stream has its
+   * one (its SDK skips it; a client that reads the wire sees the same order).
+   */
   private open(next: Open, block: unknown): string {
     const out = this.close()
     this.current = next
+    const ping = this.blocks === 0 ? this.event("ping", {}) : ""
     this.blocks++
-    return out + this.event("content_block_start", { index: next.index, content_block: block })
+    return out + this.event("content_block_start", { index: next.index, content_block: block }) + ping
   }
 
   private text(text: string): string {
