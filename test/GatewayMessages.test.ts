@@ -16,7 +16,7 @@ import { describe, expect, it, layer } from "@effect/vitest"
 import { Duration, Effect, Either, FastCheck, Logger, Redacted } from "effect"
 import * as Errors from "../src/gateway/internal/errors.js"
 import * as MessagesRequest from "../src/gateway/internal/messagesRequest.js"
-import { errorJson, MessageEncoder, stopReason, usageJson } from "../src/gateway/internal/messagesResponse.js"
+import { anthropicStatus, errorJson, MessageEncoder, stopReason, usageJson } from "../src/gateway/internal/messagesResponse.js"
 import type { ChatChunk, FinishReason } from "../src/llm/Chat.js"
 import { ContentFiltered } from "../src/llm/ProviderError.js"
 import * as Tokens from "../src/llm/Tokens.js"
@@ -428,20 +428,32 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: Anthr
       })
     )
 
-    it.scoped("every target down: a 503 in Anthropic's JSON (overloaded_error) before any event; the SDK's ServiceUnavailableError", () =>
+    it.scoped("every target down: Anthropic's overload, a 529 overloaded_error, before any event; the SDK's OverloadedError", () =>
       Effect.gen(function* () {
-        const { client } = yield* setup({
-          primary: { faults: [MockServer.status(503)] },
-          secondary: { faults: [MockServer.status(503)] }
+        const { client, gateway } = yield* setup({
+          primary: { faults: [MockServer.status(503), MockServer.status(503), MockServer.status(503)] },
+          secondary: { faults: [MockServer.status(503), MockServer.status(503), MockServer.status(503)] }
         })
         const error = yield* rejection(() => client.messages.create({ ...ask, stream: true }))
-        expect(error).toBeInstanceOf(Anthropic.InternalServerError)
-        expect((error as InstanceType<typeof Anthropic.APIError>).status).toBe(503)
+        expect(error).toBeInstanceOf(Anthropic.OverloadedError)
+        expect((error as InstanceType<typeof Anthropic.APIError>).status).toBe(529)
         expect((error as InstanceType<typeof Anthropic.APIError>).type).toBe("overloaded_error")
         expect((error as InstanceType<typeof Anthropic.APIError>).error).toMatchObject({
           type: "error",
           error: { type: "overloaded_error", message: expect.stringContaining("Every target of 'default' failed"), attempts: expect.any(Array) }
         })
+        // whole too, with the chain's headers; the chat route keeps its 503
+        const whole = yield* rejection(() => client.messages.create(ask))
+        expect((whole as InstanceType<typeof Anthropic.APIError>).status).toBe(529)
+        expect((whole as InstanceType<typeof Anthropic.APIError>).headers?.get("x-llm-chain")).toBe("default")
+        const chat = yield* promise(() =>
+          fetch(`${gateway.url}/v1/chat/completions`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ model: "default", messages: [{ role: "user", content: prompt }] })
+          }).then((res) => res.status)
+        )
+        expect(chat).toBe(503)
       })
     )
   })
@@ -705,6 +717,25 @@ describe("Anthropic's error JSON", () => {
       const error = Anthropic.APIError.generate(failure.status, body, undefined, new Headers(failure.headers))
       expect(error, failure.code ?? failure.type).toBeInstanceOf(Class)
       expect(error.type).toBe(type)
+    }
+  })
+
+  it("an exhausted chain is Anthropic's 529 (its SDK's OverloadedError), headers and attempts kept; a draining gateway stays a 503", () => {
+    const exhausted = new Errors.Failure({
+      status: 503,
+      type: "server_error",
+      code: "chain_exhausted",
+      param: null,
+      message: "Every target of 'default' failed: a (Overloaded 529).",
+      headers: { "x-llm-chain": "default", "retry-after": "3" },
+      details: { attempts: [] }
+    })
+    const mapped = anthropicStatus(exhausted)
+    expect([mapped.status, mapped.headers, mapped.details, mapped.message]).toEqual([529, exhausted.headers, exhausted.details, exhausted.message])
+    expect(Anthropic.APIError.generate(529, errorJson(mapped), undefined, new Headers())).toBeInstanceOf(Anthropic.OverloadedError)
+    expect(errorJson(mapped).error.type).toBe("overloaded_error")
+    for (const kept of [Errors.shuttingDown(), Errors.busy(), Errors.timedOut(Duration.seconds(1)), Errors.internal()]) {
+      expect(anthropicStatus(kept), kept.code ?? kept.type).toBe(kept)
     }
   })
 })

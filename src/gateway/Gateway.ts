@@ -51,7 +51,11 @@
  *   `invalid_request_error`; 401 `authentication_error`; 403
  *   `permission_error`; 404 `not_found_error`; 408 and 504 `timeout_error`;
  *   413 `request_too_large`; 429 `rate_limit_error`; 503 `overloaded_error`;
- *   other 5xx `api_error`), so the SDK raises its class for the status; a
+ *   other 5xx `api_error`), so the SDK raises its class for the status,
+ *   but for an exhausted chain (`chain_exhausted`), which is Anthropic's
+ *   overload here: a 529 `overloaded_error` (the SDK's `OverloadedError`;
+ *   Claude Code counts 529s apart, for its fallback model), where a
+ *   draining gateway stays a 503; a
  *   prompt no target's context window holds is a 400 whose message begins
  *   `prompt is too long:`, as Anthropic's (Claude Code compacts its history
  *   on those words); the request id goes out as `request-id` too, which

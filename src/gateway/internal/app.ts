@@ -501,10 +501,12 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       yield* admit
       const deadline = timeout === undefined ? undefined : { at: start + Duration.toMillis(timeout), limit: timeout }
       return decoded.stream ? yield* streamed(wire, decoded, current, tenant, deadline) : yield* completed(wire, decoded, current, tenant)
-    }).pipe((handler) =>
-      timeout === undefined
-        ? handler
-        : Effect.timeoutFail(handler, { duration: timeout, onTimeout: () => Errors.timedOut(timeout) })
+    }).pipe(
+      (handler) =>
+        timeout === undefined
+          ? handler
+          : Effect.timeoutFail(handler, { duration: timeout, onTimeout: () => Errors.timedOut(timeout) }),
+      (handler) => (wire.failure === undefined ? handler : Effect.mapError(handler, wire.failure))
     )
 
     const chat = served(Wire.chat)

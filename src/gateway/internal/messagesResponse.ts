@@ -23,7 +23,7 @@
 import { randomUUID } from "node:crypto"
 import type { ChatChunk, ChatResponse, FinishReason, ToolCall, Usage } from "../../llm/Chat.js"
 import type { ContentFiltered } from "../../llm/ProviderError.js"
-import type * as Errors from "./errors.js"
+import * as Errors from "./errors.js"
 import type { StreamEncoder } from "./response.js"
 
 const hex = (): string => randomUUID().replaceAll("-", "")
@@ -63,6 +63,30 @@ export const errorType = (status: number): string => {
       return status >= 500 ? "api_error" : "invalid_request_error"
   }
 }
+
+/**
+ * A failure with the status Anthropic answers it with: an exhausted chain
+ * (the gateway's 503 `chain_exhausted`: every target overloaded, down or
+ * passed over) is Anthropic's overload, a 529, the status Anthropic's
+ * clients know as one (its SDK's `OverloadedError`; Claude Code counts
+ * 529s apart from other errors, to switch to its fallback model); the
+ * rest keep theirs: a draining gateway's 503 asks a client to come back,
+ * on another connection, as any 5xx it retries, and counts as no overload.
+ *
+ * @internal
+ */
+export const anthropicStatus = (failure: Errors.Failure): Errors.Failure =>
+  failure.status === 503 && failure.code === "chain_exhausted"
+    ? new Errors.Failure({
+        status: 529,
+        type: failure.type,
+        code: failure.code,
+        param: failure.param,
+        message: failure.message,
+        ...(failure.headers !== undefined ? { headers: failure.headers } : {}),
+        ...(failure.details !== undefined ? { details: failure.details } : {})
+      })
+    : failure
 
 /**
  * The message of a failure as Anthropic words it where a client looks for

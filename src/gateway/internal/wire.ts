@@ -43,6 +43,8 @@ export interface Wire<D extends WireRequest.Decoded> {
   readonly error: (failure: Errors.Failure) => unknown
   /** A header that may carry the gateway key bare, beside `Authorization: Bearer` (the messages route's `x-api-key`). */
   readonly keyHeader?: string
+  /** A failure of the route as its wire format answers it, if not as the gateway does (the messages route's 529). */
+  readonly failure?: (failure: Errors.Failure) => Errors.Failure
 }
 
 const completionId = (): string => `chatcmpl-${randomUUID().replaceAll("-", "")}`
@@ -75,7 +77,8 @@ export const responses: Wire<ResponsesRequest.Decoded> = {
 
 /**
  * Anthropic's Messages API (`POST /v1/messages`): its errors in Anthropic's
- * JSON, the key also taken from `x-api-key`.
+ * JSON (an exhausted chain a 529, as Anthropic answers its overload), the
+ * key also taken from `x-api-key`.
  *
  * @internal
  */
@@ -85,7 +88,8 @@ export const messages: Wire<MessagesRequest.Decoded> = {
   stopped: (_, __, error) => MessagesResponse.stoppedCompletion(MessagesResponse.messageId(), error),
   encoder: (decoded, _, model) => new MessagesResponse.MessageEncoder(MessagesResponse.messageId(), model, Tokens.estimate(decoded.request)),
   error: MessagesResponse.errorJson,
-  keyHeader: "x-api-key"
+  keyHeader: "x-api-key",
+  failure: MessagesResponse.anthropicStatus
 }
 
 /**
