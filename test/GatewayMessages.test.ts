@@ -16,9 +16,20 @@ import { describe, expect, it, layer } from "@effect/vitest"
 import { Duration, Effect, Either, FastCheck, Logger, Redacted } from "effect"
 import * as Errors from "../src/gateway/internal/errors.js"
 import * as MessagesRequest from "../src/gateway/internal/messagesRequest.js"
+import * as Wire from "../src/gateway/internal/wire.js"
 import { anthropicStatus, errorJson, MessageEncoder, stopReason, usageJson } from "../src/gateway/internal/messagesResponse.js"
 import type { ChatChunk, FinishReason } from "../src/llm/Chat.js"
-import { ContentFiltered } from "../src/llm/ProviderError.js"
+import { StreamInterrupted } from "../src/llm/FailoverError.js"
+import {
+  ContentFiltered,
+  MalformedResponse,
+  Overloaded,
+  type ProviderError,
+  RateLimited,
+  ServerError,
+  Timeout,
+  TransportError
+} from "../src/llm/ProviderError.js"
 import * as Tokens from "../src/llm/Tokens.js"
 import * as Gateway from "../src/gateway/Gateway.js"
 import * as Gemini from "../src/providers/Gemini.js"
@@ -281,6 +292,24 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: Anthr
           data: { type: "error", error: { type: "api_error", message: expect.stringContaining("failed after content was sent") } }
         })
         expect(all.some((f) => f.event === "message_stop")).toBe(false)
+      })
+    )
+
+    it.scoped("an upstream's overload after content: the error event is Anthropic's overloaded_error, as its own streams send it", () =>
+      Effect.gen(function* () {
+        // the primary down before any content; Gemini's UNAVAILABLE error event after three events
+        const { client, gateway } = yield* setup({
+          primary: { faults: [MockServer.status(503), MockServer.status(503)] },
+          secondary: { faults: [MockServer.streamError(3), MockServer.streamError(3)], reply: { text: "one two three four five six" } }
+        })
+        const error = yield* rejection(() => client.messages.stream(ask).finalMessage())
+        expect(error).toBeInstanceOf(Anthropic.APIError)
+        expect((error as InstanceType<typeof Anthropic.APIError>).type).toBe("overloaded_error")
+        const raw = yield* post(gateway, { ...ask, stream: true })
+        expect(frames(raw.text).at(-1)).toEqual({
+          event: "error",
+          data: { type: "error", error: { type: "overloaded_error", message: expect.stringContaining("(Overloaded)") } }
+        })
       })
     )
   })
@@ -736,6 +765,31 @@ describe("Anthropic's error JSON", () => {
     expect(errorJson(mapped).error.type).toBe("overloaded_error")
     for (const kept of [Errors.shuttingDown(), Errors.busy(), Errors.timedOut(Duration.seconds(1)), Errors.internal()]) {
       expect(anthropicStatus(kept), kept.code ?? kept.type).toBe(kept)
+    }
+  })
+})
+
+describe("a stream's failure after its first event", () => {
+  const interrupted = (cause: ProviderError) =>
+    new StreamInterrupted({ chain: "default", provider: cause.provider, model: cause.model, message: "cut", partialText: "Hi", cause })
+  const base = { provider: "openai", model: "gpt-4.1-mini", message: "upstream" }
+
+  it("its error event's type by what the provider said, as Anthropic's own streams type theirs", () => {
+    const cases: ReadonlyArray<readonly [ProviderError, string]> = [
+      [new Overloaded({ ...base, status: 529 }), "overloaded_error"],
+      [new RateLimited({ ...base, status: 429 }), "rate_limit_error"],
+      [new Timeout({ ...base, phase: "idle" }), "timeout_error"],
+      [new ServerError({ ...base, status: 500 }), "api_error"],
+      [new TransportError({ ...base, code: "ECONNRESET" }), "api_error"],
+      [new MalformedResponse({ ...base }), "api_error"]
+    ]
+    for (const [cause, type] of cases) {
+      const failure = Wire.streamFailure(interrupted(cause))
+      expect([failure.code, errorJson(failure).error.type], cause._tag).toEqual(["stream_interrupted", type])
+      // the other routes' error events carry no status: the same OpenAI JSON whatever the cause
+      expect(Errors.body(failure), cause._tag).toEqual({
+        error: { type: "server_error", code: "stream_interrupted", param: null, message: expect.stringContaining(`(${cause._tag})`) }
+      })
     }
   })
 })

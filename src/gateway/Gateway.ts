@@ -110,8 +110,10 @@
  * `stream_interrupted` when the provider failed after content was sent,
  * `request_timeout` when `requestTimeout` passed. (On `/v1/responses`, an
  * `error` event with that `code`, then `response.failed`; on `/v1/messages`,
- * an `event: error` with Anthropic's error JSON, `api_error` or
- * `timeout_error`.)
+ * an `event: error` with Anthropic's error JSON, typed as Anthropic's
+ * streams type theirs: `overloaded_error` for a provider's overload,
+ * `rate_limit_error` for its rate limit, `timeout_error` for a timeout
+ * (its or `requestTimeout`), else `api_error`.)
  *
  * Each request is logged in one line through Effect's `Logger` (method,
  * path, status, chain, target, fallbacks, attempts, ms, request id, and the

@@ -340,17 +340,6 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
           })
       })
 
-    const streamFailure = (error: StreamInterrupted | Errors.Failure): Errors.Failure =>
-      error._tag === "GatewayFailure"
-        ? error
-        : new Errors.Failure({
-            status: 502,
-            type: "server_error",
-            code: "stream_interrupted",
-            param: null,
-            message: `The stream from ${error.provider}/${error.model} failed after content was sent (${error.cause._tag}); the answer is incomplete.`
-          })
-
     /**
      * A stream whose provider stopped its answer on policy before any of it
      * went out (so the router ended it, if no content-policy chain took it):
@@ -444,7 +433,7 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
             return closing(encoder.stopped(error.cause))
           }
           phase = "last"
-          const failure = streamFailure(error)
+          const failure = Wire.streamFailure(error)
           noteFailure(log, failure)
           log.outcome = failure.code ?? "failed"
           return send(take() + encoder.failed(failure))
