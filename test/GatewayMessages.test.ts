@@ -138,7 +138,7 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: Anthr
         expect((data as { _request_id?: string | null })._request_id).toBe(response.headers.get("x-request-id"))
         expect(primary.requests()[0]?.body).toMatchObject({
           messages: [
-            { role: "system", content: "Be brief. Be kind." },
+            { role: "system", content: "Be brief.\n\n Be kind." },
             { role: "user", content: prompt }
           ],
           temperature: 0.3,
@@ -666,7 +666,7 @@ describe("messagesRequest.decode", () => {
     expect(decoded({ context_management: { edits: [] } }).request.messages).toHaveLength(1)
   })
 
-  it("a system message among the messages (Anthropic's mid-conversation system message): a system message in its place, its text blocks joined", () => {
+  it("a system message among the messages (Anthropic's mid-conversation system message): a system message in its place, its text blocks joined by a blank line", () => {
     const messages = [
       { role: "user", content: "Hi" },
       { role: "system", content: [{ type: "text", text: "Answer in French." }, { type: "text", text: " Be brief.", cache_control: { type: "ephemeral" } }] },
@@ -677,7 +677,7 @@ describe("messagesRequest.decode", () => {
     expect(decoded({ system: "Be kind.", messages }).request.messages).toEqual([
       { role: "system", content: "Be kind." },
       { role: "user", content: "Hi" },
-      { role: "system", content: "Answer in French. Be brief.", cache: "5m" },
+      { role: "system", content: "Answer in French.\n\n Be brief.", cache: "5m" },
       { role: "assistant", content: "Bonjour." },
       { role: "user", content: "Ça va ?" },
       { role: "system", content: "Now in English." }

@@ -27,7 +27,8 @@
  *   and `response.failed`.
  * - `POST /v1/messages`: Anthropic's Messages API, so Anthropic's SDK (or
  *   Claude Code, with `ANTHROPIC_BASE_URL`) gets the same chains over any
- *   provider: `max_tokens` (required), `system`, `messages` (text, images by
+ *   provider: `max_tokens` (required), `system` (text blocks joined by a
+ *   blank line), `messages` (text, images by
  *   `base64` or `url`, `tool_use` and `tool_result` blocks), `stop_sequences`,
  *   `temperature`, `top_p`, custom `tools`, `tool_choice`, `thinking` (its
  *   budget the reasoning effort), `output_config`, `metadata.user_id`,
