@@ -128,7 +128,15 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: Anthr
           stop_reason: "end_turn",
           stop_sequence: null,
           stop_details: null,
-          usage: { input_tokens: 12, output_tokens: 6, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 }
+          // Anthropic's usage object: its cache writes by lifetime and its service tier always there
+          usage: {
+            input_tokens: 12,
+            output_tokens: 6,
+            cache_creation_input_tokens: 0,
+            cache_read_input_tokens: 0,
+            cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 0 },
+            service_tier: "standard"
+          }
         })
         expect(response.headers.get("x-llm-target")).toBe("primary")
         expect(response.headers.get("x-llm-provider")).toBe("openai")
@@ -240,7 +248,12 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: Anthr
         // the input's estimate first (erring high), the provider's count at the end
         const estimate = seen[0]?.type === "message_start" ? seen[0].message.usage.input_tokens : 0
         expect(estimate).toBeGreaterThanOrEqual(Math.ceil(prompt.length / 4))
-        expect(seen[0]).toMatchObject({ message: { stop_details: null } })
+        expect(seen[0]).toMatchObject({ message: { stop_details: null, usage: { service_tier: "standard" } } })
+        // message_start's usage names no cache writes by lifetime: the SDK keeps them from there, and the
+        // provider's counts come with message_delta (whose usage, as Anthropic's, has no service tier)
+        expect(seen[0]?.type === "message_start" && seen[0].message.usage.cache_creation).toBeUndefined()
+        const delta = seen.at(-2)
+        expect(delta?.type === "message_delta" && "service_tier" in delta.usage).toBe(false)
         expect(seen.at(-2)).toMatchObject({
           delta: { stop_reason: "end_turn", stop_sequence: null, stop_details: null },
           usage: { input_tokens: 9, output_tokens: 5 }

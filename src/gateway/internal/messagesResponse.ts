@@ -16,7 +16,9 @@
  * `stop_details` is a refusal's (no category named) or `null`.
  * `usage.input_tokens` is the prompt's tokens the cache neither served nor
  * stored, as Anthropic counts it, beside `cache_read_input_tokens` and
- * `cache_creation_input_tokens` (0 when the provider said nothing of them).
+ * `cache_creation_input_tokens` (0 when the provider said nothing of them);
+ * a message's usage also has `service_tier` (`standard`) and, whole, the
+ * writes by lifetime (`cache_creation`), as Anthropic's always has.
  *
  * @internal
  */
@@ -134,6 +136,23 @@ export const usageJson = (usage: Usage) => {
   }
 }
 
+/**
+ * Anthropic's `usage` of a `message`: `usageJson`'s, and what Anthropic's
+ * own message usage always has (its SDK's `Usage` declares them): the
+ * service tier, `standard` (the gateway serves no other), and, for a whole
+ * answer (`exact`), the cache writes by lifetime, 0 when the provider said
+ * nothing of them. `message_start`'s names no lifetimes, as it comes before
+ * the provider's counts: the SDK's stream keeps its `cache_creation` to the
+ * end, where the writes it was sent would be 0 whatever they were.
+ */
+const messageUsage = (usage: Usage, exact: boolean) => {
+  const json = usageJson(usage)
+  const lifetimes = exact && json.cache_creation === undefined
+    ? { cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 0 } }
+    : {}
+  return { ...json, ...lifetimes, service_tier: "standard" }
+}
+
 /** Anthropic's `stop_reason` for a finish. @internal */
 export const stopReason = (reason: FinishReason, hasToolCalls: boolean): string => {
   switch (reason) {
@@ -171,7 +190,8 @@ const textBlock = (text: string) => ({ type: "text", text })
 
 const toolUseBlock = (call: ToolCall) => ({ type: "tool_use", id: call.id, name: call.name, input: inputOf(call.arguments) })
 
-const messageJson = (id: string, model: string, content: ReadonlyArray<unknown>, stop: string | null, usage: Usage) => ({
+/** A `message`: a whole answer's (`exact`, its usage the provider's), or `message_start`'s. */
+const messageJson = (id: string, model: string, content: ReadonlyArray<unknown>, stop: string | null, usage: Usage, exact = true) => ({
   id,
   type: "message",
   role: "assistant",
@@ -180,7 +200,7 @@ const messageJson = (id: string, model: string, content: ReadonlyArray<unknown>,
   stop_reason: stop,
   stop_sequence: null,
   stop_details: stopDetails(stop),
-  usage: usageJson(usage)
+  usage: messageUsage(usage, exact)
 })
 
 /**
@@ -255,7 +275,7 @@ export class MessageEncoder implements StreamEncoder {
 
   /** `message_start`: the message, with no content, and the input's estimate (the usage comes with `message_delta`). */
   start(): string {
-    const message = messageJson(this.id, this.model, [], null, { inputTokens: this.inputEstimate, outputTokens: 0 })
+    const message = messageJson(this.id, this.model, [], null, { inputTokens: this.inputEstimate, outputTokens: 0 }, false)
     return this.event("message_start", { message })
   }
 
