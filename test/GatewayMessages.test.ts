@@ -16,9 +16,20 @@ import { describe, expect, it, layer } from "@effect/vitest"
 import { Duration, Effect, Either, FastCheck, Logger, Redacted } from "effect"
 import * as Errors from "../src/gateway/internal/errors.js"
 import * as MessagesRequest from "../src/gateway/internal/messagesRequest.js"
-import { errorJson, MessageEncoder, stopReason, usageJson } from "../src/gateway/internal/messagesResponse.js"
+import * as Wire from "../src/gateway/internal/wire.js"
+import { anthropicStatus, errorJson, MessageEncoder, stopReason, usageJson } from "../src/gateway/internal/messagesResponse.js"
 import type { ChatChunk, FinishReason } from "../src/llm/Chat.js"
-import { ContentFiltered } from "../src/llm/ProviderError.js"
+import { StreamInterrupted } from "../src/llm/FailoverError.js"
+import {
+  ContentFiltered,
+  MalformedResponse,
+  Overloaded,
+  type ProviderError,
+  RateLimited,
+  ServerError,
+  Timeout,
+  TransportError
+} from "../src/llm/ProviderError.js"
 import * as Tokens from "../src/llm/Tokens.js"
 import * as Gateway from "../src/gateway/Gateway.js"
 import * as Gemini from "../src/providers/Gemini.js"
@@ -117,7 +128,15 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: Anthr
           stop_reason: "end_turn",
           stop_sequence: null,
           stop_details: null,
-          usage: { input_tokens: 12, output_tokens: 6, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 }
+          // Anthropic's usage object: its cache writes by lifetime and its service tier always there
+          usage: {
+            input_tokens: 12,
+            output_tokens: 6,
+            cache_creation_input_tokens: 0,
+            cache_read_input_tokens: 0,
+            cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 0 },
+            service_tier: "standard"
+          }
         })
         expect(response.headers.get("x-llm-target")).toBe("primary")
         expect(response.headers.get("x-llm-provider")).toBe("openai")
@@ -127,7 +146,7 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: Anthr
         expect((data as { _request_id?: string | null })._request_id).toBe(response.headers.get("x-request-id"))
         expect(primary.requests()[0]?.body).toMatchObject({
           messages: [
-            { role: "system", content: "Be brief. Be kind." },
+            { role: "system", content: "Be brief.\n\n Be kind." },
             { role: "user", content: prompt }
           ],
           temperature: 0.3,
@@ -229,7 +248,12 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: Anthr
         // the input's estimate first (erring high), the provider's count at the end
         const estimate = seen[0]?.type === "message_start" ? seen[0].message.usage.input_tokens : 0
         expect(estimate).toBeGreaterThanOrEqual(Math.ceil(prompt.length / 4))
-        expect(seen[0]).toMatchObject({ message: { stop_details: null } })
+        expect(seen[0]).toMatchObject({ message: { stop_details: null, usage: { service_tier: "standard" } } })
+        // message_start's usage names no cache writes by lifetime: the SDK keeps them from there, and the
+        // provider's counts come with message_delta (whose usage, as Anthropic's, has no service tier)
+        expect(seen[0]?.type === "message_start" && seen[0].message.usage.cache_creation).toBeUndefined()
+        const delta = seen.at(-2)
+        expect(delta?.type === "message_delta" && "service_tier" in delta.usage).toBe(false)
         expect(seen.at(-2)).toMatchObject({
           delta: { stop_reason: "end_turn", stop_sequence: null, stop_details: null },
           usage: { input_tokens: 9, output_tokens: 5 }
@@ -243,6 +267,17 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: Anthr
         expect(final.content).toEqual([{ type: "text", text }])
         expect(final.stop_reason).toBe("end_turn")
         expect(final.usage).toMatchObject({ input_tokens: 9, output_tokens: 5 })
+      })
+    )
+
+    it.scoped("one ping on the wire, after the first content_block_start, as Anthropic sends it (the SDK skips it)", () =>
+      Effect.gen(function* () {
+        const { gateway } = yield* setup({ primary: { reply: { text: "Fast." } } })
+        const raw = yield* post(gateway, { ...ask, stream: true })
+        const all = frames(raw.text)
+        expect(all.slice(0, 4).map((f) => f.event)).toEqual(["message_start", "content_block_start", "ping", "content_block_delta"])
+        expect(all[2]).toEqual({ event: "ping", data: { type: "ping" } })
+        expect(all.filter((f) => f.event === "ping")).toHaveLength(1)
       })
     )
 
@@ -270,6 +305,24 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: Anthr
           data: { type: "error", error: { type: "api_error", message: expect.stringContaining("failed after content was sent") } }
         })
         expect(all.some((f) => f.event === "message_stop")).toBe(false)
+      })
+    )
+
+    it.scoped("an upstream's overload after content: the error event is Anthropic's overloaded_error, as its own streams send it", () =>
+      Effect.gen(function* () {
+        // the primary down before any content; Gemini's UNAVAILABLE error event after three events
+        const { client, gateway } = yield* setup({
+          primary: { faults: [MockServer.status(503), MockServer.status(503)] },
+          secondary: { faults: [MockServer.streamError(3), MockServer.streamError(3)], reply: { text: "one two three four five six" } }
+        })
+        const error = yield* rejection(() => client.messages.stream(ask).finalMessage())
+        expect(error).toBeInstanceOf(Anthropic.APIError)
+        expect((error as InstanceType<typeof Anthropic.APIError>).type).toBe("overloaded_error")
+        const raw = yield* post(gateway, { ...ask, stream: true })
+        expect(frames(raw.text).at(-1)).toEqual({
+          event: "error",
+          data: { type: "error", error: { type: "overloaded_error", message: expect.stringContaining("(Overloaded)") } }
+        })
       })
     )
   })
@@ -417,20 +470,32 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: Anthr
       })
     )
 
-    it.scoped("every target down: a 503 in Anthropic's JSON (overloaded_error) before any event; the SDK's ServiceUnavailableError", () =>
+    it.scoped("every target down: Anthropic's overload, a 529 overloaded_error, before any event; the SDK's OverloadedError", () =>
       Effect.gen(function* () {
-        const { client } = yield* setup({
-          primary: { faults: [MockServer.status(503)] },
-          secondary: { faults: [MockServer.status(503)] }
+        const { client, gateway } = yield* setup({
+          primary: { faults: [MockServer.status(503), MockServer.status(503), MockServer.status(503)] },
+          secondary: { faults: [MockServer.status(503), MockServer.status(503), MockServer.status(503)] }
         })
         const error = yield* rejection(() => client.messages.create({ ...ask, stream: true }))
-        expect(error).toBeInstanceOf(Anthropic.InternalServerError)
-        expect((error as InstanceType<typeof Anthropic.APIError>).status).toBe(503)
+        expect(error).toBeInstanceOf(Anthropic.OverloadedError)
+        expect((error as InstanceType<typeof Anthropic.APIError>).status).toBe(529)
         expect((error as InstanceType<typeof Anthropic.APIError>).type).toBe("overloaded_error")
         expect((error as InstanceType<typeof Anthropic.APIError>).error).toMatchObject({
           type: "error",
           error: { type: "overloaded_error", message: expect.stringContaining("Every target of 'default' failed"), attempts: expect.any(Array) }
         })
+        // whole too, with the chain's headers; the chat route keeps its 503
+        const whole = yield* rejection(() => client.messages.create(ask))
+        expect((whole as InstanceType<typeof Anthropic.APIError>).status).toBe(529)
+        expect((whole as InstanceType<typeof Anthropic.APIError>).headers?.get("x-llm-chain")).toBe("default")
+        const chat = yield* promise(() =>
+          fetch(`${gateway.url}/v1/chat/completions`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ model: "default", messages: [{ role: "user", content: prompt }] })
+          }).then((res) => res.status)
+        )
+        expect(chat).toBe(503)
       })
     )
   })
@@ -614,7 +679,7 @@ describe("messagesRequest.decode", () => {
     expect(decoded({ context_management: { edits: [] } }).request.messages).toHaveLength(1)
   })
 
-  it("a system message among the messages (Anthropic's mid-conversation system message): a system message in its place, its text blocks joined", () => {
+  it("a system message among the messages (Anthropic's mid-conversation system message): a system message in its place, its text blocks joined by a blank line", () => {
     const messages = [
       { role: "user", content: "Hi" },
       { role: "system", content: [{ type: "text", text: "Answer in French." }, { type: "text", text: " Be brief.", cache_control: { type: "ephemeral" } }] },
@@ -625,7 +690,7 @@ describe("messagesRequest.decode", () => {
     expect(decoded({ system: "Be kind.", messages }).request.messages).toEqual([
       { role: "system", content: "Be kind." },
       { role: "user", content: "Hi" },
-      { role: "system", content: "Answer in French. Be brief.", cache: "5m" },
+      { role: "system", content: "Answer in French.\n\n Be brief.", cache: "5m" },
       { role: "assistant", content: "Bonjour." },
       { role: "user", content: "Ça va ?" },
       { role: "system", content: "Now in English." }
@@ -696,6 +761,50 @@ describe("Anthropic's error JSON", () => {
       expect(error.type).toBe(type)
     }
   })
+
+  it("an exhausted chain is Anthropic's 529 (its SDK's OverloadedError), headers and attempts kept; a draining gateway stays a 503", () => {
+    const exhausted = new Errors.Failure({
+      status: 503,
+      type: "server_error",
+      code: "chain_exhausted",
+      param: null,
+      message: "Every target of 'default' failed: a (Overloaded 529).",
+      headers: { "x-llm-chain": "default", "retry-after": "3" },
+      details: { attempts: [] }
+    })
+    const mapped = anthropicStatus(exhausted)
+    expect([mapped.status, mapped.headers, mapped.details, mapped.message]).toEqual([529, exhausted.headers, exhausted.details, exhausted.message])
+    expect(Anthropic.APIError.generate(529, errorJson(mapped), undefined, new Headers())).toBeInstanceOf(Anthropic.OverloadedError)
+    expect(errorJson(mapped).error.type).toBe("overloaded_error")
+    for (const kept of [Errors.shuttingDown(), Errors.busy(), Errors.timedOut(Duration.seconds(1)), Errors.internal()]) {
+      expect(anthropicStatus(kept), kept.code ?? kept.type).toBe(kept)
+    }
+  })
+})
+
+describe("a stream's failure after its first event", () => {
+  const interrupted = (cause: ProviderError) =>
+    new StreamInterrupted({ chain: "default", provider: cause.provider, model: cause.model, message: "cut", partialText: "Hi", cause })
+  const base = { provider: "openai", model: "gpt-4.1-mini", message: "upstream" }
+
+  it("its error event's type by what the provider said, as Anthropic's own streams type theirs", () => {
+    const cases: ReadonlyArray<readonly [ProviderError, string]> = [
+      [new Overloaded({ ...base, status: 529 }), "overloaded_error"],
+      [new RateLimited({ ...base, status: 429 }), "rate_limit_error"],
+      [new Timeout({ ...base, phase: "idle" }), "timeout_error"],
+      [new ServerError({ ...base, status: 500 }), "api_error"],
+      [new TransportError({ ...base, code: "ECONNRESET" }), "api_error"],
+      [new MalformedResponse({ ...base }), "api_error"]
+    ]
+    for (const [cause, type] of cases) {
+      const failure = Wire.streamFailure(interrupted(cause))
+      expect([failure.code, errorJson(failure).error.type], cause._tag).toEqual(["stream_interrupted", type])
+      // the other routes' error events carry no status: the same OpenAI JSON whatever the cause
+      expect(Errors.body(failure), cause._tag).toEqual({
+        error: { type: "server_error", code: "stream_interrupted", param: null, message: expect.stringContaining(`(${cause._tag})`) }
+      })
+    }
+  })
 })
 
 describe("MessageEncoder", () => {
@@ -764,6 +873,9 @@ describe("MessageEncoder", () => {
         if (reason !== undefined) wire += encoder.chunk({ _tag: "Finish", reason }) ?? ""
         wire += encoder.end(tokens)
         for (const frame of frames(wire)) expect(frame.data.type).toBe(frame.event)
+        // one ping, right after the first block opens, as Anthropic's stream has it
+        expect(frames(wire).slice(0, 3).map((f) => f.event)).toEqual(["message_start", "content_block_start", "ping"])
+        expect(frames(wire).filter((f) => f.event === "ping")).toHaveLength(1)
         const message = await accumulate(wire)
         expect(message.content).toEqual(blocks)
         const calls = segments.some((s) => s._tag === "tool")

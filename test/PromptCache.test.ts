@@ -448,7 +448,7 @@ describe("the gateway's Messages route", () => {
     expect(request.tools?.[0]?.cache).toBe("1h")
     // six marks: Claude is sent the last four, the tool's and the system's dropped
     const body = claude(request)
-    expect(body.system).toEqual([{ type: "text", text: "You are Claude Code.Long rules." }])
+    expect(body.system).toEqual([{ type: "text", text: "You are Claude Code.\n\nLong rules." }])
     expect(breakpoints(body)).toEqual([{ type: "ephemeral" }, { type: "ephemeral" }, { type: "ephemeral" }, { type: "ephemeral" }])
   })
 
@@ -506,8 +506,13 @@ describe("a breakpoint inside system text", () => {
     }))
     expect(request.messages.slice(0, 2)).toEqual([
       { role: "system", content: "Manual.", cache: "1h" },
-      { role: "system", content: "Today is Monday. Be brief.", cache: "5m" }
+      { role: "system", content: "Today is Monday.\n\n Be brief.", cache: "5m" }
     ])
+    // a paragraph between blocks, as between the messages the breakpoint parts (Claude's and Gemini's adapters
+    // join system messages so): a provider that joins them reads the same text as one that is sent them apart
+    const joined = request.messages.slice(0, 2).map((m) => m.content).join("\n\n")
+    expect(joined).toBe(["Manual.", "Today is Monday.", " Be brief."].join("\n\n"))
+    expect(GeminiWire.encodeRequest(request, "gemini-2.5-flash").systemInstruction).toEqual({ parts: [{ text: joined }] })
   })
 
   it("keeps one system message, and names a bad part at its own index, when parts are split", () => {

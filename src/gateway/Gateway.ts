@@ -27,7 +27,8 @@
  *   and `response.failed`.
  * - `POST /v1/messages`: Anthropic's Messages API, so Anthropic's SDK (or
  *   Claude Code, with `ANTHROPIC_BASE_URL`) gets the same chains over any
- *   provider: `max_tokens` (required), `system`, `messages` (text, images by
+ *   provider: `max_tokens` (required), `system` (text blocks joined by a
+ *   blank line), `messages` (text, images by
  *   `base64` or `url`, `tool_use` and `tool_result` blocks), `stop_sequences`,
  *   `temperature`, `top_p`, custom `tools`, `tool_choice`, `thinking` (its
  *   budget the reasoning effort), `output_config`, `metadata.user_id`,
@@ -39,7 +40,8 @@
  *   always `null`: no provider says which sequence it stopped on;
  *   `stop_details` for a refusal), or, with
  *   `stream: true`, Anthropic's events (`event: message_start` ...
- *   `message_stop`; `message_start`'s `input_tokens` is the router's
+ *   `message_stop`, with one `ping` after the first `content_block_start`,
+ *   where Anthropic sends it; `message_start`'s `input_tokens` is the router's
  *   estimate, `message_delta`'s usage the provider's count). The key may come as `x-api-key` too. `top_k` is
  *   ignored, `thinking` blocks sent back are left out, and what needs
  *   Anthropic's own servers is a 400 naming the field (server tools,
@@ -50,7 +52,11 @@
  *   `invalid_request_error`; 401 `authentication_error`; 403
  *   `permission_error`; 404 `not_found_error`; 408 and 504 `timeout_error`;
  *   413 `request_too_large`; 429 `rate_limit_error`; 503 `overloaded_error`;
- *   other 5xx `api_error`), so the SDK raises its class for the status; a
+ *   other 5xx `api_error`), so the SDK raises its class for the status,
+ *   but for an exhausted chain (`chain_exhausted`), which is Anthropic's
+ *   overload here: a 529 `overloaded_error` (the SDK's `OverloadedError`;
+ *   Claude Code counts 529s apart, for its fallback model), where a
+ *   draining gateway stays a 503; a
  *   prompt no target's context window holds is a 400 whose message begins
  *   `prompt is too long:`, as Anthropic's (Claude Code compacts its history
  *   on those words); the request id goes out as `request-id` too, which
@@ -105,8 +111,10 @@
  * `stream_interrupted` when the provider failed after content was sent,
  * `request_timeout` when `requestTimeout` passed. (On `/v1/responses`, an
  * `error` event with that `code`, then `response.failed`; on `/v1/messages`,
- * an `event: error` with Anthropic's error JSON, `api_error` or
- * `timeout_error`.)
+ * an `event: error` with Anthropic's error JSON, typed as Anthropic's
+ * streams type theirs: `overloaded_error` for a provider's overload,
+ * `rate_limit_error` for its rate limit, `timeout_error` for a timeout
+ * (its or `requestTimeout`), else `api_error`.)
  *
  * Each request is logged in one line through Effect's `Logger` (method,
  * path, status, chain, target, fallbacks, attempts, ms, request id, and the

@@ -158,7 +158,7 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("audit: the Mes
         expect([betaError.status, JSON.parse(betaError.text).error.type]).toEqual([404, "not_found_error"])
         expect(primary.requests()[0]?.body).toMatchObject({
           messages: [
-            { role: "system", content: "You are Claude Code.Project notes." },
+            { role: "system", content: "You are Claude Code.\n\nProject notes." },
             { role: "user", content: [{ type: "text", text: "List the files." }] }
           ],
           tools: [{ type: "function", function: { name: "Bash" } }]

@@ -387,17 +387,6 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
         }
       })
 
-    const streamFailure = (error: StreamInterrupted | Errors.Failure): Errors.Failure =>
-      error._tag === "GatewayFailure"
-        ? error
-        : new Errors.Failure({
-            status: 502,
-            type: "server_error",
-            code: "stream_interrupted",
-            param: null,
-            message: `The stream from ${error.provider}/${error.model} failed after content was sent (${error.cause._tag}); the answer is incomplete.`
-          })
-
     /**
      * A stream whose provider stopped its answer on policy before any of it
      * went out (so the router ended it, if no content-policy chain took it):
@@ -493,7 +482,7 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
             return closing(encoder.stopped(error.cause))
           }
           phase = "last"
-          const failure = streamFailure(error)
+          const failure = Wire.streamFailure(error)
           noteFailure(log, failure)
           log.outcome = failure.code ?? "failed"
           return send(take() + encoder.failed(failure))
@@ -589,18 +578,20 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       const decoded = yield* readRequest(wire, request)
       log.chain = Errors.printable(decoded.model, 100)
       if (!names().has(decoded.model)) return yield* Effect.fail(Errors.modelNotFound(decoded.model))
-      // each gateway key its own part of degraded mode's cache: one client's answers are never another's
       const settle = caller === undefined ? undefined : yield* admitClient(caller, decoded)
       yield* admit
       const deadline = timeout === undefined ? undefined : { at: start + Duration.toMillis(timeout), limit: timeout }
+      // each gateway key its own part of degraded mode's cache: one client's answers are never another's
       const tenant = caller?.tenant
       return decoded.stream
         ? yield* streamed(wire, decoded, current, tenant, deadline, settle)
         : yield* completed(wire, decoded, current, tenant, settle)
-    }).pipe((handler) =>
-      timeout === undefined
-        ? handler
-        : Effect.timeoutFail(handler, { duration: timeout, onTimeout: () => Errors.timedOut(timeout) })
+    }).pipe(
+      (handler) =>
+        timeout === undefined
+          ? handler
+          : Effect.timeoutFail(handler, { duration: timeout, onTimeout: () => Errors.timedOut(timeout) }),
+      (handler) => (wire.failure === undefined ? handler : Effect.mapError(handler, wire.failure))
     )
 
     const chat = served(Wire.chat)

@@ -5,7 +5,8 @@
  * (Anthropic's error JSON has no `param`; the gateway's log line keeps it).
  * Messages never quote a client's text back.
  *
- * `system` (a string or text blocks) becomes a system message; each of
+ * `system` (a string or text blocks, joined by a blank line, as the
+ * provider adapters join system messages) becomes a system message; each of
  * `messages` (content a string or blocks) a message: a `system` one
  * (Anthropic's mid-conversation system message, text only) a system
  * message in its place, which each provider's adapter sends as it can
@@ -136,21 +137,29 @@ const image = (b: Json, p: string): ContentPart => {
 /** The last cache breakpoint of a turn's blocks, which the message joined from them carries at its end. */
 type Marked = { readonly cache?: CacheBreakpoint }
 
-/** Text content: a string, or `text` blocks (joined), with the last cache breakpoint among them. */
+/**
+ * What joins system text blocks: a paragraph, as the provider adapters join
+ * system messages (Claude's, Gemini's) and as Anthropic-to-OpenAI proxies
+ * join Anthropic's blocks, so the model reads them apart (Claude Code's are
+ * sentences with no space or newline at their ends).
+ */
+const systemSeparator = "\n\n"
+
+/** System text: a string, or `text` blocks (joined by `systemSeparator`), with the last cache breakpoint among them. */
 const textOf = (u: unknown, param: string, what: string, offset = 0): { readonly text: string } & Marked => {
   if (typeof u === "string") return { text: u }
   if (!Array.isArray(u)) return wrongType(param, "a string or an array of text blocks", u)
-  let text = ""
+  const texts: Array<string> = []
   let marked: Marked = {}
   u.forEach((raw, i) => {
     const p = `${param}[${offset + i}]`
     const { b, type } = block(raw, p)
-    if (type === "text") text += requiredString(b, "text", `${p}.text`)
+    if (type === "text") texts.push(requiredString(b, "text", `${p}.text`))
     else if (type === "image") invalid(`${p}.type`, `Unsupported value: '${p}.type' 'image' is not supported in ${what}: only 'text' blocks.`)
     else invalid(`${p}.type`, `Invalid value for '${p}.type': only 'text' blocks are supported in ${what}.`)
     marked = lastMark(marked, cacheOf(b, `${p}.cache_control`))
   })
-  return { text, ...marked }
+  return { text: texts.join(systemSeparator), ...marked }
 }
 
 /**

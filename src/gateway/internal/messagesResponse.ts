@@ -16,14 +16,16 @@
  * `stop_details` is a refusal's (no category named) or `null`.
  * `usage.input_tokens` is the prompt's tokens the cache neither served nor
  * stored, as Anthropic counts it, beside `cache_read_input_tokens` and
- * `cache_creation_input_tokens` (0 when the provider said nothing of them).
+ * `cache_creation_input_tokens` (0 when the provider said nothing of them);
+ * a message's usage also has `service_tier` (`standard`) and, whole, the
+ * writes by lifetime (`cache_creation`), as Anthropic's always has.
  *
  * @internal
  */
 import { randomUUID } from "node:crypto"
 import type { ChatChunk, ChatResponse, FinishReason, ToolCall, Usage } from "../../llm/Chat.js"
 import type { ContentFiltered } from "../../llm/ProviderError.js"
-import type * as Errors from "./errors.js"
+import * as Errors from "./errors.js"
 import type { StreamEncoder } from "./response.js"
 
 const hex = (): string => randomUUID().replaceAll("-", "")
@@ -63,6 +65,30 @@ export const errorType = (status: number): string => {
       return status >= 500 ? "api_error" : "invalid_request_error"
   }
 }
+
+/**
+ * A failure with the status Anthropic answers it with: an exhausted chain
+ * (the gateway's 503 `chain_exhausted`: every target overloaded, down or
+ * passed over) is Anthropic's overload, a 529, the status Anthropic's
+ * clients know as one (its SDK's `OverloadedError`; Claude Code counts
+ * 529s apart from other errors, to switch to its fallback model); the
+ * rest keep theirs: a draining gateway's 503 asks a client to come back,
+ * on another connection, as any 5xx it retries, and counts as no overload.
+ *
+ * @internal
+ */
+export const anthropicStatus = (failure: Errors.Failure): Errors.Failure =>
+  failure.status === 503 && failure.code === "chain_exhausted"
+    ? new Errors.Failure({
+        status: 529,
+        type: failure.type,
+        code: failure.code,
+        param: failure.param,
+        message: failure.message,
+        ...(failure.headers !== undefined ? { headers: failure.headers } : {}),
+        ...(failure.details !== undefined ? { details: failure.details } : {})
+      })
+    : failure
 
 /**
  * The message of a failure as Anthropic words it where a client looks for
@@ -110,6 +136,23 @@ export const usageJson = (usage: Usage) => {
   }
 }
 
+/**
+ * Anthropic's `usage` of a `message`: `usageJson`'s, and what Anthropic's
+ * own message usage always has (its SDK's `Usage` declares them): the
+ * service tier, `standard` (the gateway serves no other), and, for a whole
+ * answer (`exact`), the cache writes by lifetime, 0 when the provider said
+ * nothing of them. `message_start`'s names no lifetimes, as it comes before
+ * the provider's counts: the SDK's stream keeps its `cache_creation` to the
+ * end, where the writes it was sent would be 0 whatever they were.
+ */
+const messageUsage = (usage: Usage, exact: boolean) => {
+  const json = usageJson(usage)
+  const lifetimes = exact && json.cache_creation === undefined
+    ? { cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 0 } }
+    : {}
+  return { ...json, ...lifetimes, service_tier: "standard" }
+}
+
 /** Anthropic's `stop_reason` for a finish. @internal */
 export const stopReason = (reason: FinishReason, hasToolCalls: boolean): string => {
   switch (reason) {
@@ -147,7 +190,8 @@ const textBlock = (text: string) => ({ type: "text", text })
 
 const toolUseBlock = (call: ToolCall) => ({ type: "tool_use", id: call.id, name: call.name, input: inputOf(call.arguments) })
 
-const messageJson = (id: string, model: string, content: ReadonlyArray<unknown>, stop: string | null, usage: Usage) => ({
+/** A `message`: a whole answer's (`exact`, its usage the provider's), or `message_start`'s. */
+const messageJson = (id: string, model: string, content: ReadonlyArray<unknown>, stop: string | null, usage: Usage, exact = true) => ({
   id,
   type: "message",
   role: "assistant",
@@ -156,7 +200,7 @@ const messageJson = (id: string, model: string, content: ReadonlyArray<unknown>,
   stop_reason: stop,
   stop_sequence: null,
   stop_details: stopDetails(stop),
-  usage: usageJson(usage)
+  usage: messageUsage(usage, exact)
 })
 
 /**
@@ -195,7 +239,10 @@ type Open = { readonly kind: "text"; readonly index: number } | { readonly kind:
  * prompt's estimate, `inputEstimate`, as the provider's count comes with
  * the end: a client that reads it there, as Claude Code reads its context's
  * size, sees about the right figure, erring high, not 0);
- * a block opened when its first content comes (`content_block_start`),
+ * a block opened when its first content comes (`content_block_start`;
+ * the first one followed by a `ping`, as Anthropic sends its one; the
+ * gateway sends no periodic ones, as it keeps no stream of any route alive
+ * with them),
  * its content as `content_block_delta`s (`text_delta`, or a call's
  * arguments as `input_json_delta`), closed (`content_block_stop`) when the
  * next one opens or the answer ends; then `message_delta` with the
@@ -228,7 +275,7 @@ export class MessageEncoder implements StreamEncoder {
 
   /** `message_start`: the message, with no content, and the input's estimate (the usage comes with `message_delta`). */
   start(): string {
-    const message = messageJson(this.id, this.model, [], null, { inputTokens: this.inputEstimate, outputTokens: 0 })
+    const message = messageJson(this.id, this.model, [], null, { inputTokens: this.inputEstimate, outputTokens: 0 }, false)
     return this.event("message_start", { message })
   }
 
@@ -240,12 +287,17 @@ export class MessageEncoder implements StreamEncoder {
     return this.event("content_block_stop", { index })
   }
 
-  /** Opens a block (closing the open one), with its `content_block_start`. */
+  /**
+   * Opens a block (closing the open one), with its `content_block_start`;
+   * the first one followed by a `ping`, where Anthropic's stream has its
+   * one (its SDK skips it; a client that reads the wire sees the same order).
+   */
   private open(next: Open, block: unknown): string {
     const out = this.close()
     this.current = next
+    const ping = this.blocks === 0 ? this.event("ping", {}) : ""
     this.blocks++
-    return out + this.event("content_block_start", { index: next.index, content_block: block })
+    return out + this.event("content_block_start", { index: next.index, content_block: block }) + ping
   }
 
   private text(text: string): string {

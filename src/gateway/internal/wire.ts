@@ -13,7 +13,8 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import type * as Either from "effect/Either"
 import { randomUUID } from "node:crypto"
 import type { ChatResponse } from "../../llm/Chat.js"
-import type { ContentFiltered } from "../../llm/ProviderError.js"
+import type { StreamInterrupted } from "../../llm/FailoverError.js"
+import type { ContentFiltered, ProviderError } from "../../llm/ProviderError.js"
 import * as Tokens from "../../llm/Tokens.js"
 import * as Errors from "./errors.js"
 import * as MessagesRequest from "./messagesRequest.js"
@@ -43,6 +44,8 @@ export interface Wire<D extends WireRequest.Decoded> {
   readonly error: (failure: Errors.Failure) => unknown
   /** A header that may carry the gateway key bare, beside `Authorization: Bearer` (the messages route's `x-api-key`). */
   readonly keyHeader?: string
+  /** A failure of the route as its wire format answers it, if not as the gateway does (the messages route's 529). */
+  readonly failure?: (failure: Errors.Failure) => Errors.Failure
 }
 
 const completionId = (): string => `chatcmpl-${randomUUID().replaceAll("-", "")}`
@@ -75,7 +78,8 @@ export const responses: Wire<ResponsesRequest.Decoded> = {
 
 /**
  * Anthropic's Messages API (`POST /v1/messages`): its errors in Anthropic's
- * JSON, the key also taken from `x-api-key`.
+ * JSON (an exhausted chain a 529, as Anthropic answers its overload), the
+ * key also taken from `x-api-key`.
  *
  * @internal
  */
@@ -85,7 +89,8 @@ export const messages: Wire<MessagesRequest.Decoded> = {
   stopped: (_, __, error) => MessagesResponse.stoppedCompletion(MessagesResponse.messageId(), error),
   encoder: (decoded, _, model) => new MessagesResponse.MessageEncoder(MessagesResponse.messageId(), model, Tokens.estimate(decoded.request)),
   error: MessagesResponse.errorJson,
-  keyHeader: "x-api-key"
+  keyHeader: "x-api-key",
+  failure: MessagesResponse.anthropicStatus
 }
 
 /**
@@ -96,6 +101,45 @@ export const messages: Wire<MessagesRequest.Decoded> = {
  * @internal
  */
 export const messageTokens: Wire<MessagesRequest.Decoded> = { ...messages, decode: MessagesRequest.decodeCount }
+
+/**
+ * The status a failure of this kind has before a stream's first event (an
+ * overload 503, a rate limit 429, a timeout 504, else 502): what the
+ * messages route types its error event by (Anthropic's own streams send
+ * `overloaded_error`, `rate_limit_error`, ... there). The other routes'
+ * error events carry no status.
+ */
+const interruptedStatus = (cause: ProviderError): number => {
+  switch (cause._tag) {
+    case "Overloaded":
+      return 503
+    case "RateLimited":
+      return 429
+    case "Timeout":
+      return 504
+    default:
+      return 502
+  }
+}
+
+/**
+ * The failure that ends a stream after its first event: the gateway's own
+ * (its deadline passed) as it is; a provider's failure after content was
+ * sent `stream_interrupted`, its status by its cause's kind (see
+ * `interruptedStatus`), its message naming the cause's tag.
+ *
+ * @internal
+ */
+export const streamFailure = (error: StreamInterrupted | Errors.Failure): Errors.Failure =>
+  error._tag === "GatewayFailure"
+    ? error
+    : new Errors.Failure({
+        status: interruptedStatus(error.cause),
+        type: "server_error",
+        code: "stream_interrupted",
+        param: null,
+        message: `The stream from ${error.provider}/${error.model} failed after content was sent (${error.cause._tag}); the answer is incomplete.`
+      })
 
 /**
  * The wire format whose error JSON answers a request for `path`, whatever
