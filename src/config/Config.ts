@@ -71,7 +71,9 @@
  *   chain's `hedge` is merged over it, `hedge: false` opts out).
  * - `health`, `cache` (`false` turns degraded mode's cache off),
  *   `shadowRate`: as in `Router.Config`.
- * - `gateway`: `keys` (secrets clients must present), `host`, `port`,
+ * - `gateway`: `keys` (secrets clients must present: each bare, or a
+ *   client's `{ key, name, models, rpm, tpm, spend: { usd, window } }`, see
+ *   `Gateway.ClientKey`; names and keys unique), `host`, `port`,
  *   `maxBodyBytes`, `maxBufferedBytes`, `bodyTimeout`, `maxConcurrent`, `maxQueued`, `requestTimeout`, `sendTimeout`, `drainTimeout`, `cors`, `admin`; see
  *   {@link gatewaySettings} for the defaults.
  * - `state`: `{ redis, cluster, namespace, syncInterval }`: share breakers, rate

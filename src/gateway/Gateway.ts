@@ -67,10 +67,15 @@
  *   the router's own (`Tokens.estimate`: about four characters a token,
  *   erring high; images not counted), the figure it checks context windows
  *   with. No provider is called. Errors as on `/v1/messages`.
- * - `GET /v1/models`, `GET /v1/models/{id}`: every chain and model alias.
+ * - `GET /v1/models`, `GET /v1/models/{id}`: every chain and model alias
+ *   (a client key's: those it may call; see {@link ClientKey}).
  *   The id is the rest of the path, percent-decoded, so an alias with a
  *   slash works raw or encoded (`/v1/models/openai/gpt-4o`,
  *   `/v1/models/openai%2Fgpt-4o`).
+ * - `GET /v1/key`: the caller's key as the gateway sees it, never the key:
+ *   `{ object: "key", name, models, rpm, tpm, spend }`, `spend` being
+ *   `{ usd, window_seconds, spent_usd, remaining_usd }` under a cap (else
+ *   `null`); a bare key is named `key-N`, its place from 1.
  * - `GET /healthz` (the process is alive), `GET /readyz` (serving; 503
  *   while draining). Neither needs a key.
  *
@@ -94,6 +99,8 @@
  * | 400 | a provider refused on content policy | `content_filter` |
  * | 401 | missing or wrong `Authorization: Bearer` key (or `x-api-key`, on `/v1/messages`) | `invalid_api_key` |
  * | 403 | no `keys`, on a loopback address, and a `Host` that is no loopback name (DNS rebinding) | `host_not_allowed` |
+ * | 403 | a client key's request for a model it may not call (`ClientKey.models`) | `model_not_allowed` |
+ * | 403 | a client key's request for an extra route that asks a key (`/v1/usage`: bare keys only) | `key_not_allowed` |
  * | 404 | unknown `model` / unknown URL | `model_not_found` / `unknown_url` |
  * | 405 | a known URL with the wrong method | `method_not_allowed` |
  * | 408 | the body did not arrive within `bodyTimeout` | `request_timeout` |
@@ -101,6 +108,8 @@
  * | 415 | not `Content-Type: application/json` | `unsupported_media_type` |
  * | 429 | every provider asked to wait: rate limited, or overloaded with a Retry-After (with `Retry-After`) | `rate_limit_exceeded` |
  * | 429 | the gateway's own queue is full (with `Retry-After`) | `gateway_busy` |
+ * | 429 | a client key past its `rpm` or `tpm` (`type` `requests` or `tokens`, with `Retry-After`) | `rate_limit_exceeded` |
+ * | 429 | a client key whose spending cap is spent (`type` `insufficient_quota`) | `insufficient_quota` |
  * | 503 | every target failed or was passed over (open circuit, full bulkhead; `error.attempts` lists them), with `Retry-After` when every one gave a finite wait (e.g. circuits that reopen) | `chain_exhausted` |
  * | 503 | shutting down | `shutting_down` |
  * | 504 | the chain's `total` deadline passed before any target answered (`error.attempts` lists them) | `deadline_exceeded` |
@@ -117,8 +126,8 @@
  * (its or `requestTimeout`), else `api_error`.)
  *
  * Each request is logged in one line through Effect's `Logger` (method,
- * path, status, chain, target, fallbacks, attempts, ms, request id, and the
- * error code for a failure); never a key, never prompt text. (The
+ * path, status, the key's name, chain, target, fallbacks, attempts, ms,
+ * request id, and the error code for a failure); never a key, never prompt text. (The
  * `llm-failover serve` command writes that line to stdout itself, with the
  * same fields, in that order: Effect's logger cost a busy gateway about a
  * tenth of a completion's CPU.)
@@ -249,8 +258,8 @@ export interface Options {
   /**
    * Extra `GET` routes served beside the API, e.g. observability's
    * `/metrics`, `/status` and `/v1/usage`. Only those with `requireKey` ask
-   * for the gateway key (a Prometheus scraper or the status page's refresh
-   * sends none).
+   * for a gateway key, a bare one (a Prometheus scraper or the status page's
+   * refresh sends none).
    */
   readonly routes?: ReadonlyArray<Route>
 }
@@ -380,6 +389,7 @@ export interface AdminOptions {
 export interface Route {
   readonly path: string
   readonly handler: HttpApp.Default
+  /** Ask for one of the gateway's own (bare) keys; a client's key gets a 403 `key_not_allowed` (see {@link ClientKey}). */
   readonly requireKey?: boolean
 }
 

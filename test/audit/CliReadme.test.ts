@@ -37,6 +37,8 @@ const env = new Map([
   ["ANTHROPIC_API_KEY", "sk-ant-readme-0002"],
   ["GEMINI_API_KEY", "g-readme-0003"],
   ["GATEWAY_KEY", "gw-readme-0004"],
+  ["SEARCH_TEAM_KEY", "gw-readme-0005"],
+  ["BATCH_TEAM_KEY", "gw-readme-0006"],
   ["REDIS_URL", "redis://127.0.0.1:6379"]
 ])
 const parse = (text: string, source?: string) =>
