@@ -259,20 +259,26 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
           clients = next
         })
       ))
+    /** Whether the ring's keys changed since the clients were made (then `rebuild(ring.keys)` first). */
+    const stale = (): boolean => ring !== undefined && ring.keys !== ringKeys
     /**
      * The client a request's key belongs to (`undefined` when the gateway
-     * has no keys), or a 401; `bare`: a header that may carry the key bare.
+     * has no keys), or the 401 to answer; `bare`: a header that may carry
+     * the key bare. Synchronous, as a route's every step costs it CPU.
      */
-    const identify = (authorization: string | undefined, bare?: string, apiKey?: string) => {
+    const identify = (authorization: string | undefined, bare?: string, apiKey?: string): Clients.Client | undefined | Errors.Failure => {
       const verdict = authorize(authorization, apiKey)
-      return typeof verdict === "number"
-        ? Effect.succeed(verdict < 0 ? undefined : clients[verdict])
-        : Effect.fail(Errors.unauthorized(verdict === "wrong", bare))
+      return typeof verdict === "number" ? (verdict < 0 ? undefined : clients[verdict]) : Errors.unauthorized(verdict === "wrong", bare)
     }
+    /** `identify` as an effect, the clients made again first if the keys changed. */
     const client = (authorization: string | undefined, bare?: string, apiKey?: string) =>
-      ring === undefined || ring.keys === ringKeys
-        ? identify(authorization, bare, apiKey)
-        : Effect.zipRight(rebuild(ring.keys), Effect.suspend(() => identify(authorization, bare, apiKey)))
+      Effect.suspend(() => {
+        const check = () => {
+          const caller = identify(authorization, bare, apiKey)
+          return caller instanceof Errors.Failure ? Effect.fail(caller) : Effect.succeed(caller)
+        }
+        return stale() ? Effect.zipRight(rebuild(ring!.keys), Effect.suspend(check)) : check()
+      })
     const bulkhead =
       settings.maxConcurrent === undefined
         ? undefined
@@ -568,11 +574,13 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       const log = current.log
       // read only for a request's deadline (none without `requestTimeout`)
       const start = timeout === undefined ? 0 : yield* Clock.currentTimeMillis
-      const caller = yield* client(
+      if (stale()) yield* rebuild(ring!.keys)
+      const caller = identify(
         request.header("authorization"),
         wire.keyHeader,
         wire.keyHeader === undefined ? undefined : request.header(wire.keyHeader)
       )
+      if (caller instanceof Errors.Failure) return yield* Effect.fail(caller)
       if (caller !== undefined) log.key = caller.name
       if (lifecycle.draining) return yield* Effect.fail(Errors.shuttingDown())
       const decoded = yield* readRequest(wire, request)
