@@ -228,6 +228,27 @@ describe("llm-failover CLI", () => {
     expect(result.stdout).toContain("valid (1 provider, 2 models, 2 chains")
   }, 30_000)
 
+  it("validate counts the gateway's keys and names the clients', never showing a key", async () => {
+    const file = join(tmpdir(), `client-keys-${process.pid}.yaml`)
+    writeFileSync(
+      file,
+      [
+        "providers: { sim: { type: simulated } }",
+        "models: { a: { provider: sim } }",
+        "gateway:",
+        "  keys:",
+        "    - env:CLI_TEST_OPERATOR_KEY",
+        "    - { key: env:CLI_TEST_SEARCH_KEY, name: search, models: [a], rpm: 60 }",
+        "    - { key: env:CLI_TEST_BATCH_KEY, name: batch, spend: { usd: 5 } }"
+      ].join("\n")
+    )
+    const keys = { CLI_TEST_OPERATOR_KEY: "gw-cli-operator-01", CLI_TEST_SEARCH_KEY: "gw-cli-search-02", CLI_TEST_BATCH_KEY: "gw-cli-batch-03" }
+    const result = await cli(["validate", "--config", file], keys)
+    expect(result.status, result.stderr).toBe(0)
+    expect(result.stdout).toContain("valid (1 provider, 1 model, 1 chain (default: every model), 3 gateway keys (clients: search, batch))")
+    expect(result.stdout + result.stderr).not.toContain("gw-cli")
+  }, 30_000)
+
   it("validate reports every problem at its path, without a stack trace, and exits 1", async () => {
     const file = join(tmpdir(), `bad-${process.pid}.yaml`)
     writeFileSync(

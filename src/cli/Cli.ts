@@ -298,7 +298,11 @@ const count = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? "" :
 /** What a valid config holds, in words; without `chains`, one default chain holds every model. */
 const contents = (config: Config.ConfigFile): string => {
   const chains = config.chains === undefined ? "1 chain (default: every model)" : count(Object.keys(config.chains).length, "chain")
-  return `${count(Object.keys(config.providers).length, "provider")}, ${count(Object.keys(config.models).length, "model")}, ${chains}`
+  const keys = config.gateway?.keys ?? []
+  // a client's key by its name; never a key
+  const clients = keys.flatMap((key) => (Redacted.isRedacted(key) ? [] : [key.name]))
+  const gateway = keys.length === 0 ? "" : `, ${count(keys.length, "gateway key")}${clients.length === 0 ? "" : ` (clients: ${clients.join(", ")})`}`
+  return `${count(Object.keys(config.providers).length, "provider")}, ${count(Object.keys(config.models).length, "model")}, ${chains}${gateway}`
 }
 
 /**
