@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Scope, TestClock } from "effect"
+import { Effect, Exit, Fiber, Scope, Stream, TestClock } from "effect"
 import { Chat } from "../src/llm/index.js"
 import type { RouterEvent } from "../src/router/Events.js"
 import * as Observability from "../src/observability/Observability.js"
@@ -115,6 +115,47 @@ describe("Router.swappable", () => {
       yield* swappable.swap(second)
       yield* swappable.idle(first)
       expect(swappable.current()).toBe(second)
+    })
+  )
+
+  it.scoped("idle waits for the requests made through it, not for the router's count of events: one that served before being wrapped, one whose request died", () =>
+    Effect.gen(function* () {
+      const a = yield* sim("a")
+      const first = yield* Router.make({ targets: { a: { model: a } }, chains: { default: ["a"] } })
+      // served before the swappable wrapped it: nothing of it is in flight
+      succeeded(yield* settle(first.complete(Chat.prompt("before"))))
+      const swappable = yield* Router.swappable(first)
+      const second = yield* Router.make({ targets: { a: { model: yield* sim("a") } }, chains: { default: ["a"] } })
+      yield* swappable.swap(second)
+      const idle = yield* Effect.fork(swappable.idle(first))
+      yield* TestClock.adjust("1 second")
+      expect(idle.unsafePoll()).not.toBeNull()
+
+      // a provider's defect ends its request without a RequestFinished: the request has ended all the same
+      const dying = { info: a.info, complete: () => Effect.die("a bug"), stream: () => Stream.die("a bug") }
+      const third = yield* Router.make({ targets: { d: { model: dying } }, chains: { default: ["d"] } })
+      yield* swappable.swap(third)
+      expect(Exit.isFailure(yield* settle(swappable.router.complete(Chat.prompt("dies"))))).toBe(true)
+      const fourth = yield* Router.make({ targets: { a: { model: yield* sim("a") } }, chains: { default: ["a"] } })
+      yield* swappable.swap(fourth)
+      const idleThird = yield* Effect.fork(swappable.idle(third))
+      yield* TestClock.adjust("1 second")
+      expect(idleThird.unsafePoll()).not.toBeNull()
+    })
+  )
+
+  it.scoped("a request made before a swap and run after it runs on the router current when it starts, not on a closed one", () =>
+    Effect.gen(function* () {
+      const firstScope = yield* Scope.make()
+      const first = yield* Router.make({ targets: { a: { model: yield* sim("a") } }, chains: { default: ["a"] } }).pipe(Scope.extend(firstScope))
+      const swappable = yield* Router.swappable(first)
+      const request = swappable.router.complete(Chat.prompt("made early"))
+      const second = yield* Router.make({ targets: { b: { model: yield* sim("b") } }, chains: { default: ["b"] } })
+      yield* swappable.swap(second)
+      yield* swappable.idle(first)
+      yield* Scope.close(firstScope, Exit.void)
+      const { meta } = succeeded(yield* settle(request))
+      expect(meta.target).toBe("b")
     })
   )
 })

@@ -923,7 +923,7 @@ export const make = (config: Config, options?: MakeOptions): Effect.Effect<Servi
       targets: [...targets.keys()],
       breaker: (name) => targets.get(name)?.breaker
     } satisfies Service
-    carryOver.legacies.set(service, { targets: built, health: shared.health, healthOptions: config.health, requestIds: shared.requestIds })
+    carryOver.legacies.set(service, { targets: built, health: shared.health, healthOptions: config.health })
     return service
   })
 
@@ -974,8 +974,8 @@ const healthFor = (
 export interface Swappable {
   /**
    * The router to serve through (to a gateway, `Observability.attach`):
-   * each request runs, start to end, on the router current when it was
-   * made; `status`, `chains`, `targets` and `breaker` read the current one;
+   * each request runs, start to end, on the router current when it starts
+   * (a `languageModel`'s too); `status`, `chains`, `targets` and `breaker` read the current one;
    * `events` follows the one current when the stream starts; a `listen`er
    * hears every router this one has held, the old ones' last requests too.
    */
@@ -989,21 +989,19 @@ export interface Swappable {
    */
   readonly swap: (next: Service) => Effect.Effect<Service, never, Scope.Scope>
   /**
-   * Waits until a replaced router (made by {@link make}) has no request in
-   * flight, streams read to their end included: then its scope may close
-   * (closing it earlier interrupts those requests). It counts the requests
-   * started and their `RequestFinished` events, so a request that ended
-   * without one (a defect) keeps it waiting: the old router then lives until
-   * the scope that holds it closes. Returns at once for a router of another
-   * making.
+   * Waits until a replaced router has no request in flight made through
+   * `router`, a stream until the scope it was opened in closes: then its
+   * scope may close (closing it earlier interrupts those requests). A
+   * request ends however it ends (a defect, an interruption); requests made
+   * on the old router itself are not counted.
    */
   readonly idle: (router: Service) => Effect.Effect<void>
 }
 
 /**
  * A {@link Swappable} router over `initial`, for as long as the scope
- * (`initial`'s) lives. A request costs one property read more than on
- * `initial` itself, no Effect step.
+ * (`initial`'s) lives. A request costs a count in flight more than on
+ * `initial` itself (two steps: counted, then released).
  *
  * @example
  * import { Effect } from "effect"

@@ -25,8 +25,6 @@ export interface Legacy {
   readonly targets: ReadonlyMap<string, Built>
   readonly health: Health.HealthTracker<string>
   readonly healthOptions: Health.HealthOptions | undefined
-  /** Its requests' ids so far: the last one given is how many it has started. */
-  readonly requestIds: { readonly last: number }
 }
 
 /** Every router `Router.make` built, by its service object: weak, so a router released is forgotten. @internal */
