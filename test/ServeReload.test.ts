@@ -7,7 +7,7 @@ import { NodeFileSystem } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, ExecutionStrategy, Layer, Logger, Redacted, Scope, Stream } from "effect"
 import { spawn } from "node:child_process"
-import { mkdtempSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Reload from "../src/cli/internal/reload.js"
@@ -214,6 +214,25 @@ describe("serve: reloading the config", () => {
       served.rewrite(configText({ ...base, gateway: `gateway: { port: 7777, admin: { port: 9998 }, keys: ["k-two-1234567890"], maxConcurrent: 5 }` }))
       yield* Reload.reload({ ...served.state, overrides: { host: false, port: true } })
       expect(lines.filter((line) => line.startsWith("WARN config reload"))).toEqual([])
+    }).pipe(Effect.provide(env))
+  )
+
+  it.scoped("a file that cannot be read (deleted, a directory) is said to be unreadable, not invalid, and the old config goes on serving", () =>
+    Effect.gen(function* () {
+      const up = yield* MockServer.make()
+      const served = yield* serving(configText({ providers: { a: up.baseUrls.openai }, models: { primary: "a" }, chain: ["primary"] }))
+      rmSync(served.file)
+      yield* Reload.reload(served.state)
+      mkdirSync(served.file)
+      yield* Reload.reload(served.state)
+      const errors = lines.filter((line) => line.startsWith("ERROR"))
+      expect(errors).toHaveLength(2)
+      for (const line of errors) {
+        expect(line).toMatch(new RegExp(`^ERROR config reload: cannot read ${served.file} \\(.+\\); still serving the previous config$`))
+      }
+      expect(served.state.swappable.current()).toBe(served.first)
+      const answer = yield* ask(served.router)
+      expect(Either.isRight(answer) && answer.right.meta.target).toBe("primary")
     }).pipe(Effect.provide(env))
   )
 

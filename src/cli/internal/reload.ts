@@ -10,7 +10,8 @@
  *
  * @internal
  */
-import type { FileSystem, HttpClient } from "@effect/platform"
+import type { HttpClient } from "@effect/platform"
+import { FileSystem } from "@effect/platform"
 import { Cause, Context, Effect, ExecutionStrategy, Exit, Option, Predicate, Queue, Redacted, Scope } from "effect"
 import * as Config from "../../config/Config.js"
 import * as Gateway from "../../gateway/Gateway.js"
@@ -146,7 +147,12 @@ export const reload = (serving: Serving): Effect.Effect<void, never, FileSystem.
   Effect.gen(function* () {
     const { file } = serving
     yield* Effect.logInfo(`config reload: reading ${file}`)
-    const loaded = yield* Effect.either(Config.load(file))
+    // read apart from the parse: a file deleted or unreadable is not an invalid config
+    const text = yield* Effect.either(Effect.flatMap(FileSystem.FileSystem, (fs) => fs.readFileString(file)))
+    if (text._tag === "Left") {
+      return yield* Effect.logError(`config reload: cannot read ${file} (${text.left.message}); still serving the previous config`)
+    }
+    const loaded = yield* Effect.either(Config.parse(text.right, { source: file }))
     if (loaded._tag === "Left") return yield* logProblems(file, loaded.left.problems.map(Config.formatProblem))
     const parsed = loaded.right
     const previous = serving.config
