@@ -66,7 +66,8 @@ const serving = (text: string) =>
       overrides: { host: false, port: false },
       scopes: new Map([[first, routerScope]]),
       keyRing: Gateway.keyRing(Config.gatewaySettings(parsed.config).keys),
-      config: parsed.config
+      config: parsed.config,
+      started: parsed.config
     }
     lines.length = 0
     return { state, file, first, router: swappable.router, rewrite: (next: string) => writeFileSync(file, next) }
@@ -203,7 +204,8 @@ describe("serve: reloading the config", () => {
       served.rewrite(configText({ ...base, gateway: `gateway: { port: 9999, admin: { port: 9998 }, maxConcurrent: 5 }` }))
       yield* Reload.reload(served.state)
       expect(lines.filter((line) => line.startsWith("WARN config reload"))).toEqual([
-        "WARN config reload: gateway.keys changed: kept as they were until a restart"
+        "WARN config reload: gateway.port, gateway.admin changed: the listeners stay as they are until a restart",
+        "WARN config reload: gateway.keys, gateway.maxConcurrent changed: kept as they were until a restart"
       ])
       expect(served.state.keyRing.keys.map(Redacted.value)).toEqual(["k-two-1234567890"])
       served.rewrite(configText({ ...base, gateway: `gateway: { port: 9999, admin: { port: 9998 }, keys: ["k-two-1234567890"], maxConcurrent: 5 }` }))
@@ -213,7 +215,10 @@ describe("serve: reloading the config", () => {
       lines.length = 0
       served.rewrite(configText({ ...base, gateway: `gateway: { port: 7777, admin: { port: 9998 }, keys: ["k-two-1234567890"], maxConcurrent: 5 }` }))
       yield* Reload.reload({ ...served.state, overrides: { host: false, port: true } })
-      expect(lines.filter((line) => line.startsWith("WARN config reload"))).toEqual([])
+      expect(lines.filter((line) => line.startsWith("WARN config reload"))).toEqual([
+        "WARN config reload: gateway.admin changed: the listeners stay as they are until a restart",
+        "WARN config reload: gateway.maxConcurrent changed: kept as they were until a restart"
+      ])
     }).pipe(Effect.provide(env))
   )
 
@@ -233,6 +238,35 @@ describe("serve: reloading the config", () => {
       expect(served.state.swappable.current()).toBe(served.first)
       const answer = yield* ask(served.router)
       expect(Either.isRight(answer) && answer.right.meta.target).toBe("primary")
+    }).pipe(Effect.provide(env))
+  )
+
+  it.scoped("a restart-only setting is compared with what runs: warned on every reload while it differs, never once it is back", () =>
+    Effect.gen(function* () {
+      const up = yield* MockServer.make()
+      const base = { providers: { a: up.baseUrls.openai }, models: { primary: "a" }, chain: ["primary"] }
+      const served = yield* serving(configText({ ...base, gateway: `gateway: { port: 8787 }` }))
+      const warned = () => lines.filter((line) => line.startsWith("WARN config reload"))
+      served.rewrite(configText({ ...base, gateway: `gateway: { port: 9999, keys: ["k-one-1234567890"] }` }))
+      yield* Reload.reload(served.state)
+      expect(warned()).toEqual([
+        "WARN config reload: gateway.port changed: the listeners stay as they are until a restart",
+        "WARN config reload: gateway.keys changed: kept as they were until a restart"
+      ])
+      // another change: the port and the keys are still not what runs
+      lines.length = 0
+      served.rewrite(configText({ ...base, models: { primary: "a", more: "a" }, gateway: `gateway: { port: 9999, keys: ["k-one-1234567890"] }` }))
+      yield* Reload.reload(served.state)
+      expect(warned()).toEqual([
+        "WARN config reload: gateway.port changed: the listeners stay as they are until a restart",
+        "WARN config reload: gateway.keys changed: kept as they were until a restart"
+      ])
+      expect(served.state.keyRing.keys).toEqual([])
+      // back to what runs: nothing to warn of
+      lines.length = 0
+      served.rewrite(configText({ ...base, gateway: `gateway: { port: 8787 }` }))
+      yield* Reload.reload(served.state)
+      expect(warned()).toEqual([])
     }).pipe(Effect.provide(env))
   )
 

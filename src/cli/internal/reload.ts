@@ -128,6 +128,12 @@ export interface Serving {
   readonly keyRing: Gateway.KeyRing
   /** The config being served; replaced on a successful reload. */
   config: Config.ConfigFile
+  /**
+   * The config the server started with: its listeners, the gateway's other
+   * settings and `state` are what runs until a restart (its keys but as the
+   * key ring holds them now), which a reload's warnings compare with.
+   */
+  readonly started: Config.ConfigFile
 }
 
 /** Logs a failed reload's problems, one line each, at their paths. */
@@ -177,10 +183,12 @@ export const reload = (serving: Serving): Effect.Effect<void, never, FileSystem.
     yield* Effect.logInfo(`config reloaded from ${file}: ${describeChanges(previous, parsed.config)}`)
 
     const keys = Config.gatewaySettings(parsed.config).keys
-    const rotated = !same(Config.gatewaySettings(previous).keys, keys) && serving.keyRing.set(keys)
+    const rotated = !same(serving.keyRing.keys, keys) && serving.keyRing.set(keys)
     if (rotated) yield* Effect.logInfo(`config reload: gateway keys replaced (${keys.length === 1 ? "1 key" : `${keys.length} keys`})`)
-    const { listener, other: restart } = restartOnly(previous, parsed.config, serving.overrides)
-    const other = rotated ? restart.filter((name) => name !== "gateway.keys") : restart
+    // against what runs, not the previous file: a setting a reload could not apply is named again on each reload until it is back
+    const { listener, other: restart } = restartOnly(serving.started, parsed.config, serving.overrides)
+    // the keys run as the ring holds them: rotated (now or by an earlier reload) is not a restart's
+    const other = same(serving.keyRing.keys, keys) ? restart.filter((name) => name !== "gateway.keys") : restart
     if (listener.length > 0) {
       yield* Effect.logWarning(`config reload: ${listener.join(", ")} changed: the listeners stay as they are until a restart`)
     }
