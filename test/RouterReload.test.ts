@@ -60,6 +60,22 @@ describe("Router.make with a previous router", () => {
     })
   )
 
+  it.scoped("degraded mode's last-known-good answers carry over (the cache options unchanged): a reload in an outage still has them", () =>
+    Effect.gen(function* () {
+      const first = yield* Router.make({ targets: { a: { model: yield* sim("a") } }, chains: { default: ["a"] } })
+      succeeded(yield* settle(first.complete(Chat.prompt("known"))))
+      // the provider goes down; the reload (a fallback added, say) comes in the outage
+      const down = yield* sim("a", { faults: [{ status: 500 }] })
+      const config: Router.Config = { targets: { a: { model: down } }, chains: { default: ["a"] }, policy: { retry: { maxAttempts: 1 } } }
+      const next = yield* Router.make(config, { previous: first })
+      const { meta } = succeeded(yield* settle(next.complete(Chat.prompt("known"))))
+      expect(meta.degraded).toBe("cache")
+      // other cache options: a cache of their own
+      const other = yield* Router.make({ ...config, cache: { maxEntries: 10 } }, { previous: next })
+      expect(Exit.isFailure(yield* settle(other.complete(Chat.prompt("known"))))).toBe(true)
+    })
+  )
+
   it.scoped("without keep, a target of the same name at another provider or model starts fresh", () =>
     Effect.gen(function* () {
       const { config, router } = yield* trippedRouter

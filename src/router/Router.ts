@@ -664,7 +664,8 @@ const classifyExit = (exit: { readonly _tag: string; readonly cause?: unknown },
  * gets a new breaker that starts in the old one's state (open until the
  * same deadline, the same trip count; its windows start empty); a changed
  * budget, limiter or bulkhead starts fresh. The health windows carry over
- * when the `health` options are unchanged. A target not kept starts fresh
+ * when the `health` options are unchanged, degraded mode's cache when the
+ * `cache` options are. A target not kept starts fresh
  * in everything, its health figures too (kept in this instance only, not
  * shared through a `Health.CurrentStore`, until the process restarts).
  * Both routers may serve at once (the old one's requests in flight): a kept
@@ -827,7 +828,12 @@ export const make = (config: Config, options?: MakeOptions): Effect.Effect<Servi
     const shared: engine.Shared = {
       chains,
       health: yield* healthFor(config, legacy, kept),
-      cache: config.cache === false ? undefined : yield* DegradedCache.make(config.cache ?? {}),
+      // the previous router's last-known-good answers, under the same options: a reload in an outage keeps them
+      cache: config.cache === false
+        ? undefined
+        : legacy?.cache !== undefined && carryOver.sameData(legacy.cacheOptions, config.cache)
+        ? legacy.cache
+        : yield* DegradedCache.make(config.cache ?? {}),
       events: yield* PubSub.sliding<RouterEvent>(4_096),
       audience: { subscribers: 0, open: true },
       listeners: [],
@@ -923,7 +929,13 @@ export const make = (config: Config, options?: MakeOptions): Effect.Effect<Servi
       targets: [...targets.keys()],
       breaker: (name) => targets.get(name)?.breaker
     } satisfies Service
-    carryOver.legacies.set(service, { targets: built, health: shared.health, healthOptions: config.health })
+    carryOver.legacies.set(service, {
+      targets: built,
+      health: shared.health,
+      healthOptions: config.health,
+      cache: shared.cache,
+      cacheOptions: config.cache
+    })
     return service
   })
 

@@ -1,8 +1,8 @@
 /**
  * What a router hands the router that replaces it (`Router.make`'s
  * `previous`): each kept target's breaker, retry budget, rate limiter and
- * bulkhead, and the health windows, so a reload neither closes an open
- * breaker nor forgets what it measured.
+ * bulkhead, the health windows and degraded mode's cache, so a reload
+ * neither closes an open breaker nor forgets what it measured or answered.
  *
  * @internal
  */
@@ -11,6 +11,7 @@ import type { BreakerStore, State } from "../../resilience/BreakerStore.js"
 import { CurrentBreakerStore, memory } from "../../resilience/BreakerStore.js"
 import type * as CircuitBreaker from "../../resilience/CircuitBreaker.js"
 import * as Health from "../../resilience/Health.js"
+import type * as DegradedCache from "../DegradedCache.js"
 import type * as engine from "./engine.js"
 
 /** A target as built, with what it was built from. @internal */
@@ -25,6 +26,9 @@ export interface Legacy {
   readonly targets: ReadonlyMap<string, Built>
   readonly health: Health.HealthTracker<string>
   readonly healthOptions: Health.HealthOptions | undefined
+  /** Degraded mode's last-known-good answers, and the options they were kept under. */
+  readonly cache: DegradedCache.DegradedCache | undefined
+  readonly cacheOptions: DegradedCache.Options | false | undefined
 }
 
 /** Every router `Router.make` built, by its service object: weak, so a router released is forgotten. @internal */
