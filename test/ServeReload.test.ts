@@ -270,6 +270,22 @@ describe("serve: reloading the config", () => {
     }).pipe(Effect.provide(env))
   )
 
+  it.effect("the summary reads only a config's own names: a target or chain called toString or constructor is added, not changed", () =>
+    Effect.gen(function* () {
+      process.env["RELOAD_TEST_KEY"] = "sk-reload-test"
+      const providers = { a: "http://127.0.0.1:1/v1" }
+      const before = (yield* Config.parse(configText({ providers, models: { m: "a" }, chain: ["m"] }))).config
+      const after = (yield* Config.parse(
+        configText({ providers, models: { m: "a", toString: "a", constructor: "a" }, chain: ["m"] }).replace(
+          "chains: { default: [m] }",
+          "chains: { default: [m], hasOwnProperty: [toString] }"
+        )
+      )).config
+      expect(Reload.describeChanges(before, after)).toBe("targets added: toString, constructor; chains changed: hasOwnProperty (added)")
+      expect(Reload.kept(before, after)).toEqual(["m"])
+    })
+  )
+
   it.scoped("a gateway over a key ring: once the ring is set, the old key is refused and the new one served", () =>
     Effect.gen(function* () {
       const up = yield* MockServer.make()

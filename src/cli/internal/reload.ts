@@ -31,11 +31,14 @@ const plain = (value: unknown): unknown => {
 
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(plain(a)) === JSON.stringify(plain(b))
 
+/** A name of the config's own (a target called `toString` is not one of every object's). */
+const has = (record: object, name: string): boolean => Object.hasOwn(record, name)
+
 /** What a target is upstream: its provider's kind and base URL, and the model id. Same identity: its state carries over. */
 const identity = (file: Config.ConfigFile, alias: string): string | undefined => {
-  const entry = file.models[alias]
-  if (entry === undefined) return undefined
-  const provider = file.providers[entry.provider]
+  if (!has(file.models, alias)) return undefined
+  const entry = file.models[alias]!
+  const provider = has(file.providers, entry.provider) ? file.providers[entry.provider] : undefined
   const baseUrl = provider !== undefined && "baseUrl" in provider ? provider.baseUrl : undefined
   return JSON.stringify([entry.provider, provider?.type, baseUrl === undefined ? null : String(baseUrl), entry.model ?? alias])
 }
@@ -55,11 +58,11 @@ const chainsOf = (file: Config.ConfigFile): Record<string, unknown> =>
 export const describeChanges = (previous: Config.ConfigFile, next: Config.ConfigFile): string => {
   const parts: Array<string> = []
   const names = (record: Record<string, unknown>) => Object.keys(record)
-  const added = names(next.models).filter((alias) => !(alias in previous.models))
-  const removed = names(previous.models).filter((alias) => !(alias in next.models))
+  const added = names(next.models).filter((alias) => !has(previous.models, alias))
+  const removed = names(previous.models).filter((alias) => !has(next.models, alias))
   const keeps = new Set(kept(previous, next))
   const changed = names(next.models)
-    .filter((alias) => alias in previous.models)
+    .filter((alias) => has(previous.models, alias))
     .filter((alias) => {
       const provider = (file: Config.ConfigFile) => file.providers[file.models[alias]!.provider]
       return !same(previous.models[alias], next.models[alias]) || !same(provider(previous), provider(next))
@@ -72,9 +75,9 @@ export const describeChanges = (previous: Config.ConfigFile, next: Config.Config
   const before = chainsOf(previous)
   const after = chainsOf(next)
   const chains = [
-    ...names(after).filter((name) => !(name in before)).map((name) => `${name} (added)`),
-    ...names(before).filter((name) => !(name in after)).map((name) => `${name} (removed)`),
-    ...names(after).filter((name) => name in before && !same(before[name], after[name]))
+    ...names(after).filter((name) => !has(before, name)).map((name) => `${name} (added)`),
+    ...names(before).filter((name) => !has(after, name)).map((name) => `${name} (removed)`),
+    ...names(after).filter((name) => has(before, name) && !same(before[name], after[name]))
   ]
   if (chains.length > 0) parts.push(`chains changed: ${chains.join(", ")}`)
   const others = (["defaultChain", "tiers", "policy", "health", "cache", "shadowRate"] as const).filter(
