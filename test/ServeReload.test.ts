@@ -2,10 +2,10 @@
  * `serve`'s config reload (SIGHUP): the reload itself driven in process
  * over real HTTP to mock providers on 127.0.0.1, its log lines captured.
  */
-import { FetchHttpClient } from "@effect/platform"
+import { FetchHttpClient, FileSystem } from "@effect/platform"
 import { NodeFileSystem } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, ExecutionStrategy, Layer, Logger, Redacted, Scope, Stream } from "effect"
+import { Effect, Either, ExecutionStrategy, Exit, Layer, Logger, Redacted, Scope, Stream } from "effect"
 import { spawn } from "node:child_process"
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -329,6 +329,33 @@ describe("serve: reloading the config", () => {
       expect(lines, lines.join("\n")).toContain(`INFO config reloaded from ${served.file}: targets added: again`)
       yield* Scope.close(scope, { _tag: "Success", value: undefined } as never)
       expect(process.listenerCount("SIGHUP")).toBe(before)
+    }).pipe(Effect.provide(env))
+  )
+
+  it.scoped("a reload that dies (a defect) is logged, and the next SIGHUP reloads all the same", () =>
+    Effect.gen(function* () {
+      const up = yield* MockServer.make()
+      const served = yield* serving(configText({ providers: { a: up.baseUrls.openai }, models: { primary: "a" }, chain: ["primary"] }))
+      const real = yield* FileSystem.FileSystem
+      let broken = true
+      const flaky = FileSystem.makeNoop({ readFileString: (path) => (broken ? Effect.die("a bug in the disk") : real.readFileString(path)) })
+      const scope = yield* Scope.make()
+      yield* Scope.extend(Reload.onHangup(served.state, "linux"), scope).pipe(Effect.provideService(FileSystem.FileSystem, flaky))
+      const settle = (line: string) =>
+        Effect.gen(function* () {
+          for (let i = 0; i < 5000 && !lines.some((l) => l.includes(line)); i++) {
+            yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
+          }
+        })
+      process.emit("SIGHUP", "SIGHUP")
+      yield* settle("config reload failed")
+      expect(lines.filter((line) => line.startsWith("ERROR"))).toEqual(["ERROR config reload failed"])
+      broken = false
+      served.rewrite(configText({ providers: { a: up.baseUrls.openai }, models: { primary: "a", again: "a" }, chain: ["primary"] }))
+      process.emit("SIGHUP", "SIGHUP")
+      yield* settle("config reloaded")
+      expect(lines, lines.join("\n")).toContain(`INFO config reloaded from ${served.file}: targets added: again`)
+      yield* Scope.close(scope, Exit.void)
     }).pipe(Effect.provide(env))
   )
 })

@@ -215,7 +215,7 @@ export const reload = (serving: Serving): Effect.Effect<void, never, FileSystem.
 
 /**
  * Reloads on every SIGHUP for as long as the scope lives (one at a time;
- * signals during a reload make one more). Nothing on Windows, which has no
+ * signals during a reload make one more; a reload that dies is logged). Nothing on Windows, which has no
  * SIGHUP.
  *
  * @internal
@@ -233,5 +233,7 @@ export const onHangup = (
         Effect.sync(() => process.on("SIGHUP", handler)),
         () => Effect.sync(() => process.off("SIGHUP", handler))
       )
-      yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Queue.take(signals), reload(serving))))
+      // a defect ends that reload only: the next SIGHUP still reloads
+      const once = Effect.catchAllCause(reload(serving), (cause) => Effect.logError("config reload failed", cause))
+      yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Queue.take(signals), once)))
     })
