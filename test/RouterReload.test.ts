@@ -1,9 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Scope, Stream, TestClock } from "effect"
+import { Duration, Effect, Exit, Fiber, Scope, Stream, TestClock } from "effect"
 import { Chat } from "../src/llm/index.js"
 import type { RouterEvent } from "../src/router/Events.js"
 import * as Observability from "../src/observability/Observability.js"
+import * as carryOver from "../src/router/internal/carryOver.js"
 import * as Router from "../src/router/Router.js"
+import * as Health from "../src/resilience/Health.js"
 import { settler, sim, succeeded } from "./support/virtual.js"
 
 const settle = settler("5 seconds")
@@ -73,6 +75,22 @@ describe("Router.make with a previous router", () => {
       // other cache options: a cache of their own
       const other = yield* Router.make({ ...config, cache: { maxEntries: 10 } }, { previous: next })
       expect(Exit.isFailure(yield* settle(other.complete(Chat.prompt("known"))))).toBe(true)
+    })
+  )
+
+  it.effect("health windows split over many reloads stay one level deep: a kept target's samples reach the first windows at once", () =>
+    Effect.gen(function* () {
+      const first = yield* Health.make<string>()
+      let health = first
+      // a reload changing "b" each time, "a" kept: 20,000 of them
+      for (let i = 0; i < 20_000; i++) health = carryOver.splitHealth(health, yield* Health.make<string>(), new Set(["b"]))
+      yield* health.record("a", { success: true, latency: Duration.millis(5) })
+      yield* health.record("b", { success: false, latency: Duration.millis(5) })
+      expect((yield* first.snapshot("a")).calls).toBe(1)
+      expect((yield* first.snapshot("b")).calls).toBe(0)
+      const all = yield* health.snapshotAll
+      expect([...all.keys()].sort()).toEqual(["a", "b"])
+      expect(all.get("b")!.calls).toBe(1)
     })
   )
 
