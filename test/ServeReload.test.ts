@@ -5,7 +5,7 @@
 import { FetchHttpClient, FileSystem } from "@effect/platform"
 import { NodeFileSystem } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, ExecutionStrategy, Exit, Layer, Logger, Redacted, Scope, Stream } from "effect"
+import { Context, Effect, Either, ExecutionStrategy, Exit, Layer, Logger, Redacted, Scope, Stream } from "effect"
 import { spawn } from "node:child_process"
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -176,6 +176,26 @@ describe("serve: reloading the config", () => {
       for (let i = 0; i < 5000 && closed.length === 0; i++) yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
       expect(closed).toEqual(["first"])
       expect(served.state.scopes.has(first)).toBe(false)
+    }).pipe(Effect.provide(env))
+  )
+
+  it.scoped("over shared state, a target moved upstream is said to keep what the instances share under its name", () =>
+    Effect.gen(function* () {
+      const one = yield* MockServer.make()
+      const two = yield* MockServer.make()
+      const served = yield* serving(configText({ providers: { a: one.baseUrls.openai, b: one.baseUrls.openai }, models: { primary: "a", backup: "b" }, chain: ["primary", "backup"] }))
+      served.rewrite(configText({ providers: { a: two.baseUrls.openai, b: one.baseUrls.openai }, models: { primary: "a", backup: "b" }, chain: ["primary", "backup"] }))
+      // no shared state: fresh, nothing to warn of
+      yield* Reload.reload(served.state)
+      expect(lines).toContain(`INFO config reloaded from ${served.file}: targets changed: primary (fresh state)`)
+      expect(lines.filter((line) => line.startsWith("WARN"))).toEqual([])
+
+      lines.length = 0
+      served.rewrite(configText({ providers: { a: one.baseUrls.openai, b: one.baseUrls.openai }, models: { primary: "a", backup: "b" }, chain: ["primary", "backup"] }))
+      yield* Reload.reload({ ...served.state, shared: Context.empty() })
+      expect(lines.filter((line) => line.startsWith("WARN"))).toEqual([
+        "WARN config reload: primary changed upstream, but state shares breakers, retry budgets and rate limits by target name: it keeps those the instances share (an open breaker stays open)"
+      ])
     }).pipe(Effect.provide(env))
   )
 

@@ -184,6 +184,18 @@ export const reload = (serving: Serving): Effect.Effect<void, never, FileSystem.
     const old = yield* Scope.extend(serving.swappable.swap(next.value), scope)
     serving.config = parsed.config
     yield* Effect.logInfo(`config reloaded from ${file}: ${describeChanges(previous, parsed.config)}`)
+    if (serving.shared !== undefined) {
+      // "fresh state" but for what Redis holds under the name: the others' breaker, budget and limit of that name
+      const keeps = new Set(kept(previous, parsed.config))
+      const moved = Object.keys(parsed.config.models).filter((alias) => has(previous.models, alias) && !keeps.has(alias))
+      if (moved.length > 0) {
+        yield* Effect.logWarning(
+          `config reload: ${moved.join(", ")} changed upstream, but state shares breakers, retry budgets and rate limits by target name: ${
+            moved.length === 1 ? "it keeps" : "they keep"
+          } those the instances share (an open breaker stays open)`
+        )
+      }
+    }
 
     const keys = Config.gatewaySettings(parsed.config).keys
     const rotated = !same(serving.keyRing.keys, keys) && serving.keyRing.set(keys)
