@@ -94,6 +94,19 @@ describe("Router.make with a previous router", () => {
     })
   )
 
+  it.scoped("a changed target's fresh health takes no sample of the old router's requests still in flight, even with none recorded before", () =>
+    Effect.gen(function* () {
+      const first = yield* Router.make({ targets: { a: { model: yield* sim("a", { latency: "10 seconds" }) } }, chains: { default: ["a"] } })
+      const inFlight = yield* Effect.fork(first.complete(Chat.prompt("slow")))
+      yield* TestClock.adjust("1 second")
+      const next = yield* Router.make({ targets: { a: { model: yield* sim("elsewhere") } }, chains: { default: ["a"] } }, { previous: first, keep: [] })
+      yield* TestClock.adjust("10 seconds")
+      succeeded(yield* Fiber.await(inFlight))
+      expect((yield* first.status).find((t) => t.name === "a")!.health.calls).toBe(1)
+      expect((yield* next.status).find((t) => t.name === "a")!.health.calls).toBe(0)
+    })
+  )
+
   it.scoped("without keep, a target of the same name at another provider or model starts fresh", () =>
     Effect.gen(function* () {
       const { config, router } = yield* trippedRouter

@@ -954,9 +954,10 @@ const healthFor = (
       // named, so SharedState shares its samples across instances
       return yield* Health.make<string>({ name: "targets", ...config.health })
     }
-    // a target not kept whose name the old windows know (changed, or removed once and now back) starts fresh
+    // a target not kept whose name the old windows know (changed, or removed once and now back) or the old router
+    // has (its requests still in flight record there, none recorded yet maybe) starts fresh
     const seen = yield* legacy.health.snapshotAll
-    const fresh = new Set(Object.keys(config.targets).filter((name) => seen.has(name) && !kept.has(name)))
+    const fresh = new Set(Object.keys(config.targets).filter((name) => (seen.has(name) || legacy.targets.has(name)) && !kept.has(name)))
     return fresh.size === 0
       ? legacy.health
       : carryOver.splitHealth(legacy.health, yield* Health.make<string>({ ...config.health }), fresh)
