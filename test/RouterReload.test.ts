@@ -205,6 +205,26 @@ describe("Router.swappable", () => {
       expect(meta.target).toBe("b")
     })
   )
+
+  it.scoped("events go on across a swap: a subscriber hears the new router once the old one is closed", () =>
+    Effect.gen(function* () {
+      const firstScope = yield* Scope.make()
+      const first = yield* Router.make({ targets: { a: { model: yield* sim("a") } }, chains: { default: ["a"] } }).pipe(Scope.extend(firstScope))
+      const swappable = yield* Router.swappable(first)
+      const heard = yield* Effect.fork(
+        Stream.runCollect(Stream.take(Stream.filter(swappable.router.events, (e) => e._tag === "RequestFinished"), 2))
+      )
+      yield* TestClock.adjust("1 millis")
+      succeeded(yield* settle(swappable.router.complete(Chat.prompt("one"))))
+      const second = yield* Router.make({ targets: { b: { model: yield* sim("b") } }, chains: { default: ["b"] } })
+      yield* swappable.swap(second)
+      yield* swappable.idle(first)
+      yield* Scope.close(firstScope, Exit.void)
+      succeeded(yield* settle(swappable.router.complete(Chat.prompt("two"))))
+      const events = yield* Fiber.join(heard)
+      expect([...events].map((e) => e._tag === "RequestFinished" && e.target)).toEqual(["a", "b"])
+    })
+  )
 })
 
 describe("Observability over a swappable router", () => {

@@ -988,9 +988,10 @@ export interface Swappable {
   /**
    * The router to serve through (to a gateway, `Observability.attach`):
    * each request runs, start to end, on the router current when it starts
-   * (a `languageModel`'s too); `status`, `chains`, `targets` and `breaker` read the current one;
-   * `events` follows the one current when the stream starts; a `listen`er
-   * hears every router this one has held, the old ones' last requests too.
+   * (a `languageModel`'s too); `status`, `chains`, `targets` and `breaker`
+   * read the current one; a `listen`er hears every router this one has
+   * held, the old ones' last requests too, and so does `events` from its
+   * start (a reload does not end it; sliding, as a router's).
    */
   readonly router: Service
   /** The router requests go to now. */

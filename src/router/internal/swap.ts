@@ -90,7 +90,11 @@ export const make = (initial: Service): Effect.Effect<Swappable, never, Scope.Sc
         }
       },
       chainFor: (request, options) => current.chainFor(request, options),
-      events: Stream.suspend(() => current.events),
+      // over a listener: from every router it holds from now on, not from one that closes at the next reload (sliding, as a router's)
+      events: Stream.asyncScoped<RouterEvent>((emit) => router.listen((event) => void emit.single(event)), {
+        bufferSize: 4_096,
+        strategy: "sliding"
+      }),
       listen: (listener) =>
         Effect.acquireRelease(
           Effect.sync(() => {
