@@ -227,8 +227,8 @@ export const reload = (serving: Serving): Effect.Effect<void, never, FileSystem.
 
 /**
  * Reloads on every SIGHUP for as long as the scope lives (one at a time;
- * signals during a reload make one more; a reload that dies is logged). Nothing on Windows, which has no
- * SIGHUP.
+ * signals during a reload make one more; a reload that dies is logged, and
+ * the next signal reloads). Nothing on Windows, which has no SIGHUP.
  *
  * @internal
  */
