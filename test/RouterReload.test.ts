@@ -1,9 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Scope, TestClock } from "effect"
+import { Duration, Effect, Exit, Fiber, Scope, Stream, TestClock } from "effect"
 import { Chat } from "../src/llm/index.js"
 import type { RouterEvent } from "../src/router/Events.js"
 import * as Observability from "../src/observability/Observability.js"
+import * as carryOver from "../src/router/internal/carryOver.js"
 import * as Router from "../src/router/Router.js"
+import * as Health from "../src/resilience/Health.js"
 import { settler, sim, succeeded } from "./support/virtual.js"
 
 const settle = settler("5 seconds")
@@ -57,6 +59,51 @@ describe("Router.make with a previous router", () => {
       expect(next.breaker("sonnet")).not.toBe(router.breaker("sonnet"))
       const snapshot = yield* next.breaker("sonnet")!.snapshot
       expect(snapshot).toMatchObject({ state: "open", openUntil: old.openUntil, trips: old.trips })
+    })
+  )
+
+  it.scoped("degraded mode's last-known-good answers carry over (the cache options unchanged): a reload in an outage still has them", () =>
+    Effect.gen(function* () {
+      const first = yield* Router.make({ targets: { a: { model: yield* sim("a") } }, chains: { default: ["a"] } })
+      succeeded(yield* settle(first.complete(Chat.prompt("known"))))
+      // the provider goes down; the reload (a fallback added, say) comes in the outage
+      const down = yield* sim("a", { faults: [{ status: 500 }] })
+      const config: Router.Config = { targets: { a: { model: down } }, chains: { default: ["a"] }, policy: { retry: { maxAttempts: 1 } } }
+      const next = yield* Router.make(config, { previous: first })
+      const { meta } = succeeded(yield* settle(next.complete(Chat.prompt("known"))))
+      expect(meta.degraded).toBe("cache")
+      // other cache options: a cache of their own
+      const other = yield* Router.make({ ...config, cache: { maxEntries: 10 } }, { previous: next })
+      expect(Exit.isFailure(yield* settle(other.complete(Chat.prompt("known"))))).toBe(true)
+    })
+  )
+
+  it.effect("health windows split over many reloads stay one level deep: a kept target's samples reach the first windows at once", () =>
+    Effect.gen(function* () {
+      const first = yield* Health.make<string>()
+      let health = first
+      // a reload changing "b" each time, "a" kept: 20,000 of them
+      for (let i = 0; i < 20_000; i++) health = carryOver.splitHealth(health, yield* Health.make<string>(), new Set(["b"]))
+      yield* health.record("a", { success: true, latency: Duration.millis(5) })
+      yield* health.record("b", { success: false, latency: Duration.millis(5) })
+      expect((yield* first.snapshot("a")).calls).toBe(1)
+      expect((yield* first.snapshot("b")).calls).toBe(0)
+      const all = yield* health.snapshotAll
+      expect([...all.keys()].sort()).toEqual(["a", "b"])
+      expect(all.get("b")!.calls).toBe(1)
+    })
+  )
+
+  it.scoped("a changed target's fresh health takes no sample of the old router's requests still in flight, even with none recorded before", () =>
+    Effect.gen(function* () {
+      const first = yield* Router.make({ targets: { a: { model: yield* sim("a", { latency: "10 seconds" }) } }, chains: { default: ["a"] } })
+      const inFlight = yield* Effect.fork(first.complete(Chat.prompt("slow")))
+      yield* TestClock.adjust("1 second")
+      const next = yield* Router.make({ targets: { a: { model: yield* sim("elsewhere") } }, chains: { default: ["a"] } }, { previous: first, keep: [] })
+      yield* TestClock.adjust("10 seconds")
+      succeeded(yield* Fiber.await(inFlight))
+      expect((yield* first.status).find((t) => t.name === "a")!.health.calls).toBe(1)
+      expect((yield* next.status).find((t) => t.name === "a")!.health.calls).toBe(0)
     })
   )
 
@@ -115,6 +162,67 @@ describe("Router.swappable", () => {
       yield* swappable.swap(second)
       yield* swappable.idle(first)
       expect(swappable.current()).toBe(second)
+    })
+  )
+
+  it.scoped("idle waits for the requests made through it, not for the router's count of events: one that served before being wrapped, one whose request died", () =>
+    Effect.gen(function* () {
+      const a = yield* sim("a")
+      const first = yield* Router.make({ targets: { a: { model: a } }, chains: { default: ["a"] } })
+      // served before the swappable wrapped it: nothing of it is in flight
+      succeeded(yield* settle(first.complete(Chat.prompt("before"))))
+      const swappable = yield* Router.swappable(first)
+      const second = yield* Router.make({ targets: { a: { model: yield* sim("a") } }, chains: { default: ["a"] } })
+      yield* swappable.swap(second)
+      const idle = yield* Effect.fork(swappable.idle(first))
+      yield* TestClock.adjust("1 second")
+      expect(idle.unsafePoll()).not.toBeNull()
+
+      // a provider's defect ends its request without a RequestFinished: the request has ended all the same
+      const dying = { info: a.info, complete: () => Effect.die("a bug"), stream: () => Stream.die("a bug") }
+      const third = yield* Router.make({ targets: { d: { model: dying } }, chains: { default: ["d"] } })
+      yield* swappable.swap(third)
+      expect(Exit.isFailure(yield* settle(swappable.router.complete(Chat.prompt("dies"))))).toBe(true)
+      const fourth = yield* Router.make({ targets: { a: { model: yield* sim("a") } }, chains: { default: ["a"] } })
+      yield* swappable.swap(fourth)
+      const idleThird = yield* Effect.fork(swappable.idle(third))
+      yield* TestClock.adjust("1 second")
+      expect(idleThird.unsafePoll()).not.toBeNull()
+    })
+  )
+
+  it.scoped("a request made before a swap and run after it runs on the router current when it starts, not on a closed one", () =>
+    Effect.gen(function* () {
+      const firstScope = yield* Scope.make()
+      const first = yield* Router.make({ targets: { a: { model: yield* sim("a") } }, chains: { default: ["a"] } }).pipe(Scope.extend(firstScope))
+      const swappable = yield* Router.swappable(first)
+      const request = swappable.router.complete(Chat.prompt("made early"))
+      const second = yield* Router.make({ targets: { b: { model: yield* sim("b") } }, chains: { default: ["b"] } })
+      yield* swappable.swap(second)
+      yield* swappable.idle(first)
+      yield* Scope.close(firstScope, Exit.void)
+      const { meta } = succeeded(yield* settle(request))
+      expect(meta.target).toBe("b")
+    })
+  )
+
+  it.scoped("events go on across a swap: a subscriber hears the new router once the old one is closed", () =>
+    Effect.gen(function* () {
+      const firstScope = yield* Scope.make()
+      const first = yield* Router.make({ targets: { a: { model: yield* sim("a") } }, chains: { default: ["a"] } }).pipe(Scope.extend(firstScope))
+      const swappable = yield* Router.swappable(first)
+      const heard = yield* Effect.fork(
+        Stream.runCollect(Stream.take(Stream.filter(swappable.router.events, (e) => e._tag === "RequestFinished"), 2))
+      )
+      yield* TestClock.adjust("1 millis")
+      succeeded(yield* settle(swappable.router.complete(Chat.prompt("one"))))
+      const second = yield* Router.make({ targets: { b: { model: yield* sim("b") } }, chains: { default: ["b"] } })
+      yield* swappable.swap(second)
+      yield* swappable.idle(first)
+      yield* Scope.close(firstScope, Exit.void)
+      succeeded(yield* settle(swappable.router.complete(Chat.prompt("two"))))
+      const events = yield* Fiber.join(heard)
+      expect([...events].map((e) => e._tag === "RequestFinished" && e.target)).toEqual(["a", "b"])
     })
   )
 })

@@ -2,12 +2,12 @@
  * `serve`'s config reload (SIGHUP): the reload itself driven in process
  * over real HTTP to mock providers on 127.0.0.1, its log lines captured.
  */
-import { FetchHttpClient } from "@effect/platform"
+import { FetchHttpClient, FileSystem } from "@effect/platform"
 import { NodeFileSystem } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, ExecutionStrategy, Layer, Logger, Redacted, Scope, Stream } from "effect"
+import { Context, Effect, Either, ExecutionStrategy, Exit, Layer, Logger, Redacted, Scope, Stream } from "effect"
 import { spawn } from "node:child_process"
-import { mkdtempSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Reload from "../src/cli/internal/reload.js"
@@ -66,7 +66,8 @@ const serving = (text: string) =>
       overrides: { host: false, port: false },
       scopes: new Map([[first, routerScope]]),
       keyRing: Gateway.keyRing(Config.gatewaySettings(parsed.config).keys),
-      config: parsed.config
+      config: parsed.config,
+      started: parsed.config
     }
     lines.length = 0
     return { state, file, first, router: swappable.router, rewrite: (next: string) => writeFileSync(file, next) }
@@ -178,6 +179,26 @@ describe("serve: reloading the config", () => {
     }).pipe(Effect.provide(env))
   )
 
+  it.scoped("over shared state, a target moved upstream is said to keep what the instances share under its name", () =>
+    Effect.gen(function* () {
+      const one = yield* MockServer.make()
+      const two = yield* MockServer.make()
+      const served = yield* serving(configText({ providers: { a: one.baseUrls.openai, b: one.baseUrls.openai }, models: { primary: "a", backup: "b" }, chain: ["primary", "backup"] }))
+      served.rewrite(configText({ providers: { a: two.baseUrls.openai, b: one.baseUrls.openai }, models: { primary: "a", backup: "b" }, chain: ["primary", "backup"] }))
+      // no shared state: fresh, nothing to warn of
+      yield* Reload.reload(served.state)
+      expect(lines).toContain(`INFO config reloaded from ${served.file}: targets changed: primary (fresh state)`)
+      expect(lines.filter((line) => line.startsWith("WARN"))).toEqual([])
+
+      lines.length = 0
+      served.rewrite(configText({ providers: { a: one.baseUrls.openai, b: one.baseUrls.openai }, models: { primary: "a", backup: "b" }, chain: ["primary", "backup"] }))
+      yield* Reload.reload({ ...served.state, shared: Context.empty() })
+      expect(lines.filter((line) => line.startsWith("WARN"))).toEqual([
+        "WARN config reload: primary changed upstream, but state shares breakers, retry budgets and rate limits by target name: it keeps those the instances share (an open breaker stays open)"
+      ])
+    }).pipe(Effect.provide(env))
+  )
+
   it.scoped("a listener's or the gateway's setting changed: a warning names each, and the rest reloads", () =>
     Effect.gen(function* () {
       const up = yield* MockServer.make()
@@ -203,7 +224,8 @@ describe("serve: reloading the config", () => {
       served.rewrite(configText({ ...base, gateway: `gateway: { port: 9999, admin: { port: 9998 }, maxConcurrent: 5 }` }))
       yield* Reload.reload(served.state)
       expect(lines.filter((line) => line.startsWith("WARN config reload"))).toEqual([
-        "WARN config reload: gateway.keys changed: kept as they were until a restart"
+        "WARN config reload: gateway.port, gateway.admin changed: the listeners stay as they are until a restart",
+        "WARN config reload: gateway.keys, gateway.maxConcurrent changed: kept as they were until a restart"
       ])
       expect(served.state.keyRing.keys.map((key) => Redacted.value(key as Redacted.Redacted))).toEqual(["k-two-1234567890"])
       served.rewrite(configText({ ...base, gateway: `gateway: { port: 9999, admin: { port: 9998 }, keys: ["k-two-1234567890"], maxConcurrent: 5 }` }))
@@ -213,8 +235,75 @@ describe("serve: reloading the config", () => {
       lines.length = 0
       served.rewrite(configText({ ...base, gateway: `gateway: { port: 7777, admin: { port: 9998 }, keys: ["k-two-1234567890"], maxConcurrent: 5 }` }))
       yield* Reload.reload({ ...served.state, overrides: { host: false, port: true } })
-      expect(lines.filter((line) => line.startsWith("WARN config reload"))).toEqual([])
+      expect(lines.filter((line) => line.startsWith("WARN config reload"))).toEqual([
+        "WARN config reload: gateway.admin changed: the listeners stay as they are until a restart",
+        "WARN config reload: gateway.maxConcurrent changed: kept as they were until a restart"
+      ])
     }).pipe(Effect.provide(env))
+  )
+
+  it.scoped("a file that cannot be read (deleted, a directory) is said to be unreadable, not invalid, and the old config goes on serving", () =>
+    Effect.gen(function* () {
+      const up = yield* MockServer.make()
+      const served = yield* serving(configText({ providers: { a: up.baseUrls.openai }, models: { primary: "a" }, chain: ["primary"] }))
+      rmSync(served.file)
+      yield* Reload.reload(served.state)
+      mkdirSync(served.file)
+      yield* Reload.reload(served.state)
+      const errors = lines.filter((line) => line.startsWith("ERROR"))
+      expect(errors).toHaveLength(2)
+      for (const line of errors) {
+        expect(line).toMatch(new RegExp(`^ERROR config reload: cannot read ${served.file} \\(.+\\); still serving the previous config$`))
+      }
+      expect(served.state.swappable.current()).toBe(served.first)
+      const answer = yield* ask(served.router)
+      expect(Either.isRight(answer) && answer.right.meta.target).toBe("primary")
+    }).pipe(Effect.provide(env))
+  )
+
+  it.scoped("a restart-only setting is compared with what runs: warned on every reload while it differs, never once it is back", () =>
+    Effect.gen(function* () {
+      const up = yield* MockServer.make()
+      const base = { providers: { a: up.baseUrls.openai }, models: { primary: "a" }, chain: ["primary"] }
+      const served = yield* serving(configText({ ...base, gateway: `gateway: { port: 8787 }` }))
+      const warned = () => lines.filter((line) => line.startsWith("WARN config reload"))
+      served.rewrite(configText({ ...base, gateway: `gateway: { port: 9999, keys: ["k-one-1234567890"] }` }))
+      yield* Reload.reload(served.state)
+      expect(warned()).toEqual([
+        "WARN config reload: gateway.port changed: the listeners stay as they are until a restart",
+        "WARN config reload: gateway.keys changed: kept as they were until a restart"
+      ])
+      // another change: the port and the keys are still not what runs
+      lines.length = 0
+      served.rewrite(configText({ ...base, models: { primary: "a", more: "a" }, gateway: `gateway: { port: 9999, keys: ["k-one-1234567890"] }` }))
+      yield* Reload.reload(served.state)
+      expect(warned()).toEqual([
+        "WARN config reload: gateway.port changed: the listeners stay as they are until a restart",
+        "WARN config reload: gateway.keys changed: kept as they were until a restart"
+      ])
+      expect(served.state.keyRing.keys).toEqual([])
+      // back to what runs: nothing to warn of
+      lines.length = 0
+      served.rewrite(configText({ ...base, gateway: `gateway: { port: 8787 }` }))
+      yield* Reload.reload(served.state)
+      expect(warned()).toEqual([])
+    }).pipe(Effect.provide(env))
+  )
+
+  it.effect("the summary reads only a config's own names: a target or chain called toString or constructor is added, not changed", () =>
+    Effect.gen(function* () {
+      process.env["RELOAD_TEST_KEY"] = "sk-reload-test"
+      const providers = { a: "http://127.0.0.1:1/v1" }
+      const before = (yield* Config.parse(configText({ providers, models: { m: "a" }, chain: ["m"] }))).config
+      const after = (yield* Config.parse(
+        configText({ providers, models: { m: "a", toString: "a", constructor: "a" }, chain: ["m"] }).replace(
+          "chains: { default: [m] }",
+          "chains: { default: [m], hasOwnProperty: [toString] }"
+        )
+      )).config
+      expect(Reload.describeChanges(before, after)).toBe("targets added: toString, constructor; chains changed: hasOwnProperty (added)")
+      expect(Reload.kept(before, after)).toEqual(["m"])
+    })
   )
 
   it.scoped("a gateway over a key ring: once the ring is set, the old key is refused and the new one served", () =>
@@ -260,6 +349,33 @@ describe("serve: reloading the config", () => {
       expect(lines, lines.join("\n")).toContain(`INFO config reloaded from ${served.file}: targets added: again`)
       yield* Scope.close(scope, { _tag: "Success", value: undefined } as never)
       expect(process.listenerCount("SIGHUP")).toBe(before)
+    }).pipe(Effect.provide(env))
+  )
+
+  it.scoped("a reload that dies (a defect) is logged, and the next SIGHUP reloads all the same", () =>
+    Effect.gen(function* () {
+      const up = yield* MockServer.make()
+      const served = yield* serving(configText({ providers: { a: up.baseUrls.openai }, models: { primary: "a" }, chain: ["primary"] }))
+      const real = yield* FileSystem.FileSystem
+      let broken = true
+      const flaky = FileSystem.makeNoop({ readFileString: (path) => (broken ? Effect.die("a bug in the disk") : real.readFileString(path)) })
+      const scope = yield* Scope.make()
+      yield* Scope.extend(Reload.onHangup(served.state, "linux"), scope).pipe(Effect.provideService(FileSystem.FileSystem, flaky))
+      const settle = (line: string) =>
+        Effect.gen(function* () {
+          for (let i = 0; i < 5000 && !lines.some((l) => l.includes(line)); i++) {
+            yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
+          }
+        })
+      process.emit("SIGHUP", "SIGHUP")
+      yield* settle("config reload failed")
+      expect(lines.filter((line) => line.startsWith("ERROR"))).toEqual(["ERROR config reload failed"])
+      broken = false
+      served.rewrite(configText({ providers: { a: up.baseUrls.openai }, models: { primary: "a", again: "a" }, chain: ["primary"] }))
+      process.emit("SIGHUP", "SIGHUP")
+      yield* settle("config reloaded")
+      expect(lines, lines.join("\n")).toContain(`INFO config reloaded from ${served.file}: targets added: again`)
+      yield* Scope.close(scope, Exit.void)
     }).pipe(Effect.provide(env))
   )
 })

@@ -239,7 +239,8 @@ const serve = Command.make(
           overrides: { host: Option.isSome(host), port: Option.isSome(port) },
           scopes: new Map([[first, routerScope]]),
           keyRing,
-          config: parsed.config
+          config: parsed.config,
+          started: parsed.config
         })
       }
       // serve exports no spans (it has no exporter): building them costs a request about 0.5 ms for nothing

@@ -664,7 +664,8 @@ const classifyExit = (exit: { readonly _tag: string; readonly cause?: unknown },
  * gets a new breaker that starts in the old one's state (open until the
  * same deadline, the same trip count; its windows start empty); a changed
  * budget, limiter or bulkhead starts fresh. The health windows carry over
- * when the `health` options are unchanged. A target not kept starts fresh
+ * when the `health` options are unchanged, degraded mode's cache when the
+ * `cache` options are. A target not kept starts fresh
  * in everything, its health figures too (kept in this instance only, not
  * shared through a `Health.CurrentStore`, until the process restarts).
  * Both routers may serve at once (the old one's requests in flight): a kept
@@ -827,7 +828,12 @@ export const make = (config: Config, options?: MakeOptions): Effect.Effect<Servi
     const shared: engine.Shared = {
       chains,
       health: yield* healthFor(config, legacy, kept),
-      cache: config.cache === false ? undefined : yield* DegradedCache.make(config.cache ?? {}),
+      // the previous router's last-known-good answers, under the same options: a reload in an outage keeps them
+      cache: config.cache === false
+        ? undefined
+        : legacy?.cache !== undefined && carryOver.sameData(legacy.cacheOptions, config.cache)
+        ? legacy.cache
+        : yield* DegradedCache.make(config.cache ?? {}),
       events: yield* PubSub.sliding<RouterEvent>(4_096),
       audience: { subscribers: 0, open: true },
       listeners: [],
@@ -923,7 +929,13 @@ export const make = (config: Config, options?: MakeOptions): Effect.Effect<Servi
       targets: [...targets.keys()],
       breaker: (name) => targets.get(name)?.breaker
     } satisfies Service
-    carryOver.legacies.set(service, { targets: built, health: shared.health, healthOptions: config.health, requestIds: shared.requestIds })
+    carryOver.legacies.set(service, {
+      targets: built,
+      health: shared.health,
+      healthOptions: config.health,
+      cache: shared.cache,
+      cacheOptions: config.cache
+    })
     return service
   })
 
@@ -942,9 +954,10 @@ const healthFor = (
       // named, so SharedState shares its samples across instances
       return yield* Health.make<string>({ name: "targets", ...config.health })
     }
-    // a target not kept whose name the old windows know (changed, or removed once and now back) starts fresh
+    // a target not kept whose name the old windows know (changed, or removed once and now back) or the old router
+    // has (its requests still in flight record there, none recorded yet maybe) starts fresh
     const seen = yield* legacy.health.snapshotAll
-    const fresh = new Set(Object.keys(config.targets).filter((name) => seen.has(name) && !kept.has(name)))
+    const fresh = new Set(Object.keys(config.targets).filter((name) => (seen.has(name) || legacy.targets.has(name)) && !kept.has(name)))
     return fresh.size === 0
       ? legacy.health
       : carryOver.splitHealth(legacy.health, yield* Health.make<string>({ ...config.health }), fresh)
@@ -974,10 +987,11 @@ const healthFor = (
 export interface Swappable {
   /**
    * The router to serve through (to a gateway, `Observability.attach`):
-   * each request runs, start to end, on the router current when it was
-   * made; `status`, `chains`, `targets` and `breaker` read the current one;
-   * `events` follows the one current when the stream starts; a `listen`er
-   * hears every router this one has held, the old ones' last requests too.
+   * each request runs, start to end, on the router current when it starts
+   * (a `languageModel`'s too); `status`, `chains`, `targets` and `breaker`
+   * read the current one; a `listen`er hears every router this one has
+   * held, the old ones' last requests too, and so does `events` from its
+   * start (a reload does not end it; sliding, as a router's).
    */
   readonly router: Service
   /** The router requests go to now. */
@@ -989,21 +1003,19 @@ export interface Swappable {
    */
   readonly swap: (next: Service) => Effect.Effect<Service, never, Scope.Scope>
   /**
-   * Waits until a replaced router (made by {@link make}) has no request in
-   * flight, streams read to their end included: then its scope may close
-   * (closing it earlier interrupts those requests). It counts the requests
-   * started and their `RequestFinished` events, so a request that ended
-   * without one (a defect) keeps it waiting: the old router then lives until
-   * the scope that holds it closes. Returns at once for a router of another
-   * making.
+   * Waits until a replaced router has no request in flight made through
+   * `router`, a stream until the scope it was opened in closes: then its
+   * scope may close (closing it earlier interrupts those requests). A
+   * request ends however it ends (a defect, an interruption); requests made
+   * on the old router itself are not counted.
    */
   readonly idle: (router: Service) => Effect.Effect<void>
 }
 
 /**
  * A {@link Swappable} router over `initial`, for as long as the scope
- * (`initial`'s) lives. A request costs one property read more than on
- * `initial` itself, no Effect step.
+ * (`initial`'s) lives. A request costs a count in flight more than on
+ * `initial` itself (two steps: counted, then released).
  *
  * @example
  * import { Effect } from "effect"

@@ -10,7 +10,8 @@
  *
  * @internal
  */
-import type { FileSystem, HttpClient } from "@effect/platform"
+import type { HttpClient } from "@effect/platform"
+import { FileSystem } from "@effect/platform"
 import { Cause, Context, Effect, ExecutionStrategy, Exit, Option, Predicate, Queue, Redacted, Scope } from "effect"
 import * as Config from "../../config/Config.js"
 import * as Gateway from "../../gateway/Gateway.js"
@@ -30,11 +31,14 @@ const plain = (value: unknown): unknown => {
 
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(plain(a)) === JSON.stringify(plain(b))
 
+/** A name of the config's own (a target called `toString` is not one of every object's). */
+const has = (record: object, name: string): boolean => Object.hasOwn(record, name)
+
 /** What a target is upstream: its provider's kind and base URL, and the model id. Same identity: its state carries over. */
 const identity = (file: Config.ConfigFile, alias: string): string | undefined => {
-  const entry = file.models[alias]
-  if (entry === undefined) return undefined
-  const provider = file.providers[entry.provider]
+  if (!has(file.models, alias)) return undefined
+  const entry = file.models[alias]!
+  const provider = has(file.providers, entry.provider) ? file.providers[entry.provider] : undefined
   const baseUrl = provider !== undefined && "baseUrl" in provider ? provider.baseUrl : undefined
   return JSON.stringify([entry.provider, provider?.type, baseUrl === undefined ? null : String(baseUrl), entry.model ?? alias])
 }
@@ -54,11 +58,11 @@ const chainsOf = (file: Config.ConfigFile): Record<string, unknown> =>
 export const describeChanges = (previous: Config.ConfigFile, next: Config.ConfigFile): string => {
   const parts: Array<string> = []
   const names = (record: Record<string, unknown>) => Object.keys(record)
-  const added = names(next.models).filter((alias) => !(alias in previous.models))
-  const removed = names(previous.models).filter((alias) => !(alias in next.models))
+  const added = names(next.models).filter((alias) => !has(previous.models, alias))
+  const removed = names(previous.models).filter((alias) => !has(next.models, alias))
   const keeps = new Set(kept(previous, next))
   const changed = names(next.models)
-    .filter((alias) => alias in previous.models)
+    .filter((alias) => has(previous.models, alias))
     .filter((alias) => {
       const provider = (file: Config.ConfigFile) => file.providers[file.models[alias]!.provider]
       return !same(previous.models[alias], next.models[alias]) || !same(provider(previous), provider(next))
@@ -71,9 +75,9 @@ export const describeChanges = (previous: Config.ConfigFile, next: Config.Config
   const before = chainsOf(previous)
   const after = chainsOf(next)
   const chains = [
-    ...names(after).filter((name) => !(name in before)).map((name) => `${name} (added)`),
-    ...names(before).filter((name) => !(name in after)).map((name) => `${name} (removed)`),
-    ...names(after).filter((name) => name in before && !same(before[name], after[name]))
+    ...names(after).filter((name) => !has(before, name)).map((name) => `${name} (added)`),
+    ...names(before).filter((name) => !has(after, name)).map((name) => `${name} (removed)`),
+    ...names(after).filter((name) => has(before, name) && !same(before[name], after[name]))
   ]
   if (chains.length > 0) parts.push(`chains changed: ${chains.join(", ")}`)
   const others = (["defaultChain", "tiers", "policy", "health", "cache", "shadowRate"] as const).filter(
@@ -127,6 +131,12 @@ export interface Serving {
   readonly keyRing: Gateway.KeyRing
   /** The config being served; replaced on a successful reload. */
   config: Config.ConfigFile
+  /**
+   * The config the server started with: its listeners, the gateway's other
+   * settings and `state` are what runs until a restart (its keys but as the
+   * key ring holds them now), which a reload's warnings compare with.
+   */
+  readonly started: Config.ConfigFile
 }
 
 /** Logs a failed reload's problems, one line each, at their paths. */
@@ -146,7 +156,12 @@ export const reload = (serving: Serving): Effect.Effect<void, never, FileSystem.
   Effect.gen(function* () {
     const { file } = serving
     yield* Effect.logInfo(`config reload: reading ${file}`)
-    const loaded = yield* Effect.either(Config.load(file))
+    // read apart from the parse: a file deleted or unreadable is not an invalid config
+    const text = yield* Effect.either(Effect.flatMap(FileSystem.FileSystem, (fs) => fs.readFileString(file)))
+    if (text._tag === "Left") {
+      return yield* Effect.logError(`config reload: cannot read ${file} (${text.left.message}); still serving the previous config`)
+    }
+    const loaded = yield* Effect.either(Config.parse(text.right, { source: file }))
     if (loaded._tag === "Left") return yield* logProblems(file, loaded.left.problems.map(Config.formatProblem))
     const parsed = loaded.right
     const previous = serving.config
@@ -169,12 +184,26 @@ export const reload = (serving: Serving): Effect.Effect<void, never, FileSystem.
     const old = yield* Scope.extend(serving.swappable.swap(next.value), scope)
     serving.config = parsed.config
     yield* Effect.logInfo(`config reloaded from ${file}: ${describeChanges(previous, parsed.config)}`)
+    if (serving.shared !== undefined) {
+      // "fresh state" but for what Redis holds under the name: the others' breaker, budget and limit of that name
+      const keeps = new Set(kept(previous, parsed.config))
+      const moved = Object.keys(parsed.config.models).filter((alias) => has(previous.models, alias) && !keeps.has(alias))
+      if (moved.length > 0) {
+        yield* Effect.logWarning(
+          `config reload: ${moved.join(", ")} changed upstream, but state shares breakers, retry budgets and rate limits by target name: ${
+            moved.length === 1 ? "it keeps" : "they keep"
+          } those the instances share (an open breaker stays open)`
+        )
+      }
+    }
 
     const keys = Config.gatewaySettings(parsed.config).keys
-    const rotated = !same(Config.gatewaySettings(previous).keys, keys) && serving.keyRing.set(keys)
+    const rotated = !same(serving.keyRing.keys, keys) && serving.keyRing.set(keys)
     if (rotated) yield* Effect.logInfo(`config reload: gateway keys replaced (${keys.length === 1 ? "1 key" : `${keys.length} keys`})`)
-    const { listener, other: restart } = restartOnly(previous, parsed.config, serving.overrides)
-    const other = rotated ? restart.filter((name) => name !== "gateway.keys") : restart
+    // against what runs, not the previous file: a setting a reload could not apply is named again on each reload until it is back
+    const { listener, other: restart } = restartOnly(serving.started, parsed.config, serving.overrides)
+    // the keys run as the ring holds them: rotated (now or by an earlier reload) is not a restart's
+    const other = same(serving.keyRing.keys, keys) ? restart.filter((name) => name !== "gateway.keys") : restart
     if (listener.length > 0) {
       yield* Effect.logWarning(`config reload: ${listener.join(", ")} changed: the listeners stay as they are until a restart`)
     }
@@ -198,8 +227,8 @@ export const reload = (serving: Serving): Effect.Effect<void, never, FileSystem.
 
 /**
  * Reloads on every SIGHUP for as long as the scope lives (one at a time;
- * signals during a reload make one more). Nothing on Windows, which has no
- * SIGHUP.
+ * signals during a reload make one more; a reload that dies is logged, and
+ * the next signal reloads). Nothing on Windows, which has no SIGHUP.
  *
  * @internal
  */
@@ -216,5 +245,7 @@ export const onHangup = (
         Effect.sync(() => process.on("SIGHUP", handler)),
         () => Effect.sync(() => process.off("SIGHUP", handler))
       )
-      yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Queue.take(signals), reload(serving))))
+      // a defect ends that reload only: the next SIGHUP still reloads
+      const once = Effect.catchAllCause(reload(serving), (cause) => Effect.logError("config reload failed", cause))
+      yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Queue.take(signals), once)))
     })

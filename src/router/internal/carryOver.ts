@@ -1,8 +1,8 @@
 /**
  * What a router hands the router that replaces it (`Router.make`'s
  * `previous`): each kept target's breaker, retry budget, rate limiter and
- * bulkhead, and the health windows, so a reload neither closes an open
- * breaker nor forgets what it measured.
+ * bulkhead, the health windows and degraded mode's cache, so a reload
+ * neither closes an open breaker nor forgets what it measured or answered.
  *
  * @internal
  */
@@ -11,6 +11,7 @@ import type { BreakerStore, State } from "../../resilience/BreakerStore.js"
 import { CurrentBreakerStore, memory } from "../../resilience/BreakerStore.js"
 import type * as CircuitBreaker from "../../resilience/CircuitBreaker.js"
 import * as Health from "../../resilience/Health.js"
+import type * as DegradedCache from "../DegradedCache.js"
 import type * as engine from "./engine.js"
 
 /** A target as built, with what it was built from. @internal */
@@ -25,8 +26,9 @@ export interface Legacy {
   readonly targets: ReadonlyMap<string, Built>
   readonly health: Health.HealthTracker<string>
   readonly healthOptions: Health.HealthOptions | undefined
-  /** Its requests' ids so far: the last one given is how many it has started. */
-  readonly requestIds: { readonly last: number }
+  /** Degraded mode's last-known-good answers, and the options they were kept under. */
+  readonly cache: DegradedCache.DegradedCache | undefined
+  readonly cacheOptions: DegradedCache.Options | false | undefined
 }
 
 /** Every router `Router.make` built, by its service object: weak, so a router released is forgotten. @internal */
@@ -71,10 +73,19 @@ export const startingFrom = (initial: State): Effect.Effect<BreakerStore> =>
     return { register: (registration) => inner.register({ ...registration, initial }) }
   })
 
+/** What a tracker made by `splitHealth` is made of: the windows most names share, and those of the names that changed. */
+const splits = new WeakMap<object, {
+  readonly base: Health.HealthTracker<string>
+  readonly parts: ReadonlyMap<string, Health.HealthTracker<string>>
+}>()
+
 /**
  * One health tracker over two: the names in `fresh` (targets that changed,
  * whose old figures must not count) are kept in `fresh`, every other in
- * `kept`. A plain call per sample, no Effect step of its own.
+ * `kept`. A plain call per sample, no Effect step of its own. Over a
+ * tracker it made (a reload after a reload), one level still: each name
+ * goes straight to the windows it is kept in, and windows no name is kept
+ * in any more are let go.
  *
  * @internal
  */
@@ -82,13 +93,30 @@ export const splitHealth = (
   kept: Health.HealthTracker<string>,
   fresh: Health.HealthTracker<string>,
   names: ReadonlySet<string>
-): Health.HealthTracker<string> => ({
-  [Health.TypeId]: Health.TypeId,
-  record: (key, sample) => (names.has(key) ? fresh : kept).record(key, sample),
-  snapshot: (key) => (names.has(key) ? fresh : kept).snapshot(key),
-  snapshotAll: Effect.zipWith(kept.snapshotAll, fresh.snapshotAll, (a, b) => {
-    const all = new Map([...a].filter(([key]) => !names.has(key)))
-    for (const [key, snapshot] of b) if (names.has(key)) all.set(key, snapshot)
-    return all
-  })
-})
+): Health.HealthTracker<string> => {
+  const under = splits.get(kept)
+  const base = under?.base ?? kept
+  const parts = new Map(under?.parts)
+  for (const name of names) parts.set(name, fresh)
+  const of = (key: string) => parts.get(key) ?? base
+  const tracker: Health.HealthTracker<string> = {
+    [Health.TypeId]: Health.TypeId,
+    record: (key, sample) => of(key).record(key, sample),
+    snapshot: (key) => of(key).snapshot(key),
+    snapshotAll: Effect.zipWith(
+      base.snapshotAll,
+      Effect.forEach(new Set(parts.values()), (part) => Effect.map(part.snapshotAll, (all) => [part, all] as const)),
+      (all, split) => {
+        const out = new Map([...all].filter(([key]) => !parts.has(key)))
+        const byPart = new Map(split)
+        for (const [key, part] of parts) {
+          const snapshot = byPart.get(part)!.get(key)
+          if (snapshot !== undefined) out.set(key, snapshot)
+        }
+        return out
+      }
+    )
+  }
+  splits.set(tracker, { base, parts })
+  return tracker
+}

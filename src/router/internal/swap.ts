@@ -1,21 +1,20 @@
 /**
  * A router that delegates to a current one, replaced at will (`Router.swappable`):
- * a request reads the current router once, a plain property read, and runs
- * on it to its end; listeners follow every router it has held.
+ * a request reads the current router as it starts, counted as in flight on
+ * it until it ends (a stream: until the scope it was opened in closes), and
+ * runs on it to its end; listeners follow every router it has held.
  *
  * @internal
  */
-import { Deferred, Effect, type Scope, Stream } from "effect"
+import { Deferred, Effect, FiberId, type Scope, Stream } from "effect"
 import type { Listener, RouterEvent } from "../Events.js"
 import type { Service } from "../Router.js"
-import { legacies } from "./carryOver.js"
 
-/** What a router has started and finished, as the swappable's listener on it counts. */
+/** A router's requests in flight, made through the swappable. */
 interface Tracked {
-  finished: number
-  /** Set once the router is replaced and someone waits for its requests to end. */
+  inFlight: number
+  /** Set while someone waits for its requests to end. */
   idle: Deferred.Deferred<void> | undefined
-  readonly started: () => number
 }
 
 /** @internal */
@@ -33,47 +32,69 @@ export const make = (initial: Service): Effect.Effect<Swappable, never, Scope.Sc
     let listeners: ReadonlyArray<Listener> = []
     const tracked = new WeakMap<Service, Tracked>()
 
-    /** Hands every event of `router` to the listeners, and counts its finished requests. */
-    const follow = (router: Service) =>
-      Effect.suspend(() => {
-        const requestIds = legacies.get(router)?.requestIds
-        const state: Tracked = {
-          finished: 0,
-          idle: undefined,
-          started: () => (requestIds === undefined ? 0 : requestIds.last)
-        }
-        tracked.set(router, state)
-        const dispatch: Listener = (event: RouterEvent) => {
-          if (event._tag === "RequestFinished") {
-            state.finished++
-            if (state.idle !== undefined && state.finished >= state.started()) Deferred.unsafeDone(state.idle, Effect.void)
-          }
-          const all = listeners
-          if (all.length === 1) return all[0]!(event)
-          // each listener is called, as the router calls its own; a throw becomes a defect after the rest, which the router logs
-          let then: Effect.Effect<void> | undefined = undefined
-          let thrown: Effect.Effect<void> | undefined = undefined
-          for (const listener of all) {
-            try {
-              const effect = listener(event)
-              if (effect !== undefined) then = then === undefined ? effect : Effect.zipRight(then, effect)
-            } catch (defect) {
-              thrown ??= Effect.die(defect)
-            }
-          }
-          return thrown === undefined ? then : then === undefined ? thrown : Effect.zipRight(then, thrown)
-        }
-        return router.listen(dispatch)
+    /** A router's count, made on its first request. */
+    const trackedOf = (router: Service): Tracked => {
+      let state = tracked.get(router)
+      if (state === undefined) tracked.set(router, state = { inFlight: 0, idle: undefined })
+      return state
+    }
+
+    /** The current router, its request counted in flight (in one step with the read: a swap cannot come between). */
+    const begin = Effect.sync(() => {
+      const on = current
+      trackedOf(on).inFlight++
+      return on
+    })
+
+    const end = (on: Service) =>
+      Effect.sync(() => {
+        const state = trackedOf(on)
+        if (--state.inFlight > 0 || state.idle === undefined) return
+        Deferred.unsafeDone(state.idle, Effect.void)
+        state.idle = undefined
       })
+
+    /** Hands every event of a router it has held to the listeners. */
+    const dispatch: Listener = (event: RouterEvent) => {
+      const all = listeners
+      if (all.length === 1) return all[0]!(event)
+      // each listener is called, as the router calls its own; a throw becomes a defect after the rest, which the router logs
+      let then: Effect.Effect<void> | undefined = undefined
+      let thrown: Effect.Effect<void> | undefined = undefined
+      for (const listener of all) {
+        try {
+          const effect = listener(event)
+          if (effect !== undefined) then = then === undefined ? effect : Effect.zipRight(then, effect)
+        } catch (defect) {
+          thrown ??= Effect.die(defect)
+        }
+      }
+      return thrown === undefined ? then : then === undefined ? thrown : Effect.zipRight(then, thrown)
+    }
+    const follow = (router: Service) => router.listen(dispatch)
 
     yield* follow(initial)
 
     const router: Service = {
-      complete: (request, options) => current.complete(request, options),
-      stream: (request, options) => current.stream(request, options),
-      languageModel: (chain) => current.languageModel(chain),
+      complete: (request, options) => Effect.acquireUseRelease(begin, (on) => on.complete(request, options), end),
+      // in flight until the stream's scope closes: its chunks are read on the router that opened it
+      stream: (request, options) => Effect.flatMap(Effect.acquireRelease(begin, end), (on) => on.stream(request, options)),
+      languageModel: (chain) => {
+        // checked (and described) by the current router; each request goes through this one, to the router current then
+        const { info } = current.languageModel(chain)
+        const options = chain === undefined ? undefined : { chain }
+        return {
+          info,
+          complete: (request) => Effect.map(router.complete(request, options), (result) => result.response),
+          stream: (request) => Stream.unwrapScoped(Effect.map(router.stream(request, options), (result) => result.chunks))
+        }
+      },
       chainFor: (request, options) => current.chainFor(request, options),
-      events: Stream.suspend(() => current.events),
+      // over a listener: from every router it holds from now on, not from one that closes at the next reload (sliding, as a router's)
+      events: Stream.asyncScoped<RouterEvent>((emit) => router.listen((event) => void emit.single(event)), {
+        bufferSize: 4_096,
+        strategy: "sliding"
+      }),
       listen: (listener) =>
         Effect.acquireRelease(
           Effect.sync(() => {
@@ -105,20 +126,11 @@ export const make = (initial: Service): Effect.Effect<Swappable, never, Scope.Sc
             return previous
           })),
       idle: (old) =>
-        Effect.gen(function* () {
+        Effect.suspend(() => {
           const state = tracked.get(old)
-          if (state === undefined) return
-          for (;;) {
-            if (state.finished >= state.started()) {
-              // a request that read the router just before the swap may not have started yet: let it
-              yield* Effect.yieldNow()
-              if (state.finished >= state.started()) return
-            }
-            const idle = yield* Deferred.make<void>()
-            state.idle = idle
-            if (state.finished < state.started()) yield* Deferred.await(idle)
-            state.idle = undefined
-          }
+          if (state === undefined || state.inFlight === 0) return Effect.void
+          state.idle ??= Deferred.unsafeMake<void>(FiberId.none)
+          return Deferred.await(state.idle)
         })
     }
   })

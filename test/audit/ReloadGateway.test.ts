@@ -1,0 +1,80 @@
+/**
+ * A config reload under a gateway: a stream the gateway is sending when the
+ * reload comes ends whole on the old router, which closes only then.
+ */
+import { FetchHttpClient } from "@effect/platform"
+import { NodeFileSystem } from "@effect/platform-node"
+import { expect, it } from "@effect/vitest"
+import { Effect, ExecutionStrategy, Layer, Logger, Scope } from "effect"
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import * as Reload from "../../src/cli/internal/reload.js"
+import * as Config from "../../src/config/Config.js"
+import * as Gateway from "../../src/gateway/Gateway.js"
+import * as Router from "../../src/router/Router.js"
+import * as MockServer from "../../src/testing/MockServer.js"
+
+const text = (url: string) => `providers:\n  a: { type: openai, baseUrl: "${url}", apiKey: "sk-x" }\nmodels:\n  primary: { provider: a, model: gpt-4o-mini }\n`
+const env = Layer.mergeAll(NodeFileSystem.layer, FetchHttpClient.layer, Logger.replace(Logger.defaultLogger, Logger.none))
+const tick = Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
+
+it.scoped("a stream the gateway is sending across a reload ends whole on the old router, whose scope closes once the answer is sent", () =>
+  Effect.gen(function* () {
+    const old = yield* MockServer.make({ reply: { text: "one two three four five six" }, tokenDelay: "30 millis" })
+    const next = yield* MockServer.make({ reply: { text: "new" } })
+    const file = join(mkdtempSync(join(tmpdir(), "reload-gw-")), "config.yaml")
+    writeFileSync(file, text(old.baseUrls.openai))
+    const parsed = yield* Config.load(file)
+    const scope = yield* Effect.scope
+    const routerScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
+    const first = yield* Scope.extend(Effect.flatMap(Config.toRouterConfig(parsed.config), (c) => Router.make(c)), routerScope)
+    const swappable = yield* Scope.extend(Router.swappable(first), routerScope)
+    const closed: Array<string> = []
+    yield* Scope.addFinalizer(routerScope, Effect.sync(() => closed.push("first")))
+    const serving: Reload.Serving = {
+      file,
+      swappable,
+      scope,
+      shared: undefined,
+      overrides: { host: false, port: false },
+      scopes: new Map([[first, routerScope]]),
+      keyRing: Gateway.keyRing([]),
+      config: parsed.config,
+      started: parsed.config
+    }
+    const gateway = yield* Gateway.make({ router: swappable.router, port: 0 })
+    const post = (stream: boolean) =>
+      fetch(`${gateway.url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model: "default", stream, messages: [{ role: "user", content: "count" }] })
+      })
+    const response = yield* Effect.promise(() => post(true))
+    const reader = response.body!.getReader()
+    const decoder = new TextDecoder()
+    let body = decoder.decode((yield* Effect.promise(() => reader.read())).value)
+
+    writeFileSync(file, text(next.baseUrls.openai))
+    yield* Reload.reload(serving)
+    expect(swappable.current()).not.toBe(first)
+    const answer = yield* Effect.promise(() => post(false).then((r) => r.json() as Promise<{ choices: Array<{ message: { content: string } }> }>))
+    expect(answer.choices[0]!.message.content).toBe("new")
+    for (let i = 0; i < 20; i++) yield* tick
+    expect(closed).toEqual([])
+
+    for (;;) {
+      const chunk = yield* Effect.promise(() => reader.read())
+      if (chunk.done) break
+      body += decoder.decode(chunk.value)
+    }
+    const content = body
+      .split("\n")
+      .filter((line) => line.startsWith("data: {"))
+      .map((line) => (JSON.parse(line.slice(6)) as { choices: Array<{ delta: { content?: string } }> }).choices[0]?.delta.content ?? "")
+      .join("")
+    expect(content).toBe("one two three four five six")
+    expect(body).toContain("data: [DONE]")
+    for (let i = 0; i < 5000 && closed.length === 0; i++) yield* tick
+    expect(closed).toEqual(["first"])
+  }).pipe(Effect.provide(env)))
