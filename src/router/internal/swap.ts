@@ -6,7 +6,7 @@
  *
  * @internal
  */
-import { Deferred, Effect, FiberId, type Scope, Stream } from "effect"
+import { Deferred, Effect, FiberId, Scope, Stream } from "effect"
 import type { Listener, RouterEvent } from "../Events.js"
 import type { Service } from "../Router.js"
 
@@ -39,19 +39,34 @@ export const make = (initial: Service): Effect.Effect<Swappable, never, Scope.Sc
       return state
     }
 
-    /** The current router, its request counted in flight (in one step with the read: a swap cannot come between). */
-    const begin = Effect.sync(() => {
-      const on = current
-      trackedOf(on).inFlight++
-      return on
-    })
+    /** A request has ended on the router of `state`: the last one lets a waiting `idle` go. */
+    const ended = (state: Tracked): void => {
+      if (--state.inFlight > 0 || state.idle === undefined) return
+      Deferred.unsafeDone(state.idle, Effect.void)
+      state.idle = undefined
+    }
 
-    const end = (on: Service) =>
-      Effect.sync(() => {
+    /**
+     * `run` on the current router, counted in flight on it from the read to
+     * its end, however it ends: read and counted where no interruption can
+     * come between, and uncounted in the step that sees its exit (a handful
+     * of operations a request, where `acquireUseRelease` took 15).
+     */
+    const onCurrent = <A, E>(run: (on: Service) => Effect.Effect<A, E>): Effect.Effect<A, E> =>
+      Effect.uninterruptibleMask((restore) => {
+        const on = current
         const state = trackedOf(on)
-        if (--state.inFlight > 0 || state.idle === undefined) return
-        Deferred.unsafeDone(state.idle, Effect.void)
-        state.idle = undefined
+        state.inFlight++
+        return Effect.matchCauseEffect(restore(run(on)), {
+          onFailure: (cause) => {
+            ended(state)
+            return Effect.failCause(cause)
+          },
+          onSuccess: (value) => {
+            ended(state)
+            return Effect.succeed(value)
+          }
+        })
       })
 
     /** Hands every event of a router it has held to the listeners. */
@@ -76,9 +91,19 @@ export const make = (initial: Service): Effect.Effect<Swappable, never, Scope.Sc
     yield* follow(initial)
 
     const router: Service = {
-      complete: (request, options) => Effect.acquireUseRelease(begin, (on) => on.complete(request, options), end),
+      complete: (request, options) => onCurrent((on) => on.complete(request, options)),
       // in flight until the stream's scope closes: its chunks are read on the router that opened it
-      stream: (request, options) => Effect.flatMap(Effect.acquireRelease(begin, end), (on) => on.stream(request, options)),
+      // in flight until the stream's scope closes (its chunks are read on the router that opened it); counted as
+      // `onCurrent` counts, with the scope's finalizer added in the same uninterruptible step
+      stream: (request, options) =>
+        Effect.uninterruptibleMask((restore) =>
+          Effect.scopeWith((scope) => {
+            const on = current
+            const state = trackedOf(on)
+            state.inFlight++
+            return Effect.zipRight(Scope.addFinalizer(scope, Effect.sync(() => ended(state))), restore(on.stream(request, options)))
+          })
+        ),
       languageModel: (chain) => {
         // checked (and described) by the current router; each request goes through this one, to the router current then
         const { info } = current.languageModel(chain)
