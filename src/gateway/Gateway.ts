@@ -67,6 +67,36 @@
  *   the router's own (`Tokens.estimate`: about four characters a token,
  *   erring high; images not counted), the figure it checks context windows
  *   with. No provider is called. Errors as on `/v1/messages`.
+ * - `POST /v1beta/models/{model}:generateContent`, `:streamGenerateContent?alt=sse`,
+ *   `:countTokens` (and the same under `/v1/`): the Gemini API, so Google's
+ *   Gen AI SDK (`httpOptions.baseUrl`) or Gemini CLI
+ *   (`GOOGLE_GEMINI_BASE_URL`) gets the same chains over any provider;
+ *   `{model}` (or `models/{model}`) names a chain or model alias.
+ *   `contents` (roles `user` and `model`; `text`, `inlineData` images,
+ *   `functionCall`, `functionResponse` parts), `systemInstruction`,
+ *   `functionDeclarations` (`parameters` or `parametersJsonSchema`),
+ *   `toolConfig.functionCallingConfig`, and `generationConfig`'s
+ *   `temperature`, `topP`, `maxOutputTokens`, `stopSequences`,
+ *   `responseMimeType: application/json` with `responseSchema` or
+ *   `responseJsonSchema`, `thinkingConfig` (the reasoning effort) become a
+ *   chat request; the answer is a `GenerateContentResponse`
+ *   (`candidates[0]` with text and `functionCall` parts, `finishReason`
+ *   `STOP`, `MAX_TOKENS` or `SAFETY` for a provider's stop on its content
+ *   policy, `usageMetadata`, `modelVersion`, `responseId`), or a stream of
+ *   `data:` events of it, the last with the calls, the finish and the
+ *   usage. `countTokens` answers `{ totalTokens }`, the router's estimate
+ *   (as `count_tokens` above). `safetySettings` and `topK` are ignored;
+ *   `candidateCount` above 1, `cachedContent`, `fileData` parts, built-in
+ *   tools (`googleSearch`, `codeExecution`, ...) and a stream without
+ *   `alt=sse` (Gemini's JSON-array stream) are a 400 naming the field. The
+ *   key may come as `x-goog-api-key` too (not as `?key=`: a span would
+ *   record the URL). Every error there is Google's `{ "error": { "code",
+ *   "message", "status", "details" } }`, `status` by the HTTP status
+ *   (`INVALID_ARGUMENT`, `UNAUTHENTICATED`, `PERMISSION_DENIED`,
+ *   `NOT_FOUND`, `RESOURCE_EXHAUSTED` with a `RetryInfo`, `UNAVAILABLE`,
+ *   `DEADLINE_EXCEEDED`, `INTERNAL`); a stream that fails after its first
+ *   event ends with that JSON bare, outside any `data:` event, as Gemini's
+ *   own streams end (Google's SDK raises it as its `ApiError`).
  * - `GET /v1/models`, `GET /v1/models/{id}`: every chain and model alias
  *   (a client key's: those it may call; see {@link ClientKey}).
  *   The id is the rest of the path, percent-decoded, so an alias with a

@@ -1,7 +1,7 @@
 /**
  * The gateway's HTTP app: the OpenAI-compatible routes (and Anthropic's
- * Messages API) over a router, auth, limits, error mapping and one log line
- * per request.
+ * Messages API, and the Gemini API) over a router, auth, limits, error
+ * mapping and one log line per request.
  *
  * @internal
  */
@@ -41,6 +41,7 @@ import * as Body from "./body.js"
 import * as Clients from "./clients.js"
 import * as Cors from "./cors.js"
 import * as Errors from "./errors.js"
+import * as GeminiRequest from "./geminiRequest.js"
 import * as NodeBody from "./nodeBody.js"
 import * as WireRequest from "./request.js"
 import * as WireResponse from "./response.js"
@@ -193,6 +194,7 @@ const routes: ReadonlyArray<readonly [RegExp, ReadonlyArray<string>]> = [
   [/^\/v1\/chat\/completions$/, ["POST"]],
   [/^\/v1\/responses$/, ["POST"]],
   [/^\/v1\/messages(\/count_tokens)?$/, ["POST"]],
+  [/^\/v1(beta)?\/models\/.+:(generateContent|streamGenerateContent|countTokens)$/, ["POST"]],
   [/^\/v1\/models(\/.+)?$/, ["GET"]],
   [/^\/v1\/key$/, ["GET"]],
   [/^\/(healthz|readyz)$/, ["GET"]]
@@ -219,7 +221,8 @@ const notFound = (method: string, path: string): Errors.Failure => {
  * Builds the app, as `Gateway.app` hands it to be mounted (perhaps under
  * middleware that adds headers or maps the response once the app returns,
  * so a stream is handed to the platform as a body). It never fails: every
- * error is an OpenAI error JSON (Anthropic's under `/v1/messages`).
+ * error is an OpenAI error JSON (Anthropic's under `/v1/messages`,
+ * Google's on the Gemini routes).
  *
  * @internal
  */
@@ -629,6 +632,41 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       })
     )
 
+    // -- Gemini's API -------------------------------------------------------
+
+    /**
+     * `POST /v1beta/models/{model}:countTokens`: Google's `{ totalTokens }`,
+     * the router's own estimate, as `countTokens` gives it for the
+     * messages route.
+     */
+    const geminiTokens = (call: GeminiRequest.Call) => (request: ChatInput, { log }: Current) =>
+      Effect.gen(function* () {
+        const wire = Wire.geminiTokens(call)
+        const caller = yield* client(request.header("authorization"), wire.keyHeader, request.header(Wire.geminiKeyHeader))
+        if (caller !== undefined) log.key = caller.name
+        if (lifecycle.draining) return yield* Effect.fail(Errors.shuttingDown())
+        const decoded = yield* readRequest(wire, request)
+        log.chain = Errors.printable(decoded.model, 100)
+        if (!names().has(decoded.model)) return yield* Effect.fail(Errors.modelNotFound(decoded.model))
+        if (caller !== undefined && !allows(caller, decoded.model)) return yield* notAllowed(caller, decoded.model)
+        return HttpServerResponse.unsafeJson({ totalTokens: Tokens.estimate(decoded.request) })
+      })
+
+    /**
+     * `POST /v1beta/models/{model}:{method}` (and the same under `/v1/`):
+     * the call its URL names (see `GeminiRequest.callOf`; any other method
+     * a 404), served over the router in the Gemini API's wire format, or
+     * counted (`geminiTokens`).
+     */
+    const gemini = Effect.gen(function* () {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      const query = request.url.includes("?") ? request.url.slice(request.url.indexOf("?") + 1) : ""
+      const call = GeminiRequest.callOf((yield* HttpRouter.params)["*"] ?? "", query)
+      if (call === undefined) return yield* Effect.fail(Errors.unknownUrl(request.method, pathOf(request.url)))
+      const handler = call.method === "countTokens" ? geminiTokens(call) : served(Wire.gemini(call))
+      return yield* handler(platformInput(request), yield* CurrentLog)
+    })
+
     // -- health -------------------------------------------------------------
 
     const healthz = Effect.succeed(HttpServerResponse.unsafeJson({ status: "ok" }))
@@ -646,6 +684,8 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
         HttpRouter.post("/v1/responses", responses),
         HttpRouter.post("/v1/messages", messages),
         HttpRouter.post("/v1/messages/count_tokens", countTokens),
+        HttpRouter.post("/v1beta/models/*", gemini),
+        HttpRouter.post("/v1/models/*", gemini),
         HttpRouter.get("/v1/models", listModels),
         HttpRouter.get("/v1/models/*", getModel),
         HttpRouter.get("/v1/key", keyInfo),
@@ -896,8 +936,8 @@ const writeStream = (
 
 /**
  * Wraps the routes: a request id, failures and defects as error JSON
- * (OpenAI's, or Anthropic's under `/v1/messages`: see `Wire.errorsOf`),
- * and exactly one log line per request, written when its answer is done (for
+ * (OpenAI's, Anthropic's under `/v1/messages`, Google's on the Gemini
+ * routes: see `Wire.errorsOf`), and exactly one log line per request, written when its answer is done (for
  * a stream, when the stream ends or its client leaves).
  */
 const withRequestLog = <R>(

@@ -5,7 +5,9 @@
  * Completions (`request.ts`, `response.ts`); the responses route the
  * Responses API (`responsesRequest.ts`, `responsesResponse.ts`); the
  * messages route Anthropic's Messages API (`messagesRequest.ts`,
- * `messagesResponse.ts`), with Anthropic's error JSON and its `x-api-key`.
+ * `messagesResponse.ts`), with Anthropic's error JSON and its `x-api-key`;
+ * the Gemini routes the Gemini API (`geminiRequest.ts`,
+ * `geminiResponse.ts`), with Google's error JSON and its `x-goog-api-key`.
  *
  * @internal
  */
@@ -17,6 +19,8 @@ import type { StreamInterrupted } from "../../llm/FailoverError.js"
 import type { ContentFiltered, ProviderError } from "../../llm/ProviderError.js"
 import * as Tokens from "../../llm/Tokens.js"
 import * as Errors from "./errors.js"
+import * as GeminiRequest from "./geminiRequest.js"
+import * as GeminiResponse from "./geminiResponse.js"
 import * as MessagesRequest from "./messagesRequest.js"
 import * as MessagesResponse from "./messagesResponse.js"
 import * as WireRequest from "./request.js"
@@ -102,6 +106,38 @@ export const messages: Wire<MessagesRequest.Decoded> = {
  */
 export const messageTokens: Wire<MessagesRequest.Decoded> = { ...messages, decode: MessagesRequest.decodeCount }
 
+/** The header Google's clients send the key in, bare. @internal */
+export const geminiKeyHeader = "x-goog-api-key"
+
+/**
+ * The Gemini API (`POST /v1beta/models/{model}:generateContent` and
+ * `:streamGenerateContent?alt=sse`), for the call a request's URL names
+ * (its model and method are there, not in the body): its errors in
+ * Google's JSON, the key also taken from `x-goog-api-key`.
+ *
+ * @internal
+ */
+export const gemini = (call: GeminiRequest.Call): Wire<GeminiRequest.Decoded> => ({
+  decode: (body) => GeminiRequest.decode(body, call),
+  completion: (_, __, response) => GeminiResponse.completion(GeminiResponse.responseId(), response),
+  stopped: (_, __, error) => GeminiResponse.stoppedCompletion(GeminiResponse.responseId(), error),
+  encoder: (_, __, model) => new GeminiResponse.ResponseEncoder(GeminiResponse.responseId(), model),
+  error: GeminiResponse.errorJson,
+  keyHeader: geminiKeyHeader
+})
+
+/**
+ * The body of `POST /v1beta/models/{model}:countTokens` (`contents`, or a
+ * whole request as `generateContentRequest`), answered by the gateway
+ * itself, in the Gemini routes' wire format otherwise.
+ *
+ * @internal
+ */
+export const geminiTokens = (call: GeminiRequest.Call): Wire<GeminiRequest.Decoded> => ({
+  ...gemini(call),
+  decode: (body) => GeminiRequest.decodeCount(body, call)
+})
+
 /**
  * The status a failure of this kind has before a stream's first event (an
  * overload 503, a rate limit 429, a timeout 504, else 502): what the
@@ -144,14 +180,28 @@ export const streamFailure = (error: StreamInterrupted | Errors.Failure): Errors
 /**
  * The wire format whose error JSON answers a request for `path`, whatever
  * fails (a route, or what comes before one: a 404, a 405, the `Host`
- * check): Anthropic's under `/v1/messages`, OpenAI's elsewhere.
+ * check): Anthropic's under `/v1/messages`, Google's on the Gemini routes
+ * (see `isGemini`), OpenAI's elsewhere.
  *
  * @internal
  */
-export const errorsOf = (path: string): (failure: Errors.Failure) => unknown => (isMessages(path) ? messages.error : Errors.body)
+export const errorsOf = (path: string): (failure: Errors.Failure) => unknown =>
+  isMessages(path) ? messages.error : isGemini(path) ? GeminiResponse.errorJson : Errors.body
 
 /** Whether `path` is the messages route or under it, where Anthropic's wire format answers. @internal */
 export const isMessages = (path: string): boolean => path === "/v1/messages" || path.startsWith("/v1/messages/")
+
+/**
+ * Whether `path` is a Gemini route's, where Google's wire format answers:
+ * anything under `/v1beta/`, and a Gemini method's path under `/v1/models/`
+ * (`/v1/models/{model}:generateContent`; `GET /v1/models/{id}` stays
+ * OpenAI's).
+ *
+ * @internal
+ */
+export const isGemini = (path: string): boolean => path.startsWith("/v1beta/") || geminiV1.test(path)
+
+const geminiV1 = /^\/v1\/models\/.+:(generateContent|streamGenerateContent|countTokens)$/
 
 /**
  * An answer under `/v1/messages` with its request id also as Anthropic

@@ -1,0 +1,630 @@
+/**
+ * The gateway's Gemini API (`POST /v1beta/models/{model}:generateContent`,
+ * `:streamGenerateContent?alt=sse`, `:countTokens`) as a client sees it:
+ * started on 127.0.0.1 (port 0) over a router of real adapters (OpenAI,
+ * then Anthropic) pointed at mock upstream servers, and driven by Google's
+ * Gen AI SDK (`@google/genai`, its `httpOptions.baseUrl` the gateway).
+ * Covers whole and streamed answers, function calling both ways, JSON
+ * output, failover in the headers, a stream that fails mid-way, every
+ * error in Google's JSON (so the SDK's `ApiError` has the status), the
+ * `x-goog-api-key` header, and the request decoder and encoders alone.
+ */
+import { ApiError, type GenerateContentResponse, GoogleGenAI, Type } from "@google/genai"
+import { NodeHttpClient } from "@effect/platform-node"
+import { describe, expect, it, layer } from "@effect/vitest"
+import { Effect, Either, Logger, Redacted } from "effect"
+import * as Errors from "../src/gateway/internal/errors.js"
+import * as GeminiRequest from "../src/gateway/internal/geminiRequest.js"
+import { errorJson, googleStatus, ResponseEncoder, usageJson } from "../src/gateway/internal/geminiResponse.js"
+import * as Wire from "../src/gateway/internal/wire.js"
+import { ContentFiltered } from "../src/llm/ProviderError.js"
+import * as Tokens from "../src/llm/Tokens.js"
+import * as Gateway from "../src/gateway/Gateway.js"
+import * as Anthropic from "../src/providers/Anthropic.js"
+import * as OpenAi from "../src/providers/OpenAi.js"
+import * as Router from "../src/router/Router.js"
+import * as MockServer from "../src/testing/MockServer.js"
+import { allEvents as events, rejection } from "./support/client.js"
+
+const upstreamKey = "sk-upstream-secret-123"
+const prompt = "What is the airspeed velocity of an unladen swallow?"
+
+interface SetupOptions {
+  readonly primary?: MockServer.Options
+  readonly secondary?: MockServer.Options
+  readonly gateway?: Omit<Gateway.Options, "router">
+  readonly apiKey?: string
+}
+
+/** The gateway's log lines (one a request) kept out of the test's output, as the other gateway tests keep them. */
+const quiet = Effect.provide(Logger.replace(Logger.defaultLogger, Logger.make(() => undefined)))
+
+/** Two upstreams (OpenAI's wire format, then Anthropic's), a router with the chain `default` = [primary, secondary], and the gateway over it. */
+const setup = (options: SetupOptions = {}) =>
+  Effect.gen(function* () {
+    const primary = yield* MockServer.make(options.primary)
+    const secondary = yield* MockServer.make(options.secondary)
+    const gpt = yield* OpenAi.make({ model: "gpt-4.1-mini", apiKey: Redacted.make(upstreamKey), baseUrl: primary.baseUrls.openai })
+    const claude = yield* Anthropic.make({ model: "claude-haiku-4-5", apiKey: Redacted.make(upstreamKey), baseUrl: secondary.baseUrls.anthropic })
+    const router = yield* Router.make({
+      targets: { primary: { model: gpt }, secondary: { model: claude } },
+      chains: { default: ["primary", "secondary"] },
+      policy: { retry: { maxAttempts: 1 } }
+    })
+    const gateway = yield* Gateway.make({ router, port: 0, ...options.gateway }).pipe(quiet)
+    const client = genai(gateway, options.apiKey ?? "unused")
+    return { primary, secondary, gateway, client }
+  })
+
+/** Google's SDK, its base URL the gateway's. */
+const genai = (gateway: Gateway.Server, apiKey: string, apiVersion?: string) =>
+  new GoogleGenAI({ apiKey, httpOptions: { baseUrl: gateway.url, ...(apiVersion !== undefined ? { apiVersion } : {}) } })
+
+const promise = <A>(f: () => Promise<A>) => Effect.promise(f)
+
+/** A raw POST to a Gemini route: status, headers and body text. */
+const post = (gateway: Gateway.Server, path: string, body: unknown, headers: Record<string, string> = {}) =>
+  promise(() =>
+    fetch(`${gateway.url}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...headers },
+      body: typeof body === "string" ? body : JSON.stringify(body)
+    }).then(async (res) => ({ status: res.status, headers: res.headers, text: await res.text() }))
+  )
+
+const contents = [{ role: "user", parts: [{ text: prompt }] }]
+
+/**
+ * The SDK's error: its HTTP status, and Google's error JSON it carries as
+ * its message (after `got status: ... ` when raised from a stream's body).
+ */
+const apiError = (error: unknown) => {
+  expect(error).toBeInstanceOf(ApiError)
+  const e = error as ApiError
+  const json = e.message.slice(e.message.indexOf("{"))
+  return { status: e.status, body: JSON.parse(json) as { error: { code: number; status: string; message: string; details?: Array<Record<string, unknown>> } } }
+}
+
+/** A chunk's text parts, joined (the SDK's `text` warns when a chunk also holds a call). */
+const textOf = (response: GenerateContentResponse): string =>
+  (response.candidates?.[0]?.content?.parts ?? []).map((part) => part.text ?? "").join("")
+
+const weather = {
+  name: "weather",
+  description: "The weather now in a city",
+  parametersJsonSchema: { type: "object", properties: { city: { type: "string" } }, required: ["city"] }
+}
+
+/** The `data:` events of an SSE body, parsed, and whatever follows the last one. */
+const sse = (body: string) => {
+  const frames = body.split("\n\n")
+  const tail = frames.pop() ?? ""
+  return { events: frames.map((frame) => JSON.parse(frame.slice("data: ".length)) as GenerateContentResponse), tail }
+}
+
+layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: the Gemini API", (it) => {
+  describe("whole answers", () => {
+    it.scoped("a GenerateContentResponse as Gemini sends it; systemInstruction and generationConfig reach OpenAI", () =>
+      Effect.gen(function* () {
+        const { client, primary } = yield* setup({
+          primary: { reply: { text: "About 11 metres a second.", usage: { inputTokens: 12, outputTokens: 6, cacheReadTokens: 4 } } }
+        })
+        const response = yield* promise(() =>
+          client.models.generateContent({
+            model: "default",
+            contents: prompt,
+            config: {
+              systemInstruction: "Be brief.",
+              temperature: 0.3,
+              topP: 0.9,
+              topK: 40,
+              maxOutputTokens: 64,
+              stopSequences: ["\n\n"],
+              safetySettings: [{ category: "HARM_CATEGORY_HARASSMENT" as never, threshold: "BLOCK_NONE" as never }]
+            }
+          })
+        )
+        expect(response.text).toBe("About 11 metres a second.")
+        expect(response.candidates).toEqual([
+          { content: { parts: [{ text: "About 11 metres a second." }], role: "model" }, finishReason: "STOP", index: 0 }
+        ])
+        expect(response.usageMetadata).toEqual({ promptTokenCount: 12, candidatesTokenCount: 6, totalTokenCount: 18, cachedContentTokenCount: 4 })
+        expect(response.modelVersion).toBe("gpt-4.1-mini")
+        expect(response.responseId).toMatch(/^[0-9a-f]{32}$/)
+        // the router's headers, as the SDK keeps them
+        expect(response.sdkHttpResponse?.headers?.["x-llm-target"]).toBe("primary")
+        expect(response.sdkHttpResponse?.headers?.["x-request-id"]).toMatch(/^req_/)
+        const sent = primary.requests()[0]?.body as Record<string, unknown>
+        expect(sent).toMatchObject({
+          messages: [
+            { role: "system", content: "Be brief." },
+            { role: "user", content: prompt }
+          ],
+          temperature: 0.3,
+          top_p: 0.9,
+          stop: ["\n\n"]
+        })
+        expect(sent["max_completion_tokens"] ?? sent["max_tokens"]).toBe(64)
+        expect(sent["top_k"]).toBeUndefined()
+      })
+    )
+
+    it.scoped("images as inlineData reach the provider as data URLs; a length stop is MAX_TOKENS; /v1/ and models/ work too", () =>
+      Effect.gen(function* () {
+        const { client, gateway, primary } = yield* setup({ primary: { reply: { text: "A sky", finishReason: "length" } } })
+        const response = yield* promise(() =>
+          client.models.generateContent({
+            model: "models/primary",
+            contents: [{ role: "user", parts: [{ text: "What is this?" }, { inlineData: { mimeType: "image/png", data: "iVBORw0KGgo=" } }] }]
+          })
+        )
+        expect(response.candidates?.[0]?.finishReason).toBe("MAX_TOKENS")
+        expect((primary.requests()[0]?.body as { messages: unknown }).messages).toEqual([
+          {
+            role: "user",
+            content: [
+              { type: "text", text: "What is this?" },
+              { type: "image_url", image_url: { url: "data:image/png;base64,iVBORw0KGgo=" } }
+            ]
+          }
+        ])
+        const v1 = yield* promise(() => genai(gateway, "unused", "v1").models.generateContent({ model: "default", contents: prompt }))
+        expect(v1.text).toBe("A sky")
+      })
+    )
+
+    it.scoped("a provider's stop on policy: a 200 with finishReason SAFETY and the text so far; streamed the same", () =>
+      Effect.gen(function* () {
+        const reply = { text: "partial text", finishReason: "content_filter" as const, usage: { inputTokens: 12, outputTokens: 2 } }
+        const { client } = yield* setup({ primary: { reply } })
+        const whole = yield* promise(() => client.models.generateContent({ model: "primary", contents: prompt }))
+        expect(whole.candidates?.[0]?.finishReason).toBe("SAFETY")
+        expect(whole.text).toBe("partial text")
+        const chunks = yield* events(yield* promise(() => client.models.generateContentStream({ model: "primary", contents: prompt })))
+        expect(chunks.map((chunk) => chunk.text ?? "").join("")).toBe("partial text")
+        expect(chunks.at(-1)?.candidates?.[0]?.finishReason).toBe("SAFETY")
+      })
+    )
+  })
+
+  describe("streamed answers", () => {
+    it.scoped("data: events of GenerateContentResponse, the text in pieces, the last with finishReason and usageMetadata", () =>
+      Effect.gen(function* () {
+        const { client, gateway } = yield* setup({
+          primary: { reply: { text: "one two three four", usage: { inputTokens: 10, outputTokens: 4 } } }
+        })
+        const stream = yield* promise(() => client.models.generateContentStream({ model: "default", contents: prompt }))
+        const chunks = yield* events(stream)
+        expect(chunks.length).toBeGreaterThan(2)
+        expect(chunks.map((chunk) => chunk.text ?? "").join("")).toBe("one two three four")
+        expect(chunks.at(-1)?.candidates?.[0]?.finishReason).toBe("STOP")
+        expect(chunks.at(-1)?.usageMetadata).toEqual({ promptTokenCount: 10, candidatesTokenCount: 4, totalTokenCount: 14 })
+        for (const chunk of chunks) expect(chunk.modelVersion).toBe("gpt-4.1-mini")
+        expect(new Set(chunks.map((chunk) => chunk.responseId)).size).toBe(1)
+
+        // the wire: every event a `data:` line, nothing after the last one
+        const raw = yield* post(gateway, "/v1beta/models/default:streamGenerateContent?alt=sse", { contents })
+        expect(raw.status).toBe(200)
+        expect(raw.headers.get("content-type")).toContain("text/event-stream")
+        expect(raw.headers.get("x-llm-chain")).toBe("default")
+        const { events: all, tail } = sse(raw.text)
+        expect(tail).toBe("")
+        expect(all.at(-1)?.candidates?.[0]?.finishReason).toBe("STOP")
+      })
+    )
+
+    it.scoped("without alt=sse (Gemini's JSON-array stream): a 400 that says to add it", () =>
+      Effect.gen(function* () {
+        const { gateway, primary } = yield* setup()
+        const raw = yield* post(gateway, "/v1beta/models/default:streamGenerateContent", { contents })
+        expect(raw.status).toBe(400)
+        const body = JSON.parse(raw.text) as { error: { code: number; status: string; message: string } }
+        expect(body.error).toMatchObject({ code: 400, status: "INVALID_ARGUMENT" })
+        expect(body.error.message).toContain("alt=sse")
+        expect(primary.count()).toBe(0)
+      })
+    )
+
+    it.scoped("a stream that fails after its first text ends with Google's error JSON, bare, as Gemini's do; the SDK raises it", () =>
+      Effect.gen(function* () {
+        const { client, gateway, primary } = yield* setup({
+          primary: { faults: [MockServer.resetAfter(3)], reply: { text: "one two three four five six" } }
+        })
+        const collected: Array<string> = []
+        const error = yield* rejection(async () => {
+          for await (const chunk of await client.models.generateContentStream({ model: "default", contents: prompt })) collected.push(chunk.text ?? "")
+        })
+        expect(collected.join("").length).toBeGreaterThan(0)
+        // the SDK found the error JSON in a read of the body: its ApiError, the error's code its status
+        const { body, status } = apiError(error)
+        expect(status).toBe(502)
+        expect((error as ApiError).message).toMatch(/^got status: UNAVAILABLE\. /)
+        expect(body.error).toMatchObject({ code: 502, status: "UNAVAILABLE", message: expect.stringContaining("failed after content was sent") })
+
+        primary.enqueue(MockServer.resetAfter(3))
+        const raw = yield* post(gateway, "/v1beta/models/default:streamGenerateContent?alt=sse", { contents })
+        const { events: all, tail } = sse(raw.text)
+        expect(all.length).toBeGreaterThan(0)
+        for (const event of all) expect(event.candidates?.[0]?.finishReason).toBeUndefined()
+        expect(JSON.parse(tail)).toMatchObject({ error: { code: 502, status: "UNAVAILABLE" } })
+      })
+    )
+  })
+
+  describe("function calling", () => {
+    it.scoped("functionCall out (id, name, args), then functionResponse back: the round trip reaches OpenAI as chat tool messages", () =>
+      Effect.gen(function* () {
+        const { client, primary } = yield* setup({
+          primary: { reply: { text: "", toolCalls: [{ id: "call_1", name: "weather", arguments: { city: "Paris" } }] } }
+        })
+        const tools = [{ functionDeclarations: [weather] }]
+        const first = yield* promise(() =>
+          client.models.generateContent({
+            model: "default",
+            contents: "Weather in Paris?",
+            config: { tools, toolConfig: { functionCallingConfig: { mode: "ANY" as never, allowedFunctionNames: ["weather"] } } }
+          })
+        )
+        expect(first.functionCalls).toEqual([{ id: "call_1", name: "weather", args: { city: "Paris" } }])
+        expect(first.candidates?.[0]?.finishReason).toBe("STOP")
+        expect(primary.requests()[0]?.body).toMatchObject({
+          tools: [{ type: "function", function: { name: "weather", parameters: weather.parametersJsonSchema } }],
+          tool_choice: { type: "function", function: { name: "weather" } }
+        })
+
+        primary.setReply({ text: "Sunny, 24°C." })
+        const second = yield* promise(() =>
+          client.models.generateContent({
+            model: "default",
+            contents: [
+              { role: "user", parts: [{ text: "Weather in Paris?" }] },
+              first.candidates![0]!.content!,
+              { role: "user", parts: [{ functionResponse: { id: "call_1", name: "weather", response: { output: "sunny, 24°C" } } }] }
+            ],
+            config: { tools }
+          })
+        )
+        expect(second.text).toBe("Sunny, 24°C.")
+        expect((primary.requests()[1]?.body as { messages: unknown }).messages).toEqual([
+          { role: "user", content: "Weather in Paris?" },
+          { role: "assistant", content: null, tool_calls: [{ id: "call_1", type: "function", function: { name: "weather", arguments: "{\"city\":\"Paris\"}" } }] },
+          { role: "tool", tool_call_id: "call_1", content: "{\"output\":\"sunny, 24°C\"}" }
+        ])
+      })
+    )
+
+    it.scoped("streamed from Anthropic after the primary's 503: the call whole in the last event, its args an object", () =>
+      Effect.gen(function* () {
+        const { client, secondary } = yield* setup({
+          primary: { faults: [MockServer.status(503)] },
+          secondary: { reply: { text: "Let me check.", toolCalls: [{ id: "toolu_1", name: "weather", arguments: { city: "Paris" } }] } }
+        })
+        const chunks = yield* events(
+          yield* promise(() =>
+            client.models.generateContentStream({
+              model: "default",
+              contents: "Weather in Paris?",
+              config: { tools: [{ functionDeclarations: [weather] }] }
+            })
+          )
+        )
+        expect(chunks.map(textOf).join("")).toBe("Let me check.")
+        expect(chunks.at(-1)?.functionCalls).toEqual([{ id: "toolu_1", name: "weather", args: { city: "Paris" } }])
+        expect(chunks.at(-1)?.candidates?.[0]?.finishReason).toBe("STOP")
+        expect(secondary.requests()[0]?.body).toMatchObject({ tools: [{ name: "weather", input_schema: weather.parametersJsonSchema }] })
+      })
+    )
+  })
+
+  describe("JSON output", () => {
+    it.scoped("responseMimeType application/json with responseJsonSchema, or responseSchema (Gemini's types lowered), as structured outputs", () =>
+      Effect.gen(function* () {
+        const { client, primary } = yield* setup({ primary: { reply: { text: "{\"city\":\"Paris\"}" } } })
+        const schema = { type: "object", properties: { city: { type: "string" } }, required: ["city"] }
+        const response = yield* promise(() =>
+          client.models.generateContent({ model: "default", contents: prompt, config: { responseMimeType: "application/json", responseJsonSchema: schema } })
+        )
+        expect(JSON.parse(response.text ?? "")).toEqual({ city: "Paris" })
+        expect(primary.requests()[0]?.body).toMatchObject({ response_format: { type: "json_schema", json_schema: { name: "output", schema } } })
+
+        yield* promise(() =>
+          client.models.generateContent({
+            model: "default",
+            contents: prompt,
+            config: {
+              responseMimeType: "application/json",
+              responseSchema: { type: Type.OBJECT, properties: { city: { type: Type.STRING, nullable: true } }, propertyOrdering: ["city"] }
+            }
+          })
+        )
+        expect(primary.requests()[1]?.body).toMatchObject({
+          response_format: { type: "json_schema", json_schema: { schema: { type: "object", properties: { city: { type: ["string", "null"] } } } } }
+        })
+        yield* promise(() => client.models.generateContent({ model: "default", contents: prompt, config: { responseMimeType: "application/json" } }))
+        expect(primary.requests()[2]?.body).toMatchObject({ response_format: { type: "json_object" } })
+      })
+    )
+  })
+
+  describe("countTokens", () => {
+    it.scoped("the router's own estimate (Tokens.estimate) as totalTokens, no provider called; 404 and 401 as on the route", () =>
+      Effect.gen(function* () {
+        const { client, gateway, primary } = yield* setup({ gateway: { keys: [Redacted.make("gw-key")] }, apiKey: "gw-key" })
+        const counted = yield* promise(() => client.models.countTokens({ model: "default", contents: prompt }))
+        const decoded = GeminiRequest.decodeCount({ contents }, { model: "default", method: "countTokens", sse: false })
+        expect(Either.isRight(decoded) && counted.totalTokens === Tokens.estimate(decoded.right.request)).toBe(true)
+        expect(counted.totalTokens).toBeGreaterThan(prompt.length / 4)
+        // Gemini's other form: a whole request
+        const whole = yield* post(gateway, "/v1beta/models/default:countTokens", { generateContentRequest: { model: "models/default", contents } }, {
+          "x-goog-api-key": "gw-key"
+        })
+        expect(JSON.parse(whole.text)).toEqual({ totalTokens: counted.totalTokens })
+        expect(primary.count()).toBe(0)
+        expect(apiError(yield* rejection(() => client.models.countTokens({ model: "nope", contents: prompt }))).body.error.status).toBe("NOT_FOUND")
+        const keyless = yield* post(gateway, "/v1beta/models/default:countTokens", { contents })
+        expect([keyless.status, JSON.parse(keyless.text).error.status]).toEqual([401, "UNAUTHENTICATED"])
+      })
+    )
+  })
+
+  describe("failover", () => {
+    it.scoped("the primary's 503: the secondary (Anthropic) serves, and the x-llm-* headers say so, whole or streamed", () =>
+      Effect.gen(function* () {
+        const { gateway, primary, secondary } = yield* setup({
+          primary: { faults: [MockServer.status(503), MockServer.status(503)] },
+          secondary: { reply: { text: "From the fallback." } }
+        })
+        const whole = yield* post(gateway, "/v1beta/models/default:generateContent", { contents }, { "x-request-id": "req-gemini-1" })
+        expect(whole.status).toBe(200)
+        expect((JSON.parse(whole.text) as GenerateContentResponse).modelVersion).toBe("claude-haiku-4-5")
+        expect(whole.headers.get("x-llm-target")).toBe("secondary")
+        expect(whole.headers.get("x-llm-provider")).toBe("anthropic")
+        expect(whole.headers.get("x-llm-fallbacks")).toBe("1")
+        expect(whole.headers.get("x-llm-attempts")).toBe("2")
+        expect(whole.headers.get("x-request-id")).toBe("req-gemini-1")
+
+        const streamed = yield* post(gateway, "/v1beta/models/default:streamGenerateContent?alt=sse", { contents })
+        expect(streamed.headers.get("x-llm-target")).toBe("secondary")
+        expect(streamed.headers.get("x-llm-fallbacks")).toBe("1")
+        expect(sse(streamed.text).events.map(textOf).join("")).toBe("From the fallback.")
+        expect([primary.count(), secondary.count()]).toEqual([2, 2])
+      })
+    )
+  })
+
+  describe("errors, in Google's JSON", () => {
+    it.scoped("the key: from x-goog-api-key (the SDK's) or Authorization: Bearer; a wrong or missing one is a 401 UNAUTHENTICATED", () =>
+      Effect.gen(function* () {
+        const { gateway } = yield* setup({ gateway: { keys: [Redacted.make("gw-key-1"), Redacted.make("gw-key-2")] } })
+        expect((yield* promise(() => genai(gateway, "gw-key-2").models.generateContent({ model: "default", contents: prompt }))).text).toBeDefined()
+        const bearer = yield* post(gateway, "/v1beta/models/default:generateContent", { contents }, { authorization: "Bearer gw-key-1" })
+        expect(bearer.status).toBe(200)
+
+        const wrong = apiError(yield* rejection(() => genai(gateway, "not-the-key").models.generateContent({ model: "default", contents: prompt })))
+        expect(wrong.status).toBe(401)
+        expect(wrong.body.error).toMatchObject({ code: 401, status: "UNAUTHENTICATED", message: "Incorrect API key provided." })
+        const missing = yield* post(gateway, "/v1beta/models/default:generateContent", { contents })
+        expect(missing.status).toBe(401)
+        expect(JSON.parse(missing.text).error.message).toContain("x-goog-api-key")
+        // a key in the query is not taken (a span would record the URL with it)
+        const query = yield* post(gateway, "/v1beta/models/default:generateContent?key=gw-key-1", { contents })
+        expect(query.status).toBe(401)
+        // no key echoed, in the body or a header
+        const echoed = yield* post(gateway, "/v1beta/models/default:generateContent", { contents }, { "x-goog-api-key": "sk-secret-guess" })
+        expect(echoed.text + JSON.stringify([...echoed.headers])).not.toContain("sk-secret-guess")
+      })
+    )
+
+    it.scoped("each status as the SDK's ApiError with Google's status: 400, 403, 404, 405, 429 (with RetryInfo), 503", () =>
+      Effect.gen(function* () {
+        const team = { key: Redacted.make("team-key"), name: "team", models: ["default", "primary"], rpm: 2 }
+        const { gateway, primary, secondary } = yield* setup({ gateway: { keys: [Redacted.make("admin-key"), team] } })
+        const client = genai(gateway, "team-key")
+        const ask = (model: string, config: Record<string, unknown> = {}) => rejection(() => client.models.generateContent({ model, contents: prompt, config }))
+
+        const bad = apiError(yield* ask("default", { candidateCount: 2 }))
+        expect([bad.status, bad.body.error.status]).toEqual([400, "INVALID_ARGUMENT"])
+        expect(bad.body.error.message).toContain("'generationConfig.candidateCount'")
+        expect(bad.body.error.details?.[0]).toEqual({
+          "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+          reason: "INVALID_REQUEST_ERROR",
+          domain: "effect-llm-failover",
+          metadata: { param: "generationConfig.candidateCount" }
+        })
+        const forbidden = apiError(yield* ask("secondary"))
+        expect([forbidden.status, forbidden.body.error.status]).toEqual([403, "PERMISSION_DENIED"])
+        const admin = genai(gateway, "admin-key")
+        const unknown = apiError(yield* rejection(() => admin.models.generateContent({ model: "nope", contents: prompt })))
+        expect([unknown.status, unknown.body.error.status]).toEqual([404, "NOT_FOUND"])
+
+        // the client's rpm (2; the 400 above counted none, the 403 none): one more, then 429 with Google's RetryInfo
+        yield* promise(() => client.models.generateContent({ model: "primary", contents: prompt }))
+        yield* promise(() => client.models.generateContent({ model: "primary", contents: prompt }))
+        const limited = apiError(yield* ask("primary"))
+        expect([limited.status, limited.body.error.status]).toEqual([429, "RESOURCE_EXHAUSTED"])
+        expect(limited.body.error.details).toContainEqual({ "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay: expect.stringMatching(/^\d+s$/) })
+
+        primary.enqueue(MockServer.status(503), MockServer.status(503))
+        secondary.enqueue(MockServer.status(503), MockServer.status(503))
+        const down = apiError(yield* rejection(() => admin.models.generateContent({ model: "default", contents: prompt })))
+        expect([down.status, down.body.error.status]).toEqual([503, "UNAVAILABLE"])
+        expect(down.body.error).toMatchObject({ message: expect.stringContaining("Every target of 'default' failed"), attempts: expect.any(Array) })
+        const downStream = apiError(yield* rejection(() => admin.models.generateContentStream({ model: "default", contents: prompt })))
+        expect([downStream.status, downStream.body.error.status]).toEqual([503, "UNAVAILABLE"])
+
+        const get = yield* promise(() => fetch(`${gateway.url}/v1beta/models/default:generateContent`))
+        expect([get.status, get.headers.get("allow")]).toEqual([405, "POST"])
+        expect(((yield* promise(() => get.json())) as { error: { status: string } }).error.status).toBe("INVALID_ARGUMENT")
+        const other = yield* post(gateway, "/v1beta/models/default:embedContent", { contents }, { "x-goog-api-key": "admin-key" })
+        expect([other.status, JSON.parse(other.text).error.status]).toEqual([404, "NOT_FOUND"])
+        const elsewhere = yield* promise(() => fetch(`${gateway.url}/v1beta/files`))
+        expect([elsewhere.status, ((yield* promise(() => elsewhere.json())) as { error: { status: string } }).error.status]).toEqual([404, "NOT_FOUND"])
+        // GET /v1/models/{id} stays OpenAI's
+        const model = yield* promise(() => fetch(`${gateway.url}/v1/models/nope`, { headers: { authorization: "Bearer admin-key" } }))
+        expect(((yield* promise(() => model.json())) as { error: { type: string } }).error.type).toBe("invalid_request_error")
+      })
+    )
+
+    it.scoped("each refused field: a 400 whose message names it, and no upstream call", () =>
+      Effect.gen(function* () {
+        const { gateway, primary } = yield* setup()
+        const refused: ReadonlyArray<readonly [Record<string, unknown>, string]> = [
+          [{ cachedContent: "cachedContents/abc" }, "cachedContent"],
+          [{ contents: [{ role: "user", parts: [{ fileData: { fileUri: "https://x/y.pdf", mimeType: "application/pdf" } }] }] }, "contents[0].parts[0].fileData"],
+          [{ contents: [{ role: "user", parts: [{ inlineData: { mimeType: "application/pdf", data: "JVBE" } }] }] }, "contents[0].parts[0].inlineData.mimeType"],
+          [{ tools: [{ googleSearch: {} }] }, "tools[0].googleSearch"],
+          [{ tools: [{ functionDeclarations: [weather] }, { codeExecution: {} }] }, "tools[1].codeExecution"],
+          [{ generationConfig: { candidateCount: 3 } }, "generationConfig.candidateCount"],
+          [{ generationConfig: { responseMimeType: "text/x.enum" } }, "generationConfig.responseMimeType"],
+          [{ generationConfig: { responseModalities: ["IMAGE"] } }, "generationConfig.responseModalities"],
+          [{ contents: [{ role: "system", parts: [{ text: "x" }] }] }, "contents[0].role"],
+          [{ contents: [] }, "contents"]
+        ]
+        for (const [fields, param] of refused) {
+          const raw = yield* post(gateway, "/v1beta/models/default:generateContent", { contents, ...fields })
+          expect(raw.status, param).toBe(400)
+          const body = JSON.parse(raw.text) as { error: { status: string; message: string } }
+          expect(body.error.status, param).toBe("INVALID_ARGUMENT")
+          expect(body.error.message, param).toContain(`'${param}'`)
+        }
+        expect(primary.count()).toBe(0)
+      })
+    )
+  })
+})
+
+describe("geminiRequest.decode", () => {
+  const call: GeminiRequest.Call = { model: "default", method: "generateContent", sse: false }
+  const decoded = (fields: Record<string, unknown>) => {
+    const result = GeminiRequest.decode({ contents, ...fields }, call)
+    if (Either.isLeft(result)) throw new Error(result.left.message)
+    return result.right.request
+  }
+
+  it("the call from the URL: model (models/ dropped), method, alt=sse; other methods none", () => {
+    expect(GeminiRequest.callOf("default:streamGenerateContent", "alt=sse")).toEqual({ model: "default", method: "streamGenerateContent", sse: true })
+    expect(GeminiRequest.callOf("models/openai/gpt-4o:generateContent", "")).toEqual({ model: "openai/gpt-4o", method: "generateContent", sse: false })
+    expect(GeminiRequest.callOf("default:embedContent", "")).toBeUndefined()
+    expect(GeminiRequest.callOf("default", "")).toBeUndefined()
+  })
+
+  it("thinkingConfig: a level as its effort, a budget as the Messages route reads one (0 none, -1 the model's default)", () => {
+    const effort = (thinkingConfig: unknown) => decoded({ generationConfig: { thinkingConfig } }).reasoningEffort
+    expect(effort({ thinkingLevel: "HIGH" })).toBe("high")
+    expect(effort({ thinkingLevel: "low" })).toBe("low")
+    expect(effort({ thinkingBudget: 0 })).toBe("none")
+    expect(effort({ thinkingBudget: -1 })).toBeUndefined()
+    expect(effort({ thinkingBudget: 2_048 })).toBe("low")
+    expect(effort({ thinkingBudget: 24_576, includeThoughts: true })).toBe("high")
+  })
+
+  it("function calls without ids: made from their place, and each functionResponse matched by name to the call before it", () => {
+    const request = decoded({
+      contents: [
+        { role: "user", parts: [{ text: "Paris and Rome?" }] },
+        {
+          role: "model",
+          parts: [
+            { thought: true, text: "thinking" },
+            { functionCall: { name: "weather", args: { city: "Paris" } }, thoughtSignature: "sig-1" },
+            { functionCall: { name: "weather", args: { city: "Rome" } } }
+          ]
+        },
+        {
+          parts: [
+            { functionResponse: { name: "weather", response: { output: "sunny" } } },
+            { functionResponse: { name: "weather", response: { output: "rain" } } },
+            { text: "And tomorrow?" }
+          ]
+        }
+      ]
+    })
+    expect(request.messages).toEqual([
+      { role: "user", content: "Paris and Rome?" },
+      {
+        role: "assistant",
+        toolCalls: [
+          { id: "call_1_1", name: "weather", arguments: "{\"city\":\"Paris\"}", signature: "sig-1" },
+          { id: "call_1_2", name: "weather", arguments: "{\"city\":\"Rome\"}" }
+        ]
+      },
+      { role: "tool", toolCallId: "call_1_1", content: "{\"output\":\"sunny\"}" },
+      { role: "tool", toolCallId: "call_1_2", content: "{\"output\":\"rain\"}" },
+      { role: "user", content: "And tomorrow?" }
+    ])
+    const orphan = GeminiRequest.decode({ contents: [{ parts: [{ functionResponse: { name: "weather", response: {} } }] }] }, call)
+    expect(Either.isLeft(orphan) && orphan.left.param).toBe("contents[0].parts[0].functionResponse.name")
+  })
+
+  it("toolConfig: AUTO, NONE, ANY (one allowed name asks for it; several keep only those tools)", () => {
+    const tools = [{ functionDeclarations: [weather, { name: "time", parameters: { type: "OBJECT", properties: { zone: { type: "STRING" } } } }] }]
+    const with_ = (functionCallingConfig: unknown) => decoded({ tools, toolConfig: { functionCallingConfig } })
+    expect(with_({ mode: "AUTO" }).toolChoice).toBe("auto")
+    expect(with_({ mode: "NONE" }).toolChoice).toBe("none")
+    expect(with_({ mode: "ANY" }).toolChoice).toBe("required")
+    expect(with_({ mode: "ANY", allowedFunctionNames: ["time"] })).toMatchObject({ toolChoice: { name: "time" }, tools: [{ name: "time" }] })
+    expect(with_({ mode: "ANY", allowedFunctionNames: ["time", "weather"] }).tools?.map((t) => t.name)).toEqual(["weather", "time"])
+    // Gemini's OpenAPI `parameters`, as JSON Schema
+    expect(with_({ mode: "AUTO" }).tools?.[1]?.parameters).toEqual({ type: "object", properties: { zone: { type: "string" } } })
+  })
+})
+
+describe("geminiResponse", () => {
+  it("Google's status for each gateway status, and its error JSON", () => {
+    const statuses = [400, 401, 403, 404, 405, 408, 413, 415, 429, 500, 502, 503, 504].map((status) => [status, googleStatus(status)])
+    expect(statuses).toEqual([
+      [400, "INVALID_ARGUMENT"],
+      [401, "UNAUTHENTICATED"],
+      [403, "PERMISSION_DENIED"],
+      [404, "NOT_FOUND"],
+      [405, "INVALID_ARGUMENT"],
+      [408, "DEADLINE_EXCEEDED"],
+      [413, "INVALID_ARGUMENT"],
+      [415, "INVALID_ARGUMENT"],
+      [429, "RESOURCE_EXHAUSTED"],
+      [500, "INTERNAL"],
+      [502, "UNAVAILABLE"],
+      [503, "UNAVAILABLE"],
+      [504, "DEADLINE_EXCEEDED"]
+    ])
+    expect(errorJson(Errors.shuttingDown())).toMatchObject({ error: { code: 503, status: "UNAVAILABLE", details: expect.arrayContaining([{ "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay: "1s" }]) } })
+    // every error under a Gemini path is Google's
+    expect(Wire.errorsOf("/v1beta/anything")(Errors.internal())).toMatchObject({ error: { code: 500, status: "INTERNAL" } })
+    expect(Wire.errorsOf("/v1/models/x:generateContent")(Errors.internal())).toMatchObject({ error: { status: "INTERNAL" } })
+    expect(Wire.errorsOf("/v1/models/x")(Errors.internal())).toMatchObject({ error: { type: "server_error" } })
+  })
+
+  it("usage: thinking apart from the answer, the cache's reads as cachedContentTokenCount", () => {
+    expect(usageJson({ inputTokens: 100, outputTokens: 50, reasoningTokens: 30, cacheReadTokens: 60 })).toEqual({
+      promptTokenCount: 100,
+      candidatesTokenCount: 20,
+      thoughtsTokenCount: 30,
+      totalTokenCount: 150,
+      cachedContentTokenCount: 60
+    })
+  })
+
+  it("the encoder: text events, a call's pieces gathered into one functionCall at the end; a stop on policy SAFETY", () => {
+    const encoder = new ResponseEncoder("r1", "m")
+    expect(encoder.start()).toBe("")
+    const out = [
+      encoder.chunk({ _tag: "TextDelta", text: "Hi" }),
+      encoder.chunk({ _tag: "ToolCallDelta", index: 0, id: "c1", name: "weather", arguments: "{\"ci" }),
+      encoder.chunk({ _tag: "ToolCallDelta", index: 0, arguments: "ty\":\"Paris\"}" }),
+      encoder.chunk({ _tag: "Finish", reason: "tool_calls" }),
+      encoder.end({ inputTokens: 1, outputTokens: 2 })
+    ].join("")
+    const { events: all } = sse(out)
+    expect(all).toEqual([
+      { candidates: [{ content: { parts: [{ text: "Hi" }], role: "model" }, index: 0 }], modelVersion: "m", responseId: "r1" },
+      {
+        candidates: [{ content: { parts: [{ functionCall: { id: "c1", name: "weather", args: { city: "Paris" } } }], role: "model" }, finishReason: "STOP", index: 0 }],
+        usageMetadata: { promptTokenCount: 1, candidatesTokenCount: 2, totalTokenCount: 3 },
+        modelVersion: "m",
+        responseId: "r1"
+      }
+    ])
+    const stopped = new ResponseEncoder("r2", "m").stoppedStream(new ContentFiltered({ provider: "p", model: "m", message: "x", partialText: "so far", reason: "RECITATION" }))
+    expect(sse(stopped).events.at(-1)?.candidates?.[0]?.finishReason).toBe("RECITATION")
+  })
+})
