@@ -12,7 +12,7 @@
 import { ApiError, type GenerateContentResponse, GoogleGenAI, Type } from "@google/genai"
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it, layer } from "@effect/vitest"
-import { Effect, Either, Logger, Redacted } from "effect"
+import { Effect, Either, Logger, Redacted, Tracer } from "effect"
 import * as Errors from "../src/gateway/internal/errors.js"
 import * as GeminiRequest from "../src/gateway/internal/geminiRequest.js"
 import { errorJson, googleStatus, ResponseEncoder, usageJson } from "../src/gateway/internal/geminiResponse.js"
@@ -488,6 +488,34 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: the G
           expect(body.error.message, param).toContain(`'${param}'`)
         }
         expect(primary.count()).toBe(0)
+      })
+    )
+  })
+
+  describe("keys", () => {
+    it.scoped("a gateway key sent as x-goog-api-key never reaches a span's attributes, the server's included", () =>
+      Effect.gen(function* () {
+        const seen: Array<string> = []
+        const native = yield* Effect.tracer
+        const tracer = Tracer.make({
+          span: (name, parent, context, links, startTime, kind, options) => {
+            for (const [key, value] of Object.entries(options?.attributes ?? {})) seen.push(`${name} ${key}=${String(value)}`)
+            const span = native.span(name, parent, context, links, startTime, kind, options)
+            const attribute = span.attribute.bind(span)
+            span.attribute = (key, value) => {
+              seen.push(`${name} ${key}=${String(value)}`)
+              attribute(key, value)
+            }
+            return span
+          },
+          context: native.context
+        })
+        const key = "gw-goog-secret-key-0007"
+        const { gateway } = yield* setup({ gateway: { keys: [Redacted.make(key)] } }).pipe(Effect.withTracer(tracer))
+        const answer = yield* post(gateway, "/v1beta/models/default:generateContent", { contents }, { "x-goog-api-key": key })
+        expect(answer.status).toBe(200)
+        expect(seen.some((line) => line.includes("x_goog_api_key") || line.includes("x-goog-api-key"))).toBe(true)
+        expect(seen.filter((line) => line.includes(key))).toEqual([])
       })
     )
   })

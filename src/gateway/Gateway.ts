@@ -164,6 +164,7 @@
  *
  * @since 0.1.0
  */
+import * as Headers from "@effect/platform/Headers"
 import type * as HttpApp from "@effect/platform/HttpApp"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import * as Context from "effect/Context"
@@ -176,6 +177,7 @@ import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import { isNegative } from "../resilience/internal/duration.js"
 import * as Router from "../router/Router.js"
+import * as Http from "../providers/internal/http.js"
 import * as App from "./internal/app.js"
 import * as Clients from "./internal/clients.js"
 import * as Cors from "./internal/cors.js"
@@ -618,6 +620,9 @@ const resolve = (options: Options): InternalServer.ServerSettings => {
 /**
  * The gateway as an `HttpApp`, to serve on a server of your own or to test
  * without one. `host`, `port`, `drainTimeout` and `admin` do not apply to it.
+ * Your server's spans redact the headers of `Headers.currentRedactedNames`:
+ * add `x-goog-api-key` there (the Gemini route's key header; {@link make}
+ * does) if it traces requests.
  *
  * @example
  * import { HttpServer } from "@effect/platform"
@@ -655,7 +660,11 @@ export const app = (options: Options): Effect.Effect<HttpApp.Default> =>
  * @category constructors
  */
 export const make = (options: Options): Effect.Effect<Server, ServeError, Scope.Scope> =>
-  Effect.suspend(() => InternalServer.start(resolve(options)))
+  Effect.suspend(() => InternalServer.start(resolve(options))).pipe(
+    // the headers clients send keys in, redacted in the server's spans: Google's SDK sends `x-goog-api-key`,
+    // which the platform does not redact (it does `authorization` and `x-api-key`)
+    Effect.locallyWith(Headers.currentRedactedNames, Http.addNames(Http.authHeaderNames))
+  )
 
 /**
  * The gateway as a layer: it serves while the layer is alive and drains
