@@ -492,6 +492,28 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: the G
     )
   })
 
+  describe("browsers", () => {
+    it.scoped("CORS covers the Gemini routes as the rest of the API: a preflight answered, an allowed page may read the answer", () =>
+      Effect.gen(function* () {
+        const origin = "https://app.example.com"
+        const { gateway } = yield* setup({ gateway: { cors: { origins: [origin] } } })
+        const path = "/v1beta/models/default:generateContent"
+        const preflight = yield* promise(() =>
+          fetch(`${gateway.url}${path}`, {
+            method: "OPTIONS",
+            headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "content-type,x-goog-api-key" }
+          })
+        )
+        expect(preflight.status).toBe(204)
+        expect(preflight.headers.get("access-control-allow-origin")).toBe(origin)
+        expect(preflight.headers.get("access-control-allow-headers")).toContain("x-goog-api-key")
+        const answer = yield* post(gateway, path, { contents }, { origin })
+        expect(answer.status).toBe(200)
+        expect(answer.headers.get("access-control-allow-origin")).toBe(origin)
+      })
+    )
+  })
+
   describe("keys", () => {
     it.scoped("a gateway key sent as x-goog-api-key never reaches a span's attributes, the server's included", () =>
       Effect.gen(function* () {

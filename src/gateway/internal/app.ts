@@ -613,44 +613,31 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
     const messages = platformRoute(served(Wire.messages))
 
     /**
-     * `POST /v1/messages/count_tokens`: the router's own estimate of the
-     * prompt's tokens (`Tokens.estimate`, about four characters a token,
-     * erring high; the figure it checks context windows with), for a chain
-     * or model alias; no provider is called, no permit taken.
+     * A route that counts a request's prompt tokens, for a chain or model
+     * alias: the router's own estimate (`Tokens.estimate`, about four
+     * characters a token, erring high; the figure it checks context windows
+     * with), in the wire's words (`answer`); no provider is called, no
+     * permit taken. `POST /v1/messages/count_tokens` (`{ input_tokens }`)
+     * and Gemini's `:countTokens` (`{ totalTokens }`).
      */
-    const countTokens = platformRoute((request, { log }) =>
+    const tokenCount = <D extends WireRequest.Decoded>(wire: Wire.Wire<D>, answer: (tokens: number) => unknown) =>
+    (request: ChatInput, { log }: Current) =>
       Effect.gen(function* () {
-        const wire = Wire.messageTokens
-        const caller = yield* client(request.header("authorization"), wire.keyHeader, request.header("x-api-key"))
+        const bare = wire.keyHeader === undefined ? undefined : request.header(wire.keyHeader)
+        const caller = yield* client(request.header("authorization"), wire.keyHeader, bare)
         if (caller !== undefined) log.key = caller.name
         if (lifecycle.draining) return yield* Effect.fail(Errors.shuttingDown())
         const decoded = yield* readRequest(wire, request)
         log.chain = Errors.printable(decoded.model, 100)
         if (!names().has(decoded.model)) return yield* Effect.fail(Errors.modelNotFound(decoded.model))
         if (caller !== undefined && !allows(caller, decoded.model)) return yield* notAllowed(caller, decoded.model)
-        return HttpServerResponse.unsafeJson({ input_tokens: Tokens.estimate(decoded.request) })
+        return HttpServerResponse.unsafeJson(answer(Tokens.estimate(decoded.request)))
       })
-    )
+    const countTokens = platformRoute(tokenCount(Wire.messageTokens, (tokens) => ({ input_tokens: tokens })))
 
     // -- Gemini's API -------------------------------------------------------
 
-    /**
-     * `POST /v1beta/models/{model}:countTokens`: Google's `{ totalTokens }`,
-     * the router's own estimate, as `countTokens` gives it for the
-     * messages route.
-     */
-    const geminiTokens = (call: GeminiRequest.Call) => (request: ChatInput, { log }: Current) =>
-      Effect.gen(function* () {
-        const wire = Wire.geminiTokens(call)
-        const caller = yield* client(request.header("authorization"), wire.keyHeader, request.header(Wire.geminiKeyHeader))
-        if (caller !== undefined) log.key = caller.name
-        if (lifecycle.draining) return yield* Effect.fail(Errors.shuttingDown())
-        const decoded = yield* readRequest(wire, request)
-        log.chain = Errors.printable(decoded.model, 100)
-        if (!names().has(decoded.model)) return yield* Effect.fail(Errors.modelNotFound(decoded.model))
-        if (caller !== undefined && !allows(caller, decoded.model)) return yield* notAllowed(caller, decoded.model)
-        return HttpServerResponse.unsafeJson({ totalTokens: Tokens.estimate(decoded.request) })
-      })
+    const geminiTokens = (call: GeminiRequest.Call) => tokenCount(Wire.geminiTokens(call), (tokens) => ({ totalTokens: tokens }))
 
     /**
      * `POST /v1beta/models/{model}:{method}` (and the same under `/v1/`):
@@ -956,7 +943,7 @@ const withRequestLog = <R>(
     const header = (name: string): string | undefined => request.headers[name]
     const hostAllowed = guard.hostAllowed(header("host"))
     // CORS covers the API alone: a page of another origin reads no status page or metrics (they ask no key)
-    const api = path.startsWith("/v1/")
+    const api = path.startsWith("/v1/") || path.startsWith("/v1beta/")
     const preflight = hostAllowed && api ? preflightOf(guard, method, header) : undefined
     const answered = Wire.withRequestId(path, record.requestId, yield* answer(
       (hostAllowed ? preflight ?? app : Effect.fail(Errors.hostNotAllowed())).pipe(
