@@ -456,7 +456,27 @@ describe("llm-failover CLI", () => {
     expect(output).toContain('apiKey: process.env["LLM_TOKEN"]')
     expect(output).not.toContain("GATEWAY_KEY")
     expect(output).not.toContain("tok-banner-secret-4321")
-  }, 60_000)
+
+    // a client's key first: its variable, read from its `key`
+    const clientDir = mkdtempSync(join(tmpdir(), "llm-failover-banner-"))
+    const clientConfig = join(clientDir, "config.yaml")
+    writeFileSync(
+      clientConfig,
+      ["providers: { sim: { type: simulated } }", "models: { m: { provider: sim } }", "gateway: { keys: [{ key: env:WEB_TOKEN, name: web }] }", ""].join("\n")
+    )
+    const clientOutput = await serveUntilBanner(["--config", clientConfig], { WEB_TOKEN: "tok-banner-client-8765" })
+    rmSync(clientDir, { recursive: true, force: true })
+    expect(clientOutput).toContain('-H "authorization: Bearer $WEB_TOKEN"')
+    expect(clientOutput).not.toContain("tok-banner-client-8765")
+  }, 90_000)
+
+  it("the banner names each API a client may speak: OpenAI's, Anthropic's and Gemini's", () => {
+    const banner = Cli.banner({ url: "http://127.0.0.1:8787", chains: ["default"], models: ["m"], demo: false, auth: false })
+    expect(banner).toContain("client.responses.create(")
+    expect(banner).toContain("ANTHROPIC_BASE_URL=http://127.0.0.1:8787")
+    expect(banner).toContain("GOOGLE_GEMINI_BASE_URL=http://127.0.0.1:8787")
+    expect(banner).toContain('new GoogleGenAI({ httpOptions: { baseUrl: "http://127.0.0.1:8787" } })')
+  })
 
   it("report --url takes the gateway's base URL or the OpenAI client's (…/v1), as the banner prints both", async () => {
     const paths: Array<string> = []

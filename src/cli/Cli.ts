@@ -138,7 +138,8 @@ export const banner = (options: {
     `  console.log(response.headers.get("x-llm-provider"), data.choices[0].message.content)`,
     ``,
     `The Responses API is served too, stateless: client.responses.create({ model: "${model}", input: "Say hello" }),`,
-    `and Anthropic's Messages API: new Anthropic({ baseURL: "${options.url}" }).messages.create(...) (Claude Code: ANTHROPIC_BASE_URL=${options.url} ANTHROPIC_MODEL=${model}).`,
+    `Anthropic's Messages API: new Anthropic({ baseURL: "${options.url}" }).messages.create(...) (Claude Code: ANTHROPIC_BASE_URL=${options.url} ANTHROPIC_MODEL=${model}),`,
+    `and Gemini's API: new GoogleGenAI({ httpOptions: { baseUrl: "${options.url}" } }).models.generateContent({ model: "${model}", ... }) (Gemini CLI: GOOGLE_GEMINI_BASE_URL=${options.url}).`,
     ``,
     ...(options.demo
       ? [
