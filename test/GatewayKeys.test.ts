@@ -174,6 +174,45 @@ describe("client keys", () => {
     })
   )
 
+  test("spend: a stream cut short is charged what it used, whether the provider failed it or the client left it", () =>
+    Effect.gen(function* () {
+      // two long answers: the first cut by the provider after a few events, the second stalled there and left by the client
+      const reply: MockServer.Reply = { text: "word ".repeat(2_000) }
+      const upstream = yield* MockServer.make({ reply, faultFor: (i) => (i === 0 ? MockServer.resetAfter(3) : MockServer.stallAfter(3)) })
+      const model = yield* OpenAi.make({ model: "gpt-4.1-mini", baseUrl: upstream.baseUrls.openai })
+      const router = yield* Router.make({ targets: { gpt: { model } }, chains: { default: ["gpt"] }, policy: { retry: { maxAttempts: 1 } } })
+      const gateway = yield* Gateway.make({ router, port: 0, keys: [{ key: teamKey, name: "cut-team", spend: { usd: 1 } }] })
+      const team = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: Redacted.value(teamKey), maxRetries: 0 })
+      const spent = Effect.map(Metric.value(Metric.tagged(Clients.spent, "key", "cut-team")), (state) => state.count)
+      /** What the key has been charged once more than `than`, waiting a turn of the event loop at a time (no timer), for a while. */
+      const chargedOver = (than: number, turns = 20_000): Effect.Effect<number> =>
+        Effect.flatMap(spent, (now) =>
+          now > than || turns === 0
+            ? Effect.succeed(now)
+            : Effect.zipRight(Effect.promise(() => new Promise((resolve) => setImmediate(resolve))), chargedOver(than, turns - 1)))
+
+      const cut = yield* Effect.promise(() => team.chat.completions.create({ model: "default", messages: question, stream: true }))
+      yield* rejection(async () => {
+        for await (const _ of cut) void _
+      })
+      const first = yield* chargedOver(0)
+      expect(first).toBeGreaterThan(0)
+
+      const controller = new AbortController()
+      const left = yield* Effect.promise(() =>
+        team.chat.completions.create({ model: "default", messages: question, stream: true }, { signal: controller.signal })
+      )
+      yield* Effect.promise(async () => {
+        for await (const _ of left) {
+          controller.abort()
+          break
+        }
+      })
+      yield* MockServer.awaitAborted(upstream, 1)
+      expect(yield* chargedOver(first)).toBeGreaterThan(first)
+    })
+  )
+
   test("the request's log line names the key, never the key itself", () =>
     Effect.gen(function* () {
       const lines: Array<string> = []

@@ -280,8 +280,10 @@ export interface Options {
  *   `"1 day"`, sliding, leaving it a 24th at a time). Once spent, 429
  *   `insufficient_quota`, as OpenAI's, until enough leaves the window. A
  *   request admitted under the cap is served whole, so the cap can be
- *   passed by what the requests in flight cost. What a request that failed
- *   cost (a stream cut after content was sent) is not counted.
+ *   passed by what the requests in flight cost. A stream cut short (its
+ *   provider failed, `requestTimeout` passed, the client left) is charged
+ *   what the router counted of it. A request counts against `rpm` once
+ *   admitted, answered or not (as OpenAI counts unsuccessful requests).
  *
  * Counts live in the limiters of `RateLimit`: with shared state
  * (`RateLimit.CurrentStore`) provided to the gateway, every instance counts

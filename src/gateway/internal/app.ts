@@ -23,7 +23,7 @@ import * as Either from "effect/Either"
 import * as FiberRef from "effect/FiberRef"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
 import * as Http from "node:http"
@@ -456,6 +456,20 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       settle: Settle | undefined
     ) =>
       Effect.gen(function* () {
+        // a client's counts are settled however the stream ends: at its end (`closing`), or, cut short (the
+        // provider failed, the request's deadline passed, the client left), once the request's scope closes,
+        // with what the router counted (its stream's finalizer, added after this one, settles it first)
+        let unsettled = settle
+        if (settle !== undefined) {
+          yield* Scope.addFinalizer(
+            yield* Effect.scope,
+            Effect.suspend(() => {
+              if (unsettled === undefined) return Effect.void
+              unsettled = undefined
+              return Effect.flatMap(started.done, settle)
+            })
+          )
+        }
         // the router's stream is read without its `Stream` (see `Pullable`)
         const pull = yield* Pullable.toPull(started.chunks)
         const clock = yield* Effect.clock
@@ -499,7 +513,9 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
             phase = "last"
             noteMeta(log, meta)
             const last = send(take() + finish + encoder.end(meta.usage))
-            return settle === undefined ? last : Effect.zipLeft(last, settle(meta))
+            const settling = unsettled
+            unsettled = undefined
+            return settling === undefined ? last : Effect.zipLeft(last, settling(meta))
           })
         const finished = closing("")
         const step: Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Option<never>> = Effect.suspend(() => {
