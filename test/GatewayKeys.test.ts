@@ -213,6 +213,32 @@ describe("client keys", () => {
     })
   )
 
+  test("spend: a spent cap is refused before the key's rpm is counted, and told to the SDKs as not worth retrying", () =>
+    Effect.gen(function* () {
+      const { upstream, gateway } = yield* setup([{ key: teamKey, name: "spent-team", rpm: 3, spend: { usd: 0.5 } }], pricey)
+      // the SDK's own retries left on, as an application has them
+      const team = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: Redacted.value(teamKey), timeout: 10_000 })
+      yield* complete(team)
+      yield* complete(team) // $0.80: the cap is spent
+      const refused = apiError(yield* rejection(() => team.chat.completions.create({ model: "default", messages: question })))
+      expect(refused.code).toBe("insufficient_quota")
+      expect(refused.headers?.get("x-should-retry")).toBe("false")
+      expect(yield* outcomes("spent-team", "spend_cap")).toBe(1) // not retried
+      expect(yield* outcomes("spent-team", "rate_limited")).toBe(0)
+      expect(upstream.count()).toBe(2)
+      const anthropic = new AnthropicSdk({ baseURL: gateway.url, apiKey: Redacted.value(teamKey) })
+      const denied = yield* rejection(() =>
+        anthropic.messages.create({ model: "default", max_tokens: 10, messages: [{ role: "user", content: "Hi" }] })
+      )
+      expect(denied).toBeInstanceOf(AnthropicSdk.RateLimitError)
+      expect(yield* outcomes("spent-team", "spend_cap")).toBe(2)
+      const info = yield* Effect.promise(() =>
+        fetch(`${gateway.url}/v1/key`, { headers: { authorization: `Bearer ${Redacted.value(teamKey)}` } }).then((r) => r.json())
+      )
+      expect(info).toMatchObject({ name: "spent-team", spend: { spent_usd: 0.8, remaining_usd: 0 } })
+    })
+  )
+
   test("the request's log line names the key, never the key itself", () =>
     Effect.gen(function* () {
       const lines: Array<string> = []

@@ -278,7 +278,9 @@ export interface Options {
  *   (`type` `requests` or `tokens`, as OpenAI's) with `Retry-After`.
  * - `spend`: a cap on what its answers cost, `usd` over `window` (default
  *   `"1 day"`, sliding, leaving it a 24th at a time). Once spent, 429
- *   `insufficient_quota`, as OpenAI's, until enough leaves the window. A
+ *   `insufficient_quota`, as OpenAI's (with `x-should-retry: false`, which
+ *   the OpenAI and Anthropic SDKs obey; checked before `rpm` and `tpm`, so
+ *   it takes none of their counts), until enough leaves the window. A
  *   request admitted under the cap is served whole, so the cap can be
  *   passed by what the requests in flight cost. A stream cut short (its
  *   provider failed, `requestTimeout` passed, the client left) is charged

@@ -544,9 +544,10 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
 
     /**
      * A client's checks of a request, in order: the model is one it may call
-     * (else 403), it is within its requests and tokens a minute (else 429,
-     * with the wait), and within its spending cap (else 429
-     * `insufficient_quota`). Succeeds with what settles the request's count
+     * (else 403), it is within its spending cap (else 429
+     * `insufficient_quota`), and within its requests and tokens a minute
+     * (else 429, with the wait): a refusal on its cap takes none of its
+     * minute's requests. Succeeds with what settles the request's count
      * once its answer is done: the tokens it used, against the estimate
      * counted now, and its cost.
      */
@@ -554,6 +555,13 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       Effect.gen(function* () {
         if (!allows(caller, decoded.model)) return yield* notAllowed(caller, decoded.model)
         const { limiter, spend } = caller
+        if (spend !== undefined) {
+          const spent = yield* Clients.spentIn(caller)
+          if (spent >= spend.usd) {
+            yield* caller.metrics.count("spend_cap")
+            return yield* Effect.fail(Errors.spendCapReached(caller.name, spent, spend.usd, spend.window))
+          }
+        }
         const estimated = limiter === undefined ? 0 : Tokens.estimate(decoded.request)
         const admittedAt = limiter === undefined ? 0 : yield* Clock.currentTimeMillis
         if (limiter !== undefined) {
@@ -562,13 +570,6 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
             yield* caller.metrics.count("rate_limited")
             const value = admission.limit === "rpm" ? limiter.limits.rpm : limiter.limits.tpm
             return yield* Effect.fail(Errors.keyRateLimited(caller.name, admission.limit, value ?? 0, admission.retryAfter))
-          }
-        }
-        if (spend !== undefined) {
-          const spent = yield* Clients.spentIn(caller)
-          if (spent >= spend.usd) {
-            yield* caller.metrics.count("spend_cap")
-            return yield* Effect.fail(Errors.spendCapReached(caller.name, spent, spend.usd, spend.window))
           }
         }
         yield* caller.metrics.count("admitted")
