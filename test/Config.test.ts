@@ -1373,6 +1373,10 @@ describe("Config: client keys", () => {
       expect(JSON.stringify(same)).not.toContain("FAKE")
       const literal = yield* parseOk(withKeys(`    - { key: gw-written-in-the-file, name: c }\n`))
       expect(literal.warnings.map((w) => w.path)).toEqual(["gateway.keys[0].key"])
+      const reserved = yield* parseFail(withKeys(`    - env:GATEWAY_KEY\n    - { key: env:OPENAI_API_KEY, name: key-1 }\n`))
+      expect(reserved.problems.map((p) => [p.path, p.message])).toEqual([
+        ["gateway.keys[1].name", "key-N names a bare key (by its place) in logs and metrics: give a client's key another name"]
+      ])
       const misplaced = yield* parseFail(withKeys(`    - { key: env:GATEWAY_KEY, name: env:TEAM }\n`))
       expect(misplaced.problems.map((p) => [p.path, p.message])).toEqual([
         ["gateway.keys[0].name", `"env:TEAM": only secrets (apiKey, headers, gateway.keys, state.redis) are read from the environment; write the value itself`]

@@ -291,8 +291,9 @@ export interface Options {
  * (`RateLimit.CurrentStore`) provided to the gateway, every instance counts
  * against the same figures. `llm_gateway_key_requests_total{key,outcome}`
  * and `llm_gateway_key_cost_usd_total{key}` count each key's requests and
- * spending (a bare key is named `key-N`, its place from 1). Names are
- * unique, and a key is given once; anything else is a defect.
+ * spending (a bare key is named `key-N`, its place from 1, a name no
+ * client's key may take). Names are unique, and a key is given once;
+ * anything else is a defect.
  *
  * @example
  * ```ts

@@ -70,6 +70,9 @@ export interface Client {
 /** Whether a key is a client's (with a name and limits) rather than a bare key. @internal */
 export const isClientKey = (key: KeyInput): key is ClientKeyInput => !Redacted.isRedacted(key)
 
+/** Whether a name is one a bare key goes by (`key-N`), which no client's key may take. @internal */
+export const isBareName = (name: string): boolean => /^key-\d+$/.test(name)
+
 /** The secret of a key. @internal */
 export const secretOf = (key: KeyInput): Redacted.Redacted => (isClientKey(key) ? key.key : key)
 
@@ -150,7 +153,8 @@ const pick = (key: ClientKeyInput): RateLimit.Limits => ({
 /**
  * Checks the keys of `Gateway.Options` and throws on a problem: a name
  * used twice, a key given twice, a limit that is not a positive whole
- * number, a cap that is not a positive amount, an empty `models`.
+ * number, a cap that is not a positive amount, an empty `models`, a
+ * name a bare key goes by (`key-N`).
  *
  * @internal
  */
@@ -165,6 +169,9 @@ export const validate = (keys: ReadonlyArray<KeyInput>): void => {
     const at = `keys[${i}] (${JSON.stringify(key.name)})`
     if (key.name.trim() === "") throw new RangeError(`Gateway: keys[${i}].name must not be empty`)
     if (names.has(key.name)) throw new RangeError(`Gateway: ${at}: the name is used by an earlier key`)
+    if (isBareName(key.name)) {
+      throw new RangeError(`Gateway: ${at}.name: key-N names a bare key (by its place) in logs and metrics; give a client's key another name`)
+    }
     names.add(key.name)
     for (const field of ["rpm", "tpm"] as const) {
       const n = key[field]
