@@ -1373,6 +1373,10 @@ describe("Config: client keys", () => {
       expect(JSON.stringify(same)).not.toContain("FAKE")
       const literal = yield* parseOk(withKeys(`    - { key: gw-written-in-the-file, name: c }\n`))
       expect(literal.warnings.map((w) => w.path)).toEqual(["gateway.keys[0].key"])
+      const short = yield* parseFail(withKeys(`    - { key: env:GATEWAY_KEY, name: a, spend: { usd: 1, window: "10 millis" } }\n`))
+      expect(short.problems.map((p) => [p.path, p.message])).toEqual([
+        ["gateway.keys[0].spend.window", "must be at least 24 milliseconds (what is spent leaves it a 24th at a time)"]
+      ])
       const reserved = yield* parseFail(withKeys(`    - env:GATEWAY_KEY\n    - { key: env:OPENAI_API_KEY, name: key-1 }\n`))
       expect(reserved.problems.map((p) => [p.path, p.message])).toEqual([
         ["gateway.keys[1].name", "key-N names a bare key (by its place) in logs and metrics: give a client's key another name"]

@@ -377,6 +377,9 @@ describe("client keys", () => {
       expect(messageOf(yield* made([{ key: teamKey, name: "c", spend: { usd: 0 } }]))).toContain("spend.usd must be a positive amount")
       expect(messageOf(yield* made([{ key: teamKey, name: "d", models: [] }]))).toContain("models must name at least one chain or model")
       expect(messageOf(yield* made([{ key: teamKey, name: "e", rpm: 1.5 }]))).toContain("rpm must be a positive integer")
+      expect(messageOf(yield* made([{ key: teamKey, name: "f", spend: { usd: 1, window: "10 millis" } }]))).toContain(
+        `keys[0] ("f").spend.window must be at least 24 milliseconds (what is spent leaves it a 24th at a time), got 10ms`
+      )
       // key-N stands for a bare key in logs and metrics: a client so named would share its figures
       expect(messageOf(yield* made([admin, { key: teamKey, name: "key-1" }]))).toContain(`keys[1] ("key-1").name: key-N names a bare key`)
       const ring = Gateway.keyRing([admin])

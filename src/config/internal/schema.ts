@@ -478,7 +478,10 @@ const Admin = struct("the admin listener (host, port)", { host: optional(Host), 
 
 const Spend = struct("a spending cap (usd, window)", {
   usd: Schema.Number.pipe(Schema.filter((n) => (Number.isFinite(n) && n > 0) || "must be a positive amount of US dollars")),
-  window: optional(PositiveFiniteDuration)
+  // as Gateway.make asks: spending leaves the window a 24th at a time, in whole milliseconds
+  window: optional(PositiveFiniteDuration.pipe(
+    Schema.filter((window) => Duration.toMillis(window) >= 24 || "must be at least 24 milliseconds (what is spent leaves it a 24th at a time)")
+  ))
 })
 
 const ClientKey = struct("a client's key (key, name, models, rpm, tpm, spend)", {

@@ -185,8 +185,13 @@ export const validate = (keys: ReadonlyArray<KeyInput>): void => {
         throw new RangeError(`Gateway: ${at}.spend.usd must be a positive amount of US dollars, got ${key.spend.usd}`)
       }
       const window = Duration.decodeUnknown(key.spend.window ?? defaultSpendWindow)
-      if (window._tag === "None" || !Duration.isFinite(window.value) || Duration.toMillis(window.value) < spendBuckets) {
+      if (window._tag === "None" || !Duration.isFinite(window.value)) {
         throw new RangeError(`Gateway: ${at}.spend.window must be a finite duration (e.g. "1 day"), got ${String(key.spend.window)}`)
+      }
+      if (Duration.toMillis(window.value) < spendBuckets) {
+        throw new RangeError(
+          `Gateway: ${at}.spend.window must be at least ${spendBuckets} milliseconds (what is spent leaves it a 24th at a time), got ${Duration.format(window.value)}`
+        )
       }
     }
   })
