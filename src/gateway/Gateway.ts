@@ -445,7 +445,12 @@ export const defaults = {
 export interface KeyRing {
   /** The keys now. */
   readonly keys: ReadonlyArray<Redacted.Redacted | ClientKey>
-  /** Replaces the keys; `false` (nothing changed) for a change between keys and none. */
+  /**
+   * Replaces the keys; `false` (nothing changed) for a change between keys
+   * and none. Throws a `RangeError` (nothing changed) for keys that
+   * `Gateway.make` would refuse: a name or a key given twice, a limit or a
+   * cap out of range (see {@link ClientKey}).
+   */
   readonly set: (keys: ReadonlyArray<Redacted.Redacted | ClientKey>) => boolean
 }
 
