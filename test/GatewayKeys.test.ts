@@ -174,7 +174,7 @@ describe("client keys", () => {
     })
   )
 
-  test("spend: a stream cut short is charged what it used, whether the provider failed it or the client left it", () =>
+  test("spend: a stream cut short is charged what it used, whether the provider failed it, the client left it or requestTimeout ended it", () =>
     Effect.gen(function* () {
       // two long answers: the first cut by the provider after a few events, the second stalled there and left by the client
       const reply: MockServer.Reply = { text: "word ".repeat(2_000) }
@@ -210,6 +210,19 @@ describe("client keys", () => {
       })
       yield* MockServer.awaitAborted(upstream, 1)
       expect(yield* chargedOver(first)).toBeGreaterThan(first)
+
+      // the gateway's requestTimeout ends the third, stalled too
+      const timed = yield* Gateway.make({ router, port: 0, keys: [{ key: teamKey, name: "cut-team", spend: { usd: 1 } }], requestTimeout: "5 seconds" })
+      const late = new OpenAI({ baseURL: `${timed.url}/v1`, apiKey: Redacted.value(teamKey), maxRetries: 0 })
+      const second = yield* spent
+      const stalled = yield* Effect.promise(() => late.chat.completions.create({ model: "default", messages: question, stream: true }))
+      const reading = yield* Effect.fork(rejection(async () => {
+        for await (const _ of stalled) void _
+      }))
+      yield* MockServer.awaitRequests(upstream, 3)
+      yield* TestClock.adjust("5 seconds")
+      yield* reading.await
+      expect(yield* chargedOver(second)).toBeGreaterThan(second)
     })
   )
 
