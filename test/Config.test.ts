@@ -4,6 +4,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect, Either, Exit, FastCheck as fc, Fiber, Logger, LogLevel, Redacted, Schema, TestClock } from "effect"
 import { inspect } from "node:util"
 import { Config, Demo } from "../src/config/index.js"
+import * as Secret from "../src/config/internal/secret.js"
 import type * as Gateway from "../src/gateway/Gateway.js"
 import { Chat } from "../src/llm/index.js"
 import * as Simulated from "../src/providers/Simulated.js"
@@ -1314,6 +1315,17 @@ state: { redis: "http://127.0.0.1:6379", syncInterval: "0 millis" }
 })
 
 describe("Config: client keys", () => {
+  it("a client key's record is shown but for its key, and only among the gateway's keys: a typo'd field, or a record with a name elsewhere, is suspected whole", () => {
+    const suspected = Secret.suspectedSecrets({
+      providers: { oa: { apiKey: { name: "OPENAI", value: "sk-proj-VALUE1234567890" } } },
+      gateway: { keys: [{ kye: "sk-proj-TYPO1234567890", name: "team-a", models: ["fast"] }, { key: "sk-proj-KEY1234567890", name: "team-b" }] }
+    })
+    expect(suspected).toEqual(expect.arrayContaining(["sk-proj-VALUE1234567890", "sk-proj-TYPO1234567890", "sk-proj-KEY1234567890"]))
+    // a client's name and models are shown
+    expect(suspected).not.toContain("team-a")
+    expect(suspected).not.toContain("fast")
+  })
+
   const withKeys = (keys: string) => `${minimal}chains:\n  default: [echo]\n  fast: [echo]\ngateway:\n  keys:\n${keys}`
 
   it.effect("a key is bare or a client's, with its name, models, rpm, tpm and spend; gatewaySettings hands them to the gateway", () =>
