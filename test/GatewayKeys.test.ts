@@ -330,7 +330,13 @@ describe("client keys", () => {
       yield* setup([admin, { key: teamKey, name: "shared-team", rpm: 10, spend: { usd: 5 } }]).pipe(
         Effect.provide(RateLimit.layer(store))
       )
-      expect(registered).toEqual(["gateway key shared-team", "gateway key shared-team spend"])
+      expect(registered).toEqual(['gateway key "shared-team"', 'gateway key "shared-team" spend'])
+      // the names stay apart whatever a client's name: "a"'s spending and "a spend"'s rate limit are not one count
+      registered.length = 0
+      yield* setup([{ key: admin, name: "a", spend: { usd: 5 } }, { key: teamKey, name: "a spend", rpm: 10 }]).pipe(
+        Effect.provide(RateLimit.layer(store))
+      )
+      expect(new Set(registered).size).toBe(2)
     })
   )
 

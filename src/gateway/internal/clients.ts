@@ -117,17 +117,19 @@ export const make = (
     const limits = key.rpm === undefined && key.tpm === undefined ? "" : `${key.rpm ?? "-"}/${key.tpm ?? "-"}`
     const spendWindow = key.spend === undefined ? undefined : Duration.decode(key.spend.window ?? defaultSpendWindow)
     const window = spendWindow === undefined ? "" : String(Duration.toMillis(spendWindow))
+    // the limiters' names, shared state's keys: the name quoted, so no client's name ("a spend") is another's count's
+    const quoted = JSON.stringify(key.name)
     return Effect.gen(function* () {
       const limiter = limits === ""
         ? undefined
         : named?.limiter !== undefined && named.limits === limits
         ? named.limiter
-        : yield* RateLimit.make({ name: `gateway key ${key.name}`, ...pick(key) })
+        : yield* RateLimit.make({ name: `gateway key ${quoted}`, ...pick(key) })
       const counter = spendWindow === undefined
         ? undefined
         : named?.spend !== undefined && named.window === window
         ? named.spend.counter
-        : yield* RateLimit.make({ name: `gateway key ${key.name} spend`, window: spendWindow, buckets: spendBuckets })
+        : yield* RateLimit.make({ name: `gateway key ${quoted} spend`, window: spendWindow, buckets: spendBuckets })
       return {
         name: key.name,
         bare: false,
