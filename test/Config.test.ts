@@ -4,6 +4,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect, Either, Exit, FastCheck as fc, Fiber, Logger, LogLevel, Redacted, Schema, TestClock } from "effect"
 import { inspect } from "node:util"
 import { Config, Demo } from "../src/config/index.js"
+import * as Secret from "../src/config/internal/secret.js"
 import type * as Gateway from "../src/gateway/Gateway.js"
 import { Chat } from "../src/llm/index.js"
 import * as Simulated from "../src/providers/Simulated.js"
@@ -1314,6 +1315,17 @@ state: { redis: "http://127.0.0.1:6379", syncInterval: "0 millis" }
 })
 
 describe("Config: client keys", () => {
+  it("a client key's record is shown but for its key, and only among the gateway's keys: a typo'd field, or a record with a name elsewhere, is suspected whole", () => {
+    const suspected = Secret.suspectedSecrets({
+      providers: { oa: { apiKey: { name: "OPENAI", value: "sk-proj-VALUE1234567890" } } },
+      gateway: { keys: [{ kye: "sk-proj-TYPO1234567890", name: "team-a", models: ["fast"] }, { key: "sk-proj-KEY1234567890", name: "team-b" }] }
+    })
+    expect(suspected).toEqual(expect.arrayContaining(["sk-proj-VALUE1234567890", "sk-proj-TYPO1234567890", "sk-proj-KEY1234567890"]))
+    // a client's name and models are shown
+    expect(suspected).not.toContain("team-a")
+    expect(suspected).not.toContain("fast")
+  })
+
   const withKeys = (keys: string) => `${minimal}chains:\n  default: [echo]\n  fast: [echo]\ngateway:\n  keys:\n${keys}`
 
   it.effect("a key is bare or a client's, with its name, models, rpm, tpm and spend; gatewaySettings hands them to the gateway", () =>
@@ -1373,6 +1385,14 @@ describe("Config: client keys", () => {
       expect(JSON.stringify(same)).not.toContain("FAKE")
       const literal = yield* parseOk(withKeys(`    - { key: gw-written-in-the-file, name: c }\n`))
       expect(literal.warnings.map((w) => w.path)).toEqual(["gateway.keys[0].key"])
+      const short = yield* parseFail(withKeys(`    - { key: env:GATEWAY_KEY, name: a, spend: { usd: 1, window: "10 millis" } }\n`))
+      expect(short.problems.map((p) => [p.path, p.message])).toEqual([
+        ["gateway.keys[0].spend.window", "must be at least 24 milliseconds (what is spent leaves it a 24th at a time)"]
+      ])
+      const reserved = yield* parseFail(withKeys(`    - env:GATEWAY_KEY\n    - { key: env:OPENAI_API_KEY, name: key-1 }\n`))
+      expect(reserved.problems.map((p) => [p.path, p.message])).toEqual([
+        ["gateway.keys[1].name", "key-N names a bare key (by its place) in logs and metrics: give a client's key another name"]
+      ])
       const misplaced = yield* parseFail(withKeys(`    - { key: env:GATEWAY_KEY, name: env:TEAM }\n`))
       expect(misplaced.problems.map((p) => [p.path, p.message])).toEqual([
         ["gateway.keys[0].name", `"env:TEAM": only secrets (apiKey, headers, gateway.keys, state.redis) are read from the environment; write the value itself`]

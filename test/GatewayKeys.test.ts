@@ -174,6 +174,84 @@ describe("client keys", () => {
     })
   )
 
+  test("spend: a stream cut short is charged what it used, whether the provider failed it, the client left it or requestTimeout ended it", () =>
+    Effect.gen(function* () {
+      // two long answers: the first cut by the provider after a few events, the second stalled there and left by the client
+      const reply: MockServer.Reply = { text: "word ".repeat(2_000) }
+      const upstream = yield* MockServer.make({ reply, faultFor: (i) => (i === 0 ? MockServer.resetAfter(3) : MockServer.stallAfter(3)) })
+      const model = yield* OpenAi.make({ model: "gpt-4.1-mini", baseUrl: upstream.baseUrls.openai })
+      const router = yield* Router.make({ targets: { gpt: { model } }, chains: { default: ["gpt"] }, policy: { retry: { maxAttempts: 1 } } })
+      const gateway = yield* Gateway.make({ router, port: 0, keys: [{ key: teamKey, name: "cut-team", spend: { usd: 1 } }] })
+      const team = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: Redacted.value(teamKey), maxRetries: 0 })
+      const spent = Effect.map(Metric.value(Metric.tagged(Clients.spent, "key", "cut-team")), (state) => state.count)
+      /** What the key has been charged once more than `than`, waiting a turn of the event loop at a time (no timer), for a while. */
+      const chargedOver = (than: number, turns = 20_000): Effect.Effect<number> =>
+        Effect.flatMap(spent, (now) =>
+          now > than || turns === 0
+            ? Effect.succeed(now)
+            : Effect.zipRight(Effect.promise(() => new Promise((resolve) => setImmediate(resolve))), chargedOver(than, turns - 1)))
+
+      const cut = yield* Effect.promise(() => team.chat.completions.create({ model: "default", messages: question, stream: true }))
+      yield* rejection(async () => {
+        for await (const _ of cut) void _
+      })
+      const first = yield* chargedOver(0)
+      expect(first).toBeGreaterThan(0)
+
+      const controller = new AbortController()
+      const left = yield* Effect.promise(() =>
+        team.chat.completions.create({ model: "default", messages: question, stream: true }, { signal: controller.signal })
+      )
+      yield* Effect.promise(async () => {
+        for await (const _ of left) {
+          controller.abort()
+          break
+        }
+      })
+      yield* MockServer.awaitAborted(upstream, 1)
+      expect(yield* chargedOver(first)).toBeGreaterThan(first)
+
+      // the gateway's requestTimeout ends the third, stalled too
+      const timed = yield* Gateway.make({ router, port: 0, keys: [{ key: teamKey, name: "cut-team", spend: { usd: 1 } }], requestTimeout: "5 seconds" })
+      const late = new OpenAI({ baseURL: `${timed.url}/v1`, apiKey: Redacted.value(teamKey), maxRetries: 0 })
+      const second = yield* spent
+      const stalled = yield* Effect.promise(() => late.chat.completions.create({ model: "default", messages: question, stream: true }))
+      const reading = yield* Effect.fork(rejection(async () => {
+        for await (const _ of stalled) void _
+      }))
+      yield* MockServer.awaitRequests(upstream, 3)
+      yield* TestClock.adjust("5 seconds")
+      yield* reading.await
+      expect(yield* chargedOver(second)).toBeGreaterThan(second)
+    })
+  )
+
+  test("spend: a spent cap is refused before the key's rpm is counted, and told to the SDKs as not worth retrying", () =>
+    Effect.gen(function* () {
+      const { upstream, gateway } = yield* setup([{ key: teamKey, name: "spent-team", rpm: 3, spend: { usd: 0.5 } }], pricey)
+      // the SDK's own retries left on, as an application has them
+      const team = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: Redacted.value(teamKey), timeout: 10_000 })
+      yield* complete(team)
+      yield* complete(team) // $0.80: the cap is spent
+      const refused = apiError(yield* rejection(() => team.chat.completions.create({ model: "default", messages: question })))
+      expect(refused.code).toBe("insufficient_quota")
+      expect(refused.headers?.get("x-should-retry")).toBe("false")
+      expect(yield* outcomes("spent-team", "spend_cap")).toBe(1) // not retried
+      expect(yield* outcomes("spent-team", "rate_limited")).toBe(0)
+      expect(upstream.count()).toBe(2)
+      const anthropic = new AnthropicSdk({ baseURL: gateway.url, apiKey: Redacted.value(teamKey) })
+      const denied = yield* rejection(() =>
+        anthropic.messages.create({ model: "default", max_tokens: 10, messages: [{ role: "user", content: "Hi" }] })
+      )
+      expect(denied).toBeInstanceOf(AnthropicSdk.RateLimitError)
+      expect(yield* outcomes("spent-team", "spend_cap")).toBe(2)
+      const info = yield* Effect.promise(() =>
+        fetch(`${gateway.url}/v1/key`, { headers: { authorization: `Bearer ${Redacted.value(teamKey)}` } }).then((r) => r.json())
+      )
+      expect(info).toMatchObject({ name: "spent-team", spend: { spent_usd: 0.8, remaining_usd: 0 } })
+    })
+  )
+
   test("the request's log line names the key, never the key itself", () =>
     Effect.gen(function* () {
       const lines: Array<string> = []
@@ -252,7 +330,13 @@ describe("client keys", () => {
       yield* setup([admin, { key: teamKey, name: "shared-team", rpm: 10, spend: { usd: 5 } }]).pipe(
         Effect.provide(RateLimit.layer(store))
       )
-      expect(registered).toEqual(["gateway key shared-team", "gateway key shared-team spend"])
+      expect(registered).toEqual(['gateway key "shared-team"', 'gateway key "shared-team" spend'])
+      // the names stay apart whatever a client's name: "a"'s spending and "a spend"'s rate limit are not one count
+      registered.length = 0
+      yield* setup([{ key: admin, name: "a", spend: { usd: 5 } }, { key: teamKey, name: "a spend", rpm: 10 }]).pipe(
+        Effect.provide(RateLimit.layer(store))
+      )
+      expect(new Set(registered).size).toBe(2)
     })
   )
 
@@ -312,6 +396,11 @@ describe("client keys", () => {
       expect(messageOf(yield* made([{ key: teamKey, name: "c", spend: { usd: 0 } }]))).toContain("spend.usd must be a positive amount")
       expect(messageOf(yield* made([{ key: teamKey, name: "d", models: [] }]))).toContain("models must name at least one chain or model")
       expect(messageOf(yield* made([{ key: teamKey, name: "e", rpm: 1.5 }]))).toContain("rpm must be a positive integer")
+      expect(messageOf(yield* made([{ key: teamKey, name: "f", spend: { usd: 1, window: "10 millis" } }]))).toContain(
+        `keys[0] ("f").spend.window must be at least 24 milliseconds (what is spent leaves it a 24th at a time), got 10ms`
+      )
+      // key-N stands for a bare key in logs and metrics: a client so named would share its figures
+      expect(messageOf(yield* made([admin, { key: teamKey, name: "key-1" }]))).toContain(`keys[1] ("key-1").name: key-N names a bare key`)
       const ring = Gateway.keyRing([admin])
       expect(() => ring.set([admin, admin])).toThrow("keys[1] is the same key as an earlier one")
     })

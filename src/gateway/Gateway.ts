@@ -310,17 +310,22 @@ export interface Options {
  *   (`type` `requests` or `tokens`, as OpenAI's) with `Retry-After`.
  * - `spend`: a cap on what its answers cost, `usd` over `window` (default
  *   `"1 day"`, sliding, leaving it a 24th at a time). Once spent, 429
- *   `insufficient_quota`, as OpenAI's, until enough leaves the window. A
+ *   `insufficient_quota`, as OpenAI's (with `x-should-retry: false`, which
+ *   the OpenAI and Anthropic SDKs obey; checked before `rpm` and `tpm`, so
+ *   it takes none of their counts), until enough leaves the window. A
  *   request admitted under the cap is served whole, so the cap can be
- *   passed by what the requests in flight cost. What a request that failed
- *   cost (a stream cut after content was sent) is not counted.
+ *   passed by what the requests in flight cost. A stream cut short (its
+ *   provider failed, `requestTimeout` passed, the client left) is charged
+ *   what the router counted of it. A request counts against `rpm` once
+ *   admitted, answered or not (as OpenAI counts unsuccessful requests).
  *
  * Counts live in the limiters of `RateLimit`: with shared state
  * (`RateLimit.CurrentStore`) provided to the gateway, every instance counts
  * against the same figures. `llm_gateway_key_requests_total{key,outcome}`
  * and `llm_gateway_key_cost_usd_total{key}` count each key's requests and
- * spending (a bare key is named `key-N`, its place from 1). Names are
- * unique, and a key is given once; anything else is a defect.
+ * spending (a bare key is named `key-N`, its place from 1, a name no
+ * client's key may take). Names are unique, and a key is given once;
+ * anything else is a defect.
  *
  * @example
  * ```ts
@@ -472,7 +477,12 @@ export const defaults = {
 export interface KeyRing {
   /** The keys now. */
   readonly keys: ReadonlyArray<Redacted.Redacted | ClientKey>
-  /** Replaces the keys; `false` (nothing changed) for a change between keys and none. */
+  /**
+   * Replaces the keys; `false` (nothing changed) for a change between keys
+   * and none. Throws a `RangeError` (nothing changed) for keys that
+   * `Gateway.make` would refuse: a name or a key given twice, a limit or a
+   * cap out of range (see {@link ClientKey}).
+   */
   readonly set: (keys: ReadonlyArray<Redacted.Redacted | ClientKey>) => boolean
 }
 

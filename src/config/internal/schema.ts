@@ -478,13 +478,20 @@ const Admin = struct("the admin listener (host, port)", { host: optional(Host), 
 
 const Spend = struct("a spending cap (usd, window)", {
   usd: Schema.Number.pipe(Schema.filter((n) => (Number.isFinite(n) && n > 0) || "must be a positive amount of US dollars")),
-  window: optional(PositiveFiniteDuration)
+  // as Gateway.make asks: spending leaves the window a 24th at a time, in whole milliseconds
+  window: optional(PositiveFiniteDuration.pipe(
+    Schema.filter((window) => Duration.toMillis(window) >= 24 || "must be at least 24 milliseconds (what is spent leaves it a 24th at a time)")
+  ))
 })
 
 const ClientKey = struct("a client's key (key, name, models, rpm, tpm, spend)", {
   key: Secret,
   // shown in logs and metrics: not read from the environment (said so, as for any value that is no secret)
-  name: Name.pipe(Schema.filter((name) => !name.startsWith("env:") || "a name is written as it is")),
+  name: Name.pipe(
+    Schema.filter((name) => !name.startsWith("env:") || "a name is written as it is"),
+    // a bare key's name (`Clients.isBareName`): a client so named would share its log lines and metrics
+    Schema.filter((name) => !/^key-\d+$/.test(name) || "key-N names a bare key (by its place) in logs and metrics: give a client's key another name")
+  ),
   models: optional(Schema.Array(Name).pipe(
     Schema.filter((models) => models.length > 0 || "must name at least one chain or model (leave it out for all)")
   )),

@@ -155,6 +155,9 @@ export const literalSecrets = (raw: unknown): ReadonlyArray<ReadonlyArray<Proper
 
 const secretKey = /key|secret|token|password|credential|auth/i
 
+/** A client key's fields shown in messages (its name, models and limits): all but its `key`. */
+const clientKeyShown: ReadonlySet<string> = new Set(["name", "models", "rpm", "tpm", "spend"])
+
 /**
  * The keys whose numbers may be secrets too: a credential's, not every key
  * with "token" in it (`maxTokens`, `promptTokens` hold numbers to show).
@@ -172,6 +175,9 @@ const credentialKey = /^(api)?keys?$|secret|password|credential|auth/i
  */
 export const suspectedSecrets = (raw: unknown): ReadonlyArray<string> => {
   const found = new Set<string>()
+  const gateway = isRecord(raw) && isRecord(raw["gateway"]) ? raw["gateway"] : undefined
+  /** The gateway's keys, among which a record is a client's key. */
+  const gatewayKeys = gateway !== undefined && Array.isArray(gateway["keys"]) ? gateway["keys"] : undefined
   const collect = (value: unknown, underSecretKey: boolean, underCredentialKey: boolean): void => {
     if (typeof value === "string") {
       const suspect = underSecretKey || credentialScheme.test(value)
@@ -183,12 +189,15 @@ export const suspectedSecrets = (raw: unknown): ReadonlyArray<string> => {
       // a key written as a number is still a key
       found.add(String(value))
     } else if (Array.isArray(value)) {
-      for (const item of value) collect(item, underSecretKey, underCredentialKey)
-    } else if (isRecord(value) && underCredentialKey && ("key" in value || "name" in value)) {
-      // a client's key among the gateway's (`{ key, name, models, ... }`): its `key` is the secret, the rest is shown
-      for (const [key, item] of Object.entries(value)) {
-        if (key === "key") collect(item, true, true)
-        else collect(item, secretKey.test(key), credentialKey.test(key))
+      for (const item of value) {
+        // a client's key among the gateway's (`{ key, name, models, ... }`): its fields are shown but for its `key`,
+        // and any other's value (a typo such as `kye`) is suspected, as anything under `keys` is (a field's name
+        // is shown, but one shaped like a credential: see `looksLikeCredential`)
+        if (value === gatewayKeys && isRecord(item)) {
+          for (const [key, field] of Object.entries(item)) collect(field, !clientKeyShown.has(key), !clientKeyShown.has(key))
+        } else {
+          collect(item, underSecretKey, underCredentialKey)
+        }
       }
     } else if (isRecord(value)) {
       for (const [key, item] of Object.entries(value)) {

@@ -23,7 +23,7 @@ import * as Either from "effect/Either"
 import * as FiberRef from "effect/FiberRef"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
 import * as Http from "node:http"
@@ -459,6 +459,20 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       settle: Settle | undefined
     ) =>
       Effect.gen(function* () {
+        // a client's counts are settled however the stream ends: at its end (`closing`), or, cut short (the
+        // provider failed, the request's deadline passed, the client left), once the request's scope closes,
+        // with what the router counted (its stream's finalizer, added after this one, settles it first)
+        let unsettled = settle
+        if (settle !== undefined) {
+          yield* Scope.addFinalizer(
+            yield* Effect.scope,
+            Effect.suspend(() => {
+              if (unsettled === undefined) return Effect.void
+              unsettled = undefined
+              return Effect.flatMap(started.done, settle)
+            })
+          )
+        }
         // the router's stream is read without its `Stream` (see `Pullable`)
         const pull = yield* Pullable.toPull(started.chunks)
         const clock = yield* Effect.clock
@@ -502,7 +516,9 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
             phase = "last"
             noteMeta(log, meta)
             const last = send(take() + finish + encoder.end(meta.usage))
-            return settle === undefined ? last : Effect.zipLeft(last, settle(meta))
+            const settling = unsettled
+            unsettled = undefined
+            return settling === undefined ? last : Effect.zipLeft(last, settling(meta))
           })
         const finished = closing("")
         const step: Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Option<never>> = Effect.suspend(() => {
@@ -531,9 +547,10 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
 
     /**
      * A client's checks of a request, in order: the model is one it may call
-     * (else 403), it is within its requests and tokens a minute (else 429,
-     * with the wait), and within its spending cap (else 429
-     * `insufficient_quota`). Succeeds with what settles the request's count
+     * (else 403), it is within its spending cap (else 429
+     * `insufficient_quota`), and within its requests and tokens a minute
+     * (else 429, with the wait): a refusal on its cap takes none of its
+     * minute's requests. Succeeds with what settles the request's count
      * once its answer is done: the tokens it used, against the estimate
      * counted now, and its cost.
      */
@@ -541,6 +558,13 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       Effect.gen(function* () {
         if (!allows(caller, decoded.model)) return yield* notAllowed(caller, decoded.model)
         const { limiter, spend } = caller
+        if (spend !== undefined) {
+          const spent = yield* Clients.spentIn(caller)
+          if (spent >= spend.usd) {
+            yield* caller.metrics.count("spend_cap")
+            return yield* Effect.fail(Errors.spendCapReached(caller.name, spent, spend.usd, spend.window))
+          }
+        }
         const estimated = limiter === undefined ? 0 : Tokens.estimate(decoded.request)
         const admittedAt = limiter === undefined ? 0 : yield* Clock.currentTimeMillis
         if (limiter !== undefined) {
@@ -549,13 +573,6 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
             yield* caller.metrics.count("rate_limited")
             const value = admission.limit === "rpm" ? limiter.limits.rpm : limiter.limits.tpm
             return yield* Effect.fail(Errors.keyRateLimited(caller.name, admission.limit, value ?? 0, admission.retryAfter))
-          }
-        }
-        if (spend !== undefined) {
-          const spent = yield* Clients.spentIn(caller)
-          if (spent >= spend.usd) {
-            yield* caller.metrics.count("spend_cap")
-            return yield* Effect.fail(Errors.spendCapReached(caller.name, spent, spend.usd, spend.window))
           }
         }
         yield* caller.metrics.count("admitted")

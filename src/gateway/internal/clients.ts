@@ -70,6 +70,9 @@ export interface Client {
 /** Whether a key is a client's (with a name and limits) rather than a bare key. @internal */
 export const isClientKey = (key: KeyInput): key is ClientKeyInput => !Redacted.isRedacted(key)
 
+/** Whether a name is one a bare key goes by (`key-N`), which no client's key may take. @internal */
+export const isBareName = (name: string): boolean => /^key-\d+$/.test(name)
+
 /** The secret of a key. @internal */
 export const secretOf = (key: KeyInput): Redacted.Redacted => (isClientKey(key) ? key.key : key)
 
@@ -114,17 +117,19 @@ export const make = (
     const limits = key.rpm === undefined && key.tpm === undefined ? "" : `${key.rpm ?? "-"}/${key.tpm ?? "-"}`
     const spendWindow = key.spend === undefined ? undefined : Duration.decode(key.spend.window ?? defaultSpendWindow)
     const window = spendWindow === undefined ? "" : String(Duration.toMillis(spendWindow))
+    // the limiters' names, shared state's keys: the name quoted, so no client's name ("a spend") is another's count's
+    const quoted = JSON.stringify(key.name)
     return Effect.gen(function* () {
       const limiter = limits === ""
         ? undefined
         : named?.limiter !== undefined && named.limits === limits
         ? named.limiter
-        : yield* RateLimit.make({ name: `gateway key ${key.name}`, ...pick(key) })
+        : yield* RateLimit.make({ name: `gateway key ${quoted}`, ...pick(key) })
       const counter = spendWindow === undefined
         ? undefined
         : named?.spend !== undefined && named.window === window
         ? named.spend.counter
-        : yield* RateLimit.make({ name: `gateway key ${key.name} spend`, window: spendWindow, buckets: spendBuckets })
+        : yield* RateLimit.make({ name: `gateway key ${quoted} spend`, window: spendWindow, buckets: spendBuckets })
       return {
         name: key.name,
         bare: false,
@@ -150,7 +155,8 @@ const pick = (key: ClientKeyInput): RateLimit.Limits => ({
 /**
  * Checks the keys of `Gateway.Options` and throws on a problem: a name
  * used twice, a key given twice, a limit that is not a positive whole
- * number, a cap that is not a positive amount, an empty `models`.
+ * number, a cap that is not a positive amount, an empty `models`, a
+ * name a bare key goes by (`key-N`).
  *
  * @internal
  */
@@ -165,6 +171,9 @@ export const validate = (keys: ReadonlyArray<KeyInput>): void => {
     const at = `keys[${i}] (${JSON.stringify(key.name)})`
     if (key.name.trim() === "") throw new RangeError(`Gateway: keys[${i}].name must not be empty`)
     if (names.has(key.name)) throw new RangeError(`Gateway: ${at}: the name is used by an earlier key`)
+    if (isBareName(key.name)) {
+      throw new RangeError(`Gateway: ${at}.name: key-N names a bare key (by its place) in logs and metrics; give a client's key another name`)
+    }
     names.add(key.name)
     for (const field of ["rpm", "tpm"] as const) {
       const n = key[field]
@@ -178,8 +187,13 @@ export const validate = (keys: ReadonlyArray<KeyInput>): void => {
         throw new RangeError(`Gateway: ${at}.spend.usd must be a positive amount of US dollars, got ${key.spend.usd}`)
       }
       const window = Duration.decodeUnknown(key.spend.window ?? defaultSpendWindow)
-      if (window._tag === "None" || !Duration.isFinite(window.value) || Duration.toMillis(window.value) < spendBuckets) {
+      if (window._tag === "None" || !Duration.isFinite(window.value)) {
         throw new RangeError(`Gateway: ${at}.spend.window must be a finite duration (e.g. "1 day"), got ${String(key.spend.window)}`)
+      }
+      if (Duration.toMillis(window.value) < spendBuckets) {
+        throw new RangeError(
+          `Gateway: ${at}.spend.window must be at least ${spendBuckets} milliseconds (what is spent leaves it a 24th at a time), got ${Duration.format(window.value)}`
+        )
       }
     }
   })

@@ -106,7 +106,11 @@ export const keyRateLimited = (client: string, limit: "rpm" | "tpm", value: numb
   })
 }
 
-/** 429: the client's key has spent its cap for the window (`Gateway.ClientKey.spend`). @internal */
+/**
+ * 429: the client's key has spent its cap for the window (`Gateway.ClientKey.spend`),
+ * with `x-should-retry: false`, which the OpenAI and Anthropic SDKs obey: their
+ * retries, moments apart, would find it spent still. @internal
+ */
 export const spendCapReached = (client: string, spent: number, usd: number, window: Duration.Duration): Failure =>
   new Failure({
     status: 429,
@@ -114,7 +118,8 @@ export const spendCapReached = (client: string, spent: number, usd: number, wind
     code: "insufficient_quota",
     param: null,
     message: `The key '${printable(client, 100)}' has spent $${spent.toFixed(4)} of its cap of $${usd.toFixed(2)} for a window of ` +
-      `${Duration.format(window)}; what it spent leaves the window a 24th of it at a time.`
+      `${Duration.format(window)}; what it spent leaves the window a 24th of it at a time.`,
+    headers: { "x-should-retry": "false" }
   })
 
 /** 404: no such route. @internal */
