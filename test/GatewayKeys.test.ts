@@ -366,6 +366,12 @@ describe("client keys", () => {
         spend: { usd: 2, window_seconds: 3600, spent_usd: 0.4, remaining_usd: 1.6 }
       })
       expect(mine.body).not.toContain("gw-team")
+      // the key as Anthropic's and Google's clients send it, bare
+      for (const header of ["x-api-key", "x-goog-api-key"]) {
+        const bare = yield* Effect.promise(() => fetch(`${gateway.url}/v1/key`, { headers: { [header]: Redacted.value(teamKey) } }))
+        expect(bare.status, header).toBe(200)
+        expect(((yield* Effect.promise(() => bare.json())) as { name: string }).name).toBe("info-team")
+      }
       expect(JSON.parse((yield* get("/v1/key", admin)).body)).toEqual({
         object: "key",
         name: "key-1",

@@ -73,7 +73,8 @@
  *   `shadowRate`: as in `Router.Config`.
  * - `gateway`: `keys` (secrets clients must present: each bare, or a
  *   client's `{ key, name, models, rpm, tpm, spend: { usd, window } }`, see
- *   `Gateway.ClientKey`; names and keys unique), `host`, `port`,
+ *   `Gateway.ClientKey`; names and keys unique, and no client named
+ *   `key-N`, the bare keys' names), `host`, `port`,
  *   `maxBodyBytes`, `maxBufferedBytes`, `bodyTimeout`, `maxConcurrent`, `maxQueued`, `requestTimeout`, `sendTimeout`, `drainTimeout`, `cors`, `admin`; see
  *   {@link gatewaySettings} for the defaults.
  * - `state`: `{ redis, cluster, namespace, syncInterval }`: share breakers, rate

@@ -298,7 +298,9 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
     const uploads = new Body.Budget(settings.maxBufferedBytes ?? Number.POSITIVE_INFINITY)
     const startedAt = yield* unixSeconds
 
-    const requireKey = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => client(request.headers["authorization"]))
+    // the key as any of the APIs' clients sends it: Anthropic's SDK lists models with `x-api-key`, Google's with `x-goog-api-key`
+    const requireKey = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+      client(request.headers["authorization"], undefined, request.headers["x-api-key"] ?? request.headers[Wire.geminiKeyHeader]))
     /** A bare key's request (or any, without keys), or a 403 for a client's key: the routes about the whole gateway. */
     const operatorKey = (path: string) =>
       Effect.flatMap(requireKey, (caller) =>
