@@ -606,6 +606,30 @@ describe("geminiRequest.decode", () => {
     expect(Either.isLeft(orphan) && orphan.left.param).toBe("contents[0].parts[0].functionResponse.name")
   })
 
+  it("Gemini's Schema as JSON Schema: int64 bounds as numbers, nullable on an enum and an anyOf, TYPE_UNSPECIFIED dropped", () => {
+    // the SDK's Schema types minItems, maxItems, minLength, maxLength, minProperties and maxProperties as
+    // strings (proto int64), and makes a JSON Schema's nullable union `{ anyOf, nullable: true }` (processJsonSchema)
+    expect(GeminiRequest.jsonSchemaOf({
+      type: "OBJECT",
+      properties: {
+        tags: { type: "ARRAY", minItems: "1", maxItems: "3", items: { type: "STRING", minLength: "2", maxLength: "9" } },
+        meta: { type: "OBJECT", minProperties: "1", maxProperties: 4 },
+        size: { type: "STRING", format: "enum", enum: ["S", "M"], nullable: true },
+        id: { anyOf: [{ type: "STRING" }, { type: "INTEGER" }], nullable: true },
+        any: { type: "TYPE_UNSPECIFIED", description: "anything" }
+      }
+    })).toEqual({
+      type: "object",
+      properties: {
+        tags: { type: "array", minItems: 1, maxItems: 3, items: { type: "string", minLength: 2, maxLength: 9 } },
+        meta: { type: "object", minProperties: 1, maxProperties: 4 },
+        size: { type: ["string", "null"], format: "enum", enum: ["S", "M", null] },
+        id: { anyOf: [{ type: "string" }, { type: "integer" }, { type: "null" }] },
+        any: { description: "anything" }
+      }
+    })
+  })
+
   it("toolConfig: AUTO, NONE, ANY (one allowed name asks for it; several keep only those tools)", () => {
     const tools = [{ functionDeclarations: [weather, { name: "time", parameters: { type: "OBJECT", properties: { zone: { type: "STRING" } } } }] }]
     const with_ = (functionCallingConfig: unknown) => decoded({ tools, toolConfig: { functionCallingConfig } })

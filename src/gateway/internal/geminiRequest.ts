@@ -26,8 +26,9 @@
  * out, as the Messages route leaves out thinking blocks.
  *
  * `tools[].functionDeclarations` (with `parameters`, Gemini's OpenAPI
- * subset, its upper-case types lowered and `nullable` made a `"null"` type,
- * so every provider reads it as JSON Schema; or `parametersJsonSchema`, as
+ * subset, its upper-case types lowered, its int64 bounds numbers and
+ * `nullable` a `"null"` type, enum value or `anyOf` branch, so every
+ * provider reads it as JSON Schema; or `parametersJsonSchema`, as
  * it is), `toolConfig.functionCallingConfig` (`AUTO`, `VALIDATED` as
  * `AUTO`, `ANY`, `NONE`; `allowedFunctionNames` keeps only those tools, and
  * `ANY` with one name asks for that one), `generationConfig`'s
@@ -116,12 +117,20 @@ const schemaMaps: ReadonlySet<string> = new Set(["properties", "$defs", "definit
 const schemaLists: ReadonlySet<string> = new Set(["anyOf", "oneOf", "allOf", "prefixItems"])
 const schemaValues: ReadonlySet<string> = new Set(["items", "additionalProperties", "not"])
 
+/** Gemini's int64 keywords, which its JSON (and the SDK's `Schema` type) writes as strings: `"minItems": "1"`. */
+const int64Keywords: ReadonlySet<string> = new Set(["minItems", "maxItems", "minLength", "maxLength", "minProperties", "maxProperties"])
+
 /**
  * Gemini's `Schema` (an OpenAPI 3.0 subset: `type: "OBJECT"`, `nullable`,
  * `propertyOrdering`) as JSON Schema, which OpenAI's and Anthropic's
- * tools and formats take: types lowered, a nullable type also `"null"`,
- * Gemini's own `propertyOrdering` dropped; the rest as written (a Gemini
- * provider reads it back as JSON Schema: `parametersJsonSchema`).
+ * tools and formats take: types lowered (`TYPE_UNSPECIFIED`, which the
+ * SDK writes for a type it does not know, dropped), the int64 bounds
+ * (`minItems`, `maxLength`, ...: strings in Gemini's JSON) as numbers, and
+ * `nullable` as JSON Schema says it: `"null"` beside the type, `null` in
+ * an `enum`, a `{ "type": "null" }` branch of an `anyOf` (the SDK writes a
+ * nullable union so); Gemini's own `propertyOrdering` dropped; the rest as
+ * written (a Gemini provider reads it back as JSON Schema:
+ * `parametersJsonSchema`).
  *
  * @internal
  */
@@ -129,9 +138,11 @@ export const jsonSchemaOf = (schema: unknown): unknown => {
   if (!isObject(schema)) return schema
   const out: Record<string, unknown> = {}
   for (const [key, value] of Object.entries(schema)) {
-    if (key === "propertyOrdering" || key === "nullable") continue
+    if (key === "propertyOrdering" || key === "nullable" || (key === "type" && value === "TYPE_UNSPECIFIED")) continue
     const mapped = key === "type" && typeof value === "string"
       ? value.toLowerCase()
+      : int64Keywords.has(key) && typeof value === "string" && /^\d+$/.test(value)
+      ? Number(value)
       : schemaMaps.has(key) && isObject(value)
       ? Object.fromEntries(Object.entries(value).map(([name, sub]) => [name, jsonSchemaOf(sub)]))
       : schemaLists.has(key) && Array.isArray(value)
@@ -141,7 +152,11 @@ export const jsonSchemaOf = (schema: unknown): unknown => {
       : value
     Object.defineProperty(out, key, { value: mapped, enumerable: true, writable: true, configurable: true })
   }
-  if (schema["nullable"] === true && typeof out["type"] === "string") out["type"] = [out["type"], "null"]
+  if (schema["nullable"] === true) {
+    if (typeof out["type"] === "string") out["type"] = [out["type"], "null"]
+    else if (out["type"] === undefined && Array.isArray(out["anyOf"])) out["anyOf"] = [...out["anyOf"], { type: "null" }]
+    if (Array.isArray(out["enum"]) && !out["enum"].includes(null)) out["enum"] = [...out["enum"], null]
+  }
   return out
 }
 
