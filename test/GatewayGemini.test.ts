@@ -630,6 +630,19 @@ describe("geminiRequest.decode", () => {
     })
   })
 
+  it("a functionResponse whose id names no call (Gemini CLI makes its own for a call without one) answers the call of its name", () => {
+    // gemini-cli's turn.ts: `callId = fnCall.id ?? \`${fnCall.name}-${Date.now()}-...\``, sent back as the response's id;
+    // Gemini matches by name: a history recorded against Gemini itself has calls without ids
+    const request = decoded({
+      contents: [
+        { role: "user", parts: [{ text: "Paris?" }] },
+        { role: "model", parts: [{ functionCall: { name: "weather", args: { city: "Paris" } } }] },
+        { role: "user", parts: [{ functionResponse: { id: "weather-1765100000000-9f3a", name: "weather", response: { output: "sunny" } } }] }
+      ]
+    })
+    expect(request.messages[2]).toEqual({ role: "tool", toolCallId: "call_1_0", content: "{\"output\":\"sunny\"}" })
+  })
+
   it("toolConfig: AUTO, NONE, ANY (one allowed name asks for it; several keep only those tools)", () => {
     const tools = [{ functionDeclarations: [weather, { name: "time", parameters: { type: "OBJECT", properties: { zone: { type: "STRING" } } } }] }]
     const with_ = (functionCallingConfig: unknown) => decoded({ tools, toolConfig: { functionCallingConfig } })

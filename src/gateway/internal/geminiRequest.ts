@@ -21,7 +21,8 @@
  * a part's `thoughtSignature` kept as the call's signature). A call
  * without an `id` (Gemini's older clients send none) gets one made from
  * its place (`call_{turn}_{part}`), and a `functionResponse` without one
- * answers the first call of its name in the model's turn before it not yet
+ * (or with one that names no call: Gemini CLI makes its own for a call
+ * without one) answers the first call of its name in the model's turn before it not yet
  * answered. `thought` parts a client sends back in its history are left
  * out, as the Messages route leaves out thinking blocks.
  *
@@ -194,12 +195,14 @@ interface Pending {
   calls: Array<{ readonly id: string; readonly name: string }>
 }
 
-/** A `functionResponse` part: a tool message, its `response` as JSON text, its call found by id or else by name. */
+/** A `functionResponse` part: a tool message, its `response` as JSON text, its call found by id, or else (no id, or one that names no call) by name. */
 const functionResponse = (part: Json, p: string, pending: Pending): Message => {
   const fr = object(part["functionResponse"], `${p}.functionResponse`)
   const name = requiredString(fr, "name", `${p}.functionResponse.name`)
   const id = present(fr, "id") ? string(fr["id"], `${p}.functionResponse.id`) : undefined
-  const index = pending.calls.findIndex((call) => (id !== undefined ? call.id === id : call.name === name))
+  // by id, else by name: Gemini matches by name, and Gemini CLI sends back an id of its own for a call without one
+  const byId = id === undefined ? -1 : pending.calls.findIndex((call) => call.id === id)
+  const index = byId >= 0 ? byId : pending.calls.findIndex((call) => call.name === name)
   const call = index < 0 ? undefined : pending.calls.splice(index, 1)[0]
   const toolCallId = call?.id ?? id ??
     invalid(`${p}.functionResponse.name`, `Invalid '${p}.functionResponse': it answers no 'functionCall' of that name in the model's turn before it.`)
