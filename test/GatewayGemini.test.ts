@@ -409,6 +409,17 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: the G
         // a key in the query is not taken (a span would record the URL with it)
         const query = yield* post(gateway, "/v1beta/models/default:generateContent?key=gw-key-1", { contents })
         expect(query.status).toBe(401)
+        // and the 401 says so, and why, never quoting it (so a user of Google's curl examples knows what to change)
+        const queryError = JSON.parse(query.text).error as { status: string; message: string }
+        expect(queryError.status).toBe("UNAUTHENTICATED")
+        expect(queryError.message).toContain("'?key='")
+        expect(queryError.message).toContain("x-goog-api-key")
+        expect(query.text).not.toContain("gw-key-1")
+        const queryCount = yield* post(gateway, "/v1beta/models/default:countTokens?alt=json&key=gw-key-1", { contents })
+        expect([queryCount.status, JSON.parse(queryCount.text).error.message]).toEqual([401, queryError.message])
+        // a key in the query beside one in a header: the header's is taken, the query's ignored
+        const both = yield* post(gateway, "/v1beta/models/default:generateContent?key=wrong", { contents }, { "x-goog-api-key": "gw-key-1" })
+        expect(both.status).toBe(200)
         // no key echoed, in the body or a header
         const echoed = yield* post(gateway, "/v1beta/models/default:generateContent", { contents }, { "x-goog-api-key": "sk-secret-guess" })
         expect(echoed.text + JSON.stringify([...echoed.headers])).not.toContain("sk-secret-guess")

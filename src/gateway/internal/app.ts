@@ -670,7 +670,10 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       const call = GeminiRequest.callOf((yield* HttpRouter.params)["*"] ?? "", query)
       if (call === undefined) return yield* Effect.fail(Errors.unknownUrl(request.method, pathOf(request.url)))
       const handler = call.method === "countTokens" ? geminiTokens(call) : served(Wire.gemini(call))
-      return yield* handler(platformInput(request), yield* CurrentLog)
+      const answer = handler(platformInput(request), yield* CurrentLog)
+      // a key only in the query is not taken: the 401 says so (see `Wire.geminiQueryKey`)
+      const keyless = request.headers["authorization"] === undefined && request.headers[Wire.geminiKeyHeader] === undefined
+      return yield* keyless && new URLSearchParams(query).has("key") ? Effect.mapError(answer, Wire.geminiQueryKey) : answer
     })
 
     // -- health -------------------------------------------------------------

@@ -127,6 +127,29 @@ export const gemini = (call: GeminiRequest.Call): Wire<GeminiRequest.Decoded> =>
 })
 
 /**
+ * A Gemini route's 401 for a request without a key that has one in its
+ * query (`?key=`, as Google's curl examples send it): the message says
+ * that key is not taken, and why (a URL is recorded where a header is
+ * not: access logs, proxies, traces), never quoting it; any other failure
+ * as it is.
+ *
+ * @internal
+ */
+export const geminiQueryKey = (failure: Errors.Failure): Errors.Failure =>
+  failure.status !== 401
+    ? failure
+    : new Errors.Failure({
+        status: failure.status,
+        type: failure.type,
+        code: failure.code,
+        param: failure.param,
+        message: `You didn't provide an API key: a key in the URL ('?key=') is not taken, as URLs are recorded where headers are not ` +
+          `(access logs, proxies, traces). Send it in the ${geminiKeyHeader} header ('${geminiKeyHeader}: YOUR_KEY') or the ` +
+          "Authorization header ('Authorization: Bearer YOUR_KEY').",
+        ...(failure.headers !== undefined ? { headers: failure.headers } : {})
+      })
+
+/**
  * The body of `POST /v1beta/models/{model}:countTokens` (`contents`, or a
  * whole request as `generateContentRequest`), answered by the gateway
  * itself, in the Gemini routes' wire format otherwise.
