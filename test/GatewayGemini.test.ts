@@ -654,6 +654,17 @@ describe("geminiRequest.decode", () => {
     expect(request.messages[2]).toEqual({ role: "tool", toolCallId: "call_1_0", content: "{\"output\":\"sunny\"}" })
   })
 
+  it("a turn of role 'function' (Google's older SDK, @google/generative-ai, sends function responses so) is read as the user's", () => {
+    const request = decoded({
+      contents: [
+        { role: "user", parts: [{ text: "Paris?" }] },
+        { role: "model", parts: [{ functionCall: { id: "c1", name: "weather", args: { city: "Paris" } } }] },
+        { role: "function", parts: [{ functionResponse: { id: "c1", name: "weather", response: { output: "sunny" } } }] }
+      ]
+    })
+    expect(request.messages[2]).toEqual({ role: "tool", toolCallId: "c1", content: "{\"output\":\"sunny\"}" })
+  })
+
   it("toolConfig: AUTO, NONE, ANY (one allowed name asks for it; several keep only those tools)", () => {
     const tools = [{ functionDeclarations: [weather, { name: "time", parameters: { type: "OBJECT", properties: { zone: { type: "STRING" } } } }] }]
     const with_ = (functionCallingConfig: unknown) => decoded({ tools, toolConfig: { functionCallingConfig } })

@@ -12,7 +12,9 @@
  *
  * `systemInstruction` (its text parts, joined by a blank line, as the
  * Messages route joins system blocks) becomes a system message; each of
- * `contents` (role `user`, the default, or `model`) a message: a user
+ * `contents` (role `user`, the default, or `model`; `function`, which
+ * Google's older SDK gives a turn of function responses, as `user`) a
+ * message: a user
  * turn's `text` and `inlineData` images (as a `data:` URL) the user's
  * content, its `functionResponse` parts a tool message each, before the
  * rest of that turn (its `response` as JSON text; its multimodal `parts`
@@ -271,11 +273,12 @@ const contentsOf = (u: unknown): Array<Message> => {
     const parts = present(c, "parts") ? array(c["parts"], `${p}.parts`) : missing(`${p}.parts`)
     switch (role) {
       case "user":
+      case "function": // Google's older SDK (@google/generative-ai) sends function responses in a turn of this role
         return userTurn(parts, `${p}.parts`, pending)
       case "model":
         return modelTurn(parts, `${p}.parts`, i, pending)
       default:
-        return invalid(`${p}.role`, `Invalid value for '${p}.role': supported roles are 'user' and 'model'.`)
+        return invalid(`${p}.role`, `Invalid value for '${p}.role': supported roles are 'user' and 'model' (and 'function', as 'user').`)
     }
   })
 }
