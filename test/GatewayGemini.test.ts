@@ -549,6 +549,13 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: the G
         expect(answer.status).toBe(200)
         expect(seen.some((line) => line.includes("x_goog_api_key") || line.includes("x-goog-api-key"))).toBe(true)
         expect(seen.filter((line) => line.includes(key))).toEqual([])
+
+        // a key in the URL is refused, and its request gets no server span (url.full and url.query would hold it)
+        const inUrl = yield* post(gateway, `/v1beta/models/default:generateContent?key=${key}`, { contents })
+        expect(inUrl.status).toBe(401)
+        const encoded = yield* post(gateway, `/v1beta/models/default:generateContent?alt=sse&%6Bey=${key}`, { contents })
+        expect(encoded.status).toBe(401)
+        expect(seen.filter((line) => line.includes(key))).toEqual([])
       })
     )
   })

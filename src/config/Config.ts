@@ -107,7 +107,6 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import { Duration, Effect, Either, type Layer, ParseResult, Schema } from "effect"
 import type * as Redacted from "effect/Redacted"
-import type * as Gateway from "../gateway/Gateway.js"
 import type * as BreakerStore from "../resilience/BreakerStore.js"
 import type * as RateLimit from "../resilience/RateLimit.js"
 import type * as RetryBudget from "../resilience/RetryBudget.js"
@@ -597,7 +596,7 @@ export interface GatewaySettings {
    * client's with its name, models and limits (`Gateway.ClientKey`);
    * empty: no auth.
    */
-  readonly keys: ReadonlyArray<Redacted.Redacted<string> | Gateway.ClientKey>
+  readonly keys: ReadonlyArray<Redacted.Redacted<string> | ClientKey>
   readonly host: string
   readonly port: number
   /** The largest request body accepted, in bytes. */
@@ -621,6 +620,29 @@ export interface GatewaySettings {
   /** A second listener for `/metrics` and `/status` (see `Gateway.AdminOptions`). */
   readonly admin?: { readonly host?: string; readonly port: number }
 }
+
+/**
+ * A client's key as a config gives it (an entry of `gateway.keys` that is a
+ * mapping): `key`, `name`, and what it may do (`models`, `rpm`, `tpm`,
+ * `spend: { usd, window }`). The shape of `Gateway.ClientKey`, which says
+ * what each does.
+ *
+ * @example
+ * ```ts
+ * import { Redacted } from "effect"
+ * import { Config } from "effect-llm-failover/config"
+ *
+ * declare const config: Config.ConfigFile
+ * const clients: ReadonlyArray<Config.ClientKey> = Config.gatewaySettings(config).keys.filter(
+ *   (key): key is Config.ClientKey => !Redacted.isRedacted(key)
+ * )
+ * clients.map((client) => client.name) // e.g. ["search", "batch"]
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ClientKey extends Schema.Schema.Type<typeof schema.ClientKey> {}
 
 /**
  * The defaults of the settings that always have a value: no keys,

@@ -165,6 +165,7 @@
  * @since 0.1.0
  */
 import * as Headers from "@effect/platform/Headers"
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import type * as HttpApp from "@effect/platform/HttpApp"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import * as Context from "effect/Context"
@@ -177,8 +178,8 @@ import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import { isNegative } from "../resilience/internal/duration.js"
 import * as Router from "../router/Router.js"
-import * as Http from "../providers/internal/http.js"
 import * as App from "./internal/app.js"
+import * as Wire from "./internal/wire.js"
 import * as Clients from "./internal/clients.js"
 import * as Cors from "./internal/cors.js"
 import * as InternalServer from "./internal/server.js"
@@ -673,7 +674,14 @@ export const make = (options: Options): Effect.Effect<Server, ServeError, Scope.
   Effect.suspend(() => InternalServer.start(resolve(options))).pipe(
     // the headers clients send keys in, redacted in the server's spans: Google's SDK sends `x-goog-api-key`,
     // which the platform does not redact (it does `authorization` and `x-api-key`)
-    Effect.locallyWith(Headers.currentRedactedNames, Http.addNames(Http.authHeaderNames))
+    Effect.locallyWith(Headers.currentRedactedNames, (names) => {
+      const missing = Wire.keyHeaderNames.filter((name) => !names.includes(name))
+      return missing.length === 0 ? names : [...names, ...missing]
+    }),
+    // nor a key sent in the URL (`?key=`, as Gemini's API takes it): the gateway refuses it, and a request that
+    // carries one gets no server span, whose `url.full` and `url.query` would record it
+    Effect.locallyWith(HttpMiddleware.currentTracerDisabledWhen, (disabled) => (request) =>
+      disabled(request) || Wire.carriesQueryKey(request.url))
   )
 
 /**

@@ -484,7 +484,8 @@ const Spend = struct("a spending cap (usd, window)", {
   ))
 })
 
-const ClientKey = struct("a client's key (key, name, models, rpm, tpm, spend)", {
+/** @internal */
+export const ClientKey = struct("a client's key (key, name, models, rpm, tpm, spend)", {
   key: Secret,
   // shown in logs and metrics: not read from the environment (said so, as for any value that is no secret)
   name: Name.pipe(

@@ -109,6 +109,35 @@ export const messageTokens: Wire<MessagesRequest.Decoded> = { ...messages, decod
 /** The header Google's clients send the key in, bare. @internal */
 export const geminiKeyHeader = "x-goog-api-key"
 
+/** A query parameter named as keys are (`key`, `api_key`, `access_token`, ...). */
+const queryKeyName = /^(?:(?:x-)?(?:goog-)?api[-_]?key|key|(?:access[-_]?)?token|auth|secret)$/i
+
+/**
+ * Whether a request's URL carries what may be a key in its query (`?key=`,
+ * as Gemini's API takes it): the gateway takes none there, and such a URL
+ * is kept out of spans.
+ *
+ * @internal
+ */
+export const carriesQueryKey = (url: string): boolean => {
+  const at = url.indexOf("?")
+  if (at < 0) return false
+  for (const pair of url.slice(at + 1).split("&")) {
+    const name = pair.split("=", 1)[0] ?? ""
+    let decoded = name
+    try {
+      decoded = decodeURIComponent(name)
+    } catch {
+      // a name that is not valid percent-encoding is judged as it is written
+    }
+    if (queryKeyName.test(decoded)) return true
+  }
+  return false
+}
+
+/** Every header a client may send the gateway's key in: redacted in the server's spans. @internal */
+export const keyHeaderNames: ReadonlyArray<string> = ["authorization", "x-api-key", geminiKeyHeader]
+
 /**
  * The Gemini API (`POST /v1beta/models/{model}:generateContent` and
  * `:streamGenerateContent?alt=sse`), for the call a request's URL names
