@@ -17,19 +17,10 @@ import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as Redacted from "effect/Redacted"
 import * as RateLimit from "../../resilience/RateLimit.js"
+import type { ClientKey } from "../Gateway.js"
 
 /** A key as `Gateway.Options.keys` takes it: bare, or a client's. @internal */
-export type KeyInput = Redacted.Redacted | ClientKeyInput
-
-/** A client's key and limits (`Gateway.ClientKey`). @internal */
-export interface ClientKeyInput {
-  readonly key: Redacted.Redacted
-  readonly name: string
-  readonly models?: ReadonlyArray<string>
-  readonly rpm?: number
-  readonly tpm?: number
-  readonly spend?: { readonly usd: number; readonly window?: Duration.DurationInput }
-}
+export type KeyInput = Redacted.Redacted | ClientKey
 
 /** A spending cap, resolved. @internal */
 export interface Spend {
@@ -68,7 +59,7 @@ export interface Client {
 }
 
 /** Whether a key is a client's (with a name and limits) rather than a bare key. @internal */
-export const isClientKey = (key: KeyInput): key is ClientKeyInput => !Redacted.isRedacted(key)
+export const isClientKey = (key: KeyInput): key is ClientKey => !Redacted.isRedacted(key)
 
 /** Whether a name is one a bare key goes by (`key-N`), which no client's key may take. @internal */
 export const isBareName = (name: string): boolean => /^key-\d+$/.test(name)
@@ -147,7 +138,7 @@ export const make = (
   })
 }
 
-const pick = (key: ClientKeyInput): RateLimit.Limits => ({
+const pick = (key: ClientKey): RateLimit.Limits => ({
   ...(key.rpm === undefined ? {} : { rpm: key.rpm }),
   ...(key.tpm === undefined ? {} : { tpm: key.tpm })
 })
