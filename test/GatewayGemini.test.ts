@@ -12,7 +12,7 @@
 import { ApiError, type GenerateContentResponse, GoogleGenAI, Type } from "@google/genai"
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it, layer } from "@effect/vitest"
-import { Effect, Either, Logger, Redacted, Tracer } from "effect"
+import { Effect, Either, Redacted, Tracer } from "effect"
 import * as Errors from "../src/gateway/internal/errors.js"
 import * as GeminiRequest from "../src/gateway/internal/geminiRequest.js"
 import { errorJson, googleStatus, ResponseEncoder, usageJson } from "../src/gateway/internal/geminiResponse.js"
@@ -20,41 +20,15 @@ import * as Wire from "../src/gateway/internal/wire.js"
 import { ContentFiltered } from "../src/llm/ProviderError.js"
 import * as Tokens from "../src/llm/Tokens.js"
 import * as Gateway from "../src/gateway/Gateway.js"
-import * as Anthropic from "../src/providers/Anthropic.js"
-import * as OpenAi from "../src/providers/OpenAi.js"
-import * as Router from "../src/router/Router.js"
 import * as MockServer from "../src/testing/MockServer.js"
 import { allEvents as events, rejection } from "./support/client.js"
+import * as Upstreams from "./support/upstreams.js"
 
-const upstreamKey = "sk-upstream-secret-123"
 const prompt = "What is the airspeed velocity of an unladen swallow?"
 
-interface SetupOptions {
-  readonly primary?: MockServer.Options
-  readonly secondary?: MockServer.Options
-  readonly gateway?: Omit<Gateway.Options, "router">
-  readonly apiKey?: string
-}
-
-/** The gateway's log lines (one a request) kept out of the test's output, as the other gateway tests keep them. */
-const quiet = Effect.provide(Logger.replace(Logger.defaultLogger, Logger.make(() => undefined)))
-
-/** Two upstreams (OpenAI's wire format, then Anthropic's), a router with the chain `default` = [primary, secondary], and the gateway over it. */
-const setup = (options: SetupOptions = {}) =>
-  Effect.gen(function* () {
-    const primary = yield* MockServer.make(options.primary)
-    const secondary = yield* MockServer.make(options.secondary)
-    const gpt = yield* OpenAi.make({ model: "gpt-4.1-mini", apiKey: Redacted.make(upstreamKey), baseUrl: primary.baseUrls.openai })
-    const claude = yield* Anthropic.make({ model: "claude-haiku-4-5", apiKey: Redacted.make(upstreamKey), baseUrl: secondary.baseUrls.anthropic })
-    const router = yield* Router.make({
-      targets: { primary: { model: gpt }, secondary: { model: claude } },
-      chains: { default: ["primary", "secondary"] },
-      policy: { retry: { maxAttempts: 1 } }
-    })
-    const gateway = yield* Gateway.make({ router, port: 0, ...options.gateway }).pipe(quiet)
-    const client = genai(gateway, options.apiKey ?? "unused")
-    return { primary, secondary, gateway, client }
-  })
+/** Two upstreams (OpenAI's wire format, then Anthropic's), the chain `default` over them, the gateway, and Google's SDK. */
+const setup = (options: Upstreams.Options = {}) =>
+  Effect.map(Upstreams.make("anthropic", options, true), (made) => ({ ...made, client: genai(made.gateway, options.apiKey ?? "unused") }))
 
 /** Google's SDK, its base URL the gateway's. */
 const genai = (gateway: Gateway.Server, apiKey: string, apiVersion?: string) =>

@@ -13,7 +13,7 @@ import { MessageStream } from "@anthropic-ai/sdk/lib/MessageStream"
 import type { ContentBlock, Message, MessageCreateParamsNonStreaming } from "@anthropic-ai/sdk/resources/messages"
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it, layer } from "@effect/vitest"
-import { Duration, Effect, Either, FastCheck, Logger, Redacted } from "effect"
+import { Duration, Effect, Either, FastCheck, Redacted } from "effect"
 import * as Errors from "../src/gateway/internal/errors.js"
 import * as MessagesRequest from "../src/gateway/internal/messagesRequest.js"
 import * as Wire from "../src/gateway/internal/wire.js"
@@ -32,41 +32,20 @@ import {
 } from "../src/llm/ProviderError.js"
 import * as Tokens from "../src/llm/Tokens.js"
 import * as Gateway from "../src/gateway/Gateway.js"
-import * as Gemini from "../src/providers/Gemini.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import * as Router from "../src/router/Router.js"
 import * as MockServer from "../src/testing/MockServer.js"
 import { allEvents as events, rejection } from "./support/client.js"
+import * as Upstreams from "./support/upstreams.js"
 
-const upstreamKey = "sk-upstream-secret-123"
 const prompt = "What is the airspeed velocity of an unladen swallow?"
 
-interface SetupOptions {
-  readonly primary?: MockServer.Options
-  readonly secondary?: MockServer.Options
-  readonly gateway?: Omit<Gateway.Options, "router">
-  readonly apiKey?: string
-}
-
-/** The gateway's log lines (one a request) kept out of the test's output, as the other gateway tests keep them. */
-const quiet = Effect.provide(Logger.replace(Logger.defaultLogger, Logger.make(() => undefined)))
-
-/** Two upstreams (OpenAI's wire format, then Gemini's), a router with the chain `default` = [primary, secondary], and the gateway over it. */
-const setup = (options: SetupOptions = {}) =>
-  Effect.gen(function* () {
-    const primary = yield* MockServer.make(options.primary)
-    const secondary = yield* MockServer.make(options.secondary)
-    const gpt = yield* OpenAi.make({ model: "gpt-4.1-mini", apiKey: Redacted.make(upstreamKey), baseUrl: primary.baseUrls.openai })
-    const gemini = yield* Gemini.make({ model: "gemini-2.5-flash", apiKey: Redacted.make(upstreamKey), baseUrl: secondary.baseUrls.gemini })
-    const router = yield* Router.make({
-      targets: { primary: { model: gpt }, secondary: { model: gemini } },
-      chains: { default: ["primary", "secondary"] },
-      policy: { retry: { maxAttempts: 1 } }
-    })
-    const gateway = yield* Gateway.make({ router, port: 0, ...options.gateway }).pipe(quiet)
-    const client = new Anthropic({ baseURL: gateway.url, apiKey: options.apiKey ?? "unused", maxRetries: 0, timeout: 10_000 })
-    return { primary, secondary, gateway, client }
-  })
+/** Two upstreams (OpenAI's wire format, then Gemini's), the chain `default` over them, the gateway, and Anthropic's SDK. */
+const setup = (options: Upstreams.Options = {}) =>
+  Effect.map(Upstreams.make("gemini", options, true), (made) => ({
+    ...made,
+    client: new Anthropic({ baseURL: made.gateway.url, apiKey: options.apiKey ?? "unused", maxRetries: 0, timeout: 10_000 })
+  }))
 
 const promise = <A>(f: () => Promise<A>) => Effect.promise(f)
 
@@ -214,9 +193,9 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: Anthr
     it.scoped("thinking's budget reaches a reasoning model as reasoning_effort", () =>
       Effect.gen(function* () {
         const primary = yield* MockServer.make()
-        const o4 = yield* OpenAi.make({ model: "o4-mini", apiKey: Redacted.make(upstreamKey), baseUrl: primary.baseUrls.openai })
+        const o4 = yield* OpenAi.make({ model: "o4-mini", apiKey: Redacted.make(Upstreams.upstreamKey), baseUrl: primary.baseUrls.openai })
         const router = yield* Router.make({ targets: { reasoner: { model: o4 } }, chains: { default: ["reasoner"] } })
-        const gateway = yield* Gateway.make({ router, port: 0 }).pipe(quiet)
+        const gateway = yield* Gateway.make({ router, port: 0 }).pipe(Upstreams.quiet)
         const client = new Anthropic({ baseURL: gateway.url, apiKey: "unused", maxRetries: 0 })
         yield* promise(() => client.messages.create({ ...ask, thinking: { type: "enabled", budget_tokens: 8_000 } }))
         expect(primary.requests()[0]?.body).toMatchObject({ reasoning_effort: "medium" })

@@ -21,39 +21,21 @@ import type { Echo } from "../src/gateway/internal/responsesRequest.js"
 import { ChatChunk, Usage } from "../src/llm/Chat.js"
 import { ContentFiltered } from "../src/llm/ProviderError.js"
 import * as Gateway from "../src/gateway/Gateway.js"
-import * as Anthropic from "../src/providers/Anthropic.js"
 import * as Gemini from "../src/providers/Gemini.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import * as Router from "../src/router/Router.js"
 import * as MockServer from "../src/testing/MockServer.js"
 import { allEvents as events, rejection } from "./support/client.js"
+import * as Upstreams from "./support/upstreams.js"
 
-const upstreamKey = "sk-upstream-secret-123"
 const prompt = "What is the airspeed velocity of an unladen swallow?"
 
-interface SetupOptions {
-  readonly primary?: MockServer.Options
-  readonly secondary?: MockServer.Options
-  readonly gateway?: Omit<Gateway.Options, "router">
-  readonly apiKey?: string
-}
-
-/** Two upstreams (OpenAI's wire format, then Anthropic's), a router with the chain `default` = [primary, secondary], and the gateway over it. */
-const setup = (options: SetupOptions = {}) =>
-  Effect.gen(function* () {
-    const primary = yield* MockServer.make(options.primary)
-    const secondary = yield* MockServer.make(options.secondary)
-    const gpt = yield* OpenAi.make({ model: "gpt-4.1-mini", apiKey: Redacted.make(upstreamKey), baseUrl: primary.baseUrls.openai })
-    const claude = yield* Anthropic.make({ model: "claude-haiku-4-5", apiKey: Redacted.make(upstreamKey), baseUrl: secondary.baseUrls.anthropic })
-    const router = yield* Router.make({
-      targets: { primary: { model: gpt }, secondary: { model: claude } },
-      chains: { default: ["primary", "secondary"] },
-      policy: { retry: { maxAttempts: 1 } }
-    })
-    const gateway = yield* Gateway.make({ router, port: 0, ...options.gateway })
-    const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: options.apiKey ?? "unused", maxRetries: 0, timeout: 10_000 })
-    return { primary, secondary, gateway, client }
-  })
+/** Two upstreams (OpenAI's wire format, then Anthropic's), the chain `default` over them, the gateway, and OpenAI's SDK. */
+const setup = (options: Upstreams.Options = {}) =>
+  Effect.map(Upstreams.make("anthropic", options), (made) => ({
+    ...made,
+    client: new OpenAI({ baseURL: `${made.gateway.url}/v1`, apiKey: options.apiKey ?? "unused", maxRetries: 0, timeout: 10_000 })
+  }))
 
 const promise = <A>(f: () => Promise<A>) => Effect.promise(f)
 
@@ -535,7 +517,7 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: the R
     it.scoped("reasoning.effort reaches the provider as reasoning_effort", () =>
       Effect.gen(function* () {
         const primary = yield* MockServer.make()
-        const o4 = yield* OpenAi.make({ model: "o4-mini", apiKey: Redacted.make(upstreamKey), baseUrl: primary.baseUrls.openai })
+        const o4 = yield* OpenAi.make({ model: "o4-mini", apiKey: Redacted.make(Upstreams.upstreamKey), baseUrl: primary.baseUrls.openai })
         const router = yield* Router.make({ targets: { reasoner: { model: o4 } }, chains: { default: ["reasoner"] } })
         const gateway = yield* Gateway.make({ router, port: 0 })
         const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: "unused", maxRetries: 0 })
@@ -727,7 +709,7 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: the R
   it.scoped("Gateway.app under the platform's CORS middleware: whole and streamed answers carry the middleware's headers", () =>
     Effect.gen(function* () {
       const primary = yield* MockServer.make({ reply: { text: "It depends on the swallow." } })
-      const gpt = yield* OpenAi.make({ model: "gpt-4.1-mini", apiKey: Redacted.make(upstreamKey), baseUrl: primary.baseUrls.openai })
+      const gpt = yield* OpenAi.make({ model: "gpt-4.1-mini", apiKey: Redacted.make(Upstreams.upstreamKey), baseUrl: primary.baseUrls.openai })
       const router = yield* Router.make({ targets: { primary: { model: gpt } }, chains: { default: ["primary"] } })
       const app = yield* Gateway.app({ router })
       const server = yield* NodeHttpServer.make(() => Http.createServer(), { host: "127.0.0.1", port: 0 })
