@@ -254,4 +254,30 @@ describe("Observability over a swappable router", () => {
       expect(JSON.stringify(status)).toContain("obs-b")
     })
   )
+
+  it.scoped("lets go of a breaker no target has any more: its transitions are no longer counted, nor is it held", () =>
+    Effect.gen(function* () {
+      const model = yield* sim("obs-prov-c")
+      const config = (failures: number): Router.Config => ({
+        targets: { "obs-c": { model } },
+        chains: { "obs-c-chain": ["obs-c"] },
+        policy: { breaker: { consecutiveFailures: failures } }
+      })
+      const first = yield* Router.make(config(3))
+      const swappable = yield* Router.swappable(first)
+      const observability = yield* Observability.attach(swappable.router)
+      // the breaker policy changed: a new breaker for obs-c
+      const second = yield* Router.make(config(5), { previous: first })
+      expect(second.breaker("obs-c")).not.toBe(first.breaker("obs-c"))
+      yield* swappable.swap(second)
+      succeeded(yield* settle(swappable.router.complete(Chat.prompt("after"), { chain: "obs-c-chain" })))
+      yield* observability.flush
+      // the old breaker moves: nobody hears it; the new one's move is counted
+      yield* first.breaker("obs-c")!.isolate
+      yield* second.breaker("obs-c")!.isolate
+      yield* observability.flush
+      const text = yield* observability.render
+      expect(text).toContain(`llm_circuit_breaker_transitions_total{target="obs-c",from="closed",to="isolated"} 1`)
+    })
+  )
 })

@@ -27,7 +27,7 @@
 import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import type { Fiber } from "effect"
-import { Context, Effect, Layer, Option, Queue, Scope, Stream } from "effect"
+import { Context, Effect, ExecutionStrategy, Exit, Layer, Option, Queue, Scope, Stream } from "effect"
 import type { Listener } from "../router/Events.js"
 import type * as CircuitBreaker from "../resilience/CircuitBreaker.js"
 import * as Router from "../router/Router.js"
@@ -180,12 +180,9 @@ export interface Service {
  */
 export class Observability extends Context.Tag("effect-llm-failover/Observability")<Observability, Service>() {}
 
-/** Subscribes to every target's breaker now, so no transition after `attach` is missed. */
-const subscribeBreakers = (router: Router.Service) =>
-  Effect.forEach(router.targets, (name) => {
-    const breaker: CircuitBreaker.CircuitBreaker | undefined = router.breaker(name)
-    return breaker === undefined ? Effect.succeed([]) : Effect.map(breaker.subscribe, (queue) => [queue])
-  }).pipe(Effect.map((queues) => queues.flat()))
+/** The breakers of a router's targets now. */
+const breakersOf = (router: Router.Service): ReadonlyArray<CircuitBreaker.CircuitBreaker> =>
+  router.targets.flatMap((name) => router.breaker(name) ?? [])
 
 /**
  * Makes a router observable for the life of the scope.
@@ -212,7 +209,13 @@ const subscribeBreakers = (router: Router.Service) =>
  */
 export const attach = (router: Router.Service, options: Options = {}): Effect.Effect<Service, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const transitions = yield* subscribeBreakers(router)
+    // each breaker's transitions, in a scope of its own: subscribed now, so none after `attach` is missed
+    const scope = yield* Effect.scope
+    const watched = new Map<CircuitBreaker.CircuitBreaker, { readonly scope: Scope.CloseableScope; readonly queue: Queue.Dequeue<CircuitBreaker.Transition> }>()
+    for (const breaker of breakersOf(router)) {
+      const own = yield* Scope.fork(scope, ExecutionStrategy.sequential)
+      watched.set(breaker, { scope: own, queue: yield* Scope.extend(breaker.subscribe, own) })
+    }
     const initial = yield* router.status
     const recorder = Metrics.recorder({ targets: initial, ...(options.labels === undefined ? {} : { labels: options.labels }) })
     const telemetry = yield* Telemetry.make(options.telemetry)
@@ -228,18 +231,25 @@ export const attach = (router: Router.Service, options: Options = {}): Effect.Ef
       const follow = listener(event)
       if (follow !== undefined) later.unsafeOffer(follow)
     }
-    // a swappable router (serve's config reload) brings targets and breakers of its own: label them, count their transitions
-    const scope = yield* Effect.scope
-    const watched = new Set(router.targets.flatMap((name) => router.breaker(name) ?? []))
+    // a swappable router (serve's config reload) brings targets and breakers of its own: label them, count their
+    // transitions; a breaker no target has any more (replaced, or its target removed) is let go, its subscription
+    // and consumer with it, so reload after reload holds no old breaker alive (nor does a gauge hear an old one)
     let seenTargets = router.targets
     const follow: Effect.Effect<void> = Effect.gen(function* () {
       yield* Effect.flatMap(router.status, recorder.breakers)
-      for (const name of router.targets) {
-        const breaker = router.breaker(name)
-        if (breaker === undefined || watched.has(breaker)) continue
-        watched.add(breaker)
-        const queue = yield* Scope.extend(breaker.subscribe, scope)
-        fibers.push(yield* Scope.extend(forkQueue(queue, onTransition), scope))
+      const current = new Set(breakersOf(router))
+      for (const [breaker, { scope: own }] of watched) {
+        if (current.has(breaker)) continue
+        watched.delete(breaker)
+        consumers.delete(breaker)
+        yield* Scope.close(own, Exit.void)
+      }
+      for (const breaker of current) {
+        if (watched.has(breaker)) continue
+        const own = yield* Scope.fork(scope, ExecutionStrategy.sequential)
+        const queue = yield* Scope.extend(breaker.subscribe, own)
+        watched.set(breaker, { scope: own, queue })
+        consumers.set(breaker, yield* Scope.extend(forkQueue(queue, onTransition), own))
       }
     })
     const watching: Listener = () => {
@@ -256,10 +266,9 @@ export const attach = (router: Router.Service, options: Options = {}): Effect.Ef
     const onTransition = (t: CircuitBreaker.Transition) =>
       Effect.zipRight(recorder.transition(t), telemetry.transition(t))
 
-    const fibers: Array<Fiber.RuntimeFiber<unknown, unknown>> = [
-      yield* forkQueue(later, runLater),
-      ...(yield* Effect.forEach(transitions, (queue) => forkQueue(queue, onTransition)))
-    ]
+    const laterFiber = yield* forkQueue(later, runLater)
+    const consumers = new Map<CircuitBreaker.CircuitBreaker, Fiber.RuntimeFiber<unknown, unknown>>()
+    for (const [breaker, { scope: own, queue }] of watched) consumers.set(breaker, yield* Scope.extend(forkQueue(queue, onTransition), own))
 
     const refreshGauges = Effect.gen(function* () {
       yield* Effect.flatMap(router.status, recorder.breakers)
@@ -286,7 +295,7 @@ export const attach = (router: Router.Service, options: Options = {}): Effect.Ef
         statusJson: StatusPage.jsonHandler(health.snapshot),
         usage: CostReport.handler(costReport)
       },
-      flush: Effect.forEach(fibers, awaitIdle, { discard: true })
+      flush: Effect.suspend(() => Effect.forEach([laterFiber, ...consumers.values()], awaitIdle, { discard: true }))
     } satisfies Service
   })
 
