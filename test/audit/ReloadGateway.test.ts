@@ -78,3 +78,37 @@ it.scoped("a stream the gateway is sending across a reload ends whole on the old
     for (let i = 0; i < 5000 && closed.length === 0; i++) yield* tick
     expect(closed).toEqual(["first"])
   }).pipe(Effect.provide(env)))
+
+it.scoped("a request waiting for a slot whose model a swap then takes away gets a 404, as one sent after the swap does", () =>
+  Effect.gen(function* () {
+    const upstream = yield* MockServer.make({ faultFor: (index) => (index === 0 ? MockServer.stall : undefined) })
+    const parsed = yield* Config.parse(`${text(upstream.baseUrls.openai)}chains:\n  default: [primary]\n  other: [primary]\n`)
+    const first = yield* Effect.flatMap(Config.toRouterConfig(parsed.config), (c) => Router.make(c))
+    const swappable = yield* Router.swappable(first)
+    const gateway = yield* Gateway.make({ router: swappable.router, port: 0, maxConcurrent: 1, maxQueued: 1 })
+    const post = (model: string, signal?: AbortSignal) =>
+      fetch(`${gateway.url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model, messages: [{ role: "user", content: "hi" }] }),
+        ...(signal === undefined ? {} : { signal })
+      })
+    // the first holds the one slot (its upstream never answers); the second waits for it
+    const controller = new AbortController()
+    const held = post("default", controller.signal).catch(() => undefined)
+    yield* MockServer.awaitRequests(upstream, 1).pipe(Effect.timeout("2 seconds"))
+    const waiting = post("other")
+    for (let i = 0; i < 200 && (yield* gateway.inFlight) < 2; i++) yield* tick
+    expect(yield* gateway.inFlight).toBe(2)
+
+    const second = yield* Effect.flatMap(
+      Config.parse(`${text(upstream.baseUrls.openai)}chains:\n  default: [primary]\n`),
+      (reparsed) => Effect.flatMap(Config.toRouterConfig(reparsed.config), (c) => Router.make(c, { previous: first }))
+    )
+    yield* swappable.swap(second)
+    controller.abort()
+    yield* Effect.promise(() => held)
+    const answer = yield* Effect.promise(() => waiting)
+    expect(answer.status).toBe(404)
+    expect(((yield* Effect.promise(() => answer.json())) as { error: { code: string } }).error.code).toBe("model_not_found")
+  }).pipe(Effect.provide(env)))

@@ -610,6 +610,8 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       if (!names().has(decoded.model)) return yield* Effect.fail(Errors.modelNotFound(decoded.model))
       const settle = caller === undefined ? undefined : yield* admitClient(caller, decoded)
       yield* admit
+      // a reload may have taken the model away while the request waited for its slot: a 404, as after the reload
+      if (bulkhead !== undefined && !names().has(decoded.model)) return yield* Effect.fail(Errors.modelNotFound(decoded.model))
       const deadline = timeout === undefined ? undefined : { at: start + Duration.toMillis(timeout), limit: timeout }
       // each gateway key its own part of degraded mode's cache: one client's answers are never another's
       const tenant = caller?.tenant
