@@ -146,10 +146,12 @@ describe("client keys", () => {
 
   test("spend: answers are charged their cost; once the cap is spent, 429 insufficient_quota until it leaves the window", () =>
     Effect.gen(function* () {
-      const { clientOf, upstream } = yield* setup([{ key: teamKey, name: "spend-team", spend: { usd: 1, window: "1 day" } }], pricey)
+      const { clientOf, gateway, upstream } = yield* setup([{ key: teamKey, name: "spend-team", spend: { usd: 1, window: "1 day" } }], pricey)
       const team = clientOf(Redacted.value(teamKey))
-      // $0.40 each: admitted at $0, $0.40 and $0.80 (under the cap), refused at $1.20
+      // $0.40 each: admitted at $0, $0.40 and $0.80 (under the cap), refused at $1.20; the first spent an hour and a half
+      // before the others, in the window's first bucket (a 24th of it: an hour)
       yield* complete(team)
+      yield* TestClock.adjust("90 minutes")
       yield* complete(team)
       // a stream is charged once it ends
       const stream = yield* Effect.promise(() => team.chat.completions.create({ model: "default", messages: question, stream: true }))
@@ -159,18 +161,36 @@ describe("client keys", () => {
       const refused = apiError(yield* rejection(() => team.chat.completions.create({ model: "default", messages: question })))
       expect(refused).toBeInstanceOf(OpenAI.RateLimitError)
       expect(refused.code).toBe("insufficient_quota")
+      // the first $0.40 leaves the window a day after its bucket began: 22.5 hours from now
       expect((refused.error as { message: string }).message).toBe(
-        "The key 'spend-team' has spent $1.2000 of its cap of $1.00 for a window of 1d; what it spent leaves the window a 24th of it at a time."
+        "The key 'spend-team' has spent $1.2000 of its cap of $1.00 for a window of 1d; what it spent leaves the window a 24th of it at a time, the first of it in 81000s."
       )
+      expect(refused.headers?.get("retry-after")).toBe("81000")
+      expect(refused.headers?.get("x-should-retry")).toBe("false")
+      // on the Gemini route, Google's error with the wait as RetryInfo, which Gemini CLI reads
+      const google = yield* Effect.promise(() =>
+        fetch(`${gateway.url}/v1beta/models/default:generateContent`, {
+          method: "POST",
+          headers: { "content-type": "application/json", "x-goog-api-key": Redacted.value(teamKey) },
+          body: JSON.stringify({ contents: [{ role: "user", parts: [{ text: "Say hello." }] }] })
+        }).then(async (response) => ({ status: response.status, body: (await response.json()) as { error: { status: string; details: Array<Record<string, unknown>> } } }))
+      )
+      expect(google.status).toBe(429)
+      expect(google.body.error.status).toBe("RESOURCE_EXHAUSTED")
+      expect(google.body.error.details).toContainEqual({ "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay: "81000s" })
       expect(upstream.count()).toBe(3)
       const spent = yield* Metric.value(
         Metric.tagged(Clients.spent, "key", "spend-team")
       )
       expect(spent.count).toBeCloseTo(1.2, 9)
-      // spending leaves the window an hour (a 24th) at a time: a day later, all of it has
-      yield* TestClock.adjust("1 day")
+      // a second before, still refused; once it has left, $0.80 is counted and a request is admitted
+      yield* TestClock.adjust("80999 seconds")
+      expect(apiError(yield* rejection(() => team.chat.completions.create({ model: "default", messages: question }))).code).toBe(
+        "insufficient_quota"
+      )
+      yield* TestClock.adjust("1 second")
       yield* complete(team)
-      expect(yield* outcomes("spend-team", "spend_cap")).toBe(1)
+      expect(yield* outcomes("spend-team", "spend_cap")).toBe(3)
     })
   )
 

@@ -21,7 +21,8 @@ describe("RateLimit", () => {
         // the three counted at t=0 leave the window with their bucket, at t=60s
         expect(Duration.toMillis(fourth.retryAfter)).toBe(58_000)
       }
-      expect(yield* limiter.usage).toEqual({ requests: 3, tokens: 30 })
+      // and so the usage says: the first moment it can fall
+      expect(yield* limiter.usage).toEqual({ requests: 3, tokens: 30, leavesAt: 60_000 })
     }))
 
   it.effect("usage leaves the window one bucket at a time", () =>
@@ -35,7 +36,10 @@ describe("RateLimit", () => {
       expect((yield* limiter.tryAcquire(0))._tag).toBe("Admitted")
       expect((yield* limiter.tryAcquire(0))._tag).toBe("Limited")
       yield* TestClock.adjust("30 seconds") // t=90s: the second's has left too
-      expect(yield* limiter.usage).toEqual({ requests: 1, tokens: 0 })
+      // the one left was counted in the bucket of t=60s, which leaves at t=120s
+      expect(yield* limiter.usage).toEqual({ requests: 1, tokens: 0, leavesAt: 120_000 })
+      yield* TestClock.adjust("30 seconds") // t=120s: an empty window has nothing to leave
+      expect(yield* limiter.usage).toEqual({ requests: 0, tokens: 0 })
     }))
 
   it.effect("tpm refuses once the window's tokens plus the estimate pass it, but never in an empty window", () =>
@@ -49,7 +53,7 @@ describe("RateLimit", () => {
       expect((yield* limiter.tryAcquire(600))._tag).toBe("Limited")
       yield* limiter.adjust(-500) // the first used 100, not 600
       expect((yield* limiter.tryAcquire(600))._tag).toBe("Admitted")
-      expect(yield* limiter.usage).toEqual({ requests: 2, tokens: 700 })
+      expect(yield* limiter.usage).toEqual({ requests: 2, tokens: 700, leavesAt: 120_000 })
     }))
 
   it.effect("a store sees every count and its remote buckets count against the limit", () =>
@@ -74,7 +78,8 @@ describe("RateLimit", () => {
       expect(counts).toEqual([{ start: 5_000, requests: 1, tokens: 40 }, { start: 5_000, requests: 0, tokens: 2 }])
       // two other instances made 4 requests in this bucket
       yield* registration!.apply([{ start: 5_000, requests: 4, tokens: 400 }, { start: -60_000, requests: 99, tokens: 0 }])
-      expect(yield* limiter.usage).toEqual({ requests: 5, tokens: 442 })
+      // the others' counts are in the same bucket (5s to 10s), which leaves at 65s
+      expect(yield* limiter.usage).toEqual({ requests: 5, tokens: 442, leavesAt: 65_000 })
       expect((yield* limiter.tryAcquire(1))._tag).toBe("Limited")
       // a later report replaces the earlier one for the same bucket
       yield* registration!.apply([{ start: 5_000, requests: 1, tokens: 100 }])

@@ -313,7 +313,8 @@ export interface Options {
  *   `"1 day"`, sliding, leaving it a 24th at a time). Once spent, 429
  *   `insufficient_quota`, as OpenAI's (with `x-should-retry: false`, which
  *   the OpenAI and Anthropic SDKs obey; checked before `rpm` and `tpm`, so
- *   it takes none of their counts), until enough leaves the window. A
+ *   it takes none of their counts), until enough leaves the window; its
+ *   `Retry-After` says when the first of what was spent leaves it. A
  *   request admitted under the cap is served whole, so the cap can be
  *   passed by what the requests in flight cost. A stream cut short (its
  *   provider failed, `requestTimeout` passed, the client left) is charged

@@ -128,6 +128,11 @@ export type Admission =
 export interface Usage {
   readonly requests: number
   readonly tokens: number
+  /**
+   * When the oldest bucket that counts anything leaves the window (epoch
+   * millis): the first moment the usage can fall. Absent for an empty window.
+   */
+  readonly leavesAt?: number
 }
 
 /**

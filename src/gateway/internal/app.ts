@@ -562,9 +562,11 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
         const { limiter, spend } = caller
         if (spend !== undefined) {
           const spent = yield* Clients.spentIn(caller)
-          if (spent >= spend.usd) {
+          if (spent.usd >= spend.usd) {
             yield* caller.metrics.count("spend_cap")
-            return yield* Effect.fail(Errors.spendCapReached(caller.name, spent, spend.usd, spend.window))
+            const now = yield* Clock.currentTimeMillis
+            const wait = spent.leavesAt === undefined ? undefined : Duration.millis(Math.max(0, spent.leavesAt - now))
+            return yield* Effect.fail(Errors.spendCapReached(caller.name, spent.usd, spend.usd, spend.window, wait))
           }
         }
         const estimated = limiter === undefined ? 0 : Tokens.estimate(decoded.request)

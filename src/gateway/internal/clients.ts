@@ -226,9 +226,16 @@ const metricsOf = (name: string) => {
   }
 }
 
-/** What a client has spent in its cap's window, in US dollars (0 without a cap). @internal */
-export const spentIn = (client: Client): Effect.Effect<number> =>
-  client.spend === undefined ? Effect.succeed(0) : Effect.map(client.spend.counter.usage, (usage) => usage.tokens / micros)
+/**
+ * What a client has spent in its cap's window, in US dollars (0 without a
+ * cap), and when the first of it leaves the window (epoch millis), if any.
+ *
+ * @internal
+ */
+export const spentIn = (client: Client): Effect.Effect<{ readonly usd: number; readonly leavesAt: number | undefined }> =>
+  client.spend === undefined
+    ? Effect.succeed({ usd: 0, leavesAt: undefined })
+    : Effect.map(client.spend.counter.usage, (usage) => ({ usd: usage.tokens / micros, leavesAt: usage.leavesAt }))
 
 /** Counts `usd` spent by `client`: against its cap, if any, and in its metric. @internal */
 export const charge = (client: Client, usd: number): Effect.Effect<void> => {
@@ -246,7 +253,7 @@ export const keyless = { name: null, models: null, rpm: null, tpm: null, spend: 
 
 /** `GET /v1/key`'s answer: a client as it may see itself (never its key). @internal */
 export const describe = (client: Client) =>
-  Effect.map(spentIn(client), (spent) => ({
+  Effect.map(spentIn(client), ({ usd: spent }) => ({
     name: client.name,
     models: client.models === undefined ? null : [...client.models],
     rpm: client.rpm ?? null,

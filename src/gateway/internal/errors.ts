@@ -111,16 +111,27 @@ export const keyRateLimited = (client: string, limit: "rpm" | "tpm", value: numb
  * with `x-should-retry: false`, which the OpenAI and Anthropic SDKs obey: their
  * retries, moments apart, would find it spent still. @internal
  */
-export const spendCapReached = (client: string, spent: number, usd: number, window: Duration.Duration): Failure =>
-  new Failure({
+export const spendCapReached = (
+  client: string,
+  spent: number,
+  usd: number,
+  window: Duration.Duration,
+  firstLeaves: Duration.Duration | undefined
+): Failure => {
+  // when the first of what it spent leaves the window: the earliest it can be under the cap again
+  const seconds = firstLeaves === undefined ? undefined : Math.max(1, Math.ceil(Duration.toMillis(firstLeaves) / 1000))
+  return new Failure({
     status: 429,
     type: "insufficient_quota",
     code: "insufficient_quota",
     param: null,
     message: `The key '${printable(client, 100)}' has spent $${spent.toFixed(4)} of its cap of $${usd.toFixed(2)} for a window of ` +
-      `${Duration.format(window)}; what it spent leaves the window a 24th of it at a time.`,
-    headers: { "x-should-retry": "false" }
+      `${Duration.format(window)}; what it spent leaves the window a 24th of it at a time` +
+      `${seconds === undefined ? "" : `, the first of it in ${seconds}s`}.`,
+    // OpenAI's and Anthropic's SDKs retry a 429 unless told not to; Google's reads the wait (`retry-after` as RetryInfo)
+    headers: { "x-should-retry": "false", ...(seconds === undefined ? {} : { "retry-after": String(seconds) }) }
   })
+}
 
 /** 404: no such route. @internal */
 export const unknownUrl = (method: string, path: string): Failure =>

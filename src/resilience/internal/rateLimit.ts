@@ -254,8 +254,8 @@ export class Counter {
           this.takeBack(now, -tokenDelta, admittedAt === undefined ? now : admittedAt)
         }),
       usage: Effect.sync(() => {
-        const { requests, tokens } = this.usage(this.clock.unsafeCurrentTimeMillis())
-        return { requests, tokens }
+        const { requests, tokens, oldest } = this.usage(this.clock.unsafeCurrentTimeMillis())
+        return Number.isFinite(oldest) ? { requests, tokens, leavesAt: oldest + this.count * this.size } : { requests, tokens }
       })
     }
   }
