@@ -5,7 +5,7 @@
 import { FetchHttpClient, FileSystem } from "@effect/platform"
 import { NodeFileSystem } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Either, ExecutionStrategy, Exit, Layer, Logger, Redacted, Scope, Stream } from "effect"
+import { Context, Effect, Either, Exit, Layer, Logger, Redacted, Scope, Stream } from "effect"
 import { spawn } from "node:child_process"
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -16,6 +16,7 @@ import * as Gateway from "../src/gateway/Gateway.js"
 import { Chat } from "../src/llm/index.js"
 import * as Router from "../src/router/Router.js"
 import * as MockServer from "../src/testing/MockServer.js"
+import { serveFile } from "./support/reload.js"
 
 const lines: Array<string> = []
 const capture = Logger.replace(
@@ -53,22 +54,7 @@ const serving = (text: string) =>
     process.env["RELOAD_TEST_KEY"] = "sk-reload-test"
     const file = join(mkdtempSync(join(tmpdir(), "reload-")), "config.yaml")
     writeFileSync(file, text)
-    const parsed = yield* Config.load(file)
-    const scope = yield* Effect.scope
-    const routerScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
-    const first = yield* Scope.extend(Effect.flatMap(Config.toRouterConfig(parsed.config), (c) => Router.make(c)), routerScope)
-    const swappable = yield* Scope.extend(Router.swappable(first), routerScope)
-    const state: Reload.Serving = {
-      file,
-      swappable,
-      scope,
-      shared: undefined,
-      overrides: { host: false, port: false },
-      scopes: new Map([[first, routerScope]]),
-      keyRing: Gateway.keyRing(Config.gatewaySettings(parsed.config).keys),
-      config: parsed.config,
-      started: parsed.config
-    }
+    const { state, first, swappable } = yield* serveFile(file)
     lines.length = 0
     return { state, file, first, router: swappable.router, rewrite: (next: string) => writeFileSync(file, next) }
   })

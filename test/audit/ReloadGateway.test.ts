@@ -5,7 +5,7 @@
 import { FetchHttpClient } from "@effect/platform"
 import { NodeFileSystem } from "@effect/platform-node"
 import { expect, it } from "@effect/vitest"
-import { Effect, ExecutionStrategy, Layer, Logger, Scope } from "effect"
+import { Effect, Layer, Logger, Scope } from "effect"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -14,6 +14,7 @@ import * as Config from "../../src/config/Config.js"
 import * as Gateway from "../../src/gateway/Gateway.js"
 import * as Router from "../../src/router/Router.js"
 import * as MockServer from "../../src/testing/MockServer.js"
+import { serveFile } from "../support/reload.js"
 
 const text = (url: string) => `providers:\n  a: { type: openai, baseUrl: "${url}", apiKey: "sk-x" }\nmodels:\n  primary: { provider: a, model: gpt-4o-mini }\n`
 const env = Layer.mergeAll(NodeFileSystem.layer, FetchHttpClient.layer, Logger.replace(Logger.defaultLogger, Logger.none))
@@ -25,24 +26,9 @@ it.scoped("a stream the gateway is sending across a reload ends whole on the old
     const next = yield* MockServer.make({ reply: { text: "new" } })
     const file = join(mkdtempSync(join(tmpdir(), "reload-gw-")), "config.yaml")
     writeFileSync(file, text(old.baseUrls.openai))
-    const parsed = yield* Config.load(file)
-    const scope = yield* Effect.scope
-    const routerScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
-    const first = yield* Scope.extend(Effect.flatMap(Config.toRouterConfig(parsed.config), (c) => Router.make(c)), routerScope)
-    const swappable = yield* Scope.extend(Router.swappable(first), routerScope)
+    const { state: serving, first, swappable, routerScope } = yield* serveFile(file)
     const closed: Array<string> = []
     yield* Scope.addFinalizer(routerScope, Effect.sync(() => closed.push("first")))
-    const serving: Reload.Serving = {
-      file,
-      swappable,
-      scope,
-      shared: undefined,
-      overrides: { host: false, port: false },
-      scopes: new Map([[first, routerScope]]),
-      keyRing: Gateway.keyRing([]),
-      config: parsed.config,
-      started: parsed.config
-    }
     const gateway = yield* Gateway.make({ router: swappable.router, port: 0 })
     const post = (stream: boolean) =>
       fetch(`${gateway.url}/v1/chat/completions`, {
