@@ -14,7 +14,7 @@
  *     [--top 25] [--cpu | --ops | --syscalls | --instructions] [--lines] before=/tmp/a/llm-failover.mjs after=/tmp/b/llm-failover.mjs
  *
  * Printed: bytes a response for each variant and round, each variant's
- * ratio to the first, and the functions whose allocation (self bytes a
+ * ratio to the first (a single variant: its largest functions), and the functions whose allocation (self bytes a
  * response, by name and module, lines left out since they move between
  * builds; `--lines` keeps them, for builds whose sources of interest are
  * the same) differs most from the first variant's. With `--cpu`, the CPU
@@ -266,6 +266,12 @@ try {
     )
   }
   const rounds = Number(values.rounds)
+  if (servers.length === 1) {
+    // one build alone: where its figure goes, by function
+    const top = [...first.functions].sort((a, b) => b[1] - a[1]).slice(0, Number(values.top))
+    console.log(`\n${first.name} by function (self, a response; the ${values.top} largest):`)
+    for (const [k, v] of top) console.log(`  ${fmt(v / rounds).padStart(12)}  ${k}`)
+  }
   for (const s of servers.slice(1)) {
     const keys = new Set([...first.functions.keys(), ...s.functions.keys()])
     const diffs = [...keys]
