@@ -292,6 +292,21 @@ describe("serve: reloading the config", () => {
     })
   )
 
+  it.effect("the summary names a provider no target uses that was added, removed or changed, where it read \"nothing changed\"", () =>
+    Effect.gen(function* () {
+      process.env["RELOAD_TEST_KEY"] = "sk-reload-test"
+      const parse = (providers: Record<string, string>) =>
+        Config.parse(configText({ providers, models: { m: "a" }, chain: ["m"] })).pipe(Effect.map((parsed) => parsed.config))
+      const before = yield* parse({ a: "http://127.0.0.1:1/v1", spare: "http://127.0.0.1:2/v1", old: "http://127.0.0.1:3/v1" })
+      const after = yield* parse({ a: "http://127.0.0.1:1/v1", spare: "http://127.0.0.1:4/v1", fresh: "http://127.0.0.1:5/v1" })
+      expect(Reload.describeChanges(before, after)).toBe("providers no target uses changed: fresh (added), old (removed), spare")
+      expect(Reload.describeChanges(before, before)).toBe("nothing changed")
+      // a used provider's change is the target's, said once
+      const moved = yield* parse({ a: "http://127.0.0.1:9/v1", spare: "http://127.0.0.1:2/v1", old: "http://127.0.0.1:3/v1" })
+      expect(Reload.describeChanges(before, moved)).toBe("targets changed: m (fresh state)")
+    })
+  )
+
   it.scoped("a gateway over a key ring: once the ring is set, the old key is refused and the new one served", () =>
     Effect.gen(function* () {
       const up = yield* MockServer.make()

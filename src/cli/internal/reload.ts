@@ -80,6 +80,17 @@ export const describeChanges = (previous: Config.ConfigFile, next: Config.Config
     ...names(after).filter((name) => has(before, name) && !same(before[name], after[name]))
   ]
   if (chains.length > 0) parts.push(`chains changed: ${chains.join(", ")}`)
+  // a provider no target uses changes nothing that runs, but the file did change: say so
+  const used = new Set(names(next.models).map((alias) => next.models[alias]!.provider))
+  const idle = (name: string) => !used.has(name)
+  const unused = [
+    ...names(next.providers).filter((name) => idle(name) && !has(previous.providers, name)).map((name) => `${name} (added)`),
+    ...names(previous.providers).filter((name) => idle(name) && !has(next.providers, name)).map((name) => `${name} (removed)`),
+    ...names(next.providers).filter(
+      (name) => idle(name) && has(previous.providers, name) && !same(previous.providers[name], next.providers[name])
+    )
+  ]
+  if (unused.length > 0) parts.push(`providers no target uses changed: ${unused.join(", ")}`)
   const others = (["defaultChain", "tiers", "policy", "health", "cache", "shadowRate"] as const).filter(
     (key) => !same(previous[key], next[key])
   )
