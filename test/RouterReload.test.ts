@@ -178,7 +178,7 @@ describe("Router.swappable", () => {
       yield* TestClock.adjust("1 second")
       expect(idle.unsafePoll()).not.toBeNull()
 
-      // a provider's defect ends its request without a RequestFinished: the request has ended all the same
+      // a request whose only provider dies (a defect, which fails the chain as a ProviderDefect) has ended too
       const dying = { info: a.info, complete: () => Effect.die("a bug"), stream: () => Stream.die("a bug") }
       const third = yield* Router.make({ targets: { d: { model: dying } }, chains: { default: ["d"] } })
       yield* swappable.swap(third)

@@ -6,7 +6,8 @@
  *   then fail over: `RateLimited`, `Overloaded`, `ServerError`, `Timeout`,
  *   `TransportError`, `MalformedResponse`.
  * - {@link Skippable}: do not retry, go to the next target at once:
- *   `Unauthorized`, `ModelNotFound`, `ContextLengthExceeded`.
+ *   `Unauthorized`, `ModelNotFound`, `ContextLengthExceeded`,
+ *   `ProviderDefect` (the call died: a bug, not the provider's answer).
  * - {@link Fatal}: the request itself is at fault, so it would fail
  *   everywhere: `InvalidRequest`, `ContentFiltered` (which a content-policy
  *   chain may still take).
@@ -221,6 +222,48 @@ export class ModelNotFound extends Schema.TaggedError<ModelNotFound>("effect-llm
 ) {}
 
 /**
+ * The provider's call died instead of failing with a provider error: a
+ * defect in its adapter, or in a model of your own (a promise that rejected
+ * under `Effect.promise` rather than `Effect.tryPromise`, a throw in a
+ * `map`). The router makes one of this from the defect, so that a bug in
+ * one provider's code costs that provider the request, not the request
+ * itself: it counts against the target's breaker and health, is reported as
+ * the attempt's failure, and the chain goes on to its next target without
+ * retrying (a bug would die again). Interruptions are not defects.
+ *
+ * `message` names the defect's class only (a defect's own text may hold
+ * anything, a secret included); the defect itself is the error's `cause`,
+ * for a debugger or your own logs.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { ProviderDefect } from "effect-llm-failover/llm"
+ *
+ * const error = ProviderDefect.fromDefect("my-provider", "my-model", new TypeError("cannot read 'choices'"))
+ * error.message // "my-provider/my-model's call died: TypeError (a defect, not an answer of the provider)"
+ * error.cause // the TypeError
+ *
+ * @since 0.1.0
+ * @category skippable
+ */
+export class ProviderDefect extends Schema.TaggedError<ProviderDefect>("effect-llm-failover/ProviderDefect")(
+  "ProviderDefect",
+  { ...fields }
+) {
+  /** The error for `defect`, the value a call of `provider`'s `model` died with; the defect is its `cause`. */
+  static fromDefect(provider: string, model: string, defect: unknown): ProviderDefect {
+    const kind = defect instanceof Error ? defect.name : defect === null ? "null" : typeof defect
+    const error = new ProviderDefect({
+      provider,
+      model,
+      message: `${provider}/${model}'s call died: ${kind} (a defect, not an answer of the provider)`
+    })
+    Object.defineProperty(error, "cause", { value: defect, enumerable: false, configurable: true, writable: true })
+    return error
+  }
+}
+
+/**
  * The prompt does not fit this model's context window. The router skips to a
  * target whose window fits.
  *
@@ -364,6 +407,8 @@ export type Retriable = RateLimited | Overloaded | ServerError | Timeout | Trans
  *       return `${error.provider} does not serve ${error.model}`
  *     case "ContextLengthExceeded":
  *       return `add a model with a window over ${error.contextWindow ?? "this one's"} tokens`
+ *     case "ProviderDefect":
+ *       return `a bug in the code that calls ${error.provider}: see the error's cause`
  *   }
  * }
  * ```
@@ -371,7 +416,7 @@ export type Retriable = RateLimited | Overloaded | ServerError | Timeout | Trans
  * @since 0.1.0
  * @category groups
  */
-export type Skippable = Unauthorized | ModelNotFound | ContextLengthExceeded
+export type Skippable = Unauthorized | ModelNotFound | ContextLengthExceeded | ProviderDefect
 
 /**
  * Errors that end the request: it would fail on every target.
@@ -441,6 +486,7 @@ export const ProviderError: Schema.Union<
     typeof Unauthorized,
     typeof ModelNotFound,
     typeof ContextLengthExceeded,
+    typeof ProviderDefect,
     typeof ContentFiltered,
     typeof InvalidRequest
   ]
@@ -454,6 +500,7 @@ export const ProviderError: Schema.Union<
   Unauthorized,
   ModelNotFound,
   ContextLengthExceeded,
+  ProviderDefect,
   ContentFiltered,
   InvalidRequest
 )
@@ -471,7 +518,7 @@ export const ProviderError: Schema.Union<
  */
 export const groups = {
   retriable: ["RateLimited", "Overloaded", "ServerError", "Timeout", "TransportError", "MalformedResponse"],
-  skippable: ["Unauthorized", "ModelNotFound", "ContextLengthExceeded"],
+  skippable: ["Unauthorized", "ModelNotFound", "ContextLengthExceeded", "ProviderDefect"],
   fatal: ["InvalidRequest", "ContentFiltered"]
 } as const satisfies {
   readonly retriable: ReadonlyArray<Retriable["_tag"]>

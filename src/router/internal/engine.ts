@@ -22,7 +22,7 @@ import type { Service as LanguageModelService } from "../../llm/LanguageModel.js
 import type { ModelInfo } from "../../llm/ModelInfo.js"
 import { honours, cost as priceOf } from "../../llm/ModelInfo.js"
 import type { ContentFiltered, InvalidRequest, ProviderError } from "../../llm/ProviderError.js"
-import { ContentFiltered as ContentFilteredError, isRetriable, MalformedResponse, isStoppedAnswer, retryAfter, Timeout } from "../../llm/ProviderError.js"
+import { ContentFiltered as ContentFilteredError, isRetriable, MalformedResponse, isStoppedAnswer, ProviderDefect, retryAfter, Timeout } from "../../llm/ProviderError.js"
 import * as Tokens from "../../llm/Tokens.js"
 import { type AcquireOptions, type Bulkhead, BulkheadRejected } from "../../resilience/Bulkhead.js"
 import type { CircuitBreaker, CircuitOpen, Permit } from "../../resilience/CircuitBreaker.js"
@@ -513,6 +513,21 @@ const countsForHealth = (error: ProviderError | Rejected) =>
   error._tag !== "ContentFiltered" &&
   error._tag !== "ContextLengthExceeded"
 
+/**
+ * The provider error a call's failure is: its first typed failure, or, for
+ * a call that died (a defect, not an interruption), a `ProviderDefect` of
+ * the target's, so that a bug in one provider's code skips that target as a
+ * provider's failure does rather than ending the request. Read where a
+ * call's exit is already looked at (the breaker's record, the attempt's),
+ * which keeps it off a successful call's path.
+ */
+const failureOf = <E>(cause: Cause.Cause<E>, info: ModelInfo): E | ProviderDefect | undefined => {
+  const failure = Option.getOrUndefined(Chunk.head(Cause.failures(cause)))
+  if (failure !== undefined || Cause.isInterrupted(cause)) return failure
+  const defect = Chunk.head(Cause.defects(cause))
+  return defect._tag === "Some" ? ProviderDefect.fromDefect(info.provider, info.model, defect.value) : undefined
+}
+
 /** Why the router passed over a target without calling it, before it is a `Rejected`. */
 type Refusal =
   | { readonly _tag: "CircuitOpen"; readonly retryAfter?: Duration.Duration }
@@ -601,7 +616,7 @@ const observed = <A, R>(
       return { _tag: "AttemptStarted", ...fields, at, attempt }
     })
     const exit = yield* Effect.exit(call).pipe(Effect.onInterrupt(() => cancelled(shared, state, member, attempt, start)))
-    const failure = exit._tag === "Failure" ? Option.getOrUndefined(Chunk.head(Cause.failures(exit.cause))) : undefined
+    const failure = exit._tag === "Failure" ? failureOf(exit.cause, target.info) : undefined
     // cut by the request's deadline: left in flight, for the chain's record of it (`runChain`)
     if (failure?._tag === "Deadline") return yield* Effect.zipRight(cancelled(shared, state, member, attempt, start), Effect.fail(failure))
     state.inFlight.delete(member)
@@ -622,7 +637,7 @@ const observed = <A, R>(
       })
       return exit.value
     }
-    if (failure === undefined) return yield* Effect.failCause(exit.cause) // interrupted or died: nothing to record
+    if (failure === undefined) return yield* Effect.failCause(exit.cause) // interrupted: nothing to record
     record(state, target, duration, failure)
     if (countsForHealth(failure)) yield* shared.health.record(target.name, { success: false, latency: duration })
     yield* emit(shared, { _tag: "AttemptFailed", ...fields, at: end, attempt, error: recorded(failure), duration })
@@ -803,7 +818,7 @@ const breakerCall = <A, R>(
   /** Records how the call ended, `start` being when it began. */
   const settle = (permit: Permit, start: number) => (exit: Exit.Exit<A, ProviderError | Deadline>) => {
     if (exit._tag === "Success") return permit.record("success")
-    const failure = Option.getOrUndefined(Chunk.head(Cause.failures(exit.cause)))
+    const failure = failureOf(exit.cause, target.info)
     // a call cut by the request's deadline lost to nobody: like one interrupted by it, ignored
     if (failure !== undefined) return permit.record(failure._tag === "Deadline" ? "ignored" : classify(failure))
     return Effect.flatMap(Clock.currentTimeMillis, (end) =>
@@ -1067,7 +1082,7 @@ const streamOnce =
       const exit = cutByRequest(limit, clock, state.deadlineAt) ? Exit.fail(new Deadline()) : read
       const elapsed = Duration.millis((yield* Clock.currentTimeMillis) - began)
       if (exit._tag === "Failure") {
-        const failure = Option.getOrUndefined(Chunk.head(Cause.failures(exit.cause)))
+        const failure = failureOf(exit.cause, target.info)
         recorded = true
         // cut by the request's deadline: ignored, as a call interrupted by it
         yield* permit.record(failure === undefined || failure._tag === "Deadline" ? "ignored" : classify(failure), elapsed)
@@ -1617,7 +1632,7 @@ const shadow = (shared: Shared, state: RequestState, served: Member) =>
         })
         return
       }
-      const failure = Option.getOrUndefined(Chunk.head(Cause.failures(exit.cause)))
+      const failure = failureOf(exit.cause, target.info)
       // (no `Deadline`: a shadow call has none but its attempt's)
       const counts = failure !== undefined && failure._tag !== "BulkheadRejected" && failure._tag !== "Deadline"
       if (counts && countsForHealth(failure)) {
@@ -1977,10 +1992,11 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
               return Effect.succeed(pulled.right)
             },
             onFailure: (cause) => {
-              const failure = Chunk.head(Cause.failures(cause))
-              // interrupted or died: the stream's finalizer settles it (cancelled)
-              if (Option.isNone(failure)) return Effect.failCause(cause as Cause.Cause<never>)
-              return failed(failure.value)
+              // a defect is the provider's failure (`failureOf`), as before the first content
+              const failure = failureOf(cause, member.target.info)
+              // interrupted: the stream's finalizer settles it (cancelled)
+              if (failure === undefined) return Effect.failCause(cause as Cause.Cause<never>)
+              return failed(failure)
             }
           })
         })

@@ -1,0 +1,145 @@
+/**
+ * A provider whose code dies (a defect: a bug, a promise that rejected
+ * under `Effect.promise`) costs that provider the request, not the request:
+ * the router makes it a `ProviderDefect`, counts it against the target's
+ * breaker and health, and goes on to the next target without a retry.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Chunk, Effect, Exit, Stream } from "effect"
+import type { ChainExhausted, StreamInterrupted } from "../src/llm/index.js"
+import { Chat, ProviderDefect } from "../src/llm/index.js"
+import type { Service as LanguageModelService } from "../src/llm/LanguageModel.js"
+import type { RouterEvent } from "../src/router/Events.js"
+import * as Router from "../src/router/Router.js"
+import { failedWith, settler, sim, succeeded } from "./support/virtual.js"
+
+const settle = settler("10 seconds")
+
+/** The secret-looking text a defect carries, which must not reach the error's message. */
+const secret = "sk-live-0123456789abcdef"
+
+/** A model of `name` whose calls die, counting them; `stream` dies after `afterChunks` chunks of the healthy stream, if set. */
+const dying = (name: string, options: { readonly afterChunks?: number } = {}) =>
+  Effect.gen(function* () {
+    const healthy = yield* sim(name)
+    const calls = { complete: 0, stream: 0 }
+    const model: LanguageModelService = {
+      info: healthy.info,
+      complete: () =>
+        Effect.suspend(() => {
+          calls.complete++
+          // a custom provider's mistake: a rejected promise under Effect.promise is a defect
+          return Effect.promise(() => Promise.reject(new TypeError(`bad key ${secret}`)))
+        }),
+      stream: (request) =>
+        Stream.suspend(() => {
+          calls.stream++
+          return options.afterChunks === undefined
+            ? Stream.die(new TypeError(`bad key ${secret}`))
+            : Stream.concat(healthy.stream(request).pipe(Stream.take(options.afterChunks)), Stream.die(new TypeError(`bad key ${secret}`)))
+        })
+    }
+    return { model, calls }
+  })
+
+const policy = { retry: { maxAttempts: 3, base: "10 millis" }, breaker: { consecutiveFailures: 2, openDuration: { base: "1 minute" } } } as const
+
+describe("a provider's defect", () => {
+  it.scoped("fails over to the next target as a ProviderDefect, without a retry, and its message holds no text of the defect", () =>
+    Effect.gen(function* () {
+      const bad = yield* dying("bad")
+      const router = yield* Router.make({
+        targets: { bad: { model: bad.model }, good: { model: yield* sim("good") } },
+        chains: { default: ["bad", "good"] },
+        policy
+      })
+      const events: Array<RouterEvent> = []
+      yield* router.listen((event) => void events.push(event))
+      const { response, meta } = succeeded(yield* settle(router.complete(Chat.prompt("hello"))))
+      expect(response.text.length).toBeGreaterThan(0)
+      expect(meta.target).toBe("good")
+      expect(bad.calls.complete).toBe(1) // a bug would die again: no retry
+      const error = meta.attempts[0]?.error
+      expect(error).toBeInstanceOf(ProviderDefect)
+      expect(error).toMatchObject({ _tag: "ProviderDefect", provider: "bad", model: "bad-model" })
+      expect(error?.message).toContain("TypeError")
+      expect(error?.message).not.toContain(secret)
+      expect((error as ProviderDefect).cause).toBeInstanceOf(TypeError)
+      expect(events.some((e) => e._tag === "AttemptFailed" && e.target === "bad" && e.error._tag === "ProviderDefect")).toBe(true)
+      expect(events.some((e) => e._tag === "RequestFinished" && e.outcome === "success")).toBe(true)
+    })
+  )
+
+  it.scoped("counts against the target's breaker: two defects open it, and the next request does not call it", () =>
+    Effect.gen(function* () {
+      const bad = yield* dying("bad")
+      const router = yield* Router.make({
+        targets: { bad: { model: bad.model }, good: { model: yield* sim("good") } },
+        chains: { default: ["bad", "good"] },
+        policy
+      })
+      for (let i = 0; i < 2; i++) succeeded(yield* settle(router.complete(Chat.prompt(`q${i}`))))
+      expect((yield* router.breaker("bad")!.snapshot).state).toBe("open")
+      const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("after"))))
+      expect(meta.attempts[0]?.error).toMatchObject({ _tag: "Rejected", reason: "circuit-open" })
+      expect(bad.calls.complete).toBe(2)
+    })
+  )
+
+  it.scoped("every target dying: the chain fails with ChainExhausted, a typed error with each defect, not a defect", () =>
+    Effect.gen(function* () {
+      const one = yield* dying("one")
+      const two = yield* dying("two")
+      const router = yield* Router.make({
+        targets: { one: { model: one.model }, two: { model: two.model } },
+        chains: { default: ["one", "two"] },
+        policy
+      })
+      const error = failedWith(yield* settle(router.complete(Chat.prompt("hello")))) as ChainExhausted
+      expect(error._tag).toBe("ChainExhausted")
+      expect(error.attempts.map((a) => [a.target, a.error?._tag])).toEqual([["one", "ProviderDefect"], ["two", "ProviderDefect"]])
+    })
+  )
+
+  it.scoped("a stream that dies before its first content falls over to the next target", () =>
+    Effect.gen(function* () {
+      const bad = yield* dying("bad")
+      const router = yield* Router.make({
+        targets: { bad: { model: bad.model }, good: { model: yield* sim("good") } },
+        chains: { default: ["bad", "good"] },
+        policy
+      })
+      const exit = yield* settle(
+        Effect.scoped(
+          Effect.flatMap(router.stream(Chat.prompt("hello")), (started) =>
+            Effect.zip(Stream.runCollect(started.chunks), started.done)
+          )
+        )
+      )
+      const [chunks, meta] = succeeded(exit)
+      expect(meta.target).toBe("good")
+      expect(Chunk.some(chunks, Chat.isContent)).toBe(true)
+      expect(meta.attempts[0]?.error?._tag).toBe("ProviderDefect")
+      expect(bad.calls.stream).toBe(1)
+    })
+  )
+
+  it.scoped("a stream that dies after content went out fails with a typed StreamInterrupted whose cause is the ProviderDefect", () =>
+    Effect.gen(function* () {
+      const bad = yield* dying("bad", { afterChunks: 3 })
+      const router = yield* Router.make({
+        targets: { bad: { model: bad.model } },
+        chains: { default: ["bad"] },
+        policy
+      })
+      const exit = yield* settle(
+        Effect.scoped(Effect.flatMap(router.stream(Chat.prompt("hello")), (started) => Stream.runCollect(started.chunks)))
+      )
+      expect(Exit.isFailure(exit)).toBe(true)
+      const error = failedWith(exit) as StreamInterrupted
+      expect(error._tag).toBe("StreamInterrupted")
+      expect(error.cause).toMatchObject({ _tag: "ProviderDefect", provider: "bad" })
+      expect(error.message).not.toContain(secret)
+    })
+  )
+})
