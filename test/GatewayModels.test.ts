@@ -130,6 +130,9 @@ describe("Anthropic's format (GET /v1/models with anthropic-version)", () => {
       const none = yield* get(gateway, "/v1/models?after_id=a3", v)
       expect(none.body).toEqual({ data: [], has_more: false, first_id: null, last_id: null })
       expect(none.headers.get("request-id")).toBe(none.headers.get("x-request-id"))
+      // one URL, two formats: a cache must tell them apart
+      expect(none.headers.get("vary")).toBe("anthropic-version")
+      expect((yield* get(gateway, "/v1/models/sonnet")).headers.get("vary")).toBe("anthropic-version")
     })
   )
 

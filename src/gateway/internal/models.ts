@@ -247,6 +247,9 @@ export const make = (catalog: Catalog): Routes => {
     return keyless && queryOf(request.url).has("key") ? Effect.mapError(caller, Wire.geminiQueryKey) : caller
   }
 
+  /** An answer on `/v1/models`, whose format follows `anthropic-version`: a cache keeps one a format. */
+  const byVersion = (body: unknown) => HttpServerResponse.unsafeJson(body, { headers: { vary: anthropicVersionHeader } })
+
   /** A model a caller asked for by id: known, and one it may call. */
   const allowed = (caller: Clients.Client | undefined, id: string) =>
     !names().has(id)
@@ -259,9 +262,9 @@ export const make = (catalog: Catalog): Routes => {
     const request = yield* HttpServerRequest.HttpServerRequest
     const anthropic = request.headers[anthropicVersionHeader] !== undefined
     const ids = listed(yield* openAiCaller(request, anthropic))
-    if (!anthropic) return HttpServerResponse.unsafeJson({ object: "list", data: ids.map(openAiModel) })
+    if (!anthropic) return byVersion({ object: "list", data: ids.map(openAiModel) })
     const page = yield* anthropicPage(ids, queryOf(request.url))
-    return HttpServerResponse.unsafeJson({
+    return byVersion({
       data: page.ids.map(anthropicModel),
       has_more: page.hasMore,
       first_id: page.ids[0] ?? null,
@@ -278,7 +281,7 @@ export const make = (catalog: Catalog): Routes => {
     const anthropic = request.headers[anthropicVersionHeader] !== undefined
     const caller = yield* openAiCaller(request, anthropic)
     yield* allowed(caller, id)
-    return HttpServerResponse.unsafeJson(anthropic ? anthropicModel(id) : openAiModel(id))
+    return byVersion(anthropic ? anthropicModel(id) : openAiModel(id))
   })
 
   const geminiList: Route = Effect.gen(function* () {
