@@ -251,7 +251,8 @@ describe("Gateway CORS and HTTP caches", () => {
       const none = yield* send(url, "GET", "/v1/models", { authorization: `Bearer ${key}` })
       expect(none.status).toBe(200)
       expect(none.headers["access-control-allow-origin"]).toBeUndefined()
-      expect(none.headers["vary"]).toBe("origin")
+      // the list's own Vary (its format follows anthropic-version), Origin added
+      expect(none.headers["vary"]).toBe("anthropic-version, origin")
       const other = yield* send(url, "POST", "/v1/chat/completions", { ...authed, origin: "https://evil.example" }, chat())
       expect(other.headers["access-control-allow-origin"]).toBeUndefined()
       expect(other.headers["vary"]).toBe("origin")
@@ -265,7 +266,7 @@ describe("Gateway CORS and HTTP caches", () => {
       const { url } = yield* gateway({ cors: { origins: ["*"] } })
       const models = yield* send(url, "GET", "/v1/models", { authorization: `Bearer ${key}` })
       expect(models.headers["access-control-allow-origin"]).toBe("*")
-      expect(models.headers["vary"]).toBeUndefined()
+      expect(models.headers["vary"]).toBe("anthropic-version") // the list's own, no Origin
       const completion = yield* send(url, "POST", "/v1/chat/completions", authed, chat())
       expect(completion.headers["access-control-allow-origin"]).toBe("*")
     })

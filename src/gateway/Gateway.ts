@@ -98,10 +98,28 @@
  *   event ends with that JSON bare, outside any `data:` event, as Gemini's
  *   own streams end (Google's SDK raises it as its `ApiError`).
  * - `GET /v1/models`, `GET /v1/models/{id}`: every chain and model alias
- *   (a client key's: those it may call; see {@link ClientKey}).
- *   The id is the rest of the path, percent-decoded, so an alias with a
- *   slash works raw or encoded (`/v1/models/openai/gpt-4o`,
- *   `/v1/models/openai%2Fgpt-4o`).
+ *   (a client key's: those it may call; see {@link ClientKey}), in OpenAI's
+ *   format (`{ object: "list", data: [{ id, object: "model", created,
+ *   owned_by }] }`). The id is the rest of the path, percent-decoded, so an
+ *   alias with a slash works raw or encoded (`/v1/models/openai/gpt-4o`,
+ *   `/v1/models/openai%2Fgpt-4o`). Asked with an `anthropic-version` header
+ *   (Anthropic's SDKs send it: `client.models.list()`, `.retrieve(id)`),
+ *   they answer in Anthropic's format: `{ data: [{ type: "model", id,
+ *   display_name, created_at, max_input_tokens, max_tokens }], has_more,
+ *   first_id, last_id }`, paged by `limit` (1 to 1,000, default 20),
+ *   `after_id` or `before_id`, with Anthropic's error JSON (a wrong `limit`
+ *   or a cursor naming no listed model a 400 `invalid_request_error`, an
+ *   unknown id a 404 `not_found_error`).
+ * - `GET /v1beta/models`, `GET /v1beta/models/{model}`: the same models in
+ *   the Gemini API's format (`ai.models.list()`, `ai.models.get()`):
+ *   `{ models: [{ name: "models/{id}", baseModelId, version, displayName,
+ *   description, inputTokenLimit, outputTokenLimit,
+ *   supportedGenerationMethods }], nextPageToken }`, paged by `pageSize`
+ *   (default 50, at most 1,000) and `pageToken`; `version` is the model
+ *   that serves it (a chain's first target's), the token limits the
+ *   router's model info (an output limit it lacks is left out); the key as
+ *   on the Gemini routes, errors in Google's JSON (an unknown model a 404
+ *   `NOT_FOUND`).
  * - `GET /v1/key`: the caller's key as the gateway sees it, never the key:
  *   `{ object: "key", name, models, rpm, tpm, spend }`, `spend` being
  *   `{ usd, window_seconds, spent_usd, remaining_usd }` under a cap (else

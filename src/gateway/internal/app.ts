@@ -42,6 +42,7 @@ import * as Clients from "./clients.js"
 import * as Cors from "./cors.js"
 import * as Errors from "./errors.js"
 import * as GeminiRequest from "./geminiRequest.js"
+import * as Models from "./models.js"
 import * as NodeBody from "./nodeBody.js"
 import * as WireRequest from "./request.js"
 import * as WireResponse from "./response.js"
@@ -195,7 +196,7 @@ const routes: ReadonlyArray<readonly [RegExp, ReadonlyArray<string>]> = [
   [/^\/v1\/responses$/, ["POST"]],
   [/^\/v1\/messages(\/count_tokens)?$/, ["POST"]],
   [/^\/v1(beta)?\/models\/.+:(generateContent|streamGenerateContent|countTokens)$/, ["POST"]],
-  [/^\/v1\/models(\/.+)?$/, ["GET"]],
+  [/^\/v1(beta)?\/models(\/.+)?$/, ["GET"]],
   [/^\/v1\/key$/, ["GET"]],
   [/^\/(healthz|readyz)$/, ["GET"]]
 ]
@@ -321,28 +322,9 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
     const notAllowed = (caller: Clients.Client, model: string) =>
       Effect.zipRight(caller.metrics.count("model_not_allowed"), Effect.fail(Errors.modelNotAllowed(model, caller.name)))
 
-    // -- models -------------------------------------------------------------
+    // -- models: OpenAI's, Anthropic's and Gemini's listings (see `Models`) --
 
-    const modelEntry = (id: string) => ({
-      id,
-      object: "model",
-      created: startedAt,
-      owned_by: router.chains.includes(id) ? "effect-llm-failover" : router.languageModel(id).info.provider
-    })
-    const listModels = Effect.flatMap(requireKey, (caller) =>
-      Effect.sync(() =>
-        HttpServerResponse.unsafeJson({ object: "list", data: [...names()].filter((id) => allows(caller, id)).map(modelEntry) })
-      ))
-
-    // The id is the rest of the path, percent-decoded by the router, so an
-    // alias with a slash ("openai/gpt-4o") works sent raw or as "openai%2Fgpt-4o".
-    const getModel = Effect.gen(function* () {
-      const caller = yield* requireKey
-      const id = (yield* HttpRouter.params)["*"] ?? ""
-      if (!names().has(id)) return yield* Effect.fail(Errors.modelNotFound(id))
-      if (caller !== undefined && !allows(caller, id)) return yield* notAllowed(caller, id)
-      return HttpServerResponse.unsafeJson(modelEntry(id))
-    })
+    const models = Models.make({ router, startedAt, names, client, allows, notAllowed })
 
     // -- chat completions and responses -------------------------------------
 
@@ -699,8 +681,10 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
         HttpRouter.post("/v1/messages/count_tokens", countTokens),
         HttpRouter.post("/v1beta/models/*", gemini),
         HttpRouter.post("/v1/models/*", gemini),
-        HttpRouter.get("/v1/models", listModels),
-        HttpRouter.get("/v1/models/*", getModel),
+        HttpRouter.get("/v1/models", models.list),
+        HttpRouter.get("/v1/models/*", models.get),
+        HttpRouter.get("/v1beta/models", models.geminiList),
+        HttpRouter.get("/v1beta/models/*", models.geminiGet),
         HttpRouter.get("/v1/key", keyInfo),
         HttpRouter.get("/healthz", healthz),
         HttpRouter.get("/readyz", readyz)
@@ -977,8 +961,8 @@ const withRequestLog = <R>(
         Effect.catchTag("RouteNotFound", () => Effect.fail(unrouted(method, path)))
       ),
       record,
-      Wire.errorsOf(path)
-    ))
+      Wire.errorsOf(path, header)
+    ), header)
     const shared = preflight === undefined && api ? withCors(guard, header("origin"), answered) : answered
     const identified = request.source instanceof Http.IncomingMessage ? closingUnread(request.source, shared) : shared
     const body = identified.body

@@ -229,19 +229,36 @@ export const streamFailure = (error: StreamInterrupted | Errors.Failure): Errors
         message: `The stream from ${error.provider}/${error.model} failed after content was sent (${error.cause._tag}); the answer is incomplete.`
       })
 
+/** A request's header by its lower-case name. @internal */
+export type Header = (name: string) => string | undefined
+
 /**
  * The wire format whose error JSON answers a request for `path`, whatever
  * fails (a route, or what comes before one: a 404, a 405, the `Host`
- * check): Anthropic's under `/v1/messages`, Google's on the Gemini routes
- * (see `isGemini`), OpenAI's elsewhere.
+ * check): Anthropic's under `/v1/messages` and on the model list asked
+ * with `anthropic-version` (see `isAnthropic`), Google's on the Gemini
+ * routes (see `isGemini`), OpenAI's elsewhere.
  *
  * @internal
  */
-export const errorsOf = (path: string): (failure: Errors.Failure) => unknown =>
-  isMessages(path) ? messages.error : isGemini(path) ? GeminiResponse.errorJson : Errors.body
+export const errorsOf = (path: string, header?: Header): (failure: Errors.Failure) => unknown =>
+  isAnthropic(path, header) ? messages.error : isGemini(path) ? GeminiResponse.errorJson : Errors.body
 
 /** Whether `path` is the messages route or under it, where Anthropic's wire format answers. @internal */
 export const isMessages = (path: string): boolean => path === "/v1/messages" || path.startsWith("/v1/messages/")
+
+/**
+ * Whether a request is answered in Anthropic's wire format: the messages
+ * route's, and one for `/v1/models` or a model under it (not a Gemini
+ * method's path) with an `anthropic-version` header, which Anthropic's
+ * SDKs send with every request (`client.models.list()`).
+ *
+ * @internal
+ */
+export const isAnthropic = (path: string, header?: Header): boolean =>
+  isMessages(path) ||
+  (header !== undefined && header("anthropic-version") !== undefined &&
+    (path === "/v1/models" || (path.startsWith("/v1/models/") && !geminiV1.test(path))))
 
 /**
  * Whether `path` is a Gemini route's, where Google's wire format answers:
@@ -256,15 +273,18 @@ export const isGemini = (path: string): boolean => path.startsWith("/v1beta/") |
 const geminiV1 = /^\/v1\/models\/.+:(generateContent|streamGenerateContent|countTokens)$/
 
 /**
- * An answer under `/v1/messages` with its request id also as Anthropic
- * sends it, `request-id` (beside `x-request-id`): Anthropic's SDK reads
- * that header into a message's `_request_id` and an error's `requestID`
- * and message, so the id a user quotes is the one on the gateway's log line.
+ * An answer in Anthropic's wire format (see `isAnthropic`) with its request
+ * id also as Anthropic sends it, `request-id` (beside `x-request-id`):
+ * Anthropic's SDK reads that header into a message's `_request_id` and an
+ * error's `requestID` and message, so the id a user quotes is the one on
+ * the gateway's log line.
  *
  * @internal
  */
 export const withRequestId = (
   path: string,
   requestId: string,
-  response: HttpServerResponse.HttpServerResponse
-): HttpServerResponse.HttpServerResponse => (isMessages(path) ? HttpServerResponse.setHeader(response, "request-id", requestId) : response)
+  response: HttpServerResponse.HttpServerResponse,
+  header?: Header
+): HttpServerResponse.HttpServerResponse =>
+  isAnthropic(path, header) ? HttpServerResponse.setHeader(response, "request-id", requestId) : response
