@@ -257,8 +257,8 @@ export const isMessages = (path: string): boolean => path === "/v1/messages" || 
  */
 export const isAnthropic = (path: string, header?: Header): boolean =>
   isMessages(path) ||
-  (header !== undefined && header("anthropic-version") !== undefined &&
-    (path === "/v1/models" || (path.startsWith("/v1/models/") && !geminiV1.test(path))))
+  ((path === "/v1/models" || (path.startsWith("/v1/models/") && !geminiV1.test(path))) &&
+    header !== undefined && header("anthropic-version") !== undefined)
 
 /**
  * Whether `path` is a Gemini route's, where Google's wire format answers:
