@@ -187,14 +187,34 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: the G
       })
     )
 
-    it.scoped("without alt=sse (Gemini's JSON-array stream): a 400 that says to add it", () =>
+    it.scoped("without alt=sse (or with alt=json): Gemini's JSON-array stream, application/json, the same answers as the SSE stream's events", () =>
+      Effect.gen(function* () {
+        const { gateway } = yield* setup()
+        const viaSse = sse((yield* post(gateway, "/v1beta/models/default:streamGenerateContent?alt=sse", { contents })).text).events
+        for (const path of ["/v1beta/models/default:streamGenerateContent", "/v1beta/models/default:streamGenerateContent?alt=json"]) {
+          const raw = yield* post(gateway, path, { contents })
+          expect(raw.status).toBe(200)
+          expect(raw.headers.get("content-type")).toContain("application/json")
+          expect(raw.text.startsWith("[{")).toBe(true)
+          expect(raw.text.endsWith("}]")).toBe(true)
+          expect(raw.text).toContain("},\r\n{") // Gemini's separator between two answers
+          const answers = JSON.parse(raw.text) as Array<{ candidates?: Array<{ content?: { parts?: Array<{ text?: string }> }; finishReason?: string }>; responseId?: string }>
+          expect(answers.length).toBe(viaSse.length)
+          const text = (xs: typeof answers) => xs.map((a) => a.candidates?.[0]?.content?.parts?.map((p) => p.text ?? "").join("") ?? "").join("")
+          expect(text(answers)).toBe(text(viaSse as typeof answers))
+          expect(answers.at(-1)?.candidates?.[0]?.finishReason).toBe("STOP")
+        }
+      })
+    )
+
+    it.scoped("alt other than json or sse: a 400 naming alt, no provider called", () =>
       Effect.gen(function* () {
         const { gateway, primary } = yield* setup()
-        const raw = yield* post(gateway, "/v1beta/models/default:streamGenerateContent", { contents })
+        const raw = yield* post(gateway, "/v1beta/models/default:streamGenerateContent?alt=proto", { contents })
         expect(raw.status).toBe(400)
         const body = JSON.parse(raw.text) as { error: { code: number; status: string; message: string } }
         expect(body.error).toMatchObject({ code: 400, status: "INVALID_ARGUMENT" })
-        expect(body.error.message).toContain("alt=sse")
+        expect(body.error.message).toContain("'alt'")
         expect(primary.count()).toBe(0)
       })
     )
@@ -221,6 +241,14 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: the G
         expect(all.length).toBeGreaterThan(0)
         for (const event of all) expect(event.candidates?.[0]?.finishReason).toBeUndefined()
         expect(JSON.parse(tail)).toMatchObject({ error: { code: 502, status: "UNAVAILABLE" } })
+
+        // the JSON array: the error JSON is its last element, and the body parses whole
+        primary.enqueue(MockServer.resetAfter(3))
+        const array = yield* post(gateway, "/v1beta/models/default:streamGenerateContent", { contents })
+        const elements = JSON.parse(array.text) as Array<{ error?: unknown; candidates?: Array<{ finishReason?: string }> }>
+        expect(elements.length).toBeGreaterThan(1)
+        for (const element of elements.slice(0, -1)) expect(element.candidates?.[0]?.finishReason).toBeUndefined()
+        expect(elements.at(-1)).toMatchObject({ error: { code: 502, status: "UNAVAILABLE" } })
       })
     )
   })
@@ -325,7 +353,7 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: the G
       Effect.gen(function* () {
         const { client, gateway, primary } = yield* setup({ gateway: { keys: [Redacted.make("gw-key")] }, apiKey: "gw-key" })
         const counted = yield* promise(() => client.models.countTokens({ model: "default", contents: prompt }))
-        const decoded = GeminiRequest.decodeCount({ contents }, { model: "default", method: "countTokens", sse: false })
+        const decoded = GeminiRequest.decodeCount({ contents }, { model: "default", method: "countTokens", alt: null, sse: false })
         expect(Either.isRight(decoded) && counted.totalTokens === Tokens.estimate(decoded.right.request)).toBe(true)
         expect(counted.totalTokens).toBeGreaterThan(prompt.length / 4)
         // Gemini's other form: a whole request
@@ -536,7 +564,7 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: the G
 })
 
 describe("geminiRequest.decode", () => {
-  const call: GeminiRequest.Call = { model: "default", method: "generateContent", sse: false }
+  const call: GeminiRequest.Call = { model: "default", method: "generateContent", alt: null, sse: false }
   const decoded = (fields: Record<string, unknown>) => {
     const result = GeminiRequest.decode({ contents, ...fields }, call)
     if (Either.isLeft(result)) throw new Error(result.left.message)
@@ -544,8 +572,9 @@ describe("geminiRequest.decode", () => {
   }
 
   it("the call from the URL: model (models/ dropped), method, alt=sse; other methods none", () => {
-    expect(GeminiRequest.callOf("default:streamGenerateContent", "alt=sse")).toEqual({ model: "default", method: "streamGenerateContent", sse: true })
-    expect(GeminiRequest.callOf("models/openai/gpt-4o:generateContent", "")).toEqual({ model: "openai/gpt-4o", method: "generateContent", sse: false })
+    expect(GeminiRequest.callOf("default:streamGenerateContent", "alt=sse")).toEqual({ model: "default", method: "streamGenerateContent", alt: "sse", sse: true })
+    expect(GeminiRequest.callOf("default:streamGenerateContent", "alt=json")).toEqual({ model: "default", method: "streamGenerateContent", alt: "json", sse: false })
+    expect(GeminiRequest.callOf("models/openai/gpt-4o:generateContent", "")).toEqual({ model: "openai/gpt-4o", method: "generateContent", alt: null, sse: false })
     expect(GeminiRequest.callOf("default:embedContent", "")).toBeUndefined()
     expect(GeminiRequest.callOf("default", "")).toBeUndefined()
   })

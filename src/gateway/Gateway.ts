@@ -67,7 +67,7 @@
  *   the router's own (`Tokens.estimate`: about four characters a token,
  *   erring high; images not counted), the figure it checks context windows
  *   with. No provider is called. Errors as on `/v1/messages`.
- * - `POST /v1beta/models/{model}:generateContent`, `:streamGenerateContent?alt=sse`,
+ * - `POST /v1beta/models/{model}:generateContent`, `:streamGenerateContent`,
  *   `:countTokens` (and the same under `/v1/`): the Gemini API, so Google's
  *   Gen AI SDK (`httpOptions.baseUrl`) or Gemini CLI
  *   (`GOOGLE_GEMINI_BASE_URL`) gets the same chains over any provider;
@@ -83,12 +83,13 @@
  *   (`candidates[0]` with text and `functionCall` parts, `finishReason`
  *   `STOP`, `MAX_TOKENS` or `SAFETY` for a provider's stop on its content
  *   policy, `usageMetadata`, `modelVersion`, `responseId`), or a stream of
- *   `data:` events of it, the last with the calls, the finish and the
- *   usage. `countTokens` answers `{ totalTokens }`, the router's estimate
+ *   `data:` events of it (`alt=sse`), the last with the calls, the finish
+ *   and the usage, or without `alt=sse` the same answers as one JSON
+ *   array written as they come (Gemini's default). `countTokens` answers `{ totalTokens }`, the router's estimate
  *   (as `count_tokens` above). `safetySettings` and `topK` are ignored;
  *   `candidateCount` above 1, `cachedContent`, `fileData` parts, built-in
- *   tools (`googleSearch`, `codeExecution`, ...) and a stream without
- *   `alt=sse` (Gemini's JSON-array stream) are a 400 naming the field. The
+ *   tools (`googleSearch`, `codeExecution`, ...) and an `alt` other than
+ *   `json` and `sse` are a 400 naming the field. The
  *   key may come as `x-goog-api-key` too (not as `?key=`: a span would
  *   record the URL). Every error there is Google's `{ "error": { "code",
  *   "message", "status", "details" } }`, `status` by the HTTP status

@@ -390,7 +390,7 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
         log.outcome = "content_filter"
         const encoder = wire.encoder(decoded, created, error.model)
         return HttpServerResponse.text(encoder.stoppedStream(error), {
-          contentType: "text/event-stream",
+          contentType: encoder.contentType ?? "text/event-stream",
           headers: { ...stoppedHeaders(decoded.model, error), "cache-control": "no-cache", "x-accel-buffering": "no" }
         })
       })
@@ -414,7 +414,7 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
         const encoder = wire.encoder(decoded, yield* unixSeconds, started.meta.model)
         const events = yield* sseEvents(started, encoder, log, deadline, settle)
         return HttpServerResponse.stream(events, {
-          contentType: "text/event-stream",
+          contentType: encoder.contentType ?? "text/event-stream",
           headers: { ...metaHeaders(started.meta), "cache-control": "no-cache", "x-accel-buffering": "no" }
         })
       })

@@ -49,8 +49,10 @@
  * `inlineData` that is no image, code execution parts, built-in tools
  * (`googleSearch`, `codeExecution`, `urlContext`, ...: any tool entry
  * but `functionDeclarations`), `responseLogprobs`, `responseModalities`
- * other than text, `speechConfig`, and a `streamGenerateContent` without
- * `alt=sse` (Gemini's JSON-array stream is not served).
+ * other than text, `speechConfig`, and an `alt` other than `json` and
+ * `sse`. A `streamGenerateContent` streams server-sent events with
+ * `alt=sse` (as Google's SDKs ask), else Gemini's default, a JSON array
+ * of the same answers written as they come (see `ResponseEncoder`).
  *
  * @internal
  */
@@ -78,6 +80,7 @@ import {
   requiredString,
   string
 } from "./request.js"
+import { printable } from "./errors.js"
 
 /** A decoded Gemini request: the chat route's (its model from the URL). @internal */
 export interface Decoded extends ChatDecoded {}
@@ -85,10 +88,17 @@ export interface Decoded extends ChatDecoded {}
 /** The Gemini API methods the gateway serves. @internal */
 export type Method = "generateContent" | "streamGenerateContent" | "countTokens"
 
-/** What a request's URL asks: the chain or model alias, the method, and whether it asked for SSE (`alt=sse`). @internal */
+/**
+ * What a request's URL asks: the chain or model alias, the method, its
+ * `alt` (the stream's framing: `sse`, or `json`, Gemini's default, a JSON
+ * array), and whether that is SSE.
+ *
+ * @internal
+ */
 export interface Call {
   readonly model: string
   readonly method: Method
+  readonly alt: string | null
   readonly sse: boolean
 }
 
@@ -108,7 +118,8 @@ export const callOf = (rest: string, query: string): Call | undefined => {
   if (!methods.has(method)) return undefined
   const named = rest.slice(0, colon)
   const model = named.startsWith("models/") ? named.slice("models/".length) : named
-  return { model, method: method as Method, sse: new URLSearchParams(query).get("alt") === "sse" }
+  const alt = new URLSearchParams(query).get("alt")
+  return { model, method: method as Method, alt, sse: alt === "sse" }
 }
 
 // ---------------------------------------------------------------------------
@@ -444,8 +455,8 @@ const generationConfig = (u: unknown): Generation => {
 const decodeBody = (body: unknown, call: Call): Decoded => {
   const b = isObject(body) ? body : invalid(null, `Invalid request body: expected a JSON object, but got ${kind(body)} instead.`)
   if (call.model.length === 0) invalid("model", "Invalid 'model': expected a model or chain name in the URL ('models/{model}:generateContent').")
-  if (call.method === "streamGenerateContent" && !call.sse) {
-    invalid("alt", "Unsupported value: 'streamGenerateContent' is served as server-sent events only; add '?alt=sse' to the URL (as Google's SDKs do).")
+  if (call.alt !== null && call.alt !== "sse" && call.alt !== "json") {
+    invalid("alt", `Unsupported value: 'alt' must be 'json' (the default) or 'sse', not '${printable(call.alt, 40)}'.`)
   }
   if (present(b, "cachedContent")) {
     invalid("cachedContent", "Unsupported parameter: 'cachedContent' is not supported (cached contents are stored on Google's servers; send the contents).")

@@ -2,7 +2,8 @@
  * Writes neutral responses, stream chunks and failures in the Gemini API's
  * wire format: the `GenerateContentResponse` of a whole answer, the
  * server-sent events of `streamGenerateContent?alt=sse` (each `data:` a
- * `GenerateContentResponse`, no terminal event), and Google's error JSON
+ * `GenerateContentResponse`, no terminal event) or, without `alt=sse`, the
+ * JSON array of the same answers, and Google's error JSON
  * `{ "error": { "code", "message", "status" } }`.
  *
  * An answer is `candidates[0]`: `content` (role `model`) with its text as
@@ -224,20 +225,40 @@ export const stoppedCompletion = (id: string, error: ContentFiltered) => {
  * as its status; an SSE reader sees no `finishReason`, so the answer reads
  * as cut short.
  *
+ * Framed as an `"array"` (a `streamGenerateContent` without `alt=sse`,
+ * Gemini's default, `application/json`), the same answers are the elements
+ * of one JSON array written as they come: `[` before the first, `,\r\n`
+ * between two, as Gemini separates them, `]` after the last; a failure is
+ * its error JSON as the last element, so that the body still parses whole.
+ *
  * @internal
  */
 export class ResponseEncoder implements StreamEncoder {
   private readonly calls: Array<{ id: string; name: string; arguments: string; signature?: string }> = []
   private finish: FinishReason = "unknown"
   private reason: string | undefined
+  /** Whether an array's first element went out. */
+  private opened = false
+  readonly contentType: string | undefined
 
   constructor(
     readonly id: string,
-    readonly model: string
-  ) {}
+    readonly model: string,
+    readonly framing: "sse" | "array" = "sse"
+  ) {
+    this.contentType = framing === "array" ? "application/json" : undefined
+  }
+
+  /** One answer's JSON, framed: a `data:` event, or an array's next element. */
+  private framed(json: string): string {
+    if (this.framing === "sse") return `data: ${json}\n\n`
+    const before = this.opened ? ",\r\n" : "["
+    this.opened = true
+    return before + json
+  }
 
   private event(parts: ReadonlyArray<unknown>, finish?: string, usage?: Usage): string {
-    return `data: ${JSON.stringify(responseJson(this.id, this.model, parts, finish, usage))}\n\n`
+    return this.framed(JSON.stringify(responseJson(this.id, this.model, parts, finish, usage)))
   }
 
   /** Nothing: Gemini's stream opens with its first content. */
@@ -278,14 +299,16 @@ export class ResponseEncoder implements StreamEncoder {
     return before + this.stopped(error) + this.end(error.usage ?? { inputTokens: 0, outputTokens: 0 })
   }
 
-  /** The last event: the calls gathered, the `finishReason`, the usage. */
+  /** The last event: the calls gathered, the `finishReason`, the usage (and an array's end). */
   end(usage: Usage): string {
     const calls = this.calls.filter((call) => call !== undefined).map(callPart)
-    return this.event(calls, this.reason ?? finishReason(this.finish), usage)
+    const last = this.event(calls, this.reason ?? finishReason(this.finish), usage)
+    return this.framing === "array" ? `${last}]` : last
   }
 
-  /** Google's error JSON, bare (no `data:`), as Gemini ends a stream that failed (see the class's docs). */
+  /** Google's error JSON, bare (no `data:`), as Gemini ends a stream that failed; an array's last element (see the class's docs). */
   failed(failure: Errors.Failure): string {
-    return `${JSON.stringify(errorJson(failure))}\n`
+    const json = JSON.stringify(errorJson(failure))
+    return this.framing === "array" ? `${this.framed(json)}]` : `${json}\n`
   }
 }

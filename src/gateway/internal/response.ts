@@ -131,6 +131,8 @@ export const sseDone = "data: [DONE]\n\n"
  * @internal
  */
 export interface StreamEncoder {
+  /** The stream's content type, when not server-sent events (`text/event-stream`). */
+  readonly contentType?: string | undefined
   /** The first events, sent with the first read's. */
   start(): string
   /** The events of one chunk, if it has any. */

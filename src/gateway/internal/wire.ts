@@ -140,7 +140,7 @@ export const keyHeaderNames: ReadonlyArray<string> = ["authorization", "x-api-ke
 
 /**
  * The Gemini API (`POST /v1beta/models/{model}:generateContent` and
- * `:streamGenerateContent?alt=sse`), for the call a request's URL names
+ * `:streamGenerateContent`, as SSE with `alt=sse`, else a JSON array), for the call a request's URL names
  * (its model and method are there, not in the body): its errors in
  * Google's JSON, the key also taken from `x-goog-api-key`.
  *
@@ -150,7 +150,7 @@ export const gemini = (call: GeminiRequest.Call): Wire<GeminiRequest.Decoded> =>
   decode: (body) => GeminiRequest.decode(body, call),
   completion: (_, __, response) => GeminiResponse.completion(GeminiResponse.responseId(), response),
   stopped: (_, __, error) => GeminiResponse.stoppedCompletion(GeminiResponse.responseId(), error),
-  encoder: (_, __, model) => new GeminiResponse.ResponseEncoder(GeminiResponse.responseId(), model),
+  encoder: (_, __, model) => new GeminiResponse.ResponseEncoder(GeminiResponse.responseId(), model, call.sse ? "sse" : "array"),
   error: GeminiResponse.errorJson,
   keyHeader: geminiKeyHeader
 })
