@@ -44,15 +44,21 @@ const dying = (name: string, options: { readonly afterChunks?: number } = {}) =>
 
 const policy = { retry: { maxAttempts: 3, base: "10 millis" }, breaker: { consecutiveFailures: 2, openDuration: { base: "1 minute" } } } as const
 
+/** A chain of a dying target, then a healthy one. */
+const badThenGood = Effect.gen(function* () {
+  const bad = yield* dying("bad")
+  const router = yield* Router.make({
+    targets: { bad: { model: bad.model }, good: { model: yield* sim("good") } },
+    chains: { default: ["bad", "good"] },
+    policy
+  })
+  return { bad, router }
+})
+
 describe("a provider's defect", () => {
   it.scoped("fails over to the next target as a ProviderDefect, without a retry, and its message holds no text of the defect", () =>
     Effect.gen(function* () {
-      const bad = yield* dying("bad")
-      const router = yield* Router.make({
-        targets: { bad: { model: bad.model }, good: { model: yield* sim("good") } },
-        chains: { default: ["bad", "good"] },
-        policy
-      })
+      const { bad, router } = yield* badThenGood
       const events: Array<RouterEvent> = []
       yield* router.listen((event) => void events.push(event))
       const { response, meta } = succeeded(yield* settle(router.complete(Chat.prompt("hello"))))
@@ -72,12 +78,7 @@ describe("a provider's defect", () => {
 
   it.scoped("counts against the target's breaker: two defects open it, and the next request does not call it", () =>
     Effect.gen(function* () {
-      const bad = yield* dying("bad")
-      const router = yield* Router.make({
-        targets: { bad: { model: bad.model }, good: { model: yield* sim("good") } },
-        chains: { default: ["bad", "good"] },
-        policy
-      })
+      const { bad, router } = yield* badThenGood
       for (let i = 0; i < 2; i++) succeeded(yield* settle(router.complete(Chat.prompt(`q${i}`))))
       expect((yield* router.breaker("bad")!.snapshot).state).toBe("open")
       const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("after"))))
@@ -103,12 +104,7 @@ describe("a provider's defect", () => {
 
   it.scoped("a stream that dies before its first content falls over to the next target", () =>
     Effect.gen(function* () {
-      const bad = yield* dying("bad")
-      const router = yield* Router.make({
-        targets: { bad: { model: bad.model }, good: { model: yield* sim("good") } },
-        chains: { default: ["bad", "good"] },
-        policy
-      })
+      const { bad, router } = yield* badThenGood
       const exit = yield* settle(
         Effect.scoped(
           Effect.flatMap(router.stream(Chat.prompt("hello")), (started) =>
