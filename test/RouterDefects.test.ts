@@ -138,4 +138,22 @@ describe("a provider's defect", () => {
       expect(error.message).not.toContain(secret)
     })
   )
+
+  it.scoped("in a hedge, a member that dies is a failed member: the next starts at once, not after the delay; in a race, the other answers", () =>
+    Effect.gen(function* () {
+      for (const chain of [{ targets: ["bad", "good"], hedge: { delay: "30 seconds" } }, { targets: ["bad", "good"], race: 2 }] as const) {
+        const bad = yield* dying("bad")
+        const router = yield* Router.make({
+          targets: { bad: { model: bad.model }, good: { model: yield* sim("good") } },
+          chains: { default: chain },
+          policy
+        })
+        // far less than the hedge's delay: the defect started the hedge
+        const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("hello")), "1 second"))
+        expect(meta.target).toBe("good")
+        expect(meta.attempts.find((a) => a.target === "bad")?.error?._tag).toBe("ProviderDefect")
+        expect(bad.calls.complete).toBe(1)
+      }
+    })
+  )
 })
