@@ -239,7 +239,8 @@ const percent = (rate: number) => `${(rate * 100).toFixed(1)}%`
 export const fallbackRate = (options: FallbackRateOptions = {}): Effect.Effect<FallbackRateAlert, never, Scope.Scope> =>
   Effect.suspend(() => {
     const threshold = options.threshold ?? 0.05
-    const resolveBelow = options.resolveBelow ?? threshold * 0.8
+    // rounded: 0.05 * 0.8 is 0.04000000000000001, which a rate of exactly 4% is below
+    const resolveBelow = options.resolveBelow ?? Number((threshold * 0.8).toPrecision(12))
     const windowMillis = Duration.toMillis(options.window ?? Duration.minutes(5))
     const buckets = options.buckets ?? 10
     const minimum = options.minimumRequests ?? 20
