@@ -27,6 +27,7 @@ import {
   Tracer as EffectTracer
 } from "effect"
 import { createServer } from "node:http"
+import { type AddressInfo, createServer as createNetServer } from "node:net"
 import { Chat, TransportError } from "../src/llm/index.js"
 import * as Alerts from "../src/observability/Alerts.js"
 import * as CostReport from "../src/observability/CostReport.js"
@@ -557,6 +558,24 @@ describe("fallback-rate alert", () => {
       expect(yield* drain(events)).toEqual([])
     }))
 
+  it.scoped("the default resolveBelow is 80% of the threshold, exactly: a rate of 4% does not resolve an alert at 5%", () =>
+    Effect.gen(function* () {
+      const alert = yield* Alerts.fallbackRate({ threshold: 0.05, window: "1 minute", buckets: 6, minimumRequests: 20 })
+      const events = yield* alert.subscribe
+      // 18 answered, then 2 fallbacks: 10% of 20, raised
+      for (let i = 0; i < 18; i++) yield* alert.record(finished(i, false))
+      for (let i = 18; i < 20; i++) yield* alert.record(finished(i, true))
+      expect((yield* drain(events)).map((e) => e._tag)).toEqual(["AlertRaised"])
+      // 30 more answered: the rate falls to 2 in 50, 4.0%, not below 4.0%
+      for (let i = 20; i < 50; i++) yield* alert.record(finished(i, false))
+      expect((yield* alert.window).rate).toBe(0.04)
+      expect(yield* drain(events)).toEqual([])
+      expect(Option.isSome(yield* alert.active)).toBe(true)
+      // one more: below it, resolved
+      yield* alert.record(finished(50, false))
+      expect((yield* drain(events)).map((e) => e._tag)).toEqual(["AlertResolved"])
+    }))
+
   it.scoped("an alert resolves when its window empties, without traffic (TestClock drives the window)", () =>
     Effect.gen(function* () {
       const alert = yield* Alerts.fallbackRate({ minimumRequests: 5, window: "1 minute", buckets: 6 })
@@ -1048,5 +1067,17 @@ describe("HTTP handlers", () => {
       const refused = yield* Effect.flip(CostReport.fetch(`http://127.0.0.1:${noisyPort}/v1/usage`))
       expect(refused.message).not.toMatch(/[\u0000-\u001f]/)
       expect(refused.message).toContain("run this")
+
+      // a port no one listens on: the system's reason comes along
+      const closed = yield* Effect.promise(() =>
+        new Promise<number>((resolve) => {
+          const server = createNetServer().listen(0, "127.0.0.1", () => {
+            const { port } = server.address() as AddressInfo
+            server.close(() => resolve(port))
+          })
+        })
+      )
+      const gone = yield* Effect.flip(CostReport.fetch(`http://127.0.0.1:${closed}/v1/usage`))
+      expect(gone.message).toBe(`could not reach http://127.0.0.1:${closed}/v1/usage (ECONNREFUSED)`)
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
 })

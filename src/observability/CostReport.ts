@@ -678,13 +678,31 @@ export const fetch = (url: string, options: FetchOptions = {}): Effect.Effect<Re
     )
   })
 
+/**
+ * Why a request never got an answer, as the system said it: the first
+ * error code down its chain of causes (`ECONNREFUSED`, `ENOTFOUND`,
+ * `UND_ERR_SOCKET`...), if any.
+ */
+const transportReason = (error: unknown): string | undefined => {
+  let at: unknown = error
+  for (let depth = 0; depth < 8 && typeof at === "object" && at !== null; depth++) {
+    const code = (at as { readonly code?: unknown }).code
+    if (typeof code === "string" && /^[A-Z][A-Z0-9_]{1,40}$/.test(code)) return code
+    at = (at as { readonly cause?: unknown }).cause
+  }
+  return undefined
+}
+
 const exchange = (parsed: URL, where: string, options: FetchOptions): Effect.Effect<Report, UsageFetchError, HttpClient.HttpClient> =>
   Effect.gen(function* () {
     let request = HttpClientRequest.get(parsed).pipe(HttpClientRequest.acceptJson)
     if (options.since !== undefined) request = HttpClientRequest.setUrlParam(request, "since", String(options.since))
     if (options.apiKey !== undefined) request = HttpClientRequest.bearerToken(request, options.apiKey)
     const response = yield* HttpClient.execute(request).pipe(
-      Effect.mapError(() => new UsageFetchError({ message: `could not reach ${where}` }))
+      Effect.mapError((error) => {
+        const reason = transportReason(error)
+        return new UsageFetchError({ message: `could not reach ${where}${reason === undefined ? "" : ` (${reason})`}` })
+      })
     )
     if (response.status < 200 || response.status >= 300) {
       // the gateway says why in OpenAI's error JSON: pass its message on
