@@ -446,6 +446,12 @@ describe("llm-failover CLI", () => {
     expect(banner).toContain('apiKey: process.env["GATEWAY_KEY"]')
     expect(banner).not.toContain('"$GATEWAY_KEY"')
     expect(Cli.banner({ url: "http://127.0.0.1:8787", chains: [], models: ["m"], demo: false, auth: false })).toContain('apiKey: "unused"')
+    // the curl's key line indented as its other options; Claude Code's and Gemini CLI's keys from the same variable
+    expect(banner).toContain(' \\\n    -H "authorization: Bearer $GATEWAY_KEY" \\\n    -H "content-type: application/json"')
+    expect(banner).toContain("ANTHROPIC_BASE_URL=http://127.0.0.1:8787 ANTHROPIC_AUTH_TOKEN=$GATEWAY_KEY ANTHROPIC_DEFAULT_SONNET_MODEL=default")
+    expect(banner).toContain("ANTHROPIC_DEFAULT_HAIKU_MODEL=default claude")
+    expect(banner).toContain("GOOGLE_GEMINI_BASE_URL=http://127.0.0.1:8787 GEMINI_API_KEY=$GATEWAY_KEY gemini -m default")
+    expect(banner).not.toContain("ANTHROPIC_MODEL=")
 
     const dir = mkdtempSync(join(tmpdir(), "llm-failover-banner-"))
     const config = join(dir, "config.yaml")

@@ -117,7 +117,10 @@ export const banner = (options: {
   const variable = options.keyVariable ?? "GATEWAY_KEY"
   // Node reads the variable; a string "$GATEWAY_KEY" would be sent as it is
   const key = options.auth ? `process.env[${JSON.stringify(variable)}]` : `"unused"`
-  const authHeader = options.auth ? ` \\\n  -H "authorization: Bearer $${variable}"` : ""
+  const authHeader = options.auth ? ` \\\n    -H "authorization: Bearer $${variable}"` : ""
+  // Claude Code sends ANTHROPIC_AUTH_TOKEN as a Bearer key, Gemini CLI GEMINI_API_KEY as x-goog-api-key; both want one set
+  const claudeKey = ` ANTHROPIC_AUTH_TOKEN=${options.auth ? `$${variable}` : "unused"}`
+  const geminiKey = ` GEMINI_API_KEY=${options.auth ? `$${variable}` : "unused"}`
   return [
     ``,
     `effect-llm-failover gateway listening on ${options.url}${options.demo ? " (demo config: simulated providers)" : ""}`,
@@ -138,8 +141,11 @@ export const banner = (options: {
     `  console.log(response.headers.get("x-llm-provider"), data.choices[0].message.content)`,
     ``,
     `The Responses API is served too, stateless: client.responses.create({ model: "${model}", input: "Say hello" }),`,
-    `Anthropic's Messages API: new Anthropic({ baseURL: "${options.url}" }).messages.create(...) (Claude Code: ANTHROPIC_BASE_URL=${options.url} ANTHROPIC_MODEL=${model}),`,
-    `and Gemini's API: new GoogleGenAI({ httpOptions: { baseUrl: "${options.url}" } }).models.generateContent({ model: "${model}", ... }) (Gemini CLI: GOOGLE_GEMINI_BASE_URL=${options.url}).`,
+    `Anthropic's Messages API: new Anthropic({ baseURL: "${options.url}" }).messages.create(...), and Gemini's API:`,
+    `new GoogleGenAI({ httpOptions: { baseUrl: "${options.url}" } }).models.generateContent({ model: "${model}", ... }).`,
+    `Claude Code (its sonnet, opus and haiku asks, each to a chain):`,
+    `  ANTHROPIC_BASE_URL=${options.url}${claudeKey} ANTHROPIC_DEFAULT_SONNET_MODEL=${model} ANTHROPIC_DEFAULT_OPUS_MODEL=${model} ANTHROPIC_DEFAULT_HAIKU_MODEL=${model} claude`,
+    `Gemini CLI: GOOGLE_GEMINI_BASE_URL=${options.url}${geminiKey} gemini -m ${model}`,
     ``,
     ...(options.demo
       ? [
@@ -290,7 +296,7 @@ const serve = Command.make(
 ).pipe(
   Command.withDescription(
     "serve the OpenAI-compatible gateway (without --config: the demo); SIGHUP reloads the config file without dropping a request " +
-      "(an invalid one is logged and the old one kept; open breakers stay open; gateway keys rotate; host, port, admin and the gateway's limits need a restart)"
+      "(an invalid one is logged and the old one kept; open breakers stay open; gateway keys rotate; host, port, admin, the gateway's other settings (limits, timeouts, cors), a change between keys and none, and state need a restart)"
   )
 )
 
