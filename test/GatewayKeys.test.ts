@@ -144,6 +144,79 @@ describe("client keys", () => {
     })
   )
 
+  test("rpm: a request the gateway refuses before any provider is asked (its bulkhead full) is given back; one a provider failed counts", () =>
+    Effect.gen(function* () {
+      // the first request (the bare key's) stalls upstream, holding the gateway's one slot; the third fails upstream
+      const upstream = yield* MockServer.make({ faultFor: (i) => (i === 0 ? MockServer.stall : i === 1 ? MockServer.status(500) : undefined) })
+      const model = yield* OpenAi.make({ model: "gpt-4.1-mini", baseUrl: upstream.baseUrls.openai })
+      const router = yield* Router.make({ targets: { gpt: { model } }, chains: { default: ["gpt"] }, policy: { retry: { maxAttempts: 1 } } })
+      const gateway = yield* Gateway.make({ router, port: 0, maxConcurrent: 1, maxQueued: 0, keys: [admin, { key: teamKey, name: "busy-team", rpm: 1 }] })
+      const clientOf = (key: Redacted.Redacted) => new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: Redacted.value(key), maxRetries: 0 })
+      const team = clientOf(teamKey)
+      const controller = new AbortController()
+      const holding = yield* Effect.fork(rejection(() =>
+        clientOf(admin).chat.completions.create({ model: "default", messages: question }, { signal: controller.signal })
+      ))
+      yield* MockServer.awaitRequests(upstream, 1)
+      // the gateway is full: each of the team's requests is refused busy, never rate limited, as none took its one request
+      for (let i = 0; i < 3; i++) {
+        const busy = apiError(yield* rejection(() => team.chat.completions.create({ model: "default", messages: question })))
+        expect(busy.code).toBe("gateway_busy")
+      }
+      expect(yield* outcomes("busy-team", "rate_limited")).toBe(0)
+      // the slot freed: the team's next request reaches the provider, which fails it; it counts
+      controller.abort()
+      yield* holding.await
+      yield* MockServer.awaitAborted(upstream, 1)
+      let failed = apiError(yield* rejection(() => team.chat.completions.create({ model: "default", messages: question })))
+      // the slot is freed once the gateway has seen the client leave: until then, busy (and given back)
+      for (let turns = 0; failed.code === "gateway_busy" && turns < 1_000; turns++) {
+        yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
+        failed = apiError(yield* rejection(() => team.chat.completions.create({ model: "default", messages: question })))
+      }
+      expect(failed.status).toBe(503)
+      expect(upstream.count()).toBe(2)
+      const limited = apiError(yield* rejection(() => team.chat.completions.create({ model: "default", messages: question })))
+      expect(limited.code).toBe("rate_limit_exceeded")
+      expect(upstream.count()).toBe(2)
+    })
+  )
+
+  test("rpm: a request that waited for a slot while a reload took its model away (a 404) is given back", () =>
+    Effect.gen(function* () {
+      const upstream = yield* MockServer.make({ faultFor: (i) => (i === 0 ? MockServer.stall : undefined) })
+      const model = yield* OpenAi.make({ model: "gpt-4.1-mini", baseUrl: upstream.baseUrls.openai })
+      const first = yield* Router.make({ targets: { gpt: { model } }, chains: { default: ["gpt"], other: ["gpt"] }, policy: { retry: { maxAttempts: 1 } } })
+      const swappable = yield* Router.swappable(first)
+      const gateway = yield* Gateway.make({
+        router: swappable.router,
+        port: 0,
+        maxConcurrent: 1,
+        maxQueued: 1,
+        keys: [admin, { key: teamKey, name: "reload-team", rpm: 1 }]
+      })
+      const clientOf = (key: Redacted.Redacted) => new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: Redacted.value(key), maxRetries: 0 })
+      const team = clientOf(teamKey)
+      // the bare key's request holds the one slot (its upstream never answers); the team's waits for it
+      const controller = new AbortController()
+      const holding = yield* Effect.fork(rejection(() =>
+        clientOf(admin).chat.completions.create({ model: "default", messages: question }, { signal: controller.signal })
+      ))
+      yield* MockServer.awaitRequests(upstream, 1)
+      const waiting = yield* Effect.fork(rejection(() => team.chat.completions.create({ model: "other", messages: question })))
+      for (let i = 0; i < 1_000 && (yield* gateway.inFlight) < 2; i++) yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
+      expect(yield* gateway.inFlight).toBe(2)
+      yield* swappable.swap(yield* Router.make({ targets: { gpt: { model } }, chains: { default: ["gpt"] }, policy: { retry: { maxAttempts: 1 } } }))
+      controller.abort()
+      yield* holding.await
+      const gone = apiError(yield* Effect.flatten(waiting.await))
+      expect(gone.status).toBe(404)
+      expect(upstream.count()).toBe(1)
+      // its one request a minute is still the team's
+      expect((yield* complete(team)).choices[0]?.message.content).toBe("Hello from the mock server.")
+    })
+  )
+
   test("spend: answers are charged their cost; once the cap is spent, 429 insufficient_quota until it leaves the window", () =>
     Effect.gen(function* () {
       const { clientOf, gateway, upstream } = yield* setup([{ key: teamKey, name: "spend-team", spend: { usd: 1, window: "1 day" } }], pricey)

@@ -553,8 +553,10 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
      * `insufficient_quota`), and within its requests and tokens a minute
      * (else 429, with the wait): a refusal on its cap takes none of its
      * minute's requests. Succeeds with what settles the request's count
-     * once its answer is done: the tokens it used, against the estimate
-     * counted now, and its cost.
+     * once its answer is done (the tokens it used, against the estimate
+     * counted now, and its cost), and what gives the request back, its
+     * estimate with it, if the gateway refuses it before any provider is
+     * asked.
      */
     const admitClient = (caller: Clients.Client, decoded: WireRequest.Decoded) =>
       Effect.gen(function* () {
@@ -580,13 +582,17 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
           }
         }
         yield* caller.metrics.count("admitted")
-        return (meta: Router.Meta): Effect.Effect<void> =>
-          Effect.zipRight(
-            limiter === undefined
-              ? Effect.void
-              : limiter.adjust(meta.usage.inputTokens + meta.usage.outputTokens - estimated, admittedAt),
-            Clients.charge(caller, meta.cost)
-          )
+        const admitted: Admitted = {
+          settle: (meta) =>
+            Effect.zipRight(
+              limiter === undefined
+                ? Effect.void
+                : limiter.adjust(meta.usage.inputTokens + meta.usage.outputTokens - estimated, admittedAt),
+              Clients.charge(caller, meta.cost)
+            ),
+          giveBack: limiter === undefined ? Effect.void : limiter.giveBack(estimated, admittedAt)
+        }
+        return admitted
       })
 
     /**
@@ -610,10 +616,16 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       const decoded = yield* readRequest(wire, request)
       log.chain = Errors.printable(decoded.model, 100)
       if (!names().has(decoded.model)) return yield* Effect.fail(Errors.modelNotFound(decoded.model))
-      const settle = caller === undefined ? undefined : yield* admitClient(caller, decoded)
-      yield* admit
+      const admitted = caller === undefined ? undefined : yield* admitClient(caller, decoded)
+      const settle = admitted?.settle
+      // refused by the gateway itself before a provider was asked (its bulkhead full, or the request's deadline passed
+      // or its client left while it waited for a slot): the client's request is given back, its tokens too
+      yield* admitted === undefined || bulkhead === undefined ? admit : Effect.onError(admit, () => admitted.giveBack)
       // a reload may have taken the model away while the request waited for its slot: a 404, as after the reload
-      if (bulkhead !== undefined && !names().has(decoded.model)) return yield* Effect.fail(Errors.modelNotFound(decoded.model))
+      if (bulkhead !== undefined && !names().has(decoded.model)) {
+        if (admitted !== undefined) yield* admitted.giveBack
+        return yield* Effect.fail(Errors.modelNotFound(decoded.model))
+      }
       const deadline = timeout === undefined ? undefined : { at: start + Duration.toMillis(timeout), limit: timeout }
       // each gateway key its own part of degraded mode's cache: one client's answers are never another's
       const tenant = caller?.tenant
@@ -814,6 +826,13 @@ export const isLoopbackHost = (host: string | undefined): boolean => {
 
 /** What settles a client's counts once its request's answer is done (see `admitClient`). */
 type Settle = (meta: Router.Meta) => Effect.Effect<void>
+
+/** A client's request as `admitClient` admitted it. */
+interface Admitted {
+  readonly settle: Settle
+  /** The request refused by the gateway before any provider was asked: its count and estimate given back. */
+  readonly giveBack: Effect.Effect<void>
+}
 
 /** When a request must be done by (epoch ms), and the limit that set it. */
 interface Deadline {
