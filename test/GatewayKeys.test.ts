@@ -319,6 +319,55 @@ describe("client keys", () => {
     })
   )
 
+  test("spend and tpm: a request that fails though its provider billed it is charged what was billed (a stop on content policy; the stopped part of one a content-policy chain then failed)", () =>
+    Effect.gen(function* () {
+      // a million prompt tokens each ($0.40): `strict` stops its answers on content policy, `open` fails
+      const stopped: MockServer.Reply = { text: "", finishReason: "content_filter", usage: { inputTokens: 1_000_000, outputTokens: 0 } }
+      const strictUp = yield* MockServer.make({ reply: stopped })
+      const openUp = yield* MockServer.make({ faultFor: () => MockServer.status(500) })
+      const strict = yield* OpenAi.make({ model: "gpt-4.1-mini", baseUrl: strictUp.baseUrls.openai })
+      const open = yield* OpenAi.make({ model: "gpt-4.1-mini", baseUrl: openUp.baseUrls.openai })
+      const router = yield* Router.make({
+        targets: { strict: { model: strict }, open: { model: open } },
+        chains: { default: ["strict"], moderated: { targets: ["strict"], contentPolicy: "lenient" }, lenient: ["open"] },
+        policy: { retry: { maxAttempts: 1 } }
+      })
+      const keys: Array<Gateway.ClientKey> = [
+        { key: teamKey, name: "billed-team", spend: { usd: 5 } },
+        { key: admin, name: "billed-tpm", tpm: 1_000 }
+      ]
+      const gateway = yield* Gateway.make({ router, port: 0, keys })
+      const clientOf = (key: Redacted.Redacted) => new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: Redacted.value(key), maxRetries: 0 })
+      const team = clientOf(teamKey)
+      const spent = Effect.map(Metric.value(Metric.tagged(Clients.spent, "key", "billed-team")), (state) => state.count)
+      // stopped on content policy: a 200 as OpenAI answers it, and $0.40 charged
+      const answer = yield* complete(team)
+      expect(answer.choices[0]?.finish_reason).toBe("content_filter")
+      expect(yield* spent).toBeCloseTo(0.4, 9)
+      // the same stopped before any content went out of a stream
+      const stream = yield* Effect.promise(() => team.chat.completions.create({ model: "default", messages: question, stream: true }))
+      yield* Effect.promise(async () => {
+        for await (const _ of stream) void _
+      })
+      expect(yield* spent).toBeCloseTo(0.8, 9)
+      // stopped, handed to the content-policy chain, which fails: the stopped answer was billed all the same
+      const failed = apiError(yield* rejection(() => team.chat.completions.create({ model: "moderated", messages: question })))
+      expect(failed.status).toBe(503)
+      expect(openUp.count()).toBe(1)
+      expect(yield* spent).toBeCloseTo(1.2, 9)
+      const info = yield* Effect.promise(() =>
+        fetch(`${gateway.url}/v1/key`, { headers: { authorization: `Bearer ${Redacted.value(teamKey)}` } }).then((r) => r.json())
+      )
+      expect(info).toMatchObject({ spend: { spent_usd: 1.2 } })
+      // the million tokens count against tpm too
+      const tpm = clientOf(admin)
+      yield* complete(tpm)
+      const limited = apiError(yield* rejection(() => tpm.chat.completions.create({ model: "default", messages: question })))
+      expect(limited.code).toBe("rate_limit_exceeded")
+      expect(limited.type).toBe("tokens")
+    })
+  )
+
   test("spend: a spent cap is refused before the key's rpm is counted, and told to the SDKs as not worth retrying", () =>
     Effect.gen(function* () {
       const { upstream, gateway } = yield* setup([{ key: teamKey, name: "spent-team", rpm: 3, spend: { usd: 0.5 } }], pricey)

@@ -34,6 +34,7 @@ import { type ContentFiltered, isStoppedAnswer } from "../../llm/ProviderError.j
 import * as Pullable from "../../llm/internal/pullable.js"
 import * as Bulkhead from "../../resilience/Bulkhead.js"
 import * as Deadlines from "../../resilience/Timeout.js"
+import type { Listener } from "../../router/Events.js"
 import type * as Router from "../../router/Router.js"
 import * as LogSink from "../../observability/internal/logSink.js"
 import * as Auth from "./auth.js"
@@ -253,6 +254,13 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
     let ringKeys = ring?.keys ?? settings.keys ?? []
     let authorize = Auth.make(ringKeys.map(Clients.secretOf))
     let clients = yield* Clients.make(ringKeys)
+    // what the providers billed for a client's request that failed (see `reportBilled`): heard once per router
+    if (!billingHeard.has(router)) {
+      billingHeard.add(router)
+      // for the router's life: an app has no end of its own (`Gateway.app`), and the listener does nothing
+      // outside a client's request
+      yield* Scope.extend(router.listen(reportBilled), yield* Scope.make())
+    }
     const rebuilding = yield* Effect.makeSemaphore(1)
     const rebuild = (keys: ReadonlyArray<Clients.KeyInput>) =>
       rebuilding.withPermits(1)(Effect.suspend(() =>
@@ -377,16 +385,21 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       { log, requestId }: Current,
       tenant: string | undefined,
       settle: Settle | undefined
-    ) =>
-      Effect.matchEffect(router.complete(decoded.request, { chain: decoded.model, correlationId: requestId, tenant }), {
-        onFailure: (error) =>
-          isStoppedAnswer(error)
+    ) => {
+      const call = router.complete(decoded.request, { chain: decoded.model, correlationId: requestId, tenant })
+      const bill: Bill | undefined = settle === undefined ? undefined : { billed: undefined }
+      return Effect.matchEffect(bill === undefined ? call : Effect.locally(call, failureBill, bill), {
+        onFailure: (error) => {
+          const answer = isStoppedAnswer(error)
             ? Effect.map(unixSeconds, (created) => {
                 log.outcome = "content_filter"
                 const body = wire.stopped(decoded, created, error)
                 return HttpServerResponse.unsafeJson(body, { headers: stoppedHeaders(decoded.model, error) })
               })
-            : Effect.fail(Errors.fromChainError(error)),
+            : Effect.fail(Errors.fromChainError(error))
+          // what the providers billed for it is charged as an answer's is (see `reportBilled`)
+          return bill?.billed === undefined ? answer : Effect.zipRight(settle!(bill.billed), answer)
+        },
         // the answer made in the step that reads the clock for its `created`
         onSuccess: ({ response, meta }) => {
           const answer = Effect.clockWith((clock) => {
@@ -397,6 +410,7 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
           return settle === undefined ? answer : Effect.zipLeft(answer, settle(meta))
         }
       })
+    }
 
     /**
      * A stream whose provider stopped its answer on policy before any of it
@@ -422,9 +436,13 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       settle: Settle | undefined
     ) =>
       Effect.gen(function* () {
-        const opened = yield* Effect.either(router.stream(decoded.request, { chain: decoded.model, correlationId: requestId, tenant }))
+        const call = router.stream(decoded.request, { chain: decoded.model, correlationId: requestId, tenant })
+        const bill: Bill | undefined = settle === undefined ? undefined : { billed: undefined }
+        const opened = yield* Effect.either(bill === undefined ? call : Effect.locally(call, failureBill, bill))
         if (Either.isLeft(opened)) {
           const error = opened.left
+          // failed before its first content (stopped on content policy, say): charged what the providers billed, if any
+          if (bill?.billed !== undefined) yield* settle!(bill.billed)
           return yield* isStoppedAnswer(error) ? stoppedStream(wire, decoded, log, error) : Effect.fail(Errors.fromChainError(error))
         }
         const started = opened.right
@@ -824,8 +842,49 @@ export const isLoopbackHost = (host: string | undefined): boolean => {
   )
 }
 
-/** What settles a client's counts once its request's answer is done (see `admitClient`). */
-type Settle = (meta: Router.Meta) => Effect.Effect<void>
+/** What a request's providers billed: a served request's meta, or what the router reported of a failed one. */
+interface Billed {
+  readonly usage: { readonly inputTokens: number; readonly outputTokens: number }
+  readonly cost: number
+}
+
+/** What settles a client's counts once its request's answer is done, or its failure (see `admitClient`). */
+type Settle = (billed: Billed) => Effect.Effect<void>
+
+/** Where `reportBilled` puts what a client's failed request was billed. */
+interface Bill {
+  billed: Billed | undefined
+}
+
+/** The `Bill` of the client's request the fiber runs, set around the router's call (`Effect.locally`). */
+const failureBill = FiberRef.unsafeMake<Bill | undefined>(undefined)
+
+/**
+ * Hears the router's end of a request that failed though its providers
+ * billed it (an answer stopped on content policy, with the usage its
+ * provider reported; what targets billed before a content-policy chain that
+ * then failed), as its `RequestFinished` says, and puts it in the request's
+ * `Bill`: the listener's effect runs in the fiber that ends the request,
+ * which carries the gateway's `failureBill`. A failure no provider reported
+ * usage for leaves the bill empty: nothing is charged (the estimate counted
+ * at admission stays the request's tokens).
+ */
+const reportBilled: Listener = (event) => {
+  if (event._tag !== "RequestFinished" || event.outcome !== "failure") return undefined
+  const usage = event.usage ?? event.billed?.reduce(
+    (sum, part) => ({ inputTokens: sum.inputTokens + part.usage.inputTokens, outputTokens: sum.outputTokens + part.usage.outputTokens }),
+    { inputTokens: 0, outputTokens: 0 }
+  )
+  if (usage === undefined) return undefined
+  const billed: Billed = { usage, cost: event.cost }
+  return FiberRef.getWith(failureBill, (bill) => {
+    if (bill !== undefined) bill.billed = billed
+    return Effect.void
+  })
+}
+
+/** The routers `reportBilled` listens to, each once for its life. */
+const billingHeard = new WeakSet<Router.Service>()
 
 /** A client's request as `admitClient` admitted it. */
 interface Admitted {
