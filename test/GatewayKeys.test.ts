@@ -482,6 +482,55 @@ describe("client keys", () => {
     })
   )
 
+  test("with shared state, a reload lets go of the limiters it replaces or drops: the store stops mirroring them", () =>
+    Effect.gen(function* () {
+      const live = new Set<RateLimit.Registration>()
+      const registered: Array<RateLimit.Registration> = []
+      const store: RateLimit.Store = {
+        register: (registration) =>
+          Effect.sync(() => {
+            live.add(registration)
+            registered.push(registration)
+            return { onCount: () => undefined, unregister: Effect.sync(() => void live.delete(registration)) }
+          })
+      }
+      const other = Redacted.make("gw-other-key-0003")
+      const ring = Gateway.keyRing([
+        { key: teamKey, name: "kept-team", rpm: 10, spend: { usd: 5 } },
+        { key: other, name: "gone-team", rpm: 10 },
+        { key: admin, name: "changed-team", tpm: 1_000, spend: { usd: 5 } }
+      ])
+      const { gateway } = yield* setup(ring).pipe(Effect.provide(RateLimit.layer(store)))
+      const names = () => [...live].map((registration) => registration.name).sort()
+      expect(names()).toEqual([
+        'gateway key "changed-team"',
+        'gateway key "changed-team" spend',
+        'gateway key "gone-team"',
+        'gateway key "kept-team"',
+        'gateway key "kept-team" spend'
+      ])
+      const before = [...registered]
+      // "gone-team" is gone, "changed-team" has a new tpm (its spending counter, whose window stays, is kept)
+      ring.set([
+        { key: teamKey, name: "kept-team", rpm: 10, spend: { usd: 5 } },
+        { key: admin, name: "changed-team", tpm: 2_000, spend: { usd: 5 } }
+      ])
+      // the clients are made again at the next request
+      const info = yield* Effect.promise(() => fetch(`${gateway.url}/v1/key`, { headers: { authorization: `Bearer ${Redacted.value(teamKey)}` } }))
+      expect(info.status).toBe(200)
+      expect(names()).toEqual([
+        'gateway key "changed-team"',
+        'gateway key "changed-team" spend',
+        'gateway key "kept-team"',
+        'gateway key "kept-team" spend'
+      ])
+      // the one registered again is the new limiter; the old one of that name was let go
+      expect(registered.length).toBe(before.length + 1)
+      expect(live.has(before.find((registration) => registration.name === 'gateway key "changed-team"')!)).toBe(false)
+      expect(live.has(registered.at(-1)!)).toBe(true)
+    })
+  )
+
   test("GET /v1/key: a key sees its name, models, limits and what it has spent, never the key; routes about the whole gateway answer bare keys only", () =>
     Effect.gen(function* () {
       const routes = [{ path: "/v1/usage", handler: Effect.succeed(HttpServerResponse.unsafeJson({ total: 1 })), requireKey: true }]

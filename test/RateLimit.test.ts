@@ -118,6 +118,28 @@ describe("RateLimit", () => {
       expect(yield* limiter.usage).toEqual({ requests: 1, tokens: 50, leavesAt: 135_000 })
     }))
 
+  it.effect("unregister lets the store forget the limiter, once: its later counts stay local", () =>
+    Effect.gen(function*() {
+      const counts: Array<RateLimit.Count> = []
+      let unregistered = 0
+      const store: RateLimit.Store = {
+        register: () => Effect.succeed({ onCount: (count) => void counts.push(count), unregister: Effect.sync(() => void unregistered++) })
+      }
+      const limiter = yield* RateLimit.make({ name: "gpt", rpm: 2, store })
+      yield* limiter.tryAcquire(10)
+      yield* limiter.unregister
+      yield* limiter.unregister
+      expect(unregistered).toBe(1)
+      // it still counts and admits, on its own
+      expect((yield* limiter.tryAcquire(10))._tag).toBe("Admitted")
+      expect((yield* limiter.tryAcquire(10))._tag).toBe("Limited")
+      expect(counts).toHaveLength(1)
+      // the memory store keeps nothing to forget
+      const local = yield* RateLimit.make({ name: "gpt", rpm: 1, store: RateLimit.memory })
+      yield* local.unregister
+      expect((yield* local.tryAcquire(0))._tag).toBe("Admitted")
+    }))
+
   it.effect("out of touch with the others, a shared limiter keeps to its share of the limit on its own counts", () =>
     Effect.gen(function*() {
       let registration: RateLimit.Registration | undefined

@@ -207,6 +207,22 @@ export interface RateLimiter {
   readonly giveBack: (estimatedTokens: number, admittedAt?: number) => Effect.Effect<void>
   /** Usage within the window now. */
   readonly usage: Effect.Effect<Usage>
+  /**
+   * Lets the store forget this limiter (see {@link Mirror.unregister}), for
+   * one that is replaced or no longer used: its counts stay local from then
+   * on, and the others' no longer reach it. It still counts and admits.
+   *
+   * @example
+   * ```ts
+   * import { Effect } from "effect"
+   * import { RateLimit } from "effect-llm-failover/resilience"
+   *
+   * // new limits for "gpt-4o": the old limiter is let go, so a shared store stops mirroring it
+   * const replace = (old: RateLimit.RateLimiter, limits: RateLimit.Limits) =>
+   *   Effect.zipLeft(RateLimit.make({ name: old.name, ...limits }), old.unregister)
+   * ```
+   */
+  readonly unregister: Effect.Effect<void>
 }
 
 /**
@@ -340,6 +356,35 @@ export interface Mirror {
    * queue a fiber of the store drains. Anything it throws is ignored.
    */
   readonly onCount: (count: Count) => void
+  /**
+   * The limiter is let go ({@link RateLimiter.unregister}): the store stops
+   * mirroring it and forgets its registration (a limiter of the same name
+   * registered since is another's: keep it). Called at most once, after
+   * which `onCount` is not called again. Absent: the store keeps nothing
+   * per limiter.
+   *
+   * @example
+   * ```ts
+   * import { Effect } from "effect"
+   * import type { RateLimit } from "effect-llm-failover/resilience"
+   *
+   * // a store that keeps each limiter's registration, until it is let go
+   * const limiters = new Map<string, RateLimit.Registration>()
+   * const store: RateLimit.Store = {
+   *   register: (registration) =>
+   *     Effect.sync(() => {
+   *       limiters.set(registration.name, registration)
+   *       return {
+   *         onCount: () => {},
+   *         unregister: Effect.sync(() => {
+   *           if (limiters.get(registration.name) === registration) limiters.delete(registration.name)
+   *         })
+   *       }
+   *     })
+   * }
+   * ```
+   */
+  readonly unregister?: Effect.Effect<void>
 }
 
 /**
@@ -406,7 +451,7 @@ export const make = (options: Options): Effect.Effect<RateLimiter> =>
  * @category constructors
  */
 export const memory: Store = {
-  register: () => Effect.succeed({ onCount: () => {} })
+  register: () => Effect.succeed({ onCount: () => {}, unregister: Effect.void })
 }
 
 /**

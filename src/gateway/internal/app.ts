@@ -264,10 +264,13 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
     const rebuilding = yield* Effect.makeSemaphore(1)
     const rebuild = (keys: ReadonlyArray<Clients.KeyInput>) =>
       rebuilding.withPermits(1)(Effect.suspend(() =>
-        keys === ringKeys ? Effect.void : Effect.map(Clients.make(keys, clients), (next) => {
+        keys === ringKeys ? Effect.void : Effect.flatMap(Clients.make(keys, clients), (next) => {
+          const previous = clients
           ringKeys = keys
           authorize = Auth.make(keys.map(Clients.secretOf))
           clients = next
+          // the limiters not kept are let go: a shared store would mirror them for as long as it runs
+          return Clients.release(previous, next)
         })
       ))
     /** Whether the ring's keys changed since the clients were made (then `rebuild(ring.keys)` first). */

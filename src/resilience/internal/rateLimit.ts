@@ -264,6 +264,12 @@ export class Counter {
       usage: Effect.sync(() => {
         const { requests, tokens, oldest } = this.usage(this.clock.unsafeCurrentTimeMillis())
         return Number.isFinite(oldest) ? { requests, tokens, leavesAt: oldest + this.count * this.size } : { requests, tokens }
+      }),
+      unregister: Effect.suspend(() => {
+        const mirror = this.mirror
+        // once: later counts stay here
+        this.mirror = undefined
+        return mirror?.unregister ?? Effect.void
       })
     }
   }
