@@ -144,6 +144,79 @@ describe("client keys", () => {
     })
   )
 
+  test("rpm: a request the gateway refuses before any provider is asked (its bulkhead full) is given back; one a provider failed counts", () =>
+    Effect.gen(function* () {
+      // the first request (the bare key's) stalls upstream, holding the gateway's one slot; the third fails upstream
+      const upstream = yield* MockServer.make({ faultFor: (i) => (i === 0 ? MockServer.stall : i === 1 ? MockServer.status(500) : undefined) })
+      const model = yield* OpenAi.make({ model: "gpt-4.1-mini", baseUrl: upstream.baseUrls.openai })
+      const router = yield* Router.make({ targets: { gpt: { model } }, chains: { default: ["gpt"] }, policy: { retry: { maxAttempts: 1 } } })
+      const gateway = yield* Gateway.make({ router, port: 0, maxConcurrent: 1, maxQueued: 0, keys: [admin, { key: teamKey, name: "busy-team", rpm: 1 }] })
+      const clientOf = (key: Redacted.Redacted) => new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: Redacted.value(key), maxRetries: 0 })
+      const team = clientOf(teamKey)
+      const controller = new AbortController()
+      const holding = yield* Effect.fork(rejection(() =>
+        clientOf(admin).chat.completions.create({ model: "default", messages: question }, { signal: controller.signal })
+      ))
+      yield* MockServer.awaitRequests(upstream, 1)
+      // the gateway is full: each of the team's requests is refused busy, never rate limited, as none took its one request
+      for (let i = 0; i < 3; i++) {
+        const busy = apiError(yield* rejection(() => team.chat.completions.create({ model: "default", messages: question })))
+        expect(busy.code).toBe("gateway_busy")
+      }
+      expect(yield* outcomes("busy-team", "rate_limited")).toBe(0)
+      // the slot freed: the team's next request reaches the provider, which fails it; it counts
+      controller.abort()
+      yield* holding.await
+      yield* MockServer.awaitAborted(upstream, 1)
+      let failed = apiError(yield* rejection(() => team.chat.completions.create({ model: "default", messages: question })))
+      // the slot is freed once the gateway has seen the client leave: until then, busy (and given back)
+      for (let turns = 0; failed.code === "gateway_busy" && turns < 1_000; turns++) {
+        yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
+        failed = apiError(yield* rejection(() => team.chat.completions.create({ model: "default", messages: question })))
+      }
+      expect(failed.status).toBe(503)
+      expect(upstream.count()).toBe(2)
+      const limited = apiError(yield* rejection(() => team.chat.completions.create({ model: "default", messages: question })))
+      expect(limited.code).toBe("rate_limit_exceeded")
+      expect(upstream.count()).toBe(2)
+    })
+  )
+
+  test("rpm: a request that waited for a slot while a reload took its model away (a 404) is given back", () =>
+    Effect.gen(function* () {
+      const upstream = yield* MockServer.make({ faultFor: (i) => (i === 0 ? MockServer.stall : undefined) })
+      const model = yield* OpenAi.make({ model: "gpt-4.1-mini", baseUrl: upstream.baseUrls.openai })
+      const first = yield* Router.make({ targets: { gpt: { model } }, chains: { default: ["gpt"], other: ["gpt"] }, policy: { retry: { maxAttempts: 1 } } })
+      const swappable = yield* Router.swappable(first)
+      const gateway = yield* Gateway.make({
+        router: swappable.router,
+        port: 0,
+        maxConcurrent: 1,
+        maxQueued: 1,
+        keys: [admin, { key: teamKey, name: "reload-team", rpm: 1 }]
+      })
+      const clientOf = (key: Redacted.Redacted) => new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: Redacted.value(key), maxRetries: 0 })
+      const team = clientOf(teamKey)
+      // the bare key's request holds the one slot (its upstream never answers); the team's waits for it
+      const controller = new AbortController()
+      const holding = yield* Effect.fork(rejection(() =>
+        clientOf(admin).chat.completions.create({ model: "default", messages: question }, { signal: controller.signal })
+      ))
+      yield* MockServer.awaitRequests(upstream, 1)
+      const waiting = yield* Effect.fork(rejection(() => team.chat.completions.create({ model: "other", messages: question })))
+      for (let i = 0; i < 1_000 && (yield* gateway.inFlight) < 2; i++) yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
+      expect(yield* gateway.inFlight).toBe(2)
+      yield* swappable.swap(yield* Router.make({ targets: { gpt: { model } }, chains: { default: ["gpt"] }, policy: { retry: { maxAttempts: 1 } } }))
+      controller.abort()
+      yield* holding.await
+      const gone = apiError(yield* Effect.flatten(waiting.await))
+      expect(gone.status).toBe(404)
+      expect(upstream.count()).toBe(1)
+      // its one request a minute is still the team's
+      expect((yield* complete(team)).choices[0]?.message.content).toBe("Hello from the mock server.")
+    })
+  )
+
   test("spend: answers are charged their cost; once the cap is spent, 429 insufficient_quota until it leaves the window", () =>
     Effect.gen(function* () {
       const { clientOf, gateway, upstream } = yield* setup([{ key: teamKey, name: "spend-team", spend: { usd: 1, window: "1 day" } }], pricey)
@@ -243,6 +316,55 @@ describe("client keys", () => {
       yield* TestClock.adjust("5 seconds")
       yield* reading.await
       expect(yield* chargedOver(second)).toBeGreaterThan(second)
+    })
+  )
+
+  test("spend and tpm: a request that fails though its provider billed it is charged what was billed (a stop on content policy; the stopped part of one a content-policy chain then failed)", () =>
+    Effect.gen(function* () {
+      // a million prompt tokens each ($0.40): `strict` stops its answers on content policy, `open` fails
+      const stopped: MockServer.Reply = { text: "", finishReason: "content_filter", usage: { inputTokens: 1_000_000, outputTokens: 0 } }
+      const strictUp = yield* MockServer.make({ reply: stopped })
+      const openUp = yield* MockServer.make({ faultFor: () => MockServer.status(500) })
+      const strict = yield* OpenAi.make({ model: "gpt-4.1-mini", baseUrl: strictUp.baseUrls.openai })
+      const open = yield* OpenAi.make({ model: "gpt-4.1-mini", baseUrl: openUp.baseUrls.openai })
+      const router = yield* Router.make({
+        targets: { strict: { model: strict }, open: { model: open } },
+        chains: { default: ["strict"], moderated: { targets: ["strict"], contentPolicy: "lenient" }, lenient: ["open"] },
+        policy: { retry: { maxAttempts: 1 } }
+      })
+      const keys: Array<Gateway.ClientKey> = [
+        { key: teamKey, name: "billed-team", spend: { usd: 5 } },
+        { key: admin, name: "billed-tpm", tpm: 1_000 }
+      ]
+      const gateway = yield* Gateway.make({ router, port: 0, keys })
+      const clientOf = (key: Redacted.Redacted) => new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: Redacted.value(key), maxRetries: 0 })
+      const team = clientOf(teamKey)
+      const spent = Effect.map(Metric.value(Metric.tagged(Clients.spent, "key", "billed-team")), (state) => state.count)
+      // stopped on content policy: a 200 as OpenAI answers it, and $0.40 charged
+      const answer = yield* complete(team)
+      expect(answer.choices[0]?.finish_reason).toBe("content_filter")
+      expect(yield* spent).toBeCloseTo(0.4, 9)
+      // the same stopped before any content went out of a stream
+      const stream = yield* Effect.promise(() => team.chat.completions.create({ model: "default", messages: question, stream: true }))
+      yield* Effect.promise(async () => {
+        for await (const _ of stream) void _
+      })
+      expect(yield* spent).toBeCloseTo(0.8, 9)
+      // stopped, handed to the content-policy chain, which fails: the stopped answer was billed all the same
+      const failed = apiError(yield* rejection(() => team.chat.completions.create({ model: "moderated", messages: question })))
+      expect(failed.status).toBe(503)
+      expect(openUp.count()).toBe(1)
+      expect(yield* spent).toBeCloseTo(1.2, 9)
+      const info = yield* Effect.promise(() =>
+        fetch(`${gateway.url}/v1/key`, { headers: { authorization: `Bearer ${Redacted.value(teamKey)}` } }).then((r) => r.json())
+      )
+      expect(info).toMatchObject({ spend: { spent_usd: 1.2 } })
+      // the million tokens count against tpm too
+      const tpm = clientOf(admin)
+      yield* complete(tpm)
+      const limited = apiError(yield* rejection(() => tpm.chat.completions.create({ model: "default", messages: question })))
+      expect(limited.code).toBe("rate_limit_exceeded")
+      expect(limited.type).toBe("tokens")
     })
   )
 
@@ -357,6 +479,55 @@ describe("client keys", () => {
         Effect.provide(RateLimit.layer(store))
       )
       expect(new Set(registered).size).toBe(2)
+    })
+  )
+
+  test("with shared state, a reload lets go of the limiters it replaces or drops: the store stops mirroring them", () =>
+    Effect.gen(function* () {
+      const live = new Set<RateLimit.Registration>()
+      const registered: Array<RateLimit.Registration> = []
+      const store: RateLimit.Store = {
+        register: (registration) =>
+          Effect.sync(() => {
+            live.add(registration)
+            registered.push(registration)
+            return { onCount: () => undefined, unregister: Effect.sync(() => void live.delete(registration)) }
+          })
+      }
+      const other = Redacted.make("gw-other-key-0003")
+      const ring = Gateway.keyRing([
+        { key: teamKey, name: "kept-team", rpm: 10, spend: { usd: 5 } },
+        { key: other, name: "gone-team", rpm: 10 },
+        { key: admin, name: "changed-team", tpm: 1_000, spend: { usd: 5 } }
+      ])
+      const { gateway } = yield* setup(ring).pipe(Effect.provide(RateLimit.layer(store)))
+      const names = () => [...live].map((registration) => registration.name).sort()
+      expect(names()).toEqual([
+        'gateway key "changed-team"',
+        'gateway key "changed-team" spend',
+        'gateway key "gone-team"',
+        'gateway key "kept-team"',
+        'gateway key "kept-team" spend'
+      ])
+      const before = [...registered]
+      // "gone-team" is gone, "changed-team" has a new tpm (its spending counter, whose window stays, is kept)
+      ring.set([
+        { key: teamKey, name: "kept-team", rpm: 10, spend: { usd: 5 } },
+        { key: admin, name: "changed-team", tpm: 2_000, spend: { usd: 5 } }
+      ])
+      // the clients are made again at the next request
+      const info = yield* Effect.promise(() => fetch(`${gateway.url}/v1/key`, { headers: { authorization: `Bearer ${Redacted.value(teamKey)}` } }))
+      expect(info.status).toBe(200)
+      expect(names()).toEqual([
+        'gateway key "changed-team"',
+        'gateway key "changed-team" spend',
+        'gateway key "kept-team"',
+        'gateway key "kept-team" spend'
+      ])
+      // the one registered again is the new limiter; the old one of that name was let go
+      expect(registered.length).toBe(before.length + 1)
+      expect(live.has(before.find((registration) => registration.name === 'gateway key "changed-team"')!)).toBe(false)
+      expect(live.has(registered.at(-1)!)).toBe(true)
     })
   )
 

@@ -86,6 +86,60 @@ describe("RateLimit", () => {
       expect((yield* limiter.tryAcquire(1))._tag).toBe("Admitted")
     }))
 
+  it.effect("giveBack takes back a request never made, its estimate with it, from its bucket, never below zero, and tells the store", () =>
+    Effect.gen(function*() {
+      const counts: Array<RateLimit.Count> = []
+      const store: RateLimit.Store = { register: () => Effect.succeed({ onCount: (count) => void counts.push(count) }) }
+      yield* TestClock.adjust("7 seconds")
+      const limiter = yield* RateLimit.make({ name: "gpt", rpm: 2, tpm: 10_000, store })
+      yield* limiter.tryAcquire(300)
+      expect((yield* limiter.tryAcquire(200))._tag).toBe("Admitted")
+      expect((yield* limiter.tryAcquire(1))._tag).toBe("Limited")
+      // the second was refused before it was made: the room is back
+      yield* limiter.giveBack(200, 7_000)
+      expect(yield* limiter.usage).toEqual({ requests: 1, tokens: 300, leavesAt: 65_000 })
+      expect(counts.at(-1)).toEqual({ start: 5_000, requests: -1, tokens: -200 })
+      // in a later bucket, taken from the bucket of its admission
+      yield* TestClock.adjust("10 seconds")
+      expect((yield* limiter.tryAcquire(100))._tag).toBe("Admitted")
+      yield* limiter.giveBack(300, 7_000)
+      expect(counts.at(-1)).toEqual({ start: 5_000, requests: -1, tokens: -300 })
+      expect(yield* limiter.usage).toEqual({ requests: 1, tokens: 100, leavesAt: 75_000 })
+      // never below zero: that bucket is empty now, so nothing is taken nor told
+      const told = counts.length
+      yield* limiter.giveBack(300, 7_000)
+      expect(counts.length).toBe(told)
+      expect(yield* limiter.usage).toEqual({ requests: 1, tokens: 100, leavesAt: 75_000 })
+      // nor once its bucket has left the window
+      yield* TestClock.adjust("1 minute")
+      yield* limiter.tryAcquire(50)
+      yield* limiter.giveBack(100, 17_000)
+      expect(counts.length).toBe(told + 1)
+      expect(yield* limiter.usage).toEqual({ requests: 1, tokens: 50, leavesAt: 135_000 })
+    }))
+
+  it.effect("unregister lets the store forget the limiter, once: its later counts stay local", () =>
+    Effect.gen(function*() {
+      const counts: Array<RateLimit.Count> = []
+      let unregistered = 0
+      const store: RateLimit.Store = {
+        register: () => Effect.succeed({ onCount: (count) => void counts.push(count), unregister: Effect.sync(() => void unregistered++) })
+      }
+      const limiter = yield* RateLimit.make({ name: "gpt", rpm: 2, store })
+      yield* limiter.tryAcquire(10)
+      yield* limiter.unregister
+      yield* limiter.unregister
+      expect(unregistered).toBe(1)
+      // it still counts and admits, on its own
+      expect((yield* limiter.tryAcquire(10))._tag).toBe("Admitted")
+      expect((yield* limiter.tryAcquire(10))._tag).toBe("Limited")
+      expect(counts).toHaveLength(1)
+      // the memory store keeps nothing to forget
+      const local = yield* RateLimit.make({ name: "gpt", rpm: 1, store: RateLimit.memory })
+      yield* local.unregister
+      expect((yield* local.tryAcquire(0))._tag).toBe("Admitted")
+    }))
+
   it.effect("out of touch with the others, a shared limiter keeps to its share of the limit on its own counts", () =>
     Effect.gen(function*() {
       let registration: RateLimit.Registration | undefined

@@ -11,7 +11,8 @@
  * epoch-aligned buckets (12 of 5 seconds by default): usage leaves the window
  * one bucket at a time. An admission counts one request and the request's
  * estimated tokens; `adjust` corrects the tokens once the real usage is known
- * (taking an over-estimate back from the bucket the request was counted in).
+ * (taking an over-estimate back from the bucket the request was counted in),
+ * and `giveBack` takes back the whole of a request that was never made.
  * A token limit refuses a request once the window's tokens plus its estimate
  * would pass it, except in an empty window (a request larger than the whole
  * limit still gets through alone).
@@ -177,8 +178,51 @@ export interface RateLimiter {
    * earlier bucket then gets back less than it could).
    */
   readonly adjust: (tokenDelta: number, admittedAt?: number) => Effect.Effect<void>
+  /**
+   * Gives back an admitted request that was never made (refused or dropped
+   * before it reached what the limiter guards): its request and its
+   * `estimatedTokens` are taken back from the bucket of `admittedAt` (epoch
+   * millis, when `tryAcquire` admitted it; default now), never below zero
+   * there, and nothing once that bucket has left the window, as `adjust`
+   * takes back an over-estimate. A store sees it as a negative count.
+   *
+   * @example
+   * ```ts
+   * import { Clock, Effect } from "effect"
+   * import type { RateLimit } from "effect-llm-failover/resilience"
+   *
+   * declare const limiter: RateLimit.RateLimiter
+   * declare const queueFull: Effect.Effect<boolean>
+   *
+   * const program = Effect.gen(function* () {
+   *   const admittedAt = yield* Clock.currentTimeMillis
+   *   const admission = yield* limiter.tryAcquire(800)
+   *   if (admission._tag === "Limited") return "limited"
+   *   // refused on this side before any call: the request does not count
+   *   if (yield* queueFull) return yield* Effect.as(limiter.giveBack(800, admittedAt), "busy")
+   *   return "called"
+   * })
+   * ```
+   */
+  readonly giveBack: (estimatedTokens: number, admittedAt?: number) => Effect.Effect<void>
   /** Usage within the window now. */
   readonly usage: Effect.Effect<Usage>
+  /**
+   * Lets the store forget this limiter (see {@link Mirror.unregister}), for
+   * one that is replaced or no longer used: its counts stay local from then
+   * on, and the others' no longer reach it. It still counts and admits.
+   *
+   * @example
+   * ```ts
+   * import { Effect } from "effect"
+   * import { RateLimit } from "effect-llm-failover/resilience"
+   *
+   * // new limits for "gpt-4o": the old limiter is let go, so a shared store stops mirroring it
+   * const replace = (old: RateLimit.RateLimiter, limits: RateLimit.Limits) =>
+   *   Effect.zipLeft(RateLimit.make({ name: old.name, ...limits }), old.unregister)
+   * ```
+   */
+  readonly unregister: Effect.Effect<void>
 }
 
 /**
@@ -312,6 +356,35 @@ export interface Mirror {
    * queue a fiber of the store drains. Anything it throws is ignored.
    */
   readonly onCount: (count: Count) => void
+  /**
+   * The limiter is let go ({@link RateLimiter.unregister}): the store stops
+   * mirroring it and forgets its registration (a limiter of the same name
+   * registered since is another's: keep it). Called at most once, after
+   * which `onCount` is not called again. Absent: the store keeps nothing
+   * per limiter.
+   *
+   * @example
+   * ```ts
+   * import { Effect } from "effect"
+   * import type { RateLimit } from "effect-llm-failover/resilience"
+   *
+   * // a store that keeps each limiter's registration, until it is let go
+   * const limiters = new Map<string, RateLimit.Registration>()
+   * const store: RateLimit.Store = {
+   *   register: (registration) =>
+   *     Effect.sync(() => {
+   *       limiters.set(registration.name, registration)
+   *       return {
+   *         onCount: () => {},
+   *         unregister: Effect.sync(() => {
+   *           if (limiters.get(registration.name) === registration) limiters.delete(registration.name)
+   *         })
+   *       }
+   *     })
+   * }
+   * ```
+   */
+  readonly unregister?: Effect.Effect<void>
 }
 
 /**
@@ -378,7 +451,7 @@ export const make = (options: Options): Effect.Effect<RateLimiter> =>
  * @category constructors
  */
 export const memory: Store = {
-  register: () => Effect.succeed({ onCount: () => {} })
+  register: () => Effect.succeed({ onCount: () => {}, unregister: Effect.void })
 }
 
 /**

@@ -34,6 +34,7 @@ import { type ContentFiltered, isStoppedAnswer } from "../../llm/ProviderError.j
 import * as Pullable from "../../llm/internal/pullable.js"
 import * as Bulkhead from "../../resilience/Bulkhead.js"
 import * as Deadlines from "../../resilience/Timeout.js"
+import type { Listener } from "../../router/Events.js"
 import type * as Router from "../../router/Router.js"
 import * as LogSink from "../../observability/internal/logSink.js"
 import * as Auth from "./auth.js"
@@ -254,13 +255,23 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
     let ringKeys = ring?.keys ?? settings.keys ?? []
     let authorize = Auth.make(ringKeys.map(Clients.secretOf))
     let clients = yield* Clients.make(ringKeys)
+    // what the providers billed for a client's request that failed (see `reportBilled`): heard once per router
+    if (!billingHeard.has(router)) {
+      billingHeard.add(router)
+      // for the router's life: an app has no end of its own (`Gateway.app`), and the listener does nothing
+      // outside a client's request
+      yield* Scope.extend(router.listen(reportBilled), yield* Scope.make())
+    }
     const rebuilding = yield* Effect.makeSemaphore(1)
     const rebuild = (keys: ReadonlyArray<Clients.KeyInput>) =>
       rebuilding.withPermits(1)(Effect.suspend(() =>
-        keys === ringKeys ? Effect.void : Effect.map(Clients.make(keys, clients), (next) => {
+        keys === ringKeys ? Effect.void : Effect.flatMap(Clients.make(keys, clients), (next) => {
+          const previous = clients
           ringKeys = keys
           authorize = Auth.make(keys.map(Clients.secretOf))
           clients = next
+          // the limiters not kept are let go: a shared store would mirror them for as long as it runs
+          return Clients.release(previous, next)
         })
       ))
     /** Whether the ring's keys changed since the clients were made (then `rebuild(ring.keys)` first). */
@@ -359,16 +370,21 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       { log, requestId }: Current,
       tenant: string | undefined,
       settle: Settle | undefined
-    ) =>
-      Effect.matchEffect(router.complete(decoded.request, { chain: decoded.model, correlationId: requestId, tenant }), {
-        onFailure: (error) =>
-          isStoppedAnswer(error)
+    ) => {
+      const call = router.complete(decoded.request, { chain: decoded.model, correlationId: requestId, tenant })
+      const bill: Bill | undefined = settle === undefined ? undefined : { billed: undefined }
+      return Effect.matchEffect(bill === undefined ? call : Effect.locally(call, failureBill, bill), {
+        onFailure: (error) => {
+          const answer = isStoppedAnswer(error)
             ? Effect.map(unixSeconds, (created) => {
                 log.outcome = "content_filter"
                 const body = wire.stopped(decoded, created, error)
                 return HttpServerResponse.unsafeJson(body, { headers: stoppedHeaders(decoded.model, error) })
               })
-            : Effect.fail(Errors.fromChainError(error)),
+            : Effect.fail(Errors.fromChainError(error))
+          // what the providers billed for it is charged as an answer's is (see `reportBilled`)
+          return bill?.billed === undefined ? answer : Effect.zipRight(settle!(bill.billed), answer)
+        },
         // the answer made in the step that reads the clock for its `created`
         onSuccess: ({ response, meta }) => {
           const answer = Effect.clockWith((clock) => {
@@ -379,6 +395,7 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
           return settle === undefined ? answer : Effect.zipLeft(answer, settle(meta))
         }
       })
+    }
 
     /**
      * A stream whose provider stopped its answer on policy before any of it
@@ -404,9 +421,13 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       settle: Settle | undefined
     ) =>
       Effect.gen(function* () {
-        const opened = yield* Effect.either(router.stream(decoded.request, { chain: decoded.model, correlationId: requestId, tenant }))
+        const call = router.stream(decoded.request, { chain: decoded.model, correlationId: requestId, tenant })
+        const bill: Bill | undefined = settle === undefined ? undefined : { billed: undefined }
+        const opened = yield* Effect.either(bill === undefined ? call : Effect.locally(call, failureBill, bill))
         if (Either.isLeft(opened)) {
           const error = opened.left
+          // failed before its first content (stopped on content policy, say): charged what the providers billed, if any
+          if (bill?.billed !== undefined) yield* settle!(bill.billed)
           return yield* isStoppedAnswer(error) ? stoppedStream(wire, decoded, log, error) : Effect.fail(Errors.fromChainError(error))
         }
         const started = opened.right
@@ -535,8 +556,10 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
      * `insufficient_quota`), and within its requests and tokens a minute
      * (else 429, with the wait): a refusal on its cap takes none of its
      * minute's requests. Succeeds with what settles the request's count
-     * once its answer is done: the tokens it used, against the estimate
-     * counted now, and its cost.
+     * once its answer is done (the tokens it used, against the estimate
+     * counted now, and its cost), and what gives the request back, its
+     * estimate with it, if the gateway refuses it before any provider is
+     * asked.
      */
     const admitClient = (caller: Clients.Client, decoded: WireRequest.Decoded) =>
       Effect.gen(function* () {
@@ -562,13 +585,17 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
           }
         }
         yield* caller.metrics.count("admitted")
-        return (meta: Router.Meta): Effect.Effect<void> =>
-          Effect.zipRight(
-            limiter === undefined
-              ? Effect.void
-              : limiter.adjust(meta.usage.inputTokens + meta.usage.outputTokens - estimated, admittedAt),
-            Clients.charge(caller, meta.cost)
-          )
+        const admitted: Admitted = {
+          settle: (meta) =>
+            Effect.zipRight(
+              limiter === undefined
+                ? Effect.void
+                : limiter.adjust(meta.usage.inputTokens + meta.usage.outputTokens - estimated, admittedAt),
+              Clients.charge(caller, meta.cost)
+            ),
+          giveBack: limiter === undefined ? Effect.void : limiter.giveBack(estimated, admittedAt)
+        }
+        return admitted
       })
 
     /**
@@ -592,10 +619,16 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       const decoded = yield* readRequest(wire, request)
       log.chain = Errors.printable(decoded.model, 100)
       if (!names().has(decoded.model)) return yield* Effect.fail(Errors.modelNotFound(decoded.model))
-      const settle = caller === undefined ? undefined : yield* admitClient(caller, decoded)
-      yield* admit
+      const admitted = caller === undefined ? undefined : yield* admitClient(caller, decoded)
+      const settle = admitted?.settle
+      // refused by the gateway itself before a provider was asked (its bulkhead full, or the request's deadline passed
+      // or its client left while it waited for a slot): the client's request is given back, its tokens too
+      yield* admitted === undefined || bulkhead === undefined ? admit : Effect.onError(admit, () => admitted.giveBack)
       // a reload may have taken the model away while the request waited for its slot: a 404, as after the reload
-      if (bulkhead !== undefined && !names().has(decoded.model)) return yield* Effect.fail(Errors.modelNotFound(decoded.model))
+      if (bulkhead !== undefined && !names().has(decoded.model)) {
+        if (admitted !== undefined) yield* admitted.giveBack
+        return yield* Effect.fail(Errors.modelNotFound(decoded.model))
+      }
       const deadline = timeout === undefined ? undefined : { at: start + Duration.toMillis(timeout), limit: timeout }
       // each gateway key its own part of degraded mode's cache: one client's answers are never another's
       const tenant = caller?.tenant
@@ -796,8 +829,56 @@ export const isLoopbackHost = (host: string | undefined): boolean => {
   )
 }
 
-/** What settles a client's counts once its request's answer is done (see `admitClient`). */
-type Settle = (meta: Router.Meta) => Effect.Effect<void>
+/** What a request's providers billed: a served request's meta, or what the router reported of a failed one. */
+interface Billed {
+  readonly usage: { readonly inputTokens: number; readonly outputTokens: number }
+  readonly cost: number
+}
+
+/** What settles a client's counts once its request's answer is done, or its failure (see `admitClient`). */
+type Settle = (billed: Billed) => Effect.Effect<void>
+
+/** Where `reportBilled` puts what a client's failed request was billed. */
+interface Bill {
+  billed: Billed | undefined
+}
+
+/** The `Bill` of the client's request the fiber runs, set around the router's call (`Effect.locally`). */
+const failureBill = FiberRef.unsafeMake<Bill | undefined>(undefined)
+
+/**
+ * Hears the router's end of a request that failed though its providers
+ * billed it (an answer stopped on content policy, with the usage its
+ * provider reported; what targets billed before a content-policy chain that
+ * then failed), as its `RequestFinished` says, and puts it in the request's
+ * `Bill`: the listener's effect runs in the fiber that ends the request,
+ * which carries the gateway's `failureBill`. A failure no provider reported
+ * usage for leaves the bill empty: nothing is charged (the estimate counted
+ * at admission stays the request's tokens).
+ */
+const reportBilled: Listener = (event) => {
+  if (event._tag !== "RequestFinished" || event.outcome !== "failure") return undefined
+  const usage = event.usage ?? event.billed?.reduce(
+    (sum, part) => ({ inputTokens: sum.inputTokens + part.usage.inputTokens, outputTokens: sum.outputTokens + part.usage.outputTokens }),
+    { inputTokens: 0, outputTokens: 0 }
+  )
+  if (usage === undefined) return undefined
+  const billed: Billed = { usage, cost: event.cost }
+  return FiberRef.getWith(failureBill, (bill) => {
+    if (bill !== undefined) bill.billed = billed
+    return Effect.void
+  })
+}
+
+/** The routers `reportBilled` listens to, each once for its life. */
+const billingHeard = new WeakSet<Router.Service>()
+
+/** A client's request as `admitClient` admitted it. */
+interface Admitted {
+  readonly settle: Settle
+  /** The request refused by the gateway before any provider was asked: its count and estimate given back. */
+  readonly giveBack: Effect.Effect<void>
+}
 
 /** When a request must be done by (epoch ms), and the limit that set it. */
 interface Deadline {

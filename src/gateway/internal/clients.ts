@@ -78,7 +78,7 @@ const micros = 1_000_000
 /**
  * The clients of `keys`, in their order. Limiters of `previous` clients
  * with the same name and the same limits are kept (their counts carry
- * over); the rest are made afresh.
+ * over); the rest are made afresh (`release` lets go of the old ones).
  *
  * @internal
  */
@@ -136,6 +136,28 @@ export const make = (
       }
     })
   })
+}
+
+/**
+ * Lets go of the limiters of `previous` clients that `next` does not keep
+ * (their limits changed, or their key is gone), so that a shared store
+ * stops mirroring them. Requests admitted on them still settle there.
+ *
+ * @internal
+ */
+export const release = (previous: ReadonlyArray<Client>, next: ReadonlyArray<Client>): Effect.Effect<void> => {
+  const kept = new Set<RateLimit.RateLimiter>()
+  for (const client of next) {
+    if (client.limiter !== undefined) kept.add(client.limiter)
+    if (client.spend !== undefined) kept.add(client.spend.counter)
+  }
+  const gone: Array<Effect.Effect<void>> = []
+  for (const client of previous) {
+    for (const limiter of [client.limiter, client.spend?.counter]) {
+      if (limiter !== undefined && !kept.has(limiter)) gone.push(limiter.unregister)
+    }
+  }
+  return Effect.all(gone, { discard: true })
 }
 
 const pick = (key: ClientKey): RateLimit.Limits => ({

@@ -188,20 +188,22 @@ export class Counter {
   }
 
   /**
-   * Takes back up to `tokens` of an over-estimate from the bucket of
-   * `admittedAt`, the one it was counted in, and never below zero there: a
+   * Takes back up to `requests` and `tokens` (an over-estimate, or a request
+   * given back whole) from the bucket of `admittedAt`, the one they were
+   * counted in, and never below zero there: a
    * refund counted in a later bucket would outlive the estimate it corrects,
    * and once the estimate had left the window, the window's count would be
    * below what it holds (negative, even), admitting more than the limit.
    * Nothing is taken back once that bucket has left the window.
    */
-  private takeBack(now: number, tokens: number, admittedAt: number): void {
+  private takeBack(now: number, requests: number, tokens: number, admittedAt: number): void {
     const start = this.bucketStart(Math.min(admittedAt, now))
     if (start < this.bucketStart(now) - (this.count - 1) * this.size) return
     const slot = this.slots[Math.floor(start / this.size) % this.count]!
     if (slot.start !== start) return
-    const taken = Math.min(tokens, slot.tokens)
-    if (taken > 0) this.record(start, slot, 0, -taken)
+    const takenRequests = Math.min(requests, slot.requests)
+    const takenTokens = Math.min(tokens, slot.tokens)
+    if (takenRequests > 0 || takenTokens > 0) this.record(start, slot, -takenRequests, -takenTokens)
   }
 
   /** Counts local usage in `slot` (the bucket starting at `start`) and tells the store. */
@@ -251,11 +253,23 @@ export class Counter {
           if (tokenDelta === 0 || !Number.isFinite(tokenDelta)) return
           const now = this.clock.unsafeCurrentTimeMillis()
           if (tokenDelta > 0) return this.add(now, 0, tokenDelta)
-          this.takeBack(now, -tokenDelta, admittedAt === undefined ? now : admittedAt)
+          this.takeBack(now, 0, -tokenDelta, admittedAt === undefined ? now : admittedAt)
+        }),
+      giveBack: (estimatedTokens, admittedAt) =>
+        Effect.sync(() => {
+          const now = this.clock.unsafeCurrentTimeMillis()
+          // as `tryAcquire` counted it: an estimate that is negative or not a number was none
+          this.takeBack(now, 1, estimatedTokens > 0 ? estimatedTokens : 0, admittedAt === undefined ? now : admittedAt)
         }),
       usage: Effect.sync(() => {
         const { requests, tokens, oldest } = this.usage(this.clock.unsafeCurrentTimeMillis())
         return Number.isFinite(oldest) ? { requests, tokens, leavesAt: oldest + this.count * this.size } : { requests, tokens }
+      }),
+      unregister: Effect.suspend(() => {
+        const mirror = this.mirror
+        // once: later counts stay here
+        this.mirror = undefined
+        return mirror?.unregister ?? Effect.void
       })
     }
   }

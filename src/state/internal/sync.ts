@@ -513,6 +513,10 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
           const limiter: Limiter = { registration, own: new Map() }
           limiters.set(registration.name, limiter)
           return {
+            // let go: no longer synced (a limiter of the same name registered since has taken its place: it stays)
+            unregister: Effect.sync(() => {
+              if (limiters.get(registration.name) === limiter) limiters.delete(registration.name)
+            }),
             onCount: (count) => {
               const totals = limiter.own.get(count.start)
               if (totals === undefined) limiter.own.set(count.start, { requests: count.requests, tokens: count.tokens, unsent: true })
