@@ -6,6 +6,7 @@ import * as Observability from "../src/observability/Observability.js"
 import * as carryOver from "../src/router/internal/carryOver.js"
 import * as Router from "../src/router/Router.js"
 import * as Health from "../src/resilience/Health.js"
+import * as RateLimit from "../src/resilience/RateLimit.js"
 import { settler, sim, succeeded } from "./support/virtual.js"
 
 const settle = settler("5 seconds")
@@ -280,4 +281,45 @@ describe("Observability over a swappable router", () => {
       expect(text).toContain(`llm_circuit_breaker_transitions_total{target="obs-c",from="closed",to="isolated"} 1`)
     })
   )
+
+})
+
+describe("Router.make with a previous router: shared rate limiters", () => {
+  it.effect("a reload's router lets go of the rate limiters it replaced or dropped once the old router closes, and not of one it took over", () => {
+    const live = new Set<RateLimit.Registration>()
+    const store: RateLimit.Store = {
+      register: (registration) =>
+        Effect.sync(() => {
+          live.add(registration)
+          return { onCount: () => undefined, unregister: Effect.sync(() => void live.delete(registration)) }
+        })
+    }
+    return Effect.gen(function* () {
+      const limited = (rpm: { readonly a: number; readonly b?: number }) =>
+        Effect.gen(function* () {
+          const b = rpm.b === undefined ? {} : { b: { model: yield* sim("b"), rpm: rpm.b } }
+          return { targets: { a: { model: yield* sim("a"), rpm: rpm.a }, ...b }, chains: { default: rpm.b === undefined ? ["a"] : ["a", "b"] } }
+        })
+      const names = () => [...live].map((registration) => registration.name).sort()
+      const firstScope = yield* Scope.make()
+      const first = yield* Router.make(yield* limited({ a: 10, b: 10 })).pipe(Scope.extend(firstScope))
+      expect(names()).toEqual(["a", "b"])
+      const aFirst = [...live].find((registration) => registration.name === "a")!
+      // the same limits for a: its limiter is taken over; b is gone
+      const secondScope = yield* Scope.make()
+      const second = yield* Router.make(yield* limited({ a: 10 }), { previous: first }).pipe(Scope.extend(secondScope))
+      yield* Scope.close(firstScope, Exit.void)
+      expect(names()).toEqual(["a"])
+      expect(live.has(aFirst)).toBe(true)
+      // new limits for a: a new limiter; the old one goes when the router that held it closes
+      const thirdScope = yield* Scope.make()
+      yield* Router.make(yield* limited({ a: 20 }), { previous: second }).pipe(Scope.extend(thirdScope))
+      expect(names()).toEqual(["a", "a"])
+      yield* Scope.close(secondScope, Exit.void)
+      expect(names()).toEqual(["a"])
+      expect(live.has(aFirst)).toBe(false)
+      yield* Scope.close(thirdScope, Exit.void)
+      expect(names()).toEqual([])
+    }).pipe(Effect.provide(RateLimit.layer(store)))
+  })
 })
