@@ -207,6 +207,27 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: the G
       })
     )
 
+    it.scoped("a JSON-array stream that fails before its first answer: the body is still an array, of the one error, as Gemini answers it", () =>
+      Effect.gen(function* () {
+        const { gateway } = yield* setup({ primary: { faultFor: () => MockServer.status(500) }, secondary: { faultFor: () => MockServer.status(500) } })
+        const raw = yield* post(gateway, "/v1beta/models/default:streamGenerateContent", { contents })
+        expect(raw.status).toBeGreaterThanOrEqual(500)
+        expect(raw.headers.get("content-type")).toContain("application/json")
+        const body = JSON.parse(raw.text) as Array<{ error?: { code: number } }>
+        expect(Array.isArray(body)).toBe(true)
+        expect(body).toHaveLength(1)
+        expect(body[0]?.error?.code).toBe(raw.status)
+        // a refusal before any call too; the SSE stream's and a whole answer's errors stay bare objects
+        const refused = yield* post(gateway, "/v1beta/models/nope:streamGenerateContent?alt=json", { contents })
+        expect(refused.status).toBe(404)
+        expect(JSON.parse(refused.text)).toMatchObject([{ error: { code: 404, status: "NOT_FOUND" } }])
+        const sseRefused = yield* post(gateway, "/v1beta/models/nope:streamGenerateContent?alt=sse", { contents })
+        expect(JSON.parse(sseRefused.text)).toMatchObject({ error: { code: 404 } })
+        const whole = yield* post(gateway, "/v1beta/models/nope:generateContent", { contents })
+        expect(JSON.parse(whole.text)).toMatchObject({ error: { code: 404 } })
+      })
+    )
+
     it.scoped("alt other than json or sse: a 400 naming alt, no provider called", () =>
       Effect.gen(function* () {
         const { gateway, primary } = yield* setup()

@@ -180,6 +180,26 @@ describe("Anthropic's format (GET /v1/models with anthropic-version)", () => {
   )
 })
 
+describe("caches", () => {
+  it.scoped("every answer under /v1/models says Vary: anthropic-version, its 404 too: one URL, two formats", () =>
+    Effect.gen(function* () {
+      const model = yield* Simulated.make({ provider: "openai", model: "gpt-4o" })
+      const router = yield* Router.make({ targets: { gpt: { model } }, chains: { default: ["gpt"] } })
+      const gateway = yield* quiet(Gateway.make({ router, port: 0 }))
+      const get = (path: string, headers: Record<string, string>) =>
+        Effect.promise(() =>
+          fetch(`${gateway.url}${path}`, { headers }).then(async (r) => ({ status: r.status, vary: r.headers.get("vary"), body: await r.text() }))
+        )
+      for (const path of ["/v1/models", "/v1/models/gpt", "/v1/models/nope"]) {
+        const openAi = yield* get(path, {})
+        const anthropic = yield* get(path, { "anthropic-version": "2023-06-01" })
+        expect(openAi.body).not.toEqual(anthropic.body)
+        expect([openAi.vary, anthropic.vary]).toEqual(["anthropic-version", "anthropic-version"])
+      }
+    })
+  )
+})
+
 describe("Gemini's format (GET /v1beta/models)", () => {
   it.scoped("the SDK lists every model across pages and gets one, with its token limits", () =>
     Effect.gen(function* () {

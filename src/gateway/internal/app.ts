@@ -1042,7 +1042,7 @@ const withRequestLog = <R>(
         Effect.catchTag("RouteNotFound", () => Effect.fail(unrouted(method, path)))
       ),
       record,
-      Wire.errorsOf(path, header)
+      Wire.errorsOf(path, header, request.url.includes("?") ? request.url.slice(request.url.indexOf("?") + 1) : "")
     ), header)
     const shared = preflight === undefined && api ? withCors(guard, header("origin"), answered) : answered
     const identified = request.source instanceof Http.IncomingMessage ? closingUnread(request.source, shared) : shared

@@ -18,6 +18,7 @@ import type { ChatResponse } from "../../llm/Chat.js"
 import type { StreamInterrupted } from "../../llm/FailoverError.js"
 import type { ContentFiltered, ProviderError } from "../../llm/ProviderError.js"
 import * as Tokens from "../../llm/Tokens.js"
+import * as Cors from "./cors.js"
 import * as Errors from "./errors.js"
 import * as GeminiRequest from "./geminiRequest.js"
 import * as GeminiResponse from "./geminiResponse.js"
@@ -237,12 +238,32 @@ export type Header = (name: string) => string | undefined
  * fails (a route, or what comes before one: a 404, a 405, the `Host`
  * check): Anthropic's under `/v1/messages` and on the model list asked
  * with `anthropic-version` (see `isAnthropic`), Google's on the Gemini
- * routes (see `isGemini`), OpenAI's elsewhere.
+ * routes (see `isGemini`; an array of it for a JSON-array stream, as
+ * Gemini answers one, `query` being the request's), OpenAI's elsewhere.
  *
  * @internal
  */
-export const errorsOf = (path: string, header?: Header): (failure: Errors.Failure) => unknown =>
-  isAnthropic(path, header) ? messages.error : isGemini(path) ? GeminiResponse.errorJson : Errors.body
+export const errorsOf = (path: string, header?: Header, query = ""): (failure: Errors.Failure) => unknown =>
+  isAnthropic(path, header)
+    ? messages.error
+    : !isGemini(path)
+    ? Errors.body
+    : isArrayStream(path, query)
+    ? geminiArrayError
+    : GeminiResponse.errorJson
+
+/** Google's error JSON as a JSON-array stream's whole body: an array of the one error, as Gemini answers it. */
+const geminiArrayError = (failure: Errors.Failure): unknown => [GeminiResponse.errorJson(failure)]
+
+/** Whether a request asks for Gemini's JSON-array stream: `:streamGenerateContent` with no `alt`, or `alt=json`. */
+const isArrayStream = (path: string, query: string): boolean => {
+  if (!path.endsWith(":streamGenerateContent")) return false
+  const alt = new URLSearchParams(query).get("alt")
+  return alt === null || alt === "json"
+}
+
+/** Whether `path` is the model list or a model under it, whose format `anthropic-version` chooses (see `isAnthropic`). */
+const isModelList = (path: string): boolean => path === "/v1/models" || (path.startsWith("/v1/models/") && !geminiV1.test(path))
 
 /** Whether `path` is the messages route or under it, where Anthropic's wire format answers. @internal */
 export const isMessages = (path: string): boolean => path === "/v1/messages" || path.startsWith("/v1/messages/")
@@ -256,9 +277,7 @@ export const isMessages = (path: string): boolean => path === "/v1/messages" || 
  * @internal
  */
 export const isAnthropic = (path: string, header?: Header): boolean =>
-  isMessages(path) ||
-  ((path === "/v1/models" || (path.startsWith("/v1/models/") && !geminiV1.test(path))) &&
-    header !== undefined && header("anthropic-version") !== undefined)
+  isMessages(path) || (isModelList(path) && header !== undefined && header("anthropic-version") !== undefined)
 
 /**
  * Whether `path` is a Gemini route's, where Google's wire format answers:
@@ -273,7 +292,9 @@ export const isGemini = (path: string): boolean => path.startsWith("/v1beta/") |
 const geminiV1 = /^\/v1\/models\/.+:(generateContent|streamGenerateContent|countTokens)$/
 
 /**
- * An answer in Anthropic's wire format (see `isAnthropic`) with its request
+ * An answer on the model list with `Vary: anthropic-version` (its errors
+ * too: the header chooses their format), and an answer in Anthropic's wire
+ * format (see `isAnthropic`) with its request
  * id also as Anthropic sends it, `request-id` (beside `x-request-id`):
  * Anthropic's SDK reads that header into a message's `_request_id` and an
  * error's `requestID` and message, so the id a user quotes is the one on
@@ -286,5 +307,10 @@ export const withRequestId = (
   requestId: string,
   response: HttpServerResponse.HttpServerResponse,
   header?: Header
-): HttpServerResponse.HttpServerResponse =>
-  isAnthropic(path, header) ? HttpServerResponse.setHeader(response, "request-id", requestId) : response
+): HttpServerResponse.HttpServerResponse => {
+  // the model list answers in the format anthropic-version chooses, its errors too: a cache must keep them apart
+  const varied = isModelList(path)
+    ? HttpServerResponse.setHeader(response, "vary", Cors.varyWith(response.headers["vary"], "anthropic-version"))
+    : response
+  return isAnthropic(path, header) ? HttpServerResponse.setHeader(varied, "request-id", requestId) : varied
+}
