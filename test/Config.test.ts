@@ -219,7 +219,7 @@ stats: { url: "redis://127.0.0.1:6379" }
         'chains.premium.contentPolicy: unknown chain "strict" (known chains: default, premium) (line 9, column 56)',
         'defaultChain: unknown chain "main" (known chains: default, premium) (line 10, column 15)',
         'policy.timeouts.total: Expected a duration such as "30 seconds", "250 millis" or "2 minutes", or a number of milliseconds, got "forever" (line 12, column 22)',
-        "stats: unknown key (expected one of: providers, models, chains, defaultChain, tiers, policy, health, cache, shadowRate, gateway, state) (line 13, column 8)"
+        "stats: unknown key (did you mean \"state\"? expected one of: providers, models, chains, defaultChain, tiers, policy, health, cache, shadowRate, gateway, state) (line 13, column 8)"
       ])
       expect(error.message).toBe(
         `invalid config many.yaml (10 problems):\n${error.problems.map((p) => `  ${Config.formatProblem(p)}`).join("\n")}`
@@ -388,7 +388,7 @@ chains:
 `)
       expect(error.problems.map((p) => `${p.path}: ${p.message}`)).toEqual([
         "providers.sim.latency: p99 must not be below p50",
-        "providers.sim.latency.p90: unknown key (expected one of: p50, p99)",
+        "providers.sim.latency.p90: unknown key (did you mean \"p50\"? expected one of: p50, p99)",
         "providers.sim.faults[0]: `to` must be after `from`",
         "providers.sim.faults[0].status: Expected a number between 400 and 599, actual 700",
         "providers.sim.faults[1]: `to` must be after `from`",
@@ -651,6 +651,37 @@ describe("Config.parse: values that would pass as something else", () => {
       }
       // a secret's own reference keeps its message
       expect(said.get("providers.local.apiKey")).toBe("environment variable UNSET_KEY is not set")
+    })
+  )
+
+  it.effect("env:NAME under an unknown key, or where a mapping or list of secrets goes, gets the key's or the shape's problem, not that only secrets are read", () =>
+    Effect.gen(function* () {
+      const said = (text: string) => parseFail(text).pipe(Effect.map((error) => error.problems.map((p) => `${p.path}: ${p.message}`)))
+      // a key in other letters: unknown, and the key meant
+      expect(yield* said(`providers:\n  openai: { type: openai, apikey: "env:OPENAI_API_KEY" }\nmodels: { m: { provider: openai } }\n`)).toEqual([
+        'providers.openai.apikey: unknown key (did you mean "apiKey"? expected one of: type, apiKey, baseUrl, name, headers, timeouts, maxTokensField, thoughtSignatures)'
+      ])
+      // a literal under it says the same (never quoting it)
+      expect(yield* said(`providers:\n  openai: { type: openai, apikey: "sk-literal-FAKE-0009" }\nmodels: { m: { provider: openai } }\n`)).toEqual([
+        'providers.openai.apikey: unknown key (did you mean "apiKey"? expected one of: type, apiKey, baseUrl, name, headers, timeouts, maxTokensField, thoughtSignatures)'
+      ])
+      // a key one letter off too; one far from every key gets the list alone
+      expect(yield* said(`providers:\n  o: { type: openai, baseUrk: "env:BASE", colour: "env:RED" }\nmodels: { m: { provider: o } }\n`)).toEqual([
+        'providers.o.baseUrk: unknown key (did you mean "baseUrl"? expected one of: type, apiKey, baseUrl, name, headers, timeouts, maxTokensField, thoughtSignatures)',
+        "providers.o.colour: unknown key (expected one of: type, apiKey, baseUrl, name, headers, timeouts, maxTokensField, thoughtSignatures)"
+      ])
+      // one key where a list of them goes, read from the environment or written: the same problem
+      const keys = (value: string) => `providers: { sim: { type: simulated } }\nmodels: { m: { provider: sim } }\ngateway: { keys: ${value} }\n`
+      expect(yield* said(keys(`"env:GATEWAY_KEY"`))).toEqual([
+        'gateway.keys: Expected a list of keys (["env:GATEWAY_KEY", ...]), actual "env:GATEWAY_KEY"'
+      ])
+      expect(yield* said(keys(`"gw-literal-FAKE-0008"`))).toEqual([
+        'gateway.keys: Expected a list of keys (["env:GATEWAY_KEY", ...]), actual "<redacted>"'
+      ])
+      // a mapping that holds a secret, given as a reference
+      expect(yield* said(`${minimal}state: "env:REDIS_URL"\n`)).toEqual([
+        'state: Expected shared state (redis, cluster, namespace, syncInterval), actual "env:REDIS_URL"'
+      ])
     })
   )
 

@@ -7,6 +7,7 @@
  * @internal
  */
 import { ParseResult, Schema } from "effect"
+import { closest } from "./references.js"
 import { looksLikeCredential, scrub } from "./secret.js"
 import type { Position } from "./text.js"
 
@@ -55,13 +56,19 @@ export const formatPath = (path: ReadonlyArray<PropertyKey>): string =>
 
 const unexpected = /^is unexpected, expected: (.*)$/
 
-/** Rewrites Schema's stock phrases into the words of a config file. */
+/**
+ * Rewrites Schema's stock phrases into the words of a config file; an
+ * unknown key close to a known one (`apikey`, `baseUrk`) names it first.
+ */
 const reword = (issue: ParseResult.ArrayFormatterIssue): string => {
   if (issue._tag === "Missing") return "is required"
   if (issue._tag === "Unexpected") {
     const expected = unexpected.exec(issue.message)?.[1]
     const known = expected === undefined ? [] : expected.split(" | ").map((key) => key.replace(/^"|"$/g, ""))
-    return known.length === 0 ? "unknown key" : `unknown key (expected one of: ${known.join(", ")})`
+    const key = issue.path.at(-1)
+    const meant = typeof key === "string" ? closest(key, known) : undefined
+    const guess = meant === undefined ? "" : `did you mean "${meant}"? `
+    return known.length === 0 ? "unknown key" : `unknown key (${guess}expected one of: ${known.join(", ")})`
   }
   return issue.message
 }

@@ -534,7 +534,9 @@ const distinctKeys = {
 export const Gateway = withRules(struct(
   "the gateway's settings (keys, host, port, maxBodyBytes, maxBufferedBytes, bodyTimeout, maxConcurrent, maxQueued, requestTimeout, sendTimeout, drainTimeout, cors, admin)",
   {
-    keys: optional(Schema.Array(GatewayKey)),
+    keys: optional(Schema.Array(GatewayKey).annotations({
+      message: (issue) => ({ message: `Expected a list of keys (["env:GATEWAY_KEY", ...]), actual ${show(issue.actual)}`, override: false })
+    })),
     host: optional(Host),
     port: optional(Port),
     maxBodyBytes: optional(PositiveInt),
