@@ -219,13 +219,42 @@ stats: { url: "redis://127.0.0.1:6379" }
         'chains.premium.contentPolicy: unknown chain "strict" (known chains: default, premium) (line 9, column 56)',
         'defaultChain: unknown chain "main" (known chains: default, premium) (line 10, column 15)',
         'policy.timeouts.total: Expected a duration such as "30 seconds", "250 millis" or "2 minutes", or a number of milliseconds, got "forever" (line 12, column 22)',
-        "stats: unknown key (did you mean \"state\"? expected one of: providers, models, chains, defaultChain, tiers, policy, health, cache, shadowRate, gateway, state) (line 13, column 8)"
+        "stats: unknown key (did you mean \"state\"? expected one of: providers, models, chains, defaultChain, tiers, policy, health, cache, shadowRate, gateway, state) (line 13, column 1)"
       ])
       expect(error.message).toBe(
         `invalid config many.yaml (10 problems):\n${error.problems.map((p) => `  ${Config.formatProblem(p)}`).join("\n")}`
       )
       // a readable list, never a stack trace
       expect(error.message).not.toMatch(/\n\s+at /)
+    })
+  )
+
+  it.effect("an unknown key is reported where the key is written, not where its value is", () =>
+    Effect.gen(function* () {
+      const at = (text: string, source?: string) =>
+        parseFail(text, source === undefined ? {} : { source }).pipe(
+          Effect.map((error) => error.problems.map((p) => [p.path, p.line, p.column]))
+        )
+      // a block mapping's value on the next line, and a flow mapping's key mid-line
+      expect(yield* at([
+        "providers:",
+        "  sim: { type: simulated }",
+        "models:",
+        "  mini: { provider: sim, model: gpt-4.1-mini, contextwindow: 8000 }",
+        "chians:",
+        "  default: [mini]",
+        ""
+      ].join("\n"))).toEqual([
+        ["models.mini.contextwindow", 4, 47],
+        ["chians", 5, 1]
+      ])
+      // a quoted key, and JSON's
+      expect(yield* at(`providers: { sim: { type: simulated, "lat ency": 5 } }\nmodels: { m: { provider: sim } }\n`)).toEqual([
+        ['providers.sim["lat ency"]', 1, 38]
+      ])
+      expect(yield* at(`{\n  "providers": { "sim": { "type": "simulated" } },\n  "models": { "m": { "provider": "sim" } },\n  "chian": {}\n}`, "c.json")).toEqual([
+        ["chian", 4, 3]
+      ])
     })
   )
 

@@ -34,6 +34,8 @@ export interface Problem extends Schema.Schema.Type<typeof Problem> {}
 export interface RawProblem {
   readonly path: ReadonlyArray<PropertyKey>
   readonly message: string
+  /** Whether the problem is the key at `path` itself (an unknown key), located where the key is written. */
+  readonly atKey?: boolean
 }
 
 const identifier = /^[A-Za-z_$][A-Za-z0-9_$-]*$/
@@ -79,7 +81,7 @@ const reword = (issue: ParseResult.ArrayFormatterIssue): string => {
  * @internal
  */
 export const fromIssues = (issues: ReadonlyArray<ParseResult.ArrayFormatterIssue>): ReadonlyArray<RawProblem> =>
-  issues.map((issue) => ({ path: issue.path, message: reword(issue) }))
+  issues.map((issue) => ({ path: issue.path, message: reword(issue), ...(issue._tag === "Unexpected" ? { atKey: true } : {}) }))
 
 const expectedActual = /^Expected (.+), actual (.+)$/s
 
@@ -151,7 +153,7 @@ const shownPath = (problem: RawProblem): ReadonlyArray<PropertyKey> => {
 export const finish = (
   problems: ReadonlyArray<RawProblem>,
   secrets: ReadonlyArray<string>,
-  locate: (path: ReadonlyArray<PropertyKey>) => Position | undefined
+  locate: (path: ReadonlyArray<PropertyKey>, key?: boolean) => Position | undefined
 ): ReadonlyArray<Problem> => {
   const seen = new Set<string>()
   const out: Array<Problem & { readonly order: number }> = []
@@ -162,7 +164,7 @@ export const finish = (
     const key = `${path}\u0000${message}`
     if (seen.has(key)) return
     seen.add(key)
-    const position = locate(problem.path)
+    const position = locate(problem.path, problem.atKey === true)
     out.push({ path, message, ...(position === undefined ? {} : position), order })
   })
   return out
