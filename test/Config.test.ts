@@ -156,6 +156,37 @@ policy:
     })
   )
 
+  it.effect("a duration written as a bare number under 1000 is warned of, wherever a duration is read: it is milliseconds", () =>
+    Effect.gen(function* () {
+      const warned = (text: string) => parseOk(text).pipe(Effect.map(({ warnings }) => warnings.map(Config.formatProblem)))
+      expect(yield* warned(`${minimal}policy: { timeouts: { attempt: 30, total: 120 } }\n`)).toEqual([
+        `policy.timeouts.attempt: 30 is 30 milliseconds; write "30 seconds" if you meant seconds (or "30 millis") (line 6, column 32)`,
+        `policy.timeouts.total: 120 is 120 milliseconds; write "120 seconds" if you meant seconds (or "120 millis") (line 6, column 43)`
+      ])
+      // backoff, open durations, windows, a model's policy, the gateway's, a simulated provider's: by what is read, not by where
+      expect(yield* warned(`
+providers:
+  sim: { type: simulated, latency: 1, faults: [{ from: 5, to: "2 minutes", status: 529 }] }
+models:
+  echo: { provider: sim, policy: { retry: { base: 250, cap: "5 seconds" } } }
+policy:
+  breaker: { openDuration: { base: 1.5 }, failureRate: { threshold: 0.5, window: 20 }, slowCallRate: { threshold: 0.5, slowCall: 900, window: 10 } }
+health: { window: 60 }
+gateway: { requestTimeout: 300, drainTimeout: 0, bodyTimeout: 1000 }
+`)).toEqual([
+        `providers.sim.latency: 1 is 1 millisecond; write "1 second" if you meant seconds (or "1 millis") (line 3, column 36)`,
+        `providers.sim.faults[0].from: 5 is 5 milliseconds; write "5 seconds" if you meant seconds (or "5 millis") (line 3, column 56)`,
+        `models.echo.policy.retry.base: 250 is 250 milliseconds; write "250 seconds" if you meant seconds (or "250 millis") (line 5, column 51)`,
+        `policy.breaker.openDuration.base: 1.5 is 1.5 milliseconds; write "1.5 seconds" if you meant seconds (or "1.5 millis") (line 7, column 36)`,
+        `policy.breaker.slowCallRate.slowCall: 900 is 900 milliseconds; write "900 seconds" if you meant seconds (or "900 millis") (line 7, column 130)`,
+        `health.window: 60 is 60 milliseconds; write "60 seconds" if you meant seconds (or "60 millis") (line 8, column 19)`,
+        `gateway.requestTimeout: 300 is 300 milliseconds; write "300 seconds" if you meant seconds (or "300 millis") (line 9, column 28)`
+      ])
+      // a breaker's window of calls, a count, zero, 1000 and more, and a string say nothing
+      expect(yield* warned(`${minimal}policy: { retry: { maxAttempts: 3, base: "250 millis", cap: 5000 }, timeouts: { attempt: 1000 } }\n`)).toEqual([])
+    })
+  )
+
   it.prop(
     "a number of milliseconds and its duration string decode alike",
     { millis: fc.integer({ min: 1, max: 1e9 }) },

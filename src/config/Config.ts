@@ -83,7 +83,9 @@
  *
  * **Durations** are Effect duration strings (`"400 millis"`, `"2 seconds"`,
  * `"5 minutes"`) or numbers of milliseconds; a breaker's rate `window` is a
- * number of calls when it is a number.
+ * number of calls when it is a number. A number under 1000 where a duration
+ * goes is warned of (`attempt: 30` is 30 milliseconds, seconds were likely
+ * meant): write `"30 seconds"`, or `"30 millis"` if milliseconds were.
  *
  * **Secrets** (`apiKey`, `gateway.keys`, and every value of a provider's
  * `headers`): `"env:NAME"` reads the environment variable NAME through
@@ -113,6 +115,7 @@ import type * as RetryBudget from "../resilience/RetryBudget.js"
 import * as Router from "../router/Router.js"
 import * as SharedState from "../state/SharedState.js"
 import * as build from "./internal/build.js"
+import * as durations from "./internal/durations.js"
 import * as problems from "./internal/problems.js"
 import * as headers from "./internal/headers.js"
 import * as references from "./internal/references.js"
@@ -439,7 +442,10 @@ const validate = (parsed: text.Parsed, source: string | undefined): Effect.Effec
         : []
       const found = finish([...issues.map(secret.misplacedReference(parsed.value)), ...dangling])
       if (found.length > 0 || Either.isLeft(decoded)) return Effect.fail(configError(found, source))
-      const warnings = finish(secret.literalSecrets(parsed.value).map((path) => ({ path, message: literalWarning })))
+      const warnings = finish([
+        ...secret.literalSecrets(parsed.value).map((path) => ({ path, message: literalWarning })),
+        ...durations.bareMillis(parsed.value, decoded.right)
+      ])
       return Effect.succeed({ config: decoded.right, warnings })
     })
   )
