@@ -669,6 +669,44 @@ models:
     }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer))
   )
 
+  it.effect("a provider on OpenAI's, Anthropic's or Google's own API without an apiKey is warned of (the variable set or not); a local or other server is not", () =>
+    Effect.gen(function* () {
+      const warned = (providers: string, env: ReadonlyMap<string, string> = fakeKeys) =>
+        parseOk(`providers:\n${providers}\nmodels: { m: { provider: p } }\n`, {}, env).pipe(
+          Effect.map(({ warnings }) => warnings.map((w) => `${w.path}: ${w.message}`))
+        )
+      // the config reads no variable for a provider without apiKey: OPENAI_API_KEY set in the environment sends nothing
+      expect(yield* warned("  p: { type: openai }")).toEqual([
+        'providers.p: no apiKey, and api.openai.com needs one (apiKey: "env:OPENAI_API_KEY")'
+      ])
+      expect(yield* warned("  p: { type: openai }", new Map())).toEqual([
+        'providers.p: no apiKey, and api.openai.com needs one (apiKey: "env:OPENAI_API_KEY")'
+      ])
+      expect(yield* warned('  p: { type: anthropic, baseUrl: "https://api.anthropic.com/v1" }')).toEqual([
+        'providers.p: no apiKey, and api.anthropic.com needs one (apiKey: "env:ANTHROPIC_API_KEY")'
+      ])
+      expect(yield* warned("  p: { type: gemini }")).toEqual([
+        'providers.p: no apiKey, and generativelanguage.googleapis.com needs one (apiKey: "env:GEMINI_API_KEY")'
+      ])
+      // by the host, not the type: Gemini's OpenAI-compatible endpoint
+      expect(yield* warned('  p: { type: openai, baseUrl: "https://generativelanguage.googleapis.com/v1beta/openai" }')).toEqual([
+        'providers.p: no apiKey, and generativelanguage.googleapis.com needs one (apiKey: "env:GEMINI_API_KEY")'
+      ])
+      // silent: a local server (Ollama, vLLM), any other host, a key given another way, a key given, a simulated provider
+      for (const provider of [
+        '  p: { type: openai, baseUrl: "http://127.0.0.1:11434/v1" }',
+        '  p: { type: anthropic, baseUrl: "http://localhost:4000/v1" }',
+        '  p: { type: openai, baseUrl: "https://vllm.internal.example/v1" }',
+        '  p: { type: openai, headers: { authorization: "env:OPENAI_API_KEY" } }',
+        '  p: { type: anthropic, headers: { x-api-key: "env:ANTHROPIC_API_KEY" } }',
+        '  p: { type: openai, apiKey: "env:OPENAI_API_KEY" }',
+        "  p: { type: simulated }"
+      ]) {
+        expect(yield* warned(provider), provider).toEqual([])
+      }
+    })
+  )
+
   it.effect("an env: reference must name a variable, and the variable must be set and not empty", () =>
     Effect.gen(function* () {
       const error = yield* parseFail(

@@ -25,7 +25,8 @@
  * - `providers` (required): by name, each with a `type`:
  *   - `openai` (and every OpenAI-compatible server via `baseUrl`),
  *     `anthropic`, `gemini`: `apiKey` (a secret, optional for local
- *     servers), `baseUrl`, `name` (the provider's name in errors and
+ *     servers: without it none is sent, and no variable is read; on
+ *     OpenAI's, Anthropic's or Google's own API that is warned of), `baseUrl`, `name` (the provider's name in errors and
  *     metadata; default: its key here), `headers` (sent with every request;
  *     each value a secret, see below), `timeouts` (transport:
  *     `connect`, `firstToken`, `idle`); openai also `maxTokensField` and
@@ -118,6 +119,7 @@ import * as build from "./internal/build.js"
 import * as durations from "./internal/durations.js"
 import * as problems from "./internal/problems.js"
 import * as headers from "./internal/headers.js"
+import * as hosted from "./internal/hosted.js"
 import * as references from "./internal/references.js"
 import * as schema from "./internal/schema.js"
 import * as secret from "./internal/secret.js"
@@ -444,7 +446,8 @@ const validate = (parsed: text.Parsed, source: string | undefined): Effect.Effec
       if (found.length > 0 || Either.isLeft(decoded)) return Effect.fail(configError(found, source))
       const warnings = finish([
         ...secret.literalSecrets(parsed.value).map((path) => ({ path, message: literalWarning })),
-        ...durations.bareMillis(parsed.value, decoded.right)
+        ...durations.bareMillis(parsed.value, decoded.right),
+        ...hosted.missingKeys(parsed.value)
       ])
       return Effect.succeed({ config: decoded.right, warnings })
     })
