@@ -615,4 +615,42 @@ describe("llm-failover CLI", () => {
       await new Promise<void>((resolve) => taken.close(() => resolve()))
     }
   })
+
+  it("the admin listener's port taken says it is the admin listener's; the same port as the gateway's is the config's problem", async () => {
+    const taken = createServer()
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve))
+    const dir = mkdtempSync(join(tmpdir(), "llm-failover-admin-"))
+    try {
+      const port = (taken.address() as AddressInfo).port
+      const config = join(dir, "admin.yaml")
+      const write = (gateway: string) =>
+        writeFileSync(config, ["providers: { sim: { type: simulated } }", "models: { m: { provider: sim } }", `gateway: ${gateway}`, ""].join("\n"))
+      write(`{ admin: { port: ${port} } }`)
+      const result = await cli(["serve", "--config", config, "--port", "0"])
+      expect(result.status).toBe(1)
+      expect(result.stderr).toContain(
+        `llm-failover serve: cannot listen (the admin listener, gateway.admin): listen EADDRINUSE: address already in use 127.0.0.1:${port}`
+      )
+      expect(result.stderr + result.stdout).not.toMatch(/level=ERROR|    at /)
+      // --port over the file's, the admin listener's: it listens first, and the gateway's listener is told why it cannot
+      const free = createServer()
+      await new Promise<void>((resolve) => free.listen(0, "127.0.0.1", resolve))
+      const freePort = (free.address() as AddressInfo).port
+      await new Promise<void>((resolve) => free.close(() => resolve()))
+      write(`{ admin: { port: ${freePort} } }`)
+      const shared = await cli(["serve", "--config", config, "--port", String(freePort)])
+      expect(shared.status).toBe(1)
+      expect(shared.stderr).toContain(
+        `llm-failover serve: cannot listen: listen EADDRINUSE: address already in use 127.0.0.1:${freePort} (the admin listener, gateway.admin, is on port ${freePort} too: give it a port of its own)`
+      )
+      // the file's own ports alike: refused before anything listens
+      write(`{ port: ${port}, admin: { port: ${port} } }`)
+      const same = await cli(["validate", "--config", config])
+      expect(same.status).toBe(1)
+      expect(same.stderr).toContain(`gateway.admin.port: ${port} is gateway.port too, on 127.0.0.1: the admin listener needs a port of its own`)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+      await new Promise<void>((resolve) => taken.close(() => resolve()))
+    }
+  })
 })

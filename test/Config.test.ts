@@ -260,6 +260,34 @@ stats: { url: "redis://127.0.0.1:6379" }
     })
   )
 
+  it.effect("the admin listener on the gateway's own port and address is a problem at gateway.admin.port, not an EADDRINUSE at serve", () =>
+    Effect.gen(function* () {
+      const said = (gateway: string) =>
+        Config.parse(`${minimal}gateway: ${gateway}\n`).pipe(
+          Effect.match({ onFailure: (error) => error.problems.map(Config.formatProblem), onSuccess: () => [] })
+        )
+      expect(yield* said("{ port: 9000, admin: { port: 9000 } }")).toEqual([
+        "gateway.admin.port: 9000 is gateway.port too, on 127.0.0.1: the admin listener needs a port of its own (line 6, column 39)"
+      ])
+      // the gateway's default port, and every interface on either side
+      expect(yield* said("{ admin: { port: 8787 } }")).toEqual([
+        "gateway.admin.port: 8787 is gateway.port too, on 127.0.0.1: the admin listener needs a port of its own (line 6, column 27)"
+      ])
+      expect(yield* said("{ host: 0.0.0.0, port: 9000, admin: { host: 127.0.0.1, port: 9000 } }")).toEqual([
+        "gateway.admin.port: 9000 is gateway.port too, on 0.0.0.0: the admin listener needs a port of its own (line 6, column 71)"
+      ])
+      expect(yield* said("{ host: 10.0.0.5, port: 9000, admin: { host: 0.0.0.0, port: 9000 } }")).toHaveLength(1)
+      // a port of its own, another address, or 0 (a free port each) is fine
+      for (const gateway of [
+        "{ port: 9000, admin: { port: 9001 } }",
+        "{ host: 10.0.0.5, port: 9000, admin: { port: 9000 } }",
+        "{ port: 0, admin: { port: 0 } }"
+      ]) {
+        expect(yield* said(gateway), gateway).toEqual([])
+      }
+    })
+  )
+
   it.effect("an unknown key is reported where the key is written, not where its value is", () =>
     Effect.gen(function* () {
       const at = (text: string, source?: string) =>

@@ -46,16 +46,28 @@ const reportProblems = (error: Config.ConfigError) =>
     })
   )
 
-/** A server that cannot listen (the port taken, a host that is no address here): one line, exit 1. */
-const reportListenFailure = (error: ServeError) =>
-  Effect.zipRight(
-    Console.error(
-      `llm-failover serve: cannot listen: ${error.cause instanceof Error ? error.cause.message : String(error.cause)}`
-    ),
+/**
+ * A server that cannot listen (the port taken, a host that is no address
+ * here): one line, exit 1. With an admin listener, a failure on its port
+ * (Node's error names the port) says it is the admin listener's; on a port
+ * both listeners were given (`--port` over the file's), that they share it.
+ */
+const reportListenFailure = (error: ServeError, listeners: { readonly port: number; readonly admin?: number }) => {
+  const said = error.cause instanceof Error ? error.cause.message : String(error.cause)
+  const failed: unknown = Predicate.isRecord(error.cause) ? error.cause["port"] : undefined
+  const admin = listeners.admin !== undefined && listeners.admin !== 0 && failed === listeners.admin ? listeners.admin : undefined
+  const line = admin === undefined
+    ? `cannot listen: ${said}`
+    : admin === listeners.port
+    ? `cannot listen: ${said} (the admin listener, gateway.admin, is on port ${admin} too: give it a port of its own)`
+    : `cannot listen (the admin listener, gateway.admin): ${said}`
+  return Effect.zipRight(
+    Console.error(`llm-failover serve: ${line}`),
     Effect.sync(() => {
       process.exitCode = 1
     })
   )
+}
 
 /**
  * The environment variable a config file's first gateway key is read from
@@ -272,7 +284,14 @@ const serve = Command.make(
           )
       })
       // with shared state, a client key's limits and spending are counted across the instances too
-      yield* sharedContext === undefined ? serving : Effect.provide(serving, sharedContext)
+      yield* (sharedContext === undefined ? serving : Effect.provide(serving, sharedContext)).pipe(
+        Effect.catchTag("ServeError", (error) =>
+          reportListenFailure(error, {
+            port: Option.getOrElse(port, () => settings.port),
+            ...(settings.admin === undefined ? {} : { admin: settings.admin.port })
+          })
+        )
+      )
     }).pipe(
       Effect.scoped,
       // no spans, and the providers' built-in auth header names redacted once
@@ -283,7 +302,6 @@ const serve = Command.make(
           Option.match(config, { onNone: () => Effect.void, onSome: (file) => hintWrongKind(file, "config") })
         )
       ),
-      Effect.catchTag("ServeError", reportListenFailure),
       // one write per batch of log lines, not per line
       Effect.provide(LogLines.layer)
     )

@@ -76,7 +76,8 @@
  *   client's `{ key, name, models, rpm, tpm, spend: { usd, window } }`, see
  *   `Gateway.ClientKey`; names and keys unique, and no client named
  *   `key-N`, the bare keys' names), `host`, `port`,
- *   `maxBodyBytes`, `maxBufferedBytes`, `bodyTimeout`, `maxConcurrent`, `maxQueued`, `requestTimeout`, `sendTimeout`, `drainTimeout`, `cors`, `admin`; see
+ *   `maxBodyBytes`, `maxBufferedBytes`, `bodyTimeout`, `maxConcurrent`, `maxQueued`, `requestTimeout`, `sendTimeout`, `drainTimeout`, `cors`,
+ *   `admin` (`{ host, port }`: a port of its own, not `port` on the same address or on 0.0.0.0); see
  *   {@link gatewaySettings} for the defaults.
  * - `state`: `{ redis, cluster, namespace, syncInterval }`: share breakers, rate
  *   limits and retry budgets with every instance using the same Redis and
@@ -667,8 +668,8 @@ export interface ClientKey extends Schema.Schema.Type<typeof schema.ClientKey> {
  */
 export const gatewayDefaults = {
   keys: [],
-  host: "127.0.0.1",
-  port: 8787,
+  host: schema.defaultHost,
+  port: schema.defaultPort,
   maxBodyBytes: schema.defaultMaxBodyBytes
 } as const satisfies Partial<GatewaySettings>
 
