@@ -916,6 +916,26 @@ describe("Config.load and the example configs", () => {
     }).pipe(Effect.provide(NodeFileSystem.layer))
   )
 
+  it.effect("a simulator scenario read as a config is one problem saying so, not an unknown key for each of its own", () =>
+    Effect.gen(function* () {
+      const scenario = "examples/scenarios/primary-down.yaml"
+      const error = yield* Config.load(scenario).pipe(Effect.flip)
+      expect(error.problems.map(Config.formatProblem)).toEqual([
+        `line 4, column 1: a simulator scenario, not a config (name, description, seed and load are a scenario's): replay it with llm-failover simulate --scenario ${scenario}`
+      ])
+      // without a file's name, seed and providers are enough; the config's own mistakes are still said
+      const text = "providers: { sim: { type: simulated } }\nmodels: { m: { provider: sims } }\nseed: 3\n"
+      const parsed = yield* parseFail(text)
+      expect(parsed.problems.map((p) => `${p.path}: ${p.message}`)).toEqual([
+        ": a simulator scenario, not a config (seed is a scenario's): replay it with llm-failover simulate --scenario FILE",
+        'models.m.provider: unknown provider "sims" (did you mean "sim"?)'
+      ])
+      // a config's own misspelt key is an unknown key, as before
+      const typo = yield* parseFail(`${minimal}nmae: x\n`)
+      expect(typo.problems.map((p) => p.message)).toEqual([expect.stringMatching(/^unknown key/)])
+    }).pipe(Effect.provide(NodeFileSystem.layer))
+  )
+
   it.effect("a file that cannot be read is a ConfigError naming it", () =>
     Effect.gen(function* () {
       const error = yield* Config.load(`${dir}/missing.yaml`).pipe(Effect.flip)

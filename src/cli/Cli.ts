@@ -296,12 +296,8 @@ const serve = Command.make(
       Effect.scoped,
       // no spans, and the providers' built-in auth header names redacted once
       ServeRefs.withServeRefs,
-      Effect.catchTag("ConfigError", (error) =>
-        Effect.zipRight(
-          reportProblems(error),
-          Option.match(config, { onNone: () => Effect.void, onSome: (file) => hintWrongKind(file, "config") })
-        )
-      ),
+      // a scenario given as the config is one problem that says so (Config's)
+      Effect.catchTag("ConfigError", reportProblems),
       // one write per batch of log lines, not per line
       Effect.provide(LogLines.layer)
     )
@@ -346,21 +342,17 @@ const kindOf = (text: string): "scenario" | "config" | undefined => {
 }
 
 /**
- * After a file given to the wrong command failed it (a scenario to `serve`, a
- * config to `simulate`): one more line, saying what the file is and which
- * command reads it.
+ * After a config given to `simulate` failed it: one more line, saying what
+ * the file is and which command reads it. (A scenario given to `serve` is
+ * one problem of the config's, which says so.)
  */
-const hintWrongKind = (path: string, expected: "scenario" | "config") =>
+const hintConfig = (path: string) =>
   Effect.flatMap(FileSystem.FileSystem, (fs) => Effect.orElseSucceed(fs.readFileString(path), () => "")).pipe(
-    Effect.flatMap((text) => {
-      const kind = kindOf(text)
-      if (kind === undefined || kind === expected) return Effect.void
-      return Console.error(
-        kind === "scenario"
-          ? `${path} is a simulator scenario: replay it with llm-failover simulate --scenario ${path}`
-          : `${path} is a config, not a scenario (a scenario adds load and seed): serve it with llm-failover serve --config ${path}`
-      )
-    })
+    Effect.flatMap((text) =>
+      kindOf(text) === "config"
+        ? Console.error(`${path} is a config, not a scenario (a scenario adds load and seed): serve it with llm-failover serve --config ${path}`)
+        : Effect.void
+    )
   )
 
 /** Prints each warning on a line of its own (`warning: chains.fast.race: ...`): a warning stops nothing. */
@@ -444,7 +436,7 @@ const simulate = Command.make(
       }
     }).pipe(
       Effect.catchTags({
-        ScenarioError: (error) => Effect.zipRight(simulationFailed(error), hintWrongKind(scenario, "scenario")),
+        ScenarioError: (error) => Effect.zipRight(simulationFailed(error), hintConfig(scenario)),
         SimulationError: simulationFailed
       }),
       toStderr

@@ -125,6 +125,7 @@ import * as references from "./internal/references.js"
 import * as schema from "./internal/schema.js"
 import * as secret from "./internal/secret.js"
 import * as text from "./internal/text.js"
+import * as wrongKind from "./internal/wrongKind.js"
 
 // ---------------------------------------------------------------------------
 // Schema
@@ -443,7 +444,10 @@ const validate = (parsed: text.Parsed, source: string | undefined): Effect.Effec
       const issues = Either.isLeft(decoded)
         ? problems.dropOtherAlternatives(problems.fromIssues(ParseResult.ArrayFormatter.formatErrorSync(decoded.left)))
         : []
-      const found = finish([...issues.map(secret.misplacedReference(parsed.value)), ...dangling])
+      const found = finish([
+        ...wrongKind.foldScenarioKeys(parsed.value, issues, source).map(secret.misplacedReference(parsed.value)),
+        ...dangling
+      ])
       if (found.length > 0 || Either.isLeft(decoded)) return Effect.fail(configError(found, source))
       const warnings = finish([
         ...secret.literalSecrets(parsed.value).map((path) => ({ path, message: literalWarning })),
