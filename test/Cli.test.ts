@@ -421,10 +421,11 @@ describe("llm-failover CLI", () => {
   it("a scenario given to serve, or a config given to simulate, is named for what it is, with the command that reads it", async () => {
     const served = await cli(["serve", "--config", "examples/scenarios/primary-down.yaml", "--port", "0"])
     expect(served.status).toBe(1)
-    expect(served.stderr).toContain("invalid config examples/scenarios/primary-down.yaml")
+    // one problem, not an unknown key for each of name, description, seed and load
     expect(served.stderr).toContain(
-      "examples/scenarios/primary-down.yaml is a simulator scenario: replay it with llm-failover simulate --scenario examples/scenarios/primary-down.yaml"
+      "invalid config examples/scenarios/primary-down.yaml (1 problem):\n  line 4, column 1: a simulator scenario, not a config (name, description, seed and load are a scenario's): replay it with llm-failover simulate --scenario examples/scenarios/primary-down.yaml"
     )
+    expect(served.stderr).not.toContain("unknown key")
     const simulated = await cli(["simulate", "--scenario", "examples/configs/demo.yaml"])
     expect(simulated.status).toBe(1)
     expect(simulated.stderr).toContain("invalid scenario examples/configs/demo.yaml")
@@ -618,6 +619,44 @@ describe("llm-failover CLI", () => {
       expect(result.stderr).toContain(`llm-failover serve: cannot listen: listen EADDRINUSE: address already in use 127.0.0.1:${port}`)
       expect(result.stderr + result.stdout).not.toMatch(/level=ERROR|    at /)
     } finally {
+      await new Promise<void>((resolve) => taken.close(() => resolve()))
+    }
+  })
+
+  it("the admin listener's port taken says it is the admin listener's; the same port as the gateway's is the config's problem", async () => {
+    const taken = createServer()
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve))
+    const dir = mkdtempSync(join(tmpdir(), "llm-failover-admin-"))
+    try {
+      const port = (taken.address() as AddressInfo).port
+      const config = join(dir, "admin.yaml")
+      const write = (gateway: string) =>
+        writeFileSync(config, ["providers: { sim: { type: simulated } }", "models: { m: { provider: sim } }", `gateway: ${gateway}`, ""].join("\n"))
+      write(`{ admin: { port: ${port} } }`)
+      const result = await cli(["serve", "--config", config, "--port", "0"])
+      expect(result.status).toBe(1)
+      expect(result.stderr).toContain(
+        `llm-failover serve: cannot listen (the admin listener, gateway.admin): listen EADDRINUSE: address already in use 127.0.0.1:${port}`
+      )
+      expect(result.stderr + result.stdout).not.toMatch(/level=ERROR|    at /)
+      // --port over the file's, the admin listener's: it listens first, and the gateway's listener is told why it cannot
+      const free = createServer()
+      await new Promise<void>((resolve) => free.listen(0, "127.0.0.1", resolve))
+      const freePort = (free.address() as AddressInfo).port
+      await new Promise<void>((resolve) => free.close(() => resolve()))
+      write(`{ admin: { port: ${freePort} } }`)
+      const shared = await cli(["serve", "--config", config, "--port", String(freePort)])
+      expect(shared.status).toBe(1)
+      expect(shared.stderr).toContain(
+        `llm-failover serve: cannot listen: listen EADDRINUSE: address already in use 127.0.0.1:${freePort} (the admin listener, gateway.admin, is on port ${freePort} too: give it a port of its own)`
+      )
+      // the file's own ports alike: refused before anything listens
+      write(`{ port: ${port}, admin: { port: ${port} } }`)
+      const same = await cli(["validate", "--config", config])
+      expect(same.status).toBe(1)
+      expect(same.stderr).toContain(`gateway.admin.port: ${port} is gateway.port too, on 127.0.0.1: the admin listener needs a port of its own`)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
       await new Promise<void>((resolve) => taken.close(() => resolve()))
     }
   })

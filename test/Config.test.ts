@@ -156,6 +156,37 @@ policy:
     })
   )
 
+  it.effect("a duration written as a bare number under 1000 is warned of, wherever a duration is read: it is milliseconds", () =>
+    Effect.gen(function* () {
+      const warned = (text: string) => parseOk(text).pipe(Effect.map(({ warnings }) => warnings.map(Config.formatProblem)))
+      expect(yield* warned(`${minimal}policy: { timeouts: { attempt: 30, total: 120 } }\n`)).toEqual([
+        `policy.timeouts.attempt: 30 is 30 milliseconds; write "30 seconds" if you meant seconds (or "30 millis") (line 6, column 32)`,
+        `policy.timeouts.total: 120 is 120 milliseconds; write "120 seconds" if you meant seconds (or "120 millis") (line 6, column 43)`
+      ])
+      // backoff, open durations, windows, a model's policy, the gateway's, a simulated provider's: by what is read, not by where
+      expect(yield* warned(`
+providers:
+  sim: { type: simulated, latency: 1, faults: [{ from: 5, to: "2 minutes", status: 529 }] }
+models:
+  echo: { provider: sim, policy: { retry: { base: 250, cap: "5 seconds" } } }
+policy:
+  breaker: { openDuration: { base: 1.5 }, failureRate: { threshold: 0.5, window: 20 }, slowCallRate: { threshold: 0.5, slowCall: 900, window: 10 } }
+health: { window: 60 }
+gateway: { requestTimeout: 300, drainTimeout: 0, bodyTimeout: 1000 }
+`)).toEqual([
+        `providers.sim.latency: 1 is 1 millisecond; write "1 second" if you meant seconds (or "1 millis") (line 3, column 36)`,
+        `providers.sim.faults[0].from: 5 is 5 milliseconds; write "5 seconds" if you meant seconds (or "5 millis") (line 3, column 56)`,
+        `models.echo.policy.retry.base: 250 is 250 milliseconds; write "250 seconds" if you meant seconds (or "250 millis") (line 5, column 51)`,
+        `policy.breaker.openDuration.base: 1.5 is 1.5 milliseconds; write "1.5 seconds" if you meant seconds (or "1.5 millis") (line 7, column 36)`,
+        `policy.breaker.slowCallRate.slowCall: 900 is 900 milliseconds; write "900 seconds" if you meant seconds (or "900 millis") (line 7, column 130)`,
+        `health.window: 60 is 60 milliseconds; write "60 seconds" if you meant seconds (or "60 millis") (line 8, column 19)`,
+        `gateway.requestTimeout: 300 is 300 milliseconds; write "300 seconds" if you meant seconds (or "300 millis") (line 9, column 28)`
+      ])
+      // a breaker's window of calls, a count, zero, 1000 and more, and a string say nothing
+      expect(yield* warned(`${minimal}policy: { retry: { maxAttempts: 3, base: "250 millis", cap: 5000 }, timeouts: { attempt: 1000 } }\n`)).toEqual([])
+    })
+  )
+
   it.prop(
     "a number of milliseconds and its duration string decode alike",
     { millis: fc.integer({ min: 1, max: 1e9 }) },
@@ -219,13 +250,70 @@ stats: { url: "redis://127.0.0.1:6379" }
         'chains.premium.contentPolicy: unknown chain "strict" (known chains: default, premium) (line 9, column 56)',
         'defaultChain: unknown chain "main" (known chains: default, premium) (line 10, column 15)',
         'policy.timeouts.total: Expected a duration such as "30 seconds", "250 millis" or "2 minutes", or a number of milliseconds, got "forever" (line 12, column 22)',
-        "stats: unknown key (expected one of: providers, models, chains, defaultChain, tiers, policy, health, cache, shadowRate, gateway, state) (line 13, column 8)"
+        "stats: unknown key (did you mean \"state\"? expected one of: providers, models, chains, defaultChain, tiers, policy, health, cache, shadowRate, gateway, state) (line 13, column 1)"
       ])
       expect(error.message).toBe(
         `invalid config many.yaml (10 problems):\n${error.problems.map((p) => `  ${Config.formatProblem(p)}`).join("\n")}`
       )
       // a readable list, never a stack trace
       expect(error.message).not.toMatch(/\n\s+at /)
+    })
+  )
+
+  it.effect("the admin listener on the gateway's own port and address is a problem at gateway.admin.port, not an EADDRINUSE at serve", () =>
+    Effect.gen(function* () {
+      const said = (gateway: string) =>
+        Config.parse(`${minimal}gateway: ${gateway}\n`).pipe(
+          Effect.match({ onFailure: (error) => error.problems.map(Config.formatProblem), onSuccess: () => [] })
+        )
+      expect(yield* said("{ port: 9000, admin: { port: 9000 } }")).toEqual([
+        "gateway.admin.port: 9000 is gateway.port too, on 127.0.0.1: the admin listener needs a port of its own (line 6, column 39)"
+      ])
+      // the gateway's default port, and every interface on either side
+      expect(yield* said("{ admin: { port: 8787 } }")).toEqual([
+        "gateway.admin.port: 8787 is gateway.port too, on 127.0.0.1: the admin listener needs a port of its own (line 6, column 27)"
+      ])
+      expect(yield* said("{ host: 0.0.0.0, port: 9000, admin: { host: 127.0.0.1, port: 9000 } }")).toEqual([
+        "gateway.admin.port: 9000 is gateway.port too, on 0.0.0.0: the admin listener needs a port of its own (line 6, column 71)"
+      ])
+      expect(yield* said("{ host: 10.0.0.5, port: 9000, admin: { host: 0.0.0.0, port: 9000 } }")).toHaveLength(1)
+      // a port of its own, another address, or 0 (a free port each) is fine
+      for (const gateway of [
+        "{ port: 9000, admin: { port: 9001 } }",
+        "{ host: 10.0.0.5, port: 9000, admin: { port: 9000 } }",
+        "{ port: 0, admin: { port: 0 } }"
+      ]) {
+        expect(yield* said(gateway), gateway).toEqual([])
+      }
+    })
+  )
+
+  it.effect("an unknown key is reported where the key is written, not where its value is", () =>
+    Effect.gen(function* () {
+      const at = (text: string, source?: string) =>
+        parseFail(text, source === undefined ? {} : { source }).pipe(
+          Effect.map((error) => error.problems.map((p) => [p.path, p.line, p.column]))
+        )
+      // a block mapping's value on the next line, and a flow mapping's key mid-line
+      expect(yield* at([
+        "providers:",
+        "  sim: { type: simulated }",
+        "models:",
+        "  mini: { provider: sim, model: gpt-4.1-mini, contextwindow: 8000 }",
+        "chians:",
+        "  default: [mini]",
+        ""
+      ].join("\n"))).toEqual([
+        ["models.mini.contextwindow", 4, 47],
+        ["chians", 5, 1]
+      ])
+      // a quoted key, and JSON's
+      expect(yield* at(`providers: { sim: { type: simulated, "lat ency": 5 } }\nmodels: { m: { provider: sim } }\n`)).toEqual([
+        ['providers.sim["lat ency"]', 1, 38]
+      ])
+      expect(yield* at(`{\n  "providers": { "sim": { "type": "simulated" } },\n  "models": { "m": { "provider": "sim" } },\n  "chian": {}\n}`, "c.json")).toEqual([
+        ["chian", 4, 3]
+      ])
     })
   )
 
@@ -388,7 +476,7 @@ chains:
 `)
       expect(error.problems.map((p) => `${p.path}: ${p.message}`)).toEqual([
         "providers.sim.latency: p99 must not be below p50",
-        "providers.sim.latency.p90: unknown key (expected one of: p50, p99)",
+        "providers.sim.latency.p90: unknown key (did you mean \"p50\"? expected one of: p50, p99)",
         "providers.sim.faults[0]: `to` must be after `from`",
         "providers.sim.faults[0].status: Expected a number between 400 and 599, actual 700",
         "providers.sim.faults[1]: `to` must be after `from`",
@@ -609,6 +697,44 @@ models:
     }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer))
   )
 
+  it.effect("a provider on OpenAI's, Anthropic's or Google's own API without an apiKey is warned of (the variable set or not); a local or other server is not", () =>
+    Effect.gen(function* () {
+      const warned = (providers: string, env: ReadonlyMap<string, string> = fakeKeys) =>
+        parseOk(`providers:\n${providers}\nmodels: { m: { provider: p } }\n`, {}, env).pipe(
+          Effect.map(({ warnings }) => warnings.map((w) => `${w.path}: ${w.message}`))
+        )
+      // the config reads no variable for a provider without apiKey: OPENAI_API_KEY set in the environment sends nothing
+      expect(yield* warned("  p: { type: openai }")).toEqual([
+        'providers.p: no apiKey, and api.openai.com needs one (apiKey: "env:OPENAI_API_KEY")'
+      ])
+      expect(yield* warned("  p: { type: openai }", new Map())).toEqual([
+        'providers.p: no apiKey, and api.openai.com needs one (apiKey: "env:OPENAI_API_KEY")'
+      ])
+      expect(yield* warned('  p: { type: anthropic, baseUrl: "https://api.anthropic.com/v1" }')).toEqual([
+        'providers.p: no apiKey, and api.anthropic.com needs one (apiKey: "env:ANTHROPIC_API_KEY")'
+      ])
+      expect(yield* warned("  p: { type: gemini }")).toEqual([
+        'providers.p: no apiKey, and generativelanguage.googleapis.com needs one (apiKey: "env:GEMINI_API_KEY")'
+      ])
+      // by the host, not the type: Gemini's OpenAI-compatible endpoint
+      expect(yield* warned('  p: { type: openai, baseUrl: "https://generativelanguage.googleapis.com/v1beta/openai" }')).toEqual([
+        'providers.p: no apiKey, and generativelanguage.googleapis.com needs one (apiKey: "env:GEMINI_API_KEY")'
+      ])
+      // silent: a local server (Ollama, vLLM), any other host, a key given another way, a key given, a simulated provider
+      for (const provider of [
+        '  p: { type: openai, baseUrl: "http://127.0.0.1:11434/v1" }',
+        '  p: { type: anthropic, baseUrl: "http://localhost:4000/v1" }',
+        '  p: { type: openai, baseUrl: "https://vllm.internal.example/v1" }',
+        '  p: { type: openai, headers: { authorization: "env:OPENAI_API_KEY" } }',
+        '  p: { type: anthropic, headers: { x-api-key: "env:ANTHROPIC_API_KEY" } }',
+        '  p: { type: openai, apiKey: "env:OPENAI_API_KEY" }',
+        "  p: { type: simulated }"
+      ]) {
+        expect(yield* warned(provider), provider).toEqual([])
+      }
+    })
+  )
+
   it.effect("an env: reference must name a variable, and the variable must be set and not empty", () =>
     Effect.gen(function* () {
       const error = yield* parseFail(
@@ -651,6 +777,37 @@ describe("Config.parse: values that would pass as something else", () => {
       }
       // a secret's own reference keeps its message
       expect(said.get("providers.local.apiKey")).toBe("environment variable UNSET_KEY is not set")
+    })
+  )
+
+  it.effect("env:NAME under an unknown key, or where a mapping or list of secrets goes, gets the key's or the shape's problem, not that only secrets are read", () =>
+    Effect.gen(function* () {
+      const said = (text: string) => parseFail(text).pipe(Effect.map((error) => error.problems.map((p) => `${p.path}: ${p.message}`)))
+      // a key in other letters: unknown, and the key meant
+      expect(yield* said(`providers:\n  openai: { type: openai, apikey: "env:OPENAI_API_KEY" }\nmodels: { m: { provider: openai } }\n`)).toEqual([
+        'providers.openai.apikey: unknown key (did you mean "apiKey"? expected one of: type, apiKey, baseUrl, name, headers, timeouts, maxTokensField, thoughtSignatures)'
+      ])
+      // a literal under it says the same (never quoting it)
+      expect(yield* said(`providers:\n  openai: { type: openai, apikey: "sk-literal-FAKE-0009" }\nmodels: { m: { provider: openai } }\n`)).toEqual([
+        'providers.openai.apikey: unknown key (did you mean "apiKey"? expected one of: type, apiKey, baseUrl, name, headers, timeouts, maxTokensField, thoughtSignatures)'
+      ])
+      // a key one letter off too; one far from every key gets the list alone
+      expect(yield* said(`providers:\n  o: { type: openai, baseUrk: "env:BASE", colour: "env:RED" }\nmodels: { m: { provider: o } }\n`)).toEqual([
+        'providers.o.baseUrk: unknown key (did you mean "baseUrl"? expected one of: type, apiKey, baseUrl, name, headers, timeouts, maxTokensField, thoughtSignatures)',
+        "providers.o.colour: unknown key (expected one of: type, apiKey, baseUrl, name, headers, timeouts, maxTokensField, thoughtSignatures)"
+      ])
+      // one key where a list of them goes, read from the environment or written: the same problem
+      const keys = (value: string) => `providers: { sim: { type: simulated } }\nmodels: { m: { provider: sim } }\ngateway: { keys: ${value} }\n`
+      expect(yield* said(keys(`"env:GATEWAY_KEY"`))).toEqual([
+        'gateway.keys: Expected a list of keys (["env:GATEWAY_KEY", ...]), actual "env:GATEWAY_KEY"'
+      ])
+      expect(yield* said(keys(`"gw-literal-FAKE-0008"`))).toEqual([
+        'gateway.keys: Expected a list of keys (["env:GATEWAY_KEY", ...]), actual "<redacted>"'
+      ])
+      // a mapping that holds a secret, given as a reference
+      expect(yield* said(`${minimal}state: "env:REDIS_URL"\n`)).toEqual([
+        'state: Expected shared state (redis, cluster, namespace, syncInterval), actual "env:REDIS_URL"'
+      ])
     })
   )
 
@@ -756,6 +913,26 @@ describe("Config.load and the example configs", () => {
         "providers.gemini.apiKey: environment variable GEMINI_API_KEY is not set",
         "gateway.keys[0]: environment variable GATEWAY_KEY is not set"
       ])
+    }).pipe(Effect.provide(NodeFileSystem.layer))
+  )
+
+  it.effect("a simulator scenario read as a config is one problem saying so, not an unknown key for each of its own", () =>
+    Effect.gen(function* () {
+      const scenario = "examples/scenarios/primary-down.yaml"
+      const error = yield* Config.load(scenario).pipe(Effect.flip)
+      expect(error.problems.map(Config.formatProblem)).toEqual([
+        `line 4, column 1: a simulator scenario, not a config (name, description, seed and load are a scenario's): replay it with llm-failover simulate --scenario ${scenario}`
+      ])
+      // without a file's name, seed and providers are enough; the config's own mistakes are still said
+      const text = "providers: { sim: { type: simulated } }\nmodels: { m: { provider: sims } }\nseed: 3\n"
+      const parsed = yield* parseFail(text)
+      expect(parsed.problems.map((p) => `${p.path}: ${p.message}`)).toEqual([
+        ": a simulator scenario, not a config (seed is a scenario's): replay it with llm-failover simulate --scenario FILE",
+        'models.m.provider: unknown provider "sims" (did you mean "sim"?)'
+      ])
+      // a config's own misspelt key is an unknown key, as before
+      const typo = yield* parseFail(`${minimal}nmae: x\n`)
+      expect(typo.problems.map((p) => p.message)).toEqual([expect.stringMatching(/^unknown key/)])
     }).pipe(Effect.provide(NodeFileSystem.layer))
   )
 

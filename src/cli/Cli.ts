@@ -46,16 +46,28 @@ const reportProblems = (error: Config.ConfigError) =>
     })
   )
 
-/** A server that cannot listen (the port taken, a host that is no address here): one line, exit 1. */
-const reportListenFailure = (error: ServeError) =>
-  Effect.zipRight(
-    Console.error(
-      `llm-failover serve: cannot listen: ${error.cause instanceof Error ? error.cause.message : String(error.cause)}`
-    ),
+/**
+ * A server that cannot listen (the port taken, a host that is no address
+ * here): one line, exit 1. With an admin listener, a failure on its port
+ * (Node's error names the port) says it is the admin listener's; on a port
+ * both listeners were given (`--port` over the file's), that they share it.
+ */
+const reportListenFailure = (error: ServeError, listeners: { readonly port: number; readonly admin?: number }) => {
+  const said = error.cause instanceof Error ? error.cause.message : String(error.cause)
+  const failed: unknown = Predicate.isRecord(error.cause) ? error.cause["port"] : undefined
+  const admin = listeners.admin !== undefined && listeners.admin !== 0 && failed === listeners.admin ? listeners.admin : undefined
+  const line = admin === undefined
+    ? `cannot listen: ${said}`
+    : admin === listeners.port
+    ? `cannot listen: ${said} (the admin listener, gateway.admin, is on port ${admin} too: give it a port of its own)`
+    : `cannot listen (the admin listener, gateway.admin): ${said}`
+  return Effect.zipRight(
+    Console.error(`llm-failover serve: ${line}`),
     Effect.sync(() => {
       process.exitCode = 1
     })
   )
+}
 
 /**
  * The environment variable a config file's first gateway key is read from
@@ -278,18 +290,20 @@ const serve = Command.make(
           )
       })
       // with shared state, a client key's limits and spending are counted across the instances too
-      yield* sharedContext === undefined ? serving : Effect.provide(serving, sharedContext)
+      yield* (sharedContext === undefined ? serving : Effect.provide(serving, sharedContext)).pipe(
+        Effect.catchTag("ServeError", (error) =>
+          reportListenFailure(error, {
+            port: Option.getOrElse(port, () => settings.port),
+            ...(settings.admin === undefined ? {} : { admin: settings.admin.port })
+          })
+        )
+      )
     }).pipe(
       Effect.scoped,
       // no spans, and the providers' built-in auth header names redacted once
       ServeRefs.withServeRefs,
-      Effect.catchTag("ConfigError", (error) =>
-        Effect.zipRight(
-          reportProblems(error),
-          Option.match(config, { onNone: () => Effect.void, onSome: (file) => hintWrongKind(file, "config") })
-        )
-      ),
-      Effect.catchTag("ServeError", reportListenFailure),
+      // a scenario given as the config is one problem that says so (Config's)
+      Effect.catchTag("ConfigError", reportProblems),
       // one write per batch of log lines, not per line
       Effect.provide(LogLines.layer)
     )
@@ -334,21 +348,17 @@ const kindOf = (text: string): "scenario" | "config" | undefined => {
 }
 
 /**
- * After a file given to the wrong command failed it (a scenario to `serve`, a
- * config to `simulate`): one more line, saying what the file is and which
- * command reads it.
+ * After a config given to `simulate` failed it: one more line, saying what
+ * the file is and which command reads it. (A scenario given to `serve` is
+ * one problem of the config's, which says so.)
  */
-const hintWrongKind = (path: string, expected: "scenario" | "config") =>
+const hintConfig = (path: string) =>
   Effect.flatMap(FileSystem.FileSystem, (fs) => Effect.orElseSucceed(fs.readFileString(path), () => "")).pipe(
-    Effect.flatMap((text) => {
-      const kind = kindOf(text)
-      if (kind === undefined || kind === expected) return Effect.void
-      return Console.error(
-        kind === "scenario"
-          ? `${path} is a simulator scenario: replay it with llm-failover simulate --scenario ${path}`
-          : `${path} is a config, not a scenario (a scenario adds load and seed): serve it with llm-failover serve --config ${path}`
-      )
-    })
+    Effect.flatMap((text) =>
+      kindOf(text) === "config"
+        ? Console.error(`${path} is a config, not a scenario (a scenario adds load and seed): serve it with llm-failover serve --config ${path}`)
+        : Effect.void
+    )
   )
 
 /** Prints each warning on a line of its own (`warning: chains.fast.race: ...`): a warning stops nothing. */
@@ -432,7 +442,7 @@ const simulate = Command.make(
       }
     }).pipe(
       Effect.catchTags({
-        ScenarioError: (error) => Effect.zipRight(simulationFailed(error), hintWrongKind(scenario, "scenario")),
+        ScenarioError: (error) => Effect.zipRight(simulationFailed(error), hintConfig(scenario)),
         SimulationError: simulationFailed
       }),
       toStderr

@@ -25,7 +25,8 @@
  * - `providers` (required): by name, each with a `type`:
  *   - `openai` (and every OpenAI-compatible server via `baseUrl`),
  *     `anthropic`, `gemini`: `apiKey` (a secret, optional for local
- *     servers), `baseUrl`, `name` (the provider's name in errors and
+ *     servers: without it none is sent, and no variable is read; on
+ *     OpenAI's, Anthropic's or Google's own API that is warned of), `baseUrl`, `name` (the provider's name in errors and
  *     metadata; default: its key here), `headers` (sent with every request;
  *     each value a secret, see below), `timeouts` (transport:
  *     `connect`, `firstToken`, `idle`); openai also `maxTokensField` and
@@ -75,7 +76,8 @@
  *   client's `{ key, name, models, rpm, tpm, spend: { usd, window } }`, see
  *   `Gateway.ClientKey`; names and keys unique, and no client named
  *   `key-N`, the bare keys' names), `host`, `port`,
- *   `maxBodyBytes`, `maxBufferedBytes`, `bodyTimeout`, `maxConcurrent`, `maxQueued`, `requestTimeout`, `sendTimeout`, `drainTimeout`, `cors`, `admin`; see
+ *   `maxBodyBytes`, `maxBufferedBytes`, `bodyTimeout`, `maxConcurrent`, `maxQueued`, `requestTimeout`, `sendTimeout`, `drainTimeout`, `cors`,
+ *   `admin` (`{ host, port }`: a port of its own, not `port` on the same address or on 0.0.0.0); see
  *   {@link gatewaySettings} for the defaults.
  * - `state`: `{ redis, cluster, namespace, syncInterval }`: share breakers, rate
  *   limits and retry budgets with every instance using the same Redis and
@@ -83,7 +85,9 @@
  *
  * **Durations** are Effect duration strings (`"400 millis"`, `"2 seconds"`,
  * `"5 minutes"`) or numbers of milliseconds; a breaker's rate `window` is a
- * number of calls when it is a number.
+ * number of calls when it is a number. A number under 1000 where a duration
+ * goes is warned of (`attempt: 30` is 30 milliseconds, seconds were likely
+ * meant): write `"30 seconds"`, or `"30 millis"` if milliseconds were.
  *
  * **Secrets** (`apiKey`, `gateway.keys`, and every value of a provider's
  * `headers`): `"env:NAME"` reads the environment variable NAME through
@@ -113,12 +117,15 @@ import type * as RetryBudget from "../resilience/RetryBudget.js"
 import * as Router from "../router/Router.js"
 import * as SharedState from "../state/SharedState.js"
 import * as build from "./internal/build.js"
+import * as durations from "./internal/durations.js"
 import * as problems from "./internal/problems.js"
 import * as headers from "./internal/headers.js"
+import * as hosted from "./internal/hosted.js"
 import * as references from "./internal/references.js"
 import * as schema from "./internal/schema.js"
 import * as secret from "./internal/secret.js"
 import * as text from "./internal/text.js"
+import * as wrongKind from "./internal/wrongKind.js"
 
 // ---------------------------------------------------------------------------
 // Schema
@@ -437,9 +444,16 @@ const validate = (parsed: text.Parsed, source: string | undefined): Effect.Effec
       const issues = Either.isLeft(decoded)
         ? problems.dropOtherAlternatives(problems.fromIssues(ParseResult.ArrayFormatter.formatErrorSync(decoded.left)))
         : []
-      const found = finish([...issues.map(secret.misplacedReference(parsed.value)), ...dangling])
+      const found = finish([
+        ...wrongKind.foldScenarioKeys(parsed.value, issues, source).map(secret.misplacedReference(parsed.value)),
+        ...dangling
+      ])
       if (found.length > 0 || Either.isLeft(decoded)) return Effect.fail(configError(found, source))
-      const warnings = finish(secret.literalSecrets(parsed.value).map((path) => ({ path, message: literalWarning })))
+      const warnings = finish([
+        ...secret.literalSecrets(parsed.value).map((path) => ({ path, message: literalWarning })),
+        ...durations.bareMillis(parsed.value, decoded.right),
+        ...hosted.missingKeys(parsed.value)
+      ])
       return Effect.succeed({ config: decoded.right, warnings })
     })
   )
@@ -658,8 +672,8 @@ export interface ClientKey extends Schema.Schema.Type<typeof schema.ClientKey> {
  */
 export const gatewayDefaults = {
   keys: [],
-  host: "127.0.0.1",
-  port: 8787,
+  host: schema.defaultHost,
+  port: schema.defaultPort,
   maxBodyBytes: schema.defaultMaxBodyBytes
 } as const satisfies Partial<GatewaySettings>
 

@@ -7,6 +7,7 @@
  * @internal
  */
 import { ParseResult, Schema } from "effect"
+import { closest } from "./references.js"
 import { looksLikeCredential, scrub } from "./secret.js"
 import type { Position } from "./text.js"
 
@@ -33,6 +34,8 @@ export interface Problem extends Schema.Schema.Type<typeof Problem> {}
 export interface RawProblem {
   readonly path: ReadonlyArray<PropertyKey>
   readonly message: string
+  /** Whether the problem is the key at `path` itself (an unknown key), located where the key is written. */
+  readonly atKey?: boolean
 }
 
 const identifier = /^[A-Za-z_$][A-Za-z0-9_$-]*$/
@@ -55,13 +58,19 @@ export const formatPath = (path: ReadonlyArray<PropertyKey>): string =>
 
 const unexpected = /^is unexpected, expected: (.*)$/
 
-/** Rewrites Schema's stock phrases into the words of a config file. */
+/**
+ * Rewrites Schema's stock phrases into the words of a config file; an
+ * unknown key close to a known one (`apikey`, `baseUrk`) names it first.
+ */
 const reword = (issue: ParseResult.ArrayFormatterIssue): string => {
   if (issue._tag === "Missing") return "is required"
   if (issue._tag === "Unexpected") {
     const expected = unexpected.exec(issue.message)?.[1]
     const known = expected === undefined ? [] : expected.split(" | ").map((key) => key.replace(/^"|"$/g, ""))
-    return known.length === 0 ? "unknown key" : `unknown key (expected one of: ${known.join(", ")})`
+    const key = issue.path.at(-1)
+    const meant = typeof key === "string" ? closest(key, known) : undefined
+    const guess = meant === undefined ? "" : `did you mean "${meant}"? `
+    return known.length === 0 ? "unknown key" : `unknown key (${guess}expected one of: ${known.join(", ")})`
   }
   return issue.message
 }
@@ -72,7 +81,7 @@ const reword = (issue: ParseResult.ArrayFormatterIssue): string => {
  * @internal
  */
 export const fromIssues = (issues: ReadonlyArray<ParseResult.ArrayFormatterIssue>): ReadonlyArray<RawProblem> =>
-  issues.map((issue) => ({ path: issue.path, message: reword(issue) }))
+  issues.map((issue) => ({ path: issue.path, message: reword(issue), ...(issue._tag === "Unexpected" ? { atKey: true } : {}) }))
 
 const expectedActual = /^Expected (.+), actual (.+)$/s
 
@@ -144,7 +153,7 @@ const shownPath = (problem: RawProblem): ReadonlyArray<PropertyKey> => {
 export const finish = (
   problems: ReadonlyArray<RawProblem>,
   secrets: ReadonlyArray<string>,
-  locate: (path: ReadonlyArray<PropertyKey>) => Position | undefined
+  locate: (path: ReadonlyArray<PropertyKey>, key?: boolean) => Position | undefined
 ): ReadonlyArray<Problem> => {
   const seen = new Set<string>()
   const out: Array<Problem & { readonly order: number }> = []
@@ -155,7 +164,7 @@ export const finish = (
     const key = `${path}\u0000${message}`
     if (seen.has(key)) return
     seen.add(key)
-    const position = locate(problem.path)
+    const position = locate(problem.path, problem.atKey === true)
     out.push({ path, message, ...(position === undefined ? {} : position), order })
   })
   return out

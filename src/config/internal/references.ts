@@ -29,15 +29,26 @@ const distance = (a: string, b: string): number => {
   return previous[b.length]!
 }
 
+/**
+ * The known name closest to `name`, in any letters, when it is close: at
+ * most a third of its letters off (a name of one or two letters is too short
+ * to guess from, unless only its case differs).
+ *
+ * @internal
+ */
+export const closest = (name: string, known: ReadonlyArray<string>): string | undefined => {
+  const limit = name.length <= 2 ? 0 : Math.max(1, Math.floor(name.length / 3))
+  return known
+    .filter((candidate) => candidate !== name)
+    .map((candidate) => ({ candidate, d: distance(name.toLowerCase(), candidate.toLowerCase()) }))
+    .filter(({ d }) => d <= limit)
+    .sort((a, b) => a.d - b.d)[0]?.candidate
+}
+
 /** `(did you mean "openai"?)` for a close name, else the known names (when few). */
 const hint = (name: string, known: ReadonlyArray<string>, plural: string): string => {
-  // a name of one or two letters is too short to guess from
-  const limit = name.length <= 2 ? 0 : Math.max(1, Math.floor(name.length / 3))
-  const close = known
-    .map((candidate) => ({ candidate, d: distance(name.toLowerCase(), candidate.toLowerCase()) }))
-    .filter(({ d }) => d > 0 && d <= limit)
-    .sort((a, b) => a.d - b.d)[0]
-  if (close !== undefined) return ` (did you mean "${close.candidate}"?)`
+  const close = closest(name, known)
+  if (close !== undefined) return ` (did you mean "${close}"?)`
   if (known.length === 0) return ` (no ${plural} are defined)`
   return known.length <= 12 ? ` (known ${plural}: ${known.join(", ")})` : ""
 }

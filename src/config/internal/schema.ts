@@ -530,11 +530,43 @@ const distinctKeys = {
   }
 } as const
 
+/** The gateway's address and port unless its config says otherwise (`Config.gatewayDefaults`); the admin listener's address too. @internal */
+export const defaultHost = "127.0.0.1"
+
+/** @internal */
+export const defaultPort = 8787
+
+/** An address that binds every interface, and so every port of theirs. */
+const everyInterface = (host: string): boolean => host === "0.0.0.0" || host === "::" || host === "[::]"
+
+/**
+ * The admin listener on the gateway's own port, on its address or on every
+ * interface on either side: the second to listen would fail (EADDRINUSE).
+ * Port 0 is a free port each, never the same.
+ */
+const adminPortOfItsOwn = {
+  reads: ["host", "port", "admin"],
+  check: (gateway: { readonly host?: string; readonly port?: number; readonly admin?: { readonly host?: string; readonly port: number } }) => {
+    if (gateway.admin === undefined || gateway.admin.port === 0) return true
+    const port = gateway.port ?? defaultPort
+    const host = gateway.host ?? defaultHost
+    const adminHost = gateway.admin.host ?? defaultHost
+    if (gateway.admin.port !== port) return true
+    const shared = everyInterface(host) ? host : everyInterface(adminHost) ? adminHost : host === adminHost ? host : undefined
+    return shared === undefined || {
+      path: ["admin", "port"],
+      message: `${port} is gateway.port too, on ${shared}: the admin listener needs a port of its own`
+    }
+  }
+} as const
+
 /** @internal */
 export const Gateway = withRules(struct(
   "the gateway's settings (keys, host, port, maxBodyBytes, maxBufferedBytes, bodyTimeout, maxConcurrent, maxQueued, requestTimeout, sendTimeout, drainTimeout, cors, admin)",
   {
-    keys: optional(Schema.Array(GatewayKey)),
+    keys: optional(Schema.Array(GatewayKey).annotations({
+      message: (issue) => ({ message: `Expected a list of keys (["env:GATEWAY_KEY", ...]), actual ${show(issue.actual)}`, override: false })
+    })),
     host: optional(Host),
     port: optional(Port),
     maxBodyBytes: optional(PositiveInt),
@@ -555,7 +587,7 @@ export const Gateway = withRules(struct(
     return gateway.maxBufferedBytes === undefined || gateway.maxBufferedBytes >= body ||
       { path: ["maxBufferedBytes"], message: `must be at least maxBodyBytes (${body}): no body that large could be read` }
   }
-}, distinctKeys])
+}, distinctKeys, adminPortOfItsOwn])
 
 /** @internal */
 export const State = withRules(

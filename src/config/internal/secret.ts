@@ -237,16 +237,29 @@ const isSecretPlace = (path: ReadonlyArray<PropertyKey>): boolean =>
   (path[0] === "state" && path[1] === "redis")
 
 /**
+ * Whether a path holds secrets deeper down (`gateway.keys`, `state`, a
+ * provider): a value written `env:NAME` there is of the wrong shape (one key
+ * where a list of them goes), not a secret's reference in the wrong place.
+ */
+const holdsSecrets = (path: ReadonlyArray<PropertyKey>): boolean =>
+  path.length === 0 ||
+  (path[0] === "providers" && path.length <= 2) ||
+  (path[0] === "gateway" && (path.length === 1 || (path.length === 2 && path[1] === "keys"))) ||
+  (path[0] === "state" && path.length === 1)
+
+/**
  * A problem at a value written `env:NAME` where no secret goes (a `baseUrl`,
  * a port): only secrets are read from the environment, and that is the
- * mistake to name, not that `env:NAME` is no URL or number.
+ * mistake to name, not that `env:NAME` is no URL or number. An unknown key
+ * (`apikey`) keeps its problem, and so does a value of the wrong shape where
+ * secrets go deeper down (one key where a list of them goes).
  *
  * @internal
  */
 export const misplacedReference =
   (raw: unknown) =>
   (problem: RawProblem): RawProblem => {
-    if (isSecretPlace(problem.path)) return problem
+    if (isSecretPlace(problem.path) || holdsSecrets(problem.path) || problem.message.startsWith("unknown key")) return problem
     const value = problem.path.reduce<unknown>(
       (at, key) => (Array.isArray(at) && typeof key === "number" ? at[key] : isRecord(at) ? at[String(key)] : undefined),
       raw

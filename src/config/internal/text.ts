@@ -6,7 +6,7 @@
  * @internal
  */
 import { Either } from "effect"
-import { isNode, LineCounter, parseDocument } from "yaml"
+import { isMap, isNode, isScalar, LineCounter, parseDocument } from "yaml"
 import type { Problem } from "./problems.js"
 
 /** @internal */
@@ -21,8 +21,12 @@ export interface Position {
 /** @internal */
 export interface Parsed {
   readonly value: unknown
-  /** Where the value at `path` starts, or its nearest ancestor that exists. */
-  readonly locate: (path: ReadonlyArray<PropertyKey>) => Position | undefined
+  /**
+   * Where the value at `path` starts, or its nearest ancestor that exists;
+   * with `key`, where the key of that value is written (an unknown key is
+   * there, not at its value, which may be lines below).
+   */
+  readonly locate: (path: ReadonlyArray<PropertyKey>, key?: boolean) => Position | undefined
 }
 
 /**
@@ -197,7 +201,20 @@ export const parseText = (text: string, format: Format): Either.Either<Parsed, R
       return Either.left([{ path: "", message: error instanceof Error ? error.message : "cannot read the document" }])
     }
   }
-  const locate = (path: ReadonlyArray<PropertyKey>): Position | undefined => {
+  /** Where the key of the value at `path` is written, if it is a mapping's. */
+  const locateKey = (path: ReadonlyArray<PropertyKey>): Position | undefined => {
+    const last = path.at(-1)
+    if (last === undefined || typeof last === "symbol") return undefined
+    const parent = path.length === 1 ? document.contents : document.getIn(path.slice(0, -1) as Array<unknown>, true)
+    if (!isMap(parent)) return undefined
+    // a key as the value reads it: YAML's `8080:` is the key "8080"
+    const pair = parent.items.find((item) => isScalar(item.key) && String(item.key.value) === String(last))
+    const range = isNode(pair?.key) ? pair.key.range : undefined
+    return range === undefined || range === null ? undefined : at(range[0])
+  }
+  const locate = (path: ReadonlyArray<PropertyKey>, key = false): Position | undefined => {
+    const written = key ? locateKey(path) : undefined
+    if (written !== undefined) return written
     for (let depth = path.length; depth >= 0; depth--) {
       const node = document.getIn(path.slice(0, depth) as Array<unknown>, true)
       if (isNode(node) && node.range !== undefined && node.range !== null) return at(node.range[0])
