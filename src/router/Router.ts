@@ -699,6 +699,28 @@ export interface MakeOptions {
   readonly keep?: ReadonlyArray<string>
 }
 
+/** How many open routers hold each rate limiter: a reload's router takes over the old one's unchanged limiters. */
+const limiterHolders = new WeakMap<RateLimit.RateLimiter, number>()
+
+/**
+ * Holds `limiter` for the router being made, until its scope closes: the
+ * last router to let go of a limiter unregisters it, so a shared store
+ * (`RateLimit.CurrentStore`, e.g. Redis) stops mirroring the limiter a
+ * reload replaced (new limits) or dropped (its target gone), and not one a
+ * newer router still counts with.
+ */
+const holdLimiter = (limiter: RateLimit.RateLimiter): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.zipRight(
+    Effect.sync(() => limiterHolders.set(limiter, (limiterHolders.get(limiter) ?? 0) + 1)),
+    Effect.addFinalizer(() =>
+      Effect.suspend(() => {
+        const left = (limiterHolders.get(limiter) ?? 1) - 1
+        limiterHolders.set(limiter, left)
+        return left > 0 ? Effect.void : limiter.unregister
+      })
+    )
+  )
+
 /**
  * Builds a router. Its background work (shadow calls) lives in the scope.
  * An inconsistent config fails with a {@link RouterConfigError} listing
@@ -723,28 +745,6 @@ export interface MakeOptions {
  * @since 0.1.0
  * @category constructors
  */
-/** How many open routers hold each rate limiter: a reload's router takes over the old one's unchanged limiters. */
-const limiterHolders = new WeakMap<RateLimit.RateLimiter, number>()
-
-/**
- * Holds `limiter` for the router being made, until its scope closes: the
- * last router to let go of a limiter unregisters it, so a shared store
- * (`RateLimit.CurrentStore`, e.g. Redis) stops mirroring the limiter a
- * reload replaced (new limits) or dropped (its target gone), and not one a
- * newer router still counts with.
- */
-const holdLimiter = (limiter: RateLimit.RateLimiter): Effect.Effect<void, never, Scope.Scope> =>
-  Effect.zipRight(
-    Effect.sync(() => limiterHolders.set(limiter, (limiterHolders.get(limiter) ?? 0) + 1)),
-    Effect.addFinalizer(() =>
-      Effect.suspend(() => {
-        const left = (limiterHolders.get(limiter) ?? 1) - 1
-        limiterHolders.set(limiter, left)
-        return left > 0 ? Effect.void : limiter.unregister
-      })
-    )
-  )
-
 export const make = (config: Config, options?: MakeOptions): Effect.Effect<Service, RouterConfigError, Scope.Scope> =>
   Effect.gen(function* () {
     const problems = validate(config)
