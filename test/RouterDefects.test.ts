@@ -5,7 +5,11 @@
  * breaker and health, and goes on to the next target without a retry.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Exit, Stream } from "effect"
+import { Chunk, Effect, Exit, Layer, Stream } from "effect"
+import * as Gateway from "../src/gateway/Gateway.js"
+import * as LogSink from "../src/observability/internal/logSink.js"
+import * as Simulated from "../src/providers/Simulated.js"
+import { quiet } from "./support/upstreams.js"
 import type { ChainExhausted, StreamInterrupted } from "../src/llm/index.js"
 import { Chat, ProviderDefect } from "../src/llm/index.js"
 import type { Service as LanguageModelService } from "../src/llm/LanguageModel.js"
@@ -155,5 +159,120 @@ describe("a provider's defect", () => {
         expect(bad.calls.complete).toBe(1)
       }
     })
+  )
+
+  it.scoped("a defect beside an interruption (a concurrent step of the provider's own code died, its sibling interrupted) is a ProviderDefect too", () =>
+    Effect.gen(function* () {
+      const healthy = yield* sim("bad")
+      const dies = Effect.all([Effect.die(new TypeError(`cannot read 'choices' (key ${secret})`)), Effect.never], { concurrency: "unbounded" })
+      const model: LanguageModelService = {
+        info: healthy.info,
+        complete: () => Effect.zipRight(dies, Effect.never),
+        stream: () => Stream.drain(Stream.fromEffect(dies))
+      }
+      const router = yield* Router.make({
+        targets: { bad: { model }, good: { model: yield* sim("good") } },
+        chains: { default: ["bad", "good"] },
+        policy
+      })
+      const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("hello"))))
+      expect([meta.target, meta.attempts[0]?.error?._tag]).toEqual(["good", "ProviderDefect"])
+      const streamed = succeeded(
+        yield* settle(Effect.scoped(Effect.flatMap(router.stream(Chat.prompt("hello")), (started) => Effect.zip(Stream.runCollect(started.chunks), started.done))))
+      )
+      expect(streamed[1].target).toBe("good")
+      // two defects: the breaker opened
+      expect((yield* router.breaker("bad")!.snapshot).state).toBe("open")
+    })
+  )
+
+  it.scoped("after content, a defect beside an interruption fails the stream typed, and the request is reported failed, not cancelled", () =>
+    Effect.gen(function* () {
+      const healthy = yield* sim("bad")
+      const dies = Effect.all([Effect.die(new TypeError("cannot read 'delta'")), Effect.never], { concurrency: "unbounded" })
+      const model: LanguageModelService = {
+        info: healthy.info,
+        complete: healthy.complete,
+        stream: (request) => Stream.concat(healthy.stream(request).pipe(Stream.take(3)), Stream.drain(Stream.fromEffect(dies)))
+      }
+      const router = yield* Router.make({ targets: { bad: { model } }, chains: { default: ["bad"] }, policy: { retry: { maxAttempts: 1 } } })
+      const outcomes: Array<string> = []
+      yield* router.listen((event) => void (event._tag === "RequestFinished" && outcomes.push(event.outcome)))
+      const exit = yield* settle(Effect.scoped(Effect.flatMap(router.stream(Chat.prompt("hello")), (started) => Stream.runCollect(started.chunks))))
+      expect((failedWith(exit) as StreamInterrupted).cause).toMatchObject({ _tag: "ProviderDefect" })
+      expect(outcomes).toEqual(["failure"])
+    })
+  )
+
+  it.scoped("a provider's stream whose finalizer dies after a whole answer ends as that answer", () =>
+    Effect.gen(function* () {
+      const healthy = yield* sim("bad")
+      const model: LanguageModelService = {
+        info: healthy.info,
+        complete: healthy.complete,
+        stream: (request) => Stream.ensuring(healthy.stream(request), Effect.die(new TypeError("socket.destroy is not a function")))
+      }
+      const router = yield* Router.make({ targets: { bad: { model } }, chains: { default: ["bad"] }, policy: { retry: { maxAttempts: 1 } } })
+      const outcomes: Array<string> = []
+      yield* router.listen((event) => void (event._tag === "RequestFinished" && outcomes.push(event.outcome)))
+      const [chunks, meta] = succeeded(
+        yield* settle(Effect.scoped(Effect.flatMap(router.stream(Chat.prompt("hello")), (started) => Effect.zip(Stream.runCollect(started.chunks), started.done))))
+      )
+      expect(Chunk.some(chunks, Chat.isContent)).toBe(true)
+      expect(meta.target).toBe("bad")
+      expect(outcomes).toEqual(["success"])
+    })
+  )
+})
+
+describe("a provider's defect, through the gateway", () => {
+  it.live("a request whose router dies is a 500 whose log line names the defect's class and place, not its text; a provider's defect fails over", () =>
+    Effect.gen(function* () {
+      const records: Array<LogSink.Line> = []
+      const logs = Layer.succeed(LogSink.LogSink, { write: (record) => void records.push(record) })
+      const healthy = yield* Simulated.make({ provider: "good", model: "good-model", latency: "1 millis", tokenDelay: "1 millis" })
+      const dies = Effect.all([Effect.die(new TypeError(`cannot read 'choices' (key ${secret})`)), Effect.never], { concurrency: "unbounded" })
+      const bad: LanguageModelService = { info: healthy.info, complete: () => Effect.zipRight(dies, Effect.never), stream: () => Stream.drain(Stream.fromEffect(dies)) }
+      const router = yield* Router.make({ targets: { bad: { model: bad }, good: { model: healthy } }, chains: { default: ["bad", "good"] }, policy })
+      const post = (url: string, body: unknown) =>
+        Effect.promise(() =>
+          fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
+            .then(async (r) => ({ status: r.status, text: await r.text() }))
+        )
+      const gateway = yield* quiet(Gateway.make({ router, port: 0 }).pipe(Effect.provide(logs)))
+      const served = yield* post(`${gateway.url}/v1/chat/completions`, { model: "default", messages: [{ role: "user", content: "hello" }] })
+      expect(served.status).toBe(200)
+      // a router that dies itself (not a provider's call): the gateway's 500
+      const broken: Router.Service = { ...router, complete: () => Effect.die(new TypeError(`boom ${secret}`)) }
+      const other = yield* quiet(Gateway.make({ router: broken, port: 0 }).pipe(Effect.provide(logs)))
+      const died = yield* post(`${other.url}/v1/chat/completions`, { model: "default", messages: [{ role: "user", content: "hello" }] })
+      expect(died.status).toBe(500)
+      yield* Effect.sleep("100 millis") // the log lines' batch
+      const text = JSON.stringify(records)
+      expect(text).not.toContain(secret)
+      expect(records.some((record) => record.fields["error"] === "internal_error" && String(record.fields["outcome"]).startsWith("TypeError at "))).toBe(true)
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("a streamed completion whose provider's finalizer dies after the whole answer still ends with its finish and [DONE]", () =>
+    Effect.gen(function* () {
+      const healthy = yield* Simulated.make({ provider: "bad", model: "bad-model", latency: "1 millis", tokenDelay: "1 millis" })
+      const model: LanguageModelService = {
+        info: healthy.info,
+        complete: healthy.complete,
+        stream: (request) => Stream.ensuring(healthy.stream(request), Effect.die(new TypeError("socket.destroy is not a function")))
+      }
+      const router = yield* Router.make({ targets: { bad: { model } }, chains: { default: ["bad"] }, policy: { retry: { maxAttempts: 1 } } })
+      const gateway = yield* quiet(Gateway.make({ router, port: 0 }))
+      const body = yield* Effect.promise(() =>
+        fetch(`${gateway.url}/v1/chat/completions`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ model: "default", messages: [{ role: "user", content: "hello" }], stream: true })
+        }).then((r) => r.text())
+      )
+      expect(body).toContain('"finish_reason":"stop"')
+      expect(body.endsWith("data: [DONE]\n\n")).toBe(true)
+    }).pipe(Effect.scoped)
   )
 })

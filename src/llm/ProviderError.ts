@@ -19,6 +19,7 @@
  */
 import { Duration, Option, Predicate, Schema } from "effect"
 import { Usage } from "./Chat.js"
+import * as Defect from "./internal/defect.js"
 
 const fields = {
   /** The provider that failed, e.g. `"openai"`. */
@@ -231,16 +232,16 @@ export class ModelNotFound extends Schema.TaggedError<ModelNotFound>("effect-llm
  * the attempt's failure, and the chain goes on to its next target without
  * retrying (a bug would die again). Interruptions are not defects.
  *
- * `message` names the defect's class only (a defect's own text may hold
- * anything, a secret included); the defect itself is the error's `cause`,
- * for a debugger or your own logs.
+ * `message` names the defect's class and where it was thrown, not its text
+ * (a defect's own text may hold anything, a secret included); the defect
+ * itself is the error's `cause`, for a debugger or your own logs.
  *
  * @example
  * import { Effect } from "effect"
  * import { ProviderDefect } from "effect-llm-failover/llm"
  *
  * const error = ProviderDefect.fromDefect("my-provider", "my-model", new TypeError("cannot read 'choices'"))
- * error.message // "my-provider/my-model's call died: TypeError (a defect, not an answer of the provider)"
+ * error.message // "my-provider/my-model's call died: TypeError at <file>:<line>:<column> (a defect, not an answer of the provider)"
  * error.cause // the TypeError
  *
  * @since 0.1.0
@@ -252,11 +253,10 @@ export class ProviderDefect extends Schema.TaggedError<ProviderDefect>("effect-l
 ) {
   /** The error for `defect`, the value a call of `provider`'s `model` died with; the defect is its `cause`. */
   static fromDefect(provider: string, model: string, defect: unknown): ProviderDefect {
-    const kind = defect instanceof Error ? defect.name : defect === null ? "null" : typeof defect
     const error = new ProviderDefect({
       provider,
       model,
-      message: `${provider}/${model}'s call died: ${kind} (a defect, not an answer of the provider)`
+      message: `${provider}/${model}'s call died: ${Defect.describe(defect)} (a defect, not an answer of the provider)`
     })
     Object.defineProperty(error, "cause", { value: defect, enumerable: false, configurable: true, writable: true })
     return error

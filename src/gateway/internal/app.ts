@@ -31,6 +31,7 @@ import type { ChatChunk } from "../../llm/Chat.js"
 import * as Tokens from "../../llm/Tokens.js"
 import type { StreamInterrupted } from "../../llm/FailoverError.js"
 import { type ContentFiltered, isStoppedAnswer } from "../../llm/ProviderError.js"
+import * as Defect from "../../llm/internal/defect.js"
 import * as Pullable from "../../llm/internal/pullable.js"
 import * as Bulkhead from "../../resilience/Bulkhead.js"
 import * as Deadlines from "../../resilience/Timeout.js"
@@ -941,7 +942,8 @@ const answer = <R>(
         if (Option.isSome(defect)) {
           const value = defect.value
           log.error = "internal_error"
-          log.outcome = Errors.printable(value instanceof Error ? value.message : String(value), 200)
+          // its class and place, not its text, which may hold anything (see `Defect.describe`)
+          log.outcome = Errors.printable(Defect.describe(value), 200)
           return Effect.succeed(identified(failureResponse(Errors.internal(), render), requestId))
         }
         const failure = Cause.failureOption(cause)

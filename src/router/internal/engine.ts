@@ -14,6 +14,7 @@ import { Cause, Chunk, Clock, Context, Data, Deferred, Duration, Effect, Either,
 import type { ChatChunk, ChatRequest, ChatResponse, Usage } from "../../llm/Chat.js"
 import * as Chat from "../../llm/Chat.js"
 import * as CompleteWithin from "../../llm/internal/completeWithin.js"
+import * as Defect from "../../llm/internal/defect.js"
 import * as Pullable from "../../llm/internal/pullable.js"
 import * as StreamWithin from "../../llm/internal/streamWithin.js"
 import type { Attempt } from "../../llm/FailoverError.js"
@@ -523,7 +524,9 @@ const countsForHealth = (error: ProviderError | Rejected) =>
  */
 const failureOf = <E>(cause: Cause.Cause<E>, info: ModelInfo): E | ProviderDefect | undefined => {
   const failure = Option.getOrUndefined(Chunk.head(Cause.failures(cause)))
-  if (failure !== undefined || Cause.isInterrupted(cause)) return failure
+  // a defect beside an interruption is still one: a concurrent step of the provider's own code died and its
+  // siblings were interrupted (the attempt's own interruption runs no handler that reads its exit)
+  if (failure !== undefined || Cause.isInterruptedOnly(cause)) return failure
   const defect = Chunk.head(Cause.defects(cause))
   return defect._tag === "Some" ? ProviderDefect.fromDefect(info.provider, info.model, defect.value) : undefined
 }
@@ -1093,7 +1096,7 @@ const streamOnce =
       const settle = (outcome: "success" | "failure" | "ignored") =>
         Effect.suspend(() => {
           recorded = true
-          return Effect.zipRight(permit.record(outcome, elapsed), Scope.close(scope, Exit.void))
+          return Effect.zipRight(permit.record(outcome, elapsed), closeStream(scope, target))
         })
       // Past the first content the head's deadline no longer applies, so the rest fails only as the provider's
       // stream does: a `StreamWithin` stream applies it until the first chunk that `Chat.isContent` says is
@@ -1111,6 +1114,15 @@ const streamOnce =
     )
     return observed(shared, state, member, attempt, opened, () => ({}), false)
   }
+
+/**
+ * Closes a stream's scope once the stream has settled: a provider's
+ * finalizer that dies then (its body's release, say) is logged, by its class
+ * and place, and the stream ends as it had, its answer whole.
+ */
+const closeStream = (scope: Scope.CloseableScope, target: Target): Effect.Effect<void> =>
+  Effect.catchAllDefect(Scope.close(scope, Exit.void), (defect) =>
+    Effect.logWarning(`router: ${target.name}'s stream died as it was closed: ${Defect.describe(defect)}`))
 
 const isFinish = (chunk: ChatChunk): boolean => chunk._tag === "Finish"
 
