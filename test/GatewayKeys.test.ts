@@ -95,6 +95,14 @@ describe("client keys", () => {
       )
       expect(counted).toBeInstanceOf(AnthropicSdk.PermissionDeniedError)
 
+      // a misspelt model: the 404 suggests a close name the key may call, never one it may not
+      const misspelt = (client: OpenAI, model: string) =>
+        Effect.map(rejection(() => client.chat.completions.create({ model, messages: question })), (error) => apiError(error).message)
+      expect(yield* misspelt(team, "fastt")).toContain("does not exist (did you mean 'fast'?)")
+      expect(yield* misspelt(team, "defualt")).not.toContain("did you mean")
+      expect(yield* misspelt(clientOf(Redacted.value(admin)), "defualt")).toContain("(did you mean 'default'?)")
+      expect(yield* misspelt(team, "zzzzzz")).not.toContain("did you mean")
+
       // the bare key: everything
       const all = yield* Effect.promise(() => clientOf(Redacted.value(admin)).models.list())
       expect(all.data.map((model) => model.id).sort()).toEqual(["default", "fast", "gpt"])

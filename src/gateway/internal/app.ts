@@ -31,6 +31,7 @@ import type { ChatChunk } from "../../llm/Chat.js"
 import * as Tokens from "../../llm/Tokens.js"
 import type { StreamInterrupted } from "../../llm/FailoverError.js"
 import { type ContentFiltered, isStoppedAnswer } from "../../llm/ProviderError.js"
+import { closest } from "../../config/internal/references.js"
 import * as Defect from "../../llm/internal/defect.js"
 import * as Pullable from "../../llm/internal/pullable.js"
 import * as Bulkhead from "../../resilience/Bulkhead.js"
@@ -334,6 +335,10 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
     const notAllowed = (caller: Clients.Client, model: string) =>
       Effect.zipRight(caller.metrics.count("model_not_allowed"), Effect.fail(Errors.modelNotAllowed(model, caller.name)))
 
+    /** The 404 of a model no chain or alias has, with a close name the caller may call, if there is one. */
+    const unknownModel = (caller: Clients.Client | undefined, model: string) =>
+      Errors.modelNotFound(model, closest(model, [...names()].filter((id) => allows(caller, id))))
+
     // -- models: OpenAI's, Anthropic's and Gemini's listings (see `Models`) --
 
     const models = Models.make({ router, startedAt, names, client, allows, notAllowed })
@@ -619,7 +624,7 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       if (lifecycle.draining) return yield* Effect.fail(Errors.shuttingDown())
       const decoded = yield* readRequest(wire, request)
       log.chain = Errors.printable(decoded.model, 100)
-      if (!names().has(decoded.model)) return yield* Effect.fail(Errors.modelNotFound(decoded.model))
+      if (!names().has(decoded.model)) return yield* Effect.fail(unknownModel(caller, decoded.model))
       const admitted = caller === undefined ? undefined : yield* admitClient(caller, decoded)
       const settle = admitted?.settle
       // refused by the gateway itself before a provider was asked (its bulkhead full, or the request's deadline passed
@@ -668,7 +673,7 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
         if (lifecycle.draining) return yield* Effect.fail(Errors.shuttingDown())
         const decoded = yield* readRequest(wire, request)
         log.chain = Errors.printable(decoded.model, 100)
-        if (!names().has(decoded.model)) return yield* Effect.fail(Errors.modelNotFound(decoded.model))
+        if (!names().has(decoded.model)) return yield* Effect.fail(unknownModel(caller, decoded.model))
         if (caller !== undefined && !allows(caller, decoded.model)) return yield* notAllowed(caller, decoded.model)
         return HttpServerResponse.unsafeJson(answer(Tokens.estimate(decoded.request)))
       })

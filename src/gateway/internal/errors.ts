@@ -66,11 +66,12 @@ export const unauthorized = (sent: boolean, bare?: string): Failure =>
     { "www-authenticate": 'Bearer realm="gateway"' }
   )
 
-/** 404: no chain and no model alias of that name. @internal */
-export const modelNotFound = (model: string): Failure =>
+/** 404: no chain and no model alias of that name; `near`, a name of the caller's that is close to it. @internal */
+export const modelNotFound = (model: string, near?: string): Failure =>
   invalidRequest(
     404,
-    `The model '${printable(model, 100)}' does not exist: name a chain or a model alias (GET /v1/models lists them).`,
+    `The model '${printable(model, 100)}' does not exist${near === undefined ? "" : ` (did you mean '${printable(near, 100)}'?)`}: ` +
+      `name a chain or a model alias (GET /v1/models lists them).`,
     "model_not_found",
     "model"
   )
