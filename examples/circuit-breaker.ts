@@ -68,7 +68,7 @@ const program = Effect.gen(function*() {
 
   const snapshot = yield* breaker.snapshot
   yield* Console.log(
-    `state ${snapshot.state}, trips ${snapshot.trips}; the upstream saw ${yield* Ref.get(reached)} of 9 calls`
+    `state ${snapshot.state} (trips since it recovered: ${snapshot.trips}); the upstream saw ${yield* Ref.get(reached)} of 9 calls`
   )
 })
 

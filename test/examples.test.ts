@@ -48,7 +48,7 @@ const claims: Readonly<Record<string, ReadonlyArray<string | RegExp>>> = {
     // 4. the upstream recovers: the next probe closes it
     /after 30s \(probe\): 200 OK\n {2}\[t=30s\] open -> half-open \(deadline\)\n {2}\[t=30s\] half-open -> closed \(probes-succeeded\)\n/,
     "next: 200 OK",
-    "state closed, trips 0; the upstream saw 6 of 9 calls"
+    "state closed (trips since it recovered: 0); the upstream saw 6 of 9 calls"
   ),
   "retry-backoff.ts": lines(
     // 1. seeded, so the same delays on every run; `none` is the plain exponential, capped
