@@ -4,25 +4,19 @@
  * longer synced, while one registered since under its name stays. Against
  * a private `redis-server` (skipped where none is installed).
  */
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, type Scope } from "effect"
 import * as RateLimit from "../src/resilience/RateLimit.js"
 import * as Redis from "../src/state/Redis.js"
 import * as SharedState from "../src/state/SharedState.js"
-import { eventually, startRedis, type TestRedis, unavailable } from "./support/redis.js"
+import { eventually, suiteRedis, unavailable } from "./support/redis.js"
 
 describe.skipIf(unavailable !== undefined)("RateLimit on a real Redis", () => {
-  let redis: TestRedis
-  beforeAll(async () => {
-    redis = await startRedis()
-  }, 10_000)
-  afterAll(async () => {
-    await redis?.stop()
-  })
+  const redis = suiteRedis()
 
   const instance = (name: string): Effect.Effect<SharedState.Service, never, Scope.Scope> =>
     Effect.gen(function*() {
-      const connection = yield* Layer.build(Layer.fresh(Redis.layer({ url: redis.url })))
+      const connection = yield* Layer.build(Layer.fresh(Redis.layer({ url: redis().url })))
       const shared = yield* SharedState.make({ namespace: `limits-${process.pid}`, instance: name, syncInterval: "50 millis" }).pipe(
         Effect.provide(connection)
       )

@@ -2,27 +2,21 @@
  * A config reload over shared state (Redis): what a target that changed
  * upstream keeps of the state the instances share by its name.
  */
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { Chat } from "../../src/llm/index.js"
 import * as Router from "../../src/router/Router.js"
 import * as Redis from "../../src/state/Redis.js"
 import * as SharedState from "../../src/state/SharedState.js"
-import { eventually, startRedis, type TestRedis, unavailable } from "../support/redis.js"
+import { eventually, suiteRedis, unavailable } from "../support/redis.js"
 import { sim } from "../support/virtual.js"
 
 describe.skipIf(unavailable !== undefined)("a reload over shared state", () => {
-  let redis: TestRedis
-  beforeAll(async () => {
-    redis = await startRedis()
-  }, 10_000)
-  afterAll(async () => {
-    await redis?.stop()
-  })
+  const redis = suiteRedis()
 
   it.scopedLive("a target moved to another upstream gets the breaker the instances share under its name, open if it is", () =>
     Effect.gen(function* () {
-      const connection = yield* Layer.build(Layer.fresh(Redis.layer({ url: redis.url })))
+      const connection = yield* Layer.build(Layer.fresh(Redis.layer({ url: redis().url })))
       const shared = yield* SharedState.make({ namespace: `reload-${process.pid}`, instance: "a", syncInterval: "50 millis" }).pipe(
         Effect.provide(connection)
       )

@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { createServer, Socket } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { afterAll, beforeAll } from "@effect/vitest"
 import { Effect } from "effect"
 
 /** Why the Redis tests cannot run here, or undefined when they can. */
@@ -231,4 +232,19 @@ export const startRedisCluster = async (count: number, options?: { readonly repl
     await stop()
     throw error
   }
+}
+
+/**
+ * A private server for the suite this is called in: started before its
+ * tests, stopped after them. Returns the server (once started).
+ */
+export const suiteRedis = (): (() => TestRedis) => {
+  let redis: TestRedis | undefined
+  beforeAll(async () => {
+    redis = await startRedis()
+  }, 10_000)
+  afterAll(async () => {
+    await redis?.stop()
+  })
+  return () => redis!
 }
