@@ -1043,7 +1043,7 @@ const withRequestLog = <R>(
     // CORS covers the API alone: a page of another origin reads no status page or metrics (they ask no key)
     const api = path.startsWith("/v1/") || path.startsWith("/v1beta/")
     const preflight = hostAllowed && api ? preflightOf(guard, method, header) : undefined
-    const answered = Wire.withRequestId(path, record.requestId, yield* answer(
+    const answered = Wire.withWireHeaders(path, record.requestId, yield* answer(
       (hostAllowed ? preflight ?? app : Effect.fail(Errors.hostNotAllowed())).pipe(
         Effect.provideService(CurrentLog, record),
         Effect.catchTag("RouteNotFound", () => Effect.fail(unrouted(method, path)))

@@ -141,8 +141,9 @@ export const keyHeaderNames: ReadonlyArray<string> = ["authorization", "x-api-ke
 
 /**
  * The Gemini API (`POST /v1beta/models/{model}:generateContent` and
- * `:streamGenerateContent`, as SSE with `alt=sse`, else a JSON array), for the call a request's URL names
- * (its model and method are there, not in the body): its errors in
+ * `:streamGenerateContent`, as SSE with `alt=sse`, else a JSON array), for
+ * the call a request's URL names (its model and method are there, not in
+ * the body): its errors in
  * Google's JSON, the key also taken from `x-goog-api-key`.
  *
  * @internal
@@ -292,17 +293,17 @@ export const isGemini = (path: string): boolean => path.startsWith("/v1beta/") |
 const geminiV1 = /^\/v1\/models\/.+:(generateContent|streamGenerateContent|countTokens)$/
 
 /**
- * An answer on the model list with `Vary: anthropic-version` (its errors
- * too: the header chooses their format), and an answer in Anthropic's wire
- * format (see `isAnthropic`) with its request
- * id also as Anthropic sends it, `request-id` (beside `x-request-id`):
+ * The headers an answer's wire format adds: on the model list `Vary:
+ * anthropic-version` (its errors too: the header chooses their format),
+ * and in Anthropic's wire format (see `isAnthropic`) the request id as
+ * Anthropic sends it, `request-id` (beside `x-request-id`):
  * Anthropic's SDK reads that header into a message's `_request_id` and an
  * error's `requestID` and message, so the id a user quotes is the one on
  * the gateway's log line.
  *
  * @internal
  */
-export const withRequestId = (
+export const withWireHeaders = (
   path: string,
   requestId: string,
   response: HttpServerResponse.HttpServerResponse,
