@@ -190,6 +190,31 @@ describe("client keys", () => {
     })
   )
 
+  test("rpm: a request no provider was asked for (every target's breaker open) is given back, whole or streamed; one a provider answered counts", () =>
+    Effect.gen(function* () {
+      const upstream = yield* MockServer.make()
+      const model = yield* OpenAi.make({ model: "gpt-4.1-mini", baseUrl: upstream.baseUrls.openai })
+      const router = yield* Router.make({ targets: { gpt: { model } }, chains: { default: ["gpt"] }, policy: { retry: { maxAttempts: 1 } } })
+      const gateway = yield* Gateway.make({ router, port: 0, keys: [{ key: teamKey, name: "open-team", rpm: 1 }] })
+      const team = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: Redacted.value(teamKey), maxRetries: 0 })
+      yield* router.breaker("gpt")!.isolate
+      for (let i = 0; i < 3; i++) {
+        const refused = apiError(yield* rejection(() => team.chat.completions.create({ model: "default", messages: question })))
+        expect(refused.status).toBe(503)
+        const streamed = apiError(yield* rejection(() => team.chat.completions.create({ model: "default", messages: question, stream: true })))
+        expect(streamed.status).toBe(503)
+      }
+      expect(yield* outcomes("open-team", "rate_limited")).toBe(0)
+      expect(upstream.count()).toBe(0)
+      // the breaker closed: the one request of the minute reaches the provider, and the next is limited
+      yield* router.breaker("gpt")!.reset
+      expect((yield* complete(team, "default")).choices[0]?.message.content).toBe("Hello from the mock server.")
+      const limited = apiError(yield* rejection(() => team.chat.completions.create({ model: "default", messages: question })))
+      expect(limited.code).toBe("rate_limit_exceeded")
+      expect(upstream.count()).toBe(1)
+    })
+  )
+
   test("rpm: a request that waited for a slot while a reload took its model away (a 404) is given back", () =>
     Effect.gen(function* () {
       const upstream = yield* MockServer.make({ faultFor: (i) => (i === 0 ? MockServer.stall : undefined) })

@@ -29,8 +29,8 @@ import { randomUUID } from "node:crypto"
 import * as Http from "node:http"
 import type { ChatChunk } from "../../llm/Chat.js"
 import * as Tokens from "../../llm/Tokens.js"
-import type { StreamInterrupted } from "../../llm/FailoverError.js"
-import { type ContentFiltered, isStoppedAnswer } from "../../llm/ProviderError.js"
+import type { ChainExhausted, StreamInterrupted } from "../../llm/FailoverError.js"
+import { type ContentFiltered, type InvalidRequest, isStoppedAnswer } from "../../llm/ProviderError.js"
 import { closest } from "../../config/internal/references.js"
 import * as Defect from "../../llm/internal/defect.js"
 import * as Pullable from "../../llm/internal/pullable.js"
@@ -375,8 +375,9 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       decoded: D,
       { log, requestId }: Current,
       tenant: string | undefined,
-      settle: Settle | undefined
+      admitted: Admitted | undefined
     ) => {
+      const settle = admitted?.settle
       const call = router.complete(decoded.request, { chain: decoded.model, correlationId: requestId, tenant })
       const bill: Bill | undefined = settle === undefined ? undefined : { billed: undefined }
       return Effect.matchEffect(bill === undefined ? call : Effect.locally(call, failureBill, bill), {
@@ -388,8 +389,10 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
                 return HttpServerResponse.unsafeJson(body, { headers: stoppedHeaders(decoded.model, error) })
               })
             : Effect.fail(Errors.fromChainError(error))
-          // what the providers billed for it is charged as an answer's is (see `reportBilled`)
-          return bill?.billed === undefined ? answer : Effect.zipRight(settle!(bill.billed), answer)
+          // what the providers billed for it is charged as an answer's is (see `reportBilled`); one no provider was asked
+          // for (the router refused it, or every target passed over) is given back, as the gateway's own refusals are
+          if (bill?.billed !== undefined) return Effect.zipRight(settle!(bill.billed), answer)
+          return admitted !== undefined && noProviderAsked(error) ? Effect.zipRight(admitted.giveBack, answer) : answer
         },
         // the answer made in the step that reads the clock for its `created`
         onSuccess: ({ response, meta }) => {
@@ -424,9 +427,10 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       { log, requestId }: Current,
       tenant: string | undefined,
       deadline: Deadline | undefined,
-      settle: Settle | undefined
+      admitted: Admitted | undefined
     ) =>
       Effect.gen(function* () {
+        const settle = admitted?.settle
         const call = router.stream(decoded.request, { chain: decoded.model, correlationId: requestId, tenant })
         const bill: Bill | undefined = settle === undefined ? undefined : { billed: undefined }
         const opened = yield* Effect.either(bill === undefined ? call : Effect.locally(call, failureBill, bill))
@@ -434,6 +438,7 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
           const error = opened.left
           // failed before its first content (stopped on content policy, say): charged what the providers billed, if any
           if (bill?.billed !== undefined) yield* settle!(bill.billed)
+          else if (admitted !== undefined && noProviderAsked(error)) yield* admitted.giveBack
           return yield* isStoppedAnswer(error) ? stoppedStream(wire, decoded, log, error) : Effect.fail(Errors.fromChainError(error))
         }
         const started = opened.right
@@ -626,7 +631,6 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       log.chain = Errors.printable(decoded.model, 100)
       if (!names().has(decoded.model)) return yield* Effect.fail(unknownModel(caller, decoded.model))
       const admitted = caller === undefined ? undefined : yield* admitClient(caller, decoded)
-      const settle = admitted?.settle
       // refused by the gateway itself before a provider was asked (its bulkhead full, or the request's deadline passed
       // or its client left while it waited for a slot): the client's request is given back, its tokens too
       yield* admitted === undefined || bulkhead === undefined ? admit : Effect.onError(admit, () => admitted.giveBack)
@@ -639,8 +643,8 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       // each gateway key its own part of degraded mode's cache: one client's answers are never another's
       const tenant = caller?.tenant
       return decoded.stream
-        ? yield* streamed(wire, decoded, current, tenant, deadline, settle)
-        : yield* completed(wire, decoded, current, tenant, settle)
+        ? yield* streamed(wire, decoded, current, tenant, deadline, admitted)
+        : yield* completed(wire, decoded, current, tenant, admitted)
     }).pipe(
       (handler) =>
         timeout === undefined
@@ -880,6 +884,17 @@ const reportBilled: Listener = (event) => {
 const billingHeard = new WeakSet<Router.Service>()
 
 /** A client's request as `admitClient` admitted it. */
+/**
+ * Whether a chain's failure asked no provider: the router refused the
+ * request itself (its `InvalidRequest` from `"router"`), or passed over
+ * every target (each attempt `Rejected`: an open breaker, a full bulkhead, a
+ * target's own rate limit, a window or format it lacks).
+ */
+const noProviderAsked = (error: { readonly _tag: string }): boolean =>
+  error._tag === "InvalidRequest"
+    ? (error as InvalidRequest).provider === "router"
+    : error._tag === "ChainExhausted" && (error as ChainExhausted).attempts.every((attempt) => attempt.error?._tag === "Rejected")
+
 interface Admitted {
   readonly settle: Settle
   /** The request refused by the gateway before any provider was asked: its count and estimate given back. */
