@@ -33,6 +33,7 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import type { Redacted } from "effect"
 import { Clock, Duration, Effect, Schema } from "effect"
 import type { Usage } from "../llm/Chat.js"
+import { errorCode } from "../llm/internal/errorCode.js"
 import type { Listener, RouterEvent } from "../router/Events.js"
 import type { TargetStatus } from "../router/Router.js"
 import { fellBack, sharesOf, targetsOf } from "./internal/events.js"
@@ -678,21 +679,6 @@ export const fetch = (url: string, options: FetchOptions = {}): Effect.Effect<Re
     )
   })
 
-/**
- * Why a request never got an answer, as the system said it: the first
- * error code down its chain of causes (`ECONNREFUSED`, `ENOTFOUND`,
- * `UND_ERR_SOCKET`...), if any.
- */
-const transportReason = (error: unknown): string | undefined => {
-  let at: unknown = error
-  for (let depth = 0; depth < 8 && typeof at === "object" && at !== null; depth++) {
-    const code = (at as { readonly code?: unknown }).code
-    if (typeof code === "string" && /^[A-Z][A-Z0-9_]{1,40}$/.test(code)) return code
-    at = (at as { readonly cause?: unknown }).cause
-  }
-  return undefined
-}
-
 const exchange = (parsed: URL, where: string, options: FetchOptions): Effect.Effect<Report, UsageFetchError, HttpClient.HttpClient> =>
   Effect.gen(function* () {
     let request = HttpClientRequest.get(parsed).pipe(HttpClientRequest.acceptJson)
@@ -700,7 +686,8 @@ const exchange = (parsed: URL, where: string, options: FetchOptions): Effect.Eff
     if (options.apiKey !== undefined) request = HttpClientRequest.bearerToken(request, options.apiKey)
     const response = yield* HttpClient.execute(request).pipe(
       Effect.mapError((error) => {
-        const reason = transportReason(error)
+        // why it never got an answer, as the system said it (ECONNREFUSED, ENOTFOUND...)
+        const reason = errorCode(error)
         return new UsageFetchError({ message: `could not reach ${where}${reason === undefined ? "" : ` (${reason})`}` })
       })
     )

@@ -26,6 +26,7 @@ import {
   Unauthorized
 } from "../../llm/ProviderError.js"
 import * as RetryAfter from "./retryAfter.js"
+import { errorCode } from "../../llm/internal/errorCode.js"
 
 /**
  * Who failed, and the secrets that must never show in an error: the API key
@@ -417,12 +418,8 @@ const normalizedCodes: Readonly<Record<string, string>> = {
 }
 
 const codeOf = (cause: unknown): string | undefined => {
-  for (let current = cause, depth = 0; Predicate.isRecord(current) && depth < 5; depth++) {
-    if (typeof current.code === "string") return normalizedCodes[current.code] ?? current.code
-    const errors = current.errors
-    current = Array.isArray(errors) && errors.length > 0 ? errors[0] : current.cause
-  }
-  return undefined
+  const code = errorCode(cause)
+  return code === undefined ? undefined : normalizedCodes[code] ?? code
 }
 
 const messageOf = (cause: unknown): string =>
