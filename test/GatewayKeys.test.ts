@@ -64,6 +64,22 @@ const outcomes = (key: string, outcome: string) =>
 const test = <E>(name: string, body: () => Effect.Effect<void, E, HttpClient.HttpClient | Scope.Scope>) =>
   it.scoped(name, () => Effect.provide(body(), NodeHttpClient.layerUndici))
 
+/**
+ * The bare key's request to the gateway at `url`, holding its one slot
+ * while `upstream` stalls it: the team's client, and what lets the held
+ * request go (its client leaves).
+ */
+const holdingTheSlot = (url: string, upstream: MockServer.MockServer) =>
+  Effect.gen(function* () {
+    const clientOf = (key: Redacted.Redacted) => new OpenAI({ baseURL: `${url}/v1`, apiKey: Redacted.value(key), maxRetries: 0 })
+    const controller = new AbortController()
+    const holding = yield* Effect.fork(rejection(() =>
+      clientOf(admin).chat.completions.create({ model: "default", messages: question }, { signal: controller.signal })
+    ))
+    yield* MockServer.awaitRequests(upstream, 1)
+    return { team: clientOf(teamKey), release: Effect.zipRight(Effect.sync(() => controller.abort()), holding.await) }
+  })
+
 describe("client keys", () => {
   test("models: another chain is a 403 on every route, the list shows its models only, and a bare key may call all", () =>
     Effect.gen(function* () {
@@ -159,13 +175,7 @@ describe("client keys", () => {
       const model = yield* OpenAi.make({ model: "gpt-4.1-mini", baseUrl: upstream.baseUrls.openai })
       const router = yield* Router.make({ targets: { gpt: { model } }, chains: { default: ["gpt"] }, policy: { retry: { maxAttempts: 1 } } })
       const gateway = yield* Gateway.make({ router, port: 0, maxConcurrent: 1, maxQueued: 0, keys: [admin, { key: teamKey, name: "busy-team", rpm: 1 }] })
-      const clientOf = (key: Redacted.Redacted) => new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: Redacted.value(key), maxRetries: 0 })
-      const team = clientOf(teamKey)
-      const controller = new AbortController()
-      const holding = yield* Effect.fork(rejection(() =>
-        clientOf(admin).chat.completions.create({ model: "default", messages: question }, { signal: controller.signal })
-      ))
-      yield* MockServer.awaitRequests(upstream, 1)
+      const { team, release } = yield* holdingTheSlot(gateway.url, upstream)
       // the gateway is full: each of the team's requests is refused busy, never rate limited, as none took its one request
       for (let i = 0; i < 3; i++) {
         const busy = apiError(yield* rejection(() => team.chat.completions.create({ model: "default", messages: question })))
@@ -173,8 +183,7 @@ describe("client keys", () => {
       }
       expect(yield* outcomes("busy-team", "rate_limited")).toBe(0)
       // the slot freed: the team's next request reaches the provider, which fails it; it counts
-      controller.abort()
-      yield* holding.await
+      yield* release
       yield* MockServer.awaitAborted(upstream, 1)
       let failed = apiError(yield* rejection(() => team.chat.completions.create({ model: "default", messages: question })))
       // the slot is freed once the gateway has seen the client leave: until then, busy (and given back)
@@ -228,20 +237,13 @@ describe("client keys", () => {
         maxQueued: 1,
         keys: [admin, { key: teamKey, name: "reload-team", rpm: 1 }]
       })
-      const clientOf = (key: Redacted.Redacted) => new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: Redacted.value(key), maxRetries: 0 })
-      const team = clientOf(teamKey)
       // the bare key's request holds the one slot (its upstream never answers); the team's waits for it
-      const controller = new AbortController()
-      const holding = yield* Effect.fork(rejection(() =>
-        clientOf(admin).chat.completions.create({ model: "default", messages: question }, { signal: controller.signal })
-      ))
-      yield* MockServer.awaitRequests(upstream, 1)
+      const { team, release } = yield* holdingTheSlot(gateway.url, upstream)
       const waiting = yield* Effect.fork(rejection(() => team.chat.completions.create({ model: "other", messages: question })))
       for (let i = 0; i < 1_000 && (yield* gateway.inFlight) < 2; i++) yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
       expect(yield* gateway.inFlight).toBe(2)
       yield* swappable.swap(yield* Router.make({ targets: { gpt: { model } }, chains: { default: ["gpt"] }, policy: { retry: { maxAttempts: 1 } } }))
-      controller.abort()
-      yield* holding.await
+      yield* release
       const gone = apiError(yield* Effect.flatten(waiting.await))
       expect(gone.status).toBe(404)
       expect(upstream.count()).toBe(1)
