@@ -228,6 +228,31 @@ describe("llm-failover CLI", () => {
     expect(result.stdout).toContain("valid (1 provider, 2 models, 2 chains")
   }, 30_000)
 
+  it("simulate and validate show a scenario's warnings (a bare number of milliseconds, a race wider than its chain); simulate on stderr", async () => {
+    const file = join(tmpdir(), `scenario-warnings-${process.pid}.yaml`)
+    writeFileSync(
+      file,
+      [
+        "seed: 1",
+        'load: { duration: "2 minutes", requestsPerSecond: 1 }',
+        "providers:",
+        '  a: { type: simulated, faults: [{ repeat: { every: "1 minute" }, fault: { from: 30, to: "20 seconds", status: 529 } }] }',
+        "  b: { type: simulated }",
+        "models: { m: { provider: a }, n: { provider: b } }",
+        "chains: { default: { targets: [m, n], race: 3 } }"
+      ].join("\n")
+    )
+    const bare = `warning: providers.a.faults[0].fault.from: 30 is 30 milliseconds; write "30 seconds" if you meant seconds (or "30 millis") (line 4, column 82)`
+    const race = "warning: chains.default.race: races 3 targets, but the chain has 2: all 2 race"
+    const simulated = await cli(["simulate", "--scenario", file, "--json"])
+    expect(simulated.status, simulated.stderr).toBe(0)
+    expect(simulated.stderr.split("\n").filter((line) => line.startsWith("warning:"))).toEqual([bare, race])
+    expect(JSON.parse(simulated.stdout)).toMatchObject({ scenario: `scenario-warnings-${process.pid}` })
+    const validated = await cli(["validate", "--config", file])
+    expect(validated.status, validated.stderr).toBe(0)
+    expect(validated.stdout.split("\n").filter((line) => line.startsWith("warning:"))).toEqual([bare, race])
+  }, 30_000)
+
   it("validate counts the gateway's keys and names the clients', never showing a key", async () => {
     const file = join(tmpdir(), `client-keys-${process.pid}.yaml`)
     writeFileSync(

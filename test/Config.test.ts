@@ -182,6 +182,25 @@ gateway: { requestTimeout: 300, drainTimeout: 0, bodyTimeout: 1000 }
         `health.window: 60 is 60 milliseconds; write "60 seconds" if you meant seconds (or "60 millis") (line 8, column 19)`,
         `gateway.requestTimeout: 300 is 300 milliseconds; write "300 seconds" if you meant seconds (or "300 millis") (line 9, column 28)`
       ])
+      // a repeated fault (which the decode expands into its windows): its fault and its repetition, and the faults after it
+      expect(yield* warned(`
+providers:
+  sim:
+    type: simulated
+    faults:
+      - { repeat: { every: "2 minutes", until: "1 hour" }, fault: { from: 30, to: "1 minute", status: 529 } }
+      - { repeat: { every: 500, until: "1 minute" }, fault: { from: "0 seconds", to: 100, status: 500 } }
+      - { from: "2 hours", to: "3 hours", latency: 45 }
+      - { from: "4 hours", to: "5 hours", status: 429, retryAfter: 30 }
+models:
+  echo: { provider: sim }
+`)).toEqual([
+        `providers.sim.faults[0].fault.from: 30 is 30 milliseconds; write "30 seconds" if you meant seconds (or "30 millis") (line 6, column 75)`,
+        `providers.sim.faults[1].repeat.every: 500 is 500 milliseconds; write "500 seconds" if you meant seconds (or "500 millis") (line 7, column 28)`,
+        `providers.sim.faults[1].fault.to: 100 is 100 milliseconds; write "100 seconds" if you meant seconds (or "100 millis") (line 7, column 86)`,
+        `providers.sim.faults[2].latency: 45 is 45 milliseconds; write "45 seconds" if you meant seconds (or "45 millis") (line 8, column 52)`,
+        `providers.sim.faults[3].retryAfter: 30 is 30 milliseconds; write "30 seconds" if you meant seconds (or "30 millis") (line 9, column 68)`
+      ])
       // a breaker's window of calls, a count, zero, 1000 and more, and a string say nothing
       expect(yield* warned(`${minimal}policy: { retry: { maxAttempts: 3, base: "250 millis", cap: 5000 }, timeouts: { attempt: 1000 } }\n`)).toEqual([])
     })

@@ -365,6 +365,12 @@ const hintConfig = (path: string) =>
 const showWarnings = (warnings: ReadonlyArray<Config.Problem>) =>
   Effect.forEach(warnings, (warning) => Console.log(`warning: ${Config.formatProblem(warning)}`), { discard: true })
 
+/** A scenario's warnings: its file's, then the router's (what it would log when made from the scenario's config). */
+const scenarioWarnings = (scenario: Scenario.Scenario): ReadonlyArray<Config.Problem> => [
+  ...(scenario.warnings ?? []),
+  ...Config.routerWarnings(scenario.config)
+]
+
 const validate = Command.make("validate", { config: configOption }, ({ config }) =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
@@ -373,7 +379,7 @@ const validate = Command.make("validate", { config: configOption }, ({ config })
       // a scenario: the config it holds and its load, checked as `simulate` would read them
       const scenario = yield* Scenario.parse(text, { source: config })
       const { duration, requestsPerSecond } = scenario.load
-      yield* showWarnings(Config.routerWarnings(scenario.config))
+      yield* showWarnings(scenarioWarnings(scenario))
       return yield* Console.log(
         `${config}: valid scenario (${contents(scenario.config)}; ${Duration.format(duration)} at ${requestsPerSecond} ${requestsPerSecond === 1 ? "request" : "requests"} a second)`
       )
@@ -431,6 +437,10 @@ const simulate = Command.make(
   ({ compare, json, scenario }) =>
     Effect.gen(function* () {
       const loaded = yield* Scenario.load(scenario)
+      // on stderr: with --json, stdout is the report alone
+      yield* Effect.forEach(scenarioWarnings(loaded), (warning) => Console.error(`warning: ${Config.formatProblem(warning)}`), {
+        discard: true
+      })
       if (compare) {
         const { comparison, stats } = yield* Simulator.compare(loaded)
         yield* logRuns(comparison.reports.map((report, i) => ({ report, stats: stats[i]! })))

@@ -112,6 +112,12 @@ export interface Scenario {
   readonly seed: number
   readonly load: Load
   readonly config: Config.ConfigFile
+  /**
+   * What the file holds that the simulation reads, though likely not as
+   * meant: a duration written as a small bare number, which is
+   * milliseconds (`latency: 45` is 45 ms). `simulate` prints them.
+   */
+  readonly warnings?: ReadonlyArray<Config.Problem>
 }
 
 /**
@@ -194,7 +200,7 @@ const nameFrom = (source: string | undefined): string => {
   return file.replace(/\.(ya?ml|json)$/i, "") || "scenario"
 }
 
-const fromFile = (file: internal.File, source: string | undefined): Scenario => {
+const fromFile = ({ file, warnings }: internal.Parsed, source: string | undefined): Scenario => {
   const load = file.load
   return {
     name: file.name ?? nameFrom(source),
@@ -212,7 +218,8 @@ const fromFile = (file: internal.File, source: string | undefined): Scenario => 
       propagation: load.propagation ?? Duration.decode(defaults.propagation),
       ...(load.chain === undefined ? {} : { chain: load.chain })
     },
-    config: internal.configOf(file)
+    config: internal.configOf(file),
+    warnings
   }
 }
 
@@ -240,7 +247,7 @@ export const parse = (input: string, options: ParseOptions = {}): Effect.Effect<
   const failure = (problems: ReadonlyArray<Config.Problem>) =>
     new ScenarioError({ problems, ...(options.source === undefined ? {} : { source: options.source }) })
   return internal.parse(input, options.source, options.format).pipe(
-    Effect.mapBoth({ onFailure: failure, onSuccess: (file) => fromFile(file, options.source) }),
+    Effect.mapBoth({ onFailure: failure, onSuccess: (parsed) => fromFile(parsed, options.source) }),
     // poisson arrivals may draw none where about one is expected: a run that sends nothing would report 100% availability
     Effect.filterOrFail(
       (scenario) => arrivals(scenario).length > 0,

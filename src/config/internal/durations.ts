@@ -9,10 +9,14 @@
  */
 import { Duration } from "effect"
 import type { RawProblem } from "./problems.js"
+import { repeatedWindows } from "./schema.js"
 import { isRecord } from "./shape.js"
 
 /** Below this, a bare number of milliseconds is more likely seconds meant. */
 const threshold = 1000
+
+/** A repetition's fields, both durations, to walk its `every` and `until` against. */
+const repetition = { every: Duration.zero, until: Duration.zero }
 
 const at = (value: unknown, key: PropertyKey): unknown =>
   Array.isArray(value) && typeof key === "number" ? value[key] : isRecord(value) ? value[String(key)] : undefined
@@ -20,13 +24,28 @@ const at = (value: unknown, key: PropertyKey): unknown =>
 /**
  * A warning for each number from 0 (excluded) to 1000 (excluded) in the raw
  * config that decoded to a `Duration` at the same path. A breaker's `window`
- * of calls stays a number and is not one. Repeated faults are expanded by
- * the decode, so the durations inside `repeat` and its `fault` are not found.
+ * of calls stays a number and is not one. A list of faults is decoded flat,
+ * each repeated fault expanded into its windows: each entry is matched with
+ * the first of its own windows, and a repetition's `every` and `until` are
+ * durations.
  *
  * @internal
  */
 export const bareMillis = (raw: unknown, decoded: unknown): ReadonlyArray<RawProblem> => {
   const found: Array<RawProblem> = []
+  const faults = (entries: ReadonlyArray<unknown>, windows: ReadonlyArray<unknown>, path: ReadonlyArray<PropertyKey>): void => {
+    let next = 0
+    entries.forEach((entry, i) => {
+      if (isRecord(entry) && "repeat" in entry) {
+        walk(entry["repeat"], repetition, [...path, i, "repeat"])
+        walk(entry["fault"], windows[next], [...path, i, "fault"])
+        next += repeatedWindows(entry)
+      } else {
+        walk(entry, windows[next], [...path, i])
+        next += 1
+      }
+    })
+  }
   const walk = (value: unknown, into: unknown, path: ReadonlyArray<PropertyKey>): void => {
     if (typeof value === "number") {
       if (value > 0 && value < threshold && Duration.isDuration(into)) {
@@ -36,6 +55,8 @@ export const bareMillis = (raw: unknown, decoded: unknown): ReadonlyArray<RawPro
           message: `${value} is ${value} ${unit}; write "${value} ${value === 1 ? "second" : "seconds"}" if you meant seconds (or "${value} millis")`
         })
       }
+    } else if (Array.isArray(value) && path[path.length - 1] === "faults" && Array.isArray(into)) {
+      faults(value, into, path)
     } else if (Array.isArray(value)) {
       value.forEach((item, i) => walk(item, at(into, i), [...path, i]))
     } else if (isRecord(value)) {

@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import { Duration, ParseResult, Redacted, Schema } from "effect"
+import { Duration, Option, ParseResult, Redacted, Schema } from "effect"
 import { withRules } from "../../llm/internal/withRules.js"
 import * as ModelInfo from "../../llm/ModelInfo.js"
 import * as Simulated from "../../providers/Simulated.js"
@@ -324,6 +324,12 @@ const RepeatedFaults = Schema.transformOrFail(RepeatedFault, FaultArray, {
   encode: (faults, _, ast) =>
     ParseResult.fail(new ParseResult.Forbidden(ast, faults, "expanded fault windows have no repeated form"))
 })
+
+const decodeRepeated = Schema.decodeUnknownOption(RepeatedFaults)
+
+/** How many windows a repeated fault of a file expands into (0 for one that does not decode). @internal */
+export const repeatedWindows = (entry: unknown): number =>
+  Option.match(decodeRepeated(entry), { onNone: () => 0, onSome: (windows) => windows.length })
 
 const FaultEntry = byShape([RepeatedFaults, Fault], (input) =>
   isRecord(input) && "repeat" in input ? RepeatedFaults : Fault

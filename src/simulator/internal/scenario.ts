@@ -8,6 +8,7 @@
  */
 import { Duration, Effect, Either, ParseResult, Schema } from "effect"
 import type * as Config from "../../config/Config.js"
+import * as durations from "../../config/internal/durations.js"
 import * as problems from "../../config/internal/problems.js"
 import * as references from "../../config/internal/references.js"
 import * as schema from "../../config/internal/schema.js"
@@ -118,9 +119,16 @@ const rootProblem = (value: unknown): string | undefined =>
     ? "a scenario must be a mapping of providers, models, chains, policy, load, seed, ..."
     : undefined
 
+/** A scenario file, decoded, with what it holds that is likely not what was meant. @internal */
+export interface Parsed {
+  readonly file: File
+  /** Durations written as small bare numbers, which are milliseconds. */
+  readonly warnings: ReadonlyArray<problems.Problem>
+}
+
 /**
  * Parses a scenario's text: every problem at once, each with its path and
- * line, or the decoded file.
+ * line, or the decoded file and its warnings.
  *
  * @internal
  */
@@ -128,8 +136,8 @@ export const parse = (
   input: string,
   source: string | undefined,
   format?: text.Format
-): Effect.Effect<File, ReadonlyArray<problems.Problem>> =>
-  Effect.suspend(() => {
+): Effect.Effect<Parsed, ReadonlyArray<problems.Problem>> =>
+  Effect.suspend((): Effect.Effect<Parsed, ReadonlyArray<problems.Problem>> => {
     const parsed = text.parseText(input, format ?? text.detectFormat(input, source))
     if (Either.isLeft(parsed)) {
       // a syntax error's message may quote the file's text: scrubbed as a config's is
@@ -148,7 +156,9 @@ export const parse = (
           ? problems.dropOtherAlternatives(problems.fromIssues(ParseResult.ArrayFormatter.formatErrorSync(decoded.left)))
           : []
         const found = problems.finish([...issues, ...extra], secrets, parsed.right.locate)
-        return found.length > 0 || Either.isLeft(decoded) ? Effect.fail(found) : Effect.succeed(decoded.right)
+        if (found.length > 0 || Either.isLeft(decoded)) return Effect.fail(found)
+        const warnings = problems.finish(durations.bareMillis(raw, decoded.right), secrets, parsed.right.locate)
+        return Effect.succeed({ file: decoded.right, warnings })
       })
     )
   })
