@@ -1117,6 +1117,23 @@ chains:
     })
   )
 
+  it.effect("an attempt's timeout as long as the total, from the file's policy, a model's or a chain's, and in the implicit chain", () =>
+    Effect.gen(function* () {
+      const warned = (text: string) => parseOk(text).pipe(Effect.map(({ config }) => Config.routerWarnings(config).map((w) => w.path)))
+      const models = "providers: { sim: { type: simulated } }\nmodels: { a: { provider: sim }, b: { provider: sim } }\n"
+      expect(yield* warned(`${models}policy: { timeouts: { attempt: "2 minutes" } }\n`)).toEqual(["chains.default"])
+      expect(yield* warned(`${models}chains: { chat: { targets: [a, b], policy: { timeouts: { total: "1 minute" } } } }\npolicy: { timeouts: { attempt: "1 minute" } }\n`)).toEqual([
+        "chains.chat.policy.timeouts"
+      ])
+      expect(yield* warned(`${models.replace("b: { provider: sim }", 'b: { provider: sim, policy: { timeouts: { attempt: "3 minutes" } } }')}chains: { x: [a, b], y: [a] }\n`)).toEqual([
+        "chains.x"
+      ])
+      // half the total by default, or shorter than it: nothing
+      expect(yield* warned(`${models}policy: { timeouts: { total: "10 seconds" } }\n`)).toEqual([])
+      expect(yield* warned(`${models}policy: { timeouts: { attempt: "59 seconds", total: "1 minute" } }\n`)).toEqual([])
+    })
+  )
+
   it.effect("the same warnings, worded the same, as Router.make logs", () =>
     Effect.gen(function* () {
       const model = yield* Simulated.make({ provider: "sim", model: "m", latency: 0 })

@@ -4,6 +4,7 @@ import type { ChainExhausted, InvalidRequest, StreamInterrupted } from "../src/l
 import { Chat, ContentFiltered, InvalidRequest as InvalidRequestError, isStoppedAnswer, LanguageModel } from "../src/llm/index.js"
 import type { RouterEvent } from "../src/router/Events.js"
 import * as DegradedCache from "../src/router/DegradedCache.js"
+import * as Policy from "../src/router/Policy.js"
 import * as Router from "../src/router/Router.js"
 import { failedWith, settler, sim, succeeded } from "./support/virtual.js"
 
@@ -271,6 +272,78 @@ describe("Router: sequential fallback", () => {
       expect(Duration.toMillis(meta.latency)).toBe(5_100)
     })
   )
+
+  it.scoped("a target that hangs under the default timeouts is given up after one attempt, and the next target answers", () =>
+    Effect.gen(function* () {
+      // the second attempt of 60 s would end at the total of 120 s: the chain moves on with the minute left
+      const hung = yield* sim("hung", { latency: "1 hour" })
+      const fast = yield* sim("fast")
+      const router = yield* Router.make({ targets: { hung: { model: hung }, fast: { model: fast } }, chains: { default: ["hung", "fast"] } })
+      const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("hi"))))
+      expect(meta.target).toBe("fast")
+      expect(meta.attempts.map((a) => [a.target, a.error?._tag])).toEqual([["hung", "Timeout"], ["fast", undefined]])
+      expect(meta.attempts[0]?.error).toMatchObject({ phase: "attempt" })
+      expect(Duration.toMillis(meta.latency)).toBe(60_100)
+      // counted against the hung target, as any attempt's timeout is
+      expect((yield* router.breaker("hung")!.snapshot).consecutiveFailures).toBe(1)
+    })
+  )
+
+  it.scoped("a chain given only a total deadline times out each attempt at half of it, so a hung target still falls over", () =>
+    Effect.gen(function* () {
+      const hung = yield* sim("hung", { latency: "1 hour" })
+      const fast = yield* sim("fast")
+      const router = yield* Router.make({
+        targets: { hung: { model: hung }, fast: { model: fast } },
+        chains: { chat: { targets: ["hung", "fast"], policy: { timeouts: { firstToken: "3 seconds", total: "15 seconds" } } } }
+      })
+      const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("hi"), { chain: "chat" })))
+      expect(meta.target).toBe("fast")
+      expect(meta.attempts[0]?.error).toMatchObject({ _tag: "Timeout", phase: "attempt", after: Duration.millis(7_500) })
+      expect(Duration.toMillis(meta.latency)).toBe(7_600)
+    })
+  )
+
+  it.scoped("a target that timed out is tried again when a whole attempt still fits before the deadline", () =>
+    Effect.gen(function* () {
+      const hung = yield* sim("hung", { latency: "1 hour" })
+      const fast = yield* sim("fast")
+      const router = yield* Router.make({
+        targets: { hung: { model: hung }, fast: { model: fast } },
+        chains: { default: ["hung", "fast"] },
+        policy: { retry: { maxAttempts: 3, base: "1 second", jitter: "none" }, timeouts: { attempt: "5 seconds", total: "16 seconds" } }
+      })
+      const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("hi"))))
+      // 0-5 s, a second's backoff, 6-11 s; a third (2 s of backoff, then 5 s) would end past 16 s: the next target, at 11 s
+      expect(meta.attempts.map((a) => a.target)).toEqual(["hung", "hung", "fast"])
+      expect(Duration.toMillis(meta.latency)).toBe(11_100)
+    })
+  )
+
+  it("Policy.resolve: an attempt's timeout is half the total unless a layer sets it, and 60 s at most", () => {
+    const attemptOf = (...layers: ReadonlyArray<Policy.Policy>) => Duration.toMillis(Policy.resolve(...layers).timeouts.attempt)
+    expect(attemptOf()).toBe(60_000)
+    expect(attemptOf({ timeouts: { total: "15 seconds" } })).toBe(7_500)
+    expect(attemptOf({ timeouts: { total: "10 minutes" } })).toBe(60_000)
+    expect(attemptOf({ timeouts: { total: "15 seconds" } }, { timeouts: { attempt: "20 seconds" } })).toBe(20_000)
+    expect(attemptOf({ timeouts: { attempt: "90 seconds" } }, { timeouts: { total: "10 seconds" } })).toBe(90_000)
+  })
+
+  it("Router.warnings: an attempt's timeout no shorter than the total, for any target of a chain, which then never falls over from a hang", () => {
+    const warned = Router.warnings({
+      targets: { a: {}, b: { policy: { timeouts: { attempt: "30 seconds" } } } },
+      chains: {
+        chat: { targets: ["a", "b"], policy: { timeouts: { total: "20 seconds" } } },
+        batch: ["a", "b"],
+        tight: { targets: ["a"], policy: { timeouts: { attempt: "5 seconds", total: "5 seconds" } } }
+      },
+      policy: { timeouts: { firstToken: "5 seconds" } }
+    })
+    expect(warned.map((w) => `${w.path}: ${w.message}`)).toEqual([
+      "chains.chat.policy.timeouts: an attempt of b may take 30s, the request's whole deadline of 20s: a target that hangs holds the request until it ends, so the chain never reaches its next target and the hung target's breaker never hears of it (leave attempt out for half the total, or set it shorter)",
+      "chains.tight.policy.timeouts: an attempt of a may take 5s, the request's whole deadline of 5s: a target that hangs holds the request until it ends, so the chain never reaches its next target and the hung target's breaker never hears of it (leave attempt out for half the total, or set it shorter)"
+    ])
+  })
 })
 
 describe("Router: rate limits per target", () => {

@@ -255,7 +255,8 @@ describe("Router regressions: how requests end", () => {
       const router = yield* Router.make({
         targets: { a: { model: slow("a") }, b: { model: slow("b") } },
         chains: { default: { targets: ["a", "b"], hedge: { delay: "1 second" } } },
-        policy: { timeouts: { total: "5 seconds" } },
+        // attempts longer than the total (half of it by default): both calls are in flight when it passes
+        policy: { timeouts: { attempt: "10 seconds", total: "5 seconds" } },
         cache: false
       })
       const fiber = yield* Effect.fork(router.complete(Chat.prompt("hi")))

@@ -545,8 +545,12 @@ export const check = (file: ConfigFile): ReadonlyArray<Problem> => {
  * @category validation
  */
 export const routerWarnings = (file: ConfigFile): ReadonlyArray<Problem> =>
-  // a config without chains has the implicit one, every model in priority order: nothing to warn of
-  Router.warnings({ targets: file.models, chains: file.chains ?? {} }).map(({ path, message }) => ({ path, message }))
+  // a config without chains has the implicit one, every model in priority order (with no race or weights to warn of)
+  Router.warnings({
+    targets: file.models,
+    chains: file.chains ?? { [references.implicitChain]: Object.keys(file.models) },
+    ...(file.policy === undefined ? {} : { policy: file.policy })
+  }).map(({ path, message }) => ({ path, message }))
 
 /**
  * The router's configuration: each model alias becomes a target whose

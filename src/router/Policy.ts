@@ -47,11 +47,20 @@ export interface RetryPolicy extends BackoffOptions {
  * Deadlines: per attempt, to a stream's first content chunk, and for the
  * whole request across every attempt and target.
  *
+ * `attempt`, when no layer of the policy sets it, is half the `total` (60 s
+ * at most, the default's), so that a target that hangs leaves the chain the
+ * other half for its next target. A target that timed out is tried again
+ * only while a whole attempt still fits before the total deadline (its
+ * backoff, then the attempt's timeout); otherwise the chain moves on at
+ * once. An `attempt` as long as the `total` never fires: a target that hangs
+ * then holds the request to its deadline, which `Router.warnings` points out.
+ *
  * @example
  * ```ts
  * import type { Policy, Router } from "effect-llm-failover/router"
  *
  * // an interactive chain: a first token within 3 seconds, an answer within 15
+ * // (an attempt within 7.5, half of it: a target that hangs leaves the next one the rest)
  * const timeouts: Policy.TimeoutPolicy = { firstToken: "3 seconds", total: "15 seconds" }
  * const chat: Router.ChainConfig = { targets: ["haiku", "mini"], policy: { timeouts } }
  * ```
@@ -255,7 +264,8 @@ export type ChainPolicy = Pick<Policy, "retry" | "timeouts">
 /**
  * The router's defaults: 2 attempts a target with full-jitter backoff from
  * 200 ms, Retry-After honoured up to 10 s; 60 s an attempt, 20 s to the first
- * token, 120 s in all; a breaker that opens on 5 failures in a row (its own
+ * token, 120 s in all (with another total and no `attempt` of its own, an
+ * attempt has half the total, 60 s at most: see {@link TimeoutPolicy}); a breaker that opens on 5 failures in a row (its own
  * default) or when half the calls of the last minute (5 at least) were slow:
  * slower than the attempt timeout, or abandoned as slow because they lost a
  * hedge, so a target that keeps losing its hedges during a latency spike is
@@ -277,6 +287,8 @@ export const defaults = {
   bulkhead: { maxConcurrent: 256, maxQueued: 256 },
   budget: {}
 } as const satisfies Required<Policy>
+
+const defaultAttempt = Duration.decode(defaults.timeouts.attempt)
 
 /**
  * A policy with every section present, as the router runs it.
@@ -336,12 +348,15 @@ const section = <K extends keyof Policy>(key: K, layers: ReadonlyArray<Policy | 
 export const resolve = (...layers: ReadonlyArray<Policy | undefined>): Resolved => {
   const all = [defaults, ...layers]
   const timeouts = section("timeouts", all)!
+  const total = Duration.decode(timeouts.total ?? defaults.timeouts.total)
+  // an attempt no layer times has half the total (60 s at most): one that hangs leaves the chain the other half
+  const attempt = section("timeouts", layers)?.attempt
   return {
     retry: section("retry", all)!,
     timeouts: {
-      attempt: Duration.decode(timeouts.attempt ?? defaults.timeouts.attempt),
+      attempt: attempt === undefined ? Duration.min(defaultAttempt, Duration.times(total, 0.5)) : Duration.decode(attempt),
       firstToken: Duration.decode(timeouts.firstToken ?? defaults.timeouts.firstToken),
-      total: Duration.decode(timeouts.total ?? defaults.timeouts.total)
+      total
     },
     breaker: section("breaker", all)!,
     bulkhead: section("bulkhead", all)!,

@@ -578,15 +578,25 @@ const validate = (config: Config): ReadonlyArray<string> => {
  * @category config
  */
 export interface WarningsInput {
-  readonly targets: Readonly<Record<string, { readonly weight?: number | undefined }>>
+  readonly targets: Readonly<Record<string, { readonly weight?: number | undefined; readonly policy?: Timed | undefined }>>
   readonly chains: Readonly<
     Record<
       string,
       | ReadonlyArray<string>
-      | { readonly targets: ReadonlyArray<string>; readonly strategy?: unknown; readonly race?: number | undefined }
+      | {
+        readonly targets: ReadonlyArray<string>
+        readonly strategy?: unknown
+        readonly race?: number | undefined
+        readonly policy?: Timed | undefined
+      }
     >
   >
+  /** The default policy, of which its timeouts are read. */
+  readonly policy?: Timed | undefined
 }
+
+/** The part of a policy {@link warnings} reads. */
+type Timed = { readonly timeouts?: Policy.TimeoutPolicy }
 
 /**
  * A warning of {@link warnings}: the path it is at (`chains.fast.race`) and
@@ -610,7 +620,9 @@ export interface Warning {
  * What a config says that the router cannot do as written, though it serves
  * all the same: a `race` wider than its chain (all its targets race), a
  * `weighted` chain whose targets all weigh 0 (tried in priority order, every
- * time). `make` logs each as a warning; `Config.routerWarnings` gives them
+ * time), an attempt's timeout as long as the chain's total deadline (a
+ * target that hangs holds the request to its end, so the chain never falls
+ * over from it, and its breaker never hears of it). `make` logs each as a warning; `Config.routerWarnings` gives them
  * for a config file (and `llm-failover validate` shows them). Not problems:
  * the config file accepts them (`Config.check` refuses exactly what the
  * router refuses), and each has a plain meaning the router keeps to.
@@ -641,8 +653,27 @@ export const warnings = (config: WarningsInput): ReadonlyArray<Warning> => {
         message: `"weighted", but every one of its targets (${chain.targets.join(", ")}) weighs 0: they are tried in priority order, every time`
       })
     }
+    out.push(...untimedAttempts(config, name, chain))
   }
   return out
+}
+
+/** A warning for a chain whose targets' attempts may take the request's whole deadline, naming the first such target. */
+const untimedAttempts = (
+  config: WarningsInput,
+  name: string,
+  chain: { readonly targets: ReadonlyArray<string>; readonly policy?: Timed | undefined }
+): ReadonlyArray<Warning> => {
+  for (const target of chain.targets) {
+    const { attempt, total } = Policy.resolve(config.policy, config.targets[target]?.policy, chain.policy).timeouts
+    if (Duration.lessThan(attempt, total)) continue
+    const path = chain.policy?.timeouts === undefined ? `chains.${name}` : `chains.${name}.policy.timeouts`
+    const message = `an attempt of ${target} may take ${Duration.format(attempt)}, the request's whole deadline of ${Duration.format(total)}: ` +
+      "a target that hangs holds the request until it ends, so the chain never reaches its next target and the hung target's breaker " +
+      "never hears of it (leave attempt out for half the total, or set it shorter)"
+    return [{ path, message }]
+  }
+  return []
 }
 
 const normaliseChain = (raw: ChainConfig | ReadonlyArray<string>): ChainConfig =>

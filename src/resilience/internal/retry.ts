@@ -45,6 +45,12 @@ interface Resolved<E> {
 export interface RetryDeadline<E> {
   readonly at: number
   readonly onDeadline: () => E
+  /**
+   * How long a retry after this error must have before the deadline, past
+   * its start (0 if absent): a retry after an attempt that timed out is made
+   * only if as long an attempt still fits.
+   */
+  readonly room?: ((error: unknown) => number) | undefined
 }
 
 const effectiveBudget = (budget: RetryBudget | undefined): RetryBudget | undefined =>
@@ -178,12 +184,13 @@ const sleepThenRun = <A, E, R>(
 ): Effect.Effect<A, E, R> => {
   const millis = pushback > computed ? pushback : computed
   const retry = () => retryAfterSleep(policy, call, error, n, computed, millis)
-  return policy.deadline === undefined ? retry() : beforeDeadline(policy.deadline, millis, error, retry)
+  const deadline = policy.deadline
+  return deadline === undefined ? retry() : beforeDeadline(deadline, millis + (deadline.room?.(error) ?? 0), error, retry)
 }
 
 /**
  * `retry()`, unless the deadline comes first: a retry due `millis` from now
- * would start at or past it, so it is not made and the call fails with its
+ * (with the room it needs added) would start at or past it, so it is not made and the call fails with its
  * last error at once (a router moves on to its next target with the time
  * that is left, rather than wait for a retry it cannot make); once the
  * deadline has passed, it fails as the deadline says.

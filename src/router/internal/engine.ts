@@ -1382,6 +1382,17 @@ const earlyProbe = (state: RequestState, ordered: ReadonlyArray<Member>): Effect
   })
 
 /**
+ * The room a retry after `error` needs before the request's deadline: after
+ * an attempt (or a stream's first token) that timed out, as long again, so
+ * that a target that hangs is not called again to be cut by the deadline
+ * when the chain's next target could use that time.
+ */
+const timedOutRoom = (error: unknown): number =>
+  error instanceof Timeout && (error.phase === "attempt" || error.phase === "first-token") && error.after !== undefined
+    ? Duration.toMillis(error.after)
+    : 0
+
+/**
  * Runs the chain under its total deadline; calls in flight when it passes
  * are recorded as `Timeout(total)`.
  *
@@ -1408,7 +1419,7 @@ const runChain = <A, R>(shared: Shared, state: RequestState, run: Runner<A, R>):
       monotonicMillis(yield* Effect.clock) + Duration.toMillis(state.chain.total),
       state.deadline?.at ?? Infinity
     )
-    state.retryDeadline = { at: state.deadlineAt, onDeadline: deadlinePassed }
+    state.retryDeadline = { at: state.deadlineAt, onDeadline: deadlinePassed, room: timedOutRoom }
     const { ordered: byStrategy, unavailable } = yield* order(shared, state.chain, state.request)
     state.unavailable = unavailable
     if (unavailable === undefined) {
