@@ -186,6 +186,27 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Anthropic", (i
     )
   })
 
+  describe("sampling hints", () => {
+    it.scoped("sends top_k; never seed, the penalties nor another provider's options, which Claude does not take", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const model = yield* Anthropic.make({ model: "m", baseUrl: server.url })
+        yield* model.complete({
+          ...Chat.prompt("a"),
+          topK: 5,
+          seed: 42,
+          presencePenalty: 1,
+          frequencyPenalty: -1,
+          providerOptions: { gemini: { safetySettings: [{ category: "C", threshold: "T" }] } }
+        })
+        yield* Stream.runDrain(model.stream(Chat.prompt("b", { topK: 1 })))
+        const [first, second] = server.requests()
+        expect(first?.body).toEqual({ model: "m", max_tokens: 4096, messages: [{ role: "user", content: "a" }], top_k: 5 })
+        expect((second?.body as Record<string, unknown>)["top_k"]).toBe(1)
+      })
+    )
+  })
+
   describe("structured outputs", () => {
     it.scoped("a json_schema goes as output_config.format on the models that have it; json_object is refused, calling nothing", () =>
       Effect.gen(function* () {

@@ -6,7 +6,8 @@
  * `max_tokens` (the API requires it), caps the temperature at 1
  * (Anthropic's maximum, so a request meant for any provider is not refused),
  * leaves `top_p` out beside a temperature (Claude 4.x refuses the two
- * together), and maps tool calls to `tool_use` / `tool_result` blocks.
+ * together), sends `topK` as `top_k` (not `seed` nor the penalties, which
+ * Claude does not take), and maps tool calls to `tool_use` / `tool_result` blocks.
  * A request's prompt-cache breakpoints (`Chat.CacheBreakpoint`) become
  * `cache_control` on the blocks they mark, fitted to Claude's rules (the
  * last 4 kept; a `"1h"` after a `"5m"` sent as `"5m"`; one on text of

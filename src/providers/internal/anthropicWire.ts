@@ -460,7 +460,8 @@ const withoutRootCombinators = (root: Record<string, unknown>): Record<string, u
  * the request's, else `defaultMaxTokens`. The temperature is capped at 1,
  * Anthropic's maximum, so a request meant for any provider is not refused;
  * beside a temperature, `top_p` is left out (Claude 4.x refuses the two
- * together, where OpenAI takes them). Text with nothing but whitespace is
+ * together, where OpenAI takes them). `top_k` is sent; `seed` and the
+ * penalties, which Claude does not take, are not. Text with nothing but whitespace is
  * not sent (see `hasText`), nor is a stop sequence of whitespace alone
  * (Claude refuses both); a conversation left with no turn (system messages
  * alone, which OpenAI answers) sends its system text as the one user turn,
@@ -535,6 +536,7 @@ export const encodeRequest = (
   // Claude 4.x (Opus 4.1 and later, Sonnet and Haiku 4.5 and later) refuses the two together, a 400 that would
   // end the chain; Anthropic's docs ask for one or the other on every Claude, the temperature as a rule
   if (request.topP !== undefined && request.temperature === undefined) body.top_p = request.topP
+  if (request.topK !== undefined) body.top_k = request.topK
   // Claude refuses a stop sequence of whitespace alone (a 400, "each stop sequence must contain non-whitespace")
   // where OpenAI takes one ("\n" is a common stop): it is not sent
   const stops = request.stop?.filter(hasText) ?? []

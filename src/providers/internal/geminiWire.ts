@@ -146,12 +146,20 @@ export const geminiSchema = (schema: unknown): unknown => {
   return { ...siblings, anyOf: [{ $ref: ref }] }
 }
 
+/** 2^31: Gemini's `seed` is an int32. */
+const int32 = 2 ** 31
+
 const generationConfig = (request: ChatRequest, model: string): Record<string, unknown> | undefined => {
   const config: Record<string, unknown> = {}
   const thinking = request.reasoningEffort === undefined ? undefined : geminiThinking(model, request.reasoningEffort)
   if (thinking !== undefined) config.thinkingConfig = thinking
   if (request.temperature !== undefined) config.temperature = request.temperature
   if (request.topP !== undefined) config.topP = request.topP
+  if (request.topK !== undefined) config.topK = request.topK
+  // an int32 to Gemini, which refuses a larger one with a 400 where OpenAI takes it: left out past that
+  if (request.seed !== undefined && request.seed >= -int32 && request.seed < int32) config.seed = request.seed
+  if (request.presencePenalty !== undefined) config.presencePenalty = request.presencePenalty
+  if (request.frequencyPenalty !== undefined) config.frequencyPenalty = request.frequencyPenalty
   if (request.maxTokens !== undefined) config.maxOutputTokens = request.maxTokens
   if (request.stop !== undefined && request.stop.length > 0) config.stopSequences = request.stop
   if (request.responseFormat !== undefined) {
