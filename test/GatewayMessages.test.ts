@@ -605,6 +605,7 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: Anthr
       ["too many stop sequences", { stop_sequences: ["a", "b", "c", "d", "e"] }, "stop_sequences"],
       ["a thinking budget under 1024", { thinking: { type: "enabled", budget_tokens: 100 } }, "thinking.budget_tokens"],
       ["a top_k that is no integer", { top_k: "many" }, "top_k"],
+      ["a negative top_k", { top_k: -1 }, "top_k"],
       ["only thinking", { messages: [{ role: "assistant", content: [{ type: "thinking", thinking: "x", signature: "s" }] }] }, "messages"]
     ]
 
@@ -631,12 +632,14 @@ describe("messagesRequest.decode", () => {
     return result.right
   }
 
-  it("metadata.user_id is the chat route's user; top_k is ignored; any is required; output_config's format and effort", () => {
+  it("metadata.user_id is the chat route's user; top_k is the request's topK (0 none); any is required; output_config's format and effort", () => {
     expect(decoded({ metadata: { user_id: "u-1" }, top_k: 5 }).request).toEqual({
       messages: [{ role: "user", content: prompt }],
       maxTokens: 64,
+      topK: 5,
       metadata: { user: "u-1" }
     })
+    expect(decoded({ top_k: 0 }).request).toEqual({ messages: [{ role: "user", content: prompt }], maxTokens: 64 })
     expect(decoded({ tools: [weatherTool], tool_choice: { type: "any" } }).request.toolChoice).toBe("required")
     expect(decoded({ tools: [weatherTool], tool_choice: { type: "none" } }).request.toolChoice).toBe("none")
     const schema = { type: "object", properties: { a: { type: "string" } } }

@@ -86,7 +86,8 @@
  *   `data:` events of it (`alt=sse`), the last with the calls, the finish
  *   and the usage, or without `alt=sse` the same answers as one JSON
  *   array written as they come (Gemini's default). `countTokens` answers `{ totalTokens }`, the router's estimate
- *   (as `count_tokens` above). `safetySettings` and `topK` are ignored;
+ *   (as `count_tokens` above). `safetySettings` are ignored; `topK`,
+ *   `seed` and the penalties go to the providers that take them;
  *   `candidateCount` above 1, `cachedContent`, `fileData` parts, built-in
  *   tools (`googleSearch`, `codeExecution`, ...) and an `alt` other than
  *   `json` and `sse` are a 400 naming the field. The

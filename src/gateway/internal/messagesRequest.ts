@@ -38,8 +38,9 @@
  * an assistant turn's) carry their last one at its end, and each one in the
  * system text ends a system message of its own; on the request itself
  * (Anthropic's automatic caching), it marks the last message.
- * Ignored: `top_k` (a sampling hint only Anthropic and Gemini take, as the
- * chat route ignores `seed`), the other `thinking` types (the model's own
+ * `top_k` (a positive integer; 0 is none) becomes the request's `topK`,
+ * which goes to the providers that take it (Anthropic, Gemini) and not to
+ * the others. Ignored: the other `thinking` types (the model's own
  * default), `service_tier`, `speed`, `inference_geo`, `diagnostics`,
  * `context_management` (Anthropic's trimming of an over-long history on
  * its side: the history goes whole) and unknown fields. Refused with the
@@ -51,6 +52,7 @@
  * @internal
  */
 import type * as Either from "effect/Either"
+import type { Mutable } from "effect/Types"
 import type { CacheBreakpoint, ChatRequest, ContentPart, Message, ReasoningEffort, ResponseFormat, ToolCall, ToolDefinition } from "../../llm/Chat.js"
 import {
   array,
@@ -447,7 +449,7 @@ const decodeBody = (body: unknown, counting: boolean): Decoded => {
   const output = outputConfig(b)
   const effort = present(b, "thinking") ? thinkingEffort(b["thinking"]) ?? output.effort : output.effort
   const meta = userOf(b)
-  const request: ChatRequest = {
+  const request: Mutable<ChatRequest> = {
     messages: [first, ...rest],
     ...(maxTokens !== undefined ? { maxTokens } : {}),
     ...(present(b, "temperature") ? { temperature: numberIn(b["temperature"], "temperature", 0, 1) } : {}),
@@ -460,7 +462,11 @@ const decodeBody = (body: unknown, counting: boolean): Decoded => {
     ...(effort !== undefined ? { reasoningEffort: effort } : {}),
     ...(meta !== undefined ? { metadata: meta } : {})
   }
-  if (present(b, "top_k")) integerIn(b["top_k"], "top_k", 0, Number.MAX_SAFE_INTEGER) // checked, then ignored (see the module's docs)
+  if (present(b, "top_k")) {
+    // the neutral topK is positive: a 0, which this route has always taken, carries none
+    const topK = integerIn(b["top_k"], "top_k", 0, Number.MAX_SAFE_INTEGER)
+    if (topK > 0) request.topK = topK
+  }
   const stream = present(b, "stream") ? boolean(b["stream"], "stream") : false
   return { model, request, stream, includeUsage: false }
 }
