@@ -6,11 +6,14 @@
  * @internal
  */
 import * as Either from "effect/Either"
+import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type { CacheBreakpoint, ChatChunk, ChatRequest, ChatResponse, ContentPart, FinishReason, Message, Usage } from "../../llm/Chat.js"
+import { AnthropicBeta } from "../../llm/Chat.js"
 import type { ProviderError } from "../../llm/ProviderError.js"
 import * as Errors from "./errors.js"
 import * as Http from "./http.js"
+import type { HeaderValue } from "./options.js"
 import { toolChoiceOf } from "./toolChoice.js"
 import { cacheCounts, count } from "./usage.js"
 
@@ -555,6 +558,64 @@ export const encodeRequest = (
   }
   if (stream) body.stream = true
   return body
+}
+
+// ---------------------------------------------------------------------------
+// Beta headers
+// ---------------------------------------------------------------------------
+
+/** Whether a beta's name is a plain token, which can neither add another name to the header nor break out of it. */
+const isBeta = Schema.is(AnthropicBeta)
+
+/**
+ * The names of an `anthropic-beta` value: comma-separated, trimmed, empty
+ * ones left out.
+ *
+ * @example
+ * betaNames(" a, b,,c ") // ["a", "b", "c"]
+ *
+ * @internal
+ */
+export const betaNames = (value: string): Array<string> => {
+  const names: Array<string> = []
+  for (const part of value.split(",")) {
+    const name = part.trim()
+    if (name.length > 0) names.push(name)
+  }
+  return names
+}
+
+/**
+ * The betas an adapter's `headers` configure (its `anthropic-beta`, in any
+ * letters' case), each once, in their order.
+ *
+ * @internal
+ */
+export const configuredBetas = (headers: Readonly<Record<string, HeaderValue>> | undefined): ReadonlyArray<string> => {
+  const names = new Set<string>()
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    if (name.toLowerCase() !== "anthropic-beta") continue
+    for (const beta of betaNames(typeof value === "string" ? value : Redacted.value(value))) names.add(beta)
+  }
+  return [...names]
+}
+
+/**
+ * The `anthropic-beta` header of one request: the configured betas, then
+ * the request's own (`providerOptions.anthropic.betas`) not among them, each
+ * once, comma-joined. `undefined` when the request adds none, so the
+ * configured header goes as it is, with no work per request. A name that
+ * is not a plain token (see `Chat.AnthropicBeta`) is not sent.
+ *
+ * @internal
+ */
+export const betaHeader = (configured: ReadonlyArray<string>, request: ChatRequest): Record<string, string> | undefined => {
+  const asked = request.providerOptions?.anthropic?.betas
+  if (asked === undefined || asked.length === 0) return undefined
+  const names = new Set(configured)
+  const before = names.size
+  for (const name of asked) if (isBeta(name)) names.add(name)
+  return names.size === before ? undefined : { "anthropic-beta": [...names].join(",") }
 }
 
 // ---------------------------------------------------------------------------

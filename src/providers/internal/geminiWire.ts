@@ -177,7 +177,8 @@ const generationConfig = (request: ChatRequest, model: string): Record<string, u
  * Gemini 3 and later, a turn whose first call has none gets the placeholder
  * Gemini's docs give on it. Gemma gets none (see `signatureUse`). A
  * conversation that opens on the model's turn, or has no text at all, gets
- * a user turn before it (`openingTurn`).
+ * a user turn before it (`openingTurn`). The request's
+ * `providerOptions.gemini.safetySettings` are sent as they are.
  *
  * @internal
  */
@@ -223,6 +224,8 @@ export const encodeRequest = (request: ChatRequest, model: string): Record<strin
   }
   const choice = toolChoiceOf(request)
   if (choice !== undefined) body.toolConfig = encodeToolChoice(choice)
+  const safety = request.providerOptions?.gemini?.safetySettings
+  if (safety !== undefined && safety.length > 0) body.safetySettings = safety
   return body
 }
 
