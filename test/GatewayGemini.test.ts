@@ -127,6 +127,27 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: the G
         })
         expect(sent["max_completion_tokens"] ?? sent["max_tokens"]).toBe(64)
         expect(sent["top_k"]).toBeUndefined()
+        expect(sent["safetySettings"]).toBeUndefined()
+      })
+    )
+
+    it.scoped("safetySettings reach a Gemini upstream as sent, after a failover, and not OpenAI, which has none", () =>
+      Effect.gen(function* () {
+        const { gateway, primary, secondary } = yield* Upstreams.make("gemini", { primary: { faults: [MockServer.status(503)] }, secondary: { reply: { text: "Fast." } } }, true)
+        const safetySettings = [
+          { category: "HARM_CATEGORY_HARASSMENT", threshold: "BLOCK_NONE" },
+          { category: "HARM_CATEGORY_DANGEROUS_CONTENT", threshold: "BLOCK_ONLY_HIGH" }
+        ]
+        const response = yield* promise(() =>
+          genai(gateway, "unused").models.generateContent({
+            model: "default",
+            contents: prompt,
+            config: { topK: 40, seed: 7, safetySettings: safetySettings as never }
+          })
+        )
+        expect(response.text).toBe("Fast.")
+        expect((primary.requests()[0]?.body as Record<string, unknown>)["safetySettings"]).toBeUndefined()
+        expect(secondary.requests()[0]?.body).toMatchObject({ safetySettings, generationConfig: { topK: 40, seed: 7 } })
       })
     )
 
@@ -541,6 +562,10 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: the G
           [{ generationConfig: { presencePenalty: -3 } }, "generationConfig.presencePenalty"],
           [{ generationConfig: { frequencyPenalty: "x" } }, "generationConfig.frequencyPenalty"],
           [{ generationConfig: { topK: -1 } }, "generationConfig.topK"],
+          [{ safetySettings: { category: "HARM_CATEGORY_HARASSMENT" } }, "safetySettings"],
+          [{ safetySettings: ["BLOCK_NONE"] }, "safetySettings[0]"],
+          [{ safetySettings: [{ category: "HARM_CATEGORY_HARASSMENT", threshold: 0 }] }, "safetySettings[0].threshold"],
+          [{ safetySettings: [{ threshold: "BLOCK_NONE" }] }, "safetySettings[0].category"],
           [{ generationConfig: { responseMimeType: "text/x.enum" } }, "generationConfig.responseMimeType"],
           [{ generationConfig: { responseModalities: ["IMAGE"] } }, "generationConfig.responseModalities"],
           [{ contents: [{ role: "system", parts: [{ text: "x" }] }] }, "contents[0].role"],
@@ -633,6 +658,11 @@ describe("geminiRequest.decode", () => {
       topK: 20
     })
     expect(decoded({ generationConfig: { topK: 0 } })).toEqual({ messages: [{ role: "user", content: prompt }] })
+    expect(decoded({ safetySettings: [{ category: "C", threshold: "T", method: "SEVERITY" }] })).toEqual({
+      messages: [{ role: "user", content: prompt }],
+      providerOptions: { gemini: { safetySettings: [{ category: "C", threshold: "T" }] } }
+    })
+    expect(decoded({ safetySettings: [] })).toEqual({ messages: [{ role: "user", content: prompt }] })
     expect(decoded({ generationConfig: { topK: 2.5 } })).toEqual({ messages: [{ role: "user", content: prompt }] })
   })
 

@@ -361,7 +361,7 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
           ReadFailed: () => Effect.fail(Errors.badRequest("The request body could not be read.", null))
         })
       )
-      const decoded = Either.flatMap(WireRequest.parseJson(bytes), wire.decode)
+      const decoded = Either.flatMap(WireRequest.parseJson(bytes), (body) => wire.decode(body, request.header))
       if (Either.isLeft(decoded)) return yield* Effect.fail(Errors.badRequest(decoded.left.message, decoded.left.param))
       return decoded.right
     }

@@ -42,8 +42,10 @@
  * or `responseJsonSchema`, structured outputs) and `thinkingConfig`
  * (`thinkingLevel`, or `thinkingBudget`: 0 `none`, -1 the model's own
  * default, else as the Messages route reads a budget) become the
- * request's fields. Ignored: `safetySettings` (each provider behind a
- * chain applies its own policy), `mediaResolution`,
+ * request's fields. `safetySettings` (each a string `category` and
+ * `threshold`) become the request's `providerOptions.gemini.safetySettings`,
+ * which the Gemini adapter sends as they are and every other provider
+ * ignores (applying its own policy). Ignored: `mediaResolution`,
  * `thinkingConfig.includeThoughts` (no thought parts come back), `labels`
  * and unknown fields. Refused with the field named: `candidateCount` above
  * 1, `cachedContent`, `fileData` parts (this gateway stores no files),
@@ -59,7 +61,16 @@
  */
 import type * as Either from "effect/Either"
 import type { Mutable } from "effect/Types"
-import type { ChatRequest, ContentPart, Message, ReasoningEffort, ResponseFormat, ToolCall, ToolDefinition } from "../../llm/Chat.js"
+import type {
+  ChatRequest,
+  ContentPart,
+  Message,
+  ReasoningEffort,
+  ResponseFormat,
+  SafetySetting,
+  ToolCall,
+  ToolDefinition
+} from "../../llm/Chat.js"
 import { effortOfBudget } from "./messagesRequest.js"
 import {
   array,
@@ -472,6 +483,14 @@ const generationConfig = (u: unknown): Generation => {
   return generation
 }
 
+/** `safetySettings`: objects of a string `category` and `threshold` each, kept as sent (those two fields). */
+const safetyOf = (u: unknown): ReadonlyArray<typeof SafetySetting.Type> =>
+  array(u, "safetySettings").map((raw, i) => {
+    const p = `safetySettings[${i}]`
+    const setting = object(raw, p)
+    return { category: requiredString(setting, "category", `${p}.category`), threshold: requiredString(setting, "threshold", `${p}.threshold`) }
+  })
+
 // ---------------------------------------------------------------------------
 // The request
 // ---------------------------------------------------------------------------
@@ -494,13 +513,14 @@ const decodeBody = (body: unknown, call: Call): Decoded => {
   const declared = present(b, "tools") ? toolsOf(b["tools"]) : []
   const { choice, tools } = present(b, "toolConfig") ? toolConfig(b["toolConfig"], declared) : { tools: declared, choice: undefined }
   const generation = present(b, "generationConfig") ? generationConfig(b["generationConfig"]) : {}
-  if (present(b, "safetySettings")) array(b["safetySettings"], "safetySettings") // checked, then ignored (see the module's docs)
-  const request: ChatRequest = {
+  const safety = present(b, "safetySettings") ? safetyOf(b["safetySettings"]) : undefined
+  const request: Mutable<ChatRequest> = {
     messages: [first, ...rest],
     ...generation,
     ...(tools.length > 0 ? { tools } : {}),
     ...(choice !== undefined && tools.length > 0 ? { toolChoice: choice } : {})
   }
+  if (safety !== undefined && safety.length > 0) request.providerOptions = { gemini: { safetySettings: safety } }
   return { model: call.model, request, stream: call.method === "streamGenerateContent", includeUsage: false }
 }
 
