@@ -6,12 +6,13 @@
  * (The fault matrix shared by the three adapters is in HttpErrors.test.ts.)
  */
 import { NodeHttpClient } from "@effect/platform-node"
-import { describe, expect, layer } from "@effect/vitest"
-import { Cause, ConfigProvider, Effect, Layer, Option, Redacted, Stream } from "effect"
+import { describe, expect, it as plain, layer } from "@effect/vitest"
+import { Cause, ConfigProvider, Effect, FastCheck, Layer, Option, Redacted, Stream } from "effect"
 import type { ChatChunk } from "../src/llm/Chat.js"
 import * as Chat from "../src/llm/Chat.js"
 import * as LanguageModel from "../src/llm/LanguageModel.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
+import { betaHeader, betaNames, configuredBetas } from "../src/providers/internal/anthropicWire.js"
 import * as MockServer from "../src/testing/MockServer.js"
 
 const key = Redacted.make("sk-ant-test")
@@ -182,6 +183,65 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Anthropic", (i
           undefined,
           undefined
         ])
+      })
+    )
+  })
+
+  describe("sampling hints", () => {
+    it.scoped("sends top_k; never seed, the penalties nor another provider's options, which Claude does not take", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const model = yield* Anthropic.make({ model: "m", baseUrl: server.url })
+        yield* model.complete({
+          ...Chat.prompt("a"),
+          topK: 5,
+          seed: 42,
+          presencePenalty: 1,
+          frequencyPenalty: -1,
+          providerOptions: { gemini: { safetySettings: [{ category: "C", threshold: "T" }] } }
+        })
+        yield* Stream.runDrain(model.stream(Chat.prompt("b", { topK: 1 })))
+        const [first, second] = server.requests()
+        expect(first?.body).toEqual({ model: "m", max_tokens: 4096, messages: [{ role: "user", content: "a" }], top_k: 5 })
+        expect((second?.body as Record<string, unknown>)["top_k"]).toBe(1)
+      })
+    )
+  })
+
+  describe("a request's own betas", () => {
+    it.scoped("go in anthropic-beta after the configured ones, each once, whole or streamed, on either HTTP path; a request without them sends the configured header as it is", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const request = { ...Chat.prompt("a"), providerOptions: { anthropic: { betas: ["b", "context-1m-2025-08-07", "context-1m-2025-08-07"] } } }
+        const configured = { "Anthropic-Beta": "tools-2024, b" }
+        const direct = yield* Anthropic.make({ model: "m", baseUrl: server.url, headers: configured })
+        // a user transform: the call goes through the client's pipeline, not straight on the dispatcher
+        const piped = yield* Anthropic.make({ model: "m", baseUrl: server.url, headers: configured, transformClient: (client) => client })
+        const bare = yield* Anthropic.make({ model: "m", baseUrl: server.url })
+        for (const model of [direct, piped]) {
+          yield* model.complete(request)
+          yield* Stream.runDrain(model.stream(request))
+          yield* model.complete(Chat.prompt("b"))
+          yield* model.complete({ ...Chat.prompt("c"), providerOptions: { anthropic: { betas: ["tools-2024"] } } })
+        }
+        yield* bare.complete(request)
+        yield* bare.complete(Chat.prompt("d"))
+        const sent = server.requests().map((r) => r.headers["anthropic-beta"])
+        const merged = "tools-2024,b,context-1m-2025-08-07"
+        expect(sent).toEqual([merged, merged, "tools-2024, b", "tools-2024, b", merged, merged, "tools-2024, b", "tools-2024, b", "b,context-1m-2025-08-07", undefined])
+        // never in the body
+        expect(server.requests().every((r) => !("providerOptions" in (r.body as object)) && !("betas" in (r.body as object)))).toBe(true)
+      })
+    )
+
+    it.scoped("a name that is no plain token is not sent: no other name, no other header", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const model = yield* Anthropic.make({ model: "m", baseUrl: server.url })
+        yield* model.complete({ ...Chat.prompt("a"), providerOptions: { anthropic: { betas: ["ok-1", "a,b", "x\r\nx-evil: 1", " "] } } })
+        const [sent] = server.requests()
+        expect(sent?.headers["anthropic-beta"]).toBe("ok-1")
+        expect(sent?.headers["x-evil"]).toBeUndefined()
       })
     )
   })
@@ -665,4 +725,30 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Anthropic", (i
       expect(server.requests()[0]?.headers["x-api-key"]).toBe("sk-ant-env")
     })
   )
+})
+
+describe("anthropic-beta merging", () => {
+  const token = FastCheck.stringMatching(/^[A-Za-z0-9._-]{1,12}$/)
+  const isToken = (name: string) => /^[A-Za-z0-9._-]+$/.test(name)
+
+  plain.prop(
+    "the configured names, then the request's new ones, each once, in order; nothing when the request adds none",
+    [FastCheck.array(token, { maxLength: 5 }), FastCheck.array(FastCheck.oneof(token, FastCheck.string()), { maxLength: 6 })],
+    ([configured, asked]) => {
+      const header = betaHeader(configuredBetas({ "anthropic-beta": configured.join(", ") }), { ...Chat.prompt("x"), providerOptions: { anthropic: { betas: asked } } })
+      const expected = [...new Set([...configured, ...asked.filter(isToken)])]
+      if (expected.length === new Set(configured).size) expect(header).toBeUndefined()
+      else {
+        const value = header?.["anthropic-beta"] ?? ""
+        expect(betaNames(value)).toEqual(expected)
+        expect(value).toMatch(/^[A-Za-z0-9._-]+(,[A-Za-z0-9._-]+)*$/)
+      }
+    },
+    { fastCheck: { numRuns: 2_000 } }
+  )
+
+  plain("a request without betas costs nothing: no header made", () => {
+    expect(betaHeader(["a"], Chat.prompt("x"))).toBeUndefined()
+    expect(betaHeader(["a"], { ...Chat.prompt("x"), providerOptions: { gemini: {} } })).toBeUndefined()
+  })
 })

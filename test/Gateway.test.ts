@@ -140,6 +140,8 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
               stop: "END",
               n: 1,
               seed: 7,
+              presence_penalty: 0.5,
+              frequency_penalty: -0.5,
               user: "user-1"
             })
             .withResponse()
@@ -166,7 +168,11 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
           ],
           temperature: 0.3,
           max_tokens: 40,
-          stop: ["END"]
+          stop: ["END"],
+          // the sampling hints OpenAI takes
+          seed: 7,
+          presence_penalty: 0.5,
+          frequency_penalty: -0.5
         })
         expect(primary.requests()[0]?.headers["authorization"]).toBe(`Bearer ${upstreamKey}`)
       })

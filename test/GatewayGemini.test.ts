@@ -92,6 +92,9 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: the G
               temperature: 0.3,
               topP: 0.9,
               topK: 40,
+              seed: 7,
+              presencePenalty: 0.5,
+              frequencyPenalty: -0.5,
               maxOutputTokens: 64,
               stopSequences: ["\n\n"],
               safetySettings: [{ category: "HARM_CATEGORY_HARASSMENT" as never, threshold: "BLOCK_NONE" as never }]
@@ -116,10 +119,56 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: the G
           ],
           temperature: 0.3,
           top_p: 0.9,
-          stop: ["\n\n"]
+          stop: ["\n\n"],
+          // the sampling hints OpenAI takes; not topK
+          seed: 7,
+          presence_penalty: 0.5,
+          frequency_penalty: -0.5
         })
         expect(sent["max_completion_tokens"] ?? sent["max_tokens"]).toBe(64)
         expect(sent["top_k"]).toBeUndefined()
+        expect(sent["safetySettings"]).toBeUndefined()
+      })
+    )
+
+    it.scoped("safetySettings reach a Gemini upstream as sent, after a failover, and not OpenAI, which has none", () =>
+      Effect.gen(function* () {
+        const { gateway, primary, secondary } = yield* Upstreams.make("gemini", { primary: { faults: [MockServer.status(503)] }, secondary: { reply: { text: "Fast." } } }, true)
+        const safetySettings = [
+          { category: "HARM_CATEGORY_HARASSMENT", threshold: "BLOCK_NONE" },
+          { category: "HARM_CATEGORY_DANGEROUS_CONTENT", threshold: "BLOCK_ONLY_HIGH" }
+        ]
+        const response = yield* promise(() =>
+          genai(gateway, "unused").models.generateContent({
+            model: "default",
+            contents: prompt,
+            config: { topK: 40, seed: 7, safetySettings: safetySettings as never }
+          })
+        )
+        expect(response.text).toBe("Fast.")
+        expect((primary.requests()[0]?.body as Record<string, unknown>)["safetySettings"]).toBeUndefined()
+        expect(secondary.requests()[0]?.body).toMatchObject({ safetySettings, generationConfig: { topK: 40, seed: 7 } })
+      })
+    )
+
+    it.scoped("failed over to Claude, the request gets topK as top_k, and neither the seed nor the penalties, which Claude does not take", () =>
+      Effect.gen(function* () {
+        const { client, primary, secondary } = yield* setup({ primary: { faults: [MockServer.status(503)] }, secondary: { reply: { text: "Fast." } } })
+        const response = yield* promise(() =>
+          client.models.generateContent({
+            model: "default",
+            contents: prompt,
+            config: { topK: 40, seed: 7, presencePenalty: 0.5, frequencyPenalty: -0.5 }
+          })
+        )
+        expect(response.text).toBe("Fast.")
+        expect(primary.count()).toBe(1)
+        expect(secondary.requests()[0]?.body).toEqual({
+          model: "claude-haiku-4-5",
+          max_tokens: 4096,
+          messages: [{ role: "user", content: prompt }],
+          top_k: 40
+        })
       })
     )
 
@@ -509,6 +558,14 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: the G
           [{ tools: [{ googleSearch: {} }] }, "tools[0].googleSearch"],
           [{ tools: [{ functionDeclarations: [weather] }, { codeExecution: {} }] }, "tools[1].codeExecution"],
           [{ generationConfig: { candidateCount: 3 } }, "generationConfig.candidateCount"],
+          [{ generationConfig: { seed: 1.5 } }, "generationConfig.seed"],
+          [{ generationConfig: { presencePenalty: -3 } }, "generationConfig.presencePenalty"],
+          [{ generationConfig: { frequencyPenalty: "x" } }, "generationConfig.frequencyPenalty"],
+          [{ generationConfig: { topK: -1 } }, "generationConfig.topK"],
+          [{ safetySettings: { category: "HARM_CATEGORY_HARASSMENT" } }, "safetySettings"],
+          [{ safetySettings: ["BLOCK_NONE"] }, "safetySettings[0]"],
+          [{ safetySettings: [{ category: "HARM_CATEGORY_HARASSMENT", threshold: 0 }] }, "safetySettings[0].threshold"],
+          [{ safetySettings: [{ threshold: "BLOCK_NONE" }] }, "safetySettings[0].category"],
           [{ generationConfig: { responseMimeType: "text/x.enum" } }, "generationConfig.responseMimeType"],
           [{ generationConfig: { responseModalities: ["IMAGE"] } }, "generationConfig.responseModalities"],
           [{ contents: [{ role: "system", parts: [{ text: "x" }] }] }, "contents[0].role"],
@@ -591,6 +648,23 @@ describe("geminiRequest.decode", () => {
     if (Either.isLeft(result)) throw new Error(result.left.message)
     return result.right.request
   }
+
+  it("generationConfig's sampling hints are the request's; a topK of 0 or a fraction, which this route has always taken, carries none", () => {
+    expect(decoded({ generationConfig: { seed: 3, presencePenalty: 1, frequencyPenalty: -2, topK: 20 } })).toEqual({
+      messages: [{ role: "user", content: prompt }],
+      seed: 3,
+      presencePenalty: 1,
+      frequencyPenalty: -2,
+      topK: 20
+    })
+    expect(decoded({ generationConfig: { topK: 0 } })).toEqual({ messages: [{ role: "user", content: prompt }] })
+    expect(decoded({ safetySettings: [{ category: "C", threshold: "T", method: "SEVERITY" }] })).toEqual({
+      messages: [{ role: "user", content: prompt }],
+      providerOptions: { gemini: { safetySettings: [{ category: "C", threshold: "T" }] } }
+    })
+    expect(decoded({ safetySettings: [] })).toEqual({ messages: [{ role: "user", content: prompt }] })
+    expect(decoded({ generationConfig: { topK: 2.5 } })).toEqual({ messages: [{ role: "user", content: prompt }] })
+  })
 
   it("the call from the URL: model (models/ dropped), method, alt=sse; other methods none", () => {
     expect(GeminiRequest.callOf("default:streamGenerateContent", "alt=sse")).toEqual({ model: "default", method: "streamGenerateContent", alt: "sse", sse: true })

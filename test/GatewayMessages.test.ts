@@ -9,6 +9,7 @@
  * stream encoder against the SDK's own accumulator.
  */
 import Anthropic from "@anthropic-ai/sdk"
+import * as Http from "node:http"
 import { MessageStream } from "@anthropic-ai/sdk/lib/MessageStream"
 import type { ContentBlock, Message, MessageCreateParamsNonStreaming } from "@anthropic-ai/sdk/resources/messages"
 import { NodeHttpClient } from "@effect/platform-node"
@@ -32,6 +33,7 @@ import {
 } from "../src/llm/ProviderError.js"
 import * as Tokens from "../src/llm/Tokens.js"
 import * as Gateway from "../src/gateway/Gateway.js"
+import * as AnthropicAdapter from "../src/providers/Anthropic.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import * as Router from "../src/router/Router.js"
 import * as MockServer from "../src/testing/MockServer.js"
@@ -479,6 +481,96 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: Anthr
     )
   })
 
+  describe("anthropic-beta and top_k, to Claude and no other", () => {
+    /** Claude first (its adapter configured with a beta of its own), then OpenAI; the gateway over them. */
+    const claudeFirst = (claude: MockServer.Options = {}) =>
+      Effect.gen(function* () {
+        const anthropic = yield* MockServer.make(claude)
+        const openai = yield* MockServer.make()
+        const sonnet = yield* AnthropicAdapter.make({
+          model: "claude-sonnet-4-5",
+          apiKey: Redacted.make(Upstreams.upstreamKey),
+          baseUrl: anthropic.baseUrls.anthropic,
+          headers: { "anthropic-beta": "configured-1" }
+        })
+        const gpt = yield* OpenAi.make({ model: "gpt-4.1-mini", apiKey: Redacted.make(Upstreams.upstreamKey), baseUrl: openai.baseUrls.openai })
+        const router = yield* Router.make({
+          targets: { claude: { model: sonnet }, gpt: { model: gpt } },
+          chains: { default: ["claude", "gpt"] },
+          policy: { retry: { maxAttempts: 1 } }
+        })
+        const gateway = yield* Upstreams.quiet(Gateway.make({ router, port: 0 }))
+        return { anthropic, openai, gateway }
+      })
+
+    /** A POST with headers as node sends them: an array is the header repeated, a line each. */
+    const rawPost = (gateway: Gateway.Server, body: unknown, headers: Record<string, string | Array<string>>) =>
+      Effect.async<{ readonly status: number; readonly text: string }>((resume) => {
+        const req = Http.request(`${gateway.url}/v1/messages`, { method: "POST", headers: { "content-type": "application/json", ...headers } }, (res) => {
+          let text = ""
+          res.setEncoding("utf8")
+          res.on("data", (chunk: string) => (text += chunk))
+          res.on("end", () => resume(Effect.succeed({ status: res.statusCode ?? 0, text })))
+        })
+        req.end(JSON.stringify(body))
+      })
+
+    it.scoped("a client's betas (the header repeated, or comma-separated) reach Claude after the configured one, each once, with top_k; no other client header goes upstream", () =>
+      Effect.gen(function* () {
+        const { anthropic, gateway } = yield* claudeFirst()
+        const answer = yield* rawPost(gateway, { ...ask, top_k: 40 }, {
+          "anthropic-beta": ["context-1m-2025-08-07", "configured-1, interleaved-thinking-2025-05-14"],
+          "x-custom": "secret-ish",
+          authorization: "Bearer client-token",
+          "anthropic-version": "2099-01-01"
+        })
+        expect(answer.status).toBe(200)
+        const [sent] = anthropic.requests()
+        expect(sent?.headers["anthropic-beta"]).toBe("configured-1,context-1m-2025-08-07,interleaved-thinking-2025-05-14")
+        expect((sent?.body as Record<string, unknown>)["top_k"]).toBe(40)
+        expect(sent?.headers["x-custom"]).toBeUndefined()
+        expect(sent?.headers.authorization).toBeUndefined()
+        expect(sent?.headers["x-api-key"]).toBe(Upstreams.upstreamKey)
+        expect(sent?.headers["anthropic-version"]).toBe("2023-06-01")
+        // the SDK's own way to send them (`betas`), and a request without: the configured header as it is
+        const { client } = { client: new Anthropic({ baseURL: gateway.url, apiKey: "unused", maxRetries: 0 }) }
+        yield* promise(() => client.beta.messages.create({ ...ask, betas: ["files-api-2025-04-14"] }))
+        yield* promise(() => client.messages.create(ask))
+        expect(anthropic.requests().slice(1).map((r) => r.headers["anthropic-beta"])).toEqual(["configured-1,files-api-2025-04-14", "configured-1"])
+      })
+    )
+
+    it.scoped("failed over to OpenAI, the request goes without the betas and top_k, which OpenAI does not take", () =>
+      Effect.gen(function* () {
+        const { anthropic, openai, gateway } = yield* claudeFirst({ faults: [MockServer.status(529)] })
+        const answer = yield* rawPost(gateway, { ...ask, top_k: 40 }, { "anthropic-beta": "context-1m-2025-08-07" })
+        expect(answer.status).toBe(200)
+        expect(anthropic.requests()[0]?.headers["anthropic-beta"]).toBe("configured-1,context-1m-2025-08-07")
+        const [sent] = openai.requests()
+        expect(sent?.headers["anthropic-beta"]).toBeUndefined()
+        const body = sent?.body as Record<string, unknown>
+        expect(body["top_k"]).toBeUndefined()
+        expect(Object.keys(body).filter((key) => /beta|provider/i.test(key))).toEqual([])
+      })
+    )
+
+    it.scoped("a beta that is no plain token is a 400 naming anthropic-beta, and no upstream call; an empty header is none", () =>
+      Effect.gen(function* () {
+        const { anthropic, openai, gateway } = yield* claudeFirst()
+        for (const header of ["a;b", "ok, x y", "x=1", "ok,\u00e9t\u00e9"]) {
+          const answer = yield* rawPost(gateway, ask, { "anthropic-beta": header })
+          expect(answer.status, header).toBe(400)
+          const body = JSON.parse(answer.text) as { type: string; error: { type: string; message: string } }
+          expect(body.error.type, header).toBe("invalid_request_error")
+          expect(body.error.message, header).toContain("'anthropic-beta'")
+        }
+        expect(anthropic.count() + openai.count()).toBe(0)
+        expect((yield* rawPost(gateway, ask, { "anthropic-beta": " , " })).status).toBe(200)
+        expect(anthropic.requests()[0]?.headers["anthropic-beta"]).toBe("configured-1")
+      })
+    )
+  })
+
   describe("count_tokens", () => {
     it.scoped("the router's own estimate of the prompt (Tokens.estimate), no provider called; max_tokens not asked; 404, 405 and 401 as on the route", () =>
       Effect.gen(function* () {
@@ -605,6 +697,7 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: Anthr
       ["too many stop sequences", { stop_sequences: ["a", "b", "c", "d", "e"] }, "stop_sequences"],
       ["a thinking budget under 1024", { thinking: { type: "enabled", budget_tokens: 100 } }, "thinking.budget_tokens"],
       ["a top_k that is no integer", { top_k: "many" }, "top_k"],
+      ["a negative top_k", { top_k: -1 }, "top_k"],
       ["only thinking", { messages: [{ role: "assistant", content: [{ type: "thinking", thinking: "x", signature: "s" }] }] }, "messages"]
     ]
 
@@ -631,12 +724,14 @@ describe("messagesRequest.decode", () => {
     return result.right
   }
 
-  it("metadata.user_id is the chat route's user; top_k is ignored; any is required; output_config's format and effort", () => {
+  it("metadata.user_id is the chat route's user; top_k is the request's topK (0 none); any is required; output_config's format and effort", () => {
     expect(decoded({ metadata: { user_id: "u-1" }, top_k: 5 }).request).toEqual({
       messages: [{ role: "user", content: prompt }],
       maxTokens: 64,
+      topK: 5,
       metadata: { user: "u-1" }
     })
+    expect(decoded({ top_k: 0 }).request).toEqual({ messages: [{ role: "user", content: prompt }], maxTokens: 64 })
     expect(decoded({ tools: [weatherTool], tool_choice: { type: "any" } }).request.toolChoice).toBe("required")
     expect(decoded({ tools: [weatherTool], tool_choice: { type: "none" } }).request.toolChoice).toBe("none")
     const schema = { type: "object", properties: { a: { type: "string" } } }

@@ -234,6 +234,48 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gemini", (it) 
       })
     )
 
+    it.scoped("sends seed, the penalties and topK in generationConfig, a seed past Gemini's int32 not; never another provider's options", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const model = yield* Gemini.make({ model: "gemini-2.5-flash", apiKey: key, baseUrl: server.url })
+        yield* model.complete({
+          ...Chat.prompt("hi"),
+          seed: -3,
+          presencePenalty: 0.5,
+          frequencyPenalty: -0.25,
+          topK: 40,
+          providerOptions: { anthropic: { betas: ["context-1m-2025-08-07"] } }
+        })
+        yield* Stream.runDrain(model.stream(Chat.prompt("hi", { seed: 2 ** 31, topK: 1 })))
+        const [first, second] = server.requests()
+        expect(first?.body).toEqual({
+          contents: [{ role: "user", parts: [{ text: "hi" }] }],
+          generationConfig: { topK: 40, seed: -3, presencePenalty: 0.5, frequencyPenalty: -0.25 }
+        })
+        expect(first?.headers["anthropic-beta"]).toBeUndefined()
+        expect((second?.body as Record<string, unknown>)["generationConfig"]).toEqual({ topK: 1 })
+      })
+    )
+
+    it.scoped("sends the request's safetySettings as they are, none when empty; never Anthropic's betas", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const model = yield* Gemini.make({ model: "gemini-2.5-flash", apiKey: key, baseUrl: server.url })
+        const safetySettings = [
+          { category: "HARM_CATEGORY_HARASSMENT", threshold: "BLOCK_ONLY_HIGH" },
+          { category: "HARM_CATEGORY_DANGEROUS_CONTENT", threshold: "BLOCK_NONE" }
+        ]
+        yield* model.complete({ ...Chat.prompt("hi"), providerOptions: { gemini: { safetySettings }, anthropic: { betas: ["b"] } } })
+        yield* Stream.runDrain(model.stream({ ...Chat.prompt("hi"), providerOptions: { gemini: { safetySettings } } }))
+        yield* model.complete({ ...Chat.prompt("hi"), providerOptions: { gemini: { safetySettings: [] } } })
+        const [first, second, third] = server.requests()
+        expect(first?.body).toEqual({ contents: [{ role: "user", parts: [{ text: "hi" }] }], safetySettings })
+        expect(first?.headers["anthropic-beta"]).toBeUndefined()
+        expect((second?.body as Record<string, unknown>)["safetySettings"]).toEqual(safetySettings)
+        expect(third?.body).toEqual({ contents: [{ role: "user", parts: [{ text: "hi" }] }] })
+      })
+    )
+
     it.scoped("streams from :streamGenerateContent?alt=sse and sends no empty generationConfig", () =>
       Effect.gen(function* () {
         const server = yield* MockServer.make()

@@ -119,16 +119,44 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("OpenAi", (it) 
       })
     )
 
-    it.scoped("leaves temperature and top_p out for the reasoning models that refuse them, on any base URL", () =>
+    it.scoped("sends seed and the penalties; never top_k nor another provider's options, which OpenAI does not take", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const adapter = yield* OpenAi.make({ model: "gpt-4.1-mini", apiKey: key, baseUrl: server.url })
+        yield* adapter.complete({
+          ...Chat.prompt("hi"),
+          seed: 42,
+          presencePenalty: -0.5,
+          frequencyPenalty: 1.5,
+          topK: 40,
+          providerOptions: { anthropic: { betas: ["context-1m-2025-08-07"] }, gemini: { safetySettings: [{ category: "C", threshold: "T" }] } }
+        })
+        yield* Stream.runDrain(adapter.stream(Chat.prompt("hi", { seed: 0, presencePenalty: 0 })))
+        yield* adapter.complete(Chat.prompt("hi"))
+        const [first, second, third] = server.requests()
+        expect(first?.body).toEqual({
+          model: "gpt-4.1-mini",
+          messages: [{ role: "user", content: "hi" }],
+          seed: 42,
+          presence_penalty: -0.5,
+          frequency_penalty: 1.5
+        })
+        expect(first?.headers["anthropic-beta"]).toBeUndefined()
+        expect([(second?.body as Record<string, unknown>)["seed"], (second?.body as Record<string, unknown>)["presence_penalty"]]).toEqual([0, 0])
+        expect(third?.body).toEqual({ model: "gpt-4.1-mini", messages: [{ role: "user", content: "hi" }] })
+      })
+    )
+
+    it.scoped("leaves temperature, top_p and the penalties out for the reasoning models that refuse them, on any base URL; seed goes to all", () =>
       Effect.gen(function* () {
         const server = yield* MockServer.make()
         const sampling = (model: string) =>
           Effect.gen(function* () {
             server.clear()
             const adapter = yield* OpenAi.make({ model, apiKey: key, baseUrl: server.url })
-            yield* adapter.complete(Chat.prompt("hi", { temperature: 0.2, topP: 0.9 }))
+            yield* adapter.complete({ ...Chat.prompt("hi", { temperature: 0.2, topP: 0.9 }), presencePenalty: 0.1, frequencyPenalty: 0.3, seed: 7 })
             const body = server.requests()[0]?.body as Record<string, unknown>
-            return [model, body["temperature"], body["top_p"]]
+            return [model, body["temperature"], body["top_p"], body["presence_penalty"], body["frequency_penalty"], body["seed"]]
           })
         // OpenAI answers these 400 unsupported_value ("Only the default (1) value is supported")
         const refusing = [
@@ -139,10 +167,10 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("OpenAi", (it) 
           // OpenRouter's name for it
           "openai/o3"
         ]
-        for (const model of refusing) expect(yield* sampling(model)).toEqual([model, undefined, undefined])
+        for (const model of refusing) expect(yield* sampling(model)).toEqual([model, undefined, undefined, undefined, undefined, 7])
         // GPT-5's chat model takes them, and so do GPT-5.1 and later, whose default reasoning effort is "none"
         const taking = ["gpt-5-chat-latest", "gpt-5.1", "gpt-5.2", "gpt-5.2-2025-12-11", "gpt-5.2-chat-latest", "gpt-4.1-mini", "gpt-4o", "llama3.2", "omni-7b"]
-        for (const model of taking) expect(yield* sampling(model)).toEqual([model, 0.2, 0.9])
+        for (const model of taking) expect(yield* sampling(model)).toEqual([model, 0.2, 0.9, 0.1, 0.3, 7])
       })
     )
 

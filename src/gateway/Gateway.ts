@@ -42,8 +42,11 @@
  *   `stream: true`, Anthropic's events (`event: message_start` ...
  *   `message_stop`, with one `ping` after the first `content_block_start`,
  *   where Anthropic sends it; `message_start`'s `input_tokens` is the router's
- *   estimate, `message_delta`'s usage the provider's count). The key may come as `x-api-key` too. `top_k` is
- *   ignored, `thinking` blocks sent back are left out, and what needs
+ *   estimate, `message_delta`'s usage the provider's count). The key may come as `x-api-key` too. `top_k`
+ *   goes to Claude and Gemini, and the client's `anthropic-beta` header
+ *   (plain names only, else a 400 naming it) to Claude alone, after its
+ *   adapter's configured betas; no other client header goes upstream.
+ *   `thinking` blocks sent back are left out, and what needs
  *   Anthropic's own servers is a 400 naming the field (server tools,
  *   `mcp_servers`, `container`, `document` blocks, files). Every error on
  *   this route (and under it) is Anthropic's
@@ -86,7 +89,8 @@
  *   `data:` events of it (`alt=sse`), the last with the calls, the finish
  *   and the usage, or without `alt=sse` the same answers as one JSON
  *   array written as they come (Gemini's default). `countTokens` answers `{ totalTokens }`, the router's estimate
- *   (as `count_tokens` above). `safetySettings` and `topK` are ignored;
+ *   (as `count_tokens` above). `safetySettings` go to Gemini alone; `topK`,
+ *   `seed` and the penalties to the providers that take them;
  *   `candidateCount` above 1, `cachedContent`, `fileData` parts, built-in
  *   tools (`googleSearch`, `codeExecution`, ...) and an `alt` other than
  *   `json` and `sse` are a 400 naming the field. The

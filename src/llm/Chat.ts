@@ -478,10 +478,101 @@ export const ReasoningEffort = Schema.Literal("none", "minimal", "low", "medium"
 export type ReasoningEffort = typeof ReasoningEffort.Type
 
 /**
+ * An `anthropic-beta` feature name, as Anthropic's API takes one in its
+ * header (`"context-1m-2025-08-07"`): letters, digits, `-`, `_` and `.`
+ * only, so that a name can neither add another to the comma-separated
+ * header nor break out of it.
+ *
+ * @example
+ * import { Schema } from "effect"
+ * import { Chat } from "effect-llm-failover/llm"
+ *
+ * Schema.is(Chat.AnthropicBeta)("interleaved-thinking-2025-05-14") // true
+ * Schema.is(Chat.AnthropicBeta)("a, b") // false
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const AnthropicBeta = Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9._-]+$/))
+
+/**
+ * One of Gemini's safety settings, as its API takes it: a harm `category`
+ * (`"HARM_CATEGORY_HARASSMENT"`, ...) and the `threshold` to block it at
+ * (`"BLOCK_ONLY_HIGH"`, `"BLOCK_NONE"`, ...), both sent as they are.
+ *
+ * @example
+ * import { Chat } from "effect-llm-failover/llm"
+ *
+ * const setting: typeof Chat.SafetySetting.Type = { category: "HARM_CATEGORY_DANGEROUS_CONTENT", threshold: "BLOCK_ONLY_HIGH" }
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const SafetySetting = Schema.Struct({
+  category: Schema.String,
+  threshold: Schema.String
+})
+
+/**
+ * Options of one provider's own, under its adapter's name: only that
+ * adapter reads them, and every other provider of a chain serves the
+ * request without them, so a chain that fails over from Claude to GPT
+ * serves the same request.
+ *
+ * - `anthropic.betas`: `anthropic-beta` features, sent in that header after
+ *   the adapter's configured ones (its `headers`), each once.
+ * - `gemini.safetySettings`: Gemini's `safetySettings`, sent as they are.
+ *
+ * @example
+ * import { Chat } from "effect-llm-failover/llm"
+ *
+ * const request: Chat.ChatRequest = {
+ *   ...Chat.prompt("Summarise this long contract."),
+ *   providerOptions: {
+ *     anthropic: { betas: ["context-1m-2025-08-07"] },
+ *     gemini: { safetySettings: [{ category: "HARM_CATEGORY_HARASSMENT", threshold: "BLOCK_ONLY_HIGH" }] }
+ *   }
+ * }
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ProviderOptions = Schema.Struct({
+  anthropic: Schema.optional(Schema.Struct({ betas: Schema.optional(Schema.Array(AnthropicBeta)) })),
+  gemini: Schema.optional(Schema.Struct({ safetySettings: Schema.optional(Schema.Array(SafetySetting)) }))
+})
+
+/**
+ * Options of one provider's own, which only its adapter reads (see
+ * {@link ProviderOptions}).
+ *
+ * @example
+ * ```ts
+ * import { Chat } from "effect-llm-failover/llm"
+ *
+ * // Claude's 1M-token context for a long prompt; the other providers of the chain serve it as they are
+ * const long = (request: Chat.ChatRequest): Chat.ChatRequest => ({
+ *   ...request,
+ *   providerOptions: { ...request.providerOptions, anthropic: { betas: ["context-1m-2025-08-07"] } }
+ * })
+ * long(Chat.prompt("Read the whole repository."))
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ProviderOptions extends Schema.Schema.Type<typeof ProviderOptions> {}
+
+/**
  * A chat completion request, the same for every provider.
  *
  * `metadata` is free-form and never sent upstream: routers read it (for
  * example `metadata.task` or `metadata.tier` to pick a chain).
+ *
+ * The sampling hints each go to the providers that take them, and the
+ * others serve the request without them, as they do `parallelToolCalls`:
+ * `seed`, `presencePenalty` and `frequencyPenalty` to OpenAI and Gemini,
+ * `topK` to Anthropic and Gemini.
  *
  * @example
  * import { Chat } from "effect-llm-failover/llm"
@@ -501,6 +592,14 @@ export const ChatRequest = Schema.Struct({
   messages: Schema.NonEmptyArray(Message),
   temperature: Schema.optional(Schema.Number.pipe(Schema.between(0, 2))),
   topP: Schema.optional(Schema.Number.pipe(Schema.between(0, 1))),
+  /** The same answer for the same seed, as far as the provider can (OpenAI, Gemini); Claude ignores it. */
+  seed: Schema.optional(Schema.Int),
+  /** Penalises tokens that have appeared at all, -2 to 2 (OpenAI, Gemini); Claude ignores it. */
+  presencePenalty: Schema.optional(Schema.Number.pipe(Schema.between(-2, 2))),
+  /** Penalises tokens by how often they have appeared, -2 to 2 (OpenAI, Gemini); Claude ignores it. */
+  frequencyPenalty: Schema.optional(Schema.Number.pipe(Schema.between(-2, 2))),
+  /** Samples from the `topK` likeliest tokens only (Anthropic, Gemini); OpenAI ignores it. */
+  topK: Schema.optional(Schema.Int.pipe(Schema.positive())),
   maxTokens: Schema.optional(Schema.Int.pipe(Schema.positive())),
   stop: Schema.optional(Schema.Array(Schema.String)),
   tools: Schema.optional(Schema.Array(ToolDefinition)),
@@ -511,6 +610,8 @@ export const ChatRequest = Schema.Struct({
   responseFormat: Schema.optional(ResponseFormat),
   /** How much a reasoning model thinks (see {@link ReasoningEffort}); absent: the model's default. */
   reasoningEffort: Schema.optional(ReasoningEffort),
+  /** Options of one provider's own, which only its adapter reads (see {@link ProviderOptions}). */
+  providerOptions: Schema.optional(ProviderOptions),
   metadata: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String }))
 })
 

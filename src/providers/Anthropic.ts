@@ -6,7 +6,11 @@
  * `max_tokens` (the API requires it), caps the temperature at 1
  * (Anthropic's maximum, so a request meant for any provider is not refused),
  * leaves `top_p` out beside a temperature (Claude 4.x refuses the two
- * together), and maps tool calls to `tool_use` / `tool_result` blocks.
+ * together), sends `topK` as `top_k` (not `seed` nor the penalties, which
+ * Claude does not take), and maps tool calls to `tool_use` / `tool_result` blocks.
+ * A request's own betas (`providerOptions.anthropic.betas`) are sent in
+ * `anthropic-beta` after those the `headers` option configures, each once;
+ * no other provider's adapter reads them.
  * A request's prompt-cache breakpoints (`Chat.CacheBreakpoint`) become
  * `cache_control` on the blocks they mark, fitted to Claude's rules (the
  * last 4 kept; a `"1h"` after a `"5m"` sent as `"5m"`; one on text of
@@ -111,7 +115,8 @@ export interface Timeouts extends InternalTimeouts.Timeouts {}
  *   {@link defaultMaxTokens}).
  * - `version`: the `anthropic-version` header (default {@link defaultVersion}).
  * - `headers`: extra headers sent with every request, e.g. `anthropic-beta`
- *   (a plain string). A `Redacted` value is a secret (a gateway's key): its
+ *   (a plain string; a request's own betas, `providerOptions.anthropic.betas`,
+ *   are sent after its names). A `Redacted` value is a secret (a gateway's key): its
  *   header is redacted in the HTTP client's spans and logs during the call
  *   (not globally), and its value, like the key's, is scrubbed from every
  *   error. A plain value under a credential's name (`*auth*`, `*-key`,
@@ -189,6 +194,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service<Prov
   const version = options.version ?? defaultVersion
   const info = Models.infoFor(provider, options.model, Models.anthropicDefaults, options.info)
   const maxTokens = options.maxTokens ?? defaultMaxTokens
+  const betas = Wire.configuredBetas(options.headers)
   return Effect.zipRight(
     Shared.checkOptions("Anthropic", options.baseUrl ?? defaultBaseUrl, options.timeouts),
     Effect.map(
@@ -207,6 +213,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service<Prov
         ...Http.chatCalls(endpoint, {
           path,
           encode: (request, stream) => Wire.encodeRequest(request, options.model, maxTokens, stream),
+          headers: (request) => Wire.betaHeader(betas, request),
           decodeResponse: Wire.decodeResponse,
           streamDecoder: Wire.streamDecoder
         }, info)

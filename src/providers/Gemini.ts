@@ -5,7 +5,11 @@
  * Calls `POST {baseUrl}/models/{model}:generateContent` and
  * `:streamGenerateContent?alt=sse` with the key in `x-goog-api-key` (never in
  * the URL), roles `user` / `model`, system messages in `systemInstruction`,
- * tools as `functionDeclarations`. A stream ends on the event whose candidate
+ * tools as `functionDeclarations`. A request's `seed` (an int32 to Gemini:
+ * a larger one is left out), `presencePenalty`, `frequencyPenalty` and
+ * `topK` go in `generationConfig`; its `providerOptions.gemini.safetySettings`
+ * are sent as `safetySettings` (no other provider's adapter reads them).
+ * A stream ends on the event whose candidate
  * has a `finishReason`; one that ends before it fails with
  * `MalformedResponse`. `RESOURCE_EXHAUSTED` is `RateLimited` (its
  * `RetryInfo` delay kept); a SAFETY-like finish (with the text before it,

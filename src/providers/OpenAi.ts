@@ -35,7 +35,9 @@
  *   scale-down, a shutdown) fails a completion, or a stream after the usage
  *   it sends, with a retriable `ServerError`, not an answer.
  *
- * A request's `temperature` and `topP` are left out for OpenAI's reasoning
+ * A request's `seed`, `presencePenalty` and `frequencyPenalty` are sent as
+ * `seed`, `presence_penalty` and `frequency_penalty`; its `topK` is not
+ * (OpenAI has none). Its `temperature`, `topP` and penalties are left out for OpenAI's reasoning
  * models that refuse them (the o-series, GPT-5 but its chat model, the pro
  * and codex models of GPT-5.1 and later), known by the model id on any
  * `baseUrl` (Azure, a proxy): they would answer 400, which ends the chain.

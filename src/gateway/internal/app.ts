@@ -361,7 +361,9 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
           ReadFailed: () => Effect.fail(Errors.badRequest("The request body could not be read.", null))
         })
       )
-      const decoded = Either.flatMap(WireRequest.parseJson(bytes), wire.decode)
+      const parsed = WireRequest.parseJson(bytes)
+      // no closure a request for the decoder's headers: the parsed body and the request's reader passed as they are
+      const decoded = Either.isLeft(parsed) ? parsed : wire.decode(parsed.right, request.header)
       if (Either.isLeft(decoded)) return yield* Effect.fail(Errors.badRequest(decoded.left.message, decoded.left.param))
       return decoded.right
     }

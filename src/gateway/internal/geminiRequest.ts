@@ -35,14 +35,17 @@
  * it is), `toolConfig.functionCallingConfig` (`AUTO`, `VALIDATED` as
  * `AUTO`, `ANY`, `NONE`; `allowedFunctionNames` keeps only those tools, and
  * `ANY` with one name asks for that one), `generationConfig`'s
- * `temperature`, `topP`, `maxOutputTokens`, `stopSequences`,
+ * `temperature`, `topP`, `maxOutputTokens`, `stopSequences`, `seed`,
+ * `presencePenalty`, `frequencyPenalty` (-2 to 2), `topK` (a positive
+ * integer; 0 carries none),
  * `responseMimeType: application/json` (JSON mode; with `responseSchema`
  * or `responseJsonSchema`, structured outputs) and `thinkingConfig`
  * (`thinkingLevel`, or `thinkingBudget`: 0 `none`, -1 the model's own
  * default, else as the Messages route reads a budget) become the
- * request's fields. Ignored: `safetySettings` (each provider behind a
- * chain applies its own policy), `generationConfig.topK`, `seed`,
- * `presencePenalty`, `frequencyPenalty`, `mediaResolution`,
+ * request's fields. `safetySettings` (each a string `category` and
+ * `threshold`) become the request's `providerOptions.gemini.safetySettings`,
+ * which the Gemini adapter sends as they are and every other provider
+ * ignores (applying its own policy). Ignored: `mediaResolution`,
  * `thinkingConfig.includeThoughts` (no thought parts come back), `labels`
  * and unknown fields. Refused with the field named: `candidateCount` above
  * 1, `cachedContent`, `fileData` parts (this gateway stores no files),
@@ -57,7 +60,17 @@
  * @internal
  */
 import type * as Either from "effect/Either"
-import type { ChatRequest, ContentPart, Message, ReasoningEffort, ResponseFormat, ToolCall, ToolDefinition } from "../../llm/Chat.js"
+import type { Mutable } from "effect/Types"
+import type {
+  ChatRequest,
+  ContentPart,
+  Message,
+  ReasoningEffort,
+  ResponseFormat,
+  SafetySetting,
+  ToolCall,
+  ToolDefinition
+} from "../../llm/Chat.js"
 import { effortOfBudget } from "./messagesRequest.js"
 import {
   array,
@@ -71,6 +84,7 @@ import {
   isObject,
   type Json,
   kind,
+  maxPenalty,
   maxStops,
   maxTokensLimit,
   missing,
@@ -78,6 +92,7 @@ import {
   object,
   present,
   requiredString,
+  seedOf,
   string
 } from "./request.js"
 import { printable } from "./errors.js"
@@ -411,7 +426,14 @@ const formatOf = (g: Json): ResponseFormat | undefined => {
     : invalid(`${p}.responseMimeType`, `Invalid '${p}.responseMimeType': a response schema needs 'application/json'.`)
 }
 
-type Generation = Partial<Pick<ChatRequest, "temperature" | "topP" | "maxTokens" | "stop" | "responseFormat" | "reasoningEffort">>
+type Generation = Mutable<
+  Partial<
+    Pick<
+      ChatRequest,
+      "temperature" | "topP" | "maxTokens" | "stop" | "responseFormat" | "reasoningEffort" | "seed" | "presencePenalty" | "frequencyPenalty" | "topK"
+    >
+  >
+>
 
 const generationConfig = (u: unknown): Generation => {
   const p = "generationConfig"
@@ -427,7 +449,6 @@ const generationConfig = (u: unknown): Generation => {
   if (present(g, "responseModalities") && array(g["responseModalities"], `${p}.responseModalities`).some((m) => m !== "TEXT")) {
     invalid(`${p}.responseModalities`, `Invalid value for '${p}.responseModalities': this gateway answers in text only; the supported value is ['TEXT'].`)
   }
-  if (present(g, "topK")) numberIn(g["topK"], `${p}.topK`, 0, Number.MAX_SAFE_INTEGER) // checked, then ignored (see the module's docs)
   let stop: ReadonlyArray<string> | undefined
   if (present(g, "stopSequences")) {
     const stops = array(g["stopSequences"], `${p}.stopSequences`)
@@ -438,7 +459,7 @@ const generationConfig = (u: unknown): Generation => {
   }
   const format = formatOf(g)
   const effort = present(g, "thinkingConfig") ? thinkingEffort(g["thinkingConfig"]) : undefined
-  return {
+  const generation: Generation = {
     ...(present(g, "temperature") ? { temperature: numberIn(g["temperature"], `${p}.temperature`, 0, 2) } : {}),
     ...(present(g, "topP") ? { topP: numberIn(g["topP"], `${p}.topP`, 0, 1) } : {}),
     ...(present(g, "maxOutputTokens") ? { maxTokens: integerIn(g["maxOutputTokens"], `${p}.maxOutputTokens`, 1, maxTokensLimit) } : {}),
@@ -446,7 +467,29 @@ const generationConfig = (u: unknown): Generation => {
     ...(format !== undefined ? { responseFormat: format } : {}),
     ...(effort !== undefined ? { reasoningEffort: effort } : {})
   }
+  // set on the config made, only when sent: no work for a request without them
+  if (present(g, "topK")) {
+    // checked as this route always has (a number, 0 or more); the neutral topK is a positive integer, so 0 or a
+    // fraction, which Gemini itself would refuse, carries none
+    const topK = numberIn(g["topK"], `${p}.topK`, 0, Number.MAX_SAFE_INTEGER)
+    if (Number.isInteger(topK) && topK > 0) generation.topK = topK
+  }
+  if (present(g, "seed")) {
+    const seed = seedOf(g["seed"], `${p}.seed`)
+    if (seed !== undefined) generation.seed = seed
+  }
+  if (present(g, "presencePenalty")) generation.presencePenalty = numberIn(g["presencePenalty"], `${p}.presencePenalty`, -maxPenalty, maxPenalty)
+  if (present(g, "frequencyPenalty")) generation.frequencyPenalty = numberIn(g["frequencyPenalty"], `${p}.frequencyPenalty`, -maxPenalty, maxPenalty)
+  return generation
 }
+
+/** `safetySettings`: objects of a string `category` and `threshold` each, kept as sent (those two fields). */
+const safetyOf = (u: unknown): ReadonlyArray<typeof SafetySetting.Type> =>
+  array(u, "safetySettings").map((raw, i) => {
+    const p = `safetySettings[${i}]`
+    const setting = object(raw, p)
+    return { category: requiredString(setting, "category", `${p}.category`), threshold: requiredString(setting, "threshold", `${p}.threshold`) }
+  })
 
 // ---------------------------------------------------------------------------
 // The request
@@ -470,13 +513,14 @@ const decodeBody = (body: unknown, call: Call): Decoded => {
   const declared = present(b, "tools") ? toolsOf(b["tools"]) : []
   const { choice, tools } = present(b, "toolConfig") ? toolConfig(b["toolConfig"], declared) : { tools: declared, choice: undefined }
   const generation = present(b, "generationConfig") ? generationConfig(b["generationConfig"]) : {}
-  if (present(b, "safetySettings")) array(b["safetySettings"], "safetySettings") // checked, then ignored (see the module's docs)
-  const request: ChatRequest = {
+  const safety = present(b, "safetySettings") ? safetyOf(b["safetySettings"]) : undefined
+  const request: Mutable<ChatRequest> = {
     messages: [first, ...rest],
     ...generation,
     ...(tools.length > 0 ? { tools } : {}),
     ...(choice !== undefined && tools.length > 0 ? { toolChoice: choice } : {})
   }
+  if (safety !== undefined && safety.length > 0) request.providerOptions = { gemini: { safetySettings: safety } }
   return { model: call.model, request, stream: call.method === "streamGenerateContent", includeUsage: false }
 }
 

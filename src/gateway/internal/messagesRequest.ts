@@ -38,8 +38,12 @@
  * an assistant turn's) carry their last one at its end, and each one in the
  * system text ends a system message of its own; on the request itself
  * (Anthropic's automatic caching), it marks the last message.
- * Ignored: `top_k` (a sampling hint only Anthropic and Gemini take, as the
- * chat route ignores `seed`), the other `thinking` types (the model's own
+ * `top_k` (a positive integer; 0 is none) becomes the request's `topK`,
+ * which goes to the providers that take it (Anthropic, Gemini) and not to
+ * the others. The client's `anthropic-beta` header (see `betasOf`) becomes
+ * the request's `providerOptions.anthropic.betas`, which the Anthropic
+ * adapter sends after its configured ones and no other provider reads; no
+ * other header of the client's goes upstream. Ignored: the other `thinking` types (the model's own
  * default), `service_tier`, `speed`, `inference_geo`, `diagnostics`,
  * `context_management` (Anthropic's trimming of an over-long history on
  * its side: the history goes whole) and unknown fields. Refused with the
@@ -51,7 +55,10 @@
  * @internal
  */
 import type * as Either from "effect/Either"
+import type { Mutable } from "effect/Types"
+import * as Schema from "effect/Schema"
 import type { CacheBreakpoint, ChatRequest, ContentPart, Message, ReasoningEffort, ResponseFormat, ToolCall, ToolDefinition } from "../../llm/Chat.js"
+import { AnthropicBeta } from "../../llm/Chat.js"
 import {
   array,
   boolean,
@@ -427,8 +434,33 @@ const withAutomaticCache = (turns: Array<Message>, automatic: Marked): Array<Mes
   return [...turns.slice(0, -1), { ...last, cache: automatic.cache }]
 }
 
-/** `counting`: the body of `count_tokens`, which takes no `max_tokens`. */
-const decodeBody = (body: unknown, counting: boolean): Decoded => {
+const isBeta = Schema.is(AnthropicBeta)
+
+/**
+ * The betas of a client's `anthropic-beta` header (comma-separated; a header
+ * sent more than once arrives joined by commas), each once, in order; none
+ * for an absent or empty one. A name that is not a plain token (letters,
+ * digits, `-`, `_`, `.`) is refused, naming the header and never quoting
+ * it: nothing of it could reach another header upstream.
+ *
+ * @internal
+ */
+export const betasOf = (header: string | undefined): ReadonlyArray<string> | undefined => {
+  if (header === undefined) return undefined
+  const names = new Set<string>()
+  for (const part of header.split(",")) {
+    const name = part.trim()
+    if (name.length === 0) continue
+    if (!isBeta(name)) {
+      invalid("anthropic-beta", "Invalid 'anthropic-beta' header: expected comma-separated beta names of letters, digits, '-', '_' and '.'.")
+    }
+    names.add(name)
+  }
+  return names.size > 0 ? [...names] : undefined
+}
+
+/** `counting`: the body of `count_tokens`, which takes no `max_tokens`; `beta`: the client's `anthropic-beta` header. */
+const decodeBody = (body: unknown, counting: boolean, beta?: string): Decoded => {
   const b = isObject(body) ? body : invalid(null, `Invalid request body: expected a JSON object, but got ${kind(body)} instead.`)
   const model = requiredString(b, "model", "model")
   if (model.length === 0) invalid("model", "Invalid 'model': expected a model or chain name.")
@@ -447,7 +479,7 @@ const decodeBody = (body: unknown, counting: boolean): Decoded => {
   const output = outputConfig(b)
   const effort = present(b, "thinking") ? thinkingEffort(b["thinking"]) ?? output.effort : output.effort
   const meta = userOf(b)
-  const request: ChatRequest = {
+  const request: Mutable<ChatRequest> = {
     messages: [first, ...rest],
     ...(maxTokens !== undefined ? { maxTokens } : {}),
     ...(present(b, "temperature") ? { temperature: numberIn(b["temperature"], "temperature", 0, 1) } : {}),
@@ -460,18 +492,25 @@ const decodeBody = (body: unknown, counting: boolean): Decoded => {
     ...(effort !== undefined ? { reasoningEffort: effort } : {}),
     ...(meta !== undefined ? { metadata: meta } : {})
   }
-  if (present(b, "top_k")) integerIn(b["top_k"], "top_k", 0, Number.MAX_SAFE_INTEGER) // checked, then ignored (see the module's docs)
+  if (present(b, "top_k")) {
+    // the neutral topK is positive: a 0, which this route has always taken, carries none
+    const topK = integerIn(b["top_k"], "top_k", 0, Number.MAX_SAFE_INTEGER)
+    if (topK > 0) request.topK = topK
+  }
+  const betas = betasOf(beta)
+  if (betas !== undefined) request.providerOptions = { anthropic: { betas } }
   const stream = present(b, "stream") ? boolean(b["stream"], "stream") : false
   return { model, request, stream, includeUsage: false }
 }
 
 /**
- * Decodes a parsed JSON body of `POST /v1/messages`; the left side says
- * which field is wrong.
+ * Decodes a parsed JSON body of `POST /v1/messages`, with the client's
+ * `anthropic-beta` header, if any; the left side says which field is wrong.
  *
  * @internal
  */
-export const decode = (body: unknown): Either.Either<Decoded, InvalidField> => catching(() => decodeBody(body, false))
+export const decode = (body: unknown, beta?: string): Either.Either<Decoded, InvalidField> =>
+  catching(() => decodeBody(body, false, beta))
 
 /**
  * Decodes a parsed JSON body of `POST /v1/messages/count_tokens`: a

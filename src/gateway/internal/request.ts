@@ -4,9 +4,12 @@
  * (`param`) it is. Messages never quote a client's text back, so they are
  * safe to log.
  *
- * Fields that only tune sampling or bookkeeping, which a provider may not
- * have, are ignored (`seed`, `presence_penalty`, `frequency_penalty`,
- * `logit_bias`, `store`, `service_tier`, `prediction`, `verbosity`,
+ * `seed`, `presence_penalty` and `frequency_penalty` (-2 to 2) become the
+ * request's `seed`, `presencePenalty` and `frequencyPenalty`, which go to
+ * the providers that take them (OpenAI, Gemini) and not to the others (a
+ * seed past what JavaScript holds exactly is left out). Fields that only
+ * tune sampling or bookkeeping, which a provider may not have, are ignored
+ * (`logit_bias`, `store`, `service_tier`, `prediction`, `verbosity`,
  * unknown fields). `parallel_tool_calls` goes to the providers that take it
  * (OpenAI, Anthropic), and so does a message's `name` (OpenAI).
  * `reasoning_effort` becomes the request's `reasoningEffort`, which each
@@ -24,6 +27,7 @@
  * @internal
  */
 import * as Either from "effect/Either"
+import type { Mutable } from "effect/Types"
 import type { CacheBreakpoint, ChatRequest, ContentPart, Message, ReasoningEffort, ResponseFormat, ToolCall, ToolDefinition } from "../../llm/Chat.js"
 import { signatureOf } from "../../llm/internal/extraContent.js"
 
@@ -116,6 +120,21 @@ export const numberIn = (u: unknown, param: string, min: number, max: number): n
 /** An integer field within bounds. @internal */
 export const integerIn = (u: unknown, param: string, min: number, max: number): number =>
   typeof u === "number" && Number.isInteger(u) ? numberIn(u, param, min, max) : wrongType(param, "an integer", u)
+
+/**
+ * A `seed`: an integer (else the field is refused), carried when it is one
+ * JavaScript holds exactly; a larger one (OpenAI takes an int64, which JSON
+ * parsing has already rounded) is left out, as a hint no provider must take.
+ *
+ * @internal
+ */
+export const seedOf = (u: unknown, param: string): number | undefined => {
+  const seed = integerIn(u, param, -Infinity, Infinity)
+  return Number.isSafeInteger(seed) ? seed : undefined
+}
+
+/** The bounds of a presence or frequency penalty, OpenAI's and `ChatRequest`'s. @internal */
+export const maxPenalty = 2
 
 /** A field that must be a boolean. @internal */
 export const boolean = (u: unknown, param: string): boolean => (typeof u === "boolean" ? u : wrongType(param, "a boolean", u))
@@ -552,7 +571,7 @@ const decodeBody = (body: unknown): Decoded => {
   const choice = present(b, "tool_choice") ? choiceOf(toolChoice(b["tool_choice"]), tools) : undefined
   const meta = metadata(b)
   const format = present(b, "response_format") ? responseFormat(b["response_format"]) : undefined
-  const request: ChatRequest = {
+  const request: Mutable<ChatRequest> = {
     messages: [first, ...rest],
     ...(present(b, "temperature") ? { temperature: numberIn(b["temperature"], "temperature", 0, 2) } : {}),
     ...(present(b, "top_p") ? { topP: numberIn(b["top_p"], "top_p", 0, 1) } : {}),
@@ -565,6 +584,13 @@ const decodeBody = (body: unknown): Decoded => {
     ...(present(b, "reasoning_effort") ? { reasoningEffort: reasoningEffort(b["reasoning_effort"]) } : {}),
     ...(meta !== undefined ? { metadata: meta } : {})
   }
+  // set on the request made, only when sent: no work for a request without them
+  if (present(b, "seed")) {
+    const seed = seedOf(b["seed"], "seed")
+    if (seed !== undefined) request.seed = seed
+  }
+  if (present(b, "presence_penalty")) request.presencePenalty = numberIn(b["presence_penalty"], "presence_penalty", -maxPenalty, maxPenalty)
+  if (present(b, "frequency_penalty")) request.frequencyPenalty = numberIn(b["frequency_penalty"], "frequency_penalty", -maxPenalty, maxPenalty)
   const stream = present(b, "stream") ? boolean(b["stream"], "stream") : false
   // checked whether or not the request streams: a malformed field is refused either way
   const includeUsage = streamOptions(b)

@@ -22,7 +22,8 @@
  * `text.verbosity`, `reasoning.summary`, `service_tier`, `stream_options`
  * and unknown fields; and `reasoning` input items (a reasoning model's
  * earlier output a client sends back, as OpenAI asks of one that keeps its
- * own history: no provider behind a chain could read it).
+ * own history: no provider behind a chain could read it). The Responses
+ * API has no `seed`, penalties or `top_k`: such a field is an unknown one.
  *
  * @internal
  */

@@ -37,8 +37,13 @@ import * as ResponsesResponse from "./responsesResponse.js"
  * @internal
  */
 export interface Wire<D extends WireRequest.Decoded> {
-  /** Decodes a parsed JSON body; the left side names the wrong field. */
-  readonly decode: (body: unknown) => Either.Either<D, WireRequest.InvalidField>
+  /**
+   * Decodes a parsed JSON body, with the request's headers at hand (the
+   * messages route reads `anthropic-beta`; no route sends a client's header
+   * upstream but as a field of the neutral request); the left side names the
+   * wrong field.
+   */
+  readonly decode: (body: unknown, header: (name: string) => string | undefined) => Either.Either<D, WireRequest.InvalidField>
   /** The JSON body of a whole answer, created at `created` (Unix seconds). */
   readonly completion: (decoded: D, created: number, response: ChatResponse) => unknown
   /** The JSON body of an answer its provider stopped on policy (see `isStoppedAnswer`). */
@@ -89,7 +94,7 @@ export const responses: Wire<ResponsesRequest.Decoded> = {
  * @internal
  */
 export const messages: Wire<MessagesRequest.Decoded> = {
-  decode: MessagesRequest.decode,
+  decode: (body, header) => MessagesRequest.decode(body, header("anthropic-beta")),
   completion: (_, __, response) => MessagesResponse.completion(MessagesResponse.messageId(), response),
   stopped: (_, __, error) => MessagesResponse.stoppedCompletion(MessagesResponse.messageId(), error),
   encoder: (decoded, _, model) => new MessagesResponse.MessageEncoder(MessagesResponse.messageId(), model, Tokens.estimate(decoded.request)),
@@ -105,7 +110,7 @@ export const messages: Wire<MessagesRequest.Decoded> = {
  *
  * @internal
  */
-export const messageTokens: Wire<MessagesRequest.Decoded> = { ...messages, decode: MessagesRequest.decodeCount }
+export const messageTokens: Wire<MessagesRequest.Decoded> = { ...messages, decode: (body) => MessagesRequest.decodeCount(body) }
 
 /** The header Google's clients send the key in, bare. @internal */
 export const geminiKeyHeader = "x-goog-api-key"

@@ -6,11 +6,14 @@
  * @internal
  */
 import * as Either from "effect/Either"
+import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type { CacheBreakpoint, ChatChunk, ChatRequest, ChatResponse, ContentPart, FinishReason, Message, Usage } from "../../llm/Chat.js"
+import { AnthropicBeta } from "../../llm/Chat.js"
 import type { ProviderError } from "../../llm/ProviderError.js"
 import * as Errors from "./errors.js"
 import * as Http from "./http.js"
+import type { HeaderValue } from "./options.js"
 import { toolChoiceOf } from "./toolChoice.js"
 import { cacheCounts, count } from "./usage.js"
 
@@ -460,7 +463,8 @@ const withoutRootCombinators = (root: Record<string, unknown>): Record<string, u
  * the request's, else `defaultMaxTokens`. The temperature is capped at 1,
  * Anthropic's maximum, so a request meant for any provider is not refused;
  * beside a temperature, `top_p` is left out (Claude 4.x refuses the two
- * together, where OpenAI takes them). Text with nothing but whitespace is
+ * together, where OpenAI takes them). `top_k` is sent; `seed` and the
+ * penalties, which Claude does not take, are not. Text with nothing but whitespace is
  * not sent (see `hasText`), nor is a stop sequence of whitespace alone
  * (Claude refuses both); a conversation left with no turn (system messages
  * alone, which OpenAI answers) sends its system text as the one user turn,
@@ -535,6 +539,7 @@ export const encodeRequest = (
   // Claude 4.x (Opus 4.1 and later, Sonnet and Haiku 4.5 and later) refuses the two together, a 400 that would
   // end the chain; Anthropic's docs ask for one or the other on every Claude, the temperature as a rule
   if (request.topP !== undefined && request.temperature === undefined) body.top_p = request.topP
+  if (request.topK !== undefined) body.top_k = request.topK
   // Claude refuses a stop sequence of whitespace alone (a 400, "each stop sequence must contain non-whitespace")
   // where OpenAI takes one ("\n" is a common stop): it is not sent
   const stops = request.stop?.filter(hasText) ?? []
@@ -553,6 +558,64 @@ export const encodeRequest = (
   }
   if (stream) body.stream = true
   return body
+}
+
+// ---------------------------------------------------------------------------
+// Beta headers
+// ---------------------------------------------------------------------------
+
+/** Whether a beta's name is a plain token, which can neither add another name to the header nor break out of it. */
+const isBeta = Schema.is(AnthropicBeta)
+
+/**
+ * The names of an `anthropic-beta` value: comma-separated, trimmed, empty
+ * ones left out.
+ *
+ * @example
+ * betaNames(" a, b,,c ") // ["a", "b", "c"]
+ *
+ * @internal
+ */
+export const betaNames = (value: string): Array<string> => {
+  const names: Array<string> = []
+  for (const part of value.split(",")) {
+    const name = part.trim()
+    if (name.length > 0) names.push(name)
+  }
+  return names
+}
+
+/**
+ * The betas an adapter's `headers` configure (its `anthropic-beta`, in any
+ * letters' case), each once, in their order.
+ *
+ * @internal
+ */
+export const configuredBetas = (headers: Readonly<Record<string, HeaderValue>> | undefined): ReadonlyArray<string> => {
+  const names = new Set<string>()
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    if (name.toLowerCase() !== "anthropic-beta") continue
+    for (const beta of betaNames(typeof value === "string" ? value : Redacted.value(value))) names.add(beta)
+  }
+  return [...names]
+}
+
+/**
+ * The `anthropic-beta` header of one request: the configured betas, then
+ * the request's own (`providerOptions.anthropic.betas`) not among them, each
+ * once, comma-joined. `undefined` when the request adds none, so the
+ * configured header goes as it is, with no work per request. A name that
+ * is not a plain token (see `Chat.AnthropicBeta`) is not sent.
+ *
+ * @internal
+ */
+export const betaHeader = (configured: ReadonlyArray<string>, request: ChatRequest): Record<string, string> | undefined => {
+  const asked = request.providerOptions?.anthropic?.betas
+  if (asked === undefined || asked.length === 0) return undefined
+  const names = new Set(configured)
+  const before = names.size
+  for (const name of asked) if (isBeta(name)) names.add(name)
+  return names.size === before ? undefined : { "anthropic-beta": [...names].join(",") }
 }
 
 // ---------------------------------------------------------------------------

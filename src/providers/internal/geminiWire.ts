@@ -146,12 +146,20 @@ export const geminiSchema = (schema: unknown): unknown => {
   return { ...siblings, anyOf: [{ $ref: ref }] }
 }
 
+/** 2^31: Gemini's `seed` is an int32. */
+const int32 = 2 ** 31
+
 const generationConfig = (request: ChatRequest, model: string): Record<string, unknown> | undefined => {
   const config: Record<string, unknown> = {}
   const thinking = request.reasoningEffort === undefined ? undefined : geminiThinking(model, request.reasoningEffort)
   if (thinking !== undefined) config.thinkingConfig = thinking
   if (request.temperature !== undefined) config.temperature = request.temperature
   if (request.topP !== undefined) config.topP = request.topP
+  if (request.topK !== undefined) config.topK = request.topK
+  // an int32 to Gemini, which refuses a larger one with a 400 where OpenAI takes it: left out past that
+  if (request.seed !== undefined && request.seed >= -int32 && request.seed < int32) config.seed = request.seed
+  if (request.presencePenalty !== undefined) config.presencePenalty = request.presencePenalty
+  if (request.frequencyPenalty !== undefined) config.frequencyPenalty = request.frequencyPenalty
   if (request.maxTokens !== undefined) config.maxOutputTokens = request.maxTokens
   if (request.stop !== undefined && request.stop.length > 0) config.stopSequences = request.stop
   if (request.responseFormat !== undefined) {
@@ -169,7 +177,8 @@ const generationConfig = (request: ChatRequest, model: string): Record<string, u
  * Gemini 3 and later, a turn whose first call has none gets the placeholder
  * Gemini's docs give on it. Gemma gets none (see `signatureUse`). A
  * conversation that opens on the model's turn, or has no text at all, gets
- * a user turn before it (`openingTurn`).
+ * a user turn before it (`openingTurn`). The request's
+ * `providerOptions.gemini.safetySettings` are sent as they are.
  *
  * @internal
  */
@@ -215,6 +224,8 @@ export const encodeRequest = (request: ChatRequest, model: string): Record<strin
   }
   const choice = toolChoiceOf(request)
   if (choice !== undefined) body.toolConfig = encodeToolChoice(choice)
+  const safety = request.providerOptions?.gemini?.safetySettings
+  if (safety !== undefined && safety.length > 0) body.safetySettings = safety
   return body
 }
 

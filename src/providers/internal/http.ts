@@ -311,12 +311,14 @@ const limitOf = <E>(
   return { duration: Duration.millis(left), millis: left, onTimeout: call.onTimeout }
 }
 
-/** A POST an adapter makes: where, what it accepts, and its JSON body. */
+/** A POST an adapter makes: where, what it accepts, its JSON body, and headers of its own. */
 interface Post {
   readonly path: string
   readonly urlParams?: Readonly<Record<string, string>> | undefined
   readonly accept: string
   readonly body: unknown
+  /** Headers of this call alone, their names in lower case, over the endpoint's (see `Wire.headers`). */
+  readonly headers?: Readonly<Record<string, string>> | undefined
 }
 
 /** The platform's request for a post (the client adds the base URL and the endpoint's headers). */
@@ -326,6 +328,12 @@ const platformRequest = (post: Post): HttpClientRequest.HttpClientRequest => {
     HttpClientRequest.bodyUnsafeJson(post.body)
   )
   return post.urlParams === undefined ? request : HttpClientRequest.setUrlParams(request, post.urlParams)
+}
+
+/** The endpoint's client, with a call's own headers set over the endpoint's, which the client sets on every request. */
+const clientFor = (endpoint: Endpoint, post: Post): HttpClient.HttpClient => {
+  const own = post.headers
+  return own === undefined ? endpoint.client : HttpClient.mapRequest(endpoint.client, HttpClientRequest.setHeaders(own))
 }
 
 /**
@@ -351,6 +359,8 @@ const directPost = (direct: Direct, post: Post): Undici.DirectPost | undefined =
     for (const [name, value] of Object.entries(direct.headers)) all[name.toLowerCase()] = value
     direct.headersFor.set(post.accept, (headers = all))
   }
+  // a call's own headers, over the endpoint's: a copy for that call alone
+  if (post.headers !== undefined) headers = { ...headers, ...post.headers }
   return { url, headers, body: JSON.stringify(post.body) }
 }
 
@@ -384,7 +394,7 @@ const send = <E = never>(
         error.cause instanceof Undici.HeadersTimeout ? limit.onTimeout() : mapHttpError(endpoint)(error)
       )
     }
-    const call = endpoint.client.execute(platformRequest(post)).pipe(
+    const call = clientFor(endpoint, post).execute(platformRequest(post)).pipe(
       Effect.mapError(mapHttpError(endpoint)),
       Deadline.timeoutFail({ duration: limit.duration, onTimeout: limit.onTimeout })
     )
@@ -540,10 +550,11 @@ export const postJson = <A, E = never>(
   path: string,
   body: unknown,
   toResult: (text: string) => Either.Either<A, ProviderError>,
-  deadline?: CallDeadline<E>
+  deadline?: CallDeadline<E>,
+  headers?: Readonly<Record<string, string>>
 ): Effect.Effect<A, ProviderError | E> =>
   Effect.flatMap(
-    send(endpoint, { path, accept: "application/json", body }, deadline),
+    send(endpoint, { path, accept: "application/json", body, headers }, deadline),
     (response) =>
       isSuccess(response.status)
         ? Effect.flatMap(readText(endpoint, response, deadline), toResult)
@@ -881,6 +892,12 @@ export interface Wire {
    * and every later stream of the adapter leaves it out.
    */
   readonly streamOption?: { readonly refused: (error: unknown) => boolean } | undefined
+  /**
+   * Headers of one request's own (Anthropic's `anthropic-beta` of the
+   * request's betas and the configured ones), their names in lower case,
+   * sent over the endpoint's; `undefined` for none, the case to keep cheap.
+   */
+  readonly headers?: ((request: ChatRequest) => Readonly<Record<string, string>> | undefined) | undefined
 }
 
 /**
@@ -949,8 +966,9 @@ export const chatCalls = (
     if (refused !== undefined) return Effect.fail(refused)
     const request = asked(whole)
     const first = wire.encode(request, false)
-    return orAgain(postJson(endpoint, wire.path, first, decode, deadline), again(request, false, first, false), (body) =>
-      postJson(endpoint, wire.path, body, decode, deadline))
+    const headers = wire.headers?.(request)
+    return orAgain(postJson(endpoint, wire.path, first, decode, deadline, headers), again(request, false, first, false), (body) =>
+      postJson(endpoint, wire.path, body, decode, deadline, headers))
   }
   const stream = <E = never>(whole: ChatRequest, head?: HeadDeadline<E>): Stream.Stream<ChatChunk, ProviderError | E> => {
     const refused = formatRefusal(info, whole)
@@ -958,7 +976,8 @@ export const chatCalls = (
     const request = asked(whole)
     const wasLean = lean
     const first = wire.encode(request, true, wasLean)
-    return postStream(endpoint, { path: streamPath, urlParams: wire.streamUrlParams, body: first }, () =>
+    const headers = wire.headers?.(request)
+    return postStream(endpoint, { path: streamPath, urlParams: wire.streamUrlParams, body: first, headers }, () =>
       wire.streamDecoder(endpoint), head, again(request, true, first, wasLean))
   }
   // the router's deadlines kept on the client's and the reader's timers, not by a forked fiber (see `CompleteWithin`, `StreamWithin`)

@@ -174,7 +174,8 @@ const laterReasoning = /^gpt-5\.\d+-(?:pro|codex)(?:-|$)/
 
 /**
  * Whether a model of OpenAI's refuses `temperature` and `top_p` other than
- * their defaults, by its id (after a prefix such as OpenRouter's
+ * their defaults (and `presence_penalty` and `frequency_penalty`, which the
+ * same models refuse as unsupported parameters), by its id (after a prefix such as OpenRouter's
  * `openai/`): OpenAI answers them 400 `unsupported_value` ("Only the
  * default (1) value is supported"), which would end a chain that the next
  * target could have served. OpenAI takes them only on a model with no

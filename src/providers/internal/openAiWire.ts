@@ -101,9 +101,10 @@ const encodeResponseFormat = (format: ResponseFormat): unknown =>
       }
 
 /**
- * The JSON body of a chat completion request; without `temperature` and
- * `top_p` for a model that refuses them (see `refusesSampling`), or that
- * reasons as the request asks; with `reasoning_effort` at the nearest level
+ * The JSON body of a chat completion request; without `temperature`,
+ * `top_p` and the penalties for a model that refuses them (see
+ * `refusesSampling`), or that reasons as the request asks; without `top_k`
+ * and another provider's `providerOptions`, which OpenAI does not take; with `reasoning_effort` at the nearest level
  * a reasoning model has (see `openAiEffort`). A stream asks for
  * `stream_options.include_usage`, unless `streamOptions` is `false` (the
  * server refused it: see `refusedStreamOptions`).
@@ -138,7 +139,11 @@ export const encodeRequest = (
   if (!refusesSampling(model) && (effort === undefined || effort === "none")) {
     if (request.temperature !== undefined) body.temperature = request.temperature
     if (request.topP !== undefined) body.top_p = request.topP
+    // refused by the same models, in the same words ("Unsupported parameter: 'presence_penalty'")
+    if (request.presencePenalty !== undefined) body.presence_penalty = request.presencePenalty
+    if (request.frequencyPenalty !== undefined) body.frequency_penalty = request.frequencyPenalty
   }
+  if (request.seed !== undefined) body.seed = request.seed
   if (request.maxTokens !== undefined) body[maxTokensField] = request.maxTokens
   if (request.stop !== undefined && request.stop.length > 0) body.stop = request.stop
   if (request.tools !== undefined && request.tools.length > 0) {
