@@ -1482,6 +1482,12 @@ describe("Router: degraded mode", () => {
       keyOf([{ role: "user", content: "ab" }], { tools: [{ name: "f", parameters: { type: "object" } }], toolChoice: "required" }),
       keyOf([{ role: "user", content: "ab" }], { parallelToolCalls: false }),
       keyOf([{ role: "user", content: "ab" }], { reasoningEffort: "high" }),
+      keyOf([{ role: "user", content: "ab" }], { seed: 1 }),
+      keyOf([{ role: "user", content: "ab" }], { presencePenalty: 1 }),
+      keyOf([{ role: "user", content: "ab" }], { frequencyPenalty: 1 }),
+      keyOf([{ role: "user", content: "ab" }], { topK: 1 }),
+      keyOf([{ role: "user", content: "ab" }], { providerOptions: { anthropic: { betas: ["context-1m-2025-08-07"] } } }),
+      keyOf([{ role: "user", content: "ab" }], { providerOptions: { gemini: { safetySettings: [{ category: "c", threshold: "t" }] } } }),
       keyOf([{ role: "user", content: [{ type: "image", url: "ab", detail: "low" }] }]),
       // JSON can carry a lone surrogate, which UTF-8 cannot
       keyOf([{ role: "user", content: "hi \ud800" }]),

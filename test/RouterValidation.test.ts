@@ -70,6 +70,23 @@ const invalid: ReadonlyArray<readonly [string, ChatRequest, string, RegExp]> = [
   ["a fractional maxTokens", { ...prompt, maxTokens: 1.5 }, "maxTokens", /integer/],
   ["a NaN maxTokens", { ...prompt, maxTokens: Number.NaN }, "maxTokens", /integer/],
   ["a maxTokens given as text", { ...prompt, maxTokens: "16" as unknown as number }, "maxTokens", /got "16"/],
+  ["a fractional seed", { ...prompt, seed: 1.5 }, "seed", /integer/],
+  ["a presencePenalty below -2", { ...prompt, presencePenalty: -2.5 }, "presencePenalty", />= -2/],
+  ["a frequencyPenalty above 2", { ...prompt, frequencyPenalty: 3 }, "frequencyPenalty", /<= 2/],
+  ["a zero topK", { ...prompt, topK: 0 }, "topK", />= 1/],
+  ["a fractional topK", { ...prompt, topK: 2.5 }, "topK", /integer/],
+  [
+    "an anthropic beta that is no plain name",
+    { ...prompt, providerOptions: { anthropic: { betas: ["a", "b,\r\nx-evil: 1"] } } },
+    "providerOptions.anthropic.betas[1]",
+    /beta's name/
+  ],
+  [
+    "a safety setting without its threshold",
+    { ...prompt, providerOptions: { gemini: { safetySettings: [{ category: "HARM_CATEGORY_HARASSMENT" } as unknown as typeof Chat.SafetySetting.Type] } } },
+    "providerOptions.gemini.safetySettings[0]",
+    /threshold/
+  ],
   ["a toolChoice without tools", { ...prompt, toolChoice: "required" }, "toolChoice", /tools/],
   [
     "a toolChoice naming no tool of the request",
@@ -144,6 +161,14 @@ describe("Router: requests every provider would refuse are refused up front", ()
         { ...prompt, temperature: 2 },
         { ...prompt, topP: 0 },
         { ...prompt, topP: 1 },
+        { ...prompt, seed: -7, presencePenalty: -2, frequencyPenalty: 2, topK: 1 },
+        {
+          ...prompt,
+          providerOptions: {
+            anthropic: { betas: ["context-1m-2025-08-07"] },
+            gemini: { safetySettings: [{ category: "HARM_CATEGORY_HARASSMENT", threshold: "BLOCK_NONE" }] }
+          }
+        },
         { ...prompt, maxTokens: 1 },
         // past any model's output window: the router asks each target for at most its model's own
         { ...prompt, maxTokens: 10_000_000 },

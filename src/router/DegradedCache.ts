@@ -69,8 +69,9 @@ export interface DegradedCache {
 
 /**
  * The cache key of a request: the SHA-256 digest of its messages and the
- * settings that change the answer (sampling, tools and the choice of one,
- * the response format, the reasoning effort; not its metadata), in a fixed
+ * settings that change the answer (sampling and its hints, tools and the
+ * choice of one, the response format, the reasoning effort, the provider
+ * options; not its metadata), in a fixed
  * order, each text trimmed at its ends only: whitespace inside it is kept
  * as sent, since two prompts of code that differ in their indentation ask
  * different things. A digest, not the request's
@@ -98,7 +99,12 @@ export const key = (request: ChatRequest): string => {
     request.toolChoice ?? null,
     request.parallelToolCalls ?? null,
     request.responseFormat ?? null,
-    request.reasoningEffort ?? null
+    request.reasoningEffort ?? null,
+    request.seed ?? null,
+    request.presencePenalty ?? null,
+    request.frequencyPenalty ?? null,
+    request.topK ?? null,
+    request.providerOptions ?? null
   ])
   for (const message of request.messages) text += framed(message)
   // UTF-8 writes every lone surrogate as U+FFFD, so a text with one is hashed as UTF-16 (tagged apart)

@@ -8,11 +8,14 @@
  * Only what no provider takes is refused: a `maxTokens` past a model's
  * output window is not (each target is asked for at most its own), nor a
  * temperature above Claude's 1 (its adapter caps it), nor more stop
- * sequences than OpenAI takes (Claude takes them).
+ * sequences than OpenAI takes (Claude takes them). The sampling hints and
+ * provider options are held to `Chat.ChatRequest`'s bounds too, though a
+ * provider that does not take one leaves it out: a `seed` of 1.5 would end
+ * a chain at its first OpenAI target, with a 400 that fails the request.
  *
  * @internal
  */
-import type { ChatRequest } from "../../llm/Chat.js"
+import type { ChatRequest, ProviderOptions } from "../../llm/Chat.js"
 
 const roles: ReadonlySet<unknown> = new Set(["system", "user", "assistant", "tool"])
 
@@ -25,6 +28,32 @@ const numberIn = (value: number, field: string, min: number, max: number): strin
   }
   if (value < min) return `Invalid '${field}': expected a value >= ${min}, but got ${value} instead.`
   if (value > max) return `Invalid '${field}': expected a value <= ${max}, but got ${value} instead.`
+  return undefined
+}
+
+/** An `anthropic-beta` name: a plain token (`Chat.AnthropicBeta`), which can neither add a name to the header nor break out of it. */
+const betaName = /^[A-Za-z0-9._-]+$/
+
+/** What is wrong with a request's provider options, naming the field: what its provider would refuse, or its adapter drop. */
+const providerOptionsProblem = (options: ProviderOptions): string | undefined => {
+  const betas = options.anthropic?.betas
+  if (betas !== undefined) {
+    for (let i = 0; i < betas.length; i++) {
+      const beta = betas[i]
+      if (typeof beta !== "string" || !betaName.test(beta)) {
+        return `Invalid value for 'providerOptions.anthropic.betas[${i}]': expected a beta's name (letters, digits, '-', '_' and '.'), but got ${shown(beta)} instead.`
+      }
+    }
+  }
+  const settings = options.gemini?.safetySettings
+  if (settings !== undefined) {
+    for (let i = 0; i < settings.length; i++) {
+      const setting = settings[i] as { readonly category?: unknown; readonly threshold?: unknown } | null | undefined
+      if (typeof setting?.category !== "string" || typeof setting.threshold !== "string") {
+        return `Invalid value for 'providerOptions.gemini.safetySettings[${i}]': expected a category and a threshold, each a string.`
+      }
+    }
+  }
   return undefined
 }
 
@@ -51,6 +80,26 @@ export const requestProblem = (request: ChatRequest): string | undefined => {
   }
   if (topP !== undefined) {
     const problem = numberIn(topP, "topP", 0, 1)
+    if (problem !== undefined) return problem
+  }
+  const { seed, presencePenalty, frequencyPenalty, topK, providerOptions } = request
+  if (seed !== undefined && !Number.isSafeInteger(seed)) {
+    return `Invalid type for 'seed': expected an integer, but got ${shown(seed)} instead.`
+  }
+  if (presencePenalty !== undefined) {
+    const problem = numberIn(presencePenalty, "presencePenalty", -2, 2)
+    if (problem !== undefined) return problem
+  }
+  if (frequencyPenalty !== undefined) {
+    const problem = numberIn(frequencyPenalty, "frequencyPenalty", -2, 2)
+    if (problem !== undefined) return problem
+  }
+  if (topK !== undefined) {
+    if (!Number.isSafeInteger(topK)) return `Invalid type for 'topK': expected an integer, but got ${shown(topK)} instead.`
+    if (topK < 1) return `Invalid 'topK': expected a value >= 1, but got ${topK} instead.`
+  }
+  if (providerOptions !== undefined) {
+    const problem = providerOptionsProblem(providerOptions)
     if (problem !== undefined) return problem
   }
   if (maxTokens !== undefined) {
