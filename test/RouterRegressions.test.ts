@@ -2,7 +2,7 @@
  * Regressions found in review: each test pins a behaviour the router once got wrong.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Chunk, Clock, Duration, Effect, Exit, Fiber, Logger, Option, Scope, Stream, TestClock, Tracer } from "effect"
+import { Cause, Chunk, Clock, Duration, Effect, Either, Exit, Fiber, Logger, Option, Scope, Stream, TestClock, Tracer } from "effect"
 import type { ChatChunk, ChatRequest, ChatResponse } from "../src/llm/Chat.js"
 import * as Pullable from "../src/llm/internal/pullable.js"
 import { Chat, ContentFiltered, InvalidRequest, ServerError } from "../src/llm/index.js"
@@ -179,6 +179,47 @@ describe("Router regressions: a chain's models take different answer lengths", (
 })
 
 describe("Router regressions: how requests end", () => {
+  it.scoped("a model of one's own whose stream stalls after its first content fails it at the idle deadline, a typed StreamInterrupted", () =>
+    Effect.gen(function* () {
+      const stalls = fake("a", { stream: () => Stream.concat(Stream.make(text("partial ")), Stream.never) })
+      const router = yield* Router.make({
+        targets: { a: { model: stalls } },
+        chains: { default: ["a"] },
+        policy: { timeouts: { idle: "5 seconds" } }
+      })
+      const seen = yield* collectEvents(router)
+      const fiber = yield* Effect.fork(
+        Effect.scoped(Effect.flatMap(router.stream(Chat.prompt("hi")), (s) => Effect.either(Stream.runCollect(s.chunks))))
+      )
+      yield* TestClock.adjust("4 seconds")
+      expect(fiber.unsafePoll()).toBeNull()
+      yield* TestClock.adjust("1 second")
+      const chunks = yield* Fiber.join(fiber)
+      if (chunks._tag !== "Left") throw new Error("the stream ended")
+      expect(chunks.left).toMatchObject({ _tag: "StreamInterrupted", partialText: "partial ", cause: { _tag: "Timeout", phase: "idle" } })
+      yield* Effect.yieldNow()
+      expect(finishedOf(seen)).toEqual([{ id: 1, outcome: "failure", fallbacks: 0 }])
+      // a target that stalls counts against its breaker, as an adapter's idle timeout does
+      expect((yield* router.breaker("a")!.snapshot).consecutiveFailures).toBe(1)
+    })
+  )
+
+  it.scoped("the idle deadline is 30 s by default, and a stream that keeps writing within it is never cut", () =>
+    Effect.gen(function* () {
+      const slow = fake("a", {
+        stream: () => Stream.concat(Stream.make(text("a")), Stream.fromEffect(Effect.as(Effect.sleep("29 seconds"), text("b")))).pipe(Stream.concat(Stream.make(finish)))
+      })
+      const stalls = fake("b", { stream: () => Stream.concat(Stream.make(text("partial ")), Stream.never) })
+      const router = yield* Router.make({ targets: { a: { model: slow }, b: { model: stalls } }, chains: { slow: ["a"], stalls: ["b"] } })
+      const read = (chain: string) =>
+        Effect.fork(Effect.scoped(Effect.flatMap(router.stream(Chat.prompt("hi"), { chain }), (s) => Effect.either(Stream.runCollect(s.chunks)))))
+      const [slowFiber, stallsFiber] = [yield* read("slow"), yield* read("stalls")]
+      yield* TestClock.adjust("30 seconds")
+      expect(Either.isRight(yield* Fiber.join(slowFiber))).toBe(true)
+      expect(yield* Fiber.join(stallsFiber)).toMatchObject({ left: { _tag: "StreamInterrupted", cause: { phase: "idle" } } })
+    })
+  )
+
   it.scoped("a consumer that stops reading cancels the request: ignored by the breaker, reported once", () =>
     Effect.gen(function* () {
       const router = yield* Router.make({

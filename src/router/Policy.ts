@@ -71,6 +71,13 @@ export interface RetryPolicy extends BackoffOptions {
 export interface TimeoutPolicy {
   readonly attempt?: Duration.DurationInput
   readonly firstToken?: Duration.DurationInput
+  /**
+   * After a stream's first content, the longest gap between two chunks of
+   * a model that keeps no deadline of its own (a `LanguageModel` written by
+   * hand: the HTTP adapters keep their own `timeouts.idle`); past it the
+   * stream fails with `Timeout` (`idle`), a `StreamInterrupted`. Default 30 s.
+   */
+  readonly idle?: Duration.DurationInput
   readonly total?: Duration.DurationInput
 }
 
@@ -264,7 +271,7 @@ export type ChainPolicy = Pick<Policy, "retry" | "timeouts">
 /**
  * The router's defaults: 2 attempts a target with full-jitter backoff from
  * 200 ms, Retry-After honoured up to 10 s; 60 s an attempt, 20 s to the first
- * token, 120 s in all (with another total and no `attempt` of its own, an
+ * token, 30 s between a stream's chunks after it, 120 s in all (with another total and no `attempt` of its own, an
  * attempt has half the total, 60 s at most: see {@link TimeoutPolicy}); a breaker that opens on 5 failures in a row (its own
  * default) or when half the calls of the last minute (5 at least) were slow:
  * slower than the attempt timeout, or abandoned as slow because they lost a
@@ -282,7 +289,7 @@ export type ChainPolicy = Pick<Policy, "retry" | "timeouts">
  */
 export const defaults = {
   retry: { maxAttempts: 2, base: "200 millis", factor: 2, cap: "10 seconds", jitter: "full", retryAfterCap: "10 seconds" },
-  timeouts: { attempt: "60 seconds", firstToken: "20 seconds", total: "120 seconds" },
+  timeouts: { attempt: "60 seconds", firstToken: "20 seconds", idle: "30 seconds", total: "120 seconds" },
   breaker: { slowCallRate: { threshold: 0.5, slowCall: "60 seconds", window: "1 minute", minimumCalls: 5 } },
   bulkhead: { maxConcurrent: 256, maxQueued: 256 },
   budget: {}
@@ -312,6 +319,7 @@ export interface Resolved {
   readonly timeouts: {
     readonly attempt: Duration.Duration
     readonly firstToken: Duration.Duration
+    readonly idle: Duration.Duration
     readonly total: Duration.Duration
   }
   readonly breaker: BreakerPolicy
@@ -356,6 +364,7 @@ export const resolve = (...layers: ReadonlyArray<Policy | undefined>): Resolved 
     timeouts: {
       attempt: attempt === undefined ? Duration.min(defaultAttempt, Duration.times(total, 0.5)) : Duration.decode(attempt),
       firstToken: Duration.decode(timeouts.firstToken ?? defaults.timeouts.firstToken),
+      idle: Duration.decode(timeouts.idle ?? defaults.timeouts.idle),
       total
     },
     breaker: section("breaker", all)!,

@@ -464,7 +464,7 @@ const policyProblems = (path: string, policy: Policy.Policy | undefined): Array<
   const problems: Array<string> = []
   if (policy === undefined) return problems
   const { retry, bulkhead, breaker, budget, timeouts } = policy
-  for (const key of ["attempt", "firstToken", "total"] as const) {
+  for (const key of ["attempt", "firstToken", "idle", "total"] as const) {
     problems.push(...durationProblem(`${path}.timeouts.${key}`, timeouts?.[key], true))
   }
   for (const key of ["base", "cap", "retryAfterCap"] as const) {

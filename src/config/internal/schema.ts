@@ -81,9 +81,10 @@ const Retry = struct("a retry policy (maxAttempts, base, factor, cap, jitter, re
   honourRetryAfter: optional(Schema.Boolean)
 })
 
-const Timeouts = struct("timeouts (attempt, firstToken, total)", {
+const Timeouts = struct("timeouts (attempt, firstToken, idle, total)", {
   attempt: optional(PositiveDuration),
   firstToken: optional(PositiveDuration),
+  idle: optional(PositiveDuration),
   total: optional(PositiveDuration)
 })
 

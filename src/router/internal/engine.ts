@@ -894,11 +894,11 @@ const bulkheadWait = <A, E, R>(
 const isQueueTimeout = (error: unknown): error is BulkheadRejected =>
   error instanceof BulkheadRejected && error.reason === "queue-timeout"
 
-const attemptTimeout = (member: Member, phase: "attempt" | "first-token", after: Duration.Duration) =>
+const attemptTimeout = (member: Member, phase: "attempt" | "first-token" | "idle", after: Duration.Duration) =>
   new Timeout({
     provider: member.target.info.provider,
     model: member.target.info.model,
-    message: `no ${phase === "attempt" ? "answer" : "first token"} from ${member.target.name} within ${Duration.format(after)}`,
+    message: `no ${phase === "attempt" ? "answer" : phase === "first-token" ? "first token" : "next chunk"} from ${member.target.name} within ${Duration.format(after)}`,
     phase,
     after
   })
@@ -1098,10 +1098,11 @@ const streamOnce =
           recorded = true
           return Effect.zipRight(permit.record(outcome, elapsed), closeStream(scope, target))
         })
-      // Past the first content the head's deadline no longer applies, so the rest fails only as the provider's
-      // stream does: a `StreamWithin` stream applies it until the first chunk that `Chat.isContent` says is
-      // content, the chunk `readHead` stops at (`decodeSse`'s `sawContent`); without one, `timeoutFail` ended here.
-      const rest = pull as Started["pull"]
+      // Past the first content the head's deadline no longer applies: a `StreamWithin` stream applies it until
+      // the first chunk that `Chat.isContent` says is content, the chunk `readHead` stops at (`decodeSse`'s
+      // `sawContent`), and then keeps its own idle deadline; without one, `timeoutFail` ended here, and each
+      // gap is bounded by the policy's idle deadline, so a model of one's own that stalls cannot hold a stream for ever.
+      const rest = (within !== undefined ? pull : idleBounded(pull, member)) as Started["pull"]
       // it answered: if its answer is dropped before the stream is handed on (the request cancelled while its
       // group's fallback events go out, say), its release records it ignored, not as a slow loser
       start = undefined
@@ -1114,6 +1115,12 @@ const streamOnce =
     )
     return observed(shared, state, member, attempt, opened, () => ({}), false)
   }
+
+/** A stream's pulls after its first content, each failing with `Timeout` (`idle`) past the member's idle deadline. */
+const idleBounded = <A, E>(pull: Effect.Effect<A, E>, member: Member): Effect.Effect<A, E | Timeout> => {
+  const idle = member.policy.timeouts.idle
+  return Deadlines.timeoutFail(pull, { duration: idle, onTimeout: () => attemptTimeout(member, "idle", idle) })
+}
 
 /**
  * Closes a stream's scope once the stream has settled: a provider's
