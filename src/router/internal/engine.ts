@@ -1107,12 +1107,15 @@ const streamOnce =
       start = undefined
       return { member, attempt, head, pull: rest, settle, startedAt: began, timeToFirstToken: elapsed, done: exit.value } satisfies Started
     })
+    /** The scope of the stream once it opened: an attempt interrupted before it returned (it lost its race while its success was being reported) closes it. */
+    let answered: Scope.CloseableScope | undefined = undefined
     const opened = Effect.flatMap(Scope.Scope, (parent) =>
       Effect.flatMap(Scope.fork(parent, ExecutionStrategy.sequential), (scope) =>
-        Effect.onExit(open(scope), (exit) => (Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit)))
+        Effect.onExit(open(scope), (exit) => (Exit.isSuccess(exit) ? Effect.sync(() => (answered = scope)) : Scope.close(scope, exit)))
       )
     )
-    return observed(shared, state, member, attempt, opened, () => ({}), false)
+    return Effect.onInterrupt(observed(shared, state, member, attempt, opened, () => ({}), false), () =>
+      answered === undefined ? Effect.void : closeStream(answered, target))
   }
 
 /**

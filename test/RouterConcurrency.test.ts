@@ -1,0 +1,36 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Fiber, Stream, TestClock } from "effect"
+import { Chat } from "../src/llm/index.js"
+import * as Router from "../src/router/Router.js"
+import { sim } from "./support/virtual.js"
+
+describe("Router: concurrency and resources", () => {
+  it.scoped("a stream race whose loser had its first content when it lost lets go of its stream at once, not when the winner's ends", () =>
+    Effect.gen(function* () {
+      const a = yield* sim("a", { latency: "100 millis", tokenDelay: "1 second" })
+      const b = yield* sim("b", { latency: "100 millis", tokenDelay: "1 second" })
+      const router = yield* Router.make({
+        targets: { a: { model: a }, b: { model: b } },
+        chains: { default: { targets: ["a", "b"], race: 2 } },
+        policy: { retry: { maxAttempts: 1 }, bulkhead: { maxConcurrent: 1, maxQueued: 0 } }
+      })
+      // a listener whose effect takes a moment (a write to a log store, say): each member's success waits on it
+      let waits = 0
+      yield* router.listen((event) => (event._tag === "AttemptSucceeded" ? Effect.sleep(`${++waits * 10} millis`) : undefined))
+      const fiber = yield* Effect.fork(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const started = yield* router.stream(Chat.prompt("hi"))
+            const loser = started.meta.target === "a" ? b : a
+            const during = (yield* loser.stats).inFlight
+            yield* Stream.runDrain(started.chunks)
+            return { during, after: (yield* loser.stats).inFlight, interrupted: (yield* loser.stats).interrupted }
+          })
+        )
+      )
+      yield* TestClock.adjust("1 minute")
+      const result = yield* Fiber.join(fiber)
+      expect(result).toEqual({ during: 0, after: 0, interrupted: 1 })
+    })
+  )
+})
