@@ -34,3 +34,31 @@ describe("Router: concurrency and resources", () => {
     })
   )
 })
+
+describe("Router: shadow calls", () => {
+  it.scoped("a shadow call never waits in its target's bulkhead queue: it takes a free slot or is not made", () =>
+    Effect.gen(function* () {
+      const a = yield* sim("a", { latency: "100 millis" })
+      const b = yield* sim("b", { latency: "1 second" })
+      const router = yield* Router.make({
+        targets: { a: { model: a }, b: { model: b, policy: { bulkhead: { maxConcurrent: 1, maxQueued: 1 } } } },
+        chains: { default: ["a", "b"], direct: ["b"] },
+        shadowRate: 1,
+        policy: { retry: { maxAttempts: 1 } }
+      })
+      // served by a at 100 ms, with b's slot free (so a shadow call to b is sent); the caller then asks b itself
+      // at once, before the shadow call has started: its request takes b's one slot
+      const first = yield* Effect.fork(
+        Effect.zipRight(router.complete(Chat.prompt("served")), router.complete(Chat.prompt("direct"), { chain: "direct" }))
+      )
+      yield* TestClock.adjust("100 millis")
+      // another request of b's own, while the first runs: b's one queue place is for it
+      const second = yield* Effect.fork(router.complete(Chat.prompt("queued"), { chain: "direct" }))
+      yield* TestClock.adjust("10 seconds")
+      expect((yield* Fiber.await(first))._tag).toBe("Success")
+      expect((yield* Fiber.await(second))._tag).toBe("Success")
+      // the shadow call found no free slot when it started, and was not made
+      expect((yield* b.stats).calls).toBe(2)
+    })
+  )
+})

@@ -1630,7 +1630,8 @@ const shadow = (shared: Shared, state: RequestState, served: Member) =>
     const call = completeInTime(member, requestOn(state, target), Infinity)
     const measured = Effect.gen(function* () {
       const start = yield* Clock.currentTimeMillis
-      const exit = yield* Effect.exit(target.bulkhead === undefined ? call : target.bulkhead.run(call))
+      // a free slot or none: never a place in its queue, which a request of the target's own may need
+      const exit = yield* Effect.exit(target.bulkhead === undefined ? call : target.bulkhead.run(call, noWait))
       const end = yield* Clock.currentTimeMillis
       const latency = Duration.millis(end - start)
       if (exit._tag === "Success") {
@@ -1656,6 +1657,9 @@ const shadow = (shared: Shared, state: RequestState, served: Member) =>
     })
     yield* Effect.forkIn(measured, shared.scope)
   })
+
+/** A bulkhead's admission that takes a free slot or is refused at once (see `AcquireOptions.queueTimeout`). */
+const noWait = { queueTimeout: Duration.zero } as const
 
 /** Hands a request refused on content policy to the chain's content-policy chain, as one request. */
 const contentPolicyChain = (shared: Shared, state: RequestState, failure: Fatal | Next, depth: number) => {
