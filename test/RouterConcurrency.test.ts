@@ -61,4 +61,23 @@ describe("Router: shadow calls", () => {
       expect((yield* b.stats).calls).toBe(2)
     })
   )
+
+  it.scoped("shadow calls keep to their target's rpm: none is sent past it", () =>
+    Effect.gen(function* () {
+      const a = yield* sim("a")
+      const b = yield* sim("b")
+      const router = yield* Router.make({
+        targets: { a: { model: a }, b: { model: b, rpm: 2 } },
+        chains: { default: ["a", "b"] },
+        shadowRate: 1
+      })
+      for (let i = 0; i < 4; i++) {
+        const served = yield* Effect.fork(router.complete(Chat.prompt(`q${i}`)))
+        yield* TestClock.adjust("1 second")
+        expect((yield* Fiber.join(served)).meta.target).toBe("a")
+      }
+      // b's provider allows 2 requests a minute: the shadow calls of 4 requests in 4 seconds send it 2
+      expect((yield* b.stats).calls).toBe(2)
+    })
+  )
 })

@@ -1612,8 +1612,9 @@ const finished = (shared: Shared, state: RequestState, outcome: Outcome, meta?: 
 /**
  * Sends a sampled copy of a served request to the chain's next target, in
  * the background, to keep its health data fresh. Only to a target whose
- * breaker is closed and whose bulkhead has a free slot; bounded by its
- * attempt timeout; its outcome feeds health, never the breaker.
+ * breaker is closed, whose bulkhead has a free slot and whose rate limit
+ * has room (which it takes, as a request does); bounded by its attempt
+ * timeout; its outcome feeds health, never the breaker.
  */
 const shadow = (shared: Shared, state: RequestState, served: Member) =>
   Effect.gen(function* () {
@@ -1627,7 +1628,9 @@ const shadow = (shared: Shared, state: RequestState, served: Member) =>
     if (breaker.state !== "closed" || breaker.probesInFlight > 0) return
     if (target.bulkhead !== undefined && (yield* target.bulkhead.stats).available === 0) return
     // bounded by its attempt deadline only: the request it copies has been served
-    const call = completeInTime(member, requestOn(state, target), Infinity)
+    const asked = completeInTime(member, requestOn(state, target), Infinity)
+    // the target's provider counts it against its quota as any other request: room under its rate limit, or no call
+    const call = target.limiter === undefined ? asked : limitedCall(target, requiredOn(state, target), asked)
     const measured = Effect.gen(function* () {
       const start = yield* Clock.currentTimeMillis
       // a free slot or none: never a place in its queue, which a request of the target's own may need
@@ -1650,13 +1653,22 @@ const shadow = (shared: Shared, state: RequestState, served: Member) =>
       }
       const failure = failureOf(exit.cause, target.info)
       // (no `Deadline`: a shadow call has none but its attempt's)
-      const counts = failure !== undefined && failure._tag !== "BulkheadRejected" && failure._tag !== "Deadline"
+      const counts = failure !== undefined && failure._tag !== "BulkheadRejected" && failure._tag !== "Deadline" &&
+        failure._tag !== "TargetLimited"
       if (counts && countsForHealth(failure)) {
         yield* shared.health.record(target.name, { success: false, latency })
       }
     })
     yield* Effect.forkIn(measured, shared.scope)
   })
+
+/** `call` with room for about `tokens` tokens under the target's rate limit, its real usage counted once it answers. */
+const limitedCall = <E>(target: Target, tokens: number, call: Effect.Effect<ChatResponse, E>) =>
+  Effect.flatMap(Clock.currentTimeMillis, (admittedAt) =>
+    Effect.zipRight(
+      admitRate(target, tokens),
+      Effect.tap(call, (response) => settleTokens(target, tokens, response.usage, admittedAt))
+    ))
 
 /** A bulkhead's admission that takes a free slot or is refused at once (see `AcquireOptions.queueTimeout`). */
 const noWait = { queueTimeout: Duration.zero } as const
