@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Stream, TestClock } from "effect"
+import { Effect, Exit, Fiber, Scope, Stream, TestClock } from "effect"
 import { Chat } from "../src/llm/index.js"
 import * as Router from "../src/router/Router.js"
 import { sim } from "./support/virtual.js"
@@ -78,6 +78,30 @@ describe("Router: shadow calls", () => {
       }
       // b's provider allows 2 requests a minute: the shadow calls of 4 requests in 4 seconds send it 2
       expect((yield* b.stats).calls).toBe(2)
+    })
+  )
+})
+
+describe("Router: listeners", () => {
+  it.scoped("a listener added twice, in two scopes, hears every event until its second scope closes too", () =>
+    Effect.gen(function* () {
+      const a = yield* sim("a")
+      const router = yield* Router.make({ targets: { a: { model: a } }, chains: { default: ["a"] } })
+      const swappable = yield* Router.swappable(router)
+      for (const on of [router, swappable.router]) {
+        const heard: Array<string> = []
+        const listener = (event: { readonly _tag: string }) => void heard.push(event._tag)
+        const first = yield* Scope.make()
+        const second = yield* Scope.make()
+        yield* Scope.extend(on.listen(listener), first)
+        yield* Scope.extend(on.listen(listener), second)
+        yield* Scope.close(first, Exit.void)
+        const served = yield* Effect.fork(on.complete(Chat.prompt("hi")))
+        yield* TestClock.adjust("1 second")
+        yield* Fiber.join(served)
+        expect(heard.filter((tag) => tag === "RequestFinished")).toHaveLength(1)
+        yield* Scope.close(second, Exit.void)
+      }
     })
   )
 })
