@@ -74,14 +74,14 @@ export const initialState: State = closedState(0)
 
 /**
  * One admitted call: the generation that admitted it, when (0 when the
- * breaker does not time closed-state calls), and whether its outcome was
- * recorded.
+ * breaker does not time closed-state calls), its place in the order of
+ * admissions, and whether its outcome was recorded.
  *
  * @internal
  */
 export class Ticket {
   settled = false
-  constructor(readonly generation: number, readonly startedAt: number) {}
+  constructor(readonly generation: number, readonly startedAt: number, readonly order: number) {}
 }
 
 const succeedTrue = Effect.succeed(true)
@@ -106,6 +106,10 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
   private consecutiveFailures = 0
   /** When the latest failure counted in `consecutiveFailures` was recorded. */
   private lastFailureAt = Number.NEGATIVE_INFINITY
+  /** Calls admitted so far (each ticket's `order`). */
+  private admitted = 0
+  /** Calls admitted before the latest counted failure: a ticket of a later `order` started after it, whatever the clock says. */
+  private admittedBeforeFailure = 0
   /**
    * Closed, and one failure short of a trip (some strategy's
    * `oneFailureShort`): calls are admitted one at a time, as probes are.
@@ -319,7 +323,7 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
   }
 
   private ticket(generation: number): Ticket {
-    return new Ticket(generation, this.config.usesTime ? this.now() : 0)
+    return new Ticket(generation, this.config.usesTime ? this.now() : 0, ++this.admitted)
   }
 
   /**
@@ -343,15 +347,15 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
   private admitAt(state: State, now: number): Admission {
     switch (state.status) {
       case "closed": {
-        if (!this.guarded) return [Effect.succeed(new Ticket(state.generation, now)), state]
+        if (!this.guarded) return [Effect.succeed(new Ticket(state.generation, now, ++this.admitted)), state]
         if (this.trial !== undefined) return [this.reject(Duration.zero), state]
-        const trial = new Ticket(state.generation, now)
+        const trial = new Ticket(state.generation, now, ++this.admitted)
         this.trial = trial
         return [Effect.succeed(trial), state]
       }
       case "half-open":
         return this.admits(state)
-          ? [Effect.succeed(new Ticket(state.generation, now)), { ...state, probes: state.probes + 1 }]
+          ? [Effect.succeed(new Ticket(state.generation, now, ++this.admitted)), { ...state, probes: state.probes + 1 }]
           : [this.reject(Duration.zero), state]
       case "open":
         return [this.reject(Duration.millis(state.openUntil - now)), state]
@@ -393,8 +397,19 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
     const duration = durationMillis ?? (this.config.usesTime ? now - ticket.startedAt : 0)
     // Open and isolated admit nothing, so a matching generation is closed or half-open.
     return state.status === "closed"
-      ? this.settleClosed(state, outcome, duration, now, ticket.startedAt)
+      ? this.settleClosed(state, outcome, duration, now, this.startOf(ticket))
       : this.settleProbe(state, outcome, duration, now)
+  }
+
+  /**
+   * When a ticket's call started, as the strategies compare it with the
+   * latest failure's time: a call admitted after that failure started at
+   * it at the earliest, even when the wall clock has since been put back
+   * (NTP, a resumed VM), where its own start would read as before it and
+   * its success would not end the streak.
+   */
+  private startOf(ticket: Ticket): number {
+    return ticket.order > this.admittedBeforeFailure && ticket.startedAt < this.lastFailureAt ? this.lastFailureAt : ticket.startedAt
   }
 
   private settleClosed(state: State, outcome: Outcome, duration: number, now: number, startedAt: number): State {
@@ -422,6 +437,7 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
     if (outcome === "failure") {
       this.consecutiveFailures++
       this.lastFailureAt = now
+      this.admittedBeforeFailure = this.admitted
     } else if (outcome === "success" && (!this.config.usesTime || startedAt >= this.lastFailureAt)) {
       // untimed breakers (no start times) reset on any success
       this.consecutiveFailures = 0

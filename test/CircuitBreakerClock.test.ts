@@ -1,0 +1,20 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as CircuitBreaker from "../src/resilience/CircuitBreaker.js"
+import { handClock } from "./support/clock.js"
+
+describe("CircuitBreaker: a wall clock that steps back", () => {
+  it.effect("a success after a failure still ends its streak when the clock has stepped back (NTP, a VM resumed)", () =>
+    Effect.gen(function*() {
+      const time = handClock({ start: 1_000_000 })
+      const breaker = yield* Effect.withClock(CircuitBreaker.make({ name: "llm", trip: CircuitBreaker.consecutiveFailures(3) }), time.clock)
+      yield* Effect.exit(breaker.protect(Effect.fail("boom")))
+      // the system clock is put back an hour; every call from now on starts after that failure
+      time.set(1_000_000 - 3_600_000)
+      yield* breaker.protect(Effect.succeed("ok"))
+      expect((yield* breaker.snapshot).consecutiveFailures).toBe(0)
+      for (let i = 0; i < 2; i++) yield* Effect.exit(breaker.protect(Effect.fail("boom")))
+      // a failure, a success, two failures: never three in a row
+      expect((yield* breaker.snapshot).state).toBe("closed")
+    }))
+})
