@@ -39,6 +39,7 @@ import type {
 } from "../CircuitBreaker.js"
 import { CircuitOpen, consecutiveFailures, defaultClassifier } from "../CircuitBreaker.js"
 import { isNegative } from "./duration.js"
+import { monotonicMillis } from "./timeout.js"
 
 /** Resolved options. @internal */
 export interface Config<E> {
@@ -121,6 +122,14 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
    * too (`RemoteTransition`'s `forced`): the wait is usually the account's.
    */
   private forcedUntil = 0
+  /**
+   * When open: the deadline on the clock's monotonic time, which a step of
+   * the wall clock does not move. The open state ends when either this or
+   * its wall-clock `openUntil` (which a shared store carries) has passed:
+   * a wall clock put back an hour (NTP, a resumed VM) would otherwise hold
+   * the breaker open an hour longer.
+   */
+  private openUntilMonotonic = Infinity
   /** The call admitted while `guarded`, until it settles or the breaker leaves this closed generation. */
   private trial: Ticket | undefined = undefined
   /** Made on the first subscription: with no subscriber, a transition has nobody to reach. */
@@ -135,6 +144,8 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
   ) {
     this.name = config.name
     this.defaultClassify = config.classify === defaultClassifier
+    // a store may start it open (a mirror's state)
+    if (state.status === "open") this.openUntilMonotonic = monotonicMillis(clock) + (state.openUntil - this.now())
     this.flush = Ref.update(cell.ref, () => this.state)
     const admitSlow = Effect.flatten(this.update((state, now): Admission => this.admitAt(state, now)))
     const admitEarly = Effect.flatten(this.update((state, now): Admission => this.admitAt(this.early(state, now), now)))
@@ -193,7 +204,7 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
           break
         case "open": {
           const now = this.now()
-          if (now < state.openUntil) return this.reject(Duration.millis(state.openUntil - now))
+          if (!this.expired(state, now)) return this.reject(Duration.millis(this.openLeft(state, now)))
           break
         }
         case "isolated":
@@ -322,6 +333,16 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
     return this.clock.unsafeCurrentTimeMillis()
   }
 
+  /** Whether an open state's deadline has passed, by the wall clock or by the monotonic one (see `openUntilMonotonic`). */
+  private expired(state: State, now: number): boolean {
+    return now >= state.openUntil || monotonicMillis(this.clock) >= this.openUntilMonotonic
+  }
+
+  /** The time left until an open state's deadline (the nearer of the two: see `expired`). */
+  private openLeft(state: State, now: number): number {
+    return Math.min(state.openUntil - now, this.openUntilMonotonic - monotonicMillis(this.clock))
+  }
+
   private ticket(generation: number): Ticket {
     return new Ticket(generation, this.config.usesTime ? this.now() : 0, ++this.admitted)
   }
@@ -335,7 +356,7 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
     return this.cell.ref.modify(() => {
       const now = this.now()
       const current = this.state
-      const result = f(current.status === "open" && now >= current.openUntil ? this.toHalfOpen(current, now) : current, now)
+      const result = f(current.status === "open" && this.expired(current, now) ? this.toHalfOpen(current, now) : current, now)
       this.state = result[1]
       return result
     })
@@ -358,7 +379,7 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
           ? [Effect.succeed(new Ticket(state.generation, now, ++this.admitted)), { ...state, probes: state.probes + 1 }]
           : [this.reject(Duration.zero), state]
       case "open":
-        return [this.reject(Duration.millis(state.openUntil - now)), state]
+        return [this.reject(Duration.millis(this.openLeft(state, now))), state]
       case "isolated":
         return [this.reject(Duration.infinity), state]
     }
@@ -549,6 +570,7 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
     this.trial = undefined
     // a server's wait holds an open breaker only: a reset, an isolation or a probe ends it
     if (to.status !== "open") this.forcedUntil = 0
+    else this.openUntilMonotonic = monotonicMillis(this.clock) + (to.openUntil - now)
     if (to.status === "closed") this.clearCounters(now)
     if (from.status === to.status && to.status !== "open") return to
     const transition: Transition = {
@@ -609,7 +631,7 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
       case "half-open":
         return Duration.zero
       case "open":
-        return Duration.millis(Math.max(0, state.openUntil - now))
+        return Duration.millis(Math.max(0, this.openLeft(state, now)))
       case "isolated":
         return Duration.infinity
     }
