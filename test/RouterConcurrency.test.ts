@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Scope, Stream, TestClock } from "effect"
-import { Chat } from "../src/llm/index.js"
+import { Clock, Duration, Effect, Exit, Fiber, Scope, Stream, TestClock } from "effect"
+import { Chat, ServerError } from "../src/llm/index.js"
 import * as Router from "../src/router/Router.js"
 import { sim } from "./support/virtual.js"
 
@@ -102,6 +102,57 @@ describe("Router: listeners", () => {
         expect(heard.filter((tag) => tag === "RequestFinished")).toHaveLength(1)
         yield* Scope.close(second, Exit.void)
       }
+    })
+  )
+})
+
+describe("Router: a wall clock that steps back", () => {
+  it.effect("early probes go on, one a second, after the wall clock was put back (NTP, a resumed VM)", () =>
+    Effect.gen(function* () {
+      // the wall clock and the monotonic one, apart: only the wall clock steps; nothing sleeps but for 0
+      let wall = 10_000_000
+      let monotonic = 5_000
+      const clock: Clock.Clock = {
+        [Clock.ClockTypeId]: Clock.ClockTypeId,
+        unsafeCurrentTimeMillis: () => wall,
+        currentTimeMillis: Effect.sync(() => wall),
+        unsafeCurrentTimeNanos: () => BigInt(monotonic) * 1_000_000n,
+        currentTimeNanos: Effect.sync(() => BigInt(monotonic) * 1_000_000n),
+        sleep: (duration) => (Duration.toMillis(duration) <= 0 ? Effect.void : Effect.never)
+      }
+      const advance = (millis: number) => {
+        wall += millis
+        monotonic += millis
+      }
+      let down = true
+      const base = yield* sim("a", { latency: "0 millis" })
+      const model = {
+        ...base,
+        complete: (request: Chat.ChatRequest) =>
+          down ? Effect.fail(new ServerError({ provider: "a", model: "a-model", message: "down" })) : base.complete(request)
+      }
+      const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.exit(Effect.withClock(effect, clock))
+      const router = yield* Effect.scoped(Effect.gen(function* () {
+        const router = yield* Effect.withClock(
+          Router.make({
+            targets: { a: { model } },
+            chains: { default: ["a"] },
+            policy: { retry: { maxAttempts: 1 }, breaker: { consecutiveFailures: 1, openDuration: { base: "1 hour" } } },
+            cache: false
+          }),
+          clock
+        )
+        // opens the breaker; two seconds later an early probe fails, which re-opens it
+        yield* run(router.complete(Chat.prompt("q1")))
+        advance(2_000)
+        yield* run(router.complete(Chat.prompt("q2")))
+        down = false
+        wall -= 3_600_000
+        advance(2_000)
+        // two seconds after the last early probe, by the monotonic clock: this request probes, and is answered
+        return (yield* run(router.complete(Chat.prompt("q3"))))._tag
+      }))
+      expect(router).toBe("Success")
     })
   )
 })

@@ -105,7 +105,11 @@ export interface Chain {
    * `earlyProbe`): at most one at a time per chain. Shared by every copy of
    * the chain (a stream's continuation runs on a copy).
    */
-  readonly probing: { inFlight: boolean; lastAt: number }
+  readonly probing: {
+    inFlight: boolean
+    /** When the latest early probe was claimed, on the monotonic clock (`monotonicMillis`). */
+    lastAt: number
+  }
 }
 
 /** What the router shares across requests. @internal */
@@ -1354,7 +1358,8 @@ const earlyProbe = (state: RequestState, ordered: ReadonlyArray<Member>): Effect
   Effect.gen(function* () {
     const { chain } = state
     if (chain.probing.inFlight) return ordered
-    const now = yield* Clock.currentTimeMillis
+    // on the monotonic clock: a wall clock put back (NTP, a resumed VM) would hold every early probe back until it caught up
+    const now = monotonicMillis(yield* Effect.clock)
     if (now - chain.probing.lastAt < earlyProbeSpacing) return ordered
     let nearest: { readonly member: Member; readonly openUntil: number } | undefined = undefined
     for (const member of ordered) {
