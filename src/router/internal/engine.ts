@@ -611,18 +611,29 @@ const observed = <A, R>(
   call: Effect.Effect<A, ProviderError | Rejected | Deadline, R>,
   onSuccess: (value: A) => { readonly usage?: Usage },
   /** A stream records its health once, when it ends; a completion when it returns. */
-  healthOnSuccess = true
+  healthOnSuccess = true,
+  /**
+   * Lets go of what a call's value holds (a stream's scope) when the
+   * attempt is interrupted after the call answered, before it returned the
+   * answer (it lost its race while its success was being reported).
+   */
+  dropped?: (value: A) => Effect.Effect<void>
 ): Effect.Effect<A, ProviderError | Rejected | Deadline, R> => {
   const { target } = member
+  // (one attempt's effect, run once: see `runMember`) the call's start, whether it was made, and its exit once it ended
+  let start = 0
+  let calling = false
+  let ended: Exit.Exit<A, ProviderError | Rejected | Deadline> | undefined = undefined
   return Effect.gen(function* () {
     const fields = targetFields(state, target)
-    let start = 0
     yield* emitAt(shared, (at) => {
       start = at
       state.inFlight.set(member, start)
       return { _tag: "AttemptStarted", ...fields, at, attempt }
     })
-    const exit = yield* Effect.exit(call).pipe(Effect.onInterrupt(() => cancelled(shared, state, member, attempt, start)))
+    calling = true
+    const exit = yield* Effect.exit(call)
+    ended = exit
     const failure = exit._tag === "Failure" ? failureOf(exit.cause, target.info) : undefined
     // cut by the request's deadline: left in flight, for the chain's record of it (`runChain`)
     if (failure?._tag === "Deadline") return yield* Effect.zipRight(cancelled(shared, state, member, attempt, start), Effect.fail(failure))
@@ -653,7 +664,16 @@ const observed = <A, R>(
       yield* target.breaker.forceOpen(pushback.value)
     }
     return yield* Effect.fail(failure)
-  })
+  }).pipe(
+    // one handler for the whole attempt: the call interrupted (cancelled), or its answer dropped
+    Effect.onInterrupt(() =>
+      ended === undefined
+        ? calling ? cancelled(shared, state, member, attempt, start) : Effect.void
+        : ended._tag === "Success" && dropped !== undefined
+        ? dropped(ended.value)
+        : Effect.void
+    )
+  )
 }
 
 
@@ -1111,16 +1131,17 @@ const streamOnce =
       start = undefined
       return { member, attempt, head, pull: rest, settle, startedAt: began, timeToFirstToken: elapsed, done: exit.value } satisfies Started
     })
-    /** The scope of the stream once it opened: an attempt interrupted before it returned (it lost its race while its success was being reported) closes it. */
-    let answered: Scope.CloseableScope | undefined = undefined
     const opened = Effect.flatMap(Scope.Scope, (parent) =>
       Effect.flatMap(Scope.fork(parent, ExecutionStrategy.sequential), (scope) =>
-        Effect.onExit(open(scope), (exit) => (Exit.isSuccess(exit) ? Effect.sync(() => (answered = scope)) : Scope.close(scope, exit)))
+        Effect.onExit(open(scope), (exit) => (Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit)))
       )
     )
-    return Effect.onInterrupt(observed(shared, state, member, attempt, opened, () => ({}), false), () =>
-      answered === undefined ? Effect.void : closeStream(answered, target))
+    // an attempt that lost its race while its first content was being reported lets its stream go at once
+    return observed(shared, state, member, attempt, opened, () => ({}), false, dropStream)
   }
+
+/** Lets go of a stream opened for an answer that was dropped: ignored by its breaker, its resources released. */
+const dropStream = (started: Started): Effect.Effect<void> => started.settle("ignored")
 
 /**
  * Closes a stream's scope once the stream has settled: a provider's
