@@ -114,6 +114,21 @@ describe("Bulkhead", () => {
       yield* holder.open
     }))
 
+  it.effect("a queueTimeout of zero never queues: a full bulkhead rejects at once, its queue place left to others", () =>
+    Effect.gen(function*() {
+      const bulkhead = yield* Bulkhead.make({ maxConcurrent: 1, maxQueued: 1 })
+      const holder = yield* hold(bulkhead)
+      yield* statsAre(bulkhead, { active: 1 })
+      const hurried = yield* Effect.fork(Effect.exit(bulkhead.run(Effect.succeed("hurried"), { queueTimeout: 0 })))
+      const patient = yield* Effect.fork(bulkhead.run(Effect.succeed("patient")))
+      yield* statsAre(bulkhead, { queued: 1 })
+      assert.strictEqual(rejection(yield* Fiber.join(hurried))?.reason, "queue-timeout")
+      yield* holder.open
+      assert.strictEqual(yield* Fiber.join(patient), "patient")
+      // with a free permit it runs
+      assert.strictEqual(yield* bulkhead.run(Effect.succeed("free"), { queueTimeout: 0 }), "free")
+    }))
+
   it.effect("a waiter granted before its queueTimeout runs normally", () =>
     Effect.gen(function*() {
       const bulkhead = yield* Bulkhead.make({ maxConcurrent: 1, maxQueued: 5, queueTimeout: "1 second" })

@@ -176,7 +176,9 @@ export interface AcquireOptions {
    * bulkhead's own `queueTimeout` (a caller with a deadline of its own waits
    * no longer than what is left of it). Either way a caller that waits too
    * long is rejected with `"queue-timeout"`. It costs nothing when the
-   * permits are free at once.
+   * permits are free at once. A zero wait never queues: the permits are
+   * taken at once if they are free, else the caller is rejected at once,
+   * without taking a place in the queue.
    */
   readonly queueTimeout?: Duration.DurationInput
 }
@@ -469,6 +471,8 @@ class BulkheadImpl implements Bulkhead {
   private wait(weight: number, options: AcquireOptions | undefined): Effect.Effect<void, BulkheadRejected> {
     return Effect.suspend(() => {
       const timeout = nearer(this.queueTimeout, options?.queueTimeout)
+      // no wait at all: not even for a moment in the queue, where it would hold a place another caller may need
+      if (timeout !== undefined && Duration.toMillis(timeout) <= 0) return Effect.fail(this.timedOut(timeout))
       const pool = this.pool
       const waiter = new Waiter(weight)
       const waiting = Effect.async<void, BulkheadRejected>((resume) => {

@@ -25,6 +25,7 @@ import * as DegradedCache from "./DegradedCache.js"
 import type { Listener, RouterEvent } from "./Events.js"
 import * as carryOver from "./internal/carryOver.js"
 import * as engine from "./internal/engine.js"
+import { withoutOne } from "./internal/listeners.js"
 import * as swap from "./internal/swap.js"
 import { requestProblem } from "./internal/validate.js"
 import * as Policy from "./Policy.js"
@@ -975,7 +976,7 @@ export const make = (config: Config, options?: MakeOptions): Effect.Effect<Servi
           }),
           () =>
             Effect.sync(() => {
-              shared.listeners = shared.listeners.filter((l) => l !== listener)
+              shared.listeners = withoutOne(shared.listeners, listener)
             })
         ),
       status,

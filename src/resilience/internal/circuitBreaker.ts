@@ -39,6 +39,7 @@ import type {
 } from "../CircuitBreaker.js"
 import { CircuitOpen, consecutiveFailures, defaultClassifier } from "../CircuitBreaker.js"
 import { isNegative } from "./duration.js"
+import { monotonicMillis } from "./timeout.js"
 
 /** Resolved options. @internal */
 export interface Config<E> {
@@ -74,14 +75,14 @@ export const initialState: State = closedState(0)
 
 /**
  * One admitted call: the generation that admitted it, when (0 when the
- * breaker does not time closed-state calls), and whether its outcome was
- * recorded.
+ * breaker does not time closed-state calls), its place in the order of
+ * admissions, and whether its outcome was recorded.
  *
  * @internal
  */
 export class Ticket {
   settled = false
-  constructor(readonly generation: number, readonly startedAt: number) {}
+  constructor(readonly generation: number, readonly startedAt: number, readonly order: number) {}
 }
 
 const succeedTrue = Effect.succeed(true)
@@ -106,6 +107,10 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
   private consecutiveFailures = 0
   /** When the latest failure counted in `consecutiveFailures` was recorded. */
   private lastFailureAt = Number.NEGATIVE_INFINITY
+  /** Calls admitted so far (each ticket's `order`). */
+  private admitted = 0
+  /** Calls admitted before the latest counted failure: a ticket of a later `order` started after it, whatever the clock says. */
+  private admittedBeforeFailure = 0
   /**
    * Closed, and one failure short of a trip (some strategy's
    * `oneFailureShort`): calls are admitted one at a time, as probes are.
@@ -117,6 +122,14 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
    * too (`RemoteTransition`'s `forced`): the wait is usually the account's.
    */
   private forcedUntil = 0
+  /**
+   * When open: the deadline on the clock's monotonic time, which a step of
+   * the wall clock does not move. The open state ends when either this or
+   * its wall-clock `openUntil` (which a shared store carries) has passed:
+   * a wall clock put back an hour (NTP, a resumed VM) would otherwise hold
+   * the breaker open an hour longer.
+   */
+  private openUntilMonotonic = Infinity
   /** The call admitted while `guarded`, until it settles or the breaker leaves this closed generation. */
   private trial: Ticket | undefined = undefined
   /** Made on the first subscription: with no subscriber, a transition has nobody to reach. */
@@ -131,6 +144,8 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
   ) {
     this.name = config.name
     this.defaultClassify = config.classify === defaultClassifier
+    // a store may start it open (a mirror's state)
+    if (state.status === "open") this.openUntilMonotonic = monotonicMillis(clock) + (state.openUntil - this.now())
     this.flush = Ref.update(cell.ref, () => this.state)
     const admitSlow = Effect.flatten(this.update((state, now): Admission => this.admitAt(state, now)))
     const admitEarly = Effect.flatten(this.update((state, now): Admission => this.admitAt(this.early(state, now), now)))
@@ -189,7 +204,7 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
           break
         case "open": {
           const now = this.now()
-          if (now < state.openUntil) return this.reject(Duration.millis(state.openUntil - now))
+          if (!this.expired(state, now)) return this.reject(Duration.millis(this.openLeft(state, now)))
           break
         }
         case "isolated":
@@ -318,8 +333,18 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
     return this.clock.unsafeCurrentTimeMillis()
   }
 
+  /** Whether an open state's deadline has passed, by the wall clock or by the monotonic one (see `openUntilMonotonic`). */
+  private expired(state: State, now: number): boolean {
+    return now >= state.openUntil || monotonicMillis(this.clock) >= this.openUntilMonotonic
+  }
+
+  /** The time left until an open state's deadline (the nearer of the two: see `expired`). */
+  private openLeft(state: State, now: number): number {
+    return Math.min(state.openUntil - now, this.openUntilMonotonic - monotonicMillis(this.clock))
+  }
+
   private ticket(generation: number): Ticket {
-    return new Ticket(generation, this.config.usesTime ? this.now() : 0)
+    return new Ticket(generation, this.config.usesTime ? this.now() : 0, ++this.admitted)
   }
 
   /**
@@ -331,7 +356,7 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
     return this.cell.ref.modify(() => {
       const now = this.now()
       const current = this.state
-      const result = f(current.status === "open" && now >= current.openUntil ? this.toHalfOpen(current, now) : current, now)
+      const result = f(current.status === "open" && this.expired(current, now) ? this.toHalfOpen(current, now) : current, now)
       this.state = result[1]
       return result
     })
@@ -343,18 +368,18 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
   private admitAt(state: State, now: number): Admission {
     switch (state.status) {
       case "closed": {
-        if (!this.guarded) return [Effect.succeed(new Ticket(state.generation, now)), state]
+        if (!this.guarded) return [Effect.succeed(new Ticket(state.generation, now, ++this.admitted)), state]
         if (this.trial !== undefined) return [this.reject(Duration.zero), state]
-        const trial = new Ticket(state.generation, now)
+        const trial = new Ticket(state.generation, now, ++this.admitted)
         this.trial = trial
         return [Effect.succeed(trial), state]
       }
       case "half-open":
         return this.admits(state)
-          ? [Effect.succeed(new Ticket(state.generation, now)), { ...state, probes: state.probes + 1 }]
+          ? [Effect.succeed(new Ticket(state.generation, now, ++this.admitted)), { ...state, probes: state.probes + 1 }]
           : [this.reject(Duration.zero), state]
       case "open":
-        return [this.reject(Duration.millis(state.openUntil - now)), state]
+        return [this.reject(Duration.millis(this.openLeft(state, now))), state]
       case "isolated":
         return [this.reject(Duration.infinity), state]
     }
@@ -393,8 +418,19 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
     const duration = durationMillis ?? (this.config.usesTime ? now - ticket.startedAt : 0)
     // Open and isolated admit nothing, so a matching generation is closed or half-open.
     return state.status === "closed"
-      ? this.settleClosed(state, outcome, duration, now, ticket.startedAt)
+      ? this.settleClosed(state, outcome, duration, now, this.startOf(ticket))
       : this.settleProbe(state, outcome, duration, now)
+  }
+
+  /**
+   * When a ticket's call started, as the strategies compare it with the
+   * latest failure's time: a call admitted after that failure started at
+   * it at the earliest, even when the wall clock has since been put back
+   * (NTP, a resumed VM), where its own start would read as before it and
+   * its success would not end the streak.
+   */
+  private startOf(ticket: Ticket): number {
+    return ticket.order > this.admittedBeforeFailure && ticket.startedAt < this.lastFailureAt ? this.lastFailureAt : ticket.startedAt
   }
 
   private settleClosed(state: State, outcome: Outcome, duration: number, now: number, startedAt: number): State {
@@ -422,6 +458,7 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
     if (outcome === "failure") {
       this.consecutiveFailures++
       this.lastFailureAt = now
+      this.admittedBeforeFailure = this.admitted
     } else if (outcome === "success" && (!this.config.usesTime || startedAt >= this.lastFailureAt)) {
       // untimed breakers (no start times) reset on any success
       this.consecutiveFailures = 0
@@ -533,6 +570,7 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
     this.trial = undefined
     // a server's wait holds an open breaker only: a reset, an isolation or a probe ends it
     if (to.status !== "open") this.forcedUntil = 0
+    else this.openUntilMonotonic = monotonicMillis(this.clock) + (to.openUntil - now)
     if (to.status === "closed") this.clearCounters(now)
     if (from.status === to.status && to.status !== "open") return to
     const transition: Transition = {
@@ -593,7 +631,7 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
       case "half-open":
         return Duration.zero
       case "open":
-        return Duration.millis(Math.max(0, state.openUntil - now))
+        return Duration.millis(Math.max(0, this.openLeft(state, now)))
       case "isolated":
         return Duration.infinity
     }

@@ -104,6 +104,11 @@ export class KeyWindow {
     return slot
   }
 
+  /** Forgets every bucket (each slot is cleared when next used). */
+  restart(): void {
+    this.epochs.fill(-Infinity)
+  }
+
   /** The slots whose bucket lies in the window ending with bucket `epoch`. */
   liveSlots(epoch: number): Array<number> {
     const slots: Array<number> = []
@@ -163,7 +168,7 @@ export class HealthTrackerImpl<K> implements HealthTracker<K> {
   )
 
   unsafeRecord(key: K, sample: HealthSample, now: number): void {
-    this.add(key, sample, Math.floor(now / this.bucketMillis))
+    this.add(key, sample, Math.floor(now / this.bucketMillis), true)
     if (this.mirror === undefined) return
     try {
       this.mirror.onSample(String(key), toWire(sample, now))
@@ -182,19 +187,30 @@ export class HealthTrackerImpl<K> implements HealthTracker<K> {
     for (const sample of samples) {
       const epoch = Math.min(current, Math.floor(sample.at / this.bucketMillis))
       if (epoch <= current - this.config.buckets) continue
-      this.add(key, fromWire(sample), epoch)
+      this.add(key, fromWire(sample), epoch, false)
     }
   }
 
-  /** Adds a sample to bucket `epoch` (ignored when that bucket's slot already holds a newer one). */
-  private add(key: K, sample: HealthSample, epoch: number): void {
+  /**
+   * Adds a sample to bucket `epoch`. When that bucket's slot already holds
+   * a newer one, another instance's sample (`local` false) came too late
+   * and is dropped; a sample of this instance's, recorded now, means that
+   * the clock was put back past the window (NTP, a resumed VM): the window
+   * starts over from now, where every sample would be dropped, and every
+   * snapshot be empty, until the clock caught up with its newest bucket.
+   */
+  private add(key: K, sample: HealthSample, epoch: number, local: boolean): void {
     let window = this.windows.get(key)
     if (window === undefined) {
       window = new KeyWindow(this.config.buckets)
       this.windows.set(key, window)
     }
-    const slot = window.slotFor(epoch)
-    if (slot === undefined) return
+    let slot = window.slotFor(epoch)
+    if (slot === undefined) {
+      if (!local) return
+      window.restart()
+      slot = window.slotFor(epoch)!
+    }
     if (sample.slow === true) {
       window.slow[slot]!++
       window.latency.add(slot, Duration.toMillis(sample.latency))

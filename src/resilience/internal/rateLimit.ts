@@ -114,12 +114,16 @@ export class Counter {
 
   /** Usage in the window ending at `now` (this instance's alone, if `own`), and when its oldest counted slot leaves it. */
   usage(now: number, own = false): Usage {
-    const first = this.bucketStart(now) - (this.count - 1) * this.size
+    const current = this.bucketStart(now)
+    const first = current - (this.count - 1) * this.size
+    // a bucket a whole window or more ahead of the clock: the clock was put back past it (NTP, a resumed VM);
+    // counted, it would hold the limit full, admitting nothing, until the clock caught up with it
+    const ahead = current + this.count * this.size
     let requests = 0
     let tokens = 0
     let oldest = Infinity
     for (const slot of this.slots) {
-      if (slot.start < first) continue
+      if (slot.start < first || slot.start >= ahead) continue
       const r = own ? slot.requests : slot.requests + slot.remoteRequests
       const t = own ? slot.tokens : slot.tokens + slot.remoteTokens
       requests += r

@@ -105,7 +105,11 @@ export interface Chain {
    * `earlyProbe`): at most one at a time per chain. Shared by every copy of
    * the chain (a stream's continuation runs on a copy).
    */
-  readonly probing: { inFlight: boolean; lastAt: number }
+  readonly probing: {
+    inFlight: boolean
+    /** When the latest early probe was claimed, on the monotonic clock (`monotonicMillis`). */
+    lastAt: number
+  }
 }
 
 /** What the router shares across requests. @internal */
@@ -607,18 +611,29 @@ const observed = <A, R>(
   call: Effect.Effect<A, ProviderError | Rejected | Deadline, R>,
   onSuccess: (value: A) => { readonly usage?: Usage },
   /** A stream records its health once, when it ends; a completion when it returns. */
-  healthOnSuccess = true
+  healthOnSuccess = true,
+  /**
+   * Lets go of what a call's value holds (a stream's scope) when the
+   * attempt is interrupted after the call answered, before it returned the
+   * answer (it lost its race while its success was being reported).
+   */
+  dropped?: (value: A) => Effect.Effect<void>
 ): Effect.Effect<A, ProviderError | Rejected | Deadline, R> => {
   const { target } = member
+  // (one attempt's effect, run once: see `runMember`) the call's start, whether it was made, and its exit once it ended
+  let start = 0
+  let calling = false
+  let ended: Exit.Exit<A, ProviderError | Rejected | Deadline> | undefined = undefined
   return Effect.gen(function* () {
     const fields = targetFields(state, target)
-    let start = 0
     yield* emitAt(shared, (at) => {
       start = at
       state.inFlight.set(member, start)
       return { _tag: "AttemptStarted", ...fields, at, attempt }
     })
-    const exit = yield* Effect.exit(call).pipe(Effect.onInterrupt(() => cancelled(shared, state, member, attempt, start)))
+    calling = true
+    const exit = yield* Effect.exit(call)
+    ended = exit
     const failure = exit._tag === "Failure" ? failureOf(exit.cause, target.info) : undefined
     // cut by the request's deadline: left in flight, for the chain's record of it (`runChain`)
     if (failure?._tag === "Deadline") return yield* Effect.zipRight(cancelled(shared, state, member, attempt, start), Effect.fail(failure))
@@ -649,7 +664,16 @@ const observed = <A, R>(
       yield* target.breaker.forceOpen(pushback.value)
     }
     return yield* Effect.fail(failure)
-  })
+  }).pipe(
+    // one handler for the whole attempt: the call interrupted (cancelled), or its answer dropped
+    Effect.onInterrupt(() =>
+      ended === undefined
+        ? calling ? cancelled(shared, state, member, attempt, start) : Effect.void
+        : ended._tag === "Success" && dropped !== undefined
+        ? dropped(ended.value)
+        : Effect.void
+    )
+  )
 }
 
 
@@ -1113,7 +1137,8 @@ const streamOnce =
         Effect.onExit(open(scope), (exit) => (Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit)))
       )
     )
-    return observed(shared, state, member, attempt, opened, () => ({}), false)
+    // an attempt that lost its race while its first content was being reported lets its stream go at once
+    return observed(shared, state, member, attempt, opened, () => ({}), false, dropStream)
   }
 
 /** A stream's pulls after its first content, each failing with `Timeout` (`idle`) past the member's idle deadline. */
@@ -1121,6 +1146,9 @@ const idleBounded = <A, E>(pull: Effect.Effect<A, E>, member: Member): Effect.Ef
   const idle = member.policy.timeouts.idle
   return Deadlines.timeoutFail(pull, { duration: idle, onTimeout: () => attemptTimeout(member, "idle", idle) })
 }
+
+/** Lets go of a stream opened for an answer that was dropped: ignored by its breaker, its resources released. */
+const dropStream = (started: Started): Effect.Effect<void> => started.settle("ignored")
 
 /**
  * Closes a stream's scope once the stream has settled: a provider's
@@ -1358,7 +1386,8 @@ const earlyProbe = (state: RequestState, ordered: ReadonlyArray<Member>): Effect
   Effect.gen(function* () {
     const { chain } = state
     if (chain.probing.inFlight) return ordered
-    const now = yield* Clock.currentTimeMillis
+    // on the monotonic clock: a wall clock put back (NTP, a resumed VM) would hold every early probe back until it caught up
+    const now = monotonicMillis(yield* Effect.clock)
     if (now - chain.probing.lastAt < earlyProbeSpacing) return ordered
     let nearest: { readonly member: Member; readonly openUntil: number } | undefined = undefined
     for (const member of ordered) {
@@ -1627,8 +1656,9 @@ const finished = (shared: Shared, state: RequestState, outcome: Outcome, meta?: 
 /**
  * Sends a sampled copy of a served request to the chain's next target, in
  * the background, to keep its health data fresh. Only to a target whose
- * breaker is closed and whose bulkhead has a free slot; bounded by its
- * attempt timeout; its outcome feeds health, never the breaker.
+ * breaker is closed, whose bulkhead has a free slot and whose rate limit
+ * has room (which it takes, as a request does); bounded by its attempt
+ * timeout; its outcome feeds health, never the breaker.
  */
 const shadow = (shared: Shared, state: RequestState, served: Member) =>
   Effect.gen(function* () {
@@ -1642,10 +1672,13 @@ const shadow = (shared: Shared, state: RequestState, served: Member) =>
     if (breaker.state !== "closed" || breaker.probesInFlight > 0) return
     if (target.bulkhead !== undefined && (yield* target.bulkhead.stats).available === 0) return
     // bounded by its attempt deadline only: the request it copies has been served
-    const call = completeInTime(member, requestOn(state, target), Infinity)
+    const asked = completeInTime(member, requestOn(state, target), Infinity)
+    // the target's provider counts it against its quota as any other request: room under its rate limit, or no call
+    const call = target.limiter === undefined ? asked : limitedCall(target, requiredOn(state, target), asked)
     const measured = Effect.gen(function* () {
       const start = yield* Clock.currentTimeMillis
-      const exit = yield* Effect.exit(target.bulkhead === undefined ? call : target.bulkhead.run(call))
+      // a free slot or none: never a place in its queue, which a request of the target's own may need
+      const exit = yield* Effect.exit(target.bulkhead === undefined ? call : target.bulkhead.run(call, noWait))
       const end = yield* Clock.currentTimeMillis
       const latency = Duration.millis(end - start)
       if (exit._tag === "Success") {
@@ -1664,13 +1697,25 @@ const shadow = (shared: Shared, state: RequestState, served: Member) =>
       }
       const failure = failureOf(exit.cause, target.info)
       // (no `Deadline`: a shadow call has none but its attempt's)
-      const counts = failure !== undefined && failure._tag !== "BulkheadRejected" && failure._tag !== "Deadline"
+      const counts = failure !== undefined && failure._tag !== "BulkheadRejected" && failure._tag !== "Deadline" &&
+        failure._tag !== "TargetLimited"
       if (counts && countsForHealth(failure)) {
         yield* shared.health.record(target.name, { success: false, latency })
       }
     })
     yield* Effect.forkIn(measured, shared.scope)
   })
+
+/** `call` with room for about `tokens` tokens under the target's rate limit, its real usage counted once it answers. */
+const limitedCall = <E>(target: Target, tokens: number, call: Effect.Effect<ChatResponse, E>) =>
+  Effect.flatMap(Clock.currentTimeMillis, (admittedAt) =>
+    Effect.zipRight(
+      admitRate(target, tokens),
+      Effect.tap(call, (response) => settleTokens(target, tokens, response.usage, admittedAt))
+    ))
+
+/** A bulkhead's admission that takes a free slot or is refused at once (see `AcquireOptions.queueTimeout`). */
+const noWait = { queueTimeout: Duration.zero } as const
 
 /** Hands a request refused on content policy to the chain's content-policy chain, as one request. */
 const contentPolicyChain = (shared: Shared, state: RequestState, failure: Fatal | Next, depth: number) => {

@@ -9,6 +9,7 @@
 import { Deferred, Effect, FiberId, Scope, Stream } from "effect"
 import type { Listener, RouterEvent } from "../Events.js"
 import type { Service } from "../Router.js"
+import { withoutOne } from "./listeners.js"
 
 /** A router's requests in flight, made through the swappable. */
 interface Tracked {
@@ -127,7 +128,7 @@ export const make = (initial: Service): Effect.Effect<Swappable, never, Scope.Sc
           }),
           () =>
             Effect.sync(() => {
-              listeners = listeners.filter((l) => l !== listener)
+              listeners = withoutOne(listeners, listener)
             })
         ),
       status: Effect.suspend(() => current.status),

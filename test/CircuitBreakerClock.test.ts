@@ -1,0 +1,52 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Clock, Duration, Effect } from "effect"
+import * as CircuitBreaker from "../src/resilience/CircuitBreaker.js"
+import { handClock } from "./support/clock.js"
+
+describe("CircuitBreaker: a wall clock that steps back", () => {
+  it.effect("a success after a failure still ends its streak when the clock has stepped back (NTP, a VM resumed)", () =>
+    Effect.gen(function*() {
+      const time = handClock({ start: 1_000_000 })
+      const breaker = yield* Effect.withClock(CircuitBreaker.make({ name: "llm", trip: CircuitBreaker.consecutiveFailures(3) }), time.clock)
+      yield* Effect.exit(breaker.protect(Effect.fail("boom")))
+      // the system clock is put back an hour; every call from now on starts after that failure
+      time.set(1_000_000 - 3_600_000)
+      yield* breaker.protect(Effect.succeed("ok"))
+      expect((yield* breaker.snapshot).consecutiveFailures).toBe(0)
+      for (let i = 0; i < 2; i++) yield* Effect.exit(breaker.protect(Effect.fail("boom")))
+      // a failure, a success, two failures: never three in a row
+      expect((yield* breaker.snapshot).state).toBe("closed")
+    }))
+
+  it.effect("an open breaker recovers after its open duration, not that plus the step, when the wall clock is put back", () =>
+    Effect.gen(function*() {
+      // the wall clock and the monotonic one, apart: only the wall clock steps
+      let wall = 10_000_000
+      let monotonic = 5_000
+      const clock: Clock.Clock = {
+        [Clock.ClockTypeId]: Clock.ClockTypeId,
+        unsafeCurrentTimeMillis: () => wall,
+        currentTimeMillis: Effect.sync(() => wall),
+        unsafeCurrentTimeNanos: () => BigInt(monotonic) * 1_000_000n,
+        currentTimeNanos: Effect.sync(() => BigInt(monotonic) * 1_000_000n),
+        sleep: () => Effect.void
+      }
+      const advance = (millis: number) => {
+        wall += millis
+        monotonic += millis
+      }
+      const breaker = yield* Effect.withClock(
+        CircuitBreaker.make({ name: "llm", trip: CircuitBreaker.consecutiveFailures(1), openDuration: { base: "30 seconds" } }),
+        clock
+      )
+      yield* Effect.exit(breaker.protect(Effect.fail("boom")))
+      advance(10_000)
+      wall -= 3_600_000
+      const open = yield* breaker.snapshot
+      expect(open.state).toBe("open")
+      expect(Duration.toMillis(open.retryAfter)).toBe(20_000)
+      advance(20_000)
+      expect(yield* breaker.protect(Effect.succeed("probe"))).toBe("probe")
+      expect((yield* breaker.snapshot).state).toBe("closed")
+    }))
+})
