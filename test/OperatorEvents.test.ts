@@ -112,7 +112,7 @@ describe("events operators count on", () => {
       const slow = yield* sim("slow", { latency: "2 seconds" })
       const router = yield* Router.make({
         targets: { fast: { model: fast }, slow: { model: slow } },
-        chains: { default: { targets: ["fast", "slow"], race: 2 }, alone: { targets: ["slow"], policy: { timeouts: { total: "1 second" } } } }
+        chains: { default: { targets: ["fast", "slow"], race: 2 }, alone: { targets: ["slow"], policy: { timeouts: { attempt: "5 seconds", total: "1 second" } } } }
       })
       const run = { run: "cancelled-attempts" }
       const observability = yield* Observability.attach(router, { labels: run })
