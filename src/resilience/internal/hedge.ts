@@ -119,12 +119,14 @@ export const hedge = <A, E, R>(
               : Queue.offer(freed, undefined)
         })
 
-      const start = Effect.suspend(() => {
+      // uninterruptible: the launcher interrupted between the fork and the push (at its yield, as the winner
+      // lands) would leave an alternative that `stopAll` never interrupts, its call made for nothing
+      const start = Effect.uninterruptible(Effect.suspend(() => {
         const index = started++
         return Effect.map(Effect.forkDaemon(Effect.interruptible(attempt(index))), (fiber) => {
           fibers.push(fiber)
         })
-      })
+      }))
 
       // A delay-triggered hedge needs a free parallel slot, then the caller's consent; a delay that
       // ends with every slot taken waits for one to free, and one the caller refuses waits for a failure.
