@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Duration, Effect } from "effect"
+import { Duration, Effect } from "effect"
 import * as CircuitBreaker from "../src/resilience/CircuitBreaker.js"
-import { handClock } from "./support/clock.js"
+import { handClock, steppingClock } from "./support/clock.js"
 
 describe("CircuitBreaker: a wall clock that steps back", () => {
   it.effect("a success after a failure still ends its streak when the clock has stepped back (NTP, a VM resumed)", () =>
@@ -21,27 +21,14 @@ describe("CircuitBreaker: a wall clock that steps back", () => {
   it.effect("an open breaker recovers after its open duration, not that plus the step, when the wall clock is put back", () =>
     Effect.gen(function*() {
       // the wall clock and the monotonic one, apart: only the wall clock steps
-      let wall = 10_000_000
-      let monotonic = 5_000
-      const clock: Clock.Clock = {
-        [Clock.ClockTypeId]: Clock.ClockTypeId,
-        unsafeCurrentTimeMillis: () => wall,
-        currentTimeMillis: Effect.sync(() => wall),
-        unsafeCurrentTimeNanos: () => BigInt(monotonic) * 1_000_000n,
-        currentTimeNanos: Effect.sync(() => BigInt(monotonic) * 1_000_000n),
-        sleep: () => Effect.void
-      }
-      const advance = (millis: number) => {
-        wall += millis
-        monotonic += millis
-      }
+      const { advance, clock, stepWall } = steppingClock()
       const breaker = yield* Effect.withClock(
         CircuitBreaker.make({ name: "llm", trip: CircuitBreaker.consecutiveFailures(1), openDuration: { base: "30 seconds" } }),
         clock
       )
       yield* Effect.exit(breaker.protect(Effect.fail("boom")))
       advance(10_000)
-      wall -= 3_600_000
+      stepWall(-3_600_000)
       const open = yield* breaker.snapshot
       expect(open.state).toBe("open")
       expect(Duration.toMillis(open.retryAfter)).toBe(20_000)

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Duration, Effect, Exit, Fiber, Scope, Stream, TestClock } from "effect"
+import { Effect, Exit, Fiber, Scope, Stream, TestClock } from "effect"
 import { Chat, ServerError } from "../src/llm/index.js"
 import * as Router from "../src/router/Router.js"
+import { steppingClock } from "./support/clock.js"
 import { sim } from "./support/virtual.js"
 
 describe("Router: concurrency and resources", () => {
@@ -110,20 +111,7 @@ describe("Router: a wall clock that steps back", () => {
   it.effect("early probes go on, one a second, after the wall clock was put back (NTP, a resumed VM)", () =>
     Effect.gen(function* () {
       // the wall clock and the monotonic one, apart: only the wall clock steps; nothing sleeps but for 0
-      let wall = 10_000_000
-      let monotonic = 5_000
-      const clock: Clock.Clock = {
-        [Clock.ClockTypeId]: Clock.ClockTypeId,
-        unsafeCurrentTimeMillis: () => wall,
-        currentTimeMillis: Effect.sync(() => wall),
-        unsafeCurrentTimeNanos: () => BigInt(monotonic) * 1_000_000n,
-        currentTimeNanos: Effect.sync(() => BigInt(monotonic) * 1_000_000n),
-        sleep: (duration) => (Duration.toMillis(duration) <= 0 ? Effect.void : Effect.never)
-      }
-      const advance = (millis: number) => {
-        wall += millis
-        monotonic += millis
-      }
+      const { advance, clock, stepWall } = steppingClock({ sleepsNever: true })
       let down = true
       const base = yield* sim("a", { latency: "0 millis" })
       const model = {
@@ -147,7 +135,7 @@ describe("Router: a wall clock that steps back", () => {
         advance(2_000)
         yield* run(router.complete(Chat.prompt("q2")))
         down = false
-        wall -= 3_600_000
+        stepWall(-3_600_000)
         advance(2_000)
         // two seconds after the last early probe, by the monotonic clock: this request probes, and is answered
         return (yield* run(router.complete(Chat.prompt("q3"))))._tag

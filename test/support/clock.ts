@@ -32,6 +32,35 @@ export const handClock = (options?: { readonly start?: number; readonly sleepsMo
   }
 }
 
+/**
+ * A wall clock and a monotonic one, apart, both moved by hand: `advance`
+ * moves both, `stepWall` the wall clock alone (NTP, a resumed VM). A sleep
+ * of nothing ends at once; with `sleepsNever`, any other never ends (what
+ * waits on time is not reached), else every sleep ends at once.
+ */
+export const steppingClock = (options?: { readonly sleepsNever?: boolean }) => {
+  let wall = 10_000_000
+  let monotonic = 5_000
+  const clock: Clock.Clock = {
+    [Clock.ClockTypeId]: Clock.ClockTypeId,
+    unsafeCurrentTimeMillis: () => wall,
+    currentTimeMillis: Effect.sync(() => wall),
+    unsafeCurrentTimeNanos: () => BigInt(monotonic) * 1_000_000n,
+    currentTimeNanos: Effect.sync(() => BigInt(monotonic) * 1_000_000n),
+    sleep: (duration) => (options?.sleepsNever === true && Duration.toMillis(duration) > 0 ? Effect.never : Effect.void)
+  }
+  return {
+    clock,
+    advance: (millis: number) => {
+      wall += millis
+      monotonic += millis
+    },
+    stepWall: (millis: number) => {
+      wall += millis
+    }
+  }
+}
+
 /** Lets the event loop run `n` turns (I/O included), without waiting on time. */
 export const turns = (n: number) =>
   Effect.promise(async () => {
