@@ -1306,6 +1306,7 @@ gateway:
   maxConcurrent: 8
   maxQueued: 16
   requestTimeout: "30 seconds"
+  shutdownDelay: "10 seconds"
 `)
       const settings = Config.gatewaySettings(config)
       // the gateway takes these as they are
@@ -1316,7 +1317,8 @@ gateway:
         maxBodyBytes: 65_536,
         maxConcurrent: 8,
         maxQueued: 16,
-        requestTimeout: Duration.seconds(30)
+        requestTimeout: Duration.seconds(30),
+        shutdownDelay: Duration.seconds(10)
       })
       expect(settings.keys.map((key) => Redacted.value(key as Redacted.Redacted))).toEqual(["gw-FAKE-0004"])
     })

@@ -1522,6 +1522,27 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
       })
     )
 
+    it.scoped("with a shutdownDelay, it goes on serving new connections, /readyz at 503 and /healthz at 200, then drains", () =>
+      Effect.gen(function* () {
+        const scope = yield* Scope.make()
+        const { client, gateway } = yield* setup({ gateway: { shutdownDelay: "400 millis" }, gatewayScope: scope })
+        const status = (path: string) => promise(() => fetch(`${gateway.url}${path}`).then((res) => res.status))
+        expect(yield* status("/readyz")).toBe(200)
+        const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+        while (!(yield* gateway.leaving)) yield* Effect.sleep("5 millis")
+        // new connections (fetch opens one each) are served: a load balancer's probe sees 503 and takes it out
+        expect([yield* status("/readyz"), yield* status("/healthz")]).toEqual([503, 200])
+        const answer = yield* promise(() => client.chat.completions.create({ model: "default", messages: question }))
+        expect(answer.choices[0]?.message.content).toBe("Hello from the mock server.")
+        expect(yield* gateway.draining).toBe(false)
+        // then it drains, and refuses connections
+        while (!(yield* gateway.draining)) yield* Effect.sleep("5 millis")
+        const refused = yield* rejection(() => fetch(`${gateway.url}/readyz`))
+        expect(String((refused as Error & { cause?: { code?: string } }).cause?.code)).toBe("ECONNREFUSED")
+        yield* Fiber.join(closing).pipe(Effect.timeout("2 seconds"))
+      })
+    )
+
     it.scoped("past the drain timeout, requests still in flight are cut and their upstream calls aborted", () =>
       Effect.gen(function* () {
         const scope = yield* Scope.make()

@@ -76,7 +76,7 @@
  *   client's `{ key, name, models, rpm, tpm, spend: { usd, window } }`, see
  *   `Gateway.ClientKey`; names and keys unique, and no client named
  *   `key-N`, the bare keys' names), `host`, `port`,
- *   `maxBodyBytes`, `maxBufferedBytes`, `bodyTimeout`, `maxConcurrent`, `maxQueued`, `requestTimeout`, `sendTimeout`, `drainTimeout`, `cors`,
+ *   `maxBodyBytes`, `maxBufferedBytes`, `bodyTimeout`, `maxConcurrent`, `maxQueued`, `requestTimeout`, `sendTimeout`, `drainTimeout`, `shutdownDelay`, `cors`,
  *   `admin` (`{ host, port }`: a port of its own, not `port` on the same address or on 0.0.0.0); see
  *   {@link gatewaySettings} for the defaults.
  * - `state`: `{ redis, cluster, namespace, syncInterval }`: share breakers, rate
@@ -633,6 +633,8 @@ export interface GatewaySettings {
   readonly sendTimeout?: Duration.Duration
   /** On shutdown, how long requests in flight may take to finish. */
   readonly drainTimeout?: Duration.Duration
+  /** On shutdown, how long the gateway goes on serving with `/readyz` at 503, before it drains. */
+  readonly shutdownDelay?: Duration.Duration
   /** The web pages that may call from a browser (see `Gateway.CorsOptions`). */
   readonly cors?: { readonly origins: ReadonlyArray<string>; readonly maxAge?: Duration.Duration }
   /** A second listener for `/metrics` and `/status` (see `Gateway.AdminOptions`). */

@@ -256,6 +256,11 @@ import * as InternalServer from "./internal/server.js"
  * - `port`: default 8787; 0 picks a free port (see {@link Server.port}).
  * - `drainTimeout`: on shutdown, how long requests in flight may take to
  *   finish before their connections are closed (default 30 seconds).
+ * - `shutdownDelay`: on shutdown, how long the gateway goes on serving
+ *   before it drains, `/readyz` answering 503 meanwhile: time for a load
+ *   balancer's readiness checks (Kubernetes') to take it out of rotation,
+ *   so no client meets a refused connection (default 0: it drains at once,
+ *   and stops accepting connections then).
  * - `cors`: the web pages that may call the API (`/v1/...`) from a browser:
  *   `origins` as a browser sends them (`"https://app.example.com"`), or
  *   `"*"` for any; `maxAge`, how long a browser keeps a preflight's answer
@@ -309,6 +314,7 @@ export interface Options {
   readonly host?: string
   readonly port?: number
   readonly drainTimeout?: Duration.DurationInput
+  readonly shutdownDelay?: Duration.DurationInput
   readonly cors?: CorsOptions
   readonly admin?: AdminOptions
   /**
@@ -474,6 +480,7 @@ export const defaults = {
   host: "127.0.0.1",
   port: 8787,
   drainTimeout: Duration.seconds(30),
+  shutdownDelay: Duration.zero,
   sendTimeout: Duration.seconds(60)
 } as const
 
@@ -568,8 +575,10 @@ export interface Server {
   readonly url: string
   /** Requests being served now. */
   readonly inFlight: Effect.Effect<number>
-  /** Whether it is shutting down. */
+  /** Whether it is draining: refusing new connections, finishing the requests in flight. */
   readonly draining: Effect.Effect<boolean>
+  /** Whether it is shutting down but serving still, for its `shutdownDelay`, `/readyz` at 503. */
+  readonly leaving: Effect.Effect<boolean>
   /** The admin listener, when {@link Options} asked for one: its host, port and URL. */
   readonly admin?: { readonly host: string; readonly port: number; readonly url: string }
 }
@@ -646,6 +655,7 @@ const resolve = (options: Options): InternalServer.ServerSettings => {
     host: options.host ?? defaults.host,
     port: options.port ?? defaults.port,
     drainTimeout: options.drainTimeout === undefined ? defaults.drainTimeout : Duration.decode(options.drainTimeout),
+    shutdownDelay: options.shutdownDelay === undefined ? defaults.shutdownDelay : Duration.decode(options.shutdownDelay),
     routes: options.routes ?? [],
     ...(options.cors === undefined ? {} : { cors: Cors.make(options.cors) }),
     ...(options.admin === undefined ? {} : { admin: resolveAdmin(options.admin) })
@@ -654,7 +664,7 @@ const resolve = (options: Options): InternalServer.ServerSettings => {
 
 /**
  * The gateway as an `HttpApp`, to serve on a server of your own or to test
- * without one. `host`, `port`, `drainTimeout` and `admin` do not apply to it.
+ * without one. `host`, `port`, `drainTimeout`, `shutdownDelay` and `admin` do not apply to it.
  * Your server's spans redact the headers of `Headers.currentRedactedNames`:
  * add `x-goog-api-key` there (the Gemini route's key header; {@link make}
  * does) if it traces requests.
@@ -672,12 +682,13 @@ const resolve = (options: Options): InternalServer.ServerSettings => {
  * @category constructors
  */
 export const app = (options: Options): Effect.Effect<HttpApp.Default> =>
-  Effect.suspend(() => App.make(resolve(options), { draining: false }))
+  Effect.suspend(() => App.make(resolve(options), { leaving: false, draining: false }))
 
 /**
  * Starts the gateway on Node in the scope. Closing the scope shuts it down
- * gracefully: it stops accepting connections, `/readyz` answers 503, the
- * requests in flight finish (up to `drainTimeout`), then it closes.
+ * gracefully: `/readyz` answers 503 while it goes on serving for
+ * `shutdownDelay` (if any), then it stops accepting connections, the
+ * requests in flight finish (up to `drainTimeout`), and it closes.
  *
  * @example
  * import { Effect } from "effect"

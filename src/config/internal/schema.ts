@@ -569,7 +569,7 @@ const adminPortOfItsOwn = {
 
 /** @internal */
 export const Gateway = withRules(struct(
-  "the gateway's settings (keys, host, port, maxBodyBytes, maxBufferedBytes, bodyTimeout, maxConcurrent, maxQueued, requestTimeout, sendTimeout, drainTimeout, cors, admin)",
+  "the gateway's settings (keys, host, port, maxBodyBytes, maxBufferedBytes, bodyTimeout, maxConcurrent, maxQueued, requestTimeout, sendTimeout, drainTimeout, shutdownDelay, cors, admin)",
   {
     keys: optional(Schema.Array(GatewayKey).annotations({
       message: (issue) => ({ message: `Expected a list of keys (["env:GATEWAY_KEY", ...]), actual ${show(issue.actual)}`, override: false })
@@ -584,6 +584,7 @@ export const Gateway = withRules(struct(
     requestTimeout: optional(PositiveDuration),
     sendTimeout: optional(PositiveDuration),
     drainTimeout: optional(ConfigDuration),
+    shutdownDelay: optional(ConfigDuration),
     cors: optional(CorsSettings),
     admin: optional(Admin)
   }

@@ -84,8 +84,13 @@ export interface Settings {
   readonly sendTimeout?: Duration.Duration
 }
 
-/** What the server shares with the app: whether it is shutting down. @internal */
+/**
+ * What the server shares with the app: whether it is shutting down, and
+ * how far (`leaving`: serving still, its `shutdownDelay`; `draining`:
+ * refusing what comes, finishing what is in flight). @internal
+ */
 export interface Lifecycle {
+  leaving: boolean
   draining: boolean
 }
 
@@ -713,6 +718,8 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
     const readyz = Effect.sync(() =>
       lifecycle.draining
         ? HttpServerResponse.unsafeJson({ status: "draining" }, { status: 503, headers: { connection: "close" } })
+        : lifecycle.leaving
+        ? HttpServerResponse.unsafeJson({ status: "leaving" }, { status: 503 })
         : HttpServerResponse.unsafeJson({ status: "ready" })
     )
 

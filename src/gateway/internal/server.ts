@@ -24,6 +24,8 @@ export interface ServerSettings extends App.Settings {
   readonly host: string
   readonly port: number
   readonly drainTimeout: Duration.Duration
+  /** How long it goes on serving, `/readyz` at 503, before it drains. */
+  readonly shutdownDelay: Duration.Duration
   /** A second listener for the routes that ask no key, which then leave the main one. */
   readonly admin?: { readonly host: string; readonly port: number }
 }
@@ -35,6 +37,8 @@ export interface Running {
   readonly url: string
   readonly inFlight: Effect.Effect<number>
   readonly draining: Effect.Effect<boolean>
+  /** Shutting down, but serving still for its `shutdownDelay`. */
+  readonly leaving: Effect.Effect<boolean>
   readonly admin?: Listening
 }
 
@@ -105,12 +109,20 @@ class InFlight {
 const urlHost = (host: string): string => (host.includes(":") ? `[${host}]` : host)
 
 /**
- * Stops accepting connections (and closes the idle ones), waits for the
- * requests in flight up to `drainTimeout`, then closes every connection left
- * (which interrupts their requests and aborts their upstream calls).
+ * Goes on serving for `delay`, `/readyz` answering 503 (a load balancer's
+ * readiness checks take it out of rotation meanwhile), then stops accepting
+ * connections (and closes the idle ones), waits for the requests in flight
+ * up to `drainTimeout`, then closes every connection left (which interrupts
+ * their requests and aborts their upstream calls).
  */
-const drain = (node: Http.Server, lifecycle: App.Lifecycle, inFlight: InFlight, timeout: Duration.Duration) =>
+const drain = (node: Http.Server, lifecycle: App.Lifecycle, inFlight: InFlight, delay: Duration.Duration, timeout: Duration.Duration) =>
   Effect.gen(function* () {
+    if (Duration.greaterThan(delay, Duration.zero)) {
+      lifecycle.leaving = true
+      yield* Effect.logInfo(`gateway shutting down: /readyz answers 503, serving for ${Duration.format(delay)} before the drain`)
+      // finalizers run uninterruptibly: the wait is interruptible, as the drain's is
+      yield* Effect.interruptible(Effect.sleep(delay)).pipe(Effect.exit)
+    }
     lifecycle.draining = true
     yield* Effect.logInfo(`gateway shutting down: draining ${inFlight.count} request(s) in flight`)
     node.close()
@@ -230,7 +242,7 @@ const serveWith = (server: HttpServer.HttpServer, node: Http.Server, app: HttpAp
  */
 export const start = (settings: ServerSettings): Effect.Effect<Running, ServeError, Scope.Scope> =>
   Effect.gen(function* () {
-    const lifecycle: App.Lifecycle = { draining: false }
+    const lifecycle: App.Lifecycle = { leaving: false, draining: false }
     const inFlight = new InFlight()
     // nothing wraps the app here: it may write a stream's answer itself; on a loopback address with no
     // keys, only requests addressed to a loopback name are answered (DNS rebinding: see `loopbackHostsOnly`)
@@ -258,11 +270,12 @@ export const start = (settings: ServerSettings): Effect.Effect<Running, ServeErr
       if (lean === undefined || !lean(request, response)) platform(request, response)
     })
     // added last, so it runs first on close: the app still answers while draining
-    yield* Effect.addFinalizer(() => drain(node, lifecycle, inFlight, settings.drainTimeout))
+    yield* Effect.addFinalizer(() => drain(node, lifecycle, inFlight, settings.shutdownDelay, settings.drainTimeout))
     return {
       ...listening(settings.host, server.address, settings.port),
       inFlight: Effect.sync(() => inFlight.count),
       draining: Effect.sync(() => lifecycle.draining),
+      leaving: Effect.sync(() => lifecycle.leaving),
       ...(admin === undefined ? {} : { admin })
     } satisfies Running
   })
