@@ -674,6 +674,19 @@ describe("cost report", () => {
 // ---------------------------------------------------------------------------
 
 describe("health snapshot", () => {
+  it.scoped("an alert in force shows its window's rate now, not the one it was raised at", () =>
+    Effect.gen(function* () {
+      const router = yield* Router.make({ targets: { ok: { model: yield* sim("ok") } }, chains: { default: ["ok"] } })
+      const alert = yield* Alerts.fallbackRate({ minimumRequests: 5, window: "1 minute", buckets: 6 })
+      const health = yield* HealthSnapshot.tracker(router, { alerts: [alert] })
+      for (let i = 0; i < 5; i++) yield* alert.record(finished(i, true))
+      yield* TestClock.adjust("10 seconds")
+      for (let i = 5; i < 20; i++) yield* alert.record(finished(i, false))
+      const [active] = (yield* health.snapshot).alerts
+      // raised at 5 of 5; now 5 of 20, since the raise
+      expect(active).toEqual({ alert: "fallback-rate", since: 0, rate: 0.25, threshold: 0.05, requests: 20, fallbacks: 5 })
+    }))
+
   it.scoped("a target whose few calls all failed is degraded, though too few for the router to judge", () =>
     Effect.gen(function* () {
       const failing = yield* sim("failing", { faults: [{ status: 500 }] })

@@ -194,7 +194,9 @@ export const FallbackRecord = Schema.Struct({
 export interface FallbackRecord extends Schema.Schema.Type<typeof FallbackRecord> {}
 
 /**
- * An alert in force.
+ * An alert in force: since when, and its window now (`rate`, `requests`,
+ * `fallbacks` as the alert counts them at the snapshot, not as they were
+ * when it was raised).
  *
  * @example
  * import { Schema } from "effect"
@@ -470,18 +472,19 @@ export const tracker = (router: Pick<Router.Service, "status">, options: Options
       }
     }
 
+    // an alert in force with its window now (the rate it was raised at is history: its log line has it)
     const alerts = Effect.map(
-      Effect.forEach(options.alerts ?? [], (alert) => alert.active),
+      Effect.forEach(options.alerts ?? [], (alert) => Effect.zip(alert.active, alert.window)),
       (raised) =>
-        raised.flatMap((o) =>
+        raised.flatMap(([o, now]) =>
           Option.isSome(o)
             ? [{
               alert: o.value.alert,
               since: o.value.at,
-              rate: o.value.rate,
+              rate: now.rate,
               threshold: o.value.threshold,
-              requests: o.value.requests,
-              fallbacks: o.value.fallbacks
+              requests: now.requests,
+              fallbacks: now.fallbacks
             }]
             : []
         )

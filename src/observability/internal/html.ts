@@ -55,7 +55,7 @@ const fallbackRow = (f: Snapshot["recentFallbacks"][number]) =>
 
 const alertLine = (a: Snapshot["alerts"][number]) =>
   `<p class="alert" role="alert">${escape(
-    `Alert ${a.alert}: ${percent(a.rate)} of ${a.requests} requests fell back (threshold ${percent(a.threshold)}), since ${time(a.since)}`
+    `Alert ${a.alert}: ${percent(a.rate)} of ${a.requests} requests fell back (threshold ${percent(a.threshold)}), raised at ${time(a.since)}`
   )}</p>`
 
 const summary = (snapshot: Snapshot) => {
