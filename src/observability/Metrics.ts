@@ -206,7 +206,7 @@ export const fallbacks = counter("llm_fallbacks_total", "Fallbacks from one LLM 
  */
 export const fallbackExtraCost = counter(
   "llm_fallback_extra_cost_usd_total",
-  "Extra cost in US dollars of requests served after a fallback, over the chain's first target, by chain"
+  "Extra cost in US dollars of requests served after a fallback, over the chain's first target, by chain (a counter: a cheaper fallback adds nothing; /v1/usage has the net difference)"
 )
 
 /**
