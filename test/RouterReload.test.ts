@@ -79,6 +79,21 @@ describe("Router.make with a previous router", () => {
     })
   )
 
+  it.scoped("request ids go on counting across a reload, so the status page's recent fallbacks name each request once", () =>
+    Effect.gen(function* () {
+      const config: Router.Config = { targets: { a: { model: yield* sim("a") } }, chains: { default: ["a"] } }
+      const first = yield* Router.make(config)
+      for (const q of ["one", "two"]) succeeded(yield* settle(first.complete(Chat.prompt(q))))
+      const next = yield* Router.make(config, { previous: first })
+      const ids: Array<number> = []
+      yield* next.listen((event) => {
+        if (event._tag === "RequestFinished") ids.push(event.requestId)
+      })
+      succeeded(yield* settle(next.complete(Chat.prompt("three"))))
+      expect(ids).toEqual([3])
+    })
+  )
+
   it.effect("health windows split over many reloads stay one level deep: a kept target's samples reach the first windows at once", () =>
     Effect.gen(function* () {
       const first = yield* Health.make<string>()

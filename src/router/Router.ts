@@ -697,7 +697,7 @@ const classifyExit = (exit: { readonly _tag: string; readonly cause?: unknown },
  * same deadline, the same trip count; its windows start empty); a changed
  * budget, limiter or bulkhead starts fresh. The health windows carry over
  * when the `health` options are unchanged, degraded mode's cache when the
- * `cache` options are. A target not kept starts fresh
+ * `cache` options are. Request ids go on from the old router's. A target not kept starts fresh
  * in everything, its health figures too (kept in this instance only, not
  * shared through a `Health.CurrentStore`, until the process restarts).
  * Both routers may serve at once (the old one's requests in flight): a kept
@@ -892,7 +892,8 @@ export const make = (config: Config, options?: MakeOptions): Effect.Effect<Servi
       events: yield* PubSub.sliding<RouterEvent>(4_096),
       audience: { subscribers: 0, open: true },
       listeners: [],
-      requestIds: { last: 0 },
+      // shared with the router it replaces: its requests still in flight and this one's never take the same id
+      requestIds: legacy?.requestIds ?? { last: 0 },
       shadowRate: config.shadowRate ?? 0,
       scope: yield* Scope.Scope
     }
@@ -989,7 +990,8 @@ export const make = (config: Config, options?: MakeOptions): Effect.Effect<Servi
       health: shared.health,
       healthOptions: config.health,
       cache: shared.cache,
-      cacheOptions: config.cache
+      cacheOptions: config.cache,
+      requestIds: shared.requestIds
     })
     return service
   })

@@ -29,6 +29,8 @@ export interface Legacy {
   /** Degraded mode's last-known-good answers, and the options they were kept under. */
   readonly cache: DegradedCache.DegradedCache | undefined
   readonly cacheOptions: DegradedCache.Options | false | undefined
+  /** The latest request id: a router that replaces this one goes on from it, so no id names two requests. */
+  readonly requestIds: { last: number }
 }
 
 /** Every router `Router.make` built, by its service object: weak, so a router released is forgotten. @internal */
