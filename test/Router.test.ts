@@ -329,6 +329,20 @@ describe("Router: sequential fallback", () => {
     expect(attemptOf({ timeouts: { attempt: "90 seconds" } }, { timeouts: { total: "10 seconds" } })).toBe(90_000)
   })
 
+  it("Policy.resolve: Policy.defaults passed as a layer (as resolve's own example does) times attempts as leaving it out does", () => {
+    const attemptOf = (...layers: ReadonlyArray<Policy.Policy>) => Duration.toMillis(Policy.resolve(...layers).timeouts.attempt)
+    // a router made with `policy: Policy.defaults` and a chain of 15 s: half of it, not the default total's 60 s
+    expect(attemptOf(Policy.defaults, { timeouts: { total: "15 seconds" } })).toBe(7_500)
+    expect(attemptOf({ ...Policy.defaults, retry: { maxAttempts: 3 } }, { timeouts: { total: "15 seconds" } })).toBe(7_500)
+    // the defaults after a layer of one's own reset it, as they reset every other field
+    expect(attemptOf({ timeouts: { attempt: "5 seconds" } }, Policy.defaults)).toBe(60_000)
+    expect(attemptOf({ timeouts: { attempt: "5 seconds" } }, Policy.defaults, { timeouts: { total: "15 seconds" } })).toBe(7_500)
+    // an attempt written out, though the defaults' own value, is the caller's
+    expect(attemptOf({ timeouts: { attempt: "60 seconds" } }, { timeouts: { total: "15 seconds" } })).toBe(60_000)
+    expect(Router.warnings({ targets: { a: {} }, chains: { chat: { targets: ["a"], policy: { timeouts: { total: "15 seconds" } } } }, policy: Policy.defaults }))
+      .toEqual([])
+  })
+
   it("Router.warnings: an attempt's timeout no shorter than the total, for any target of a chain, which then never falls over from a hang", () => {
     const warned = Router.warnings({
       targets: { a: {}, b: { policy: { timeouts: { attempt: "30 seconds" } } } },
