@@ -304,6 +304,18 @@ describe("Router: sequential fallback", () => {
     })
   )
 
+  it.scoped("the last target to try, whose attempt timed out, is tried again with the time left: no next target could use it", () =>
+    Effect.gen(function* () {
+      // hangs for the first minute, then answers: every model alias is a chain of its own, of one target
+      const flaky = yield* sim("flaky", { faults: [{ from: "0 seconds", to: "1 minute", latency: Duration.infinity }] })
+      const router = yield* Router.make({ targets: { flaky: { model: flaky } }, chains: { default: ["flaky"] }, policy: { retry: { maxAttempts: 2, jitter: "none" } } })
+      const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("hi"))))
+      // 0-60 s timed out, 200 ms of backoff, then an answer in 100 ms (cut at 120 s had it hung again)
+      expect(meta.attempts.map((a) => [a.target, a.error?._tag])).toEqual([["flaky", "Timeout"], ["flaky", undefined]])
+      expect(Duration.toMillis(meta.latency)).toBe(60_300)
+    })
+  )
+
   it.scoped("a target that timed out is tried again when a whole attempt still fits before the deadline", () =>
     Effect.gen(function* () {
       const hung = yield* sim("hung", { latency: "1 hour" })

@@ -52,7 +52,8 @@ export interface RetryPolicy extends BackoffOptions {
  * other half for its next target. A target that timed out is tried again
  * only while a whole attempt still fits before the total deadline (its
  * backoff, then the attempt's timeout); otherwise the chain moves on at
- * once. An `attempt` as long as the `total` never fires: a target that hangs
+ * once. The last target to try (none comes after it) is tried again with
+ * whatever time is left. An `attempt` as long as the `total` never fires: a target that hangs
  * then holds the request to its deadline, which `Router.warnings` points out.
  *
  * @example

@@ -758,7 +758,7 @@ const runMember = <A, R>(
     const tried = signal === undefined
       ? next
       : Effect.tapError(next, (error) => (error._tag !== "Deadline" && isRetriable(error) ? signal(member) : Effect.void))
-    return member.retry(tried, budget, state.retryDeadline).pipe(
+    return member.retry(tried, budget, retryDeadlineOf(state, member)).pipe(
       Effect.catchAll((error): Effect.Effect<never, Next | Fatal | Deadline> => {
         switch (error._tag) {
           case "InvalidRequest":
@@ -1427,6 +1427,26 @@ const timedOutRoom = (error: unknown): number =>
   error instanceof Timeout && (error.phase === "attempt" || error.phase === "first-token") && error.after !== undefined
     ? Duration.toMillis(error.after)
     : 0
+
+/**
+ * The retry deadline of a member's attempts: the request's, without the
+ * room a timed-out attempt keeps for the next target (`timedOutRoom`) when
+ * no target comes after the member's step (the last in order, or in a race
+ * or hedge of them all), which then uses the time left itself.
+ */
+const retryDeadlineOf = (state: RequestState, member: Member): Retry.RetryDeadline<Deadline> | undefined => {
+  const deadline = state.retryDeadline
+  if (deadline === undefined || !lastStep(state, member)) return deadline
+  return { at: deadline.at, onDeadline: deadline.onDeadline }
+}
+
+/** Whether no step of the request's order comes after the member's (see `steps`). */
+const lastStep = (state: RequestState, member: Member): boolean => {
+  const { ordered, chain } = state
+  if (ordered[ordered.length - 1] === member) return true
+  const group = chain.race > 1 ? chain.race : chain.hedge !== undefined ? 1 + (chain.hedge.maxHedges ?? 1) : 1
+  return group >= ordered.length && ordered.includes(member)
+}
 
 /**
  * Runs the chain under its total deadline; calls in flight when it passes
