@@ -316,6 +316,22 @@ describe("Router: sequential fallback", () => {
     })
   )
 
+  it.scoped("so is a target whose next ones are all out of rotation (their breakers open)", () =>
+    Effect.gen(function* () {
+      const flaky = yield* sim("flaky", { faults: [{ from: "0 seconds", to: "1 minute", latency: Duration.infinity }] })
+      const down = yield* sim("down")
+      const router = yield* Router.make({
+        targets: { flaky: { model: flaky }, down: { model: down } },
+        chains: { default: ["flaky", "down"] },
+        policy: { retry: { maxAttempts: 2, jitter: "none" } }
+      })
+      yield* router.breaker("down")!.isolate
+      const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("hi"))))
+      expect(meta.attempts.map((a) => [a.target, a.error?._tag])).toEqual([["flaky", "Timeout"], ["flaky", undefined]])
+      expect(Duration.toMillis(meta.latency)).toBe(60_300)
+    })
+  )
+
   it.scoped("a target that timed out is tried again when a whole attempt still fits before the deadline", () =>
     Effect.gen(function* () {
       const hung = yield* sim("hung", { latency: "1 hour" })

@@ -1431,8 +1431,8 @@ const timedOutRoom = (error: unknown): number =>
 /**
  * The retry deadline of a member's attempts: the request's, without the
  * room a timed-out attempt keeps for the next target (`timedOutRoom`) when
- * no target comes after the member's step (the last in order, or in a race
- * or hedge of them all), which then uses the time left itself.
+ * no target that could take the request comes after the member's step,
+ * which then uses the time left itself.
  */
 const retryDeadlineOf = (state: RequestState, member: Member): Retry.RetryDeadline<Deadline> | undefined => {
   const deadline = state.retryDeadline
@@ -1440,12 +1440,20 @@ const retryDeadlineOf = (state: RequestState, member: Member): Retry.RetryDeadli
   return { at: deadline.at, onDeadline: deadline.onDeadline }
 }
 
-/** Whether no step of the request's order comes after the member's (see `steps`). */
+/**
+ * Whether no target that could take the request comes after the member's
+ * step in the request's order (see `steps`: a race or hedge is one step),
+ * as `isLastResort` says of a member alone.
+ */
 const lastStep = (state: RequestState, member: Member): boolean => {
-  const { ordered, chain } = state
-  if (ordered[ordered.length - 1] === member) return true
+  const { ordered, chain, unavailable } = state
+  const at = ordered.indexOf(member)
   const group = chain.race > 1 ? chain.race : chain.hedge !== undefined ? 1 + (chain.hedge.maxHedges ?? 1) : 1
-  return group >= ordered.length && ordered.includes(member)
+  for (let i = group > 1 && ordered.length > 1 && at < group ? group : at + 1; i < ordered.length; i++) {
+    const later = ordered[i]!
+    if (unavailable?.has(later) !== true && serves(state, later.target)) return false
+  }
+  return true
 }
 
 /**
