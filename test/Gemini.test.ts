@@ -257,6 +257,20 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gemini", (it) 
       })
     )
 
+    it.scoped("a model that refuses penalties (400 'Penalty is not enabled') is asked once more without them, and not sent them again", () =>
+      Effect.gen(function* () {
+        // Gemini 2.5 and later refuse presencePenalty and frequencyPenalty: the 400 would end a chain the model can serve
+        const refusal = MockServer.status(400, { message: "Penalty is not enabled for models/gemini-2.5-flash", code: "INVALID_ARGUMENT" })
+        const server = yield* MockServer.make({ faults: [refusal] })
+        const model = yield* Gemini.make({ model: "gemini-2.5-flash", apiKey: key, baseUrl: server.url })
+        const answer = yield* model.complete({ ...Chat.prompt("hi"), seed: 7, presencePenalty: 0.5, frequencyPenalty: 0.25 })
+        expect(answer.text).toBe("Hello from the mock server.")
+        yield* Stream.runDrain(model.stream({ ...Chat.prompt("hi"), presencePenalty: 0.5 }))
+        const configs = server.requests().map((r) => (r.body as Record<string, unknown>)["generationConfig"])
+        expect(configs).toEqual([{ seed: 7, presencePenalty: 0.5, frequencyPenalty: 0.25 }, { seed: 7 }, undefined])
+      })
+    )
+
     it.scoped("sends the request's safetySettings as they are, none when empty; never Anthropic's betas", () =>
       Effect.gen(function* () {
         const server = yield* MockServer.make()

@@ -304,6 +304,34 @@ describe("Router: sequential fallback", () => {
     })
   )
 
+  it.scoped("the last target to try, whose attempt timed out, is tried again with the time left: no next target could use it", () =>
+    Effect.gen(function* () {
+      // hangs for the first minute, then answers: every model alias is a chain of its own, of one target
+      const flaky = yield* sim("flaky", { faults: [{ from: "0 seconds", to: "1 minute", latency: Duration.infinity }] })
+      const router = yield* Router.make({ targets: { flaky: { model: flaky } }, chains: { default: ["flaky"] }, policy: { retry: { maxAttempts: 2, jitter: "none" } } })
+      const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("hi"))))
+      // 0-60 s timed out, 200 ms of backoff, then an answer in 100 ms (cut at 120 s had it hung again)
+      expect(meta.attempts.map((a) => [a.target, a.error?._tag])).toEqual([["flaky", "Timeout"], ["flaky", undefined]])
+      expect(Duration.toMillis(meta.latency)).toBe(60_300)
+    })
+  )
+
+  it.scoped("so is a target whose next ones are all out of rotation (their breakers open)", () =>
+    Effect.gen(function* () {
+      const flaky = yield* sim("flaky", { faults: [{ from: "0 seconds", to: "1 minute", latency: Duration.infinity }] })
+      const down = yield* sim("down")
+      const router = yield* Router.make({
+        targets: { flaky: { model: flaky }, down: { model: down } },
+        chains: { default: ["flaky", "down"] },
+        policy: { retry: { maxAttempts: 2, jitter: "none" } }
+      })
+      yield* router.breaker("down")!.isolate
+      const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("hi"))))
+      expect(meta.attempts.map((a) => [a.target, a.error?._tag])).toEqual([["flaky", "Timeout"], ["flaky", undefined]])
+      expect(Duration.toMillis(meta.latency)).toBe(60_300)
+    })
+  )
+
   it.scoped("a target that timed out is tried again when a whole attempt still fits before the deadline", () =>
     Effect.gen(function* () {
       const hung = yield* sim("hung", { latency: "1 hour" })
@@ -327,6 +355,20 @@ describe("Router: sequential fallback", () => {
     expect(attemptOf({ timeouts: { total: "10 minutes" } })).toBe(60_000)
     expect(attemptOf({ timeouts: { total: "15 seconds" } }, { timeouts: { attempt: "20 seconds" } })).toBe(20_000)
     expect(attemptOf({ timeouts: { attempt: "90 seconds" } }, { timeouts: { total: "10 seconds" } })).toBe(90_000)
+  })
+
+  it("Policy.resolve: Policy.defaults passed as a layer (as resolve's own example does) times attempts as leaving it out does", () => {
+    const attemptOf = (...layers: ReadonlyArray<Policy.Policy>) => Duration.toMillis(Policy.resolve(...layers).timeouts.attempt)
+    // a router made with `policy: Policy.defaults` and a chain of 15 s: half of it, not the default total's 60 s
+    expect(attemptOf(Policy.defaults, { timeouts: { total: "15 seconds" } })).toBe(7_500)
+    expect(attemptOf({ ...Policy.defaults, retry: { maxAttempts: 3 } }, { timeouts: { total: "15 seconds" } })).toBe(7_500)
+    // the defaults after a layer of one's own reset it, as they reset every other field
+    expect(attemptOf({ timeouts: { attempt: "5 seconds" } }, Policy.defaults)).toBe(60_000)
+    expect(attemptOf({ timeouts: { attempt: "5 seconds" } }, Policy.defaults, { timeouts: { total: "15 seconds" } })).toBe(7_500)
+    // an attempt written out, though the defaults' own value, is the caller's
+    expect(attemptOf({ timeouts: { attempt: "60 seconds" } }, { timeouts: { total: "15 seconds" } })).toBe(60_000)
+    expect(Router.warnings({ targets: { a: {} }, chains: { chat: { targets: ["a"], policy: { timeouts: { total: "15 seconds" } } } }, policy: Policy.defaults }))
+      .toEqual([])
   })
 
   it("Router.warnings: an attempt's timeout no shorter than the total, for any target of a chain, which then never falls over from a hang", () => {

@@ -7,7 +7,9 @@
  * the URL), roles `user` / `model`, system messages in `systemInstruction`,
  * tools as `functionDeclarations`. A request's `seed` (an int32 to Gemini:
  * a larger one is left out), `presencePenalty`, `frequencyPenalty` and
- * `topK` go in `generationConfig`; its `providerOptions.gemini.safetySettings`
+ * `topK` go in `generationConfig` (a model that refuses the penalties,
+ * Gemini 2.5 and later, is asked once more without them, and not sent
+ * them again); its `providerOptions.gemini.safetySettings`
  * are sent as `safetySettings` (no other provider's adapter reads them).
  * A stream ends on the event whose candidate
  * has a `finishReason`; one that ends before it fails with

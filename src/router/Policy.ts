@@ -48,11 +48,12 @@ export interface RetryPolicy extends BackoffOptions {
  * whole request across every attempt and target.
  *
  * `attempt`, when no layer of the policy sets it, is half the `total` (60 s
- * at most, the default's), so that a target that hangs leaves the chain the
+ * at most, the default's; `Policy.defaults` given as a layer sets none), so that a target that hangs leaves the chain the
  * other half for its next target. A target that timed out is tried again
  * only while a whole attempt still fits before the total deadline (its
  * backoff, then the attempt's timeout); otherwise the chain moves on at
- * once. An `attempt` as long as the `total` never fires: a target that hangs
+ * once. The last target to try (none comes after it) is tried again with
+ * whatever time is left. An `attempt` as long as the `total` never fires: a target that hangs
  * then holds the request to its deadline, which `Router.warnings` points out.
  *
  * @example
@@ -357,8 +358,14 @@ export const resolve = (...layers: ReadonlyArray<Policy | undefined>): Resolved 
   const all = [defaults, ...layers]
   const timeouts = section("timeouts", all)!
   const total = Duration.decode(timeouts.total ?? defaults.timeouts.total)
-  // an attempt no layer times has half the total (60 s at most): one that hangs leaves the chain the other half
-  const attempt = section("timeouts", layers)?.attempt
+  // an attempt no layer times has half the total (60 s at most): one that hangs leaves the chain the other half;
+  // `defaults` passed as a layer times none (its attempt is the default's), and resets one an earlier layer set
+  let attempt: Duration.DurationInput | undefined = undefined
+  for (const layer of layers) {
+    const own = layer?.timeouts
+    if (own === defaults.timeouts) attempt = undefined
+    else if (own?.attempt !== undefined) attempt = own.attempt
+  }
   return {
     retry: section("retry", all)!,
     timeouts: {

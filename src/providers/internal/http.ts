@@ -838,6 +838,19 @@ const withoutEffort = ({ reasoningEffort: _, ...rest }: ChatRequest): ChatReques
 /** The request without its stop sequences. */
 const withoutStop = ({ stop: _, ...rest }: ChatRequest): ChatRequest => rest
 
+/** The request without its presence and frequency penalties. */
+const withoutPenalties = ({ frequencyPenalty: _, presencePenalty: __, ...rest }: ChatRequest): ChatRequest => rest
+
+/**
+ * Whether a 400 refuses the request's presence or frequency penalty, in
+ * Gemini's words ("Penalty is not enabled for models/gemini-2.5-flash", from
+ * Gemini 2.5 and later), which Gemini 2.0 and OpenAI take.
+ *
+ * @internal
+ */
+export const refusedPenalties = (error: unknown): boolean =>
+  Predicate.isTagged(error, "InvalidRequest") && /penalty is not enabled/i.test((error as InvalidRequest).message)
+
 /**
  * Whether a 400 refuses the request's stop sequences, in OpenAI's words
  * ("Unsupported parameter: 'stop' is not supported with this model.", from
@@ -924,23 +937,30 @@ export const chatCalls = (
   // Whether the model refused stop sequences (see `refusedStop`): so does it on every call, and each would
   // pay a 400 first
   let stopRefused = false
+  // Whether the model refused the penalties (see `refusedPenalties`): so does it on every call
+  let penaltiesRefused = false
   const asked = (request: ChatRequest): ChatRequest => {
-    const stopped = stopRefused && request.stop !== undefined ? withoutStop(request) : request
+    const unpenalised = penaltiesRefused && (request.presencePenalty !== undefined || request.frequencyPenalty !== undefined)
+      ? withoutPenalties(request)
+      : request
+    const stopped = stopRefused && unpenalised.stop !== undefined ? withoutStop(unpenalised) : unpenalised
     return stopped.reasoningEffort !== undefined && refusedEfforts.has(stopped.reasoningEffort) ? withoutEffort(stopped) : stopped
   }
   // asked once more, with what the model refused changed: a conversation's signatures the placeholder
   // (the router's next attempt at the target starts from the request's own signatures again: one more 400,
-  // cheap), a stream's optional field left out, stop sequences or a reasoning effort left out (the model
+  // cheap), a stream's optional field left out, stop sequences, the penalties or a reasoning effort left out (the model
   // answers without them, where the 400 ends the chain)
   const again = (request: ChatRequest, stream: boolean, first: unknown, wasLean: boolean): Again | undefined => {
     const signatures = wire.signatures === true && hasToolCalls(request)
     const reasoning = request.reasoningEffort !== undefined
     const stops = request.stop !== undefined && request.stop.length > 0
+    const penalties = request.presencePenalty !== undefined || request.frequencyPenalty !== undefined
     const option = stream && !wasLean ? wire.streamOption : undefined
-    if (!signatures && !reasoning && !stops && option === undefined) return undefined
+    if (!signatures && !reasoning && !stops && !penalties && option === undefined) return undefined
     const signaturesRefused = (error: unknown) => signatures && refusedSignatures(error)
     const optionRefused = (error: unknown) => option !== undefined && option.refused(error)
     const stopsRefused = (error: unknown) => stops && refusedStop(error)
+    const penaltiesRefusedBy = (error: unknown) => penalties && refusedPenalties(error)
     const body = (error: unknown) => {
       let encoded: unknown
       if (signaturesRefused(error)) encoded = wire.encode(withPlaceholders(request), stream, wasLean)
@@ -950,6 +970,9 @@ export const chatCalls = (
       } else if (stopsRefused(error)) {
         stopRefused = true
         encoded = wire.encode(withoutStop(request), stream, wasLean)
+      } else if (penaltiesRefusedBy(error)) {
+        penaltiesRefused = true
+        encoded = wire.encode(withoutPenalties(request), stream, wasLean)
       } else {
         refusedEfforts.add(request.reasoningEffort)
         encoded = wire.encode(withoutEffort(request), stream, wasLean)
@@ -958,7 +981,9 @@ export const chatCalls = (
     }
     return {
       body,
-      when: (error) => signaturesRefused(error) || optionRefused(error) || stopsRefused(error) || (reasoning && refusedReasoning(error))
+      when: (error) =>
+        signaturesRefused(error) || optionRefused(error) || stopsRefused(error) || penaltiesRefusedBy(error) ||
+        (reasoning && refusedReasoning(error))
     }
   }
   const complete = <E = never>(whole: ChatRequest, deadline?: CallDeadline<E>): Effect.Effect<ChatResponse, ProviderError | E> => {

@@ -538,7 +538,8 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
     reason: TransitionReason,
     local: boolean
   ): State {
-    if (state.status === "isolated" || (state.status === "open" && state.openUntil >= openUntil)) return state
+    // what is left of it by either clock (see `openLeft`): a wall clock put back must not make it look longer
+    if (state.status === "isolated" || (state.status === "open" && this.openLeft(state, now) >= openUntil - now)) return state
     return this.transition(state, this.openState(state, openUntil, trips), reason, now, local)
   }
 

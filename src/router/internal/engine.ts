@@ -758,7 +758,7 @@ const runMember = <A, R>(
     const tried = signal === undefined
       ? next
       : Effect.tapError(next, (error) => (error._tag !== "Deadline" && isRetriable(error) ? signal(member) : Effect.void))
-    return member.retry(tried, budget, state.retryDeadline).pipe(
+    return member.retry(tried, budget, retryDeadlineOf(state, member)).pipe(
       Effect.catchAll((error): Effect.Effect<never, Next | Fatal | Deadline> => {
         switch (error._tag) {
           case "InvalidRequest":
@@ -1427,6 +1427,34 @@ const timedOutRoom = (error: unknown): number =>
   error instanceof Timeout && (error.phase === "attempt" || error.phase === "first-token") && error.after !== undefined
     ? Duration.toMillis(error.after)
     : 0
+
+/**
+ * The retry deadline of a member's attempts: the request's, without the
+ * room a timed-out attempt keeps for the next target (`timedOutRoom`) when
+ * no target that could take the request comes after the member's step,
+ * which then uses the time left itself.
+ */
+const retryDeadlineOf = (state: RequestState, member: Member): Retry.RetryDeadline<Deadline> | undefined => {
+  const deadline = state.retryDeadline
+  if (deadline === undefined || !lastStep(state, member)) return deadline
+  return { at: deadline.at, onDeadline: deadline.onDeadline }
+}
+
+/**
+ * Whether no target that could take the request comes after the member's
+ * step in the request's order (see `steps`: a race or hedge is one step),
+ * as `isLastResort` says of a member alone.
+ */
+const lastStep = (state: RequestState, member: Member): boolean => {
+  const { ordered, chain, unavailable } = state
+  const at = ordered.indexOf(member)
+  const group = chain.race > 1 ? chain.race : chain.hedge !== undefined ? 1 + (chain.hedge.maxHedges ?? 1) : 1
+  for (let i = group > 1 && ordered.length > 1 && at < group ? group : at + 1; i < ordered.length; i++) {
+    const later = ordered[i]!
+    if (unavailable?.has(later) !== true && serves(state, later.target)) return false
+  }
+  return true
+}
 
 /**
  * Runs the chain under its total deadline; calls in flight when it passes
