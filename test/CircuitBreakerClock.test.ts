@@ -39,27 +39,14 @@ describe("CircuitBreaker: a wall clock that steps back", () => {
 
   it.effect("a server's wait (forceOpen) longer than what is left of the open state holds it, when the wall clock was put back", () =>
     Effect.gen(function*() {
-      let wall = 10_000_000
-      let monotonic = 5_000
-      const clock: Clock.Clock = {
-        [Clock.ClockTypeId]: Clock.ClockTypeId,
-        unsafeCurrentTimeMillis: () => wall,
-        currentTimeMillis: Effect.sync(() => wall),
-        unsafeCurrentTimeNanos: () => BigInt(monotonic) * 1_000_000n,
-        currentTimeNanos: Effect.sync(() => BigInt(monotonic) * 1_000_000n),
-        sleep: () => Effect.void
-      }
-      const advance = (millis: number) => {
-        wall += millis
-        monotonic += millis
-      }
+      const { advance, clock, stepWall } = steppingClock()
       const breaker = yield* Effect.withClock(
         CircuitBreaker.make({ name: "llm", trip: CircuitBreaker.consecutiveFailures(1), openDuration: { base: "30 seconds" } }),
         clock
       )
       yield* Effect.exit(breaker.protect(Effect.fail("boom")))
       advance(10_000)
-      wall -= 3_600_000
+      stepWall(-3_600_000)
       // 20 s of the open state left; the server says a minute (its Retry-After, here or on another instance)
       yield* breaker.forceOpen("60 seconds")
       expect(Duration.toMillis((yield* breaker.snapshot).retryAfter)).toBe(60_000)
