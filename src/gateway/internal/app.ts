@@ -106,6 +106,12 @@ export interface RequestLog {
   param?: string
   outcome?: string
   completed?: boolean
+  /**
+   * The router took the request (not logged): a failure from then on is the
+   * router's, counted in its metrics; one before it is the gateway's own
+   * refusal (`Errors.refusals`).
+   */
+  routed?: boolean
 }
 
 /** A request's id (`x-request-id`) and log record, for the route that serves it. */
@@ -140,7 +146,7 @@ const logLine = (
 ) =>
   LogSink.logTimed(sink, status >= 500 ? LogLevel.Warning : LogLevel.Info, `${method} ${path} ${status}`, (now) => {
     const fields: Record<string, string | number> = { requestId, status, ms: now - startedAt }
-    for (const [key, value] of Object.entries(log)) if (value !== undefined && key !== "completed") fields[key] = value
+    for (const [key, value] of Object.entries(log)) if (value !== undefined && key !== "completed" && key !== "routed") fields[key] = value
     return fields
   })
 
@@ -380,6 +386,7 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       admitted: Admitted | undefined
     ) => {
       const settle = admitted?.settle
+      log.routed = true
       const call = router.complete(decoded.request, { chain: decoded.model, correlationId: requestId, tenant })
       const bill: Bill | undefined = settle === undefined ? undefined : { billed: undefined }
       return Effect.matchEffect(bill === undefined ? call : Effect.locally(call, failureBill, bill), {
@@ -433,6 +440,7 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
     ) =>
       Effect.gen(function* () {
         const settle = admitted?.settle
+        log.routed = true
         const call = router.stream(decoded.request, { chain: decoded.model, correlationId: requestId, tenant })
         const bill: Bill | undefined = settle === undefined ? undefined : { billed: undefined }
         const opened = yield* Effect.either(bill === undefined ? call : Effect.locally(call, failureBill, bill))
@@ -966,12 +974,12 @@ const answer = <R>(
           log.error = "internal_error"
           // its class and place, not its text, which may hold anything (see `Defect.describe`)
           log.outcome = Errors.printable(Defect.describe(value), 200)
-          return Effect.succeed(identified(failureResponse(Errors.internal(), render), requestId))
+          return refused(log, Errors.internal(), identified(failureResponse(Errors.internal(), render), requestId))
         }
         const failure = Cause.failureOption(cause)
         if (Option.isNone(failure)) return Effect.failCause(cause as Cause.Cause<never>)
         noteFailure(log, failure.value)
-        return Effect.succeed(identified(failureResponse(failure.value, render), requestId))
+        return refused(log, failure.value, identified(failureResponse(failure.value, render), requestId))
       },
       onSuccess: (response) => Effect.succeed(identified(response, requestId))
     }),
@@ -980,6 +988,14 @@ const answer = <R>(
       return line(499)
     })
   )
+
+/** The answer to a failure, counted in `Errors.refusals` if the router never took its request (see `RequestLog.routed`). */
+const refused = (
+  log: RequestLog,
+  failure: Errors.Failure,
+  response: HttpServerResponse.HttpServerResponse
+): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
+  log.routed === true ? Effect.succeed(response) : Effect.as(Errors.countRefusal(failure), response)
 
 const firstDefect = (cause: Cause.Cause<unknown>): Option.Option<unknown> =>
   cause._tag === "Die" ? Option.some(cause.defect) : cause._tag === "Fail" ? Option.some(cause.error) : Option.none()
