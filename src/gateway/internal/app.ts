@@ -29,7 +29,7 @@ import { randomUUID } from "node:crypto"
 import * as Http from "node:http"
 import type { ChatChunk } from "../../llm/Chat.js"
 import * as Tokens from "../../llm/Tokens.js"
-import type { ChainExhausted, StreamInterrupted } from "../../llm/FailoverError.js"
+import type { Attempt, ChainExhausted, StreamInterrupted } from "../../llm/FailoverError.js"
 import { type ContentFiltered, type InvalidRequest, isStoppedAnswer } from "../../llm/ProviderError.js"
 import { closest } from "../../config/internal/references.js"
 import * as Defect from "../../llm/internal/defect.js"
@@ -101,6 +101,8 @@ export interface RequestLog {
   target?: string
   fallbacks?: number
   attempts?: number
+  /** A failed chain's attempts, each its target and error tag (see `triedOf`). */
+  tried?: string
   degraded?: string
   error?: string
   param?: string
@@ -128,6 +130,25 @@ const noteMeta = (log: RequestLog, meta: Router.Meta): void => {
   log.fallbacks = meta.fallbacks
   log.attempts = meta.attempts.length
   if (meta.degraded !== undefined) log.degraded = meta.degraded
+}
+
+/**
+ * A failed chain's attempts, for its log line: each one's target (the
+ * operator's name for it) and error tag, in the order they were made
+ * (`ok` for one that answered), comma-separated and cut to 200 printable
+ * characters; never an error's message, which may carry a provider's text.
+ *
+ * @internal
+ */
+export const triedOf = (attempts: ReadonlyArray<Attempt>): string =>
+  Errors.printable(attempts.map((attempt) => `${attempt.target}:${attempt.error?._tag ?? "ok"}`).join(","), 200)
+
+/** What the line of a request whose chain failed says of its attempts: how many, and `triedOf` them. */
+const noteAttempts = (log: RequestLog, error: { readonly _tag: string }): void => {
+  if (error._tag !== "ChainExhausted") return
+  const attempts = (error as ChainExhausted).attempts
+  log.attempts = attempts.length
+  log.tried = triedOf(attempts)
 }
 
 const noteFailure = (log: RequestLog, failure: Errors.Failure): void => {
@@ -391,6 +412,7 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       const bill: Bill | undefined = settle === undefined ? undefined : { billed: undefined }
       return Effect.matchEffect(bill === undefined ? call : Effect.locally(call, failureBill, bill), {
         onFailure: (error) => {
+          noteAttempts(log, error)
           const answer = isStoppedAnswer(error)
             ? Effect.map(unixSeconds, (created) => {
                 log.outcome = "content_filter"
@@ -446,6 +468,7 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
         const opened = yield* Effect.either(bill === undefined ? call : Effect.locally(call, failureBill, bill))
         if (Either.isLeft(opened)) {
           const error = opened.left
+          noteAttempts(log, error)
           // failed before its first content (stopped on content policy, say): charged what the providers billed, if any
           if (bill?.billed !== undefined) yield* settle!(bill.billed)
           else if (admitted !== undefined && noProviderAsked(error)) yield* admitted.giveBack
