@@ -1233,6 +1233,47 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
       })
     )
 
+    it.scoped("a failed chain's line says how many attempts it made and each one's target and error tag, on either server", () =>
+      Effect.gen(function* () {
+        const { tracer } = yield* recordingTracer
+        for (const around of [undefined, Effect.withTracer(tracer)]) {
+          const { layer, records } = capture()
+          const { client } = yield* setup({
+            ...(around === undefined ? {} : { around }),
+            primary: { faults: [MockServer.status(500), MockServer.status(500)] },
+            secondary: { faults: [MockServer.status(401), MockServer.status(401)] }
+          }).pipe(Effect.provide(layer))
+          // a JSON answer, and a stream that failed before its first content
+          for (const stream of [false, true]) {
+            const error = yield* rejection(() => client.chat.completions.create({ model: "default", messages: question, stream }))
+            expect((error as InstanceType<typeof OpenAI.APIError>).status).toBe(503)
+          }
+          yield* Effect.sleep("20 millis")
+          expect(records).toHaveLength(2)
+          for (const { fields } of records) {
+            expect(fields).toMatchObject({ status: 503, chain: "default", attempts: 2, tried: "primary:ServerError,secondary:Unauthorized", error: "chain_exhausted" })
+            expect(Object.keys(fields)).toEqual(["requestId", "status", "ms", "chain", "attempts", "tried", "error"])
+          }
+        }
+      })
+    )
+
+    it("a line's tried names each attempt's target and error tag, never its message, within 200 characters", () => {
+      const attempt = (target: string, error?: Overloaded | ServerError) => ({
+        target,
+        provider: "openai",
+        model: "gpt",
+        duration: Duration.millis(1),
+        ...(error === undefined ? {} : { error })
+      })
+      const overloaded = new Overloaded({ provider: "openai", model: "gpt", message: "sk-secret said no", status: 529 })
+      expect(App.triedOf([attempt("sonnet", overloaded), attempt("sonnet", overloaded), attempt("mini")])).toBe("sonnet:Overloaded,sonnet:Overloaded,mini:ok")
+      const many = App.triedOf(Array.from({ length: 50 }, (_, i) => attempt(`target-${i}\n`, overloaded)))
+      expect(many.length).toBeLessThanOrEqual(203)
+      expect(many).toMatch(/^target-0\?:Overloaded,target-1\?:Overloaded,.*\.\.\.$/)
+      expect(many).not.toContain("sk-secret")
+    })
+
     it("writes a line as Effect's logfmt logger writes it, without the fiber", () => {
       // any code points, and the characters logfmt quotes or escapes
       const text = fc.oneof(

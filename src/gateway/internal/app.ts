@@ -29,7 +29,7 @@ import { randomUUID } from "node:crypto"
 import * as Http from "node:http"
 import type { ChatChunk } from "../../llm/Chat.js"
 import * as Tokens from "../../llm/Tokens.js"
-import type { ChainExhausted, StreamInterrupted } from "../../llm/FailoverError.js"
+import type { Attempt, ChainExhausted, StreamInterrupted } from "../../llm/FailoverError.js"
 import { type ContentFiltered, type InvalidRequest, isStoppedAnswer } from "../../llm/ProviderError.js"
 import { closest } from "../../config/internal/references.js"
 import * as Defect from "../../llm/internal/defect.js"
@@ -106,11 +106,19 @@ export interface RequestLog {
   target?: string
   fallbacks?: number
   attempts?: number
+  /** A failed chain's attempts, each its target and error tag (see `triedOf`). */
+  tried?: string
   degraded?: string
   error?: string
   param?: string
   outcome?: string
   completed?: boolean
+  /**
+   * The router took the request (not logged): a failure from then on is the
+   * router's, counted in its metrics; one before it is the gateway's own
+   * refusal (`Errors.refusals`).
+   */
+  routed?: boolean
 }
 
 /** A request's id (`x-request-id`) and log record, for the route that serves it. */
@@ -129,6 +137,25 @@ const noteMeta = (log: RequestLog, meta: Router.Meta): void => {
   if (meta.degraded !== undefined) log.degraded = meta.degraded
 }
 
+/**
+ * A failed chain's attempts, for its log line: each one's target (the
+ * operator's name for it) and error tag, in the order they were made
+ * (`ok` for one that answered), comma-separated and cut to 200 printable
+ * characters; never an error's message, which may carry a provider's text.
+ *
+ * @internal
+ */
+export const triedOf = (attempts: ReadonlyArray<Attempt>): string =>
+  Errors.printable(attempts.map((attempt) => `${attempt.target}:${attempt.error?._tag ?? "ok"}`).join(","), 200)
+
+/** What the line of a request whose chain failed says of its attempts: how many, and `triedOf` them. */
+const noteAttempts = (log: RequestLog, error: { readonly _tag: string }): void => {
+  if (error._tag !== "ChainExhausted") return
+  const attempts = (error as ChainExhausted).attempts
+  log.attempts = attempts.length
+  log.tried = triedOf(attempts)
+}
+
 const noteFailure = (log: RequestLog, failure: Errors.Failure): void => {
   log.error = failure.code ?? failure.type
   if (failure.param !== null) log.param = Errors.printable(failure.param, 100)
@@ -145,7 +172,7 @@ const logLine = (
 ) =>
   LogSink.logTimed(sink, status >= 500 ? LogLevel.Warning : LogLevel.Info, `${method} ${path} ${status}`, (now) => {
     const fields: Record<string, string | number> = { requestId, status, ms: now - startedAt }
-    for (const [key, value] of Object.entries(log)) if (value !== undefined && key !== "completed") fields[key] = value
+    for (const [key, value] of Object.entries(log)) if (value !== undefined && key !== "completed" && key !== "routed") fields[key] = value
     return fields
   })
 
@@ -385,10 +412,12 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       admitted: Admitted | undefined
     ) => {
       const settle = admitted?.settle
+      log.routed = true
       const call = router.complete(decoded.request, { chain: decoded.model, correlationId: requestId, tenant })
       const bill: Bill | undefined = settle === undefined ? undefined : { billed: undefined }
       return Effect.matchEffect(bill === undefined ? call : Effect.locally(call, failureBill, bill), {
         onFailure: (error) => {
+          noteAttempts(log, error)
           const answer = isStoppedAnswer(error)
             ? Effect.map(unixSeconds, (created) => {
                 log.outcome = "content_filter"
@@ -438,11 +467,13 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
     ) =>
       Effect.gen(function* () {
         const settle = admitted?.settle
+        log.routed = true
         const call = router.stream(decoded.request, { chain: decoded.model, correlationId: requestId, tenant })
         const bill: Bill | undefined = settle === undefined ? undefined : { billed: undefined }
         const opened = yield* Effect.either(bill === undefined ? call : Effect.locally(call, failureBill, bill))
         if (Either.isLeft(opened)) {
           const error = opened.left
+          noteAttempts(log, error)
           // failed before its first content (stopped on content policy, say): charged what the providers billed, if any
           if (bill?.billed !== undefined) yield* settle!(bill.billed)
           else if (admitted !== undefined && noProviderAsked(error)) yield* admitted.giveBack
@@ -973,12 +1004,12 @@ const answer = <R>(
           log.error = "internal_error"
           // its class and place, not its text, which may hold anything (see `Defect.describe`)
           log.outcome = Errors.printable(Defect.describe(value), 200)
-          return Effect.succeed(identified(failureResponse(Errors.internal(), render), requestId))
+          return refused(log, Errors.internal(), identified(failureResponse(Errors.internal(), render), requestId))
         }
         const failure = Cause.failureOption(cause)
         if (Option.isNone(failure)) return Effect.failCause(cause as Cause.Cause<never>)
         noteFailure(log, failure.value)
-        return Effect.succeed(identified(failureResponse(failure.value, render), requestId))
+        return refused(log, failure.value, identified(failureResponse(failure.value, render), requestId))
       },
       onSuccess: (response) => Effect.succeed(identified(response, requestId))
     }),
@@ -987,6 +1018,14 @@ const answer = <R>(
       return line(499)
     })
   )
+
+/** The answer to a failure, counted in `Errors.refusals` if the router never took its request (see `RequestLog.routed`). */
+const refused = (
+  log: RequestLog,
+  failure: Errors.Failure,
+  response: HttpServerResponse.HttpServerResponse
+): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
+  log.routed === true ? Effect.succeed(response) : Effect.as(Errors.countRefusal(failure), response)
 
 const firstDefect = (cause: Cause.Cause<unknown>): Option.Option<unknown> =>
   cause._tag === "Die" ? Option.some(cause.defect) : cause._tag === "Fail" ? Option.some(cause.error) : Option.none()

@@ -10,6 +10,8 @@
  */
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
 import type { Attempt, ChainExhausted, Rejected } from "../../llm/FailoverError.js"
 import type { ProviderError } from "../../llm/ProviderError.js"
 import type { ChainError } from "../../router/Router.js"
@@ -242,6 +244,39 @@ export const timedOut = (after: Duration.Duration): Failure =>
 /** 500: a bug. The details go to the log, not to the client. @internal */
 export const internal = (): Failure =>
   new Failure({ status: 500, type: "server_error", code: "internal_error", param: null, message: "The gateway failed unexpectedly." })
+
+// ---------------------------------------------------------------------------
+// The gateway's own refusals, counted
+// ---------------------------------------------------------------------------
+
+/**
+ * The requests the gateway answered itself with an error, its router never
+ * asked (a bad body, a key, a model, a route, its limits, its shutdown), by
+ * status and reason: the failure's code (its type when it has none), one of
+ * this module's own, never anything the client sent.
+ *
+ * @internal
+ */
+export const refusals = Metric.counter("llm_gateway_refusals_total", {
+  description:
+    "Requests the gateway answered itself with an error before its router, by status and reason (the error's code: invalid_request_error, invalid_api_key, model_not_found, unknown_url, rate_limit_exceeded, gateway_busy, ...)",
+  incremental: true
+})
+
+/** Each series of `refusals` tagged once, by status and reason. */
+const refusalSeries = new Map<string, Effect.Effect<void>>()
+
+/** Counts `failure` in `refusals`. @internal */
+export const countRefusal = (failure: Failure): Effect.Effect<void> => {
+  const reason = failure.code ?? failure.type
+  const series = `${failure.status} ${reason}`
+  let counted = refusalSeries.get(series)
+  if (counted === undefined) {
+    counted = Metric.increment(Metric.tagged(Metric.tagged(refusals, "status", String(failure.status)), "reason", reason))
+    refusalSeries.set(series, counted)
+  }
+  return counted
+}
 
 // ---------------------------------------------------------------------------
 // The router's errors
