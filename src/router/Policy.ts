@@ -275,7 +275,7 @@ export type ChainPolicy = Pick<Policy, "retry" | "timeouts">
  * token, 30 s between a stream's chunks after it, 120 s in all (with another total and no `attempt` of its own, an
  * attempt has half the total, 60 s at most: see {@link TimeoutPolicy}); a breaker that opens on 5 failures in a row (its own
  * default) or when half the calls of the last minute (5 at least) were slow:
- * slower than the attempt timeout, or abandoned as slow because they lost a
+ * slower than 60 s (the default attempt timeout; a shorter one times such a call out, a failure), or abandoned as slow because they lost a
  * hedge, so a target that keeps losing its hedges during a latency spike is
  * skipped until it recovers; the budget's own defaults; a bulkhead of 256
  * concurrent calls and 256 queued a target.
