@@ -574,6 +574,46 @@ describe("llm-failover CLI", () => {
     }
   }, 60_000)
 
+  it("serve: with gateway.shutdownDelay, SIGTERM keeps it serving with /readyz at 503, and a second Ctrl-C then stops at once", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "llm-failover-delay-"))
+    const config = join(dir, "config.yaml")
+    writeFileSync(
+      config,
+      ['providers: { p: { type: simulated, latency: "10 millis" } }', "models: { m: { provider: p } }", 'gateway: { shutdownDelay: "30 seconds" }', ""].join("\n")
+    )
+    const child = spawn(process.execPath, ["--import", "tsx", join(root, "src/cli/bin.ts"), "serve", "--config", config, "--port", "0"], { cwd: root })
+    let output = ""
+    child.stdout.on("data", (chunk) => (output += chunk))
+    child.stderr.on("data", (chunk) => (output += chunk))
+    const exited = new Promise<string>((resolve) => child.on("close", (code, signal) => resolve(signal ?? String(code))))
+    const until = (pattern: RegExp) =>
+      new Promise<RegExpExecArray>((resolve, reject) => {
+        const deadline = Date.now() + 45_000
+        const check = () => {
+          const match = pattern.exec(output)
+          if (match) resolve(match)
+          else if (child.exitCode !== null || Date.now() > deadline) reject(new Error(`${pattern} not in:\n${output}`))
+          else setTimeout(check, 50)
+        }
+        check()
+      })
+    try {
+      const url = (await until(/listening on (http:\/\/127\.0\.0\.1:\d+)/))[1]!
+      child.kill("SIGTERM")
+      await until(/serving for 30s before the drain/)
+      const status = (path: string) => fetch(`${url}${path}`).then((res) => res.status, () => "refused")
+      expect([await status("/readyz"), await status("/healthz")]).toEqual([503, 200])
+      expect(output).not.toContain("draining")
+      const second = Date.now()
+      child.kill("SIGINT")
+      expect(await exited).toBe("SIGINT")
+      expect(Date.now() - second).toBeLessThan(5_000)
+    } finally {
+      child.kill("SIGKILL")
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 60_000)
+
   it("serve warns when it listens beyond this machine with no gateway key, or with /status and /metrics open, and not on the loopback or with a key and an admin listener", async () => {
     const dir = mkdtempSync(join(tmpdir(), "llm-failover-open-"))
     const open = join(dir, "open.yaml")

@@ -10,7 +10,7 @@ import { HttpApp, HttpMiddleware, HttpServer, HttpServerRequest, HttpServerRespo
 import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import * as Http from "node:http"
 import { describe, expect, it, layer } from "@effect/vitest"
-import { Cause, Duration, Effect, Exit, FastCheck as fc, Fiber, FiberId, FiberRefs, HashMap, Layer, List, Logger, LogLevel, Option, Redacted, Schedule, Scope } from "effect"
+import { Cause, Deferred, Duration, Effect, Exit, FastCheck as fc, Fiber, FiberId, FiberRefs, HashMap, Layer, List, Logger, LogLevel, Option, Redacted, Schedule, Scope } from "effect"
 import * as Net from "node:net"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import OpenAI from "openai"
@@ -1581,6 +1581,27 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
         const refused = yield* rejection(() => fetch(`${gateway.url}/readyz`))
         expect(String((refused as Error & { cause?: { code?: string } }).cause?.code)).toBe("ECONNREFUSED")
         yield* Fiber.join(closing).pipe(Effect.timeout("2 seconds"))
+      })
+    )
+
+    it.scoped("with a shutdownDelay, Gateway.serve interrupted (as runMain does on SIGTERM) goes on serving, /readyz at 503, before it drains", () =>
+      Effect.gen(function* () {
+        const { router } = yield* setup()
+        const listening = yield* Deferred.make<Gateway.Server>()
+        // no signal of its own: its fiber interrupted is the process's signal, as NodeRuntime.runMain delivers it
+        const serving = yield* Effect.fork(
+          Gateway.serve({ router, port: 0, shutdownDelay: "400 millis", signals: [], onListening: (server) => Deferred.succeed(listening, server) })
+        )
+        const gateway = yield* Deferred.await(listening)
+        const status = (path: string) => promise(() => fetch(`${gateway.url}${path}`).then((res) => res.status))
+        const started = Date.now()
+        const stopping = yield* Effect.fork(Fiber.interrupt(serving))
+        while (!(yield* gateway.leaving) && Date.now() - started < 1_000) yield* Effect.sleep("5 millis")
+        expect(yield* gateway.leaving).toBe(true)
+        expect([yield* status("/readyz"), yield* status("/healthz")]).toEqual([503, 200])
+        expect(yield* gateway.draining).toBe(false)
+        yield* Fiber.join(stopping).pipe(Effect.timeout("2 seconds"))
+        expect(Date.now() - started).toBeGreaterThanOrEqual(350)
       })
     )
 

@@ -120,8 +120,9 @@ const drain = (node: Http.Server, lifecycle: App.Lifecycle, inFlight: InFlight, 
     if (Duration.greaterThan(delay, Duration.zero)) {
       lifecycle.leaving = true
       yield* Effect.logInfo(`gateway shutting down: /readyz answers 503, serving for ${Duration.format(delay)} before the drain`)
-      // finalizers run uninterruptibly: the wait is interruptible, as the drain's is
-      yield* Effect.interruptible(Effect.sleep(delay)).pipe(Effect.exit)
+      // not interruptible: a shutdown by interruption (NodeRuntime.runMain's on SIGTERM) would cut it at once;
+      // a second signal ends the process, as it finds no listener left
+      yield* Effect.sleep(delay)
     }
     lifecycle.draining = true
     yield* Effect.logInfo(`gateway shutting down: draining ${inFlight.count} request(s) in flight`)
