@@ -687,6 +687,22 @@ describe("health snapshot", () => {
       expect(active).toEqual({ alert: "fallback-rate", since: 0, rate: 0.25, threshold: 0.05, requests: 20, fallbacks: 5 })
     }))
 
+  it.scoped("an alert whose window has emptied is not shown in force with 0 of 0 requests until the alert's next tick", () =>
+    Effect.gen(function* () {
+      // the alert's ticks (every 10 s from its start, at 5 s) fall between its buckets' edges (every 10 s from 0)
+      yield* TestClock.adjust("5 seconds")
+      const router = yield* Router.make({ targets: { ok: { model: yield* sim("ok") } }, chains: { default: ["ok"] } })
+      const alert = yield* Alerts.fallbackRate({ minimumRequests: 5, window: "1 minute", buckets: 6 })
+      const health = yield* HealthSnapshot.tracker(router, { alerts: [alert] })
+      for (let i = 0; i < 5; i++) yield* alert.record(finished(i, true))
+      expect((yield* health.snapshot).alerts).toHaveLength(1)
+      // at 61 s the window holds nothing (its requests were in [0, 10 s)); the alert's next tick is at 65 s
+      yield* TestClock.adjust("56 seconds")
+      expect(yield* alert.window).toEqual({ requests: 0, fallbacks: 0, rate: 0 })
+      expect((yield* health.snapshot).alerts).toEqual([])
+      expect(yield* alert.active).toEqual(Option.none())
+    }))
+
   it.scoped("a target whose few calls all failed is degraded, though too few for the router to judge", () =>
     Effect.gen(function* () {
       const failing = yield* sim("failing", { faults: [{ status: 500 }] })

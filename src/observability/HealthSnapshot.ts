@@ -472,9 +472,10 @@ export const tracker = (router: Pick<Router.Service, "status">, options: Options
       }
     }
 
-    // an alert in force with its window now (the rate it was raised at is history: its log line has it)
+    // an alert in force with its window now (the rate it was raised at is history: its log line has it),
+    // evaluated first: a window emptied since the alert's last tick resolves it, not shown in force at 0 of 0
     const alerts = Effect.map(
-      Effect.forEach(options.alerts ?? [], (alert) => Effect.zip(alert.active, alert.window)),
+      Effect.forEach(options.alerts ?? [], (alert) => Effect.zipRight(alert.evaluate, Effect.zip(alert.active, alert.window))),
       (raised) =>
         raised.flatMap(([o, now]) =>
           Option.isSome(o)
