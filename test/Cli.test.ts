@@ -50,6 +50,32 @@ const cli = async (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = {}) => 
   })
 }
 
+/**
+ * `serve --config config --port 0` run from the source (the signal tests
+ * need the process itself, not the bundle's), with its output so far and
+ * `until`, which waits up to 45 s for a pattern in it (failing early if the
+ * process ends).
+ */
+const serveFromSource = (config: string) => {
+  const child = spawn(process.execPath, ["--import", "tsx", join(root, "src/cli/bin.ts"), "serve", "--config", config, "--port", "0"], { cwd: root })
+  let output = ""
+  child.stdout.on("data", (chunk) => (output += chunk))
+  child.stderr.on("data", (chunk) => (output += chunk))
+  const exited = new Promise<string>((resolve) => child.on("close", (code, signal) => resolve(signal ?? String(code))))
+  const until = (pattern: RegExp) =>
+    new Promise<RegExpExecArray>((resolve, reject) => {
+      const deadline = Date.now() + 45_000
+      const check = () => {
+        const match = pattern.exec(output)
+        if (match) resolve(match)
+        else if (child.exitCode !== null || Date.now() > deadline) reject(new Error(`${pattern} not in:\n${output}`))
+        else setTimeout(check, 50)
+      }
+      check()
+    })
+  return { child, exited, output: () => output, until }
+}
+
 /** Stand-in keys: validate reads them from the environment, never calls anyone. */
 const fakeKeys = {
   OPENAI_API_KEY: "sk-test",
@@ -535,22 +561,7 @@ describe("llm-failover CLI", () => {
     const dir = mkdtempSync(join(tmpdir(), "llm-failover-sigint-"))
     const config = join(dir, "config.yaml")
     writeFileSync(config, ['providers: { slow: { type: simulated, latency: "40 seconds" } }', "models: { m: { provider: slow } }", ""].join("\n"))
-    const child = spawn(process.execPath, ["--import", "tsx", join(root, "src/cli/bin.ts"), "serve", "--config", config, "--port", "0"], { cwd: root })
-    let output = ""
-    child.stdout.on("data", (chunk) => (output += chunk))
-    child.stderr.on("data", (chunk) => (output += chunk))
-    const exited = new Promise<string>((resolve) => child.on("close", (code, signal) => resolve(signal ?? String(code))))
-    const until = (pattern: RegExp) =>
-      new Promise<RegExpExecArray>((resolve, reject) => {
-        const deadline = Date.now() + 45_000
-        const check = () => {
-          const match = pattern.exec(output)
-          if (match) resolve(match)
-          else if (child.exitCode !== null || Date.now() > deadline) reject(new Error(`${pattern} not in:\n${output}`))
-          else setTimeout(check, 50)
-        }
-        check()
-      })
+    const { child, exited, until } = serveFromSource(config)
     try {
       const url = (await until(/listening on (http:\/\/127\.0\.0\.1:\d+)/))[1]!
       // a request the drain would wait 30 s for
@@ -581,29 +592,14 @@ describe("llm-failover CLI", () => {
       config,
       ['providers: { p: { type: simulated, latency: "10 millis" } }', "models: { m: { provider: p } }", 'gateway: { shutdownDelay: "30 seconds" }', ""].join("\n")
     )
-    const child = spawn(process.execPath, ["--import", "tsx", join(root, "src/cli/bin.ts"), "serve", "--config", config, "--port", "0"], { cwd: root })
-    let output = ""
-    child.stdout.on("data", (chunk) => (output += chunk))
-    child.stderr.on("data", (chunk) => (output += chunk))
-    const exited = new Promise<string>((resolve) => child.on("close", (code, signal) => resolve(signal ?? String(code))))
-    const until = (pattern: RegExp) =>
-      new Promise<RegExpExecArray>((resolve, reject) => {
-        const deadline = Date.now() + 45_000
-        const check = () => {
-          const match = pattern.exec(output)
-          if (match) resolve(match)
-          else if (child.exitCode !== null || Date.now() > deadline) reject(new Error(`${pattern} not in:\n${output}`))
-          else setTimeout(check, 50)
-        }
-        check()
-      })
+    const { child, exited, output, until } = serveFromSource(config)
     try {
       const url = (await until(/listening on (http:\/\/127\.0\.0\.1:\d+)/))[1]!
       child.kill("SIGTERM")
       await until(/serving for 30s before the drain/)
       const status = (path: string) => fetch(`${url}${path}`).then((res) => res.status, () => "refused")
       expect([await status("/readyz"), await status("/healthz")]).toEqual([503, 200])
-      expect(output).not.toContain("draining")
+      expect(output()).not.toContain("draining")
       const second = Date.now()
       child.kill("SIGINT")
       expect(await exited).toBe("SIGINT")
