@@ -3,6 +3,23 @@ import { Duration, Effect } from "effect"
 import * as CircuitBreaker from "../src/resilience/CircuitBreaker.js"
 import { handClock, steppingClock } from "./support/clock.js"
 
+/**
+ * A breaker opened for 30 s by one failure, 10 s ago, whose host's wall
+ * clock was then put back an hour (the monotonic clock was not): 20 s of
+ * its open state are left.
+ */
+const openedThenPutBack = Effect.gen(function*() {
+  const { advance, clock, stepWall } = steppingClock()
+  const breaker = yield* Effect.withClock(
+    CircuitBreaker.make({ name: "llm", trip: CircuitBreaker.consecutiveFailures(1), openDuration: { base: "30 seconds" } }),
+    clock
+  )
+  yield* Effect.exit(breaker.protect(Effect.fail("boom")))
+  advance(10_000)
+  stepWall(-3_600_000)
+  return { advance, breaker }
+})
+
 describe("CircuitBreaker: a wall clock that steps back", () => {
   it.effect("a success after a failure still ends its streak when the clock has stepped back (NTP, a VM resumed)", () =>
     Effect.gen(function*() {
@@ -20,15 +37,7 @@ describe("CircuitBreaker: a wall clock that steps back", () => {
 
   it.effect("an open breaker recovers after its open duration, not that plus the step, when the wall clock is put back", () =>
     Effect.gen(function*() {
-      // the wall clock and the monotonic one, apart: only the wall clock steps
-      const { advance, clock, stepWall } = steppingClock()
-      const breaker = yield* Effect.withClock(
-        CircuitBreaker.make({ name: "llm", trip: CircuitBreaker.consecutiveFailures(1), openDuration: { base: "30 seconds" } }),
-        clock
-      )
-      yield* Effect.exit(breaker.protect(Effect.fail("boom")))
-      advance(10_000)
-      stepWall(-3_600_000)
+      const { advance, breaker } = yield* openedThenPutBack
       const open = yield* breaker.snapshot
       expect(open.state).toBe("open")
       expect(Duration.toMillis(open.retryAfter)).toBe(20_000)
@@ -39,14 +48,7 @@ describe("CircuitBreaker: a wall clock that steps back", () => {
 
   it.effect("a server's wait (forceOpen) longer than what is left of the open state holds it, when the wall clock was put back", () =>
     Effect.gen(function*() {
-      const { advance, clock, stepWall } = steppingClock()
-      const breaker = yield* Effect.withClock(
-        CircuitBreaker.make({ name: "llm", trip: CircuitBreaker.consecutiveFailures(1), openDuration: { base: "30 seconds" } }),
-        clock
-      )
-      yield* Effect.exit(breaker.protect(Effect.fail("boom")))
-      advance(10_000)
-      stepWall(-3_600_000)
+      const { advance, breaker } = yield* openedThenPutBack
       // 20 s of the open state left; the server says a minute (its Retry-After, here or on another instance)
       yield* breaker.forceOpen("60 seconds")
       expect(Duration.toMillis((yield* breaker.snapshot).retryAfter)).toBe(60_000)
