@@ -22,6 +22,13 @@ const refusingModel = () =>
     complete: () => Effect.fail(new ContentFiltered({ provider: "strict", model: "strict-model", message: "refused" }))
   }))
 
+/** A router over a target that never answers (`hung`) and one that does at once (`fast`), with `chains` and `policy`. */
+const hungThenFast = (chains: Router.Config["chains"], policy?: Policy.Policy) =>
+  Effect.gen(function* () {
+    const targets = { hung: { model: yield* sim("hung", { latency: "1 hour" }) }, fast: { model: yield* sim("fast") } }
+    return yield* Router.make(policy === undefined ? { targets, chains } : { targets, chains, policy })
+  })
+
 const fastRetry = { retry: { maxAttempts: 2, base: "100 millis", cap: "1 second", jitter: "none" } } as const
 
 describe("Router: sequential fallback", () => {
@@ -276,9 +283,7 @@ describe("Router: sequential fallback", () => {
   it.scoped("a target that hangs under the default timeouts is given up after one attempt, and the next target answers", () =>
     Effect.gen(function* () {
       // the second attempt of 60 s would end at the total of 120 s: the chain moves on with the minute left
-      const hung = yield* sim("hung", { latency: "1 hour" })
-      const fast = yield* sim("fast")
-      const router = yield* Router.make({ targets: { hung: { model: hung }, fast: { model: fast } }, chains: { default: ["hung", "fast"] } })
+      const router = yield* hungThenFast({ default: ["hung", "fast"] })
       const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("hi"))))
       expect(meta.target).toBe("fast")
       expect(meta.attempts.map((a) => [a.target, a.error?._tag])).toEqual([["hung", "Timeout"], ["fast", undefined]])
@@ -291,11 +296,8 @@ describe("Router: sequential fallback", () => {
 
   it.scoped("a chain given only a total deadline times out each attempt at half of it, so a hung target still falls over", () =>
     Effect.gen(function* () {
-      const hung = yield* sim("hung", { latency: "1 hour" })
-      const fast = yield* sim("fast")
-      const router = yield* Router.make({
-        targets: { hung: { model: hung }, fast: { model: fast } },
-        chains: { chat: { targets: ["hung", "fast"], policy: { timeouts: { firstToken: "3 seconds", total: "15 seconds" } } } }
+      const router = yield* hungThenFast({
+        chat: { targets: ["hung", "fast"], policy: { timeouts: { firstToken: "3 seconds", total: "15 seconds" } } }
       })
       const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("hi"), { chain: "chat" })))
       expect(meta.target).toBe("fast")
@@ -334,13 +336,10 @@ describe("Router: sequential fallback", () => {
 
   it.scoped("a target that timed out is tried again when a whole attempt still fits before the deadline", () =>
     Effect.gen(function* () {
-      const hung = yield* sim("hung", { latency: "1 hour" })
-      const fast = yield* sim("fast")
-      const router = yield* Router.make({
-        targets: { hung: { model: hung }, fast: { model: fast } },
-        chains: { default: ["hung", "fast"] },
-        policy: { retry: { maxAttempts: 3, base: "1 second", jitter: "none" }, timeouts: { attempt: "5 seconds", total: "16 seconds" } }
-      })
+      const router = yield* hungThenFast(
+        { default: ["hung", "fast"] },
+        { retry: { maxAttempts: 3, base: "1 second", jitter: "none" }, timeouts: { attempt: "5 seconds", total: "16 seconds" } }
+      )
       const { meta } = succeeded(yield* settle(router.complete(Chat.prompt("hi"))))
       // 0-5 s, a second's backoff, 6-11 s; a third (2 s of backoff, then 5 s) would end past 16 s: the next target, at 11 s
       expect(meta.attempts.map((a) => a.target)).toEqual(["hung", "hung", "fast"])
