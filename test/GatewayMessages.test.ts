@@ -540,6 +540,15 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: Anthr
       })
     )
 
+    it.scoped("an OAuth beta (Claude Code's, signed in with a subscription) is not passed on: the gateway calls Claude with its own key", () =>
+      Effect.gen(function* () {
+        const { anthropic, gateway } = yield* claudeFirst()
+        const answer = yield* rawPost(gateway, ask, { "anthropic-beta": "oauth-2025-04-20,claude-code-20250219" })
+        expect(answer.status).toBe(200)
+        expect(anthropic.requests()[0]?.headers["anthropic-beta"]).toBe("configured-1,claude-code-20250219")
+      })
+    )
+
     it.scoped("failed over to OpenAI, the request goes without the betas and top_k, which OpenAI does not take", () =>
       Effect.gen(function* () {
         const { anthropic, openai, gateway } = yield* claudeFirst({ faults: [MockServer.status(529)] })

@@ -441,7 +441,10 @@ const isBeta = Schema.is(AnthropicBeta)
  * sent more than once arrives joined by commas), each once, in order; none
  * for an absent or empty one. A name that is not a plain token (letters,
  * digits, `-`, `_`, `.`) is refused, naming the header and never quoting
- * it: nothing of it could reach another header upstream.
+ * it: nothing of it could reach another header upstream. An OAuth beta
+ * (`oauth-...`, which Claude Code sends when signed in with a subscription)
+ * is left out: it is about the client's own credential, which the gateway
+ * does not pass on, calling Claude with its own key.
  *
  * @internal
  */
@@ -454,7 +457,7 @@ export const betasOf = (header: string | undefined): ReadonlyArray<string> | und
     if (!isBeta(name)) {
       invalid("anthropic-beta", "Invalid 'anthropic-beta' header: expected comma-separated beta names of letters, digits, '-', '_' and '.'.")
     }
-    names.add(name)
+    if (!name.toLowerCase().startsWith("oauth-")) names.add(name)
   }
   return names.size > 0 ? [...names] : undefined
 }
