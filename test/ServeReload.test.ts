@@ -5,7 +5,7 @@
 import { FetchHttpClient, FileSystem } from "@effect/platform"
 import { NodeFileSystem } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Either, Exit, Layer, Logger, Redacted, Scope, Stream } from "effect"
+import { Context, Effect, Either, Exit, Layer, Logger, Metric, Redacted, Scope, Stream } from "effect"
 import { spawn } from "node:child_process"
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -80,6 +80,27 @@ describe("serve: reloading the config", () => {
       expect(Either.isRight(answer) && answer.right.meta.target).toBe("backup")
       expect(Either.isRight(answer) && answer.right.response.text).toBe("from the new target")
       expect(served.router.targets).toEqual(["primary", "backup"])
+    }).pipe(Effect.provide(env))
+  )
+
+  it.scoped("each reload is counted by how it ended in llm_config_reloads_total: applied, invalid, unreadable", () =>
+    Effect.gen(function* () {
+      const up = yield* MockServer.make()
+      const text = configText({ providers: { a: up.baseUrls.openai }, models: { primary: "a" }, chain: ["primary"] })
+      const served = yield* serving(text)
+      const count = (outcome: Reload.Outcome) =>
+        Effect.map(Metric.value(Metric.tagged(Reload.reloads, "outcome", outcome)), (state) => state.count)
+      const before = { applied: yield* count("applied"), invalid: yield* count("invalid"), unreadable: yield* count("unreadable") }
+      yield* Reload.reload(served.state)
+      served.rewrite(configText({ providers: { a: up.baseUrls.openai }, models: { primary: "nowhere" }, chain: ["primary"] }))
+      yield* Reload.reload(served.state)
+      rmSync(served.file)
+      yield* Reload.reload(served.state)
+      expect({
+        applied: (yield* count("applied")) - before.applied,
+        invalid: (yield* count("invalid")) - before.invalid,
+        unreadable: (yield* count("unreadable")) - before.unreadable
+      }).toEqual({ applied: 1, invalid: 1, unreadable: 1 })
     }).pipe(Effect.provide(env))
   )
 

@@ -12,7 +12,7 @@
  */
 import type { HttpClient } from "@effect/platform"
 import { FileSystem } from "@effect/platform"
-import { Cause, Context, Effect, ExecutionStrategy, Exit, Option, Predicate, Queue, Redacted, Scope } from "effect"
+import { Cause, Context, Effect, ExecutionStrategy, Exit, Metric, Option, Predicate, Queue, Redacted, Scope } from "effect"
 import * as Config from "../../config/Config.js"
 import * as Gateway from "../../gateway/Gateway.js"
 import * as Router from "../../router/Router.js"
@@ -157,27 +157,51 @@ const logProblems = (file: string, problems: ReadonlyArray<string>) =>
     Effect.forEach(problems, (problem) => Effect.logError(`config reload: ${problem}`), { discard: true })
   )
 
+/** How a reload ended: its new config serving, or the previous one kept, and why. @internal */
+export type Outcome = "applied" | "unreadable" | "invalid" | "failed"
+
+/**
+ * `llm_config_reloads_total{outcome}`: every reload, by how it ended
+ * (`applied`; or the previous config kept: `unreadable`, `invalid`, or
+ * `failed`, a router that could not be built or a defect), so that a
+ * refused reload, which only its log lines told, can be alerted on.
+ *
+ * @internal
+ */
+export const reloads = Metric.counter("llm_config_reloads_total", {
+  description: "Config reloads (SIGHUP) by outcome: applied, or the previous config kept: unreadable, invalid, failed",
+  incremental: true
+})
+
+/** Counts a reload's outcome in `reloads`. @internal */
+export const countReload = (outcome: Outcome): Effect.Effect<void> => Metric.increment(Metric.tagged(reloads, "outcome", outcome))
+
 /**
  * Reads the config again and, if valid, switches to a router built from it
- * (see the module's docs). Never fails: a problem is logged.
+ * (see the module's docs). Never fails: a problem is logged, and the outcome
+ * counted (`reloads`).
  *
  * @internal
  */
 export const reload = (serving: Serving): Effect.Effect<void, never, FileSystem.FileSystem | HttpClient.HttpClient> =>
+  Effect.flatMap(reloadOnce(serving), countReload)
+
+const reloadOnce = (serving: Serving): Effect.Effect<Outcome, never, FileSystem.FileSystem | HttpClient.HttpClient> =>
   Effect.gen(function* () {
     const { file } = serving
     yield* Effect.logInfo(`config reload: reading ${file}`)
     // read apart from the parse: a file deleted or unreadable is not an invalid config
     const text = yield* Effect.either(Effect.flatMap(FileSystem.FileSystem, (fs) => fs.readFileString(file)))
     if (text._tag === "Left") {
-      return yield* Effect.logError(`config reload: cannot read ${file} (${text.left.message}); still serving the previous config`)
+      yield* Effect.logError(`config reload: cannot read ${file} (${text.left.message}); still serving the previous config`)
+      return "unreadable" as const
     }
     const loaded = yield* Effect.either(Config.parse(text.right, { source: file }))
-    if (loaded._tag === "Left") return yield* logProblems(file, loaded.left.problems.map(Config.formatProblem))
+    if (loaded._tag === "Left") return yield* Effect.as(logProblems(file, loaded.left.problems.map(Config.formatProblem)), "invalid" as const)
     const parsed = loaded.right
     const previous = serving.config
     const built = yield* Effect.either(Config.toRouterConfig(parsed.config))
-    if (built._tag === "Left") return yield* logProblems(file, built.left.problems.map(Config.formatProblem))
+    if (built._tag === "Left") return yield* Effect.as(logProblems(file, built.left.problems.map(Config.formatProblem)), "invalid" as const)
     for (const warning of parsed.warnings) yield* Effect.logWarning(Config.formatProblem(warning))
 
     const scope = yield* Scope.fork(serving.scope, ExecutionStrategy.sequential)
@@ -187,8 +211,9 @@ export const reload = (serving: Serving): Effect.Effect<void, never, FileSystem.
       yield* Scope.close(scope, next)
       const failure = Cause.failureOption(next.cause)
       return yield* Option.match(failure, {
-        onNone: () => Effect.logError(`config reload: the new router could not be built; still serving the previous config`, next.cause),
-        onSome: (error) => logProblems(file, error.problems.map((problem) => `router config: ${problem}`))
+        onNone: () =>
+          Effect.as(Effect.logError(`config reload: the new router could not be built; still serving the previous config`, next.cause), "failed" as const),
+        onSome: (error) => Effect.as(logProblems(file, error.problems.map((problem) => `router config: ${problem}`)), "invalid" as const)
       })
     }
     serving.scopes.set(next.value, scope)
@@ -233,6 +258,7 @@ export const reload = (serving: Serving): Effect.Effect<void, never, FileSystem.
       ),
       serving.scope
     )
+    return "applied" as const
   })
 
 
@@ -257,6 +283,6 @@ export const onHangup = (
         () => Effect.sync(() => process.off("SIGHUP", handler))
       )
       // a defect ends that reload only: the next SIGHUP still reloads
-      const once = Effect.catchAllCause(reload(serving), (cause) => Effect.logError("config reload failed", cause))
+      const once = Effect.catchAllCause(reload(serving), (cause) => Effect.zipRight(Effect.logError("config reload failed", cause), countReload("failed")))
       yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Queue.take(signals), once)))
     })
