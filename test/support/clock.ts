@@ -4,6 +4,16 @@
  */
 import { Clock, Duration, Effect } from "effect"
 
+/** A `Clock` over a wall time and a monotonic time in milliseconds (the nanoseconds Effect reads), and a sleep. */
+const clockOf = (wall: () => number, monotonic: () => number, sleep: Clock.Clock["sleep"]): Clock.Clock => ({
+  [Clock.ClockTypeId]: Clock.ClockTypeId,
+  unsafeCurrentTimeMillis: wall,
+  currentTimeMillis: Effect.sync(wall),
+  unsafeCurrentTimeNanos: () => BigInt(monotonic()) * 1_000_000n,
+  currentTimeNanos: Effect.sync(() => BigInt(monotonic()) * 1_000_000n),
+  sleep
+})
+
 /**
  * A clock at `start` (default 0) that moves only when told (`set`,
  * `advance`), or, with `sleepsMoveTime`, also by each sleep, at once, so a
@@ -11,19 +21,16 @@ import { Clock, Duration, Effect } from "effect"
  */
 export const handClock = (options?: { readonly start?: number; readonly sleepsMoveTime?: boolean }) => {
   let now = options?.start ?? 0
-  const clock: Clock.Clock = {
-    [Clock.ClockTypeId]: Clock.ClockTypeId,
-    unsafeCurrentTimeMillis: () => now,
-    currentTimeMillis: Effect.sync(() => now),
-    unsafeCurrentTimeNanos: () => BigInt(now) * 1_000_000n,
-    currentTimeNanos: Effect.sync(() => BigInt(now) * 1_000_000n),
-    sleep: options?.sleepsMoveTime === true
+  const clock = clockOf(
+    () => now,
+    () => now,
+    options?.sleepsMoveTime === true
       ? (duration) =>
         Effect.sync(() => {
           now += Duration.toMillis(duration)
         })
       : () => Effect.void
-  }
+  )
   return {
     clock,
     now: () => now,
@@ -41,14 +48,11 @@ export const handClock = (options?: { readonly start?: number; readonly sleepsMo
 export const steppingClock = (options?: { readonly sleepsNever?: boolean }) => {
   let wall = 10_000_000
   let monotonic = 5_000
-  const clock: Clock.Clock = {
-    [Clock.ClockTypeId]: Clock.ClockTypeId,
-    unsafeCurrentTimeMillis: () => wall,
-    currentTimeMillis: Effect.sync(() => wall),
-    unsafeCurrentTimeNanos: () => BigInt(monotonic) * 1_000_000n,
-    currentTimeNanos: Effect.sync(() => BigInt(monotonic) * 1_000_000n),
-    sleep: (duration) => (options?.sleepsNever === true && Duration.toMillis(duration) > 0 ? Effect.never : Effect.void)
-  }
+  const clock = clockOf(
+    () => wall,
+    () => monotonic,
+    (duration) => (options?.sleepsNever === true && Duration.toMillis(duration) > 0 ? Effect.never : Effect.void)
+  )
   return {
     clock,
     advance: (millis: number) => {
