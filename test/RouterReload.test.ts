@@ -271,6 +271,48 @@ describe("Observability over a swappable router", () => {
     })
   )
 
+  it.scoped("stops exporting the breaker gauge of a target a reload removed or gave another model; shows it again when it is back", () =>
+    Effect.gen(function* () {
+      const gone = yield* sim("obs-prov-gone")
+      const kept = yield* sim("obs-prov-kept")
+      const other = yield* sim("obs-prov-other")
+      const first = yield* Router.make({
+        targets: { "obs-gone": { model: gone }, "obs-kept": { model: kept } },
+        chains: { "obs-gone-chain": ["obs-gone", "obs-kept"] }
+      })
+      const swappable = yield* Router.swappable(first)
+      const observability = yield* Observability.attach(swappable.router)
+      yield* first.breaker("obs-gone")!.isolate
+      yield* observability.flush
+      const goneSeries = `llm_circuit_breaker_state{target="obs-gone",provider="obs-prov-gone",model="obs-prov-gone-model"}`
+      const keptSeries = `llm_circuit_breaker_state{target="obs-kept",provider="obs-prov-kept",model="obs-prov-kept-model"}`
+      expect(yield* observability.render).toContain(`${goneSeries} 3`)
+
+      // obs-gone removed; obs-kept now on another provider's model
+      const second = yield* Router.make(
+        { targets: { "obs-kept": { model: other } }, chains: { "obs-gone-chain": ["obs-kept"] } },
+        { previous: first }
+      )
+      yield* swappable.swap(second)
+      succeeded(yield* settle(swappable.router.complete(Chat.prompt("after"), { chain: "obs-gone-chain" })))
+      yield* observability.flush
+      const after = yield* observability.render
+      expect(after).not.toContain(goneSeries)
+      expect(after).not.toContain(keptSeries)
+      expect(after).toContain(`llm_circuit_breaker_state{target="obs-kept",provider="obs-prov-other",model="obs-prov-other-model"} 0`)
+
+      // obs-gone back: its gauge shows its new breaker's state
+      const third = yield* Router.make(
+        { targets: { "obs-gone": { model: gone }, "obs-kept": { model: other } }, chains: { "obs-gone-chain": ["obs-gone", "obs-kept"] } },
+        { previous: second }
+      )
+      yield* swappable.swap(third)
+      succeeded(yield* settle(swappable.router.complete(Chat.prompt("back"), { chain: "obs-gone-chain" })))
+      yield* observability.flush
+      expect(yield* observability.render).toContain(`${goneSeries} 0`)
+    })
+  )
+
   it.scoped("lets go of a breaker no target has any more: its transitions are no longer counted, nor is it held", () =>
     Effect.gen(function* () {
       const model = yield* sim("obs-prov-c")

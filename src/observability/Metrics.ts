@@ -25,7 +25,7 @@
  * | `llm_stream_failures_total` | counter | provider, model, reason (error tag): streams that failed after their first content, whose attempt counted a success at that content |
  * | `llm_fallbacks_total` | counter | chain, from, to, reason |
  * | `llm_fallback_extra_cost_usd_total` | counter | chain |
- * | `llm_circuit_breaker_state` | gauge | target, provider, model (0 closed, 1 half-open, 2 open, 3 isolated) |
+ * | `llm_circuit_breaker_state` | gauge | target, provider, model (0 closed, 1 half-open, 2 open, 3 isolated); a target a config reload removed, or moved to another model, leaves the Prometheus text |
  * | `llm_circuit_breaker_transitions_total` | counter | target, from, to |
  * | `llm_tokens_total` | counter | provider, model, direction (input, output; cache_read, cache_write: the prompt tokens of input the provider's cache served or stored, counted in input too): of every served answer, streams included (counted when the request finishes), and of shadow calls |
  * | `llm_cost_usd_total` | counter | provider, model, kind (served, shadow) |
@@ -44,7 +44,7 @@ import type { Listener, RouterEvent } from "../router/Events.js"
 import type { TargetStatus } from "../router/Router.js"
 import type * as CircuitBreaker from "../resilience/CircuitBreaker.js"
 import { errorClass, fellBack, sharesOf, targetsOf } from "./internal/events.js"
-import { Series } from "./internal/series.js"
+import { restore, retire, Series } from "./internal/series.js"
 
 /**
  * The latency buckets, in seconds: 50 ms to 2 minutes, spaced for LLM calls
@@ -209,6 +209,8 @@ export const fallbackExtraCost = counter(
   "Extra cost in US dollars of requests served after a fallback, over the chain's first target, by chain (a counter: a cheaper fallback adds nothing; /v1/usage has the net difference)"
 )
 
+const breakerStateName = "llm_circuit_breaker_state"
+
 /**
  * Each target's circuit breaker: 0 closed, 1 half-open, 2 open, 3 isolated.
  *
@@ -222,7 +224,7 @@ export const fallbackExtraCost = counter(
  * @since 0.1.0
  * @category metrics
  */
-export const breakerState = Metric.gauge("llm_circuit_breaker_state", {
+export const breakerState = Metric.gauge(breakerStateName, {
   description: "Circuit breaker state per LLM target: 0 closed, 1 half-open, 2 open, 3 isolated"
 })
 
@@ -578,6 +580,21 @@ export const recorder = (options: RecorderOptions): Recorder => {
     return Metric.set(by.breakerState(name, target.provider, target.model), breakerStateValue(state))
   }
 
+  // the breaker series a router's status last set, by target: one a reload removed (or gave another model) is
+  // retired, so the exporters stop showing its last state ("open" for ever on a dashboard); set again, it is back
+  type Labelled = { readonly provider: string; readonly model: string }
+  let shown = new Map<string, Labelled>()
+  const same = (a: Labelled | undefined, b: Labelled | undefined) =>
+    a !== undefined && b !== undefined && a.provider === b.provider && a.model === b.model
+  const breakerLabels = (name: string, target: Labelled) =>
+    series.labels(["target", "provider", "model"], [name, target.provider, target.model])
+  const showOnly = (status: ReadonlyArray<TargetStatus>): void => {
+    const now = new Map<string, Labelled>(status.map((s) => [s.name, s]))
+    for (const [name, was] of shown) if (!same(now.get(name), was)) retire(breakerStateName, breakerLabels(name, was))
+    for (const [name, is] of now) if (!same(shown.get(name), is)) restore(breakerStateName, breakerLabels(name, is))
+    shown = now
+  }
+
   return {
     record,
     listener: (event) => count(event, noTags),
@@ -589,6 +606,7 @@ export const recorder = (options: RecorderOptions): Recorder => {
     breakers: (status) =>
       Effect.suspend(() => {
         for (const s of status) targets.set(s.name, { provider: s.provider, model: s.model })
+        showOnly(status)
         return Effect.forEach(status, (s) => setBreaker(s.name, s.breaker.state), { discard: true })
       }),
     alert: (name, active, rate) =>

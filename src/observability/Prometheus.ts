@@ -9,7 +9,8 @@
  * What the bridge does to names: a counter gets the `_total` suffix unless
  * it has it; histograms are cumulative with a `+Inf` bucket. Every metric of
  * the process-wide Effect registry is exposed, this library's `llm_*` ones
- * and any of the application's.
+ * and any of the application's, save the breaker gauge's series of a target
+ * a config reload removed (Effect's registry keeps every series it had).
  *
  * @since 0.1.0
  */
@@ -22,6 +23,7 @@ import type { MetricData, MetricProducer } from "@opentelemetry/sdk-metrics"
 import { Effect } from "effect"
 import type { Scope } from "effect"
 import { globalValue } from "effect/GlobalValue"
+import { hasRetired, isRetired } from "./internal/series.js"
 
 /**
  * The content type of the Prometheus text format.
@@ -99,13 +101,21 @@ const described = (descriptor: MetricData["descriptor"]): MetricData["descriptor
   return { ...descriptor, unit: "", ...(description === undefined ? {} : { description }) }
 }
 
+/** A metric without its retired series (a breaker's whose target a reload removed). */
+const current = (metric: MetricData): MetricData => {
+  const name = metric.descriptor.name
+  if (!hasRetired(name)) return metric
+  const dataPoints = (metric.dataPoints as ReadonlyArray<MetricData["dataPoints"][number]>).filter((point) => !isRetired(name, point.attributes))
+  return { ...metric, dataPoints } as MetricData
+}
+
 /**
  * OpenTelemetry's serializer writes a `# UNIT` line (an OpenMetrics
  * addition, and `1` for every Effect metric); without a unit it writes none,
  * which keeps the output plain format 0.0.4. The runtime's metrics get
- * their descriptions on the way.
+ * their descriptions on the way, and retired series are left out.
  */
-const withoutUnits = (producer: MetricProducer): MetricProducer => ({
+const exported = (producer: MetricProducer): MetricProducer => ({
   collect: (options) =>
     producer.collect(options).then((result) => ({
       ...result,
@@ -113,7 +123,7 @@ const withoutUnits = (producer: MetricProducer): MetricProducer => ({
         ...result.resourceMetrics,
         scopeMetrics: result.resourceMetrics.scopeMetrics.map((scope) => ({
           ...scope,
-          metrics: scope.metrics.map((metric) => ({ ...metric, descriptor: described(metric.descriptor) }) as MetricData)
+          metrics: scope.metrics.map((metric) => ({ ...current(metric), descriptor: described(metric.descriptor) }) as MetricData)
         }))
       }
     }))
@@ -176,7 +186,7 @@ export const make = (options: Options = {}): Effect.Effect<Exporter, never, Scop
   Effect.gen(function* () {
     const reader = newExporter(options)
     const producer = yield* OtelMetrics.makeProducer
-    yield* OtelMetrics.registerProducer(withoutUnits(producer), () => reader)
+    yield* OtelMetrics.registerProducer(exported(producer), () => reader)
     const render = collect(reader, newSerializer(options))
     return { render, handler: respond(render) }
   }).pipe(Effect.provide(resourceLayer(options)))
@@ -188,7 +198,7 @@ const shared = globalValue(Symbol.for("effect-llm-failover/observability/Prometh
     if (exporter === undefined) {
       const reader = newExporter({})
       const producer = Effect.runSync(Effect.provide(OtelMetrics.makeProducer, OtelResource.layerEmpty))
-      reader.setMetricProducer(withoutUnits(producer))
+      reader.setMetricProducer(exported(producer))
       const render = collect(reader, newSerializer({}))
       exporter = { render, handler: respond(render) }
     }

@@ -9,6 +9,7 @@
  * @internal
  */
 import { Metric, MetricLabel } from "effect"
+import { globalValue } from "effect/GlobalValue"
 
 /** The longest label value kept; the rest is cut. @internal */
 export const MAX_LABEL_LENGTH = 120
@@ -58,12 +59,57 @@ export class Series {
         }
         at = next
       }
-      if (at.series === undefined) {
-        const tags = [...this.constant]
-        for (let i = 0; i < keys.length; i++) tags.push(MetricLabel.make(keys[i]!, clean(values[i] ?? "")))
-        at.series = Metric.taggedWithLabels(metric, tags)
-      }
+      if (at.series === undefined) at.series = Metric.taggedWithLabels(metric, this.labels(keys, values))
       return at.series as M
     }
   }
+
+  /** The labels of the series `labelled(metric, ...keys)(...values)`: the constant ones, then these. */
+  labels(keys: ReadonlyArray<string>, values: ReadonlyArray<string>): Array<MetricLabel.MetricLabel> {
+    const tags = [...this.constant]
+    for (let i = 0; i < keys.length; i++) tags.push(MetricLabel.make(keys[i]!, clean(values[i] ?? "")))
+    return tags
+  }
 }
+
+/** One series' labels as one string, whatever their order. */
+const labelKey = (entries: ReadonlyArray<readonly [string, unknown]>): string =>
+  entries.map(([key, value]) => `${key}=${String(value)}`).sort().join("\u0000")
+
+/**
+ * Gauge series that no longer describe anything (a breaker whose target a
+ * config reload removed), by metric name. Effect's registry cannot drop a
+ * series, and a gauge keeps its last value for ever: a removed target's
+ * breaker would read "open" on every dashboard until the process restarts.
+ * The exporters leave a retired series out; it comes back when it is
+ * {@link restore}d (its target added again).
+ *
+ * @internal
+ */
+const retired = globalValue(Symbol.for("effect-llm-failover/observability/retiredSeries"), () => new Map<string, Set<string>>())
+
+/** Leaves the series of gauge `name` with these labels out of what is exported. @internal */
+export const retire = (name: string, labels: ReadonlyArray<MetricLabel.MetricLabel>): void => {
+  let keys = retired.get(name)
+  if (keys === undefined) retired.set(name, (keys = new Set()))
+  keys.add(labelKey(labels.map((label) => [label.key, label.value])))
+}
+
+/** Exports a retired series again. @internal */
+export const restore = (name: string, labels: ReadonlyArray<MetricLabel.MetricLabel>): void => {
+  retired.get(name)?.delete(labelKey(labels.map((label) => [label.key, label.value])))
+}
+
+/**
+ * Whether the series of metric `name` with these attributes (OpenTelemetry's
+ * data point attributes: the series' labels) is retired.
+ *
+ * @internal
+ */
+export const isRetired = (name: string, attributes: Readonly<Record<string, unknown>>): boolean => {
+  const keys = retired.get(name)
+  return keys !== undefined && keys.size > 0 && keys.has(labelKey(Object.entries(attributes)))
+}
+
+/** Whether metric `name` has any retired series (nothing to filter otherwise). @internal */
+export const hasRetired = (name: string): boolean => (retired.get(name)?.size ?? 0) > 0
