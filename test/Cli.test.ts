@@ -56,8 +56,11 @@ const cli = async (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = {}) => 
  * `until`, which waits up to 45 s for a pattern in it (failing early if the
  * process ends).
  */
-const serveFromSource = (config: string) => {
-  const child = spawn(process.execPath, ["--import", "tsx", join(root, "src/cli/bin.ts"), "serve", "--config", config, "--port", "0"], { cwd: root })
+const serveFromSource = (config: string, env: Readonly<Record<string, string>> = {}) => {
+  const child = spawn(process.execPath, ["--import", "tsx", join(root, "src/cli/bin.ts"), "serve", "--config", config, "--port", "0"], {
+    cwd: root,
+    env: { ...process.env, ...env }
+  })
   let output = ""
   child.stdout.on("data", (chunk) => (output += chunk))
   child.stderr.on("data", (chunk) => (output += chunk))
@@ -556,6 +559,102 @@ describe("llm-failover CLI", () => {
       await new Promise<void>((resolve) => server.close(() => resolve()))
     }
   }, 90_000)
+
+  it("serve: OTEL_EXPORTER_OTLP_ENDPOINT exports each request's spans (HTTP, llm.request, llm.attempt) to the collector with its headers, the last ones at shutdown, and no secret in them", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "llm-failover-otlp-"))
+    const config = join(dir, "config.yaml")
+    const posts: Array<{ readonly path: string; readonly team: string | undefined; readonly body: string }> = []
+    // the collector, and Claude's API for the gateway's one provider (its key sent as x-api-key)
+    const collector = createHttpServer((request, response) => {
+      let body = ""
+      request.on("data", (chunk) => (body += chunk))
+      request.on("end", () => {
+        if (request.url === "/v1/messages") {
+          response.writeHead(200, { "content-type": "application/json" }).end(
+            JSON.stringify({
+              id: "msg_1",
+              type: "message",
+              role: "assistant",
+              model: "claude-test",
+              content: [{ type: "text", text: "hello" }],
+              stop_reason: "end_turn",
+              usage: { input_tokens: 3, output_tokens: 1 }
+            })
+          )
+          return
+        }
+        posts.push({ path: request.url ?? "", team: request.headers["x-team"] as string | undefined, body })
+        response.writeHead(200, { "content-type": "application/json" }).end("{}")
+      })
+    })
+    await new Promise<void>((resolve) => collector.listen(0, "127.0.0.1", resolve))
+    const endpoint = `http://127.0.0.1:${(collector.address() as AddressInfo).port}`
+    writeFileSync(
+      config,
+      [`providers: { claude: { type: anthropic, baseUrl: "${endpoint}/v1", apiKey: "sk-ant-provider-s3cret" } }`, "models: { m: { provider: claude, model: claude-test } }", ""].join("\n")
+    )
+    const { child, exited, output, until } = serveFromSource(config, {
+      OTEL_EXPORTER_OTLP_ENDPOINT: `${endpoint}/`,
+      OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+      OTEL_EXPORTER_OTLP_HEADERS: "x-team=collector%20s3cret",
+      OTEL_SERVICE_NAME: "gateway-under-test"
+    })
+    try {
+      const url = (await until(/listening on (http:\/\/127\.0\.0\.1:\d+)/))[1]!
+      expect(output()).toContain(`Traces: exported to ${endpoint}/v1/traces (OTLP http/json).`)
+      const answer = await fetch(`${url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: "Bearer client-s3cret", "x-api-key": "other-s3cret" },
+        body: JSON.stringify({ model: "m", messages: [{ role: "user", content: "hi" }] })
+      })
+      expect(answer.status).toBe(200)
+      child.kill("SIGTERM")
+      await exited
+      expect(posts.length).toBeGreaterThan(0)
+      expect(posts.every((post) => post.path === "/v1/traces" && post.team === "collector s3cret")).toBe(true)
+      const spans = posts.flatMap((post) => {
+        const data = JSON.parse(post.body) as {
+          resourceSpans: Array<{ resource: { attributes: Array<{ key: string; value: { stringValue?: string } }> }; scopeSpans: Array<{ spans: Array<{ name: string; traceId: string }> }> }>
+        }
+        return data.resourceSpans.flatMap((resource) => {
+          expect(resource.resource.attributes).toContainEqual({ key: "service.name", value: { stringValue: "gateway-under-test" } })
+          return resource.scopeSpans.flatMap((scope) => scope.spans)
+        })
+      })
+      const names = spans.map((span) => span.name)
+      expect(names).toEqual(expect.arrayContaining(["http.server POST", "http.client POST", "llm.request", "llm.attempt"]))
+      // one request, one trace
+      expect(new Set(spans.map((span) => span.traceId)).size).toBe(1)
+      for (const post of posts) expect(post.body).not.toMatch(/s3cret/)
+      expect(output()).not.toMatch(/s3cret/)
+    } finally {
+      child.kill("SIGKILL")
+      await new Promise<void>((resolve) => collector.close(() => resolve()))
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 60_000)
+
+  it("serve: OpenTelemetry variables it cannot honour are each reported, with no header value, and it does not start", async () => {
+    const result = await cli(["serve", "--port", "0"], {
+      OTEL_EXPORTER_OTLP_ENDPOINT: "ftp://collector",
+      OTEL_EXPORTER_OTLP_PROTOCOL: "grpc",
+      OTEL_EXPORTER_OTLP_HEADERS: "x-team=%E0%A4%A,not a header",
+      OTEL_TRACES_SAMPLER: "parentbased_traceidratio",
+      OTEL_TRACES_SAMPLER_ARG: "1.5"
+    })
+    expect(result.status).toBe(1)
+    for (const problem of [
+      "OTEL_EXPORTER_OTLP_ENDPOINT: an http:// or https:// URL, not ftp:",
+      "OTEL_EXPORTER_OTLP_PROTOCOL: grpc is not supported",
+      "OTEL_EXPORTER_OTLP_HEADERS: the value of x-team is not valid percent-encoding",
+      "OTEL_EXPORTER_OTLP_HEADERS: entry 2 is not key=value",
+      "OTEL_TRACES_SAMPLER_ARG: a ratio from 0 to 1, not \"1.5\""
+    ]) {
+      expect(result.stderr).toContain(problem)
+    }
+    expect(result.stderr).not.toContain("%E0")
+    expect(result.stdout).not.toContain("listening")
+  }, 60_000)
 
   it("serve: a second Ctrl-C during the drain stops at once (the first one drains)", async () => {
     const dir = mkdtempSync(join(tmpdir(), "llm-failover-sigint-"))

@@ -22,7 +22,7 @@ const request = HttpServerRequest.fromWeb(new Request("http://127.0.0.1/v1/chat/
 describe("withServeRefs", () => {
   it.effect("turns spans off, server spans too, and redacts every provider's secret header names", () =>
     Effect.gen(function* () {
-      const inside = yield* withServeRefs(settings)
+      const inside = yield* withServeRefs()(settings)
       expect(inside.tracer).toBe(false)
       expect(inside.disabledWhen(request)).toBe(true)
       for (const name of authHeaderNames) expect(inside.redacted).toContain(name)
@@ -33,6 +33,15 @@ describe("withServeRefs", () => {
       expect(outside.tracer).toBe(true)
       expect(outside.disabledWhen(request)).toBe(false)
       expect(outside.redacted).not.toContain("x-goog-api-key")
+    })
+  )
+
+  it.effect("with an exporter, leaves spans on, and redacts the collector's header names too", () =>
+    Effect.gen(function* () {
+      const inside = yield* withServeRefs({ tracing: true, redact: ["x-honeycomb-team"] })(settings)
+      expect(inside.tracer).toBe(true)
+      expect(inside.disabledWhen(request)).toBe(false)
+      for (const name of [...authHeaderNames, "x-honeycomb-team"]) expect(inside.redacted).toContain(name)
     })
   )
 })

@@ -23,6 +23,7 @@ import * as Simulator from "../simulator/Simulator.js"
 import type * as VirtualTime from "../simulator/VirtualTime.js"
 import * as HeapGrowth from "./internal/heapGrowth.js"
 import * as LogLines from "./internal/logLines.js"
+import * as Otlp from "./internal/otlp.js"
 import * as Reload from "./internal/reload.js"
 import * as ServeRefs from "./internal/serveRefs.js"
 
@@ -124,6 +125,8 @@ export const banner = (options: {
   readonly keyVariable?: string
   /** The admin listener's URL, where `/status` and `/metrics` are served, when `gateway.admin` asks for one. */
   readonly adminUrl?: string
+  /** Where traces are exported, when they are (OTLP): a URL without credentials. */
+  readonly traces?: string
 }): string => {
   const model = options.chains[0] ?? options.models[0] ?? "default"
   const variable = options.keyVariable ?? "GATEWAY_KEY"
@@ -169,6 +172,7 @@ export const banner = (options: {
       : []),
     `Operators: ${options.adminUrl ?? options.url}/status (health at a glance), ${options.adminUrl ?? options.url}/metrics (Prometheus),`,
     `${options.url}/v1/usage (tokens and cost, and what fallbacks cost).`,
+    ...(options.traces === undefined ? [] : [`Traces: exported to ${options.traces}.`]),
     ``,
     `Ctrl-C (or SIGTERM) drains requests in flight and stops; a second Ctrl-C stops at once.`,
     ...(options.demo ? [] : [`SIGHUP reloads the config file without dropping a request (not on Windows).`]),
@@ -209,6 +213,38 @@ const serve = Command.make(
     )
   },
   ({ config, heapGrowth, host, port }) =>
+    Effect.matchEffect(Otlp.settings, {
+      // the trace export's variables, every problem at once: a gateway that would silently export nothing is not started
+      onFailure: (problems) =>
+        Effect.zipRight(
+          Console.error(`OpenTelemetry's environment variables hold ${count(problems.length, "problem")}; serve did not start:\n${problems.map((p) => `  ${p}`).join("\n")}`),
+          Effect.sync(() => {
+            process.exitCode = 1
+          })
+        ),
+      onSuccess: (tracing) => serveGateway({ config, heapGrowth, host, port }, tracing)
+    }).pipe(Effect.provide(LogLines.layer))
+).pipe(
+  Command.withDescription(
+    "serve the OpenAI-compatible gateway (without --config: the demo); SIGHUP reloads the config file without dropping a request " +
+      "(an invalid one is logged and the old one kept; open breakers stay open; gateway keys rotate; host, port, admin, the gateway's other settings (limits, timeouts, cors), a change between keys and none, and state need a restart); " +
+      "OTEL_EXPORTER_OTLP_ENDPOINT (and OpenTelemetry's other variables) exports traces over OTLP/HTTP"
+  )
+)
+
+/** This package's version (the command's `--version`, the traces' `service.version`). */
+const packageVersion = "0.1.0"
+
+/** `serve`, with its trace export (`Some`) or none. */
+const serveGateway = (
+  { config, heapGrowth, host, port }: {
+    readonly config: Option.Option<string>
+    readonly heapGrowth: number
+    readonly host: Option.Option<string>
+    readonly port: Option.Option<number>
+  },
+  tracing: Option.Option<Otlp.Settings>
+) =>
     Effect.gen(function* () {
       yield* HeapGrowth.set(heapGrowth)
       const parsed = yield* loadConfig(config)
@@ -262,8 +298,8 @@ const serve = Command.make(
           started: parsed.config
         })
       }
-      // serve exports no spans (it has no exporter): building them costs a request about 0.5 ms for nothing
-      const observability = yield* Observability.attach(router, { telemetry: { tracing: false } })
+      // without an exporter, no spans: building them costs a request about 0.5 ms for nothing
+      const observability = yield* Observability.attach(router, { telemetry: { tracing: Option.isSome(tracing) } })
       const serving = Gateway.serve({
         routes: [
           { path: "/metrics", handler: observability.handlers.metrics },
@@ -285,7 +321,8 @@ const serve = Command.make(
               demo: Option.isNone(config),
               auth: settings.keys.length > 0,
               ...(server.admin === undefined ? {} : { adminUrl: server.admin.url }),
-              ...(variable === undefined ? {} : { keyVariable: variable })
+              ...(variable === undefined ? {} : { keyVariable: variable }),
+              ...Option.match(tracing, { onNone: () => ({}), onSome: (settings) => ({ traces: Otlp.describe(settings) }) })
             })
           )
       })
@@ -300,19 +337,15 @@ const serve = Command.make(
       )
     }).pipe(
       Effect.scoped,
-      // no spans, and the providers' built-in auth header names redacted once
-      ServeRefs.withServeRefs,
+      // spans only with an exporter, and the providers' auth header names (and the collector's) redacted once
+      ServeRefs.withServeRefs(
+        Option.match(tracing, { onNone: () => ({}), onSome: (settings) => ({ tracing: true, redact: Otlp.headerNames(settings) }) })
+      ),
+      // the exporter outlives the server: the drained requests' spans are sent as it closes
+      (served) => Option.match(tracing, { onNone: () => served, onSome: (settings) => Effect.provide(served, Otlp.layer(settings, packageVersion)) }),
       // a scenario given as the config is one problem that says so (Config's)
-      Effect.catchTag("ConfigError", reportProblems),
-      // one write per batch of log lines, not per line
-      Effect.provide(LogLines.layer)
+      Effect.catchTag("ConfigError", reportProblems)
     )
-).pipe(
-  Command.withDescription(
-    "serve the OpenAI-compatible gateway (without --config: the demo); SIGHUP reloads the config file without dropping a request " +
-      "(an invalid one is logged and the old one kept; open breakers stay open; gateway keys rotate; host, port, admin, the gateway's other settings (limits, timeouts, cors), a change between keys and none, and state need a restart)"
-  )
-)
 
 /** `1 model`, `2 models`. */
 const count = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? "" : "s"}`
@@ -591,7 +624,7 @@ const globalsFirst =
 
 const globalAfterOwn = /Received unknown argument: '(?:--log-level|--help|-h|--completions|--wizard|--version)'/
 
-const app = Command.run(command, { name: "llm-failover", version: "0.1.0", footer: HelpDoc.p(globalsFirst) })
+const app = Command.run(command, { name: "llm-failover", version: packageVersion, footer: HelpDoc.p(globalsFirst) })
 
 /**
  * Runs the command line on `process.argv`-style arguments. Every help ends

@@ -124,7 +124,7 @@ const main = Effect.gen(function* () {
 HeapGrowth.set(HeapGrowth.defaultPercent).pipe(
   Effect.zipRight(main),
   // as serve: no exporter, so no spans; the providers' built-in auth header names redacted once
-  ServeRefs.withServeRefs,
+  ServeRefs.withServeRefs(),
   Logger.withMinimumLogLevel(level),
   // as serve: this package's undici client
   Effect.provide(Layer.mergeAll(NodeContext.layer, UndiciHttpClient.layer)),

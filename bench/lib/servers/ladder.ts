@@ -95,7 +95,7 @@ const answer = (body: Body): Promise<Answer> => {
       return runtime.runPromise(Effect.promise(() => callUpstream(body.messages)))
     default:
       return runtime.runPromise(
-        ServeRefs.withServeRefs(
+        ServeRefs.withServeRefs()(
           Effect.map(router.complete({ messages: body.messages }, { chain: "healthy" }), ({ response }) => ({
             text: response.text,
             model: response.model

@@ -1,0 +1,170 @@
+/**
+ * `serve`'s trace export settings, read from OpenTelemetry's standard
+ * environment variables, and its sampler.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { ConfigProvider, Context, Effect, Exit, Option, Redacted, Tracer } from "effect"
+import * as Otlp from "../src/cli/internal/otlp.js"
+
+const settingsOf = (env: Record<string, string>) =>
+  Effect.withConfigProvider(Otlp.settings, ConfigProvider.fromMap(new Map(Object.entries(env))))
+
+const found = (env: Record<string, string>) => Effect.map(settingsOf(env), Option.getOrThrow)
+
+describe("Otlp.settings", () => {
+  it.effect("exports nothing unless an endpoint or the otlp exporter is named, or when turned off", () =>
+    Effect.gen(function* () {
+      expect(yield* settingsOf({})).toEqual(Option.none())
+      expect(yield* settingsOf({ OTEL_SERVICE_NAME: "x", OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" })).toEqual(Option.none())
+      expect(yield* settingsOf({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", OTEL_SDK_DISABLED: "true" })).toEqual(Option.none())
+      expect(yield* settingsOf({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", OTEL_TRACES_EXPORTER: "none" })).toEqual(Option.none())
+    })
+  )
+
+  it.effect("a base endpoint gets /v1/traces, a traces endpoint is the URL; protobuf by default; the otlp exporter alone posts to localhost:4318", () =>
+    Effect.gen(function* () {
+      const base = yield* found({ OTEL_EXPORTER_OTLP_ENDPOINT: "https://collector.example:4318/" })
+      expect([base.url, base.protocol, base.serviceName]).toEqual(["https://collector.example:4318/v1/traces", "http/protobuf", "llm-failover"])
+      const own = yield* found({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://ignored:4318", OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://c:4318/custom/traces" })
+      expect(own.url).toBe("http://c:4318/custom/traces")
+      expect((yield* found({ OTEL_TRACES_EXPORTER: "otlp" })).url).toBe("http://localhost:4318/v1/traces")
+      expect((yield* found({ OTEL_TRACES_EXPORTER: "otlp", OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "http/json", OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" })).protocol).toBe("http/json")
+    })
+  )
+
+  it.effect("headers are percent-decoded, the traces' own over the general ones, and kept redacted", () =>
+    Effect.gen(function* () {
+      const settings = yield* found({
+        OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318",
+        OTEL_EXPORTER_OTLP_HEADERS: "Authorization=Basic%20abc, x-team = one",
+        OTEL_EXPORTER_OTLP_TRACES_HEADERS: "x-team=two"
+      })
+      expect(Redacted.value(settings.headers)).toEqual({ authorization: "Basic abc", "x-team": "two" })
+      expect(String(settings.headers)).not.toContain("abc")
+      expect(Otlp.headerNames(settings)).toEqual(["authorization", "x-team"])
+    })
+  )
+
+  it.effect("the service name: OTEL_SERVICE_NAME, else the resource attributes' service.name, else llm-failover", () =>
+    Effect.gen(function* () {
+      const endpoint = { OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318" }
+      expect((yield* found({ ...endpoint, OTEL_SERVICE_NAME: "gw", OTEL_RESOURCE_ATTRIBUTES: "service.name=other" })).serviceName).toBe("gw")
+      expect((yield* found({ ...endpoint, OTEL_RESOURCE_ATTRIBUTES: "deployment.environment=prod,service.name=other" })).serviceName).toBeUndefined()
+      expect((yield* found({ ...endpoint, OTEL_RESOURCE_ATTRIBUTES: "deployment.environment=prod" })).serviceName).toBe("llm-failover")
+    })
+  )
+
+  it.effect("samplers by OpenTelemetry's names, parent-based ones following their parent", () =>
+    Effect.gen(function* () {
+      const endpoint = { OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318" }
+      expect((yield* found(endpoint)).sampler).toEqual({ ratio: 1, parentBased: true })
+      expect((yield* found({ ...endpoint, OTEL_TRACES_SAMPLER: "traceidratio", OTEL_TRACES_SAMPLER_ARG: "0.25" })).sampler).toEqual({ ratio: 0.25, parentBased: false })
+      expect((yield* found({ ...endpoint, OTEL_TRACES_SAMPLER: "parentbased_always_off" })).sampler).toEqual({ ratio: 0, parentBased: true })
+      expect((yield* found({ ...endpoint, OTEL_TRACES_SAMPLER: "ALWAYS_ON" })).sampler).toEqual({ ratio: 1, parentBased: false })
+    })
+  )
+
+  it.effect("every problem at once, naming its variable and never a header's value", () =>
+    Effect.gen(function* () {
+      const problems = yield* Effect.flip(
+        settingsOf({
+          OTEL_EXPORTER_OTLP_ENDPOINT: "not a url",
+          OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "http/xml",
+          OTEL_EXPORTER_OTLP_HEADERS: "good=1,x-key=hunter2%ZZ,=nameless-hunter3",
+          OTEL_EXPORTER_OTLP_TRACES_HEADERS: "x-line=a%0Ab",
+          OTEL_TRACES_EXPORTER: "zipkin",
+          OTEL_TRACES_SAMPLER: "sometimes"
+        })
+      )
+      expect(problems).toEqual([
+        `OTEL_TRACES_EXPORTER: serve exports spans over OTLP only (otlp or none), not "zipkin"`,
+        "OTEL_EXPORTER_OTLP_ENDPOINT: not a URL",
+        `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: http/protobuf or http/json, not "http/xml"`,
+        "OTEL_EXPORTER_OTLP_HEADERS: the value of x-key is not valid percent-encoding",
+        "OTEL_EXPORTER_OTLP_HEADERS: entry 3 is not key=value with a header name for its key",
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS: the value of x-line holds a line break or NUL",
+        expect.stringMatching(/^OTEL_TRACES_SAMPLER: one of always_on, .* not "sometimes"$/)
+      ])
+      expect(JSON.stringify(problems)).not.toMatch(/hunter/)
+    })
+  )
+})
+
+/** A tracer that records the names of the spans it is asked for, made by Effect's own. */
+const recording = () => {
+  const names: Array<string> = []
+  const inner = Tracer.make({
+    span: (name, parent, context, links, startTime, kind) => {
+      names.push(name)
+      return {
+        _tag: "Span",
+        name,
+        spanId: "1".repeat(16),
+        traceId: Option.isSome(parent) ? parent.value.traceId : "a".repeat(32),
+        parent,
+        context,
+        status: { _tag: "Started", startTime },
+        attributes: new Map(),
+        links,
+        sampled: true,
+        kind,
+        end: () => {},
+        attribute: () => {},
+        event: () => {},
+        addLinks: () => {}
+      }
+    },
+    context: (f) => f()
+  })
+  return { names, inner }
+}
+
+const external = (traceId: string, sampled: boolean) => Tracer.externalSpan({ traceId, spanId: "2".repeat(16), sampled })
+
+describe("Otlp.sampling", () => {
+  it.effect("an unchosen root and its children go nowhere, and share a trace id; a chosen root's children are exported", () =>
+    Effect.gen(function* () {
+      const none = recording()
+      const sampler = Otlp.sampling(none.inner, { ratio: 0, parentBased: true })
+      const child = yield* Effect.currentSpan.pipe(Effect.withSpan("child"), Effect.withSpan("root"), Effect.withTracer(sampler))
+      expect(none.names).toEqual([])
+      expect(child.sampled).toBe(false)
+      expect(Option.getOrThrow(child.parent).traceId).toBe(child.traceId)
+      expect(child.traceId).toMatch(/^[0-9a-f]{32}$/)
+
+      const all = recording()
+      yield* Effect.void.pipe(Effect.withSpan("child"), Effect.withSpan("root"), Effect.withTracer(Otlp.sampling(all.inner, { ratio: 1, parentBased: true })))
+      expect(all.names).toEqual(["root", "child"])
+    })
+  )
+
+  it.effect("a client's trace: parent-based samplers follow its sampled flag; traceidratio decides by its trace id", () =>
+    Effect.gen(function* () {
+      const spanUnder = (parent: Tracer.AnySpan, sampler: Otlp.Sampler) =>
+        Effect.gen(function* () {
+          const { names, inner } = recording()
+          yield* Effect.void.pipe(Effect.withSpan("server", { parent }), Effect.withTracer(Otlp.sampling(inner, sampler)))
+          return names.length === 1
+        })
+      const low = "f".repeat(18) + "0".repeat(14) // its fraction: 0
+      const high = "0".repeat(18) + "f".repeat(14) // nearly 1
+      expect(yield* spanUnder(external(high, true), { ratio: 0, parentBased: true })).toBe(true)
+      expect(yield* spanUnder(external(low, false), { ratio: 1, parentBased: true })).toBe(false)
+      expect(yield* spanUnder(external(low, false), { ratio: 0.5, parentBased: false })).toBe(true)
+      expect(yield* spanUnder(external(high, true), { ratio: 0.5, parentBased: false })).toBe(false)
+    })
+  )
+
+  it("an unsampled span ends, holds its attributes and links, and keeps its exit", () => {
+    const { names, inner } = recording()
+    const span = Otlp.sampling(inner, { ratio: 0, parentBased: false }).span("work", Option.none(), Context.empty(), [], 1n, "internal")
+    span.attribute("k", "v")
+    span.addLinks([{ _tag: "SpanLink", span: external("b".repeat(32), true), attributes: {} }])
+    span.end(2n, Exit.fail("boom"))
+    expect(names).toEqual([])
+    expect(span.sampled).toBe(false)
+    expect(span.status).toEqual({ _tag: "Ended", startTime: 1n, endTime: 2n, exit: Exit.fail("boom") })
+    expect(span.attributes.get("k")).toBe("v")
+    expect(span.links).toHaveLength(1)
+  })
+})
