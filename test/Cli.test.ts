@@ -634,6 +634,65 @@ describe("llm-failover CLI", () => {
     }
   }, 60_000)
 
+  it("serve: alerts.webhook is told when a breaker opens, as JSON, and the URL (its token) is never printed", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "llm-failover-webhook-"))
+    const config = join(dir, "config.yaml")
+    writeFileSync(
+      config,
+      [
+        "providers:",
+        "  down: { type: simulated, latency: \"1 millis\", faults: [{ from: 0, to: \"1 hour\", status: 529 }] }",
+        "models: { m: { provider: down } }",
+        "policy: { retry: { maxAttempts: 1 }, breaker: { consecutiveFailures: 2 } }",
+        "alerts:",
+        "  webhook: { url: \"env:HOOK_URL\", source: ci, on: [breakers] }",
+        ""
+      ].join("\n")
+    )
+    const posts: Array<unknown> = []
+    const receiver = createHttpServer((request, response) => {
+      let body = ""
+      request.on("data", (chunk) => (body += chunk))
+      request.on("end", () => {
+        posts.push({ path: request.url, body: JSON.parse(body) })
+        response.writeHead(204).end()
+      })
+    })
+    await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve))
+    const hook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks/T0/s3cretToken`
+    const { child, exited, output, until } = serveFromSource(config, { HOOK_URL: hook })
+    try {
+      const url = (await until(/listening on (http:\/\/127\.0\.0\.1:\d+)/))[1]!
+      for (let i = 0; i < 2; i++) {
+        const answer = await fetch(`${url}/v1/chat/completions`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ model: "m", messages: [{ role: "user", content: "hi" }] })
+        })
+        expect(answer.status).toBe(503)
+      }
+      const deadline = Date.now() + 10_000
+      while (posts.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
+      expect(posts).toEqual([
+        {
+          path: "/hooks/T0/s3cretToken",
+          body: expect.objectContaining({
+            source: "ci",
+            kind: "breaker.open",
+            breaker: expect.objectContaining({ name: "m", from: "closed", to: "open", reason: "consecutive-failures" })
+          })
+        }
+      ])
+      child.kill("SIGTERM")
+      await exited
+      expect(output()).not.toContain("s3cretToken")
+    } finally {
+      child.kill("SIGKILL")
+      await new Promise<void>((resolve) => receiver.close(() => resolve()))
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 60_000)
+
   it("serve: OpenTelemetry variables it cannot honour are each reported, with no header value, and it does not start", async () => {
     const result = await cli(["serve", "--port", "0"], {
       OTEL_EXPORTER_OTLP_ENDPOINT: "ftp://collector",

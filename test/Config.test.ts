@@ -255,6 +255,56 @@ policy:
 stats: { url: "redis://127.0.0.1:6379" }
 `
 
+  it.effect("alerts: the fallback-rate alert's options and a webhook (its URL and headers secrets), as serve takes them", () =>
+    Effect.gen(function* () {
+      const env = new Map([...fakeKeys, ["HOOK_URL", "https://hooks.slack.com/services/T0/B0/s3cret"], ["HOOK_TOKEN", "tok-s3cret"]])
+      const { config } = yield* parseOk(
+        `${minimal}alerts:\n  fallbackRate: { threshold: 0.1, resolveBelow: 0.05, window: "10 minutes", minimumRequests: 50 }\n  webhook: { url: "env:HOOK_URL", format: slack, on: [breakers], source: eu-1, headers: { authorization: "env:HOOK_TOKEN" } }\n`,
+        undefined,
+        env
+      )
+      const { alert, webhook } = Config.alertSettings(config)
+      expect(alert).toEqual({ threshold: 0.1, resolveBelow: 0.05, window: Duration.minutes(10), minimumRequests: 50 })
+      expect(webhook === undefined ? undefined : Redacted.value(webhook.url)).toBe("https://hooks.slack.com/services/T0/B0/s3cret")
+      expect(webhook?.format).toBe("slack")
+      expect(webhook?.on).toEqual(["breakers"])
+      expect(webhook?.source).toBe("eu-1")
+      expect(Redacted.isRedacted(webhook?.headers?.["authorization"])).toBe(true)
+      // written in the file, the URL (and a credential header) is warned of, never quoted
+      const literal = yield* parseOk(
+        `${minimal}alerts: { webhook: { url: "https://hooks.slack.com/services/T0/B0/s3cret", headers: { x-token: lit-s3cret, x-env: prod } } }\n`
+      )
+      expect(literal.warnings.map((w) => w.path)).toEqual(["alerts.webhook.url", "alerts.webhook.headers.x-token"])
+      expect(JSON.stringify(literal.warnings)).not.toContain("s3cret")
+      expect(Config.alertSettings((yield* parseOk(`${minimal}alerts: { fallbackRate: false }\n`)).config)).toEqual({ alert: false, webhook: undefined })
+      expect(Config.alertSettings((yield* parseOk(minimal)).config)).toEqual({ alert: undefined, webhook: undefined })
+    })
+  )
+
+  it.effect("alerts: every mistake at its path, and never the webhook's URL", () =>
+    Effect.gen(function* () {
+      const error = yield* parseFail(
+        `${minimal}alerts:\n  fallbackRate: { threshold: 0, resolveBelow: 0.2, chain: premuim }\n  webhook: { url: "ftp://hooks.example.com/s3cret", format: teams, on: [pages], headers: { "bad name": x } }\n`
+      )
+      const said = error.problems.map(Config.formatProblem)
+      expect(said).toEqual([
+        expect.stringMatching(/^alerts\.fallbackRate\.threshold: must be more than 0 and at most 1/),
+        expect.stringMatching(/^alerts\.fallbackRate\.chain: unknown chain "premuim"/),
+        expect.stringMatching(/^alerts\.webhook\.url: must be an http:\/\/ or https:\/\/ URL/),
+        expect.stringMatching(/^alerts\.webhook\.format: Expected "json" \| "slack"/),
+        expect.stringMatching(/^alerts\.webhook\.on\[0\]: Expected "alerts" \| "breakers"/),
+        expect.stringMatching(/^alerts\.webhook\.headers\["bad name"\]: a header's name is letters/)
+      ])
+      expect(error.message).not.toContain("s3cret")
+      const above = yield* parseFail(`${minimal}alerts: { fallbackRate: { resolveBelow: 0.2 } }\n`)
+      expect(above.problems.map(Config.formatProblem)).toEqual([
+        expect.stringMatching(/^alerts\.fallbackRate\.resolveBelow: must be at most the threshold \(0\.05\), or the alert would never resolve/)
+      ])
+      const unset = yield* parseFail(`${minimal}alerts: { webhook: { url: "env:NO_SUCH_HOOK" } }\n`)
+      expect(unset.problems.map(Config.formatProblem)).toEqual([expect.stringMatching(/^alerts\.webhook\.url: environment variable NO_SUCH_HOOK is not set/)])
+    })
+  )
+
   it.effect("reports every mistake at once, each at its exact path and line", () =>
     Effect.gen(function* () {
       const error = yield* parseFail(manyMistakes, { source: "many.yaml" }, new Map([["ANTHROPIC_API_KEY", "k"]]))
@@ -269,7 +319,7 @@ stats: { url: "redis://127.0.0.1:6379" }
         'chains.premium.contentPolicy: unknown chain "strict" (known chains: default, premium) (line 9, column 56)',
         'defaultChain: unknown chain "main" (known chains: default, premium) (line 10, column 15)',
         'policy.timeouts.total: Expected a duration such as "30 seconds", "250 millis" or "2 minutes", or a number of milliseconds, got "forever" (line 12, column 22)',
-        "stats: unknown key (did you mean \"state\"? expected one of: providers, models, chains, defaultChain, tiers, policy, health, cache, shadowRate, gateway, state) (line 13, column 1)"
+        "stats: unknown key (did you mean \"state\"? expected one of: providers, models, chains, defaultChain, tiers, policy, health, cache, shadowRate, gateway, state, alerts) (line 13, column 1)"
       ])
       expect(error.message).toBe(
         `invalid config many.yaml (10 problems):\n${error.problems.map((p) => `  ${Config.formatProblem(p)}`).join("\n")}`
@@ -792,7 +842,7 @@ describe("Config.parse: values that would pass as something else", () => {
       )
       const said = new Map(error.problems.map((p) => [p.path, p.message]))
       for (const path of ["providers.local.baseUrl", "models.m.contextWindow", "gateway.port"]) {
-        expect(said.get(path), path).toMatch(/^"env:\w+": only secrets \(apiKey, headers, gateway\.keys, state\.redis\) are read from the environment; write the value itself$/)
+        expect(said.get(path), path).toMatch(/^"env:\w+": only secrets \(apiKey, headers, gateway\.keys, state\.redis, alerts\.webhook\.url\) are read from the environment; write the value itself$/)
       }
       // a secret's own reference keeps its message
       expect(said.get("providers.local.apiKey")).toBe("environment variable UNSET_KEY is not set")
@@ -1610,7 +1660,7 @@ describe("Config: client keys", () => {
       ])
       const misplaced = yield* parseFail(withKeys(`    - { key: env:GATEWAY_KEY, name: env:TEAM }\n`))
       expect(misplaced.problems.map((p) => [p.path, p.message])).toEqual([
-        ["gateway.keys[0].name", `"env:TEAM": only secrets (apiKey, headers, gateway.keys, state.redis) are read from the environment; write the value itself`]
+        ["gateway.keys[0].name", `"env:TEAM": only secrets (apiKey, headers, gateway.keys, state.redis, alerts.webhook.url) are read from the environment; write the value itself`]
       ])
     })
   )

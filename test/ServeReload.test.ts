@@ -249,6 +249,19 @@ describe("serve: reloading the config", () => {
     }).pipe(Effect.provide(env))
   )
 
+  it.scoped("a changed alerts section is kept as it was until a restart, and said so", () =>
+    Effect.gen(function* () {
+      const up = yield* MockServer.make()
+      const base = { providers: { a: up.baseUrls.openai }, models: { primary: "a" }, chain: ["primary"] }
+      const served = yield* serving(configText({ ...base, gateway: `alerts: { fallbackRate: { threshold: 0.1 } }` }))
+      served.rewrite(configText({ ...base, gateway: `alerts: { fallbackRate: { threshold: 0.2 } }` }))
+      yield* Reload.reload(served.state)
+      expect(lines.filter((line) => line.startsWith("WARN config reload"))).toEqual([
+        "WARN config reload: alerts changed: kept as they were until a restart"
+      ])
+    }).pipe(Effect.provide(env))
+  )
+
   it.scoped("a file that cannot be read (deleted, a directory) is said to be unreadable, not invalid, and the old config goes on serving", () =>
     Effect.gen(function* () {
       const up = yield* MockServer.make()

@@ -16,6 +16,7 @@ import * as Demo from "../config/Demo.js"
 import * as Gateway from "../gateway/Gateway.js"
 import * as CostReport from "../observability/CostReport.js"
 import * as Observability from "../observability/Observability.js"
+import * as Webhook from "../observability/Webhook.js"
 import * as Router from "../router/Router.js"
 import * as Report from "../simulator/Report.js"
 import * as Scenario from "../simulator/Scenario.js"
@@ -227,7 +228,7 @@ const serve = Command.make(
 ).pipe(
   Command.withDescription(
     "serve the OpenAI-compatible gateway (without --config: the demo); SIGHUP reloads the config file without dropping a request " +
-      "(an invalid one is logged and the old one kept; open breakers stay open; gateway keys rotate; host, port, admin, the gateway's other settings (limits, timeouts, cors), a change between keys and none, and state need a restart); " +
+      "(an invalid one is logged and the old one kept; open breakers stay open; gateway keys rotate; host, port, admin, the gateway's other settings (limits, timeouts, cors), a change between keys and none, state and alerts need a restart); " +
       "OTEL_EXPORTER_OTLP_ENDPOINT (and OpenTelemetry's other variables) exports traces over OTLP/HTTP"
   )
 )
@@ -299,7 +300,12 @@ const serveGateway = (
         })
       }
       // without an exporter, no spans: building them costs a request about 0.5 ms for nothing
-      const observability = yield* Observability.attach(router, { telemetry: { tracing: Option.isSome(tracing) } })
+      const alerting = Config.alertSettings(parsed.config)
+      const observability = yield* Observability.attach(router, {
+        telemetry: { tracing: Option.isSome(tracing) },
+        ...(alerting.alert === undefined ? {} : { alert: alerting.alert })
+      })
+      if (alerting.webhook !== undefined) yield* Webhook.attach(observability, alerting.webhook)
       const serving = Gateway.serve({
         routes: [
           { path: "/metrics", handler: observability.handlers.metrics },

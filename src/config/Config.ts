@@ -82,6 +82,10 @@
  * - `state`: `{ redis, cluster, namespace, syncInterval }`: share breakers, rate
  *   limits and retry budgets with every instance using the same Redis and
  *   namespace; see {@link sharedState}. Without it, all state is in process.
+ * - `alerts`: `fallbackRate` (`{ threshold, resolveBelow, window,
+ *   minimumRequests, chain }`, or `false`) and `webhook` (`{ url, format,
+ *   headers, on, source }`: where alerts and breaker changes are posted);
+ *   see {@link alertSettings}.
  *
  * **Durations** are Effect duration strings (`"400 millis"`, `"2 seconds"`,
  * `"5 minutes"`) or numbers of milliseconds; a breaker's rate `window` is a
@@ -711,6 +715,69 @@ export const gatewaySettings = (file: ConfigFile): GatewaySettings => {
     maxBodyBytes: maxBodyBytes ?? gatewayDefaults.maxBodyBytes,
     ...rest
   }
+}
+
+/**
+ * What a config's `alerts` section asks of `serve`: the fallback-rate
+ * alert's options (`false`: no alert; `undefined`: its defaults, 5% over 5
+ * minutes) and the webhook to post alerts and breaker changes to, if any.
+ *
+ * ```yaml
+ * alerts:
+ *   fallbackRate: { threshold: 0.1, window: "10 minutes", minimumRequests: 50 }   # or false
+ *   webhook:
+ *     url: env:SLACK_WEBHOOK_URL   # a secret (a Slack webhook's URL holds its token)
+ *     format: slack                # or json (default): { source, kind, at, text, alert | breaker }
+ *     on: [alerts, breakers]       # default: both
+ *     source: gateway-eu-1         # who speaks; default llm-failover
+ *     headers: { authorization: env:HOOK_TOKEN }
+ * ```
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Config } from "effect-llm-failover/config"
+ * import { Observability, Webhook } from "effect-llm-failover/observability"
+ * import { Router } from "effect-llm-failover/router"
+ *
+ * declare const config: Config.ConfigFile
+ * declare const router: Router.Service
+ *
+ * const program = Effect.gen(function* () {
+ *   const { alert, webhook } = Config.alertSettings(config)
+ *   const observability = yield* Observability.attach(router, alert === undefined ? {} : { alert })
+ *   if (webhook !== undefined) yield* Webhook.attach(observability, webhook)
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category conversions
+ */
+export const alertSettings = (file: ConfigFile): AlertSettings => ({
+  alert: file.alerts?.fallbackRate,
+  webhook: file.alerts?.webhook
+})
+
+/**
+ * What {@link alertSettings} gives: the fallback-rate alert's options (as
+ * `Alerts.FallbackRateOptions` takes them, or `false`; `undefined`: the
+ * defaults) and the webhook's (as `Webhook.Options` takes them).
+ *
+ * @example
+ * ```ts
+ * import { Config } from "effect-llm-failover/config"
+ *
+ * declare const config: Config.ConfigFile
+ * const { alert }: Config.AlertSettings = Config.alertSettings(config)
+ * const alerting = alert !== false
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AlertSettings {
+  readonly alert: NonNullable<ConfigFile["alerts"]>["fallbackRate"]
+  readonly webhook: NonNullable<ConfigFile["alerts"]>["webhook"]
 }
 
 /**

@@ -33,6 +33,7 @@
  * | `llm_retry_budget_exhausted_total` | counter | chain, target |
  * | `llm_degraded_responses_total` | counter | chain, source (cache, static) |
  * | `llm_fallback_rate` | gauge | (none): the alert window's fallback rate |
+ * | `llm_webhook_notifications_total` | counter | outcome (delivered, failed, dropped): `Webhook`'s posts |
  * | `llm_alert_active` | gauge | alert |
  *
  * @since 0.1.0

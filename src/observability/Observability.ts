@@ -27,7 +27,7 @@
 import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import type { Fiber } from "effect"
-import { Context, Effect, ExecutionStrategy, Exit, Layer, Option, Queue, Scope, Stream } from "effect"
+import { Context, Effect, ExecutionStrategy, Exit, Layer, Option, PubSub, Queue, Scope, Stream } from "effect"
 import type { Listener } from "../router/Events.js"
 import type * as CircuitBreaker from "../resilience/CircuitBreaker.js"
 import * as Router from "../router/Router.js"
@@ -156,6 +156,12 @@ export interface Service {
   readonly alert: Option.Option<Alerts.FallbackRateAlert>
   /** Every alert raised or resolved, from when the stream starts running (empty without an alert). */
   readonly alerts: Stream.Stream<Alerts.AlertEvent>
+  /**
+   * Every breaker transition of the router's targets (a reload's new ones
+   * too), from when the stream starts running; a subscriber more than 1,024
+   * behind loses the oldest.
+   */
+  readonly transitions: Stream.Stream<CircuitBreaker.Transition>
   /** What the router spent. */
   readonly costReport: (options?: CostReport.ReportOptions) => Effect.Effect<CostReport.Report>
   readonly handlers: Handlers
@@ -263,8 +269,9 @@ export const attach = (router: Router.Service, options: Options = {}): Effect.Ef
     const runLater = (effect: Effect.Effect<void>) =>
       Effect.catchAllCause(effect, (cause) => Effect.logError("observability: an event could not be handled", cause))
 
+    const transitions = yield* PubSub.sliding<CircuitBreaker.Transition>(1_024)
     const onTransition = (t: CircuitBreaker.Transition) =>
-      Effect.zipRight(recorder.transition(t), telemetry.transition(t))
+      Effect.zipRight(Effect.zipRight(recorder.transition(t), telemetry.transition(t)), PubSub.publish(transitions, t))
 
     const laterFiber = yield* forkQueue(later, runLater)
     const consumers = new Map<CircuitBreaker.CircuitBreaker, Fiber.RuntimeFiber<unknown, unknown>>()
@@ -288,6 +295,7 @@ export const attach = (router: Router.Service, options: Options = {}): Effect.Ef
       recentFallbacks: health.recentFallbacks,
       alert: Option.fromNullable(alert),
       alerts: alert === undefined ? Stream.empty : alert.events,
+      transitions: Stream.fromPubSub(transitions),
       costReport,
       handlers: {
         metrics: Prometheus.respond(render),

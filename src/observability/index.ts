@@ -1,7 +1,8 @@
 /**
  * Observability for the router: Effect metrics with Prometheus exposition,
  * logs and spans, a health snapshot and its status page, the fallback-rate
- * alert and the cost report. Start with `Observability.attach`.
+ * alert (and a webhook to post it to) and the cost report. Start with
+ * `Observability.attach`.
  *
  * @since 0.1.0
  */
@@ -13,3 +14,4 @@ export * as Observability from "./Observability.js"
 export * as Prometheus from "./Prometheus.js"
 export * as StatusPage from "./StatusPage.js"
 export * as Telemetry from "./Telemetry.js"
+export * as Webhook from "./Webhook.js"

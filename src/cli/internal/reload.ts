@@ -107,7 +107,7 @@ export interface Overrides {
 /**
  * The settings a reload cannot change while serving, each that changed:
  * the listeners' (`gateway.host`, `gateway.port`, `gateway.admin`, unless
- * the command line set them), the gateway's others, and `state`.
+ * the command line set them), the gateway's others, `state` and `alerts`.
  *
  * @internal
  */
@@ -124,7 +124,8 @@ export const restartOnly = (
     .filter((key) => key === "admin" || (key === "host" && !overrides.host) || (key === "port" && !overrides.port))
     .map((key) => `gateway.${key}`)
   const other = changed.filter((key) => key !== "admin" && key !== "host" && key !== "port").map((key) => `gateway.${key}`)
-  return { listener, other: same(previous.state, next.state) ? other : [...other, "state"] }
+  const others = same(previous.state, next.state) ? other : [...other, "state"]
+  return { listener, other: same(previous.alerts, next.alerts) ? others : [...others, "alerts"] }
 }
 
 /** What a reload needs of the running server. @internal */

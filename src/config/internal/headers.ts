@@ -24,21 +24,28 @@ const problemOf = (name: string): string | undefined =>
     : undefined
 
 /**
- * Every provider header whose name no HTTP request can carry, or that the
- * HTTP client sets itself; either would fail every call as a transport
- * error, counted against the provider as if it were down.
+ * Every provider (or webhook) header whose name no HTTP request can carry,
+ * or that the HTTP client sets itself; either would fail every call as a
+ * transport error, counted against the provider as if it were down.
  *
  * @internal
  */
 export const check = (raw: unknown): ReadonlyArray<RawProblem> => {
-  if (!isRecord(raw) || !isRecord(raw["providers"])) return []
+  if (!isRecord(raw)) return []
   const problems: Array<RawProblem> = []
-  for (const [provider, options] of Object.entries(raw["providers"])) {
-    if (!isRecord(options) || !isRecord(options["headers"])) continue
-    for (const name of Object.keys(options["headers"])) {
+  const names = (headers: unknown, path: ReadonlyArray<string>) => {
+    if (!isRecord(headers)) return
+    for (const name of Object.keys(headers)) {
       const message = problemOf(name)
-      if (message !== undefined) problems.push({ path: ["providers", provider, "headers", name], message })
+      if (message !== undefined) problems.push({ path: [...path, name], message })
     }
   }
+  if (isRecord(raw["providers"])) {
+    for (const [provider, options] of Object.entries(raw["providers"])) {
+      if (isRecord(options)) names(options["headers"], ["providers", provider, "headers"])
+    }
+  }
+  const alerts = raw["alerts"]
+  if (isRecord(alerts) && isRecord(alerts["webhook"])) names(alerts["webhook"]["headers"], ["alerts", "webhook", "headers"])
   return problems
 }

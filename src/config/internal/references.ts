@@ -7,6 +7,7 @@
  * - `models.<m>.provider` names a provider;
  * - chain members (`chains.<c>[i]` or `chains.<c>.targets[i]`) name models;
  * - `chains.<c>.contentPolicy` and `defaultChain` name chains;
+ * - `alerts.fallbackRate.chain` names a chain or a model;
  * - `tiers.<t>` names a chain or a model (each model is also a one-model
  *   chain under its own name; a chain of the same name wins).
  *
@@ -122,6 +123,14 @@ export const check = (raw: unknown): ReadonlyArray<RawProblem> => {
   const defaultChain = raw["defaultChain"]
   if (typeof defaultChain === "string" && !chains.includes(defaultChain)) {
     unknown(["defaultChain"], "chain", defaultChain, chains)
+  }
+
+  // the alert counts the requests of one chain: one a request names (a model's own chain of one included)
+  const alerts = raw["alerts"]
+  const alertChain = isRecord(alerts) && isRecord(alerts["fallbackRate"]) ? alerts["fallbackRate"]["chain"] : undefined
+  if (typeof alertChain === "string") {
+    const routable = [...new Set([...chains, ...models])]
+    if (!routable.includes(alertChain)) unknown(["alerts", "fallbackRate", "chain"], "chain", alertChain, routable, "chains and models")
   }
 
   if (isRecord(raw["tiers"])) {

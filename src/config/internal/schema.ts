@@ -620,6 +620,53 @@ export const State = withRules(
   }]
 )
 
+/** The fallback-rate alert's threshold unless the config sets one (`Alerts.fallbackRate`'s). */
+const defaultAlertThreshold = 0.05
+
+const FallbackRateAlert = withRules(
+  struct("the fallback-rate alert (threshold, resolveBelow, window, minimumRequests, chain)", {
+    threshold: optional(Schema.Number.pipe(Schema.filter((n) => (n > 0 && n <= 1) || "must be more than 0 and at most 1"))),
+    resolveBelow: optional(Share),
+    window: optional(PositiveDuration),
+    minimumRequests: optional(PositiveInt),
+    chain: optional(Name)
+  }),
+  [{
+    reads: ["threshold", "resolveBelow"],
+    check: (alert: { readonly threshold?: number; readonly resolveBelow?: number }) => {
+      const threshold = alert.threshold ?? defaultAlertThreshold
+      return alert.resolveBelow === undefined || alert.resolveBelow <= threshold ||
+        { path: ["resolveBelow"], message: `must be at most the threshold (${threshold}), or the alert would never resolve` }
+    }
+  }]
+)
+
+/** A webhook's URL: a secret, as a Slack webhook's holds its token; its problem never quotes it. */
+const WebhookUrl = Secret.pipe(
+  Schema.filter((url) => {
+    try {
+      const parsed = new URL(Redacted.value(url))
+      return parsed.protocol === "http:" || parsed.protocol === "https:" || "must be an http:// or https:// URL"
+    } catch {
+      return "must be an http:// or https:// URL"
+    }
+  })
+)
+
+const Webhook = struct("a webhook (url, format, headers, on, source)", {
+  url: WebhookUrl,
+  format: optional(Schema.Literal("json", "slack")),
+  headers: optional(Headers),
+  on: optional(Schema.Array(Schema.Literal("alerts", "breakers"))),
+  source: optional(Name)
+})
+
+/** @internal */
+export const Alerts = struct("alerts (fallbackRate, webhook)", {
+  fallbackRate: optional(orOff(FallbackRateAlert, "the fallback-rate alert's settings { threshold, window, ... }")),
+  webhook: optional(Webhook)
+})
+
 /** @internal */
 export const File = struct("a config: a mapping of providers, models, chains, policy, ...", {
   providers: nonEmptyRecord(Provider, "provider"),
@@ -632,7 +679,8 @@ export const File = struct("a config: a mapping of providers, models, chains, po
   cache: optional(Cache),
   shadowRate: optional(Share),
   gateway: optional(Gateway),
-  state: optional(State)
+  state: optional(State),
+  alerts: optional(Alerts)
 })
 
 /** The top-level keys, for messages. @internal */

@@ -123,7 +123,8 @@ export const isCredentialHeader = (name: string, value: string): boolean =>
 /**
  * The places of secrets written literally in a raw (undecoded) config: each
  * provider's `apiKey`, each of its `headers` that carries a credential (see
- * {@link isCredentialHeader}), and each of the gateway's `keys`.
+ * {@link isCredentialHeader}), each of the gateway's `keys`, and the alerts'
+ * webhook's `url` and credential headers.
  *
  * @internal
  */
@@ -149,6 +150,16 @@ export const literalSecrets = (raw: unknown): ReadonlyArray<ReadonlyArray<Proper
       if (isLiteral(key)) found.push(["gateway", "keys", i])
       if (isRecord(key) && isLiteral(key["key"])) found.push(["gateway", "keys", i, "key"])
     })
+  }
+  const webhook = isRecord(raw["alerts"]) && isRecord(raw["alerts"]["webhook"]) ? raw["alerts"]["webhook"] : undefined
+  if (webhook !== undefined) {
+    // a webhook's URL holds its token (Slack's, Discord's, Teams')
+    if (isLiteral(webhook["url"])) found.push(["alerts", "webhook", "url"])
+    if (isRecord(webhook["headers"])) {
+      for (const [header, value] of Object.entries(webhook["headers"])) {
+        if (isLiteral(value) && isCredentialHeader(header, value)) found.push(["alerts", "webhook", "headers", header])
+      }
+    }
   }
   return found
 }
@@ -209,6 +220,10 @@ export const suspectedSecrets = (raw: unknown): ReadonlyArray<string> => {
     }
   }
   collect(raw, false, false)
+  // a webhook's URL holds its token, under a key named like no secret
+  const webhook = isRecord(raw) && isRecord(raw["alerts"]) && isRecord(raw["alerts"]["webhook"]) ? raw["alerts"]["webhook"] : undefined
+  const webhookUrl = webhook?.["url"]
+  if (typeof webhookUrl === "string" && webhookUrl.length >= 4 && !webhookUrl.startsWith(prefix)) found.add(webhookUrl)
   // longest first, so a secret containing another is replaced whole
   return [...found].sort((a, b) => b.length - a.length)
 }
@@ -234,7 +249,8 @@ export const scrub = (message: string, secrets: ReadonlyArray<string>): string =
 const isSecretPlace = (path: ReadonlyArray<PropertyKey>): boolean =>
   (path[0] === "providers" && (path[2] === "apiKey" || path[2] === "headers")) ||
   (path[0] === "gateway" && path[1] === "keys" && (path.length === 3 || path[3] === "key")) ||
-  (path[0] === "state" && path[1] === "redis")
+  (path[0] === "state" && path[1] === "redis") ||
+  (path[0] === "alerts" && path[1] === "webhook" && (path[2] === "url" || path[2] === "headers"))
 
 /**
  * Whether a path holds secrets deeper down (`gateway.keys`, `state`, a
@@ -267,7 +283,7 @@ export const misplacedReference =
     return typeof value === "string" && value.startsWith(prefix)
       ? {
         path: problem.path,
-        message: `${JSON.stringify(value)}: only secrets (apiKey, headers, gateway.keys, state.redis) are read from the environment; write the value itself`
+        message: `${JSON.stringify(value)}: only secrets (apiKey, headers, gateway.keys, state.redis, alerts.webhook.url) are read from the environment; write the value itself`
       }
       : problem
   }

@@ -1,0 +1,223 @@
+/**
+ * Alerts and breaker changes posted to a webhook: what is posted and how,
+ * retries in virtual time, what is dropped, and the URL kept secret.
+ */
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientError from "@effect/platform/HttpClientError"
+import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import { describe, expect, it } from "@effect/vitest"
+import { Deferred, Effect, Exit, Fiber, Layer, Logger, Metric, Redacted, Scope, TestClock } from "effect"
+import type { Alerts, Webhook as WebhookTypes } from "../src/observability/index.js"
+import { Webhook } from "../src/observability/index.js"
+
+const url = Redacted.make("https://hooks.example.com/services/T000/B000/s3cretToken")
+
+interface Posted {
+  readonly url: string
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: unknown
+}
+
+/** An HttpClient answering each post with the next status of `statuses` (the last one from then on), recording the posts. */
+const client = (statuses: ReadonlyArray<number | "hang" | "refuse">) => {
+  const posted: Array<Posted> = []
+  let calls = 0
+  const answer = (request: HttpClientRequest.HttpClientRequest) =>
+    Effect.gen(function* () {
+      const status = statuses[Math.min(calls++, statuses.length - 1)]!
+      const body = request.body._tag === "Uint8Array" ? JSON.parse(new TextDecoder().decode(request.body.body)) : undefined
+      posted.push({ url: request.url, headers: request.headers, body })
+      if (status === "hang") return yield* Effect.never
+      if (status === "refuse") {
+        return yield* Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", description: `connect ECONNREFUSED ${request.url}` }))
+      }
+      return HttpClientResponse.fromWeb(request, new Response("ok", { status }))
+    })
+  return { posted, layer: Layer.succeed(HttpClient.HttpClient, HttpClient.make(answer)) }
+}
+
+const opened = (name: string, reason = "consecutive-failures"): WebhookTypes.Notification => ({
+  _tag: "BreakerChanged",
+  transition: { name, from: "closed", to: "open", at: 60_000, reason, generation: 1, trips: 1, openUntil: 90_000 }
+})
+const probing = (name: string): WebhookTypes.Notification => ({
+  _tag: "BreakerChanged",
+  transition: { name, from: "open", to: "half-open", at: 90_000, reason: "deadline", generation: 2, trips: 1 }
+})
+const closed = (name: string): WebhookTypes.Notification => ({
+  _tag: "BreakerChanged",
+  transition: { name, from: "half-open", to: "closed", at: 95_000, reason: "probes-succeeded", generation: 3, trips: 0 }
+})
+const raised: Alerts.AlertRaised = {
+  _tag: "AlertRaised",
+  alert: "fallback-rate",
+  at: 120_000,
+  threshold: 0.05,
+  windowMillis: 300_000,
+  requests: 40,
+  fallbacks: 8,
+  rate: 0.2
+}
+const resolved: Alerts.AlertResolved = {
+  _tag: "AlertResolved",
+  alert: "fallback-rate",
+  at: 420_000,
+  resolveBelow: 0.04,
+  windowMillis: 300_000,
+  raisedAt: 120_000,
+  requests: 50,
+  fallbacks: 1,
+  rate: 0.02
+}
+
+const count = (outcome: string) => Metric.value(Webhook.notifications.pipe(Metric.tagged("outcome", outcome))).pipe(Effect.map((state) => state.count))
+
+/** The warnings logged while `self` runs. */
+const warnings = <A, E, R>(self: Effect.Effect<A, E, R>) =>
+  Effect.gen(function* () {
+    const lines: Array<string> = []
+    const logger = Logger.make(({ message }) => {
+      lines.push(Array.isArray(message) ? message.join(" ") : String(message))
+    })
+    const result = yield* Effect.provide(self, Logger.replace(Logger.defaultLogger, logger))
+    return { result, lines }
+  })
+
+describe("Webhook", () => {
+  it.scoped("posts breakers opening and closing and alerts raised and resolved, in order, as JSON with the headers; not a probe, nor another instance's trip", () =>
+    Effect.gen(function* () {
+      const { posted, layer } = client([200])
+      const webhook = yield* Effect.provide(Webhook.make({ url, source: "gw-1", headers: { authorization: Redacted.make("Bearer hook-key"), "x-env": "prod" } }), layer)
+      for (const notification of [opened("primary"), probing("primary"), opened("backup", "remote"), closed("primary"), raised, resolved]) {
+        yield* webhook.notify(notification)
+      }
+      yield* webhook.flush
+      expect(posted.map((post) => (post.body as { kind: string }).kind)).toEqual(["breaker.open", "breaker.closed", "alert.raised", "alert.resolved"])
+      expect(posted.every((post) => post.url === Redacted.value(url) && post.headers["authorization"] === "Bearer hook-key" && post.headers["x-env"] === "prod")).toBe(true)
+      expect(posted[0]!.body).toEqual({
+        source: "gw-1",
+        kind: "breaker.open",
+        at: "1970-01-01T00:01:00.000Z",
+        text: "[gw-1] breaker primary opened (consecutive-failures); retries at 1970-01-01T00:01:30.000Z",
+        breaker: { name: "primary", from: "closed", to: "open", reason: "consecutive-failures", trips: 1, openUntil: "1970-01-01T00:01:30.000Z" }
+      })
+      expect(posted[2]!.body).toMatchObject({
+        kind: "alert.raised",
+        text: "[gw-1] fallback-rate alert raised: 8 of 40 requests fell back (20.0%) in the last 5 min, threshold 5.0%",
+        alert: { alert: "fallback-rate", requests: 40, fallbacks: 8, rate: 0.2, threshold: 0.05 }
+      })
+      expect(posted[3]!.body).toMatchObject({
+        text: "[gw-1] fallback-rate alert resolved: 2.0% of 50 requests fell back in the last 5 min, after 5 min",
+        alert: { raisedAt: "1970-01-01T00:02:00.000Z" }
+      })
+    })
+  )
+
+  it.scoped("slack's format is one text; `on` leaves the other kind out", () =>
+    Effect.gen(function* () {
+      const { posted, layer } = client([200])
+      const webhook = yield* Effect.provide(Webhook.make({ url, format: "slack", on: ["breakers"] }), layer)
+      yield* webhook.notify(raised)
+      yield* webhook.notify({ _tag: "BreakerChanged", transition: { ...(opened("primary") as WebhookTypes.BreakerChanged).transition, to: "isolated", reason: "isolated" } })
+      yield* webhook.flush
+      expect(posted.map((post) => post.body)).toEqual([{ text: "[llm-failover] breaker primary isolated by an operator: no calls until it is reset" }])
+    })
+  )
+
+  it.scoped("a 503 and a refused connection are retried with backoff, then delivered once", () =>
+    Effect.gen(function* () {
+      const { posted, layer } = client([503, "refuse", 200])
+      const delivered = yield* count("delivered")
+      const webhook = yield* Effect.provide(Webhook.make({ url }), layer)
+      yield* webhook.notify(opened("primary"))
+      const flushed = yield* Effect.fork(webhook.flush)
+      // the first retry waits 1 s, jittered: 0.8 to 1.2 s
+      yield* TestClock.adjust("700 millis")
+      expect(posted).toHaveLength(1)
+      yield* TestClock.adjust("10 seconds")
+      yield* Fiber.join(flushed)
+      expect(posted).toHaveLength(3)
+      expect((yield* count("delivered")) - delivered).toBe(1)
+    })
+  )
+
+  it.scoped("a 400 is not retried; a post that gets no answer gives up after its retries; the warning never holds the URL", () =>
+    Effect.gen(function* () {
+      const failed = yield* count("failed")
+      const refused = client([400])
+      const { lines } = yield* warnings(
+        Effect.gen(function* () {
+          const webhook = yield* Effect.provide(Webhook.make({ url }), refused.layer)
+          yield* webhook.notify(opened("primary"))
+          yield* webhook.flush
+        })
+      )
+      expect(refused.posted).toHaveLength(1)
+      expect(lines).toEqual(["webhook: a notification (breaker primary open) was not delivered: HTTP 400"])
+
+      const silent = client(["hang"])
+      const gaveUp = yield* warnings(
+        Effect.gen(function* () {
+          const webhook = yield* Effect.provide(Webhook.make({ url, timeout: "2 seconds", retries: 1 }), silent.layer)
+          yield* webhook.notify(raised)
+          const flushed = yield* Effect.fork(webhook.flush)
+          yield* TestClock.adjust("10 seconds")
+          yield* Fiber.join(flushed)
+        })
+      )
+      expect(silent.posted).toHaveLength(2)
+      expect(gaveUp.lines).toEqual(["webhook: a notification (fallback-rate raised) was not delivered: no answer within 2s"])
+      expect((yield* count("failed")) - failed).toBe(2)
+
+      const unreachable = client(["refuse"])
+      const transport = yield* warnings(
+        Effect.gen(function* () {
+          const webhook = yield* Effect.provide(Webhook.make({ url, retries: 0 }), unreachable.layer)
+          yield* webhook.notify(raised)
+          yield* webhook.flush
+        })
+      )
+      expect(transport.lines).toEqual(["webhook: a notification (fallback-rate raised) was not delivered: Transport error"])
+      expect(JSON.stringify([lines, gaveUp.lines, transport.lines])).not.toContain("s3cretToken")
+    })
+  )
+
+  it.scoped("beyond its queue the oldest waiting notification is dropped and counted; the one being posted is not", () =>
+    Effect.gen(function* () {
+      const dropped = yield* count("dropped")
+      const gate = yield* Deferred.make<void>()
+      const posted: Array<string> = []
+      const slow = Layer.succeed(
+        HttpClient.HttpClient,
+        HttpClient.make((request) =>
+          Effect.gen(function* () {
+            posted.push(JSON.parse(new TextDecoder().decode((request.body as { body: Uint8Array }).body)).breaker.name)
+            yield* Deferred.await(gate)
+            return HttpClientResponse.fromWeb(request, new Response("ok"))
+          })
+        )
+      )
+      const webhook = yield* Effect.provide(Webhook.make({ url, queue: 2 }), slow)
+      yield* webhook.notify(opened("a"))
+      yield* Effect.yieldNow()
+      for (const name of ["b", "c", "d"]) yield* webhook.notify(opened(name))
+      yield* Deferred.succeed(gate, undefined)
+      yield* webhook.flush
+      expect(posted).toEqual(["a", "c", "d"])
+      expect((yield* count("dropped")) - dropped).toBe(1)
+    })
+  )
+
+  it.effect("what is still queued when the scope closes is posted then", () =>
+    Effect.gen(function* () {
+      const { posted, layer } = client([200])
+      const scope = yield* Scope.make()
+      const webhook = yield* Effect.provide(Webhook.make({ url }), layer).pipe(Scope.extend(scope))
+      yield* webhook.notify(opened("a"))
+      yield* webhook.notify(closed("a"))
+      yield* Scope.close(scope, Exit.void)
+      expect(posted).toHaveLength(2)
+    })
+  )
+})
