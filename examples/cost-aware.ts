@@ -4,14 +4,14 @@
  *
  *   npm run example -- cost-aware
  *
- * Pattern: the seeds' CostAwareRouter (MODEL_COSTS, `classify_complexity`,
+ * Pattern: the CostAwareRouter of the usual hand-written failover code (MODEL_COSTS, `classify_complexity`,
  * `select_model`, `estimate_savings` "vs always using the best model") and
  * the COST_CHAIN ("cheapest -> medium -> premium, only if needed").
  *
  * 1. `strategy: "cost"` orders a chain by the request's estimated cost on
  *    each target (prices per million tokens; input estimated from the
  *    prompt, output from `maxTokens`), whatever order the chain lists.
- * 2. The seeds' five queries, routed by complexity to tiers whose chains are
+ * 2. Five typical queries, routed by complexity to tiers whose chains are
  *    cost-ordered, against always asking the best model: the savings.
  * 3. The cheap model is down for a minute: the request falls back to a
  *    pricier one, and `meta.costDelta` says what that fallback cost over the
@@ -23,14 +23,14 @@ import { Simulated } from "../src/providers/index.js"
 import { Classifier, Router } from "../src/router/index.js"
 import { check, metaLine, runVirtual, usd, usdDelta } from "./internal/show.js"
 
-/** The seeds' MODEL_COSTS, in US dollars per million tokens. */
+/** The usual MODEL_COSTS table, in US dollars per million tokens. */
 const prices = {
   sonnet: { input: 3, output: 15 },
   gpt4o: { input: 2.5, output: 10 },
   mini: { input: 0.15, output: 0.6 }
 } as const
 
-/** The seeds' queries, and one of moderate complexity. */
+/** Typical queries, and one of moderate complexity. */
 const queries = [
   "What is Python?",
   "Write a product description for a desk lamp",
@@ -64,7 +64,7 @@ const makeRouter = Effect.gen(function* () {
       cheapest: { targets: ["sonnet", "gpt4o", "mini"], strategy: "cost" },
       standard: { targets: ["sonnet", "gpt4o"], strategy: "cost" },
       premium: ["sonnet", "gpt4o"],
-      // the seeds' COST_CHAIN: cheapest -> medium -> premium
+      // the usual COST_CHAIN: cheapest -> medium -> premium
       cost_chain: ["mini", "gpt4o", "sonnet"]
     },
     // simple -> cheapest, moderate -> standard, complex -> premium
@@ -89,7 +89,7 @@ const showOrdering = (router: Router.Service) =>
     yield* check(meta.costDelta < 0, "serving from mini costs less than the chain's listed primary")
   })
 
-/** 2. The seeds' estimate_savings: routed by complexity vs always the best model. */
+/** 2. The usual estimate_savings: routed by complexity vs always the best model. */
 const showSavings = (router: Router.Service) =>
   Effect.gen(function* () {
     yield* Console.log(`\n2. routed by complexity vs always the best model:`)
@@ -117,7 +117,7 @@ const showSavings = (router: Router.Service) =>
 const showFallbackDelta = (router: Router.Service) =>
   Effect.gen(function* () {
     yield* Effect.sleep(MINI_DOWN.from) // now mini is down for a minute
-    yield* Console.log(`\n3. the seeds' COST_CHAIN (mini -> gpt4o -> sonnet) while mini is down (503):`)
+    yield* Console.log(`\n3. the COST_CHAIN (mini -> gpt4o -> sonnet) while mini is down (503):`)
     const { meta } = yield* router.complete(Chat.prompt("What is Python?"), { chain: "cost_chain" })
     yield* Console.log(`   ${metaLine(meta)}`)
     const planned = ModelInfo.cost(prices.mini, meta.usage)

@@ -3,7 +3,7 @@
  *
  *   npm run example -- degraded-mode
  *
- * Pattern: the seeds' DegradedModeHandler ("when ALL providers fail, don't
+ * Pattern: the DegradedModeHandler of the usual hand-written failover code ("when ALL providers fail, don't
  * show a blank error page"): a last-known-good cache of answers first, then
  * a static response per category (FALLBACK_RESPONSES "general", "support"),
  * every such answer marked `degraded`.
@@ -27,7 +27,7 @@ import type { Events } from "../src/router/index.js"
 import { Router } from "../src/router/index.js"
 import { attemptsLine, check, clock, metaLine, runVirtual } from "./internal/show.js"
 
-/** The seeds' FALLBACK_RESPONSES. */
+/** The usual FALLBACK_RESPONSES. */
 const FALLBACK_RESPONSES = {
   general: "I'm experiencing technical difficulties. Please try again in a few minutes.",
   support: "Our AI assistant is temporarily offline. Please contact support@example.com."

@@ -4,7 +4,7 @@
  *
  *   npm run example -- fallback-sequential
  *
- * Pattern: the seeds' MODEL_CHAIN ("claude-sonnet-4-5" -> "gpt-4.1-mini" ->
+ * Pattern: the hand-written MODEL_CHAIN ("claude-sonnet-4-5" -> "gpt-4.1-mini" ->
  * "gemini-2.5-flash"), `call_with_retry_and_fallback` (one retry per model,
  * exponential backoff with jitter) and the provider circuit breaker
  * (CLOSED -> OPEN -> HALF_OPEN).
@@ -34,7 +34,7 @@ const OUTAGE = { from: Duration.minutes(2), to: Duration.minutes(22) }
 const EVERY = Duration.seconds(30)
 const REQUESTS = 61 // 00:00 to 30:00
 
-/** The providers of the seeds' MODEL_CHAIN, with their fault schedules. */
+/** The providers of that MODEL_CHAIN, with their fault schedules. */
 const providers = Effect.gen(function* () {
   const sonnet = yield* Simulated.make({
     provider: "anthropic",

@@ -3,10 +3,9 @@
  *
  *   npm run example -- health-aware
  *
- * Pattern: the seeds' HealthAwareRouter and ProviderHealth (success counts,
+ * Pattern: the hand-written HealthAwareRouter and ProviderHealth (success counts,
  * recent latencies, "route to healthy providers", a `status()` dashboard),
- * and Step 5 "Add Health Tracking: route around degraded providers
- * proactively".
+ * and the advice to "route around degraded providers proactively".
  *
  * The primary is not down: it fails 40% of its calls (a gray failure, HTTP
  * 500 after a 2-second wait) for the first three minutes. A breaker set for hard outages never

@@ -3,7 +3,7 @@
  *
  *   npm run example -- hedging
  *
- * Pattern: the seeds' "Latency spikes: provider is up but responding in 30+
+ * Pattern: the common failure "Latency spikes: provider is up but responding in 30+
  * seconds", answered with a hedged request (the tail-at-scale technique):
  * cheaper than racing every request (see `racing`), since the backup is only
  * called when the primary is already late.

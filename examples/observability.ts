@@ -3,7 +3,7 @@
  *
  *   npm run example -- observability
  *
- * Pattern: the seeds' "log every fallback, count by model, alert when the
+ * Pattern: the usual advice, "log every fallback, count by model, alert when the
  * fallback rate passes 5%, export to Prometheus, show a health dashboard,
  * track what fallbacks cost".
  *

@@ -3,8 +3,8 @@
  *
  *   npm run example -- quickstart
  *
- * Pattern: multi-model fallback, "primary -> backup", the core of every seed
- * article ("Anthropic returns 529 for 20 minutes... route to a backup").
+ * Pattern: multi-model fallback, "primary -> backup", the core of every LLM
+ * failover tutorial ("Anthropic returns 529 for 20 minutes... route to a backup").
  *
  * Two targets, one chain. The app code asks a `LanguageModel` for an answer
  * and knows nothing about failover; `Router.layer` provides that

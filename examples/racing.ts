@@ -3,7 +3,7 @@
  *
  *   npm run example -- racing
  *
- * Pattern: the seeds' "Strategy 4: Parallel Racing" (`race_models`: call
+ * Pattern: hand-written "Parallel Racing" (`race_models`: call
  * several models at once, `asyncio.wait(FIRST_COMPLETED)`, cancel the rest).
  *
  * The chain races its first two targets (`race: 2`); the third is an

@@ -3,7 +3,7 @@
  *
  *   npm run example -- streaming
  *
- * Pattern: the seeds' `stream_with_fallback` ("you can't switch models
+ * Pattern: the hand-written `stream_with_fallback` ("you can't switch models
  * mid-stream, but you can detect failure before any tokens arrive: fallback
  * is seamless to the consumer").
  *

@@ -3,7 +3,7 @@
  *
  *   npm run example -- tiers
  *
- * Pattern: the seeds' quality-tiered fallback (QUALITY_TIERS premium /
+ * Pattern: the hand-written quality-tiered fallback (QUALITY_TIERS premium /
  * standard / budget), task-specific chains (FALLBACK_CHAINS with
  * code_generation, simple_generation, document_analysis, default) and the
  * cost-aware router's `classify_complexity` keyword heuristic.

@@ -506,7 +506,7 @@ const validateFile = Schema.validateEither(Schema.typeSchema(schema.File), { err
  * import { Effect } from "effect"
  * import { Config } from "effect-llm-failover/config"
  *
- * declare const yaml: string // the config file\'s text
+ * declare const yaml: string // the config file's text
  * const program = Effect.gen(function* () {
  *   const { config } = yield* Config.parse(yaml)
  *   const tuned: Config.ConfigFile = { ...config, policy: { retry: { maxAttempts: 0 } } }
@@ -574,7 +574,7 @@ export const routerWarnings = (file: ConfigFile): ReadonlyArray<Problem> =>
  * import { Config } from "effect-llm-failover/config"
  * import { Router } from "effect-llm-failover/router"
  *
- * declare const yaml: string // the config file\'s text
+ * declare const yaml: string // the config file's text
  * const router = Effect.gen(function* () {
  *   const { config } = yield* Config.parse(yaml)
  *   return yield* Router.make(yield* Config.toRouterConfig(config))
@@ -696,7 +696,7 @@ export const gatewayDefaults = {
  * import { Gateway } from "effect-llm-failover/gateway"
  * import { Router } from "effect-llm-failover/router"
  *
- * declare const yaml: string // the config file\'s text
+ * declare const yaml: string // the config file's text
  * const serve = Effect.gen(function* () {
  *   const { config } = yield* Config.parse(yaml)
  *   const router = yield* Router.make(yield* Config.toRouterConfig(config))

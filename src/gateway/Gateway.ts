@@ -689,6 +689,10 @@ export const app = (options: Options): Effect.Effect<HttpApp.Default> =>
  * gracefully: `/readyz` answers 503 while it goes on serving for
  * `shutdownDelay` (if any), then it stops accepting connections, the
  * requests in flight finish (up to `drainTimeout`), and it closes.
+ * When it cannot listen (the port taken, an address the machine lacks) it
+ * fails with the platform's `ServeError`, whose message is empty (a log
+ * shows "An error has occurred"): the reason (`EADDRINUSE`,
+ * `EADDRNOTAVAIL`) is its `cause`.
  *
  * @example
  * import { Effect } from "effect"
@@ -814,7 +818,9 @@ const firstSignal = (signals: ReadonlyArray<NodeJS.Signals>): Effect.Effect<Node
 
 /**
  * Runs the gateway until a shutdown signal (or until interrupted), then
- * drains it and returns. Logs the URL it listens on.
+ * drains it and returns. Logs the URL it listens on. It fails as
+ * {@link make} does when it cannot listen (the reason in the
+ * `ServeError`'s `cause`).
  *
  * @example
  * import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"

@@ -1,5 +1,5 @@
 /**
- * A classifier picks the chain for a request: by task (the seeds' task
+ * A classifier picks the chain for a request: by task (task
  * chains: `code_generation`, `document_analysis`, ...) or by quality tier
  * (`premium`, `standard`, `budget`). It is a plain function, so an app can
  * plug in its own (an LLM-based one, a rules table, a user's plan).
@@ -67,7 +67,7 @@ const simpleSignals = ["what is", "define", "list", "how to", "translate", "summ
 
 /**
  * Classifies the last user message by keyword signals and length, as the
- * seed articles' cost-aware router does: analysis, comparison, design and
+ * usual hand-written cost-aware router does: analysis, comparison, design and
  * debugging are complex; definitions, lists, translations and summaries are
  * simple; very long prompts are at least moderate.
  *

@@ -374,9 +374,12 @@ export interface TargetStatus {
 export interface Service {
   /**
    * One completion, with how it was served. A request no provider would
-   * take (no messages, a `temperature` outside 0..2, a `topP` outside 0..1,
-   * a `maxTokens` that is no positive integer, a `toolChoice` asking for a
-   * tool the request lacks) fails at once, as does {@link Service.stream}'s,
+   * take (no messages, a message of an unknown role, a `temperature`
+   * outside 0..2, a `topP` outside 0..1, a `maxTokens` that is no positive
+   * integer, a `seed` that is no integer, a `topK` that is no positive
+   * integer, a `presencePenalty` or `frequencyPenalty` outside -2..2, a
+   * `toolChoice` asking for a tool the request lacks, a malformed
+   * `providerOptions`) fails at once, as does {@link Service.stream}'s,
    * with an `InvalidRequest` from `"router"` that names the field: no call,
    * no event, nothing recorded in any breaker, health window or budget.
    */
