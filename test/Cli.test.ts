@@ -351,7 +351,15 @@ describe("llm-failover CLI", () => {
     const after = await cli(["validate", "--config", "examples/configs/demo.yaml", "--log-level", "debug"])
     expect(after.status).toBe(1)
     expect(after.stderr).toContain("Received unknown argument: '--log-level'")
-    expect(after.stderr).toContain(rule)
+    // the hint is the command line given, reordered
+    expect(after.stderr).toContain(
+      "Global options (--log-level) go before a command's own options: llm-failover validate --log-level debug --config examples/configs/demo.yaml, " +
+        "or llm-failover --log-level debug validate --config examples/configs/demo.yaml."
+    )
+    // an optional option given last without its value (which @effect/cli calls an unknown argument) says what it needs
+    const bare = await cli(["serve", "--config"])
+    expect(bare.status).toBe(1)
+    expect(bare.stderr).toContain("--config needs a value: --config FILE")
     // before them, or before the command, it is read
     for (const args of [["validate", "--log-level", "debug", "--config", "examples/configs/demo.yaml"], ["--log-level", "debug", "validate", "--config", "examples/configs/demo.yaml"]]) {
       const before = await cli(args)

@@ -167,7 +167,7 @@ export const banner = (options: {
       ? [
           `The demo's primary (sonnet) is down one minute in every three, from minute 1: watch`,
           `x-llm-target and x-llm-fallbacks change. With provider keys set, serve the real providers:`,
-          `  npm run cli -- serve --config examples/configs/real-providers.yaml`,
+          `  llm-failover serve --config router.yaml   (a clone has examples/configs/real-providers.yaml)`,
           ``
         ]
       : []),
@@ -647,10 +647,56 @@ const app = Command.run(command, { name: "llm-failover", version: packageVersion
  */
 export const run = (args: ReadonlyArray<string>) =>
   app(args).pipe(
-    Effect.tapError((error) =>
-      ValidationError.isValidationError(error) && globalAfterOwn.test(HelpDoc.toAnsiText(error.error))
-        ? Console.error(globalsFirst)
-        : Effect.void
-    )
+    Effect.tapError((error) => {
+      if (!ValidationError.isValidationError(error)) return Effect.void
+      const said = HelpDoc.toAnsiText(error.error)
+      if (globalAfterOwn.test(said)) return Console.error(reordered(args.slice(2)) ?? globalsFirst)
+      const missing = valueLeftOut(args.slice(2), said)
+      return missing === undefined ? Effect.void : Console.error(missing)
+    })
   )
+
+/** The options that take a value, by what it is, for the hint of one given without it. */
+const valued: Readonly<Record<string, string>> = {
+  "--config": "FILE",
+  "--scenario": "FILE",
+  "--port": "PORT",
+  "--host": "ADDRESS",
+  "--url": "URL",
+  "--since": "TIME",
+  "--heap-growth": "PERCENT",
+  "--log-level": "LEVEL"
+}
+
+const shown = (arg: string) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, "'\\''")}'`)
+
+/**
+ * The hint for a global option given after a command's own, written for the
+ * command line given: the same arguments with the global option moved before
+ * the command's own, and before the command. `undefined` when the arguments
+ * are not command, options, global option.
+ */
+const reordered = (rest: ReadonlyArray<string>): string | undefined => {
+  const at = rest.findIndex((arg, i) => i > 0 && /^(?:--log-level|--help|-h|--completions|--wizard|--version)$/.test(arg))
+  const command = rest[0]
+  if (at < 0 || command === undefined || command.startsWith("-")) return undefined
+  const width = rest[at] === "--log-level" && rest[at + 1] !== undefined && !rest[at + 1]!.startsWith("-") ? 2 : 1
+  const global = rest.slice(at, at + width)
+  const own = [...rest.slice(1, at), ...rest.slice(at + width)]
+  const line = (parts: ReadonlyArray<string>) => ["llm-failover", ...parts].map(shown).join(" ")
+  return `Global options (${global[0]}) go before a command's own options: ${line([command, ...global, ...own])}, or ${line([...global, command, ...own])}.`
+}
+
+/**
+ * The hint for an option given last, without its value: @effect/cli reads
+ * it as an unknown argument (`Received unknown argument: '--config'`).
+ */
+const valueLeftOut = (rest: ReadonlyArray<string>, said: string): string | undefined => {
+  const option = /Received unknown argument: '(--[\w-]+)'/.exec(said)?.[1]
+  const what = option === undefined ? undefined : valued[option]
+  if (option === undefined || what === undefined) return undefined
+  const at = rest.lastIndexOf(option)
+  const next = rest[at + 1]
+  return at >= 0 && (next === undefined || next.startsWith("--")) ? `${option} needs a value: ${option} ${what}` : undefined
+}
 
