@@ -116,7 +116,8 @@ describe("the request's total deadline, kept without a forked fiber", () => {
         }
       }
       expect(handed.map((h) => h.split(" ")[0])).toEqual(["complete", "stream"])
-      for (const h of handed) expect(Number(h.split(" ")[1])).toBeGreaterThan(60)
+      // what is left of the 80 ms, not the attempt's 5 s: less what the machine took to get there (33 ms at a load of 15)
+      for (const h of handed) expect(Number(h.split(" ")[1])).toBeGreaterThan(0)
       for (const h of handed) expect(Number(h.split(" ")[1])).toBeLessThanOrEqual(80)
       yield* MockServer.awaitAborted(server, 4)
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer)))
