@@ -43,12 +43,13 @@ const showOverload = Effect.gen(function*() {
   yield* Console.log(`   afterwards: ${stats.active} active, ${stats.queued} queued, ${stats.available} free`)
 })
 
-/** 2. A call waits at most 20 ms behind a 60 ms one. */
+/** 2. A call waits at most 20 ms behind a 200 ms one. */
 const showQueueTimeout = Effect.gen(function*() {
-  yield* Console.log("2. queueTimeout 20ms behind a 60ms call:")
+  yield* Console.log("2. queueTimeout 20ms behind a 200ms call:")
   const bulkhead = yield* Bulkhead.make({ maxConcurrent: 1, maxQueued: 4, queueTimeout: "20 millis" })
-  const long = yield* Effect.fork(bulkhead.run(Effect.sleep("60 millis")))
-  yield* Effect.sleep("5 millis")
+  const long = yield* Effect.fork(bulkhead.run(Effect.sleep("200 millis")))
+  // the long call holds the only slot before the next one asks
+  while ((yield* bulkhead.stats).active === 0) yield* Effect.sleep("1 millis")
   const waiter = yield* Effect.either(bulkhead.run(Effect.succeed("ran")))
   yield* Console.log(
     waiter._tag === "Left" ? `   rejected (${waiter.left.reason}): ${waiter.left.message}` : `   ${waiter.right}`
