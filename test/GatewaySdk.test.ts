@@ -1,0 +1,129 @@
+/**
+ * The gateway's ingress as its users meet it: through the official SDKs
+ * (`openai`, `@anthropic-ai/sdk`, `@google/genai`), each pointed at a gateway
+ * on 127.0.0.1 (port 0) over mock upstreams, exercising what real clients
+ * do that the route tests leave out: their stream helpers over what an
+ * upstream may send, and their own error handling.
+ */
+import Anthropic from "@anthropic-ai/sdk"
+import { NodeHttpClient } from "@effect/platform-node"
+import { partialParse } from "@anthropic-ai/sdk/_vendor/partial-json-parser/parser"
+import { describe, expect, it, layer } from "@effect/vitest"
+import { Effect, FastCheck as fc } from "effect"
+import { objectOf, ObjectPrefix } from "../src/gateway/internal/jsonPrefix.js"
+import * as Upstreams from "./support/upstreams.js"
+
+const question = [{ role: "user" as const, content: "What is the weather in Rome?" }]
+
+const tool = (name: string) => ({ name, input_schema: { type: "object" as const, properties: {} } })
+
+layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("the official SDKs", (it) => {
+  describe("Anthropic's", () => {
+    it.scoped("a tool call whose arguments are no JSON object (an upstream's slip) streams the input the whole answer has, and the SDK's stream helper reads it", () =>
+      Effect.gen(function* () {
+        // OpenAI's models may write arguments that are no JSON; a call past max_tokens stops mid-way
+        const toolCalls = [
+          { id: "call_1", name: "weather", arguments: "Rome, please" },
+          { id: "call_2", name: "time", arguments: "[1, 2]" },
+          { id: "call_3", name: "weather", arguments: ' {"city": "Rome"} ' },
+          { id: "call_4", name: "time", arguments: '{"zone": "CET"}}' }
+        ]
+        const { gateway } = yield* Upstreams.make("gemini", { primary: { reply: { toolCalls } } }, true)
+        const client = new Anthropic({ baseURL: gateway.url, apiKey: "unused", maxRetries: 0, timeout: 10_000 })
+        const ask = { model: "default", max_tokens: 64, messages: question, tools: [tool("weather"), tool("time")] }
+        const whole = yield* Effect.promise(() => client.messages.create(ask))
+        const streamed = yield* Effect.promise(() => client.messages.stream(ask).finalMessage())
+        expect(whole.content.filter((block) => block.type === "tool_use")).toEqual([
+          { type: "tool_use", id: "call_1", name: "weather", input: {} },
+          { type: "tool_use", id: "call_2", name: "time", input: {} },
+          { type: "tool_use", id: "call_3", name: "weather", input: { city: "Rome" } },
+          { type: "tool_use", id: "call_4", name: "time", input: {} }
+        ])
+        expect(streamed.content.filter((block) => block.type === "tool_use")).toEqual([
+          { type: "tool_use", id: "call_1", name: "weather", input: {} },
+          { type: "tool_use", id: "call_2", name: "time", input: {} },
+          { type: "tool_use", id: "call_3", name: "weather", input: { city: "Rome" } },
+          // what came before the slip: a valid object, as the SDK reads a cut one
+          { type: "tool_use", id: "call_4", name: "time", input: { zone: "CET" } }
+        ])
+        expect(streamed.stop_reason).toBe("tool_use")
+      })
+    )
+  })
+})
+
+describe("ObjectPrefix", () => {
+  /** What a reader accepts of a text cut at `cuts`, piece by piece, and whether it read a whole object. */
+  const read = (text: string, cuts: ReadonlyArray<number>) => {
+    const at = [...new Set(cuts.map((cut) => cut % (text.length + 1)))].sort((a, b) => a - b)
+    const prefix = new ObjectPrefix()
+    const accepted = [0, ...at].map((from, i) => prefix.accept(text.slice(from, [...at, text.length][i]))).join("")
+    return { accepted, complete: prefix.complete }
+  }
+  const cuts = fc.array(fc.nat(), { maxLength: 6 })
+  const object = fc.dictionary(fc.string(), fc.jsonValue(), { maxKeys: 5 })
+
+  it("accepts a JSON object whole, however it is cut and spaced, and reads it as JSON.parse does", () => {
+    fc.assert(
+      fc.property(object, fc.constantFrom(undefined, 2, "\t"), fc.constantFrom("", " ", "\n  "), cuts, (value, space, before, at) => {
+        const text = JSON.stringify(value, null, space)
+        expect(read(before + text + before, at)).toEqual({ accepted: text + before, complete: true })
+        expect(objectOf(before + text)).toEqual(JSON.parse(text))
+      }),
+      { numRuns: 500 }
+    )
+  })
+
+  it("of any text, accepts a beginning the SDK's partial-JSON parser reads, the whole of it when JSON.parse reads an object", () => {
+    const text = fc.oneof(
+      fc.string(),
+      fc.json(),
+      // a JSON object with something after it, or cut short, or with a character changed
+      fc.tuple(object, fc.string(), fc.nat()).map(([value, more, n]) => {
+        const json = JSON.stringify(value)
+        return [json + more, json.slice(0, n % (json.length + 1)), json.slice(0, n % json.length) + more + json.slice((n % json.length) + 1)][n % 3]!
+      })
+    )
+    fc.assert(
+      fc.property(text, cuts, (raw, at) => {
+        const { accepted, complete } = read(raw, at)
+        expect(raw.trimStart().startsWith(accepted)).toBe(true)
+        let parsed: unknown
+        try {
+          parsed = JSON.parse(raw)
+        } catch {
+          parsed = undefined
+        }
+        const isObject = typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)
+        if (isObject) expect({ accepted, complete }).toEqual({ accepted: raw.trimStart(), complete: true })
+        if (complete) expect(JSON.parse(accepted)).toEqual(objectOf(raw))
+        else expect(objectOf(raw)).toEqual({})
+        if (accepted.length > 0) expect(() => partialParse(accepted)).not.toThrow()
+      }),
+      { numRuns: 2000 }
+    )
+  })
+
+  it("stops at what cannot continue an object: a value of another kind, a bad number, escape or literal, a control character, more after it", () => {
+    const cases: ReadonlyArray<readonly [string, string]> = [
+      ["[1]", ""],
+      ["Rome", ""],
+      ['"x"', ""],
+      ["  null", ""],
+      ['{"a": 01}', '{"a": 0'],
+      ['{"a": 1.e3}', '{"a": 1.'],
+      ['{"a": -}', '{"a": -'],
+      ['{"a": "\\x"}', '{"a": "\\'],
+      ['{"a": "\\u12g4"}', '{"a": "\\u12'],
+      ['{"a": tru}', '{"a": tru'],
+      ['{"a": "line\nbreak"}', '{"a": "line'],
+      ['{"a": 1,}', '{"a": 1,'],
+      ['{"a" 1}', '{"a" '],
+      ["{'a': 1}", "{"],
+      ['{"a": [1, 2}', '{"a": [1, 2'],
+      ['{"a": 1}}', '{"a": 1}'],
+      ['{"a": 1}{"b": 2}', '{"a": 1}']
+    ]
+    for (const [text, accepted] of cases) expect([text, read(text, []).accepted]).toEqual([text, accepted])
+  })
+})
