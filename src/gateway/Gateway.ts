@@ -144,7 +144,7 @@
  * | status | when | `code` |
  * |---|---|---|
  * | 400 | bad JSON, a wrong field (`param` names it), a URL with broken percent-encoding | `null` |
- * | 400 | what would change the answer and is not honoured (`param` names it): `n` > 1, `logprobs`, `top_logprobs`, the legacy `functions` and `function_call`; sampling hints a provider may lack (`seed`, penalties, `logit_bias`, ...) are ignored | `null` |
+ * | 400 | what would change the answer and is not honoured (`param` names it): `n` > 1, `logprobs`, `top_logprobs` (and on `/v1/responses` `include`'s `message.output_text.logprobs`), the legacy `functions` and `function_call`; sampling hints a provider may lack (`seed`, penalties, `logit_bias`, ...) are ignored | `null` |
  * | 400 | on `/v1/responses`, what a stateless gateway cannot honour (`param` names it): see the route above | `null` |
  * | 400 | no model of the chain can hold the prompt | `context_length_exceeded` |
  * | 400 | no model of the chain can give the `response_format` asked for (JSON mode, structured outputs) | `unsupported_response_format` |
