@@ -49,6 +49,36 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("the official S
         expect(streamed.stop_reason).toBe("tool_use")
       })
     )
+
+    it.scoped("output_format, structured outputs' beta name (which the SDK's 0.7x versions send, and Anthropic still takes), asks for the schema as output_config.format does; both at once a 400", () =>
+      Effect.gen(function* () {
+        const { gateway, primary } = yield* Upstreams.make("gemini", { primary: { reply: { text: '{"answer":4}' } } }, true)
+        const schema = { type: "object", properties: { answer: { type: "number" } }, required: ["answer"], additionalProperties: false }
+        const post = (body: Record<string, unknown>) =>
+          Effect.promise(() =>
+            fetch(`${gateway.url}/v1/messages`, {
+              method: "POST",
+              headers: { "content-type": "application/json", "anthropic-version": "2023-06-01", "anthropic-beta": "structured-outputs-2025-11-13" },
+              body: JSON.stringify({ model: "default", max_tokens: 64, messages: question, ...body })
+            }).then(async (res) => ({ status: res.status, body: (await res.json()) as Record<string, unknown> }))
+          )
+        const format = { type: "json_schema", schema }
+        const answered = yield* post({ output_format: format })
+        expect(answered.status).toBe(200)
+        expect((primary.requests()[0]?.body as Record<string, unknown>)["response_format"]).toEqual({
+          type: "json_schema",
+          json_schema: { name: "output", schema }
+        })
+        const both = yield* post({ output_format: format, output_config: { format } })
+        expect(both).toEqual({
+          status: 400,
+          body: { type: "error", error: { type: "invalid_request_error", message: expect.stringContaining("'output_format'") } }
+        })
+        const wrong = yield* post({ output_format: { type: "json_object" } })
+        expect([wrong.status, JSON.stringify(wrong.body)]).toEqual([400, expect.stringContaining("'output_format.type'")])
+        expect(primary.count()).toBe(1)
+      })
+    )
   })
 })
 

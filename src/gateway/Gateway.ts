@@ -31,7 +31,8 @@
  *   blank line), `messages` (text, images by
  *   `base64` or `url`, `tool_use` and `tool_result` blocks), `stop_sequences`,
  *   `temperature`, `top_p`, custom `tools`, `tool_choice`, `thinking` (its
- *   budget the reasoning effort), `output_config`, `metadata.user_id`,
+ *   budget the reasoning effort), `output_config` (its `format` also as
+ *   `output_format`, the deprecated beta name), `metadata.user_id`,
  *   `cache_control` (a prompt-cache breakpoint, sent on to Claude) and
  *   `system` messages among the turns become a chat request down the chain
  *   named by `model`; the answer is a
