@@ -6,18 +6,71 @@
  * upstream may send, and their own error handling.
  */
 import Anthropic from "@anthropic-ai/sdk"
+import OpenAI from "openai"
 import { NodeHttpClient } from "@effect/platform-node"
 import { partialParse } from "@anthropic-ai/sdk/_vendor/partial-json-parser/parser"
 import { describe, expect, it, layer } from "@effect/vitest"
 import { Effect, FastCheck as fc } from "effect"
 import { objectOf, ObjectPrefix } from "../src/gateway/internal/jsonPrefix.js"
+import * as MockServer from "../src/testing/MockServer.js"
+import { rejection } from "./support/client.js"
 import * as Upstreams from "./support/upstreams.js"
 
 const question = [{ role: "user" as const, content: "What is the weather in Rome?" }]
 
 const tool = (name: string) => ({ name, input_schema: { type: "object" as const, properties: {} } })
 
+/** A fetch that counts the requests an SDK sends (its retries included). */
+const counting = () => {
+  const sent = { count: 0 }
+  const send: typeof fetch = (input, init) => {
+    sent.count++
+    return fetch(input, init)
+  }
+  return { sent, fetch: send }
+}
+
 layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("the official SDKs", (it) => {
+  describe("their retries", () => {
+    it.scoped("a wait past a minute comes with x-should-retry: false: the OpenAI and Anthropic SDKs, which sleep any Retry-After before they retry, hand the 429 over at once", () =>
+      Effect.gen(function* () {
+        // every target rate limited for a minute and a half at least (a quota's window, a long cooldown)
+        const limited = Upstreams.make("anthropic", {
+          primary: { faultFor: () => MockServer.status(429, { retryAfter: { seconds: 120 } }) },
+          secondary: { faultFor: () => MockServer.status(429, { retryAfter: { seconds: 90 } }) }
+        }, true)
+        const { gateway } = yield* limited
+        const openai = counting()
+        const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: "unused", maxRetries: 2, fetch: openai.fetch })
+        const error = yield* rejection(() => client.chat.completions.create({ model: "default", messages: question }))
+        expect(error).toBeInstanceOf(OpenAI.RateLimitError)
+        const headers = (error as InstanceType<typeof OpenAI.RateLimitError>).headers
+        expect([headers.get("retry-after"), headers.get("x-should-retry")]).toEqual(["90", "false"])
+        expect(openai.sent.count).toBe(1)
+
+        // a gateway of its own: on the first, the targets now wait out their Retry-After behind open circuits
+        const anthropic = counting()
+        const claude = new Anthropic({ baseURL: (yield* limited).gateway.url, apiKey: "unused", maxRetries: 2, fetch: anthropic.fetch })
+        const refused = yield* rejection(() => claude.messages.create({ model: "default", max_tokens: 64, messages: question }))
+        expect(refused).toBeInstanceOf(Anthropic.RateLimitError)
+        expect(anthropic.sent.count).toBe(1)
+      })
+    )
+
+    it.scoped("a wait of a minute or less says nothing of retrying: the SDKs sleep it and retry, as after Anthropic's and OpenAI's own 429s", () =>
+      Effect.gen(function* () {
+        const { gateway } = yield* Upstreams.make("anthropic", {
+          primary: { faultFor: () => MockServer.status(429, { retryAfter: { seconds: 60 } }) },
+          secondary: { faultFor: () => MockServer.status(429, { retryAfter: { seconds: 7 } }) }
+        }, true)
+        const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: "unused", maxRetries: 0 })
+        const error = yield* rejection(() => client.chat.completions.create({ model: "default", messages: question }))
+        const headers = (error as InstanceType<typeof OpenAI.RateLimitError>).headers
+        expect([headers.get("retry-after"), headers.get("x-should-retry")]).toEqual(["7", null])
+      })
+    )
+  })
+
   describe("Anthropic's", () => {
     it.scoped("a tool call whose arguments are no JSON object (an upstream's slip) streams the input the whole answer has, and the SDK's stream helper reads it", () =>
       Effect.gen(function* () {

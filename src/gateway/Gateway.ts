@@ -169,6 +169,11 @@
  * | 504 | the chain's `total` deadline passed before any target answered (`error.attempts` lists them) | `deadline_exceeded` |
  * | 504 | `requestTimeout` passed | `request_timeout` |
  *
+ * A `Retry-After` of an exhausted chain (429 or 503) past a minute comes
+ * with `x-should-retry: false`: the OpenAI and Anthropic SDKs sleep any
+ * `Retry-After` before their own retries, which that header stops, so their
+ * caller gets the answer at once rather than after minutes of silence.
+ *
  * Once a stream has started (status 200 sent), a failure arrives as a last
  * `data: {"error": {...}}` event instead, without `[DONE]`: `code`
  * `stream_interrupted` when the provider failed after content was sent,
