@@ -6,6 +6,7 @@
  * upstream may send, and their own error handling.
  */
 import Anthropic from "@anthropic-ai/sdk"
+import { GoogleGenAI } from "@google/genai"
 import OpenAI from "openai"
 import { NodeHttpClient } from "@effect/platform-node"
 import { partialParse } from "@anthropic-ai/sdk/_vendor/partial-json-parser/parser"
@@ -67,6 +68,95 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("the official S
         const error = yield* rejection(() => client.chat.completions.create({ model: "default", messages: question }))
         const headers = (error as InstanceType<typeof OpenAI.RateLimitError>).headers
         expect([headers.get("retry-after"), headers.get("x-should-retry")]).toEqual(["7", null])
+      })
+    )
+  })
+
+  describe("OpenAI's", () => {
+    it.scoped("parallel tool calls from Claude, streamed: one index a call, its id and name once, its arguments in pieces; the stream helper's final completion and its usage chunk", () =>
+      Effect.gen(function* () {
+        const toolCalls = [
+          { id: "toolu_1", name: "weather", arguments: { city: "Rome", days: 3 } },
+          { id: "toolu_2", name: "time", arguments: { zone: "CET" } }
+        ]
+        // the primary (OpenAI) down: Claude serves, its tool_use blocks become chat tool-call deltas
+        const { gateway } = yield* Upstreams.make("anthropic", {
+          primary: { faultFor: () => MockServer.status(503) },
+          secondary: { reply: { text: "Checking.", toolCalls, usage: { inputTokens: 12, outputTokens: 30 } } }
+        }, true)
+        const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: "unused", maxRetries: 0, timeout: 10_000 })
+        const tools = ["weather", "time"].map((name) => ({ type: "function" as const, function: { name, parameters: { type: "object", properties: {} } } }))
+        const stream = client.chat.completions.stream({ model: "default", messages: question, tools, stream_options: { include_usage: true } })
+        const chunks: Array<OpenAI.ChatCompletionChunk> = []
+        stream.on("chunk", (chunk) => chunks.push(chunk))
+        const done: Array<readonly [string, string]> = []
+        stream.on("tool_calls.function.arguments.done", (event) => done.push([event.name, event.arguments]))
+        const final = yield* Effect.promise(() => stream.finalChatCompletion())
+        expect(final.choices[0]?.message.content).toBe("Checking.")
+        expect(final.choices[0]?.message.tool_calls).toEqual([
+          { id: "toolu_1", type: "function", function: { name: "weather", arguments: '{"city":"Rome","days":3}' } },
+          { id: "toolu_2", type: "function", function: { name: "time", arguments: '{"zone":"CET"}' } }
+        ])
+        expect(final.choices[0]?.finish_reason).toBe("tool_calls")
+        expect(done).toEqual([["weather", '{"city":"Rome","days":3}'], ["time", '{"zone":"CET"}']])
+        const deltas = chunks.flatMap((chunk) => chunk.choices[0]?.delta.tool_calls ?? [])
+        // each call's id, type and name in its first delta only, as OpenAI streams them
+        expect(deltas.filter((delta) => delta.id !== undefined).map((delta) => [delta.index, delta.id, delta.type, delta.function?.name])).toEqual([
+          [0, "toolu_1", "function", "weather"],
+          [1, "toolu_2", "function", "time"]
+        ])
+        expect(deltas.filter((delta) => delta.id === undefined).every((delta) => delta.function?.name === undefined)).toBe(true)
+        expect(chunks.at(-1)).toMatchObject({ choices: [], usage: { prompt_tokens: 12, completion_tokens: 30, total_tokens: 42 } })
+      })
+    )
+  })
+
+  describe("Google's", () => {
+    it.scoped("a chat (ai.chats) with parallel function calls: the calls streamed, then both responses sent back in one turn, reach OpenAI as tool messages", () =>
+      Effect.gen(function* () {
+        const toolCalls = [
+          { id: "call_1", name: "weather", arguments: { city: "Rome" } },
+          { id: "call_2", name: "time", arguments: { zone: "CET" } }
+        ]
+        const { gateway, primary } = yield* Upstreams.make("anthropic", { primary: { reply: { text: "Checking.", toolCalls } } }, true)
+        const ai = new GoogleGenAI({ apiKey: "unused", httpOptions: { baseUrl: gateway.url } })
+        const functionDeclarations = ["weather", "time"].map((name) => ({ name, parametersJsonSchema: { type: "object", properties: {} } }))
+        const chat = ai.chats.create({ model: "default", config: { tools: [{ functionDeclarations }], systemInstruction: "Be brief." } })
+        const calls = yield* Effect.promise(async () => {
+          const seen = []
+          for await (const response of await chat.sendMessageStream({ message: "Weather and time in Rome?" })) seen.push(...(response.functionCalls ?? []))
+          return seen
+        })
+        expect(calls).toEqual([
+          { id: "call_1", name: "weather", args: { city: "Rome" } },
+          { id: "call_2", name: "time", args: { zone: "CET" } }
+        ])
+        primary.setReply({ text: "Sunny, 14:00." })
+        const answer = yield* Effect.promise(() =>
+          chat.sendMessage({
+            message: [
+              { functionResponse: { id: "call_1", name: "weather", response: { sky: "sunny" } } },
+              { functionResponse: { id: "call_2", name: "time", response: { now: "14:00" } } }
+            ]
+          })
+        )
+        expect(answer.text).toBe("Sunny, 14:00.")
+        expect((primary.requests().at(-1)?.body as { messages: unknown }).messages).toEqual([
+          { role: "system", content: "Be brief." },
+          { role: "user", content: "Weather and time in Rome?" },
+          // the SDK's history keeps each streamed answer a model turn of its own: the text's, then the calls'
+          { role: "assistant", content: "Checking." },
+          {
+            role: "assistant",
+            content: null,
+            tool_calls: [
+              { id: "call_1", type: "function", function: { name: "weather", arguments: '{"city":"Rome"}' } },
+              { id: "call_2", type: "function", function: { name: "time", arguments: '{"zone":"CET"}' } }
+            ]
+          },
+          { role: "tool", tool_call_id: "call_1", content: '{"sky":"sunny"}' },
+          { role: "tool", tool_call_id: "call_2", content: '{"now":"14:00"}' }
+        ])
       })
     )
   })
