@@ -641,6 +641,8 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: the R
       ["a file", { input: [{ role: "user", content: [{ type: "input_file", file_id: "file_1" }] }] }, "input[0].content[0].type"],
       ["an image by file id", { input: [{ role: "user", content: [{ type: "input_image", file_id: "file_1", detail: "auto" }] }] }, "input[0].content[0].file_id"],
       ["log probabilities", { top_logprobs: 2 }, "top_logprobs"],
+      // how the Responses API asks for them: an answer without them would say there were none
+      ["log probabilities by include", { include: ["reasoning.encrypted_content", "message.output_text.logprobs"] }, "include[1]"],
       ["an unknown format", { text: { format: { type: "yaml" } } }, "text.format.type"],
       ["a schema without a name", { text: { format: { type: "json_schema", schema: {} } } }, "text.format.name"],
       ["an unknown effort", { reasoning: { effort: "extreme" } }, "reasoning.effort"],
@@ -664,9 +666,9 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: the R
           expect((error as InstanceType<typeof OpenAI.BadRequestError>).type, name).toBe("invalid_request_error")
         }
         expect(primary.count()).toBe(0)
-        // what is accepted and ignored: background false, store, include, truncation
+        // what is accepted and ignored: background false, store, include (but for log probabilities; Codex asks for reasoning so), truncation
         const data = yield* promise(() =>
-          client.responses.create({ model: "default", input: prompt, background: false, store: true, include: ["message.output_text.logprobs"], truncation: "auto" })
+          client.responses.create({ model: "default", input: prompt, background: false, store: true, include: ["reasoning.encrypted_content"], truncation: "auto" })
         )
         expect((data as unknown as { readonly store: boolean }).store).toBe(false)
         expect(primary.count()).toBe(1)

@@ -31,7 +31,8 @@
  *   blank line), `messages` (text, images by
  *   `base64` or `url`, `tool_use` and `tool_result` blocks), `stop_sequences`,
  *   `temperature`, `top_p`, custom `tools`, `tool_choice`, `thinking` (its
- *   budget the reasoning effort), `output_config`, `metadata.user_id`,
+ *   budget the reasoning effort), `output_config` (its `format` also as
+ *   `output_format`, the deprecated beta name), `metadata.user_id`,
  *   `cache_control` (a prompt-cache breakpoint, sent on to Claude) and
  *   `system` messages among the turns become a chat request down the chain
  *   named by `model`; the answer is a
@@ -144,7 +145,7 @@
  * | status | when | `code` |
  * |---|---|---|
  * | 400 | bad JSON, a wrong field (`param` names it), a URL with broken percent-encoding | `null` |
- * | 400 | what would change the answer and is not honoured (`param` names it): `n` > 1, `logprobs`, `top_logprobs`, the legacy `functions` and `function_call`; sampling hints a provider may lack (`seed`, penalties, `logit_bias`, ...) are ignored | `null` |
+ * | 400 | what would change the answer and is not honoured (`param` names it): `n` > 1, `logprobs`, `top_logprobs` (and on `/v1/responses` `include`'s `message.output_text.logprobs`), the legacy `functions` and `function_call`; sampling hints a provider may lack (`seed`, penalties, `logit_bias`, ...) are ignored | `null` |
  * | 400 | on `/v1/responses`, what a stateless gateway cannot honour (`param` names it): see the route above | `null` |
  * | 400 | no model of the chain can hold the prompt | `context_length_exceeded` |
  * | 400 | no model of the chain can give the `response_format` asked for (JSON mode, structured outputs) | `unsupported_response_format` |
@@ -167,6 +168,11 @@
  * | 503 | shutting down | `shutting_down` |
  * | 504 | the chain's `total` deadline passed before any target answered (`error.attempts` lists them) | `deadline_exceeded` |
  * | 504 | `requestTimeout` passed | `request_timeout` |
+ *
+ * A `Retry-After` of an exhausted chain (429 or 503) past a minute comes
+ * with `x-should-retry: false`: the OpenAI and Anthropic SDKs sleep any
+ * `Retry-After` before their own retries, which that header stops, so their
+ * caller gets the answer at once rather than after minutes of silence.
  *
  * Once a stream has started (status 200 sent), a failure arrives as a last
  * `data: {"error": {...}}` event instead, without `[DONE]`: `code`

@@ -374,6 +374,16 @@ const isPushback = (error: ProviderError | Rejected): boolean => {
   }
 }
 
+/**
+ * The longest Retry-After (seconds) an exhausted chain leaves to the SDKs'
+ * own retries. The OpenAI and Anthropic SDKs sleep whatever Retry-After
+ * says before they retry (their older versions only up to a minute), and
+ * neither their timeout nor, for OpenAI's, an abort ends the sleep: past a
+ * minute, the answer says `x-should-retry: false`, which they obey, and
+ * the client gets the 429 or 503 at once, with its Retry-After, to decide.
+ */
+const sdkRetryWait = 60
+
 /** What an exhausted chain tells the client about coming back. */
 interface Advice {
   /** Every target only asked to come back later: answer 429, not 503. */
@@ -492,7 +502,10 @@ const exhausted = (error: ChainExhausted): Failure => {
   }
   const { rateLimited, retryAfter } = advice(failures)
   const retry = retryAfter === undefined ? "" : ` Retry after ${retryAfter} seconds.`
-  if (retryAfter !== undefined) headers["retry-after"] = String(retryAfter)
+  if (retryAfter !== undefined) {
+    headers["retry-after"] = String(retryAfter)
+    if (retryAfter > sdkRetryWait) headers["x-should-retry"] = "false"
+  }
   return rateLimited
     ? new Failure({
         status: 429,

@@ -29,7 +29,8 @@
  * `input_schema`), `tool_choice` (`auto`, `any`, `tool`, `none`; its
  * `disable_parallel_tool_use` the request's `parallelToolCalls: false`),
  * `metadata.user_id` (as the chat route's `user`: `metadata.user`),
- * `output_config.format` (a JSON schema: structured outputs) become the
+ * `output_config.format` (a JSON schema: structured outputs; or
+ * `output_format`, its deprecated beta name, not beside it) become the
  * request's fields. `thinking: { type: "enabled", budget_tokens }` and
  * `output_config.effort` become its `reasoningEffort` (a budget under 4,096
  * tokens `low`, under 16,384 `medium`, else `high`; `max` is `xhigh`).
@@ -376,23 +377,42 @@ const thinkingEffort = (u: unknown): ReasoningEffort | undefined => {
 
 const outputEfforts: Readonly<Record<string, ReasoningEffort>> = { low: "low", medium: "medium", high: "high", xhigh: "xhigh", max: "xhigh" }
 
-/** `output_config`: its effort and its JSON schema format, if any. */
+/** `output_config`: its effort and its JSON schema format (or `output_format`'s), if any. */
 const outputConfig = (b: Json): { readonly effort?: ReasoningEffort; readonly format?: ResponseFormat } => {
-  if (!present(b, "output_config")) return {}
+  if (!present(b, "output_config")) {
+    const format = legacyFormat(b)
+    return format === undefined ? {} : { format }
+  }
   const config = object(b["output_config"], "output_config")
   let effort: ReasoningEffort | undefined
   if (present(config, "effort")) {
     const asked = string(config["effort"], "output_config.effort")
     effort = outputEfforts[asked] ?? invalid("output_config.effort", "Invalid value for 'output_config.effort': supported values are 'low', 'medium', 'high', 'xhigh' and 'max'.")
   }
-  let format: ResponseFormat | undefined
-  if (present(config, "format")) {
-    const f = object(config["format"], "output_config.format")
-    if (f["type"] !== "json_schema") invalid("output_config.format.type", "Invalid value for 'output_config.format.type': the supported value is 'json_schema'.")
-    if (f["schema"] === undefined) missing("output_config.format.schema")
-    format = { type: "json_schema", name: "output", schema: object(f["schema"], "output_config.format.schema") }
-  }
+  const legacy = legacyFormat(b)
+  const format = present(config, "format") ? formatOf(config["format"], "output_config.format") : legacy
   return { ...(effort !== undefined ? { effort } : {}), ...(format !== undefined ? { format } : {}) }
+}
+
+/** A JSON schema format, at `param`. */
+const formatOf = (u: unknown, param: string): ResponseFormat => {
+  const f = object(u, param)
+  if (f["type"] !== "json_schema") invalid(`${param}.type`, `Invalid value for '${param}.type': the supported value is 'json_schema'.`)
+  if (f["schema"] === undefined) missing(`${param}.schema`)
+  return { type: "json_schema", name: "output", schema: object(f["schema"], `${param}.schema`) }
+}
+
+/**
+ * `output_format`, structured outputs' beta name for `output_config.format`
+ * (deprecated; Anthropic takes it still, and the SDK's 0.7x versions send
+ * it): the same format, given once.
+ */
+const legacyFormat = (b: Json): ResponseFormat | undefined => {
+  if (!present(b, "output_format")) return undefined
+  if (isObject(b["output_config"]) && present(b["output_config"], "format")) {
+    invalid("output_format", "Invalid 'output_format': it is the deprecated name of 'output_config.format'; give the format once, there.")
+  }
+  return formatOf(b["output_format"], "output_format")
 }
 
 // ---------------------------------------------------------------------------

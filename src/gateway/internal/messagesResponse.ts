@@ -6,8 +6,11 @@
  * Anthropic's error JSON `{ "type": "error", "error": { "type", "message" } }`.
  *
  * The answer's text is a `text` block, each tool call a `tool_use` block
- * (its arguments parsed as `input`: `{}` when they are no JSON object, as a
- * length stop can leave them), in the order the model gave them; an answer
+ * (its arguments parsed as `input`: the JSON object they begin with, `{}`
+ * when they hold no whole one, as a length stop or a model's slip can leave
+ * them; streamed, only the part of them that begins one object goes out as
+ * `input_json_delta`s, which Anthropic's SDK parses as partial JSON and
+ * raises on anything else: see `jsonPrefix.ts`), in the order the model gave them; an answer
  * with neither is one empty `text` block. `stop_reason` says why it ended:
  * `end_turn`, `max_tokens`, `tool_use` (a call, whatever the provider's own
  * word: Gemini says `STOP`), `refusal` (a provider's stop on its content
@@ -26,6 +29,7 @@ import { randomUUID } from "node:crypto"
 import type { ChatChunk, ChatResponse, FinishReason, ToolCall, Usage } from "../../llm/Chat.js"
 import type { ContentFiltered } from "../../llm/ProviderError.js"
 import * as Errors from "./errors.js"
+import { objectOf, ObjectPrefix } from "./jsonPrefix.js"
 import type { StreamEncoder } from "./response.js"
 
 const hex = (): string => randomUUID().replaceAll("-", "")
@@ -176,19 +180,9 @@ export const stopReason = (reason: FinishReason, hasToolCalls: boolean): string 
  */
 export const stopDetails = (stop: string | null) => (stop === "refusal" ? { type: "refusal", category: null, explanation: null } : null)
 
-/** A tool call's arguments as `input`: the JSON object they hold, else `{}`. */
-const inputOf = (args: string): Record<string, unknown> => {
-  try {
-    const parsed: unknown = JSON.parse(args)
-    return typeof parsed === "object" && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : {}
-  } catch {
-    return {}
-  }
-}
-
 const textBlock = (text: string) => ({ type: "text", text })
 
-const toolUseBlock = (call: ToolCall) => ({ type: "tool_use", id: call.id, name: call.name, input: inputOf(call.arguments) })
+const toolUseBlock = (call: ToolCall) => ({ type: "tool_use", id: call.id, name: call.name, input: objectOf(call.arguments) })
 
 /** A `message`: a whole answer's (`exact`, its usage the provider's), or `message_start`'s. */
 const messageJson = (id: string, model: string, content: ReadonlyArray<unknown>, stop: string | null, usage: Usage, exact = true) => ({
@@ -231,7 +225,9 @@ export const stoppedCompletion = (id: string, error: ContentFiltered) =>
 // Streams
 // ---------------------------------------------------------------------------
 
-type Open = { readonly kind: "text"; readonly index: number } | { readonly kind: "tool"; readonly index: number; readonly call: number }
+type Open =
+  | { readonly kind: "text"; readonly index: number }
+  | { readonly kind: "tool"; readonly index: number; readonly call: number; readonly input: ObjectPrefix }
 
 /**
  * Turns a stream of neutral chunks into Anthropic's events, as its API
@@ -244,7 +240,7 @@ type Open = { readonly kind: "text"; readonly index: number } | { readonly kind:
  * gateway sends no periodic ones, as it keeps no stream of any route alive
  * with them),
  * its content as `content_block_delta`s (`text_delta`, or a call's
- * arguments as `input_json_delta`), closed (`content_block_stop`) when the
+ * arguments as `input_json_delta`, as far as they begin one JSON object), closed (`content_block_stop`) when the
  * next one opens or the answer ends; then `message_delta` with the
  * `stop_reason` and the whole usage (the provider's count), and
  * `message_stop`. Mutable by design:
@@ -310,11 +306,13 @@ export class MessageEncoder implements StreamEncoder {
     if (!this.calls.has(chunk.index)) {
       this.calls.add(chunk.index)
       const block = { type: "tool_use", id: chunk.id ?? toolUseId(), name: chunk.name ?? "", input: {} }
-      out += this.open({ kind: "tool", index: this.blocks, call: chunk.index }, block)
+      out += this.open({ kind: "tool", index: this.blocks, call: chunk.index, input: new ObjectPrefix() }, block)
     }
     const current = this.current
     if (chunk.arguments.length === 0 || current?.kind !== "tool" || current.call !== chunk.index) return out
-    return out + this.event("content_block_delta", { index: current.index, delta: { type: "input_json_delta", partial_json: chunk.arguments } })
+    // only what keeps the input the beginning of one JSON object: the SDK parses it as one, and raises on anything else
+    const json = current.input.accept(chunk.arguments)
+    return json.length === 0 ? out : out + this.event("content_block_delta", { index: current.index, delta: { type: "input_json_delta", partial_json: json } })
   }
 
   /** The events of one chunk, if it has any (usage and the finish wait for the end). */

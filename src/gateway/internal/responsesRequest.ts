@@ -17,8 +17,10 @@
  * `prompt`, `background: true`, `item_reference` input items), built-in
  * tools (`web_search`, `file_search`, `computer_use`, ...
  * and a `tool_choice` of one), files (`input_file`, an image by `file_id`),
- * and log probabilities (`top_logprobs`). Ignored: `store` (nothing is
- * stored: the answer says `store: false`), `include`, `truncation`,
+ * and log probabilities (`top_logprobs`, or `message.output_text.logprobs`
+ * among `include`). Ignored: `store` (nothing is
+ * stored: the answer says `store: false`), the rest of `include` (each a
+ * string), `truncation`,
  * `text.verbosity`, `reasoning.summary`, `service_tier`, `stream_options`
  * and unknown fields; and `reasoning` input items (a reasoning model's
  * earlier output a client sends back, as OpenAI asks of one that keeps its
@@ -307,6 +309,13 @@ const unsupported = (b: Json): void => {
   }
   if (present(b, "top_logprobs")) {
     invalid("top_logprobs", "Unsupported parameter: 'top_logprobs' is not supported by this gateway (no log probabilities come back).")
+  }
+  if (present(b, "include")) {
+    array(b["include"], "include").forEach((value, i) => {
+      if (string(value, `include[${i}]`) === "message.output_text.logprobs") {
+        invalid(`include[${i}]`, `Unsupported value: 'include[${i}]' 'message.output_text.logprobs' is not supported by this gateway (no log probabilities come back).`)
+      }
+    })
   }
 }
 
