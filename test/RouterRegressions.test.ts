@@ -241,6 +241,28 @@ describe("Router regressions: how requests end", () => {
     })
   )
 
+  it.scoped("a stream whose consumer never reads its chunks finishes cancelled when its scope closes, once (found by RouterInvariants.prop)", () =>
+    Effect.gen(function* () {
+      const router = yield* Router.make({
+        targets: { a: { model: fake("a", { stream: () => Stream.make(text("one"), text("two"), finish) }) } },
+        chains: { default: ["a"] },
+        cache: false
+      })
+      const seen = yield* collectEvents(router)
+      // the head came (the stream started), then the caller left without reading (`take(0)` never runs it)
+      yield* Effect.scoped(Effect.flatMap(router.stream(Chat.prompt("hi")), (s) => Stream.runDrain(Stream.take(s.chunks, 0))))
+      yield* Effect.yieldNow()
+      expect(finishedOf(seen)).toEqual([{ id: 1, outcome: "cancelled", fallbacks: 0 }])
+      // ignored by the breaker and health, as a consumer that stopped reading
+      expect((yield* router.breaker("a")!.snapshot).consecutiveFailures).toBe(0)
+      expect((yield* router.status).find((s) => s.name === "a")!.health.calls).toBe(0)
+      // one read to its end, its scope closed after: reported once, by its end
+      yield* Effect.scoped(Effect.flatMap(router.stream(Chat.prompt("again")), (s) => Stream.runDrain(s.chunks)))
+      yield* Effect.yieldNow()
+      expect(finishedOf(seen)).toEqual([{ id: 1, outcome: "cancelled", fallbacks: 0 }, { id: 2, outcome: "success", fallbacks: 0 }])
+    })
+  )
+
   it.scoped("an interrupted completion reports itself cancelled", () =>
     Effect.gen(function* () {
       const router = yield* Router.make({

@@ -2045,18 +2045,18 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
      * to its continuation; the stream's scope settles a stream whose
      * consumer stopped reading (cancelled, unless it settled already).
      */
+    // A stream its consumer left is settled when its scope closes, as the one that opened it would (its
+    // clock, services, span): in the opener's runtime, kept for that. The scope's own finalizer, not
+    // `Effect.addFinalizer`, which diffs and patches every `FiberRef` around any stream's finalizer; a
+    // stream read to its end has settled and finished already, so its finalizer does nothing; one left while
+    // a continuation ran it finishes the request. The same finalizer closes the caller's scope: a consumer
+    // that never reads the chunks (never runs their stream) leaves the request there, to finish cancelled.
+    const opener = yield* Effect.runtime<never>()
+    const left = Effect.suspend(() => (reported ? Effect.void : Effect.provide(settled ? abandoned : settle(undefined), opener)))
+    yield* Scope.addFinalizer(scope, left)
     const chunks = Pullable.make((streamScope) =>
       Effect.gen(function* () {
-        // A stream its consumer left is settled when its scope closes, as the one that opened it would (its
-        // clock, services, span): in the opener's runtime, kept for that. The scope's own finalizer, not
-        // `Effect.addFinalizer`, which diffs and patches every `FiberRef` around any stream's finalizer; a
-        // stream read to its end has settled and finished already, so its finalizer does nothing; one left while
-        // a continuation ran it finishes the request.
-        const opener = yield* Effect.runtime<never>()
-        yield* Scope.addFinalizer(
-          streamScope,
-          Effect.suspend(() => (reported ? Effect.void : Effect.provide(settled ? abandoned : settle(undefined), opener)))
-        )
+        yield* Scope.addFinalizer(streamScope, left)
         let head = started.head.length === 0 ? undefined : Chunk.unsafeFromArray(started.head.slice())
         /** The continuation's pull, once the provider's stream has failed. */
         let rest: Pullable.Pull<ChatChunk, StreamInterrupted> | undefined = undefined
