@@ -114,6 +114,31 @@ describe("Router regressions: breakers and bulkheads", () => {
     })
   )
 
+  it.scoped("a raced stream whose caller leaves as the race starts opens no upstream stream it never closes (found by RouterInvariants.prop)", () =>
+    Effect.gen(function* () {
+      let opened = 0
+      let closed = 0
+      /** An upstream stream that holds a resource (an HTTP body, say) until its scope closes. */
+      const held = () =>
+        Stream.acquireRelease(Effect.sync(() => opened++), () => Effect.sync(() => closed++)).pipe(
+          Stream.flatMap(() => Stream.fromEffect(Effect.as(Effect.sleep("50 millis"), text("hi")))),
+          Stream.concat(Stream.make(finish))
+        )
+      const router = yield* Router.make({
+        targets: { a: { model: fake("a", { stream: held }) }, b: { model: fake("b", { stream: held }) } },
+        chains: { default: { targets: ["a", "b"], race: 2 } },
+        cache: false
+      })
+      // the caller goes away at once: while the race's members are still opening their streams
+      const caller = Effect.scoped(Effect.flatMap(router.stream(Chat.prompt("q")), (s) => Stream.runDrain(s.chunks)))
+      const fiber = yield* Effect.fork(Effect.timeoutOption(caller, Duration.zero))
+      yield* TestClock.adjust("1 second")
+      expect(Option.isNone(yield* Fiber.join(fiber))).toBe(true)
+      expect(opened).toBe(2)
+      expect(closed).toBe(opened)
+    })
+  )
+
   it.scoped("drained streams give their bulkhead slots back at once", () =>
     Effect.gen(function* () {
       const router = yield* Router.make({
