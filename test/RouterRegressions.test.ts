@@ -114,6 +114,31 @@ describe("Router regressions: breakers and bulkheads", () => {
     })
   )
 
+  it.scoped("a raced stream whose caller leaves as the race starts opens no upstream stream it never closes (found by RouterInvariants.prop)", () =>
+    Effect.gen(function* () {
+      let opened = 0
+      let closed = 0
+      /** An upstream stream that holds a resource (an HTTP body, say) until its scope closes. */
+      const held = () =>
+        Stream.acquireRelease(Effect.sync(() => opened++), () => Effect.sync(() => closed++)).pipe(
+          Stream.flatMap(() => Stream.fromEffect(Effect.as(Effect.sleep("50 millis"), text("hi")))),
+          Stream.concat(Stream.make(finish))
+        )
+      const router = yield* Router.make({
+        targets: { a: { model: fake("a", { stream: held }) }, b: { model: fake("b", { stream: held }) } },
+        chains: { default: { targets: ["a", "b"], race: 2 } },
+        cache: false
+      })
+      // the caller goes away at once: while the race's members are still opening their streams
+      const caller = Effect.scoped(Effect.flatMap(router.stream(Chat.prompt("q")), (s) => Stream.runDrain(s.chunks)))
+      const fiber = yield* Effect.fork(Effect.timeoutOption(caller, Duration.zero))
+      yield* TestClock.adjust("1 second")
+      expect(Option.isNone(yield* Fiber.join(fiber))).toBe(true)
+      expect(opened).toBe(2)
+      expect(closed).toBe(opened)
+    })
+  )
+
   it.scoped("drained streams give their bulkhead slots back at once", () =>
     Effect.gen(function* () {
       const router = yield* Router.make({
@@ -238,6 +263,28 @@ describe("Router regressions: how requests end", () => {
       expect((yield* router.status).find((s) => s.name === "a")!.health.calls).toBe(0)
       yield* Effect.scoped(Effect.flatMap(router.stream(Chat.prompt("again")), (s) => Stream.runDrain(s.chunks)))
       expect((yield* router.status).find((s) => s.name === "a")!.health.calls).toBe(1)
+    })
+  )
+
+  it.scoped("a stream whose consumer never reads its chunks finishes cancelled when its scope closes, once (found by RouterInvariants.prop)", () =>
+    Effect.gen(function* () {
+      const router = yield* Router.make({
+        targets: { a: { model: fake("a", { stream: () => Stream.make(text("one"), text("two"), finish) }) } },
+        chains: { default: ["a"] },
+        cache: false
+      })
+      const seen = yield* collectEvents(router)
+      // the head came (the stream started), then the caller left without reading (`take(0)` never runs it)
+      yield* Effect.scoped(Effect.flatMap(router.stream(Chat.prompt("hi")), (s) => Stream.runDrain(Stream.take(s.chunks, 0))))
+      yield* Effect.yieldNow()
+      expect(finishedOf(seen)).toEqual([{ id: 1, outcome: "cancelled", fallbacks: 0 }])
+      // ignored by the breaker and health, as a consumer that stopped reading
+      expect((yield* router.breaker("a")!.snapshot).consecutiveFailures).toBe(0)
+      expect((yield* router.status).find((s) => s.name === "a")!.health.calls).toBe(0)
+      // one read to its end, its scope closed after: reported once, by its end
+      yield* Effect.scoped(Effect.flatMap(router.stream(Chat.prompt("again")), (s) => Stream.runDrain(s.chunks)))
+      yield* Effect.yieldNow()
+      expect(finishedOf(seen)).toEqual([{ id: 1, outcome: "cancelled", fallbacks: 0 }, { id: 2, outcome: "success", fallbacks: 0 }])
     })
   )
 

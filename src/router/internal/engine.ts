@@ -1207,6 +1207,13 @@ interface Step<A, R> {
  * group has ended (the losers interrupted): a listener's effect must not
  * hold the losers running, where one could still end the group.
  */
+/** The member of a race or hedge that answered, its answer, and the failures it answered after. */
+interface Won<A> {
+  readonly value: A
+  readonly member: Member
+  readonly after: ReadonlyArray<{ readonly target: string; readonly reason: string }>
+}
+
 const group = <A, R>(
   shared: Shared,
   state: RequestState,
@@ -1221,7 +1228,7 @@ const group = <A, R>(
     const firstAttempt = state.attempts.length
     const alternatives = members.map((member) =>
       run(member).pipe(
-        Effect.map((value) => {
+        Effect.map((value): Won<A> => {
           // set before the losers are interrupted, so each can tell it lost (see `lostSlow`)
           state.groupWon = true
           // the failures it answered after, as they stand now: their events go out once the group has ended
@@ -1234,22 +1241,29 @@ const group = <A, R>(
         )
       )
     )
-    // the group's fibers fail as it handles them: no "unhandled error" line for each (see `handled`)
-    const won = yield* handled((asCaller) =>
-      Effect.raceFirst(
-        together(alternatives.map(asCaller)).pipe(
-          Effect.mapError(
-            () =>
-              new Next({
-                target: members.map((m) => m.target.name).join("+"),
-                reason: failed.at(-1)?.reason ?? "failed",
-                members: failed.slice()
-              })
+    // the group's fibers fail as it handles them: no "unhandled error" line for each (see `handled`). The
+    // first of the group and a fatal error to end wins; `raceAll`, not `raceFirst`: a request interrupted
+    // meanwhile (its caller gone) interrupts and awaits the group before its scope closes, where
+    // `raceFirst` left the members running until the request's fiber ended, a stream one was opening
+    // then opened in a closed scope and never closed
+    const won = yield* handled((asCaller) => {
+      const ends: ReadonlyArray<Effect.Effect<Exit.Exit<Won<A>, Next | Fatal | Deadline>, never, R>> = [
+        Effect.exit(
+          together(alternatives.map(asCaller)).pipe(
+            Effect.mapError(
+              () =>
+                new Next({
+                  target: members.map((m) => m.target.name).join("+"),
+                  reason: failed.at(-1)?.reason ?? "failed",
+                  members: failed.slice()
+                })
+            )
           )
         ),
-        Deferred.await(fatal)
-      )
-    )
+        Effect.exit(Deferred.await(fatal))
+      ]
+      return Effect.flatMap(Effect.raceAll(ends), (ended) => ended)
+    })
     for (const { target, reason } of won.after) yield* fallbackEvent(shared, state, target, won.member.target.name, reason)
     return won.value
   })
@@ -2045,18 +2059,18 @@ const streamFrom = (shared: Shared, state: RequestState, started: Started, depth
      * to its continuation; the stream's scope settles a stream whose
      * consumer stopped reading (cancelled, unless it settled already).
      */
+    // A stream its consumer left is settled when its scope closes, as the one that opened it would (its
+    // clock, services, span): in the opener's runtime, kept for that. The scope's own finalizer, not
+    // `Effect.addFinalizer`, which diffs and patches every `FiberRef` around any stream's finalizer; a
+    // stream read to its end has settled and finished already, so its finalizer does nothing; one left while
+    // a continuation ran it finishes the request. The same finalizer closes the caller's scope: a consumer
+    // that never reads the chunks (never runs their stream) leaves the request there, to finish cancelled.
+    const opener = yield* Effect.runtime<never>()
+    const left = Effect.suspend(() => (reported ? Effect.void : Effect.provide(settled ? abandoned : settle(undefined), opener)))
+    yield* Scope.addFinalizer(scope, left)
     const chunks = Pullable.make((streamScope) =>
       Effect.gen(function* () {
-        // A stream its consumer left is settled when its scope closes, as the one that opened it would (its
-        // clock, services, span): in the opener's runtime, kept for that. The scope's own finalizer, not
-        // `Effect.addFinalizer`, which diffs and patches every `FiberRef` around any stream's finalizer; a
-        // stream read to its end has settled and finished already, so its finalizer does nothing; one left while
-        // a continuation ran it finishes the request.
-        const opener = yield* Effect.runtime<never>()
-        yield* Scope.addFinalizer(
-          streamScope,
-          Effect.suspend(() => (reported ? Effect.void : Effect.provide(settled ? abandoned : settle(undefined), opener)))
-        )
+        yield* Scope.addFinalizer(streamScope, left)
         let head = started.head.length === 0 ? undefined : Chunk.unsafeFromArray(started.head.slice())
         /** The continuation's pull, once the provider's stream has failed. */
         let rest: Pullable.Pull<ChatChunk, StreamInterrupted> | undefined = undefined
