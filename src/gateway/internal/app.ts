@@ -703,7 +703,8 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
      * alias: the router's own estimate (`Tokens.estimate`, about four
      * characters a token, erring high; the figure it checks context windows
      * with), in the wire's words (`answer`); no provider is called, no
-     * permit taken. `POST /v1/messages/count_tokens` (`{ input_tokens }`)
+     * permit taken, but a client's key counts it against its `rpm` (429
+     * past it; none of its tokens). `POST /v1/messages/count_tokens` (`{ input_tokens }`)
      * and Gemini's `:countTokens` (`{ totalTokens }`).
      */
     const tokenCount = <D extends WireRequest.Decoded>(wire: Wire.Wire<D>, answer: (tokens: number) => unknown) =>
@@ -717,6 +718,17 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
         log.chain = Errors.printable(decoded.model, 100)
         if (!names().has(decoded.model)) return yield* Effect.fail(unknownModel(caller, decoded.model))
         if (caller !== undefined && !allows(caller, decoded.model)) return yield* notAllowed(caller, decoded.model)
+        // a count costs no provider call, but it reads a body and estimates it: a request against the key's rpm
+        // (none of its tokens), so that a key is held to its minute's requests whichever route it calls
+        const limiter = caller?.limiter
+        if (limiter !== undefined) {
+          const admission = yield* limiter.tryAcquire(0)
+          if (admission._tag === "Limited") {
+            yield* caller!.metrics.count("rate_limited")
+            const value = admission.limit === "rpm" ? limiter.limits.rpm : limiter.limits.tpm
+            return yield* Effect.fail(Errors.keyRateLimited(caller!.name, admission.limit, value ?? 0, admission.retryAfter))
+          }
+        }
         return HttpServerResponse.unsafeJson(answer(Tokens.estimate(decoded.request)))
       })
     const countTokens = platformRoute(tokenCount(Wire.messageTokens, (tokens) => ({ input_tokens: tokens })))
