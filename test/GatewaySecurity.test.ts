@@ -5,8 +5,11 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
+import { HttpServerResponse } from "@effect/platform"
 import * as Gateway from "../src/gateway/Gateway.js"
+import * as Observability from "../src/observability/Observability.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
+import * as Simulated from "../src/providers/Simulated.js"
 import * as Router from "../src/router/Router.js"
 import { json, rawUpstream, send } from "./support/raw.js"
 
@@ -31,5 +34,53 @@ describe("an upstream 400 that quotes the provider's key masked", () => {
       expect(answer.text).not.toContain(providerKey.slice(0, 8))
       expect(answer.text).not.toContain(providerKey.slice(-4))
     }).pipe(Effect.provide(NodeHttpClient.layerUndici))
+  )
+})
+
+/** A router over one simulated model, answering at once. */
+const simulated = Effect.gen(function* () {
+  const model = yield* Simulated.make({ provider: "openai", model: "gpt-4.1-mini", latency: 0 })
+  return yield* Router.make({ targets: { mini: { model } }, chains: { default: ["mini"] } })
+})
+
+describe("DNS rebinding of the routes that ask no key, on a loopback address with keys", () => {
+  it.scopedLive("/status, /status.json, /metrics, /healthz and /readyz answer a loopback Host only; the API and a route with requireKey any, with a key", () =>
+    Effect.gen(function* () {
+      const router = yield* simulated
+      const { handlers } = yield* Observability.attach(router, { telemetry: { tracing: false } })
+      const gateway = yield* Gateway.make({
+        router,
+        port: 0,
+        keys: [Redacted.make(key)],
+        routes: [
+          { path: "/metrics", handler: handlers.metrics },
+          { path: "/status", handler: handlers.status },
+          { path: "/status.json", handler: handlers.statusJson },
+          { path: "/keyed", handler: Effect.succeed(HttpServerResponse.text("keyed")), requireKey: true }
+        ]
+      })
+      const foreign = { host: "rebind.attacker.example" }
+      for (const path of ["/status", "/status.json", "/metrics", "/healthz", "/readyz"]) {
+        const refused = yield* send(gateway.url, "GET", path, foreign)
+        expect(refused.status, path).toBe(403)
+        expect(refused.text, path).toContain("host_not_allowed")
+        expect(refused.text, path).toContain("the routes that ask no key")
+        for (const host of ["localhost", `127.0.0.1:${gateway.port}`, "[::1]"]) {
+          expect((yield* send(gateway.url, "GET", path, { host })).status, `${path} ${host}`).toBe(200)
+        }
+      }
+      // what asks a key is answered under any name: a rebound page does not hold one
+      expect((yield* send(gateway.url, "POST", "/v1/chat/completions", { ...bearer, ...foreign }, chat)).status).toBe(200)
+      expect((yield* send(gateway.url, "GET", "/v1/models", { authorization: `Bearer ${key}`, ...foreign })).status).toBe(200)
+      expect((yield* send(gateway.url, "GET", "/keyed", { authorization: `Bearer ${key}`, ...foreign })).status).toBe(200)
+    })
+  )
+
+  it.scopedLive("on every interface, they answer any Host (the check is against a rebinding to the loopback)", () =>
+    Effect.gen(function* () {
+      const gateway = yield* Gateway.make({ router: yield* simulated, host: "0.0.0.0", port: 0, keys: [Redacted.make(key)] })
+      const answer = yield* send(`http://127.0.0.1:${gateway.port}`, "GET", "/healthz", { host: "gateway.example.com" })
+      expect(answer.status).toBe(200)
+    })
   )
 })

@@ -71,6 +71,14 @@ export interface Settings {
    */
   readonly loopbackHostsOnly?: boolean
   /**
+   * Answer the routes that ask no key (`/healthz`, `/readyz`, the extra
+   * routes without `requireKey`: observability's `/metrics`, `/status`)
+   * only when the request's `Host` names a loopback address, keys or none:
+   * set by the server when it listens on one, where a page that a DNS
+   * rebinding pointed at 127.0.0.1 could otherwise read them.
+   */
+  readonly loopbackHostsOnOpenRoutes?: boolean
+  /**
    * The bytes the request bodies being read at once may hold between them
    * (absent: no limit but each body's `maxBodyBytes`).
    */
@@ -788,8 +796,11 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
 
     // a request's line goes to the sink in the context, if any (`LogSink`), else through Effect's logger
     const sink = Option.getOrUndefined(yield* Effect.serviceOption(LogSink.LogSink))
-    const hostAllowed = settings.loopbackHostsOnly === true ? isLoopbackHost : () => true
-    const guard: Guard = { hostAllowed, cors: settings.cors }
+    const guard: Guard = {
+      hostAllowed: hostCheck(settings),
+      hostRefused: settings.loopbackHostsOnly === true ? Errors.hostNotAllowed : Errors.openRouteHostNotAllowed,
+      cors: settings.cors
+    }
     const sendTimeout = settings.sendTimeout ?? Duration.infinity
     return {
       app: withRequestLog(routed, writesStreams, sink, guard, notFound, sendTimeout),
@@ -816,7 +827,7 @@ export const makeAdmin = (
       HttpRouter.get(HttpRouter.empty, "/healthz", Effect.succeed(HttpServerResponse.unsafeJson({ status: "ok" })))
     )
     const sink = Option.getOrUndefined(yield* Effect.serviceOption(LogSink.LogSink))
-    const guard: Guard = { hostAllowed: loopbackHostsOnly ? isLoopbackHost : () => true, cors: undefined }
+    const guard: Guard = { hostAllowed: loopbackHostsOnly ? isLoopbackHost : allHosts, hostRefused: Errors.hostNotAllowed, cors: undefined }
     // a path it serves, asked with another method than GET: 405, as the main listener answers
     const paths = new Set(["/healthz", ...routes.map((route) => route.path)])
     const unrouted = (method: string, path: string) =>
@@ -830,8 +841,30 @@ export const makeAdmin = (
  * answered, the headers that let a page read an answer added to it).
  */
 interface Guard {
-  readonly hostAllowed: (host: string | undefined) => boolean
+  /** Whether a request to `path` with this `Host` is answered. */
+  readonly hostAllowed: (host: string | undefined, path: string) => boolean
+  /** The 403 of a request it refuses. */
+  readonly hostRefused: () => Errors.Failure
   readonly cors: Cors.Cors | undefined
+}
+
+const allHosts = (): boolean => true
+
+/**
+ * The main listener's `Host` check: every route's on a loopback address
+ * without keys (`loopbackHostsOnly`); else, on a loopback address, that of
+ * the routes that ask no key (`loopbackHostsOnOpenRoutes`): `/healthz`,
+ * `/readyz` and the extra routes without `requireKey`, and any other path
+ * outside the API but the extra routes with it (an unknown one then meets a
+ * 403 before its 404); none elsewhere.
+ */
+const hostCheck = (settings: Settings): Guard["hostAllowed"] => {
+  if (settings.loopbackHostsOnly === true) return isLoopbackHost
+  if (settings.loopbackHostsOnOpenRoutes !== true) return allHosts
+  const open = new Set(settings.routes.filter((route) => route.requireKey !== true).map((route) => route.path))
+  const keyed = new Set(settings.routes.filter((route) => route.requireKey === true).map((route) => route.path))
+  return (host, path) =>
+    keyed.has(path) || (!open.has(path) && (path.startsWith("/v1/") || path.startsWith("/v1beta/"))) || isLoopbackHost(host)
 }
 
 /**
@@ -1114,12 +1147,12 @@ const withRequestLog = <R>(
     const path = pathOf(request.url)
     const record = yield* logged(sink, method, path, request.headers["x-request-id"])
     const header = (name: string): string | undefined => request.headers[name]
-    const hostAllowed = guard.hostAllowed(header("host"))
+    const hostAllowed = guard.hostAllowed(header("host"), path)
     // CORS covers the API alone: a page of another origin reads no status page or metrics (they ask no key)
     const api = path.startsWith("/v1/") || path.startsWith("/v1beta/")
     const preflight = hostAllowed && api ? preflightOf(guard, method, header) : undefined
     const answered = Wire.withWireHeaders(path, record.requestId, yield* answer(
-      (hostAllowed ? preflight ?? app : Effect.fail(Errors.hostNotAllowed())).pipe(
+      (hostAllowed ? preflight ?? app : Effect.fail(guard.hostRefused())).pipe(
         Effect.provideService(CurrentLog, record),
         Effect.catchTag("RouteNotFound", () => Effect.fail(unrouted(method, path)))
       ),
@@ -1164,6 +1197,8 @@ const withRequestLog = <R>(
  */
 export type NodeChat = (request: Http.IncomingMessage, response: Http.ServerResponse) => Effect.Effect<void, never, Scope.Scope>
 
+const chatPath = "/v1/chat/completions"
+
 const nodeChat = (
   chat: (request: ChatInput, current: Current) => Effect.Effect<HttpServerResponse.HttpServerResponse, Errors.Failure, Scope.Scope>,
   sink: LogSink.Sink,
@@ -1175,7 +1210,7 @@ const nodeChat = (
   Effect.gen(function* () {
     const input = nodeInput(request)
     const record = yield* logged(sink, "POST", pathOf(request.url ?? "/"), input.header("x-request-id"))
-    const handler = guard.hostAllowed(input.header("host")) ? chat(input, record) : Effect.fail(Errors.hostNotAllowed())
+    const handler = guard.hostAllowed(input.header("host"), chatPath) ? chat(input, record) : Effect.fail(guard.hostRefused())
     const answered = closingUnread(request, withCors(guard, input.header("origin"), yield* answer(handler, record)))
     const body = answered.body
     const pull = body._tag === "Stream" ? ssePulls.get(body.stream as Stream.Stream<Uint8Array>) : undefined

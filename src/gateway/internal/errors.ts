@@ -179,6 +179,23 @@ export const hostNotAllowed = (): Failure =>
   )
 
 /**
+ * 403: a route that asks no key (`/metrics`, `/status`, `/healthz`) on a
+ * gateway that listens on a loopback address, asked under a name that is
+ * not a loopback one (a page whose name a DNS rebinding pointed at
+ * 127.0.0.1, say), with the connection closed.
+ *
+ * @internal
+ */
+export const openRouteHostNotAllowed = (): Failure =>
+  invalidRequest(
+    403,
+    "This gateway listens on a loopback address: the routes that ask no key answer requests addressed to localhost or a loopback address only. Send Host: localhost, or serve them on the admin listener.",
+    "host_not_allowed",
+    null,
+    { connection: "close" }
+  )
+
+/**
  * 403: a browser's preflight from a page whose origin is not among
  * `cors.origins`.
  *

@@ -253,7 +253,9 @@ export const start = (settings: ServerSettings): Effect.Effect<Running, ServeErr
       ? undefined
       : yield* startAdmin(settings.admin, settings.routes.filter((route) => route.requireKey !== true))
     const routes = admin === undefined ? settings.routes : settings.routes.filter((route) => route.requireKey === true)
-    const { app, chat } = yield* App.makeServed({ ...settings, routes, loopbackHostsOnly }, lifecycle)
+    // with keys too, the routes that ask none (`/metrics`, `/status`, `/healthz`) answer loopback names only
+    const loopbackHostsOnOpenRoutes = App.isLoopbackHost(settings.host)
+    const { app, chat } = yield* App.makeServed({ ...settings, routes, loopbackHostsOnly, loopbackHostsOnOpenRoutes }, lifecycle)
     const lean = yield* leanChat(chat)
     const node = Http.createServer()
     // a client that asks before it sends its body (`Expect: 100-continue`) is told to go on only when
