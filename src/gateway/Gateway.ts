@@ -232,7 +232,10 @@ import * as InternalServer from "./internal/server.js"
  *   head, or its bytes as they arrive, until it is read whole. Past it,
  *   429 `gateway_busy` and the connection closes, the body unread; so
  *   clients uploading slowly on many connections hold this much memory at
- *   most, not their number times `maxBodyBytes`.
+ *   most, not their number times `maxBodyBytes`. The bodies of one
+ *   client's key (a {@link ClientKey}; not a bare key) hold a quarter of it
+ *   at most (one whole body at least): one client's slow uploads cannot
+ *   hold it all and refuse every other's requests.
  * - `bodyTimeout`: how long a request body may take to arrive once the
  *   headers did (default 30 seconds); past it, 408 and the connection
  *   closes, so a client that stalls mid-body holds nothing for long.

@@ -348,8 +348,10 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       }
       return known.names
     }
-    // the request bodies read at once, between them
-    const uploads = new Body.Budget(settings.maxBufferedBytes ?? Number.POSITIVE_INFINITY)
+    // the request bodies read at once, between them; those of one client's key, a quarter of that at most (but
+    // a whole body), so that one client's slow uploads cannot hold it all and refuse every other's requests
+    const budget = settings.maxBufferedBytes ?? Number.POSITIVE_INFINITY
+    const uploads = new Body.Budget(budget, Math.max(settings.maxBodyBytes, Math.floor(budget * keyShareOfUploads)))
     const startedAt = yield* unixSeconds
 
     // the key as any of the APIs' clients sends it: Anthropic's SDK lists models with `x-api-key`, Google's with `x-goog-api-key`
@@ -386,17 +388,19 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
     // -- chat completions and responses -------------------------------------
 
     /** The request's body, read and checked: a generator the routes delegate to (no fiber step of its own). */
-    const readRequest = function* <D extends WireRequest.Decoded>(wire: Wire.Wire<D>, request: ChatInput) {
+    const readRequest = function* <D extends WireRequest.Decoded>(wire: Wire.Wire<D>, request: ChatInput, caller: Clients.Client | undefined) {
       const length = request.header("content-length")
       if (length !== undefined && Number(length) > settings.maxBodyBytes) {
         return yield* Effect.fail(Errors.tooLarge(settings.maxBodyBytes))
       }
       const mediaType = request.header("content-type")?.split(";", 1)[0]?.trim().toLowerCase()
       if (mediaType !== "application/json") return yield* Effect.fail(Errors.unsupportedMediaType())
-      const bytes = yield* request.body(settings.maxBodyBytes, settings.bodyTimeout, uploads).pipe(
+      // a client's key holds at most its share of the bodies' budget (see `uploads`); a bare key, any of it
+      const owner = caller === undefined || caller.bare ? undefined : caller.name
+      const bytes = yield* request.body(settings.maxBodyBytes, settings.bodyTimeout, uploads, owner).pipe(
         Effect.catchTags({
           TooLarge: () => Effect.fail(Errors.tooLarge(settings.maxBodyBytes)),
-          OverBudget: () => Effect.fail(Errors.uploadsFull()),
+          OverBudget: (refused) => Effect.fail(refused.share ? Errors.keyUploadsFull(owner!) : Errors.uploadsFull()),
           TimedOut: () => Effect.fail(Errors.bodyTimedOut(settings.bodyTimeout)),
           ReadFailed: () => Effect.fail(Errors.badRequest("The request body could not be read.", null))
         })
@@ -673,7 +677,7 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       if (caller instanceof Errors.Failure) return yield* Effect.fail(caller)
       if (caller !== undefined) log.key = caller.name
       if (lifecycle.draining) return yield* Effect.fail(Errors.shuttingDown())
-      const decoded = yield* readRequest(wire, request)
+      const decoded = yield* readRequest(wire, request, caller)
       log.chain = Errors.printable(decoded.model, 100)
       if (!names().has(decoded.model)) return yield* Effect.fail(unknownModel(caller, decoded.model))
       const admitted = caller === undefined ? undefined : yield* admitClient(caller, decoded)
@@ -722,7 +726,7 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
         const caller = yield* client(request.header("authorization"), wire.keyHeader, bare)
         if (caller !== undefined) log.key = caller.name
         if (lifecycle.draining) return yield* Effect.fail(Errors.shuttingDown())
-        const decoded = yield* readRequest(wire, request)
+        const decoded = yield* readRequest(wire, request, caller)
         log.chain = Errors.printable(decoded.model, 100)
         if (!names().has(decoded.model)) return yield* Effect.fail(unknownModel(caller, decoded.model))
         if (caller !== undefined && !allows(caller, decoded.model)) return yield* notAllowed(caller, decoded.model)
@@ -992,17 +996,20 @@ interface Deadline {
   readonly limit: Duration.Duration
 }
 
+/** The part of the bodies' budget (`maxBufferedBytes`) the bodies of one client's key may hold (at least a whole body). */
+const keyShareOfUploads = 1 / 4
+
 /** What the chat route reads of a request, on either server. */
 interface ChatInput {
   /** A header's value (the last, if sent more than once). */
   readonly header: (name: string) => string | undefined
-  /** The whole body, within a size limit, a deadline and the bodies' budget (see `Body.read`). */
-  readonly body: (limit: number, timeout: Duration.Duration, budget: Body.Budget) => Effect.Effect<Uint8Array, Body.ReadError>
+  /** The whole body, within a size limit, a deadline and the bodies' budget, and its `owner`'s share of it (see `Body.read`). */
+  readonly body: (limit: number, timeout: Duration.Duration, budget: Body.Budget, owner: string | undefined) => Effect.Effect<Uint8Array, Body.ReadError>
 }
 
 const platformInput = (request: HttpServerRequest.HttpServerRequest): ChatInput => ({
   header: (name) => request.headers[name],
-  body: (limit, timeout, budget) => Body.read(request, limit, timeout, budget)
+  body: (limit, timeout, budget, owner) => Body.read(request, limit, timeout, budget, owner)
 })
 
 const nodeInput = (request: Http.IncomingMessage): ChatInput => ({
@@ -1010,7 +1017,7 @@ const nodeInput = (request: Http.IncomingMessage): ChatInput => ({
     const value = request.headers[name]
     return typeof value === "string" ? value : value?.at(-1)
   },
-  body: (limit, timeout, budget) => Body.readIncoming(request, limit, timeout, budget)
+  body: (limit, timeout, budget, owner) => Body.readIncoming(request, limit, timeout, budget, owner)
 })
 
 /** One request's record, and the effect writing its log line with a status. */

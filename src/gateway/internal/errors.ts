@@ -237,6 +237,24 @@ export const uploadsFull = (): Failure =>
     headers: { "retry-after": "1", connection: "close" }
   })
 
+/**
+ * 429: the request bodies of one client's key being read at once hold its
+ * share of the gateway's allowance for them (a quarter of
+ * `maxBufferedBytes`, at least one whole body). The connection closes: this
+ * body is not read.
+ *
+ * @internal
+ */
+export const keyUploadsFull = (name: string): Failure =>
+  new Failure({
+    status: 429,
+    type: "rate_limit_exceeded",
+    code: "gateway_busy",
+    param: null,
+    message: `The gateway is reading as many request bodies of the key '${printable(name, 100)}' as it holds at once for one key. Retry shortly.`,
+    headers: { "retry-after": "1", connection: "close" }
+  })
+
 /** 503: the gateway is shutting down. @internal */
 export const shuttingDown = (): Failure =>
   new Failure({
