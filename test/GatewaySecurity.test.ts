@@ -5,6 +5,9 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
+import * as Net from "node:net"
+import * as Config from "../src/config/Config.js"
+import * as InternalServer from "../src/gateway/internal/server.js"
 import { HttpServerResponse } from "@effect/platform"
 import * as Gateway from "../src/gateway/Gateway.js"
 import * as Observability from "../src/observability/Observability.js"
@@ -81,6 +84,73 @@ describe("DNS rebinding of the routes that ask no key, on a loopback address wit
       const gateway = yield* Gateway.make({ router: yield* simulated, host: "0.0.0.0", port: 0, keys: [Redacted.make(key)] })
       const answer = yield* send(`http://127.0.0.1:${gateway.port}`, "GET", "/healthz", { host: "gateway.example.com" })
       expect(answer.status).toBe(200)
+    })
+  )
+})
+
+/** A raw connection to 127.0.0.1:`port` that sends nothing; closed with the scope. */
+const idle = (port: number) =>
+  Effect.acquireRelease(
+    Effect.async<Net.Socket>((resume) => {
+      const socket = Net.connect(port, "127.0.0.1", () => resume(Effect.succeed(socket)))
+      socket.on("error", () => {})
+    }),
+    (socket) => Effect.sync(() => socket.destroy())
+  )
+
+/** Whether the server closed `socket` (within `ms` of real time). */
+const closedWithin = (socket: Net.Socket, ms: number) =>
+  Effect.async<boolean>((resume) => {
+    if (socket.closed) return resume(Effect.succeed(true))
+    const timer = setTimeout(() => resume(Effect.succeed(false)), ms)
+    socket.once("close", () => {
+      clearTimeout(timer)
+      resume(Effect.succeed(true))
+    })
+    return Effect.sync(() => clearTimeout(timer))
+  })
+
+describe("connections held without limit", () => {
+  it.scopedLive("Node's server gets a head timeout of 10 s checked every second, a request timeout past bodyTimeout, and maxConnections", () =>
+    Effect.gen(function* () {
+      const router = yield* simulated
+      const node = InternalServer.nodeServers.get(yield* Gateway.make({ router, port: 0, maxConnections: 100 }))!
+      // Node's defaults: 60 s for the head, checked every 30 s; no cap
+      expect(node.headersTimeout).toBe(10_000)
+      expect((node as { connectionsCheckingInterval?: number }).connectionsCheckingInterval).toBe(1_000)
+      expect(node.requestTimeout).toBe(10_000 + 30_000 + 5_000)
+      expect(node.maxConnections).toBe(100)
+      const unbounded = InternalServer.nodeServers.get(yield* Gateway.make({ router, port: 0, bodyTimeout: "1 second" }))!
+      expect(unbounded.requestTimeout).toBe(16_000)
+      expect(unbounded.maxConnections).toBeUndefined()
+    })
+  )
+
+  it.scopedLive("past maxConnections, a connection is closed as it comes; one is taken again once another goes", () =>
+    Effect.gen(function* () {
+      const gateway = yield* Gateway.make({ router: yield* simulated, port: 0, maxConnections: 2 })
+      const held = [yield* idle(gateway.port), yield* idle(gateway.port)]
+      const extra = yield* idle(gateway.port)
+      expect(yield* closedWithin(extra, 2_000)).toBe(true)
+      expect(held.some((socket) => socket.closed)).toBe(false)
+      held[0]!.destroy()
+      // the server sees the close in a turn or two of its loop
+      let status = 0
+      for (let i = 0; i < 40 && status !== 200; i++) {
+        status = yield* send(gateway.url, "GET", "/healthz").pipe(Effect.map((answer) => answer.status), Effect.catchAllDefect(() => Effect.succeed(0)))
+        if (status !== 200) yield* Effect.sleep("50 millis")
+      }
+      expect(status).toBe(200)
+    })
+  )
+
+  it.effect("gateway.maxConnections in a config: a positive whole number, passed on to the gateway", () =>
+    Effect.gen(function* () {
+      const config = (extra: string) =>
+        Config.parse(["providers: { sim: { type: simulated } }", "models: { mini: { provider: sim, model: m } }", `gateway: { ${extra} }`].join("\n"))
+      expect(Config.gatewaySettings((yield* config("maxConnections: 512")).config).maxConnections).toBe(512)
+      const refused = yield* Effect.either(config("maxConnections: 0"))
+      expect(refused._tag === "Left" && JSON.stringify(refused.left)).toContain("gateway.maxConnections")
     })
   )
 })

@@ -238,7 +238,13 @@ import * as InternalServer from "./internal/server.js"
  *   hold it all and refuse every other's requests.
  * - `bodyTimeout`: how long a request body may take to arrive once the
  *   headers did (default 30 seconds); past it, 408 and the connection
- *   closes, so a client that stalls mid-body holds nothing for long.
+ *   closes, so a client that stalls mid-body holds nothing for long. The
+ *   headers themselves have 10 seconds (Node's default is 60), checked
+ *   every second, on the gateway's own server ({@link make}, {@link serve}).
+ * - `maxConnections`: the connections the gateway's own server holds at
+ *   once (default: no limit but the process's file descriptors); one past
+ *   it is closed as it comes, unread. Keep-alive connections count while
+ *   open (5 seconds idle), streams for as long as they stream.
  * - `maxConcurrent`, `maxQueued`: a bulkhead over chat requests: at most
  *   `maxConcurrent` at once, `maxQueued` waiting (default: as many as
  *   `maxConcurrent`); past that, 429. Without `maxConcurrent`, no limit.
@@ -310,6 +316,7 @@ export interface Options {
   readonly maxBodyBytes?: number
   readonly maxBufferedBytes?: number
   readonly bodyTimeout?: Duration.DurationInput
+  readonly maxConnections?: number
   readonly maxConcurrent?: number
   readonly maxQueued?: number
   readonly requestTimeout?: Duration.DurationInput
@@ -636,6 +643,7 @@ const resolve = (options: Options): InternalServer.ServerSettings => {
   positive("maxBodyBytes", options.maxBodyBytes)
   positive("maxConcurrent", options.maxConcurrent)
   positive("maxBufferedBytes", options.maxBufferedBytes)
+  positive("maxConnections", options.maxConnections)
   const maxBodyBytes = options.maxBodyBytes ?? defaults.maxBodyBytes
   if (options.maxBufferedBytes !== undefined && options.maxBufferedBytes < maxBodyBytes) {
     throw new RangeError(`Gateway: maxBufferedBytes (${options.maxBufferedBytes}) must be at least maxBodyBytes (${maxBodyBytes}): no body that large could be read`)
@@ -652,6 +660,7 @@ const resolve = (options: Options): InternalServer.ServerSettings => {
     maxBufferedBytes: options.maxBufferedBytes ?? Math.max(defaults.maxBufferedBytes, maxBodyBytes),
     bodyTimeout: options.bodyTimeout === undefined ? defaults.bodyTimeout : Duration.decode(options.bodyTimeout),
     maxConcurrent: options.maxConcurrent,
+    ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections }),
     maxQueued: options.maxQueued ?? options.maxConcurrent ?? 0,
     requestTimeout: options.requestTimeout === undefined ? undefined : Duration.decode(options.requestTimeout),
     sendTimeout: options.sendTimeout === undefined ? defaults.sendTimeout : positiveDuration("sendTimeout", options.sendTimeout),
@@ -667,7 +676,7 @@ const resolve = (options: Options): InternalServer.ServerSettings => {
 
 /**
  * The gateway as an `HttpApp`, to serve on a server of your own or to test
- * without one. `host`, `port`, `drainTimeout`, `shutdownDelay` and `admin` do not apply to it.
+ * without one. `host`, `port`, `drainTimeout`, `shutdownDelay`, `maxConnections` and `admin` do not apply to it.
  * Your server's spans redact the headers of `Headers.currentRedactedNames`:
  * add `x-goog-api-key` there (the Gemini route's key header; {@link make}
  * does) if it traces requests.
