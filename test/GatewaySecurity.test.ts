@@ -7,6 +7,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
 import * as Net from "node:net"
 import * as Config from "../src/config/Config.js"
+import * as ImageUrls from "../src/gateway/internal/imageUrls.js"
 import * as InternalServer from "../src/gateway/internal/server.js"
 import { HttpServerResponse } from "@effect/platform"
 import * as Gateway from "../src/gateway/Gateway.js"
@@ -151,6 +152,85 @@ describe("connections held without limit", () => {
       expect(Config.gatewaySettings((yield* config("maxConnections: 512")).config).maxConnections).toBe(512)
       const refused = yield* Effect.either(config("maxConnections: 0"))
       expect(refused._tag === "Left" && JSON.stringify(refused.left)).toContain("gateway.maxConnections")
+    })
+  )
+})
+
+describe("image URLs a client sends, which a provider (or a server behind the gateway) would fetch", () => {
+  const refusedUrls = [
+    "file:///etc/passwd",
+    "ftp://example.com/cat.png",
+    "javascript:alert(1)",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://127.0.0.1:6379/",
+    "http://0x7f.1/",
+    "http://2130706433/",
+    "http://localhost:8000/cat.png",
+    "http://files.localhost./cat.png",
+    "http://10.1.2.3/cat.png",
+    "http://172.16.0.1/cat.png",
+    "http://192.168.1.10/cat.png",
+    "http://100.100.100.200/latest/meta-data/",
+    "http://0.0.0.0/",
+    "http://[::1]/",
+    "http://[::]/",
+    "http://[::ffff:127.0.0.1]/",
+    "http://[fd00:ec2::254]/latest/meta-data/",
+    "http://[fe80::1]/",
+    "not a url"
+  ]
+  const allowed = ["https://example.com/cat.png", "http://8.8.8.8/cat.png", "http://[2001:db8::1]/cat.png", "data:image/png;base64,iVBORw0KGgo="]
+
+  it("problemOf: other schemes always, private hosts unless allowed", () => {
+    for (const url of refusedUrls) expect(ImageUrls.problemOf(url, false), url).toBeDefined()
+    for (const url of allowed) expect(ImageUrls.problemOf(url, false), url).toBeUndefined()
+    expect(ImageUrls.problemOf("http://127.0.0.1:8000/cat.png", true)).toBeUndefined()
+    expect(ImageUrls.problemOf("http://[fe80::1]/", true)).toBeUndefined()
+    expect(ImageUrls.problemOf("file:///etc/passwd", true)).toContain("only http, https and data URLs are accepted")
+  })
+
+  it.scopedLive("are refused with a 400 on chat, responses and messages; allowed by allowPrivateImageUrls but for their scheme", () =>
+    Effect.gen(function* () {
+      const router = yield* simulated
+      const strict = yield* Gateway.make({ router, port: 0, keys: [Redacted.make(key)] })
+      const lenient = yield* Gateway.make({ router, port: 0, keys: [Redacted.make(key)], allowPrivateImageUrls: true })
+      const calls = (url: string): ReadonlyArray<readonly [string, Record<string, string>, unknown]> => [
+        ["/v1/chat/completions", bearer, {
+          model: "default",
+          messages: [{ role: "user", content: [{ type: "text", text: "hi" }, { type: "image_url", image_url: { url } }] }]
+        }],
+        ["/v1/responses", bearer, {
+          model: "default",
+          input: [{ role: "user", content: [{ type: "input_text", text: "hi" }, { type: "input_image", image_url: url }] }]
+        }],
+        ["/v1/messages", { ...bearer, "anthropic-version": "2023-06-01" }, {
+          model: "default",
+          max_tokens: 16,
+          messages: [{ role: "user", content: [{ type: "text", text: "hi" }, { type: "image", source: { type: "url", url } }] }]
+        }]
+      ]
+      const status = (gateway: Gateway.Server, url: string) =>
+        Effect.forEach(calls(url), ([path, headers, body]) =>
+          Effect.map(send(gateway.url, "POST", path, headers, JSON.stringify(body)), (answer) => ({ path, ...answer })))
+      for (const url of ["file:///etc/passwd", "http://169.254.169.254/latest/meta-data/", "http://127.0.0.1:6379/", "http://[::1]/"]) {
+        for (const answer of yield* status(strict, url)) {
+          expect(answer.status, `${answer.path} ${url}: ${answer.text}`).toBe(400)
+          expect(answer.text, answer.path).toContain("Invalid image URL")
+        }
+      }
+      for (const answer of yield* status(strict, "https://example.com/cat.png")) expect(answer.status, `${answer.path}: ${answer.text}`).toBe(200)
+      for (const answer of yield* status(lenient, "http://127.0.0.1:8000/cat.png")) expect(answer.status, `${answer.path}: ${answer.text}`).toBe(200)
+      for (const answer of yield* status(lenient, "file:///etc/passwd")) expect(answer.status, answer.path).toBe(400)
+    })
+  )
+
+  it.effect("gateway.allowPrivateImageUrls in a config: a boolean, passed on to the gateway", () =>
+    Effect.gen(function* () {
+      const config = (extra: string) =>
+        Config.parse(["providers: { sim: { type: simulated } }", "models: { mini: { provider: sim, model: m } }", `gateway: { ${extra} }`].join("\n"))
+      expect(Config.gatewaySettings((yield* config("allowPrivateImageUrls: true")).config).allowPrivateImageUrls).toBe(true)
+      const refused = yield* Effect.either(config("allowPrivateImageUrls: yes please"))
+      expect(refused._tag === "Left" && JSON.stringify(refused.left)).toContain("gateway.allowPrivateImageUrls")
     })
   )
 })

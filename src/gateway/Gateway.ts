@@ -258,6 +258,15 @@ import * as InternalServer from "./internal/server.js"
  *   as it stays connected. It applies on the gateway's own server
  *   ({@link make}, {@link serve}); {@link app} on a server of yours leaves
  *   writes to that server.
+ * - `allowPrivateImageUrls`: send upstream an image URL whose host is a
+ *   literal loopback, private (RFC 1918, 100.64/10, fc00::/7), link-local
+ *   (169.254/16, fe80::/10) or unspecified address, or `localhost` (default
+ *   `false`: 400 `invalid_request`, as the provider, or a server behind
+ *   the gateway, would fetch it from its own network: a cloud's metadata,
+ *   say). Say `true` for a local vLLM reading images off a local file
+ *   server. Whatever it says, image URLs are `http:`, `https:` or `data:`
+ *   only, in every API the gateway takes; a name that resolves to a
+ *   private address is not caught (the gateway resolves no names).
  * - `requestTimeout`: the total time a chat request may take, streams
  *   included (default: none; the router's own deadlines still apply).
  * - `host`: default `"127.0.0.1"`; say `"0.0.0.0"` to listen on every
@@ -317,6 +326,7 @@ export interface Options {
   readonly maxBufferedBytes?: number
   readonly bodyTimeout?: Duration.DurationInput
   readonly maxConnections?: number
+  readonly allowPrivateImageUrls?: boolean
   readonly maxConcurrent?: number
   readonly maxQueued?: number
   readonly requestTimeout?: Duration.DurationInput
@@ -661,6 +671,7 @@ const resolve = (options: Options): InternalServer.ServerSettings => {
     bodyTimeout: options.bodyTimeout === undefined ? defaults.bodyTimeout : Duration.decode(options.bodyTimeout),
     maxConcurrent: options.maxConcurrent,
     ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections }),
+    ...(options.allowPrivateImageUrls === undefined ? {} : { allowPrivateImageUrls: options.allowPrivateImageUrls }),
     maxQueued: options.maxQueued ?? options.maxConcurrent ?? 0,
     requestTimeout: options.requestTimeout === undefined ? undefined : Duration.decode(options.requestTimeout),
     sendTimeout: options.sendTimeout === undefined ? defaults.sendTimeout : positiveDuration("sendTimeout", options.sendTimeout),

@@ -45,6 +45,7 @@ import * as Clients from "./clients.js"
 import * as Cors from "./cors.js"
 import * as Errors from "./errors.js"
 import * as GeminiRequest from "./geminiRequest.js"
+import * as ImageUrls from "./imageUrls.js"
 import * as Models from "./models.js"
 import * as NodeBody from "./nodeBody.js"
 import * as WireRequest from "./request.js"
@@ -85,6 +86,8 @@ export interface Settings {
   readonly maxBufferedBytes?: number
   /** Which web pages may call from a browser (none without it). */
   readonly cors?: Cors.Cors
+  /** Send image URLs whose host is a loopback, private or link-local address upstream (see `ImageUrls`). */
+  readonly allowPrivateImageUrls?: boolean
   /**
    * How long a client may leave a stream's socket full (not reading) before
    * its response is closed, on Node's server (absent: no limit).
@@ -351,6 +354,7 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
     // the request bodies read at once, between them; those of one client's key, a quarter of that at most (but
     // a whole body), so that one client's slow uploads cannot hold it all and refuse every other's requests
     const budget = settings.maxBufferedBytes ?? Number.POSITIVE_INFINITY
+    const allowPrivateImageUrls = settings.allowPrivateImageUrls === true
     const uploads = new Body.Budget(budget, Math.max(settings.maxBodyBytes, Math.floor(budget * keyShareOfUploads)))
     const startedAt = yield* unixSeconds
 
@@ -409,6 +413,9 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       // no closure a request for the decoder's headers: the parsed body and the request's reader passed as they are
       const decoded = Either.isLeft(parsed) ? parsed : wire.decode(parsed.right, request.header)
       if (Either.isLeft(decoded)) return yield* Effect.fail(Errors.badRequest(decoded.left.message, decoded.left.param))
+      // an image URL of another scheme, or of a private address, sent to no provider (whichever API it came in)
+      const image = ImageUrls.refusal(decoded.right.request, allowPrivateImageUrls)
+      if (image !== undefined) return yield* Effect.fail(image)
       return decoded.right
     }
 
