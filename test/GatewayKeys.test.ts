@@ -153,6 +153,34 @@ describe("client keys", () => {
     })
   )
 
+  test("rpm: Anthropic's count_tokens and Gemini's :countTokens count against it (no provider asked, none of its tokens)", () =>
+    Effect.gen(function* () {
+      const { gateway, upstream } = yield* setup([{ key: teamKey, name: "count-team", rpm: 2 }])
+      const count = (path: string, body: unknown) =>
+        Effect.promise(() =>
+          fetch(`${gateway.url}${path}`, {
+            method: "POST",
+            headers: { "content-type": "application/json", "x-api-key": Redacted.value(teamKey), "x-goog-api-key": Redacted.value(teamKey) },
+            body: JSON.stringify(body)
+          }).then(async (response) => ({ status: response.status, retryAfter: response.headers.get("retry-after"), text: await response.text() }))
+        )
+      const messages = { model: "default", messages: question }
+      const gemini = { contents: [{ role: "user", parts: [{ text: "Say hello." }] }] }
+      expect((yield* count("/v1/messages/count_tokens", messages)).status).toBe(200)
+      expect((yield* count("/v1beta/models/default:countTokens", gemini)).status).toBe(200)
+      // the minute's two requests taken: a third, by either route, is refused with the wait
+      const limited = yield* count("/v1/messages/count_tokens", messages)
+      expect(limited.status, limited.text).toBe(429)
+      expect(limited.text).toContain("Rate limit reached for the key 'count-team' on requests per minute (RPM): limit 2.")
+      expect(Number(limited.retryAfter)).toBeGreaterThanOrEqual(1)
+      expect((yield* count("/v1beta/models/default:countTokens", gemini)).status).toBe(429)
+      expect(yield* outcomes("count-team", "rate_limited")).toBe(2)
+      yield* TestClock.adjust("1 minute")
+      expect((yield* count("/v1/messages/count_tokens", messages)).status).toBe(200)
+      expect(upstream.requests().length).toBe(0)
+    })
+  )
+
   test("tpm: the prompt's estimate is counted when admitted and corrected to the provider's count once answered", () =>
     Effect.gen(function* () {
       // the answer reports a million prompt tokens for a prompt estimated at a few: after one, the window is full

@@ -7,7 +7,8 @@
  * their body back.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Effect } from "effect"
+import { Cause, Effect, Redacted } from "effect"
+import type * as Net from "node:net"
 import * as Config from "../src/config/Config.js"
 import * as Gateway from "../src/gateway/Gateway.js"
 import { Budget } from "../src/gateway/internal/body.js"
@@ -37,6 +38,15 @@ const until = (request: Effect.Effect<RawResponse>, done: (answer: RawResponse) 
       yield* turns(20)
     }
     return yield* Effect.dieMessage("the answer never came")
+  })
+
+/** What a raw client read of its answer, once the gateway closed the connection. */
+const answerOf = (socket: Net.Socket) =>
+  Effect.async<string>((resume) => {
+    let text = ""
+    socket.setEncoding("utf8")
+    socket.on("data", (piece: string) => (text += piece))
+    socket.once("close", () => resume(Effect.succeed(text)))
   })
 
 describe("Gateway maxBufferedBytes", () => {
@@ -78,13 +88,59 @@ describe("Gateway maxBufferedBytes", () => {
       expect((yield* until(post(body(700)), (answer) => answer.status !== 429)).status).toBe(200)
     }))
 
+  it.scopedLive("a client's key holds a quarter of the budget at most (one whole body at least): its slow uploads refuse no other key's request", () =>
+    Effect.gen(function* () {
+      const model = yield* Simulated.make({ provider: "openai", model: "gpt-4.1-mini", latency: 0 })
+      const router = yield* Router.make({ targets: { mini: { model } }, chains: { default: ["mini"] } })
+      const gateway = yield* Gateway.make({
+        router,
+        port: 0,
+        maxBodyBytes: 1000,
+        maxBufferedBytes: 2000,
+        keys: [
+          Redacted.make("gw-uploads-bare"),
+          { key: Redacted.make("gw-uploads-slow"), name: "slow", rpm: 1 },
+          { key: Redacted.make("gw-uploads-other"), name: "other" }
+        ]
+      })
+      const post = (key: string) =>
+        send(gateway.url, "POST", "/v1/chat/completions", { "content-type": "application/json", authorization: `Bearer ${key}` }, body(100))
+      // the slow key announces two whole bodies and sends a byte of each: the second passes its share (1000 bytes)
+      const slow = "authorization: Bearer gw-uploads-slow\r\ncontent-length: 1000\r\n"
+      const uploads = [yield* holding(gateway.port, slow, "{"), yield* holding(gateway.port, slow, "{")]
+      // (answered at once; before, neither was, for the bodyTimeout of 30 s)
+      const refused = yield* Effect.raceAll(uploads.map(answerOf)).pipe(Effect.timeoutFail({ duration: "3 seconds", onTimeout: () => "neither upload refused" }))
+      expect(refused).toMatch(/^HTTP\/1\.1 429/)
+      expect(refused).toContain(`"code":"gateway_busy"`)
+      expect(refused).toContain("request bodies of the key 'slow'")
+      // the bare key and another client's key are served beside the one it holds (before: 429 gateway_busy until its
+      // bodyTimeout, again and again)
+      expect((yield* until(post("gw-uploads-bare"), (answer) => answer.status !== 429)).status).toBe(200)
+      expect((yield* post("gw-uploads-other")).status).toBe(200)
+      // its share back once its upload goes
+      for (const upload of uploads) upload.destroy()
+      expect((yield* until(post("gw-uploads-slow"), (answer) => answer.status !== 429)).status).toBe(200)
+    }))
+
   it("a Budget takes what fits and gives it back", () => {
     const budget = new Budget(100)
     expect(budget.take(60)).toBe(true)
-    expect(budget.take(50)).toBe(false)
+    expect(budget.take(50)).toBe("full")
     expect(budget.used).toBe(60)
     budget.give(60)
     expect(budget.take(100)).toBe(true)
+  })
+
+  it("a Budget holds each owner to its share, and the whole to its limit", () => {
+    const budget = new Budget(100, 40)
+    expect(budget.take(30, "a")).toBe(true)
+    expect(budget.take(20, "a")).toBe("share")
+    expect(budget.take(40, "b")).toBe(true)
+    expect(budget.take(31)).toBe("full")
+    expect(budget.take(31, "c")).toBe("full")
+    expect(budget.used).toBe(70)
+    budget.give(30, "a")
+    expect(budget.take(40, "a")).toBe(true)
   })
 
   it.scoped("a budget smaller than one body is refused: by Gateway.make, and by a config at its path", () =>

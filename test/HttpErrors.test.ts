@@ -559,6 +559,18 @@ describe("error bodies", () => {
     expect(Errors.scrub("nothing to hide", [""])).toBe("nothing to hide")
   })
 
+  it("scrubs a secret's parts: a run of 8+ of its first or last characters, and its masked forms", () => {
+    const secret = "sk-proj-SECREVabcdefghijklmnopqrstuvwxyz0123456789"
+    // OpenAI's masked echo of a key it refused: a prefix, asterisks, a suffix
+    expect(Errors.scrub(`key ${secret.slice(0, 14)}${"*".repeat(20)}${secret.slice(-4)}: bad`, secret)).toBe("key [redacted]: bad")
+    expect(Errors.scrub(`key sk-p****6789 here`, secret)).toBe("key [redacted] here")
+    // a key cut short, at either end
+    expect(Errors.scrub(`got ${secret.slice(0, 20)}...`, secret)).toBe("got [redacted]...")
+    expect(Errors.scrub(`got ...${secret.slice(-12)}.`, secret)).toBe("got ...[redacted].")
+    // what shows too little of it is left: 7 characters, 3 about a mask, a mask of none of it
+    expect(Errors.scrub(`got ${secret.slice(0, 7)} and ***9 and a *** b`, secret)).toBe(`got ${secret.slice(0, 7)} and ***9 and a *** b`)
+  })
+
   it("classifies on the upstream's words, shows them scrubbed", () => {
     const short = { provider: "p", model: "m", secret: ["8192"] }
     const error = Errors.classify(

@@ -76,7 +76,7 @@
  *   client's `{ key, name, models, rpm, tpm, spend: { usd, window } }`, see
  *   `Gateway.ClientKey`; names and keys unique, and no client named
  *   `key-N`, the bare keys' names), `host`, `port`,
- *   `maxBodyBytes`, `maxBufferedBytes`, `bodyTimeout`, `maxConcurrent`, `maxQueued`, `requestTimeout`, `sendTimeout`, `drainTimeout`, `shutdownDelay`, `cors`,
+ *   `maxBodyBytes`, `maxBufferedBytes`, `bodyTimeout`, `maxConnections`, `allowPrivateImageUrls`, `maxConcurrent`, `maxQueued`, `requestTimeout`, `sendTimeout`, `drainTimeout`, `shutdownDelay`, `cors`,
  *   `admin` (`{ host, port }`: a port of its own, not `port` on the same address or on 0.0.0.0); see
  *   {@link gatewaySettings} for the defaults.
  * - `state`: `{ redis, cluster, namespace, syncInterval }`: share breakers, rate
@@ -627,6 +627,10 @@ export interface GatewaySettings {
   readonly maxBufferedBytes?: number
   /** How long a request body may take to arrive (absent: the gateway's default, 30 seconds). */
   readonly bodyTimeout?: Duration.Duration
+  /** The connections the gateway holds at once; one past it is closed as it comes (absent: no limit). */
+  readonly maxConnections?: number
+  /** Send image URLs of loopback, private and link-local addresses upstream (absent: refused with a 400). */
+  readonly allowPrivateImageUrls?: boolean
   /** Chat requests served at once (absent: no limit). */
   readonly maxConcurrent?: number
   /** Chat requests that may wait for a slot; more are refused. */

@@ -238,10 +238,19 @@ import * as InternalServer from "./internal/server.js"
  *   head, or its bytes as they arrive, until it is read whole. Past it,
  *   429 `gateway_busy` and the connection closes, the body unread; so
  *   clients uploading slowly on many connections hold this much memory at
- *   most, not their number times `maxBodyBytes`.
+ *   most, not their number times `maxBodyBytes`. The bodies of one
+ *   client's key (a {@link ClientKey}; not a bare key) hold a quarter of it
+ *   at most (one whole body at least): one client's slow uploads cannot
+ *   hold it all and refuse every other's requests.
  * - `bodyTimeout`: how long a request body may take to arrive once the
  *   headers did (default 30 seconds); past it, 408 and the connection
- *   closes, so a client that stalls mid-body holds nothing for long.
+ *   closes, so a client that stalls mid-body holds nothing for long. The
+ *   headers themselves have 10 seconds (Node's default is 60), checked
+ *   every second, on the gateway's own server ({@link make}, {@link serve}).
+ * - `maxConnections`: the connections the gateway's own server holds at
+ *   once (default: no limit but the process's file descriptors); one past
+ *   it is closed as it comes, unread. Keep-alive connections count while
+ *   open (5 seconds idle), streams for as long as they stream.
  * - `maxConcurrent`, `maxQueued`: a bulkhead over chat requests: at most
  *   `maxConcurrent` at once, `maxQueued` waiting (default: as many as
  *   `maxConcurrent`); past that, 429. Without `maxConcurrent`, no limit.
@@ -255,6 +264,15 @@ import * as InternalServer from "./internal/server.js"
  *   as it stays connected. It applies on the gateway's own server
  *   ({@link make}, {@link serve}); {@link app} on a server of yours leaves
  *   writes to that server.
+ * - `allowPrivateImageUrls`: send upstream an image URL whose host is a
+ *   literal loopback, private (RFC 1918, 100.64/10, fc00::/7), link-local
+ *   (169.254/16, fe80::/10) or unspecified address, or `localhost` (default
+ *   `false`: 400 `invalid_request`, as the provider, or a server behind
+ *   the gateway, would fetch it from its own network: a cloud's metadata,
+ *   say). Say `true` for a local vLLM reading images off a local file
+ *   server. Whatever it says, image URLs are `http:`, `https:` or `data:`
+ *   only, in every API the gateway takes; a name that resolves to a
+ *   private address is not caught (the gateway resolves no names).
  * - `requestTimeout`: the total time a chat request may take, streams
  *   included (default: none; the router's own deadlines still apply).
  * - `host`: default `"127.0.0.1"`; say `"0.0.0.0"` to listen on every
@@ -313,6 +331,8 @@ export interface Options {
   readonly maxBodyBytes?: number
   readonly maxBufferedBytes?: number
   readonly bodyTimeout?: Duration.DurationInput
+  readonly maxConnections?: number
+  readonly allowPrivateImageUrls?: boolean
   readonly maxConcurrent?: number
   readonly maxQueued?: number
   readonly requestTimeout?: Duration.DurationInput
@@ -639,6 +659,7 @@ const resolve = (options: Options): InternalServer.ServerSettings => {
   positive("maxBodyBytes", options.maxBodyBytes)
   positive("maxConcurrent", options.maxConcurrent)
   positive("maxBufferedBytes", options.maxBufferedBytes)
+  positive("maxConnections", options.maxConnections)
   const maxBodyBytes = options.maxBodyBytes ?? defaults.maxBodyBytes
   if (options.maxBufferedBytes !== undefined && options.maxBufferedBytes < maxBodyBytes) {
     throw new RangeError(`Gateway: maxBufferedBytes (${options.maxBufferedBytes}) must be at least maxBodyBytes (${maxBodyBytes}): no body that large could be read`)
@@ -655,6 +676,8 @@ const resolve = (options: Options): InternalServer.ServerSettings => {
     maxBufferedBytes: options.maxBufferedBytes ?? Math.max(defaults.maxBufferedBytes, maxBodyBytes),
     bodyTimeout: options.bodyTimeout === undefined ? defaults.bodyTimeout : Duration.decode(options.bodyTimeout),
     maxConcurrent: options.maxConcurrent,
+    ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections }),
+    ...(options.allowPrivateImageUrls === undefined ? {} : { allowPrivateImageUrls: options.allowPrivateImageUrls }),
     maxQueued: options.maxQueued ?? options.maxConcurrent ?? 0,
     requestTimeout: options.requestTimeout === undefined ? undefined : Duration.decode(options.requestTimeout),
     sendTimeout: options.sendTimeout === undefined ? defaults.sendTimeout : positiveDuration("sendTimeout", options.sendTimeout),
@@ -670,7 +693,7 @@ const resolve = (options: Options): InternalServer.ServerSettings => {
 
 /**
  * The gateway as an `HttpApp`, to serve on a server of your own or to test
- * without one. `host`, `port`, `drainTimeout`, `shutdownDelay` and `admin` do not apply to it.
+ * without one. `host`, `port`, `drainTimeout`, `shutdownDelay`, `maxConnections` and `admin` do not apply to it.
  * Your server's spans redact the headers of `Headers.currentRedactedNames`:
  * add `x-goog-api-key` there (the Gemini route's key header; {@link make}
  * does) if it traces requests.

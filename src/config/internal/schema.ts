@@ -569,7 +569,7 @@ const adminPortOfItsOwn = {
 
 /** @internal */
 export const Gateway = withRules(struct(
-  "the gateway's settings (keys, host, port, maxBodyBytes, maxBufferedBytes, bodyTimeout, maxConcurrent, maxQueued, requestTimeout, sendTimeout, drainTimeout, shutdownDelay, cors, admin)",
+  "the gateway's settings (keys, host, port, maxBodyBytes, maxBufferedBytes, bodyTimeout, maxConnections, allowPrivateImageUrls, maxConcurrent, maxQueued, requestTimeout, sendTimeout, drainTimeout, shutdownDelay, cors, admin)",
   {
     keys: optional(Schema.Array(GatewayKey).annotations({
       message: (issue) => ({ message: `Expected a list of keys (["env:GATEWAY_KEY", ...]), actual ${show(issue.actual)}`, override: false })
@@ -579,6 +579,8 @@ export const Gateway = withRules(struct(
     maxBodyBytes: optional(PositiveInt),
     maxBufferedBytes: optional(PositiveInt),
     bodyTimeout: optional(PositiveDuration),
+    maxConnections: optional(PositiveInt),
+    allowPrivateImageUrls: optional(Schema.Boolean),
     maxConcurrent: optional(PositiveInt),
     maxQueued: optional(NonNegativeInt),
     requestTimeout: optional(PositiveDuration),

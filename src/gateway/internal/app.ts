@@ -45,6 +45,7 @@ import * as Clients from "./clients.js"
 import * as Cors from "./cors.js"
 import * as Errors from "./errors.js"
 import * as GeminiRequest from "./geminiRequest.js"
+import * as ImageUrls from "./imageUrls.js"
 import * as Models from "./models.js"
 import * as NodeBody from "./nodeBody.js"
 import * as WireRequest from "./request.js"
@@ -71,12 +72,22 @@ export interface Settings {
    */
   readonly loopbackHostsOnly?: boolean
   /**
+   * Answer the routes that ask no key (`/healthz`, `/readyz`, the extra
+   * routes without `requireKey`: observability's `/metrics`, `/status`)
+   * only when the request's `Host` names a loopback address, keys or none:
+   * set by the server when it listens on one, where a page that a DNS
+   * rebinding pointed at 127.0.0.1 could otherwise read them.
+   */
+  readonly loopbackHostsOnOpenRoutes?: boolean
+  /**
    * The bytes the request bodies being read at once may hold between them
    * (absent: no limit but each body's `maxBodyBytes`).
    */
   readonly maxBufferedBytes?: number
   /** Which web pages may call from a browser (none without it). */
   readonly cors?: Cors.Cors
+  /** Send image URLs whose host is a loopback, private or link-local address upstream (see `ImageUrls`). */
+  readonly allowPrivateImageUrls?: boolean
   /**
    * How long a client may leave a stream's socket full (not reading) before
    * its response is closed, on Node's server (absent: no limit).
@@ -340,8 +351,11 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       }
       return known.names
     }
-    // the request bodies read at once, between them
-    const uploads = new Body.Budget(settings.maxBufferedBytes ?? Number.POSITIVE_INFINITY)
+    // the request bodies read at once, between them; those of one client's key, a quarter of that at most (but
+    // a whole body), so that one client's slow uploads cannot hold it all and refuse every other's requests
+    const budget = settings.maxBufferedBytes ?? Number.POSITIVE_INFINITY
+    const allowPrivateImageUrls = settings.allowPrivateImageUrls === true
+    const uploads = new Body.Budget(budget, Math.max(settings.maxBodyBytes, Math.floor(budget * keyShareOfUploads)))
     const startedAt = yield* unixSeconds
 
     // the key as any of the APIs' clients sends it: Anthropic's SDK lists models with `x-api-key`, Google's with `x-goog-api-key`
@@ -378,17 +392,19 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
     // -- chat completions and responses -------------------------------------
 
     /** The request's body, read and checked: a generator the routes delegate to (no fiber step of its own). */
-    const readRequest = function* <D extends WireRequest.Decoded>(wire: Wire.Wire<D>, request: ChatInput) {
+    const readRequest = function* <D extends WireRequest.Decoded>(wire: Wire.Wire<D>, request: ChatInput, caller: Clients.Client | undefined) {
       const length = request.header("content-length")
       if (length !== undefined && Number(length) > settings.maxBodyBytes) {
         return yield* Effect.fail(Errors.tooLarge(settings.maxBodyBytes))
       }
       const mediaType = request.header("content-type")?.split(";", 1)[0]?.trim().toLowerCase()
       if (mediaType !== "application/json") return yield* Effect.fail(Errors.unsupportedMediaType())
-      const bytes = yield* request.body(settings.maxBodyBytes, settings.bodyTimeout, uploads).pipe(
+      // a client's key holds at most its share of the bodies' budget (see `uploads`); a bare key, any of it
+      const owner = caller === undefined || caller.bare ? undefined : caller.name
+      const bytes = yield* request.body(settings.maxBodyBytes, settings.bodyTimeout, uploads, owner).pipe(
         Effect.catchTags({
           TooLarge: () => Effect.fail(Errors.tooLarge(settings.maxBodyBytes)),
-          OverBudget: () => Effect.fail(Errors.uploadsFull()),
+          OverBudget: (refused) => Effect.fail(refused.share ? Errors.keyUploadsFull(owner!) : Errors.uploadsFull()),
           TimedOut: () => Effect.fail(Errors.bodyTimedOut(settings.bodyTimeout)),
           ReadFailed: () => Effect.fail(Errors.badRequest("The request body could not be read.", null))
         })
@@ -397,6 +413,9 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       // no closure a request for the decoder's headers: the parsed body and the request's reader passed as they are
       const decoded = Either.isLeft(parsed) ? parsed : wire.decode(parsed.right, request.header)
       if (Either.isLeft(decoded)) return yield* Effect.fail(Errors.badRequest(decoded.left.message, decoded.left.param))
+      // an image URL of another scheme, or of a private address, sent to no provider (whichever API it came in)
+      const image = ImageUrls.refusal(decoded.right.request, allowPrivateImageUrls)
+      if (image !== undefined) return yield* Effect.fail(image)
       return decoded.right
     }
 
@@ -665,7 +684,7 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       if (caller instanceof Errors.Failure) return yield* Effect.fail(caller)
       if (caller !== undefined) log.key = caller.name
       if (lifecycle.draining) return yield* Effect.fail(Errors.shuttingDown())
-      const decoded = yield* readRequest(wire, request)
+      const decoded = yield* readRequest(wire, request, caller)
       log.chain = Errors.printable(decoded.model, 100)
       if (!names().has(decoded.model)) return yield* Effect.fail(unknownModel(caller, decoded.model))
       const admitted = caller === undefined ? undefined : yield* admitClient(caller, decoded)
@@ -703,7 +722,8 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
      * alias: the router's own estimate (`Tokens.estimate`, about four
      * characters a token, erring high; the figure it checks context windows
      * with), in the wire's words (`answer`); no provider is called, no
-     * permit taken. `POST /v1/messages/count_tokens` (`{ input_tokens }`)
+     * permit taken, but a client's key counts it against its `rpm` (429
+     * past it; none of its tokens). `POST /v1/messages/count_tokens` (`{ input_tokens }`)
      * and Gemini's `:countTokens` (`{ totalTokens }`).
      */
     const tokenCount = <D extends WireRequest.Decoded>(wire: Wire.Wire<D>, answer: (tokens: number) => unknown) =>
@@ -713,10 +733,21 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
         const caller = yield* client(request.header("authorization"), wire.keyHeader, bare)
         if (caller !== undefined) log.key = caller.name
         if (lifecycle.draining) return yield* Effect.fail(Errors.shuttingDown())
-        const decoded = yield* readRequest(wire, request)
+        const decoded = yield* readRequest(wire, request, caller)
         log.chain = Errors.printable(decoded.model, 100)
         if (!names().has(decoded.model)) return yield* Effect.fail(unknownModel(caller, decoded.model))
         if (caller !== undefined && !allows(caller, decoded.model)) return yield* notAllowed(caller, decoded.model)
+        // a count costs no provider call, but it reads a body and estimates it: a request against the key's rpm
+        // (none of its tokens), so that a key is held to its minute's requests whichever route it calls
+        const limiter = caller?.limiter
+        if (limiter !== undefined) {
+          const admission = yield* limiter.tryAcquire(0)
+          if (admission._tag === "Limited") {
+            yield* caller!.metrics.count("rate_limited")
+            const value = admission.limit === "rpm" ? limiter.limits.rpm : limiter.limits.tpm
+            return yield* Effect.fail(Errors.keyRateLimited(caller!.name, admission.limit, value ?? 0, admission.retryAfter))
+          }
+        }
         return HttpServerResponse.unsafeJson(answer(Tokens.estimate(decoded.request)))
       })
     const countTokens = platformRoute(tokenCount(Wire.messageTokens, (tokens) => ({ input_tokens: tokens })))
@@ -776,8 +807,11 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
 
     // a request's line goes to the sink in the context, if any (`LogSink`), else through Effect's logger
     const sink = Option.getOrUndefined(yield* Effect.serviceOption(LogSink.LogSink))
-    const hostAllowed = settings.loopbackHostsOnly === true ? isLoopbackHost : () => true
-    const guard: Guard = { hostAllowed, cors: settings.cors }
+    const guard: Guard = {
+      hostAllowed: hostCheck(settings),
+      hostRefused: settings.loopbackHostsOnly === true ? Errors.hostNotAllowed : Errors.openRouteHostNotAllowed,
+      cors: settings.cors
+    }
     const sendTimeout = settings.sendTimeout ?? Duration.infinity
     return {
       app: withRequestLog(routed, writesStreams, sink, guard, notFound, sendTimeout),
@@ -804,7 +838,7 @@ export const makeAdmin = (
       HttpRouter.get(HttpRouter.empty, "/healthz", Effect.succeed(HttpServerResponse.unsafeJson({ status: "ok" })))
     )
     const sink = Option.getOrUndefined(yield* Effect.serviceOption(LogSink.LogSink))
-    const guard: Guard = { hostAllowed: loopbackHostsOnly ? isLoopbackHost : () => true, cors: undefined }
+    const guard: Guard = { hostAllowed: loopbackHostsOnly ? isLoopbackHost : allHosts, hostRefused: Errors.hostNotAllowed, cors: undefined }
     // a path it serves, asked with another method than GET: 405, as the main listener answers
     const paths = new Set(["/healthz", ...routes.map((route) => route.path)])
     const unrouted = (method: string, path: string) =>
@@ -818,8 +852,30 @@ export const makeAdmin = (
  * answered, the headers that let a page read an answer added to it).
  */
 interface Guard {
-  readonly hostAllowed: (host: string | undefined) => boolean
+  /** Whether a request to `path` with this `Host` is answered. */
+  readonly hostAllowed: (host: string | undefined, path: string) => boolean
+  /** The 403 of a request it refuses. */
+  readonly hostRefused: () => Errors.Failure
   readonly cors: Cors.Cors | undefined
+}
+
+const allHosts = (): boolean => true
+
+/**
+ * The main listener's `Host` check: every route's on a loopback address
+ * without keys (`loopbackHostsOnly`); else, on a loopback address, that of
+ * the routes that ask no key (`loopbackHostsOnOpenRoutes`): `/healthz`,
+ * `/readyz` and the extra routes without `requireKey`, and any other path
+ * outside the API but the extra routes with it (an unknown one then meets a
+ * 403 before its 404); none elsewhere.
+ */
+const hostCheck = (settings: Settings): Guard["hostAllowed"] => {
+  if (settings.loopbackHostsOnly === true) return isLoopbackHost
+  if (settings.loopbackHostsOnOpenRoutes !== true) return allHosts
+  const open = new Set(settings.routes.filter((route) => route.requireKey !== true).map((route) => route.path))
+  const keyed = new Set(settings.routes.filter((route) => route.requireKey === true).map((route) => route.path))
+  return (host, path) =>
+    keyed.has(path) || (!open.has(path) && (path.startsWith("/v1/") || path.startsWith("/v1beta/"))) || isLoopbackHost(host)
 }
 
 /**
@@ -947,17 +1003,20 @@ interface Deadline {
   readonly limit: Duration.Duration
 }
 
+/** The part of the bodies' budget (`maxBufferedBytes`) the bodies of one client's key may hold (at least a whole body). */
+const keyShareOfUploads = 1 / 4
+
 /** What the chat route reads of a request, on either server. */
 interface ChatInput {
   /** A header's value (the last, if sent more than once). */
   readonly header: (name: string) => string | undefined
-  /** The whole body, within a size limit, a deadline and the bodies' budget (see `Body.read`). */
-  readonly body: (limit: number, timeout: Duration.Duration, budget: Body.Budget) => Effect.Effect<Uint8Array, Body.ReadError>
+  /** The whole body, within a size limit, a deadline and the bodies' budget, and its `owner`'s share of it (see `Body.read`). */
+  readonly body: (limit: number, timeout: Duration.Duration, budget: Body.Budget, owner: string | undefined) => Effect.Effect<Uint8Array, Body.ReadError>
 }
 
 const platformInput = (request: HttpServerRequest.HttpServerRequest): ChatInput => ({
   header: (name) => request.headers[name],
-  body: (limit, timeout, budget) => Body.read(request, limit, timeout, budget)
+  body: (limit, timeout, budget, owner) => Body.read(request, limit, timeout, budget, owner)
 })
 
 const nodeInput = (request: Http.IncomingMessage): ChatInput => ({
@@ -965,7 +1024,7 @@ const nodeInput = (request: Http.IncomingMessage): ChatInput => ({
     const value = request.headers[name]
     return typeof value === "string" ? value : value?.at(-1)
   },
-  body: (limit, timeout, budget) => Body.readIncoming(request, limit, timeout, budget)
+  body: (limit, timeout, budget, owner) => Body.readIncoming(request, limit, timeout, budget, owner)
 })
 
 /** One request's record, and the effect writing its log line with a status. */
@@ -1102,12 +1161,12 @@ const withRequestLog = <R>(
     const path = pathOf(request.url)
     const record = yield* logged(sink, method, path, request.headers["x-request-id"])
     const header = (name: string): string | undefined => request.headers[name]
-    const hostAllowed = guard.hostAllowed(header("host"))
+    const hostAllowed = guard.hostAllowed(header("host"), path)
     // CORS covers the API alone: a page of another origin reads no status page or metrics (they ask no key)
     const api = path.startsWith("/v1/") || path.startsWith("/v1beta/")
     const preflight = hostAllowed && api ? preflightOf(guard, method, header) : undefined
     const answered = Wire.withWireHeaders(path, record.requestId, yield* answer(
-      (hostAllowed ? preflight ?? app : Effect.fail(Errors.hostNotAllowed())).pipe(
+      (hostAllowed ? preflight ?? app : Effect.fail(guard.hostRefused())).pipe(
         Effect.provideService(CurrentLog, record),
         Effect.catchTag("RouteNotFound", () => Effect.fail(unrouted(method, path)))
       ),
@@ -1152,6 +1211,8 @@ const withRequestLog = <R>(
  */
 export type NodeChat = (request: Http.IncomingMessage, response: Http.ServerResponse) => Effect.Effect<void, never, Scope.Scope>
 
+const chatPath = "/v1/chat/completions"
+
 const nodeChat = (
   chat: (request: ChatInput, current: Current) => Effect.Effect<HttpServerResponse.HttpServerResponse, Errors.Failure, Scope.Scope>,
   sink: LogSink.Sink,
@@ -1163,7 +1224,7 @@ const nodeChat = (
   Effect.gen(function* () {
     const input = nodeInput(request)
     const record = yield* logged(sink, "POST", pathOf(request.url ?? "/"), input.header("x-request-id"))
-    const handler = guard.hostAllowed(input.header("host")) ? chat(input, record) : Effect.fail(Errors.hostNotAllowed())
+    const handler = guard.hostAllowed(input.header("host"), chatPath) ? chat(input, record) : Effect.fail(guard.hostRefused())
     const answered = closingUnread(request, withCors(guard, input.header("origin"), yield* answer(handler, record)))
     const body = answered.body
     const pull = body._tag === "Stream" ? ssePulls.get(body.stream as Stream.Stream<Uint8Array>) : undefined

@@ -24,8 +24,13 @@ export class ReadFailed extends Data.TaggedError("ReadFailed")<{}> {}
 /** The body did not arrive before the deadline. @internal */
 export class TimedOut extends Data.TaggedError("TimedOut")<{}> {}
 
-/** The bodies being read at once already hold the gateway's whole allowance. @internal */
-export class OverBudget extends Data.TaggedError("OverBudget")<{}> {}
+/**
+ * The bodies being read at once already hold the gateway's whole allowance,
+ * or (`share`) the bodies of the same client's key hold its share of it.
+ *
+ * @internal
+ */
+export class OverBudget extends Data.TaggedError("OverBudget")<{ readonly share: boolean }> {}
 
 /** Why a body could not be read. @internal */
 export type ReadError = TooLarge | ReadFailed | TimedOut | OverBudget
@@ -40,17 +45,38 @@ export type ReadError = TooLarge | ReadFailed | TimedOut | OverBudget
  */
 export class Budget {
   used = 0
-  constructor(readonly limit: number) {}
+  /** What each owner's bodies hold now, by owner. */
+  private readonly owners = new Map<string, number>()
+  /**
+   * `share`: what the bodies of one owner (a client's key, by its name) may
+   * hold between them (default: the whole limit), so that one client
+   * uploading slowly on many connections cannot hold the whole allowance
+   * and refuse every other's requests.
+   */
+  constructor(readonly limit: number, readonly share: number = limit) {}
 
-  /** Counts `bytes` more, or says no (and counts nothing) when they would pass the limit. */
-  take(bytes: number): boolean {
-    if (this.used + bytes > this.limit) return false
+  /**
+   * Counts `bytes` more (for `owner`, if any), or says why not (and counts
+   * nothing): `"full"` when they would pass the limit, `"share"` when they
+   * would pass the owner's share.
+   */
+  take(bytes: number, owner?: string): true | "full" | "share" {
+    if (this.used + bytes > this.limit) return "full"
+    if (owner !== undefined) {
+      const held = (this.owners.get(owner) ?? 0) + bytes
+      if (held > this.share) return "share"
+      this.owners.set(owner, held)
+    }
     this.used += bytes
     return true
   }
 
-  give(bytes: number): void {
+  give(bytes: number, owner?: string): void {
     this.used -= bytes
+    if (owner === undefined) return
+    const held = (this.owners.get(owner) ?? 0) - bytes
+    if (held > 0) this.owners.set(owner, held)
+    else this.owners.delete(owner)
   }
 }
 
@@ -59,29 +85,35 @@ class Holding {
   private held = 0
   private readonly announced: number | undefined
 
-  constructor(private readonly budget: Budget | undefined, contentLength: string | undefined) {
+  constructor(
+    private readonly budget: Budget | undefined,
+    contentLength: string | undefined,
+    private readonly owner: string | undefined
+  ) {
     const length = contentLength === undefined ? Number.NaN : Number(contentLength)
     this.announced = Number.isSafeInteger(length) && length >= 0 ? length : undefined
   }
 
-  /** Takes the announced length; false when the budget cannot hold it. */
-  open(): boolean {
-    if (this.budget === undefined || this.announced === undefined) return true
-    if (!this.budget.take(this.announced)) return false
+  /** Takes the announced length; the refusal when the budget (or the owner's share) cannot hold it. */
+  open(): OverBudget | undefined {
+    if (this.budget === undefined || this.announced === undefined) return undefined
+    const taken = this.budget.take(this.announced, this.owner)
+    if (taken !== true) return new OverBudget({ share: taken === "share" })
     this.held = this.announced
-    return true
+    return undefined
   }
 
-  /** Counts a chunk past what is held; false when the budget cannot hold it. */
-  grow(size: number): boolean {
-    if (this.budget === undefined || size <= this.held) return true
-    if (!this.budget.take(size - this.held)) return false
+  /** Counts a chunk past what is held; the refusal when the budget (or the owner's share) cannot hold it. */
+  grow(size: number): OverBudget | undefined {
+    if (this.budget === undefined || size <= this.held) return undefined
+    const taken = this.budget.take(size - this.held, this.owner)
+    if (taken !== true) return new OverBudget({ share: taken === "share" })
     this.held = size
-    return true
+    return undefined
   }
 
   release(): void {
-    this.budget?.give(this.held)
+    this.budget?.give(this.held, this.owner)
     this.held = 0
   }
 }
@@ -95,13 +127,15 @@ export const readIncoming = (
   source: Http.IncomingMessage,
   limit: number,
   timeout: Duration.Duration,
-  budget?: Budget
+  budget?: Budget,
+  owner?: string
 ): Effect.Effect<Uint8Array, ReadError> =>
   Effect.async<Uint8Array, ReadError>((resume) => {
-    const holding = new Holding(budget, source.headers["content-length"])
-    if (!holding.open()) {
+    const holding = new Holding(budget, source.headers["content-length"], owner)
+    const refused = holding.open()
+    if (refused !== undefined) {
       source.pause()
-      return resume(Effect.fail(new OverBudget()))
+      return resume(Effect.fail(refused))
     }
     const chunks: Array<Buffer> = []
     let size = 0
@@ -124,12 +158,12 @@ export const readIncoming = (
         cleanup()
         source.pause()
         resume(Effect.fail(new TooLarge()))
-      } else if (!holding.grow(size)) {
+      } else {
+        const refused = holding.grow(size)
+        if (refused === undefined) return void chunks.push(chunk)
         cleanup()
         source.pause()
-        resume(Effect.fail(new OverBudget()))
-      } else {
-        chunks.push(chunk)
+        resume(Effect.fail(refused))
       }
     }
     function onEnd() {
@@ -150,11 +184,13 @@ const readStream = (
   request: HttpServerRequest.HttpServerRequest,
   limit: number,
   timeout: Duration.Duration,
-  budget: Budget | undefined
+  budget: Budget | undefined,
+  owner: string | undefined
 ): Effect.Effect<Uint8Array, ReadError> =>
   Effect.suspend(() => {
-    const holding = new Holding(budget, request.headers["content-length"])
-    if (!holding.open()) return Effect.fail(new OverBudget())
+    const holding = new Holding(budget, request.headers["content-length"], owner)
+    const refused = holding.open()
+    if (refused !== undefined) return Effect.fail(refused)
     const chunks: Array<Uint8Array> = []
     let size = 0
     return request.stream.pipe(
@@ -162,7 +198,8 @@ const readStream = (
       Stream.runForEach((chunk): Effect.Effect<void, TooLarge | OverBudget> => {
         size += chunk.length
         if (size > limit) return Effect.fail(new TooLarge())
-        if (!holding.grow(size)) return Effect.fail(new OverBudget())
+        const refused = holding.grow(size)
+        if (refused !== undefined) return Effect.fail(refused)
         chunks.push(chunk)
         return Effect.void
       }),
@@ -184,7 +221,8 @@ const readStream = (
  * The whole body, failing with `TooLarge` as soon as it passes `limit`
  * bytes, with `TimedOut` if it has not all arrived within `timeout`, and
  * with `OverBudget` when the bodies being read at once would hold more
- * than `budget` allows.
+ * than `budget` allows, or those of `owner` (a client's key, by its name)
+ * more than its share.
  *
  * @internal
  */
@@ -192,8 +230,9 @@ export const read = (
   request: HttpServerRequest.HttpServerRequest,
   limit: number,
   timeout: Duration.Duration,
-  budget?: Budget
+  budget?: Budget,
+  owner?: string
 ): Effect.Effect<Uint8Array, ReadError> =>
   request.source instanceof Http.IncomingMessage
-    ? readIncoming(request.source, limit, timeout, budget)
-    : readStream(request, limit, timeout, budget)
+    ? readIncoming(request.source, limit, timeout, budget, owner)
+    : readStream(request, limit, timeout, budget, owner)

@@ -179,6 +179,23 @@ export const hostNotAllowed = (): Failure =>
   )
 
 /**
+ * 403: a route that asks no key (`/metrics`, `/status`, `/healthz`) on a
+ * gateway that listens on a loopback address, asked under a name that is
+ * not a loopback one (a page whose name a DNS rebinding pointed at
+ * 127.0.0.1, say), with the connection closed.
+ *
+ * @internal
+ */
+export const openRouteHostNotAllowed = (): Failure =>
+  invalidRequest(
+    403,
+    "This gateway listens on a loopback address: the routes that ask no key answer requests addressed to localhost or a loopback address only. Send Host: localhost, or serve them on the admin listener.",
+    "host_not_allowed",
+    null,
+    { connection: "close" }
+  )
+
+/**
  * 403: a browser's preflight from a page whose origin is not among
  * `cors.origins`.
  *
@@ -217,6 +234,24 @@ export const uploadsFull = (): Failure =>
     code: "gateway_busy",
     param: null,
     message: "The gateway is reading as many request bodies as it holds at once. Retry shortly.",
+    headers: { "retry-after": "1", connection: "close" }
+  })
+
+/**
+ * 429: the request bodies of one client's key being read at once hold its
+ * share of the gateway's allowance for them (a quarter of
+ * `maxBufferedBytes`, at least one whole body). The connection closes: this
+ * body is not read.
+ *
+ * @internal
+ */
+export const keyUploadsFull = (name: string): Failure =>
+  new Failure({
+    status: 429,
+    type: "rate_limit_exceeded",
+    code: "gateway_busy",
+    param: null,
+    message: `The gateway is reading as many request bodies of the key '${printable(name, 100)}' as it holds at once for one key. Retry shortly.`,
     headers: { "retry-after": "1", connection: "close" }
   })
 

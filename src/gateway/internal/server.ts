@@ -28,7 +28,40 @@ export interface ServerSettings extends App.Settings {
   readonly shutdownDelay: Duration.Duration
   /** A second listener for the routes that ask no key, which then leave the main one. */
   readonly admin?: { readonly host: string; readonly port: number }
+  /** The connections the main listener holds at once; one past it is closed as it comes (absent: no limit). */
+  readonly maxConnections?: number
 }
+
+/**
+ * How long a client may take to send a request's head, on either listener
+ * (Node's default: 60 seconds): a connection that sends a few bytes of it
+ * and stalls is closed (408) once it passes.
+ *
+ * @internal
+ */
+export const headersTimeout = Duration.seconds(10)
+
+/**
+ * Node's server settings: `headersTimeout`, checked every second (Node's
+ * default: every 30 seconds, so a stalled head could hold its connection
+ * 30 seconds past it), and a `requestTimeout` for the whole request, head
+ * and body, past the gateway's own `bodyTimeout` (whose 408 comes first;
+ * this is the backstop of a body nobody reads), none when that has none.
+ *
+ * @internal
+ */
+export const nodeOptions = (bodyTimeout: Duration.Duration): Http.ServerOptions => {
+  const head = Duration.toMillis(headersTimeout)
+  const body = Duration.toMillis(bodyTimeout)
+  return {
+    headersTimeout: head,
+    requestTimeout: Number.isFinite(body) ? Math.ceil(head + body + 5_000) : 0,
+    connectionsCheckingInterval: 1_000
+  }
+}
+
+/** The Node server of a running gateway, for its tests. @internal */
+export const nodeServers = new WeakMap<Running, Http.Server>()
 
 /** @internal */
 export interface Running {
@@ -60,7 +93,8 @@ export interface Listening {
 const startAdmin = (admin: NonNullable<ServerSettings["admin"]>, routes: App.Settings["routes"]) =>
   Effect.gen(function* () {
     const app = yield* App.makeAdmin(routes, App.isLoopbackHost(admin.host))
-    const node = Http.createServer()
+    // its routes read no body: the head's timeout is its requests' whole
+    const node = Http.createServer(nodeOptions(Duration.zero))
     const server = yield* NodeHttpServer.make(() => node, { host: admin.host, port: admin.port })
     // added after the platform's, so it runs before it
     yield* Effect.addFinalizer(() =>
@@ -253,9 +287,13 @@ export const start = (settings: ServerSettings): Effect.Effect<Running, ServeErr
       ? undefined
       : yield* startAdmin(settings.admin, settings.routes.filter((route) => route.requireKey !== true))
     const routes = admin === undefined ? settings.routes : settings.routes.filter((route) => route.requireKey === true)
-    const { app, chat } = yield* App.makeServed({ ...settings, routes, loopbackHostsOnly }, lifecycle)
+    // with keys too, the routes that ask none (`/metrics`, `/status`, `/healthz`) answer loopback names only
+    const loopbackHostsOnOpenRoutes = App.isLoopbackHost(settings.host)
+    const { app, chat } = yield* App.makeServed({ ...settings, routes, loopbackHostsOnly, loopbackHostsOnOpenRoutes }, lifecycle)
     const lean = yield* leanChat(chat)
-    const node = Http.createServer()
+    const node = Http.createServer(nodeOptions(settings.bodyTimeout))
+    // past it, Node closes a connection as it comes (its "drop" event), before any byte of it is read
+    if (settings.maxConnections !== undefined) node.maxConnections = settings.maxConnections
     // a client that asks before it sends its body (`Expect: 100-continue`) is told to go on only when
     // the length it announces is within the limit: past it, the app answers 413 unread, and the client
     // never sends the body (Node would have said "100 Continue" to every one)
@@ -272,11 +310,13 @@ export const start = (settings: ServerSettings): Effect.Effect<Running, ServeErr
     })
     // added last, so it runs first on close: the app still answers while draining
     yield* Effect.addFinalizer(() => drain(node, lifecycle, inFlight, settings.shutdownDelay, settings.drainTimeout))
-    return {
+    const running: Running = {
       ...listening(settings.host, server.address, settings.port),
       inFlight: Effect.sync(() => inFlight.count),
       draining: Effect.sync(() => lifecycle.draining),
       leaving: Effect.sync(() => lifecycle.leaving),
       ...(admin === undefined ? {} : { admin })
-    } satisfies Running
+    }
+    nodeServers.set(running, node)
+    return running
   })

@@ -93,17 +93,90 @@ export const secretForms = (secret: string | ReadonlyArray<string> | undefined):
   return [...forms].sort((a, b) => b.length - a.length)
 }
 
+/** The shortest run of a secret's first or last characters that is scrubbed where it stands alone. */
+const minPartial = 8
+
+/** The fewest of a secret's own characters about a mask (`sk-a****wxyz`) for the masked form to be scrubbed. */
+const minMasked = 4
+
+const redacted = "[redacted]"
+
+/** `text` with the spans `[from, to)` (in order, apart) replaced by `[redacted]`. */
+const cut = (text: string, spans: ReadonlyArray<readonly [number, number]>): string => {
+  if (spans.length === 0) return text
+  let out = ""
+  let at = 0
+  for (const [from, to] of spans) {
+    out += text.slice(at, from) + redacted
+    at = to
+  }
+  return out + text.slice(at)
+}
+
+/** Spans that overlap or touch merged, in order. */
+const merged = (spans: Array<readonly [number, number]>): Array<readonly [number, number]> => {
+  spans.sort((a, b) => a[0] - b[0])
+  const out: Array<[number, number]> = []
+  for (const [from, to] of spans) {
+    const last = out.at(-1)
+    if (last !== undefined && from <= last[1]) last[1] = Math.max(last[1], to)
+    else out.push([from, to])
+  }
+  return out
+}
+
+/**
+ * The spans of `text` that show part of `secret`: a run of at least
+ * `minPartial` of its first characters, or of its last (an upstream that
+ * quotes a key cut short), and a masked form, as OpenAI quotes a key it
+ * refused (`sk-proj-ABCD****wxyz`: a prefix of it, asterisks, a suffix of
+ * it, at least `minMasked` of its characters about the mask).
+ */
+const partials = (text: string, secret: string): Array<readonly [number, number]> => {
+  const spans: Array<readonly [number, number]> = []
+  if (secret.length >= minPartial) {
+    const head = secret.slice(0, minPartial)
+    for (let at = text.indexOf(head); at >= 0; at = text.indexOf(head, at + 1)) {
+      let n = minPartial
+      while (n < secret.length && text[at + n] === secret[n]) n++
+      spans.push([at, at + n])
+    }
+    const tail = secret.slice(-minPartial)
+    for (let at = text.indexOf(tail); at >= 0; at = text.indexOf(tail, at + 1)) {
+      const end = at + minPartial
+      let n = minPartial
+      while (n < secret.length && end - n - 1 >= 0 && text[end - n - 1] === secret[secret.length - n - 1]) n++
+      spans.push([end - n, end])
+    }
+  }
+  for (const mask of text.matchAll(/\*{3,}/g)) {
+    const from = mask.index
+    const to = from + mask[0].length
+    let before = Math.min(secret.length - 1, from)
+    while (before > 0 && text.slice(from - before, from) !== secret.slice(0, before)) before--
+    let after = Math.min(secret.length - 1, text.length - to)
+    while (after > 0 && text.slice(to, to + after) !== secret.slice(-after)) after--
+    if (before + after >= minMasked) spans.push([from - before, to + after])
+  }
+  return spans
+}
+
 /**
  * Removes the secrets from a text that came from outside (an upstream error
  * message may echo a key or a header's value), in each form they may take
- * (as is, JSON-escaped, URL-encoded). Scrub before truncating: a cut could
- * leave a secret's prefix that no longer matches.
+ * (as is, JSON-escaped, URL-encoded), and the parts of them it may show: a
+ * run of 8 or more of a secret's first or last characters, and a masked
+ * form (`sk-proj-ABCD****wxyz`, as OpenAI quotes a key it refused). Scrub
+ * before truncating: a cut could leave a secret's prefix that no longer
+ * matches.
  *
  * @internal
  */
 export const scrub = (text: string, secret: string | ReadonlyArray<string> | undefined): string => {
+  const forms = secretForms(secret)
   let out = text
-  for (const form of secretForms(secret)) out = out.split(form).join("[redacted]")
+  for (const form of forms) out = out.split(form).join(redacted)
+  for (const form of forms) out = cut(out, merged(partials(out, form)))
   return out
 }
 
