@@ -711,7 +711,10 @@ describe("CircuitBreaker", () => {
         assert.strictEqual(snapshot.state, "open")
         assert.strictEqual(snapshot.openUntil, 21_000)
         assert.strictEqual(snapshot.trips, 0)
-        assert.strictEqual(millis((yield* rejection(breaker.protect(succeed))).retryAfter), 20_000)
+        const held = yield* rejection(breaker.protect(succeed))
+        assert.strictEqual(millis(held.retryAfter), 20_000)
+        // the server asked for the wait
+        assert.strictEqual(held.serverAsked, true)
         // a shorter force keeps the later deadline; a longer one extends it
         yield* breaker.forceOpen("5 seconds")
         assert.strictEqual((yield* breaker.snapshot).openUntil, 21_000)
@@ -723,6 +726,8 @@ describe("CircuitBreaker", () => {
         snapshot = yield* breaker.snapshot
         assert.strictEqual(snapshot.trips, 1)
         assert.strictEqual(millis(snapshot.retryAfter), 10_000)
+        // opened by a failure: nobody asked
+        assert.strictEqual((yield* rejection(breaker.protect(succeed))).serverAsked, undefined)
       }))
 
     it.effect("isolate holds the breaker open until reset", () =>

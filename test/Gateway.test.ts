@@ -412,6 +412,24 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway", (it)
       })
     )
 
+    it.scoped("every target rate limited, then held open by its Retry-After: the next request is a 429 too, not a 503", () =>
+      Effect.gen(function* () {
+        const { client } = yield* setup({
+          primary: { faults: [MockServer.status(429, { retryAfter: { seconds: 30 } })] },
+          secondary: { faults: [MockServer.status(429, { retryAfter: { seconds: 20 } })] }
+        })
+        const first = (yield* rejection(() => client.chat.completions.create({ model: "default", messages: question }))) as InstanceType<typeof OpenAI.APIError>
+        expect(first.status).toBe(429)
+        // no call made now: both breakers wait out what their servers asked
+        const next = (yield* rejection(() => client.chat.completions.create({ model: "default", messages: question }))) as InstanceType<typeof OpenAI.APIError>
+        expect(next.status).toBe(429)
+        expect(next.code).toBe("rate_limit_exceeded")
+        expect(next.message).toContain("primary (Rejected circuit-open)")
+        expect(Number(next.headers!.get("retry-after"))).toBeGreaterThan(15)
+        expect(Number(next.headers!.get("retry-after"))).toBeLessThanOrEqual(20)
+      })
+    )
+
     it.scoped("a chain cut by its total deadline: 504 deadline_exceeded naming the target it cut, and the gateway serves on", () =>
       Effect.gen(function* () {
         const { client } = yield* setup({
@@ -1760,6 +1778,11 @@ describe("an exhausted chain's answer", () => {
     expect(answer([rateLimited(0), bulkheadFull(1)]).status).toBe(503)
     const throttled = new Rejected({ ...who(0), reason: "rate-limit", message: "local limit", retryAfter: Duration.seconds(4) })
     expect(answer([throttled]).headers?.["retry-after"]).toBe("4")
+    // a breaker its server's Retry-After holds open asked to wait too; one opened by failures did not
+    const held = new Rejected({ ...who(0), reason: "circuit-open", message: "circuit open", retryAfter: Duration.seconds(9), serverAsked: true })
+    expect(answer([held, rateLimited(1)])).toMatchObject({ status: 429, code: "rate_limit_exceeded" })
+    expect(answer([held]).headers?.["retry-after"]).toBe("9")
+    expect(answer([circuitOpen(0, Duration.seconds(9))]).status).toBe(503)
   })
 
   const wait = fc.oneof(
@@ -1773,6 +1796,7 @@ describe("an exhausted chain's answer", () => {
       wait.map((w) => rateLimited(i, w)),
       wait.map((w) => overloaded(i, w)),
       wait.map((w) => circuitOpen(i, w)),
+      wait.map((w) => new Rejected({ ...who(i), reason: "circuit-open", message: "held open", serverAsked: true, ...waitOf(w) })),
       fc.constant(serverError(i)),
       fc.constant(bulkheadFull(i))
     )
@@ -1785,7 +1809,8 @@ describe("an exhausted chain's answer", () => {
     return millis > 0 ? millis : undefined
   }
   const asksToWait = (error: Failed) =>
-    error._tag === "RateLimited" || (error._tag === "Overloaded" && error.retryAfter !== undefined)
+    error._tag === "RateLimited" || (error._tag === "Overloaded" && error.retryAfter !== undefined) ||
+    (error._tag === "Rejected" && error.serverAsked === true)
 
   it.prop(
     "429 only when every provider asked to wait; Retry-After a whole number of seconds >= 1 or absent; never Infinity or NaN",

@@ -80,7 +80,13 @@ export class Rejected extends Schema.TaggedError<Rejected>("effect-llm-failover/
   model: Schema.String,
   reason: RejectionReason,
   message: Schema.String,
-  retryAfter: Schema.optional(Schema.DurationFromMillis)
+  retryAfter: Schema.optional(Schema.DurationFromMillis),
+  /**
+   * `true` when the target's own server asked for the wait (its breaker is
+   * held open by the Retry-After of a 429, or of a 529): to a client, a rate
+   * limit, as `reason: "rate-limit"` is.
+   */
+  serverAsked: Schema.optional(Schema.Boolean)
 }) {}
 
 /**

@@ -151,7 +151,13 @@ export type Transition = BreakerStore.Transition
  */
 export class CircuitOpen extends Schema.TaggedError<CircuitOpen>()("CircuitOpen", {
   name: Schema.String,
-  retryAfter: Schema.Duration
+  retryAfter: Schema.Duration,
+  /**
+   * `true` while the breaker is held open by its server's own Retry-After
+   * ({@link CircuitBreaker.forceOpen}: a 429, or a 529 with a wait): the
+   * server asked for the wait, as a rate limit does.
+   */
+  serverAsked: Schema.optional(Schema.Boolean)
 }) {
   override get message(): string {
     return Duration.isFinite(this.retryAfter)

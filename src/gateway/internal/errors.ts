@@ -403,7 +403,8 @@ const isPushback = (error: ProviderError | Rejected): boolean => {
     case "Overloaded":
       return error.retryAfter !== undefined
     case "Rejected":
-      return error.reason === "rate-limit"
+      // the router's own limit, or a breaker held open by its server's Retry-After (a 429 before)
+      return error.reason === "rate-limit" || error.serverAsked === true
     default:
       return false
   }

@@ -204,7 +204,7 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
           break
         case "open": {
           const now = this.now()
-          if (!this.expired(state, now)) return this.reject(Duration.millis(this.openLeft(state, now)))
+          if (!this.expired(state, now)) return this.reject(Duration.millis(this.openLeft(state, now)), now < this.forcedUntil)
           break
         }
         case "isolated":
@@ -379,7 +379,7 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
           ? [Effect.succeed(new Ticket(state.generation, now, ++this.admitted)), { ...state, probes: state.probes + 1 }]
           : [this.reject(Duration.zero), state]
       case "open":
-        return [this.reject(Duration.millis(this.openLeft(state, now))), state]
+        return [this.reject(Duration.millis(this.openLeft(state, now)), now < this.forcedUntil), state]
       case "isolated":
         return [this.reject(Duration.infinity), state]
     }
@@ -397,8 +397,9 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
     }
   }
 
-  private reject(retryAfter: Duration.Duration): Effect.Effect<never, CircuitOpen> {
-    return Effect.fail(new CircuitOpen({ name: this.config.name, retryAfter }, { disableValidation: true }))
+  private reject(retryAfter: Duration.Duration, serverAsked = false): Effect.Effect<never, CircuitOpen> {
+    const fields = serverAsked ? { name: this.config.name, retryAfter, serverAsked } : { name: this.config.name, retryAfter }
+    return Effect.fail(new CircuitOpen(fields, { disableValidation: true }))
   }
 
   // ---- outcomes ------------------------------------------------------------

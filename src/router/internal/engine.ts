@@ -537,7 +537,7 @@ const failureOf = <E>(cause: Cause.Cause<E>, info: ModelInfo): E | ProviderDefec
 
 /** Why the router passed over a target without calling it, before it is a `Rejected`. */
 type Refusal =
-  | { readonly _tag: "CircuitOpen"; readonly retryAfter?: Duration.Duration }
+  | { readonly _tag: "CircuitOpen"; readonly retryAfter?: Duration.Duration; readonly serverAsked?: boolean | undefined }
   | { readonly _tag: "BulkheadRejected" }
   | TargetLimited
 
@@ -555,7 +555,8 @@ const rejectedFrom = (target: Target, error: Refusal): Rejected => {
         model: target.info.model,
         reason: "circuit-open",
         message: `circuit open for ${target.name}`,
-        ...(error.retryAfter === undefined ? {} : { retryAfter: error.retryAfter })
+        ...(error.retryAfter === undefined ? {} : { retryAfter: error.retryAfter }),
+        ...(error.serverAsked === true ? { serverAsked: true } : {})
       })
     case "BulkheadRejected":
       return new Rejected({
