@@ -1807,12 +1807,23 @@ describe("Router: budget, shadow traffic, events and the LanguageModel layer", (
         )
       )
       expect(error.problems).toEqual([
-        'chains.default.targets[1]: unknown target "gpt5"',
+        'chains.default.targets[1]: unknown target "gpt5" (known targets: a)',
         "chains.other: a chain needs at least one target",
-        'chains.other.contentPolicy: unknown chain "missing"',
+        'chains.other.contentPolicy: unknown chain "missing" (known chains: default, other)',
         "chains.other.race: must be a whole number of at least 1",
-        'defaultChain: unknown chain "nope"'
+        'defaultChain: unknown chain "nope" (known chains: default, other)'
       ])
+    })
+  )
+
+  it.scoped("a request for an unknown chain names the close one, or the chains there are", () =>
+    Effect.gen(function* () {
+      const router = yield* Router.make({ targets: { mini: { model: yield* sim("a") } }, chains: { support: ["mini"], billing: ["mini"] } })
+      const close = yield* Effect.flip(router.complete(Chat.prompt("hi"), { chain: "suport" }))
+      expect(close.message).toBe('unknown chain "suport" (did you mean "support"?)')
+      const far = yield* Effect.flip(router.complete(Chat.prompt("hi"), { chain: "default" }))
+      expect(far.message).toBe('unknown chain "default" (known chains: support, billing, mini)')
+      expect(() => router.languageModel("bilings")).toThrow('Router.languageModel: unknown chain "bilings" (did you mean "billing"?)')
     })
   )
 

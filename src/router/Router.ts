@@ -11,6 +11,7 @@ import type { ChatChunk, ChatRequest, ChatResponse } from "../llm/Chat.js"
 import type { ChainExhausted, StreamInterrupted } from "../llm/FailoverError.js"
 import * as LanguageModel from "../llm/LanguageModel.js"
 import type { ContentFiltered, ProviderError } from "../llm/ProviderError.js"
+import { hint } from "../llm/internal/names.js"
 import { InvalidRequest } from "../llm/ProviderError.js"
 import * as Backoff from "../resilience/Backoff.js"
 import * as Bulkhead from "../resilience/Bulkhead.js"
@@ -528,10 +529,12 @@ const validate = (config: Config): ReadonlyArray<string> => {
     const chain = normaliseChain(raw)
     if (chain.targets.length === 0) problems.push(`chains.${name}: a chain needs at least one target`)
     chain.targets.forEach((target, i) => {
-      if (!has(config.targets, target)) problems.push(`chains.${name}.targets[${i}]: unknown target "${target}"`)
+      if (!has(config.targets, target)) {
+        problems.push(`chains.${name}.targets[${i}]: unknown target "${target}"${hint(target, Object.keys(config.targets), "targets")}`)
+      }
     })
     if (chain.contentPolicy !== undefined && !has(config.chains, chain.contentPolicy)) {
-      problems.push(`chains.${name}.contentPolicy: unknown chain "${chain.contentPolicy}"`)
+      problems.push(`chains.${name}.contentPolicy: unknown chain "${chain.contentPolicy}"${hint(chain.contentPolicy, chainNames, "chains")}`)
     }
     if (chain.race !== undefined && !isWhole(chain.race, 1)) {
       problems.push(`chains.${name}.race: must be a whole number of at least 1`)
@@ -548,7 +551,7 @@ const validate = (config: Config): ReadonlyArray<string> => {
     problems.push(...policyProblems(`chains.${name}.policy`, chain.policy))
   }
   if (config.defaultChain !== undefined && !has(config.chains, config.defaultChain)) {
-    problems.push(`defaultChain: unknown chain "${config.defaultChain}"`)
+    problems.push(`defaultChain: unknown chain "${config.defaultChain}"${hint(config.defaultChain, chainNames, "chains")}`)
   }
   for (const [name, target] of Object.entries(config.targets)) {
     if (target.weight !== undefined && !(target.weight >= 0)) problems.push(`targets.${name}.weight: must be >= 0`)
@@ -910,7 +913,7 @@ export const make = (config: Config, options?: MakeOptions): Effect.Effect<Servi
     }
 
     const unknownChain = (name: string | undefined) =>
-      new InvalidRequest({ provider: "router", model: name ?? "", message: `unknown chain "${name}"` })
+      new InvalidRequest({ provider: "router", model: name ?? "", message: `unknown chain "${name}"${hint(name ?? "", [...chains.keys()], "chains")}` })
 
     /** The request's chain, or the failure that refuses it (found as the request's effect is made, as before). */
     const resolveChain = (request: ChatRequest, options: RequestOptions | undefined): engine.Chain | Effect.Effect<never, InvalidRequest> => {
@@ -937,7 +940,7 @@ export const make = (config: Config, options?: MakeOptions): Effect.Effect<Servi
     const languageModel: Service["languageModel"] = (chain) => {
       const options = chain === undefined ? undefined : { chain }
       const named = chains.get(chain ?? defaultChain)
-      if (named === undefined) throw new Error(`Router.languageModel: unknown chain "${chain}"`)
+      if (named === undefined) throw new Error(`Router.languageModel: unknown chain "${chain}"${hint(chain ?? "", [...chains.keys()], "chains")}`)
       const first = named.members[0]!.target
       // the chain gives a JSON answer any of its members gives
       const formats = new Set(named.members.flatMap((member) => member.target.info.responseFormats ?? []))

@@ -7,7 +7,7 @@
  * @internal
  */
 import { ParseResult, Schema } from "effect"
-import { closest } from "./references.js"
+import { closest } from "../../llm/internal/names.js"
 import { looksLikeCredential, scrub } from "./secret.js"
 import type { Position } from "./text.js"
 
