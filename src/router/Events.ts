@@ -35,7 +35,10 @@ interface TargetFields extends Base {
 }
 
 /**
- * A call to a target is starting (`attempt` counts from 1 on each target).
+ * A call to a target is starting (`attempt` counts from 1 on each target,
+ * and again from 1 in a stream's continuation on another target after a cut
+ * (`continueStreams`), under the same `requestId`: a (request, target,
+ * attempt) key may come back once its attempt has ended).
  *
  * @example
  * ```ts
