@@ -15,6 +15,7 @@ import * as Errors from "./errors.js"
 import * as Http from "./http.js"
 import type { HeaderValue } from "./options.js"
 import { toolChoiceOf } from "./toolChoice.js"
+import { answeredCalls } from "./toolPairs.js"
 import { cacheCounts, count } from "./usage.js"
 
 // ---------------------------------------------------------------------------
@@ -109,8 +110,71 @@ export const argumentsObject = (text: string): Record<string, unknown> => {
   }
 }
 
-/** A message as Claude's turn, and the breakpoint of what it does not send that goes before it (see `carryMark`). */
-const toWire = (message: Exclude<Message, { role: "system" }>): { readonly turn: WireMessage; readonly orphan: CacheBreakpoint | undefined } => {
+/** A character Claude refuses in a tool-use id, which must match `^[a-zA-Z0-9_-]+$`. */
+const notIdChar = /[^a-zA-Z0-9_-]/g
+
+/** The ids a conversation's tool calls (by message, then call) and results (by message) go to Claude with. */
+interface ToolIds {
+  readonly calls: ReadonlyArray<ReadonlyArray<string> | undefined>
+  readonly results: ReadonlyArray<string | undefined>
+}
+
+/**
+ * The ids a conversation's tool calls and results go to Claude with. Claude
+ * refuses, with a 400 that would end the chain, an id of other characters
+ * than letters, digits, `_` and `-` (Kimi's `functions.get_weather:0`), an
+ * empty one (a server that streamed its calls without ids), and one given
+ * to two calls of a conversation ("`tool_use` ids must be unique": Grok
+ * numbers its calls from `call_0` in every answer), which OpenAI all takes.
+ * Such an id goes with its other characters as `_` (`call` for none), and
+ * `_2`, `_3`, ... after it when given before; each result goes with the id
+ * of the call it answers (see `answeredCalls`). An id Claude takes, given
+ * once, goes as it is. `undefined` when no message has a call or a result.
+ */
+const claudeToolIds = (messages: ReadonlyArray<Message>): ToolIds | undefined => {
+  if (!messages.some((message) => message.role === "tool" || (message.role === "assistant" && (message.toolCalls?.length ?? 0) > 0))) {
+    return undefined
+  }
+  const clean = (id: string): string => id.replace(notIdChar, "_") || "call"
+  const takes = (id: string): boolean => id !== "" && clean(id) === id
+  // the ids Claude takes are kept for their calls: a cleaned one goes around them
+  const kept = new Set<string>()
+  for (const message of messages) {
+    if (message.role === "assistant") for (const call of message.toolCalls ?? []) if (takes(call.id)) kept.add(call.id)
+  }
+  const given = new Set<string>()
+  const calls: Array<ReadonlyArray<string> | undefined> = []
+  messages.forEach((message, turn) => {
+    if (message.role !== "assistant" || message.toolCalls === undefined) return
+    calls[turn] = message.toolCalls.map((call) => {
+      let id = call.id
+      if (!takes(id) || given.has(id)) {
+        const base = clean(id)
+        id = base
+        for (let n = 2; given.has(id) || kept.has(id); n++) id = `${base}_${n}`
+      }
+      given.add(id)
+      return id
+    })
+  })
+  const answers = answeredCalls(messages)
+  const results = messages.map((message, turn) => {
+    if (message.role !== "tool") return undefined
+    const at = answers?.[turn]
+    return (at === undefined ? undefined : calls[at.turn]?.[at.index]) ?? clean(message.toolCallId)
+  })
+  return { calls, results }
+}
+
+/**
+ * A message as Claude's turn, and the breakpoint of what it does not send that goes before it (see `carryMark`);
+ * its tool calls with `callIds`, a result with `resultId` (see `claudeToolIds`).
+ */
+const toWire = (
+  message: Exclude<Message, { role: "system" }>,
+  callIds: ReadonlyArray<string> | undefined,
+  resultId: string | undefined
+): { readonly turn: WireMessage; readonly orphan: CacheBreakpoint | undefined } => {
   switch (message.role) {
     case "user": {
       const { blocks, orphan } = userBlocks(message.content, message.cache)
@@ -118,8 +182,8 @@ const toWire = (message: Exclude<Message, { role: "system" }>): { readonly turn:
     }
     case "assistant": {
       const blocks: Array<Block> = message.content && hasText(message.content) ? [{ type: "text", text: message.content }] : []
-      for (const call of message.toolCalls ?? []) {
-        blocks.push({ type: "tool_use", id: call.id, name: call.name, input: argumentsObject(call.arguments) })
+      for (const [i, call] of (message.toolCalls ?? []).entries()) {
+        blocks.push({ type: "tool_use", id: callIds?.[i] ?? call.id, name: call.name, input: argumentsObject(call.arguments) })
       }
       return { turn: { role: "assistant", content: cachedLast(blocks, message.cache) }, orphan: blocks.length > 0 ? undefined : message.cache }
     }
@@ -131,8 +195,8 @@ const toWire = (message: Exclude<Message, { role: "system" }>): { readonly turn:
           content: [
             cached(
               hasText(message.content)
-                ? { type: "tool_result", tool_use_id: message.toolCallId, content: message.content }
-                : { type: "tool_result", tool_use_id: message.toolCallId },
+                ? { type: "tool_result", tool_use_id: resultId ?? message.toolCallId, content: message.content }
+                : { type: "tool_result", tool_use_id: resultId ?? message.toolCallId },
               message.cache
             )
           ]
@@ -470,7 +534,9 @@ const withoutRootCombinators = (root: Record<string, unknown>): Record<string, u
  * alone, which OpenAI answers) sends its system text as the one user turn,
  * Claude needing one; one that opens on the assistant's turn, or has no
  * text at all, gets `openingTurn` before it, and one that ends on it (the start of Claude's
- * answer) loses the trailing whitespace Claude refuses there. A cache
+ * answer) loses the trailing whitespace Claude refuses there. Tool-call
+ * ids Claude refuses (of other characters, empty, given twice) go as ids it
+ * takes, each result still paired with its call (see `claudeToolIds`). A cache
  * breakpoint on text that is not sent marks the block sent before it.
  *
  * @internal
@@ -501,9 +567,10 @@ export const encodeRequest = (
       systemBlocks.push((sent = cached({ type: "text", text: message.content }, message.cache)))
     } else carryMark(sent, message.cache)
   }
-  for (const message of request.messages) {
+  const ids = claudeToolIds(request.messages)
+  for (const [i, message] of request.messages.entries()) {
     if (message.role === "system") continue
-    const { orphan, turn } = toWire(message)
+    const { orphan, turn } = toWire(message, ids?.calls[i], ids?.results[i])
     carryMark(sent, orphan)
     turns.push(turn)
     sent = turn.content.at(-1) ?? sent

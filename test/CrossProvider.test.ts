@@ -1,0 +1,293 @@
+/**
+ * A multi-turn conversation that falls over between providers: a chain of an
+ * OpenAI-compatible model, Claude and Gemini behind the router, over real
+ * HTTP on 127.0.0.1 (the mock server). The conversation that reaches the
+ * second target was shaped by the first (its tool-call ids, its parallel
+ * calls, its empty results), and each target's request must be one its API
+ * takes: checked here against the rules each API enforces with a 400
+ * (`claudeProblems`, `geminiProblems`, `openAiProblems`), which would end
+ * the chain where the next target could have answered.
+ */
+import { NodeHttpClient } from "@effect/platform-node"
+import { describe, expect, it as plain, layer } from "@effect/vitest"
+import { Effect, Redacted } from "effect"
+import type { Chat } from "../src/llm/index.js"
+import * as Anthropic from "../src/providers/Anthropic.js"
+import * as Gemini from "../src/providers/Gemini.js"
+import * as AnthropicWire from "../src/providers/internal/anthropicWire.js"
+import * as OpenAi from "../src/providers/OpenAi.js"
+import * as Router from "../src/router/Router.js"
+import * as MockServer from "../src/testing/MockServer.js"
+
+const key = Redacted.make("sk-cross-test")
+
+type Json = Record<string, unknown>
+const list = (value: unknown): Array<Json> => (Array.isArray(value) ? (value as Array<Json>) : [])
+const blocksOf = (turn: Json): Array<Json> =>
+  typeof turn.content === "string" ? [{ type: "text", text: turn.content }] : list(turn.content)
+
+/** Claude's tool-use ids: `^[a-zA-Z0-9_-]+$` (else a 400, "String should match pattern"). */
+const claudeId = /^[a-zA-Z0-9_-]+$/
+
+/**
+ * What Claude's Messages API would refuse in a request body: turns that do
+ * not alternate or open on the user's, a tool-use id of another pattern or
+ * given twice in the conversation ("`tool_use` ids must be unique"), a
+ * tool use not answered by a `tool_result` at the start of the next user
+ * turn, a result of a tool use not in the turn just before it.
+ */
+const claudeProblems = (body: Json): Array<string> => {
+  const problems: Array<string> = []
+  const turns = list(body.messages)
+  const seen = new Set<string>()
+  if (turns[0]?.role !== "user") problems.push("the first turn is not the user's")
+  turns.forEach((turn, i) => {
+    if (i > 0 && turns[i - 1]!.role === turn.role) problems.push(`turns ${i - 1} and ${i} are both ${String(turn.role)}`)
+    const blocks = blocksOf(turn)
+    if (blocks.length === 0) problems.push(`turn ${i} is empty`)
+    if (turn.role === "assistant") {
+      const uses = blocks.filter((block) => block.type === "tool_use").map((block) => String(block.id))
+      for (const id of uses) {
+        if (!claudeId.test(id)) problems.push(`tool_use id ${JSON.stringify(id)} does not match ${claudeId}`)
+        if (seen.has(id)) problems.push(`tool_use id ${JSON.stringify(id)} is given twice`)
+        seen.add(id)
+      }
+      if (uses.length === 0) return
+      const next = turns[i + 1]
+      const results = next === undefined ? [] : blocksOf(next)
+      const leading = results.slice(0, uses.length).map((block) => (block.type === "tool_result" ? String(block.tool_use_id) : ""))
+      if (next !== undefined && [...leading].sort().join(",") !== [...uses].sort().join(",")) {
+        problems.push(`the tool uses of turn ${i} (${uses.join(",")}) are not answered first in turn ${i + 1} (${leading.join(",")})`)
+      }
+    } else {
+      const before = i > 0 ? blocksOf(turns[i - 1]!).filter((block) => block.type === "tool_use").map((block) => String(block.id)) : []
+      for (const block of blocks) {
+        if (block.type === "tool_result" && !before.includes(String(block.tool_use_id))) {
+          problems.push(`turn ${i} answers ${JSON.stringify(block.tool_use_id)}, not a tool use of the turn before`)
+        }
+      }
+    }
+  })
+  return problems
+}
+
+/**
+ * What Gemini's `generateContent` would refuse: contents that open on the
+ * model's turn, an empty content, a function-call turn not followed by a
+ * turn answering each of its calls, by name ("Please ensure that the number
+ * of function response parts is equal to the number of function call parts
+ * of the function call turn").
+ */
+const geminiProblems = (body: Json): Array<string> => {
+  const problems: Array<string> = []
+  const contents = list(body.contents)
+  if (contents[0]?.role !== "user") problems.push("the first content is not the user's")
+  contents.forEach((content, i) => {
+    const parts = list(content.parts)
+    if (parts.length === 0) problems.push(`content ${i} has no parts`)
+    const calls = parts.flatMap((part) => (part.functionCall === undefined ? [] : [String((part.functionCall as Json).name)]))
+    if (calls.length === 0) return
+    const next = contents[i + 1]
+    if (next === undefined) return
+    const answers = list(next.parts).flatMap((part) =>
+      part.functionResponse === undefined ? [] : [String((part.functionResponse as Json).name)]
+    )
+    if ([...answers].sort().join(",") !== [...calls].sort().join(",")) {
+      problems.push(`the calls of content ${i} (${calls.join(",")}) are answered by ${answers.join(",") || "nothing"}`)
+    }
+  })
+  return problems
+}
+
+/**
+ * What OpenAI's chat completions would refuse: a tool message that answers
+ * no call of the assistant message before it, a call not answered, an id
+ * past 40 characters ("string too long. Expected a string with maximum
+ * length 40"), an assistant message with neither content nor calls.
+ */
+const openAiProblems = (body: Json): Array<string> => {
+  const problems: Array<string> = []
+  const messages = list(body.messages)
+  messages.forEach((message, i) => {
+    if (message.role === "assistant") {
+      const calls = list(message.tool_calls).map((call) => String(call.id))
+      if (message.content == null && calls.length === 0) problems.push(`assistant message ${i} has neither content nor tool calls`)
+      for (const id of calls) if (id.length > 40) problems.push(`tool call id ${JSON.stringify(id)} is longer than 40`)
+      const answered: Array<string> = []
+      for (let j = i + 1; j < messages.length && messages[j]!.role === "tool"; j++) answered.push(String(messages[j]!.tool_call_id))
+      if (calls.length > 0 && [...answered].sort().join(",") !== [...calls].sort().join(",")) {
+        problems.push(`the calls of message ${i} (${calls.join(",")}) are answered by ${answered.join(",") || "nothing"}`)
+      }
+    }
+  })
+  return problems
+}
+
+const weather: Chat.ToolDefinition = {
+  name: "get_weather",
+  description: "The weather now in a city",
+  parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] }
+}
+const time: Chat.ToolDefinition = {
+  name: "get_time",
+  description: "The local time in a city",
+  parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] }
+}
+
+/** A chain of an OpenAI-compatible model, Claude and Gemini, all on one mock server; no retries, so a failure moves on. */
+const chain = (server: MockServer.MockServer, openAiModel = "grok-4") =>
+  Effect.gen(function* () {
+    const first = yield* OpenAi.make({ model: openAiModel, apiKey: key, baseUrl: server.baseUrls.openai })
+    const claude = yield* Anthropic.make({ model: "claude-sonnet-4-5", apiKey: key, baseUrl: server.baseUrls.anthropic })
+    const gemini = yield* Gemini.make({ model: "gemini-2.5-flash", apiKey: key, baseUrl: server.baseUrls.gemini })
+    return yield* Router.make({
+      targets: { first: { model: first }, claude: { model: claude }, gemini: { model: gemini } },
+      chains: { default: ["first", "claude", "gemini"] },
+      policy: { retry: { maxAttempts: 1 } },
+      cache: false
+    })
+  })
+
+/** The next turn: the answer's calls as the assistant's turn, each answered by `results` (by call, in order). */
+type Conversation = readonly [Chat.Message, ...Array<Chat.Message>]
+
+const answered = (
+  messages: Conversation,
+  response: Chat.ChatResponse,
+  results: ReadonlyArray<string>
+): Conversation => [
+  ...messages,
+  { role: "assistant", ...(response.text !== "" ? { content: response.text } : {}), toolCalls: response.toolCalls },
+  ...response.toolCalls.map((call, i): Chat.Message => ({ role: "tool", toolCallId: call.id, content: results[i] ?? "" }))
+]
+
+layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("CrossProvider", (it) => {
+  describe("tool-call ids made by one provider, replayed to another", () => {
+    it.scoped("ids an OpenAI-compatible server reuses across turns reach Claude unique, each result paired with its call", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const router = yield* chain(server)
+        const tools = [weather, time]
+        let messages: Conversation = [
+          { role: "system", content: "You are a travel assistant." },
+          { role: "user", content: "What is the weather in Rome and in Paris, and the time in Rome?" }
+        ]
+        // Grok numbers its calls from call_0 on every answer: two rounds of tool calls reuse the ids
+        server.enqueue(
+          MockServer.reply({
+            toolCalls: [
+              { id: "call_0", name: "get_weather", arguments: { city: "Rome" } },
+              { id: "call_1", name: "get_weather", arguments: { city: "Paris" } }
+            ]
+          })
+        )
+        const round1 = yield* router.complete({ messages, tools })
+        expect(round1.response.toolCalls.map((call) => call.id)).toEqual(["call_0", "call_1"])
+        messages = answered(messages, round1.response, ['{"celsius":24}', '{"celsius":17}'])
+        server.enqueue(MockServer.reply({ toolCalls: [{ id: "call_0", name: "get_time", arguments: { city: "Rome" } }] }))
+        const round2 = yield* router.complete({ messages, tools })
+        messages = answered(messages, round2.response, ["14:05"])
+        // then Grok is down: Claude gets the conversation Grok shaped
+        server.enqueue(MockServer.status(503), MockServer.reply({ text: "Rome: 24 C at 14:05; Paris: 17 C." }))
+        const round3 = yield* router.complete({ messages, tools })
+        expect(round3.meta.target).toBe("claude")
+        const claudeRequest = server.requests().at(-1)!
+        expect(claudeRequest.provider).toBe("anthropic")
+        expect(claudeProblems(claudeRequest.body as Json)).toEqual([])
+        // each result still answers its own call: Rome's time is the result of the get_time call
+        const turns = list((claudeRequest.body as Json).messages)
+        const uses = turns.flatMap((turn) => blocksOf(turn).filter((block) => block.type === "tool_use"))
+        const results = new Map(
+          turns.flatMap((turn) => blocksOf(turn).filter((block) => block.type === "tool_result").map((block) => [block.tool_use_id, block.content]))
+        )
+        expect(uses.map((use) => [use.name, results.get(use.id)])).toEqual([
+          ["get_weather", '{"celsius":24}'],
+          ["get_weather", '{"celsius":17}'],
+          ["get_time", "14:05"]
+        ])
+      }))
+
+    it.scoped("ids of another pattern (Kimi's functions.name:0) and none at all reach Claude in its pattern, still paired", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const router = yield* chain(server, "kimi-k2")
+        const messages: Conversation = [
+          { role: "user", content: "Weather in Rome and Oslo?" },
+          {
+            role: "assistant",
+            toolCalls: [
+              { id: "functions.get_weather:0", name: "get_weather", arguments: '{"city":"Rome"}' },
+              { id: "functions.get_weather:1", name: "get_weather", arguments: '{"city":"Oslo"}' }
+            ]
+          },
+          { role: "tool", toolCallId: "functions.get_weather:0", content: "sunny" },
+          { role: "tool", toolCallId: "functions.get_weather:1", content: "snow" },
+          { role: "user", content: "And the time there?" },
+          // a server that streamed its calls without ids: the accumulated calls have none
+          {
+            role: "assistant",
+            toolCalls: [
+              { id: "", name: "get_time", arguments: '{"city":"Rome"}' },
+              { id: "", name: "get_time", arguments: '{"city":"Oslo"}' }
+            ]
+          },
+          { role: "tool", toolCallId: "", content: "14:05" },
+          { role: "tool", toolCallId: "", content: "14:05 too" }
+        ]
+        server.enqueue(MockServer.status(503), MockServer.reply({ text: "Rome is sunny, Oslo snowy; 14:05 in both." }))
+        const result = yield* router.complete({ messages, tools: [weather, time] })
+        expect(result.meta.target).toBe("claude")
+        const body = server.requests().at(-1)!.body as Json
+        expect(claudeProblems(body)).toEqual([])
+        const turns = list(body.messages)
+        const uses = turns.flatMap((turn) => blocksOf(turn).filter((block) => block.type === "tool_use"))
+        const results = new Map(
+          turns.flatMap((turn) => blocksOf(turn).filter((block) => block.type === "tool_result").map((block) => [block.tool_use_id, block.content]))
+        )
+        expect(uses.map((use) => [(use.input as Json).city, results.get(use.id)])).toEqual([
+          ["Rome", "sunny"],
+          ["Oslo", "snow"],
+          ["Rome", "14:05"],
+          ["Oslo", "14:05 too"]
+        ])
+      }))
+
+    plain("ids that clean to one another's stay apart, and an id Claude takes, given once, goes as it is", () => {
+      const body = AnthropicWire.encodeRequest(
+        {
+          messages: [
+            { role: "user", content: "Three lookups." },
+            {
+              role: "assistant",
+              toolCalls: [
+                { id: "a.b", name: "get_weather", arguments: "{}" },
+                { id: "a:b", name: "get_weather", arguments: "{}" },
+                { id: "a_b", name: "get_time", arguments: "{}" },
+                { id: "toolu_01A09q90qw90lq917835lq9", name: "get_time", arguments: "{}" }
+              ]
+            },
+            { role: "tool", toolCallId: "a_b", content: "third" },
+            { role: "tool", toolCallId: "a:b", content: "second" },
+            { role: "tool", toolCallId: "a.b", content: "first" },
+            { role: "tool", toolCallId: "toolu_01A09q90qw90lq917835lq9", content: "fourth" }
+          ]
+        },
+        "claude-sonnet-4-5",
+        1024,
+        false
+      )
+      expect(claudeProblems(body)).toEqual([])
+      const [, calls, results] = list(body.messages)
+      const ids = blocksOf(calls!).map((block) => block.id)
+      expect(ids).toEqual(["a_b_2", "a_b_3", "a_b", "toolu_01A09q90qw90lq917835lq9"])
+      expect(blocksOf(results!).map((block) => [block.tool_use_id, block.content])).toEqual([
+        ["a_b", "third"],
+        ["a_b_3", "second"],
+        ["a_b_2", "first"],
+        ["toolu_01A09q90qw90lq917835lq9", "fourth"]
+      ])
+    })
+  })
+})
+
+export { geminiProblems, openAiProblems }
