@@ -252,6 +252,35 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("CrossProvider"
         ])
       }))
 
+    it.scoped("calls an answer gave the same id (none) reach Gemini each answered by its own function's name", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const router = yield* chain(server)
+        // a compatible server streamed two calls without ids: the accumulated calls have none, and so do their results
+        const messages: Conversation = [
+          { role: "user", content: "Weather and time in Rome?" },
+          {
+            role: "assistant",
+            content: "Let me look both up.",
+            toolCalls: [
+              { id: "", name: "get_weather", arguments: '{"city":"Rome"}' },
+              { id: "", name: "get_time", arguments: '{"city":"Rome"}' }
+            ]
+          },
+          { role: "tool", toolCallId: "", content: '{"celsius":24}' },
+          { role: "tool", toolCallId: "", content: "14:05" }
+        ]
+        server.enqueue(MockServer.status(503), MockServer.status(529), MockServer.reply({ text: "24 C at 14:05." }))
+        const result = yield* router.complete({ messages, tools: [weather, time] })
+        expect(result.meta.target).toBe("gemini")
+        const body = server.requests().at(-1)!.body as Json
+        expect(geminiProblems(body)).toEqual([])
+        expect(list(list(body.contents)[2]!.parts)).toEqual([
+          { functionResponse: { name: "get_weather", response: { celsius: 24 } } },
+          { functionResponse: { name: "get_time", response: { result: "14:05" } } }
+        ])
+      }))
+
     plain("ids that clean to one another's stay apart, and an id Claude takes, given once, goes as it is", () => {
       const body = AnthropicWire.encodeRequest(
         {
