@@ -162,6 +162,31 @@ const answered = (
 ]
 
 layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("CrossProvider", (it) => {
+  describe("turns one provider takes that another refuses", () => {
+    it.scoped("an assistant turn with nothing in it (Claude's thinking alone, left out) reaches OpenAI as an empty text, not null", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const router = yield* chain(server, "gpt-4.1")
+        // Claude and Gemini leave such a turn out; OpenAI refuses content null without tool calls with a 400,
+        // "Invalid value for 'content': expected a string, got null", which would end the chain
+        const messages: Conversation = [
+          { role: "user", content: "Think about it." },
+          { role: "assistant" },
+          { role: "user", content: "Well?" },
+          { role: "assistant", toolCalls: [] },
+          { role: "user", content: "Anything?" }
+        ]
+        const result = yield* router.complete({ messages })
+        expect(result.meta.target).toBe("first")
+        const body = server.requests().at(-1)!.body as Json
+        expect(openAiProblems(body)).toEqual([])
+        expect(list(body.messages).filter((message) => message.role === "assistant")).toEqual([
+          { role: "assistant", content: "" },
+          { role: "assistant", content: "" }
+        ])
+      }))
+  })
+
   describe("tool-call ids made by one provider, replayed to another", () => {
     it.scoped("ids an OpenAI-compatible server reuses across turns reach Claude unique, each result paired with its call", () =>
       Effect.gen(function* () {
@@ -319,4 +344,3 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("CrossProvider"
   })
 })
 
-export { geminiProblems, openAiProblems }
