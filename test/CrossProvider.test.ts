@@ -32,8 +32,9 @@ const claudeId = /^[a-zA-Z0-9_-]+$/
 /**
  * What Claude's Messages API would refuse in a request body: turns that do
  * not alternate or open on the user's, a tool-use id of another pattern or
- * given twice in the conversation ("`tool_use` ids must be unique"), a
- * tool use not answered by a `tool_result` at the start of the next user
+ * given twice in the conversation ("`tool_use` ids must be unique"), tool
+ * blocks in a request without tools ("Requests which include `tool_use` or
+ * `tool_result` blocks must define tools"), a tool use not answered by a `tool_result` at the start of the next user
  * turn, a result of a tool use not in the turn just before it.
  */
 const claudeProblems = (body: Json): Array<string> => {
@@ -41,6 +42,8 @@ const claudeProblems = (body: Json): Array<string> => {
   const turns = list(body.messages)
   const seen = new Set<string>()
   if (turns[0]?.role !== "user") problems.push("the first turn is not the user's")
+  const toolBlocks = turns.some((turn) => blocksOf(turn).some((block) => block.type === "tool_use" || block.type === "tool_result"))
+  if (toolBlocks && list(body.tools).length === 0) problems.push("tool_use or tool_result blocks without tools")
   turns.forEach((turn, i) => {
     if (i > 0 && turns[i - 1]!.role === turn.role) problems.push(`turns ${i - 1} and ${i} are both ${String(turn.role)}`)
     const blocks = blocksOf(turn)
@@ -184,6 +187,43 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("CrossProvider"
           { role: "assistant", content: "" },
           { role: "assistant", content: "" }
         ])
+      }))
+  })
+
+  describe("history shaped for one provider", () => {
+    it.scoped("a last turn without tools after a tool loop (a summary, a compaction) reaches Claude with the tools it must define, none to call", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const router = yield* chain(server)
+        // OpenAI answers a history of tool calls without tools; Claude refuses it with a 400 that ends the chain
+        const messages: Conversation = [
+          { role: "user", content: "Weather in Rome and the time there?" },
+          {
+            role: "assistant",
+            toolCalls: [
+              { id: "call_a", name: "get_weather", arguments: '{"city":"Rome"}' },
+              { id: "call_b", name: "get_time", arguments: '{"city":"Rome"}' }
+            ]
+          },
+          { role: "tool", toolCallId: "call_a", content: "sunny" },
+          { role: "tool", toolCallId: "call_b", content: "14:05" },
+          { role: "assistant", content: "Sunny, and 14:05." },
+          { role: "user", content: "Summarize our conversation in one line." }
+        ]
+        server.enqueue(MockServer.status(503), MockServer.reply({ text: "Asked about Rome: sunny at 14:05." }))
+        const result = yield* router.complete({ messages })
+        expect(result.meta.target).toBe("claude")
+        const body = server.requests().at(-1)!.body as Json
+        expect(claudeProblems(body)).toEqual([])
+        expect(body.tools).toEqual([
+          { name: "get_weather", input_schema: { type: "object" } },
+          { name: "get_time", input_schema: { type: "object" } }
+        ])
+        // the request had no tools: the model may call none of them
+        expect(body.tool_choice).toEqual({ type: "none" })
+        // and OpenAI, which takes the history as it is, gets no tools
+        const openAi = server.requests().find((request) => request.provider === "openai")!.body as Json
+        expect(openAi.tools).toBeUndefined()
       }))
   })
 

@@ -166,6 +166,15 @@ const claudeToolIds = (messages: ReadonlyArray<Message>): ToolIds | undefined =>
   return { calls, results }
 }
 
+/** The tools a conversation's calls name, each once, in their order, as tools of any input. */
+const calledTools = (messages: ReadonlyArray<Message>): Array<Block> => {
+  const names = new Set<string>()
+  for (const message of messages) {
+    if (message.role === "assistant") for (const call of message.toolCalls ?? []) names.add(call.name)
+  }
+  return [...names].map((name) => ({ name, input_schema: { type: "object" } }))
+}
+
 /**
  * A message as Claude's turn, and the breakpoint of what it does not send that goes before it (see `carryMark`);
  * its tool calls with `callIds`, a result with `resultId` (see `claudeToolIds`).
@@ -536,7 +545,9 @@ const withoutRootCombinators = (root: Record<string, unknown>): Record<string, u
  * text at all, gets `openingTurn` before it, and one that ends on it (the start of Claude's
  * answer) loses the trailing whitespace Claude refuses there. Tool-call
  * ids Claude refuses (of other characters, empty, given twice) go as ids it
- * takes, each result still paired with its call (see `claudeToolIds`). A cache
+ * takes, each result still paired with its call (see `claudeToolIds`); a
+ * request with calls in its history and no tools defines the tools called,
+ * with a tool choice of none, as Claude wants tools beside them. A cache
  * breakpoint on text that is not sent marks the block sent before it.
  *
  * @internal
@@ -614,6 +625,16 @@ export const encodeRequest = (
   if (tools.length > 0) body.tools = tools
   const choice = toolChoiceOf(request)
   if (choice !== undefined) body.tool_choice = encodeToolChoice(choice)
+  // Claude refuses a history of tool calls in a request without tools (a 400, "Requests which include `tool_use` or
+  // `tool_result` blocks must define tools"), which OpenAI answers (a summary or a compaction after a tool loop): the
+  // tools it called are defined, by name, and none may be called
+  if (tools.length === 0 && ids !== undefined && choice === undefined) {
+    const called = calledTools(request.messages)
+    if (called.length > 0) {
+      body.tools = called
+      body.tool_choice = { type: "none" }
+    }
+  }
   // one tool call at most: Anthropic's switch sits in its tool choice (none of "none"'s business)
   if (request.parallelToolCalls === false && request.tools !== undefined && request.tools.length > 0) {
     const choice = (body.tool_choice as Record<string, unknown> | undefined) ?? { type: "auto" }
