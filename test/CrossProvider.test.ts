@@ -227,6 +227,64 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("CrossProvider"
       }))
   })
 
+  describe("images in user turns", () => {
+    /** The first bytes of a JPEG (a JFIF header), as base64. */
+    const jpeg = "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAgGBgcGBQgHBwcJCQgKDA=="
+    const png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"
+
+    it.scoped("reach each provider in its own form; Claude gets the type the bytes are, not the type a data URL misnames", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const router = yield* chain(server, "gpt-4.1")
+        const messages: Conversation = [
+          { role: "system", content: "Describe images briefly." },
+          {
+            role: "user",
+            content: [
+              { type: "text", text: "Compare these:" },
+              // a JPEG labelled PNG (a browser's canvas export renamed, a file's extension trusted), and image/jpg
+              { type: "image", url: `data:image/png;base64,${jpeg}` },
+              { type: "image", url: `data:image/jpg;base64,${jpeg}` },
+              { type: "image", url: `data:image/png;base64,${png}`, detail: "low" },
+              { type: "image", url: "https://example.com/cat.png" }
+            ]
+          }
+        ]
+        server.enqueue(MockServer.status(503), MockServer.status(503), MockServer.reply({ text: "Two photos and a cat." }))
+        const viaGemini = yield* router.complete({ messages })
+        expect(viaGemini.meta.target).toBe("gemini")
+        server.enqueue(MockServer.status(503), MockServer.reply({ text: "Two photos and a cat." }))
+        const viaClaude = yield* router.complete({ messages })
+        expect(viaClaude.meta.target).toBe("claude")
+        const [openAi, claude, gemini, , claudeAgain] = server.requests()
+        // OpenAI takes the URLs as they are, with the detail asked for
+        expect(list(list((openAi!.body as Json).messages)[1]!.content).slice(1)).toEqual([
+          { type: "image_url", image_url: { url: `data:image/png;base64,${jpeg}` } },
+          { type: "image_url", image_url: { url: `data:image/jpg;base64,${jpeg}` } },
+          { type: "image_url", image_url: { url: `data:image/png;base64,${png}`, detail: "low" } },
+          { type: "image_url", image_url: { url: "https://example.com/cat.png" } }
+        ])
+        // Claude checks the type against the bytes (a 400, "The image was specified using the image/png media type,
+        // but the image appears to be a image/jpeg image") and takes image/jpeg, png, gif and webp only
+        const claudeImages = list(list((claude!.body as Json).messages)[0]!.content).slice(1)
+        expect(claudeImages).toEqual([
+          { type: "image", source: { type: "base64", media_type: "image/jpeg", data: jpeg } },
+          { type: "image", source: { type: "base64", media_type: "image/jpeg", data: jpeg } },
+          { type: "image", source: { type: "base64", media_type: "image/png", data: png } },
+          { type: "image", source: { type: "url", url: "https://example.com/cat.png" } }
+        ])
+        expect(claudeAgain!.body).toEqual(claude!.body)
+        const geminiParts = list(list((gemini!.body as Json).contents)[0]!.parts)
+        expect(geminiParts.slice(1)).toEqual([
+          { inlineData: { mimeType: "image/jpeg", data: jpeg } },
+          { inlineData: { mimeType: "image/jpeg", data: jpeg } },
+          { inlineData: { mimeType: "image/png", data: png } },
+          { fileData: { fileUri: "https://example.com/cat.png" } }
+        ])
+        expect((gemini!.body as Json).systemInstruction).toEqual({ parts: [{ text: "Describe images briefly." }] })
+      }))
+  })
+
   describe("tool-call ids made by one provider, replayed to another", () => {
     it.scoped("ids an OpenAI-compatible server reuses across turns reach Claude unique, each result paired with its call", () =>
       Effect.gen(function* () {

@@ -13,6 +13,7 @@ import { AnthropicBeta } from "../../llm/Chat.js"
 import type { ProviderError } from "../../llm/ProviderError.js"
 import * as Errors from "./errors.js"
 import * as Http from "./http.js"
+import { imageData } from "./images.js"
 import type { HeaderValue } from "./options.js"
 import { toolChoiceOf } from "./toolChoice.js"
 import { answeredCalls } from "./toolPairs.js"
@@ -25,13 +26,11 @@ import { cacheCounts, count } from "./usage.js"
 type Block = Record<string, unknown>
 type WireMessage = { role: "user" | "assistant"; content: Array<Block> }
 
-const dataUrl = /^data:([^;,]+);base64,(.*)$/s
-
 const imageBlock = (url: string): Block => {
-  const match = dataUrl.exec(url)
-  return match === null
+  const image = imageData(url)
+  return image === undefined
     ? { type: "image", source: { type: "url", url } }
-    : { type: "image", source: { type: "base64", media_type: match[1], data: match[2] } }
+    : { type: "image", source: { type: "base64", media_type: image.mediaType, data: image.data } }
 }
 
 /**

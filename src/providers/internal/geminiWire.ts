@@ -16,6 +16,7 @@ import { signatureUse, turnSignatures } from "../../llm/internal/extraContent.js
 import { argumentsObject, hasText, openingTurn } from "./anthropicWire.js"
 import * as Errors from "./errors.js"
 import * as Http from "./http.js"
+import { imageData } from "./images.js"
 import { geminiThinking } from "./models.js"
 import { toolChoiceOf } from "./toolChoice.js"
 import { answeredCalls } from "./toolPairs.js"
@@ -28,13 +29,11 @@ import { cacheCounts, count, reasoningCount } from "./usage.js"
 type Part = Record<string, unknown>
 type Content = { role: "user" | "model"; parts: Array<Part> }
 
-const dataUrl = /^data:([^;,]+);base64,(.*)$/s
-
 const imagePart = (part: Extract<ContentPart, { type: "image" }>): Part => {
-  const match = dataUrl.exec(part.url)
-  return match === null
+  const image = imageData(part.url)
+  return image === undefined
     ? { fileData: { fileUri: part.url, ...(part.mediaType !== undefined ? { mimeType: part.mediaType } : {}) } }
-    : { inlineData: { mimeType: match[1], data: match[2] } }
+    : { inlineData: { mimeType: image.mediaType, data: image.data } }
 }
 
 /** A user turn's parts; a text of whitespace alone is not sent (an empty one Gemini refuses, as Claude does: see `hasText`). */
