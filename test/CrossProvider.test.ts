@@ -11,7 +11,7 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it as plain, layer } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
-import type { Chat } from "../src/llm/index.js"
+import { Chat } from "../src/llm/index.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
 import * as Gemini from "../src/providers/Gemini.js"
 import * as AnthropicWire from "../src/providers/internal/anthropicWire.js"
@@ -138,11 +138,11 @@ const time: Chat.ToolDefinition = {
 }
 
 /** A chain of an OpenAI-compatible model, Claude and Gemini, all on one mock server; no retries, so a failure moves on. */
-const chain = (server: MockServer.MockServer, openAiModel = "grok-4") =>
+const chain = (server: MockServer.MockServer, openAiModel = "grok-4", geminiModel = "gemini-2.5-flash") =>
   Effect.gen(function* () {
     const first = yield* OpenAi.make({ model: openAiModel, apiKey: key, baseUrl: server.baseUrls.openai })
     const claude = yield* Anthropic.make({ model: "claude-sonnet-4-5", apiKey: key, baseUrl: server.baseUrls.anthropic })
-    const gemini = yield* Gemini.make({ model: "gemini-2.5-flash", apiKey: key, baseUrl: server.baseUrls.gemini })
+    const gemini = yield* Gemini.make({ model: geminiModel, apiKey: key, baseUrl: server.baseUrls.gemini })
     return yield* Router.make({
       targets: { first: { model: first }, claude: { model: claude }, gemini: { model: gemini } },
       chains: { default: ["first", "claude", "gemini"] },
@@ -224,6 +224,147 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("CrossProvider"
         // and OpenAI, which takes the history as it is, gets no tools
         const openAi = server.requests().find((request) => request.provider === "openai")!.body as Json
         expect(openAi.tools).toBeUndefined()
+      }))
+  })
+
+  describe("Gemini's thought signatures across the chain", () => {
+    it.scoped("go back to Gemini 3 with their calls, to no one else; a turn another provider made gets the placeholder", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const router = yield* chain(server, "gpt-4.1", "gemini-3-pro-preview")
+        const messages: Conversation = [
+          { role: "user", content: "Weather in Rome and Oslo, then the time in both." },
+          // Gemini 3 signs the first of its parallel calls
+          {
+            role: "assistant",
+            toolCalls: [
+              { id: "call_g1", name: "get_weather", arguments: '{"city":"Rome"}', signature: "c2lnLWdlbWluaQ==" },
+              { id: "call_g2", name: "get_weather", arguments: '{"city":"Oslo"}' }
+            ]
+          },
+          { role: "tool", toolCallId: "call_g1", content: "sunny" },
+          { role: "tool", toolCallId: "call_g2", content: "snow" },
+          // then Claude answered a turn, with no signatures
+          {
+            role: "assistant",
+            content: "Now the times.",
+            toolCalls: [
+              { id: "toolu_01", name: "get_time", arguments: '{"city":"Rome"}' },
+              { id: "toolu_02", name: "get_time", arguments: '{"city":"Oslo"}' }
+            ]
+          },
+          { role: "tool", toolCallId: "toolu_01", content: "14:05" },
+          { role: "tool", toolCallId: "toolu_02", content: "14:05" }
+        ]
+        server.enqueue(MockServer.status(503), MockServer.status(529), MockServer.reply({ text: "Sunny and snowy, 14:05 in both." }))
+        const result = yield* router.complete({ messages, tools: [weather, time] })
+        expect(result.meta.target).toBe("gemini")
+        const [openAi, claude, gemini] = server.requests().map((request) => request.body as Json)
+        expect(geminiProblems(gemini!)).toEqual([])
+        const calls = list(gemini!.contents)
+          .filter((content) => content.role === "model")
+          .map((content) => list(content.parts).filter((part) => part.functionCall !== undefined).map((part) => part.thoughtSignature))
+        expect(calls).toEqual([["c2lnLWdlbWluaQ==", undefined], ["skip_thought_signature_validator", undefined]])
+        // OpenAI itself (not Google's endpoint) and Claude get no signature
+        expect(JSON.stringify(openAi)).not.toContain("thought_signature")
+        expect(JSON.stringify(claude)).not.toContain("c2lnLWdlbWluaQ==")
+        expect(claudeProblems(claude!)).toEqual([])
+        expect(openAiProblems(openAi!)).toEqual([])
+      }))
+  })
+
+  describe("answers mapped back, streamed or not", () => {
+    it.scoped("a stream that falls over to Claude folds into the calls, finish and usage Claude sent, cache reads included", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const router = yield* chain(server)
+        const claudeAnswer = MockServer.reply({
+          toolCalls: [
+            { id: "toolu_01", name: "get_weather", arguments: { city: "Rome" } },
+            { id: "toolu_02", name: "get_time", arguments: { city: "Rome" } }
+          ],
+          usage: { inputTokens: 2_000, outputTokens: 30, cacheReadTokens: 1_500, cacheWriteTokens: 100 }
+        })
+        server.enqueue(MockServer.status(503), claudeAnswer)
+        const request: Chat.ChatRequest = { ...Chat.prompt("Weather and time in Rome?"), tools: [weather, time] }
+        const streamed = yield* Effect.scoped(
+          Effect.gen(function* () {
+            const started = yield* router.stream(request)
+            const response = yield* Chat.collect(started.chunks, { id: "", provider: "", model: "" })
+            return { response, done: yield* started.done }
+          })
+        )
+        server.enqueue(MockServer.status(503), claudeAnswer)
+        const whole = yield* router.complete(request)
+        for (const { response, usage } of [
+          { response: streamed.response, usage: streamed.done.usage },
+          { response: whole.response, usage: whole.meta.usage }
+        ]) {
+          expect(response.toolCalls).toEqual([
+            { id: "toolu_01", name: "get_weather", arguments: '{"city":"Rome"}' },
+            { id: "toolu_02", name: "get_time", arguments: '{"city":"Rome"}' }
+          ])
+          expect(response.finishReason).toBe("tool_calls")
+          expect(usage).toEqual({ inputTokens: 2_000, outputTokens: 30, cacheReadTokens: 1_500, cacheWriteTokens: 100 })
+        }
+        expect(streamed.response.usage).toEqual(streamed.done.usage)
+      }))
+  })
+
+  describe("structured output", () => {
+    const scores: Chat.ResponseFormat = {
+      type: "json_schema",
+      name: "scores",
+      strict: true,
+      schema: {
+        type: "object",
+        properties: {
+          player: { type: "string", minLength: 1 },
+          // a map: OpenAI's strict mode and Gemini take it, Claude refuses it
+          points: { type: "object", additionalProperties: { type: "integer" } }
+        },
+        required: ["player", "points"],
+        additionalProperties: false
+      }
+    }
+
+    it.scoped("reaches each provider as its own; Claude's refusal of a keyword moves the request on to Gemini", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const router = yield* chain(server, "gpt-4.1")
+        server.enqueue(
+          MockServer.status(503),
+          MockServer.status(400, {
+            message: "output_config.format.schema: For 'object' type, 'additionalProperties' must be explicitly set to false"
+          }),
+          MockServer.reply({ text: '{"player":"Ann","points":{"round1":3}}' })
+        )
+        const result = yield* router.complete({ ...Chat.prompt("Ann scored 3 in round 1. As JSON."), responseFormat: scores })
+        expect(result.meta.target).toBe("gemini")
+        expect(result.response.text).toBe('{"player":"Ann","points":{"round1":3}}')
+        const [openAi, claude, gemini] = server.requests().map((request) => request.body as Json)
+        expect(openAi!.response_format).toEqual({
+          type: "json_schema",
+          json_schema: { name: "scores", schema: scores.type === "json_schema" ? scores.schema : {}, strict: true }
+        })
+        expect(claude!.output_config).toEqual({
+          format: {
+            type: "json_schema",
+            schema: {
+              type: "object",
+              properties: {
+                player: { type: "string", description: '{"minLength":1}' },
+                points: { type: "object", additionalProperties: { type: "integer" } }
+              },
+              required: ["player", "points"],
+              additionalProperties: false
+            }
+          }
+        })
+        expect((gemini!.generationConfig as Json)).toMatchObject({
+          responseMimeType: "application/json",
+          responseJsonSchema: scores.type === "json_schema" ? scores.schema : {}
+        })
       }))
   })
 
