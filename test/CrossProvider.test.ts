@@ -138,10 +138,10 @@ const time: Chat.ToolDefinition = {
 }
 
 /** A chain of an OpenAI-compatible model, Claude and Gemini, all on one mock server; no retries, so a failure moves on. */
-const chain = (server: MockServer.MockServer, openAiModel = "grok-4", geminiModel = "gemini-2.5-flash") =>
+const chain = (server: MockServer.MockServer, openAiModel = "grok-4", geminiModel = "gemini-2.5-flash", claudeModel = "claude-sonnet-4-5") =>
   Effect.gen(function* () {
     const first = yield* OpenAi.make({ model: openAiModel, apiKey: key, baseUrl: server.baseUrls.openai })
-    const claude = yield* Anthropic.make({ model: "claude-sonnet-4-5", apiKey: key, baseUrl: server.baseUrls.anthropic })
+    const claude = yield* Anthropic.make({ model: claudeModel, apiKey: key, baseUrl: server.baseUrls.anthropic })
     const gemini = yield* Gemini.make({ model: geminiModel, apiKey: key, baseUrl: server.baseUrls.gemini })
     return yield* Router.make({
       targets: { first: { model: first }, claude: { model: claude }, gemini: { model: gemini } },
@@ -191,6 +191,50 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("CrossProvider"
   })
 
   describe("history shaped for one provider", () => {
+    it.scoped("a conversation that ends on the assistant's turn reaches Claude 4.6 ending on the user's (it takes no prefill)", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const router = yield* chain(server, "gpt-4.1", "gemini-2.5-flash", "claude-sonnet-4-6")
+        // OpenAI answers after an assistant turn; Claude 4.6 and later refuse it with a 400, "This model does not
+        // support assistant message prefill. The conversation must end with a user message."
+        const messages: Conversation = [
+          { role: "user", content: "Write a haiku about the sea." },
+          { role: "assistant", content: "Waves fold into foam,  " }
+        ]
+        server.enqueue(MockServer.status(503), MockServer.reply({ text: "salt wind on the stones" }), MockServer.status(503))
+        const result = yield* router.complete({ messages })
+        expect(result.meta.target).toBe("claude")
+        const sonnet46 = list((server.requests()[1]!.body as Json).messages)
+        expect(sonnet46.at(-1)?.role).toBe("user")
+        expect(sonnet46.slice(0, 2)).toEqual([
+          { role: "user", content: "Write a haiku about the sea." },
+          { role: "assistant", content: "Waves fold into foam,  " }
+        ])
+        expect(claudeProblems(server.requests()[1]!.body as Json)).toEqual([])
+      }))
+
+    plain("a Claude before 4.6 still gets such a turn as the start of its answer, less the trailing whitespace", () => {
+      const body = AnthropicWire.encodeRequest(
+        { messages: [{ role: "user", content: "Write a haiku." }, { role: "assistant", content: "Waves fold into foam,  " }] },
+        "claude-sonnet-4-5",
+        1024,
+        false
+      )
+      expect(body.messages).toEqual([
+        { role: "user", content: "Write a haiku." },
+        { role: "assistant", content: "Waves fold into foam," }
+      ])
+      const lastRole = (model: string) =>
+        list(
+          AnthropicWire.encodeRequest({ messages: [{ role: "user", content: "Hi" }, { role: "assistant", content: "Hello" }] }, model, 64, false)
+            .messages
+        ).at(-1)?.role
+      const prefilled = ["claude-opus-4-20250514", "claude-opus-4-1-20250805", "claude-sonnet-4-5", "claude-3-7-sonnet-latest", "gpt-4.1"]
+      const refused = ["claude-opus-4-6", "claude-sonnet-4-6-20260217", "anthropic.claude-opus-4-7-v1", "claude-sonnet-5", "claude-opus-4-10@20270101"]
+      expect(prefilled.map(lastRole)).toEqual(prefilled.map(() => "assistant"))
+      expect(refused.map(lastRole)).toEqual(refused.map(() => "user"))
+    })
+
     it.scoped("a last turn without tools after a tool loop (a summary, a compaction) reaches Claude with the tools it must define, none to call", () =>
       Effect.gen(function* () {
         const server = yield* MockServer.make()

@@ -238,6 +238,26 @@ const mergeTurns = (messages: ReadonlyArray<WireMessage>): Array<WireMessage> =>
  */
 export const openingTurn = "(The conversation starts.)"
 
+/**
+ * The user turn put after a conversation that ends on the assistant's turn,
+ * for a Claude that takes no prefill (see `refusesPrefill`): OpenAI answers
+ * such a conversation with the assistant's next message. It says nothing of
+ * its own.
+ *
+ * @internal
+ */
+export const continueTurn = "(Continue.)"
+
+/**
+ * Whether a Claude model refuses a conversation that ends on the
+ * assistant's turn: Opus and Sonnet 4.6 and later ("This model does not
+ * support assistant message prefill"), by their ids, also behind a prefix
+ * (Bedrock's `anthropic.`, a proxy's `anthropic/`).
+ */
+const refusesPrefill = (model: string): boolean =>
+  // a version's numbers are one digit or two: `claude-opus-4-20250514` is Opus 4 of that date
+  /(?:^|[./])claude-(?:opus|sonnet|haiku)-(?:4-(?:[6-9]|[1-9]\d)|[5-9]|[1-9]\d)(?:[-.@:]|$)/.test(model)
+
 /** A turn of one text block is sent as a plain string (unless the block is a cache breakpoint). */
 const compact = (message: WireMessage): Record<string, unknown> => {
   const only = message.content.length === 1 ? message.content[0] : undefined
@@ -542,7 +562,8 @@ const withoutRootCombinators = (root: Record<string, unknown>): Record<string, u
  * alone, which OpenAI answers) sends its system text as the one user turn,
  * Claude needing one; one that opens on the assistant's turn, or has no
  * text at all, gets `openingTurn` before it, and one that ends on it (the start of Claude's
- * answer) loses the trailing whitespace Claude refuses there. Tool-call
+ * answer) loses the trailing whitespace Claude refuses there, or, to a Claude that takes no
+ * such start (4.6 and later), gets `continueTurn` after it. Tool-call
  * ids Claude refuses (of other characters, empty, given twice) go as ids it
  * takes, each result still paired with its call (see `claudeToolIds`); a
  * request with calls in its history and no tools defines the tools called,
@@ -592,6 +613,11 @@ export const encodeRequest = (
   // answers, and Claude refuses as no turn: 400 "at least one message is required"), opens on a user turn
   if (merged[0]?.role === "assistant" || (merged.length === 0 && system.length === 0)) {
     merged.unshift({ role: "user", content: [{ type: "text", text: openingTurn }] })
+  }
+  // Claude 4.6 and later take no start of their answer (a 400, "This model does not support assistant message
+  // prefill. The conversation must end with a user message."), where OpenAI answers after an assistant turn
+  if (merged.at(-1)?.role === "assistant" && refusesPrefill(model)) {
+    merged.push({ role: "user", content: [{ type: "text", text: continueTurn }] })
   }
   // a last assistant turn is the start of Claude's answer, which must not end in whitespace (a 400, "final
   // assistant content cannot end with trailing whitespace"); OpenAI takes it
