@@ -13,8 +13,10 @@ import { AnthropicBeta } from "../../llm/Chat.js"
 import type { ProviderError } from "../../llm/ProviderError.js"
 import * as Errors from "./errors.js"
 import * as Http from "./http.js"
+import { imageData } from "./images.js"
 import type { HeaderValue } from "./options.js"
 import { toolChoiceOf } from "./toolChoice.js"
+import { answeredCalls } from "./toolPairs.js"
 import { cacheCounts, count } from "./usage.js"
 
 // ---------------------------------------------------------------------------
@@ -24,13 +26,11 @@ import { cacheCounts, count } from "./usage.js"
 type Block = Record<string, unknown>
 type WireMessage = { role: "user" | "assistant"; content: Array<Block> }
 
-const dataUrl = /^data:([^;,]+);base64,(.*)$/s
-
 const imageBlock = (url: string): Block => {
-  const match = dataUrl.exec(url)
-  return match === null
+  const image = imageData(url)
+  return image === undefined
     ? { type: "image", source: { type: "url", url } }
-    : { type: "image", source: { type: "base64", media_type: match[1], data: match[2] } }
+    : { type: "image", source: { type: "base64", media_type: image.mediaType, data: image.data } }
 }
 
 /**
@@ -109,8 +109,80 @@ export const argumentsObject = (text: string): Record<string, unknown> => {
   }
 }
 
-/** A message as Claude's turn, and the breakpoint of what it does not send that goes before it (see `carryMark`). */
-const toWire = (message: Exclude<Message, { role: "system" }>): { readonly turn: WireMessage; readonly orphan: CacheBreakpoint | undefined } => {
+/** A character Claude refuses in a tool-use id, which must match `^[a-zA-Z0-9_-]+$`. */
+const notIdChar = /[^a-zA-Z0-9_-]/g
+
+/** The ids a conversation's tool calls (by message, then call) and results (by message) go to Claude with. */
+interface ToolIds {
+  readonly calls: ReadonlyArray<ReadonlyArray<string> | undefined>
+  readonly results: ReadonlyArray<string | undefined>
+}
+
+/**
+ * The ids a conversation's tool calls and results go to Claude with. Claude
+ * refuses, with a 400 that would end the chain, an id of other characters
+ * than letters, digits, `_` and `-` (Kimi's `functions.get_weather:0`), an
+ * empty one (a server that streamed its calls without ids), and one given
+ * to two calls of a conversation ("`tool_use` ids must be unique": Grok
+ * numbers its calls from `call_0` in every answer), which OpenAI all takes.
+ * Such an id goes with its other characters as `_` (`call` for none), and
+ * `_2`, `_3`, ... after it when given before; each result goes with the id
+ * of the call it answers (see `answeredCalls`). An id Claude takes, given
+ * once, goes as it is. `undefined` when no message has a call or a result.
+ */
+const claudeToolIds = (messages: ReadonlyArray<Message>): ToolIds | undefined => {
+  if (!messages.some((message) => message.role === "tool" || (message.role === "assistant" && (message.toolCalls?.length ?? 0) > 0))) {
+    return undefined
+  }
+  const clean = (id: string): string => id.replace(notIdChar, "_") || "call"
+  const takes = (id: string): boolean => id !== "" && clean(id) === id
+  // the ids Claude takes are kept for their calls: a cleaned one goes around them
+  const kept = new Set<string>()
+  for (const message of messages) {
+    if (message.role === "assistant") for (const call of message.toolCalls ?? []) if (takes(call.id)) kept.add(call.id)
+  }
+  const given = new Set<string>()
+  const calls: Array<ReadonlyArray<string> | undefined> = []
+  messages.forEach((message, turn) => {
+    if (message.role !== "assistant" || message.toolCalls === undefined) return
+    calls[turn] = message.toolCalls.map((call) => {
+      let id = call.id
+      if (!takes(id) || given.has(id)) {
+        const base = clean(id)
+        id = base
+        for (let n = 2; given.has(id) || kept.has(id); n++) id = `${base}_${n}`
+      }
+      given.add(id)
+      return id
+    })
+  })
+  const answers = answeredCalls(messages)
+  const results = messages.map((message, turn) => {
+    if (message.role !== "tool") return undefined
+    const at = answers?.[turn]
+    return (at === undefined ? undefined : calls[at.turn]?.[at.index]) ?? clean(message.toolCallId)
+  })
+  return { calls, results }
+}
+
+/** The tools a conversation's calls name, each once, in their order, as tools of any input. */
+const calledTools = (messages: ReadonlyArray<Message>): Array<Block> => {
+  const names = new Set<string>()
+  for (const message of messages) {
+    if (message.role === "assistant") for (const call of message.toolCalls ?? []) names.add(call.name)
+  }
+  return [...names].map((name) => ({ name, input_schema: { type: "object" } }))
+}
+
+/**
+ * A message as Claude's turn, and the breakpoint of what it does not send that goes before it (see `carryMark`);
+ * its tool calls with `callIds`, a result with `resultId` (see `claudeToolIds`).
+ */
+const toWire = (
+  message: Exclude<Message, { role: "system" }>,
+  callIds: ReadonlyArray<string> | undefined,
+  resultId: string | undefined
+): { readonly turn: WireMessage; readonly orphan: CacheBreakpoint | undefined } => {
   switch (message.role) {
     case "user": {
       const { blocks, orphan } = userBlocks(message.content, message.cache)
@@ -118,8 +190,8 @@ const toWire = (message: Exclude<Message, { role: "system" }>): { readonly turn:
     }
     case "assistant": {
       const blocks: Array<Block> = message.content && hasText(message.content) ? [{ type: "text", text: message.content }] : []
-      for (const call of message.toolCalls ?? []) {
-        blocks.push({ type: "tool_use", id: call.id, name: call.name, input: argumentsObject(call.arguments) })
+      for (const [i, call] of (message.toolCalls ?? []).entries()) {
+        blocks.push({ type: "tool_use", id: callIds?.[i] ?? call.id, name: call.name, input: argumentsObject(call.arguments) })
       }
       return { turn: { role: "assistant", content: cachedLast(blocks, message.cache) }, orphan: blocks.length > 0 ? undefined : message.cache }
     }
@@ -131,8 +203,8 @@ const toWire = (message: Exclude<Message, { role: "system" }>): { readonly turn:
           content: [
             cached(
               hasText(message.content)
-                ? { type: "tool_result", tool_use_id: message.toolCallId, content: message.content }
-                : { type: "tool_result", tool_use_id: message.toolCallId },
+                ? { type: "tool_result", tool_use_id: resultId ?? message.toolCallId, content: message.content }
+                : { type: "tool_result", tool_use_id: resultId ?? message.toolCallId },
               message.cache
             )
           ]
@@ -165,6 +237,26 @@ const mergeTurns = (messages: ReadonlyArray<WireMessage>): Array<WireMessage> =>
  * @internal
  */
 export const openingTurn = "(The conversation starts.)"
+
+/**
+ * The user turn put after a conversation that ends on the assistant's turn,
+ * for a Claude that takes no prefill (see `refusesPrefill`): OpenAI answers
+ * such a conversation with the assistant's next message. It says nothing of
+ * its own.
+ *
+ * @internal
+ */
+export const continueTurn = "(Continue.)"
+
+/**
+ * Whether a Claude model refuses a conversation that ends on the
+ * assistant's turn: Opus and Sonnet 4.6 and later ("This model does not
+ * support assistant message prefill"), by their ids, also behind a prefix
+ * (Bedrock's `anthropic.`, a proxy's `anthropic/`).
+ */
+const refusesPrefill = (model: string): boolean =>
+  // a version's numbers are one digit or two: `claude-opus-4-20250514` is Opus 4 of that date
+  /(?:^|[./])claude-(?:opus|sonnet|haiku)-(?:4-(?:[6-9]|[1-9]\d)|[5-9]|[1-9]\d)(?:[-.@:]|$)/.test(model)
 
 /** A turn of one text block is sent as a plain string (unless the block is a cache breakpoint). */
 const compact = (message: WireMessage): Record<string, unknown> => {
@@ -470,7 +562,12 @@ const withoutRootCombinators = (root: Record<string, unknown>): Record<string, u
  * alone, which OpenAI answers) sends its system text as the one user turn,
  * Claude needing one; one that opens on the assistant's turn, or has no
  * text at all, gets `openingTurn` before it, and one that ends on it (the start of Claude's
- * answer) loses the trailing whitespace Claude refuses there. A cache
+ * answer) loses the trailing whitespace Claude refuses there, or, to a Claude that takes no
+ * such start (4.6 and later), gets `continueTurn` after it. Tool-call
+ * ids Claude refuses (of other characters, empty, given twice) go as ids it
+ * takes, each result still paired with its call (see `claudeToolIds`); a
+ * request with calls in its history and no tools defines the tools called,
+ * with a tool choice of none, as Claude wants tools beside them. A cache
  * breakpoint on text that is not sent marks the block sent before it.
  *
  * @internal
@@ -501,9 +598,10 @@ export const encodeRequest = (
       systemBlocks.push((sent = cached({ type: "text", text: message.content }, message.cache)))
     } else carryMark(sent, message.cache)
   }
-  for (const message of request.messages) {
+  const ids = claudeToolIds(request.messages)
+  for (const [i, message] of request.messages.entries()) {
     if (message.role === "system") continue
-    const { orphan, turn } = toWire(message)
+    const { orphan, turn } = toWire(message, ids?.calls[i], ids?.results[i])
     carryMark(sent, orphan)
     turns.push(turn)
     sent = turn.content.at(-1) ?? sent
@@ -515,6 +613,11 @@ export const encodeRequest = (
   // answers, and Claude refuses as no turn: 400 "at least one message is required"), opens on a user turn
   if (merged[0]?.role === "assistant" || (merged.length === 0 && system.length === 0)) {
     merged.unshift({ role: "user", content: [{ type: "text", text: openingTurn }] })
+  }
+  // Claude 4.6 and later take no start of their answer (a 400, "This model does not support assistant message
+  // prefill. The conversation must end with a user message."), where OpenAI answers after an assistant turn
+  if (merged.at(-1)?.role === "assistant" && refusesPrefill(model)) {
+    merged.push({ role: "user", content: [{ type: "text", text: continueTurn }] })
   }
   // a last assistant turn is the start of Claude's answer, which must not end in whitespace (a 400, "final
   // assistant content cannot end with trailing whitespace"); OpenAI takes it
@@ -547,6 +650,16 @@ export const encodeRequest = (
   if (tools.length > 0) body.tools = tools
   const choice = toolChoiceOf(request)
   if (choice !== undefined) body.tool_choice = encodeToolChoice(choice)
+  // Claude refuses a history of tool calls in a request without tools (a 400, "Requests which include `tool_use` or
+  // `tool_result` blocks must define tools"), which OpenAI answers (a summary or a compaction after a tool loop): the
+  // tools it called are defined, by name, and none may be called
+  if (tools.length === 0 && ids !== undefined && choice === undefined) {
+    const called = calledTools(request.messages)
+    if (called.length > 0) {
+      body.tools = called
+      body.tool_choice = { type: "none" }
+    }
+  }
   // one tool call at most: Anthropic's switch sits in its tool choice (none of "none"'s business)
   if (request.parallelToolCalls === false && request.tools !== undefined && request.tools.length > 0) {
     const choice = (body.tool_choice as Record<string, unknown> | undefined) ?? { type: "auto" }

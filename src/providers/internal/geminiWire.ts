@@ -16,8 +16,10 @@ import { signatureUse, turnSignatures } from "../../llm/internal/extraContent.js
 import { argumentsObject, hasText, openingTurn } from "./anthropicWire.js"
 import * as Errors from "./errors.js"
 import * as Http from "./http.js"
+import { imageData } from "./images.js"
 import { geminiThinking } from "./models.js"
 import { toolChoiceOf } from "./toolChoice.js"
+import { answeredCalls } from "./toolPairs.js"
 import { cacheCounts, count, reasoningCount } from "./usage.js"
 
 // ---------------------------------------------------------------------------
@@ -27,13 +29,11 @@ import { cacheCounts, count, reasoningCount } from "./usage.js"
 type Part = Record<string, unknown>
 type Content = { role: "user" | "model"; parts: Array<Part> }
 
-const dataUrl = /^data:([^;,]+);base64,(.*)$/s
-
 const imagePart = (part: Extract<ContentPart, { type: "image" }>): Part => {
-  const match = dataUrl.exec(part.url)
-  return match === null
+  const image = imageData(part.url)
+  return image === undefined
     ? { fileData: { fileUri: part.url, ...(part.mediaType !== undefined ? { mimeType: part.mediaType } : {}) } }
-    : { inlineData: { mimeType: match[1], data: match[2] } }
+    : { inlineData: { mimeType: image.mediaType, data: image.data } }
 }
 
 /** A user turn's parts; a text of whitespace alone is not sent (an empty one Gemini refuses, as Claude does: see `hasText`). */
@@ -59,7 +59,8 @@ const responseObject = (content: string): Record<string, unknown> => {
   }
 }
 
-const toWire = (message: Exclude<Message, { role: "system" }>, names: Map<string, string>, use: SignatureUse): Content => {
+/** A message as Gemini's content; a tool result as the response of `name`, the function of the call it answers. */
+const toWire = (message: Exclude<Message, { role: "system" }>, name: string | undefined, use: SignatureUse): Content => {
   switch (message.role) {
     case "user":
       return { role: "user", parts: userParts(message.content) }
@@ -82,7 +83,7 @@ const toWire = (message: Exclude<Message, { role: "system" }>, names: Map<string
         parts: [
           {
             functionResponse: {
-              name: names.get(message.toolCallId) ?? message.toolCallId,
+              name: name ?? message.toolCallId,
               response: responseObject(message.content)
             }
           }
@@ -184,13 +185,16 @@ const generationConfig = (request: ChatRequest, model: string): Record<string, u
  */
 export const encodeRequest = (request: ChatRequest, model: string): Record<string, unknown> => {
   const use = signatureUse(model)
-  // a tool result names its function, not its call: the call of that id in the latest assistant turn before it
-  const names = new Map<string, string>()
+  // a tool result names its function, not its call: that of the call it answers (two calls of an answer may have
+  // one id, or none, from a compatible server: each result answers the next of them)
+  const answers = answeredCalls(request.messages)
   const system: Array<string> = []
   const contents: Array<Content> = []
-  for (const message of request.messages) {
-    if (message.role === "assistant") for (const call of message.toolCalls ?? []) names.set(call.id, call.name)
-    if (message.role !== "system") contents.push(toWire(message, names, use))
+  for (const [i, message] of request.messages.entries()) {
+    const at = message.role === "tool" ? answers?.[i] : undefined
+    const called = at === undefined ? undefined : request.messages[at.turn]
+    const name = called?.role === "assistant" ? called.toolCalls?.[at!.index]?.name : undefined
+    if (message.role !== "system") contents.push(toWire(message, name, use))
     else if (hasText(message.content)) system.push(message.content) // an empty text Gemini refuses (see `userParts`)
   }
   // Gemini wants a turn (`contents` is required): system messages alone, which OpenAI answers by following them,

@@ -67,15 +67,17 @@ const encodeMessage = (message: Message, use: SignatureUse): Record<string, unkn
       return { role: "system", content: message.content, ...named(message) }
     case "user":
       return { role: "user", content: userContent(message.content), ...named(message) }
-    case "assistant":
+    case "assistant": {
+      const calls = message.toolCalls !== undefined && message.toolCalls.length > 0 ? message.toolCalls : undefined
       return {
         role: "assistant",
-        content: message.content ?? null,
+        // null only beside tool calls: without them OpenAI refuses it (a 400, "Invalid value for 'content': expected a
+        // string, got null") where Claude and Gemini leave the empty turn out (Claude's thinking alone, not sent on)
+        content: message.content ?? (calls === undefined ? "" : null),
         ...named(message),
-        ...(message.toolCalls !== undefined && message.toolCalls.length > 0
-          ? { tool_calls: toolCalls(message.toolCalls, use) }
-          : {})
+        ...(calls !== undefined ? { tool_calls: toolCalls(calls, use) } : {})
       }
+    }
     case "tool":
       return { role: "tool", tool_call_id: message.toolCallId, content: message.content }
   }
