@@ -3,7 +3,9 @@
  * environment variables, and its sampler.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Context, Effect, Exit, Option, Redacted, Tracer } from "effect"
+import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
+import { ConfigProvider, Context, Duration, Effect, Exit, Layer, Logger, Option, Redacted, Tracer } from "effect"
 import * as Otlp from "../src/cli/internal/otlp.js"
 
 const settingsOf = (env: Record<string, string>) =>
@@ -49,7 +51,7 @@ describe("Otlp.settings", () => {
     Effect.gen(function* () {
       const endpoint = { OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318" }
       expect((yield* found({ ...endpoint, OTEL_SERVICE_NAME: "gw", OTEL_RESOURCE_ATTRIBUTES: "service.name=other" })).serviceName).toBe("gw")
-      expect((yield* found({ ...endpoint, OTEL_RESOURCE_ATTRIBUTES: "deployment.environment=prod,service.name=other" })).serviceName).toBeUndefined()
+      expect((yield* found({ ...endpoint, OTEL_RESOURCE_ATTRIBUTES: "deployment.environment=prod,service.name=other%20one" })).serviceName).toBe("other one")
       expect((yield* found({ ...endpoint, OTEL_RESOURCE_ATTRIBUTES: "deployment.environment=prod" })).serviceName).toBe("llm-failover")
     })
   )
@@ -57,10 +59,12 @@ describe("Otlp.settings", () => {
   it.effect("samplers by OpenTelemetry's names, parent-based ones following their parent", () =>
     Effect.gen(function* () {
       const endpoint = { OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318" }
-      expect((yield* found(endpoint)).sampler).toEqual({ ratio: 1, parentBased: true })
-      expect((yield* found({ ...endpoint, OTEL_TRACES_SAMPLER: "traceidratio", OTEL_TRACES_SAMPLER_ARG: "0.25" })).sampler).toEqual({ ratio: 0.25, parentBased: false })
-      expect((yield* found({ ...endpoint, OTEL_TRACES_SAMPLER: "parentbased_always_off" })).sampler).toEqual({ ratio: 0, parentBased: true })
-      expect((yield* found({ ...endpoint, OTEL_TRACES_SAMPLER: "ALWAYS_ON" })).sampler).toEqual({ ratio: 1, parentBased: false })
+      expect((yield* found(endpoint)).sampler).toEqual({ name: "parentbased_always_on", ratio: 1, parentBased: true })
+      expect((yield* found({ ...endpoint, OTEL_TRACES_SAMPLER: "traceidratio", OTEL_TRACES_SAMPLER_ARG: "0.25" })).sampler).toEqual({ name: "traceidratio", ratio: 0.25, parentBased: false })
+      expect((yield* found({ ...endpoint, OTEL_TRACES_SAMPLER: "parentbased_always_off" })).sampler).toEqual({ name: "parentbased_always_off", ratio: 0, parentBased: true })
+      expect((yield* found({ ...endpoint, OTEL_TRACES_SAMPLER: "ALWAYS_ON" })).sampler).toEqual({ name: "always_on", ratio: 1, parentBased: false })
+      const tenth = yield* found({ ...endpoint, OTEL_TRACES_SAMPLER: "parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG: "0.07" })
+      expect(Otlp.describe(tenth)).toBe("http://c:4318/v1/traces (OTLP http/protobuf, sampler parentbased_traceidratio 0.07)")
     })
   )
 
@@ -90,17 +94,95 @@ describe("Otlp.settings", () => {
   )
 })
 
-/** A tracer that records the names of the spans it is asked for, made by Effect's own. */
-const recording = () => {
+describe("Otlp.settings, beyond the basics", () => {
+  it.effect("an export's timeout; a certificate file, a client-set header and an empty service.name are problems", () =>
+    Effect.gen(function* () {
+      const endpoint = { OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318" }
+      expect((yield* found(endpoint)).timeout).toEqual(Duration.seconds(10))
+      expect((yield* found({ ...endpoint, OTEL_EXPORTER_OTLP_TIMEOUT: "3000", OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: "2500" })).timeout).toEqual(Duration.millis(2500))
+      const problems = yield* Effect.flip(
+        settingsOf({
+          ...endpoint,
+          OTEL_EXPORTER_OTLP_TIMEOUT: "soon",
+          OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE: "/etc/ca.pem",
+          OTEL_EXPORTER_OTLP_HEADERS: "Host=collector",
+          OTEL_RESOURCE_ATTRIBUTES: "service.name="
+        })
+      )
+      expect(problems).toEqual([
+        "OTEL_EXPORTER_OTLP_HEADERS: host is set by the HTTP client, not by a header of the collector's",
+        `OTEL_EXPORTER_OTLP_TIMEOUT: a whole number of milliseconds above 0, not "soon"`,
+        "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE: not supported; give a CA with NODE_EXTRA_CA_CERTS (client certificates are not sent)",
+        "OTEL_RESOURCE_ATTRIBUTES: service.name is empty"
+      ])
+    })
+  )
+
+  for (const attributes of ["service.name=a=b", "service.name=ok", "deployment.environment=prod"]) {
+    it.effect(`OTEL_RESOURCE_ATTRIBUTES=${attributes}: the exporter is built (Effect's reader would die without a service name)`, () =>
+      Effect.gen(function* () {
+        const provider = ConfigProvider.fromMap(new Map([["OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9"], ["OTEL_RESOURCE_ATTRIBUTES", attributes]]))
+        const settings = Option.getOrThrow(yield* Effect.withConfigProvider(Otlp.settings, provider))
+        expect(settings.serviceName).toBe(attributes.startsWith("service.name=") ? attributes.slice("service.name=".length) : "llm-failover")
+        const built = yield* Effect.exit(Effect.scoped(Layer.build(Otlp.layer(settings, "0.1.0"))).pipe(Effect.withConfigProvider(provider)))
+        expect(Exit.isSuccess(built)).toBe(true)
+      })
+    )
+  }
+
+  it.live("a collector that never answers: two exports at most in flight, each given up at the timeout, and one warning with no URL", () =>
+    Effect.gen(function* () {
+      // requests held at once (never answered: each ends when the exporter gives it up and its socket closes)
+      let open = 0
+      let most = 0
+      let seen = 0
+      const collector = createServer((request) => {
+        seen++
+        most = Math.max(most, ++open)
+        request.socket.once("close", () => open--)
+        // read (a paused socket would not tell that its client closed it)
+        request.resume()
+      })
+      yield* Effect.promise(() => new Promise<void>((resolve) => collector.listen(0, "127.0.0.1", resolve)))
+      yield* Effect.addFinalizer(() =>
+        Effect.sync(() => collector.closeAllConnections()).pipe(Effect.zipRight(Effect.promise(() => new Promise((resolve) => collector.close(resolve)))))
+      )
+      const url = `http://127.0.0.1:${(collector.address() as AddressInfo).port}/v1/traces/s3cret-path`
+      const settings: Otlp.Settings = {
+        url,
+        protocol: "http/json",
+        headers: Redacted.make({}),
+        serviceName: "t",
+        sampler: { ratio: 1, parentBased: false },
+        timeout: Duration.millis(300)
+      }
+      const lines: Array<string> = []
+      const logger = Logger.make(({ message }) => {
+        lines.push(String(Array.isArray(message) ? message.join(" ") : message))
+      })
+      yield* Effect.gen(function* () {
+        for (let i = 0; i < 10_000; i++) yield* Effect.void.pipe(Effect.withSpan("s"))
+        yield* Effect.sleep("1 second")
+      }).pipe(Effect.provide(Otlp.layer(settings, "0.1.0")), Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+      expect(seen).toBeGreaterThan(0)
+      expect(most).toBeLessThanOrEqual(2)
+      expect(lines.filter((line) => line.startsWith("traces:"))).toEqual([
+        "traces: an export to the OTLP collector failed (no answer within 300ms); spans are dropped until one succeeds"
+      ])
+      expect(lines.join("\n")).not.toContain("s3cret")
+    }).pipe(Effect.scoped), 20_000)
+})
+
+/** A tracer that records the names of the spans it made that ended (what an exporter sends). */
+const recording = (traceId = "a".repeat(32)) => {
   const names: Array<string> = []
   const inner = Tracer.make({
     span: (name, parent, context, links, startTime, kind) => {
-      names.push(name)
       return {
         _tag: "Span",
         name,
         spanId: "1".repeat(16),
-        traceId: Option.isSome(parent) ? parent.value.traceId : "a".repeat(32),
+        traceId: Option.isSome(parent) ? parent.value.traceId : traceId,
         parent,
         context,
         status: { _tag: "Started", startTime },
@@ -108,7 +190,9 @@ const recording = () => {
         links,
         sampled: true,
         kind,
-        end: () => {},
+        end: () => {
+          names.push(name)
+        },
         attribute: () => {},
         event: () => {},
         addLinks: () => {}
@@ -134,7 +218,14 @@ describe("Otlp.sampling", () => {
 
       const all = recording()
       yield* Effect.void.pipe(Effect.withSpan("child"), Effect.withSpan("root"), Effect.withTracer(Otlp.sampling(all.inner, { ratio: 1, parentBased: true })))
-      expect(all.names).toEqual(["root", "child"])
+      expect(all.names).toEqual(["child", "root"])
+
+      // a root is chosen by its trace id, as a service downstream on the same ratio chooses it
+      for (const [traceId, kept] of [["f".repeat(18) + "0".repeat(14), true], ["0".repeat(18) + "f".repeat(14), false]] as const) {
+        const rooted = recording(traceId)
+        const root = yield* Effect.currentSpan.pipe(Effect.withSpan("root"), Effect.withTracer(Otlp.sampling(rooted.inner, { ratio: 0.5, parentBased: true })))
+        expect([root.sampled, root.traceId, rooted.names]).toEqual([kept, traceId, kept ? ["root"] : []])
+      }
     })
   )
 

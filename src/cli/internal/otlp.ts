@@ -11,25 +11,40 @@
  * - `OTEL_EXPORTER_OTLP_[TRACES_]HEADERS`: `key=value,...`, values
  *   percent-decoded: a collector's credentials, kept `Redacted` and
  *   redacted in any header dump;
+ * - `OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT`: an export's time, in
+ *   milliseconds (default 10,000); one that takes longer is given up, and
+ *   the exporter sends nothing for a minute (it holds at most two exports
+ *   at once, on two connections of its own);
  * - `OTEL_SERVICE_NAME` (default `llm-failover`), `OTEL_RESOURCE_ATTRIBUTES`;
+ * - a client certificate or a CA file (`..._CERTIFICATE`, `..._CLIENT_KEY`,
+ *   `..._CLIENT_CERTIFICATE`) is refused: Node takes a CA from
+ *   `NODE_EXTRA_CA_CERTS`; `..._COMPRESSION` is read as none;
  * - `OTEL_TRACES_SAMPLER` (`parentbased_always_on`, the default,
  *   `parentbased_always_off`, `parentbased_traceidratio`, `always_on`,
  *   `always_off`, `traceidratio`) and `OTEL_TRACES_SAMPLER_ARG` (the ratio,
  *   0 to 1, default 1).
  *
  * A span not sampled is still made (Effect's code runs under a span) but
- * goes nowhere; its children follow it.
+ * goes nowhere; its children follow it. An export that fails (a refused
+ * connection, a 401, a timeout) is logged once a minute at most, as a
+ * warning that never holds the URL or a header.
  *
  * @internal
  */
 import * as OtlpSerialization from "@effect/opentelemetry/OtlpSerialization"
 import * as OtlpTracer from "@effect/opentelemetry/OtlpTracer"
-import { Config, Context, Effect, Either, Layer, Option, Redacted, Tracer } from "effect"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientError from "@effect/platform/HttpClientError"
+import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import { Clock, Config, Context, Duration, Effect, Either, Layer, Option, Redacted, Tracer } from "effect"
+import { Agent } from "undici"
 import * as UndiciHttpClient from "../../providers/UndiciHttpClient.js"
 
 /** How spans are chosen for export. @internal */
 export interface Sampler {
-  /** A root span's (one with no parent) chance of being exported, 0 to 1. */
+  /** OpenTelemetry's name of it (`parentbased_traceidratio`, ...), for the banner. */
+  readonly name?: string
+  /** A root span's (one with no parent) chance of being exported, 0 to 1, by its trace id. */
   readonly ratio: number
   /** Whether a span with a parent follows its parent's choice (a remote one's too); else its trace id decides by the ratio. */
   readonly parentBased: boolean
@@ -42,9 +57,10 @@ export interface Settings {
   readonly protocol: "http/protobuf" | "http/json"
   /** The collector's headers: credentials, often. */
   readonly headers: Redacted.Redacted<Readonly<Record<string, string>>>
-  /** `undefined`: the `service.name` of `OTEL_RESOURCE_ATTRIBUTES`. */
-  readonly serviceName: string | undefined
+  readonly serviceName: string
   readonly sampler: Sampler
+  /** How long one export may take. Default 10 seconds. */
+  readonly timeout?: Duration.Duration
 }
 
 const defaultEndpoint = "http://localhost:4318"
@@ -62,6 +78,13 @@ const raw = Config.all({
   tracesHeaders: Config.option(Config.redacted("OTEL_EXPORTER_OTLP_TRACES_HEADERS")),
   serviceName: optional("OTEL_SERVICE_NAME"),
   resourceAttributes: optional("OTEL_RESOURCE_ATTRIBUTES"),
+  timeout: optional("OTEL_EXPORTER_OTLP_TIMEOUT"),
+  tracesTimeout: optional("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"),
+  files: Config.all(
+    ["CERTIFICATE", "CLIENT_KEY", "CLIENT_CERTIFICATE"].flatMap((what) =>
+      [`OTEL_EXPORTER_OTLP_${what}`, `OTEL_EXPORTER_OTLP_TRACES_${what}`].map((name) => Config.map(optional(name), (value) => [name, value] as const))
+    )
+  ),
   sampler: optional("OTEL_TRACES_SAMPLER"),
   samplerArg: optional("OTEL_TRACES_SAMPLER_ARG")
 })
@@ -84,6 +107,9 @@ const httpUrl = (name: string, value: string): Either.Either<string, string> => 
 /** A base endpoint with the traces path: `http://c:4318` and `http://c:4318/` both give `http://c:4318/v1/traces`. */
 const withTracesPath = (base: string): string => `${base.replace(/\/+$/, "")}/v1/traces`
 
+/** The headers the HTTP client sets from the request itself: one given would fail every export. */
+const clientSet = new Set(["host", "content-length", "transfer-encoding", "connection", "content-type"])
+
 /** `k=v,k2=v2` with percent-encoded values, as the spec writes them; a problem never shows a value. */
 const parseHeaders = (name: string, text: string): Either.Either<Record<string, string>, ReadonlyArray<string>> => {
   const headers: Record<string, string> = {}
@@ -94,6 +120,10 @@ const parseHeaders = (name: string, text: string): Either.Either<Record<string, 
     const key = at < 0 ? "" : entry.slice(0, at).trim().toLowerCase()
     if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(key)) {
       problems.push(`${name}: entry ${index + 1} is not key=value with a header name for its key`)
+      return
+    }
+    if (clientSet.has(key)) {
+      problems.push(`${name}: ${key} is set by the HTTP client, not by a header of the collector's`)
       return
     }
     try {
@@ -107,13 +137,28 @@ const parseHeaders = (name: string, text: string): Either.Either<Record<string, 
   return problems.length === 0 ? Either.right(headers) : Either.left(problems)
 }
 
-const samplers: Readonly<Record<string, (ratio: number) => Sampler>> = {
+const samplers: Readonly<Record<string, (ratio: number) => Omit<Sampler, "name">>> = {
   always_on: () => ({ ratio: 1, parentBased: false }),
   always_off: () => ({ ratio: 0, parentBased: false }),
   traceidratio: (ratio) => ({ ratio, parentBased: false }),
   parentbased_always_on: () => ({ ratio: 1, parentBased: true }),
   parentbased_always_off: () => ({ ratio: 0, parentBased: true }),
   parentbased_traceidratio: (ratio) => ({ ratio, parentBased: true })
+}
+
+/** `service.name` among `OTEL_RESOURCE_ATTRIBUTES` (`k=v,...`, values percent-encoded), if given. */
+const resourceServiceName = (text: string): Either.Either<string | undefined, string> => {
+  for (const entry of text.split(",")) {
+    const at = entry.indexOf("=")
+    if (at < 0 || entry.slice(0, at).trim() !== "service.name") continue
+    try {
+      const value = decodeURIComponent(entry.slice(at + 1).trim())
+      return value === "" ? Either.left("OTEL_RESOURCE_ATTRIBUTES: service.name is empty") : Either.right(value)
+    } catch {
+      return Either.left("OTEL_RESOURCE_ATTRIBUTES: the value of service.name is not valid percent-encoding")
+    }
+  }
+  return Either.right(undefined)
 }
 
 /**
@@ -158,6 +203,18 @@ export const settings: Effect.Effect<Option.Option<Settings>, ReadonlyArray<stri
     Either.match(parseHeaders(name, Redacted.value(value.value)), { onLeft: (found) => problems.push(...found), onRight: (parsed) => Object.assign(headers, parsed) })
   }
 
+  const timeoutName = present(env.tracesTimeout) === undefined ? "OTEL_EXPORTER_OTLP_TIMEOUT" : "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"
+  const timeoutText = present(env.tracesTimeout) ?? present(env.timeout)
+  const timeoutMillis = timeoutText === undefined ? 10_000 : Number(timeoutText)
+  if (!(Number.isInteger(timeoutMillis) && timeoutMillis > 0)) {
+    problems.push(`${timeoutName}: a whole number of milliseconds above 0, not ${JSON.stringify(timeoutText)}`)
+  }
+  for (const [name, value] of env.files) {
+    if (present(value) !== undefined) problems.push(`${name}: not supported; give a CA with NODE_EXTRA_CA_CERTS (client certificates are not sent)`)
+  }
+  const fromResource = resourceServiceName(present(env.resourceAttributes) ?? "")
+  if (Either.isLeft(fromResource) && present(env.serviceName) === undefined) problems.push(fromResource.left)
+
   const samplerName = present(env.sampler)?.toLowerCase() ?? "parentbased_always_on"
   const makeSampler = samplers[samplerName]
   if (makeSampler === undefined) problems.push(`OTEL_TRACES_SAMPLER: one of ${Object.keys(samplers).join(", ")}, not ${JSON.stringify(samplerName)}`)
@@ -171,9 +228,9 @@ export const settings: Effect.Effect<Option.Option<Settings>, ReadonlyArray<stri
     protocol: protocol as Settings["protocol"],
     headers: Redacted.make(headers),
     // OTEL_SERVICE_NAME over a service.name among the resource's attributes, over ours
-    serviceName: present(env.serviceName) ??
-      (/(^|,)\s*service\.name\s*=/.test(present(env.resourceAttributes) ?? "") ? undefined : "llm-failover"),
-    sampler: makeSampler!(ratio)
+    serviceName: present(env.serviceName) ?? Either.getOrUndefined(fromResource) ?? "llm-failover",
+    sampler: { name: samplerName, ...makeSampler!(ratio) },
+    timeout: Duration.millis(timeoutMillis)
   })
 })
 
@@ -186,7 +243,7 @@ const hex = (length: number): string => {
 /** The trace id's last 14 hex digits (56 bits, random in every id) as a number in [0, 1). */
 const traceFraction = (traceId: string): number => {
   const low = Number.parseInt(traceId.slice(-14), 16)
-  return Number.isFinite(low) ? low / 2 ** 56 : Math.random()
+  return Number.isFinite(low) ? low / 2 ** 56 : 1
 }
 
 /** A span that goes nowhere: made, annotated and ended as any, exported by nobody. */
@@ -196,7 +253,8 @@ const unsampled = (
   context: Context.Context<never>,
   links: ReadonlyArray<Tracer.SpanLink>,
   startTime: bigint,
-  kind: Tracer.SpanKind
+  kind: Tracer.SpanKind,
+  traceId: string = Option.isSome(parent) ? parent.value.traceId : hex(32)
 ): Tracer.Span => {
   const attributes = new Map<string, unknown>()
   const linked = [...links]
@@ -204,7 +262,7 @@ const unsampled = (
     _tag: "Span",
     name,
     spanId: hex(16),
-    traceId: Option.isSome(parent) ? parent.value.traceId : hex(32),
+    traceId,
     parent,
     context,
     status: { _tag: "Started", startTime },
@@ -228,26 +286,28 @@ const unsampled = (
 
 /**
  * `tracer` with a sampler before it: a span chosen is `tracer`'s, one not
- * is made here and exported by nobody. A root span is chosen at random by
- * the ratio; a child of a span of this process follows it; a child of a
- * remote span (a client's `traceparent`) follows the client's choice when
- * parent-based, else its trace id decides, as OpenTelemetry's
- * `TraceIdRatioBased` sampler does.
+ * is made here and exported by nobody. A root span is chosen by its trace
+ * id against the ratio, as OpenTelemetry's `TraceIdRatioBased` sampler
+ * does; a child of a span of this process follows it; a child of a remote
+ * span (a client's `traceparent`) follows the client's choice when
+ * parent-based, else its trace id decides.
  *
  * @internal
  */
 export const sampling = (tracer: Tracer.Tracer, sampler: Sampler): Tracer.Tracer => {
-  const chosen = (parent: Option.Option<Tracer.AnySpan>): boolean => {
-    if (Option.isNone(parent)) return sampler.ratio >= 1 || Math.random() < sampler.ratio
-    const span = parent.value
-    if (span._tag === "Span" || sampler.parentBased) return span.sampled
-    return traceFraction(span.traceId) < sampler.ratio
-  }
+  const byTraceId = (traceId: string) => sampler.ratio >= 1 || (sampler.ratio > 0 && traceFraction(traceId) < sampler.ratio)
   return Tracer.make({
-    span: (name, parent, context, links, startTime, kind, options) =>
-      chosen(parent)
-        ? tracer.span(name, parent, context, links, startTime, kind, options)
-        : unsampled(name, parent, context, links, startTime, kind),
+    span: (name, parent, context, links, startTime, kind, options) => {
+      if (Option.isNone(parent)) {
+        // a root span: its trace id decides, as a service downstream on the same ratio decides it (the span
+        // made and dropped unended when not chosen: only an ended span is exported)
+        const root = tracer.span(name, parent, context, links, startTime, kind, options)
+        return byTraceId(root.traceId) ? root : unsampled(name, parent, context, links, startTime, kind, root.traceId)
+      }
+      const span = parent.value
+      const chosen = span._tag === "Span" || sampler.parentBased ? span.sampled : byTraceId(span.traceId)
+      return chosen ? tracer.span(name, parent, context, links, startTime, kind, options) : unsampled(name, parent, context, links, startTime, kind)
+    },
     context: (f, fiber) => tracer.context(f, fiber)
   })
 }
@@ -263,19 +323,63 @@ export const layer = (settings: Settings, serviceVersion?: string): Layer.Layer<
     OtlpTracer.make({
       url: settings.url,
       headers: Redacted.value(settings.headers),
-      resource: {
-        ...(settings.serviceName === undefined ? {} : { serviceName: settings.serviceName }),
-        ...(serviceVersion === undefined ? {} : { serviceVersion })
-      }
+      resource: { serviceName: settings.serviceName, ...(serviceVersion === undefined ? {} : { serviceVersion }) }
     }),
     (tracer) => Layer.setTracer(settings.sampler.ratio >= 1 && !settings.sampler.parentBased ? tracer : sampling(tracer, settings.sampler))
   )
   // the client lives as long as the tracer (built before it, closed after its last export)
   return Layer.unwrapScoped(exporting).pipe(
     Layer.provide(settings.protocol === "http/json" ? OtlpSerialization.layerJson : OtlpSerialization.layerProtobuf),
-    Layer.provide(UndiciHttpClient.layer)
+    Layer.provide(exportClient(settings.timeout ?? Duration.seconds(10)))
   )
 }
+
+/** How often a failing export is logged at most. */
+const warnEvery = 60_000
+
+/**
+ * The exporter's HTTP client: two connections of its own (a third export
+ * waits for one), each export given up after `timeout`, as an error the
+ * exporter does not retry (it then sends nothing for a minute), and so a 429
+ * (whose Retry-After it would sleep, holding its batch); a failure logged
+ * once a minute at most, by its status or kind, never its URL.
+ */
+const exportClient = (timeout: Duration.Duration): Layer.Layer<HttpClient.HttpClient> =>
+  Layer.scoped(
+    HttpClient.HttpClient,
+    Effect.gen(function* () {
+      const agent = yield* Effect.acquireRelease(
+        Effect.sync(() => new Agent({ connections: 2, headersTimeout: 0, bodyTimeout: 0 })),
+        (agent) => Effect.promise(() => agent.destroy())
+      )
+      let warned = -Infinity
+      const warn = (why: string) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          if (now - warned < warnEvery) return Effect.void
+          warned = now
+          return Effect.logWarning(`traces: an export to the OTLP collector failed (${why}); spans are dropped until one succeeds`)
+        })
+      // an error the exporter does not retry: a transport failure it retries three times, a second apart
+      const final = (request: HttpClientRequest.HttpClientRequest, description: string) =>
+        new HttpClientError.RequestError({ request, reason: "Encode", description })
+      return UndiciHttpClient.make(agent).pipe(
+        HttpClient.transform((response, request) =>
+          response.pipe(
+            Effect.timeoutFail({ duration: timeout, onTimeout: () => final(request, `no answer within ${Duration.format(timeout)}`) }),
+            Effect.tap((answer) => (answer.status >= 200 && answer.status < 300 ? Effect.void : warn(`HTTP ${answer.status}`))),
+            // its Retry-After would be slept holding the batch
+            Effect.filterOrFail((answer) => answer.status !== 429, () => final(request, "HTTP 429")),
+            Effect.tapError((error) =>
+              // a transport error's description may name the collector's address: its kind only
+              error._tag === "ResponseError" || error.description === "HTTP 429"
+                ? Effect.void
+                : warn(error.reason === "Encode" ? error.description ?? "failed" : `${error.reason} error`)
+            )
+          )
+        )
+      )
+    })
+  )
 
 /** The collector's header names, to redact in any header dump (a client error's request, say). @internal */
 export const headerNames = (settings: Settings): ReadonlyArray<string> => Object.keys(Redacted.value(settings.headers))
@@ -283,6 +387,9 @@ export const headerNames = (settings: Settings): ReadonlyArray<string> => Object
 /** Where spans go, for the banner: the URL without credentials or query. @internal */
 export const describe = (settings: Settings): string => {
   const url = new URL(settings.url)
-  const sampled = settings.sampler.ratio >= 1 ? "" : `, ${settings.sampler.ratio * 100}% of traces`
-  return `${url.origin}${url.pathname} (OTLP ${settings.protocol}${sampled})`
+  const { name, ratio } = settings.sampler
+  const sampler = name === undefined || name === "parentbased_always_on" || name === "always_on"
+    ? ""
+    : `, sampler ${name}${name.endsWith("traceidratio") ? ` ${Number(ratio.toPrecision(6))}` : ""}`
+  return `${url.origin}${url.pathname} (OTLP ${settings.protocol}${sampler})`
 }
