@@ -7,7 +7,7 @@ import * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Layer, Logger, Metric, Redacted, Scope, TestClock } from "effect"
+import { Deferred, Duration, Effect, Exit, Fiber, Layer, Logger, Metric, Redacted, Scope, TestClock } from "effect"
 import type { Alerts, Webhook as WebhookTypes } from "../src/observability/index.js"
 import { Webhook } from "../src/observability/index.js"
 
@@ -218,6 +218,35 @@ describe("Webhook", () => {
       yield* webhook.notify(closed("a"))
       yield* Scope.close(scope, Exit.void)
       expect(posted).toHaveLength(2)
+    })
+  )
+
+  it.effect("a notification being posted when the scope closes is delivered, not cut off; one the drain's time leaves is counted dropped", () =>
+    Effect.gen(function* () {
+      const delivered = yield* count("delivered")
+      const dropped = yield* count("dropped")
+      const slow = (after: Duration.DurationInput) =>
+        Layer.succeed(HttpClient.HttpClient, HttpClient.make((request) => Effect.as(Effect.sleep(after), HttpClientResponse.fromWeb(request, new Response("ok")))))
+      const scope = yield* Scope.make()
+      const webhook = yield* Effect.provide(Webhook.make({ url }), slow("1 second")).pipe(Scope.extend(scope))
+      yield* webhook.notify(opened("a"))
+      // the consumer takes it and starts posting
+      yield* Effect.yieldNow()
+      yield* Effect.yieldNow()
+      const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+      yield* TestClock.adjust("2 seconds")
+      yield* Fiber.join(closing)
+      expect((yield* count("delivered")) - delivered).toBe(1)
+
+      const hung = yield* Scope.make()
+      const never = yield* Effect.provide(Webhook.make({ url, drainTimeout: "1 second" }), slow("1 hour")).pipe(Scope.extend(hung))
+      yield* never.notify(opened("b"))
+      yield* never.notify(opened("c"))
+      const giving = yield* Effect.fork(Scope.close(hung, Exit.void))
+      // in steps: the drain's timer is set once the close has begun
+      for (let i = 0; i < 4; i++) yield* TestClock.adjust("500 millis")
+      yield* Fiber.join(giving)
+      expect((yield* count("dropped")) - dropped).toBe(2)
     })
   )
 })

@@ -15,8 +15,9 @@
  * - The URL is a secret (a Slack webhook's holds its token): it is never
  *   logged, and the posts make no span (whose `url.full` would carry it).
  *   A failed post is logged as a warning with its status or error tag.
- * - When the scope closes, what is still queued is posted for up to
- *   `drainTimeout`.
+ * - When the scope closes, what is still queued, and the one being posted,
+ *   is posted for up to `drainTimeout`; what is left then is counted
+ *   `dropped`.
  * - `llm_webhook_notifications_total{outcome}` counts them: `delivered`,
  *   `failed` (after the retries), `dropped` (the queue was full).
  *
@@ -134,7 +135,7 @@ export interface Options {
 export interface Notifier {
   /** Queues a notification, unless `on` leaves its kind out (or it is not worth telling); never waits on the network. */
   readonly notify: (notification: Notification) => Effect.Effect<void>
-  /** Waits until every notification queued so far is posted or given up. */
+  /** Waits until no notification is queued or being posted (each delivered or given up). */
   readonly flush: Effect.Effect<void>
 }
 
@@ -322,29 +323,43 @@ export const make = (options: Options): Effect.Effect<Notifier, never, HttpClien
       )
     }
 
-    const deliver = (notification: Notification) => Effect.ensuring(post(notification), SubscriptionRef.update(waiting, (n) => n - 1))
+    // one cut off (the scope closed, the drain's time passed) is counted dropped
+    const deliver = (notification: Notification) =>
+      post(notification).pipe(
+        Effect.onInterrupt(() => Metric.increment(counted.dropped)),
+        Effect.ensuring(SubscriptionRef.update(waiting, (n) => n - 1))
+      )
+
+    const flush: Effect.Effect<void> = waiting.changes.pipe(Stream.takeUntil((n) => n <= 0), Stream.runDrain)
 
     yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.take(queue), deliver)))
+    // runs before the consumer is interrupted (finalizers run last first): what is queued is posted here, the one
+    // being posted finishes there; what the drain's time cuts off is counted dropped
     yield* Effect.addFinalizer(() =>
-      Effect.flatMap(Queue.takeAll(queue), (left) => Effect.forEach(left, deliver, { discard: true })).pipe(
+      Effect.flatMap(Queue.takeAll(queue), (left) => Effect.zipRight(Effect.forEach(left, deliver, { discard: true }), flush)).pipe(
+        // a finalizer runs uninterruptibly: the drain must be interruptible for its timeout to end it
+        Effect.interruptible,
         Effect.timeoutOption(options.drainTimeout ?? "5 seconds"),
         Effect.asVoid
       )
     )
 
+    // the size's check and the offer in one step: two streams (alerts, breakers) notify at once
+    const offering = yield* Effect.makeSemaphore(1)
     const notify = (notification: Notification): Effect.Effect<void> => {
       const told = notification._tag === "BreakerChanged"
         ? on.has("breakers") && worthTelling(notification.transition)
         : on.has("alerts")
       if (!told) return Effect.void
-      return Effect.flatMap(Queue.size(queue), (size) =>
-        // the sliding queue drops the oldest when full: counted as dropped, no longer waited for
-        size >= Queue.capacity(queue)
-          ? Effect.zipRight(Metric.increment(counted.dropped), Queue.offer(queue, notification))
-          : Effect.zipRight(SubscriptionRef.update(waiting, (n) => n + 1), Queue.offer(queue, notification)))
+      return offering.withPermits(1)(
+        Effect.flatMap(Queue.size(queue), (size) =>
+          // the sliding queue drops the oldest when full: counted as dropped, no longer waited for
+          size >= Queue.capacity(queue)
+            ? Effect.zipRight(Metric.increment(counted.dropped), Queue.offer(queue, notification))
+            : Effect.zipRight(SubscriptionRef.update(waiting, (n) => n + 1), Queue.offer(queue, notification)))
+      )
     }
 
-    const flush: Effect.Effect<void> = waiting.changes.pipe(Stream.takeUntil((n) => n <= 0), Stream.runDrain)
     return { notify, flush } satisfies Notifier
   })
 
