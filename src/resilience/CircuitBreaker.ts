@@ -153,9 +153,11 @@ export class CircuitOpen extends Schema.TaggedError<CircuitOpen>()("CircuitOpen"
   name: Schema.String,
   retryAfter: Schema.Duration,
   /**
-   * `true` while the breaker is held open by its server's own Retry-After
-   * ({@link CircuitBreaker.forceOpen}: a 429, or a 529 with a wait): the
-   * server asked for the wait, as a rate limit does.
+   * `true` while the breaker is held open by {@link CircuitBreaker.forceOpen},
+   * which the router calls with a server's Retry-After (a 429, or a 529 with
+   * a wait): the server asked for the wait, as a rate limit does. A program
+   * that forces a breaker open itself (for maintenance) reads the same; it
+   * can `isolate` it instead.
    */
   serverAsked: Schema.optional(Schema.Boolean)
 }) {
