@@ -177,6 +177,12 @@ describe("image URLs a client sends, which a provider (or a server behind the ga
     "http://[::ffff:127.0.0.1]/",
     "http://[fd00:ec2::254]/latest/meta-data/",
     "http://[fe80::1]/",
+    "http://[64:ff9b::a9fe:a9fe]/latest/meta-data/",
+    "http://[::127.0.0.1]/",
+    "http://[2002:a9fe:a9fe::]/",
+    "http://[fec0::1]/",
+    "http://198.18.0.1/",
+    "http://metadata.google.internal/computeMetadata/v1/",
     "not a url"
   ]
   const allowed = ["https://example.com/cat.png", "http://8.8.8.8/cat.png", "http://[2001:db8::1]/cat.png", "data:image/png;base64,iVBORw0KGgo="]

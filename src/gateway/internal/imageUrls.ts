@@ -16,7 +16,11 @@ import { BlockList, isIPv4, isIPv6 } from "node:net"
 import type { ChatRequest } from "../../llm/Chat.js"
 import * as Errors from "./errors.js"
 
-/** The addresses refused: unspecified, loopback, private (RFC 1918, fc00::/7, CGNAT), link-local. */
+/**
+ * The addresses refused: unspecified, loopback, private (RFC 1918, fc00::/7,
+ * CGNAT, benchmarking), link-local and site-local, multicast and reserved,
+ * and IPv6 ones that carry an IPv4 address (IPv4-compatible, NAT64, 6to4).
+ */
 const privateAddresses = (() => {
   const list = new BlockList()
   for (const [address, prefix] of [
@@ -26,14 +30,28 @@ const privateAddresses = (() => {
     ["172.16.0.0", 12],
     ["192.168.0.0", 16],
     ["169.254.0.0", 16],
-    ["100.64.0.0", 10]
+    ["100.64.0.0", 10],
+    ["198.18.0.0", 15],
+    ["224.0.0.0", 4],
+    ["240.0.0.0", 4]
   ] as const) list.addSubnet(address, prefix, "ipv4")
-  list.addAddress("::", "ipv6")
-  list.addAddress("::1", "ipv6")
-  list.addSubnet("fc00::", 7, "ipv6")
-  list.addSubnet("fe80::", 10, "ipv6")
+  for (const [address, prefix] of [
+    // unspecified, loopback and the IPv4-compatible ones (::127.0.0.1)
+    ["::", 96],
+    ["fc00::", 7],
+    ["fe80::", 10],
+    ["fec0::", 10],
+    // addresses that carry an IPv4 one to a gateway that reaches it: NAT64 (an IPv6-only cluster's way to
+    // 169.254.169.254) and 6to4, refused whole, as a literal address of theirs in an image URL is no public image's
+    ["64:ff9b::", 96],
+    ["64:ff9b:1::", 48],
+    ["2002::", 16]
+  ] as const) list.addSubnet(address, prefix, "ipv6")
   return list
 })()
+
+/** Cloud metadata services known by name (a name no image is at). */
+const metadataHosts = new Set(["metadata.google.internal", "metadata.goog", "metadata"])
 
 /**
  * Why an image URL may not go upstream, or `undefined` when it may:
@@ -58,7 +76,7 @@ export const problemOf = (url: string, allowPrivate: boolean): string | undefine
   }
   if (allowPrivate) return undefined
   const host = parsed.hostname.toLowerCase().replace(/^\[|\]$/g, "").replace(/\.$/, "")
-  const private_ = host === "localhost" || host.endsWith(".localhost") ||
+  const private_ = host === "localhost" || host.endsWith(".localhost") || metadataHosts.has(host) ||
     (isIPv4(host) && privateAddresses.check(host, "ipv4")) ||
     (isIPv6(host) && privateAddresses.check(host, "ipv6"))
   return private_
