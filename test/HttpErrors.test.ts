@@ -571,6 +571,20 @@ describe("error bodies", () => {
     expect(Errors.scrub(`got ${secret.slice(0, 7)} and ***9 and a *** b`, secret)).toBe(`got ${secret.slice(0, 7)} and ***9 and a *** b`)
   })
 
+  it("a huge error body is scrubbed in the window it is shown from, not whole: its masks cost no more than a short one's", () => {
+    const secret = "sk-proj-SECREVabcdefghijklmnopqrstuvwxyz0123456789"
+    const several = { provider: "p", model: "m", secret }
+    // 1 MiB of masks (each looked at against the secret), a key across the cut, and one past the window
+    const body = `${"x".repeat(480)}${secret}${"x*** ".repeat(210_000)}${secret}`
+    const started = performance.now()
+    const error = Errors.fromResponse(several, 500, {}, body, 0)
+    const took = performance.now() - started
+    expect(error.message).toBe(`${"x".repeat(480)}[redacted]x*** x*** ...`)
+    expect(error.message).not.toContain("sk-p")
+    // scrubbed whole: 670 ms here; its window: a few milliseconds
+    expect(took).toBeLessThan(200)
+  })
+
   it("classifies on the upstream's words, shows them scrubbed", () => {
     const short = { provider: "p", model: "m", secret: ["8192"] }
     const error = Errors.classify(

@@ -180,8 +180,20 @@ export const scrub = (text: string, secret: string | ReadonlyArray<string> | und
   return out
 }
 
-/** A text from outside, safe to show: scrubbed, then cut to its first 500 characters. */
-const safe = (text: string, secret: string | ReadonlyArray<string> | undefined): string => truncate(scrub(text, secret))
+/**
+ * A text from outside, safe to show: its first 500 characters and as many
+ * again as two of its secrets' longest form (so a secret across the cut is
+ * whole in what is scrubbed), scrubbed, then cut to 500. Nothing after that
+ * window is shown, and a large error body (a proxy's HTML page, a hostile
+ * upstream's) costs its window's scrub, not its whole length's.
+ */
+const safe = (text: string, secret: string | ReadonlyArray<string> | undefined): string => {
+  const margin = secretForms(secret).reduce((longest, form) => Math.max(longest, form.length), 0)
+  const window = maxMessage + 2 * margin
+  if (text.length <= window) return truncate(scrub(text, secret))
+  const scrubbed = scrub(text.slice(0, window), secret)
+  return scrubbed.length > maxMessage ? truncate(scrubbed) : `${scrubbed}...`
+}
 
 const stringField = (record: Record<string, unknown>, key: string): string | undefined => {
   const value = record[key]
