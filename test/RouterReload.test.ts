@@ -313,6 +313,24 @@ describe("Observability over a swappable router", () => {
     })
   )
 
+  it.scoped("a breaker gauge two routers show stays while either shows it: one's reload does not hide the other's", () =>
+    Effect.gen(function* () {
+      const model = yield* sim("obs-prov-twice")
+      const config = { targets: { "obs-twice": { model } }, chains: { "obs-twice-chain": ["obs-twice"] } }
+      const other = yield* Router.make(config)
+      yield* Observability.attach(other)
+      const first = yield* Router.make(config)
+      const swappable = yield* Router.swappable(first)
+      const observability = yield* Observability.attach(swappable.router)
+      const series = `llm_circuit_breaker_state{target="obs-twice",provider="obs-prov-twice",model="obs-prov-twice-model"}`
+      const second = yield* Router.make({ targets: { "obs-else": { model } }, chains: { "obs-twice-chain": ["obs-else"] } }, { previous: first })
+      yield* swappable.swap(second)
+      succeeded(yield* settle(swappable.router.complete(Chat.prompt("after"), { chain: "obs-twice-chain" })))
+      yield* observability.flush
+      expect(yield* observability.render).toContain(`${series} 0`)
+    })
+  )
+
   it.scoped("lets go of a breaker no target has any more: its transitions are no longer counted, nor is it held", () =>
     Effect.gen(function* () {
       const model = yield* sim("obs-prov-c")

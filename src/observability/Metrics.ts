@@ -45,7 +45,7 @@ import type { Listener, RouterEvent } from "../router/Events.js"
 import type { TargetStatus } from "../router/Router.js"
 import type * as CircuitBreaker from "../resilience/CircuitBreaker.js"
 import { errorClass, fellBack, sharesOf, targetsOf } from "./internal/events.js"
-import { restore, retire, Series } from "./internal/series.js"
+import { Series, show, unshow } from "./internal/series.js"
 
 /**
  * The latency buckets, in seconds: 50 ms to 2 minutes, spaced for LLM calls
@@ -591,8 +591,8 @@ export const recorder = (options: RecorderOptions): Recorder => {
     series.labels(["target", "provider", "model"], [name, target.provider, target.model])
   const showOnly = (status: ReadonlyArray<TargetStatus>): void => {
     const now = new Map<string, Labelled>(status.map((s) => [s.name, s]))
-    for (const [name, was] of shown) if (!same(now.get(name), was)) retire(breakerStateName, breakerLabels(name, was))
-    for (const [name, is] of now) if (!same(shown.get(name), is)) restore(breakerStateName, breakerLabels(name, is))
+    for (const [name, was] of shown) if (!same(now.get(name), was)) unshow(breakerStateName, breakerLabels(name, was))
+    for (const [name, is] of now) if (!same(shown.get(name), is)) show(breakerStateName, breakerLabels(name, is))
     shown = now
   }
 

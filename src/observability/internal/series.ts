@@ -81,23 +81,30 @@ const labelKey = (entries: ReadonlyArray<readonly [string, unknown]>): string =>
  * config reload removed), by metric name. Effect's registry cannot drop a
  * series, and a gauge keeps its last value for ever: a removed target's
  * breaker would read "open" on every dashboard until the process restarts.
- * The exporters leave a retired series out; it comes back when it is
- * {@link restore}d (its target added again).
+ * Each recorder says which series it shows; one that no recorder shows any
+ * more, after one did, is retired: the exporters leave it out. Counted, so
+ * two routers of one process with a target alike keep it while either does.
  *
  * @internal
  */
-const retired = globalValue(Symbol.for("effect-llm-failover/observability/retiredSeries"), () => new Map<string, Set<string>>())
+const shown = globalValue(Symbol.for("effect-llm-failover/observability/shownSeries"), () => new Map<string, Map<string, number>>())
 
-/** Leaves the series of gauge `name` with these labels out of what is exported. @internal */
-export const retire = (name: string, labels: ReadonlyArray<MetricLabel.MetricLabel>): void => {
-  let keys = retired.get(name)
-  if (keys === undefined) retired.set(name, (keys = new Set()))
-  keys.add(labelKey(labels.map((label) => [label.key, label.value])))
+const keyOf = (labels: ReadonlyArray<MetricLabel.MetricLabel>) => labelKey(labels.map((label) => [label.key, label.value]))
+
+/** One more recorder shows the series of gauge `name` with these labels. @internal */
+export const show = (name: string, labels: ReadonlyArray<MetricLabel.MetricLabel>): void => {
+  let counts = shown.get(name)
+  if (counts === undefined) shown.set(name, (counts = new Map()))
+  const key = keyOf(labels)
+  counts.set(key, (counts.get(key) ?? 0) + 1)
 }
 
-/** Exports a retired series again. @internal */
-export const restore = (name: string, labels: ReadonlyArray<MetricLabel.MetricLabel>): void => {
-  retired.get(name)?.delete(labelKey(labels.map((label) => [label.key, label.value])))
+/** One recorder no longer shows it; at none, it is retired. @internal */
+export const unshow = (name: string, labels: ReadonlyArray<MetricLabel.MetricLabel>): void => {
+  const counts = shown.get(name)
+  const key = keyOf(labels)
+  const count = counts?.get(key)
+  if (counts !== undefined && count !== undefined) counts.set(key, Math.max(0, count - 1))
 }
 
 /**
@@ -106,10 +113,13 @@ export const restore = (name: string, labels: ReadonlyArray<MetricLabel.MetricLa
  *
  * @internal
  */
-export const isRetired = (name: string, attributes: Readonly<Record<string, unknown>>): boolean => {
-  const keys = retired.get(name)
-  return keys !== undefined && keys.size > 0 && keys.has(labelKey(Object.entries(attributes)))
-}
+export const isRetired = (name: string, attributes: Readonly<Record<string, unknown>>): boolean =>
+  shown.get(name)?.get(labelKey(Object.entries(attributes))) === 0
 
 /** Whether metric `name` has any retired series (nothing to filter otherwise). @internal */
-export const hasRetired = (name: string): boolean => (retired.get(name)?.size ?? 0) > 0
+export const hasRetired = (name: string): boolean => {
+  const counts = shown.get(name)
+  if (counts === undefined) return false
+  for (const count of counts.values()) if (count === 0) return true
+  return false
+}
