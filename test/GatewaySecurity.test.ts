@@ -80,6 +80,24 @@ describe("DNS rebinding of the routes that ask no key, on a loopback address wit
     })
   )
 
+  it.scopedLive("an open route of a program's own under /v1/ is not reached with any Host by a trailing or doubled slash", () =>
+    Effect.gen(function* () {
+      const gateway = yield* Gateway.make({
+        router: yield* simulated,
+        port: 0,
+        keys: [Redacted.make(key)],
+        routes: [{ path: "/v1/open", handler: Effect.succeed(HttpServerResponse.text("open")) }]
+      })
+      const foreign = { host: "rebind.attacker.example" }
+      for (const path of ["/v1/open", "/v1/open/", "/v1//open", "//v1/open"]) {
+        const answer = yield* send(gateway.url, "GET", path, foreign)
+        expect(answer.text, path).not.toBe("open")
+        expect(answer.status, path).not.toBe(200)
+      }
+      expect((yield* send(gateway.url, "GET", "/v1/open", { host: "localhost" })).text).toBe("open")
+    })
+  )
+
   it.scopedLive("on every interface, they answer any Host (the check is against a rebinding to the loopback)", () =>
     Effect.gen(function* () {
       const gateway = yield* Gateway.make({ router: yield* simulated, host: "0.0.0.0", port: 0, keys: [Redacted.make(key)] })

@@ -874,8 +874,11 @@ const hostCheck = (settings: Settings): Guard["hostAllowed"] => {
   if (settings.loopbackHostsOnOpenRoutes !== true) return allHosts
   const open = new Set(settings.routes.filter((route) => route.requireKey !== true).map((route) => route.path))
   const keyed = new Set(settings.routes.filter((route) => route.requireKey === true).map((route) => route.path))
-  return (host, path) =>
-    keyed.has(path) || (!open.has(path) && (path.startsWith("/v1/") || path.startsWith("/v1beta/"))) || isLoopbackHost(host)
+  return (host, raw) => {
+    // as the router finds a route: a doubled or trailing slash leads to the same one
+    const path = raw.includes("//") || (raw.length > 1 && raw.endsWith("/")) ? raw.replace(/\/{2,}/g, "/").replace(/(.)\/$/, "$1") : raw
+    return keyed.has(path) || (!open.has(path) && (path.startsWith("/v1/") || path.startsWith("/v1beta/"))) || isLoopbackHost(host)
+  }
 }
 
 /**
