@@ -723,7 +723,8 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
      * characters a token, erring high; the figure it checks context windows
      * with), in the wire's words (`answer`); no provider is called, no
      * permit taken, but a client's key counts it against its `rpm` (429
-     * past it; none of its tokens). `POST /v1/messages/count_tokens` (`{ input_tokens }`)
+     * past it, and while the key's minute is over its `tpm`; it takes none
+     * of the tokens). `POST /v1/messages/count_tokens` (`{ input_tokens }`)
      * and Gemini's `:countTokens` (`{ totalTokens }`).
      */
     const tokenCount = <D extends WireRequest.Decoded>(wire: Wire.Wire<D>, answer: (tokens: number) => unknown) =>
