@@ -585,6 +585,15 @@ describe("error bodies", () => {
     expect(took).toBeLessThan(200)
   })
 
+  it("a secret the window cuts after its 7th character is not shown in part, though secrets before it shrank the window", () => {
+    const secret = "QWERTYUIOPASDFGHJKLZXCVBNM0123456789qwertyuiopasdf" // 50 characters, every form alike
+    const before = secret.repeat(3) // 150 characters, scrubbed to 30
+    const text = `${before}${"x".repeat(600 - 7 - before.length)}${secret}${"y".repeat(1000)}`
+    const error = Errors.fromResponse({ provider: "p", model: "m", secret }, 500, {}, text, 0)
+    expect(error.message).not.toContain(secret.slice(0, 7))
+    expect(error.message).toMatch(/^\[redacted\]\[redacted\]\[redacted\]x+\.\.\.$/)
+  })
+
   it("classifies on the upstream's words, shows them scrubbed", () => {
     const short = { provider: "p", model: "m", secret: ["8192"] }
     const error = Errors.classify(

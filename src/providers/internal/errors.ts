@@ -183,7 +183,9 @@ export const scrub = (text: string, secret: string | ReadonlyArray<string> | und
 /**
  * A text from outside, safe to show: its first 500 characters and as many
  * again as two of its secrets' longest form (so a secret across the cut is
- * whole in what is scrubbed), scrubbed, then cut to 500. Nothing after that
+ * whole in what is scrubbed), scrubbed, less the last longest form's length
+ * (where a secret across the window's end may be left unknown), then cut
+ * to 500. Nothing after that
  * window is shown, and a large error body (a proxy's HTML page, a hostile
  * upstream's) costs its window's scrub, not its whole length's.
  */
@@ -191,7 +193,8 @@ const safe = (text: string, secret: string | ReadonlyArray<string> | undefined):
   const margin = secretForms(secret).reduce((longest, form) => Math.max(longest, form.length), 0)
   const window = maxMessage + 2 * margin
   if (text.length <= window) return truncate(scrub(text, secret))
-  const scrubbed = scrub(text.slice(0, window), secret)
+  // a secret across the window's end may be left with too little of it to be known: its last `margin` characters go
+  const scrubbed = scrub(text.slice(0, window), secret).slice(0, -margin || undefined)
   return scrubbed.length > maxMessage ? truncate(scrubbed) : `${scrubbed}...`
 }
 
