@@ -173,6 +173,48 @@ describe("Otlp.settings, beyond the basics", () => {
     }).pipe(Effect.scoped), 20_000)
 })
 
+describe("Otlp.layer's resource", () => {
+  it.effect("OTEL_SERVICE_NAME beside an empty service.name among the resource attributes: the layer builds", () =>
+    Effect.gen(function* () {
+      const provider = ConfigProvider.fromMap(
+        new Map([["OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9"], ["OTEL_SERVICE_NAME", "gw"], ["OTEL_RESOURCE_ATTRIBUTES", "service.name="]])
+      )
+      const settings = Option.getOrThrow(yield* Effect.withConfigProvider(Otlp.settings, provider))
+      expect(settings.serviceName).toBe("gw")
+      const built = yield* Effect.exit(Effect.scoped(Layer.build(Otlp.layer(settings, "0.1.0"))).pipe(Effect.withConfigProvider(provider)))
+      expect(Exit.isSuccess(built)).toBe(true)
+    }))
+
+  it.live("the exported resource names the service once, OTEL_SERVICE_NAME's, with the other attributes decoded", () =>
+    Effect.gen(function* () {
+      const bodies: Array<{ resourceSpans: Array<{ resource: { attributes: Array<{ key: string; value: { stringValue?: string } }> } }> }> = []
+      const collector = createServer((request, response) => {
+        let text = ""
+        request.on("data", (chunk) => (text += chunk))
+        request.on("end", () => {
+          bodies.push(JSON.parse(text))
+          response.end("{}")
+        })
+      })
+      yield* Effect.promise(() => new Promise<void>((resolve) => collector.listen(0, "127.0.0.1", resolve)))
+      yield* Effect.addFinalizer(() => Effect.promise(() => new Promise((resolve) => collector.close(resolve))))
+      const url = `http://127.0.0.1:${(collector.address() as AddressInfo).port}/v1/traces`
+      const provider = ConfigProvider.fromMap(
+        new Map([
+          ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", url],
+          ["OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"],
+          ["OTEL_SERVICE_NAME", "gw"],
+          ["OTEL_RESOURCE_ATTRIBUTES", "service.name=other,deployment.environment=eu%20prod"]
+        ])
+      )
+      const settings = Option.getOrThrow(yield* Effect.withConfigProvider(Otlp.settings, provider))
+      yield* Effect.void.pipe(Effect.withSpan("s"), Effect.provide(Otlp.layer(settings, "0.1.0")), Effect.withConfigProvider(provider))
+      const attributes = bodies[0]!.resourceSpans[0]!.resource.attributes
+      expect(attributes.filter((a) => a.key === "service.name").map((a) => a.value.stringValue)).toEqual(["gw"])
+      expect(attributes).toContainEqual({ key: "deployment.environment", value: { stringValue: "eu prod" } })
+    }).pipe(Effect.scoped), 10_000)
+})
+
 /** A tracer that records the names of the spans it made that ended (what an exporter sends). */
 const recording = (traceId = "a".repeat(32)) => {
   const names: Array<string> = []

@@ -36,7 +36,7 @@ import * as OtlpTracer from "@effect/opentelemetry/OtlpTracer"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import { Clock, Config, Context, Duration, Effect, Either, Layer, Option, Redacted, Tracer } from "effect"
+import { Clock, Config, ConfigProvider, Context, Duration, Effect, Either, Layer, Option, Redacted, Tracer } from "effect"
 import { Agent } from "undici"
 import * as UndiciHttpClient from "../../providers/UndiciHttpClient.js"
 
@@ -57,7 +57,10 @@ export interface Settings {
   readonly protocol: "http/protobuf" | "http/json"
   /** The collector's headers: credentials, often. */
   readonly headers: Redacted.Redacted<Readonly<Record<string, string>>>
+  /** OTEL_SERVICE_NAME, else the resource attributes' `service.name`, else `llm-failover`. */
   readonly serviceName: string
+  /** The resource's other attributes (`OTEL_RESOURCE_ATTRIBUTES`, decoded). */
+  readonly resourceAttributes?: Readonly<Record<string, string>>
   readonly sampler: Sampler
   /** How long one export may take. Default 10 seconds. */
   readonly timeout?: Duration.Duration
@@ -146,19 +149,28 @@ const samplers: Readonly<Record<string, (ratio: number) => Omit<Sampler, "name">
   parentbased_traceidratio: (ratio) => ({ ratio, parentBased: true })
 }
 
-/** `service.name` among `OTEL_RESOURCE_ATTRIBUTES` (`k=v,...`, values percent-encoded), if given. */
-const resourceServiceName = (text: string): Either.Either<string | undefined, string> => {
+/**
+ * `OTEL_RESOURCE_ATTRIBUTES` (`k=v,...`, values percent-encoded), decoded;
+ * an entry without `=` is passed over, as the spec's readers do, and a
+ * `service.name` that is empty or not valid percent-encoding is a problem.
+ */
+const resourceAttributes = (text: string): Either.Either<Record<string, string>, string> => {
+  const attributes: Record<string, string> = {}
   for (const entry of text.split(",")) {
     const at = entry.indexOf("=")
-    if (at < 0 || entry.slice(0, at).trim() !== "service.name") continue
+    const key = at < 0 ? "" : entry.slice(0, at).trim()
+    if (key === "") continue
+    let value: string
     try {
-      const value = decodeURIComponent(entry.slice(at + 1).trim())
-      return value === "" ? Either.left("OTEL_RESOURCE_ATTRIBUTES: service.name is empty") : Either.right(value)
+      value = decodeURIComponent(entry.slice(at + 1).trim())
     } catch {
-      return Either.left("OTEL_RESOURCE_ATTRIBUTES: the value of service.name is not valid percent-encoding")
+      if (key === "service.name") return Either.left("OTEL_RESOURCE_ATTRIBUTES: the value of service.name is not valid percent-encoding")
+      continue
     }
+    if (key === "service.name" && value === "") return Either.left("OTEL_RESOURCE_ATTRIBUTES: service.name is empty")
+    attributes[key] = value
   }
-  return Either.right(undefined)
+  return Either.right(attributes)
 }
 
 /**
@@ -212,8 +224,9 @@ export const settings: Effect.Effect<Option.Option<Settings>, ReadonlyArray<stri
   for (const [name, value] of env.files) {
     if (present(value) !== undefined) problems.push(`${name}: not supported; give a CA with NODE_EXTRA_CA_CERTS (client certificates are not sent)`)
   }
-  const fromResource = resourceServiceName(present(env.resourceAttributes) ?? "")
-  if (Either.isLeft(fromResource) && present(env.serviceName) === undefined) problems.push(fromResource.left)
+  const resource = resourceAttributes(present(env.resourceAttributes) ?? "")
+  if (Either.isLeft(resource) && present(env.serviceName) === undefined) problems.push(resource.left)
+  const { "service.name": resourceName, ...attributes } = Either.getOrElse(resource, () => ({}) as Record<string, string>)
 
   const samplerName = present(env.sampler)?.toLowerCase() ?? "parentbased_always_on"
   const makeSampler = samplers[samplerName]
@@ -228,7 +241,8 @@ export const settings: Effect.Effect<Option.Option<Settings>, ReadonlyArray<stri
     protocol: protocol as Settings["protocol"],
     headers: Redacted.make(headers),
     // OTEL_SERVICE_NAME over a service.name among the resource's attributes, over ours
-    serviceName: present(env.serviceName) ?? Either.getOrUndefined(fromResource) ?? "llm-failover",
+    serviceName: present(env.serviceName) ?? resourceName ?? "llm-failover",
+    resourceAttributes: attributes,
     sampler: { name: samplerName, ...makeSampler!(ratio) },
     timeout: Duration.millis(timeoutMillis)
   })
@@ -323,8 +337,16 @@ export const layer = (settings: Settings, serviceVersion?: string): Layer.Layer<
     OtlpTracer.make({
       url: settings.url,
       headers: Redacted.value(settings.headers),
-      resource: { serviceName: settings.serviceName, ...(serviceVersion === undefined ? {} : { serviceVersion }) }
-    }),
+      resource: {
+        serviceName: settings.serviceName,
+        ...(serviceVersion === undefined ? {} : { serviceVersion }),
+        attributes: { ...settings.resourceAttributes }
+      }
+    }).pipe(
+      // the resource read here (decoded, its service.name one): Effect's own reader of the variables would add
+      // theirs raw, before ours
+      Effect.withConfigProvider(ConfigProvider.fromMap(new Map()))
+    ),
     (tracer) => Layer.setTracer(settings.sampler.ratio >= 1 && !settings.sampler.parentBased ? tracer : sampling(tracer, settings.sampler))
   )
   // the client lives as long as the tracer (built before it, closed after its last export)
