@@ -282,9 +282,14 @@ export const make = (options: Options): Effect.Effect<Notifier, never, HttpClien
     const headers = Object.fromEntries(
       Object.entries(options.headers ?? {}).map(([name, value]) => [name, Redacted.isRedacted(value) ? Redacted.value(value) : value])
     )
-    const queue = yield* Queue.sliding<Notification>(Math.max(1, options.queue ?? 100))
-    // notifications queued or being posted
-    const waiting = yield* SubscriptionRef.make(0)
+    // each notification numbered as it is queued: the sliding queue drops the oldest when full, which whoever
+    // takes the next one learns from the gap in the numbers (exact, whichever fiber ran when)
+    const queue = yield* Queue.sliding<{ readonly number: number; readonly notification: Notification }>(Math.max(1, options.queue ?? 100))
+    let queued = 0
+    let taken = 0
+    // notifications delivered, given up or dropped: all of them once it reaches `queued`
+    const settled = yield* SubscriptionRef.make(0)
+    const settle = (n: number) => SubscriptionRef.update(settled, (count) => count + n)
 
     const post = (notification: Notification) => {
       const body = options.format === "slack" ? { text: text(notification, source) } : payload(notification, source)
@@ -323,14 +328,20 @@ export const make = (options: Options): Effect.Effect<Notifier, never, HttpClien
       )
     }
 
-    // one cut off (the scope closed, the drain's time passed) is counted dropped
-    const deliver = (notification: Notification) =>
-      post(notification).pipe(
-        Effect.onInterrupt(() => Metric.increment(counted.dropped)),
-        Effect.ensuring(SubscriptionRef.update(waiting, (n) => n - 1))
-      )
+    // one cut off (the scope closed, the drain's time passed) is counted dropped; so are those the queue dropped
+    // before it (the numbers it skips)
+    const deliver = (item: { readonly number: number; readonly notification: Notification }) =>
+      Effect.suspend(() => {
+        const skipped = item.number - taken - 1
+        taken = item.number
+        const dropped = skipped > 0 ? Effect.zipRight(Metric.incrementBy(counted.dropped, skipped), settle(skipped)) : Effect.void
+        return Effect.zipRight(
+          dropped,
+          post(item.notification).pipe(Effect.onInterrupt(() => Metric.increment(counted.dropped)), Effect.ensuring(settle(1)))
+        )
+      })
 
-    const flush: Effect.Effect<void> = waiting.changes.pipe(Stream.takeUntil((n) => n <= 0), Stream.runDrain)
+    const flush: Effect.Effect<void> = settled.changes.pipe(Stream.takeUntil((count) => count >= queued), Stream.runDrain)
 
     yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.take(queue), deliver)))
     // runs before the consumer is interrupted (finalizers run last first): what is queued is posted here, the one
@@ -340,24 +351,16 @@ export const make = (options: Options): Effect.Effect<Notifier, never, HttpClien
         // a finalizer runs uninterruptibly: the drain must be interruptible for its timeout to end it
         Effect.interruptible,
         Effect.timeoutOption(options.drainTimeout ?? "5 seconds"),
-        Effect.asVoid
+        // those the drain's time left unstarted
+        Effect.zipRight(Effect.suspend(() => (queued > taken ? Metric.incrementBy(counted.dropped, queued - taken) : Effect.void)))
       )
     )
 
-    // the size's check and the offer in one step: two streams (alerts, breakers) notify at once
-    const offering = yield* Effect.makeSemaphore(1)
     const notify = (notification: Notification): Effect.Effect<void> => {
       const told = notification._tag === "BreakerChanged"
         ? on.has("breakers") && worthTelling(notification.transition)
         : on.has("alerts")
-      if (!told) return Effect.void
-      return offering.withPermits(1)(
-        Effect.flatMap(Queue.size(queue), (size) =>
-          // the sliding queue drops the oldest when full: counted as dropped, no longer waited for
-          size >= Queue.capacity(queue)
-            ? Effect.zipRight(Metric.increment(counted.dropped), Queue.offer(queue, notification))
-            : Effect.zipRight(SubscriptionRef.update(waiting, (n) => n + 1), Queue.offer(queue, notification)))
-      )
+      return told ? Effect.suspend(() => Queue.offer(queue, { number: ++queued, notification })) : Effect.void
     }
 
     return { notify, flush } satisfies Notifier
