@@ -201,6 +201,11 @@ describe("image URLs a client sends, which a provider (or a server behind the ga
     "http://[fec0::1]/",
     "http://198.18.0.1/",
     "http://metadata.google.internal/computeMetadata/v1/",
+    "http://192.0.0.192/opc/v1/instance/",
+    "http://[ff02::1]/",
+    "http://[::ffff:0:a9fe:a9fe]/",
+    "http://[2001:0:a9fe:a9fe::1]/",
+    "http://instance-data/latest/meta-data/",
     "not a url"
   ]
   const allowed = ["https://example.com/cat.png", "http://8.8.8.8/cat.png", "http://[2001:db8::1]/cat.png", "data:image/png;base64,iVBORw0KGgo="]

@@ -32,6 +32,7 @@ const privateAddresses = (() => {
     ["169.254.0.0", 16],
     ["100.64.0.0", 10],
     ["198.18.0.0", 15],
+    ["192.0.0.0", 24],
     ["224.0.0.0", 4],
     ["240.0.0.0", 4]
   ] as const) list.addSubnet(address, prefix, "ipv4")
@@ -41,6 +42,10 @@ const privateAddresses = (() => {
     ["fc00::", 7],
     ["fe80::", 10],
     ["fec0::", 10],
+    ["ff00::", 8],
+    // IPv4-translated (SIIT) and Teredo ones carry an IPv4 address too
+    ["::ffff:0:0:0", 96],
+    ["2001::", 32],
     // addresses that carry an IPv4 one to a gateway that reaches it: NAT64 (an IPv6-only cluster's way to
     // 169.254.169.254) and 6to4, refused whole, as a literal address of theirs in an image URL is no public image's
     ["64:ff9b::", 96],
@@ -51,7 +56,7 @@ const privateAddresses = (() => {
 })()
 
 /** Cloud metadata services known by name (a name no image is at). */
-const metadataHosts = new Set(["metadata.google.internal", "metadata.goog", "metadata"])
+const metadataHosts = new Set(["metadata.google.internal", "metadata.goog", "metadata", "instance-data", "instance-data.ec2.internal"])
 
 /**
  * Why an image URL may not go upstream, or `undefined` when it may:
