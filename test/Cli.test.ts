@@ -4,6 +4,7 @@
  */
 import { spawn } from "node:child_process"
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
+import type * as Http from "node:http"
 import { createServer as createHttpServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import { createServer } from "node:net"
@@ -77,6 +78,30 @@ const serveFromSource = (config: string, env: Readonly<Record<string, string>> =
       check()
     })
   return { child, exited, output: () => output, until }
+}
+
+/**
+ * An HTTP server on 127.0.0.1 that keeps each request's path, headers and
+ * body, and answers 200 `{}`, or what `answer` gives for a path (such a
+ * request is not kept): a collector's or a webhook's stand-in.
+ */
+const postRecorder = async (answer: (path: string) => string | undefined = () => undefined) => {
+  const posts: Array<{ readonly path: string; readonly headers: Http.IncomingHttpHeaders; readonly body: string }> = []
+  const server = createHttpServer((request, response) => {
+    let body = ""
+    request.on("data", (chunk) => (body += chunk))
+    request.on("end", () => {
+      const own = answer(request.url ?? "")
+      if (own === undefined) posts.push({ path: request.url ?? "", headers: request.headers, body })
+      response.writeHead(200, { "content-type": "application/json" }).end(own ?? "{}")
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+  return {
+    base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    posts,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve()))
+  }
 }
 
 /** Stand-in keys: validate reads them from the environment, never calls anyone. */
@@ -571,32 +596,21 @@ describe("llm-failover CLI", () => {
   it("serve: OTEL_EXPORTER_OTLP_ENDPOINT exports each request's spans (HTTP, llm.request, llm.attempt) to the collector with its headers, the last ones at shutdown, and no secret in them", async () => {
     const dir = mkdtempSync(join(tmpdir(), "llm-failover-otlp-"))
     const config = join(dir, "config.yaml")
-    const posts: Array<{ readonly path: string; readonly team: string | undefined; readonly body: string }> = []
     // the collector, and Claude's API for the gateway's one provider (its key sent as x-api-key)
-    const collector = createHttpServer((request, response) => {
-      let body = ""
-      request.on("data", (chunk) => (body += chunk))
-      request.on("end", () => {
-        if (request.url === "/v1/messages") {
-          response.writeHead(200, { "content-type": "application/json" }).end(
-            JSON.stringify({
-              id: "msg_1",
-              type: "message",
-              role: "assistant",
-              model: "claude-test",
-              content: [{ type: "text", text: "hello" }],
-              stop_reason: "end_turn",
-              usage: { input_tokens: 3, output_tokens: 1 }
-            })
-          )
-          return
-        }
-        posts.push({ path: request.url ?? "", team: request.headers["x-team"] as string | undefined, body })
-        response.writeHead(200, { "content-type": "application/json" }).end("{}")
-      })
-    })
-    await new Promise<void>((resolve) => collector.listen(0, "127.0.0.1", resolve))
-    const endpoint = `http://127.0.0.1:${(collector.address() as AddressInfo).port}`
+    const collector = await postRecorder((path) =>
+      path === "/v1/messages"
+        ? JSON.stringify({
+          id: "msg_1",
+          type: "message",
+          role: "assistant",
+          model: "claude-test",
+          content: [{ type: "text", text: "hello" }],
+          stop_reason: "end_turn",
+          usage: { input_tokens: 3, output_tokens: 1 }
+        })
+        : undefined
+    )
+    const { base: endpoint, posts } = collector
     writeFileSync(
       config,
       [`providers: { claude: { type: anthropic, baseUrl: "${endpoint}/v1", apiKey: "sk-ant-provider-s3cret" } }`, "models: { m: { provider: claude, model: claude-test } }", ""].join("\n")
@@ -619,7 +633,7 @@ describe("llm-failover CLI", () => {
       child.kill("SIGTERM")
       await exited
       expect(posts.length).toBeGreaterThan(0)
-      expect(posts.every((post) => post.path === "/v1/traces" && post.team === "collector s3cret")).toBe(true)
+      expect(posts.every((post) => post.path === "/v1/traces" && post.headers["x-team"] === "collector s3cret")).toBe(true)
       const spans = posts.flatMap((post) => {
         const data = JSON.parse(post.body) as {
           resourceSpans: Array<{ resource: { attributes: Array<{ key: string; value: { stringValue?: string } }> }; scopeSpans: Array<{ spans: Array<{ name: string; traceId: string }> }> }>
@@ -637,7 +651,7 @@ describe("llm-failover CLI", () => {
       expect(output()).not.toMatch(/s3cret/)
     } finally {
       child.kill("SIGKILL")
-      await new Promise<void>((resolve) => collector.close(() => resolve()))
+      await collector.close()
       rmSync(dir, { recursive: true, force: true })
     }
   }, 60_000)
@@ -657,17 +671,8 @@ describe("llm-failover CLI", () => {
         ""
       ].join("\n")
     )
-    const posts: Array<unknown> = []
-    const receiver = createHttpServer((request, response) => {
-      let body = ""
-      request.on("data", (chunk) => (body += chunk))
-      request.on("end", () => {
-        posts.push({ path: request.url, body: JSON.parse(body) })
-        response.writeHead(204).end()
-      })
-    })
-    await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve))
-    const hook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks/T0/s3cretToken`
+    const receiver = await postRecorder()
+    const hook = `${receiver.base}/hooks/T0/s3cretToken`
     const { child, exited, output, until } = serveFromSource(config, { HOOK_URL: hook })
     try {
       const url = (await until(/listening on (http:\/\/127\.0\.0\.1:\d+)/))[1]!
@@ -680,8 +685,8 @@ describe("llm-failover CLI", () => {
         expect(answer.status).toBe(503)
       }
       const deadline = Date.now() + 10_000
-      while (posts.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
-      expect(posts).toEqual([
+      while (receiver.posts.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
+      expect(receiver.posts.map((post) => ({ path: post.path, body: JSON.parse(post.body) }))).toEqual([
         {
           path: "/hooks/T0/s3cretToken",
           body: expect.objectContaining({
@@ -696,7 +701,7 @@ describe("llm-failover CLI", () => {
       expect(output()).not.toContain("s3cretToken")
     } finally {
       child.kill("SIGKILL")
-      await new Promise<void>((resolve) => receiver.close(() => resolve()))
+      await receiver.close()
       rmSync(dir, { recursive: true, force: true })
     }
   }, 60_000)
