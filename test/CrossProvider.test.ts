@@ -235,6 +235,45 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("CrossProvider"
       expect(refused.map(lastRole)).toEqual(refused.map(() => "user"))
     })
 
+    it.scoped("a tool that failed (isError) reaches Claude as is_error, Gemini as its response's error, OpenAI as an Error: text", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make()
+        const router = yield* chain(server, "gpt-4.1")
+        const messages: Conversation = [
+          { role: "user", content: "Weather in Rome, Oslo and Lima?" },
+          {
+            role: "assistant",
+            toolCalls: [
+              { id: "call_1", name: "get_weather", arguments: '{"city":"Rome"}' },
+              { id: "call_2", name: "get_weather", arguments: '{"city":"Oslo"}' },
+              { id: "call_3", name: "get_weather", arguments: '{"city":"Lima"}' }
+            ]
+          },
+          { role: "tool", toolCallId: "call_1", content: "the weather service timed out", isError: true },
+          { role: "tool", toolCallId: "call_2", content: '{"code":503,"reason":"busy"}', isError: true },
+          { role: "tool", toolCallId: "call_3", content: '{"celsius":3}' }
+        ]
+        server.enqueue(MockServer.status(503), MockServer.status(503), MockServer.reply({ text: "Sorry." }))
+        const result = yield* router.complete({ messages, tools: [weather] })
+        expect(result.meta.target).toBe("gemini")
+        const [openAi, claude, gemini] = server.requests().map((r) => r.body as Json)
+        expect(list(openAi!.messages).filter((m) => m.role === "tool").map((m) => m.content)).toEqual([
+          "Error: the weather service timed out",
+          'Error: {"code":503,"reason":"busy"}',
+          '{"celsius":3}'
+        ])
+        expect(list(claude!.messages).flatMap(blocksOf).filter((b) => b.type === "tool_result")).toEqual([
+          { type: "tool_result", tool_use_id: "call_1", content: "the weather service timed out", is_error: true },
+          { type: "tool_result", tool_use_id: "call_2", content: '{"code":503,"reason":"busy"}', is_error: true },
+          { type: "tool_result", tool_use_id: "call_3", content: '{"celsius":3}' }
+        ])
+        expect(claudeProblems(claude!)).toEqual([])
+        const responses = list(gemini!.contents).flatMap((c) => list(c.parts)).flatMap((p) =>
+          p.functionResponse === undefined ? [] : [(p.functionResponse as Json).response]
+        )
+        expect(responses).toEqual([{ error: "the weather service timed out" }, { error: { code: 503, reason: "busy" } }, { celsius: 3 }])
+      }))
+
     it.scoped("a last turn without tools after a tool loop (a summary, a compaction) reaches Claude with the tools it must define, none to call", () =>
       Effect.gen(function* () {
         const server = yield* MockServer.make()
@@ -520,7 +559,7 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("CrossProvider"
         const server = yield* MockServer.make()
         const router = yield* chain(server, "kimi-k2")
         const messages: Conversation = [
-          { role: "user", content: "Weather in Rome and Oslo?" },
+          { role: "user", content: "Weather in Rome, Oslo and Lima?" },
           {
             role: "assistant",
             toolCalls: [

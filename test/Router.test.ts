@@ -1516,6 +1516,8 @@ describe("Router: degraded mode", () => {
       keyOf([{ role: "assistant", toolCalls: [{ id: "1", name: "f{", arguments: "}" }] }]),
       keyOf([{ role: "assistant", content: "1:a", toolCalls: [] }]),
       keyOf([{ role: "tool", toolCallId: "1", content: "ab" }]),
+      // a tool's error is not its result
+      keyOf([{ role: "tool", toolCallId: "1", content: "ab", isError: true }]),
       keyOf([{ role: "user", content: "ab" }], { temperature: 0 }),
       keyOf([{ role: "user", content: "ab" }], { responseFormat: { type: "json_object" } }),
       keyOf([{ role: "user", content: "ab" }], { tools: [{ name: "f", parameters: { type: "object" } }] }),

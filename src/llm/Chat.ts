@@ -237,12 +237,16 @@ export const AssistantMessage = Schema.Struct({
 })
 
 /**
- * The result of a tool call, sent back to the model.
+ * The result of a tool call, sent back to the model. `isError` says the tool
+ * failed and `content` is its error: Claude gets it as `is_error`, Gemini as
+ * the `error` of its function response, and OpenAI (which has no such field)
+ * as content that starts `Error: `.
  *
  * @example
  * import { Chat } from "effect-llm-failover/llm"
  *
  * const result: typeof Chat.ToolMessage.Type = { role: "tool", toolCallId: "call_1", content: '{"celsius":21}' }
+ * const failed: typeof Chat.ToolMessage.Type = { role: "tool", toolCallId: "call_2", content: "the weather service timed out", isError: true }
  *
  * @since 0.1.0
  * @category schemas
@@ -251,6 +255,8 @@ export const ToolMessage = Schema.Struct({
   role: Schema.Literal("tool"),
   toolCallId: Schema.String,
   content: Schema.String,
+  /** The tool failed: `content` is its error, not its result. */
+  isError: Schema.optional(Schema.Boolean),
   /** A prompt-cache breakpoint after this message (see {@link CacheBreakpoint}). */
   cache: Schema.optional(CacheBreakpoint)
 })

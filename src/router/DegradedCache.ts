@@ -132,7 +132,7 @@ const framed = (message: ChatRequest["messages"][number]): string => {
     case "system":
       return `s${field(message.content.trim())}${field(message.name)}`
     case "tool":
-      return `t${field(message.toolCallId)}${field(message.content.trim())}`
+      return `${message.isError === true ? "e" : "t"}${field(message.toolCallId)}${field(message.content.trim())}`
   }
 }
 

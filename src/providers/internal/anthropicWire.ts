@@ -202,9 +202,12 @@ const toWire = (
           role: "user",
           content: [
             cached(
-              hasText(message.content)
-                ? { type: "tool_result", tool_use_id: resultId ?? message.toolCallId, content: message.content }
-                : { type: "tool_result", tool_use_id: resultId ?? message.toolCallId },
+              {
+                type: "tool_result",
+                tool_use_id: resultId ?? message.toolCallId,
+                ...(hasText(message.content) ? { content: message.content } : {}),
+                ...(message.isError === true ? { is_error: true } : {})
+              },
               message.cache
             )
           ]

@@ -59,6 +59,12 @@ const responseObject = (content: string): Record<string, unknown> => {
   }
 }
 
+/** A failed tool's error: its object when it is a JSON object, else its text. */
+const errorValue = (content: string): unknown => {
+  const value = responseObject(content)
+  return "result" in value && Object.keys(value).length === 1 ? content : value
+}
+
 /** A message as Gemini's content; a tool result as the response of `name`, the function of the call it answers. */
 const toWire = (message: Exclude<Message, { role: "system" }>, name: string | undefined, use: SignatureUse): Content => {
   switch (message.role) {
@@ -84,7 +90,8 @@ const toWire = (message: Exclude<Message, { role: "system" }>, name: string | un
           {
             functionResponse: {
               name: name ?? message.toolCallId,
-              response: responseObject(message.content)
+              // Gemini reads a response's `error` as the function's failure (and `output`, or the rest, as its result)
+              response: message.isError === true ? { error: errorValue(message.content) } : responseObject(message.content)
             }
           }
         ]

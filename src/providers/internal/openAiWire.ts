@@ -79,7 +79,8 @@ const encodeMessage = (message: Message, use: SignatureUse): Record<string, unkn
       }
     }
     case "tool":
-      return { role: "tool", tool_call_id: message.toolCallId, content: message.content }
+      // OpenAI has no field for a failed tool: its error goes as the content, said to be one
+      return { role: "tool", tool_call_id: message.toolCallId, content: message.isError === true ? `Error: ${message.content}` : message.content }
   }
 }
 
