@@ -524,6 +524,26 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Anthropic", (i
       })
     )
 
+    it.scoped("says which stop sequence the answer stopped on, whole or streamed; one that is not a string is left out, the answer kept", () =>
+      Effect.gen(function* () {
+        const server = yield* MockServer.make({ reply: { text: "1, 2, 3", stopSequence: "4" } })
+        const model = yield* Anthropic.make({ model: "claude-haiku-4-5", apiKey: key, baseUrl: server.url })
+        const request = { ...Chat.prompt("Count"), stop: ["4"] }
+        const whole = yield* model.complete(request)
+        expect([whole.finishReason, whole.stopSequence]).toEqual(["stop", "4"])
+        const chunks = Array.from(yield* Stream.runCollect(model.stream(request)))
+        expect(chunks.filter((chunk) => chunk._tag === "Finish")).toEqual([{ _tag: "Finish", reason: "stop", stopSequence: "4" }])
+        expect((yield* Chat.collect(model.stream(request), { id: "x", provider: "anthropic", model: "m" })).stopSequence).toBe("4")
+        // an answer that ended its turn has none
+        server.enqueue(MockServer.reply({ text: "1, 2, 3" }))
+        expect("stopSequence" in (yield* model.complete(request))).toBe(false)
+        const odd = { id: "msg_1", type: "message", role: "assistant", content: [{ type: "text", text: "1, 2" }], stop_reason: "stop_sequence", stop_sequence: 4 }
+        server.enqueue(MockServer.status(200, { body: odd }))
+        const kept = yield* model.complete(request)
+        expect([kept.text, kept.finishReason, "stopSequence" in kept]).toEqual(["1, 2", "stop", false])
+      })
+    )
+
     it.scoped("streams text, numbers tool calls in block order, skips pings, ends on message_stop with usage", () =>
       Effect.gen(function* () {
         const server = yield* MockServer.make({ reply })

@@ -787,6 +787,12 @@ export const ChatResponse = Schema.Struct({
   text: Schema.String,
   toolCalls: Schema.Array(ToolCall),
   finishReason: FinishReason,
+  /**
+   * The stop sequence (of the request's `stop`) the model stopped on, where
+   * its provider says which (Claude does; OpenAI and Gemini do not, and
+   * their answers that end on one have none here).
+   */
+  stopSequence: Schema.optional(Schema.String),
   usage: Usage
 })
 
@@ -852,17 +858,19 @@ export const ToolCallDelta = Schema.TaggedStruct("ToolCallDelta", {
 })
 
 /**
- * The model stopped, and why.
+ * The model stopped, and why; `stopSequence` is the stop sequence it
+ * stopped on, where its provider says which (see {@link ChatResponse}).
  *
  * @example
  * import { Chat } from "effect-llm-failover/llm"
  *
  * const last: Chat.ChatChunk = { _tag: "Finish", reason: "stop" }
+ * const onStop: Chat.ChatChunk = { _tag: "Finish", reason: "stop", stopSequence: "END" }
  *
  * @since 0.1.0
  * @category schemas
  */
-export const Finish = Schema.TaggedStruct("Finish", { reason: FinishReason })
+export const Finish = Schema.TaggedStruct("Finish", { reason: FinishReason, stopSequence: Schema.optional(Schema.String) })
 
 /**
  * The tokens consumed (some providers send this after `Finish`).
@@ -1019,6 +1027,7 @@ export const accumulator = (header: { readonly id: string; readonly provider: st
   // by index, in a map: an array filled up to a server's index of a billion would take seconds to read
   const calls = new Map<number, { id: string; name: string; arguments: string; signature?: string }>()
   let finishReason: FinishReason = "unknown"
+  let stopSequence: string | undefined
   let usage: Usage = { inputTokens: 0, outputTokens: 0 }
   return {
     /** Folds one chunk in. */
@@ -1038,6 +1047,7 @@ export const accumulator = (header: { readonly id: string; readonly provider: st
         }
         case "Finish":
           finishReason = chunk.reason
+          stopSequence = chunk.stopSequence
           break
         case "Usage":
           usage = chunk.usage
@@ -1052,6 +1062,7 @@ export const accumulator = (header: { readonly id: string; readonly provider: st
       text,
       toolCalls: [...calls.keys()].sort((a, b) => a - b).map((index) => calls.get(index)!),
       finishReason,
+      ...(stopSequence !== undefined ? { stopSequence } : {}),
       usage
     })
   }

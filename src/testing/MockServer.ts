@@ -94,6 +94,12 @@ export interface Reply {
     }
     | undefined
   readonly finishReason?: "stop" | "length" | "tool_calls" | "content_filter" | undefined
+  /**
+   * The stop sequence the answer stopped on (its `finishReason` is then
+   * `stop`): Anthropic's wire says which (`stop_reason: "stop_sequence"`);
+   * OpenAI's and Gemini's, which do not, answer a plain stop.
+   */
+  readonly stopSequence?: string | undefined
 }
 
 /**

@@ -764,6 +764,8 @@ const MessageWire = Schema.Struct({
     })
   ),
   stop_reason: Schema.optional(Schema.NullOr(Schema.String)),
+  // read only where it is a string: the answer is not failed over a field the caller may not need
+  stop_sequence: Schema.optional(Schema.Unknown),
   usage: Schema.optional(UsageWire)
 })
 
@@ -796,6 +798,10 @@ const finishReasons: Readonly<Record<string, FinishReason>> = {
   model_context_window_exceeded: "length",
   tool_use: "tool_calls"
 }
+
+/** The stop sequence Claude stopped on, with `stop_reason` "stop_sequence": a field to spread, none otherwise. */
+const stopSequenceOf = (reason: string | null | undefined, sequence: unknown): { readonly stopSequence?: string } =>
+  reason === "stop_sequence" && typeof sequence === "string" ? { stopSequence: sequence } : {}
 
 const finishReason = (reason: string | null | undefined): FinishReason =>
   (reason != null ? finishReasons[reason] : undefined) ?? "unknown"
@@ -858,6 +864,7 @@ const toResponse = (context: Errors.Context, message: typeof MessageWire.Type): 
     text,
     toolCalls,
     finishReason: finish,
+    ...stopSequenceOf(message.stop_reason, message.stop_sequence),
     usage
   })
 }
@@ -897,7 +904,7 @@ const BlockDelta = Schema.Struct({
   )
 })
 const MessageDelta = Schema.Struct({
-  delta: Schema.Struct({ stop_reason: Schema.optional(Schema.NullOr(Schema.String)) }),
+  delta: Schema.Struct({ stop_reason: Schema.optional(Schema.NullOr(Schema.String)), stop_sequence: Schema.optional(Schema.Unknown) }),
   usage: Schema.optional(UsageWire)
 })
 const EventType = Schema.Struct({ type: Schema.String })
@@ -1043,7 +1050,7 @@ class StreamState {
     }
     if (delta.stop_reason != null && !this.finished) {
       this.finished = true
-      out.push({ _tag: "Finish", reason: finishReason(delta.stop_reason) })
+      out.push({ _tag: "Finish", reason: finishReason(delta.stop_reason), ...stopSequenceOf(delta.stop_reason, delta.stop_sequence) })
     }
     return false
   }

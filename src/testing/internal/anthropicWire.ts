@@ -9,6 +9,12 @@ const frame = (data: { readonly type: string; readonly [key: string]: unknown })
 
 const stopReasons = { stop: "end_turn", length: "max_tokens", tool_calls: "tool_use", content_filter: "refusal" } as const
 
+/** Why the answer stopped, as Anthropic says it: on which stop sequence, if it did. */
+const stopOf = (reply: ResolvedReply) =>
+  reply.stopSequence !== undefined
+    ? { stop_reason: "stop_sequence", stop_sequence: reply.stopSequence }
+    : { stop_reason: stopReasons[reply.finishReason], stop_sequence: null }
+
 const errorType = (status: number): string => {
   switch (status) {
     case 401:
@@ -49,8 +55,7 @@ const json = (reply: ResolvedReply, model: string, id: string) => ({
       input: argumentsObject(call.arguments)
     }))
   ],
-  stop_reason: stopReasons[reply.finishReason],
-  stop_sequence: null,
+  ...stopOf(reply),
   usage: { ...promptUsage(reply), output_tokens: reply.outputTokens }
 })
 
@@ -97,7 +102,7 @@ const frames = (reply: ResolvedReply, model: string, id: string) => {
   out.push(
     frame({
       type: "message_delta",
-      delta: { stop_reason: stopReasons[reply.finishReason], stop_sequence: null },
+      delta: stopOf(reply),
       usage: { output_tokens: reply.outputTokens }
     })
   )
@@ -119,7 +124,7 @@ export const anthropicWire: Wire = {
   },
   // Anthropic refuses by stopping with stop_reason "refusal"
   refusal: (stream, reply, model, id) => {
-    const refused = { ...reply, text: "", tokens: [], toolCalls: [], finishReason: "content_filter" as const }
+    const refused = { ...reply, text: "", tokens: [], toolCalls: [], finishReason: "content_filter" as const, stopSequence: undefined }
     return stream ? frames(refused, model, id) : { status: 200, body: json(refused, model, id) }
   },
   streamError: frame({ type: "error", error: { type: "overloaded_error", message: "Overloaded" } }),

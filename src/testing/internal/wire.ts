@@ -18,6 +18,7 @@ export interface ResolvedReply {
   /** The part of `inputTokens` written to the prompt cache. */
   readonly cacheWriteTokens: number
   readonly finishReason: "stop" | "length" | "tool_calls" | "content_filter"
+  readonly stopSequence: string | undefined
 }
 
 /** The default answer text. @internal */
@@ -44,7 +45,8 @@ export const resolveReply = (reply: Reply | undefined, index: number): ResolvedR
     outputTokens: reply?.usage?.outputTokens ?? Math.max(1, tokens.length + toolCalls.length),
     cacheReadTokens,
     cacheWriteTokens,
-    finishReason: reply?.finishReason ?? (toolCalls.length > 0 ? "tool_calls" : "stop")
+    finishReason: reply?.stopSequence !== undefined ? "stop" : reply?.finishReason ?? (toolCalls.length > 0 ? "tool_calls" : "stop"),
+    stopSequence: reply?.stopSequence
   }
 }
 
