@@ -385,6 +385,43 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: Anthr
       })
     )
 
+    it.scoped("an error result (is_error) reaches Claude as one, its text as the client sent it", () =>
+      Effect.gen(function* () {
+        const made = yield* Upstreams.make("anthropic", {}, true)
+        const client = new Anthropic({ baseURL: made.gateway.url, apiKey: "unused", maxRetries: 0, timeout: 10_000 })
+        yield* promise(() =>
+          client.messages.create({
+            model: "secondary",
+            max_tokens: 64,
+            messages: [
+              { role: "user", content: "Weather in Paris?" },
+              { role: "assistant", content: [{ type: "tool_use", id: "call_1", name: "weather", input: { city: "Paris" } }] },
+              { role: "user", content: [{ type: "tool_result", tool_use_id: "call_1", content: "service down", is_error: true }] }
+            ],
+            tools: [weatherTool]
+          })
+        )
+        const sent = (made.secondary.requests()[0]?.body as { messages: Array<{ content: unknown }> }).messages.at(-1)
+        expect(sent?.content).toEqual([{ type: "tool_result", tool_use_id: "call_1", content: "service down", is_error: true }])
+      })
+    )
+
+    it.scoped("an answer Claude stopped on a stop sequence says which, whole and streamed; one another provider stopped on says end_turn", () =>
+      Effect.gen(function* () {
+        const made = yield* Upstreams.make("anthropic", { secondary: { reply: { text: "1, 2, 3, ", stopSequence: "4" } } }, true)
+        const client = new Anthropic({ baseURL: made.gateway.url, apiKey: "unused", maxRetries: 0, timeout: 10_000 })
+        const ask = { model: "secondary", max_tokens: 64, stop_sequences: ["4"], messages: [{ role: "user" as const, content: "Count" }] }
+        const whole = yield* promise(() => client.messages.create(ask))
+        expect([whole.stop_reason, whole.stop_sequence]).toEqual(["stop_sequence", "4"])
+        const streamed = yield* promise(() => client.messages.stream(ask).finalMessage())
+        expect([streamed.stop_reason, streamed.stop_sequence, streamed.content]).toEqual(["stop_sequence", "4", [{ type: "text", text: "1, 2, 3, " }]])
+        // OpenAI's wire says only "stop"
+        made.primary.setReply({ text: "1, 2, 3, ", stopSequence: "4" })
+        const other = yield* promise(() => client.messages.create({ ...ask, model: "primary" }))
+        expect([other.stop_reason, other.stop_sequence]).toEqual(["end_turn", null])
+      })
+    )
+
     it.scoped("an error result (is_error) reaches the provider marked as one", () =>
       Effect.gen(function* () {
         const { client, primary } = yield* setup()

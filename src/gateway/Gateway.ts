@@ -36,9 +36,9 @@
  *   `cache_control` (a prompt-cache breakpoint, sent on to Claude) and
  *   `system` messages among the turns become a chat request down the chain
  *   named by `model`; the answer is a
- *   `message` (`stop_reason` `end_turn`, `max_tokens`, `tool_use`, or
- *   `refusal` for a provider's stop on its content policy; `stop_sequence`
- *   always `null`: no provider says which sequence it stopped on;
+ *   `message` (`stop_reason` `end_turn`, `max_tokens`, `tool_use`,
+ *   `stop_sequence` where the provider said which (Claude), or
+ *   `refusal` for a provider's stop on its content policy;
  *   `stop_details` for a refusal), or, with
  *   `stream: true`, Anthropic's events (`event: message_start` ...
  *   `message_stop`, with one `ping` after the first `content_block_start`,

@@ -15,8 +15,8 @@
  * content; an assistant's `text` its content and its `tool_use` blocks its
  * tool calls (`input` as JSON text); a user's `tool_result` blocks a tool
  * message each, before the rest of that turn (a result's content a string
- * or text blocks; `is_error: true` prefixes it with `Error: `, as the
- * neutral request has no error flag; its images, which a tool message
+ * or text blocks; `is_error: true` its `isError`, which Claude gets back as
+ * `is_error` and OpenAI as a text that starts `Error: `; its images, which a tool message
  * cannot carry, go in the user message that follows, with the rest of the
  * turn). `thinking` and `redacted_thinking`
  * blocks a client sends back in its history are left out, as the
@@ -213,7 +213,7 @@ const toolResult = (b: Json, p: string): { readonly message: Message; readonly i
   }
   const failed = present(b, "is_error") && boolean(b["is_error"], `${p}.is_error`)
   const toolCallId = requiredString(b, "tool_use_id", `${p}.tool_use_id`)
-  const message: Message = { role: "tool", toolCallId, content: failed ? `Error: ${text}` : text, ...cacheOf(b, `${p}.cache_control`) }
+  const message: Message = { role: "tool", toolCallId, content: text, ...(failed ? { isError: true } : {}), ...cacheOf(b, `${p}.cache_control`) }
   return { message, images }
 }
 

@@ -14,8 +14,9 @@
  * with neither is one empty `text` block. `stop_reason` says why it ended:
  * `end_turn`, `max_tokens`, `tool_use` (a call, whatever the provider's own
  * word: Gemini says `STOP`), `refusal` (a provider's stop on its content
- * policy); never `stop_sequence`, as no provider behind a chain says which
- * sequence, if any, it stopped on (`stop_sequence` is always `null`);
+ * policy), `stop_sequence` (with the sequence in `stop_sequence`) where the
+ * provider said which stop sequence it stopped on (Claude does; OpenAI and
+ * Gemini do not, so their answers that end on one say `end_turn`);
  * `stop_details` is a refusal's (no category named) or `null`.
  * `usage.input_tokens` is the prompt's tokens the cache neither served nor
  * stored, as Anthropic counts it, beside `cache_read_input_tokens` and
@@ -157,8 +158,8 @@ const messageUsage = (usage: Usage, exact: boolean) => {
   return { ...json, ...lifetimes, service_tier: "standard" }
 }
 
-/** Anthropic's `stop_reason` for a finish. @internal */
-export const stopReason = (reason: FinishReason, hasToolCalls: boolean): string => {
+/** Anthropic's `stop_reason` for a finish (`stop_sequence` when the provider named the sequence). @internal */
+export const stopReason = (reason: FinishReason, hasToolCalls: boolean, sequence?: string): string => {
   switch (reason) {
     case "length":
       return "max_tokens"
@@ -167,7 +168,7 @@ export const stopReason = (reason: FinishReason, hasToolCalls: boolean): string 
     case "content_filter":
       return "refusal"
     default:
-      return hasToolCalls ? "tool_use" : "end_turn"
+      return hasToolCalls ? "tool_use" : reason === "stop" && sequence !== undefined ? "stop_sequence" : "end_turn"
   }
 }
 
@@ -185,14 +186,22 @@ const textBlock = (text: string) => ({ type: "text", text })
 const toolUseBlock = (call: ToolCall) => ({ type: "tool_use", id: call.id, name: call.name, input: objectOf(call.arguments) })
 
 /** A `message`: a whole answer's (`exact`, its usage the provider's), or `message_start`'s. */
-const messageJson = (id: string, model: string, content: ReadonlyArray<unknown>, stop: string | null, usage: Usage, exact = true) => ({
+const messageJson = (
+  id: string,
+  model: string,
+  content: ReadonlyArray<unknown>,
+  stop: string | null,
+  usage: Usage,
+  exact = true,
+  sequence?: string
+) => ({
   id,
   type: "message",
   role: "assistant",
   model,
   content,
   stop_reason: stop,
-  stop_sequence: null,
+  stop_sequence: stop === "stop_sequence" ? sequence : null,
   stop_details: stopDetails(stop),
   usage: messageUsage(usage, exact)
 })
@@ -205,7 +214,8 @@ const messageJson = (id: string, model: string, content: ReadonlyArray<unknown>,
 export const completion = (id: string, response: ChatResponse) => {
   const calls = response.toolCalls
   const content = [...(response.text.length > 0 || calls.length === 0 ? [textBlock(response.text)] : []), ...calls.map(toolUseBlock)]
-  return messageJson(id, response.model, content, stopReason(response.finishReason, calls.length > 0), response.usage)
+  const stop = stopReason(response.finishReason, calls.length > 0, response.stopSequence)
+  return messageJson(id, response.model, content, stop, response.usage, true, response.stopSequence)
 }
 
 /** The text of an answer its provider stopped on policy: what came before the stop, and the model's refusal. */
@@ -258,6 +268,7 @@ export class MessageEncoder implements StreamEncoder {
   private current: Open | undefined
   private readonly calls = new Set<number>()
   private finish: FinishReason = "unknown"
+  private sequence: string | undefined
 
   constructor(
     readonly id: string,
@@ -324,6 +335,7 @@ export class MessageEncoder implements StreamEncoder {
         return this.toolCall(chunk) || undefined
       case "Finish":
         this.finish = chunk.reason
+        this.sequence = chunk.stopSequence
         return undefined
       case "Usage":
         return undefined
@@ -352,8 +364,8 @@ export class MessageEncoder implements StreamEncoder {
   end(usage: Usage): string {
     let out = this.blocks === 0 ? this.open({ kind: "text", index: 0 }, textBlock("")) : ""
     out += this.close()
-    const stop = stopReason(this.finish, this.calls.size > 0)
-    const delta = { stop_reason: stop, stop_sequence: null, stop_details: stopDetails(stop) }
+    const stop = stopReason(this.finish, this.calls.size > 0, this.sequence)
+    const delta = { stop_reason: stop, stop_sequence: stop === "stop_sequence" ? this.sequence : null, stop_details: stopDetails(stop) }
     return out + this.event("message_delta", { delta, usage: usageJson(usage) }) + this.event("message_stop", {})
   }
 
