@@ -722,6 +722,34 @@ describe("geminiRequest.decode", () => {
     expect(Either.isLeft(orphan) && orphan.left.param).toBe("contents[0].parts[0].functionResponse.name")
   })
 
+  it("a functionResponse of an error alone is a failed tool's result (isError); with anything beside it, a result", () => {
+    const request = decoded({
+      contents: [
+        { role: "user", parts: [{ text: "Paris, Rome, Oslo?" }] },
+        {
+          role: "model",
+          parts: [
+            { functionCall: { name: "weather", args: { city: "Paris" } } },
+            { functionCall: { name: "weather", args: { city: "Rome" } } },
+            { functionCall: { name: "weather", args: { city: "Oslo" } } }
+          ]
+        },
+        {
+          parts: [
+            { functionResponse: { name: "weather", response: { error: "service down" } } },
+            { functionResponse: { name: "weather", response: { error: { code: 503 } } } },
+            { functionResponse: { name: "weather", response: { error: "partial", output: "cloudy" } } }
+          ]
+        }
+      ]
+    })
+    expect(request.messages.slice(2)).toEqual([
+      { role: "tool", toolCallId: "call_1_0", content: "service down", isError: true },
+      { role: "tool", toolCallId: "call_1_1", content: "{\"code\":503}", isError: true },
+      { role: "tool", toolCallId: "call_1_2", content: "{\"error\":\"partial\",\"output\":\"cloudy\"}" }
+    ])
+  })
+
   it("Gemini's Schema as JSON Schema: int64 bounds as numbers, nullable on an enum and an anyOf, TYPE_UNSPECIFIED dropped", () => {
     // the SDK's Schema types minItems, maxItems, minLength, maxLength, minProperties and maxProperties as
     // strings (proto int64), and makes a JSON Schema's nullable union `{ anyOf, nullable: true }` (processJsonSchema)

@@ -17,7 +17,8 @@
  * message: a user
  * turn's `text` and `inlineData` images (as a `data:` URL) the user's
  * content, its `functionResponse` parts a tool message each, before the
- * rest of that turn (its `response` as JSON text; its multimodal `parts`
+ * rest of that turn (its `response` as JSON text, or, for a response of an
+ * `error` alone, that error as a failed tool's result; its multimodal `parts`
  * refused, as a tool message carries text only); a model turn's text its
  * content and its `functionCall` parts its tool calls (`args` as JSON text,
  * a part's `thoughtSignature` kept as the call's signature). A call
@@ -238,6 +239,12 @@ const functionResponse = (part: Json, p: string, pending: Pending): Message => {
     invalid(`${p}.functionResponse.parts`, `Unsupported parameter: '${p}.functionResponse.parts' is not supported: a tool's result is text only here; put it in 'response'.`)
   }
   const response = present(fr, "response") ? object(fr["response"], `${p}.functionResponse.response`) : {}
+  // Gemini reads a response of its `error` alone as the function's failure: a tool message that says so
+  const keys = Object.keys(response)
+  if (keys.length === 1 && keys[0] === "error") {
+    const error = response["error"]
+    return { role: "tool", toolCallId, content: typeof error === "string" ? error : JSON.stringify(error), isError: true }
+  }
   return { role: "tool", toolCallId, content: JSON.stringify(response) }
 }
 
