@@ -122,6 +122,22 @@ describe("CircuitBreaker", () => {
         assert.strictEqual((yield* breaker.snapshot).state, "closed")
       }))
 
+    it.effect("calls that overlap: a success of a call started after a failing call started starts the count over, though it ended later", () =>
+      Effect.gen(function*() {
+        // found by a review: the count was reset only by a call started after the latest failure *ended*, so with
+        // 10 s calls a second apart no success ever qualified, and one failure in five (completions F S S S S F ...)
+        // tripped a breaker of 3 in a row
+        const breaker = yield* CircuitBreaker.make({ trip: CircuitBreaker.consecutiveFailures(3) })
+        for (let k = 0; k < 30; k++) {
+          const call = Effect.zipRight(Effect.sleep("10 seconds"), k % 5 === 0 ? Effect.fail("boom") : Effect.succeed(k))
+          yield* Effect.fork(Effect.either(breaker.protect(call)))
+          yield* TestClock.adjust("1 second")
+        }
+        yield* TestClock.adjust("20 seconds")
+        const snapshot = yield* breaker.snapshot
+        assert.deepStrictEqual([snapshot.state, snapshot.trips], ["closed", 0])
+      }))
+
     it.effect("a call abandoned as slow neither counts as a failure nor starts the count over", () =>
       Effect.gen(function*() {
         const breaker = yield* CircuitBreaker.make({ trip: CircuitBreaker.consecutiveFailures(3) })
@@ -1211,6 +1227,20 @@ describe("CircuitBreaker", () => {
         assert.strictEqual((yield* breaker.snapshot).consecutiveFailures, 0)
         yield* registration!.applyOutcomes(batch({ failures: 2, successes: 1, successStartedAt: 9_000 }))
         assert.strictEqual((yield* breaker.snapshot).consecutiveFailures, 2)
+        // a peer's failing calls count from when they started (found by a review: as if started when they arrived,
+        // a local call that overlapped them, started after them but before they arrived, could not end their run)
+        yield* breaker.reset
+        const overlapping = yield* Effect.fork(breaker.protect(Effect.as(Effect.sleep("10 seconds"), "ok")))
+        yield* TestClock.adjust("5 seconds") // 16,000
+        yield* registration!.applyOutcomes(batch({ failures: 2, failureStartedAt: 10_000 }))
+        assert.strictEqual((yield* breaker.snapshot).consecutiveFailures, 2)
+        yield* TestClock.adjust("5 seconds")
+        assert.strictEqual(yield* Fiber.join(overlapping), "ok")
+        assert.strictEqual((yield* breaker.snapshot).consecutiveFailures, 0)
+        // a peer's clock ahead of ours: its failures count from now at the latest
+        yield* registration!.applyOutcomes(batch({ failures: 2, failureStartedAt: 99_000 }))
+        yield* registration!.applyOutcomes(batch({ successes: 1, successStartedAt: 21_000 }))
+        assert.strictEqual((yield* breaker.snapshot).consecutiveFailures, 0)
         // remote slow calls reach a slow-call window
         const slowBreaker = yield* CircuitBreaker.make({
           name: "slow",

@@ -64,6 +64,34 @@ const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
 }
 
 describe("Router regressions: breakers and bulkheads", () => {
+  it.scoped("a primary that answers four in five of its 10 s calls, a request a second, keeps its breaker closed (the default, 5 in a row)", () =>
+    Effect.gen(function* () {
+      // found by a review: calls that overlap never reset the count of failures in a row (a success counted only when
+      // it started after the latest failure ended), so one failure in five tripped the default breaker, and half the
+      // requests went to the fallback
+      let k = 0
+      const a = fake("a", {
+        complete: () =>
+          Effect.zipRight(
+            Effect.sleep("10 seconds"),
+            k++ % 5 === 0 ? Effect.fail(new ServerError({ provider: "a", model: "a-m", message: "boom", status: 500 })) : Effect.succeed(response("a"))
+          )
+      })
+      const b = fake("b", { complete: () => Effect.succeed(response("b")) })
+      const router = yield* Router.make({
+        targets: { a: { model: a }, b: { model: b } },
+        chains: { default: ["a", "b"] },
+        policy: { retry: { maxAttempts: 1 } }
+      })
+      for (let i = 0; i < 40; i++) {
+        yield* Effect.fork(router.complete(Chat.prompt(`q${i}`)))
+        yield* TestClock.adjust("1 second")
+      }
+      yield* TestClock.adjust("1 minute")
+      const snapshot = yield* router.breaker("a")!.snapshot
+      expect({ state: snapshot.state, trips: snapshot.trips, a: k }).toEqual({ state: "closed", trips: 0, a: 40 })
+    }))
+
   it.scoped("a full bulkhead sheds load without opening the target's breaker", () =>
     Effect.gen(function* () {
       const slow = fake("a", { complete: () => Effect.as(Effect.sleep("1 second"), response("a")) })

@@ -226,10 +226,12 @@ export interface Registration {
    * Counts calls made elsewhere, as if they had just ended here: in a
    * closed state only, they feed the breaker's trip strategies, so
    * instances that share a target trip on their combined traffic. Within
-   * one batch, failures are counted first, then successes as if each had
-   * started at `successStartedAt` (so a success that started before the
-   * latest failure known here, say one that began before an outage, does not
-   * end a run of consecutive failures), and a slow call is counted as slower
+   * one batch, failures are counted first, as if each had started at
+   * `failureStartedAt` (now, when the batch has none, or a later time), then
+   * successes as if each had started at `successStartedAt` (so a success
+   * that started before the latest failing call known here started, say one
+   * that began before an outage, does not end a run of consecutive
+   * failures), and a slow call is counted as slower
    * than any slow-call threshold. A trip they
    * cause is this breaker's own: it reaches `onTransition` like any other.
    * A batch of more than 10,000 calls is counted as 10,000 in the same
@@ -266,6 +268,12 @@ export interface Outcomes {
   readonly abandoned: number
   /** The latest start (epoch millis) of the batch's successes, slow or not; 0 when it has none. */
   readonly successStartedAt: number
+  /**
+   * The latest start (epoch millis) of the batch's failures, slow or not; 0
+   * or absent when it has none (an instance of an earlier version sends
+   * none: its failures count as started when they arrive).
+   */
+  readonly failureStartedAt?: number
 }
 
 /**
@@ -315,10 +323,11 @@ export const emptyOutcomes = (): { -readonly [K in keyof Outcomes]: number } => 
   slowSuccesses: 0,
   slowFailures: 0,
   abandoned: 0,
-  successStartedAt: 0
+  successStartedAt: 0,
+  failureStartedAt: 0
 })
 
-const fieldOf: Readonly<Record<OutcomeKind, Exclude<keyof Outcomes, "successStartedAt">>> = {
+const fieldOf: Readonly<Record<OutcomeKind, Exclude<keyof Outcomes, "successStartedAt" | "failureStartedAt">>> = {
   success: "successes",
   failure: "failures",
   slowSuccess: "slowSuccesses",
@@ -349,6 +358,8 @@ export const addOutcome = (
   batch[fieldOf[kind]]++
   if ((kind === "success" || kind === "slowSuccess") && startedAt > batch.successStartedAt) {
     batch.successStartedAt = startedAt
+  } else if ((kind === "failure" || kind === "slowFailure") && startedAt > (batch.failureStartedAt ?? 0)) {
+    batch.failureStartedAt = startedAt
   }
 }
 

@@ -105,11 +105,11 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
   private readonly defaultClassify: boolean
   /** Failures in a row while closed, for snapshots (counted as `consecutiveFailures` counts them). */
   private consecutiveFailures = 0
-  /** When the latest failure counted in `consecutiveFailures` was recorded. */
+  /** When the latest-started failing call counted in `consecutiveFailures` started. */
   private lastFailureAt = Number.NEGATIVE_INFINITY
   /** Calls admitted so far (each ticket's `order`). */
   private admitted = 0
-  /** Calls admitted before the latest counted failure: a ticket of a later `order` started after it, whatever the clock says. */
+  /** The `order` of the latest-admitted counted failing call: a ticket of a later `order` started after it, whatever the clock says. */
   private admittedBeforeFailure = 0
   /**
    * Closed, and one failure short of a trip (some strategy's
@@ -251,7 +251,8 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
 
   /**
    * Counts calls of other instances (see `Registration.applyOutcomes`): in
-   * a closed state only, failures first, each as if it had just ended, then
+   * a closed state only, failures first, each as if started at the batch's
+   * `failureStartedAt` (as if just ended when it has none), then
    * successes as if started at the batch's `successStartedAt`; a slow one as
    * slower than any threshold. They are not reported back to the store.
    * A batch past `maxRemoteCalls` is scaled down to it first (see there).
@@ -263,8 +264,10 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
       const count = (outcome: CountedOutcome, duration: number, n: number, startedAt: number) => {
         for (let i = 0; i < n && next.status === "closed"; i++) next = this.countClosed(next, outcome, duration, now, startedAt)
       }
-      count("failure", 0, outcomes.failures, now)
-      count("failure", Infinity, outcomes.slowFailures, now)
+      // a peer's failing calls started when it says, at the latest now (its clock may run ahead of ours)
+      const failedFrom = outcomes.failureStartedAt !== undefined && outcomes.failureStartedAt > 0 ? Math.min(outcomes.failureStartedAt, now) : now
+      count("failure", 0, outcomes.failures, failedFrom)
+      count("failure", Infinity, outcomes.slowFailures, failedFrom)
       count("slow", Infinity, outcomes.abandoned, now)
       count("success", 0, outcomes.successes, outcomes.successStartedAt)
       count("success", Infinity, outcomes.slowSuccesses, outcomes.successStartedAt)
@@ -419,14 +422,14 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
     const duration = durationMillis ?? (this.config.usesTime ? now - ticket.startedAt : 0)
     // Open and isolated admit nothing, so a matching generation is closed or half-open.
     return state.status === "closed"
-      ? this.settleClosed(state, outcome, duration, now, this.startOf(ticket))
+      ? this.settleClosed(state, outcome, duration, now, this.startOf(ticket), ticket.order)
       : this.settleProbe(state, outcome, duration, now)
   }
 
   /**
    * When a ticket's call started, as the strategies compare it with the
-   * latest failure's time: a call admitted after that failure started at
-   * it at the earliest, even when the wall clock has since been put back
+   * latest failing call's start: a call admitted after that call started at
+   * its start at the earliest, even when the wall clock has since been put back
    * (NTP, a resumed VM), where its own start would read as before it and
    * its success would not end the streak.
    */
@@ -434,7 +437,7 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
     return ticket.order > this.admittedBeforeFailure && ticket.startedAt < this.lastFailureAt ? this.lastFailureAt : ticket.startedAt
   }
 
-  private settleClosed(state: State, outcome: Outcome, duration: number, now: number, startedAt: number): State {
+  private settleClosed(state: State, outcome: Outcome, duration: number, now: number, startedAt: number, order: number): State {
     if (outcome === "ignored") return state
     const onOutcome = this.cell.onOutcome
     if (onOutcome !== undefined) {
@@ -444,7 +447,7 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
         // A store's failure must not break the breaker (documented on Cell).
       }
     }
-    return this.countClosed(state, outcome, duration, now, startedAt)
+    return this.countClosed(state, outcome, duration, now, startedAt, order)
   }
 
   /** How a store sees a counted call: slow when a slow-call strategy would reject it as a probe. */
@@ -455,11 +458,13 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
   }
 
   /** Counts one call in a closed state: the strategies see it, and may trip. */
-  private countClosed(state: State, outcome: CountedOutcome, duration: number, now: number, startedAt: number): State {
+  /** `order`: the call's admission (another instance's calls: every call admitted so far, as if they had just ended). */
+  private countClosed(state: State, outcome: CountedOutcome, duration: number, now: number, startedAt: number, order = this.admitted): State {
     if (outcome === "failure") {
       this.consecutiveFailures++
-      this.lastFailureAt = now
-      this.admittedBeforeFailure = this.admitted
+      // the failing call's start, not its end (see `ConsecutiveFailures`): overlapping calls must reset the count
+      this.lastFailureAt = Math.max(this.lastFailureAt, startedAt)
+      this.admittedBeforeFailure = Math.max(this.admittedBeforeFailure, order)
     } else if (outcome === "success" && (!this.config.usesTime || startedAt >= this.lastFailureAt)) {
       // untimed breakers (no start times) reset on any success
       this.consecutiveFailures = 0
@@ -672,7 +677,8 @@ const scaledDown = (outcomes: Outcomes): Outcomes => {
     slowSuccesses: scale(outcomes.slowSuccesses),
     slowFailures: scale(outcomes.slowFailures),
     abandoned: scale(outcomes.abandoned),
-    successStartedAt: outcomes.successStartedAt
+    successStartedAt: outcomes.successStartedAt,
+    ...(outcomes.failureStartedAt !== undefined ? { failureStartedAt: outcomes.failureStartedAt } : {})
   }
 }
 

@@ -2,25 +2,28 @@ import type { CountedOutcome, TripPolicy, TripReason, TripStrategy, WindowMetric
 
 /**
  * Opens after `threshold` failures in a row. A success starts the count
- * over only if the call started at or after the latest counted failure: a
- * call admitted before that failure (say, a slow one that began before an
- * outage and succeeds during it) says nothing about the dependency since
- * then. An abandoned slow call neither counts nor resets.
+ * over only if the call started at or after the latest counted failing
+ * call started: a call admitted before it (say, a slow one that began
+ * before an outage and succeeds during it) says nothing about the
+ * dependency since then. Not after that failure ended: calls that overlap
+ * (10 s answers, a request a second) would then never reset the count, and
+ * one failure in five would trip it. An abandoned slow call neither counts
+ * nor resets.
  *
  * @internal
  */
 export class ConsecutiveFailures implements TripStrategy {
   readonly usesTime = true
   private count = 0
-  /** When the latest counted failure was recorded; -Infinity before any. */
+  /** When the latest counted failing call started; -Infinity before any. */
   private lastFailureAt = Number.NEGATIVE_INFINITY
 
   constructor(readonly threshold: number) {}
 
-  record(outcome: CountedOutcome, _durationMillis: number, nowMillis: number, startedAtMillis: number): TripReason | undefined {
+  record(outcome: CountedOutcome, _durationMillis: number, _nowMillis: number, startedAtMillis: number): TripReason | undefined {
     if (outcome === "failure") {
       this.count++
-      this.lastFailureAt = nowMillis
+      this.lastFailureAt = Math.max(this.lastFailureAt, startedAtMillis)
     } else if (outcome === "success" && startedAtMillis >= this.lastFailureAt) {
       this.count = 0
     }

@@ -974,7 +974,9 @@ const isOutcomes = (value: unknown): value is BreakerStore.Outcomes => {
   if (typeof value !== "object" || value === null) return false
   const fields = value as Record<string, unknown>
   const startedAt = fields.successStartedAt
+  const failedAt = fields.failureStartedAt
   return typeof startedAt === "number" && Number.isSafeInteger(startedAt) && startedAt >= 0 &&
+    (failedAt === undefined || (typeof failedAt === "number" && Number.isSafeInteger(failedAt) && failedAt >= 0)) &&
     countFields.every((field) => {
       const n = fields[field]
       return typeof n === "number" && Number.isInteger(n) && n >= 0 && n <= maxBatchCount
