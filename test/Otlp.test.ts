@@ -398,9 +398,15 @@ describe("Otlp.metricsSettings", () => {
         "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: delta is not supported; serve pushes cumulative metrics only (the exporter's one temporality)"
       ])
       expect(JSON.stringify(problems)).not.toMatch(/hunter/)
-      expect(yield* Effect.flip(metricsOf({ OTEL_METRICS_EXPORTER: "otlp", OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: "sometimes" }))).toEqual([
-        `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: cumulative (delta and lowmemory are not supported), not "sometimes"`
+      expect(yield* Effect.flip(metricsOf({
+        OTEL_METRICS_EXPORTER: "otlp",
+        OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: "sometimes",
+        OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION: "base2_exponential_bucket_histogram"
+      }))).toEqual([
+        `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: cumulative (delta and lowmemory are not supported), not "sometimes"`,
+        `OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION: explicit_bucket_histogram only (the router's latency buckets), not "base2_exponential_bucket_histogram"`
       ])
+      expect(Option.isSome(yield* metricsOf({ OTEL_METRICS_EXPORTER: "otlp", OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION: "Explicit_Bucket_Histogram" }))).toBe(true)
     })
   )
 })

@@ -46,7 +46,8 @@
  *   one at shutdown too, takes the shorter of it and the OTLP timeout, and
  *   is one request (not retried: the next carries the totals);
  * - `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`: `cumulative`, the
- *   exporter's one temporality; `delta` and `lowmemory` are refused.
+ *   exporter's one temporality; `delta` and `lowmemory` are refused, as is
+ *   a `..._DEFAULT_HISTOGRAM_AGGREGATION` but `explicit_bucket_histogram`.
  *
  * @internal
  */
@@ -137,7 +138,8 @@ const raw = Config.all({
   metricsExporter: optional("OTEL_METRICS_EXPORTER"),
   interval: optional("OTEL_METRIC_EXPORT_INTERVAL"),
   exportTimeout: optional("OTEL_METRIC_EXPORT_TIMEOUT"),
-  temporality: optional("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE")
+  temporality: optional("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"),
+  histogram: optional("OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION")
 })
 
 type Raw = Config.Config.Success<typeof raw>
@@ -345,6 +347,13 @@ const metrics = (env: Raw): Either.Either<Option.Option<MetricsSettings>, Readon
       temporality === "delta" || temporality === "lowmemory"
         ? `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: ${temporality} is not supported; serve pushes cumulative metrics only (the exporter's one temporality)`
         : `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: cumulative (delta and lowmemory are not supported), not ${JSON.stringify(temporality)}`
+    )
+  }
+
+  const histogram = present(env.histogram)?.toLowerCase() ?? "explicit_bucket_histogram"
+  if (histogram !== "explicit_bucket_histogram") {
+    problems.push(
+      `OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION: explicit_bucket_histogram only (the router's latency buckets), not ${JSON.stringify(histogram)}`
     )
   }
 
