@@ -248,7 +248,7 @@ const serveGateway = (
     readonly port: Option.Option<number>
   },
   tracing: Option.Option<Otlp.Settings>,
-  metrics: Option.Option<Otlp.MetricsSettings> = Option.none()
+  metrics: Option.Option<Otlp.MetricsSettings>
 ) =>
     Effect.gen(function* () {
       yield* HeapGrowth.set(heapGrowth)
