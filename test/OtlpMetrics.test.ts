@@ -20,6 +20,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Otlp from "../src/cli/internal/otlp.js"
 import { Chat } from "../src/llm/index.js"
+import * as Metrics from "../src/observability/Metrics.js"
 import * as Observability from "../src/observability/Observability.js"
 import * as Router from "../src/router/Router.js"
 import { settler, sim, succeeded } from "./support/virtual.js"
@@ -81,6 +82,8 @@ interface DataPoint {
   readonly asInt?: number | string
   readonly count?: number | string
   readonly sum?: number
+  readonly bucketCounts?: ReadonlyArray<number | string>
+  readonly explicitBounds?: ReadonlyArray<number>
 }
 
 interface Metric {
@@ -272,7 +275,13 @@ describe("Otlp.metricsLayer", () => {
       expect(valueIn(exports, "llm_request_duration_seconds", { run, chain, outcome: "success" })).toBe(1)
       const requests = metricNamed(first, "llm_requests_total")!
       expect(requests.sum).toMatchObject({ aggregationTemporality: 2, isMonotonic: true })
-      expect(metricNamed(first, "llm_request_duration_seconds")!.histogram?.aggregationTemporality).toBe(2)
+      const duration = metricNamed(first, "llm_request_duration_seconds")!.histogram!
+      expect(duration.aggregationTemporality).toBe(2)
+      // the router's buckets, and a count a bucket (the last one above the last bound) that adds up to the count
+      const [latency] = points(exports, "llm_request_duration_seconds", { run, chain, outcome: "success" })
+      expect(latency!.explicitBounds).toEqual(Metrics.latencyBuckets)
+      expect(latency!.bucketCounts!.map(Number)).toHaveLength(Metrics.latencyBuckets.length + 1)
+      expect(latency!.bucketCounts!.map(Number).reduce((a, b) => a + b, 0)).toBe(1)
       // no unit of "1" (a collector's Prometheus exporter would make the gauge llm_circuit_breaker_state_ratio)
       expect(metricNamed(first, "llm_circuit_breaker_state")!.unit ?? "").toBe("")
 
