@@ -301,3 +301,112 @@ describe("Otlp.sampling", () => {
     expect(span.links).toHaveLength(1)
   })
 })
+
+describe("Otlp.metricsSettings", () => {
+  const metricsOf = (env: Record<string, string>) =>
+    Effect.withConfigProvider(Otlp.metricsSettings, ConfigProvider.fromMap(new Map(Object.entries(env))))
+  const pushed = (env: Record<string, string>) => Effect.map(metricsOf(env), Option.getOrThrow)
+  const allOf = (env: Record<string, string>) =>
+    Effect.withConfigProvider(Otlp.allSettings, ConfigProvider.fromMap(new Map(Object.entries(env))))
+
+  it.effect("no push unless OTEL_METRICS_EXPORTER names otlp or a metrics endpoint is set: the general endpoint alone (traces') starts none", () =>
+    Effect.gen(function* () {
+      expect(yield* metricsOf({})).toEqual(Option.none())
+      expect(yield* metricsOf({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318" })).toEqual(Option.none())
+      expect(yield* metricsOf({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", OTEL_METRICS_EXPORTER: "prometheus" })).toEqual(Option.none())
+      expect(yield* metricsOf({ OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: "http://c:4318/v1/metrics", OTEL_METRICS_EXPORTER: "none" })).toEqual(Option.none())
+      expect(yield* metricsOf({ OTEL_METRICS_EXPORTER: "otlp", OTEL_SDK_DISABLED: "TRUE" })).toEqual(Option.none())
+      // refused variables of a push not asked for are not problems
+      expect(yield* metricsOf({ OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: "grpc", OTEL_METRIC_EXPORT_INTERVAL: "often" })).toEqual(Option.none())
+      // the traces go on as before
+      const both = yield* allOf({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318" })
+      expect([Option.isSome(both.traces), Option.isSome(both.metrics)]).toEqual([true, false])
+    })
+  )
+
+  it.effect("the metrics endpoint is the URL, a base gets /v1/metrics, otlp alone posts to localhost:4318; every 60 s, cumulative, protobuf by default", () =>
+    Effect.gen(function* () {
+      const own = yield* pushed({ OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: "http://c:4318/custom", OTEL_EXPORTER_OTLP_ENDPOINT: "http://ignored:4318" })
+      expect([own.url, own.protocol, own.interval, own.timeout, own.serviceName]).toEqual([
+        "http://c:4318/custom",
+        "http/protobuf",
+        Duration.seconds(60),
+        Duration.seconds(10),
+        "llm-failover"
+      ])
+      expect((yield* pushed({ OTEL_METRICS_EXPORTER: "otlp", OTEL_EXPORTER_OTLP_ENDPOINT: "https://c.example:4318/" })).url).toBe("https://c.example:4318/v1/metrics")
+      expect((yield* pushed({ OTEL_METRICS_EXPORTER: " Prometheus , OTLP " })).url).toBe("http://localhost:4318/v1/metrics")
+      const json = yield* pushed({
+        OTEL_METRICS_EXPORTER: "otlp",
+        OTEL_EXPORTER_OTLP_PROTOCOL: "grpc",
+        OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: "http/json",
+        OTEL_METRIC_EXPORT_INTERVAL: "15000",
+        OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: "Cumulative"
+      })
+      expect([json.protocol, json.interval]).toEqual(["http/json", Duration.seconds(15)])
+      expect(Otlp.describeMetrics(json)).toBe("http://localhost:4318/v1/metrics (OTLP http/json, every 15 s)")
+      expect(Otlp.describeMetrics({ ...json, url: "https://user:pw@c.example/v1/metrics?token=t", interval: Duration.millis(250) }))
+        .toBe("https://c.example/v1/metrics (OTLP http/json, every 250 ms)")
+    })
+  )
+
+  it.effect("headers: the metrics' own over the general ones, redacted; an export's time is the shorter of the OTLP timeout and OTEL_METRIC_EXPORT_TIMEOUT", () =>
+    Effect.gen(function* () {
+      const on = { OTEL_METRICS_EXPORTER: "otlp" }
+      const settings = yield* pushed({
+        ...on,
+        OTEL_EXPORTER_OTLP_HEADERS: "Authorization=Basic%20abc,x-team=one",
+        OTEL_EXPORTER_OTLP_TRACES_HEADERS: "x-team=traces",
+        OTEL_EXPORTER_OTLP_METRICS_HEADERS: "x-team=two"
+      })
+      expect(Redacted.value(settings.headers)).toEqual({ authorization: "Basic abc", "x-team": "two" })
+      expect(String(settings.headers)).not.toContain("abc")
+      expect(Otlp.headerNames(settings)).toEqual(["authorization", "x-team"])
+      expect((yield* pushed({ ...on, OTEL_EXPORTER_OTLP_TIMEOUT: "4000", OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: "1" })).timeout).toEqual(Duration.seconds(4))
+      expect((yield* pushed({ ...on, OTEL_EXPORTER_OTLP_METRICS_TIMEOUT: "20000" })).timeout).toEqual(Duration.seconds(20))
+      expect((yield* pushed({ ...on, OTEL_EXPORTER_OTLP_METRICS_TIMEOUT: "20000", OTEL_METRIC_EXPORT_TIMEOUT: "5000" })).timeout).toEqual(Duration.seconds(5))
+    })
+  )
+
+  it.effect("every problem at once, the traces' and the metrics' together (a shared one said once), never a header's value", () =>
+    Effect.gen(function* () {
+      const problems = yield* Effect.flip(
+        allOf({
+          OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318",
+          OTEL_EXPORTER_OTLP_HEADERS: "x-key=hunter2%ZZ",
+          OTEL_TRACES_SAMPLER_ARG: "2",
+          OTEL_METRICS_EXPORTER: "otlp,console",
+          OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: "grpc",
+          OTEL_EXPORTER_OTLP_METRICS_HEADERS: "=hunter3",
+          OTEL_EXPORTER_OTLP_METRICS_TIMEOUT: "0",
+          OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY: "/etc/key.pem",
+          OTEL_METRIC_EXPORT_INTERVAL: "1m",
+          OTEL_METRIC_EXPORT_TIMEOUT: "-5",
+          OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: "delta"
+        })
+      )
+      expect(problems).toEqual([
+        "OTEL_EXPORTER_OTLP_HEADERS: the value of x-key is not valid percent-encoding",
+        `OTEL_TRACES_SAMPLER_ARG: a ratio from 0 to 1, not "2"`,
+        `OTEL_METRICS_EXPORTER: serve pushes metrics over OTLP only (otlp; prometheus is its /metrics, always served; none), not "console"`,
+        "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: grpc is not supported; use http/protobuf (port 4318 on a collector) or http/json",
+        "OTEL_EXPORTER_OTLP_METRICS_HEADERS: entry 1 is not key=value with a header name for its key",
+        `OTEL_EXPORTER_OTLP_METRICS_TIMEOUT: a whole number of milliseconds above 0, not "0"`,
+        "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY: not supported; give a CA with NODE_EXTRA_CA_CERTS (client certificates are not sent)",
+        `OTEL_METRIC_EXPORT_INTERVAL: a whole number of milliseconds above 0, not "1m"`,
+        `OTEL_METRIC_EXPORT_TIMEOUT: a whole number of milliseconds above 0, not "-5"`,
+        "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: delta is not supported; serve pushes cumulative metrics only (the exporter's one temporality)"
+      ])
+      expect(JSON.stringify(problems)).not.toMatch(/hunter/)
+      expect(yield* Effect.flip(metricsOf({
+        OTEL_METRICS_EXPORTER: "otlp",
+        OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: "sometimes",
+        OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION: "base2_exponential_bucket_histogram"
+      }))).toEqual([
+        `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: cumulative (delta and lowmemory are not supported), not "sometimes"`,
+        `OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION: explicit_bucket_histogram only (the router's latency buckets), not "base2_exponential_bucket_histogram"`
+      ])
+      expect(Option.isSome(yield* metricsOf({ OTEL_METRICS_EXPORTER: "otlp", OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION: "Explicit_Bucket_Histogram" }))).toBe(true)
+    })
+  )
+})

@@ -128,6 +128,8 @@ export const banner = (options: {
   readonly adminUrl?: string
   /** Where traces are exported, when they are (OTLP): a URL without credentials. */
   readonly traces?: string
+  /** Where metrics are pushed, when they are (OTLP): a URL without credentials. */
+  readonly metrics?: string
 }): string => {
   const model = options.chains[0] ?? options.models[0] ?? "default"
   const variable = options.keyVariable ?? "GATEWAY_KEY"
@@ -174,6 +176,7 @@ export const banner = (options: {
     `Operators: ${options.adminUrl ?? options.url}/status (health at a glance), ${options.adminUrl ?? options.url}/metrics (Prometheus),`,
     `${options.url}/v1/usage (tokens and cost, and what fallbacks cost).`,
     ...(options.traces === undefined ? [] : [`Traces: exported to ${options.traces}.`]),
+    ...(options.metrics === undefined ? [] : [`Metrics: pushed to ${options.metrics}.`]),
     ``,
     `Ctrl-C (or SIGTERM) drains requests in flight and stops; a second Ctrl-C stops at once.`,
     ...(options.demo ? [] : [`SIGHUP reloads the config file without dropping a request (not on Windows).`]),
@@ -214,8 +217,8 @@ const serve = Command.make(
     )
   },
   ({ config, heapGrowth, host, port }) =>
-    Effect.matchEffect(Otlp.settings, {
-      // the trace export's variables, every problem at once: a gateway that would silently export nothing is not started
+    Effect.matchEffect(Otlp.allSettings, {
+      // the trace export's and metrics push's variables, every problem at once: a gateway that would silently export nothing is not started
       onFailure: (problems) =>
         Effect.zipRight(
           Console.error(`OpenTelemetry's environment variables hold ${count(problems.length, "problem")}; serve did not start:\n${problems.map((p) => `  ${p}`).join("\n")}`),
@@ -223,20 +226,20 @@ const serve = Command.make(
             process.exitCode = 1
           })
         ),
-      onSuccess: (tracing) => serveGateway({ config, heapGrowth, host, port }, tracing)
+      onSuccess: ({ metrics, traces }) => serveGateway({ config, heapGrowth, host, port }, traces, metrics)
     }).pipe(Effect.provide(LogLines.layer))
 ).pipe(
   Command.withDescription(
     "serve the OpenAI-compatible gateway (without --config: the demo); SIGHUP reloads the config file without dropping a request " +
       "(an invalid one is logged and the old one kept; open breakers stay open; gateway keys rotate; host, port, admin, the gateway's other settings (limits, timeouts, cors), a change between keys and none, state and alerts need a restart); " +
-      "OTEL_EXPORTER_OTLP_ENDPOINT (and OpenTelemetry's other variables) exports traces over OTLP/HTTP"
+      "OTEL_EXPORTER_OTLP_ENDPOINT (and OpenTelemetry's other variables) exports traces over OTLP/HTTP, and OTEL_METRICS_EXPORTER=otlp pushes metrics"
   )
 )
 
 /** This package's version (the command's `--version`, the traces' `service.version`). */
 const packageVersion = "0.1.0"
 
-/** `serve`, with its trace export (`Some`) or none. */
+/** `serve`, with its trace export (`Some`) or none, and its metrics push or none. */
 const serveGateway = (
   { config, heapGrowth, host, port }: {
     readonly config: Option.Option<string>
@@ -244,7 +247,8 @@ const serveGateway = (
     readonly host: Option.Option<string>
     readonly port: Option.Option<number>
   },
-  tracing: Option.Option<Otlp.Settings>
+  tracing: Option.Option<Otlp.Settings>,
+  metrics: Option.Option<Otlp.MetricsSettings>
 ) =>
     Effect.gen(function* () {
       yield* HeapGrowth.set(heapGrowth)
@@ -328,7 +332,8 @@ const serveGateway = (
               auth: settings.keys.length > 0,
               ...(server.admin === undefined ? {} : { adminUrl: server.admin.url }),
               ...(variable === undefined ? {} : { keyVariable: variable }),
-              ...Option.match(tracing, { onNone: () => ({}), onSome: (settings) => ({ traces: Otlp.describe(settings) }) })
+              ...Option.match(tracing, { onNone: () => ({}), onSome: (settings) => ({ traces: Otlp.describe(settings) }) }),
+              ...Option.match(metrics, { onNone: () => ({}), onSome: (settings) => ({ metrics: Otlp.describeMetrics(settings) }) })
             })
           )
       })
@@ -343,11 +348,13 @@ const serveGateway = (
       )
     }).pipe(
       Effect.scoped,
-      // spans only with an exporter, and the providers' auth header names (and the collector's) redacted once
-      ServeRefs.withServeRefs(
-        Option.match(tracing, { onNone: () => ({}), onSome: (settings) => ({ tracing: true, redact: Otlp.headerNames(settings) }) })
-      ),
-      // the exporter outlives the server: the drained requests' spans are sent as it closes
+      // spans only with an exporter, and the providers' auth header names (and the collectors') redacted once
+      ServeRefs.withServeRefs({
+        tracing: Option.isSome(tracing),
+        redact: [...Option.match(tracing, { onNone: () => [], onSome: Otlp.headerNames }), ...Option.match(metrics, { onNone: () => [], onSome: Otlp.headerNames })]
+      }),
+      // the exporters outlive the server: the drained requests' spans and counts are sent as they close
+      (served) => Option.match(metrics, { onNone: () => served, onSome: (settings) => Effect.provide(served, Otlp.metricsLayer(settings, packageVersion)) }),
       (served) => Option.match(tracing, { onNone: () => served, onSome: (settings) => Effect.provide(served, Otlp.layer(settings, packageVersion)) }),
       // a scenario given as the config is one problem that says so (Config's)
       Effect.catchTag("ConfigError", reportProblems)
