@@ -1,7 +1,7 @@
 /**
  * Regressions found in review: each test pins a behaviour the router once got wrong.
  */
-import { describe, expect, it } from "@effect/vitest"
+import { assert, describe, expect, it } from "@effect/vitest"
 import { Cause, Chunk, Clock, Duration, Effect, Either, Exit, Fiber, Logger, Option, Scope, Stream, TestClock, Tracer } from "effect"
 import type { ChatChunk, ChatRequest, ChatResponse } from "../src/llm/Chat.js"
 import * as Pullable from "../src/llm/internal/pullable.js"
@@ -180,6 +180,66 @@ describe("Router regressions: breakers and bulkheads", () => {
       }
     })
   )
+})
+
+describe("Router regressions: a streamed probe is judged by its first content", () => {
+  // found by a review: a half-open probe (or a trial, one failure short of a trip) that was a stream held its slot
+  // until the stream ended, so every other request went to the fallback meanwhile, for as long as a reader that
+  // stopped reading kept it open
+  const slowStream = Stream.concat(
+    Stream.make(text("one ")),
+    Stream.concat(Stream.fromEffect(Effect.as(Effect.sleep("1 second"), text("two"))), Stream.make(finish))
+  )
+  const setup = (threshold: number, stream: (n: number) => Stream.Stream<ChatChunk, ProviderError>) =>
+    Effect.gen(function* () {
+      let down = true
+      const a = fake("a", {
+        complete: () => (down ? Effect.fail(serverError("a")) : Effect.succeed(response("a"))),
+        stream: (n) => (down ? Stream.fail(serverError("a")) : stream(n))
+      })
+      const b = fake("b")
+      const router = yield* Router.make({
+        targets: { a: { model: a }, b: { model: b } },
+        chains: { default: ["a", "b"] },
+        policy: { retry: { maxAttempts: 1 }, breaker: { consecutiveFailures: threshold, openDuration: { base: "10 seconds" } } }
+      })
+      // trip it (threshold 1), or take it one failure short (threshold 2); then the target recovers
+      yield* router.complete(Chat.prompt("trip"))
+      down = false
+      yield* TestClock.adjust("11 seconds")
+      return router
+    })
+
+  it.scoped("a half-open probe's first content closes the breaker; a reader that stops reading holds nothing back", () =>
+    Effect.gen(function* () {
+      const router = yield* setup(1, () => slowStream)
+      assert.strictEqual((yield* router.breaker("a")!.snapshot).state, "half-open")
+      const reader = yield* Effect.fork(Effect.scoped(Effect.flatMap(router.stream(Chat.prompt("probe")), () => Effect.sleep("30 minutes"))))
+      yield* TestClock.adjust("100 millis")
+      assert.strictEqual((yield* router.breaker("a")!.snapshot).state, "closed")
+      const during = yield* router.complete(Chat.prompt("during"))
+      expect(during.meta.target).toBe("a")
+      yield* Fiber.interrupt(reader)
+    }))
+
+  it.scoped("a trial stream (one failure short) frees the trial at its first content", () =>
+    Effect.gen(function* () {
+      const router = yield* setup(2, () => slowStream)
+      const reader = yield* Effect.fork(Effect.scoped(Effect.flatMap(router.stream(Chat.prompt("trial")), () => Effect.sleep("30 minutes"))))
+      yield* TestClock.adjust("10 minutes")
+      const during = yield* router.complete(Chat.prompt("during"))
+      expect(during.meta.target).toBe("a")
+      yield* Fiber.interrupt(reader)
+    }))
+
+  it.scoped("a probe stream cut after its first content still counts a failure: the breaker opens again", () =>
+    Effect.gen(function* () {
+      const router = yield* setup(1, () => failsAfter("a", "one "))
+      const exit = yield* Effect.exit(Effect.scoped(Effect.flatMap(router.stream(Chat.prompt("probe")), (s) => Stream.runDrain(s.chunks))))
+      expect(Exit.isFailure(exit)).toBe(true)
+      // closed by its first content, opened again by its failure after it
+      expect((yield* router.breaker("a")!.snapshot).state).toBe("open")
+    }))
 })
 
 describe("Router regressions: a chain's models take different answer lengths", () => {

@@ -671,6 +671,15 @@ export interface Permit<E = unknown> {
   readonly record: (outcome: Outcome, duration?: Duration.DurationInput) => Effect.Effect<void>
   /** Classifies the exit with the breaker's classifier, then records it. */
   readonly recordExit: (exit: Exit.Exit<unknown, E>) => Effect.Effect<void>
+  /**
+   * Whether this call holds a slot others wait for, until it is recorded: a
+   * half-open probe, or the one trial call of a breaker one failure short of
+   * a trip. A caller whose answer comes in pieces (a stream) should record
+   * such a permit as soon as the first piece says how the call went, not
+   * when the last arrives, or every other call waits (goes elsewhere) for
+   * the whole answer, or for as long as its reader stops reading.
+   */
+  readonly holdsSlot: boolean
 }
 
 /**

@@ -82,7 +82,13 @@ export const initialState: State = closedState(0)
  */
 export class Ticket {
   settled = false
-  constructor(readonly generation: number, readonly startedAt: number, readonly order: number) {}
+  constructor(
+    readonly generation: number,
+    readonly startedAt: number,
+    readonly order: number,
+    /** A half-open probe's, or a guarded closed breaker's one trial: others wait for its outcome. */
+    readonly slot = false
+  ) {}
 }
 
 const succeedTrue = Effect.succeed(true)
@@ -373,13 +379,13 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
       case "closed": {
         if (!this.guarded) return [Effect.succeed(new Ticket(state.generation, now, ++this.admitted)), state]
         if (this.trial !== undefined) return [this.reject(Duration.zero), state]
-        const trial = new Ticket(state.generation, now, ++this.admitted)
+        const trial = new Ticket(state.generation, now, ++this.admitted, true)
         this.trial = trial
         return [Effect.succeed(trial), state]
       }
       case "half-open":
         return this.admits(state)
-          ? [Effect.succeed(new Ticket(state.generation, now, ++this.admitted)), { ...state, probes: state.probes + 1 }]
+          ? [Effect.succeed(new Ticket(state.generation, now, ++this.admitted, true)), { ...state, probes: state.probes + 1 }]
           : [this.reject(Duration.zero), state]
       case "open":
         return [this.reject(Duration.millis(this.openLeft(state, now)), now < this.forcedUntil), state]
@@ -685,6 +691,10 @@ const scaledDown = (outcomes: Outcomes): Outcomes => {
 /** The public permit: a ticket with bound methods. @internal */
 class PermitImpl<E> implements Permit<E> {
   constructor(private readonly breaker: BreakerImpl<E>, private readonly ticket: Ticket) {}
+
+  get holdsSlot(): boolean {
+    return this.ticket.slot && !this.ticket.settled
+  }
 
   readonly record = (outcome: Outcome, duration?: Duration.DurationInput): Effect.Effect<void> =>
     this.breaker.settle(
