@@ -35,6 +35,30 @@ describe("CircuitBreaker: a wall clock that steps back", () => {
       expect((yield* breaker.snapshot).state).toBe("closed")
     }))
 
+  it.effect("a time window's calls still age out when the wall clock was put back past the window", () =>
+    Effect.gen(function*() {
+      // found by a review: the window kept counting into its newest bucket until the clock caught up with it, so
+      // four failures half an hour old, with one more, tripped a breaker over a 1-minute window
+      const { advance, clock, stepWall } = steppingClock()
+      const breaker = yield* Effect.withClock(
+        CircuitBreaker.make({
+          trip: CircuitBreaker.failureRate({ threshold: 0.5, window: CircuitBreaker.timeWindow("60 seconds", 6), minimumCalls: 5 })
+        }),
+        clock
+      )
+      for (let i = 0; i < 4; i++) yield* Effect.exit(breaker.protect(Effect.fail("boom")))
+      stepWall(-3_600_000)
+      advance(30 * 60_000)
+      yield* Effect.exit(breaker.protect(Effect.fail("boom")))
+      const snapshot = yield* breaker.snapshot
+      expect([snapshot.callsInWindow, snapshot.state]).toEqual([1, "closed"])
+      // put back less than the window, calls go on counting into the newest bucket
+      for (let i = 0; i < 3; i++) yield* Effect.exit(breaker.protect(Effect.fail("boom")))
+      stepWall(-20_000)
+      yield* Effect.exit(breaker.protect(Effect.fail("boom")))
+      expect((yield* breaker.snapshot).state).toBe("open")
+    }))
+
   it.effect("an open breaker recovers after its open duration, not that plus the step, when the wall clock is put back", () =>
     Effect.gen(function*() {
       const { advance, breaker } = yield* openedThenPutBack

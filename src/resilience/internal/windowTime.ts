@@ -59,8 +59,15 @@ export class TimeWindow implements Window {
   /** Moves the head to the bucket of `nowMillis`, clearing the buckets it passes. */
   private advance(nowMillis: number): void {
     const index = Math.floor(nowMillis / this.width)
-    // A clock that steps back keeps counting into the newest bucket.
-    if (index <= this.head) return
+    if (index <= this.head) {
+      // A clock put back less than the window keeps counting into the newest bucket. Put back past it (NTP, a
+      // resumed VM), it starts over: its calls would otherwise stay counted, none ageing out, until the clock
+      // caught up with the newest bucket (an hour later, for an hour put back), and trip on failures long gone.
+      if (this.head - index < this.buckets) return
+      this.reset()
+      this.head = index
+      return
+    }
     if (index - this.head >= this.buckets) {
       this.reset()
     } else {
