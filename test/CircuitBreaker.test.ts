@@ -917,6 +917,23 @@ describe("CircuitBreaker", () => {
   })
 
   describe("permits", () => {
+    it.effect("acquireScoped: a probe whose holder is interrupted before it records frees its slot; one recorded keeps its outcome", () =>
+      Effect.gen(function*() {
+        // found by a review: a caller of acquire interrupted before recording held the half-open breaker for good
+        const breaker = yield* CircuitBreaker.make({ trip: CircuitBreaker.consecutiveFailures(1), openDuration: { base: "1 second" } })
+        yield* Effect.exit(breaker.protect(Effect.fail("x")))
+        yield* TestClock.adjust("1 second")
+        const fiber = yield* Effect.fork(Effect.scoped(Effect.flatMap(breaker.acquireScoped, () => Effect.never)))
+        yield* Effect.yieldNow()
+        assert.strictEqual((yield* breaker.snapshot).state, "half-open")
+        yield* Fiber.interrupt(fiber)
+        assert.strictEqual(yield* breaker.protect(Effect.succeed("ok")), "ok")
+        assert.strictEqual((yield* breaker.snapshot).state, "closed")
+        // a recorded outcome is not overwritten by the scope's close
+        yield* Effect.scoped(Effect.flatMap(breaker.acquireScoped, (permit) => permit.record("failure")))
+        assert.strictEqual((yield* breaker.snapshot).state, "open")
+      }))
+
     it.effect("record only the first outcome", () =>
       Effect.gen(function*() {
         const breaker = yield* CircuitBreaker.make({ trip: CircuitBreaker.consecutiveFailures(2) })

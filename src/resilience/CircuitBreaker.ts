@@ -761,8 +761,38 @@ export interface CircuitBreaker<E = unknown> {
    * with {@link CircuitOpen} otherwise (without running it).
    */
   readonly protect: <A, E1 extends E, R>(self: Effect.Effect<A, E1, R>) => Effect.Effect<A, E1 | CircuitOpen, R>
-  /** Admission for calls that cannot be wrapped as one effect (e.g. streams). */
+  /**
+   * Admission for calls that cannot be wrapped as one effect (e.g. streams).
+   * The permit must be recorded however the call ends, interrupted too: a
+   * half-open probe's permit never recorded holds its slot for good, and the
+   * breaker admits no other call. Prefer {@link CircuitBreaker.acquireScoped},
+   * or record it in a finalizer.
+   */
   readonly acquire: Effect.Effect<Permit<E>, CircuitOpen>
+  /**
+   * Admission as {@link CircuitBreaker.acquire}, with the permit recorded
+   * `"ignored"` when the scope closes, unless it was recorded before: a
+   * caller interrupted before it could record its outcome frees its slot.
+   *
+   * @example
+   * ```ts
+   * import { Effect, Stream } from "effect"
+   * import type { CircuitBreaker } from "effect-llm-failover/resilience"
+   *
+   * declare const breaker: CircuitBreaker.CircuitBreaker
+   * declare const tokens: Stream.Stream<string, Error>
+   * // a stream judged by its first token; if the caller is interrupted first, the permit is recorded ignored
+   * const firstToken = Effect.scoped(
+   *   Effect.gen(function* () {
+   *     const permit = yield* breaker.acquireScoped
+   *     const first = yield* Effect.exit(Stream.runHead(tokens))
+   *     yield* permit.recordExit(first)
+   *     return yield* first
+   *   })
+   * )
+   * ```
+   */
+  readonly acquireScoped: Effect.Effect<Permit<E>, CircuitOpen, Scope.Scope>
   /**
    * Admission as an early probe: like {@link CircuitBreaker.acquire}, except
    * that an open breaker does not wait for its deadline: it moves to

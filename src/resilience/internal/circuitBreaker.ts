@@ -99,6 +99,7 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
   readonly acquire: Effect.Effect<Permit<E>, CircuitOpen>
   readonly acquireProbe: Effect.Effect<Permit<E>, CircuitOpen>
   readonly acquireLastResort: Effect.Effect<Permit<E>, CircuitOpen>
+  readonly acquireScoped: Effect.Effect<Permit<E>, CircuitOpen, Scope.Scope>
   readonly isAvailable: Effect.Effect<boolean>
   readonly snapshot: Effect.Effect<Snapshot>
   readonly isolate: Effect.Effect<void>
@@ -168,6 +169,8 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
     this.acquire = permit(this.admit)
     this.acquireLastResort = permit(closedOr(false, admitSlow))
     this.acquireProbe = permit(closedOr(true, admitEarly))
+    // recording a settled permit does nothing: this frees the slot of a caller that never recorded
+    this.acquireScoped = Effect.acquireRelease(this.acquire, (permit) => permit.record("ignored"))
     const availableSlow = this.update((state) => [this.admits(state), state])
     this.isAvailable = Effect.suspend(() => this.state.status === "closed" && !this.guarded ? succeedTrue : availableSlow)
     this.snapshot = this.update((state, now) => [this.snapshotOf(state, now), state])
