@@ -210,15 +210,16 @@ describe("Router regressions: a streamed probe is judged by its first content", 
       return router
     })
 
-  it.scoped("a half-open probe's first content closes the breaker; a reader that stops reading holds nothing back", () =>
+  it.scoped("a half-open probe's first content frees its slot: a reader that stops reading holds nothing back", () =>
     Effect.gen(function* () {
       const router = yield* setup(1, () => slowStream)
       assert.strictEqual((yield* router.breaker("a")!.snapshot).state, "half-open")
       const reader = yield* Effect.fork(Effect.scoped(Effect.flatMap(router.stream(Chat.prompt("probe")), () => Effect.sleep("30 minutes"))))
-      yield* TestClock.adjust("100 millis")
-      assert.strictEqual((yield* router.breaker("a")!.snapshot).state, "closed")
+      yield* TestClock.adjust("10 minutes")
+      // the next request takes the slot, and its success closes the breaker
       const during = yield* router.complete(Chat.prompt("during"))
       expect(during.meta.target).toBe("a")
+      assert.strictEqual((yield* router.breaker("a")!.snapshot).state, "closed")
       yield* Fiber.interrupt(reader)
     }))
 
@@ -232,13 +233,51 @@ describe("Router regressions: a streamed probe is judged by its first content", 
       yield* Fiber.interrupt(reader)
     }))
 
-  it.scoped("a probe stream cut after its first content still counts a failure: the breaker opens again", () =>
+  it.scoped("a probe stream cut after its first content is a failed probe: the breaker opens again, for longer", () =>
     Effect.gen(function* () {
       const router = yield* setup(1, () => failsAfter("a", "one "))
       const exit = yield* Effect.exit(Effect.scoped(Effect.flatMap(router.stream(Chat.prompt("probe")), (s) => Stream.runDrain(s.chunks))))
       expect(Exit.isFailure(exit)).toBe(true)
-      // closed by its first content, opened again by its failure after it
-      expect((yield* router.breaker("a")!.snapshot).state).toBe("open")
+      const snapshot = yield* router.breaker("a")!.snapshot
+      expect([snapshot.state, snapshot.trips]).toEqual(["open", 2])
+    }))
+
+  // found by a diff review of the first fix (a probe's or trial's success recorded at its first content): a trial's
+  // success reset the count before its stream failed, so a target whose every stream dies after its first content
+  // never tripped, and every request failed on it; and a probe's closed the breaker, so its open time never grew
+  it.scoped("a target whose every stream fails after its first content trips its default breaker", () =>
+    Effect.gen(function* () {
+      const a = fake("a", { stream: () => failsAfter("a", "one ") })
+      const router = yield* Router.make({
+        targets: { a: { model: a }, b: { model: fake("b") } },
+        chains: { default: ["a", "b"] },
+        policy: { retry: { maxAttempts: 1 } }
+      })
+      for (let i = 0; i < 40; i++) {
+        yield* Effect.exit(Effect.scoped(Effect.flatMap(router.stream(Chat.prompt(`q${i}`)), (s) => Stream.runDrain(s.chunks))))
+        yield* TestClock.adjust("1 second")
+      }
+      const snapshot = yield* router.breaker("a")!.snapshot
+      expect(snapshot.trips).toBeGreaterThan(0)
+      expect(a.calls()).toBeLessThan(10)
+    }))
+
+  it.scoped("a target that always dies after its first content is probed less and less often", () =>
+    Effect.gen(function* () {
+      const a = fake("a", { stream: () => failsAfter("a", "one ") })
+      const router = yield* Router.make({
+        targets: { a: { model: a }, b: { model: fake("b") } },
+        chains: { default: ["a", "b"] },
+        policy: { retry: { maxAttempts: 1 }, breaker: { consecutiveFailures: 1, openDuration: { base: "10 seconds", cap: "10 minutes" } } }
+      })
+      for (let i = 0; i < 60; i++) {
+        yield* Effect.exit(Effect.scoped(Effect.flatMap(router.stream(Chat.prompt(`q${i}`)), (s) => Stream.runDrain(s.chunks))))
+        yield* TestClock.adjust("11 seconds")
+      }
+      // 11 minutes: open 10, 20, 40, 80, 160, 320 s, backing off, so a handful of probes, not one every 11 s
+      const snapshot = yield* router.breaker("a")!.snapshot
+      expect(snapshot.trips).toBeGreaterThanOrEqual(3)
+      expect(a.calls()).toBeLessThanOrEqual(10)
     }))
 })
 

@@ -672,14 +672,20 @@ export interface Permit<E = unknown> {
   /** Classifies the exit with the breaker's classifier, then records it. */
   readonly recordExit: (exit: Exit.Exit<unknown, E>) => Effect.Effect<void>
   /**
-   * Whether this call holds a slot others wait for, until it is recorded: a
-   * half-open probe, or the one trial call of a breaker one failure short of
-   * a trip. A caller whose answer comes in pieces (a stream) should record
-   * such a permit as soon as the first piece says how the call went, not
-   * when the last arrives, or every other call waits (goes elsewhere) for
-   * the whole answer, or for as long as its reader stops reading.
+   * Whether this call holds a slot others wait for, until it is recorded or
+   * the slot is freed: a half-open probe, or the one trial call of a breaker
+   * one failure short of a trip.
    */
   readonly holdsSlot: boolean
+  /**
+   * Gives back the slot this permit holds (see `holdsSlot`; nothing
+   * otherwise), its outcome still to be recorded, and still counted as a
+   * probe's or trial's when it is: for a call whose answer comes in pieces
+   * (a stream), once its first piece shows it under way, so that the next
+   * call need not wait for the whole answer (go elsewhere meanwhile), nor
+   * for as long as its reader stops reading.
+   */
+  readonly freeSlot: Effect.Effect<void>
 }
 
 /**

@@ -82,6 +82,8 @@ export const initialState: State = closedState(0)
  */
 export class Ticket {
   settled = false
+  /** Its slot given back before its outcome (see `Permit.freeSlot`): the outcome then frees none. */
+  slotFreed = false
   constructor(
     readonly generation: number,
     readonly startedAt: number,
@@ -289,6 +291,26 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
   }
 
   /**
+   * Gives back the slot a ticket holds (a trial's, or a half-open probe's of
+   * the current generation) before its outcome, which still counts when it
+   * comes: the next call may take the slot meanwhile.
+   */
+  freeSlot(ticket: Ticket): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      if (!ticket.slot || ticket.settled || ticket.slotFreed) return Effect.void
+      ticket.slotFreed = true
+      if (ticket === this.trial) {
+        this.trial = undefined
+        return Effect.void
+      }
+      const state = this.state
+      if (state.status !== "half-open" || state.generation !== ticket.generation) return Effect.void
+      this.state = { ...state, probes: state.probes - 1 }
+      return this.flush
+    })
+  }
+
+  /**
    * Runs an admitted call and records its outcome synchronously in the
    * callback its exit takes; the `Ref` is written only if the state changed.
    */
@@ -432,7 +454,7 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
     // Open and isolated admit nothing, so a matching generation is closed or half-open.
     return state.status === "closed"
       ? this.settleClosed(state, outcome, duration, now, this.startOf(ticket), ticket.order)
-      : this.settleProbe(state, outcome, duration, now)
+      : this.settleProbe(state, outcome, duration, now, ticket.slotFreed ? 0 : 1)
   }
 
   /**
@@ -500,18 +522,19 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
     return false
   }
 
-  private settleProbe(state: State, outcome: Outcome, duration: number, now: number): State {
-    if (outcome === "ignored") return { ...state, probes: state.probes - 1 }
+  /** `held`: the slot the probe still holds (0 once given back by `freeSlot`), freed with its outcome. */
+  private settleProbe(state: State, outcome: Outcome, duration: number, now: number, held: number): State {
+    if (outcome === "ignored") return held === 0 ? state : { ...state, probes: state.probes - held }
     if (outcome === "failure" || this.rejectsProbe(outcome, duration)) {
       return this.transition(state, this.tripped(state, now), "probe-failure", now, true)
     }
     // a probe abandoned as slow that no strategy rejects proves nothing: it frees its slot
-    if (outcome === "slow") return { ...state, probes: state.probes - 1 }
+    if (outcome === "slow") return held === 0 ? state : { ...state, probes: state.probes - held }
     const probeSuccesses = state.probeSuccesses + 1
     if (probeSuccesses >= this.config.halfOpenProbes) {
       return this.transition(state, closedState(state.generation + 1), "probes-succeeded", now, true)
     }
-    return { ...state, probes: state.probes - 1, probeSuccesses }
+    return { ...state, probes: state.probes - held, probeSuccesses }
   }
 
   private rejectsProbe(outcome: "success" | "slow", duration: number): boolean {
@@ -696,8 +719,10 @@ class PermitImpl<E> implements Permit<E> {
   constructor(private readonly breaker: BreakerImpl<E>, private readonly ticket: Ticket) {}
 
   get holdsSlot(): boolean {
-    return this.ticket.slot && !this.ticket.settled
+    return this.ticket.slot && !this.ticket.settled && !this.ticket.slotFreed
   }
+
+  readonly freeSlot: Effect.Effect<void> = Effect.suspend(() => this.breaker.freeSlot(this.ticket))
 
   readonly record = (outcome: Outcome, duration?: Duration.DurationInput): Effect.Effect<void> =>
     this.breaker.settle(

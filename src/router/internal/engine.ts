@@ -1120,23 +1120,13 @@ const streamOnce =
       // usual pace is not a slow provider (a stall after it is the idle timeout's failure)
       const settle = (outcome: "success" | "failure" | "ignored") =>
         Effect.suspend(() => {
-          if (recorded) {
-            // a probe's (or trial's) success was recorded at its first content; a failure after it counts as
-            // any call's, when the breaker admits one
-            return outcome === "failure"
-              ? Effect.zipRight(lateFailure(target, elapsed), closeStream(scope, target))
-              : closeStream(scope, target)
-          }
           recorded = true
           return Effect.zipRight(permit.record(outcome, elapsed), closeStream(scope, target))
         })
-      // a half-open probe or a trial holds a slot every other call waits for (goes elsewhere meanwhile): its first
-      // content says the target is back, so it is recorded now, not when its reader has read the whole answer
-      // (found by a review: a reader that stopped reading kept a recovered target out of rotation for minutes)
-      if (permit.holdsSlot) {
-        recorded = true
-        yield* permit.record("success", elapsed)
-      }
+      // a half-open probe or a trial holds a slot every other call waits for (goes elsewhere meanwhile): once its
+      // first content is in, the slot is given back, its outcome still counted at its end (found by a review: a
+      // reader that stopped reading kept a recovered target out of rotation for minutes)
+      if (permit.holdsSlot) yield* permit.freeSlot
       // Past the first content the head's deadline no longer applies: a `StreamWithin` stream applies it until
       // the first chunk that `Chat.isContent` says is content, the chunk `readHead` stops at (`decodeSse`'s
       // `sawContent`), and then keeps its own idle deadline; without one, `timeoutFail` ended here, and each
@@ -1164,18 +1154,6 @@ const idleBounded = <A, E>(pull: Effect.Effect<A, E>, member: Member): Effect.Ef
 
 /** Lets go of a stream opened for an answer that was dropped: ignored by its breaker, its resources released. */
 const dropStream = (started: Started): Effect.Effect<void> => started.settle("ignored")
-
-/**
- * A stream's failure after its first content, once that content was
- * recorded a success (a probe's or trial's, see `streamOnce`): counted as
- * a call of its own that failed, if the breaker admits one now (it may have
- * opened meanwhile, on others' failures).
- */
-const lateFailure = (target: Target, elapsed: Duration.Duration): Effect.Effect<void> =>
-  Effect.matchEffect(target.breaker.acquireLastResort, {
-    onFailure: () => Effect.void,
-    onSuccess: (permit) => permit.record("failure", elapsed)
-  })
 
 /**
  * Closes a stream's scope once the stream has settled: a provider's
