@@ -110,6 +110,28 @@ describe.skipIf(unavailable !== undefined)("SharedState when things go wrong", (
       expect((yield* breaker.snapshot).consecutiveFailures).toBe(2)
     }))
 
+  it.scopedLive("a peer's failing calls are dated on this clock, however far its own is off: a call here that started before them does not end their run", () =>
+    Effect.gen(function*() {
+      // found by a diff review: a peer an hour behind dated its failures an hour early, so a call here admitted
+      // before an outage, and answered during it, ended a run of failures it said nothing about
+      const ns = freshNamespace()
+      const a = yield* instance(ns, "a")
+      const breaker = yield* CircuitBreaker.make({ name: "gpt", store: a.breakers, trip: CircuitBreaker.consecutiveFailures(3) })
+      yield* synced(a)
+      const before = yield* breaker.acquire
+      const admitted = Date.now()
+      yield* eventually(Effect.sync(() => Date.now() >= admitted + 5))
+      const peerNow = Date.now() - 3_600_000
+      const batch = { successes: 0, failures: 2, slowSuccesses: 0, slowFailures: 0, abandoned: 0, successStartedAt: 0, failureStartedAt: peerNow }
+      yield* Effect.promise(() =>
+        redis.command("PUBLISH", `${ns}:events`, JSON.stringify({ from: "x", kind: "outcomes", breakers: { gpt: batch }, sentAt: peerNow }))
+      )
+      yield* eventually(Effect.map(a.status, (s) => s.received === 1))
+      expect((yield* breaker.snapshot).consecutiveFailures).toBe(2)
+      yield* before.record("success")
+      expect((yield* breaker.snapshot).consecutiveFailures).toBe(2)
+    }))
+
   it.scopedLive("a stall past the command deadline applies each change once: syncs that timed out and ran anyway are resent harmlessly", () =>
     Effect.gen(function*() {
       const ns = freshNamespace()

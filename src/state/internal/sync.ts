@@ -200,6 +200,12 @@ interface OutcomesMessage {
   readonly from: string
   readonly kind: "outcomes"
   readonly breakers: Readonly<Record<string, BreakerStore.Outcomes>>
+  /**
+   * The sender's clock when it sent the batches: their start times are read
+   * as that long before the receiver's now, whatever the two clocks say (an
+   * earlier version sends none, and its times are taken as they are).
+   */
+  readonly sentAt?: number
 }
 
 /** Samples of one instance's named health tracker since its last sync, per key, as [outcome, latency, ttft | null, at]. */
@@ -438,9 +444,12 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
     const applyOutcomes = (message: OutcomesMessage): Effect.Effect<void> => {
       if (message.from === instance) return Effect.void
       const applies: Array<Effect.Effect<void>> = []
+      // the sender's start times on this clock: a peer's clock an hour behind would otherwise date its failing
+      // calls an hour early, and a call here that started before them would end their run
+      const offset = message.sentAt === undefined ? 0 : clock.unsafeCurrentTimeMillis() - message.sentAt
       for (const [name, batch] of Object.entries(message.breakers)) {
         const registration = breakers.get(name)
-        if (registration !== undefined) applies.push(registration.applyOutcomes(batch))
+        if (registration !== undefined) applies.push(registration.applyOutcomes(offset === 0 ? batch : shifted(batch, offset)))
       }
       if (applies.length > 0) status.received++
       return Effect.all(applies, { discard: true })
@@ -691,7 +700,12 @@ export const make = (redis: RedisClient, options: Options | undefined): Effect.E
           queued("publish")
         }
         if (counted.size > 0) {
-          const message: OutcomesMessage = { from: instance, kind: "outcomes", breakers: Object.fromEntries(counted) }
+          const message: OutcomesMessage = {
+            from: instance,
+            kind: "outcomes",
+            breakers: Object.fromEntries(counted),
+            sentAt: clock.unsafeCurrentTimeMillis()
+          }
           pipeline.publish(channel, JSON.stringify(message))
           queued("publish")
         }
@@ -970,6 +984,15 @@ const countFields = ["successes", "failures", "slowSuccesses", "slowFailures", "
  */
 const maxBatchCount = 100_000
 
+/** A batch's start times moved by `offset` ms (none stays none). */
+const shifted = (batch: BreakerStore.Outcomes, offset: number): BreakerStore.Outcomes => ({
+  ...batch,
+  successStartedAt: batch.successStartedAt > 0 ? Math.max(1, batch.successStartedAt + offset) : 0,
+  ...(batch.failureStartedAt !== undefined && batch.failureStartedAt > 0
+    ? { failureStartedAt: Math.max(1, batch.failureStartedAt + offset) }
+    : {})
+})
+
 const isOutcomes = (value: unknown): value is BreakerStore.Outcomes => {
   if (typeof value !== "object" || value === null) return false
   const fields = value as Record<string, unknown>
@@ -1022,6 +1045,7 @@ const parse = (raw: string): Message | undefined => {
     if (v.kind === "outcomes") {
       const batches = v.breakers
       if (typeof batches !== "object" || batches === null || !Object.values(batches).every(isOutcomes)) return undefined
+      if (v.sentAt !== undefined && !(typeof v.sentAt === "number" && Number.isSafeInteger(v.sentAt) && v.sentAt > 0)) return undefined
       return v as unknown as OutcomesMessage
     }
     if (typeof v.name !== "string") return undefined
