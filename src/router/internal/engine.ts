@@ -1111,18 +1111,21 @@ const streamOnce =
       const elapsed = Duration.millis((yield* Clock.currentTimeMillis) - began)
       if (exit._tag === "Failure") {
         const failure = failureOf(exit.cause, target.info)
-        recorded = true
-        // cut by the request's deadline: ignored, as a call interrupted by it
-        yield* permit.record(failure === undefined || failure._tag === "Deadline" ? "ignored" : classify(failure), elapsed)
+        // cut by the request's deadline: ignored, as a call interrupted by it; flagged and recorded as one step, or an
+        // interruption between the two would leave the permit (a probe's slot) unrecorded by anyone
+        yield* Effect.uninterruptible(Effect.suspend(() => {
+          recorded = true
+          return permit.record(failure === undefined || failure._tag === "Deadline" ? "ignored" : classify(failure), elapsed)
+        }))
         return yield* Effect.failCause(exit.cause)
       }
       // the breaker judges a stream by its first content, not by its length: a long answer written at its
       // usual pace is not a slow provider (a stall after it is the idle timeout's failure)
       const settle = (outcome: "success" | "failure" | "ignored") =>
-        Effect.suspend(() => {
+        Effect.uninterruptible(Effect.suspend(() => {
           recorded = true
           return Effect.zipRight(permit.record(outcome, elapsed), closeStream(scope, target))
-        })
+        }))
       // a half-open probe or a trial holds a slot every other call waits for (goes elsewhere meanwhile): once its
       // first content is in, the slot is given back, its outcome still counted at its end (found by a review: a
       // reader that stopped reading kept a recovered target out of rotation for minutes)
