@@ -36,9 +36,16 @@ interface Post {
 /**
  * A collector: keeps each POST and answers `status` (200 by default) with
  * `{}`, or what `answer` gives for a path (such a request is not kept);
- * `received(n)` waits for the n-th kept post.
+ * `received(n)` waits for the n-th kept post. `stall(n)`: the n-th kept
+ * post gets its answer's head and a byte of its body, and no more.
  */
-const collector = async (options: { readonly status?: () => number; readonly answer?: (path: string) => string | undefined } = {}) => {
+const collector = async (
+  options: {
+    readonly status?: () => number
+    readonly answer?: (path: string) => string | undefined
+    readonly stall?: (n: number) => boolean
+  } = {}
+) => {
   const posts: Array<Post> = []
   const waiting: Array<{ readonly n: number; readonly resolve: () => void }> = []
   const server = createServer((request, response) => {
@@ -48,7 +55,9 @@ const collector = async (options: { readonly status?: () => number; readonly ans
       const own = options.answer?.(request.url ?? "")
       if (own === undefined) posts.push({ path: request.url ?? "", headers: request.headers, body: Buffer.concat(chunks) })
       for (const wait of waiting.filter((w) => posts.length >= w.n)) wait.resolve()
-      response.writeHead(own === undefined ? options.status?.() ?? 200 : 200, { "content-type": "application/json" }).end(own ?? "{}")
+      const head = response.writeHead(own === undefined ? options.status?.() ?? 200 : 200, { "content-type": "application/json" })
+      if (own === undefined && options.stall?.(posts.length) === true) head.write("{")
+      else head.end(own ?? "{}")
     })
   })
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
@@ -372,6 +381,21 @@ describe("Otlp.metricsLayer", () => {
       yield* until(() => warned().length === 2)
       expect(warned()).toEqual([warning, warning])
       expect(logs.lines.join("\n")).not.toMatch(/s3cret|127\.0\.0\.1/)
+    }))
+
+  it.scoped("a collector that stalls one answer's body: that export is given up at the timeout, and the next ones go out", () =>
+    Effect.gen(function* () {
+      // found by a diff review: the body was never read, so a stalled one held the exporter's one connection (its
+      // body timeout off) until collected, and every later export, the last at shutdown too, timed out behind it
+      const c = yield* collectorIn({ stall: (n) => n === 1 })
+      yield* Layer.build(Otlp.metricsLayer(settingsFor(`${c.base}/v1/metrics`, "http/json")))
+      yield* TestClock.adjust("10 seconds")
+      yield* Effect.promise(() => c.received(1))
+      yield* TestClock.adjust("2 seconds") // the timeout: the export is given up, its connection closed
+      // the minute without exports after a failure, then the next one reaches the collector
+      for (let i = 0; i < 7; i++) yield* TestClock.adjust("10 seconds")
+      yield* until(() => c.posts.length > 1)
+      expect(c.posts.length).toBeGreaterThan(1)
     }))
 
   it.scoped("the last export as the exporter closes, what was counted since the last one in it; a collector that never answers holds the close for the timeout at most", () =>

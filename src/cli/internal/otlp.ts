@@ -648,6 +648,10 @@ const exportClient = (timeout: Duration.Duration, signal: "traces" | "metrics"):
       return UndiciHttpClient.make(agent).pipe(
         HttpClient.transform((response, request) =>
           response.pipe(
+            // the answer's body read within the same timeout (the exporters never read it): a body left unread, or
+            // stalled, holds its connection, and the next exports would wait behind it (interrupted, the read
+            // destroys it)
+            Effect.tap((answer) => Effect.ignore(answer.arrayBuffer)),
             Effect.timeoutFail({ duration: timeout, onTimeout: () => final(request, `no answer within ${Duration.format(timeout)}`) }),
             Effect.tap((answer) => (ok(answer.status) ? Effect.void : warn(`HTTP ${answer.status}`))),
             // a 429's Retry-After would be slept holding the batch; metrics retry nothing
