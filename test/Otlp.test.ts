@@ -5,7 +5,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
-import { ConfigProvider, Context, Duration, Effect, Exit, Layer, Logger, Option, Redacted, Tracer } from "effect"
+import { ConfigProvider, Context, Duration, Effect, Either, Exit, Layer, Logger, Option, Redacted, Tracer } from "effect"
 import * as Otlp from "../src/cli/internal/otlp.js"
 
 const settingsOf = (env: Record<string, string>) =>
@@ -318,6 +318,11 @@ describe("Otlp.metricsSettings", () => {
       expect(yield* metricsOf({ OTEL_METRICS_EXPORTER: "otlp", OTEL_SDK_DISABLED: "TRUE" })).toEqual(Option.none())
       // refused variables of a push not asked for are not problems
       expect(yield* metricsOf({ OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: "grpc", OTEL_METRIC_EXPORT_INTERVAL: "often" })).toEqual(Option.none())
+      // but a misspelt exporter is, even beside an endpoint: it would push nothing, silently (found by a diff review)
+      const misspelt = yield* Effect.either(metricsOf({ OTEL_METRICS_EXPORTER: "oltp", OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: "http://c:4318/v1/metrics" }))
+      expect(misspelt).toEqual(
+        Either.left([`OTEL_METRICS_EXPORTER: serve pushes metrics over OTLP only (otlp; prometheus is its /metrics, always served; none), not "oltp"`])
+      )
       // the traces go on as before
       const both = yield* allOf({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318" })
       expect([Option.isSome(both.traces), Option.isSome(both.metrics)]).toEqual([true, false])

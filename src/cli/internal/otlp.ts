@@ -329,14 +329,14 @@ const metrics = (env: Raw): Either.Either<Option.Option<MetricsSettings>, Readon
   // a push only when asked for it by name, or by an endpoint of metrics' own: the general endpoint alone (set for
   // traces, often) does not start one, as serve's /metrics is there to be scraped
   const asked = named === undefined ? present(env.metrics.endpoint) !== undefined : named.includes("otlp") && !named.includes("none")
-  if (disabled(env) || !asked) return Either.right(Option.none())
+  if (disabled(env)) return Either.right(Option.none())
+  // a name not known is reported whether or not a push was asked for: a misspelt `otlp` would silently push nothing
+  const unknown = (named ?? []).filter((name) => !metricsExporters.has(name)).map((name) =>
+    `OTEL_METRICS_EXPORTER: serve pushes metrics over OTLP only (otlp; prometheus is its /metrics, always served; none), not ${JSON.stringify(name)}`
+  )
+  if (!asked) return unknown.length > 0 ? Either.left(unknown) : Either.right(Option.none())
 
-  const problems: Array<string> = []
-  for (const name of named ?? []) {
-    if (!metricsExporters.has(name)) {
-      problems.push(`OTEL_METRICS_EXPORTER: serve pushes metrics over OTLP only (otlp; prometheus is its /metrics, always served; none), not ${JSON.stringify(name)}`)
-    }
-  }
+  const problems: Array<string> = [...unknown]
   const to = destination(env, "metrics", problems)
   const resource = resourceOf(env, problems)
   const interval = millis("OTEL_METRIC_EXPORT_INTERVAL", present(env.interval), 60_000, problems)
