@@ -16,8 +16,10 @@
  *   went down gets one more call, not every call of a burst that arrives
  *   while the last failures are on their way back. (Calls admitted before
  *   that point are not held back.) A success of a call started after the
- *   latest failure ends the streak. The trial keeps its slot until it
- *   settles, even past the streak's end; a caller with no alternative
+ *   latest failing call started ends the streak. The trial keeps its slot
+ *   until it settles, even past the streak's end, or until its caller gives
+ *   it back ({@link Permit}'s `freeSlot`, as the router does at a stream's
+ *   first content); a caller with no alternative
  *   takes {@link CircuitBreaker.acquireLastResort}, which the rule does not
  *   hold back.
  * - `open`: calls fail at once with {@link CircuitOpen}, without running,
@@ -25,7 +27,9 @@
  *   last recovery is `min(cap, base * factor^(n - 1))`.
  * - `half-open`: after the deadline, exactly `halfOpenProbes` calls are
  *   admitted as probes; the rest are rejected. A successful probe keeps its
- *   slot, an ignored (e.g. interrupted) one gives it back. When
+ *   slot, an ignored (e.g. interrupted) one gives it back, and so does one
+ *   whose caller frees it before its outcome (`freeSlot`), which then
+ *   counts as the probe's all the same. When
  *   `halfOpenProbes` probes have succeeded the breaker closes (and the trip
  *   count starts over); the first probe that fails re-opens it for the next,
  *   longer, duration. A
@@ -401,10 +405,12 @@ export interface TripPolicy {
 
 /**
  * Opens after `threshold` failures in a row. A success resets the count
- * only if it started at or after the latest counted failure: a slow call
- * admitted before an outage began, that succeeds once the outage is under
- * way, says nothing about the dependency now, so it does not hide the
- * failures. Abandoned slow calls (outcome `"slow"`) neither count nor reset.
+ * only if its call started at or after the latest counted failing call
+ * started: a slow call admitted before an outage began, that succeeds once
+ * the outage is under way, says nothing about the dependency now, so it
+ * does not hide the failures; a call that overlapped a failing one, started
+ * after it, does end the run. Abandoned slow calls (outcome `"slow"`)
+ * neither count nor reset.
  *
  * @example
  * ```ts
