@@ -101,7 +101,8 @@ describe("Simulator: figures of a known outage", () => {
       expect(backup).toMatchObject({ calls: 240 - before, served: 240 - before, wasted: 0 })
       expect(report.upstreamCalls).toBe(242)
       expect(report.wastedCalls).toBe(2)
-      expect(primary.outages).toEqual([{ from: 60_000, to: 120_000, wasted: 2, halfOpens: 0, allowed: 2 }])
+      // allowed: its threshold 2, plus 1 probe for the one half-open spell the default schedule has in a minute
+      expect(primary.outages).toEqual([{ from: 60_000, to: 120_000, wasted: 2, halfOpens: 0, spells: 1, allowed: 3 }])
       expect(report.fallbackRate).toBe((240 - before) / 240)
       // the router stays on the backup (300 ms) once the breaker is open; the oracle knows the
       // primary (50 ms) is back after minute 1. Both p99s are the backup's latency.
@@ -134,6 +135,62 @@ models:
       expect(report.served).toBe(240)
       expect(report.latency).toEqual({ p50: 390, p95: 390, p99: 390 })
       expect(report.oracleLatency).toEqual({ p50: 390, p95: 390, p99: 390 })
+    })
+  )
+})
+
+/** The primary down during minute 1, the backup always up; one attempt a target; `breaker` is the policy's. */
+const withBreaker = (breaker: string) =>
+  small(`
+providers:
+  a: { type: simulated, latency: "50 millis", faults: [{ from: "1 minute", to: "2 minutes", status: 529 }] }
+  b: { type: simulated, latency: "300 millis" }
+models:
+  primary: { provider: a, price: { input: 3, output: 15 } }
+  backup: { provider: b, price: { input: 0.5, output: 1.5 } }
+chains: { default: [primary, backup] }
+policy:
+  retry: { maxAttempts: 1 }
+  breaker: ${breaker}
+`)
+
+const wastedCheckOf = (report: Report.Report) => report.checks.find((c) => c.name.startsWith("wasted calls per outage"))!
+
+describe("Simulator: the wasted-calls yardstick does not come from the policy under test", () => {
+  it.effect("a breaker that trips on 5000 failures is held to the default's 5, plus one probe for the default schedule's one spell in a minute", () =>
+    Effect.gen(function* () {
+      const { report } = yield* run(withBreaker(`{ consecutiveFailures: 5000 }`))
+      const [outage] = target(report, "primary").outages
+      // every request of the minute went to the primary first: naive-level waste
+      expect(outage!.wasted).toBeGreaterThanOrEqual(59)
+      // the default schedule (30 s, doubling, at most 5 min) goes half-open once in a minute (at 30 s)
+      expect(outage).toMatchObject({ spells: 1, allowed: 6 })
+      expect(wastedCheckOf(report).met).toBe(false)
+    })
+  )
+
+  it.effect("a breaker that opens for 1 second probes every second: its own half-open spells do not raise its allowance", () =>
+    Effect.gen(function* () {
+      const { report } = yield* run(withBreaker(`{ consecutiveFailures: 2, openDuration: { base: "1 second", factor: 1, cap: "1 second" } }`))
+      const [outage] = target(report, "primary").outages
+      expect(outage!.halfOpens).toBeGreaterThan(30)
+      expect(outage!.wasted).toBeGreaterThan(30)
+      // its own threshold (2, below the default's 5) and one probe for the default schedule's one spell
+      expect(outage).toMatchObject({ spells: 1, allowed: 3 })
+      expect(wastedCheckOf(report).met).toBe(false)
+      expect(wastedCheckOf(report).detail).toContain("default open schedule")
+    })
+  )
+
+  it.effect("a longer outage allows a probe for each half-open spell of the default schedule: 30 s, 90 s, 210 s, 450 s ... in 10 minutes, 4", () =>
+    Effect.gen(function* () {
+      const text = withBreaker(`{ consecutiveFailures: 3 }`).replace('to: "2 minutes"', 'to: "11 minutes"').replace('"239500 millis"', '"779500 millis"')
+      const { report } = yield* run(text)
+      const [outage] = target(report, "primary").outages
+      expect(outage).toMatchObject({ from: 60_000, to: 660_000, spells: 4, allowed: 3 + 4 })
+      // the yardstick's schedule is the router's: under its defaults, the breaker goes half-open as often
+      const byDefault = target((yield* run(text, "default")).report, "primary").outages[0]!
+      expect(byDefault).toMatchObject({ halfOpens: 4, spells: 4, allowed: 5 + 4 })
     })
   )
 })

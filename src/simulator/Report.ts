@@ -80,10 +80,16 @@ export interface Percentiles extends Schema.Schema.Type<typeof Percentiles> {}
 
 /**
  * One window in which a target could not answer, and what it cost: the
- * calls wasted in it and how many the breaker target allows: its trip
- * threshold (once per instance that learns of the outage alone: each of
- * them without shared state, one with it) plus its half-open probes in the
- * window, on every instance.
+ * calls wasted in it and how many the wasted-calls target allows. The
+ * allowance does not depend on what the policy under test did: it is the
+ * policy's trip threshold, at most the router's default of 5 failures
+ * (the default's 5 for a policy without a breaker), plus the policy's
+ * half-open probes (1 without a breaker) times `spells`, the half-open
+ * spells the router's default open schedule (30 s, doubling, at most
+ * 5 minutes) has within the window's length (at least 1); all of it once
+ * per instance that learns of the outage alone (each of them without
+ * shared state, one with it). `halfOpens` is what the policy's breakers
+ * did, for information.
  *
  * @example
  * import { Schema } from "effect"
@@ -100,8 +106,10 @@ export const Outage = Schema.Struct({
   from: Schema.Number,
   to: Schema.Number,
   wasted: Count,
-  /** Times the target's breakers, on every instance, went half-open in the window. */
+  /** Times the target's breakers, on every instance, went half-open in the window (informational: not in `allowed`). */
   halfOpens: Count,
+  /** The half-open spells the router's default open schedule has within the window's length (at least 1). */
+  spells: Count,
   allowed: Count
 })
 
