@@ -195,6 +195,64 @@ describe("Simulator: the wasted-calls yardstick does not come from the policy un
   )
 })
 
+/** One target, 200 ms, with `fault` during minute 1; one attempt, no breaker; `policy` adds to the policy. */
+const oneTargetWith = (fault: string, policy = "") =>
+  small(`
+providers:
+  p: { type: simulated, latency: "200 millis", faults: [${fault}] }
+models:
+  primary: { provider: p, price: { input: 1, output: 10 } }
+policy:
+  retry: { maxAttempts: 1 }
+  breaker: { consecutiveFailures: 0, slowCallRate: false }
+${policy}`)
+
+const latencyCheckOf = (report: Report.Report) => report.checks.find((c) => c.name.startsWith("p99 latency"))!
+
+describe("Simulator: the oracle keeps to the policy's deadline, and p99 is compared over the same requests", () => {
+  it.effect("a target slower than the total timeout cannot serve: those requests are not servable", () =>
+    Effect.gen(function* () {
+      const fault = `{ from: "1 minute", to: "2 minutes", latency: "10 seconds" }`
+      const { report, scenario } = yield* run(oneTargetWith(fault, `  timeouts: { total: "5 seconds" }`))
+      const slow = inWindow(scenario, 60_000, 120_000)
+      expect(report.oracleAvailability).toBe((240 - slow) / 240)
+      expect(report.failed).toBe(slow)
+      expect(report.oracleLatency.p99).toBe(200)
+      // within the deadline, the same fault is servable, at its latency
+      const within = (yield* run(oneTargetWith(fault, `  timeouts: { total: "30 seconds", attempt: "30 seconds" }`))).report
+      expect(within.oracleAvailability).toBe(1)
+      expect(within.oracleLatency.p99).toBe(10_000)
+    })
+  )
+
+  it.effect("requests the oracle could serve and the router failed count as never answered: over 1% of them and p99 misses", () =>
+    Effect.gen(function* () {
+      const { report } = yield* run(oneTargetWith(`{ from: "1 minute", to: "2 minutes", status: 500, errorRate: 0.5 }`))
+      expect(report.oracleAvailability).toBe(1)
+      expect(report.failed).toBeGreaterThan(10)
+      // the answered ones were all fast: over them alone p99 would be met
+      expect(report.latency.p99).toBe(200)
+      expect(report.servableUnanswered).toBe(report.failed)
+      expect(report.servableLatency.p99).toBeNull()
+      const check = latencyCheckOf(report)
+      expect(check.met).toBe(false)
+      expect(check.detail).toContain(`${report.failed} of 240 servable requests not answered`)
+    })
+  )
+
+  it.effect("nothing answered while the oracle could answer: the p99 target is missed, not n/a", () =>
+    Effect.gen(function* () {
+      // 100 s answers: within the 120 s total, past the 30 s attempt timeout the policy sets
+      const fault = `{ latency: "100 seconds" }`
+      const { report } = yield* run(oneTargetWith(fault, `  timeouts: { attempt: "30 seconds" }`))
+      expect(report.served).toBe(0)
+      expect(report.latency.p99).toBeNull()
+      expect(report.oracleLatency.p99).toBe(100_000)
+      expect(latencyCheckOf(report).met).toBe(false)
+    })
+  )
+})
+
 describe("Simulator: above the oracle", () => {
   /**
    * One target rate limited (Retry-After 5 s) during minute 1; the policy waits out a Retry-After
@@ -229,7 +287,8 @@ policy:
 
   it.effect("below the oracle, the check says how far short", () =>
     Effect.gen(function* () {
-      const { report } = yield* run(singleTarget.replace("breaker: { consecutiveFailures: 0 }", "breaker: { consecutiveFailures: 0 }\n  timeouts: { total: \"100 millis\" }"))
+      // an attempt timeout (100 ms) below the target's 200 ms: the oracle, held to the total timeout (120 s), could answer
+      const { report } = yield* run(singleTarget.replace("breaker: { consecutiveFailures: 0 }", "breaker: { consecutiveFailures: 0 }\n  timeouts: { attempt: \"100 millis\" }"))
       const short = ((report.oracleAvailability - report.availability) * 100).toFixed(2)
       expect(Number(short)).toBeGreaterThan(50)
       expect(report.checks[0]).toMatchObject({ met: false, detail: expect.stringContaining(`(${short} pp short)`) })

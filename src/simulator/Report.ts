@@ -11,8 +11,10 @@
  *   degraded mode (cache or static) is counted apart (`degraded`), not as
  *   available.
  * - `oracleAvailability`: requests for which some target of the chain could
- *   have answered at their arrival (`canServe`, and its context window holds
- *   the prompt and the answer asked of it) / requests. A policy that
+ *   have answered at their arrival (`canServe`, its context window holds
+ *   the prompt and the answer asked of it, and its answer, slow faults
+ *   included, arrives within the request's deadline: the policy's total
+ *   timeout) / requests. A policy that
  *   waits out a short fault (retries, or a Retry-After, within the request's
  *   deadline) answers requests that arrived during it, and can be above it.
  * - `latency`: percentiles (nearest rank) over the answered requests, from
@@ -22,6 +24,11 @@
  *   draw from its latency distribution (a stream's tail as long as the
  *   answer its model gives: at most its `maxOutputTokens`); percentiles over
  *   those.
+ * - `servableLatency`: the router's percentiles over the same requests (the
+ *   servable ones), one it did not answer counted as never answered (`null`
+ *   where a percentile falls on one). The p99 target compares it with
+ *   `oracleLatency`'s: it misses when more than 1% of the servable requests
+ *   were not answered.
  * - `upstreamCalls`: calls that reached a simulated provider. `wastedCalls`:
  *   calls that reached one inside a window where it could not answer.
  * - `cost`: what the providers bill: every upstream call that returned an
@@ -257,6 +264,14 @@ export const Report = Schema.Struct({
   oracleAvailability: Schema.Number,
   latency: Percentiles,
   oracleLatency: Percentiles,
+  /**
+   * The router's percentiles over the requests the oracle could serve, one
+   * it did not answer counted as never answered: a percentile that falls on
+   * one is `null` (all are `null` when no request was servable).
+   */
+  servableLatency: Percentiles,
+  /** Requests the oracle could serve that no target answered (failed, or answered from degraded mode). */
+  servableUnanswered: Count,
   upstreamCalls: Count,
   wastedCalls: Count,
   cost: Schema.Number,
