@@ -253,6 +253,41 @@ describe("Simulator: the oracle keeps to the policy's deadline, and p99 is compa
   )
 })
 
+describe("Simulator: an outage, for wasted calls, is a window where calls mostly fail", () => {
+  const outagesOf = (report: Report.Report) => target(report, "primary").outages.map((o) => [o.from, o.to])
+
+  it.effect("a 99% error rate is an outage: its calls are wasted; 30% is none", () =>
+    Effect.gen(function* () {
+      const { report, scenario } = yield* run(oneTargetWith(`{ from: "1 minute", to: "2 minutes", status: 500, errorRate: 0.99 }`))
+      expect(outagesOf(report)).toEqual([[60_000, 120_000]])
+      expect(report.wastedCalls).toBe(inWindow(scenario, 60_000, 120_000))
+      const gray = (yield* run(oneTargetWith(`{ from: "1 minute", to: "2 minutes", status: 500, errorRate: 0.3 }`))).report
+      expect(outagesOf(gray)).toEqual([])
+      expect(gray.wastedCalls).toBe(0)
+    })
+  )
+
+  it.effect("faults active together combine: two of 30% fail 51% of calls, an outage", () =>
+    Effect.gen(function* () {
+      const faults = `{ from: "1 minute", to: "2 minutes", status: 500, errorRate: 0.3 }, { from: "1 minute", to: "2 minutes", reset: true, errorRate: 0.3 }`
+      const { report } = yield* run(oneTargetWith(faults))
+      expect(outagesOf(report)).toEqual([[60_000, 120_000]])
+    })
+  )
+
+  it.effect("a latency fault past the policy's total timeout is an outage; within it, none", () =>
+    Effect.gen(function* () {
+      const fault = `{ from: "1 minute", to: "2 minutes", latency: "10 seconds" }`
+      const past = (yield* run(oneTargetWith(fault, `  timeouts: { total: "5 seconds" }`))).report
+      expect(outagesOf(past)).toEqual([[60_000, 120_000]])
+      expect(past.wastedCalls).toBeGreaterThan(50)
+      const within = (yield* run(oneTargetWith(fault, `  timeouts: { total: "30 seconds", attempt: "30 seconds" }`))).report
+      expect(outagesOf(within)).toEqual([])
+      expect(within.wastedCalls).toBe(0)
+    })
+  )
+})
+
 describe("Simulator: above the oracle", () => {
   /**
    * One target rate limited (Retry-After 5 s) during minute 1; the policy waits out a Retry-After

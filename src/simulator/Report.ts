@@ -30,7 +30,11 @@
  *   `oracleLatency`'s: it misses when more than 1% of the servable requests
  *   were not answered.
  * - `upstreamCalls`: calls that reached a simulated provider. `wastedCalls`:
- *   calls that reached one inside a window where it could not answer.
+ *   calls that reached one inside one of its outages: a window in which the
+ *   faults active fail a call with a combined chance (1 - the product of
+ *   1 - each failing fault's `errorRate`) of at least one half, or its slow
+ *   fault's median latency is past the request's deadline (the policy's
+ *   total timeout). A gray failure of 30% is no outage; one of 99% is.
  * - `cost`: what the providers bill: every upstream call that returned an
  *   answer (hedge losers and shadows included). `oracleCost`: per servable
  *   request, its cheapest servable target.
@@ -86,7 +90,9 @@ export const Percentiles = Schema.Struct({
 export interface Percentiles extends Schema.Schema.Type<typeof Percentiles> {}
 
 /**
- * One window in which a target could not answer, and what it cost: the
+ * One outage of a target (a window in which its faults fail at least half
+ * the calls, or its latency is past the deadline: see `wastedCalls` in the
+ * module's definitions), and what it cost: the
  * calls wasted in it and how many the wasted-calls target allows. The
  * allowance does not depend on what the policy under test did: it is the
  * policy's trip threshold, at most the router's default of 5 failures

@@ -102,6 +102,26 @@ const modelAt = (t: OracleTarget, at: number): LatencyModel => {
   return t.base
 }
 
+/**
+ * Whether target `t` is in an outage at `at` (epoch ms), as the wasted-calls
+ * target counts one, under a request deadline of `deadline` ms: the faults
+ * active then fail a call with a combined chance (1 - the product of
+ * 1 - each failing fault's `errorRate`) of at least one half, or the slow
+ * fault that governs its latency has a median (plus a stream's tail) past
+ * the deadline. A gray failure of 30% is no outage; one of 99% is.
+ *
+ * @internal
+ */
+export const outageAt = (t: OracleTarget, at: number, deadline: number): boolean => {
+  let survives = 1
+  let slow: LatencyModel | undefined = undefined
+  for (const fault of t.sim.faultsAt(at)) {
+    if ("latency" in fault) slow ??= latencyModel(fault.latency)
+    else survives *= 1 - (fault.errorRate ?? 1)
+  }
+  return 1 - survives >= 0.5 || (slow !== undefined && slow.median + t.streamTail > deadline)
+}
+
 /** The oracle's answer for one request: whether it was servable, and how fast and cheaply. @internal */
 export interface Verdict {
   readonly servable: boolean

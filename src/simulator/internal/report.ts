@@ -206,16 +206,23 @@ interface TargetFigures {
 const callCost = (sim: Simulated.Service, call: Simulated.Call, inputTokens: number) =>
   priceOf(sim.info.price, { inputTokens, outputTokens: call.tokens })
 
+/**
+ * A target's outages, as the wasted-calls target counts them: the windows
+ * in which {@link oracle.outageAt} holds (the faults active fail at least
+ * half the calls, or its latency is past the deadline), merged.
+ */
 const targetFigures = (
   file: Config.ConfigFile,
   raw: Raw,
   record: TargetRecord,
   columns: timeline.Columns,
-  usual: number
+  usual: number,
+  down: (at: number) => boolean
 ): TargetFigures => {
   const { sim, calls, transitions } = record
   const start = raw.start
-  const outages = windows([sim], start, raw.end, (offset) => !sim.canServe(start + offset))
+  const outages = windows([sim], start, raw.end, (offset) => down(start + offset))
+  const wastes = (call: Simulated.Call) => outages.some((w) => inside(w, call.startedAt - start))
   const gauge = yardstick(file, record.name)
   let succeeded = 0
   let failed = 0
@@ -228,10 +235,10 @@ const targetFigures = (
       cost += callCost(sim, call, raw.inputTokens)
     } else if (call.outcome === "failed") failed++
     else if (call.outcome === "interrupted") cancelled++
-    if (!sim.canServe(call.startedAt)) wasted++
+    if (wastes(call)) wasted++
   }
   const outageReports = outages.map((w): Report.Outage => {
-    const wastedIn = calls.filter((c) => !sim.canServe(c.startedAt) && inside(w, c.startedAt - start)).length
+    const wastedIn = calls.filter((c) => inside(w, c.startedAt - start)).length
     // every instance's probe spells, as they happened: shown, not part of the allowance
     const halfOpens = record.halfOpens.filter((at) => inside(w, at - start)).length
     const spells = defaultSpells(w.to - w.from)
@@ -406,9 +413,13 @@ export const build = (scenario: Scenario.Scenario, policy: string, file: Config.
     } else if (request.tried > 1) fellBack++
   }
   const columns = timeline.columns(duration)
+  const shape = { inputTokens: raw.inputTokens, completionTokens: scenario.load.completionTokens, stream: scenario.load.stream }
   const targets = raw.targets.map((t) => {
-    const usual = oracle.usualLatency(file, t.name, t.sim, { completionTokens: scenario.load.completionTokens, stream: scenario.load.stream })
-    return targetFigures(file, raw, t, columns, usual).report
+    const usual = oracle.usualLatency(file, t.name, t.sim, shape)
+    // a chain target's calls have the chain's deadline; another's (a shadow's), its own policy's
+    const limit = chainTargets.includes(t.name) ? deadline : deadlineOf(file, t.name, [t.name])
+    const view = oracle.target(file, t.name, t.sim, shape)
+    return targetFigures(file, raw, t, columns, usual, (at) => oracle.outageAt(view, at, limit)).report
   })
   const requests = raw.requests.length
   const availability = requests === 0 ? 1 : served / requests
