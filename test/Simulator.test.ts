@@ -288,6 +288,22 @@ describe("Simulator: an outage, for wasted calls, is a window where calls mostly
   )
 })
 
+describe("Simulator: the scenario's seed reseeds the simulated providers", () => {
+  it.effect("a seed sweep varies the providers' failure and latency draws, not only the arrivals", () =>
+    Effect.gen(function* () {
+      // every call is a coin toss: which ones fail depends on the provider's draws alone (one call a request)
+      const text = oneTargetWith(`{ status: 500, errorRate: 0.5 }`).replace(`latency: "200 millis"`, `latency: { p50: "200 millis", p99: "2 seconds" }`)
+      const runs = yield* Effect.forEach([5, 6, 7], (seed) => run(text.replace("seed: 5", `seed: ${seed}`)))
+      const failures = runs.map(({ report }) => target(report, "primary").failures["ServerError"])
+      expect(new Set(failures).size).toBeGreaterThan(1)
+      const p50s = runs.map(({ report }) => report.latency.p50)
+      expect(new Set(p50s).size).toBeGreaterThan(1)
+      // and one seed still gives one report
+      expect(Report.toJson((yield* run(text)).report)).toBe(Report.toJson(runs[0]!.report))
+    })
+  )
+})
+
 describe("Simulator: above the oracle", () => {
   /**
    * One target rate limited (Retry-After 5 s) during minute 1; the policy waits out a Retry-After

@@ -40,9 +40,11 @@
  *
  * **Randomness**: the seed drives the arrivals, the router's `Random`
  * (backoff jitter, weighted strategies, shadow sampling) and the oracle's
- * latency samples. Each simulated provider draws from its own `seed` (set it
- * in the provider's entry; by default a hash of its provider and model), so
- * a provider's behaviour does not change when the scenario's seed does.
+ * latency samples, and it reseeds the simulated providers: each model on a
+ * simulated provider draws its latencies and its failures (`errorRate`)
+ * from its provider's `seed` (by default a hash of its provider and model)
+ * mixed with the scenario's, so a sweep of the scenario's seed varies the
+ * providers' draws as well as the arrivals.
  *
  * @since 0.1.0
  */
