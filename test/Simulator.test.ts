@@ -572,6 +572,7 @@ describe("Simulator: the scenario library", () => {
 
   it("has the incidents of the issue", () => {
     expect(files).toEqual([
+      "all-down-low-rate.yaml",
       "all-down.yaml",
       "flapping.yaml",
       "gray-failure.yaml",
@@ -579,6 +580,7 @@ describe("Simulator: the scenario library", () => {
       "primary-down.yaml",
       "rate-limit-storm.yaml",
       "shared-provider.yaml",
+      "slow-failure.yaml",
       "two-instances.yaml"
     ])
   })
