@@ -101,7 +101,8 @@ describe("Simulator: figures of a known outage", () => {
       expect(backup).toMatchObject({ calls: 240 - before, served: 240 - before, wasted: 0 })
       expect(report.upstreamCalls).toBe(242)
       expect(report.wastedCalls).toBe(2)
-      expect(primary.outages).toEqual([{ from: 60_000, to: 120_000, wasted: 2, halfOpens: 0, allowed: 2 }])
+      // allowed: its threshold 2, plus 1 probe for the one half-open spell the default schedule has in a minute
+      expect(primary.outages).toEqual([{ from: 60_000, to: 120_000, wasted: 2, halfOpens: 0, spells: 1, allowed: 3 }])
       expect(report.fallbackRate).toBe((240 - before) / 240)
       // the router stays on the backup (300 ms) once the breaker is open; the oracle knows the
       // primary (50 ms) is back after minute 1. Both p99s are the backup's latency.
@@ -134,6 +135,171 @@ models:
       expect(report.served).toBe(240)
       expect(report.latency).toEqual({ p50: 390, p95: 390, p99: 390 })
       expect(report.oracleLatency).toEqual({ p50: 390, p95: 390, p99: 390 })
+    })
+  )
+})
+
+/** The primary down during minute 1, the backup always up; one attempt a target; `breaker` is the policy's. */
+const withBreaker = (breaker: string) =>
+  small(`
+providers:
+  a: { type: simulated, latency: "50 millis", faults: [{ from: "1 minute", to: "2 minutes", status: 529 }] }
+  b: { type: simulated, latency: "300 millis" }
+models:
+  primary: { provider: a, price: { input: 3, output: 15 } }
+  backup: { provider: b, price: { input: 0.5, output: 1.5 } }
+chains: { default: [primary, backup] }
+policy:
+  retry: { maxAttempts: 1 }
+  breaker: ${breaker}
+`)
+
+const wastedCheckOf = (report: Report.Report) => report.checks.find((c) => c.name.startsWith("wasted calls per outage"))!
+
+describe("Simulator: the wasted-calls yardstick does not come from the policy under test", () => {
+  it.effect("a breaker that trips on 5000 failures is held to the default's 5, plus one probe for the default schedule's one spell in a minute", () =>
+    Effect.gen(function* () {
+      const { report } = yield* run(withBreaker(`{ consecutiveFailures: 5000 }`))
+      const [outage] = target(report, "primary").outages
+      // every request of the minute went to the primary first: naive-level waste
+      expect(outage!.wasted).toBeGreaterThanOrEqual(59)
+      // the default schedule (30 s, doubling, at most 5 min) goes half-open once in a minute (at 30 s)
+      expect(outage).toMatchObject({ spells: 1, allowed: 6 })
+      expect(wastedCheckOf(report).met).toBe(false)
+    })
+  )
+
+  it.effect("a breaker that opens for 1 second probes every second: its own half-open spells do not raise its allowance", () =>
+    Effect.gen(function* () {
+      const { report } = yield* run(withBreaker(`{ consecutiveFailures: 2, openDuration: { base: "1 second", factor: 1, cap: "1 second" } }`))
+      const [outage] = target(report, "primary").outages
+      expect(outage!.halfOpens).toBeGreaterThan(30)
+      expect(outage!.wasted).toBeGreaterThan(30)
+      // its own threshold (2, below the default's 5) and one probe for the default schedule's one spell
+      expect(outage).toMatchObject({ spells: 1, allowed: 3 })
+      expect(wastedCheckOf(report).met).toBe(false)
+      expect(wastedCheckOf(report).detail).toContain("default open schedule")
+    })
+  )
+
+  it.effect("a longer outage allows a probe for each half-open spell of the default schedule: 30 s, 90 s, 210 s, 450 s ... in 10 minutes, 4", () =>
+    Effect.gen(function* () {
+      const text = withBreaker(`{ consecutiveFailures: 3 }`).replace('to: "2 minutes"', 'to: "11 minutes"').replace('"239500 millis"', '"779500 millis"')
+      const { report } = yield* run(text)
+      const [outage] = target(report, "primary").outages
+      expect(outage).toMatchObject({ from: 60_000, to: 660_000, spells: 4, allowed: 3 + 4 })
+      // the yardstick's schedule is the router's: under its defaults, the breaker goes half-open as often
+      const byDefault = target((yield* run(text, "default")).report, "primary").outages[0]!
+      expect(byDefault).toMatchObject({ halfOpens: 4, spells: 4, allowed: 5 + 4 })
+    })
+  )
+})
+
+/** One target, 200 ms, with `fault` during minute 1; one attempt, no breaker; `policy` adds to the policy. */
+const oneTargetWith = (fault: string, policy = "") =>
+  small(`
+providers:
+  p: { type: simulated, latency: "200 millis", faults: [${fault}] }
+models:
+  primary: { provider: p, price: { input: 1, output: 10 } }
+policy:
+  retry: { maxAttempts: 1 }
+  breaker: { consecutiveFailures: 0, slowCallRate: false }
+${policy}`)
+
+const latencyCheckOf = (report: Report.Report) => report.checks.find((c) => c.name.startsWith("p99 latency"))!
+
+describe("Simulator: the oracle keeps to the policy's deadline, and p99 is compared over the same requests", () => {
+  it.effect("a target slower than the total timeout cannot serve: those requests are not servable", () =>
+    Effect.gen(function* () {
+      const fault = `{ from: "1 minute", to: "2 minutes", latency: "10 seconds" }`
+      const { report, scenario } = yield* run(oneTargetWith(fault, `  timeouts: { total: "5 seconds" }`))
+      const slow = inWindow(scenario, 60_000, 120_000)
+      expect(report.oracleAvailability).toBe((240 - slow) / 240)
+      expect(report.failed).toBe(slow)
+      expect(report.oracleLatency.p99).toBe(200)
+      // within the deadline, the same fault is servable, at its latency
+      const within = (yield* run(oneTargetWith(fault, `  timeouts: { total: "30 seconds", attempt: "30 seconds" }`))).report
+      expect(within.oracleAvailability).toBe(1)
+      expect(within.oracleLatency.p99).toBe(10_000)
+    })
+  )
+
+  it.effect("requests the oracle could serve and the router failed count as never answered: over 1% of them and p99 misses", () =>
+    Effect.gen(function* () {
+      const { report } = yield* run(oneTargetWith(`{ from: "1 minute", to: "2 minutes", status: 500, errorRate: 0.5 }`))
+      expect(report.oracleAvailability).toBe(1)
+      expect(report.failed).toBeGreaterThan(10)
+      // the answered ones were all fast: over them alone p99 would be met
+      expect(report.latency.p99).toBe(200)
+      expect(report.servableUnanswered).toBe(report.failed)
+      expect(report.servableLatency.p99).toBeNull()
+      const check = latencyCheckOf(report)
+      expect(check.met).toBe(false)
+      expect(check.detail).toContain(`${report.failed} of 240 servable requests not answered`)
+    })
+  )
+
+  it.effect("nothing answered while the oracle could answer: the p99 target is missed, not n/a", () =>
+    Effect.gen(function* () {
+      // 100 s answers: within the 120 s total, past the 30 s attempt timeout the policy sets
+      const fault = `{ latency: "100 seconds" }`
+      const { report } = yield* run(oneTargetWith(fault, `  timeouts: { attempt: "30 seconds" }`))
+      expect(report.served).toBe(0)
+      expect(report.latency.p99).toBeNull()
+      expect(report.oracleLatency.p99).toBe(100_000)
+      expect(latencyCheckOf(report).met).toBe(false)
+    })
+  )
+})
+
+describe("Simulator: an outage, for wasted calls, is a window where calls mostly fail", () => {
+  const outagesOf = (report: Report.Report) => target(report, "primary").outages.map((o) => [o.from, o.to])
+
+  it.effect("a 99% error rate is an outage: its calls are wasted; 30% is none", () =>
+    Effect.gen(function* () {
+      const { report, scenario } = yield* run(oneTargetWith(`{ from: "1 minute", to: "2 minutes", status: 500, errorRate: 0.99 }`))
+      expect(outagesOf(report)).toEqual([[60_000, 120_000]])
+      expect(report.wastedCalls).toBe(inWindow(scenario, 60_000, 120_000))
+      const gray = (yield* run(oneTargetWith(`{ from: "1 minute", to: "2 minutes", status: 500, errorRate: 0.3 }`))).report
+      expect(outagesOf(gray)).toEqual([])
+      expect(gray.wastedCalls).toBe(0)
+    })
+  )
+
+  it.effect("faults active together combine: two of 30% fail 51% of calls, an outage", () =>
+    Effect.gen(function* () {
+      const faults = `{ from: "1 minute", to: "2 minutes", status: 500, errorRate: 0.3 }, { from: "1 minute", to: "2 minutes", reset: true, errorRate: 0.3 }`
+      const { report } = yield* run(oneTargetWith(faults))
+      expect(outagesOf(report)).toEqual([[60_000, 120_000]])
+    })
+  )
+
+  it.effect("a latency fault past the policy's total timeout is an outage; within it, none", () =>
+    Effect.gen(function* () {
+      const fault = `{ from: "1 minute", to: "2 minutes", latency: "10 seconds" }`
+      const past = (yield* run(oneTargetWith(fault, `  timeouts: { total: "5 seconds" }`))).report
+      expect(outagesOf(past)).toEqual([[60_000, 120_000]])
+      expect(past.wastedCalls).toBeGreaterThan(50)
+      const within = (yield* run(oneTargetWith(fault, `  timeouts: { total: "30 seconds", attempt: "30 seconds" }`))).report
+      expect(outagesOf(within)).toEqual([])
+      expect(within.wastedCalls).toBe(0)
+    })
+  )
+})
+
+describe("Simulator: the scenario's seed reseeds the simulated providers", () => {
+  it.effect("a seed sweep varies the providers' failure and latency draws, not only the arrivals", () =>
+    Effect.gen(function* () {
+      // every call is a coin toss: which ones fail depends on the provider's draws alone (one call a request)
+      const text = oneTargetWith(`{ status: 500, errorRate: 0.5 }`).replace(`latency: "200 millis"`, `latency: { p50: "200 millis", p99: "2 seconds" }`)
+      const runs = yield* Effect.forEach([5, 6, 7], (seed) => run(text.replace("seed: 5", `seed: ${seed}`)))
+      const failures = runs.map(({ report }) => target(report, "primary").failures["ServerError"])
+      expect(new Set(failures).size).toBeGreaterThan(1)
+      const p50s = runs.map(({ report }) => report.latency.p50)
+      expect(new Set(p50s).size).toBeGreaterThan(1)
+      // and one seed still gives one report
+      expect(Report.toJson((yield* run(text)).report)).toBe(Report.toJson(runs[0]!.report))
     })
   )
 })
@@ -172,7 +338,8 @@ policy:
 
   it.effect("below the oracle, the check says how far short", () =>
     Effect.gen(function* () {
-      const { report } = yield* run(singleTarget.replace("breaker: { consecutiveFailures: 0 }", "breaker: { consecutiveFailures: 0 }\n  timeouts: { total: \"100 millis\" }"))
+      // an attempt timeout (100 ms) below the target's 200 ms: the oracle, held to the total timeout (120 s), could answer
+      const { report } = yield* run(singleTarget.replace("breaker: { consecutiveFailures: 0 }", "breaker: { consecutiveFailures: 0 }\n  timeouts: { attempt: \"100 millis\" }"))
       const short = ((report.oracleAvailability - report.availability) * 100).toFixed(2)
       expect(Number(short)).toBeGreaterThan(50)
       expect(report.checks[0]).toMatchObject({ met: false, detail: expect.stringContaining(`(${short} pp short)`) })
@@ -405,6 +572,7 @@ describe("Simulator: the scenario library", () => {
 
   it("has the incidents of the issue", () => {
     expect(files).toEqual([
+      "all-down-low-rate.yaml",
       "all-down.yaml",
       "flapping.yaml",
       "gray-failure.yaml",
@@ -412,6 +580,7 @@ describe("Simulator: the scenario library", () => {
       "primary-down.yaml",
       "rate-limit-storm.yaml",
       "shared-provider.yaml",
+      "slow-failure.yaml",
       "two-instances.yaml"
     ])
   })

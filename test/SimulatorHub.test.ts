@@ -54,4 +54,17 @@ describe("the simulator's hub", () => {
       expect((yield* b.snapshot).state).toBe("half-open")
       expect(yield* admitsOnB(b)).toBe(true)
     }))
+
+  it.effect("a breaker transition does not wait for load.propagation: it arrives after a round trip (2 ms), as SharedState publishes it", () =>
+    Effect.gen(function*() {
+      const hub = yield* Hub.make("5 seconds")
+      const options = { name: "gpt", trip: CircuitBreaker.consecutiveFailures(1), openDuration: { base: Duration.seconds(10) } }
+      const a = yield* CircuitBreaker.make({ ...options, store: hub.stores(0).breakers })
+      const b = yield* CircuitBreaker.make({ ...options, store: hub.stores(1).breakers })
+      yield* Effect.exit(a.protect(Effect.fail("boom")))
+      yield* TestClock.adjust("1 millis")
+      expect((yield* b.snapshot).state).toBe("closed")
+      yield* TestClock.adjust("1 millis")
+      expect((yield* b.snapshot).state).toBe("open")
+    }))
 })

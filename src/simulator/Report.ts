@@ -11,8 +11,10 @@
  *   degraded mode (cache or static) is counted apart (`degraded`), not as
  *   available.
  * - `oracleAvailability`: requests for which some target of the chain could
- *   have answered at their arrival (`canServe`, and its context window holds
- *   the prompt and the answer asked of it) / requests. A policy that
+ *   have answered at their arrival (`canServe`, its context window holds
+ *   the prompt and the answer asked of it, and its answer, slow faults
+ *   included, arrives within the request's deadline: the policy's total
+ *   timeout) / requests. A policy that
  *   waits out a short fault (retries, or a Retry-After, within the request's
  *   deadline) answers requests that arrived during it, and can be above it.
  * - `latency`: percentiles (nearest rank) over the answered requests, from
@@ -22,8 +24,17 @@
  *   draw from its latency distribution (a stream's tail as long as the
  *   answer its model gives: at most its `maxOutputTokens`); percentiles over
  *   those.
+ * - `servableLatency`: the router's percentiles over the same requests (the
+ *   servable ones), one it did not answer counted as never answered (`null`
+ *   where a percentile falls on one). The p99 target compares it with
+ *   `oracleLatency`'s: it misses when more than 1% of the servable requests
+ *   were not answered.
  * - `upstreamCalls`: calls that reached a simulated provider. `wastedCalls`:
- *   calls that reached one inside a window where it could not answer.
+ *   calls that reached one inside one of its outages: a window in which the
+ *   faults active fail a call with a combined chance (1 - the product of
+ *   1 - each failing fault's `errorRate`) of at least one half, or its slow
+ *   fault's median latency is past the request's deadline (the policy's
+ *   total timeout). A gray failure of 30% is no outage; one of 99% is.
  * - `cost`: what the providers bill: every upstream call that returned an
  *   answer (hedge losers and shadows included). `oracleCost`: per servable
  *   request, its cheapest servable target.
@@ -79,11 +90,19 @@ export const Percentiles = Schema.Struct({
 export interface Percentiles extends Schema.Schema.Type<typeof Percentiles> {}
 
 /**
- * One window in which a target could not answer, and what it cost: the
- * calls wasted in it and how many the breaker target allows: its trip
- * threshold (once per instance that learns of the outage alone: each of
- * them without shared state, one with it) plus its half-open probes in the
- * window, on every instance.
+ * One outage of a target (a window in which its faults fail at least half
+ * the calls, or its latency is past the deadline: see `wastedCalls` in the
+ * module's definitions), and what it cost: the
+ * calls wasted in it and how many the wasted-calls target allows. The
+ * allowance does not depend on what the policy under test did: it is the
+ * policy's trip threshold, at most the router's default of 5 failures
+ * (the default's 5 for a policy without a breaker), plus the policy's
+ * half-open probes (1 without a breaker) times `spells`, the half-open
+ * spells the router's default open schedule (30 s, doubling, at most
+ * 5 minutes) has within the window's length (at least 1); all of it once
+ * per instance that learns of the outage alone (each of them without
+ * shared state, one with it). `halfOpens` is what the policy's breakers
+ * did, for information.
  *
  * @example
  * import { Schema } from "effect"
@@ -100,8 +119,10 @@ export const Outage = Schema.Struct({
   from: Schema.Number,
   to: Schema.Number,
   wasted: Count,
-  /** Times the target's breakers, on every instance, went half-open in the window. */
+  /** Times the target's breakers, on every instance, went half-open in the window (informational: not in `allowed`). */
   halfOpens: Count,
+  /** The half-open spells the router's default open schedule has within the window's length (at least 1). */
+  spells: Count,
   allowed: Count
 })
 
@@ -249,6 +270,14 @@ export const Report = Schema.Struct({
   oracleAvailability: Schema.Number,
   latency: Percentiles,
   oracleLatency: Percentiles,
+  /**
+   * The router's percentiles over the requests the oracle could serve, one
+   * it did not answer counted as never answered: a percentile that falls on
+   * one is `null` (all are `null` when no request was servable).
+   */
+  servableLatency: Percentiles,
+  /** Requests the oracle could serve that no target answered (failed, or answered from degraded mode). */
+  servableUnanswered: Count,
   upstreamCalls: Count,
   wastedCalls: Count,
   cost: Schema.Number,

@@ -18,7 +18,7 @@
  *   arrivals: poisson        # or even; default poisson
  *   instances: 1             # routers the traffic is spread over (round robin); default 1
  *   shared: false            # with instances > 1: do they share breakers and retry budgets (as on Redis)?
- *   propagation: "100 millis" # with shared: how long a change takes to reach the other instances
+ *   propagation: "100 millis" # with shared: how long counts take to reach the other instances (see below)
  * providers:
  *   anthropic: { type: simulated, latency: { p50: "700 millis", p99: "3 seconds" },
  *                faults: [{ from: "10 minutes", to: "30 minutes", status: 529 }] }
@@ -38,11 +38,22 @@
  * from another) and asks for `completionTokens` tokens (`maxTokens`); each
  * simulated provider that sets no `outputTokens` answers exactly that many.
  *
+ * **Shared state** (`shared: true`) stands in for `SharedState` on Redis.
+ * `propagation` is its sync: a breaker's counted calls, a retry budget's
+ * count and health samples reach the other instances once per
+ * `propagation` (a batch holding a failure within 12 ms, as a failure wakes
+ * the sync). A breaker's transition (open, half-open, closed, isolated)
+ * does not wait for it: `SharedState` publishes transitions on a pub/sub
+ * channel at once, so they arrive after a round trip of 2 ms (or
+ * `propagation`, if shorter).
+ *
  * **Randomness**: the seed drives the arrivals, the router's `Random`
  * (backoff jitter, weighted strategies, shadow sampling) and the oracle's
- * latency samples. Each simulated provider draws from its own `seed` (set it
- * in the provider's entry; by default a hash of its provider and model), so
- * a provider's behaviour does not change when the scenario's seed does.
+ * latency samples, and it reseeds the simulated providers: each model on a
+ * simulated provider draws its latencies and its failures (`errorRate`)
+ * from its provider's `seed` (by default a hash of its provider and model)
+ * mixed with the scenario's, so a sweep of the scenario's seed varies the
+ * providers' draws as well as the arrivals.
  *
  * @since 0.1.0
  */
@@ -82,7 +93,12 @@ export interface Load {
   readonly instances: number
   /** Whether the instances share breaker state and retry budgets, as `SharedState` does on Redis. */
   readonly shared: boolean
-  /** With `shared`: the delay before a change on one instance reaches the others. */
+  /**
+   * With `shared`: the sync interval, how long counted calls, retry budgets
+   * and health samples take to reach the other instances. Breaker
+   * transitions are published at once and arrive after 2 ms (or this, if
+   * shorter), as `SharedState` sends them.
+   */
   readonly propagation: Duration.Duration
 }
 

@@ -45,6 +45,10 @@ const counts = (record: Readonly<Record<string, number>>) =>
     .map(([key, n]) => `${key} ${integer(n)}`)
     .join(", ") || "-"
 
+/** The router's p99 over the servable requests: "never" when it falls on one not answered. */
+const servableP99 = (r: Report.Report) =>
+  r.servableLatency.p99 === null && r.oracleLatency.p99 !== null ? `never (${integer(r.servableUnanswered)} unanswered)` : millis(r.servableLatency.p99)
+
 const figures = (r: Report.Report): ReadonlyArray<string> =>
   table([
     ["", "router", "oracle"],
@@ -52,6 +56,7 @@ const figures = (r: Report.Report): ReadonlyArray<string> =>
     ["latency p50", millis(r.latency.p50), millis(r.oracleLatency.p50)],
     ["latency p95", millis(r.latency.p95), millis(r.oracleLatency.p95)],
     ["latency p99", millis(r.latency.p99), millis(r.oracleLatency.p99)],
+    ["p99, servable requests", servableP99(r), millis(r.oracleLatency.p99)],
     ["cost", dollars(r.cost), dollars(r.oracleCost)],
     ["upstream calls", integer(r.upstreamCalls), ""],
     ["wasted calls", integer(r.wastedCalls), "0"],

@@ -102,6 +102,26 @@ const modelAt = (t: OracleTarget, at: number): LatencyModel => {
   return t.base
 }
 
+/**
+ * Whether target `t` is in an outage at `at` (epoch ms), as the wasted-calls
+ * target counts one, under a request deadline of `deadline` ms: the faults
+ * active then fail a call with a combined chance (1 - the product of
+ * 1 - each failing fault's `errorRate`) of at least one half, or the slow
+ * fault that governs its latency has a median (plus a stream's tail) past
+ * the deadline. A gray failure of 30% is no outage; one of 99% is.
+ *
+ * @internal
+ */
+export const outageAt = (t: OracleTarget, at: number, deadline: number): boolean => {
+  let survives = 1
+  let slow: LatencyModel | undefined = undefined
+  for (const fault of t.sim.faultsAt(at)) {
+    if ("latency" in fault) slow ??= latencyModel(fault.latency)
+    else survives *= 1 - (fault.errorRate ?? 1)
+  }
+  return 1 - survives >= 0.5 || (slow !== undefined && slow.median + t.streamTail > deadline)
+}
+
 /** The oracle's answer for one request: whether it was servable, and how fast and cheaply. @internal */
 export interface Verdict {
   readonly servable: boolean
@@ -113,24 +133,37 @@ const unservable: Verdict = { servable: false, latency: 0, cost: 0 }
 
 /**
  * The oracle's verdict for request `index` arriving at `at` (epoch ms) on a
- * chain of `targets`. Its latency is one draw (the request's own, from the
- * seed) from the fastest servable target's distribution.
+ * chain of `targets`, under a request deadline of `deadline` ms (the
+ * policy's total timeout). A target can serve it when it is up
+ * (`canServe`), the request fits its window, and its answer (this
+ * request's draw from its latency distribution, the same standard normal
+ * for every target, plus a stream's tail) arrives within the deadline. Its
+ * latency is that answer's from the fastest of them (lowest median plus
+ * tail).
  *
  * @internal
  */
-export const verdict = (targets: ReadonlyArray<OracleTarget>, at: number, index: number, seed: number): Verdict => {
-  let fastest: { readonly model: LatencyModel; readonly tail: number } | undefined = undefined
+export const verdict = (
+  targets: ReadonlyArray<OracleTarget>,
+  at: number,
+  index: number,
+  seed: number,
+  deadline: number = Infinity
+): Verdict => {
+  let fastest: { readonly typical: number; readonly latency: number } | undefined = undefined
   let cheapest = Infinity
+  let z: number | undefined = undefined
   for (const t of targets) {
     if (!t.fits || !t.sim.canServe(at)) continue
     const model = modelAt(t, at)
-    if (fastest === undefined || model.median + t.streamTail < fastest.model.median + fastest.tail) {
-      fastest = { model, tail: t.streamTail }
-    }
+    if (model.sigma !== 0 && z === undefined) z = standardNormal(seed, streams.oracleLatency, index)
+    const draw = model.sigma === 0 ? model.median : model.median * Math.exp(model.sigma * z!)
+    const latency = Math.round(draw) + t.streamTail
+    if (latency > deadline) continue
+    const typical = model.median + t.streamTail
+    if (fastest === undefined || typical < fastest.typical) fastest = { typical, latency }
     cheapest = Math.min(cheapest, t.answerCost)
   }
   if (fastest === undefined) return unservable
-  const { model, tail } = fastest
-  const draw = model.sigma === 0 ? model.median : model.median * Math.exp(model.sigma * standardNormal(seed, streams.oracleLatency, index))
-  return { servable: true, latency: Math.round(draw) + tail, cost: cheapest }
+  return { servable: true, latency: fastest.latency, cost: cheapest }
 }

@@ -14,6 +14,7 @@ import * as Config from "../../config/Config.js"
 import type { ChatRequest } from "../../llm/Chat.js"
 import type { Attempt } from "../../llm/FailoverError.js"
 import * as Tokens from "../../llm/Tokens.js"
+import { seedOf } from "../../providers/internal/simulatedDraw.js"
 import type * as Simulated from "../../providers/Simulated.js"
 import type * as CircuitBreaker from "../../resilience/CircuitBreaker.js"
 import * as BreakerStore from "../../resilience/BreakerStore.js"
@@ -84,22 +85,46 @@ export interface Raw {
   readonly learners: number
 }
 
-/** The file the router is built from: every call kept, answers of the load's size. */
-export const prepare = (file: Config.ConfigFile, load: Scenario.Load): Config.ConfigFile => ({
-  ...file,
-  providers: Object.fromEntries(
-    Object.entries(file.providers).map(([key, provider]) => [
-      key,
-      provider.type === "simulated"
-        ? {
-            ...provider,
-            history: keepEveryCall,
-            ...(provider.outputTokens === undefined ? { outputTokens: load.completionTokens } : {})
-          }
-        : provider
-    ])
+/**
+ * A simulated provider's seed in a run: its own `seed` (by default, as
+ * `Simulated` takes it, a hash of its provider and model names) mixed with
+ * the scenario's, so a sweep of the scenario's seed varies the providers'
+ * failure and latency draws as well as the arrivals.
+ *
+ * @internal
+ */
+export const providerSeed = (scenarioSeed: number, own: number | undefined, provider: string, model: string): number =>
+  seedOf(`scenario ${scenarioSeed}: ${own ?? seedOf(`${provider}/${model}`)}`)
+
+/**
+ * The file the router is built from: every call kept, answers of the load's
+ * size, and every model on a simulated provider given an entry of its own
+ * (under the same name) seeded from the scenario's seed (`providerSeed`).
+ */
+export const prepare = (file: Config.ConfigFile, load: Scenario.Load, seed: number): Config.ConfigFile => {
+  const providers: Record<string, Config.ConfigFile["providers"][string]> = Object.fromEntries(
+    Object.entries(file.providers).filter(([, provider]) => provider.type !== "simulated")
   )
-})
+  const models: Record<string, Config.ConfigFile["models"][string]> = {}
+  for (const [alias, model] of Object.entries(file.models)) {
+    const provider = file.providers[model.provider]
+    if (provider?.type !== "simulated") {
+      models[alias] = model
+      continue
+    }
+    const name = provider.name ?? model.provider
+    const key = `${model.provider}:${alias}`
+    providers[key] = {
+      ...provider,
+      name,
+      seed: providerSeed(seed, provider.seed, name, model.model ?? alias),
+      history: keepEveryCall,
+      ...(provider.outputTokens === undefined ? { outputTokens: load.completionTokens } : {})
+    }
+    models[alias] = { ...model, provider: key }
+  }
+  return { ...file, providers, models }
+}
 
 /** A scenario never touches the network: a call through this client is a bug. */
 const noNetwork = HttpClient.make((request) =>
@@ -233,7 +258,7 @@ export const run = (
 ): Effect.Effect<Raw, Router.RouterConfigError | Config.ConfigError> =>
   Effect.gen(function* () {
     const start = yield* Clock.currentTimeMillis
-    const routerConfig = yield* Config.toRouterConfig(prepare(file, scenario.load))
+    const routerConfig = yield* Config.toRouterConfig(prepare(file, scenario.load, scenario.seed))
     // every instance is its own router over the same upstreams; shared ones see each other through the hub
     const { instances, propagation, shared } = scenario.load
     const hub = shared && instances > 1 ? yield* Hub.make(propagation) : undefined
