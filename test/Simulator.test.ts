@@ -182,6 +182,13 @@ describe("Simulator: the wasted-calls yardstick does not come from the policy un
     })
   )
 
+  it.effect("a breaker that asks for 1000 half-open probes is held to the default's 1 a spell", () =>
+    Effect.gen(function* () {
+      const { report } = yield* run(withBreaker(`{ consecutiveFailures: 2, halfOpenProbes: 1000 }`))
+      expect(target(report, "primary").outages[0]).toMatchObject({ spells: 1, allowed: 3 })
+    })
+  )
+
   it.effect("a longer outage allows a probe for each half-open spell of the default schedule: 30 s, 90 s, 210 s, 450 s ... in 10 minutes, 4", () =>
     Effect.gen(function* () {
       const text = withBreaker(`{ consecutiveFailures: 3 }`).replace('to: "2 minutes"', 'to: "11 minutes"').replace('"239500 millis"', '"779500 millis"')
@@ -264,6 +271,35 @@ describe("Simulator: an outage, for wasted calls, is a window where calls mostly
       const gray = (yield* run(oneTargetWith(`{ from: "1 minute", to: "2 minutes", status: 500, errorRate: 0.3 }`))).report
       expect(outagesOf(gray)).toEqual([])
       expect(gray.wastedCalls).toBe(0)
+    })
+  )
+
+  it.effect("a target that fails half its calls serves the other half: no outage; one that fails more, an outage", () =>
+    Effect.gen(function* () {
+      const half = (yield* run(oneTargetWith(`{ from: "1 minute", to: "2 minutes", status: 429, errorRate: 0.5 }`))).report
+      expect(outagesOf(half)).toEqual([])
+      const more = (yield* run(oneTargetWith(`{ from: "1 minute", to: "2 minutes", status: 429, errorRate: 0.6 }`))).report
+      expect(outagesOf(more)).toEqual([[60_000, 120_000]])
+    })
+  )
+
+  it.effect("every target failing 99% of its calls is every target down, for the load target as for wasted calls", () =>
+    Effect.gen(function* () {
+      const fault = `[{ from: "1 minute", to: "2 minutes", status: 500, errorRate: 0.99 }]`
+      const { report } = yield* run(small(`
+providers:
+  a: { type: simulated, latency: "50 millis", faults: ${fault} }
+  b: { type: simulated, latency: "50 millis", faults: ${fault} }
+models:
+  primary: { provider: a }
+  backup: { provider: b }
+chains: { default: [primary, backup] }
+policy:
+  retry: { maxAttempts: 1 }
+`))
+      const load = report.checks.find((c) => c.name.startsWith("upstream calls at most"))!
+      expect(load.met).not.toBeNull()
+      expect(load.detail).toMatch(/^\d+ calls for 6\d requests/)
     })
   )
 

@@ -106,9 +106,11 @@ const modelAt = (t: OracleTarget, at: number): LatencyModel => {
  * Whether target `t` is in an outage at `at` (epoch ms), as the wasted-calls
  * target counts one, under a request deadline of `deadline` ms: the faults
  * active then fail a call with a combined chance (1 - the product of
- * 1 - each failing fault's `errorRate`) of at least one half, or the slow
- * fault that governs its latency has a median (plus a stream's tail) past
- * the deadline. A gray failure of 30% is no outage; one of 99% is.
+ * 1 - each failing fault's `errorRate`) of more than one half (it fails
+ * more calls than it serves), or the slow fault that governs its latency
+ * has a median (plus a stream's tail) past the deadline. A gray failure of
+ * 30%, or of 50% (a coin's toss: half the calls served), is no outage; one
+ * of 99% is.
  *
  * @internal
  */
@@ -119,7 +121,7 @@ export const outageAt = (t: OracleTarget, at: number, deadline: number): boolean
     if ("latency" in fault) slow ??= latencyModel(fault.latency)
     else survives *= 1 - (fault.errorRate ?? 1)
   }
-  return 1 - survives >= 0.5 || (slow !== undefined && slow.median + t.streamTail > deadline)
+  return 1 - survives > 0.5 || (slow !== undefined && slow.median + t.streamTail > deadline)
 }
 
 /** The oracle's answer for one request: whether it was servable, and how fast and cheaply. @internal */

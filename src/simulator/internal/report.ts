@@ -145,7 +145,7 @@ export const defaultSpells = (length: number): number => {
 interface Yardstick {
   /** The policy's trip threshold, at most the default's 5. */
   readonly threshold: number
-  /** The policy's half-open probes (the default's 1 without a breaker). */
+  /** The policy's half-open probes, at most the default's 1 (the default's 1 without a breaker). */
   readonly probes: number
   /** True when the policy's breaker cannot trip and the router's default breaker is the yardstick. */
   readonly substituted: boolean
@@ -172,7 +172,8 @@ const yardstick = (file: Config.ConfigFile, name: string): Yardstick => {
     ? { threshold: defaultBreaker.threshold, probes: defaultBreaker.probes, substituted: true, capped: false }
     : {
       threshold: Math.min(threshold, defaultBreaker.threshold),
-      probes: breaker.halfOpenProbes ?? defaultBreaker.probes,
+      // as the threshold: a policy cannot earn a larger allowance by asking for more probes
+      probes: Math.min(breaker.halfOpenProbes ?? defaultBreaker.probes, defaultBreaker.probes),
       substituted: false,
       capped: threshold > defaultBreaker.threshold
     }
@@ -208,7 +209,7 @@ const callCost = (sim: Simulated.Service, call: Simulated.Call, inputTokens: num
 
 /**
  * A target's outages, as the wasted-calls target counts them: the windows
- * in which {@link oracle.outageAt} holds (the faults active fail at least
+ * in which {@link oracle.outageAt} holds (the faults active fail more than
  * half the calls, or its latency is past the deadline), merged.
  */
 const targetFigures = (
@@ -348,10 +349,12 @@ const latencyCheck = (servable: ReadonlyArray<number>, oracleLatency: Report.Per
 const amplificationCheck = (
   raw: Raw,
   sims: ReadonlyArray<Simulated.Service>,
+  down: ReadonlyArray<(at: number) => boolean>,
   requests: ReadonlyArray<RequestRecord>
 ): Report.Check => {
   const name = "upstream calls at most 1.2x requests while every target is down"
-  const allDown = windows(sims, raw.start, raw.end, (offset) => sims.every((sim) => !sim.canServe(raw.start + offset)))
+  // down as the wasted-calls target reads an outage (more than half the calls failing, or past the deadline)
+  const allDown = windows(sims, raw.start, raw.end, (offset) => down.every((isDown) => isDown(raw.start + offset)))
   const arrived = requests.filter((r) => allDown.some((w) => inside(w, r.at))).length
   if (arrived === 0) return { name, met: null, detail: "no request arrived while every target was down" }
   let calls = 0
@@ -414,12 +417,15 @@ export const build = (scenario: Scenario.Scenario, policy: string, file: Config.
   }
   const columns = timeline.columns(duration)
   const shape = { inputTokens: raw.inputTokens, completionTokens: scenario.load.completionTokens, stream: scenario.load.stream }
+  const downAt = new Map<string, (at: number) => boolean>()
   const targets = raw.targets.map((t) => {
     const usual = oracle.usualLatency(file, t.name, t.sim, shape)
     // a chain target's calls have the chain's deadline; another's (a shadow's), its own policy's
     const limit = chainTargets.includes(t.name) ? deadline : deadlineOf(file, t.name, [t.name])
     const view = oracle.target(file, t.name, t.sim, shape)
-    return targetFigures(file, raw, t, columns, usual, (at) => oracle.outageAt(view, at, limit)).report
+    const down = (at: number) => oracle.outageAt(view, at, limit)
+    downAt.set(t.name, down)
+    return targetFigures(file, raw, t, columns, usual, down).report
   })
   const requests = raw.requests.length
   const availability = requests === 0 ? 1 : served / requests
@@ -460,7 +466,7 @@ export const build = (scenario: Scenario.Scenario, policy: string, file: Config.
       availabilityCheck(availability, oracleAvailability),
       wastedCheck(file, targets, raw.learners),
       latencyCheck(onServable, oracleLatency),
-      amplificationCheck(raw, chainSims, raw.requests)
+      amplificationCheck(raw, chainSims, chainTargets.map((name) => downAt.get(name)!), raw.requests)
     ]
   }
 }
