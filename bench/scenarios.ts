@@ -338,7 +338,7 @@ const figuresTable = (all: ReadonlyArray<Figures>): Table => ({
     "over servable: the router's p99 over the requests the oracle could serve, one it did not answer counted as never " +
     "answered (so 'never' past 1% unanswered), against the oracle's p99, one draw per servable request from its fastest " +
     "servable target. Calls / request: upstream calls (retries, probes, hedges) per request. Wasted: calls that started " +
-    "inside an outage of their target (the faults active fail at least half the calls, or its latency is past the total " +
+    "inside an outage of their target (the faults active fail more than half the calls, or its latency is past the total " +
     "timeout). Worst outage: per target, the outage furthest over its allowance (min(threshold, 5) + probes x the default " +
     "open schedule's half-open spells in it), wasted/allowed. Cost: what the providers bill (every call that returned an " +
     "answer), against the oracle's cheapest servable target per request. Fallback rate: requests that fell back (answered " +
@@ -384,10 +384,10 @@ const outageTable = (all: ReadonlyArray<Figures>): Table => ({
     })
   ),
   note:
-    "An outage: a window in which the faults active fail a call with a combined chance of at least one half (1 - the " +
+    "An outage: a window in which the faults active fail a call with a combined chance of more than one half (1 - the " +
     "product of 1 - each errorRate), or the target's latency is past the policy's total timeout; merged when windows " +
     "touch. Yardstick: min(the policy's trip threshold, the router's default 5) (5 without a breaker) + the policy's " +
-    "half-open probes (1 without a breaker) x the half-open spells the router's default open schedule (30 s doubling to " +
+    "half-open probes, at most the default's 1 (1 without a breaker), x the half-open spells the router's default open schedule (30 s doubling to " +
     "5 min, tripped at the outage's start) has within the outage, at least 1; each instance without shared state pays " +
     "it. It does not depend on what the policy did: the half-open spells its breakers went through are shown, not counted."
 })

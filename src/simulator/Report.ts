@@ -32,9 +32,10 @@
  * - `upstreamCalls`: calls that reached a simulated provider. `wastedCalls`:
  *   calls that reached one inside one of its outages: a window in which the
  *   faults active fail a call with a combined chance (1 - the product of
- *   1 - each failing fault's `errorRate`) of at least one half, or its slow
+ *   1 - each failing fault's `errorRate`) of more than one half, or its slow
  *   fault's median latency is past the request's deadline (the policy's
- *   total timeout). A gray failure of 30% is no outage; one of 99% is.
+ *   total timeout). A gray failure of 30%, or of 50% (half the calls
+ *   served), is no outage; one of 99% is.
  * - `cost`: what the providers bill: every upstream call that returned an
  *   answer (hedge losers and shadows included). `oracleCost`: per servable
  *   request, its cheapest servable target.
@@ -90,7 +91,7 @@ export const Percentiles = Schema.Struct({
 export interface Percentiles extends Schema.Schema.Type<typeof Percentiles> {}
 
 /**
- * One outage of a target (a window in which its faults fail at least half
+ * One outage of a target (a window in which its faults fail more than half
  * the calls, or its latency is past the deadline: see `wastedCalls` in the
  * module's definitions), and what it cost: the
  * calls wasted in it and how many the wasted-calls target allows. The
