@@ -1,0 +1,880 @@
+/**
+ * The gateway against mutated requests, property-based: valid request bodies
+ * of each ingress (OpenAI's chat completions and Responses, Anthropic's
+ * Messages and its token count, Gemini's generateContent, streamed and
+ * counted; the model list) mutated at every path (wrong types, null,
+ * missing and unknown fields, huge and NaN-ish numbers, empty arrays, deep
+ * nesting, lone surrogates, long strings) and at the wire (invalid JSON,
+ * duplicated keys, numbers JSON cannot hold, wrong content types). Over
+ * one real gateway on 127.0.0.1 (port 0) and two mock upstreams, each
+ * answer must be a 200 (a streamed one well-formed SSE) or a 4xx whose
+ * body is the ingress's own error JSON with a message; a refusal calls no
+ * upstream; nothing hangs; and a valid request still gets its 200 after
+ * every case. Seeded, a fixed number of runs. The defects it found are
+ * kept below as plain, named regression tests.
+ */
+import { NodeHttpClient } from "@effect/platform-node"
+import { describe, expect, layer } from "@effect/vitest"
+import { Context, Effect, FastCheck, Layer, Redacted } from "effect"
+import * as NodeHttp from "node:http"
+import * as Gateway from "../src/gateway/Gateway.js"
+import * as Anthropic from "../src/providers/Anthropic.js"
+import * as Gemini from "../src/providers/Gemini.js"
+import * as OpenAi from "../src/providers/OpenAi.js"
+import * as Router from "../src/router/Router.js"
+import * as MockServer from "../src/testing/MockServer.js"
+import * as Upstreams from "./support/upstreams.js"
+
+// ---------------------------------------------------------------------------
+// The harness: one gateway for the file, over two mock upstreams
+// ---------------------------------------------------------------------------
+
+class Harness extends Context.Tag("test/GatewayFuzz/Harness")<
+  Harness,
+  { readonly gateway: Gateway.Server; readonly upstreams: ReadonlyArray<MockServer.MockServer> }
+>() {}
+
+/** The chains a case may name: OpenAI's wire then Anthropic's; Anthropic's alone; Gemini's alone. */
+const chains = ["default", "claude", "gemini"] as const
+
+/** Three mock upstreams, one a wire format, each an adapter's; a chain over each (see `chains`), and the gateway. */
+const HarnessLive = Layer.scoped(
+  Harness,
+  Effect.gen(function* () {
+    const upstreams = [yield* MockServer.make(), yield* MockServer.make(), yield* MockServer.make()] as const
+    const key = Redacted.make(Upstreams.upstreamKey)
+    const router = yield* Router.make({
+      targets: {
+        gpt: { model: yield* OpenAi.make({ model: "gpt-4.1-mini", apiKey: key, baseUrl: upstreams[0].baseUrls.openai }) },
+        haiku: { model: yield* Anthropic.make({ model: "claude-haiku-4-5", apiKey: key, baseUrl: upstreams[1].baseUrls.anthropic }) },
+        flash: { model: yield* Gemini.make({ model: "gemini-2.5-flash", apiKey: key, baseUrl: upstreams[2].baseUrls.gemini }) }
+      },
+      chains: { default: ["gpt", "haiku"], claude: ["haiku"], gemini: ["flash"] },
+      policy: { retry: { maxAttempts: 1 } }
+    })
+    const gateway = yield* Upstreams.quiet(Gateway.make({ router, port: 0 }))
+    return { gateway, upstreams }
+  })
+)
+
+interface Answer {
+  readonly status: number
+  readonly headers: NodeHttp.IncomingHttpHeaders
+  readonly text: string
+}
+
+/** No answer within this long is a hang (the mocks answer in milliseconds). */
+const hangAfterMs = 10_000
+
+/**
+ * One request over a fresh connection with exactly the headers given;
+ * rejects on a socket error before the answer ended (a crash) or on no
+ * answer in `hangAfterMs` (a hang).
+ */
+const send = (url: string, method: string, path: string, headers: Record<string, string>, body?: string | Buffer) =>
+  new Promise<Answer>((resolve, reject) => {
+    const request = NodeHttp.request(`${url}${path}`, { method, headers, agent: false })
+    const timer = setTimeout(() => {
+      request.destroy()
+      reject(new Error(`no answer in ${hangAfterMs} ms`))
+    }, hangAfterMs)
+    request.on("response", (response) => {
+      const chunks: Array<Buffer> = []
+      response.on("data", (chunk: Buffer) => chunks.push(chunk))
+      response.on("end", () => {
+        clearTimeout(timer)
+        resolve({ status: response.statusCode ?? 0, headers: response.headers, text: Buffer.concat(chunks).toString("utf8") })
+      })
+      response.on("error", (error) => {
+        clearTimeout(timer)
+        reject(error)
+      })
+    })
+    request.on("error", (error) => {
+      clearTimeout(timer)
+      reject(error)
+    })
+    request.end(body)
+  })
+
+// ---------------------------------------------------------------------------
+// The ingresses: their valid bodies, paths and error shapes
+// ---------------------------------------------------------------------------
+
+type Shape = "openai" | "anthropic" | "google"
+
+/** How a 200 comes: whole JSON, SSE, or Gemini's JSON-array stream. */
+type Framing = "json" | "sse" | "array"
+
+interface Ingress {
+  readonly name: string
+  readonly shape: Shape
+  /** The path for a chain (named in the body, or in the path on Gemini's), and how its 200 is framed, for a body (its `stream`, on OpenAI's and Anthropic's). */
+  readonly path: (chain: string) => string
+  /** Whether the body names the model (not the path). */
+  readonly modelInBody: boolean
+  readonly framing: (body: unknown) => Framing
+  /** Whether an answer calls a provider (a token count does not). */
+  readonly calls: boolean
+  readonly valid: ReadonlyArray<Record<string, unknown>>
+}
+
+const streamFlag = (body: unknown): Framing =>
+  typeof body === "object" && body !== null && !Array.isArray(body) && (body as Record<string, unknown>)["stream"] === true ? "sse" : "json"
+
+const png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+
+const weatherSchema = { type: "object", properties: { city: { type: "string" } }, required: ["city"] }
+
+const chat: Ingress = {
+  name: "chat completions",
+  shape: "openai",
+  path: () => "/v1/chat/completions",
+  modelInBody: true,
+  framing: streamFlag,
+  calls: true,
+  valid: [
+    { model: "default", messages: [{ role: "user", content: "Say hi." }] },
+    {
+      model: "default",
+      stream: true,
+      stream_options: { include_usage: true },
+      max_tokens: 64,
+      temperature: 0.5,
+      top_p: 0.9,
+      stop: ["\n\n"],
+      seed: 7,
+      user: "u1",
+      messages: [
+        { role: "system", content: "Be brief." },
+        { role: "user", content: [{ type: "text", text: "What is this?" }, { type: "image_url", image_url: { url: `data:image/png;base64,${png}`, detail: "low" } }] }
+      ]
+    },
+    {
+      model: "default",
+      messages: [
+        { role: "developer", content: "Use the tool." },
+        { role: "user", content: "Weather in Paris?" },
+        { role: "assistant", content: null, tool_calls: [{ id: "call_1", type: "function", function: { name: "weather", arguments: "{\"city\":\"Paris\"}" } }] },
+        { role: "tool", tool_call_id: "call_1", content: "Sunny." }
+      ],
+      tools: [{ type: "function", function: { name: "weather", description: "The weather", parameters: weatherSchema } }],
+      tool_choice: { type: "function", function: { name: "weather" } },
+      parallel_tool_calls: false,
+      max_completion_tokens: 100
+    },
+    {
+      model: "default",
+      stream: true,
+      messages: [{ role: "user", content: "JSON please." }],
+      response_format: { type: "json_schema", json_schema: { name: "answer", schema: weatherSchema, strict: true } },
+      reasoning_effort: "low"
+    }
+  ]
+}
+
+const responses: Ingress = {
+  name: "responses",
+  shape: "openai",
+  path: () => "/v1/responses",
+  modelInBody: true,
+  framing: streamFlag,
+  calls: true,
+  valid: [
+    { model: "default", input: "Say hi." },
+    {
+      model: "default",
+      stream: true,
+      instructions: "Be brief.",
+      max_output_tokens: 64,
+      temperature: 0.5,
+      input: [
+        { role: "user", content: [{ type: "input_text", text: "What is this?" }, { type: "input_image", image_url: `data:image/png;base64,${png}`, detail: "auto" }] }
+      ]
+    },
+    {
+      model: "default",
+      input: [
+        { role: "user", content: "Weather in Paris?" },
+        { type: "function_call", call_id: "call_1", name: "weather", arguments: "{\"city\":\"Paris\"}" },
+        { type: "function_call_output", call_id: "call_1", output: "Sunny." }
+      ],
+      tools: [{ type: "function", name: "weather", description: "The weather", parameters: weatherSchema, strict: false }],
+      tool_choice: { type: "function", name: "weather" }
+    },
+    {
+      model: "default",
+      stream: true,
+      input: "JSON please.",
+      text: { format: { type: "json_schema", name: "answer", schema: weatherSchema, strict: true } },
+      reasoning: { effort: "low" }
+    }
+  ]
+}
+
+const messagesValid: ReadonlyArray<Record<string, unknown>> = [
+  { model: "default", max_tokens: 64, messages: [{ role: "user", content: "Say hi." }] },
+  {
+    model: "default",
+    max_tokens: 64,
+    stream: true,
+    system: [{ type: "text", text: "Be brief.", cache_control: { type: "ephemeral" } }],
+    temperature: 0.5,
+    stop_sequences: ["\n\n"],
+    metadata: { user_id: "u1" },
+    messages: [
+      { role: "user", content: [{ type: "text", text: "What is this?" }, { type: "image", source: { type: "base64", media_type: "image/png", data: png } }] }
+    ]
+  },
+  {
+    model: "default",
+    max_tokens: 100,
+    system: "Use the tool.",
+    messages: [
+      { role: "user", content: "Weather in Paris?" },
+      { role: "assistant", content: [{ type: "tool_use", id: "toolu_1", name: "weather", input: { city: "Paris" } }] },
+      { role: "user", content: [{ type: "tool_result", tool_use_id: "toolu_1", content: "Sunny." }] }
+    ],
+    tools: [{ name: "weather", description: "The weather", input_schema: weatherSchema }],
+    tool_choice: { type: "tool", name: "weather" }
+  },
+  {
+    model: "default",
+    max_tokens: 2048,
+    stream: true,
+    thinking: { type: "enabled", budget_tokens: 1024 },
+    messages: [{ role: "user", content: [{ type: "image", source: { type: "url", url: "https://example.com/a.png" } }, { type: "text", text: "Describe." }] }]
+  }
+]
+
+const messages: Ingress = { name: "messages", shape: "anthropic", path: () => "/v1/messages", modelInBody: true, framing: streamFlag, calls: true, valid: messagesValid }
+
+const countTokens: Ingress = {
+  name: "count_tokens",
+  shape: "anthropic",
+  path: () => "/v1/messages/count_tokens",
+  modelInBody: true,
+  framing: () => "json",
+  calls: false,
+  valid: messagesValid.map(({ max_tokens: _, stream: __, ...rest }) => rest)
+}
+
+const geminiValid: ReadonlyArray<Record<string, unknown>> = [
+  { contents: [{ role: "user", parts: [{ text: "Say hi." }] }] },
+  {
+    contents: [{ role: "user", parts: [{ text: "What is this?" }, { inlineData: { mimeType: "image/png", data: png } }] }],
+    systemInstruction: { parts: [{ text: "Be brief." }] },
+    generationConfig: { temperature: 0.5, topP: 0.9, maxOutputTokens: 64, stopSequences: ["\n\n"], seed: 7 },
+    safetySettings: [{ category: "HARM_CATEGORY_HARASSMENT", threshold: "BLOCK_NONE" }]
+  },
+  {
+    contents: [
+      { role: "user", parts: [{ text: "Weather in Paris?" }] },
+      { role: "model", parts: [{ functionCall: { name: "weather", args: { city: "Paris" } } }] },
+      { role: "user", parts: [{ functionResponse: { name: "weather", response: { result: "Sunny." } } }] }
+    ],
+    tools: [{ functionDeclarations: [{ name: "weather", description: "The weather", parametersJsonSchema: weatherSchema }] }],
+    toolConfig: { functionCallingConfig: { mode: "ANY", allowedFunctionNames: ["weather"] } }
+  },
+  {
+    contents: [{ parts: [{ text: "JSON please." }] }],
+    generationConfig: { responseMimeType: "application/json", responseSchema: { type: "OBJECT", properties: { city: { type: "STRING" } } } }
+  }
+]
+
+const gemini = (name: string, method: string, framing: Framing, calls = true): Ingress => ({
+  name,
+  shape: "google",
+  path: (chain) => `/v1beta/models/${chain}:${method}`,
+  modelInBody: false,
+  framing: () => framing,
+  calls,
+  valid: geminiValid
+})
+
+const ingresses: ReadonlyArray<Ingress> = [
+  chat,
+  responses,
+  messages,
+  countTokens,
+  gemini("generateContent", "generateContent", "json"),
+  gemini("streamGenerateContent (SSE)", "streamGenerateContent?alt=sse", "sse"),
+  gemini("streamGenerateContent (JSON array)", "streamGenerateContent", "array"),
+  gemini("countTokens", "countTokens", "json", false)
+]
+
+// ---------------------------------------------------------------------------
+// Checking an answer
+// ---------------------------------------------------------------------------
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value)
+
+const nonEmpty = (value: unknown): boolean => typeof value === "string" && value.trim().length > 0
+
+/** Why `body` is not an error of `shape` for `status` (undefined: it is). */
+const shapeProblem = (shape: Shape, status: number, body: unknown): string | undefined => {
+  if (!isRecord(body)) return "not a JSON object"
+  const error = body["error"]
+  if (!isRecord(error)) return "no `error` object"
+  switch (shape) {
+    case "openai":
+      if (!nonEmpty(error["message"])) return "no error.message"
+      if (!nonEmpty(error["type"])) return "no error.type"
+      if (!("param" in error) || !(error["param"] === null || typeof error["param"] === "string")) return "error.param not a string or null"
+      if (!("code" in error) || !(error["code"] === null || typeof error["code"] === "string")) return "error.code not a string or null"
+      return undefined
+    case "anthropic":
+      if (body["type"] !== "error") return "type is not \"error\""
+      if (!nonEmpty(error["type"])) return "no error.type"
+      if (!nonEmpty(error["message"])) return "no error.message"
+      return undefined
+    case "google":
+      if (error["code"] !== status) return `error.code ${String(error["code"])} is not the status ${status}`
+      if (!nonEmpty(error["message"])) return "no error.message"
+      if (!nonEmpty(error["status"])) return "no error.status"
+      return undefined
+  }
+}
+
+/** Why `text` is not a well-formed SSE body of `data:` JSON events (undefined: it is). */
+const sseProblem = (text: string): string | undefined => {
+  if (!text.endsWith("\n\n")) return "does not end with a blank line"
+  const frames = text.slice(0, -2).split("\n\n")
+  for (const frame of frames) {
+    let data: string | undefined
+    for (const line of frame.split("\n")) {
+      if (line.startsWith(":")) continue
+      if (line.startsWith("event: ")) continue
+      if (line.startsWith("data: ")) data = (data === undefined ? "" : `${data}\n`) + line.slice(6)
+      else return `a line that is no field: ${JSON.stringify(line.slice(0, 80))}`
+    }
+    if (data === undefined) return `a frame without data: ${JSON.stringify(frame.slice(0, 80))}`
+    if (data === "[DONE]") continue
+    try {
+      JSON.parse(data)
+    } catch {
+      return `data that is no JSON: ${JSON.stringify(data.slice(0, 80))}`
+    }
+  }
+  return undefined
+}
+
+/** Why an answer breaks the properties (undefined: it does not). */
+const answerProblem = (shape: Shape, framing: Framing, answer: Answer): string | undefined => {
+  const type = String(answer.headers["content-type"] ?? "")
+  if (answer.status === 200) {
+    if (framing === "sse") {
+      if (!type.startsWith("text/event-stream")) return `a streamed 200 of content type ${type}`
+      return sseProblem(answer.text)
+    }
+    if (!type.startsWith("application/json")) return `a 200 of content type ${type}`
+    try {
+      const body = JSON.parse(answer.text) as unknown
+      return framing === "array" && !Array.isArray(body) ? "a JSON-array stream that is no array" : undefined
+    } catch {
+      return "a 200 whose body is no JSON"
+    }
+  }
+  if (answer.status < 400 || answer.status > 499) return `status ${answer.status}`
+  // the mocks never limit or fail: a 429 is the gateway's own doing, and none is configured
+  if (answer.status === 429) return "a 429 with no limit configured"
+  if (!type.startsWith("application/json")) return `a ${answer.status} of content type ${type}`
+  let body: unknown
+  try {
+    body = JSON.parse(answer.text)
+  } catch {
+    return `a ${answer.status} whose body is no JSON`
+  }
+  // Gemini's JSON-array stream answers its errors as an array of one, as Gemini does
+  if (framing === "array" && Array.isArray(body) && body.length === 1) body = body[0]
+  const problem = shapeProblem(shape, answer.status, body)
+  return problem === undefined ? undefined : `a ${answer.status} not in ${shape}'s error shape (${problem})`
+}
+
+// ---------------------------------------------------------------------------
+// Mutations
+// ---------------------------------------------------------------------------
+
+type Path = ReadonlyArray<string | number>
+
+/** Every path into a JSON value, the root first. */
+const pathsOf = (value: unknown, at: Path = [], out: Array<Path> = []): Array<Path> => {
+  out.push(at)
+  if (Array.isArray(value)) value.forEach((item, i) => pathsOf(item, [...at, i], out))
+  else if (isRecord(value)) for (const key of Object.keys(value)) pathsOf(value[key], [...at, key], out)
+  return out
+}
+
+const getAt = (value: unknown, path: Path): unknown => path.reduce<unknown>((v, key) => (v as Record<string | number, unknown>)[key], value)
+
+/** Placeholders for numbers JSON has but JavaScript cannot hold: written into the text once stringified. */
+const rawNumbers: Record<string, string> = {
+  "\u0001INF\u0001": "1e999",
+  "\u0001NEGINF\u0001": "-1e999",
+  "\u0001BIGINT\u0001": "123456789012345678901234567890",
+  "\u0001TINY\u0001": "-0.0e-400",
+  "\u0001NEGZERO\u0001": "-0"
+}
+
+const loneSurrogates = ["\ud800", "\udfff", "a\ud83d", "\ude00b", "\u0000", "\u202e\u0000\uffff", "😀".repeat(3), "\u00e9\u0301"]
+
+/** Strings a field's check may meet: enum values of the three APIs, numbers and words written as strings. */
+const wordy = [
+  "user", "assistant", "system", "developer", "tool", "function", "model",
+  "text", "image_url", "image", "input_text", "input_image", "output_text", "tool_use", "tool_result", "thinking",
+  "function_call", "function_call_output", "message", "auto", "none", "required", "any", "ANY", "AUTO", "NONE",
+  "json_schema", "json_object", "base64", "url", "ephemeral", "enabled", "low", "high",
+  "NaN", "Infinity", "-Infinity", "-1", "0", "1e999", "true", "null", "undefined", "default", "weather",
+  "http://127.0.0.1/a.png", "file:///etc/passwd", "https://", "data:", "data:image/png;base64,!!!", "data:text/plain,hi",
+  "https://example.com/" + "a".repeat(3000), "gs://bucket/a.png", "javascript:alert(1)", "//example.com/a.png", "http://[::1]/a.png",
+  "__proto__", "constructor", "toString", "{\"city\":", "{}", "[]", "{\"city\":\"Paris\"} {}", "call_1", "toolu_1", "weather ", "wea-ther.v2",
+  "image/png", "image/svg+xml", "application/pdf", "text/plain", "audio/wav", "STRING", "OBJECT", "ARRAY", "application/json", "text/x.enum"
+]
+
+const weirdString = FastCheck.oneof(
+  { weight: 4, arbitrary: FastCheck.constantFrom(...wordy) },
+  { weight: 2, arbitrary: FastCheck.constantFrom(...loneSurrogates) },
+  { weight: 1, arbitrary: FastCheck.constantFrom("", " ", "\n") },
+  { weight: 2, arbitrary: FastCheck.string({ unit: "binary", maxLength: 20 }) },
+  // long, within the upload limit
+  { weight: 1, arbitrary: FastCheck.constantFrom(10_000, 200_000, 900_000).map((n) => "x".repeat(n)) }
+)
+
+/** Nested arrays or objects, `depth` deep. */
+const nested = (depth: number, kind: "array" | "object" | "parts"): unknown => {
+  let value: unknown = kind === "parts" ? { type: "text", text: "x" } : "x"
+  for (let i = 0; i < depth; i++) value = kind === "array" ? [value] : kind === "object" ? { a: value } : [{ type: "text", text: value }]
+  return value
+}
+
+const weirdValue: FastCheck.Arbitrary<unknown> = FastCheck.oneof(
+  { weight: 3, arbitrary: FastCheck.constantFrom<unknown>(null, true, false, [], {}, [null], [[]], { type: null }, { type: "text" }) },
+  {
+    weight: 3,
+    arbitrary: FastCheck.constantFrom<unknown>(
+      0, -1, 1, 1.5, -0.5, 2, 3, 1e308, -1e308, 2 ** 53 + 2, -(2 ** 53), 4294967296, 1e-300, ...Object.keys(rawNumbers)
+    )
+  },
+  { weight: 4, arbitrary: weirdString },
+  { weight: 1, arbitrary: FastCheck.tuple(FastCheck.integer({ min: 1, max: 200 }), FastCheck.constantFrom<"array" | "object" | "parts">("array", "object", "parts")).map(([d, k]) => nested(d, k)) },
+  { weight: 1, arbitrary: FastCheck.jsonValue({ maxDepth: 3 }) }
+)
+
+/** Keys a mutation may add: the fields of the three APIs (at a wrong place, or where they go) and prototype names. */
+const keys = [
+  "__proto__", "constructor", "toString", "hasOwnProperty", "stream", "tools", "tool_choice", "max_tokens", "n", "stop", "system",
+  "role", "content", "type", "text", "image_url", "url", "detail", "parts", "functionCall", "functionResponse", "inlineData",
+  "fileData", "response_format", "format", "instructions", "input", "messages", "contents", "model", "temperature", "logprobs",
+  "top_logprobs", "seed", "user", "metadata", "stream_options", "parallel_tool_calls", "thinking", "cache_control", "source",
+  "data", "media_type", "tool_use_id", "id", "name", "arguments", "input_schema", "parameters", "functionDeclarations",
+  "generationConfig", "responseMimeType", "responseSchema", "maxOutputTokens", "candidateCount", "toolConfig",
+  "functionCallingConfig", "mode", "allowedFunctionNames", "tool_calls", "tool_call_id", "call_id", "output", "refusal",
+  "max_output_tokens", "max_completion_tokens", "previous_response_id", "background", "store", "modalities", "audio",
+  "prediction", "budget_tokens", "top_k", "topK", "thinkingConfig", "thinkingBudget", "systemInstruction", "cachedContent",
+  "safetySettings", "responseModalities", "include", "truncation", "strict", "json_schema", "schema", "args", "response",
+  "mimeType", "fileUri", "x-unknown-field", ""
+]
+
+type Mutation =
+  | { readonly _tag: "Replace"; readonly at: number; readonly value: unknown }
+  | { readonly _tag: "Delete"; readonly at: number }
+  | { readonly _tag: "AddKey"; readonly at: number; readonly key: string; readonly value: unknown }
+  | { readonly _tag: "Empty"; readonly at: number }
+  | { readonly _tag: "Repeat"; readonly at: number; readonly times: number }
+  | { readonly _tag: "Wrap"; readonly at: number }
+  | { readonly _tag: "Swap"; readonly at: number; readonly with: number }
+  | { readonly _tag: "Graft"; readonly at: number; readonly from: number }
+
+const at = FastCheck.nat({ max: 10_000 })
+
+const mutation: FastCheck.Arbitrary<Mutation> = FastCheck.oneof(
+  { weight: 6, arbitrary: FastCheck.record({ _tag: FastCheck.constant("Replace" as const), at, value: weirdValue }) },
+  { weight: 3, arbitrary: FastCheck.record({ _tag: FastCheck.constant("Delete" as const), at }) },
+  {
+    weight: 3,
+    arbitrary: FastCheck.record({
+      _tag: FastCheck.constant("AddKey" as const),
+      at,
+      key: FastCheck.oneof({ weight: 5, arbitrary: FastCheck.constantFrom(...keys) }, { weight: 1, arbitrary: FastCheck.string({ maxLength: 8 }) }),
+      value: weirdValue
+    })
+  },
+  { weight: 1, arbitrary: FastCheck.record({ _tag: FastCheck.constant("Empty" as const), at }) },
+  { weight: 1, arbitrary: FastCheck.record({ _tag: FastCheck.constant("Repeat" as const), at, times: FastCheck.constantFrom(2, 3, 50, 2000) }) },
+  { weight: 1, arbitrary: FastCheck.record({ _tag: FastCheck.constant("Wrap" as const), at }) },
+  // messages in odd orders: two elements of one array swapped
+  { weight: 1, arbitrary: FastCheck.record({ _tag: FastCheck.constant("Swap" as const), at, with: at }) },
+  // a part of some valid body (any API's) put where another was: plausible, but perhaps not there
+  { weight: 4, arbitrary: FastCheck.record({ _tag: FastCheck.constant("Graft" as const), at, from: FastCheck.nat({ max: 100_000 }) }) }
+)
+
+/** Every part of every valid body, for `Graft` (made once the ingresses are). */
+let graftPool: ReadonlyArray<unknown> | undefined
+const grafts = (): ReadonlyArray<unknown> =>
+  (graftPool ??= ingresses.flatMap((ingress) => ingress.valid.flatMap((body) => pathsOf(body).slice(1).map((path) => getAt(body, path)))))
+
+/** `value` with one mutation applied (in place; the value is a copy). */
+const mutate = (value: Record<string, unknown>, m: Mutation): Record<string, unknown> => {
+  const paths = pathsOf(value)
+  const path = paths[m.at % paths.length]!
+  const parentPath = path.slice(0, -1)
+  const key = path.at(-1)
+  const parent = key === undefined ? undefined : (getAt(value, parentPath) as Record<string | number, unknown> | Array<unknown>)
+  const target = getAt(value, path)
+  const set = (next: unknown): Record<string, unknown> => {
+    if (parent === undefined) return isRecord(next) ? next : value
+    ;(parent as Record<string | number, unknown>)[key!] = next
+    return value
+  }
+  switch (m._tag) {
+    case "Replace":
+      return set(structuredClone(m.value))
+    case "Delete":
+      if (parent === undefined) return value
+      if (Array.isArray(parent)) parent.splice(key as number, 1)
+      else delete (parent as Record<string, unknown>)[key as string]
+      return value
+    case "AddKey":
+      if (isRecord(target)) Object.defineProperty(target, m.key, { value: structuredClone(m.value), enumerable: true, writable: true, configurable: true })
+      else if (Array.isArray(target)) target.push(structuredClone(m.value))
+      return value
+    case "Empty":
+      return Array.isArray(target) ? set([]) : isRecord(target) ? set({}) : set(typeof target === "string" ? "" : 0)
+    case "Repeat":
+      if (Array.isArray(target) && target.length > 0) {
+        const copies = Array.from({ length: m.times }, () => structuredClone(target[0]))
+        return set([...target, ...copies])
+      }
+      return value
+    case "Wrap":
+      return set([target])
+    case "Graft":
+      return set(structuredClone(grafts()[m.from % grafts().length]))
+    case "Swap": {
+      if (!Array.isArray(parent)) return value
+      const other = m.with % parent.length
+      const here = key as number
+      ;[parent[here], parent[other]] = [parent[other], parent[here]]
+      return value
+    }
+  }
+}
+
+/** What happens to the text once the body is stringified. */
+type Wire =
+  | { readonly _tag: "AsIs" }
+  | { readonly _tag: "Truncate"; readonly at: number }
+  | { readonly _tag: "DuplicateKey"; readonly key: string; readonly value: unknown; readonly first: boolean }
+  | { readonly _tag: "Garbage"; readonly text: string }
+  | { readonly _tag: "Bom" }
+  | { readonly _tag: "NotUtf8" }
+
+const wire: FastCheck.Arbitrary<Wire> = FastCheck.oneof(
+  { weight: 30, arbitrary: FastCheck.constant({ _tag: "AsIs" as const }) },
+  { weight: 1, arbitrary: FastCheck.record({ _tag: FastCheck.constant("Truncate" as const), at: FastCheck.nat({ max: 10_000 }) }) },
+  {
+    weight: 2,
+    arbitrary: FastCheck.record({
+      _tag: FastCheck.constant("DuplicateKey" as const),
+      key: FastCheck.constantFrom("model", "messages", "stream", "contents", "input", "max_tokens", "tools", "__proto__"),
+      value: weirdValue,
+      first: FastCheck.boolean()
+    })
+  },
+  { weight: 1, arbitrary: FastCheck.record({ _tag: FastCheck.constant("Garbage" as const), text: FastCheck.constantFrom("x", "}", ",", " {}", "\u0000") }) },
+  { weight: 1, arbitrary: FastCheck.constant({ _tag: "Bom" as const }) },
+  { weight: 1, arbitrary: FastCheck.constant({ _tag: "NotUtf8" as const }) }
+)
+
+const stringify = (value: unknown): string => {
+  let text = JSON.stringify(value)
+  for (const [placeholder, raw] of Object.entries(rawNumbers)) text = text.replaceAll(JSON.stringify(placeholder), raw)
+  return text
+}
+
+const wireText = (body: Record<string, unknown>, w: Wire): string | Buffer => {
+  const text = stringify(body)
+  switch (w._tag) {
+    case "AsIs":
+      return text
+    case "Truncate":
+      return text.slice(0, w.at % Math.max(1, text.length))
+    case "DuplicateKey": {
+      const pair = `${JSON.stringify(w.key)}:${stringify(w.value)}`
+      return w.first ? `{${pair},${text.slice(1)}` : `${text.slice(0, -1)},${pair}}`
+    }
+    case "Garbage":
+      return text + w.text
+    case "Bom":
+      return `\ufeff${text}`
+    case "NotUtf8":
+      return Buffer.concat([Buffer.from(text.slice(0, -1)), Buffer.from([0xc3, 0x28, 0xff]), Buffer.from("}")])
+  }
+}
+
+const contentTypes = FastCheck.oneof(
+  { weight: 30, arbitrary: FastCheck.constant<string | undefined>("application/json") },
+  {
+    weight: 2,
+    arbitrary: FastCheck.constantFrom<string | undefined>(
+      "application/json; charset=utf-8",
+      "Application/JSON",
+      "application/json;charset=latin1",
+      undefined,
+      "text/plain",
+      "application/x-www-form-urlencoded",
+      "multipart/form-data; boundary=x",
+      "application/jsonx",
+      "",
+      "application/json, text/plain"
+    )
+  }
+)
+
+interface Case {
+  readonly path: string
+  readonly body: Record<string, unknown>
+  readonly mutations: ReadonlyArray<Mutation>
+  readonly wire: Wire
+  readonly contentType: string | undefined
+}
+
+const caseOf = (ingress: Ingress): FastCheck.Arbitrary<Case> =>
+  FastCheck.record({
+    base: FastCheck.nat({ max: ingress.valid.length - 1 }),
+    mutations: FastCheck.array(mutation, { minLength: 1, maxLength: 3 }),
+    wire,
+    contentType: contentTypes,
+    stream: FastCheck.constantFrom<boolean | undefined>(undefined, undefined, true, false),
+    chain: FastCheck.constantFrom(...chains)
+  }).map(({ base, mutations, wire, contentType, stream, chain }) => {
+    let body = structuredClone(ingress.valid[base]!) as Record<string, unknown>
+    if (stream !== undefined && ingress.framing === streamFlag) body["stream"] = stream
+    if (ingress.modelInBody) body["model"] = chain
+    for (const m of mutations) body = mutate(body, m)
+    return { path: ingress.path(chain), body, mutations, wire, contentType }
+  })
+
+/** A short account of a case's request, for a failure's message. */
+const describeCase = (text: string | Buffer, contentType: string | undefined): string => {
+  const shown = typeof text === "string" ? text : text.toString("latin1")
+  return `content-type ${String(contentType)}, body (${shown.length} chars) ${shown.length > 600 ? `${shown.slice(0, 600)}…` : shown}`
+}
+
+// ---------------------------------------------------------------------------
+// Running a case
+// ---------------------------------------------------------------------------
+
+const good = JSON.stringify({ model: "default", messages: [{ role: "user", content: "Say hi." }] })
+
+/** Sends one case; throws (for fast-check) with what broke, if anything. */
+const runCase = async (
+  { gateway, upstreams }: Context.Tag.Service<Harness>,
+  ingress: Ingress,
+  path: string,
+  text: string | Buffer,
+  contentType: string | undefined,
+  framing: Framing
+) => {
+  const calls = () => upstreams.reduce((sum, upstream) => sum + upstream.count(), 0)
+  const before = calls()
+  const headers: Record<string, string> = contentType === undefined ? {} : { "content-type": contentType }
+  let answer: Answer
+  try {
+    answer = await send(gateway.url, "POST", path, headers, text)
+  } catch (error) {
+    throw new Error(`${ingress.name}: ${String(error)}; ${describeCase(text, contentType)}`)
+  }
+  const problem = answerProblem(ingress.shape, framing, answer)
+  if (problem !== undefined) {
+    throw new Error(`${ingress.name} ${path}: ${problem}: ${answer.text.slice(0, 400)}; ${describeCase(text, contentType)}`)
+  }
+  const made = calls() - before
+  if (answer.status >= 400 && made > 0) {
+    throw new Error(`${ingress.name}: a ${answer.status} after ${made} upstream calls: ${answer.text.slice(0, 300)}; ${describeCase(text, contentType)}`)
+  }
+  if (answer.status === 200 && !ingress.calls && made > 0) {
+    throw new Error(`${ingress.name}: a count that called upstream; ${describeCase(text, contentType)}`)
+  }
+  // the gateway keeps serving
+  const after = await send(gateway.url, "POST", "/v1/chat/completions", { "content-type": "application/json" }, good)
+  if (after.status !== 200) throw new Error(`a valid request after the case got ${after.status}: ${after.text.slice(0, 300)}; ${describeCase(text, contentType)}`)
+}
+
+/** The body as the gateway reads it (a duplicated key's last value), if it is JSON. */
+const sent = (text: string | Buffer): unknown => {
+  try {
+    return JSON.parse(typeof text === "string" ? text : text.toString("utf8"))
+  } catch {
+    return undefined
+  }
+}
+
+const seed = 20261207
+
+// ---------------------------------------------------------------------------
+// Paths, methods and headers
+// ---------------------------------------------------------------------------
+
+const knownPaths = [
+  "/v1/chat/completions", "/v1/responses", "/v1/messages", "/v1/messages/count_tokens", "/v1/models", "/v1/models/default",
+  "/v1/models/gemini", "/v1beta/models", "/v1beta/models/default", "/v1beta/models/default:generateContent",
+  "/v1beta/models/claude:streamGenerateContent", "/v1beta/models/gemini:countTokens", "/v1/models/default:generateContent",
+  "/v1beta/models/models/default:generateContent", "/v1/key", "/healthz", "/readyz", "/v1/embeddings", "/v1/completions", "/", "/v1", "/v1beta"
+]
+
+const suffixes = [
+  "", "", "", "/", "//", "/x", "?a=b", "?alt=sse", "?alt=proto", "?alt=", "?key=abc", "?alt=sse&alt=json", "%", "%ZZ", "%2F..", "/..",
+  "/%2e%2e/healthz", ":", "::generateContent", ":countTokens", ":streamGenerateContent", ":unknownMethod", ";x", "%00", "%C3%A9",
+  "%F0%9F%98%80", "%ED%A0%80", "%FF", "/" + "a".repeat(5000), "?" + "a=b&".repeat(500), "%3AgenerateContent", "*", "/*"
+]
+
+/** Which error shape a path's clients expect (`undefined`: any of the three). */
+const shapeOfPath = (path: string, headers: Record<string, string>): Shape | undefined => {
+  // as the router reads a path: cut at `?`, `;` or `#`, a doubled or trailing slash, an escaped letter or case leads to the same route
+  let bare = path.split(/[?;#]/, 1)[0]!.replace(/\/{2,}/g, "/").replace(/(.)\/$/, "$1").toLowerCase()
+  try {
+    bare = decodeURI(bare)
+  } catch {
+    // left as sent
+  }
+  if (bare.startsWith("/v1beta/")) return "google"
+  if (/^\/v1\/models\/.*(:|%3a)/i.test(bare)) return undefined
+  if (bare === "/v1/messages" || bare.startsWith("/v1/messages/")) return "anthropic"
+  if ((bare === "/v1/models" || bare.startsWith("/v1/models/")) && headers["anthropic-version"] !== undefined) return "anthropic"
+  if (bare.startsWith("/v1/")) return "openai"
+  return undefined
+}
+
+const request = FastCheck.record({
+  base: FastCheck.constantFrom(...knownPaths),
+  suffix: FastCheck.constantFrom(...suffixes),
+  prefix: FastCheck.constantFrom("", "", "", "/", "//v1/.."),
+  method: FastCheck.constantFrom("GET", "POST", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"),
+  anthropic: FastCheck.boolean(),
+  body: FastCheck.constantFrom<string | undefined>(undefined, good, JSON.stringify(geminiValid[0]), JSON.stringify(messagesValid[0]), "", "{")
+})
+
+/** Runs per ingress (FUZZ_RUNS for a longer search, by hand): the file in about 20 s on two shared cores. */
+const numRuns = Number(process.env["FUZZ_RUNS"] ?? 150)
+
+layer(Layer.provideMerge(HarnessLive, NodeHttpClient.layerUndici), { excludeTestServices: true, timeout: 60_000 })("Gateway: fuzzed requests", (it) => {
+  describe("each ingress's valid bodies get a 200 (the generators start from them)", () => {
+    for (const ingress of ingresses) {
+      it.effect(ingress.name, () =>
+        Effect.gen(function* () {
+          const harness = yield* Harness
+          for (const chain of chains) {
+            for (const valid of ingress.valid) {
+              const body = JSON.stringify(ingress.modelInBody ? { ...valid, model: chain } : valid)
+              const path = ingress.path(chain)
+              yield* Effect.promise(() => runCase(harness, ingress, path, body, "application/json", ingress.framing(valid)))
+              const answer = yield* Effect.promise(() => send(harness.gateway.url, "POST", path, { "content-type": "application/json" }, body))
+              expect(answer.status, `${ingress.name} (${chain}): ${answer.text.slice(0, 300)}`).toBe(200)
+            }
+          }
+        })
+      )
+    }
+  })
+
+  it.effect("any path, method and body: a 200 or a 4xx in the path's clients' error shape, and the gateway keeps serving", () =>
+    Effect.gen(function* () {
+      const { gateway } = yield* Harness
+      yield* Effect.promise(() =>
+        FastCheck.assert(
+          FastCheck.asyncProperty(request, async ({ anthropic, base, body, method, prefix, suffix }) => {
+            const path = `${prefix}${base}${suffix}`
+            const headers: Record<string, string> = { "content-type": "application/json", ...(anthropic ? { "anthropic-version": "2023-06-01" } : {}) }
+            const what = `${method} ${path.slice(0, 200)}${anthropic ? " (anthropic-version)" : ""} with ${String(body).slice(0, 80)}`
+            const answer = await send(gateway.url, method, path, headers, method === "GET" || method === "HEAD" ? undefined : body).catch((error) => {
+              throw new Error(`${what}: ${String(error)}`)
+            })
+            if (answer.status !== 200 && (answer.status < 400 || answer.status > 499 || answer.status === 429)) {
+              throw new Error(`${what}: status ${answer.status}: ${answer.text.slice(0, 300)}`)
+            }
+            if (method !== "HEAD" && answer.status !== 200) {
+              const type = String(answer.headers["content-type"] ?? "")
+              if (!type.startsWith("application/json")) throw new Error(`${what}: a ${answer.status} of content type ${type}: ${answer.text.slice(0, 200)}`)
+              let parsed: unknown
+              try {
+                parsed = JSON.parse(answer.text)
+              } catch {
+                throw new Error(`${what}: a ${answer.status} whose body is no JSON: ${answer.text.slice(0, 200)}`)
+              }
+              if (Array.isArray(parsed) && parsed.length === 1) parsed = parsed[0]
+              // the path as the client sends it (its dot segments resolved)
+              const url = new URL(`${gateway.url}${path}`)
+              const expected = shapeOfPath(`${url.pathname}${url.search}`, headers)
+              const problems = (expected === undefined ? (["openai", "anthropic", "google"] as const) : [expected]).map((shape) => shapeProblem(shape, answer.status, parsed))
+              if (problems.every((p) => p !== undefined)) {
+                throw new Error(`${what}: a ${answer.status} not in ${expected ?? "any"} error shape (${problems.join("; ")}): ${answer.text.slice(0, 300)}`)
+              }
+            }
+            const after = await send(gateway.url, "POST", "/v1/chat/completions", { "content-type": "application/json" }, good)
+            if (after.status !== 200) throw new Error(`after ${what}: a valid request got ${after.status}`)
+          }),
+          { seed, numRuns: numRuns * 2 }
+        )
+      )
+    }))
+
+  describe("regressions the fuzzing found", () => {
+    it.effect("a path the router takes to the messages or a Gemini route (doubled slashes, upper case, `;...`, an escaped letter or colon, a trailing slash) answers in that route's error shape", () =>
+      Effect.gen(function* () {
+        const { gateway, upstreams } = yield* Harness
+        const before = upstreams.reduce((sum, upstream) => sum + upstream.count(), 0)
+        const noMax = JSON.stringify({ model: "default", messages: [] })
+        const noContents = JSON.stringify({ contents: [] })
+        const cases: ReadonlyArray<readonly [string, string, Shape, Framing]> = [
+          ["//v1/messages", noMax, "anthropic", "json"],
+          ["/V1/Messages", noMax, "anthropic", "json"],
+          ["/v1/messages;x", noMax, "anthropic", "json"],
+          ["/v1/m%65ssages", noMax, "anthropic", "json"],
+          ["//v1/messages/count_tokens/", noMax, "anthropic", "json"],
+          ["//v1beta/models/default:generateContent", noContents, "google", "json"],
+          ["/V1BETA/models/default:generateContent", noContents, "google", "json"],
+          ["/v1beta//models/default:streamGenerateContent?alt=sse", noContents, "google", "sse"],
+          // Gemini's JSON-array stream, its error an array of one
+          ["/v1beta/models/default:streamGenerateContent/", noContents, "google", "array"],
+          ["/v1beta/models/default%3AstreamGenerateContent", noContents, "google", "array"],
+          ["/v1beta/models/default:streamGenerateContent;x", noContents, "google", "array"],
+          ["//v1/models/default:streamGenerateContent", noContents, "google", "array"]
+        ]
+        for (const [path, body, shape, framing] of cases) {
+          const answer = yield* Effect.promise(() => send(gateway.url, "POST", path, { "content-type": "application/json" }, body))
+          expect(answer.status, path).toBe(400)
+          const parsed = JSON.parse(answer.text) as unknown
+          if (framing === "array") expect(Array.isArray(parsed), `${path}: ${answer.text}`).toBe(true)
+          expect(shapeProblem(shape, 400, Array.isArray(parsed) ? parsed[0] : parsed), `${path}: ${answer.text}`).toBeUndefined()
+        }
+        // Anthropic's request id header, on the messages route however it is written
+        const answer = yield* Effect.promise(() => send(gateway.url, "POST", "//V1/messages", { "content-type": "application/json" }, noMax))
+        expect(answer.headers["request-id"]).toBe(answer.headers["x-request-id"])
+        // the known path asked with another method: a 405 in the route's shape
+        const get = yield* Effect.promise(() => send(gateway.url, "GET", "//v1/messages", {}))
+        expect(get.status).toBe(405)
+        expect(shapeProblem("anthropic", 405, JSON.parse(get.text))).toBeUndefined()
+        expect(upstreams.reduce((sum, upstream) => sum + upstream.count(), 0)).toBe(before)
+      }))
+  })
+
+  describe("mutated bodies: a 200 or the ingress's 4xx, no upstream call for a refusal, and the gateway keeps serving", () => {
+    for (const [i, ingress] of ingresses.entries()) {
+      it.effect(ingress.name, () =>
+        Effect.gen(function* () {
+          const harness = yield* Harness
+          yield* Effect.promise(() =>
+            FastCheck.assert(
+              FastCheck.asyncProperty(caseOf(ingress), ({ body, contentType, path, wire }) => {
+                const text = wireText(body, wire)
+                return runCase(harness, ingress, path, text, contentType, ingress.framing(sent(text) ?? body))
+              }),
+              { seed: seed + i, numRuns }
+            )
+          )
+        })
+      )
+    }
+  })
+})
