@@ -13,6 +13,7 @@
  * every case. Seeded, a fixed number of runs. The defects it found are
  * kept below as plain, named regression tests.
  */
+import { HttpServerResponse } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, layer } from "@effect/vitest"
 import { Context, Effect, FastCheck, Layer, Redacted } from "effect"
@@ -31,7 +32,7 @@ import * as Upstreams from "./support/upstreams.js"
 
 class Harness extends Context.Tag("test/GatewayFuzz/Harness")<
   Harness,
-  { readonly gateway: Gateway.Server; readonly upstreams: ReadonlyArray<MockServer.MockServer> }
+  { readonly gateway: Gateway.Server; readonly upstreams: ReadonlyArray<MockServer.MockServer>; readonly router: Router.Service }
 >() {}
 
 /** The chains a case may name: OpenAI's wire then Anthropic's; Anthropic's alone; Gemini's alone. */
@@ -53,7 +54,7 @@ const HarnessLive = Layer.scoped(
       policy: { retry: { maxAttempts: 1 } }
     })
     const gateway = yield* Upstreams.quiet(Gateway.make({ router, port: 0 }))
-    return { gateway, upstreams }
+    return { gateway, upstreams, router }
   })
 )
 
@@ -858,6 +859,27 @@ layer(Layer.provideMerge(HarnessLive, NodeHttpClient.layerUndici), { excludeTest
         expect(upstreams.reduce((sum, upstream) => sum + upstream.count(), 0)).toBe(before)
       }))
   })
+
+  it.scoped("regression: an open route of a program's own under /v1/ is not reached with any Host by a path the router reads as its own (case, `;...`, an escaped letter)", () =>
+    Effect.gen(function* () {
+      const { router } = yield* Harness
+      const gateway = yield* Upstreams.quiet(Gateway.make({
+        router,
+        port: 0,
+        keys: [Redacted.make("gw-fuzz-test-key")],
+        routes: [{ path: "/v1/open", handler: Effect.succeed(HttpServerResponse.text("open")) }]
+      }))
+      const foreign = { host: "rebind.attacker.example" }
+      for (const path of ["/v1/OPEN", "/V1/open", "/v1/open;x", "/v1/%6Fpen", "//V1/open/"]) {
+        const answer = yield* Effect.promise(() => send(gateway.url, "GET", path, foreign))
+        expect(answer.text, path).not.toBe("open")
+        expect(answer.status, path).toBe(403)
+      }
+      // the route is the one the router finds for them: a loopback Host reads it by each
+      for (const path of ["/v1/open", "/v1/OPEN", "/v1/open;x", "/v1/%6Fpen"]) {
+        expect((yield* Effect.promise(() => send(gateway.url, "GET", path, { host: "localhost" }))).text, path).toBe("open")
+      }
+    }))
 
   describe("mutated bodies: a 200 or the ingress's 4xx, no upstream call for a refusal, and the gateway keeps serving", () => {
     for (const [i, ingress] of ingresses.entries()) {

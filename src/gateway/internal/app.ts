@@ -854,7 +854,7 @@ export const makeAdmin = (
  * answered, the headers that let a page read an answer added to it).
  */
 interface Guard {
-  /** Whether a request to `path` with this `Host` is answered. */
+  /** Whether a request to `path` (as the router reads it: `Wire.routePath`) with this `Host` is answered. */
   readonly hostAllowed: (host: string | undefined, path: string) => boolean
   /** The 403 of a request it refuses. */
   readonly hostRefused: () => Errors.Failure
@@ -874,13 +874,11 @@ const allHosts = (): boolean => true
 const hostCheck = (settings: Settings): Guard["hostAllowed"] => {
   if (settings.loopbackHostsOnly === true) return isLoopbackHost
   if (settings.loopbackHostsOnOpenRoutes !== true) return allHosts
-  const open = new Set(settings.routes.filter((route) => route.requireKey !== true).map((route) => route.path))
-  const keyed = new Set(settings.routes.filter((route) => route.requireKey === true).map((route) => route.path))
-  return (host, raw) => {
-    // as the router finds a route: a doubled or trailing slash leads to the same one
-    const path = raw.includes("//") || (raw.length > 1 && raw.endsWith("/")) ? raw.replace(/\/{2,}/g, "/").replace(/(.)\/$/, "$1") : raw
-    return keyed.has(path) || (!open.has(path) && (path.startsWith("/v1/") || path.startsWith("/v1beta/"))) || isLoopbackHost(host)
-  }
+  // as the router finds a route (see `Wire.routePath`): a doubled or trailing slash, case, a `;...` or an
+  // escaped letter leads to the same one, and the paths asked are read so
+  const open = new Set(settings.routes.filter((route) => route.requireKey !== true).map((route) => Wire.routePath(route.path)))
+  const keyed = new Set(settings.routes.filter((route) => route.requireKey === true).map((route) => Wire.routePath(route.path)))
+  return (host, path) => keyed.has(path) || (!open.has(path) && (path.startsWith("/v1/") || path.startsWith("/v1beta/"))) || isLoopbackHost(host)
 }
 
 /**
@@ -1168,7 +1166,7 @@ const withRequestLog = <R>(
     const route = Wire.routePath(request.url)
     const record = yield* logged(sink, method, path, request.headers["x-request-id"])
     const header = (name: string): string | undefined => request.headers[name]
-    const hostAllowed = guard.hostAllowed(header("host"), path)
+    const hostAllowed = guard.hostAllowed(header("host"), route)
     // CORS covers the API alone: a page of another origin reads no status page or metrics (they ask no key)
     const api = route.startsWith("/v1/") || route.startsWith("/v1beta/")
     const preflight = hostAllowed && api ? preflightOf(guard, method, header) : undefined
