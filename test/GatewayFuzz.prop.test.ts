@@ -18,6 +18,7 @@ import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, layer } from "@effect/vitest"
 import { Context, Effect, FastCheck, Layer, Redacted } from "effect"
 import * as NodeHttp from "node:http"
+import * as Net from "node:net"
 import * as Gateway from "../src/gateway/Gateway.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
 import * as Gemini from "../src/providers/Gemini.js"
@@ -96,6 +97,20 @@ const send = (url: string, method: string, path: string, headers: Record<string,
       reject(error)
     })
     request.end(body)
+  })
+
+/** Writes `request` as is on a new connection; everything the server sent until it closed (or 5 s passed). */
+const rawExchange = (port: number, request: string) =>
+  new Promise<string>((resolve) => {
+    const chunks: Array<Buffer> = []
+    const socket = Net.connect(port, "127.0.0.1", () => socket.write(request))
+    const timer = setTimeout(() => socket.destroy(), 5_000)
+    socket.on("data", (chunk: Buffer) => chunks.push(chunk))
+    socket.on("error", () => {})
+    socket.on("close", () => {
+      clearTimeout(timer)
+      resolve(Buffer.concat(chunks).toString("utf8"))
+    })
   })
 
 // ---------------------------------------------------------------------------
@@ -632,7 +647,40 @@ const contentTypes = FastCheck.oneof(
   }
 )
 
+/** Headers a client may add: Anthropic's and Google's, trace context, encodings, ids; some malformed. */
+const extraHeaders: FastCheck.Arbitrary<Record<string, string>> = FastCheck.array(
+  FastCheck.constantFrom<readonly [string, string]>(
+    ["anthropic-version", "2023-06-01"],
+    ["anthropic-version", "not-a-date"],
+    ["anthropic-beta", "tools-2024-04-04,,, ,context-1m-2025-08-07"],
+    ["anthropic-beta", "x".repeat(4000)],
+    ["anthropic-beta", "oauth-2025-04-20"],
+    ["x-api-key", ""],
+    ["x-goog-api-key", "AIza-not-a-key"],
+    ["authorization", "Bearer"],
+    ["authorization", "Basic Zm9vOmJhcg=="],
+    ["x-request-id", "a".repeat(500)],
+    ["x-request-id", "id with spaces\u00e9"],
+    ["traceparent", "00-zzzz-yyyy-01"],
+    ["traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"],
+    ["tracestate", ",,=,"],
+    ["b3", "garbage"],
+    ["content-encoding", "gzip"],
+    ["content-encoding", "identity"],
+    ["accept", "text/event-stream"],
+    ["accept", "application/xml"],
+    ["accept-encoding", "gzip, br"],
+    ["origin", "http://evil.example"],
+    ["x-stainless-retry-count", "NaN"],
+    ["openai-organization", "\u00ff"],
+    ["x-forwarded-for", "1.2.3.4, ::1"],
+    ["connection", "close"]
+  ),
+  { maxLength: 3 }
+).map((pairs) => Object.fromEntries(pairs))
+
 interface Case {
+  readonly headers: Record<string, string>
   readonly path: string
   readonly body: Record<string, unknown>
   readonly mutations: ReadonlyArray<Mutation>
@@ -647,19 +695,20 @@ const caseOf = (ingress: Ingress): FastCheck.Arbitrary<Case> =>
     wire,
     contentType: contentTypes,
     stream: FastCheck.constantFrom<boolean | undefined>(undefined, undefined, true, false),
-    chain: FastCheck.constantFrom(...chains)
-  }).map(({ base, mutations, wire, contentType, stream, chain }) => {
+    chain: FastCheck.constantFrom(...chains),
+    headers: FastCheck.oneof({ weight: 3, arbitrary: FastCheck.constant({}) }, { weight: 1, arbitrary: extraHeaders })
+  }).map(({ base, chain, contentType, headers, mutations, stream, wire }) => {
     let body = structuredClone(ingress.valid[base]!) as Record<string, unknown>
     if (stream !== undefined && ingress.framing === streamFlag) body["stream"] = stream
     if (ingress.modelInBody) body["model"] = chain
     for (const m of mutations) body = mutate(body, m)
-    return { path: ingress.path(chain), body, mutations, wire, contentType }
+    return { headers, path: ingress.path(chain), body, mutations, wire, contentType }
   })
 
 /** A short account of a case's request, for a failure's message. */
-const describeCase = (text: string | Buffer, contentType: string | undefined): string => {
+const describeCase = (text: string | Buffer, contentType: string | undefined, headers: Record<string, string> = {}): string => {
   const shown = typeof text === "string" ? text : text.toString("latin1")
-  return `content-type ${String(contentType)}, body (${shown.length} chars) ${shown.length > 600 ? `${shown.slice(0, 600)}…` : shown}`
+  return `headers ${JSON.stringify(headers).slice(0, 300)}, content-type ${String(contentType)}, body (${shown.length} chars) ${shown.length > 600 ? `${shown.slice(0, 600)}…` : shown}`
 }
 
 // ---------------------------------------------------------------------------
@@ -675,31 +724,32 @@ const runCase = async (
   path: string,
   text: string | Buffer,
   contentType: string | undefined,
-  framing: Framing
+  framing: Framing,
+  extra: Record<string, string> = {}
 ) => {
   const calls = () => upstreams.reduce((sum, upstream) => sum + upstream.count(), 0)
   const before = calls()
-  const headers: Record<string, string> = contentType === undefined ? {} : { "content-type": contentType }
+  const headers: Record<string, string> = { ...extra, ...(contentType === undefined ? {} : { "content-type": contentType }) }
   let answer: Answer
   try {
     answer = await send(gateway.url, "POST", path, headers, text)
   } catch (error) {
-    throw new Error(`${ingress.name}: ${String(error)}; ${describeCase(text, contentType)}`)
+    throw new Error(`${ingress.name}: ${String(error)}; ${describeCase(text, contentType, extra)}`)
   }
   const problem = answerProblem(ingress.shape, framing, answer)
   if (problem !== undefined) {
-    throw new Error(`${ingress.name} ${path}: ${problem}: ${answer.text.slice(0, 400)}; ${describeCase(text, contentType)}`)
+    throw new Error(`${ingress.name} ${path}: ${problem}: ${answer.text.slice(0, 400)}; ${describeCase(text, contentType, extra)}`)
   }
   const made = calls() - before
   if (answer.status >= 400 && made > 0) {
-    throw new Error(`${ingress.name}: a ${answer.status} after ${made} upstream calls: ${answer.text.slice(0, 300)}; ${describeCase(text, contentType)}`)
+    throw new Error(`${ingress.name}: a ${answer.status} after ${made} upstream calls: ${answer.text.slice(0, 300)}; ${describeCase(text, contentType, extra)}`)
   }
   if (answer.status === 200 && !ingress.calls && made > 0) {
-    throw new Error(`${ingress.name}: a count that called upstream; ${describeCase(text, contentType)}`)
+    throw new Error(`${ingress.name}: a count that called upstream; ${describeCase(text, contentType, extra)}`)
   }
   // the gateway keeps serving
   const after = await send(gateway.url, "POST", "/v1/chat/completions", { "content-type": "application/json" }, good)
-  if (after.status !== 200) throw new Error(`a valid request after the case got ${after.status}: ${after.text.slice(0, 300)}; ${describeCase(text, contentType)}`)
+  if (after.status !== 200) throw new Error(`a valid request after the case got ${after.status}: ${after.text.slice(0, 300)}; ${describeCase(text, contentType, extra)}`)
 }
 
 /** The body as the gateway reads it (a duplicated key's last value), if it is JSON. */
@@ -758,6 +808,57 @@ const request = FastCheck.record({
 
 /** Runs per ingress (FUZZ_RUNS for a longer search, by hand): the file in about 20 s on two shared cores. */
 const numRuns = Number(process.env["FUZZ_RUNS"] ?? 150)
+
+// ---------------------------------------------------------------------------
+// Odd answers from the providers
+// ---------------------------------------------------------------------------
+
+const replyText = FastCheck.oneof(
+  FastCheck.constantFrom<string | undefined>(undefined, "", " ", "\ud800", "a\udfffb", "😀", "\u0000", "data: [DONE]\n\n", "event: error\n", "\r\n\r\n", "x".repeat(100_000)),
+  FastCheck.string({ unit: "binary", maxLength: 40 })
+)
+
+const toolArguments = FastCheck.oneof(
+  FastCheck.constantFrom<string | Record<string, unknown> | undefined>(
+    undefined, "", "{", "{\"city\":", "[]", "null", "42", "\"s\"", "{} {}", "{\"a\":1}garbage", "{\"\ud800\":\"\udfff\"}", { city: "Paris" }, {}, { deep: nested(100, "object") }
+  ),
+  FastCheck.dictionary(FastCheck.string({ maxLength: 5 }), FastCheck.jsonValue({ maxDepth: 2 }), { maxKeys: 3 })
+)
+
+const reply: FastCheck.Arbitrary<MockServer.Reply> = FastCheck.record(
+  {
+    text: replyText,
+    toolCalls: FastCheck.array(
+      FastCheck.record(
+        {
+          id: FastCheck.constantFrom<string | undefined>(undefined, "", "call_1", "call_1", "x".repeat(300), "\u00e9"),
+          name: FastCheck.constantFrom("weather", "", "unknown_tool", "a b", "x".repeat(300), "\ud800", "__proto__"),
+          arguments: toolArguments
+        },
+        { requiredKeys: ["name"] }
+      ),
+      { maxLength: 3 }
+    ),
+    usage: FastCheck.record({
+      inputTokens: FastCheck.constantFrom(0, 1, 10, 2 ** 31, Number.MAX_SAFE_INTEGER),
+      outputTokens: FastCheck.constantFrom(0, 1, 10, 2 ** 31),
+      cacheReadTokens: FastCheck.constantFrom<number | undefined>(undefined, 0, 5, 1e9),
+      cacheWriteTokens: FastCheck.constantFrom<number | undefined>(undefined, 0, 5)
+    }, { requiredKeys: ["inputTokens", "outputTokens"] }),
+    finishReason: FastCheck.constantFrom<MockServer.Reply["finishReason"]>(undefined, "stop", "length", "tool_calls", "content_filter")
+  },
+  { requiredKeys: [] }
+)
+
+const callingIngresses = ingresses.filter((ingress) => ingress.calls)
+
+const replyCase = FastCheck.record({
+  ingress: FastCheck.nat({ max: callingIngresses.length - 1 }),
+  base: FastCheck.nat({ max: 3 }),
+  chain: FastCheck.constantFrom(...chains),
+  stream: FastCheck.boolean(),
+  reply
+})
 
 layer(Layer.provideMerge(HarnessLive, NodeHttpClient.layerUndici), { excludeTestServices: true, timeout: 60_000 })("Gateway: fuzzed requests", (it) => {
   describe("each ingress's valid bodies get a 200 (the generators start from them)", () => {
@@ -881,6 +982,56 @@ layer(Layer.provideMerge(HarnessLive, NodeHttpClient.layerUndici), { excludeTest
       }
     }))
 
+  it.effect("a valid request over any answer of the providers: a 200 well framed, or an error in the ingress's shape, never a 500", () =>
+    Effect.gen(function* () {
+      const { gateway, upstreams } = yield* Harness
+      yield* Effect.promise(() =>
+        FastCheck.assert(
+          FastCheck.asyncProperty(replyCase, async (c) => {
+            const ingress = callingIngresses[c.ingress]!
+            const valid = ingress.valid[c.base % ingress.valid.length]!
+            const body = ingress.modelInBody ? { ...valid, model: c.chain, stream: c.stream } : valid
+            const path = ingress.path(c.chain)
+            for (const upstream of upstreams) upstream.setReply(c.reply)
+            try {
+              const answer = await send(gateway.url, "POST", path, { "content-type": "application/json" }, JSON.stringify(body))
+              const what = `${ingress.name} ${path} (${JSON.stringify(body).slice(0, 200)}) over ${JSON.stringify(c.reply).slice(0, 400)}`
+              if (answer.status === 500) throw new Error(`${what}: a 500: ${answer.text.slice(0, 300)}`)
+              const problem = answer.status >= 500 ? shapeProblem(ingress.shape, answer.status, sent(answer.text)) : answerProblem(ingress.shape, ingress.framing(body), answer)
+              if (problem !== undefined && !(ingress.framing(body) === "array" && answer.status >= 500)) {
+                throw new Error(`${what}: ${answer.status}: ${problem}: ${answer.text.slice(0, 400)}`)
+              }
+            } finally {
+              for (const upstream of upstreams) upstream.setReply(undefined)
+            }
+          }),
+          { seed, numRuns: numRuns * 2 }
+        )
+      )
+    }))
+
+  it.effect("regression: what Node's HTTP parser refuses (a head too large, a bad header, a bad Content-Length) is answered in the path's error JSON, not an empty 400 or 431", () =>
+    Effect.gen(function* () {
+      const { gateway } = yield* Harness
+      const port = Number(new URL(gateway.url).port)
+      const head = (path: string, lines: string) => `POST ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n${lines}\r\n`
+      const cases: ReadonlyArray<readonly [string, number, Shape]> = [
+        [head("/v1/messages", `x-big: ${"a".repeat(20_000)}\r\ncontent-length: 2\r\n`) + "{}", 431, "anthropic"],
+        [head("/v1beta/models/default:generateContent", "bad header: 1\r\ncontent-length: 2\r\n") + "{}", 400, "google"],
+        [head("/v1/chat/completions", "content-length: abc\r\n"), 400, "openai"],
+        [head("/v1/responses", "transfer-encoding: chunked\r\ncontent-length: 3\r\n") + "0\r\n\r\n", 400, "openai"],
+        [head("/v1/messages/count_tokens", "transfer-encoding: chunked\r\n") + "ZZ\r\nabc\r\n0\r\n\r\n", 400, "anthropic"]
+      ]
+      for (const [request, status, shape] of cases) {
+        const answer = yield* Effect.promise(() => rawExchange(port, request))
+        const [top = "", body = ""] = answer.split("\r\n\r\n", 2)
+        expect(top.split("\r\n", 1)[0], request.slice(0, 60)).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `))
+        expect(top.toLowerCase()).toContain("content-type: application/json")
+        expect(shapeProblem(shape, status, sent(body)), `${request.slice(0, 60)}: ${body}`).toBeUndefined()
+      }
+      expect((yield* Effect.promise(() => send(gateway.url, "POST", "/v1/chat/completions", { "content-type": "application/json" }, good))).status).toBe(200)
+    }))
+
   describe("mutated bodies: a 200 or the ingress's 4xx, no upstream call for a refusal, and the gateway keeps serving", () => {
     for (const [i, ingress] of ingresses.entries()) {
       it.effect(ingress.name, () =>
@@ -888,9 +1039,9 @@ layer(Layer.provideMerge(HarnessLive, NodeHttpClient.layerUndici), { excludeTest
           const harness = yield* Harness
           yield* Effect.promise(() =>
             FastCheck.assert(
-              FastCheck.asyncProperty(caseOf(ingress), ({ body, contentType, path, wire }) => {
+              FastCheck.asyncProperty(caseOf(ingress), ({ body, contentType, headers, path, wire }) => {
                 const text = wireText(body, wire)
-                return runCase(harness, ingress, path, text, contentType, ingress.framing(sent(text) ?? body))
+                return runCase(harness, ingress, path, text, contentType, ingress.framing(sent(text) ?? body), headers)
               }),
               { seed: seed + i, numRuns }
             )

@@ -16,8 +16,11 @@ import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import * as Http from "node:http"
+import type { Duplex } from "node:stream"
 import { spansGoSomewhere } from "../../llm/internal/tracing.js"
 import * as App from "./app.js"
+import * as Errors from "./errors.js"
+import * as Wire from "./wire.js"
 
 /** @internal */
 export interface ServerSettings extends App.Settings {
@@ -60,6 +63,34 @@ export const nodeOptions = (bodyTimeout: Duration.Duration): Http.ServerOptions 
   }
 }
 
+/**
+ * What Node's HTTP parser refuses before any route sees it (a head past its
+ * size limit, a malformed header, `Content-Length` or chunk, a head that
+ * timed out), answered as the gateway answers any bad request: in the error
+ * JSON of the path's API (read from the request line, when the bytes the
+ * parser failed on hold it; OpenAI's otherwise), with the status Node gives
+ * it (see `Errors.malformedHttp`), the connection closed; not Node's bare
+ * status line, which a client's SDK reports with no message. As Node does,
+ * nothing is written once an answer on the connection has begun. For
+ * either listener's `clientError`.
+ *
+ * @internal
+ */
+export const clientError = (error: Error & { readonly code?: string; readonly rawPacket?: unknown }, socket: Duplex): void => {
+  const answering = (socket as { readonly _httpMessage?: Http.ServerResponse | null })._httpMessage
+  if (socket.writable && (answering === undefined || answering === null || !answering.headersSent)) {
+    const failure = Errors.malformedHttp(error.code)
+    const line = Buffer.isBuffer(error.rawPacket) ? /^[A-Z]+ (\S+) HTTP\//.exec(error.rawPacket.toString("latin1", 0, 8_192)) : null
+    const url = line?.[1] ?? "/"
+    const query = url.includes("?") ? url.slice(url.indexOf("?") + 1) : ""
+    const body = JSON.stringify(Wire.errorsOf(Wire.routePath(url), undefined, query)(failure))
+    const head = [`HTTP/1.1 ${failure.status} ${Http.STATUS_CODES[failure.status] ?? ""}`, "content-type: application/json", `content-length: ${Buffer.byteLength(body)}`]
+    for (const [name, value] of Object.entries(failure.headers ?? {})) head.push(`${name}: ${value}`)
+    socket.write(`${head.join("\r\n")}\r\n\r\n${body}`)
+  }
+  socket.destroy(error)
+}
+
 /** The Node server of a running gateway, for its tests. @internal */
 export const nodeServers = new WeakMap<Running, Http.Server>()
 
@@ -95,6 +126,7 @@ const startAdmin = (admin: NonNullable<ServerSettings["admin"]>, routes: App.Set
     const app = yield* App.makeAdmin(routes, App.isLoopbackHost(admin.host))
     // its routes read no body: the head's timeout is its requests' whole
     const node = Http.createServer(nodeOptions(Duration.zero))
+    node.on("clientError", clientError)
     const server = yield* NodeHttpServer.make(() => node, { host: admin.host, port: admin.port })
     // added after the platform's, so it runs before it
     yield* Effect.addFinalizer(() =>
@@ -292,6 +324,8 @@ export const start = (settings: ServerSettings): Effect.Effect<Running, ServeErr
     const { app, chat } = yield* App.makeServed({ ...settings, routes, loopbackHostsOnly, loopbackHostsOnOpenRoutes }, lifecycle)
     const lean = yield* leanChat(chat)
     const node = Http.createServer(nodeOptions(settings.bodyTimeout))
+    // what Node's parser refuses, in the path's error JSON (Node answers a bare status line)
+    node.on("clientError", clientError)
     // past it, Node closes a connection as it comes (its "drop" event), before any byte of it is read
     if (settings.maxConnections !== undefined) node.maxConnections = settings.maxConnections
     // a client that asks before it sends its body (`Expect: 100-continue`) is told to go on only when
