@@ -1032,6 +1032,17 @@ layer(Layer.provideMerge(HarnessLive, NodeHttpClient.layerUndici), { excludeTest
       expect((yield* Effect.promise(() => send(gateway.url, "POST", "/v1/chat/completions", { "content-type": "application/json" }, good))).status).toBe(200)
     }))
 
+  it.effect("regression: an Expect other than 100-continue gets its 417 in the path's error JSON, not an empty body", () =>
+    Effect.gen(function* () {
+      const { gateway } = yield* Harness
+      for (const [path, shape] of [["/v1/messages", "anthropic"], ["/v1beta/models/default:generateContent", "google"], ["/v1/chat/completions", "openai"]] as const) {
+        const answer = yield* Effect.promise(() => send(gateway.url, "POST", path, { "content-type": "application/json", expect: "something-else" }, "{}"))
+        expect(answer.status).toBe(417)
+        expect(String(answer.headers["content-type"])).toContain("application/json")
+        expect(shapeProblem(shape, 417, sent(answer.text)), `${path}: ${answer.text}`).toBeUndefined()
+      }
+    }))
+
   describe("mutated bodies: a 200 or the ingress's 4xx, no upstream call for a refusal, and the gateway keeps serving", () => {
     for (const [i, ingress] of ingresses.entries()) {
       it.effect(ingress.name, () =>

@@ -161,6 +161,7 @@
  * | 408 | the body did not arrive within `bodyTimeout` | `request_timeout` |
  * | 413 | body over `maxBodyBytes` | `request_too_large` |
  * | 415 | not `Content-Type: application/json` | `unsupported_media_type` |
+ * | 417 | an `Expect` header other than `100-continue` | `expectation_failed` |
  * | 431 | a request line and headers past Node's limit (16 KiB) | `request_header_fields_too_large` |
  * | 429 | every provider asked to wait: rate limited, or overloaded with a Retry-After (with `Retry-After`) | `rate_limit_exceeded` |
  * | 429 | the gateway's own queue is full (with `Retry-After`) | `gateway_busy` |

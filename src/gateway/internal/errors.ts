@@ -178,6 +178,12 @@ export const malformedHttp = (code: string | undefined): Failure => {
   }
 }
 
+/** 417: an `Expect` other than `100-continue`, which no route honours. The connection closes. @internal */
+export const expectationFailed = (expectation: string): Failure =>
+  invalidRequest(417, `The Expect header '${printable(expectation, 60)}' is not supported: only 100-continue is.`, "expectation_failed", null, {
+    connection: "close"
+  })
+
 /** 415: the body is not declared as JSON. @internal */
 export const unsupportedMediaType = (): Failure =>
   invalidRequest(415, "The Content-Type must be application/json.", "unsupported_media_type", null, { connection: "close" })

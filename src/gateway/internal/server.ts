@@ -91,6 +91,27 @@ export const clientError = (error: Error & { readonly code?: string; readonly ra
   socket.destroy(error)
 }
 
+/**
+ * A request with an `Expect` other than `100-continue` (Node's
+ * `checkExpectation`): its 417 in the error JSON of the path's API, where
+ * Node answers an empty body. Its body is left unread; the connection
+ * closes. For either listener.
+ *
+ * @internal
+ */
+export const expectationFailed = (request: Http.IncomingMessage, response: Http.ServerResponse): void => {
+  const url = request.url ?? "/"
+  const failure = Errors.expectationFailed(request.headers["expect"] ?? "")
+  const header = (name: string): string | undefined => {
+    const value = request.headers[name]
+    return Array.isArray(value) ? value[0] : value
+  }
+  const query = url.includes("?") ? url.slice(url.indexOf("?") + 1) : ""
+  const body = JSON.stringify(Wire.errorsOf(Wire.routePath(url), header, query)(failure))
+  response.writeHead(failure.status, { "content-type": "application/json", "content-length": Buffer.byteLength(body), ...failure.headers })
+  response.end(body)
+}
+
 /** The Node server of a running gateway, for its tests. @internal */
 export const nodeServers = new WeakMap<Running, Http.Server>()
 
@@ -127,6 +148,7 @@ const startAdmin = (admin: NonNullable<ServerSettings["admin"]>, routes: App.Set
     // its routes read no body: the head's timeout is its requests' whole
     const node = Http.createServer(nodeOptions(Duration.zero))
     node.on("clientError", clientError)
+    node.on("checkExpectation", expectationFailed)
     const server = yield* NodeHttpServer.make(() => node, { host: admin.host, port: admin.port })
     // added after the platform's, so it runs before it
     yield* Effect.addFinalizer(() =>
@@ -324,8 +346,9 @@ export const start = (settings: ServerSettings): Effect.Effect<Running, ServeErr
     const { app, chat } = yield* App.makeServed({ ...settings, routes, loopbackHostsOnly, loopbackHostsOnOpenRoutes }, lifecycle)
     const lean = yield* leanChat(chat)
     const node = Http.createServer(nodeOptions(settings.bodyTimeout))
-    // what Node's parser refuses, in the path's error JSON (Node answers a bare status line)
+    // what Node refuses itself (its parser, an Expect it does not know), in the path's error JSON (Node answers a bare status)
     node.on("clientError", clientError)
+    node.on("checkExpectation", expectationFailed)
     // past it, Node closes a connection as it comes (its "drop" event), before any byte of it is read
     if (settings.maxConnections !== undefined) node.maxConnections = settings.maxConnections
     // a client that asks before it sends its body (`Expect: 100-continue`) is told to go on only when
