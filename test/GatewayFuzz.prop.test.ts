@@ -857,7 +857,19 @@ const replyCase = FastCheck.record({
   base: FastCheck.nat({ max: 3 }),
   chain: FastCheck.constantFrom(...chains),
   stream: FastCheck.boolean(),
-  reply
+  reply,
+  // what every upstream does first: a refusal of the request (a provider's 400, 404, 413, 422, its context window), a content-policy stop
+  fault: FastCheck.constantFrom<MockServer.Fault | undefined>(
+    undefined,
+    undefined,
+    undefined,
+    MockServer.status(400),
+    MockServer.status(404),
+    MockServer.status(413),
+    MockServer.status(422),
+    MockServer.contextLengthExceeded,
+    MockServer.refuse
+  )
 })
 
 layer(Layer.provideMerge(HarnessLive, NodeHttpClient.layerUndici), { excludeTestServices: true, timeout: 60_000 })("Gateway: fuzzed requests", (it) => {
@@ -992,17 +1004,23 @@ layer(Layer.provideMerge(HarnessLive, NodeHttpClient.layerUndici), { excludeTest
             const valid = ingress.valid[c.base % ingress.valid.length]!
             const body = ingress.modelInBody ? { ...valid, model: c.chain, stream: c.stream } : valid
             const path = ingress.path(c.chain)
-            for (const upstream of upstreams) upstream.setReply(c.reply)
+            for (const upstream of upstreams) {
+              upstream.setReply(c.reply)
+              if (c.fault !== undefined) upstream.enqueue(c.fault)
+            }
             try {
               const answer = await send(gateway.url, "POST", path, { "content-type": "application/json" }, JSON.stringify(body))
-              const what = `${ingress.name} ${path} (${JSON.stringify(body).slice(0, 200)}) over ${JSON.stringify(c.reply).slice(0, 400)}`
+              const what = `${ingress.name} ${path} (${JSON.stringify(body).slice(0, 200)}) over ${JSON.stringify(c.fault)} then ${JSON.stringify(c.reply).slice(0, 400)}`
               if (answer.status === 500) throw new Error(`${what}: a 500: ${answer.text.slice(0, 300)}`)
               const problem = answer.status >= 500 ? shapeProblem(ingress.shape, answer.status, sent(answer.text)) : answerProblem(ingress.shape, ingress.framing(body), answer)
               if (problem !== undefined && !(ingress.framing(body) === "array" && answer.status >= 500)) {
                 throw new Error(`${what}: ${answer.status}: ${problem}: ${answer.text.slice(0, 400)}`)
               }
             } finally {
-              for (const upstream of upstreams) upstream.setReply(undefined)
+              for (const upstream of upstreams) {
+                upstream.setReply(undefined)
+                upstream.clear()
+              }
             }
           }),
           { seed, numRuns: numRuns * 2 }
@@ -1041,6 +1059,59 @@ layer(Layer.provideMerge(HarnessLive, NodeHttpClient.layerUndici), { excludeTest
         expect(String(answer.headers["content-type"])).toContain("application/json")
         expect(shapeProblem(shape, 417, sent(answer.text)), `${path}: ${answer.text}`).toBeUndefined()
       }
+    }))
+
+  it.effect("clients that leave (mid-body, mid-answer, at once) or send a malformed head: no request is left in flight, and the gateway keeps serving", () =>
+    Effect.gen(function* () {
+      const { gateway } = yield* Harness
+      const port = Number(new URL(gateway.url).port)
+      const leaving = FastCheck.record({
+        ingress: FastCheck.nat({ max: ingresses.length - 1 }),
+        base: FastCheck.nat({ max: 3 }),
+        chain: FastCheck.constantFrom(...chains),
+        stream: FastCheck.boolean(),
+        // how much of the request is written before the client goes (all of it: it goes after `after` bytes of the answer)
+        cut: FastCheck.oneof(FastCheck.constant(Number.POSITIVE_INFINITY), FastCheck.nat({ max: 400 })),
+        after: FastCheck.nat({ max: 300 }),
+        head: FastCheck.constantFrom(
+          "",
+          "transfer-encoding: chunked\r\n",
+          "content-length: 99999\r\n",
+          "content-length: -1\r\n",
+          "content-length: 1\r\ncontent-length: 2\r\n",
+          "x-a\u0000b: 1\r\n",
+          `x-big: ${"b".repeat(17_000)}\r\n`
+        )
+      })
+      yield* Effect.promise(() =>
+        FastCheck.assert(
+          FastCheck.asyncProperty(leaving, async (c) => {
+            const ingress = ingresses[c.ingress]!
+            const valid = ingress.valid[c.base % ingress.valid.length]!
+            const body = JSON.stringify(ingress.modelInBody ? { ...valid, model: c.chain, stream: c.stream } : valid)
+            const length = c.head.includes("content-length") || c.head.includes("chunked") ? "" : `content-length: ${Buffer.byteLength(body)}\r\n`
+            const request = `POST ${ingress.path(c.chain)} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n${c.head}${length}\r\n${body}`
+            await new Promise<void>((resolve) => {
+              const socket = Net.connect(port, "127.0.0.1", () => socket.write(request.slice(0, c.cut), () => (c.cut < request.length ? socket.destroy() : undefined)))
+              let got = 0
+              socket.on("data", (chunk: Buffer) => {
+                got += chunk.length
+                if (got > c.after) socket.destroy()
+              })
+              socket.on("error", () => {})
+              socket.on("close", () => resolve())
+              setTimeout(() => socket.destroy(), 300)
+            })
+            const after = await send(gateway.url, "POST", "/v1/chat/completions", { "content-type": "application/json" }, good)
+            if (after.status !== 200) throw new Error(`after ${JSON.stringify(c).slice(0, 300)}: a valid request got ${after.status}`)
+            // what the client left is let go: nothing is in flight once its socket is gone (a few turns to see it)
+            for (let i = 0; i < 200 && (await Effect.runPromise(gateway.inFlight)) > 0; i++) await new Promise((r) => setTimeout(r, 10))
+            const inFlight = await Effect.runPromise(gateway.inFlight)
+            if (inFlight !== 0) throw new Error(`after ${JSON.stringify(c).slice(0, 300)}: ${inFlight} requests still in flight`)
+          }),
+          { seed, numRuns: Math.ceil(numRuns / 2) }
+        )
+      )
     }))
 
   describe("mutated bodies: a 200 or the ingress's 4xx, no upstream call for a refusal, and the gateway keeps serving", () => {
