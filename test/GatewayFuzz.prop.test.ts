@@ -352,26 +352,52 @@ const shapeProblem = (shape: Shape, status: number, body: unknown): string | und
   }
 }
 
-/** Why `text` is not a well-formed SSE body of `data:` JSON events (undefined: it is). */
+/**
+ * Why `text` is not a well-formed SSE body (undefined: it is): frames of
+ * `event:` and `data:` lines, each data JSON (or OpenAI's `[DONE]`), a named
+ * event's data of that `type`; and it ends as its API's streams end:
+ * OpenAI's chat with `[DONE]` (or an error event), Anthropic's with
+ * `message_stop` (or `error`), the Responses API's with its response
+ * completed, incomplete or failed.
+ */
 const sseProblem = (text: string): string | undefined => {
   if (!text.endsWith("\n\n")) return "does not end with a blank line"
   const frames = text.slice(0, -2).split("\n\n")
+  const events: Array<{ readonly event: string | undefined; readonly data: unknown }> = []
   for (const frame of frames) {
     let data: string | undefined
+    let event: string | undefined
     for (const line of frame.split("\n")) {
       if (line.startsWith(":")) continue
-      if (line.startsWith("event: ")) continue
-      if (line.startsWith("data: ")) data = (data === undefined ? "" : `${data}\n`) + line.slice(6)
+      if (line.startsWith("event: ")) event = line.slice(7)
+      else if (line.startsWith("data: ")) data = (data === undefined ? "" : `${data}\n`) + line.slice(6)
       else return `a line that is no field: ${JSON.stringify(line.slice(0, 80))}`
     }
     if (data === undefined) return `a frame without data: ${JSON.stringify(frame.slice(0, 80))}`
-    if (data === "[DONE]") continue
+    if (data === "[DONE]") {
+      events.push({ event, data })
+      continue
+    }
+    let parsed: unknown
     try {
-      JSON.parse(data)
+      parsed = JSON.parse(data)
     } catch {
       return `data that is no JSON: ${JSON.stringify(data.slice(0, 80))}`
     }
+    if (event !== undefined && (!isRecord(parsed) || parsed["type"] !== event)) return `an event ${event} whose data's type is ${isRecord(parsed) ? String(parsed["type"]) : "none"}`
+    events.push({ event, data: parsed })
   }
+  const last = events.at(-1)
+  if (last === undefined) return "no event"
+  const done = events.findIndex((e) => e.data === "[DONE]")
+  if (done >= 0 && done !== events.length - 1) return "events after [DONE]"
+  const named = events.map((e) => e.event)
+  if (named.includes("message_start") && last.event !== "message_stop" && last.event !== "error") return `an Anthropic stream that ends with ${String(last.event)}`
+  if (named.some((e) => e?.startsWith("response.")) && !["response.completed", "response.incomplete", "response.failed"].includes(last.event ?? "")) {
+    return `a Responses stream that ends with ${String(last.event)}`
+  }
+  const chat = events.some((e) => isRecord(e.data) && e.data["object"] === "chat.completion.chunk")
+  if (chat && last.data !== "[DONE]" && !(isRecord(last.data) && "error" in last.data)) return "a chat stream without [DONE]"
   return undefined
 }
 
@@ -1110,6 +1136,71 @@ layer(Layer.provideMerge(HarnessLive, NodeHttpClient.layerUndici), { excludeTest
             if (inFlight !== 0) throw new Error(`after ${JSON.stringify(c).slice(0, 300)}: ${inFlight} requests still in flight`)
           }),
           { seed, numRuns: Math.ceil(numRuns / 2) }
+        )
+      )
+    }))
+
+  it.scoped("keys as each API's clients send them, right and wrong: a 200, or a 401 or 403 in the ingress's error shape, no upstream call for a refusal", () =>
+    Effect.gen(function* () {
+      const { router, upstreams } = yield* Harness
+      const bare = "gw-fuzz-bare-key"
+      const limited = "gw-fuzz-client-key"
+      const gateway = yield* Upstreams.quiet(Gateway.make({
+        router,
+        port: 0,
+        keys: [Redacted.make(bare), { key: Redacted.make(limited), name: "team", models: ["claude", "gemini"] }]
+      }))
+      const auth = FastCheck.record({
+        ingress: FastCheck.nat({ max: ingresses.length - 1 }),
+        chain: FastCheck.constantFrom(...chains),
+        key: FastCheck.constantFrom(bare, limited, "", "wrong", `${bare} `, ` ${bare}`, bare.toUpperCase(), `${bare}\t`, "\u00e9t\u00e9"),
+        how: FastCheck.constantFrom("bearer", "bearer-lower", "bearer-twice", "x-api-key", "x-goog-api-key", "query", "basic", "none", "bearer+x-api-key")
+      })
+      yield* Effect.promise(() =>
+        FastCheck.assert(
+          FastCheck.asyncProperty(auth, async (c) => {
+            const ingress = ingresses[c.ingress]!
+            const valid = ingress.valid[0]!
+            const body = JSON.stringify(ingress.modelInBody ? { ...valid, model: c.chain } : valid)
+            const headers: Record<string, string> = { "content-type": "application/json" }
+            let path = ingress.path(c.chain)
+            switch (c.how) {
+              case "bearer":
+                headers["authorization"] = `Bearer ${c.key}`
+                break
+              case "bearer-lower":
+                headers["authorization"] = `bearer ${c.key}`
+                break
+              case "bearer-twice":
+                headers["authorization"] = `Bearer Bearer ${c.key}`
+                break
+              case "x-api-key":
+                headers["x-api-key"] = c.key
+                break
+              case "x-goog-api-key":
+                headers["x-goog-api-key"] = c.key
+                break
+              case "query":
+                path = `${path}${path.includes("?") ? "&" : "?"}key=${encodeURIComponent(c.key)}`
+                break
+              case "basic":
+                headers["authorization"] = `Basic ${Buffer.from(`u:${c.key}`).toString("base64")}`
+                break
+              case "bearer+x-api-key":
+                headers["authorization"] = `Bearer wrong`
+                headers["x-api-key"] = c.key
+                break
+            }
+            const before = upstreams.reduce((sum, upstream) => sum + upstream.count(), 0)
+            const answer = await send(gateway.url, "POST", path, headers, body)
+            const made = upstreams.reduce((sum, upstream) => sum + upstream.count(), 0) - before
+            const what = `${ingress.name} ${path} ${JSON.stringify(headers)}`
+            if (answer.status !== 200 && answer.status !== 401 && answer.status !== 403) throw new Error(`${what}: status ${answer.status}: ${answer.text.slice(0, 300)}`)
+            const problem = answerProblem(ingress.shape, ingress.framing(JSON.parse(body)), answer)
+            if (problem !== undefined) throw new Error(`${what}: ${problem}: ${answer.text.slice(0, 300)}`)
+            if (answer.status !== 200 && made > 0) throw new Error(`${what}: a ${answer.status} after ${made} upstream calls`)
+          }),
+          { seed, numRuns: numRuns * 2 }
         )
       )
     }))
