@@ -358,11 +358,18 @@ const shapeProblem = (shape: Shape, status: number, body: unknown): string | und
  * event's data of that `type`; and it ends as its API's streams end:
  * OpenAI's chat with `[DONE]` (or an error event), Anthropic's with
  * `message_stop` (or `error`), the Responses API's with its response
- * completed, incomplete or failed.
+ * completed, incomplete or failed; Gemini's, failed mid-way, with Google's
+ * error JSON bare after its last event.
  */
 const sseProblem = (text: string): string | undefined => {
-  if (!text.endsWith("\n\n")) return "does not end with a blank line"
-  const frames = text.slice(0, -2).split("\n\n")
+  const frames = text.split("\n\n")
+  // a Gemini stream that failed mid-way ends with Google's error JSON, bare, as Gemini's streams do
+  const tail = frames.pop() ?? ""
+  if (tail !== "") {
+    const error = sent(tail)
+    const code = isRecord(error) && isRecord(error["error"]) ? error["error"]["code"] : undefined
+    if (typeof code !== "number" || shapeProblem("google", code, error) !== undefined) return `does not end with a blank line or Google's error: ${JSON.stringify(tail.slice(0, 80))}`
+  }
   const events: Array<{ readonly event: string | undefined; readonly data: unknown }> = []
   for (const frame of frames) {
     let data: string | undefined
@@ -884,7 +891,7 @@ const replyCase = FastCheck.record({
   chain: FastCheck.constantFrom(...chains),
   stream: FastCheck.boolean(),
   reply,
-  // what every upstream does first: a refusal of the request (a provider's 400, 404, 413, 422, its context window), a content-policy stop
+  // what every upstream does first: a refusal of the request (a provider's 400, 404, 413, 422, its context window), a content-policy stop, a failure
   fault: FastCheck.constantFrom<MockServer.Fault | undefined>(
     undefined,
     undefined,
@@ -894,7 +901,16 @@ const replyCase = FastCheck.record({
     MockServer.status(413),
     MockServer.status(422),
     MockServer.contextLengthExceeded,
-    MockServer.refuse
+    MockServer.refuse,
+    // and failures mid-answer: the stream cut, garbled, ended early, or an error event in it
+    MockServer.resetAfter(1),
+    MockServer.resetAfter(3),
+    MockServer.malformed(2),
+    MockServer.truncate(2),
+    MockServer.streamError(1),
+    MockServer.streamError(0),
+    MockServer.status(500),
+    MockServer.status(529)
   )
 })
 
