@@ -707,7 +707,13 @@ const extraHeaders: FastCheck.Arbitrary<Record<string, string>> = FastCheck.arra
     ["x-stainless-retry-count", "NaN"],
     ["openai-organization", "\u00ff"],
     ["x-forwarded-for", "1.2.3.4, ::1"],
-    ["connection", "close"]
+    ["connection", "close"],
+    // the gateway listens on a loopback address with no keys: a Host of another name gets a 403
+    ["host", "rebind.attacker.example"],
+    ["host", "[::1"],
+    ["host", "localhost."],
+    ["host", "LOCALHOST:1"],
+    ["host", ":::"]
   ),
   { maxLength: 3 }
 ).map((pairs) => Object.fromEntries(pairs))
