@@ -40,9 +40,7 @@ class Harness extends Context.Tag("test/GatewayFuzz/Harness")<
 const chains = ["default", "claude", "gemini"] as const
 
 /** Three mock upstreams, one a wire format, each an adapter's; a chain over each (see `chains`), and the gateway. */
-const HarnessLive = Layer.scoped(
-  Harness,
-  Effect.gen(function* () {
+const makeHarness = Effect.gen(function* () {
     const upstreams = [yield* MockServer.make(), yield* MockServer.make(), yield* MockServer.make()] as const
     const key = Redacted.make(Upstreams.upstreamKey)
     const router = yield* Router.make({
@@ -57,7 +55,8 @@ const HarnessLive = Layer.scoped(
     const gateway = yield* Upstreams.quiet(Gateway.make({ router, port: 0 }))
     return { gateway, upstreams, router }
   })
-)
+
+const HarnessLive = Layer.scoped(Harness, makeHarness)
 
 interface Answer {
   readonly status: number
@@ -105,6 +104,20 @@ const rawExchange = (port: number, request: string) =>
     const chunks: Array<Buffer> = []
     const socket = Net.connect(port, "127.0.0.1", () => socket.write(request))
     const timer = setTimeout(() => socket.destroy(), 5_000)
+    socket.on("data", (chunk: Buffer) => chunks.push(chunk))
+    socket.on("error", () => {})
+    socket.on("close", () => {
+      clearTimeout(timer)
+      resolve(Buffer.concat(chunks).toString("utf8"))
+    })
+  })
+
+/** As `rawExchange`, but the client leaves after 300 ms: a head the server still waits on is given up. */
+const rawExchangeBrief = (port: number, request: string) =>
+  new Promise<string>((resolve) => {
+    const chunks: Array<Buffer> = []
+    const socket = Net.connect(port, "127.0.0.1", () => socket.write(request))
+    const timer = setTimeout(() => socket.destroy(), 300)
     socket.on("data", (chunk: Buffer) => chunks.push(chunk))
     socket.on("error", () => {})
     socket.on("close", () => {
@@ -1042,9 +1055,10 @@ layer(Layer.provideMerge(HarnessLive, NodeHttpClient.layerUndici), { excludeTest
       }
     }))
 
-  it.effect("a valid request over any answer of the providers: a 200 well framed, or an error in the ingress's shape, never a 500", () =>
+  it.scoped("a valid request over any answer of the providers: a 200 well framed, or an error in the ingress's shape, never a 500", () =>
     Effect.gen(function* () {
-      const { gateway, upstreams } = yield* Harness
+      // its own gateway and upstreams: the failures it has them answer open circuits the other properties would meet
+      const { gateway, upstreams } = yield* makeHarness
       yield* Effect.promise(() =>
         FastCheck.assert(
           FastCheck.asyncProperty(replyCase, async (c) => {
@@ -1096,6 +1110,26 @@ layer(Layer.provideMerge(HarnessLive, NodeHttpClient.layerUndici), { excludeTest
         expect(shapeProblem(shape, status, sent(body)), `${request.slice(0, 60)}: ${body}`).toBeUndefined()
       }
       expect((yield* Effect.promise(() => send(gateway.url, "POST", "/v1/chat/completions", { "content-type": "application/json" }, good))).status).toBe(200)
+    }))
+
+  it.effect("regression: an HTTP/1.1 request without a Host gets its 400 in the path's error JSON, not Node's empty one", () =>
+    Effect.gen(function* () {
+      const { gateway, upstreams } = yield* Harness
+      const port = Number(new URL(gateway.url).port)
+      const before = upstreams.reduce((sum, upstream) => sum + upstream.count(), 0)
+      for (const [path, shape] of [["/v1/messages", "anthropic"], ["/v1beta/models/default:generateContent", "google"], ["/v1/chat/completions", "openai"]] as const) {
+        const answer = yield* Effect.promise(() => rawExchange(port, `POST ${path} HTTP/1.1\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}`))
+        const [top = "", body = ""] = answer.split("\r\n\r\n", 2)
+        expect(top, path).toMatch(/^HTTP\/1\.1 400 /)
+        expect(top.toLowerCase()).toContain("content-type: application/json")
+        expect(shapeProblem(shape, 400, sent(body)), `${path}: ${body}`).toBeUndefined()
+        expect(body).toContain("Host")
+      }
+      // no provider was asked for them
+      expect(upstreams.reduce((sum, upstream) => sum + upstream.count(), 0)).toBe(before)
+      // HTTP/1.0 asks none: served
+      const old = yield* Effect.promise(() => rawExchange(port, `POST /v1/chat/completions HTTP/1.0\r\ncontent-type: application/json\r\ncontent-length: ${good.length}\r\n\r\n${good}`))
+      expect(old).toMatch(/^HTTP\/1\.1 200 /)
     }))
 
   it.effect("regression: an Expect other than 100-continue gets its 417 in the path's error JSON, not an empty body", () =>
@@ -1223,6 +1257,72 @@ layer(Layer.provideMerge(HarnessLive, NodeHttpClient.layerUndici), { excludeTest
             if (answer.status !== 200 && made > 0) throw new Error(`${what}: a ${answer.status} after ${made} upstream calls`)
           }),
           { seed, numRuns: numRuns * 2 }
+        )
+      )
+    }))
+
+  it.effect("malformed request heads: any answer is a status line, then error JSON for a 4xx (in the shape of the path's API when the line is whole), never Node's bare status; the gateway keeps serving", () =>
+    Effect.gen(function* () {
+      const { gateway } = yield* Harness
+      const port = Number(new URL(gateway.url).port)
+      const heads = FastCheck.record({
+        // mostly well-formed request lines, so that what follows them is read
+        method: FastCheck.oneof(
+          { weight: 8, arbitrary: FastCheck.constantFrom("POST") },
+          { weight: 1, arbitrary: FastCheck.constantFrom("GET", "post", "P0ST", "", "POST POST", "CONNECT", "PRI") }
+        ),
+        path: FastCheck.constantFrom("/v1/messages", "/v1/chat/completions", "/v1beta/models/default:generateContent", "/v1/responses", "", "v1/messages", "/v1/messages\u0000", "/\u00e9"),
+        version: FastCheck.oneof(
+          { weight: 8, arbitrary: FastCheck.constantFrom("HTTP/1.1") },
+          { weight: 1, arbitrary: FastCheck.constantFrom("HTTP/1.0", "HTTP/2.0", "HTTP/1.1 x", "HTTP/9", "") }
+        ),
+        lines: FastCheck.array(
+          FastCheck.constantFrom(
+            "content-type: application/json",
+            "content-length: 2",
+            "content-length: -2",
+            "content-length: 2, 3",
+            "transfer-encoding: chunked",
+            "transfer-encoding: gzip, chunked",
+            "transfer-encoding: identity",
+            " folded: continuation",
+            "no-colon",
+            ": empty-name",
+            "x-\u0001: 1",
+            "x-ok: \u0001",
+            `x-long: ${"l".repeat(9_000)}`,
+            "host: 127.0.0.1",
+            "host: 127.0.0.1\r\nhost: localhost"
+          ),
+          { maxLength: 4 }
+        ),
+        ending: FastCheck.constantFrom("\r\n", "\r\n", "\r\n", "\n", "\r\n\r\n"),
+        body: FastCheck.constantFrom("{}", "", "0\r\n\r\n", "ZZ\r\n{}\r\n0\r\n\r\n", "2\r\n{}\r\n0\r\n\r\n")
+      })
+      yield* Effect.promise(() =>
+        FastCheck.assert(
+          FastCheck.asyncProperty(heads, async (h) => {
+            const request = `${h.method} ${h.path} ${h.version}\r\n${h.lines.map((line) => `${line}\r\n`).join("")}${h.ending}${h.body}`
+            const answer = await rawExchangeBrief(port, request)
+            const what = JSON.stringify(request.slice(0, 300))
+            if (answer !== "") {
+              const status = /^HTTP\/1\.1 (\d{3}) /.exec(answer)
+              if (status === null) throw new Error(`${what}: an answer that is no HTTP/1.1 status line: ${JSON.stringify(answer.slice(0, 200))}`)
+              const code = Number(status[1])
+              if (code >= 500) throw new Error(`${what}: ${code}: ${JSON.stringify(answer.slice(0, 300))}`)
+              if (code >= 400) {
+                const [top = "", body = ""] = answer.split("\r\n\r\n", 2)
+                if (!top.toLowerCase().includes("content-type: application/json")) throw new Error(`${what}: a ${code} that is no JSON: ${JSON.stringify(answer.slice(0, 300))}`)
+                const parsed = sent(body)
+                if ((["openai", "anthropic", "google"] as const).every((shape) => shapeProblem(shape, code, parsed) !== undefined)) {
+                  throw new Error(`${what}: a ${code} in no API's error shape: ${body.slice(0, 300)}`)
+                }
+              }
+            }
+            const after = await send(gateway.url, "POST", "/v1/chat/completions", { "content-type": "application/json" }, good)
+            if (after.status !== 200) throw new Error(`after ${what}: a valid request got ${after.status}`)
+          }),
+          { seed, numRuns }
         )
       )
     }))

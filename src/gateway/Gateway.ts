@@ -152,6 +152,7 @@
  * | 400 | a provider refused the request as invalid | `invalid_request` |
  * | 400 | a provider refused on content policy | `content_filter` |
  * | 400 | not valid HTTP/1.1 (a malformed header, `Content-Length` or chunk, as Node's parser reads it) | `invalid_http` |
+ * | 400 | an HTTP/1.1 request without a `Host` header | `missing_host` |
  * | 401 | missing or wrong `Authorization: Bearer` key (or `x-api-key`, on `/v1/messages`) | `invalid_api_key` |
  * | 403 | no `keys`, on a loopback address, and a `Host` that is no loopback name (DNS rebinding) | `host_not_allowed` |
  * | 403 | a client key's request for a model it may not call (`ClientKey.models`) | `model_not_allowed` |

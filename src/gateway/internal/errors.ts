@@ -178,6 +178,10 @@ export const malformedHttp = (code: string | undefined): Failure => {
   }
 }
 
+/** 400: an HTTP/1.1 request without a `Host` header, which HTTP/1.1 asks of every request. The connection closes. @internal */
+export const missingHost = (): Failure =>
+  invalidRequest(400, "The request has no Host header, which HTTP/1.1 requires.", "missing_host", null, { connection: "close" })
+
 /** 417: an `Expect` other than `100-continue`, which no route honours. The connection closes. @internal */
 export const expectationFailed = (expectation: string): Failure =>
   invalidRequest(417, `The Expect header '${printable(expectation, 60)}' is not supported: only 100-continue is.`, "expectation_failed", null, {

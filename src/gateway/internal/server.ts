@@ -99,9 +99,16 @@ export const clientError = (error: Error & { readonly code?: string; readonly ra
  *
  * @internal
  */
-export const expectationFailed = (request: Http.IncomingMessage, response: Http.ServerResponse): void => {
+export const expectationFailed = (request: Http.IncomingMessage, response: Http.ServerResponse): void =>
+  refuse(request, response, Errors.expectationFailed(request.headers["expect"] ?? ""))
+
+/**
+ * Answers `failure` before (and without) the app, as Node's own refusals
+ * come (an `Expect` it does not know, a missing `Host`): in the error JSON
+ * of the path's API, its body left unread.
+ */
+const refuse = (request: Http.IncomingMessage, response: Http.ServerResponse, failure: Errors.Failure): void => {
   const url = request.url ?? "/"
-  const failure = Errors.expectationFailed(request.headers["expect"] ?? "")
   const header = (name: string): string | undefined => {
     const value = request.headers[name]
     return Array.isArray(value) ? value[0] : value
@@ -345,7 +352,8 @@ export const start = (settings: ServerSettings): Effect.Effect<Running, ServeErr
     const loopbackHostsOnOpenRoutes = App.isLoopbackHost(settings.host)
     const { app, chat } = yield* App.makeServed({ ...settings, routes, loopbackHostsOnly, loopbackHostsOnOpenRoutes }, lifecycle)
     const lean = yield* leanChat(chat)
-    const node = Http.createServer(nodeOptions(settings.bodyTimeout))
+    // an HTTP/1.1 request without a Host is refused below, in the path's error JSON (Node's own check answers an empty 400)
+    const node = Http.createServer({ ...nodeOptions(settings.bodyTimeout), requireHostHeader: false })
     // what Node refuses itself (its parser, an Expect it does not know), in the path's error JSON (Node answers a bare status)
     node.on("clientError", clientError)
     node.on("checkExpectation", expectationFailed)
@@ -363,6 +371,10 @@ export const start = (settings: ServerSettings): Effect.Effect<Running, ServeErr
       inFlight.enter()
       response.once("close", () => inFlight.leave())
       if (lifecycle.draining) response.setHeader("connection", "close")
+      // as Node's check (`requireHostHeader`) reads it
+      if (request.headers.host === undefined && request.httpVersionMajor === 1 && request.httpVersionMinor === 1) {
+        return refuse(request, response, Errors.missingHost())
+      }
       if (lean === undefined || !lean(request, response)) platform(request, response)
     })
     // added last, so it runs first on close: the app still answers while draining
