@@ -2,16 +2,20 @@
  * The gateway against mutated requests, property-based: valid request bodies
  * of each ingress (OpenAI's chat completions and Responses, Anthropic's
  * Messages and its token count, Gemini's generateContent, streamed and
- * counted; the model list) mutated at every path (wrong types, null,
- * missing and unknown fields, huge and NaN-ish numbers, empty arrays, deep
- * nesting, lone surrogates, long strings) and at the wire (invalid JSON,
- * duplicated keys, numbers JSON cannot hold, wrong content types). Over
- * one real gateway on 127.0.0.1 (port 0) and two mock upstreams, each
- * answer must be a 200 (a streamed one well-formed SSE) or a 4xx whose
- * body is the ingress's own error JSON with a message; a refusal calls no
- * upstream; nothing hangs; and a valid request still gets its 200 after
- * every case. Seeded, a fixed number of runs. The defects it found are
- * kept below as plain, named regression tests.
+ * counted) mutated at every path (wrong types, null, missing and unknown
+ * fields, parts of other bodies, huge and NaN-ish numbers, empty arrays,
+ * deep nesting, lone surrogates, long strings) and at the wire (invalid
+ * JSON, duplicated keys, numbers JSON cannot hold, wrong content types,
+ * odd headers); any path and method; keys sent every way; malformed
+ * request heads; clients that leave; and valid requests over odd or failing
+ * provider answers. Over real gateways on 127.0.0.1 (port 0) and mock
+ * upstreams (one a wire format), each answer must be a 200 (a streamed one
+ * well-formed SSE that ends as its API's do) or a 4xx whose body is the
+ * ingress's own error JSON with a message; a refusal calls no upstream;
+ * nothing hangs or stays in flight; and a valid request still gets its 200
+ * after every case. Seeded, a fixed number of runs (FUZZ_RUNS for a longer
+ * search by hand), each property's time bounded. The defects it found are
+ * kept as plain, named regression tests.
  */
 import { HttpServerResponse } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
