@@ -805,7 +805,8 @@ const runCase = async (
   }
   // the gateway keeps serving
   const after = await send(gateway.url, "POST", "/v1/chat/completions", { "content-type": "application/json" }, good)
-  if (after.status !== 200) throw new Error(`a valid request after the case got ${after.status}: ${after.text.slice(0, 300)}; ${describeCase(text, contentType, extra)}`)
+  // from a provider, not degraded mode's cache (which would hide the providers' being failed)
+  if (after.status !== 200 || after.headers["x-llm-degraded"] !== undefined) throw new Error(`a valid request after the case got ${after.status} (${String(after.headers["x-llm-degraded"] ?? "not degraded")}): ${after.text.slice(0, 300)}; ${describeCase(text, contentType, extra)}`)
 }
 
 /** The body as the gateway reads it (a duplicated key's last value), if it is JSON. */
@@ -999,7 +1000,7 @@ layer(Layer.provideMerge(HarnessLive, NodeHttpClient.layerUndici), { excludeTest
               }
             }
             const after = await send(gateway.url, "POST", "/v1/chat/completions", { "content-type": "application/json" }, good)
-            if (after.status !== 200) throw new Error(`after ${what}: a valid request got ${after.status}`)
+            if (after.status !== 200 || after.headers["x-llm-degraded"] !== undefined) throw new Error(`after ${what}: a valid request got ${after.status} (${String(after.headers["x-llm-degraded"] ?? "not degraded")})`)
           }),
           { seed, numRuns: numRuns * 2, ...bounded }
         )
@@ -1199,7 +1200,9 @@ layer(Layer.provideMerge(HarnessLive, NodeHttpClient.layerUndici), { excludeTest
               setTimeout(() => socket.destroy(), 300)
             })
             const after = await send(gateway.url, "POST", "/v1/chat/completions", { "content-type": "application/json" }, good)
-            if (after.status !== 200) throw new Error(`after ${JSON.stringify(c).slice(0, 300)}: a valid request got ${after.status}`)
+            if (after.status !== 200 || after.headers["x-llm-degraded"] !== undefined) {
+              throw new Error(`after ${JSON.stringify(c).slice(0, 300)}: a valid request got ${after.status} (${String(after.headers["x-llm-degraded"] ?? "not degraded")})`)
+            }
             // what the client left is let go: nothing is in flight once its socket is gone (a few turns to see it)
             for (let i = 0; i < 200 && (await Effect.runPromise(gateway.inFlight)) > 0; i++) await new Promise((r) => setTimeout(r, 10))
             const inFlight = await Effect.runPromise(gateway.inFlight)
@@ -1334,7 +1337,7 @@ layer(Layer.provideMerge(HarnessLive, NodeHttpClient.layerUndici), { excludeTest
               }
             }
             const after = await send(gateway.url, "POST", "/v1/chat/completions", { "content-type": "application/json" }, good)
-            if (after.status !== 200) throw new Error(`after ${what}: a valid request got ${after.status}`)
+            if (after.status !== 200 || after.headers["x-llm-degraded"] !== undefined) throw new Error(`after ${what}: a valid request got ${after.status} (${String(after.headers["x-llm-degraded"] ?? "not degraded")})`)
           }),
           { seed, numRuns, ...bounded }
         )
