@@ -1344,6 +1344,30 @@ layer(Layer.provideMerge(HarnessLive, NodeHttpClient.layerUndici), { excludeTest
       )
     }))
 
+  it.scoped("mutated bodies of every ingress at once, eight together: each a 200 or its ingress's 4xx, and the gateway keeps serving", () =>
+    Effect.gen(function* () {
+      const { gateway } = yield* makeHarness
+      const one = FastCheck.nat({ max: ingresses.length - 1 }).chain((i) => caseOf(ingresses[i]!).map((c) => ({ ingress: ingresses[i]!, c })))
+      yield* Effect.promise(() =>
+        FastCheck.assert(
+          FastCheck.asyncProperty(FastCheck.array(one, { minLength: 8, maxLength: 8 }), async (batch) => {
+            const answers = await Promise.all(batch.map(({ c, ingress }) => {
+              const text = wireText(c.body, c.wire)
+              const headers = { ...c.headers, ...(c.contentType === undefined ? {} : { "content-type": c.contentType }) }
+              return send(gateway.url, "POST", c.path, headers, text).then((answer) => ({ answer, ingress, text, c }))
+            }))
+            for (const { answer, c, ingress, text } of answers) {
+              const problem = answerProblem(ingress.shape, ingress.framing(sent(text) ?? c.body), answer)
+              if (problem !== undefined) throw new Error(`${ingress.name} ${c.path}: ${problem}: ${answer.text.slice(0, 300)}; ${describeCase(text, c.contentType, c.headers)}`)
+            }
+            const after = await send(gateway.url, "POST", "/v1/chat/completions", { "content-type": "application/json" }, good)
+            if (after.status !== 200 || after.headers["x-llm-degraded"] !== undefined) throw new Error(`after a batch: a valid request got ${after.status}`)
+          }),
+          { seed, numRuns: Math.ceil(numRuns / 3), ...bounded }
+        )
+      )
+    }))
+
   describe("mutated bodies: a 200 or the ingress's 4xx, no upstream call for a refusal, and the gateway keeps serving", () => {
     for (const [i, ingress] of ingresses.entries()) {
       it.effect(ingress.name, () =>
