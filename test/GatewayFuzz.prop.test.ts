@@ -315,14 +315,14 @@ const geminiValid: ReadonlyArray<Record<string, unknown>> = [
   }
 ]
 
-const gemini = (name: string, method: string, framing: Framing, calls = true): Ingress => ({
+const gemini = (name: string, method: string, framing: Framing, calls = true, valid = geminiValid): Ingress => ({
   name,
   shape: "google",
   path: (chain) => `/v1beta/models/${chain}:${method}`,
   modelInBody: false,
   framing: () => framing,
   calls,
-  valid: geminiValid
+  valid
 })
 
 const ingresses: ReadonlyArray<Ingress> = [
@@ -333,7 +333,8 @@ const ingresses: ReadonlyArray<Ingress> = [
   gemini("generateContent", "generateContent", "json"),
   gemini("streamGenerateContent (SSE)", "streamGenerateContent?alt=sse", "sse"),
   gemini("streamGenerateContent (JSON array)", "streamGenerateContent", "array"),
-  gemini("countTokens", "countTokens", "json", false)
+  // a count takes the request bare, or whole as `generateContentRequest`
+  gemini("countTokens", "countTokens", "json", false, [...geminiValid, { generateContentRequest: { model: "models/default", ...geminiValid[2] } }])
 ]
 
 // ---------------------------------------------------------------------------
