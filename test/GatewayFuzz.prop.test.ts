@@ -843,7 +843,11 @@ const knownPaths = [
 const suffixes = [
   "", "", "", "/", "//", "/x", "?a=b", "?alt=sse", "?alt=proto", "?alt=", "?key=abc", "?alt=sse&alt=json", "%", "%ZZ", "%2F..", "/..",
   "/%2e%2e/healthz", ":", "::generateContent", ":countTokens", ":streamGenerateContent", ":unknownMethod", ";x", "%00", "%C3%A9",
-  "%F0%9F%98%80", "%ED%A0%80", "%FF", "/" + "a".repeat(5000), "?" + "a=b&".repeat(500), "%3AgenerateContent", "*", "/*"
+  "%F0%9F%98%80", "%ED%A0%80", "%FF", "/" + "a".repeat(5000), "?" + "a=b&".repeat(500), "%3AgenerateContent", "*", "/*",
+  // the model lists' paging: Anthropic's and Google's
+  "?limit=-1", "?limit=abc", "?limit=1001", "?limit=1e3", "?limit=%00", "?limit=1&limit=2", "?after_id=nope", "?before_id=default",
+  "?after_id=default&before_id=default", "?after_id=%ED%A0%80", "?pageSize=-5", "?pageSize=abc", "?pageSize=99999999999999999999",
+  "?pageToken=!!!", "?pageToken=", "?pageToken=" + Buffer.from("nope").toString("base64url"), "?pageToken=" + Buffer.from("\ud800").toString("base64url")
 ]
 
 /** Which error shape a path's clients expect (`undefined`: any of the three). */
