@@ -25,6 +25,7 @@ import * as NodeHttp from "node:http"
 import * as Net from "node:net"
 import * as Gateway from "../src/gateway/Gateway.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
+import * as Observability from "../src/observability/Observability.js"
 import * as Gemini from "../src/providers/Gemini.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import * as Router from "../src/router/Router.js"
@@ -1148,6 +1149,31 @@ layer(Layer.provideMerge(HarnessLive, NodeHttpClient.layerUndici), { excludeTest
       // HTTP/1.0 asks none: served
       const old = yield* Effect.promise(() => rawExchange(port, `POST /v1/chat/completions HTTP/1.0\r\ncontent-type: application/json\r\ncontent-length: ${good.length}\r\n\r\n${good}`))
       expect(old).toMatch(/^HTTP\/1\.1 200 /)
+    }))
+
+  it.scoped("regression: what the server refuses before the app (a head Node's parser refuses, a missing Host, an unknown Expect) is counted in llm_gateway_refusals_total", () =>
+    Effect.gen(function* () {
+      const { router } = yield* makeHarness
+      const { handlers } = yield* Observability.attach(router, { telemetry: { tracing: false } })
+      const gateway = yield* Upstreams.quiet(Gateway.make({ router, port: 0, routes: [{ path: "/metrics", handler: handlers.metrics }] }))
+      const port = Number(new URL(gateway.url).port)
+      const refusals = () =>
+        Effect.map(Effect.promise(() => send(gateway.url, "GET", "/metrics", {})), (metrics) => {
+          const counts = new Map<string, number>()
+          for (const line of metrics.text.split("\n")) {
+            const match = /^llm_gateway_refusals_total\{([^}]*)\} (\S+)$/.exec(line)
+            if (match === null) continue
+            counts.set(`${/status="([^"]*)"/.exec(match[1]!)?.[1]} ${/reason="([^"]*)"/.exec(match[1]!)?.[1]}`, Number(match[2]))
+          }
+          return counts
+        })
+      const before = yield* refusals()
+      yield* Effect.promise(() => rawExchange(port, "POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\nbad header: 1\r\n\r\n"))
+      yield* Effect.promise(() => rawExchange(port, "POST /v1/messages HTTP/1.1\r\ncontent-length: 2\r\n\r\n{}"))
+      yield* Effect.promise(() => send(gateway.url, "POST", "/v1/messages", { "content-type": "application/json", expect: "x" }, "{}"))
+      const after = yield* refusals()
+      const grew = (series: string) => (after.get(series) ?? 0) - (before.get(series) ?? 0)
+      expect([grew("400 invalid_http"), grew("400 missing_host"), grew("417 expectation_failed")]).toEqual([1, 1, 1])
     }))
 
   it.effect("regression: an Expect other than 100-continue gets its 417 in the path's error JSON, not an empty body", () =>

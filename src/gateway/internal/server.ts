@@ -70,9 +70,10 @@ export const nodeOptions = (bodyTimeout: Duration.Duration): Http.ServerOptions 
  * JSON of the path's API (read from the request line, when the bytes the
  * parser failed on hold it; OpenAI's otherwise), with the status Node gives
  * it (see `Errors.malformedHttp`), the connection closed; not Node's bare
- * status line, which a client's SDK reports with no message. As Node does,
- * nothing is written once an answer on the connection has begun. For
- * either listener's `clientError`.
+ * status line, which a client's SDK reports with no message; counted in
+ * `Errors.refusals` as the app's refusals are. As Node does, nothing is
+ * written once an answer on the connection has begun. For either
+ * listener's `clientError`.
  *
  * @internal
  */
@@ -87,6 +88,7 @@ export const clientError = (error: Error & { readonly code?: string; readonly ra
     const head = [`HTTP/1.1 ${failure.status} ${Http.STATUS_CODES[failure.status] ?? ""}`, "content-type: application/json", `content-length: ${Buffer.byteLength(body)}`]
     for (const [name, value] of Object.entries(failure.headers ?? {})) head.push(`${name}: ${value}`)
     socket.write(`${head.join("\r\n")}\r\n\r\n${body}`)
+    Effect.runSync(Errors.countRefusal(failure))
   }
   socket.destroy(error)
 }
@@ -105,7 +107,7 @@ export const expectationFailed = (request: Http.IncomingMessage, response: Http.
 /**
  * Answers `failure` before (and without) the app, as Node's own refusals
  * come (an `Expect` it does not know, a missing `Host`): in the error JSON
- * of the path's API, its body left unread.
+ * of the path's API, its body left unread; counted in `Errors.refusals`.
  */
 const refuse = (request: Http.IncomingMessage, response: Http.ServerResponse, failure: Errors.Failure): void => {
   const url = request.url ?? "/"
@@ -117,6 +119,7 @@ const refuse = (request: Http.IncomingMessage, response: Http.ServerResponse, fa
   const body = JSON.stringify(Wire.errorsOf(Wire.routePath(url), header, query)(failure))
   response.writeHead(failure.status, { "content-type": "application/json", "content-length": Buffer.byteLength(body), ...failure.headers })
   response.end(body)
+  Effect.runSync(Errors.countRefusal(failure))
 }
 
 /** The Node server of a running gateway, for its tests. @internal */
