@@ -151,6 +151,8 @@
  * | 400 | no model of the chain can give the `response_format` asked for (JSON mode, structured outputs) | `unsupported_response_format` |
  * | 400 | a provider refused the request as invalid | `invalid_request` |
  * | 400 | a provider refused on content policy | `content_filter` |
+ * | 400 | not valid HTTP/1.1 (a malformed header, `Content-Length` or chunk, as Node's parser reads it) | `invalid_http` |
+ * | 400 | an HTTP/1.1 request without a `Host` header | `missing_host` |
  * | 401 | missing or wrong `Authorization: Bearer` key (or `x-api-key`, on `/v1/messages`) | `invalid_api_key` |
  * | 403 | no `keys`, on a loopback address, and a `Host` that is no loopback name (DNS rebinding) | `host_not_allowed` |
  * | 403 | a client key's request for a model it may not call (`ClientKey.models`) | `model_not_allowed` |
@@ -160,6 +162,8 @@
  * | 408 | the body did not arrive within `bodyTimeout` | `request_timeout` |
  * | 413 | body over `maxBodyBytes` | `request_too_large` |
  * | 415 | not `Content-Type: application/json` | `unsupported_media_type` |
+ * | 417 | an `Expect` header other than `100-continue` | `expectation_failed` |
+ * | 431 | a request line and headers past Node's limit (16 KiB) | `request_header_fields_too_large` |
  * | 429 | every provider asked to wait: rate limited, or overloaded with a Retry-After (with `Retry-After`) | `rate_limit_exceeded` |
  * | 429 | the gateway's own queue is full (with `Retry-After`) | `gateway_busy` |
  * | 429 | a client key past its `rpm` or `tpm` (`type` `requests` or `tokens`, with `Retry-After`) | `rate_limit_exceeded` |

@@ -250,10 +250,11 @@ const routes: ReadonlyArray<readonly [RegExp, ReadonlyArray<string>]> = [
 /**
  * The answer when no route matched: 405 for a known path asked with another
  * method, 400 for a known path and method whose URL could not be decoded
- * (bad percent-encoding), 404 otherwise.
+ * (bad percent-encoding), 404 otherwise; `path` as sent (for the message),
+ * `routePath` as the router reads it (`Wire.routePath`).
  */
-const notFound = (method: string, path: string): Errors.Failure => {
-  const route = routes.find(([pattern]) => pattern.test(path))
+const notFound = (method: string, path: string, routePath: string): Errors.Failure => {
+  const route = routes.find(([pattern]) => pattern.test(routePath))
   if (route === undefined) return Errors.unknownUrl(method, path)
   return route[1].includes(method === "HEAD" ? "GET" : method)
     ? Errors.badRequest(`The request URL is not valid percent-encoding: ${path}.`, null)
@@ -841,9 +842,9 @@ export const makeAdmin = (
     const sink = Option.getOrUndefined(yield* Effect.serviceOption(LogSink.LogSink))
     const guard: Guard = { hostAllowed: loopbackHostsOnly ? isLoopbackHost : allHosts, hostRefused: Errors.hostNotAllowed, cors: undefined }
     // a path it serves, asked with another method than GET: 405, as the main listener answers
-    const paths = new Set(["/healthz", ...routes.map((route) => route.path)])
-    const unrouted = (method: string, path: string) =>
-      paths.has(path) && method !== "GET" ? Errors.methodNotAllowed(method, path, ["GET"]) : Errors.unknownUrl(method, path)
+    const paths = new Set(["/healthz", ...routes.map((route) => Wire.routePath(route.path))])
+    const unrouted = (method: string, path: string, routePath: string) =>
+      paths.has(routePath) && method !== "GET" ? Errors.methodNotAllowed(method, path, ["GET"]) : Errors.unknownUrl(method, path)
     return withRequestLog(routed, false, sink, guard, unrouted, Duration.infinity)
   })
 
@@ -853,7 +854,7 @@ export const makeAdmin = (
  * answered, the headers that let a page read an answer added to it).
  */
 interface Guard {
-  /** Whether a request to `path` with this `Host` is answered. */
+  /** Whether a request to `path` (as the router reads it: `Wire.routePath`) with this `Host` is answered. */
   readonly hostAllowed: (host: string | undefined, path: string) => boolean
   /** The 403 of a request it refuses. */
   readonly hostRefused: () => Errors.Failure
@@ -873,13 +874,11 @@ const allHosts = (): boolean => true
 const hostCheck = (settings: Settings): Guard["hostAllowed"] => {
   if (settings.loopbackHostsOnly === true) return isLoopbackHost
   if (settings.loopbackHostsOnOpenRoutes !== true) return allHosts
-  const open = new Set(settings.routes.filter((route) => route.requireKey !== true).map((route) => route.path))
-  const keyed = new Set(settings.routes.filter((route) => route.requireKey === true).map((route) => route.path))
-  return (host, raw) => {
-    // as the router finds a route: a doubled or trailing slash leads to the same one
-    const path = raw.includes("//") || (raw.length > 1 && raw.endsWith("/")) ? raw.replace(/\/{2,}/g, "/").replace(/(.)\/$/, "$1") : raw
-    return keyed.has(path) || (!open.has(path) && (path.startsWith("/v1/") || path.startsWith("/v1beta/"))) || isLoopbackHost(host)
-  }
+  // as the router finds a route (see `Wire.routePath`): a doubled or trailing slash, case, a `;...` or an
+  // escaped letter leads to the same one, and the paths asked are read so
+  const open = new Set(settings.routes.filter((route) => route.requireKey !== true).map((route) => Wire.routePath(route.path)))
+  const keyed = new Set(settings.routes.filter((route) => route.requireKey === true).map((route) => Wire.routePath(route.path)))
+  return (host, path) => keyed.has(path) || (!open.has(path) && (path.startsWith("/v1/") || path.startsWith("/v1beta/"))) || isLoopbackHost(host)
 }
 
 /**
@@ -1156,26 +1155,28 @@ const withRequestLog = <R>(
   writesStreams: boolean,
   sink: LogSink.Sink,
   guard: Guard,
-  unrouted: (method: string, path: string) => Errors.Failure,
+  unrouted: (method: string, path: string, routePath: string) => Errors.Failure,
   sendTimeout: Duration.Duration
 ): HttpApp.Default<never, Exclude<R, CurrentLog>> =>
   Effect.gen(function* () {
     const request = yield* HttpServerRequest.HttpServerRequest
     const method = request.method
     const path = pathOf(request.url)
+    // the path the router finds a route by: what is chosen by path is chosen by it (see `Wire.routePath`)
+    const route = Wire.routePath(request.url)
     const record = yield* logged(sink, method, path, request.headers["x-request-id"])
     const header = (name: string): string | undefined => request.headers[name]
-    const hostAllowed = guard.hostAllowed(header("host"), path)
+    const hostAllowed = guard.hostAllowed(header("host"), route)
     // CORS covers the API alone: a page of another origin reads no status page or metrics (they ask no key)
-    const api = path.startsWith("/v1/") || path.startsWith("/v1beta/")
+    const api = route.startsWith("/v1/") || route.startsWith("/v1beta/")
     const preflight = hostAllowed && api ? preflightOf(guard, method, header) : undefined
-    const answered = Wire.withWireHeaders(path, record.requestId, yield* answer(
+    const answered = Wire.withWireHeaders(route, record.requestId, yield* answer(
       (hostAllowed ? preflight ?? app : Effect.fail(guard.hostRefused())).pipe(
         Effect.provideService(CurrentLog, record),
-        Effect.catchTag("RouteNotFound", () => Effect.fail(unrouted(method, path)))
+        Effect.catchTag("RouteNotFound", () => Effect.fail(unrouted(method, path, route)))
       ),
       record,
-      Wire.errorsOf(path, header, request.url.includes("?") ? request.url.slice(request.url.indexOf("?") + 1) : "")
+      Wire.errorsOf(route, header, request.url.includes("?") ? request.url.slice(request.url.indexOf("?") + 1) : "")
     ), header)
     const shared = preflight === undefined && api ? withCors(guard, header("origin"), answered) : answered
     const identified = request.source instanceof Http.IncomingMessage ? closingUnread(request.source, shared) : shared

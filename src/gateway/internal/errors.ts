@@ -158,6 +158,36 @@ export const bodyTimedOut = (after: Duration.Duration): Failure =>
     connection: "close"
   })
 
+/**
+ * What Node's HTTP parser refused, by its error's code: a head past its size
+ * limit (431), chunk extensions past theirs (413), a head that did not
+ * arrive in time (408), else a request that is not valid HTTP/1.1 (400,
+ * naming the parser's code). The connection closes. @internal
+ */
+export const malformedHttp = (code: string | undefined): Failure => {
+  const close = { connection: "close" }
+  switch (code) {
+    case "HPE_HEADER_OVERFLOW":
+      return invalidRequest(431, "The request's head (its request line and headers) is larger than the server's limit.", "request_header_fields_too_large", null, close)
+    case "HPE_CHUNK_EXTENSIONS_OVERFLOW":
+      return invalidRequest(413, "The request's chunk extensions are larger than the server's limit.", "request_too_large", null, close)
+    case "ERR_HTTP_REQUEST_TIMEOUT":
+      return invalidRequest(408, "The request did not arrive in time.", "request_timeout", null, close)
+    default:
+      return invalidRequest(400, `The request is not valid HTTP/1.1${code === undefined ? "" : ` (${printable(code, 60)})`}.`, "invalid_http", null, close)
+  }
+}
+
+/** 400: an HTTP/1.1 request without a `Host` header, which HTTP/1.1 asks of every request. The connection closes. @internal */
+export const missingHost = (): Failure =>
+  invalidRequest(400, "The request has no Host header, which HTTP/1.1 requires.", "missing_host", null, { connection: "close" })
+
+/** 417: an `Expect` other than `100-continue`, which no route honours. The connection closes. @internal */
+export const expectationFailed = (expectation: string): Failure =>
+  invalidRequest(417, `The Expect header '${printable(expectation, 60)}' is not supported: only 100-continue is.`, "expectation_failed", null, {
+    connection: "close"
+  })
+
 /** 415: the body is not declared as JSON. @internal */
 export const unsupportedMediaType = (): Failure =>
   invalidRequest(415, "The Content-Type must be application/json.", "unsupported_media_type", null, { connection: "close" })

@@ -16,8 +16,11 @@ import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import * as Http from "node:http"
+import type { Duplex } from "node:stream"
 import { spansGoSomewhere } from "../../llm/internal/tracing.js"
 import * as App from "./app.js"
+import * as Errors from "./errors.js"
+import * as Wire from "./wire.js"
 
 /** @internal */
 export interface ServerSettings extends App.Settings {
@@ -60,6 +63,65 @@ export const nodeOptions = (bodyTimeout: Duration.Duration): Http.ServerOptions 
   }
 }
 
+/**
+ * What Node's HTTP parser refuses before any route sees it (a head past its
+ * size limit, a malformed header, `Content-Length` or chunk, a head that
+ * timed out), answered as the gateway answers any bad request: in the error
+ * JSON of the path's API (read from the request line, when the bytes the
+ * parser failed on hold it; OpenAI's otherwise), with the status Node gives
+ * it (see `Errors.malformedHttp`), the connection closed; not Node's bare
+ * status line, which a client's SDK reports with no message; counted in
+ * `Errors.refusals` as the app's refusals are. As Node does, nothing is
+ * written once an answer on the connection has begun. For either
+ * listener's `clientError`.
+ *
+ * @internal
+ */
+export const clientError = (error: Error & { readonly code?: string; readonly rawPacket?: unknown }, socket: Duplex): void => {
+  const answering = (socket as { readonly _httpMessage?: Http.ServerResponse | null })._httpMessage
+  if (socket.writable && (answering === undefined || answering === null || !answering.headersSent)) {
+    const failure = Errors.malformedHttp(error.code)
+    const line = Buffer.isBuffer(error.rawPacket) ? /^[A-Z]+ (\S+) HTTP\//.exec(error.rawPacket.toString("latin1", 0, 8_192)) : null
+    const url = line?.[1] ?? "/"
+    const query = url.includes("?") ? url.slice(url.indexOf("?") + 1) : ""
+    const body = JSON.stringify(Wire.errorsOf(Wire.routePath(url), undefined, query)(failure))
+    const head = [`HTTP/1.1 ${failure.status} ${Http.STATUS_CODES[failure.status] ?? ""}`, "content-type: application/json", `content-length: ${Buffer.byteLength(body)}`]
+    for (const [name, value] of Object.entries(failure.headers ?? {})) head.push(`${name}: ${value}`)
+    socket.write(`${head.join("\r\n")}\r\n\r\n${body}`)
+    Effect.runSync(Errors.countRefusal(failure))
+  }
+  socket.destroy(error)
+}
+
+/**
+ * A request with an `Expect` other than `100-continue` (Node's
+ * `checkExpectation`): its 417 in the error JSON of the path's API, where
+ * Node answers an empty body. Its body is left unread; the connection
+ * closes. For either listener.
+ *
+ * @internal
+ */
+export const expectationFailed = (request: Http.IncomingMessage, response: Http.ServerResponse): void =>
+  refuse(request, response, Errors.expectationFailed(request.headers["expect"] ?? ""))
+
+/**
+ * Answers `failure` before (and without) the app, as Node's own refusals
+ * come (an `Expect` it does not know, a missing `Host`): in the error JSON
+ * of the path's API, its body left unread; counted in `Errors.refusals`.
+ */
+const refuse = (request: Http.IncomingMessage, response: Http.ServerResponse, failure: Errors.Failure): void => {
+  const url = request.url ?? "/"
+  const header = (name: string): string | undefined => {
+    const value = request.headers[name]
+    return Array.isArray(value) ? value[0] : value
+  }
+  const query = url.includes("?") ? url.slice(url.indexOf("?") + 1) : ""
+  const body = JSON.stringify(Wire.errorsOf(Wire.routePath(url), header, query)(failure))
+  response.writeHead(failure.status, { "content-type": "application/json", "content-length": Buffer.byteLength(body), ...failure.headers })
+  response.end(body)
+  Effect.runSync(Errors.countRefusal(failure))
+}
+
 /** The Node server of a running gateway, for its tests. @internal */
 export const nodeServers = new WeakMap<Running, Http.Server>()
 
@@ -95,6 +157,8 @@ const startAdmin = (admin: NonNullable<ServerSettings["admin"]>, routes: App.Set
     const app = yield* App.makeAdmin(routes, App.isLoopbackHost(admin.host))
     // its routes read no body: the head's timeout is its requests' whole
     const node = Http.createServer(nodeOptions(Duration.zero))
+    node.on("clientError", clientError)
+    node.on("checkExpectation", expectationFailed)
     const server = yield* NodeHttpServer.make(() => node, { host: admin.host, port: admin.port })
     // added after the platform's, so it runs before it
     yield* Effect.addFinalizer(() =>
@@ -291,7 +355,11 @@ export const start = (settings: ServerSettings): Effect.Effect<Running, ServeErr
     const loopbackHostsOnOpenRoutes = App.isLoopbackHost(settings.host)
     const { app, chat } = yield* App.makeServed({ ...settings, routes, loopbackHostsOnly, loopbackHostsOnOpenRoutes }, lifecycle)
     const lean = yield* leanChat(chat)
-    const node = Http.createServer(nodeOptions(settings.bodyTimeout))
+    // an HTTP/1.1 request without a Host is refused below, in the path's error JSON (Node's own check answers an empty 400)
+    const node = Http.createServer({ ...nodeOptions(settings.bodyTimeout), requireHostHeader: false })
+    // what Node refuses itself (its parser, an Expect it does not know), in the path's error JSON (Node answers a bare status)
+    node.on("clientError", clientError)
+    node.on("checkExpectation", expectationFailed)
     // past it, Node closes a connection as it comes (its "drop" event), before any byte of it is read
     if (settings.maxConnections !== undefined) node.maxConnections = settings.maxConnections
     // a client that asks before it sends its body (`Expect: 100-continue`) is told to go on only when
@@ -306,6 +374,10 @@ export const start = (settings: ServerSettings): Effect.Effect<Running, ServeErr
       inFlight.enter()
       response.once("close", () => inFlight.leave())
       if (lifecycle.draining) response.setHeader("connection", "close")
+      // as Node's check (`requireHostHeader`) reads it
+      if (request.headers.host === undefined && request.httpVersionMajor === 1 && request.httpVersionMinor === 1) {
+        return refuse(request, response, Errors.missingHost())
+      }
       if (lean === undefined || !lean(request, response)) platform(request, response)
     })
     // added last, so it runs first on close: the app still answers while draining

@@ -240,6 +240,41 @@ export const streamFailure = (error: StreamInterrupted | Errors.Failure): Errors
 export type Header = (name: string) => string | undefined
 
 /**
+ * A request URL's path as the platform's router reads it to find a route
+ * (`find-my-way-ts`, with its duplicate slashes ignored, a trailing slash
+ * ignored, and case ignored): an absolute-form URL's scheme and host
+ * dropped, cut at the query and at `;` or `#` (which it reads as one),
+ * doubled slashes made one, the percent-escapes of what is not a
+ * delimiter decoded (and `%3A`, which it decodes in a Gemini route's
+ * `{model}:{method}`), a trailing slash dropped, and the routes' own
+ * words lower-cased (`/V1/Messages` is `/v1/messages`; a Gemini model's
+ * name and method after `/models/` are kept as written, as the route reads
+ * them). Every choice made by path (the error shape, the wire headers, a
+ * 405, the `Host` check) is made on it, so that a path the router takes to
+ * a route is answered as that route's (an Anthropic client's errors in
+ * Anthropic's JSON however its path is written).
+ *
+ * @internal
+ */
+export const routePath = (url: string): string => {
+  let path = url.charCodeAt(0) === 47 ? url : url.replace(/^https?:\/\/.*?\//, "/")
+  const cut = path.search(/[?;#]/)
+  if (cut >= 0) path = path.slice(0, cut)
+  if (path.includes("//")) path = path.replace(/\/{2,}/g, "/")
+  if (path.includes("%")) {
+    try {
+      path = decodeURI(path).replace(/%3a/gi, ":")
+    } catch {
+      // not percent-encoding: no route's (a 400 or 404 names it as sent)
+    }
+  }
+  if (path.length > 1 && path.endsWith("/")) path = path.slice(0, -1)
+  const lower = path.toLowerCase()
+  const models = /^\/v1(beta)?\/models\//.exec(lower)
+  return models === null ? lower : models[0] + path.slice(models[0].length)
+}
+
+/**
  * The wire format whose error JSON answers a request for `path`, whatever
  * fails (a route, or what comes before one: a 404, a 405, the `Host`
  * check): Anthropic's under `/v1/messages` and on the model list asked
