@@ -11,13 +11,15 @@ import { HttpMiddleware, type HttpServer } from "@effect/platform"
 import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import * as Http from "node:http"
 import { describe, expect, it, layer } from "@effect/vitest"
-import { Arbitrary, Effect, FastCheck, Logger, Redacted, Schedule } from "effect"
+import { Arbitrary, Effect, Either, FastCheck, Logger, Redacted, Schedule } from "effect"
 import OpenAI from "openai"
 import { accumulateResponse } from "openai/lib/responses/ResponseAccumulator"
 import type { Response, ResponseStreamEvent } from "openai/resources/responses/responses"
 import * as Errors from "../src/gateway/internal/errors.js"
 import { ResponseEncoder } from "../src/gateway/internal/responsesResponse.js"
 import type { Echo } from "../src/gateway/internal/responsesRequest.js"
+import * as ResponsesRequest from "../src/gateway/internal/responsesRequest.js"
+import * as Tokens from "../src/llm/Tokens.js"
 import { ChatChunk, Usage } from "../src/llm/Chat.js"
 import { ContentFiltered } from "../src/llm/ProviderError.js"
 import * as Gateway from "../src/gateway/Gateway.js"
@@ -567,6 +569,29 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: the R
           role: "model",
           parts: [{ functionCall: { name: "weather", args: { city: "Rome" } }, thoughtSignature: "sig-A" }]
         })
+      })
+    )
+  })
+
+  describe("input token counts", () => {
+    it.scoped("the router's own estimate of the prompt, no provider called; 404, 405 and 401 in OpenAI's JSON", () =>
+      Effect.gen(function* () {
+        const { client, gateway, primary, secondary } = yield* setup({ gateway: { keys: [Redacted.make("gw-key")] }, apiKey: "gw-key" })
+        const params = { model: "default", instructions: "Be brief.", input: prompt, tools: [weatherTool] }
+        const counted = yield* promise(() => client.responses.inputTokens.count(params))
+        const decoded = ResponsesRequest.decodeCount(params)
+        expect(Either.isRight(decoded) && counted.input_tokens === Tokens.estimate(decoded.right.request)).toBe(true)
+        expect(counted.object).toBe("response.input_tokens")
+        expect(counted.input_tokens).toBeGreaterThan(prompt.length / 4)
+        expect(primary.count() + secondary.count()).toBe(0)
+        expect(yield* rejection(() => client.responses.inputTokens.count({ ...params, model: "nope" }))).toBeInstanceOf(OpenAI.NotFoundError)
+        expect(yield* rejection(() => client.responses.inputTokens.count({ input: prompt }))).toBeInstanceOf(OpenAI.BadRequestError)
+        const keyless = yield* promise(() =>
+          fetch(`${gateway.url}/v1/responses/input_tokens`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(params) })
+        )
+        expect([keyless.status, ((yield* promise(() => keyless.json())) as { error: { code: string } }).error.code]).toEqual([401, "invalid_api_key"])
+        const get = yield* promise(() => fetch(`${gateway.url}/v1/responses/input_tokens`))
+        expect([get.status, get.headers.get("allow")]).toEqual([405, "POST"])
       })
     )
   })

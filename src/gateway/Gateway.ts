@@ -25,6 +25,10 @@
  *   `reasoning` items, files, `web_search` and the other built-in tools).
  *   A stream that fails after its first event ends with an `error` event
  *   and `response.failed`.
+ * - `POST /v1/responses/input_tokens`: `{ "object": "response.input_tokens",
+ *   "input_tokens" }` for a Responses request (`model` and `input`
+ *   required), the same estimate as `count_tokens` below; no provider is
+ *   called. Errors as on `/v1/responses`.
  * - `POST /v1/messages`: Anthropic's Messages API, so Anthropic's SDK (or
  *   Claude Code, with `ANTHROPIC_BASE_URL`) gets the same chains over any
  *   provider: `max_tokens` (required), `system` (text blocks joined by a

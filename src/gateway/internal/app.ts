@@ -239,7 +239,7 @@ export const failureResponse = (
 /** Known routes and their methods, to tell a wrong method (405) from an unknown URL (404). */
 const routes: ReadonlyArray<readonly [RegExp, ReadonlyArray<string>]> = [
   [/^\/v1\/chat\/completions$/, ["POST"]],
-  [/^\/v1\/responses$/, ["POST"]],
+  [/^\/v1\/responses(\/input_tokens)?$/, ["POST"]],
   [/^\/v1\/messages(\/count_tokens)?$/, ["POST"]],
   [/^\/v1(beta)?\/models\/.+:(generateContent|streamGenerateContent|countTokens)$/, ["POST"]],
   [/^\/v1(beta)?\/models(\/.+)?$/, ["GET"]],
@@ -725,8 +725,9 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
      * with), in the wire's words (`answer`); no provider is called, no
      * permit taken, but a client's key counts it against its `rpm` (429
      * past it, and while the key's minute is over its `tpm`; it takes none
-     * of the tokens). `POST /v1/messages/count_tokens` (`{ input_tokens }`)
-     * and Gemini's `:countTokens` (`{ totalTokens }`).
+     * of the tokens). `POST /v1/messages/count_tokens` (`{ input_tokens }`),
+     * `POST /v1/responses/input_tokens` (`{ object: "response.input_tokens",
+     * input_tokens }`) and Gemini's `:countTokens` (`{ totalTokens }`).
      */
     const tokenCount = <D extends WireRequest.Decoded>(wire: Wire.Wire<D>, answer: (tokens: number) => unknown) =>
     (request: ChatInput, { log }: Current) =>
@@ -753,6 +754,7 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
         return HttpServerResponse.unsafeJson(answer(Tokens.estimate(decoded.request)))
       })
     const countTokens = platformRoute(tokenCount(Wire.messageTokens, (tokens) => ({ input_tokens: tokens })))
+    const inputTokens = platformRoute(tokenCount(Wire.responseTokens, (tokens) => ({ object: "response.input_tokens", input_tokens: tokens })))
 
     // -- Gemini's API -------------------------------------------------------
 
@@ -793,6 +795,7 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
       HttpRouter.empty.pipe(
         HttpRouter.post("/v1/chat/completions", chatCompletions),
         HttpRouter.post("/v1/responses", responses),
+        HttpRouter.post("/v1/responses/input_tokens", inputTokens),
         HttpRouter.post("/v1/messages", messages),
         HttpRouter.post("/v1/messages/count_tokens", countTokens),
         HttpRouter.post("/v1beta/models/*", gemini),

@@ -384,3 +384,14 @@ const decodeBody = (body: unknown): Decoded => {
  * @internal
  */
 export const decode = (body: unknown): Either.Either<Decoded, InvalidField> => catching(() => decodeBody(body))
+
+/**
+ * Decodes a parsed JSON body of `POST /v1/responses/input_tokens`: the
+ * body `POST /v1/responses` takes (`model` and `input` required here too:
+ * the gateway keeps no conversation or earlier response to count), whose
+ * prompt is counted; what shapes only the answer is read as there and
+ * counts nothing.
+ *
+ * @internal
+ */
+export const decodeCount = decode

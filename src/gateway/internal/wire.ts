@@ -112,6 +112,15 @@ export const messages: Wire<MessagesRequest.Decoded> = {
  */
 export const messageTokens: Wire<MessagesRequest.Decoded> = { ...messages, decode: (body) => MessagesRequest.decodeCount(body) }
 
+/**
+ * The body of `POST /v1/responses/input_tokens` (a Responses request),
+ * answered by the gateway itself, in the Responses route's wire format
+ * otherwise.
+ *
+ * @internal
+ */
+export const responseTokens: Wire<ResponsesRequest.Decoded> = { ...responses, decode: (body) => ResponsesRequest.decodeCount(body) }
+
 /** The header Google's clients send the key in, bare. @internal */
 export const geminiKeyHeader = "x-goog-api-key"
 
