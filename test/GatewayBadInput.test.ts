@@ -139,7 +139,15 @@ const responsesCases: ReadonlyArray<Case> = [
   { name: "responses: a schema name with spaces", path: "/v1/responses", body: responsesWith({ text: { format: { type: "json_schema", name: `${marker} x`, schema: {} } } }), status: 400, param: "text.format.name" },
   { name: "responses: a reasoning effort of an unknown value", path: "/v1/responses", body: responsesWith({ reasoning: { effort: marker } }), status: 400, param: "reasoning.effort" },
   { name: "responses: an image detail of an unknown value", path: "/v1/responses", body: responsesWith({ input: [{ role: "user", content: [{ type: "input_image", image_url: "https://example.com/a.png", detail: marker }] }] }), status: 400, param: "input[0].content[0].detail" },
-  { name: "responses: an unknown model", path: "/v1/responses", body: responsesWith({ model: "gpt-9" }), status: 404, param: "model", code: "model_not_found" }
+  { name: "responses: an unknown model", path: "/v1/responses", body: responsesWith({ model: "gpt-9" }), status: 404, param: "model", code: "model_not_found" },
+  {
+    name: "responses: a tool named twice",
+    path: "/v1/responses",
+    body: responsesWith({ tools: [{ type: "function", name: "f" }, { type: "function", name: "g" }, { type: "function", name: "f" }] }),
+    status: 400,
+    param: "tools[2].name",
+    message: /'f' is defined already/
+  }
 ]
 
 const cases: ReadonlyArray<Case> = [
@@ -260,6 +268,14 @@ const cases: ReadonlyArray<Case> = [
     message: /nests deeper than 64/
   },
   { name: "an unknown model", body: withFields({ model: "gpt-9" }), status: 404, param: "model", code: "model_not_found" },
+  {
+    // every provider refuses it with a 400 (Claude: "Tool names must be unique"), which would end the chain after a call
+    name: "a tool named twice",
+    body: withFields({ tools: [{ type: "function", function: { name: "f" } }, { type: "function", function: { name: "f" } }] }),
+    status: 400,
+    param: "tools[1].function.name",
+    message: /'f' is defined already/
+  },
   {
     name: "a 10 MB body (refused by its Content-Length, unread)",
     headers: { ...json, "content-length": String(10 * 1024 * 1024) },

@@ -722,6 +722,15 @@ describe("geminiRequest.decode", () => {
     expect(Either.isLeft(orphan) && orphan.left.param).toBe("contents[0].parts[0].functionResponse.name")
   })
 
+  it("a function declared twice, in one tool or two, is refused at the second one's name", () => {
+    const declaration = { name: "weather", parameters: { type: "OBJECT" } }
+    const decoded = GeminiRequest.decode(
+      { contents: [{ role: "user", parts: [{ text: "hi" }] }], tools: [{ functionDeclarations: [declaration] }, { functionDeclarations: [{ name: "time" }, declaration] }] },
+      call
+    )
+    expect(Either.isLeft(decoded) && decoded.left.param).toBe("tools[1].functionDeclarations[1].name")
+  })
+
   it("a functionResponse of an error alone is a failed tool's result (isError); with anything beside it, a result", () => {
     const request = decoded({
       contents: [

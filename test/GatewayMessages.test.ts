@@ -617,6 +617,17 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: Anthr
     )
   })
 
+  it("a tool named twice is refused at the second one's name, before any provider (each refuses it with a 400)", () => {
+    const decoded = MessagesRequest.decode({
+      ...ask,
+      tools: [weatherTool, { ...weatherTool, description: "again" }]
+    })
+    expect(Either.isLeft(decoded) && [decoded.left.param, decoded.left.message]).toEqual([
+      "tools[1].name",
+      "Invalid 'tools[1].name': a tool named 'weather' is defined already; each tool needs a name of its own."
+    ])
+  })
+
   describe("count_tokens", () => {
     it.scoped("the router's own estimate of the prompt (Tokens.estimate), no provider called; max_tokens not asked; 404, 405 and 401 as on the route", () =>
       Effect.gen(function* () {

@@ -94,7 +94,8 @@ import {
   present,
   requiredString,
   seedOf,
-  string
+  string,
+  uniqueNames
 } from "./request.js"
 import { printable } from "./errors.js"
 
@@ -347,8 +348,9 @@ const declaration = (raw: unknown, p: string): ToolDefinition => {
   }
 }
 
-const toolsOf = (u: unknown): Array<ToolDefinition> =>
-  array(u, "tools").flatMap((raw, i) => {
+const toolsOf = (u: unknown): Array<ToolDefinition> => {
+  const named: Array<readonly [string, string]> = []
+  const tools = array(u, "tools").flatMap((raw, i) => {
     const p = `tools[${i}]`
     const t = object(raw, p)
     for (const key of Object.keys(t)) {
@@ -357,9 +359,16 @@ const toolsOf = (u: unknown): Array<ToolDefinition> =>
       }
     }
     return present(t, "functionDeclarations")
-      ? array(t["functionDeclarations"], `${p}.functionDeclarations`).map((d, j) => declaration(d, `${p}.functionDeclarations[${j}]`))
+      ? array(t["functionDeclarations"], `${p}.functionDeclarations`).map((d, j) => {
+        const declared = declaration(d, `${p}.functionDeclarations[${j}]`)
+        named.push([declared.name, `${p}.functionDeclarations[${j}]`])
+        return declared
+      })
       : []
   })
+  uniqueNames(named)
+  return tools
+}
 
 /** `toolConfig.functionCallingConfig`: the tools it leaves, and the neutral choice. */
 const toolConfig = (u: unknown, tools: Array<ToolDefinition>): { readonly tools: Array<ToolDefinition>; readonly choice?: ChatRequest["toolChoice"] } => {

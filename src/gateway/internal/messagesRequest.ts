@@ -82,6 +82,7 @@ import {
   present,
   requiredString,
   string,
+  uniqueNames,
   wrongType
 } from "./request.js"
 
@@ -497,6 +498,7 @@ const decodeBody = (body: unknown, counting: boolean, beta?: string): Decoded =>
   const [first, ...rest]: Array<Message> = [...system, ...turns]
   if (first === undefined) return missing("messages")
   const tools = present(b, "tools") ? array(b["tools"], "tools").map((raw, i) => tool(raw, `tools[${i}]`)) : []
+  uniqueNames(tools.map((t, i) => [t.name, `tools[${i}]`]))
   const asked = present(b, "tool_choice") ? toolChoice(b["tool_choice"]) : undefined
   const choice = asked === undefined ? undefined : choiceOf(asked.choice, tools, "tool_choice.name")
   const output = outputConfig(b)

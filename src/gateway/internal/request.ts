@@ -380,6 +380,24 @@ export const functionTool = (fn: Json, p: string): ToolDefinition => {
   }
 }
 
+/**
+ * Refuses a tool named twice, at the second one's `name` (`named`: each
+ * tool's name and path): every provider refuses such a request with a 400
+ * (Claude's "Tool names must be unique", Gemini's "Duplicate function
+ * declaration"), which would end the chain after a call.
+ *
+ * @internal
+ */
+export const uniqueNames = (named: ReadonlyArray<readonly [name: string, path: string]>): void => {
+  const seen = new Set<string>()
+  for (const [name, p] of named) {
+    if (seen.has(name)) invalid(`${p}.name`, `Invalid '${p}.name': a tool named '${printableName(name)}' is defined already; each tool needs a name of its own.`)
+    seen.add(name)
+  }
+}
+
+const printableName = (name: string) => (name.length > 64 ? `${name.slice(0, 64)}...` : name).replace(/[\u0000-\u001f]/g, "?")
+
 const tool = (raw: unknown, p: string): ToolDefinition => {
   const t = object(raw, p)
   if (t["type"] !== "function") invalid(`${p}.type`, `Invalid value for '${p}.type': only 'function' tools are supported.`)
@@ -568,6 +586,7 @@ const decodeBody = (body: unknown): Decoded => {
   unsupported(b)
   const tokens = maxTokens(b)
   const tools = present(b, "tools") ? array(b["tools"], "tools").map((raw, i) => tool(raw, `tools[${i}]`)) : undefined
+  if (tools !== undefined) uniqueNames(tools.map((t, i) => [t.name, `tools[${i}].function`]))
   const choice = present(b, "tool_choice") ? choiceOf(toolChoice(b["tool_choice"]), tools) : undefined
   const meta = metadata(b)
   const format = present(b, "response_format") ? responseFormat(b["response_format"]) : undefined

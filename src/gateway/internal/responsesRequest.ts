@@ -55,6 +55,7 @@ import {
   reasoningEffort,
   requiredString,
   string,
+  uniqueNames,
   userContentOf,
   wrongType
 } from "./request.js"
@@ -336,6 +337,7 @@ const decodeBody = (body: unknown): Decoded => {
   const topP = present(b, "top_p") ? numberIn(b["top_p"], "top_p", 0, 1) : undefined
   const tools = present(b, "tools") ? array(b["tools"], "tools").map((raw, i) => tool(raw, `tools[${i}]`)) : []
   const definitions = tools.map((t) => t.definition)
+  uniqueNames(definitions.map((t, i) => [t.name, `tools[${i}]`]))
   const asked = present(b, "tool_choice") ? toolChoice(b["tool_choice"]) : "auto"
   const choice = present(b, "tool_choice") ? choiceOf(asked, definitions, "tool_choice.name") : undefined
   const parallel = present(b, "parallel_tool_calls") ? boolean(b["parallel_tool_calls"], "parallel_tool_calls") : undefined
