@@ -624,7 +624,7 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: Anthr
     })
     expect(Either.isLeft(decoded) && [decoded.left.param, decoded.left.message]).toEqual([
       "tools[1].name",
-      "Invalid 'tools[1].name': a tool named 'weather' is defined already; each tool needs a name of its own."
+      "Invalid 'tools[1].name': a tool named 'weather' is defined already; each tool needs a name of its own (Claude and Gemini refuse a name given twice)."
     ])
   })
 

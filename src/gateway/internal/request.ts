@@ -382,8 +382,8 @@ export const functionTool = (fn: Json, p: string): ToolDefinition => {
 
 /**
  * Refuses a tool named twice, at the second one's `name` (`named`: each
- * tool's name and path): every provider refuses such a request with a 400
- * (Claude's "Tool names must be unique", Gemini's "Duplicate function
+ * tool's name and path): Claude and Gemini refuse such a request with a 400
+ * ("Tool names must be unique", "Duplicate function
  * declaration"), which would end the chain after a call.
  *
  * @internal
@@ -391,7 +391,7 @@ export const functionTool = (fn: Json, p: string): ToolDefinition => {
 export const uniqueNames = (named: ReadonlyArray<readonly [name: string, path: string]>): void => {
   const seen = new Set<string>()
   for (const [name, p] of named) {
-    if (seen.has(name)) invalid(`${p}.name`, `Invalid '${p}.name': a tool named '${printableName(name)}' is defined already; each tool needs a name of its own.`)
+    if (seen.has(name)) invalid(`${p}.name`, `Invalid '${p}.name': a tool named '${printableName(name)}' is defined already; each tool needs a name of its own (Claude and Gemini refuse a name given twice).`)
     seen.add(name)
   }
 }
