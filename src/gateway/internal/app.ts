@@ -789,9 +789,24 @@ const build = (settings: Settings, lifecycle: Lifecycle, writesStreams: boolean)
         : HttpServerResponse.unsafeJson({ status: "ready" })
     )
 
+    // an open route's Host is checked by the route itself too, whatever the path's spelling: the path check before
+    // the router (`hostCheck`) reads it as the router does, and a route the router matches otherwise (a case it folds
+    // in a parameter's segment, say) must not be reached by a page a DNS rebinding pointed here (found by a review)
+    const openGuard = settings.loopbackHostsOnly !== true && settings.loopbackHostsOnOpenRoutes === true
+      ? Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+        isLoopbackHost(request.headers["host"]) ? Effect.void : Effect.fail(Errors.openRouteHostNotAllowed()))
+      : undefined
     const routed = settings.routes.reduce(
       (app, route) =>
-        HttpRouter.get(app, route.path as HttpRouter.PathInput, route.requireKey === true ? Effect.zipRight(operatorKey(route.path), route.handler) : route.handler),
+        HttpRouter.get(
+          app,
+          route.path as HttpRouter.PathInput,
+          route.requireKey === true
+            ? Effect.zipRight(operatorKey(route.path), route.handler)
+            : openGuard === undefined
+            ? route.handler
+            : Effect.zipRight(openGuard, route.handler)
+        ),
       HttpRouter.empty.pipe(
         HttpRouter.post("/v1/chat/completions", chatCompletions),
         HttpRouter.post("/v1/responses", responses),
