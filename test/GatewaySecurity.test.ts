@@ -4,8 +4,10 @@
  */
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Redacted } from "effect"
+import { Effect, Metric, Redacted } from "effect"
 import * as Net from "node:net"
+import { PassThrough } from "node:stream"
+import * as Errors from "../src/gateway/internal/errors.js"
 import * as Config from "../src/config/Config.js"
 import * as ImageUrls from "../src/gateway/internal/imageUrls.js"
 import * as InternalServer from "../src/gateway/internal/server.js"
@@ -271,4 +273,33 @@ describe("image URLs a client sends, which a provider (or a server behind the ga
       expect(refused._tag === "Left" && JSON.stringify(refused.left)).toContain("gateway.allowPrivateImageUrls")
     })
   )
+})
+
+describe("a head Node's parser timed out", () => {
+  const timedOut = Object.assign(new Error("Request timeout"), { code: "ERR_HTTP_REQUEST_TIMEOUT" })
+  /** A socket stand-in: what the handler writes, whether it destroyed it. */
+  const socketOf = (bytesRead: number) => {
+    const written: Array<string> = []
+    let destroyed = false
+    const socket = new PassThrough()
+    Object.assign(socket, { bytesRead })
+    socket.write = ((chunk: string) => (written.push(String(chunk)), true)) as typeof socket.write
+    socket.destroy = (() => ((destroyed = true), socket)) as typeof socket.destroy
+    return { socket, written, destroyed: () => destroyed }
+  }
+  const counted = Metric.value(Metric.tagged(Metric.tagged(Errors.refusals, "status", "408"), "reason", "request_timeout"))
+
+  it.effect("on a connection that sent nothing (a preconnect, a balancer's check): closed without an answer, counted nowhere; after part of a head, its 408", () =>
+    Effect.gen(function* () {
+      // found by a second diff review: Node 20 times a head from the connection's start, and each idle connection
+      // got a JSON 408 and a refusal counted
+      const before = (yield* counted).count
+      const idle = socketOf(0)
+      InternalServer.clientError(timedOut, idle.socket)
+      expect([idle.written, idle.destroyed(), (yield* counted).count - before]).toEqual([[], true, 0])
+      const partial = socketOf(12)
+      InternalServer.clientError(timedOut, partial.socket)
+      expect(partial.written.join("")).toMatch(/^HTTP\/1\.1 408 /)
+      expect([partial.destroyed(), (yield* counted).count - before]).toEqual([true, 1])
+    }))
 })

@@ -78,6 +78,12 @@ export const nodeOptions = (bodyTimeout: Duration.Duration): Http.ServerOptions 
  * @internal
  */
 export const clientError = (error: Error & { readonly code?: string; readonly rawPacket?: unknown }, socket: Duplex): void => {
+  // a connection that sent nothing before the head's timeout (a browser's preconnect, a load balancer's check) made
+  // no request: closed without an answer, and counted nowhere (Node 20 times a head from the connection's start)
+  if (error.code === "ERR_HTTP_REQUEST_TIMEOUT" && (socket as { readonly bytesRead?: number }).bytesRead === 0) {
+    socket.destroy()
+    return
+  }
   const answering = (socket as { readonly _httpMessage?: Http.ServerResponse | null })._httpMessage
   if (socket.writable && (answering === undefined || answering === null || !answering.headersSent)) {
     const failure = Errors.malformedHttp(error.code)
