@@ -17,13 +17,14 @@
  * - while every target is down (all-down*.yaml), upstream calls at most
  *   1.2x the requests.
  *
- * **The oracle** serves a request when some chain target is up (`canServe`)
- * and its answer for that request arrives within the policy's total
- * timeout (the chain's deadline).
+ * **The oracle** serves a request when some chain target is up (`canServe`),
+ * not in an outage (below: its faults fail more than half its calls), and
+ * its answer for that request arrives within the policy's total timeout
+ * (the chain's deadline).
  *
  * **Wasted calls per outage per target.** An outage is a window in which
  * the faults active on one target fail a call with a combined chance
- * (1 - the product of 1 - each failing fault's `errorRate`) of at least one
+ * (1 - the product of 1 - each failing fault's `errorRate`) of more than one
  * half, or its slow fault's median is past the policy's total timeout;
  * windows of one target that touch are one outage. The library's 30% gray
  * failure is none; a 99% one is. A wasted call is an upstream call that
@@ -103,7 +104,9 @@ const millis = (input: Duration.DurationInput) => Duration.toMillis(Duration.dec
 const yardstick = (modules: Modules, file: Config.ConfigFile, name: string): Yardstick => {
   const breaker = modules.Policy.resolve(file.policy, file.models[name]?.policy).breaker
   const consecutive = breaker.consecutiveFailures ?? defaultBreaker.threshold
-  const rate = breaker.failureRate === undefined ? undefined : (breaker.failureRate.minimumCalls ?? 10)
+  // a rate trip's minimum of calls by default, as the report's: 10, or the whole of a smaller count window
+  const window = breaker.failureRate?.window
+  const rate = breaker.failureRate === undefined ? undefined : (breaker.failureRate.minimumCalls ?? (typeof window === "number" ? Math.min(10, window) : 10))
   const threshold = consecutive > 0 ? consecutive : (rate ?? unreachable)
   const open = breaker.openDuration ?? {}
   const durations = { base: millis(open.base ?? "30 seconds"), cap: millis(open.cap ?? "5 minutes") }
@@ -113,7 +116,8 @@ const yardstick = (modules: Modules, file: Config.ConfigFile, name: string): Yar
         policyThreshold: threshold,
         ...durations,
         threshold: Math.min(threshold, defaultBreaker.threshold),
-        probes: breaker.halfOpenProbes ?? 1,
+        // at most the default's 1, as the report counts them
+        probes: Math.min(breaker.halfOpenProbes ?? 1, defaultBreaker.probes),
         substituted: false
       }
 }
@@ -333,8 +337,8 @@ const figuresTable = (all: ReadonlyArray<Figures>): Table => ({
   ]),
   note:
     "Availability: requests a target answered (degraded answers not counted); vs oracle: percentage points below (-) or " +
-    "above (+) what a router knowing the fault schedule could serve (a request is servable when some chain target is up " +
-    "and its answer arrives within the policy's total timeout). p50, p99: over answered requests, arrival to answer. p99 " +
+    "above (+) what a router knowing the fault schedule could serve (a request is servable when some chain target is up, " +
+    "not in an outage, and its answer arrives within the policy's total timeout). p50, p99: over answered requests, arrival to answer. p99 " +
     "over servable: the router's p99 over the requests the oracle could serve, one it did not answer counted as never " +
     "answered (so 'never' past 1% unanswered), against the oracle's p99, one draw per servable request from its fastest " +
     "servable target. Calls / request: upstream calls (retries, probes, hedges) per request. Wasted: calls that started " +

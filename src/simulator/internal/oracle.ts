@@ -115,13 +115,22 @@ const modelAt = (t: OracleTarget, at: number): LatencyModel => {
  * @internal
  */
 export const outageAt = (t: OracleTarget, at: number, deadline: number): boolean => {
+  if (failsMostly(t, at)) return true
+  const slow = slowFault(t, at)
+  return slow !== undefined && slow.median + t.streamTail > deadline
+}
+
+/** Whether the faults active at `at` fail a call with a combined chance of more than one half (see `outageAt`). */
+const failsMostly = (t: OracleTarget, at: number): boolean => {
   let survives = 1
-  let slow: LatencyModel | undefined = undefined
-  for (const fault of t.sim.faultsAt(at)) {
-    if ("latency" in fault) slow ??= latencyModel(fault.latency)
-    else survives *= 1 - (fault.errorRate ?? 1)
-  }
-  return 1 - survives > 0.5 || (slow !== undefined && slow.median + t.streamTail > deadline)
+  for (const fault of t.sim.faultsAt(at)) if (!("latency" in fault)) survives *= 1 - (fault.errorRate ?? 1)
+  return 1 - survives > 0.5
+}
+
+/** The first slow fault's latency model at `at`, if any. */
+const slowFault = (t: OracleTarget, at: number): LatencyModel | undefined => {
+  for (const fault of t.sim.faultsAt(at)) if ("latency" in fault) return latencyModel(fault.latency)
+  return undefined
 }
 
 /** The oracle's answer for one request: whether it was servable, and how fast and cheaply. @internal */
@@ -137,7 +146,9 @@ const unservable: Verdict = { servable: false, latency: 0, cost: 0 }
  * The oracle's verdict for request `index` arriving at `at` (epoch ms) on a
  * chain of `targets`, under a request deadline of `deadline` ms (the
  * policy's total timeout). A target can serve it when it is up
- * (`canServe`), the request fits its window, and its answer (this
+ * (`canServe`) and not in an outage by the faults that fail its calls
+ * (more than half of them: see `outageAt`, which counts the calls made
+ * there as wasted, so no window is both), the request fits its window, and its answer (this
  * request's draw from its latency distribution, the same standard normal
  * for every target, plus a stream's tail) arrives within the deadline. Its
  * latency is that answer's from the fastest of them (lowest median plus
@@ -156,7 +167,7 @@ export const verdict = (
   let cheapest = Infinity
   let z: number | undefined = undefined
   for (const t of targets) {
-    if (!t.fits || !t.sim.canServe(at)) continue
+    if (!t.fits || !t.sim.canServe(at) || failsMostly(t, at)) continue
     const model = modelAt(t, at)
     if (model.sigma !== 0 && z === undefined) z = standardNormal(seed, streams.oracleLatency, index)
     const draw = model.sigma === 0 ? model.median : model.median * Math.exp(model.sigma * z!)
