@@ -1149,6 +1149,15 @@ layer(Layer.provideMerge(HarnessLive, NodeHttpClient.layerUndici), { excludeTest
       // HTTP/1.0 asks none: served
       const old = yield* Effect.promise(() => rawExchange(port, `POST /v1/chat/completions HTTP/1.0\r\ncontent-type: application/json\r\ncontent-length: ${good.length}\r\n\r\n${good}`))
       expect(old).toMatch(/^HTTP\/1\.1 200 /)
+      // with an Expect too, the 400 is the answer, as Node checks the Host first: no 417, no 100 Continue (found by a
+      // second diff review)
+      for (const expect100 of ["expect: 100-continue\r\n", "expect: something-else\r\n"]) {
+        const asked = yield* Effect.promise(() =>
+          rawExchange(port, `POST /v1/chat/completions HTTP/1.1\r\ncontent-type: application/json\r\n${expect100}content-length: 2\r\n\r\n{}`)
+        )
+        expect(asked, expect100).toMatch(/^HTTP\/1\.1 400 /)
+        expect(asked, expect100).toContain("missing_host")
+      }
     }))
 
   it.scoped("regression: what the server refuses before the app (a head Node's parser refuses, a missing Host, an unknown Expect) is counted in llm_gateway_refusals_total", () =>

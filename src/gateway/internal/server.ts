@@ -128,6 +128,10 @@ const refuse = (request: Http.IncomingMessage, response: Http.ServerResponse, fa
   Effect.runSync(Errors.countRefusal(failure))
 }
 
+/** An HTTP/1.1 request without a `Host`, as Node's own check (`requireHostHeader`) reads one. */
+const hostless = (request: Http.IncomingMessage): boolean =>
+  request.headers.host === undefined && request.httpVersionMajor === 1 && request.httpVersionMinor === 1
+
 /** The Node server of a running gateway, for its tests. @internal */
 export const nodeServers = new WeakMap<Running, Http.Server>()
 
@@ -365,14 +369,16 @@ export const start = (settings: ServerSettings): Effect.Effect<Running, ServeErr
     const node = Http.createServer({ ...nodeOptions(settings.bodyTimeout), requireHostHeader: false })
     // what Node refuses itself (its parser, an Expect it does not know), in the path's error JSON (Node answers a bare status)
     node.on("clientError", clientError)
-    node.on("checkExpectation", expectationFailed)
+    // without a Host, the 400 comes before whatever an Expect asks (Node checks the Host first, too)
+    node.on("checkExpectation", (request: Http.IncomingMessage, response: Http.ServerResponse) =>
+      hostless(request) ? refuse(request, response, Errors.missingHost()) : expectationFailed(request, response))
     // past it, Node closes a connection as it comes (its "drop" event), before any byte of it is read
     if (settings.maxConnections !== undefined) node.maxConnections = settings.maxConnections
     // a client that asks before it sends its body (`Expect: 100-continue`) is told to go on only when
     // the length it announces is within the limit: past it, the app answers 413 unread, and the client
     // never sends the body (Node would have said "100 Continue" to every one)
     node.on("checkContinue", (request, response) => {
-      if (!(Number(request.headers["content-length"]) > settings.maxBodyBytes)) response.writeContinue()
+      if (!hostless(request) && !(Number(request.headers["content-length"]) > settings.maxBodyBytes)) response.writeContinue()
       node.emit("request", request, response)
     })
     const server = yield* NodeHttpServer.make(() => node, { host: settings.host, port: settings.port })
@@ -380,10 +386,7 @@ export const start = (settings: ServerSettings): Effect.Effect<Running, ServeErr
       inFlight.enter()
       response.once("close", () => inFlight.leave())
       if (lifecycle.draining) response.setHeader("connection", "close")
-      // as Node's check (`requireHostHeader`) reads it
-      if (request.headers.host === undefined && request.httpVersionMajor === 1 && request.httpVersionMinor === 1) {
-        return refuse(request, response, Errors.missingHost())
-      }
+      if (hostless(request)) return refuse(request, response, Errors.missingHost())
       if (lean === undefined || !lean(request, response)) platform(request, response)
     })
     // added last, so it runs first on close: the app still answers while draining
