@@ -732,9 +732,10 @@ export interface Snapshot extends WindowMetrics {
   /** Trips since the last recovery. */
   readonly trips: number
   /**
-   * Probes running: when half-open, and when closed the trial (see
+   * Probes holding a slot: when half-open, and when closed the trial (see
    * `probeBeforeTrip`; at most 1) until it settles, which may be after its
-   * streak ended.
+   * streak ended. One whose caller freed its slot (`Permit.freeSlot`) is
+   * not counted, though its outcome is still to come.
    */
   readonly probesInFlight: number
   readonly generation: number
