@@ -72,9 +72,9 @@ export interface Sampler {
   readonly parentBased: boolean
 }
 
-/** Where and how `serve` exports its spans. @internal */
-export interface Settings {
-  /** The URL spans are posted to. */
+/** Where an exporter posts, and the resource it names: what the spans' and the metrics' settings share. @internal */
+export interface Destination {
+  /** The URL exports are posted to. */
   readonly url: string
   readonly protocol: "http/protobuf" | "http/json"
   /** The collector's headers: credentials, often. */
@@ -83,21 +83,17 @@ export interface Settings {
   readonly serviceName: string
   /** The resource's other attributes (`OTEL_RESOURCE_ATTRIBUTES`, decoded). */
   readonly resourceAttributes?: Readonly<Record<string, string>>
+}
+
+/** Where and how `serve` exports its spans. @internal */
+export interface Settings extends Destination {
   readonly sampler: Sampler
   /** How long one export may take. Default 10 seconds. */
   readonly timeout?: Duration.Duration
 }
 
-/** Where and how `serve` pushes its metrics. @internal */
-export interface MetricsSettings {
-  /** The URL metrics are posted to. */
-  readonly url: string
-  readonly protocol: "http/protobuf" | "http/json"
-  /** The collector's headers: credentials, often. */
-  readonly headers: Redacted.Redacted<Readonly<Record<string, string>>>
-  /** As the traces' (the same variables). */
-  readonly serviceName: string
-  readonly resourceAttributes?: Readonly<Record<string, string>>
+/** Where and how `serve` pushes its metrics (its resource read from the same variables as the spans'). @internal */
+export interface MetricsSettings extends Destination {
   /** Time between two exports (`OTEL_METRIC_EXPORT_INTERVAL`). Default 60 seconds. */
   readonly interval: Duration.Duration
   /**
