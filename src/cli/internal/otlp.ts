@@ -73,7 +73,7 @@ export interface Sampler {
 }
 
 /** Where an exporter posts, and the resource it names: what the spans' and the metrics' settings share. @internal */
-export interface Destination {
+export interface Exporting {
   /** The URL exports are posted to. */
   readonly url: string
   readonly protocol: "http/protobuf" | "http/json"
@@ -86,14 +86,14 @@ export interface Destination {
 }
 
 /** Where and how `serve` exports its spans. @internal */
-export interface Settings extends Destination {
+export interface Settings extends Exporting {
   readonly sampler: Sampler
   /** How long one export may take. Default 10 seconds. */
   readonly timeout?: Duration.Duration
 }
 
 /** Where and how `serve` pushes its metrics (its resource read from the same variables as the spans'). @internal */
-export interface MetricsSettings extends Destination {
+export interface MetricsSettings extends Exporting {
   /** Time between two exports (`OTEL_METRIC_EXPORT_INTERVAL`). Default 60 seconds. */
   readonly interval: Duration.Duration
   /**
