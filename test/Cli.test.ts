@@ -623,6 +623,8 @@ describe("llm-failover CLI", () => {
     })
     try {
       const url = (await until(/listening on (http:\/\/127\.0\.0\.1:\d+)/))[1]!
+      // the banner comes after the listening line, in a write of its own
+      await until(/Traces: exported to/)
       expect(output()).toContain(`Traces: exported to ${endpoint}/v1/traces (OTLP http/json).`)
       const answer = await fetch(`${url}/v1/chat/completions`, {
         method: "POST",

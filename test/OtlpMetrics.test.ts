@@ -498,6 +498,8 @@ describe("serve with OTEL_METRICS_EXPORTER=otlp", () => {
     })
     try {
       const url = (await until(/listening on (http:\/\/127\.0\.0\.1:\d+)/))[1]!
+      // the banner comes after the listening line, in a write of its own
+      await until(/Metrics: pushed to/)
       expect(output()).toContain(`Metrics: pushed to ${c.base}/custom/metrics (OTLP http/json, every 60 s).`)
       expect(output()).not.toContain("Traces:")
       const answer = await fetch(`${url}/v1/chat/completions`, {
