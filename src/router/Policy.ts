@@ -153,7 +153,7 @@ export interface BreakerPolicy {
     readonly window: WindowPolicy
     readonly minimumCalls?: number
   }
-  /** Default: half the last 20 calls (10 at least) slower than 60 s or lost hedges; `false` turns it off. */
+  /** Default: half the calls of the last minute (5 at least) slower than 60 s or lost hedges; `false` turns it off. */
   readonly slowCallRate?: {
     readonly threshold: number
     readonly slowCall: Duration.DurationInput
@@ -274,7 +274,7 @@ export type ChainPolicy = Pick<Policy, "retry" | "timeouts">
  * 200 ms, Retry-After honoured up to 10 s; 60 s an attempt, 20 s to the first
  * token, 30 s between a stream's chunks after it, 120 s in all (with another total and no `attempt` of its own, an
  * attempt has half the total, 60 s at most: see {@link TimeoutPolicy}); a breaker that opens on 5 failures in a row (its own
- * default) or when half its last 20 calls (10 at least) were slow:
+ * default) or when half the calls of the last minute (5 at least) were slow:
  * slower than 60 s (the default attempt timeout; a shorter one times such a call out, a failure), or abandoned as slow because they lost a
  * hedge, so a target that keeps losing its hedges during a latency spike is
  * skipped until it recovers; the budget's own defaults; a bulkhead of 256
@@ -291,7 +291,7 @@ export type ChainPolicy = Pick<Policy, "retry" | "timeouts">
 export const defaults = {
   retry: { maxAttempts: 2, base: "200 millis", factor: 2, cap: "10 seconds", jitter: "full", retryAfterCap: "10 seconds" },
   timeouts: { attempt: "60 seconds", firstToken: "20 seconds", idle: "30 seconds", total: "120 seconds" },
-  breaker: { slowCallRate: { threshold: 0.5, slowCall: "60 seconds", window: 20, minimumCalls: 10 } },
+  breaker: { slowCallRate: { threshold: 0.5, slowCall: "60 seconds", window: "1 minute", minimumCalls: 5 } },
   bulkhead: { maxConcurrent: 256, maxQueued: 256 },
   budget: {}
 } as const satisfies Required<Policy>
