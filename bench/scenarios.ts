@@ -87,8 +87,9 @@ const defaultBreaker = { threshold: 5, probes: 1, base: 30_000, factor: 2, cap: 
 
 /** A target's breaker under a policy, and the yardstick the wasted-calls target takes from it. */
 interface Yardstick {
-  /** The policy's own trip threshold and open durations, for the table (`undefined` threshold: cannot trip). */
+  /** The policy's own trip threshold, probes and open durations, for the table (`undefined` threshold: cannot trip). */
   readonly policyThreshold: number | undefined
+  readonly policyProbes: number
   readonly base: number
   readonly cap: number
   /** The yardstick: min(the policy's threshold, 5), its probes. */
@@ -111,9 +112,10 @@ const yardstick = (modules: Modules, file: Config.ConfigFile, name: string): Yar
   const open = breaker.openDuration ?? {}
   const durations = { base: millis(open.base ?? "30 seconds"), cap: millis(open.cap ?? "5 minutes") }
   return threshold >= unreachable
-    ? { policyThreshold: undefined, ...durations, threshold: defaultBreaker.threshold, probes: defaultBreaker.probes, substituted: true }
+    ? { policyThreshold: undefined, policyProbes: 0, ...durations, threshold: defaultBreaker.threshold, probes: defaultBreaker.probes, substituted: true }
     : {
         policyThreshold: threshold,
+        policyProbes: breaker.halfOpenProbes ?? 1,
         ...durations,
         threshold: Math.min(threshold, defaultBreaker.threshold),
         // at most the default's 1, as the report counts them
@@ -377,7 +379,7 @@ const outageTable = (all: ReadonlyArray<Figures>): Table => ({
         t.target,
         y.substituted
           ? "none"
-          : `${y.policyThreshold} + ${y.probes} probe${y.probes === 1 ? "" : "s"}, open ${span(y.base)}..${span(y.cap)}`,
+          : `${y.policyThreshold} + ${y.policyProbes} probe${y.policyProbes === 1 ? "" : "s"}, open ${span(y.base)}..${span(y.cap)}`,
         `${y.threshold} + ${y.probes} x default spells${f.learners > 1 ? `, x${f.learners} instances` : ""}`,
         t.outages.length,
         `${(total / t.outages.length).toFixed(1)}, ${max}`,

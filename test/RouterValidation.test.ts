@@ -93,6 +93,14 @@ const invalid: ReadonlyArray<readonly [string, ChatRequest, string, RegExp]> = [
     { ...prompt, tools: [{ name: "get_weather", parameters: {} }], toolChoice: { name: "get_time" } },
     "toolChoice.name",
     /get_time/
+  ],
+  [
+    // Claude's "Tool names must be unique", Gemini's "Duplicate function declaration" (found by a third diff review:
+    // the gateway refused it, the library not)
+    "a tool named twice",
+    { ...prompt, tools: [{ name: "get_weather", parameters: {} }, { name: "get_weather", parameters: { type: "object" } }] },
+    "tools",
+    /'get_weather' is defined twice/
   ]
 ]
 

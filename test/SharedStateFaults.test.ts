@@ -121,10 +121,11 @@ describe.skipIf(unavailable !== undefined)("SharedState when things go wrong", (
       const before = yield* breaker.acquire
       const admitted = Date.now()
       yield* eventually(Effect.sync(() => Date.now() >= admitted + 5))
-      const peerNow = Date.now() - 3_600_000
+      // its clock of fractional milliseconds too (a test's virtual one): its times are taken, not the message dropped
+      const peerNow = Date.now() - 3_600_000 + 0.5
       const batch = { successes: 0, failures: 2, slowSuccesses: 0, slowFailures: 0, abandoned: 0, successStartedAt: 0, failureStartedAt: peerNow }
       yield* Effect.promise(() =>
-        redis.command("PUBLISH", `${ns}:events`, JSON.stringify({ from: "x", kind: "outcomes", breakers: { gpt: batch }, sentAt: peerNow }))
+        redis.command("PUBLISH", `${ns}:events`, JSON.stringify({ from: "x", kind: "outcomes", breakers: { gpt: batch }, sentAt: peerNow + 0.25 }))
       )
       yield* eventually(Effect.map(a.status, (s) => s.received === 1))
       expect((yield* breaker.snapshot).consecutiveFailures).toBe(2)

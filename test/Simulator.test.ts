@@ -316,6 +316,18 @@ policy:
     })
   )
 
+  it.effect("a slow fault whose median is past the deadline serves none of its requests for the oracle, though some draws come in time", () =>
+    Effect.gen(function* () {
+      // found by a third diff review: the window was an outage (its calls wasted) while the oracle served the ~23% of
+      // its requests whose draw came within the 120 s total
+      const fault = `{ from: "1 minute", to: "2 minutes", latency: { p50: "150 seconds", p99: "300 seconds" } }`
+      const { report, scenario } = yield* run(oneTargetWith(fault))
+      expect(outagesOf(report)).toEqual([[60_000, 120_000]])
+      const inside = Scenario.arrivals(scenario).filter((at) => at >= 60_000 && at < 120_000).length
+      expect(report.oracleAvailability).toBeCloseTo((report.requests - inside) / report.requests, 10)
+    })
+  )
+
   it.effect("a latency fault past the policy's total timeout is an outage; within it, none", () =>
     Effect.gen(function* () {
       const fault = `{ from: "1 minute", to: "2 minutes", latency: "10 seconds" }`

@@ -11,8 +11,8 @@
  *   degraded mode (cache or static) is counted apart (`degraded`), not as
  *   available.
  * - `oracleAvailability`: requests for which some target of the chain could
- *   have answered at their arrival (`canServe`, not in an outage of its
- *   failing faults as `wastedCalls` reads one, its context window holds
+ *   have answered at their arrival (`canServe`, not in an outage as
+ *   `wastedCalls` reads one, its context window holds
  *   the prompt and the answer asked of it, and its answer, slow faults
  *   included, arrives within the request's deadline: the policy's total
  *   timeout) / requests. A policy that

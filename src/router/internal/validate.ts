@@ -108,6 +108,13 @@ export const requestProblem = (request: ChatRequest): string | undefined => {
     }
     if (maxTokens < 1) return `Invalid 'maxTokens': expected a value >= 1, but got ${maxTokens} instead.`
   }
+  const named = new Set<string>()
+  for (const tool of request.tools ?? []) {
+    // Claude and Gemini refuse a tool named twice with a 400 ("Tool names must be unique", "Duplicate function
+    // declaration"), which would end the chain after a call
+    if (named.has(tool.name)) return `Invalid 'tools': a tool named '${tool.name.slice(0, 64)}' is defined twice; each tool needs a name of its own.`
+    named.add(tool.name)
+  }
   if (toolChoice !== undefined && toolChoice !== "auto" && toolChoice !== "none") {
     // `auto` and `none` without tools say nothing (the adapters leave them out); a call asked for needs a tool
     const tools = request.tools ?? []

@@ -146,9 +146,10 @@ const unservable: Verdict = { servable: false, latency: 0, cost: 0 }
  * The oracle's verdict for request `index` arriving at `at` (epoch ms) on a
  * chain of `targets`, under a request deadline of `deadline` ms (the
  * policy's total timeout). A target can serve it when it is up
- * (`canServe`) and not in an outage by the faults that fail its calls
- * (more than half of them: see `outageAt`, which counts the calls made
- * there as wasted, so no window is both), the request fits its window, and its answer (this
+ * (`canServe`) and not in an outage (see `outageAt`: more than half its
+ * calls failing, or a slow fault's median past the deadline; the calls made
+ * there count as wasted, so no window is both), the request fits its
+ * window, and its answer (this
  * request's draw from its latency distribution, the same standard normal
  * for every target, plus a stream's tail) arrives within the deadline. Its
  * latency is that answer's from the fastest of them (lowest median plus
@@ -167,7 +168,9 @@ export const verdict = (
   let cheapest = Infinity
   let z: number | undefined = undefined
   for (const t of targets) {
-    if (!t.fits || !t.sim.canServe(at) || failsMostly(t, at)) continue
+    // in an outage as the wasted-calls target reads one (most calls failing, or a slow fault's median past the
+    // deadline), a target serves none of its requests, whatever one request's draw: no window is both
+    if (!t.fits || !t.sim.canServe(at) || outageAt(t, at, deadline)) continue
     const model = modelAt(t, at)
     if (model.sigma !== 0 && z === undefined) z = standardNormal(seed, streams.oracleLatency, index)
     const draw = model.sigma === 0 ? model.median : model.median * Math.exp(model.sigma * z!)

@@ -996,10 +996,11 @@ const shifted = (batch: BreakerStore.Outcomes, offset: number): BreakerStore.Out
 const isOutcomes = (value: unknown): value is BreakerStore.Outcomes => {
   if (typeof value !== "object" || value === null) return false
   const fields = value as Record<string, unknown>
+  // times as the breakers' clock gives them: whole milliseconds on the system's, any fraction on another (a test's)
   const startedAt = fields.successStartedAt
   const failedAt = fields.failureStartedAt
-  return typeof startedAt === "number" && Number.isSafeInteger(startedAt) && startedAt >= 0 &&
-    (failedAt === undefined || (typeof failedAt === "number" && Number.isSafeInteger(failedAt) && failedAt >= 0)) &&
+  return typeof startedAt === "number" && Number.isFinite(startedAt) && startedAt >= 0 &&
+    (failedAt === undefined || (typeof failedAt === "number" && Number.isFinite(failedAt) && failedAt >= 0)) &&
     countFields.every((field) => {
       const n = fields[field]
       return typeof n === "number" && Number.isInteger(n) && n >= 0 && n <= maxBatchCount
@@ -1045,7 +1046,7 @@ const parse = (raw: string): Message | undefined => {
     if (v.kind === "outcomes") {
       const batches = v.breakers
       if (typeof batches !== "object" || batches === null || !Object.values(batches).every(isOutcomes)) return undefined
-      // a clock of fractional milliseconds (a test's) or a peer's odd one: any finite time is taken, as the batches' are
+      // a clock of fractional milliseconds (a test's): any finite time is taken, as the batches' start times are
       if (v.sentAt !== undefined && !(typeof v.sentAt === "number" && Number.isFinite(v.sentAt) && v.sentAt > 0)) return undefined
       return v as unknown as OutcomesMessage
     }
