@@ -11,7 +11,6 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Duration, Effect, Exit, Fiber, Layer, Logger, Redacted, Scope, TestClock } from "effect"
-import { spawn } from "node:child_process"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import type * as Http from "node:http"
 import { createServer } from "node:http"
@@ -23,6 +22,7 @@ import { Chat } from "../src/llm/index.js"
 import * as Metrics from "../src/observability/Metrics.js"
 import * as Observability from "../src/observability/Observability.js"
 import * as Router from "../src/router/Router.js"
+import { serveFromSource } from "./support/serve.js"
 import { settler, sim, succeeded } from "./support/virtual.js"
 
 const settle = settler("5 seconds")
@@ -434,31 +434,7 @@ describe("Otlp.metricsLayer", () => {
 // serve
 // ---------------------------------------------------------------------------
 
-const root = join(import.meta.dirname, "..")
 
-/** `serve --config config --port 0` from the source, with its output and `until` (a pattern in it, 45 s at most). */
-const serveFromSource = (config: string, env: Readonly<Record<string, string>>) => {
-  const child = spawn(process.execPath, ["--import", "tsx", join(root, "src/cli/bin.ts"), "serve", "--config", config, "--port", "0"], {
-    cwd: root,
-    env: { ...process.env, ...env }
-  })
-  let output = ""
-  child.stdout.on("data", (chunk) => (output += chunk))
-  child.stderr.on("data", (chunk) => (output += chunk))
-  const exited = new Promise<string>((resolve) => child.on("close", (code, signal) => resolve(signal ?? String(code))))
-  const until = (pattern: RegExp) =>
-    new Promise<RegExpExecArray>((resolve, reject) => {
-      const deadline = Date.now() + 45_000
-      const check = () => {
-        const match = pattern.exec(output)
-        if (match) resolve(match)
-        else if (child.exitCode !== null || Date.now() > deadline) reject(new Error(`${pattern} not in:\n${output}`))
-        else setTimeout(check, 50)
-      }
-      check()
-    })
-  return { child, exited, output: () => output, until }
-}
 
 describe("serve with OTEL_METRICS_EXPORTER=otlp", () => {
   it("names where metrics go in its banner, and pushes the request's metrics as it stops, with the collector's headers and no key", async () => {
