@@ -204,6 +204,14 @@ interface Destination {
   readonly timeoutMillis: number
 }
 
+/** A signal's settings shared by both (see `Exporting`), from its parsed destination (its URL valid) and resource. */
+const exporting = (to: Destination, resource: Pick<Exporting, "serviceName" | "resourceAttributes">): Exporting => ({
+  url: Either.getOrThrow(to.url),
+  protocol: to.protocol,
+  headers: Redacted.make(to.headers),
+  ...resource
+})
+
 const destination = (env: Raw, signal: "traces" | "metrics", problems: Array<string>): Destination => {
   const own = env[signal]
   const SIGNAL = signal.toUpperCase()
@@ -307,10 +315,7 @@ const traces = (env: Raw): Either.Either<Option.Option<Settings>, ReadonlyArray<
 
   if (problems.length > 0) return Either.left(problems)
   return Either.right(Option.some({
-    url: Either.getOrThrow(to.url),
-    protocol: to.protocol,
-    headers: Redacted.make(to.headers),
-    ...resource,
+    ...exporting(to, resource),
     sampler: { name: samplerName, ...makeSampler!(ratio) },
     timeout: Duration.millis(to.timeoutMillis)
   }))
@@ -355,10 +360,7 @@ const metrics = (env: Raw): Either.Either<Option.Option<MetricsSettings>, Readon
 
   if (problems.length > 0) return Either.left(problems)
   return Either.right(Option.some({
-    url: Either.getOrThrow(to.url),
-    protocol: to.protocol,
-    headers: Redacted.make(to.headers),
-    ...resource,
+    ...exporting(to, resource),
     interval: Duration.millis(interval),
     timeout: Duration.millis(Math.min(to.timeoutMillis, exportTimeout))
   }))
