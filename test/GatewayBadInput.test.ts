@@ -337,6 +337,41 @@ layer(HarnessLive, { excludeTestServices: true })("GatewayBadInput", (it) => {
     }
   })
 
+  describe("what the server refuses before the app", () => {
+    /** Writes `raw` on a fresh connection; what came back before the server closed it (2 s at most). */
+    const exchange = (url: string, raw: string) =>
+      Effect.promise(
+        () =>
+          new Promise<string>((resolve) => {
+            const socket = Net.connect(Number(new URL(url).port), "127.0.0.1", () => socket.write(raw))
+            let answer = ""
+            socket.on("data", (chunk) => (answer += chunk))
+            socket.on("error", () => {})
+            socket.on("close", () => resolve(answer))
+            setTimeout(() => socket.destroy(), 2_000)
+          })
+      )
+
+    it.effect("a request without a Host and a head Node's parser refuses each get a request id and a log line, as the app's refusals do", () =>
+      Effect.gen(function* () {
+        // found by the fuzzing helper: these answers had no x-request-id, and nothing was logged
+        const { lines, url } = yield* Harness
+        const before = requestLines(lines).length
+        const hostless = yield* exchange(url, "POST /v1/chat/completions HTTP/1.1\r\ncontent-type: application/json\r\nx-request-id: mine-1\r\ncontent-length: 2\r\n\r\n{}")
+        expect(hostless).toMatch(/^HTTP\/1\.1 400 /)
+        expect(hostless.toLowerCase()).toContain("x-request-id: mine-1")
+        const malformed = yield* exchange(url, "POST /v1/messages HTTP/1.1\r\nhost: localhost\r\ncontent-length: abc\r\n\r\n")
+        expect(malformed).toMatch(/^HTTP\/1\.1 400 /)
+        expect(malformed.toLowerCase()).toMatch(/x-request-id: req_\w+/)
+        const logged = requestLines(lines).slice(before)
+        expect(logged.map((l) => [l.message, l.annotations["error"]])).toEqual([
+          ["POST /v1/chat/completions 400", "missing_host"],
+          ["POST /v1/messages 400", "invalid_http"]
+        ])
+        expect(logged[0]?.annotations["requestId"]).toBe("mine-1")
+      }))
+  })
+
   describe("a client that asks before it sends (Expect: 100-continue)", () => {
     /** Sends the head of a POST with `Expect: 100-continue`, then `body` once told to go on; what came back within 5 s. */
     const askFirst = (url: string, length: number, body: string) =>

@@ -1053,6 +1053,31 @@ interface Logged extends Current {
   readonly line: (status: number) => Effect.Effect<void>
 }
 
+/**
+ * A request the server refused before the app (what Node's parser refused,
+ * a missing Host, an unknown Expect): its id (its own, when it sent a valid
+ * one) and its log line, as the app's refusals have them.
+ *
+ * @internal
+ */
+export const refusal = (
+  method: string,
+  url: string,
+  requestIdHeader: string | undefined,
+  failure: Errors.Failure
+): { readonly requestId: string; readonly line: Effect.Effect<void> } => {
+  const requestId = requestIdOf(requestIdHeader)
+  const log: RequestLog = {}
+  noteFailure(log, failure)
+  return {
+    requestId,
+    // where the app's lines go: the `LogSink` in the context, if any, else Effect's logger
+    line: Effect.flatMap(Effect.serviceOption(LogSink.LogSink), (sink) =>
+      Effect.clockWith((clock) =>
+        logLine(Option.getOrUndefined(sink), method, pathOf(url), failure.status, requestId, clock.unsafeCurrentTimeMillis(), log)))
+  }
+}
+
 const logged = (sink: LogSink.Sink, method: string, path: string, requestIdHeader: string | undefined): Effect.Effect<Logged> =>
   Effect.clockWith((clock) => {
     const startedAt = clock.unsafeCurrentTimeMillis()

@@ -22,6 +22,9 @@ import * as App from "./app.js"
 import * as Errors from "./errors.js"
 import * as Wire from "./wire.js"
 
+/** Runs a refusal's count and line where the server's app runs (its logger, its `LogSink`). */
+type Run = (effect: Effect.Effect<void>) => void
+
 /** @internal */
 export interface ServerSettings extends App.Settings {
   readonly host: string
@@ -77,7 +80,11 @@ export const nodeOptions = (bodyTimeout: Duration.Duration): Http.ServerOptions 
  *
  * @internal
  */
-export const clientError = (error: Error & { readonly code?: string; readonly rawPacket?: unknown }, socket: Duplex): void => {
+export const clientError = (
+  error: Error & { readonly code?: string; readonly rawPacket?: unknown },
+  socket: Duplex,
+  run: Run = Effect.runSync
+): void => {
   // a connection that sent nothing before the head's timeout (a browser's preconnect, a load balancer's check) made
   // no request: closed without an answer, and counted nowhere (Node 20 times a head from the connection's start)
   if (error.code === "ERR_HTTP_REQUEST_TIMEOUT" && (socket as { readonly bytesRead?: number }).bytesRead === 0) {
@@ -87,14 +94,21 @@ export const clientError = (error: Error & { readonly code?: string; readonly ra
   const answering = (socket as { readonly _httpMessage?: Http.ServerResponse | null })._httpMessage
   if (socket.writable && (answering === undefined || answering === null || !answering.headersSent)) {
     const failure = Errors.malformedHttp(error.code)
-    const line = Buffer.isBuffer(error.rawPacket) ? /^[A-Z]+ (\S+) HTTP\//.exec(error.rawPacket.toString("latin1", 0, 8_192)) : null
-    const url = line?.[1] ?? "/"
+    const line = Buffer.isBuffer(error.rawPacket) ? /^([A-Z]+) (\S+) HTTP\//.exec(error.rawPacket.toString("latin1", 0, 8_192)) : null
+    const url = line?.[2] ?? "/"
     const query = url.includes("?") ? url.slice(url.indexOf("?") + 1) : ""
     const body = JSON.stringify(Wire.errorsOf(Wire.routePath(url), undefined, query)(failure))
-    const head = [`HTTP/1.1 ${failure.status} ${Http.STATUS_CODES[failure.status] ?? ""}`, "content-type: application/json", `content-length: ${Buffer.byteLength(body)}`]
+    // its headers are what the parser refused: no id of the client's is read from them
+    const refused = App.refusal(line?.[1] ?? "-", url, undefined, failure)
+    const head = [
+      `HTTP/1.1 ${failure.status} ${Http.STATUS_CODES[failure.status] ?? ""}`,
+      "content-type: application/json",
+      `content-length: ${Buffer.byteLength(body)}`,
+      `x-request-id: ${refused.requestId}`
+    ]
     for (const [name, value] of Object.entries(failure.headers ?? {})) head.push(`${name}: ${value}`)
     socket.write(`${head.join("\r\n")}\r\n\r\n${body}`)
-    Effect.runSync(Errors.countRefusal(failure))
+    run(Effect.zipRight(Errors.countRefusal(failure), refused.line))
   }
   socket.destroy(error)
 }
@@ -107,15 +121,15 @@ export const clientError = (error: Error & { readonly code?: string; readonly ra
  *
  * @internal
  */
-export const expectationFailed = (request: Http.IncomingMessage, response: Http.ServerResponse): void =>
-  refuse(request, response, Errors.expectationFailed(request.headers["expect"] ?? ""))
+export const expectationFailed = (request: Http.IncomingMessage, response: Http.ServerResponse, run: Run = Effect.runSync): void =>
+  refuse(request, response, Errors.expectationFailed(request.headers["expect"] ?? ""), run)
 
 /**
  * Answers `failure` before (and without) the app, as Node's own refusals
  * come (an `Expect` it does not know, a missing `Host`): in the error JSON
  * of the path's API, its body left unread; counted in `Errors.refusals`.
  */
-const refuse = (request: Http.IncomingMessage, response: Http.ServerResponse, failure: Errors.Failure): void => {
+const refuse = (request: Http.IncomingMessage, response: Http.ServerResponse, failure: Errors.Failure, run: Run = Effect.runSync): void => {
   const url = request.url ?? "/"
   const header = (name: string): string | undefined => {
     const value = request.headers[name]
@@ -123,9 +137,15 @@ const refuse = (request: Http.IncomingMessage, response: Http.ServerResponse, fa
   }
   const query = url.includes("?") ? url.slice(url.indexOf("?") + 1) : ""
   const body = JSON.stringify(Wire.errorsOf(Wire.routePath(url), header, query)(failure))
-  response.writeHead(failure.status, { "content-type": "application/json", "content-length": Buffer.byteLength(body), ...failure.headers })
+  const refused = App.refusal(request.method ?? "-", url, header("x-request-id"), failure)
+  response.writeHead(failure.status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(body),
+    "x-request-id": refused.requestId,
+    ...failure.headers
+  })
   response.end(body)
-  Effect.runSync(Errors.countRefusal(failure))
+  run(Effect.zipRight(Errors.countRefusal(failure), refused.line))
 }
 
 /** An HTTP/1.1 request without a `Host`, as Node's own check (`requireHostHeader`) reads one. */
@@ -165,10 +185,11 @@ export interface Listening {
 const startAdmin = (admin: NonNullable<ServerSettings["admin"]>, routes: App.Settings["routes"]) =>
   Effect.gen(function* () {
     const app = yield* App.makeAdmin(routes, App.isLoopbackHost(admin.host))
+    const run: Run = Runtime.runSync(yield* Effect.runtime<never>())
     // its routes read no body: the head's timeout is its requests' whole
     const node = Http.createServer(nodeOptions(Duration.zero))
-    node.on("clientError", clientError)
-    node.on("checkExpectation", expectationFailed)
+    node.on("clientError", (error: Error, socket: Duplex) => clientError(error, socket, run))
+    node.on("checkExpectation", (request: Http.IncomingMessage, response: Http.ServerResponse) => expectationFailed(request, response, run))
     const server = yield* NodeHttpServer.make(() => node, { host: admin.host, port: admin.port })
     // added after the platform's, so it runs before it
     yield* Effect.addFinalizer(() =>
@@ -368,10 +389,12 @@ export const start = (settings: ServerSettings): Effect.Effect<Running, ServeErr
     // an HTTP/1.1 request without a Host is refused below, in the path's error JSON (Node's own check answers an empty 400)
     const node = Http.createServer({ ...nodeOptions(settings.bodyTimeout), requireHostHeader: false })
     // what Node refuses itself (its parser, an Expect it does not know), in the path's error JSON (Node answers a bare status)
-    node.on("clientError", clientError)
+    // the server's own refusals run where the app does: their lines go where the app's go (`LogSink`, or the logger)
+    const run: Run = Runtime.runSync(yield* Effect.runtime<never>())
+    node.on("clientError", (error: Error, socket: Duplex) => clientError(error, socket, run))
     // without a Host, the 400 comes before whatever an Expect asks (Node checks the Host first, too)
     node.on("checkExpectation", (request: Http.IncomingMessage, response: Http.ServerResponse) =>
-      hostless(request) ? refuse(request, response, Errors.missingHost()) : expectationFailed(request, response))
+      hostless(request) ? refuse(request, response, Errors.missingHost(), run) : expectationFailed(request, response, run))
     // past it, Node closes a connection as it comes (its "drop" event), before any byte of it is read
     if (settings.maxConnections !== undefined) node.maxConnections = settings.maxConnections
     // a client that asks before it sends its body (`Expect: 100-continue`) is told to go on only when
@@ -386,7 +409,7 @@ export const start = (settings: ServerSettings): Effect.Effect<Running, ServeErr
       inFlight.enter()
       response.once("close", () => inFlight.leave())
       if (lifecycle.draining) response.setHeader("connection", "close")
-      if (hostless(request)) return refuse(request, response, Errors.missingHost())
+      if (hostless(request)) return refuse(request, response, Errors.missingHost(), run)
       if (lean === undefined || !lean(request, response)) platform(request, response)
     })
     // added last, so it runs first on close: the app still answers while draining
