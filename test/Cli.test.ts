@@ -13,7 +13,7 @@ import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import { bundle, splitPoints } from "../scripts/bundle.js"
 import { Cli } from "../src/cli/index.js"
-import { serveFromSource } from "./support/serve.js"
+import { claudeHello, serveFromSource } from "./support/serve.js"
 
 const root = join(import.meta.dirname, "..")
 const npm = process.platform === "win32" ? "npm.cmd" : "npm"
@@ -572,15 +572,7 @@ describe("llm-failover CLI", () => {
     // the collector, and Claude's API for the gateway's one provider (its key sent as x-api-key)
     const collector = await postRecorder((path) =>
       path === "/v1/messages"
-        ? JSON.stringify({
-          id: "msg_1",
-          type: "message",
-          role: "assistant",
-          model: "claude-test",
-          content: [{ type: "text", text: "hello" }],
-          stop_reason: "end_turn",
-          usage: { input_tokens: 3, output_tokens: 1 }
-        })
+        ? claudeHello
         : undefined
     )
     const { base: endpoint, posts } = collector

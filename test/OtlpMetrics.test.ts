@@ -22,7 +22,7 @@ import { Chat } from "../src/llm/index.js"
 import * as Metrics from "../src/observability/Metrics.js"
 import * as Observability from "../src/observability/Observability.js"
 import * as Router from "../src/router/Router.js"
-import { serveFromSource } from "./support/serve.js"
+import { claudeHello, serveFromSource } from "./support/serve.js"
 import { settler, sim, succeeded } from "./support/virtual.js"
 
 const settle = settler("5 seconds")
@@ -444,15 +444,7 @@ describe("serve with OTEL_METRICS_EXPORTER=otlp", () => {
     const c = await collector({
       answer: (path) =>
         path === "/v1/messages"
-          ? JSON.stringify({
-            id: "msg_1",
-            type: "message",
-            role: "assistant",
-            model: "claude-test",
-            content: [{ type: "text", text: "hello" }],
-            stop_reason: "end_turn",
-            usage: { input_tokens: 3, output_tokens: 1 }
-          })
+          ? claudeHello
           : undefined
     })
     writeFileSync(

@@ -35,3 +35,14 @@ export const serveFromSource = (config: string, env: Readonly<Record<string, str
     })
   return { child, exited, output: () => output, until }
 }
+
+/** A whole Claude answer ("hello", 3 tokens in, 1 out), for a stand-in of Claude's API behind a real `serve`. */
+export const claudeHello = JSON.stringify({
+  id: "msg_1",
+  type: "message",
+  role: "assistant",
+  model: "claude-test",
+  content: [{ type: "text", text: "hello" }],
+  stop_reason: "end_turn",
+  usage: { input_tokens: 3, output_tokens: 1 }
+})
