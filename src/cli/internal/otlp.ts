@@ -484,6 +484,17 @@ export const sampling = (tracer: Tracer.Tracer, sampler: Sampler): Tracer.Tracer
   })
 }
 
+/** Where an exporter of `@effect/opentelemetry` posts, and the resource it names, from either signal's settings. */
+const exporterTarget = (settings: Exporting, serviceVersion: string | undefined) => ({
+  url: settings.url,
+  headers: Redacted.value(settings.headers),
+  resource: {
+    serviceName: settings.serviceName,
+    ...(serviceVersion === undefined ? {} : { serviceVersion }),
+    attributes: { ...settings.resourceAttributes }
+  }
+})
+
 /**
  * The tracer `settings` describe, exporting through an undici client of its
  * own, for the life of the layer; its last spans are sent as it closes.
@@ -492,15 +503,7 @@ export const sampling = (tracer: Tracer.Tracer, sampler: Sampler): Tracer.Tracer
  */
 export const layer = (settings: Settings, serviceVersion?: string): Layer.Layer<never> => {
   const exporting = Effect.map(
-    OtlpTracer.make({
-      url: settings.url,
-      headers: Redacted.value(settings.headers),
-      resource: {
-        serviceName: settings.serviceName,
-        ...(serviceVersion === undefined ? {} : { serviceVersion }),
-        attributes: { ...settings.resourceAttributes }
-      }
-    }).pipe(
+    OtlpTracer.make(exporterTarget(settings, serviceVersion)).pipe(
       // the resource read here (decoded, its service.name one): Effect's own reader of the variables would add
       // theirs raw, before ours
       Effect.withConfigProvider(ConfigProvider.fromMap(new Map()))
@@ -590,13 +593,7 @@ const metricsSerialization = (protocol: MetricsSettings["protocol"]): Layer.Laye
 export const metricsLayer = (settings: MetricsSettings, serviceVersion?: string): Layer.Layer<never> =>
   Layer.scopedDiscard(
     OtlpMetrics.make({
-      url: settings.url,
-      headers: Redacted.value(settings.headers),
-      resource: {
-        serviceName: settings.serviceName,
-        ...(serviceVersion === undefined ? {} : { serviceVersion }),
-        attributes: { ...settings.resourceAttributes }
-      },
+      ...exporterTarget(settings, serviceVersion),
       exportInterval: settings.interval,
       shutdownTimeout: settings.timeout
     }).pipe(
