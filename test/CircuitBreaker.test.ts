@@ -1274,6 +1274,28 @@ describe("CircuitBreaker", () => {
         assert.strictEqual((yield* slowBreaker.snapshot).state, "open")
       }))
 
+    it.effect("a busy peer's scattered failures are no run: a batch's outcomes interleave, the later-started kind last", () =>
+      Effect.gen(function*() {
+        const { registrations, store } = yield* mirror
+        const breaker = yield* CircuitBreaker.make({ name: "busy", store, trip: CircuitBreaker.consecutiveFailures(5) })
+        const [registration] = yield* Ref.get(registrations)
+        const batch = (fields: Partial<BreakerStore.Outcomes>): BreakerStore.Outcomes => ({ ...BreakerStore.emptyOutcomes(), ...fields })
+        yield* TestClock.adjust("10 seconds")
+        // 100 ms of a peer at 1,000 calls a second failing 5% of them: counted failures first, they were a run of 5 and
+        // tripped the breaker of every other instance each time (found in session 28)
+        yield* registration!.applyOutcomes(batch({ failures: 5, successes: 95, failureStartedAt: 9_950, successStartedAt: 9_990 }))
+        assert.strictEqual((yield* breaker.snapshot).state, "closed")
+        assert.strictEqual((yield* breaker.snapshot).consecutiveFailures, 0)
+        yield* registration!.applyOutcomes(batch({ failures: 40, slowFailures: 8, successes: 950, slowSuccesses: 2, abandoned: 3, failureStartedAt: 9_980, successStartedAt: 9_999 }))
+        assert.strictEqual((yield* breaker.snapshot).state, "closed")
+        // the failures started last: a run at the batch's end, continued by the next batch's
+        yield* registration!.applyOutcomes(batch({ failures: 3, successes: 95, failureStartedAt: 9_999, successStartedAt: 9_990 }))
+        assert.strictEqual((yield* breaker.snapshot).state, "closed")
+        assert.isAtLeast((yield* breaker.snapshot).consecutiveFailures, 1)
+        yield* registration!.applyOutcomes(batch({ failures: 5, failureStartedAt: 10_000 }))
+        assert.strictEqual((yield* breaker.snapshot).state, "open")
+      }))
+
     it.effect("a huge batch of another instance's outcomes is counted at once, as at most 10,000 calls", () =>
       Effect.gen(function*() {
         const { registrations, store } = yield* mirror

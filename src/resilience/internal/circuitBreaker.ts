@@ -262,26 +262,42 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
 
   /**
    * Counts calls of other instances (see `Registration.applyOutcomes`): in
-   * a closed state only, failures first, each as if started at the batch's
-   * `failureStartedAt` (as if just ended when it has none), then
-   * successes as if started at the batch's `successStartedAt`; a slow one as
-   * slower than any threshold. They are not reported back to the store.
-   * A batch past `maxRemoteCalls` is scaled down to it first (see there).
+   * a closed state only, failures as if started at the batch's
+   * `failureStartedAt` (as if just ended when it has none), successes at
+   * its `successStartedAt`; a slow one as slower than any threshold. They
+   * are not reported back to the store. A batch past `maxRemoteCalls` is
+   * scaled down to it first (see there).
+   *
+   * The order of a batch's calls is not sent, so its kinds are counted
+   * interleaved, each spread evenly over the batch (`interleave`), and the
+   * kind that started last (failures or successes, by their latest starts)
+   * ends it: a busy peer's scattered failures are no run (counted first,
+   * 5 failures among 95 successes tripped a threshold of 5), and a peer
+   * whose latest calls fail still ends on a run.
    */
   readonly applyOutcomes = (batch: Outcomes): Effect.Effect<void> =>
     this.update((state, now) => {
+      if (state.status !== "closed") return [undefined, state]
       const outcomes = scaledDown(batch)
-      let next = state
-      const count = (outcome: CountedOutcome, duration: number, n: number, startedAt: number) => {
-        for (let i = 0; i < n && next.status === "closed"; i++) next = this.countClosed(next, outcome, duration, now, startedAt)
-      }
       // a peer's failing calls started when it says, at the latest now (its clock may run ahead of ours)
       const failedFrom = outcomes.failureStartedAt !== undefined && outcomes.failureStartedAt > 0 ? Math.min(outcomes.failureStartedAt, now) : now
-      count("failure", 0, outcomes.failures, failedFrom)
-      count("failure", Infinity, outcomes.slowFailures, failedFrom)
-      count("slow", Infinity, outcomes.abandoned, now)
-      count("success", 0, outcomes.successes, outcomes.successStartedAt)
-      count("success", Infinity, outcomes.slowSuccesses, outcomes.successStartedAt)
+      const kinds = remoteKinds(failedFrom, outcomes.successStartedAt, now)
+      const counts = [outcomes.failures, outcomes.slowFailures, outcomes.abandoned, outcomes.successes, outcomes.slowSuccesses]
+      const failures = counts[0]! + counts[1]!
+      const successes = counts[3]! + counts[4]!
+      // the group that started last keeps one call back, to end the batch
+      let last = -1
+      if (failures > 0 && successes > 0) {
+        last = outcomes.successStartedAt >= failedFrom ? (counts[3]! > 0 ? 3 : 4) : (counts[0]! > 0 ? 0 : 1)
+        counts[last]!--
+      }
+      let next = state
+      const count = (kind: number) => {
+        const { outcome, duration, startedAt } = kinds[kind]!
+        next = this.countClosed(next, outcome, duration, now, startedAt)
+        return next.status === "closed"
+      }
+      if (interleave(counts, count) && last >= 0) count(last)
       return [undefined, next]
     })
 
@@ -697,6 +713,37 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
  * @internal
  */
 export const maxRemoteCalls = 10_000
+
+/** How a peer's calls of each kind are counted, in `applyOutcomes`'s order of kinds. */
+const remoteKinds = (failedFrom: number, successStartedAt: number, now: number) =>
+  [
+    { outcome: "failure", duration: 0, startedAt: failedFrom },
+    { outcome: "failure", duration: Infinity, startedAt: failedFrom },
+    { outcome: "slow", duration: Infinity, startedAt: now },
+    { outcome: "success", duration: 0, startedAt: successStartedAt },
+    { outcome: "success", duration: Infinity, startedAt: successStartedAt }
+  ] as const
+
+/**
+ * Visits `counts[k]` times each index `k`, the indices spread evenly (smooth
+ * weighted round robin: 2 and 4 give 1 0 1 1 0 1), until `visit` says stop.
+ * Returns whether every visit was made.
+ */
+export const interleave = (counts: ReadonlyArray<number>, visit: (index: number) => boolean): boolean => {
+  let total = 0
+  for (const n of counts) total += n
+  const credit = counts.map(() => 0)
+  for (let step = 0; step < total; step++) {
+    let best = 0
+    for (let k = 0; k < counts.length; k++) {
+      credit[k]! += counts[k]!
+      if (credit[k]! > credit[best]!) best = k
+    }
+    credit[best]! -= total
+    if (!visit(best)) return false
+  }
+  return true
+}
 
 /** `outcomes`, scaled down in proportion to at most about `maxRemoteCalls` calls; a kind present stays present. */
 const scaledDown = (outcomes: Outcomes): Outcomes => {
