@@ -225,14 +225,17 @@ export interface Registration {
   /**
    * Counts calls made elsewhere, as if they had just ended here: in a
    * closed state only, they feed the breaker's trip strategies, so
-   * instances that share a target trip on their combined traffic. Within
-   * one batch, failures are counted first, as if each had started at
-   * `failureStartedAt` (now, when the batch has none, or a later time), then
-   * successes as if each had started at `successStartedAt` (so a success
-   * that started before the latest failing call known here started, say one
-   * that began before an outage, does not end a run of consecutive
-   * failures), and a slow call is counted as slower
-   * than any slow-call threshold. A trip they
+   * instances that share a target trip on their combined traffic.
+   * Failures count as if each had started at `failureStartedAt` (now, when
+   * the batch has none, or a later time), successes as if each had started
+   * at `successStartedAt` (so a success that started before the latest
+   * failing call known here started, say one that began before an outage,
+   * does not end a run of consecutive failures), and a slow call as slower
+   * than any slow-call threshold. A batch does not say in what order its
+   * calls came, so its kinds are counted interleaved, each spread evenly
+   * over the batch, and the kind that started last, failures or successes,
+   * ends it: a busy peer's scattered failures make no run, and a peer
+   * whose latest calls fail ends on one. A trip they
    * cause is this breaker's own: it reaches `onTransition` like any other.
    * A batch of more than 10,000 calls is counted as 10,000 in the same
    * proportions, so no batch can hold the breaker (or the event loop) long.
