@@ -713,6 +713,75 @@ describe("CircuitBreaker", () => {
       assert.deepStrictEqual(transitions.map((t) => t.reason), ["consecutive-failures"])
     }))
 
+  describe("consecutive slow calls", () => {
+    /** Records `n` calls abandoned as slow, each admitted now and given up after 3 seconds. */
+    const abandoned = (breaker: CircuitBreaker.CircuitBreaker<unknown>, n: number) =>
+      Effect.forEach(Array.from({ length: n }), () => Effect.flatMap(breaker.acquire, (p) => p.record("slow", "3 seconds")), {
+        discard: true
+      })
+
+    it.effect("opens on the Nth call in a row abandoned as slow; failures neither count nor reset", () =>
+      Effect.gen(function*() {
+        const transitions: Array<string> = []
+        const breaker = yield* CircuitBreaker.make({
+          trip: [CircuitBreaker.consecutiveFailures(5), CircuitBreaker.consecutiveSlowCalls(3)],
+          store: BreakerStore.make({ onTransition: (t) => transitions.push(t.reason) })
+        })
+        yield* abandoned(breaker, 2)
+        yield* calls(breaker, 1, fail)
+        assert.strictEqual((yield* breaker.snapshot).state, "closed")
+        assert.strictEqual((yield* breaker.snapshot).consecutiveFailures, 1)
+        yield* abandoned(breaker, 1)
+        assert.strictEqual((yield* breaker.snapshot).state, "open")
+        assert.deepStrictEqual(transitions, ["consecutive-slow-calls"])
+      }))
+
+    it.effect("a success ends the run only if its call started after the latest abandoned call started", () =>
+      Effect.gen(function*() {
+        const breaker = yield* CircuitBreaker.make({ trip: CircuitBreaker.consecutiveSlowCalls(3) })
+        // a call admitted before the run began, that succeeds during it, says nothing about now
+        const early = yield* breaker.acquire
+        yield* TestClock.adjust("1 second")
+        yield* abandoned(breaker, 2)
+        yield* early.record("success")
+        yield* abandoned(breaker, 1)
+        assert.strictEqual((yield* breaker.snapshot).state, "open")
+        // a call admitted after the latest abandoned one started does end it
+        yield* breaker.reset
+        yield* abandoned(breaker, 2)
+        yield* calls(breaker, 1, succeed)
+        yield* abandoned(breaker, 2)
+        assert.strictEqual((yield* breaker.snapshot).state, "closed")
+      }))
+
+    it.effect("one short of a trip it admits one call at a time; a half-open probe abandoned as slow re-opens it", () =>
+      Effect.gen(function*() {
+        const breaker = yield* CircuitBreaker.make({
+          trip: CircuitBreaker.consecutiveSlowCalls(3),
+          probeBeforeTrip: true,
+          openDuration: { base: "10 seconds" }
+        })
+        yield* abandoned(breaker, 2)
+        const trial = yield* breaker.acquire
+        yield* rejection(breaker.acquire)
+        yield* trial.record("slow", "3 seconds")
+        assert.strictEqual((yield* breaker.snapshot).state, "open")
+        yield* TestClock.adjust("10 seconds")
+        const probe = yield* breaker.acquire
+        assert.strictEqual((yield* breaker.snapshot).state, "half-open")
+        yield* probe.record("slow", "3 seconds")
+        const snapshot = yield* breaker.snapshot
+        assert.strictEqual(snapshot.state, "open")
+        assert.strictEqual(snapshot.trips, 2)
+      }))
+
+    it("refuses a threshold that is not a positive whole number", () => {
+      for (const threshold of [0, -1, 1.5, Number.NaN, Infinity]) {
+        expect(() => CircuitBreaker.consecutiveSlowCalls(threshold)).toThrow(RangeError)
+      }
+    })
+  })
+
   // -------------------------------------------------------------------------
   // manual control
   // -------------------------------------------------------------------------
@@ -1294,6 +1363,34 @@ describe("CircuitBreaker", () => {
         assert.isAtLeast((yield* breaker.snapshot).consecutiveFailures, 1)
         yield* registration!.applyOutcomes(batch({ failures: 5, failureStartedAt: 10_000 }))
         assert.strictEqual((yield* breaker.snapshot).state, "open")
+      }))
+
+    it.effect("a peer's calls abandoned as slow count toward a run from when they started; a busy peer's scattered ones make none", () =>
+      Effect.gen(function*() {
+        const { registrations, store } = yield* mirror
+        const breaker = yield* CircuitBreaker.make({ name: "hedged", store, trip: CircuitBreaker.consecutiveSlowCalls(5) })
+        const [registration] = yield* Ref.get(registrations)
+        const batch = (fields: Partial<BreakerStore.Outcomes>): BreakerStore.Outcomes => ({ ...BreakerStore.emptyOutcomes(), ...fields })
+        yield* TestClock.adjust("10 seconds")
+        yield* registration!.applyOutcomes(batch({ abandoned: 5, successes: 95, abandonedStartedAt: 9_950, successStartedAt: 9_990 }))
+        // an earlier version's batch, without abandonedStartedAt, the same
+        yield* registration!.applyOutcomes(batch({ abandoned: 5, successes: 95, successStartedAt: 9_990 }))
+        assert.strictEqual((yield* breaker.snapshot).state, "closed")
+        // 3 abandoned started at 9,999, after every success: a local call admitted at 10,000 that succeeds ends their run
+        yield* registration!.applyOutcomes(batch({ abandoned: 3, successes: 20, abandonedStartedAt: 9_999, successStartedAt: 9_990 }))
+        yield* calls(breaker, 1, succeed)
+        yield* registration!.applyOutcomes(batch({ abandoned: 4, abandonedStartedAt: 10_000 }))
+        assert.strictEqual((yield* breaker.snapshot).state, "closed")
+        // one more, with none succeeding since: open
+        const permit = yield* breaker.acquire
+        yield* permit.record("slow", "3 seconds")
+        assert.strictEqual((yield* breaker.snapshot).state, "open")
+        // what a store batches carries the abandoned calls' latest start
+        const sent = BreakerStore.emptyOutcomes()
+        BreakerStore.addOutcome(sent, "abandoned", 5_000)
+        BreakerStore.addOutcome(sent, "abandoned", 7_000)
+        BreakerStore.addOutcome(sent, "abandoned", 6_000)
+        assert.strictEqual(sent.abandonedStartedAt, 7_000)
       }))
 
     it.effect("a huge batch of another instance's outcomes is counted at once, as at most 10,000 calls", () =>

@@ -1,5 +1,5 @@
 import { describe, expect, expectTypeOf, it } from "@effect/vitest"
-import { Chunk, Duration, Effect, Exit, Fiber, Logger, Random, Scope, Stream, TestClock } from "effect"
+import { Chunk, Duration, Effect, Exit, Fiber, Logger, Queue, Random, Scope, Stream, TestClock } from "effect"
 import type { ChainExhausted, InvalidRequest, StreamInterrupted } from "../src/llm/index.js"
 import { Chat, ContentFiltered, InvalidRequest as InvalidRequestError, isStoppedAnswer, LanguageModel } from "../src/llm/index.js"
 import type { RouterEvent } from "../src/router/Events.js"
@@ -1188,6 +1188,45 @@ describe("Router: racing and hedging", () => {
       const answered = (yield* router.status).find((t) => t.name === "second")!
       expect(answered.health.slow).toBe(0)
       expect(answered.breaker.slowCallRate).toBe(0)
+    })
+  )
+
+  it.scoped("a hedged primary that starts to hang after busy seconds opens after 5 lost hedges in a row, not after half a minute of them", () =>
+    Effect.gen(function* () {
+      /** The primary's calls made after it began to hang, and the reasons its breaker opened. */
+      const hangingCalls = (breaker: Policy.BreakerPolicy) =>
+        Effect.gen(function* () {
+          const primary = yield* sim("primary", { latency: "400 millis", faults: [{ from: "30 seconds", latency: "50 seconds" }] })
+          const backup = yield* sim("backup", { latency: "300 millis" })
+          const router = yield* Router.make({
+            targets: { primary: { model: primary }, backup: { model: backup } },
+            chains: { default: { targets: ["primary", "backup"], hedge: { delay: "1 second" } } },
+            policy: { breaker }
+          })
+          const trips: Array<string> = []
+          const transitions = yield* router.breaker("primary")!.subscribe
+          yield* Effect.forkScoped(
+            Effect.forever(Effect.map(Queue.take(transitions), (t) => t.to === "open" && trips.push(t.reason)))
+          )
+          // two requests a second: 30 healthy seconds in the slow-call window, then 30 seconds of the hang
+          const fibers = []
+          for (let i = 0; i < 120; i++) {
+            fibers.push(yield* Effect.fork(router.complete(Chat.prompt(`request ${i}`))))
+            yield* TestClock.adjust("500 millis")
+          }
+          yield* TestClock.adjust("2 minutes")
+          for (const fiber of fibers) succeeded(yield* Fiber.await(fiber))
+          const calls = (yield* primary.stats).calls
+          return { afterHang: calls - 60, trips }
+        })
+      const { afterHang, trips } = yield* hangingCalls({})
+      expect(trips).toEqual(["consecutive-slow-calls"])
+      // each call loses its hedge 1.3 s after it starts: a few are in flight before the 5th loss arrives
+      expect(afterHang).toBeLessThanOrEqual(8)
+      // without it, the slow-call rate waits until half of the last minute's calls lost their hedge
+      const rateOnly = yield* hangingCalls({ consecutiveSlowCalls: 0 })
+      expect(rateOnly.trips).toEqual(["slow-call-rate"])
+      expect(rateOnly.afterHang).toBeGreaterThan(40)
     })
   )
 

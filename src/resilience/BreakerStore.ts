@@ -78,8 +78,8 @@ export interface State {
 /**
  * Why a transition happened.
  *
- * - `"consecutive-failures"`, `"failure-rate"`, `"slow-call-rate"` (or a custom
- *   strategy's reason): closed to open;
+ * - `"consecutive-failures"`, `"consecutive-slow-calls"`, `"failure-rate"`,
+ *   `"slow-call-rate"` (or a custom strategy's reason): closed to open;
  * - `"deadline"`: the open deadline passed (open to half-open);
  * - `"probe-failure"`: a half-open probe failed (half-open to open);
  * - `"probes-succeeded"`: every probe succeeded (half-open to closed);
@@ -95,7 +95,8 @@ export interface State {
  *
  * // page someone only for trips, not for recoveries or another instance's news
  * const isTrip = (reason: BreakerStore.TransitionReason) =>
- *   reason === "consecutive-failures" || reason === "failure-rate" || reason === "slow-call-rate"
+ *   reason === "consecutive-failures" || reason === "consecutive-slow-calls" || reason === "failure-rate" ||
+ *   reason === "slow-call-rate"
  * const program = Stream.runForEach(
  *   Stream.filter(breaker.changes, (t) => isTrip(t.reason)),
  *   (t) => Effect.logWarning(`${t.name} tripped: ${t.reason}`)
@@ -107,6 +108,7 @@ export interface State {
  */
 export type TransitionReason =
   | "consecutive-failures"
+  | "consecutive-slow-calls"
   | "failure-rate"
   | "slow-call-rate"
   | "deadline"
@@ -230,8 +232,9 @@ export interface Registration {
    * the batch has none, or a later time), successes as if each had started
    * at `successStartedAt` (so a success that started before the latest
    * failing call known here started, say one that began before an outage,
-   * does not end a run of consecutive failures), and a slow call as slower
-   * than any slow-call threshold. A batch does not say in what order its
+   * does not end a run of consecutive failures), abandoned calls at
+   * `abandonedStartedAt` (before any success when none), and a slow call
+   * as slower than any slow-call threshold. A batch does not say in what order its
    * calls came, so its kinds are counted interleaved, each spread evenly
    * over the batch, and the kind that started last, failures or successes,
    * ends it: a busy peer's scattered failures make no run, and a peer
@@ -277,6 +280,13 @@ export interface Outcomes {
    * none: its failures count as started when they arrive).
    */
   readonly failureStartedAt?: number
+  /**
+   * The latest start (epoch millis) of the batch's abandoned calls; 0 or
+   * absent when it has none (an instance of an earlier version sends none:
+   * its abandoned calls count as started before any success, so that they
+   * cannot keep a success from ending their run).
+   */
+  readonly abandonedStartedAt?: number
 }
 
 /**
@@ -327,10 +337,11 @@ export const emptyOutcomes = (): { -readonly [K in keyof Outcomes]: number } => 
   slowFailures: 0,
   abandoned: 0,
   successStartedAt: 0,
-  failureStartedAt: 0
+  failureStartedAt: 0,
+  abandonedStartedAt: 0
 })
 
-const fieldOf: Readonly<Record<OutcomeKind, Exclude<keyof Outcomes, "successStartedAt" | "failureStartedAt">>> = {
+const fieldOf: Readonly<Record<OutcomeKind, Exclude<keyof Outcomes, `${string}StartedAt`>>> = {
   success: "successes",
   failure: "failures",
   slowSuccess: "slowSuccesses",
@@ -363,6 +374,8 @@ export const addOutcome = (
     batch.successStartedAt = startedAt
   } else if ((kind === "failure" || kind === "slowFailure") && startedAt > (batch.failureStartedAt ?? 0)) {
     batch.failureStartedAt = startedAt
+  } else if (kind === "abandoned" && startedAt > (batch.abandonedStartedAt ?? 0)) {
+    batch.abandonedStartedAt = startedAt
   }
 }
 

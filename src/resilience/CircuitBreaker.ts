@@ -283,7 +283,12 @@ export const defaultClassifier: Classifier = (exit) =>
  * @since 0.1.0
  * @category models
  */
-export type TripReason = "consecutive-failures" | "failure-rate" | "slow-call-rate" | (string & {})
+export type TripReason =
+  | "consecutive-failures"
+  | "consecutive-slow-calls"
+  | "failure-rate"
+  | "slow-call-rate"
+  | (string & {})
 
 /**
  * Figures a windowed strategy reports in a {@link Snapshot}.
@@ -423,6 +428,38 @@ export interface TripPolicy {
  * @category strategies
  */
 export const consecutiveFailures = (threshold: number): TripPolicy => consecutive.consecutiveFailures(threshold)
+
+/**
+ * Opens after `threshold` calls in a row abandoned as slow (outcome
+ * `"slow"`: a hedge or race lost to a faster alternative). A success ends
+ * the run only if its call started at or after the latest abandoned call
+ * started, as for {@link consecutiveFailures}; failures neither count nor
+ * reset. A half-open probe abandoned as slow fails.
+ *
+ * Where a slow-call rate over a window waits until slow calls are most of
+ * the window (a minute of healthy calls before a dependency starts to hang
+ * takes a minute of slow ones to outweigh), this opens as soon as every
+ * call of a short run loses, however busy the window was: a dependency that
+ * hangs, or fails only after tens of seconds, is found after `threshold`
+ * lost hedges. Successes come back sooner than the calls that lose their
+ * hedge, so a healthy dependency's occasional slow call, or a brief stall
+ * while others succeed, makes no run.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "effect-llm-failover/resilience"
+ *
+ * // hedged calls: open when 5 in a row lose to the backup, or on 5 failures in a row
+ * const breaker = CircuitBreaker.make({
+ *   trip: [CircuitBreaker.consecutiveFailures(5), CircuitBreaker.consecutiveSlowCalls(5)]
+ * })
+ * ```
+ *
+ * @throws RangeError unless `threshold` is a positive whole number.
+ * @since 0.1.0
+ * @category strategies
+ */
+export const consecutiveSlowCalls = (threshold: number): TripPolicy => consecutive.consecutiveSlowCalls(threshold)
 
 /**
  * The calls a rate strategy looks at: the last N calls

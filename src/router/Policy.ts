@@ -148,6 +148,14 @@ export type WindowPolicy = number | Duration.DurationInput
 export interface BreakerPolicy {
   /** Failures in a row that open it (default 5; 0 turns this trip off). */
   readonly consecutiveFailures?: number
+  /**
+   * Calls in a row abandoned as slow (lost hedges, and race losers slower
+   * than `slowCallRate.slowCall`) that open it (default 5; 0 turns this trip
+   * off): a target that hangs or fails only after tens of seconds is found
+   * after 5 lost hedges, where the slow-call rate waits until slow calls are
+   * half the last minute's. See `CircuitBreaker.consecutiveSlowCalls`.
+   */
+  readonly consecutiveSlowCalls?: number
   readonly failureRate?: {
     readonly threshold: number
     readonly window: WindowPolicy
@@ -198,6 +206,8 @@ export const breakerOptions = (policy: BreakerPolicy): CircuitBreaker.Options =>
   const trip: Array<CircuitBreaker.TripPolicy> = []
   const consecutive = policy.consecutiveFailures ?? 5
   if (consecutive > 0) trip.push(CircuitBreaker.consecutiveFailures(consecutive))
+  const consecutiveSlow = policy.consecutiveSlowCalls ?? 5
+  if (consecutiveSlow > 0) trip.push(CircuitBreaker.consecutiveSlowCalls(consecutiveSlow))
   if (policy.failureRate !== undefined) {
     const { threshold, window, minimumCalls } = policy.failureRate
     trip.push(
@@ -274,10 +284,10 @@ export type ChainPolicy = Pick<Policy, "retry" | "timeouts">
  * 200 ms, Retry-After honoured up to 10 s; 60 s an attempt, 20 s to the first
  * token, 30 s between a stream's chunks after it, 120 s in all (with another total and no `attempt` of its own, an
  * attempt has half the total, 60 s at most: see {@link TimeoutPolicy}); a breaker that opens on 5 failures in a row (its own
- * default) or when half the calls of the last minute (5 at least) were slow:
- * slower than 60 s (the default attempt timeout; a shorter one times such a call out, a failure), or abandoned as slow because they lost a
- * hedge, so a target that keeps losing its hedges during a latency spike is
- * skipped until it recovers; the budget's own defaults; a bulkhead of 256
+ * default), on 5 calls in a row abandoned as slow (lost hedges: `consecutiveSlowCalls`), or when half the calls of the last
+ * minute (5 at least) were slow: slower than 60 s (the default attempt timeout; a shorter one times such a call out, a
+ * failure), or abandoned as slow because they lost a hedge, so a target that hangs, or keeps losing its hedges during a
+ * latency spike, is skipped until it recovers; the budget's own defaults; a bulkhead of 256
  * concurrent calls and 256 queued a target.
  *
  * @example

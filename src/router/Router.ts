@@ -494,8 +494,9 @@ const policyProblems = (path: string, policy: Policy.Policy | undefined): Array<
       problems.push(`${path}.bulkhead.maxQueued: must be a whole number of at least 0`)
     }
   }
-  if (breaker?.consecutiveFailures !== undefined && !isWhole(breaker.consecutiveFailures, 0)) {
-    problems.push(`${path}.breaker.consecutiveFailures: must be a whole number (0 turns it off)`)
+  for (const key of ["consecutiveFailures", "consecutiveSlowCalls"] as const) {
+    const count = breaker?.[key]
+    if (count !== undefined && !isWhole(count, 0)) problems.push(`${path}.breaker.${key}: must be a whole number (0 turns it off)`)
   }
   if (breaker?.halfOpenProbes !== undefined && !isWhole(breaker.halfOpenProbes, 1)) {
     problems.push(`${path}.breaker.halfOpenProbes: must be a whole number of at least 1`)

@@ -145,9 +145,10 @@ const OpenDuration = struct("open durations (base, factor, cap)", {
 })
 
 const Breaker = struct(
-  "a breaker policy (consecutiveFailures, failureRate, slowCallRate, openDuration, halfOpenProbes, probeBeforeTrip, probeWhenAllOpen)",
+  "a breaker policy (consecutiveFailures, consecutiveSlowCalls, failureRate, slowCallRate, openDuration, halfOpenProbes, probeBeforeTrip, probeWhenAllOpen)",
   {
     consecutiveFailures: optional(NonNegativeInt),
+    consecutiveSlowCalls: optional(NonNegativeInt),
     failureRate: optional(FailureRate),
     slowCallRate: optional(orOff(SlowCallRate, "{ threshold, slowCall, window, minimumCalls }")),
     openDuration: optional(OpenDuration),

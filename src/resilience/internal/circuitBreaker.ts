@@ -263,8 +263,10 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
   /**
    * Counts calls of other instances (see `Registration.applyOutcomes`): in
    * a closed state only, failures as if started at the batch's
-   * `failureStartedAt` (as if just ended when it has none), successes at
-   * its `successStartedAt`; a slow one as slower than any threshold. They
+   * `failureStartedAt` (as if just ended when it has none), abandoned calls
+   * at its `abandonedStartedAt` (before any success when it has none),
+   * successes at its
+   * `successStartedAt`; a slow one as slower than any threshold. They
    * are not reported back to the store. A batch past `maxRemoteCalls` is
    * scaled down to it first (see there).
    *
@@ -281,7 +283,11 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
       const outcomes = scaledDown(batch)
       // a peer's failing calls started when it says, at the latest now (its clock may run ahead of ours)
       const failedFrom = outcomes.failureStartedAt !== undefined && outcomes.failureStartedAt > 0 ? Math.min(outcomes.failureStartedAt, now) : now
-      const kinds = remoteKinds(failedFrom, outcomes.successStartedAt, now)
+      // an earlier version sends no start: as started before any success, so that none is kept from ending their run
+      const abandonedFrom = outcomes.abandonedStartedAt !== undefined && outcomes.abandonedStartedAt > 0
+        ? Math.min(outcomes.abandonedStartedAt, now)
+        : 0
+      const kinds = remoteKinds(failedFrom, abandonedFrom, outcomes.successStartedAt)
       const counts = [outcomes.failures, outcomes.slowFailures, outcomes.abandoned, outcomes.successes, outcomes.slowSuccesses]
       const failures = counts[0]! + counts[1]!
       const successes = counts[3]! + counts[4]!
@@ -715,11 +721,11 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
 export const maxRemoteCalls = 10_000
 
 /** How a peer's calls of each kind are counted, in `applyOutcomes`'s order of kinds. */
-const remoteKinds = (failedFrom: number, successStartedAt: number, now: number) =>
+const remoteKinds = (failedFrom: number, abandonedFrom: number, successStartedAt: number) =>
   [
     { outcome: "failure", duration: 0, startedAt: failedFrom },
     { outcome: "failure", duration: Infinity, startedAt: failedFrom },
-    { outcome: "slow", duration: Infinity, startedAt: now },
+    { outcome: "slow", duration: Infinity, startedAt: abandonedFrom },
     { outcome: "success", duration: 0, startedAt: successStartedAt },
     { outcome: "success", duration: Infinity, startedAt: successStartedAt }
   ] as const
@@ -757,7 +763,8 @@ const scaledDown = (outcomes: Outcomes): Outcomes => {
     slowFailures: scale(outcomes.slowFailures),
     abandoned: scale(outcomes.abandoned),
     successStartedAt: outcomes.successStartedAt,
-    ...(outcomes.failureStartedAt !== undefined ? { failureStartedAt: outcomes.failureStartedAt } : {})
+    ...(outcomes.failureStartedAt !== undefined ? { failureStartedAt: outcomes.failureStartedAt } : {}),
+    ...(outcomes.abandonedStartedAt !== undefined ? { abandonedStartedAt: outcomes.abandonedStartedAt } : {})
   }
 }
 

@@ -76,7 +76,7 @@ export const naive = (file: Config.ConfigFile): Config.ConfigFile => ({
   cache: false,
   policy: {
     retry: { maxAttempts: 2, honourRetryAfter: false },
-    breaker: { consecutiveFailures: unreachable, slowCallRate: false },
+    breaker: { consecutiveFailures: unreachable, consecutiveSlowCalls: 0, slowCallRate: false },
     budget: { maxTokens: unreachable },
     bulkhead: false,
     hedge: false

@@ -990,17 +990,23 @@ const shifted = (batch: BreakerStore.Outcomes, offset: number): BreakerStore.Out
   successStartedAt: batch.successStartedAt > 0 ? Math.max(1, batch.successStartedAt + offset) : 0,
   ...(batch.failureStartedAt !== undefined && batch.failureStartedAt > 0
     ? { failureStartedAt: Math.max(1, batch.failureStartedAt + offset) }
+    : {}),
+  ...(batch.abandonedStartedAt !== undefined && batch.abandonedStartedAt > 0
+    ? { abandonedStartedAt: Math.max(1, batch.abandonedStartedAt + offset) }
     : {})
 })
+
+/** An optional start time of a batch: absent (an earlier version's), or a finite time, 0 for none. */
+const optionalTime = (value: unknown): boolean =>
+  value === undefined || (typeof value === "number" && Number.isFinite(value) && value >= 0)
 
 const isOutcomes = (value: unknown): value is BreakerStore.Outcomes => {
   if (typeof value !== "object" || value === null) return false
   const fields = value as Record<string, unknown>
   // times as the breakers' clock gives them: whole milliseconds on the system's, any fraction on another (a test's)
   const startedAt = fields.successStartedAt
-  const failedAt = fields.failureStartedAt
   return typeof startedAt === "number" && Number.isFinite(startedAt) && startedAt >= 0 &&
-    (failedAt === undefined || (typeof failedAt === "number" && Number.isFinite(failedAt) && failedAt >= 0)) &&
+    optionalTime(fields.failureStartedAt) && optionalTime(fields.abandonedStartedAt) &&
     countFields.every((field) => {
       const n = fields[field]
       return typeof n === "number" && Number.isInteger(n) && n >= 0 && n <= maxBatchCount
