@@ -196,6 +196,35 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: the G
       })
     )
 
+    it.scoped("inlineData in base64's URL-safe alphabet or unpadded, as Gemini takes it, reaches every provider as standard padded base64", () =>
+      Effect.gen(function* () {
+        const { client, primary } = yield* setup()
+        yield* promise(() =>
+          client.models.generateContent({
+            model: "primary",
+            contents: [{
+              role: "user",
+              parts: [
+                { inlineData: { mimeType: "image/jpeg", data: "_9j_4AAQSkZJRvs" } },
+                { inlineData: { mimeType: "image/jpeg", data: "/9j/4AAQSkZJRvs=" } },
+                { inlineData: { mimeType: "image/png", data: "iVBORw0KGgo" } }
+              ]
+            }]
+          })
+        )
+        expect((primary.requests()[0]?.body as { messages: unknown }).messages).toEqual([
+          {
+            role: "user",
+            content: [
+              { type: "image_url", image_url: { url: "data:image/jpeg;base64,/9j/4AAQSkZJRvs=" } },
+              { type: "image_url", image_url: { url: "data:image/jpeg;base64,/9j/4AAQSkZJRvs=" } },
+              { type: "image_url", image_url: { url: "data:image/png;base64,iVBORw0KGgo=" } }
+            ]
+          }
+        ])
+      })
+    )
+
     it.scoped("a provider's stop on policy: a 200 with finishReason SAFETY and the text so far; streamed the same", () =>
       Effect.gen(function* () {
         const reply = { text: "partial text", finishReason: "content_filter" as const, usage: { inputTokens: 12, outputTokens: 2 } }
@@ -555,6 +584,10 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: the G
           [{ cachedContent: "cachedContents/abc" }, "cachedContent"],
           [{ contents: [{ role: "user", parts: [{ fileData: { fileUri: "https://x/y.pdf", mimeType: "application/pdf" } }] }] }, "contents[0].parts[0].fileData"],
           [{ contents: [{ role: "user", parts: [{ inlineData: { mimeType: "application/pdf", data: "JVBE" } }] }] }, "contents[0].parts[0].inlineData.mimeType"],
+          [{ contents: [{ role: "user", parts: [{ inlineData: { mimeType: "image/png", data: "iVBOR*w0KGgo=" } }] }] }, "contents[0].parts[0].inlineData.data"],
+          [{ contents: [{ role: "user", parts: [{ inlineData: { mimeType: "image/png", data: "iVBORw0KGgo===" } }] }] }, "contents[0].parts[0].inlineData.data"],
+          [{ contents: [{ role: "user", parts: [{ inlineData: { mimeType: "image/png", data: "" } }] }] }, "contents[0].parts[0].inlineData.data"],
+          [{ contents: [{ role: "user", parts: [{ inlineData: { mimeType: "image/png", data: "iVBORw0KG" } }] }] }, "contents[0].parts[0].inlineData.data"],
           [{ tools: [{ googleSearch: {} }] }, "tools[0].googleSearch"],
           [{ tools: [{ functionDeclarations: [weather] }, { codeExecution: {} }] }, "tools[1].codeExecution"],
           [{ generationConfig: { candidateCount: 3 } }, "generationConfig.candidateCount"],

@@ -15,7 +15,9 @@
  * `contents` (role `user`, the default, or `model`; `function`, which
  * Google's older SDK gives a turn of function responses, as `user`) a
  * message: a user
- * turn's `text` and `inlineData` images (as a `data:` URL) the user's
+ * turn's `text` and `inlineData` images (as a `data:` URL; their data
+ * base64 of either alphabet, padded or not, as Gemini takes bytes, sent on
+ * standard and padded: see `ImageUrls.base64Problem`) the user's
  * content, its `functionResponse` parts a tool message each, before the
  * rest of that turn (its `response` as JSON text, or, for a response of an
  * `error` alone, that error as a failed tool's result; its multimodal `parts`
@@ -98,6 +100,7 @@ import {
   uniqueNames
 } from "./request.js"
 import { printable } from "./errors.js"
+import { base64Problem, imageTypeProblem, standardBase64 } from "./imageUrls.js"
 
 /** A decoded Gemini request: the chat route's (its model from the URL). @internal */
 export interface Decoded extends ChatDecoded {}
@@ -212,11 +215,14 @@ const refuseParts = (part: Json, p: string): void => {
 const inlineImage = (part: Json, p: string): ContentPart => {
   const blob = object(part["inlineData"], `${p}.inlineData`)
   const mediaType = requiredString(blob, "mimeType", `${p}.inlineData.mimeType`)
-  if (!/^image\/[\w.+-]+$/.test(mediaType)) {
+  if (imageTypeProblem(mediaType) !== undefined) {
     invalid(`${p}.inlineData.mimeType`, `Unsupported value: '${p}.inlineData.mimeType' must be an image type (such as 'image/png'): this gateway passes images and text only.`)
   }
   const data = requiredString(blob, "data", `${p}.inlineData.data`)
-  return { type: "image", url: `data:${mediaType};base64,${data}`, mediaType }
+  // either alphabet, padded or not, as Gemini takes bytes; sent on as the standard base64 every provider takes
+  const problem = base64Problem(data, true)
+  if (problem !== undefined) invalid(`${p}.inlineData.data`, `Invalid '${p}.inlineData.data': the base64 data ${problem}.`)
+  return { type: "image", url: `data:${mediaType};base64,${standardBase64(data)}`, mediaType }
 }
 
 /** The calls of the model turns so far, to match a `functionResponse` to its call. */
