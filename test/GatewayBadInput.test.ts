@@ -139,6 +139,8 @@ const responsesCases: ReadonlyArray<Case> = [
   { name: "responses: a schema name with spaces", path: "/v1/responses", body: responsesWith({ text: { format: { type: "json_schema", name: `${marker} x`, schema: {} } } }), status: 400, param: "text.format.name" },
   { name: "responses: a reasoning effort of an unknown value", path: "/v1/responses", body: responsesWith({ reasoning: { effort: marker } }), status: 400, param: "reasoning.effort" },
   { name: "responses: an image detail of an unknown value", path: "/v1/responses", body: responsesWith({ input: [{ role: "user", content: [{ type: "input_image", image_url: "https://example.com/a.png", detail: marker }] }] }), status: 400, param: "input[0].content[0].detail" },
+  { name: "responses: an image data URL that is not base64", path: "/v1/responses", body: responsesWith({ input: [{ role: "user", content: [{ type: "input_image", image_url: `data:image/png;base64,${marker}` }] }] }), status: 400, param: "input[0].content[0].image_url", message: /base64/ },
+  { name: "responses: an image data URL of a text", path: "/v1/responses", body: responsesWith({ input: [{ role: "user", content: [{ type: "input_image", image_url: "data:text/plain;base64,aGk=" }] }] }), status: 400, param: "input[0].content[0].image_url", message: /image/ },
   { name: "responses: an unknown model", path: "/v1/responses", body: responsesWith({ model: "gpt-9" }), status: 404, param: "model", code: "model_not_found" },
   {
     name: "responses: a tool named twice",
@@ -228,6 +230,41 @@ const cases: ReadonlyArray<Case> = [
     body: withFields({ messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "https://example.com/a.png", detail: marker } }] }] }),
     status: 400,
     param: "messages[0].content[0].image_url.detail"
+  },
+  {
+    name: "an image data URL whose data is not base64",
+    body: withFields({ messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: `data:image/png;base64,${marker}` } }] }] }),
+    status: 400,
+    param: "messages[0].content[0].image_url.url",
+    message: /base64/
+  },
+  {
+    name: "an image data URL badly padded",
+    body: withFields({ messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "data:image/png;base64,iVBORw0KGgo" } }] }] }),
+    status: 400,
+    param: "messages[0].content[0].image_url.url",
+    message: /padded/
+  },
+  {
+    name: "an image data URL with no data",
+    body: withFields({ messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "data:image/png;base64," } }] }] }),
+    status: 400,
+    param: "messages[0].content[0].image_url.url",
+    message: /empty/
+  },
+  {
+    name: "an image data URL of a text",
+    body: withFields({ messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: `data:text/plain;base64,aGk=` } }] }] }),
+    status: 400,
+    param: "messages[0].content[0].image_url.url",
+    message: /image/
+  },
+  {
+    name: "an image data URL that is not base64 at all",
+    body: withFields({ messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: `data:image/svg+xml,<svg>${marker}</svg>` } }] }] }),
+    status: 400,
+    param: "messages[0].content[0].image_url.url",
+    message: /base64/
   },
   {
     name: "a tool's strict that is a string",

@@ -196,6 +196,35 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: the G
       })
     )
 
+    it.scoped("inlineData in base64's URL-safe alphabet or unpadded, as Gemini takes it, reaches every provider as standard padded base64", () =>
+      Effect.gen(function* () {
+        const { client, primary } = yield* setup()
+        yield* promise(() =>
+          client.models.generateContent({
+            model: "primary",
+            contents: [{
+              role: "user",
+              parts: [
+                { inlineData: { mimeType: "image/jpeg", data: "_9j_4AAQSkZJRvs" } },
+                { inlineData: { mimeType: "image/jpeg", data: "/9j/4AAQSkZJRvs=" } },
+                { inlineData: { mimeType: "image/png", data: "iVBORw0KGgo" } }
+              ]
+            }]
+          })
+        )
+        expect((primary.requests()[0]?.body as { messages: unknown }).messages).toEqual([
+          {
+            role: "user",
+            content: [
+              { type: "image_url", image_url: { url: "data:image/jpeg;base64,/9j/4AAQSkZJRvs=" } },
+              { type: "image_url", image_url: { url: "data:image/jpeg;base64,/9j/4AAQSkZJRvs=" } },
+              { type: "image_url", image_url: { url: "data:image/png;base64,iVBORw0KGgo=" } }
+            ]
+          }
+        ])
+      })
+    )
+
     it.scoped("a provider's stop on policy: a 200 with finishReason SAFETY and the text so far; streamed the same", () =>
       Effect.gen(function* () {
         const reply = { text: "partial text", finishReason: "content_filter" as const, usage: { inputTokens: 12, outputTokens: 2 } }
@@ -555,6 +584,16 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: the G
           [{ cachedContent: "cachedContents/abc" }, "cachedContent"],
           [{ contents: [{ role: "user", parts: [{ fileData: { fileUri: "https://x/y.pdf", mimeType: "application/pdf" } }] }] }, "contents[0].parts[0].fileData"],
           [{ contents: [{ role: "user", parts: [{ inlineData: { mimeType: "application/pdf", data: "JVBE" } }] }] }, "contents[0].parts[0].inlineData.mimeType"],
+          [{ contents: [{ role: "user", parts: [{ inlineData: { mimeType: "image/png", data: "iVBOR*w0KGgo=" } }] }] }, "contents[0].parts[0].inlineData.data"],
+          [{ contents: [{ role: "user", parts: [{ inlineData: { mimeType: "image/png", data: "iVBORw0KGgo===" } }] }] }, "contents[0].parts[0].inlineData.data"],
+          [{ contents: [{ role: "user", parts: [{ inlineData: { mimeType: "image/png", data: "" } }] }] }, "contents[0].parts[0].inlineData.data"],
+          [{ contents: [{ role: "user", parts: [{ inlineData: { mimeType: "image/png", data: "iVBORw0KG" } }] }] }, "contents[0].parts[0].inlineData.data"],
+          [{ tools: [{ functionDeclarations: [weather, { name: "f", parameters: { type: "OBJECT", properties: { x: { type: "STRNG" } } } }] }] }, "tools[0].functionDeclarations[1].parameters.properties.x.type"],
+          [{ tools: [{ functionDeclarations: [{ name: "f", parameters: { type: "OBJECT", properties: { list: { type: "ARRAY", items: { type: "LIST" } } } } }] }] }, "tools[0].functionDeclarations[0].parameters.properties.list.items.type"],
+          [{ tools: [{ functionDeclarations: [{ name: "f", parameters: { anyOf: [{ type: "STRING" }, { type: "DATE" }] } }] }] }, "tools[0].functionDeclarations[0].parameters.anyOf[1].type"],
+          [{ tools: [{ functionDeclarations: [{ name: "f", parameters: { type: 6 } }] }] }, "tools[0].functionDeclarations[0].parameters.type"],
+          [{ tools: [{ functionDeclarations: [{ name: "f", parameters: { type: "OBJECT", properties: { x: { type: ["STRING", "TEXT"] } } } }] }] }, "tools[0].functionDeclarations[0].parameters.properties.x.type[1]"],
+          [{ generationConfig: { responseMimeType: "application/json", responseSchema: { type: "OBJECT", properties: { a: { type: "OBJ" } } } } }, "generationConfig.responseSchema.properties.a.type"],
           [{ tools: [{ googleSearch: {} }] }, "tools[0].googleSearch"],
           [{ tools: [{ functionDeclarations: [weather] }, { codeExecution: {} }] }, "tools[1].codeExecution"],
           [{ generationConfig: { candidateCount: 3 } }, "generationConfig.candidateCount"],
@@ -781,6 +820,49 @@ describe("geminiRequest.decode", () => {
         any: { description: "anything" }
       }
     })
+  })
+
+  it("Gemini's Schema types, in any case (the older SDK writes them lower-case), and no others, anywhere in the schema tree", () => {
+    expect(GeminiRequest.jsonSchemaOf({
+      type: "object",
+      properties: {
+        type: { type: "String" },
+        n: { type: "NUMBER" },
+        i: { type: "integer" },
+        b: { type: "Boolean" },
+        none: { type: "NULL" },
+        either: { type: ["STRING", "null"] },
+        list: { type: "ARRAY", items: { anyOf: [{ type: "OBJECT", properties: { deep: { type: "string" } } }, { type: "TYPE_UNSPECIFIED" }] } }
+      }
+    })).toEqual({
+      type: "object",
+      properties: {
+        type: { type: "string" },
+        n: { type: "number" },
+        i: { type: "integer" },
+        b: { type: "boolean" },
+        none: { type: "null" },
+        either: { type: ["string", "null"] },
+        list: { type: "array", items: { anyOf: [{ type: "object", properties: { deep: { type: "string" } } }, {}] } }
+      }
+    })
+    const refusedAt = (parameters: unknown) => {
+      const result = GeminiRequest.decode({ contents: [{ role: "user", parts: [{ text: "hi" }] }], tools: [{ functionDeclarations: [{ name: "f", parameters }] }] }, call)
+      return Either.isLeft(result) ? [result.left.param, result.left.message] : undefined
+    }
+    const p = "tools[0].functionDeclarations[0].parameters"
+    expect(refusedAt({ type: "OBJECT", properties: { a: { type: "OBJECT", additionalProperties: { type: "MAP" } } } })?.[0]).toBe(`${p}.properties.a.additionalProperties.type`)
+    expect(refusedAt({ type: "OBJECT", $defs: { Item: { type: "RECORD" } } })?.[0]).toBe(`${p}.$defs.Item.type`)
+    expect(refusedAt({ type: "ARRAY", prefixItems: [{ type: "STRING" }, { type: "TUPLE" }] })?.[0]).toBe(`${p}.prefixItems[1].type`)
+    expect(refusedAt({ type: "" })?.[0]).toBe(`${p}.type`)
+    expect(refusedAt({ type: "OBJECT", properties: { x: { type: "STRNG" } } })?.[1]).toMatch(/STRING, NUMBER, INTEGER, BOOLEAN, ARRAY, OBJECT/)
+    // a schema deeper than the decoder reads (the body's own nesting is bounded too) is refused, not walked
+    let deep: Record<string, unknown> = { type: "STRING" }
+    for (let i = 0; i < 40; i++) deep = { type: "ARRAY", items: deep }
+    expect(refusedAt(deep)?.[0]).toMatch(/^tools\[0\]\.functionDeclarations\[0\]\.parameters(\.items)+$/)
+    let shallow: Record<string, unknown> = { type: "STRING" }
+    for (let i = 0; i < 20; i++) shallow = { type: "ARRAY", items: shallow }
+    expect(refusedAt(shallow)).toBeUndefined()
   })
 
   it("a functionResponse whose id names no call (Gemini CLI makes its own for a call without one) answers the call of its name", () => {

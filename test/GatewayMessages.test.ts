@@ -364,6 +364,57 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: Anthr
       })
     )
 
+    it.scoped("a backend's call id already used in the conversation, or twice in one answer, is renamed toolu_..., whole and streamed", () =>
+      Effect.gen(function* () {
+        // an OpenAI-compatible server may number its calls afresh in every answer (Grok's call_0), or repeat one
+        const { client } = yield* setup({
+          primary: {
+            reply: {
+              text: "",
+              toolCalls: [
+                { id: "call_1", name: "weather", arguments: { city: "Paris" } },
+                { id: "call_2", name: "weather", arguments: { city: "Rome" } },
+                { id: "call_2", name: "weather", arguments: { city: "Oslo" } },
+                { id: "toolu_0", name: "weather", arguments: { city: "Bern" } }
+              ]
+            }
+          }
+        })
+        const body = {
+          model: "primary",
+          max_tokens: 64,
+          tools: [weatherTool],
+          messages: [
+            { role: "user" as const, content: "Weather in Paris?" },
+            { role: "assistant" as const, content: [{ type: "tool_use" as const, id: "call_1", name: "weather", input: { city: "Paris" } }] },
+            {
+              role: "user" as const,
+              content: [
+                { type: "tool_result" as const, tool_use_id: "call_1", content: "sunny" },
+                { type: "tool_result" as const, tool_use_id: "toolu_0", content: "an orphan result's id counts too" },
+                { type: "text" as const, text: "And Rome, Oslo and Bern?" }
+              ]
+            }
+          ]
+        }
+        const check = (content: ReadonlyArray<ContentBlock>) => {
+          const ids = content.flatMap((block) => (block.type === "tool_use" ? [block.id] : []))
+          expect(ids).toHaveLength(4)
+          expect(ids[0]).toMatch(/^toolu_[0-9a-f]{32}$/)
+          expect(ids[1]).toBe("call_2")
+          expect(ids[2]).toMatch(/^toolu_[0-9a-f]{32}$/)
+          expect(ids[3]).toMatch(/^toolu_[0-9a-f]{32}$/)
+          expect(new Set([...ids, "call_1", "toolu_0"]).size).toBe(6)
+          expect(content.flatMap((block) => (block.type === "tool_use" ? [(block.input as { city: string }).city] : []))).toEqual(["Paris", "Rome", "Oslo", "Bern"])
+        }
+        check((yield* promise(() => client.messages.create(body))).content)
+        check((yield* promise(() => client.messages.stream(body).finalMessage())).content)
+        // a conversation with none of its ids: each as the backend gave it
+        const fresh = yield* promise(() => client.messages.create({ ...body, messages: [{ role: "user", content: "Weather?" }] }))
+        expect(fresh.content.flatMap((block) => (block.type === "tool_use" ? [block.id] : []))).toEqual(["call_1", "call_2", expect.stringMatching(/^toolu_/), "toolu_0"])
+      })
+    )
+
     it.scoped("streamed from Gemini: a tool_use block, its input as input_json_delta, rebuilt by the SDK's finalMessage()", () =>
       Effect.gen(function* () {
         const { client, secondary } = yield* setup({
@@ -750,6 +801,11 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: Anthr
       ["a document block", { messages: [{ role: "user", content: [{ type: "document", source: { type: "text", media_type: "text/plain", data: "x" } }] }] }, "messages[0].content[0].type"],
       ["an image by file id", { messages: [{ role: "user", content: [{ type: "image", source: { type: "file", file_id: "file_1" } }] }] }, "messages[0].content[0].source.type"],
       ["a document in a tool result", { messages: [{ role: "user", content: [{ type: "tool_result", tool_use_id: "t", content: [{ type: "document", source: { type: "text", media_type: "text/plain", data: "x" } }] }] }] }, "messages[0].content[0].content[0].type"],
+      ["image data that is not base64", { messages: [{ role: "user", content: [{ type: "image", source: { type: "base64", media_type: "image/png", data: "iVBOR w0KGgo=" } }] }] }, "messages[0].content[0].source.data"],
+      ["image data badly padded", { messages: [{ role: "user", content: [{ type: "image", source: { type: "base64", media_type: "image/png", data: "iVBORw0KGgo==" } }] }] }, "messages[0].content[0].source.data"],
+      ["empty image data", { messages: [{ role: "user", content: [{ type: "image", source: { type: "base64", media_type: "image/png", data: "" } }] }] }, "messages[0].content[0].source.data"],
+      ["image data of a text", { messages: [{ role: "user", content: [{ type: "image", source: { type: "base64", media_type: "text/plain", data: "aGk=" } }] }] }, "messages[0].content[0].source.media_type"],
+      ["bad image data in a tool result", { messages: [{ role: "user", content: [{ type: "tool_result", tool_use_id: "t", content: [{ type: "image", source: { type: "base64", media_type: "image/png", data: "!!!!" } }] }] }] }, "messages[0].content[0].content[0].source.data"],
       ["a temperature over Anthropic's 1", { temperature: 1.5 }, "temperature"],
       ["too many stop sequences", { stop_sequences: ["a", "b", "c", "d", "e"] }, "stop_sequences"],
       ["a thinking budget under 1024", { thinking: { type: "enabled", budget_tokens: 100 } }, "thinking.budget_tokens"],

@@ -665,6 +665,8 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: the R
       ["reasoning items alone", { input: [{ type: "reasoning", id: "rs_1", summary: [] }] }, "input"],
       ["a file", { input: [{ role: "user", content: [{ type: "input_file", file_id: "file_1" }] }] }, "input[0].content[0].type"],
       ["an image by file id", { input: [{ role: "user", content: [{ type: "input_image", file_id: "file_1", detail: "auto" }] }] }, "input[0].content[0].file_id"],
+      ["image data that is not base64", { input: [{ role: "user", content: [{ type: "input_image", image_url: "data:image/png;base64,iVBORw0KGgo=\n", detail: "auto" }] }] }, "input[0].content[0].image_url"],
+      ["an image data URL of a PDF", { input: [{ role: "user", content: [{ type: "input_image", image_url: "data:application/pdf;base64,JVBE", detail: "auto" }] }] }, "input[0].content[0].image_url"],
       ["log probabilities", { top_logprobs: 2 }, "top_logprobs"],
       // how the Responses API asks for them: an answer without them would say there were none
       ["log probabilities by include", { include: ["reasoning.encrypted_content", "message.output_text.logprobs"] }, "include[1]"],

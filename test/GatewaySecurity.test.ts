@@ -229,6 +229,55 @@ describe("image URLs a client sends, which a provider (or a server behind the ga
     expect(ImageUrls.problemOf("file:///etc/passwd", true)).toContain("only http, https and data URLs are accepted")
   })
 
+  it("dataUrlProblem: a data URL goes only as an image's base64, padded, of base64's alphabet alone; other URLs are problemOf's", () => {
+    const good = [
+      "data:image/png;base64,iVBORw0KGgo=",
+      "data:image/jpg;base64,/9j/4AAQ",
+      "data:IMAGE/PNG;base64,iVBORw0KGgo=",
+      "data:image/png;name=cat.png;base64,iVBORw0KGgo=",
+      "data:image/heic;base64,AAAA",
+      "data:image/png;base64,iVBORw0KGgoAAA==",
+      "https://example.com/cat.png"
+    ]
+    for (const url of good) expect(ImageUrls.dataUrlProblem(url), url).toBeUndefined()
+    const bad: ReadonlyArray<readonly [string, RegExp]> = [
+      ["data:image/png;base64,", /empty/],
+      ["data:image/png;base64,====", /empty/],
+      ["data:image/png;base64,iVBOR w0KGgo=", /alphabet/],
+      ["data:image/png;base64,iVBORw0KGgo\n", /alphabet/],
+      ["data:image/png;base64,iVBOR-w0KGgo", /alphabet/],
+      ["data:image/png;base64,iVBORw0KGgo", /padded/],
+      ["data:image/png;base64,iVBORw0KGgo==", /padded/],
+      ["data:image/png;base64,iVBORw0KG===", /'='/],
+      ["data:image/png;base64,iVBO=Rw0KGgo", /'='/],
+      ["data:text/plain;base64,aGk=", /image/],
+      ["data:application/octet-stream;base64,AAAA", /image/],
+      ["data:;base64,AAAA", /image/],
+      ["data:image/png,rawbytes", /base64/],
+      ["data:image/png;BASE64,AAAA", /base64/],
+      ["data:image/png", /base64/],
+      ["DATA:image/png;base64,!!!!", /alphabet/]
+    ]
+    for (const [url, why] of bad) expect(ImageUrls.dataUrlProblem(url), url).toMatch(why)
+    // megabytes are read once, and a bad character at the very end is found
+    const big = "A".repeat(8 * 1024 * 1024)
+    expect(ImageUrls.dataUrlProblem(`data:image/png;base64,${big}`)).toBeUndefined()
+    expect(ImageUrls.dataUrlProblem(`data:image/png;base64,${big.slice(4)}AA*A`)).toMatch(/alphabet/)
+  })
+
+  it("base64Problem and standardBase64: Gemini's bytes may be URL-safe or unpadded (protobuf's JSON takes both), and go on standard and padded", () => {
+    expect(ImageUrls.base64Problem("iVBORw0KGgo=", false)).toBeUndefined()
+    expect(ImageUrls.base64Problem("iVBORw0KGgo", false)).toMatch(/padded/)
+    expect(ImageUrls.base64Problem("_9j_4AAQ", false)).toMatch(/alphabet/)
+    for (const data of ["iVBORw0KGgo", "_9j_4AAQSkZJRvs", "/9j/4AAQSkZJRvs=", "-_-_", "AB"]) expect(ImageUrls.base64Problem(data, true), data).toBeUndefined()
+    for (const data of ["", "A", "AAAAA", "AA=A", "A===", "AA AA", "AA+_"]) expect(ImageUrls.base64Problem(data, true), data).toBeDefined()
+    expect(ImageUrls.standardBase64("_9j_4AAQSkZJRvs")).toBe("/9j/4AAQSkZJRvs=")
+    expect(ImageUrls.standardBase64("iVBORw0KGgo")).toBe("iVBORw0KGgo=")
+    expect(ImageUrls.standardBase64("AB")).toBe("AB==")
+    const standard = "iVBORw0KGgo="
+    expect(ImageUrls.standardBase64(standard)).toBe(standard)
+  })
+
   it.scopedLive("are refused with a 400 on chat, responses and messages; allowed by allowPrivateImageUrls but for their scheme", () =>
     Effect.gen(function* () {
       const router = yield* simulated

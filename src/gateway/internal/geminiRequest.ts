@@ -15,7 +15,9 @@
  * `contents` (role `user`, the default, or `model`; `function`, which
  * Google's older SDK gives a turn of function responses, as `user`) a
  * message: a user
- * turn's `text` and `inlineData` images (as a `data:` URL) the user's
+ * turn's `text` and `inlineData` images (as a `data:` URL; their data
+ * base64 of either alphabet, padded or not, as Gemini takes bytes, sent on
+ * standard and padded: see `ImageUrls.base64Problem`) the user's
  * content, its `functionResponse` parts a tool message each, before the
  * rest of that turn (its `response` as JSON text, or, for a response of an
  * `error` alone, that error as a failed tool's result; its multimodal `parts`
@@ -98,6 +100,7 @@ import {
   uniqueNames
 } from "./request.js"
 import { printable } from "./errors.js"
+import { base64Problem, imageTypeProblem, standardBase64 } from "./imageUrls.js"
 
 /** A decoded Gemini request: the chat route's (its model from the URL). @internal */
 export interface Decoded extends ChatDecoded {}
@@ -151,35 +154,69 @@ const schemaValues: ReadonlySet<string> = new Set(["items", "additionalPropertie
 /** Gemini's int64 keywords, which its JSON (and the SDK's `Schema` type) writes as strings: `"minItems": "1"`. */
 const int64Keywords: ReadonlySet<string> = new Set(["minItems", "maxItems", "minLength", "maxLength", "minProperties", "maxProperties"])
 
+/** Gemini's `Schema` types (its `Type` enum but `TYPE_UNSPECIFIED`), lower-cased: JSON Schema's names for them. */
+const schemaTypes: ReadonlySet<string> = new Set(["string", "number", "integer", "boolean", "array", "object", "null"])
+
+/**
+ * The deepest schema read (a schema's subschemas one level below it): past
+ * any tool's (OpenAI's strict schemas nest 10 levels at most), so only
+ * nonsense is refused; the body's own nesting is bounded too (`maxDepth`).
+ */
+const maxSchemaDepth = 32
+
+/** No type: `TYPE_UNSPECIFIED` (in any case: the SDK writes it for a type it does not know) or `null` (protobuf's JSON for the default). */
+const unspecified = (value: unknown): boolean => value === null || (typeof value === "string" && value.toUpperCase() === "TYPE_UNSPECIFIED")
+
+/** A schema's `type`, lowered, or a 400 at `param` for one Gemini's `Type` does not have. */
+const typeOf = (value: unknown, param: string): unknown => {
+  const known = "supported types are STRING, NUMBER, INTEGER, BOOLEAN, ARRAY, OBJECT and NULL (in any case)"
+  const one = (u: unknown, at: string): string => {
+    const lowered = typeof u === "string" ? u.toLowerCase() : undefined
+    return lowered !== undefined && schemaTypes.has(lowered) ? lowered : invalid(at, `Invalid value for '${at}': ${known}.`)
+  }
+  // a list of types is JSON Schema's, not Gemini's; each of Gemini's types, it means what it says to every provider
+  return Array.isArray(value) ? value.map((u, i) => one(u, `${param}[${i}]`)) : one(value, param)
+}
+
 /**
  * Gemini's `Schema` (an OpenAPI 3.0 subset: `type: "OBJECT"`, `nullable`,
  * `propertyOrdering`) as JSON Schema, which OpenAI's and Anthropic's
  * tools and formats take: types lowered (`TYPE_UNSPECIFIED`, which the
- * SDK writes for a type it does not know, dropped), the int64 bounds
+ * SDK writes for a type it does not know, and `null` dropped; any other than
+ * Gemini's `Type` has, in any case, refused at its `param`, as every provider
+ * would refuse it), the int64 bounds
  * (`minItems`, `maxLength`, ...: strings in Gemini's JSON) as numbers, and
  * `nullable` as JSON Schema says it: `"null"` beside the type, `null` in
  * an `enum`, a `{ "type": "null" }` branch of an `anyOf` (the SDK writes a
  * nullable union so); Gemini's own `propertyOrdering` dropped; the rest as
  * written (a Gemini provider reads it back as JSON Schema:
- * `parametersJsonSchema`).
+ * `parametersJsonSchema`). Every subschema is read so (`properties`,
+ * `items`, `anyOf`, `$defs`, ...), `maxSchemaDepth` deep at most. Throws
+ * `InvalidField` (see `catching`).
+ *
+ * @example
+ * jsonSchemaOf({ type: "OBJECT", properties: { city: { type: "STRING" } } })
+ * // { type: "object", properties: { city: { type: "string" } } }
  *
  * @internal
  */
-export const jsonSchemaOf = (schema: unknown): unknown => {
+export const jsonSchemaOf = (schema: unknown, param = "schema", depth = 0): unknown => {
   if (!isObject(schema)) return schema
+  if (depth > maxSchemaDepth) invalid(param, `Invalid '${param}': the schema nests deeper than ${maxSchemaDepth} levels.`)
   const out: Record<string, unknown> = {}
+  const below = depth + 1
   for (const [key, value] of Object.entries(schema)) {
-    if (key === "propertyOrdering" || key === "nullable" || (key === "type" && value === "TYPE_UNSPECIFIED")) continue
-    const mapped = key === "type" && typeof value === "string"
-      ? value.toLowerCase()
+    if (key === "propertyOrdering" || key === "nullable" || (key === "type" && unspecified(value))) continue
+    const mapped = key === "type"
+      ? typeOf(value, `${param}.type`)
       : int64Keywords.has(key) && typeof value === "string" && /^\d+$/.test(value)
       ? Number(value)
       : schemaMaps.has(key) && isObject(value)
-      ? Object.fromEntries(Object.entries(value).map(([name, sub]) => [name, jsonSchemaOf(sub)]))
+      ? Object.fromEntries(Object.entries(value).map(([name, sub]) => [name, jsonSchemaOf(sub, `${param}.${key}.${printable(name, 64)}`, below)]))
       : schemaLists.has(key) && Array.isArray(value)
-      ? value.map(jsonSchemaOf)
+      ? value.map((sub, i) => jsonSchemaOf(sub, `${param}.${key}[${i}]`, below))
       : schemaValues.has(key)
-      ? jsonSchemaOf(value)
+      ? jsonSchemaOf(value, `${param}.${key}`, below)
       : value
     Object.defineProperty(out, key, { value: mapped, enumerable: true, writable: true, configurable: true })
   }
@@ -212,11 +249,14 @@ const refuseParts = (part: Json, p: string): void => {
 const inlineImage = (part: Json, p: string): ContentPart => {
   const blob = object(part["inlineData"], `${p}.inlineData`)
   const mediaType = requiredString(blob, "mimeType", `${p}.inlineData.mimeType`)
-  if (!/^image\/[\w.+-]+$/.test(mediaType)) {
+  if (imageTypeProblem(mediaType) !== undefined) {
     invalid(`${p}.inlineData.mimeType`, `Unsupported value: '${p}.inlineData.mimeType' must be an image type (such as 'image/png'): this gateway passes images and text only.`)
   }
   const data = requiredString(blob, "data", `${p}.inlineData.data`)
-  return { type: "image", url: `data:${mediaType};base64,${data}`, mediaType }
+  // either alphabet, padded or not, as Gemini takes bytes; sent on as the standard base64 every provider takes
+  const problem = base64Problem(data, true)
+  if (problem !== undefined) invalid(`${p}.inlineData.data`, `Invalid '${p}.inlineData.data': the base64 data ${problem}.`)
+  return { type: "image", url: `data:${mediaType};base64,${standardBase64(data)}`, mediaType }
 }
 
 /** The calls of the model turns so far, to match a `functionResponse` to its call. */
@@ -339,7 +379,7 @@ const declaration = (raw: unknown, p: string): ToolDefinition => {
   const schema = present(d, "parametersJsonSchema")
     ? object(d["parametersJsonSchema"], `${p}.parametersJsonSchema`)
     : present(d, "parameters")
-    ? (jsonSchemaOf(object(d["parameters"], `${p}.parameters`)) as Record<string, unknown>)
+    ? (jsonSchemaOf(object(d["parameters"], `${p}.parameters`), `${p}.parameters`) as Record<string, unknown>)
     : emptyParameters
   return {
     name: requiredString(d, "name", `${p}.name`),
@@ -431,7 +471,7 @@ const formatOf = (g: Json): ResponseFormat | undefined => {
   const schema = present(g, "responseJsonSchema")
     ? object(g["responseJsonSchema"], `${p}.responseJsonSchema`)
     : present(g, "responseSchema")
-    ? (jsonSchemaOf(object(g["responseSchema"], `${p}.responseSchema`)) as Record<string, unknown>)
+    ? (jsonSchemaOf(object(g["responseSchema"], `${p}.responseSchema`), `${p}.responseSchema`) as Record<string, unknown>)
     : undefined
   if (mime === "application/json") return schema === undefined ? { type: "json_object" } : { type: "json_schema", name: "output", schema }
   if (mime !== "text/plain") {

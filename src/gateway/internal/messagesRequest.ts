@@ -11,7 +11,8 @@
  * (Anthropic's mid-conversation system message, text only) a system
  * message in its place, which each provider's adapter sends as it can
  * (OpenAI's in place; Claude's and Gemini's join their system text); `text` and `image`
- * blocks (a `base64` source as a `data:` URL, or a `url` source) the user's
+ * blocks (a `base64` source as a `data:` URL, its `media_type` an `image/`
+ * one and its `data` base64, as `ImageUrls.base64Problem` takes it, or a `url` source) the user's
  * content; an assistant's `text` its content and its `tool_use` blocks its
  * tool calls (`input` as JSON text); a user's `tool_result` blocks a tool
  * message each, before the rest of that turn (a result's content a string
@@ -85,6 +86,7 @@ import {
   uniqueNames,
   wrongType
 } from "./request.js"
+import { base64Problem, imageTypeProblem } from "./imageUrls.js"
 
 /** A decoded Messages request: the chat route's, and the model name its answer repeats. @internal */
 export interface Decoded extends ChatDecoded {}
@@ -128,8 +130,11 @@ const image = (b: Json, p: string): ContentPart => {
   switch (type) {
     case "base64": {
       const mediaType = requiredString(source, "media_type", `${p}.source.media_type`)
-      if (!/^[\w.+-]+\/[\w.+-]+$/.test(mediaType)) return invalid(`${p}.source.media_type`, `Invalid '${p}.source.media_type': expected a media type such as 'image/png'.`)
+      const notImage = imageTypeProblem(mediaType)
+      if (notImage !== undefined) return invalid(`${p}.source.media_type`, `Invalid '${p}.source.media_type': it ${notImage}.`)
       const data = requiredString(source, "data", `${p}.source.data`)
+      const notBase64 = base64Problem(data, false)
+      if (notBase64 !== undefined) return invalid(`${p}.source.data`, `Invalid '${p}.source.data': the image's base64 data ${notBase64}.`)
       return { type: "image", url: `data:${mediaType};base64,${data}`, mediaType, ...cacheOf(b, `${p}.cache_control`) }
     }
     case "url": {

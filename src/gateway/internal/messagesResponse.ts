@@ -6,7 +6,8 @@
  * Anthropic's error JSON `{ "type": "error", "error": { "type", "message" } }`.
  *
  * The answer's text is a `text` block, each tool call a `tool_use` block
- * (its arguments parsed as `input`: the JSON object they begin with, `{}`
+ * (its id unique in the conversation, a fresh `toolu_...` where the
+ * backend's is taken: see `ToolUseIds`; its arguments parsed as `input`: the JSON object they begin with, `{}`
  * when they hold no whole one, as a length stop or a model's slip can leave
  * them; streamed, only the part of them that begins one object goes out as
  * `input_json_delta`s, which Anthropic's SDK parses as partial JSON and
@@ -27,7 +28,7 @@
  * @internal
  */
 import { randomUUID } from "node:crypto"
-import type { ChatChunk, ChatResponse, FinishReason, ToolCall, Usage } from "../../llm/Chat.js"
+import type { ChatChunk, ChatResponse, FinishReason, Message, ToolCall, Usage } from "../../llm/Chat.js"
 import type { ContentFiltered } from "../../llm/ProviderError.js"
 import * as Errors from "./errors.js"
 import { objectOf, ObjectPrefix } from "./jsonPrefix.js"
@@ -39,6 +40,49 @@ const hex = (): string => randomUUID().replaceAll("-", "")
 export const messageId = (): string => `msg_${hex()}`
 
 const toolUseId = (): string => `toolu_${hex()}`
+
+/** The tool-call ids a conversation holds already: its assistant turns' calls, and the results it sends (an orphan's too). */
+const idsOf = (conversation: ReadonlyArray<Message>): Set<string> => {
+  const ids = new Set<string>()
+  for (const message of conversation) {
+    if (message.role === "assistant") for (const call of message.toolCalls ?? []) ids.add(call.id)
+    else if (message.role === "tool") ids.add(message.toolCallId)
+  }
+  return ids
+}
+
+/**
+ * The `tool_use` ids of one answer, each unique in its conversation, as
+ * Anthropic's clients need them (the next request pairs each
+ * `tool_result` with its call by id): a backend's id is kept unless the
+ * conversation holds it already or the answer gave it before (an
+ * OpenAI-compatible server may number its calls afresh in each answer, as
+ * Grok's `call_0`), or it is empty or missing; then the call gets a fresh
+ * one, `toolu_...`, as Anthropic's look. The conversation's ids are read at
+ * the first call only: an answer without calls costs nothing. Mutable: one
+ * serves one answer.
+ *
+ * @example
+ * const ids = new ToolUseIds([{ role: "assistant", toolCalls: [{ id: "call_0", name: "f", arguments: "{}" }] }])
+ * ids.of("call_0") // "toolu_..." (a fresh one)
+ * ids.of("call_1") // "call_1"
+ *
+ * @internal
+ */
+export class ToolUseIds {
+  private taken: Set<string> | undefined
+
+  constructor(private readonly conversation: ReadonlyArray<Message>) {}
+
+  /** The id to write for a call its backend named `id`. */
+  of(id: string | undefined): string {
+    const taken = (this.taken ??= idsOf(this.conversation))
+    let unique = id
+    while (unique === undefined || unique.length === 0 || taken.has(unique)) unique = toolUseId()
+    taken.add(unique)
+    return unique
+  }
+}
 
 /**
  * Anthropic's error type for a status, so its SDK raises the matching
@@ -183,7 +227,7 @@ export const stopDetails = (stop: string | null) => (stop === "refusal" ? { type
 
 const textBlock = (text: string) => ({ type: "text", text })
 
-const toolUseBlock = (call: ToolCall) => ({ type: "tool_use", id: call.id, name: call.name, input: objectOf(call.arguments) })
+const toolUseBlock = (call: ToolCall, id: string) => ({ type: "tool_use", id, name: call.name, input: objectOf(call.arguments) })
 
 /** A `message`: a whole answer's (`exact`, its usage the provider's), or `message_start`'s. */
 const messageJson = (
@@ -207,13 +251,18 @@ const messageJson = (
 })
 
 /**
- * The `message` object of a whole answer.
+ * The `message` object of a whole answer to a request of `conversation`
+ * (its calls' ids unique in it: see `ToolUseIds`).
  *
  * @internal
  */
-export const completion = (id: string, response: ChatResponse) => {
+export const completion = (id: string, response: ChatResponse, conversation: ReadonlyArray<Message> = []) => {
   const calls = response.toolCalls
-  const content = [...(response.text.length > 0 || calls.length === 0 ? [textBlock(response.text)] : []), ...calls.map(toolUseBlock)]
+  const ids = calls.length === 0 ? undefined : new ToolUseIds(conversation)
+  const content = [
+    ...(response.text.length > 0 || calls.length === 0 ? [textBlock(response.text)] : []),
+    ...calls.map((call) => toolUseBlock(call, ids!.of(call.id)))
+  ]
   const stop = stopReason(response.finishReason, calls.length > 0, response.stopSequence)
   return messageJson(id, response.model, content, stop, response.usage, true, response.stopSequence)
 }
@@ -259,7 +308,8 @@ type Open =
  * A call's arguments that come after other content (another call's, or
  * text: none of this package's adapters sends them so) are dropped: its
  * block was closed when the next one opened, and Anthropic's stream has no
- * way to reopen it.
+ * way to reopen it. Each call's id is unique in the request's
+ * `conversation` (see `ToolUseIds`).
  *
  * @internal
  */
@@ -267,13 +317,15 @@ export class MessageEncoder implements StreamEncoder {
   private blocks = 0
   private current: Open | undefined
   private readonly calls = new Set<number>()
+  private ids: ToolUseIds | undefined
   private finish: FinishReason = "unknown"
   private sequence: string | undefined
 
   constructor(
     readonly id: string,
     readonly model: string,
-    readonly inputEstimate = 0
+    readonly inputEstimate = 0,
+    private readonly conversation: ReadonlyArray<Message> = []
   ) {}
 
   private event(type: string, fields: Record<string, unknown>): string {
@@ -316,7 +368,8 @@ export class MessageEncoder implements StreamEncoder {
     let out = ""
     if (!this.calls.has(chunk.index)) {
       this.calls.add(chunk.index)
-      const block = { type: "tool_use", id: chunk.id ?? toolUseId(), name: chunk.name ?? "", input: {} }
+      const ids = (this.ids ??= new ToolUseIds(this.conversation))
+      const block = { type: "tool_use", id: ids.of(chunk.id), name: chunk.name ?? "", input: {} }
       out += this.open({ kind: "tool", index: this.blocks, call: chunk.index, input: new ObjectPrefix() }, block)
     }
     const current = this.current

@@ -22,7 +22,8 @@
  * asks for a call with no `tools`, or for a function not among them (`auto`
  * or `none` with no `tools` is left out). `response_format` becomes the
  * request's `responseFormat`: the router sends it only to models that can
- * give that answer.
+ * give that answer. An image's `data:` URL must be an image's base64
+ * (`imageDataUrl`), as no provider takes another.
  *
  * @internal
  */
@@ -30,6 +31,7 @@ import * as Either from "effect/Either"
 import type { Mutable } from "effect/Types"
 import type { CacheBreakpoint, ChatRequest, ContentPart, Message, ReasoningEffort, ResponseFormat, ToolCall, ToolDefinition } from "../../llm/Chat.js"
 import { signatureOf } from "../../llm/internal/extraContent.js"
+import * as ImageUrls from "./imageUrls.js"
 
 /** The largest `max_tokens` accepted: past any model's output window, so only nonsense is refused. @internal */
 export const maxTokensLimit = 1_048_576
@@ -220,6 +222,18 @@ export const dataUrlMediaType = (url: string): string | undefined => {
   return match?.[1]
 }
 
+/**
+ * Refuses a `data:` URL that no provider takes (see
+ * `ImageUrls.dataUrlProblem`), at its field; other URLs pass (the gateway
+ * checks their hosts once the request is read).
+ *
+ * @internal
+ */
+export const imageDataUrl = (url: string, param: string): void => {
+  const problem = ImageUrls.dataUrlProblem(url)
+  if (problem !== undefined) invalid(param, `Invalid '${param}': the data URL ${problem}.`)
+}
+
 /** An image part's `detail`. @internal */
 export const imageDetail = (u: unknown, param: string): "auto" | "low" | "high" =>
   u === "auto" || u === "low" || u === "high"
@@ -233,6 +247,7 @@ const imagePart = (part: Json, p: string): ContentPart => {
   const image = typeof raw === "string" ? { url: raw } : object(raw, `${p}.image_url`)
   const url = requiredString(image, "url", `${p}.image_url.url`)
   if (url.length === 0) return invalid(`${p}.image_url.url`, `Invalid '${p}.image_url.url': empty URL.`)
+  imageDataUrl(url, `${p}.image_url.url`)
   const mediaType = dataUrlMediaType(url)
   const detail = present(image, "detail") ? imageDetail(image["detail"], `${p}.image_url.detail`) : undefined
   return {

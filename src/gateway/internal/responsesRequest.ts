@@ -39,6 +39,7 @@ import {
   choiceOf,
   type Decoded as ChatDecoded,
   functionTool,
+  imageDataUrl,
   integerIn,
   invalid,
   type InvalidField,
@@ -118,6 +119,7 @@ const imagePart = (part: Json, p: string): ContentPart => {
   }
   const url = requiredString(part, "image_url", `${p}.image_url`)
   if (url.length === 0) return invalid(`${p}.image_url`, `Invalid '${p}.image_url': empty URL.`)
+  imageDataUrl(url, `${p}.image_url`)
   const mediaType = /^data:([\w.+-]+\/[\w.+-]+)[;,]/.exec(url)?.[1]
   const detail = present(part, "detail") ? string(part["detail"], `${p}.detail`) : undefined
   if (detail !== undefined && !["auto", "low", "high", "original"].includes(detail)) {

@@ -95,9 +95,10 @@ export const responses: Wire<ResponsesRequest.Decoded> = {
  */
 export const messages: Wire<MessagesRequest.Decoded> = {
   decode: (body, header) => MessagesRequest.decode(body, header("anthropic-beta")),
-  completion: (_, __, response) => MessagesResponse.completion(MessagesResponse.messageId(), response),
+  completion: (decoded, __, response) => MessagesResponse.completion(MessagesResponse.messageId(), response, decoded.request.messages),
   stopped: (_, __, error) => MessagesResponse.stoppedCompletion(MessagesResponse.messageId(), error),
-  encoder: (decoded, _, model) => new MessagesResponse.MessageEncoder(MessagesResponse.messageId(), model, Tokens.estimate(decoded.request)),
+  encoder: (decoded, _, model) =>
+    new MessagesResponse.MessageEncoder(MessagesResponse.messageId(), model, Tokens.estimate(decoded.request), decoded.request.messages),
   error: MessagesResponse.errorJson,
   keyHeader: "x-api-key",
   failure: MessagesResponse.anthropicStatus
