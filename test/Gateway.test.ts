@@ -1747,6 +1747,18 @@ describe("an exhausted chain's answer", () => {
     expect(late([tooSmall])).toMatchObject({ status: 400, code: "context_length_exceeded" })
   })
 
+  it("lists each target once, in the order the chain tried them, with its last failure", () => {
+    const attempts = [circuitOpen(0), serverError(1), rateLimited(0)].map((error) => ({
+      target: error.provider === "p0" ? "t0" : "t1",
+      ...who(error.provider === "p0" ? 0 : 1),
+      error,
+      duration: Duration.millis(5)
+    }))
+    const failure = Errors.fromChainError(new ChainExhausted({ chain: "default", message: "exhausted", attempts }))
+    // t0 was retried after t1 failed (a breaker's probe, a hedge): still listed first, as the log's tried= has it
+    expect(failure.message).toBe("Every target of 'default' failed: t0 (RateLimited 429), t1 (ServerError 500).")
+  })
+
   it("an isolated target (an infinite wait) is a 503 without Retry-After", () => {
     const failure = answer([circuitOpen(0, Duration.infinity)])
     expect(failure).toMatchObject({ status: 503, code: "chain_exhausted", message: "Every target of 'default' failed: t0 (Rejected circuit-open)." })

@@ -397,7 +397,7 @@ export const lastFailures = (attempts: ReadonlyArray<Attempt>): ReadonlyArray<Ta
   const last = new Map<string, Attempt & { readonly error: ProviderError | Rejected }>()
   for (const attempt of attempts) {
     if (attempt.error !== undefined) {
-      last.delete(attempt.target) // keep first-tried order only for targets' final errors
+      // a target tried again keeps its place (a Map keeps first insertions' order), with its last failure
       last.set(attempt.target, attempt as Attempt & { readonly error: ProviderError | Rejected })
     }
   }
