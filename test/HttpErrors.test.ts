@@ -467,6 +467,23 @@ describe("error bodies", () => {
     expect(classify(undefined, { type: "error", error: { type: "timeout_error", message: "x" } })._tag).toBe("ServerError")
   })
 
+  it("takes a spend limit answered as a 400 for the account's fault: Anthropic's usage limits, Groq's blocked_api_access", () => {
+    // platform.claude.com/docs/en/api/errors: "The API also returns a 400 when usage reaches an organization or workspace spend limit you set"
+    for (const workspace of ["", "workspace "]) {
+      const body = {
+        type: "error",
+        error: { type: "invalid_request_error", message: `You have reached your specified ${workspace}API usage limits. You will regain access on 2026-04-01 at 00:00 UTC.` }
+      }
+      expect(classify(400, body)).toMatchObject({ _tag: "Unauthorized", status: 400 })
+    }
+    // console.groq.com/docs/spend-limits: "will return a 400 with code blocked_api_access"
+    const groq = { error: { message: "Organization has been restricted. Please reach out to support.", type: "invalid_request_error", code: "blocked_api_access" } }
+    expect(classify(400, groq)).toMatchObject({ _tag: "Unauthorized", status: 400 })
+    // a request that only speaks of limits stays the request's fault
+    expect(classify(400, { error: { message: "max_tokens: 64000 > 32000, which is the maximum allowed number of output tokens", type: "invalid_request_error" } })._tag)
+      .toBe("InvalidRequest")
+  })
+
   it("recognizes every provider's context-length wording, with its numbers", () => {
     const cases: ReadonlyArray<readonly [string, number | undefined, number | undefined]> = [
       [

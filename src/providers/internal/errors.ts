@@ -366,14 +366,19 @@ const statusOfInfo = (info: ErrorInfo | undefined): number | undefined => {
 
 /**
  * What says that the target's account, not the request, is at fault: an
- * exhausted quota or balance, billing, a key Google calls invalid in a 400,
- * a project or region Google does not serve (`FAILED_PRECONDITION`). Another
- * target may serve the same request, so it is skipped like a refused key.
+ * exhausted quota or balance, billing, a spend limit, a key Google calls
+ * invalid in a 400, a project or region Google does not serve
+ * (`FAILED_PRECONDITION`). Another target may serve the same request, so it
+ * is skipped like a refused key. A spend limit comes as a 400: Anthropic's
+ * organization or workspace limit ("You have reached your specified
+ * (workspace) API usage limits", an `invalid_request_error`), Groq's
+ * (`blocked_api_access`); either would otherwise end the request on every
+ * target.
  */
-const accountCodes: ReadonlySet<string> = new Set(["insufficient_quota", "billing_error", "billing_not_active"])
+const accountCodes: ReadonlySet<string> = new Set(["insufficient_quota", "billing_error", "billing_not_active", "blocked_api_access"])
 const accountReasons: ReadonlySet<string> = new Set(["API_KEY_INVALID", "API_KEY_EXPIRED", "API_KEY_SERVICE_BLOCKED", "BILLING_DISABLED"])
 const accountText =
-  /credit balance (?:is )?too low|insufficient (?:credits?|balance|funds)|exceeded your current quota|enable billing|billing (?:is not active|hard limit|details)|api key (?:not valid|expired)/i
+  /credit balance (?:is )?too low|insufficient (?:credits?|balance|funds)|exceeded your current quota|enable billing|billing (?:is not active|hard limit|details)|api key (?:not valid|expired)|reached your specified (?:workspace )?api usage limits/i
 
 const isAccountFault = (status: number, info: ErrorInfo | undefined, message: string): boolean =>
   namedIn(info, accountCodes) ||
@@ -420,7 +425,7 @@ const refinable = (status: number): boolean => status === 400 || status === 422
  * and a
  * Google `RESOURCE_EXHAUSTED` or an Anthropic `overloaded_error` is taken
  * for what it says whatever the status. A fault of the account (an
- * exhausted quota or balance, billing, a key refused in a 400) is
+ * exhausted quota or balance, billing, a spend limit, a key refused in a 400) is
  * `Unauthorized`, whatever the status: OpenAI's `insufficient_quota` is a
  * 429 that no wait cures, and Anthropic's and Google's come as 400s, which
  * would otherwise end the request on every target.
