@@ -484,6 +484,25 @@ describe("error bodies", () => {
       .toBe("InvalidRequest")
   })
 
+  it("takes a spend or credit limit answered as a 429 for the account's fault, not a rate limit: no wait restores it", () => {
+    // developers.openai.com/api/docs/guides/spend-limits and help.openai.com/en/articles/6614457 ("Retrying these errors won't restore access")
+    for (const code of ["organization_spend_limit_exceeded", "project_spend_limit_exceeded", "organization_usage_limit_exceeded", "credit_balance_exhausted"]) {
+      for (const type of ["invalid_request_error", null, undefined]) {
+        const body = { error: { message: "You have exceeded your limit.", type, code, param: null } }
+        expect([code, type, classify(429, body)]).toMatchObject([code, type, { _tag: "Unauthorized", status: 429 }])
+      }
+    }
+    // Anthropic: a rate_limit_error whose details say it is the organization's spend limit (its SDK's EnforcedSpendLimitReachedErrorDetails)
+    for (const errorCode of ["enforced_spend_limit_reached", "contract_spend_limit_reached"]) {
+      const body = { type: "error", error: { type: "rate_limit_error", message: "Your organization has reached its monthly spend limit.", details: { error_code: errorCode } } }
+      expect(Errors.infoFromValue(body)?.code).toBe(errorCode)
+      expect([errorCode, classify(429, body)]).toMatchObject([errorCode, { _tag: "Unauthorized", status: 429 }])
+    }
+    // a rate limit stays one, with details or not
+    expect(classify(429, { type: "error", error: { type: "rate_limit_error", message: "rate", details: { error_code: "something_else" } } })._tag).toBe("RateLimited")
+    expect(classify(429, { error: { message: "Rate limit reached for requests", type: "requests", code: "rate_limit_exceeded" } })._tag).toBe("RateLimited")
+  })
+
   it("recognizes every provider's context-length wording, with its numbers", () => {
     const cases: ReadonlyArray<readonly [string, number | undefined, number | undefined]> = [
       [

@@ -52,7 +52,7 @@ export interface Context {
  */
 export interface ErrorInfo {
   readonly message: string
-  /** OpenAI `code` (`context_length_exceeded`, ...). */
+  /** OpenAI `code` (`context_length_exceeded`, ...), else Anthropic's `details.error_code` (`enforced_spend_limit_reached`). */
   readonly code?: string
   /** OpenAI or Anthropic `type` (`invalid_request_error`, `overloaded_error`, ...). */
   readonly type?: string
@@ -222,8 +222,17 @@ const reasonOf = (details: unknown): string | undefined => {
   return undefined
 }
 
+/**
+ * The `error_code` of an error's `details` object: Anthropic says so which
+ * `rate_limit_error` is a spend limit (`enforced_spend_limit_reached`,
+ * `contract_spend_limit_reached`). Google's `details` is an array, read
+ * apart.
+ */
+const detailsCodeOf = (details: unknown): string | undefined =>
+  Predicate.isRecord(details) && typeof details.error_code === "string" && details.error_code.length > 0 ? details.error_code : undefined
+
 const fromErrorObject = (error: Record<string, unknown>, outer: Record<string, unknown>): ErrorInfo => {
-  const code = error.code
+  const code = error.code ?? detailsCodeOf(error.details)
   const retryDelay = retryDelayOf(error.details)
   const reason = reasonOf(error.details)
   const type = stringField(error, "type") ?? stringField(outer, "type")
@@ -373,9 +382,25 @@ const statusOfInfo = (info: ErrorInfo | undefined): number | undefined => {
  * organization or workspace limit ("You have reached your specified
  * (workspace) API usage limits", an `invalid_request_error`), Groq's
  * (`blocked_api_access`); either would otherwise end the request on every
- * target.
+ * target. A spend or credit limit may come as a 429, which no wait cures
+ * either: OpenAI's `organization_spend_limit_exceeded`,
+ * `project_spend_limit_exceeded`, `organization_usage_limit_exceeded`,
+ * `credit_balance_exhausted` (under any `type`), Anthropic's
+ * `rate_limit_error` whose `details.error_code` is
+ * `enforced_spend_limit_reached` or `contract_spend_limit_reached`.
  */
-const accountCodes: ReadonlySet<string> = new Set(["insufficient_quota", "billing_error", "billing_not_active", "blocked_api_access"])
+const accountCodes: ReadonlySet<string> = new Set([
+  "insufficient_quota",
+  "billing_error",
+  "billing_not_active",
+  "blocked_api_access",
+  "organization_spend_limit_exceeded",
+  "project_spend_limit_exceeded",
+  "organization_usage_limit_exceeded",
+  "credit_balance_exhausted",
+  "enforced_spend_limit_reached",
+  "contract_spend_limit_reached"
+])
 const accountReasons: ReadonlySet<string> = new Set(["API_KEY_INVALID", "API_KEY_EXPIRED", "API_KEY_SERVICE_BLOCKED", "BILLING_DISABLED"])
 const accountText =
   /credit balance (?:is )?too low|insufficient (?:credits?|balance|funds)|exceeded your current quota|enable billing|billing (?:is not active|hard limit|details)|api key (?:not valid|expired)|reached your specified (?:workspace )?api usage limits/i
