@@ -9,6 +9,7 @@ import type * as HttpClient from "@effect/platform/HttpClient"
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it, layer } from "@effect/vitest"
 import { Duration, Effect, Fiber, Redacted, Stream } from "effect"
+import * as http from "node:http"
 import * as net from "node:net"
 import * as Chat from "../src/llm/Chat.js"
 import type * as LanguageModel from "../src/llm/LanguageModel.js"
@@ -334,6 +335,104 @@ for (const client of clients) layer(client.layer, { excludeTestServices: true })
       })
     )
   })
+})
+
+/**
+ * A server that answers every request with an error status whose body is
+ * written by `body` (over time, as it likes), and says when each request's
+ * connection closed before its body was all sent (the client aborted it).
+ */
+const errorServer = (body: (res: http.ServerResponse) => void) =>
+  Effect.acquireRelease(
+    Effect.async<{ readonly url: string; readonly server: http.Server; readonly aborted: Array<number> }>((resume) => {
+      const aborted: Array<number> = []
+      const server = http.createServer((req, res) => {
+        req.resume()
+        const started = Date.now()
+        res.on("close", () => {
+          if (!res.writableFinished) aborted.push(Date.now() - started)
+        })
+        body(res)
+      })
+      server.listen(0, "127.0.0.1", () =>
+        resume(Effect.succeed({ url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`, server, aborted }))
+      )
+    }),
+    ({ server }) => Effect.async<void>((resume) => {
+      server.closeAllConnections()
+      server.close(() => resume(Effect.void))
+    })
+  )
+
+for (const client of clients) layer(client.layer, { excludeTestServices: true })(`error bodies, bounded (${client.name})`, (it) => {
+  const modelAt = (url: string, idle: Duration.DurationInput) =>
+    OpenAi.make({ model: "gpt-4.1-mini", baseUrl: `${url}/v1`, apiKey: Redacted.make(key), timeouts: { ...relaxed, idle } })
+  /** Waits a little, in real time, for the server to see its connections closed. */
+  const settle = (aborted: Array<number>, count: number) =>
+    Effect.promise(async () => {
+      for (let i = 0; i < 100 && aborted.length < count; i++) await new Promise((resolve) => setTimeout(resolve, 20))
+    })
+
+  it.scoped("a 503 whose body trickles for ever is classified by its status and headers once its time is up, its request aborted", () =>
+    Effect.gen(function* () {
+      const timers: Array<NodeJS.Timeout> = []
+      yield* Effect.addFinalizer(() => Effect.sync(() => timers.forEach(clearInterval)))
+      const { aborted, url } = yield* errorServer((res) => {
+        res.writeHead(503, { "content-type": "text/html", "retry-after": "1" })
+        const timer = setInterval(() => res.write("<p>busy</p>"), 50)
+        timers.push(timer)
+        res.on("close", () => clearInterval(timer))
+      })
+      // the idle deadline restarts with every piece: it alone never ends a body that keeps coming
+      const model = yield* modelAt(url, "400 millis")
+      const started = Date.now()
+      for (const call of [Effect.flip(model.complete(request)), Effect.flip(Stream.runDrain(model.stream(request)))]) {
+        const error = yield* call.pipe(Effect.timeout("5 seconds"))
+        expect(error).toMatchObject({ _tag: "Overloaded", status: 503, retryAfter: Duration.seconds(1) })
+        expect(error.message).toContain("<p>busy</p>")
+      }
+      expect(Date.now() - started).toBeLessThan(3_000)
+      yield* settle(aborted, 2)
+      expect(aborted).toHaveLength(2)
+    }))
+
+  it.scoped("a 500 whose body stalls after its headers is a ServerError by its status", () =>
+    Effect.gen(function* () {
+      const { aborted, url } = yield* errorServer((res) => {
+        res.writeHead(500, { "content-type": "application/json" })
+        res.write("{\"error\": {\"message\": \"the model")
+      })
+      const model = yield* modelAt(url, "300 millis")
+      const error = yield* Effect.flip(model.complete(request)).pipe(Effect.timeout("5 seconds"))
+      expect(error).toMatchObject({ _tag: "ServerError", status: 500 })
+      yield* settle(aborted, 1)
+      expect(aborted).toHaveLength(1)
+    }))
+
+  it.scoped("a 500 with a huge body is read to its first 64 KiB, then its request aborted, the rest never sent", () =>
+    Effect.gen(function* () {
+      let sent = 0
+      const { aborted, url } = yield* errorServer((res) => {
+        res.writeHead(500, { "content-type": "text/plain" })
+        const piece = Buffer.alloc(64 * 1024, 97)
+        const pump = (): void => {
+          while (sent < 64 * 1024 * 1024 && !res.destroyed) {
+            sent += piece.length
+            if (!res.write(piece)) return void res.once("drain", pump)
+          }
+          res.end()
+        }
+        pump()
+      })
+      const model = yield* modelAt(url, "5 seconds")
+      const error = yield* Effect.flip(model.complete(request)).pipe(Effect.timeout("5 seconds"))
+      expect(error).toMatchObject({ _tag: "ServerError", status: 500 })
+      expect(error.message).toBe(`${"a".repeat(500)}...`)
+      yield* settle(aborted, 1)
+      expect(aborted).toHaveLength(1)
+      // what the sockets' buffers held at most, not the 64 MiB
+      expect(sent).toBeLessThan(16 * 1024 * 1024)
+    }))
 })
 
 describe("Retry-After", () => {
