@@ -602,6 +602,40 @@ describe("error bodies", () => {
     expect(classify(429, { error: { message: "Rate limit reached for requests", type: "requests", code: "rate_limit_exceeded" } })._tag).toBe("RateLimited")
   })
 
+  it("takes a request larger than the account's per-minute token limit for a skip, not a rate limit: no wait lets it through", () => {
+    const openAi = {
+      error: {
+        message: "Request too large for gpt-4o in organization org-x on tokens per min (TPM): Limit 30000, Requested 45411. The input or output tokens must be reduced in order to run successfully.",
+        type: "tokens",
+        param: null,
+        code: "rate_limit_exceeded"
+      }
+    }
+    expect(classify(429, openAi)).toMatchObject({ _tag: "Unauthorized", status: 429 })
+    // in a stream (its status from its code), and Groq's, a 413 (not a prompt too long for the model's window)
+    expect(classify(undefined, openAi)).toMatchObject({ _tag: "Unauthorized" })
+    const groq = {
+      error: {
+        message: "Request too large for model `llama-3.3-70b-versatile` in organization `org_x` service tier `on_demand` on tokens per minute (TPM): Limit 12000, Requested 19350, please reduce your message size and try again.",
+        type: "tokens",
+        code: "rate_limit_exceeded"
+      }
+    }
+    expect(classify(413, groq)).toMatchObject({ _tag: "Unauthorized", status: 413 })
+    // a limit reached by the requests before this one is a rate limit: a wait cures it
+    const reached = {
+      error: {
+        message: "Rate limit reached for gpt-4o in organization org-x on tokens per min (TPM): Limit 30000, Used 25000, Requested 6000. Please try again in 2s.",
+        type: "tokens",
+        code: "rate_limit_exceeded"
+      }
+    }
+    expect(classify(429, reached)._tag).toBe("RateLimited")
+    // Anthropic's 413 request_too_large (the request's bytes) stays a skip to a larger target
+    expect(classify(413, { type: "error", error: { type: "request_too_large", message: "Request exceeds the maximum allowed number of bytes." } })._tag)
+      .toBe("ContextLengthExceeded")
+  })
+
   it("recognizes every provider's context-length wording, with its numbers", () => {
     const cases: ReadonlyArray<readonly [string, number | undefined, number | undefined]> = [
       [

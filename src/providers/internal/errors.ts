@@ -438,6 +438,25 @@ const modelNotFoundText = /\bmodel (?:does )?not exists?\b|\bmodel not found\b|\
 const isModelNotFound = (info: ErrorInfo | undefined, message: string): boolean =>
   namedIn(info, modelNotFoundCodes) || modelNotFoundText.test(message)
 
+/**
+ * What says that this one request is larger than the account's per-minute
+ * token limit at this target, which no wait cures (OpenAI's and Groq's
+ * "Request too large for … on tokens per min (TPM): Limit 30000, Requested
+ * 45411", a 429, Groq's a 413, both with the code `rate_limit_exceeded`):
+ * the target is skipped, as for the account's other limits. Not a
+ * `ContextLengthExceeded`: the model's window may hold it, and the router
+ * would pass over every target whose window is not larger. A limit that
+ * the requests before this one reached ("Rate limit reached …: Limit
+ * 30000, Used 25000, Requested 6000") stays a rate limit.
+ */
+const overTokenLimitText = /\brequest too large for\b[\s\S]*?\blimit (\d+), requested (\d+)/i
+
+const isOverTokenLimit = (status: number, message: string): boolean => {
+  if (status !== 429 && status !== 413) return false
+  const match = overTokenLimitText.exec(message)
+  return match !== null && Number(match[2]) > Number(match[1])
+}
+
 /** Statuses whose body may say the real cause is the context window or a policy. */
 const refinable = (status: number): boolean => status === 400 || status === 422
 
@@ -453,7 +472,9 @@ const refinable = (status: number): boolean => status === 400 || status === 422
  * exhausted quota or balance, billing, a spend limit, a key refused in a 400) is
  * `Unauthorized`, whatever the status: OpenAI's `insufficient_quota` is a
  * 429 that no wait cures, and Anthropic's and Google's come as 400s, which
- * would otherwise end the request on every target.
+ * would otherwise end the request on every target. So is a request larger
+ * than the account's per-minute token limit (OpenAI's and Groq's "Request
+ * too large for … (TPM): Limit …, Requested …"): no wait lets it through.
  *
  * @internal
  */
@@ -477,7 +498,7 @@ export const classify = (
   if (info?.type === "overloaded_error") {
     return new Overloaded({ ...base, status, ...(wait !== undefined ? { retryAfter: wait } : {}) })
   }
-  if (isAccountFault(status, info, raw)) return new Unauthorized({ ...base, status })
+  if (isAccountFault(status, info, raw) || isOverTokenLimit(status, raw)) return new Unauthorized({ ...base, status })
   if (refinable(status)) {
     if (info?.code !== undefined && malformedOutputCodes.has(info.code)) return new MalformedResponse({ ...base, status })
     if (isContextLength(info, raw)) return new ContextLengthExceeded({ ...base, status, ...windowOf(raw) })
