@@ -464,6 +464,46 @@ describe("Retry-After", () => {
     expect(RetryAfter.fromHeaders({ "retry-after": "72000" }, now)).toEqual(Duration.hours(20))
   })
 
+  it("without a Retry-After, reads the reset of a rate limit whose remaining is 0, the later when both are: OpenAI's durations, Anthropic's times", () => {
+    // OpenAI: x-ratelimit-reset-* in Go's duration form
+    const openAi = { "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "6m0s", "x-ratelimit-remaining-tokens": "1200", "x-ratelimit-reset-tokens": "20ms" }
+    expect(RetryAfter.fromHeaders(openAi, now)).toEqual(Duration.minutes(6))
+    expect(RetryAfter.fromHeaders({ ...openAi, "x-ratelimit-remaining-requests": "3", "x-ratelimit-remaining-tokens": "0" }, now)).toEqual(Duration.millis(20))
+    expect(RetryAfter.fromHeaders({ ...openAi, "x-ratelimit-remaining-tokens": "0" }, now)).toEqual(Duration.minutes(6))
+    expect(RetryAfter.fromHeaders({ "x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "1h2m3.5s" }, now)).toEqual(Duration.millis(3_723_500))
+    // nothing used up: nothing to wait for
+    expect(RetryAfter.fromHeaders({ ...openAi, "x-ratelimit-remaining-requests": "1" }, now)).toBeUndefined()
+    // Anthropic: anthropic-ratelimit-*-reset in RFC 3339
+    const anthropic = {
+      "anthropic-ratelimit-requests-remaining": "0",
+      "anthropic-ratelimit-requests-reset": "2025-06-01T12:00:30Z",
+      "anthropic-ratelimit-input-tokens-remaining": "0",
+      "anthropic-ratelimit-input-tokens-reset": "2025-06-01T12:00:45Z",
+      "anthropic-ratelimit-output-tokens-remaining": "100",
+      "anthropic-ratelimit-output-tokens-reset": "2025-06-01T12:05:00Z"
+    }
+    expect(RetryAfter.fromHeaders(anthropic, now)).toEqual(Duration.seconds(45))
+    // a reset passed is no wait; one past a day is a day (longest); garbage is ignored
+    expect(RetryAfter.fromHeaders({ "anthropic-ratelimit-tokens-remaining": "0", "anthropic-ratelimit-tokens-reset": "2025-06-01T11:00:00Z" }, now)).toEqual(Duration.zero)
+    expect(RetryAfter.fromHeaders({ "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "72h" }, now)).toEqual(Duration.days(1))
+    expect(RetryAfter.fromHeaders({ "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "soon" }, now)).toBeUndefined()
+    // a Retry-After wins over any reset
+    expect(RetryAfter.fromHeaders({ ...openAi, "retry-after": "2" }, now)).toEqual(Duration.seconds(2))
+    // through the error: a RateLimited that asks for the reset
+    const limited = Errors.fromResponse({ provider: "p", model: "m", secret: key }, 429, openAi, JSON.stringify({ error: { message: "Rate limit reached for requests", type: "requests", code: "rate_limit_exceeded" } }), now)
+    expect(limited).toMatchObject({ _tag: "RateLimited", retryAfter: Duration.minutes(6) })
+  })
+
+  it("without a Retry-After, reads OpenAI's 'Please try again in 7m12s.' from a 429's message", () => {
+    const limited = (message: string, headers: Record<string, string> = {}) =>
+      Errors.fromResponse({ provider: "p", model: "m", secret: key }, 429, headers, JSON.stringify({ error: { message, type: "requests", code: "rate_limit_exceeded" } }), now)
+    expect(limited("Rate limit reached for gpt-4o in organization org-x on requests per day (RPD): Limit 200, Used 200, Requested 1. Please try again in 7m12s."))
+      .toMatchObject({ _tag: "RateLimited", retryAfter: Duration.seconds(432) })
+    expect(limited("Rate limit reached on tokens per min (TPM). Please try again in 120ms. Visit …")).toMatchObject({ retryAfter: Duration.millis(120) })
+    expect(limited("Please try again in 1.5s.", { "retry-after": "9" })).toMatchObject({ retryAfter: Duration.seconds(9) })
+    expect(limited("Please try again later.")).not.toHaveProperty("retryAfter")
+  })
+
   it("reads Google's RetryInfo delays", () => {
     expect(RetryAfter.fromProtobufDuration("37s")).toEqual(Duration.seconds(37))
     expect(RetryAfter.fromProtobufDuration("0.25s")).toEqual(Duration.millis(250))

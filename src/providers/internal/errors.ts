@@ -489,7 +489,7 @@ export const classify = (
   // must not change the class nor the numbers read from the text
   const raw = truncate(info?.message || fallbackMessage)
   const message = safe(info?.message || fallbackMessage, context.secret)
-  const wait = retryAfter ?? info?.retryDelay
+  const wait = retryAfter ?? info?.retryDelay ?? RetryAfter.fromMessage(raw)
   const base = { provider: context.provider, model: context.model, message }
   const status = httpStatus ?? info?.httpStatus ?? statusOfInfo(info) ?? 500
   if (info?.status === "RESOURCE_EXHAUSTED") {
