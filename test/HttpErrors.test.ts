@@ -435,6 +435,34 @@ for (const client of clients) layer(client.layer, { excludeTestServices: true })
     }))
 })
 
+for (const client of clients) layer(client.layer, { excludeTestServices: true })(`a stream answered with JSON (${client.name})`, (it) => {
+  const answers: ReadonlyArray<readonly [Adapter["name"], unknown, Partial<ProviderError>]> = [
+    // OpenRouter's error after its 200 went out, sent whole where the stream was asked
+    ["openai", { error: { message: "Rate limit", code: 429 } }, { _tag: "RateLimited", status: 429 }],
+    ["anthropic", { type: "error", error: { type: "overloaded_error", message: "Overloaded" } }, { _tag: "Overloaded" }],
+    ["gemini", [{ error: { code: 503, message: "The model is overloaded.", status: "UNAVAILABLE" } }], { _tag: "Overloaded", status: 503 }],
+    // JSON that holds no error is not a stream either
+    ["openai", { id: "x", choices: [] }, { _tag: "MalformedResponse" }]
+  ]
+
+  it.scoped("an error object sent with HTTP 200 where an event stream was asked is classified, as the whole answer's is", () =>
+    Effect.gen(function* () {
+      let answer: unknown = undefined
+      const { url } = yield* errorServer((res) => {
+        res.writeHead(200, { "content-type": "application/json" })
+        res.end(JSON.stringify(answer))
+      })
+      for (const [name, body, expected] of answers) {
+        answer = body
+        const adapter = adapters.find((one) => one.name === name)!
+        const model = yield* adapter.make({ model: "test-model", baseUrl: name === "openai" ? `${url}/v1` : url, apiKey: Redacted.make(key), timeouts: relaxed })
+        const error = yield* Effect.flip(Stream.runDrain(model.stream(request)))
+        expect([name, body, error]).toMatchObject([name, body, expected])
+        expectNoKey(error)
+      }
+    }))
+})
+
 describe("Retry-After", () => {
   const now = Date.parse("2025-06-01T12:00:00Z")
 

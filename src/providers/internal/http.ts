@@ -555,6 +555,36 @@ const failResponse = <E = never>(
 
 const isSuccess = (status: number): boolean => status >= 200 && status < 300
 
+const jsonType = /^\s*application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i
+
+/** Whether an answer says its body is JSON (`application/json`, `application/problem+json`, ...). */
+const isJson = (response: HttpClientResponse.HttpClientResponse): boolean => {
+  const type = response.headers["content-type"]
+  return type !== undefined && jsonType.test(type)
+}
+
+/**
+ * Fails with what a JSON answer with HTTP 200, where an event stream was
+ * asked, stands for: the error it holds, classified as an error sent as a
+ * whole answer is (OpenRouter's `{"error": {"code": 429, ...}}` after its
+ * status went out; any provider's error shape), or else a
+ * `MalformedResponse`. Its body is read as an error's is, at most
+ * `maxErrorBody` within `errorBodyWait`.
+ */
+const failJsonAnswer = <E = never>(
+  endpoint: Endpoint,
+  response: HttpClientResponse.HttpClientResponse,
+  deadline?: CallDeadline<E>
+): Effect.Effect<never, ProviderError | E> =>
+  Effect.flatMap(readErrorText(endpoint, response, deadline), (text) => {
+    const value = Either.getOrUndefined(parseJson(endpoint, text, "an answer"))
+    return Effect.fail(
+      Errors.infoFromValue(value) === undefined
+        ? Errors.malformed(endpoint, `${endpoint.provider} sent JSON where an event stream was asked: ${text}`)
+        : Errors.fromAnswerError(endpoint, value)
+    )
+  })
+
 const describeParseError = (error: ParseResult.ParseError): string =>
   ParseResult.TreeFormatter.formatErrorSync(error).replace(/\s+/g, " ")
 
@@ -866,7 +896,11 @@ export const postStream = <E = never>(
 ): Stream.Stream<ChatChunk, ProviderError | E> => {
   const open = (body: unknown, deadline: CallDeadline<E> | undefined) =>
     Effect.flatMap(send(endpoint, { ...post, body, accept: "text/event-stream" }, deadline), (response) =>
-      isSuccess(response.status) ? Effect.succeed(response) : failResponse(endpoint, response, deadline))
+      !isSuccess(response.status)
+        ? failResponse(endpoint, response, deadline)
+        : isJson(response)
+        ? failJsonAnswer(endpoint, response, deadline)
+        : Effect.succeed(response))
   return decodeSse(
     endpoint,
     (deadline) => orAgain(open(post.body, deadline), again, (body) => open(body, deadline)),
