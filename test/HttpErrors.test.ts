@@ -593,6 +593,19 @@ describe("error bodies", () => {
     expect(classify(undefined, {})._tag).toBe("ServerError")
   })
 
+  it("gives an in-stream error the status its body names or its type stands for, and none where neither says one", () => {
+    const quota = Errors.fromStreamError(context, { error: { message: "You exceeded your current quota", type: "insufficient_quota", code: "insufficient_quota" } })
+    expect(quota._tag).toBe("Unauthorized")
+    expect(quota).not.toHaveProperty("status")
+    const unknown = Errors.fromStreamError(context, { error: { message: "upstream failed" } })
+    expect(unknown._tag).toBe("ServerError")
+    expect(unknown).not.toHaveProperty("status")
+    expect(Errors.fromAnswerError(context, { error: { message: "x", type: "constructor" } })).not.toHaveProperty("status")
+    // known ones are kept
+    expect(Errors.fromStreamError(context, { error: { code: 503, message: "x", status: "UNAVAILABLE" } })).toMatchObject({ _tag: "Overloaded", status: 503 })
+    expect(Errors.fromStreamError(context, { error: { message: "x", type: "server_error" } })).toMatchObject({ _tag: "ServerError", status: 500 })
+  })
+
   it("keeps RESOURCE_EXHAUSTED's RetryInfo and an overloaded_error whatever the status", () => {
     const limited = classify(400, {
       error: {

@@ -462,7 +462,8 @@ const refinable = (status: number): boolean => status === 400 || status === 422
 
 /**
  * Maps a failure to exactly one error: the HTTP status (or, in a stream, the
- * status the error's type stands for) through `fromStatus`, after a 400 is
+ * status the error's body names or its type stands for; with none, it is
+ * classified as a 500 and keeps no `status`) through `fromStatus`, after a 400 is
  * refined by its body to `ContextLengthExceeded`, `ContentFiltered` or (a
  * malformed tool call the model wrote: Groq's `tool_use_failed`)
  * `MalformedResponse`, or (DeepSeek's "Model Not Exist") `ModelNotFound`,
@@ -491,14 +492,18 @@ export const classify = (
   const message = safe(info?.message || fallbackMessage, context.secret)
   const wait = retryAfter ?? info?.retryDelay ?? RetryAfter.fromMessage(raw)
   const base = { provider: context.provider, model: context.model, message }
-  const status = httpStatus ?? info?.httpStatus ?? statusOfInfo(info) ?? 500
+  // an error event or answer that names no status, nor a type that stands for one, is classified as a 500 and
+  // keeps no status: none was sent
+  const known = httpStatus ?? info?.httpStatus ?? statusOfInfo(info)
+  const status = known ?? 500
+  const withStatus = known === undefined ? base : { ...base, status }
   if (info?.status === "RESOURCE_EXHAUSTED") {
-    return new RateLimited({ ...base, status, ...(wait !== undefined ? { retryAfter: wait } : {}) })
+    return new RateLimited({ ...withStatus, ...(wait !== undefined ? { retryAfter: wait } : {}) })
   }
   if (info?.type === "overloaded_error") {
-    return new Overloaded({ ...base, status, ...(wait !== undefined ? { retryAfter: wait } : {}) })
+    return new Overloaded({ ...withStatus, ...(wait !== undefined ? { retryAfter: wait } : {}) })
   }
-  if (isAccountFault(status, info, raw) || isOverTokenLimit(status, raw)) return new Unauthorized({ ...base, status })
+  if (isAccountFault(status, info, raw) || isOverTokenLimit(status, raw)) return new Unauthorized(withStatus)
   if (refinable(status)) {
     if (info?.code !== undefined && malformedOutputCodes.has(info.code)) return new MalformedResponse({ ...base, status })
     if (isContextLength(info, raw)) return new ContextLengthExceeded({ ...base, status, ...windowOf(raw) })
@@ -508,7 +513,8 @@ export const classify = (
     }
     if (isModelNotFound(info, raw)) return new ModelNotFound({ ...base, status })
   }
-  return fromStatus(status, { ...base, retryAfter: wait })
+  // what `fromStatus` makes of a 500, without the status
+  return known === undefined ? new ServerError(base) : fromStatus(status, { ...base, retryAfter: wait })
 }
 
 /**
