@@ -744,6 +744,12 @@ describe("error bodies", () => {
     expect(classify(500, { error: { message: "prompt is too long: 3 tokens > 2 maximum" } })._tag).toBe("ServerError")
   })
 
+  it("takes Gemini's 400 'Request payload size exceeds the limit' as a 413 is taken: too large for this target, not for every one", () => {
+    const gemini = { error: { code: 400, message: "Request payload size exceeds the limit: 20971520 bytes.", status: "INVALID_ARGUMENT" } }
+    expect(classify(400, gemini)).toMatchObject({ _tag: "ContextLengthExceeded", status: 400 })
+    expect(classify(413, { type: "error", error: { type: "request_too_large", message: "Request exceeds the maximum size" } })._tag).toBe("ContextLengthExceeded")
+  })
+
   it("recognizes content-policy refusals by code or wording", () => {
     const byCode = classify(400, { error: { message: "rejected", code: "content_policy_violation" } })
     expect(byCode._tag === "ContentFiltered" && byCode.reason).toBe("content_policy_violation")

@@ -307,6 +307,13 @@ const statusOfName: Readonly<Record<string, number>> = {
 }
 
 const contextLengthCodes: ReadonlySet<string> = new Set(["context_length_exceeded", "string_above_max_length"])
+/**
+ * Gemini's 400 for a request whose bytes are past its limit ("Request
+ * payload size exceeds the limit: 20971520 bytes."): what a 413 says (as
+ * Anthropic's `request_too_large`), a request too large for this target,
+ * taken as a 413 is.
+ */
+const payloadTooLargeText = /request payload size exceeds the limit/i
 const contextLengthText =
   /context[_ ]length|context window|maximum context|prompt is too long|too many (?:input )?tokens|input token count|exceeds? (?:the )?context limit|reduce the length of the (?:messages|prompt)|input is too long/i
 
@@ -464,7 +471,7 @@ const refinable = (status: number): boolean => status === 400 || status === 422
  * Maps a failure to exactly one error: the HTTP status (or, in a stream, the
  * status the error's body names or its type stands for; with none, it is
  * classified as a 500 and keeps no `status`) through `fromStatus`, after a 400 is
- * refined by its body to `ContextLengthExceeded`, `ContentFiltered` or (a
+ * refined by its body to `ContextLengthExceeded` (Gemini's payload too large too), `ContentFiltered` or (a
  * malformed tool call the model wrote: Groq's `tool_use_failed`)
  * `MalformedResponse`, or (DeepSeek's "Model Not Exist") `ModelNotFound`,
  * and a
@@ -507,6 +514,7 @@ export const classify = (
   if (refinable(status)) {
     if (info?.code !== undefined && malformedOutputCodes.has(info.code)) return new MalformedResponse({ ...base, status })
     if (isContextLength(info, raw)) return new ContextLengthExceeded({ ...base, status, ...windowOf(raw) })
+    if (payloadTooLargeText.test(raw)) return new ContextLengthExceeded({ ...base, status })
     if (isContentFilter(info, raw)) {
       const reason = info?.code ?? info?.type
       return new ContentFiltered({ ...base, status, ...(reason !== undefined ? { reason: safe(reason, context.secret) } : {}) })
