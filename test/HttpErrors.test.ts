@@ -9,6 +9,7 @@ import type * as HttpClient from "@effect/platform/HttpClient"
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it, layer } from "@effect/vitest"
 import { Duration, Effect, Fiber, Redacted, Stream } from "effect"
+import * as http from "node:http"
 import * as net from "node:net"
 import * as Chat from "../src/llm/Chat.js"
 import type * as LanguageModel from "../src/llm/LanguageModel.js"
@@ -336,6 +337,132 @@ for (const client of clients) layer(client.layer, { excludeTestServices: true })
   })
 })
 
+/**
+ * A server that answers every request with an error status whose body is
+ * written by `body` (over time, as it likes), and says when each request's
+ * connection closed before its body was all sent (the client aborted it).
+ */
+const errorServer = (body: (res: http.ServerResponse) => void) =>
+  Effect.acquireRelease(
+    Effect.async<{ readonly url: string; readonly server: http.Server; readonly aborted: Array<number> }>((resume) => {
+      const aborted: Array<number> = []
+      const server = http.createServer((req, res) => {
+        req.resume()
+        const started = Date.now()
+        res.on("close", () => {
+          if (!res.writableFinished) aborted.push(Date.now() - started)
+        })
+        body(res)
+      })
+      server.listen(0, "127.0.0.1", () =>
+        resume(Effect.succeed({ url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`, server, aborted }))
+      )
+    }),
+    ({ server }) => Effect.async<void>((resume) => {
+      server.closeAllConnections()
+      server.close(() => resume(Effect.void))
+    })
+  )
+
+for (const client of clients) layer(client.layer, { excludeTestServices: true })(`error bodies, bounded (${client.name})`, (it) => {
+  const modelAt = (url: string, idle: Duration.DurationInput) =>
+    OpenAi.make({ model: "gpt-4.1-mini", baseUrl: `${url}/v1`, apiKey: Redacted.make(key), timeouts: { ...relaxed, idle } })
+  /** Waits a little, in real time, for the server to see its connections closed. */
+  const settle = (aborted: Array<number>, count: number) =>
+    Effect.promise(async () => {
+      for (let i = 0; i < 100 && aborted.length < count; i++) await new Promise((resolve) => setTimeout(resolve, 20))
+    })
+
+  it.scoped("a 503 whose body trickles for ever is classified by its status and headers once its time is up, its request aborted", () =>
+    Effect.gen(function* () {
+      const timers: Array<NodeJS.Timeout> = []
+      yield* Effect.addFinalizer(() => Effect.sync(() => timers.forEach(clearInterval)))
+      const { aborted, url } = yield* errorServer((res) => {
+        res.writeHead(503, { "content-type": "text/html", "retry-after": "1" })
+        const timer = setInterval(() => res.write("<p>busy</p>"), 50)
+        timers.push(timer)
+        res.on("close", () => clearInterval(timer))
+      })
+      // the idle deadline restarts with every piece: it alone never ends a body that keeps coming
+      const model = yield* modelAt(url, "400 millis")
+      const started = Date.now()
+      for (const call of [Effect.flip(model.complete(request)), Effect.flip(Stream.runDrain(model.stream(request)))]) {
+        const error = yield* call.pipe(Effect.timeout("5 seconds"))
+        expect(error).toMatchObject({ _tag: "Overloaded", status: 503, retryAfter: Duration.seconds(1) })
+        expect(error.message).toContain("<p>busy</p>")
+      }
+      expect(Date.now() - started).toBeLessThan(3_000)
+      yield* settle(aborted, 2)
+      expect(aborted).toHaveLength(2)
+    }))
+
+  it.scoped("a 500 whose body stalls after its headers is a ServerError by its status", () =>
+    Effect.gen(function* () {
+      const { aborted, url } = yield* errorServer((res) => {
+        res.writeHead(500, { "content-type": "application/json" })
+        res.write("{\"error\": {\"message\": \"the model")
+      })
+      const model = yield* modelAt(url, "300 millis")
+      const error = yield* Effect.flip(model.complete(request)).pipe(Effect.timeout("5 seconds"))
+      expect(error).toMatchObject({ _tag: "ServerError", status: 500 })
+      yield* settle(aborted, 1)
+      expect(aborted).toHaveLength(1)
+    }))
+
+  it.scoped("a 500 with a huge body is read to its first 64 KiB, then its request aborted, the rest never sent", () =>
+    Effect.gen(function* () {
+      let sent = 0
+      const { aborted, url } = yield* errorServer((res) => {
+        res.writeHead(500, { "content-type": "text/plain" })
+        const piece = Buffer.alloc(64 * 1024, 97)
+        const pump = (): void => {
+          while (sent < 64 * 1024 * 1024 && !res.destroyed) {
+            sent += piece.length
+            if (!res.write(piece)) return void res.once("drain", pump)
+          }
+          res.end()
+        }
+        pump()
+      })
+      const model = yield* modelAt(url, "5 seconds")
+      const error = yield* Effect.flip(model.complete(request)).pipe(Effect.timeout("5 seconds"))
+      expect(error).toMatchObject({ _tag: "ServerError", status: 500 })
+      expect(error.message).toBe(`${"a".repeat(500)}...`)
+      yield* settle(aborted, 1)
+      expect(aborted).toHaveLength(1)
+      // what the sockets' buffers held at most, not the 64 MiB
+      expect(sent).toBeLessThan(16 * 1024 * 1024)
+    }))
+})
+
+for (const client of clients) layer(client.layer, { excludeTestServices: true })(`a stream answered with JSON (${client.name})`, (it) => {
+  const answers: ReadonlyArray<readonly [Adapter["name"], unknown, Partial<ProviderError>]> = [
+    // OpenRouter's error after its 200 went out, sent whole where the stream was asked
+    ["openai", { error: { message: "Rate limit", code: 429 } }, { _tag: "RateLimited", status: 429 }],
+    ["anthropic", { type: "error", error: { type: "overloaded_error", message: "Overloaded" } }, { _tag: "Overloaded" }],
+    ["gemini", [{ error: { code: 503, message: "The model is overloaded.", status: "UNAVAILABLE" } }], { _tag: "Overloaded", status: 503 }],
+    // JSON that holds no error is not a stream either
+    ["openai", { id: "x", choices: [] }, { _tag: "MalformedResponse" }]
+  ]
+
+  it.scoped("an error object sent with HTTP 200 where an event stream was asked is classified, as the whole answer's is", () =>
+    Effect.gen(function* () {
+      let answer: unknown = undefined
+      const { url } = yield* errorServer((res) => {
+        res.writeHead(200, { "content-type": "application/json" })
+        res.end(JSON.stringify(answer))
+      })
+      for (const [name, body, expected] of answers) {
+        answer = body
+        const adapter = adapters.find((one) => one.name === name)!
+        const model = yield* adapter.make({ model: "test-model", baseUrl: name === "openai" ? `${url}/v1` : url, apiKey: Redacted.make(key), timeouts: relaxed })
+        const error = yield* Effect.flip(Stream.runDrain(model.stream(request)))
+        expect([name, body, error]).toMatchObject([name, body, expected])
+        expectNoKey(error)
+      }
+    }))
+})
+
 describe("Retry-After", () => {
   const now = Date.parse("2025-06-01T12:00:00Z")
 
@@ -363,6 +490,46 @@ describe("Retry-After", () => {
     expect(RetryAfter.fromProtobufDuration(`${"9".repeat(400)}s`)).toEqual(Duration.days(1))
     // a day's quota, reset in 20 hours, is kept as it is
     expect(RetryAfter.fromHeaders({ "retry-after": "72000" }, now)).toEqual(Duration.hours(20))
+  })
+
+  it("without a Retry-After, reads the reset of a rate limit whose remaining is 0, the later when both are: OpenAI's durations, Anthropic's times", () => {
+    // OpenAI: x-ratelimit-reset-* in Go's duration form
+    const openAi = { "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "6m0s", "x-ratelimit-remaining-tokens": "1200", "x-ratelimit-reset-tokens": "20ms" }
+    expect(RetryAfter.fromHeaders(openAi, now)).toEqual(Duration.minutes(6))
+    expect(RetryAfter.fromHeaders({ ...openAi, "x-ratelimit-remaining-requests": "3", "x-ratelimit-remaining-tokens": "0" }, now)).toEqual(Duration.millis(20))
+    expect(RetryAfter.fromHeaders({ ...openAi, "x-ratelimit-remaining-tokens": "0" }, now)).toEqual(Duration.minutes(6))
+    expect(RetryAfter.fromHeaders({ "x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "1h2m3.5s" }, now)).toEqual(Duration.millis(3_723_500))
+    // nothing used up: nothing to wait for
+    expect(RetryAfter.fromHeaders({ ...openAi, "x-ratelimit-remaining-requests": "1" }, now)).toBeUndefined()
+    // Anthropic: anthropic-ratelimit-*-reset in RFC 3339
+    const anthropic = {
+      "anthropic-ratelimit-requests-remaining": "0",
+      "anthropic-ratelimit-requests-reset": "2025-06-01T12:00:30Z",
+      "anthropic-ratelimit-input-tokens-remaining": "0",
+      "anthropic-ratelimit-input-tokens-reset": "2025-06-01T12:00:45Z",
+      "anthropic-ratelimit-output-tokens-remaining": "100",
+      "anthropic-ratelimit-output-tokens-reset": "2025-06-01T12:05:00Z"
+    }
+    expect(RetryAfter.fromHeaders(anthropic, now)).toEqual(Duration.seconds(45))
+    // a reset passed is no wait; one past a day is a day (longest); garbage is ignored
+    expect(RetryAfter.fromHeaders({ "anthropic-ratelimit-tokens-remaining": "0", "anthropic-ratelimit-tokens-reset": "2025-06-01T11:00:00Z" }, now)).toEqual(Duration.zero)
+    expect(RetryAfter.fromHeaders({ "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "72h" }, now)).toEqual(Duration.days(1))
+    expect(RetryAfter.fromHeaders({ "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "soon" }, now)).toBeUndefined()
+    // a Retry-After wins over any reset
+    expect(RetryAfter.fromHeaders({ ...openAi, "retry-after": "2" }, now)).toEqual(Duration.seconds(2))
+    // through the error: a RateLimited that asks for the reset
+    const limited = Errors.fromResponse({ provider: "p", model: "m", secret: key }, 429, openAi, JSON.stringify({ error: { message: "Rate limit reached for requests", type: "requests", code: "rate_limit_exceeded" } }), now)
+    expect(limited).toMatchObject({ _tag: "RateLimited", retryAfter: Duration.minutes(6) })
+  })
+
+  it("without a Retry-After, reads OpenAI's 'Please try again in 7m12s.' from a 429's message", () => {
+    const limited = (message: string, headers: Record<string, string> = {}) =>
+      Errors.fromResponse({ provider: "p", model: "m", secret: key }, 429, headers, JSON.stringify({ error: { message, type: "requests", code: "rate_limit_exceeded" } }), now)
+    expect(limited("Rate limit reached for gpt-4o in organization org-x on requests per day (RPD): Limit 200, Used 200, Requested 1. Please try again in 7m12s."))
+      .toMatchObject({ _tag: "RateLimited", retryAfter: Duration.seconds(432) })
+    expect(limited("Rate limit reached on tokens per min (TPM). Please try again in 120ms. Visit …")).toMatchObject({ retryAfter: Duration.millis(120) })
+    expect(limited("Please try again in 1.5s.", { "retry-after": "9" })).toMatchObject({ retryAfter: Duration.seconds(9) })
+    expect(limited("Please try again later.")).not.toHaveProperty("retryAfter")
   })
 
   it("reads Google's RetryInfo delays", () => {
@@ -426,6 +593,19 @@ describe("error bodies", () => {
     expect(classify(undefined, {})._tag).toBe("ServerError")
   })
 
+  it("gives an in-stream error the status its body names or its type stands for, and none where neither says one", () => {
+    const quota = Errors.fromStreamError(context, { error: { message: "You exceeded your current quota", type: "insufficient_quota", code: "insufficient_quota" } })
+    expect(quota._tag).toBe("Unauthorized")
+    expect(quota).not.toHaveProperty("status")
+    const unknown = Errors.fromStreamError(context, { error: { message: "upstream failed" } })
+    expect(unknown._tag).toBe("ServerError")
+    expect(unknown).not.toHaveProperty("status")
+    expect(Errors.fromAnswerError(context, { error: { message: "x", type: "constructor" } })).not.toHaveProperty("status")
+    // known ones are kept
+    expect(Errors.fromStreamError(context, { error: { code: 503, message: "x", status: "UNAVAILABLE" } })).toMatchObject({ _tag: "Overloaded", status: 503 })
+    expect(Errors.fromStreamError(context, { error: { message: "x", type: "server_error" } })).toMatchObject({ _tag: "ServerError", status: 500 })
+  })
+
   it("keeps RESOURCE_EXHAUSTED's RetryInfo and an overloaded_error whatever the status", () => {
     const limited = classify(400, {
       error: {
@@ -467,6 +647,76 @@ describe("error bodies", () => {
     expect(classify(undefined, { type: "error", error: { type: "timeout_error", message: "x" } })._tag).toBe("ServerError")
   })
 
+  it("takes a spend limit answered as a 400 for the account's fault: Anthropic's usage limits, Groq's blocked_api_access", () => {
+    // platform.claude.com/docs/en/api/errors: "The API also returns a 400 when usage reaches an organization or workspace spend limit you set"
+    for (const workspace of ["", "workspace "]) {
+      const body = {
+        type: "error",
+        error: { type: "invalid_request_error", message: `You have reached your specified ${workspace}API usage limits. You will regain access on 2026-04-01 at 00:00 UTC.` }
+      }
+      expect(classify(400, body)).toMatchObject({ _tag: "Unauthorized", status: 400 })
+    }
+    // console.groq.com/docs/spend-limits: "will return a 400 with code blocked_api_access"
+    const groq = { error: { message: "Organization has been restricted. Please reach out to support.", type: "invalid_request_error", code: "blocked_api_access" } }
+    expect(classify(400, groq)).toMatchObject({ _tag: "Unauthorized", status: 400 })
+    // a request that only speaks of limits stays the request's fault
+    expect(classify(400, { error: { message: "max_tokens: 64000 > 32000, which is the maximum allowed number of output tokens", type: "invalid_request_error" } })._tag)
+      .toBe("InvalidRequest")
+  })
+
+  it("takes a spend or credit limit answered as a 429 for the account's fault, not a rate limit: no wait restores it", () => {
+    // developers.openai.com/api/docs/guides/spend-limits and help.openai.com/en/articles/6614457 ("Retrying these errors won't restore access")
+    for (const code of ["organization_spend_limit_exceeded", "project_spend_limit_exceeded", "organization_usage_limit_exceeded", "credit_balance_exhausted"]) {
+      for (const type of ["invalid_request_error", null, undefined]) {
+        const body = { error: { message: "You have exceeded your limit.", type, code, param: null } }
+        expect([code, type, classify(429, body)]).toMatchObject([code, type, { _tag: "Unauthorized", status: 429 }])
+      }
+    }
+    // Anthropic: a rate_limit_error whose details say it is the organization's spend limit (its SDK's EnforcedSpendLimitReachedErrorDetails)
+    for (const errorCode of ["enforced_spend_limit_reached", "contract_spend_limit_reached"]) {
+      const body = { type: "error", error: { type: "rate_limit_error", message: "Your organization has reached its monthly spend limit.", details: { error_code: errorCode } } }
+      expect(Errors.infoFromValue(body)?.code).toBe(errorCode)
+      expect([errorCode, classify(429, body)]).toMatchObject([errorCode, { _tag: "Unauthorized", status: 429 }])
+    }
+    // a rate limit stays one, with details or not
+    expect(classify(429, { type: "error", error: { type: "rate_limit_error", message: "rate", details: { error_code: "something_else" } } })._tag).toBe("RateLimited")
+    expect(classify(429, { error: { message: "Rate limit reached for requests", type: "requests", code: "rate_limit_exceeded" } })._tag).toBe("RateLimited")
+  })
+
+  it("takes a request larger than the account's per-minute token limit for a skip, not a rate limit: no wait lets it through", () => {
+    const openAi = {
+      error: {
+        message: "Request too large for gpt-4o in organization org-x on tokens per min (TPM): Limit 30000, Requested 45411. The input or output tokens must be reduced in order to run successfully.",
+        type: "tokens",
+        param: null,
+        code: "rate_limit_exceeded"
+      }
+    }
+    expect(classify(429, openAi)).toMatchObject({ _tag: "Unauthorized", status: 429 })
+    // in a stream (its status from its code), and Groq's, a 413 (not a prompt too long for the model's window)
+    expect(classify(undefined, openAi)).toMatchObject({ _tag: "Unauthorized" })
+    const groq = {
+      error: {
+        message: "Request too large for model `llama-3.3-70b-versatile` in organization `org_x` service tier `on_demand` on tokens per minute (TPM): Limit 12000, Requested 19350, please reduce your message size and try again.",
+        type: "tokens",
+        code: "rate_limit_exceeded"
+      }
+    }
+    expect(classify(413, groq)).toMatchObject({ _tag: "Unauthorized", status: 413 })
+    // a limit reached by the requests before this one is a rate limit: a wait cures it
+    const reached = {
+      error: {
+        message: "Rate limit reached for gpt-4o in organization org-x on tokens per min (TPM): Limit 30000, Used 25000, Requested 6000. Please try again in 2s.",
+        type: "tokens",
+        code: "rate_limit_exceeded"
+      }
+    }
+    expect(classify(429, reached)._tag).toBe("RateLimited")
+    // Anthropic's 413 request_too_large (the request's bytes) stays a skip to a larger target
+    expect(classify(413, { type: "error", error: { type: "request_too_large", message: "Request exceeds the maximum allowed number of bytes." } })._tag)
+      .toBe("ContextLengthExceeded")
+  })
+
   it("recognizes every provider's context-length wording, with its numbers", () => {
     const cases: ReadonlyArray<readonly [string, number | undefined, number | undefined]> = [
       [
@@ -492,6 +742,12 @@ describe("error bodies", () => {
     )
     // only a 400 (or 422) is refined: a 500 that mentions the context stays a ServerError
     expect(classify(500, { error: { message: "prompt is too long: 3 tokens > 2 maximum" } })._tag).toBe("ServerError")
+  })
+
+  it("takes Gemini's 400 'Request payload size exceeds the limit' as a 413 is taken: too large for this target, not for every one", () => {
+    const gemini = { error: { code: 400, message: "Request payload size exceeds the limit: 20971520 bytes.", status: "INVALID_ARGUMENT" } }
+    expect(classify(400, gemini)).toMatchObject({ _tag: "ContextLengthExceeded", status: 400 })
+    expect(classify(413, { type: "error", error: { type: "request_too_large", message: "Request exceeds the maximum size" } })._tag).toBe("ContextLengthExceeded")
   })
 
   it("recognizes content-policy refusals by code or wording", () => {

@@ -61,3 +61,26 @@ describe("a stream that reaches its terminal event without a finish reason", () 
       }
     }).pipe(Effect.provide(UndiciHttpClient.layer)))
 })
+
+// DESIGN.md: a stream that ends without its terminal event is a MalformedResponse. An OpenAI-compatible stream is
+// whole once a finish reason came: the openai SDK ends such a stream at the body's end, [DONE] or not, and servers
+// that leave [DONE] out exist. Without a finish reason, its end before [DONE] is still a cut.
+describe("an OpenAI stream that ends without [DONE]", () => {
+  const chunk = (choice: Record<string, unknown>) => data({ id: "c", object: "chat.completion.chunk", choices: [{ index: 0, ...choice }] })
+  const usage = data({ id: "c", object: "chat.completion.chunk", choices: [], usage: { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4 } })
+
+  it.scoped("is whole after a finish reason (its usage kept), and cut without one", () =>
+    Effect.gen(function* () {
+      const key = Redacted.make("sk-test")
+      const complete = yield* sseServer(chunk({ delta: { role: "assistant", content: "Hello" } }) + chunk({ delta: {}, finish_reason: "stop" }) + usage)
+      const noUsage = yield* sseServer(chunk({ delta: { content: "Hello" } }) + chunk({ delta: {}, finish_reason: "length" }))
+      const cut = yield* sseServer(chunk({ delta: { content: "Hello" } }))
+      const modelAt = (url: string) => OpenAi.make({ model: "local-model", apiKey: key, baseUrl: `${url}/v1` })
+      const whole = yield* Chat.collect((yield* modelAt(complete)).stream(Chat.prompt("hi")), { id: "1", provider: "p", model: "m" })
+      expect(whole).toMatchObject({ text: "Hello", finishReason: "stop", usage: { inputTokens: 3, outputTokens: 1 } })
+      const short = yield* Chat.collect((yield* modelAt(noUsage)).stream(Chat.prompt("hi")), { id: "1", provider: "p", model: "m" })
+      expect(short).toMatchObject({ text: "Hello", finishReason: "length" })
+      const error = yield* Effect.flip(Chat.collect((yield* modelAt(cut)).stream(Chat.prompt("hi")), { id: "1", provider: "p", model: "m" }))
+      expect(error).toMatchObject({ _tag: "MalformedResponse", message: "openai stream ended before data: [DONE]" })
+    }).pipe(Effect.provide(UndiciHttpClient.layer)))
+})

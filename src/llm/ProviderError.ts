@@ -189,8 +189,10 @@ export class MalformedResponse extends Schema.TaggedError<MalformedResponse>("ef
 /**
  * The key or its account was refused: HTTP 401 or 403, 402 (payment
  * required), or what the adapters read as the account's fault whatever the
- * status (an exhausted quota or balance, billing, a key Google refuses in a
- * 400). Another target may serve the request, so the router skips this one.
+ * status (an exhausted quota or balance, billing, a spend limit, a request
+ * larger than the account's per-minute token limit, a key Google refuses in
+ * a 400). Another target may serve the request, so the router skips this
+ * one.
  * The key itself never appears.
  *
  * @example

@@ -52,7 +52,7 @@ export interface Context {
  */
 export interface ErrorInfo {
   readonly message: string
-  /** OpenAI `code` (`context_length_exceeded`, ...). */
+  /** OpenAI `code` (`context_length_exceeded`, ...), else Anthropic's `details.error_code` (`enforced_spend_limit_reached`). */
   readonly code?: string
   /** OpenAI or Anthropic `type` (`invalid_request_error`, `overloaded_error`, ...). */
   readonly type?: string
@@ -222,8 +222,17 @@ const reasonOf = (details: unknown): string | undefined => {
   return undefined
 }
 
+/**
+ * The `error_code` of an error's `details` object: Anthropic says so which
+ * `rate_limit_error` is a spend limit (`enforced_spend_limit_reached`,
+ * `contract_spend_limit_reached`). Google's `details` is an array, read
+ * apart.
+ */
+const detailsCodeOf = (details: unknown): string | undefined =>
+  Predicate.isRecord(details) && typeof details.error_code === "string" && details.error_code.length > 0 ? details.error_code : undefined
+
 const fromErrorObject = (error: Record<string, unknown>, outer: Record<string, unknown>): ErrorInfo => {
-  const code = error.code
+  const code = error.code ?? detailsCodeOf(error.details)
   const retryDelay = retryDelayOf(error.details)
   const reason = reasonOf(error.details)
   const type = stringField(error, "type") ?? stringField(outer, "type")
@@ -298,6 +307,13 @@ const statusOfName: Readonly<Record<string, number>> = {
 }
 
 const contextLengthCodes: ReadonlySet<string> = new Set(["context_length_exceeded", "string_above_max_length"])
+/**
+ * Gemini's 400 for a request whose bytes are past its limit ("Request
+ * payload size exceeds the limit: 20971520 bytes."): what a 413 says (as
+ * Anthropic's `request_too_large`), a request too large for this target,
+ * taken as a 413 is.
+ */
+const payloadTooLargeText = /request payload size exceeds the limit/i
 const contextLengthText =
   /context[_ ]length|context window|maximum context|prompt is too long|too many (?:input )?tokens|input token count|exceeds? (?:the )?context limit|reduce the length of the (?:messages|prompt)|input is too long/i
 
@@ -366,14 +382,35 @@ const statusOfInfo = (info: ErrorInfo | undefined): number | undefined => {
 
 /**
  * What says that the target's account, not the request, is at fault: an
- * exhausted quota or balance, billing, a key Google calls invalid in a 400,
- * a project or region Google does not serve (`FAILED_PRECONDITION`). Another
- * target may serve the same request, so it is skipped like a refused key.
+ * exhausted quota or balance, billing, a spend limit, a key Google calls
+ * invalid in a 400, a project or region Google does not serve
+ * (`FAILED_PRECONDITION`). Another target may serve the same request, so it
+ * is skipped like a refused key. A spend limit comes as a 400: Anthropic's
+ * organization or workspace limit ("You have reached your specified
+ * (workspace) API usage limits", an `invalid_request_error`), Groq's
+ * (`blocked_api_access`); either would otherwise end the request on every
+ * target. A spend or credit limit may come as a 429, which no wait cures
+ * either: OpenAI's `organization_spend_limit_exceeded`,
+ * `project_spend_limit_exceeded`, `organization_usage_limit_exceeded`,
+ * `credit_balance_exhausted` (under any `type`), Anthropic's
+ * `rate_limit_error` whose `details.error_code` is
+ * `enforced_spend_limit_reached` or `contract_spend_limit_reached`.
  */
-const accountCodes: ReadonlySet<string> = new Set(["insufficient_quota", "billing_error", "billing_not_active"])
+const accountCodes: ReadonlySet<string> = new Set([
+  "insufficient_quota",
+  "billing_error",
+  "billing_not_active",
+  "blocked_api_access",
+  "organization_spend_limit_exceeded",
+  "project_spend_limit_exceeded",
+  "organization_usage_limit_exceeded",
+  "credit_balance_exhausted",
+  "enforced_spend_limit_reached",
+  "contract_spend_limit_reached"
+])
 const accountReasons: ReadonlySet<string> = new Set(["API_KEY_INVALID", "API_KEY_EXPIRED", "API_KEY_SERVICE_BLOCKED", "BILLING_DISABLED"])
 const accountText =
-  /credit balance (?:is )?too low|insufficient (?:credits?|balance|funds)|exceeded your current quota|enable billing|billing (?:is not active|hard limit|details)|api key (?:not valid|expired)/i
+  /credit balance (?:is )?too low|insufficient (?:credits?|balance|funds)|exceeded your current quota|enable billing|billing (?:is not active|hard limit|details)|api key (?:not valid|expired)|reached your specified (?:workspace )?api usage limits/i
 
 const isAccountFault = (status: number, info: ErrorInfo | undefined, message: string): boolean =>
   namedIn(info, accountCodes) ||
@@ -408,22 +445,44 @@ const modelNotFoundText = /\bmodel (?:does )?not exists?\b|\bmodel not found\b|\
 const isModelNotFound = (info: ErrorInfo | undefined, message: string): boolean =>
   namedIn(info, modelNotFoundCodes) || modelNotFoundText.test(message)
 
+/**
+ * What says that this one request is larger than the account's per-minute
+ * token limit at this target, which no wait cures (OpenAI's and Groq's
+ * "Request too large for … on tokens per min (TPM): Limit 30000, Requested
+ * 45411", a 429, Groq's a 413, both with the code `rate_limit_exceeded`):
+ * the target is skipped, as for the account's other limits. Not a
+ * `ContextLengthExceeded`: the model's window may hold it, and the router
+ * would pass over every target whose window is not larger. A limit that
+ * the requests before this one reached ("Rate limit reached …: Limit
+ * 30000, Used 25000, Requested 6000") stays a rate limit.
+ */
+const overTokenLimitText = /\brequest too large for\b[\s\S]*?\blimit (\d+), requested (\d+)/i
+
+const isOverTokenLimit = (status: number, message: string): boolean => {
+  if (status !== 429 && status !== 413) return false
+  const match = overTokenLimitText.exec(message)
+  return match !== null && Number(match[2]) > Number(match[1])
+}
+
 /** Statuses whose body may say the real cause is the context window or a policy. */
 const refinable = (status: number): boolean => status === 400 || status === 422
 
 /**
  * Maps a failure to exactly one error: the HTTP status (or, in a stream, the
- * status the error's type stands for) through `fromStatus`, after a 400 is
- * refined by its body to `ContextLengthExceeded`, `ContentFiltered` or (a
+ * status the error's body names or its type stands for; with none, it is
+ * classified as a 500 and keeps no `status`) through `fromStatus`, after a 400 is
+ * refined by its body to `ContextLengthExceeded` (Gemini's payload too large too), `ContentFiltered` or (a
  * malformed tool call the model wrote: Groq's `tool_use_failed`)
  * `MalformedResponse`, or (DeepSeek's "Model Not Exist") `ModelNotFound`,
  * and a
  * Google `RESOURCE_EXHAUSTED` or an Anthropic `overloaded_error` is taken
  * for what it says whatever the status. A fault of the account (an
- * exhausted quota or balance, billing, a key refused in a 400) is
+ * exhausted quota or balance, billing, a spend limit, a key refused in a 400) is
  * `Unauthorized`, whatever the status: OpenAI's `insufficient_quota` is a
  * 429 that no wait cures, and Anthropic's and Google's come as 400s, which
- * would otherwise end the request on every target.
+ * would otherwise end the request on every target. So is a request larger
+ * than the account's per-minute token limit (OpenAI's and Groq's "Request
+ * too large for … (TPM): Limit …, Requested …"): no wait lets it through.
  *
  * @internal
  */
@@ -438,26 +497,32 @@ export const classify = (
   // must not change the class nor the numbers read from the text
   const raw = truncate(info?.message || fallbackMessage)
   const message = safe(info?.message || fallbackMessage, context.secret)
-  const wait = retryAfter ?? info?.retryDelay
+  const wait = retryAfter ?? info?.retryDelay ?? RetryAfter.fromMessage(raw)
   const base = { provider: context.provider, model: context.model, message }
-  const status = httpStatus ?? info?.httpStatus ?? statusOfInfo(info) ?? 500
+  // an error event or answer that names no status, nor a type that stands for one, is classified as a 500 and
+  // keeps no status: none was sent
+  const known = httpStatus ?? info?.httpStatus ?? statusOfInfo(info)
+  const status = known ?? 500
+  const withStatus = known === undefined ? base : { ...base, status }
   if (info?.status === "RESOURCE_EXHAUSTED") {
-    return new RateLimited({ ...base, status, ...(wait !== undefined ? { retryAfter: wait } : {}) })
+    return new RateLimited({ ...withStatus, ...(wait !== undefined ? { retryAfter: wait } : {}) })
   }
   if (info?.type === "overloaded_error") {
-    return new Overloaded({ ...base, status, ...(wait !== undefined ? { retryAfter: wait } : {}) })
+    return new Overloaded({ ...withStatus, ...(wait !== undefined ? { retryAfter: wait } : {}) })
   }
-  if (isAccountFault(status, info, raw)) return new Unauthorized({ ...base, status })
+  if (isAccountFault(status, info, raw) || isOverTokenLimit(status, raw)) return new Unauthorized(withStatus)
   if (refinable(status)) {
     if (info?.code !== undefined && malformedOutputCodes.has(info.code)) return new MalformedResponse({ ...base, status })
     if (isContextLength(info, raw)) return new ContextLengthExceeded({ ...base, status, ...windowOf(raw) })
+    if (payloadTooLargeText.test(raw)) return new ContextLengthExceeded({ ...base, status })
     if (isContentFilter(info, raw)) {
       const reason = info?.code ?? info?.type
       return new ContentFiltered({ ...base, status, ...(reason !== undefined ? { reason: safe(reason, context.secret) } : {}) })
     }
     if (isModelNotFound(info, raw)) return new ModelNotFound({ ...base, status })
   }
-  return fromStatus(status, { ...base, retryAfter: wait })
+  // what `fromStatus` makes of a 500, without the status
+  return known === undefined ? new ServerError(base) : fromStatus(status, { ...base, retryAfter: wait })
 }
 
 /**

@@ -472,17 +472,118 @@ const pulledText = <E>(
     })
   )
 
-/** Fails with the error a non-2xx answer stands for. */
+/**
+ * The most of an error's body that is read: a provider's JSON error is a
+ * few hundred bytes, a proxy's HTML page a few KiB. Past it the body is
+ * cut and its request aborted: a stranger's 400 MB page is not held.
+ *
+ * @internal
+ */
+export const maxErrorBody = 64 * 1024
+
+/**
+ * The longest an error's body is waited for, in all, after its headers
+ * (or the idle deadline, if shorter): a provider sends its error whole.
+ * When it is up the body is cut, its request aborted, and the error told
+ * by its status and headers (and what of the body came): a 503 whose page
+ * trickles, which the idle deadline (restarted by every piece) never ends,
+ * costs this, not the attempt's whole timeout.
+ *
+ * @internal
+ */
+export const errorBodyWait = Duration.seconds(2)
+
+/**
+ * At most `maxErrorBody` bytes of an error's body, as text, within
+ * `errorBodyWait` in all (or the idle deadline, if shorter): when the time
+ * is up, what came; when the call's deadline is nearer, its error as
+ * before. The body is destroyed once cut, which aborts its request (its
+ * connection is closed, not reused with a body half read).
+ */
+const readErrorText = <E = never>(
+  endpoint: Endpoint,
+  response: HttpClientResponse.HttpClientResponse,
+  deadline?: CallDeadline<E>
+): Effect.Effect<string, ProviderError | E> =>
+  Effect.clockWith((clock) => {
+    const wait = Duration.min(errorBodyWait, endpoint.timeouts.idle)
+    const cut = () => bodyIdleError(endpoint, wait)
+    const limit = limitOf(wait, cut, deadline, monotonicMillis(clock))
+    // the call's deadline fails the read, as it failed a whole one; the error body's own time ends it with what came
+    const onTimeout = limit.onTimeout === cut ? undefined : limit.onTimeout
+    const timed = isLive(clock) ? Undici.prefixWithin(response, maxErrorBody, limit.millis, onTimeout) : undefined
+    if (timed !== undefined) {
+      return Effect.mapError(timed, (error) => (error instanceof HttpClientError.ResponseError ? mapHttpError(endpoint)(error) : error))
+    }
+    const mapError = mapHttpError(endpoint)
+    return Effect.scoped(
+      Effect.flatMap(Stream.toPull(response.stream), (pull) => {
+        const pieces: Array<Uint8Array> = []
+        let size = 0
+        const text = () => new TextDecoder().decode(Buffer.concat(pieces).subarray(0, maxErrorBody))
+        const next: Effect.Effect<string, ProviderError> = Effect.matchEffect(Effect.mapError(pull, Option.map(mapError)), {
+          onFailure: (error) => (Option.isSome(error) ? Effect.fail(error.value) : Effect.sync(text)),
+          onSuccess: (chunk) => {
+            for (const piece of chunk) {
+              pieces.push(piece)
+              size += piece.length
+            }
+            // the scope's end interrupts the stream, which destroys the body
+            return size >= maxErrorBody ? Effect.sync(text) : next
+          }
+        })
+        return onTimeout === undefined
+          ? Effect.timeoutTo(next, { duration: limit.duration, onSuccess: identity, onTimeout: text })
+          : Deadline.timeoutFail(next, { duration: limit.duration, onTimeout })
+      })
+    )
+  })
+
+/**
+ * Fails with the error a non-2xx answer stands for, read from its status,
+ * headers and at most the first `maxErrorBody` bytes of its body that came
+ * within `errorBodyWait` (see `readErrorText`).
+ */
 const failResponse = <E = never>(
   endpoint: Endpoint,
   response: HttpClientResponse.HttpClientResponse,
   deadline?: CallDeadline<E>
 ): Effect.Effect<never, ProviderError | E> =>
-  Effect.flatMap(Effect.zip(readText(endpoint, response, deadline), Clock.currentTimeMillis), ([body, now]) =>
+  Effect.flatMap(Effect.zip(readErrorText(endpoint, response, deadline), Clock.currentTimeMillis), ([body, now]) =>
     Effect.fail(Errors.fromResponse(endpoint, response.status, response.headers, body, now))
   )
 
 const isSuccess = (status: number): boolean => status >= 200 && status < 300
+
+const jsonType = /^\s*application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i
+
+/** Whether an answer says its body is JSON (`application/json`, `application/problem+json`, ...). */
+const isJson = (response: HttpClientResponse.HttpClientResponse): boolean => {
+  const type = response.headers["content-type"]
+  return type !== undefined && jsonType.test(type)
+}
+
+/**
+ * Fails with what a JSON answer with HTTP 200, where an event stream was
+ * asked, stands for: the error it holds, classified as an error sent as a
+ * whole answer is (OpenRouter's `{"error": {"code": 429, ...}}` after its
+ * status went out; any provider's error shape), or else a
+ * `MalformedResponse`. Its body is read as an error's is, at most
+ * `maxErrorBody` within `errorBodyWait`.
+ */
+const failJsonAnswer = <E = never>(
+  endpoint: Endpoint,
+  response: HttpClientResponse.HttpClientResponse,
+  deadline?: CallDeadline<E>
+): Effect.Effect<never, ProviderError | E> =>
+  Effect.flatMap(readErrorText(endpoint, response, deadline), (text) => {
+    const value = Either.getOrUndefined(parseJson(endpoint, text, "an answer"))
+    return Effect.fail(
+      Errors.infoFromValue(value) === undefined
+        ? Errors.malformed(endpoint, `${endpoint.provider} sent JSON where an event stream was asked: ${text}`)
+        : Errors.fromAnswerError(endpoint, value)
+    )
+  })
 
 const describeParseError = (error: ParseResult.ParseError): string =>
   ParseResult.TreeFormatter.formatErrorSync(error).replace(/\s+/g, " ")
@@ -795,7 +896,11 @@ export const postStream = <E = never>(
 ): Stream.Stream<ChatChunk, ProviderError | E> => {
   const open = (body: unknown, deadline: CallDeadline<E> | undefined) =>
     Effect.flatMap(send(endpoint, { ...post, body, accept: "text/event-stream" }, deadline), (response) =>
-      isSuccess(response.status) ? Effect.succeed(response) : failResponse(endpoint, response, deadline))
+      !isSuccess(response.status)
+        ? failResponse(endpoint, response, deadline)
+        : isJson(response)
+        ? failJsonAnswer(endpoint, response, deadline)
+        : Effect.succeed(response))
   return decodeSse(
     endpoint,
     (deadline) => orAgain(open(post.body, deadline), again, (body) => open(body, deadline)),

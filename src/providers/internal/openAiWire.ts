@@ -580,7 +580,8 @@ const pushChoice = (choice: StreamChoice, out: Array<ChatChunk>, answered: Answe
 }
 
 /**
- * Decodes the `data:` chunks of a streamed completion, up to `[DONE]`; with
+ * Decodes the `data:` chunks of a streamed completion, up to `[DONE]` (or the
+ * body's end, once a finish reason came); with
  * `include_usage` the last chunk before it has no choices and the usage. A
  * content_filter finish, or a refusal, fails it as `ContentFiltered` once
  * the usage is out (or at `[DONE]`, or at the body's end), with the text
@@ -619,6 +620,11 @@ export const streamDecoder = (context: Errors.Context): Http.EventDecoder => {
   return {
     terminal: "data: [DONE]",
     pending: refused,
+    // DESIGN.md has a stream that ends before its terminal event fail as malformed. An OpenAI-compatible stream is
+    // whole once its finish reason came (the openai SDK ends a stream at the body's end, [DONE] or not, and some
+    // servers leave it out): its end is the answer's, unless a refusal or an abort is held back. Without a finish
+    // reason, its end before [DONE] is still a cut.
+    end: () => (answered.finished ? refused() ?? true : undefined),
     onEvent: (event, out) => {
       if (event.data === "[DONE]") {
         const failure = refused()

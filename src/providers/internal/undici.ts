@@ -318,6 +318,25 @@ export const textWithin = <E>(
 ): Effect.Effect<string, HttpClientError.ResponseError | E> | undefined =>
   response instanceof UndiciResponse ? response.textWithin(limit) : undefined
 
+/**
+ * At most `maxBytes` of the body of a response of this client, as text,
+ * within `millis` in all (not restarted by a piece): the body is destroyed
+ * (which aborts its request and closes its connection) when it has sent
+ * that many bytes, and when the time is up, which fails with `onTimeout()`
+ * or, without it, ends with what came. For an error's body, whose size and
+ * pace are a stranger's. One wait under a plain timer, for the live clock
+ * only. `undefined` for any other response.
+ *
+ * @internal
+ */
+export const prefixWithin = <E>(
+  response: HttpClientResponse.HttpClientResponse,
+  maxBytes: number,
+  millis: number,
+  onTimeout: (() => E) | undefined
+): Effect.Effect<string, HttpClientError.ResponseError | E> | undefined =>
+  response instanceof UndiciResponse ? response.prefixWithin(maxBytes, millis, onTimeout) : undefined
+
 class UndiciResponse extends Inspectable.Class implements HttpClientResponse.HttpClientResponse {
   readonly [HttpIncomingMessage.TypeId]: HttpIncomingMessage.TypeId = HttpIncomingMessage.TypeId
   readonly [HttpClientResponse.TypeId]: HttpClientResponse.TypeId = HttpClientResponse.TypeId
@@ -453,6 +472,45 @@ class UndiciResponse extends Inspectable.Class implements HttpClientResponse.Htt
       if (body.errored !== null || body.destroyed) return void onError(body.errored ?? new Error("the response body closed before its end"))
       body.on("data", onData).on("end", onEnd).on("error", onError).on("close", onClose)
       arm()
+      return Effect.sync(() => {
+        done = true
+        clearTimeout(timer)
+        this.destroy()
+      })
+    })
+  }
+
+  /** At most `maxBytes` of the body within `millis` (see `prefixWithin`). Interrupting the wait destroys the body. */
+  prefixWithin<E>(maxBytes: number, millis: number, onTimeout: (() => E) | undefined): Effect.Effect<string, HttpClientError.ResponseError | E> {
+    return Effect.async<string, HttpClientError.ResponseError | E>((resume) => {
+      const body = this.take()
+      const pieces: Array<Uint8Array> = []
+      let size = 0
+      let done = false
+      const text = () => new TextDecoder().decode(Buffer.concat(pieces).subarray(0, maxBytes))
+      const finish = (result: Effect.Effect<string, HttpClientError.ResponseError | E>) => {
+        if (done) return
+        done = true
+        clearTimeout(timer)
+        body.off("data", onData).off("end", onEnd).off("error", onError).off("close", onClose)
+        resume(result)
+      }
+      const onData = (piece: Uint8Array) => {
+        pieces.push(piece)
+        size += piece.length
+        if (size < maxBytes) return
+        finish(Effect.sync(text))
+        this.destroy()
+      }
+      const onEnd = () => finish(Effect.sync(text))
+      const onError = (cause: unknown) => finish(Effect.fail(this.decodeError(cause)))
+      const onClose = () => onError(new Error("the response body closed before its end"))
+      const timer = armTimer(millis, () => {
+        finish(onTimeout === undefined ? Effect.sync(text) : Effect.fail(onTimeout()))
+        this.destroy()
+      })
+      if (body.errored !== null || body.destroyed) return void onError(body.errored ?? new Error("the response body closed before its end"))
+      body.on("data", onData).on("end", onEnd).on("error", onError).on("close", onClose)
       return Effect.sync(() => {
         done = true
         clearTimeout(timer)

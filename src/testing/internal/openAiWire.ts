@@ -83,7 +83,9 @@ export const openAiWire: Wire = {
       )
     }
     frames.push(frame("[DONE]"))
-    return { frames, terminal: 1 }
+    // the finish chunk ends the answer as [DONE] does (the client takes a stream whole once a finish reason came):
+    // a stream cut before its end is cut before the finish
+    return { frames, terminal: withUsage ? 3 : 2 }
   },
 
   errorBody: (status, message, code) => ({
