@@ -589,6 +589,46 @@ describe("fallback-rate alert", () => {
       expect(resolved).toMatchObject({ _tag: "AlertResolved", requests: 0, fallbacks: 0, rate: 0 })
     }))
 
+  it.scoped("an alert resolves when traffic stays low but healthy: fewer than minimumRequests, none falling back", () =>
+    Effect.gen(function* () {
+      const alert = yield* Alerts.fallbackRate() // 5% over 5 minutes, at least 20 requests, resolved below 4%
+      const events = yield* alert.subscribe
+      for (let i = 0; i < 40; i++) yield* alert.record(finished(i, i % 2 === 1))
+      expect((yield* drain(events)).map((e) => e._tag)).toEqual(["AlertRaised"])
+      // two requests a minute, none falling back: 10 in the window, fewer than 20, never empty
+      let id = 40
+      for (let minute = 0; minute < 10; minute++) {
+        for (let i = 0; i < 2; i++) {
+          yield* TestClock.adjust("30 seconds")
+          yield* alert.record(finished(id++, false))
+        }
+      }
+      const [resolved, ...rest] = yield* drain(events)
+      expect(rest).toEqual([])
+      expect(resolved).toMatchObject({ _tag: "AlertResolved", fallbacks: 0, rate: 0 })
+      expect(resolved!.requests).toBeGreaterThan(0)
+      expect(resolved!.requests).toBeLessThan(20)
+      expect(Option.isNone(yield* alert.active)).toBe(true)
+    }))
+
+  it.scoped("low traffic that still falls back keeps the alert: its fallbacks are counted against minimumRequests", () =>
+    Effect.gen(function* () {
+      const alert = yield* Alerts.fallbackRate({ window: "1 minute", buckets: 6 })
+      const events = yield* alert.subscribe
+      for (let i = 0; i < 20; i++) yield* alert.record(finished(i, i < 2))
+      expect((yield* drain(events)).map((e) => e._tag)).toEqual(["AlertRaised"])
+      // then 10 requests a minute, two of them falling back: the window always holds one at least, and 1 of a
+      // minimum of 20 is 5%, not below 4%
+      let id = 20
+      for (let i = 0; i < 60; i++) {
+        yield* TestClock.adjust("6 seconds")
+        yield* alert.record(finished(id, id % 5 === 0))
+        id++
+      }
+      expect(yield* drain(events)).toEqual([])
+      expect(Option.isSome(yield* alert.active)).toBe(true)
+    }))
+
   it.effect("invalid options are a defect", () =>
     Effect.gen(function* () {
       const exit = yield* Effect.exit(Effect.scoped(Alerts.fallbackRate({ threshold: 0.05, resolveBelow: 0.06 })))
