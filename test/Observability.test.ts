@@ -759,6 +759,26 @@ describe("health snapshot", () => {
       expect(byName["ok"]).toMatchObject({ state: "healthy", calls: 3 })
     }))
 
+  it.scoped("shadow calls are left out of a target's calls, as from llm_attempts_total: their failures send no event", () =>
+    Effect.gen(function* () {
+      // b serves nothing; the shadow calls it gets fail half the time
+      const b = yield* sim("b", { faults: [{ status: 503, errorRate: 0.5 }] })
+      const router = yield* Router.make({
+        targets: { a: { model: yield* sim("a") }, b: { model: b } },
+        chains: { default: ["a", "b"] },
+        shadowRate: 1
+      })
+      const health = yield* HealthSnapshot.make(router)
+      for (let i = 0; i < 20; i++) succeeded(yield* settle(router.complete(Chat.prompt(`q${i}`)), "1 second"))
+      yield* TestClock.adjust("10 seconds")
+      const stats = yield* b.stats
+      expect(stats.failed).toBeGreaterThan(0)
+      expect(stats.failed).toBeLessThan(stats.calls)
+      const byName = Object.fromEntries((yield* health.snapshot).targets.map((t) => [t.name, t]))
+      expect(byName["b"]).toMatchObject({ calls: 0, successes: 0, failures: 0 })
+      expect(byName["a"]).toMatchObject({ calls: 20, successes: 20, failures: 0 })
+    }))
+
   it.scoped("states by breaker and health, windowed error counts, and a bounded list of recent fallbacks", () =>
     Effect.gen(function* () {
       const down = yield* sim("down", { faults: [{ status: 503 }] })
