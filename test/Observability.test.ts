@@ -33,7 +33,9 @@ import * as Alerts from "../src/observability/Alerts.js"
 import * as CostReport from "../src/observability/CostReport.js"
 import * as HealthSnapshot from "../src/observability/HealthSnapshot.js"
 import * as LogSink from "../src/observability/internal/logSink.js"
+import * as Metrics from "../src/observability/Metrics.js"
 import * as Observability from "../src/observability/Observability.js"
+import { ObservabilityOptionsError } from "../src/observability/OptionsError.js"
 import * as Prometheus from "../src/observability/Prometheus.js"
 import * as StatusPage from "../src/observability/StatusPage.js"
 import * as Telemetry from "../src/observability/Telemetry.js"
@@ -483,6 +485,33 @@ describe("Prometheus exposition", () => {
       const text = yield* Prometheus.render
       expect(text).not.toContain("description missing")
       expect(parsePrometheus(text).families.get("effect_fiber_started_total")).toMatchObject({ help: "Fibers the Effect runtime started" })
+    }))
+
+  it.scoped("a prefix or constant label Prometheus cannot carry is an ObservabilityOptionsError naming the option, before anything is attached", () =>
+    Effect.gen(function* () {
+      const router = yield* Router.make({ targets: { ok: { model: yield* sim("ok") } }, chains: { default: ["ok"] } })
+      const refused = (options: Observability.Options) =>
+        Effect.map(Effect.flip(Effect.scoped(Observability.attach(router, options))), (error) => ({ tag: error._tag, path: error.path }))
+      expect(yield* refused({ prometheus: { prefix: "my-app" } })).toEqual({ tag: "ObservabilityOptionsError", path: "prometheus.prefix" })
+      expect(yield* refused({ prometheus: { prefix: "1app" } })).toEqual({ tag: "ObservabilityOptionsError", path: "prometheus.prefix" })
+      expect(yield* refused({ labels: { "0bad": "z" } })).toEqual({ tag: "ObservabilityOptionsError", path: 'labels["0bad"]' })
+      expect(yield* refused({ labels: { "router-name": "r" } })).toEqual({ tag: "ObservabilityOptionsError", path: 'labels["router-name"]' })
+      // the histograms' own label, the summaries', Prometheus's reserved ones, and the recorder's own keys
+      for (const key of ["le", "quantile", "__name__", "provider", "model", "chain", "outcome", "reason", "target"]) {
+        expect(yield* refused({ labels: { run: "x", [key]: "y" } })).toEqual({ tag: "ObservabilityOptionsError", path: `labels.${key}` })
+      }
+      const error = yield* Effect.flip(Effect.scoped(Observability.attach(router, { labels: { le: "oops" } })))
+      expect(error.message).toContain("labels.le")
+      // the standalone constructors refuse them too, each naming its own option
+      expect((yield* Effect.flip(Prometheus.make({ prefix: "my-app" }))).path).toBe("prefix")
+      expect(() => Metrics.recorder({ targets: [], labels: { provider: "main" } })).toThrow(ObservabilityOptionsError)
+      // what they accept: a prefix with colons and underscores, an empty one (none), labels of their own
+      const observability = yield* Observability.attach(router, { labels: { run: "ok", _shard: "1" }, prometheus: { prefix: "my_app:llm" } })
+      succeeded(yield* settle(router.complete(Chat.prompt("hi"))))
+      yield* observability.flush
+      const metrics = parsePrometheus(yield* observability.render)
+      expect(metrics.value("my_app:llm_llm_requests_total", { run: "ok", _shard: "1", chain: "default", outcome: "success" })).toBe(1)
+      yield* Effect.scoped(Prometheus.make({ prefix: "" }))
     }))
 })
 
