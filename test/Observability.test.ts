@@ -736,6 +736,32 @@ describe("cost report", () => {
       expect(recent.totals.requests).toBe(inPeriod)
       expect(recent.totals.requests).toBeLessThan(24)
     }))
+
+  it.effect("a ledger of more than 100,000 buckets is an ObservabilityOptionsError naming the option, not a heap of them", () =>
+    Effect.gen(function* () {
+      const refused = (options: Omit<CostReport.LedgerOptions, "targets">) =>
+        Effect.map(Effect.flip(CostReport.ledger({ targets: [], ...options })), (error) => ({ tag: error._tag, path: error.path }))
+      // 10 ms buckets over the default 24 hours: 8,640,000 of them (3.6 GB, 100 s to build)
+      expect(yield* refused({ bucket: "10 millis" })).toEqual({ tag: "ObservabilityOptionsError", path: "bucket" })
+      expect(yield* refused({ bucket: "0 millis", retention: "7 days" })).toEqual({ tag: "ObservabilityOptionsError", path: "bucket" })
+      expect(yield* refused({ bucket: Duration.infinity })).toEqual({ tag: "ObservabilityOptionsError", path: "bucket" })
+      // a year of the default one-minute buckets: 525,600
+      expect(yield* refused({ retention: "365 days" })).toEqual({ tag: "ObservabilityOptionsError", path: "retention" })
+      expect(yield* refused({ retention: Duration.infinity })).toEqual({ tag: "ObservabilityOptionsError", path: "retention" })
+      expect(yield* refused({ retention: "0 millis" })).toEqual({ tag: "ObservabilityOptionsError", path: "retention" })
+      const error = yield* Effect.flip(CostReport.ledger({ targets: [], bucket: "10 millis" }))
+      expect(error.message).toContain("8640000 buckets")
+      // 30 days of minutes (43,200 buckets) is fine
+      const ledger = yield* CostReport.ledger({ targets: [], retention: "30 days" })
+      expect((yield* ledger.report()).totals.requests).toBe(0)
+    }))
+
+  it.scoped("attach refuses the same cost options, at cost.bucket", () =>
+    Effect.gen(function* () {
+      const router = yield* Router.make({ targets: { ok: { model: yield* sim("ok") } }, chains: { default: ["ok"] } })
+      const error = yield* Effect.flip(Effect.scoped(Observability.attach(router, { cost: { bucket: "10 millis" } })))
+      expect(error).toMatchObject({ _tag: "ObservabilityOptionsError", path: "cost.bucket" })
+    }))
 })
 
 // ---------------------------------------------------------------------------

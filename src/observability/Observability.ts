@@ -35,7 +35,7 @@ import * as Alerts from "./Alerts.js"
 import * as CostReport from "./CostReport.js"
 import * as HealthSnapshot from "./HealthSnapshot.js"
 import { awaitIdle, forkQueue } from "./internal/consumer.js"
-import { labelsProblem, prefixProblem } from "./internal/options.js"
+import { labelsProblem, ledgerPeriods, prefixProblem } from "./internal/options.js"
 import * as Metrics from "./Metrics.js"
 import type { ObservabilityOptionsError } from "./OptionsError.js"
 import * as Prometheus from "./Prometheus.js"
@@ -198,8 +198,8 @@ const breakersOf = (router: Router.Service): ReadonlyArray<CircuitBreaker.Circui
 /**
  * Makes a router observable for the life of the scope. Options that would
  * make broken output (a constant label or Prometheus prefix the text format
- * cannot carry) fail with an `ObservabilityOptionsError` naming the option,
- * before anything is attached.
+ * cannot carry) or a cost ledger of more than 100,000 buckets fail with an
+ * `ObservabilityOptionsError` naming the option, before anything is attached.
  *
  * @example
  * import { Effect } from "effect"
@@ -226,6 +226,7 @@ export const attach = (router: Router.Service, options: Options = {}): Effect.Ef
     // options that would make broken output are refused before anything is attached
     const problem = labelsProblem(options.labels, "labels") ?? prefixProblem(options.prometheus?.prefix, "prometheus.prefix")
     if (problem !== undefined) return yield* problem
+    yield* ledgerPeriods(options.cost ?? {}, "cost")
     // each breaker's transitions, in a scope of its own: subscribed now, so none after `attach` is missed
     const scope = yield* Effect.scope
     const watched = new Map<CircuitBreaker.CircuitBreaker, { readonly scope: Scope.CloseableScope; readonly queue: Queue.Dequeue<CircuitBreaker.Transition> }>()

@@ -6,6 +6,7 @@
  *
  * @internal
  */
+import { Duration, Effect } from "effect"
 import { ObservabilityOptionsError } from "../OptionsError.js"
 
 const metricName = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/
@@ -74,3 +75,50 @@ export const labelsProblem = (
   }
   return undefined
 }
+
+/** The most buckets a cost ledger keeps: 100,000 (about 70 days of minutes). @internal */
+export const maxLedgerBuckets = 100_000
+
+/**
+ * The problem of a ledger's bucket and retention, in milliseconds, under
+ * `base` (`cost`), if any; `bucketGiven` says which one the caller chose,
+ * to name when there are too many buckets.
+ */
+const ledgerProblem = (
+  bucketMillis: number,
+  retentionMillis: number,
+  bucketGiven: boolean,
+  base: string
+): ObservabilityOptionsError | undefined => {
+  if (!(bucketMillis >= 1 && Number.isFinite(bucketMillis))) {
+    return new ObservabilityOptionsError({ path: pathOf(base, "bucket"), problem: "must be a finite duration of 1 millisecond or more" })
+  }
+  if (!(retentionMillis > 0 && Number.isFinite(retentionMillis))) {
+    return new ObservabilityOptionsError({ path: pathOf(base, "retention"), problem: "must be a positive finite duration" })
+  }
+  const buckets = Math.ceil(retentionMillis / bucketMillis)
+  if (buckets > maxLedgerBuckets) {
+    return new ObservabilityOptionsError({
+      path: pathOf(base, bucketGiven ? "bucket" : "retention"),
+      problem: `retention over bucket is ${buckets} buckets, more than ${maxLedgerBuckets}: make the bucket longer or the retention shorter`
+    })
+  }
+  return undefined
+}
+
+/**
+ * A ledger's bucket and retention in milliseconds (default one minute over
+ * 24 hours), or the option under `base` that cannot be.
+ *
+ * @internal
+ */
+export const ledgerPeriods = (
+  options: { readonly bucket?: Duration.DurationInput | undefined; readonly retention?: Duration.DurationInput | undefined },
+  base: string
+): Effect.Effect<{ readonly bucketMillis: number; readonly retentionMillis: number }, ObservabilityOptionsError> =>
+  Effect.suspend(() => {
+    const bucketMillis = Duration.toMillis(options.bucket ?? Duration.minutes(1))
+    const retentionMillis = Duration.toMillis(options.retention ?? Duration.hours(24))
+    const problem = ledgerProblem(bucketMillis, retentionMillis, options.bucket !== undefined, base)
+    return problem === undefined ? Effect.succeed({ bucketMillis, retentionMillis }) : Effect.fail(problem)
+  })

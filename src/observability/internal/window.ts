@@ -19,7 +19,8 @@ export class Ring<V> {
     readonly buckets: number,
     private readonly empty: () => V
   ) {
-    this.slots = Array.from({ length: buckets }, empty)
+    // a slot's value is made when its bucket is first current (`indices` says none is yet)
+    this.slots = new Array<V>(buckets)
     this.indices = new Array<number>(buckets).fill(-1)
   }
 
