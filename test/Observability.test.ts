@@ -737,6 +737,41 @@ describe("cost report", () => {
       expect(recent.totals.requests).toBeLessThan(24)
     }))
 
+  it.scoped("a reload that points a target at another model charges each request to the model that served it, in the report and the metrics", () =>
+    Effect.gen(function* () {
+      const mini = yield* sim("openai", { model: "gpt-4.1-mini", latency: "1 second", info: { price: { input: 0.4, output: 1.6 } } })
+      const opus = yield* sim("anthropic", { model: "claude-opus-4-1", info: { price: { input: 15, output: 75 } } })
+      const first = yield* Router.make({ targets: { main: { model: mini } }, chains: { default: ["main"] } })
+      const swappable = yield* Router.swappable(first)
+      const run = { run: "reload-cost" }
+      const observability = yield* Observability.attach(swappable.router, { labels: run })
+      // a request on the old model is still in flight when the reload swaps the router, and ends after requests on the new one
+      const inFlight = yield* Effect.fork(swappable.router.complete(Chat.prompt("before")))
+      yield* TestClock.adjust("10 millis")
+      const next = yield* Router.make({ targets: { main: { model: opus } }, chains: { default: ["main"] } }, { previous: swappable.current() })
+      yield* swappable.swap(next)
+      const after: Array<Router.Result> = []
+      for (let i = 0; i < 3; i++) after.push(succeeded(yield* settle(swappable.router.complete(Chat.prompt(`after ${i}`)), "200 millis")))
+      const before = succeeded(yield* settle(Fiber.join(inFlight), "1 second"))
+      expect(before.meta.model).toBe("gpt-4.1-mini")
+      yield* observability.flush
+      expect(after.map((r) => r.meta.model)).toEqual(["claude-opus-4-1", "claude-opus-4-1", "claude-opus-4-1"])
+      const report = yield* observability.costReport()
+      const metrics = parsePrometheus(yield* observability.render)
+      expect(report.byModel.map((l) => ({ model: `${l.provider}/${l.model}`, requests: l.requests }))).toEqual([
+        { model: "anthropic/claude-opus-4-1", requests: 3 },
+        { model: "openai/gpt-4.1-mini", requests: 1 }
+      ])
+      expect(report.byModel[0]!.cost).toBeCloseTo(sum(after.map((r) => r.meta.cost)), 12)
+      expect(report.byModel[1]!.cost).toBeCloseTo(before.meta.cost, 12)
+      expect(metrics.value("llm_cost_usd_total", { ...run, provider: "anthropic", model: "claude-opus-4-1", kind: "served" }))
+        .toBeCloseTo(sum(after.map((r) => r.meta.cost)), 12)
+      expect(metrics.value("llm_cost_usd_total", { ...run, provider: "openai", model: "gpt-4.1-mini", kind: "served" }))
+        .toBeCloseTo(before.meta.cost, 12)
+      expect(metrics.value("llm_tokens_total", { ...run, provider: "anthropic", model: "claude-opus-4-1", direction: "output" }))
+        .toBe(sum(after.map((r) => r.meta.usage.outputTokens)))
+    }))
+
   it.effect("a ledger of more than 100,000 buckets is an ObservabilityOptionsError naming the option, not a heap of them", () =>
     Effect.gen(function* () {
       const refused = (options: Omit<CostReport.LedgerOptions, "targets">) =>

@@ -34,7 +34,7 @@ import type { Redacted } from "effect"
 import { Clock, Duration, Effect, Schema } from "effect"
 import type { Usage } from "../llm/Chat.js"
 import { errorCode } from "../llm/internal/errorCode.js"
-import type { Listener, RouterEvent } from "../router/Events.js"
+import type { Listener, RequestFinished, RouterEvent } from "../router/Events.js"
 import type { TargetStatus } from "../router/Router.js"
 import { fellBack, sharesOf, targetsOf } from "./internal/events.js"
 import { ledgerPeriods } from "./internal/options.js"
@@ -259,7 +259,11 @@ export interface Report extends Schema.Schema.Type<typeof Report> {}
  * @category models
  */
 export interface LedgerOptions {
-  /** The router's targets (from `router.status`): resolves a target to its provider and model. */
+  /**
+   * The router's targets (from `router.status`): resolves a target to its
+   * provider and model for a `RequestFinished` that does not carry them (the
+   * router's own do, as they were when the target answered).
+   */
   readonly targets: ReadonlyArray<Pick<TargetStatus, "name" | "provider" | "model">>
   /** The granularity of `since`: 1 millisecond or more. Default 1 minute. */
   readonly bucket?: Duration.DurationInput
@@ -338,9 +342,15 @@ interface MutableShadow {
   cost: number
 }
 
-/** One period's figures: served by chain and target, shadow by provider and model. */
+/** A target's provider and model, as they were when it answered. */
+interface Model {
+  readonly provider: string
+  readonly model: string
+}
+
+/** One period's figures: served by chain and model (none: no target served), shadow by provider and model. */
 interface Period {
-  readonly served: Map<string, { readonly chain: string; readonly target: string | undefined; readonly line: MutableLine }>
+  readonly served: Map<string, { readonly chain: string; readonly model: Model | undefined; readonly line: MutableLine }>
   readonly shadow: Map<string, { readonly provider: string; readonly model: string; readonly line: MutableShadow }>
 }
 
@@ -385,11 +395,11 @@ const tokensOf = (usage: Usage | undefined) => ({
   cacheWriteTokens: usage?.cacheWriteTokens ?? 0
 })
 
-const served = (period: Period, chain: string, target: string | undefined) => {
-  const key = `${chain}\u0000${target ?? ""}`
+const served = (period: Period, chain: string, model: Model | undefined) => {
+  const key = model === undefined ? chain : `${chain}\u0000${model.provider}\u0000${model.model}`
   let entry = period.served.get(key)
   if (entry === undefined) {
-    entry = { chain, target, line: emptyLine() }
+    entry = { chain, model, line: emptyLine() }
     period.served.set(key, entry)
   }
   return entry.line
@@ -434,14 +444,22 @@ const byCostThenName = <A extends { readonly cost: number }>(name: (a: A) => str
 export const ledger = (options: LedgerOptions): Effect.Effect<Ledger, ObservabilityOptionsError> =>
   Effect.flatMap(ledgerPeriods(options, ""), ({ bucketMillis, retentionMillis }) =>
     Effect.map(Clock.currentTimeMillis, (startedAt) => {
-      // a target not in `targets` (a swapped router's, after a config reload) is learnt from its first answer
+      // for an event that does not say its model (one not from a router): a target not in `targets` (a swapped
+      // router's, after a config reload) is learnt from its answers
       const targets = new Map(targetsOf(options.targets))
+      /** The model a finished request's `target` was when it answered: the event's own, else by its name. */
+      const modelOf = (event: RequestFinished): Model | undefined =>
+        event.target === undefined
+          ? undefined
+          : event.provider !== undefined && event.model !== undefined
+          ? { provider: event.provider, model: event.model }
+          : targets.get(event.target) ?? { provider: "unknown", model: event.target }
       const ring = new Ring<Period>(bucketMillis, Math.max(1, Math.ceil(retentionMillis / bucketMillis)), emptyPeriod)
       const allTime = emptyPeriod()
       /** The served answer's usage, until its request finishes. */
       const pending = new BoundedMap<number, { readonly target: string; readonly usage: Usage }>(10_000)
 
-      const onFinished = (event: Extract<RouterEvent, { _tag: "RequestFinished" }>) => {
+      const onFinished = (event: RequestFinished) => {
         const usage = pending.get(event.requestId)
         pending.delete(event.requestId)
         // each model is charged what it billed: the one that served, and any other before it (`billed`)
@@ -456,11 +474,12 @@ export const ledger = (options: LedgerOptions): Effect.Effect<Ledger, Observabil
           cost: shares.served.cost,
           fallbackExtraCost: fell ? event.costDelta : 0
         }
+        const model = modelOf(event)
         for (const period of [allTime, ring.current(event.at)]) {
-          addLine(served(period, event.chain, event.target), line)
+          addLine(served(period, event.chain, model), line)
           for (const part of shares.others) {
             const billed: Line = { requests: 0, fallbackRequests: 0, ...tokensOf(part.usage), cost: part.cost, fallbackExtraCost: 0 }
-            addLine(served(period, event.chain, part.target), billed)
+            addLine(served(period, event.chain, part), billed)
           }
         }
       }
@@ -480,7 +499,7 @@ export const ledger = (options: LedgerOptions): Effect.Effect<Ledger, Observabil
       const listener = (event: RouterEvent): void => {
         if (event._tag === "RequestFinished") onFinished(event)
         else if (event._tag === "AttemptSucceeded") {
-          if (!targets.has(event.target)) targets.set(event.target, { provider: event.provider, model: event.model })
+          targets.set(event.target, { provider: event.provider, model: event.model })
           if (event.shadow) onShadow(event)
           else if (event.usage !== undefined) pending.set(event.requestId, { target: event.target, usage: event.usage })
         }
@@ -494,12 +513,11 @@ export const ledger = (options: LedgerOptions): Effect.Effect<Ledger, Observabil
         const shadowTotals = emptyShadow()
         const shadows = new Map<string, ShadowLine & MutableShadow>()
         for (const period of periods) {
-          for (const { chain, target, line } of period.served.values()) {
+          for (const { chain, model: info, line } of period.served.values()) {
             addLine(totals, line)
             let c = chains.get(chain)
             if (c === undefined) chains.set(chain, (c = { chain, ...emptyLine() }))
             addLine(c, line)
-            const info = target === undefined ? undefined : targets.get(target) ?? { provider: "unknown", model: target }
             if (info === undefined) continue
             const key = `${info.provider}\u0000${info.model}`
             let m = models.get(key)

@@ -577,7 +577,12 @@ export const recorder = (options: RecorderOptions): Recorder => {
         by.requestDuration(event.chain, event.outcome).unsafeUpdate(seconds(event.latency), tags)
         // each model is charged what it billed: the one that served, and any other before it (`billed`)
         const { served, others } = sharesOf(event)
-        const target = event.target === undefined ? undefined : targets.get(event.target) ?? unknown
+        // the model the target was when it answered (a reload may have moved its name since); by name for an event without
+        const target = event.target === undefined
+          ? undefined
+          : event.provider !== undefined && event.model !== undefined
+          ? { provider: event.provider, model: event.model }
+          : targets.get(event.target) ?? unknown
         if (target !== undefined) charge(target, served.cost, served.usage, tags)
         for (const part of others) charge(part, part.cost, part.usage, tags)
         if (fellBack(event) && event.costDelta > 0) by.fallbackExtraCost(event.chain).unsafeUpdate(event.costDelta, tags)
