@@ -13,8 +13,8 @@
  *   `inputTokens` is every prompt token; `cacheReadTokens` and
  *   `cacheWriteTokens` are the part of them the provider's prompt cache
  *   served or stored, priced apart in `cost` (see `ModelInfo.cost`).
- *   A streamed answer's usage is known only to its caller (`done`), not to
- *   the router's events, so streamed requests add their cost but no tokens.
+ *   Streamed answers count alike: their usage comes with the request's end
+ *   (`RequestFinished.usage`, as the caller's `done` has it).
  * - `byModel` lists the model that served; a request no target served
  *   (failed, or answered in degraded mode) is only in `byChain`.
  *
