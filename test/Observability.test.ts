@@ -32,6 +32,7 @@ import { Chat, TransportError } from "../src/llm/index.js"
 import * as Alerts from "../src/observability/Alerts.js"
 import * as CostReport from "../src/observability/CostReport.js"
 import * as HealthSnapshot from "../src/observability/HealthSnapshot.js"
+import * as Html from "../src/observability/internal/html.js"
 import * as LogSink from "../src/observability/internal/logSink.js"
 import * as Metrics from "../src/observability/Metrics.js"
 import * as Observability from "../src/observability/Observability.js"
@@ -929,6 +930,11 @@ describe("health snapshot", () => {
       const later = yield* health.snapshot
       expect(later.targets.find((t) => t.name === "down")).toMatchObject({ calls: 0, errors: {}, successRate: null })
     }))
+
+  it("the status page's durations are rounded to what they show first: no 1000 ms, no 60 s, no 1 min 60 s", () => {
+    const shown = [999.4, 999.6, 9_940, 9_960, 10_400, 59_400, 59_600, 60_000, 119_400, 119_600, 3_599_700].map(Html.duration)
+    expect(shown).toEqual(["999 ms", "1.0 s", "9.9 s", "10 s", "10 s", "59 s", "1 min", "1 min", "1 min 59 s", "2 min", "60 min"])
+  })
 
   it("the status page escapes every text and colours each state", () => {
     const evil = `<img src=x onerror="alert('x')">&`
