@@ -1117,6 +1117,50 @@ describe("spans", () => {
       expect(request.attributes.has("llm.correlation_id")).toBe(false)
       expect(spans.find((s) => s.name === "llm.attempt")!.parent).toBe(request)
     }))
+
+  describe("requests held until they finish", () => {
+    const base = (id: number) => ({ chain: "default", requestId: id, at: 0 })
+    const onTarget = { target: "a", provider: "p", model: "m" }
+    const started = (id: number): RouterEvent => ({ _tag: "AttemptStarted", ...base(id), ...onTarget, attempt: 1 })
+    const answered = (id: number): RouterEvent =>
+      ({ _tag: "AttemptSucceeded", ...base(id), ...onTarget, attempt: 1, duration: Duration.millis(500), shadow: false })
+    const done = (id: number): RouterEvent =>
+      ({ _tag: "RequestFinished", ...base(id), outcome: "success", target: "a", fallbacks: 0, latency: Duration.seconds(60), cost: 0, costDelta: 0 })
+
+    it.effect("a long stream outlived by 1,000 newer requests in flight keeps its attempt span", () =>
+      Effect.gen(function* () {
+        const { spans, tracer } = captureSpans()
+        const telemetry = yield* Telemetry.make({ logs: false }).pipe(Effect.withTracer(tracer))
+        telemetry.listener(started(0))
+        telemetry.listener(answered(0))
+        // 20 requests a second start while it streams for 50 s, none finished yet
+        for (let id = 1; id <= 1000; id++) telemetry.listener(started(id))
+        telemetry.listener(done(0))
+        const request = spans.find((s) => s.name === "llm.request")!
+        expect(spans.filter((s) => s.name === "llm.attempt").map((s) => s.parent)).toEqual([request])
+        expect(yield* telemetry.dropped).toBe(0)
+      }))
+
+    it.effect("beyond maxPendingRequests the request heard of least recently is dropped, counted, and warned of at 1, 10, 100...", () =>
+      Effect.gen(function* () {
+        const logs = captureLogs()
+        const { spans, tracer } = captureSpans()
+        const telemetry = yield* Telemetry.make({ maxPendingRequests: 2 }).pipe(Effect.withTracer(tracer))
+        const feed = (event: RouterEvent) => telemetry.record(event).pipe(Effect.provide(logs.layer))
+        yield* feed(started(0))
+        yield* feed(started(1))
+        yield* feed(answered(0)) // 0 heard of after 1
+        yield* feed(started(2)) // 1 is dropped, not 0
+        expect(yield* telemetry.dropped).toBe(1)
+        yield* feed(done(0))
+        const first = spans.find((s) => s.name === "llm.request")!
+        expect(spans.filter((s) => s.name === "llm.attempt" && s.parent === first)).toHaveLength(1)
+        for (let id = 3; id <= 12; id++) yield* feed(started(id)) // 2 and 3 fill the two places: 4 to 12 drop 9 more
+        expect(yield* telemetry.dropped).toBe(10)
+        const warnings = logs.lines.filter((l) => l.message.includes("maxPendingRequests"))
+        expect(warnings.map((l) => [l.level, l.annotations["dropped"]])).toEqual([["WARN", 1], ["WARN", 10]])
+      }))
+  })
 })
 
 // ---------------------------------------------------------------------------
