@@ -32,8 +32,11 @@ import { Chat, TransportError } from "../src/llm/index.js"
 import * as Alerts from "../src/observability/Alerts.js"
 import * as CostReport from "../src/observability/CostReport.js"
 import * as HealthSnapshot from "../src/observability/HealthSnapshot.js"
+import * as Html from "../src/observability/internal/html.js"
 import * as LogSink from "../src/observability/internal/logSink.js"
+import * as Metrics from "../src/observability/Metrics.js"
 import * as Observability from "../src/observability/Observability.js"
+import { ObservabilityOptionsError } from "../src/observability/OptionsError.js"
 import * as Prometheus from "../src/observability/Prometheus.js"
 import * as StatusPage from "../src/observability/StatusPage.js"
 import * as Telemetry from "../src/observability/Telemetry.js"
@@ -484,6 +487,33 @@ describe("Prometheus exposition", () => {
       expect(text).not.toContain("description missing")
       expect(parsePrometheus(text).families.get("effect_fiber_started_total")).toMatchObject({ help: "Fibers the Effect runtime started" })
     }))
+
+  it.scoped("a prefix or constant label Prometheus cannot carry is an ObservabilityOptionsError naming the option, before anything is attached", () =>
+    Effect.gen(function* () {
+      const router = yield* Router.make({ targets: { ok: { model: yield* sim("ok") } }, chains: { default: ["ok"] } })
+      const refused = (options: Observability.Options) =>
+        Effect.map(Effect.flip(Effect.scoped(Observability.attach(router, options))), (error) => ({ tag: error._tag, path: error.path }))
+      expect(yield* refused({ prometheus: { prefix: "my-app" } })).toEqual({ tag: "ObservabilityOptionsError", path: "prometheus.prefix" })
+      expect(yield* refused({ prometheus: { prefix: "1app" } })).toEqual({ tag: "ObservabilityOptionsError", path: "prometheus.prefix" })
+      expect(yield* refused({ labels: { "0bad": "z" } })).toEqual({ tag: "ObservabilityOptionsError", path: 'labels["0bad"]' })
+      expect(yield* refused({ labels: { "router-name": "r" } })).toEqual({ tag: "ObservabilityOptionsError", path: 'labels["router-name"]' })
+      // the histograms' own label, the summaries', Prometheus's reserved ones, and the recorder's own keys
+      for (const key of ["le", "quantile", "__name__", "provider", "model", "chain", "outcome", "reason", "target"]) {
+        expect(yield* refused({ labels: { run: "x", [key]: "y" } })).toEqual({ tag: "ObservabilityOptionsError", path: `labels.${key}` })
+      }
+      const error = yield* Effect.flip(Effect.scoped(Observability.attach(router, { labels: { le: "oops" } })))
+      expect(error.message).toContain("labels.le")
+      // the standalone constructors refuse them too, each naming its own option
+      expect((yield* Effect.flip(Prometheus.make({ prefix: "my-app" }))).path).toBe("prefix")
+      expect(() => Metrics.recorder({ targets: [], labels: { provider: "main" } })).toThrow(ObservabilityOptionsError)
+      // what they accept: a prefix with colons and underscores, an empty one (none), labels of their own
+      const observability = yield* Observability.attach(router, { labels: { run: "ok", _shard: "1" }, prometheus: { prefix: "my_app:llm" } })
+      succeeded(yield* settle(router.complete(Chat.prompt("hi"))))
+      yield* observability.flush
+      const metrics = parsePrometheus(yield* observability.render)
+      expect(metrics.value("my_app:llm_llm_requests_total", { run: "ok", _shard: "1", chain: "default", outcome: "success" })).toBe(1)
+      yield* Effect.scoped(Prometheus.make({ prefix: "" }))
+    }))
 })
 
 // ---------------------------------------------------------------------------
@@ -589,6 +619,46 @@ describe("fallback-rate alert", () => {
       expect(resolved).toMatchObject({ _tag: "AlertResolved", requests: 0, fallbacks: 0, rate: 0 })
     }))
 
+  it.scoped("an alert resolves when traffic stays low but healthy: fewer than minimumRequests, none falling back", () =>
+    Effect.gen(function* () {
+      const alert = yield* Alerts.fallbackRate() // 5% over 5 minutes, at least 20 requests, resolved below 4%
+      const events = yield* alert.subscribe
+      for (let i = 0; i < 40; i++) yield* alert.record(finished(i, i % 2 === 1))
+      expect((yield* drain(events)).map((e) => e._tag)).toEqual(["AlertRaised"])
+      // two requests a minute, none falling back: 10 in the window, fewer than 20, never empty
+      let id = 40
+      for (let minute = 0; minute < 10; minute++) {
+        for (let i = 0; i < 2; i++) {
+          yield* TestClock.adjust("30 seconds")
+          yield* alert.record(finished(id++, false))
+        }
+      }
+      const [resolved, ...rest] = yield* drain(events)
+      expect(rest).toEqual([])
+      expect(resolved).toMatchObject({ _tag: "AlertResolved", fallbacks: 0, rate: 0 })
+      expect(resolved!.requests).toBeGreaterThan(0)
+      expect(resolved!.requests).toBeLessThan(20)
+      expect(Option.isNone(yield* alert.active)).toBe(true)
+    }))
+
+  it.scoped("low traffic that still falls back keeps the alert: its fallbacks are counted against minimumRequests", () =>
+    Effect.gen(function* () {
+      const alert = yield* Alerts.fallbackRate({ window: "1 minute", buckets: 6 })
+      const events = yield* alert.subscribe
+      for (let i = 0; i < 20; i++) yield* alert.record(finished(i, i < 2))
+      expect((yield* drain(events)).map((e) => e._tag)).toEqual(["AlertRaised"])
+      // then 10 requests a minute, two of them falling back: the window always holds one at least, and 1 of a
+      // minimum of 20 is 5%, not below 4%
+      let id = 20
+      for (let i = 0; i < 60; i++) {
+        yield* TestClock.adjust("6 seconds")
+        yield* alert.record(finished(id, id % 5 === 0))
+        id++
+      }
+      expect(yield* drain(events)).toEqual([])
+      expect(Option.isSome(yield* alert.active)).toBe(true)
+    }))
+
   it.effect("invalid options are a defect", () =>
     Effect.gen(function* () {
       const exit = yield* Effect.exit(Effect.scoped(Alerts.fallbackRate({ threshold: 0.05, resolveBelow: 0.06 })))
@@ -667,6 +737,67 @@ describe("cost report", () => {
       expect(recent.totals.requests).toBe(inPeriod)
       expect(recent.totals.requests).toBeLessThan(24)
     }))
+
+  it.scoped("a reload that points a target at another model charges each request to the model that served it, in the report and the metrics", () =>
+    Effect.gen(function* () {
+      const mini = yield* sim("openai", { model: "gpt-4.1-mini", latency: "1 second", info: { price: { input: 0.4, output: 1.6 } } })
+      const opus = yield* sim("anthropic", { model: "claude-opus-4-1", info: { price: { input: 15, output: 75 } } })
+      const first = yield* Router.make({ targets: { main: { model: mini } }, chains: { default: ["main"] } })
+      const swappable = yield* Router.swappable(first)
+      const run = { run: "reload-cost" }
+      const observability = yield* Observability.attach(swappable.router, { labels: run })
+      // a request on the old model is still in flight when the reload swaps the router, and ends after requests on the new one
+      const inFlight = yield* Effect.fork(swappable.router.complete(Chat.prompt("before")))
+      yield* TestClock.adjust("10 millis")
+      const next = yield* Router.make({ targets: { main: { model: opus } }, chains: { default: ["main"] } }, { previous: swappable.current() })
+      yield* swappable.swap(next)
+      const after: Array<Router.Result> = []
+      for (let i = 0; i < 3; i++) after.push(succeeded(yield* settle(swappable.router.complete(Chat.prompt(`after ${i}`)), "200 millis")))
+      const before = succeeded(yield* settle(Fiber.join(inFlight), "1 second"))
+      expect(before.meta.model).toBe("gpt-4.1-mini")
+      yield* observability.flush
+      expect(after.map((r) => r.meta.model)).toEqual(["claude-opus-4-1", "claude-opus-4-1", "claude-opus-4-1"])
+      const report = yield* observability.costReport()
+      const metrics = parsePrometheus(yield* observability.render)
+      expect(report.byModel.map((l) => ({ model: `${l.provider}/${l.model}`, requests: l.requests }))).toEqual([
+        { model: "anthropic/claude-opus-4-1", requests: 3 },
+        { model: "openai/gpt-4.1-mini", requests: 1 }
+      ])
+      expect(report.byModel[0]!.cost).toBeCloseTo(sum(after.map((r) => r.meta.cost)), 12)
+      expect(report.byModel[1]!.cost).toBeCloseTo(before.meta.cost, 12)
+      expect(metrics.value("llm_cost_usd_total", { ...run, provider: "anthropic", model: "claude-opus-4-1", kind: "served" }))
+        .toBeCloseTo(sum(after.map((r) => r.meta.cost)), 12)
+      expect(metrics.value("llm_cost_usd_total", { ...run, provider: "openai", model: "gpt-4.1-mini", kind: "served" }))
+        .toBeCloseTo(before.meta.cost, 12)
+      expect(metrics.value("llm_tokens_total", { ...run, provider: "anthropic", model: "claude-opus-4-1", direction: "output" }))
+        .toBe(sum(after.map((r) => r.meta.usage.outputTokens)))
+    }))
+
+  it.effect("a ledger of more than 100,000 buckets is an ObservabilityOptionsError naming the option, not a heap of them", () =>
+    Effect.gen(function* () {
+      const refused = (options: Omit<CostReport.LedgerOptions, "targets">) =>
+        Effect.map(Effect.flip(CostReport.ledger({ targets: [], ...options })), (error) => ({ tag: error._tag, path: error.path }))
+      // 10 ms buckets over the default 24 hours: 8,640,000 of them (3.6 GB, 100 s to build)
+      expect(yield* refused({ bucket: "10 millis" })).toEqual({ tag: "ObservabilityOptionsError", path: "bucket" })
+      expect(yield* refused({ bucket: "0 millis", retention: "7 days" })).toEqual({ tag: "ObservabilityOptionsError", path: "bucket" })
+      expect(yield* refused({ bucket: Duration.infinity })).toEqual({ tag: "ObservabilityOptionsError", path: "bucket" })
+      // a year of the default one-minute buckets: 525,600
+      expect(yield* refused({ retention: "365 days" })).toEqual({ tag: "ObservabilityOptionsError", path: "retention" })
+      expect(yield* refused({ retention: Duration.infinity })).toEqual({ tag: "ObservabilityOptionsError", path: "retention" })
+      expect(yield* refused({ retention: "0 millis" })).toEqual({ tag: "ObservabilityOptionsError", path: "retention" })
+      const error = yield* Effect.flip(CostReport.ledger({ targets: [], bucket: "10 millis" }))
+      expect(error.message).toContain("8640000 buckets")
+      // 30 days of minutes (43,200 buckets) is fine
+      const ledger = yield* CostReport.ledger({ targets: [], retention: "30 days" })
+      expect((yield* ledger.report()).totals.requests).toBe(0)
+    }))
+
+  it.scoped("attach refuses the same cost options, at cost.bucket", () =>
+    Effect.gen(function* () {
+      const router = yield* Router.make({ targets: { ok: { model: yield* sim("ok") } }, chains: { default: ["ok"] } })
+      const error = yield* Effect.flip(Effect.scoped(Observability.attach(router, { cost: { bucket: "10 millis" } })))
+      expect(error).toMatchObject({ _tag: "ObservabilityOptionsError", path: "cost.bucket" })
+    }))
 })
 
 // ---------------------------------------------------------------------------
@@ -717,6 +848,26 @@ describe("health snapshot", () => {
       const byName = Object.fromEntries((yield* health.snapshot).targets.map((t) => [t.name, t]))
       expect(byName["failing"]).toMatchObject({ state: "degraded", calls: 3, failures: 3, breaker: { state: "closed", consecutiveFailures: 3 } })
       expect(byName["ok"]).toMatchObject({ state: "healthy", calls: 3 })
+    }))
+
+  it.scoped("shadow calls are left out of a target's calls, as from llm_attempts_total: their failures send no event", () =>
+    Effect.gen(function* () {
+      // b serves nothing; the shadow calls it gets fail half the time
+      const b = yield* sim("b", { faults: [{ status: 503, errorRate: 0.5 }] })
+      const router = yield* Router.make({
+        targets: { a: { model: yield* sim("a") }, b: { model: b } },
+        chains: { default: ["a", "b"] },
+        shadowRate: 1
+      })
+      const health = yield* HealthSnapshot.make(router)
+      for (let i = 0; i < 20; i++) succeeded(yield* settle(router.complete(Chat.prompt(`q${i}`)), "1 second"))
+      yield* TestClock.adjust("10 seconds")
+      const stats = yield* b.stats
+      expect(stats.failed).toBeGreaterThan(0)
+      expect(stats.failed).toBeLessThan(stats.calls)
+      const byName = Object.fromEntries((yield* health.snapshot).targets.map((t) => [t.name, t]))
+      expect(byName["b"]).toMatchObject({ calls: 0, successes: 0, failures: 0 })
+      expect(byName["a"]).toMatchObject({ calls: 20, successes: 20, failures: 0 })
     }))
 
   it.scoped("states by breaker and health, windowed error counts, and a bounded list of recent fallbacks", () =>
@@ -779,6 +930,11 @@ describe("health snapshot", () => {
       const later = yield* health.snapshot
       expect(later.targets.find((t) => t.name === "down")).toMatchObject({ calls: 0, errors: {}, successRate: null })
     }))
+
+  it("the status page's durations are rounded to what they show first: no 1000 ms, no 60 s, no 1 min 60 s", () => {
+    const shown = [999.4, 999.6, 9_940, 9_960, 10_400, 59_400, 59_600, 60_000, 119_400, 119_600, 3_599_700].map(Html.duration)
+    expect(shown).toEqual(["999 ms", "1.0 s", "9.9 s", "10 s", "10 s", "59 s", "1 min", "1 min", "1 min 59 s", "2 min", "60 min"])
+  })
 
   it("the status page escapes every text and colours each state", () => {
     const evil = `<img src=x onerror="alert('x')">&`
@@ -961,6 +1117,50 @@ describe("spans", () => {
       expect(request.attributes.has("llm.correlation_id")).toBe(false)
       expect(spans.find((s) => s.name === "llm.attempt")!.parent).toBe(request)
     }))
+
+  describe("requests held until they finish", () => {
+    const base = (id: number) => ({ chain: "default", requestId: id, at: 0 })
+    const onTarget = { target: "a", provider: "p", model: "m" }
+    const started = (id: number): RouterEvent => ({ _tag: "AttemptStarted", ...base(id), ...onTarget, attempt: 1 })
+    const answered = (id: number): RouterEvent =>
+      ({ _tag: "AttemptSucceeded", ...base(id), ...onTarget, attempt: 1, duration: Duration.millis(500), shadow: false })
+    const done = (id: number): RouterEvent =>
+      ({ _tag: "RequestFinished", ...base(id), outcome: "success", target: "a", fallbacks: 0, latency: Duration.seconds(60), cost: 0, costDelta: 0 })
+
+    it.effect("a long stream outlived by 1,000 newer requests in flight keeps its attempt span", () =>
+      Effect.gen(function* () {
+        const { spans, tracer } = captureSpans()
+        const telemetry = yield* Telemetry.make({ logs: false }).pipe(Effect.withTracer(tracer))
+        telemetry.listener(started(0))
+        telemetry.listener(answered(0))
+        // 20 requests a second start while it streams for 50 s, none finished yet
+        for (let id = 1; id <= 1000; id++) telemetry.listener(started(id))
+        telemetry.listener(done(0))
+        const request = spans.find((s) => s.name === "llm.request")!
+        expect(spans.filter((s) => s.name === "llm.attempt").map((s) => s.parent)).toEqual([request])
+        expect(yield* telemetry.dropped).toBe(0)
+      }))
+
+    it.effect("beyond maxPendingRequests the request heard of least recently is dropped, counted, and warned of at 1, 10, 100...", () =>
+      Effect.gen(function* () {
+        const logs = captureLogs()
+        const { spans, tracer } = captureSpans()
+        const telemetry = yield* Telemetry.make({ maxPendingRequests: 2 }).pipe(Effect.withTracer(tracer))
+        const feed = (event: RouterEvent) => telemetry.record(event).pipe(Effect.provide(logs.layer))
+        yield* feed(started(0))
+        yield* feed(started(1))
+        yield* feed(answered(0)) // 0 heard of after 1
+        yield* feed(started(2)) // 1 is dropped, not 0
+        expect(yield* telemetry.dropped).toBe(1)
+        yield* feed(done(0))
+        const first = spans.find((s) => s.name === "llm.request")!
+        expect(spans.filter((s) => s.name === "llm.attempt" && s.parent === first)).toHaveLength(1)
+        for (let id = 3; id <= 12; id++) yield* feed(started(id)) // 2 and 3 fill the two places: 4 to 12 drop 9 more
+        expect(yield* telemetry.dropped).toBe(10)
+        const warnings = logs.lines.filter((l) => l.message.includes("maxPendingRequests"))
+        expect(warnings.map((l) => [l.level, l.annotations["dropped"]])).toEqual([["WARN", 1], ["WARN", 10]])
+      }))
+  })
 })
 
 // ---------------------------------------------------------------------------

@@ -85,7 +85,7 @@ const warnings = <A, E, R>(self: Effect.Effect<A, E, R>) =>
   })
 
 describe("Webhook", () => {
-  it.scoped("posts breakers opening and closing and alerts raised and resolved, in order, as JSON with the headers; not a probe, nor another instance's trip", () =>
+  it.scoped("posts breakers opening and closing and alerts raised and resolved, each kind in order, as JSON with the headers; not a probe, nor another instance's trip", () =>
     Effect.gen(function* () {
       const { posted, layer } = client([200])
       const webhook = yield* Effect.provide(Webhook.make({ url, source: "gw-1", headers: { authorization: Redacted.make("Bearer hook-key"), "x-env": "prod" } }), layer)
@@ -93,21 +93,25 @@ describe("Webhook", () => {
         yield* webhook.notify(notification)
       }
       yield* webhook.flush
-      expect(posted.map((post) => (post.body as { kind: string }).kind)).toEqual(["breaker.open", "breaker.closed", "alert.raised", "alert.resolved"])
+      // alerts are posted apart from breaker changes (a queue and a poster each): each kind in order
+      const kinds = posted.map((post) => (post.body as { kind: string }).kind)
+      expect(kinds.filter((kind) => kind.startsWith("breaker."))).toEqual(["breaker.open", "breaker.closed"])
+      expect(kinds.filter((kind) => kind.startsWith("alert."))).toEqual(["alert.raised", "alert.resolved"])
+      const ofKind = (kind: string) => posted.find((post) => (post.body as { kind: string }).kind === kind)!
       expect(posted.every((post) => post.url === Redacted.value(url) && post.headers["authorization"] === "Bearer hook-key" && post.headers["x-env"] === "prod")).toBe(true)
-      expect(posted[0]!.body).toEqual({
+      expect(ofKind("breaker.open").body).toEqual({
         source: "gw-1",
         kind: "breaker.open",
         at: "1970-01-01T00:01:00.000Z",
         text: "[gw-1] breaker primary opened (consecutive-failures); retries at 1970-01-01T00:01:30.000Z",
         breaker: { name: "primary", from: "closed", to: "open", reason: "consecutive-failures", trips: 1, openUntil: "1970-01-01T00:01:30.000Z" }
       })
-      expect(posted[2]!.body).toMatchObject({
+      expect(ofKind("alert.raised").body).toMatchObject({
         kind: "alert.raised",
         text: "[gw-1] fallback-rate alert raised: 8 of 40 requests fell back (20.0%) in the last 5 min, threshold 5.0%",
         alert: { alert: "fallback-rate", requests: 40, fallbacks: 8, rate: 0.2, threshold: 0.05 }
       })
-      expect(posted[3]!.body).toMatchObject({
+      expect(ofKind("alert.resolved").body).toMatchObject({
         text: "[gw-1] fallback-rate alert resolved: 2.0% of 50 requests fell back in the last 5 min, after 5 min",
         alert: { raisedAt: "1970-01-01T00:02:00.000Z" }
       })
@@ -206,6 +210,93 @@ describe("Webhook", () => {
       yield* webhook.flush
       expect(posted).toEqual(["a", "c", "d"])
       expect((yield* count("dropped")) - dropped).toBe(1)
+    })
+  )
+
+  it.scoped("a flapping breaker is posted at most twice in 5 minutes: its other changes are coalesced into one post of the latest, saying how many it stands for", () =>
+    Effect.gen(function* () {
+      const { posted, layer } = client([200])
+      const webhook = yield* Effect.provide(Webhook.make({ url }), layer)
+      const at = (notification: WebhookTypes.Notification) =>
+        Effect.flatMap(TestClock.currentTimeMillis, (now) =>
+          webhook.notify({ ...notification, transition: { ...(notification as WebhookTypes.BreakerChanged).transition, at: now } } as WebhookTypes.Notification))
+      // 30 cycles of opening and closing again, one a minute
+      for (let i = 0; i < 30; i++) {
+        yield* at(opened("a"))
+        yield* TestClock.adjust("30 seconds")
+        yield* at(closed("a"))
+        yield* TestClock.adjust("30 seconds")
+        if (i === 10) {
+          // another target's first change, and an alert: posted at once
+          yield* at(opened("b"))
+          yield* webhook.notify(raised)
+          yield* webhook.flush
+          expect(posted.slice(-2).map((post) => (post.body as { kind: string }).kind).sort()).toEqual(["alert.raised", "breaker.open"])
+        }
+      }
+      yield* TestClock.adjust("5 minutes")
+      yield* webhook.flush
+      const ofA = posted.map((post) => post.body as { kind: string; text: string; breaker?: { name: string; changes?: number } })
+        .filter((body) => body.breaker?.name === "a")
+      expect(ofA.length).toBeLessThanOrEqual(14)
+      // no change is lost: each post stands for one, or for `changes`
+      expect(ofA.reduce((n, body) => n + (body.breaker!.changes ?? 1), 0)).toBe(60)
+      expect(ofA.at(-1)!.kind).toBe("breaker.closed")
+      const coalesced = ofA.find((body) => body.breaker!.changes !== undefined)!
+      expect(coalesced.text).toContain(`the last of ${coalesced.breaker!.changes} changes since its previous notification`)
+    })
+  )
+
+  it.scoped("an outage's reopenings after failed probes are not posted on their own: its recovery is, at once, saying how many changes it stands for", () =>
+    Effect.gen(function* () {
+      const { posted, layer } = client([200])
+      const webhook = yield* Effect.provide(Webhook.make({ url }), layer)
+      const reopened = (at: number): WebhookTypes.Notification => ({
+        _tag: "BreakerChanged",
+        transition: { name: "primary", from: "half-open", to: "open", at, reason: "probe-failed", generation: 2, trips: 2, openUntil: at + 30_000 }
+      })
+      yield* webhook.notify(opened("primary"))
+      for (const at of [90_000, 120_000, 150_000]) {
+        yield* TestClock.adjust("30 seconds")
+        yield* webhook.notify(reopened(at))
+      }
+      yield* TestClock.adjust("30 seconds")
+      yield* webhook.notify(closed("primary"))
+      yield* webhook.flush
+      expect(posted.map((post) => post.body)).toMatchObject([
+        { kind: "breaker.open", breaker: { reason: "consecutive-failures" } },
+        { kind: "breaker.closed", breaker: { changes: 4 } }
+      ])
+    })
+  )
+
+  it.effect("alerts have a queue and a poster of their own: breaker changes never push one out, nor hold it behind a post that hangs", () =>
+    Effect.gen(function* () {
+      const posted: Array<string> = []
+      const breakersHang = Layer.succeed(
+        HttpClient.HttpClient,
+        HttpClient.make((request) =>
+          Effect.gen(function* () {
+            const body = JSON.parse(new TextDecoder().decode((request.body as { body: Uint8Array }).body)) as { kind: string }
+            posted.push(body.kind)
+            if (body.kind.startsWith("breaker")) return yield* Effect.never
+            return HttpClientResponse.fromWeb(request, new Response("ok"))
+          })
+        )
+      )
+      const scope = yield* Scope.make()
+      const webhook = yield* Effect.provide(Webhook.make({ url, queue: 2, timeout: "1 hour", drainTimeout: "1 second" }), breakersHang).pipe(Scope.extend(scope))
+      yield* webhook.notify(opened("a"))
+      yield* Effect.yieldNow()
+      for (const name of ["b", "c", "d", "e"]) yield* webhook.notify(opened(name))
+      yield* webhook.notify(raised)
+      for (const name of ["f", "g"]) yield* webhook.notify(opened(name))
+      yield* webhook.notify(resolved)
+      for (let i = 0; i < 10; i++) yield* Effect.yieldNow()
+      expect(posted.filter((kind) => kind.startsWith("alert"))).toEqual(["alert.raised", "alert.resolved"])
+      const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+      for (let i = 0; i < 4; i++) yield* TestClock.adjust("500 millis")
+      yield* Fiber.join(closing)
     })
   )
 

@@ -6,8 +6,11 @@
  * target, or to degraded mode) over a sliding window of Effect's `Clock`
  * (a ring of time buckets: `TestClock` drives it). The alert is raised once
  * when, with at least `minimumRequests` in the window, the rate reaches
- * `threshold`; it is resolved once when, with at least `minimumRequests`,
- * the rate falls below `resolveBelow`, or when the window empties. Between
+ * `threshold`; it is resolved once when the rate falls below `resolveBelow`,
+ * or when the window empties. A window of fewer than `minimumRequests`
+ * counts as that many for resolving, the missing ones answered without
+ * fallback (its fallbacks over `minimumRequests`): low but healthy traffic
+ * resolves, a few fallbacks in it do not. Between
  * the two the state holds, so a rate hovering around the threshold does not
  * flap. Each change is one event on the alert's stream and one log line (a
  * warning when raised, info when resolved).
@@ -53,7 +56,7 @@ import { Counts } from "./internal/window.js"
 export interface FallbackRateOptions {
   /** Raise when the fallback rate reaches this, in (0, 1]. */
   readonly threshold?: number
-  /** Resolve when the rate falls below this, in [0, threshold]. */
+  /** Resolve when the rate falls below this, in [0, threshold] (under `minimumRequests`: fallbacks over `minimumRequests`). */
   readonly resolveBelow?: number
   /** How far back the rate looks. */
   readonly window?: Duration.DurationInput
@@ -266,7 +269,10 @@ export const fallbackRate = (options: FallbackRateOptions = {}): Effect.Effect<F
           raised = { _tag: "AlertRaised", alert: name, at: now, threshold, windowMillis: counts.windowMillis, ...state }
           return raised
         }
-        const recovered = state.requests === 0 || (state.requests >= minimum && state.rate < resolveBelow)
+        // a window of fewer than `minimum` requests counts as `minimum` of them, those missing answered without
+        // fallback: low but healthy traffic resolves, and a fallback in it weighs as in a window of `minimum`
+        const recovered = state.requests === 0 ||
+          (state.requests >= minimum ? state.rate < resolveBelow : state.fallbacks / minimum < resolveBelow)
         if (!recovered) return undefined
         const resolved: AlertResolved = {
           _tag: "AlertResolved",

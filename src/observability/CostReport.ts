@@ -13,8 +13,8 @@
  *   `inputTokens` is every prompt token; `cacheReadTokens` and
  *   `cacheWriteTokens` are the part of them the provider's prompt cache
  *   served or stored, priced apart in `cost` (see `ModelInfo.cost`).
- *   A streamed answer's usage is known only to its caller (`done`), not to
- *   the router's events, so streamed requests add their cost but no tokens.
+ *   Streamed answers count alike: their usage comes with the request's end
+ *   (`RequestFinished.usage`, as the caller's `done` has it).
  * - `byModel` lists the model that served; a request no target served
  *   (failed, or answered in degraded mode) is only in `byChain`.
  *
@@ -34,10 +34,12 @@ import type { Redacted } from "effect"
 import { Clock, Duration, Effect, Schema } from "effect"
 import type { Usage } from "../llm/Chat.js"
 import { errorCode } from "../llm/internal/errorCode.js"
-import type { Listener, RouterEvent } from "../router/Events.js"
+import type { Listener, RequestFinished, RouterEvent } from "../router/Events.js"
 import type { TargetStatus } from "../router/Router.js"
 import { fellBack, sharesOf, targetsOf } from "./internal/events.js"
+import { ledgerPeriods } from "./internal/options.js"
 import { BoundedMap, Ring } from "./internal/window.js"
+import type { ObservabilityOptionsError } from "./OptionsError.js"
 
 /** A count of prompt tokens the cache served or stored: 0 in a report from a gateway that did not count them. */
 const cacheCount = Schema.optionalWith(Schema.Number, { default: () => 0 })
@@ -257,11 +259,15 @@ export interface Report extends Schema.Schema.Type<typeof Report> {}
  * @category models
  */
 export interface LedgerOptions {
-  /** The router's targets (from `router.status`): resolves a target to its provider and model. */
+  /**
+   * The router's targets (from `router.status`): resolves a target to its
+   * provider and model for a `RequestFinished` that does not carry them (the
+   * router's own do, as they were when the target answered).
+   */
   readonly targets: ReadonlyArray<Pick<TargetStatus, "name" | "provider" | "model">>
-  /** The granularity of `since`. Default 1 minute. */
+  /** The granularity of `since`: 1 millisecond or more. Default 1 minute. */
   readonly bucket?: Duration.DurationInput
-  /** How far back `since` can reach. Default 24 hours. */
+  /** How far back `since` can reach, at most 100,000 buckets (about 70 days of minutes). Default 24 hours. */
   readonly retention?: Duration.DurationInput
 }
 
@@ -336,9 +342,15 @@ interface MutableShadow {
   cost: number
 }
 
-/** One period's figures: served by chain and target, shadow by provider and model. */
+/** A target's provider and model, as they were when it answered. */
+interface Model {
+  readonly provider: string
+  readonly model: string
+}
+
+/** One period's figures: served by chain and model (none: no target served), shadow by provider and model. */
 interface Period {
-  readonly served: Map<string, { readonly chain: string; readonly target: string | undefined; readonly line: MutableLine }>
+  readonly served: Map<string, { readonly chain: string; readonly model: Model | undefined; readonly line: MutableLine }>
   readonly shadow: Map<string, { readonly provider: string; readonly model: string; readonly line: MutableShadow }>
 }
 
@@ -383,11 +395,11 @@ const tokensOf = (usage: Usage | undefined) => ({
   cacheWriteTokens: usage?.cacheWriteTokens ?? 0
 })
 
-const served = (period: Period, chain: string, target: string | undefined) => {
-  const key = `${chain}\u0000${target ?? ""}`
+const served = (period: Period, chain: string, model: Model | undefined) => {
+  const key = model === undefined ? chain : `${chain}\u0000${model.provider}\u0000${model.model}`
   let entry = period.served.get(key)
   if (entry === undefined) {
-    entry = { chain, target, line: emptyLine() }
+    entry = { chain, model, line: emptyLine() }
     period.served.set(key, entry)
   }
   return entry.line
@@ -407,7 +419,10 @@ const byCostThenName = <A extends { readonly cost: number }>(name: (a: A) => str
   b.cost - a.cost || name(a).localeCompare(name(b))
 
 /**
- * A ledger to feed with router events (as `Observability.attach` does).
+ * A ledger to feed with router events (as `Observability.attach` does). A
+ * bucket under 1 millisecond, or more than 100,000 buckets in the retention,
+ * fails with an `ObservabilityOptionsError` at `bucket` (or `retention`,
+ * when no bucket was given).
  *
  * @example
  * import { Effect } from "effect"
@@ -426,114 +441,121 @@ const byCostThenName = <A extends { readonly cost: number }>(name: (a: A) => str
  * @since 0.1.0
  * @category constructors
  */
-export const ledger = (options: LedgerOptions): Effect.Effect<Ledger> =>
-  Effect.map(Clock.currentTimeMillis, (startedAt) => {
-    // a target not in `targets` (a swapped router's, after a config reload) is learnt from its first answer
-    const targets = new Map(targetsOf(options.targets))
-    const bucketMillis = Math.max(1, Duration.toMillis(options.bucket ?? Duration.minutes(1)))
-    const retentionMillis = Duration.toMillis(options.retention ?? Duration.hours(24))
-    const ring = new Ring<Period>(bucketMillis, Math.max(1, Math.ceil(retentionMillis / bucketMillis)), emptyPeriod)
-    const allTime = emptyPeriod()
-    /** The served answer's usage, until its request finishes. */
-    const pending = new BoundedMap<number, { readonly target: string; readonly usage: Usage }>(10_000)
+export const ledger = (options: LedgerOptions): Effect.Effect<Ledger, ObservabilityOptionsError> =>
+  Effect.flatMap(ledgerPeriods(options, ""), ({ bucketMillis, retentionMillis }) =>
+    Effect.map(Clock.currentTimeMillis, (startedAt) => {
+      // for an event that does not say its model (one not from a router): a target not in `targets` (a swapped
+      // router's, after a config reload) is learnt from its answers
+      const targets = new Map(targetsOf(options.targets))
+      /** The model a finished request's `target` was when it answered: the event's own, else by its name. */
+      const modelOf = (event: RequestFinished): Model | undefined =>
+        event.target === undefined
+          ? undefined
+          : event.provider !== undefined && event.model !== undefined
+          ? { provider: event.provider, model: event.model }
+          : targets.get(event.target) ?? { provider: "unknown", model: event.target }
+      const ring = new Ring<Period>(bucketMillis, Math.max(1, Math.ceil(retentionMillis / bucketMillis)), emptyPeriod)
+      const allTime = emptyPeriod()
+      /** The served answer's usage, until its request finishes. */
+      const pending = new BoundedMap<number, { readonly target: string; readonly usage: Usage }>(10_000)
 
-    const onFinished = (event: Extract<RouterEvent, { _tag: "RequestFinished" }>) => {
-      const usage = pending.get(event.requestId)
-      pending.delete(event.requestId)
-      // each model is charged what it billed: the one that served, and any other before it (`billed`)
-      const shares = sharesOf(event)
-      // the request's own usage (a stream's only source); else its serving attempt's
-      const tokens = shares.served.usage ?? (usage !== undefined && usage.target === event.target ? usage.usage : undefined)
-      const fell = fellBack(event)
-      const line: Line = {
-        requests: 1,
-        fallbackRequests: fell ? 1 : 0,
-        ...tokensOf(tokens),
-        cost: shares.served.cost,
-        fallbackExtraCost: fell ? event.costDelta : 0
-      }
-      for (const period of [allTime, ring.current(event.at)]) {
-        addLine(served(period, event.chain, event.target), line)
-        for (const part of shares.others) {
-          const billed: Line = { requests: 0, fallbackRequests: 0, ...tokensOf(part.usage), cost: part.cost, fallbackExtraCost: 0 }
-          addLine(served(period, event.chain, part.target), billed)
+      const onFinished = (event: RequestFinished) => {
+        const usage = pending.get(event.requestId)
+        pending.delete(event.requestId)
+        // each model is charged what it billed: the one that served, and any other before it (`billed`)
+        const shares = sharesOf(event)
+        // the request's own usage (a stream's only source); else its serving attempt's
+        const tokens = shares.served.usage ?? (usage !== undefined && usage.target === event.target ? usage.usage : undefined)
+        const fell = fellBack(event)
+        const line: Line = {
+          requests: 1,
+          fallbackRequests: fell ? 1 : 0,
+          ...tokensOf(tokens),
+          cost: shares.served.cost,
+          fallbackExtraCost: fell ? event.costDelta : 0
+        }
+        const model = modelOf(event)
+        for (const period of [allTime, ring.current(event.at)]) {
+          addLine(served(period, event.chain, model), line)
+          for (const part of shares.others) {
+            const billed: Line = { requests: 0, fallbackRequests: 0, ...tokensOf(part.usage), cost: part.cost, fallbackExtraCost: 0 }
+            addLine(served(period, event.chain, part), billed)
+          }
         }
       }
-    }
 
-    const onShadow = (event: Extract<RouterEvent, { _tag: "AttemptSucceeded" }>) => {
-      const line: MutableShadow = {
-        calls: 1,
-        inputTokens: event.usage?.inputTokens ?? 0,
-        outputTokens: event.usage?.outputTokens ?? 0,
-        cacheReadTokens: event.usage?.cacheReadTokens ?? 0,
-        cacheWriteTokens: event.usage?.cacheWriteTokens ?? 0,
-        cost: event.cost ?? 0
-      }
-      for (const period of [allTime, ring.current(event.at)]) addShadow(shadowOf(period, event.provider, event.model), line)
-    }
-
-    const listener = (event: RouterEvent): void => {
-      if (event._tag === "RequestFinished") onFinished(event)
-      else if (event._tag === "AttemptSucceeded") {
-        if (!targets.has(event.target)) targets.set(event.target, { provider: event.provider, model: event.model })
-        if (event.shadow) onShadow(event)
-        else if (event.usage !== undefined) pending.set(event.requestId, { target: event.target, usage: event.usage })
-      }
-    }
-    const record = (event: RouterEvent): Effect.Effect<void> => Effect.sync(() => listener(event))
-
-    const summarise = (periods: ReadonlyArray<Period>, from: number, to: number): Report => {
-      const totals = emptyLine()
-      const models = new Map<string, ModelLine & MutableLine>()
-      const chains = new Map<string, ChainLine & MutableLine>()
-      const shadowTotals = emptyShadow()
-      const shadows = new Map<string, ShadowLine & MutableShadow>()
-      for (const period of periods) {
-        for (const { chain, target, line } of period.served.values()) {
-          addLine(totals, line)
-          let c = chains.get(chain)
-          if (c === undefined) chains.set(chain, (c = { chain, ...emptyLine() }))
-          addLine(c, line)
-          const info = target === undefined ? undefined : targets.get(target) ?? { provider: "unknown", model: target }
-          if (info === undefined) continue
-          const key = `${info.provider}\u0000${info.model}`
-          let m = models.get(key)
-          if (m === undefined) models.set(key, (m = { provider: info.provider, model: info.model, ...emptyLine() }))
-          addLine(m, line)
+      const onShadow = (event: Extract<RouterEvent, { _tag: "AttemptSucceeded" }>) => {
+        const line: MutableShadow = {
+          calls: 1,
+          inputTokens: event.usage?.inputTokens ?? 0,
+          outputTokens: event.usage?.outputTokens ?? 0,
+          cacheReadTokens: event.usage?.cacheReadTokens ?? 0,
+          cacheWriteTokens: event.usage?.cacheWriteTokens ?? 0,
+          cost: event.cost ?? 0
         }
-        for (const { provider, model, line } of period.shadow.values()) {
-          addShadow(shadowTotals, line)
-          const key = `${provider}\u0000${model}`
-          let s = shadows.get(key)
-          if (s === undefined) shadows.set(key, (s = { provider, model, ...emptyShadow() }))
-          addShadow(s, line)
+        for (const period of [allTime, ring.current(event.at)]) addShadow(shadowOf(period, event.provider, event.model), line)
+      }
+
+      const listener = (event: RouterEvent): void => {
+        if (event._tag === "RequestFinished") onFinished(event)
+        else if (event._tag === "AttemptSucceeded") {
+          targets.set(event.target, { provider: event.provider, model: event.model })
+          if (event.shadow) onShadow(event)
+          else if (event.usage !== undefined) pending.set(event.requestId, { target: event.target, usage: event.usage })
         }
       }
-      return {
-        currency: "USD",
-        from,
-        to,
-        totals,
-        byModel: [...models.values()].sort(byCostThenName((m) => `${m.provider}/${m.model}`)),
-        byChain: [...chains.values()].sort(byCostThenName((c) => c.chain)),
-        shadow: {
-          totals: shadowTotals,
-          byModel: [...shadows.values()].sort(byCostThenName((s) => `${s.provider}/${s.model}`))
+      const record = (event: RouterEvent): Effect.Effect<void> => Effect.sync(() => listener(event))
+
+      const summarise = (periods: ReadonlyArray<Period>, from: number, to: number): Report => {
+        const totals = emptyLine()
+        const models = new Map<string, ModelLine & MutableLine>()
+        const chains = new Map<string, ChainLine & MutableLine>()
+        const shadowTotals = emptyShadow()
+        const shadows = new Map<string, ShadowLine & MutableShadow>()
+        for (const period of periods) {
+          for (const { chain, model: info, line } of period.served.values()) {
+            addLine(totals, line)
+            let c = chains.get(chain)
+            if (c === undefined) chains.set(chain, (c = { chain, ...emptyLine() }))
+            addLine(c, line)
+            if (info === undefined) continue
+            const key = `${info.provider}\u0000${info.model}`
+            let m = models.get(key)
+            if (m === undefined) models.set(key, (m = { provider: info.provider, model: info.model, ...emptyLine() }))
+            addLine(m, line)
+          }
+          for (const { provider, model, line } of period.shadow.values()) {
+            addShadow(shadowTotals, line)
+            const key = `${provider}\u0000${model}`
+            let s = shadows.get(key)
+            if (s === undefined) shadows.set(key, (s = { provider, model, ...emptyShadow() }))
+            addShadow(s, line)
+          }
+        }
+        return {
+          currency: "USD",
+          from,
+          to,
+          totals,
+          byModel: [...models.values()].sort(byCostThenName((m) => `${m.provider}/${m.model}`)),
+          byChain: [...chains.values()].sort(byCostThenName((c) => c.chain)),
+          shadow: {
+            totals: shadowTotals,
+            byModel: [...shadows.values()].sort(byCostThenName((s) => `${s.provider}/${s.model}`))
+          }
         }
       }
-    }
 
-    const report = (reportOptions: ReportOptions = {}) =>
-      Effect.map(Clock.currentTimeMillis, (now) => {
-        if (reportOptions.since === undefined) return summarise([allTime], startedAt, now)
-        const since = reportOptions.since
-        const periods = ring.fold(now, [] as Array<Period>, (acc, period) => (acc.push(period), acc), since)
-        return summarise(periods, Math.min(now, Math.max(ring.coveredFrom(now, since), startedAt)), now)
-      })
+      const report = (reportOptions: ReportOptions = {}) =>
+        Effect.map(Clock.currentTimeMillis, (now) => {
+          if (reportOptions.since === undefined) return summarise([allTime], startedAt, now)
+          const since = reportOptions.since
+          const periods = ring.fold(now, [] as Array<Period>, (acc, period) => (acc.push(period), acc), since)
+          return summarise(periods, Math.min(now, Math.max(ring.coveredFrom(now, since), startedAt)), now)
+        })
 
-    return { record, listener, report } satisfies Ledger
-  })
+      return { record, listener, report } satisfies Ledger
+    }))
 
 // ---------------------------------------------------------------------------
 // HTTP

@@ -15,7 +15,9 @@
  *   5 minutes) of attempt events. As in the router's health, calls leave out
  *   rejections (the target was not called) and the request's own faults
  *   (`InvalidRequest`, `ContentFiltered`, `ContextLengthExceeded`); `errors`
- *   counts every class, rejections by reason.
+ *   counts every class, rejections by reason. Shadow calls (background
+ *   copies of served requests) are left out, as from `llm_attempts_total`:
+ *   the router reports their successes, not their failures.
  * - `latencyMillis` and `timeToFirstTokenMillis` are the router's health
  *   window's approximate quantiles of successful calls. A stream's latency
  *   there is its time to first content, as its breaker's slow-call rule
@@ -393,6 +395,8 @@ export const tracker = (router: Pick<Router.Service, "status">, options: Options
     const listener = (event: RouterEvent): void => {
       switch (event._tag) {
         case "AttemptSucceeded": {
+          // a shadow call's failure sends no event: counting its successes alone would flatter the target
+          if (event.shadow) return
           const c = countsOf(event.target)
           c.add(event.at, CALLS)
           c.add(event.at, SUCCESSES)

@@ -45,6 +45,7 @@ import type { Listener, RouterEvent } from "../router/Events.js"
 import type { TargetStatus } from "../router/Router.js"
 import type * as CircuitBreaker from "../resilience/CircuitBreaker.js"
 import { errorClass, fellBack, sharesOf, targetsOf } from "./internal/events.js"
+import { labelsProblem, type RecorderKey } from "./internal/options.js"
 import { Series, show, unshow } from "./internal/series.js"
 
 /**
@@ -410,7 +411,12 @@ export const breakerStateValue = (state: CircuitBreaker.Status): number => {
 export interface RecorderOptions {
   /** The router's targets (from `router.status`): resolves a target name to its provider and model. */
   readonly targets: ReadonlyArray<Pick<TargetStatus, "name" | "provider" | "model">>
-  /** Constant labels added to every series, e.g. `{ router: "main" }`. */
+  /**
+   * Constant labels added to every series, e.g. `{ router: "main" }`: each
+   * name a Prometheus label name (letters, digits and `_`), none of
+   * Prometheus's (`le`, `quantile`, `__*`) nor of the series' own
+   * (`provider`, `model`, `chain`, `outcome`, `reason`, `target`, ...).
+   */
   readonly labels?: Readonly<Record<string, string>>
 }
 
@@ -456,7 +462,9 @@ const seconds = (duration: Duration.Duration) => Duration.toMillis(duration) / 1
 const noTags: ReadonlyArray<MetricLabel.MetricLabel> = []
 
 /**
- * A recorder of router events into the metrics above.
+ * A recorder of router events into the metrics above. Constant labels
+ * Prometheus cannot carry throw an `ObservabilityOptionsError` naming the
+ * label (`Observability.attach` fails with it instead).
  *
  * @example
  * import { Effect } from "effect"
@@ -473,30 +481,35 @@ const noTags: ReadonlyArray<MetricLabel.MetricLabel> = []
  * @category constructors
  */
 export const recorder = (options: RecorderOptions): Recorder => {
+  const problem = labelsProblem(options.labels, "labels")
+  if (problem !== undefined) throw problem
   const series = new Series(options.labels)
   // learns a target it did not know from `breakers` (a swapped router's, after a config reload)
   const targets = new Map(targetsOf(options.targets))
   const unknown = { provider: "unknown", model: "unknown" }
 
+  // only the keys a constant label may not take (`recorderKeys`)
+  const labelled = <M extends Metric.Metric<any, any, any>>(metric: M, ...keys: ReadonlyArray<RecorderKey>) =>
+    series.labelled(metric, ...keys)
   const by = {
-    attempts: series.labelled(attempts, "provider", "model", "outcome"),
-    attemptsWhy: series.labelled(attempts, "provider", "model", "outcome", "reason"),
-    streamFailures: series.labelled(streamFailures, "provider", "model", "reason"),
-    timeToFirstToken: series.labelled(timeToFirstToken, "provider", "model"),
-    attemptDuration: series.labelled(attemptDuration, "provider", "model", "outcome"),
-    tokens: series.labelled(tokens, "provider", "model", "direction"),
-    cost: series.labelled(cost, "provider", "model", "kind"),
-    rejections: series.labelled(rejections, "target", "reason"),
-    fallbacks: series.labelled(fallbacks, "chain", "from", "to", "reason"),
-    budgetExhausted: series.labelled(budgetExhausted, "chain", "target"),
-    degradedResponses: series.labelled(degradedResponses, "chain", "source"),
-    requests: series.labelled(requests, "chain", "outcome"),
-    requestDuration: series.labelled(requestDuration, "chain", "outcome"),
-    fallbackExtraCost: series.labelled(fallbackExtraCost, "chain"),
-    breakerState: series.labelled(breakerState, "target", "provider", "model"),
-    breakerTransitions: series.labelled(breakerTransitions, "target", "from", "to"),
-    fallbackRate: series.labelled(fallbackRate),
-    alertActive: series.labelled(alertActive, "alert")
+    attempts: labelled(attempts, "provider", "model", "outcome"),
+    attemptsWhy: labelled(attempts, "provider", "model", "outcome", "reason"),
+    streamFailures: labelled(streamFailures, "provider", "model", "reason"),
+    timeToFirstToken: labelled(timeToFirstToken, "provider", "model"),
+    attemptDuration: labelled(attemptDuration, "provider", "model", "outcome"),
+    tokens: labelled(tokens, "provider", "model", "direction"),
+    cost: labelled(cost, "provider", "model", "kind"),
+    rejections: labelled(rejections, "target", "reason"),
+    fallbacks: labelled(fallbacks, "chain", "from", "to", "reason"),
+    budgetExhausted: labelled(budgetExhausted, "chain", "target"),
+    degradedResponses: labelled(degradedResponses, "chain", "source"),
+    requests: labelled(requests, "chain", "outcome"),
+    requestDuration: labelled(requestDuration, "chain", "outcome"),
+    fallbackExtraCost: labelled(fallbackExtraCost, "chain"),
+    breakerState: labelled(breakerState, "target", "provider", "model"),
+    breakerTransitions: labelled(breakerTransitions, "target", "from", "to"),
+    fallbackRate: labelled(fallbackRate),
+    alertActive: labelled(alertActive, "alert")
   }
 
   /** Adds a served answer's cost and tokens to its model's series. */
@@ -564,7 +577,12 @@ export const recorder = (options: RecorderOptions): Recorder => {
         by.requestDuration(event.chain, event.outcome).unsafeUpdate(seconds(event.latency), tags)
         // each model is charged what it billed: the one that served, and any other before it (`billed`)
         const { served, others } = sharesOf(event)
-        const target = event.target === undefined ? undefined : targets.get(event.target) ?? unknown
+        // the model the target was when it answered (a reload may have moved its name since); by name for an event without
+        const target = event.target === undefined
+          ? undefined
+          : event.provider !== undefined && event.model !== undefined
+          ? { provider: event.provider, model: event.model }
+          : targets.get(event.target) ?? unknown
         if (target !== undefined) charge(target, served.cost, served.usage, tags)
         for (const part of others) charge(part, part.cost, part.usage, tags)
         if (fellBack(event) && event.costDelta > 0) by.fallbackExtraCost(event.chain).unsafeUpdate(event.costDelta, tags)

@@ -35,7 +35,9 @@ import * as Alerts from "./Alerts.js"
 import * as CostReport from "./CostReport.js"
 import * as HealthSnapshot from "./HealthSnapshot.js"
 import { awaitIdle, forkQueue } from "./internal/consumer.js"
+import { labelsProblem, ledgerPeriods, prefixProblem } from "./internal/options.js"
 import * as Metrics from "./Metrics.js"
+import type { ObservabilityOptionsError } from "./OptionsError.js"
 import * as Prometheus from "./Prometheus.js"
 import * as StatusPage from "./StatusPage.js"
 import * as Telemetry from "./Telemetry.js"
@@ -62,7 +64,10 @@ import * as Telemetry from "./Telemetry.js"
  * @category models
  */
 export interface Options {
-  /** Constant labels on every metric series of this router, e.g. `{ router: "main" }`. */
+  /**
+   * Constant labels on every metric series of this router, e.g. `{ router: "main" }`;
+   * names as `Metrics.RecorderOptions.labels` allows them.
+   */
   readonly labels?: Readonly<Record<string, string>>
   /** The fallback-rate alert (`false`: none). Default 5% over 5 minutes, from 20 requests. */
   readonly alert?: Alerts.FallbackRateOptions | false
@@ -191,7 +196,10 @@ const breakersOf = (router: Router.Service): ReadonlyArray<CircuitBreaker.Circui
   router.targets.flatMap((name) => router.breaker(name) ?? [])
 
 /**
- * Makes a router observable for the life of the scope.
+ * Makes a router observable for the life of the scope. Options that would
+ * make broken output (a constant label or Prometheus prefix the text format
+ * cannot carry) or a cost ledger of more than 100,000 buckets fail with an
+ * `ObservabilityOptionsError` naming the option, before anything is attached.
  *
  * @example
  * import { Effect } from "effect"
@@ -213,8 +221,12 @@ const breakersOf = (router: Router.Service): ReadonlyArray<CircuitBreaker.Circui
  * @since 0.1.0
  * @category constructors
  */
-export const attach = (router: Router.Service, options: Options = {}): Effect.Effect<Service, never, Scope.Scope> =>
+export const attach = (router: Router.Service, options: Options = {}): Effect.Effect<Service, ObservabilityOptionsError, Scope.Scope> =>
   Effect.gen(function* () {
+    // options that would make broken output are refused before anything is attached
+    const problem = labelsProblem(options.labels, "labels") ?? prefixProblem(options.prometheus?.prefix, "prometheus.prefix")
+    if (problem !== undefined) return yield* problem
+    yield* ledgerPeriods(options.cost ?? {}, "cost")
     // each breaker's transitions, in a scope of its own: subscribed now, so none after `attach` is missed
     const scope = yield* Effect.scope
     const watched = new Map<CircuitBreaker.CircuitBreaker, { readonly scope: Scope.CloseableScope; readonly queue: Queue.Dequeue<CircuitBreaker.Transition> }>()
@@ -322,7 +334,7 @@ export const attach = (router: Router.Service, options: Options = {}): Effect.Ef
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options = {}): Layer.Layer<Observability, never, Router.Router> =>
+export const layer = (options: Options = {}): Layer.Layer<Observability, ObservabilityOptionsError, Router.Router> =>
   Layer.scoped(Observability, Effect.flatMap(Router.Router, (router) => attach(router, options)))
 
 /**

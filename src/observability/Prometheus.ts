@@ -23,7 +23,9 @@ import type { MetricData, MetricProducer } from "@opentelemetry/sdk-metrics"
 import { Effect } from "effect"
 import type { Scope } from "effect"
 import { globalValue } from "effect/GlobalValue"
+import { prefixProblem } from "./internal/options.js"
 import { hasRetired, isRetired } from "./internal/series.js"
+import type { ObservabilityOptionsError } from "./OptionsError.js"
 
 /**
  * The content type of the Prometheus text format.
@@ -52,7 +54,11 @@ export const contentType = "text/plain; version=0.0.4; charset=utf-8"
  * @category models
  */
 export interface Options {
-  /** Prepended to every metric name with an underscore, e.g. `"myapp"` gives `myapp_llm_requests_total`. */
+  /**
+   * Prepended to every metric name with an underscore, e.g. `"myapp"` gives
+   * `myapp_llm_requests_total`: letters, digits, `_` and `:`, not starting
+   * with a digit (else an `ObservabilityOptionsError`).
+   */
   readonly prefix?: string
   /**
    * When set, a `target_info` gauge carries OpenTelemetry's resource
@@ -167,7 +173,8 @@ export const respond = (render: Effect.Effect<string>): HttpApp.Default =>
 
 /**
  * A Prometheus exporter of Effect's metric registry, with its own options;
- * released (the reader shut down) with the scope.
+ * released (the reader shut down) with the scope. A prefix the text format
+ * cannot carry fails with an `ObservabilityOptionsError` at `prefix`.
  *
  * @example
  * import { Effect } from "effect"
@@ -182,8 +189,10 @@ export const respond = (render: Effect.Effect<string>): HttpApp.Default =>
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: Options = {}): Effect.Effect<Exporter, never, Scope.Scope> =>
+export const make = (options: Options = {}): Effect.Effect<Exporter, ObservabilityOptionsError, Scope.Scope> =>
   Effect.gen(function* () {
+    const problem = prefixProblem(options.prefix, "prefix")
+    if (problem !== undefined) return yield* problem
     const reader = newExporter(options)
     const producer = yield* OtelMetrics.makeProducer
     yield* OtelMetrics.registerProducer(exported(producer), () => reader)

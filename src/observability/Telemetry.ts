@@ -13,6 +13,7 @@
  * | an attempt failed | debug | chain, target, provider, model, attempt, error, requestId, correlationId |
  * | a breaker opened or was isolated | warning | target, from, to, reason, trips |
  * | a breaker went half-open or closed | info | target, from, to, reason, trips |
+ * | tracing dropped the 1st, 10th, 100th... request's attempt spans (`maxPendingRequests`), even with `logs: false` | warning | dropped, maxPendingRequests |
  *
  * `correlationId` is there when the request's caller gave one
  * (`RequestOptions.correlationId`; `llm-failover serve` passes its request's
@@ -73,7 +74,13 @@ export interface Options {
   readonly logs?: boolean
   /** Build spans (default `true`). */
   readonly tracing?: boolean
-  /** Requests whose attempts are held until they finish, at most (default 1,000; the oldest are dropped). */
+  /**
+   * Requests whose attempts are held until they finish, at most: size it
+   * above the requests in flight at once (default 10,000). Beyond it, the
+   * one heard of least recently is dropped (its request span then has no
+   * attempt children), counted in `Telemetry.dropped` and warned of (even
+   * with `logs: false`).
+   */
   readonly maxPendingRequests?: number
 }
 
@@ -101,6 +108,11 @@ export interface Telemetry {
   /** As `record`, for `Router.listen`: the spans at once, the log line as the effect it returns. */
   readonly listener: Listener
   readonly transition: (transition: CircuitBreaker.Transition) => Effect.Effect<void>
+  /**
+   * Requests whose attempt spans were dropped, more than
+   * `maxPendingRequests` being in flight: warned of at 1, 10, 100...
+   */
+  readonly dropped: Effect.Effect<number>
 }
 
 /**
@@ -251,10 +263,11 @@ const failed = (error: string) => Exit.fail(error)
 /**
  * Builds spans from router events with explicit times, through `tracer`.
  */
-const spanBuilder = (tracer: Tracer.Tracer, maxPending: number) => {
-  const pending = new BoundedMap<number, PendingRequest>(maxPending)
+const spanBuilder = (tracer: Tracer.Tracer, maxPending: number, onDrop: () => void) => {
+  // beyond `maxPending`, the request heard of least recently is dropped: more likely one that will never finish
+  const pending = new BoundedMap<number, PendingRequest>(maxPending, onDrop)
   const requestOf = (id: number) => {
-    let request = pending.get(id)
+    let request = pending.touch(id)
     if (request === undefined) {
       request = { attempts: [], fallbacks: [] }
       pending.set(id, request)
@@ -411,14 +424,32 @@ export const make = (options: Options = {}): Effect.Effect<Telemetry> =>
     const logs = options.logs ?? true
     // the lines go to the sink in the context, if any (`LogSink`: `serve`'s), else through Effect's logger
     const sink = Option.getOrUndefined(sinkOption)
-    const spans = (options.tracing ?? true) ? spanBuilder(tracer, options.maxPendingRequests ?? 1_000) : undefined
+    const maxPending = options.maxPendingRequests ?? 10_000
+    let dropped = 0
+    let warnAt = 1
+    const spans = (options.tracing ?? true) ? spanBuilder(tracer, maxPending, () => void dropped++) : undefined
+    /** A warning when the count of dropped requests reaches 1, 10, 100...: raise `maxPendingRequests`. */
+    const droppedLine = (): Effect.Effect<void> | undefined => {
+      if (dropped < warnAt) return undefined
+      while (warnAt <= dropped) warnAt *= 10
+      return LogSink.log(
+        sink,
+        LogLevel.Warning,
+        `tracing dropped the attempt spans of ${dropped} requests: more than maxPendingRequests (${maxPending}) were in flight`,
+        { dropped, maxPendingRequests: maxPending }
+      )
+    }
     const listener = (event: RouterEvent): Effect.Effect<void> | undefined => {
-      if (spans !== undefined) spans(event)
-      return logs ? logLine(sink, event) : undefined
+      if (spans === undefined) return logs ? logLine(sink, event) : undefined
+      spans(event)
+      const line = logs ? logLine(sink, event) : undefined
+      const warning = droppedLine()
+      return warning === undefined ? line : line === undefined ? warning : Effect.zipRight(line, warning)
     }
     return {
       record: (event) => Effect.suspend(() => listener(event) ?? Effect.void),
       listener,
-      transition: (t) => (logs ? transitionLine(sink, t) : Effect.void)
+      transition: (t) => (logs ? transitionLine(sink, t) : Effect.void),
+      dropped: Effect.sync(() => dropped)
     }
   })

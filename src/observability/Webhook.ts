@@ -9,15 +9,22 @@
  *   With shared state, a breaker another instance opened (`reason`
  *   `"remote"`) is left to that instance, so one trip is one notification.
  * - Never on the hot path: a notification is queued (at most `queue`, the
- *   oldest dropped beyond it) and one fiber posts them in order, each
- *   within `timeout`, retried on a 429, a 5xx or a transport failure with
- *   exponential jittered backoff (`retries` times).
+ *   oldest dropped beyond it) and posted in order, each within `timeout`,
+ *   retried on a 429, a 5xx or a transport failure with exponential
+ *   jittered backoff (`retries` times). Alerts have a queue and a poster of
+ *   their own: breaker changes never push one out nor hold one up.
+ * - A flapping breaker does not flood the channel: a target's breaker is
+ *   posted at most twice in 5 minutes (`breakerLimit`); its changes beyond
+ *   that are coalesced into one post of the latest, as soon as the limit
+ *   allows, which says how many changes it stands for (`changes`). A change
+ *   to the state last posted (opened again after a failed probe) is not
+ *   posted on its own: it is counted into the target's next post.
  * - The URL is a secret (a Slack webhook's holds its token): it is never
  *   logged, and the posts make no span (whose `url.full` would carry it).
  *   A failed post is logged as a warning with its status or error tag.
- * - When the scope closes, what is still queued, and the one being posted,
- *   is posted for up to `drainTimeout`; what is left then is counted
- *   `dropped`.
+ * - When the scope closes, what is still queued or coalesced, and the one
+ *   being posted, is posted for up to `drainTimeout`; what is left then is
+ *   counted `dropped`.
  * - `llm_webhook_notifications_total{outcome}` counts them: `delivered`,
  *   `failed` (after the retries), `dropped` (the queue was full).
  *
@@ -25,7 +32,7 @@
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import { Data, Duration, Effect, Metric, Queue, Redacted, Schedule, Stream, SubscriptionRef } from "effect"
+import { Clock, Data, Duration, Effect, Metric, Queue, Redacted, Schedule, Stream, SubscriptionRef } from "effect"
 import type { Scope } from "effect"
 import type * as CircuitBreaker from "../resilience/CircuitBreaker.js"
 import type * as Alerts from "./Alerts.js"
@@ -47,6 +54,12 @@ import type * as Alerts from "./Alerts.js"
 export interface BreakerChanged {
   readonly _tag: "BreakerChanged"
   readonly transition: CircuitBreaker.Transition
+  /**
+   * Set on a post that stands for more than one change of a flapping
+   * breaker (see `Options.breakerLimit`): how many changes since its
+   * previous notification, this latest one included.
+   */
+  readonly changes?: number
 }
 
 /**
@@ -75,7 +88,8 @@ export type Notification = Alerts.AlertEvent | BreakerChanged
  * | `source` | `"llm-failover"` |
  * | `timeout` | 10 seconds a post |
  * | `retries` | 3 |
- * | `queue` | 100 |
+ * | `queue` | 100 (alerts', and breakers') |
+ * | `breakerLimit` | 2 posts a target per 5 minutes |
  * | `drainTimeout` | 5 seconds |
  *
  * @example
@@ -106,8 +120,15 @@ export interface Options {
   readonly timeout?: Duration.DurationInput
   /** Retries of a post after its first try, on a 429, a 5xx, a timeout or a transport failure. */
   readonly retries?: number
-  /** Notifications waiting at most; beyond it the oldest is dropped. */
+  /** Notifications waiting at most, alerts and breaker changes each; beyond it the oldest is dropped. */
   readonly queue?: number
+  /**
+   * At most `posts` notifications of one target's breaker per `per`
+   * (sliding); its changes beyond are coalesced into one, posted as soon as
+   * the limit allows: the latest change, with how many it stands for. A
+   * change to the state last posted waits for the target's next post.
+   */
+  readonly breakerLimit?: { readonly posts?: number; readonly per?: Duration.DurationInput }
   /** How long the scope's close waits for the queued ones. */
   readonly drainTimeout?: Duration.DurationInput
 }
@@ -135,7 +156,11 @@ export interface Options {
 export interface Notifier {
   /** Queues a notification, unless `on` leaves its kind out (or it is not worth telling); never waits on the network. */
   readonly notify: (notification: Notification) => Effect.Effect<void>
-  /** Waits until no notification is queued or being posted (each delivered or given up). */
+  /**
+   * Waits until no notification is queued or being posted (each delivered
+   * or given up); not for a breaker's coalesced changes, posted when its
+   * limit allows.
+   */
   readonly flush: Effect.Effect<void>
 }
 
@@ -194,12 +219,15 @@ export const text = (notification: Notification, source: string): string => {
       return `[${source}] ${notification.alert} alert resolved: ${percent(notification.rate)} of ${notification.requests} requests fell back in the last ${minutes(notification.windowMillis)}, after ${minutes(notification.at - notification.raisedAt)}`
     case "BreakerChanged": {
       const t = notification.transition
+      const changes = notification.changes === undefined
+        ? ""
+        : ` (the last of ${notification.changes} changes since its previous notification)`
       if (t.to === "open") {
         const until = t.openUntil === undefined ? "" : `; retries at ${new Date(t.openUntil).toISOString()}`
-        return `[${source}] breaker ${t.name} opened (${t.reason})${until}`
+        return `[${source}] breaker ${t.name} opened (${t.reason})${until}${changes}`
       }
-      if (t.to === "isolated") return `[${source}] breaker ${t.name} isolated by an operator: no calls until it is reset`
-      return `[${source}] breaker ${t.name} closed (${t.reason}): calls go through again`
+      if (t.to === "isolated") return `[${source}] breaker ${t.name} isolated by an operator: no calls until it is reset${changes}`
+      return `[${source}] breaker ${t.name} closed (${t.reason}): calls go through again${changes}`
     }
   }
 }
@@ -208,7 +236,8 @@ export const text = (notification: Notification, source: string): string => {
  * The JSON body posted in the `"json"` format: `source`, `kind`
  * (`alert.raised`, `alert.resolved`, `breaker.open`, `breaker.isolated`,
  * `breaker.closed`), `at` (ISO time), `text` ({@link text}), and the
- * alert's window or the breaker's transition.
+ * alert's window or the breaker's transition (with `changes` when it
+ * stands for several).
  *
  * @example
  * import { Webhook } from "effect-llm-failover/observability"
@@ -237,7 +266,8 @@ export const payload = (notification: Notification, source: string): Record<stri
         to: t.to,
         reason: t.reason,
         trips: t.trips,
-        ...(t.openUntil === undefined ? {} : { openUntil: new Date(t.openUntil).toISOString() })
+        ...(t.openUntil === undefined ? {} : { openUntil: new Date(t.openUntil).toISOString() }),
+        ...(notification.changes === undefined ? {} : { changes: notification.changes })
       }
     }
   }
@@ -282,12 +312,8 @@ export const make = (options: Options): Effect.Effect<Notifier, never, HttpClien
     const headers = Object.fromEntries(
       Object.entries(options.headers ?? {}).map(([name, value]) => [name, Redacted.isRedacted(value) ? Redacted.value(value) : value])
     )
-    // each notification numbered as it is queued: the sliding queue drops the oldest when full, which whoever
-    // takes the next one learns from the gap in the numbers (exact, whichever fiber ran when)
-    const queue = yield* Queue.sliding<{ readonly number: number; readonly notification: Notification }>(Math.max(1, options.queue ?? 100))
+    // notifications queued, in both lanes; delivered, given up or dropped: all of them once it reaches `queued`
     let queued = 0
-    let taken = 0
-    // notifications delivered, given up or dropped: all of them once it reaches `queued`
     const settled = yield* SubscriptionRef.make(0)
     const settle = (n: number) => SubscriptionRef.update(settled, (count) => count + n)
 
@@ -328,6 +354,111 @@ export const make = (options: Options): Effect.Effect<Notifier, never, HttpClien
       )
     }
 
+    // two lanes, each a queue and a fiber posting from it in order: alerts never wait behind breaker changes
+    const alerts = yield* lane(Math.max(1, options.queue ?? 100), post, settle, () => queued++)
+    const breakers = yield* lane(Math.max(1, options.queue ?? 100), post, settle, () => queued++)
+
+    // per target: the times of its breaker's posts within `per`, the state it last told, and the changes held since
+    const limitPosts = Math.max(1, Math.floor(options.breakerLimit?.posts ?? 2))
+    const limitPer = Duration.toMillis(options.breakerLimit?.per ?? Duration.minutes(5))
+    const recent = new Map<string, Array<number>>()
+    const told = new Map<string, CircuitBreaker.Transition["to"]>()
+    /** `waiting`: for the limit (a fiber will post it); else a repeat of the state told, counted into the next post. */
+    const held = new Map<string, { latest: CircuitBreaker.Transition; changes: number; waiting: boolean }>()
+    const scope = yield* Effect.scope
+    /** Whether a post of `target` at `now` is within its limit; if so, it is counted. */
+    const allowed = (target: string, now: number): boolean => {
+      const times = (recent.get(target) ?? []).filter((t) => t > now - limitPer)
+      const ok = times.length < limitPosts
+      if (ok) times.push(now)
+      if (times.length === 0) recent.delete(target)
+      else recent.set(target, times)
+      return ok
+    }
+    /** The post of `latest`, standing for `changes` changes; told. */
+    const telling = (latest: CircuitBreaker.Transition, changes: number): Notification => {
+      held.delete(latest.name)
+      told.set(latest.name, latest.to)
+      return { _tag: "BreakerChanged", transition: latest, ...(changes > 1 ? { changes } : {}) }
+    }
+    /** Posts a target's held changes once its oldest post in the window has left it. */
+    const release = (target: string): Effect.Effect<void> =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const oldest = recent.get(target)?.[0] ?? now - limitPer
+        return Effect.flatMap(Effect.sleep(Duration.millis(Math.max(0, oldest + limitPer - now))), () =>
+          Effect.flatMap(Clock.currentTimeMillis, (at) => {
+            const entry = held.get(target)
+            if (entry === undefined) return Effect.void
+            if (!allowed(target, at)) return release(target)
+            return breakers.offer(telling(entry.latest, entry.changes))
+          }))
+      })
+    const breakerChange = (transition: CircuitBreaker.Transition): Effect.Effect<void> =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const target = transition.name
+        const entry = held.get(target)
+        const changes = (entry?.changes ?? 0) + 1
+        // waiting for the limit: it will post the latest
+        if (entry?.waiting === true) {
+          entry.latest = transition
+          entry.changes = changes
+          return Effect.void
+        }
+        // the state it last told again (opened again after a failed probe): counted into its next post
+        if (told.get(target) === transition.to) {
+          held.set(target, { latest: transition, changes, waiting: false })
+          return Effect.void
+        }
+        if (allowed(target, now)) return breakers.offer(telling(transition, changes))
+        held.set(target, { latest: transition, changes, waiting: true })
+        return Effect.asVoid(Effect.forkIn(release(target), scope))
+      })
+
+    const flush: Effect.Effect<void> = settled.changes.pipe(Stream.takeUntil((count) => count >= queued), Stream.runDrain)
+
+    // runs before the posters are interrupted (finalizers run last first): what is queued or coalesced is posted
+    // here, the one being posted finishes there; what the drain's time cuts off is counted dropped
+    yield* Effect.addFinalizer(() =>
+      // those held for the limit: not a repeat of what was told
+      Effect.forEach([...held.values()].filter((entry) => entry.waiting), (entry) => breakers.offer(telling(entry.latest, entry.changes)), {
+        discard: true
+      }).pipe(
+        Effect.zipRight(Effect.all([alerts.drain, breakers.drain], { concurrency: 2, discard: true })),
+        Effect.zipRight(flush),
+        // a finalizer runs uninterruptibly: the drain must be interruptible for its timeout to end it
+        Effect.interruptible,
+        Effect.timeoutOption(options.drainTimeout ?? "5 seconds"),
+        // those the drain's time left unstarted
+        Effect.zipRight(Effect.suspend(() => Effect.zipRight(alerts.countUnstarted, breakers.countUnstarted)))
+      )
+    )
+
+    const notify = (notification: Notification): Effect.Effect<void> =>
+      notification._tag === "BreakerChanged"
+        ? on.has("breakers") && worthTelling(notification.transition) ? breakerChange(notification.transition) : Effect.void
+        : on.has("alerts")
+        ? alerts.offer(notification)
+        : Effect.void
+
+    return { notify, flush } satisfies Notifier
+  })
+
+/**
+ * A queue of notifications and the fiber posting from it, in order. Each is
+ * numbered as it is queued: the sliding queue drops the oldest when full,
+ * which whoever takes the next one learns from the gap in the numbers
+ * (exact, whichever fiber ran when).
+ */
+const lane = (
+  capacity: number,
+  post: (notification: Notification) => Effect.Effect<void>,
+  settle: (n: number) => Effect.Effect<void>,
+  onQueued: () => void
+) =>
+  Effect.gen(function* () {
+    const queue = yield* Queue.sliding<{ readonly number: number; readonly notification: Notification }>(capacity)
+    let numbered = 0
+    let taken = 0
     // one cut off (the scope closed, the drain's time passed) is counted dropped; so are those the queue dropped
     // before it (the numbers it skips)
     const deliver = (item: { readonly number: number; readonly notification: Notification }) =>
@@ -340,30 +471,18 @@ export const make = (options: Options): Effect.Effect<Notifier, never, HttpClien
           post(item.notification).pipe(Effect.onInterrupt(() => Metric.increment(counted.dropped)), Effect.ensuring(settle(1)))
         )
       })
-
-    const flush: Effect.Effect<void> = settled.changes.pipe(Stream.takeUntil((count) => count >= queued), Stream.runDrain)
-
     yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.take(queue), deliver)))
-    // runs before the consumer is interrupted (finalizers run last first): what is queued is posted here, the one
-    // being posted finishes there; what the drain's time cuts off is counted dropped
-    yield* Effect.addFinalizer(() =>
-      Effect.flatMap(Queue.takeAll(queue), (left) => Effect.zipRight(Effect.forEach(left, deliver, { discard: true }), flush)).pipe(
-        // a finalizer runs uninterruptibly: the drain must be interruptible for its timeout to end it
-        Effect.interruptible,
-        Effect.timeoutOption(options.drainTimeout ?? "5 seconds"),
-        // those the drain's time left unstarted
-        Effect.zipRight(Effect.suspend(() => (queued > taken ? Metric.incrementBy(counted.dropped, queued - taken) : Effect.void)))
-      )
-    )
-
-    const notify = (notification: Notification): Effect.Effect<void> => {
-      const told = notification._tag === "BreakerChanged"
-        ? on.has("breakers") && worthTelling(notification.transition)
-        : on.has("alerts")
-      return told ? Effect.suspend(() => Queue.offer(queue, { number: ++queued, notification })) : Effect.void
+    return {
+      offer: (notification: Notification): Effect.Effect<void> =>
+        Effect.suspend(() => {
+          onQueued()
+          return Queue.offer(queue, { number: ++numbered, notification })
+        }),
+      /** Posts what is queued, in order. */
+      drain: Effect.flatMap(Queue.takeAll(queue), (left) => Effect.forEach(left, deliver, { discard: true })),
+      /** Counts dropped those queued and never started. */
+      countUnstarted: Effect.suspend(() => (numbered > taken ? Metric.incrementBy(counted.dropped, numbered - taken) : Effect.void))
     }
-
-    return { notify, flush } satisfies Notifier
   })
 
 const kindOf = (notification: Notification): string =>

@@ -323,6 +323,15 @@ export interface RequestFinished extends Base {
    * the provider stopped on content policy with its usage.
    */
   readonly target?: string
+  /**
+   * The provider and model of `target`, as they were when it answered (a
+   * config reload may since have pointed its name at another model): the
+   * model that `cost` and `usage` (less `billed`) are charged to. Present
+   * whenever `target` is, in the router's events.
+   */
+  readonly provider?: string
+  /** See `provider`. */
+  readonly model?: string
   readonly fallbacks: number
   readonly latency: Duration.Duration
   readonly cost: number

@@ -10,13 +10,22 @@ import type { Snapshot, TargetHealth } from "../HealthSnapshot.js"
 export const escape = (text: string): string =>
   text.replace(/[&<>"']/g, (c) => (c === "&" ? "&amp;" : c === "<" ? "&lt;" : c === ">" ? "&gt;" : c === '"' ? "&quot;" : "&#39;"))
 
-/** `850 ms`, `1.2 s`, `2 min 5 s`. @internal */
+/**
+ * `850 ms`, `1.2 s`, `12 s`, `2 min 5 s`: rounded to what is shown first,
+ * so 999.6 ms is `1.0 s` and 119.6 s is `2 min`.
+ *
+ * @internal
+ */
 export const duration = (millis: number): string => {
-  if (millis < 1_000) return `${Math.round(millis)} ms`
-  if (millis < 60_000) return `${(millis / 1_000).toFixed(millis < 10_000 ? 1 : 0)} s`
-  const minutes = Math.floor(millis / 60_000)
-  const seconds = Math.round((millis % 60_000) / 1_000)
-  return seconds === 0 ? `${minutes} min` : `${minutes} min ${seconds} s`
+  const ms = Math.round(millis)
+  if (ms < 1_000) return `${ms} ms`
+  const tenths = Math.round(millis / 100)
+  if (tenths < 100) return `${(tenths / 10).toFixed(1)} s`
+  const seconds = Math.round(millis / 1_000)
+  if (seconds < 60) return `${seconds} s`
+  const minutes = Math.floor(seconds / 60)
+  const rest = seconds % 60
+  return rest === 0 ? `${minutes} min` : `${minutes} min ${rest} s`
 }
 
 const percent = (rate: number) => `${(rate * 100).toFixed(1)}%`

@@ -19,7 +19,8 @@ export class Ring<V> {
     readonly buckets: number,
     private readonly empty: () => V
   ) {
-    this.slots = Array.from({ length: buckets }, empty)
+    // a slot's value is made when its bucket is first current (`indices` says none is yet)
+    this.slots = new Array<V>(buckets)
     this.indices = new Array<number>(buckets).fill(-1)
   }
 
@@ -94,23 +95,37 @@ export class Counts<K> {
 }
 
 /**
- * A map that forgets its oldest entries beyond `capacity`, for per-request
- * state whose request may never finish (interrupted callers).
+ * A map that forgets its oldest entries beyond `capacity` (in insertion
+ * order, or of use with `touch`), for per-request state whose request may
+ * never finish (interrupted callers); `onEvict` hears of each.
  *
  * @internal
  */
 export class BoundedMap<K, V> extends Map<K, V> {
-  constructor(private readonly capacity: number) {
+  constructor(private readonly capacity: number, private readonly onEvict?: (key: K, value: V) => void) {
     super()
   }
 
   override set(key: K, value: V): this {
     super.set(key, value)
     if (this.size > this.capacity) {
-      const oldest = this.keys().next()
-      if (oldest.done !== true) this.delete(oldest.value)
+      const oldest = this.entries().next()
+      if (oldest.done !== true) {
+        this.delete(oldest.value[0])
+        this.onEvict?.(oldest.value[0], oldest.value[1])
+      }
     }
     return this
+  }
+
+  /** The value at `key`, made the newest entry (the last one `set` would forget): least recently used first out. */
+  touch(key: K): V | undefined {
+    const value = super.get(key)
+    if (value !== undefined) {
+      this.delete(key)
+      super.set(key, value)
+    }
+    return value
   }
 }
 

@@ -1693,7 +1693,7 @@ const finished = (shared: Shared, state: RequestState, outcome: Outcome, meta?: 
           correlationId: state.correlationId,
           at,
           outcome,
-          ...(meta === undefined || meta.degraded !== undefined ? {} : { target: meta.target, usage: meta.usage }),
+          ...(meta === undefined || meta.degraded !== undefined ? {} : { target: meta.target, provider: meta.provider, model: meta.model, usage: meta.usage }),
           // what targets billed before this chain took over, when none of its own answered
           ...(meta?.billed !== undefined ? { billed: meta.billed } : state.billed.length > 0 && meta === undefined ? { billed: state.billed } : {}),
           fallbacks: meta?.fallbacks ?? failedFallbacks(state.attempts),
