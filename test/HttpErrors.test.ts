@@ -13,7 +13,7 @@ import * as http from "node:http"
 import * as net from "node:net"
 import * as Chat from "../src/llm/Chat.js"
 import type * as LanguageModel from "../src/llm/LanguageModel.js"
-import type { ProviderError } from "../src/llm/ProviderError.js"
+import { isRetriable, type ProviderError, shouldRetry, TransportError } from "../src/llm/ProviderError.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
 import * as Gemini from "../src/providers/Gemini.js"
 import * as Errors from "../src/providers/internal/errors.js"
@@ -985,5 +985,61 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("an account's f
         ["flash", undefined]
       ])
       expect(server.count()).toBe(3)
+    }))
+})
+
+describe("a retry the provider says would not help", () => {
+  const context = { provider: "p", model: "m", secret: key }
+  const now = Date.now()
+
+  it("x-should-retry: false is kept on a retriable class as retryHere: false, and shouldRetry says no; true is not read", () => {
+    const body = JSON.stringify({ error: { message: "The server had an error", type: "server_error" } })
+    const refused = Errors.fromResponse(context, 500, { "x-should-retry": "false" }, body, now)
+    expect(refused).toMatchObject({ _tag: "ServerError", status: 500, retryHere: false })
+    expect(isRetriable(refused)).toBe(true)
+    expect(shouldRetry(refused)).toBe(false)
+    const limited = Errors.fromResponse(context, 429, { "x-should-retry": "False", "retry-after": "2" }, body, now)
+    expect(limited).toMatchObject({ _tag: "RateLimited", retryHere: false, retryAfter: Duration.seconds(2) })
+    expect(Errors.fromResponse(context, 529, { "x-should-retry": "false" }, body, now)).toMatchObject({ _tag: "Overloaded", retryHere: false })
+    // "true" makes nothing retriable that is not (a spend limit's 429 stays Unauthorized)
+    const spend = JSON.stringify({ error: { message: "over", type: "invalid_request_error", code: "project_spend_limit_exceeded" } })
+    expect(Errors.fromResponse(context, 429, { "x-should-retry": "true" }, spend, now)._tag).toBe("Unauthorized")
+    const plain = Errors.fromResponse(context, 500, {}, body, now)
+    expect(plain).not.toHaveProperty("retryHere")
+    expect(shouldRetry(plain)).toBe(true)
+  })
+
+  it("a transport failure no retry cures is not retried: an unknown host, a TLS or certificate error", () => {
+    const transport = (code: string) => new TransportError({ provider: "p", model: "m", message: code, code })
+    for (const code of ["ENOTFOUND", "ERR_SSL_WRONG_VERSION_NUMBER", "ERR_TLS_CERT_ALTNAME_INVALID", "CERT_HAS_EXPIRED", "DEPTH_ZERO_SELF_SIGNED_CERT", "SELF_SIGNED_CERT_IN_CHAIN", "UNABLE_TO_VERIFY_LEAF_SIGNATURE", "ERR_INVALID_URL"]) {
+      expect([code, shouldRetry(transport(code))]).toEqual([code, false])
+    }
+    for (const code of ["ECONNRESET", "ECONNREFUSED", "ETIMEDOUT", "EAI_AGAIN", "EPIPE"]) {
+      expect([code, shouldRetry(transport(code))]).toEqual([code, true])
+    }
+    expect(shouldRetry(new TransportError({ provider: "p", model: "m", message: "socket hang up" }))).toBe(true)
+  })
+})
+
+layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("the router and x-should-retry", (it) => {
+  it.scoped("a 500 with x-should-retry: false moves the request to the next target at once, without a retry", () =>
+    Effect.gen(function* () {
+      const { url } = yield* errorServer((res) => {
+        res.writeHead(500, { "content-type": "application/json", "x-should-retry": "false" })
+        res.end(JSON.stringify({ error: { message: "The server had an error while processing your request.", type: "server_error" } }))
+      })
+      const server = yield* MockServer.make()
+      const refusing = yield* OpenAi.make({ model: "gpt-4.1-mini", baseUrl: `${url}/v1`, apiKey: Redacted.make(key) })
+      const gpt = yield* OpenAi.make({ model: "gpt-4.1-mini", apiKey: Redacted.make(key), baseUrl: server.baseUrls.openai })
+      const router = yield* Router.make({
+        targets: { refusing: { model: refusing }, gpt: { model: gpt } },
+        chains: { default: ["refusing", "gpt"] },
+        policy: { retry: { maxAttempts: 3, base: "10 millis", jitter: "none" } }
+      })
+      const { meta } = yield* router.complete(Chat.prompt("hi"))
+      expect(meta.attempts.map((attempt) => [attempt.target, attempt.error?._tag])).toEqual([
+        ["refusing", "ServerError"],
+        ["gpt", undefined]
+      ])
     }))
 })

@@ -37,6 +37,16 @@ const retryAfterField = {
   retryAfter: Schema.optional(Schema.DurationFromMillis)
 }
 
+const retryHereField = {
+  /**
+   * `false` when the provider said a retry would not help (its
+   * `x-should-retry: false`, as OpenAI and Anthropic send it): the router
+   * moves on to the next target without retrying this one (see
+   * {@link shouldRetry}). Absent: the class decides.
+   */
+  retryHere: Schema.optional(Schema.Literal(false))
+}
+
 /**
  * The provider is rate limiting us (HTTP 429, Gemini `RESOURCE_EXHAUSTED`).
  *
@@ -54,7 +64,8 @@ const retryAfterField = {
  */
 export class RateLimited extends Schema.TaggedError<RateLimited>("effect-llm-failover/RateLimited")("RateLimited", {
   ...fields,
-  ...retryAfterField
+  ...retryAfterField,
+  ...retryHereField
 }) {}
 
 /**
@@ -71,7 +82,8 @@ export class RateLimited extends Schema.TaggedError<RateLimited>("effect-llm-fai
  */
 export class Overloaded extends Schema.TaggedError<Overloaded>("effect-llm-failover/Overloaded")("Overloaded", {
   ...fields,
-  ...retryAfterField
+  ...retryAfterField,
+  ...retryHereField
 }) {}
 
 /**
@@ -86,7 +98,8 @@ export class Overloaded extends Schema.TaggedError<Overloaded>("effect-llm-failo
  * @category retriable
  */
 export class ServerError extends Schema.TaggedError<ServerError>("effect-llm-failover/ServerError")("ServerError", {
-  ...fields
+  ...fields,
+  ...retryHereField
 }) {}
 
 /**
@@ -630,6 +643,8 @@ export interface StatusContext {
   readonly model: string
   readonly message: string
   readonly retryAfter?: Duration.Duration | undefined
+  /** `false`: the provider said a retry would not help (`x-should-retry: false`); kept on a retriable class. */
+  readonly retryHere?: false | undefined
 }
 
 /**
@@ -662,7 +677,8 @@ export interface StatusContext {
 export const fromStatus = (status: number, context: StatusContext): ProviderError => {
   const { provider, model, message } = context
   const base = { provider, model, message, status }
-  const withRetryAfter = context.retryAfter === undefined ? base : { ...base, retryAfter: context.retryAfter }
+  const noRetry = context.retryHere === false ? { ...base, retryHere: false as const } : base
+  const withRetryAfter = context.retryAfter === undefined ? noRetry : { ...noRetry, retryAfter: context.retryAfter }
   switch (status) {
     case 401:
     case 402:
@@ -674,7 +690,7 @@ export const fromStatus = (status: number, context: StatusContext): ProviderErro
       return new Timeout({ ...base, phase: "attempt" })
     case 409:
     case 499:
-      return new ServerError(base)
+      return new ServerError(noRetry)
     case 413:
       return new ContextLengthExceeded(base)
     case 429:
@@ -683,5 +699,37 @@ export const fromStatus = (status: number, context: StatusContext): ProviderErro
     case 529:
       return new Overloaded(withRetryAfter)
   }
-  return status >= 500 ? new ServerError(base) : new InvalidRequest(base)
+  return status >= 500 ? new ServerError(noRetry) : new InvalidRequest(base)
+}
+
+/**
+ * Transport failures no retry cures: an unknown host, a URL that is not
+ * one, a TLS handshake or certificate refused. `EAI_AGAIN` (a resolver that
+ * did not answer) is not one of them.
+ */
+const permanentTransport = /^(?:ENOTFOUND|ERR_INVALID_URL|ERR_SSL_|ERR_TLS_|CERT_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_(?:VERIFY|GET)_|ERR_OSSL_)/
+
+/**
+ * Whether this error is worth retrying on the same target: a retriable
+ * class ({@link isRetriable}), unless the provider said a retry would not
+ * help (`retryHere: false`, from its `x-should-retry: false`) or the
+ * connection failed in a way no retry cures (an unknown host, a TLS or
+ * certificate error: `TransportError` codes such as `ENOTFOUND`,
+ * `ERR_SSL_WRONG_VERSION_NUMBER`, `CERT_HAS_EXPIRED`). The router retries
+ * what this says, and moves on to the next target at once otherwise.
+ *
+ * @example
+ * import { ServerError, shouldRetry, TransportError } from "effect-llm-failover/llm"
+ *
+ * shouldRetry(new ServerError({ provider: "p", model: "m", message: "502", status: 502 })) // true
+ * shouldRetry(new ServerError({ provider: "p", model: "m", message: "500", status: 500, retryHere: false })) // false
+ * shouldRetry(new TransportError({ provider: "p", model: "m", message: "getaddrinfo ENOTFOUND", code: "ENOTFOUND" })) // false
+ *
+ * @since 0.1.0
+ * @category refinements
+ */
+export const shouldRetry = (u: unknown): u is Retriable => {
+  if (!isRetriable(u)) return false
+  if (u._tag === "TransportError") return u.code === undefined || !permanentTransport.test(u.code)
+  return !("retryHere" in u) || u.retryHere !== false
 }

@@ -491,7 +491,8 @@ export const classify = (
   httpStatus: number | undefined,
   info: ErrorInfo | undefined,
   retryAfter: Duration.Duration | undefined,
-  fallbackMessage: string
+  fallbackMessage: string,
+  retryHere?: false
 ): ProviderError => {
   // classified on the upstream's own words, shown scrubbed: a scrubbed secret
   // must not change the class nor the numbers read from the text
@@ -504,11 +505,12 @@ export const classify = (
   const known = httpStatus ?? info?.httpStatus ?? statusOfInfo(info)
   const status = known ?? 500
   const withStatus = known === undefined ? base : { ...base, status }
+  const noRetry = retryHere === false ? { retryHere } : {}
   if (info?.status === "RESOURCE_EXHAUSTED") {
-    return new RateLimited({ ...withStatus, ...(wait !== undefined ? { retryAfter: wait } : {}) })
+    return new RateLimited({ ...withStatus, ...noRetry, ...(wait !== undefined ? { retryAfter: wait } : {}) })
   }
   if (info?.type === "overloaded_error") {
-    return new Overloaded({ ...withStatus, ...(wait !== undefined ? { retryAfter: wait } : {}) })
+    return new Overloaded({ ...withStatus, ...noRetry, ...(wait !== undefined ? { retryAfter: wait } : {}) })
   }
   if (isAccountFault(status, info, raw) || isOverTokenLimit(status, raw)) return new Unauthorized(withStatus)
   if (refinable(status)) {
@@ -522,11 +524,15 @@ export const classify = (
     if (isModelNotFound(info, raw)) return new ModelNotFound({ ...base, status })
   }
   // what `fromStatus` makes of a 500, without the status
-  return known === undefined ? new ServerError(base) : fromStatus(status, { ...base, retryAfter: wait })
+  return known === undefined ? new ServerError({ ...base, ...noRetry }) : fromStatus(status, { ...base, retryAfter: wait, ...noRetry })
 }
 
 /**
- * Maps a non-2xx answer: its status, headers (Retry-After) and body text.
+ * Maps a non-2xx answer: its status, headers (Retry-After, and
+ * `x-should-retry: false`, which OpenAI and Anthropic send where a retry
+ * would not help and their SDKs obey: kept on a retriable class as
+ * `retryHere: false`; `true` is not read, as it would make a spend limit's
+ * 429 retriable again) and body text.
  *
  * @internal
  */
@@ -542,7 +548,8 @@ export const fromResponse = (
     status,
     infoFromText(body),
     RetryAfter.fromHeaders(headers, nowMillis),
-    body.trim().length > 0 ? body.trim() : `HTTP ${status}`
+    body.trim().length > 0 ? body.trim() : `HTTP ${status}`,
+    headers["x-should-retry"]?.trim().toLowerCase() === "false" ? false : undefined
   )
 
 /**

@@ -23,7 +23,7 @@ import type { Service as LanguageModelService } from "../../llm/LanguageModel.js
 import type { ModelInfo } from "../../llm/ModelInfo.js"
 import { honours, cost as priceOf } from "../../llm/ModelInfo.js"
 import type { ContentFiltered, InvalidRequest, ProviderError } from "../../llm/ProviderError.js"
-import { ContentFiltered as ContentFilteredError, isRetriable, MalformedResponse, isStoppedAnswer, ProviderDefect, retryAfter, Timeout } from "../../llm/ProviderError.js"
+import { ContentFiltered as ContentFilteredError, isRetriable, MalformedResponse, isStoppedAnswer, ProviderDefect, retryAfter, shouldRetry, Timeout } from "../../llm/ProviderError.js"
 import * as Tokens from "../../llm/Tokens.js"
 import { type AcquireOptions, type Bulkhead, BulkheadRejected } from "../../resilience/Bulkhead.js"
 import type { CircuitBreaker, CircuitOpen, Permit } from "../../resilience/CircuitBreaker.js"
@@ -83,7 +83,7 @@ export const memberRetry = (policy: Policy.Resolved): MemberRetry => {
   return Retry.makeBounded<ProviderError | Rejected | Deadline>({
     ...backoff,
     ...(retryAfterCap === undefined ? {} : { retryAfterCap }),
-    while: isRetriable,
+    while: shouldRetry,
     retryAfter: (error) =>
       honourRetryAfter === false || error._tag === "Rejected" || error._tag === "Deadline" ? Option.none() : retryAfter(error)
   })
