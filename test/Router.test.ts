@@ -1,7 +1,7 @@
 import { describe, expect, expectTypeOf, it } from "@effect/vitest"
 import { Chunk, Duration, Effect, Exit, Fiber, Logger, Random, Scope, Stream, TestClock } from "effect"
 import type { ChainExhausted, InvalidRequest, StreamInterrupted } from "../src/llm/index.js"
-import { Chat, ContentFiltered, InvalidRequest as InvalidRequestError, isStoppedAnswer, LanguageModel } from "../src/llm/index.js"
+import { Chat, ContentFiltered, InvalidRequest as InvalidRequestError, isStoppedAnswer, LanguageModel, Tokens, TransportError } from "../src/llm/index.js"
 import type { RouterEvent } from "../src/router/Events.js"
 import * as DegradedCache from "../src/router/DegradedCache.js"
 import * as Policy from "../src/router/Policy.js"
@@ -1263,6 +1263,45 @@ describe("Router: streaming", () => {
       // the request finished as a failure, with the cut stream's tokens estimated
       const done = yield* started.done
       expect(done.usage.outputTokens).toBeGreaterThan(0)
+    })
+  )
+
+  it.scoped("a stream cut during a tool call is billed an estimate of its prompt and of the call's name and arguments, where the provider reported no count", () =>
+    Effect.gen(function* () {
+      const info = { provider: "p", model: "m", contextWindow: 1_000_000, price: { input: 3, output: 15 } }
+      const args = JSON.stringify({ rows: Array.from({ length: 2000 }, (_, i) => ({ id: i })) })
+      const cutAfter = (chunks: ReadonlyArray<Chat.ChatChunk>): LanguageModel.Service => ({
+        info,
+        complete: () => Effect.die("unused"),
+        stream: () => Stream.concat(Stream.fromIterable(chunks), Stream.fail(new TransportError({ provider: "p", model: "m", message: "reset" })))
+      })
+      const finishedOf = (chunks: ReadonlyArray<Chat.ChatChunk>, request: Chat.ChatRequest) =>
+        Effect.gen(function* () {
+          const router = yield* Router.make({ targets: { t: { model: cutAfter(chunks) } }, chains: { default: ["t"] } })
+          const finished: Array<RouterEvent> = []
+          yield* router.listen((event) => {
+            if (event._tag === "RequestFinished") finished.push(event)
+          })
+          yield* Effect.exit(Effect.scoped(Effect.flatMap(router.stream(request), (started) => Stream.runDrain(started.chunks))))
+          const [event] = finished
+          return event?._tag === "RequestFinished" ? event : undefined
+        })
+      const prompt = Chat.prompt("x".repeat(4000))
+      const call: Chat.ChatChunk = { _tag: "ToolCallDelta", index: 0, id: "c", name: "write_rows", arguments: args }
+      const cut = yield* finishedOf([call], prompt)
+      const usage = { inputTokens: Tokens.estimate(prompt), outputTokens: Math.ceil(("write_rows".length + args.length) / 4) }
+      expect(cut).toMatchObject({ outcome: "failure", target: "t", usage })
+      expect(cut?.cost).toBeCloseTo((usage.inputTokens * 3 + usage.outputTokens * 15) / 1_000_000, 12)
+      // text and tool calls both
+      const both = yield* finishedOf([{ _tag: "TextDelta", text: "Writing." }, call], prompt)
+      expect(both?.usage?.outputTokens).toBe(Math.ceil(("Writing.".length + "write_rows".length + args.length) / 4))
+      // a count the provider sent so far is its own, kept (with its cache counts): Gemini's running counts ...
+      const reported: Chat.ChatChunk = { _tag: "Usage", usage: { inputTokens: 900, outputTokens: 2_500, cacheReadTokens: 800 } }
+      const counted = yield* finishedOf([reported, { _tag: "TextDelta", text: "Hi" }], prompt)
+      expect(counted?.usage).toEqual({ inputTokens: 900, outputTokens: 2_500, cacheReadTokens: 800 })
+      // ... or a prompt counted at the start, before any output (Claude's message_start): the output is estimated
+      const started = yield* finishedOf([{ _tag: "Usage", usage: { inputTokens: 900, outputTokens: 0, cacheReadTokens: 800 } }, call], prompt)
+      expect(started?.usage).toEqual({ inputTokens: 900, outputTokens: usage.outputTokens, cacheReadTokens: 800 })
     })
   )
 

@@ -1874,13 +1874,25 @@ export const stream = (
   })
 
 /**
- * The usage of a stream: what the provider reported, or, for a stream cut
- * before its usage arrived, an estimate from the prompt and the text sent.
+ * The usage of a stream: what the provider reported; for a stream cut (or
+ * left) before it reported a count, an estimate in its place: the prompt's
+ * (`Tokens.estimate`), and the output's from the text and the tool calls'
+ * names and arguments sent, four characters a token. A count the provider
+ * sent is its own, exact as far as it goes (a prompt counted at the start,
+ * Gemini's running counts, the final count of an answer stopped on policy),
+ * and kept with its cache counts.
  */
 const usageOf = (request: ChatRequest, acc: ReturnType<typeof Chat.accumulator>, ended: boolean): Usage => {
-  const reported = acc.response().usage
-  if (ended || reported.outputTokens > 0 || acc.text().length === 0) return reported
-  return { inputTokens: Tokens.estimate(request), outputTokens: Math.ceil(acc.text().length / 4) }
+  const response = acc.response()
+  const reported = response.usage
+  if (ended || (reported.inputTokens > 0 && reported.outputTokens > 0)) return reported
+  let chars = response.text.length
+  for (const call of response.toolCalls) chars += call.name.length + call.arguments.length
+  return {
+    ...reported,
+    inputTokens: reported.inputTokens > 0 ? reported.inputTokens : Tokens.estimate(request),
+    outputTokens: reported.outputTokens > 0 ? reported.outputTokens : Math.ceil(chars / 4)
+  }
 }
 
 /**
