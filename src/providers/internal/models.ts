@@ -18,8 +18,7 @@
  * snapshot JSON mode only, o1-mini and o1-preview neither); Anthropic's
  * structured outputs (`json_schema` only, no JSON mode) are on Claude Opus
  * 4.5 and 4.6, Sonnet 4.5 and 4.6 and Haiku 4.5; Gemini 3 and 2.5 take
- * both, 2.0 JSON mode only. Gemini 3's prices are those of prompts up to
- * 200,000 tokens. A model not listed gets its provider's default: both for
+ * both, 2.0 JSON mode only. A model not listed gets its provider's default: both for
  * OpenAI and compatible servers, structured outputs for a later Claude
  * (Opus, Sonnet or Haiku 4.5 and on), none for an earlier one, both for
  * Gemini, none for Gemma.
@@ -37,6 +36,18 @@
  * or not; not for another's model behind an Anthropic-compatible
  * endpoint). Another model the table does not know has none, so its cache
  * is priced at the input price.
+ *
+ * Long-context tiers are not modelled: a `Price` has one input and one
+ * output price, and the table holds each model's price for prompts up to
+ * its provider's threshold. Listed models whose provider bills a longer
+ * prompt more, the whole request at the higher price: Gemini 2.5 Pro over
+ * 200,000 tokens ($2.50 in, $15 out, where $1.25 and $10), Gemini 3 Pro and
+ * 3.1 Pro over 200,000 ($4 and $18, where $2 and $12); Claude Sonnet 4, 4.5
+ * and Opus 4.6 with the 1M-token context (a beta header) over 200,000 (twice
+ * the input price, 1.5x the output), which the table's 200,000-token windows
+ * never send them unless a config raises `contextWindow`. Such a request is
+ * priced low in `meta.cost`, the cost report, the metrics and spend caps,
+ * and the cost strategy's estimate.
  *
  * @internal
  */
