@@ -550,6 +550,8 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Anthropic", (i
         const model = yield* Anthropic.make({ model: "claude-haiku-4-5", apiKey: key, baseUrl: server.url })
         const chunks = Array.from(yield* Stream.runCollect(model.stream(Chat.prompt("hi"))))
         expect(chunks).toEqual([
+          // message_start's count of the prompt, at once (its output_tokens is no count of the answer yet)
+          { _tag: "Usage", usage: { inputTokens: 30, outputTokens: 0 } },
           { _tag: "TextDelta", text: "Two " },
           { _tag: "TextDelta", text: "tools." },
           { _tag: "ToolCallDelta", index: 0, id: "toolu_a", name: "one", arguments: "" },
@@ -613,6 +615,7 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Anthropic", (i
         const exit = yield* Effect.exit(Stream.runForEach(model.stream(Chat.prompt("hi")), (chunk) => Effect.sync(() => void seen.push(chunk))))
         expect(exit._tag === "Failure" && Cause.failureOption(exit.cause).pipe(Option.map((e) => e._tag), Option.getOrNull)).toBe("ContentFiltered")
         expect(seen).toEqual([
+          { _tag: "Usage", usage: { inputTokens: 1000, outputTokens: 0 } },
           { _tag: "TextDelta", text: "Partly" },
           { _tag: "Usage", usage: { inputTokens: 1000, outputTokens: 3 } }
         ])

@@ -325,8 +325,12 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("prompt caching
           Effect.flatMap(router.stream(Chat.prompt("Say hi")), (started) => Effect.zipRight(Stream.runDrain(started.chunks), started.done))
         )
         expect(done).toMatchObject({ continued: true, target: "mini" })
-        expect(done.usage.cacheReadTokens).toBe(8_000)
-        expect(done.usage.inputTokens).toBeGreaterThan(10_000)
+        // both parts' cache reads: Claude's prompt as its message_start counted it (20,550, 20,000 from its cache) before the cut
+        expect(done.usage.cacheReadTokens).toBe(20_000 + 8_000)
+        expect(done.usage.inputTokens).toBe(20_550 + 10_000)
+        const cut = done.billed?.find((part) => part.target === "sonnet")
+        expect(cut?.usage).toMatchObject({ inputTokens: 20_550, cacheReadTokens: 20_000, cacheWriteTokens: 500 })
+        expect(cut?.usage.outputTokens).toBeGreaterThan(0)
       }))
   })
 

@@ -145,6 +145,31 @@ describe("ModelInfo and Tokens", () => {
     expect(Tokens.estimate(Chat.prompt("hi", { responseFormat: { type: "json_object" } }))).toBe(short)
   })
 
+  it("counts an assistant's tool calls (their names and arguments) and a fixed 1,600 tokens an image", () => {
+    const args = JSON.stringify({ rows: Array.from({ length: 2000 }, (_, i) => ({ id: i, name: `row number ${i}` })) })
+    const user: Chat.Message = { role: "user", content: "List the rows." }
+    const called: Chat.Message = { role: "assistant", toolCalls: [{ id: "c1", name: "write_rows", arguments: args }] }
+    const result: Chat.Message = { role: "tool", toolCallId: "c1", content: "ok" }
+    const withCall = Tokens.estimate({ messages: [user, called, result] })
+    const chars = "List the rows.".length + "write_rows".length + args.length + "ok".length
+    expect(withCall).toBe(Math.ceil(chars / 4) + 3 * 4)
+    // the assistant's text and its calls both
+    const both = Tokens.estimate({ messages: [user, { role: "assistant", content: "Writing.", toolCalls: [{ id: "c1", name: "f", arguments: "{}" }] }] })
+    expect(both).toBe(Math.ceil(("List the rows.".length + "Writing.".length + 1 + 2) / 4) + 2 * 4)
+    // an image is many characters of URL or none: it counts as the most a large image costs (Claude's ~1,600)
+    const text = Tokens.estimate(Chat.prompt("What is this?"))
+    const oneImage: Chat.Message = {
+      role: "user",
+      content: [{ type: "text", text: "What is this?" }, { type: "image", url: "https://example.com/cat.png" }]
+    }
+    expect(Tokens.estimate({ messages: [oneImage] })).toBe(text + 1_600)
+    const twoImages: Chat.Message = {
+      role: "user",
+      content: [{ type: "text", text: "What is this?" }, { type: "image", url: "data:image/png;base64,iVBORw0KGgo=" }, { type: "image", url: "https://example.com/b.png" }]
+    }
+    expect(Tokens.estimate({ messages: [twoImages] })).toBe(text + 3_200)
+  })
+
   it("a model honours a prose request always, a JSON one when its responseFormats lists that type", () => {
     const info: ModelInfo.ModelInfo = { provider: "p", model: "m", contextWindow: 1_000, price: { input: 0, output: 0 } }
     const json = Chat.prompt("hi", { responseFormat: { type: "json_object" } })

@@ -769,7 +769,8 @@ models:
   it.effect("a provider on OpenAI's, Anthropic's or Google's own API without an apiKey is warned of (the variable set or not); a local or other server is not", () =>
     Effect.gen(function* () {
       const warned = (providers: string, env: ReadonlyMap<string, string> = fakeKeys) =>
-        parseOk(`providers:\n${providers}\nmodels: { m: { provider: p } }\n`, {}, env).pipe(
+        // priced: a model the table does not know is warned of too (see below)
+        parseOk(`providers:\n${providers}\nmodels: { m: { provider: p, price: { input: 1, output: 2 } } }\n`, {}, env).pipe(
           Effect.map(({ warnings }) => warnings.map((w) => `${w.path}: ${w.message}`))
         )
       // the config reads no variable for a provider without apiKey: OPENAI_API_KEY set in the environment sends nothing
@@ -801,6 +802,29 @@ models:
       ]) {
         expect(yield* warned(provider), provider).toEqual([])
       }
+    })
+  )
+
+  it.effect("a model the price table does not know and the config gives no price is warned of (it would cost $0); a priced, listed or simulated one is not", () =>
+    Effect.gen(function* () {
+      const { warnings } = yield* parseOk(`
+providers:
+  openai: { type: openai, apiKey: "env:OPENAI_API_KEY" }
+  local: { type: openai, baseUrl: "http://127.0.0.1:11434/v1" }
+  sim: { type: simulated }
+models:
+  mistral: { provider: openai, model: mistral-large-latest }
+  routed: { provider: openai, model: openai/gpt-4o }
+  pro: { provider: openai, model: o3-pro }
+  llama: { provider: local, model: "llama3.1" }
+  free: { provider: local, model: "qwen3", price: { input: 0, output: 0 } }
+  echo: { provider: sim }
+`)
+      expect(warnings.map((w) => w.path)).toEqual(["models.mistral", "models.llama"])
+      expect(Config.formatProblem(warnings[0]!)).toContain(
+        "models.mistral: mistral-large-latest has no price (the table of known models does not list it): its requests cost $0"
+      )
+      expect(warnings[1]?.message).toContain("{ input: 0, output: 0 } for a free model")
     })
   )
 

@@ -1,8 +1,9 @@
 import { describe, expect, expectTypeOf, it } from "@effect/vitest"
 import { Chunk, Duration, Effect, Exit, Fiber, Logger, Queue, Random, Scope, Stream, TestClock } from "effect"
 import type { ChainExhausted, InvalidRequest, StreamInterrupted } from "../src/llm/index.js"
-import { Chat, ContentFiltered, InvalidRequest as InvalidRequestError, isStoppedAnswer, LanguageModel } from "../src/llm/index.js"
+import { Chat, ContentFiltered, InvalidRequest as InvalidRequestError, isStoppedAnswer, LanguageModel, Tokens, TransportError } from "../src/llm/index.js"
 import type { RouterEvent } from "../src/router/Events.js"
+import * as CostReport from "../src/observability/CostReport.js"
 import * as DegradedCache from "../src/router/DegradedCache.js"
 import * as Policy from "../src/router/Policy.js"
 import * as Router from "../src/router/Router.js"
@@ -1305,6 +1306,45 @@ describe("Router: streaming", () => {
     })
   )
 
+  it.scoped("a stream cut during a tool call is billed an estimate of its prompt and of the call's name and arguments, where the provider reported no count", () =>
+    Effect.gen(function* () {
+      const info = { provider: "p", model: "m", contextWindow: 1_000_000, price: { input: 3, output: 15 } }
+      const args = JSON.stringify({ rows: Array.from({ length: 2000 }, (_, i) => ({ id: i })) })
+      const cutAfter = (chunks: ReadonlyArray<Chat.ChatChunk>): LanguageModel.Service => ({
+        info,
+        complete: () => Effect.die("unused"),
+        stream: () => Stream.concat(Stream.fromIterable(chunks), Stream.fail(new TransportError({ provider: "p", model: "m", message: "reset" })))
+      })
+      const finishedOf = (chunks: ReadonlyArray<Chat.ChatChunk>, request: Chat.ChatRequest) =>
+        Effect.gen(function* () {
+          const router = yield* Router.make({ targets: { t: { model: cutAfter(chunks) } }, chains: { default: ["t"] } })
+          const finished: Array<RouterEvent> = []
+          yield* router.listen((event) => {
+            if (event._tag === "RequestFinished") finished.push(event)
+          })
+          yield* Effect.exit(Effect.scoped(Effect.flatMap(router.stream(request), (started) => Stream.runDrain(started.chunks))))
+          const [event] = finished
+          return event?._tag === "RequestFinished" ? event : undefined
+        })
+      const prompt = Chat.prompt("x".repeat(4000))
+      const call: Chat.ChatChunk = { _tag: "ToolCallDelta", index: 0, id: "c", name: "write_rows", arguments: args }
+      const cut = yield* finishedOf([call], prompt)
+      const usage = { inputTokens: Tokens.estimate(prompt), outputTokens: Math.ceil(("write_rows".length + args.length) / 4) }
+      expect(cut).toMatchObject({ outcome: "failure", target: "t", usage })
+      expect(cut?.cost).toBeCloseTo((usage.inputTokens * 3 + usage.outputTokens * 15) / 1_000_000, 12)
+      // text and tool calls both
+      const both = yield* finishedOf([{ _tag: "TextDelta", text: "Writing." }, call], prompt)
+      expect(both?.usage?.outputTokens).toBe(Math.ceil(("Writing.".length + "write_rows".length + args.length) / 4))
+      // a count the provider sent so far is its own, kept (with its cache counts): Gemini's running counts ...
+      const reported: Chat.ChatChunk = { _tag: "Usage", usage: { inputTokens: 900, outputTokens: 2_500, cacheReadTokens: 800 } }
+      const counted = yield* finishedOf([reported, { _tag: "TextDelta", text: "Hi" }], prompt)
+      expect(counted?.usage).toEqual({ inputTokens: 900, outputTokens: 2_500, cacheReadTokens: 800 })
+      // ... or a prompt counted at the start, before any output (Claude's message_start): the output is estimated
+      const started = yield* finishedOf([{ _tag: "Usage", usage: { inputTokens: 900, outputTokens: 0, cacheReadTokens: 800 } }, call], prompt)
+      expect(started?.usage).toEqual({ inputTokens: 900, outputTokens: usage.outputTokens, cacheReadTokens: 800 })
+    })
+  )
+
   it.scoped("continue mode resumes a broken stream on the next target", () =>
     Effect.gen(function* () {
       const cut = yield* sim("cut", { faults: [{ cutAfterTokens: 2 }], reply: "alpha beta gamma delta" })
@@ -1876,4 +1916,95 @@ describe("Router: budget, shadow traffic, events and the LanguageModel layer", (
     // no retriable error can escape
     expectTypeOf<Extract<CompleteError, { _tag: "RateLimited" | "Overloaded" | "ServerError" | "Timeout" }>>().toBeNever()
   })
+})
+
+describe("Router: what a call the provider was asked and did not answer costs", () => {
+  const price = { input: 3, output: 15 }
+  const prompt = Chat.prompt("x".repeat(40_000))
+  /** The request's prompt as each unanswered call is billed it: the router's estimate, at the input price. */
+  const input = { inputTokens: Tokens.estimate(prompt), outputTokens: 0 }
+  const inputCost = (Tokens.estimate(prompt) * price.input) / 1_000_000
+
+  const finishedOf = (router: Router.Service) =>
+    Effect.gen(function* () {
+      const finished: Array<Extract<RouterEvent, { _tag: "RequestFinished" }>> = []
+      yield* router.listen((event) => {
+        if (event._tag === "RequestFinished") finished.push(event)
+      })
+      return finished
+    })
+
+  it.scoped("a completion its caller gives up on after it was sent is billed its prompt, as an estimated part", () =>
+    Effect.gen(function* () {
+      const a = yield* sim("a", { latency: "5 seconds", outputTokens: 200, info: { price } })
+      const router = yield* Router.make({ targets: { a: { model: a } }, chains: { default: ["a"] } })
+      const finished = yield* finishedOf(router)
+      const fiber = yield* Effect.fork(router.complete(prompt))
+      yield* TestClock.adjust("4900 millis")
+      yield* Fiber.interrupt(fiber)
+      expect(finished).toHaveLength(1)
+      expect(finished[0]).toMatchObject({ outcome: "cancelled", billed: [{ target: "a", provider: "a", model: "a-model", usage: input }] })
+      expect(finished[0]?.cost).toBeCloseTo(inputCost, 12)
+    })
+  )
+
+  it.scoped("one that timed out is billed its prompt beside the answer of the target that served it", () =>
+    Effect.gen(function* () {
+      const slow = yield* sim("slow", { latency: "1 hour", info: { price } })
+      const fast = yield* sim("fast", { info: { price: { input: 0.15, output: 0.6 } } })
+      const router = yield* Router.make({
+        targets: { slow: { model: slow }, fast: { model: fast } },
+        chains: { default: ["slow", "fast"] },
+        policy: { retry: { maxAttempts: 1 }, timeouts: { attempt: "5 seconds" } }
+      })
+      const finished = yield* finishedOf(router)
+      const { meta, response } = succeeded(yield* settle(router.complete(prompt)))
+      expect(meta.target).toBe("fast")
+      expect(meta.billed).toEqual([{ target: "slow", provider: "slow", model: "slow-model", usage: input, cost: inputCost }])
+      expect(meta.cost).toBeCloseTo(inputCost + (response.usage.inputTokens * 0.15 + response.usage.outputTokens * 0.6) / 1_000_000, 12)
+      expect(meta.usage.inputTokens).toBe(response.usage.inputTokens + input.inputTokens)
+      expect(finished[0]).toMatchObject({ outcome: "success", cost: meta.cost, billed: meta.billed })
+    })
+  )
+
+  it.scoped("the losers of a race are billed their prompts; every target timing out, the failure is billed all of them", () =>
+    Effect.gen(function* () {
+      const a = yield* sim("a", { latency: "1 second", info: { price } })
+      const b = yield* sim("b", { latency: "3 seconds", info: { price } })
+      const raced = yield* Router.make({ targets: { a: { model: a }, b: { model: b } }, chains: { default: { targets: ["a", "b"], race: 2 } } })
+      const ledger = yield* CostReport.ledger({ targets: yield* raced.status })
+      yield* raced.listen(ledger.listener)
+      const won = succeeded(yield* settle(raced.complete(prompt)))
+      expect(won.meta.target).toBe("a")
+      expect(won.meta.billed?.map((part) => [part.target, part.usage])).toEqual([["b", input]])
+      // the cost report charges the loser's part to its model
+      const report = yield* ledger.report()
+      const loser = report.byModel.find((line) => line.model === "b-model")
+      expect(loser).toMatchObject({ requests: 0, inputTokens: input.inputTokens })
+      expect(loser?.cost).toBeCloseTo(inputCost, 12)
+
+      const hung = yield* sim("hung", { latency: "1 hour", info: { price } })
+      const router = yield* Router.make({
+        targets: { one: { model: hung }, two: { model: hung } },
+        chains: { default: ["one", "two"] },
+        policy: { retry: { maxAttempts: 1 }, timeouts: { attempt: "2 seconds", total: "10 seconds" } }
+      })
+      const finished = yield* finishedOf(router)
+      yield* settle(router.complete(prompt))
+      expect(finished[0]).toMatchObject({ outcome: "failure" })
+      expect(finished[0]?.billed?.map((part) => part.target)).toEqual(["one", "two"])
+      expect(finished[0]?.cost).toBeCloseTo(2 * inputCost, 12)
+    })
+  )
+
+  it.scoped("a call answered with an error is billed nothing", () =>
+    Effect.gen(function* () {
+      const down = yield* sim("down", { faults: [{ status: 500 }], info: { price } })
+      const router = yield* Router.make({ targets: { down: { model: down } }, chains: { default: ["down"] }, policy: { retry: { maxAttempts: 1 } } })
+      const finished = yield* finishedOf(router)
+      yield* settle(router.complete(prompt))
+      expect(finished[0]).toMatchObject({ outcome: "failure", cost: 0 })
+      expect(finished[0]?.billed).toBeUndefined()
+    })
+  )
 })

@@ -129,6 +129,7 @@ import * as references from "./internal/references.js"
 import * as schema from "./internal/schema.js"
 import * as secret from "./internal/secret.js"
 import * as text from "./internal/text.js"
+import * as unpriced from "./internal/unpriced.js"
 import * as wrongKind from "./internal/wrongKind.js"
 
 // ---------------------------------------------------------------------------
@@ -364,7 +365,9 @@ export interface ParseOptions {
 
 /**
  * A parsed config and its warnings (problems that do not stop it, such as
- * a secret written literally in the file). Log the warnings.
+ * a secret written literally in the file, or a model with no price: one the
+ * adapters' table does not know and the file prices not, which would cost
+ * $0 in the cost report and spend caps). Log the warnings.
  *
  * @example
  * ```ts
@@ -456,7 +459,8 @@ const validate = (parsed: text.Parsed, source: string | undefined): Effect.Effec
       const warnings = finish([
         ...secret.literalSecrets(parsed.value).map((path) => ({ path, message: literalWarning })),
         ...durations.bareMillis(parsed.value, decoded.right),
-        ...hosted.missingKeys(parsed.value)
+        ...hosted.missingKeys(parsed.value),
+        ...unpriced.unpricedModels(decoded.right)
       ])
       return Effect.succeed({ config: decoded.right, warnings })
     })

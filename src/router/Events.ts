@@ -258,7 +258,9 @@ export interface DegradedResponse extends Base {
  * One target's billed share of a request that another target answered, or
  * that failed: the part of a continued stream before its cut, an answer its
  * provider stopped on content policy before the content-policy chain took
- * the request over.
+ * the request over, a completion its provider was asked and did not answer
+ * (it timed out, lost its race or hedge, or its caller went away: billed its
+ * prompt, the router's estimate, as a stream cut before its count is).
  *
  * @example
  * import type { Events } from "effect-llm-failover/router"

@@ -967,6 +967,10 @@ class StreamState {
       case "message_start":
         return this.step(decodeMessageStart(this.context, value, type), (event) => {
           this.counted = event.message.usage ?? {}
+          // the prompt's count (and the cache's) goes out at once, for a stream cut before its end: the output is
+          // the model's so far (its output_tokens here is a placeholder, 1 or so), estimated from what it sent
+          const usage = usageOf(this.counted)
+          if (usage.inputTokens > 0) out.push({ _tag: "Usage", usage: { ...usage, outputTokens: 0 } })
         })
       case "content_block_start":
         return this.step(decodeBlockStart(this.context, value, type), (event) => this.blockStart(event, out))
@@ -1059,7 +1063,9 @@ class StreamState {
 /**
  * Decodes the SSE events of a streamed message up to `message_stop`: text
  * and tool-use blocks become deltas (tool calls numbered in order of their
- * blocks), `message_delta` the finish, `message_stop` the usage; pings and
+ * blocks), `message_start` a first usage (the prompt's and the cache's
+ * counts, no output yet), `message_delta` the finish, `message_stop` the
+ * whole usage; pings and
  * unknown event types are skipped; an `error` event (e.g.
  * `overloaded_error`) fails the stream.
  *

@@ -1,17 +1,24 @@
 /**
  * Default context windows and list prices (US dollars per million tokens)
- * of well-known models, matched by the longest id prefix. These are the
- * public list prices when this table was written; an adapter's `info`
- * option overrides them, and a model not listed gets its provider's
- * fallback window and a price of zero (set `info.price` for cost routing).
+ * of well-known models, by id: a listed id is its model, and so are its
+ * snapshots and aliases as each provider names them (the id and then a date,
+ * `-2025-04-16`, `-20250514` or Vertex's `@20250514`; `-latest`; Gemini's
+ * `-preview`, `-preview-06-05`, `-preview-09-2025` and versions, `-001`),
+ * read after a vendor prefix (OpenRouter's `openai/gpt-4o`, `models/`). An
+ * id that merely starts as a listed one is another model (`o3-pro` is not
+ * `o3`, `gpt-4o-realtime-preview` not `gpt-4o`), priced only if listed
+ * itself. These are the public list prices when this table was written; an
+ * adapter's `info` option overrides them, and a model not listed gets its
+ * provider's fallback window and a price of zero (set `info.price`, or the
+ * config's `price`, for cost routing, the cost report and spend caps: the
+ * config warns of such a model).
  *
  * `responseFormats` is what each model can be held to: the OpenAI models
  * listed take `json_object` and `json_schema` (but the first GPT-4o
  * snapshot JSON mode only, o1-mini and o1-preview neither); Anthropic's
  * structured outputs (`json_schema` only, no JSON mode) are on Claude Opus
  * 4.5 and 4.6, Sonnet 4.5 and 4.6 and Haiku 4.5; Gemini 3 and 2.5 take
- * both, 2.0 JSON mode only. Gemini 3's prices are those of prompts up to
- * 200,000 tokens. A model not listed gets its provider's default: both for
+ * both, 2.0 JSON mode only. A model not listed gets its provider's default: both for
  * OpenAI and compatible servers, structured outputs for a later Claude
  * (Opus, Sonnet or Haiku 4.5 and on), none for an earlier one, both for
  * Gemini, none for Gemma.
@@ -29,6 +36,18 @@
  * or not; not for another's model behind an Anthropic-compatible
  * endpoint). Another model the table does not know has none, so its cache
  * is priced at the input price.
+ *
+ * Long-context tiers are not modelled: a `Price` has one input and one
+ * output price, and the table holds each model's price for prompts up to
+ * its provider's threshold. Listed models whose provider bills a longer
+ * prompt more, the whole request at the higher price: Gemini 2.5 Pro over
+ * 200,000 tokens ($2.50 in, $15 out, where $1.25 and $10), Gemini 3 Pro and
+ * 3.1 Pro over 200,000 ($4 and $18, where $2 and $12); Claude Sonnet 4, 4.5
+ * and Opus 4.6 with the 1M-token context (a beta header) over 200,000 (twice
+ * the input price, 1.5x the output), which the table's 200,000-token windows
+ * never send them unless a config raises `contextWindow`. Such a request is
+ * priced low in `meta.cost`, the cost report, the metrics and spend caps,
+ * and the cost strategy's estimate.
  *
  * @internal
  */
@@ -49,7 +68,8 @@ export interface CacheRates {
 }
 
 interface Known {
-  readonly prefix: string
+  /** The model's id, without a snapshot's date or alias suffix (see `sameModel`). */
+  readonly id: string
   readonly contextWindow: number
   readonly maxOutputTokens?: number
   readonly price: Price
@@ -69,54 +89,96 @@ const half: CacheRates = { read: 0.5 }
 // Anthropic's prompt caching (docs.anthropic.com, "Prompt caching" pricing): the same multiples on every Claude
 const claudeCache: CacheRates = { read: 0.1, write: 1.25, longWrite: 2 }
 
+// OpenAI's pro models have no cached input (platform.openai.com/docs/pricing): the input price
 const known: ReadonlyArray<Known> = [
-  { prefix: "gpt-5-nano", contextWindow: 400_000, maxOutputTokens: 128_000, price: { input: 0.05, output: 0.4 }, responseFormats: both, cache: tenth },
-  { prefix: "gpt-5-mini", contextWindow: 400_000, maxOutputTokens: 128_000, price: { input: 0.25, output: 2 }, responseFormats: both, cache: tenth },
-  { prefix: "gpt-5", contextWindow: 400_000, maxOutputTokens: 128_000, price: { input: 1.25, output: 10 }, responseFormats: both, cache: tenth },
-  { prefix: "gpt-4.1-nano", contextWindow: 1_047_576, maxOutputTokens: 32_768, price: { input: 0.1, output: 0.4 }, responseFormats: both, cache: quarter },
-  { prefix: "gpt-4.1-mini", contextWindow: 1_047_576, maxOutputTokens: 32_768, price: { input: 0.4, output: 1.6 }, responseFormats: both, cache: quarter },
-  { prefix: "gpt-4.1", contextWindow: 1_047_576, maxOutputTokens: 32_768, price: { input: 2, output: 8 }, responseFormats: both, cache: quarter },
-  { prefix: "gpt-4o-mini", contextWindow: 128_000, maxOutputTokens: 16_384, price: { input: 0.15, output: 0.6 }, responseFormats: both, cache: half },
-  { prefix: "gpt-4o", contextWindow: 128_000, maxOutputTokens: 16_384, price: { input: 2.5, output: 10 }, responseFormats: both, cache: half },
+  // the pro models: gpt-5-pro $15/$120, gpt-5.2-pro $21/$168 (the pricing page, as public price tables copy it)
+  { id: "gpt-5-pro", contextWindow: 400_000, maxOutputTokens: 272_000, price: { input: 15, output: 120 }, responseFormats: both },
+  { id: "gpt-5.2-pro", contextWindow: 400_000, maxOutputTokens: 128_000, price: { input: 21, output: 168 }, responseFormats: both },
+  { id: "gpt-5.2", contextWindow: 400_000, maxOutputTokens: 128_000, price: { input: 1.75, output: 14 }, responseFormats: both, cache: tenth },
+  { id: "gpt-5.1", contextWindow: 400_000, maxOutputTokens: 128_000, price: { input: 1.25, output: 10 }, responseFormats: both, cache: tenth },
+  // gpt-5-chat-latest: GPT-5's price, a chat model's window
+  { id: "gpt-5-chat", contextWindow: 128_000, maxOutputTokens: 16_384, price: { input: 1.25, output: 10 }, responseFormats: both, cache: tenth },
+  { id: "gpt-5-codex", contextWindow: 400_000, maxOutputTokens: 128_000, price: { input: 1.25, output: 10 }, responseFormats: both, cache: tenth },
+  { id: "gpt-5-nano", contextWindow: 400_000, maxOutputTokens: 128_000, price: { input: 0.05, output: 0.4 }, responseFormats: both, cache: tenth },
+  { id: "gpt-5-mini", contextWindow: 400_000, maxOutputTokens: 128_000, price: { input: 0.25, output: 2 }, responseFormats: both, cache: tenth },
+  { id: "gpt-5", contextWindow: 400_000, maxOutputTokens: 128_000, price: { input: 1.25, output: 10 }, responseFormats: both, cache: tenth },
+  { id: "gpt-4.1-nano", contextWindow: 1_047_576, maxOutputTokens: 32_768, price: { input: 0.1, output: 0.4 }, responseFormats: both, cache: quarter },
+  { id: "gpt-4.1-mini", contextWindow: 1_047_576, maxOutputTokens: 32_768, price: { input: 0.4, output: 1.6 }, responseFormats: both, cache: quarter },
+  { id: "gpt-4.1", contextWindow: 1_047_576, maxOutputTokens: 32_768, price: { input: 2, output: 8 }, responseFormats: both, cache: quarter },
+  { id: "gpt-4o-mini", contextWindow: 128_000, maxOutputTokens: 16_384, price: { input: 0.15, output: 0.6 }, responseFormats: both, cache: half },
+  { id: "gpt-4o", contextWindow: 128_000, maxOutputTokens: 16_384, price: { input: 2.5, output: 10 }, responseFormats: both, cache: half },
   // the first GPT-4o snapshot predates structured outputs
-  { prefix: "gpt-4o-2024-05-13", contextWindow: 128_000, maxOutputTokens: 4_096, price: { input: 5, output: 15 }, responseFormats: objectOnly },
-  { prefix: "o4-mini", contextWindow: 200_000, maxOutputTokens: 100_000, price: { input: 1.1, output: 4.4 }, responseFormats: both, cache: quarter },
-  { prefix: "o3-mini", contextWindow: 200_000, maxOutputTokens: 100_000, price: { input: 1.1, output: 4.4 }, responseFormats: both, cache: half },
-  { prefix: "o3", contextWindow: 200_000, maxOutputTokens: 100_000, price: { input: 2, output: 8 }, responseFormats: both, cache: quarter },
-  { prefix: "o1-mini", contextWindow: 128_000, maxOutputTokens: 65_536, price: { input: 1.1, output: 4.4 }, responseFormats: prose, cache: half },
-  { prefix: "o1-preview", contextWindow: 128_000, maxOutputTokens: 32_768, price: { input: 15, output: 60 }, responseFormats: prose, cache: half },
-  { prefix: "o1", contextWindow: 200_000, maxOutputTokens: 100_000, price: { input: 15, output: 60 }, responseFormats: both, cache: half },
-  { prefix: "claude-opus-4-6", contextWindow: 200_000, maxOutputTokens: 128_000, price: { input: 5, output: 25 }, responseFormats: schemaOnly },
-  { prefix: "claude-opus-4-5", contextWindow: 200_000, maxOutputTokens: 64_000, price: { input: 5, output: 25 }, responseFormats: schemaOnly },
+  { id: "gpt-4o-2024-05-13", contextWindow: 128_000, maxOutputTokens: 4_096, price: { input: 5, output: 15 }, responseFormats: objectOnly },
+  // deep research (OpenAI's announcement, community.openai.com "Deep research in the API"): o3's $10/$40, o4-mini's $2/$8
+  { id: "o4-mini-deep-research", contextWindow: 200_000, maxOutputTokens: 100_000, price: { input: 2, output: 8 }, responseFormats: both, cache: quarter },
+  { id: "o3-deep-research", contextWindow: 200_000, maxOutputTokens: 100_000, price: { input: 10, output: 40 }, responseFormats: both, cache: quarter },
+  // o3-pro $20/$80, o1-pro $150/$600 (the pricing page; simonw/llm-openai-plugin#22 quotes o3-pro's)
+  { id: "o3-pro", contextWindow: 200_000, maxOutputTokens: 100_000, price: { input: 20, output: 80 }, responseFormats: both },
+  { id: "o1-pro", contextWindow: 200_000, maxOutputTokens: 100_000, price: { input: 150, output: 600 }, responseFormats: both },
+  { id: "o4-mini", contextWindow: 200_000, maxOutputTokens: 100_000, price: { input: 1.1, output: 4.4 }, responseFormats: both, cache: quarter },
+  { id: "o3-mini", contextWindow: 200_000, maxOutputTokens: 100_000, price: { input: 1.1, output: 4.4 }, responseFormats: both, cache: half },
+  { id: "o3", contextWindow: 200_000, maxOutputTokens: 100_000, price: { input: 2, output: 8 }, responseFormats: both, cache: quarter },
+  { id: "o1-mini", contextWindow: 128_000, maxOutputTokens: 65_536, price: { input: 1.1, output: 4.4 }, responseFormats: prose, cache: half },
+  { id: "o1-preview", contextWindow: 128_000, maxOutputTokens: 32_768, price: { input: 15, output: 60 }, responseFormats: prose, cache: half },
+  { id: "o1", contextWindow: 200_000, maxOutputTokens: 100_000, price: { input: 15, output: 60 }, responseFormats: both, cache: half },
+  { id: "claude-opus-4-6", contextWindow: 200_000, maxOutputTokens: 128_000, price: { input: 5, output: 25 }, responseFormats: schemaOnly },
+  { id: "claude-opus-4-5", contextWindow: 200_000, maxOutputTokens: 64_000, price: { input: 5, output: 25 }, responseFormats: schemaOnly },
   // Opus 4 and 4.1, by their ids (`claude-opus-4-0`, `claude-opus-4-20250514`, `claude-opus-4-1...`): a later 4.x is not theirs
-  { prefix: "claude-opus-4-0", contextWindow: 200_000, maxOutputTokens: 32_000, price: { input: 15, output: 75 }, responseFormats: prose },
-  { prefix: "claude-opus-4-2025", contextWindow: 200_000, maxOutputTokens: 32_000, price: { input: 15, output: 75 }, responseFormats: prose },
-  { prefix: "claude-opus-4-1", contextWindow: 200_000, maxOutputTokens: 32_000, price: { input: 15, output: 75 }, responseFormats: prose },
-  { prefix: "claude-sonnet-4-6", contextWindow: 200_000, maxOutputTokens: 64_000, price: { input: 3, output: 15 }, responseFormats: schemaOnly },
-  { prefix: "claude-sonnet-4-5", contextWindow: 200_000, maxOutputTokens: 64_000, price: { input: 3, output: 15 }, responseFormats: schemaOnly },
-  { prefix: "claude-sonnet-4-0", contextWindow: 200_000, maxOutputTokens: 64_000, price: { input: 3, output: 15 }, responseFormats: prose },
-  { prefix: "claude-sonnet-4-2025", contextWindow: 200_000, maxOutputTokens: 64_000, price: { input: 3, output: 15 }, responseFormats: prose },
-  { prefix: "claude-3-7-sonnet", contextWindow: 200_000, maxOutputTokens: 64_000, price: { input: 3, output: 15 }, responseFormats: prose },
-  { prefix: "claude-haiku-4-5", contextWindow: 200_000, maxOutputTokens: 64_000, price: { input: 1, output: 5 }, responseFormats: schemaOnly },
-  { prefix: "claude-3-5-haiku", contextWindow: 200_000, maxOutputTokens: 8_192, price: { input: 0.8, output: 4 }, responseFormats: prose },
-  { prefix: "gemini-3.1-pro", contextWindow: 1_048_576, maxOutputTokens: 65_536, price: { input: 2, output: 12 }, responseFormats: both, cache: tenth },
-  { prefix: "gemini-3-pro", contextWindow: 1_048_576, maxOutputTokens: 65_536, price: { input: 2, output: 12 }, responseFormats: both, cache: tenth },
-  { prefix: "gemini-3-flash", contextWindow: 1_048_576, maxOutputTokens: 65_536, price: { input: 0.5, output: 3 }, responseFormats: both, cache: tenth },
-  { prefix: "gemini-2.5-pro", contextWindow: 1_048_576, maxOutputTokens: 65_536, price: { input: 1.25, output: 10 }, responseFormats: both, cache: tenth },
+  { id: "claude-opus-4-0", contextWindow: 200_000, maxOutputTokens: 32_000, price: { input: 15, output: 75 }, responseFormats: prose },
+  { id: "claude-opus-4", contextWindow: 200_000, maxOutputTokens: 32_000, price: { input: 15, output: 75 }, responseFormats: prose },
+  { id: "claude-opus-4-1", contextWindow: 200_000, maxOutputTokens: 32_000, price: { input: 15, output: 75 }, responseFormats: prose },
+  { id: "claude-sonnet-4-6", contextWindow: 200_000, maxOutputTokens: 64_000, price: { input: 3, output: 15 }, responseFormats: schemaOnly },
+  { id: "claude-sonnet-4-5", contextWindow: 200_000, maxOutputTokens: 64_000, price: { input: 3, output: 15 }, responseFormats: schemaOnly },
+  { id: "claude-sonnet-4-0", contextWindow: 200_000, maxOutputTokens: 64_000, price: { input: 3, output: 15 }, responseFormats: prose },
+  { id: "claude-sonnet-4", contextWindow: 200_000, maxOutputTokens: 64_000, price: { input: 3, output: 15 }, responseFormats: prose },
+  { id: "claude-3-7-sonnet", contextWindow: 200_000, maxOutputTokens: 64_000, price: { input: 3, output: 15 }, responseFormats: prose },
+  { id: "claude-haiku-4-5", contextWindow: 200_000, maxOutputTokens: 64_000, price: { input: 1, output: 5 }, responseFormats: schemaOnly },
+  { id: "claude-3-5-haiku", contextWindow: 200_000, maxOutputTokens: 8_192, price: { input: 0.8, output: 4 }, responseFormats: prose },
+  { id: "gemini-3.1-pro", contextWindow: 1_048_576, maxOutputTokens: 65_536, price: { input: 2, output: 12 }, responseFormats: both, cache: tenth },
+  { id: "gemini-3-pro", contextWindow: 1_048_576, maxOutputTokens: 65_536, price: { input: 2, output: 12 }, responseFormats: both, cache: tenth },
+  { id: "gemini-3-flash", contextWindow: 1_048_576, maxOutputTokens: 65_536, price: { input: 0.5, output: 3 }, responseFormats: both, cache: tenth },
+  { id: "gemini-2.5-pro", contextWindow: 1_048_576, maxOutputTokens: 65_536, price: { input: 1.25, output: 10 }, responseFormats: both, cache: tenth },
   {
-    prefix: "gemini-2.5-flash-lite",
+    id: "gemini-2.5-flash-lite",
     contextWindow: 1_048_576,
     maxOutputTokens: 65_536,
     price: { input: 0.1, output: 0.4 },
     responseFormats: both,
     cache: tenth
   },
-  { prefix: "gemini-2.5-flash", contextWindow: 1_048_576, maxOutputTokens: 65_536, price: { input: 0.3, output: 2.5 }, responseFormats: both, cache: tenth },
-  { prefix: "gemini-2.0-flash", contextWindow: 1_048_576, maxOutputTokens: 8_192, price: { input: 0.1, output: 0.4 }, responseFormats: objectOnly, cache: quarter }
+  { id: "gemini-2.5-flash", contextWindow: 1_048_576, maxOutputTokens: 65_536, price: { input: 0.3, output: 2.5 }, responseFormats: both, cache: tenth },
+  { id: "gemini-2.0-flash", contextWindow: 1_048_576, maxOutputTokens: 8_192, price: { input: 0.1, output: 0.4 }, responseFormats: objectOnly, cache: quarter }
 ]
 
-// longest prefix first, so "gpt-4.1-mini" wins over "gpt-4.1"
-const byPrefix = [...known].sort((a, b) => b.prefix.length - a.prefix.length)
+// longest first, so that "o1-preview" is itself, not o1's preview
+const byLength = [...known].sort((a, b) => b.id.length - a.id.length)
+
+/**
+ * What may follow a listed id in another name of the same model: a
+ * snapshot's date (OpenAI's `-2025-04-16`, Anthropic's `-20250514`, Vertex's
+ * `@20250514`), `-latest`, Gemini's `-preview` (with its date, `-06-05` or
+ * `-09-2025`) or version (`-001`). Anything else names another model.
+ */
+const sameModel = /^(?:-\d{4}-\d{2}-\d{2}|[-@]\d{8}|-latest|-preview(?:-\d{2}-\d{2}(?:\d{2})?)?|-\d{3})?$/
+
+/** The table's entry of a model, by its id after any vendor prefix (`openai/gpt-4o`): the id itself or a snapshot of it. */
+const entryOf = (model: string): Known | undefined => {
+  const id = model.slice(model.lastIndexOf("/") + 1)
+  return byLength.find((entry) => id.startsWith(entry.id) && sameModel.test(id.slice(entry.id.length)))
+}
+
+/**
+ * Whether the table prices a model (by its id, as `infoFor` looks it up):
+ * one it does not is priced 0 unless its caller gives a price.
+ *
+ * @example
+ * isPriced("gpt-4.1-mini-2025-04-14") // true
+ * isPriced("o3-pro") // true
+ * isPriced("mistral-large-latest") // false
+ *
+ * @internal
+ */
+export const isPriced = (model: string): boolean => entryOf(model) !== undefined
 
 /**
  * What a caller may override of a model's info.
@@ -238,7 +300,7 @@ export const infoFor = (
   defaults: ProviderDefaults,
   overrides: InfoOverrides | undefined
 ): ModelInfo => {
-  const entry = byPrefix.find((candidate) => model.startsWith(candidate.prefix))
+  const entry = entryOf(model)
   const maxOutputTokens = overrides?.maxOutputTokens ?? entry?.maxOutputTokens
   return {
     provider,

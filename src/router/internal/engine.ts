@@ -152,7 +152,9 @@ export interface Meta {
    * What other targets billed for the request before `target` answered it,
    * which `usage` and `cost` include: the part of a continued stream before
    * its cut, an answer its provider stopped on content policy before the
-   * content-policy chain took the request over.
+   * content-policy chain took the request over, a completion its provider
+   * was asked and did not answer (timed out, lost its race or hedge: its
+   * prompt, estimated).
    */
   readonly billed?: ReadonlyArray<BilledPart>
 }
@@ -215,8 +217,12 @@ interface RequestState {
   readonly quiet: boolean
   /** Whether degraded mode may answer (not for a stream's continuation). */
   readonly degradedAllowed: boolean
-  /** What targets billed before this chain took the request over (see `Meta.billed`). */
-  readonly billed: ReadonlyArray<BilledPart>
+  /**
+   * What targets billed before this chain took the request over (see
+   * `Meta.billed`), and what its calls that were asked and not answered
+   * were (see `billUnanswered`).
+   */
+  billed: ReadonlyArray<BilledPart>
   /** The member this request probes early, every breaker of the chain being open; see `earlyProbe`. */
   earlyProbe: Member | undefined
   /** The chain's members in the order this request tries them, once ordered. */
@@ -618,7 +624,9 @@ const observed = <A, R>(
    * attempt is interrupted after the call answered, before it returned the
    * answer (it lost its race while its success was being reported).
    */
-  dropped?: (value: A) => Effect.Effect<void>
+  dropped?: (value: A) => Effect.Effect<void>,
+  /** A completion's: set once its provider was asked (see `billUnanswered`). */
+  asked?: Asked
 ): Effect.Effect<A, ProviderError | Rejected | Deadline, R> => {
   const { target } = member
   // (one attempt's effect, run once: see `runMember`) the call's start, whether it was made, and its exit once it ended
@@ -637,7 +645,10 @@ const observed = <A, R>(
     ended = exit
     const failure = exit._tag === "Failure" ? failureOf(exit.cause, target.info) : undefined
     // cut by the request's deadline: left in flight, for the chain's record of it (`runChain`)
-    if (failure?._tag === "Deadline") return yield* Effect.zipRight(cancelled(shared, state, member, attempt, start), Effect.fail(failure))
+    if (failure?._tag === "Deadline") {
+      if (asked?.sent === true) billUnanswered(state, target)
+      return yield* Effect.zipRight(cancelled(shared, state, member, attempt, start), Effect.fail(failure))
+    }
     state.inFlight.delete(member)
     const end = yield* Clock.currentTimeMillis
     const duration = Duration.millis(end - start)
@@ -657,6 +668,7 @@ const observed = <A, R>(
       return exit.value
     }
     if (failure === undefined) return yield* Effect.failCause(exit.cause) // interrupted: nothing to record
+    if (failure._tag === "Timeout" && asked?.sent === true) billUnanswered(state, target)
     record(state, target, duration, failure)
     if (countsForHealth(failure)) yield* shared.health.record(target.name, { success: false, latency: duration })
     yield* emit(shared, { _tag: "AttemptFailed", ...fields, at: end, attempt, error: recorded(failure), duration })
@@ -669,7 +681,11 @@ const observed = <A, R>(
     // one handler for the whole attempt: the call interrupted (cancelled), or its answer dropped
     Effect.onInterrupt(() =>
       ended === undefined
-        ? calling ? cancelled(shared, state, member, attempt, start) : Effect.void
+        ? calling
+          ? asked?.sent === true
+            ? Effect.zipRight(Effect.sync(() => billUnanswered(state, target)), cancelled(shared, state, member, attempt, start))
+            : cancelled(shared, state, member, attempt, start)
+          : Effect.void
         : ended._tag === "Success" && dropped !== undefined
         ? dropped(ended.value)
         : Effect.void
@@ -969,13 +985,15 @@ const cutByRequest = (limit: CallLimit<unknown>, clock: Clock.Clock, deadlineAt:
 const completeInTime = (
   member: Member,
   request: ChatRequest,
-  deadlineAt: number
+  deadlineAt: number,
+  asked?: Asked
 ): Effect.Effect<ChatResponse, ProviderError | Deadline> =>
   Effect.clockWith((clock) => {
     const { model } = member.target
     const timeout = member.policy.timeouts.attempt
     const limit = nearerDeadline(clock, deadlineAt, Duration.toMillis(timeout), () => attemptTimeout(member, "attempt", timeout))
     if (cutByRequest(limit, clock, deadlineAt)) return Effect.fail(new Deadline())
+    if (asked !== undefined) asked.sent = true
     const within = CompleteWithin.of(model.complete)
     const call = within !== undefined
       ? within(request, limit.millis, limit.onTimeout)
@@ -985,9 +1003,31 @@ const completeInTime = (
       : call
   })
 
+/** Whether a completion's provider was asked: set as its call is made, after the breaker, bulkhead and rate limit admitted it. */
+interface Asked {
+  sent: boolean
+}
+
+/**
+ * Bills the request for a completion its target's provider was asked and
+ * did not answer: it timed out, the request's deadline cut it, it lost its
+ * race or hedge, or the caller went away. The provider has read the prompt
+ * and bills it whether or not anyone reads the answer: the request is billed
+ * the router's estimate of it (`Tokens.estimate`, no output), as a part of
+ * its cost (`Meta.billed`, `RequestFinished.billed`), which the cost report,
+ * the metrics and a key's spend cap count, as a stream cut before its count
+ * is billed an estimate (nothing marks either as one).
+ */
+const billUnanswered = (state: RequestState, target: Target): void => {
+  const usage: Usage = { inputTokens: state.inputTokens, outputTokens: 0 }
+  const { info } = target
+  state.billed = [...state.billed, { target: target.name, provider: info.provider, model: info.model, usage, cost: priceOf(info.price, usage) }]
+}
+
 /** One whole completion from one member. @internal */
-const completeOnce = (shared: Shared, state: RequestState, member: Member) => (attempt: number) =>
-  observed(
+const completeOnce = (shared: Shared, state: RequestState, member: Member) => (attempt: number) => {
+  const asked: Asked = { sent: false }
+  return observed(
     shared,
     state,
     member,
@@ -999,13 +1039,17 @@ const completeOnce = (shared: Shared, state: RequestState, member: Member) => (a
       attempt,
       (admittedAt) =>
         member.target.limiter === undefined
-          ? completeInTime(member, requestOn(state, member.target), state.deadlineAt)
-          : completeInTime(member, requestOn(state, member.target), state.deadlineAt).pipe(
+          ? completeInTime(member, requestOn(state, member.target), state.deadlineAt, asked)
+          : completeInTime(member, requestOn(state, member.target), state.deadlineAt, asked).pipe(
             Effect.tap((response) => settleTokens(member.target, requiredOn(state, member.target), response.usage, admittedAt))
           )
     ),
-    (response: ChatResponse) => ({ usage: response.usage })
+    (response: ChatResponse) => ({ usage: response.usage }),
+    true,
+    undefined,
+    asked
   )
+}
 
 // ---------------------------------------------------------------------------
 // Streams: one member, up to its first content chunk
@@ -1874,13 +1918,25 @@ export const stream = (
   })
 
 /**
- * The usage of a stream: what the provider reported, or, for a stream cut
- * before its usage arrived, an estimate from the prompt and the text sent.
+ * The usage of a stream: what the provider reported; for a stream cut (or
+ * left) before it reported a count, an estimate in its place: the prompt's
+ * (`Tokens.estimate`), and the output's from the text and the tool calls'
+ * names and arguments sent, four characters a token. A count the provider
+ * sent is its own, exact as far as it goes (a prompt counted at the start,
+ * Gemini's running counts, the final count of an answer stopped on policy),
+ * and kept with its cache counts.
  */
 const usageOf = (request: ChatRequest, acc: ReturnType<typeof Chat.accumulator>, ended: boolean): Usage => {
-  const reported = acc.response().usage
-  if (ended || reported.outputTokens > 0 || acc.text().length === 0) return reported
-  return { inputTokens: Tokens.estimate(request), outputTokens: Math.ceil(acc.text().length / 4) }
+  const response = acc.response()
+  const reported = response.usage
+  if (ended || (reported.inputTokens > 0 && reported.outputTokens > 0)) return reported
+  let chars = response.text.length
+  for (const call of response.toolCalls) chars += call.name.length + call.arguments.length
+  return {
+    ...reported,
+    inputTokens: reported.inputTokens > 0 ? reported.inputTokens : Tokens.estimate(request),
+    outputTokens: reported.outputTokens > 0 ? reported.outputTokens : Math.ceil(chars / 4)
+  }
 }
 
 /**
