@@ -233,12 +233,18 @@ export const make = (options: Options): Effect.Effect<RedisClient, never, Scope.
     const { Cluster, Redis } = yield* loadClient
     const cluster = options.cluster === true
     const open = (subscriber: boolean): Connection => {
+      // ioredis's own resubscription after a reconnect (autoResubscribe) sends its SUBSCRIBE with no handler: a command
+      // timeout, or the queue flushed by the next reconnect or by the close, rejected it unhandled, which ends a Node
+      // process by default. A standalone subscriber is resubscribed by us at every ready (`subscribeTo`), handled; a
+      // cluster's keeps ioredis's, which follows its nodes, with no command timeout on its subscriber
       if (!cluster) {
-        return new Redis(url, { ...perConnection, lazyConnect: true, enableOfflineQueue: false, retryStrategy: backoff, autoResubscribe: subscriber })
+        return new Redis(url, { ...perConnection, lazyConnect: true, enableOfflineQueue: false, retryStrategy: backoff, autoResubscribe: false })
       }
+      const { commandTimeout: _, ...untimed } = perConnection
+      const connection = subscriber ? untimed : perConnection
       const node = new URL(url)
       const redisOptions: ClusterOptions["redisOptions"] & RedisOptions = {
-        ...perConnection,
+        ...connection,
         autoResubscribe: subscriber,
         ...(node.username === "" ? {} : { username: decodeURIComponent(node.username) }),
         ...(node.password === "" ? {} : { password: decodeURIComponent(node.password) }),
