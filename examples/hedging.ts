@@ -58,8 +58,8 @@ const program = Effect.gen(function* () {
     targets: { primary: { model: primary }, backup: { model: backup } },
     chains: { default: { targets: ["primary", "backup"], hedge: { delay: "p95" } } },
     // hedging alone, so every request still reaches the primary; by default the breaker would also
-    // open once half the primary's calls of a minute lost their hedge, and skip it for a while
-    policy: { breaker: { slowCallRate: false } },
+    // open on 5 lost hedges in a row, or once half the primary's calls of a minute lost theirs, and skip it for a while
+    policy: { breaker: { consecutiveSlowCalls: 0, slowCallRate: false } },
     cache: false
   })
 

@@ -373,13 +373,16 @@ describe("Otlp.metricsLayer", () => {
       for (let i = 0; i < 5; i++) yield* TestClock.adjust("10 seconds")
       yield* until(() => c.posts.length > 1, 300)
       expect(c.posts).toHaveLength(1)
-      const warning = "metrics: an export to the OTLP collector failed (HTTP 503); the next push is in a minute (its totals cumulative: nothing counted is lost)"
-      expect(logs.lines.filter((line) => line.startsWith("metrics:"))).toEqual([warning])
+      // the collector's 503, or, on a machine too busy to read it within the export's 2 s (real time), that timeout
+      const warning = /^metrics: an export to the OTLP collector failed \((HTTP 503|no answer within 2s)\); the next push is in a minute \(its totals cumulative: nothing counted is lost\)$/
+      expect(warned()).toHaveLength(1)
+      expect(warned()[0]).toMatch(warning)
       // a minute on, the next export (and its warning, a minute after the first)
       yield* TestClock.adjust("10 seconds")
       yield* Effect.promise(() => c.received(2))
       yield* until(() => warned().length === 2)
-      expect(warned()).toEqual([warning, warning])
+      expect(warned()).toHaveLength(2)
+      for (const line of warned()) expect(line).toMatch(warning)
       expect(logs.lines.join("\n")).not.toMatch(/s3cret|127\.0\.0\.1/)
     }))
 
