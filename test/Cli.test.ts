@@ -372,6 +372,28 @@ describe("llm-failover CLI", () => {
     }
   }, 60_000)
 
+  it("a --log-level value that is no level says which levels there are, wherever it is given, with no hint to move it", async () => {
+    const levels = "all, trace, debug, info, warning, error, fatal, none"
+    const cases: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
+      [["serve", "--log-level", "warn", "--port", "0"], "warn"],
+      [["--log-level", "warn", "serve", "--port", "0"], "warn"],
+      [["validate", "--log-level", "Debug", "--config", "examples/configs/demo.yaml"], "Debug"],
+      [["--log-level=warn", "validate", "--config", "examples/configs/demo.yaml"], "warn"],
+      [["validate", "--config", "examples/configs/demo.yaml", "--log-level", "warn"], "warn"]
+    ]
+    for (const [args, value] of cases) {
+      const result = await cli(args)
+      expect(result.status, args.join(" ")).toBe(1)
+      expect(result.stderr, args.join(" ")).toBe(`--log-level takes one of ${levels}, not '${value}'\n`)
+      expect(result.stdout, args.join(" ")).toBe("")
+    }
+    // straight after the command, without its value: no hint to move it where it is
+    const bare = await cli(["serve", "--log-level"])
+    expect(bare.status).toBe(1)
+    expect(bare.stderr).toContain("--log-level needs a value: --log-level LEVEL")
+    expect(bare.stderr).not.toContain("go before a command's own options")
+  }, 90_000)
+
   it("each command's help says what an option left out means: the defaults of --config, --port, --host, --heap-growth and --url", async () => {
     // one run of the command line a command: about 5 s each on a loaded machine
     const helps = new Map<string, Promise<string>>()

@@ -9,7 +9,7 @@
 import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import { FileSystem } from "@effect/platform"
-import { Console, Duration, Effect, ExecutionStrategy, Layer, Logger, Option, Predicate, Redacted, Scope } from "effect"
+import { Console, Duration, Effect, ExecutionStrategy, Layer, Logger, LogLevel, Option, Predicate, Redacted, Scope } from "effect"
 import * as Yaml from "yaml"
 import * as Config from "../config/Config.js"
 import * as Demo from "../config/Demo.js"
@@ -652,16 +652,47 @@ const app = Command.run(command, { name: "llm-failover", version: packageVersion
  * @since 0.1.0
  * @category commands
  */
-export const run = (args: ReadonlyArray<string>) =>
-  app(args).pipe(
+export const run = (args: ReadonlyArray<string>) => {
+  const level = logLevelProblem(args.slice(2))
+  if (level !== undefined) {
+    // @effect/cli reads a level it does not know as an unknown argument, or a missing subcommand, or a missing option
+    const said = HelpDoc.p(level)
+    return Effect.zipRight(Console.error(level), Effect.fail(ValidationError.invalidValue(said)))
+  }
+  return app(args).pipe(
     Effect.tapError((error) => {
       if (!ValidationError.isValidationError(error)) return Effect.void
       const said = HelpDoc.toAnsiText(error.error)
-      if (globalAfterOwn.test(said)) return Console.error(reordered(args.slice(2)) ?? globalsFirst)
-      const missing = valueLeftOut(args.slice(2), said)
+      const rest = args.slice(2)
+      if (globalAfterOwn.test(said)) {
+        const hint = reordered(rest)
+        // a global option straight after the command is in its place: it is its value that is missing
+        if (hint !== "in place") return Console.error(hint ?? globalsFirst)
+      }
+      const missing = valueLeftOut(rest, said)
       return missing === undefined ? Effect.void : Console.error(missing)
     })
   )
+}
+
+/** The levels `--log-level` takes, as @effect/cli reads them (lower case only). */
+const logLevels = LogLevel.allLevels.map((level) => level._tag.toLowerCase())
+
+/**
+ * What is wrong with a `--log-level` given a value that is no level
+ * (`--log-level warn`, `--log-level=Debug`), wherever it stands; `undefined`
+ * when every one names a level, or has no value (which the option's own
+ * hint covers).
+ */
+const logLevelProblem = (rest: ReadonlyArray<string>): string | undefined => {
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i]!
+    const value = arg === "--log-level" ? rest[i + 1] : arg.startsWith("--log-level=") ? arg.slice("--log-level=".length) : undefined
+    if (value === undefined || (arg === "--log-level" && value.startsWith("-"))) continue
+    if (!logLevels.includes(value)) return `--log-level takes one of ${logLevels.join(", ")}, not '${value}'`
+  }
+  return undefined
+}
 
 /** The options that take a value, by what it is, for the hint of one given without it. */
 const valued: Readonly<Record<string, string>> = {
@@ -681,12 +712,14 @@ const shown = (arg: string) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.rep
  * The hint for a global option given after a command's own, written for the
  * command line given: the same arguments with the global option moved before
  * the command's own, and before the command. `undefined` when the arguments
- * are not command, options, global option.
+ * are not command, options, global option; `"in place"` when the global
+ * option stands straight after the command already.
  */
-const reordered = (rest: ReadonlyArray<string>): string | undefined => {
+const reordered = (rest: ReadonlyArray<string>): string | "in place" | undefined => {
   const at = rest.findIndex((arg, i) => i > 0 && /^(?:--log-level|--help|-h|--completions|--wizard|--version)$/.test(arg))
   const command = rest[0]
   if (at < 0 || command === undefined || command.startsWith("-")) return undefined
+  if (at === 1) return "in place"
   const width = rest[at] === "--log-level" && rest[at + 1] !== undefined && !rest[at + 1]!.startsWith("-") ? 2 : 1
   const global = rest.slice(at, at + width)
   const own = [...rest.slice(1, at), ...rest.slice(at + width)]
