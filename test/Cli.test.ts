@@ -236,7 +236,7 @@ describe("llm-failover CLI", () => {
     // seven runs of the command line from its source: about 4 s each on a loaded machine
   }, 90_000)
 
-  it("validate shows the router's warnings at the chain's path, and exits 0", async () => {
+  it("validate shows the router's warnings at the chain's path, on stderr, and exits 0", async () => {
     const file = join(tmpdir(), `router-warnings-${process.pid}.yaml`)
     writeFileSync(
       file,
@@ -250,12 +250,13 @@ describe("llm-failover CLI", () => {
     )
     const result = await cli(["validate", "--config", file])
     expect(result.status, result.stderr).toBe(0)
-    expect(result.stdout).toContain("warning: chains.fast.race: races 5 targets, but the chain has 2: all 2 race")
-    expect(result.stdout).toContain('warning: chains.spread.strategy: "weighted", but every one of its targets (a, b) weighs 0')
+    expect(result.stderr).toContain("warning: chains.fast.race: races 5 targets, but the chain has 2: all 2 race")
+    expect(result.stderr).toContain('warning: chains.spread.strategy: "weighted", but every one of its targets (a, b) weighs 0')
+    expect(result.stdout).not.toContain("warning:")
     expect(result.stdout).toContain("valid (1 provider, 2 models, 2 chains")
   }, 30_000)
 
-  it("simulate and validate show a scenario's warnings (a bare number of milliseconds, a race wider than its chain); simulate on stderr", async () => {
+  it("simulate and validate show a scenario's warnings (a bare number of milliseconds, a race wider than its chain), on stderr", async () => {
     const file = join(tmpdir(), `scenario-warnings-${process.pid}.yaml`)
     writeFileSync(
       file,
@@ -277,7 +278,8 @@ describe("llm-failover CLI", () => {
     expect(JSON.parse(simulated.stdout)).toMatchObject({ scenario: `scenario-warnings-${process.pid}` })
     const validated = await cli(["validate", "--config", file])
     expect(validated.status, validated.stderr).toBe(0)
-    expect(validated.stdout.split("\n").filter((line) => line.startsWith("warning:"))).toEqual([bare, race])
+    expect(validated.stderr.split("\n").filter((line) => line.startsWith("warning:"))).toEqual([bare, race])
+    expect(validated.stdout).not.toContain("warning:")
   }, 30_000)
 
   it("validate counts the gateway's keys and names the clients', never showing a key", async () => {
@@ -328,8 +330,10 @@ describe("llm-failover CLI", () => {
     expect(warned.stderr + warned.stdout).not.toContain("sk-live-tagged-987654321")
   })
 
-  it("a bad argument gets its message and exit code 1, not a log record of the same", async () => {
+  it("a bad argument gets its message and exit code 2 (a usage error; a bad config is 1), not a log record of the same", async () => {
     const cases: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
+      [["validate", "--config", "examples/configs/demo.yaml", "--bogus"], "Received unknown argument: '--bogus'"],
+      [["validate"], "Expected to find option: '--config'"],
       [["serve", "--heap-growth", "500"], "--heap-growth must be a whole number from 0 to 300"],
       [["serve", "--port", "abc"], "'abc' is not a integer"],
       [["serve", "--port", "99999"], "--port must be a whole number from 0 to 65535"],
@@ -337,17 +341,22 @@ describe("llm-failover CLI", () => {
     ]
     for (const [args, message] of cases) {
       const result = await cli(args)
-      expect(result.status, args.join(" ")).toBe(1)
+      expect(result.status, args.join(" ")).toBe(2)
       expect(result.stderr + result.stdout).toContain(message)
       expect(result.stderr + result.stdout).not.toMatch(/level=ERROR|_tag/)
     }
-    // four runs of the CLI: 26 s on a machine at a load of 7
-  }, 90_000)
+    // help says what the codes mean
+    const help = await cli(["--help"], { NO_COLOR: "1" })
+    expect(help.stdout.replace(/\s+/g, " ")).toContain(
+      "Exit codes: 0 done; 1 a config, scenario or run that failed (an invalid file, a port taken, a gateway that cannot be reached); 2 a usage error (an unknown option, a missing or bad value)."
+    )
+    // six runs of the CLI: 26 s for four on a machine at a load of 7
+  }, 120_000)
 
   it("global options go before a command's own: help says so, and so does the error of one put after them", async () => {
     const rule = "Global options (--log-level, --help) go before a command's own options"
     const after = await cli(["validate", "--config", "examples/configs/demo.yaml", "--log-level", "debug"])
-    expect(after.status).toBe(1)
+    expect(after.status).toBe(2)
     expect(after.stderr).toContain("Received unknown argument: '--log-level'")
     // the hint is the command line given, reordered
     expect(after.stderr).toContain(
@@ -356,7 +365,7 @@ describe("llm-failover CLI", () => {
     )
     // an optional option given last without its value (which @effect/cli calls an unknown argument) says what it needs
     const bare = await cli(["serve", "--config"])
-    expect(bare.status).toBe(1)
+    expect(bare.status).toBe(2)
     expect(bare.stderr).toContain("--config needs a value: --config FILE")
     // before them, or before the command, it is read
     for (const args of [["validate", "--log-level", "debug", "--config", "examples/configs/demo.yaml"], ["--log-level", "debug", "validate", "--config", "examples/configs/demo.yaml"]]) {
@@ -383,13 +392,13 @@ describe("llm-failover CLI", () => {
     ]
     for (const [args, value] of cases) {
       const result = await cli(args)
-      expect(result.status, args.join(" ")).toBe(1)
+      expect(result.status, args.join(" ")).toBe(2)
       expect(result.stderr, args.join(" ")).toBe(`--log-level takes one of ${levels}, not '${value}'\n`)
       expect(result.stdout, args.join(" ")).toBe("")
     }
     // straight after the command, without its value: no hint to move it where it is
     const bare = await cli(["serve", "--log-level"])
-    expect(bare.status).toBe(1)
+    expect(bare.status).toBe(2)
     expect(bare.stderr).toContain("--log-level needs a value: --log-level LEVEL")
     expect(bare.stderr).not.toContain("go before a command's own options")
   }, 90_000)
@@ -826,7 +835,7 @@ describe("llm-failover CLI", () => {
 
   it("an empty --host is refused, not bound to every interface", async () => {
     const result = await cli(["serve", "--host", "", "--port", "0"])
-    expect(result.status).toBe(1)
+    expect(result.status).toBe(2)
     expect(`${result.stdout}${result.stderr}`).toContain("--host must name an address")
   })
 

@@ -407,9 +407,13 @@ const hintConfig = (path: string) =>
     )
   )
 
-/** Prints each warning on a line of its own (`warning: chains.fast.race: ...`): a warning stops nothing. */
+/**
+ * Prints each warning on a line of its own (`warning: chains.fast.race: ...`),
+ * on stderr, as every command's (stdout is the command's answer, `--json`'s
+ * too): a warning stops nothing.
+ */
 const showWarnings = (warnings: ReadonlyArray<Config.Problem>) =>
-  Effect.forEach(warnings, (warning) => Console.log(`warning: ${Config.formatProblem(warning)}`), { discard: true })
+  Effect.forEach(warnings, (warning) => Console.error(`warning: ${Config.formatProblem(warning)}`), { discard: true })
 
 /** A scenario's warnings: its file's, then the router's (what it would log when made from the scenario's config). */
 const scenarioWarnings = (scenario: Scenario.Scenario): ReadonlyArray<Config.Problem> => [
@@ -484,9 +488,7 @@ const simulate = Command.make(
     Effect.gen(function* () {
       const loaded = yield* Scenario.load(scenario)
       // on stderr: with --json, stdout is the report alone
-      yield* Effect.forEach(scenarioWarnings(loaded), (warning) => Console.error(`warning: ${Config.formatProblem(warning)}`), {
-        discard: true
-      })
+      yield* showWarnings(scenarioWarnings(loaded))
       if (compare) {
         const { comparison, stats } = yield* Simulator.compare(loaded)
         yield* logRuns(comparison.reports.map((report, i) => ({ report, stats: stats[i]! })))
@@ -635,14 +637,27 @@ const globalsFirst =
   "llm-failover simulate --log-level debug --scenario FILE, or llm-failover --log-level debug simulate --scenario FILE; " +
   "not after them (llm-failover simulate --scenario FILE --log-level debug)."
 
+/** What the command's exit codes mean, at the end of every help. */
+const exitCodes =
+  "Exit codes: 0 done; 1 a config, scenario or run that failed (an invalid file, a port taken, a gateway that cannot be reached); " +
+  "2 a usage error (an unknown option, a missing or bad value)."
+
 const globalAfterOwn = /Received unknown argument: '(?:--log-level|--help|-h|--completions|--wizard|--version)'/
 
-const app = Command.run(command, { name: "llm-failover", version: packageVersion, footer: HelpDoc.p(globalsFirst) })
+const app = Command.run(command, {
+  name: "llm-failover",
+  version: packageVersion,
+  footer: HelpDoc.sequence(HelpDoc.p(globalsFirst), HelpDoc.p(exitCodes))
+})
 
 /**
  * Runs the command line on `process.argv`-style arguments. Every help ends
- * with where global options go, and so does the error of one given after a
- * command's own options.
+ * with where global options go, and what the exit codes mean, and the error
+ * of a global option given after a command's own options says where it
+ * goes. A usage error (an unknown option, a missing or bad value) is printed
+ * and fails with its `ValidationError`, which the executable exits 2 on; a
+ * command that fails (an invalid config, a port taken) prints why and sets
+ * `process.exitCode` to 1.
  *
  * @example
  * import { Cli } from "effect-llm-failover/cli"
