@@ -245,15 +245,25 @@ describe("llm-failover CLI", () => {
         "models: { a: { provider: sim, weight: 0 }, b: { provider: sim, weight: 0 } }",
         "chains:",
         "  fast: { targets: [a, b], race: 5 }",
-        "  spread: { targets: [a, b], strategy: weighted }"
+        "  spread: { targets: [a, b], strategy: weighted }",
+        "  hedged: { targets: [a, b], hedge: { maxHedges: 20 }, policy: { retry: { maxAttempts: 11 } } }",
+        "policy: { retry: { maxAttempts: 10000 } }"
       ].join("\n")
     )
     const result = await cli(["validate", "--config", file])
     expect(result.status, result.stderr).toBe(0)
     expect(result.stderr).toContain("warning: chains.fast.race: races 5 targets, but the chain has 2: all 2 race")
     expect(result.stderr).toContain('warning: chains.spread.strategy: "weighted", but every one of its targets (a, b) weighs 0')
+    // a retry or a hedge almost without end: each request's calls multiplied in an outage
+    expect(result.stderr).toContain(
+      "warning: policy.retry.maxAttempts: 10000 attempts a target: in an outage each request calls it 10000 times (more than 10 is rarely meant)"
+    )
+    expect(result.stderr).toContain("warning: chains.hedged.policy.retry.maxAttempts: 11 attempts a target")
+    expect(result.stderr).toContain(
+      "warning: chains.hedged.hedge.maxHedges: 20 hedges a request: a slow answer may have up to 20 more calls made for it at once (more than 10 is rarely meant)"
+    )
     expect(result.stdout).not.toContain("warning:")
-    expect(result.stdout).toContain("valid (1 provider, 2 models, 2 chains")
+    expect(result.stdout).toContain("valid (1 provider, 2 models, 3 chains")
   }, 30_000)
 
   it("simulate and validate show a scenario's warnings (a bare number of milliseconds, a race wider than its chain), on stderr", async () => {

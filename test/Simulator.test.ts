@@ -535,6 +535,35 @@ chains:
   )
 })
 
+describe("Simulator: a run's bound", () => {
+  it.effect("a policy that retries without end is stopped at 100 upstream calls a request (1,000 at least), a SimulationError naming the cause", () =>
+    Effect.gen(function* () {
+      // 11 requests, each retried 10,000 times against a provider that always fails: 110,000 calls, 85 s and 1.1 GB
+      const scenario = yield* parse(`
+seed: 1
+load: { duration: "10 seconds", requestsPerSecond: 1, arrivals: even }
+providers:
+  a: { type: simulated, latency: 0, errorDelay: 0, faults: [{ status: 500 }] }
+models: { m: { provider: a } }
+policy:
+  retry: { maxAttempts: 10000, base: 0, cap: 0 }
+  budget: { maxTokens: 1e12, tokenRatio: 1e12 }
+  breaker: { consecutiveFailures: 0 }
+  timeouts: { total: "1 hour" }
+`)
+      const error = yield* Effect.flip(Simulator.run(scenario))
+      expect(error._tag).toBe("SimulationError")
+      expect(error.message).toBe(
+        "test under scenario: stopped after 1,100 upstream calls for 11 requests (a run makes at most 100 a request, 1,000 at least): " +
+          "the policy retries or hedges almost without end (policy.retry.maxAttempts, hedge.maxHedges)"
+      )
+      // the default policy, on the same load, runs to its end
+      const { report } = yield* Simulator.run(scenario, { policy: "default" })
+      expect(report.requests).toBe(11)
+    })
+  )
+})
+
 describe("Scenario: parsing", () => {
   it.effect("a load that cannot be simulated in minutes, or sends nothing, is refused at its path: too many or too few requests, a prompt or an answer past any window", () =>
     Effect.gen(function* () {

@@ -26,6 +26,7 @@ import * as HeapGrowth from "./internal/heapGrowth.js"
 import * as LogLines from "./internal/logLines.js"
 import * as Otlp from "./internal/otlp.js"
 import * as Reload from "./internal/reload.js"
+import * as Runaway from "./internal/runaway.js"
 import * as ServeRefs from "./internal/serveRefs.js"
 
 const configOption = Options.file("config").pipe(
@@ -415,10 +416,15 @@ const hintConfig = (path: string) =>
 const showWarnings = (warnings: ReadonlyArray<Config.Problem>) =>
   Effect.forEach(warnings, (warning) => Console.error(`warning: ${Config.formatProblem(warning)}`), { discard: true })
 
-/** A scenario's warnings: its file's, then the router's (what it would log when made from the scenario's config). */
+/**
+ * A scenario's warnings: its file's, then the router's (what it would log
+ * when made from the scenario's config), then a retry or hedge almost
+ * without end (which a simulation stops at its bound of calls).
+ */
 const scenarioWarnings = (scenario: Scenario.Scenario): ReadonlyArray<Config.Problem> => [
   ...(scenario.warnings ?? []),
-  ...Config.routerWarnings(scenario.config)
+  ...Config.routerWarnings(scenario.config),
+  ...Runaway.warnings(scenario.config)
 ]
 
 const validate = Command.make("validate", { config: configOption }, ({ config }) =>
@@ -435,8 +441,8 @@ const validate = Command.make("validate", { config: configOption }, ({ config })
       )
     }
     const parsed = yield* Config.load(config)
-    // the file's own warnings, then the router's (what it would log when made from the file)
-    yield* showWarnings([...parsed.warnings, ...Config.routerWarnings(parsed.config)])
+    // the file's own warnings, then the router's (what it would log when made from the file), then a retry or hedge almost without end
+    yield* showWarnings([...parsed.warnings, ...Config.routerWarnings(parsed.config), ...Runaway.warnings(parsed.config)])
     yield* Console.log(`${config}: valid (${contents(parsed.config)})`)
   }).pipe(Effect.catchTags({ ConfigError: reportProblems, ScenarioError: simulationFailed }))
 ).pipe(Command.withDescription("check a config file (or a simulator scenario) and report every problem at its path"))
