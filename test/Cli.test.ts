@@ -413,6 +413,15 @@ describe("llm-failover CLI", () => {
     expect(bare.stderr).not.toContain("go before a command's own options")
   }, 90_000)
 
+  it("--wizard with no terminal on stdin is refused at once (exit 2), not left waiting for answers", async () => {
+    const started = Date.now()
+    // stdin is a pipe here, as under CI or `< /dev/null`
+    const result = await cli(["--wizard"])
+    expect(result.status).toBe(2)
+    expect(result.stderr).toContain("--wizard asks its questions on a terminal, and stdin is not one")
+    expect(Date.now() - started).toBeLessThan(30_000)
+  }, 60_000)
+
   it("each command's help says what an option left out means: the defaults of --config, --port, --host, --heap-growth and --url", async () => {
     // one run of the command line a command: about 5 s each on a loaded machine
     const helps = new Map<string, Promise<string>>()

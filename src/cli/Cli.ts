@@ -674,11 +674,11 @@ const app = Command.run(command, {
  * @category commands
  */
 export const run = (args: ReadonlyArray<string>) => {
-  const level = logLevelProblem(args.slice(2))
-  if (level !== undefined) {
-    // @effect/cli reads a level it does not know as an unknown argument, or a missing subcommand, or a missing option
-    const said = HelpDoc.p(level)
-    return Effect.zipRight(Console.error(level), Effect.fail(ValidationError.invalidValue(said)))
+  // @effect/cli reads a level it does not know as an unknown argument, or a missing subcommand, or a missing option;
+  // and its wizard waits for answers from a stdin that is no terminal for ever
+  const problem = logLevelProblem(args.slice(2)) ?? wizardProblem(args.slice(2))
+  if (problem !== undefined) {
+    return Effect.zipRight(Console.error(problem), Effect.fail(ValidationError.invalidValue(HelpDoc.p(problem))))
   }
   return app(args).pipe(
     Effect.tapError((error) => {
@@ -698,6 +698,12 @@ export const run = (args: ReadonlyArray<string>) => {
 
 /** The levels `--log-level` takes, as @effect/cli reads them (lower case only). */
 const logLevels = LogLevel.allLevels.map((level) => level._tag.toLowerCase())
+
+/** What is wrong with `--wizard` where no one can answer it: stdin is no terminal (a pipe, `< /dev/null`, CI). */
+const wizardProblem = (rest: ReadonlyArray<string>): string | undefined =>
+  rest.includes("--wizard") && process.stdin.isTTY !== true
+    ? "--wizard asks its questions on a terminal, and stdin is not one: give the command and its options instead (llm-failover --help)"
+    : undefined
 
 /**
  * What is wrong with a `--log-level` given a value that is no level
