@@ -383,6 +383,11 @@ describe("llm-failover CLI", () => {
       expect(before.status, args.join(" ")).toBe(0)
       expect(before.stdout).toContain("valid")
     }
+    // --help after a command's own options: the command's own help is what was asked for (--help before the command prints the top level's)
+    const help = await cli(["validate", "--config", "examples/configs/demo.yaml", "--help"])
+    expect(help.status).toBe(2)
+    expect(help.stderr).toContain("Global options (--help) go before a command's own options: llm-failover validate --help.")
+    expect(help.stderr).not.toContain("llm-failover --help validate")
     // another unknown argument gets no such hint; every help ends with the rule
     expect((await cli(["validate", "--config", "examples/configs/demo.yaml", "--bogus"])).stderr).not.toContain(rule)
     for (const args of [["--help"], ["simulate", "--help"]]) {

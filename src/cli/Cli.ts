@@ -738,7 +738,8 @@ const shown = (arg: string) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.rep
 /**
  * The hint for a global option given after a command's own, written for the
  * command line given: the same arguments with the global option moved before
- * the command's own, and before the command. `undefined` when the arguments
+ * the command's own, and before the command; for `--help`, the command's
+ * help alone. `undefined` when the arguments
  * are not command, options, global option; `"in place"` when the global
  * option stands straight after the command already.
  */
@@ -751,6 +752,8 @@ const reordered = (rest: ReadonlyArray<string>): string | "in place" | undefined
   const global = rest.slice(at, at + width)
   const own = [...rest.slice(1, at), ...rest.slice(at + width)]
   const line = (parts: ReadonlyArray<string>) => ["llm-failover", ...parts].map(shown).join(" ")
+  // the command's help, not the top level's (which --help before the command prints); its options change nothing
+  if (global[0] === "--help" || global[0] === "-h") return `Global options (${global[0]}) go before a command's own options: ${line([command, global[0]])}.`
   return `Global options (${global[0]}) go before a command's own options: ${line([command, ...global, ...own])}, or ${line([...global, command, ...own])}.`
 }
 
