@@ -427,6 +427,15 @@ describe("llm-failover CLI", () => {
     expect(Date.now() - started).toBeLessThan(30_000)
   }, 60_000)
 
+  it("help and errors carry no colour codes when piped, or with NO_COLOR set", async () => {
+    // stdout and stderr are pipes here
+    for (const [args, env] of [[["--help"], {}], [["simulate", "--help"], { NO_COLOR: "1" }], [["validate", "--config", "x.yaml", "--bogus"], {}]] as const) {
+      const result = await cli(args, env)
+      expect(result.stdout + result.stderr, args.join(" ")).toMatch(/llm-failover|--bogus/)
+      expect(result.stdout + result.stderr, args.join(" ")).not.toContain("\u001b[")
+    }
+  }, 60_000)
+
   it("each command's help says what an option left out means: the defaults of --config, --port, --host, --heap-growth and --url", async () => {
     // one run of the command line a command: about 5 s each on a loaded machine
     const helps = new Map<string, Promise<string>>()

@@ -657,7 +657,9 @@ const app = Command.run(command, {
 })
 
 /**
- * Runs the command line on `process.argv`-style arguments. Every help ends
+ * Runs the command line on `process.argv`-style arguments, its help and
+ * errors without colour codes when NO_COLOR is set or the output is not a
+ * terminal. Every help ends
  * with where global options go, and what the exit codes mean, and the error
  * of a global option given after a command's own options says where it
  * goes. A usage error (an unknown option, a missing or bad value) is printed
@@ -681,6 +683,7 @@ export const run = (args: ReadonlyArray<string>) => {
     return Effect.zipRight(Console.error(problem), Effect.fail(ValidationError.invalidValue(HelpDoc.p(problem))))
   }
   return app(args).pipe(
+    plainWhereAsked,
     Effect.tapError((error) => {
       if (!ValidationError.isValidationError(error)) return Effect.void
       const said = HelpDoc.toAnsiText(error.error)
@@ -698,6 +701,49 @@ export const run = (args: ReadonlyArray<string>) => {
 
 /** The levels `--log-level` takes, as @effect/cli reads them (lower case only). */
 const logLevels = LogLevel.allLevels.map((level) => level._tag.toLowerCase())
+
+/** A terminal's colour and style codes (SGR), as @effect/cli's help and errors write them. */
+const ansi = /\u001b\[[\d;]*m/g
+
+const stripAnsi = (args: ReadonlyArray<unknown>): Array<unknown> =>
+  args.map((arg) => (typeof arg === "string" && arg.includes("\u001b[") ? arg.replace(ansi, "") : arg))
+
+/**
+ * The console with colour codes left out of what goes to stdout (`log`,
+ * `info`) when `plainOut`, and of what goes to stderr (`error`, `warn`)
+ * when `plainErr`.
+ */
+const plainConsole = (base: Console.Console, plainOut: boolean, plainErr: boolean): Console.Console => {
+  const out = <R>(f: (...args: ReadonlyArray<unknown>) => R, plain: boolean): (...args: ReadonlyArray<unknown>) => R =>
+    plain ? (...args) => f(...stripAnsi(args)) : f
+  return {
+    ...base,
+    log: out(base.log, plainOut),
+    info: out(base.info, plainOut),
+    error: out(base.error, plainErr),
+    warn: out(base.warn, plainErr),
+    unsafe: {
+      ...base.unsafe,
+      log: out(base.unsafe.log, plainOut),
+      info: out(base.unsafe.info, plainOut),
+      error: out(base.unsafe.error, plainErr),
+      warn: out(base.unsafe.warn, plainErr)
+    }
+  }
+}
+
+/**
+ * Help and errors without colour codes where they would be noise: NO_COLOR
+ * set (no-color.org), or the stream not a terminal (piped, redirected to a
+ * file). @effect/cli writes them whatever the stream is.
+ */
+const plainWhereAsked = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
+  const noColor = (process.env["NO_COLOR"] ?? "") !== ""
+  const plainOut = noColor || process.stdout.isTTY !== true
+  const plainErr = noColor || process.stderr.isTTY !== true
+  if (!plainOut && !plainErr) return effect
+  return Effect.flatMap(Effect.console, (base) => Effect.withConsole(effect, plainConsole(base, plainOut, plainErr)))
+}
 
 /** What is wrong with `--wizard` where no one can answer it: stdin is no terminal (a pipe, `< /dev/null`, CI). */
 const wizardProblem = (rest: ReadonlyArray<string>): string | undefined =>
