@@ -136,5 +136,11 @@ describe("README", () => {
     const unknown = await run(process.execPath, ["--import", "tsx", join(root, "scripts/run-example.ts"), "nope"], { cwd: root }).catch((e) => e)
     expect(unknown.code).toBe(1)
     expect(unknown.stderr).toContain('unknown example "nope"')
+    expect(unknown.stdout).toBe("")
+    // no name: the list asked for, on stdout, as an answer
+    const listed = await run(process.execPath, ["--import", "tsx", join(root, "scripts/run-example.ts")], { cwd: root })
+    expect(listed.stdout).toContain("examples: ")
+    expect(listed.stdout).toContain("quickstart")
+    expect(listed.stderr).toBe("")
   }, 90_000)
 })
