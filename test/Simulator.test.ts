@@ -6,6 +6,7 @@ import { mkdtempSync, readdirSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Cli from "../src/cli/Cli.js"
+import * as Config from "../src/config/Config.js"
 import * as Report from "../src/simulator/Report.js"
 import * as Scenario from "../src/simulator/Scenario.js"
 import { uniform } from "../src/simulator/internal/random.js"
@@ -607,6 +608,32 @@ describe("Scenario: parsing", () => {
       expect(drawn.problems.map((p) => p.path)).toEqual(["load"])
       // the largest allowed still parses
       yield* parse(`seed: 1\nload: { duration: "1 hour", requestsPerSecond: 69, promptTokens: 2000000, completionTokens: 1000000 }\nproviders: { a: { type: simulated } }\nmodels: { m: { provider: a } }\n`)
+    })
+  )
+
+  it.effect("a fault that starts after the load ends never fires: a warning at its path and line; one within it, or a repeat that starts within it, none", () =>
+    Effect.gen(function* () {
+      const scenario = yield* parse(
+        [
+          "seed: 1",
+          'load: { duration: "2 minutes", requestsPerSecond: 1 }',
+          "providers:",
+          "  a:",
+          "    type: simulated",
+          "    faults:",
+          '      - { from: "3 hours", to: "4 hours", status: 529 }',
+          '      - { from: "30 seconds", to: "1 minute", status: 529 }',
+          '      - { repeat: { every: "1 minute", until: "1 hour" }, fault: { from: "1 minute", to: "90 seconds", status: 503 } }',
+          '      - { repeat: { every: "1 hour", until: "10 hours" }, fault: { from: "5 hours", to: "6 hours", status: 503 } }',
+          '      - { from: "2 minutes", to: "3 minutes", latency: "5 seconds" }',
+          "models: { m: { provider: a } }"
+        ].join("\n")
+      )
+      expect((scenario.warnings ?? []).map(Config.formatProblem)).toEqual([
+        "providers.a.faults[0].from: starts at 3h, after the load ends (2m): it never fires (line 7, column 17)",
+        "providers.a.faults[3].fault.from: starts at 5h, after the load ends (2m): it never fires (line 10, column 74)",
+        "providers.a.faults[4].from: starts at 2m, after the load ends (2m): it never fires (line 11, column 17)"
+      ])
     })
   )
 
