@@ -127,6 +127,16 @@ describe("README", () => {
     }
   })
 
+  it("points to the config reference, which holds every key the README names without its syntax", () => {
+    expect(readme).toContain("`src/config/Config.ts`")
+    expect(readme).toContain("`dist/config/Config.d.ts`")
+    const source = readFileSync(join(root, "src/config/Config.ts"), "utf8")
+    const reference = source.slice(0, source.indexOf("*/"))
+    for (const key of ["race", "hedge", "contentPolicy", "fallbackResponse", "continueStreams", "weight", "shadowRate", "sendTimeout", "shutdownDelay"]) {
+      expect(reference, key).toMatch(new RegExp(`\\b${key}\\b`))
+    }
+  })
+
   it("npm run example takes an example's name, its file name or its path, as a shell's completion gives them", async () => {
     const run = promisify(execFile)
     for (const name of ["quickstart", "quickstart.ts", "examples/quickstart.ts"]) {
