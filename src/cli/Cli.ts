@@ -659,13 +659,12 @@ const app = Command.run(command, {
 /**
  * Runs the command line on `process.argv`-style arguments, its help and
  * errors without colour codes when NO_COLOR is set or the output is not a
- * terminal. Every help ends
- * with where global options go, and what the exit codes mean, and the error
- * of a global option given after a command's own options says where it
- * goes. A usage error (an unknown option, a missing or bad value) is printed
- * and fails with its `ValidationError`, which the executable exits 2 on; a
- * command that fails (an invalid config, a port taken) prints why and sets
- * `process.exitCode` to 1.
+ * terminal. Every help ends with where global options go and what the exit
+ * codes mean; the error of a global option given after a command's own
+ * options says where it goes. A usage error (an unknown option, a missing
+ * or bad value) is printed and fails with its `ValidationError`, which the
+ * executable exits 2 on; a command that fails (an invalid config, a port
+ * taken) prints why and sets `process.exitCode` to 1.
  *
  * @example
  * import { Cli } from "effect-llm-failover/cli"
@@ -785,9 +784,9 @@ const shown = (arg: string) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.rep
  * The hint for a global option given after a command's own, written for the
  * command line given: the same arguments with the global option moved before
  * the command's own, and before the command; for `--help`, the command's
- * help alone. `undefined` when the arguments
- * are not command, options, global option; `"in place"` when the global
- * option stands straight after the command already.
+ * help alone. `undefined` when the arguments are not command, options,
+ * global option; `"in place"` when the global option stands straight after
+ * the command already.
  */
 const reordered = (rest: ReadonlyArray<string>): string | "in place" | undefined => {
   const at = rest.findIndex((arg, i) => i > 0 && /^(?:--log-level|--help|-h|--completions|--wizard|--version)$/.test(arg))
