@@ -16,10 +16,15 @@ const names = readdirSync(join(root, "examples"))
 const [given, ...rest] = process.argv.slice(2)
 // a name, or the file a shell's completion gives: `quickstart.ts`, `examples/quickstart.ts`
 const name = given === undefined ? undefined : basename(given).replace(/\.ts$/, "")
-if (name === undefined || !names.includes(name)) {
-  if (given !== undefined) console.error(`unknown example "${given}"`)
-  console.error(`examples: ${names.join(", ")}\nrun one with: npm run example -- <name>`)
-  process.exit(name === undefined ? 0 : 1)
+const list = `examples: ${names.join(", ")}\nrun one with: npm run example -- <name>`
+if (name === undefined) {
+  // the list was asked for: an answer, on stdout
+  console.log(list)
+  process.exit(0)
+}
+if (!names.includes(name)) {
+  console.error(`unknown example "${given}"\n${list}`)
+  process.exit(1)
 }
 const result = spawnSync(process.execPath, ["--import", "tsx", join(root, "examples", `${name}.ts`), ...rest], {
   stdio: "inherit"

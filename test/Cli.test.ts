@@ -236,7 +236,7 @@ describe("llm-failover CLI", () => {
     // seven runs of the command line from its source: about 4 s each on a loaded machine
   }, 90_000)
 
-  it("validate shows the router's warnings at the chain's path, and exits 0", async () => {
+  it("validate shows the router's warnings at the chain's path, on stderr, and exits 0", async () => {
     const file = join(tmpdir(), `router-warnings-${process.pid}.yaml`)
     writeFileSync(
       file,
@@ -245,17 +245,28 @@ describe("llm-failover CLI", () => {
         "models: { a: { provider: sim, weight: 0 }, b: { provider: sim, weight: 0 } }",
         "chains:",
         "  fast: { targets: [a, b], race: 5 }",
-        "  spread: { targets: [a, b], strategy: weighted }"
+        "  spread: { targets: [a, b], strategy: weighted }",
+        "  hedged: { targets: [a, b], hedge: { maxHedges: 20 }, policy: { retry: { maxAttempts: 11 } } }",
+        "policy: { retry: { maxAttempts: 10000 } }"
       ].join("\n")
     )
     const result = await cli(["validate", "--config", file])
     expect(result.status, result.stderr).toBe(0)
-    expect(result.stdout).toContain("warning: chains.fast.race: races 5 targets, but the chain has 2: all 2 race")
-    expect(result.stdout).toContain('warning: chains.spread.strategy: "weighted", but every one of its targets (a, b) weighs 0')
-    expect(result.stdout).toContain("valid (1 provider, 2 models, 2 chains")
+    expect(result.stderr).toContain("warning: chains.fast.race: races 5 targets, but the chain has 2: all 2 race")
+    expect(result.stderr).toContain('warning: chains.spread.strategy: "weighted", but every one of its targets (a, b) weighs 0')
+    // a retry or a hedge almost without end: each request's calls multiplied in an outage
+    expect(result.stderr).toContain(
+      "warning: policy.retry.maxAttempts: 10000 attempts a target: in an outage each request calls it 10000 times (more than 10 is rarely meant)"
+    )
+    expect(result.stderr).toContain("warning: chains.hedged.policy.retry.maxAttempts: 11 attempts a target")
+    expect(result.stderr).toContain(
+      "warning: chains.hedged.hedge.maxHedges: 20 hedges a request: a slow answer may have up to 20 more calls made for it at once (more than 10 is rarely meant)"
+    )
+    expect(result.stdout).not.toContain("warning:")
+    expect(result.stdout).toContain("valid (1 provider, 2 models, 3 chains")
   }, 30_000)
 
-  it("simulate and validate show a scenario's warnings (a bare number of milliseconds, a race wider than its chain); simulate on stderr", async () => {
+  it("simulate and validate show a scenario's warnings (a bare number of milliseconds, a race wider than its chain), on stderr", async () => {
     const file = join(tmpdir(), `scenario-warnings-${process.pid}.yaml`)
     writeFileSync(
       file,
@@ -277,7 +288,8 @@ describe("llm-failover CLI", () => {
     expect(JSON.parse(simulated.stdout)).toMatchObject({ scenario: `scenario-warnings-${process.pid}` })
     const validated = await cli(["validate", "--config", file])
     expect(validated.status, validated.stderr).toBe(0)
-    expect(validated.stdout.split("\n").filter((line) => line.startsWith("warning:"))).toEqual([bare, race])
+    expect(validated.stderr.split("\n").filter((line) => line.startsWith("warning:"))).toEqual([bare, race])
+    expect(validated.stdout).not.toContain("warning:")
   }, 30_000)
 
   it("validate counts the gateway's keys and names the clients', never showing a key", async () => {
@@ -328,8 +340,10 @@ describe("llm-failover CLI", () => {
     expect(warned.stderr + warned.stdout).not.toContain("sk-live-tagged-987654321")
   })
 
-  it("a bad argument gets its message and exit code 1, not a log record of the same", async () => {
+  it("a bad argument gets its message and exit code 2 (a usage error; a bad config is 1), not a log record of the same", async () => {
     const cases: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
+      [["validate", "--config", "examples/configs/demo.yaml", "--bogus"], "Received unknown argument: '--bogus'"],
+      [["validate"], "Expected to find option: '--config'"],
       [["serve", "--heap-growth", "500"], "--heap-growth must be a whole number from 0 to 300"],
       [["serve", "--port", "abc"], "'abc' is not a integer"],
       [["serve", "--port", "99999"], "--port must be a whole number from 0 to 65535"],
@@ -337,17 +351,22 @@ describe("llm-failover CLI", () => {
     ]
     for (const [args, message] of cases) {
       const result = await cli(args)
-      expect(result.status, args.join(" ")).toBe(1)
+      expect(result.status, args.join(" ")).toBe(2)
       expect(result.stderr + result.stdout).toContain(message)
       expect(result.stderr + result.stdout).not.toMatch(/level=ERROR|_tag/)
     }
-    // four runs of the CLI: 26 s on a machine at a load of 7
-  }, 90_000)
+    // help says what the codes mean
+    const help = await cli(["--help"], { NO_COLOR: "1" })
+    expect(help.stdout.replace(/\s+/g, " ")).toContain(
+      "Exit codes: 0 done; 1 a config, scenario or run that failed (an invalid file, a port taken, a gateway that cannot be reached); 2 a usage error (an unknown option, a missing or bad value)."
+    )
+    // six runs of the CLI: 26 s for four on a machine at a load of 7
+  }, 120_000)
 
   it("global options go before a command's own: help says so, and so does the error of one put after them", async () => {
     const rule = "Global options (--log-level, --help) go before a command's own options"
     const after = await cli(["validate", "--config", "examples/configs/demo.yaml", "--log-level", "debug"])
-    expect(after.status).toBe(1)
+    expect(after.status).toBe(2)
     expect(after.stderr).toContain("Received unknown argument: '--log-level'")
     // the hint is the command line given, reordered
     expect(after.stderr).toContain(
@@ -356,7 +375,7 @@ describe("llm-failover CLI", () => {
     )
     // an optional option given last without its value (which @effect/cli calls an unknown argument) says what it needs
     const bare = await cli(["serve", "--config"])
-    expect(bare.status).toBe(1)
+    expect(bare.status).toBe(2)
     expect(bare.stderr).toContain("--config needs a value: --config FILE")
     // before them, or before the command, it is read
     for (const args of [["validate", "--log-level", "debug", "--config", "examples/configs/demo.yaml"], ["--log-level", "debug", "validate", "--config", "examples/configs/demo.yaml"]]) {
@@ -364,11 +383,56 @@ describe("llm-failover CLI", () => {
       expect(before.status, args.join(" ")).toBe(0)
       expect(before.stdout).toContain("valid")
     }
+    // --help after a command's own options: the command's own help is what was asked for (--help before the command prints the top level's)
+    const help = await cli(["validate", "--config", "examples/configs/demo.yaml", "--help"])
+    expect(help.status).toBe(2)
+    expect(help.stderr).toContain("Global options (--help) go before a command's own options: llm-failover validate --help.")
+    expect(help.stderr).not.toContain("llm-failover --help validate")
     // another unknown argument gets no such hint; every help ends with the rule
     expect((await cli(["validate", "--config", "examples/configs/demo.yaml", "--bogus"])).stderr).not.toContain(rule)
     for (const args of [["--help"], ["simulate", "--help"]]) {
       const help = await cli(args, { NO_COLOR: "1" })
       expect(help.stdout.replace(/\u001b\[[\d;]*m/g, ""), args.join(" ")).toContain(rule)
+    }
+  }, 60_000)
+
+  it("a --log-level value that is no level says which levels there are, wherever it is given, with no hint to move it", async () => {
+    const levels = "all, trace, debug, info, warning, error, fatal, none"
+    const cases: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
+      [["serve", "--log-level", "warn", "--port", "0"], "warn"],
+      [["--log-level", "warn", "serve", "--port", "0"], "warn"],
+      [["validate", "--log-level", "Debug", "--config", "examples/configs/demo.yaml"], "Debug"],
+      [["--log-level=warn", "validate", "--config", "examples/configs/demo.yaml"], "warn"],
+      [["validate", "--config", "examples/configs/demo.yaml", "--log-level", "warn"], "warn"]
+    ]
+    for (const [args, value] of cases) {
+      const result = await cli(args)
+      expect(result.status, args.join(" ")).toBe(2)
+      expect(result.stderr, args.join(" ")).toBe(`--log-level takes one of ${levels}, not '${value}'\n`)
+      expect(result.stdout, args.join(" ")).toBe("")
+    }
+    // straight after the command, without its value: no hint to move it where it is
+    const bare = await cli(["serve", "--log-level"])
+    expect(bare.status).toBe(2)
+    expect(bare.stderr).toContain("--log-level needs a value: --log-level LEVEL")
+    expect(bare.stderr).not.toContain("go before a command's own options")
+  }, 90_000)
+
+  it("--wizard with no terminal on stdin is refused at once (exit 2), not left waiting for answers", async () => {
+    const started = Date.now()
+    // stdin is a pipe here, as under CI or `< /dev/null`
+    const result = await cli(["--wizard"])
+    expect(result.status).toBe(2)
+    expect(result.stderr).toContain("--wizard asks its questions on a terminal, and stdin is not one")
+    expect(Date.now() - started).toBeLessThan(30_000)
+  }, 60_000)
+
+  it("help and errors carry no colour codes when piped, or with NO_COLOR set", async () => {
+    // stdout and stderr are pipes here
+    for (const [args, env] of [[["--help"], {}], [["simulate", "--help"], { NO_COLOR: "1" }], [["validate", "--config", "x.yaml", "--bogus"], {}]] as const) {
+      const result = await cli(args, env)
+      expect(result.stdout + result.stderr, args.join(" ")).toMatch(/llm-failover|--bogus/)
+      expect(result.stdout + result.stderr, args.join(" ")).not.toContain("\u001b[")
     }
   }, 60_000)
 
@@ -804,7 +868,7 @@ describe("llm-failover CLI", () => {
 
   it("an empty --host is refused, not bound to every interface", async () => {
     const result = await cli(["serve", "--host", "", "--port", "0"])
-    expect(result.status).toBe(1)
+    expect(result.status).toBe(2)
     expect(`${result.stdout}${result.stderr}`).toContain("--host must name an address")
   })
 

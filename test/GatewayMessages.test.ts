@@ -11,7 +11,7 @@
 import Anthropic from "@anthropic-ai/sdk"
 import * as Http from "node:http"
 import { MessageStream } from "@anthropic-ai/sdk/lib/MessageStream"
-import type { ContentBlock, Message, MessageCreateParamsNonStreaming } from "@anthropic-ai/sdk/resources/messages"
+import type { ContentBlock, Message, MessageCreateParamsNonStreaming, Usage } from "@anthropic-ai/sdk/resources/messages"
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it, layer } from "@effect/vitest"
 import { Duration, Effect, Either, FastCheck, Redacted } from "effect"
@@ -39,6 +39,20 @@ import * as Router from "../src/router/Router.js"
 import * as MockServer from "../src/testing/MockServer.js"
 import { allEvents as events, rejection } from "./support/client.js"
 import * as Upstreams from "./support/upstreams.js"
+
+/** Every field of the SDK's `Usage`, sorted (a field the SDK adds fails the type check here). */
+const usageFields = Object.keys({
+  cache_creation: true,
+  cache_creation_input_tokens: true,
+  cache_read_input_tokens: true,
+  inference_geo: true,
+  input_tokens: true,
+  output_tokens: true,
+  output_tokens_details: true,
+  server_tool_use: true,
+  service_tier: true,
+  speed: true
+} satisfies Record<keyof Usage, true>).sort()
 
 const prompt = "What is the airspeed velocity of an unladen swallow?"
 
@@ -109,16 +123,21 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: Anthr
           stop_reason: "end_turn",
           stop_sequence: null,
           stop_details: null,
-          // Anthropic's usage object: its cache writes by lifetime and its service tier always there
+          // Anthropic's usage object: every field its SDK's Usage declares, null where the gateway knows nothing of it
           usage: {
             input_tokens: 12,
             output_tokens: 6,
             cache_creation_input_tokens: 0,
             cache_read_input_tokens: 0,
             cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 0 },
-            service_tier: "standard"
+            output_tokens_details: null,
+            server_tool_use: null,
+            inference_geo: null,
+            service_tier: "standard",
+            speed: null
           }
         })
+        expect(Object.keys(data.usage).sort()).toEqual(usageFields)
         expect(response.headers.get("x-llm-target")).toBe("primary")
         expect(response.headers.get("x-llm-provider")).toBe("openai")
         expect(response.headers.get("x-llm-fallbacks")).toBe("0")
@@ -230,9 +249,10 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: Anthr
         const estimate = seen[0]?.type === "message_start" ? seen[0].message.usage.input_tokens : 0
         expect(estimate).toBeGreaterThanOrEqual(Math.ceil(prompt.length / 4))
         expect(seen[0]).toMatchObject({ message: { stop_details: null, usage: { service_tier: "standard" } } })
-        // message_start's usage names no cache writes by lifetime: the SDK keeps them from there, and the
-        // provider's counts come with message_delta (whose usage, as Anthropic's, has no service tier)
-        expect(seen[0]?.type === "message_start" && seen[0].message.usage.cache_creation).toBeUndefined()
+        // message_start's usage has every field of the SDK's Usage; its cache writes by lifetime are null (the SDK keeps
+        // them from there, and the provider's counts come with message_delta, whose usage, as Anthropic's, has no service tier)
+        expect(seen[0]?.type === "message_start" && seen[0].message.usage.cache_creation).toBeNull()
+        expect(seen[0]?.type === "message_start" && Object.keys(seen[0].message.usage).sort()).toEqual(usageFields)
         const delta = seen.at(-2)
         expect(delta?.type === "message_delta" && "service_tier" in delta.usage).toBe(false)
         expect(seen.at(-2)).toMatchObject({
@@ -248,6 +268,9 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Gateway: Anthr
         expect(final.content).toEqual([{ type: "text", text }])
         expect(final.stop_reason).toBe("end_turn")
         expect(final.usage).toMatchObject({ input_tokens: 9, output_tokens: 5 })
+        // what type-correct code reads of it is there: a null, not undefined
+        expect(Object.keys(final.usage).sort()).toEqual(usageFields)
+        expect(final.usage).toMatchObject({ cache_creation: null, server_tool_use: null, inference_geo: null, output_tokens_details: null })
       })
     )
 

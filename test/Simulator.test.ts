@@ -6,8 +6,10 @@ import { mkdtempSync, readdirSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Cli from "../src/cli/Cli.js"
+import * as Config from "../src/config/Config.js"
 import * as Report from "../src/simulator/Report.js"
 import * as Scenario from "../src/simulator/Scenario.js"
+import { uniform } from "../src/simulator/internal/random.js"
 import * as Simulator from "../src/simulator/Simulator.js"
 import { listen } from "./support/servers.js"
 
@@ -535,6 +537,55 @@ chains:
   )
 })
 
+describe("Simulator: a run's bound", () => {
+  it.effect("a policy that retries without end is stopped at 100 upstream calls a request (1,000 at least), a SimulationError naming the cause", () =>
+    Effect.gen(function* () {
+      // 11 requests, each retried 10,000 times against a provider that always fails: 110,000 calls, 85 s and 1.1 GB
+      const scenario = yield* parse(`
+seed: 1
+load: { duration: "10 seconds", requestsPerSecond: 1, arrivals: even }
+providers:
+  a: { type: simulated, latency: 0, errorDelay: 0, faults: [{ status: 500 }] }
+models: { m: { provider: a } }
+policy:
+  retry: { maxAttempts: 10000, base: 0, cap: 0 }
+  budget: { maxTokens: 1e12, tokenRatio: 1e12 }
+  breaker: { consecutiveFailures: 0 }
+  timeouts: { total: "1 hour" }
+`)
+      const error = yield* Effect.flip(Simulator.run(scenario))
+      expect(error._tag).toBe("SimulationError")
+      expect(error.message).toBe(
+        "test under scenario: stopped after 1,100 upstream calls for 11 requests (a run makes at most 100 a request, 1,000 at least): " +
+          "the policy retries or hedges almost without end (policy.retry.maxAttempts, hedge.maxHedges)"
+      )
+      // the default policy, on the same load, runs to its end
+      const { report } = yield* Simulator.run(scenario, { policy: "default" })
+      expect(report.requests).toBe(11)
+    })
+  )
+})
+
+describe("Simulator: the seed", () => {
+  it.effect("every bit of the seed counts: 0 and 2^32 give other arrivals; a seed below 2^32 draws what it drew before", () =>
+    Effect.gen(function* () {
+      const arrivalsOf = (seed: number) =>
+        Effect.map(
+          parse(`seed: ${seed}\nload: { duration: "1 minute", requestsPerSecond: 2 }\nproviders: { a: { type: simulated } }\nmodels: { m: { provider: a } }\n`),
+          Scenario.arrivals
+        )
+      expect(yield* arrivalsOf(4294967296)).not.toEqual(yield* arrivalsOf(0))
+      expect(yield* arrivalsOf(2 ** 40 + 7)).not.toEqual(yield* arrivalsOf(7))
+      expect(yield* arrivalsOf(-4294967296 + 7)).not.toEqual(yield* arrivalsOf(7))
+      // the draws BENCHMARKS.md's figures come from, as they were
+      expect([0, 1, 2].map((i) => uniform(0, 1, i))).toEqual([0.25689125002827495, 0.26736020075622946, 0.24629351205658168])
+      expect([0, 1, 2].map((i) => uniform(7, 1, i))).toEqual([0.3904881702037528, 0.5857513811206445, 0.08249978127423674])
+      expect([0, 1, 2].map((i) => uniform(4294967295, 1, i))).toEqual([0.9478055973304436, 0.04510333470534533, 0.5747350143501535])
+      expect([0, 1, 2].map((i) => uniform(-1, 1, i))).toEqual([0.9478055973304436, 0.04510333470534533, 0.5747350143501535])
+    })
+  )
+})
+
 describe("Scenario: parsing", () => {
   it.effect("a load that cannot be simulated in minutes, or sends nothing, is refused at its path: too many or too few requests, a prompt or an answer past any window", () =>
     Effect.gen(function* () {
@@ -557,6 +608,32 @@ describe("Scenario: parsing", () => {
       expect(drawn.problems.map((p) => p.path)).toEqual(["load"])
       // the largest allowed still parses
       yield* parse(`seed: 1\nload: { duration: "1 hour", requestsPerSecond: 69, promptTokens: 2000000, completionTokens: 1000000 }\nproviders: { a: { type: simulated } }\nmodels: { m: { provider: a } }\n`)
+    })
+  )
+
+  it.effect("a fault that starts after the load ends never fires: a warning at its path and line; one within it, or a repeat that starts within it, none", () =>
+    Effect.gen(function* () {
+      const scenario = yield* parse(
+        [
+          "seed: 1",
+          'load: { duration: "2 minutes", requestsPerSecond: 1 }',
+          "providers:",
+          "  a:",
+          "    type: simulated",
+          "    faults:",
+          '      - { from: "3 hours", to: "4 hours", status: 529 }',
+          '      - { from: "30 seconds", to: "1 minute", status: 529 }',
+          '      - { repeat: { every: "1 minute", until: "1 hour" }, fault: { from: "1 minute", to: "90 seconds", status: 503 } }',
+          '      - { repeat: { every: "1 hour", until: "10 hours" }, fault: { from: "5 hours", to: "6 hours", status: 503 } }',
+          '      - { from: "2 minutes", to: "3 minutes", latency: "5 seconds" }',
+          "models: { m: { provider: a } }"
+        ].join("\n")
+      )
+      expect((scenario.warnings ?? []).map(Config.formatProblem)).toEqual([
+        "providers.a.faults[0].from: starts at 3h, after the load ends (2m): it never fires (line 7, column 17)",
+        "providers.a.faults[3].fault.from: starts at 5h, after the load ends (2m): it never fires (line 10, column 74)",
+        "providers.a.faults[4].from: starts at 2m, after the load ends (2m): it never fires (line 11, column 17)"
+      ])
     })
   )
 

@@ -9,7 +9,7 @@
 import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import { FileSystem } from "@effect/platform"
-import { Console, Duration, Effect, ExecutionStrategy, Layer, Logger, Option, Predicate, Redacted, Scope } from "effect"
+import { Console, Duration, Effect, ExecutionStrategy, Layer, Logger, LogLevel, Option, Predicate, Redacted, Scope } from "effect"
 import * as Yaml from "yaml"
 import * as Config from "../config/Config.js"
 import * as Demo from "../config/Demo.js"
@@ -26,6 +26,7 @@ import * as HeapGrowth from "./internal/heapGrowth.js"
 import * as LogLines from "./internal/logLines.js"
 import * as Otlp from "./internal/otlp.js"
 import * as Reload from "./internal/reload.js"
+import * as Runaway from "./internal/runaway.js"
 import * as ServeRefs from "./internal/serveRefs.js"
 
 const configOption = Options.file("config").pipe(
@@ -407,14 +408,23 @@ const hintConfig = (path: string) =>
     )
   )
 
-/** Prints each warning on a line of its own (`warning: chains.fast.race: ...`): a warning stops nothing. */
+/**
+ * Prints each warning on a line of its own (`warning: chains.fast.race: ...`),
+ * on stderr, as every command's (stdout is the command's answer, `--json`'s
+ * too): a warning stops nothing.
+ */
 const showWarnings = (warnings: ReadonlyArray<Config.Problem>) =>
-  Effect.forEach(warnings, (warning) => Console.log(`warning: ${Config.formatProblem(warning)}`), { discard: true })
+  Effect.forEach(warnings, (warning) => Console.error(`warning: ${Config.formatProblem(warning)}`), { discard: true })
 
-/** A scenario's warnings: its file's, then the router's (what it would log when made from the scenario's config). */
+/**
+ * A scenario's warnings: its file's, then the router's (what it would log
+ * when made from the scenario's config), then a retry or hedge almost
+ * without end (which a simulation stops at its bound of calls).
+ */
 const scenarioWarnings = (scenario: Scenario.Scenario): ReadonlyArray<Config.Problem> => [
   ...(scenario.warnings ?? []),
-  ...Config.routerWarnings(scenario.config)
+  ...Config.routerWarnings(scenario.config),
+  ...Runaway.warnings(scenario.config)
 ]
 
 const validate = Command.make("validate", { config: configOption }, ({ config }) =>
@@ -431,8 +441,8 @@ const validate = Command.make("validate", { config: configOption }, ({ config })
       )
     }
     const parsed = yield* Config.load(config)
-    // the file's own warnings, then the router's (what it would log when made from the file)
-    yield* showWarnings([...parsed.warnings, ...Config.routerWarnings(parsed.config)])
+    // the file's own warnings, then the router's (what it would log when made from the file), then a retry or hedge almost without end
+    yield* showWarnings([...parsed.warnings, ...Config.routerWarnings(parsed.config), ...Runaway.warnings(parsed.config)])
     yield* Console.log(`${config}: valid (${contents(parsed.config)})`)
   }).pipe(Effect.catchTags({ ConfigError: reportProblems, ScenarioError: simulationFailed }))
 ).pipe(Command.withDescription("check a config file (or a simulator scenario) and report every problem at its path"))
@@ -484,9 +494,7 @@ const simulate = Command.make(
     Effect.gen(function* () {
       const loaded = yield* Scenario.load(scenario)
       // on stderr: with --json, stdout is the report alone
-      yield* Effect.forEach(scenarioWarnings(loaded), (warning) => Console.error(`warning: ${Config.formatProblem(warning)}`), {
-        discard: true
-      })
+      yield* showWarnings(scenarioWarnings(loaded))
       if (compare) {
         const { comparison, stats } = yield* Simulator.compare(loaded)
         yield* logRuns(comparison.reports.map((report, i) => ({ report, stats: stats[i]! })))
@@ -635,14 +643,28 @@ const globalsFirst =
   "llm-failover simulate --log-level debug --scenario FILE, or llm-failover --log-level debug simulate --scenario FILE; " +
   "not after them (llm-failover simulate --scenario FILE --log-level debug)."
 
+/** What the command's exit codes mean, at the end of every help. */
+const exitCodes =
+  "Exit codes: 0 done; 1 a config, scenario or run that failed (an invalid file, a port taken, a gateway that cannot be reached); " +
+  "2 a usage error (an unknown option, a missing or bad value)."
+
 const globalAfterOwn = /Received unknown argument: '(?:--log-level|--help|-h|--completions|--wizard|--version)'/
 
-const app = Command.run(command, { name: "llm-failover", version: packageVersion, footer: HelpDoc.p(globalsFirst) })
+const app = Command.run(command, {
+  name: "llm-failover",
+  version: packageVersion,
+  footer: HelpDoc.sequence(HelpDoc.p(globalsFirst), HelpDoc.p(exitCodes))
+})
 
 /**
- * Runs the command line on `process.argv`-style arguments. Every help ends
- * with where global options go, and so does the error of one given after a
- * command's own options.
+ * Runs the command line on `process.argv`-style arguments, its help and
+ * errors without colour codes when NO_COLOR is set or the output is not a
+ * terminal. Every help ends with where global options go and what the exit
+ * codes mean; the error of a global option given after a command's own
+ * options says where it goes. A usage error (an unknown option, a missing
+ * or bad value) is printed and fails with its `ValidationError`, which the
+ * executable exits 2 on; a command that fails (an invalid config, a port
+ * taken) prints why and sets `process.exitCode` to 1.
  *
  * @example
  * import { Cli } from "effect-llm-failover/cli"
@@ -652,16 +674,97 @@ const app = Command.run(command, { name: "llm-failover", version: packageVersion
  * @since 0.1.0
  * @category commands
  */
-export const run = (args: ReadonlyArray<string>) =>
-  app(args).pipe(
+export const run = (args: ReadonlyArray<string>) => {
+  // @effect/cli reads a level it does not know as an unknown argument, or a missing subcommand, or a missing option;
+  // and its wizard waits for answers from a stdin that is no terminal for ever
+  const problem = logLevelProblem(args.slice(2)) ?? wizardProblem(args.slice(2))
+  if (problem !== undefined) {
+    return Effect.zipRight(Console.error(problem), Effect.fail(ValidationError.invalidValue(HelpDoc.p(problem))))
+  }
+  return app(args).pipe(
+    plainWhereAsked,
     Effect.tapError((error) => {
       if (!ValidationError.isValidationError(error)) return Effect.void
       const said = HelpDoc.toAnsiText(error.error)
-      if (globalAfterOwn.test(said)) return Console.error(reordered(args.slice(2)) ?? globalsFirst)
-      const missing = valueLeftOut(args.slice(2), said)
+      const rest = args.slice(2)
+      if (globalAfterOwn.test(said)) {
+        const hint = reordered(rest)
+        // a global option straight after the command is in its place: it is its value that is missing
+        if (hint !== "in place") return Console.error(hint ?? globalsFirst)
+      }
+      const missing = valueLeftOut(rest, said)
       return missing === undefined ? Effect.void : Console.error(missing)
     })
   )
+}
+
+/** The levels `--log-level` takes, as @effect/cli reads them (lower case only). */
+const logLevels = LogLevel.allLevels.map((level) => level._tag.toLowerCase())
+
+/** A terminal's colour and style codes (SGR), as @effect/cli's help and errors write them. */
+const ansi = /\u001b\[[\d;]*m/g
+
+const stripAnsi = (args: ReadonlyArray<unknown>): Array<unknown> =>
+  args.map((arg) => (typeof arg === "string" && arg.includes("\u001b[") ? arg.replace(ansi, "") : arg))
+
+/**
+ * The console with colour codes left out of what goes to stdout (`log`,
+ * `info`) when `plainOut`, and of what goes to stderr (`error`, `warn`)
+ * when `plainErr`.
+ */
+const plainConsole = (base: Console.Console, plainOut: boolean, plainErr: boolean): Console.Console => {
+  const out = <R>(f: (...args: ReadonlyArray<unknown>) => R, plain: boolean): (...args: ReadonlyArray<unknown>) => R =>
+    plain ? (...args) => f(...stripAnsi(args)) : f
+  return {
+    ...base,
+    log: out(base.log, plainOut),
+    info: out(base.info, plainOut),
+    error: out(base.error, plainErr),
+    warn: out(base.warn, plainErr),
+    unsafe: {
+      ...base.unsafe,
+      log: out(base.unsafe.log, plainOut),
+      info: out(base.unsafe.info, plainOut),
+      error: out(base.unsafe.error, plainErr),
+      warn: out(base.unsafe.warn, plainErr)
+    }
+  }
+}
+
+/**
+ * Help and errors without colour codes where they would be noise: NO_COLOR
+ * set (no-color.org), or the stream not a terminal (piped, redirected to a
+ * file). @effect/cli writes them whatever the stream is.
+ */
+const plainWhereAsked = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
+  const noColor = (process.env["NO_COLOR"] ?? "") !== ""
+  const plainOut = noColor || process.stdout.isTTY !== true
+  const plainErr = noColor || process.stderr.isTTY !== true
+  if (!plainOut && !plainErr) return effect
+  return Effect.flatMap(Effect.console, (base) => Effect.withConsole(effect, plainConsole(base, plainOut, plainErr)))
+}
+
+/** What is wrong with `--wizard` where no one can answer it: stdin is no terminal (a pipe, `< /dev/null`, CI). */
+const wizardProblem = (rest: ReadonlyArray<string>): string | undefined =>
+  rest.includes("--wizard") && process.stdin.isTTY !== true
+    ? "--wizard asks its questions on a terminal, and stdin is not one: give the command and its options instead (llm-failover --help)"
+    : undefined
+
+/**
+ * What is wrong with a `--log-level` given a value that is no level
+ * (`--log-level warn`, `--log-level=Debug`), wherever it stands; `undefined`
+ * when every one names a level, or has no value (which the option's own
+ * hint covers).
+ */
+const logLevelProblem = (rest: ReadonlyArray<string>): string | undefined => {
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i]!
+    const value = arg === "--log-level" ? rest[i + 1] : arg.startsWith("--log-level=") ? arg.slice("--log-level=".length) : undefined
+    if (value === undefined || (arg === "--log-level" && value.startsWith("-"))) continue
+    if (!logLevels.includes(value)) return `--log-level takes one of ${logLevels.join(", ")}, not '${value}'`
+  }
+  return undefined
+}
 
 /** The options that take a value, by what it is, for the hint of one given without it. */
 const valued: Readonly<Record<string, string>> = {
@@ -680,17 +783,22 @@ const shown = (arg: string) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.rep
 /**
  * The hint for a global option given after a command's own, written for the
  * command line given: the same arguments with the global option moved before
- * the command's own, and before the command. `undefined` when the arguments
- * are not command, options, global option.
+ * the command's own, and before the command; for `--help`, the command's
+ * help alone. `undefined` when the arguments are not command, options,
+ * global option; `"in place"` when the global option stands straight after
+ * the command already.
  */
-const reordered = (rest: ReadonlyArray<string>): string | undefined => {
+const reordered = (rest: ReadonlyArray<string>): string | "in place" | undefined => {
   const at = rest.findIndex((arg, i) => i > 0 && /^(?:--log-level|--help|-h|--completions|--wizard|--version)$/.test(arg))
   const command = rest[0]
   if (at < 0 || command === undefined || command.startsWith("-")) return undefined
+  if (at === 1) return "in place"
   const width = rest[at] === "--log-level" && rest[at + 1] !== undefined && !rest[at + 1]!.startsWith("-") ? 2 : 1
   const global = rest.slice(at, at + width)
   const own = [...rest.slice(1, at), ...rest.slice(at + width)]
   const line = (parts: ReadonlyArray<string>) => ["llm-failover", ...parts].map(shown).join(" ")
+  // the command's help, not the top level's (which --help before the command prints); its options change nothing
+  if (global[0] === "--help" || global[0] === "-h") return `Global options (${global[0]}) go before a command's own options: ${line([command, global[0]])}.`
   return `Global options (${global[0]}) go before a command's own options: ${line([command, ...global, ...own])}, or ${line([...global, command, ...own])}.`
 }
 

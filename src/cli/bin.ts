@@ -11,10 +11,11 @@ import * as UndiciHttpClient from "../providers/UndiciHttpClient.js"
 import * as Cli from "./Cli.js"
 
 Cli.run(process.argv).pipe(
-  // a bad argument: the command line printed what is wrong; exit 1 without a log record of the same
+  // a bad argument: the command line printed what is wrong; exit 2 (a usage error, as commands conventionally do) without
+  // a log record of the same. A command that failed (an invalid config, a port taken) has set 1
   Effect.catchIf(ValidationError.isValidationError, () =>
     Effect.sync(() => {
-      process.exitCode = 1
+      process.exitCode = 2
     })
   ),
   // the lean undici client: a provider call costs less than through the platform's (BENCHMARKS.md)

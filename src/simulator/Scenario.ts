@@ -60,7 +60,13 @@
 import * as FileSystem from "@effect/platform/FileSystem"
 import { Duration, Effect, Schema } from "effect"
 import * as Config from "../config/Config.js"
+import type * as problems from "../config/internal/problems.js"
+import { finish } from "../config/internal/problems.js"
 import * as references from "../config/internal/references.js"
+import { repeatedWindows } from "../config/internal/schema.js"
+import * as secret from "../config/internal/secret.js"
+import * as text from "../config/internal/text.js"
+import type * as Simulated from "../providers/Simulated.js"
 import * as arrivalTimes from "./internal/arrivals.js"
 import * as internal from "./internal/scenario.js"
 
@@ -131,7 +137,8 @@ export interface Scenario {
   /**
    * What the file holds that the simulation reads, though likely not as
    * meant: a duration written as a small bare number, which is
-   * milliseconds (`latency: 45` is 45 ms). `simulate` prints them.
+   * milliseconds (`latency: 45` is 45 ms); a fault that starts once the
+   * load has ended, which never fires. `simulate` prints them.
    */
   readonly warnings?: ReadonlyArray<Config.Problem>
 }
@@ -239,8 +246,53 @@ const fromFile = ({ file, warnings }: internal.Parsed, source: string | undefine
   }
 }
 
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
+
 /**
- * Parses a scenario's text (YAML or JSON) and checks it.
+ * The faults of a scenario that start once its load has ended, which never
+ * fire: each entry of a provider's `faults` whose (first) window starts at
+ * or after `load.duration`, at its `from` (a repeat's `fault.from`). The
+ * decoded schedule is flat, a repeat expanded into its windows; the file's
+ * entries are walked beside it to name each by its place in the file.
+ */
+const lateFaults = (raw: unknown, scenario: Scenario): ReadonlyArray<problems.RawProblem> => {
+  const end = Duration.toMillis(scenario.load.duration)
+  const providers = isRecord(raw) ? raw["providers"] : undefined
+  if (!isRecord(providers)) return []
+  return Object.entries(providers).flatMap(([name, provider]) => {
+    const entries = isRecord(provider) && Array.isArray(provider["faults"]) ? provider["faults"] : []
+    const decoded = scenario.config.providers[name]
+    const flat: ReadonlyArray<Simulated.Fault> = decoded?.type === "simulated" ? decoded.faults ?? [] : []
+    let window = 0
+    return entries.flatMap((entry: unknown, i) => {
+      const repeated = isRecord(entry) && "repeat" in entry
+      const first = flat[window]
+      window += repeated ? repeatedWindows(entry) : 1
+      const from = first === undefined ? 0 : Duration.toMillis(first.from ?? Duration.zero)
+      return first === undefined || from < end
+        ? []
+        : [{
+            path: ["providers", name, "faults", i, ...(repeated ? ["fault"] : []), "from"],
+            message: `starts at ${Duration.format(Duration.millis(from))}, after the load ends (${Duration.format(scenario.load.duration)}): it never fires`
+          }]
+    })
+  })
+}
+
+/** A scenario's warnings with those of its faults that never fire (`lateFaults`), at their lines. */
+const withLateFaults = (input: string, options: ParseOptions, scenario: Scenario): Scenario => {
+  const parsed = text.parseText(input, options.format ?? text.detectFormat(input, options.source))
+  if (parsed._tag === "Left") return scenario
+  const late = lateFaults(parsed.right.value, scenario)
+  if (late.length === 0) return scenario
+  const found = finish(late, secret.suspectedSecrets(parsed.right.value), parsed.right.locate)
+  return { ...scenario, warnings: [...(scenario.warnings ?? []), ...found] }
+}
+
+/**
+ * Parses a scenario's text (YAML or JSON) and checks it. A fault that starts
+ * once the load has ended, which never fires, is a warning.
  *
  * @example
  * import { Effect } from "effect"
@@ -263,7 +315,7 @@ export const parse = (input: string, options: ParseOptions = {}): Effect.Effect<
   const failure = (problems: ReadonlyArray<Config.Problem>) =>
     new ScenarioError({ problems, ...(options.source === undefined ? {} : { source: options.source }) })
   return internal.parse(input, options.source, options.format).pipe(
-    Effect.mapBoth({ onFailure: failure, onSuccess: (parsed) => fromFile(parsed, options.source) }),
+    Effect.mapBoth({ onFailure: failure, onSuccess: (parsed) => withLateFaults(input, options, fromFile(parsed, options.source)) }),
     // poisson arrivals may draw none where about one is expected: a run that sends nothing would report 100% availability
     Effect.filterOrFail(
       (scenario) => arrivals(scenario).length > 0,

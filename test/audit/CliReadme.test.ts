@@ -14,6 +14,7 @@ import ts from "typescript"
 import * as Yaml from "yaml"
 import { afterAll, describe, expect, it } from "vitest"
 import { Config } from "../../src/config/index.js"
+import { Report, Scenario, Simulator } from "../../src/simulator/index.js"
 import { snippetProgram } from "../support/typecheck.js"
 
 const root = join(import.meta.dirname, "..", "..")
@@ -127,6 +128,31 @@ describe("README", () => {
     }
   })
 
+  it("points to the config reference, which holds every key the README names without its syntax", () => {
+    expect(readme).toContain("`src/config/Config.ts`")
+    expect(readme).toContain("`dist/config/Config.d.ts`")
+    const source = readFileSync(join(root, "src/config/Config.ts"), "utf8")
+    const reference = source.slice(0, source.indexOf("*/"))
+    for (const key of ["race", "hedge", "contentPolicy", "fallbackResponse", "continueStreams", "weight", "shadowRate", "sendTimeout", "shutdownDelay"]) {
+      expect(reference, key).toMatch(new RegExp(`\\b${key}\\b`))
+    }
+  })
+
+  it("says what the simulator's report holds: the oracle's cost, and each column of the per-target table; and what x-llm-attempts counts", async () => {
+    const section = readme.slice(readme.indexOf("### Replay an outage before it happens"), readme.indexOf("### Many instances"))
+    expect(section).toMatch(/oracle's cost is[^.]*cheapest/)
+    // the table's columns, as simulate prints them
+    const scenario = await Effect.runPromise(
+      Scenario.parse('seed: 1\nload: { duration: "5 seconds", requestsPerSecond: 1 }\nproviders: { a: { type: simulated } }\nmodels: { m: { provider: a } }\n')
+    )
+    const { report } = await Effect.runPromise(Simulator.run(scenario))
+    const header = Report.format(report).split("\n").find((line) => /^\s*target\s+calls/.test(line))!
+    const columns = header.trim().split(/\s+/).slice(1)
+    expect(columns).toContain("budget")
+    for (const column of columns) expect(section, column).toContain(`\`${column}\``)
+    expect(readme).toMatch(/`x-llm-attempts` counts[^.]*breaker/)
+  })
+
   it("npm run example takes an example's name, its file name or its path, as a shell's completion gives them", async () => {
     const run = promisify(execFile)
     for (const name of ["quickstart", "quickstart.ts", "examples/quickstart.ts"]) {
@@ -136,5 +162,11 @@ describe("README", () => {
     const unknown = await run(process.execPath, ["--import", "tsx", join(root, "scripts/run-example.ts"), "nope"], { cwd: root }).catch((e) => e)
     expect(unknown.code).toBe(1)
     expect(unknown.stderr).toContain('unknown example "nope"')
+    expect(unknown.stdout).toBe("")
+    // no name: the list asked for, on stdout, as an answer
+    const listed = await run(process.execPath, ["--import", "tsx", join(root, "scripts/run-example.ts")], { cwd: root })
+    expect(listed.stdout).toContain("examples: ")
+    expect(listed.stdout).toContain("quickstart")
+    expect(listed.stderr).toBe("")
   }, 90_000)
 })

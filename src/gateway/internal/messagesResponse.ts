@@ -186,20 +186,29 @@ export const usageJson = (usage: Usage) => {
 }
 
 /**
- * Anthropic's `usage` of a `message`: `usageJson`'s, and what Anthropic's
- * own message usage always has (its SDK's `Usage` declares them): the
- * service tier, `standard` (the gateway serves no other), and, for a whole
- * answer (`exact`), the cache writes by lifetime, 0 when the provider said
- * nothing of them. `message_start`'s names no lifetimes, as it comes before
- * the provider's counts: the SDK's stream keeps its `cache_creation` to the
- * end, where the writes it was sent would be 0 whatever they were.
+ * Anthropic's `usage` of a `message`: `usageJson`'s, and every other field
+ * Anthropic's own message usage has (its SDK's `Usage` declares each, a
+ * null where it says nothing): the service tier, `standard` (the gateway
+ * serves no other); `output_tokens_details`, `server_tool_use`,
+ * `inference_geo` and `speed` null when the provider said nothing of them;
+ * and, for a whole answer (`exact`), the cache writes by lifetime, 0 when
+ * the provider said nothing of them. `message_start`'s lifetimes are null,
+ * as it comes before the provider's counts: the SDK's stream keeps its
+ * `cache_creation` to the end (it takes only the counts from
+ * `message_delta`), where an object would say 0 writes whatever they were,
+ * and a field left out would be `undefined` where its type says null.
  */
 const messageUsage = (usage: Usage, exact: boolean) => {
-  const json = usageJson(usage)
-  const lifetimes = exact && json.cache_creation === undefined
-    ? { cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 0 } }
-    : {}
-  return { ...json, ...lifetimes, service_tier: "standard" }
+  const { cache_creation, output_tokens_details, ...json } = usageJson(usage)
+  return {
+    ...json,
+    cache_creation: !exact ? null : cache_creation ?? { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 0 },
+    output_tokens_details: output_tokens_details ?? null,
+    server_tool_use: null,
+    inference_geo: null,
+    service_tier: "standard",
+    speed: null
+  }
 }
 
 /** Anthropic's `stop_reason` for a finish (`stop_sequence` when the provider named the sequence). @internal */

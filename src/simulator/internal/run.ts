@@ -9,12 +9,14 @@
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
 import type { Scope } from "effect"
-import { Cause, Chunk, Clock, Duration, Effect, Exit, FiberSet, Option, Queue, Random, Stream } from "effect"
+import { Cause, Chunk, Clock, Data, Deferred, Duration, Effect, Exit, FiberSet, Option, Queue, Random, Stream } from "effect"
 import * as Config from "../../config/Config.js"
 import type { ChatRequest } from "../../llm/Chat.js"
 import type { Attempt } from "../../llm/FailoverError.js"
 import * as Tokens from "../../llm/Tokens.js"
 import { seedOf } from "../../providers/internal/simulatedDraw.js"
+import type * as LanguageModel from "../../llm/LanguageModel.js"
+import type { ProviderError } from "../../llm/ProviderError.js"
 import type * as Simulated from "../../providers/Simulated.js"
 import type * as CircuitBreaker from "../../resilience/CircuitBreaker.js"
 import * as BreakerStore from "../../resilience/BreakerStore.js"
@@ -23,6 +25,58 @@ import * as RetryBudget from "../../resilience/RetryBudget.js"
 import * as Router from "../../router/Router.js"
 import type * as Scenario from "../Scenario.js"
 import * as Hub from "./hub.js"
+import { maxRequests } from "./scenario.js"
+
+/**
+ * Upstream calls a run may make, on average, for each of its requests: a
+ * policy that retries or hedges almost without end (`maxAttempts: 10000`
+ * against a provider that always fails) would run for minutes and hold
+ * gigabytes. A chain of five targets, each tried five times and hedged,
+ * stays well within it. @internal
+ */
+export const callsPerRequest = 100
+
+/** The fewest upstream calls a run may make, however few its requests. @internal */
+export const minCalls = 1_000
+
+/**
+ * The upstream calls a run of `requests` requests may make: `callsPerRequest`
+ * each, `minCalls` at least, and no more than four times the most requests
+ * a run may send (as many calls take about as long to simulate). @internal
+ */
+export const maxCalls = (requests: number): number => Math.min(4 * maxRequests, Math.max(minCalls, callsPerRequest * requests))
+
+/** A run stopped at its bound of upstream calls (`maxCalls`). @internal */
+export class TooManyCalls extends Data.TaggedError("TooManyCalls")<{ readonly calls: number; readonly requests: number }> {
+  override get message(): string {
+    const n = (k: number) => k.toLocaleString("en-US")
+    return `stopped after ${n(this.calls)} upstream calls for ${n(this.requests)} ${this.requests === 1 ? "request" : "requests"} ` +
+      `(a run makes at most ${callsPerRequest} a request, ${n(minCalls)} at least): ` +
+      "the policy retries or hedges almost without end (policy.retry.maxAttempts, hedge.maxHedges)"
+  }
+}
+
+/**
+ * The model with its calls counted against the run's bound: the call past
+ * it completes `stop` (which ends the run) and never ends itself.
+ */
+const bounded = (
+  model: LanguageModel.Service<ProviderError>,
+  counter: { calls: number },
+  limit: number,
+  requests: number,
+  stop: Deferred.Deferred<never, TooManyCalls>
+): LanguageModel.Service<ProviderError> => {
+  const admit = Effect.suspend(() => {
+    if (++counter.calls <= limit) return Effect.void
+    return Effect.zipRight(Deferred.fail(stop, new TooManyCalls({ calls: limit, requests })), Effect.never)
+  })
+  return {
+    info: model.info,
+    complete: (request) => Effect.zipRight(admit, model.complete(request)),
+    stream: (request) => Stream.unwrap(Effect.as(admit, model.stream(request)))
+  }
+}
 
 /** Every call a simulated provider makes is kept: wasted calls are counted from them. */
 const keepEveryCall = 1_000_000_000
@@ -255,10 +309,24 @@ export const run = (
   scenario: Scenario.Scenario,
   file: Config.ConfigFile,
   times: ReadonlyArray<number>
-): Effect.Effect<Raw, Router.RouterConfigError | Config.ConfigError> =>
+): Effect.Effect<Raw, Router.RouterConfigError | Config.ConfigError | TooManyCalls> =>
   Effect.gen(function* () {
     const start = yield* Clock.currentTimeMillis
-    const routerConfig = yield* Config.toRouterConfig(prepare(file, scenario.load, scenario.seed))
+    const built = yield* Config.toRouterConfig(prepare(file, scenario.load, scenario.seed))
+    // every upstream call counted against the run's bound; past it, the run stops with TooManyCalls
+    const stop = yield* Deferred.make<never, TooManyCalls>()
+    const counter = { calls: 0 }
+    const limit = maxCalls(times.length)
+    const routerConfig = {
+      ...built,
+      targets: Object.fromEntries(
+        Object.entries(built.targets).map(([name, target]) => [
+          name,
+          { ...target, model: bounded(target.model, counter, limit, times.length, stop) }
+        ])
+      )
+    }
+    const simulated = new Map(Object.entries(built.targets).flatMap(([name, target]) => (isSimulated(target.model) ? [[name, target.model] as const] : [])))
     // every instance is its own router over the same upstreams; shared ones see each other through the hub
     const { instances, propagation, shared } = scenario.load
     const hub = shared && instances > 1 ? yield* Hub.make(propagation) : undefined
@@ -274,9 +342,7 @@ export const run = (
     })
     const router = routers[0]!
     const chain = scenario.load.chain ?? router.chainFor(requestFor(0, scenario.load)) ?? "default"
-    const sims = Object.entries(routerConfig.targets).flatMap(([name, target]) =>
-      isSimulated(target.model) ? [[name, target.model] as const] : []
-    )
+    const sims = [...simulated]
     // the timeline shows the first instance's breakers; probe spells are counted on all
     const queues = yield* Effect.forEach(sims, ([name]) => router.breaker(name)!.subscribe)
     const others = yield* Effect.forEach(sims, ([name]) =>
@@ -285,7 +351,7 @@ export const run = (
     const refusals = new Map<string, number>()
     yield* Effect.forEach(routers, (r) => countRefusals(r, refusals), { discard: true })
     const counts = new Map(sims.map(([name]) => [name, emptyCounts()]))
-    const requests = yield* traffic(routers, scenario, times, chain, counts)
+    const requests = yield* Effect.raceFirst(traffic(routers, scenario, times, chain, counts), Deferred.await(stop))
     const end = (yield* Clock.currentTimeMillis) - start
     // a timer due now fires once every fiber has run: the events consumer has caught up
     yield* Effect.sleep(Duration.zero)
