@@ -515,7 +515,7 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
   private countClosed(state: State, outcome: CountedOutcome, duration: number, now: number, startedAt: number, order = this.admitted): State {
     if (outcome === "failure") {
       this.consecutiveFailures++
-      // the failing call's start, not its end (see `ConsecutiveFailures`): overlapping calls must reset the count
+      // the failing call's start, not its end (see `ConsecutiveRun`): overlapping calls must reset the count
       this.lastFailureAt = Math.max(this.lastFailureAt, startedAt)
       this.admittedBeforeFailure = Math.max(this.admittedBeforeFailure, order)
     } else if (outcome === "success" && (!this.config.usesTime || startedAt >= this.lastFailureAt)) {

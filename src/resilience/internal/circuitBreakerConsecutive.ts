@@ -1,80 +1,45 @@
 import type { CountedOutcome, TripPolicy, TripReason, TripStrategy, WindowMetrics } from "../CircuitBreaker.js"
 
 /**
- * Opens after `threshold` failures in a row. A success starts the count
- * over only if the call started at or after the latest counted failing
- * call started: a call admitted before it (say, a slow one that began
- * before an outage and succeeds during it) says nothing about the
- * dependency since then. Not after that failure ended: calls that overlap
- * (10 s answers, a request a second) would then never reset the count, and
- * one failure in five would trip it. An abandoned slow call neither counts
- * nor resets.
+ * Opens after `threshold` calls in a row that ended as `counted`: failures
+ * (`consecutiveFailures`), or calls abandoned as slow, a hedge or race lost
+ * to a faster alternative (`consecutiveSlowCalls`). A success starts the
+ * count over only if the call started at or after the latest counted call
+ * started: a call admitted before it (say, a slow one that began before an
+ * outage and succeeds during it) says nothing about the dependency since
+ * then. Not after that call ended: calls that overlap (10 s answers, a
+ * request a second) would then never reset the count, and one failure in
+ * five would trip it. Other outcomes neither count nor reset (a failure
+ * does nothing to a run of slow calls, an abandoned call to a run of
+ * failures). A half-open probe abandoned as slow fails a run of slow calls'
+ * breaker.
  *
  * @internal
  */
-export class ConsecutiveFailures implements TripStrategy {
+export class ConsecutiveRun implements TripStrategy {
   readonly usesTime = true
   private count = 0
-  /** When the latest counted failing call started; -Infinity before any. */
-  private lastFailureAt = Number.NEGATIVE_INFINITY
+  /** When the latest counted call started; -Infinity before any. */
+  private lastCountedAt = Number.NEGATIVE_INFINITY
 
-  constructor(readonly threshold: number) {}
-
-  record(outcome: CountedOutcome, _durationMillis: number, _nowMillis: number, startedAtMillis: number): TripReason | undefined {
-    if (outcome === "failure") {
-      this.count++
-      this.lastFailureAt = Math.max(this.lastFailureAt, startedAtMillis)
-    } else if (outcome === "success" && startedAtMillis >= this.lastFailureAt) {
-      this.count = 0
-    }
-    return this.count >= this.threshold ? "consecutive-failures" : undefined
-  }
-
-  rejectsProbe(): boolean {
-    return false
-  }
-
-  oneFailureShort(): boolean {
-    return this.count > 0 && this.count === this.threshold - 1
-  }
-
-  reset(): void {
-    this.count = 0
-    this.lastFailureAt = Number.NEGATIVE_INFINITY
-  }
-
-  metrics(): WindowMetrics | undefined {
-    return undefined
-  }
-}
-
-/**
- * Opens after `threshold` calls in a row abandoned as slow (outcome
- * `"slow"`: a hedge or race lost to a faster alternative). A success ends
- * the run only if its call started at or after the latest abandoned call
- * started, as for failures. Failures neither count nor reset.
- *
- * @internal
- */
-export class ConsecutiveSlowCalls implements TripStrategy {
-  readonly usesTime = true
-  private count = 0
-  private lastSlowAt = Number.NEGATIVE_INFINITY
-
-  constructor(readonly threshold: number) {}
+  constructor(
+    readonly threshold: number,
+    private readonly counted: "failure" | "slow",
+    private readonly reason: TripReason
+  ) {}
 
   record(outcome: CountedOutcome, _durationMillis: number, _nowMillis: number, startedAtMillis: number): TripReason | undefined {
-    if (outcome === "slow") {
+    if (outcome === this.counted) {
       this.count++
-      this.lastSlowAt = Math.max(this.lastSlowAt, startedAtMillis)
-    } else if (outcome === "success" && startedAtMillis >= this.lastSlowAt) {
+      this.lastCountedAt = Math.max(this.lastCountedAt, startedAtMillis)
+    } else if (outcome === "success" && startedAtMillis >= this.lastCountedAt) {
       this.count = 0
     }
-    return this.count >= this.threshold ? "consecutive-slow-calls" : undefined
+    return this.count >= this.threshold ? this.reason : undefined
   }
 
   rejectsProbe(outcome: "success" | "slow"): boolean {
-    return outcome === "slow"
+    return this.counted === "slow" && outcome === "slow"
   }
 
   oneFailureShort(): boolean {
@@ -83,7 +48,7 @@ export class ConsecutiveSlowCalls implements TripStrategy {
 
   reset(): void {
     this.count = 0
-    this.lastSlowAt = Number.NEGATIVE_INFINITY
+    this.lastCountedAt = Number.NEGATIVE_INFINITY
   }
 
   metrics(): WindowMetrics | undefined {
@@ -91,18 +56,16 @@ export class ConsecutiveSlowCalls implements TripStrategy {
   }
 }
 
-/** Validates the threshold now; each breaker then gets its own fresh counter. @internal */
-export const consecutiveSlowCalls = (threshold: number): TripPolicy => {
+/** Validates the threshold now; each breaker then gets its own fresh counter. */
+const run = (label: string, counted: "failure" | "slow", reason: TripReason) => (threshold: number): TripPolicy => {
   if (!Number.isSafeInteger(threshold) || threshold < 1) {
-    throw new RangeError(`consecutiveSlowCalls: threshold must be a positive integer, got ${threshold}`)
+    throw new RangeError(`${label}: threshold must be a positive integer, got ${threshold}`)
   }
-  return { make: () => new ConsecutiveSlowCalls(threshold) }
+  return { make: () => new ConsecutiveRun(threshold, counted, reason) }
 }
 
-/** Validates the threshold now; each breaker then gets its own fresh counter. @internal */
-export const consecutiveFailures = (threshold: number): TripPolicy => {
-  if (!Number.isSafeInteger(threshold) || threshold < 1) {
-    throw new RangeError(`consecutiveFailures: threshold must be a positive integer, got ${threshold}`)
-  }
-  return { make: () => new ConsecutiveFailures(threshold) }
-}
+/** @internal */
+export const consecutiveFailures = run("consecutiveFailures", "failure", "consecutive-failures")
+
+/** @internal */
+export const consecutiveSlowCalls = run("consecutiveSlowCalls", "slow", "consecutive-slow-calls")
