@@ -1665,3 +1665,39 @@ describe("Config: client keys", () => {
     })
   )
 })
+
+describe("Config: a rule beside a secret read from the environment", () => {
+  // each otherwise valid; each rule reads a field beside (or holding) an env: secret
+  const broken = [
+    [`gateway:\n  keys: ["env:RULES_KEY_A"]\n  admin: { port: 8787 }\n`, "gateway.admin.port", "8787 is gateway.port too, on 127.0.0.1: the admin listener needs a port of its own"],
+    [`gateway:\n  keys: ["env:RULES_KEY_A"]\n  maxBodyBytes: 2000\n  maxBufferedBytes: 1000\n`, "gateway.maxBufferedBytes", "must be at least maxBodyBytes (2000): no body that large could be read"],
+    [`gateway:\n  keys: ["env:RULES_KEY_A", "env:RULES_KEY_B"]\n`, "gateway.keys[1]", "the same key as keys[0]: give each key once"],
+    [`gateway:\n  keys: [{ key: "env:RULES_KEY_A", name: n }, { key: other-key-1, name: n }]\n`, "gateway.keys[1].name", `"n" is the name of keys[0] too: names are unique`],
+    [`state: { redis: "env:RULES_REDIS", cluster: true }\n`, "state.redis", "redis names a database, and a Redis Cluster has database 0 only"]
+  ] as const
+  const variables = new Map([["RULES_KEY_A", "same-key-1234"], ["RULES_KEY_B", "same-key-1234"], ["RULES_REDIS", "redis://127.0.0.1:6379/3"]])
+
+  it.effect("each is a ConfigError at its path, read from process.env or from a ConfigProvider", () =>
+    Effect.gen(function* () {
+      for (const [section, path, message] of broken) {
+        const fromMap = yield* parseFail(`${minimal}${section}`, undefined, variables)
+        expect(fromMap.problems.map((p) => [p.path, p.message])).toEqual([[path, message]])
+      }
+      for (const [name, value] of variables) process.env[name] = value
+      try {
+        for (const [section, path, message] of broken) {
+          const fromEnv = yield* Effect.flip(Config.parse(`${minimal}${section}`))
+          expect(fromEnv.problems.map((p) => [p.path, p.message])).toEqual([[path, message]])
+          expect(fromEnv.message).not.toContain("same-key-1234")
+        }
+      } finally {
+        for (const name of variables.keys()) delete process.env[name]
+      }
+    }))
+
+  it.effect("the rule reads the variable where the decode does (the ConfigProvider), and is reported beside a sibling's problem", () =>
+    Effect.gen(function* () {
+      const error = yield* parseFail(`${minimal}gateway:\n  keys: ["env:RULES_KEY_A", "env:RULES_KEY_B"]\n  port: eighty\n`, undefined, variables)
+      expect(paths(error)).toEqual(["gateway.keys[1]", "gateway.port"])
+    }))
+})
