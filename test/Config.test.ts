@@ -662,7 +662,7 @@ gateway: { keys: "${gatewaySecret}" }
         `Expected a string: "env:NAME" to read the environment variable NAME, or the secret itself`
       )
       // a secret pasted anywhere else is scrubbed as well
-      expect(error.problems.find((p) => p.path === "gateway.keys")?.message).toContain("<redacted>")
+      expect(error.problems.find((p) => p.path === "gateway.keys")?.message).toContain("actual a string (not quoted: it may hold a secret)")
       expect(error.problems.find((p) => p.path === "models.mini.price")?.message).toContain("<redacted>")
       expectNoSecret(String(error))
       expectNoSecret(error.message)
@@ -871,7 +871,7 @@ describe("Config.parse: values that would pass as something else", () => {
         'gateway.keys: Expected a list of keys (["env:GATEWAY_KEY", ...]), actual "env:GATEWAY_KEY"'
       ])
       expect(yield* said(keys(`"gw-literal-FAKE-0008"`))).toEqual([
-        'gateway.keys: Expected a list of keys (["env:GATEWAY_KEY", ...]), actual "<redacted>"'
+        'gateway.keys: Expected a list of keys (["env:GATEWAY_KEY", ...]), actual a string (not quoted: it may hold a secret)'
       ])
       // a mapping that holds a secret, given as a reference
       expect(yield* said(`${minimal}state: "env:REDIS_URL"\n`)).toEqual([
@@ -1699,5 +1699,46 @@ describe("Config: a rule beside a secret read from the environment", () => {
     Effect.gen(function* () {
       const error = yield* parseFail(`${minimal}gateway:\n  keys: ["env:RULES_KEY_A", "env:RULES_KEY_B"]\n  port: eighty\n`, undefined, variables)
       expect(paths(error)).toEqual(["gateway.keys[1]", "gateway.port"])
+    }))
+})
+
+describe("Config: a secret's place given the wrong shape", () => {
+  it.effect("its value is never quoted, whatever its shape: a webhook given as its URL, headers as a line or a list, a key as a mapping", () =>
+    Effect.gen(function* () {
+      const error = yield* parseFail(`
+providers:
+  o: { type: openai, apiKey: "env:OPENAI_API_KEY", headers: "x-api-key: HDRSTRSECRET123" }
+  o2: { type: openai, apiKey: "env:OPENAI_API_KEY", headers: ["x-portkey-api-key=PKSECRET456"] }
+  o3: { type: openai, apiKey: { v: "sk-ant-OBJSECRET" } }
+models: { m: { provider: o } }
+alerts:
+  webhook: "https://hooks.slack.com/services/T0000/B0000/WEBHOOKSECRETXYZ"
+state: { redis: ["redis://REDISLISTSECRET@127.0.0.1:6379"] }
+gateway: { keys: [{ key: { k: GWMAPSECRET1 }, name: a }] }
+`)
+      expect(error.problems.map((p) => `${p.path}: ${p.message}`)).toEqual([
+        `providers.o.headers: Expected a mapping of header names to values ("env:NAME" or the value itself), actual a string (not quoted: it may hold a secret)`,
+        `providers.o2.headers: Expected a mapping of header names to values ("env:NAME" or the value itself), actual a list (not quoted: it may hold a secret)`,
+        `providers.o3.apiKey: Expected a string: "env:NAME" to read the environment variable NAME, or the secret itself`,
+        `alerts.webhook: Expected a webhook (url, format, headers, on, source), actual a string (not quoted: it may hold a secret)`,
+        `state.redis: Expected a string: "env:NAME" to read the environment variable NAME, or the secret itself`,
+        `gateway.keys[0].key: Expected a string: "env:NAME" to read the environment variable NAME, or the secret itself`
+      ])
+      for (const secret of ["HDRSTRSECRET123", "PKSECRET456", "OBJSECRET", "WEBHOOKSECRETXYZ", "REDISLISTSECRET", "GWMAPSECRET1"]) {
+        expect(inspect(error, { depth: 20 })).not.toContain(secret)
+      }
+    }))
+
+  it.effect("a value pasted at a secret's place is suspected wherever else it appears", () =>
+    Effect.gen(function* () {
+      const error = yield* parseFail(`
+providers:
+  o: { type: openai, apiKey: "env:OPENAI_API_KEY", headers: "x-api-key: HDRSTRSECRET123" }
+models: { m: { provider: o, model: "x-api-key: HDRSTRSECRET123", contextWindow: "https://hooks.slack.com/services/T0/B0/HOOKSECRET" } }
+alerts: { webhook: "https://hooks.slack.com/services/T0/B0/HOOKSECRET" }
+`)
+      expect(error.problems.map((p) => p.path)).toEqual(["providers.o.headers", "models.m.contextWindow", "alerts.webhook"])
+      expect(error.message).not.toContain("HDRSTRSECRET123")
+      expect(error.message).not.toContain("HOOKSECRET")
     }))
 })

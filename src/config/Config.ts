@@ -449,7 +449,9 @@ const validate = (parsed: text.Parsed, source: string | undefined): Effect.Effec
         ? problems.dropOtherAlternatives(problems.fromIssues(ParseResult.ArrayFormatter.formatErrorSync(decoded.left)))
         : []
       const found = finish([
-        ...wrongKind.foldScenarioKeys(parsed.value, issues, source).map(secret.misplacedReference(parsed.value)),
+        ...wrongKind.foldScenarioKeys(parsed.value, issues, source).map(secret.misplacedReference(parsed.value)).map(
+          secret.unquotedSecrets(parsed.value)
+        ),
         ...dangling
       ])
       if (found.length > 0 || Either.isLeft(decoded)) return Effect.fail(configError(found, source))

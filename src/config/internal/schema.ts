@@ -217,7 +217,12 @@ const SafeHeaderValue = HeaderValue.pipe(
 )
 
 /** A provider's headers; each name is checked on the raw file (see `headerNames`), so it is reported beside any value's problem. */
-const Headers = Schema.Record({ key: Schema.String, value: SafeHeaderValue })
+const Headers = Schema.Record({ key: Schema.String, value: SafeHeaderValue }).annotations({
+  message: (issue) => ({
+    message: `Expected a mapping of header names to values ("env:NAME" or the value itself), actual ${show(issue.actual)}`,
+    override: false
+  })
+})
 
 const httpFields = {
   apiKey: optional(Secret),

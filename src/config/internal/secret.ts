@@ -220,10 +220,20 @@ export const suspectedSecrets = (raw: unknown): ReadonlyArray<string> => {
     }
   }
   collect(raw, false, false)
-  // a webhook's URL holds its token, under a key named like no secret
-  const webhook = isRecord(raw) && isRecord(raw["alerts"]) && isRecord(raw["alerts"]["webhook"]) ? raw["alerts"]["webhook"] : undefined
-  const webhookUrl = webhook?.["url"]
+  // a webhook's URL holds its token, under a key named like no secret; so does a webhook given as its URL alone
+  const alerts = isRecord(raw) && isRecord(raw["alerts"]) ? raw["alerts"] : undefined
+  const webhook = alerts?.["webhook"]
+  const webhookUrl = isRecord(webhook) ? webhook["url"] : webhook
   if (typeof webhookUrl === "string" && webhookUrl.length >= 4 && !webhookUrl.startsWith(prefix)) found.add(webhookUrl)
+  // a secret's place given the wrong shape (headers as a line or a list, a Redis URL in a list): suspected whole
+  const wrongShape = (value: unknown) => {
+    if (value !== undefined && !isRecord(value)) collect(value, true, true)
+  }
+  if (isRecord(raw) && isRecord(raw["providers"])) {
+    for (const provider of Object.values(raw["providers"])) if (isRecord(provider)) wrongShape(provider["headers"])
+  }
+  if (isRecord(webhook)) wrongShape(webhook["headers"])
+  if (isRecord(raw) && isRecord(raw["state"])) collect(raw["state"]["redis"], true, true)
   // longest first, so a secret containing another is replaced whole
   return [...found].sort((a, b) => b.length - a.length)
 }
@@ -244,6 +254,53 @@ export const scrub = (message: string, secrets: ReadonlyArray<string>): string =
   }
   return out
 }
+
+/** The value at a path of a raw config. */
+const valueAt = (raw: unknown, path: ReadonlyArray<PropertyKey>): unknown =>
+  path.reduce<unknown>(
+    (at, key) => (Array.isArray(at) && typeof key === "number" ? at[key] : isRecord(at) ? at[String(key)] : undefined),
+    raw
+  )
+
+/**
+ * Whether a path holds a secret, or secrets all through (a provider's
+ * `headers`, the gateway's `keys`, the alerts' `webhook`): a value there
+ * of the wrong shape is not quoted (a webhook given as its URL, headers as
+ * one line `x-api-key: ...`).
+ */
+const holdsSecretValue = (path: ReadonlyArray<PropertyKey>): boolean =>
+  (path[0] === "providers" && (path[2] === "apiKey" || path[2] === "headers")) ||
+  (path[0] === "gateway" && path[1] === "keys" && (path.length <= 3 || path[3] === "key")) ||
+  (path[0] === "state" && path[1] === "redis") ||
+  (path[0] === "alerts" && path[1] === "webhook" && (path.length === 2 || path[2] === "url" || path[2] === "headers"))
+
+/** A value in a message where a secret goes: a reference (`env:NAME`), a number or a boolean as it is; anything else by its shape. */
+const unquotedValue = (value: unknown): string =>
+  typeof value === "string"
+    ? value.startsWith(prefix) ? JSON.stringify(value) : "a string (not quoted: it may hold a secret)"
+    : Array.isArray(value)
+    ? "a list (not quoted: it may hold a secret)"
+    : isRecord(value)
+    ? "a mapping (not quoted: it may hold a secret)"
+    : String(value)
+
+const expectedActual = /^(Expected .+), actual .+$/s
+
+/**
+ * A problem whose message quotes a value (`Expected X, actual Y`) where a
+ * secret goes: the value is said by its shape instead, whatever it is
+ * (scrubbing catches only what looks like a secret; a webhook given as its
+ * URL, or headers as the line `x-api-key: ...`, do not).
+ *
+ * @internal
+ */
+export const unquotedSecrets =
+  (raw: unknown) =>
+  (problem: RawProblem): RawProblem => {
+    const expected = expectedActual.exec(problem.message)?.[1]
+    if (expected === undefined || !holdsSecretValue(problem.path)) return problem
+    return { ...problem, message: `${expected}, actual ${unquotedValue(valueAt(raw, problem.path))}` }
+  }
 
 /** Whether a path is one where a secret goes, read from the environment when written `env:NAME`. */
 const isSecretPlace = (path: ReadonlyArray<PropertyKey>): boolean =>
@@ -276,10 +333,7 @@ export const misplacedReference =
   (raw: unknown) =>
   (problem: RawProblem): RawProblem => {
     if (isSecretPlace(problem.path) || holdsSecrets(problem.path) || problem.message.startsWith("unknown key")) return problem
-    const value = problem.path.reduce<unknown>(
-      (at, key) => (Array.isArray(at) && typeof key === "number" ? at[key] : isRecord(at) ? at[String(key)] : undefined),
-      raw
-    )
+    const value = valueAt(raw, problem.path)
     return typeof value === "string" && value.startsWith(prefix)
       ? {
         path: problem.path,
