@@ -1742,3 +1742,59 @@ alerts: { webhook: "https://hooks.slack.com/services/T0/B0/HOOKSECRET" }
       expect(error.message).not.toContain("HOOKSECRET")
     }))
 })
+
+describe("Config: a secret with a line break", () => {
+  const config = `
+providers:
+  o: { type: openai, apiKey: "env:BREAK_KEY" }
+  p: { type: openai, apiKey: "sk-literal-FAKE-0010\\n" }
+models: { m: { provider: o }, n: { provider: p } }
+gateway: { keys: ["env:BREAK_CRLF", { key: "env:BREAK_NUL", name: a }] }
+state: { redis: "env:BREAK_REDIS" }
+alerts: { webhook: { url: "env:BREAK_HOOK" } }
+`
+  it.effect("is a problem at its path (no request could carry it), never quoting it", () =>
+    Effect.gen(function* () {
+      const error = yield* parseFail(config, undefined, new Map([
+        ["BREAK_KEY", "sk-FAKE-BREAK-0001\n"],
+        ["BREAK_CRLF", "gw-FAKE-BREAK-0002\r\n"],
+        ["BREAK_NUL", "gw-FAKE\0BREAK-0003"],
+        ["BREAK_REDIS", "redis://:FAKEBREAKPW@127.0.0.1:6379\n"],
+        ["BREAK_HOOK", "https://hooks.example.com/FAKE-BREAK-0004\n"]
+      ]))
+      const line = "holds a line break or NUL, which no request can carry (a secret read from a file often ends with one)"
+      expect(error.problems.map((p) => [p.path, p.message])).toEqual([
+        ["providers.o.apiKey", `environment variable BREAK_KEY ${line}`],
+        ["providers.p.apiKey", `the secret ${line}`],
+        ["gateway.keys[0]", `environment variable BREAK_CRLF ${line}`],
+        ["gateway.keys[1].key", `environment variable BREAK_NUL ${line}`],
+        ["state.redis", `environment variable BREAK_REDIS ${line}`],
+        ["alerts.webhook.url", `environment variable BREAK_HOOK ${line}`]
+      ])
+      expect(inspect(error, { depth: 20 })).not.toMatch(/FAKE-BREAK|FAKEBREAKPW|FAKE-0010/)
+    }))
+
+  it.effect("a secret built by hand with one is a problem of Config.check", () =>
+    Effect.gen(function* () {
+      const { config: parsed } = yield* parseOk(minimal)
+      const problems = Config.check({ ...parsed, gateway: { keys: [Redacted.make("gw-FAKE-BREAK-0005\n")] } })
+      expect(problems.map((p) => p.path)).toEqual(["gateway.keys[0]"])
+      expect(JSON.stringify(problems)).not.toContain("FAKE-BREAK")
+    }))
+
+  it.effect("a space or tab before or after a secret is warned of, at its path", () =>
+    Effect.gen(function* () {
+      const parsed = yield* parseOk(config.replace(`"sk-literal-FAKE-0010\\n"`, `"sk-literal-FAKE-0010 "`), undefined, new Map([
+        ["BREAK_KEY", " sk-FAKE-BREAK-0001"],
+        ["BREAK_CRLF", "gw-FAKE-BREAK-0002\t"],
+        ["BREAK_NUL", "gw-FAKE-BREAK-0003"],
+        ["BREAK_REDIS", "redis://127.0.0.1:6379"],
+        ["BREAK_HOOK", "https://hooks.example.com/FAKE-BREAK-0004"]
+      ]))
+      expect(parsed.warnings.filter((w) => w.message.includes("space")).map((w) => [w.path, w.message])).toEqual([
+        ["providers.o.apiKey", "begins or ends with a space or tab, sent as it is: remove it unless it belongs to the secret"],
+        ["providers.p.apiKey", "begins or ends with a space or tab, sent as it is: remove it unless it belongs to the secret"],
+        ["gateway.keys[0]", "begins or ends with a space or tab, sent as it is: remove it unless it belongs to the secret"]
+      ])
+    }).pipe(Effect.catchAll((e) => Effect.die(e))))
+})

@@ -100,7 +100,9 @@
  * when it carries a credential: `authorization`, `*-key`, `*-token`,
  * `*auth*`, ..., or a `Bearer` / `Basic` value). Either way the value is
  * `Redacted` (the adapter gets it resolved), and no problem message,
- * warning or log holds it.
+ * warning or log holds it. A secret with a line break or NUL (a variable
+ * set from a file that ends with one) is a problem, as no request could
+ * carry it; one that begins or ends with a space or tab is warned of.
  *
  * **Problems** are all reported at once, each at its path with its line:
  * schema mistakes (including every policy value the router would refuse),
@@ -457,6 +459,7 @@ const validate = (parsed: text.Parsed, source: string | undefined): Effect.Effec
       if (found.length > 0 || Either.isLeft(decoded)) return Effect.fail(configError(found, source))
       const warnings = finish([
         ...secret.literalSecrets(parsed.value).map((path) => ({ path, message: literalWarning })),
+        ...secret.paddedSecrets(decoded.right),
         ...durations.bareMillis(parsed.value, decoded.right),
         ...hosted.missingKeys(parsed.value)
       ])

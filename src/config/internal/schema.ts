@@ -515,7 +515,8 @@ export const ClientKey = struct("a client's key (key, name, models, rpm, tpm, sp
 })
 
 const GatewayKey = byShape([Secret, ClientKey], (input) =>
-  typeof input === "string"
+  // a string in a file; decoded (a config built by hand, checked), a Redacted
+  typeof input === "string" || Redacted.isRedacted(input)
     ? Secret
     : isRecord(input)
     ? ClientKey

@@ -10,6 +10,7 @@
  */
 import { Config, Effect, ParseResult, Redacted, Schema } from "effect"
 import type { RawProblem } from "./problems.js"
+import type { File } from "./schema.js"
 import { isRecord } from "./shape.js"
 
 const prefix = "env:"
@@ -36,17 +37,30 @@ const misread = (input: string, allowEmpty: boolean): string | undefined => {
   return undefined
 }
 
+/** A line break or NUL, which no HTTP header (nor a URL read from a header's worth of text) carries. */
+const lineBreak = /[\r\n\0]/
+
+const unsendable = "holds a line break or NUL, which no request can carry (a secret read from a file often ends with one)"
+
 /**
  * `"env:NAME"` read through `Config.redacted`, or a literal; `expectedMessage` is the message for a
- * non-string; `allowEmpty`, whether an empty literal is one (a header's value may be; a key may not).
+ * non-string; `allowEmpty`, whether an empty literal is one (a header's value may be; a key may not);
+ * `literalBreak`, the message for a literal with a line break or NUL (a variable's names the variable).
  */
-const secretOf = (expectedMessage: string, allowEmpty: boolean): Schema.Schema<Redacted.Redacted<string>, string> =>
+const secretOf = (
+  expectedMessage: string,
+  allowEmpty: boolean,
+  literalBreak: string
+): Schema.Schema<Redacted.Redacted<string>, string> =>
   Schema.transformOrFail(Schema.String.annotations({ message: () => expectedMessage }), Schema.RedactedFromSelf(Schema.String), {
     strict: true,
     decode: (input, _, ast) => {
       if (!input.startsWith(prefix)) {
         const mistake = misread(input, allowEmpty)
-        return mistake === undefined ? ParseResult.succeed(Redacted.make(input)) : ParseResult.fail(new ParseResult.Type(ast, input, mistake))
+        if (mistake !== undefined) return ParseResult.fail(new ParseResult.Type(ast, input, mistake))
+        return lineBreak.test(input)
+          ? ParseResult.fail(new ParseResult.Type(ast, input, literalBreak))
+          : ParseResult.succeed(Redacted.make(input))
       }
       const name = input.slice(prefix.length)
       if (!variableName.test(name)) {
@@ -58,6 +72,8 @@ const secretOf = (expectedMessage: string, allowEmpty: boolean): Schema.Schema<R
         onSuccess: (secret) =>
           Redacted.value(secret).length === 0
             ? ParseResult.fail(new ParseResult.Type(ast, input, `environment variable ${name} is empty`))
+            : lineBreak.test(Redacted.value(secret))
+            ? ParseResult.fail(new ParseResult.Type(ast, input, `environment variable ${name} ${unsendable}`))
             : ParseResult.succeed(secret)
       })
     },
@@ -71,9 +87,10 @@ const secretOf = (expectedMessage: string, allowEmpty: boolean): Schema.Schema<R
  *
  * @internal
  */
-export const Secret: Schema.Schema<Redacted.Redacted<string>, string> = secretOf(expected, false).annotations({
-  identifier: "Secret"
-})
+export const Secret: Schema.Schema<Redacted.Redacted<string>, string> = secretOf(expected, false, `the secret ${unsendable}`).pipe(
+  // decoded, a secret has none (said above, naming its variable); one built by hand is checked here
+  Schema.filter((secret) => !lineBreak.test(Redacted.value(secret)) || `a secret ${unsendable}`)
+).annotations({ identifier: "Secret" })
 
 /**
  * A provider header's value: like {@link Secret} (`"env:NAME"` or a
@@ -82,7 +99,7 @@ export const Secret: Schema.Schema<Redacted.Redacted<string>, string> = secretOf
  *
  * @internal
  */
-export const HeaderValue: Schema.Schema<Redacted.Redacted<string>, string> = secretOf(expectedHeader, true).annotations({
+export const HeaderValue: Schema.Schema<Redacted.Redacted<string>, string> = secretOf(expectedHeader, true, "a header's value cannot hold a line break or NUL").annotations({
   identifier: "HeaderValue"
 })
 
@@ -162,6 +179,35 @@ export const literalSecrets = (raw: unknown): ReadonlyArray<ReadonlyArray<Proper
     }
   }
   return found
+}
+
+const padded = /^[ \t]|[ \t]$/
+
+/**
+ * The secrets of a decoded config that begin or end with a space or tab,
+ * sent as they are (a variable set from a file or a shell with one): each
+ * provider's `apiKey`, the gateway's keys, `state.redis` and the alerts'
+ * webhook URL. Said without the value.
+ *
+ * @internal
+ */
+export const paddedSecrets = (config: typeof File.Type): ReadonlyArray<RawProblem> => {
+  const found: Array<ReadonlyArray<PropertyKey>> = []
+  const check = (secret: Redacted.Redacted<string> | undefined, path: ReadonlyArray<PropertyKey>) => {
+    if (secret !== undefined && padded.test(Redacted.value(secret))) found.push(path)
+  }
+  for (const [name, provider] of Object.entries(config.providers)) {
+    if (provider.type !== "simulated") check(provider.apiKey, ["providers", name, "apiKey"])
+  }
+  config.gateway?.keys?.forEach((key, i) =>
+    Redacted.isRedacted(key) ? check(key, ["gateway", "keys", i]) : check(key.key, ["gateway", "keys", i, "key"])
+  )
+  check(config.state?.redis, ["state", "redis"])
+  check(config.alerts?.webhook?.url, ["alerts", "webhook", "url"])
+  return found.map((path) => ({
+    path,
+    message: "begins or ends with a space or tab, sent as it is: remove it unless it belongs to the secret"
+  }))
 }
 
 const secretKey = /key|secret|token|password|credential|auth/i
