@@ -1798,3 +1798,46 @@ alerts: { webhook: { url: "env:BREAK_HOOK" } }
       ])
     }).pipe(Effect.catchAll((e) => Effect.die(e))))
 })
+
+describe("Config: repeated faults in all", () => {
+  const repeated = (until: string, status: string | number = 500) =>
+    `{ repeat: { every: "1 second", until: "${until}" }, fault: { from: 0, to: 500, status: ${status} } }`
+
+  it.effect("come to at most 10,000 windows in a file: each repeated fault past that is a problem at its path, beside the file's other problems", () =>
+    Effect.gen(function* () {
+      const error = yield* parseFail(`
+providers:
+  a: { type: simulated, faults: [${repeated("6000 seconds")}] }
+  b: { type: simulated, faults: [${repeated("6000 seconds")}, ${repeated("5000 seconds", `"x"`)}] }
+models: { m: { provider: a, rpm: 0 } }
+`)
+      expect(error.problems.map((p) => [p.path, p.message])).toEqual([
+        ["providers.b.faults[0]", "repeats 6000 times, and the file's repeated faults would come to 17000 windows: at most 10000 in all"],
+        ["providers.b.faults[1]", "repeats 5000 times, and the file's repeated faults would come to 17000 windows: at most 10000 in all"],
+        ["providers.b.faults[1].fault.status", expect.stringContaining("")],
+        ["models.m.rpm", "Expected a positive number, actual 0"]
+      ])
+      const within = yield* parseOk(`
+providers:
+  a: { type: simulated, faults: [${repeated("6000 seconds")}] }
+  b: { type: simulated, faults: [${repeated("4000 seconds")}] }
+models: { m: { provider: a } }
+`)
+      const count = (name: string) => {
+        const provider = within.config.providers[name]
+        return provider?.type === "simulated" ? provider.faults?.length : undefined
+      }
+      expect([count("a"), count("b")]).toEqual([6000, 4000])
+    }))
+
+  it.effect("twenty repeated faults of 10,000 windows each are refused without expanding them", () =>
+    Effect.gen(function* () {
+      const faults = Array.from({ length: 20 }, () => `      - ${repeated("10000 seconds")}`).join("\n")
+      // not parseFail: a config that passed would be printed whole, 200,000 windows of it
+      const exit = yield* Effect.exit(Config.parse(`providers:\n  s:\n    type: simulated\n    faults:\n${faults}\nmodels: { m: { provider: s } }\n`))
+      expect(Exit.isFailure(exit)).toBe(true)
+      const error = yield* Effect.flip(exit)
+      expect(error.problems).toHaveLength(19)
+      expect(error.problems[0]).toMatchObject({ path: "providers.s.faults[1]", message: "repeats 10000 times, and the file's repeated faults would come to 200000 windows: at most 10000 in all" })
+    }))
+})

@@ -38,7 +38,8 @@
  *     `name`. A fault may repeat: `{ repeat: { every: "3 minutes", until:
  *     "24 hours" }, fault: { from: "1 minute", to: "2 minutes", status: 529 } }`
  *     is the window [1, 2) minutes, then [4, 5), [7, 8), ... while a window
- *     starts before `until` (default 24 hours). Times count from when the
+ *     starts before `until` (default 24 hours); a file's repeated faults
+ *     come to at most 10,000 windows in all. Times count from when the
  *     router is built.
  * - `models` (required): by alias; each is one router target: `provider`,
  *   `model` (the id sent upstream; default: the alias), `contextWindow`,
@@ -442,7 +443,9 @@ const validate = (parsed: text.Parsed, source: string | undefined): Effect.Effec
   const secrets = secret.suspectedSecrets(parsed.value)
   const dangling = [...references.check(parsed.value), ...headers.check(parsed.value)]
   const finish = (raw: ReadonlyArray<problems.RawProblem>) => problems.finish(raw, secrets, parsed.locate)
-  return decodeFile(parsed.value).pipe(
+  // repeated faults past the file's windows are refused before they are expanded
+  const budget = schema.windowBudget(parsed.value)
+  return decodeFile(budget.value).pipe(
     Effect.either,
     Effect.flatMap((decoded) => {
       // a union's other alternatives are dropped, as check does: a fault's { p50: "2 secs", p99 } is one
@@ -451,6 +454,7 @@ const validate = (parsed: text.Parsed, source: string | undefined): Effect.Effec
         ? problems.dropOtherAlternatives(problems.fromIssues(ParseResult.ArrayFormatter.formatErrorSync(decoded.left)))
         : []
       const found = finish([
+        ...budget.problems,
         ...wrongKind.foldScenarioKeys(parsed.value, issues, source).map(secret.misplacedReference(parsed.value)).map(
           secret.unquotedSecrets(parsed.value)
         ),
