@@ -1841,3 +1841,29 @@ models: { m: { provider: a } }
       expect(error.problems[0]).toMatchObject({ path: "providers.s.faults[1]", message: "repeats 10000 times, and the file's repeated faults would come to 200000 windows: at most 10000 in all" })
     }))
 })
+
+describe("Config: durations past a year", () => {
+  it.effect("are a problem at their path (1e308 milliseconds crashed validate and serve)", () =>
+    Effect.gen(function* () {
+      // not parseFail: a config that passed, its durations printed, hangs the reporter
+      const exit = yield* Effect.exit(parseOk(`${minimal}policy:
+  timeouts: { total: 1e308, attempt: 1e308 }
+  retry: { cap: "1000 days" }
+gateway: { requestTimeout: 1e308, shutdownDelay: "366 days", drainTimeout: "365 days" }
+health: { window: 1e300 }
+`))
+      expect(Exit.isFailure(exit)).toBe(true)
+      const error = yield* Effect.flip(exit)
+      expect(error.problems.map((p) => [p.path, p.message])).toEqual([
+        ["policy.timeouts.total", "must be at most 365 days"],
+        ["policy.timeouts.attempt", "must be at most 365 days"],
+        ["policy.retry.cap", "must be at most 365 days"],
+        ["gateway.requestTimeout", "must be at most 365 days"],
+        ["gateway.shutdownDelay", "must be at most 365 days"],
+        ["health.window", "must be at most 365 days"]
+      ])
+      // a config built by hand may still say "never" with an infinite timeout
+      const { config } = yield* parseOk(minimal)
+      expect(Config.check({ ...config, policy: { timeouts: { total: Duration.infinity } } })).toEqual([])
+    }))
+})

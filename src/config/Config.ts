@@ -89,7 +89,8 @@
  *   see {@link alertSettings}.
  *
  * **Durations** are Effect duration strings (`"400 millis"`, `"2 seconds"`,
- * `"5 minutes"`) or numbers of milliseconds; a breaker's rate `window` is a
+ * `"5 minutes"`) or numbers of milliseconds, at most 365 days (a timeout
+ * past 24.8 days, a timer's range, is none); a breaker's rate `window` is a
  * number of calls when it is a number. A number under 1000 where a duration
  * goes is warned of (`attempt: 30` is 30 milliseconds, seconds were likely
  * meant): write `"30 seconds"`, or `"30 millis"` if milliseconds were.

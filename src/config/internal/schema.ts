@@ -22,7 +22,19 @@ import { byShape, isRecord, optional, show, struct } from "./shape.js"
 // Scalars
 // ---------------------------------------------------------------------------
 
-const ConfigDuration = Simulated.ConfigDuration
+/**
+ * The longest duration a file may write. Past a timer's range (24.8 days)
+ * a timeout is none already; far past it a duration overflows what reads
+ * it (1e308 milliseconds is an infinite number of nanoseconds, which
+ * `Duration.format` could not print, nor Node's server take as its
+ * `requestTimeout`). A config built by hand may still say "never" with an
+ * infinite duration.
+ */
+const maxDuration = Duration.days(365)
+
+const ConfigDuration = Simulated.ConfigDuration.pipe(
+  Schema.filter((d) => !Duration.isFinite(d) || Duration.lessThanOrEqualTo(d, maxDuration) || "must be at most 365 days")
+)
 
 const PositiveDuration = ConfigDuration.pipe(
   Schema.filter((d) => Duration.greaterThan(d, Duration.zero) || "must be longer than zero")
