@@ -1867,3 +1867,22 @@ health: { window: 1e300 }
       expect(Config.check({ ...config, policy: { timeouts: { total: Duration.infinity } } })).toEqual([])
     }))
 })
+
+describe("Config: a reference inside a longer value", () => {
+  it.effect("is a problem at its path, not sent as written", () =>
+    Effect.gen(function* () {
+      const error = yield* parseFail(`
+providers:
+  o: { type: openai, baseUrl: "https://\${HOST}/v1", apiKey: "env:OPENAI_API_KEY", headers: { authorization: "Bearer env:TOKEN", helicone-auth: "Bearer \${HELICONE}" } }
+  p: { type: openai, apiKey: " env:OPENAI_API_KEY" }
+models: { m: { provider: o }, n: { provider: p } }
+`)
+      const whole = "only a whole value is read from the environment: put all of it in the variable and write env:NAME"
+      expect(error.problems.map((p) => [p.path, p.message])).toEqual([
+        ["providers.o.baseUrl", "a shell's variable is not read from the file: write the URL itself"],
+        ["providers.o.headers.authorization", whole],
+        ["providers.o.headers.helicone-auth", whole],
+        ["providers.p.apiKey", "write env:OPENAI_API_KEY without the spaces around it"]
+      ])
+    }))
+})

@@ -96,7 +96,7 @@
  * meant): write `"30 seconds"`, or `"30 millis"` if milliseconds were.
  *
  * **Secrets** (`apiKey`, `gateway.keys`, and every value of a provider's
- * `headers`): `"env:NAME"` reads the environment variable NAME through
+ * `headers`): `"env:NAME"`, the whole value, reads the environment variable NAME through
  * Effect's `Config` (so an `Effect.withConfigProvider` applies); anything
  * else is the secret itself, allowed, with a warning (for a header, only
  * when it carries a credential: `authorization`, `*-key`, `*-token`,
@@ -104,7 +104,10 @@
  * `Redacted` (the adapter gets it resolved), and no problem message,
  * warning or log holds it. A secret with a line break or NUL (a variable
  * set from a file that ends with one) is a problem, as no request could
- * carry it; one that begins or ends with a space or tab is warned of.
+ * carry it; one that begins or ends with a space or tab is warned of. A
+ * reference inside a longer value (`"Bearer env:TOKEN"`, `"Bearer ${TOKEN}"`,
+ * a `baseUrl` of `"https://${HOST}/v1"`) is a problem: it would be sent as
+ * written; put the whole value in the variable.
  *
  * **Problems** are all reported at once, each at its path with its line:
  * schema mistakes (including every policy value the router would refuse),

@@ -15,7 +15,7 @@ import type * as Strategy from "../../router/Strategy.js"
 import * as RedisUrl from "../../state/internal/url.js"
 import { originProblem } from "./origin.js"
 import type { RawProblem } from "./problems.js"
-import { HeaderValue, Secret } from "./secret.js"
+import { embeddedReference, HeaderValue, Secret } from "./secret.js"
 import { byShape, isRecord, optional, show, struct } from "./shape.js"
 
 // ---------------------------------------------------------------------------
@@ -63,6 +63,7 @@ const Host = Schema.String.pipe(Schema.filter((s) => s.trim().length > 0 || "mus
 
 const HttpUrl = Schema.String.pipe(
   Schema.filter((s) => {
+    if (embeddedReference.test(s)) return "a shell's variable is not read from the file: write the URL itself"
     try {
       const url = new URL(s)
       if (url.protocol !== "http:" && url.protocol !== "https:") return "must be an http:// or https:// URL"

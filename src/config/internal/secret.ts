@@ -20,6 +20,14 @@ const expected = `Expected a string: "env:NAME" to read the environment variable
 
 const expectedHeader = `Expected a string: the header's value, or "env:NAME" to read it from the environment variable NAME`
 
+/**
+ * A reference to a variable inside a longer value (`Bearer env:TOKEN`,
+ * `Bearer ${TOKEN}`), which would be sent as written.
+ *
+ * @internal
+ */
+export const embeddedReference = /\$\{[A-Za-z_][A-Za-z0-9_]*\}|(?:^|[^A-Za-z0-9_])env:[A-Za-z_]/i
+
 /** A shell's reference to a variable (`$NAME`, `${NAME}`), which the file does not expand. */
 const shellVariable = /^\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?$/
 
@@ -34,6 +42,11 @@ const misread = (input: string, allowEmpty: boolean): string | undefined => {
   if (shell !== null) return `a shell's variable is not read from the environment here: write env:${shell[1]}`
   if (input.toLowerCase().startsWith(prefix)) return `write env: in lower case to read the variable ${input.slice(prefix.length)}`
   if (!allowEmpty && input.trim().length === 0) return "a key cannot be empty: write env:NAME, or the key itself"
+  const trimmed = input.trim()
+  if (trimmed.toLowerCase().startsWith(prefix) && variableName.test(trimmed.slice(prefix.length))) {
+    return `write env:${trimmed.slice(prefix.length)} without the spaces around it`
+  }
+  if (embeddedReference.test(input)) return "only a whole value is read from the environment: put all of it in the variable and write env:NAME"
   return undefined
 }
 
@@ -238,7 +251,8 @@ export const suspectedSecrets = (raw: unknown): ReadonlyArray<string> => {
   const collect = (value: unknown, underSecretKey: boolean, underCredentialKey: boolean): void => {
     if (typeof value === "string") {
       const suspect = underSecretKey || credentialScheme.test(value)
-      if (suspect && value.length >= 4 && !value.startsWith(prefix)) found.add(value)
+      // a reference is no secret (nor one with spaces around it, a problem of its own that names it)
+      if (suspect && value.length >= 4 && !value.trim().startsWith(prefix)) found.add(value)
       // a URL's password (`redis://user:password@host`), wherever the URL is (a shorter one is cut out of URLs by `scrub`)
       const password = urlPassword.exec(value)?.[1]
       if (password !== undefined && password.length >= 4) found.add(password)
