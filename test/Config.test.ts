@@ -1886,3 +1886,16 @@ models: { m: { provider: o }, n: { provider: p } }
       ])
     }))
 })
+
+describe("Config: a Redis URL written in the file", () => {
+  it.effect("with a password (or a user) is warned of as a secret written in the file; without one it is not", () =>
+    Effect.gen(function* () {
+      const warned = (redis: string) =>
+        Effect.map(parseOk(`${minimal}state: { redis: "${redis}" }\n`), ({ warnings }) => warnings.map((w) => [w.path, w.message]))
+      expect(yield* warned("redis://default:FAKE-REDIS-PW@127.0.0.1:6379")).toEqual([
+        ["state.redis", `a secret written in the file: prefer "env:NAME" so the file holds none`]
+      ])
+      expect(yield* warned("redis://FAKE-REDIS-TOKEN@127.0.0.1:6379")).toHaveLength(1)
+      expect(yield* warned("redis://127.0.0.1:6379")).toEqual([])
+    }))
+})

@@ -137,6 +137,9 @@ export const looksLikeCredential = (key: string): boolean =>
 /** The password of a URL with credentials: `scheme://user:password@host`. */
 const urlPassword = /^[a-z][a-z0-9+.-]*:\/\/[^/@\s:]*:([^/@\s]+)@/i
 
+/** A URL with a user or a password: `scheme://user:password@host`, `scheme://token@host`. */
+const urlCredentials = /^[a-z][a-z0-9+.-]*:\/\/[^/@\s]+@/i
+
 /** The same, anywhere in a message, the password's prefix kept in `$1`. */
 const urlPasswords = /([a-z][a-z0-9+.-]*:\/\/[^/@\s:"]*:)[^/@\s"]+@/gi
 
@@ -153,8 +156,9 @@ export const isCredentialHeader = (name: string, value: string): boolean =>
 /**
  * The places of secrets written literally in a raw (undecoded) config: each
  * provider's `apiKey`, each of its `headers` that carries a credential (see
- * {@link isCredentialHeader}), each of the gateway's `keys`, and the alerts'
- * webhook's `url` and credential headers.
+ * {@link isCredentialHeader}), each of the gateway's `keys`, `state.redis`
+ * when it has a user or password, and the alerts' webhook's `url` and
+ * credential headers.
  *
  * @internal
  */
@@ -181,6 +185,9 @@ export const literalSecrets = (raw: unknown): ReadonlyArray<ReadonlyArray<Proper
       if (isRecord(key) && isLiteral(key["key"])) found.push(["gateway", "keys", i, "key"])
     })
   }
+  // a Redis URL holds its password, if it has one (or a user alone, which Redis takes as the password)
+  const redis = isRecord(raw["state"]) ? raw["state"]["redis"] : undefined
+  if (isLiteral(redis) && urlCredentials.test(redis)) found.push(["state", "redis"])
   const webhook = isRecord(raw["alerts"]) && isRecord(raw["alerts"]["webhook"]) ? raw["alerts"]["webhook"] : undefined
   if (webhook !== undefined) {
     // a webhook's URL holds its token (Slack's, Discord's, Teams')
