@@ -1899,3 +1899,18 @@ describe("Config: a Redis URL written in the file", () => {
       expect(yield* warned("redis://127.0.0.1:6379")).toEqual([])
     }))
 })
+
+describe("Config: the wrong file", () => {
+  it.effect("a message lists the first 20 problems and counts the rest; a file with NUL bytes is said to be no config", () =>
+    Effect.gen(function* () {
+      const models = Array.from({ length: 30 }, (_, i) => `  m${i}: { provider: nope }`).join("\n")
+      const error = yield* parseFail(`providers: { s: { type: simulated } }\nmodels:\n${models}\n`)
+      expect(error.problems).toHaveLength(30)
+      const lines = error.message.split("\n")
+      expect(lines).toHaveLength(22)
+      expect(lines[0]).toBe("invalid config (30 problems):")
+      expect(lines.at(-1)).toBe("  ... and 10 more")
+      const binary = yield* parseFail("\u007fELF\u0002\u0001\u0001\u0000\u0000\u0000garbage: [\n")
+      expect(binary.problems).toEqual([{ path: "", message: "the file holds NUL bytes: not a YAML or JSON config" }])
+    }))
+})

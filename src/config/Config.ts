@@ -293,9 +293,13 @@ export interface Problem extends Schema.Schema.Type<typeof Problem> {}
  */
 export const formatProblem: (problem: Problem) => string = problems.formatProblem
 
+/** The problems a `ConfigError`'s message lists; the rest are counted. */
+const maxShownProblems = 20
+
 /**
  * The config is invalid: `problems` lists every mistake, each at its path;
- * `message` lists them one per line (print it, not a stack trace).
+ * `message` lists them one per line (the first 20, then how many more;
+ * print it, not a stack trace).
  *
  * @example
  * import { Effect } from "effect"
@@ -319,7 +323,10 @@ export class ConfigError extends Schema.TaggedError<ConfigError>("effect-llm-fai
   override get message(): string {
     const from = this.source === undefined ? "" : ` ${this.source}`
     const count = this.problems.length === 1 ? "1 problem" : `${this.problems.length} problems`
-    return `invalid config${from} (${count}):\n${this.problems.map((p) => `  ${formatProblem(p)}`).join("\n")}`
+    // the wrong file (a README, a binary) has hundreds: the first are enough, and `problems` holds them all
+    const shown = this.problems.slice(0, maxShownProblems).map((p) => `  ${formatProblem(p)}`)
+    const more = this.problems.length > maxShownProblems ? [`  ... and ${this.problems.length - maxShownProblems} more`] : []
+    return `invalid config${from} (${count}):\n${[...shown, ...more].join("\n")}`
   }
 }
 
@@ -422,6 +429,9 @@ const literalWarning = "a secret written in the file: prefer \"env:NAME\" so the
 export const parse = (input: string, options: ParseOptions = {}): Effect.Effect<Parsed, ConfigError> =>
   Effect.suspend(() => {
     const source = options.source
+    if (input.includes("\u0000")) {
+      return Effect.fail(configError([{ path: "", message: "the file holds NUL bytes: not a YAML or JSON config" }], source))
+    }
     const format = options.format ?? text.detectFormat(input, source)
     const parsed = text.parseText(input, format)
     if (Either.isLeft(parsed)) {
