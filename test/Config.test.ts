@@ -662,7 +662,7 @@ gateway: { keys: "${gatewaySecret}" }
         `Expected a string: "env:NAME" to read the environment variable NAME, or the secret itself`
       )
       // a secret pasted anywhere else is scrubbed as well
-      expect(error.problems.find((p) => p.path === "gateway.keys")?.message).toContain("<redacted>")
+      expect(error.problems.find((p) => p.path === "gateway.keys")?.message).toContain("actual a string (not quoted: it may hold a secret)")
       expect(error.problems.find((p) => p.path === "models.mini.price")?.message).toContain("<redacted>")
       expectNoSecret(String(error))
       expectNoSecret(error.message)
@@ -895,7 +895,7 @@ describe("Config.parse: values that would pass as something else", () => {
         'gateway.keys: Expected a list of keys (["env:GATEWAY_KEY", ...]), actual "env:GATEWAY_KEY"'
       ])
       expect(yield* said(keys(`"gw-literal-FAKE-0008"`))).toEqual([
-        'gateway.keys: Expected a list of keys (["env:GATEWAY_KEY", ...]), actual "<redacted>"'
+        'gateway.keys: Expected a list of keys (["env:GATEWAY_KEY", ...]), actual a string (not quoted: it may hold a secret)'
       ])
       // a mapping that holds a secret, given as a reference
       expect(yield* said(`${minimal}state: "env:REDIS_URL"\n`)).toEqual([
@@ -1688,4 +1688,253 @@ describe("Config: client keys", () => {
       ])
     })
   )
+})
+
+describe("Config: a rule beside a secret read from the environment", () => {
+  // each otherwise valid; each rule reads a field beside (or holding) an env: secret
+  const broken = [
+    [`gateway:\n  keys: ["env:RULES_KEY_A"]\n  admin: { port: 8787 }\n`, "gateway.admin.port", "8787 is gateway.port too, on 127.0.0.1: the admin listener needs a port of its own"],
+    [`gateway:\n  keys: ["env:RULES_KEY_A"]\n  maxBodyBytes: 2000\n  maxBufferedBytes: 1000\n`, "gateway.maxBufferedBytes", "must be at least maxBodyBytes (2000): no body that large could be read"],
+    [`gateway:\n  keys: ["env:RULES_KEY_A", "env:RULES_KEY_B"]\n`, "gateway.keys[1]", "the same key as keys[0]: give each key once"],
+    [`gateway:\n  keys: [{ key: "env:RULES_KEY_A", name: n }, { key: other-key-1, name: n }]\n`, "gateway.keys[1].name", `"n" is the name of keys[0] too: names are unique`],
+    [`state: { redis: "env:RULES_REDIS", cluster: true }\n`, "state.redis", "redis names a database, and a Redis Cluster has database 0 only"]
+  ] as const
+  const variables = new Map([["RULES_KEY_A", "same-key-1234"], ["RULES_KEY_B", "same-key-1234"], ["RULES_REDIS", "redis://127.0.0.1:6379/3"]])
+
+  it.effect("each is a ConfigError at its path, read from process.env or from a ConfigProvider", () =>
+    Effect.gen(function* () {
+      for (const [section, path, message] of broken) {
+        const fromMap = yield* parseFail(`${minimal}${section}`, undefined, variables)
+        expect(fromMap.problems.map((p) => [p.path, p.message])).toEqual([[path, message]])
+      }
+      for (const [name, value] of variables) process.env[name] = value
+      try {
+        for (const [section, path, message] of broken) {
+          const fromEnv = yield* Effect.flip(Config.parse(`${minimal}${section}`))
+          expect(fromEnv.problems.map((p) => [p.path, p.message])).toEqual([[path, message]])
+          expect(fromEnv.message).not.toContain("same-key-1234")
+        }
+      } finally {
+        for (const name of variables.keys()) delete process.env[name]
+      }
+    }))
+
+  it.effect("the rule reads the variable where the decode does (the ConfigProvider), and is reported beside a sibling's problem", () =>
+    Effect.gen(function* () {
+      const error = yield* parseFail(`${minimal}gateway:\n  keys: ["env:RULES_KEY_A", "env:RULES_KEY_B"]\n  port: eighty\n`, undefined, variables)
+      expect(paths(error)).toEqual(["gateway.keys[1]", "gateway.port"])
+    }))
+})
+
+describe("Config: a secret's place given the wrong shape", () => {
+  it.effect("its value is never quoted, whatever its shape: a webhook given as its URL, headers as a line or a list, a key as a mapping", () =>
+    Effect.gen(function* () {
+      const error = yield* parseFail(`
+providers:
+  o: { type: openai, apiKey: "env:OPENAI_API_KEY", headers: "x-api-key: HDRSTRSECRET123" }
+  o2: { type: openai, apiKey: "env:OPENAI_API_KEY", headers: ["x-portkey-api-key=PKSECRET456"] }
+  o3: { type: openai, apiKey: { v: "sk-ant-OBJSECRET" } }
+models: { m: { provider: o } }
+alerts:
+  webhook: "https://hooks.slack.com/services/T0000/B0000/WEBHOOKSECRETXYZ"
+state: { redis: ["redis://REDISLISTSECRET@127.0.0.1:6379"] }
+gateway: { keys: [{ key: { k: GWMAPSECRET1 }, name: a }] }
+`)
+      expect(error.problems.map((p) => `${p.path}: ${p.message}`)).toEqual([
+        `providers.o.headers: Expected a mapping of header names to values ("env:NAME" or the value itself), actual a string (not quoted: it may hold a secret)`,
+        `providers.o2.headers: Expected a mapping of header names to values ("env:NAME" or the value itself), actual a list (not quoted: it may hold a secret)`,
+        `providers.o3.apiKey: Expected a string: "env:NAME" to read the environment variable NAME, or the secret itself`,
+        `alerts.webhook: Expected a webhook (url, format, headers, on, source), actual a string (not quoted: it may hold a secret)`,
+        `state.redis: Expected a string: "env:NAME" to read the environment variable NAME, or the secret itself`,
+        `gateway.keys[0].key: Expected a string: "env:NAME" to read the environment variable NAME, or the secret itself`
+      ])
+      for (const secret of ["HDRSTRSECRET123", "PKSECRET456", "OBJSECRET", "WEBHOOKSECRETXYZ", "REDISLISTSECRET", "GWMAPSECRET1"]) {
+        expect(inspect(error, { depth: 20 })).not.toContain(secret)
+      }
+    }))
+
+  it.effect("a value pasted at a secret's place is suspected wherever else it appears", () =>
+    Effect.gen(function* () {
+      const error = yield* parseFail(`
+providers:
+  o: { type: openai, apiKey: "env:OPENAI_API_KEY", headers: "x-api-key: HDRSTRSECRET123" }
+models: { m: { provider: o, model: "x-api-key: HDRSTRSECRET123", contextWindow: "https://hooks.slack.com/services/T0/B0/HOOKSECRET" } }
+alerts: { webhook: "https://hooks.slack.com/services/T0/B0/HOOKSECRET" }
+`)
+      expect(error.problems.map((p) => p.path)).toEqual(["providers.o.headers", "models.m.contextWindow", "alerts.webhook"])
+      expect(error.message).not.toContain("HDRSTRSECRET123")
+      expect(error.message).not.toContain("HOOKSECRET")
+    }))
+})
+
+describe("Config: a secret with a line break", () => {
+  const config = `
+providers:
+  o: { type: openai, apiKey: "env:BREAK_KEY" }
+  p: { type: openai, apiKey: "sk-literal-FAKE-0010\\n" }
+models: { m: { provider: o }, n: { provider: p } }
+gateway: { keys: ["env:BREAK_CRLF", { key: "env:BREAK_NUL", name: a }] }
+state: { redis: "env:BREAK_REDIS" }
+alerts: { webhook: { url: "env:BREAK_HOOK" } }
+`
+  it.effect("is a problem at its path (no request could carry it), never quoting it", () =>
+    Effect.gen(function* () {
+      const error = yield* parseFail(config, undefined, new Map([
+        ["BREAK_KEY", "sk-FAKE-BREAK-0001\n"],
+        ["BREAK_CRLF", "gw-FAKE-BREAK-0002\r\n"],
+        ["BREAK_NUL", "gw-FAKE\0BREAK-0003"],
+        ["BREAK_REDIS", "redis://:FAKEBREAKPW@127.0.0.1:6379\n"],
+        ["BREAK_HOOK", "https://hooks.example.com/FAKE-BREAK-0004\n"]
+      ]))
+      const line = "holds a line break or NUL, which no request can carry (a secret read from a file often ends with one)"
+      expect(error.problems.map((p) => [p.path, p.message])).toEqual([
+        ["providers.o.apiKey", `environment variable BREAK_KEY ${line}`],
+        ["providers.p.apiKey", `the secret ${line}`],
+        ["gateway.keys[0]", `environment variable BREAK_CRLF ${line}`],
+        ["gateway.keys[1].key", `environment variable BREAK_NUL ${line}`],
+        ["state.redis", `environment variable BREAK_REDIS ${line}`],
+        ["alerts.webhook.url", `environment variable BREAK_HOOK ${line}`]
+      ])
+      expect(inspect(error, { depth: 20 })).not.toMatch(/FAKE-BREAK|FAKEBREAKPW|FAKE-0010/)
+    }))
+
+  it.effect("a secret built by hand with one is a problem of Config.check", () =>
+    Effect.gen(function* () {
+      const { config: parsed } = yield* parseOk(minimal)
+      const problems = Config.check({ ...parsed, gateway: { keys: [Redacted.make("gw-FAKE-BREAK-0005\n")] } })
+      expect(problems.map((p) => p.path)).toEqual(["gateway.keys[0]"])
+      expect(JSON.stringify(problems)).not.toContain("FAKE-BREAK")
+    }))
+
+  it.effect("a space or tab before or after a secret is warned of, at its path", () =>
+    Effect.gen(function* () {
+      const parsed = yield* parseOk(config.replace(`"sk-literal-FAKE-0010\\n"`, `"sk-literal-FAKE-0010 "`), undefined, new Map([
+        ["BREAK_KEY", " sk-FAKE-BREAK-0001"],
+        ["BREAK_CRLF", "gw-FAKE-BREAK-0002\t"],
+        ["BREAK_NUL", "gw-FAKE-BREAK-0003"],
+        ["BREAK_REDIS", "redis://127.0.0.1:6379"],
+        ["BREAK_HOOK", "https://hooks.example.com/FAKE-BREAK-0004"]
+      ]))
+      expect(parsed.warnings.filter((w) => w.message.includes("space")).map((w) => [w.path, w.message])).toEqual([
+        ["providers.o.apiKey", "begins or ends with a space or tab, sent as it is: remove it unless it belongs to the secret"],
+        ["providers.p.apiKey", "begins or ends with a space or tab, sent as it is: remove it unless it belongs to the secret"],
+        ["gateway.keys[0]", "begins or ends with a space or tab, sent as it is: remove it unless it belongs to the secret"]
+      ])
+    }).pipe(Effect.catchAll((e) => Effect.die(e))))
+})
+
+describe("Config: repeated faults in all", () => {
+  const repeated = (until: string, status: string | number = 500) =>
+    `{ repeat: { every: "1 second", until: "${until}" }, fault: { from: 0, to: 500, status: ${status} } }`
+
+  it.effect("come to at most 10,000 windows in a file: each repeated fault past that is a problem at its path, beside the file's other problems", () =>
+    Effect.gen(function* () {
+      const error = yield* parseFail(`
+providers:
+  a: { type: simulated, faults: [${repeated("6000 seconds")}] }
+  b: { type: simulated, faults: [${repeated("6000 seconds")}, ${repeated("5000 seconds", `"x"`)}] }
+models: { m: { provider: a, rpm: 0 } }
+`)
+      expect(error.problems.map((p) => [p.path, p.message])).toEqual([
+        ["providers.b.faults[0]", "repeats 6000 times, and the file's repeated faults would come to 17000 windows: at most 10000 in all"],
+        ["providers.b.faults[1]", "repeats 5000 times, and the file's repeated faults would come to 17000 windows: at most 10000 in all"],
+        ["providers.b.faults[1].fault.status", expect.stringContaining("")],
+        ["models.m.rpm", "Expected a positive number, actual 0"]
+      ])
+      const within = yield* parseOk(`
+providers:
+  a: { type: simulated, faults: [${repeated("6000 seconds")}] }
+  b: { type: simulated, faults: [${repeated("4000 seconds")}] }
+models: { m: { provider: a } }
+`)
+      const count = (name: string) => {
+        const provider = within.config.providers[name]
+        return provider?.type === "simulated" ? provider.faults?.length : undefined
+      }
+      expect([count("a"), count("b")]).toEqual([6000, 4000])
+    }))
+
+  it.effect("twenty repeated faults of 10,000 windows each are refused without expanding them", () =>
+    Effect.gen(function* () {
+      const faults = Array.from({ length: 20 }, () => `      - ${repeated("10000 seconds")}`).join("\n")
+      // not parseFail: a config that passed would be printed whole, 200,000 windows of it
+      const exit = yield* Effect.exit(Config.parse(`providers:\n  s:\n    type: simulated\n    faults:\n${faults}\nmodels: { m: { provider: s } }\n`))
+      expect(Exit.isFailure(exit)).toBe(true)
+      const error = yield* Effect.flip(exit)
+      expect(error.problems).toHaveLength(19)
+      expect(error.problems[0]).toMatchObject({ path: "providers.s.faults[1]", message: "repeats 10000 times, and the file's repeated faults would come to 200000 windows: at most 10000 in all" })
+    }))
+})
+
+describe("Config: durations past a year", () => {
+  it.effect("are a problem at their path (1e308 milliseconds crashed validate and serve)", () =>
+    Effect.gen(function* () {
+      // not parseFail: a config that passed, its durations printed, hangs the reporter
+      const exit = yield* Effect.exit(parseOk(`${minimal}policy:
+  timeouts: { total: 1e308, attempt: 1e308 }
+  retry: { cap: "1000 days" }
+gateway: { requestTimeout: 1e308, shutdownDelay: "366 days", drainTimeout: "365 days" }
+health: { window: 1e300 }
+`))
+      expect(Exit.isFailure(exit)).toBe(true)
+      const error = yield* Effect.flip(exit)
+      expect(error.problems.map((p) => [p.path, p.message])).toEqual([
+        ["policy.timeouts.total", "must be at most 365 days"],
+        ["policy.timeouts.attempt", "must be at most 365 days"],
+        ["policy.retry.cap", "must be at most 365 days"],
+        ["gateway.requestTimeout", "must be at most 365 days"],
+        ["gateway.shutdownDelay", "must be at most 365 days"],
+        ["health.window", "must be at most 365 days"]
+      ])
+      // a config built by hand may still say "never" with an infinite timeout
+      const { config } = yield* parseOk(minimal)
+      expect(Config.check({ ...config, policy: { timeouts: { total: Duration.infinity } } })).toEqual([])
+    }))
+})
+
+describe("Config: a reference inside a longer value", () => {
+  it.effect("is a problem at its path, not sent as written", () =>
+    Effect.gen(function* () {
+      const error = yield* parseFail(`
+providers:
+  o: { type: openai, baseUrl: "https://\${HOST}/v1", apiKey: "env:OPENAI_API_KEY", headers: { authorization: "Bearer env:TOKEN", helicone-auth: "Bearer \${HELICONE}" } }
+  p: { type: openai, apiKey: " env:OPENAI_API_KEY" }
+models: { m: { provider: o }, n: { provider: p } }
+`)
+      const whole = "only a whole value is read from the environment: put all of it in the variable and write env:NAME"
+      expect(error.problems.map((p) => [p.path, p.message])).toEqual([
+        ["providers.o.baseUrl", "a shell's variable is not read from the file: write the URL itself"],
+        ["providers.o.headers.authorization", whole],
+        ["providers.o.headers.helicone-auth", whole],
+        ["providers.p.apiKey", "write env:OPENAI_API_KEY without the spaces around it"]
+      ])
+    }))
+})
+
+describe("Config: a Redis URL written in the file", () => {
+  it.effect("with a password (or a user) is warned of as a secret written in the file; without one it is not", () =>
+    Effect.gen(function* () {
+      const warned = (redis: string) =>
+        Effect.map(parseOk(`${minimal}state: { redis: "${redis}" }\n`), ({ warnings }) => warnings.map((w) => [w.path, w.message]))
+      expect(yield* warned("redis://default:FAKE-REDIS-PW@127.0.0.1:6379")).toEqual([
+        ["state.redis", `a secret written in the file: prefer "env:NAME" so the file holds none`]
+      ])
+      expect(yield* warned("redis://FAKE-REDIS-TOKEN@127.0.0.1:6379")).toHaveLength(1)
+      expect(yield* warned("redis://127.0.0.1:6379")).toEqual([])
+    }))
+})
+
+describe("Config: the wrong file", () => {
+  it.effect("a message lists the first 20 problems and counts the rest; a file with NUL bytes is said to be no config", () =>
+    Effect.gen(function* () {
+      const models = Array.from({ length: 30 }, (_, i) => `  m${i}: { provider: nope }`).join("\n")
+      const error = yield* parseFail(`providers: { s: { type: simulated } }\nmodels:\n${models}\n`)
+      expect(error.problems).toHaveLength(30)
+      const lines = error.message.split("\n")
+      expect(lines).toHaveLength(22)
+      expect(lines[0]).toBe("invalid config (30 problems):")
+      expect(lines.at(-1)).toBe("  ... and 10 more")
+      const binary = yield* parseFail("\u007fELF\u0002\u0001\u0001\u0000\u0000\u0000garbage: [\n")
+      expect(binary.problems).toEqual([{ path: "", message: "the file holds NUL bytes: not a YAML or JSON config" }])
+    }))
 })

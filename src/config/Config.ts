@@ -38,7 +38,8 @@
  *     `name`. A fault may repeat: `{ repeat: { every: "3 minutes", until:
  *     "24 hours" }, fault: { from: "1 minute", to: "2 minutes", status: 529 } }`
  *     is the window [1, 2) minutes, then [4, 5), [7, 8), ... while a window
- *     starts before `until` (default 24 hours). Times count from when the
+ *     starts before `until` (default 24 hours); a file's repeated faults
+ *     come to at most 10,000 windows in all. Times count from when the
  *     router is built.
  * - `models` (required): by alias; each is one router target: `provider`,
  *   `model` (the id sent upstream; default: the alias), `contextWindow`,
@@ -88,19 +89,25 @@
  *   see {@link alertSettings}.
  *
  * **Durations** are Effect duration strings (`"400 millis"`, `"2 seconds"`,
- * `"5 minutes"`) or numbers of milliseconds; a breaker's rate `window` is a
+ * `"5 minutes"`) or numbers of milliseconds, at most 365 days (a timeout
+ * past 24.8 days, a timer's range, is none); a breaker's rate `window` is a
  * number of calls when it is a number. A number under 1000 where a duration
  * goes is warned of (`attempt: 30` is 30 milliseconds, seconds were likely
  * meant): write `"30 seconds"`, or `"30 millis"` if milliseconds were.
  *
  * **Secrets** (`apiKey`, `gateway.keys`, and every value of a provider's
- * `headers`): `"env:NAME"` reads the environment variable NAME through
+ * `headers`): `"env:NAME"`, the whole value, reads the environment variable NAME through
  * Effect's `Config` (so an `Effect.withConfigProvider` applies); anything
  * else is the secret itself, allowed, with a warning (for a header, only
  * when it carries a credential: `authorization`, `*-key`, `*-token`,
  * `*auth*`, ..., or a `Bearer` / `Basic` value). Either way the value is
  * `Redacted` (the adapter gets it resolved), and no problem message,
- * warning or log holds it.
+ * warning or log holds it. A secret with a line break or NUL (a variable
+ * set from a file that ends with one) is a problem, as no request could
+ * carry it; one that begins or ends with a space or tab is warned of. A
+ * reference inside a longer value (`"Bearer env:TOKEN"`, `"Bearer ${TOKEN}"`,
+ * a `baseUrl` of `"https://${HOST}/v1"`) is a problem: it would be sent as
+ * written; put the whole value in the variable.
  *
  * **Problems** are all reported at once, each at its path with its line:
  * schema mistakes (including every policy value the router would refuse),
@@ -287,9 +294,13 @@ export interface Problem extends Schema.Schema.Type<typeof Problem> {}
  */
 export const formatProblem: (problem: Problem) => string = problems.formatProblem
 
+/** The problems a `ConfigError`'s message lists; the rest are counted. */
+const maxShownProblems = 20
+
 /**
  * The config is invalid: `problems` lists every mistake, each at its path;
- * `message` lists them one per line (print it, not a stack trace).
+ * `message` lists them one per line (the first 20, then how many more;
+ * print it, not a stack trace).
  *
  * @example
  * import { Effect } from "effect"
@@ -313,7 +324,10 @@ export class ConfigError extends Schema.TaggedError<ConfigError>("effect-llm-fai
   override get message(): string {
     const from = this.source === undefined ? "" : ` ${this.source}`
     const count = this.problems.length === 1 ? "1 problem" : `${this.problems.length} problems`
-    return `invalid config${from} (${count}):\n${this.problems.map((p) => `  ${formatProblem(p)}`).join("\n")}`
+    // the wrong file (a README, a binary) has hundreds: the first are enough, and `problems` holds them all
+    const shown = this.problems.slice(0, maxShownProblems).map((p) => `  ${formatProblem(p)}`)
+    const more = this.problems.length > maxShownProblems ? [`  ... and ${this.problems.length - maxShownProblems} more`] : []
+    return `invalid config${from} (${count}):\n${[...shown, ...more].join("\n")}`
   }
 }
 
@@ -418,6 +432,9 @@ const literalWarning = "a secret written in the file: prefer \"env:NAME\" so the
 export const parse = (input: string, options: ParseOptions = {}): Effect.Effect<Parsed, ConfigError> =>
   Effect.suspend(() => {
     const source = options.source
+    if (input.includes("\u0000")) {
+      return Effect.fail(configError([{ path: "", message: "the file holds NUL bytes: not a YAML or JSON config" }], source))
+    }
     const format = options.format ?? text.detectFormat(input, source)
     const parsed = text.parseText(input, format)
     if (Either.isLeft(parsed)) {
@@ -443,7 +460,9 @@ const validate = (parsed: text.Parsed, source: string | undefined): Effect.Effec
   const secrets = secret.suspectedSecrets(parsed.value)
   const dangling = [...references.check(parsed.value), ...headers.check(parsed.value)]
   const finish = (raw: ReadonlyArray<problems.RawProblem>) => problems.finish(raw, secrets, parsed.locate)
-  return decodeFile(parsed.value).pipe(
+  // repeated faults past the file's windows are refused before they are expanded
+  const budget = schema.windowBudget(parsed.value)
+  return decodeFile(budget.value).pipe(
     Effect.either,
     Effect.flatMap((decoded) => {
       // a union's other alternatives are dropped, as check does: a fault's { p50: "2 secs", p99 } is one
@@ -452,12 +471,16 @@ const validate = (parsed: text.Parsed, source: string | undefined): Effect.Effec
         ? problems.dropOtherAlternatives(problems.fromIssues(ParseResult.ArrayFormatter.formatErrorSync(decoded.left)))
         : []
       const found = finish([
-        ...wrongKind.foldScenarioKeys(parsed.value, issues, source).map(secret.misplacedReference(parsed.value)),
+        ...budget.problems,
+        ...wrongKind.foldScenarioKeys(parsed.value, issues, source).map(secret.misplacedReference(parsed.value)).map(
+          secret.unquotedSecrets(parsed.value)
+        ),
         ...dangling
       ])
       if (found.length > 0 || Either.isLeft(decoded)) return Effect.fail(configError(found, source))
       const warnings = finish([
         ...secret.literalSecrets(parsed.value).map((path) => ({ path, message: literalWarning })),
+        ...secret.paddedSecrets(decoded.right),
         ...durations.bareMillis(parsed.value, decoded.right),
         ...hosted.missingKeys(parsed.value),
         ...unpriced.unpricedModels(decoded.right)

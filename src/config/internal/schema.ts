@@ -14,14 +14,27 @@ import { maxWindowCalls } from "../../resilience/internal/window.js"
 import type * as Strategy from "../../router/Strategy.js"
 import * as RedisUrl from "../../state/internal/url.js"
 import { originProblem } from "./origin.js"
-import { HeaderValue, Secret } from "./secret.js"
+import type { RawProblem } from "./problems.js"
+import { embeddedReference, HeaderValue, Secret } from "./secret.js"
 import { byShape, isRecord, optional, show, struct } from "./shape.js"
 
 // ---------------------------------------------------------------------------
 // Scalars
 // ---------------------------------------------------------------------------
 
-const ConfigDuration = Simulated.ConfigDuration
+/**
+ * The longest duration a file may write. Past a timer's range (24.8 days)
+ * a timeout is none already; far past it a duration overflows what reads
+ * it (1e308 milliseconds is an infinite number of nanoseconds, which
+ * `Duration.format` could not print, nor Node's server take as its
+ * `requestTimeout`). A config built by hand may still say "never" with an
+ * infinite duration.
+ */
+const maxDuration = Duration.days(365)
+
+const ConfigDuration = Simulated.ConfigDuration.pipe(
+  Schema.filter((d) => !Duration.isFinite(d) || Duration.lessThanOrEqualTo(d, maxDuration) || "must be at most 365 days")
+)
 
 const PositiveDuration = ConfigDuration.pipe(
   Schema.filter((d) => Duration.greaterThan(d, Duration.zero) || "must be longer than zero")
@@ -50,6 +63,7 @@ const Host = Schema.String.pipe(Schema.filter((s) => s.trim().length > 0 || "mus
 
 const HttpUrl = Schema.String.pipe(
   Schema.filter((s) => {
+    if (embeddedReference.test(s)) return "a shell's variable is not read from the file: write the URL itself"
     try {
       const url = new URL(s)
       if (url.protocol !== "http:" && url.protocol !== "https:") return "must be an http:// or https:// URL"
@@ -217,7 +231,12 @@ const SafeHeaderValue = HeaderValue.pipe(
 )
 
 /** A provider's headers; each name is checked on the raw file (see `headerNames`), so it is reported beside any value's problem. */
-const Headers = Schema.Record({ key: Schema.String, value: SafeHeaderValue })
+const Headers = Schema.Record({ key: Schema.String, value: SafeHeaderValue }).annotations({
+  message: (issue) => ({
+    message: `Expected a mapping of header names to values ("env:NAME" or the value itself), actual ${show(issue.actual)}`,
+    override: false
+  })
+})
 
 const httpFields = {
   apiKey: optional(Secret),
@@ -286,7 +305,7 @@ const Repeat = struct("a repetition (every, until)", {
 const defaultUntil = Duration.hours(24)
 
 /** The windows of a repeated fault: `[from + k * every, to + k * every)` while the start is before `until`. */
-const windowCount = (fault: Simulated.Fault, repeat: typeof Repeat.Type) => {
+const windowCount = (fault: { readonly from?: Duration.Duration }, repeat: typeof Repeat.Type) => {
   const from = Duration.toMillis(fault.from ?? Duration.zero)
   const until = Duration.toMillis(repeat.until ?? defaultUntil)
   return Math.max(0, Math.ceil((until - from) / Duration.toMillis(repeat.every)))
@@ -314,24 +333,104 @@ const shift = (fault: Simulated.Fault, by: number): Simulated.Fault => ({
   ...(fault.to === undefined ? {} : { to: Duration.sum(fault.to, Duration.millis(by)) })
 })
 
+/**
+ * The windows a repeated fault expanded into: each a checked fault moved
+ * in time, so not checked again (10,000 of them were checked twice as they
+ * were made, and again by each `Config.check`). One built by hand is not
+ * among them.
+ */
+const expanded = new WeakSet<object>()
+
+const FaultType = Schema.typeSchema(Fault)
+
+const validateFault = ParseResult.validateEither(FaultType)
+
 // checked as the file's faults are: each as the kind its keys say (Config.check's messages are then the same)
-const FaultArray = Schema.Array(Schema.typeSchema(Fault))
+const CheckedFault = Schema.declare([], {
+  decode: () => (input, options) => typeof input === "object" && input !== null && expanded.has(input) ? ParseResult.succeed(input as typeof FaultType.Type) : validateFault(input, options),
+  encode: () => (input, options) => validateFault(input, options)
+}) as unknown as typeof FaultType
+
+const FaultArray = Schema.Array(CheckedFault)
 
 const RepeatedFaults = Schema.transformOrFail(RepeatedFault, FaultArray, {
   strict: true,
   decode: ({ fault, repeat }) => {
     const every = Duration.toMillis(repeat.every)
-    return ParseResult.succeed(Array.from({ length: windowCount(fault, repeat) }, (_, k) => shift(fault, k * every)))
+    return ParseResult.succeed(Array.from({ length: windowCount(fault, repeat) }, (_, k) => {
+      const window = shift(fault, k * every)
+      expanded.add(window)
+      return window
+    }))
   },
   encode: (faults, _, ast) =>
     ParseResult.fail(new ParseResult.Forbidden(ast, faults, "expanded fault windows have no repeated form"))
 })
 
-const decodeRepeated = Schema.decodeUnknownOption(RepeatedFaults)
+/** What a repeated fault's count of windows reads (its fault's kind and the rest left alone), to count them without expanding. */
+const RepeatCount = Schema.Struct({
+  repeat: Repeat,
+  fault: Schema.Struct({ from: optional(ConfigDuration), to: ConfigDuration }).annotations({ parseOptions: { onExcessProperty: "ignore" } })
+}).annotations({ parseOptions: { onExcessProperty: "ignore" } })
 
-/** How many windows a repeated fault of a file expands into (0 for one that does not decode). @internal */
-export const repeatedWindows = (entry: unknown): number =>
-  Option.match(decodeRepeated(entry), { onNone: () => 0, onSome: (windows) => windows.length })
+const decodeCount = Schema.decodeUnknownOption(RepeatCount)
+
+/** A repeated fault's windows and first start in milliseconds, counted without expanding it, if its repetition decodes. */
+const repetitionOf = (entry: unknown): { readonly windows: number; readonly from: number } | undefined =>
+  Option.match(decodeCount(entry), {
+    onNone: () => undefined,
+    onSome: ({ fault, repeat }) => ({ windows: windowCount(fault, repeat), from: Duration.toMillis(fault.from ?? Duration.zero) })
+  })
+
+/** How many windows a repeated fault of a file expands into (0 for one whose repetition does not decode), counted without expanding it. @internal */
+export const repeatedWindows = (entry: unknown): number => repetitionOf(entry)?.windows ?? 0
+
+/** The windows a file's repeated faults expand into in all, at most. @internal */
+export const maxFileWindows = 10_000
+
+/**
+ * The repeated faults of a raw config that take its windows past
+ * {@link maxFileWindows} (counted in file order, without expanding any;
+ * one over {@link maxWindows} alone is its own problem): a problem at
+ * each, and the config with each cut to its first window, so that
+ * decoding it reports the file's other problems (the cut faults' own too)
+ * without expanding what is refused.
+ *
+ * @internal
+ */
+export const windowBudget = (raw: unknown): { readonly problems: ReadonlyArray<RawProblem>; readonly value: unknown } => {
+  const providers = isRecord(raw) && isRecord(raw["providers"]) ? raw["providers"] : undefined
+  if (!isRecord(raw) || providers === undefined) return { problems: [], value: raw }
+  const counted: Array<{ readonly name: string; readonly index: number; readonly windows: number; readonly from: number; readonly past: boolean }> = []
+  let total = 0
+  for (const [name, provider] of Object.entries(providers)) {
+    const faults = isRecord(provider) ? provider["faults"] : undefined
+    if (!Array.isArray(faults)) continue
+    faults.forEach((entry, index) => {
+      const repetition = isRecord(entry) && "repeat" in entry ? repetitionOf(entry) : undefined
+      if (repetition === undefined || repetition.windows > maxWindows) return
+      total += repetition.windows
+      counted.push({ name, index, ...repetition, past: total > maxFileWindows })
+    })
+  }
+  const past = counted.filter((entry) => entry.past)
+  if (past.length === 0) return { problems: [], value: raw }
+  const cut: Record<string, unknown> = { ...providers }
+  for (const { name, index, from } of past) {
+    const provider = cut[name] as Readonly<Record<string, unknown>>
+    const faults = [...(provider["faults"] as ReadonlyArray<Readonly<Record<string, unknown>>>)]
+    const entry = faults[index]!
+    faults[index] = { ...entry, repeat: { ...(entry["repeat"] as object), until: from + 1 } }
+    cut[name] = { ...provider, faults }
+  }
+  return {
+    problems: past.map(({ name, index, windows }) => ({
+      path: ["providers", name, "faults", index],
+      message: `repeats ${windows} times, and the file's repeated faults would come to ${total} windows: at most ${maxFileWindows} in all`
+    })),
+    value: { ...raw, providers: cut }
+  }
+}
 
 const FaultEntry = byShape([RepeatedFaults, Fault], (input) =>
   isRecord(input) && "repeat" in input ? RepeatedFaults : Fault
@@ -510,7 +609,8 @@ export const ClientKey = struct("a client's key (key, name, models, rpm, tpm, sp
 })
 
 const GatewayKey = byShape([Secret, ClientKey], (input) =>
-  typeof input === "string"
+  // a string in a file; decoded (a config built by hand, checked), a Redacted
+  typeof input === "string" || Redacted.isRedacted(input)
     ? Secret
     : isRecord(input)
     ? ClientKey

@@ -10,6 +10,7 @@
  */
 import { Config, Effect, ParseResult, Redacted, Schema } from "effect"
 import type { RawProblem } from "./problems.js"
+import type { File } from "./schema.js"
 import { isRecord } from "./shape.js"
 
 const prefix = "env:"
@@ -18,6 +19,14 @@ const variableName = /^[A-Za-z_][A-Za-z0-9_]*$/
 const expected = `Expected a string: "env:NAME" to read the environment variable NAME, or the secret itself`
 
 const expectedHeader = `Expected a string: the header's value, or "env:NAME" to read it from the environment variable NAME`
+
+/**
+ * A reference to a variable inside a longer value (`Bearer env:TOKEN`,
+ * `Bearer ${TOKEN}`), which would be sent as written.
+ *
+ * @internal
+ */
+export const embeddedReference = /\$\{[A-Za-z_][A-Za-z0-9_]*\}|(?:^|[^A-Za-z0-9_])env:[A-Za-z_]/i
 
 /** A shell's reference to a variable (`$NAME`, `${NAME}`), which the file does not expand. */
 const shellVariable = /^\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?$/
@@ -33,20 +42,38 @@ const misread = (input: string, allowEmpty: boolean): string | undefined => {
   if (shell !== null) return `a shell's variable is not read from the environment here: write env:${shell[1]}`
   if (input.toLowerCase().startsWith(prefix)) return `write env: in lower case to read the variable ${input.slice(prefix.length)}`
   if (!allowEmpty && input.trim().length === 0) return "a key cannot be empty: write env:NAME, or the key itself"
+  const trimmed = input.trim()
+  if (trimmed.toLowerCase().startsWith(prefix) && variableName.test(trimmed.slice(prefix.length))) {
+    return `write env:${trimmed.slice(prefix.length)} without the spaces around it`
+  }
+  if (embeddedReference.test(input)) return "only a whole value is read from the environment: put all of it in the variable and write env:NAME"
   return undefined
 }
 
+/** A line break or NUL, which no HTTP header (nor a URL read from a header's worth of text) carries. */
+const lineBreak = /[\r\n\0]/
+
+const unsendable = "holds a line break or NUL, which no request can carry (a secret read from a file often ends with one)"
+
 /**
  * `"env:NAME"` read through `Config.redacted`, or a literal; `expectedMessage` is the message for a
- * non-string; `allowEmpty`, whether an empty literal is one (a header's value may be; a key may not).
+ * non-string; `allowEmpty`, whether an empty literal is one (a header's value may be; a key may not);
+ * `literalBreak`, the message for a literal with a line break or NUL (a variable's names the variable).
  */
-const secretOf = (expectedMessage: string, allowEmpty: boolean): Schema.Schema<Redacted.Redacted<string>, string> =>
+const secretOf = (
+  expectedMessage: string,
+  allowEmpty: boolean,
+  literalBreak: string
+): Schema.Schema<Redacted.Redacted<string>, string> =>
   Schema.transformOrFail(Schema.String.annotations({ message: () => expectedMessage }), Schema.RedactedFromSelf(Schema.String), {
     strict: true,
     decode: (input, _, ast) => {
       if (!input.startsWith(prefix)) {
         const mistake = misread(input, allowEmpty)
-        return mistake === undefined ? ParseResult.succeed(Redacted.make(input)) : ParseResult.fail(new ParseResult.Type(ast, input, mistake))
+        if (mistake !== undefined) return ParseResult.fail(new ParseResult.Type(ast, input, mistake))
+        return lineBreak.test(input)
+          ? ParseResult.fail(new ParseResult.Type(ast, input, literalBreak))
+          : ParseResult.succeed(Redacted.make(input))
       }
       const name = input.slice(prefix.length)
       if (!variableName.test(name)) {
@@ -58,6 +85,8 @@ const secretOf = (expectedMessage: string, allowEmpty: boolean): Schema.Schema<R
         onSuccess: (secret) =>
           Redacted.value(secret).length === 0
             ? ParseResult.fail(new ParseResult.Type(ast, input, `environment variable ${name} is empty`))
+            : lineBreak.test(Redacted.value(secret))
+            ? ParseResult.fail(new ParseResult.Type(ast, input, `environment variable ${name} ${unsendable}`))
             : ParseResult.succeed(secret)
       })
     },
@@ -71,9 +100,10 @@ const secretOf = (expectedMessage: string, allowEmpty: boolean): Schema.Schema<R
  *
  * @internal
  */
-export const Secret: Schema.Schema<Redacted.Redacted<string>, string> = secretOf(expected, false).annotations({
-  identifier: "Secret"
-})
+export const Secret: Schema.Schema<Redacted.Redacted<string>, string> = secretOf(expected, false, `the secret ${unsendable}`).pipe(
+  // decoded, a secret has none (said above, naming its variable); one built by hand is checked here
+  Schema.filter((secret) => !lineBreak.test(Redacted.value(secret)) || `a secret ${unsendable}`)
+).annotations({ identifier: "Secret" })
 
 /**
  * A provider header's value: like {@link Secret} (`"env:NAME"` or a
@@ -82,7 +112,7 @@ export const Secret: Schema.Schema<Redacted.Redacted<string>, string> = secretOf
  *
  * @internal
  */
-export const HeaderValue: Schema.Schema<Redacted.Redacted<string>, string> = secretOf(expectedHeader, true).annotations({
+export const HeaderValue: Schema.Schema<Redacted.Redacted<string>, string> = secretOf(expectedHeader, true, "a header's value cannot hold a line break or NUL").annotations({
   identifier: "HeaderValue"
 })
 
@@ -107,6 +137,9 @@ export const looksLikeCredential = (key: string): boolean =>
 /** The password of a URL with credentials: `scheme://user:password@host`. */
 const urlPassword = /^[a-z][a-z0-9+.-]*:\/\/[^/@\s:]*:([^/@\s]+)@/i
 
+/** A URL with a user or a password: `scheme://user:password@host`, `scheme://token@host`. */
+const urlCredentials = /^[a-z][a-z0-9+.-]*:\/\/[^/@\s]+@/i
+
 /** The same, anywhere in a message, the password's prefix kept in `$1`. */
 const urlPasswords = /([a-z][a-z0-9+.-]*:\/\/[^/@\s:"]*:)[^/@\s"]+@/gi
 
@@ -123,8 +156,9 @@ export const isCredentialHeader = (name: string, value: string): boolean =>
 /**
  * The places of secrets written literally in a raw (undecoded) config: each
  * provider's `apiKey`, each of its `headers` that carries a credential (see
- * {@link isCredentialHeader}), each of the gateway's `keys`, and the alerts'
- * webhook's `url` and credential headers.
+ * {@link isCredentialHeader}), each of the gateway's `keys`, `state.redis`
+ * when it has a user or password, and the alerts' webhook's `url` and
+ * credential headers.
  *
  * @internal
  */
@@ -151,6 +185,9 @@ export const literalSecrets = (raw: unknown): ReadonlyArray<ReadonlyArray<Proper
       if (isRecord(key) && isLiteral(key["key"])) found.push(["gateway", "keys", i, "key"])
     })
   }
+  // a Redis URL holds its password, if it has one (or a user alone, which Redis takes as the password)
+  const redis = isRecord(raw["state"]) ? raw["state"]["redis"] : undefined
+  if (isLiteral(redis) && urlCredentials.test(redis)) found.push(["state", "redis"])
   const webhook = isRecord(raw["alerts"]) && isRecord(raw["alerts"]["webhook"]) ? raw["alerts"]["webhook"] : undefined
   if (webhook !== undefined) {
     // a webhook's URL holds its token (Slack's, Discord's, Teams')
@@ -162,6 +199,35 @@ export const literalSecrets = (raw: unknown): ReadonlyArray<ReadonlyArray<Proper
     }
   }
   return found
+}
+
+const padded = /^[ \t]|[ \t]$/
+
+/**
+ * The secrets of a decoded config that begin or end with a space or tab,
+ * sent as they are (a variable set from a file or a shell with one): each
+ * provider's `apiKey`, the gateway's keys, `state.redis` and the alerts'
+ * webhook URL. Said without the value.
+ *
+ * @internal
+ */
+export const paddedSecrets = (config: typeof File.Type): ReadonlyArray<RawProblem> => {
+  const found: Array<ReadonlyArray<PropertyKey>> = []
+  const check = (secret: Redacted.Redacted<string> | undefined, path: ReadonlyArray<PropertyKey>) => {
+    if (secret !== undefined && padded.test(Redacted.value(secret))) found.push(path)
+  }
+  for (const [name, provider] of Object.entries(config.providers)) {
+    if (provider.type !== "simulated") check(provider.apiKey, ["providers", name, "apiKey"])
+  }
+  config.gateway?.keys?.forEach((key, i) =>
+    Redacted.isRedacted(key) ? check(key, ["gateway", "keys", i]) : check(key.key, ["gateway", "keys", i, "key"])
+  )
+  check(config.state?.redis, ["state", "redis"])
+  check(config.alerts?.webhook?.url, ["alerts", "webhook", "url"])
+  return found.map((path) => ({
+    path,
+    message: "begins or ends with a space or tab, sent as it is: remove it unless it belongs to the secret"
+  }))
 }
 
 const secretKey = /key|secret|token|password|credential|auth/i
@@ -192,7 +258,8 @@ export const suspectedSecrets = (raw: unknown): ReadonlyArray<string> => {
   const collect = (value: unknown, underSecretKey: boolean, underCredentialKey: boolean): void => {
     if (typeof value === "string") {
       const suspect = underSecretKey || credentialScheme.test(value)
-      if (suspect && value.length >= 4 && !value.startsWith(prefix)) found.add(value)
+      // a reference is no secret (nor one with spaces around it, a problem of its own that names it)
+      if (suspect && value.length >= 4 && !value.trim().startsWith(prefix)) found.add(value)
       // a URL's password (`redis://user:password@host`), wherever the URL is (a shorter one is cut out of URLs by `scrub`)
       const password = urlPassword.exec(value)?.[1]
       if (password !== undefined && password.length >= 4) found.add(password)
@@ -220,10 +287,20 @@ export const suspectedSecrets = (raw: unknown): ReadonlyArray<string> => {
     }
   }
   collect(raw, false, false)
-  // a webhook's URL holds its token, under a key named like no secret
-  const webhook = isRecord(raw) && isRecord(raw["alerts"]) && isRecord(raw["alerts"]["webhook"]) ? raw["alerts"]["webhook"] : undefined
-  const webhookUrl = webhook?.["url"]
+  // a webhook's URL holds its token, under a key named like no secret; so does a webhook given as its URL alone
+  const alerts = isRecord(raw) && isRecord(raw["alerts"]) ? raw["alerts"] : undefined
+  const webhook = alerts?.["webhook"]
+  const webhookUrl = isRecord(webhook) ? webhook["url"] : webhook
   if (typeof webhookUrl === "string" && webhookUrl.length >= 4 && !webhookUrl.startsWith(prefix)) found.add(webhookUrl)
+  // a secret's place given the wrong shape (headers as a line or a list, a Redis URL in a list): suspected whole
+  const wrongShape = (value: unknown) => {
+    if (value !== undefined && !isRecord(value)) collect(value, true, true)
+  }
+  if (isRecord(raw) && isRecord(raw["providers"])) {
+    for (const provider of Object.values(raw["providers"])) if (isRecord(provider)) wrongShape(provider["headers"])
+  }
+  if (isRecord(webhook)) wrongShape(webhook["headers"])
+  if (isRecord(raw) && isRecord(raw["state"])) collect(raw["state"]["redis"], true, true)
   // longest first, so a secret containing another is replaced whole
   return [...found].sort((a, b) => b.length - a.length)
 }
@@ -244,6 +321,53 @@ export const scrub = (message: string, secrets: ReadonlyArray<string>): string =
   }
   return out
 }
+
+/** The value at a path of a raw config. */
+const valueAt = (raw: unknown, path: ReadonlyArray<PropertyKey>): unknown =>
+  path.reduce<unknown>(
+    (at, key) => (Array.isArray(at) && typeof key === "number" ? at[key] : isRecord(at) ? at[String(key)] : undefined),
+    raw
+  )
+
+/**
+ * Whether a path holds a secret, or secrets all through (a provider's
+ * `headers`, the gateway's `keys`, the alerts' `webhook`): a value there
+ * of the wrong shape is not quoted (a webhook given as its URL, headers as
+ * one line `x-api-key: ...`).
+ */
+const holdsSecretValue = (path: ReadonlyArray<PropertyKey>): boolean =>
+  (path[0] === "providers" && (path[2] === "apiKey" || path[2] === "headers")) ||
+  (path[0] === "gateway" && path[1] === "keys" && (path.length <= 3 || path[3] === "key")) ||
+  (path[0] === "state" && path[1] === "redis") ||
+  (path[0] === "alerts" && path[1] === "webhook" && (path.length === 2 || path[2] === "url" || path[2] === "headers"))
+
+/** A value in a message where a secret goes: a reference (`env:NAME`), a number or a boolean as it is; anything else by its shape. */
+const unquotedValue = (value: unknown): string =>
+  typeof value === "string"
+    ? value.startsWith(prefix) ? JSON.stringify(value) : "a string (not quoted: it may hold a secret)"
+    : Array.isArray(value)
+    ? "a list (not quoted: it may hold a secret)"
+    : isRecord(value)
+    ? "a mapping (not quoted: it may hold a secret)"
+    : String(value)
+
+const expectedActual = /^(Expected .+), actual .+$/s
+
+/**
+ * A problem whose message quotes a value (`Expected X, actual Y`) where a
+ * secret goes: the value is said by its shape instead, whatever it is
+ * (scrubbing catches only what looks like a secret; a webhook given as its
+ * URL, or headers as the line `x-api-key: ...`, do not).
+ *
+ * @internal
+ */
+export const unquotedSecrets =
+  (raw: unknown) =>
+  (problem: RawProblem): RawProblem => {
+    const expected = expectedActual.exec(problem.message)?.[1]
+    if (expected === undefined || !holdsSecretValue(problem.path)) return problem
+    return { ...problem, message: `${expected}, actual ${unquotedValue(valueAt(raw, problem.path))}` }
+  }
 
 /** Whether a path is one where a secret goes, read from the environment when written `env:NAME`. */
 const isSecretPlace = (path: ReadonlyArray<PropertyKey>): boolean =>
@@ -276,10 +400,7 @@ export const misplacedReference =
   (raw: unknown) =>
   (problem: RawProblem): RawProblem => {
     if (isSecretPlace(problem.path) || holdsSecrets(problem.path) || problem.message.startsWith("unknown key")) return problem
-    const value = problem.path.reduce<unknown>(
-      (at, key) => (Array.isArray(at) && typeof key === "number" ? at[key] : isRecord(at) ? at[String(key)] : undefined),
-      raw
-    )
+    const value = valueAt(raw, problem.path)
     return typeof value === "string" && value.startsWith(prefix)
       ? {
         path: problem.path,

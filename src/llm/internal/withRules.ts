@@ -8,7 +8,7 @@
  *
  * @internal
  */
-import { Either, ParseResult, Predicate, Schema, type SchemaAST } from "effect"
+import { Effect, Either, ParseResult, Predicate, Schema, type SchemaAST } from "effect"
 
 /** What a rule says: `true` when it holds, else its message, at the mapping or at a path inside it. */
 export type Verdict = true | string | Schema.FilterIssue
@@ -45,37 +45,41 @@ export const withRules = <S extends Schema.Schema.AnyNoContext & { readonly fiel
 ): Schema.Schema<Schema.Schema.Type<S>, Schema.Schema.Encoded<S>> => {
   type A = Schema.Schema.Type<S>
   const checked = Schema.typeSchema(schema).pipe(Schema.filter((value) => rules.map((rule) => rule.check(value))))
-  // each field alone, so that an absent optional field decodes (to nothing) and an absent required one fails
+  // each field alone, so that an absent optional field decodes (to nothing) and an absent required one fails;
+  // as effects, so that a field read from the environment (an `env:` secret) is read through the ambient
+  // ConfigProvider, as the whole decode reads it (never the process's environment behind its back)
   const alone = new Map(
     Object.entries(schema.fields).map(([key, field]) => [
       key,
-      Schema.decodeUnknownEither(Schema.Struct({ [key]: field }) as unknown as Schema.Schema<object, unknown>)
+      ParseResult.decodeUnknown(Schema.Struct({ [key]: field }) as unknown as Schema.Schema<object, unknown>)
     ])
   )
-  const decodeWhole = ParseResult.decodeUnknownEither(schema)
-  const fieldsOf = (input: Readonly<Record<string, unknown>>, reads: ReadonlyArray<string>) => {
-    const value: Record<string, unknown> = {}
-    for (const key of reads) {
-      const decoded = alone.get(key)?.(key in input ? { [key]: input[key] } : {})
-      if (decoded === undefined || Either.isLeft(decoded)) return undefined
-      Object.assign(value, decoded.right)
-    }
-    return value as A
-  }
+  const decodeWhole = ParseResult.decodeUnknown(schema)
+  /** The fields a rule reads, or nothing when one of them does not decode. */
+  const fieldsOf = (input: Readonly<Record<string, unknown>>, reads: ReadonlyArray<string>) =>
+    Effect.reduce(reads, {} as Record<string, unknown> | undefined, (value, key) => {
+      const decode = alone.get(key)
+      if (value === undefined || decode === undefined) return Effect.succeed(undefined)
+      return Effect.match(decode(key in input ? { [key]: input[key] } : {}), {
+        onFailure: () => undefined,
+        onSuccess: (decoded) => ({ ...value, ...decoded })
+      })
+    }) as Effect.Effect<A | undefined>
   const wrapped = Schema.transformOrFail(Schema.Unknown, checked, {
     strict: true,
+    // an effect where a field reads the environment (run at once where the caller allows no effects)
     decode: (input, options, ast) => {
-      const whole = decodeWhole(input, options)
-      if (Either.isRight(whole) || !Predicate.isRecord(input)) return whole
-      const broken: Array<ParseResult.ParseIssue> = []
-      for (const rule of rules) {
-        const value = fieldsOf(input, rule.reads)
-        const issue = value === undefined ? undefined : issueOf(rule.check(value), ast, input)
-        if (issue !== undefined) broken.push(issue)
-      }
-      return broken.length === 0
-        ? whole
-        : ParseResult.fail(new ParseResult.Composite(ast, input, [whole.left, ...broken]))
+      const decoded = decodeWhole(input, options)
+      if (Either.isEither(decoded) && Either.isRight(decoded)) return decoded
+      return Effect.flatMap(Effect.either(decoded), (whole) => {
+        if (Either.isRight(whole) || !Predicate.isRecord(input)) return whole
+        const verdicts = Effect.forEach(rules, (rule) =>
+          Effect.map(fieldsOf(input, rule.reads), (value) => value === undefined ? undefined : issueOf(rule.check(value), ast, input)))
+        return Effect.flatMap(verdicts, (issues) => {
+          const broken = issues.filter((issue) => issue !== undefined)
+          return broken.length === 0 ? whole : ParseResult.fail(new ParseResult.Composite(ast, input, [whole.left, ...broken]))
+        })
+      })
     },
     encode: (value, options) => ParseResult.encodeUnknown(schema)(value, options)
   })
