@@ -218,7 +218,7 @@ describe("serve: reloading the config", () => {
       const warnings = lines.filter((line) => line.startsWith("WARN config reload"))
       expect(warnings).toEqual([
         "WARN config reload: gateway.port, gateway.admin changed: the listeners stay as they are until a restart",
-        "WARN config reload: gateway.maxConcurrent changed: kept as they were until a restart"
+        "WARN config reload: gateway.maxConcurrent changed: kept as it was until a restart"
       ])
       // the keys rotate: said, never shown
       expect(lines).toContain("INFO config reload: gateway keys replaced (1 key)")
@@ -244,7 +244,7 @@ describe("serve: reloading the config", () => {
       yield* Reload.reload({ ...served.state, overrides: { host: false, port: true } })
       expect(lines.filter((line) => line.startsWith("WARN config reload"))).toEqual([
         "WARN config reload: gateway.admin changed: the listeners stay as they are until a restart",
-        "WARN config reload: gateway.maxConcurrent changed: kept as they were until a restart"
+        "WARN config reload: gateway.maxConcurrent changed: kept as it was until a restart"
       ])
     }).pipe(Effect.provide(env))
   )
@@ -257,7 +257,7 @@ describe("serve: reloading the config", () => {
       served.rewrite(configText({ ...base, gateway: `alerts: { fallbackRate: { threshold: 0.2 } }` }))
       yield* Reload.reload(served.state)
       expect(lines.filter((line) => line.startsWith("WARN config reload"))).toEqual([
-        "WARN config reload: alerts changed: kept as they were until a restart"
+        "WARN config reload: alerts changed: kept as it was until a restart"
       ])
     }).pipe(Effect.provide(env))
   )
@@ -291,7 +291,7 @@ describe("serve: reloading the config", () => {
       yield* Reload.reload(served.state)
       expect(warned()).toEqual([
         "WARN config reload: gateway.port changed: the listeners stay as they are until a restart",
-        "WARN config reload: gateway.keys changed: kept as they were until a restart"
+        "WARN config reload: gateway.keys changed: kept as it was until a restart"
       ])
       // another change: the port and the keys are still not what runs
       lines.length = 0
@@ -299,7 +299,7 @@ describe("serve: reloading the config", () => {
       yield* Reload.reload(served.state)
       expect(warned()).toEqual([
         "WARN config reload: gateway.port changed: the listeners stay as they are until a restart",
-        "WARN config reload: gateway.keys changed: kept as they were until a restart"
+        "WARN config reload: gateway.keys changed: kept as it was until a restart"
       ])
       expect(served.state.keyRing.keys).toEqual([])
       // back to what runs: nothing to warn of
@@ -407,7 +407,7 @@ describe("serve: reloading the config", () => {
         })
       process.emit("SIGHUP", "SIGHUP")
       yield* settle("config reload failed")
-      expect(lines.filter((line) => line.startsWith("ERROR"))).toEqual(["ERROR config reload failed"])
+      expect(lines.filter((line) => line.startsWith("ERROR"))).toEqual(["ERROR config reload failed; still serving the previous config"])
       broken = false
       served.rewrite(configText({ providers: { a: up.baseUrls.openai }, models: { primary: "a", again: "a" }, chain: ["primary"] }))
       process.emit("SIGHUP", "SIGHUP")

@@ -245,7 +245,7 @@ const reloadOnce = (serving: Serving): Effect.Effect<Outcome, never, FileSystem.
       yield* Effect.logWarning(`config reload: ${listener.join(", ")} changed: the listeners stay as they are until a restart`)
     }
     if (other.length > 0) {
-      yield* Effect.logWarning(`config reload: ${other.join(", ")} changed: kept as they were until a restart`)
+      yield* Effect.logWarning(`config reload: ${other.join(", ")} changed: kept as ${other.length === 1 ? "it was" : "they were"} until a restart`)
     }
     // the old router's scope closes once its last request is done (or at shutdown, with the server's)
     yield* Effect.forkIn(
@@ -284,6 +284,6 @@ export const onHangup = (
         () => Effect.sync(() => process.off("SIGHUP", handler))
       )
       // a defect ends that reload only: the next SIGHUP still reloads
-      const once = Effect.catchAllCause(reload(serving), (cause) => Effect.zipRight(Effect.logError("config reload failed", cause), countReload("failed")))
+      const once = Effect.catchAllCause(reload(serving), (cause) => Effect.zipRight(Effect.logError("config reload failed; still serving the previous config", cause), countReload("failed")))
       yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Queue.take(signals), once)))
     })
