@@ -587,6 +587,18 @@ describe("Simulator: the seed", () => {
 })
 
 describe("Scenario: parsing", () => {
+  it.effect("a duration past a year, in the load or a fault, is refused at its path (1e308 ms hung the simulator)", () =>
+    Effect.gen(function* () {
+      const huge = yield* Effect.flip(
+        parse(`seed: 1\nload: { duration: 1e308, requestsPerSecond: 1e-300 }\nproviders: { a: { type: simulated, faults: [{ from: 0, to: 1e308, status: 503 }] } }\nmodels: { m: { provider: a } }\n`)
+      )
+      expect(huge.problems.map((p) => [p.path, p.message])).toEqual([
+        ["load.duration", "must be at most 365 days"],
+        ["providers.a.faults[0].to", "must be at most 365 days"]
+      ])
+    })
+  )
+
   it.effect("a load that cannot be simulated in minutes, or sends nothing, is refused at its path: too many or too few requests, a prompt or an answer past any window", () =>
     Effect.gen(function* () {
       const withLoad = (load: string) =>

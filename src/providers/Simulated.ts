@@ -51,10 +51,13 @@ import * as internal from "./internal/simulated.js"
 
 const durationHint = `a duration such as "30 seconds", "250 millis" or "2 minutes", or a number of milliseconds`
 
+const maxConfigDuration = Duration.days(365)
+
 /**
  * A duration as a config file writes it: an Effect duration string
  * (`"30 seconds"`, `"250 millis"`, `"2 minutes"`) or a non-negative number of
- * milliseconds. Decodes to a `Duration`, encodes to milliseconds.
+ * milliseconds, at most 365 days. Decodes to a `Duration`, encodes to
+ * milliseconds.
  *
  * @example
  * import { Schema } from "effect"
@@ -73,9 +76,11 @@ export const ConfigDuration: Schema.Schema<Duration.Duration, number | string> =
     strict: true,
     decode: (input, _, ast) => {
       const decoded = typeof input === "string" && input.trim().startsWith("-") ? Option.none() : Duration.decodeUnknown(input)
-      return Option.isSome(decoded)
-        ? ParseResult.succeed(decoded.value)
-        : ParseResult.fail(new ParseResult.Type(ast, input, `Expected ${durationHint}, got ${JSON.stringify(input)}`))
+      if (Option.isNone(decoded)) return ParseResult.fail(new ParseResult.Type(ast, input, `Expected ${durationHint}, got ${JSON.stringify(input)}`))
+      // a year is past any fault, latency or load a simulation or a config means; 1e308 ms hung the simulator
+      return Duration.isFinite(decoded.value) && Duration.greaterThan(decoded.value, maxConfigDuration)
+        ? ParseResult.fail(new ParseResult.Type(ast, input, "must be at most 365 days"))
+        : ParseResult.succeed(decoded.value)
     },
     encode: (duration, _, ast) =>
       Duration.isFinite(duration)
