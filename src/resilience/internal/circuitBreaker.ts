@@ -265,10 +265,9 @@ export class BreakerImpl<E> implements CircuitBreaker<E> {
    * a closed state only, failures as if started at the batch's
    * `failureStartedAt` (as if just ended when it has none), abandoned calls
    * at its `abandonedStartedAt` (before any success when it has none),
-   * successes at its
-   * `successStartedAt`; a slow one as slower than any threshold. They
-   * are not reported back to the store. A batch past `maxRemoteCalls` is
-   * scaled down to it first (see there).
+   * successes at its `successStartedAt`; a slow one as slower than any
+   * threshold. They are not reported back to the store. A batch past
+   * `maxRemoteCalls` is scaled down to it first (see there).
    *
    * The order of a batch's calls is not sent, so its kinds are counted
    * interleaved, each spread evenly over the batch (`interleave`), and the
@@ -735,7 +734,7 @@ const remoteKinds = (failedFrom: number, abandonedFrom: number, successStartedAt
  * weighted round robin: 2 and 4 give 1 0 1 1 0 1), until `visit` says stop.
  * Returns whether every visit was made.
  */
-export const interleave = (counts: ReadonlyArray<number>, visit: (index: number) => boolean): boolean => {
+const interleave = (counts: ReadonlyArray<number>, visit: (index: number) => boolean): boolean => {
   let total = 0
   for (const n of counts) total += n
   const credit = counts.map(() => 0)
